@@ -1,0 +1,24 @@
+//! Network devices for tapip.
+//!
+//! - [`Device`]: the boundary every link implements (whole Ethernet frames in and out).
+//! - Links: [`TapDevice`] (a Linux TAP through the `tun` crate), [`MemoryLink`] (loopback and
+//!   in-memory pairs for tests).
+//! - Wrappers that take any device and are one: [`FaultInjector`], [`PcapWriter`], [`Tracer`].
+//! - [`Driver`]: the rx and tx threads that join a device to the stack by bounded channels.
+//! - [`time`]: the `Instant` protocol code is handed instead of reading a clock.
+#![forbid(unsafe_code)]
+
+pub mod device;
+pub mod driver;
+pub mod ethernet;
+pub mod mac;
+pub mod memory;
+pub mod tap;
+pub mod time;
+
+pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot};
+pub use driver::{Driver, DriverConfig, RxFrame};
+pub use mac::{MacAddr, ParseMacError};
+pub use memory::MemoryLink;
+pub use tap::{TapConfig, TapDevice, TapError};
+pub use time::{Clock, Duration, Instant};
