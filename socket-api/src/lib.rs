@@ -1,1 +1,14 @@
+//! The socket API of tapip and the runtime that drives the stack.
+//!
+//! [`Stack`] owns the protocol core (behind one lock), the stack thread that feeds it frames
+//! and runs its timers, and the device drivers. Sockets are handles into it; their calls
+//! block on a per-socket condition variable until the stack thread wakes them.
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod raw;
+pub mod runtime;
+
+pub use error::SocketError;
+pub use raw::RawSocket;
+pub use runtime::{Core, Stack, StackConfig};

@@ -1,1 +1,53 @@
-fn main() {}
+//! `tapip`: a user-mode TCP/IP stack on a Linux TAP device, with an interactive shell.
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod opts;
+mod setup;
+mod shell;
+
+use clap::Parser;
+
+/// A user-mode TCP/IP stack on a TAP device, and a shell to drive it.
+///
+/// The defaults reproduce the C tapip's TOP2: the stack is 10.0.0.1/24 on tap0 and the
+/// kernel side of the tap is brought up as 10.0.0.2/24.
+#[derive(Parser, Debug)]
+#[command(name = "tapip", version)]
+pub struct Cli {
+    /// TAP device to use (created if it does not exist).
+    #[arg(long, default_value = "tap0", value_name = "NAME")]
+    pub tap: String,
+    /// The stack's address on the tap.
+    #[arg(long, default_value = "10.0.0.1/24", value_name = "IP/PREFIX")]
+    pub addr: ip::Ipv4Cidr,
+    /// The stack's MAC address on the tap.
+    #[arg(long, default_value = "00:34:45:67:89:ab", value_name = "MAC")]
+    pub mac: netif::MacAddr,
+    /// Default gateway (adds the route 0.0.0.0/0 via IP).
+    #[arg(long, value_name = "IP")]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// Address given to the kernel side of the tap (TOP2).
+    #[arg(long, default_value = "10.0.0.2/24", value_name = "IP/PREFIX", conflicts_with = "no_host_config")]
+    pub host_addr: ip::Ipv4Cidr,
+    /// Leave the kernel side of the tap alone (TOP1: the tap is bridged to a LAN).
+    #[arg(long)]
+    pub no_host_config: bool,
+    /// Record every frame of the tap to this pcap file from the start.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
+    /// Impair frames arriving on the tap, e.g. loss=0.1,dup=0.01,reorder=0.01,delay=5ms,corrupt=0.001,seed=1
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Option<netif::fault::FaultConfig>,
+    /// Run these commands (separated by ';') and exit.
+    #[arg(short = 'c', value_name = "'CMD; CMD ...'")]
+    pub commands: Option<String>,
+    /// Run the commands in FILE (one per line) and exit.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<std::path::PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    std::process::exit(shell::main(cli));
+}

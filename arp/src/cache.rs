@@ -1,0 +1,917 @@
+//! The neighbour cache: IPv4 → Ethernet mappings, address resolution with a bounded queue of
+//! packets waiting for it, and the RFC 826 reception algorithm.
+//!
+//! # Entries
+//!
+//! | state        | holds                                         | leaves it when                                    |
+//! |--------------|-----------------------------------------------|---------------------------------------------------|
+//! | `incomplete` | requests sent, next deadline, queued packets  | any ARP from that IP (→ `reachable`, queue released), or `max_retries` requests unanswered (→ removed, queue returned as a failure) |
+//! | `reachable`  | MAC, expiry                                   | `reachable_time` after it was last confirmed by an ARP packet (→ removed) |
+//! | `static`     | MAC                                           | only [`NeighborCache::remove`]                    |
+//!
+//! There is no `stale` state: RFC 826 has no reachability confirmation other than ARP itself,
+//! so an expired entry is simply removed, and the next packet to that host resolves it afresh
+//! (revalidation is a new resolution). Lookups do not extend an entry's life; only received ARP
+//! packets do.
+//!
+//! # Bounds
+//!
+//! Everything is bounded by [`CacheConfig`]: the number of entries (full → the oldest dynamic
+//! entry is evicted, `reachable` before `incomplete`; a table of nothing but static entries
+//! refuses new ones), the packets queued per entry and in total, and the rate of requests the
+//! cache asks its caller to send (a token bucket shared by first requests and retransmissions).
+//!
+//! # Time
+//!
+//! Nothing here reads a clock or sleeps. Every method that depends on time takes `now`, and
+//! [`NeighborCache::poll_at`] says when [`NeighborCache::poll`] next has work to do.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::mem;
+use std::net::Ipv4Addr;
+
+use netif::{Duration, Instant, MacAddr};
+
+use crate::wire::{ArpRepr, Operation};
+
+/// Limits and timers of a [`NeighborCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Most entries of any state, static ones included.
+    pub max_entries: usize,
+    /// How long a learned mapping is used after the last ARP packet that confirmed it.
+    pub reachable_time: Duration,
+    /// Time between requests for an unresolved address.
+    pub retransmit_interval: Duration,
+    /// Requests sent for an address before resolution is declared failed, one
+    /// `retransmit_interval` after the last of them. At least one is always sent.
+    pub max_retries: u32,
+    /// Packets queued behind one unresolved address.
+    pub max_pending_per_entry: usize,
+    /// Packets queued behind all unresolved addresses together.
+    pub max_pending_total: usize,
+    /// Requests per second the cache asks its caller to send, over all addresses; 0 turns
+    /// the limit off.
+    pub request_rate: u32,
+    /// Requests that may be sent back to back before `request_rate` applies (at least 1).
+    pub request_burst: u32,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_entries: 256,
+            reachable_time: Duration::from_secs(60),
+            retransmit_interval: Duration::from_secs(1),
+            max_retries: 3,
+            max_pending_per_entry: 16,
+            max_pending_total: 256,
+            request_rate: 10,
+            request_burst: 10,
+        }
+    }
+}
+
+/// Why a packet waiting for resolution was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The address already has `max_pending_per_entry` packets queued.
+    EntryQueueFull,
+    /// `max_pending_total` packets are queued over all addresses.
+    TotalQueueFull,
+    /// The table is full of static entries, so no entry could be made for the address.
+    TableFull,
+    /// The address cannot be resolved (0.0.0.0).
+    InvalidAddress,
+    /// Its incomplete entry was evicted to make room for another (counted only).
+    Evicted,
+    /// Its incomplete entry was removed by [`NeighborCache::remove`] or
+    /// [`NeighborCache::clear`], or replaced by a static entry (counted only).
+    Removed,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DropReason::EntryQueueFull => "per-address queue full",
+            DropReason::TotalQueueFull => "pending queue full",
+            DropReason::TableFull => "neighbour table full",
+            DropReason::InvalidAddress => "address cannot be resolved",
+            DropReason::Evicted => "entry evicted",
+            DropReason::Removed => "entry removed",
+        })
+    }
+}
+
+/// Why a received ARP packet was ignored entirely (no learning, no reply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IgnoreReason {
+    /// The sender hardware address is our own: our packet looped back, or a spoof.
+    OwnSenderMac,
+    /// The sender hardware address is zero, broadcast or multicast.
+    InvalidSenderMac,
+    /// The sender protocol address is broadcast or multicast.
+    InvalidSenderIp,
+    /// Another host claims our IP address (sender protocol address == ours). The claimant is
+    /// the packet's `sender_mac`.
+    AddressConflict,
+}
+
+impl fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IgnoreReason::OwnSenderMac => "sender is our own MAC",
+            IgnoreReason::InvalidSenderMac => "sender MAC not unicast",
+            IgnoreReason::InvalidSenderIp => "sender IP not unicast",
+            IgnoreReason::AddressConflict => "sender claims our IP address",
+        })
+    }
+}
+
+/// What [`NeighborCache::resolve`] did with a packet.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolve<P> {
+    /// The address is known: send the packet (handed back) to this MAC now.
+    Ready(MacAddr, P),
+    /// The packet waits for resolution. `send_request` is true when the caller must now
+    /// broadcast a request for the address (the first miss, if the rate limit allowed it;
+    /// otherwise [`NeighborCache::poll`] asks later).
+    Queued { send_request: bool },
+    /// The packet was not kept.
+    Dropped(P, DropReason),
+}
+
+/// What [`NeighborCache::process`] made of a received ARP packet.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Processed<P> {
+    /// A reply to send, unicast to its `target_mac` (see [`ArpRepr::link_destination`]).
+    pub reply: Option<ArpRepr>,
+    /// Packets that were waiting for the sender's address, oldest first: send them now.
+    pub released: Vec<(MacAddr, P)>,
+    /// Why the packet was ignored, if it was.
+    pub ignored: Option<IgnoreReason>,
+    /// The cache now holds a fresh mapping for the sender (created, updated or resolved).
+    pub learned: bool,
+}
+
+impl<P> Processed<P> {
+    fn nothing() -> Processed<P> {
+        Processed {
+            reply: None,
+            released: Vec::new(),
+            ignored: None,
+            learned: false,
+        }
+    }
+
+    fn ignored(reason: IgnoreReason) -> Processed<P> {
+        Processed {
+            ignored: Some(reason),
+            ..Processed::nothing()
+        }
+    }
+}
+
+/// The timed work [`NeighborCache::poll`] found due.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Poll<P> {
+    /// Addresses to broadcast a request for now (retransmissions, or first requests the rate
+    /// limit held back).
+    pub requests: Vec<Ipv4Addr>,
+    /// Addresses whose resolution failed, with the packets that waited for them, oldest first
+    /// (so their senders can be told the host is unreachable). The entries are gone.
+    pub failures: Vec<(Ipv4Addr, Vec<P>)>,
+    /// Reachable entries that expired and were removed.
+    pub expired: Vec<Ipv4Addr>,
+}
+
+impl<P> Default for Poll<P> {
+    fn default() -> Self {
+        Poll {
+            requests: Vec::new(),
+            failures: Vec::new(),
+            expired: Vec::new(),
+        }
+    }
+}
+
+impl<P> Poll<P> {
+    /// Nothing was due.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.failures.is_empty() && self.expired.is_empty()
+    }
+}
+
+/// Why [`NeighborCache::insert_static`] refused an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StaticError {
+    #[error("{0} is not a unicast IPv4 address")]
+    InvalidIp(Ipv4Addr),
+    #[error("{0} is not a unicast MAC address")]
+    InvalidMac(MacAddr),
+    #[error("neighbour table is full of static entries")]
+    TableFull,
+}
+
+/// The state of an entry, as the shell shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryState {
+    Incomplete,
+    Reachable,
+    Static,
+}
+
+impl EntryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Incomplete => "incomplete",
+            EntryState::Reachable => "reachable",
+            EntryState::Static => "static",
+        }
+    }
+}
+
+impl fmt::Display for EntryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry, for display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryView {
+    pub ip: Ipv4Addr,
+    /// `None` while incomplete.
+    pub mac: Option<MacAddr>,
+    pub state: EntryState,
+    /// Time left for a reachable entry (zero if expired but not yet polled away).
+    pub expires_in: Option<Duration>,
+    /// Packets waiting (incomplete entries only).
+    pub pending: usize,
+    /// Requests sent so far (incomplete entries only).
+    pub requests_sent: u32,
+}
+
+/// Packets waiting for resolution that were dropped, by [`DropReason`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PendingDrops {
+    pub entry_queue_full: u64,
+    pub total_queue_full: u64,
+    pub table_full: u64,
+    pub invalid_address: u64,
+    pub evicted: u64,
+    pub removed: u64,
+}
+
+impl PendingDrops {
+    pub fn get(&self, reason: DropReason) -> u64 {
+        match reason {
+            DropReason::EntryQueueFull => self.entry_queue_full,
+            DropReason::TotalQueueFull => self.total_queue_full,
+            DropReason::TableFull => self.table_full,
+            DropReason::InvalidAddress => self.invalid_address,
+            DropReason::Evicted => self.evicted,
+            DropReason::Removed => self.removed,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.entry_queue_full
+            .saturating_add(self.total_queue_full)
+            .saturating_add(self.table_full)
+            .saturating_add(self.invalid_address)
+            .saturating_add(self.evicted)
+            .saturating_add(self.removed)
+    }
+
+    fn add(&mut self, reason: DropReason, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        let c = match reason {
+            DropReason::EntryQueueFull => &mut self.entry_queue_full,
+            DropReason::TotalQueueFull => &mut self.total_queue_full,
+            DropReason::TableFull => &mut self.table_full,
+            DropReason::InvalidAddress => &mut self.invalid_address,
+            DropReason::Evicted => &mut self.evicted,
+            DropReason::Removed => &mut self.removed,
+        };
+        *c = c.saturating_add(n);
+    }
+}
+
+/// Received ARP packets ignored, by [`IgnoreReason`] (conflicts are in
+/// [`CacheStats::conflicts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IgnoredCounts {
+    pub own_sender_mac: u64,
+    pub invalid_sender_mac: u64,
+    pub invalid_sender_ip: u64,
+}
+
+/// Counters, all monotonic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Requests the cache told its caller to send (first requests and retransmissions).
+    pub requests_sent: u64,
+    /// Replies the cache produced.
+    pub replies_sent: u64,
+    pub requests_received: u64,
+    pub replies_received: u64,
+    /// Received packets with an opcode other than request or reply.
+    pub unknown_received: u64,
+    /// Received requests with sender IP 0.0.0.0 (they are answered but not learned from).
+    pub probes_received: u64,
+    /// New entries made from packets addressed to us.
+    pub learned: u64,
+    /// Reachable entries refreshed by a packet from their IP (RFC 826's merge).
+    pub updated: u64,
+    /// Incomplete entries completed.
+    pub resolved: u64,
+    /// Resolutions given up after `max_retries` requests.
+    pub failures: u64,
+    /// Reachable entries removed on expiry.
+    pub expired: u64,
+    /// Entries evicted to make room.
+    pub evictions: u64,
+    /// Requests held back by the rate limit.
+    pub rate_limited: u64,
+    /// Packets from another host claiming our IP address.
+    pub conflicts: u64,
+    /// Packets claiming a static entry's IP with another MAC (the entry is kept).
+    pub static_mismatches: u64,
+    /// Packets addressed to us whose sender could not be added: the table is all static.
+    pub learn_table_full: u64,
+    pub ignored: IgnoredCounts,
+    pub pending_dropped: PendingDrops,
+}
+
+fn bump(c: &mut u64) {
+    *c = c.saturating_add(1);
+}
+
+/// Addresses whose link address is fixed and that never enter the table: the limited
+/// broadcast address and IPv4 multicast (RFC 1112 §6.4: 01:00:5e and the low 23 bits).
+fn fixed_mapping(ip: Ipv4Addr) -> Option<MacAddr> {
+    if ip.is_broadcast() {
+        return Some(MacAddr::BROADCAST);
+    }
+    if ip.is_multicast() {
+        let o = ip.octets();
+        return Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]));
+    }
+    None
+}
+
+/// A token bucket, counted in millionths of a token so that `rate` tokens per second is
+/// exactly `rate` millionths per microsecond.
+#[derive(Debug, Clone)]
+struct RateLimiter {
+    rate: u64,
+    capacity: u64,
+    tokens: u64,
+    last: Option<Instant>,
+}
+
+const TOKEN: u64 = 1_000_000;
+
+impl RateLimiter {
+    fn new(rate: u32, burst: u32) -> RateLimiter {
+        let capacity = u64::from(burst.max(1)).saturating_mul(TOKEN);
+        RateLimiter {
+            rate: u64::from(rate),
+            capacity,
+            tokens: capacity,
+            last: None,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        match self.last {
+            Some(last) if now > last => {
+                let elapsed = now.total_micros().saturating_sub(last.total_micros());
+                let add = elapsed.saturating_mul(self.rate);
+                self.tokens = self.tokens.saturating_add(add).min(self.capacity);
+                self.last = Some(now);
+            }
+            Some(_) => {}
+            None => self.last = Some(now),
+        }
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        self.refill(now);
+        if self.tokens >= TOKEN {
+            self.tokens -= TOKEN;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// When a token will next be available (call right after a refused `try_take`).
+    fn next_available(&self, now: Instant) -> Instant {
+        if self.rate == 0 || self.tokens >= TOKEN {
+            return now;
+        }
+        let wait = (TOKEN - self.tokens).div_ceil(self.rate);
+        let from = self.last.map_or(now, |l| l.max(now));
+        from + Duration::from_micros(wait)
+    }
+}
+
+#[derive(Debug)]
+enum State<P> {
+    Incomplete {
+        requests_sent: u32,
+        /// When to send the next request, or (after the last) to declare failure.
+        next_at: Instant,
+        queue: VecDeque<P>,
+    },
+    Reachable {
+        mac: MacAddr,
+        expires_at: Instant,
+    },
+    Static {
+        mac: MacAddr,
+    },
+}
+
+#[derive(Debug)]
+struct Entry<P> {
+    state: State<P>,
+    /// When the entry was made or last confirmed; the oldest is evicted first.
+    since: Instant,
+}
+
+/// The ARP neighbour cache. `P` is whatever the caller queues while an address resolves
+/// (typically an IP packet); the cache only stores and returns it.
+#[derive(Debug)]
+pub struct NeighborCache<P> {
+    config: CacheConfig,
+    table: BTreeMap<Ipv4Addr, Entry<P>>,
+    pending_total: usize,
+    limiter: RateLimiter,
+    stats: CacheStats,
+}
+
+impl<P> Default for NeighborCache<P> {
+    fn default() -> Self {
+        NeighborCache::new(CacheConfig::default())
+    }
+}
+
+impl<P> NeighborCache<P> {
+    pub fn new(config: CacheConfig) -> NeighborCache<P> {
+        NeighborCache {
+            config,
+            table: BTreeMap::new(),
+            pending_total: 0,
+            limiter: RateLimiter::new(config.request_rate, config.request_burst),
+            stats: CacheStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// Entries of every state (expired ones not yet polled away included).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Packets queued behind unresolved addresses.
+    pub fn pending(&self) -> usize {
+        self.pending_total
+    }
+
+    fn max_retries(&self) -> u32 {
+        self.config.max_retries.max(1)
+    }
+
+    /// Remove `ip`'s entry if it is reachable but expired at `now`.
+    fn expire_if_due(&mut self, ip: Ipv4Addr, now: Instant) {
+        let due = matches!(
+            self.table.get(&ip),
+            Some(Entry { state: State::Reachable { expires_at, .. }, .. }) if *expires_at <= now
+        );
+        if due {
+            self.table.remove(&ip);
+            bump(&mut self.stats.expired);
+        }
+    }
+
+    /// Drop an entry's state, accounting for any packets it held.
+    fn discard(&mut self, entry: Entry<P>, reason: DropReason) {
+        if let State::Incomplete { queue, .. } = entry.state {
+            self.pending_total = self.pending_total.saturating_sub(queue.len());
+            self.stats.pending_dropped.add(reason, queue.len());
+        }
+    }
+
+    /// Make room for one more entry, evicting the oldest reachable entry, else the oldest
+    /// incomplete one. False if the table is full of static entries (or `max_entries` is 0).
+    fn make_room(&mut self) -> bool {
+        if self.table.len() < self.config.max_entries {
+            return true;
+        }
+        let oldest = |want_reachable: bool| {
+            self.table
+                .iter()
+                .filter(|(_, e)| match e.state {
+                    State::Reachable { .. } => want_reachable,
+                    State::Incomplete { .. } => !want_reachable,
+                    State::Static { .. } => false,
+                })
+                .min_by_key(|(ip, e)| (e.since, **ip))
+                .map(|(ip, _)| *ip)
+        };
+        let Some(victim) = oldest(true).or_else(|| oldest(false)) else {
+            return false;
+        };
+        if let Some(entry) = self.table.remove(&victim) {
+            self.discard(entry, DropReason::Evicted);
+            bump(&mut self.stats.evictions);
+        }
+        self.table.len() < self.config.max_entries
+    }
+
+    /// The MAC for `ip` if it is known now: a static entry or an unexpired reachable one.
+    /// Limited broadcast and multicast addresses map to their fixed MACs.
+    pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        if let Some(mac) = fixed_mapping(ip) {
+            return Some(mac);
+        }
+        self.expire_if_due(ip, now);
+        match self.table.get(&ip)?.state {
+            State::Static { mac } | State::Reachable { mac, .. } => Some(mac),
+            State::Incomplete { .. } => None,
+        }
+    }
+
+    /// Find the MAC to send `packet` to `ip`, or queue the packet until it is known.
+    ///
+    /// The first miss makes an incomplete entry and, rate limit permitting, tells the caller
+    /// to send a request now (`Queued { send_request: true }`). Later misses just queue.
+    pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: Instant) -> Resolve<P> {
+        if let Some(mac) = fixed_mapping(ip) {
+            return Resolve::Ready(mac, packet);
+        }
+        if ip.is_unspecified() {
+            return self.drop_packet(packet, DropReason::InvalidAddress);
+        }
+        self.expire_if_due(ip, now);
+        let per_entry = self.config.max_pending_per_entry;
+        let total_full = self.pending_total >= self.config.max_pending_total;
+        if let Some(entry) = self.table.get_mut(&ip) {
+            return match &mut entry.state {
+                State::Static { mac } | State::Reachable { mac, .. } => {
+                    Resolve::Ready(*mac, packet)
+                }
+                State::Incomplete { queue, .. } => {
+                    if queue.len() >= per_entry {
+                        self.drop_packet(packet, DropReason::EntryQueueFull)
+                    } else if total_full {
+                        self.drop_packet(packet, DropReason::TotalQueueFull)
+                    } else {
+                        queue.push_back(packet);
+                        self.pending_total += 1;
+                        Resolve::Queued {
+                            send_request: false,
+                        }
+                    }
+                }
+            };
+        }
+        if per_entry == 0 {
+            return self.drop_packet(packet, DropReason::EntryQueueFull);
+        }
+        if total_full {
+            return self.drop_packet(packet, DropReason::TotalQueueFull);
+        }
+        if !self.make_room() {
+            return self.drop_packet(packet, DropReason::TableFull);
+        }
+        let send_request = self.limiter.try_take(now);
+        let (requests_sent, next_at) = if send_request {
+            bump(&mut self.stats.requests_sent);
+            (1, now + self.config.retransmit_interval)
+        } else {
+            bump(&mut self.stats.rate_limited);
+            (0, self.limiter.next_available(now))
+        };
+        let mut queue = VecDeque::new();
+        queue.push_back(packet);
+        self.pending_total += 1;
+        self.table.insert(
+            ip,
+            Entry {
+                state: State::Incomplete {
+                    requests_sent,
+                    next_at,
+                    queue,
+                },
+                since: now,
+            },
+        );
+        Resolve::Queued { send_request }
+    }
+
+    fn drop_packet(&mut self, packet: P, reason: DropReason) -> Resolve<P> {
+        self.stats.pending_dropped.add(reason, 1);
+        Resolve::Dropped(packet, reason)
+    }
+
+    /// Handle a received ARP packet with RFC 826's "Packet Reception" algorithm.
+    ///
+    /// After the sanity checks (see [`IgnoreReason`]; a probe from 0.0.0.0 is answered if it
+    /// asks for us but never learned from):
+    ///
+    /// 1. If the sender's IP is in the table, its MAC is updated ("merge"): a reachable entry
+    ///    is refreshed, an incomplete one becomes reachable and its queued packets are
+    ///    released, a static one is left alone.
+    /// 2. If the target IP is `our_ip`: the sender is added unless it was merged, and if the
+    ///    packet is a request a reply is produced.
+    ///
+    /// Nothing is learned from packets not addressed to us unless the sender was already in
+    /// the table.
+    pub fn process(
+        &mut self,
+        repr: &ArpRepr,
+        our_ip: Ipv4Addr,
+        our_mac: MacAddr,
+        now: Instant,
+    ) -> Processed<P> {
+        match repr.op {
+            Operation::Request => bump(&mut self.stats.requests_received),
+            Operation::Reply => bump(&mut self.stats.replies_received),
+            Operation::Unknown(_) => bump(&mut self.stats.unknown_received),
+        }
+        if repr.sender_mac == our_mac {
+            bump(&mut self.stats.ignored.own_sender_mac);
+            return Processed::ignored(IgnoreReason::OwnSenderMac);
+        }
+        if !repr.sender_mac.is_unicast() {
+            bump(&mut self.stats.ignored.invalid_sender_mac);
+            return Processed::ignored(IgnoreReason::InvalidSenderMac);
+        }
+        let for_us = !our_ip.is_unspecified() && repr.target_ip == our_ip;
+        let is_request = repr.op == Operation::Request;
+
+        if repr.sender_ip.is_unspecified() {
+            // A probe: the sender has no address yet, so there is nothing to learn, but a
+            // probe for our address is answered so the prober sees it is taken.
+            let mut out = Processed::nothing();
+            if is_request {
+                bump(&mut self.stats.probes_received);
+                if for_us {
+                    out.reply = Some(ArpRepr::reply_to(repr, our_mac));
+                    bump(&mut self.stats.replies_sent);
+                }
+            }
+            return out;
+        }
+        if repr.sender_ip.is_broadcast() || repr.sender_ip.is_multicast() {
+            bump(&mut self.stats.ignored.invalid_sender_ip);
+            return Processed::ignored(IgnoreReason::InvalidSenderIp);
+        }
+        if !our_ip.is_unspecified() && repr.sender_ip == our_ip {
+            bump(&mut self.stats.conflicts);
+            return Processed::ignored(IgnoreReason::AddressConflict);
+        }
+
+        let mut out = Processed::nothing();
+
+        // "If the pair <protocol type, sender protocol address> is already in my translation
+        // table, update the sender hardware address field of the entry with the new
+        // information in the packet and set Merge_flag to true."
+        let mut merge = false;
+        if let Some(entry) = self.table.get_mut(&repr.sender_ip) {
+            merge = true;
+            if let State::Static { mac } = entry.state {
+                if mac != repr.sender_mac {
+                    bump(&mut self.stats.static_mismatches);
+                }
+            } else {
+                let fresh = State::Reachable {
+                    mac: repr.sender_mac,
+                    expires_at: now + self.config.reachable_time,
+                };
+                let old = mem::replace(&mut entry.state, fresh);
+                entry.since = now;
+                out.learned = true;
+                match old {
+                    State::Incomplete { queue, .. } => {
+                        self.pending_total = self.pending_total.saturating_sub(queue.len());
+                        out.released = queue.into_iter().map(|p| (repr.sender_mac, p)).collect();
+                        bump(&mut self.stats.resolved);
+                    }
+                    State::Reachable { .. } | State::Static { .. } => {
+                        bump(&mut self.stats.updated);
+                    }
+                }
+            }
+        }
+
+        // "?Am I the target protocol address?"
+        if for_us {
+            // "If Merge_flag is false, add the triplet <protocol type, sender protocol
+            // address, sender hardware address> to the translation table."
+            if !merge {
+                if self.make_room() {
+                    self.table.insert(
+                        repr.sender_ip,
+                        Entry {
+                            state: State::Reachable {
+                                mac: repr.sender_mac,
+                                expires_at: now + self.config.reachable_time,
+                            },
+                            since: now,
+                        },
+                    );
+                    out.learned = true;
+                    bump(&mut self.stats.learned);
+                } else {
+                    bump(&mut self.stats.learn_table_full);
+                }
+            }
+            // "?Is the opcode ares_op$REQUEST? (NOW look at the opcode!!)"
+            if is_request {
+                out.reply = Some(ArpRepr::reply_to(repr, our_mac));
+                bump(&mut self.stats.replies_sent);
+            }
+        }
+        out
+    }
+
+    /// Do the timed work due at `now`: retransmit requests (rate limit permitting; a refused
+    /// one is retried once a token is due), fail resolutions after `max_retries` unanswered
+    /// requests, and remove expired reachable entries.
+    pub fn poll(&mut self, now: Instant) -> Poll<P> {
+        let max_retries = self.max_retries();
+        let retransmit = self.config.retransmit_interval;
+        let mut out = Poll::default();
+        let mut failed = Vec::new();
+        for (ip, entry) in self.table.iter_mut() {
+            match &mut entry.state {
+                State::Reachable { expires_at, .. } if *expires_at <= now => {
+                    out.expired.push(*ip);
+                }
+                State::Incomplete {
+                    requests_sent,
+                    next_at,
+                    ..
+                } if *next_at <= now => {
+                    if *requests_sent >= max_retries {
+                        failed.push(*ip);
+                    } else if self.limiter.try_take(now) {
+                        *requests_sent = requests_sent.saturating_add(1);
+                        *next_at = now + retransmit;
+                        out.requests.push(*ip);
+                        bump(&mut self.stats.requests_sent);
+                    } else {
+                        *next_at = self.limiter.next_available(now);
+                        bump(&mut self.stats.rate_limited);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for ip in &out.expired {
+            self.table.remove(ip);
+            bump(&mut self.stats.expired);
+        }
+        for ip in failed {
+            if let Some(Entry {
+                state: State::Incomplete { queue, .. },
+                ..
+            }) = self.table.remove(&ip)
+            {
+                self.pending_total = self.pending_total.saturating_sub(queue.len());
+                out.failures.push((ip, queue.into_iter().collect()));
+                bump(&mut self.stats.failures);
+            }
+        }
+        out
+    }
+
+    /// The earliest time [`poll`](Self::poll) has something to do: a retransmission, a
+    /// failure, or an expiry. `None` when only static entries (or none) exist.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.table
+            .values()
+            .filter_map(|e| match e.state {
+                State::Incomplete { next_at, .. } => Some(next_at),
+                State::Reachable { expires_at, .. } => Some(expires_at),
+                State::Static { .. } => None,
+            })
+            .min()
+    }
+
+    /// Add or replace a static entry: it never expires and learning never changes it.
+    /// If the address was resolving, the packets waiting for it are returned (oldest first),
+    /// to be sent to `mac` now.
+    pub fn insert_static(&mut self, ip: Ipv4Addr, mac: MacAddr) -> Result<Vec<P>, StaticError> {
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+            return Err(StaticError::InvalidIp(ip));
+        }
+        if !mac.is_unicast() {
+            return Err(StaticError::InvalidMac(mac));
+        }
+        let state = State::Static { mac };
+        if let Some(entry) = self.table.get_mut(&ip) {
+            let old = mem::replace(&mut entry.state, state);
+            if let State::Incomplete { queue, .. } = old {
+                self.pending_total = self.pending_total.saturating_sub(queue.len());
+                return Ok(queue.into_iter().collect());
+            }
+            return Ok(Vec::new());
+        }
+        if !self.make_room() {
+            return Err(StaticError::TableFull);
+        }
+        self.table.insert(
+            ip,
+            Entry {
+                state,
+                since: Instant::ZERO,
+            },
+        );
+        Ok(Vec::new())
+    }
+
+    /// Remove `ip`'s entry of any state; packets waiting for it are dropped. True if there
+    /// was one.
+    pub fn remove(&mut self, ip: Ipv4Addr) -> bool {
+        match self.table.remove(&ip) {
+            Some(entry) => {
+                self.discard(entry, DropReason::Removed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remove every dynamic (incomplete or reachable) entry; static ones stay.
+    pub fn clear(&mut self) {
+        let table = mem::take(&mut self.table);
+        for (ip, entry) in table {
+            if matches!(entry.state, State::Static { .. }) {
+                self.table.insert(ip, entry);
+            } else {
+                self.discard(entry, DropReason::Removed);
+            }
+        }
+    }
+
+    /// Every entry, in address order, for display.
+    pub fn entries(&self, now: Instant) -> Vec<EntryView> {
+        self.table
+            .iter()
+            .map(|(ip, e)| match &e.state {
+                State::Incomplete {
+                    requests_sent,
+                    queue,
+                    ..
+                } => EntryView {
+                    ip: *ip,
+                    mac: None,
+                    state: EntryState::Incomplete,
+                    expires_in: None,
+                    pending: queue.len(),
+                    requests_sent: *requests_sent,
+                },
+                State::Reachable { mac, expires_at } => EntryView {
+                    ip: *ip,
+                    mac: Some(*mac),
+                    state: EntryState::Reachable,
+                    expires_in: Some(expires_at.saturating_duration_since(now)),
+                    pending: 0,
+                    requests_sent: 0,
+                },
+                State::Static { mac } => EntryView {
+                    ip: *ip,
+                    mac: Some(*mac),
+                    state: EntryState::Static,
+                    expires_in: None,
+                    pending: 0,
+                    requests_sent: 0,
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

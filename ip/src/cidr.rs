@@ -1,0 +1,113 @@
+//! An IPv4 address with a prefix length (`10.0.0.1/24`).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ipv4Cidr {
+    addr: Ipv4Addr,
+    prefix: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("invalid address '{0}' (expected a dotted quad like 10.0.0.1)")]
+    BadAddress(String),
+    #[error("invalid prefix length '{0}' (expected 0 to 32)")]
+    BadPrefix(String),
+}
+
+impl Ipv4Cidr {
+    /// `None` when `prefix > 32`.
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Option<Ipv4Cidr> {
+        (prefix <= 32).then_some(Ipv4Cidr { addr, prefix })
+    }
+
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    pub fn mask_bits(&self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+    }
+
+    pub fn netmask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.mask_bits())
+    }
+
+    /// The network this address is in, with host bits cleared.
+    pub fn network(&self) -> Ipv4Cidr {
+        Ipv4Cidr {
+            addr: Ipv4Addr::from(u32::from(self.addr) & self.mask_bits()),
+            prefix: self.prefix,
+        }
+    }
+
+    /// The directed broadcast address (`None` for /31 and /32, which have none: RFC 3021).
+    pub fn broadcast(&self) -> Option<Ipv4Addr> {
+        (self.prefix < 31).then(|| Ipv4Addr::from(u32::from(self.addr) | !self.mask_bits()))
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (u32::from(ip) ^ u32::from(self.addr)) & self.mask_bits() == 0
+    }
+}
+
+impl fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv4Cidr {
+    type Err = CidrError;
+    /// `A.B.C.D/N`; a bare address means `/32`.
+    fn from_str(s: &str) -> Result<Ipv4Cidr, CidrError> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: Ipv4Addr = a.parse().map_err(|_| CidrError::BadAddress(a.to_string()))?;
+        let prefix = match p {
+            None => 32,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= 32)
+                .ok_or_else(|| CidrError::BadPrefix(p.to_string()))?,
+        };
+        Ok(Ipv4Cidr { addr, prefix })
+    }
+}
+
+/// Parse a dotted quad with a clear error.
+pub fn parse_addr(s: &str) -> Result<Ipv4Addr, CidrError> {
+    s.parse().map_err(|_| CidrError::BadAddress(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_derive() {
+        let c: Ipv4Cidr = "10.0.0.1/24".parse().unwrap();
+        assert_eq!(c.netmask(), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(c.network().to_string(), "10.0.0.0/24");
+        assert_eq!(c.broadcast(), Some(Ipv4Addr::new(10, 0, 0, 255)));
+        assert!(c.contains(Ipv4Addr::new(10, 0, 0, 200)));
+        assert!(!c.contains(Ipv4Addr::new(10, 0, 1, 1)));
+        let d: Ipv4Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(d.contains(Ipv4Addr::new(1, 2, 3, 4)));
+        assert_eq!("1.2.3.4".parse::<Ipv4Cidr>().unwrap().prefix(), 32);
+        assert_eq!("1.2.3.4/31".parse::<Ipv4Cidr>().unwrap().broadcast(), None);
+        for bad in ["", "1.2.3/24", "1.2.3.4/33", "1.2.3.4/", "1.2.3.4/x", "a.b.c.d/1"] {
+            assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Interfaces as the IP layer keeps them: address, MTU, state and the neighbour cache.
+
+use crate::Ipv4Cidr;
+use arp::NeighborCache;
+use netif::MacAddr;
+use std::net::Ipv4Addr;
+
+/// A frame waiting for its next hop's MAC: the Ethernet header is written when it resolves.
+#[derive(Debug)]
+pub struct PendingFrame {
+    pub frame: Vec<u8>,
+}
+
+pub struct Interface {
+    pub ifindex: usize,
+    pub name: String,
+    pub mac: MacAddr,
+    pub mtu: usize,
+    /// The largest MTU the device can carry.
+    pub max_mtu: usize,
+    pub addr: Option<Ipv4Cidr>,
+    pub up: bool,
+    pub loopback: bool,
+    pub arp: NeighborCache<PendingFrame>,
+    pub stats: IfStats,
+}
+
+/// Per-interface IP-level counters (the device's own counters live in its driver).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfStats {
+    pub rx_frames: u64,
+    pub tx_frames: u64,
+    /// Unicast frames for another MAC (a bridged tap sees them).
+    pub rx_not_our_mac: u64,
+    pub rx_down: u64,
+}
+
+impl Interface {
+    pub fn ip(&self) -> Option<Ipv4Addr> {
+        self.addr.map(|c| c.addr())
+    }
+
+    /// Is `ip` this interface's subnet broadcast?
+    pub fn is_subnet_broadcast(&self, ip: Ipv4Addr) -> bool {
+        self.addr.and_then(|c| c.broadcast()) == Some(ip)
+    }
+}

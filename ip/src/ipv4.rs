@@ -1,0 +1,280 @@
+//! IPv4 header (RFC 791 section 3.1): a checked view over received bytes and a
+//! representation that emits a 20-byte header in place.
+
+use crate::checksum;
+use std::net::Ipv4Addr;
+
+pub const HEADER_LEN: usize = 20;
+/// Largest payload of one IPv4 datagram with a minimal header: 65,535 - 20.
+pub const MAX_PAYLOAD: usize = 65_515;
+
+pub mod protocol {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+
+    pub fn name(p: u8) -> &'static str {
+        match p {
+            ICMP => "icmp",
+            TCP => "tcp",
+            UDP => "udp",
+            _ => "other",
+        }
+    }
+}
+
+mod flag {
+    pub const DF: u16 = 0x4000;
+    pub const MF: u16 = 0x2000;
+    pub const OFFSET_MASK: u16 = 0x1fff;
+}
+
+/// Why a datagram was rejected before it reached any protocol (each is a drop counter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("shorter than an IPv4 header")]
+    Truncated,
+    #[error("version is not 4")]
+    BadVersion,
+    #[error("header length below 20 bytes or beyond the packet")]
+    BadHeaderLength,
+    #[error("total length smaller than the header or larger than the frame")]
+    BadTotalLength,
+    #[error("header checksum mismatch")]
+    BadChecksum,
+}
+
+/// A datagram whose version, IHL and total length are known good: no accessor can panic.
+/// `payload()` stops at the total length, so Ethernet padding is never taken as data.
+#[derive(Clone, Copy, Debug)]
+pub struct Ipv4Packet<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Ipv4Packet<'a> {
+    /// Validate version, IHL and total length (RFC 1122 3.2.1.1-3.2.1.2). The checksum is a
+    /// separate step, [`Ipv4Packet::verify_checksum`], so callers can count it apart.
+    pub fn new_checked(bytes: &'a [u8]) -> Result<Ipv4Packet<'a>, HeaderError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(HeaderError::Truncated);
+        }
+        if bytes[0] >> 4 != 4 {
+            return Err(HeaderError::BadVersion);
+        }
+        let hl = usize::from(bytes[0] & 0x0f) * 4;
+        if hl < HEADER_LEN || hl > bytes.len() {
+            return Err(HeaderError::BadHeaderLength);
+        }
+        let total = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+        if total < hl || total > bytes.len() {
+            return Err(HeaderError::BadTotalLength);
+        }
+        Ok(Ipv4Packet {
+            bytes: &bytes[..total],
+        })
+    }
+
+    pub fn verify_checksum(&self) -> bool {
+        checksum::checksum(self.header()) == 0
+    }
+
+    pub fn header_len(&self) -> usize {
+        usize::from(self.bytes[0] & 0x0f) * 4
+    }
+    pub fn tos(&self) -> u8 {
+        self.bytes[1]
+    }
+    pub fn total_len(&self) -> usize {
+        self.bytes.len()
+    }
+    pub fn ident(&self) -> u16 {
+        u16::from_be_bytes([self.bytes[4], self.bytes[5]])
+    }
+    fn flags_offset(&self) -> u16 {
+        u16::from_be_bytes([self.bytes[6], self.bytes[7]])
+    }
+    pub fn dont_fragment(&self) -> bool {
+        self.flags_offset() & flag::DF != 0
+    }
+    pub fn more_fragments(&self) -> bool {
+        self.flags_offset() & flag::MF != 0
+    }
+    /// Fragment offset in bytes.
+    pub fn frag_offset(&self) -> usize {
+        usize::from(self.flags_offset() & flag::OFFSET_MASK) * 8
+    }
+    pub fn is_fragment(&self) -> bool {
+        self.more_fragments() || self.frag_offset() != 0
+    }
+    pub fn ttl(&self) -> u8 {
+        self.bytes[8]
+    }
+    pub fn protocol(&self) -> u8 {
+        self.bytes[9]
+    }
+    pub fn src(&self) -> Ipv4Addr {
+        Ipv4Addr::new(self.bytes[12], self.bytes[13], self.bytes[14], self.bytes[15])
+    }
+    pub fn dst(&self) -> Ipv4Addr {
+        Ipv4Addr::new(self.bytes[16], self.bytes[17], self.bytes[18], self.bytes[19])
+    }
+    /// The header, options included.
+    pub fn header(&self) -> &'a [u8] {
+        &self.bytes[..self.header_len()]
+    }
+    pub fn payload(&self) -> &'a [u8] {
+        &self.bytes[self.header_len()..]
+    }
+    /// The whole datagram (header and payload, no link padding).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+/// The fields of a header this stack emits (no options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Repr {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: u8,
+    pub ttl: u8,
+    pub tos: u8,
+    pub ident: u16,
+    pub dont_fragment: bool,
+    pub payload_len: usize,
+}
+
+impl Ipv4Repr {
+    /// Write a 20-byte header with the checksum into `buf[..20]`. `frag_offset` is in bytes
+    /// and must be a multiple of 8.
+    pub fn emit(&self, buf: &mut [u8], frag_offset: usize, more_fragments: bool) {
+        let total = (HEADER_LEN + self.payload_len).min(usize::from(u16::MAX)) as u16;
+        let mut fo = ((frag_offset / 8) as u16) & flag::OFFSET_MASK;
+        if self.dont_fragment {
+            fo |= flag::DF;
+        }
+        if more_fragments {
+            fo |= flag::MF;
+        }
+        let h = &mut buf[..HEADER_LEN];
+        h[0] = 0x45;
+        h[1] = self.tos;
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        h[4..6].copy_from_slice(&self.ident.to_be_bytes());
+        h[6..8].copy_from_slice(&fo.to_be_bytes());
+        h[8] = self.ttl;
+        h[9] = self.protocol;
+        h[10] = 0;
+        h[11] = 0;
+        h[12..16].copy_from_slice(&self.src.octets());
+        h[16..20].copy_from_slice(&self.dst.octets());
+        let c = checksum::checksum(h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// Recompute the checksum of a header in place (after changing TTL, say).
+pub fn fill_checksum(header: &mut [u8]) {
+    if header.len() < HEADER_LEN {
+        return;
+    }
+    header[10] = 0;
+    header[11] = 0;
+    let c = checksum::checksum(header);
+    header[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Addresses that never name a single host as a source (RFC 1122 3.2.1.3, RFC 1812 5.3.7).
+pub fn is_martian_source(ip: Ipv4Addr) -> bool {
+    ip.is_broadcast() || ip.is_multicast() || ip.octets()[0] >= 240
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Linux `ping -c1 10.0.0.1` from 10.0.0.2: IPv4 + ICMP echo request, 84 bytes.
+    pub(crate) const PING: [u8; 84] = {
+        let mut p = [0u8; 84];
+        let head: [u8; 28] = [
+            0x45, 0x00, 0x00, 0x54, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x01, 0x0a, 0x61, 0x0a, 0x00,
+            0x00, 0x02, 0x0a, 0x00, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x01,
+        ];
+        let mut i = 0;
+        while i < 28 {
+            p[i] = head[i];
+            i += 1;
+        }
+        p
+    };
+
+    #[test]
+    fn parse_fixture() {
+        let p = Ipv4Packet::new_checked(&PING).unwrap();
+        assert!(p.verify_checksum());
+        assert_eq!(p.src(), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(p.dst(), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!((p.ttl(), p.protocol(), p.ident()), (64, 1, 0x1c46));
+        assert!(p.dont_fragment() && !p.is_fragment());
+        assert_eq!(p.payload().len(), 64);
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        let mut padded = PING.to_vec();
+        padded.extend_from_slice(&[0xee; 10]);
+        let p = Ipv4Packet::new_checked(&padded).unwrap();
+        assert_eq!(p.as_bytes().len(), 84);
+    }
+
+    #[test]
+    fn each_bad_header_has_its_cause() {
+        assert_eq!(Ipv4Packet::new_checked(&PING[..19]).unwrap_err(), HeaderError::Truncated);
+        let mut v6 = PING;
+        v6[0] = 0x65;
+        assert_eq!(Ipv4Packet::new_checked(&v6).unwrap_err(), HeaderError::BadVersion);
+        let mut ihl = PING;
+        ihl[0] = 0x44;
+        assert_eq!(Ipv4Packet::new_checked(&ihl).unwrap_err(), HeaderError::BadHeaderLength);
+        let mut long = PING;
+        long[2] = 0x01;
+        assert_eq!(Ipv4Packet::new_checked(&long).unwrap_err(), HeaderError::BadTotalLength);
+        let mut short = PING;
+        short[3] = 0x10;
+        short[2] = 0;
+        assert_eq!(Ipv4Packet::new_checked(&short).unwrap_err(), HeaderError::BadTotalLength);
+        let mut sum = PING;
+        sum[8] = 63;
+        assert!(!Ipv4Packet::new_checked(&sum).unwrap().verify_checksum());
+    }
+
+    #[test]
+    fn no_length_panics() {
+        for n in 0..PING.len() {
+            let _ = Ipv4Packet::new_checked(&PING[..n]).map(|p| (p.payload().len(), p.header().len()));
+        }
+    }
+
+    #[test]
+    fn emit_round_trips_and_matches_etherparse() {
+        let r = Ipv4Repr {
+            src: Ipv4Addr::new(10, 0, 0, 2),
+            dst: Ipv4Addr::new(10, 0, 0, 1),
+            protocol: protocol::ICMP,
+            ttl: 64,
+            tos: 0,
+            ident: 0x1c46,
+            dont_fragment: true,
+            payload_len: 64,
+        };
+        let mut buf = [0u8; 20];
+        r.emit(&mut buf, 0, false);
+        assert_eq!(buf, PING[..20]);
+        let mut frag = [0u8; 20 + 8];
+        r.emit(&mut frag, 1480, true);
+        let e = etherparse::Ipv4HeaderSlice::from_slice(&frag).unwrap();
+        assert_eq!(e.fragments_offset().value(), 185);
+        assert!(e.more_fragments());
+        assert_eq!(e.header_checksum(), e.to_header().calc_header_checksum());
+    }
+}

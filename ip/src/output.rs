@@ -1,0 +1,296 @@
+//! The output half of the IP layer: routing, next-hop resolution, fragmentation and the
+//! queue of frames for the drivers. It implements [`IpTx`], the down path transport
+//! protocols use, and is what `ip`'s input half answers through.
+
+use crate::iface::{Interface, PendingFrame};
+use crate::ipv4::{self, Ipv4Repr, HEADER_LEN};
+use crate::ratelimit::TokenBucket;
+use crate::route::{Route, RouteTable};
+use crate::stats::{IcmpStats, IpStats};
+use crate::upper::{IpTx, SendError, SendMeta};
+use arp::{ArpRepr, Resolve};
+use netif::ethernet::{self, ethertype};
+use netif::{Instant, MacAddr};
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+const ETH: usize = ethernet::HEADER_LEN;
+
+/// A frame ready for a driver.
+#[derive(Debug)]
+pub struct TxFrame {
+    pub ifindex: usize,
+    pub data: Vec<u8>,
+}
+
+pub struct Output {
+    pub(crate) ifaces: Vec<Interface>,
+    pub(crate) routes: RouteTable,
+    pub(crate) tx: VecDeque<TxFrame>,
+    pub(crate) tx_limit: usize,
+    pub(crate) next_ident: u16,
+    pub(crate) default_ttl: u8,
+    pub(crate) icmp_limiter: TokenBucket,
+    pub(crate) stats: IpStats,
+    pub(crate) icmp: IcmpStats,
+}
+
+impl Output {
+    pub(crate) fn iface(&self, ifindex: usize) -> Option<&Interface> {
+        self.ifaces.get(ifindex)
+    }
+
+    /// Is `ip` an address of this host (any interface: the weak host model of RFC 1122
+    /// 3.3.4.2), or in 127/8 while a loopback interface is up?
+    pub fn is_local_addr(&self, ip: Ipv4Addr) -> bool {
+        self.ifaces.iter().any(|i| {
+            i.ip() == Some(ip) || (i.loopback && i.up && i.addr.is_some_and(|c| c.contains(ip)))
+        })
+    }
+
+    /// Route for `dst`: our own addresses go through loopback, then longest-prefix match
+    /// over interfaces that are up and have an address.
+    pub fn route(&self, dst: Ipv4Addr) -> Option<Route> {
+        if self.ifaces.iter().any(|i| i.ip() == Some(dst) && !i.loopback) {
+            if let Some(lo) = self.ifaces.iter().find(|i| i.loopback && i.up) {
+                return Some(Route {
+                    dest: crate::Ipv4Cidr::new(dst, 32)?,
+                    gateway: None,
+                    ifindex: lo.ifindex,
+                    kind: crate::route::RouteKind::Connected,
+                });
+            }
+        }
+        let usable = |i: usize| self.ifaces.get(i).is_some_and(|f| f.up && f.addr.is_some());
+        self.routes.lookup(dst, usable)
+    }
+
+    pub(crate) fn alloc_ident(&mut self) -> u16 {
+        self.next_ident = self.next_ident.wrapping_add(1);
+        self.next_ident
+    }
+
+    pub(crate) fn push_tx(&mut self, ifindex: usize, data: Vec<u8>) {
+        if self.tx.len() >= self.tx_limit {
+            self.stats.drop_tx_queue_full += 1;
+            return;
+        }
+        if let Some(i) = self.ifaces.get_mut(ifindex) {
+            i.stats.tx_frames += 1;
+        }
+        self.tx.push_back(TxFrame { ifindex, data });
+    }
+
+    /// Frames queued for the drivers since the last call.
+    pub fn take_tx(&mut self) -> impl Iterator<Item = TxFrame> + '_ {
+        self.tx.drain(..)
+    }
+
+    /// Send an ARP packet on an interface (to `dst_mac`).
+    pub(crate) fn send_arp(&mut self, ifindex: usize, repr: &ArpRepr, dst_mac: MacAddr) {
+        let Some(i) = self.ifaces.get(ifindex) else { return };
+        let mut f = vec![0u8; ETH + arp::BUFFER_LEN];
+        ethernet::Repr {
+            dst: dst_mac,
+            src: i.mac,
+            ethertype: ethertype::ARP,
+        }
+        .emit(&mut f);
+        let _ = repr.emit(&mut f[ETH..]);
+        self.push_tx(ifindex, f);
+    }
+
+    /// Hand a frame whose IP datagram is already written at `frame[14..]` to the link:
+    /// loopback and broadcasts need no resolution, anything else goes through ARP.
+    /// Returns false when the frame was dropped.
+    pub(crate) fn transmit_ip(
+        &mut self,
+        ifindex: usize,
+        next_hop: Ipv4Addr,
+        mut frame: Vec<u8>,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let Some(iface) = self.ifaces.get_mut(ifindex) else {
+            return Err(SendError::NoRoute);
+        };
+        let src_mac = iface.mac;
+        let dst_mac = if iface.loopback {
+            Some(MacAddr::ZERO)
+        } else if next_hop.is_broadcast() || iface.is_subnet_broadcast(next_hop) {
+            Some(MacAddr::BROADCAST)
+        } else {
+            None
+        };
+        if let Some(mac) = dst_mac {
+            write_eth(&mut frame, mac, src_mac);
+            self.push_tx(ifindex, frame);
+            return Ok(());
+        }
+        match iface.arp.resolve(next_hop, PendingFrame { frame }, now) {
+            Resolve::Ready(mac, p) => {
+                let mut frame = p.frame;
+                write_eth(&mut frame, mac, src_mac);
+                self.push_tx(ifindex, frame);
+                Ok(())
+            }
+            Resolve::Queued { send_request } => {
+                if send_request {
+                    self.request(ifindex, next_hop);
+                }
+                Ok(())
+            }
+            Resolve::Dropped(_, _) => {
+                self.stats.drop_arp_queue_full += 1;
+                Err(SendError::ArpQueueFull)
+            }
+        }
+    }
+
+    /// Broadcast a who-has for `target` on `ifindex`.
+    pub(crate) fn request(&mut self, ifindex: usize, target: Ipv4Addr) {
+        let Some(i) = self.ifaces.get(ifindex) else { return };
+        let Some(ip) = i.ip() else { return };
+        let req = ArpRepr::request(i.mac, ip, target);
+        self.send_arp(ifindex, &req, MacAddr::BROADCAST);
+    }
+
+    /// Emit a datagram on a known route: one frame when it fits the MTU, otherwise
+    /// fragments (RFC 791 3.2) unless DF forbids it. `payload` is written by `fill`.
+    pub(crate) fn emit_routed(
+        &mut self,
+        route: &Route,
+        repr: &Ipv4Repr,
+        fill: &mut dyn FnMut(&mut [u8]),
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let mtu = self.iface(route.ifindex).map(|i| i.mtu).ok_or(SendError::NoRoute)?;
+        let next_hop = route.next_hop(repr.dst);
+        let len = repr.payload_len;
+        if HEADER_LEN + len <= mtu {
+            let mut frame = vec![0u8; ETH + HEADER_LEN + len];
+            fill(&mut frame[ETH + HEADER_LEN..]);
+            repr.emit(&mut frame[ETH..], 0, false);
+            self.stats.tx_packets += 1;
+            return self.transmit_ip(route.ifindex, next_hop, frame, now);
+        }
+        if repr.dont_fragment {
+            self.stats.drop_frag_needed += 1;
+            return Err(SendError::TooLong);
+        }
+        let mut payload = vec![0u8; len];
+        fill(&mut payload);
+        self.fragment(route.ifindex, next_hop, repr, &payload, mtu, now)
+    }
+
+    /// Split `payload` into fragments of at most `mtu` bytes (offsets in 8-byte units).
+    pub(crate) fn fragment(
+        &mut self,
+        ifindex: usize,
+        next_hop: Ipv4Addr,
+        repr: &Ipv4Repr,
+        payload: &[u8],
+        mtu: usize,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let chunk = (mtu.saturating_sub(HEADER_LEN)) & !7;
+        if chunk == 0 {
+            return Err(SendError::TooLong);
+        }
+        self.stats.tx_packets += 1;
+        let mut offset = 0;
+        while offset < payload.len() {
+            let end = (offset + chunk).min(payload.len());
+            let more = end < payload.len();
+            let mut frame = vec![0u8; ETH + HEADER_LEN + end - offset];
+            frame[ETH + HEADER_LEN..].copy_from_slice(&payload[offset..end]);
+            let part = Ipv4Repr {
+                payload_len: end - offset,
+                ..*repr
+            };
+            part.emit(&mut frame[ETH..], offset, more);
+            self.stats.tx_fragments += 1;
+            self.transmit_ip(ifindex, next_hop, frame, now)?;
+            offset = end;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn write_eth(frame: &mut [u8], dst: MacAddr, src: MacAddr) {
+    if frame.len() >= ETH {
+        ethernet::Repr {
+            dst,
+            src,
+            ethertype: ethertype::IPV4,
+        }
+        .emit(frame);
+    }
+}
+
+impl IpTx for Output {
+    fn send_with(
+        &mut self,
+        meta: &SendMeta,
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+        now: Instant,
+    ) -> Result<(), SendError> {
+        if payload_len > ipv4::MAX_PAYLOAD {
+            return Err(SendError::TooLong);
+        }
+        let route = if meta.dst.is_broadcast() {
+            // Limited broadcast leaves by the first non-loopback interface that is up.
+            let i = self
+                .ifaces
+                .iter()
+                .find(|i| i.up && !i.loopback && i.addr.is_some())
+                .ok_or(SendError::NoRoute)?;
+            Route {
+                dest: crate::Ipv4Cidr::new(meta.dst, 32).ok_or(SendError::NoRoute)?,
+                gateway: None,
+                ifindex: i.ifindex,
+                kind: crate::route::RouteKind::Connected,
+            }
+        } else {
+            self.route(meta.dst).ok_or_else(|| {
+                self.stats.drop_no_route += 1;
+                SendError::NoRoute
+            })?
+        };
+        let src = match meta.src {
+            Some(s) if !s.is_unspecified() => {
+                if !self.is_local_addr(s) {
+                    return Err(SendError::BadSource);
+                }
+                s
+            }
+            // Talking to ourselves: the destination is the best source (as Linux picks).
+            _ if self.is_local_addr(meta.dst) => meta.dst,
+            _ => self
+                .iface(route.ifindex)
+                .and_then(|i| i.ip())
+                .ok_or(SendError::NoRoute)?,
+        };
+        let repr = Ipv4Repr {
+            src,
+            dst: meta.dst,
+            protocol: meta.protocol,
+            ttl: meta.ttl.unwrap_or(self.default_ttl),
+            tos: meta.tos,
+            ident: self.alloc_ident(),
+            dont_fragment: meta.dont_fragment,
+            payload_len,
+        };
+        self.emit_routed(&route, &repr, fill, now)
+    }
+
+    fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
+        let r = self.route(dst)?;
+        let i = self.iface(r.ifindex)?;
+        Some((i.ip()?, i.mtu))
+    }
+
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        self.is_local_addr(ip)
+    }
+}

@@ -1,0 +1,186 @@
+//! The routing table: longest-prefix match over connected, static and default routes.
+
+use crate::Ipv4Cidr;
+use std::net::Ipv4Addr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Made from an interface's address; goes away with it.
+    Connected,
+    /// Added by the user or by `--gateway`.
+    Static,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The destination network (host bits cleared).
+    pub dest: Ipv4Cidr,
+    /// Next hop; `None` means the destination is on the link.
+    pub gateway: Option<Ipv4Addr>,
+    pub ifindex: usize,
+    pub kind: RouteKind,
+}
+
+impl Route {
+    /// Where to send a datagram for `dst` on this route.
+    pub fn next_hop(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        self.gateway.unwrap_or(dst)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("route to {0} already exists")]
+    Exists(Ipv4Cidr),
+    #[error("no route to {0} in the table")]
+    NotFound(Ipv4Cidr),
+    #[error("routing table is full ({0} routes)")]
+    Full(usize),
+    #[error("gateway {0} is not on a connected network")]
+    GatewayUnreachable(Ipv4Addr),
+    #[error("no such interface: {0}")]
+    NoSuchInterface(String),
+    #[error("connected routes follow interface addresses; change the address with ifconfig")]
+    Connected,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+    max: usize,
+}
+
+impl RouteTable {
+    pub fn new(max: usize) -> RouteTable {
+        RouteTable {
+            routes: Vec::new(),
+            max,
+        }
+    }
+
+    /// Longest-prefix match among routes whose interface `usable` accepts; on a tie, the
+    /// route added first (connected routes come first).
+    pub fn lookup(&self, dst: Ipv4Addr, usable: impl Fn(usize) -> bool) -> Option<Route> {
+        self.routes
+            .iter()
+            .filter(|r| r.dest.contains(dst) && usable(r.ifindex))
+            .fold(None, |best: Option<&Route>, r| match best {
+                Some(b) if b.dest.prefix() >= r.dest.prefix() => Some(b),
+                _ => Some(r),
+            })
+            .copied()
+    }
+
+    pub fn add(&mut self, mut route: Route) -> Result<(), RouteError> {
+        route.dest = route.dest.network();
+        if self.routes.iter().any(|r| r.dest == route.dest) {
+            return Err(RouteError::Exists(route.dest));
+        }
+        if self.routes.len() >= self.max {
+            return Err(RouteError::Full(self.max));
+        }
+        // Keep connected routes ahead so they win ties.
+        let at = match route.kind {
+            RouteKind::Connected => self
+                .routes
+                .iter()
+                .position(|r| r.kind != RouteKind::Connected)
+                .unwrap_or(self.routes.len()),
+            RouteKind::Static => self.routes.len(),
+        };
+        self.routes.insert(at, route);
+        Ok(())
+    }
+
+    /// Delete a static route by destination.
+    pub fn delete(&mut self, dest: Ipv4Cidr) -> Result<Route, RouteError> {
+        let dest = dest.network();
+        let i = self
+            .routes
+            .iter()
+            .position(|r| r.dest == dest)
+            .ok_or(RouteError::NotFound(dest))?;
+        if self.routes[i].kind == RouteKind::Connected {
+            return Err(RouteError::Connected);
+        }
+        Ok(self.routes.remove(i))
+    }
+
+    /// Drop every route of an interface of the given kind (its address changed or went away).
+    pub fn remove_interface_routes(&mut self, ifindex: usize, kind: RouteKind) {
+        self.routes.retain(|r| !(r.ifindex == ifindex && r.kind == kind));
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidr(s: &str) -> Ipv4Cidr {
+        s.parse().unwrap()
+    }
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+    fn route(dest: &str, gw: Option<&str>, ifindex: usize, kind: RouteKind) -> Route {
+        Route {
+            dest: cidr(dest),
+            gateway: gw.map(ip),
+            ifindex,
+            kind,
+        }
+    }
+
+    fn table() -> RouteTable {
+        let mut t = RouteTable::new(8);
+        t.add(route("0.0.0.0/0", Some("10.0.0.2"), 1, RouteKind::Static)).unwrap();
+        t.add(route("10.0.0.1/24", None, 1, RouteKind::Connected)).unwrap();
+        t.add(route("127.0.0.0/8", None, 0, RouteKind::Connected)).unwrap();
+        t.add(route("10.0.1.0/24", Some("10.0.0.3"), 1, RouteKind::Static)).unwrap();
+        t.add(route("10.0.1.128/25", Some("10.0.0.4"), 1, RouteKind::Static)).unwrap();
+        t
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let t = table();
+        let all = |_| true;
+        assert_eq!(t.lookup(ip("10.0.0.9"), all).unwrap().gateway, None);
+        assert_eq!(t.lookup(ip("10.0.1.5"), all).unwrap().gateway, Some(ip("10.0.0.3")));
+        assert_eq!(t.lookup(ip("10.0.1.200"), all).unwrap().gateway, Some(ip("10.0.0.4")));
+        assert_eq!(t.lookup(ip("8.8.8.8"), all).unwrap().gateway, Some(ip("10.0.0.2")));
+        assert_eq!(t.lookup(ip("127.1.2.3"), all).unwrap().ifindex, 0);
+        assert_eq!(t.routes()[0].kind, RouteKind::Connected, "connected routes first");
+    }
+
+    #[test]
+    fn down_interfaces_are_skipped() {
+        let t = table();
+        assert_eq!(t.lookup(ip("10.0.0.9"), |i| i != 1), None);
+        assert_eq!(t.lookup(ip("127.0.0.1"), |i| i != 1).unwrap().ifindex, 0);
+    }
+
+    #[test]
+    fn add_delete_and_limits() {
+        let mut t = table();
+        assert_eq!(
+            t.add(route("10.0.1.7/24", None, 1, RouteKind::Static)),
+            Err(RouteError::Exists(cidr("10.0.1.0/24")))
+        );
+        assert_eq!(t.delete(cidr("10.0.1.0/24")).unwrap().gateway, Some(ip("10.0.0.3")));
+        assert_eq!(t.lookup(ip("10.0.1.5"), |_| true).unwrap().gateway, Some(ip("10.0.0.2")));
+        assert_eq!(t.delete(cidr("10.0.1.0/24")), Err(RouteError::NotFound(cidr("10.0.1.0/24"))));
+        assert_eq!(t.delete(cidr("10.0.0.0/24")), Err(RouteError::Connected));
+        t.add(route("1.0.0.0/8", None, 1, RouteKind::Static)).unwrap();
+        t.add(route("2.0.0.0/8", None, 1, RouteKind::Static)).unwrap();
+        t.add(route("3.0.0.0/8", None, 1, RouteKind::Static)).unwrap();
+        t.add(route("4.0.0.0/8", None, 1, RouteKind::Static)).unwrap();
+        assert_eq!(t.add(route("5.0.0.0/8", None, 1, RouteKind::Static)), Err(RouteError::Full(8)));
+        t.remove_interface_routes(1, RouteKind::Connected);
+        assert_eq!(t.lookup(ip("10.0.0.9"), |_| true).unwrap().gateway, Some(ip("10.0.0.2")));
+    }
+}

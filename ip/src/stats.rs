@@ -1,0 +1,53 @@
+//! Counters of the IP and ICMP layers, every drop by its cause.
+
+/// IPv4 counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpStats {
+    pub rx_packets: u64,
+    pub rx_delivered: u64,
+    pub rx_forwarded: u64,
+    pub tx_packets: u64,
+    pub tx_fragments: u64,
+    pub rx_fragments: u64,
+    pub reassembled: u64,
+    // Drops by cause.
+    pub drop_truncated: u64,
+    pub drop_bad_version: u64,
+    pub drop_bad_header_len: u64,
+    pub drop_bad_total_len: u64,
+    pub drop_bad_checksum: u64,
+    pub drop_bad_source: u64,
+    pub drop_not_for_us: u64,
+    pub drop_ttl_expired: u64,
+    pub drop_no_route: u64,
+    pub drop_frag_needed: u64,
+    pub drop_arp_failed: u64,
+    pub drop_arp_queue_full: u64,
+    pub drop_tx_queue_full: u64,
+    pub drop_iface_down: u64,
+    pub drop_unknown_protocol: u64,
+    pub drop_reassembly: u64,
+    /// ARP packets that did not parse (truncated, not Ethernet/IPv4).
+    pub drop_bad_arp: u64,
+}
+
+/// ICMP counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IcmpStats {
+    pub rx_messages: u64,
+    pub rx_echo_requests: u64,
+    pub rx_echo_replies: u64,
+    pub rx_errors: u64,
+    pub tx_messages: u64,
+    pub tx_echo_replies: u64,
+    pub tx_dest_unreachable: u64,
+    pub tx_time_exceeded: u64,
+    pub tx_redirects: u64,
+    pub drop_bad_checksum: u64,
+    pub drop_truncated: u64,
+    pub drop_broadcast_echo: u64,
+    /// Errors not sent because of the RFC 1122/1812 rules (about an error, a broadcast, a
+    /// non-first fragment, a martian source).
+    pub errors_suppressed: u64,
+    pub errors_rate_limited: u64,
+}

@@ -1,0 +1,133 @@
+//! The boundary between `ip` and the transport protocols above it (gathered in one file, as
+//! every boundary of this stack is).
+//!
+//! - Up: [`Upper`] — `ip` hands each whole datagram addressed to this host (reassembled if it
+//!   came in fragments) to `Upper::deliver`, and each ICMP error about a datagram this host
+//!   sent to `Upper::icmp_error`. The `transport` crate implements it.
+//! - Down: [`IpTx`] — transport protocols send datagrams through it; `ip` routes, resolves the
+//!   next hop, fragments and queues the frames. `ip` implements it.
+//!
+//! Ownership: everything passed up is borrowed for the duration of the call; a protocol that
+//! keeps data copies it into its own bounded queue.
+
+use crate::ipv4::Ipv4Packet;
+use netif::Instant;
+use std::net::Ipv4Addr;
+
+/// What became of a datagram handed up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A protocol took it (or a raw socket did, for protocols with no handler).
+    Delivered,
+    /// No handler and no raw socket for this protocol: answer protocol unreachable.
+    ProtocolUnreachable,
+    /// The protocol has no endpoint for it: answer port unreachable.
+    PortUnreachable,
+}
+
+/// A datagram addressed to this host.
+#[derive(Clone, Copy, Debug)]
+pub struct Datagram<'a> {
+    /// The interface it arrived on.
+    pub ifindex: usize,
+    /// The whole datagram, header included (raw sockets get it as is).
+    pub packet: Ipv4Packet<'a>,
+    /// Sent to a broadcast address (link or IP): never answered with an ICMP error.
+    pub broadcast: bool,
+}
+
+/// An ICMP error that came back about a datagram this host sent.
+#[derive(Clone, Copy, Debug)]
+pub struct IcmpErrorReport<'a> {
+    /// Who sent the error.
+    pub from: Ipv4Addr,
+    pub kind: u8,
+    pub code: u8,
+    /// Next-hop MTU (fragmentation needed) or new gateway (redirect), else 0.
+    pub info: u32,
+    /// Fields of the quoted original datagram.
+    pub orig_src: Ipv4Addr,
+    pub orig_dst: Ipv4Addr,
+    pub orig_protocol: u8,
+    /// What the error quoted of the original payload (at least 8 bytes: ports, ICMP id/seq).
+    pub orig_payload: &'a [u8],
+}
+
+/// A transport layer as `ip` sees it.
+pub trait Upper {
+    /// A datagram for this host. `tx` lets the protocol answer at once (a TCP RST, say).
+    fn deliver(&mut self, tx: &mut dyn IpTx, dgram: &Datagram<'_>, now: Instant) -> Delivery;
+
+    /// An ICMP error about a datagram this host sent (also the "host unreachable" `ip`
+    /// synthesises when ARP fails), for the protocol and socket that sent it.
+    fn icmp_error(&mut self, tx: &mut dyn IpTx, report: &IcmpErrorReport<'_>, now: Instant);
+}
+
+/// How to send one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendMeta {
+    /// Source address; `None` picks the outgoing interface's address.
+    pub src: Option<Ipv4Addr>,
+    pub dst: Ipv4Addr,
+    pub protocol: u8,
+    /// `None` uses the default TTL (64).
+    pub ttl: Option<u8>,
+    pub tos: u8,
+    pub dont_fragment: bool,
+}
+
+impl SendMeta {
+    pub fn new(dst: Ipv4Addr, protocol: u8) -> SendMeta {
+        SendMeta {
+            src: None,
+            dst,
+            protocol,
+            ttl: None,
+            tos: 0,
+            dont_fragment: false,
+        }
+    }
+}
+
+/// Why a datagram could not be sent (synchronously; ARP failures come later as ICMP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("network is unreachable")]
+    NoRoute,
+    #[error("message too long")]
+    TooLong,
+    #[error("source address is not one of this host's")]
+    BadSource,
+    #[error("cannot send to a broadcast address without permission")]
+    Broadcast,
+    #[error("transmit queue full")]
+    QueueFull,
+    #[error("neighbour resolution queue full")]
+    ArpQueueFull,
+}
+
+/// The down path: what transport protocols may ask of `ip`.
+pub trait IpTx {
+    /// Send a datagram whose payload (`payload_len` bytes) `fill` writes in place, straight
+    /// into the frame, so the payload is copied once.
+    fn send_with(
+        &mut self,
+        meta: &SendMeta,
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+        now: Instant,
+    ) -> Result<(), SendError>;
+
+    /// The source address and MTU `ip` would use towards `dst`.
+    fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)>;
+
+    /// Is `ip` one of this host's addresses?
+    fn is_local(&self, ip: Ipv4Addr) -> bool;
+}
+
+impl dyn IpTx + '_ {
+    /// Send a payload held in a slice.
+    pub fn send(&mut self, meta: &SendMeta, payload: &[u8], now: Instant) -> Result<(), SendError> {
+        self.send_with(meta, payload.len(), &mut |buf| buf.copy_from_slice(payload), now)
+    }
+}

@@ -1,0 +1,77 @@
+//! Socket errors: a `thiserror` enum inside, `std::io::Error` with the right kind outside.
+
+use std::io;
+use transport::TransportError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SocketError {
+    #[error("socket is closed")]
+    Closed,
+    #[error("the stack has shut down")]
+    StackDown,
+    #[error("operation timed out")]
+    TimedOut,
+    #[error("operation would block")]
+    WouldBlock,
+    #[error("network is unreachable")]
+    NetworkUnreachable,
+    #[error("host is unreachable")]
+    HostUnreachable,
+    #[error("message too long")]
+    TooLong,
+    #[error("address not available")]
+    AddrNotAvailable,
+    #[error("too many open sockets")]
+    TooManySockets,
+    #[error("invalid argument: {0}")]
+    InvalidInput(&'static str),
+    #[error("no buffer space available")]
+    NoBufferSpace,
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl From<SocketError> for io::Error {
+    fn from(e: SocketError) -> io::Error {
+        use io::ErrorKind as K;
+        let kind = match e {
+            SocketError::Closed => K::NotConnected,
+            SocketError::StackDown => K::BrokenPipe,
+            SocketError::TimedOut => K::TimedOut,
+            SocketError::WouldBlock => K::WouldBlock,
+            SocketError::NetworkUnreachable => K::NetworkUnreachable,
+            SocketError::HostUnreachable => K::HostUnreachable,
+            SocketError::TooLong => K::InvalidInput,
+            SocketError::AddrNotAvailable => K::AddrNotAvailable,
+            SocketError::TooManySockets => K::OutOfMemory,
+            SocketError::InvalidInput(_) => K::InvalidInput,
+            SocketError::NoBufferSpace => K::OutOfMemory,
+            SocketError::Interrupted => K::Interrupted,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+impl From<TransportError> for SocketError {
+    fn from(e: TransportError) -> SocketError {
+        match e {
+            TransportError::TooManySockets => SocketError::TooManySockets,
+            TransportError::BadHandle => SocketError::Closed,
+            TransportError::NotSupported => SocketError::InvalidInput("operation not supported"),
+            TransportError::BadProtocol => SocketError::InvalidInput("bad protocol"),
+            TransportError::Send(s) => s.into(),
+        }
+    }
+}
+
+impl From<ip::SendError> for SocketError {
+    fn from(e: ip::SendError) -> SocketError {
+        match e {
+            ip::SendError::NoRoute => SocketError::NetworkUnreachable,
+            ip::SendError::TooLong => SocketError::TooLong,
+            ip::SendError::BadSource => SocketError::AddrNotAvailable,
+            ip::SendError::Broadcast => SocketError::InvalidInput("broadcast not permitted"),
+            ip::SendError::QueueFull | ip::SendError::ArpQueueFull => SocketError::NoBufferSpace,
+        }
+    }
+}

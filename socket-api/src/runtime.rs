@@ -1,0 +1,250 @@
+//! The runtime: the thread that drives the stack, and the lock around it.
+//!
+//! ```text
+//!  driver rx threads ──[bounded RxFrame channel]──▶ stack thread ─┐
+//!  socket calls (any thread) ────────────────────────────────────┤ lock(core)
+//!                                                                 ▼
+//!                       Core { ip: IpLayer, transport: Transport, waiters }
+//!                                                                 │ take_tx / take_wakeups
+//!  driver tx threads ◀──[bounded tx queue per device]─────────────┘ (after unlocking)
+//! ```
+//!
+//! Lock order: `core` first, then `drivers` (read). Neither is held while a thread blocks,
+//! except a socket call waiting on its condvar, which releases `core` while it sleeps.
+//! Timers: the stack thread sleeps until the earliest deadline the protocol layers report
+//! (`poll_at`), or until a frame or a kick arrives; nothing spins.
+
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+use ip::{IpConfig, IpLayer, TxFrame};
+use netif::{Clock, Device, DeviceStatsSnapshot, Driver, DriverConfig, Instant, RxFrame};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use transport::{SocketHandle, Transport, TransportConfig};
+
+/// Settings of a stack.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    pub ip: IpConfig,
+    pub transport: TransportConfig,
+    pub driver: DriverConfig,
+    /// Frames waiting between the drivers' rx threads and the stack thread.
+    pub rx_queue: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            ip: IpConfig::default(),
+            transport: TransportConfig::default(),
+            driver: DriverConfig::default(),
+            rx_queue: 4096,
+        }
+    }
+}
+
+/// Everything the protocol layers own, behind one lock.
+pub struct Core {
+    pub ip: IpLayer,
+    pub transport: Transport,
+    waiters: HashMap<SocketHandle, Arc<Condvar>>,
+}
+
+impl Core {
+    pub(crate) fn register(&mut self, h: SocketHandle) -> Arc<Condvar> {
+        let c = Arc::new(Condvar::new());
+        self.waiters.insert(h, c.clone());
+        c
+    }
+
+    pub(crate) fn unregister(&mut self, h: SocketHandle) {
+        if let Some(c) = self.waiters.remove(&h) {
+            c.notify_all();
+        }
+    }
+
+    /// Run the transport's `Upper` with the IP layer: input of one frame.
+    fn receive(&mut self, frame: &RxFrame, now: Instant) {
+        self.ip
+            .receive_frame(frame.ifindex, &frame.data, now, &mut self.transport);
+    }
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    drivers: RwLock<Vec<Driver>>,
+    clock: Clock,
+    to_stack: Sender<RxFrame>,
+    kick: Sender<()>,
+    stop: AtomicBool,
+}
+
+/// A running stack. Clones are handles to the same stack.
+#[derive(Clone)]
+pub struct Stack {
+    shared: Arc<Shared>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Stack {
+    /// Start a stack with no devices.
+    pub fn new(cfg: StackConfig) -> io::Result<Stack> {
+        let (to_stack, from_drivers) = bounded(cfg.rx_queue.max(1));
+        let (kick, kicked) = bounded(1);
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core {
+                ip: IpLayer::new(cfg.ip.clone()),
+                transport: Transport::new(cfg.transport.clone()),
+                waiters: HashMap::new(),
+            }),
+            drivers: RwLock::new(Vec::new()),
+            clock: Clock::new(),
+            to_stack,
+            kick,
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("stack".into())
+            .spawn(move || stack_loop(&s, &from_drivers, &kicked))?;
+        Ok(Stack {
+            shared,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Attach a device: it becomes an interface (down, no address) and its driver threads
+    /// start. Returns the interface index.
+    pub fn add_device(&self, device: Arc<dyn Device>, cfg: DriverConfig) -> io::Result<usize> {
+        let mut core = self.shared.core.lock();
+        let mut drivers = self.shared.drivers.write();
+        let ifindex = core.ip.add_interface(&device.info());
+        debug_assert_eq!(ifindex, drivers.len());
+        drivers.push(Driver::spawn(ifindex, device, self.shared.to_stack.clone(), cfg)?);
+        Ok(ifindex)
+    }
+
+    /// The stack's clock.
+    pub fn now(&self) -> Instant {
+        self.shared.clock.now()
+    }
+
+    /// Run `f` on the protocol core under the lock, then send what it queued and wake the
+    /// sockets it made ready. This is how the shell configures the stack.
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
+        let mut core = self.shared.core.lock();
+        let now = self.shared.clock.now();
+        let r = f(&mut core, now);
+        self.finish(core);
+        r
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.shared.core.lock()
+    }
+
+    /// After a change to the core: notify ready sockets, release the lock, hand queued
+    /// frames to the drivers, and let the stack thread recompute its next deadline.
+    pub(crate) fn finish(&self, mut core: MutexGuard<'_, Core>) {
+        let frames = collect(&mut core);
+        MutexGuard::unlock_fair(core);
+        transmit(&self.shared, frames);
+        let _ = self.shared.kick.try_send(());
+    }
+
+    /// Counters of each device's driver (rx/tx packets, bytes, drops by cause).
+    pub fn device_stats(&self) -> Vec<(String, DeviceStatsSnapshot)> {
+        self.shared
+            .drivers
+            .read()
+            .iter()
+            .map(|d| (d.info().name.clone(), d.stats().snapshot()))
+            .collect()
+    }
+
+    /// Stop the stack thread and every driver (joining their threads, releasing devices).
+    /// Sockets still open get errors from then on.
+    pub fn shutdown(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = self.shared.kick.try_send(());
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+        for mut d in self.shared.drivers.write().drain(..) {
+            d.shutdown();
+        }
+        let mut core = self.shared.core.lock();
+        for (_, c) in core.waiters.drain() {
+            c.notify_all();
+        }
+    }
+
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Take what the core queued: frames for drivers; wake sockets that became ready.
+fn collect(core: &mut Core) -> Vec<TxFrame> {
+    let Core {
+        ip,
+        transport,
+        waiters,
+    } = core;
+    for h in transport.take_wakeups() {
+        if let Some(c) = waiters.get(&h) {
+            c.notify_all();
+        }
+    }
+    ip.take_tx().collect()
+}
+
+fn transmit(shared: &Shared, frames: Vec<TxFrame>) {
+    if frames.is_empty() {
+        return;
+    }
+    let drivers = shared.drivers.read();
+    for f in frames {
+        if let Some(d) = drivers.get(f.ifindex) {
+            d.transmit(f.data);
+        }
+    }
+}
+
+/// Frames handled under one lock before the stack thread lets socket calls in.
+const BATCH: usize = 64;
+/// Upper bound on a sleep, so a lost kick costs at most this much.
+const MAX_SLEEP: Duration = Duration::from_millis(500);
+
+fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>) {
+    let mut next: Option<Instant> = None;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let now = shared.clock.now();
+        let sleep = next.map_or(MAX_SLEEP, |t| t.saturating_duration_since(now).min(MAX_SLEEP));
+        let first = select! {
+            recv(frames) -> f => f.ok(),
+            recv(kicked) -> _ => None,
+            default(sleep) => None,
+        };
+        let mut core = shared.core.lock();
+        let now = shared.clock.now();
+        if let Some(f) = first {
+            core.receive(&f, now);
+            for f in frames.try_iter().take(BATCH - 1) {
+                core.receive(&f, now);
+            }
+        }
+        if core.ip.poll_at().is_some_and(|t| t <= now) {
+            let Core { ip, transport, .. } = &mut *core;
+            ip.poll(now, transport);
+        }
+        next = core.ip.poll_at();
+        let out = collect(&mut core);
+        MutexGuard::unlock_fair(core);
+        transmit(shared, out);
+    }
+}

@@ -1,0 +1,205 @@
+//! The shell's commands. Each takes the words after its name and returns `Ok` or a one-line
+//! error; none may panic on any input.
+
+mod arp;
+mod debug;
+mod ifconfig;
+mod ping;
+mod route;
+mod stat;
+
+use crate::opts::{parse_seconds, Args};
+use netif::pcap::PcapHandle;
+use netif::trace::Trace;
+use socket_api::Stack;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Signal flags set by the handlers for SIGINT and SIGTERM.
+#[derive(Clone, Default)]
+pub struct Signals {
+    pub interrupt: Arc<AtomicBool>,
+    pub terminate: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// Should a running command stop?
+    pub fn stop_requested(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst) || self.terminate.load(Ordering::SeqCst)
+    }
+
+    /// Sleep for `d` unless a signal comes first; false if interrupted.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let end = std::time::Instant::now() + d;
+        loop {
+            if self.stop_requested() {
+                return false;
+            }
+            let now = std::time::Instant::now();
+            if now >= end {
+                return true;
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(20)));
+        }
+    }
+}
+
+/// What the shell's commands work on.
+pub struct Ctx {
+    pub stack: Stack,
+    pub trace: Trace,
+    pub pcap: PcapHandle,
+    pub sig: Signals,
+}
+
+/// What the shell does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Exit,
+}
+
+struct Command {
+    name: &'static str,
+    usage: &'static str,
+    help: &'static str,
+}
+
+const COMMANDS: &[Command] = &[
+    Command { name: "help", usage: "help [CMD]", help: "list the commands, or describe one" },
+    Command { name: "exit", usage: "exit", help: "stop the stack and leave (also: quit, end of input, SIGINT, SIGTERM)" },
+    Command { name: "clear", usage: "clear", help: "clear the screen" },
+    Command {
+        name: "ping",
+        usage: "ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] ADDR",
+        help: "send ICMP echo requests from a raw socket (Ctrl-C stops); SIZE bytes of data (default 56, at most 65507), INTERVAL and TIMEOUT in seconds",
+    },
+    Command {
+        name: "ifconfig",
+        usage: "ifconfig [IF [IP/PREFIX] [mtu N] [up|down]]",
+        help: "show interfaces, or set an interface's address, MTU and state",
+    },
+    Command {
+        name: "route",
+        usage: "route [add NET/PREFIX [via GW] [dev IF] | del NET/PREFIX]",
+        help: "show the routing table, or add or delete a static route (0.0.0.0/0 is the default route)",
+    },
+    Command {
+        name: "arp",
+        usage: "arp [-d IP | -s IP MAC]",
+        help: "show the ARP cache, delete an entry, or add a static one (alias: arpcache)",
+    },
+    Command { name: "stat", usage: "stat", help: "buffers and sockets in use, per-protocol counters, drops by cause" },
+    Command {
+        name: "debug",
+        usage: "debug [-n] [-c] dev|l2|arp|ip|icmp|udp|tcp|tcpstate|all ...",
+        help: "print a decoded line per packet at the chosen layers; blocks until Ctrl-C unless -n; -c turns tracing off",
+    },
+    Command { name: "pcap", usage: "pcap start FILE | pcap stop", help: "record every frame of the interfaces in a pcap file" },
+    Command { name: "sleep", usage: "sleep SECONDS", help: "pause the shell (the stack keeps running)" },
+    Command { name: "wait", usage: "wait", help: "block until the program is signalled (SIGINT or SIGTERM), serving meanwhile" },
+];
+
+/// Run one command line. Errors are one line each, ready to print.
+pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&name, rest)) = words.split_first() else {
+        return Ok(Flow::Continue);
+    };
+    let mut args = Args::new(name, rest);
+    match name {
+        "help" | "?" => help(args.next()).map(|_| Flow::Continue),
+        "exit" | "quit" => Ok(Flow::Exit),
+        "clear" => {
+            print!("\x1b[2J\x1b[H");
+            Ok(Flow::Continue)
+        }
+        "ping" => ping::run(ctx, &mut args).map(|_| Flow::Continue),
+        "ifconfig" => ifconfig::run(ctx, &mut args).map(|_| Flow::Continue),
+        "route" => route::run(ctx, &mut args).map(|_| Flow::Continue),
+        "arp" | "arpcache" => arp::run(ctx, &mut args).map(|_| Flow::Continue),
+        "stat" => {
+            args.finish()?;
+            stat::run(ctx);
+            Ok(Flow::Continue)
+        }
+        "debug" => debug::run(ctx, &mut args).map(|_| Flow::Continue),
+        "pcap" => pcap(ctx, &mut args).map(|_| Flow::Continue),
+        "sleep" => {
+            let s = args.required("SECONDS")?;
+            let d = parse_seconds(s).ok_or_else(|| format!("sleep: invalid number of seconds '{s}'"))?;
+            args.finish()?;
+            ctx.sig.sleep(d);
+            Ok(Flow::Continue)
+        }
+        "wait" => {
+            args.finish()?;
+            while !ctx.sig.stop_requested() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(Flow::Exit)
+        }
+        _ => Err(format!("unknown command '{name}' (type 'help' for the list)")),
+    }
+}
+
+fn help(cmd: Option<&str>) -> Result<(), String> {
+    match cmd {
+        None => {
+            println!("Commands:");
+            for c in COMMANDS {
+                println!("  {:<60} {}", c.usage, c.help);
+            }
+            Ok(())
+        }
+        Some(name) => {
+            let name = if name == "arpcache" { "arp" } else { name };
+            let c = COMMANDS
+                .iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| format!("help: no such command '{name}'"))?;
+            println!("usage: {}\n  {}", c.usage, c.help);
+            Ok(())
+        }
+    }
+}
+
+fn pcap(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
+    match args.required("'start FILE' or 'stop'")? {
+        "start" => {
+            let file = args.required("FILE")?;
+            args.finish()?;
+            ctx.pcap
+                .start(file)
+                .map_err(|e| format!("pcap: cannot write '{file}': {e}"))?;
+            println!("recording to {file}");
+            Ok(())
+        }
+        "stop" => {
+            args.finish()?;
+            let path = ctx.pcap.path();
+            let n = ctx.pcap.packets();
+            ctx.pcap.stop().map_err(|e| format!("pcap: {e}"))?;
+            match path {
+                Some(p) => println!("stopped recording to {} ({n} packets)", p.display()),
+                None => println!("not recording"),
+            }
+            Ok(())
+        }
+        other => Err(format!("pcap: unknown action '{other}' (use 'start FILE' or 'stop')")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_help() {
+        for c in COMMANDS {
+            assert!(help(Some(c.name)).is_ok());
+        }
+        assert!(help(Some("nope")).is_err());
+    }
+}

@@ -1,0 +1,259 @@
+//! `ping`: an application on a raw ICMP socket, printing as Linux's iputils ping does.
+
+use super::Ctx;
+use crate::opts::{parse_seconds, Args};
+use ip::icmp::{self, IcmpRepr};
+use ip::ipv4::Ipv4Packet;
+use socket_api::RawSocket;
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+const MAX_SIZE: usize = 65_507;
+
+struct Opts {
+    count: Option<u64>,
+    size: usize,
+    ttl: Option<u8>,
+    interval: Duration,
+    timeout: Duration,
+    dst: Ipv4Addr,
+}
+
+fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
+    let mut o = Opts {
+        count: None,
+        size: 56,
+        ttl: None,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(10),
+        dst: Ipv4Addr::UNSPECIFIED,
+    };
+    let mut dst = None;
+    while let Some(w) = args.peek() {
+        if args.at_option() {
+            args.next();
+            match w {
+                "-c" => {
+                    let c: u64 = args.value(w, "count")?;
+                    if c == 0 {
+                        return Err("ping: invalid count '0' (must be at least 1)".into());
+                    }
+                    o.count = Some(c);
+                }
+                "-s" => {
+                    o.size = args.value(w, "size")?;
+                    if o.size > MAX_SIZE {
+                        return Err(format!("ping: size {} too large (at most {MAX_SIZE})", o.size));
+                    }
+                }
+                "-t" => {
+                    let t: u8 = args.value(w, "TTL (1-255)")?;
+                    if t == 0 {
+                        return Err("ping: invalid TTL '0' (1-255)".into());
+                    }
+                    o.ttl = Some(t);
+                }
+                "-i" => {
+                    let s: String = args.value(w, "interval")?;
+                    o.interval = parse_seconds(&s)
+                        .filter(|d| *d >= Duration::from_millis(1))
+                        .ok_or_else(|| format!("ping: invalid interval '{s}' (seconds, at least 0.001)"))?;
+                }
+                "-W" => {
+                    let s: String = args.value(w, "timeout")?;
+                    o.timeout = parse_seconds(&s)
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| format!("ping: invalid timeout '{s}' (seconds)"))?;
+                }
+                _ => return Err(args.unknown_option(w)),
+            }
+        } else {
+            if dst.is_some() {
+                return Err(format!("ping: unexpected argument '{w}'"));
+            }
+            args.next();
+            dst = Some(ip::parse_addr(w).map_err(|e| format!("ping: {e}"))?);
+        }
+    }
+    o.dst = dst.ok_or("ping: missing destination address (usage: ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] ADDR)")?;
+    Ok(o)
+}
+
+/// What came back for one of our echo requests.
+enum Answer {
+    Reply { seq: u16, from: Ipv4Addr, ttl: u8, bytes: usize },
+    Error { seq: u16, from: Ipv4Addr, what: String },
+}
+
+/// Is this datagram (as the raw socket reads it) about our echo stream `ident`?
+fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
+    let p = Ipv4Packet::new_checked(datagram).ok()?;
+    match IcmpRepr::parse(p.payload()).ok()? {
+        IcmpRepr::EchoReply { ident: i, seq, data } if i == ident => Some(Answer::Reply {
+            seq,
+            from: p.src(),
+            ttl: p.ttl(),
+            bytes: data.len() + icmp::HEADER_LEN,
+        }),
+        IcmpRepr::DestUnreachable { original, .. }
+        | IcmpRepr::TimeExceeded { original, .. }
+        | IcmpRepr::Redirect { original, .. } => {
+            // The quoted datagram: our echo request's header, then its first 8 bytes.
+            let hl = usize::from(original.first()? & 0x0f) * 4;
+            let q = original.get(hl..hl + 8)?;
+            if original.get(9) != Some(&1) || q[0] != icmp::kind::ECHO_REQUEST {
+                return None;
+            }
+            if u16::from_be_bytes([q[4], q[5]]) != ident {
+                return None;
+            }
+            let seq = u16::from_be_bytes([q[6], q[7]]);
+            let payload = p.payload();
+            let what = match (payload[0], payload[1]) {
+                (icmp::kind::REDIRECT, _) => format!(
+                    "{}(New nexthop: {})",
+                    icmp::describe_error(payload[0], payload[1]),
+                    Ipv4Addr::new(payload[4], payload[5], payload[6], payload[7])
+                ),
+                (t, c) => icmp::describe_error(t, c).to_string(),
+            };
+            Some(Answer::Error { seq, from: p.src(), what })
+        }
+        _ => None,
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
+    let o = parse(args)?;
+    let mut sock = RawSocket::new(&ctx.stack, ip::ipv4::protocol::ICMP).map_err(|e| format!("ping: {e}"))?;
+    if let Some(t) = o.ttl {
+        sock.set_ttl(t).map_err(|e| format!("ping: {e}"))?;
+    }
+    let ident = (std::process::id() as u16) ^ (sock.handle().index() as u16).wrapping_mul(0x9e37);
+    println!("PING {} ({}) {}({}) bytes of data.", o.dst, o.dst, o.size, o.size + 28);
+
+    let start = Instant::now();
+    let mut sent_at: HashMap<u16, Instant> = HashMap::new();
+    let (mut transmitted, mut received, mut errors) = (0u64, 0u64, 0u64);
+    let mut rtts: Vec<f64> = Vec::new();
+    let mut next_send = Instant::now();
+    let mut last_sent: Option<Instant> = None;
+    let mut buf = vec![0u8; 65_536];
+    let mut payload = vec![0u8; o.size];
+    for (i, b) in payload.iter_mut().enumerate().skip(8) {
+        *b = i as u8;
+    }
+    let mut answered: u64 = 0;
+    loop {
+        if ctx.sig.stop_requested() {
+            break;
+        }
+        let now = Instant::now();
+        let all_sent = o.count.is_some_and(|c| transmitted >= c);
+        if all_sent {
+            let waited = last_sent.map_or(Duration::ZERO, |t| now - t);
+            if answered >= transmitted || waited >= o.timeout {
+                break;
+            }
+        } else if now >= next_send {
+            let seq = (transmitted as u16).wrapping_add(1);
+            let stamp = start.elapsed().as_micros() as u64;
+            if payload.len() >= 8 {
+                payload[..8].copy_from_slice(&stamp.to_be_bytes());
+            }
+            let msg = IcmpRepr::EchoRequest { ident, seq, data: &payload };
+            let mut m = vec![0u8; msg.buffer_len()];
+            msg.emit(&mut m);
+            transmitted += 1;
+            sent_at.insert(seq, Instant::now());
+            last_sent = Some(Instant::now());
+            if let Err(e) = sock.send_to(&m, o.dst) {
+                errors += 1;
+                answered += 1;
+                println!("ping: sendmsg: {e}");
+            }
+            next_send += o.interval;
+            continue;
+        }
+        // Wait for an answer until the next thing to do.
+        let until = if all_sent {
+            last_sent.map_or(now, |t| t + o.timeout)
+        } else {
+            next_send
+        };
+        let wait = until.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        sock.set_read_timeout(Some(wait)).map_err(|e| format!("ping: {e}"))?;
+        let (n, _) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
+            Err(e) => return Err(format!("ping: {e}")),
+        };
+        match classify(&buf[..n], ident) {
+            Some(Answer::Reply { seq, from, ttl, bytes }) => {
+                let Some(t0) = sent_at.remove(&seq) else {
+                    println!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} (DUP!)");
+                    continue;
+                };
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                received += 1;
+                answered += 1;
+                rtts.push(ms);
+                println!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}", fmt_ms(ms));
+            }
+            Some(Answer::Error { seq, from, what }) => {
+                if sent_at.remove(&seq).is_some() {
+                    errors += 1;
+                    answered += 1;
+                }
+                println!("From {from} icmp_seq={seq} {what}");
+            }
+            None => {}
+        }
+    }
+    let elapsed = start.elapsed().as_millis();
+    println!("\n--- {} ping statistics ---", o.dst);
+    let loss = if transmitted == 0 { 0 } else { (transmitted - received) * 100 / transmitted };
+    let errs = if errors > 0 { format!(", +{errors} errors") } else { String::new() };
+    println!("{transmitted} packets transmitted, {received} received{errs}, {loss}% packet loss, time {elapsed}ms");
+    if !rtts.is_empty() {
+        let min = rtts.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = rtts.iter().cloned().fold(0.0, f64::max);
+        let avg = rtts.iter().sum::<f64>() / rtts.len() as f64;
+        let mdev = (rtts.iter().map(|r| (r - avg) * (r - avg)).sum::<f64>() / rtts.len() as f64).sqrt();
+        println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
+    }
+    Ok(())
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{ms:.3} ms")
+    } else if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Opts, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        parse(&mut Args::new("ping", &words))
+    }
+
+    #[test]
+    fn options() {
+        let o = parse_line("-c 3 -s 6000 -t 1 -i 0.2 -W 2 10.0.0.2").unwrap();
+        assert_eq!((o.count, o.size, o.ttl), (Some(3), 6000, Some(1)));
+        assert_eq!(o.interval, Duration::from_millis(200));
+        assert_eq!(o.dst, Ipv4Addr::new(10, 0, 0, 2));
+        for bad in ["", "-c", "-c x 1.2.3.4", "-s 70000 1.2.3.4", "-t 0 1.2.3.4", "-t 300 1.2.3.4", "-q 1.2.3.4", "1.2.3", "1.2.3.4 5.6.7.8", "-i 0 1.2.3.4"] {
+            assert!(parse_line(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `stat`: buffers and sockets in use, per-protocol counters, every drop by its cause.
+
+use super::Ctx;
+
+/// Print `name: value` pairs, skipping zero drop counters to keep the output readable.
+fn line(section: &str, pairs: &[(&str, u64)]) {
+    let shown: Vec<String> = pairs
+        .iter()
+        .filter(|(k, v)| *v != 0 || !k.starts_with("drop"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!("{section:<10}{}", shown.join(" "));
+}
+
+pub fn run(ctx: &Ctx) {
+    let dev = ctx.stack.device_stats();
+    let (ip, icmp, reasm, (pending, buffered), arps, tr, sockets, socket_bytes) = ctx.stack.with_core(|c, _| {
+        let socks = c.transport.sockets();
+        let bytes: usize = socks.iter().map(|s| s.rx_bytes).sum();
+        (
+            c.ip.stats(),
+            c.ip.icmp_stats(),
+            c.ip.reassembly_stats(),
+            c.ip.reassembly_usage(),
+            c.ip.arp_stats(),
+            c.transport.stats(),
+            socks.len(),
+            bytes,
+        )
+    });
+    println!("In use: sockets={sockets} socket-queue-bytes={socket_bytes} reassembly-datagrams={pending} reassembly-bytes={buffered}");
+    for (name, s) in dev {
+        line(
+            &format!("dev {name}"),
+            &[
+                ("rx_packets", s.rx_packets),
+                ("rx_bytes", s.rx_bytes),
+                ("tx_packets", s.tx_packets),
+                ("tx_bytes", s.tx_bytes),
+                ("rx_errors", s.rx_errors),
+                ("tx_errors", s.tx_errors),
+                ("drop_not_ip_or_arp", s.rx_dropped_ethertype),
+                ("drop_runt", s.rx_dropped_runt),
+                ("drop_stack_queue_full", s.rx_dropped_queue_full),
+                ("drop_tx_queue_full", s.tx_dropped_queue_full),
+                ("drop_tx_too_big", s.tx_dropped_too_big),
+            ],
+        );
+    }
+    for (name, a) in arps {
+        line(
+            &format!("arp {name}"),
+            &[
+                ("requests_in", a.requests_received),
+                ("replies_in", a.replies_received),
+                ("requests_out", a.requests_sent),
+                ("replies_out", a.replies_sent),
+                ("learned", a.learned),
+                ("updated", a.updated),
+                ("failures", a.failures),
+                ("drop_pending", a.pending_dropped.total()),
+                ("drop_rate_limited", a.rate_limited),
+                ("drop_conflicts", a.conflicts),
+                ("drop_own_mac", a.ignored.own_sender_mac),
+                ("drop_bad_sender_mac", a.ignored.invalid_sender_mac),
+                ("drop_bad_sender_ip", a.ignored.invalid_sender_ip),
+                ("drop_evictions", a.evictions),
+            ],
+        );
+    }
+    line(
+        "ip",
+        &[
+            ("rx", ip.rx_packets),
+            ("delivered", ip.rx_delivered),
+            ("forwarded", ip.rx_forwarded),
+            ("tx", ip.tx_packets),
+            ("frags_out", ip.tx_fragments),
+            ("frags_in", ip.rx_fragments),
+            ("reassembled", ip.reassembled),
+            ("drop_truncated", ip.drop_truncated),
+            ("drop_bad_version", ip.drop_bad_version),
+            ("drop_bad_header_len", ip.drop_bad_header_len),
+            ("drop_bad_total_len", ip.drop_bad_total_len),
+            ("drop_bad_checksum", ip.drop_bad_checksum),
+            ("drop_bad_source", ip.drop_bad_source),
+            ("drop_not_for_us", ip.drop_not_for_us),
+            ("drop_ttl_expired", ip.drop_ttl_expired),
+            ("drop_no_route", ip.drop_no_route),
+            ("drop_frag_needed", ip.drop_frag_needed),
+            ("drop_arp_failed", ip.drop_arp_failed),
+            ("drop_arp_queue_full", ip.drop_arp_queue_full),
+            ("drop_tx_queue_full", ip.drop_tx_queue_full),
+            ("drop_unknown_protocol", ip.drop_unknown_protocol),
+            ("drop_reassembly", ip.drop_reassembly),
+            ("drop_bad_arp", ip.drop_bad_arp),
+        ],
+    );
+    line(
+        "reasm",
+        &[
+            ("completed", reasm.completed),
+            ("drop_timeouts", reasm.timeouts),
+            ("drop_duplicates", reasm.duplicates),
+            ("drop_overlaps", reasm.overlap),
+            ("drop_too_big", reasm.too_big),
+            ("drop_bad_length", reasm.bad_length),
+            ("drop_inconsistent_end", reasm.inconsistent_end),
+            ("drop_memory_limit", reasm.memory_limit),
+            ("drop_too_many_datagrams", reasm.too_many_datagrams),
+            ("drop_bad_header", reasm.bad_header),
+        ],
+    );
+    line(
+        "icmp",
+        &[
+            ("rx", icmp.rx_messages),
+            ("rx_echo_requests", icmp.rx_echo_requests),
+            ("rx_echo_replies", icmp.rx_echo_replies),
+            ("rx_errors", icmp.rx_errors),
+            ("tx", icmp.tx_messages),
+            ("tx_echo_replies", icmp.tx_echo_replies),
+            ("tx_unreachable", icmp.tx_dest_unreachable),
+            ("tx_time_exceeded", icmp.tx_time_exceeded),
+            ("tx_redirects", icmp.tx_redirects),
+            ("drop_bad_checksum", icmp.drop_bad_checksum),
+            ("drop_truncated", icmp.drop_truncated),
+            ("drop_broadcast_echo", icmp.drop_broadcast_echo),
+            ("drop_errors_suppressed", icmp.errors_suppressed),
+            ("drop_errors_rate_limited", icmp.errors_rate_limited),
+        ],
+    );
+    line(
+        "raw",
+        &[
+            ("delivered", tr.raw_delivered),
+            ("sent", tr.raw_sent),
+            ("drop_queue_full", tr.raw_dropped_queue_full),
+            ("drop_no_protocol", tr.no_protocol),
+        ],
+    );
+}

@@ -1,0 +1,58 @@
+//! Building the stack the command line asks for: loopback, the TAP with its wrappers,
+//! addresses and routes.
+
+use crate::cmd::Ctx;
+use crate::Cli;
+use netif::fault::FaultInjector;
+use netif::pcap::{PcapHandle, PcapWriter};
+use netif::trace::{Trace, Tracer};
+use netif::{Device, DriverConfig, MemoryLink, TapConfig, TapDevice};
+use socket_api::{Stack, StackConfig};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Start the stack; errors are one line for the user.
+pub fn build(cli: &Cli, trace: Trace) -> Result<(Stack, PcapHandle), String> {
+    let tap = TapDevice::open(&TapConfig {
+        name: cli.tap.clone(),
+        mac: cli.mac,
+        host_addr: (!cli.no_host_config).then(|| (cli.host_addr.addr(), cli.host_addr.prefix())),
+    })
+    .map_err(|e| e.to_string())?;
+    if !cli.mac.is_unicast() {
+        return Err(format!("--mac {}: not a unicast MAC address", cli.mac));
+    }
+    let pcap = PcapHandle::new();
+    if let Some(p) = &cli.pcap {
+        pcap.start(p)
+            .map_err(|e| format!("--pcap {}: {e}", p.display()))?;
+    }
+    let tap: Box<dyn Device> = match &cli.fault {
+        Some(f) => Box::new(FaultInjector::new(tap, f.clone())),
+        None => Box::new(tap),
+    };
+    let tap = Tracer::new(PcapWriter::new(tap, pcap.clone()), trace.clone());
+    let lo = Tracer::new(MemoryLink::loopback(), trace);
+
+    let stack = Stack::new(StackConfig::default()).map_err(|e| format!("cannot start the stack: {e}"))?;
+    let err = |e: std::io::Error| format!("cannot start the device threads: {e}");
+    let lo_if = stack.add_device(Arc::new(lo), DriverConfig::default()).map_err(err)?;
+    let tap_if = stack.add_device(Arc::new(tap), DriverConfig::default()).map_err(err)?;
+    let lo_addr = ip::Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8).ok_or("bad loopback address")?;
+    stack.with_core(|c, now| -> Result<(), String> {
+        c.ip.set_address(lo_if, Some(lo_addr), now).map_err(|e| e.to_string())?;
+        c.ip.set_up(lo_if, true, now).map_err(|e| e.to_string())?;
+        c.ip.set_up(tap_if, true, now).map_err(|e| e.to_string())?;
+        c.ip.set_address(tap_if, Some(cli.addr), now).map_err(|e| format!("--addr {}: {e}", cli.addr))?;
+        if let Some(gw) = cli.gateway {
+            c.ip.add_route("0.0.0.0/0".parse().map_err(|_| "bad route")?, Some(gw), None)
+                .map_err(|e| format!("--gateway {gw}: {e}"))?;
+        }
+        Ok(())
+    })?;
+    Ok((stack, pcap))
+}
+
+pub fn context(stack: Stack, trace: Trace, pcap: PcapHandle, sig: crate::cmd::Signals) -> Ctx {
+    Ctx { stack, trace, pcap, sig }
+}
