@@ -11,14 +11,20 @@
 pub mod device;
 pub mod driver;
 pub mod ethernet;
+pub mod fault;
 pub mod mac;
 pub mod memory;
+pub mod pcap;
 pub mod tap;
 pub mod time;
+pub mod trace;
 
 pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot};
 pub use driver::{Driver, DriverConfig, RxFrame};
+pub use fault::{FaultConfig, FaultInjector, FaultSpecError, FaultStats};
 pub use mac::{MacAddr, ParseMacError};
 pub use memory::MemoryLink;
+pub use pcap::{PcapHandle, PcapWriter};
 pub use tap::{TapConfig, TapDevice, TapError};
 pub use time::{Clock, Duration, Instant};
+pub use trace::{describe, Direction, ParseTraceLayersError, Trace, TraceLayers, Tracer};

@@ -85,8 +85,17 @@ mod tests {
         let m: MacAddr = "00:34:45:67:89:ab".parse().unwrap();
         assert_eq!(m.0, [0x00, 0x34, 0x45, 0x67, 0x89, 0xab]);
         assert_eq!(m.to_string(), "00:34:45:67:89:ab");
-        assert_eq!("0-1-2-3-4-5".parse::<MacAddr>().unwrap().0, [0, 1, 2, 3, 4, 5]);
-        for bad in ["", "00:11:22:33:44", "00:11:22:33:44:55:66", "zz:11:22:33:44:55", "000:1:2:3:4:5"] {
+        assert_eq!(
+            "0-1-2-3-4-5".parse::<MacAddr>().unwrap().0,
+            [0, 1, 2, 3, 4, 5]
+        );
+        for bad in [
+            "",
+            "00:11:22:33:44",
+            "00:11:22:33:44:55:66",
+            "zz:11:22:33:44:55",
+            "000:1:2:3:4:5",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
         assert!(m.is_unicast());

@@ -103,13 +103,24 @@ mod tests {
 
     #[test]
     fn pair_carries_frames_both_ways() {
-        let (a, b) = MemoryLink::pair(("a", MacAddr([2, 0, 0, 0, 0, 1])), ("b", MacAddr([2, 0, 0, 0, 0, 2])), 1500, 4);
+        let (a, b) = MemoryLink::pair(
+            ("a", MacAddr([2, 0, 0, 0, 0, 1])),
+            ("b", MacAddr([2, 0, 0, 0, 0, 2])),
+            1500,
+            4,
+        );
         a.send(b"hello").unwrap();
         b.send(b"back").unwrap();
         let mut buf = [0u8; 64];
-        assert_eq!(b.recv(&mut buf, Duration::from_millis(10)).unwrap(), Some(5));
+        assert_eq!(
+            b.recv(&mut buf, Duration::from_millis(10)).unwrap(),
+            Some(5)
+        );
         assert_eq!(&buf[..5], b"hello");
-        assert_eq!(a.recv(&mut buf, Duration::from_millis(10)).unwrap(), Some(4));
+        assert_eq!(
+            a.recv(&mut buf, Duration::from_millis(10)).unwrap(),
+            Some(4)
+        );
         assert_eq!(a.recv(&mut buf, Duration::from_millis(1)).unwrap(), None);
     }
 

@@ -61,7 +61,7 @@ fn classify(name: &str, err: tun::Error) -> TapError {
     };
     match io_err.raw_os_error() {
         Some(1) | Some(13) => TapError::PermissionDenied(name.into()), // EPERM, EACCES
-        Some(2) | Some(19) => TapError::NoTunDevice,                    // ENOENT, ENODEV
+        Some(2) | Some(19) => TapError::NoTunDevice,                   // ENOENT, ENODEV
         Some(16) => TapError::Busy {
             name: name.into(),
             source: io_err,
@@ -123,7 +123,10 @@ impl Device for TapDevice {
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         let n = self.dev.send(frame)?;
         if n != frame.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to tap"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short write to tap",
+            ));
         }
         Ok(())
     }
