@@ -1,0 +1,248 @@
+//! The stack against the Linux kernel's own TCP/IP stack over a real TAP device (TOP2), each
+//! test in a network namespace of its own.
+
+use std::time::Duration;
+use tests::{eventually, Netns, Tapip};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// A namespace with `tapip` running on its tap0 with the TOP2 defaults.
+fn top2(tag: &str, extra: &[&str]) -> (Netns, Tapip) {
+    let ns = Netns::new(tag);
+    let t = Tapip::start(&ns, extra);
+    (ns, t)
+}
+
+fn assert_ping_ok(out: &str, count: u32) {
+    assert!(
+        out.contains(&format!("{count} packets transmitted, {count} received")),
+        "ping did not get every reply:\n{out}"
+    );
+}
+
+#[test]
+fn kernel_pings_the_stack_with_56_6000_and_65000_bytes() {
+    let (ns, _t) = top2("kping", &[]);
+    for size in [56, 6000, 65000] {
+        let (ok, out) = ns.sh_text(&format!("ping -c 3 -i 0.2 -W 2 -s {size} 10.0.0.1"));
+        assert!(ok, "kernel ping -s {size} failed:\n{out}");
+        assert_ping_ok(&out, 3);
+        assert!(out.contains(&format!("{} bytes from 10.0.0.1", size + 8)), "{out}");
+    }
+}
+
+#[test]
+fn arping_is_answered_with_the_stacks_mac() {
+    let (ns, _t) = top2("arping", &[]);
+    let (ok, out) = ns.sh_text("arping -c 2 -w 5 -i tap0 10.0.0.1");
+    assert!(ok, "arping failed:\n{out}");
+    assert!(out.to_lowercase().contains("00:34:45:67:89:ab"), "{out}");
+    // The kernel's own ARP resolves the stack too.
+    let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.0.0.1");
+    assert!(ok, "{out}");
+    let (_, neigh) = ns.sh_text("ip neigh show 10.0.0.1");
+    assert!(neigh.contains("00:34:45:67:89:ab"), "{neigh}");
+}
+
+#[test]
+fn a_custom_mac_and_address_are_used() {
+    let (ns, _t) = top2(
+        "custom",
+        &["--addr", "10.9.0.5/16", "--host-addr", "10.9.0.6/16", "--mac", "02:11:22:33:44:55"],
+    );
+    let (ok, out) = ns.sh_text("arping -c 1 -w 5 -i tap0 10.9.0.5");
+    assert!(ok && out.contains("02:11:22:33:44:55"), "{out}");
+    let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.9.0.5");
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn stack_pings_the_kernel_with_56_and_6000_bytes() {
+    let (_ns, mut t) = top2("sping", &[]);
+    t.cmd("ping -c 3 -i 0.2 10.0.0.2");
+    let out = t.wait_for("rtt min/avg/max", SECS(10));
+    assert_ping_ok(&out, 3);
+    assert!(out.contains("64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time="), "{out}");
+    t.cmd("ping -c 2 -i 0.2 -s 6000 10.0.0.2");
+    let out = t.wait_for("2 packets transmitted", SECS(10));
+    assert_ping_ok(&out, 2);
+    assert!(out.contains("6008 bytes from 10.0.0.2"), "{out}");
+}
+
+#[test]
+fn loopback_answers_inside_the_stack() {
+    let (_ns, mut t) = top2("lo", &[]);
+    t.cmd("ping -c 2 -i 0.2 127.0.0.1");
+    let out = t.wait_for("2 packets transmitted", SECS(10));
+    assert_ping_ok(&out, 2);
+    t.cmd("ping -c 1 127.1.2.3");
+    let out = t.wait_for("1 packets transmitted", SECS(10));
+    assert!(out.contains("64 bytes from 127.1.2.3"), "{out}");
+    t.cmd("ping -c 1 -s 60000 10.0.0.1");
+    let out = t.wait_for("--- 10.0.0.1 ping statistics", SECS(10));
+    assert!(out.contains("60008 bytes from 10.0.0.1"), "{out}");
+}
+
+#[test]
+fn arp_failure_gives_destination_host_unreachable() {
+    let (_ns, mut t) = top2("arpfail", &[]);
+    t.cmd("ping -c 1 -W 8 10.0.0.99");
+    let out = t.wait_for("--- 10.0.0.99 ping statistics", SECS(15));
+    assert!(out.contains("From 10.0.0.1 icmp_seq=1 Destination Host Unreachable"), "{out}");
+    assert!(out.contains("1 packets transmitted, 0 received, +1 errors"), "{out}");
+    t.cmd("stat");
+    let out = t.wait_for("drop_arp_failed=1", SECS(5));
+    assert!(out.contains("failures=1"), "{out}");
+}
+
+#[test]
+fn forwarding_answers_ttl_1_with_time_exceeded_and_sends_a_redirect() {
+    let (ns, mut t) = top2("fwd", &[]);
+    // The stack routes 10.0.1.0/24 via 10.0.0.3, a host on the same link as the kernel:
+    // the kernel's datagrams would leave the stack by the interface they came in on.
+    t.cmd("arp -s 10.0.0.3 02:00:00:00:00:03");
+    t.cmd("route add 10.0.1.0/24 via 10.0.0.3");
+    t.cmd("route");
+    t.wait_for("10.0.1.0", SECS(5));
+    ns.sh("ip route add 10.0.1.0/24 via 10.0.0.1 && ip neigh replace 10.0.0.3 lladdr 02:00:00:00:00:03 dev tap0 nud permanent");
+
+    let (_, out) = ns.sh_text("ping -c 1 -W 2 -t 1 10.0.1.5");
+    assert!(out.contains("From 10.0.0.1 icmp_seq=1 Time to live exceeded"), "{out}");
+
+    let (_, out) = ns.sh_text("ping -c 1 -W 1 10.0.1.5");
+    let (_, route) = ns.sh_text("ip route get 10.0.1.5");
+    assert!(
+        route.contains("via 10.0.0.3"),
+        "the kernel did not take the redirect:\nping: {out}\nroute get: {route}"
+    );
+    t.cmd("stat");
+    let out = t.wait_for("tx_redirects=", SECS(5));
+    assert!(out.contains("forwarded=1"), "{out}");
+    assert!(out.contains("tx_time_exceeded=1"), "{out}");
+}
+
+#[test]
+fn pcap_file_is_read_back_by_tcpdump() {
+    let dir = std::env::temp_dir().join(format!("tapip-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("boot.pcap");
+    let file2 = dir.join("cmd.pcap");
+    let (ns, mut t) = top2("pcap", &["--pcap", file.to_str().unwrap()]);
+    let (ok, out) = ns.sh_text("ping -c 2 -i 0.2 10.0.0.1");
+    assert!(ok, "{out}");
+    t.cmd(&format!("pcap start {}", file2.display()));
+    t.wait_for("recording to", SECS(5));
+    ns.sh_text("ping -c 1 10.0.0.1");
+    t.cmd("pcap stop");
+    t.wait_for("stopped recording", SECS(5));
+    assert_eq!(t.close_input(SECS(10)), Some(0));
+    for (f, requests) in [(&file, 2), (&file2, 1)] {
+        let o = std::process::Command::new("tcpdump")
+            .args(["-nn", "-r", f.to_str().unwrap()])
+            .output()
+            .expect("tcpdump");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "tcpdump -r failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(text.matches("ICMP echo request").count(), requests, "{text}");
+        assert_eq!(text.matches("ICMP echo reply").count(), requests, "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_and_end_of_input_shut_down_cleanly_and_release_the_tap() {
+    let (ns, mut t) = top2("term", &[]);
+    t.cmd("wait");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(t.terminate(SECS(10)), Some(0), "{}", t.output());
+    assert!(
+        eventually(SECS(5), || !ns.sh("ip link show tap0").status.success()),
+        "tap0 still exists after exit"
+    );
+    let mut t = Tapip::start(&ns, &[]);
+    assert_eq!(t.close_input(SECS(10)), Some(0), "{}", t.output());
+}
+
+#[test]
+fn bad_input_gets_one_line_errors_and_the_shell_goes_on() {
+    let (_ns, mut t) = top2("badinput", &[]);
+    let cases = [
+        ("frobnicate", "unknown command 'frobnicate'"),
+        ("ping", "ping: missing destination address"),
+        ("ping 1.2.3", "invalid address '1.2.3'"),
+        ("ping -c x 10.0.0.2", "ping: invalid count for -c: 'x'"),
+        ("ping -z 10.0.0.2", "ping: unknown option '-z'"),
+        ("ifconfig nope0", "ifconfig: no such interface 'nope0'"),
+        ("ifconfig tap0 mtu 10", "MTU 10 out of range"),
+        ("route add 10.1.0.0/99 via 10.0.0.2", "invalid prefix length '99'"),
+        ("route add 10.1.0.0/16 via 192.168.7.1", "gateway 192.168.7.1 is not on a connected network"),
+        ("route del 10.7.0.0/16", "no route to 10.7.0.0/16"),
+        ("arp -s 10.0.0.5 zz:11", "invalid MAC address 'zz:11'"),
+        ("arp -d 10.0.0.77", "arp: no entry for 10.0.0.77"),
+        ("debug bogus", "debug: unknown layer 'bogus'"),
+        ("sleep forever", "sleep: invalid number of seconds 'forever'"),
+        ("help nothing", "help: no such command 'nothing'"),
+    ];
+    for (line, _) in cases {
+        t.cmd(line);
+    }
+    t.cmd("ping -c 1 10.0.0.2");
+    let out = t.wait_for("1 packets transmitted, 1 received", SECS(10));
+    for (line, err) in cases {
+        assert!(out.contains(err), "'{line}' should say '{err}':\n{out}");
+    }
+    assert!(!out.contains("panicked"), "{out}");
+}
+
+#[test]
+fn route_and_interface_changes_take_effect() {
+    let (ns, mut t) = top2("cfg", &[]);
+    t.cmd("route add default via 10.0.0.2");
+    t.cmd("route add 192.168.50.0/24 dev tap0");
+    t.cmd("route");
+    let out = t.wait_for("192.168.50.0", SECS(5));
+    assert!(out.contains("0.0.0.0         10.0.0.2        0.0.0.0         tap0    default"), "{out}");
+    t.cmd("route del 192.168.50.0/24");
+    t.cmd("ifconfig tap0 down");
+    let (ok, _) = ns.sh_text("ping -c 1 -W 1 10.0.0.1");
+    assert!(!ok, "a down interface must not answer");
+    t.cmd("ifconfig tap0 up");
+    let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.0.0.1");
+    assert!(ok, "{out}");
+    // A new address: the kernel reaches the stack there.
+    t.cmd("ifconfig tap0 10.0.0.7/24");
+    t.cmd("ifconfig tap0");
+    t.wait_for("IPaddr 10.0.0.7", SECS(5));
+    let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.0.0.7");
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn debug_traces_each_layer() {
+    let (ns, mut t) = top2("debug", &[]);
+    t.cmd("debug -n icmp arp");
+    t.wait_for("tracing", SECS(5));
+    ns.sh("ip neigh flush dev tap0; ping -c 1 10.0.0.1");
+    let out = t.wait_for("echo reply", SECS(5));
+    assert!(out.contains("echo request"), "{out}");
+    assert!(out.contains("who-has 10.0.0.1"), "{out}");
+    t.cmd("debug -c");
+    t.wait_for("tracing off", SECS(5));
+}
+
+#[test]
+fn no_permission_for_dev_net_tun_is_one_clear_line() {
+    let bin = tests::tapip_bin();
+    // Run as `nobody`: no CAP_NET_ADMIN.
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(&bin)
+        .args(["--tap", "tapnoperm0", "-c", "exit"])
+        .output()
+        .expect("setpriv");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line, no backtrace: {err}");
+    assert!(err.contains("no permission to open /dev/net/tun"), "{err}");
+    assert!(err.contains("CAP_NET_ADMIN"), "{err}");
+}
