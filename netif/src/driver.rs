@@ -5,13 +5,20 @@
 //! ```text
 //!  device.recv ──rx thread──▶ [bounded: Sender<RxFrame>] ──▶ stack
 //!  stack ──▶ Driver::transmit ──▶ [bounded tx queue] ──tx thread──▶ device.send
+//!                  └──────── idle link: device.send from the caller ──────┘
 //! ```
+//!
+//! Transmit fast path: waking the tx thread costs more than a whole ping round trip through
+//! a user-space forwarder, so when nothing is queued or being sent, `transmit` writes the
+//! frame itself (TAP writes do not block). `in_flight` counts frames queued or being written;
+//! a caller may write directly only when it moves that count from 0 to 1, so frames are
+//! never reordered behind a backlog, and no lock is held across the write.
 
 use crate::device::bump;
 use crate::ethernet::{self, ethertype};
 use crate::{Device, DeviceInfo, DeviceStats};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -43,6 +50,10 @@ pub struct Driver {
     info: DeviceInfo,
     ifindex: usize,
     tx: Option<Sender<Vec<u8>>>,
+    device: Arc<dyn Device>,
+    /// Frames queued for the tx thread or being written (see the module doc).
+    in_flight: Arc<AtomicUsize>,
+    max_frame: usize,
     stats: Arc<DeviceStats>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -61,6 +72,7 @@ impl Driver {
         let stats = Arc::new(DeviceStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, tx_queue) = bounded::<Vec<u8>>(cfg.tx_queue.max(1));
+        let in_flight = Arc::new(AtomicUsize::new(0));
 
         let rx_thread = {
             let (device, stats, stop) = (device.clone(), stats.clone(), stop.clone());
@@ -70,16 +82,20 @@ impl Driver {
                 .spawn(move || rx_loop(ifindex, &*device, cap, &to_stack, &stats, &stop))?
         };
         let tx_thread = {
-            let (stats, stop) = (stats.clone(), stop.clone());
+            let (stats, stop, device) = (stats.clone(), stop.clone(), device.clone());
             let max = info.frame_capacity();
+            let in_flight = in_flight.clone();
             std::thread::Builder::new()
                 .name(format!("{}-tx", info.name))
-                .spawn(move || tx_loop(&*device, max, &tx_queue, &stats, &stop))?
+                .spawn(move || tx_loop(&*device, max, &tx_queue, &in_flight, &stats, &stop))?
         };
         Ok(Driver {
+            max_frame: info.frame_capacity(),
             info,
             ifindex,
             tx: Some(tx),
+            device,
+            in_flight,
             stats,
             stop,
             threads: vec![rx_thread, tx_thread],
@@ -98,13 +114,25 @@ impl Driver {
         &self.stats
     }
 
-    /// Queue a frame for the tx thread. Never blocks: a full queue drops the frame and counts
-    /// it. Returns whether the frame was queued.
+    /// Send a frame: written at once when the link is idle, otherwise queued for the tx
+    /// thread. Never blocks: a full queue drops the frame and counts it. Returns whether the
+    /// frame was sent or queued.
     pub fn transmit(&self, frame: Vec<u8>) -> bool {
         let Some(tx) = &self.tx else { return false };
+        if self
+            .in_flight
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            send_counted(&*self.device, self.max_frame, &frame, &self.stats);
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return true;
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         match tx.try_send(frame) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 bump(&self.stats.tx_dropped_queue_full, 1);
                 false
             }
@@ -169,10 +197,25 @@ fn rx_loop(
     }
 }
 
+fn send_counted(device: &dyn Device, max_frame: usize, frame: &[u8], stats: &DeviceStats) {
+    if frame.len() > max_frame {
+        bump(&stats.tx_dropped_too_big, 1);
+        return;
+    }
+    match device.send(frame) {
+        Ok(()) => {
+            bump(&stats.tx_packets, 1);
+            bump(&stats.tx_bytes, frame.len() as u64);
+        }
+        Err(_) => bump(&stats.tx_errors, 1),
+    }
+}
+
 fn tx_loop(
     device: &dyn Device,
     max_frame: usize,
     queue: &Receiver<Vec<u8>>,
+    in_flight: &AtomicUsize,
     stats: &DeviceStats,
     stop: &AtomicBool,
 ) {
@@ -182,17 +225,8 @@ fn tx_loop(
             Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => continue,
             Err(_) => return,
         };
-        if frame.len() > max_frame {
-            bump(&stats.tx_dropped_too_big, 1);
-            continue;
-        }
-        match device.send(&frame) {
-            Ok(()) => {
-                bump(&stats.tx_packets, 1);
-                bump(&stats.tx_bytes, frame.len() as u64);
-            }
-            Err(_) => bump(&stats.tx_errors, 1),
-        }
+        send_counted(device, max_frame, &frame, stats);
+        in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -235,6 +269,44 @@ mod tests {
         assert_eq!(s.rx_dropped_runt, 1);
         assert_eq!(s.tx_packets, 1);
         assert!(!d.transmit(vec![0; 60]), "no transmit after shutdown");
+    }
+
+    #[test]
+    fn frames_keep_their_order_under_backlog() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
+        let (to_stack, _rx) = bounded(1);
+        let d = Arc::new(
+            Driver::spawn(0, Arc::new(b), to_stack, DriverConfig { tx_queue: 4096 }).unwrap(),
+        );
+        let mut senders = Vec::new();
+        for t in 0..2u8 {
+            let d = d.clone();
+            senders.push(std::thread::spawn(move || {
+                for i in 0..1000u16 {
+                    let mut f = frame(ethertype::IPV4, 60);
+                    f[14] = t;
+                    f[15..17].copy_from_slice(&i.to_be_bytes());
+                    assert!(d.transmit(f));
+                }
+            }));
+        }
+        for s in senders {
+            s.join().unwrap();
+        }
+        let mut next = [0u16; 2];
+        let mut buf = [0u8; 1514];
+        for _ in 0..2000 {
+            let n = a.recv(&mut buf, Duration::from_secs(2)).unwrap();
+            assert_eq!(n, Some(60));
+            let t = usize::from(buf[14]);
+            assert_eq!(
+                u16::from_be_bytes([buf[15], buf[16]]),
+                next[t],
+                "sender {t} reordered"
+            );
+            next[t] += 1;
+        }
+        assert_eq!(d.stats().snapshot().tx_packets, 2000);
     }
 
     #[test]
