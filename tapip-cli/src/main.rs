@@ -28,7 +28,12 @@ pub struct Cli {
     #[arg(long, value_name = "IP")]
     pub gateway: Option<std::net::Ipv4Addr>,
     /// Address given to the kernel side of the tap (TOP2).
-    #[arg(long, default_value = "10.0.0.2/24", value_name = "IP/PREFIX", conflicts_with = "no_host_config")]
+    #[arg(
+        long,
+        default_value = "10.0.0.2/24",
+        value_name = "IP/PREFIX",
+        conflicts_with = "no_host_config"
+    )]
     pub host_addr: ip::Ipv4Cidr,
     /// Leave the kernel side of the tap alone (TOP1: the tap is bridged to a LAN).
     #[arg(long)]

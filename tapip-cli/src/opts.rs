@@ -31,7 +31,8 @@ impl<'a> Args<'a> {
 
     /// Is the next word an option (starts with '-' and is not a lone '-')?
     pub fn at_option(&self) -> bool {
-        self.peek().is_some_and(|w| w.starts_with('-') && w.len() > 1)
+        self.peek()
+            .is_some_and(|w| w.starts_with('-') && w.len() > 1)
     }
 
     /// The value after option `opt`, parsed.
@@ -50,14 +51,20 @@ impl<'a> Args<'a> {
     }
 
     pub fn unknown_option(&self, opt: &str) -> String {
-        format!("{}: unknown option '{opt}' (try 'help {}')", self.cmd, self.cmd)
+        format!(
+            "{}: unknown option '{opt}' (try 'help {}')",
+            self.cmd, self.cmd
+        )
     }
 
     /// Fail if words are left over.
     pub fn finish(&self) -> Result<(), String> {
         match self.peek() {
             None => Ok(()),
-            Some(w) => Err(format!("{}: unexpected argument '{w}' (try 'help {}')", self.cmd, self.cmd)),
+            Some(w) => Err(format!(
+                "{}: unexpected argument '{w}' (try 'help {}')",
+                self.cmd, self.cmd
+            )),
         }
     }
 }
@@ -65,7 +72,7 @@ impl<'a> Args<'a> {
 /// A duration in seconds, fractions allowed ("0.2", "1").
 pub fn parse_seconds(s: &str) -> Option<std::time::Duration> {
     let f: f64 = s.parse().ok()?;
-    (f.is_finite() && f >= 0.0 && f <= 1e6).then(|| std::time::Duration::from_secs_f64(f))
+    (f.is_finite() && (0.0..=1e6).contains(&f)).then(|| std::time::Duration::from_secs_f64(f))
 }
 
 #[cfg(test)]
@@ -80,16 +87,28 @@ mod tests {
         assert_eq!(a.next(), Some("-c"));
         assert_eq!(a.value::<u32>("-c", "a count"), Ok(3));
         assert_eq!(a.next(), Some("-x"));
-        assert_eq!(a.unknown_option("-x"), "ping: unknown option '-x' (try 'help ping')");
+        assert_eq!(
+            a.unknown_option("-x"),
+            "ping: unknown option '-x' (try 'help ping')"
+        );
         assert_eq!(a.required("address"), Ok("10.0.0.2"));
         assert!(a.finish().unwrap_err().contains("'extra'"));
         let mut b = Args::new("ping", &["-c"]);
         b.next();
-        assert_eq!(b.value::<u32>("-c", "a count").unwrap_err(), "ping: option -c needs a count");
+        assert_eq!(
+            b.value::<u32>("-c", "a count").unwrap_err(),
+            "ping: option -c needs a count"
+        );
         let mut c = Args::new("ping", &["-c", "x"]);
         c.next();
-        assert!(c.value::<u32>("-c", "a count").unwrap_err().contains("invalid a count"));
-        assert_eq!(parse_seconds("0.5"), Some(std::time::Duration::from_millis(500)));
+        assert!(c
+            .value::<u32>("-c", "a count")
+            .unwrap_err()
+            .contains("invalid a count"));
+        assert_eq!(
+            parse_seconds("0.5"),
+            Some(std::time::Duration::from_millis(500))
+        );
         assert_eq!(parse_seconds("-1"), None);
         assert_eq!(parse_seconds("nan"), None);
     }

@@ -34,19 +34,31 @@ pub fn build(cli: &Cli, trace: Trace) -> Result<(Stack, PcapHandle), String> {
     let tap = Tracer::new(PcapWriter::new(tap, pcap.clone()), trace.clone());
     let lo = Tracer::new(MemoryLink::loopback(), trace);
 
-    let stack = Stack::new(StackConfig::default()).map_err(|e| format!("cannot start the stack: {e}"))?;
+    let stack =
+        Stack::new(StackConfig::default()).map_err(|e| format!("cannot start the stack: {e}"))?;
     let err = |e: std::io::Error| format!("cannot start the device threads: {e}");
-    let lo_if = stack.add_device(Arc::new(lo), DriverConfig::default()).map_err(err)?;
-    let tap_if = stack.add_device(Arc::new(tap), DriverConfig::default()).map_err(err)?;
-    let lo_addr = ip::Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8).ok_or("bad loopback address")?;
+    let lo_if = stack
+        .add_device(Arc::new(lo), DriverConfig::default())
+        .map_err(err)?;
+    let tap_if = stack
+        .add_device(Arc::new(tap), DriverConfig::default())
+        .map_err(err)?;
+    let lo_addr =
+        ip::Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8).ok_or("bad loopback address")?;
     stack.with_core(|c, now| -> Result<(), String> {
-        c.ip.set_address(lo_if, Some(lo_addr), now).map_err(|e| e.to_string())?;
+        c.ip.set_address(lo_if, Some(lo_addr), now)
+            .map_err(|e| e.to_string())?;
         c.ip.set_up(lo_if, true, now).map_err(|e| e.to_string())?;
         c.ip.set_up(tap_if, true, now).map_err(|e| e.to_string())?;
-        c.ip.set_address(tap_if, Some(cli.addr), now).map_err(|e| format!("--addr {}: {e}", cli.addr))?;
+        c.ip.set_address(tap_if, Some(cli.addr), now)
+            .map_err(|e| format!("--addr {}: {e}", cli.addr))?;
         if let Some(gw) = cli.gateway {
-            c.ip.add_route("0.0.0.0/0".parse().map_err(|_| "bad route")?, Some(gw), None)
-                .map_err(|e| format!("--gateway {gw}: {e}"))?;
+            c.ip.add_route(
+                "0.0.0.0/0".parse().map_err(|_| "bad route")?,
+                Some(gw),
+                None,
+            )
+            .map_err(|e| format!("--gateway {gw}: {e}"))?;
         }
         Ok(())
     })?;
@@ -54,5 +66,10 @@ pub fn build(cli: &Cli, trace: Trace) -> Result<(Stack, PcapHandle), String> {
 }
 
 pub fn context(stack: Stack, trace: Trace, pcap: PcapHandle, sig: crate::cmd::Signals) -> Ctx {
-    Ctx { stack, trace, pcap, sig }
+    Ctx {
+        stack,
+        trace,
+        pcap,
+        sig,
+    }
 }

@@ -75,22 +75,20 @@ fn run_commands(cli: &Cli, ctx: &Ctx) -> i32 {
     let (tx, rx) = bounded::<Option<String>>(1);
     let (ack_tx, ack_rx) = bounded::<()>(1);
     let interactive = std::io::stdin().is_terminal();
-    let reader = std::thread::Builder::new().name("input".into()).spawn(move || {
-        if interactive {
-            read_terminal(&tx, &ack_rx)
-        } else {
-            read_pipe(&tx, &ack_rx)
-        }
-    });
+    let reader = std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            if interactive {
+                read_terminal(&tx, &ack_rx)
+            } else {
+                read_pipe(&tx, &ack_rx)
+            }
+        });
     if let Err(e) = reader {
         eprintln!("tapip: {e}");
         return 1;
     }
-    loop {
-        let line = match next_line(ctx, &rx) {
-            Some(Some(l)) => l,
-            _ => break,
-        };
+    while let Some(Some(line)) = next_line(ctx, &rx) {
         let flow = one(ctx, &line);
         if flow == Flow::Exit || ctx.sig.terminate.load(Ordering::SeqCst) {
             break;

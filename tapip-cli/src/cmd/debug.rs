@@ -29,7 +29,10 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
         }
     }
     if layers == TraceLayers::NONE {
-        return Err("debug: name at least one layer: dev, l2, arp, ip, icmp, udp, tcp, tcpstate, all".into());
+        return Err(
+            "debug: name at least one layer: dev, l2, arp, ip, icmp, udp, tcp, tcpstate, all"
+                .into(),
+        );
     }
     ctx.trace.add(layers);
     if background {

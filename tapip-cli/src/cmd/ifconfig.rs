@@ -32,13 +32,16 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     }
     ctx.stack.with_core(|c, now| -> Result<(), String> {
         if let Some(m) = mtu {
-            c.ip.set_mtu(ifindex, m).map_err(|e| format!("ifconfig: {e}"))?;
+            c.ip.set_mtu(ifindex, m)
+                .map_err(|e| format!("ifconfig: {e}"))?;
         }
         if let Some(a) = addr {
-            c.ip.set_address(ifindex, Some(a), now).map_err(|e| format!("ifconfig: {e}"))?;
+            c.ip.set_address(ifindex, Some(a), now)
+                .map_err(|e| format!("ifconfig: {e}"))?;
         }
         if let Some(u) = up {
-            c.ip.set_up(ifindex, u, now).map_err(|e| format!("ifconfig: {e}"))?;
+            c.ip.set_up(ifindex, u, now)
+                .map_err(|e| format!("ifconfig: {e}"))?;
         }
         Ok(())
     })
@@ -47,11 +50,17 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
 fn show(ctx: &Ctx, only: Option<usize>) {
     let ifaces = ctx.stack.with_core(|c, _| c.ip.interfaces());
     let dev = ctx.stack.device_stats();
-    for i in ifaces.iter().filter(|i| only.is_none_or(|o| o == i.ifindex)) {
+    for i in ifaces
+        .iter()
+        .filter(|i| only.is_none_or(|o| o == i.ifindex))
+    {
         println!("{:<10}HWaddr {}", i.name, i.mac);
         match i.addr {
             Some(a) => {
-                let bcast = a.broadcast().map(|b| format!("  Bcast {b}")).unwrap_or_default();
+                let bcast = a
+                    .broadcast()
+                    .map(|b| format!("  Bcast {b}"))
+                    .unwrap_or_default();
                 println!("          IPaddr {}  Mask {}{bcast}", a.addr(), a.netmask());
             }
             None => println!("          (no address)"),

@@ -128,7 +128,8 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         "pcap" => pcap(ctx, &mut args).map(|_| Flow::Continue),
         "sleep" => {
             let s = args.required("SECONDS")?;
-            let d = parse_seconds(s).ok_or_else(|| format!("sleep: invalid number of seconds '{s}'"))?;
+            let d = parse_seconds(s)
+                .ok_or_else(|| format!("sleep: invalid number of seconds '{s}'"))?;
             args.finish()?;
             ctx.sig.sleep(d);
             Ok(Flow::Continue)
@@ -140,7 +141,9 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
             }
             Ok(Flow::Exit)
         }
-        _ => Err(format!("unknown command '{name}' (type 'help' for the list)")),
+        _ => Err(format!(
+            "unknown command '{name}' (type 'help' for the list)"
+        )),
     }
 }
 
@@ -187,7 +190,9 @@ fn pcap(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
             }
             Ok(())
         }
-        other => Err(format!("pcap: unknown action '{other}' (use 'start FILE' or 'stop')")),
+        other => Err(format!(
+            "pcap: unknown action '{other}' (use 'start FILE' or 'stop')"
+        )),
     }
 }
 

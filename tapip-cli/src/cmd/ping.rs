@@ -45,7 +45,10 @@ fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
                 "-s" => {
                     o.size = args.value(w, "size")?;
                     if o.size > MAX_SIZE {
-                        return Err(format!("ping: size {} too large (at most {MAX_SIZE})", o.size));
+                        return Err(format!(
+                            "ping: size {} too large (at most {MAX_SIZE})",
+                            o.size
+                        ));
                     }
                 }
                 "-t" => {
@@ -59,7 +62,9 @@ fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
                     let s: String = args.value(w, "interval")?;
                     o.interval = parse_seconds(&s)
                         .filter(|d| *d >= Duration::from_millis(1))
-                        .ok_or_else(|| format!("ping: invalid interval '{s}' (seconds, at least 0.001)"))?;
+                        .ok_or_else(|| {
+                            format!("ping: invalid interval '{s}' (seconds, at least 0.001)")
+                        })?;
                 }
                 "-W" => {
                     let s: String = args.value(w, "timeout")?;
@@ -83,15 +88,28 @@ fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
 
 /// What came back for one of our echo requests.
 enum Answer {
-    Reply { seq: u16, from: Ipv4Addr, ttl: u8, bytes: usize },
-    Error { seq: u16, from: Ipv4Addr, what: String },
+    Reply {
+        seq: u16,
+        from: Ipv4Addr,
+        ttl: u8,
+        bytes: usize,
+    },
+    Error {
+        seq: u16,
+        from: Ipv4Addr,
+        what: String,
+    },
 }
 
 /// Is this datagram (as the raw socket reads it) about our echo stream `ident`?
 fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
     let p = Ipv4Packet::new_checked(datagram).ok()?;
     match IcmpRepr::parse(p.payload()).ok()? {
-        IcmpRepr::EchoReply { ident: i, seq, data } if i == ident => Some(Answer::Reply {
+        IcmpRepr::EchoReply {
+            ident: i,
+            seq,
+            data,
+        } if i == ident => Some(Answer::Reply {
             seq,
             from: p.src(),
             ttl: p.ttl(),
@@ -119,7 +137,11 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
                 ),
                 (t, c) => icmp::describe_error(t, c).to_string(),
             };
-            Some(Answer::Error { seq, from: p.src(), what })
+            Some(Answer::Error {
+                seq,
+                from: p.src(),
+                what,
+            })
         }
         _ => None,
     }
@@ -127,12 +149,19 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
 
 pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     let o = parse(args)?;
-    let mut sock = RawSocket::new(&ctx.stack, ip::ipv4::protocol::ICMP).map_err(|e| format!("ping: {e}"))?;
+    let mut sock =
+        RawSocket::new(&ctx.stack, ip::ipv4::protocol::ICMP).map_err(|e| format!("ping: {e}"))?;
     if let Some(t) = o.ttl {
         sock.set_ttl(t).map_err(|e| format!("ping: {e}"))?;
     }
     let ident = (std::process::id() as u16) ^ (sock.handle().index() as u16).wrapping_mul(0x9e37);
-    println!("PING {} ({}) {}({}) bytes of data.", o.dst, o.dst, o.size, o.size + 28);
+    println!(
+        "PING {} ({}) {}({}) bytes of data.",
+        o.dst,
+        o.dst,
+        o.size,
+        o.size + 28
+    );
 
     let start = Instant::now();
     let mut sent_at: HashMap<u16, Instant> = HashMap::new();
@@ -163,7 +192,11 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
             if payload.len() >= 8 {
                 payload[..8].copy_from_slice(&stamp.to_be_bytes());
             }
-            let msg = IcmpRepr::EchoRequest { ident, seq, data: &payload };
+            let msg = IcmpRepr::EchoRequest {
+                ident,
+                seq,
+                data: &payload,
+            };
             let mut m = vec![0u8; msg.buffer_len()];
             msg.emit(&mut m);
             transmitted += 1;
@@ -183,15 +216,23 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
         } else {
             next_send
         };
-        let wait = until.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(100));
-        sock.set_read_timeout(Some(wait)).map_err(|e| format!("ping: {e}"))?;
+        let wait = until
+            .saturating_duration_since(now)
+            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+        sock.set_read_timeout(Some(wait))
+            .map_err(|e| format!("ping: {e}"))?;
         let (n, _) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
             Err(e) => return Err(format!("ping: {e}")),
         };
         match classify(&buf[..n], ident) {
-            Some(Answer::Reply { seq, from, ttl, bytes }) => {
+            Some(Answer::Reply {
+                seq,
+                from,
+                ttl,
+                bytes,
+            }) => {
                 let Some(t0) = sent_at.remove(&seq) else {
                     println!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} (DUP!)");
                     continue;
@@ -200,7 +241,10 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
                 received += 1;
                 answered += 1;
                 rtts.push(ms);
-                println!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}", fmt_ms(ms));
+                println!(
+                    "{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}",
+                    fmt_ms(ms)
+                );
             }
             Some(Answer::Error { seq, from, what }) => {
                 if sent_at.remove(&seq).is_some() {
@@ -214,14 +258,19 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     }
     let elapsed = start.elapsed().as_millis();
     println!("\n--- {} ping statistics ---", o.dst);
-    let loss = if transmitted == 0 { 0 } else { (transmitted - received) * 100 / transmitted };
-    let errs = if errors > 0 { format!(", +{errors} errors") } else { String::new() };
+    let loss = ((transmitted - received) * 100).checked_div(transmitted).unwrap_or(0);
+    let errs = if errors > 0 {
+        format!(", +{errors} errors")
+    } else {
+        String::new()
+    };
     println!("{transmitted} packets transmitted, {received} received{errs}, {loss}% packet loss, time {elapsed}ms");
     if !rtts.is_empty() {
         let min = rtts.iter().cloned().fold(f64::INFINITY, f64::min);
         let max = rtts.iter().cloned().fold(0.0, f64::max);
         let avg = rtts.iter().sum::<f64>() / rtts.len() as f64;
-        let mdev = (rtts.iter().map(|r| (r - avg) * (r - avg)).sum::<f64>() / rtts.len() as f64).sqrt();
+        let mdev =
+            (rtts.iter().map(|r| (r - avg) * (r - avg)).sum::<f64>() / rtts.len() as f64).sqrt();
         println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
     }
     Ok(())
@@ -252,7 +301,18 @@ mod tests {
         assert_eq!((o.count, o.size, o.ttl), (Some(3), 6000, Some(1)));
         assert_eq!(o.interval, Duration::from_millis(200));
         assert_eq!(o.dst, Ipv4Addr::new(10, 0, 0, 2));
-        for bad in ["", "-c", "-c x 1.2.3.4", "-s 70000 1.2.3.4", "-t 0 1.2.3.4", "-t 300 1.2.3.4", "-q 1.2.3.4", "1.2.3", "1.2.3.4 5.6.7.8", "-i 0 1.2.3.4"] {
+        for bad in [
+            "",
+            "-c",
+            "-c x 1.2.3.4",
+            "-s 70000 1.2.3.4",
+            "-t 0 1.2.3.4",
+            "-t 300 1.2.3.4",
+            "-q 1.2.3.4",
+            "1.2.3",
+            "1.2.3.4 5.6.7.8",
+            "-i 0 1.2.3.4",
+        ] {
             assert!(parse_line(bad).is_err(), "{bad}");
         }
     }

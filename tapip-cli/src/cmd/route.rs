@@ -20,15 +20,21 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
                         via = Some(ip::parse_addr(g).map_err(|e| format!("route: {e}"))?);
                     }
                     "dev" => dev = Some(args.required("interface name")?),
-                    _ => return Err(format!("route: unexpected '{w}' (usage: route add NET/PREFIX [via GW] [dev IF])")),
+                    _ => return Err(format!(
+                        "route: unexpected '{w}' (usage: route add NET/PREFIX [via GW] [dev IF])"
+                    )),
                 }
             }
             ctx.stack.with_core(|c, _| {
                 let ifindex = match dev {
-                    Some(d) => Some(c.ip.ifindex(d).ok_or_else(|| format!("route: no such interface '{d}'"))?),
+                    Some(d) => Some(
+                        c.ip.ifindex(d)
+                            .ok_or_else(|| format!("route: no such interface '{d}'"))?,
+                    ),
                     None => None,
                 };
-                c.ip.add_route(dest, via, ifindex).map_err(|e| format!("route: {e}"))
+                c.ip.add_route(dest, via, ifindex)
+                    .map_err(|e| format!("route: {e}"))
             })
         }
         Some("del" | "delete") => {
@@ -53,7 +59,10 @@ fn show(ctx: &Ctx) {
         let names: Vec<String> = c.ip.interfaces().into_iter().map(|i| i.name).collect();
         (c.ip.routes().to_vec(), names)
     });
-    println!("{:<16}{:<16}{:<16}{:<8}Type", "Destination", "Gateway", "Genmask", "Iface");
+    println!(
+        "{:<16}{:<16}{:<16}{:<8}Type",
+        "Destination", "Gateway", "Genmask", "Iface"
+    );
     for r in routes {
         let gw = r.gateway.map_or("0.0.0.0".to_string(), |g| g.to_string());
         let kind = match r.kind {
@@ -62,6 +71,12 @@ fn show(ctx: &Ctx) {
             RouteKind::Static => "static",
         };
         let name = names.get(r.ifindex).map_or("?", |s| s.as_str());
-        println!("{:<16}{:<16}{:<16}{:<8}{kind}", r.dest.addr(), gw, r.dest.netmask(), name);
+        println!(
+            "{:<16}{:<16}{:<16}{:<8}{kind}",
+            r.dest.addr(),
+            gw,
+            r.dest.netmask(),
+            name
+        );
     }
 }

@@ -14,20 +14,21 @@ fn line(section: &str, pairs: &[(&str, u64)]) {
 
 pub fn run(ctx: &Ctx) {
     let dev = ctx.stack.device_stats();
-    let (ip, icmp, reasm, (pending, buffered), arps, tr, sockets, socket_bytes) = ctx.stack.with_core(|c, _| {
-        let socks = c.transport.sockets();
-        let bytes: usize = socks.iter().map(|s| s.rx_bytes).sum();
-        (
-            c.ip.stats(),
-            c.ip.icmp_stats(),
-            c.ip.reassembly_stats(),
-            c.ip.reassembly_usage(),
-            c.ip.arp_stats(),
-            c.transport.stats(),
-            socks.len(),
-            bytes,
-        )
-    });
+    let (ip, icmp, reasm, (pending, buffered), arps, tr, sockets, socket_bytes) =
+        ctx.stack.with_core(|c, _| {
+            let socks = c.transport.sockets();
+            let bytes: usize = socks.iter().map(|s| s.rx_bytes).sum();
+            (
+                c.ip.stats(),
+                c.ip.icmp_stats(),
+                c.ip.reassembly_stats(),
+                c.ip.reassembly_usage(),
+                c.ip.arp_stats(),
+                c.transport.stats(),
+                socks.len(),
+                bytes,
+            )
+        });
     println!("In use: sockets={sockets} socket-queue-bytes={socket_bytes} reassembly-datagrams={pending} reassembly-bytes={buffered}");
     for (name, s) in dev {
         line(
