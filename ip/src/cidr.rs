@@ -33,7 +33,9 @@ impl Ipv4Cidr {
     }
 
     pub fn mask_bits(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
     }
 
     pub fn netmask(&self) -> Ipv4Addr {
@@ -72,7 +74,9 @@ impl FromStr for Ipv4Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: Ipv4Addr = a.parse().map_err(|_| CidrError::BadAddress(a.to_string()))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| CidrError::BadAddress(a.to_string()))?;
         let prefix = match p {
             None => 32,
             Some(p) => p
@@ -106,7 +110,14 @@ mod tests {
         assert!(d.contains(Ipv4Addr::new(1, 2, 3, 4)));
         assert_eq!("1.2.3.4".parse::<Ipv4Cidr>().unwrap().prefix(), 32);
         assert_eq!("1.2.3.4/31".parse::<Ipv4Cidr>().unwrap().broadcast(), None);
-        for bad in ["", "1.2.3/24", "1.2.3.4/33", "1.2.3.4/", "1.2.3.4/x", "a.b.c.d/1"] {
+        for bad in [
+            "",
+            "1.2.3/24",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2.3.4/x",
+            "a.b.c.d/1",
+        ] {
             assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad}");
         }
     }

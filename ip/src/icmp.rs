@@ -58,12 +58,34 @@ pub enum IcmpError {
 /// least the first 8 bytes of its payload).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpRepr<'a> {
-    EchoRequest { ident: u16, seq: u16, data: &'a [u8] },
-    EchoReply { ident: u16, seq: u16, data: &'a [u8] },
-    DestUnreachable { code: u8, next_hop_mtu: u16, original: &'a [u8] },
-    TimeExceeded { code: u8, original: &'a [u8] },
-    Redirect { code: u8, gateway: Ipv4Addr, original: &'a [u8] },
-    Other { kind: u8, code: u8 },
+    EchoRequest {
+        ident: u16,
+        seq: u16,
+        data: &'a [u8],
+    },
+    EchoReply {
+        ident: u16,
+        seq: u16,
+        data: &'a [u8],
+    },
+    DestUnreachable {
+        code: u8,
+        next_hop_mtu: u16,
+        original: &'a [u8],
+    },
+    TimeExceeded {
+        code: u8,
+        original: &'a [u8],
+    },
+    Redirect {
+        code: u8,
+        gateway: Ipv4Addr,
+        original: &'a [u8],
+    },
+    Other {
+        kind: u8,
+        code: u8,
+    },
 }
 
 impl<'a> IcmpRepr<'a> {
@@ -79,14 +101,25 @@ impl<'a> IcmpRepr<'a> {
         let w2 = u16::from_be_bytes([msg[6], msg[7]]);
         let rest = &msg[HEADER_LEN..];
         Ok(match t {
-            kind::ECHO_REQUEST => IcmpRepr::EchoRequest { ident: w1, seq: w2, data: rest },
-            kind::ECHO_REPLY => IcmpRepr::EchoReply { ident: w1, seq: w2, data: rest },
+            kind::ECHO_REQUEST => IcmpRepr::EchoRequest {
+                ident: w1,
+                seq: w2,
+                data: rest,
+            },
+            kind::ECHO_REPLY => IcmpRepr::EchoReply {
+                ident: w1,
+                seq: w2,
+                data: rest,
+            },
             kind::DEST_UNREACHABLE => IcmpRepr::DestUnreachable {
                 code,
                 next_hop_mtu: w2,
                 original: rest,
             },
-            kind::TIME_EXCEEDED => IcmpRepr::TimeExceeded { code, original: rest },
+            kind::TIME_EXCEEDED => IcmpRepr::TimeExceeded {
+                code,
+                original: rest,
+            },
             kind::REDIRECT => IcmpRepr::Redirect {
                 code,
                 gateway: Ipv4Addr::new(msg[4], msg[5], msg[6], msg[7]),
@@ -114,12 +147,19 @@ impl<'a> IcmpRepr<'a> {
             IcmpRepr::EchoRequest { ident, seq, data } => {
                 (kind::ECHO_REQUEST, 0, join(ident, seq), data)
             }
-            IcmpRepr::EchoReply { ident, seq, data } => (kind::ECHO_REPLY, 0, join(ident, seq), data),
+            IcmpRepr::EchoReply { ident, seq, data } => {
+                (kind::ECHO_REPLY, 0, join(ident, seq), data)
+            }
             IcmpRepr::DestUnreachable {
                 code,
                 next_hop_mtu,
                 original,
-            } => (kind::DEST_UNREACHABLE, code, join(0, next_hop_mtu), original),
+            } => (
+                kind::DEST_UNREACHABLE,
+                code,
+                join(0, next_hop_mtu),
+                original,
+            ),
             IcmpRepr::TimeExceeded { code, original } => {
                 (kind::TIME_EXCEEDED, code, [0; 4], original)
             }
@@ -145,7 +185,9 @@ impl<'a> IcmpRepr<'a> {
     pub fn is_error(&self) -> bool {
         matches!(
             self,
-            IcmpRepr::DestUnreachable { .. } | IcmpRepr::TimeExceeded { .. } | IcmpRepr::Redirect { .. }
+            IcmpRepr::DestUnreachable { .. }
+                | IcmpRepr::TimeExceeded { .. }
+                | IcmpRepr::Redirect { .. }
         )
     }
 }
@@ -220,9 +262,20 @@ mod tests {
     fn errors_carry_the_original() {
         let orig = [0x45u8; 28];
         for r in [
-            IcmpRepr::DestUnreachable { code: unreach::PORT, next_hop_mtu: 0, original: &orig },
-            IcmpRepr::TimeExceeded { code: exceeded::TTL, original: &orig },
-            IcmpRepr::Redirect { code: redirect::HOST, gateway: Ipv4Addr::new(10, 0, 0, 3), original: &orig },
+            IcmpRepr::DestUnreachable {
+                code: unreach::PORT,
+                next_hop_mtu: 0,
+                original: &orig,
+            },
+            IcmpRepr::TimeExceeded {
+                code: exceeded::TTL,
+                original: &orig,
+            },
+            IcmpRepr::Redirect {
+                code: redirect::HOST,
+                gateway: Ipv4Addr::new(10, 0, 0, 3),
+                original: &orig,
+            },
         ] {
             let mut buf = vec![0u8; r.buffer_len()];
             r.emit(&mut buf);

@@ -113,10 +113,20 @@ impl<'a> Ipv4Packet<'a> {
         self.bytes[9]
     }
     pub fn src(&self) -> Ipv4Addr {
-        Ipv4Addr::new(self.bytes[12], self.bytes[13], self.bytes[14], self.bytes[15])
+        Ipv4Addr::new(
+            self.bytes[12],
+            self.bytes[13],
+            self.bytes[14],
+            self.bytes[15],
+        )
     }
     pub fn dst(&self) -> Ipv4Addr {
-        Ipv4Addr::new(self.bytes[16], self.bytes[17], self.bytes[18], self.bytes[19])
+        Ipv4Addr::new(
+            self.bytes[16],
+            self.bytes[17],
+            self.bytes[18],
+            self.bytes[19],
+        )
     }
     /// The header, options included.
     pub fn header(&self) -> &'a [u8] {
@@ -229,20 +239,35 @@ mod tests {
 
     #[test]
     fn each_bad_header_has_its_cause() {
-        assert_eq!(Ipv4Packet::new_checked(&PING[..19]).unwrap_err(), HeaderError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&PING[..19]).unwrap_err(),
+            HeaderError::Truncated
+        );
         let mut v6 = PING;
         v6[0] = 0x65;
-        assert_eq!(Ipv4Packet::new_checked(&v6).unwrap_err(), HeaderError::BadVersion);
+        assert_eq!(
+            Ipv4Packet::new_checked(&v6).unwrap_err(),
+            HeaderError::BadVersion
+        );
         let mut ihl = PING;
         ihl[0] = 0x44;
-        assert_eq!(Ipv4Packet::new_checked(&ihl).unwrap_err(), HeaderError::BadHeaderLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&ihl).unwrap_err(),
+            HeaderError::BadHeaderLength
+        );
         let mut long = PING;
         long[2] = 0x01;
-        assert_eq!(Ipv4Packet::new_checked(&long).unwrap_err(), HeaderError::BadTotalLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&long).unwrap_err(),
+            HeaderError::BadTotalLength
+        );
         let mut short = PING;
         short[3] = 0x10;
         short[2] = 0;
-        assert_eq!(Ipv4Packet::new_checked(&short).unwrap_err(), HeaderError::BadTotalLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&short).unwrap_err(),
+            HeaderError::BadTotalLength
+        );
         let mut sum = PING;
         sum[8] = 63;
         assert!(!Ipv4Packet::new_checked(&sum).unwrap().verify_checksum());
@@ -251,7 +276,8 @@ mod tests {
     #[test]
     fn no_length_panics() {
         for n in 0..PING.len() {
-            let _ = Ipv4Packet::new_checked(&PING[..n]).map(|p| (p.payload().len(), p.header().len()));
+            let _ =
+                Ipv4Packet::new_checked(&PING[..n]).map(|p| (p.payload().len(), p.header().len()));
         }
     }
 

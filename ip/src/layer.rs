@@ -37,8 +37,10 @@ pub struct IpConfig {
 impl Default for IpConfig {
     fn default() -> Self {
         let arp = CacheConfig {
-            // A 65,515-byte datagram is 45 fragments at MTU 1500: let them all wait.
-            max_pending_per_entry: 64,
+            // A 65,515-byte datagram is 45 fragments at MTU 1500 and 119 at MTU 576, the
+            // smallest every host must accept (RFC 791): let a whole one wait for ARP.
+            max_pending_per_entry: 128,
+            max_pending_total: 512,
             ..CacheConfig::default()
         };
         IpConfig {
@@ -106,7 +108,7 @@ impl IpLayer {
                 stats: IpStats::default(),
                 icmp: IcmpStats::default(),
             },
-            reasm: Reassembler::new(cfg.reassembly.clone()),
+            reasm: Reassembler::new(cfg.reassembly),
             cfg,
         }
     }
@@ -125,7 +127,7 @@ impl IpLayer {
             addr: None,
             up: false,
             loopback: info.loopback,
-            arp: NeighborCache::new(self.cfg.arp.clone()),
+            arp: NeighborCache::new(self.cfg.arp),
             stats: IfStats::default(),
         });
         ifindex
@@ -169,23 +171,42 @@ impl IpLayer {
     ) -> Result<(), ConfigError> {
         if let Some(a) = addr {
             let ip = a.addr();
-            if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || a.broadcast() == Some(ip) {
+            if ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_multicast()
+                || a.broadcast() == Some(ip)
+            {
                 return Err(ConfigError::NotUnicast(ip));
             }
-            if self.out.ifaces.iter().any(|i| i.ifindex != ifindex && i.ip() == Some(ip)) {
+            if self
+                .out
+                .ifaces
+                .iter()
+                .any(|i| i.ifindex != ifindex && i.ip() == Some(ip))
+            {
                 return Err(ConfigError::AddressInUse(ip));
             }
         }
-        self.iface_mut(ifindex)?.addr = addr;
-        self.out.routes.remove_interface_routes(ifindex, RouteKind::Connected);
+        let old = std::mem::replace(&mut self.iface_mut(ifindex)?.addr, addr);
+        self.out
+            .routes
+            .remove_interface_routes(ifindex, RouteKind::Connected);
+        let connected = |a: Ipv4Cidr| Route {
+            dest: a.network(),
+            gateway: None,
+            ifindex,
+            kind: RouteKind::Connected,
+        };
         if let Some(a) = addr {
             // Prefix /32 has no connected network beyond itself; still route the host.
-            self.out.routes.add(Route {
-                dest: a.network(),
-                gateway: None,
-                ifindex,
-                kind: RouteKind::Connected,
-            })?;
+            if let Err(e) = self.out.routes.add(connected(a)) {
+                // Leave the interface as it was rather than addressed but unrouted.
+                self.out.ifaces[ifindex].addr = old;
+                if let Some(o) = old {
+                    let _ = self.out.routes.add(connected(o));
+                }
+                return Err(e.into());
+            }
         }
         self.announce(ifindex, now);
         Ok(())
@@ -212,7 +233,9 @@ impl IpLayer {
 
     /// Gratuitous ARP (RFC 5227 2.4 announcement): tell the link our address and MAC.
     fn announce(&mut self, ifindex: usize, _now: Instant) {
-        let Some(i) = self.out.iface(ifindex) else { return };
+        let Some(i) = self.out.iface(ifindex) else {
+            return;
+        };
         if !i.up || i.loopback {
             return;
         }
@@ -239,7 +262,9 @@ impl IpLayer {
                     .out
                     .ifaces
                     .iter()
-                    .find(|i| i.addr.is_some_and(|c| c.contains(gw)) && dev.is_none_or(|d| d == i.ifindex))
+                    .find(|i| {
+                        i.addr.is_some_and(|c| c.contains(gw)) && dev.is_none_or(|d| d == i.ifindex)
+                    })
                     .ok_or(RouteError::GatewayUnreachable(gw))?;
                 via.ifindex
             }
@@ -275,7 +300,12 @@ impl IpLayer {
         self.out
             .ifaces
             .iter()
-            .flat_map(|i| i.arp.entries(now).into_iter().map(move |e| (i.name.clone(), e)))
+            .flat_map(|i| {
+                i.arp
+                    .entries(now)
+                    .into_iter()
+                    .map(move |e| (i.name.clone(), e))
+            })
             .collect()
     }
 
@@ -301,11 +331,18 @@ impl IpLayer {
 
     /// Remove a neighbour from every interface's cache; false if none had it.
     pub fn arp_delete(&mut self, ip: Ipv4Addr) -> bool {
-        self.out.ifaces.iter_mut().fold(false, |acc, i| i.arp.remove(ip) | acc)
+        self.out
+            .ifaces
+            .iter_mut()
+            .fold(false, |acc, i| i.arp.remove(ip) | acc)
     }
 
     pub fn arp_stats(&self) -> Vec<(String, arp::CacheStats)> {
-        self.out.ifaces.iter().map(|i| (i.name.clone(), i.arp.stats().clone())).collect()
+        self.out
+            .ifaces
+            .iter()
+            .map(|i| (i.name.clone(), *i.arp.stats()))
+            .collect()
     }
 
     pub fn stats(&self) -> IpStats {
@@ -362,20 +399,56 @@ impl IpLayer {
             self.out.stats.drop_reassembly += 1;
             if let Some(first) = exp.first_fragment {
                 // RFC 792 / RFC 1122 3.3.2: only when fragment zero has arrived.
-                self.icmp_error_raw(None, &first, false, icmp::kind::TIME_EXCEEDED, icmp::exceeded::REASSEMBLY, 0, now);
+                self.icmp_error_raw(
+                    None,
+                    &first,
+                    false,
+                    icmp::kind::TIME_EXCEEDED,
+                    icmp::exceeded::REASSEMBLY,
+                    0,
+                    now,
+                );
             }
         }
     }
 
-    /// A datagram we sent could not get its next hop resolved: tell the local sender the way
-    /// a router would, with an ICMP host unreachable from our own address, delivered locally.
-    fn host_unreachable(&mut self, ifindex: usize, frame: &[u8], now: Instant, upper: &mut dyn Upper) {
-        let Some(orig) = frame.get(ethernet::HEADER_LEN..) else { return };
-        let Ok(pkt) = Ipv4Packet::new_checked(orig) else { return };
+    /// A datagram could not get its next hop resolved. One we sent: tell the local sender the
+    /// way a router would, with an ICMP host unreachable from our own address, delivered
+    /// locally. One we forwarded: send that host unreachable to its source.
+    fn host_unreachable(
+        &mut self,
+        ifindex: usize,
+        frame: &[u8],
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
+        let Some(orig) = frame.get(ethernet::HEADER_LEN..) else {
+            return;
+        };
+        let Ok(pkt) = Ipv4Packet::new_checked(orig) else {
+            return;
+        };
+        if !self.out.is_local_addr(pkt.src()) {
+            // A datagram we were forwarding: its source is another host, which learns of the
+            // failure over the network like any other error (RFC 1812 4.3.3.1, 5.2.7.1),
+            // under the same rules and rate limit; our own protocols have nothing to do with it.
+            self.icmp_error_raw(
+                None,
+                pkt.as_bytes(),
+                false,
+                icmp::kind::DEST_UNREACHABLE,
+                icmp::unreach::HOST,
+                0,
+                now,
+            );
+            return;
+        }
         if pkt.frag_offset() != 0 || is_icmp_error(&pkt) {
             return;
         }
-        let Some(src) = self.out.iface(ifindex).and_then(|i| i.ip()) else { return };
+        let Some(src) = self.out.iface(ifindex).and_then(|i| i.ip()) else {
+            return;
+        };
         let quoted = &orig[..orig.len().min(ICMP_ERROR_MAX)];
         let msg = IcmpRepr::DestUnreachable {
             code: icmp::unreach::HOST,
@@ -396,14 +469,24 @@ impl IpLayer {
     // ---- input ------------------------------------------------------------------------------
 
     /// Process one received Ethernet frame.
-    pub fn receive_frame(&mut self, ifindex: usize, frame: &[u8], now: Instant, upper: &mut dyn Upper) {
-        let Some(iface) = self.out.ifaces.get_mut(ifindex) else { return };
+    pub fn receive_frame(
+        &mut self,
+        ifindex: usize,
+        frame: &[u8],
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
+        let Some(iface) = self.out.ifaces.get_mut(ifindex) else {
+            return;
+        };
         if !iface.up {
             iface.stats.rx_down += 1;
             return;
         }
         iface.stats.rx_frames += 1;
-        let Some(eth) = ethernet::Frame::new_checked(frame) else { return };
+        let Some(eth) = ethernet::Frame::new_checked(frame) else {
+            return;
+        };
         let dst = eth.dst();
         let l2_broadcast = dst.is_multicast();
         if !iface.loopback && dst != iface.mac && !l2_broadcast {
@@ -423,7 +506,9 @@ impl IpLayer {
             return;
         };
         let iface = &mut self.out.ifaces[ifindex];
-        let (Some(our_ip), our_mac) = (iface.ip(), iface.mac) else { return };
+        let (Some(our_ip), our_mac) = (iface.ip(), iface.mac) else {
+            return;
+        };
         let res = iface.arp.process(&repr, our_ip, our_mac, now);
         if let Some(reply) = res.reply {
             self.out.send_arp(ifindex, &reply, repr.sender_mac);
@@ -434,7 +519,14 @@ impl IpLayer {
         }
     }
 
-    fn ip_input(&mut self, ifindex: usize, bytes: &[u8], l2_broadcast: bool, now: Instant, upper: &mut dyn Upper) {
+    fn ip_input(
+        &mut self,
+        ifindex: usize,
+        bytes: &[u8],
+        l2_broadcast: bool,
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
         let st = &mut self.out.stats;
         st.rx_packets += 1;
         let pkt = match Ipv4Packet::new_checked(bytes) {
@@ -456,15 +548,24 @@ impl IpLayer {
         }
         let src = pkt.src();
         let loopback = self.out.ifaces[ifindex].loopback;
-        // RFC 1122 3.2.1.3: discard datagrams from a broadcast, multicast or class E source;
-        // 127/8 sources are only valid when they came in on loopback (RFC 1812 5.3.7).
-        if ipv4::is_martian_source(src) || (src.is_loopback() && !loopback) {
+        // RFC 1122 3.2.1.3: discard datagrams from a broadcast (limited or directed to one of
+        // our networks), multicast or class E source; 127/8 sources are only valid when they
+        // came in on loopback (RFC 1812 5.3.7).
+        let directed_broadcast = self.out.ifaces.iter().any(|i| i.is_subnet_broadcast(src));
+        if ipv4::is_martian_source(src) || directed_broadcast || (src.is_loopback() && !loopback) {
             st.drop_bad_source += 1;
             return;
         }
         let dst = pkt.dst();
+        // 127/8 never appears outside a host (RFC 1122 3.2.1.3 (g), RFC 1812 5.3.7): neither
+        // delivered (loopback services stay private) nor forwarded.
+        if dst.is_loopback() && !loopback {
+            st.drop_not_for_us += 1;
+            return;
+        }
         let iface = &self.out.ifaces[ifindex];
-        let ip_broadcast = dst.is_broadcast() || iface.is_subnet_broadcast(dst) || dst.is_multicast();
+        let ip_broadcast =
+            dst.is_broadcast() || iface.is_subnet_broadcast(dst) || dst.is_multicast();
         if ip_broadcast || self.out.is_local_addr(dst) {
             if pkt.is_fragment() {
                 self.out.stats.rx_fragments += 1;
@@ -484,7 +585,13 @@ impl IpLayer {
                     Outcome::Complete(whole) => {
                         self.out.stats.reassembled += 1;
                         if let Ok(p) = Ipv4Packet::new_checked(&whole) {
-                            self.deliver_local(ifindex, p, ip_broadcast || l2_broadcast, now, upper);
+                            self.deliver_local(
+                                ifindex,
+                                p,
+                                ip_broadcast || l2_broadcast,
+                                now,
+                                upper,
+                            );
                         }
                     }
                     Outcome::Incomplete => {}
@@ -500,7 +607,14 @@ impl IpLayer {
         }
     }
 
-    fn deliver_local(&mut self, ifindex: usize, packet: Ipv4Packet<'_>, broadcast: bool, now: Instant, upper: &mut dyn Upper) {
+    fn deliver_local(
+        &mut self,
+        ifindex: usize,
+        packet: Ipv4Packet<'_>,
+        broadcast: bool,
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
         self.out.stats.rx_delivered += 1;
         let d = Datagram {
             ifindex,
@@ -515,10 +629,22 @@ impl IpLayer {
             Delivery::Delivered => {}
             Delivery::ProtocolUnreachable => {
                 self.out.stats.drop_unknown_protocol += 1;
-                self.icmp_error(&d, icmp::kind::DEST_UNREACHABLE, icmp::unreach::PROTOCOL, 0, now);
+                self.icmp_error(
+                    &d,
+                    icmp::kind::DEST_UNREACHABLE,
+                    icmp::unreach::PROTOCOL,
+                    0,
+                    now,
+                );
             }
             Delivery::PortUnreachable => {
-                self.icmp_error(&d, icmp::kind::DEST_UNREACHABLE, icmp::unreach::PORT, 0, now);
+                self.icmp_error(
+                    &d,
+                    icmp::kind::DEST_UNREACHABLE,
+                    icmp::unreach::PORT,
+                    0,
+                    now,
+                );
             }
         }
     }
@@ -554,30 +680,65 @@ impl IpLayer {
                     ..SendMeta::new(d.packet.src(), ipv4::protocol::ICMP)
                 };
                 let len = reply.buffer_len();
-                if self.out.send_with(&meta, len, &mut |b| reply.emit(b), now).is_ok() {
+                if self
+                    .out
+                    .send_with(&meta, len, &mut |b| reply.emit(b), now)
+                    .is_ok()
+                {
                     self.out.icmp.tx_messages += 1;
                     self.out.icmp.tx_echo_replies += 1;
                 }
             }
             IcmpRepr::EchoReply { .. } => self.out.icmp.rx_echo_replies += 1,
-            IcmpRepr::DestUnreachable { code, next_hop_mtu, original } => {
-                self.report(d, icmp::kind::DEST_UNREACHABLE, code, u32::from(next_hop_mtu), original, now, upper)
-            }
+            IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu,
+                original,
+            } => self.report(
+                d,
+                icmp::kind::DEST_UNREACHABLE,
+                code,
+                u32::from(next_hop_mtu),
+                original,
+                now,
+                upper,
+            ),
             IcmpRepr::TimeExceeded { code, original } => {
                 self.report(d, icmp::kind::TIME_EXCEEDED, code, 0, original, now, upper)
             }
-            IcmpRepr::Redirect { code, gateway, original } => {
-                self.report(d, icmp::kind::REDIRECT, code, u32::from(gateway), original, now, upper)
-            }
+            IcmpRepr::Redirect {
+                code,
+                gateway,
+                original,
+            } => self.report(
+                d,
+                icmp::kind::REDIRECT,
+                code,
+                u32::from(gateway),
+                original,
+                now,
+                upper,
+            ),
             IcmpRepr::Other { .. } => {}
         }
     }
 
     /// Hand an ICMP error about one of our datagrams up to the protocol that sent it.
     #[allow(clippy::too_many_arguments)]
-    fn report(&mut self, d: &Datagram<'_>, kind: u8, code: u8, info: u32, original: &[u8], now: Instant, upper: &mut dyn Upper) {
+    fn report(
+        &mut self,
+        d: &Datagram<'_>,
+        kind: u8,
+        code: u8,
+        info: u32,
+        original: &[u8],
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
         self.out.icmp.rx_errors += 1;
-        let Some((hdr_len, protocol, osrc, odst)) = quoted_header(original) else { return };
+        let Some((hdr_len, protocol, osrc, odst)) = quoted_header(original) else {
+            return;
+        };
         let report = IcmpErrorReport {
             from: d.packet.src(),
             kind,
@@ -613,10 +774,19 @@ impl IpLayer {
         // RFC 1812 5.2.7.2: leaving by the interface it came in on, towards a next hop on
         // the sender's own network: tell the sender of the better first hop.
         if route.ifindex == in_ifindex {
-            let on_link = self.out.iface(in_ifindex).and_then(|i| i.addr).is_some_and(|c| c.contains(pkt.src()));
+            let on_link = self
+                .out
+                .iface(in_ifindex)
+                .and_then(|i| i.addr)
+                .is_some_and(|c| c.contains(pkt.src()));
             if on_link && next_hop != pkt.src() {
-                self.out.icmp.tx_redirects += 1;
-                self.icmp_error(&d, icmp::kind::REDIRECT, icmp::redirect::HOST, u32::from(next_hop), now);
+                self.icmp_error(
+                    &d,
+                    icmp::kind::REDIRECT,
+                    icmp::redirect::HOST,
+                    u32::from(next_hop),
+                    now,
+                );
             }
         }
         let mtu = self.out.iface(route.ifindex).map(|i| i.mtu).unwrap_or(0);
@@ -631,7 +801,15 @@ impl IpLayer {
         } else if pkt.dont_fragment() {
             self.out.stats.drop_frag_needed += 1;
             let mtu16 = u16::try_from(mtu).unwrap_or(u16::MAX);
-            self.icmp_error_raw(Some(in_ifindex), pkt.as_bytes(), false, icmp::kind::DEST_UNREACHABLE, icmp::unreach::FRAG_NEEDED, u32::from(mtu16), now);
+            self.icmp_error_raw(
+                Some(in_ifindex),
+                pkt.as_bytes(),
+                false,
+                icmp::kind::DEST_UNREACHABLE,
+                icmp::unreach::FRAG_NEEDED,
+                u32::from(mtu16),
+                now,
+            );
         } else {
             // Re-fragment with a fresh header (options are not copied; RFC 791 allows
             // dropping options not marked "copy").
@@ -658,10 +836,19 @@ impl IpLayer {
                 let end = (off + chunk).min(payload.len());
                 let more = end < payload.len() || last_more;
                 let mut frame = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + end - off];
-                frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..].copy_from_slice(&payload[off..end]);
-                Ipv4Repr { payload_len: end - off, ..repr }.emit(&mut frame[ethernet::HEADER_LEN..], base + off, more);
+                frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..]
+                    .copy_from_slice(&payload[off..end]);
+                Ipv4Repr {
+                    payload_len: end - off,
+                    ..repr
+                }
+                .emit(&mut frame[ethernet::HEADER_LEN..], base + off, more);
                 self.out.stats.tx_fragments += 1;
-                if self.out.transmit_ip(route.ifindex, next_hop, frame, now).is_err() {
+                if self
+                    .out
+                    .transmit_ip(route.ifindex, next_hop, frame, now)
+                    .is_err()
+                {
                     return;
                 }
                 off = end;
@@ -672,15 +859,34 @@ impl IpLayer {
     // ---- ICMP errors (RFC 1122 3.2.2, RFC 1812 4.3.2.7) ---------------------------------
 
     fn icmp_error(&mut self, d: &Datagram<'_>, kind: u8, code: u8, info: u32, now: Instant) {
-        self.icmp_error_raw(Some(d.ifindex), d.packet.as_bytes(), d.broadcast, kind, code, info, now);
+        self.icmp_error_raw(
+            Some(d.ifindex),
+            d.packet.as_bytes(),
+            d.broadcast,
+            kind,
+            code,
+            info,
+            now,
+        );
     }
 
     /// Send an ICMP error about `orig` (a whole datagram or its first bytes) to its source,
     /// unless the rules forbid it: never about an ICMP error, a datagram sent to a broadcast
     /// or multicast address, a non-first fragment, or from a source that is not one host.
     #[allow(clippy::too_many_arguments)]
-    fn icmp_error_raw(&mut self, in_ifindex: Option<usize>, orig: &[u8], broadcast: bool, kind: u8, code: u8, info: u32, now: Instant) {
-        let Some((hdr_len, _, src, dst)) = quoted_header(orig) else { return };
+    fn icmp_error_raw(
+        &mut self,
+        in_ifindex: Option<usize>,
+        orig: &[u8],
+        broadcast: bool,
+        kind: u8,
+        code: u8,
+        info: u32,
+        now: Instant,
+    ) {
+        let Some((hdr_len, _, src, dst)) = quoted_header(orig) else {
+            return;
+        };
         let frag_offset = u16::from_be_bytes([orig[6], orig[7]]) & 0x1fff;
         let is_error = orig[9] == ipv4::protocol::ICMP
             && frag_offset == 0
@@ -692,7 +898,11 @@ impl IpLayer {
             || is_error
             || src.is_unspecified()
             || ipv4::is_martian_source(src)
-            || self.out.ifaces.iter().any(|i| i.is_subnet_broadcast(src) || i.is_subnet_broadcast(dst))
+            || self
+                .out
+                .ifaces
+                .iter()
+                .any(|i| i.is_subnet_broadcast(src) || i.is_subnet_broadcast(dst))
         {
             self.out.icmp.errors_suppressed += 1;
             return;
@@ -703,7 +913,10 @@ impl IpLayer {
         }
         let quoted = &orig[..orig.len().min(ICMP_ERROR_MAX)];
         let msg = match kind {
-            icmp::kind::TIME_EXCEEDED => IcmpRepr::TimeExceeded { code, original: quoted },
+            icmp::kind::TIME_EXCEEDED => IcmpRepr::TimeExceeded {
+                code,
+                original: quoted,
+            },
             icmp::kind::REDIRECT => IcmpRepr::Redirect {
                 code,
                 gateway: Ipv4Addr::from(info),
@@ -720,18 +933,25 @@ impl IpLayer {
         let from = if self.out.is_local_addr(dst) {
             Some(dst)
         } else {
-            in_ifindex.and_then(|i| self.out.iface(i)).and_then(|i| i.ip())
+            in_ifindex
+                .and_then(|i| self.out.iface(i))
+                .and_then(|i| i.ip())
         };
         let meta = SendMeta {
             src: from,
             ..SendMeta::new(src, ipv4::protocol::ICMP)
         };
         let len = msg.buffer_len();
-        if self.out.send_with(&meta, len, &mut |b| msg.emit(b), now).is_ok() {
+        if self
+            .out
+            .send_with(&meta, len, &mut |b| msg.emit(b), now)
+            .is_ok()
+        {
             self.out.icmp.tx_messages += 1;
             match kind {
                 icmp::kind::TIME_EXCEEDED => self.out.icmp.tx_time_exceeded += 1,
                 icmp::kind::DEST_UNREACHABLE => self.out.icmp.tx_dest_unreachable += 1,
+                icmp::kind::REDIRECT => self.out.icmp.tx_redirects += 1,
                 _ => {}
             }
         }
@@ -739,7 +959,10 @@ impl IpLayer {
 }
 
 fn is_icmp_error(p: &Ipv4Packet<'_>) -> bool {
-    p.protocol() == ipv4::protocol::ICMP && p.payload().first().is_some_and(|t| icmp::kind::is_error(*t))
+    p.protocol() == ipv4::protocol::ICMP
+        && p.payload()
+            .first()
+            .is_some_and(|t| icmp::kind::is_error(*t))
 }
 
 /// The header fields of a quoted (possibly truncated) datagram: header length, protocol,

@@ -51,7 +51,11 @@ impl Output {
     /// Route for `dst`: our own addresses go through loopback, then longest-prefix match
     /// over interfaces that are up and have an address.
     pub fn route(&self, dst: Ipv4Addr) -> Option<Route> {
-        if self.ifaces.iter().any(|i| i.ip() == Some(dst) && !i.loopback) {
+        if self
+            .ifaces
+            .iter()
+            .any(|i| i.ip() == Some(dst) && !i.loopback)
+        {
             if let Some(lo) = self.ifaces.iter().find(|i| i.loopback && i.up) {
                 return Some(Route {
                     dest: crate::Ipv4Cidr::new(dst, 32)?,
@@ -63,6 +67,34 @@ impl Output {
         }
         let usable = |i: usize| self.ifaces.get(i).is_some_and(|f| f.up && f.addr.is_some());
         self.routes.lookup(dst, usable)
+    }
+
+    /// The route a datagram sent by this host to `dst` takes: limited broadcast leaves by the
+    /// first non-loopback interface that is up, anything else is routed.
+    fn send_route(&self, dst: Ipv4Addr) -> Option<Route> {
+        if !dst.is_broadcast() {
+            return self.route(dst);
+        }
+        let i = self
+            .ifaces
+            .iter()
+            .find(|i| i.up && !i.loopback && i.addr.is_some())?;
+        Some(Route {
+            dest: crate::Ipv4Cidr::new(dst, 32)?,
+            gateway: None,
+            ifindex: i.ifindex,
+            kind: crate::route::RouteKind::Connected,
+        })
+    }
+
+    /// The source of a datagram to `dst` on `route` when the sender leaves it open.
+    fn default_source(&self, route: &Route, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.is_local_addr(dst) {
+            // Talking to ourselves: the destination is the best source (as Linux picks).
+            Some(dst)
+        } else {
+            self.iface(route.ifindex)?.ip()
+        }
     }
 
     pub(crate) fn alloc_ident(&mut self) -> u16 {
@@ -88,7 +120,9 @@ impl Output {
 
     /// Send an ARP packet on an interface (to `dst_mac`).
     pub(crate) fn send_arp(&mut self, ifindex: usize, repr: &ArpRepr, dst_mac: MacAddr) {
-        let Some(i) = self.ifaces.get(ifindex) else { return };
+        let Some(i) = self.ifaces.get(ifindex) else {
+            return;
+        };
         let mut f = vec![0u8; ETH + arp::BUFFER_LEN];
         ethernet::Repr {
             dst: dst_mac,
@@ -148,7 +182,9 @@ impl Output {
 
     /// Broadcast a who-has for `target` on `ifindex`.
     pub(crate) fn request(&mut self, ifindex: usize, target: Ipv4Addr) {
-        let Some(i) = self.ifaces.get(ifindex) else { return };
+        let Some(i) = self.ifaces.get(ifindex) else {
+            return;
+        };
         let Some(ip) = i.ip() else { return };
         let req = ArpRepr::request(i.mac, ip, target);
         self.send_arp(ifindex, &req, MacAddr::BROADCAST);
@@ -163,7 +199,10 @@ impl Output {
         fill: &mut dyn FnMut(&mut [u8]),
         now: Instant,
     ) -> Result<(), SendError> {
-        let mtu = self.iface(route.ifindex).map(|i| i.mtu).ok_or(SendError::NoRoute)?;
+        let mtu = self
+            .iface(route.ifindex)
+            .map(|i| i.mtu)
+            .ok_or(SendError::NoRoute)?;
         let next_hop = route.next_hop(repr.dst);
         let len = repr.payload_len;
         if HEADER_LEN + len <= mtu {
@@ -208,8 +247,8 @@ impl Output {
                 ..*repr
             };
             part.emit(&mut frame[ETH..], offset, more);
-            self.stats.tx_fragments += 1;
             self.transmit_ip(ifindex, next_hop, frame, now)?;
+            self.stats.tx_fragments += 1;
             offset = end;
         }
         Ok(())
@@ -238,25 +277,12 @@ impl IpTx for Output {
         if payload_len > ipv4::MAX_PAYLOAD {
             return Err(SendError::TooLong);
         }
-        let route = if meta.dst.is_broadcast() {
-            // Limited broadcast leaves by the first non-loopback interface that is up.
-            let i = self
-                .ifaces
-                .iter()
-                .find(|i| i.up && !i.loopback && i.addr.is_some())
-                .ok_or(SendError::NoRoute)?;
-            Route {
-                dest: crate::Ipv4Cidr::new(meta.dst, 32).ok_or(SendError::NoRoute)?,
-                gateway: None,
-                ifindex: i.ifindex,
-                kind: crate::route::RouteKind::Connected,
-            }
-        } else {
-            self.route(meta.dst).ok_or_else(|| {
+        let route = self.send_route(meta.dst).ok_or_else(|| {
+            if !meta.dst.is_broadcast() {
                 self.stats.drop_no_route += 1;
-                SendError::NoRoute
-            })?
-        };
+            }
+            SendError::NoRoute
+        })?;
         let src = match meta.src {
             Some(s) if !s.is_unspecified() => {
                 if !self.is_local_addr(s) {
@@ -264,11 +290,8 @@ impl IpTx for Output {
                 }
                 s
             }
-            // Talking to ourselves: the destination is the best source (as Linux picks).
-            _ if self.is_local_addr(meta.dst) => meta.dst,
             _ => self
-                .iface(route.ifindex)
-                .and_then(|i| i.ip())
+                .default_source(&route, meta.dst)
                 .ok_or(SendError::NoRoute)?,
         };
         let repr = Ipv4Repr {
@@ -285,9 +308,11 @@ impl IpTx for Output {
     }
 
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
-        let r = self.route(dst)?;
-        let i = self.iface(r.ifindex)?;
-        Some((i.ip()?, i.mtu))
+        // The same choices as `send_with`, so a transport checksum over the pseudo-header
+        // names the source the datagram will carry.
+        let r = self.send_route(dst)?;
+        let mtu = self.iface(r.ifindex)?.mtu;
+        Some((self.default_source(&r, dst)?, mtu))
     }
 
     fn is_local(&self, ip: Ipv4Addr) -> bool {

@@ -108,7 +108,8 @@ impl RouteTable {
 
     /// Drop every route of an interface of the given kind (its address changed or went away).
     pub fn remove_interface_routes(&mut self, ifindex: usize, kind: RouteKind) {
-        self.routes.retain(|r| !(r.ifindex == ifindex && r.kind == kind));
+        self.routes
+            .retain(|r| !(r.ifindex == ifindex && r.kind == kind));
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -137,11 +138,21 @@ mod tests {
 
     fn table() -> RouteTable {
         let mut t = RouteTable::new(8);
-        t.add(route("0.0.0.0/0", Some("10.0.0.2"), 1, RouteKind::Static)).unwrap();
-        t.add(route("10.0.0.1/24", None, 1, RouteKind::Connected)).unwrap();
-        t.add(route("127.0.0.0/8", None, 0, RouteKind::Connected)).unwrap();
-        t.add(route("10.0.1.0/24", Some("10.0.0.3"), 1, RouteKind::Static)).unwrap();
-        t.add(route("10.0.1.128/25", Some("10.0.0.4"), 1, RouteKind::Static)).unwrap();
+        t.add(route("0.0.0.0/0", Some("10.0.0.2"), 1, RouteKind::Static))
+            .unwrap();
+        t.add(route("10.0.0.1/24", None, 1, RouteKind::Connected))
+            .unwrap();
+        t.add(route("127.0.0.0/8", None, 0, RouteKind::Connected))
+            .unwrap();
+        t.add(route("10.0.1.0/24", Some("10.0.0.3"), 1, RouteKind::Static))
+            .unwrap();
+        t.add(route(
+            "10.0.1.128/25",
+            Some("10.0.0.4"),
+            1,
+            RouteKind::Static,
+        ))
+        .unwrap();
         t
     }
 
@@ -150,11 +161,24 @@ mod tests {
         let t = table();
         let all = |_| true;
         assert_eq!(t.lookup(ip("10.0.0.9"), all).unwrap().gateway, None);
-        assert_eq!(t.lookup(ip("10.0.1.5"), all).unwrap().gateway, Some(ip("10.0.0.3")));
-        assert_eq!(t.lookup(ip("10.0.1.200"), all).unwrap().gateway, Some(ip("10.0.0.4")));
-        assert_eq!(t.lookup(ip("8.8.8.8"), all).unwrap().gateway, Some(ip("10.0.0.2")));
+        assert_eq!(
+            t.lookup(ip("10.0.1.5"), all).unwrap().gateway,
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(
+            t.lookup(ip("10.0.1.200"), all).unwrap().gateway,
+            Some(ip("10.0.0.4"))
+        );
+        assert_eq!(
+            t.lookup(ip("8.8.8.8"), all).unwrap().gateway,
+            Some(ip("10.0.0.2"))
+        );
         assert_eq!(t.lookup(ip("127.1.2.3"), all).unwrap().ifindex, 0);
-        assert_eq!(t.routes()[0].kind, RouteKind::Connected, "connected routes first");
+        assert_eq!(
+            t.routes()[0].kind,
+            RouteKind::Connected,
+            "connected routes first"
+        );
     }
 
     #[test]
@@ -171,16 +195,35 @@ mod tests {
             t.add(route("10.0.1.7/24", None, 1, RouteKind::Static)),
             Err(RouteError::Exists(cidr("10.0.1.0/24")))
         );
-        assert_eq!(t.delete(cidr("10.0.1.0/24")).unwrap().gateway, Some(ip("10.0.0.3")));
-        assert_eq!(t.lookup(ip("10.0.1.5"), |_| true).unwrap().gateway, Some(ip("10.0.0.2")));
-        assert_eq!(t.delete(cidr("10.0.1.0/24")), Err(RouteError::NotFound(cidr("10.0.1.0/24"))));
+        assert_eq!(
+            t.delete(cidr("10.0.1.0/24")).unwrap().gateway,
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(
+            t.lookup(ip("10.0.1.5"), |_| true).unwrap().gateway,
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            t.delete(cidr("10.0.1.0/24")),
+            Err(RouteError::NotFound(cidr("10.0.1.0/24")))
+        );
         assert_eq!(t.delete(cidr("10.0.0.0/24")), Err(RouteError::Connected));
-        t.add(route("1.0.0.0/8", None, 1, RouteKind::Static)).unwrap();
-        t.add(route("2.0.0.0/8", None, 1, RouteKind::Static)).unwrap();
-        t.add(route("3.0.0.0/8", None, 1, RouteKind::Static)).unwrap();
-        t.add(route("4.0.0.0/8", None, 1, RouteKind::Static)).unwrap();
-        assert_eq!(t.add(route("5.0.0.0/8", None, 1, RouteKind::Static)), Err(RouteError::Full(8)));
+        t.add(route("1.0.0.0/8", None, 1, RouteKind::Static))
+            .unwrap();
+        t.add(route("2.0.0.0/8", None, 1, RouteKind::Static))
+            .unwrap();
+        t.add(route("3.0.0.0/8", None, 1, RouteKind::Static))
+            .unwrap();
+        t.add(route("4.0.0.0/8", None, 1, RouteKind::Static))
+            .unwrap();
+        assert_eq!(
+            t.add(route("5.0.0.0/8", None, 1, RouteKind::Static)),
+            Err(RouteError::Full(8))
+        );
         t.remove_interface_routes(1, RouteKind::Connected);
-        assert_eq!(t.lookup(ip("10.0.0.9"), |_| true).unwrap().gateway, Some(ip("10.0.0.2")));
+        assert_eq!(
+            t.lookup(ip("10.0.0.9"), |_| true).unwrap().gateway,
+            Some(ip("10.0.0.2"))
+        );
     }
 }

@@ -128,6 +128,11 @@ pub trait IpTx {
 impl dyn IpTx + '_ {
     /// Send a payload held in a slice.
     pub fn send(&mut self, meta: &SendMeta, payload: &[u8], now: Instant) -> Result<(), SendError> {
-        self.send_with(meta, payload.len(), &mut |buf| buf.copy_from_slice(payload), now)
+        self.send_with(
+            meta,
+            payload.len(),
+            &mut |buf| buf.copy_from_slice(payload),
+            now,
+        )
     }
 }

@@ -25,7 +25,10 @@ impl RawSocket {
             return Err(SocketError::StackDown.into());
         }
         let mut core = stack.lock();
-        let handle = core.transport.raw_open(protocol).map_err(SocketError::from)?;
+        let handle = core
+            .transport
+            .raw_open(protocol)
+            .map_err(SocketError::from)?;
         let cond = core.register(handle);
         drop(core);
         Ok(RawSocket {
@@ -108,7 +111,10 @@ impl RawSocket {
             return Err(SocketError::InvalidInput("TTL must be 1 to 255").into());
         }
         let mut core = self.stack.lock();
-        core.transport.raw(self.handle).map_err(SocketError::from)?.ttl = Some(ttl);
+        core.transport
+            .raw(self.handle)
+            .map_err(SocketError::from)?
+            .ttl = Some(ttl);
         Ok(())
     }
 

@@ -124,7 +124,12 @@ impl Stack {
         let mut drivers = self.shared.drivers.write();
         let ifindex = core.ip.add_interface(&device.info());
         debug_assert_eq!(ifindex, drivers.len());
-        drivers.push(Driver::spawn(ifindex, device, self.shared.to_stack.clone(), cfg)?);
+        drivers.push(Driver::spawn(
+            ifindex,
+            device,
+            self.shared.to_stack.clone(),
+            cfg,
+        )?);
         Ok(ifindex)
     }
 
@@ -224,7 +229,9 @@ fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>
     let mut next: Option<Instant> = None;
     while !shared.stop.load(Ordering::SeqCst) {
         let now = shared.clock.now();
-        let sleep = next.map_or(MAX_SLEEP, |t| t.saturating_duration_since(now).min(MAX_SLEEP));
+        let sleep = next.map_or(MAX_SLEEP, |t| {
+            t.saturating_duration_since(now).min(MAX_SLEEP)
+        });
         let first = select! {
             recv(frames) -> f => f.ok(),
             recv(kicked) -> _ => None,

@@ -27,7 +27,10 @@ fn kernel_pings_the_stack_with_56_6000_and_65000_bytes() {
         let (ok, out) = ns.sh_text(&format!("ping -c 3 -i 0.2 -W 2 -s {size} 10.0.0.1"));
         assert!(ok, "kernel ping -s {size} failed:\n{out}");
         assert_ping_ok(&out, 3);
-        assert!(out.contains(&format!("{} bytes from 10.0.0.1", size + 8)), "{out}");
+        assert!(
+            out.contains(&format!("{} bytes from 10.0.0.1", size + 8)),
+            "{out}"
+        );
     }
 }
 
@@ -48,7 +51,14 @@ fn arping_is_answered_with_the_stacks_mac() {
 fn a_custom_mac_and_address_are_used() {
     let (ns, _t) = top2(
         "custom",
-        &["--addr", "10.9.0.5/16", "--host-addr", "10.9.0.6/16", "--mac", "02:11:22:33:44:55"],
+        &[
+            "--addr",
+            "10.9.0.5/16",
+            "--host-addr",
+            "10.9.0.6/16",
+            "--mac",
+            "02:11:22:33:44:55",
+        ],
     );
     let (ok, out) = ns.sh_text("arping -c 1 -w 5 -i tap0 10.9.0.5");
     assert!(ok && out.contains("02:11:22:33:44:55"), "{out}");
@@ -62,7 +72,10 @@ fn stack_pings_the_kernel_with_56_and_6000_bytes() {
     t.cmd("ping -c 3 -i 0.2 10.0.0.2");
     let out = t.wait_for("rtt min/avg/max", SECS(10));
     assert_ping_ok(&out, 3);
-    assert!(out.contains("64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time="), "{out}");
+    assert!(
+        out.contains("64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time="),
+        "{out}"
+    );
     t.cmd("ping -c 2 -i 0.2 -s 6000 10.0.0.2");
     let out = t.wait_for("2 packets transmitted", SECS(10));
     assert_ping_ok(&out, 2);
@@ -88,8 +101,14 @@ fn arp_failure_gives_destination_host_unreachable() {
     let (_ns, mut t) = top2("arpfail", &[]);
     t.cmd("ping -c 1 -W 8 10.0.0.99");
     let out = t.wait_for("--- 10.0.0.99 ping statistics", SECS(15));
-    assert!(out.contains("From 10.0.0.1 icmp_seq=1 Destination Host Unreachable"), "{out}");
-    assert!(out.contains("1 packets transmitted, 0 received, +1 errors"), "{out}");
+    assert!(
+        out.contains("From 10.0.0.1 icmp_seq=1 Destination Host Unreachable"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 packets transmitted, 0 received, +1 errors"),
+        "{out}"
+    );
     t.cmd("stat");
     let out = t.wait_for("drop_arp_failed=1", SECS(5));
     assert!(out.contains("failures=1"), "{out}");
@@ -107,7 +126,10 @@ fn forwarding_answers_ttl_1_with_time_exceeded_and_sends_a_redirect() {
     ns.sh("ip route add 10.0.1.0/24 via 10.0.0.1 && ip neigh replace 10.0.0.3 lladdr 02:00:00:00:00:03 dev tap0 nud permanent");
 
     let (_, out) = ns.sh_text("ping -c 1 -W 2 -t 1 10.0.1.5");
-    assert!(out.contains("From 10.0.0.1 icmp_seq=1 Time to live exceeded"), "{out}");
+    assert!(
+        out.contains("From 10.0.0.1 icmp_seq=1 Time to live exceeded"),
+        "{out}"
+    );
 
     let (_, out) = ns.sh_text("ping -c 1 -W 1 10.0.1.5");
     let (_, route) = ns.sh_text("ip route get 10.0.1.5");
@@ -142,8 +164,16 @@ fn pcap_file_is_read_back_by_tcpdump() {
             .output()
             .expect("tcpdump");
         let text = String::from_utf8_lossy(&o.stdout);
-        assert!(o.status.success(), "tcpdump -r failed: {}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(text.matches("ICMP echo request").count(), requests, "{text}");
+        assert!(
+            o.status.success(),
+            "tcpdump -r failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            text.matches("ICMP echo request").count(),
+            requests,
+            "{text}"
+        );
         assert_eq!(text.matches("ICMP echo reply").count(), requests, "{text}");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -174,13 +204,22 @@ fn bad_input_gets_one_line_errors_and_the_shell_goes_on() {
         ("ping -z 10.0.0.2", "ping: unknown option '-z'"),
         ("ifconfig nope0", "ifconfig: no such interface 'nope0'"),
         ("ifconfig tap0 mtu 10", "MTU 10 out of range"),
-        ("route add 10.1.0.0/99 via 10.0.0.2", "invalid prefix length '99'"),
-        ("route add 10.1.0.0/16 via 192.168.7.1", "gateway 192.168.7.1 is not on a connected network"),
+        (
+            "route add 10.1.0.0/99 via 10.0.0.2",
+            "invalid prefix length '99'",
+        ),
+        (
+            "route add 10.1.0.0/16 via 192.168.7.1",
+            "gateway 192.168.7.1 is not on a connected network",
+        ),
         ("route del 10.7.0.0/16", "no route to 10.7.0.0/16"),
         ("arp -s 10.0.0.5 zz:11", "invalid MAC address 'zz:11'"),
         ("arp -d 10.0.0.77", "arp: no entry for 10.0.0.77"),
         ("debug bogus", "debug: unknown layer 'bogus'"),
-        ("sleep forever", "sleep: invalid number of seconds 'forever'"),
+        (
+            "sleep forever",
+            "sleep: invalid number of seconds 'forever'",
+        ),
         ("help nothing", "help: no such command 'nothing'"),
     ];
     for (line, _) in cases {
@@ -201,7 +240,10 @@ fn route_and_interface_changes_take_effect() {
     t.cmd("route add 192.168.50.0/24 dev tap0");
     t.cmd("route");
     let out = t.wait_for("192.168.50.0", SECS(5));
-    assert!(out.contains("0.0.0.0         10.0.0.2        0.0.0.0         tap0    default"), "{out}");
+    assert!(
+        out.contains("0.0.0.0         10.0.0.2        0.0.0.0         tap0    default"),
+        "{out}"
+    );
     t.cmd("route del 192.168.50.0/24");
     t.cmd("ifconfig tap0 down");
     let (ok, _) = ns.sh_text("ping -c 1 -W 1 10.0.0.1");
@@ -235,14 +277,23 @@ fn no_permission_for_dev_net_tun_is_one_clear_line() {
     let bin = tests::tapip_bin();
     // Run as `nobody`: no CAP_NET_ADMIN.
     let o = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(&bin)
         .args(["--tap", "tapnoperm0", "-c", "exit"])
         .output()
         .expect("setpriv");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "one line, no backtrace: {err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one line, no backtrace: {err}"
+    );
     assert!(err.contains("no permission to open /dev/net/tun"), "{err}");
     assert!(err.contains("CAP_NET_ADMIN"), "{err}");
 }

@@ -88,7 +88,9 @@ impl Transport {
             return Err(TransportError::BadProtocol);
         }
         let s = RawSocket::new(protocol, self.cfg.raw_queue, self.cfg.raw_queue_bytes);
-        self.sockets.insert(socket::Socket::Raw(s)).ok_or(TransportError::TooManySockets)
+        self.sockets
+            .insert(socket::Socket::Raw(s))
+            .ok_or(TransportError::TooManySockets)
     }
 
     pub fn raw(&mut self, h: SocketHandle) -> Result<&mut RawSocket, TransportError> {

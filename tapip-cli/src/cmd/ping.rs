@@ -258,7 +258,9 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     }
     let elapsed = start.elapsed().as_millis();
     println!("\n--- {} ping statistics ---", o.dst);
-    let loss = ((transmitted - received) * 100).checked_div(transmitted).unwrap_or(0);
+    let loss = ((transmitted - received) * 100)
+        .checked_div(transmitted)
+        .unwrap_or(0);
     let errs = if errors > 0 {
         format!(", +{errors} errors")
     } else {

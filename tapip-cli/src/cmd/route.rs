@@ -20,9 +20,11 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
                         via = Some(ip::parse_addr(g).map_err(|e| format!("route: {e}"))?);
                     }
                     "dev" => dev = Some(args.required("interface name")?),
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "route: unexpected '{w}' (usage: route add NET/PREFIX [via GW] [dev IF])"
-                    )),
+                    ))
+                    }
                 }
             }
             ctx.stack.with_core(|c, _| {

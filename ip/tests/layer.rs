@@ -1,0 +1,2168 @@
+//! Behaviour of `IpLayer` seen from outside: frames in, frames out, reports to the layer above.
+//!
+//! Everything runs on a virtual clock: timers are exercised by handing `poll` a later
+//! `Instant`, never by sleeping. Frames are built with the crate's own emitters and, where an
+//! independent view helps, with `etherparse`; checksums are also checked by a small RFC 1071
+//! sum written here.
+
+use arp::{ArpRepr, Operation};
+use ip::icmp::{self, IcmpRepr};
+use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use ip::reassembly::{Fragment, Outcome, Reassembler, ReassemblyConfig};
+use ip::{
+    ConfigError, Datagram, Delivery, IcmpErrorReport, IpConfig, IpLayer, IpStats, IpTx, Ipv4Cidr,
+    RouteError, RouteKind, SendError, SendMeta, Upper,
+};
+use netif::ethernet::{self, ethertype};
+use netif::{DeviceInfo, Duration, Instant, MacAddr};
+use std::net::Ipv4Addr;
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+const T0: Instant = Instant::from_secs(10);
+
+const MAC0: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+const MAC1: MacAddr = MacAddr([0x02, 0, 0, 0, 1, 0x01]);
+/// 10.0.0.2, a host on if0.
+const MAC_A: MacAddr = MacAddr([0x02, 0xaa, 0, 0, 0, 0x02]);
+/// 10.0.1.5, a host on if1.
+const MAC_B: MacAddr = MacAddr([0x02, 0xbb, 0, 0, 1, 0x05]);
+/// 10.0.0.3, another router on if0.
+const MAC_C: MacAddr = MacAddr([0x02, 0xcc, 0, 0, 0, 0x03]);
+/// A unicast MAC that is nobody we know.
+const MAC_OTHER: MacAddr = MacAddr([0x02, 0xee, 0xee, 0xee, 0xee, 0xee]);
+
+const US0: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const US1: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
+const HOST_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const HOST_B: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 5);
+const ROUTER_C: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+const BCAST0: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 255);
+
+const UDP: u8 = ipv4::protocol::UDP;
+const ICMP: u8 = ipv4::protocol::ICMP;
+
+fn at_ms(ms: u64) -> Instant {
+    T0 + Duration::from_millis(ms)
+}
+
+fn cidr(s: &str) -> Ipv4Cidr {
+    s.parse().unwrap()
+}
+
+fn device(name: &str, mac: MacAddr, mtu: usize) -> DeviceInfo {
+    DeviceInfo {
+        name: name.to_string(),
+        mtu,
+        mac,
+        loopback: false,
+    }
+}
+
+fn loopback_device() -> DeviceInfo {
+    DeviceInfo {
+        name: "lo".to_string(),
+        mtu: 65535,
+        mac: MacAddr::ZERO,
+        loopback: true,
+    }
+}
+
+/// One Ethernet interface, if0 = tap0, 10.0.0.1/24, up; its announcement already taken.
+fn one_iface() -> IpLayer {
+    one_iface_with(IpConfig::default())
+}
+
+fn one_iface_with(cfg: IpConfig) -> IpLayer {
+    let mut l = IpLayer::new(cfg);
+    let i = l.add_interface(&device("tap0", MAC0, 1500));
+    assert_eq!(i, 0);
+    l.set_address(i, Some(cidr("10.0.0.1/24")), T0).unwrap();
+    l.set_up(i, true, T0).unwrap();
+    drain(&mut l);
+    l
+}
+
+/// A router: if0 = 10.0.0.1/24, if1 = 10.0.1.1/24, both up; hosts A (on if0) and B (on if1)
+/// already known to ARP.
+fn router() -> IpLayer {
+    router_with(IpConfig::default())
+}
+
+fn router_with(cfg: IpConfig) -> IpLayer {
+    let mut l = one_iface_with(cfg);
+    let i = l.add_interface(&device("tap1", MAC1, 1500));
+    assert_eq!(i, 1);
+    l.set_address(i, Some(cidr("10.0.1.1/24")), T0).unwrap();
+    l.set_up(i, true, T0).unwrap();
+    drain(&mut l);
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    introduce(&mut l, 1, HOST_B, MAC_B, T0);
+    l
+}
+
+/// A neighbour asks for our address, so the layer learns it (and answers; the answer is
+/// discarded here).
+fn introduce(l: &mut IpLayer, ifindex: usize, peer: Ipv4Addr, peer_mac: MacAddr, now: Instant) {
+    let ours = l.interfaces()[ifindex].addr.unwrap().addr();
+    let req = ArpRepr::request(peer_mac, peer, ours);
+    let frame = arp_frame(MacAddr::BROADCAST, peer_mac, &req);
+    l.receive_frame(ifindex, &frame, now, &mut Recorder::default());
+    let out = drain(l);
+    assert_eq!(out.len(), 1, "the request is answered");
+    assert_eq!(out[0].arp().op, Operation::Reply);
+}
+
+// ---- a recording upper layer ----------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct Got {
+    ifindex: usize,
+    packet: Vec<u8>,
+    broadcast: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Report {
+    from: Ipv4Addr,
+    kind: u8,
+    code: u8,
+    info: u32,
+    orig_src: Ipv4Addr,
+    orig_dst: Ipv4Addr,
+    orig_protocol: u8,
+    orig_payload: Vec<u8>,
+}
+
+/// Records what comes up and answers every `deliver` with `answer`.
+#[derive(Debug)]
+struct Recorder {
+    answer: Delivery,
+    delivered: Vec<Got>,
+    errors: Vec<Report>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::answering(Delivery::Delivered)
+    }
+}
+
+impl Recorder {
+    fn answering(answer: Delivery) -> Recorder {
+        Recorder {
+            answer,
+            delivered: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl Upper for Recorder {
+    fn deliver(&mut self, _tx: &mut dyn IpTx, d: &Datagram<'_>, _now: Instant) -> Delivery {
+        self.delivered.push(Got {
+            ifindex: d.ifindex,
+            packet: d.packet.as_bytes().to_vec(),
+            broadcast: d.broadcast,
+        });
+        self.answer
+    }
+
+    fn icmp_error(&mut self, _tx: &mut dyn IpTx, r: &IcmpErrorReport<'_>, _now: Instant) {
+        self.errors.push(Report {
+            from: r.from,
+            kind: r.kind,
+            code: r.code,
+            info: r.info,
+            orig_src: r.orig_src,
+            orig_dst: r.orig_dst,
+            orig_protocol: r.orig_protocol,
+            orig_payload: r.orig_payload.to_vec(),
+        });
+    }
+}
+
+// ---- building frames ------------------------------------------------------------------------
+
+/// The header of a datagram to build.
+#[derive(Clone, Copy, Debug)]
+struct Hdr {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    ttl: u8,
+    ident: u16,
+    df: bool,
+    /// Fragment offset in bytes.
+    offset: usize,
+    mf: bool,
+}
+
+impl Hdr {
+    fn new(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> Hdr {
+        Hdr {
+            src,
+            dst,
+            protocol,
+            ttl: 64,
+            ident: 0x1234,
+            df: false,
+            offset: 0,
+            mf: false,
+        }
+    }
+
+    fn ttl(self, ttl: u8) -> Hdr {
+        Hdr { ttl, ..self }
+    }
+
+    fn ident(self, ident: u16) -> Hdr {
+        Hdr { ident, ..self }
+    }
+
+    fn df(self) -> Hdr {
+        Hdr { df: true, ..self }
+    }
+
+    fn frag(self, offset: usize, mf: bool) -> Hdr {
+        Hdr { offset, mf, ..self }
+    }
+
+    /// The datagram: a 20-byte header with a good checksum, then `payload`.
+    fn packet(&self, payload: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; ipv4::HEADER_LEN + payload.len()];
+        b[ipv4::HEADER_LEN..].copy_from_slice(payload);
+        Ipv4Repr {
+            src: self.src,
+            dst: self.dst,
+            protocol: self.protocol,
+            ttl: self.ttl,
+            tos: 0,
+            ident: self.ident,
+            dont_fragment: self.df,
+            payload_len: payload.len(),
+        }
+        .emit(&mut b, self.offset, self.mf);
+        b
+    }
+
+    /// `payload` cut into datagrams of at most `chunk` payload bytes (a multiple of 8), the
+    /// first at `self.offset`, the last keeping `self.mf`.
+    fn fragments(&self, payload: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+        assert_eq!(chunk % 8, 0);
+        let mut out = Vec::new();
+        let mut off = 0;
+        while off < payload.len() {
+            let end = (off + chunk).min(payload.len());
+            let more = end < payload.len() || self.mf;
+            out.push(
+                self.frag(self.offset + off, more)
+                    .packet(&payload[off..end]),
+            );
+            off = end;
+        }
+        out
+    }
+}
+
+fn eth(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; ethernet::HEADER_LEN + payload.len()];
+    ethernet::Repr {
+        dst,
+        src,
+        ethertype,
+    }
+    .emit(&mut f);
+    f[ethernet::HEADER_LEN..].copy_from_slice(payload);
+    f
+}
+
+fn arp_frame(dst: MacAddr, src: MacAddr, repr: &ArpRepr) -> Vec<u8> {
+    eth(dst, src, ethertype::ARP, &repr.to_bytes())
+}
+
+fn icmp_bytes(msg: &IcmpRepr<'_>) -> Vec<u8> {
+    let mut b = vec![0u8; msg.buffer_len()];
+    msg.emit(&mut b);
+    b
+}
+
+fn echo_request(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    icmp_bytes(&IcmpRepr::EchoRequest { ident, seq, data })
+}
+
+/// Bytes that are not all alike, so a shifted copy never passes for the original.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// Hand an IPv4 datagram to interface `ifindex`, in a frame unicast to that interface.
+fn rx_ip(l: &mut IpLayer, up: &mut Recorder, ifindex: usize, packet: &[u8], now: Instant) {
+    let mac = l.interfaces()[ifindex].mac;
+    let frame = eth(mac, MAC_A, ethertype::IPV4, packet);
+    l.receive_frame(ifindex, &frame, now, up);
+}
+
+/// The same, in a link-layer broadcast frame.
+fn rx_ip_bcast(l: &mut IpLayer, up: &mut Recorder, ifindex: usize, packet: &[u8], now: Instant) {
+    let frame = eth(MacAddr::BROADCAST, MAC_A, ethertype::IPV4, packet);
+    l.receive_frame(ifindex, &frame, now, up);
+}
+
+// ---- reading frames -------------------------------------------------------------------------
+
+/// A frame the layer queued for a driver, split at the Ethernet header.
+#[derive(Clone, Debug)]
+struct Sent {
+    ifindex: usize,
+    dst: MacAddr,
+    src: MacAddr,
+    ethertype: u16,
+    payload: Vec<u8>,
+}
+
+fn drain(l: &mut IpLayer) -> Vec<Sent> {
+    l.take_tx()
+        .map(|f| {
+            let e = ethernet::Frame::new_checked(&f.data).expect("a whole Ethernet header");
+            let r = ethernet::Repr::parse(&e);
+            Sent {
+                ifindex: f.ifindex,
+                dst: r.dst,
+                src: r.src,
+                ethertype: r.ethertype,
+                payload: e.payload().to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// RFC 1071: the one's complement sum of a block holding its own checksum is all ones.
+fn sums_to_ones(b: &[u8]) -> bool {
+    let mut acc: u32 = 0;
+    for pair in b.chunks(2) {
+        let hi = u32::from(pair[0]) << 8;
+        let lo = pair.get(1).map_or(0, |x| u32::from(*x));
+        acc += hi | lo;
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc == 0xffff
+}
+
+impl Sent {
+    /// The IPv4 datagram this frame carries, checked three ways (the crate's view, our own
+    /// checksum, etherparse's header parse).
+    fn ip(&self) -> Ipv4Packet<'_> {
+        assert_eq!(self.ethertype, ethertype::IPV4, "an IPv4 frame: {self:?}");
+        let p = Ipv4Packet::new_checked(&self.payload).expect("a valid IPv4 header");
+        assert!(p.verify_checksum());
+        assert!(sums_to_ones(p.header()), "header checksum");
+        assert_eq!(
+            p.total_len(),
+            self.payload.len(),
+            "nothing after the datagram"
+        );
+        let e = etherparse::Ipv4HeaderSlice::from_slice(&self.payload).unwrap();
+        assert_eq!(e.header_checksum(), e.to_header().calc_header_checksum());
+        p
+    }
+
+    /// The ICMP message this frame carries (checksum verified).
+    fn icmp(&self) -> IcmpRepr<'_> {
+        let p = self.ip();
+        assert_eq!(p.protocol(), ICMP);
+        assert!(sums_to_ones(p.payload()), "ICMP checksum");
+        IcmpRepr::parse(p.payload()).expect("a valid ICMP message")
+    }
+
+    fn arp(&self) -> ArpRepr {
+        assert_eq!(self.ethertype, ethertype::ARP);
+        ArpRepr::from_bytes(&self.payload).expect("a valid ARP packet")
+    }
+
+    fn is_ip(&self) -> bool {
+        self.ethertype == ethertype::IPV4
+    }
+}
+
+/// Reassemble datagrams (given in any order) with the crate's reassembler.
+fn reassemble<'a>(packets: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    for p in packets {
+        let f = Fragment::from_packet(p).expect("a valid fragment");
+        match r.push(f, T0) {
+            Outcome::Complete(whole) => return whole,
+            Outcome::Incomplete => {}
+            Outcome::Dropped(why) => panic!("fragment refused: {why}"),
+        }
+    }
+    panic!("the fragments do not make a whole datagram");
+}
+
+/// A small seeded PRNG (xorshift64*), so the random tests are reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn byte(&mut self) -> u8 {
+        (self.next() >> 32) as u8
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+// ==== ARP ====================================================================================
+
+#[test]
+fn arp_unresolved_neighbour_gets_one_request_and_datagrams_wait() {
+    let mut l = one_iface();
+    let peer = Ipv4Addr::new(10, 0, 0, 9);
+    l.tx()
+        .send(&SendMeta::new(peer, UDP), b"first", T0)
+        .unwrap();
+    l.tx()
+        .send(&SendMeta::new(peer, UDP), b"second", at_ms(10))
+        .unwrap();
+
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "one request, the datagrams wait: {out:?}");
+    assert_eq!(
+        (out[0].ifindex, out[0].dst, out[0].src),
+        (0, MacAddr::BROADCAST, MAC0)
+    );
+    let req = out[0].arp();
+    assert_eq!(req.op, Operation::Request);
+    assert_eq!((req.sender_mac, req.sender_ip), (MAC0, US0));
+    assert_eq!((req.target_mac, req.target_ip), (MacAddr::ZERO, peer));
+    assert_eq!(
+        l.poll_at(),
+        Some(T0 + Duration::from_secs(1)),
+        "a retransmission is due"
+    );
+}
+
+#[test]
+fn arp_reply_releases_waiting_datagrams_to_the_replying_mac() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    l.tx()
+        .send(&SendMeta::new(HOST_A, UDP), b"first", T0)
+        .unwrap();
+    l.tx()
+        .send(&SendMeta::new(HOST_A, UDP), b"second", T0)
+        .unwrap();
+    let req = drain(&mut l)[0].arp();
+
+    let reply = ArpRepr::reply_to(&req, MAC_A);
+    l.receive_frame(0, &arp_frame(MAC0, MAC_A, &reply), at_ms(5), &mut up);
+
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 2, "{out:?}");
+    for (s, data) in out.iter().zip([&b"first"[..], b"second"]) {
+        assert_eq!((s.ifindex, s.dst, s.src), (0, MAC_A, MAC0));
+        let p = s.ip();
+        assert_eq!((p.src(), p.dst(), p.protocol()), (US0, HOST_A, UDP));
+        assert_eq!(p.payload(), data, "in the order they were sent");
+    }
+    // Resolved: the next datagram goes at once.
+    l.tx()
+        .send(&SendMeta::new(HOST_A, UDP), b"third", at_ms(6))
+        .unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, MAC_A);
+}
+
+#[test]
+fn arp_request_for_our_address_is_answered() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let req = ArpRepr::request(MAC_A, HOST_A, US0);
+    l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, MAC_A, &req), T0, &mut up);
+
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].ifindex, out[0].dst, out[0].src), (0, MAC_A, MAC0));
+    let rep = out[0].arp();
+    assert_eq!(rep.op, Operation::Reply);
+    assert_eq!((rep.sender_mac, rep.sender_ip), (MAC0, US0));
+    assert_eq!((rep.target_mac, rep.target_ip), (MAC_A, HOST_A));
+
+    // A request for somebody else is not answered.
+    let other = ArpRepr::request(MAC_A, HOST_A, Ipv4Addr::new(10, 0, 0, 77));
+    l.receive_frame(
+        0,
+        &arp_frame(MacAddr::BROADCAST, MAC_A, &other),
+        T0,
+        &mut up,
+    );
+    assert!(drain(&mut l).is_empty());
+    // The asker was learned: no ARP needed to answer it.
+    l.tx().send(&SendMeta::new(HOST_A, UDP), b"x", T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].is_ip() && out[0].dst == MAC_A);
+}
+
+#[test]
+fn arp_failure_after_three_requests_reports_host_unreachable_locally() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let peer = Ipv4Addr::new(10, 0, 0, 9);
+    let payload = pattern(40, 3);
+    l.tx()
+        .send(&SendMeta::new(peer, UDP), &payload, T0)
+        .unwrap();
+    let first = drain(&mut l);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].arp().target_ip, peer);
+
+    // Two more requests, one second apart.
+    for k in 1..=2 {
+        let now = T0 + Duration::from_secs(k);
+        assert_eq!(l.poll_at(), Some(now));
+        l.poll(now, &mut up);
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "request {} at +{k}s", k + 1);
+        assert_eq!(out[0].arp().op, Operation::Request);
+        assert_eq!(out[0].arp().target_ip, peer);
+        assert!(up.errors.is_empty());
+    }
+    assert_eq!(l.stats().drop_arp_failed, 0);
+
+    // One second after the third: give up, and tell the sender.
+    let now = T0 + Duration::from_secs(3);
+    assert_eq!(l.poll_at(), Some(now));
+    l.poll(now, &mut up);
+    assert!(drain(&mut l).is_empty(), "nothing goes on the wire");
+    assert_eq!(up.errors.len(), 1, "{up:?}");
+    let e = &up.errors[0];
+    assert_eq!(
+        (e.kind, e.code),
+        (icmp::kind::DEST_UNREACHABLE, icmp::unreach::HOST)
+    );
+    assert_eq!(e.from, US0, "from our interface address");
+    assert_eq!((e.orig_src, e.orig_dst, e.orig_protocol), (US0, peer, UDP));
+    assert_eq!(e.orig_payload, payload, "quotes the original");
+    assert_eq!(l.stats().drop_arp_failed, 1);
+    assert_eq!(l.poll_at(), None, "nothing left to do");
+}
+
+#[test]
+fn arp_failure_of_a_forwarded_datagram_is_reported_to_its_remote_source() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    let gone = Ipv4Addr::new(10, 0, 1, 77);
+    let dgram = Hdr::new(HOST_A, gone, UDP).packet(&pattern(30, 1));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].ifindex, out[0].arp().target_ip), (1, gone));
+    for k in 1..=3 {
+        l.poll(T0 + Duration::from_secs(k), &mut up);
+    }
+    let out: Vec<Sent> = drain(&mut l).into_iter().filter(Sent::is_ip).collect();
+    assert!(up.errors.is_empty(), "not our datagram: {:?}", up.errors);
+    assert_eq!(l.stats().drop_arp_failed, 1);
+    // RFC 1812 4.3.3.1 / 5.2.7.1: the router tells the source, host unreachable.
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].ifindex, out[0].dst), (0, MAC_A));
+    let p = out[0].ip();
+    assert_eq!((p.src(), p.dst()), (US0, HOST_A));
+    match out[0].icmp() {
+        IcmpRepr::DestUnreachable { code, original, .. } => {
+            assert_eq!(code, icmp::unreach::HOST);
+            // The datagram as it left (TTL already decremented) or as it came: same payload.
+            assert_eq!(original[ipv4::HEADER_LEN..], dgram[ipv4::HEADER_LEN..]);
+        }
+        other => panic!("expected host unreachable, got {other:?}"),
+    }
+}
+
+#[test]
+fn gratuitous_arp_when_an_up_interface_gets_an_address() {
+    let mut l = IpLayer::new(IpConfig::default());
+    let i = l.add_interface(&device("tap0", MAC0, 1500));
+    // Down: an address is set silently.
+    l.set_address(i, Some(cidr("10.0.0.1/24")), T0).unwrap();
+    assert!(drain(&mut l).is_empty());
+    // Coming up with an address announces it.
+    l.set_up(i, true, T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    let g = out[0].arp();
+    assert_eq!((out[0].dst, out[0].src), (MacAddr::BROADCAST, MAC0));
+    assert!(g.is_gratuitous());
+    assert_eq!(
+        (g.op, g.sender_mac, g.sender_ip, g.target_ip),
+        (Operation::Request, MAC0, US0, US0)
+    );
+    // Up: a new address is announced at once.
+    let new = Ipv4Addr::new(10, 0, 0, 50);
+    l.set_address(i, Some(Ipv4Cidr::new(new, 24).unwrap()), T0)
+        .unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    let g = out[0].arp();
+    assert!(g.is_gratuitous() && g.sender_ip == new && g.sender_mac == MAC0);
+    // Setting up an interface already up says nothing again; clearing the address neither.
+    l.set_up(i, true, T0).unwrap();
+    l.set_address(i, None, T0).unwrap();
+    assert!(drain(&mut l).is_empty());
+}
+
+// ==== Echo ===================================================================================
+
+#[test]
+fn echo_request_of_56_bytes_is_answered_with_the_same_data() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let data = pattern(56, 9);
+    // Built by etherparse, as an independent sender would.
+    let b = etherparse::PacketBuilder::ethernet2(MAC_A.0, MAC0.0)
+        .ipv4(HOST_A.octets(), US0.octets(), 17)
+        .icmpv4_echo_request(0x1c0d, 7);
+    let mut frame = Vec::with_capacity(b.size(data.len()));
+    b.write(&mut frame, &data).unwrap();
+    l.receive_frame(0, &frame, T0, &mut up);
+
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].ifindex, out[0].dst, out[0].src), (0, MAC_A, MAC0));
+    let p = out[0].ip();
+    assert_eq!(
+        (p.src(), p.dst(), p.ttl(), p.protocol()),
+        (US0, HOST_A, 64, ICMP)
+    );
+    assert_eq!(
+        out[0].icmp(),
+        IcmpRepr::EchoReply {
+            ident: 0x1c0d,
+            seq: 7,
+            data: &data
+        }
+    );
+    // etherparse agrees.
+    let frame = eth(out[0].dst, out[0].src, out[0].ethertype, &out[0].payload);
+    let s = etherparse::SlicedPacket::from_ethernet(&frame).unwrap();
+    match s.transport {
+        Some(etherparse::TransportSlice::Icmpv4(m)) => {
+            match m.icmp_type() {
+                etherparse::Icmpv4Type::EchoReply(h) => assert_eq!((h.id, h.seq), (0x1c0d, 7)),
+                t => panic!("{t:?}"),
+            }
+            assert_eq!(m.payload(), &data[..]);
+            assert_eq!(m.checksum(), m.icmp_type().calc_checksum(m.payload()));
+        }
+        t => panic!("{t:?}"),
+    }
+    let st = l.icmp_stats();
+    assert_eq!((st.rx_echo_requests, st.tx_echo_replies), (1, 1));
+    // Raw sockets saw the request too.
+    assert_eq!(up.delivered.len(), 1);
+}
+
+#[test]
+fn echo_request_of_65000_bytes_in_shuffled_fragments_is_answered_in_fragments() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let data = pattern(65000, 5);
+    let msg = echo_request(0x4444, 9, &data);
+    let mut frags = Hdr::new(HOST_A, US0, ICMP)
+        .ident(0x0bad)
+        .fragments(&msg, 1480);
+    assert!((44..=46).contains(&frags.len()), "{}", frags.len());
+    Rng(0x5eed_1234).shuffle(&mut frags);
+    for (k, f) in frags.iter().enumerate() {
+        rx_ip(&mut l, &mut up, 0, f, at_ms(k as u64));
+    }
+    assert_eq!(l.stats().reassembled, 1);
+    assert_eq!(l.reassembly_usage(), (0, 0));
+
+    let out = drain(&mut l);
+    assert!(
+        out.len() >= 44,
+        "the reply is fragmented: {} frames",
+        out.len()
+    );
+    for s in &out {
+        assert_eq!((s.ifindex, s.dst, s.src), (0, MAC_A, MAC0));
+        let p = s.ip();
+        assert!(p.total_len() <= 1500);
+        assert_eq!((p.src(), p.dst(), p.ttl()), (US0, HOST_A, 64));
+        assert!(p.is_fragment());
+    }
+    let whole = reassemble(out.iter().map(|s| &s.payload[..]));
+    let p = Ipv4Packet::new_checked(&whole).unwrap();
+    assert_eq!(p.protocol(), ICMP);
+    assert_eq!(
+        IcmpRepr::parse(p.payload()).unwrap(),
+        IcmpRepr::EchoReply {
+            ident: 0x4444,
+            seq: 9,
+            data: &data
+        }
+    );
+}
+
+#[test]
+fn a_fragmented_echo_reply_waits_whole_for_arp() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let data = pattern(20_000, 6);
+    let frags = Hdr::new(HOST_A, US0, ICMP).fragments(&echo_request(8, 9, &data), 1480);
+    for f in &frags {
+        rx_ip(&mut l, &mut up, 0, f, T0);
+    }
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "one ARP request, the reply's fragments wait");
+    let req = out[0].arp();
+    assert_eq!(req.target_ip, HOST_A);
+    let reply = ArpRepr::reply_to(&req, MAC_A);
+    l.receive_frame(0, &arp_frame(MAC0, MAC_A, &reply), at_ms(3), &mut up);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 14, "ceil(20008 / 1480) fragments, all released");
+    assert!(out.iter().all(|s| s.dst == MAC_A));
+    let whole = reassemble(out.iter().map(|s| &s.payload[..]));
+    let p = Ipv4Packet::new_checked(&whole).unwrap();
+    assert_eq!(
+        IcmpRepr::parse(p.payload()).unwrap(),
+        IcmpRepr::EchoReply {
+            ident: 8,
+            seq: 9,
+            data: &data
+        }
+    );
+}
+
+#[test]
+fn broadcast_echo_is_not_answered_and_counted() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let msg = echo_request(1, 1, &pattern(56, 0));
+    rx_ip_bcast(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, BCAST0, ICMP).packet(&msg),
+        T0,
+    );
+    rx_ip_bcast(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, Ipv4Addr::BROADCAST, ICMP).packet(&msg),
+        T0,
+    );
+    // Our unicast address, but in a link-layer broadcast frame.
+    rx_ip_bcast(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, US0, ICMP).packet(&msg),
+        T0,
+    );
+    assert!(drain(&mut l).is_empty());
+    let st = l.icmp_stats();
+    assert_eq!(
+        (
+            st.rx_echo_requests,
+            st.drop_broadcast_echo,
+            st.tx_echo_replies
+        ),
+        (3, 3, 0)
+    );
+    assert!(up.delivered.iter().all(|g| g.broadcast));
+}
+
+// ==== Input validation =======================================================================
+
+/// A valid echo request from A to us (84 bytes), and what it must produce.
+fn valid_ping() -> Vec<u8> {
+    Hdr::new(HOST_A, US0, ICMP).packet(&echo_request(3, 4, &pattern(56, 1)))
+}
+
+/// Receive `packet` on a fresh one-interface layer and check it was dropped with exactly the
+/// given counters.
+fn assert_dropped(packet: &[u8], expected: IpStats) {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::default();
+    rx_ip(&mut l, &mut up, 0, packet, T0);
+    assert!(up.delivered.is_empty(), "{up:?}");
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats(), expected);
+    assert_eq!(l.icmp_stats(), Default::default());
+}
+
+fn one_drop(f: impl FnOnce(&mut IpStats)) -> IpStats {
+    let mut s = IpStats {
+        rx_packets: 1,
+        ..Default::default()
+    };
+    f(&mut s);
+    s
+}
+
+#[test]
+fn valid_ping_is_answered_as_a_baseline() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::default();
+    rx_ip(&mut l, &mut up, 0, &valid_ping(), T0);
+    assert_eq!(drain(&mut l).len(), 1);
+    assert_eq!(l.stats().rx_delivered, 1);
+}
+
+#[test]
+fn truncated_header_is_dropped_and_counted() {
+    let p = valid_ping();
+    assert_dropped(&p[..19], one_drop(|s| s.drop_truncated = 1));
+}
+
+#[test]
+fn version_6_is_dropped_and_counted() {
+    let mut p = valid_ping();
+    p[0] = 0x65;
+    assert_dropped(&p, one_drop(|s| s.drop_bad_version = 1));
+}
+
+#[test]
+fn header_length_below_5_is_dropped_and_counted() {
+    let mut p = valid_ping();
+    p[0] = 0x44;
+    assert_dropped(&p, one_drop(|s| s.drop_bad_header_len = 1));
+}
+
+#[test]
+fn total_length_beyond_the_frame_is_dropped_and_counted() {
+    let mut p = valid_ping();
+    p[2..4].copy_from_slice(&85u16.to_be_bytes());
+    ipv4::fill_checksum(&mut p[..20]);
+    assert_dropped(&p, one_drop(|s| s.drop_bad_total_len = 1));
+}
+
+#[test]
+fn total_length_below_the_header_is_dropped_and_counted() {
+    let mut p = valid_ping();
+    p[2..4].copy_from_slice(&19u16.to_be_bytes());
+    ipv4::fill_checksum(&mut p[..20]);
+    assert_dropped(&p, one_drop(|s| s.drop_bad_total_len = 1));
+}
+
+#[test]
+fn bad_header_checksum_is_dropped_and_counted() {
+    let mut p = valid_ping();
+    p[8] = 63;
+    assert_dropped(&p, one_drop(|s| s.drop_bad_checksum = 1));
+}
+
+#[test]
+fn icmp_with_a_bad_checksum_is_not_answered() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::default();
+    let mut msg = echo_request(3, 4, &pattern(56, 1));
+    msg[20] ^= 0x40;
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, US0, ICMP).packet(&msg),
+        T0,
+    );
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, US0, ICMP).packet(&msg[..7]),
+        T0,
+    );
+    assert!(drain(&mut l).is_empty());
+    let ic = l.icmp_stats();
+    assert_eq!(
+        (ic.drop_bad_checksum, ic.drop_truncated, ic.tx_messages),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn martian_sources_are_dropped() {
+    for src in [
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(224, 0, 0, 5),
+        Ipv4Addr::new(239, 1, 2, 3),
+        Ipv4Addr::new(240, 0, 0, 1),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(127, 3, 2, 1),
+    ] {
+        let p = Hdr::new(src, US0, ICMP).packet(&echo_request(3, 4, &pattern(56, 1)));
+        assert_dropped(&p, one_drop(|s| s.drop_bad_source = 1));
+    }
+}
+
+#[test]
+fn directed_broadcast_source_is_dropped() {
+    // RFC 1122 3.2.1.3: {<Network>, -1} is never a source; answering it would reach everyone.
+    let p = Hdr::new(BCAST0, US0, ICMP).packet(&echo_request(3, 4, &pattern(56, 1)));
+    assert_dropped(&p, one_drop(|s| s.drop_bad_source = 1));
+}
+
+#[test]
+fn loopback_destination_from_the_network_is_not_delivered() {
+    // RFC 1122 3.2.1.3 (g), RFC 1812 5.3.7: 127/8 never appears outside a host, so services
+    // bound to loopback are not reachable from the wire.
+    let mut l = one_iface();
+    let lo = l.add_interface(&loopback_device());
+    l.set_address(lo, Some(cidr("127.0.0.1/8")), T0).unwrap();
+    l.set_up(lo, true, T0).unwrap();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    let p = Hdr::new(HOST_A, Ipv4Addr::new(127, 0, 0, 1), UDP).packet(b"secret");
+    rx_ip(&mut l, &mut up, 0, &p, T0);
+    let ping =
+        Hdr::new(HOST_A, Ipv4Addr::new(127, 0, 0, 1), ICMP).packet(&echo_request(1, 1, b"hi"));
+    rx_ip(&mut l, &mut up, 0, &ping, T0);
+    assert!(up.delivered.is_empty(), "{up:?}");
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().rx_delivered, 0);
+    assert_eq!(l.stats().rx_forwarded, 0);
+    assert_eq!(l.stats().drop_not_for_us, 2);
+    // With lo down a router would have looked for a route: still dropped, not forwarded.
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    l.set_up(lo, false, T0).unwrap();
+    rx_ip(&mut l, &mut up, 0, &p, T0);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_not_for_us, 3);
+}
+
+#[test]
+fn frames_for_another_unicast_mac_are_ignored() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let frame = eth(MAC_OTHER, MAC_A, ethertype::IPV4, &valid_ping());
+    l.receive_frame(0, &frame, T0, &mut up);
+    let arp = ArpRepr::request(MAC_A, HOST_A, US0);
+    l.receive_frame(0, &arp_frame(MAC_OTHER, MAC_A, &arp), T0, &mut up);
+    assert!(up.delivered.is_empty());
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().rx_packets, 0);
+    assert_eq!(l.interfaces()[0].stats.rx_not_our_mac, 2);
+}
+
+#[test]
+fn ethernet_padding_after_total_length_is_ignored() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let p = Hdr::new(HOST_A, US0, UDP).packet(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    let mut frame = eth(MAC0, MAC_A, ethertype::IPV4, &p);
+    frame.resize(60, 0xee); // minimum Ethernet frame (without FCS)
+    l.receive_frame(0, &frame, T0, &mut up);
+    assert_eq!(up.delivered.len(), 1);
+    assert_eq!(
+        up.delivered[0].packet, p,
+        "the padding is not part of the datagram"
+    );
+    assert_eq!(
+        Ipv4Packet::new_checked(&up.delivered[0].packet)
+            .unwrap()
+            .payload()
+            .len(),
+        10
+    );
+
+    // Padding after an echo request is not echoed back either.
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let ping = Hdr::new(HOST_A, US0, ICMP).packet(&echo_request(1, 2, b"abc"));
+    let mut frame = eth(MAC0, MAC_A, ethertype::IPV4, &ping);
+    frame.resize(60, 0xee);
+    l.receive_frame(0, &frame, T0, &mut up);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].icmp(),
+        IcmpRepr::EchoReply {
+            ident: 1,
+            seq: 2,
+            data: b"abc"
+        }
+    );
+}
+
+#[test]
+fn an_interface_that_is_down_ignores_frames() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.set_up(0, false, T0).unwrap();
+    let mut up = Recorder::default();
+    rx_ip(&mut l, &mut up, 0, &valid_ping(), T0);
+    let arp = ArpRepr::request(MAC_A, HOST_A, US0);
+    l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, MAC_A, &arp), T0, &mut up);
+    assert!(up.delivered.is_empty());
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().rx_packets, 0);
+    assert_eq!(l.interfaces()[0].stats.rx_down, 2);
+    // Frames for an interface that does not exist are ignored too.
+    l.receive_frame(
+        7,
+        &eth(MAC0, MAC_A, ethertype::IPV4, &valid_ping()),
+        T0,
+        &mut up,
+    );
+    assert!(up.delivered.is_empty());
+}
+
+/// Frames that reach every part of the input path.
+fn sample_frames() -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    frames.push(eth(MAC0, MAC_A, ethertype::IPV4, &valid_ping()));
+    let arp = ArpRepr::request(MAC_A, HOST_A, US0);
+    frames.push(arp_frame(MacAddr::BROADCAST, MAC_A, &arp));
+    // A first fragment and a last fragment.
+    let frags = Hdr::new(HOST_A, US0, UDP)
+        .ident(77)
+        .fragments(&pattern(100, 2), 48);
+    for f in &frags {
+        frames.push(eth(MAC0, MAC_A, ethertype::IPV4, f));
+    }
+    // A header with options (4 NOPs), IHL 6.
+    let mut opt = Hdr::new(HOST_A, US0, UDP).packet(&pattern(12, 4));
+    opt.splice(20..20, [1u8, 1, 1, 1]);
+    opt[0] = 0x46;
+    let total = opt.len() as u16;
+    opt[2..4].copy_from_slice(&total.to_be_bytes());
+    ipv4::fill_checksum(&mut opt[..24]);
+    frames.push(eth(MAC0, MAC_A, ethertype::IPV4, &opt));
+    // An ICMP error about a datagram we sent, and a forwarded datagram.
+    let ours = Hdr::new(US0, HOST_A, UDP).packet(&pattern(8, 6));
+    let err = icmp_bytes(&IcmpRepr::DestUnreachable {
+        code: icmp::unreach::PORT,
+        next_hop_mtu: 0,
+        original: &ours,
+    });
+    frames.push(eth(
+        MAC0,
+        MAC_A,
+        ethertype::IPV4,
+        &Hdr::new(HOST_A, US0, ICMP).packet(&err),
+    ));
+    let fwd = Hdr::new(HOST_A, HOST_B, UDP).ttl(1).packet(&pattern(30, 7));
+    frames.push(eth(MAC0, MAC_A, ethertype::IPV4, &fwd));
+    frames
+}
+
+#[test]
+fn every_truncation_of_a_valid_frame_is_harmless() {
+    let mut l = router();
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    for frame in sample_frames() {
+        for n in 0..frame.len() {
+            l.receive_frame(0, &frame[..n], T0, &mut up);
+            l.receive_frame(1, &frame[..n], T0, &mut up);
+        }
+    }
+    // Only whole ARP packets and whole datagrams get anywhere; a cut IPv4 datagram is never
+    // delivered.
+    assert!(up.delivered.is_empty(), "{:?}", up.delivered);
+    assert!(up.errors.is_empty());
+    assert!(drain(&mut l).iter().all(|s| !s.is_ip()));
+    l.poll(T0 + Duration::from_secs(60), &mut up);
+}
+
+#[test]
+fn random_garbage_does_not_panic_and_the_layer_still_works() {
+    let mut l = router();
+    let lo = l.add_interface(&loopback_device());
+    l.set_address(lo, Some(cidr("127.0.0.1/8")), T0).unwrap();
+    l.set_up(lo, true, T0).unwrap();
+    let mut up = Recorder::default();
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let samples = sample_frames();
+    let answers = [
+        Delivery::Delivered,
+        Delivery::ProtocolUnreachable,
+        Delivery::PortUnreachable,
+    ];
+    let mut now = T0;
+    for round in 0..20_000u64 {
+        up.answer = answers[rng.below(3)];
+        let mut frame = match rng.below(4) {
+            // Noise.
+            0 => (0..rng.below(120)).map(|_| rng.byte()).collect(),
+            // Noise behind a plausible header, sometimes with a right checksum.
+            1 => {
+                let mut b: Vec<u8> = (0..rng.below(100)).map(|_| rng.byte()).collect();
+                if b.len() >= 20 {
+                    b[0] = 0x45;
+                    if rng.below(2) == 0 {
+                        let total = b.len() as u16;
+                        b[2..4].copy_from_slice(&total.to_be_bytes());
+                    }
+                    b[12..16].copy_from_slice(&[10, 0, rng.below(2) as u8, rng.byte()]);
+                    b[16..20].copy_from_slice(&[10, 0, rng.below(3) as u8, rng.byte()]);
+                    ipv4::fill_checksum(&mut b[..20]);
+                }
+                let et = if rng.below(4) == 0 {
+                    ethertype::ARP
+                } else {
+                    ethertype::IPV4
+                };
+                eth(MAC0, MAC_A, et, &b)
+            }
+            // A valid frame with a few bytes changed, cut, or extended.
+            _ => {
+                let mut f = samples[rng.below(samples.len())].clone();
+                for _ in 0..=rng.below(4) {
+                    let i = ethernet::HEADER_LEN + rng.below(f.len() - ethernet::HEADER_LEN);
+                    f[i] = rng.byte();
+                }
+                match rng.below(4) {
+                    0 => f.truncate(rng.below(f.len() + 1)),
+                    1 => f.extend((0..rng.below(40)).map(|_| rng.byte())),
+                    _ => {}
+                }
+                if f.len() >= ethernet::HEADER_LEN + 20 && f[12..14] == [8, 0] && rng.below(2) == 0
+                {
+                    let hl =
+                        (usize::from(f[14] & 0x0f) * 4).clamp(20, f.len() - ethernet::HEADER_LEN);
+                    ipv4::fill_checksum(&mut f[14..14 + hl]);
+                }
+                f
+            }
+        };
+        if rng.below(8) == 0 && frame.len() >= 6 {
+            frame[..6].copy_from_slice(&MacAddr::BROADCAST.0);
+        }
+        let ifindex = rng.below(4); // 3 is no interface at all
+        l.receive_frame(ifindex, &frame, now, &mut up);
+        if round % 64 == 0 {
+            now += Duration::from_millis(rng.below(3000) as u64);
+            l.poll(now, &mut up);
+            // Loop back whatever the layer sent on lo, as the loopback driver would.
+            let sent: Vec<_> = l.take_tx().collect();
+            for f in sent.iter().filter(|f| f.ifindex == lo) {
+                l.receive_frame(lo, &f.data, now, &mut up);
+            }
+        }
+    }
+    drain(&mut l);
+    // The noise reached the deep paths, not only the first checks.
+    let (st, ic) = (l.stats(), l.icmp_stats());
+    assert!(
+        st.rx_delivered > 0 && st.rx_forwarded > 0 && st.reassembled > 0,
+        "{st:?}"
+    );
+    assert!(
+        ic.rx_errors > 0 && ic.tx_time_exceeded > 0 && ic.tx_echo_replies > 0,
+        "{ic:?}"
+    );
+    // Still a working host.
+    now += Duration::from_secs(1);
+    introduce(&mut l, 0, HOST_A, MAC_A, now);
+    rx_ip(&mut l, &mut up, 0, &valid_ping(), now);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert!(matches!(
+        out[0].icmp(),
+        IcmpRepr::EchoReply {
+            ident: 3,
+            seq: 4,
+            ..
+        }
+    ));
+}
+
+// ==== ICMP errors (RFC 1122 3.2.2, RFC 1812 4.3.2.7) =========================================
+
+/// The one ICMP error the layer sent, checked to come from `from` to HOST_A by if0.
+fn the_error(l: &mut IpLayer, from: Ipv4Addr) -> Sent {
+    let out = drain(l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let s = out.into_iter().next().unwrap();
+    assert_eq!((s.ifindex, s.dst, s.src), (0, MAC_A, MAC0));
+    let p = s.ip();
+    assert_eq!((p.src(), p.dst(), p.protocol()), (from, HOST_A, ICMP));
+    assert!(s.icmp().is_error());
+    s
+}
+
+#[test]
+fn protocol_unreachable_when_upper_has_no_handler() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::answering(Delivery::ProtocolUnreachable);
+    let dgram = Hdr::new(HOST_A, US0, 99).packet(&pattern(40, 8));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    assert_eq!(up.delivered.len(), 1);
+    let s = the_error(&mut l, US0);
+    assert_eq!(
+        s.icmp(),
+        IcmpRepr::DestUnreachable {
+            code: icmp::unreach::PROTOCOL,
+            next_hop_mtu: 0,
+            original: &dgram
+        }
+    );
+    assert_eq!(l.stats().drop_unknown_protocol, 1);
+    assert_eq!(l.icmp_stats().tx_dest_unreachable, 1);
+}
+
+#[test]
+fn port_unreachable_when_upper_has_no_endpoint() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    let dgram = Hdr::new(HOST_A, US0, UDP).packet(&pattern(40, 8));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let s = the_error(&mut l, US0);
+    assert_eq!(
+        s.icmp(),
+        IcmpRepr::DestUnreachable {
+            code: icmp::unreach::PORT,
+            next_hop_mtu: 0,
+            original: &dgram
+        }
+    );
+}
+
+#[test]
+fn delivered_datagrams_get_no_error() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::answering(Delivery::Delivered);
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, US0, UDP).packet(b"fine"),
+        T0,
+    );
+    assert!(drain(&mut l).is_empty());
+}
+
+#[test]
+fn no_error_about_an_icmp_error_message() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    let inner = Hdr::new(HOST_B, HOST_A, UDP).packet(&pattern(8, 0));
+    for kind in [
+        icmp::kind::DEST_UNREACHABLE,
+        icmp::kind::TIME_EXCEEDED,
+        icmp::kind::REDIRECT,
+    ] {
+        let msg = match kind {
+            icmp::kind::DEST_UNREACHABLE => IcmpRepr::DestUnreachable {
+                code: 3,
+                next_hop_mtu: 0,
+                original: &inner,
+            },
+            icmp::kind::TIME_EXCEEDED => IcmpRepr::TimeExceeded {
+                code: 0,
+                original: &inner,
+            },
+            _ => IcmpRepr::Redirect {
+                code: 1,
+                gateway: ROUTER_C,
+                original: &inner,
+            },
+        };
+        // TTL runs out, and another with no route: neither is answered.
+        let m = icmp_bytes(&msg);
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &Hdr::new(HOST_A, HOST_B, ICMP).ttl(1).packet(&m),
+            T0,
+        );
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &Hdr::new(HOST_A, Ipv4Addr::new(192, 168, 9, 9), ICMP).packet(&m),
+            T0,
+        );
+    }
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.icmp_stats().errors_suppressed, 6);
+    assert_eq!(
+        (l.stats().drop_ttl_expired, l.stats().drop_no_route),
+        (3, 3)
+    );
+    // An ICMP query is an ordinary datagram: its TTL running out is reported.
+    let ping = Hdr::new(HOST_A, HOST_B, ICMP)
+        .ttl(1)
+        .packet(&echo_request(1, 1, b"x"));
+    rx_ip(&mut l, &mut up, 0, &ping, T0);
+    let s = the_error(&mut l, US0);
+    assert!(matches!(s.icmp(), IcmpRepr::TimeExceeded { code: 0, .. }));
+}
+
+#[test]
+fn no_error_about_a_datagram_to_a_broadcast_address() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    rx_ip_bcast(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, BCAST0, UDP).packet(b"a"),
+        T0,
+    );
+    rx_ip_bcast(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, Ipv4Addr::BROADCAST, UDP).packet(b"b"),
+        T0,
+    );
+    rx_ip_bcast(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, US0, UDP).packet(b"c"),
+        T0,
+    );
+    // IP broadcast in a unicast frame.
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, BCAST0, UDP).packet(b"d"),
+        T0,
+    );
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, Ipv4Addr::new(224, 0, 0, 9), UDP).packet(b"e"),
+        T0,
+    );
+    // Protocol unreachable is no different.
+    up.answer = Delivery::ProtocolUnreachable;
+    rx_ip_bcast(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, BCAST0, 99).packet(b"f"),
+        T0,
+    );
+    assert_eq!(up.delivered.len(), 6);
+    assert!(up.delivered.iter().all(|g| g.broadcast), "{up:?}");
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.icmp_stats().errors_suppressed, 6);
+}
+
+#[test]
+fn no_error_about_a_non_first_fragment() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    let frag = Hdr::new(HOST_A, HOST_B, UDP)
+        .ttl(1)
+        .frag(1480, true)
+        .packet(&pattern(64, 0));
+    rx_ip(&mut l, &mut up, 0, &frag, T0);
+    let last = Hdr::new(HOST_A, Ipv4Addr::new(192, 168, 9, 9), UDP)
+        .frag(8, false)
+        .packet(b"tail");
+    rx_ip(&mut l, &mut up, 0, &last, T0);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.icmp_stats().errors_suppressed, 2);
+    // The first fragment is reported.
+    let first = Hdr::new(HOST_A, HOST_B, UDP)
+        .ttl(1)
+        .frag(0, true)
+        .packet(&pattern(64, 0));
+    rx_ip(&mut l, &mut up, 0, &first, T0);
+    let s = the_error(&mut l, US0);
+    assert!(matches!(s.icmp(), IcmpRepr::TimeExceeded { code: 0, .. }));
+}
+
+#[test]
+fn no_error_to_a_source_that_is_not_one_host() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    // A default route, so an error to any source could be sent if the rules allowed it.
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(Ipv4Addr::UNSPECIFIED, US0, UDP).packet(b"dhcp?"),
+        T0,
+    );
+    assert_eq!(
+        up.delivered.len(),
+        1,
+        "0.0.0.0 may send (RFC 1122 3.2.1.3 (a))"
+    );
+    assert!(drain(&mut l).is_empty(), "but gets no error");
+    assert_eq!(l.icmp_stats().errors_suppressed, 1);
+}
+
+#[test]
+fn errors_quote_at_most_576_bytes_in_all() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    let dgram = Hdr::new(HOST_A, US0, UDP).packet(&pattern(1000, 4));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let s = the_error(&mut l, US0);
+    assert_eq!(s.ip().total_len(), 576);
+    match s.icmp() {
+        IcmpRepr::DestUnreachable { original, .. } => {
+            assert_eq!(
+                original,
+                &dgram[..576 - 20 - 8],
+                "the header and as much data as fits"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // A short datagram is quoted whole.
+    let small = Hdr::new(HOST_A, US0, UDP).packet(&pattern(12, 4));
+    rx_ip(&mut l, &mut up, 0, &small, T0);
+    let s = the_error(&mut l, US0);
+    assert_eq!(s.ip().total_len(), 20 + 8 + small.len());
+}
+
+#[test]
+fn errors_are_rate_limited() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    let (per_second, burst) = IpConfig::default().icmp_rate;
+    assert_eq!((per_second, burst), (1000, 50));
+    let dgram = Hdr::new(HOST_A, US0, UDP).packet(b"knock");
+    let burst_of = |l: &mut IpLayer, up: &mut Recorder, now: Instant| {
+        for _ in 0..200 {
+            rx_ip(l, up, 0, &dgram, now);
+        }
+        drain(l).len()
+    };
+    assert_eq!(burst_of(&mut l, &mut up, T0), 50, "the burst, then nothing");
+    assert_eq!(l.icmp_stats().errors_rate_limited, 150);
+    assert_eq!(burst_of(&mut l, &mut up, T0), 0, "still the same instant");
+    assert_eq!(
+        burst_of(&mut l, &mut up, at_ms(10)),
+        10,
+        "one per millisecond refilled"
+    );
+    assert_eq!(
+        burst_of(&mut l, &mut up, at_ms(10_000)),
+        50,
+        "refilled to the burst, no more"
+    );
+    // Echo replies are not errors and not limited.
+    let ping = valid_ping();
+    for _ in 0..100 {
+        rx_ip(&mut l, &mut up, 0, &ping, at_ms(10_000));
+    }
+    assert_eq!(drain(&mut l).len(), 100);
+}
+
+#[test]
+fn errors_have_ttl_64() {
+    let mut l = router();
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, US0, UDP).ttl(3).packet(b"q"),
+        T0,
+    );
+    assert_eq!(the_error(&mut l, US0).ip().ttl(), 64);
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, HOST_B, UDP).ttl(1).packet(b"q"),
+        T0,
+    );
+    assert_eq!(the_error(&mut l, US0).ip().ttl(), 64);
+}
+
+#[test]
+fn icmp_errors_from_the_network_are_reported_to_upper() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let ours = Hdr::new(US0, HOST_A, UDP).packet(&pattern(8, 6));
+    let err = icmp_bytes(&IcmpRepr::DestUnreachable {
+        code: icmp::unreach::FRAG_NEEDED,
+        next_hop_mtu: 1400,
+        original: &ours,
+    });
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(ROUTER_C, US0, ICMP).packet(&err),
+        T0,
+    );
+    assert_eq!(up.errors.len(), 1);
+    let e = &up.errors[0];
+    assert_eq!((e.from, e.kind, e.code, e.info), (ROUTER_C, 3, 4, 1400));
+    assert_eq!(
+        (e.orig_src, e.orig_dst, e.orig_protocol),
+        (US0, HOST_A, UDP)
+    );
+    assert_eq!(e.orig_payload, pattern(8, 6));
+    assert_eq!(l.icmp_stats().rx_errors, 1);
+    assert!(drain(&mut l).is_empty(), "never an error about an error");
+}
+
+// ==== Forwarding (RFC 1812 5.2, 5.3) =========================================================
+
+#[test]
+fn forwarded_datagram_leaves_with_ttl_decremented_and_valid_checksum() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    let dgram = Hdr::new(HOST_A, HOST_B, UDP)
+        .ttl(64)
+        .ident(0x7777)
+        .packet(&pattern(200, 2));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].ifindex, out[0].dst, out[0].src), (1, MAC_B, MAC1));
+    let p = out[0].ip();
+    assert_eq!(p.ttl(), 63);
+    assert_eq!(
+        (p.src(), p.dst(), p.ident(), p.protocol()),
+        (HOST_A, HOST_B, 0x7777, UDP)
+    );
+    assert_eq!(p.payload(), &dgram[20..]);
+    assert!(up.delivered.is_empty(), "not for us");
+    assert_eq!(l.stats().rx_forwarded, 1);
+}
+
+#[test]
+fn forwarding_ttl_1_is_answered_with_time_exceeded_and_not_forwarded() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    let dgram = Hdr::new(HOST_A, HOST_B, UDP).ttl(1).packet(&pattern(20, 2));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let s = the_error(&mut l, US0);
+    assert_eq!(
+        s.icmp(),
+        IcmpRepr::TimeExceeded {
+            code: icmp::exceeded::TTL,
+            original: &dgram
+        }
+    );
+    assert_eq!(l.stats().drop_ttl_expired, 1);
+    assert_eq!(l.stats().rx_forwarded, 0);
+    assert_eq!(l.icmp_stats().tx_time_exceeded, 1);
+    // TTL 0 likewise.
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, HOST_B, UDP).ttl(0).packet(b"z"),
+        T0,
+    );
+    the_error(&mut l, US0);
+}
+
+#[test]
+fn forwarding_with_no_route_gives_net_unreachable() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    let dgram = Hdr::new(HOST_A, Ipv4Addr::new(192, 168, 7, 7), UDP).packet(&pattern(20, 2));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let s = the_error(&mut l, US0);
+    assert_eq!(
+        s.icmp(),
+        IcmpRepr::DestUnreachable {
+            code: icmp::unreach::NET,
+            next_hop_mtu: 0,
+            original: &dgram
+        }
+    );
+    assert_eq!(l.stats().drop_no_route, 1);
+}
+
+#[test]
+fn leaving_by_the_incoming_interface_sends_a_redirect_and_still_forwards() {
+    let mut l = router();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    l.add_route(cidr("10.0.2.0/24"), Some(ROUTER_C), Some(0))
+        .unwrap();
+    let mut up = Recorder::default();
+    let far = Ipv4Addr::new(10, 0, 2, 9);
+    let dgram = Hdr::new(HOST_A, far, UDP).packet(&pattern(30, 3));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let (redirect, fwd): (Vec<&Sent>, Vec<&Sent>) = out.iter().partition(|s| s.dst == MAC_A);
+    let (redirect, fwd) = (redirect[0], fwd[0]);
+    assert_eq!(
+        (redirect.ifindex, redirect.ip().src(), redirect.ip().dst()),
+        (0, US0, HOST_A)
+    );
+    assert_eq!(
+        redirect.icmp(),
+        IcmpRepr::Redirect {
+            code: icmp::redirect::HOST,
+            gateway: ROUTER_C,
+            original: &dgram
+        }
+    );
+    assert_eq!((fwd.ifindex, fwd.dst, fwd.src), (0, MAC_C, MAC0));
+    assert_eq!((fwd.ip().dst(), fwd.ip().ttl()), (far, 63));
+    assert_eq!(l.icmp_stats().tx_redirects, 1);
+    assert_eq!(l.stats().rx_forwarded, 1);
+
+    // No redirect when there is nothing to tell: a non-first fragment is forwarded silently,
+    // and is not counted as a redirect sent.
+    let frag = Hdr::new(HOST_A, far, UDP).frag(8, false).packet(b"tail");
+    rx_ip(&mut l, &mut up, 0, &frag, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, MAC_C);
+    assert_eq!(l.icmp_stats().tx_redirects, 1);
+}
+
+#[test]
+fn too_big_with_df_gets_fragmentation_needed_with_the_next_hop_mtu() {
+    let mut l = router();
+    l.set_mtu(1, 576).unwrap();
+    let mut up = Recorder::default();
+    let dgram = Hdr::new(HOST_A, HOST_B, UDP).df().packet(&pattern(1000, 3));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let s = the_error(&mut l, US0);
+    match s.icmp() {
+        IcmpRepr::DestUnreachable {
+            code,
+            next_hop_mtu,
+            original,
+        } => {
+            assert_eq!((code, next_hop_mtu), (icmp::unreach::FRAG_NEEDED, 576));
+            assert_eq!(original, &dgram[..548]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // etherparse reads the MTU in the same place.
+    let e = etherparse::Icmpv4Slice::from_slice(s.ip().payload()).unwrap();
+    assert_eq!(e.bytes5to8(), [0, 0, 0x02, 0x40]);
+    assert_eq!(l.stats().drop_frag_needed, 1);
+    // Fits: forwarded with DF kept.
+    let ok = Hdr::new(HOST_A, HOST_B, UDP).df().packet(&pattern(556, 3));
+    rx_ip(&mut l, &mut up, 0, &ok, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ifindex, 1);
+    assert!(out[0].ip().dont_fragment());
+}
+
+#[test]
+fn too_big_without_df_is_fragmented() {
+    let mut l = router();
+    l.set_mtu(1, 576).unwrap();
+    let mut up = Recorder::default();
+    let dgram = Hdr::new(HOST_A, HOST_B, UDP)
+        .ident(0x5151)
+        .packet(&pattern(1000, 3));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 2, "552 + 448 bytes");
+    for s in &out {
+        assert_eq!((s.ifindex, s.dst, s.src), (1, MAC_B, MAC1));
+        let p = s.ip();
+        assert!(p.total_len() <= 576);
+        assert_eq!(
+            (p.ttl(), p.ident(), p.src(), p.dst()),
+            (63, 0x5151, HOST_A, HOST_B)
+        );
+        assert_eq!(p.frag_offset() % 8, 0);
+    }
+    let whole = reassemble(out.iter().map(|s| &s.payload[..]));
+    assert_eq!(&whole[20..], &dgram[20..]);
+    assert_eq!(Ipv4Packet::new_checked(&whole).unwrap().ttl(), 63);
+}
+
+#[test]
+fn forwarding_a_fragment_that_must_be_refragmented_keeps_its_place() {
+    let mut l = router();
+    l.set_mtu(1, 576).unwrap();
+    let mut up = Recorder::default();
+    let payload = pattern(3000, 7);
+    // The sender's fragments at MTU 1500: [0, 1480) MF, [1480, 2960) MF, [2960, 3000).
+    let frags = Hdr::new(HOST_A, HOST_B, UDP)
+        .ident(0x0f0f)
+        .fragments(&payload, 1480);
+    assert_eq!(frags.len(), 3);
+
+    rx_ip(&mut l, &mut up, 0, &frags[1], T0);
+    let middle = drain(&mut l);
+    let placed: Vec<(usize, usize, bool)> = middle
+        .iter()
+        .map(|s| {
+            let p = s.ip();
+            (p.frag_offset(), p.payload().len(), p.more_fragments())
+        })
+        .collect();
+    assert_eq!(
+        placed,
+        vec![(1480, 552, true), (2032, 552, true), (2584, 376, true)],
+        "offsets continue from the original one; MF stays set"
+    );
+
+    rx_ip(&mut l, &mut up, 0, &frags[2], T0);
+    let last = drain(&mut l);
+    assert_eq!(last.len(), 1, "fits as it is");
+    let p = last[0].ip();
+    assert_eq!(
+        (p.frag_offset(), p.more_fragments(), p.ttl()),
+        (2960, false, 63)
+    );
+
+    rx_ip(&mut l, &mut up, 0, &frags[0], T0);
+    let first = drain(&mut l);
+    assert_eq!(first.len(), 3);
+
+    let all: Vec<&Sent> = middle.iter().chain(&last).chain(&first).collect();
+    let whole = reassemble(all.iter().map(|s| &s.payload[..]));
+    assert_eq!(&whole[20..], &payload[..]);
+}
+
+#[test]
+fn link_broadcast_and_disabled_forwarding_are_not_forwarded() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    let dgram = Hdr::new(HOST_A, HOST_B, UDP).packet(b"to b");
+    rx_ip_bcast(&mut l, &mut up, 0, &dgram, T0);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_not_for_us, 1);
+
+    let mut host = router_with(IpConfig {
+        forwarding: false,
+        ..IpConfig::default()
+    });
+    rx_ip(&mut host, &mut up, 0, &dgram, T0);
+    assert!(drain(&mut host).is_empty());
+    assert_eq!(host.stats().drop_not_for_us, 1);
+    assert!(up.delivered.is_empty());
+}
+
+// ==== Reassembly timeout =====================================================================
+
+#[test]
+fn reassembly_timeout_with_the_first_fragment_sends_time_exceeded() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::default();
+    let first = Hdr::new(HOST_A, US0, UDP)
+        .ident(42)
+        .frag(0, true)
+        .packet(&pattern(1480, 1));
+    rx_ip(&mut l, &mut up, 0, &first, T0);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.reassembly_usage().0, 1);
+    let deadline = T0 + Duration::from_secs(30);
+    assert_eq!(l.poll_at(), Some(deadline));
+    l.poll(deadline - Duration::from_millis(1), &mut up);
+    assert!(drain(&mut l).is_empty(), "not yet");
+
+    l.poll(deadline, &mut up);
+    let s = the_error(&mut l, US0);
+    match s.icmp() {
+        IcmpRepr::TimeExceeded { code, original } => {
+            assert_eq!(code, icmp::exceeded::REASSEMBLY);
+            assert_eq!(
+                original,
+                &first[..28],
+                "the first fragment's header and 8 bytes"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(l.stats().drop_reassembly, 1);
+    assert_eq!(l.reassembly_usage(), (0, 0));
+    assert!(up.delivered.is_empty());
+}
+
+#[test]
+fn reassembly_timeout_without_the_first_fragment_is_silent() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::default();
+    let later = Hdr::new(HOST_A, US0, UDP)
+        .ident(43)
+        .frag(1480, true)
+        .packet(&pattern(1480, 1));
+    rx_ip(&mut l, &mut up, 0, &later, T0);
+    l.poll(T0 + Duration::from_secs(30), &mut up);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_reassembly, 1);
+    assert_eq!(l.icmp_stats().tx_time_exceeded, 0);
+    assert_eq!(l.reassembly_usage(), (0, 0));
+}
+
+// ==== Routing and configuration ==============================================================
+
+#[test]
+fn routes_are_added_and_deleted() {
+    let mut l = router();
+    let net = cidr("10.0.2.0/24");
+    l.add_route(net, Some(ROUTER_C), None).unwrap();
+    let r = l.route_lookup(Ipv4Addr::new(10, 0, 2, 5)).unwrap();
+    assert_eq!(
+        (r.gateway, r.ifindex, r.kind),
+        (Some(ROUTER_C), 0, RouteKind::Static)
+    );
+    assert!(l.routes().iter().any(|r| r.dest == net));
+    assert_eq!(
+        l.add_route(cidr("10.0.2.77/24"), Some(ROUTER_C), None),
+        Err(ConfigError::Route(RouteError::Exists(net)))
+    );
+    // A route by device only.
+    l.add_route(cidr("172.16.0.0/12"), None, Some(1)).unwrap();
+    let r = l.route_lookup(Ipv4Addr::new(172, 20, 1, 1)).unwrap();
+    assert_eq!((r.gateway, r.ifindex), (None, 1));
+
+    assert_eq!(l.del_route(net).unwrap().gateway, Some(ROUTER_C));
+    assert_eq!(l.route_lookup(Ipv4Addr::new(10, 0, 2, 5)), None);
+    assert_eq!(
+        l.del_route(net),
+        Err(ConfigError::Route(RouteError::NotFound(net)))
+    );
+    assert_eq!(
+        l.del_route(cidr("10.0.0.0/24")),
+        Err(ConfigError::Route(RouteError::Connected))
+    );
+    assert!(
+        l.add_route(cidr("10.9.0.0/16"), None, None).is_err(),
+        "needs a gateway or a device"
+    );
+    assert!(
+        l.add_route(cidr("10.9.0.0/16"), None, Some(9)).is_err(),
+        "no such device"
+    );
+}
+
+#[test]
+fn default_route_sends_through_the_gateway() {
+    let mut l = one_iface();
+    let gw = Ipv4Addr::new(10, 0, 0, 254);
+    l.add_route(cidr("0.0.0.0/0"), Some(gw), None).unwrap();
+    let far = Ipv4Addr::new(8, 8, 8, 8);
+    assert_eq!(l.route_lookup(far).unwrap().gateway, Some(gw));
+    let mut up = Recorder::default();
+    l.tx()
+        .send(&SendMeta::new(far, UDP), b"out there", T0)
+        .unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    let req = out[0].arp();
+    assert_eq!(
+        req.target_ip, gw,
+        "resolves the gateway, not the destination"
+    );
+    let gw_mac = MacAddr([0x02, 0x99, 0, 0, 0, 0xfe]);
+    l.receive_frame(
+        0,
+        &arp_frame(MAC0, gw_mac, &ArpRepr::reply_to(&req, gw_mac)),
+        T0,
+        &mut up,
+    );
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, gw_mac);
+    let p = out[0].ip();
+    assert_eq!((p.src(), p.dst()), (US0, far));
+}
+
+#[test]
+fn a_gateway_not_on_a_connected_network_is_an_error() {
+    let mut l = router();
+    let gw = Ipv4Addr::new(192, 168, 1, 1);
+    assert_eq!(
+        l.add_route(cidr("0.0.0.0/0"), Some(gw), None),
+        Err(ConfigError::Route(RouteError::GatewayUnreachable(gw)))
+    );
+    // On a connected network, but not the one of the device named.
+    assert_eq!(
+        l.add_route(cidr("10.0.2.0/24"), Some(ROUTER_C), Some(1)),
+        Err(ConfigError::Route(RouteError::GatewayUnreachable(ROUTER_C)))
+    );
+    assert!(l.routes().iter().all(|r| r.kind == RouteKind::Connected));
+}
+
+#[test]
+fn set_address_refuses_broadcast_multicast_and_duplicate_addresses() {
+    let mut l = router();
+    for bad in [
+        "10.0.1.255/24",
+        "255.255.255.255/32",
+        "224.0.0.1/24",
+        "0.0.0.0/8",
+    ] {
+        let c = cidr(bad);
+        assert_eq!(
+            l.set_address(1, Some(c), T0),
+            Err(ConfigError::NotUnicast(c.addr())),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        l.set_address(1, Some(cidr("10.0.0.1/16")), T0),
+        Err(ConfigError::AddressInUse(US0))
+    );
+    assert_eq!(
+        l.interfaces()[1].addr,
+        Some(cidr("10.0.1.1/24")),
+        "unchanged"
+    );
+    assert!(drain(&mut l).is_empty(), "nothing announced");
+    // Setting an interface's own address again is fine.
+    l.set_address(1, Some(cidr("10.0.1.1/24")), T0).unwrap();
+    assert!(
+        l.set_address(5, Some(cidr("10.0.9.1/24")), T0).is_err(),
+        "no such interface"
+    );
+}
+
+#[test]
+fn set_address_that_cannot_get_its_route_leaves_the_interface_as_it_was() {
+    let mut l = router();
+    l.add_route(cidr("10.0.5.0/24"), None, Some(0)).unwrap();
+    let before = l.routes().to_vec();
+    let r = l.set_address(1, Some(cidr("10.0.5.1/24")), T0);
+    assert!(
+        matches!(r, Err(ConfigError::Route(RouteError::Exists(_)))),
+        "{r:?}"
+    );
+    assert_eq!(
+        l.interfaces()[1].addr,
+        Some(cidr("10.0.1.1/24")),
+        "address unchanged"
+    );
+    assert_eq!(l.routes(), &before[..], "routes unchanged");
+    assert_eq!(l.route_lookup(HOST_B).unwrap().ifindex, 1);
+    assert!(drain(&mut l).is_empty(), "nothing announced");
+}
+
+#[test]
+fn set_mtu_accepts_68_to_the_device_mtu() {
+    let mut l = one_iface();
+    assert_eq!(l.set_mtu(0, 67), Err(ConfigError::BadMtu(67, 1500)));
+    assert_eq!(l.set_mtu(0, 1501), Err(ConfigError::BadMtu(1501, 1500)));
+    l.set_mtu(0, 68).unwrap();
+    assert_eq!(l.interfaces()[0].mtu, 68);
+    l.set_mtu(0, 1500).unwrap();
+    assert_eq!(l.interfaces()[0].mtu, 1500);
+    assert!(matches!(
+        l.set_mtu(3, 1000),
+        Err(ConfigError::NoSuchInterface(_))
+    ));
+}
+
+#[test]
+fn tx_picks_the_interface_address_and_fragments_to_the_mtu() {
+    let mut l = router();
+    l.set_mtu(1, 1000).unwrap();
+    assert_eq!(l.tx().route_info(HOST_B), Some((US1, 1000)));
+    let payload = pattern(4000, 11);
+    l.tx()
+        .send(&SendMeta::new(HOST_B, UDP), &payload, T0)
+        .unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 5, "ceil(4000 / 976)");
+    let ident = out[0].ip().ident();
+    for s in &out {
+        assert_eq!((s.ifindex, s.dst, s.src), (1, MAC_B, MAC1));
+        let p = s.ip();
+        assert!(p.total_len() <= 1000);
+        assert_eq!(
+            (p.src(), p.dst(), p.ttl(), p.ident()),
+            (US1, HOST_B, 64, ident)
+        );
+    }
+    let whole = reassemble(out.iter().rev().map(|s| &s.payload[..]));
+    assert_eq!(&whole[20..], &payload[..]);
+    assert_eq!(l.stats().tx_fragments, 5);
+
+    // A given TTL and an explicit local source are used as given.
+    let meta = SendMeta {
+        src: Some(US0),
+        ttl: Some(5),
+        ..SendMeta::new(HOST_B, UDP)
+    };
+    l.tx().send(&meta, b"x", T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!((out[0].ip().src(), out[0].ip().ttl()), (US0, 5));
+    // A source that is not ours is refused.
+    let meta = SendMeta {
+        src: Some(Ipv4Addr::new(10, 0, 1, 99)),
+        ..SendMeta::new(HOST_B, UDP)
+    };
+    assert_eq!(l.tx().send(&meta, b"x", T0), Err(SendError::BadSource));
+    // No route.
+    let far = SendMeta::new(Ipv4Addr::new(192, 168, 3, 3), UDP);
+    assert_eq!(l.tx().send(&far, b"x", T0), Err(SendError::NoRoute));
+    assert!(drain(&mut l).is_empty());
+}
+
+#[test]
+fn tx_with_df_too_big_is_too_long() {
+    let mut l = router();
+    let meta = SendMeta {
+        dont_fragment: true,
+        ..SendMeta::new(HOST_B, UDP)
+    };
+    assert_eq!(
+        l.tx().send(&meta, &pattern(1481, 0), T0),
+        Err(SendError::TooLong)
+    );
+    assert_eq!(l.stats().drop_frag_needed, 1);
+    l.tx().send(&meta, &pattern(1480, 0), T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].ip().dont_fragment());
+    assert_eq!(out[0].ip().total_len(), 1500);
+    // Beyond what any datagram can carry, DF or not.
+    let plain = SendMeta::new(HOST_B, UDP);
+    assert_eq!(
+        l.tx().send(&plain, &vec![0; 65_516], T0),
+        Err(SendError::TooLong)
+    );
+    assert!(drain(&mut l).is_empty());
+}
+
+/// A layer with lo (127.0.0.1/8) and if0 (10.0.0.1/24).
+fn with_loopback() -> (IpLayer, usize) {
+    let mut l = one_iface();
+    let lo = l.add_interface(&loopback_device());
+    l.set_address(lo, Some(cidr("127.0.0.1/8")), T0).unwrap();
+    l.set_up(lo, true, T0).unwrap();
+    assert!(drain(&mut l).is_empty(), "loopback announces nothing");
+    (l, lo)
+}
+
+#[test]
+fn loopback_delivers_127_and_our_own_addresses_without_arp() {
+    let (mut l, lo) = with_loopback();
+    let mut up = Recorder::default();
+    for dst in [
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(127, 1, 2, 3),
+        US0,
+    ] {
+        up.delivered.clear();
+        l.tx()
+            .send(&SendMeta::new(dst, UDP), b"hello self", T0)
+            .unwrap();
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "{dst}: {out:?}");
+        let s = &out[0];
+        assert_eq!(
+            (s.ifindex, s.dst, s.src),
+            (lo, MacAddr::ZERO, MacAddr::ZERO),
+            "{dst}"
+        );
+        let p = s.ip();
+        assert_eq!(p.dst(), dst);
+        assert!(l.tx().is_local(p.src()), "a source of ours: {}", p.src());
+        // The loopback driver hands it straight back.
+        let frame = eth(s.dst, s.src, s.ethertype, &s.payload);
+        l.receive_frame(lo, &frame, T0, &mut up);
+        assert_eq!(up.delivered.len(), 1, "{dst}");
+        assert_eq!(
+            (up.delivered[0].ifindex, up.delivered[0].broadcast),
+            (lo, false)
+        );
+        assert_eq!(
+            Ipv4Packet::new_checked(&up.delivered[0].packet)
+                .unwrap()
+                .payload(),
+            b"hello self"
+        );
+        assert!(drain(&mut l).is_empty());
+    }
+    // ping 127.0.0.1: answered on lo.
+    let ping = Hdr::new(
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(127, 0, 0, 1),
+        ICMP,
+    )
+    .packet(&echo_request(5, 6, b"lo"));
+    l.receive_frame(
+        lo,
+        &eth(MacAddr::ZERO, MacAddr::ZERO, ethertype::IPV4, &ping),
+        T0,
+        &mut up,
+    );
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ifindex, lo);
+    assert_eq!(
+        out[0].icmp(),
+        IcmpRepr::EchoReply {
+            ident: 5,
+            seq: 6,
+            data: b"lo"
+        }
+    );
+    assert_eq!(l.arp_entries(T0).len(), 0, "no neighbour was ever resolved");
+    assert_eq!(l.stats().drop_bad_source, 0, "127/8 sources are fine on lo");
+}
+
+#[test]
+fn route_info_names_the_source_that_send_uses() {
+    // Transport checksums cover the source address, so `route_info` must name the one
+    // `send` will put in the header.
+    let (mut l, _lo) = with_loopback();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    for dst in [
+        US0,
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(127, 0, 0, 8),
+        HOST_A,
+    ] {
+        let (src, _mtu) = l.tx().route_info(dst).unwrap();
+        l.tx().send(&SendMeta::new(dst, UDP), b"x", T0).unwrap();
+        let sent = drain(&mut l);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].ip().src(), src, "towards {dst}");
+    }
+    // Limited broadcast: the interface it leaves by, with no route needed.
+    assert_eq!(l.tx().route_info(Ipv4Addr::BROADCAST), Some((US0, 1500)));
+    l.tx()
+        .send(&SendMeta::new(Ipv4Addr::BROADCAST, UDP), b"all", T0)
+        .unwrap();
+    let sent = drain(&mut l);
+    assert_eq!((sent[0].ifindex, sent[0].dst), (0, MacAddr::BROADCAST));
+    assert_eq!(sent[0].ip().src(), US0);
+}
