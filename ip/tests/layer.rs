@@ -2166,3 +2166,31 @@ fn route_info_names_the_source_that_send_uses() {
     assert_eq!((sent[0].ifindex, sent[0].dst), (0, MacAddr::BROADCAST));
     assert_eq!(sent[0].ip().src(), US0);
 }
+
+#[test]
+fn the_largest_datagram_at_mtu_576_waits_whole_for_arp() {
+    // 65,507 bytes of echo data at MTU 576 are 119 fragments: all must wait for the
+    // neighbour and all must leave when it answers.
+    let mut l = IpLayer::new(IpConfig::default());
+    l.add_interface(&device("if0", MAC0, 576));
+    l.set_up(0, true, T0).unwrap();
+    l.set_address(0, Some(cidr("10.0.0.1/24")), T0).unwrap();
+    drain(&mut l);
+    let data = pattern(65_507, 3);
+    let msg = echo_request(5, 1, &data);
+    let meta = SendMeta::new(HOST_A, ICMP);
+    l.tx().send(&meta, &msg, T0).expect("queued for ARP");
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "only the ARP request leaves");
+    let reply = ArpRepr::reply_to(&out[0].arp(), MAC_A);
+    let mut up = Recorder::default();
+    l.receive_frame(0, &arp_frame(MAC0, MAC_A, &reply), at_ms(1), &mut up);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 119);
+    assert_eq!(l.stats().tx_fragments, 119);
+    let whole = reassemble(out.iter().map(|s| &s.payload[..]));
+    assert_eq!(
+        &Ipv4Packet::new_checked(&whole).unwrap().payload()[8..],
+        &data[..]
+    );
+}
