@@ -33,6 +33,30 @@ pub struct RxFrame {
     pub data: Vec<u8>,
 }
 
+/// Where an rx thread puts the frames it receives.
+pub trait RxSink: Send + Sync {
+    /// Take one received IPv4 or ARP frame. `Err` gives it back when it cannot be taken
+    /// now: `Full` is counted as a drop, `Closed` ends the rx thread.
+    fn deliver(&self, frame: RxFrame) -> Result<(), SinkError>;
+}
+
+/// Why an [`RxSink`] refused a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkError {
+    Full,
+    Closed,
+}
+
+/// The plain sink: a bounded channel to whoever processes the frames.
+impl RxSink for Sender<RxFrame> {
+    fn deliver(&self, frame: RxFrame) -> Result<(), SinkError> {
+        self.try_send(frame).map_err(|e| match e {
+            TrySendError::Full(_) => SinkError::Full,
+            TrySendError::Disconnected(_) => SinkError::Closed,
+        })
+    }
+}
+
 /// Queue sizes for a driver.
 #[derive(Clone, Copy, Debug)]
 pub struct DriverConfig {
@@ -60,12 +84,12 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Start the rx and tx threads of `device`. Received IPv4 and ARP frames go to `to_stack`
+    /// Start the rx and tx threads of `device`. Received IPv4 and ARP frames go to `sink`
     /// tagged with `ifindex`; anything else is counted and dropped.
     pub fn spawn(
         ifindex: usize,
         device: Arc<dyn Device>,
-        to_stack: Sender<RxFrame>,
+        sink: Arc<dyn RxSink>,
         cfg: DriverConfig,
     ) -> std::io::Result<Driver> {
         let info = device.info();
@@ -79,7 +103,7 @@ impl Driver {
             let cap = info.frame_capacity();
             std::thread::Builder::new()
                 .name(format!("{}-rx", info.name))
-                .spawn(move || rx_loop(ifindex, &*device, cap, &to_stack, &stats, &stop))?
+                .spawn(move || rx_loop(ifindex, &*device, cap, &*sink, &stats, &stop))?
         };
         let tx_thread = {
             let (stats, stop, device) = (stats.clone(), stop.clone(), device.clone());
@@ -143,8 +167,12 @@ impl Driver {
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.tx = None;
+        let me = std::thread::current().id();
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            // Never join oneself (a driver dropped from its own rx thread).
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -159,7 +187,7 @@ fn rx_loop(
     ifindex: usize,
     device: &dyn Device,
     cap: usize,
-    to_stack: &Sender<RxFrame>,
+    sink: &dyn RxSink,
     stats: &DeviceStats,
     stop: &AtomicBool,
 ) {
@@ -189,10 +217,10 @@ fn rx_loop(
             }
         }
         let data = buf[..n].to_vec();
-        match to_stack.try_send(RxFrame { ifindex, data }) {
+        match sink.deliver(RxFrame { ifindex, data }) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => bump(&stats.rx_dropped_queue_full, 1),
-            Err(TrySendError::Disconnected(_)) => return,
+            Err(SinkError::Full) => bump(&stats.rx_dropped_queue_full, 1),
+            Err(SinkError::Closed) => return,
         }
     }
 }
@@ -250,7 +278,7 @@ mod tests {
     fn forwards_ip_and_arp_and_counts_the_rest() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 64);
         let (to_stack, from_dev) = bounded(16);
-        let mut d = Driver::spawn(3, Arc::new(b), to_stack, DriverConfig::default()).unwrap();
+        let mut d = Driver::spawn(3, Arc::new(b), Arc::new(to_stack), DriverConfig::default()).unwrap();
         a.send(&frame(ethertype::IPV6, 60)).unwrap();
         a.send(&frame(ethertype::ARP, 42)).unwrap();
         a.send(&[1, 2, 3]).unwrap();
@@ -276,7 +304,7 @@ mod tests {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
         let (to_stack, _rx) = bounded(1);
         let d = Arc::new(
-            Driver::spawn(0, Arc::new(b), to_stack, DriverConfig { tx_queue: 4096 }).unwrap(),
+            Driver::spawn(0, Arc::new(b), Arc::new(to_stack), DriverConfig { tx_queue: 4096 }).unwrap(),
         );
         let mut senders = Vec::new();
         for t in 0..2u8 {
@@ -313,7 +341,7 @@ mod tests {
     fn full_stack_queue_is_counted() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 64);
         let (to_stack, _from_dev) = bounded(1);
-        let d = Driver::spawn(0, Arc::new(b), to_stack, DriverConfig::default()).unwrap();
+        let d = Driver::spawn(0, Arc::new(b), Arc::new(to_stack), DriverConfig::default()).unwrap();
         for _ in 0..3 {
             a.send(&frame(ethertype::IPV4, 60)).unwrap();
         }

@@ -20,7 +20,7 @@ pub mod time;
 pub mod trace;
 
 pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot};
-pub use driver::{Driver, DriverConfig, RxFrame};
+pub use driver::{Driver, DriverConfig, RxFrame, RxSink, SinkError};
 pub use fault::{FaultConfig, FaultInjector, FaultSpecError, FaultStats};
 pub use mac::{MacAddr, ParseMacError};
 pub use memory::MemoryLink;

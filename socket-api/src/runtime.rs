@@ -2,12 +2,19 @@
 //!
 //! ```text
 //!  driver rx threads ──[bounded RxFrame channel]──▶ stack thread ─┐
+//!         └──── idle stack: the rx thread processes the frame ────┤
 //!  socket calls (any thread) ────────────────────────────────────┤ lock(core)
 //!                                                                 ▼
 //!                       Core { ip: IpLayer, transport: Transport, waiters }
 //!                                                                 │ take_tx / take_wakeups
 //!  driver tx threads ◀──[bounded tx queue per device]─────────────┘ (after unlocking)
 //! ```
+//!
+//! Receive fast path: handing a frame to the stack thread costs a thread wake-up, as much as
+//! the rest of a ping's round trip. When nothing is queued for the stack thread and the core
+//! is free, the rx thread processes the frame itself (`Inbound`). `queued` counts frames in
+//! the channel not yet processed; the fast path is taken only while it is zero, so frames
+//! are never processed out of order.
 //!
 //! Lock order: `core` first, then `drivers` (read). Neither is held while a thread blocks,
 //! except a socket call waiting on its condvar, which releases `core` while it sleeps.
@@ -16,12 +23,14 @@
 
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use ip::{IpConfig, IpLayer, TxFrame};
-use netif::{Clock, Device, DeviceStatsSnapshot, Driver, DriverConfig, Instant, RxFrame};
+use netif::{
+    Clock, Device, DeviceStatsSnapshot, Driver, DriverConfig, Instant, RxFrame, RxSink, SinkError,
+};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use transport::{SocketHandle, Transport, TransportConfig};
@@ -79,8 +88,56 @@ struct Shared {
     drivers: RwLock<Vec<Driver>>,
     clock: Clock,
     to_stack: Sender<RxFrame>,
+    /// Frames in `to_stack` not yet processed by the stack thread.
+    queued: AtomicUsize,
+    /// The deadline the stack thread sleeps until, in microseconds (`u64::MAX`: none).
+    planned: AtomicU64,
     kick: Sender<()>,
     stop: AtomicBool,
+}
+
+impl Shared {
+    /// After a change to the core: wake ready sockets, unlock, hand queued frames to the
+    /// drivers, and wake the stack thread only if a timer now falls due before it would.
+    fn finish(&self, mut core: MutexGuard<'_, Core>) {
+        let frames = collect(&mut core);
+        let next = core.ip.poll_at().map_or(u64::MAX, |t| t.total_micros());
+        let earlier = next < self.planned.load(Ordering::Acquire);
+        MutexGuard::unlock_fair(core);
+        transmit(self, frames);
+        if earlier {
+            let _ = self.kick.try_send(());
+        }
+    }
+}
+
+/// The rx sink of every driver: process at once when the stack is idle, else queue.
+struct Inbound(Weak<Shared>);
+
+impl RxSink for Inbound {
+    fn deliver(&self, frame: RxFrame) -> Result<(), SinkError> {
+        let Some(shared) = self.0.upgrade() else {
+            return Err(SinkError::Closed);
+        };
+        if shared.queued.load(Ordering::Acquire) == 0 {
+            if let Some(mut core) = shared.core.try_lock() {
+                if shared.queued.load(Ordering::Acquire) == 0 {
+                    let now = shared.clock.now();
+                    core.receive(&frame, now);
+                    shared.finish(core);
+                    return Ok(());
+                }
+            }
+        }
+        shared.queued.fetch_add(1, Ordering::AcqRel);
+        shared.to_stack.try_send(frame).map_err(|e| {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            match e {
+                crossbeam_channel::TrySendError::Full(_) => SinkError::Full,
+                crossbeam_channel::TrySendError::Disconnected(_) => SinkError::Closed,
+            }
+        })
+    }
 }
 
 /// A running stack. Clones are handles to the same stack.
@@ -104,6 +161,8 @@ impl Stack {
             drivers: RwLock::new(Vec::new()),
             clock: Clock::new(),
             to_stack,
+            queued: AtomicUsize::new(0),
+            planned: AtomicU64::new(u64::MAX),
             kick,
             stop: AtomicBool::new(false),
         });
@@ -124,12 +183,8 @@ impl Stack {
         let mut drivers = self.shared.drivers.write();
         let ifindex = core.ip.add_interface(&device.info());
         debug_assert_eq!(ifindex, drivers.len());
-        drivers.push(Driver::spawn(
-            ifindex,
-            device,
-            self.shared.to_stack.clone(),
-            cfg,
-        )?);
+        let sink = Arc::new(Inbound(Arc::downgrade(&self.shared)));
+        drivers.push(Driver::spawn(ifindex, device, sink, cfg)?);
         Ok(ifindex)
     }
 
@@ -154,11 +209,8 @@ impl Stack {
 
     /// After a change to the core: notify ready sockets, release the lock, hand queued
     /// frames to the drivers, and let the stack thread recompute its next deadline.
-    pub(crate) fn finish(&self, mut core: MutexGuard<'_, Core>) {
-        let frames = collect(&mut core);
-        MutexGuard::unlock_fair(core);
-        transmit(&self.shared, frames);
-        let _ = self.shared.kick.try_send(());
+    pub(crate) fn finish(&self, core: MutexGuard<'_, Core>) {
+        self.shared.finish(core);
     }
 
     /// Counters of each device's driver (rx/tx packets, bytes, drops by cause).
@@ -241,8 +293,10 @@ fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>
         let now = shared.clock.now();
         if let Some(f) = first {
             core.receive(&f, now);
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
             for f in frames.try_iter().take(BATCH - 1) {
                 core.receive(&f, now);
+                shared.queued.fetch_sub(1, Ordering::AcqRel);
             }
         }
         if core.ip.poll_at().is_some_and(|t| t <= now) {
@@ -250,6 +304,9 @@ fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>
             ip.poll(now, transport);
         }
         next = core.ip.poll_at();
+        shared
+            .planned
+            .store(next.map_or(u64::MAX, |t| t.total_micros()), Ordering::Release);
         let out = collect(&mut core);
         MutexGuard::unlock_fair(core);
         transmit(shared, out);
