@@ -278,7 +278,8 @@ mod tests {
     fn forwards_ip_and_arp_and_counts_the_rest() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 64);
         let (to_stack, from_dev) = bounded(16);
-        let mut d = Driver::spawn(3, Arc::new(b), Arc::new(to_stack), DriverConfig::default()).unwrap();
+        let mut d =
+            Driver::spawn(3, Arc::new(b), Arc::new(to_stack), DriverConfig::default()).unwrap();
         a.send(&frame(ethertype::IPV6, 60)).unwrap();
         a.send(&frame(ethertype::ARP, 42)).unwrap();
         a.send(&[1, 2, 3]).unwrap();
@@ -304,7 +305,13 @@ mod tests {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
         let (to_stack, _rx) = bounded(1);
         let d = Arc::new(
-            Driver::spawn(0, Arc::new(b), Arc::new(to_stack), DriverConfig { tx_queue: 4096 }).unwrap(),
+            Driver::spawn(
+                0,
+                Arc::new(b),
+                Arc::new(to_stack),
+                DriverConfig { tx_queue: 4096 },
+            )
+            .unwrap(),
         );
         let mut senders = Vec::new();
         for t in 0..2u8 {

@@ -304,9 +304,10 @@ fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>
             ip.poll(now, transport);
         }
         next = core.ip.poll_at();
-        shared
-            .planned
-            .store(next.map_or(u64::MAX, |t| t.total_micros()), Ordering::Release);
+        shared.planned.store(
+            next.map_or(u64::MAX, |t| t.total_micros()),
+            Ordering::Release,
+        );
         let out = collect(&mut core);
         MutexGuard::unlock_fair(core);
         transmit(shared, out);

@@ -1,7 +1,7 @@
 //! Building the stack the command line asks for: loopback, the TAP with its wrappers,
 //! addresses and routes.
 
-use crate::cmd::Ctx;
+use crate::cmd::{Ctx, Signals};
 use crate::Cli;
 use netif::fault::FaultInjector;
 use netif::pcap::{PcapHandle, PcapWriter};
@@ -12,8 +12,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// Start the stack; errors are one line for the user.
-pub fn build(cli: &Cli, trace: Trace) -> Result<(Stack, PcapHandle), String> {
-    let tap = TapDevice::open(&TapConfig {
+pub fn build(cli: &Cli, trace: Trace, sig: Signals) -> Result<Ctx, String> {
+    let tap_dev = TapDevice::open(&TapConfig {
         name: cli.tap.clone(),
         mac: cli.mac,
         host_addr: (!cli.no_host_config).then(|| (cli.host_addr.addr(), cli.host_addr.prefix())),
@@ -27,12 +27,16 @@ pub fn build(cli: &Cli, trace: Trace) -> Result<(Stack, PcapHandle), String> {
         pcap.start(p)
             .map_err(|e| format!("--pcap {}: {e}", p.display()))?;
     }
-    let tap: Box<dyn Device> = match &cli.fault {
-        Some(f) => Box::new(FaultInjector::new(tap, f.clone())),
-        None => Box::new(tap),
+    type Injector = Arc<FaultInjector<TapDevice>>;
+    let (tap, fault): (Box<dyn Device>, Option<Injector>) = match &cli.fault {
+        Some(f) => {
+            let injector = Arc::new(FaultInjector::new(tap_dev, f.clone()));
+            (Box::new(injector.clone()), Some(injector))
+        }
+        None => (Box::new(tap_dev), None),
     };
     let tap = Tracer::new(PcapWriter::new(tap, pcap.clone()), trace.clone());
-    let lo = Tracer::new(MemoryLink::loopback(), trace);
+    let lo = Tracer::new(MemoryLink::loopback(), trace.clone());
 
     let stack =
         Stack::new(StackConfig::default()).map_err(|e| format!("cannot start the stack: {e}"))?;
@@ -62,14 +66,11 @@ pub fn build(cli: &Cli, trace: Trace) -> Result<(Stack, PcapHandle), String> {
         }
         Ok(())
     })?;
-    Ok((stack, pcap))
-}
-
-pub fn context(stack: Stack, trace: Trace, pcap: PcapHandle, sig: crate::cmd::Signals) -> Ctx {
-    Ctx {
+    Ok(Ctx {
         stack,
         trace,
         pcap,
         sig,
-    }
+        fault,
+    })
 }

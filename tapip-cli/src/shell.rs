@@ -35,14 +35,13 @@ pub fn main(cli: Cli) -> i32 {
         eprintln!("tapip: {e}");
         return 1;
     }
-    let (stack, pcap) = match setup::build(&cli, trace.clone()) {
+    let ctx = match setup::build(&cli, trace, sig) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("tapip: {e}");
             return 1;
         }
     };
-    let ctx = setup::context(stack, trace, pcap, sig);
     let code = run_commands(&cli, &ctx);
     let _ = ctx.pcap.stop();
     ctx.stack.shutdown();

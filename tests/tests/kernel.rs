@@ -297,3 +297,48 @@ fn no_permission_for_dev_net_tun_is_one_clear_line() {
     assert!(err.contains("no permission to open /dev/net/tun"), "{err}");
     assert!(err.contains("CAP_NET_ADMIN"), "{err}");
 }
+
+#[test]
+fn the_fault_option_drops_frames_and_stat_counts_them() {
+    let (ns, mut t) = top2("fault", &["--fault", "loss=0.3,seed=5"]);
+    let (_, out) = ns.sh_text("ping -c 40 -i 0.02 -W 1 10.0.0.1");
+    let received: u32 = out
+        .split(" received")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary:\n{out}"));
+    assert!(
+        (5..40).contains(&received),
+        "30% loss should lose some, not all:\n{out}"
+    );
+    t.cmd("stat");
+    let out = t.wait_for("drop_injected_loss=", SECS(5));
+    assert!(!out.contains("drop_injected_loss=0 "), "{out}");
+}
+
+#[test]
+fn a_bad_fault_spec_is_one_clear_line() {
+    let o = std::process::Command::new(tests::tapip_bin())
+        .args(["--fault", "loss=2", "-c", "exit"])
+        .output()
+        .expect("run tapip");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--fault") && err.contains("outside 0..=1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigint_ends_a_waiting_shell_cleanly() {
+    let (_ns, mut t) = top2("sigint", &[]);
+    t.cmd("wait");
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &t.pid().to_string()])
+        .status();
+    assert_eq!(t.close_input(SECS(10)), Some(0), "{}", t.output());
+}

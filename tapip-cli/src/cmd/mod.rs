@@ -51,6 +51,8 @@ pub struct Ctx {
     pub trace: Trace,
     pub pcap: PcapHandle,
     pub sig: Signals,
+    /// The fault injector on the tap, when `--fault` asked for one.
+    pub fault: Option<Arc<netif::fault::FaultInjector<netif::TapDevice>>>,
 }
 
 /// What the shell does after a command.

@@ -131,6 +131,32 @@ pub fn run(ctx: &Ctx) {
             ("drop_errors_rate_limited", icmp.errors_rate_limited),
         ],
     );
+    if let Some(f) = &ctx.fault {
+        let f = f.stats();
+        line(
+            "fault",
+            &[
+                ("received", f.received),
+                ("passed", f.passed),
+                ("drop_injected_loss", f.dropped - f.overflow),
+                ("drop_hold_overflow", f.overflow),
+                ("duplicated", f.duplicated),
+                ("reordered", f.reordered),
+                ("delayed", f.delayed),
+                ("corrupted", f.corrupted),
+                ("tx_passed", f.tx_passed),
+                ("drop_tx_injected_loss", f.tx_dropped),
+            ],
+        );
+    }
+    line(
+        "trace",
+        &[
+            ("drop_lines", ctx.trace.dropped_lines()),
+            ("pcap_packets", ctx.pcap.packets()),
+            ("drop_pcap_write_errors", ctx.pcap.write_errors()),
+        ],
+    );
     line(
         "raw",
         &[
