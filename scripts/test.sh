@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 for pair in ip:iproute2 ping:iputils-ping arping:arping tcpdump:tcpdump nc:netcat-openbsd \
-            nft:nftables python3:python3 ethtool:ethtool; do
+            nft:nftables python3:python3 ethtool:ethtool kill:procps setpriv:util-linux; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
