@@ -1,0 +1,116 @@
+//! Forwarding (RFC 1812 5.2, 5.3): datagrams not addressed to this host leave by the route
+//! to their destination with their TTL decremented; time exceeded when it runs out, net
+//! unreachable without a route, a redirect when the next hop is on the sender's own network
+//! (RFC 1812 5.2.7.2), and re-fragmentation to the outgoing MTU (RFC 791), or "fragmentation
+//! needed" when the datagram says don't fragment (RFC 1191).
+
+use super::IpLayer;
+use crate::icmp;
+use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::upper::Datagram;
+use netif::ethernet;
+use netif::Instant;
+
+impl IpLayer {
+    pub(super) fn forward(&mut self, in_ifindex: usize, pkt: Ipv4Packet<'_>, now: Instant) {
+        let d = Datagram {
+            ifindex: in_ifindex,
+            packet: pkt,
+            broadcast: false,
+        };
+        if pkt.ttl() <= 1 {
+            self.out.stats.drop_ttl_expired += 1;
+            self.icmp_error(&d, icmp::kind::TIME_EXCEEDED, icmp::exceeded::TTL, 0, now);
+            return;
+        }
+        let Some(route) = self.out.route(pkt.dst()) else {
+            self.out.stats.drop_no_route += 1;
+            self.icmp_error(&d, icmp::kind::DEST_UNREACHABLE, icmp::unreach::NET, 0, now);
+            return;
+        };
+        let next_hop = route.next_hop(pkt.dst());
+        // RFC 1812 5.2.7.2: leaving by the interface it came in on, towards a next hop on
+        // the sender's own network: tell the sender of the better first hop.
+        if route.ifindex == in_ifindex {
+            let on_link = self
+                .out
+                .iface(in_ifindex)
+                .and_then(|i| i.addr)
+                .is_some_and(|c| c.contains(pkt.src()));
+            if on_link && next_hop != pkt.src() {
+                self.icmp_error(
+                    &d,
+                    icmp::kind::REDIRECT,
+                    icmp::redirect::HOST,
+                    u32::from(next_hop),
+                    now,
+                );
+            }
+        }
+        let mtu = self.out.iface(route.ifindex).map(|i| i.mtu).unwrap_or(0);
+        let mut dgram = pkt.as_bytes().to_vec();
+        dgram[8] -= 1;
+        ipv4::fill_checksum(&mut dgram[..pkt.header_len()]);
+        self.out.stats.rx_forwarded += 1;
+        if dgram.len() <= mtu {
+            let mut frame = vec![0u8; ethernet::HEADER_LEN + dgram.len()];
+            frame[ethernet::HEADER_LEN..].copy_from_slice(&dgram);
+            let _ = self.out.transmit_ip(route.ifindex, next_hop, frame, now);
+        } else if pkt.dont_fragment() {
+            self.out.stats.drop_frag_needed += 1;
+            let mtu16 = u16::try_from(mtu).unwrap_or(u16::MAX);
+            self.icmp_error_raw(
+                Some(in_ifindex),
+                pkt.as_bytes(),
+                false,
+                icmp::kind::DEST_UNREACHABLE,
+                icmp::unreach::FRAG_NEEDED,
+                u32::from(mtu16),
+                now,
+            );
+        } else {
+            // Re-fragment with a fresh header (options are not copied; RFC 791 allows
+            // dropping options not marked "copy").
+            let repr = Ipv4Repr {
+                src: pkt.src(),
+                dst: pkt.dst(),
+                protocol: pkt.protocol(),
+                ttl: pkt.ttl() - 1,
+                tos: pkt.tos(),
+                ident: pkt.ident(),
+                dont_fragment: false,
+                payload_len: pkt.payload().len(),
+            };
+            // A fragment being forwarded keeps its place in the original datagram.
+            let base = pkt.frag_offset();
+            let last_more = pkt.more_fragments();
+            let chunk = (mtu.saturating_sub(ipv4::HEADER_LEN)) & !7;
+            if chunk == 0 {
+                return;
+            }
+            let payload = pkt.payload();
+            let mut off = 0;
+            while off < payload.len() {
+                let end = (off + chunk).min(payload.len());
+                let more = end < payload.len() || last_more;
+                let mut frame = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + end - off];
+                frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..]
+                    .copy_from_slice(&payload[off..end]);
+                Ipv4Repr {
+                    payload_len: end - off,
+                    ..repr
+                }
+                .emit(&mut frame[ethernet::HEADER_LEN..], base + off, more);
+                self.out.stats.tx_fragments += 1;
+                if self
+                    .out
+                    .transmit_ip(route.ifindex, next_hop, frame, now)
+                    .is_err()
+                {
+                    return;
+                }
+                off = end;
+            }
+        }
+    }
+}

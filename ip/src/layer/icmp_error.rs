@@ -1,0 +1,168 @@
+//! Sending ICMP errors (RFC 792) about a datagram to its source, under the rules of
+//! RFC 1122 3.2.2 and RFC 1812 4.3.2.7: never about an ICMP error, a datagram sent to a
+//! broadcast or multicast address, a non-first fragment, or from a source that is not one
+//! host; rate limited (RFC 1812 4.3.2.8); quoting at most 576 bytes in all (RFC 1812
+//! 4.3.2.3). Also the helpers that read a quoted header and build an ICMP datagram.
+
+use super::IpLayer;
+use crate::icmp::{self, IcmpRepr};
+use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::upper::{Datagram, IpTx, SendMeta};
+use netif::Instant;
+use std::net::Ipv4Addr;
+
+/// How much of an offending datagram an ICMP error quotes: up to 576 bytes in all
+/// (RFC 1812 4.3.2.3).
+pub(super) const ICMP_ERROR_MAX: usize = 576 - ipv4::HEADER_LEN - icmp::HEADER_LEN;
+
+impl IpLayer {
+    pub(super) fn icmp_error(
+        &mut self,
+        d: &Datagram<'_>,
+        kind: u8,
+        code: u8,
+        info: u32,
+        now: Instant,
+    ) {
+        self.icmp_error_raw(
+            Some(d.ifindex),
+            d.packet.as_bytes(),
+            d.broadcast,
+            kind,
+            code,
+            info,
+            now,
+        );
+    }
+
+    /// Send an ICMP error about `orig` (a whole datagram or its first bytes) to its source,
+    /// unless the rules forbid it: never about an ICMP error, a datagram sent to a broadcast
+    /// or multicast address, a non-first fragment, or from a source that is not one host.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn icmp_error_raw(
+        &mut self,
+        in_ifindex: Option<usize>,
+        orig: &[u8],
+        broadcast: bool,
+        kind: u8,
+        code: u8,
+        info: u32,
+        now: Instant,
+    ) {
+        let Some((hdr_len, _, src, dst)) = quoted_header(orig) else {
+            return;
+        };
+        let frag_offset = u16::from_be_bytes([orig[6], orig[7]]) & 0x1fff;
+        let is_error = orig[9] == ipv4::protocol::ICMP
+            && frag_offset == 0
+            && orig.get(hdr_len).is_some_and(|t| icmp::kind::is_error(*t));
+        if broadcast
+            || dst.is_broadcast()
+            || dst.is_multicast()
+            || frag_offset != 0
+            || is_error
+            || src.is_unspecified()
+            || ipv4::is_martian_source(src)
+            || self
+                .out
+                .ifaces
+                .iter()
+                .any(|i| i.is_subnet_broadcast(src) || i.is_subnet_broadcast(dst))
+        {
+            self.out.icmp.errors_suppressed += 1;
+            return;
+        }
+        if !self.out.icmp_limiter.take(now) {
+            self.out.icmp.errors_rate_limited += 1;
+            return;
+        }
+        let quoted = &orig[..orig.len().min(ICMP_ERROR_MAX)];
+        let msg = match kind {
+            icmp::kind::TIME_EXCEEDED => IcmpRepr::TimeExceeded {
+                code,
+                original: quoted,
+            },
+            icmp::kind::REDIRECT => IcmpRepr::Redirect {
+                code,
+                gateway: Ipv4Addr::from(info),
+                original: quoted,
+            },
+            _ => IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu: info as u16,
+                original: quoted,
+            },
+        };
+        // Source: the address of the interface the offending datagram came in on (or the
+        // destination, when it was addressed to us).
+        let from = if self.out.is_local_addr(dst) {
+            Some(dst)
+        } else {
+            in_ifindex
+                .and_then(|i| self.out.iface(i))
+                .and_then(|i| i.ip())
+        };
+        let meta = SendMeta {
+            src: from,
+            ..SendMeta::new(src, ipv4::protocol::ICMP)
+        };
+        let len = msg.buffer_len();
+        if self
+            .out
+            .send_with(&meta, len, &mut |b| msg.emit(b), now)
+            .is_ok()
+        {
+            self.out.icmp.tx_messages += 1;
+            match kind {
+                icmp::kind::TIME_EXCEEDED => self.out.icmp.tx_time_exceeded += 1,
+                icmp::kind::DEST_UNREACHABLE => self.out.icmp.tx_dest_unreachable += 1,
+                icmp::kind::REDIRECT => self.out.icmp.tx_redirects += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+pub(super) fn is_icmp_error(p: &Ipv4Packet<'_>) -> bool {
+    p.protocol() == ipv4::protocol::ICMP
+        && p.payload()
+            .first()
+            .is_some_and(|t| icmp::kind::is_error(*t))
+}
+
+/// The header fields of a quoted (possibly truncated) datagram: header length, protocol,
+/// source, destination.
+pub(super) fn quoted_header(b: &[u8]) -> Option<(usize, u8, Ipv4Addr, Ipv4Addr)> {
+    if b.len() < ipv4::HEADER_LEN || b[0] >> 4 != 4 {
+        return None;
+    }
+    let hl = usize::from(b[0] & 0x0f) * 4;
+    if hl < ipv4::HEADER_LEN || hl > b.len() {
+        return None;
+    }
+    Some((
+        hl,
+        b[9],
+        Ipv4Addr::new(b[12], b[13], b[14], b[15]),
+        Ipv4Addr::new(b[16], b[17], b[18], b[19]),
+    ))
+}
+
+/// A whole ICMP datagram in a fresh buffer (for messages delivered locally).
+pub(super) fn build_datagram(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, msg: &IcmpRepr<'_>) -> Vec<u8> {
+    let len = msg.buffer_len();
+    let mut b = vec![0u8; ipv4::HEADER_LEN + len];
+    msg.emit(&mut b[ipv4::HEADER_LEN..]);
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: ipv4::protocol::ICMP,
+        ttl,
+        tos: 0,
+        ident: 0,
+        dont_fragment: false,
+        payload_len: len,
+    }
+    .emit(&mut b, 0, false);
+    b
+}

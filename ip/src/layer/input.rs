@@ -1,0 +1,358 @@
+//! The input path: Ethernet frames in, ARP to the interface's cache, IPv4 datagrams
+//! checked (RFC 791; RFC 1122 3.2.1 for the sources and destinations to discard, RFC 1812
+//! 5.3.7 for 127/8), reassembled, then delivered locally or handed to forwarding. ICMP
+//! messages for this host are answered (echo, RFC 792) or reported to the protocol that
+//! sent the datagram they quote (RFC 1122 3.2.2). Also the "host unreachable" that follows a
+//! failed ARP resolution (RFC 1812 4.3.3.1, 5.2.7.1).
+
+use super::icmp_error::{build_datagram, is_icmp_error, quoted_header, ICMP_ERROR_MAX};
+use super::IpLayer;
+use crate::icmp::{self, IcmpRepr};
+use crate::iface::PendingFrame;
+use crate::ipv4::{self, HeaderError, Ipv4Packet};
+use crate::output::write_eth;
+use crate::reassembly::{self, Fragment, Outcome};
+use crate::upper::{Datagram, Delivery, IcmpErrorReport, IpTx, SendMeta, Upper};
+use arp::{ArpPacket, ArpRepr};
+use netif::ethernet::{self, ethertype};
+use netif::Instant;
+
+impl IpLayer {
+    /// Process one received Ethernet frame.
+    pub fn receive_frame(
+        &mut self,
+        ifindex: usize,
+        frame: &[u8],
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
+        let Some(iface) = self.out.ifaces.get_mut(ifindex) else {
+            return;
+        };
+        if !iface.up {
+            iface.stats.rx_down += 1;
+            return;
+        }
+        iface.stats.rx_frames += 1;
+        let Some(eth) = ethernet::Frame::new_checked(frame) else {
+            return;
+        };
+        let dst = eth.dst();
+        let l2_broadcast = dst.is_multicast();
+        if !iface.loopback && dst != iface.mac && !l2_broadcast {
+            iface.stats.rx_not_our_mac += 1;
+            return;
+        }
+        match eth.ethertype() {
+            ethertype::ARP => self.arp_input(ifindex, eth.payload(), now),
+            ethertype::IPV4 => self.ip_input(ifindex, eth.payload(), l2_broadcast, now, upper),
+            _ => {}
+        }
+    }
+
+    fn arp_input(&mut self, ifindex: usize, bytes: &[u8], now: Instant) {
+        let Ok(repr) = ArpPacket::new_checked(bytes).and_then(|p| ArpRepr::parse(&p)) else {
+            self.out.stats.drop_bad_arp += 1;
+            return;
+        };
+        let iface = &mut self.out.ifaces[ifindex];
+        let (Some(our_ip), our_mac) = (iface.ip(), iface.mac) else {
+            return;
+        };
+        let res = iface.arp.process(&repr, our_ip, our_mac, now);
+        if let Some(reply) = res.reply {
+            self.out.send_arp(ifindex, &reply, repr.sender_mac);
+        }
+        for (mac, PendingFrame { mut frame }) in res.released {
+            write_eth(&mut frame, mac, our_mac);
+            self.out.push_tx(ifindex, frame);
+        }
+    }
+
+    fn ip_input(
+        &mut self,
+        ifindex: usize,
+        bytes: &[u8],
+        l2_broadcast: bool,
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
+        let st = &mut self.out.stats;
+        st.rx_packets += 1;
+        let pkt = match Ipv4Packet::new_checked(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                match e {
+                    HeaderError::Truncated => st.drop_truncated += 1,
+                    HeaderError::BadVersion => st.drop_bad_version += 1,
+                    HeaderError::BadHeaderLength => st.drop_bad_header_len += 1,
+                    HeaderError::BadTotalLength => st.drop_bad_total_len += 1,
+                    HeaderError::BadChecksum => st.drop_bad_checksum += 1,
+                }
+                return;
+            }
+        };
+        if !pkt.verify_checksum() {
+            st.drop_bad_checksum += 1;
+            return;
+        }
+        let src = pkt.src();
+        let loopback = self.out.ifaces[ifindex].loopback;
+        // RFC 1122 3.2.1.3: discard datagrams from a broadcast (limited or directed to one of
+        // our networks), multicast or class E source; 127/8 sources are only valid when they
+        // came in on loopback (RFC 1812 5.3.7).
+        let directed_broadcast = self.out.ifaces.iter().any(|i| i.is_subnet_broadcast(src));
+        if ipv4::is_martian_source(src) || directed_broadcast || (src.is_loopback() && !loopback) {
+            st.drop_bad_source += 1;
+            return;
+        }
+        let dst = pkt.dst();
+        // 127/8 never appears outside a host (RFC 1122 3.2.1.3 (g), RFC 1812 5.3.7): neither
+        // delivered (loopback services stay private) nor forwarded.
+        if dst.is_loopback() && !loopback {
+            st.drop_not_for_us += 1;
+            return;
+        }
+        let iface = &self.out.ifaces[ifindex];
+        let ip_broadcast =
+            dst.is_broadcast() || iface.is_subnet_broadcast(dst) || dst.is_multicast();
+        if ip_broadcast || self.out.is_local_addr(dst) {
+            if pkt.is_fragment() {
+                self.out.stats.rx_fragments += 1;
+                let frag = Fragment {
+                    key: reassembly::FragKey {
+                        src,
+                        dst,
+                        protocol: pkt.protocol(),
+                        ident: pkt.ident(),
+                    },
+                    offset: pkt.frag_offset(),
+                    more_fragments: pkt.more_fragments(),
+                    header: pkt.header(),
+                    payload: pkt.payload(),
+                };
+                match self.reasm.push(frag, now) {
+                    Outcome::Complete(whole) => {
+                        self.out.stats.reassembled += 1;
+                        if let Ok(p) = Ipv4Packet::new_checked(&whole) {
+                            self.deliver_local(
+                                ifindex,
+                                p,
+                                ip_broadcast || l2_broadcast,
+                                now,
+                                upper,
+                            );
+                        }
+                    }
+                    Outcome::Incomplete => {}
+                    Outcome::Dropped(_) => self.out.stats.drop_reassembly += 1,
+                }
+            } else {
+                self.deliver_local(ifindex, pkt, ip_broadcast || l2_broadcast, now, upper);
+            }
+        } else if self.cfg.forwarding && !l2_broadcast && !loopback {
+            self.forward(ifindex, pkt, now);
+        } else {
+            self.out.stats.drop_not_for_us += 1;
+        }
+    }
+
+    fn deliver_local(
+        &mut self,
+        ifindex: usize,
+        packet: Ipv4Packet<'_>,
+        broadcast: bool,
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
+        self.out.stats.rx_delivered += 1;
+        let d = Datagram {
+            ifindex,
+            packet,
+            broadcast,
+        };
+        if packet.protocol() == ipv4::protocol::ICMP {
+            self.icmp_input(&d, now, upper);
+            return;
+        }
+        match upper.deliver(&mut self.out, &d, now) {
+            Delivery::Delivered => {}
+            Delivery::ProtocolUnreachable => {
+                self.out.stats.drop_unknown_protocol += 1;
+                self.icmp_error(
+                    &d,
+                    icmp::kind::DEST_UNREACHABLE,
+                    icmp::unreach::PROTOCOL,
+                    0,
+                    now,
+                );
+            }
+            Delivery::PortUnreachable => {
+                self.icmp_error(
+                    &d,
+                    icmp::kind::DEST_UNREACHABLE,
+                    icmp::unreach::PORT,
+                    0,
+                    now,
+                );
+            }
+        }
+    }
+
+    fn icmp_input(&mut self, d: &Datagram<'_>, now: Instant, upper: &mut dyn Upper) {
+        let st = &mut self.out.icmp;
+        st.rx_messages += 1;
+        let msg = match IcmpRepr::parse(d.packet.payload()) {
+            Ok(m) => m,
+            Err(icmp::IcmpError::Truncated) => {
+                st.drop_truncated += 1;
+                return;
+            }
+            Err(icmp::IcmpError::BadChecksum) => {
+                st.drop_bad_checksum += 1;
+                return;
+            }
+        };
+        // Raw ICMP sockets see every message, as on Linux (ping reads its replies there).
+        upper.deliver(&mut self.out, d, now);
+        match msg {
+            IcmpRepr::EchoRequest { ident, seq, data } => {
+                self.out.icmp.rx_echo_requests += 1;
+                if d.broadcast {
+                    // Linux's default (icmp_echo_ignore_broadcasts): no smurf amplifier here.
+                    self.out.icmp.drop_broadcast_echo += 1;
+                    return;
+                }
+                let reply = IcmpRepr::EchoReply { ident, seq, data };
+                let meta = SendMeta {
+                    src: Some(d.packet.dst()),
+                    tos: d.packet.tos(),
+                    ..SendMeta::new(d.packet.src(), ipv4::protocol::ICMP)
+                };
+                let len = reply.buffer_len();
+                if self
+                    .out
+                    .send_with(&meta, len, &mut |b| reply.emit(b), now)
+                    .is_ok()
+                {
+                    self.out.icmp.tx_messages += 1;
+                    self.out.icmp.tx_echo_replies += 1;
+                }
+            }
+            IcmpRepr::EchoReply { .. } => self.out.icmp.rx_echo_replies += 1,
+            IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu,
+                original,
+            } => self.report(
+                d,
+                icmp::kind::DEST_UNREACHABLE,
+                code,
+                u32::from(next_hop_mtu),
+                original,
+                now,
+                upper,
+            ),
+            IcmpRepr::TimeExceeded { code, original } => {
+                self.report(d, icmp::kind::TIME_EXCEEDED, code, 0, original, now, upper)
+            }
+            IcmpRepr::Redirect {
+                code,
+                gateway,
+                original,
+            } => self.report(
+                d,
+                icmp::kind::REDIRECT,
+                code,
+                u32::from(gateway),
+                original,
+                now,
+                upper,
+            ),
+            IcmpRepr::Other { .. } => {}
+        }
+    }
+
+    /// Hand an ICMP error about one of our datagrams up to the protocol that sent it.
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        d: &Datagram<'_>,
+        kind: u8,
+        code: u8,
+        info: u32,
+        original: &[u8],
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
+        self.out.icmp.rx_errors += 1;
+        let Some((hdr_len, protocol, osrc, odst)) = quoted_header(original) else {
+            return;
+        };
+        let report = IcmpErrorReport {
+            from: d.packet.src(),
+            kind,
+            code,
+            info,
+            orig_src: osrc,
+            orig_dst: odst,
+            orig_protocol: protocol,
+            orig_payload: &original[hdr_len..],
+        };
+        upper.icmp_error(&mut self.out, &report, now);
+    }
+
+    /// A datagram could not get its next hop resolved. One we sent: tell the local sender the
+    /// way a router would, with an ICMP host unreachable from our own address, delivered
+    /// locally. One we forwarded: send that host unreachable to its source.
+    pub(super) fn host_unreachable(
+        &mut self,
+        ifindex: usize,
+        frame: &[u8],
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
+        let Some(orig) = frame.get(ethernet::HEADER_LEN..) else {
+            return;
+        };
+        let Ok(pkt) = Ipv4Packet::new_checked(orig) else {
+            return;
+        };
+        if !self.out.is_local_addr(pkt.src()) {
+            // A datagram we were forwarding: its source is another host, which learns of the
+            // failure over the network like any other error (RFC 1812 4.3.3.1, 5.2.7.1),
+            // under the same rules and rate limit; our own protocols have nothing to do with it.
+            self.icmp_error_raw(
+                None,
+                pkt.as_bytes(),
+                false,
+                icmp::kind::DEST_UNREACHABLE,
+                icmp::unreach::HOST,
+                0,
+                now,
+            );
+            return;
+        }
+        if pkt.frag_offset() != 0 || is_icmp_error(&pkt) {
+            return;
+        }
+        let Some(src) = self.out.iface(ifindex).and_then(|i| i.ip()) else {
+            return;
+        };
+        let quoted = &orig[..orig.len().min(ICMP_ERROR_MAX)];
+        let msg = IcmpRepr::DestUnreachable {
+            code: icmp::unreach::HOST,
+            next_hop_mtu: 0,
+            original: quoted,
+        };
+        let dgram = build_datagram(src, pkt.src(), self.cfg.default_ttl, &msg);
+        if let Ok(p) = Ipv4Packet::new_checked(&dgram) {
+            let d = Datagram {
+                ifindex,
+                packet: p,
+                broadcast: false,
+            };
+            self.icmp_input(&d, now, upper);
+        }
+    }
+}

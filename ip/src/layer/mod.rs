@@ -1,0 +1,417 @@
+//! The IP layer: its settings, its interfaces and their configuration (addresses, routes,
+//! the ARP caches), statistics, the queue of frames for the drivers, and the timers of ARP
+//! and reassembly. Sans-IO: frames come in as byte slices with `now`; frames going out are
+//! queued and taken with [`IpLayer::take_tx`].
+//!
+//! The work is split by concern, each an `impl IpLayer` block of its own:
+//! - `input`: the receive path (RFC 1122 3.2.1), local delivery and ICMP input (RFC 792);
+//! - `forward`: forwarding and re-fragmentation (RFC 1812 5.2, 5.3);
+//! - `icmp_error`: sending ICMP errors, with the rules of RFC 1122 3.2.2 and RFC 1812 4.3.2.
+
+mod forward;
+mod icmp_error;
+mod input;
+
+use crate::cidr::Ipv4Cidr;
+use crate::icmp;
+use crate::iface::{IfStats, Interface, PendingFrame};
+use crate::output::{write_eth, Output, TxFrame};
+use crate::ratelimit::TokenBucket;
+use crate::reassembly::{self, Reassembler, ReassemblyConfig};
+use crate::route::{Route, RouteError, RouteKind, RouteTable};
+use crate::stats::{IcmpStats, IpStats};
+use crate::upper::{IpTx, Upper};
+use arp::{ArpRepr, CacheConfig, NeighborCache};
+use netif::{Instant, MacAddr};
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+/// Settings of the IP layer.
+#[derive(Clone, Debug)]
+pub struct IpConfig {
+    /// Forward datagrams not addressed to this host (a router, as the C tapip is).
+    pub forwarding: bool,
+    pub default_ttl: u8,
+    /// ICMP errors per second and burst (echo replies are not limited).
+    pub icmp_rate: (u32, u32),
+    pub reassembly: ReassemblyConfig,
+    pub arp: CacheConfig,
+    pub max_routes: usize,
+    /// Frames queued for the drivers between two `take_tx` calls.
+    pub tx_queue: usize,
+}
+
+impl Default for IpConfig {
+    fn default() -> Self {
+        let arp = CacheConfig {
+            // A 65,515-byte datagram is 45 fragments at MTU 1500 and 119 at MTU 576, the
+            // smallest every host must accept (RFC 791): let a whole one wait for ARP.
+            max_pending_per_entry: 128,
+            max_pending_total: 512,
+            ..CacheConfig::default()
+        };
+        IpConfig {
+            forwarding: true,
+            default_ttl: 64,
+            icmp_rate: (1000, 50),
+            reassembly: ReassemblyConfig::default(),
+            arp,
+            max_routes: 256,
+            tx_queue: 4096,
+        }
+    }
+}
+
+/// A read-only view of an interface for the shell.
+#[derive(Clone, Debug)]
+pub struct InterfaceView {
+    pub ifindex: usize,
+    pub name: String,
+    pub mac: MacAddr,
+    pub mtu: usize,
+    pub addr: Option<Ipv4Cidr>,
+    pub up: bool,
+    pub loopback: bool,
+    pub stats: IfStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no such interface: {0}")]
+    NoSuchInterface(String),
+    #[error("MTU {0} out of range (68 to {1})")]
+    BadMtu(usize, usize),
+    #[error("{0}")]
+    Route(#[from] RouteError),
+    #[error("address {0} is already used by another interface")]
+    AddressInUse(Ipv4Addr),
+    #[error("arp: {0}")]
+    Arp(String),
+    #[error("{0} is not a unicast address")]
+    NotUnicast(Ipv4Addr),
+}
+
+pub struct IpLayer {
+    out: Output,
+    reasm: Reassembler,
+    cfg: IpConfig,
+}
+
+impl IpLayer {
+    pub fn new(cfg: IpConfig) -> IpLayer {
+        IpLayer {
+            out: Output {
+                ifaces: Vec::new(),
+                routes: RouteTable::new(cfg.max_routes),
+                tx: VecDeque::new(),
+                tx_limit: cfg.tx_queue,
+                next_ident: 0,
+                default_ttl: cfg.default_ttl,
+                icmp_limiter: TokenBucket::new(cfg.icmp_rate.0, cfg.icmp_rate.1),
+                stats: IpStats::default(),
+                icmp: IcmpStats::default(),
+            },
+            reasm: Reassembler::new(cfg.reassembly),
+            cfg,
+        }
+    }
+
+    // ---- configuration -------------------------------------------------------------------
+
+    /// Add an interface (down, without address); returns its index.
+    pub fn add_interface(&mut self, info: &netif::DeviceInfo) -> usize {
+        let ifindex = self.out.ifaces.len();
+        self.out.ifaces.push(Interface {
+            ifindex,
+            name: info.name.clone(),
+            mac: info.mac,
+            mtu: info.mtu,
+            max_mtu: info.mtu,
+            addr: None,
+            up: false,
+            loopback: info.loopback,
+            arp: NeighborCache::new(self.cfg.arp),
+            stats: IfStats::default(),
+        });
+        ifindex
+    }
+
+    pub fn ifindex(&self, name: &str) -> Option<usize> {
+        self.out.ifaces.iter().position(|i| i.name == name)
+    }
+
+    fn iface_mut(&mut self, ifindex: usize) -> Result<&mut Interface, ConfigError> {
+        self.out
+            .ifaces
+            .get_mut(ifindex)
+            .ok_or_else(|| ConfigError::NoSuchInterface(ifindex.to_string()))
+    }
+
+    pub fn interfaces(&self) -> Vec<InterfaceView> {
+        self.out
+            .ifaces
+            .iter()
+            .map(|i| InterfaceView {
+                ifindex: i.ifindex,
+                name: i.name.clone(),
+                mac: i.mac,
+                mtu: i.mtu,
+                addr: i.addr,
+                up: i.up,
+                loopback: i.loopback,
+                stats: i.stats,
+            })
+            .collect()
+    }
+
+    /// Set (or clear) an interface's address. The connected route follows, and an interface
+    /// that is up announces itself with a gratuitous ARP.
+    pub fn set_address(
+        &mut self,
+        ifindex: usize,
+        addr: Option<Ipv4Cidr>,
+        now: Instant,
+    ) -> Result<(), ConfigError> {
+        if let Some(a) = addr {
+            let ip = a.addr();
+            if ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_multicast()
+                || a.broadcast() == Some(ip)
+            {
+                return Err(ConfigError::NotUnicast(ip));
+            }
+            if self
+                .out
+                .ifaces
+                .iter()
+                .any(|i| i.ifindex != ifindex && i.ip() == Some(ip))
+            {
+                return Err(ConfigError::AddressInUse(ip));
+            }
+        }
+        let old = std::mem::replace(&mut self.iface_mut(ifindex)?.addr, addr);
+        self.out
+            .routes
+            .remove_interface_routes(ifindex, RouteKind::Connected);
+        let connected = |a: Ipv4Cidr| Route {
+            dest: a.network(),
+            gateway: None,
+            ifindex,
+            kind: RouteKind::Connected,
+        };
+        if let Some(a) = addr {
+            // Prefix /32 has no connected network beyond itself; still route the host.
+            if let Err(e) = self.out.routes.add(connected(a)) {
+                // Leave the interface as it was rather than addressed but unrouted.
+                self.out.ifaces[ifindex].addr = old;
+                if let Some(o) = old {
+                    let _ = self.out.routes.add(connected(o));
+                }
+                return Err(e.into());
+            }
+        }
+        self.announce(ifindex, now);
+        Ok(())
+    }
+
+    pub fn set_up(&mut self, ifindex: usize, up: bool, now: Instant) -> Result<(), ConfigError> {
+        let i = self.iface_mut(ifindex)?;
+        let was = i.up;
+        i.up = up;
+        if up && !was {
+            self.announce(ifindex, now);
+        }
+        Ok(())
+    }
+
+    pub fn set_mtu(&mut self, ifindex: usize, mtu: usize) -> Result<(), ConfigError> {
+        let i = self.iface_mut(ifindex)?;
+        if !(68..=i.max_mtu).contains(&mtu) {
+            return Err(ConfigError::BadMtu(mtu, i.max_mtu));
+        }
+        i.mtu = mtu;
+        Ok(())
+    }
+
+    /// Gratuitous ARP (RFC 5227 2.4 announcement): tell the link our address and MAC.
+    fn announce(&mut self, ifindex: usize, _now: Instant) {
+        let Some(i) = self.out.iface(ifindex) else {
+            return;
+        };
+        if !i.up || i.loopback {
+            return;
+        }
+        if let Some(ip) = i.ip() {
+            let g = ArpRepr::gratuitous(i.mac, ip);
+            self.out.send_arp(ifindex, &g, MacAddr::BROADCAST);
+        }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        self.out.routes.routes()
+    }
+
+    /// Add a static route. With a gateway, the interface is the one that reaches it.
+    pub fn add_route(
+        &mut self,
+        dest: Ipv4Cidr,
+        gateway: Option<Ipv4Addr>,
+        ifindex: Option<usize>,
+    ) -> Result<(), ConfigError> {
+        let ifindex = match (gateway, ifindex) {
+            (Some(gw), dev) => {
+                let via = self
+                    .out
+                    .ifaces
+                    .iter()
+                    .find(|i| {
+                        i.addr.is_some_and(|c| c.contains(gw)) && dev.is_none_or(|d| d == i.ifindex)
+                    })
+                    .ok_or(RouteError::GatewayUnreachable(gw))?;
+                via.ifindex
+            }
+            (None, Some(d)) => {
+                self.iface_mut(d)?;
+                d
+            }
+            (None, None) => {
+                return Err(ConfigError::Route(RouteError::NoSuchInterface(
+                    "a route needs 'via GATEWAY' or 'dev IF'".into(),
+                )))
+            }
+        };
+        self.out.routes.add(Route {
+            dest,
+            gateway,
+            ifindex,
+            kind: RouteKind::Static,
+        })?;
+        Ok(())
+    }
+
+    pub fn del_route(&mut self, dest: Ipv4Cidr) -> Result<Route, ConfigError> {
+        Ok(self.out.routes.delete(dest)?)
+    }
+
+    pub fn route_lookup(&self, dst: Ipv4Addr) -> Option<Route> {
+        self.out.route(dst)
+    }
+
+    /// ARP cache entries of every interface: (interface name, entry).
+    pub fn arp_entries(&self, now: Instant) -> Vec<(String, arp::EntryView)> {
+        self.out
+            .ifaces
+            .iter()
+            .flat_map(|i| {
+                i.arp
+                    .entries(now)
+                    .into_iter()
+                    .map(move |e| (i.name.clone(), e))
+            })
+            .collect()
+    }
+
+    /// Add a static neighbour on the interface whose network holds `ip`.
+    pub fn arp_add_static(&mut self, ip: Ipv4Addr, mac: MacAddr) -> Result<(), ConfigError> {
+        let i = self
+            .out
+            .ifaces
+            .iter_mut()
+            .find(|i| !i.loopback && i.addr.is_some_and(|c| c.contains(ip)))
+            .ok_or(RouteError::GatewayUnreachable(ip))?;
+        let waiting = i
+            .arp
+            .insert_static(ip, mac)
+            .map_err(|e| ConfigError::Arp(e.to_string()))?;
+        let (ifindex, our_mac) = (i.ifindex, i.mac);
+        for PendingFrame { mut frame } in waiting {
+            write_eth(&mut frame, mac, our_mac);
+            self.out.push_tx(ifindex, frame);
+        }
+        Ok(())
+    }
+
+    /// Remove a neighbour from every interface's cache; false if none had it.
+    pub fn arp_delete(&mut self, ip: Ipv4Addr) -> bool {
+        self.out
+            .ifaces
+            .iter_mut()
+            .fold(false, |acc, i| i.arp.remove(ip) | acc)
+    }
+
+    pub fn arp_stats(&self) -> Vec<(String, arp::CacheStats)> {
+        self.out
+            .ifaces
+            .iter()
+            .map(|i| (i.name.clone(), *i.arp.stats()))
+            .collect()
+    }
+
+    pub fn stats(&self) -> IpStats {
+        self.out.stats
+    }
+
+    pub fn icmp_stats(&self) -> IcmpStats {
+        self.out.icmp
+    }
+
+    pub fn reassembly_stats(&self) -> reassembly::ReassemblyStats {
+        self.reasm.stats()
+    }
+
+    /// Datagrams being reassembled and the bytes they hold.
+    pub fn reassembly_usage(&self) -> (usize, usize) {
+        (self.reasm.pending(), self.reasm.buffered_bytes())
+    }
+
+    /// The down path, for sockets.
+    pub fn tx(&mut self) -> &mut dyn IpTx {
+        &mut self.out
+    }
+
+    /// Frames for the drivers, queued since the last call.
+    pub fn take_tx(&mut self) -> impl Iterator<Item = TxFrame> + '_ {
+        self.out.take_tx()
+    }
+
+    // ---- timers -----------------------------------------------------------------------------
+
+    /// The next moment `poll` has work to do.
+    pub fn poll_at(&self) -> Option<Instant> {
+        let arp = self.out.ifaces.iter().filter_map(|i| i.arp.poll_at());
+        arp.chain(self.reasm.poll_at()).min()
+    }
+
+    /// Run the timers due at `now`: ARP retransmissions and failures (whose waiting senders
+    /// learn "host unreachable"), reassembly timeouts (answered with time exceeded).
+    pub fn poll(&mut self, now: Instant, upper: &mut dyn Upper) {
+        for ifindex in 0..self.out.ifaces.len() {
+            let p = self.out.ifaces[ifindex].arp.poll(now);
+            for ip in p.requests {
+                self.out.request(ifindex, ip);
+            }
+            for (_, frames) in p.failures {
+                for f in frames {
+                    self.out.stats.drop_arp_failed += 1;
+                    self.host_unreachable(ifindex, &f.frame, now, upper);
+                }
+            }
+        }
+        for exp in self.reasm.poll(now) {
+            self.out.stats.drop_reassembly += 1;
+            if let Some(first) = exp.first_fragment {
+                // RFC 792 / RFC 1122 3.3.2: only when fragment zero has arrived.
+                self.icmp_error_raw(
+                    None,
+                    &first,
+                    false,
+                    icmp::kind::TIME_EXCEEDED,
+                    icmp::exceeded::REASSEMBLY,
+                    0,
+                    now,
+                );
+            }
+        }
+    }
+}

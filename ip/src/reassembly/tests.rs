@@ -1,0 +1,916 @@
+//! Unit tests of fragment reassembly: fragments in any order, duplicates and overlaps,
+//! timeouts, the caps on memory and datagrams, bad lengths, and seeded random input.
+
+use super::*;
+
+/// xorshift64*: a small seeded generator so every run sees the same orders.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+fn key(ident: u16) -> FragKey {
+    FragKey {
+        src: Ipv4Addr::new(10, 0, 0, 2),
+        dst: Ipv4Addr::new(10, 0, 0, 1),
+        protocol: 17,
+        ident,
+    }
+}
+
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    (0..len).map(|_| rng.next() as u8).collect()
+}
+
+/// A fragment owning its bytes.
+#[derive(Clone, Debug)]
+struct Frag {
+    key: FragKey,
+    offset: usize,
+    mf: bool,
+    header: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl Frag {
+    fn get(&self) -> Fragment<'_> {
+        Fragment {
+            key: self.key,
+            offset: self.offset,
+            more_fragments: self.mf,
+            header: &self.header,
+            payload: &self.payload,
+        }
+    }
+
+    fn packet(&self) -> Vec<u8> {
+        let mut p = self.header.clone();
+        p.extend_from_slice(&self.payload);
+        p
+    }
+}
+
+/// A valid header for a fragment of `key` (TOS 0x10, TTL 64), `options` padded to 32 bits.
+fn header(key: &FragKey, offset: usize, mf: bool, df: bool, len: usize, options: &[u8]) -> Vec<u8> {
+    let mut opts = options.to_vec();
+    while !opts.len().is_multiple_of(4) {
+        opts.push(0);
+    }
+    let hlen = HEADER_LEN + opts.len();
+    let mut h = vec![0u8; HEADER_LEN];
+    h[0] = 0x40 | (hlen / 4) as u8;
+    h[1] = 0x10;
+    h[2..4].copy_from_slice(&((hlen + len) as u16).to_be_bytes());
+    h[4..6].copy_from_slice(&key.ident.to_be_bytes());
+    let mut flags = (offset / 8) as u16;
+    if mf {
+        flags |= FLAG_MF;
+    }
+    if df {
+        flags |= FLAG_DF;
+    }
+    h[6..8].copy_from_slice(&flags.to_be_bytes());
+    h[8] = 64;
+    h[9] = key.protocol;
+    h[12..16].copy_from_slice(&key.src.octets());
+    h[16..20].copy_from_slice(&key.dst.octets());
+    h.extend_from_slice(&opts);
+    let sum = checksum(&h);
+    h[10..12].copy_from_slice(&sum.to_be_bytes());
+    h
+}
+
+/// Split `payload` at `cuts` (increasing multiples of 8 inside it). Only the first fragment
+/// carries `options`, as for options whose copy flag is clear.
+fn split(key: &FragKey, payload: &[u8], cuts: &[usize], df: bool, options: &[u8]) -> Vec<Frag> {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let (start, end) = (w[0], w[1]);
+            let mf = end < payload.len();
+            let opts = if start == 0 { options } else { &[] };
+            Frag {
+                key: *key,
+                offset: start,
+                mf,
+                header: header(key, start, mf, df, end - start, opts),
+                payload: payload[start..end].to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// Cuts every `unit` bytes.
+fn units(len: usize, unit: usize) -> Vec<usize> {
+    (1..).map(|i| i * unit).take_while(|&c| c < len).collect()
+}
+
+/// Cuts at random multiples of 8, from 8 to 2000 bytes apart.
+fn uneven(len: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    loop {
+        at += 8 * (1 + rng.below(250));
+        if at >= len {
+            if cuts.is_empty() && len > 8 {
+                cuts.push((len - 1) / 8 * 8);
+            }
+            return cuts;
+        }
+        cuts.push(at);
+    }
+}
+
+/// Check a reassembled datagram against what was fragmented.
+fn check(out: &[u8], key: &FragKey, payload: &[u8], df: bool) {
+    assert!(out.len() >= HEADER_LEN);
+    let h = &out[..HEADER_LEN];
+    assert_eq!(checksum(h), 0, "header checksum");
+    assert_eq!(h[0], 0x45, "version 4, IHL 5");
+    assert_eq!(h[1], 0x10, "TOS kept");
+    assert_eq!(usize::from(u16::from_be_bytes([h[2], h[3]])), out.len());
+    assert_eq!(u16::from_be_bytes([h[4], h[5]]), key.ident);
+    let flags = u16::from_be_bytes([h[6], h[7]]);
+    assert_eq!(
+        flags,
+        if df { FLAG_DF } else { 0 },
+        "MF and offset clear, DF kept"
+    );
+    assert_eq!(h[8], 64, "TTL kept");
+    assert_eq!(h[9], key.protocol);
+    assert_eq!(&h[12..16], &key.src.octets());
+    assert_eq!(&h[16..20], &key.dst.octets());
+    assert!(&out[HEADER_LEN..] == payload, "payload differs");
+}
+
+/// Push `frags` in `order`: every push but the last must be Incomplete, the last Complete.
+fn feed(r: &mut Reassembler, frags: &[Frag], order: &[usize], now: Instant) -> Vec<u8> {
+    for (n, &i) in order.iter().enumerate() {
+        match r.push(frags[i].get(), now) {
+            Outcome::Incomplete => assert!(n + 1 < order.len(), "last push incomplete"),
+            Outcome::Complete(out) => {
+                assert_eq!(n + 1, order.len(), "completed early");
+                return out;
+            }
+            other => panic!("fragment {i} (push {n}): {other:?}"),
+        }
+    }
+    panic!("never completed")
+}
+
+fn all_orders(r: &mut Reassembler, frags: &[Frag], rng: &mut Rng, shuffles: usize) -> Vec<Vec<u8>> {
+    let n = frags.len();
+    let forward: Vec<usize> = (0..n).collect();
+    let reverse: Vec<usize> = (0..n).rev().collect();
+    let mut outs = vec![
+        feed(r, frags, &forward, Instant::ZERO),
+        feed(r, frags, &reverse, Instant::ZERO),
+    ];
+    for _ in 0..shuffles {
+        let mut order = forward.clone();
+        rng.shuffle(&mut order);
+        outs.push(feed(r, frags, &order, Instant::ZERO));
+    }
+    outs
+}
+
+fn assert_empty(r: &Reassembler) {
+    assert_eq!(r.pending(), 0);
+    assert_eq!(r.buffered_bytes(), 0);
+    assert_eq!(r.poll_at(), None);
+}
+
+#[test]
+fn any_order_rebuilds_the_datagram() {
+    let mut rng = Rng::new(1);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let mut completed = 0;
+    for (len, seed) in [(6000, 11), (65_000, 12), (MAX_PAYLOAD, 13), (1481, 14)] {
+        let payload = data(len, seed);
+        let k = key(seed as u16);
+        let mut splits = vec![units(len, 1480), units(len, 8 * 61)];
+        for _ in 0..3 {
+            splits.push(uneven(len, &mut rng));
+        }
+        for cuts in &splits {
+            let df = rng.below(2) == 0;
+            let frags = split(&k, &payload, cuts, df, &[]);
+            assert!(frags.len() >= 2);
+            for out in all_orders(&mut r, &frags, &mut rng, 20) {
+                check(&out, &k, &payload, df);
+                completed += 1;
+            }
+            assert_empty(&r);
+        }
+    }
+    assert_eq!(r.stats().completed, completed);
+    assert_eq!(r.stats().timeouts, 0);
+    assert_eq!(r.stats().duplicates, 0);
+}
+
+#[test]
+fn all_24_orders_of_four_fragments() {
+    fn permutations(rest: &mut Vec<usize>, done: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if rest.is_empty() {
+            out.push(done.clone());
+        }
+        for i in 0..rest.len() {
+            let x = rest.remove(i);
+            done.push(x);
+            permutations(rest, done, out);
+            done.pop();
+            rest.insert(i, x);
+        }
+    }
+    let mut orders = Vec::new();
+    permutations(&mut vec![0, 1, 2, 3], &mut Vec::new(), &mut orders);
+    assert_eq!(orders.len(), 24);
+
+    let k = key(4);
+    let payload = data(4000, 4);
+    for cuts in [vec![1480, 2960, 3960], vec![8, 16, 3000]] {
+        let frags = split(&k, &payload, &cuts, true, &[]);
+        assert_eq!(frags.len(), 4);
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        for order in &orders {
+            let out = feed(&mut r, &frags, order, Instant::ZERO);
+            check(&out, &k, &payload, true);
+            assert_empty(&r);
+        }
+        assert_eq!(r.stats().completed, 24);
+        assert_eq!(r.stats().fragments, 96);
+    }
+}
+
+#[test]
+fn first_fragment_options_are_removed() {
+    let k = key(5);
+    let payload = data(3000, 5);
+    // Record Route, 3 slots: 11 bytes, padded to 12.
+    let rr = [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+    let frags = split(&k, &payload, &units(3000, 1480), false, &rr);
+    assert_eq!(frags[0].header.len(), 32);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let out = feed(&mut r, &frags, &[2, 0, 1], Instant::ZERO);
+    check(&out, &k, &payload, false);
+    assert_eq!(out.len(), 3020);
+}
+
+#[test]
+fn exact_duplicates_are_ignored() {
+    let k = key(6);
+    let payload = data(6000, 6);
+    let frags = split(&k, &payload, &units(6000, 1480), false, &[]);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let mut rng = Rng::new(6);
+    let mut order: Vec<usize> = (0..frags.len()).chain(0..frags.len() - 1).collect();
+    rng.shuffle(&mut order);
+    // Make sure the missing copy of the last piece comes last.
+    let last = frags.len() - 1;
+    let pos = order.iter().position(|&i| i == last).unwrap();
+    order.remove(pos);
+    let mut dups = 0;
+    let mut seen = vec![false; frags.len()];
+    for &i in &order {
+        assert_eq!(r.push(frags[i].get(), Instant::ZERO), Outcome::Incomplete);
+        dups += u64::from(seen[i]);
+        seen[i] = true;
+    }
+    assert_eq!(r.stats().duplicates, dups);
+    assert!(dups > 0);
+    assert_eq!(r.buffered_bytes(), 6000 - frags[last].payload.len());
+    match r.push(frags[last].get(), Instant::ZERO) {
+        Outcome::Complete(out) => check(&out, &k, &payload, false),
+        other => panic!("{other:?}"),
+    }
+    assert_empty(&r);
+    assert_eq!(r.stats().drops(DropReason::Duplicate), dups);
+}
+
+#[test]
+fn duplicate_carrying_the_end_completes() {
+    // [0, 8) and [8, 16) both with MF set, then [8, 16) again with MF clear: the same bytes,
+    // and now the end is known.
+    let k = key(7);
+    let payload = data(16, 7);
+    let mut frags = split(&k, &payload, &[8], false, &[]);
+    frags[1].mf = true;
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    assert_eq!(r.push(frags[0].get(), Instant::ZERO), Outcome::Incomplete);
+    assert_eq!(r.push(frags[1].get(), Instant::ZERO), Outcome::Incomplete);
+    frags[1].mf = false;
+    match r.push(frags[1].get(), Instant::ZERO) {
+        Outcome::Complete(out) => check(&out, &k, &payload, false),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.stats().duplicates, 1);
+}
+
+#[test]
+fn overlaps_drop_the_datagram() {
+    let k = key(8);
+    let payload = data(6000, 8);
+    let frags = split(&k, &payload, &units(6000, 1480), false, &[]);
+    let now = Instant::from_secs(1);
+
+    let overlapping = |offset: usize, len: usize, mf: bool| Frag {
+        key: k,
+        offset,
+        mf,
+        header: header(&k, offset, mf, false, len, &[]),
+        payload: payload[offset..offset + len].to_vec(),
+    };
+    let cases = [
+        // Starts inside fragment 1.
+        overlapping(1480 + 8, 1480, true),
+        // Ends inside fragment 1.
+        overlapping(1480 - 8, 16, true),
+        // Same start, shorter.
+        overlapping(1480, 8, true),
+        // Covers fragment 1 and more.
+        overlapping(1472, 1496, true),
+        // Same range, different bytes.
+        Frag {
+            payload: frags[1].payload.iter().map(|b| b ^ 1).collect(),
+            ..frags[1].clone()
+        },
+    ];
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    for (n, bad) in cases.iter().enumerate() {
+        assert_eq!(r.push(frags[1].get(), now), Outcome::Incomplete);
+        assert_eq!(r.push(frags[3].get(), now), Outcome::Incomplete);
+        assert_eq!(
+            r.push(bad.get(), now),
+            Outcome::Dropped(DropReason::Overlap),
+            "case {n}"
+        );
+        assert_empty(&r);
+        assert_eq!(r.stats().overlap, n as u64 + 1);
+        // The same key starts afresh and completes.
+        let out = feed(&mut r, &frags, &[4, 2, 0, 3, 1], now);
+        check(&out, &k, &payload, false);
+    }
+    // An overlap only matters to its own datagram.
+    let other = key(9);
+    let other_frags = split(&other, &payload, &units(6000, 1480), false, &[]);
+    assert_eq!(r.push(other_frags[0].get(), now), Outcome::Incomplete);
+    assert_eq!(r.push(frags[1].get(), now), Outcome::Incomplete);
+    assert_eq!(
+        r.push(cases[0].get(), now),
+        Outcome::Dropped(DropReason::Overlap)
+    );
+    assert_eq!(r.pending(), 1);
+    let out = feed(&mut r, &other_frags, &[1, 2, 3, 4], now);
+    check(&out, &other, &payload, false);
+}
+
+#[test]
+fn interleaved_datagrams() {
+    let base = key(10);
+    let keys = [
+        base,
+        FragKey { ident: 11, ..base },
+        FragKey {
+            protocol: 6,
+            ..base
+        },
+        FragKey {
+            src: Ipv4Addr::new(10, 0, 0, 3),
+            ..base
+        },
+        FragKey {
+            dst: Ipv4Addr::new(10, 0, 0, 9),
+            ..base
+        },
+    ];
+    let mut rng = Rng::new(10);
+    let mut all = Vec::new();
+    let mut payloads = Vec::new();
+    for (n, k) in keys.iter().enumerate() {
+        let payload = data(3000 + 1000 * n, 100 + n as u64);
+        let cuts = uneven(payload.len(), &mut rng);
+        for f in split(k, &payload, &cuts, false, &[]) {
+            all.push((n, f));
+        }
+        payloads.push(payload);
+    }
+    rng.shuffle(&mut all);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let mut done = [false; 5];
+    for (n, f) in &all {
+        match r.push(f.get(), Instant::ZERO) {
+            Outcome::Incomplete => {}
+            Outcome::Complete(out) => {
+                assert!(!done[*n]);
+                done[*n] = true;
+                check(&out, &keys[*n], &payloads[*n], false);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(done, [true; 5]);
+    assert_empty(&r);
+}
+
+#[test]
+fn timeout_without_the_first_fragment() {
+    let k = key(12);
+    let payload = data(6000, 12);
+    let frags = split(&k, &payload, &units(6000, 1480), false, &[]);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let t0 = Instant::from_secs(100);
+    assert_eq!(r.poll_at(), None);
+    assert_eq!(r.push(frags[2].get(), t0), Outcome::Incomplete);
+    assert_eq!(r.poll_at(), Some(t0 + Duration::from_secs(30)));
+    // Later fragments do not push the deadline back.
+    assert_eq!(
+        r.push(frags[4].get(), t0 + Duration::from_secs(20)),
+        Outcome::Incomplete
+    );
+    assert_eq!(r.poll_at(), Some(t0 + Duration::from_secs(30)));
+    assert!(r.poll(t0 + Duration::from_micros(29_999_999)).is_empty());
+    assert_eq!(r.pending(), 1);
+    let expired = r.poll(t0 + Duration::from_secs(30));
+    assert_eq!(
+        expired,
+        vec![Expired {
+            key: k,
+            first_fragment: None
+        }]
+    );
+    assert_empty(&r);
+    assert_eq!(r.stats().timeouts, 1);
+    assert!(r.poll(t0 + Duration::from_secs(60)).is_empty());
+}
+
+#[test]
+fn timeout_with_the_first_fragment_quotes_it() {
+    let k = key(13);
+    let payload = data(6000, 13);
+    let rr = [7, 7, 4, 0, 0, 0, 0];
+    let frags = split(&k, &payload, &units(6000, 1480), true, &rr);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let t0 = Instant::from_secs(5);
+    for i in [3, 0, 1] {
+        assert_eq!(r.push(frags[i].get(), t0), Outcome::Incomplete);
+    }
+    let expired = r.poll(t0 + Duration::from_secs(31));
+    assert_eq!(expired.len(), 1);
+    let quote = expired[0]
+        .first_fragment
+        .as_ref()
+        .expect("first fragment quoted");
+    let mut want = frags[0].header.clone();
+    want.extend_from_slice(&payload[..8]);
+    assert_eq!(quote, &want);
+    assert_eq!(quote.len(), 28 + 8);
+    assert_empty(&r);
+}
+
+#[test]
+fn a_late_fragment_does_not_complete_an_expired_datagram() {
+    let k = key(14);
+    let payload = data(3000, 14);
+    let frags = split(&k, &payload, &units(3000, 1480), false, &[]);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let t0 = Instant::from_secs(1);
+    assert_eq!(r.push(frags[0].get(), t0), Outcome::Incomplete);
+    assert_eq!(r.push(frags[1].get(), t0), Outcome::Incomplete);
+    // No poll before the rest arrives, after the deadline: a new datagram starts.
+    let late = t0 + Duration::from_secs(30);
+    assert_eq!(r.push(frags[2].get(), late), Outcome::Incomplete);
+    assert_eq!(r.pending(), 1);
+    assert_eq!(r.buffered_bytes(), frags[2].payload.len());
+    // The retired datagram is still reported, and poll is due at once.
+    assert_eq!(r.poll_at(), Some(t0 + Duration::from_secs(30)));
+    let expired = r.poll(late);
+    assert_eq!(expired.len(), 1);
+    assert!(expired[0].first_fragment.is_some());
+    assert_eq!(r.poll_at(), Some(late + Duration::from_secs(30)));
+    assert_eq!(r.stats().timeouts, 1);
+    assert_eq!(r.stats().completed, 0);
+}
+
+#[test]
+fn memory_cap_evicts_the_oldest() {
+    let cfg = ReassemblyConfig {
+        max_bytes: 4000,
+        ..ReassemblyConfig::default()
+    };
+    let mut r = Reassembler::new(cfg);
+    let payload = data(6000, 15);
+    let (a, b, c) = (key(15), key(16), key(17));
+    let fa = split(&a, &payload, &units(6000, 1480), false, &[]);
+    let fb = split(&b, &payload, &units(6000, 1480), false, &[]);
+    let t = Instant::ZERO;
+    assert_eq!(r.push(fa[0].get(), t), Outcome::Incomplete);
+    assert_eq!(
+        r.push(fa[1].get(), t + Duration::from_secs(1)),
+        Outcome::Incomplete
+    );
+    assert_eq!(r.buffered_bytes(), 2960);
+    // B's first fragment does not fit next to A: A, the oldest, goes.
+    assert_eq!(
+        r.push(fb[0].get(), t + Duration::from_secs(2)),
+        Outcome::Incomplete
+    );
+    assert_eq!(r.pending(), 1);
+    assert_eq!(r.buffered_bytes(), 1480);
+    assert_eq!(r.stats().memory_limit, 1);
+    // B alone can hold 4000 bytes, no more: its third fragment would pass the cap, and B could
+    // never be completed, so it goes with the fragment.
+    assert_eq!(r.push(fb[1].get(), t), Outcome::Incomplete);
+    assert_eq!(
+        r.push(fb[2].get(), t),
+        Outcome::Dropped(DropReason::MemoryLimit)
+    );
+    assert_eq!(r.stats().memory_limit, 2);
+    assert_empty(&r);
+    // A fragment larger than the whole cap is refused without evicting anyone.
+    let small = split(&c, &data(16, 1), &[8], false, &[]);
+    assert_eq!(r.push(small[0].get(), t), Outcome::Incomplete);
+    let cfg_tiny = ReassemblyConfig {
+        max_bytes: 1000,
+        ..cfg
+    };
+    let mut tiny = Reassembler::new(cfg_tiny);
+    assert_eq!(tiny.push(small[0].get(), t), Outcome::Incomplete);
+    assert_eq!(
+        tiny.push(fa[1].get(), t),
+        Outcome::Dropped(DropReason::MemoryLimit)
+    );
+    assert_eq!(tiny.pending(), 1);
+    assert_eq!(tiny.buffered_bytes(), 8);
+    // Completing frees the bytes.
+    match tiny.push(small[1].get(), t) {
+        Outcome::Complete(out) => check(&out, &c, &data(16, 1), false),
+        other => panic!("{other:?}"),
+    }
+    assert_empty(&tiny);
+}
+
+#[test]
+fn datagram_cap_evicts_the_oldest() {
+    let cfg = ReassemblyConfig {
+        max_datagrams: 2,
+        ..ReassemblyConfig::default()
+    };
+    let mut r = Reassembler::new(cfg);
+    let payload = data(3000, 18);
+    let keys = [key(18), key(19), key(20)];
+    let frags: Vec<Vec<Frag>> = keys
+        .iter()
+        .map(|k| split(k, &payload, &units(3000, 1480), false, &[]))
+        .collect();
+    let t = Instant::from_secs(10);
+    for (n, f) in frags.iter().enumerate() {
+        assert_eq!(
+            r.push(f[1].get(), t + Duration::from_secs(n as u64)),
+            Outcome::Incomplete
+        );
+    }
+    assert_eq!(r.pending(), 2);
+    assert_eq!(r.stats().too_many_datagrams, 1);
+    assert_eq!(r.poll_at(), Some(t + Duration::from_secs(31)));
+    // The oldest (keys[0]) is gone: its remaining fragments start over.
+    assert_eq!(r.push(frags[0][0].get(), t), Outcome::Incomplete);
+    assert_eq!(r.push(frags[0][2].get(), t), Outcome::Incomplete);
+    assert_eq!(r.stats().too_many_datagrams, 2);
+    // keys[2] survived and completes; a further fragment of a pending key evicts nobody.
+    assert_eq!(r.push(frags[2][0].get(), t), Outcome::Incomplete);
+    match r.push(frags[2][2].get(), t) {
+        Outcome::Complete(out) => check(&out, &keys[2], &payload, false),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.stats().too_many_datagrams, 2);
+    assert_eq!(r.pending(), 1);
+
+    let mut none = Reassembler::new(ReassemblyConfig {
+        max_datagrams: 0,
+        ..cfg
+    });
+    assert_eq!(
+        none.push(frags[0][0].get(), t),
+        Outcome::Dropped(DropReason::TooManyDatagrams)
+    );
+    assert_empty(&none);
+}
+
+#[test]
+fn too_big() {
+    let k = key(21);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let t = Instant::ZERO;
+    // 65,512 + 8 > 65,515.
+    let last = Frag {
+        key: k,
+        offset: 65_512,
+        mf: false,
+        header: header(&k, 65_512, false, false, 8, &[]),
+        payload: vec![1; 8],
+    };
+    assert_eq!(r.push(last.get(), t), Outcome::Dropped(DropReason::TooBig));
+    assert_empty(&r);
+    // With a datagram pending, it goes too.
+    let first = split(&k, &data(16, 2), &[8], false, &[]).remove(0);
+    assert_eq!(r.push(first.get(), t), Outcome::Incomplete);
+    assert_eq!(r.push(last.get(), t), Outcome::Dropped(DropReason::TooBig));
+    assert_empty(&r);
+    // An offset nowhere near any datagram does not overflow.
+    let absurd = Fragment {
+        offset: usize::MAX - 7,
+        ..last.get()
+    };
+    assert_eq!(r.push(absurd, t), Outcome::Dropped(DropReason::TooBig));
+    // Exactly 65,515 bytes is fine (also covered by any_order_rebuilds_the_datagram).
+    let edge = Frag {
+        offset: 65_512,
+        payload: vec![1; 3],
+        header: header(&k, 65_512, false, false, 3, &[]),
+        ..last.clone()
+    };
+    assert_eq!(r.push(edge.get(), t), Outcome::Incomplete);
+    assert_eq!(r.stats().too_big, 3);
+}
+
+#[test]
+fn bad_lengths_drop_only_the_fragment() {
+    let k = key(22);
+    let payload = data(3000, 22);
+    let frags = split(&k, &payload, &units(3000, 1480), false, &[]);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let t = Instant::ZERO;
+    assert_eq!(r.push(frags[0].get(), t), Outcome::Incomplete);
+    let odd = Fragment {
+        payload: &frags[1].payload[..1479],
+        ..frags[1].get()
+    };
+    let empty_mf = Fragment {
+        payload: &[],
+        ..frags[1].get()
+    };
+    let empty_last = Fragment {
+        payload: &[],
+        more_fragments: false,
+        ..frags[1].get()
+    };
+    let misaligned = Fragment {
+        offset: 1481,
+        ..frags[1].get()
+    };
+    for f in [odd, empty_mf, empty_last, misaligned] {
+        assert_eq!(
+            r.push(f, t),
+            Outcome::Dropped(DropReason::BadLength),
+            "{f:?}"
+        );
+    }
+    assert_eq!(r.stats().bad_length, 4);
+    // The datagram goes on.
+    assert_eq!(r.pending(), 1);
+    let out = feed(&mut r, &frags, &[2, 1], t);
+    check(&out, &k, &payload, false);
+    // A short last fragment is fine.
+    let short = split(&k, &data(21, 3), &[8], false, &[]);
+    let out = feed(&mut r, &short, &[1, 0], t);
+    check(&out, &k, &data(21, 3), false);
+}
+
+#[test]
+fn inconsistent_ends() {
+    let k = key(23);
+    let payload = data(3000, 23);
+    let frags = split(&k, &payload, &units(3000, 1480), false, &[]);
+    let t = Instant::ZERO;
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+
+    // Two different last fragments.
+    assert_eq!(r.push(frags[2].get(), t), Outcome::Incomplete);
+    let shorter = Fragment {
+        payload: &frags[2].payload[..16],
+        ..frags[2].get()
+    };
+    assert_eq!(
+        r.push(shorter, t),
+        Outcome::Dropped(DropReason::InconsistentEnd)
+    );
+    assert_empty(&r);
+
+    // Data beyond the known end.
+    assert_eq!(r.push(frags[1].get(), t), Outcome::Incomplete);
+    assert_eq!(r.push(shorter, t), Outcome::Incomplete);
+    let beyond = Fragment {
+        offset: 4000,
+        more_fragments: true,
+        payload: &frags[0].payload[..8],
+        ..frags[0].get()
+    };
+    assert_eq!(
+        r.push(beyond, t),
+        Outcome::Dropped(DropReason::InconsistentEnd)
+    );
+    assert_empty(&r);
+
+    // A last fragment ending before data already received.
+    assert_eq!(r.push(frags[1].get(), t), Outcome::Incomplete);
+    let early_end = Fragment {
+        more_fragments: false,
+        ..frags[0].get()
+    };
+    assert_eq!(
+        r.push(early_end, t),
+        Outcome::Dropped(DropReason::InconsistentEnd)
+    );
+    assert_empty(&r);
+    assert_eq!(r.stats().inconsistent_end, 3);
+
+    // A fragment with MF set ending exactly at the known end is accepted.
+    assert_eq!(r.push(frags[2].get(), t), Outcome::Incomplete);
+    let mf_at_end = Fragment {
+        more_fragments: true,
+        ..frags[1].get()
+    };
+    assert_eq!(r.push(mf_at_end, t), Outcome::Incomplete);
+    match r.push(frags[0].get(), t) {
+        Outcome::Complete(out) => check(&out, &k, &payload, false),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unfragmented_packet_is_returned_whole() {
+    let k = key(24);
+    let payload = data(100, 24);
+    let rr = [7, 7, 4, 0, 0, 0, 0];
+    let whole = split(&k, &payload, &[], true, &rr);
+    assert_eq!(whole.len(), 1);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    match r.push(whole[0].get(), Instant::ZERO) {
+        Outcome::Complete(out) => check(&out, &k, &payload, true),
+        other => panic!("{other:?}"),
+    }
+    assert_empty(&r);
+    // Even an empty one.
+    let empty = split(&k, &[], &[], false, &[]);
+    match r.push(empty[0].get(), Instant::ZERO) {
+        Outcome::Complete(out) => check(&out, &k, &[], false),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.stats().completed, 2);
+    // A header too short to rebuild from is refused.
+    let short = Fragment {
+        header: &whole[0].header[..12],
+        ..whole[0].get()
+    };
+    assert_eq!(
+        r.push(short, Instant::ZERO),
+        Outcome::Dropped(DropReason::BadHeader)
+    );
+}
+
+#[test]
+fn fragment_from_packet() {
+    let k = key(25);
+    let payload = data(3000, 25);
+    let rr = [7, 7, 4, 0, 0, 0, 0];
+    let frags = split(&k, &payload, &units(3000, 1480), true, &rr);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let packets: Vec<Vec<u8>> = frags.iter().map(Frag::packet).collect();
+    let mut result = None;
+    for p in packets.iter().rev() {
+        let mut padded = p.clone();
+        padded.extend_from_slice(&[0xee; 6]); // link padding past the total length
+        let f = Fragment::from_packet(&padded).expect("valid packet");
+        assert!(f.is_fragment());
+        assert_eq!(f.key, k);
+        assert_eq!(f.header.len(), if f.offset == 0 { 28 } else { 20 });
+        if let Outcome::Complete(out) = r.push(f, Instant::ZERO) {
+            result = Some(out);
+        }
+    }
+    let out = result.expect("complete");
+    check(&out, &k, &payload, true);
+    let again = Fragment::from_packet(&out).expect("reassembled packet parses");
+    assert!(!again.is_fragment());
+    assert_eq!(again.payload, &payload[..]);
+
+    assert!(Fragment::from_packet(&[]).is_none());
+    assert!(Fragment::from_packet(&packets[1][..19]).is_none());
+    let mut v6 = packets[1].clone();
+    v6[0] = 0x65;
+    assert!(Fragment::from_packet(&v6).is_none());
+    let mut short_ihl = packets[1].clone();
+    short_ihl[0] = 0x44;
+    assert!(Fragment::from_packet(&short_ihl).is_none());
+    let mut long_total = packets[1].clone();
+    long_total[2..4].copy_from_slice(&5000u16.to_be_bytes());
+    assert!(Fragment::from_packet(&long_total).is_none());
+}
+
+/// Random fragments, keys, lengths and times: no panic, and the books always balance.
+#[test]
+fn random_input_keeps_invariants() {
+    let cfg = ReassemblyConfig {
+        timeout: Duration::from_secs(3),
+        max_bytes: 8_000,
+        max_datagrams: 5,
+    };
+    let mut r = Reassembler::new(cfg);
+    let mut rng = Rng::new(26);
+    let hdr = header(&key(0), 0, true, false, 0, &[]);
+    let bytes = data(70_000, 26);
+    let mut now = Instant::ZERO;
+    let mut outcomes = 0u64;
+    for _ in 0..50_000 {
+        now += Duration::from_millis(rng.below(300) as u64);
+        let offset = match rng.below(4) {
+            0 => 0,
+            1 => 8 * rng.below(8192),
+            2 => rng.below(70_000),
+            _ => 8 * rng.below(40),
+        };
+        let len = match rng.below(3) {
+            0 => 8 * rng.below(30),
+            1 => rng.below(3000),
+            _ => 8 * rng.below(2),
+        };
+        // Often the bytes a datagram at that offset would have, so duplicates happen.
+        let start = if rng.below(2) == 0 {
+            offset % 997
+        } else {
+            rng.below(1000)
+        };
+        let f = Fragment {
+            key: key(rng.below(8) as u16),
+            offset,
+            more_fragments: rng.below(3) != 0,
+            header: &hdr[..if rng.below(50) == 0 { 10 } else { 20 }],
+            payload: &bytes[start..start + len],
+        };
+        match r.push(f, now) {
+            Outcome::Complete(out) => {
+                assert_eq!(checksum(&out[..HEADER_LEN]), 0);
+                assert_eq!(usize::from(u16::from_be_bytes([out[2], out[3]])), out.len());
+                assert!(out.len() <= 65_535);
+            }
+            Outcome::Dropped(DropReason::Duplicate) => panic!("duplicates are not drops"),
+            _ => {}
+        }
+        outcomes += 1;
+        assert!(r.buffered_bytes() <= cfg.max_bytes);
+        assert!(r.pending() <= cfg.max_datagrams);
+        let sum: usize = r.table.values().map(|p| p.data.len()).sum();
+        assert_eq!(sum, r.buffered_bytes());
+        assert_eq!(r.age.len(), r.table.len());
+        if rng.below(100) == 0 {
+            for e in r.poll(now) {
+                if let Some(q) = e.first_fragment {
+                    assert!(q.len() >= HEADER_LEN && q.len() <= HEADER_LEN + QUOTE_LEN);
+                }
+            }
+            assert!(r.poll_at().is_none_or(|t| t > now));
+        }
+    }
+    let s = r.stats();
+    assert_eq!(s.fragments, outcomes);
+    for reason in [
+        DropReason::Overlap,
+        DropReason::TooBig,
+        DropReason::BadLength,
+        DropReason::InconsistentEnd,
+        DropReason::MemoryLimit,
+        DropReason::TooManyDatagrams,
+        DropReason::Duplicate,
+        DropReason::BadHeader,
+    ] {
+        assert!(s.drops(reason) > 0, "{reason:?} never happened: {s:?}");
+    }
+    assert!(s.timeouts > 0 && s.completed > 0, "{s:?}");
+    r.poll(now + Duration::from_secs(3));
+    assert_empty(&r);
+}

@@ -1,0 +1,452 @@
+//! Unit tests of the fault injector: observed and repeatable rates, each fault on its own,
+//! the hold queue's bound, the spec format, and the PRNG.
+
+use super::*;
+use crate::{MacAddr, MemoryLink};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn pair(queue: usize) -> (MemoryLink, MemoryLink) {
+    MemoryLink::pair(
+        ("peer", MacAddr([2, 0, 0, 0, 0, 1])),
+        ("tap0", MacAddr([2, 0, 0, 0, 0, 2])),
+        1500,
+        queue,
+    )
+}
+
+/// A 60-byte frame carrying `seq` three times right after the Ethernet header, so a
+/// single flipped bit can never hide which frame it was.
+fn numbered_frame(seq: u32) -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    for copy in 0..3 {
+        let at = 14 + copy * 4;
+        f[at..at + 4].copy_from_slice(&seq.to_le_bytes());
+    }
+    f
+}
+
+fn frame_seq(f: &[u8]) -> u32 {
+    let read = |copy: usize| {
+        let at = 14 + copy * 4;
+        u32::from_le_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]])
+    };
+    let (a, b, c) = (read(0), read(1), read(2));
+    if a == b || a == c {
+        a
+    } else {
+        b
+    }
+}
+
+fn bit_differences(a: &[u8], b: &[u8]) -> Vec<(usize, u32)> {
+    let mut out = Vec::new();
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        for bit in 0..8 {
+            if (x ^ y) & (1 << bit) != 0 {
+                out.push((i, bit));
+            }
+        }
+    }
+    out
+}
+
+fn drain<D: Device>(dev: &D, timeout: Duration) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; 2048];
+    let mut out = Vec::new();
+    while let Some(n) = dev.recv(&mut buf, timeout).unwrap() {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+const N: u32 = 100_000;
+
+fn run_statistics(seed: u64) -> (Vec<Vec<u8>>, FaultStats) {
+    let (peer, local) = pair(N as usize + 16);
+    let cfg = FaultConfig {
+        seed,
+        loss: 0.10,
+        duplicate: 0.05,
+        corrupt: 0.01,
+        reorder: 0.02,
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    for seq in 0..N {
+        peer.send(&numbered_frame(seq)).unwrap();
+    }
+    let got = drain(&dev, 20 * MS);
+    (got, dev.stats())
+}
+
+fn assert_rate(what: &str, count: u64, total: u64, expected: f64) {
+    let rate = count as f64 / total as f64;
+    assert!(
+        (rate - expected).abs() <= 0.005,
+        "{what}: observed {rate:.4} ({count}/{total}), expected {expected} ± 0.005"
+    );
+}
+
+#[test]
+fn rates_are_observed_and_repeatable() {
+    let (frames, stats) = run_statistics(42);
+
+    let mut seen = vec![0u32; N as usize];
+    let mut corrupted = 0u64;
+    let mut late = 0u64;
+    let mut max_seen: Option<u32> = None;
+    for f in &frames {
+        let seq = frame_seq(f);
+        let count = &mut seen[seq as usize];
+        *count += 1;
+        if *count > 1 {
+            continue; // the duplicate copy of a frame already counted
+        }
+        let diff = bit_differences(f, &numbered_frame(seq));
+        assert!(
+            diff.len() <= 1,
+            "frame {seq} has {} flipped bits",
+            diff.len()
+        );
+        if let Some(&(index, _)) = diff.first() {
+            assert!(index >= 14, "corruption inside the Ethernet header");
+            corrupted += 1;
+        }
+        if max_seen.is_some_and(|m| seq < m) {
+            late += 1;
+        }
+        max_seen = Some(max_seen.map_or(seq, |m| m.max(seq)));
+    }
+    let unique = seen.iter().filter(|&&c| c > 0).count() as u64;
+    let duplicates = seen.iter().filter(|&&c| c > 1).count() as u64;
+    assert!(seen.iter().all(|&c| c <= 2));
+
+    assert_rate("loss", u64::from(N) - unique, u64::from(N), 0.10);
+    assert_rate("duplicate", duplicates, unique, 0.05);
+    assert_rate("corrupt", corrupted, unique, 0.01);
+    assert_rate("reorder", late, unique, 0.02);
+
+    // The counters agree with what was observed.
+    assert_eq!(stats.received, u64::from(N));
+    assert_eq!(stats.dropped, u64::from(N) - unique);
+    assert_eq!(stats.duplicated, duplicates);
+    assert_eq!(stats.corrupted, corrupted);
+    assert_eq!(stats.passed, frames.len() as u64);
+    assert_eq!(stats.overflow, 0);
+    assert!(stats.reordered >= late && stats.reordered <= late + 1);
+
+    // Same seed, same everything; another seed, another outcome.
+    let (again, stats_again) = run_statistics(42);
+    assert_eq!(frames, again);
+    assert_eq!(stats, stats_again);
+    let (other, _) = run_statistics(43);
+    assert_ne!(frames, other);
+}
+
+#[test]
+fn corruption_flips_exactly_one_bit_after_the_header() {
+    let (peer, local) = pair(512);
+    let cfg = FaultConfig {
+        seed: 7,
+        corrupt: 1.0,
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    let originals: Vec<Vec<u8>> = (0..300usize)
+        .map(|i| {
+            let len = i % 120; // includes runts and header-only frames
+            (0..len).map(|b| (b * 7 + i) as u8).collect()
+        })
+        .collect();
+    for f in &originals {
+        peer.send(f).unwrap();
+    }
+    let got = drain(&dev, 5 * MS);
+    assert_eq!(got.len(), originals.len());
+    let mut flipped = 0;
+    for (orig, recv) in originals.iter().zip(&got) {
+        assert_eq!(orig.len(), recv.len());
+        let diff = bit_differences(orig, recv);
+        if orig.len() <= 14 {
+            assert!(diff.is_empty(), "a frame without payload was changed");
+        } else {
+            assert_eq!(diff.len(), 1, "expected exactly one flipped bit");
+            assert!(diff[0].0 >= 14);
+            flipped += 1;
+        }
+    }
+    assert_eq!(dev.stats().corrupted, flipped);
+}
+
+#[test]
+fn delay_is_respected() {
+    let (peer, local) = pair(16);
+    let cfg = FaultConfig {
+        delay: Duration::from_millis(60),
+        delay_jitter: Duration::from_millis(20),
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    let mut buf = [0u8; 128];
+
+    let sent = Instant::now();
+    peer.send(&numbered_frame(1)).unwrap();
+    // Not before its time, even though the inner device had it at once.
+    assert_eq!(dev.recv(&mut buf, 20 * MS).unwrap(), None);
+    let n = dev.recv(&mut buf, Duration::from_secs(2)).unwrap();
+    let elapsed = sent.elapsed();
+    assert_eq!(n, Some(60));
+    assert_eq!(frame_seq(&buf), 1);
+    assert!(
+        elapsed >= Duration::from_millis(60),
+        "delivered after {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_millis(1500));
+
+    // A batch arrives in full, every frame at least `delay` after it was sent.
+    let sent = Instant::now();
+    for seq in 0..10 {
+        peer.send(&numbered_frame(seq)).unwrap();
+    }
+    let got = drain(&dev, 200 * MS);
+    assert!(sent.elapsed() >= Duration::from_millis(60));
+    let mut seqs: Vec<u32> = got.iter().map(|f| frame_seq(f)).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..10).collect::<Vec<_>>());
+    assert_eq!(dev.stats().delayed, 11);
+}
+
+#[test]
+fn recv_timeout_is_respected_while_frames_are_held() {
+    let (peer, local) = pair(16);
+    let cfg = FaultConfig {
+        delay: Duration::from_secs(10),
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    peer.send(&numbered_frame(1)).unwrap();
+    let mut buf = [0u8; 128];
+    let start = Instant::now();
+    assert_eq!(dev.recv(&mut buf, 30 * MS).unwrap(), None);
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(dev.held(), 1);
+    // A zero timeout polls once and returns.
+    assert_eq!(dev.recv(&mut buf, Duration::ZERO).unwrap(), None);
+}
+
+#[test]
+fn reorder_swaps_neighbours() {
+    let (peer, local) = pair(64);
+    let cfg = FaultConfig {
+        seed: 1,
+        reorder: 1.0,
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    for seq in 0..6 {
+        peer.send(&numbered_frame(seq)).unwrap();
+    }
+    let got: Vec<u32> = drain(&dev, 20 * MS).iter().map(|f| frame_seq(f)).collect();
+    // Each frame is parked and the next one (which cannot be parked too) overtakes it.
+    assert_eq!(got, vec![1, 0, 3, 2, 5, 4]);
+    assert_eq!(dev.stats().reordered, 3);
+}
+
+#[test]
+fn reordered_frame_is_released_without_a_next_frame() {
+    let (peer, local) = pair(8);
+    let cfg = FaultConfig {
+        reorder: 1.0,
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    peer.send(&numbered_frame(9)).unwrap();
+    let mut buf = [0u8; 128];
+    let start = Instant::now();
+    assert_eq!(
+        dev.recv(&mut buf, Duration::from_secs(1)).unwrap(),
+        Some(60)
+    );
+    assert_eq!(frame_seq(&buf), 9);
+    assert!(start.elapsed() >= REORDER_HOLD);
+    assert!(start.elapsed() < Duration::from_millis(500));
+}
+
+#[test]
+fn duplicates_arrive_twice() {
+    let (peer, local) = pair(8);
+    let cfg = FaultConfig {
+        duplicate: 1.0,
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    peer.send(&numbered_frame(1)).unwrap();
+    peer.send(&numbered_frame(2)).unwrap();
+    let got: Vec<u32> = drain(&dev, 5 * MS).iter().map(|f| frame_seq(f)).collect();
+    assert_eq!(got, vec![1, 1, 2, 2]);
+}
+
+#[test]
+fn transparent_by_default_and_tx_loss_drops_sends() {
+    let (peer, local) = pair(64);
+    let dev = FaultInjector::new(local, FaultConfig::default());
+    assert!(dev.config().is_transparent());
+    assert_eq!(dev.info().name, "tap0");
+    for seq in 0..20 {
+        peer.send(&numbered_frame(seq)).unwrap();
+        dev.send(&numbered_frame(seq)).unwrap();
+    }
+    let got: Vec<u32> = drain(&dev, 5 * MS).iter().map(|f| frame_seq(f)).collect();
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    assert_eq!(drain(&peer, 5 * MS).len(), 20);
+
+    dev.set_config("txloss=1".parse().unwrap());
+    for seq in 0..20 {
+        dev.send(&numbered_frame(seq)).unwrap();
+    }
+    assert!(drain(&peer, 5 * MS).is_empty());
+    let s = dev.stats();
+    assert_eq!((s.tx_passed, s.tx_dropped), (20, 20));
+}
+
+#[test]
+fn hold_queue_is_bounded() {
+    let (peer, local) = pair(4096);
+    let cfg = FaultConfig {
+        delay: Duration::from_secs(5),
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    for seq in 0..(HOLD_CAPACITY as u32 + 100) {
+        peer.send(&numbered_frame(seq)).unwrap();
+    }
+    let mut buf = [0u8; 128];
+    assert_eq!(dev.recv(&mut buf, 50 * MS).unwrap(), None);
+    assert_eq!(dev.held(), HOLD_CAPACITY);
+    let s = dev.stats();
+    assert_eq!(s.overflow, 100);
+    assert_eq!(s.dropped, 100);
+}
+
+#[test]
+fn small_buffer_is_an_error_for_held_frames() {
+    let (peer, local) = pair(8);
+    let cfg = FaultConfig {
+        duplicate: 1.0,
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    peer.send(&numbered_frame(1)).unwrap();
+    let mut big = [0u8; 128];
+    assert_eq!(dev.recv(&mut big, 5 * MS).unwrap(), Some(60));
+    let mut small = [0u8; 10];
+    assert!(dev.recv(&mut small, 5 * MS).is_err());
+}
+
+#[test]
+fn spec_parses_and_prints() {
+    let spec =
+        "loss=0.1,dup=0.05,reorder=0.02,delay=5ms,jitter=2ms,corrupt=0.01,seed=42,txloss=0.01";
+    let cfg: FaultConfig = spec.parse().unwrap();
+    assert_eq!(
+        cfg,
+        FaultConfig {
+            seed: 42,
+            loss: 0.1,
+            duplicate: 0.05,
+            reorder: 0.02,
+            delay: Duration::from_millis(5),
+            delay_jitter: Duration::from_millis(2),
+            corrupt: 0.01,
+            tx_loss: 0.01,
+        }
+    );
+    assert_eq!(cfg.to_string(), spec);
+    assert_eq!(spec.parse::<FaultConfig>().unwrap().to_string(), spec);
+
+    assert_eq!("".parse::<FaultConfig>().unwrap(), FaultConfig::default());
+    let cfg: FaultConfig = " Loss = 10% , delay=250us, jitter=1s, seed=0xff, "
+        .parse()
+        .unwrap();
+    assert_eq!(cfg.loss, 0.1);
+    assert_eq!(cfg.delay, Duration::from_micros(250));
+    assert_eq!(cfg.delay_jitter, Duration::from_secs(1));
+    assert_eq!(cfg.seed, 255);
+
+    // Odd durations round-trip through Display too.
+    let cfg = FaultConfig {
+        delay: Duration::from_nanos(1_500),
+        delay_jitter: Duration::from_nanos(7),
+        ..FaultConfig::default()
+    };
+    assert_eq!(cfg.to_string().parse::<FaultConfig>().unwrap(), cfg);
+    assert_eq!(
+        FaultConfig::default()
+            .to_string()
+            .parse::<FaultConfig>()
+            .unwrap(),
+        FaultConfig::default()
+    );
+}
+
+#[test]
+fn spec_errors_are_clear() {
+    use FaultSpecError as E;
+    let err = |s: &str| s.parse::<FaultConfig>().unwrap_err();
+    assert_eq!(err("lose=0.1"), E::UnknownKey("lose".into()));
+    assert_eq!(err("loss"), E::NotKeyValue("loss".into()));
+    assert_eq!(err("loss=0.1,loss=0.2"), E::DuplicateKey("loss".into()));
+    assert!(matches!(err("loss=abc"), E::BadRate { .. }));
+    assert!(matches!(err("loss="), E::BadRate { .. }));
+    assert!(matches!(err("loss=1.5"), E::RateOutOfRange { .. }));
+    assert!(matches!(err("dup=-0.1"), E::RateOutOfRange { .. }));
+    assert!(matches!(err("corrupt=NaN"), E::RateOutOfRange { .. }));
+    assert!(matches!(err("txloss=inf"), E::RateOutOfRange { .. }));
+    assert!(matches!(err("reorder=150%"), E::RateOutOfRange { .. }));
+    assert!(matches!(err("delay=5"), E::BadDuration { .. }));
+    assert!(matches!(err("delay=ms"), E::BadDuration { .. }));
+    assert!(matches!(err("delay=5min"), E::BadDuration { .. }));
+    assert!(matches!(err("delay=-5ms"), E::BadDuration { .. }));
+    assert!(matches!(err("jitter=1.5ms"), E::BadDuration { .. }));
+    assert!(matches!(
+        err("delay=99999999999999999999999999s"),
+        E::BadDuration { .. }
+    ));
+    assert!(matches!(err("seed=-1"), E::BadSeed(_)));
+    for e in [err("lose=1"), err("loss=2"), err("delay=x"), err("seed=q")] {
+        let msg = e.to_string();
+        assert!(!msg.contains('\n') && !msg.is_empty(), "{msg}");
+    }
+    assert_eq!(err("loss=2").to_string(), "rate loss=2 is outside 0..=1");
+}
+
+#[test]
+fn out_of_range_rates_in_code_are_clamped() {
+    let (_peer, local) = pair(8);
+    let cfg = FaultConfig {
+        loss: f64::NAN,
+        duplicate: 7.0,
+        corrupt: -1.0,
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(local, cfg);
+    let c = dev.config();
+    assert_eq!((c.loss, c.duplicate, c.corrupt), (0.0, 1.0, 0.0));
+}
+
+#[test]
+fn prng_is_splitmix64() {
+    // Reference outputs of splitmix64 seeded with 0.
+    let mut r = SplitMix64::new(0);
+    assert_eq!(r.next_u64(), 0xe220_a839_7b1d_cdaf);
+    assert_eq!(r.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+    let mut r = SplitMix64::new(99);
+    for _ in 0..1000 {
+        let u = r.next_unit();
+        assert!((0.0..1.0).contains(&u));
+    }
+}
