@@ -29,6 +29,9 @@ pub struct IpStats {
     pub drop_reassembly: u64,
     /// ARP packets that did not parse (truncated, not Ethernet/IPv4).
     pub drop_bad_arp: u64,
+    /// ARP from a sender outside the interface's network: answered if it asks for us, never
+    /// learned.
+    pub arp_off_link: u64,
 }
 
 /// ICMP counters.

@@ -2194,3 +2194,25 @@ fn the_largest_datagram_at_mtu_576_waits_whole_for_arp() {
         &data[..]
     );
 }
+
+#[test]
+fn arp_from_a_sender_off_the_network_is_answered_but_not_learned() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let stranger = Ipv4Addr::new(192, 168, 9, 9);
+    let req = ArpRepr::request(MAC_A, stranger, US0);
+    l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, MAC_A, &req), T0, &mut up);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "the request for our address is answered");
+    assert_eq!(out[0].arp().target_ip, stranger);
+    // An unsolicited reply from off the network, and a request for someone else: nothing.
+    let rep = ArpRepr::reply_to(&ArpRepr::request(MAC0, US0, stranger), MAC_A);
+    l.receive_frame(0, &arp_frame(MAC0, MAC_A, &rep), T0, &mut up);
+    assert!(drain(&mut l).is_empty());
+    assert!(
+        l.arp_entries(T0).is_empty(),
+        "nothing learned: {:?}",
+        l.arp_entries(T0)
+    );
+    assert_eq!(l.stats().arp_off_link, 2);
+}

@@ -66,7 +66,10 @@ fn a_custom_mac_and_address_are_used() {
     let (ok, out) = ns.sh_text(
         "arping -c 1 -w 5 -i tap0 10.9.0.5 2>/dev/null || arping -c 1 -w 5 -I tap0 10.9.0.5",
     );
-    assert!(ok && out.to_lowercase().contains("02:11:22:33:44:55"), "{out}");
+    assert!(
+        ok && out.to_lowercase().contains("02:11:22:33:44:55"),
+        "{out}"
+    );
     let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.9.0.5");
     assert!(ok, "{out}");
 }
@@ -410,12 +413,19 @@ fn garbage_from_the_wire_does_not_stop_the_stack() {
             t.cmd("stat");
             std::thread::sleep(Duration::from_millis(500));
         }
-        assert!(ok, "the stack stopped answering after garbage (seed {seed}):\n{out}\n{}", t.output());
+        assert!(
+            ok,
+            "the stack stopped answering after garbage (seed {seed}):\n{out}\n{}",
+            t.output()
+        );
     }
     let _ = std::fs::remove_file(&script);
     t.cmd("stat");
     let out = t.wait_for("icmp ", SECS(5));
-    assert!(out.contains("drop_bad_checksum="), "drops are counted by cause:\n{out}");
+    assert!(
+        out.contains("drop_bad_checksum="),
+        "drops are counted by cause:\n{out}"
+    );
     assert!(!out.contains("panicked"), "{out}");
     assert_eq!(t.close_input(SECS(10)), Some(0));
 }

@@ -59,6 +59,19 @@ impl IpLayer {
         let (Some(our_ip), our_mac) = (iface.ip(), iface.mac) else {
             return;
         };
+        // A sender outside the interface's network is never a next hop of ours: answer a
+        // request for our address (as Linux does) but put nothing in the cache, so garbage
+        // or spoofed ARP cannot fill it with addresses we would never use.
+        let on_link = iface.addr.is_some_and(|c| c.contains(repr.sender_ip));
+        if !on_link && !repr.sender_ip.is_unspecified() {
+            self.out.stats.arp_off_link += 1;
+            let for_us = repr.op == arp::Operation::Request && repr.target_ip == our_ip;
+            if for_us && repr.sender_mac.is_unicast() {
+                let reply = ArpRepr::reply_to(&repr, our_mac);
+                self.out.send_arp(ifindex, &reply, repr.sender_mac);
+            }
+            return;
+        }
         let res = iface.arp.process(&repr, our_ip, our_mac, now);
         if let Some(reply) = res.reply {
             self.out.send_arp(ifindex, &reply, repr.sender_mac);

@@ -95,6 +95,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_unknown_protocol", ip.drop_unknown_protocol),
             ("drop_reassembly", ip.drop_reassembly),
             ("drop_bad_arp", ip.drop_bad_arp),
+            ("arp_off_link_not_learned", ip.arp_off_link),
         ],
     );
     line(
