@@ -35,9 +35,10 @@ pub struct RxFrame {
 
 /// Where an rx thread puts the frames it receives.
 pub trait RxSink: Send + Sync {
-    /// Take one received IPv4 or ARP frame. `Err` gives it back when it cannot be taken
-    /// now: `Full` is counted as a drop, `Closed` ends the rx thread.
-    fn deliver(&self, frame: RxFrame) -> Result<(), SinkError>;
+    /// Take one received IPv4 or ARP frame, borrowed from the rx thread's buffer: a sink that
+    /// processes it at once copies nothing; one that queues it copies it. `Full` is counted
+    /// as a drop, `Closed` ends the rx thread.
+    fn deliver(&self, ifindex: usize, frame: &[u8]) -> Result<(), SinkError>;
 }
 
 /// Why an [`RxSink`] refused a frame.
@@ -49,7 +50,11 @@ pub enum SinkError {
 
 /// The plain sink: a bounded channel to whoever processes the frames.
 impl RxSink for Sender<RxFrame> {
-    fn deliver(&self, frame: RxFrame) -> Result<(), SinkError> {
+    fn deliver(&self, ifindex: usize, frame: &[u8]) -> Result<(), SinkError> {
+        let frame = RxFrame {
+            ifindex,
+            data: frame.to_vec(),
+        };
         self.try_send(frame).map_err(|e| match e {
             TrySendError::Full(_) => SinkError::Full,
             TrySendError::Disconnected(_) => SinkError::Closed,
@@ -216,8 +221,7 @@ fn rx_loop(
                 continue;
             }
         }
-        let data = buf[..n].to_vec();
-        match sink.deliver(RxFrame { ifindex, data }) {
+        match sink.deliver(ifindex, &buf[..n]) {
             Ok(()) => {}
             Err(SinkError::Full) => bump(&stats.rx_dropped_queue_full, 1),
             Err(SinkError::Closed) => return,

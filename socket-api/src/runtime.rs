@@ -77,9 +77,9 @@ impl Core {
     }
 
     /// Run the transport's `Upper` with the IP layer: input of one frame.
-    fn receive(&mut self, frame: &RxFrame, now: Instant) {
+    fn receive(&mut self, ifindex: usize, frame: &[u8], now: Instant) {
         self.ip
-            .receive_frame(frame.ifindex, &frame.data, now, &mut self.transport);
+            .receive_frame(ifindex, frame, now, &mut self.transport);
     }
 }
 
@@ -115,7 +115,7 @@ impl Shared {
 struct Inbound(Weak<Shared>);
 
 impl RxSink for Inbound {
-    fn deliver(&self, frame: RxFrame) -> Result<(), SinkError> {
+    fn deliver(&self, ifindex: usize, frame: &[u8]) -> Result<(), SinkError> {
         let Some(shared) = self.0.upgrade() else {
             return Err(SinkError::Closed);
         };
@@ -123,13 +123,17 @@ impl RxSink for Inbound {
             if let Some(mut core) = shared.core.try_lock() {
                 if shared.queued.load(Ordering::Acquire) == 0 {
                     let now = shared.clock.now();
-                    core.receive(&frame, now);
+                    core.receive(ifindex, frame, now);
                     shared.finish(core);
                     return Ok(());
                 }
             }
         }
         shared.queued.fetch_add(1, Ordering::AcqRel);
+        let frame = RxFrame {
+            ifindex,
+            data: frame.to_vec(),
+        };
         shared.to_stack.try_send(frame).map_err(|e| {
             shared.queued.fetch_sub(1, Ordering::AcqRel);
             match e {
@@ -292,10 +296,10 @@ fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>
         let mut core = shared.core.lock();
         let now = shared.clock.now();
         if let Some(f) = first {
-            core.receive(&f, now);
+            core.receive(f.ifindex, &f.data, now);
             shared.queued.fetch_sub(1, Ordering::AcqRel);
             for f in frames.try_iter().take(BATCH - 1) {
-                core.receive(&f, now);
+                core.receive(f.ifindex, &f.data, now);
                 shared.queued.fetch_sub(1, Ordering::AcqRel);
             }
         }
