@@ -75,3 +75,28 @@ impl From<ip::SendError> for SocketError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn errors_map_to_the_io_kinds_std_uses() {
+        let kind = |e: SocketError| io::Error::from(e).kind();
+        assert_eq!(kind(SocketError::TimedOut), ErrorKind::TimedOut);
+        assert_eq!(kind(SocketError::WouldBlock), ErrorKind::WouldBlock);
+        assert_eq!(kind(SocketError::HostUnreachable), ErrorKind::HostUnreachable);
+        assert_eq!(kind(SocketError::NetworkUnreachable), ErrorKind::NetworkUnreachable);
+        assert_eq!(kind(SocketError::AddrNotAvailable), ErrorKind::AddrNotAvailable);
+        assert_eq!(kind(SocketError::InvalidInput("x")), ErrorKind::InvalidInput);
+        assert_eq!(
+            kind(SocketError::from(TransportError::Send(ip::SendError::NoRoute))),
+            ErrorKind::NetworkUnreachable
+        );
+        assert_eq!(kind(TransportError::BadHandle.into()), ErrorKind::NotConnected);
+        // The message survives the conversion.
+        let e = io::Error::from(SocketError::TooLong);
+        assert_eq!(e.to_string(), "message too long");
+    }
+}
