@@ -86,15 +86,32 @@ mod tests {
         let kind = |e: SocketError| io::Error::from(e).kind();
         assert_eq!(kind(SocketError::TimedOut), ErrorKind::TimedOut);
         assert_eq!(kind(SocketError::WouldBlock), ErrorKind::WouldBlock);
-        assert_eq!(kind(SocketError::HostUnreachable), ErrorKind::HostUnreachable);
-        assert_eq!(kind(SocketError::NetworkUnreachable), ErrorKind::NetworkUnreachable);
-        assert_eq!(kind(SocketError::AddrNotAvailable), ErrorKind::AddrNotAvailable);
-        assert_eq!(kind(SocketError::InvalidInput("x")), ErrorKind::InvalidInput);
         assert_eq!(
-            kind(SocketError::from(TransportError::Send(ip::SendError::NoRoute))),
+            kind(SocketError::HostUnreachable),
+            ErrorKind::HostUnreachable
+        );
+        assert_eq!(
+            kind(SocketError::NetworkUnreachable),
             ErrorKind::NetworkUnreachable
         );
-        assert_eq!(kind(TransportError::BadHandle.into()), ErrorKind::NotConnected);
+        assert_eq!(
+            kind(SocketError::AddrNotAvailable),
+            ErrorKind::AddrNotAvailable
+        );
+        assert_eq!(
+            kind(SocketError::InvalidInput("x")),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            kind(SocketError::from(TransportError::Send(
+                ip::SendError::NoRoute
+            ))),
+            ErrorKind::NetworkUnreachable
+        );
+        assert_eq!(
+            kind(TransportError::BadHandle.into()),
+            ErrorKind::NotConnected
+        );
         // The message survives the conversion.
         let e = io::Error::from(SocketError::TooLong);
         assert_eq!(e.to_string(), "message too long");

@@ -429,3 +429,21 @@ fn garbage_from_the_wire_does_not_stop_the_stack() {
     assert!(!out.contains("panicked"), "{out}");
     assert_eq!(t.close_input(SECS(10)), Some(0));
 }
+
+#[test]
+fn top1_attaches_to_an_existing_tap_and_leaves_the_kernel_side_alone() {
+    let ns = Netns::new("top1");
+    ns.sh("ip tuntap add dev tap0 mode tap && ip addr add 10.0.0.2/24 dev tap0 && ip link set tap0 up");
+    let mut t = Tapip::start(&ns, &["--no-host-config", "--gateway", "10.0.0.2"]);
+    t.cmd("route");
+    let out = t.wait_for("default", SECS(5));
+    assert!(out.contains("0.0.0.0         10.0.0.2"), "{out}");
+    let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.0.0.1");
+    assert!(ok, "{out}");
+    // The kernel side kept exactly its own address.
+    let (_, addrs) = ns.sh_text("ip -4 -o addr show dev tap0");
+    assert_eq!(addrs.matches("inet ").count(), 1, "{addrs}");
+    assert_eq!(t.close_input(SECS(10)), Some(0));
+    // A persistent tap made by `ip tuntap` outlives the stack.
+    assert!(ns.sh("ip link show tap0").status.success());
+}
