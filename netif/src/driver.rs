@@ -169,6 +169,11 @@ impl Driver {
     }
 
     /// Stop both threads and wait for them; the device is released when the last handle drops.
+    /// Ask both threads to stop, without waiting (stop many drivers at once, then join).
+    pub fn signal_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.tx = None;

@@ -119,6 +119,9 @@ impl RxSink for Inbound {
         let Some(shared) = self.0.upgrade() else {
             return Err(SinkError::Closed);
         };
+        if shared.stop.load(Ordering::Acquire) {
+            return Err(SinkError::Closed);
+        }
         if shared.queued.load(Ordering::Acquire) == 0 {
             if let Some(mut core) = shared.core.try_lock() {
                 if shared.queued.load(Ordering::Acquire) == 0 {
@@ -235,7 +238,13 @@ impl Stack {
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
-        for mut d in self.shared.drivers.write().drain(..) {
+        // Take the drivers out before joining their threads: an rx thread may be waiting
+        // for `drivers` (to transmit a reply) and must not wait for ever.
+        let mut drivers = std::mem::take(&mut *self.shared.drivers.write());
+        for d in &drivers {
+            d.signal_stop();
+        }
+        for d in &mut drivers {
             d.shutdown();
         }
         let mut core = self.shared.core.lock();

@@ -447,3 +447,26 @@ fn top1_attaches_to_an_existing_tap_and_leaves_the_kernel_side_alone() {
     // A persistent tap made by `ip tuntap` outlives the stack.
     assert!(ns.sh("ip link show tap0").status.success());
 }
+
+#[test]
+fn shutdown_under_traffic_does_not_hang() {
+    for signal in ["-TERM", "-INT"] {
+        let (ns, mut t) = top2("busy", &[]);
+        t.cmd("wait");
+        let mut flood = ns
+            .command("ping")
+            .args(["-q", "-i", "0.002", "-c", "5000", "10.0.0.1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ping");
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = std::process::Command::new("kill")
+            .args([signal, &t.pid().to_string()])
+            .status();
+        let code = t.close_input(SECS(10));
+        let _ = flood.kill();
+        let _ = flood.wait();
+        assert_eq!(code, Some(0), "tapip did not exit on {signal} under traffic:\n{}", t.output());
+    }
+}
