@@ -97,6 +97,23 @@ impl Output {
         }
     }
 
+    /// The non-loopback interface on which `ip` is a neighbour: inside one of its networks,
+    /// or reached by a route through it with no gateway (`route add NET dev IF`).
+    pub(crate) fn on_link_iface(&self, ip: Ipv4Addr) -> Option<usize> {
+        let direct = self
+            .ifaces
+            .iter()
+            .find(|i| !i.loopback && i.addr.is_some_and(|c| c.contains(ip)));
+        if let Some(i) = direct {
+            return Some(i.ifindex);
+        }
+        let usable = |i: usize| self.ifaces.get(i).is_some_and(|f| !f.loopback);
+        self.routes
+            .lookup(ip, usable)
+            .filter(|r| r.gateway.is_none())
+            .map(|r| r.ifindex)
+    }
+
     pub(crate) fn alloc_ident(&mut self) -> u16 {
         self.next_ident = self.next_ident.wrapping_add(1);
         self.next_ident

@@ -32,6 +32,8 @@ pub struct IpStats {
     /// ARP from a sender outside the interface's network: answered if it asks for us, never
     /// learned.
     pub arp_off_link: u64,
+    /// ARP on an interface that has no address yet.
+    pub drop_arp_no_address: u64,
 }
 
 /// ICMP counters.

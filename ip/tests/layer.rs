@@ -2216,3 +2216,32 @@ fn arp_from_a_sender_off_the_network_is_answered_but_not_learned() {
     );
     assert_eq!(l.stats().arp_off_link, 2);
 }
+
+#[test]
+fn a_dev_route_makes_its_network_neighbours_resolvable() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let far = Ipv4Addr::new(192, 168, 50, 2);
+    l.add_route(cidr("192.168.50.0/24"), None, Some(0)).unwrap();
+    l.tx().send(&SendMeta::new(far, UDP), b"hello", T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "an ARP request for the neighbour itself");
+    let req = out[0].arp();
+    assert_eq!(req.target_ip, far);
+    l.receive_frame(
+        0,
+        &arp_frame(MAC0, MAC_A, &ArpRepr::reply_to(&req, MAC_A)),
+        T0,
+        &mut up,
+    );
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "the datagram is released");
+    assert!(out[0].is_ip() && out[0].dst == MAC_A);
+    assert_eq!(l.stats().arp_off_link, 0);
+    // Static entries too.
+    l.arp_add_static(Ipv4Addr::new(192, 168, 50, 3), MAC_A)
+        .unwrap();
+    assert!(l
+        .arp_add_static(Ipv4Addr::new(172, 16, 0, 1), MAC_A)
+        .is_err());
+}

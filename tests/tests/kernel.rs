@@ -252,6 +252,11 @@ fn route_and_interface_changes_take_effect() {
         out.contains("0.0.0.0         10.0.0.2        0.0.0.0         tap0    default"),
         "{out}"
     );
+    // A neighbour reached by the dev route: ARP resolves it although it is outside 10.0.0.0/24.
+    ns.sh("ip addr add 192.168.50.2/24 dev tap0");
+    t.cmd("ping -c 1 -W 5 192.168.50.2");
+    let out = t.wait_for("--- 192.168.50.2 ping statistics", SECS(10));
+    assert!(out.contains("1 packets transmitted, 1 received"), "{out}");
     t.cmd("route del 192.168.50.0/24");
     t.cmd("ifconfig tap0 down");
     let (ok, _) = ns.sh_text("ping -c 1 -W 1 10.0.0.1");
@@ -467,6 +472,11 @@ fn shutdown_under_traffic_does_not_hang() {
         let code = t.close_input(SECS(10));
         let _ = flood.kill();
         let _ = flood.wait();
-        assert_eq!(code, Some(0), "tapip did not exit on {signal} under traffic:\n{}", t.output());
+        assert_eq!(
+            code,
+            Some(0),
+            "tapip did not exit on {signal} under traffic:\n{}",
+            t.output()
+        );
     }
 }

@@ -55,14 +55,16 @@ impl IpLayer {
             self.out.stats.drop_bad_arp += 1;
             return;
         };
-        let iface = &mut self.out.ifaces[ifindex];
+        let iface = &self.out.ifaces[ifindex];
         let (Some(our_ip), our_mac) = (iface.ip(), iface.mac) else {
+            self.out.stats.drop_arp_no_address += 1;
             return;
         };
-        // A sender outside the interface's network is never a next hop of ours: answer a
-        // request for our address (as Linux does) but put nothing in the cache, so garbage
-        // or spoofed ARP cannot fill it with addresses we would never use.
-        let on_link = iface.addr.is_some_and(|c| c.contains(repr.sender_ip));
+        // A sender that is not our neighbour on this link (outside its networks and its
+        // direct routes) is never a next hop of ours: answer a request for our address (as
+        // Linux does) but put nothing in the cache, so garbage or spoofed ARP cannot fill
+        // it with addresses we would never use.
+        let on_link = self.out.on_link_iface(repr.sender_ip) == Some(ifindex);
         if !on_link && !repr.sender_ip.is_unspecified() {
             self.out.stats.arp_off_link += 1;
             let for_us = repr.op == arp::Operation::Request && repr.target_ip == our_ip;
@@ -72,7 +74,9 @@ impl IpLayer {
             }
             return;
         }
-        let res = iface.arp.process(&repr, our_ip, our_mac, now);
+        let res = self.out.ifaces[ifindex]
+            .arp
+            .process(&repr, our_ip, our_mac, now);
         if let Some(reply) = res.reply {
             self.out.send_arp(ifindex, &reply, repr.sender_mac);
         }

@@ -314,12 +314,11 @@ impl IpLayer {
 
     /// Add a static neighbour on the interface whose network holds `ip`.
     pub fn arp_add_static(&mut self, ip: Ipv4Addr, mac: MacAddr) -> Result<(), ConfigError> {
-        let i = self
+        let ifindex = self
             .out
-            .ifaces
-            .iter_mut()
-            .find(|i| !i.loopback && i.addr.is_some_and(|c| c.contains(ip)))
+            .on_link_iface(ip)
             .ok_or(RouteError::GatewayUnreachable(ip))?;
+        let i = &mut self.out.ifaces[ifindex];
         let waiting = i
             .arp
             .insert_static(ip, mac)
