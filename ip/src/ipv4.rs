@@ -194,9 +194,16 @@ pub fn fill_checksum(header: &mut [u8]) {
     header[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
-/// Addresses that never name a single host as a source (RFC 1122 3.2.1.3, RFC 1812 5.3.7).
+/// Addresses that never name a single host as a source (RFC 1122 3.2.1.3, RFC 1812 5.3.7):
+/// "this network" (0/8), broadcast, multicast, class E.
 pub fn is_martian_source(ip: Ipv4Addr) -> bool {
-    ip.is_broadcast() || ip.is_multicast() || ip.octets()[0] >= 240
+    ip.octets()[0] == 0 || ip.is_broadcast() || ip.is_multicast() || ip.octets()[0] >= 240
+}
+
+/// Destinations a router must not forward to (RFC 1812 5.3.7): "this network" (0/8) and
+/// class E (limited broadcast, 255.255.255.255, is never forwarded either).
+pub fn is_martian_destination(ip: Ipv4Addr) -> bool {
+    ip.octets()[0] == 0 || ip.octets()[0] >= 240
 }
 
 #[cfg(test)]

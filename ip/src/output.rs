@@ -65,7 +65,12 @@ impl Output {
                 });
             }
         }
-        let usable = |i: usize| self.ifaces.get(i).is_some_and(|f| f.up && f.addr.is_some());
+        // 127/8 never leaves by a real link (RFC 1122 3.2.1.3 (g)).
+        let usable = |i: usize| {
+            self.ifaces
+                .get(i)
+                .is_some_and(|f| f.up && f.addr.is_some() && (f.loopback || !dst.is_loopback()))
+        };
         self.routes.lookup(dst, usable)
     }
 

@@ -17,6 +17,8 @@ pub struct IpStats {
     pub drop_bad_total_len: u64,
     pub drop_bad_checksum: u64,
     pub drop_bad_source: u64,
+    /// Not forwarded: to 0/8 or class E (RFC 1812 5.3.7).
+    pub drop_bad_destination: u64,
     pub drop_not_for_us: u64,
     pub drop_ttl_expired: u64,
     pub drop_no_route: u64,

@@ -919,6 +919,8 @@ fn martian_sources_are_dropped() {
         Ipv4Addr::new(240, 0, 0, 1),
         Ipv4Addr::new(127, 0, 0, 1),
         Ipv4Addr::new(127, 3, 2, 1),
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(0, 1, 2, 3),
     ] {
         let p = Hdr::new(src, US0, ICMP).packet(&echo_request(3, 4, &pattern(56, 1)));
         assert_dropped(&p, one_drop(|s| s.drop_bad_source = 1));
@@ -1417,16 +1419,27 @@ fn no_error_to_a_source_that_is_not_one_host() {
         &mut l,
         &mut up,
         0,
-        &Hdr::new(Ipv4Addr::UNSPECIFIED, US0, UDP).packet(b"dhcp?"),
+        &Hdr::new(Ipv4Addr::UNSPECIFIED, US0, UDP).packet(b"unicast"),
+        T0,
+    );
+    assert!(
+        up.delivered.is_empty(),
+        "0.0.0.0 to a unicast address is martian"
+    );
+    assert_eq!(l.stats().drop_bad_source, 1);
+    rx_ip_bcast(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, UDP).packet(b"dhcp?"),
         T0,
     );
     assert_eq!(
         up.delivered.len(),
         1,
-        "0.0.0.0 may send (RFC 1122 3.2.1.3 (a))"
+        "0.0.0.0 may broadcast while it learns its address (RFC 1122 3.2.1.3 (a))"
     );
     assert!(drain(&mut l).is_empty(), "but gets no error");
-    assert_eq!(l.icmp_stats().errors_suppressed, 1);
 }
 
 #[test]
@@ -2244,4 +2257,28 @@ fn a_dev_route_makes_its_network_neighbours_resolvable() {
     assert!(l
         .arp_add_static(Ipv4Addr::new(172, 16, 0, 1), MAC_A)
         .is_err());
+}
+
+#[test]
+fn martian_destinations_are_not_forwarded_and_127_never_leaves_by_a_link() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    l.add_route(cidr("0.0.0.0/0"), Some(HOST_B), None).unwrap();
+    for dst in [
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(0, 9, 9, 9),
+        Ipv4Addr::new(240, 1, 2, 3),
+    ] {
+        let p = Hdr::new(HOST_A, dst, UDP).packet(b"payload!");
+        rx_ip(&mut l, &mut up, 0, &p, T0);
+        assert!(drain(&mut l).is_empty(), "{dst} must not be forwarded");
+    }
+    assert_eq!(l.stats().drop_bad_destination, 3);
+    // No loopback interface here: 127.0.0.1 must not follow the default route out.
+    assert_eq!(
+        l.tx()
+            .send(&SendMeta::new(Ipv4Addr::LOCALHOST, UDP), b"x", T0),
+        Err(SendError::NoRoute)
+    );
+    assert!(drain(&mut l).is_empty());
 }

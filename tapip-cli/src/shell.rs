@@ -65,7 +65,7 @@ fn run_commands(cli: &Cli, ctx: &Ctx) -> i32 {
             }
         }
         for l in lines {
-            if one(ctx, &l) == Flow::Exit || ctx.sig.terminate.load(Ordering::SeqCst) {
+            if one(ctx, &l) == Flow::Exit || ctx.sig.stop_requested() {
                 break;
             }
         }
@@ -92,7 +92,11 @@ fn run_commands(cli: &Cli, ctx: &Ctx) -> i32 {
         if flow == Flow::Exit || ctx.sig.terminate.load(Ordering::SeqCst) {
             break;
         }
-        // Ctrl-C ended the command; the shell goes on.
+        // At a terminal, Ctrl-C ends the running command and the shell goes on; with
+        // commands from a pipe, SIGINT ends the program like SIGTERM.
+        if !interactive && ctx.sig.interrupt.load(Ordering::SeqCst) {
+            break;
+        }
         ctx.sig.interrupt.store(false, Ordering::SeqCst);
         let _ = ack_tx.send(());
     }

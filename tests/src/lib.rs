@@ -191,6 +191,11 @@ impl Tapip {
         self.wait(timeout)
     }
 
+    /// Wait for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        self.wait(timeout)
+    }
+
     fn wait(&mut self, timeout: Duration) -> Option<i32> {
         let end = Instant::now() + timeout;
         while Instant::now() < end {

@@ -346,6 +346,27 @@ fn a_bad_fault_spec_is_one_clear_line() {
 }
 
 #[test]
+fn sigint_during_a_command_from_a_pipe_ends_the_program() {
+    let (_ns, mut t) = top2("sigint2", &[]);
+    t.cmd("ping -i 0.2 10.0.0.2");
+    t.cmd("ifconfig");
+    t.wait_for("icmp_seq=2", SECS(10));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &t.pid().to_string()])
+        .status();
+    // The ping prints its summary and the program ends (the queued `ifconfig` is not run).
+    let code = t.wait_exit(SECS(10));
+    let out = t.output();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("--- 10.0.0.2 ping statistics ---"), "{out}");
+    assert_eq!(
+        out.matches("HWaddr").count(),
+        2,
+        "one ifconfig at start only:\n{out}"
+    );
+}
+
+#[test]
 fn sigint_ends_a_waiting_shell_cleanly() {
     let (_ns, mut t) = top2("sigint", &[]);
     t.cmd("wait");

@@ -18,6 +18,10 @@ impl IpLayer {
             packet: pkt,
             broadcast: false,
         };
+        if ipv4::is_martian_destination(pkt.dst()) {
+            self.out.stats.drop_bad_destination += 1;
+            return;
+        }
         if pkt.ttl() <= 1 {
             self.out.stats.drop_ttl_expired += 1;
             self.icmp_error(&d, icmp::kind::TIME_EXCEEDED, icmp::exceeded::TTL, 0, now);

@@ -119,7 +119,11 @@ impl IpLayer {
         // our networks), multicast or class E source; 127/8 sources are only valid when they
         // came in on loopback (RFC 1812 5.3.7).
         let directed_broadcast = self.out.ifaces.iter().any(|i| i.is_subnet_broadcast(src));
-        if ipv4::is_martian_source(src) || directed_broadcast || (src.is_loopback() && !loopback) {
+        // 0.0.0.0 is a valid source only for a host still learning its address, which can only
+        // broadcast (DHCP); Linux draws the same line.
+        let learning = src.is_unspecified() && pkt.dst().is_broadcast();
+        let martian = ipv4::is_martian_source(src) && !learning;
+        if martian || directed_broadcast || (src.is_loopback() && !loopback) {
             st.drop_bad_source += 1;
             return;
         }

@@ -85,6 +85,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_bad_total_len", ip.drop_bad_total_len),
             ("drop_bad_checksum", ip.drop_bad_checksum),
             ("drop_bad_source", ip.drop_bad_source),
+            ("drop_bad_destination", ip.drop_bad_destination),
             ("drop_not_for_us", ip.drop_not_for_us),
             ("drop_ttl_expired", ip.drop_ttl_expired),
             ("drop_no_route", ip.drop_no_route),
@@ -95,6 +96,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_unknown_protocol", ip.drop_unknown_protocol),
             ("drop_reassembly", ip.drop_reassembly),
             ("drop_bad_arp", ip.drop_bad_arp),
+            ("drop_arp_no_address", ip.drop_arp_no_address),
             ("arp_off_link_not_learned", ip.arp_off_link),
         ],
     );
