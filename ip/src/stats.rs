@@ -26,7 +26,6 @@ pub struct IpStats {
     pub drop_arp_failed: u64,
     pub drop_arp_queue_full: u64,
     pub drop_tx_queue_full: u64,
-    pub drop_iface_down: u64,
     pub drop_unknown_protocol: u64,
     pub drop_reassembly: u64,
     /// ARP packets that did not parse (truncated, not Ethernet/IPv4).

@@ -82,6 +82,8 @@ pub struct DeviceStats {
     pub rx_dropped_runt: AtomicU64,
     /// Frames dropped because the stack's input queue was full.
     pub rx_dropped_queue_full: AtomicU64,
+    /// Frames larger than any IPv4 datagram (truncated by the read).
+    pub rx_dropped_too_big: AtomicU64,
     pub tx_packets: AtomicU64,
     pub tx_bytes: AtomicU64,
     pub tx_errors: AtomicU64,
@@ -100,6 +102,7 @@ pub struct DeviceStatsSnapshot {
     pub rx_dropped_ethertype: u64,
     pub rx_dropped_runt: u64,
     pub rx_dropped_queue_full: u64,
+    pub rx_dropped_too_big: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub tx_errors: u64,
@@ -109,7 +112,10 @@ pub struct DeviceStatsSnapshot {
 
 impl DeviceStatsSnapshot {
     pub fn rx_dropped(&self) -> u64 {
-        self.rx_dropped_ethertype + self.rx_dropped_runt + self.rx_dropped_queue_full
+        self.rx_dropped_ethertype
+            + self.rx_dropped_runt
+            + self.rx_dropped_queue_full
+            + self.rx_dropped_too_big
     }
     pub fn tx_dropped(&self) -> u64 {
         self.tx_dropped_queue_full + self.tx_dropped_too_big
@@ -130,6 +136,7 @@ impl DeviceStats {
             rx_dropped_ethertype: g(&self.rx_dropped_ethertype),
             rx_dropped_runt: g(&self.rx_dropped_runt),
             rx_dropped_queue_full: g(&self.rx_dropped_queue_full),
+            rx_dropped_too_big: g(&self.rx_dropped_too_big),
             tx_packets: g(&self.tx_packets),
             tx_bytes: g(&self.tx_bytes),
             tx_errors: g(&self.tx_errors),

@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// The largest Ethernet frame carrying one IPv4 datagram.
+const MAX_FRAME: usize = 65_535 + crate::ethernet::HEADER_LEN;
+
 /// How often blocked driver threads look at the stop flag.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -105,7 +108,9 @@ impl Driver {
 
         let rx_thread = {
             let (device, stats, stop) = (device.clone(), stats.clone(), stop.clone());
-            let cap = info.frame_capacity();
+            // Read into room for the largest frame any link could hand us, one byte more to
+            // tell a truncated read: the kernel side's MTU may be larger than ours.
+            let cap = info.frame_capacity().max(MAX_FRAME) + 1;
             std::thread::Builder::new()
                 .name(format!("{}-rx", info.name))
                 .spawn(move || rx_loop(ifindex, &*device, cap, &*sink, &stats, &stop))?
@@ -215,6 +220,10 @@ fn rx_loop(
         };
         bump(&stats.rx_packets, 1);
         bump(&stats.rx_bytes, n as u64);
+        if n >= buf.len() {
+            bump(&stats.rx_dropped_too_big, 1);
+            continue;
+        }
         let Some(frame) = ethernet::Frame::new_checked(&buf[..n]) else {
             bump(&stats.rx_dropped_runt, 1);
             continue;
@@ -243,6 +252,10 @@ fn send_counted(device: &dyn Device, max_frame: usize, frame: &[u8], stats: &Dev
         Ok(()) => {
             bump(&stats.tx_packets, 1);
             bump(&stats.tx_bytes, frame.len() as u64);
+        }
+        // The device's own queue is full (an in-memory link; a TAP drops silently instead).
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            bump(&stats.tx_dropped_queue_full, 1)
         }
         Err(_) => bump(&stats.tx_errors, 1),
     }

@@ -166,6 +166,8 @@ pub struct FaultStats {
     /// Received frames that never reach the caller: loss, hold-queue overflow, and held
     /// frames that did not fit the caller's buffer.
     pub dropped: u64,
+    /// The part of `dropped` chosen by the loss rate.
+    pub lost: u64,
     /// The part of `dropped` caused by a full hold queue.
     pub overflow: u64,
     /// Frames delivered a second time.
@@ -187,6 +189,7 @@ struct Counters {
     received: AtomicU64,
     passed: AtomicU64,
     dropped: AtomicU64,
+    lost: AtomicU64,
     overflow: AtomicU64,
     duplicated: AtomicU64,
     reordered: AtomicU64,
@@ -207,6 +210,7 @@ impl Counters {
             received: g(&self.received),
             passed: g(&self.passed),
             dropped: g(&self.dropped),
+            lost: g(&self.lost),
             overflow: g(&self.overflow),
             duplicated: g(&self.duplicated),
             reordered: g(&self.reordered),
@@ -312,6 +316,7 @@ impl RxState {
 
         if hit(d.loss, cfg.loss) {
             bump(&c.dropped);
+            bump(&c.lost);
             return false;
         }
 

@@ -220,6 +220,11 @@ impl Stack {
         self.shared.finish(core);
     }
 
+    /// Frames waiting in the stack's input channel.
+    pub fn input_queue_len(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
     /// Counters of each device's driver (rx/tx packets, bytes, drops by cause).
     pub fn device_stats(&self) -> Vec<(String, DeviceStatsSnapshot)> {
         self.shared

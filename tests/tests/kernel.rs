@@ -147,7 +147,7 @@ fn forwarding_answers_ttl_1_with_time_exceeded_and_sends_a_redirect() {
     );
     t.cmd("stat");
     let out = t.wait_for("tx_redirects=", SECS(5));
-    assert!(out.contains("forwarded=1"), "{out}");
+    assert_eq!(counter(&out, " forwarded="), 1, "{out}");
     assert!(out.contains("tx_time_exceeded=1"), "{out}");
 }
 
@@ -281,8 +281,36 @@ fn debug_traces_each_layer() {
     let out = t.wait_for("echo reply", SECS(5));
     assert!(out.contains("echo request"), "{out}");
     assert!(out.contains("who-has 10.0.0.1"), "{out}");
+    assert!(!out.contains(" ip   "), "ip was not asked for:\n{out}");
+    t.cmd("debug -n -c dev l2 ip");
+    t.wait_for("tracing dev,l2,ip", SECS(5));
+    ns.sh("ping -c 1 -s 3000 10.0.0.1");
+    let out = t.wait_for("frag", SECS(5));
+    assert!(out.contains("dev  tap0 rx"), "{out}");
+    assert!(out.contains("l2   tap0 rx"), "{out}");
+    assert!(out.contains("ip   tap0 tx 10.0.0.1 > 10.0.0.2"), "{out}");
     t.cmd("debug -c");
     t.wait_for("tracing off", SECS(5));
+    let before = t.output().len();
+    ns.sh("ping -c 1 10.0.0.1");
+    t.cmd("help sleep");
+    let out = t.wait_for("usage: sleep", SECS(5));
+    assert!(
+        !out[before..].contains("tap0 rx"),
+        "tracing is off:\n{}",
+        &out[before..]
+    );
+}
+
+/// The value of the counter `name` (e.g. "drop_injected_loss=") in `stat` output; zero
+/// counters are not printed, so a missing one reads 0.
+fn counter(out: &str, name: &str) -> u32 {
+    out.rsplit(name)
+        .next()
+        .filter(|_| out.contains(name))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -327,7 +355,12 @@ fn the_fault_option_drops_frames_and_stat_counts_them() {
     );
     t.cmd("stat");
     let out = t.wait_for("drop_injected_loss=", SECS(5));
-    assert!(!out.contains("drop_injected_loss=0 "), "{out}");
+    let lost: u32 = counter(&out, "drop_injected_loss=");
+    assert_eq!(
+        lost,
+        40 - received,
+        "every lost request was dropped by the injector:\n{out}"
+    );
 }
 
 #[test]

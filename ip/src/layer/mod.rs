@@ -364,6 +364,11 @@ impl IpLayer {
         (self.reasm.pending(), self.reasm.buffered_bytes())
     }
 
+    /// Frames waiting for ARP resolution, on all interfaces.
+    pub fn arp_pending(&self) -> usize {
+        self.out.ifaces.iter().map(|i| i.arp.pending()).sum()
+    }
+
     /// The down path, for sockets.
     pub fn tx(&mut self) -> &mut dyn IpTx {
         &mut self.out

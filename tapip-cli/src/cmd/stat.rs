@@ -14,22 +14,49 @@ fn line(section: &str, pairs: &[(&str, u64)]) {
 
 pub fn run(ctx: &Ctx) {
     let dev = ctx.stack.device_stats();
-    let (ip, icmp, reasm, (pending, buffered), arps, tr, sockets, socket_bytes) =
-        ctx.stack.with_core(|c, _| {
-            let socks = c.transport.sockets();
-            let bytes: usize = socks.iter().map(|s| s.rx_bytes).sum();
-            (
-                c.ip.stats(),
-                c.ip.icmp_stats(),
-                c.ip.reassembly_stats(),
-                c.ip.reassembly_usage(),
-                c.ip.arp_stats(),
-                c.transport.stats(),
-                socks.len(),
-                bytes,
-            )
-        });
-    println!("In use: sockets={sockets} socket-queue-bytes={socket_bytes} reassembly-datagrams={pending} reassembly-bytes={buffered}");
+    let input_queue = ctx.stack.input_queue_len();
+    let (
+        ip,
+        icmp,
+        reasm,
+        (pending, buffered),
+        arps,
+        tr,
+        sockets,
+        socket_bytes,
+        arp_pending,
+        ifaces,
+    ) = ctx.stack.with_core(|c, _| {
+        let socks = c.transport.sockets();
+        let bytes: usize = socks.iter().map(|s| s.rx_bytes).sum();
+        (
+            c.ip.stats(),
+            c.ip.icmp_stats(),
+            c.ip.reassembly_stats(),
+            c.ip.reassembly_usage(),
+            c.ip.arp_stats(),
+            c.transport.stats(),
+            socks.len(),
+            bytes,
+            c.ip.arp_pending(),
+            c.ip.interfaces(),
+        )
+    });
+    println!(
+        "In use: sockets={sockets} socket-queue-bytes={socket_bytes} stack-input-queue={input_queue} \
+         arp-pending-frames={arp_pending} reassembly-datagrams={pending} reassembly-bytes={buffered}"
+    );
+    for i in ifaces {
+        line(
+            &format!("if {}", i.name),
+            &[
+                ("rx_frames", i.stats.rx_frames),
+                ("tx_frames", i.stats.tx_frames),
+                ("drop_not_our_mac", i.stats.rx_not_our_mac),
+                ("drop_iface_down", i.stats.rx_down),
+            ],
+        );
+    }
     for (name, s) in dev {
         line(
             &format!("dev {name}"),
@@ -42,6 +69,7 @@ pub fn run(ctx: &Ctx) {
                 ("tx_errors", s.tx_errors),
                 ("drop_not_ip_or_arp", s.rx_dropped_ethertype),
                 ("drop_runt", s.rx_dropped_runt),
+                ("drop_too_big", s.rx_dropped_too_big),
                 ("drop_stack_queue_full", s.rx_dropped_queue_full),
                 ("drop_tx_queue_full", s.tx_dropped_queue_full),
                 ("drop_tx_too_big", s.tx_dropped_too_big),
@@ -59,7 +87,24 @@ pub fn run(ctx: &Ctx) {
                 ("learned", a.learned),
                 ("updated", a.updated),
                 ("failures", a.failures),
-                ("drop_pending", a.pending_dropped.total()),
+                ("unknown_op", a.unknown_received),
+                (
+                    "drop_pending_entry_full",
+                    a.pending_dropped.entry_queue_full,
+                ),
+                (
+                    "drop_pending_total_full",
+                    a.pending_dropped.total_queue_full,
+                ),
+                ("drop_pending_table_full", a.pending_dropped.table_full),
+                (
+                    "drop_pending_bad_address",
+                    a.pending_dropped.invalid_address,
+                ),
+                ("drop_pending_evicted", a.pending_dropped.evicted),
+                ("drop_pending_removed", a.pending_dropped.removed),
+                ("drop_learn_table_full", a.learn_table_full),
+                ("drop_static_mismatch", a.static_mismatches),
                 ("drop_rate_limited", a.rate_limited),
                 ("drop_conflicts", a.conflicts),
                 ("drop_own_mac", a.ignored.own_sender_mac),
@@ -141,7 +186,8 @@ pub fn run(ctx: &Ctx) {
             &[
                 ("received", f.received),
                 ("passed", f.passed),
-                ("drop_injected_loss", f.dropped - f.overflow),
+                ("drop_injected_loss", f.lost),
+                ("drop_other", f.dropped - f.lost - f.overflow),
                 ("drop_hold_overflow", f.overflow),
                 ("duplicated", f.duplicated),
                 ("reordered", f.reordered),
