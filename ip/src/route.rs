@@ -40,6 +40,10 @@ pub enum RouteError {
     GatewayUnreachable(Ipv4Addr),
     #[error("no such interface: {0}")]
     NoSuchInterface(String),
+    #[error("gateway {0} is this host's own address")]
+    GatewayIsLocal(Ipv4Addr),
+    #[error("a route needs 'via GATEWAY' or 'dev IF'")]
+    NeedsGatewayOrDevice,
     #[error("connected routes follow interface addresses; change the address with ifconfig")]
     Connected,
 }

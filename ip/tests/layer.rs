@@ -1554,6 +1554,52 @@ fn icmp_errors_from_the_network_are_reported_to_upper() {
     assert!(drain(&mut l).is_empty(), "never an error about an error");
 }
 
+#[test]
+fn parameter_problem_and_source_quench_are_reported_to_upper() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let ours = Hdr::new(US0, HOST_A, UDP).packet(&pattern(8, 6));
+    for (kind, code, word) in [(12u8, 0u8, [9u8, 0, 0, 0]), (4, 0, [0; 4])] {
+        let mut m = vec![kind, code, 0, 0];
+        m.extend_from_slice(&word);
+        m.extend_from_slice(&ours);
+        let c = ip::checksum::checksum(&m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &Hdr::new(ROUTER_C, US0, ICMP).packet(&m),
+            T0,
+        );
+    }
+    assert_eq!(up.errors.len(), 2);
+    assert_eq!(
+        (up.errors[0].kind, up.errors[0].info),
+        (12, 9),
+        "with the pointer"
+    );
+    assert_eq!(up.errors[1].kind, 4);
+    assert!(up
+        .errors
+        .iter()
+        .all(|e| e.orig_dst == HOST_A && e.orig_payload == pattern(8, 6)));
+    assert!(drain(&mut l).is_empty());
+}
+
+#[test]
+fn routes_via_our_own_address_or_without_next_hop_are_refused() {
+    let mut l = one_iface();
+    assert_eq!(
+        l.add_route(cidr("10.9.0.0/16"), Some(US0), None),
+        Err(ConfigError::Route(RouteError::GatewayIsLocal(US0)))
+    );
+    assert_eq!(
+        l.add_route(cidr("10.9.0.0/16"), None, None),
+        Err(ConfigError::Route(RouteError::NeedsGatewayOrDevice))
+    );
+}
+
 // ==== Forwarding (RFC 1812 5.2, 5.3) =========================================================
 
 #[test]

@@ -31,10 +31,13 @@ pub fn main(cli: Cli) -> i32 {
                 println!("{l}");
             }
         });
-    if let Err(e) = printer {
-        eprintln!("tapip: {e}");
-        return 1;
-    }
+    let printer = match printer {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tapip: {e}");
+            return 1;
+        }
+    };
     let ctx = match setup::build(&cli, trace, sig) {
         Ok(x) => x,
         Err(e) => {
@@ -45,6 +48,10 @@ pub fn main(cli: Cli) -> i32 {
     let code = run_commands(&cli, &ctx);
     let _ = ctx.pcap.stop();
     ctx.stack.shutdown();
+    // The drivers (and their tracers) are gone; with the shell's handle dropped too the
+    // trace channel closes and the printer ends once it has printed every line.
+    drop(ctx);
+    let _ = printer.join();
     let _ = std::io::stdout().flush();
     code
 }

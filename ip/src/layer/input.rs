@@ -290,6 +290,16 @@ impl IpLayer {
                 now,
                 upper,
             ),
+            // Parameter problem and source quench carry the offending datagram too; the
+            // protocol that sent it should hear of them (RFC 1122 3.2.2.5, 3.2.2.3).
+            IcmpRepr::Other { kind, code }
+                if kind == icmp::kind::PARAMETER_PROBLEM || kind == icmp::kind::SOURCE_QUENCH =>
+            {
+                let msg = d.packet.payload();
+                let pointer = msg.get(4).copied().map_or(0, u32::from);
+                let original = msg.get(icmp::HEADER_LEN..).unwrap_or(&[]);
+                self.report(d, kind, code, pointer, original, now, upper)
+            }
             IcmpRepr::Other { .. } => {}
         }
     }

@@ -260,6 +260,9 @@ impl IpLayer {
         ifindex: Option<usize>,
     ) -> Result<(), ConfigError> {
         let ifindex = match (gateway, ifindex) {
+            (Some(gw), _) if self.out.is_local_addr(gw) => {
+                return Err(ConfigError::Route(RouteError::GatewayIsLocal(gw)))
+            }
             (Some(gw), dev) => {
                 let via = self
                     .out
@@ -275,11 +278,7 @@ impl IpLayer {
                 self.iface_mut(d)?;
                 d
             }
-            (None, None) => {
-                return Err(ConfigError::Route(RouteError::NoSuchInterface(
-                    "a route needs 'via GATEWAY' or 'dev IF'".into(),
-                )))
-            }
+            (None, None) => return Err(ConfigError::Route(RouteError::NeedsGatewayOrDevice)),
         };
         self.out.routes.add(Route {
             dest,

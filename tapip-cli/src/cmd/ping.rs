@@ -166,7 +166,7 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     let start = Instant::now();
     let mut sent_at: HashMap<u16, Instant> = HashMap::new();
     let (mut transmitted, mut received, mut errors) = (0u64, 0u64, 0u64);
-    let mut rtts: Vec<f64> = Vec::new();
+    let mut rtt = RttStats::default();
     let mut next_send = Instant::now();
     let mut last_sent: Option<Instant> = None;
     let mut buf = vec![0u8; 65_536];
@@ -240,7 +240,7 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 received += 1;
                 answered += 1;
-                rtts.push(ms);
+                rtt.add(ms);
                 println!(
                     "{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}",
                     fmt_ms(ms)
@@ -267,15 +267,42 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
         String::new()
     };
     println!("{transmitted} packets transmitted, {received} received{errs}, {loss}% packet loss, time {elapsed}ms");
-    if !rtts.is_empty() {
-        let min = rtts.iter().cloned().fold(f64::INFINITY, f64::min);
-        let max = rtts.iter().cloned().fold(0.0, f64::max);
-        let avg = rtts.iter().sum::<f64>() / rtts.len() as f64;
-        let mdev =
-            (rtts.iter().map(|r| (r - avg) * (r - avg)).sum::<f64>() / rtts.len() as f64).sqrt();
+    if let Some((min, avg, max, mdev)) = rtt.summary() {
         println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
     }
     Ok(())
+}
+
+/// Round-trip times as running sums: an endless ping keeps constant memory.
+#[derive(Default)]
+struct RttStats {
+    n: u64,
+    min: f64,
+    max: f64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl RttStats {
+    fn add(&mut self, ms: f64) {
+        if self.n == 0 || ms < self.min {
+            self.min = ms;
+        }
+        self.max = self.max.max(ms);
+        self.n += 1;
+        self.sum += ms;
+        self.sum_sq += ms * ms;
+    }
+
+    /// min, avg, max, mdev (the population standard deviation, as iputils prints).
+    fn summary(&self) -> Option<(f64, f64, f64, f64)> {
+        (self.n > 0).then(|| {
+            let n = self.n as f64;
+            let avg = self.sum / n;
+            let var = (self.sum_sq / n - avg * avg).max(0.0);
+            (self.min, avg, self.max, var.sqrt())
+        })
+    }
 }
 
 fn fmt_ms(ms: f64) -> String {
@@ -295,6 +322,18 @@ mod tests {
     fn parse_line(line: &str) -> Result<Opts, String> {
         let words: Vec<&str> = line.split_whitespace().collect();
         parse(&mut Args::new("ping", &words))
+    }
+
+    #[test]
+    fn rtt_summary() {
+        let mut r = RttStats::default();
+        assert!(r.summary().is_none());
+        for ms in [1.0, 2.0, 3.0] {
+            r.add(ms);
+        }
+        let (min, avg, max, mdev) = r.summary().unwrap();
+        assert_eq!((min, avg, max), (1.0, 2.0, 3.0));
+        assert!((mdev - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
     }
 
     #[test]
