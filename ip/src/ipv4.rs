@@ -183,6 +183,59 @@ impl Ipv4Repr {
     }
 }
 
+impl Ipv4Repr {
+    /// Write a header carrying `options` (whose length is a multiple of 4, at most 40) into
+    /// `buf[..20 + options.len()]`, for fragments that keep options (RFC 791 3.2).
+    pub fn emit_with_options(
+        &self,
+        buf: &mut [u8],
+        options: &[u8],
+        frag_offset: usize,
+        more_fragments: bool,
+    ) {
+        let hl = HEADER_LEN + options.len();
+        let with_opts = Ipv4Repr {
+            payload_len: self.payload_len + options.len(),
+            ..*self
+        };
+        with_opts.emit(buf, frag_offset, more_fragments);
+        buf[0] = 0x40 | ((hl / 4) as u8 & 0x0f);
+        buf[HEADER_LEN..hl].copy_from_slice(options);
+        fill_checksum(&mut buf[..hl]);
+    }
+}
+
+/// The options of a header that every fragment must repeat: those with the "copied" flag
+/// (RFC 791 3.1, "Options"), padded with End-of-Options to a multiple of 4 bytes. A
+/// malformed option ends the list.
+pub fn copied_options(options: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            0 => break,
+            1 => i += 1,
+            _ => {
+                let Some(&len) = options.get(i + 1) else {
+                    break;
+                };
+                let len = usize::from(len);
+                if len < 2 || i + len > options.len() {
+                    break;
+                }
+                if kind & 0x80 != 0 {
+                    out.extend_from_slice(&options[i..i + len]);
+                }
+                i += len;
+            }
+        }
+    }
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+    out
+}
+
 /// Recompute the checksum of a header in place (after changing TTL, say).
 pub fn fill_checksum(header: &mut [u8]) {
     if header.len() < HEADER_LEN {
@@ -286,6 +339,44 @@ mod tests {
             let _ =
                 Ipv4Packet::new_checked(&PING[..n]).map(|p| (p.payload().len(), p.header().len()));
         }
+    }
+
+    #[test]
+    fn copied_options_keep_only_the_copy_flag() {
+        // NOP, Record Route (7, not copied, len 7), Loose Source Route (131, copied, len 7),
+        // End of options.
+        let opts = [1, 7, 7, 4, 0, 0, 0, 0, 131, 7, 4, 10, 0, 0, 9, 0];
+        assert_eq!(copied_options(&opts), vec![131, 7, 4, 10, 0, 0, 9, 0]);
+        assert!(copied_options(&[1, 1, 1, 1]).is_empty());
+        // A length running past the end, or below 2, stops the walk without panicking.
+        assert!(copied_options(&[131, 40, 0, 0]).is_empty());
+        assert!(copied_options(&[131, 1, 0, 0]).is_empty());
+        assert!(copied_options(&[131]).is_empty());
+    }
+
+    #[test]
+    fn emit_with_options_sets_ihl_length_and_checksum() {
+        let r = Ipv4Repr {
+            src: Ipv4Addr::new(10, 0, 0, 2),
+            dst: Ipv4Addr::new(10, 0, 1, 5),
+            protocol: protocol::UDP,
+            ttl: 9,
+            tos: 0,
+            ident: 7,
+            dont_fragment: false,
+            payload_len: 16,
+        };
+        let opts = [131, 7, 4, 10, 0, 0, 9, 0];
+        let mut buf = [0u8; 28 + 16];
+        r.emit_with_options(&mut buf, &opts, 64, true);
+        let p = Ipv4Packet::new_checked(&buf).unwrap();
+        assert!(p.verify_checksum());
+        assert_eq!(
+            (p.header_len(), p.total_len(), p.frag_offset()),
+            (28, 44, 64)
+        );
+        assert!(p.more_fragments());
+        assert_eq!(&p.header()[20..], &opts);
     }
 
     #[test]

@@ -2328,3 +2328,50 @@ fn martian_destinations_are_not_forwarded_and_127_never_leaves_by_a_link() {
     );
     assert!(drain(&mut l).is_empty());
 }
+
+#[test]
+fn refragmenting_keeps_every_option_in_the_first_fragment_and_copied_ones_in_the_rest() {
+    let mut l = router();
+    l.set_mtu(1, 576).unwrap();
+    let mut up = Recorder::default();
+    // Record Route (type 7, not copied) and a Loose Source Route (type 131, copied).
+    let opts = [7u8, 7, 4, 0, 0, 0, 0, 1, 131, 7, 4, 10, 0, 1, 5, 0];
+    let payload = pattern(1200, 3);
+    let repr = Ipv4Repr {
+        src: HOST_A,
+        dst: HOST_B,
+        protocol: UDP,
+        ttl: 64,
+        tos: 0,
+        ident: 0x4242,
+        dont_fragment: false,
+        payload_len: payload.len(),
+    };
+    let mut dgram = vec![0u8; 20 + opts.len() + payload.len()];
+    repr.emit_with_options(&mut dgram, &opts, 0, false);
+    dgram[20 + opts.len()..].copy_from_slice(&payload);
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 3, "1200 bytes at MTU 576");
+    let first = out[0].ip();
+    assert_eq!(
+        &first.header()[20..],
+        &opts,
+        "all options in the first fragment"
+    );
+    for s in &out[1..] {
+        let p = s.ip();
+        assert_eq!(
+            &p.header()[20..],
+            &[131, 7, 4, 10, 0, 1, 5, 0],
+            "copied options only"
+        );
+        assert!(p.verify_checksum());
+        assert!(p.total_len() <= 576);
+    }
+    let whole = reassemble(out.iter().map(|s| &s.payload[..]));
+    assert_eq!(
+        Ipv4Packet::new_checked(&whole).unwrap().payload(),
+        &payload[..]
+    );
+}

@@ -52,13 +52,15 @@ impl IpLayer {
             }
         }
         let mtu = self.out.iface(route.ifindex).map(|i| i.mtu).unwrap_or(0);
-        let mut dgram = pkt.as_bytes().to_vec();
-        dgram[8] -= 1;
-        ipv4::fill_checksum(&mut dgram[..pkt.header_len()]);
         self.out.stats.rx_forwarded += 1;
-        if dgram.len() <= mtu {
-            let mut frame = vec![0u8; ethernet::HEADER_LEN + dgram.len()];
-            frame[ethernet::HEADER_LEN..].copy_from_slice(&dgram);
+        if pkt.total_len() <= mtu {
+            // One copy, from the received frame into the one that leaves; TTL decremented
+            // and the header checksum recomputed in place.
+            let eth = ethernet::HEADER_LEN;
+            let mut frame = vec![0u8; eth + pkt.total_len()];
+            frame[eth..].copy_from_slice(pkt.as_bytes());
+            frame[eth + 8] -= 1;
+            ipv4::fill_checksum(&mut frame[eth..eth + pkt.header_len()]);
             let _ = self.out.transmit_ip(route.ifindex, next_hop, frame, now);
         } else if pkt.dont_fragment() {
             self.out.stats.drop_frag_needed += 1;
@@ -73,48 +75,68 @@ impl IpLayer {
                 now,
             );
         } else {
-            // Re-fragment with a fresh header (options are not copied; RFC 791 allows
-            // dropping options not marked "copy").
-            let repr = Ipv4Repr {
-                src: pkt.src(),
-                dst: pkt.dst(),
-                protocol: pkt.protocol(),
-                ttl: pkt.ttl() - 1,
-                tos: pkt.tos(),
-                ident: pkt.ident(),
-                dont_fragment: false,
-                payload_len: pkt.payload().len(),
+            self.refragment(route.ifindex, next_hop, pkt, mtu, now);
+        }
+    }
+}
+
+impl IpLayer {
+    /// Fragment a forwarded datagram (or fragment) to `mtu` (RFC 791 3.2): the first
+    /// fragment keeps every option, the others the options marked "copied"; each keeps its
+    /// place in the original datagram.
+    fn refragment(
+        &mut self,
+        ifindex: usize,
+        next_hop: std::net::Ipv4Addr,
+        pkt: Ipv4Packet<'_>,
+        mtu: usize,
+        now: Instant,
+    ) {
+        let repr = Ipv4Repr {
+            src: pkt.src(),
+            dst: pkt.dst(),
+            protocol: pkt.protocol(),
+            ttl: pkt.ttl() - 1,
+            tos: pkt.tos(),
+            ident: pkt.ident(),
+            dont_fragment: false,
+            payload_len: 0,
+        };
+        let all_options = &pkt.header()[ipv4::HEADER_LEN..];
+        let copied = ipv4::copied_options(all_options);
+        let base = pkt.frag_offset();
+        let payload = pkt.payload();
+        let mut off = 0;
+        while off < payload.len() {
+            let options = if off == 0 && base == 0 {
+                all_options
+            } else {
+                &copied[..]
             };
-            // A fragment being forwarded keeps its place in the original datagram.
-            let base = pkt.frag_offset();
-            let last_more = pkt.more_fragments();
-            let chunk = (mtu.saturating_sub(ipv4::HEADER_LEN)) & !7;
+            let hl = ipv4::HEADER_LEN + options.len();
+            let chunk = mtu.saturating_sub(hl) & !7;
             if chunk == 0 {
                 return;
             }
-            let payload = pkt.payload();
-            let mut off = 0;
-            while off < payload.len() {
-                let end = (off + chunk).min(payload.len());
-                let more = end < payload.len() || last_more;
-                let mut frame = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + end - off];
-                frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..]
-                    .copy_from_slice(&payload[off..end]);
-                Ipv4Repr {
-                    payload_len: end - off,
-                    ..repr
-                }
-                .emit(&mut frame[ethernet::HEADER_LEN..], base + off, more);
-                self.out.stats.tx_fragments += 1;
-                if self
-                    .out
-                    .transmit_ip(route.ifindex, next_hop, frame, now)
-                    .is_err()
-                {
-                    return;
-                }
-                off = end;
+            let end = (off + chunk).min(payload.len());
+            let more = end < payload.len() || pkt.more_fragments();
+            let mut frame = vec![0u8; ethernet::HEADER_LEN + hl + end - off];
+            frame[ethernet::HEADER_LEN + hl..].copy_from_slice(&payload[off..end]);
+            let part = Ipv4Repr {
+                payload_len: end - off,
+                ..repr
+            };
+            part.emit_with_options(
+                &mut frame[ethernet::HEADER_LEN..],
+                options,
+                base + off,
+                more,
+            );
+            if self.out.transmit_ip(ifindex, next_hop, frame, now).is_err() {
+                return;
             }
+            self.out.stats.tx_fragments += 1;
+            off = end;
         }
     }
 }
