@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Run every test of tapip: unit tests, in-memory two-stack tests, and the tests against the
 # Linux kernel over a real TAP device (these need root, and create and remove their own
-# network namespaces). On Debian, installs the kernel-side tools they use when missing.
+# network namespaces). On Debian, installs what they need when it is missing: the kernel-side
+# tools, a C linker, and a Rust toolchain (through rustup) if there is no cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+apt_install() {
+    echo "installing: $*"
+    if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 need=()
-for pair in ip:iproute2 ping:iputils-ping arping:arping tcpdump:tcpdump nc:netcat-openbsd \
-            nft:nftables python3:python3 ethtool:ethtool kill:procps setpriv:util-linux; do
+for pair in ip:iproute2 ping:iputils-ping arping:arping tcpdump:tcpdump python3:python3 \
+            kill:procps setpriv:util-linux cc:build-essential; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "installing: ${need[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
 # The kernel tests run the real `tapip` binary; build it first.
