@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 cargo build --release --bins --examples -q
+target=${CARGO_TARGET_DIR:-target}/release
 ns="tapip-bench-$$"; nsa="$ns-a"; nsb="$ns-b"
 pids=()
 cleanup() {
@@ -22,10 +23,10 @@ for n in "$ns" "$nsa" "$nsb"; do ip netns add "$n"; ip netns exec "$n" ip link s
 median() { grep -o 'time=[0-9.]*' | cut -d= -f2 | sort -n | awk '{a[NR]=$1} END {printf "%.0f", a[int((NR+1)/2)]*1000}'; }
 
 # The stack.
-ip netns exec "$ns" target/release/tapip -c wait >/dev/null 2>&1 &
+ip netns exec "$ns" "$target/tapip" -c wait >/dev/null 2>&1 &
 pids+=($!)
 # The forwarder: both taps created in nsa, the second moved to nsb.
-ip netns exec "$nsa" target/release/examples/tap_forwarder fwa fwb &
+ip netns exec "$nsa" "$target/examples/tap_forwarder" fwa fwb &
 pids+=($!)
 sleep 1
 ip netns exec "$nsa" ip link set fwb netns "$nsb"

@@ -413,11 +413,11 @@ impl<D: Device> Device for Tracer<D> {
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // Traced before it is handed on, so on a loopback link the tx line comes before the
+        // rx line of the same frame.
+        self.observe(Direction::Tx, frame);
         match self.inner.send(frame) {
-            Ok(()) => {
-                self.observe(Direction::Tx, frame);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => {
                 self.trace.emit(
                     TraceLayers::DEV,
