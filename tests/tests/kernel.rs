@@ -183,6 +183,14 @@ fn pcap_file_is_read_back_by_tcpdump() {
             "{text}"
         );
         assert_eq!(text.matches("ICMP echo reply").count(), requests, "{text}");
+        if f == &file {
+            // Recording started with the stack: its gratuitous ARP is the first frame.
+            let first = text.lines().next().unwrap_or_default();
+            assert!(
+                first.contains("ARP, Request who-has 10.0.0.1 tell 10.0.0.1"),
+                "{text}"
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
