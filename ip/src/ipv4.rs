@@ -193,6 +193,9 @@ impl Ipv4Repr {
         frag_offset: usize,
         more_fragments: bool,
     ) {
+        if options.is_empty() {
+            return self.emit(buf, frag_offset, more_fragments);
+        }
         let hl = HEADER_LEN + options.len();
         let with_opts = Ipv4Repr {
             payload_len: self.payload_len + options.len(),

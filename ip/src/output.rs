@@ -253,28 +253,71 @@ impl Output {
         mtu: usize,
         now: Instant,
     ) -> Result<(), SendError> {
-        let chunk = (mtu.saturating_sub(HEADER_LEN)) & !7;
-        if chunk == 0 {
-            return Err(SendError::TooLong);
-        }
         self.stats.tx_packets += 1;
-        let mut offset = 0;
-        while offset < payload.len() {
-            let end = (offset + chunk).min(payload.len());
-            let more = end < payload.len();
-            let mut frame = vec![0u8; ETH + HEADER_LEN + end - offset];
-            frame[ETH + HEADER_LEN..].copy_from_slice(&payload[offset..end]);
-            let part = Ipv4Repr {
-                payload_len: end - offset,
-                ..*repr
+        let whole = Fragmentable {
+            repr: *repr,
+            payload,
+            offset: 0,
+            more_fragments: false,
+            options: &[],
+            copied_options: &[],
+        };
+        self.emit_fragments(ifindex, next_hop, &whole, mtu, now)
+    }
+
+    /// Emit `d` as fragments of at most `mtu` bytes (RFC 791 3.2): each keeps its place in
+    /// the original datagram (`d.offset`, and MF on the last when `d` is itself a non-last
+    /// fragment); the first carries every option, the others the "copied" ones.
+    pub(crate) fn emit_fragments(
+        &mut self,
+        ifindex: usize,
+        next_hop: Ipv4Addr,
+        d: &Fragmentable<'_>,
+        mtu: usize,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let mut off = 0;
+        while off < d.payload.len() {
+            let options = if off == 0 && d.offset == 0 {
+                d.options
+            } else {
+                d.copied_options
             };
-            part.emit(&mut frame[ETH..], offset, more);
+            let hl = HEADER_LEN + options.len();
+            let chunk = mtu.saturating_sub(hl) & !7;
+            if chunk == 0 {
+                return Err(SendError::TooLong);
+            }
+            let end = (off + chunk).min(d.payload.len());
+            let more = end < d.payload.len() || d.more_fragments;
+            let mut frame = vec![0u8; ETH + hl + end - off];
+            frame[ETH + hl..].copy_from_slice(&d.payload[off..end]);
+            let part = Ipv4Repr {
+                payload_len: end - off,
+                ..d.repr
+            };
+            part.emit_with_options(&mut frame[ETH..], options, d.offset + off, more);
             self.transmit_ip(ifindex, next_hop, frame, now)?;
             self.stats.tx_fragments += 1;
-            offset = end;
+            off = end;
         }
         Ok(())
     }
+}
+
+/// A datagram, or a fragment of one, about to be cut into fragments.
+pub(crate) struct Fragmentable<'a> {
+    /// Header fields (`payload_len` is ignored).
+    pub repr: Ipv4Repr,
+    pub payload: &'a [u8],
+    /// Where `payload` starts in the original datagram, in bytes.
+    pub offset: usize,
+    /// Set when `payload` is not the end of the original datagram.
+    pub more_fragments: bool,
+    /// All options, for the first fragment; a multiple of 4 bytes.
+    pub options: &'a [u8],
+    /// The options every other fragment repeats; a multiple of 4 bytes.
+    pub copied_options: &'a [u8],
 }
 
 pub(crate) fn write_eth(frame: &mut [u8], dst: MacAddr, src: MacAddr) {

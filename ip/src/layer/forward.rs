@@ -7,6 +7,7 @@
 use super::IpLayer;
 use crate::icmp;
 use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::output::Fragmentable;
 use crate::upper::Datagram;
 use netif::ethernet;
 use netif::Instant;
@@ -81,9 +82,7 @@ impl IpLayer {
 }
 
 impl IpLayer {
-    /// Fragment a forwarded datagram (or fragment) to `mtu` (RFC 791 3.2): the first
-    /// fragment keeps every option, the others the options marked "copied"; each keeps its
-    /// place in the original datagram.
+    /// Fragment a forwarded datagram (or fragment) to `mtu`.
     fn refragment(
         &mut self,
         ifindex: usize,
@@ -92,51 +91,26 @@ impl IpLayer {
         mtu: usize,
         now: Instant,
     ) {
-        let repr = Ipv4Repr {
-            src: pkt.src(),
-            dst: pkt.dst(),
-            protocol: pkt.protocol(),
-            ttl: pkt.ttl() - 1,
-            tos: pkt.tos(),
-            ident: pkt.ident(),
-            dont_fragment: false,
-            payload_len: 0,
+        let options = &pkt.header()[ipv4::HEADER_LEN..];
+        let copied = ipv4::copied_options(options);
+        let d = Fragmentable {
+            repr: Ipv4Repr {
+                src: pkt.src(),
+                dst: pkt.dst(),
+                protocol: pkt.protocol(),
+                ttl: pkt.ttl() - 1,
+                tos: pkt.tos(),
+                ident: pkt.ident(),
+                dont_fragment: false,
+                payload_len: 0,
+            },
+            payload: pkt.payload(),
+            offset: pkt.frag_offset(),
+            more_fragments: pkt.more_fragments(),
+            options,
+            copied_options: &copied,
         };
-        let all_options = &pkt.header()[ipv4::HEADER_LEN..];
-        let copied = ipv4::copied_options(all_options);
-        let base = pkt.frag_offset();
-        let payload = pkt.payload();
-        let mut off = 0;
-        while off < payload.len() {
-            let options = if off == 0 && base == 0 {
-                all_options
-            } else {
-                &copied[..]
-            };
-            let hl = ipv4::HEADER_LEN + options.len();
-            let chunk = mtu.saturating_sub(hl) & !7;
-            if chunk == 0 {
-                return;
-            }
-            let end = (off + chunk).min(payload.len());
-            let more = end < payload.len() || pkt.more_fragments();
-            let mut frame = vec![0u8; ethernet::HEADER_LEN + hl + end - off];
-            frame[ethernet::HEADER_LEN + hl..].copy_from_slice(&payload[off..end]);
-            let part = Ipv4Repr {
-                payload_len: end - off,
-                ..repr
-            };
-            part.emit_with_options(
-                &mut frame[ethernet::HEADER_LEN..],
-                options,
-                base + off,
-                more,
-            );
-            if self.out.transmit_ip(ifindex, next_hop, frame, now).is_err() {
-                return;
-            }
-            self.out.stats.tx_fragments += 1;
-            off = end;
-        }
+        // A fragment that cannot be queued is counted where it was refused.
+        let _ = self.out.emit_fragments(ifindex, next_hop, &d, mtu, now);
     }
 }
