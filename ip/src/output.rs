@@ -383,4 +383,8 @@ impl IpTx for Output {
     fn is_local(&self, ip: Ipv4Addr) -> bool {
         self.is_local_addr(ip)
     }
+
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        ip.is_broadcast() || self.ifaces.iter().any(|i| i.is_subnet_broadcast(ip))
+    }
 }

@@ -123,6 +123,9 @@ pub trait IpTx {
 
     /// Is `ip` one of this host's addresses?
     fn is_local(&self, ip: Ipv4Addr) -> bool;
+
+    /// Is `ip` the limited broadcast or the directed broadcast of one of our networks?
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool;
 }
 
 impl dyn IpTx + '_ {

@@ -29,6 +29,18 @@ pub enum SocketError {
     NoBufferSpace,
     #[error("interrupted")]
     Interrupted,
+    #[error("address already in use")]
+    AddrInUse,
+    #[error("connection refused")]
+    ConnectionRefused,
+    #[error("destination address required")]
+    DestinationRequired,
+    #[error("permission denied: {0}")]
+    PermissionDenied(&'static str),
+    #[error("not supported yet: {0}")]
+    Unsupported(&'static str),
+    #[error("socket is shut down")]
+    ShutDown,
 }
 
 impl From<SocketError> for io::Error {
@@ -47,6 +59,12 @@ impl From<SocketError> for io::Error {
             SocketError::InvalidInput(_) => K::InvalidInput,
             SocketError::NoBufferSpace => K::OutOfMemory,
             SocketError::Interrupted => K::Interrupted,
+            SocketError::AddrInUse => K::AddrInUse,
+            SocketError::ConnectionRefused => K::ConnectionRefused,
+            SocketError::DestinationRequired => K::NotConnected,
+            SocketError::PermissionDenied(_) => K::PermissionDenied,
+            SocketError::Unsupported(_) => K::Unsupported,
+            SocketError::ShutDown => K::BrokenPipe,
         };
         io::Error::new(kind, e)
     }
@@ -60,6 +78,28 @@ impl From<TransportError> for SocketError {
             TransportError::NotSupported => SocketError::InvalidInput("operation not supported"),
             TransportError::BadProtocol => SocketError::InvalidInput("bad protocol"),
             TransportError::Send(s) => s.into(),
+            TransportError::AddrInUse => SocketError::AddrInUse,
+            TransportError::AddrNotAvailable => SocketError::AddrNotAvailable,
+            TransportError::NoPorts => SocketError::AddrNotAvailable,
+            TransportError::AlreadyBound => SocketError::InvalidInput("socket is already bound"),
+            TransportError::NotConnected => SocketError::DestinationRequired,
+            TransportError::BroadcastDenied => {
+                SocketError::PermissionDenied("broadcast needs SO_BROADCAST")
+            }
+            TransportError::Invalid(why) => SocketError::InvalidInput(why),
+            TransportError::ShutDown => SocketError::ShutDown,
+            TransportError::Soft(e) => e.into(),
+        }
+    }
+}
+
+impl From<transport::SoftError> for SocketError {
+    fn from(e: transport::SoftError) -> SocketError {
+        match e {
+            transport::SoftError::ConnectionRefused => SocketError::ConnectionRefused,
+            transport::SoftError::HostUnreachable => SocketError::HostUnreachable,
+            transport::SoftError::NetworkUnreachable => SocketError::NetworkUnreachable,
+            transport::SoftError::MessageTooLong => SocketError::TooLong,
         }
     }
 }

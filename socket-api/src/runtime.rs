@@ -61,6 +61,8 @@ pub struct Core {
     pub ip: IpLayer,
     pub transport: Transport,
     waiters: HashMap<SocketHandle, Arc<Condvar>>,
+    /// Woken whenever any socket changes, for `poll` over several sockets.
+    pub(crate) any: Arc<Condvar>,
 }
 
 impl Core {
@@ -74,6 +76,15 @@ impl Core {
         if let Some(c) = self.waiters.remove(&h) {
             c.notify_all();
         }
+        self.any.notify_all();
+    }
+
+    /// Wake whoever waits on `h` (and pollers).
+    pub(crate) fn wake(&self, h: SocketHandle) {
+        if let Some(c) = self.waiters.get(&h) {
+            c.notify_all();
+        }
+        self.any.notify_all();
     }
 
     /// Run the transport's `Upper` with the IP layer: input of one frame.
@@ -164,6 +175,7 @@ impl Stack {
                 ip: IpLayer::new(cfg.ip.clone()),
                 transport: Transport::new(cfg.transport.clone()),
                 waiters: HashMap::new(),
+                any: Arc::new(Condvar::new()),
             }),
             drivers: RwLock::new(Vec::new()),
             clock: Clock::new(),
@@ -193,6 +205,11 @@ impl Stack {
         let sink = Arc::new(Inbound(Arc::downgrade(&self.shared)));
         drivers.push(Driver::spawn(ifindex, device, sink, cfg)?);
         Ok(ifindex)
+    }
+
+    /// Are both handles the same stack?
+    pub fn same_as(&self, other: &Stack) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// The stack's clock.
@@ -256,6 +273,7 @@ impl Stack {
         for (_, c) in core.waiters.drain() {
             c.notify_all();
         }
+        core.any.notify_all();
     }
 
     pub fn is_shut_down(&self) -> bool {
@@ -269,11 +287,17 @@ fn collect(core: &mut Core) -> Vec<TxFrame> {
         ip,
         transport,
         waiters,
+        any,
     } = core;
+    let mut woke = false;
     for h in transport.take_wakeups() {
+        woke = true;
         if let Some(c) = waiters.get(&h) {
             c.notify_all();
         }
+    }
+    if woke {
+        any.notify_all();
     }
     ip.take_tx().collect()
 }

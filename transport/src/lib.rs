@@ -1,25 +1,28 @@
 //! The transport layer of tapip: the dispatcher `ip` hands datagrams to (it implements
 //! [`ip::Upper`]) and the sockets that live above it.
 //!
-//! Today it holds raw sockets (per IP protocol, as BSD and Linux have them: every matching
-//! raw socket gets a copy of each inbound datagram, IP header included). UDP and TCP plug in
-//! here, behind the same dispatcher.
+//! It holds raw sockets (per IP protocol, as BSD and Linux have them: every matching raw
+//! socket gets a copy of each inbound datagram, IP header included) and UDP sockets
+//! ([`udp`]); TCP plugs in here, behind the same dispatcher.
 //!
 //! Sans-IO: sockets are entries in a table behind [`SocketHandle`]s; nothing blocks. Whoever
 //! owns the runtime takes [`Transport::take_wakeups`] after each call to learn which
 //! sockets became readable.
 #![forbid(unsafe_code)]
 
+pub mod ports;
 pub mod raw;
 pub mod socket;
+pub mod udp;
 
 pub use raw::{RawDatagram, RawSocket};
 pub use socket::{SocketHandle, SocketInfo, SocketKind};
+pub use udp::{SoftError, UdpDatagram, UdpSock, UdpStats};
 
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
 use netif::Instant;
-use socket::Slab;
-use std::net::Ipv4Addr;
+use socket::{Slab, Socket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Limits of the transport layer.
 #[derive(Clone, Debug)]
@@ -29,6 +32,11 @@ pub struct TransportConfig {
     pub raw_queue: usize,
     /// Bytes a raw socket holds before it drops new ones.
     pub raw_queue_bytes: usize,
+    /// Default receive and send buffer sizes of UDP sockets (Linux's defaults).
+    pub udp_rcvbuf: usize,
+    pub udp_sndbuf: usize,
+    /// Seed of the ephemeral port choice; the runtime takes it from the OS's random source.
+    pub secret: u64,
 }
 
 impl Default for TransportConfig {
@@ -37,6 +45,9 @@ impl Default for TransportConfig {
             max_sockets: 1024,
             raw_queue: 256,
             raw_queue_bytes: 1 << 20,
+            udp_rcvbuf: 212_992,
+            udp_sndbuf: 212_992,
+            secret: 0x7461_7069_7000_0001,
         }
     }
 }
@@ -53,6 +64,24 @@ pub enum TransportError {
     Send(#[from] SendError),
     #[error("no such protocol")]
     BadProtocol,
+    #[error("address already in use")]
+    AddrInUse,
+    #[error("address not available")]
+    AddrNotAvailable,
+    #[error("no free ephemeral port")]
+    NoPorts,
+    #[error("socket is already bound")]
+    AlreadyBound,
+    #[error("destination address required")]
+    NotConnected,
+    #[error("permission denied (broadcast needs SO_BROADCAST)")]
+    BroadcastDenied,
+    #[error("invalid argument: {0}")]
+    Invalid(&'static str),
+    #[error("socket is shut down for writing")]
+    ShutDown,
+    #[error("{0:?}")]
+    Soft(SoftError),
 }
 
 /// Counters of the transport layer.
@@ -70,15 +99,19 @@ pub struct Transport {
     sockets: Slab,
     wakeups: Vec<SocketHandle>,
     stats: TransportStats,
+    udp_stats: UdpStats,
+    rng: ports::Rng,
 }
 
 impl Transport {
     pub fn new(cfg: TransportConfig) -> Transport {
         Transport {
             sockets: Slab::new(cfg.max_sockets),
+            rng: ports::Rng::new(cfg.secret),
             cfg,
             wakeups: Vec::new(),
             stats: TransportStats::default(),
+            udp_stats: UdpStats::default(),
         }
     }
 
@@ -95,7 +128,8 @@ impl Transport {
 
     pub fn raw(&mut self, h: SocketHandle) -> Result<&mut RawSocket, TransportError> {
         match self.sockets.get_mut(h) {
-            Some(socket::Socket::Raw(r)) => Ok(r),
+            Some(Socket::Raw(r)) => Ok(r),
+            Some(_) => Err(TransportError::NotSupported),
             None => Err(TransportError::BadHandle),
         }
     }
@@ -143,6 +177,312 @@ impl Transport {
     pub fn stats(&self) -> TransportStats {
         self.stats
     }
+
+    pub fn udp_stats(&self) -> UdpStats {
+        self.udp_stats
+    }
+
+    /// Is the socket of this handle still open?
+    pub fn is_open(&self, h: SocketHandle) -> bool {
+        self.sockets.get(h).is_some()
+    }
+
+    /// What kind of socket a handle names.
+    pub fn kind(&self, h: SocketHandle) -> Option<SocketKind> {
+        self.sockets.get(h).map(|s| match s {
+            Socket::Raw(r) => SocketKind::Raw(r.protocol),
+            Socket::Udp(_) => SocketKind::Udp,
+        })
+    }
+
+    /// Readiness of a socket for `poll`: (readable, writable, error).
+    pub fn readiness(&self, h: SocketHandle) -> Option<(bool, bool, bool)> {
+        Some(match self.sockets.get(h)? {
+            Socket::Raw(r) => (r.queued() > 0, true, false),
+            Socket::Udp(u) => (u.readable(), true, u.has_error()),
+        })
+    }
+
+    // ---- UDP ---------------------------------------------------------------------------
+
+    pub fn udp_open(&mut self) -> Result<SocketHandle, TransportError> {
+        let s = UdpSock::new(self.cfg.udp_rcvbuf, self.cfg.udp_sndbuf);
+        self.sockets
+            .insert(Socket::Udp(s))
+            .ok_or(TransportError::TooManySockets)
+    }
+
+    pub fn udp(&mut self, h: SocketHandle) -> Result<&mut UdpSock, TransportError> {
+        match self.sockets.get_mut(h) {
+            Some(Socket::Udp(u)) => Ok(u),
+            Some(_) => Err(TransportError::NotSupported),
+            None => Err(TransportError::BadHandle),
+        }
+    }
+
+    /// Would binding `addr` (with `reuse` = SO_REUSEADDR) clash with another UDP socket?
+    /// Two binds of one port clash when their addresses overlap (equal, or either is the
+    /// wildcard), unless both asked for SO_REUSEADDR.
+    fn udp_clash(&self, me: SocketHandle, addr: SocketAddrV4, reuse: bool) -> bool {
+        self.sockets.iter().any(|(h, s)| match s {
+            Socket::Udp(u) if h != me => u.local.is_some_and(|l| {
+                l.port() == addr.port()
+                    && (l.ip() == addr.ip()
+                        || l.ip().is_unspecified()
+                        || addr.ip().is_unspecified())
+                    && !(reuse && u.reuse_addr)
+            }),
+            _ => false,
+        })
+    }
+
+    /// Bind to `addr` (IP 0.0.0.0: any of ours; port 0: an ephemeral port, RFC 6056).
+    pub fn udp_bind(
+        &mut self,
+        h: SocketHandle,
+        addr: SocketAddrV4,
+        tx: &dyn IpTx,
+    ) -> Result<SocketAddrV4, TransportError> {
+        let reuse = {
+            let u = self.udp(h)?;
+            if u.local.is_some() {
+                return Err(TransportError::AlreadyBound);
+            }
+            u.reuse_addr
+        };
+        let ip = *addr.ip();
+        if !ip.is_unspecified() && !tx.is_local(ip) && !tx.is_broadcast(ip) {
+            return Err(TransportError::AddrNotAvailable);
+        }
+        let port = if addr.port() == 0 {
+            let sockets = &self.sockets;
+            ports::pick(&mut self.rng, |p| udp_port_in_use(sockets, p))
+                .ok_or(TransportError::NoPorts)?
+        } else {
+            addr.port()
+        };
+        let addr = SocketAddrV4::new(ip, port);
+        if self.udp_clash(h, addr, reuse) {
+            return Err(TransportError::AddrInUse);
+        }
+        self.udp(h)?.local = Some(addr);
+        Ok(addr)
+    }
+
+    /// Fix the peer: sends default to it and only its datagrams are received. Binds an
+    /// ephemeral port first if needed, and the local address to the route's source.
+    pub fn udp_connect(
+        &mut self,
+        h: SocketHandle,
+        remote: SocketAddrV4,
+        tx: &dyn IpTx,
+    ) -> Result<SocketAddrV4, TransportError> {
+        if remote.port() == 0 || remote.ip().is_unspecified() {
+            return Err(TransportError::Invalid(
+                "connect needs an address and a port",
+            ));
+        }
+        let (src, _) = tx
+            .route_info(*remote.ip())
+            .ok_or(TransportError::Send(SendError::NoRoute))?;
+        if self.udp(h)?.local.is_none() {
+            self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
+        }
+        let u = self.udp(h)?;
+        let mut local = u.local.ok_or(TransportError::BadHandle)?;
+        if local.ip().is_unspecified() {
+            local = SocketAddrV4::new(src, local.port());
+            u.local = Some(local);
+        }
+        u.remote = Some(remote);
+        u.error = None;
+        Ok(local)
+    }
+
+    /// Send one datagram (to `dst`, or to the connected peer). Binds an ephemeral port if
+    /// the socket is not bound yet.
+    pub fn udp_send(
+        &mut self,
+        h: SocketHandle,
+        tx: &mut dyn IpTx,
+        dst: Option<SocketAddrV4>,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<usize, TransportError> {
+        let (remote, shut) = {
+            let u = self.udp(h)?;
+            if let Some(e) = u.error.take() {
+                return Err(TransportError::Soft(e));
+            }
+            (u.remote, u.shut_write)
+        };
+        if shut {
+            return Err(TransportError::ShutDown);
+        }
+        let dst = dst.or(remote).ok_or(TransportError::NotConnected)?;
+        if dst.port() == 0 {
+            return Err(TransportError::Invalid("destination port 0"));
+        }
+        if data.len() > udp::wire::MAX_PAYLOAD {
+            return Err(TransportError::Send(SendError::TooLong));
+        }
+        if tx.is_broadcast(*dst.ip()) && !self.udp(h)?.broadcast {
+            return Err(TransportError::BroadcastDenied);
+        }
+        if self.udp(h)?.local.is_none() {
+            self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
+        }
+        let u = self.udp(h)?;
+        let local = u.local.ok_or(TransportError::BadHandle)?;
+        let ttl = u.ttl;
+        let src = if local.ip().is_unspecified() || tx.is_broadcast(*local.ip()) {
+            tx.route_info(*dst.ip())
+                .map(|(s, _)| s)
+                .ok_or(TransportError::Send(SendError::NoRoute))?
+        } else {
+            *local.ip()
+        };
+        let repr = udp::wire::UdpRepr {
+            src_port: local.port(),
+            dst_port: dst.port(),
+        };
+        let meta = SendMeta {
+            src: Some(src),
+            ttl,
+            ..SendMeta::new(*dst.ip(), ip::ipv4::protocol::UDP)
+        };
+        let dst_ip = *dst.ip();
+        tx.send_with(
+            &meta,
+            udp::wire::HEADER_LEN + data.len(),
+            &mut |buf| {
+                buf[udp::wire::HEADER_LEN..].copy_from_slice(data);
+                repr.emit(buf, src, dst_ip);
+            },
+            now,
+        )?;
+        self.udp_stats.tx_datagrams += 1;
+        Ok(data.len())
+    }
+
+    /// Shut down reading and/or writing; a reader blocked on the socket is woken.
+    pub fn shutdown(
+        &mut self,
+        h: SocketHandle,
+        read: bool,
+        write: bool,
+    ) -> Result<(), TransportError> {
+        match self.sockets.get_mut(h) {
+            Some(Socket::Udp(u)) => {
+                u.shut_read |= read;
+                u.shut_write |= write;
+            }
+            Some(Socket::Raw(_)) => return Err(TransportError::NotSupported),
+            None => return Err(TransportError::BadHandle),
+        }
+        self.wakeups.push(h);
+        Ok(())
+    }
+
+    fn udp_deliver(&mut self, d: &Datagram<'_>) -> Delivery {
+        let st = &mut self.udp_stats;
+        st.rx_datagrams += 1;
+        let (src, dst) = (d.packet.src(), d.packet.dst());
+        let pkt = match udp::wire::UdpPacket::new_checked(d.packet.payload()) {
+            Ok(p) => p,
+            Err(udp::wire::UdpError::Truncated) => {
+                st.drop_truncated += 1;
+                return Delivery::Delivered;
+            }
+            Err(udp::wire::UdpError::BadLength) => {
+                st.drop_bad_length += 1;
+                return Delivery::Delivered;
+            }
+        };
+        if !pkt.verify_checksum(src, dst) {
+            st.drop_bad_checksum += 1;
+            return Delivery::Delivered;
+        }
+        let from = SocketAddrV4::new(src, pkt.src_port());
+        let port = pkt.dst_port();
+        let matches = self.sockets.iter().filter_map(|(h, s)| match s {
+            Socket::Udp(u) => u.score(from, dst, port).map(|sc| (h, sc)),
+            _ => None,
+        });
+        // A broadcast goes to every socket that hears it; a unicast to the most specific.
+        let targets: Vec<SocketHandle> = if d.broadcast {
+            matches.map(|(h, _)| h).collect()
+        } else {
+            matches
+                .fold(
+                    None,
+                    |best: Option<(SocketHandle, u8)>, (h, sc)| match best {
+                        Some((_, b)) if b >= sc => best,
+                        _ => Some((h, sc)),
+                    },
+                )
+                .map(|(h, _)| h)
+                .into_iter()
+                .collect()
+        };
+        if targets.is_empty() {
+            self.udp_stats.drop_no_port += 1;
+            return Delivery::PortUnreachable;
+        }
+        for h in targets {
+            let Some(Socket::Udp(u)) = self.sockets.get_mut(h) else {
+                continue;
+            };
+            let dg = UdpDatagram {
+                from,
+                to: dst,
+                data: pkt.payload().to_vec(),
+            };
+            if u.push(dg) {
+                self.udp_stats.rx_delivered += 1;
+                self.wakeups.push(h);
+            } else {
+                self.udp_stats.drop_queue_full += 1;
+            }
+        }
+        Delivery::Delivered
+    }
+
+    fn udp_icmp_error(&mut self, r: &IcmpErrorReport<'_>) {
+        let Some(err) = SoftError::from_icmp(r.kind, r.code) else {
+            return;
+        };
+        let Some(ports) = r.orig_payload.get(..4) else {
+            return;
+        };
+        let sport = u16::from_be_bytes([ports[0], ports[1]]);
+        let dport = u16::from_be_bytes([ports[2], ports[3]]);
+        let peer = SocketAddrV4::new(r.orig_dst, dport);
+        let found = self.sockets.iter_mut().find_map(|(h, s)| match s {
+            // Only a connected socket hears of errors (RFC 1122 4.1.3.3; Linux without
+            // IP_RECVERR): an unconnected one cannot tell which send failed.
+            Socket::Udp(u)
+                if u.remote == Some(peer)
+                    && u.local.is_some_and(|l| {
+                        l.port() == sport && (l.ip().is_unspecified() || *l.ip() == r.orig_src)
+                    }) =>
+            {
+                u.error = Some(err);
+                Some(h)
+            }
+            _ => None,
+        });
+        if let Some(h) = found {
+            self.udp_stats.icmp_errors_reported += 1;
+            self.wakeups.push(h);
+        }
+    }
+}
+
+fn udp_port_in_use(sockets: &Slab, port: u16) -> bool {
+    sockets
+        .iter()
+        .any(|(_, s)| matches!(s, Socket::Udp(u) if u.local.is_some_and(|l| l.port() == port)))
 }
 
 impl Upper for Transport {
@@ -150,7 +490,7 @@ impl Upper for Transport {
         let proto = d.packet.protocol();
         let mut copies = 0;
         for (h, s) in self.sockets.iter_mut() {
-            let socket::Socket::Raw(r) = s;
+            let Socket::Raw(r) = s else { continue };
             if r.protocol != proto {
                 continue;
             }
@@ -162,7 +502,10 @@ impl Upper for Transport {
             }
         }
         self.stats.raw_delivered += copies;
-        // ICMP is handled by `ip` itself; UDP and TCP will answer for their ports here.
+        if proto == ip::ipv4::protocol::UDP {
+            return self.udp_deliver(d);
+        }
+        // ICMP is handled by `ip` itself; TCP will answer for its ports here.
         if copies > 0 || proto == ip::ipv4::protocol::ICMP {
             Delivery::Delivered
         } else {
@@ -171,9 +514,12 @@ impl Upper for Transport {
         }
     }
 
-    fn icmp_error(&mut self, _tx: &mut dyn IpTx, _report: &IcmpErrorReport<'_>, _now: Instant) {
-        // Raw sockets already received the error message itself; UDP and TCP will find the
-        // socket that sent the quoted datagram here.
+    fn icmp_error(&mut self, _tx: &mut dyn IpTx, report: &IcmpErrorReport<'_>, _now: Instant) {
+        // Raw sockets already received the error message itself; the protocol that sent
+        // the quoted datagram finds its socket.
         self.stats.icmp_errors_received += 1;
+        if report.orig_protocol == ip::ipv4::protocol::UDP {
+            self.udp_icmp_error(report);
+        }
     }
 }

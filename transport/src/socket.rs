@@ -1,8 +1,9 @@
 //! The socket table: a slab of sockets behind generation-checked handles.
 
 use crate::raw::RawSocket;
+use crate::udp::UdpSock;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 
 /// A socket's name in the table. Stale handles (of a closed socket whose slot was reused)
 /// are recognised by their generation and rejected.
@@ -26,11 +27,14 @@ impl SocketHandle {
 
 pub(crate) enum Socket {
     Raw(RawSocket),
+    Udp(UdpSock),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SocketKind {
+    /// A raw socket of this IP protocol.
     Raw(u8),
+    Udp,
 }
 
 /// What `netstat` shows of a socket.
@@ -38,9 +42,14 @@ pub enum SocketKind {
 pub struct SocketInfo {
     pub handle: SocketHandle,
     pub kind: SocketKind,
-    pub local: Option<Ipv4Addr>,
+    pub local: Option<SocketAddrV4>,
+    pub remote: Option<SocketAddrV4>,
+    /// "UNCONN", "CONNECTED" (UDP), "RAW".
+    pub state: &'static str,
     pub rx_queued: usize,
     pub rx_bytes: usize,
+    /// Bytes waiting to be sent (always 0 for UDP and raw: they send at once).
+    pub tx_bytes: usize,
     pub dropped: u64,
 }
 
@@ -50,10 +59,28 @@ impl Socket {
             Socket::Raw(r) => SocketInfo {
                 handle,
                 kind: SocketKind::Raw(r.protocol),
-                local: r.bound,
+                local: r.bound.map(|ip| SocketAddrV4::new(ip, 0)),
+                remote: None,
+                state: "RAW",
                 rx_queued: r.queued(),
                 rx_bytes: r.queued_bytes(),
+                tx_bytes: 0,
                 dropped: r.dropped,
+            },
+            Socket::Udp(u) => SocketInfo {
+                handle,
+                kind: SocketKind::Udp,
+                local: u.local,
+                remote: u.remote,
+                state: if u.remote.is_some() {
+                    "CONNECTED"
+                } else {
+                    "UNCONN"
+                },
+                rx_queued: u.queued(),
+                rx_bytes: u.queued_bytes(),
+                tx_bytes: 0,
+                dropped: u.dropped,
             },
         }
     }
@@ -103,6 +130,14 @@ impl Slab {
             index,
             generation: slot.generation,
         })
+    }
+
+    pub(crate) fn get(&self, h: SocketHandle) -> Option<&Socket> {
+        let slot = self.slots.get(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        slot.socket.as_ref()
     }
 
     pub(crate) fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {

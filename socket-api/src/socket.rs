@@ -1,0 +1,584 @@
+//! BSD-style sockets over the stack: `socket`, `bind`, `listen`, `accept`, `connect`,
+//! `send`, `recv`, `sendto`, `recvfrom`, `shutdown`, `close`, `setsockopt`, `getsockopt`,
+//! and `poll` over several sockets.
+//!
+//! Calls block by default, sleeping on the socket's condition variable until the stack
+//! wakes it (never spinning); non-blocking mode returns `WouldBlock`; receive and send
+//! timeouts return `TimedOut`. A `Socket` is `Sync`: share it with `Arc` and `close` it
+//! from another thread, which wakes a call blocked on it with an error.
+
+use crate::error::SocketError;
+use crate::runtime::{Core, Stack};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::io;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use transport::{SocketHandle, SocketKind};
+
+/// Address family. Only IPv4 exists in this stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    Inet,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    Stream,
+    Dgram,
+    Raw,
+}
+
+/// Socket options (`setsockopt` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOpt {
+    /// `SO_RCVTIMEO`: `None` blocks for ever.
+    RecvTimeout(Option<Duration>),
+    /// `SO_SNDTIMEO`.
+    SendTimeout(Option<Duration>),
+    /// `SO_REUSEADDR`: share a port with other sockets that also set it.
+    ReuseAddr(bool),
+    /// `SO_BROADCAST`: allow sending to broadcast addresses.
+    Broadcast(bool),
+    /// `SO_RCVBUF`, bytes.
+    RecvBuffer(usize),
+    /// `SO_SNDBUF`, bytes.
+    SendBuffer(usize),
+    /// `IP_TTL`.
+    Ttl(u8),
+    /// `TCP_NODELAY` (honoured by TCP).
+    NoDelay(bool),
+    /// `SO_KEEPALIVE` (honoured by TCP).
+    KeepAlive(bool),
+}
+
+/// Socket option names (`getsockopt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOptName {
+    RecvTimeout,
+    SendTimeout,
+    ReuseAddr,
+    Broadcast,
+    RecvBuffer,
+    SendBuffer,
+    Ttl,
+    NoDelay,
+    KeepAlive,
+}
+
+/// Smallest and largest buffer sizes accepted (Linux clamps likewise).
+const MIN_BUF: usize = 256;
+const MAX_BUF: usize = 16 << 20;
+const DEFAULT_TTL: u8 = 64;
+
+#[derive(Default)]
+struct LocalOpts {
+    recv_timeout: Option<Duration>,
+    send_timeout: Option<Duration>,
+    nonblocking: bool,
+    nodelay: bool,
+    keepalive: bool,
+}
+
+/// A socket of the stack.
+pub struct Socket {
+    stack: Stack,
+    handle: SocketHandle,
+    ty: Type,
+    cond: Arc<Condvar>,
+    opts: Mutex<LocalOpts>,
+    closed: AtomicBool,
+}
+
+pub(crate) fn v4(addr: SocketAddr) -> Result<SocketAddrV4, SocketError> {
+    match addr {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(_) => Err(SocketError::InvalidInput("IPv6 is not supported")),
+    }
+}
+
+impl Socket {
+    /// `socket(domain, type, protocol)`. `protocol` 0 picks the type's protocol; raw sockets
+    /// name an IP protocol (1 for ICMP). Stream sockets arrive with TCP.
+    pub fn new(stack: &Stack, domain: Domain, ty: Type, protocol: u8) -> io::Result<Socket> {
+        let Domain::Inet = domain;
+        if stack.is_shut_down() {
+            return Err(SocketError::StackDown.into());
+        }
+        let mut core = stack.lock();
+        let handle = match ty {
+            Type::Dgram if protocol == 0 || protocol == ip::ipv4::protocol::UDP => {
+                core.transport.udp_open()
+            }
+            Type::Raw => core.transport.raw_open(protocol),
+            Type::Dgram => return Err(SocketError::InvalidInput("datagram sockets are UDP").into()),
+            Type::Stream => return Err(SocketError::Unsupported("stream sockets (TCP)").into()),
+        }
+        .map_err(SocketError::from)?;
+        let cond = core.register(handle);
+        drop(core);
+        Ok(Socket {
+            stack: stack.clone(),
+            handle,
+            ty,
+            cond,
+            opts: Mutex::new(LocalOpts::default()),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
+    pub fn socket_type(&self) -> Type {
+        self.ty
+    }
+
+    pub(crate) fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// Lock the core for a call on this socket: fails once it is closed or the stack down.
+    fn core(&self) -> Result<MutexGuard<'_, Core>, SocketError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(SocketError::Closed);
+        }
+        if self.stack.is_shut_down() {
+            return Err(SocketError::StackDown);
+        }
+        Ok(self.stack.lock())
+    }
+
+    /// Run `f` under the lock until it produces a value: blocking, non-blocking or with
+    /// the timeout, as the socket is set. `f` returning `None` means "not yet".
+    fn wait_for<T>(
+        &self,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(&mut Core, netif::Instant) -> Result<Option<T>, SocketError>,
+    ) -> Result<T, SocketError> {
+        let nonblocking = self.opts.lock().nonblocking;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut core = self.core()?;
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return Err(SocketError::Closed);
+            }
+            if self.stack.is_shut_down() {
+                return Err(SocketError::StackDown);
+            }
+            let now = self.stack.now();
+            match f(&mut core, now) {
+                Ok(Some(v)) => {
+                    self.stack.finish(core);
+                    return Ok(v);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.stack.finish(core);
+                    return Err(e);
+                }
+            }
+            if nonblocking {
+                return Err(SocketError::WouldBlock);
+            }
+            match deadline {
+                Some(t) => {
+                    if self.cond.wait_until(&mut core, t).timed_out() {
+                        // One last look: the wake-up and the timeout may have raced.
+                        let now = self.stack.now();
+                        let r = f(&mut core, now);
+                        self.stack.finish(core);
+                        return r?.ok_or(SocketError::TimedOut);
+                    }
+                }
+                None => self.cond.wait(&mut core),
+            }
+        }
+    }
+
+    /// Run a non-blocking operation under the lock, then flush what it queued.
+    fn with_core<T>(
+        &self,
+        f: impl FnOnce(&mut Core, netif::Instant) -> Result<T, SocketError>,
+    ) -> Result<T, SocketError> {
+        let mut core = self.core()?;
+        let now = self.stack.now();
+        let r = f(&mut core, now);
+        self.stack.finish(core);
+        r
+    }
+
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        let addr = v4(addr)?;
+        self.with_core(|c, _| match self.ty {
+            Type::Dgram => {
+                let Core { ip, transport, .. } = c;
+                transport
+                    .udp_bind(self.handle, addr, ip.tx())
+                    .map(|_| ())
+                    .map_err(Into::into)
+            }
+            Type::Raw => {
+                if !addr.ip().is_unspecified() && !c.ip.tx().is_local(*addr.ip()) {
+                    return Err(SocketError::AddrNotAvailable);
+                }
+                let r = c.transport.raw(self.handle)?;
+                r.bound = (!addr.ip().is_unspecified()).then_some(*addr.ip());
+                Ok(())
+            }
+            Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
+        })?;
+        Ok(())
+    }
+
+    /// `listen`: for stream sockets, which arrive with TCP.
+    pub fn listen(&self, _backlog: usize) -> io::Result<()> {
+        Err(SocketError::Unsupported("listen needs a stream socket (TCP)").into())
+    }
+
+    /// `accept`: for stream sockets, which arrive with TCP.
+    pub fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
+        Err(SocketError::Unsupported("accept needs a stream socket (TCP)").into())
+    }
+
+    /// `connect`: for a datagram socket, fix the peer (sends go there, only its datagrams
+    /// are received, and ICMP errors about it are reported).
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
+        let addr = v4(addr)?;
+        self.with_core(|c, _| match self.ty {
+            Type::Dgram => {
+                let Core { ip, transport, .. } = c;
+                transport
+                    .udp_connect(self.handle, addr, ip.tx())
+                    .map(|_| ())
+                    .map_err(Into::into)
+            }
+            _ => Err(SocketError::Unsupported("connect on this socket type")),
+        })?;
+        Ok(())
+    }
+
+    /// Send to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.send_inner(buf, None)
+    }
+
+    /// Send one datagram to `addr` (the port is ignored by raw sockets).
+    pub fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        self.send_inner(buf, Some(v4(addr)?))
+    }
+
+    fn send_inner(&self, buf: &[u8], dst: Option<SocketAddrV4>) -> io::Result<usize> {
+        let n = self.with_core(|c, now| {
+            let Core { ip, transport, .. } = c;
+            match self.ty {
+                Type::Dgram => transport
+                    .udp_send(self.handle, ip.tx(), dst, buf, now)
+                    .map_err(Into::into),
+                Type::Raw => {
+                    let dst = dst.ok_or(SocketError::DestinationRequired)?;
+                    transport
+                        .raw_send(self.handle, ip.tx(), *dst.ip(), buf, now)
+                        .map_err(Into::into)
+                }
+                Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
+            }
+        })?;
+        Ok(n)
+    }
+
+    /// Receive one datagram from the connected peer (or anyone, when not connected).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_from(buf).map(|(n, _)| n)
+    }
+
+    /// Receive one datagram: its length as copied into `buf` (a longer one is truncated,
+    /// as with BSD sockets) and its source. Raw sockets return the whole IP datagram.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let timeout = self.opts.lock().recv_timeout;
+        let r = self.wait_for(timeout, |c, _| match self.ty {
+            Type::Dgram => {
+                let u = c.transport.udp(self.handle)?;
+                match u.recv()? {
+                    Some(d) => {
+                        let n = d.data.len().min(buf.len());
+                        buf[..n].copy_from_slice(&d.data[..n]);
+                        Ok(Some((n, SocketAddr::V4(d.from))))
+                    }
+                    None if u.is_shut_read() => Ok(Some((0, SocketAddr::from(([0, 0, 0, 0], 0))))),
+                    None => Ok(None),
+                }
+            }
+            Type::Raw => {
+                let r = c.transport.raw(self.handle)?;
+                Ok(r.recv().map(|d| {
+                    let n = d.data.len().min(buf.len());
+                    buf[..n].copy_from_slice(&d.data[..n]);
+                    (n, SocketAddr::V4(SocketAddrV4::new(d.from, 0)))
+                }))
+            }
+            Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
+        })?;
+        Ok(r)
+    }
+
+    /// `shutdown`: stop receiving (a blocked reader returns 0), sending, or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let (r, w) = match how {
+            Shutdown::Read => (true, false),
+            Shutdown::Write => (false, true),
+            Shutdown::Both => (true, true),
+        };
+        self.with_core(|c, _| {
+            c.transport.shutdown(self.handle, r, w)?;
+            c.wake(self.handle);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// `close`: free the socket. A call blocked on it in another thread returns an error;
+    /// closing twice is harmless.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut core = self.stack.lock();
+        core.transport.close(self.handle);
+        core.unregister(self.handle);
+        // Wake our own waiters too (`unregister` removed our condvar from the map).
+        self.cond.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn set_nonblocking(&self, on: bool) {
+        self.opts.lock().nonblocking = on;
+    }
+
+    pub fn is_nonblocking(&self) -> bool {
+        self.opts.lock().nonblocking
+    }
+
+    /// `setsockopt`.
+    pub fn set_option(&self, opt: SockOpt) -> io::Result<()> {
+        let bad = |why| -> io::Error { SocketError::InvalidInput(why).into() };
+        match opt {
+            SockOpt::RecvTimeout(Some(d)) | SockOpt::SendTimeout(Some(d)) if d.is_zero() => {
+                return Err(bad("a timeout of zero; use None to block"));
+            }
+            SockOpt::RecvTimeout(t) => self.opts.lock().recv_timeout = t,
+            SockOpt::SendTimeout(t) => self.opts.lock().send_timeout = t,
+            SockOpt::NoDelay(on) => self.opts.lock().nodelay = on,
+            SockOpt::KeepAlive(on) => self.opts.lock().keepalive = on,
+            SockOpt::Ttl(0) => return Err(bad("TTL must be 1 to 255")),
+            _ => {
+                self.with_core(|c, _| self.set_transport_option(c, opt))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_transport_option(&self, c: &mut Core, opt: SockOpt) -> Result<(), SocketError> {
+        match c.transport.kind(self.handle) {
+            Some(SocketKind::Udp) => {
+                let u = c.transport.udp(self.handle)?;
+                match opt {
+                    SockOpt::ReuseAddr(on) => u.reuse_addr = on,
+                    SockOpt::Broadcast(on) => u.broadcast = on,
+                    SockOpt::RecvBuffer(n) => u.rcvbuf = n.clamp(MIN_BUF, MAX_BUF),
+                    SockOpt::SendBuffer(n) => u.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
+                    SockOpt::Ttl(t) => u.ttl = Some(t),
+                    _ => {}
+                }
+                Ok(())
+            }
+            Some(SocketKind::Raw(_)) => {
+                let r = c.transport.raw(self.handle)?;
+                match opt {
+                    SockOpt::Ttl(t) => r.ttl = Some(t),
+                    SockOpt::ReuseAddr(_) | SockOpt::Broadcast(_) => {}
+                    SockOpt::RecvBuffer(_) | SockOpt::SendBuffer(_) => {}
+                    _ => {}
+                }
+                Ok(())
+            }
+            None => Err(SocketError::Closed),
+        }
+    }
+
+    /// `getsockopt`.
+    pub fn get_option(&self, name: SockOptName) -> io::Result<SockOpt> {
+        {
+            let o = self.opts.lock();
+            match name {
+                SockOptName::RecvTimeout => return Ok(SockOpt::RecvTimeout(o.recv_timeout)),
+                SockOptName::SendTimeout => return Ok(SockOpt::SendTimeout(o.send_timeout)),
+                SockOptName::NoDelay => return Ok(SockOpt::NoDelay(o.nodelay)),
+                SockOptName::KeepAlive => return Ok(SockOpt::KeepAlive(o.keepalive)),
+                _ => {}
+            }
+        }
+        let v = self.with_core(|c, _| match c.transport.kind(self.handle) {
+            Some(SocketKind::Udp) => {
+                let u = c.transport.udp(self.handle)?;
+                Ok(match name {
+                    SockOptName::ReuseAddr => SockOpt::ReuseAddr(u.reuse_addr),
+                    SockOptName::Broadcast => SockOpt::Broadcast(u.broadcast),
+                    SockOptName::RecvBuffer => SockOpt::RecvBuffer(u.rcvbuf),
+                    SockOptName::SendBuffer => SockOpt::SendBuffer(u.sndbuf),
+                    _ => SockOpt::Ttl(u.ttl.unwrap_or(DEFAULT_TTL)),
+                })
+            }
+            Some(SocketKind::Raw(_)) => {
+                let r = c.transport.raw(self.handle)?;
+                Ok(match name {
+                    SockOptName::ReuseAddr => SockOpt::ReuseAddr(false),
+                    SockOptName::Broadcast => SockOpt::Broadcast(false),
+                    SockOptName::RecvBuffer => SockOpt::RecvBuffer(1 << 20),
+                    SockOptName::SendBuffer => SockOpt::SendBuffer(0),
+                    _ => SockOpt::Ttl(r.ttl.unwrap_or(DEFAULT_TTL)),
+                })
+            }
+            None => Err(SocketError::Closed),
+        })?;
+        Ok(v)
+    }
+
+    /// The bound address (`getsockname`); 0.0.0.0:0 before `bind`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let a = self.with_core(|c, _| {
+            Ok(match c.transport.kind(self.handle) {
+                Some(SocketKind::Udp) => c.transport.udp(self.handle)?.local(),
+                Some(SocketKind::Raw(_)) => c
+                    .transport
+                    .raw(self.handle)?
+                    .bound
+                    .map(|ip| SocketAddrV4::new(ip, 0)),
+                None => return Err(SocketError::Closed),
+            })
+        })?;
+        Ok(SocketAddr::V4(
+            a.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+        ))
+    }
+
+    /// The connected peer (`getpeername`).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let a = self.with_core(|c, _| match c.transport.kind(self.handle) {
+            Some(SocketKind::Udp) => Ok(c.transport.udp(self.handle)?.remote()),
+            Some(_) => Ok(None),
+            None => Err(SocketError::Closed),
+        })?;
+        a.map(SocketAddr::V4)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket is not connected"))
+    }
+
+    /// Readiness for `poll`: (readable, writable, error). A closed socket is in error.
+    fn readiness(&self, c: &Core) -> (bool, bool, bool) {
+        if self.closed.load(Ordering::Acquire) {
+            return (false, false, true);
+        }
+        c.transport
+            .readiness(self.handle)
+            .unwrap_or((false, false, true))
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// What `poll` watches for on a socket, and (after it returns) what it found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interest {
+    pub readable: bool,
+    pub writable: bool,
+}
+
+impl Interest {
+    pub const READABLE: Interest = Interest {
+        readable: true,
+        writable: false,
+    };
+    pub const WRITABLE: Interest = Interest {
+        readable: false,
+        writable: true,
+    };
+}
+
+/// One entry of a `poll`.
+pub struct PollFd<'a> {
+    pub socket: &'a Socket,
+    pub interest: Interest,
+    /// Filled in by `poll`.
+    pub readable: bool,
+    pub writable: bool,
+    /// The socket has an error pending or is closed (always reported, as POLLERR is).
+    pub error: bool,
+}
+
+impl<'a> PollFd<'a> {
+    pub fn new(socket: &'a Socket, interest: Interest) -> PollFd<'a> {
+        PollFd {
+            socket,
+            interest,
+            readable: false,
+            writable: false,
+            error: false,
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.readable || self.writable || self.error
+    }
+}
+
+/// Wait until one of the sockets is ready as asked, or the timeout passes (`None`: no
+/// limit; zero: just look). Returns how many entries are ready. All sockets must belong to
+/// one stack.
+pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usize> {
+    let Some(first) = fds.first() else {
+        if let Some(t) = timeout {
+            std::thread::sleep(t);
+        }
+        return Ok(0);
+    };
+    let stack = first.socket.stack().clone();
+    if fds.iter().any(|f| !f.socket.stack().same_as(&stack)) {
+        return Err(SocketError::InvalidInput("poll over sockets of different stacks").into());
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut core = stack.lock();
+    let any = core.any.clone();
+    loop {
+        let mut n = 0;
+        for f in fds.iter_mut() {
+            let (r, w, e) = f.socket.readiness(&core);
+            f.readable = r && f.interest.readable;
+            f.writable = w && f.interest.writable;
+            f.error = e;
+            n += usize::from(f.ready());
+        }
+        if n > 0 {
+            return Ok(n);
+        }
+        if stack.is_shut_down() {
+            return Err(SocketError::StackDown.into());
+        }
+        match deadline {
+            Some(t) => {
+                if any.wait_until(&mut core, t).timed_out() {
+                    return Ok(0);
+                }
+            }
+            None => any.wait(&mut core),
+        }
+    }
+}

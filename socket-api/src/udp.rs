@@ -1,0 +1,143 @@
+//! `UdpSocket`: the `std::net::UdpSocket` interface over this stack. The same method names
+//! and signatures, with the stack to use as the first argument of `bind`.
+
+use crate::error::SocketError;
+use crate::runtime::Stack;
+use crate::socket::{Domain, SockOpt, SockOptName, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A UDP socket. Clones made by `try_clone` share the socket; it closes when the last
+/// one is dropped, or at once with `close`.
+pub struct UdpSocket {
+    inner: Arc<Socket>,
+}
+
+/// The first IPv4 address `addr` names (IP literals need no resolver).
+fn first_v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| SocketError::InvalidInput("no IPv4 address").into())
+}
+
+impl UdpSocket {
+    /// Create a socket bound to `addr` (`0.0.0.0:0` for any address and an ephemeral port).
+    pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let s = Socket::new(stack, Domain::Inet, Type::Dgram, 0)?;
+        s.bind(first_v4(addr)?)?;
+        Ok(UdpSocket { inner: Arc::new(s) })
+    }
+
+    /// Like `bind`, with `SO_REUSEADDR` set before binding.
+    pub fn bind_reuse(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let s = Socket::new(stack, Domain::Inet, Type::Dgram, 0)?;
+        s.set_option(SockOpt::ReuseAddr(true))?;
+        s.bind(first_v4(addr)?)?;
+        Ok(UdpSocket { inner: Arc::new(s) })
+    }
+
+    /// The BSD-style socket underneath.
+    pub fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.recv_from(buf)
+    }
+
+    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        self.inner.send_to(buf, first_v4(addr)?)
+    }
+
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        self.inner.connect(first_v4(addr)?)
+    }
+
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.send(buf)
+    }
+
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.recv(buf)
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_option(SockOpt::RecvTimeout(t))
+    }
+
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_option(SockOpt::SendTimeout(t))
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        match self.inner.get_option(SockOptName::RecvTimeout)? {
+            SockOpt::RecvTimeout(t) => Ok(t),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        match self.inner.get_option(SockOptName::SendTimeout)? {
+            SockOpt::SendTimeout(t) => Ok(t),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(on);
+        Ok(())
+    }
+
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.inner.set_option(SockOpt::Broadcast(on))
+    }
+
+    pub fn broadcast(&self) -> io::Result<bool> {
+        match self.inner.get_option(SockOptName::Broadcast)? {
+            SockOpt::Broadcast(b) => Ok(b),
+            _ => Ok(false),
+        }
+    }
+
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl =
+            u8::try_from(ttl).map_err(|_| SocketError::InvalidInput("TTL must be 1 to 255"))?;
+        self.inner.set_option(SockOpt::Ttl(ttl))
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        match self.inner.get_option(SockOptName::Ttl)? {
+            SockOpt::Ttl(t) => Ok(u32::from(t)),
+            _ => Ok(64),
+        }
+    }
+
+    /// Another handle to the same socket (for reading and writing from two threads).
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// Close now, for every clone: calls blocked on the socket return an error.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+impl std::fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let local = self.local_addr().ok();
+        f.debug_struct("UdpSocket").field("local", &local).finish()
+    }
+}

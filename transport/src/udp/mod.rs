@@ -1,0 +1,188 @@
+//! UDP sockets (RFC 768, RFC 1122 4.1): binding with ephemeral ports, demultiplexing by the
+//! full 4-tuple with wildcard fallback, bounded receive queues, and ICMP errors reported to
+//! the connected socket that caused them, as Linux does.
+
+pub mod wire;
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// A received datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpDatagram {
+    pub from: SocketAddrV4,
+    /// The destination address it was sent to (ours, or a broadcast).
+    pub to: Ipv4Addr,
+    pub data: Vec<u8>,
+}
+
+/// An error an ICMP message reported for a connected socket, returned by its next call
+/// (RFC 1122 4.1.3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoftError {
+    ConnectionRefused,
+    HostUnreachable,
+    NetworkUnreachable,
+    MessageTooLong,
+}
+
+impl SoftError {
+    /// The error an ICMP destination unreachable or time exceeded maps to (as Linux maps
+    /// them for UDP).
+    pub fn from_icmp(kind: u8, code: u8) -> Option<SoftError> {
+        use ip::icmp::{kind as k, unreach as u};
+        match (kind, code) {
+            (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => Some(SoftError::ConnectionRefused),
+            (k::DEST_UNREACHABLE, u::NET) => Some(SoftError::NetworkUnreachable),
+            (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => Some(SoftError::MessageTooLong),
+            (k::DEST_UNREACHABLE, _) => Some(SoftError::HostUnreachable),
+            (k::TIME_EXCEEDED, _) => Some(SoftError::HostUnreachable),
+            (k::PARAMETER_PROBLEM, _) => Some(SoftError::ConnectionRefused),
+            _ => None,
+        }
+    }
+}
+
+/// A UDP socket's state inside the transport layer.
+#[derive(Debug)]
+pub struct UdpSock {
+    /// Bound address; the IP may be 0.0.0.0 (any of ours). `None` until bound.
+    pub(crate) local: Option<SocketAddrV4>,
+    /// Set by `connect`: only datagrams from it are received, sends go to it by default.
+    pub(crate) remote: Option<SocketAddrV4>,
+    rx: VecDeque<UdpDatagram>,
+    rx_bytes: usize,
+    /// Receive buffer size (`SO_RCVBUF`), in payload bytes.
+    pub rcvbuf: usize,
+    /// Accepted and reported by `getsockopt`; UDP sends at once, so nothing waits in it.
+    pub sndbuf: usize,
+    pub reuse_addr: bool,
+    pub broadcast: bool,
+    pub ttl: Option<u8>,
+    pub(crate) error: Option<SoftError>,
+    pub(crate) dropped: u64,
+    pub(crate) shut_read: bool,
+    pub(crate) shut_write: bool,
+}
+
+/// At most this many datagrams wait in one socket, whatever the buffer size.
+const MAX_QUEUED: usize = 4096;
+
+impl UdpSock {
+    pub(crate) fn new(rcvbuf: usize, sndbuf: usize) -> UdpSock {
+        UdpSock {
+            local: None,
+            remote: None,
+            rx: VecDeque::new(),
+            rx_bytes: 0,
+            rcvbuf,
+            sndbuf,
+            reuse_addr: false,
+            broadcast: false,
+            ttl: None,
+            error: None,
+            dropped: 0,
+            shut_read: false,
+            shut_write: false,
+        }
+    }
+
+    pub fn local(&self) -> Option<SocketAddrV4> {
+        self.local
+    }
+
+    pub fn remote(&self) -> Option<SocketAddrV4> {
+        self.remote
+    }
+
+    /// Queue a datagram; false (counted) when the receive buffer is full. A datagram larger
+    /// than the whole buffer still fits an empty queue, so no size is unreceivable.
+    pub(crate) fn push(&mut self, d: UdpDatagram) -> bool {
+        let fits = self.rx.is_empty() || self.rx_bytes + d.data.len() <= self.rcvbuf;
+        if self.shut_read || !fits || self.rx.len() >= MAX_QUEUED {
+            self.dropped += 1;
+            return false;
+        }
+        self.rx_bytes += d.data.len();
+        self.rx.push_back(d);
+        true
+    }
+
+    /// The next datagram, or the pending ICMP error first.
+    pub fn recv(&mut self) -> Result<Option<UdpDatagram>, SoftError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let d = self.rx.pop_front();
+        if let Some(d) = &d {
+            self.rx_bytes -= d.data.len();
+        }
+        Ok(d)
+    }
+
+    /// Length of the next datagram without taking it (for `FIONREAD`-like peeking).
+    pub fn peek_len(&self) -> Option<usize> {
+        self.rx.front().map(|d| d.data.len())
+    }
+
+    pub fn queued(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.rx_bytes
+    }
+
+    pub fn readable(&self) -> bool {
+        !self.rx.is_empty() || self.error.is_some() || self.shut_read
+    }
+
+    /// Has `shutdown(Read)` been called?
+    pub fn is_shut_read(&self) -> bool {
+        self.shut_read
+    }
+
+    pub fn has_error(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// Does a datagram from `src` to `dst:port` belong here, and how specifically?
+    /// Higher is more specific: a connected socket beats one bound to the address, which
+    /// beats a wildcard bind.
+    pub(crate) fn score(&self, src: SocketAddrV4, dst: Ipv4Addr, port: u16) -> Option<u8> {
+        let local = self.local?;
+        if local.port() != port {
+            return None;
+        }
+        let mut score = 0;
+        if !local.ip().is_unspecified() {
+            // A socket bound to one unicast address hears only that address (a broadcast
+            // reaches sockets bound to the wildcard or to the broadcast address itself).
+            if *local.ip() != dst {
+                return None;
+            }
+            score += 1;
+        }
+        if let Some(r) = self.remote {
+            if r != src {
+                return None;
+            }
+            score += 2;
+        }
+        Some(score)
+    }
+}
+
+/// Counters of the UDP layer, every drop by its cause.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UdpStats {
+    pub rx_datagrams: u64,
+    pub rx_delivered: u64,
+    pub tx_datagrams: u64,
+    pub drop_truncated: u64,
+    pub drop_bad_length: u64,
+    pub drop_bad_checksum: u64,
+    pub drop_no_port: u64,
+    pub drop_queue_full: u64,
+    pub icmp_errors_reported: u64,
+}
