@@ -45,11 +45,32 @@ pub struct StackConfig {
     pub rx_queue: usize,
 }
 
+/// 64 bits from the OS's random source, for the secrets of the protocols (ephemeral
+/// ports now, initial sequence numbers with TCP). Falls back to the clock and the process
+/// id if `/dev/urandom` cannot be read.
+pub fn os_random_u64() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_ne_bytes(b);
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
 impl Default for StackConfig {
     fn default() -> Self {
         StackConfig {
             ip: IpConfig::default(),
-            transport: TransportConfig::default(),
+            transport: TransportConfig {
+                secret: os_random_u64(),
+                ..TransportConfig::default()
+            },
             driver: DriverConfig::default(),
             rx_queue: 4096,
         }
