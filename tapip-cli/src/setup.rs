@@ -1,6 +1,8 @@
 //! Building the stack the command line asks for: loopback, the TAP with its wrappers,
 //! addresses and routes.
 
+use crate::cmd::input::Input;
+use crate::cmd::jobs::Jobs;
 use crate::cmd::{Ctx, Signals};
 use crate::Cli;
 use netif::fault::FaultInjector;
@@ -12,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// Start the stack; errors are one line for the user.
-pub fn build(cli: &Cli, trace: Trace, sig: Signals) -> Result<Ctx, String> {
+pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx, String> {
     let tap_dev = TapDevice::open(&TapConfig {
         name: cli.tap.clone(),
         mac: cli.mac,
@@ -72,5 +74,7 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals) -> Result<Ctx, String> {
         pcap,
         sig,
         fault,
+        input,
+        jobs: Jobs::default(),
     })
 }

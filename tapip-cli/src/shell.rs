@@ -1,11 +1,12 @@
 //! The shell: where commands come from (a terminal with line editing, a pipe, `-c`,
 //! `--script`) and how signals end them.
 
+use crate::cmd::input::{self, Input, InputLine, LineRequest};
 use crate::cmd::{self, Ctx, Flow, Signals};
 use crate::{setup, Cli};
-use crossbeam_channel::{bounded, select, Receiver, Sender};
+use crossbeam_channel::{bounded, select, Receiver, SendError, Sender};
 use netif::trace::Trace;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -38,14 +39,17 @@ pub fn main(cli: Cli) -> i32 {
             return 1;
         }
     };
-    let ctx = match setup::build(&cli, trace, sig) {
+    let (input, requests) = Input::new();
+    let ctx = match setup::build(&cli, trace, sig, input) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("tapip: {e}");
             return 1;
         }
     };
-    let code = run_commands(&cli, &ctx);
+    let code = run_commands(&cli, &ctx, requests);
+    // Background jobs close their sockets and end while the stack still runs.
+    ctx.jobs.stop_all();
     let _ = ctx.pcap.stop();
     ctx.stack.shutdown();
     // The drivers (and their tracers) are gone; with the shell's handle dropped too the
@@ -56,8 +60,13 @@ pub fn main(cli: Cli) -> i32 {
     code
 }
 
-fn run_commands(cli: &Cli, ctx: &Ctx) -> i32 {
+fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
     if cli.commands.is_some() || cli.script.is_some() {
+        // Commands do not come from stdin: it is the data of commands that read input.
+        // The thread is not joined: it may be blocked reading stdin when the program ends.
+        let _ = std::thread::Builder::new()
+            .name("input".into())
+            .spawn(move || input::serve_stdin(requests));
         let mut lines: Vec<String> = Vec::new();
         if let Some(c) = &cli.commands {
             lines.extend(c.split(';').map(str::to_string));
@@ -85,9 +94,9 @@ fn run_commands(cli: &Cli, ctx: &Ctx) -> i32 {
         .name("input".into())
         .spawn(move || {
             if interactive {
-                read_terminal(&tx, &ack_rx)
+                read_terminal(&tx, &ack_rx, &requests)
             } else {
-                read_pipe(&tx, &ack_rx)
+                read_pipe(&tx, &ack_rx, &requests)
             }
         });
     if let Err(e) = reader {
@@ -140,36 +149,126 @@ fn one(ctx: &Ctx, line: &str) -> Flow {
     flow
 }
 
-fn read_pipe(tx: &Sender<Option<String>>, ack: &Receiver<()>) {
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if tx.send(Some(line)).is_err() || ack.recv().is_err() {
-            return;
-        }
-    }
-    let _ = tx.send(None);
-}
-
-fn read_terminal(tx: &Sender<Option<String>>, ack: &Receiver<()>) {
-    let Ok(mut ed) = rustyline::DefaultEditor::new() else {
-        return read_pipe(tx, ack);
-    };
+/// The input thread: hands the shell one command line at a time and, while that command
+/// runs, serves its requests for lines of input (see `cmd::input`). `read(true)` reads a
+/// command line, `read(false)` a line of data.
+fn input_loop(
+    mut read: impl FnMut(bool) -> InputLine,
+    tx: &Sender<Option<String>>,
+    ack: &Receiver<()>,
+    requests: &Receiver<LineRequest>,
+) {
+    // A line read for a command that stopped before it came: the next command line.
+    let mut left: Option<Vec<u8>> = None;
     loop {
-        match ed.readline(PROMPT) {
-            Ok(line) => {
-                if !line.trim().is_empty() {
-                    let _ = ed.add_history_entry(line.as_str());
-                }
-                if tx.send(Some(line)).is_err() || ack.recv().is_err() {
+        let line = match left.take() {
+            Some(l) => l,
+            None => match read(true) {
+                InputLine::Line(l) => l,
+                InputLine::Eof | InputLine::Interrupted => {
+                    let _ = tx.send(None);
                     return;
                 }
-            }
-            // Ctrl-C or Ctrl-D at the prompt: leave.
-            Err(_) => {
-                let _ = tx.send(None);
-                return;
+            },
+        };
+        let line = String::from_utf8_lossy(&line);
+        if tx.send(Some(line.trim_end().to_string())).is_err() {
+            return;
+        }
+        loop {
+            select! {
+                recv(ack) -> done => {
+                    if done.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                recv(requests) -> reply => {
+                    let Ok(reply) = reply else { return };
+                    let l = match left.take() {
+                        Some(l) => InputLine::Line(l),
+                        None => read(false),
+                    };
+                    if let Err(SendError(InputLine::Line(l))) = reply.send(l) {
+                        left = Some(l);
+                    }
+                }
             }
         }
+    }
+}
+
+fn read_pipe(tx: &Sender<Option<String>>, ack: &Receiver<()>, requests: &Receiver<LineRequest>) {
+    let mut stdin = std::io::stdin().lock();
+    input_loop(|_| input::read_line(&mut stdin), tx, ack, requests);
+}
+
+fn read_terminal(
+    tx: &Sender<Option<String>>,
+    ack: &Receiver<()>,
+    requests: &Receiver<LineRequest>,
+) {
+    let Ok(mut ed) = rustyline::DefaultEditor::new() else {
+        return read_pipe(tx, ack, requests);
+    };
+    let read = |command: bool| match ed.readline(if command { PROMPT } else { "" }) {
+        Ok(line) if command => {
+            if !line.trim().is_empty() {
+                let _ = ed.add_history_entry(line.as_str());
+            }
+            InputLine::Line(line.into_bytes())
+        }
+        Ok(line) => {
+            let mut data = line.into_bytes();
+            data.push(b'\n');
+            InputLine::Line(data)
+        }
+        // Ctrl-C while a command reads: it stops; at the prompt, Ctrl-C or Ctrl-D leaves.
+        Err(rustyline::error::ReadlineError::Interrupted) if !command => InputLine::Interrupted,
+        Err(_) => InputLine::Eof,
+    };
+    input_loop(read, tx, ack, requests);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command takes lines of input; a line read for it after it stopped becomes the
+    /// next command line.
+    #[test]
+    fn input_thread_serves_commands_and_their_data() {
+        let (tx, rx) = bounded::<Option<String>>(1);
+        let (ack_tx, ack_rx) = bounded::<()>(1);
+        let (input, requests) = Input::new();
+        let (read_data, data_read) = bounded::<()>(4);
+        let mut lines = vec!["snc", "data 1", "data 2", "ifconfig"].into_iter();
+        let reader = std::thread::spawn(move || {
+            let read = |command: bool| {
+                if !command {
+                    let _ = read_data.send(());
+                }
+                match lines.next() {
+                    Some(l) => InputLine::Line(format!("{l}\n").into_bytes()),
+                    None => InputLine::Eof,
+                }
+            };
+            input_loop(read, &tx, &ack_rx, &requests);
+        });
+        assert_eq!(rx.recv(), Ok(Some("snc".to_string())));
+        assert_eq!(
+            input.request().recv(),
+            Ok(InputLine::Line(b"data 1\n".to_vec()))
+        );
+        // The command asks again, then stops before the line comes.
+        drop(input.request());
+        assert_eq!(data_read.recv(), Ok(()));
+        ack_tx.send(()).unwrap();
+        assert_eq!(rx.recv(), Ok(Some("data 2".to_string())));
+        ack_tx.send(()).unwrap();
+        assert_eq!(rx.recv(), Ok(Some("ifconfig".to_string())));
+        ack_tx.send(()).unwrap();
+        assert_eq!(rx.recv(), Ok(None), "end of input ends the shell");
+        reader.join().unwrap();
     }
 }

@@ -4,8 +4,13 @@
 mod arp;
 mod debug;
 mod ifconfig;
+pub mod input;
+pub mod jobs;
+mod netstat;
 mod ping;
 mod route;
+mod serve;
+mod snc;
 mod stat;
 
 use crate::opts::{parse_seconds, Args};
@@ -53,6 +58,10 @@ pub struct Ctx {
     pub sig: Signals,
     /// The fault injector on the tap, when `--fault` asked for one.
     pub fault: Option<Arc<netif::fault::FaultInjector<netif::TapDevice>>>,
+    /// Lines of the shell's input, for a command that reads them (`snc -c`).
+    pub input: input::Input,
+    /// Background jobs (`serve`); stopped before the stack shuts down.
+    pub jobs: jobs::Jobs,
 }
 
 /// What the shell does after a command.
@@ -98,6 +107,23 @@ const COMMANDS: &[Command] = &[
         usage: "debug [-n] [-c] dev|l2|arp|ip|icmp|udp|tcp|tcpstate|all ...",
         help: "print a decoded line per packet at the chosen layers; blocks until Ctrl-C unless -n; -c turns tracing off",
     },
+    Command {
+        name: "snc",
+        usage: "snc [-u] [-d] [-w SECONDS] (-b ADDR:PORT | -c ADDR:PORT) [-f FILE] [-o FILE]",
+        help: "netcat over UDP (-u; TCP comes later): -b binds and prints what arrives until Ctrl-C; -c sends each line of input (to its end, Ctrl-D at a terminal) or FILE in 1472-byte datagrams, printing replies, and waits SECONDS for more after the last; -o writes what arrives to FILE; -d reports each datagram on stderr",
+    },
+    Command {
+        name: "serve",
+        usage: "serve echo|discard|chargen|daytime [-u] [-p PORT]",
+        help: "run a classic service over UDP (-u; TCP comes later) as a background job: echo (port 7), discard (9), chargen (19), daytime (13); datagrams from ports 0, 7, 13 and 19 get no answer (no service loops)",
+    },
+    Command { name: "jobs", usage: "jobs", help: "list background jobs and the datagrams each has served" },
+    Command { name: "kill", usage: "kill N", help: "stop background job N (as 'jobs' numbers them)" },
+    Command {
+        name: "netstat",
+        usage: "netstat",
+        help: "list every socket: protocol, bytes queued to receive and to send, addresses, state",
+    },
     Command { name: "pcap", usage: "pcap start FILE | pcap stop", help: "record every frame of the interfaces in a pcap file" },
     Command { name: "sleep", usage: "sleep SECONDS", help: "pause the shell (the stack keeps running)" },
     Command { name: "wait", usage: "wait", help: "block until the program is signalled (SIGINT or SIGTERM), serving meanwhile" },
@@ -127,6 +153,11 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
             Ok(Flow::Continue)
         }
         "debug" => debug::run(ctx, &mut args).map(|_| Flow::Continue),
+        "snc" => snc::run(ctx, &mut args).map(|_| Flow::Continue),
+        "serve" => serve::run(ctx, &mut args).map(|_| Flow::Continue),
+        "jobs" => jobs::list(ctx, &mut args).map(|_| Flow::Continue),
+        "kill" => jobs::kill(ctx, &mut args).map(|_| Flow::Continue),
+        "netstat" => netstat::run(ctx, &mut args).map(|_| Flow::Continue),
         "pcap" => pcap(ctx, &mut args).map(|_| Flow::Continue),
         "sleep" => {
             let s = args.required("SECONDS")?;

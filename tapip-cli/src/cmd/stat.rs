@@ -22,6 +22,7 @@ pub fn run(ctx: &Ctx) {
         (pending, buffered),
         arps,
         tr,
+        udp,
         sockets,
         socket_bytes,
         arp_pending,
@@ -36,6 +37,7 @@ pub fn run(ctx: &Ctx) {
             c.ip.reassembly_usage(),
             c.ip.arp_stats(),
             c.transport.stats(),
+            c.transport.udp_stats(),
             socks.len(),
             bytes,
             c.ip.arp_pending(),
@@ -177,6 +179,20 @@ pub fn run(ctx: &Ctx) {
             ("drop_broadcast_echo", icmp.drop_broadcast_echo),
             ("drop_errors_suppressed", icmp.errors_suppressed),
             ("drop_errors_rate_limited", icmp.errors_rate_limited),
+        ],
+    );
+    line(
+        "udp",
+        &[
+            ("rx", udp.rx_datagrams),
+            ("delivered", udp.rx_delivered),
+            ("tx", udp.tx_datagrams),
+            ("icmp_errors_reported", udp.icmp_errors_reported),
+            ("drop_truncated", udp.drop_truncated),
+            ("drop_bad_length", udp.drop_bad_length),
+            ("drop_bad_checksum", udp.drop_bad_checksum),
+            ("drop_no_port", udp.drop_no_port),
+            ("drop_queue_full", udp.drop_queue_full),
         ],
     );
     if let Some(f) = &ctx.fault {

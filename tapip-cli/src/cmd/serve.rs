@@ -1,0 +1,349 @@
+//! `serve`: the classic small services as background jobs on UDP sockets: echo (RFC 862),
+//! discard (RFC 863), chargen (RFC 864) and daytime (RFC 867).
+
+use super::jobs::JobState;
+use super::Ctx;
+use crate::opts::Args;
+use socket_api::UdpSocket;
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const USAGE: &str = "serve echo|discard|chargen|daytime [-u] [-p PORT]";
+
+/// How often a job looks at its stop flag while no datagram comes (`kill` also closes the
+/// socket, which wakes it at once).
+const POLL: Duration = Duration::from_millis(250);
+
+/// Datagrams from these source ports get no answer: two services answering each other
+/// would loop for ever (port 0 cannot be answered at all).
+const NO_REPLY_PORTS: [u16; 4] = [0, 7, 13, 19];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Service {
+    Echo,
+    Discard,
+    Chargen,
+    Daytime,
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::Echo => "echo",
+            Service::Discard => "discard",
+            Service::Chargen => "chargen",
+            Service::Daytime => "daytime",
+        }
+    }
+
+    fn port(self) -> u16 {
+        match self {
+            Service::Echo => 7,
+            Service::Discard => 9,
+            Service::Chargen => 19,
+            Service::Daytime => 13,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Opts {
+    service: Service,
+    port: u16,
+}
+
+fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
+    let (mut name, mut udp, mut port) = (None, false, None);
+    while let Some(w) = args.peek() {
+        args.next();
+        match w {
+            "-u" => udp = true,
+            "-p" => port = Some(args.value::<u16>(w, "port")?),
+            _ if w.starts_with('-') && w.len() > 1 => return Err(args.unknown_option(w)),
+            _ if name.is_some() => {
+                return Err(format!("serve: unexpected argument '{w}' (usage: {USAGE})"))
+            }
+            _ => name = Some(w),
+        }
+    }
+    let service = match name {
+        None => return Err(format!("serve: missing service (usage: {USAGE})")),
+        Some("echo") => Service::Echo,
+        Some("discard") => Service::Discard,
+        Some("chargen") => Service::Chargen,
+        Some("daytime") => Service::Daytime,
+        Some("http") => {
+            return Err("serve: http is TCP-only; TCP services arrive with the TCP issue".into())
+        }
+        Some(other) => {
+            return Err(format!(
+                "serve: unknown service '{other}' (echo, discard, chargen, daytime)"
+            ))
+        }
+    };
+    if !udp {
+        return Err("serve: TCP services arrive with the TCP issue; use -u".into());
+    }
+    Ok(Opts {
+        service,
+        port: port.unwrap_or(service.port()),
+    })
+}
+
+pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
+    let o = parse(args)?;
+    let sock = UdpSocket::bind(&ctx.stack, (Ipv4Addr::UNSPECIFIED, o.port))
+        .map_err(|e| format!("serve: cannot bind udp 0.0.0.0:{}: {e}", o.port))?;
+    let err = |e: std::io::Error| format!("serve: {e}");
+    sock.set_read_timeout(Some(POLL)).map_err(err)?;
+    let local = sock.local_addr().map_err(err)?;
+    let closer = sock.try_clone().map_err(err)?;
+    let what = format!("serve {} udp {local}", o.service.name());
+    let service = o.service;
+    let n = ctx
+        .jobs
+        .spawn(what.clone(), closer, move |st| {
+            serve_udp(service, &sock, st)
+        })
+        .map_err(|e| format!("serve: {e}"))?;
+    println!("[{n}] {what}");
+    Ok(())
+}
+
+/// The job: answer datagrams until stopped or the socket fails.
+fn serve_udp(service: Service, sock: &UdpSocket, st: &JobState) {
+    let mut buf = vec![0u8; 65_536];
+    let mut rng = Rng::seeded();
+    let mut line: usize = 0;
+    while !st.stopping() {
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
+            Err(e) => {
+                if !st.stopping() {
+                    st.fail(e.to_string());
+                }
+                return;
+            }
+        };
+        st.count();
+        if !answers(from) {
+            continue;
+        }
+        let reply = match service {
+            Service::Echo => buf[..n].to_vec(),
+            Service::Discard => continue,
+            Service::Chargen => {
+                line = line.wrapping_add(1);
+                chargen(line, (rng.next() % 513) as usize)
+            }
+            Service::Daytime => daytime(now_secs()).into_bytes(),
+        };
+        if sock.send_to(&reply, from).is_err() {
+            st.send_failed();
+        }
+    }
+}
+
+/// Characters of a chargen stream starting at line `first` (RFC 864): 72-character lines
+/// of the 95 printable ASCII characters, each line starting one character further.
+fn chargen(first: usize, len: usize) -> Vec<u8> {
+    const WIDTH: usize = 72;
+    (first..)
+        .flat_map(|l| {
+            (0..WIDTH)
+                .map(move |i| b' ' + ((l + i) % 95) as u8)
+                .chain(*b"\r\n")
+        })
+        .take(len)
+        .collect()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The daytime line (RFC 867 suggests "Weekday, Month Day, Year Time-Zone"), in UTC.
+fn daytime(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let days = unix_secs / 86_400;
+    let secs = unix_secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = DAYS[((days + 4) % 7) as usize];
+    let month = MONTHS[(month - 1) as usize % 12];
+    format!(
+        "{weekday}, {month} {day}, {year} {:02}:{:02}:{:02}-UTC\r\n",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// (year, month 1-12, day 1-31) of a day counted from 1970-01-01, in the proleptic
+/// Gregorian calendar (H. Hinnant's days-to-civil algorithm, for days after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// xorshift64*: random enough for chargen's datagram lengths.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Rng {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Rng((t ^ u64::from(std::process::id()).rotate_left(32)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Does a datagram from `from` get an answer?
+fn answers(from: SocketAddr) -> bool {
+    !NO_REPLY_PORTS.contains(&from.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Opts, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        parse(&mut Args::new("serve", &words))
+    }
+
+    #[test]
+    fn options() {
+        let o = parse_line("echo -u").unwrap();
+        assert_eq!((o.service, o.port), (Service::Echo, 7));
+        let o = parse_line("-u -p 7007 discard").unwrap();
+        assert_eq!((o.service, o.port), (Service::Discard, 7007));
+        assert_eq!(parse_line("chargen -u").unwrap().port, 19);
+        assert_eq!(parse_line("daytime -u").unwrap().port, 13);
+        assert_eq!(parse_line("echo -u -p 0").unwrap().port, 0);
+        assert_eq!(
+            parse_line("echo"),
+            Err("serve: TCP services arrive with the TCP issue; use -u".into())
+        );
+        assert!(parse_line("http").unwrap_err().contains("TCP-only"));
+        assert!(parse_line("http -u").unwrap_err().contains("TCP-only"));
+        assert!(parse_line("")
+            .unwrap_err()
+            .starts_with("serve: missing service"));
+        assert!(parse_line("ftp -u")
+            .unwrap_err()
+            .contains("unknown service 'ftp'"));
+        assert!(parse_line("echo -u -x")
+            .unwrap_err()
+            .contains("unknown option '-x'"));
+        assert!(parse_line("echo daytime -u")
+            .unwrap_err()
+            .contains("unexpected argument 'daytime'"));
+        for bad in [
+            "echo -u -p",
+            "echo -u -p 70000",
+            "echo -u -p x",
+            "echo -u -p -1",
+        ] {
+            assert!(parse_line(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn daytime_lines() {
+        // 2026-11-25 22:30:00 UTC.
+        assert_eq!(
+            daytime(1_795_645_800),
+            "Wednesday, November 25, 2026 22:30:00-UTC\r\n"
+        );
+        assert_eq!(daytime(0), "Thursday, January 1, 1970 00:00:00-UTC\r\n");
+        // A leap day, and the last second of a leap year.
+        assert_eq!(
+            daytime(951_782_400),
+            "Tuesday, February 29, 2000 00:00:00-UTC\r\n"
+        );
+        assert_eq!(
+            daytime(1_735_689_599),
+            "Tuesday, December 31, 2024 23:59:59-UTC\r\n"
+        );
+        // Far away: no overflow, no panic.
+        assert!(daytime(u64::MAX).ends_with("-UTC\r\n"));
+    }
+
+    #[test]
+    fn chargen_lines() {
+        let s = chargen(0, 74 * 3);
+        let lines: Vec<&[u8]> = s.split(|&b| b == b'\n').collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[3], b"");
+        assert_eq!(lines[0].len(), 73);
+        assert!(lines[0].starts_with(b" !\"#$%&"));
+        assert!(lines[1].starts_with(b"!\"#$%&'"));
+        assert_eq!(&lines[0][..72], &s[..72]);
+        assert_eq!(lines[0][71], b' ' + 71);
+        assert_eq!(lines[0][72], b'\r');
+        // Line 94 starts with the last printable character, then wraps around.
+        assert_eq!(chargen(94, 3), b"~ !".to_vec());
+        assert_eq!(chargen(5, 0), b"".to_vec());
+        assert_eq!(chargen(1, 512).len(), 512);
+        assert!(chargen(7, 512)
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\r' || b == b'\n'));
+    }
+
+    #[test]
+    fn loop_guard() {
+        assert!(!answers("10.0.0.2:7".parse().unwrap()));
+        assert!(!answers("10.0.0.2:19".parse().unwrap()));
+        assert!(answers("10.0.0.2:40000".parse().unwrap()));
+    }
+
+    #[test]
+    fn random_lengths_vary() {
+        let mut r = Rng(1);
+        let lens: Vec<u64> = (0..100).map(|_| r.next() % 513).collect();
+        assert!(lens.iter().any(|&l| l != lens[0]));
+        assert!(lens.iter().all(|&l| l <= 512));
+    }
+}

@@ -1,0 +1,496 @@
+//! `snc`: a small netcat on the stack's sockets, as in the C tapip: `-b` binds and prints
+//! what arrives, `-c` connects and sends what is typed (or a file), printing the replies.
+//! UDP only until TCP arrives.
+//!
+//! What is typed comes from the shell's input (see `input`): in pipe mode the lines after
+//! the `snc` command, to the end of the input; at a terminal the lines typed until Ctrl-D
+//! (or Ctrl-C); with `-c`/`--script`, the program's stdin.
+
+use super::input::InputLine;
+use super::Ctx;
+use crate::opts::{parse_seconds, Args};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use socket_api::UdpSocket;
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "snc [-u] [-d] [-w SECONDS] (-b ADDR:PORT | -c ADDR:PORT) [-f FILE] [-o FILE]";
+
+/// Datagram size for files: the most UDP payload one frame carries at MTU 1500 (1500
+/// bytes less 20 of IP header and 8 of UDP header), so nothing is fragmented.
+const CHUNK: usize = 1472;
+/// The largest UDP payload; longer lines are sent in pieces of this size.
+const MAX_DATAGRAM: usize = 65_507;
+/// How often the loops look at Ctrl-C and at each other.
+const POLL: Duration = Duration::from_millis(100);
+/// How long a send waits for room when the stack's queues are full.
+const SEND_PATIENCE: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Bind(SocketAddrV4),
+    Connect(SocketAddrV4),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Opts {
+    debug: bool,
+    mode: Mode,
+    /// `-f`: send this file instead of the input's lines.
+    file: Option<String>,
+    /// `-o`: write what arrives here instead of stdout.
+    out: Option<String>,
+    /// `-w`: after sending, keep printing replies this long.
+    linger: Duration,
+}
+
+fn address(opt: &str, v: &str) -> Result<SocketAddrV4, String> {
+    v.parse().map_err(|_| {
+        format!("snc: invalid address '{v}' for {opt} (ADDR:PORT, e.g. 10.0.0.2:9000)")
+    })
+}
+
+fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
+    let (mut udp, mut debug, mut mode) = (false, false, None);
+    let (mut file, mut out, mut linger) = (None, None, None);
+    while let Some(w) = args.peek() {
+        args.next();
+        match w {
+            "-u" => udp = true,
+            "-d" => debug = true,
+            "-b" | "-c" => {
+                let v: String = args.value(w, "ADDR:PORT")?;
+                let a = address(w, &v)?;
+                if mode.is_some() {
+                    return Err(format!("snc: give one of -b and -c (usage: {USAGE})"));
+                }
+                mode = Some(if w == "-b" {
+                    Mode::Bind(a)
+                } else {
+                    Mode::Connect(a)
+                });
+            }
+            "-f" => file = Some(args.value::<String>(w, "a file name")?),
+            "-o" => out = Some(args.value::<String>(w, "a file name")?),
+            "-w" => {
+                let s: String = args.value(w, "seconds")?;
+                linger = Some(
+                    parse_seconds(&s)
+                        .ok_or_else(|| format!("snc: invalid number of seconds '{s}' for -w"))?,
+                );
+            }
+            _ if w.starts_with('-') && w.len() > 1 => return Err(args.unknown_option(w)),
+            _ => return Err(format!("snc: unexpected argument '{w}' (usage: {USAGE})")),
+        }
+    }
+    let mode =
+        mode.ok_or_else(|| format!("snc: missing -b ADDR:PORT or -c ADDR:PORT (usage: {USAGE})"))?;
+    if let Mode::Bind(_) = mode {
+        if file.is_some() {
+            return Err("snc: -f sends a file to a peer: use it with -c ADDR:PORT".into());
+        }
+        if linger.is_some() {
+            return Err("snc: -w is the wait for replies after sending, with -c".into());
+        }
+    }
+    if !udp {
+        return Err("snc: TCP mode arrives with the TCP issue; use -u".into());
+    }
+    Ok(Opts {
+        debug,
+        mode,
+        file,
+        out,
+        linger: linger.unwrap_or(Duration::ZERO),
+    })
+}
+
+pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
+    let o = parse(args)?;
+    let err = |e: std::io::Error| format!("snc: {e}");
+    let sock = match o.mode {
+        Mode::Bind(a) => {
+            UdpSocket::bind(&ctx.stack, a).map_err(|e| format!("snc: cannot bind {a}: {e}"))?
+        }
+        Mode::Connect(a) => {
+            let s = UdpSocket::bind(&ctx.stack, (Ipv4Addr::UNSPECIFIED, 0)).map_err(err)?;
+            s.connect(a)
+                .map_err(|e| format!("snc: cannot connect to {a}: {e}"))?;
+            s
+        }
+    };
+    sock.set_read_timeout(Some(POLL)).map_err(err)?;
+    // Files are opened once the socket is ready, so a bad address leaves them alone.
+    let input = match &o.file {
+        Some(p) => Some(File::open(p).map_err(|e| format!("snc: cannot read '{p}': {e}"))?),
+        None => None,
+    };
+    let sink = match &o.out {
+        Some(p) => {
+            Sink::File(File::create(p).map_err(|e| format!("snc: cannot write '{p}': {e}"))?)
+        }
+        None => Sink::Stdout,
+    };
+    let local = sock.local_addr().map_err(err)?;
+    match o.mode {
+        Mode::Bind(_) => {
+            if o.debug {
+                eprintln!("snc: bound to {local}");
+            }
+            let stop = AtomicBool::new(false);
+            let got = receive(ctx, &sock, sink, o.debug, &stop)?;
+            if o.debug {
+                eprintln!("snc: received {got}");
+            }
+            Ok(())
+        }
+        Mode::Connect(peer) => {
+            if o.debug {
+                eprintln!("snc: {local} -> {peer}");
+            }
+            connect(ctx, &o, &sock, peer, input, sink)
+        }
+    }
+}
+
+/// Datagram and byte counts, for `-d`.
+#[derive(Default)]
+struct Count {
+    datagrams: u64,
+    bytes: u64,
+}
+
+impl Count {
+    fn add(&mut self, n: usize) {
+        self.datagrams += 1;
+        self.bytes += n as u64;
+    }
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} datagrams, {} bytes", self.datagrams, self.bytes)
+    }
+}
+
+/// Where arriving payloads go, written as they arrive.
+enum Sink {
+    Stdout,
+    File(File),
+}
+
+impl Sink {
+    fn put(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(data)?;
+                out.flush()
+            }
+            Sink::File(f) => {
+                f.write_all(data)?;
+                f.flush()
+            }
+        }
+    }
+}
+
+/// Errors a UDP socket reports for one datagram (an ICMP error about an earlier send,
+/// or a datagram too long); the socket goes on working.
+fn is_soft(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::ConnectionRefused
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+            | ErrorKind::InvalidInput
+    )
+}
+
+/// Write what arrives until Ctrl-C or `stop`; on a fatal error, set `stop` and return it.
+fn receive(
+    ctx: &Ctx,
+    sock: &UdpSocket,
+    mut sink: Sink,
+    debug: bool,
+    stop: &AtomicBool,
+) -> Result<Count, String> {
+    let mut buf = vec![0u8; 65_536];
+    let mut got = Count::default();
+    while !stop.load(Ordering::SeqCst) && !ctx.sig.stop_requested() {
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
+            Err(e) if is_soft(e.kind()) => {
+                eprintln!("snc: {e}");
+                continue;
+            }
+            Err(e) => {
+                stop.store(true, Ordering::SeqCst);
+                return Err(format!("snc: {e}"));
+            }
+        };
+        if debug {
+            eprintln!("snc: {n} bytes from {from}");
+        }
+        got.add(n);
+        if let Err(e) = sink.put(&buf[..n]) {
+            stop.store(true, Ordering::SeqCst);
+            return Err(format!("snc: cannot write what arrives: {e}"));
+        }
+    }
+    Ok(got)
+}
+
+/// `-c`: send the file or the input's lines while a second thread prints the replies.
+fn connect(
+    ctx: &Ctx,
+    o: &Opts,
+    sock: &UdpSocket,
+    peer: SocketAddrV4,
+    file: Option<File>,
+    sink: Sink,
+) -> Result<(), String> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let receiver = std::thread::Builder::new()
+            .name("snc-receive".into())
+            .spawn_scoped(s, || receive(ctx, sock, sink, o.debug, &stop))
+            .map_err(|e| format!("snc: cannot start a thread: {e}"))?;
+        let mut sender = Sender {
+            ctx,
+            sock,
+            peer,
+            debug: o.debug,
+            stop: &stop,
+            sent: Count::default(),
+        };
+        let sent = match file {
+            Some(f) => sender.file(f),
+            None => sender.lines(),
+        };
+        if sent.is_ok() {
+            ctx.sig.sleep(o.linger);
+        }
+        stop.store(true, Ordering::SeqCst);
+        let got = receiver
+            .join()
+            .unwrap_or_else(|_| Err("snc: the receiving thread failed".into()));
+        if o.debug {
+            let got = got.as_ref().map_or(String::new(), |g| g.to_string());
+            eprintln!("snc: sent {}; received {got}", sender.sent);
+        }
+        sent.and(got.map(|_| ()))
+    })
+}
+
+struct Sender<'a> {
+    ctx: &'a Ctx,
+    sock: &'a UdpSocket,
+    peer: SocketAddrV4,
+    debug: bool,
+    stop: &'a AtomicBool,
+    sent: Count,
+}
+
+impl Sender<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.ctx.sig.stop_requested()
+    }
+
+    /// The file in datagrams of `CHUNK` bytes.
+    fn file(&mut self, mut f: File) -> Result<(), String> {
+        let mut buf = vec![0u8; CHUNK];
+        while !self.stopping() {
+            let n =
+                fill(&mut f, &mut buf).map_err(|e| format!("snc: cannot read the file: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            self.send(&buf[..n])?;
+        }
+        Ok(())
+    }
+
+    /// A datagram per line of input, until its end or Ctrl-C.
+    fn lines(&mut self) -> Result<(), String> {
+        // One request at a time, kept until its line comes.
+        let mut pending: Option<Receiver<InputLine>> = None;
+        while !self.stopping() {
+            let rx = pending.get_or_insert_with(|| self.ctx.input.request());
+            match rx.recv_timeout(POLL) {
+                Ok(InputLine::Line(l)) => {
+                    pending = None;
+                    for piece in l.chunks(MAX_DATAGRAM) {
+                        self.send(piece)?;
+                    }
+                }
+                Ok(InputLine::Eof) | Err(RecvTimeoutError::Disconnected) => break,
+                // Ctrl-C at a terminal while reading a line: the line editor took it, so
+                // no SIGINT came; stop as if it had.
+                Ok(InputLine::Interrupted) => {
+                    self.ctx.sig.interrupt.store(true, Ordering::SeqCst);
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Send one datagram. Errors about this datagram are reported and it is skipped; only
+    /// a socket that no longer works ends `snc`.
+    fn send(&mut self, data: &[u8]) -> Result<(), String> {
+        let give_up = Instant::now() + SEND_PATIENCE;
+        let mut retried = false;
+        loop {
+            match self.sock.send(data) {
+                Ok(n) => {
+                    if self.debug {
+                        eprintln!("snc: {n} bytes to {}", self.peer);
+                    }
+                    self.sent.add(n);
+                    return Ok(());
+                }
+                // The stack's queues are full (the peer's MAC address is still being
+                // resolved, or the device is busy): wait for room.
+                Err(e)
+                    if e.kind() == ErrorKind::OutOfMemory
+                        && Instant::now() < give_up
+                        && !self.stopping() =>
+                {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                // An ICMP error about an earlier datagram, reported by this call (as
+                // Linux does): this datagram has not gone yet.
+                Err(e)
+                    if !retried
+                        && matches!(
+                            e.kind(),
+                            ErrorKind::ConnectionRefused | ErrorKind::HostUnreachable
+                        ) =>
+                {
+                    eprintln!("snc: {e}");
+                    retried = true;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::NotConnected | ErrorKind::BrokenPipe) => {
+                    return Err(format!("snc: {e}"));
+                }
+                Err(e) => {
+                    eprintln!("snc: {} bytes not sent: {e}", data.len());
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Read until `buf` is full or the end of the file; returns the bytes read.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Opts, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        parse(&mut Args::new("snc", &words))
+    }
+
+    fn addr(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn bind_and_connect() {
+        let o = parse_line("-u -b 0.0.0.0:9000").unwrap();
+        assert_eq!(o.mode, Mode::Bind(addr("0.0.0.0:9000")));
+        assert!(!o.debug && o.file.is_none() && o.out.is_none());
+        let o = parse_line("-c 10.0.0.2:7 -u -d -f /etc/hosts -w 0.5").unwrap();
+        assert_eq!(o.mode, Mode::Connect(addr("10.0.0.2:7")));
+        assert!(o.debug);
+        assert_eq!(o.file.as_deref(), Some("/etc/hosts"));
+        assert_eq!(o.linger, Duration::from_millis(500));
+        let o = parse_line("-u -b 10.0.0.1:53 -o /tmp/x").unwrap();
+        assert_eq!(o.out.as_deref(), Some("/tmp/x"));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse_line("-b 0.0.0.0:9000"),
+            Err("snc: TCP mode arrives with the TCP issue; use -u".into())
+        );
+        assert!(parse_line("-u").unwrap_err().starts_with("snc: missing -b"));
+        assert!(parse_line("-u -b 1.2.3.4:5 -c 1.2.3.4:6")
+            .unwrap_err()
+            .contains("one of -b and -c"));
+        assert!(parse_line("-u -b 1.2.3.4:5 -f x")
+            .unwrap_err()
+            .contains("with -c"));
+        assert!(parse_line("-u -b 1.2.3.4:5 -w 1")
+            .unwrap_err()
+            .contains("with -c"));
+        assert_eq!(
+            parse_line("-u -b 1.2.3.4"),
+            Err("snc: invalid address '1.2.3.4' for -b (ADDR:PORT, e.g. 10.0.0.2:9000)".into())
+        );
+        assert_eq!(
+            parse_line("-u -c"),
+            Err("snc: option -c needs ADDR:PORT".into())
+        );
+        assert!(parse_line("-u -c 1.2.3.4:5 -x")
+            .unwrap_err()
+            .contains("unknown option '-x'"));
+        assert!(parse_line("-u -c 1.2.3.4:5 extra")
+            .unwrap_err()
+            .contains("unexpected argument 'extra'"));
+        for bad in [
+            "-u -c 1.2.3.4:70000",
+            "-u -c host:7",
+            "-u -c 1.2.3.4:5 -f",
+            "-u -c 1.2.3.4:5 -o",
+            "-u -c 1.2.3.4:5 -w -1",
+            "-u -c 1.2.3.4:5 -w x",
+        ] {
+            assert!(parse_line(bad).is_err(), "{bad}");
+        }
+        // Every error is one line.
+        for bad in ["", "-u", "-q", "-u -b x", "-b 1.2.3.4:5"] {
+            assert!(!parse_line(bad).unwrap_err().contains('\n'), "{bad}");
+        }
+    }
+
+    #[test]
+    fn files_are_cut_in_full_chunks() {
+        let data: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+        let mut r = std::io::Cursor::new(data.clone());
+        let mut buf = vec![0u8; CHUNK];
+        let mut sizes = Vec::new();
+        let mut back = Vec::new();
+        loop {
+            let n = fill(&mut r, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            sizes.push(n);
+            back.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(sizes, vec![1472, 1472, 1056]);
+        assert_eq!(back, data);
+    }
+}
