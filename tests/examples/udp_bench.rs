@@ -30,8 +30,7 @@ fn stack() -> Stack {
         .unwrap_or_else(|e| fail(&e.to_string()));
     stack.with_core(|c, now| {
         c.ip.set_up(ifx, true, now).expect("up");
-        c.ip
-            .set_address(ifx, Some("10.0.0.1/24".parse().expect("cidr")), now)
+        c.ip.set_address(ifx, Some("10.0.0.1/24".parse().expect("cidr")), now)
             .expect("address");
     });
     stack
@@ -102,7 +101,8 @@ fn main() {
         Some("stack-sink") => {
             let (port, secs): (u16, f64) = (arg(&args, 2), arg(&args, 3));
             let s = stack();
-            let sock = UdpSocket::bind(&s, ("0.0.0.0", port)).unwrap_or_else(|e| fail(&e.to_string()));
+            let sock =
+                UdpSocket::bind(&s, ("0.0.0.0", port)).unwrap_or_else(|e| fail(&e.to_string()));
             sock.socket()
                 .set_option(socket_api::SockOpt::RecvBuffer(8 << 20))
                 .ok();
@@ -112,7 +112,8 @@ fn main() {
             s.shutdown();
         }
         Some("stack-source") => {
-            let (dst, size, secs): (SocketAddr, usize, f64) = (arg(&args, 2), arg(&args, 3), arg(&args, 4));
+            let (dst, size, secs): (SocketAddr, usize, f64) =
+                (arg(&args, 2), arg(&args, 3), arg(&args, 4));
             let s = stack();
             let sock = UdpSocket::bind(&s, "0.0.0.0:0").unwrap_or_else(|e| fail(&e.to_string()));
             // Resolve the kernel's MAC before timing (a port the sink does not listen on).
@@ -123,20 +124,25 @@ fn main() {
             s.shutdown();
         }
         Some("kernel-source") => {
-            let (dst, size, secs): (SocketAddr, usize, f64) = (arg(&args, 2), arg(&args, 3), arg(&args, 4));
-            let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap_or_else(|e| fail(&e.to_string()));
+            let (dst, size, secs): (SocketAddr, usize, f64) =
+                (arg(&args, 2), arg(&args, 3), arg(&args, 4));
+            let sock =
+                std::net::UdpSocket::bind("0.0.0.0:0").unwrap_or_else(|e| fail(&e.to_string()));
             source(&mut |b| sock.send_to(b, dst), size, secs);
         }
         Some("kernel-sink") => {
             let (port, secs): (u16, f64) = (arg(&args, 2), arg(&args, 3));
-            let sock = std::net::UdpSocket::bind(("0.0.0.0", port)).unwrap_or_else(|e| fail(&e.to_string()));
+            let sock = std::net::UdpSocket::bind(("0.0.0.0", port))
+                .unwrap_or_else(|e| fail(&e.to_string()));
             sock.set_read_timeout(Some(Duration::from_secs(5))).ok();
             println!("ready");
             sink(&mut |b| sock.recv(b), secs);
         }
         Some("kernel-echo") => {
-            let (dst, size, count): (SocketAddr, usize, usize) = (arg(&args, 2), arg(&args, 3), arg(&args, 4));
-            let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap_or_else(|e| fail(&e.to_string()));
+            let (dst, size, count): (SocketAddr, usize, usize) =
+                (arg(&args, 2), arg(&args, 3), arg(&args, 4));
+            let sock =
+                std::net::UdpSocket::bind("0.0.0.0:0").unwrap_or_else(|e| fail(&e.to_string()));
             sock.connect(dst).unwrap_or_else(|e| fail(&e.to_string()));
             sock.set_read_timeout(Some(Duration::from_secs(1))).ok();
             let buf = vec![7u8; size];
@@ -152,6 +158,8 @@ fn main() {
             let median = rtts.get(rtts.len() / 2).copied().unwrap_or(f64::NAN);
             println!("replies={} median_us={median:.1}", rtts.len());
         }
-        _ => fail("usage: udp_bench stack-sink|stack-source|kernel-source|kernel-sink|kernel-echo ..."),
+        _ => fail(
+            "usage: udp_bench stack-sink|stack-source|kernel-source|kernel-sink|kernel-echo ...",
+        ),
     }
 }
