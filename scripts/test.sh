@@ -18,7 +18,7 @@ for pair in ip:iproute2 ping:iputils-ping arping:arping tcpdump:tcpdump python3:
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The tests use OpenBSD netcat's syntax (`nc -u -l PORT`).
-nc -h 2>&1 | grep -qi openbsd || need+=(netcat-openbsd)
+{ nc -h 2>&1 || true; } | grep -qi openbsd || need+=(netcat-openbsd)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

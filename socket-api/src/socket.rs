@@ -159,7 +159,7 @@ impl Socket {
         mut f: impl FnMut(&mut Core, netif::Instant) -> Result<Option<T>, SocketError>,
     ) -> Result<T, SocketError> {
         let nonblocking = self.opts.lock().nonblocking;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = deadline_after(timeout);
         let mut core = self.core()?;
         loop {
             if self.closed.load(Ordering::Acquire) {
@@ -489,6 +489,12 @@ impl Socket {
     }
 }
 
+/// When a wait of `timeout` ends. A timeout too long to add to the clock (`Duration::MAX`,
+/// which `std` accepts too) is no limit rather than a panic.
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
         self.close();
@@ -554,7 +560,7 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
     if fds.iter().any(|f| !f.socket.stack().same_as(&stack)) {
         return Err(SocketError::InvalidInput("poll over sockets of different stacks").into());
     }
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = deadline_after(timeout);
     let mut core = stack.lock();
     let any = core.any.clone();
     loop {

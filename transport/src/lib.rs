@@ -290,6 +290,9 @@ impl Transport {
         }
         let u = self.udp(h)?;
         let mut local = u.local.ok_or(TransportError::BadHandle)?;
+        if loopback_source_leaves(*local.ip(), *remote.ip(), tx) {
+            return Err(LOOPBACK_SOURCE);
+        }
         if local.ip().is_unspecified() {
             local = SocketAddrV4::new(src, local.port());
             u.local = Some(local);
@@ -323,6 +326,11 @@ impl Transport {
         if dst.port() == 0 {
             return Err(TransportError::Invalid("destination port 0"));
         }
+        if dst.ip().is_unspecified() {
+            // 0.0.0.0 is a source only, never a destination (RFC 1122 3.2.1.3 (a)); a
+            // default route would otherwise carry it onto the wire.
+            return Err(TransportError::Invalid("destination address 0.0.0.0"));
+        }
         if data.len() > udp::wire::MAX_PAYLOAD {
             return Err(TransportError::Send(SendError::TooLong));
         }
@@ -342,6 +350,9 @@ impl Transport {
         } else {
             *local.ip()
         };
+        if loopback_source_leaves(src, *dst.ip(), tx) {
+            return Err(LOOPBACK_SOURCE);
+        }
         let repr = udp::wire::UdpRepr {
             src_port: local.port(),
             dst_port: dst.port(),
@@ -477,6 +488,17 @@ impl Transport {
             self.wakeups.push(h);
         }
     }
+}
+
+/// What a socket bound to 127/8 gets when it would talk to another host (Linux: `EINVAL`).
+const LOOPBACK_SOURCE: TransportError =
+    TransportError::Invalid("a 127/8 source address cannot reach another host");
+
+/// Is `src` a loopback address that a datagram to `dst` would carry out of the host? 127/8
+/// never appears outside a host (RFC 1122 3.2.1.3 (g)): only loopback destinations and our
+/// own addresses (reached through the loopback interface) may be sent to from it.
+fn loopback_source_leaves(src: Ipv4Addr, dst: Ipv4Addr, tx: &dyn IpTx) -> bool {
+    src.is_loopback() && !dst.is_loopback() && !tx.is_local(dst)
 }
 
 fn udp_port_in_use(sockets: &Slab, port: u16) -> bool {
