@@ -70,7 +70,11 @@ fn python_client_echoes_1000_datagrams_through_serve_echo() {
     std::fs::write(&script, ECHO_PY).unwrap();
     let (ok, out) = ns.sh_text(&format!("python3 {}", script.display()));
     let _ = std::fs::remove_file(&script);
-    assert!(ok && out.contains("echoed 1000 datagrams, 20 large"), "{out}\n{}", t.output());
+    assert!(
+        ok && out.contains("echoed 1000 datagrams, 20 large"),
+        "{out}\n{}",
+        t.output()
+    );
     t.cmd("stat");
     let out = t.wait_for("udp ", SECS(5));
     assert!(out.contains("udp"), "{out}");
@@ -126,7 +130,13 @@ fn snc_sends_a_file_to_kernel_nc() {
     let got = std::fs::read(&dst).unwrap_or_default();
     let _ = std::fs::remove_file(&src);
     let _ = std::fs::remove_file(&dst);
-    assert!(ok && got == data, "nc got {} of {} bytes\n{}", got.len(), data.len(), t.output());
+    assert!(
+        ok && got == data,
+        "nc got {} of {} bytes\n{}",
+        got.len(),
+        data.len(),
+        t.output()
+    );
 }
 
 #[test]

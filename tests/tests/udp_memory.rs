@@ -1,0 +1,681 @@
+//! UDP between two stacks in one process, joined by an in-memory link (A 10.0.0.1/24, B
+//! 10.0.0.2/24), through the socket API: `UdpSocket`, the BSD-style `Socket` under it, and
+//! `poll`. Exchanges of every size, echo, ICMP port unreachable, blocking, non-blocking and
+//! timeouts, closing and shutting down from another thread, addresses, SO_REUSEADDR,
+//! broadcast and TTL. No root, no TAP.
+//!
+//! Where a test must know that something did not arrive, it waits for the counter that says
+//! the stack has dealt with it, then looks without blocking: no sleep decides an outcome.
+
+#![forbid(unsafe_code)]
+
+use socket_api::{poll, Interest, PollFd, SockOpt, SockOptName, UdpSocket};
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tests::eventually;
+use tests::pair::{pattern, Host, Pair, A_IP, B_IP};
+use transport::ports::EPHEMERAL;
+use transport::UdpStats;
+
+/// How long a datagram may take on a clean link (generous: tests run in parallel,
+/// unoptimised).
+const WAIT: Duration = Duration::from_secs(5);
+/// Largest UDP payload over IPv4: 65,535 - 20 - 8.
+const MAX_UDP: usize = 65_507;
+const BCAST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 255);
+
+fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(ip, port))
+}
+
+fn bind(h: &Host, at: SocketAddr) -> UdpSocket {
+    UdpSocket::bind(&h.stack, at).unwrap_or_else(|e| panic!("bind {at}: {e}"))
+}
+
+fn port_of(s: &UdpSocket) -> u16 {
+    s.local_addr().expect("local_addr").port()
+}
+
+fn udp_stats(h: &Host) -> UdpStats {
+    h.stack.with_core(|c, _| c.transport.udp_stats())
+}
+
+/// Receive one datagram, waiting at most `WAIT`.
+fn recv_from(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    s.set_read_timeout(Some(WAIT)).expect("set_read_timeout");
+    let mut buf = vec![0u8; 65_536];
+    let (n, from) = s
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("recv_from on {:?}: {e}", s.local_addr()));
+    buf.truncate(n);
+    (buf, from)
+}
+
+/// The next datagram if one is queued now (non-blocking), else `None`.
+fn try_recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
+    s.set_nonblocking(true).expect("set_nonblocking");
+    let mut buf = vec![0u8; 65_536];
+    let r = s.recv_from(&mut buf);
+    s.set_nonblocking(false).expect("set_nonblocking");
+    match r {
+        Ok((n, from)) => {
+            buf.truncate(n);
+            Some((buf, from))
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+        Err(e) => panic!("non-blocking recv_from: {e}"),
+    }
+}
+
+/// Wait until the host's UDP counters satisfy `cond`.
+fn wait_udp(h: &Host, what: &str, cond: impl Fn(&UdpStats) -> bool) {
+    assert!(
+        eventually(WAIT, || cond(&udp_stats(h))),
+        "{what}: {:?}",
+        udp_stats(h)
+    );
+}
+
+/// A datagram to A_IP or B_IP that needs `n` fragments at MTU 1500 (0: not fragmented).
+fn fragments(payload: usize) -> u64 {
+    let ip_payload = 8 + payload;
+    if ip_payload + 20 <= 1500 {
+        0
+    } else {
+        ip_payload.div_ceil(1480) as u64
+    }
+}
+
+#[test]
+fn datagrams_of_every_size_both_ways_fragmented_and_reassembled() {
+    let p = Pair::new(1500);
+    let sa = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 4000));
+    let sb = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 5000));
+    let sizes = [0, 1, 1472, 1473, 8000, MAX_UDP];
+    for (i, &size) in sizes.iter().enumerate() {
+        let data = pattern(size, i as u32);
+        assert_eq!(sa.send_to(&data, addr(B_IP, 5000)).expect("send_to"), size);
+        let (got, from) = recv_from(&sb);
+        assert_eq!((got.len(), from), (size, addr(A_IP, 4000)));
+        assert!(got == data, "A -> B {size} bytes: data changed");
+
+        let data = pattern(size, 100 + i as u32);
+        assert_eq!(sb.send_to(&data, addr(A_IP, 4000)).expect("send_to"), size);
+        let (got, from) = recv_from(&sa);
+        assert_eq!((got.len(), from), (size, addr(B_IP, 5000)));
+        assert!(got == data, "B -> A {size} bytes: data changed");
+    }
+    // One byte more than fits an IPv4 datagram is refused at once.
+    let e = sa
+        .send_to(&vec![0; MAX_UDP + 1], addr(B_IP, 5000))
+        .expect_err("65,508 bytes");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+
+    // Exactly the fragments the sizes call for, and every datagram delivered.
+    let frags: u64 = sizes.iter().map(|&s| fragments(s)).sum();
+    let big = sizes.iter().filter(|&&s| fragments(s) > 0).count() as u64;
+    for (name, h) in [("A", &p.a), ("B", &p.b)] {
+        let ip = h.ip_stats();
+        assert_eq!((ip.tx_fragments, ip.rx_fragments), (frags, frags), "{name}");
+        assert_eq!(ip.reassembled, big, "{name}");
+        let u = udp_stats(h);
+        let n = sizes.len() as u64;
+        assert_eq!(
+            (u.tx_datagrams, u.rx_datagrams, u.rx_delivered),
+            (n, n, n),
+            "{name} {u:?}"
+        );
+        assert_eq!(
+            u.drop_bad_checksum + u.drop_bad_length + u.drop_truncated,
+            0
+        );
+    }
+
+    // A short buffer gets the start of the datagram, as with std's UdpSocket.
+    let data = pattern(100, 7);
+    sa.send_to(&data, addr(B_IP, 5000)).expect("send_to");
+    let mut short = [0u8; 10];
+    sb.set_read_timeout(Some(WAIT)).expect("timeout");
+    let (n, _) = sb.recv_from(&mut short).expect("recv_from");
+    assert_eq!((n, &short[..]), (10, &data[..10]));
+
+    // A host talks to itself, by its own address and by 127.0.0.1.
+    let other = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    for dst in [A_IP, Ipv4Addr::LOCALHOST] {
+        let data = pattern(3000, 9);
+        other.send_to(&data, addr(dst, 4000)).expect("send_to");
+        let (got, from) = recv_from(&sa);
+        assert_eq!(from, addr(dst, port_of(&other)), "to {dst}");
+        assert!(got == data, "to {dst}: data changed");
+    }
+}
+
+#[test]
+fn many_datagrams_are_echoed() {
+    let p = Pair::new(1500);
+    let server = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 7));
+    let echo = server.try_clone().expect("try_clone");
+    let thread = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        let mut echoed = 0u64;
+        // Runs until the socket is closed under it.
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
+            echo.send_to(&buf[..n], from).expect("echo send_to");
+            echoed += 1;
+        }
+        echoed
+    });
+
+    let client = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    client.connect(addr(B_IP, 7)).expect("connect");
+    client.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut buf = vec![0u8; 2048];
+    // One at a time.
+    for i in 0..300u32 {
+        let data = pattern(1 + (i as usize * 7) % 1400, i);
+        assert_eq!(client.send(&data).expect("send"), data.len());
+        let n = client
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("echo {i}: {e}"));
+        assert!(buf[..n] == data[..], "echo {i} changed");
+    }
+    // Then a burst of 64 before reading any; the link keeps their order.
+    let burst: Vec<Vec<u8>> = (0..64u32).map(|i| pattern(512, 1000 + i)).collect();
+    for d in &burst {
+        client.send(d).expect("send");
+    }
+    for (i, d) in burst.iter().enumerate() {
+        let n = client
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("burst {i}: {e}"));
+        assert!(buf[..n] == d[..], "burst echo {i} changed or out of order");
+    }
+    server.close();
+    let echoed = thread.join().expect("echo thread");
+    assert_eq!(echoed, 364);
+    let (ua, ub) = (udp_stats(&p.a), udp_stats(&p.b));
+    assert_eq!((ua.tx_datagrams, ua.rx_delivered), (364, 364), "{ua:?}");
+    assert_eq!((ub.tx_datagrams, ub.rx_delivered), (364, 364), "{ub:?}");
+    assert_eq!(ua.drop_queue_full + ub.drop_queue_full, 0);
+}
+
+#[test]
+fn a_closed_port_refuses_a_connected_sender_only() {
+    let p = Pair::new(1500);
+    const CLOSED: u16 = 9999;
+    let icmp_errors = |h: &Host| h.icmp_stats().rx_errors;
+
+    // Connected: the port unreachable B sends back fails the next receive, once.
+    let c = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    c.connect(addr(B_IP, CLOSED)).expect("connect");
+    c.send(b"anyone there?").expect("send");
+    c.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut buf = [0u8; 64];
+    let t0 = Instant::now();
+    let e = c.recv(&mut buf).expect_err("port unreachable");
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    assert!(t0.elapsed() < WAIT, "the error woke the reader");
+    assert!(try_recv(&c).is_none(), "reported once");
+    assert_eq!(udp_stats(&p.b).drop_no_port, 1);
+    assert_eq!(p.b.icmp_stats().tx_messages, 1);
+
+    // ... or the next send.
+    c.send(b"still?").expect("send");
+    assert!(eventually(WAIT, || icmp_errors(&p.a) == 2));
+    let e = c.send(b"and now?").expect_err("pending error");
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+
+    // Unconnected: the same error arrives and is ignored.
+    let u = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    u.send_to(b"anyone there?", addr(B_IP, CLOSED))
+        .expect("send_to");
+    assert!(eventually(WAIT, || icmp_errors(&p.a) == 3));
+    assert!(try_recv(&u).is_none(), "an unconnected socket is not told");
+    u.send_to(b"again", addr(B_IP, CLOSED))
+        .expect("nor does its next send fail");
+    assert!(eventually(WAIT, || icmp_errors(&p.a) == 4));
+    assert!(try_recv(&u).is_none());
+    assert!(try_recv(&c).is_none(), "an error about u is not c's");
+    assert_eq!(udp_stats(&p.a).icmp_errors_reported, 2);
+
+    // The same through loopback, A refusing itself.
+    let l = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    l.connect(addr(Ipv4Addr::LOCALHOST, CLOSED))
+        .expect("connect");
+    l.send(b"me?").expect("send");
+    l.set_read_timeout(Some(WAIT)).expect("timeout");
+    let e = l.recv(&mut buf).expect_err("port unreachable");
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    assert_eq!(udp_stats(&p.a).icmp_errors_reported, 3);
+
+    // Once the port opens, the same connected socket talks to it.
+    let s = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, CLOSED));
+    c.send(b"hello").expect("send");
+    let (got, from) = recv_from(&s);
+    assert_eq!(
+        (&got[..], from),
+        (&b"hello"[..], c.local_addr().expect("addr"))
+    );
+}
+
+#[test]
+fn non_blocking_and_timeouts() {
+    let p = Pair::new(1500);
+    let s = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    let mut buf = [0u8; 64];
+
+    s.set_nonblocking(true).expect("nonblocking");
+    assert!(s.socket().is_nonblocking());
+    for r in [s.recv(&mut buf), s.recv_from(&mut buf).map(|(n, _)| n)] {
+        assert_eq!(r.expect_err("nothing queued").kind(), ErrorKind::WouldBlock);
+    }
+    s.set_nonblocking(false).expect("blocking");
+
+    assert_eq!(s.read_timeout().expect("read_timeout"), None);
+    s.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    assert_eq!(
+        s.read_timeout().expect("read_timeout"),
+        Some(Duration::from_millis(50))
+    );
+    let t0 = Instant::now();
+    let e = s.recv(&mut buf).expect_err("nothing to read");
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+
+    // Zero is not a timeout (as in std); the old one stays.
+    for e in [
+        s.set_read_timeout(Some(Duration::ZERO)),
+        s.set_write_timeout(Some(Duration::ZERO)),
+    ] {
+        assert_eq!(e.expect_err("zero").kind(), ErrorKind::InvalidInput);
+    }
+    assert_eq!(
+        s.read_timeout().expect("read_timeout"),
+        Some(Duration::from_millis(50))
+    );
+    s.set_write_timeout(Some(WAIT)).expect("write timeout");
+    assert_eq!(s.write_timeout().expect("write_timeout"), Some(WAIT));
+
+    // A timeout too long to add to the clock waits as long as it takes (std accepts it).
+    let peer = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 0));
+    peer.send_to(b"late", addr(A_IP, port_of(&s)))
+        .expect("send_to");
+    wait_udp(&p.a, "delivered", |u| u.rx_delivered == 1);
+    s.set_read_timeout(Some(Duration::MAX)).expect("timeout");
+    let (n, from) = s.recv_from(&mut buf).expect("queued datagram");
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"late"[..], addr(B_IP, port_of(&peer)))
+    );
+}
+
+#[test]
+fn poll_reports_the_ready_sockets() {
+    let p = Pair::new(1500);
+    let any = |port| addr(Ipv4Addr::UNSPECIFIED, port);
+    let socks = [bind(&p.b, any(0)), bind(&p.b, any(0)), bind(&p.b, any(0))];
+    let sender = bind(&p.a, any(0));
+    let to = |i: usize| addr(B_IP, port_of(&socks[i]));
+
+    let fds = |interest| -> Vec<PollFd<'_>> {
+        socks
+            .iter()
+            .map(|s| PollFd::new(s.socket(), interest))
+            .collect()
+    };
+
+    // Nothing to read: the timeout passes.
+    let mut f = fds(Interest::READABLE);
+    let t0 = Instant::now();
+    assert_eq!(
+        poll(&mut f, Some(Duration::from_millis(50))).expect("poll"),
+        0
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+    assert!(f.iter().all(|f| !f.readable && !f.writable && !f.error));
+    assert_eq!(poll(&mut f, Some(Duration::ZERO)).expect("poll"), 0);
+
+    // Writable at once, always.
+    let mut f = fds(Interest::WRITABLE);
+    assert_eq!(poll(&mut f, None).expect("poll"), 3);
+    assert!(f.iter().all(|f| f.writable && !f.readable));
+
+    // A datagram makes its socket (only) readable.
+    sender.send_to(b"one", to(1)).expect("send_to");
+    let mut f = fds(Interest::READABLE);
+    assert_eq!(poll(&mut f, Some(WAIT)).expect("poll"), 1);
+    let seen: Vec<bool> = f.iter().map(|f| f.readable).collect();
+    assert_eq!(seen, [false, true, false]);
+    drop(f);
+    assert_eq!(recv_from(&socks[1]).0, b"one");
+
+    // A poll already waiting is woken by a datagram that arrives later.
+    let (go, went) = mpsc::channel::<()>();
+    let dst = to(2);
+    let late = std::thread::spawn(move || {
+        went.recv().expect("go");
+        // Let the poll below start waiting (the outcome does not depend on it).
+        std::thread::sleep(Duration::from_millis(50));
+        sender.send_to(b"two", dst).expect("send_to");
+        sender
+    });
+    go.send(()).expect("go");
+    let mut f = fds(Interest::READABLE);
+    let t0 = Instant::now();
+    assert_eq!(poll(&mut f, Some(WAIT)).expect("poll"), 1);
+    assert!(t0.elapsed() < WAIT);
+    assert!(f[2].readable && !f[0].readable && !f[1].readable);
+    drop(f);
+    let _sender = late.join().expect("sender thread");
+
+    // A timeout too long to add to the clock is no limit (and no panic).
+    let mut f = fds(Interest::READABLE);
+    assert_eq!(poll(&mut f, Some(Duration::MAX)).expect("poll"), 1);
+    drop(f);
+    assert_eq!(recv_from(&socks[2]).0, b"two");
+
+    // A closed socket is reported in error, whatever was asked.
+    socks[0].close();
+    let mut f = fds(Interest::READABLE);
+    assert_eq!(poll(&mut f, Some(Duration::ZERO)).expect("poll"), 1);
+    assert!(f[0].error && !f[0].readable);
+
+    // Sockets of two stacks cannot be polled together.
+    let elsewhere = bind(&p.a, any(0));
+    let mut mixed = [
+        PollFd::new(socks[1].socket(), Interest::READABLE),
+        PollFd::new(elsewhere.socket(), Interest::READABLE),
+    ];
+    let e = poll(&mut mixed, Some(Duration::ZERO)).expect_err("two stacks");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn close_from_another_thread_wakes_a_blocked_reader_and_frees_the_socket() {
+    let p = Pair::new(1500);
+    let before = p.b.socket_count();
+    let s = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6000));
+    assert_eq!(p.b.socket_count(), before + 1);
+    let reader = s.try_clone().expect("try_clone");
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let r = reader.recv(&mut buf).map_err(|e| e.kind());
+        tx.send(r).expect("report");
+        reader
+    });
+    // Let the reader block (the outcome does not depend on it).
+    std::thread::sleep(Duration::from_millis(100));
+    s.close();
+    let r = rx
+        .recv_timeout(WAIT)
+        .expect("recv still blocked after close");
+    assert_eq!(r, Err(ErrorKind::NotConnected));
+    let reader = t.join().expect("reader thread");
+    assert_eq!(
+        p.b.socket_count(),
+        before,
+        "closed at once, for every clone"
+    );
+
+    // Every later call fails at once; closing again is harmless.
+    let mut buf = [0u8; 8];
+    let e = reader.recv(&mut buf).expect_err("closed");
+    assert_eq!(e.kind(), ErrorKind::NotConnected);
+    assert!(reader.send_to(b"x", addr(A_IP, 9)).is_err());
+    assert!(reader.local_addr().is_err());
+    reader.close();
+    drop((s, reader));
+    assert_eq!(p.b.socket_count(), before);
+
+    // The port is free again, and dropping the last clone closes too.
+    let again = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6000));
+    let clone = again.try_clone().expect("try_clone");
+    drop(again);
+    assert_eq!(p.b.socket_count(), before + 1, "a clone keeps it open");
+    drop(clone);
+    assert_eq!(p.b.socket_count(), before);
+    // A failed bind leaves nothing behind either.
+    let _held = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6001));
+    let e = UdpSocket::bind(&p.b.stack, addr(Ipv4Addr::UNSPECIFIED, 6001)).expect_err("in use");
+    assert_eq!(e.kind(), ErrorKind::AddrInUse);
+    let e = UdpSocket::bind(&p.b.stack, addr(Ipv4Addr::new(10, 0, 0, 9), 0)).expect_err("not ours");
+    assert_eq!(e.kind(), ErrorKind::AddrNotAvailable);
+    assert_eq!(p.b.socket_count(), before + 1);
+}
+
+#[test]
+fn shutdown_read_wakes_a_blocked_reader_with_end_of_data() {
+    let p = Pair::new(1500);
+    let s = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6100));
+    let reader = s.try_clone().expect("try_clone");
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let r = reader.recv(&mut buf).map_err(|e| e.kind());
+        tx.send(r).expect("report");
+    });
+    // Let the reader block (the outcome does not depend on it).
+    std::thread::sleep(Duration::from_millis(100));
+    s.socket().shutdown(Shutdown::Read).expect("shutdown");
+    let r = rx
+        .recv_timeout(WAIT)
+        .expect("recv still blocked after shutdown");
+    assert_eq!(r, Ok(0));
+    t.join().expect("reader thread");
+
+    // Datagrams that arrive now are dropped; reads keep returning 0 without waiting.
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    a.send_to(b"too late", addr(B_IP, 6100)).expect("send_to");
+    wait_udp(&p.b, "dropped", |u| u.drop_queue_full == 1);
+    let mut buf = [0u8; 64];
+    assert_eq!(s.recv(&mut buf).expect("end of data"), 0);
+
+    // Shut down for writing: sends fail.
+    s.socket().shutdown(Shutdown::Write).expect("shutdown");
+    let e = s.send_to(b"x", addr(A_IP, 9)).expect_err("shut down");
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+}
+
+#[test]
+fn addresses_and_connect_filter_the_peer() {
+    let p = Pair::new(1500);
+    let s = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    let local = s.local_addr().expect("local_addr");
+    assert_eq!(local.ip(), Ipv4Addr::UNSPECIFIED);
+    assert!(EPHEMERAL.contains(&local.port()), "{local}");
+    let e = s.peer_addr().expect_err("not connected");
+    assert_eq!(e.kind(), ErrorKind::NotConnected);
+
+    let x = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6200));
+    let y = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6201));
+    s.connect(addr(B_IP, 6200)).expect("connect");
+    assert_eq!(s.peer_addr().expect("peer_addr"), addr(B_IP, 6200));
+    // Connecting fixes the local address to the route's source.
+    assert_eq!(
+        s.local_addr().expect("local_addr"),
+        addr(A_IP, local.port())
+    );
+
+    // B's x only hears s once connected to it: a stranger's datagram, sent first, is
+    // refused (it would otherwise come first on this in-order link).
+    x.connect(s.local_addr().expect("addr")).expect("connect");
+    let stranger = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    stranger
+        .send_to(b"stranger", addr(B_IP, 6200))
+        .expect("send_to");
+    s.send(b"friend").expect("send");
+    let (got, from) = recv_from(&x);
+    assert_eq!(
+        (&got[..], from),
+        (&b"friend"[..], s.local_addr().expect("addr"))
+    );
+    assert!(try_recv(&x).is_none());
+    assert_eq!(udp_stats(&p.b).drop_no_port, 1);
+
+    // And s only hears B:6200: y's datagram, sent first, is refused.
+    y.send_to(b"not you", s.local_addr().expect("addr"))
+        .expect("send_to");
+    x.send(b"you").expect("send");
+    assert_eq!(recv_from(&s), (b"you".to_vec(), addr(B_IP, 6200)));
+    assert!(try_recv(&s).is_none());
+    assert_eq!(udp_stats(&p.a).drop_no_port, 1);
+
+    // send without a peer, connect to port 0.
+    let e = y.send(b"where?").expect_err("no peer");
+    assert_eq!(e.kind(), ErrorKind::NotConnected);
+    let e = y.connect(addr(A_IP, 0)).expect_err("port 0");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn so_reuseaddr_lets_sockets_share_a_port() {
+    let p = Pair::new(1500);
+    let at = addr(Ipv4Addr::UNSPECIFIED, 6300);
+    let r1 = UdpSocket::bind_reuse(&p.b.stack, at).expect("reuse 1");
+    let r2 = UdpSocket::bind_reuse(&p.b.stack, at).expect("reuse 2");
+    let e = UdpSocket::bind(&p.b.stack, at).expect_err("without SO_REUSEADDR");
+    assert_eq!(e.kind(), ErrorKind::AddrInUse);
+    let r3 = UdpSocket::bind_reuse(&p.b.stack, addr(B_IP, 6300)).expect("reuse, specific");
+    assert_eq!(
+        r1.socket()
+            .get_option(SockOptName::ReuseAddr)
+            .expect("getsockopt"),
+        SockOpt::ReuseAddr(true)
+    );
+
+    // Unicast goes to one socket: the most specific.
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    a.send_to(b"one", addr(B_IP, 6300)).expect("send_to");
+    assert_eq!(recv_from(&r3).0, b"one");
+    // A broadcast to every wildcard socket on the port (not the one bound to B_IP).
+    a.set_broadcast(true).expect("broadcast");
+    a.send_to(b"all", addr(BCAST, 6300)).expect("send_to");
+    assert_eq!(recv_from(&r1).0, b"all");
+    assert_eq!(recv_from(&r2).0, b"all");
+    wait_udp(&p.b, "delivered", |u| u.rx_delivered == 3);
+    for s in [&r1, &r2, &r3] {
+        assert!(try_recv(s).is_none());
+    }
+}
+
+#[test]
+fn broadcasts_need_so_broadcast_and_reach_the_other_stack() {
+    let p = Pair::new(1500);
+    let listener = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6400));
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    assert!(!a.broadcast().expect("broadcast"));
+    for dst in [BCAST, Ipv4Addr::BROADCAST] {
+        let e = a
+            .send_to(b"x", addr(dst, 6400))
+            .expect_err("no SO_BROADCAST");
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{dst}: {e}");
+    }
+    a.set_broadcast(true).expect("set_broadcast");
+    assert!(a.broadcast().expect("broadcast"));
+    let from = addr(A_IP, port_of(&a));
+    for dst in [BCAST, Ipv4Addr::BROADCAST] {
+        let data = format!("to {dst}");
+        a.send_to(data.as_bytes(), addr(dst, 6400))
+            .expect("send_to");
+        assert_eq!(recv_from(&listener), (data.into_bytes(), from), "{dst}");
+    }
+    // A broadcast nobody listens to is dropped without an answer.
+    a.send_to(b"nobody", addr(BCAST, 6401)).expect("send_to");
+    wait_udp(&p.b, "dropped", |u| u.drop_no_port == 1);
+    assert_eq!(p.b.icmp_stats().tx_messages, 0);
+}
+
+#[test]
+fn a_socket_bound_to_loopback_stays_inside_the_host() {
+    let p = Pair::new(1500);
+    let b = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6600));
+    let lo = bind(&p.a, addr(Ipv4Addr::LOCALHOST, 0));
+    // A 127/8 source on the wire would be dropped by the peer as a martian (RFC 1122
+    // 3.2.1.3 (g)); the sender is told at once instead, as Linux tells it (EINVAL).
+    let e = lo
+        .send_to(b"leak?", addr(B_IP, 6600))
+        .expect_err("127.0.0.1 -> another host");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let e = lo.connect(addr(B_IP, 6600)).expect_err("connect");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // It still talks to the host itself, by any of its addresses.
+    let me = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 6601));
+    for dst in [Ipv4Addr::LOCALHOST, A_IP] {
+        lo.send_to(b"inside", addr(dst, 6601)).expect("send_to");
+        assert_eq!(
+            recv_from(&me),
+            (b"inside".to_vec(), addr(Ipv4Addr::LOCALHOST, port_of(&lo))),
+            "to {dst}"
+        );
+    }
+    // B's socket works and B saw no martian.
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    a.send_to(b"fine", addr(B_IP, 6600)).expect("send_to");
+    assert_eq!(recv_from(&b).0, b"fine");
+    assert_eq!(p.b.ip_stats().drop_bad_source, 0);
+}
+
+#[test]
+fn the_ttl_option_is_what_the_receiver_sees() {
+    let p = Pair::new(1500);
+    let mut raw = socket_api::RawSocket::new(&p.b.stack, ip::ipv4::protocol::UDP).expect("raw");
+    raw.set_read_timeout(Some(WAIT)).expect("timeout");
+    let _sink = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6500));
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    assert_eq!(a.ttl().expect("ttl"), 64);
+    for bad in [0, 256] {
+        let e = a.set_ttl(bad).expect_err("bad TTL");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "TTL {bad}");
+    }
+    let mut buf = vec![0u8; 2048];
+    for ttl in [64, 9, 1, 255] {
+        if ttl != 64 {
+            a.set_ttl(ttl).expect("set_ttl");
+        }
+        assert_eq!(a.ttl().expect("ttl"), ttl);
+        a.send_to(b"ttl?", addr(B_IP, 6500)).expect("send_to");
+        let (n, from) = raw.recv_from(&mut buf).expect("a copy on the raw socket");
+        let ipd = ip::ipv4::Ipv4Packet::new_checked(&buf[..n]).expect("IP header");
+        assert_eq!((from, ipd.src(), ipd.dst()), (A_IP, A_IP, B_IP));
+        assert_eq!(u32::from(ipd.ttl()), ttl);
+        assert_eq!(&ipd.payload()[8..], b"ttl?");
+    }
+}
+
+#[test]
+fn buffer_options_are_clamped_and_reported() {
+    let p = Pair::new(1500);
+    let s = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    let get = |name| s.socket().get_option(name).expect("getsockopt");
+    assert_eq!(get(SockOptName::RecvBuffer), SockOpt::RecvBuffer(212_992));
+    s.socket()
+        .set_option(SockOpt::RecvBuffer(1))
+        .expect("setsockopt");
+    assert_eq!(get(SockOptName::RecvBuffer), SockOpt::RecvBuffer(256));
+    s.socket()
+        .set_option(SockOpt::SendBuffer(usize::MAX))
+        .expect("setsockopt");
+    assert_eq!(get(SockOptName::SendBuffer), SockOpt::SendBuffer(16 << 20));
+
+    // With a small buffer, a burst overflows it; the drops are counted, the rest arrive.
+    let b = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 0));
+    s.socket()
+        .set_option(SockOpt::RecvBuffer(1000))
+        .expect("setsockopt");
+    let to = addr(A_IP, port_of(&s));
+    for i in 0..5u32 {
+        b.send_to(&pattern(300, i), to).expect("send_to");
+    }
+    wait_udp(&p.a, "all five handled", |u| {
+        u.rx_delivered + u.drop_queue_full == 5
+    });
+    assert_eq!(udp_stats(&p.a).drop_queue_full, 2);
+    for i in 0..3u32 {
+        assert_eq!(recv_from(&s).0, pattern(300, i));
+    }
+    assert!(try_recv(&s).is_none());
+}

@@ -1,0 +1,1055 @@
+//! UDP in the transport layer, seen through its public API: datagrams are handed in through
+//! `ip::Upper::deliver` (as `ip` does), ICMP errors through `ip::Upper::icmp_error`, and what
+//! the layer sends is caught by a fake `ip::IpTx` that records it.
+//!
+//! Inbound UDP headers and checksums are built with `etherparse`, and outbound ones are
+//! checked with it, so the crate's own wire code is not both the question and the answer.
+//! Nothing here reads a clock or sleeps.
+
+use etherparse::UdpHeader;
+use ip::icmp;
+use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
+use netif::Instant;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use transport::ports::EPHEMERAL;
+use transport::{
+    SocketHandle, SoftError, Transport, TransportConfig, TransportError, UdpDatagram, UdpStats,
+};
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+const NOW: Instant = Instant::from_secs(1);
+
+/// Our address on the first interface (10.0.0.0/24) and on the second (10.0.1.0/24).
+const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const US2: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
+/// Hosts on the first network.
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
+const OTHER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 8);
+/// A host on the second network.
+const FAR: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 9);
+/// The directed broadcast of the first network.
+const BCAST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 255);
+/// TEST-NET-1: no route leads there.
+const NOWHERE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(ip, port)
+}
+
+/// One datagram handed to the fake IP layer.
+#[derive(Clone, Debug)]
+struct Sent {
+    meta: SendMeta,
+    /// The IP payload: UDP header and data.
+    payload: Vec<u8>,
+}
+
+/// A host with two interfaces (10.0.0.1/24, 10.0.1.1/24) and loopback, whose IP layer
+/// records what it is asked to send.
+#[derive(Default)]
+struct FakeIp {
+    sent: Vec<Sent>,
+}
+
+impl FakeIp {
+    fn take(&mut self) -> Vec<Sent> {
+        std::mem::take(&mut self.sent)
+    }
+
+    fn only(&mut self) -> Sent {
+        let mut s = self.take();
+        assert_eq!(s.len(), 1, "expected one datagram sent: {s:?}");
+        s.remove(0)
+    }
+}
+
+impl IpTx for FakeIp {
+    fn send_with(
+        &mut self,
+        meta: &SendMeta,
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+        _now: Instant,
+    ) -> Result<(), SendError> {
+        if payload_len > ipv4::MAX_PAYLOAD {
+            return Err(SendError::TooLong);
+        }
+        if !self.is_broadcast(meta.dst) && self.route_info(meta.dst).is_none() {
+            return Err(SendError::NoRoute);
+        }
+        let mut payload = vec![0u8; payload_len];
+        fill(&mut payload);
+        self.sent.push(Sent {
+            meta: *meta,
+            payload,
+        });
+        Ok(())
+    }
+
+    fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
+        let [a, b, c, _] = dst.octets();
+        if self.is_local(dst) {
+            Some((dst, 65_535))
+        } else if (a, b, c) == (10, 0, 1) {
+            Some((US2, 1500))
+        } else if (a, b, c) == (192, 0, 2) {
+            None
+        } else {
+            // The default route leaves by the first interface.
+            Some((US, 1500))
+        }
+    }
+
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        ip == US || ip == US2 || ip == Ipv4Addr::LOCALHOST
+    }
+
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        ip.is_broadcast() || ip == BCAST || ip == Ipv4Addr::new(10, 0, 1, 255)
+    }
+}
+
+fn transport() -> Transport {
+    Transport::new(TransportConfig::default())
+}
+
+/// A UDP header and `data`, checksummed over the pseudo-header by etherparse.
+fn udp_bytes(from: SocketAddrV4, to: SocketAddrV4, data: &[u8]) -> Vec<u8> {
+    let mut h = UdpHeader::without_ipv4_checksum(from.port(), to.port(), data.len())
+        .expect("payload fits a UDP datagram");
+    h.checksum = h
+        .calc_checksum_ipv4_raw(from.ip().octets(), to.ip().octets(), data)
+        .expect("checksum");
+    let mut v = h.to_bytes().to_vec();
+    v.extend_from_slice(data);
+    v
+}
+
+/// An IPv4 datagram carrying `l4` as protocol UDP.
+fn ip_wrap(src: Ipv4Addr, dst: Ipv4Addr, l4: &[u8]) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src,
+        dst,
+        protocol: ipv4::protocol::UDP,
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_fragment: false,
+        payload_len: l4.len(),
+    };
+    let mut v = vec![0u8; ipv4::HEADER_LEN + l4.len()];
+    repr.emit(&mut v, 0, false);
+    v[ipv4::HEADER_LEN..].copy_from_slice(l4);
+    v
+}
+
+/// Hand a whole IP datagram up, as `ip` does.
+fn deliver_ip(t: &mut Transport, tx: &mut FakeIp, bytes: &[u8], broadcast: bool) -> Delivery {
+    let packet = Ipv4Packet::new_checked(bytes).expect("a well-formed IP header");
+    let d = Datagram {
+        ifindex: 1,
+        packet,
+        broadcast,
+    };
+    t.deliver(tx, &d, NOW)
+}
+
+/// Hand up a well-formed UDP datagram from `from` to `to`.
+fn deliver(
+    t: &mut Transport,
+    tx: &mut FakeIp,
+    from: SocketAddrV4,
+    to: SocketAddrV4,
+    data: &[u8],
+) -> Delivery {
+    let broadcast = tx.is_broadcast(*to.ip());
+    let bytes = ip_wrap(*from.ip(), *to.ip(), &udp_bytes(from, to, data));
+    deliver_ip(t, tx, &bytes, broadcast)
+}
+
+/// Everything queued on a socket, in order.
+fn drain(t: &mut Transport, h: SocketHandle) -> Vec<UdpDatagram> {
+    let mut out = Vec::new();
+    while let Some(d) = t.udp(h).expect("a UDP socket").recv().expect("no error") {
+        out.push(d);
+    }
+    out
+}
+
+/// The payloads queued on a socket, in order.
+fn drain_data(t: &mut Transport, h: SocketHandle) -> Vec<Vec<u8>> {
+    drain(t, h).into_iter().map(|d| d.data).collect()
+}
+
+/// A socket with SO_REUSEADDR set, bound to `addr`.
+fn bind_reuse(t: &mut Transport, tx: &FakeIp, addr: SocketAddrV4) -> SocketHandle {
+    let h = t.udp_open().expect("open");
+    t.udp(h).expect("udp").reuse_addr = true;
+    t.udp_bind(h, addr, tx).expect("bind with SO_REUSEADDR");
+    h
+}
+
+fn bind(t: &mut Transport, tx: &FakeIp, addr: SocketAddrV4) -> SocketHandle {
+    let h = t.udp_open().expect("open");
+    t.udp_bind(h, addr, tx)
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    h
+}
+
+/// The ICMP error `ip` would report about the datagram `s` we sent (its quote: the IP
+/// payload of the original, which starts with the UDP header).
+fn report_about(s: &Sent, kind: u8, code: u8) -> (Vec<u8>, u8, u8, Ipv4Addr, Ipv4Addr) {
+    let src = s.meta.src.expect("UDP always names its source");
+    (s.payload.clone(), kind, code, src, s.meta.dst)
+}
+
+fn icmp_error(
+    t: &mut Transport,
+    tx: &mut FakeIp,
+    (quote, kind, code, orig_src, orig_dst): &(Vec<u8>, u8, u8, Ipv4Addr, Ipv4Addr),
+) {
+    let r = IcmpErrorReport {
+        from: *orig_dst,
+        kind: *kind,
+        code: *code,
+        info: 0,
+        orig_src: *orig_src,
+        orig_dst: *orig_dst,
+        orig_protocol: ipv4::protocol::UDP,
+        orig_payload: quote,
+    };
+    t.icmp_error(tx, &r, NOW);
+}
+
+// ---- demultiplexing -------------------------------------------------------------------------
+
+/// A connected socket (exact 4-tuple) beats one bound to the destination address, which beats
+/// a wildcard bind, whatever order they were opened in.
+#[test]
+fn demux_prefers_the_most_specific_socket() {
+    // Every order in which the three sockets can be opened.
+    let orders: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let (mut t, mut tx) = (transport(), FakeIp::default());
+        let mut h = [None; 3];
+        for i in order {
+            h[i] = Some(match i {
+                0 => bind_reuse(&mut t, &tx, sa(ANY, 5000)),
+                1 => bind_reuse(&mut t, &tx, sa(US, 5000)),
+                _ => {
+                    let c = bind_reuse(&mut t, &tx, sa(US, 5000));
+                    t.udp_connect(c, sa(PEER, 7000), &tx).expect("connect");
+                    c
+                }
+            });
+        }
+        let [wild, specific, connected] = h.map(|x| x.expect("opened"));
+
+        assert_eq!(
+            deliver(&mut t, &mut tx, sa(PEER, 7000), sa(US, 5000), b"peer"),
+            Delivery::Delivered
+        );
+        assert_eq!(
+            deliver(&mut t, &mut tx, sa(OTHER, 7000), sa(US, 5000), b"other"),
+            Delivery::Delivered
+        );
+        assert_eq!(
+            deliver(&mut t, &mut tx, sa(PEER, 7001), sa(US, 5000), b"peer port"),
+            Delivery::Delivered
+        );
+        assert_eq!(
+            deliver(
+                &mut t,
+                &mut tx,
+                sa(FAR, 7000),
+                sa(US2, 5000),
+                b"second address"
+            ),
+            Delivery::Delivered
+        );
+        assert_eq!(
+            drain_data(&mut t, connected),
+            [b"peer".to_vec()],
+            "{order:?}"
+        );
+        assert_eq!(
+            drain_data(&mut t, specific),
+            [b"other".to_vec(), b"peer port".to_vec()],
+            "{order:?}"
+        );
+        assert_eq!(
+            drain_data(&mut t, wild),
+            [b"second address".to_vec()],
+            "{order:?}"
+        );
+        let st = t.udp_stats();
+        assert_eq!((st.rx_datagrams, st.rx_delivered), (4, 4), "{st:?}");
+    }
+}
+
+#[test]
+fn a_connected_socket_ignores_other_peers() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    let local = t.udp_connect(c, sa(PEER, 53), &tx).expect("connect");
+    assert_eq!(
+        *local.ip(),
+        US,
+        "the route's source becomes the local address"
+    );
+    assert!(EPHEMERAL.contains(&local.port()));
+    assert_eq!(t.udp(c).expect("udp").remote(), Some(sa(PEER, 53)));
+
+    for from in [sa(OTHER, 53), sa(PEER, 54)] {
+        assert_eq!(
+            deliver(&mut t, &mut tx, from, local, b"stranger"),
+            Delivery::PortUnreachable,
+            "from {from}"
+        );
+    }
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 53), local, b"answer"),
+        Delivery::Delivered
+    );
+    let got = drain(&mut t, c);
+    assert_eq!(
+        got,
+        [UdpDatagram {
+            from: sa(PEER, 53),
+            to: US,
+            data: b"answer".to_vec()
+        }]
+    );
+    assert_eq!(t.udp_stats().drop_no_port, 2);
+}
+
+#[test]
+fn a_socket_bound_to_one_address_hears_only_that_address() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(US, 6000));
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(FAR, 1), sa(US2, 6000), b"other address"),
+        Delivery::PortUnreachable
+    );
+    // A broadcast is not for a socket bound to a unicast address either (and is never
+    // answered: `ip` suppresses errors about broadcasts, the drop is counted here).
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 1), sa(BCAST, 6000), b"broadcast"),
+        Delivery::PortUnreachable
+    );
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 1), sa(US, 6000), b"mine"),
+        Delivery::Delivered
+    );
+    assert_eq!(drain_data(&mut t, s), [b"mine".to_vec()]);
+    let st = t.udp_stats();
+    assert_eq!(
+        (st.rx_datagrams, st.rx_delivered, st.drop_no_port),
+        (3, 1, 2)
+    );
+}
+
+#[test]
+fn a_broadcast_reaches_every_socket_that_hears_it() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let w1 = bind_reuse(&mut t, &tx, sa(ANY, 6700));
+    let w2 = bind_reuse(&mut t, &tx, sa(ANY, 6700));
+    let on_bcast = bind_reuse(&mut t, &tx, sa(BCAST, 6700));
+    let unicast = bind_reuse(&mut t, &tx, sa(US, 6700));
+    let to_other = bind_reuse(&mut t, &tx, sa(US, 6700));
+    t.udp_connect(to_other, sa(OTHER, 9), &tx).expect("connect");
+    let other_port = bind(&mut t, &tx, sa(ANY, 6701));
+
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 9), sa(BCAST, 6700), b"directed"),
+        Delivery::Delivered
+    );
+    let limited = sa(Ipv4Addr::BROADCAST, 6700);
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 9), limited, b"limited"),
+        Delivery::Delivered
+    );
+    for h in [w1, w2] {
+        let got = drain(&mut t, h);
+        let seen: Vec<_> = got.iter().map(|d| (d.from, d.to, &d.data[..])).collect();
+        assert_eq!(
+            seen,
+            [
+                (sa(PEER, 9), BCAST, &b"directed"[..]),
+                (sa(PEER, 9), Ipv4Addr::BROADCAST, &b"limited"[..])
+            ]
+        );
+    }
+    assert_eq!(drain_data(&mut t, on_bcast), [b"directed".to_vec()]);
+    for h in [unicast, to_other, other_port] {
+        assert!(drain(&mut t, h).is_empty());
+    }
+    assert_eq!(t.udp_stats().rx_delivered, 5);
+
+    // A unicast datagram still goes to exactly one socket.
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 9), sa(US, 6700), b"one"),
+        Delivery::Delivered
+    );
+    let n: usize = [w1, w2, on_bcast, unicast, to_other]
+        .into_iter()
+        .map(|h| drain(&mut t, h).len())
+        .sum();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn no_socket_means_port_unreachable() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(ANY, 7));
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 1000), sa(US, 8), b"x"),
+        Delivery::PortUnreachable
+    );
+    assert!(drain(&mut t, s).is_empty());
+    assert_eq!(
+        t.udp_stats(),
+        UdpStats {
+            rx_datagrams: 1,
+            drop_no_port: 1,
+            ..UdpStats::default()
+        }
+    );
+    assert!(tx.sent.is_empty(), "UDP itself sends nothing back");
+    // Once closed, the port is unreachable again.
+    assert!(t.close(s));
+    assert!(!t.close(s), "a stale handle");
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 1000), sa(US, 7), b"x"),
+        Delivery::PortUnreachable
+    );
+    assert_eq!(t.udp_stats().drop_no_port, 2);
+}
+
+// ---- malformed datagrams --------------------------------------------------------------------
+
+#[test]
+fn malformed_datagrams_are_dropped_and_counted() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(ANY, 9));
+    let (from, to) = (sa(PEER, 1234), sa(US, 9));
+    let good = udp_bytes(from, to, b"hello");
+
+    // Shorter than a header.
+    for n in 0..8 {
+        let d = deliver_ip(&mut t, &mut tx, &ip_wrap(PEER, US, &good[..n]), false);
+        assert_eq!(d, Delivery::Delivered, "truncated to {n}: no ICMP answer");
+    }
+    // Length field beyond the datagram, or below the header.
+    for len in [14u16, 100, 7, 0] {
+        let mut b = good.clone();
+        b[4..6].copy_from_slice(&len.to_be_bytes());
+        let d = deliver_ip(&mut t, &mut tx, &ip_wrap(PEER, US, &b), false);
+        assert_eq!(d, Delivery::Delivered, "length {len}");
+    }
+    // One bit flipped in the data, the header or the pseudo-header (another source).
+    let mut flipped = good.clone();
+    flipped[9] ^= 0x10;
+    let mut port = good.clone();
+    port[1] ^= 1;
+    let cases = [
+        ip_wrap(PEER, US, &flipped),
+        ip_wrap(PEER, US, &port),
+        ip_wrap(OTHER, US, &good),
+    ];
+    for c in &cases {
+        assert_eq!(deliver_ip(&mut t, &mut tx, c, false), Delivery::Delivered);
+    }
+    assert!(drain(&mut t, s).is_empty(), "nothing malformed is queued");
+    let st = t.udp_stats();
+    assert_eq!(
+        st,
+        UdpStats {
+            rx_datagrams: 15,
+            drop_truncated: 8,
+            drop_bad_length: 4,
+            drop_bad_checksum: 3,
+            ..UdpStats::default()
+        }
+    );
+
+    // A zero checksum means "none computed" and is accepted (RFC 768), even with a payload
+    // that a checksum would have caught.
+    let mut none = flipped.clone();
+    none[6..8].copy_from_slice(&[0, 0]);
+    let d = deliver_ip(&mut t, &mut tx, &ip_wrap(PEER, US, &none), false);
+    assert_eq!(d, Delivery::Delivered);
+    // Bytes beyond the UDP length (padding) are not data.
+    let mut padded = good.clone();
+    padded.extend_from_slice(&[0xee; 3]);
+    let d = deliver_ip(&mut t, &mut tx, &ip_wrap(PEER, US, &padded), false);
+    assert_eq!(d, Delivery::Delivered);
+    let mut expect_none = b"hello".to_vec();
+    expect_none[1] ^= 0x10;
+    assert_eq!(
+        drain_data(&mut t, s),
+        [expect_none, b"hello".to_vec()],
+        "zero checksum and padding"
+    );
+    assert_eq!(t.udp_stats().rx_delivered, 2);
+}
+
+// ---- receive queue --------------------------------------------------------------------------
+
+#[test]
+fn the_receive_queue_is_bounded_by_rcvbuf() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(ANY, 4000));
+    t.udp(s).expect("udp").rcvbuf = 1000;
+    let (from, to) = (sa(PEER, 1), sa(US, 4000));
+    for i in 0..4u8 {
+        assert_eq!(
+            deliver(&mut t, &mut tx, from, to, &[i; 300]),
+            Delivery::Delivered,
+            "a full queue is a drop, not an unreachable port"
+        );
+    }
+    {
+        let u = t.udp(s).expect("udp");
+        assert_eq!((u.queued(), u.queued_bytes()), (3, 900));
+        assert!(u.readable());
+    }
+    let info = t
+        .sockets()
+        .into_iter()
+        .find(|i| i.handle == s)
+        .expect("info");
+    assert_eq!((info.rx_queued, info.rx_bytes, info.dropped), (3, 900, 1));
+    let st = t.udp_stats();
+    assert_eq!((st.rx_delivered, st.drop_queue_full), (3, 1));
+    // The three that fitted, in order.
+    assert_eq!(
+        drain_data(&mut t, s),
+        [vec![0u8; 300], vec![1u8; 300], vec![2u8; 300]]
+    );
+    assert_eq!(t.udp(s).expect("udp").queued_bytes(), 0);
+    assert!(!t.udp(s).expect("udp").readable());
+
+    // A datagram larger than the whole buffer still fits an empty queue; the next does not.
+    let big = vec![0x5a; 5000];
+    assert_eq!(
+        deliver(&mut t, &mut tx, from, to, &big),
+        Delivery::Delivered
+    );
+    assert_eq!(
+        deliver(&mut t, &mut tx, from, to, b"x"),
+        Delivery::Delivered
+    );
+    assert_eq!(t.udp(s).expect("udp").peek_len(), Some(5000));
+    assert_eq!(drain_data(&mut t, s), [big]);
+    let st = t.udp_stats();
+    assert_eq!((st.rx_delivered, st.drop_queue_full), (4, 2));
+}
+
+#[test]
+fn deliveries_and_shutdown_wake_the_socket() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(ANY, 4001));
+    let quiet = bind(&mut t, &tx, sa(ANY, 4002));
+    assert_eq!(t.take_wakeups().count(), 0);
+    deliver(&mut t, &mut tx, sa(PEER, 1), sa(US, 4001), b"a");
+    assert_eq!(t.take_wakeups().collect::<Vec<_>>(), [s]);
+    assert_eq!(t.readiness(s), Some((true, true, false)));
+    assert_eq!(t.readiness(quiet), Some((false, true, false)));
+
+    // Shut down for reading: readable (a reader sees the end), new data is dropped.
+    t.shutdown(quiet, true, false).expect("shutdown");
+    assert_eq!(t.take_wakeups().collect::<Vec<_>>(), [quiet]);
+    assert_eq!(t.readiness(quiet), Some((true, true, false)));
+    assert!(t.udp(quiet).expect("udp").is_shut_read());
+    deliver(&mut t, &mut tx, sa(PEER, 1), sa(US, 4002), b"late");
+    assert!(drain(&mut t, quiet).is_empty());
+    // Shut down for writing: sends fail.
+    t.shutdown(s, false, true).expect("shutdown");
+    assert_eq!(
+        t.udp_send(s, &mut tx, Some(sa(PEER, 1)), b"no", NOW),
+        Err(TransportError::ShutDown)
+    );
+    assert!(tx.sent.is_empty());
+    assert!(t.close(s));
+    assert_eq!(t.readiness(s), None);
+    assert_eq!(t.shutdown(s, true, true), Err(TransportError::BadHandle));
+}
+
+// ---- binding and ports ----------------------------------------------------------------------
+
+#[test]
+fn ephemeral_ports_are_in_range_distinct_and_not_sequential() {
+    let (mut t, tx) = (transport(), FakeIp::default());
+    let mut ports = Vec::new();
+    for _ in 0..300 {
+        let h = t.udp_open().expect("open");
+        let a = t.udp_bind(h, sa(ANY, 0), &tx).expect("bind port 0");
+        assert_eq!(*a.ip(), ANY);
+        assert_eq!(t.udp(h).expect("udp").local(), Some(a));
+        ports.push(a.port());
+    }
+    assert!(
+        ports.iter().all(|p| EPHEMERAL.contains(p)),
+        "outside 49152..=65535: {ports:?}"
+    );
+    let distinct: HashSet<_> = ports.iter().collect();
+    assert_eq!(distinct.len(), ports.len(), "a port handed out twice");
+    let sequential = ports
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    assert!(sequential < 10, "{sequential} sequential pairs: {ports:?}");
+
+    // Another secret, another sequence (RFC 6056: not predictable from outside).
+    let mut other = Transport::new(TransportConfig {
+        secret: 0x0123_4567_89ab_cdef,
+        ..TransportConfig::default()
+    });
+    let theirs: Vec<u16> = (0..10)
+        .map(|_| {
+            let h = other.udp_open().expect("open");
+            other.udp_bind(h, sa(ANY, 0), &tx).expect("bind").port()
+        })
+        .collect();
+    assert_ne!(theirs[..], ports[..10]);
+
+    // Sending and connecting bind an ephemeral port too.
+    let mut tx = tx;
+    let h = t.udp_open().expect("open");
+    t.udp_send(h, &mut tx, Some(sa(PEER, 9)), b"x", NOW)
+        .expect("send");
+    let p = t
+        .udp(h)
+        .expect("udp")
+        .local()
+        .expect("bound by send")
+        .port();
+    assert!(EPHEMERAL.contains(&p) && !distinct.contains(&p));
+}
+
+#[test]
+fn binding_conflicts_follow_so_reuseaddr() {
+    let (mut t, tx) = (transport(), FakeIp::default());
+    let try_bind = |t: &mut Transport, addr: SocketAddrV4, reuse: bool| {
+        let h = t.udp_open().expect("open");
+        t.udp(h).expect("udp").reuse_addr = reuse;
+        let r = t.udp_bind(h, addr, &tx);
+        if r.is_err() {
+            t.close(h);
+        }
+        r.map(|_| h)
+    };
+
+    let a = try_bind(&mut t, sa(US, 3000), false).expect("first bind");
+    for (addr, why) in [
+        (sa(US, 3000), "the same address"),
+        (sa(ANY, 3000), "the wildcard over a specific bind"),
+    ] {
+        assert_eq!(
+            try_bind(&mut t, addr, false),
+            Err(TransportError::AddrInUse),
+            "{why}"
+        );
+        assert_eq!(
+            try_bind(&mut t, addr, true),
+            Err(TransportError::AddrInUse),
+            "{why}: SO_REUSEADDR on one side only"
+        );
+    }
+    // Another of our addresses on the same port does not overlap.
+    let b = try_bind(&mut t, sa(US2, 3000), false).expect("another address");
+
+    // A wildcard bind clashes with any specific one that comes after it.
+    let w = try_bind(&mut t, sa(ANY, 3001), false).expect("wildcard");
+    assert_eq!(
+        try_bind(&mut t, sa(US, 3001), false),
+        Err(TransportError::AddrInUse)
+    );
+    assert_eq!(
+        try_bind(&mut t, sa(US2, 3001), true),
+        Err(TransportError::AddrInUse)
+    );
+
+    // Both with SO_REUSEADDR: they share.
+    let r1 = try_bind(&mut t, sa(ANY, 3002), true).expect("reuse 1");
+    let r2 = try_bind(&mut t, sa(ANY, 3002), true).expect("reuse 2");
+    let r3 = try_bind(&mut t, sa(US, 3002), true).expect("reuse 3");
+    assert_eq!(
+        try_bind(&mut t, sa(US, 3002), false),
+        Err(TransportError::AddrInUse)
+    );
+
+    // Closing frees the port.
+    assert!(t.close(a));
+    let a2 = try_bind(&mut t, sa(US, 3000), false).expect("free again after close");
+
+    // Binding a bound socket, or to an address that is not ours.
+    assert_eq!(
+        t.udp_bind(a2, sa(US, 3003), &tx),
+        Err(TransportError::AlreadyBound)
+    );
+    assert_eq!(
+        try_bind(&mut t, sa(Ipv4Addr::new(10, 0, 0, 77), 3004), false),
+        Err(TransportError::AddrNotAvailable)
+    );
+    assert_eq!(
+        try_bind(&mut t, sa(NOWHERE, 0), false),
+        Err(TransportError::AddrNotAvailable)
+    );
+    // Loopback and broadcast addresses are ours to bind.
+    try_bind(&mut t, sa(Ipv4Addr::LOCALHOST, 3004), false).expect("127.0.0.1");
+    try_bind(&mut t, sa(BCAST, 3004), false).expect("a broadcast address");
+    // Only the sockets that bound successfully are left.
+    assert_eq!(t.socket_count(), 8);
+    let _ = (b, w, r1, r2, r3);
+
+    // A raw socket is not a UDP socket.
+    let raw = t.raw_open(1).expect("raw");
+    assert_eq!(
+        t.udp_bind(raw, sa(ANY, 1), &tx),
+        Err(TransportError::NotSupported)
+    );
+}
+
+// ---- sending --------------------------------------------------------------------------------
+
+/// What etherparse reads in a datagram we sent, checked against our own view.
+fn check_sent(s: &Sent, from: SocketAddrV4, to: SocketAddrV4, data: &[u8]) {
+    assert_eq!(s.meta.protocol, ipv4::protocol::UDP);
+    assert_eq!((s.meta.src, s.meta.dst), (Some(*from.ip()), *to.ip()));
+    let (h, rest) = UdpHeader::from_slice(&s.payload).expect("a UDP header");
+    assert_eq!(
+        (h.source_port, h.destination_port, usize::from(h.length)),
+        (from.port(), to.port(), 8 + data.len())
+    );
+    assert!(rest == data, "payload changed");
+    let want = h
+        .calc_checksum_ipv4_raw(from.ip().octets(), to.ip().octets(), data)
+        .expect("checksum");
+    assert_eq!(h.checksum, want, "checksum differs from etherparse's");
+    assert_ne!(h.checksum, 0, "UDP over IPv4 always sends a checksum here");
+}
+
+#[test]
+fn sent_datagrams_carry_the_right_header_and_checksum() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+
+    // Bound to a specific address: it is the source.
+    let s = bind(&mut t, &tx, sa(US2, 5353));
+    for data in [&b""[..], b"a", b"odd length", &[0xff; 1000]] {
+        let n = t
+            .udp_send(s, &mut tx, Some(sa(PEER, 53)), data, NOW)
+            .expect("send");
+        assert_eq!(n, data.len());
+        check_sent(&tx.only(), sa(US2, 5353), sa(PEER, 53), data);
+    }
+
+    // Wildcard: the route's source towards each destination.
+    let w = bind(&mut t, &tx, sa(ANY, 5354));
+    t.udp(w).expect("udp").ttl = Some(3);
+    for (dst, src) in [(PEER, US), (FAR, US2), (US2, US2)] {
+        t.udp_send(w, &mut tx, Some(sa(dst, 9)), b"routed", NOW)
+            .expect("send");
+        let sent = tx.only();
+        assert_eq!(sent.meta.ttl, Some(3), "IP_TTL");
+        check_sent(&sent, sa(src, 5354), sa(dst, 9), b"routed");
+    }
+    assert_eq!(t.udp_stats().tx_datagrams, 7);
+
+    // A payload whose checksum computes to zero is sent with 0xffff (RFC 768).
+    let (from, to) = (sa(US, 5355), sa(PEER, 53));
+    let z = bind(&mut t, &tx, from);
+    let mut data = b"zero sum!!".to_vec();
+    let h = UdpHeader::without_ipv4_checksum(from.port(), to.port(), data.len()).expect("fits");
+    let c = h
+        .calc_checksum_ipv4_raw(from.ip().octets(), to.ip().octets(), &data[..8])
+        .expect("checksum");
+    // With the last word equal to the checksum of the rest, the sum is all ones.
+    let last = data.len() - 2;
+    data[last..].copy_from_slice(&c.to_be_bytes());
+    t.udp_send(z, &mut tx, Some(to), &data, NOW).expect("send");
+    let sent = tx.only();
+    check_sent(&sent, from, to, &data);
+    assert_eq!(sent.payload[6..8], [0xff, 0xff]);
+    // It verifies on the way back in.
+    let back = ip_wrap(*from.ip(), *to.ip(), &sent.payload);
+    let mut u = transport();
+    let r = bind(&mut u, &tx, sa(ANY, 53));
+    assert_eq!(
+        deliver_ip(&mut u, &mut tx, &back, false),
+        Delivery::Delivered
+    );
+    assert_eq!(drain_data(&mut u, r), [data]);
+}
+
+#[test]
+fn send_errors() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(ANY, 6000));
+
+    // No destination.
+    assert_eq!(
+        t.udp_send(s, &mut tx, None, b"x", NOW),
+        Err(TransportError::NotConnected)
+    );
+    assert_eq!(
+        t.udp_send(s, &mut tx, Some(sa(PEER, 0)), b"x", NOW),
+        Err(TransportError::Invalid("destination port 0"))
+    );
+    // 0.0.0.0 is no destination, though the default route would take it.
+    assert_eq!(
+        t.udp_send(s, &mut tx, Some(sa(ANY, 9)), b"x", NOW),
+        Err(TransportError::Invalid("destination address 0.0.0.0"))
+    );
+    assert!(tx.sent.is_empty());
+    // Too long for one IPv4 datagram; the largest that fits goes.
+    assert_eq!(
+        t.udp_send(s, &mut tx, Some(sa(PEER, 9)), &vec![0; 65_508], NOW),
+        Err(TransportError::Send(SendError::TooLong))
+    );
+    let max = vec![7u8; 65_507];
+    assert_eq!(
+        t.udp_send(s, &mut tx, Some(sa(PEER, 9)), &max, NOW),
+        Ok(65_507)
+    );
+    let sent = tx.only();
+    assert_eq!(sent.payload.len(), 65_515);
+    assert_eq!(sent.payload[4..6], [0xff, 0xeb], "length 65,515");
+    check_sent(&sent, sa(US, 6000), sa(PEER, 9), &max);
+    // No route.
+    assert_eq!(
+        t.udp_send(s, &mut tx, Some(sa(NOWHERE, 9)), b"x", NOW),
+        Err(TransportError::Send(SendError::NoRoute))
+    );
+
+    // Broadcast needs SO_BROADCAST.
+    for dst in [BCAST, Ipv4Addr::BROADCAST] {
+        assert_eq!(
+            t.udp_send(s, &mut tx, Some(sa(dst, 9)), b"all", NOW),
+            Err(TransportError::BroadcastDenied),
+            "{dst}"
+        );
+    }
+    assert!(tx.sent.is_empty());
+    t.udp(s).expect("udp").broadcast = true;
+    for dst in [BCAST, Ipv4Addr::BROADCAST] {
+        t.udp_send(s, &mut tx, Some(sa(dst, 9)), b"all", NOW)
+            .unwrap_or_else(|e| panic!("broadcast to {dst}: {e}"));
+        check_sent(&tx.only(), sa(US, 6000), sa(dst, 9), b"all");
+    }
+    assert_eq!(t.udp_stats().tx_datagrams, 3);
+
+    // 127/8 never leaves the host (RFC 1122 3.2.1.3 (g)): a socket bound to it reaches
+    // loopback addresses and our own, nothing else.
+    let lo = bind(&mut t, &tx, sa(Ipv4Addr::LOCALHOST, 6001));
+    for dst in [PEER, FAR, BCAST] {
+        t.udp(lo).expect("udp").broadcast = true;
+        assert_eq!(
+            t.udp_send(lo, &mut tx, Some(sa(dst, 9)), b"x", NOW),
+            Err(TransportError::Invalid(
+                "a 127/8 source address cannot reach another host"
+            )),
+            "to {dst}"
+        );
+    }
+    assert!(tx.sent.is_empty(), "nothing with a 127/8 source left");
+    for dst in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 1, 2, 3), US, US2] {
+        t.udp_send(lo, &mut tx, Some(sa(dst, 9)), b"x", NOW)
+            .unwrap_or_else(|e| panic!("to {dst}: {e}"));
+        check_sent(&tx.only(), sa(Ipv4Addr::LOCALHOST, 6001), sa(dst, 9), b"x");
+    }
+
+    // A stale handle.
+    assert!(t.close(s));
+    assert_eq!(
+        t.udp_send(s, &mut tx, Some(sa(PEER, 9)), b"x", NOW),
+        Err(TransportError::BadHandle)
+    );
+}
+
+#[test]
+fn connect_fixes_the_peer_and_the_source() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    assert_eq!(
+        t.udp_connect(c, sa(PEER, 0), &tx),
+        Err(TransportError::Invalid(
+            "connect needs an address and a port"
+        ))
+    );
+    assert_eq!(
+        t.udp_connect(c, sa(ANY, 9), &tx),
+        Err(TransportError::Invalid(
+            "connect needs an address and a port"
+        ))
+    );
+    assert_eq!(
+        t.udp_connect(c, sa(NOWHERE, 9), &tx),
+        Err(TransportError::Send(SendError::NoRoute))
+    );
+    assert_eq!(
+        t.udp(c).expect("udp").local(),
+        None,
+        "a failed connect binds nothing"
+    );
+
+    let local = t.udp_connect(c, sa(FAR, 9), &tx).expect("connect");
+    assert_eq!(*local.ip(), US2);
+    t.udp_send(c, &mut tx, None, b"to the peer", NOW)
+        .expect("send");
+    check_sent(&tx.only(), local, sa(FAR, 9), b"to the peer");
+    let info = t
+        .sockets()
+        .into_iter()
+        .find(|i| i.handle == c)
+        .expect("info");
+    assert_eq!(
+        (info.state, info.local, info.remote),
+        ("CONNECTED", Some(local), Some(sa(FAR, 9)))
+    );
+
+    // Connecting again changes the peer; the local address stays.
+    assert_eq!(t.udp_connect(c, sa(FAR, 10), &tx), Ok(local));
+    t.udp_send(c, &mut tx, None, b"x", NOW).expect("send");
+    assert_eq!(tx.only().meta.dst, FAR);
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(FAR, 9), local, b"old peer"),
+        Delivery::PortUnreachable
+    );
+    // A socket bound to a specific address keeps it when connecting.
+    let b = bind(&mut t, &tx, sa(US2, 7777));
+    assert_eq!(t.udp_connect(b, sa(PEER, 9), &tx), Ok(sa(US2, 7777)));
+    // One bound to 127.0.0.1 cannot connect to another host (Linux: EINVAL), only to
+    // itself.
+    let lo = bind(&mut t, &tx, sa(Ipv4Addr::LOCALHOST, 7778));
+    assert_eq!(
+        t.udp_connect(lo, sa(PEER, 9), &tx),
+        Err(TransportError::Invalid(
+            "a 127/8 source address cannot reach another host"
+        ))
+    );
+    assert_eq!(t.udp(lo).expect("udp").remote(), None);
+    assert_eq!(
+        t.udp_connect(lo, sa(US, 9), &tx),
+        Ok(sa(Ipv4Addr::LOCALHOST, 7778))
+    );
+}
+
+// ---- ICMP errors ----------------------------------------------------------------------------
+
+#[test]
+fn icmp_errors_reach_only_the_connected_socket_and_are_reported_once() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
+    t.udp_send(c, &mut tx, None, b"hello?", NOW).expect("send");
+    let from_c = tx.only();
+    let u = bind(&mut t, &tx, sa(ANY, 0));
+    t.udp_send(u, &mut tx, Some(sa(PEER, 7)), b"hello?", NOW)
+        .expect("send");
+    let from_u = tx.only();
+    let _ = t.take_wakeups().count();
+
+    let unreach = icmp::kind::DEST_UNREACHABLE;
+    // About the unconnected socket's datagram: nobody is told.
+    icmp_error(
+        &mut t,
+        &mut tx,
+        &report_about(&from_u, unreach, icmp::unreach::PORT),
+    );
+    assert_eq!(t.udp_stats().icmp_errors_reported, 0);
+    assert_eq!(t.readiness(u), Some((false, true, false)));
+    assert!(drain(&mut t, u).is_empty());
+
+    // About the connected one's: its next receive fails, once.
+    let refused = report_about(&from_c, unreach, icmp::unreach::PORT);
+    icmp_error(&mut t, &mut tx, &refused);
+    assert_eq!(t.udp_stats().icmp_errors_reported, 1);
+    assert_eq!(t.take_wakeups().collect::<Vec<_>>(), [c]);
+    assert_eq!(t.readiness(c), Some((true, true, true)));
+    assert_eq!(
+        t.udp(c).expect("udp").recv(),
+        Err(SoftError::ConnectionRefused)
+    );
+    assert_eq!(t.udp(c).expect("udp").recv(), Ok(None));
+    assert_eq!(t.readiness(c), Some((false, true, false)));
+
+    // Or its next send, once.
+    icmp_error(&mut t, &mut tx, &refused);
+    assert_eq!(
+        t.udp_send(c, &mut tx, None, b"again", NOW),
+        Err(TransportError::Soft(SoftError::ConnectionRefused))
+    );
+    assert!(tx.sent.is_empty(), "the failing send sent nothing");
+    t.udp_send(c, &mut tx, None, b"again", NOW)
+        .expect("the error was reported once");
+    assert_eq!(tx.take().len(), 1);
+
+    // Other kinds map as Linux maps them.
+    for (kind, code, want) in [
+        (unreach, icmp::unreach::HOST, SoftError::HostUnreachable),
+        (unreach, icmp::unreach::NET, SoftError::NetworkUnreachable),
+        (
+            unreach,
+            icmp::unreach::PROTOCOL,
+            SoftError::ConnectionRefused,
+        ),
+        (
+            icmp::kind::TIME_EXCEEDED,
+            icmp::exceeded::TTL,
+            SoftError::HostUnreachable,
+        ),
+    ] {
+        icmp_error(&mut t, &mut tx, &report_about(&from_c, kind, code));
+        assert_eq!(t.udp(c).expect("udp").recv(), Err(want), "{kind}/{code}");
+    }
+    // Redirects and source quench are no error of the socket's.
+    for kind in [icmp::kind::REDIRECT, icmp::kind::SOURCE_QUENCH] {
+        icmp_error(&mut t, &mut tx, &report_about(&from_c, kind, 0));
+        assert_eq!(t.udp(c).expect("udp").recv(), Ok(None), "kind {kind}");
+    }
+
+    // A quote that names another port, another peer or another source is not about `c`;
+    // one too short to name ports is about nobody.
+    let mut other_port = refused.clone();
+    other_port.0[0] ^= 1;
+    let mut other_peer = refused.clone();
+    other_peer.4 = OTHER;
+    let mut other_src = refused.clone();
+    other_src.3 = US2;
+    let mut short = refused.clone();
+    short.0.truncate(3);
+    let before = t.udp_stats().icmp_errors_reported;
+    for r in [&other_port, &other_peer, &other_src, &short] {
+        icmp_error(&mut t, &mut tx, r);
+        assert_eq!(t.readiness(c), Some((false, true, false)), "{r:?}");
+    }
+    assert_eq!(t.udp_stats().icmp_errors_reported, before);
+
+    // Connecting anew forgets a pending error.
+    icmp_error(&mut t, &mut tx, &refused);
+    t.udp_connect(c, sa(PEER, 8), &tx).expect("reconnect");
+    assert_eq!(t.udp(c).expect("udp").recv(), Ok(None));
+    // A datagram queued before the error is still there after it has been reported.
+    t.udp_connect(c, sa(PEER, 7), &tx).expect("reconnect");
+    let local = t.udp(c).expect("udp").local().expect("bound");
+    deliver(&mut t, &mut tx, sa(PEER, 7), local, b"queued");
+    icmp_error(&mut t, &mut tx, &refused);
+    assert_eq!(
+        t.udp(c).expect("udp").recv(),
+        Err(SoftError::ConnectionRefused)
+    );
+    assert_eq!(drain_data(&mut t, c), [b"queued".to_vec()]);
+}
