@@ -350,7 +350,9 @@ impl IpTx for Output {
         })?;
         let src = match meta.src {
             Some(s) if !s.is_unspecified() => {
-                if !self.is_local_addr(s) {
+                // Ours, and no 127/8 source on a real link (RFC 1122 3.2.1.3 (g)).
+                let on_loopback = self.iface(route.ifindex).is_some_and(|i| i.loopback);
+                if !self.is_local_addr(s) || (s.is_loopback() && !on_loopback) {
                     return Err(SendError::BadSource);
                 }
                 s

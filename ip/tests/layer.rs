@@ -2375,3 +2375,22 @@ fn refragmenting_keeps_every_option_in_the_first_fragment_and_copied_ones_in_the
         &payload[..]
     );
 }
+
+#[test]
+fn a_loopback_source_never_leaves_by_a_link() {
+    let mut l = one_iface();
+    let lo = l.add_interface(&loopback_device());
+    l.set_address(lo, Some(cidr("127.0.0.1/8")), T0).unwrap();
+    l.set_up(lo, true, T0).unwrap();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let meta = SendMeta {
+        src: Some(Ipv4Addr::LOCALHOST),
+        ..SendMeta::new(HOST_A, UDP)
+    };
+    assert_eq!(l.tx().send(&meta, b"x", T0), Err(SendError::BadSource));
+    let to_self = SendMeta {
+        src: Some(Ipv4Addr::LOCALHOST),
+        ..SendMeta::new(Ipv4Addr::new(127, 0, 0, 2), UDP)
+    };
+    assert_eq!(l.tx().send(&to_self, b"x", T0), Ok(()));
+}

@@ -80,7 +80,7 @@ pub enum TransportError {
     Invalid(&'static str),
     #[error("socket is shut down for writing")]
     ShutDown,
-    #[error("{0:?}")]
+    #[error("{0}")]
     Soft(SoftError),
 }
 

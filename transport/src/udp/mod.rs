@@ -18,11 +18,15 @@ pub struct UdpDatagram {
 
 /// An error an ICMP message reported for a connected socket, returned by its next call
 /// (RFC 1122 4.1.3.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SoftError {
+    #[error("connection refused")]
     ConnectionRefused,
+    #[error("host is unreachable")]
     HostUnreachable,
+    #[error("network is unreachable")]
     NetworkUnreachable,
+    #[error("message too long")]
     MessageTooLong,
 }
 
