@@ -76,8 +76,18 @@ fn python_client_echoes_1000_datagrams_through_serve_echo() {
         t.output()
     );
     t.cmd("stat");
-    let out = t.wait_for("udp ", SECS(5));
-    assert!(out.contains("udp"), "{out}");
+    let out = t.wait_for("udp       rx=", SECS(5));
+    let delivered: u64 = out
+        .split("udp       rx=")
+        .nth(1)
+        .and_then(|l| l.split(" delivered=").nth(1))
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        delivered >= 1000,
+        "every datagram was delivered to the service:\n{out}"
+    );
 }
 
 #[test]

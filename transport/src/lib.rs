@@ -282,6 +282,10 @@ impl Transport {
                 "connect needs an address and a port",
             ));
         }
+        // As Linux: a broadcast peer needs SO_BROADCAST already at connect (EACCES).
+        if tx.is_broadcast(*remote.ip()) && !self.udp(h)?.broadcast {
+            return Err(TransportError::BroadcastDenied);
+        }
         let (src, _) = tx
             .route_info(*remote.ip())
             .ok_or(TransportError::Send(SendError::NoRoute))?;

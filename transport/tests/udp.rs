@@ -843,6 +843,15 @@ fn send_errors() {
         );
     }
     assert!(tx.sent.is_empty());
+    // Connecting to a broadcast peer needs it too (Linux: EACCES at connect).
+    let c = t.udp_open().expect("open");
+    assert_eq!(
+        t.udp_connect(c, sa(BCAST, 9), &tx),
+        Err(TransportError::BroadcastDenied)
+    );
+    t.udp(c).expect("udp").broadcast = true;
+    assert!(t.udp_connect(c, sa(BCAST, 9), &tx).is_ok());
+    t.close(c);
     t.udp(s).expect("udp").broadcast = true;
     for dst in [BCAST, Ipv4Addr::BROADCAST] {
         t.udp_send(s, &mut tx, Some(sa(dst, 9)), b"all", NOW)

@@ -109,12 +109,14 @@ impl Jobs {
     /// One line per job. Jobs that ended by themselves are shown once, then forgotten.
     pub fn list(&self) -> Vec<String> {
         let mut table = self.table.lock();
-        let lines = table.iter().map(|(n, j)| j.describe(*n)).collect();
+        // Decide "ended" once per job, then describe it: a job that ends in between is
+        // shown as ended (with its reason) and only then forgotten.
         let ended: Vec<usize> = table
             .iter()
             .filter(|(_, j)| j.thread.is_finished())
             .map(|(n, _)| *n)
             .collect();
+        let lines = table.iter().map(|(n, j)| j.describe(*n)).collect();
         for n in ended {
             if let Some(j) = table.remove(&n) {
                 j.stop();

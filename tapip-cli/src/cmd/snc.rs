@@ -370,7 +370,9 @@ impl Sender<'_> {
                     if !retried
                         && matches!(
                             e.kind(),
-                            ErrorKind::ConnectionRefused | ErrorKind::HostUnreachable
+                            ErrorKind::ConnectionRefused
+                                | ErrorKind::HostUnreachable
+                                | ErrorKind::NetworkUnreachable
                         ) =>
                 {
                     eprintln!("snc: {e}");
