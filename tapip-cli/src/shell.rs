@@ -241,12 +241,16 @@ mod tests {
         let (tx, rx) = bounded::<Option<String>>(1);
         let (ack_tx, ack_rx) = bounded::<()>(1);
         let (input, requests) = Input::new();
+        // The reader of data lines announces itself and waits for `go`, so the test
+        // decides what happened before the line was read.
         let (read_data, data_read) = bounded::<()>(4);
+        let (go, gate) = bounded::<()>(4);
         let mut lines = vec!["snc", "data 1", "data 2", "ifconfig"].into_iter();
         let reader = std::thread::spawn(move || {
             let read = |command: bool| {
                 if !command {
                     let _ = read_data.send(());
+                    let _ = gate.recv();
                 }
                 match lines.next() {
                     Some(l) => InputLine::Line(format!("{l}\n").into_bytes()),
@@ -256,13 +260,15 @@ mod tests {
             input_loop(read, &tx, &ack_rx, &requests);
         });
         assert_eq!(rx.recv(), Ok(Some("snc".to_string())));
-        assert_eq!(
-            input.request().recv(),
-            Ok(InputLine::Line(b"data 1\n".to_vec()))
-        );
-        // The command asks again, then stops before the line comes.
-        drop(input.request());
+        let first = input.request();
         assert_eq!(data_read.recv(), Ok(()));
+        go.send(()).unwrap();
+        assert_eq!(first.recv(), Ok(InputLine::Line(b"data 1\n".to_vec())));
+        // The command asks again, then stops before the line comes.
+        let second = input.request();
+        assert_eq!(data_read.recv(), Ok(()));
+        drop(second);
+        go.send(()).unwrap();
         ack_tx.send(()).unwrap();
         assert_eq!(rx.recv(), Ok(Some("data 2".to_string())));
         ack_tx.send(()).unwrap();
