@@ -293,12 +293,15 @@ fn debug_traces_each_layer() {
     t.cmd("debug -n -c dev l2 ip");
     t.wait_for("tracing dev,l2,ip", SECS(5));
     ns.sh("ping -c 1 -s 3000 10.0.0.1");
-    let out = t.wait_for("frag", SECS(5));
-    assert!(out.contains("dev  tap0 rx"), "{out}");
-    assert!(out.contains("l2   tap0 rx"), "{out}");
-    assert!(out.contains("ip   tap0 tx 10.0.0.1 > 10.0.0.2"), "{out}");
+    // Trace lines are printed by their own thread: wait for each, not just the first.
+    t.wait_for("dev  tap0 rx", SECS(5));
+    t.wait_for("l2   tap0 rx", SECS(5));
+    let out = t.wait_for("ip   tap0 tx 10.0.0.1 > 10.0.0.2", SECS(5));
+    assert!(out.contains("frag"), "{out}");
     t.cmd("debug -c");
     t.wait_for("tracing off", SECS(5));
+    // Let lines already on their way be printed before looking for new ones.
+    std::thread::sleep(Duration::from_millis(500));
     let before = t.output().len();
     ns.sh("ping -c 1 10.0.0.1");
     t.cmd("help sleep");
