@@ -43,6 +43,10 @@ pub enum SocketError {
     ShutDown,
 }
 
+/// The kinds follow what `std::net` reports for the matching Linux errors; where std has
+/// no kind of its own (EBADF for a closed socket, EMSGSIZE, EMFILE) the nearest is used:
+/// a closed socket is `NotConnected`, a stopped stack `BrokenPipe`, a datagram too long
+/// `InvalidInput`, too many sockets `OutOfMemory`.
 impl From<SocketError> for io::Error {
     fn from(e: SocketError) -> io::Error {
         use io::ErrorKind as K;
