@@ -41,6 +41,14 @@ pub enum SocketError {
     Unsupported(&'static str),
     #[error("socket is shut down")]
     ShutDown,
+    #[error("connection reset by peer")]
+    ConnectionReset,
+    #[error("connection aborted")]
+    ConnectionAborted,
+    #[error("socket is not connected")]
+    NotConnected,
+    #[error("socket is already connected")]
+    AlreadyConnected,
 }
 
 /// The kinds follow what `std::net` reports for the matching Linux errors; where std has
@@ -69,6 +77,10 @@ impl From<SocketError> for io::Error {
             SocketError::PermissionDenied(_) => K::PermissionDenied,
             SocketError::Unsupported(_) => K::Unsupported,
             SocketError::ShutDown => K::BrokenPipe,
+            SocketError::ConnectionReset => K::ConnectionReset,
+            SocketError::ConnectionAborted => K::ConnectionAborted,
+            SocketError::NotConnected => K::NotConnected,
+            SocketError::AlreadyConnected => K::AlreadyExists,
         };
         io::Error::new(kind, e)
     }
@@ -93,6 +105,9 @@ impl From<TransportError> for SocketError {
             TransportError::Invalid(why) => SocketError::InvalidInput(why),
             TransportError::ShutDown => SocketError::ShutDown,
             TransportError::Soft(e) => e.into(),
+            TransportError::Tcp(e) => e.into(),
+            TransportError::InProgress => SocketError::WouldBlock,
+            TransportError::AlreadyConnected => SocketError::AlreadyConnected,
         }
     }
 }
@@ -104,6 +119,20 @@ impl From<transport::SoftError> for SocketError {
             transport::SoftError::HostUnreachable => SocketError::HostUnreachable,
             transport::SoftError::NetworkUnreachable => SocketError::NetworkUnreachable,
             transport::SoftError::MessageTooLong => SocketError::TooLong,
+        }
+    }
+}
+
+impl From<transport::TcpError> for SocketError {
+    fn from(e: transport::TcpError) -> SocketError {
+        use transport::TcpError as T;
+        match e {
+            T::Refused => SocketError::ConnectionRefused,
+            T::Reset => SocketError::ConnectionReset,
+            T::TimedOut => SocketError::TimedOut,
+            T::HostUnreachable => SocketError::HostUnreachable,
+            T::NetUnreachable => SocketError::NetworkUnreachable,
+            T::Aborted => SocketError::ConnectionAborted,
         }
     }
 }

@@ -9,10 +9,12 @@ pub mod error;
 pub mod raw;
 pub mod runtime;
 pub mod socket;
+pub mod tcp;
 pub mod udp;
 
 pub use error::SocketError;
 pub use raw::RawSocket;
 pub use runtime::{Core, Stack, StackConfig};
 pub use socket::{poll, Domain, Interest, PollFd, SockOpt, SockOptName, Socket, Type};
+pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

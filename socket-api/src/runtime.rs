@@ -108,6 +108,25 @@ impl Core {
         self.any.notify_all();
     }
 
+    /// The earliest deadline of any layer.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        match (self.ip.poll_at(), self.transport.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Run every layer's timers due at `now`.
+    fn poll(&mut self, now: Instant) {
+        let Core { ip, transport, .. } = self;
+        if ip.poll_at().is_some_and(|t| t <= now) {
+            ip.poll(now, transport);
+        }
+        if transport.poll_at().is_some_and(|t| t <= now) {
+            transport.poll(ip.tx(), now);
+        }
+    }
+
     /// Run the transport's `Upper` with the IP layer: input of one frame.
     fn receive(&mut self, ifindex: usize, frame: &[u8], now: Instant) {
         self.ip
@@ -133,7 +152,7 @@ impl Shared {
     /// drivers, and wake the stack thread only if a timer now falls due before it would.
     fn finish(&self, mut core: MutexGuard<'_, Core>) {
         let frames = collect(&mut core);
-        let next = core.ip.poll_at().map_or(u64::MAX, |t| t.total_micros());
+        let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
         let earlier = next < self.planned.load(Ordering::Acquire);
         MutexGuard::unlock_fair(core);
         transmit(self, frames);
@@ -362,11 +381,10 @@ fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>
                 shared.queued.fetch_sub(1, Ordering::AcqRel);
             }
         }
-        if core.ip.poll_at().is_some_and(|t| t <= now) {
-            let Core { ip, transport, .. } = &mut *core;
-            ip.poll(now, transport);
+        if core.poll_at().is_some_and(|t| t <= now) {
+            core.poll(now);
         }
-        next = core.ip.poll_at();
+        next = core.poll_at();
         shared.planned.store(
             next.map_or(u64::MAX, |t| t.total_micros()),
             Ordering::Release,

@@ -51,6 +51,9 @@ pub enum SockOpt {
     NoDelay(bool),
     /// `SO_KEEPALIVE` (honoured by TCP).
     KeepAlive(bool),
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the
+    /// connection fails with `TimedOut` (`None`: the stack's default).
+    UserTimeout(Option<Duration>),
 }
 
 /// Socket option names (`getsockopt`).
@@ -65,6 +68,7 @@ pub enum SockOptName {
     Ttl,
     NoDelay,
     KeepAlive,
+    UserTimeout,
 }
 
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
@@ -113,19 +117,26 @@ impl Socket {
             }
             Type::Raw => core.transport.raw_open(protocol),
             Type::Dgram => return Err(SocketError::InvalidInput("datagram sockets are UDP").into()),
-            Type::Stream => return Err(SocketError::Unsupported("stream sockets (TCP)").into()),
+            Type::Stream if protocol == 0 || protocol == ip::ipv4::protocol::TCP => {
+                core.transport.tcp_open()
+            }
+            Type::Stream => return Err(SocketError::InvalidInput("stream sockets are TCP").into()),
         }
         .map_err(SocketError::from)?;
         let cond = core.register(handle);
         drop(core);
-        Ok(Socket {
+        Ok(Socket::from_parts(stack, handle, ty, cond))
+    }
+
+    fn from_parts(stack: &Stack, handle: SocketHandle, ty: Type, cond: Arc<Condvar>) -> Socket {
+        Socket {
             stack: stack.clone(),
             handle,
             ty,
             cond,
             opts: Mutex::new(LocalOpts::default()),
             closed: AtomicBool::new(false),
-        })
+        }
     }
 
     pub fn handle(&self) -> SocketHandle {
@@ -228,36 +239,94 @@ impl Socket {
                 r.bound = (!addr.ip().is_unspecified()).then_some(*addr.ip());
                 Ok(())
             }
-            Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
-        })?;
-        Ok(())
-    }
-
-    /// `listen`: for stream sockets, which arrive with TCP.
-    pub fn listen(&self, _backlog: usize) -> io::Result<()> {
-        Err(SocketError::Unsupported("listen needs a stream socket (TCP)").into())
-    }
-
-    /// `accept`: for stream sockets, which arrive with TCP.
-    pub fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
-        Err(SocketError::Unsupported("accept needs a stream socket (TCP)").into())
-    }
-
-    /// `connect`: for a datagram socket, fix the peer (sends go there, only its datagrams
-    /// are received, and ICMP errors about it are reported).
-    pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        let addr = v4(addr)?;
-        self.with_core(|c, _| match self.ty {
-            Type::Dgram => {
+            Type::Stream => {
                 let Core { ip, transport, .. } = c;
                 transport
-                    .udp_connect(self.handle, addr, ip.tx())
+                    .tcp_bind(self.handle, addr, ip.tx())
                     .map(|_| ())
                     .map_err(Into::into)
             }
-            _ => Err(SocketError::Unsupported("connect on this socket type")),
         })?;
         Ok(())
+    }
+
+    /// `listen`: accept connections on a stream socket, holding up to `backlog`
+    /// established ones until `accept` takes them (binds an ephemeral port if unbound).
+    pub fn listen(&self, backlog: usize) -> io::Result<()> {
+        if self.ty != Type::Stream {
+            return Err(SocketError::Unsupported("listen needs a stream socket (TCP)").into());
+        }
+        self.with_core(|c, _| {
+            let Core { ip, transport, .. } = c;
+            transport
+                .tcp_listen(self.handle, backlog, ip.tx())
+                .map_err(Into::into)
+        })?;
+        Ok(())
+    }
+
+    /// `accept`: the next established connection and its peer's address. Blocks (or
+    /// times out with the receive timeout, or says `WouldBlock`) until one arrives.
+    pub fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
+        if self.ty != Type::Stream {
+            return Err(SocketError::Unsupported("accept needs a stream socket (TCP)").into());
+        }
+        let timeout = self.opts.lock().recv_timeout;
+        let (h, peer, cond) = self.wait_for(timeout, |c, _| {
+            Ok(match c.transport.tcp_accept(self.handle)? {
+                Some((h, peer)) => Some((h, peer, c.register(h))),
+                None => None,
+            })
+        })?;
+        Ok((
+            Socket::from_parts(&self.stack, h, Type::Stream, cond),
+            SocketAddr::V4(peer),
+        ))
+    }
+
+    /// `connect`: for a stream socket, open a connection (blocking until it is
+    /// established, refused or timed out; with the send timeout as a limit, like
+    /// `SO_SNDTIMEO`; a non-blocking socket returns `WouldBlock` and completes in the
+    /// background: `poll` for writable). For a datagram socket, fix the peer (sends go
+    /// there, only its datagrams are received, and ICMP errors about it are reported).
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
+        let addr = v4(addr)?;
+        self.with_core(|c, now| {
+            let Core { ip, transport, .. } = c;
+            match self.ty {
+                Type::Dgram => transport
+                    .udp_connect(self.handle, addr, ip.tx())
+                    .map(|_| ())
+                    .map_err(Into::into),
+                Type::Stream => transport
+                    .tcp_connect(self.handle, addr, ip.tx(), now)
+                    .map_err(Into::into),
+                Type::Raw => Err(SocketError::Unsupported("connect on a raw socket")),
+            }
+        })?;
+        if self.ty != Type::Stream {
+            return Ok(());
+        }
+        let timeout = self.opts.lock().send_timeout;
+        let r = self.wait_for(timeout, |c, _| {
+            Ok(c.transport.tcp_connected(self.handle)?.then_some(()))
+        });
+        if let Err(SocketError::TimedOut) = r {
+            // The attempt ends with the call (the SYN retransmissions stop).
+            let _ = self.with_core(|c, now| {
+                let Core { ip, transport, .. } = c;
+                transport
+                    .tcp_shutdown(self.handle, true, true, ip.tx(), now)
+                    .map_err(SocketError::from)
+            });
+        }
+        Ok(r?)
+    }
+
+    /// Has a non-blocking `connect` completed? `Ok(true)` once established, the error if
+    /// it failed, `Ok(false)` while in progress.
+    pub fn connect_status(&self) -> io::Result<bool> {
+        Ok(self.with_core(|c, _| Ok(c.transport.tcp_connected(self.handle)?))?)
     }
 
     /// Send to the connected peer.
@@ -271,6 +340,9 @@ impl Socket {
     }
 
     fn send_inner(&self, buf: &[u8], dst: Option<SocketAddrV4>) -> io::Result<usize> {
+        if self.ty == Type::Stream {
+            return self.send_stream(buf);
+        }
         let n = self.with_core(|c, now| {
             let Core { ip, transport, .. } = c;
             match self.ty {
@@ -289,6 +361,33 @@ impl Socket {
         Ok(n)
     }
 
+    /// A stream send: all of `buf` is queued before it returns, waiting for room as the
+    /// peer acknowledges. If the connection fails, the send times out or a non-blocking
+    /// socket runs out of room part-way, it returns how much was queued (the error only if
+    /// nothing was).
+    fn send_stream(&self, buf: &[u8]) -> io::Result<usize> {
+        let timeout = self.opts.lock().send_timeout;
+        let deadline = deadline_after(timeout);
+        let mut sent = 0;
+        while sent < buf.len() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                break;
+            }
+            let r = self.wait_for(left.or(timeout), |c, now| {
+                let Core { ip, transport, .. } = c;
+                let n = transport.tcp_send(self.handle, &buf[sent..], ip.tx(), now)?;
+                Ok((n > 0).then_some(n))
+            });
+            match r {
+                Ok(n) => sent += n,
+                Err(e) if sent == 0 => return Err(e.into()),
+                Err(_) => break,
+            }
+        }
+        Ok(sent)
+    }
+
     /// Receive one datagram from the connected peer (or anyone, when not connected).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_from(buf).map(|(n, _)| n)
@@ -298,6 +397,16 @@ impl Socket {
     /// as with BSD sockets) and its source. Raw sockets return the whole IP datagram.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let timeout = self.opts.lock().recv_timeout;
+        if self.ty == Type::Stream {
+            let n = self.wait_for(timeout, |c, now| {
+                let Core { ip, transport, .. } = c;
+                Ok(transport.tcp_recv(self.handle, buf, ip.tx(), now)?)
+            })?;
+            let peer = self
+                .peer_addr()
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+            return Ok((n, peer));
+        }
         let r = self.wait_for(timeout, |c, _| match self.ty {
             Type::Dgram => {
                 let u = c.transport.udp(self.handle)?;
@@ -331,8 +440,13 @@ impl Socket {
             Shutdown::Write => (false, true),
             Shutdown::Both => (true, true),
         };
-        self.with_core(|c, _| {
-            c.transport.shutdown(self.handle, r, w)?;
+        self.with_core(|c, now| {
+            let Core { ip, transport, .. } = c;
+            if self.ty == Type::Stream {
+                transport.tcp_shutdown(self.handle, r, w, ip.tx(), now)?;
+            } else {
+                transport.shutdown(self.handle, r, w)?;
+            }
             c.wake(self.handle);
             Ok(())
         })?;
@@ -346,10 +460,14 @@ impl Socket {
             return;
         }
         let mut core = self.stack.lock();
-        core.transport.close(self.handle);
+        let now = self.stack.now();
+        let Core { ip, transport, .. } = &mut *core;
+        transport.close(self.handle, ip.tx(), now);
         core.unregister(self.handle);
         // Wake our own waiters too (`unregister` removed our condvar from the map).
         self.cond.notify_all();
+        // Send what closing queued (a FIN or RST).
+        self.stack.finish(core);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -373,8 +491,13 @@ impl Socket {
             }
             SockOpt::RecvTimeout(t) => self.opts.lock().recv_timeout = t,
             SockOpt::SendTimeout(t) => self.opts.lock().send_timeout = t,
-            SockOpt::NoDelay(on) => self.opts.lock().nodelay = on,
-            SockOpt::KeepAlive(on) => self.opts.lock().keepalive = on,
+            SockOpt::NoDelay(on) | SockOpt::KeepAlive(on) if self.ty != Type::Stream => {
+                let mut o = self.opts.lock();
+                match opt {
+                    SockOpt::NoDelay(_) => o.nodelay = on,
+                    _ => o.keepalive = on,
+                }
+            }
             SockOpt::Ttl(0) => return Err(bad("TTL must be 1 to 255")),
             _ => {
                 self.with_core(|c, _| self.set_transport_option(c, opt))?;
@@ -407,6 +530,33 @@ impl Socket {
                 }
                 Ok(())
             }
+            Some(SocketKind::Tcp) => {
+                let Core { ip, transport, .. } = c;
+                let now = self.stack.now();
+                if let SockOpt::ReuseAddr(on) = opt {
+                    transport.tcp(self.handle)?.reuse_addr = on;
+                    return Ok(());
+                }
+                transport.tcp_set_opts(
+                    self.handle,
+                    |o| match opt {
+                        SockOpt::NoDelay(on) => o.nodelay = on,
+                        SockOpt::KeepAlive(on) => o.keepalive = on,
+                        SockOpt::RecvBuffer(n) => o.rcvbuf = n.clamp(MIN_BUF, MAX_BUF),
+                        SockOpt::SendBuffer(n) => o.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
+                        SockOpt::UserTimeout(Some(d)) => o.user_timeout = d,
+                        SockOpt::UserTimeout(None) => {}
+                        _ => {}
+                    },
+                    ip.tx(),
+                    now,
+                )?;
+                if let SockOpt::UserTimeout(None) = opt {
+                    let d = transport.tcp_config().user_timeout;
+                    transport.tcp_set_opts(self.handle, |o| o.user_timeout = d, ip.tx(), now)?;
+                }
+                Ok(())
+            }
             None => Err(SocketError::Closed),
         }
     }
@@ -418,8 +568,12 @@ impl Socket {
             match name {
                 SockOptName::RecvTimeout => return Ok(SockOpt::RecvTimeout(o.recv_timeout)),
                 SockOptName::SendTimeout => return Ok(SockOpt::SendTimeout(o.send_timeout)),
-                SockOptName::NoDelay => return Ok(SockOpt::NoDelay(o.nodelay)),
-                SockOptName::KeepAlive => return Ok(SockOpt::KeepAlive(o.keepalive)),
+                SockOptName::NoDelay if self.ty != Type::Stream => {
+                    return Ok(SockOpt::NoDelay(o.nodelay))
+                }
+                SockOptName::KeepAlive if self.ty != Type::Stream => {
+                    return Ok(SockOpt::KeepAlive(o.keepalive))
+                }
                 _ => {}
             }
         }
@@ -444,6 +598,20 @@ impl Socket {
                     _ => SockOpt::Ttl(r.ttl.unwrap_or(DEFAULT_TTL)),
                 })
             }
+            Some(SocketKind::Tcp) => {
+                let t = c.transport.tcp(self.handle)?;
+                let o = t.opts;
+                Ok(match name {
+                    SockOptName::ReuseAddr => SockOpt::ReuseAddr(t.reuse_addr),
+                    SockOptName::Broadcast => SockOpt::Broadcast(false),
+                    SockOptName::RecvBuffer => SockOpt::RecvBuffer(o.rcvbuf),
+                    SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
+                    SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
+                    SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
+                    SockOptName::UserTimeout => SockOpt::UserTimeout(Some(o.user_timeout)),
+                    _ => SockOpt::Ttl(DEFAULT_TTL),
+                })
+            }
             None => Err(SocketError::Closed),
         })?;
         Ok(v)
@@ -454,6 +622,7 @@ impl Socket {
         let a = self.with_core(|c, _| {
             Ok(match c.transport.kind(self.handle) {
                 Some(SocketKind::Udp) => c.transport.udp(self.handle)?.local(),
+                Some(SocketKind::Tcp) => c.transport.tcp(self.handle)?.local,
                 Some(SocketKind::Raw(_)) => c
                     .transport
                     .raw(self.handle)?
@@ -471,6 +640,10 @@ impl Socket {
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         let a = self.with_core(|c, _| match c.transport.kind(self.handle) {
             Some(SocketKind::Udp) => Ok(c.transport.udp(self.handle)?.remote()),
+            Some(SocketKind::Tcp) => {
+                let t = c.transport.tcp(self.handle)?;
+                Ok(t.remote().filter(|_| t.state().synchronized()))
+            }
             Some(_) => Ok(None),
             None => Err(SocketError::Closed),
         })?;

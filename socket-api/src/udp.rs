@@ -16,7 +16,7 @@ pub struct UdpSocket {
 }
 
 /// The first IPv4 address `addr` names (IP literals need no resolver).
-fn first_v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+pub(crate) fn first_v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
     addr.to_socket_addrs()?
         .find(|a| a.is_ipv4())
         .ok_or_else(|| SocketError::InvalidInput("no IPv4 address").into())

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 mod cmd;
+#[allow(dead_code)] // wired into the shell later
+mod http;
 mod opts;
 mod setup;
 mod shell;

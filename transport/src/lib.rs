@@ -13,10 +13,12 @@
 pub mod ports;
 pub mod raw;
 pub mod socket;
+pub mod tcp;
 pub mod udp;
 
 pub use raw::{RawDatagram, RawSocket};
 pub use socket::{SocketHandle, SocketInfo, SocketKind};
+pub use tcp::{ConnInfo, State as TcpState, TcpConfig, TcpError, TcpStats};
 pub use udp::{SoftError, UdpDatagram, UdpSock, UdpStats};
 
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
@@ -35,19 +37,22 @@ pub struct TransportConfig {
     /// Default receive and send buffer sizes of UDP sockets (Linux's defaults).
     pub udp_rcvbuf: usize,
     pub udp_sndbuf: usize,
-    /// Seed of the ephemeral port choice; the runtime takes it from the OS's random source.
+    /// Seed of the ephemeral port choice and key of TCP's initial sequence numbers; the
+    /// runtime takes it from the OS's random source.
     pub secret: u64,
+    pub tcp: TcpConfig,
 }
 
 impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
-            max_sockets: 1024,
+            max_sockets: 4096,
             raw_queue: 256,
             raw_queue_bytes: 1 << 20,
             udp_rcvbuf: 212_992,
             udp_sndbuf: 212_992,
             secret: 0x7461_7069_7000_0001,
+            tcp: TcpConfig::default(),
         }
     }
 }
@@ -82,6 +87,12 @@ pub enum TransportError {
     ShutDown,
     #[error("{0}")]
     Soft(SoftError),
+    #[error("{0}")]
+    Tcp(TcpError),
+    #[error("connection already in progress")]
+    InProgress,
+    #[error("socket is already connected")]
+    AlreadyConnected,
 }
 
 /// Counters of the transport layer.
@@ -101,6 +112,7 @@ pub struct Transport {
     stats: TransportStats,
     udp_stats: UdpStats,
     rng: ports::Rng,
+    tcp: tcp::Tcp,
 }
 
 impl Transport {
@@ -108,6 +120,7 @@ impl Transport {
         Transport {
             sockets: Slab::new(cfg.max_sockets),
             rng: ports::Rng::new(cfg.secret),
+            tcp: tcp::Tcp::new(cfg.tcp.clone(), cfg.secret),
             cfg,
             wakeups: Vec::new(),
             stats: TransportStats::default(),
@@ -155,9 +168,28 @@ impl Transport {
         Ok(payload.len())
     }
 
-    /// Close a socket; its queued data is freed. False if the handle was stale.
-    pub fn close(&mut self, h: SocketHandle) -> bool {
-        self.sockets.remove(h).is_some()
+    /// Close a socket; its queued data is freed. False if the handle was stale. A TCP
+    /// connection closes gracefully (a FIN, then the socket lives on until the peer has
+    /// acknowledged it) or is reset if unread data is left.
+    pub fn close(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) -> bool {
+        match self.sockets.get(h) {
+            None => false,
+            Some(Socket::Tcp(_)) => {
+                self.tcp_close(h, tx, now);
+                true
+            }
+            Some(_) => self.sockets.remove(h).is_some(),
+        }
+    }
+
+    /// The next moment `poll` has work to do (TCP timers).
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.tcp_poll_at()
+    }
+
+    /// Run the timers due at `now`.
+    pub fn poll(&mut self, tx: &mut dyn IpTx, now: Instant) {
+        self.tcp_poll(tx, now);
     }
 
     pub fn socket_count(&self) -> usize {
@@ -192,6 +224,7 @@ impl Transport {
         self.sockets.get(h).map(|s| match s {
             Socket::Raw(r) => SocketKind::Raw(r.protocol),
             Socket::Udp(_) => SocketKind::Udp,
+            Socket::Tcp(_) => SocketKind::Tcp,
         })
     }
 
@@ -200,6 +233,7 @@ impl Transport {
         Some(match self.sockets.get(h)? {
             Socket::Raw(r) => (r.queued() > 0, true, false),
             Socket::Udp(u) => (u.readable(), true, u.has_error()),
+            Socket::Tcp(t) => t.readiness(),
         })
     }
 
@@ -392,7 +426,9 @@ impl Transport {
                 u.shut_read |= read;
                 u.shut_write |= write;
             }
-            Some(Socket::Raw(_)) => return Err(TransportError::NotSupported),
+            Some(Socket::Raw(_)) | Some(Socket::Tcp(_)) => {
+                return Err(TransportError::NotSupported)
+            }
             None => return Err(TransportError::BadHandle),
         }
         self.wakeups.push(h);
@@ -512,7 +548,7 @@ fn udp_port_in_use(sockets: &Slab, port: u16) -> bool {
 }
 
 impl Upper for Transport {
-    fn deliver(&mut self, _tx: &mut dyn IpTx, d: &Datagram<'_>, _now: Instant) -> Delivery {
+    fn deliver(&mut self, tx: &mut dyn IpTx, d: &Datagram<'_>, now: Instant) -> Delivery {
         let proto = d.packet.protocol();
         let mut copies = 0;
         for (h, s) in self.sockets.iter_mut() {
@@ -531,6 +567,9 @@ impl Upper for Transport {
         if proto == ip::ipv4::protocol::UDP {
             return self.udp_deliver(d);
         }
+        if proto == ip::ipv4::protocol::TCP {
+            return self.tcp_deliver(tx, d, now);
+        }
         // ICMP is handled by `ip` itself; TCP will answer for its ports here.
         if copies > 0 || proto == ip::ipv4::protocol::ICMP {
             Delivery::Delivered
@@ -540,12 +579,15 @@ impl Upper for Transport {
         }
     }
 
-    fn icmp_error(&mut self, _tx: &mut dyn IpTx, report: &IcmpErrorReport<'_>, _now: Instant) {
+    fn icmp_error(&mut self, _tx: &mut dyn IpTx, report: &IcmpErrorReport<'_>, now: Instant) {
         // Raw sockets already received the error message itself; the protocol that sent
         // the quoted datagram finds its socket.
         self.stats.icmp_errors_received += 1;
         if report.orig_protocol == ip::ipv4::protocol::UDP {
             self.udp_icmp_error(report);
+        }
+        if report.orig_protocol == ip::ipv4::protocol::TCP {
+            self.tcp_icmp_error(report, now);
         }
     }
 }

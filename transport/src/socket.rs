@@ -1,6 +1,7 @@
 //! The socket table: a slab of sockets behind generation-checked handles.
 
 use crate::raw::RawSocket;
+use crate::tcp::{ConnInfo, TcpSock};
 use crate::udp::UdpSock;
 use std::fmt;
 use std::net::SocketAddrV4;
@@ -28,6 +29,7 @@ impl SocketHandle {
 pub(crate) enum Socket {
     Raw(RawSocket),
     Udp(UdpSock),
+    Tcp(Box<TcpSock>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,7 @@ pub enum SocketKind {
     /// A raw socket of this IP protocol.
     Raw(u8),
     Udp,
+    Tcp,
 }
 
 /// What `netstat` shows of a socket.
@@ -44,13 +47,15 @@ pub struct SocketInfo {
     pub kind: SocketKind,
     pub local: Option<SocketAddrV4>,
     pub remote: Option<SocketAddrV4>,
-    /// "UNCONN", "CONNECTED" (UDP), "RAW".
+    /// "UNCONN", "CONNECTED" (UDP), "RAW", or the TCP state ("ESTABLISHED"...).
     pub state: &'static str,
     pub rx_queued: usize,
     pub rx_bytes: usize,
     /// Bytes waiting to be sent (always 0 for UDP and raw: they send at once).
     pub tx_bytes: usize,
     pub dropped: u64,
+    /// Congestion window, RTT and retransmissions of a TCP connection.
+    pub tcp: Option<ConnInfo>,
 }
 
 impl Socket {
@@ -66,6 +71,7 @@ impl Socket {
                 rx_bytes: r.queued_bytes(),
                 tx_bytes: 0,
                 dropped: r.dropped,
+                tcp: None,
             },
             Socket::Udp(u) => SocketInfo {
                 handle,
@@ -81,7 +87,23 @@ impl Socket {
                 rx_bytes: u.queued_bytes(),
                 tx_bytes: 0,
                 dropped: u.dropped,
+                tcp: None,
             },
+            Socket::Tcp(t) => {
+                let (rx, tx) = t.queues();
+                SocketInfo {
+                    handle,
+                    kind: SocketKind::Tcp,
+                    local: t.local,
+                    remote: t.remote(),
+                    state: t.state().name(),
+                    rx_queued: rx,
+                    rx_bytes: rx,
+                    tx_bytes: tx,
+                    dropped: 0,
+                    tcp: t.conn_info(),
+                }
+            }
         }
     }
 }

@@ -1,4 +1,6 @@
-//! `netstat`: every socket of the stack, as Linux's `netstat -uwan` shows them.
+//! `netstat`: every socket of the stack, as Linux's `netstat -tuwan` shows them, with each
+//! TCP connection's congestion window, smoothed RTT and retransmissions (as `ss -ti`), and
+//! the TIME-WAIT records left by closed connections.
 
 use super::Ctx;
 use crate::opts::Args;
@@ -8,6 +10,7 @@ use transport::{SocketInfo, SocketKind};
 fn proto(kind: SocketKind) -> String {
     match kind {
         SocketKind::Udp => "udp".into(),
+        SocketKind::Tcp => "tcp".into(),
         SocketKind::Raw(1) => "raw(icmp)".into(),
         SocketKind::Raw(p) => format!("raw({p})"),
     }
@@ -24,15 +27,29 @@ fn addr(a: Option<SocketAddrV4>, raw: bool) -> String {
 
 fn row(s: &SocketInfo) -> String {
     let raw = matches!(s.kind, SocketKind::Raw(_));
-    format!(
-        "{:<10} {:>6} {:>6} {:<22} {:<22} {}",
+    let mut r = format!(
+        "{:<10} {:>6} {:>6} {:<22} {:<22} {:<12}",
         proto(s.kind),
         s.rx_bytes,
         s.tx_bytes,
         addr(s.local, raw),
         addr(s.remote, raw),
         s.state
-    )
+    );
+    if let Some(t) = &s.tcp {
+        let srtt = t.srtt.map_or("-".to_string(), |d| {
+            format!("{:.1}ms", d.as_secs_f64() * 1e3)
+        });
+        r.push_str(&format!(
+            " cwnd {} srtt {} rto {}ms retrans {} mss {}",
+            t.cwnd,
+            srtt,
+            t.rto.as_millis(),
+            t.retransmits,
+            t.mss
+        ));
+    }
+    r.trim_end().to_string()
 }
 
 fn header() -> String {
@@ -44,10 +61,24 @@ fn header() -> String {
 
 pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     args.finish()?;
-    let sockets = ctx.stack.with_core(|c, _| c.transport.sockets());
+    let (sockets, tw) = ctx
+        .stack
+        .with_core(|c, now| (c.transport.sockets(), c.transport.tcp_time_wait(now)));
     println!("{}", header());
     for s in &sockets {
         println!("{}", row(s));
+    }
+    for (l, r, left) in tw {
+        println!(
+            "{:<10} {:>6} {:>6} {:<22} {:<22} {:<12} {:.1}s left",
+            "tcp",
+            0,
+            0,
+            l.to_string(),
+            r.to_string(),
+            "TIME-WAIT",
+            left.as_secs_f64()
+        );
     }
     Ok(())
 }

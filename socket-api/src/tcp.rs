@@ -1,0 +1,242 @@
+//! `TcpListener` and `TcpStream`: the `std::net` interface over this stack's TCP. The same
+//! method names and signatures, with the stack as the first argument of the constructors.
+//! Both implement `Read`/`Write` (also through `&TcpStream`), so a stream can be read and
+//! written from two threads via `try_clone` or a shared reference.
+
+use crate::runtime::Stack;
+use crate::socket::{Domain, SockOpt, SockOptName, Socket, Type};
+use crate::udp::first_v4;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The backlog `std::net::TcpListener::bind` uses.
+const BACKLOG: usize = 128;
+
+/// A listening TCP socket.
+pub struct TcpListener {
+    inner: Arc<Socket>,
+}
+
+impl TcpListener {
+    /// Bind and listen (with `SO_REUSEADDR`, as `std` does on Unix, so a restarted server
+    /// can bind while its old connections linger in TIME-WAIT).
+    pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with_backlog(stack, addr, BACKLOG)
+    }
+
+    pub fn bind_with_backlog(
+        stack: &Stack,
+        addr: impl ToSocketAddrs,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
+        let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
+        s.set_option(SockOpt::ReuseAddr(true))?;
+        s.bind(first_v4(addr)?)?;
+        s.listen(backlog)?;
+        Ok(TcpListener { inner: Arc::new(s) })
+    }
+
+    /// The next connection (blocking, unless non-blocking or a read timeout is set).
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (s, peer) = self.inner.accept()?;
+        Ok((TcpStream { inner: Arc::new(s) }, peer))
+    }
+
+    /// Connections as they arrive, for ever.
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
+        std::iter::repeat_with(move || self.accept().map(|(s, _)| s))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(on);
+        Ok(())
+    }
+
+    /// `accept` gives up with `TimedOut` after this long (`SO_RCVTIMEO`).
+    pub fn set_accept_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_option(SockOpt::RecvTimeout(t))
+    }
+
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: self.inner.clone(),
+        })
+    }
+
+    pub fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    /// Stop listening now, for every clone: a blocked `accept` returns an error, and
+    /// connections not yet accepted are reset.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let local = self.local_addr().ok();
+        f.debug_struct("TcpListener")
+            .field("local", &local)
+            .finish()
+    }
+}
+
+/// A TCP connection. Clones made by `try_clone` share it; it closes when the last one is
+/// dropped (gracefully, with a FIN after the queued data; with a RST if received data was
+/// left unread), or at once with `close`.
+pub struct TcpStream {
+    inner: Arc<Socket>,
+}
+
+impl TcpStream {
+    /// Connect to the first IPv4 address `addr` names, blocking until established.
+    pub fn connect(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
+        s.connect(first_v4(addr)?)?;
+        Ok(TcpStream { inner: Arc::new(s) })
+    }
+
+    /// Connect, giving up with `TimedOut` after `timeout`.
+    pub fn connect_timeout(
+        stack: &Stack,
+        addr: &SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
+        if timeout.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "zero timeout"));
+        }
+        s.set_option(SockOpt::SendTimeout(Some(timeout)))?;
+        s.connect(*addr)?;
+        s.set_option(SockOpt::SendTimeout(None))?;
+        Ok(TcpStream { inner: Arc::new(s) })
+    }
+
+    /// Wrap a connected stream socket (from `Socket::accept` or `connect`).
+    pub fn from_socket(s: Socket) -> TcpStream {
+        TcpStream { inner: Arc::new(s) }
+    }
+
+    pub fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// `Write` ends with a FIN after the queued data (reading goes on); `Read` makes
+    /// reads return 0.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: self.inner.clone(),
+        })
+    }
+
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.inner.set_option(SockOpt::NoDelay(on))
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        match self.inner.get_option(SockOptName::NoDelay)? {
+            SockOpt::NoDelay(b) => Ok(b),
+            _ => Ok(false),
+        }
+    }
+
+    pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+        self.inner.set_option(SockOpt::KeepAlive(on))
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_option(SockOpt::RecvTimeout(t))
+    }
+
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_option(SockOpt::SendTimeout(t))
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        match self.inner.get_option(SockOptName::RecvTimeout)? {
+            SockOpt::RecvTimeout(t) => Ok(t),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        match self.inner.get_option(SockOptName::SendTimeout)? {
+            SockOpt::SendTimeout(t) => Ok(t),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(on);
+        Ok(())
+    }
+
+    /// Close now, for every clone (see the type's documentation).
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.recv(buf)
+    }
+}
+
+impl Write for &TcpStream {
+    /// Queues all of `buf` (blocking for room) unless the connection fails part-way.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.send(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let local = self.local_addr().ok();
+        let peer = self.peer_addr().ok();
+        f.debug_struct("TcpStream")
+            .field("local", &local)
+            .field("peer", &peer)
+            .finish()
+    }
+}

@@ -1,0 +1,299 @@
+//! The client: URL parsing and one GET or HEAD request per connection.
+
+use super::{
+    content_length, copy_chunked, excerpt, header_list, header_values, read_headers, BufConn, Line,
+    MAX_LINE,
+};
+use std::fmt::{self, Write as _};
+use std::io::{self, Read, Write};
+
+/// Interim (1xx) responses skipped before the final one, at most.
+const MAX_INTERIM: usize = 10;
+/// Empty lines tolerated before a status line.
+const MAX_LEADING_EMPTY_LINES: usize = 4;
+
+/// An `http://` URL, split up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// An IPv4 address or a host name (resolving it is the caller's business).
+    pub host: String,
+    pub port: u16,
+    /// The request target: starts with `/`, may hold a query, holds no fragment, and is
+    /// percent-encoded where needed.
+    pub path: String,
+}
+
+impl Url {
+    /// The value of the `Host` header: the host, with the port when it is not 80.
+    pub fn host_header(&self) -> String {
+        if self.port == 80 {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.host_header(), self.path)
+    }
+}
+
+/// Parses `http://HOST[:PORT][/path]`, or the same without `http://`. The port defaults
+/// to 80 and the path to `/`; a `#fragment` is dropped; bytes not allowed in a request
+/// target (spaces, non-ASCII, ...) are percent-encoded. Errors are one line.
+pub fn parse_url(s: &str) -> Result<Url, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty URL".to_string());
+    }
+    let mut rest = s;
+    if let Some(i) = s.find("://") {
+        let scheme = &s[..i];
+        let is_scheme = scheme
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        if is_scheme {
+            if scheme.eq_ignore_ascii_case("https") {
+                return Err("https is not supported (no TLS here): use an http:// URL".to_string());
+            }
+            if !scheme.eq_ignore_ascii_case("http") {
+                return Err(format!(
+                    "unsupported URL scheme {scheme:?}: only http:// is supported"
+                ));
+            }
+            rest = &s[i + 3..];
+        }
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.contains('@') {
+        return Err("user names and passwords in URLs are not supported".to_string());
+    }
+    if authority.starts_with('[') {
+        return Err("IPv6 addresses are not supported".to_string());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, parse_port(port)?),
+        None => (authority, 80),
+    };
+    if host.is_empty() {
+        return Err(format!("no host in URL {s:?}"));
+    }
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    {
+        return Err(format!("bad host {host:?} in URL"));
+    }
+    let path = path.split('#').next().unwrap_or("");
+    let mut target = String::with_capacity(path.len() + 1);
+    if !path.starts_with('/') {
+        target.push('/');
+    }
+    for b in path.bytes() {
+        if (0x21..0x7f).contains(&b) && !b"\"<>\\^`{|}".contains(&b) {
+            target.push(char::from(b));
+        } else {
+            let _ = write!(target, "%{b:02X}");
+        }
+    }
+    Ok(Url {
+        host: host.to_string(),
+        port,
+        path: target,
+    })
+}
+
+/// A port number, 1 to 65535.
+fn parse_port(p: &str) -> Result<u16, String> {
+    if p.is_empty() {
+        return Err("no port number after ':'".to_string());
+    }
+    match p.parse::<u16>() {
+        Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(format!("bad port {p:?} (expected 1 to 65535)")),
+    }
+}
+
+/// A response, its body aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    /// The header fields in the order received, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The trailer fields of a chunked body (usually none).
+    pub trailers: Vec<(String, String)>,
+    /// Body bytes written to the output.
+    pub body_bytes: u64,
+}
+
+impl Response {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_values(&self.headers, name).next()
+    }
+}
+
+/// An `InvalidData` error about the response.
+fn bad(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Sends `GET` (or `HEAD` when `head`) for `url` as HTTP/1.1 with `Connection: close`,
+/// then reads the response and writes its body to `out` as it arrives. The body is
+/// delimited by `Content-Length`, by the chunked coding, or else by the end of the
+/// stream; a response to HEAD, and a 1xx, 204 or 304, has none. Interim 1xx responses
+/// are skipped. A body shorter than its `Content-Length` (or a chunked body cut short) is
+/// an `UnexpectedEof` error; a malformed response is an `InvalidData` one.
+pub fn get<S: Read + Write>(
+    stream: &mut S,
+    url: &Url,
+    head: bool,
+    out: &mut dyn Write,
+) -> io::Result<Response> {
+    let printable = |s: &str| s.bytes().all(|b| (0x21..0x7f).contains(&b));
+    if !url.path.starts_with('/') || !printable(&url.path) || !printable(&url.host) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot request {:?}: bad host or path", url.to_string()),
+        ));
+    }
+    let method = if head { "HEAD" } else { "GET" };
+    let request = format!(
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tapip\r\nAccept: */*\r\n\
+         Connection: close\r\n\r\n",
+        url.path,
+        url.host_header()
+    );
+    stream.write_all(request.as_bytes())?;
+    stream.flush()?;
+
+    let mut conn = BufConn::new(stream);
+    let mut interim = 0;
+    let mut empty_lines = 0;
+    let (status, reason, headers) = loop {
+        let line = match conn.read_line(MAX_LINE)? {
+            Line::Data(l) if l.is_empty() && empty_lines < MAX_LEADING_EMPTY_LINES => {
+                empty_lines += 1;
+                continue;
+            }
+            Line::Data(l) => l,
+            Line::TooLong => return Err(bad(format!("status line longer than {MAX_LINE} bytes"))),
+            Line::Eof { partial } => {
+                let what = if partial {
+                    "inside the status line"
+                } else {
+                    "before a response arrived"
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("connection closed {what}"),
+                ));
+            }
+        };
+        let (status, reason) = parse_status_line(&line)?;
+        let headers = read_headers(&mut conn)?;
+        if (100..200).contains(&status) && status != 101 {
+            interim += 1;
+            if interim > MAX_INTERIM {
+                return Err(bad(format!("more than {MAX_INTERIM} interim responses")));
+            }
+            empty_lines = 0;
+            continue;
+        }
+        break (status, reason, headers);
+    };
+
+    let mut response = Response {
+        status,
+        reason,
+        headers,
+        trailers: Vec::new(),
+        body_bytes: 0,
+    };
+    if head || (100..200).contains(&status) || status == 204 || status == 304 {
+        return Ok(response);
+    }
+    // With a transfer coding, the one applied last must be chunked for the length to be
+    // known (RFC 9112 6.3); otherwise the body runs to the end of the stream.
+    let last_coding = header_list(&response.headers, "transfer-encoding")
+        .last()
+        .map(|c| c.eq_ignore_ascii_case("chunked"));
+    if let Some(chunked) = last_coding {
+        if chunked {
+            let (n, trailers) = copy_chunked(&mut conn, out)?;
+            response.body_bytes = n;
+            response.trailers = trailers;
+        } else {
+            response.body_bytes = conn.copy_to_eof(out)?;
+        }
+        return Ok(response);
+    }
+    match content_length(&response.headers).map_err(bad)? {
+        Some(n) => {
+            let got = conn.copy_to(n, out)?;
+            response.body_bytes = got;
+            if got < n {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("body ended after {got} of {n} bytes"),
+                ));
+            }
+        }
+        None => response.body_bytes = conn.copy_to_eof(out)?,
+    }
+    Ok(response)
+}
+
+/// Parses `HTTP/x.y SP NNN [SP reason]`.
+fn parse_status_line(line: &[u8]) -> io::Result<(u16, String)> {
+    let malformed = || bad(format!("malformed status line \"{}\"", excerpt(line)));
+    let rest = line.strip_prefix(b"HTTP/").ok_or_else(malformed)?;
+    let rest = match rest {
+        [major, b'.', minor, rest @ ..] if major.is_ascii_digit() && minor.is_ascii_digit() => rest,
+        _ => return Err(malformed()),
+    };
+    let (code, reason) = match rest {
+        [b' ', a, b, c] => ([*a, *b, *c], &[][..]),
+        [b' ', a, b, c, b' ', reason @ ..] => ([*a, *b, *c], reason),
+        _ => return Err(malformed()),
+    };
+    if !code.iter().all(u8::is_ascii_digit) {
+        return Err(malformed());
+    }
+    let status = code
+        .iter()
+        .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+    if status < 100 {
+        return Err(malformed());
+    }
+    Ok((status, String::from_utf8_lossy(reason).into_owned()))
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        let p = |l: &str| parse_status_line(l.as_bytes()).map_err(|e| e.to_string());
+        assert_eq!(p("HTTP/1.1 200 OK"), Ok((200, "OK".into())));
+        assert_eq!(p("HTTP/1.0 404 Not Found"), Ok((404, "Not Found".into())));
+        assert_eq!(p("HTTP/1.1 204"), Ok((204, String::new())));
+        assert_eq!(p("HTTP/1.1 204 "), Ok((204, String::new())));
+        assert!(p("HTTP/1.1 20 OK").is_err());
+        assert!(p("HTTP/1.1 099 x").is_err());
+        assert!(p("HTTP/1.1 2000 OK").is_err());
+        assert!(p("HTTP/1.1  200 OK").is_err());
+        assert!(p("HTTX/1.1 200 OK").is_err());
+        assert!(p("HTTP/11 200 OK").is_err());
+        assert!(p("").is_err());
+    }
+}

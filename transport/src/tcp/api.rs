@@ -1,0 +1,918 @@
+//! TCP sockets in the transport's table: the calls of the socket API, the demultiplexing
+//! of arriving segments (connection, TIME-WAIT record, listener, or nobody), and timers.
+
+use super::conn::{send_repr, ConnOpts, State, Tcb};
+use super::wire::{self, flags, TcpRepr};
+use super::{Listener, Role, TcpError, TcpSock, TcpStats, TimeWait, Tuple};
+use crate::socket::{Socket, SocketHandle};
+use crate::{loopback_source_leaves, ports, Transport, TransportError, LOOPBACK_SOURCE};
+use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError};
+use netif::{Instant, TraceLayers};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+impl Transport {
+    fn conn_opts(&self) -> ConnOpts {
+        ConnOpts {
+            nodelay: false,
+            keepalive: false,
+            rcvbuf: self.tcp.cfg.rcvbuf,
+            sndbuf: self.tcp.cfg.sndbuf,
+            user_timeout: self.tcp.cfg.user_timeout,
+        }
+    }
+
+    pub fn tcp_open(&mut self) -> Result<SocketHandle, TransportError> {
+        let s = TcpSock::new(self.conn_opts());
+        self.sockets
+            .insert(Socket::Tcp(Box::new(s)))
+            .ok_or(TransportError::TooManySockets)
+    }
+
+    pub fn tcp(&mut self, h: SocketHandle) -> Result<&mut TcpSock, TransportError> {
+        match self.sockets.get_mut(h) {
+            Some(Socket::Tcp(t)) => Ok(t),
+            Some(_) => Err(TransportError::NotSupported),
+            None => Err(TransportError::BadHandle),
+        }
+    }
+
+    pub fn tcp_ref(&self, h: SocketHandle) -> Result<&TcpSock, TransportError> {
+        match self.sockets.get(h) {
+            Some(Socket::Tcp(t)) => Ok(t),
+            Some(_) => Err(TransportError::NotSupported),
+            None => Err(TransportError::BadHandle),
+        }
+    }
+
+    /// Change a TCP socket's options (its connection's too, if it has one), then send
+    /// what a changed option allows (data Nagle held back, say).
+    pub fn tcp_set_opts(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&mut ConnOpts),
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<(), TransportError> {
+        let Transport { sockets, tcp, .. } = self;
+        let Some(Socket::Tcp(s)) = sockets.get_mut(h) else {
+            return Err(TransportError::BadHandle);
+        };
+        f(&mut s.opts);
+        let opts = s.opts;
+        if let Role::Conn(t) = &mut s.role {
+            // The receive buffer (and so the window scale) is fixed once connected.
+            t.opts = ConnOpts {
+                rcvbuf: t.opts.rcvbuf,
+                ..opts
+            };
+            t.rearm_keepalive(&tcp.cfg);
+            if t.state != State::Closed {
+                t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+            }
+        }
+        self.tcp_settle(h, now);
+        Ok(())
+    }
+
+    pub fn tcp_stats(&self) -> TcpStats {
+        self.tcp.stats
+    }
+
+    pub fn tcp_config(&self) -> &super::TcpConfig {
+        &self.tcp.cfg
+    }
+
+    /// Where TCP state changes are traced (`debug tcpstate`).
+    pub fn set_trace(&mut self, trace: Option<netif::Trace>) {
+        self.tcp.trace = trace;
+    }
+
+    /// TIME-WAIT records: (local, remote, time left at `now`).
+    pub fn tcp_time_wait(
+        &self,
+        now: Instant,
+    ) -> Vec<(SocketAddrV4, SocketAddrV4, netif::Duration)> {
+        let mut v: Vec<_> = self
+            .tcp
+            .time_wait
+            .iter()
+            .map(|(k, tw)| (k.0, k.1, tw.expires.saturating_duration_since(now)))
+            .collect();
+        v.sort_by_key(|e| (e.0, e.1));
+        v
+    }
+
+    /// Is `port` taken by a TCP socket or TIME-WAIT record that `addr` would clash with?
+    fn tcp_clash(&self, me: SocketHandle, addr: SocketAddrV4, reuse: bool) -> bool {
+        let overlap = |l: SocketAddrV4| {
+            l.port() == addr.port()
+                && (l.ip() == addr.ip() || l.ip().is_unspecified() || addr.ip().is_unspecified())
+        };
+        let sockets = self.sockets.iter().any(|(h, s)| match s {
+            Socket::Tcp(t) if h != me => t.local.is_some_and(|l| {
+                // SO_REUSEADDR on both lets a new listener share the port with the
+                // connections of an old one, never with another listener.
+                overlap(l) && !(reuse && t.reuse_addr && t.state() != State::Listen)
+            }),
+            _ => false,
+        });
+        sockets || (!reuse && self.tcp.time_wait.keys().any(|(l, _)| overlap(*l)))
+    }
+
+    fn tcp_port_in_use(&self, port: u16) -> bool {
+        self.sockets
+            .iter()
+            .any(|(_, s)| matches!(s, Socket::Tcp(t) if t.local.is_some_and(|l| l.port() == port)))
+            || self.tcp.time_wait.keys().any(|(l, _)| l.port() == port)
+    }
+
+    pub fn tcp_bind(
+        &mut self,
+        h: SocketHandle,
+        addr: SocketAddrV4,
+        tx: &dyn IpTx,
+    ) -> Result<SocketAddrV4, TransportError> {
+        let reuse = {
+            let t = self.tcp(h)?;
+            if t.local.is_some() {
+                return Err(TransportError::AlreadyBound);
+            }
+            t.reuse_addr
+        };
+        let ip = *addr.ip();
+        if !ip.is_unspecified() && !tx.is_local(ip) {
+            return Err(TransportError::AddrNotAvailable);
+        }
+        let port = if addr.port() == 0 {
+            let mut rng = std::mem::replace(&mut self.rng, ports::Rng::new(1));
+            let p = ports::pick(&mut rng, |p| self.tcp_port_in_use(p));
+            self.rng = rng;
+            p.ok_or(TransportError::NoPorts)?
+        } else {
+            addr.port()
+        };
+        let addr = SocketAddrV4::new(ip, port);
+        if self.tcp_clash(h, addr, reuse) {
+            return Err(TransportError::AddrInUse);
+        }
+        self.tcp(h)?.local = Some(addr);
+        Ok(addr)
+    }
+
+    pub fn tcp_listen(
+        &mut self,
+        h: SocketHandle,
+        backlog: usize,
+        tx: &dyn IpTx,
+    ) -> Result<(), TransportError> {
+        let backlog = backlog.clamp(1, self.tcp.cfg.max_backlog);
+        match &mut self.tcp(h)?.role {
+            Role::Listen(l) => {
+                l.backlog = backlog;
+                return Ok(());
+            }
+            Role::Conn(_) => return Err(TransportError::Invalid("socket is connected")),
+            Role::Idle => {}
+        }
+        if self.tcp(h)?.local.is_none() {
+            self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
+        }
+        let t = self.tcp(h)?;
+        let port = t.local.map_or(0, |l| l.port());
+        t.role = Role::Listen(Listener {
+            backlog,
+            accept: Default::default(),
+            embryonic: 0,
+        });
+        self.tcp.listeners.entry(port).or_default().push(h);
+        Ok(())
+    }
+
+    /// Take an established connection from a listener's queue.
+    pub fn tcp_accept(
+        &mut self,
+        h: SocketHandle,
+    ) -> Result<Option<(SocketHandle, SocketAddrV4)>, TransportError> {
+        let Role::Listen(l) = &mut self.tcp(h)?.role else {
+            return Err(TransportError::Invalid("socket is not listening"));
+        };
+        let Some(child) = l.accept.pop_front() else {
+            return Ok(None);
+        };
+        let c = self.tcp(child)?;
+        c.parent = None;
+        c.queued = false;
+        let remote = c.remote().ok_or(TransportError::BadHandle)?;
+        Ok(Some((child, remote)))
+    }
+
+    /// Start an active open: the SYN leaves now; `tcp_connected` tells when it is done.
+    pub fn tcp_connect(
+        &mut self,
+        h: SocketHandle,
+        remote: SocketAddrV4,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<(), TransportError> {
+        match &self.tcp(h)?.role {
+            Role::Idle => {}
+            Role::Listen(_) => return Err(TransportError::Invalid("socket is listening")),
+            Role::Conn(t) if t.state == State::SynSent => return Err(TransportError::InProgress),
+            // A connection that failed or ended may be replaced by a new one.
+            Role::Conn(t) if t.state == State::Closed => {}
+            Role::Conn(_) => return Err(TransportError::AlreadyConnected),
+        }
+        if remote.port() == 0 || remote.ip().is_unspecified() {
+            return Err(TransportError::Invalid(
+                "connect needs an address and a port",
+            ));
+        }
+        if tx.is_broadcast(*remote.ip()) || remote.ip().is_multicast() {
+            return Err(TransportError::Invalid(
+                "TCP cannot connect to a broadcast address",
+            ));
+        }
+        let (src, mtu) = tx
+            .route_info(*remote.ip())
+            .ok_or(TransportError::Send(SendError::NoRoute))?;
+        let bound = self.tcp(h)?.local;
+        let local_ip = match bound {
+            Some(l) if !l.ip().is_unspecified() => *l.ip(),
+            _ => src,
+        };
+        if loopback_source_leaves(local_ip, *remote.ip(), tx) {
+            return Err(LOOPBACK_SOURCE);
+        }
+        let port = match bound {
+            Some(l) => l.port(),
+            None => {
+                // RFC 6056: a random ephemeral port whose 4-tuple is free.
+                let mut rng = std::mem::replace(&mut self.rng, ports::Rng::new(1));
+                let p = ports::pick(&mut rng, |p| {
+                    let key = (SocketAddrV4::new(local_ip, p), remote);
+                    self.tcp.conns.contains_key(&key)
+                        || self.tcp.time_wait.contains_key(&key)
+                        || self.tcp_listening_on(p)
+                });
+                self.rng = rng;
+                p.ok_or(TransportError::NoPorts)?
+            }
+        };
+        let local = SocketAddrV4::new(local_ip, port);
+        if self.tcp.conns.contains_key(&(local, remote)) {
+            return Err(TransportError::AddrInUse);
+        }
+        // A TIME-WAIT record of the same 4-tuple makes way for the new connection (its
+        // ISN comes from a clock that moved on, RFC 6528).
+        self.tcp.time_wait.remove(&(local, remote));
+        let iss = self.tcp.isn.isn(local, remote, now);
+        let opts = self.tcp(h)?.opts;
+        let Transport { tcp, .. } = self;
+        let tcb = Tcb::connect(
+            &tcp.cfg,
+            local,
+            remote,
+            iss,
+            mtu,
+            opts,
+            tx,
+            &mut tcp.stats,
+            now,
+        );
+        tcp.stats.active_opens += 1;
+        tcp.conns.insert((local, remote), h);
+        let t = self.tcp(h)?;
+        t.local = Some(local);
+        t.ended = None;
+        t.role = Role::Conn(Box::new(tcb));
+        self.tcp_settle(h, now);
+        Ok(())
+    }
+
+    fn tcp_listening_on(&self, port: u16) -> bool {
+        self.tcp.listeners.get(&port).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Has `connect` finished? `Ok(true)` once established, the error if it failed.
+    pub fn tcp_connected(&mut self, h: SocketHandle) -> Result<bool, TransportError> {
+        let t = self.tcp(h)?;
+        if let Some(e) = t.ended.take() {
+            return Err(TransportError::Tcp(e));
+        }
+        match &mut t.role {
+            Role::Conn(c) => {
+                if let Some(e) = c.error.take() {
+                    return Err(TransportError::Tcp(e));
+                }
+                match c.state {
+                    State::SynSent | State::SynReceived => Ok(false),
+                    State::Closed => Err(TransportError::Tcp(TcpError::Aborted)),
+                    _ => Ok(true),
+                }
+            }
+            _ => Err(TransportError::NotConnected),
+        }
+    }
+
+    /// Queue data to send. `Ok(0)` means no room yet (or still connecting); wait for a
+    /// wake-up and try again.
+    pub fn tcp_send(
+        &mut self,
+        h: SocketHandle,
+        data: &[u8],
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<usize, TransportError> {
+        let Transport { sockets, tcp, .. } = self;
+        let Some(Socket::Tcp(s)) = sockets.get_mut(h) else {
+            return Err(TransportError::BadHandle);
+        };
+        let Role::Conn(t) = &mut s.role else {
+            return Err(match s.ended.take() {
+                Some(e) => TransportError::Tcp(e),
+                None => TransportError::NotConnected,
+            });
+        };
+        if let Some(e) = t.error.take() {
+            return Err(TransportError::Tcp(e));
+        }
+        match t.state {
+            State::SynSent | State::SynReceived => return Ok(0),
+            State::Established | State::CloseWait if !t.fin_queued => {}
+            _ => return Err(TransportError::ShutDown),
+        }
+        let n = t.write(data);
+        if n > 0 {
+            t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+        }
+        self.tcp_settle(h, now);
+        Ok(n)
+    }
+
+    /// Read received data: `Some(0)` at end of stream, `None` when nothing is there yet.
+    pub fn tcp_recv(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<Option<usize>, TransportError> {
+        let Transport { sockets, tcp, .. } = self;
+        let Some(Socket::Tcp(s)) = sockets.get_mut(h) else {
+            return Err(TransportError::BadHandle);
+        };
+        let shut_read = s.shut_read;
+        let Role::Conn(t) = &mut s.role else {
+            return match s.ended.take() {
+                Some(e) => Err(TransportError::Tcp(e)),
+                None if shut_read => Ok(Some(0)),
+                None => Err(TransportError::NotConnected),
+            };
+        };
+        if t.readable_bytes() > 0 {
+            let n = t.read(buf);
+            t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+            self.tcp_settle(h, now);
+            return Ok(Some(n));
+        }
+        if let Some(e) = t.error.take() {
+            return Err(TransportError::Tcp(e));
+        }
+        if t.at_eof() || shut_read || t.state == State::Closed || buf.is_empty() {
+            return Ok(Some(0));
+        }
+        Ok(None)
+    }
+
+    /// `shutdown`: reading ends at once (reads return 0); writing ends with a FIN after
+    /// the queued data.
+    pub fn tcp_shutdown(
+        &mut self,
+        h: SocketHandle,
+        read: bool,
+        write: bool,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<(), TransportError> {
+        let Transport { sockets, tcp, .. } = self;
+        let Some(Socket::Tcp(s)) = sockets.get_mut(h) else {
+            return Err(TransportError::BadHandle);
+        };
+        s.shut_read |= read;
+        match &mut s.role {
+            Role::Conn(t) => {
+                if write {
+                    t.shutdown_write();
+                    t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+                }
+                t.wake = true;
+            }
+            Role::Listen(_) => {}
+            Role::Idle => return Err(TransportError::NotConnected),
+        }
+        self.tcp_settle(h, now);
+        Ok(())
+    }
+
+    /// The application lets go of a TCP socket. Unread data aborts the connection with a
+    /// RST (RFC 9293 3.10.4 / RFC 2525 2.17); otherwise a FIN follows the queued data and
+    /// the connection lives on as an orphan until the close completes.
+    pub(crate) fn tcp_close(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
+        let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) else {
+            return;
+        };
+        match &mut s.role {
+            Role::Idle => {
+                self.sockets.remove(h);
+            }
+            Role::Listen(_) => {
+                // Connections nobody accepted go with their listener.
+                let children: Vec<SocketHandle> = self
+                    .sockets
+                    .iter()
+                    .filter_map(|(c, s)| match s {
+                        Socket::Tcp(t) if t.parent == Some(h) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                for c in children {
+                    self.tcp_abort(c, tx, now);
+                }
+                self.tcp_forget(h);
+                self.sockets.remove(h);
+            }
+            Role::Conn(t) => {
+                s.orphan = true;
+                if t.readable_bytes() > 0 {
+                    self.tcp.stats.aborts_on_close += 1;
+                    self.tcp_abort(h, tx, now);
+                    return;
+                }
+                let Transport { tcp, .. } = self;
+                if t.state == State::SynSent {
+                    t.abort(tx, &mut tcp.stats, now);
+                } else {
+                    t.shutdown_write();
+                    t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+                }
+                self.tcp_settle(h, now);
+            }
+        }
+    }
+
+    /// Reset a connection and remove it.
+    fn tcp_abort(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
+        let Transport { sockets, tcp, .. } = self;
+        if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {
+            s.orphan = true;
+            if let Role::Conn(t) = &mut s.role {
+                t.abort(tx, &mut tcp.stats, now);
+            }
+        }
+        self.tcp_settle(h, now);
+    }
+
+    /// Remove a socket's entries from the demultiplexing tables.
+    fn tcp_forget(&mut self, h: SocketHandle) {
+        let Some(Socket::Tcp(s)) = self.sockets.get(h) else {
+            return;
+        };
+        match &s.role {
+            Role::Conn(t) => {
+                let key = (t.local, t.remote);
+                if self.tcp.conns.get(&key) == Some(&h) {
+                    self.tcp.conns.remove(&key);
+                }
+            }
+            Role::Listen(_) => {
+                if let Some(port) = s.local.map(|l| l.port()) {
+                    if let Some(v) = self.tcp.listeners.get_mut(&port) {
+                        v.retain(|&x| x != h);
+                        if v.is_empty() {
+                            self.tcp.listeners.remove(&port);
+                        }
+                    }
+                }
+            }
+            Role::Idle => {}
+        }
+    }
+
+    /// After anything touched connection `h`: trace its state changes, hand it to its
+    /// listener's accept queue, wake its owner, and drop it (or turn it into a TIME-WAIT
+    /// record) once nobody needs it.
+    pub(crate) fn tcp_settle(&mut self, h: SocketHandle, now: Instant) {
+        let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) else {
+            return;
+        };
+        let Role::Conn(t) = &mut s.role else {
+            return;
+        };
+        let mut established = false;
+        for (from, to) in t.transitions.drain(..) {
+            if let Some(tr) = &self.tcp.trace {
+                if tr.enabled(TraceLayers::TCPSTATE) {
+                    tr.emit(
+                        TraceLayers::TCPSTATE,
+                        format_args!("{} > {}: {} -> {}", t.local, t.remote, from, to),
+                    );
+                }
+            }
+            if to == State::Established {
+                established = true;
+                self.tcp.stats.established += 1;
+            }
+        }
+        if std::mem::take(&mut t.wake) {
+            self.wakeups.push(h);
+        }
+        let state = t.state;
+        let parent = s.parent;
+        let orphan = s.orphan;
+        let queued = s.queued;
+        if established && parent.is_some() && !queued && state != State::Closed {
+            s.queued = true;
+            self.tcp_child_ready(parent, h);
+            return;
+        }
+        match state {
+            State::Closed => {
+                let gone = orphan || (parent.is_some() && !queued);
+                let err = t.error.take();
+                self.tcp_forget(h);
+                if gone {
+                    if let (Some(p), false) = (parent, queued) {
+                        self.tcp_embryo_gone(p);
+                    }
+                    self.sockets.remove(h);
+                } else if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) {
+                    // The application still holds it: the closed TCB stays, with its
+                    // error for the next call.
+                    if let Some(t) = s.tcb_mut() {
+                        t.error = err;
+                    }
+                    self.wakeups.push(h);
+                }
+            }
+            State::TimeWait if orphan => {
+                let (snd_nxt, rcv_nxt) = t.timewait_seqs();
+                let expires = t
+                    .timewait_deadline()
+                    .unwrap_or(now + self.tcp.cfg.time_wait);
+                let key = (t.local, t.remote);
+                self.tcp_forget(h);
+                self.sockets.remove(h);
+                self.tw_insert(
+                    key,
+                    TimeWait {
+                        snd_nxt,
+                        rcv_nxt,
+                        expires,
+                    },
+                );
+            }
+            State::FinWait2 if orphan => {
+                if t.timewait_deadline().is_none() {
+                    // An orphan waits for the peer's FIN only so long (Linux's
+                    // tcp_fin_timeout).
+                    t.set_fin_timeout(now + self.tcp.cfg.time_wait);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn tcp_child_ready(&mut self, parent: Option<SocketHandle>, child: SocketHandle) {
+        let Some(p) = parent else { return };
+        if let Some(Socket::Tcp(l)) = self.sockets.get_mut(p) {
+            if let Role::Listen(l) = &mut l.role {
+                l.embryonic = l.embryonic.saturating_sub(1);
+                l.accept.push_back(child);
+                self.wakeups.push(p);
+            }
+        }
+    }
+
+    fn tcp_embryo_gone(&mut self, parent: SocketHandle) {
+        if let Some(Socket::Tcp(l)) = self.sockets.get_mut(parent) {
+            if let Role::Listen(l) = &mut l.role {
+                l.embryonic = l.embryonic.saturating_sub(1);
+            }
+        }
+    }
+
+    fn tw_insert(&mut self, key: Tuple, tw: TimeWait) {
+        while self.tcp.time_wait.len() >= self.tcp.cfg.max_time_wait {
+            let Some((k, _)) = self.tcp.tw_order.pop_front() else {
+                break;
+            };
+            if self.tcp.time_wait.remove(&k).is_some() {
+                self.tcp.stats.time_wait_evicted += 1;
+            }
+        }
+        self.tcp.tw_order.push_back((key, tw.expires));
+        self.tcp.time_wait.insert(key, tw);
+    }
+
+    // ---- timers ------------------------------------------------------------------------
+
+    /// The earliest TCP deadline.
+    pub fn tcp_poll_at(&self) -> Option<Instant> {
+        let conns = self.sockets.iter().filter_map(|(_, s)| match s {
+            Socket::Tcp(t) => t.tcb().and_then(|c| c.poll_at()),
+            _ => None,
+        });
+        conns.chain(self.tcp.tw_order.front().map(|e| e.1)).min()
+    }
+
+    pub fn tcp_poll(&mut self, tx: &mut dyn IpTx, now: Instant) {
+        let due: Vec<SocketHandle> = self
+            .sockets
+            .iter()
+            .filter_map(|(h, s)| match s {
+                Socket::Tcp(t) if t.tcb().and_then(|c| c.poll_at()).is_some_and(|d| d <= now) => {
+                    Some(h)
+                }
+                _ => None,
+            })
+            .collect();
+        for h in due {
+            let Transport { sockets, tcp, .. } = self;
+            if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {
+                if let Role::Conn(t) = &mut s.role {
+                    t.poll(&tcp.cfg, tx, &mut tcp.stats, now);
+                }
+            }
+            self.tcp_settle(h, now);
+        }
+        while let Some(&(key, at)) = self.tcp.tw_order.front() {
+            if at > now {
+                break;
+            }
+            self.tcp.tw_order.pop_front();
+            match self.tcp.time_wait.get(&key) {
+                Some(tw) if tw.expires > now => {
+                    // Restarted by a retransmitted FIN: queue it again.
+                    let e = tw.expires;
+                    self.tcp.tw_order.push_back((key, e));
+                }
+                Some(_) => {
+                    self.tcp.time_wait.remove(&key);
+                }
+                None => {}
+            }
+        }
+    }
+
+    // ---- input -------------------------------------------------------------------------
+
+    pub(crate) fn tcp_deliver(
+        &mut self,
+        tx: &mut dyn IpTx,
+        d: &Datagram<'_>,
+        now: Instant,
+    ) -> Delivery {
+        self.tcp.stats.segs_in += 1;
+        let (src, dst) = (d.packet.src(), d.packet.dst());
+        let bytes = d.packet.payload();
+        if d.broadcast || dst.is_multicast() || tx.is_broadcast(dst) {
+            self.tcp.stats.drop_broadcast += 1;
+            return Delivery::Delivered;
+        }
+        let Ok((seg, payload)) = TcpRepr::parse(bytes) else {
+            self.tcp.stats.drop_bad_header += 1;
+            return Delivery::Delivered;
+        };
+        if !wire::verify_checksum(bytes, src, dst) {
+            self.tcp.stats.drop_bad_checksum += 1;
+            return Delivery::Delivered;
+        }
+        let local = SocketAddrV4::new(dst, seg.dst_port);
+        let remote = SocketAddrV4::new(src, seg.src_port);
+        if let Some(&h) = self.tcp.conns.get(&(local, remote)) {
+            let Transport { sockets, tcp, .. } = self;
+            if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {
+                let orphan = s.orphan;
+                if let Role::Conn(t) = &mut s.role {
+                    let challenge = &mut tcp.challenge;
+                    let mut ok = || challenge.take(now);
+                    t.segment(&tcp.cfg, &seg, payload, tx, &mut tcp.stats, &mut ok, now);
+                    if orphan && t.readable_bytes() > 0 {
+                        // Data for an application that has closed: nobody will read it
+                        // (RFC 9293 3.10.7.4 seventh, as Linux does): reset.
+                        tcp.stats.aborts_on_close += 1;
+                        t.abort(tx, &mut tcp.stats, now);
+                    }
+                }
+            }
+            self.tcp_settle(h, now);
+            return Delivery::Delivered;
+        }
+        if self.tcp.time_wait.contains_key(&(local, remote)) {
+            if self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now) {
+                return Delivery::Delivered;
+            }
+        }
+        if let Some(l) = self.tcp_find_listener(local) {
+            self.tcp_listen_segment(l, local, remote, &seg, tx, now);
+            return Delivery::Delivered;
+        }
+        self.tcp.stats.drop_no_socket += 1;
+        self.tcp_reset_reply(local, remote, &seg, payload.len(), tx, now);
+        Delivery::Delivered
+    }
+
+    fn tcp_find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
+        let v = self.tcp.listeners.get(&local.port())?;
+        let exact = v.iter().find(|&&h| {
+            matches!(self.sockets.get(h), Some(Socket::Tcp(t)) if t.local.is_some_and(|l| l.ip() == local.ip()))
+        });
+        exact
+            .or_else(|| {
+                v.iter().find(|&&h| {
+                    matches!(self.sockets.get(h), Some(Socket::Tcp(t)) if t.local.is_some_and(|l| l.ip().is_unspecified()))
+                })
+            })
+            .copied()
+    }
+
+    /// RFC 9293 3.10.7.1: a segment for no connection gets a RST (unless it is one).
+    fn tcp_reset_reply(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+        payload_len: usize,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) {
+        if seg.has(flags::RST) {
+            return;
+        }
+        let r = if seg.has(flags::ACK) {
+            TcpRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                seq: seg.ack,
+                flags: flags::RST,
+                ..TcpRepr::default()
+            }
+        } else {
+            let len =
+                payload_len + usize::from(seg.has(flags::SYN)) + usize::from(seg.has(flags::FIN));
+            TcpRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                seq: super::Seq(0),
+                ack: seg.seq + len,
+                flags: flags::RST | flags::ACK,
+                ..TcpRepr::default()
+            }
+        };
+        if send_repr(tx, local, remote, &r, &[], now) {
+            self.tcp.stats.segs_out += 1;
+            self.tcp.stats.resets_out += 1;
+        }
+    }
+
+    /// A segment for a TIME-WAIT record. False if it should go on to a listener (a new
+    /// SYN beyond the old connection's sequence space, RFC 6191's idea).
+    fn tcp_time_wait_segment(
+        &mut self,
+        key: Tuple,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> bool {
+        let Some(tw) = self.tcp.time_wait.get_mut(&key) else {
+            return false;
+        };
+        if seg.has(flags::RST) {
+            // RFC 1337: a RST does not cut TIME-WAIT short.
+            return true;
+        }
+        if seg.has(flags::SYN) && !seg.has(flags::ACK) && seg.seq.gt(tw.rcv_nxt) {
+            self.tcp.time_wait.remove(&key);
+            return false;
+        }
+        if seg.has(flags::FIN) {
+            tw.expires = now + self.tcp.cfg.time_wait;
+        }
+        let _ = payload;
+        let r = TcpRepr {
+            src_port: key.0.port(),
+            dst_port: key.1.port(),
+            seq: tw.snd_nxt,
+            ack: tw.rcv_nxt,
+            flags: flags::ACK,
+            window: 0,
+            ..TcpRepr::default()
+        };
+        self.tcp.stats.dup_segments += 1;
+        if send_repr(tx, key.0, key.1, &r, &[], now) {
+            self.tcp.stats.segs_out += 1;
+        }
+        true
+    }
+
+    /// RFC 9293 3.10.7.2: a segment for a listener.
+    fn tcp_listen_segment(
+        &mut self,
+        l: SocketHandle,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) {
+        if seg.has(flags::RST) {
+            return;
+        }
+        if seg.has(flags::ACK) {
+            self.tcp.stats.drop_listen_bad += 1;
+            self.tcp_reset_reply(local, remote, seg, 0, tx, now);
+            return;
+        }
+        if !seg.has(flags::SYN) {
+            self.tcp.stats.drop_listen_bad += 1;
+            return;
+        }
+        let syn_backlog = self.tcp.cfg.syn_backlog;
+        let (opts, reuse) = {
+            let Ok(s) = self.tcp(l) else { return };
+            let Role::Listen(q) = &s.role else { return };
+            if q.accept.len() >= q.backlog {
+                self.tcp.stats.drop_accept_queue_full += 1;
+                return;
+            }
+            if q.embryonic >= syn_backlog.min(q.backlog.max(16) * 2) {
+                self.tcp.stats.drop_syn_queue_full += 1;
+                return;
+            }
+            (s.opts, s.reuse_addr)
+        };
+        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
+        let iss = self.tcp.isn.isn(local, remote, now);
+        let mut child = TcpSock::new(opts);
+        child.local = Some(local);
+        child.reuse_addr = reuse;
+        child.parent = Some(l);
+        let tcb = {
+            let Transport { tcp, .. } = self;
+            Tcb::accept_syn(
+                &tcp.cfg,
+                local,
+                remote,
+                seg,
+                iss,
+                mtu,
+                opts,
+                tx,
+                &mut tcp.stats,
+                now,
+            )
+        };
+        child.role = Role::Conn(Box::new(tcb));
+        let Some(h) = self.sockets.insert(Socket::Tcp(Box::new(child))) else {
+            self.tcp.stats.drop_syn_queue_full += 1;
+            return;
+        };
+        self.tcp.stats.passive_opens += 1;
+        self.tcp.conns.insert((local, remote), h);
+        if let Ok(s) = self.tcp(l) {
+            if let Role::Listen(q) = &mut s.role {
+                q.embryonic += 1;
+            }
+        }
+        self.tcp_settle(h, now);
+    }
+
+    /// An ICMP error about a segment we sent.
+    pub(crate) fn tcp_icmp_error(&mut self, r: &IcmpErrorReport<'_>, now: Instant) {
+        use ip::icmp::{kind as k, unreach as u};
+        let Some(ports) = r.orig_payload.get(..8) else {
+            return;
+        };
+        let local = SocketAddrV4::new(r.orig_src, u16::from_be_bytes([ports[0], ports[1]]));
+        let remote = SocketAddrV4::new(r.orig_dst, u16::from_be_bytes([ports[2], ports[3]]));
+        let Some(&h) = self.tcp.conns.get(&(local, remote)) else {
+            return;
+        };
+        let (err, mtu) = match (r.kind, r.code) {
+            (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => (None, r.info as usize & 0xffff),
+            (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => (Some(TcpError::Refused), 0),
+            (k::DEST_UNREACHABLE, u::NET) => (Some(TcpError::NetUnreachable), 0),
+            (k::DEST_UNREACHABLE, _) | (k::TIME_EXCEEDED, _) => {
+                (Some(TcpError::HostUnreachable), 0)
+            }
+            _ => return,
+        };
+        if let Ok(s) = self.tcp(h) {
+            if let Some(t) = s.tcb_mut() {
+                t.icmp_error(err, mtu);
+            }
+        }
+        self.tcp_settle(h, now);
+    }
+}

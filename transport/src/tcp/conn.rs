@@ -1,0 +1,1569 @@
+//! One TCP connection: its transmission control block and state machine (RFC 9293), with
+//! RFC 5961's defences, RFC 6298's retransmission timer, RFC 5681/6582 congestion control,
+//! and the timers of RFC 9293 and RFC 1122 (delayed ACK, persist, keepalive, TIME-WAIT,
+//! user timeout). Sans-IO: every entry point takes `now` and the `IpTx` to send through.
+//!
+//! Sequence space bookkeeping: `sndq` holds the bytes from `snd_base` on (unacknowledged and
+//! not yet sent). `snd_base` is `snd_una`, or `snd_una + 1` while our SYN is unacknowledged.
+//! Our FIN, once the application has closed, sits at `snd_base + sndq.len()`.
+//! Received bytes are numbered by a 64-bit stream offset (`rcv_off` is the offset of
+//! `rcv_nxt`), so the out-of-order queue never compares wrapped sequence numbers.
+
+use super::seq::Seq;
+use super::wire::{flags, TcpRepr};
+use super::{TcpConfig, TcpError, TcpStats};
+use ip::{IpTx, SendMeta};
+use netif::{Duration, Instant};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddrV4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+        }
+    }
+
+    /// Has the three-way handshake completed (RFC 9293's "synchronized states")?
+    pub fn synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Per-connection knobs the socket may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnOpts {
+    pub nodelay: bool,
+    pub keepalive: bool,
+    pub rcvbuf: usize,
+    pub sndbuf: usize,
+    pub user_timeout: Duration,
+}
+
+/// What `netstat` shows of a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    pub srtt: Option<Duration>,
+    pub rto: Duration,
+    pub retransmits: u64,
+    pub mss: usize,
+    pub snd_wnd: usize,
+    pub rcv_wnd: usize,
+}
+
+/// Largest window we can announce without scaling, and the scale limit (RFC 7323 2.3).
+const MAX_WINDOW: usize = 65_535;
+const MAX_WSCALE: u8 = 14;
+/// The smallest MSS we honour from a peer: smaller values only waste packets.
+const MIN_MSS: usize = 64;
+/// The default MSS when the peer sends none (RFC 9293 3.7.1).
+const DEFAULT_MSS: usize = 536;
+const MAX_PERSIST: Duration = Duration::from_secs(60);
+
+pub struct Tcb {
+    pub state: State,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    pub opts: ConnOpts,
+    /// Opened by a SYN to a listener (a failed handshake then vanishes quietly).
+    pub passive: bool,
+    /// Why the connection failed, for the application (taken once).
+    pub error: Option<TcpError>,
+    /// An ICMP error seen meanwhile, reported if the connection then times out.
+    pub soft_error: Option<TcpError>,
+    /// The application may not send any more (shutdown(Write) or close).
+    pub fin_queued: bool,
+    /// Something the application waits for changed (data, space, state).
+    pub wake: bool,
+    /// State changes since the owner last looked (for traces and the accept queue).
+    pub transitions: Vec<(State, State)>,
+
+    // Send sequence space.
+    iss: Seq,
+    snd_una: Seq,
+    snd_nxt: Seq,
+    snd_max: Seq,
+    snd_base: Seq,
+    snd_wnd: usize,
+    max_snd_wnd: usize,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    snd_wscale: u8,
+    sndq: VecDeque<u8>,
+
+    // Receive sequence space.
+    irs: Seq,
+    rcv_nxt: Seq,
+    /// The right edge of the window we announced (it never moves left).
+    rcv_adv: Seq,
+    rcv_wscale: u8,
+    rcv_off: u64,
+    rcvq: VecDeque<u8>,
+    /// Out-of-order segments by stream offset; their byte total.
+    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo_bytes: usize,
+    /// Stream offset of a FIN seen beyond a hole.
+    ooo_fin: Option<u64>,
+    /// The peer's FIN has been received (in order).
+    pub fin_received: bool,
+
+    /// Segment size we send (the peer's MSS, clamped) and announce.
+    mss: usize,
+    rcv_mss: usize,
+
+    // RFC 6298.
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    rto: Duration,
+    rtt_sample: Option<(Seq, Instant)>,
+    backoff: u32,
+    syn_retries: u32,
+
+    // RFC 5681 / 6582.
+    cwnd: usize,
+    ssthresh: usize,
+    dupacks: u32,
+    recover: Seq,
+    in_recovery: bool,
+
+    // Timers (deadlines).
+    t_rtx: Option<Instant>,
+    t_persist: Option<Instant>,
+    persist_interval: Duration,
+    t_delack: Option<Instant>,
+    t_keep: Option<Instant>,
+    t_timewait: Option<Instant>,
+    /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
+    stalled_since: Option<Instant>,
+    last_rx: Instant,
+    keep_probes: u32,
+
+    ack_now: bool,
+    pending_ack_bytes: usize,
+    pub retransmits: u64,
+}
+
+impl Tcb {
+    fn new(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+        mtu: usize,
+        opts: ConnOpts,
+        now: Instant,
+    ) -> Tcb {
+        let iss = Seq(iss);
+        let rcv_mss = mtu.saturating_sub(40).clamp(MIN_MSS, 65_495);
+        let mut rcv_wscale = 0;
+        while rcv_wscale < MAX_WSCALE && (MAX_WINDOW << rcv_wscale) < opts.rcvbuf {
+            rcv_wscale += 1;
+        }
+        Tcb {
+            state: State::Closed,
+            local,
+            remote,
+            opts,
+            passive: false,
+            error: None,
+            soft_error: None,
+            fin_queued: false,
+            wake: false,
+            transitions: Vec::new(),
+            iss,
+            snd_una: iss,
+            snd_nxt: iss + 1,
+            snd_max: iss + 1,
+            snd_base: iss + 1,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            snd_wscale: 0,
+            sndq: VecDeque::new(),
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_adv: Seq(0),
+            rcv_wscale,
+            rcv_off: 0,
+            rcvq: VecDeque::new(),
+            ooo: BTreeMap::new(),
+            ooo_bytes: 0,
+            ooo_fin: None,
+            fin_received: false,
+            mss: DEFAULT_MSS.min(rcv_mss),
+            rcv_mss,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: cfg.rto_initial,
+            rtt_sample: None,
+            backoff: 0,
+            syn_retries: 0,
+            cwnd: 0,
+            ssthresh: usize::MAX / 2,
+            dupacks: 0,
+            recover: iss,
+            in_recovery: false,
+            t_rtx: None,
+            t_persist: None,
+            persist_interval: Duration::ZERO,
+            t_delack: None,
+            t_keep: None,
+            t_timewait: None,
+            stalled_since: None,
+            last_rx: now,
+            keep_probes: 0,
+            ack_now: false,
+            pending_ack_bytes: 0,
+            retransmits: 0,
+        }
+    }
+
+    /// An active open: the SYN goes out at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+        mtu: usize,
+        opts: ConnOpts,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, local, remote, iss, mtu, opts, now);
+        t.set_state(State::SynSent);
+        t.send_syn(tx, stats, now);
+        t.t_rtx = Some(now + t.rto);
+        t
+    }
+
+    /// A passive open: a SYN arrived at a listener; answer it with our SYN-ACK.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_syn(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr,
+        iss: u32,
+        mtu: usize,
+        opts: ConnOpts,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, local, remote, iss, mtu, opts, now);
+        t.passive = true;
+        t.transitions.push((State::Listen, State::SynReceived));
+        t.state = State::SynReceived;
+        t.take_syn_options(syn);
+        t.irs = syn.seq;
+        t.rcv_nxt = syn.seq + 1;
+        t.rcv_adv = t.rcv_nxt;
+        t.snd_wnd = usize::from(syn.window);
+        t.max_snd_wnd = t.snd_wnd;
+        t.snd_wl1 = syn.seq;
+        t.send_syn(tx, stats, now);
+        t.t_rtx = Some(now + t.rto);
+        t
+    }
+
+    fn take_syn_options(&mut self, syn: &TcpRepr) {
+        let peer_mss = syn.mss.map_or(DEFAULT_MSS, usize::from);
+        self.mss = peer_mss.clamp(MIN_MSS, self.rcv_mss);
+        match syn.wscale {
+            Some(s) => self.snd_wscale = s.min(MAX_WSCALE),
+            // Window scaling is used only if both sides offer it (RFC 7323 1.3).
+            None => self.rcv_wscale = 0,
+        }
+        self.cwnd = 10 * self.mss;
+    }
+
+    pub fn set_state(&mut self, s: State) {
+        if s != self.state {
+            self.transitions.push((self.state, s));
+            self.state = s;
+            self.wake = true;
+        }
+    }
+
+    /// Fail the connection: CLOSED, the error kept for the application, timers off.
+    fn fail(&mut self, e: TcpError) {
+        self.error = Some(e);
+        self.close_now();
+    }
+
+    fn close_now(&mut self) {
+        self.set_state(State::Closed);
+        self.t_rtx = None;
+        self.t_persist = None;
+        self.t_delack = None;
+        self.t_keep = None;
+        self.t_timewait = None;
+        self.wake = true;
+    }
+
+    // ---- the application's side ------------------------------------------------------
+
+    /// Bytes the application can read now.
+    pub fn readable_bytes(&self) -> usize {
+        self.rcvq.len()
+    }
+
+    /// End of stream: the peer's FIN came and every byte before it has been read.
+    pub fn at_eof(&self) -> bool {
+        self.fin_received && self.rcvq.is_empty()
+    }
+
+    pub fn send_space(&self) -> usize {
+        self.opts.sndbuf.saturating_sub(self.sndq.len())
+    }
+
+    pub fn unsent_or_unacked(&self) -> usize {
+        self.sndq.len()
+    }
+
+    pub fn can_send(&self) -> bool {
+        matches!(self.state, State::Established | State::CloseWait) && !self.fin_queued
+    }
+
+    /// Queue application data; how much fitted. Call `output` after.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.send_space());
+        self.sndq.extend(&data[..n]);
+        n
+    }
+
+    /// Take received bytes; a window update goes out if reading opened the window enough.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.rcvq.len());
+        let (a, b) = self.rcvq.as_slices();
+        let from_a = n.min(a.len());
+        buf[..from_a].copy_from_slice(&a[..from_a]);
+        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        self.rcvq.drain(..n);
+        if n > 0 && self.state.synchronized() && !self.fin_received {
+            // RFC 9293 3.8.6.2.2: announce the opened window once it grew by at least
+            // min(buffer / 2, MSS) beyond what the peer was last told.
+            let announced = self.rcv_adv.since(self.rcv_nxt);
+            let now_free = self.free_window();
+            if now_free
+                >= announced
+                    + self
+                        .opts
+                        .rcvbuf
+                        .min(2 * self.rcv_mss)
+                        .min(self.opts.rcvbuf / 2)
+            {
+                self.ack_now = true;
+            }
+        }
+        n
+    }
+
+    /// The application closes its sending side: a FIN follows the queued data.
+    pub fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent | State::Listen | State::Closed => self.close_now(),
+            // The FIN waits for the handshake to end (RFC 9293 3.10.4).
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1);
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// Abort: send a RST (if synchronized) and forget the connection.
+    pub fn abort(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            let r = TcpRepr {
+                src_port: self.local.port(),
+                dst_port: self.remote.port(),
+                seq: self.snd_nxt,
+                ack: self.rcv_nxt,
+                flags: flags::RST | flags::ACK,
+                ..TcpRepr::default()
+            };
+            if send_repr(tx, self.local, self.remote, &r, &[], now) {
+                stats.segs_out += 1;
+                stats.resets_out += 1;
+            }
+        }
+        self.close_now();
+    }
+
+    pub fn info(&self) -> ConnInfo {
+        ConnInfo {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh.min(u32::MAX as usize),
+            srtt: self.srtt,
+            rto: self.rto,
+            retransmits: self.retransmits,
+            mss: self.mss,
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
+        }
+    }
+
+    pub fn rcv_queued(&self) -> usize {
+        self.rcvq.len()
+    }
+
+    // ---- timers --------------------------------------------------------------------------
+
+    pub fn poll_at(&self) -> Option<Instant> {
+        [
+            self.t_rtx,
+            self.t_persist,
+            self.t_delack,
+            self.t_keep,
+            self.t_timewait,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Run the timers due at `now`.
+    pub fn poll(&mut self, cfg: &TcpConfig, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        if self.t_timewait.is_some_and(|t| t <= now) {
+            self.t_timewait = None;
+            self.close_now();
+            return;
+        }
+        if self.t_rtx.is_some_and(|t| t <= now) {
+            self.t_rtx = None;
+            self.on_rto(cfg, tx, stats, now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.t_persist.is_some_and(|t| t <= now) {
+            self.t_persist = None;
+            self.on_persist(tx, stats, now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.t_keep.is_some_and(|t| t <= now) {
+            self.t_keep = None;
+            self.on_keepalive(cfg, tx, stats, now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.t_delack.is_some_and(|t| t <= now) {
+            self.t_delack = None;
+            self.ack_now = true;
+        }
+        self.output(cfg, tx, stats, now);
+    }
+
+    fn on_rto(&mut self, cfg: &TcpConfig, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        stats.timeouts += 1;
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                if self.syn_retries >= cfg.syn_retries {
+                    stats.handshake_timeouts += 1;
+                    let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
+                    self.fail(e);
+                    return;
+                }
+                self.syn_retries += 1;
+                self.retransmits += 1;
+                stats.retransmits += 1;
+                self.rto = (self.rto * 2).min(cfg.rto_max);
+                self.rtt_sample = None;
+                self.send_syn(tx, stats, now);
+                self.t_rtx = Some(now + self.rto);
+            }
+            State::Closed | State::Listen | State::TimeWait => {}
+            _ => {
+                if self.snd_max == self.snd_una {
+                    return;
+                }
+                let since = *self.stalled_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= self.opts.user_timeout {
+                    stats.user_timeouts += 1;
+                    let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
+                    self.fail(e);
+                    return;
+                }
+                // RFC 5681 3.1 (4) and RFC 6298 5.5-5.6: collapse the window, back off.
+                let flight = self.snd_max.since(self.snd_una);
+                if self.backoff == 0 {
+                    self.ssthresh = (flight / 2).max(2 * self.mss);
+                }
+                self.cwnd = self.mss;
+                self.in_recovery = false;
+                self.dupacks = 0;
+                self.recover = self.snd_max;
+                self.backoff += 1;
+                self.rto = (self.rto * 2).min(cfg.rto_max);
+                self.rtt_sample = None;
+                // Go back to the first unacknowledged byte (SND.UNA: the handshake's
+                // ACK covered our SYN, so it is where the send queue starts).
+                self.snd_nxt = self.snd_base;
+                self.output(cfg, tx, stats, now);
+                if self.t_rtx.is_none() {
+                    self.t_rtx = Some(now + self.rto);
+                }
+            }
+        }
+    }
+
+    fn on_persist(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        if !self.persist_needed() {
+            return;
+        }
+        if now.saturating_duration_since(self.last_rx) >= self.opts.user_timeout {
+            stats.user_timeouts += 1;
+            self.fail(TcpError::TimedOut);
+            return;
+        }
+        let unsent = self.sndq.len() - self.snd_nxt.since(self.snd_base);
+        if self.snd_wnd > 0 {
+            // A window too small for the sender's silly-window rule: after the override
+            // timeout send what fits (RFC 9293 3.8.6.2.1).
+            let len = self.snd_wnd.min(self.mss).min(unsent);
+            let seq = self.snd_nxt;
+            let off = seq.since(self.snd_base);
+            if self.xmit(tx, stats, seq, flags::ACK | flags::PSH, off, len, now) {
+                self.snd_nxt = seq + len;
+                self.snd_max = self.snd_nxt;
+                self.t_rtx = Some(now + self.rto);
+            }
+            return;
+        }
+        // A zero-window probe: SEG.SEQ = SND.UNA - 1 and no data, which the peer must
+        // answer with an ACK carrying its current window (as Linux probes).
+        stats.window_probes += 1;
+        let r = self.header(self.snd_una - 1, flags::ACK);
+        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+            stats.segs_out += 1;
+        }
+        self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
+        self.t_persist = Some(now + self.persist_interval);
+    }
+
+    fn on_keepalive(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        if !self.opts.keepalive || !matches!(self.state, State::Established | State::CloseWait) {
+            return;
+        }
+        if now.saturating_duration_since(self.last_rx) < cfg.keep_idle {
+            self.t_keep = Some(self.last_rx + cfg.keep_idle);
+            return;
+        }
+        if self.keep_probes >= cfg.keep_count {
+            stats.keepalive_timeouts += 1;
+            self.fail(TcpError::TimedOut);
+            return;
+        }
+        // RFC 1122 4.2.3.6: a segment with SEG.SEQ = SND.NXT - 1 and no data makes the
+        // peer answer with an ACK.
+        self.keep_probes += 1;
+        stats.keepalive_probes += 1;
+        let r = self.header(self.snd_una - 1, flags::ACK);
+        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+            stats.segs_out += 1;
+        }
+        self.t_keep = Some(now + cfg.keep_interval);
+    }
+
+    /// Arm or disarm keepalive after an option change or received segment.
+    pub fn rearm_keepalive(&mut self, cfg: &TcpConfig) {
+        self.t_keep = if self.opts.keepalive && self.state.synchronized() {
+            Some(self.last_rx + cfg.keep_idle)
+        } else {
+            None
+        };
+    }
+
+    fn persist_needed(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::LastAck
+                | State::Closing
+        ) && self.snd_nxt == self.snd_max
+            && self.snd_max == self.snd_una
+            && self.snd_nxt.since(self.snd_base) < self.sndq.len()
+    }
+
+    // ---- output --------------------------------------------------------------------------
+
+    /// A header from this end with our current ACK and window.
+    fn header(&mut self, seq: Seq, fl: u8) -> TcpRepr {
+        let mut r = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: self.rcv_nxt,
+            flags: fl,
+            ..TcpRepr::default()
+        };
+        if fl & flags::ACK != 0 {
+            let wnd = self.free_window().max(self.rcv_adv.since(self.rcv_nxt));
+            // Round up so scaling never moves the announced right edge left.
+            let unit = (1usize << self.rcv_wscale) - 1;
+            let field = ((wnd + unit) >> self.rcv_wscale).min(MAX_WINDOW);
+            r.window = field as u16;
+            let edge = self.rcv_nxt + (field << self.rcv_wscale);
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
+        } else {
+            r.ack = Seq(0);
+        }
+        r
+    }
+
+    /// Free receive space, rounded down to zero while it is silly (RFC 9293 3.8.6.2.2).
+    fn free_window(&self) -> usize {
+        let free = self
+            .opts
+            .rcvbuf
+            .saturating_sub(self.rcvq.len() + self.ooo_bytes);
+        let cap = MAX_WINDOW << self.rcv_wscale;
+        if free < self.rcv_mss.min(self.opts.rcvbuf / 2) {
+            0
+        } else {
+            free.min(cap)
+        }
+    }
+
+    fn send_syn(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let passive = self.state == State::SynReceived;
+        let mut r = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: self.iss,
+            flags: flags::SYN,
+            mss: Some(self.rcv_mss.min(65_535) as u16),
+            window: self.opts.rcvbuf.min(MAX_WINDOW) as u16,
+            ..TcpRepr::default()
+        };
+        // Offer window scaling on an active open; answer it only if the peer offered.
+        if !passive || self.snd_wscale > 0 || self.rcv_wscale > 0 {
+            r.wscale = Some(self.rcv_wscale);
+        }
+        if passive {
+            r.flags |= flags::ACK;
+            r.ack = self.rcv_nxt;
+            self.rcv_adv = self.rcv_nxt + usize::from(r.window);
+        }
+        if self.rtt_sample.is_none() && self.syn_retries == 0 {
+            self.rtt_sample = Some((self.iss, now));
+        }
+        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+            stats.segs_out += 1;
+        }
+    }
+
+    /// Send one segment from `sndq[off..off + len]` at `seq`.
+    #[allow(clippy::too_many_arguments)]
+    fn xmit(
+        &mut self,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        seq: Seq,
+        fl: u8,
+        off: usize,
+        len: usize,
+        now: Instant,
+    ) -> bool {
+        let len = len.min(self.sndq.len().saturating_sub(off));
+        let r = self.header(seq, fl | flags::ACK);
+        let (a, b) = self.sndq.as_slices();
+        let hl = r.header_len();
+        let (local, remote) = (self.local, self.remote);
+        let meta = SendMeta {
+            src: Some(*local.ip()),
+            ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
+        };
+        let ok = tx
+            .send_with(
+                &meta,
+                hl + len,
+                &mut |buf| {
+                    // Copy sndq[off..off + len], which may straddle the ring's two halves.
+                    let dst = &mut buf[hl..];
+                    let mut done = 0;
+                    if off < a.len() {
+                        let n = (a.len() - off).min(len);
+                        dst[..n].copy_from_slice(&a[off..off + n]);
+                        done = n;
+                    }
+                    if done < len {
+                        let boff = off + done - a.len();
+                        dst[done..len].copy_from_slice(&b[boff..boff + len - done]);
+                    }
+                    r.emit(buf, *local.ip(), *remote.ip());
+                },
+                now,
+            )
+            .is_ok();
+        if ok {
+            stats.segs_out += 1;
+        } else {
+            stats.send_failures += 1;
+        }
+        // Whatever went out carried our ACK.
+        self.ack_now = false;
+        self.pending_ack_bytes = 0;
+        self.t_delack = None;
+        ok
+    }
+
+    /// Send what the windows, Nagle and the state allow, and any ACK owed.
+    pub fn output(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        let _ = cfg;
+        let sending = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        );
+        if sending {
+            self.send_data(tx, stats, now);
+        }
+        if self.ack_now && self.state != State::Closed && self.state != State::SynSent {
+            if self.state == State::SynReceived {
+                // Still waiting for the handshake's ACK: our SYN-ACK is the answer.
+                self.ack_now = false;
+                self.send_syn(tx, stats, now);
+            } else {
+                let r = self.header(self.snd_nxt, flags::ACK);
+                if send_repr(tx, self.local, self.remote, &r, &[], now) {
+                    stats.segs_out += 1;
+                }
+                self.ack_now = false;
+                self.pending_ack_bytes = 0;
+                self.t_delack = None;
+            }
+        }
+        if sending && self.persist_needed() {
+            if self.t_persist.is_none() {
+                self.persist_interval = self.rto.max(cfg.rto_min);
+                self.t_persist = Some(now + self.persist_interval);
+            }
+        } else {
+            self.t_persist = None;
+        }
+    }
+
+    fn send_data(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let data_end = self.snd_base + self.sndq.len();
+        loop {
+            let unsent = data_end.since(self.snd_nxt);
+            let wnd = self.snd_wnd.min(self.cwnd);
+            let usable = (self.snd_una + wnd).since(self.snd_nxt);
+            let len = unsent.min(usable).min(self.mss);
+            let with_fin = self.fin_queued
+                && self.snd_nxt + len == data_end
+                && !matches!(self.state, State::Established | State::CloseWait);
+            if len == 0 && !with_fin {
+                break;
+            }
+            if len > 0 && len < self.mss {
+                if len < unsent {
+                    // Window-limited: avoid silly segments (RFC 9293 3.8.6.2.1) unless
+                    // it is at least half the largest window the peer has offered.
+                    if len < self.max_snd_wnd / 2 {
+                        break;
+                    }
+                } else if !self.opts.nodelay && !with_fin && self.snd_nxt != self.snd_una {
+                    // Nagle (RFC 9293 3.7.4): a small segment waits while data is in flight.
+                    break;
+                }
+            }
+            let seq = self.snd_nxt;
+            let retransmission = seq.lt(self.snd_max);
+            let mut fl = flags::ACK;
+            if len > 0 && len == unsent {
+                fl |= flags::PSH;
+            }
+            if with_fin {
+                fl |= flags::FIN;
+            }
+            let off = seq.since(self.snd_base);
+            if !self.xmit(tx, stats, seq, fl, off, len, now) {
+                break;
+            }
+            if retransmission {
+                self.retransmits += 1;
+                stats.retransmits += 1;
+            } else if self.rtt_sample.is_none() {
+                self.rtt_sample = Some((seq, now));
+            }
+            let used = len + usize::from(with_fin);
+            self.snd_nxt = seq + used;
+            if self.snd_nxt.gt(self.snd_max) {
+                self.snd_max = self.snd_nxt;
+            }
+            if self.t_rtx.is_none() {
+                self.t_rtx = Some(now + self.rto);
+            }
+            if with_fin {
+                break;
+            }
+        }
+    }
+
+    /// Retransmit the first unacknowledged segment (fast retransmit, partial ACKs).
+    fn retransmit_first(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let queued = self.sndq.len();
+        let len = queued.min(self.mss);
+        let data_end = self.snd_base + queued;
+        let fin = self.fin_queued && self.snd_base + len == data_end && self.snd_max.gt(data_end);
+        if len == 0 && !fin {
+            return;
+        }
+        let fl = if fin { flags::FIN } else { 0 };
+        if self.xmit(tx, stats, self.snd_base, fl, 0, len, now) {
+            self.retransmits += 1;
+            stats.retransmits += 1;
+            stats.fast_retransmits += 1;
+        }
+        self.rtt_sample = None;
+    }
+
+    // ---- input ---------------------------------------------------------------------------
+
+    /// A segment for this connection (RFC 9293 3.10.7, for every state but LISTEN and
+    /// CLOSED, which the owner handles).
+    pub fn segment(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+    ) {
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.segment_syn_sent(cfg, seg, payload, tx, stats, now),
+            _ => self.segment_synchronized(cfg, seg, payload, tx, stats, challenge_ok, now),
+        }
+        if self.state != State::Closed {
+            self.output(cfg, tx, stats, now);
+            if !self.ack_now && self.pending_ack_bytes > 0 && self.t_delack.is_none() {
+                self.t_delack = Some(now + cfg.delayed_ack);
+            }
+        }
+    }
+
+    fn segment_syn_sent(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        let _ = payload;
+        // First: the ACK must cover our SYN and nothing we have not sent.
+        let mut ack_ok = false;
+        if seg.has(flags::ACK) {
+            if seg.ack.le(self.iss) || seg.ack.gt(self.snd_max) {
+                if !seg.has(flags::RST) {
+                    stats.bad_acks += 1;
+                    self.reset_reply(seg.ack, tx, stats, now);
+                }
+                return;
+            }
+            ack_ok = true;
+        }
+        // Second: a RST is believed only with an acceptable ACK (RFC 5961 3.2 / 9293).
+        if seg.has(flags::RST) {
+            stats.resets_in += 1;
+            if ack_ok {
+                self.fail(TcpError::Refused);
+            }
+            return;
+        }
+        // Fourth: the SYN.
+        if !seg.has(flags::SYN) {
+            return;
+        }
+        self.take_syn_options(seg);
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_rx = now;
+        if ack_ok {
+            self.snd_una = seg.ack;
+            self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.take_rtt_sample(cfg, seg.ack, now);
+            self.t_rtx = None;
+            self.syn_retries = 0;
+            self.backoff = 0;
+            self.set_state(State::Established);
+            self.rearm_keepalive(cfg);
+            self.ack_now = true;
+        } else {
+            // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, answer SYN-ACK.
+            self.snd_wnd = usize::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.set_state(State::SynReceived);
+            self.send_syn(tx, stats, now);
+        }
+    }
+
+    /// Send `<SEQ=ack><CTL=RST>`: the answer to an unacceptable ACK before synchronization.
+    fn reset_reply(&mut self, ack: Seq, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let r = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: ack,
+            flags: flags::RST,
+            ..TcpRepr::default()
+        };
+        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+            stats.segs_out += 1;
+            stats.resets_out += 1;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn segment_synchronized(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+    ) {
+        // A retransmitted SYN while our SYN-ACK is unanswered: send the SYN-ACK again.
+        if self.state == State::SynReceived
+            && seg.has(flags::SYN)
+            && !seg.has(flags::ACK)
+            && !seg.has(flags::RST)
+            && seg.seq == self.irs
+        {
+            stats.dup_segments += 1;
+            self.send_syn(tx, stats, now);
+            return;
+        }
+
+        // First: is the segment acceptable (RFC 9293 3.10.7.4, the four cases)?
+        let mut data = payload;
+        let mut seq = seg.seq;
+        let mut syn = seg.has(flags::SYN);
+        // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK repeats the SYN we
+        // already took; what counts is its ACK.
+        let simultaneous = self.state == State::SynReceived
+            && !self.passive
+            && syn
+            && seg.has(flags::ACK)
+            && seq == self.irs;
+        if simultaneous {
+            syn = false;
+            seq = seq + 1;
+        }
+        let mut fin = seg.has(flags::FIN);
+        let seg_len = data.len() + usize::from(syn) + usize::from(fin);
+        let wnd = self.rcv_adv.since(self.rcv_nxt);
+        let in_wnd = |s: Seq| s.ge(self.rcv_nxt) && s.lt(self.rcv_nxt + wnd);
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => in_wnd(seq),
+            (_, 0) => false,
+            (n, _) => in_wnd(seq) || in_wnd(seq + (n - 1)),
+        };
+        // A zero window still takes ACKs and RSTs at RCV.NXT (a probe's data is dropped).
+        let zero_window_probe = !acceptable && wnd == 0 && seq == self.rcv_nxt;
+        if !acceptable && !zero_window_probe {
+            if !seg.has(flags::RST) {
+                stats.dup_segments += 1;
+                if self.state == State::TimeWait && fin && (seq + seg_len) == self.rcv_nxt {
+                    // The peer retransmits its FIN: our last ACK was lost (restart 2 MSL).
+                    self.t_timewait = Some(now + cfg.time_wait);
+                }
+                self.ack_now = true;
+            }
+            return;
+        }
+        self.last_rx = now;
+        self.keep_probes = 0;
+        if zero_window_probe {
+            data = &[];
+            fin = false;
+            if !payload.is_empty() {
+                stats.window_drops += 1;
+                self.ack_now = true;
+            }
+        }
+        // Trim to the window: what lies before RCV.NXT was received, what lies beyond the
+        // right edge does not fit.
+        if seq.lt(self.rcv_nxt) {
+            let mut skip = self.rcv_nxt.since(seq);
+            if syn {
+                // An old SYN (its sequence number is behind us): step over it.
+                skip -= 1;
+                seq = seq + 1;
+            }
+            let cut = skip.min(data.len());
+            data = &data[cut..];
+            seq = seq + cut;
+            if skip > cut {
+                // The whole payload and the FIN after it were received before.
+                fin = false;
+            }
+            if cut > 0 {
+                stats.dup_segments += 1;
+                self.ack_now = true;
+            }
+        }
+        let room = (self.rcv_nxt + wnd).since(seq);
+        if data.len() > room {
+            data = &data[..room];
+            fin = false;
+            stats.window_drops += 1;
+            self.ack_now = true;
+        }
+
+        // Second: RST (RFC 5961 3.2).
+        if seg.has(flags::RST) {
+            stats.resets_in += 1;
+            if seg.seq != self.rcv_nxt {
+                self.challenge_ack(stats, challenge_ok);
+                return;
+            }
+            match self.state {
+                State::SynReceived if self.passive => self.close_now(),
+                State::SynReceived => self.fail(TcpError::Refused),
+                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                    stats.resets_established += 1;
+                    self.fail(TcpError::Reset);
+                }
+                _ => self.close_now(),
+            }
+            return;
+        }
+
+        // Fourth: a SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
+        if seg.has(flags::SYN) && !simultaneous {
+            self.challenge_ack(stats, challenge_ok);
+            return;
+        }
+
+        // Fifth: the ACK field.
+        if !seg.has(flags::ACK) {
+            return;
+        }
+        if self.state == State::SynReceived {
+            if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
+                self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                self.syn_retries = 0;
+                self.set_state(State::Established);
+                self.rearm_keepalive(cfg);
+                if self.fin_queued {
+                    // The application closed before the handshake ended.
+                    self.set_state(State::FinWait1);
+                }
+            } else {
+                stats.bad_acks += 1;
+                self.reset_reply(seg.ack, tx, stats, now);
+                return;
+            }
+        }
+        if !self.process_ack(cfg, seg, data.len(), tx, stats, challenge_ok, now) {
+            return;
+        }
+
+        // Sixth (URG) is not supported: the urgent pointer is ignored, the data kept.
+
+        // Seventh: the segment text.
+        if !data.is_empty() {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    self.receive_data(seq, data, fin, stats);
+                }
+                _ => {
+                    // The peer's FIN came before: this is stray data.
+                    fin = false;
+                }
+            }
+        } else if fin && seq != self.rcv_nxt {
+            // A bare FIN beyond a hole: remember where the stream ends.
+            if matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2
+            ) {
+                let off = self.rcv_off + seq.since(self.rcv_nxt) as u64;
+                self.ooo_fin = Some(off);
+                self.ack_now = true;
+            }
+            fin = false;
+        }
+
+        // Eighth: the FIN, once everything before it has arrived.
+        let fin_now = if fin {
+            seq + data.len() == self.rcv_nxt
+        } else {
+            self.ooo_fin == Some(self.rcv_off)
+        };
+        if fin_now && !self.fin_received && self.state != State::TimeWait {
+            self.ooo_fin = None;
+            self.fin_received = true;
+            self.rcv_nxt = self.rcv_nxt + 1;
+            self.ack_now = true;
+            self.wake = true;
+            match self.state {
+                State::SynReceived | State::Established => self.set_state(State::CloseWait),
+                State::FinWait1 => {
+                    if self.fin_acked() {
+                        self.enter_time_wait(cfg, now);
+                    } else {
+                        self.set_state(State::Closing);
+                    }
+                }
+                State::FinWait2 => self.enter_time_wait(cfg, now),
+                _ => {}
+            }
+        } else if fin && self.state == State::TimeWait {
+            self.ack_now = true;
+            self.t_timewait = Some(now + cfg.time_wait);
+        }
+    }
+
+    fn challenge_ack(&mut self, stats: &mut TcpStats, challenge_ok: &mut dyn FnMut() -> bool) {
+        if challenge_ok() {
+            stats.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            stats.challenge_acks_limited += 1;
+        }
+    }
+
+    fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una == self.snd_base + self.sndq.len() + 1
+    }
+
+    fn enter_time_wait(&mut self, cfg: &TcpConfig, now: Instant) {
+        self.set_state(State::TimeWait);
+        self.t_rtx = None;
+        self.t_persist = None;
+        self.t_keep = None;
+        self.t_timewait = Some(now + cfg.time_wait);
+    }
+
+    /// RFC 9293 3.10.7.4 fifth step for synchronized states, with RFC 5961 5.2. Returns
+    /// false when the segment is to be dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn process_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        data_len: usize,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+    ) -> bool {
+        let ack = seg.ack;
+        if ack.gt(self.snd_max) {
+            // Acknowledges something never sent: ACK and drop.
+            stats.bad_acks += 1;
+            self.ack_now = true;
+            return false;
+        }
+        if ack.lt(self.snd_una - self.max_snd_wnd.max(1)) {
+            // Far too old (RFC 5961 5.2): a blind injection attempt; challenge and drop.
+            stats.bad_acks += 1;
+            self.challenge_ack(stats, challenge_ok);
+            return false;
+        }
+        let wnd = usize::from(seg.window) << self.snd_wscale;
+        let outstanding = self.snd_max != self.snd_una;
+        if ack.gt(self.snd_una) {
+            self.new_ack(cfg, ack, tx, stats, now);
+        } else if ack == self.snd_una
+            && outstanding
+            && data_len == 0
+            && !seg.has(flags::FIN)
+            && wnd == self.snd_wnd
+        {
+            self.dup_ack(cfg, tx, stats, now);
+        }
+        // Window update (RFC 9293 3.10.7.4): only from a segment not older than the last.
+        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
+            if wnd > self.snd_wnd {
+                self.wake = true;
+            }
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            if wnd > 0 {
+                self.t_persist = None;
+            }
+        }
+        match self.state {
+            State::FinWait1 if self.fin_acked() => self.set_state(State::FinWait2),
+            State::Closing if self.fin_acked() => self.enter_time_wait(cfg, now),
+            State::LastAck if self.fin_acked() => {
+                self.close_now();
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    fn new_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        ack: Seq,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        let acked = ack.since(self.snd_una);
+        // Free the acknowledged bytes (the FIN occupies no buffer space).
+        let data = ack.since(self.snd_base).min(self.sndq.len());
+        self.sndq.drain(..data);
+        self.snd_base = self.snd_base + data;
+        self.snd_una = ack;
+        if self.snd_nxt.lt(ack) {
+            self.snd_nxt = ack;
+        }
+        if data > 0 {
+            self.wake = true;
+        }
+        self.take_rtt_sample(cfg, ack, now);
+        self.backoff = 0;
+        self.stalled_since = None;
+        // RFC 6298 5.2/5.3.
+        self.t_rtx = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(now + self.rto)
+        };
+        // Congestion control.
+        if self.in_recovery {
+            if ack.ge(self.recover) {
+                // Full acknowledgment (RFC 6582 3.2 step 3): deflate and leave recovery.
+                let flight = self.snd_max.since(self.snd_una);
+                self.cwnd = self.ssthresh.min(flight.max(self.mss) + self.mss);
+                self.in_recovery = false;
+                self.dupacks = 0;
+            } else {
+                // Partial acknowledgment (step 4): retransmit the next hole, deflate.
+                self.retransmit_first(tx, stats, now);
+                self.cwnd = self.cwnd.saturating_sub(acked).max(self.mss);
+                if acked >= self.mss {
+                    self.cwnd += self.mss;
+                }
+            }
+        } else {
+            self.dupacks = 0;
+            if self.recover.lt(ack) {
+                // Keep `recover` just behind SND.UNA so the circular comparison above
+                // stays meaningful however long the connection lives.
+                self.recover = ack - 1;
+            }
+            let cap = 64 * self.opts.sndbuf.max(self.mss);
+            if self.cwnd < self.ssthresh {
+                self.cwnd += acked.min(self.mss);
+            } else {
+                self.cwnd += (self.mss * self.mss / self.cwnd.max(1)).max(1);
+            }
+            self.cwnd = self.cwnd.min(cap);
+        }
+    }
+
+    fn dup_ack(&mut self, cfg: &TcpConfig, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let _ = cfg;
+        stats.dup_acks += 1;
+        self.dupacks += 1;
+        if self.in_recovery {
+            // Each further duplicate means a segment left the network (RFC 5681 3.2 (4)).
+            self.cwnd += self.mss;
+        } else if self.dupacks == 3 && self.snd_una.gt(self.recover) {
+            // Fast retransmit (RFC 5681 3.2 (2)-(3), RFC 6582 3.2 step 2).
+            let flight = self.snd_max.since(self.snd_una);
+            self.ssthresh = (flight / 2).max(2 * self.mss);
+            self.recover = self.snd_max;
+            self.in_recovery = true;
+            self.retransmit_first(tx, stats, now);
+            self.cwnd = self.ssthresh + 3 * self.mss;
+            self.t_rtx = Some(now + self.rto);
+        }
+    }
+
+    fn take_rtt_sample(&mut self, cfg: &TcpConfig, ack: Seq, now: Instant) {
+        let Some((seq, sent)) = self.rtt_sample else {
+            return;
+        };
+        if !ack.gt(seq) {
+            return;
+        }
+        self.rtt_sample = None;
+        let r = now.saturating_duration_since(sent);
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(s) => {
+                let delta = if s > r { s - r } else { r - s };
+                self.rttvar = (self.rttvar * 3 + delta) / 4;
+                self.srtt = Some((s * 7 + r) / 8);
+            }
+        }
+        let s = self.srtt.unwrap_or(r);
+        let g = Duration::from_millis(1);
+        self.rto = (s + (self.rttvar * 4).max(g)).clamp(cfg.rto_min, cfg.rto_max);
+    }
+
+    fn receive_data(&mut self, seq: Seq, data: &[u8], fin: bool, stats: &mut TcpStats) {
+        if seq == self.rcv_nxt {
+            self.rcvq.extend(data);
+            self.rcv_nxt = self.rcv_nxt + data.len();
+            self.rcv_off += data.len() as u64;
+            self.pending_ack_bytes += data.len();
+            self.wake = true;
+            if !self.ooo.is_empty() {
+                // Filling a hole: take what now follows in order, ACK at once (RFC 5681
+                // 4.2).
+                self.drain_ooo();
+                self.ack_now = true;
+            }
+            // Delayed ACK: at least every second full-sized segment (RFC 9293 3.8.6.3).
+            if self.pending_ack_bytes >= 2 * self.rcv_mss || fin {
+                self.ack_now = true;
+            }
+            return;
+        }
+        // Beyond a hole: keep it, send a duplicate ACK at once (RFC 5681 4.2).
+        self.ack_now = true;
+        let start = self.rcv_off + seq.since(self.rcv_nxt) as u64;
+        if fin {
+            self.ooo_fin = Some(start + data.len() as u64);
+        }
+        if self.insert_ooo(start, data) {
+            stats.ooo_queued += 1;
+        } else {
+            stats.ooo_dropped += 1;
+        }
+    }
+
+    /// Keep `data` at stream offset `start`, trimmed against what is already queued. False
+    /// if the queue is full (the peer retransmits it).
+    fn insert_ooo(&mut self, start: u64, data: &[u8]) -> bool {
+        let mut start = start;
+        let mut data = data;
+        // Trim against the segment before.
+        if let Some((&s, v)) = self.ooo.range(..=start).next_back() {
+            let end = s + v.len() as u64;
+            if end >= start + data.len() as u64 {
+                return true; // a duplicate of what we hold
+            }
+            if end > start {
+                let cut = (end - start) as usize;
+                data = &data[cut..];
+                start = end;
+            }
+        }
+        // Remove segments the new one covers; trim at the next one.
+        let end = start + data.len() as u64;
+        let covered: Vec<u64> = self
+            .ooo
+            .range(start..end)
+            .filter(|(&s, v)| s + v.len() as u64 <= end)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in covered {
+            if let Some(v) = self.ooo.remove(&s) {
+                self.ooo_bytes -= v.len();
+            }
+        }
+        if let Some((&s, _)) = self.ooo.range(start..end).next() {
+            data = &data[..(s - start) as usize];
+        }
+        if data.is_empty() {
+            return true;
+        }
+        if self.ooo.len() >= OOO_MAX_SEGMENTS {
+            return false;
+        }
+        self.ooo_bytes += data.len();
+        self.ooo.insert(start, data.to_vec());
+        true
+    }
+
+    fn drain_ooo(&mut self) {
+        while let Some(entry) = self.ooo.first_entry() {
+            let s = *entry.key();
+            if s > self.rcv_off {
+                break;
+            }
+            let v = entry.remove();
+            self.ooo_bytes -= v.len();
+            let skip = (self.rcv_off - s) as usize;
+            if skip >= v.len() {
+                continue;
+            }
+            let fresh = &v[skip..];
+            self.rcvq.extend(fresh);
+            self.rcv_nxt = self.rcv_nxt + fresh.len();
+            self.rcv_off += fresh.len() as u64;
+        }
+    }
+
+    /// Is this a connection the stack may drop from its table now?
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    pub fn local_window_scale(&self) -> u8 {
+        self.rcv_wscale
+    }
+
+    /// Close the connection at `at` whatever happens meanwhile (an orphan in FIN-WAIT-2).
+    pub fn set_fin_timeout(&mut self, at: Instant) {
+        self.t_timewait = Some(at);
+    }
+
+    pub fn timewait_deadline(&self) -> Option<Instant> {
+        self.t_timewait
+    }
+
+    /// What a TIME-WAIT record needs to answer late segments.
+    pub fn timewait_seqs(&self) -> (Seq, Seq) {
+        (self.snd_nxt, self.rcv_nxt)
+    }
+
+    /// An ICMP error about this connection (RFC 1122 4.2.3.9, RFC 5927): fatal while
+    /// connecting, remembered otherwise. `mtu` is the next-hop MTU of "fragmentation
+    /// needed" (0 for other errors).
+    pub fn icmp_error(&mut self, e: Option<TcpError>, mtu: usize) {
+        if mtu >= 68 {
+            let mss = mtu.saturating_sub(40).max(MIN_MSS);
+            if mss < self.mss {
+                self.mss = mss;
+                self.cwnd = self.cwnd.max(self.mss);
+            }
+            return;
+        }
+        let Some(e) = e else { return };
+        if self.state == State::SynSent {
+            self.fail(e);
+        } else {
+            self.soft_error = Some(e);
+        }
+    }
+}
+
+/// Out-of-order segments held per connection at most.
+pub const OOO_MAX_SEGMENTS: usize = 256;
+
+/// Send a header-only or small segment built by hand.
+pub fn send_repr(
+    tx: &mut dyn IpTx,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    r: &TcpRepr,
+    payload: &[u8],
+    now: Instant,
+) -> bool {
+    let hl = r.header_len();
+    let meta = SendMeta {
+        src: Some(*local.ip()),
+        ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
+    };
+    tx.send_with(
+        &meta,
+        hl + payload.len(),
+        &mut |buf| {
+            buf[hl..].copy_from_slice(payload);
+            r.emit(buf, *local.ip(), *remote.ip());
+        },
+        now,
+    )
+    .is_ok()
+}

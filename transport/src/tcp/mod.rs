@@ -1,0 +1,294 @@
+//! TCP (RFC 9293) for the transport layer.
+//!
+//! - [`wire`]: the header and its options (MSS, window scale).
+//! - [`seq`]: sequence-number arithmetic.
+//! - [`isn`]: RFC 6528 initial sequence numbers.
+//! - [`conn`]: one connection's state machine ([`conn::Tcb`]).
+//! - `api` (here, on [`crate::Transport`]): the socket table's TCP sockets — listeners with
+//!   their SYN and accept queues, the demultiplexing of segments, TIME-WAIT records, the
+//!   timers, and the calls the socket API makes.
+//!
+//! A connection that the application closed stays in the table (an orphan) until its FIN
+//! is acknowledged; one that reaches TIME-WAIT after the application let go becomes a small
+//! record in a bounded TIME-WAIT table and frees its socket slot.
+
+mod api;
+pub mod conn;
+pub mod isn;
+pub mod seq;
+pub mod wire;
+
+pub use conn::{ConnInfo, ConnOpts, State};
+pub use seq::Seq;
+
+use crate::socket::SocketHandle;
+use netif::{Duration, Instant};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddrV4;
+
+/// Settings of the TCP layer. Defaults follow Linux where RFCs leave a choice.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// Default socket buffer sizes (bytes).
+    pub rcvbuf: usize,
+    pub sndbuf: usize,
+    /// RFC 6298 bounds: Linux's 200 ms floor, 1 s initial, 120 s ceiling.
+    pub rto_min: Duration,
+    pub rto_initial: Duration,
+    pub rto_max: Duration,
+    /// SYN (and SYN-ACK) retransmissions before `connect` fails with `TimedOut`.
+    pub syn_retries: u32,
+    /// How long data may stay unacknowledged (retransmitted with backoff) before the
+    /// connection fails with `TimedOut` (RFC 9293 3.8.3's R2 / RFC 5482).
+    pub user_timeout: Duration,
+    /// 2·MSL (Linux: 60 s). Also how long an orphaned FIN-WAIT-2 waits for the peer's FIN.
+    pub time_wait: Duration,
+    /// The longest an ACK is delayed (RFC 9293 3.8.6.3: under 0.5 s; Linux: 40 ms).
+    pub delayed_ack: Duration,
+    /// Keepalive (RFC 1122 4.2.3.6): idle time, interval and unanswered probes.
+    pub keep_idle: Duration,
+    pub keep_interval: Duration,
+    pub keep_count: u32,
+    /// Half-open connections a listener holds (its SYN queue), and the largest backlog.
+    pub syn_backlog: usize,
+    pub max_backlog: usize,
+    /// TIME-WAIT records kept; beyond that the oldest is dropped (and counted).
+    pub max_time_wait: usize,
+    /// Challenge ACKs per second for the whole stack (RFC 5961 7).
+    pub challenge_acks_per_sec: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            rcvbuf: 1 << 20,
+            sndbuf: 1 << 20,
+            rto_min: Duration::from_millis(200),
+            rto_initial: Duration::from_secs(1),
+            rto_max: Duration::from_secs(120),
+            syn_retries: 6,
+            user_timeout: Duration::from_secs(300),
+            time_wait: Duration::from_secs(60),
+            delayed_ack: Duration::from_millis(40),
+            keep_idle: Duration::from_secs(7200),
+            keep_interval: Duration::from_secs(75),
+            keep_count: 9,
+            syn_backlog: 256,
+            max_backlog: 4096,
+            max_time_wait: 8192,
+            challenge_acks_per_sec: 1000,
+        }
+    }
+}
+
+/// Why a connection failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TcpError {
+    #[error("connection refused")]
+    Refused,
+    #[error("connection reset by peer")]
+    Reset,
+    #[error("connection timed out")]
+    TimedOut,
+    #[error("host is unreachable")]
+    HostUnreachable,
+    #[error("network is unreachable")]
+    NetUnreachable,
+    #[error("connection aborted")]
+    Aborted,
+}
+
+/// Counters of the TCP layer (`stat`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    pub segs_in: u64,
+    pub segs_out: u64,
+    pub retransmits: u64,
+    pub fast_retransmits: u64,
+    pub timeouts: u64,
+    pub active_opens: u64,
+    pub passive_opens: u64,
+    pub established: u64,
+    pub resets_in: u64,
+    pub resets_out: u64,
+    pub resets_established: u64,
+    pub aborts_on_close: u64,
+    pub dup_acks: u64,
+    pub dup_segments: u64,
+    pub ooo_queued: u64,
+    pub challenge_acks: u64,
+    pub challenge_acks_limited: u64,
+    pub window_probes: u64,
+    pub keepalive_probes: u64,
+    pub keepalive_timeouts: u64,
+    pub user_timeouts: u64,
+    pub handshake_timeouts: u64,
+    pub send_failures: u64,
+    pub time_wait_evicted: u64,
+    // Drops by cause.
+    pub drop_bad_checksum: u64,
+    pub drop_bad_header: u64,
+    pub drop_broadcast: u64,
+    pub drop_no_socket: u64,
+    pub drop_syn_queue_full: u64,
+    pub drop_accept_queue_full: u64,
+    pub bad_acks: u64,
+    pub window_drops: u64,
+    pub ooo_dropped: u64,
+    pub drop_listen_bad: u64,
+}
+
+/// A TCP socket in the table.
+pub struct TcpSock {
+    /// The bound address (a listener's may be 0.0.0.0).
+    pub local: Option<SocketAddrV4>,
+    pub opts: ConnOpts,
+    pub reuse_addr: bool,
+    pub(crate) role: Role,
+    /// The listener that accepted it, until `accept` hands it out.
+    pub(crate) parent: Option<SocketHandle>,
+    /// In its listener's accept queue.
+    pub(crate) queued: bool,
+    /// The application closed it: it lives on only to finish the protocol.
+    pub(crate) orphan: bool,
+    pub(crate) shut_read: bool,
+    /// A connection that ended (closed, reset, timed out) keeps its error here.
+    pub(crate) ended: Option<TcpError>,
+}
+
+pub(crate) enum Role {
+    Idle,
+    Listen(Listener),
+    Conn(Box<conn::Tcb>),
+}
+
+pub(crate) struct Listener {
+    pub backlog: usize,
+    pub accept: VecDeque<SocketHandle>,
+    pub embryonic: usize,
+}
+
+impl TcpSock {
+    pub(crate) fn new(opts: ConnOpts) -> TcpSock {
+        TcpSock {
+            local: None,
+            opts,
+            reuse_addr: false,
+            role: Role::Idle,
+            parent: None,
+            queued: false,
+            orphan: false,
+            shut_read: false,
+            ended: None,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        match &self.role {
+            Role::Idle => State::Closed,
+            Role::Listen(_) => State::Listen,
+            Role::Conn(t) => t.state,
+        }
+    }
+
+    pub fn remote(&self) -> Option<SocketAddrV4> {
+        match &self.role {
+            Role::Conn(t) => Some(t.remote),
+            _ => None,
+        }
+    }
+
+    pub fn conn_info(&self) -> Option<ConnInfo> {
+        match &self.role {
+            Role::Conn(t) => Some(t.info()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn tcb(&self) -> Option<&conn::Tcb> {
+        match &self.role {
+            Role::Conn(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn tcb_mut(&mut self) -> Option<&mut conn::Tcb> {
+        match &mut self.role {
+            Role::Conn(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Bytes queued to read and to send (for `netstat`).
+    pub fn queues(&self) -> (usize, usize) {
+        match &self.role {
+            Role::Conn(t) => (t.rcv_queued(), t.unsent_or_unacked()),
+            Role::Listen(l) => (l.accept.len(), 0),
+            Role::Idle => (0, 0),
+        }
+    }
+
+    /// (readable, writable, error) for `poll`.
+    pub fn readiness(&self) -> (bool, bool, bool) {
+        match &self.role {
+            Role::Idle => (false, false, self.ended.is_some()),
+            Role::Listen(l) => (!l.accept.is_empty(), false, false),
+            Role::Conn(t) => {
+                let err = t.error.is_some();
+                let readable = t.readable_bytes() > 0
+                    || t.at_eof()
+                    || self.shut_read
+                    || err
+                    || t.state == State::Closed;
+                let writable =
+                    (t.can_send() && t.send_space() > 0) || err || (t.state == State::Closed);
+                (readable, writable, err)
+            }
+        }
+    }
+}
+
+/// A connection in TIME-WAIT whose socket is gone.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeWait {
+    pub snd_nxt: Seq,
+    pub rcv_nxt: Seq,
+    pub expires: Instant,
+}
+
+type Tuple = (SocketAddrV4, SocketAddrV4);
+
+/// The TCP tables of the transport layer.
+pub(crate) struct Tcp {
+    pub cfg: TcpConfig,
+    /// Connections by (local, remote).
+    pub conns: HashMap<Tuple, SocketHandle>,
+    /// Listeners by port (several when bound to different addresses).
+    pub listeners: HashMap<u16, Vec<SocketHandle>>,
+    pub time_wait: HashMap<Tuple, TimeWait>,
+    /// TIME-WAIT records in the order they expire (a restarted one is re-queued lazily).
+    pub tw_order: VecDeque<(Tuple, Instant)>,
+    pub isn: isn::IsnGenerator,
+    pub challenge: ip::ratelimit::TokenBucket,
+    pub stats: TcpStats,
+    pub trace: Option<netif::Trace>,
+}
+
+impl Tcp {
+    pub(crate) fn new(cfg: TcpConfig, secret: u64) -> Tcp {
+        Tcp {
+            challenge: ip::ratelimit::TokenBucket::new(
+                cfg.challenge_acks_per_sec,
+                cfg.challenge_acks_per_sec,
+            ),
+            cfg,
+            conns: HashMap::new(),
+            listeners: HashMap::new(),
+            time_wait: HashMap::new(),
+            tw_order: VecDeque::new(),
+            isn: isn::IsnGenerator::new(secret.rotate_left(17) ^ 0x5443_5020_6973_6e21),
+            stats: TcpStats::default(),
+            trace: None,
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The TCP header (RFC 9293 3.1) and the options this stack speaks: MSS (kind 2) and
+//! window scale (RFC 7323, kind 3). Other options are skipped by their length; a malformed
+//! option list ends the parse of options (what was read so far is kept) rather than the
+//! segment, as RFC 9293 3.1 asks ("be prepared to handle an illegal option length").
+
+use super::seq::Seq;
+use ip::checksum;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+pub const HEADER_LEN: usize = 20;
+/// Header with the options a SYN of ours carries (MSS 4 bytes, NOP + window scale 3).
+pub const MAX_SYN_HEADER_LEN: usize = 28;
+
+pub mod flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+}
+
+mod opt {
+    pub const END: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WSCALE: u8 = 3;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("segment shorter than its header")]
+    Truncated,
+    #[error("bad data offset")]
+    BadOffset,
+}
+
+/// A TCP header, parsed or to be emitted.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpRepr {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: Seq,
+    pub ack: Seq,
+    pub flags: u8,
+    /// The window field as on the wire (unscaled).
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+}
+
+impl TcpRepr {
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Header length with the options set.
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN
+            + if self.mss.is_some() { 4 } else { 0 }
+            + if self.wscale.is_some() { 4 } else { 0 }
+    }
+
+    /// Parse a segment (the IP payload). The checksum is checked separately.
+    pub fn parse(buf: &[u8]) -> Result<(TcpRepr, &[u8]), WireError> {
+        if buf.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let off = usize::from(buf[12] >> 4) * 4;
+        if off < HEADER_LEN {
+            return Err(WireError::BadOffset);
+        }
+        if off > buf.len() {
+            return Err(WireError::Truncated);
+        }
+        let be16 = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
+        let be32 = |i: usize| u32::from_be_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+        let mut r = TcpRepr {
+            src_port: be16(0),
+            dst_port: be16(2),
+            seq: Seq(be32(4)),
+            ack: Seq(be32(8)),
+            flags: buf[13] & 0x3f,
+            window: be16(14),
+            mss: None,
+            wscale: None,
+        };
+        let mut opts = &buf[HEADER_LEN..off];
+        while let Some((&kind, rest)) = opts.split_first() {
+            match kind {
+                opt::END => break,
+                opt::NOP => {
+                    opts = rest;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(&len) = rest.first() else { break };
+            let len = usize::from(len);
+            if len < 2 || len > opts.len() {
+                break; // malformed: ignore the rest of the options
+            }
+            let body = &opts[2..len];
+            match (kind, body.len()) {
+                (opt::MSS, 2) => r.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+                (opt::WSCALE, 1) => r.wscale = Some(body[0]),
+                _ => {}
+            }
+            opts = &opts[len..];
+        }
+        Ok((r, &buf[off..]))
+    }
+
+    /// Write the header (with checksum) into `buf`, whose payload is already in place after
+    /// `header_len()` bytes.
+    pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+        let hl = self.header_len();
+        buf[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        buf[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        buf[4..8].copy_from_slice(&self.seq.0.to_be_bytes());
+        buf[8..12].copy_from_slice(&self.ack.0.to_be_bytes());
+        buf[12] = ((hl / 4) as u8) << 4;
+        buf[13] = self.flags;
+        buf[14..16].copy_from_slice(&self.window.to_be_bytes());
+        buf[16..20].copy_from_slice(&[0, 0, 0, 0]);
+        let mut i = HEADER_LEN;
+        if let Some(m) = self.mss {
+            buf[i..i + 4].copy_from_slice(&[opt::MSS, 4, (m >> 8) as u8, m as u8]);
+            i += 4;
+        }
+        if let Some(w) = self.wscale {
+            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::WSCALE, 3, w]);
+        }
+        let len = u16::try_from(buf.len()).unwrap_or(u16::MAX);
+        let acc = checksum::pseudo_header(src, dst, ip::ipv4::protocol::TCP, len);
+        let c = checksum::finish(checksum::sum(buf, acc));
+        buf[16..18].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// Does the segment's checksum (over the pseudo-header, RFC 9293 3.1) verify?
+pub fn verify_checksum(segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    let Ok(len) = u16::try_from(segment.len()) else {
+        return false;
+    };
+    let acc = checksum::pseudo_header(src, dst, ip::ipv4::protocol::TCP, len);
+    checksum::finish(checksum::sum(segment, acc)) == 0
+}
+
+/// Flags as tcpdump prints them: `S`, `S.`, `F.`, `R`, `P.` ...
+pub fn flag_string(f: u8) -> String {
+    let mut s = String::new();
+    for (bit, c) in [
+        (flags::SYN, 'S'),
+        (flags::FIN, 'F'),
+        (flags::RST, 'R'),
+        (flags::PSH, 'P'),
+        (flags::URG, 'U'),
+    ] {
+        if f & bit != 0 {
+            s.push(c);
+        }
+    }
+    if f & flags::ACK != 0 {
+        s.push('.');
+    }
+    if s.is_empty() {
+        s.push_str("none");
+    }
+    s
+}
+
+impl fmt::Debug for TcpRepr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}>{} [{}] seq {} ack {} win {}",
+            self.src_port,
+            self.dst_port,
+            flag_string(self.flags),
+            self.seq,
+            self.ack,
+            self.window
+        )?;
+        if let Some(m) = self.mss {
+            write!(f, " mss {m}")?;
+        }
+        if let Some(w) = self.wscale {
+            write!(f, " wscale {w}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn build(r: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+        let mut b = vec![0; r.header_len() + payload.len()];
+        b[r.header_len()..].copy_from_slice(payload);
+        r.emit(&mut b, A, B);
+        b
+    }
+
+    #[test]
+    fn round_trip_with_options() {
+        let r = TcpRepr {
+            src_port: 1234,
+            dst_port: 80,
+            seq: Seq(7),
+            ack: Seq(9),
+            flags: flags::SYN | flags::ACK,
+            window: 65535,
+            mss: Some(1460),
+            wscale: Some(7),
+        };
+        let b = build(&r, b"hi");
+        assert!(verify_checksum(&b, A, B));
+        assert!(!verify_checksum(&b, B, Ipv4Addr::new(10, 0, 0, 3)));
+        let (p, payload) = TcpRepr::parse(&b).unwrap();
+        assert_eq!(p, r);
+        assert_eq!(payload, b"hi");
+        // etherparse reads the same header.
+        let h = etherparse::TcpHeader::from_slice(&b).unwrap().0;
+        assert_eq!(
+            (h.source_port, h.destination_port, h.syn, h.ack),
+            (1234, 80, true, true)
+        );
+        assert_eq!(h.sequence_number, 7);
+    }
+
+    #[test]
+    fn bad_headers() {
+        assert_eq!(TcpRepr::parse(&[0; 19]), Err(WireError::Truncated));
+        let mut b = build(&TcpRepr::default(), &[]);
+        b[12] = 4 << 4;
+        assert_eq!(TcpRepr::parse(&b), Err(WireError::BadOffset));
+        b[12] = 15 << 4;
+        assert_eq!(TcpRepr::parse(&b), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn odd_options_are_tolerated() {
+        // Unknown option kind 30 (len 4), SACK-permitted, then MSS with a bad length,
+        // then a length running past the header.
+        let mut b = vec![0u8; 40];
+        b[12] = 10 << 4;
+        b[20..24].copy_from_slice(&[30, 4, 1, 2]);
+        b[24..26].copy_from_slice(&[4, 2]);
+        b[26..29].copy_from_slice(&[2, 3, 5]);
+        b[29..31].copy_from_slice(&[1, 3]);
+        let (r, payload) = TcpRepr::parse(&b).unwrap();
+        assert_eq!(r.mss, None);
+        assert!(payload.is_empty());
+        // Length 0 and length 1 options stop the parse without looping.
+        for bad in [[2u8, 0], [3, 1]] {
+            let mut b = vec![0u8; 24];
+            b[12] = 6 << 4;
+            b[20..22].copy_from_slice(&bad);
+            assert!(TcpRepr::parse(&b).is_ok());
+        }
+        // Options after an unknown one are still read.
+        let mut b = vec![0u8; 32];
+        b[12] = 8 << 4;
+        b[20..24].copy_from_slice(&[30, 4, 1, 2]);
+        b[24..28].copy_from_slice(&[2, 4, 0x05, 0xb4]);
+        b[28..31].copy_from_slice(&[3, 3, 14]);
+        let (r, _) = TcpRepr::parse(&b).unwrap();
+        assert_eq!((r.mss, r.wscale), (Some(1460), Some(14)));
+    }
+
+    #[test]
+    fn parse_never_panics() {
+        let mut x: u64 = 0x1234_5678;
+        for len in 0..200 {
+            let mut b = vec![0u8; len];
+            for v in b.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *v = x as u8;
+            }
+            let _ = TcpRepr::parse(&b);
+            let _ = verify_checksum(&b, A, B);
+        }
+    }
+
+    #[test]
+    fn flags_print_like_tcpdump() {
+        assert_eq!(flag_string(flags::SYN | flags::ACK), "S.");
+        assert_eq!(flag_string(flags::FIN | flags::ACK), "F.");
+        assert_eq!(flag_string(flags::RST), "R");
+        assert_eq!(flag_string(0), "none");
+    }
+}
