@@ -1,0 +1,206 @@
+//! TCP throughput, connection rate and memory between the stack and the Linux kernel
+//! (BENCHMARKS.md). One binary, several roles; `scripts/bench-tcp.sh` runs them in a
+//! namespace. The stack side is tap0 at 10.0.0.1/24, the kernel side 10.0.0.2/24.
+//!
+//! - `stack-sink PORT` / `kernel-sink PORT`: accept one connection, read until EOF.
+//! - `stack-source DST:PORT SECS` / `kernel-source DST:PORT SECS`: connect, write for SECS.
+//!   Sinks print `bytes=B secs=T gbps=G` (from the first byte to EOF).
+//! - `stack-rr PORT`: accept connections for ever; each: read one request, answer, close.
+//! - `kernel-rr DST:PORT SECS`: connect, one request, read the answer to EOF, close, again
+//!   for SECS; prints `conns=N secs=T per_sec=R`.
+//! - `stack-idle PORT N`: accept N connections, then print the process's resident size
+//!   before and after (`rss_before_kib=.. rss_after_kib=.. per_conn_bytes=..`) and hold
+//!   them until stdin closes. `kernel-idle DST:PORT N`: open N connections and hold them.
+
+use netif::{DriverConfig, TapConfig, TapDevice};
+use socket_api::{Stack, StackConfig, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn stack() -> Stack {
+    let tap = TapDevice::open(&TapConfig {
+        name: "tap0".into(),
+        mac: "00:34:45:67:89:ab".parse().expect("mac"),
+        host_addr: Some(("10.0.0.2".parse().expect("ip"), 24)),
+    })
+    .unwrap_or_else(|e| fail(&e.to_string()));
+    let stack = Stack::new(StackConfig::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    let ifx = stack
+        .add_device(Arc::new(tap), DriverConfig::default())
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    stack.with_core(|c, now| {
+        c.ip.set_up(ifx, true, now).expect("up");
+        c.ip.set_address(ifx, Some("10.0.0.1/24".parse().expect("cidr")), now)
+            .expect("address");
+    });
+    stack
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("tcp_bench: {msg}");
+    std::process::exit(1)
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T {
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| fail(&format!("bad or missing argument {i}")))
+}
+
+fn sink(r: &mut dyn Read) {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    let mut start = None;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                start.get_or_insert_with(Instant::now);
+                bytes += n as u64;
+            }
+            Err(e) => fail(&format!("read: {e}")),
+        }
+    }
+    let secs = start.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64()).max(1e-9);
+    println!(
+        "bytes={bytes} secs={secs:.3} gbps={:.3}",
+        bytes as f64 * 8.0 / secs / 1e9
+    );
+}
+
+fn source(w: &mut dyn Write, secs: f64) {
+    let buf = vec![0x5au8; 256 * 1024];
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        if let Err(e) = w.write_all(&buf) {
+            fail(&format!("write: {e}"));
+        }
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("stack-sink") => {
+            let port: u16 = arg(&args, 2);
+            let s = stack();
+            let l = TcpListener::bind(&s, ("0.0.0.0", port)).unwrap_or_else(|e| fail(&e.to_string()));
+            println!("ready");
+            let (mut c, _) = l.accept().unwrap_or_else(|e| fail(&e.to_string()));
+            sink(&mut c);
+            drop(c);
+            std::thread::sleep(Duration::from_millis(200));
+            s.shutdown();
+        }
+        Some("kernel-sink") => {
+            let port: u16 = arg(&args, 2);
+            let l = std::net::TcpListener::bind(("0.0.0.0", port))
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            println!("ready");
+            let (mut c, _) = l.accept().unwrap_or_else(|e| fail(&e.to_string()));
+            sink(&mut c);
+        }
+        Some("stack-source") => {
+            let (dst, secs): (SocketAddr, f64) = (arg(&args, 2), arg(&args, 3));
+            let s = stack();
+            let mut c = TcpStream::connect(&s, dst).unwrap_or_else(|e| fail(&e.to_string()));
+            source(&mut c, secs);
+            c.shutdown(std::net::Shutdown::Write).ok();
+            let mut rest = Vec::new();
+            let _ = c.read_to_end(&mut rest);
+            s.shutdown();
+        }
+        Some("kernel-source") => {
+            let (dst, secs): (SocketAddr, f64) = (arg(&args, 2), arg(&args, 3));
+            let mut c = std::net::TcpStream::connect(dst).unwrap_or_else(|e| fail(&e.to_string()));
+            source(&mut c, secs);
+        }
+        Some("stack-rr") => {
+            let port: u16 = arg(&args, 2);
+            let s = stack();
+            let l = TcpListener::bind(&s, ("0.0.0.0", port)).unwrap_or_else(|e| fail(&e.to_string()));
+            println!("ready");
+            let mut buf = [0u8; 512];
+            loop {
+                let Ok((mut c, _)) = l.accept() else { break };
+                if c.read(&mut buf).is_ok() {
+                    let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                }
+                // The client closes first (it reads to EOF after our FIN), so TIME-WAIT
+                // stays on the kernel side as with a usual server.
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let _ = c.read(&mut buf);
+            }
+        }
+        Some("kernel-rr") => {
+            let (dst, secs): (SocketAddr, f64) = (arg(&args, 2), arg(&args, 3));
+            let start = Instant::now();
+            let mut n = 0u64;
+            let mut buf = Vec::new();
+            while start.elapsed().as_secs_f64() < secs {
+                let mut c = std::net::TcpStream::connect(dst)
+                    .unwrap_or_else(|e| fail(&format!("connect: {e}")));
+                c.write_all(b"GET / HTTP/1.0\r\n\r\n").ok();
+                buf.clear();
+                let _ = c.read_to_end(&mut buf);
+                if buf.ends_with(b"ok") {
+                    n += 1;
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!("conns={n} secs={secs:.3} per_sec={:.0}", n as f64 / secs);
+        }
+        Some("stack-idle") => {
+            let (port, n): (u16, usize) = (arg(&args, 2), arg(&args, 3));
+            let s = stack();
+            let l = TcpListener::bind_with_backlog(&s, ("0.0.0.0", port), 1024)
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            println!("ready");
+            let mut conns = Vec::with_capacity(n);
+            let (mut before, mut t0) = (0, None);
+            while conns.len() < n {
+                let (c, _) = l.accept().unwrap_or_else(|e| fail(&e.to_string()));
+                if t0.is_none() {
+                    // The first connection (and the stack's threads, buffers, tables) is
+                    // the baseline.
+                    before = rss_kib();
+                    t0 = Some(());
+                }
+                conns.push(c);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let after = rss_kib();
+            println!(
+                "conns={} rss_before_kib={before} rss_after_kib={after} per_conn_bytes={}",
+                conns.len(),
+                (after.saturating_sub(before) * 1024) / (n.max(2) as u64 - 1)
+            );
+            let mut x = String::new();
+            let _ = std::io::stdin().read_line(&mut x);
+        }
+        Some("kernel-idle") => {
+            let (dst, n): (SocketAddr, usize) = (arg(&args, 2), arg(&args, 3));
+            let conns: Vec<_> = (0..n)
+                .map(|_| std::net::TcpStream::connect(dst).unwrap_or_else(|e| fail(&e.to_string())))
+                .collect();
+            println!("open={}", conns.len());
+            let mut x = String::new();
+            let _ = std::io::stdin().read_line(&mut x);
+        }
+        _ => fail("usage: tcp_bench stack-sink|kernel-sink|stack-source|kernel-source|stack-rr|kernel-rr|stack-idle|kernel-idle ..."),
+    }
+}
