@@ -27,8 +27,16 @@ fn stack() -> Stack {
     })
     .unwrap_or_else(|e| fail(&e.to_string()));
     let stack = Stack::new(StackConfig::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    // TAPIP_FAULT="loss=0.1,seed=1" impairs what the stack receives (FaultConfig syntax).
+    let dev: Arc<dyn netif::Device> = match std::env::var("TAPIP_FAULT") {
+        Ok(spec) => {
+            let cfg: netif::FaultConfig = spec.parse().unwrap_or_else(|e| fail(&format!("{e}")));
+            Arc::new(netif::FaultInjector::new(tap, cfg))
+        }
+        Err(_) => Arc::new(tap),
+    };
     let ifx = stack
-        .add_device(Arc::new(tap), DriverConfig::default())
+        .add_device(dev, DriverConfig::default())
         .unwrap_or_else(|e| fail(&e.to_string()));
     stack.with_core(|c, now| {
         c.ip.set_up(ifx, true, now).expect("up");

@@ -428,8 +428,8 @@ fn no_socket_means_port_unreachable() {
     );
     assert!(tx.sent.is_empty(), "UDP itself sends nothing back");
     // Once closed, the port is unreachable again.
-    assert!(t.close(s));
-    assert!(!t.close(s), "a stale handle");
+    assert!(t.close(s, &mut FakeIp::default(), Instant::ZERO));
+    assert!(!t.close(s, &mut FakeIp::default(), Instant::ZERO), "a stale handle");
     assert_eq!(
         deliver(&mut t, &mut tx, sa(PEER, 1000), sa(US, 7), b"x"),
         Delivery::PortUnreachable
@@ -582,7 +582,7 @@ fn deliveries_and_shutdown_wake_the_socket() {
         Err(TransportError::ShutDown)
     );
     assert!(tx.sent.is_empty());
-    assert!(t.close(s));
+    assert!(t.close(s, &mut FakeIp::default(), Instant::ZERO));
     assert_eq!(t.readiness(s), None);
     assert_eq!(t.shutdown(s, true, true), Err(TransportError::BadHandle));
 }
@@ -647,7 +647,7 @@ fn binding_conflicts_follow_so_reuseaddr() {
         t.udp(h).expect("udp").reuse_addr = reuse;
         let r = t.udp_bind(h, addr, &tx);
         if r.is_err() {
-            t.close(h);
+            t.close(h, &mut FakeIp::default(), Instant::ZERO);
         }
         r.map(|_| h)
     };
@@ -692,7 +692,7 @@ fn binding_conflicts_follow_so_reuseaddr() {
     );
 
     // Closing frees the port.
-    assert!(t.close(a));
+    assert!(t.close(a, &mut FakeIp::default(), Instant::ZERO));
     let a2 = try_bind(&mut t, sa(US, 3000), false).expect("free again after close");
 
     // Binding a bound socket, or to an address that is not ours.
@@ -851,7 +851,7 @@ fn send_errors() {
     );
     t.udp(c).expect("udp").broadcast = true;
     assert!(t.udp_connect(c, sa(BCAST, 9), &tx).is_ok());
-    t.close(c);
+    t.close(c, &mut FakeIp::default(), Instant::ZERO);
     t.udp(s).expect("udp").broadcast = true;
     for dst in [BCAST, Ipv4Addr::BROADCAST] {
         t.udp_send(s, &mut tx, Some(sa(dst, 9)), b"all", NOW)
@@ -881,7 +881,7 @@ fn send_errors() {
     }
 
     // A stale handle.
-    assert!(t.close(s));
+    assert!(t.close(s, &mut FakeIp::default(), Instant::ZERO));
     assert_eq!(
         t.udp_send(s, &mut tx, Some(sa(PEER, 9)), b"x", NOW),
         Err(TransportError::BadHandle)

@@ -798,8 +798,11 @@ impl Transport {
         }
         if seg.has(flags::FIN) {
             tw.expires = now + self.tcp.cfg.time_wait;
+        } else if payload.is_empty() && !seg.has(flags::SYN) && seg.seq == tw.rcv_nxt {
+            // An acceptable bare ACK is not acknowledged (RFC 9293 3.10.7.4); answering
+            // it could start an endless ACK exchange with a peer also in TIME-WAIT.
+            return true;
         }
-        let _ = payload;
         let r = TcpRepr {
             src_port: key.0.port(),
             dst_port: key.1.port(),

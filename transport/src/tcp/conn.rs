@@ -390,7 +390,7 @@ impl Tcb {
                     + self
                         .opts
                         .rcvbuf
-                        .min(2 * self.rcv_mss)
+                        .min(self.rcv_mss)
                         .min(self.opts.rcvbuf / 2)
             {
                 self.ack_now = true;
@@ -966,11 +966,16 @@ impl Tcb {
         self.last_rx = now;
         if ack_ok {
             self.snd_una = seg.ack;
-            self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
+            // The window of a SYN-ACK is never scaled (RFC 7323 2.2).
+            self.snd_wnd = usize::from(seg.window);
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
             self.take_rtt_sample(cfg, seg.ack, now);
+            if self.syn_retries > 0 && self.srtt.is_none() {
+                // RFC 6298 5.7: the SYN was retransmitted (no sample): at least 3 s.
+                self.rto = self.rto.max(Duration::from_secs(3)).min(cfg.rto_max);
+            }
             self.t_rtx = None;
             self.syn_retries = 0;
             self.backoff = 0;
@@ -1133,10 +1138,16 @@ impl Tcb {
         }
         if self.state == State::SynReceived {
             if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
-                self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
+                // A SYN-ACK's (simultaneous open) window is not scaled (RFC 7323 2.2).
+                let shift = if seg.has(flags::SYN) { 0 } else { self.snd_wscale };
+                self.snd_wnd = usize::from(seg.window) << shift;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
+                if self.syn_retries > 0 && self.srtt.is_none() {
+                    // RFC 6298 5.7: the SYN-ACK was retransmitted (no sample): at least 3 s.
+                    self.rto = self.rto.max(Duration::from_secs(3)).min(cfg.rto_max);
+                }
                 self.syn_retries = 0;
                 self.set_state(State::Established);
                 self.rearm_keepalive(cfg);
@@ -1257,7 +1268,9 @@ impl Tcb {
             self.challenge_ack(stats, challenge_ok);
             return false;
         }
-        let wnd = usize::from(seg.window) << self.snd_wscale;
+        // Only a simultaneous open's SYN-ACK gets here with a SYN: unscaled (RFC 7323 2.2).
+        let shift = if seg.has(flags::SYN) { 0 } else { self.snd_wscale };
+        let wnd = usize::from(seg.window) << shift;
         let outstanding = self.snd_max != self.snd_una;
         if ack.gt(self.snd_una) {
             self.new_ack(cfg, ack, tx, stats, now);

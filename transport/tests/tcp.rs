@@ -1,0 +1,1901 @@
+//! TCP at the segment level, state by state (RFC 9293 3.10.7 with RFC 5961, 6298, 5681,
+//! 6582, 7323, 1122). The test plays the peer: it hands segments to the stack through
+//! `ip::Upper::deliver`, reads back every segment the stack sends through a fake `ip::IpTx`,
+//! and moves a virtual clock, running the stack's timers as they fall due.
+//!
+//! Sequence numbers of the peer start near 2^32 so most tests also cross the wrap.
+
+mod tcp_harness;
+
+use netif::Duration;
+use tcp_harness::*;
+use transport::tcp::wire::TcpRepr;
+use transport::tcp::Seq;
+use transport::{SocketHandle, TcpConfig, TcpError, TcpState, TransportError};
+
+fn cfg() -> TcpConfig {
+    TcpConfig::default()
+}
+
+/// Start an active open to PEER:80: (handle, local, remote, our SYN).
+fn connect(
+    n: &mut Net,
+) -> (
+    SocketHandle,
+    std::net::SocketAddrV4,
+    std::net::SocketAddrV4,
+    Out,
+) {
+    let h = n.t.tcp_open().expect("open");
+    let remote = sa(PEER, LPORT);
+    n.t.tcp_connect(h, remote, &mut n.ip, n.now)
+        .expect("connect");
+    let s = n.only();
+    (h, sa(s.src, s.r.src_port), remote, s)
+}
+
+/// SYN, SYN-ACK, ACK from the peer's port `pport` to the listener on port 80, without
+/// accepting. Our next sequence number.
+fn handshake_no_accept(n: &mut Net, pport: u16) -> Seq {
+    let (remote, local) = (sa(PEER, pport), sa(US, LPORT));
+    n.inject(remote, local, syn(PEER_ISS), &[]);
+    let s = n.only();
+    assert_eq!(s.r.flags, SYN | ACK, "{s:?}");
+    n.inject(
+        remote,
+        local,
+        seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+        &[],
+    );
+    n.nothing();
+    s.r.seq + 1
+}
+
+fn lens(v: &[Out]) -> Vec<usize> {
+    v.iter().map(|o| o.data.len()).collect()
+}
+
+fn seqs(v: &[Out]) -> Vec<Seq> {
+    v.iter().map(|o| o.r.seq).collect()
+}
+
+// ==== LISTEN ==================================================================================
+
+mod listen {
+    use super::*;
+
+    #[test]
+    fn syn_gets_syn_ack_with_mss_and_no_window_scale_unless_offered() {
+        let mut n = Net::new();
+        n.listen(LPORT, 16);
+        n.inject(sa(PEER, PPORT), sa(US, LPORT), syn(PEER_ISS), &[]);
+        let s = n.only();
+        assert_eq!((s.src, s.dst), (US, PEER));
+        assert_eq!((s.r.src_port, s.r.dst_port), (LPORT, PPORT));
+        assert_eq!(s.r.flags, SYN | ACK);
+        assert_eq!(s.r.ack, PEER_ISS + 1);
+        // MTU 1500 - 40.
+        assert_eq!(s.r.mss, Some(1460));
+        // RFC 7323 1.3: no scaling unless both SYNs carry the option.
+        assert_eq!(s.r.wscale, None);
+        assert_eq!(s.r.window, 65_535);
+        assert!(s.data.is_empty());
+        assert_eq!(n.stats().passive_opens, 1);
+    }
+
+    #[test]
+    fn syn_with_window_scale_gets_window_scale_and_scaling_applies() {
+        let mut n = Net::new();
+        let l = n.listen(LPORT, 16);
+        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        let r = TcpRepr {
+            wscale: Some(7),
+            ..syn(PEER_ISS)
+        };
+        n.inject(remote, local, r, &[]);
+        let s = n.only();
+        assert_eq!(s.r.flags, SYN | ACK);
+        // A 1 MiB receive buffer needs a shift of 5 (65535 << 5 >= 2^20).
+        assert_eq!(s.r.wscale, Some(5));
+        assert_eq!(s.r.window, 65_535, "a SYN's window is never scaled");
+        // The handshake's ACK is scaled by the peer's 7.
+        n.inject(remote, local, seg(ACK, PEER_ISS + 1, s.r.seq + 1, 100), &[]);
+        n.nothing();
+        let (h, _) = n.t.tcp_accept(l).unwrap().unwrap();
+        assert_eq!(n.info(h).snd_wnd, 100 << 7);
+        // Our windows are scaled by 5: 1 MiB (less the byte unread) rounds up to 32768.
+        n.inject(
+            remote,
+            local,
+            seg(ACK | PSH, PEER_ISS + 1, s.r.seq + 1, 100),
+            b"x",
+        );
+        n.nothing();
+        n.advance(ms(40));
+        let a = n.only();
+        a.expect_ack(s.r.seq + 1, PEER_ISS + 2);
+        assert_eq!(a.r.window, 32_768);
+        assert_eq!(a.r.wscale, None, "options only on SYNs");
+    }
+
+    #[test]
+    fn ack_to_listener_gets_rst_with_seq_of_the_ack() {
+        let mut n = Net::new();
+        n.listen(LPORT, 16);
+        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        n.inject(remote, local, seg(ACK, Seq(5), Seq(777), 1000), &[]);
+        let r = n.only();
+        r.expect(RST, Seq(777), Seq(0));
+        assert_eq!((r.r.src_port, r.r.dst_port), (LPORT, PPORT));
+        // With data and a FIN as well.
+        n.inject(
+            remote,
+            local,
+            seg(ACK | FIN, Seq(5), Seq(9999), 1000),
+            b"data",
+        );
+        n.only().expect(RST, Seq(9999), Seq(0));
+        assert_eq!(n.stats().drop_listen_bad, 2);
+        assert_eq!(n.t.socket_count(), 1, "no connection was created");
+    }
+
+    #[test]
+    fn rst_and_stray_segments_to_listener_are_ignored() {
+        let mut n = Net::new();
+        n.listen(LPORT, 16);
+        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        n.inject(remote, local, seg(RST, Seq(5), Seq(0), 0), &[]);
+        n.inject(remote, local, seg(RST | ACK, Seq(5), Seq(6), 0), &[]);
+        n.inject(remote, local, seg(RST | SYN, Seq(5), Seq(0), 0), &[]);
+        // Neither SYN nor ACK nor RST: dropped (RFC 9293 3.10.7.2, "fourth other").
+        n.inject(remote, local, seg(FIN, Seq(5), Seq(0), 0), b"x");
+        n.nothing();
+        assert_eq!(n.t.socket_count(), 1);
+        // Still listening.
+        n.inject(remote, local, syn(PEER_ISS), &[]);
+        assert_eq!(n.only().r.flags, SYN | ACK);
+    }
+
+    #[test]
+    fn syn_queue_is_bounded() {
+        let mut n = Net::with_cfg(TcpConfig {
+            syn_backlog: 4,
+            ..cfg()
+        });
+        let l = n.listen(LPORT, 16);
+        for p in 0..6 {
+            n.inject(sa(PEER, 50_000 + p), sa(US, LPORT), syn(PEER_ISS), &[]);
+        }
+        let v = n.take();
+        assert_eq!(
+            v.iter().map(|o| o.r.dst_port).collect::<Vec<_>>(),
+            vec![50_000, 50_001, 50_002, 50_003]
+        );
+        assert!(v.iter().all(|o| o.r.flags == SYN | ACK));
+        assert_eq!(n.stats().drop_syn_queue_full, 2);
+        // One handshake completes: a place is free again.
+        n.inject(
+            sa(PEER, 50_000),
+            sa(US, LPORT),
+            seg(ACK, PEER_ISS + 1, v[0].r.seq + 1, 65_535),
+            &[],
+        );
+        n.nothing();
+        assert!(n.t.tcp_accept(l).unwrap().is_some());
+        n.inject(sa(PEER, 50_010), sa(US, LPORT), syn(PEER_ISS), &[]);
+        assert_eq!(n.only().r.flags, SYN | ACK);
+        n.inject(sa(PEER, 50_011), sa(US, LPORT), syn(PEER_ISS), &[]);
+        n.nothing();
+        assert_eq!(n.stats().drop_syn_queue_full, 3);
+    }
+
+    #[test]
+    fn accept_queue_is_bounded() {
+        let mut n = Net::new();
+        let l = n.listen(LPORT, 2);
+        handshake_no_accept(&mut n, 50_000);
+        handshake_no_accept(&mut n, 50_001);
+        n.inject(sa(PEER, 50_002), sa(US, LPORT), syn(PEER_ISS), &[]);
+        n.nothing();
+        assert_eq!(n.stats().drop_accept_queue_full, 1);
+        let (h, from) = n.t.tcp_accept(l).unwrap().unwrap();
+        assert_eq!(from, sa(PEER, 50_000));
+        assert_eq!(n.state(h), TcpState::Established);
+        // The peer retransmits its SYN: now it is answered.
+        n.inject(sa(PEER, 50_002), sa(US, LPORT), syn(PEER_ISS), &[]);
+        assert_eq!(n.only().r.flags, SYN | ACK);
+    }
+}
+
+// ==== CLOSED (no socket) ======================================================================
+
+mod closed {
+    use super::*;
+
+    #[test]
+    fn syn_to_closed_port_gets_rst_ack() {
+        let mut n = Net::new();
+        let (remote, local) = (sa(PEER, PPORT), sa(US, 81));
+        n.inject(remote, local, syn(Seq(1000)), &[]);
+        let r = n.only();
+        r.expect(RST | ACK, Seq(0), Seq(1001));
+        assert_eq!((r.r.src_port, r.r.dst_port), (81, PPORT));
+        // SEG.LEN counts the data, the SYN and the FIN.
+        n.inject(remote, local, syn(Seq(1000)), &[7; 10]);
+        n.only().expect(RST | ACK, Seq(0), Seq(1011));
+        n.inject(remote, local, seg(FIN, Seq(u32::MAX), Seq(0), 0), &[7; 5]);
+        n.only().expect(RST | ACK, Seq(0), Seq(5));
+        assert_eq!(n.stats().drop_no_socket, 3);
+        assert_eq!(n.stats().resets_out, 3);
+    }
+
+    #[test]
+    fn ack_to_closed_port_gets_rst_with_seq_of_the_ack() {
+        let mut n = Net::new();
+        let (remote, local) = (sa(PEER, PPORT), sa(US, 81));
+        n.inject(remote, local, seg(ACK, Seq(1000), Seq(5555), 100), &[]);
+        n.only().expect(RST, Seq(5555), Seq(0));
+        n.inject(
+            remote,
+            local,
+            seg(ACK | PSH, Seq(1000), Seq(42), 100),
+            b"hello",
+        );
+        n.only().expect(RST, Seq(42), Seq(0));
+    }
+
+    #[test]
+    fn rst_to_closed_port_gets_nothing() {
+        let mut n = Net::new();
+        let (remote, local) = (sa(PEER, PPORT), sa(US, 81));
+        n.inject(remote, local, seg(RST, Seq(1000), Seq(0), 0), &[]);
+        n.inject(remote, local, seg(RST | ACK, Seq(1000), Seq(5), 0), &[]);
+        n.nothing();
+        assert_eq!(n.stats().drop_no_socket, 2);
+    }
+
+    #[test]
+    fn bad_checksum_short_header_and_broadcast_are_dropped_silently() {
+        let mut n = Net::new();
+        let (remote, local) = (sa(PEER, PPORT), sa(US, 81));
+        let mut b = tcp_bytes(remote, local, &syn(Seq(1)), b"xy");
+        b[21] ^= 0x40;
+        n.deliver_l4(PEER, US, &b);
+        n.deliver_l4(PEER, US, &[0u8; 12]);
+        let bc = tcp_bytes(remote, sa(BCAST, 81), &syn(Seq(1)), &[]);
+        let ipb = ip_wrap(PEER, BCAST, 6, &bc);
+        n.deliver_ip(&ipb, true);
+        n.nothing();
+        let st = n.stats();
+        assert_eq!(
+            (st.drop_bad_checksum, st.drop_bad_header, st.drop_broadcast),
+            (1, 1, 1)
+        );
+    }
+}
+
+// ==== SYN-SENT ================================================================================
+
+mod syn_sent {
+    use super::*;
+
+    #[test]
+    fn syn_carries_options() {
+        let mut n = Net::new();
+        let (_, local, _, s) = connect(&mut n);
+        assert_eq!(local.ip(), &US);
+        assert_eq!((s.dst, s.r.dst_port), (PEER, LPORT));
+        assert_eq!(s.r.flags, SYN);
+        assert_eq!(s.r.ack, Seq(0));
+        assert_eq!(s.r.mss, Some(1460));
+        assert_eq!(s.r.wscale, Some(5));
+        assert_eq!(s.r.window, 65_535);
+    }
+
+    #[test]
+    fn syn_retransmitted_with_exponential_backoff_then_timed_out() {
+        let mut n = Net::with_cfg(TcpConfig {
+            syn_retries: 3,
+            ..cfg()
+        });
+        let (h, local, remote, s0) = connect(&mut n);
+        let t0 = n.now;
+        for at in [1u64, 3, 7] {
+            n.advance_to(t0 + secs(at) - ms(1));
+            n.nothing();
+            assert_eq!(n.t.tcp_connected(h), Ok(false));
+            n.advance_to(t0 + secs(at));
+            let s = n.only();
+            assert_eq!(s.r, s0.r, "the same SYN again at {at} s");
+        }
+        n.advance_to(t0 + secs(15) - ms(1));
+        n.nothing();
+        assert_eq!(n.state(h), TcpState::SynSent);
+        n.advance_to(t0 + secs(15));
+        n.nothing();
+        assert_eq!(
+            n.t.tcp_connected(h),
+            Err(TransportError::Tcp(TcpError::TimedOut))
+        );
+        let st = n.stats();
+        assert_eq!((st.handshake_timeouts, st.retransmits), (1, 3));
+        assert_eq!(n.t.poll_at(), None);
+        // The connection is gone: its SYN-ACK now meets a RST.
+        n.inject(
+            remote,
+            local,
+            seg(SYN | ACK, PEER_ISS, s0.r.seq + 1, 65_535),
+            &[],
+        );
+        n.only().expect(RST, s0.r.seq + 1, Seq(0));
+    }
+
+    #[test]
+    fn rst_with_acceptable_ack_refuses() {
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        n.inject(remote, local, seg(RST | ACK, Seq(0), s.r.seq + 1, 0), &[]);
+        n.nothing();
+        assert_eq!(
+            n.t.tcp_connected(h),
+            Err(TransportError::Tcp(TcpError::Refused))
+        );
+        assert_eq!(n.t.poll_at(), None, "no SYN retransmission after a refusal");
+    }
+
+    #[test]
+    fn rst_without_ack_or_with_bad_ack_is_ignored() {
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        n.inject(remote, local, seg(RST, Seq(12_345), Seq(0), 0), &[]);
+        n.inject(remote, local, seg(RST | ACK, Seq(0), s.r.seq + 2, 0), &[]);
+        n.inject(remote, local, seg(RST | ACK, Seq(0), s.r.seq, 0), &[]);
+        n.nothing();
+        assert_eq!(n.t.tcp_connected(h), Ok(false));
+        // And the handshake still completes.
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, s.r.seq + 1, 65_535)
+        };
+        n.inject(remote, local, synack, &[]);
+        n.only().expect_ack(s.r.seq + 1, PEER_ISS + 1);
+        assert_eq!(n.t.tcp_connected(h), Ok(true));
+    }
+
+    #[test]
+    fn unacceptable_ack_gets_rst() {
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        let iss = s.r.seq;
+        n.inject(remote, local, seg(ACK, Seq(7), iss, 1000), &[]);
+        n.only().expect(RST, iss, Seq(0));
+        n.inject(remote, local, seg(ACK, Seq(7), iss + 2, 1000), &[]);
+        n.only().expect(RST, iss + 2, Seq(0));
+        n.inject(remote, local, seg(SYN | ACK, PEER_ISS, iss + 5, 1000), &[]);
+        n.only().expect(RST, iss + 5, Seq(0));
+        assert_eq!(n.t.tcp_connected(h), Ok(false));
+        assert_eq!(n.state(h), TcpState::SynSent);
+        assert_eq!(n.stats().bad_acks, 3);
+    }
+
+    #[test]
+    fn syn_ack_establishes_and_peer_mss_is_used() {
+        let mut n = Net::new();
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
+        };
+        let (c, ack) = n.active_with(synack, ms(100));
+        assert_eq!(n.state(c.h), TcpState::Established);
+        // No window scaling (the SYN-ACK had none): our window is 65535 as is.
+        assert_eq!(ack.r.window, 65_535);
+        let i = n.info(c.h);
+        assert_eq!((i.mss, i.snd_wnd), (1000, 65_535));
+        assert_eq!(i.srtt, Some(ms(100)));
+        assert_eq!(n.send(c.h, &pattern(2000)), 2000);
+        let v = n.take();
+        assert_eq!(lens(&v), vec![1000, 1000]);
+        v[0].expect(ACK, c.snd, c.rcv);
+        v[1].expect(ACK | PSH, c.snd + 1000, c.rcv);
+        assert_eq!(v[1].data, pattern(2000)[1000..]);
+        assert_eq!(n.stats().active_opens, 1);
+        assert_eq!(n.stats().established, 1);
+    }
+
+    #[test]
+    fn silly_or_missing_peer_mss_is_clamped() {
+        for (mss, want) in [
+            (Some(10), 64),
+            (Some(0), 64),
+            (None, 536),
+            (Some(9000), 1460),
+        ] {
+            let mut n = Net::new();
+            let synack = TcpRepr {
+                mss,
+                ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
+            };
+            let c = n.active_with(synack, Duration::ZERO).0;
+            assert_eq!(n.info(c.h).mss, want, "peer MSS {mss:?}");
+            if want == 64 {
+                n.set_opts(c.h, |o| o.nodelay = true);
+                n.send(c.h, &pattern(200));
+                assert_eq!(lens(&n.take()), vec![64, 64, 64, 8]);
+            }
+        }
+    }
+
+    #[test]
+    fn window_scale_applied_except_on_the_syn_ack() {
+        let mut n = Net::new();
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            wscale: Some(3),
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), 1000)
+        };
+        let (c, ack) = n.active_with(synack, Duration::ZERO);
+        // Our window, scaled by our shift of 5: 1 MiB >> 5.
+        assert_eq!(ack.r.window, 32_768);
+        // RFC 7323 2.2: the window field of a SYN-ACK is not scaled.
+        assert_eq!(n.info(c.h).snd_wnd, 1000);
+        n.send(c.h, &pattern(3000));
+        let v = n.take();
+        assert_eq!(
+            lens(&v),
+            vec![1000],
+            "only the 1000 bytes the window allows"
+        );
+        // Later windows are scaled: 1000 << 3.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 1000), &[]);
+        assert_eq!(n.info(c.h).snd_wnd, 8000);
+        let v = n.take();
+        assert_eq!(seqs(&v), vec![c.snd + 1000, c.snd + 2000]);
+    }
+
+    #[test]
+    fn window_scale_shift_is_capped_at_14() {
+        let mut n = Net::new();
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            wscale: Some(20),
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), 1000)
+        };
+        let c = n.active_with(synack, Duration::ZERO).0;
+        n.to(&c, seg(ACK, c.rcv, c.snd, 1), &[]);
+        assert_eq!(n.info(c.h).snd_wnd, 1 << 14);
+    }
+
+    #[test]
+    fn simultaneous_open() {
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        let iss = s.r.seq;
+        // The peer's SYN crosses ours.
+        n.inject(remote, local, syn(PEER_ISS), &[]);
+        let sa_ = n.only();
+        sa_.expect(SYN | ACK, iss, PEER_ISS + 1);
+        assert_eq!(sa_.r.mss, Some(1460));
+        assert_eq!(sa_.r.wscale, None, "the peer's SYN had no window scale");
+        assert_eq!(n.state(h), TcpState::SynReceived);
+        assert_eq!(n.t.tcp_connected(h), Ok(false));
+        // Its SYN-ACK acknowledges our SYN.
+        n.inject(
+            remote,
+            local,
+            seg(SYN | ACK, PEER_ISS, iss + 1, 65_535),
+            &[],
+        );
+        for o in n.take() {
+            o.expect_ack(iss + 1, PEER_ISS + 1);
+        }
+        assert_eq!(n.state(h), TcpState::Established);
+        assert_eq!(n.t.tcp_connected(h), Ok(true));
+        // Data flows both ways.
+        let c = Conn {
+            h,
+            local,
+            remote,
+            snd: iss + 1,
+            rcv: PEER_ISS + 1,
+        };
+        n.data(&c, c.rcv, b"hello");
+        assert_eq!(n.recv(h), Ok(Some(b"hello".to_vec())));
+        n.send(h, b"hi");
+        let o = n.only();
+        o.expect(ACK | PSH, iss + 1, PEER_ISS + 6);
+        assert_eq!(o.data, b"hi");
+    }
+
+    #[test]
+    fn rst_in_simultaneous_open_refuses() {
+        let mut n = Net::new();
+        let (h, local, remote, _) = connect(&mut n);
+        n.inject(remote, local, syn(PEER_ISS), &[]);
+        n.only();
+        n.inject(remote, local, seg(RST, PEER_ISS + 1, Seq(0), 0), &[]);
+        n.nothing();
+        assert_eq!(
+            n.t.tcp_connected(h),
+            Err(TransportError::Tcp(TcpError::Refused))
+        );
+    }
+
+    #[test]
+    fn simultaneous_open_with_window_scale() {
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        let iss = s.r.seq;
+        let psyn = TcpRepr {
+            wscale: Some(3),
+            ..seg(SYN, PEER_ISS, Seq(0), 1000)
+        };
+        n.inject(remote, local, psyn, &[]);
+        let sa_ = n.only();
+        sa_.expect(SYN | ACK, iss, PEER_ISS + 1);
+        assert_eq!(sa_.r.wscale, Some(5));
+        let psynack = TcpRepr {
+            wscale: Some(3),
+            ..seg(SYN | ACK, PEER_ISS, iss + 1, 1000)
+        };
+        n.inject(remote, local, psynack, &[]);
+        n.take();
+        assert_eq!(n.state(h), TcpState::Established);
+        // The SYN-ACK's window is not scaled (RFC 7323 2.2).
+        assert_eq!(n.info(h).snd_wnd, 1000);
+    }
+}
+
+// ==== SYN-RECEIVED ============================================================================
+
+mod syn_received {
+    use super::*;
+
+    fn embryo(n: &mut Net) -> (SocketHandle, Out) {
+        let l = n.listen(LPORT, 16);
+        n.inject(sa(PEER, PPORT), sa(US, LPORT), syn(PEER_ISS), &[]);
+        let s = n.only();
+        assert_eq!(s.r.flags, SYN | ACK);
+        (l, s)
+    }
+
+    fn from_peer(n: &mut Net, r: TcpRepr, data: &[u8]) {
+        n.inject(sa(PEER, PPORT), sa(US, LPORT), r, data);
+    }
+
+    #[test]
+    fn retransmitted_syn_gets_the_syn_ack_again() {
+        let mut n = Net::new();
+        let (_, s) = embryo(&mut n);
+        from_peer(&mut n, syn(PEER_ISS), &[]);
+        let again = n.only();
+        assert_eq!(again.r, s.r);
+        assert_eq!(n.stats().dup_segments, 1);
+        assert_eq!(n.t.socket_count(), 2, "no second connection");
+        // And by the retransmission timer: 1 s, then 2 s later.
+        let t0 = n.now;
+        n.advance_to(t0 + secs(1) - ms(1));
+        n.nothing();
+        n.advance_to(t0 + secs(1));
+        assert_eq!(n.only().r, s.r);
+        n.advance_to(t0 + secs(3) - ms(1));
+        n.nothing();
+        n.advance_to(t0 + secs(3));
+        assert_eq!(n.only().r, s.r);
+    }
+
+    #[test]
+    fn ack_completes_the_handshake_and_the_connection_is_accepted() {
+        let mut n = Net::new();
+        let (l, s) = embryo(&mut n);
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+        from_peer(&mut n, seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535), &[]);
+        n.nothing();
+        let (h, from) = n.t.tcp_accept(l).unwrap().expect("a connection");
+        assert_eq!(from, sa(PEER, PPORT));
+        assert_eq!(n.state(h), TcpState::Established);
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+        assert_eq!(n.stats().established, 1);
+        assert_eq!(n.t.poll_at(), None, "the SYN-ACK timer is off");
+    }
+
+    #[test]
+    fn data_on_the_completing_ack_is_kept() {
+        let mut n = Net::new();
+        let (l, s) = embryo(&mut n);
+        from_peer(
+            &mut n,
+            seg(ACK | PSH, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            b"GET /",
+        );
+        let (h, _) = n.t.tcp_accept(l).unwrap().unwrap();
+        assert_eq!(n.recv(h), Ok(Some(b"GET /".to_vec())));
+    }
+
+    #[test]
+    fn rst_removes_the_embryonic_connection_quietly() {
+        let mut n = Net::new();
+        let (l, s) = embryo(&mut n);
+        // In the window but not at RCV.NXT: a challenge (here, the SYN-ACK again).
+        from_peer(&mut n, seg(RST, PEER_ISS + 6, Seq(0), 0), &[]);
+        n.only().expect(SYN | ACK, s.r.seq, PEER_ISS + 1);
+        assert_eq!(n.t.socket_count(), 2);
+        // At RCV.NXT: gone, without a word.
+        from_peer(&mut n, seg(RST, PEER_ISS + 1, Seq(0), 0), &[]);
+        n.nothing();
+        assert_eq!(n.t.socket_count(), 1);
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+        assert_eq!(n.t.poll_at(), None);
+        // The late ACK of the handshake reaches the listener: RST.
+        from_peer(&mut n, seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535), &[]);
+        n.only().expect(RST, s.r.seq + 1, Seq(0));
+        // The listener is not blocked by a leaked embryo count.
+        from_peer(&mut n, syn(PEER_ISS + 1000), &[]);
+        assert_eq!(n.only().r.flags, SYN | ACK);
+    }
+
+    #[test]
+    fn bad_ack_gets_rst_and_the_embryo_survives() {
+        let mut n = Net::new();
+        let (l, s) = embryo(&mut n);
+        from_peer(&mut n, seg(ACK, PEER_ISS + 1, s.r.seq + 2, 65_535), &[]);
+        n.only().expect(RST, s.r.seq + 2, Seq(0));
+        from_peer(&mut n, seg(ACK, PEER_ISS + 1, s.r.seq, 65_535), &[]);
+        n.only().expect(RST, s.r.seq, Seq(0));
+        assert_eq!(n.stats().bad_acks, 2);
+        from_peer(&mut n, seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535), &[]);
+        n.nothing();
+        assert!(n.t.tcp_accept(l).unwrap().is_some());
+    }
+
+    #[test]
+    fn unanswered_syn_ack_gives_up_quietly() {
+        let mut n = Net::with_cfg(TcpConfig {
+            syn_retries: 2,
+            ..cfg()
+        });
+        let (l, s) = embryo(&mut n);
+        let t0 = n.now;
+        n.advance_to(t0 + secs(1));
+        assert_eq!(n.only().r, s.r);
+        n.advance_to(t0 + secs(3));
+        assert_eq!(n.only().r, s.r);
+        n.advance_to(t0 + secs(7) - ms(1));
+        assert_eq!(n.t.socket_count(), 2);
+        n.advance_to(t0 + secs(7));
+        n.nothing();
+        assert_eq!(n.t.socket_count(), 1);
+        assert_eq!(n.stats().handshake_timeouts, 1);
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+    }
+}
+
+// ==== ESTABLISHED: receiving and RFC 5961 ==========================================================
+
+mod established {
+    use super::*;
+
+    #[test]
+    fn in_order_data_is_delivered_with_a_delayed_ack() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.data(&c, c.rcv, b"hello");
+        n.nothing();
+        n.advance(ms(39));
+        n.nothing();
+        n.advance(ms(1));
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 5);
+        assert_eq!(a.r.window, 65_535);
+        assert_eq!(n.recv(c.h), Ok(Some(b"hello".to_vec())));
+        assert_eq!(n.recv(c.h), Ok(None));
+        n.advance(secs(1));
+        n.nothing();
+    }
+
+    #[test]
+    fn two_full_sized_segments_are_acked_at_once() {
+        let mut n = Net::new();
+        let c = n.passive();
+        let d = pattern(2920);
+        n.data(&c, c.rcv, &d[..1460]);
+        n.nothing();
+        n.data(&c, c.rcv + 1460, &d[1460..]);
+        n.only().expect_ack(c.snd, c.rcv + 2920);
+        n.advance(secs(1));
+        n.nothing();
+        assert_eq!(n.recv(c.h), Ok(Some(d)));
+    }
+
+    #[test]
+    fn out_of_order_segments_are_queued_and_a_hole_filled_delivers_all() {
+        let mut n = Net::new();
+        let c = n.passive();
+        let d = pattern(300);
+        n.data(&c, c.rcv + 100, &d[100..200]);
+        n.only().expect_ack(c.snd, c.rcv);
+        n.data(&c, c.rcv + 200, &d[200..]);
+        n.only().expect_ack(c.snd, c.rcv);
+        // An overlapping copy changes nothing.
+        n.data(&c, c.rcv + 150, &d[150..250]);
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.recv(c.h), Ok(None));
+        assert_eq!(n.stats().ooo_queued, 3);
+        n.data(&c, c.rcv, &d[..100]);
+        n.only().expect_ack(c.snd, c.rcv + 300);
+        assert_eq!(n.recv(c.h), Ok(Some(d)));
+    }
+
+    #[test]
+    fn fin_beyond_a_hole_is_taken_when_the_hole_fills() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(ACK | FIN, c.rcv + 3, c.snd, 65_535), b"def");
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.state(c.h), TcpState::Established);
+        n.data(&c, c.rcv, b"abc");
+        n.only().expect_ack(c.snd, c.rcv + 7);
+        assert_eq!(n.state(c.h), TcpState::CloseWait);
+        assert_eq!(n.recv(c.h), Ok(Some(b"abcdef".to_vec())));
+        assert_eq!(n.recv(c.h), Ok(Some(vec![])));
+    }
+
+    #[test]
+    fn duplicate_and_old_segments_are_acked_and_dropped() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.data(&c, c.rcv, b"abc");
+        n.nothing();
+        n.data(&c, c.rcv, b"abc");
+        n.only().expect_ack(c.snd, c.rcv + 3);
+        // Partly old: the new part is kept, and the ACK goes at once.
+        n.data(&c, c.rcv, b"abcdef");
+        n.only().expect_ack(c.snd, c.rcv + 6);
+        assert_eq!(n.recv(c.h), Ok(Some(b"abcdef".to_vec())));
+        assert!(n.stats().dup_segments >= 2);
+    }
+
+    #[test]
+    fn segment_beyond_the_window_is_trimmed() {
+        let mut n = Net::with_cfg(TcpConfig {
+            rcvbuf: 4000,
+            ..cfg()
+        });
+        let c = n.passive();
+        let d = pattern(5000);
+        n.data(&c, c.rcv, &d[..2000]);
+        n.nothing();
+        n.data(&c, c.rcv + 2000, &d[2000..]);
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 4000);
+        assert_eq!(a.r.window, 0);
+        assert_eq!(n.stats().window_drops, 1);
+        // Wholly beyond the (zero) window: a duplicate ACK.
+        n.data(&c, c.rcv + 4000, &d[4000..]);
+        n.only().expect_ack(c.snd, c.rcv + 4000);
+        // Reading opens the window; the peer is told at once.
+        assert_eq!(n.recv(c.h), Ok(Some(d[..4000].to_vec())));
+        let u = n.only();
+        u.expect_ack(c.snd, c.rcv + 4000);
+        assert_eq!(u.r.window, 4000);
+        // Wholly beyond the new right edge.
+        n.data(&c, c.rcv + 8000, b"zz");
+        n.only().expect_ack(c.snd, c.rcv + 4000);
+        assert_eq!(n.recv(c.h), Ok(None));
+    }
+
+    #[test]
+    fn our_zero_window_takes_probes_but_not_their_data() {
+        let mut n = Net::with_cfg(TcpConfig {
+            rcvbuf: 4000,
+            ..cfg()
+        });
+        let c = n.passive();
+        let d = pattern(4000);
+        n.data(&c, c.rcv, &d[..2000]);
+        n.data(&c, c.rcv + 2000, &d[2000..]);
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 4000);
+        assert_eq!(a.r.window, 0);
+        // A one-byte probe at RCV.NXT: answered, the byte not taken.
+        n.data(&c, c.rcv + 4000, b"p");
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 4000);
+        assert_eq!(a.r.window, 0);
+        // A probe below RCV.NXT (as Linux sends them): answered too.
+        n.to(&c, seg(ACK, c.rcv + 3999, c.snd, 65_535), &[]);
+        n.only().expect_ack(c.snd, c.rcv + 4000);
+        assert_eq!(n.recv(c.h), Ok(Some(d)));
+        let u = n.only();
+        u.expect_ack(c.snd, c.rcv + 4000);
+        assert_eq!(u.r.window, 4000);
+    }
+
+    #[test]
+    fn outgoing_data_carries_the_delayed_ack() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.data(&c, c.rcv, b"hi");
+        n.nothing();
+        n.send(c.h, b"yo");
+        let o = n.only();
+        o.expect(ACK | PSH, c.snd, c.rcv + 2);
+        assert_eq!(o.data, b"yo");
+        n.advance(ms(40));
+        n.nothing();
+    }
+
+    #[test]
+    fn rst_in_window_but_not_at_rcv_nxt_gets_a_challenge_ack() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(RST, c.rcv + 10, Seq(0), 0), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        n.to(&c, seg(RST | ACK, c.rcv + 1, c.snd, 0), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.state(c.h), TcpState::Established);
+        assert_eq!(n.stats().challenge_acks, 2);
+        // Outside the window: dropped without a word.
+        n.to(&c, seg(RST, c.rcv + 100_000, Seq(0), 0), &[]);
+        n.to(&c, seg(RST, c.rcv - 1, Seq(0), 0), &[]);
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::Established);
+        assert_eq!(n.stats().challenge_acks, 2);
+    }
+
+    #[test]
+    fn challenge_acks_are_rate_limited() {
+        let mut n = Net::with_cfg(TcpConfig {
+            challenge_acks_per_sec: 3,
+            ..cfg()
+        });
+        let c = n.passive();
+        for i in 0..5 {
+            n.to(&c, seg(RST, c.rcv + 1 + i, Seq(0), 0), &[]);
+        }
+        let v = n.take();
+        assert_eq!(v.len(), 3, "{v:?}");
+        for o in &v {
+            o.expect_ack(c.snd, c.rcv);
+        }
+        let st = n.stats();
+        assert_eq!((st.challenge_acks, st.challenge_acks_limited), (3, 2));
+        n.advance(secs(1));
+        n.to(&c, seg(RST, c.rcv + 1, Seq(0), 0), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.state(c.h), TcpState::Established);
+    }
+
+    #[test]
+    fn rst_at_rcv_nxt_resets_the_connection() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(RST, c.rcv, Seq(0), 0), &[]);
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::Closed);
+        assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::Reset)));
+        assert_eq!(n.stats().resets_established, 1);
+        assert_eq!(n.t.poll_at(), None);
+        // The tuple is free: the listener answers a stray ACK with a RST.
+        n.ack(&c, c.snd);
+        n.only().expect(RST, c.snd, Seq(0));
+    }
+
+    #[test]
+    fn syn_in_established_gets_a_challenge_ack() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, syn(c.rcv + 5), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.stats().challenge_acks, 1);
+        // An old SYN (a retransmission of the first): an ACK too.
+        n.to(&c, syn(PEER_ISS), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.state(c.h), TcpState::Established);
+        assert_eq!(n.t.socket_count(), 2, "no new connection");
+    }
+
+    #[test]
+    fn retransmitted_syn_ack_after_establishment_gets_an_ack() {
+        let mut n = Net::new();
+        let c = n.active();
+        n.to(&c, seg(SYN | ACK, PEER_ISS, c.snd, 65_535), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.state(c.h), TcpState::Established);
+    }
+
+    #[test]
+    fn ack_of_data_never_sent_is_answered_and_dropped() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(ACK, c.rcv, c.snd + 100, 65_535), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        n.to(&c, seg(ACK | PSH, c.rcv, c.snd + 100, 65_535), b"xyz");
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.recv(c.h), Ok(None), "the segment's data is dropped too");
+        assert_eq!(n.stats().bad_acks, 2);
+    }
+
+    #[test]
+    fn ack_older_than_the_max_window_is_challenged_and_dropped() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(ACK | PSH, c.rcv, c.snd - 70_000, 65_535), b"xyz");
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.recv(c.h), Ok(None));
+        assert_eq!(n.stats().challenge_acks, 1);
+        // Old but within the window the peer has offered: acceptable.
+        n.to(&c, seg(ACK | PSH, c.rcv, c.snd - 100, 65_535), b"xyz");
+        n.nothing();
+        assert_eq!(n.recv(c.h), Ok(Some(b"xyz".to_vec())));
+        assert_eq!(n.stats().challenge_acks, 1);
+    }
+}
+
+// ==== ESTABLISHED: sending ====================================================================
+
+mod sending {
+    use super::*;
+
+    #[test]
+    fn nagle_holds_a_small_segment_while_data_is_unacked() {
+        let mut n = Net::new();
+        let c = n.passive();
+        assert_eq!(n.send(c.h, b"a"), 1);
+        let o = n.only();
+        o.expect(ACK | PSH, c.snd, c.rcv);
+        assert_eq!(o.data, b"a");
+        n.send(c.h, b"b");
+        n.send(c.h, b"c");
+        n.nothing();
+        n.ack(&c, c.snd + 1);
+        let o = n.only();
+        o.expect(ACK | PSH, c.snd + 1, c.rcv);
+        assert_eq!(o.data, b"bc");
+        n.ack(&c, c.snd + 3);
+        n.nothing();
+    }
+
+    #[test]
+    fn nagle_does_not_hold_full_segments() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.send(c.h, b"a");
+        n.only();
+        n.send(c.h, &pattern(2500));
+        let v = n.take();
+        assert_eq!(lens(&v), vec![1000, 1000]);
+        assert_eq!(seqs(&v), vec![c.snd + 1, c.snd + 1001]);
+        n.ack(&c, c.snd + 1);
+        n.nothing();
+        n.ack(&c, c.snd + 2001);
+        let o = n.only();
+        o.expect(ACK | PSH, c.snd + 2001, c.rcv);
+        assert_eq!(o.data.len(), 500);
+    }
+
+    #[test]
+    fn nodelay_sends_small_segments_at_once_and_releases_held_data() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.send(c.h, b"a");
+        n.only();
+        n.send(c.h, b"b");
+        n.nothing();
+        n.set_opts(c.h, |o| o.nodelay = true);
+        let o = n.only();
+        o.expect(ACK | PSH, c.snd + 1, c.rcv);
+        assert_eq!(o.data, b"b");
+        n.send(c.h, b"c");
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd + 2, &b"c"[..]));
+    }
+
+    #[test]
+    fn a_held_segment_leaves_with_the_fin() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.send(c.h, b"a");
+        n.only();
+        n.send(c.h, b"b");
+        n.nothing();
+        n.shutdown_write(c.h);
+        let o = n.only();
+        o.expect(ACK | PSH | FIN, c.snd + 1, c.rcv);
+        assert_eq!(o.data, b"b");
+        n.ack(&c, c.snd + 3);
+        assert_eq!(n.state(c.h), TcpState::FinWait2);
+    }
+
+    #[test]
+    fn a_small_window_is_used_after_the_persist_timeout() {
+        // The peer offered 65535 in its SYN, now only 300: silly-window avoidance holds the
+        // data back, until the persist timer overrides it (RFC 9293 3.8.6.2.1).
+        let mut n = Net::new();
+        let c = n.passive_with(syn(PEER_ISS), 300).1;
+        let d = pattern(1000);
+        n.send(c.h, &d);
+        n.nothing();
+        let t0 = n.now;
+        n.advance_to(t0 + ms(199));
+        n.nothing();
+        n.advance_to(t0 + ms(200));
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd, &d[..300]));
+        n.to(&c, seg(ACK, c.rcv, c.snd + 300, 300), &[]);
+        n.nothing();
+        n.advance(ms(200));
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd + 300, &d[300..600]));
+        // A window of a full segment: no waiting.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 600, 1000), &[]);
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd + 600, &d[600..]));
+    }
+
+    #[test]
+    fn the_send_window_limits_what_is_in_flight() {
+        let mut n = Net::new();
+        let c = n.passive_with(syn(PEER_ISS), 3000).1;
+        assert_eq!(n.info(c.h).snd_wnd, 3000);
+        let d = pattern(10_000);
+        n.send(c.h, &d);
+        let v = n.take();
+        assert_eq!(seqs(&v), vec![c.snd, c.snd + 1000, c.snd + 2000]);
+        assert_eq!(lens(&v), vec![1000; 3]);
+        assert_eq!(v[2].data, d[2000..3000]);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 3000), &[]);
+        assert_eq!(seqs(&n.take()), vec![c.snd + 3000]);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 4000, 2000), &[]);
+        assert_eq!(seqs(&n.take()), vec![c.snd + 4000, c.snd + 5000]);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 6000, 0), &[]);
+        n.nothing();
+    }
+
+    #[test]
+    fn rto_retransmission_with_backoff_and_karn() {
+        let mut n = Net::new();
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
+        };
+        let c = n.active_with(synack, ms(100)).0;
+        let i = n.info(c.h);
+        // RFC 6298 2.2: SRTT = R, RTTVAR = R/2, RTO = SRTT + 4 RTTVAR.
+        assert_eq!((i.srtt, i.rto), (Some(ms(100)), ms(300)));
+        n.send(c.h, b"hello");
+        let first = n.only();
+        let t0 = n.now;
+        let mut at = Duration::ZERO;
+        for rto in [300u64, 600, 1200] {
+            at += ms(rto);
+            n.advance_to(t0 + at - ms(1));
+            n.nothing();
+            n.advance_to(t0 + at);
+            let o = n.only();
+            o.expect(ACK | PSH, c.snd, c.rcv);
+            assert_eq!(o.data, first.data);
+        }
+        let i = n.info(c.h);
+        assert_eq!((i.rto, i.retransmits), (ms(2400), 3));
+        assert_eq!(n.stats().timeouts, 3);
+        // Karn: the ACK of a retransmitted segment gives no RTT sample.
+        n.advance(ms(10));
+        n.ack(&c, c.snd + 5);
+        n.nothing();
+        let i = n.info(c.h);
+        assert_eq!((i.srtt, i.rto), (Some(ms(100)), ms(2400)));
+        assert_eq!(n.t.poll_at(), None, "nothing outstanding: no timer");
+        // A fresh segment is timed: R = 50 ms.
+        n.send(c.h, b"world");
+        n.only().expect(ACK | PSH, c.snd + 5, c.rcv);
+        n.advance(ms(50));
+        n.ack(&c, c.snd + 10);
+        let i = n.info(c.h);
+        // RTTVAR = 3/4 * 50 + 1/4 * |100 - 50| = 50; SRTT = 7/8 * 100 + 1/8 * 50 = 93.75.
+        assert_eq!(i.srtt, Some(Duration::from_micros(93_750)));
+        assert_eq!(i.rto, Duration::from_micros(293_750));
+    }
+
+    #[test]
+    fn rto_is_at_least_200_ms() {
+        let mut n = Net::new();
+        let c = n.active();
+        let i = n.info(c.h);
+        assert_eq!((i.srtt, i.rto), (Some(Duration::ZERO), ms(200)));
+        n.send(c.h, b"x");
+        n.only();
+        let t0 = n.now;
+        n.advance_to(t0 + ms(199));
+        n.nothing();
+        n.advance_to(t0 + ms(200));
+        n.only().expect(ACK | PSH, c.snd, c.rcv);
+    }
+
+    #[test]
+    fn rto_is_3_s_after_a_retransmitted_syn() {
+        // RFC 6298 5.7: no RTT sample from the handshake (Karn) and an RTO under 3 s:
+        // data starts with 3 s.
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        n.advance(secs(1));
+        assert_eq!(n.only().r, s.r);
+        n.inject(
+            remote,
+            local,
+            TcpRepr {
+                mss: Some(PEER_MSS),
+                ..seg(SYN | ACK, PEER_ISS, s.r.seq + 1, 65_535)
+            },
+            &[],
+        );
+        n.only().expect_ack(s.r.seq + 1, PEER_ISS + 1);
+        let i = n.info(h);
+        assert_eq!((i.srtt, i.rto), (None, secs(3)));
+        n.send(h, b"x");
+        n.only();
+        let t0 = n.now;
+        n.advance_to(t0 + secs(3) - ms(1));
+        n.nothing();
+        n.advance_to(t0 + secs(3));
+        n.only().expect(ACK | PSH, s.r.seq + 1, PEER_ISS + 1);
+
+        // The same for a passive open whose SYN-ACK was retransmitted.
+        let mut n = Net::new();
+        let l = n.listen(LPORT, 16);
+        n.inject(sa(PEER, PPORT), sa(US, LPORT), syn(PEER_ISS), &[]);
+        let s = n.only();
+        n.advance(secs(1));
+        assert_eq!(n.only().r, s.r);
+        n.inject(
+            sa(PEER, PPORT),
+            sa(US, LPORT),
+            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            &[],
+        );
+        let (h, _) = n.t.tcp_accept(l).unwrap().unwrap();
+        let i = n.info(h);
+        assert_eq!((i.srtt, i.rto), (None, secs(3)));
+    }
+
+    #[test]
+    fn rto_backoff_is_capped_at_rto_max() {
+        let mut n = Net::with_cfg(TcpConfig {
+            rto_max: secs(1),
+            ..cfg()
+        });
+        let c = n.passive();
+        n.send(c.h, b"x");
+        n.only();
+        let t0 = n.now;
+        let mut at = Duration::ZERO;
+        for rto in [200u64, 400, 800, 1000, 1000] {
+            at += ms(rto);
+            n.advance_to(t0 + at - ms(1));
+            n.nothing();
+            n.advance_to(t0 + at);
+            n.only().expect(ACK | PSH, c.snd, c.rcv);
+        }
+        assert_eq!(n.info(c.h).rto, secs(1));
+    }
+
+    #[test]
+    fn rto_collapses_cwnd_and_goes_back_to_snd_una() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.send(c.h, &pattern(3000));
+        assert_eq!(n.take().len(), 3);
+        n.advance(ms(200));
+        let o = n.only();
+        o.expect(ACK, c.snd, c.rcv);
+        assert_eq!(o.data.len(), 1000);
+        let i = n.info(c.h);
+        // RFC 5681 (4): ssthresh = max(FlightSize / 2, 2 SMSS), cwnd = 1 SMSS.
+        assert_eq!((i.cwnd, i.ssthresh), (1000, 2000));
+        n.ack(&c, c.snd + 1000);
+        let v = n.take();
+        assert_eq!(seqs(&v), vec![c.snd + 1000, c.snd + 2000]);
+        assert_eq!(n.info(c.h).cwnd, 2000);
+        assert_eq!(n.stats().retransmits, 3);
+    }
+
+    #[test]
+    fn fast_retransmit_and_newreno_recovery() {
+        let mut n = Net::new();
+        let c = n.passive();
+        let d = pattern(10_000);
+        n.send(c.h, &d);
+        assert_eq!(n.take().len(), 10);
+        n.ack(&c, c.snd + 1000);
+        n.nothing();
+        // Not duplicates: a window change, data.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 60_000), &[]);
+        n.ack(&c, c.snd + 1000);
+        assert_eq!(n.stats().dup_acks, 0);
+        n.ack(&c, c.snd + 1000);
+        n.ack(&c, c.snd + 1000);
+        n.nothing();
+        n.ack(&c, c.snd + 1000);
+        let o = n.only();
+        o.expect(ACK, c.snd + 1000, c.rcv);
+        assert_eq!(o.data, d[1000..2000]);
+        let st = n.stats();
+        assert_eq!((st.dup_acks, st.fast_retransmits), (3, 1));
+        let i = n.info(c.h);
+        // FlightSize 9000: ssthresh = 4500, cwnd = ssthresh + 3 SMSS.
+        assert_eq!((i.ssthresh, i.cwnd), (4500, 7500));
+        // Another duplicate inflates cwnd by one SMSS.
+        n.ack(&c, c.snd + 1000);
+        n.nothing();
+        assert_eq!(n.info(c.h).cwnd, 8500);
+        // A partial ACK: the next hole is retransmitted at once (RFC 6582 3.2 step 4).
+        n.ack(&c, c.snd + 3000);
+        let o = n.only();
+        o.expect(ACK, c.snd + 3000, c.rcv);
+        assert_eq!(o.data, d[3000..4000]);
+        // Deflated by the 2000 acknowledged, plus one SMSS back.
+        assert_eq!(n.info(c.h).cwnd, 7500);
+        // The full ACK ends recovery: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS).
+        n.ack(&c, c.snd + 10_000);
+        n.nothing();
+        let i = n.info(c.h);
+        assert_eq!((i.cwnd, i.ssthresh), (2000, 4500));
+        assert_eq!(n.stats().fast_retransmits, 2);
+        // Out of recovery: duplicates count afresh (nothing outstanding: none at all).
+        n.ack(&c, c.snd + 10_000);
+        n.nothing();
+        assert_eq!(n.info(c.h).cwnd, 2000);
+    }
+
+    #[test]
+    fn zero_window_is_probed_with_backoff_until_it_opens() {
+        let mut n = Net::new();
+        let c = n.passive_with(syn(PEER_ISS), 0).1;
+        assert_eq!(n.info(c.h).snd_wnd, 0);
+        let d = pattern(500);
+        n.send(c.h, &d);
+        n.nothing();
+        let t0 = n.now;
+        let mut at = Duration::ZERO;
+        let mut interval = ms(200);
+        for _ in 0..4 {
+            at += interval;
+            n.advance_to(t0 + at - ms(1));
+            n.nothing();
+            n.advance_to(t0 + at);
+            let p = n.only();
+            p.expect_ack(c.snd - 1, c.rcv);
+            // The peer answers: still closed.
+            n.to(&c, seg(ACK, c.rcv, c.snd, 0), &[]);
+            n.nothing();
+            interval *= 2;
+        }
+        assert_eq!(n.stats().window_probes, 4);
+        assert_eq!(n.state(c.h), TcpState::Established);
+        // It opens: the data flows.
+        n.to(&c, seg(ACK, c.rcv, c.snd, 1000), &[]);
+        let o = n.only();
+        o.expect(ACK | PSH, c.snd, c.rcv);
+        assert_eq!(o.data, d);
+    }
+
+    #[test]
+    fn receive_window_shrinks_and_reopens_with_a_window_update() {
+        let mut n = Net::with_cfg(TcpConfig {
+            rcvbuf: 8192,
+            ..cfg()
+        });
+        let c = n.passive();
+        let d = pattern(7300);
+        n.data(&c, c.rcv, &d[..1460]);
+        n.nothing();
+        n.data(&c, c.rcv + 1460, &d[1460..2920]);
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 2920);
+        assert_eq!(a.r.window, 8192 - 2920);
+        n.data(&c, c.rcv + 2920, &d[2920..4380]);
+        n.data(&c, c.rcv + 4380, &d[4380..5840]);
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 5840);
+        assert_eq!(a.r.window, 8192 - 5840);
+        n.data(&c, c.rcv + 5840, &d[5840..]);
+        n.nothing();
+        n.advance(ms(40));
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 7300);
+        // The right edge never moves left: 892 left, though silly.
+        assert_eq!(a.r.window, 892);
+        // Reading 1000 bytes would open it by 1000 only (less than an MSS): no update.
+        assert_eq!(n.recv_n(c.h, 1000), d[..1000]);
+        n.nothing();
+        // By 2000 (at least min(MSS, buffer / 2), RFC 9293 3.8.6.2.2): an update.
+        assert_eq!(n.recv_n(c.h, 1000), d[1000..2000]);
+        let u = n.only();
+        u.expect_ack(c.snd, c.rcv + 7300);
+        assert_eq!(u.r.window, 8192 - 5300);
+        assert_eq!(n.recv_n(c.h, 8192), d[2000..]);
+        let u = n.only();
+        u.expect_ack(c.snd, c.rcv + 7300);
+        assert_eq!(u.r.window, 8192);
+    }
+
+    #[test]
+    fn user_timeout_fails_a_silent_connection() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.set_opts(c.h, |o| o.user_timeout = secs(5));
+        n.send(c.h, b"hello");
+        n.only();
+        let t0 = n.now;
+        for at in [200u64, 600, 1400, 3000] {
+            n.advance_to(t0 + ms(at));
+            n.only().expect(ACK | PSH, c.snd, c.rcv);
+        }
+        n.advance_to(t0 + ms(6199));
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::Established);
+        n.advance_to(t0 + ms(6200));
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::Closed);
+        assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
+        assert_eq!(n.stats().user_timeouts, 1);
+        assert_eq!(n.t.poll_at(), None);
+    }
+
+    #[test]
+    fn keepalive_probes_answered_and_unanswered() {
+        let mut n = Net::with_cfg(TcpConfig {
+            keep_idle: secs(10),
+            keep_interval: secs(2),
+            keep_count: 3,
+            ..cfg()
+        });
+        let c = n.passive();
+        n.advance(secs(30));
+        n.nothing();
+        assert_eq!(n.t.poll_at(), None, "keepalive is off by default");
+        // Idle since the handshake: the first probe is due at once.
+        n.set_opts(c.h, |o| o.keepalive = true);
+        n.advance(Duration::ZERO);
+        let p = n.only();
+        p.expect_ack(c.snd - 1, c.rcv);
+        assert!(p.data.is_empty());
+        let t0 = n.now;
+        // Answered: the connection is idle again from here.
+        n.ack(&c, c.snd);
+        n.nothing();
+        n.advance_to(t0 + secs(10) - ms(1));
+        n.nothing();
+        n.advance_to(t0 + secs(10));
+        n.only().expect_ack(c.snd - 1, c.rcv);
+        // Unanswered now: keep_count probes keep_interval apart, then failure.
+        for at in [12u64, 14] {
+            n.advance_to(t0 + secs(at) - ms(1));
+            n.nothing();
+            n.advance_to(t0 + secs(at));
+            n.only().expect_ack(c.snd - 1, c.rcv);
+        }
+        n.advance_to(t0 + secs(16) - ms(1));
+        assert_eq!(n.state(c.h), TcpState::Established);
+        n.advance_to(t0 + secs(16));
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::Closed);
+        assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
+        let st = n.stats();
+        assert_eq!((st.keepalive_probes, st.keepalive_timeouts), (4, 1));
+    }
+}
+
+// ==== Closing: FIN-WAIT-1/2, CLOSING, TIME-WAIT, CLOSE-WAIT, LAST-ACK ==========================
+
+mod closing {
+    use super::*;
+
+    /// Active close through shutdown (the handle keeps the TCB, so states are visible),
+    /// up to TIME-WAIT.
+    fn to_time_wait(n: &mut Net) -> Conn {
+        let c = n.passive();
+        n.shutdown_write(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        assert_eq!(n.state(c.h), TcpState::FinWait1);
+        n.ack(&c, c.snd + 1);
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::FinWait2);
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        c
+    }
+
+    /// Active close through `close` (an orphan), up to a TIME-WAIT record.
+    fn to_time_wait_record(n: &mut Net) -> (SocketHandle, Conn) {
+        let (l, c) = n.passive_with(syn(PEER_ISS), 65_535);
+        n.close(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        n.nothing();
+        assert!(n.t.is_open(c.h), "an orphan in FIN-WAIT-2 lives on");
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert!(!n.t.is_open(c.h), "the socket became a TIME-WAIT record");
+        assert_eq!(
+            n.t.tcp_time_wait(n.now),
+            vec![(c.local, c.remote, secs(60))]
+        );
+        (l, c)
+    }
+
+    #[test]
+    fn active_close_through_fin_wait_and_time_wait() {
+        let mut n = Net::new();
+        let c = to_time_wait(&mut n);
+        assert_eq!(n.recv(c.h), Ok(Some(vec![])), "end of stream");
+        assert_eq!(
+            n.t.tcp_send(c.h, b"x", &mut n.ip, n.now),
+            Err(TransportError::ShutDown)
+        );
+        let t1 = n.now;
+        n.advance_to(t1 + secs(60) - ms(1));
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        n.advance_to(t1 + secs(60));
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::Closed);
+        assert_eq!(n.t.poll_at(), None);
+    }
+
+    #[test]
+    fn closed_socket_becomes_a_time_wait_record_that_expires() {
+        let mut n = Net::new();
+        let (_, c) = to_time_wait_record(&mut n);
+        let t1 = n.now;
+        n.advance_to(t1 + secs(60) - ms(1));
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        n.advance_to(t1 + secs(60));
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+        n.nothing();
+        assert_eq!(n.t.poll_at(), None);
+        // The tuple now belongs to the listener: a stray ACK gets a RST.
+        n.to(&c, seg(ACK, c.rcv + 1, c.snd + 1, 65_535), &[]);
+        n.only().expect(RST, c.snd + 1, Seq(0));
+    }
+
+    #[test]
+    fn orphan_in_fin_wait_2_gives_up_after_a_while() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.close(c.h);
+        n.only();
+        n.ack(&c, c.snd + 1);
+        let t1 = n.now;
+        n.advance_to(t1 + secs(60) - ms(1));
+        assert!(n.t.is_open(c.h));
+        n.advance_to(t1 + secs(60));
+        assert!(!n.t.is_open(c.h));
+        n.nothing();
+    }
+
+    #[test]
+    fn passive_close_through_close_wait_and_last_ack() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd, 65_535), &[]);
+        n.only().expect_ack(c.snd, c.rcv + 1);
+        assert_eq!(n.state(c.h), TcpState::CloseWait);
+        assert_eq!(n.recv(c.h), Ok(Some(vec![])));
+        // CLOSE-WAIT may still send.
+        assert_eq!(n.send(c.h, b"bye"), 3);
+        let o = n.only();
+        o.expect(ACK | PSH, c.snd, c.rcv + 1);
+        assert_eq!(o.data, b"bye");
+        n.shutdown_write(c.h);
+        n.only().expect(FIN | ACK, c.snd + 3, c.rcv + 1);
+        assert_eq!(n.state(c.h), TcpState::LastAck);
+        // The ACK of the data alone changes nothing.
+        n.to(&c, seg(ACK, c.rcv + 1, c.snd + 3, 65_535), &[]);
+        assert_eq!(n.state(c.h), TcpState::LastAck);
+        n.to(&c, seg(ACK, c.rcv + 1, c.snd + 4, 65_535), &[]);
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::Closed);
+        assert!(n.t.tcp_time_wait(n.now).is_empty(), "no TIME-WAIT here");
+        assert_eq!(n.t.poll_at(), None);
+        n.close(c.h);
+        assert!(!n.t.is_open(c.h));
+    }
+
+    #[test]
+    fn passive_close_by_an_orphan() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd, 65_535), &[]);
+        n.only();
+        n.close(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv + 1);
+        assert!(n.t.is_open(c.h));
+        // The FIN is retransmitted until acknowledged.
+        n.advance(ms(200));
+        n.only().expect(FIN | ACK, c.snd, c.rcv + 1);
+        n.to(&c, seg(ACK, c.rcv + 1, c.snd + 1, 65_535), &[]);
+        n.nothing();
+        assert!(!n.t.is_open(c.h));
+    }
+
+    #[test]
+    fn simultaneous_close_through_closing() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.shutdown_write(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        // The peer's FIN crosses ours: it does not acknowledge it.
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.state(c.h), TcpState::Closing);
+        n.to(&c, seg(ACK, c.rcv + 1, c.snd + 1, 65_535), &[]);
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        n.advance(secs(60));
+        assert_eq!(n.state(c.h), TcpState::Closed);
+    }
+
+    #[test]
+    fn fin_acking_our_fin_goes_from_fin_wait_1_to_time_wait() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.shutdown_write(c.h);
+        n.only();
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+    }
+
+    #[test]
+    fn half_close_keeps_receiving_in_fin_wait_2() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.shutdown_write(c.h);
+        n.only();
+        n.ack(&c, c.snd + 1);
+        assert_eq!(n.state(c.h), TcpState::FinWait2);
+        n.to(&c, seg(ACK | PSH, c.rcv, c.snd + 1, 65_535), b"more");
+        n.nothing();
+        assert_eq!(n.recv(c.h), Ok(Some(b"more".to_vec())));
+        n.advance(ms(40));
+        n.only().expect_ack(c.snd + 1, c.rcv + 4);
+        n.to(
+            &c,
+            seg(ACK | PSH | FIN, c.rcv + 4, c.snd + 1, 65_535),
+            b"end",
+        );
+        n.only().expect_ack(c.snd + 1, c.rcv + 8);
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        assert_eq!(n.recv(c.h), Ok(Some(b"end".to_vec())));
+        assert_eq!(n.recv(c.h), Ok(Some(vec![])));
+    }
+
+    #[test]
+    fn close_with_unread_data_sends_rst() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.data(&c, c.rcv, b"abc");
+        n.nothing();
+        n.close(c.h);
+        n.only().expect(RST | ACK, c.snd, c.rcv + 3);
+        assert!(!n.t.is_open(c.h));
+        assert_eq!(n.stats().aborts_on_close, 1);
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+        assert_eq!(n.t.poll_at(), None);
+    }
+
+    #[test]
+    fn data_for_a_closed_socket_gets_rst() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.close(c.h);
+        n.only();
+        n.ack(&c, c.snd + 1);
+        n.data(&c, c.rcv, b"late");
+        n.only().expect(RST | ACK, c.snd + 1, c.rcv + 4);
+        assert!(!n.t.is_open(c.h));
+    }
+
+    #[test]
+    fn time_wait_answers_a_retransmitted_fin_and_restarts() {
+        let mut n = Net::new();
+        let c = to_time_wait(&mut n);
+        let t1 = n.now;
+        n.advance_to(t1 + secs(30));
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        n.advance_to(t1 + secs(90) - ms(1));
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        n.advance_to(t1 + secs(90));
+        assert_eq!(n.state(c.h), TcpState::Closed);
+    }
+
+    #[test]
+    fn time_wait_record_answers_a_retransmitted_fin_and_restarts() {
+        let mut n = Net::new();
+        let (_, c) = to_time_wait_record(&mut n);
+        let t1 = n.now;
+        n.advance_to(t1 + secs(30));
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(
+            n.t.tcp_time_wait(n.now),
+            vec![(c.local, c.remote, secs(60))]
+        );
+        n.advance_to(t1 + secs(90) - ms(1));
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        n.advance_to(t1 + secs(90));
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+    }
+
+    #[test]
+    fn time_wait_record_ignores_rst() {
+        let mut n = Net::new();
+        let (_, c) = to_time_wait_record(&mut n);
+        n.to(&c, seg(RST, c.rcv + 1, Seq(0), 0), &[]);
+        n.to(&c, seg(RST | ACK, c.rcv + 1, c.snd + 1, 0), &[]);
+        n.nothing();
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1, "RFC 1337");
+    }
+
+    #[test]
+    fn time_wait_does_not_answer_a_bare_ack_at_rcv_nxt() {
+        // An acceptable segment without data or FIN is not acknowledged (RFC 9293
+        // 3.10.7.4): answering it would let two stacks in TIME-WAIT (after a simultaneous
+        // close) trade ACKs for ever once one is duplicated.
+        let mut n = Net::new();
+        let (_, c) = to_time_wait_record(&mut n);
+        n.to(&c, seg(ACK, c.rcv + 1, c.snd + 1, 65_535), &[]);
+        n.nothing();
+        // Unacceptable ones still are.
+        n.to(&c, seg(ACK, c.rcv + 1000, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        n.to(&c, seg(ACK | PSH, c.rcv + 1, c.snd + 1, 65_535), b"late");
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        // The same in a TIME-WAIT TCB.
+        let mut n = Net::new();
+        let c = to_time_wait(&mut n);
+        n.to(&c, seg(ACK, c.rcv + 1, c.snd + 1, 65_535), &[]);
+        n.nothing();
+        // (Its receive window is still open: out of window is further away.)
+        n.to(&c, seg(ACK, c.rcv + 100_000, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+    }
+
+    #[test]
+    fn time_wait_in_the_tcb_ignores_rst_out_of_sequence() {
+        let mut n = Net::new();
+        let c = to_time_wait(&mut n);
+        n.to(&c, seg(RST, c.rcv + 5, Seq(0), 0), &[]);
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+    }
+
+    #[test]
+    fn new_syn_above_the_old_sequence_space_reopens_a_time_wait_tuple() {
+        let mut n = Net::new();
+        let (l, c) = to_time_wait_record(&mut n);
+        // An old SYN: answered from TIME-WAIT with an ACK, no new connection.
+        n.to(&c, syn(PEER_ISS), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        // A new incarnation's SYN, above the old RCV.NXT: the listener takes it.
+        let iss2 = c.rcv + 100_000;
+        n.to(&c, syn(iss2), &[]);
+        let s = n.only();
+        s.expect(SYN | ACK, s.r.seq, iss2 + 1);
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+        assert_eq!(n.stats().passive_opens, 2);
+        n.to(&c, seg(ACK, iss2 + 1, s.r.seq + 1, 65_535), &[]);
+        n.nothing();
+        let (h, from) = n.t.tcp_accept(l).unwrap().expect("the new connection");
+        assert_eq!(from, c.remote);
+        assert_eq!(n.state(h), TcpState::Established);
+    }
+}
+
+// ==== Robustness ==============================================================================
+
+mod robustness {
+    use super::*;
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    #[test]
+    fn random_segments_never_panic() {
+        let mut n = Net::new();
+        let (l, mut c) = n.passive_with(syn(PEER_ISS), 65_535);
+        n.send(c.h, &pattern(5000));
+        n.take();
+        // A TIME-WAIT record on another tuple.
+        let tw = n.handshake_to(l, PPORT + 1, syn(Seq(5000)), 65_535);
+        n.close(tw.h);
+        n.take();
+        n.ack(&tw, tw.snd + 1);
+        n.to(&tw, seg(FIN | ACK, tw.rcv, tw.snd + 1, 65_535), &[]);
+        n.take();
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        // A connecting socket too.
+        let (_, active_local, _, _) = connect(&mut n);
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut next_port = 20_000u16;
+        let mut reconnects = 0;
+        for i in 0..20_000u32 {
+            let len = rng.below(100) as usize;
+            let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if i % 5 != 0 && b.len() >= 20 {
+                // Aimed: the right ports and, often, plausible numbers; checksummed.
+                let (sport, dport, base) = match rng.below(4) {
+                    0 | 1 => (c.remote.port(), LPORT, Some(c)),
+                    2 => (LPORT, active_local.port(), None),
+                    _ if rng.below(2) == 0 => (tw.remote.port(), LPORT, Some(tw)),
+                    _ => (rng.below(65_536) as u16, LPORT, None),
+                };
+                b[0..2].copy_from_slice(&sport.to_be_bytes());
+                b[2..4].copy_from_slice(&dport.to_be_bytes());
+                if let (Some(base), true) = (base, rng.below(4) != 0) {
+                    let s = base.rcv + rng.below(3000) as usize - 500;
+                    b[4..8].copy_from_slice(&s.0.to_be_bytes());
+                    let a = base.snd + rng.below(6000) as usize - 100;
+                    b[8..12].copy_from_slice(&a.0.to_be_bytes());
+                }
+                if rng.below(4) != 0 {
+                    // A data offset that fits.
+                    let max = (b.len() / 4).min(15) as u64;
+                    b[12] = ((5 + rng.below(max - 4)) as u8) << 4;
+                }
+                if rng.below(2) == 0 {
+                    // Mostly harmless flags: no RST, no SYN.
+                    b[13] &= !(RST | SYN);
+                }
+                b = raw_tcp(PEER, US, b);
+            }
+            n.deliver_l4(PEER, US, &b);
+            if i % 64 == 0 {
+                n.advance(ms(rng.below(5000)));
+                let mut buf = [0u8; 512];
+                let _ = n.t.tcp_recv(c.h, &mut buf, &mut n.ip, n.now);
+                let _ = n.t.tcp_send(c.h, &pattern(700), &mut n.ip, n.now);
+                while let Ok(Some((h, _))) = n.t.tcp_accept(l) {
+                    n.close(h);
+                }
+                if n.state(c.h) != TcpState::Established {
+                    // Reset or timed out: a fresh connection to keep hitting.
+                    n.close(c.h);
+                    n.take();
+                    next_port += 1;
+                    let remote = sa(PEER, next_port);
+                    n.inject(remote, sa(US, LPORT), syn(Seq(rng.next() as u32)), &[]);
+                    let synack = n.take().into_iter().find(|o| o.r.dst_port == next_port);
+                    if let Some(s) = synack {
+                        let rcv = s.r.ack;
+                        n.inject(
+                            remote,
+                            sa(US, LPORT),
+                            seg(ACK, rcv, s.r.seq + 1, 65_535),
+                            &[],
+                        );
+                        while let Ok(Some((h, from))) = n.t.tcp_accept(l) {
+                            if from == remote {
+                                c = Conn {
+                                    h,
+                                    local: sa(US, LPORT),
+                                    remote,
+                                    snd: s.r.seq + 1,
+                                    rcv,
+                                };
+                                reconnects += 1;
+                            } else {
+                                n.close(h);
+                            }
+                        }
+                    }
+                }
+            }
+            n.take();
+        }
+        let st = n.stats();
+        // The aim was good enough to reach the interesting paths.
+        assert!(st.challenge_acks > 100, "{st:#?}");
+        assert!(st.ooo_queued > 100, "{st:#?}");
+        assert!(st.dup_segments > 100, "{st:#?}");
+        assert!(reconnects > 0, "{st:#?}");
+        // Still serving: everything settles, and a new connection completes.
+        n.advance(secs(3600));
+        while let Ok(Some((h, _))) = n.t.tcp_accept(l) {
+            n.close(h);
+        }
+        n.advance(secs(3600));
+        n.take();
+        let c2 = n.handshake_to(l, 61_000, syn(Seq(77)), 65_535);
+        n.data(&c2, c2.rcv, b"ok");
+        assert_eq!(n.recv(c2.h), Ok(Some(b"ok".to_vec())));
+    }
+
+    /// A SYN from `pport` with these option bytes (padded with zeros to a multiple of 4).
+    fn syn_with_options(pport: u16, opts: &[u8]) -> Vec<u8> {
+        let mut o = opts.to_vec();
+        o.resize(o.len().div_ceil(4) * 4, 0);
+        let mut b = vec![0u8; 20];
+        b[0..2].copy_from_slice(&pport.to_be_bytes());
+        b[2..4].copy_from_slice(&LPORT.to_be_bytes());
+        b[4..8].copy_from_slice(&PEER_ISS.0.to_be_bytes());
+        b[12] = (((20 + o.len()) / 4) as u8) << 4;
+        b[13] = SYN;
+        b[14..16].copy_from_slice(&65_535u16.to_be_bytes());
+        b.extend_from_slice(&o);
+        raw_tcp(PEER, US, b)
+    }
+
+    #[test]
+    fn malformed_option_lengths_are_tolerated() {
+        let mut n = Net::new();
+        let l = n.listen(LPORT, 64);
+        // (options, MSS we end up with, window scale offered)
+        let cases: &[(&[u8], usize, Option<u8>)] = &[
+            (&[2, 0], 536, None),
+            (&[2, 1], 536, None),
+            (&[1, 2, 4, 5], 536, None),
+            (&[3, 3, 7, 1, 2, 9], 536, Some(5)),
+            (&[30, 4, 1, 2, 2, 4, 0x01, 0x00], 256, None),
+            (&[2, 4, 0, 0], 64, None),
+            (&[2, 255, 1, 1, 1, 1, 1, 1], 536, None),
+            (&[0, 2, 4, 5, 0xb4], 536, None),
+            (&[3, 2, 3, 3, 9, 2, 4, 0x03, 0xe8], 1000, Some(5)),
+        ];
+        for (i, &(opts, mss, ws)) in cases.iter().enumerate() {
+            let pport = 42_000 + i as u16;
+            let b = syn_with_options(pport, opts);
+            n.deliver_l4(PEER, US, &b);
+            let s = n.only();
+            assert_eq!(s.r.flags, SYN | ACK, "case {i}");
+            assert_eq!(s.r.wscale, ws, "case {i}: {opts:?}");
+            n.inject(
+                sa(PEER, pport),
+                sa(US, LPORT),
+                seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+                &[],
+            );
+            let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+            assert_eq!(n.info(h).mss, mss, "case {i}: {opts:?}");
+        }
+        // A data offset beyond the segment, or below 5: dropped as bad headers.
+        let mut b = syn_with_options(43_000, &[]);
+        b[12] = 15 << 4;
+        let b = raw_tcp(PEER, US, b);
+        n.deliver_l4(PEER, US, &b);
+        let mut b = syn_with_options(43_001, &[]);
+        b[12] = 4 << 4;
+        let b = raw_tcp(PEER, US, b);
+        n.deliver_l4(PEER, US, &b);
+        n.nothing();
+        assert_eq!(n.stats().drop_bad_header, 2);
+    }
+
+    #[test]
+    fn send_failures_are_survived() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.ip.fail = true;
+        n.send(c.h, b"lost");
+        assert!(n.stats().send_failures >= 1);
+        n.ip.fail = false;
+        // The retransmission timer recovers it.
+        let (_, v) = n.next_sent(secs(5));
+        v[0].expect(ACK | PSH, c.snd, c.rcv);
+        assert_eq!(v[0].data, b"lost");
+    }
+}
