@@ -18,6 +18,8 @@
 //!
 //! Lock order: `core` first, then `drivers` (read). Neither is held while a thread blocks,
 //! except a socket call waiting on its condvar, which releases `core` while it sleeps.
+//! Frames are handed to the drivers under `core` (a non-blocking write or queue), so what
+//! the protocols send leaves in the order they sent it.
 //! Timers: the stack thread sleeps until the earliest deadline the protocol layers report
 //! (`poll_at`), or until a frame or a kick arrives; nothing spins.
 
@@ -154,8 +156,12 @@ impl Shared {
         let frames = collect(&mut core);
         let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
         let earlier = next < self.planned.load(Ordering::Acquire);
-        MutexGuard::unlock_fair(core);
+        // Frames go to the drivers before the lock is released, so they leave in the order
+        // the protocols made them: two threads each sending what they queued after
+        // unlocking could swap two ACKs, which a TCP peer then takes for a shrinking
+        // window and not for the duplicate ACKs that drive its fast retransmit.
         transmit(self, frames);
+        MutexGuard::unlock_fair(core);
         if earlier {
             let _ = self.kick.try_send(());
         }
@@ -390,7 +396,7 @@ fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>
             Ordering::Release,
         );
         let out = collect(&mut core);
-        MutexGuard::unlock_fair(core);
         transmit(shared, out);
+        MutexGuard::unlock_fair(core);
     }
 }

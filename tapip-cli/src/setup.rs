@@ -52,6 +52,8 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     let lo_addr =
         ip::Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8).ok_or("bad loopback address")?;
     stack.with_core(|c, now| -> Result<(), String> {
+        // TCP state changes, for `debug tcpstate`.
+        c.transport.set_trace(Some(trace.clone()));
         c.ip.set_address(lo_if, Some(lo_addr), now)
             .map_err(|e| e.to_string())?;
         c.ip.set_up(lo_if, true, now).map_err(|e| e.to_string())?;

@@ -108,6 +108,19 @@ fn main() {
             let s = stack();
             let l = TcpListener::bind(&s, ("0.0.0.0", port)).unwrap_or_else(|e| fail(&e.to_string()));
             println!("ready");
+            if std::env::var("TAPIP_DEBUG").is_ok() {
+                let s2 = s.clone();
+                std::thread::spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(2));
+                    let (st, socks, ip) = s2.with_core(|c, _| {
+                        (c.transport.tcp_stats(), c.transport.sockets(), c.ip.stats())
+                    });
+                    eprintln!("{st:?}\n{ip:?}");
+                    for so in socks {
+                        eprintln!("{} rx={} {:?}", so.state, so.rx_bytes, so.tcp);
+                    }
+                });
+            }
             let (mut c, _) = l.accept().unwrap_or_else(|e| fail(&e.to_string()));
             sink(&mut c);
             drop(c);

@@ -163,13 +163,15 @@ fn transfers_survive_a_faulty_link() {
         corrupt: 0.01,
         ..FaultConfig::default()
     };
-    for seed in 1..=3u64 {
+    for seed in 1..=1u64 {
         let (p, fa, _fb) = faulty_pair(seed, &faults);
         let data = Arc::new(pattern(2_000_000, seed as u32));
         let t = Instant::now();
         transfer(&p, data.clone(), true, 6000);
         transfer(&p, data, false, 6001);
         eprintln!("seed {seed}: {:?} {:?}", t.elapsed(), fa.stats());
+        eprintln!("A {:?}", p.a.stack.with_core(|c, _| c.transport.tcp_stats()));
+        eprintln!("B {:?}", p.b.stack.with_core(|c, _| c.transport.tcp_stats()));
         wait_until("no TCP left", || {
             tcp_sockets(&p.a).is_empty() && tcp_sockets(&p.b).is_empty()
         });

@@ -4,18 +4,35 @@
 use super::Ctx;
 use crate::opts::Args;
 use parking_lot::Mutex;
-use socket_api::UdpSocket;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// What a job's thread shares with the shell.
+/// What a job serves, which decides the counters `jobs` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// A UDP service: datagrams.
+    Datagrams,
+    /// A TCP service: connections and bytes.
+    Stream,
+    /// An HTTP server: connections and requests.
+    Http,
+}
+
+/// What a job's thread (and its connections' threads) share with the shell.
 #[derive(Default)]
 pub struct JobState {
     stop: AtomicBool,
     datagrams: AtomicU64,
     send_errors: AtomicU64,
+    connections: AtomicU64,
+    open: AtomicU64,
+    refused_busy: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    requests: AtomicU64,
+    error_responses: AtomicU64,
     error: Mutex<Option<String>>,
 }
 
@@ -35,38 +52,108 @@ impl JobState {
         self.send_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A connection accepted and handed to its thread.
+    pub fn conn_opened(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection's thread is done with it.
+    pub fn conn_closed(&self) {
+        // Never below zero, whatever the order of the calls.
+        let _ = self
+            .open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// A connection accepted and closed at once: too many were open.
+    pub fn conn_refused(&self) {
+        self.refused_busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn bytes_in(&self, n: usize) {
+        self.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn bytes_out(&self, n: usize) {
+        self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// An HTTP response sent, with its status.
+    pub fn response(&self, status: u16) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if status >= 400 {
+            self.error_responses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Why the job ended by itself (shown by `jobs`).
     pub fn fail(&self, why: String) {
         *self.error.lock() = Some(why);
     }
+
+    /// The counters of a job of this kind, for `jobs`.
+    fn counts(&self, kind: JobKind) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut s = match kind {
+            JobKind::Datagrams => format!("datagrams: {}", get(&self.datagrams)),
+            JobKind::Stream => format!(
+                "connections: {}, open: {}, bytes in: {}, out: {}",
+                get(&self.connections),
+                get(&self.open),
+                get(&self.bytes_in),
+                get(&self.bytes_out)
+            ),
+            JobKind::Http => format!(
+                "connections: {}, open: {}, requests: {}, errors: {}, bytes out: {}",
+                get(&self.connections),
+                get(&self.open),
+                get(&self.requests),
+                get(&self.error_responses),
+                get(&self.bytes_out)
+            ),
+        };
+        let errors = get(&self.send_errors);
+        if errors > 0 {
+            s.push_str(&format!(", send errors: {errors}"));
+        }
+        let busy = get(&self.refused_busy);
+        if busy > 0 {
+            s.push_str(&format!(", refused (busy): {busy}"));
+        }
+        s
+    }
 }
+
+/// How `kill` wakes a job: closes its socket(s), so that a call blocked on them returns.
+pub type Closer = Box<dyn Fn() + Send>;
 
 struct Job {
     what: String,
+    kind: JobKind,
     state: Arc<JobState>,
-    /// A handle on the job's socket: closing it wakes a call blocked on it.
-    socket: UdpSocket,
+    close: Closer,
     thread: JoinHandle<()>,
 }
 
 impl Job {
     fn stop(self) {
         self.state.stop.store(true, Ordering::SeqCst);
-        self.socket.close();
+        (self.close)();
         let _ = self.thread.join();
     }
 
     fn describe(&self, n: usize) -> String {
-        let s = &self.state;
-        let mut counts = format!("datagrams: {}", s.datagrams.load(Ordering::Relaxed));
-        let errors = s.send_errors.load(Ordering::Relaxed);
-        if errors > 0 {
-            counts.push_str(&format!(", send errors: {errors}"));
-        }
+        let counts = self.state.counts(self.kind);
         if !self.thread.is_finished() {
             return format!("[{n}] running {} ({counts})", self.what);
         }
-        let why = s.error.lock().clone().unwrap_or_else(|| "ended".into());
+        let why = self
+            .state
+            .error
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "ended".into());
         format!("[{n}] exited  {} ({counts}): {why}", self.what)
     }
 }
@@ -78,12 +165,14 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Start `body` on a thread as job `[N] what`; returns N. `socket` is a handle on the
-    /// job's socket (for `kill` to close); `body` gets the job's shared state.
+    /// Start `body` on a thread as job `[N] what`; returns N. `close` closes the job's
+    /// sockets (for `kill`, after it sets the stop flag); `body` gets the job's shared
+    /// state, and must return once stopped and its sockets closed.
     pub fn spawn(
         &self,
         what: String,
-        socket: UdpSocket,
+        kind: JobKind,
+        close: Closer,
         body: impl FnOnce(&JobState) + Send + 'static,
     ) -> Result<usize, String> {
         let mut table = self.table.lock();
@@ -98,8 +187,9 @@ impl Jobs {
             n,
             Job {
                 what,
+                kind,
                 state,
-                socket,
+                close,
                 thread,
             },
         );
@@ -196,6 +286,60 @@ mod tests {
         for bad in ["-1", "1 2", "%", "99999999999999999999999"] {
             assert!(kill_line(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn counters_by_kind() {
+        let st = JobState::default();
+        st.count();
+        assert_eq!(st.counts(JobKind::Datagrams), "datagrams: 1");
+        st.conn_opened();
+        st.conn_opened();
+        st.conn_closed();
+        st.conn_closed();
+        st.conn_closed(); // one too many: stays at zero
+        st.bytes_in(10);
+        st.bytes_out(7);
+        assert_eq!(
+            st.counts(JobKind::Stream),
+            "connections: 2, open: 0, bytes in: 10, out: 7"
+        );
+        st.response(200);
+        st.response(404);
+        st.conn_refused();
+        assert_eq!(
+            st.counts(JobKind::Http),
+            "connections: 2, open: 0, requests: 2, errors: 1, bytes out: 7, refused (busy): 1"
+        );
+    }
+
+    #[test]
+    fn a_job_is_stopped_by_its_closer() {
+        let jobs = Jobs::default();
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        let close: Closer = Box::new(move || {
+            let _ = tx.send(());
+        });
+        let saw_stop = Arc::new(AtomicBool::new(false));
+        let saw = saw_stop.clone();
+        let n = jobs
+            .spawn("test".into(), JobKind::Stream, close, move |st| {
+                // Blocked until the closer runs, as on a socket.
+                let _ = rx.recv();
+                saw.store(st.stopping(), Ordering::SeqCst);
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(
+            jobs.list(),
+            vec!["[1] running test (connections: 0, open: 0, bytes in: 0, out: 0)"]
+        );
+        jobs.kill(1).unwrap();
+        assert!(
+            saw_stop.load(Ordering::SeqCst),
+            "the stop flag is set before closing"
+        );
+        assert!(jobs.list().is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod arp;
 mod debug;
+mod get;
 mod ifconfig;
 pub mod input;
 pub mod jobs;
@@ -12,6 +13,7 @@ mod route;
 mod serve;
 mod snc;
 mod stat;
+mod tcp;
 
 use crate::opts::{parse_seconds, Args};
 use netif::pcap::PcapHandle;
@@ -101,7 +103,7 @@ const COMMANDS: &[Command] = &[
         usage: "arp [-d IP | -s IP MAC]",
         help: "show the ARP cache, delete an entry, or add a static one (alias: arpcache)",
     },
-    Command { name: "stat", usage: "stat", help: "buffers and sockets in use, per-protocol counters, drops by cause" },
+    Command { name: "stat", usage: "stat", help: "buffers and sockets in use, per-protocol counters (ip, icmp, udp, tcp, ...), drops by cause" },
     Command {
         name: "debug",
         usage: "debug [-n] [-c] dev|l2|arp|ip|icmp|udp|tcp|tcpstate|all ...",
@@ -109,20 +111,25 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         name: "snc",
-        usage: "snc [-u] [-d] [-w SECONDS] (-b ADDR:PORT | -c ADDR:PORT) [-f FILE] [-o FILE]",
-        help: "netcat over UDP (-u; TCP comes later): -b binds and prints what arrives until Ctrl-C; -c sends each line of input (to its end, Ctrl-D at a terminal) or FILE in 1472-byte datagrams, printing replies, and waits SECONDS for more after the last; -o writes what arrives to FILE; -d reports each datagram on stderr",
+        usage: "snc [-u] [-d] [-w SECONDS] (-b [ADDR:]PORT | -c ADDR:PORT) [-f FILE] [-o FILE]",
+        help: "netcat over TCP (UDP with -u): -b listens, takes one connection and prints what arrives until the peer closes (UDP: until Ctrl-C); -c connects and sends each line of input (to its end, Ctrl-D at a terminal) or FILE, printing what comes back, then (TCP) sends a FIN and waits for the peer to close; -o writes what arrives to FILE; -w limits the waits (TCP: connecting, the peer's close, and with -b a connection and data; UDP: replies after the last datagram); -d reports each read; TCP ends with a summary line (bytes, seconds, throughput)",
     },
     Command {
         name: "serve",
-        usage: "serve echo|discard|chargen|daytime [-u] [-p PORT]",
-        help: "run a classic service over UDP (-u; TCP comes later) as a background job: echo (port 7), discard (9), chargen (19), daytime (13); datagrams from ports 0, 7, 13 and 19 get no answer (no service loops)",
+        usage: "serve echo|discard|chargen|daytime [-u] [-p PORT] | serve http [-p PORT] DIR",
+        help: "run a service as a background job, over TCP (one thread per connection, at most 64 at once) or UDP with -u: echo (port 7), discard (9), chargen (19), daytime (13), or http (80, TCP only): the files under DIR; UDP datagrams from ports 0, 7, 13 and 19 get no answer (no service loops)",
     },
-    Command { name: "jobs", usage: "jobs", help: "list background jobs and the datagrams each has served" },
+    Command {
+        name: "get",
+        usage: "get URL [-o FILE]",
+        help: "fetch http://IP[:PORT]/PATH with HTTP/1.1 (IPv4 addresses only: no DNS); the body goes to the terminal (raw bytes) or to FILE, then a line with the status, bytes, seconds and throughput; Ctrl-C interrupts",
+    },
+    Command { name: "jobs", usage: "jobs", help: "list background jobs and what each has served (datagrams; connections and bytes; HTTP requests)" },
     Command { name: "kill", usage: "kill N", help: "stop background job N (as 'jobs' numbers them)" },
     Command {
         name: "netstat",
         usage: "netstat",
-        help: "list every socket: protocol, bytes queued to receive and to send, addresses, state",
+        help: "list every socket: protocol, bytes queued to receive and to send, addresses, state (TCP: also cwnd, srtt, rto, retransmissions, mss; and TIME-WAIT records)",
     },
     Command { name: "pcap", usage: "pcap start FILE | pcap stop", help: "record every frame of the interfaces in a pcap file" },
     Command { name: "sleep", usage: "sleep SECONDS", help: "pause the shell (the stack keeps running)" },
@@ -154,6 +161,7 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         }
         "debug" => debug::run(ctx, &mut args).map(|_| Flow::Continue),
         "snc" => snc::run(ctx, &mut args).map(|_| Flow::Continue),
+        "get" => get::run(ctx, &mut args).map(|_| Flow::Continue),
         "serve" => serve::run(ctx, &mut args).map(|_| Flow::Continue),
         "jobs" => jobs::list(ctx, &mut args).map(|_| Flow::Continue),
         "kill" => jobs::kill(ctx, &mut args).map(|_| Flow::Continue),
@@ -226,6 +234,65 @@ fn pcap(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
         other => Err(format!(
             "pcap: unknown action '{other}' (use 'start FILE' or 'stop')"
         )),
+    }
+}
+
+/// A shell context on an in-memory stack with only the loopback interface (127.0.0.1/8),
+/// for tests that run commands end to end. Its input is at its end.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use netif::{DriverConfig, MemoryLink};
+    use socket_api::StackConfig;
+
+    pub fn ctx() -> Ctx {
+        let (trace, _lines) = Trace::new();
+        let stack = Stack::new(StackConfig::default()).expect("a stack");
+        let lo = stack
+            .add_device(Arc::new(MemoryLink::loopback()), DriverConfig::default())
+            .expect("the loopback device");
+        let addr = ip::Ipv4Cidr::new(std::net::Ipv4Addr::new(127, 0, 0, 1), 8).expect("127/8");
+        stack
+            .with_core(|c, now| -> Result<(), String> {
+                c.ip.set_address(lo, Some(addr), now)
+                    .map_err(|e| e.to_string())?;
+                c.ip.set_up(lo, true, now).map_err(|e| e.to_string())
+            })
+            .expect("loopback up");
+        let (input, _requests) = input::Input::new();
+        Ctx {
+            stack,
+            trace,
+            pcap: PcapHandle::new(),
+            sig: Signals::default(),
+            fault: None,
+            input,
+            jobs: jobs::Jobs::default(),
+        }
+    }
+
+    /// Run one command line.
+    pub fn run_line(ctx: &Ctx, line: &str) -> Result<Flow, String> {
+        run(ctx, line)
+    }
+
+    /// A fresh directory under the system's temporary one.
+    pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+        use std::sync::atomic::AtomicUsize;
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "tapip-cli-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&d).expect("a temporary directory");
+        d
+    }
+
+    /// Stop the jobs, then the stack.
+    pub fn finish(ctx: Ctx) {
+        ctx.jobs.stop_all();
+        ctx.stack.shutdown();
     }
 }
 

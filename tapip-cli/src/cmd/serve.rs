@@ -1,15 +1,19 @@
-//! `serve`: the classic small services as background jobs on UDP sockets: echo (RFC 862),
-//! discard (RFC 863), chargen (RFC 864) and daytime (RFC 867).
+//! `serve`: the classic small services as background jobs: echo (RFC 862), discard
+//! (RFC 863), chargen (RFC 864) and daytime (RFC 867), over TCP (see `tcp`) or with `-u`
+//! over UDP (here); and `serve http DIR`, a static file server (TCP only).
 
-use super::jobs::JobState;
+mod tcp;
+
+use super::jobs::{JobKind, JobState};
 use super::Ctx;
 use crate::opts::Args;
 use socket_api::UdpSocket;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "serve echo|discard|chargen|daytime [-u] [-p PORT]";
+const USAGE: &str = "serve echo|discard|chargen|daytime [-u] [-p PORT] | serve http [-p PORT] DIR";
 
 /// How often a job looks at its stop flag while no datagram comes (`kill` also closes the
 /// socket, which wakes it at once).
@@ -25,6 +29,7 @@ enum Service {
     Discard,
     Chargen,
     Daytime,
+    Http,
 }
 
 impl Service {
@@ -34,6 +39,7 @@ impl Service {
             Service::Discard => "discard",
             Service::Chargen => "chargen",
             Service::Daytime => "daytime",
+            Service::Http => "http",
         }
     }
 
@@ -43,6 +49,7 @@ impl Service {
             Service::Discard => 9,
             Service::Chargen => 19,
             Service::Daytime => 13,
+            Service::Http => 80,
         }
     }
 }
@@ -51,48 +58,67 @@ impl Service {
 struct Opts {
     service: Service,
     port: u16,
+    /// `-u`: UDP rather than TCP.
+    udp: bool,
+    /// The directory `serve http` serves.
+    dir: Option<PathBuf>,
 }
 
 fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
-    let (mut name, mut udp, mut port) = (None, false, None);
+    let (mut udp, mut port) = (false, None);
+    let mut words = Vec::new();
     while let Some(w) = args.peek() {
         args.next();
         match w {
             "-u" => udp = true,
             "-p" => port = Some(args.value::<u16>(w, "port")?),
             _ if w.starts_with('-') && w.len() > 1 => return Err(args.unknown_option(w)),
-            _ if name.is_some() => {
-                return Err(format!("serve: unexpected argument '{w}' (usage: {USAGE})"))
-            }
-            _ => name = Some(w),
+            _ => words.push(w),
         }
     }
-    let service = match name {
+    let (name, rest) = match words.split_first() {
         None => return Err(format!("serve: missing service (usage: {USAGE})")),
-        Some("echo") => Service::Echo,
-        Some("discard") => Service::Discard,
-        Some("chargen") => Service::Chargen,
-        Some("daytime") => Service::Daytime,
-        Some("http") => {
-            return Err("serve: http is TCP-only; TCP services arrive with the TCP issue".into())
-        }
-        Some(other) => {
+        Some((name, rest)) => (*name, rest),
+    };
+    let service = match name {
+        "echo" => Service::Echo,
+        "discard" => Service::Discard,
+        "chargen" => Service::Chargen,
+        "daytime" => Service::Daytime,
+        "http" => Service::Http,
+        other => {
             return Err(format!(
-                "serve: unknown service '{other}' (echo, discard, chargen, daytime)"
+                "serve: unknown service '{other}' (echo, discard, chargen, daytime, http)"
             ))
         }
     };
-    if !udp {
-        return Err("serve: TCP services arrive with the TCP issue; use -u".into());
+    let mut dir = None;
+    let mut rest = rest.iter();
+    if service == Service::Http {
+        if udp {
+            return Err("serve: http is TCP-only (drop -u)".into());
+        }
+        let d = rest
+            .next()
+            .ok_or("serve: http needs the directory to serve (usage: serve http [-p PORT] DIR)")?;
+        dir = Some(PathBuf::from(d));
+    }
+    if let Some(w) = rest.next() {
+        return Err(format!("serve: unexpected argument '{w}' (usage: {USAGE})"));
     }
     Ok(Opts {
         service,
         port: port.unwrap_or(service.port()),
+        udp,
+        dir,
     })
 }
 
 pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     let o = parse(args)?;
+    if !o.udp {
+        return tcp::run(ctx, &o);
+    }
     let sock = UdpSocket::bind(&ctx.stack, (Ipv4Addr::UNSPECIFIED, o.port))
         .map_err(|e| format!("serve: cannot bind udp 0.0.0.0:{}: {e}", o.port))?;
     let err = |e: std::io::Error| format!("serve: {e}");
@@ -103,9 +129,12 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     let service = o.service;
     let n = ctx
         .jobs
-        .spawn(what.clone(), closer, move |st| {
-            serve_udp(service, &sock, st)
-        })
+        .spawn(
+            what.clone(),
+            JobKind::Datagrams,
+            Box::new(move || closer.close()),
+            move |st| serve_udp(service, &sock, st),
+        )
         .map_err(|e| format!("serve: {e}"))?;
     println!("[{n}] {what}");
     Ok(())
@@ -139,6 +168,8 @@ fn serve_udp(service: Service, sock: &UdpSocket, st: &JobState) {
                 chargen(line, (rng.next() % 513) as usize)
             }
             Service::Daytime => daytime(now_secs()).into_bytes(),
+            // Refused by `parse`.
+            Service::Http => continue,
         };
         if sock.send_to(&reply, from).is_err() {
             st.send_failed();
@@ -256,18 +287,12 @@ mod tests {
     #[test]
     fn options() {
         let o = parse_line("echo -u").unwrap();
-        assert_eq!((o.service, o.port), (Service::Echo, 7));
+        assert_eq!((o.service, o.port, o.udp), (Service::Echo, 7, true));
         let o = parse_line("-u -p 7007 discard").unwrap();
         assert_eq!((o.service, o.port), (Service::Discard, 7007));
         assert_eq!(parse_line("chargen -u").unwrap().port, 19);
         assert_eq!(parse_line("daytime -u").unwrap().port, 13);
         assert_eq!(parse_line("echo -u -p 0").unwrap().port, 0);
-        assert_eq!(
-            parse_line("echo"),
-            Err("serve: TCP services arrive with the TCP issue; use -u".into())
-        );
-        assert!(parse_line("http").unwrap_err().contains("TCP-only"));
-        assert!(parse_line("http -u").unwrap_err().contains("TCP-only"));
         assert!(parse_line("")
             .unwrap_err()
             .starts_with("serve: missing service"));
@@ -288,6 +313,45 @@ mod tests {
         ] {
             assert!(parse_line(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tcp_is_the_default() {
+        let o = parse_line("echo").unwrap();
+        assert_eq!((o.service, o.port, o.udp), (Service::Echo, 7, false));
+        let o = parse_line("chargen -p 1919").unwrap();
+        assert_eq!((o.service, o.port, o.udp), (Service::Chargen, 1919, false));
+        assert_eq!(parse_line("discard").unwrap().port, 9);
+        assert_eq!(parse_line("daytime").unwrap().port, 13);
+        assert_eq!(parse_line("echo").unwrap().dir, None);
+    }
+
+    #[test]
+    fn http_options() {
+        let o = parse_line("http /srv").unwrap();
+        assert_eq!((o.service, o.port, o.udp), (Service::Http, 80, false));
+        assert_eq!(o.dir, Some(PathBuf::from("/srv")));
+        let o = parse_line("http -p 8080 /tmp/www").unwrap();
+        assert_eq!((o.port, o.dir), (8080, Some(PathBuf::from("/tmp/www"))));
+        let o = parse_line("-p 8080 http .").unwrap();
+        assert_eq!((o.port, o.dir), (8080, Some(PathBuf::from("."))));
+        assert_eq!(
+            parse_line("http"),
+            Err(
+                "serve: http needs the directory to serve (usage: serve http [-p PORT] DIR)".into()
+            )
+        );
+        assert_eq!(
+            parse_line("http -u /srv"),
+            Err("serve: http is TCP-only (drop -u)".into())
+        );
+        assert!(parse_line("http /a /b")
+            .unwrap_err()
+            .contains("unexpected argument '/b'"));
+        assert!(parse_line("echo /srv")
+            .unwrap_err()
+            .contains("unexpected argument '/srv'"));
+        assert!(parse_line("http -p 80000 /srv").is_err());
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! `snc`: a small netcat on the stack's sockets, as in the C tapip: `-b` binds and prints
 //! what arrives, `-c` connects and sends what is typed (or a file), printing the replies.
-//! UDP only until TCP arrives.
+//! TCP by default (see `tcp`), UDP with `-u` (here).
 //!
 //! What is typed comes from the shell's input (see `input`): in pipe mode the lines after
 //! the `snc` command, to the end of the input; at a terminal the lines typed until Ctrl-D
 //! (or Ctrl-C); with `-c`/`--script`, the program's stdin.
+
+mod tcp;
 
 use super::input::InputLine;
 use super::Ctx;
@@ -17,7 +19,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "snc [-u] [-d] [-w SECONDS] (-b ADDR:PORT | -c ADDR:PORT) [-f FILE] [-o FILE]";
+const USAGE: &str =
+    "snc [-u] [-d] [-w SECONDS] (-b [ADDR:]PORT | -c ADDR:PORT) [-f FILE] [-o FILE]";
 
 /// Datagram size for files: the most UDP payload one frame carries at MTU 1500 (1500
 /// bytes less 20 of IP header and 8 of UDP header), so nothing is fragmented.
@@ -37,17 +40,27 @@ enum Mode {
 
 #[derive(Debug, PartialEq, Eq)]
 struct Opts {
+    /// `-u`: UDP rather than TCP.
+    udp: bool,
     debug: bool,
     mode: Mode,
     /// `-f`: send this file instead of the input's lines.
     file: Option<String>,
     /// `-o`: write what arrives here instead of stdout.
     out: Option<String>,
-    /// `-w`: after sending, keep printing replies this long.
-    linger: Duration,
+    /// `-w`: UDP: after sending, keep printing replies this long. TCP: the limit on
+    /// connecting, on waiting for the peer's close after sending, and (`-b`) on waiting
+    /// for a connection and for data.
+    wait: Option<Duration>,
 }
 
 fn address(opt: &str, v: &str) -> Result<SocketAddrV4, String> {
+    // `-b PORT` binds every address, as `nc -l PORT` does.
+    if opt == "-b" {
+        if let Ok(port) = v.parse::<u16>() {
+            return Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+        }
+    }
     v.parse().map_err(|_| {
         format!("snc: invalid address '{v}' for {opt} (ADDR:PORT, e.g. 10.0.0.2:9000)")
     })
@@ -62,7 +75,12 @@ fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
             "-u" => udp = true,
             "-d" => debug = true,
             "-b" | "-c" => {
-                let v: String = args.value(w, "ADDR:PORT")?;
+                let what = if w == "-b" {
+                    "[ADDR:]PORT"
+                } else {
+                    "ADDR:PORT"
+                };
+                let v: String = args.value(w, what)?;
                 let a = address(w, &v)?;
                 if mode.is_some() {
                     return Err(format!("snc: give one of -b and -c (usage: {USAGE})"));
@@ -86,30 +104,43 @@ fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
             _ => return Err(format!("snc: unexpected argument '{w}' (usage: {USAGE})")),
         }
     }
-    let mode =
-        mode.ok_or_else(|| format!("snc: missing -b ADDR:PORT or -c ADDR:PORT (usage: {USAGE})"))?;
+    let mode = mode
+        .ok_or_else(|| format!("snc: missing -b [ADDR:]PORT or -c ADDR:PORT (usage: {USAGE})"))?;
     if let Mode::Bind(_) = mode {
         if file.is_some() {
             return Err("snc: -f sends a file to a peer: use it with -c ADDR:PORT".into());
         }
-        if linger.is_some() {
+        if udp && linger.is_some() {
             return Err("snc: -w is the wait for replies after sending, with -c".into());
         }
     }
     if !udp {
-        return Err("snc: TCP mode arrives with the TCP issue; use -u".into());
+        if let Mode::Connect(a) = mode {
+            if a.port() == 0 || a.ip().is_unspecified() {
+                return Err(format!(
+                    "snc: cannot connect to {a} (give an address and a port)"
+                ));
+            }
+        }
+        if linger.is_some_and(|d| d.is_zero()) {
+            return Err("snc: -w needs more than 0 seconds with TCP".into());
+        }
     }
     Ok(Opts {
+        udp,
         debug,
         mode,
         file,
         out,
-        linger: linger.unwrap_or(Duration::ZERO),
+        wait: linger,
     })
 }
 
 pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     let o = parse(args)?;
+    if !o.udp {
+        return tcp::run(ctx, &o);
+    }
     let err = |e: std::io::Error| format!("snc: {e}");
     let sock = match o.mode {
         Mode::Bind(a) => {
@@ -124,16 +155,8 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     };
     sock.set_read_timeout(Some(POLL)).map_err(err)?;
     // Files are opened once the socket is ready, so a bad address leaves them alone.
-    let input = match &o.file {
-        Some(p) => Some(File::open(p).map_err(|e| format!("snc: cannot read '{p}': {e}"))?),
-        None => None,
-    };
-    let sink = match &o.out {
-        Some(p) => {
-            Sink::File(File::create(p).map_err(|e| format!("snc: cannot write '{p}': {e}"))?)
-        }
-        None => Sink::Stdout,
-    };
+    let input = open_input(&o.file)?;
+    let sink = Sink::open(&o.out)?;
     let local = sock.local_addr().map_err(err)?;
     match o.mode {
         Mode::Bind(_) => {
@@ -183,6 +206,16 @@ enum Sink {
 }
 
 impl Sink {
+    /// `-o FILE` (created or truncated), or stdout.
+    fn open(out: &Option<String>) -> Result<Sink, String> {
+        Ok(match out {
+            Some(p) => {
+                Sink::File(File::create(p).map_err(|e| format!("snc: cannot write '{p}': {e}"))?)
+            }
+            None => Sink::Stdout,
+        })
+    }
+
     fn put(&mut self, data: &[u8]) -> std::io::Result<()> {
         match self {
             Sink::Stdout => {
@@ -195,6 +228,16 @@ impl Sink {
                 f.flush()
             }
         }
+    }
+}
+
+/// `-f FILE`, opened.
+fn open_input(file: &Option<String>) -> Result<Option<File>, String> {
+    match file {
+        Some(p) => Ok(Some(
+            File::open(p).map_err(|e| format!("snc: cannot read '{p}': {e}"))?,
+        )),
+        None => Ok(None),
     }
 }
 
@@ -273,7 +316,7 @@ fn connect(
             None => sender.lines(),
         };
         if sent.is_ok() {
-            ctx.sig.sleep(o.linger);
+            ctx.sig.sleep(o.wait.unwrap_or(Duration::ZERO));
         }
         stop.store(true, Ordering::SeqCst);
         let got = receiver
@@ -426,17 +469,68 @@ mod tests {
         assert_eq!(o.mode, Mode::Connect(addr("10.0.0.2:7")));
         assert!(o.debug);
         assert_eq!(o.file.as_deref(), Some("/etc/hosts"));
-        assert_eq!(o.linger, Duration::from_millis(500));
+        assert_eq!(o.wait, Some(Duration::from_millis(500)));
+        assert!(o.udp);
         let o = parse_line("-u -b 10.0.0.1:53 -o /tmp/x").unwrap();
         assert_eq!(o.out.as_deref(), Some("/tmp/x"));
     }
 
     #[test]
-    fn errors() {
+    fn tcp_is_the_default() {
+        let o = parse_line("-b 9000").unwrap();
+        assert!(!o.udp);
+        assert_eq!(o.mode, Mode::Bind(addr("0.0.0.0:9000")));
+        assert_eq!(o.wait, None);
+        let o = parse_line("-b 10.0.0.1:9000 -o /tmp/x -w 3 -d").unwrap();
+        assert_eq!(o.mode, Mode::Bind(addr("10.0.0.1:9000")));
+        assert_eq!(o.wait, Some(Duration::from_secs(3)));
+        assert_eq!(o.out.as_deref(), Some("/tmp/x"));
+        assert!(o.debug);
+        let o = parse_line("-c 10.0.0.2:5000 -f /etc/hosts -w 0.5").unwrap();
+        assert_eq!(o.mode, Mode::Connect(addr("10.0.0.2:5000")));
+        assert_eq!(o.file.as_deref(), Some("/etc/hosts"));
+        assert_eq!(o.wait, Some(Duration::from_millis(500)));
+        // A bare port also binds over UDP.
         assert_eq!(
-            parse_line("-b 0.0.0.0:9000"),
-            Err("snc: TCP mode arrives with the TCP issue; use -u".into())
+            parse_line("-u -b 6000").unwrap().mode,
+            Mode::Bind(addr("0.0.0.0:6000"))
         );
+    }
+
+    #[test]
+    fn tcp_errors() {
+        assert!(parse_line("-b 1.2.3.4:5 -f x")
+            .unwrap_err()
+            .contains("with -c"));
+        assert_eq!(
+            parse_line("-c 9000"),
+            Err("snc: invalid address '9000' for -c (ADDR:PORT, e.g. 10.0.0.2:9000)".into())
+        );
+        assert!(parse_line("-c 10.0.0.2:0")
+            .unwrap_err()
+            .contains("give an address and a port"));
+        assert!(parse_line("-c 0.0.0.0:7")
+            .unwrap_err()
+            .contains("give an address and a port"));
+        assert_eq!(
+            parse_line("-c 10.0.0.2:7 -w 0"),
+            Err("snc: -w needs more than 0 seconds with TCP".into())
+        );
+        for bad in [
+            "-b 70000",
+            "-b -1",
+            "-b x",
+            "-c",
+            "-b 1 -c 1.2.3.4:5",
+            "-b 7 extra",
+        ] {
+            let e = parse_line(bad).unwrap_err();
+            assert!(e.starts_with("snc: ") && !e.contains('\n'), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn errors() {
         assert!(parse_line("-u").unwrap_err().starts_with("snc: missing -b"));
         assert!(parse_line("-u -b 1.2.3.4:5 -c 1.2.3.4:6")
             .unwrap_err()
@@ -451,6 +545,9 @@ mod tests {
             parse_line("-u -b 1.2.3.4"),
             Err("snc: invalid address '1.2.3.4' for -b (ADDR:PORT, e.g. 10.0.0.2:9000)".into())
         );
+        assert!(parse_line("-u -b 1.2.3.4:5 -w 1")
+            .unwrap_err()
+            .contains("with -c"));
         assert_eq!(
             parse_line("-u -c"),
             Err("snc: option -c needs ADDR:PORT".into())
@@ -472,7 +569,7 @@ mod tests {
             assert!(parse_line(bad).is_err(), "{bad}");
         }
         // Every error is one line.
-        for bad in ["", "-u", "-q", "-u -b x", "-b 1.2.3.4:5"] {
+        for bad in ["", "-u", "-q", "-u -b x", "-b 1.2.3.4:5 -f x"] {
             assert!(!parse_line(bad).unwrap_err().contains('\n'), "{bad}");
         }
     }

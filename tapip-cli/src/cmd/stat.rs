@@ -23,6 +23,7 @@ pub fn run(ctx: &Ctx) {
         arps,
         tr,
         udp,
+        tcp,
         sockets,
         socket_bytes,
         arp_pending,
@@ -38,6 +39,7 @@ pub fn run(ctx: &Ctx) {
             c.ip.arp_stats(),
             c.transport.stats(),
             c.transport.udp_stats(),
+            c.transport.tcp_stats(),
             socks.len(),
             bytes,
             c.ip.arp_pending(),
@@ -195,6 +197,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_queue_full", udp.drop_queue_full),
         ],
     );
+    line("tcp", &tcp_pairs(&tcp));
     if let Some(f) = &ctx.fault {
         let f = f.stats();
         line(
@@ -231,4 +234,141 @@ pub fn run(ctx: &Ctx) {
             ("drop_no_protocol", tr.no_protocol),
         ],
     );
+}
+
+/// Every TCP counter, named for `stat`: segments, connections, loss recovery, then the
+/// drops by cause (shown only when not zero). The pattern names every field, so a counter
+/// added to `TcpStats` does not build until it is shown here.
+fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
+    let transport::TcpStats {
+        segs_in,
+        segs_out,
+        active_opens,
+        passive_opens,
+        established,
+        retransmits,
+        fast_retransmits,
+        timeouts,
+        dup_acks,
+        dup_segments,
+        ooo_queued,
+        resets_in,
+        resets_out,
+        resets_established,
+        aborts_on_close,
+        challenge_acks,
+        challenge_acks_limited,
+        window_probes,
+        keepalive_probes,
+        keepalive_timeouts,
+        user_timeouts,
+        handshake_timeouts,
+        time_wait_evicted,
+        send_failures,
+        drop_bad_checksum,
+        drop_bad_header,
+        drop_broadcast,
+        drop_no_socket,
+        drop_syn_queue_full,
+        drop_accept_queue_full,
+        drop_listen_bad,
+        bad_acks,
+        window_drops,
+        ooo_dropped,
+    } = *t;
+    vec![
+        ("rx", segs_in),
+        ("tx", segs_out),
+        ("active_opens", active_opens),
+        ("passive_opens", passive_opens),
+        ("established", established),
+        ("retransmits", retransmits),
+        ("fast_retransmits", fast_retransmits),
+        ("rto_timeouts", timeouts),
+        ("dup_acks", dup_acks),
+        ("dup_segments", dup_segments),
+        ("ooo_queued", ooo_queued),
+        ("resets_in", resets_in),
+        ("resets_out", resets_out),
+        ("resets_established", resets_established),
+        ("aborts_on_close", aborts_on_close),
+        ("challenge_acks", challenge_acks),
+        ("challenge_acks_limited", challenge_acks_limited),
+        ("window_probes", window_probes),
+        ("keepalive_probes", keepalive_probes),
+        ("keepalive_timeouts", keepalive_timeouts),
+        ("user_timeouts", user_timeouts),
+        ("handshake_timeouts", handshake_timeouts),
+        ("time_wait_evicted", time_wait_evicted),
+        ("send_failures", send_failures),
+        ("drop_bad_checksum", drop_bad_checksum),
+        ("drop_bad_header", drop_bad_header),
+        ("drop_broadcast", drop_broadcast),
+        ("drop_no_socket", drop_no_socket),
+        ("drop_syn_queue_full", drop_syn_queue_full),
+        ("drop_accept_queue_full", drop_accept_queue_full),
+        ("drop_listen_bad", drop_listen_bad),
+        ("drop_bad_ack", bad_acks),
+        ("drop_beyond_window", window_drops),
+        ("drop_ooo_full", ooo_dropped),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tcp_counter_is_shown() {
+        // Give every counter a different value: each must appear, once, under its name.
+        let mut t = transport::TcpStats::default();
+        let fields: [&mut u64; 34] = [
+            &mut t.segs_in,
+            &mut t.segs_out,
+            &mut t.retransmits,
+            &mut t.fast_retransmits,
+            &mut t.timeouts,
+            &mut t.active_opens,
+            &mut t.passive_opens,
+            &mut t.established,
+            &mut t.resets_in,
+            &mut t.resets_out,
+            &mut t.resets_established,
+            &mut t.aborts_on_close,
+            &mut t.dup_acks,
+            &mut t.dup_segments,
+            &mut t.ooo_queued,
+            &mut t.challenge_acks,
+            &mut t.challenge_acks_limited,
+            &mut t.window_probes,
+            &mut t.keepalive_probes,
+            &mut t.keepalive_timeouts,
+            &mut t.user_timeouts,
+            &mut t.handshake_timeouts,
+            &mut t.send_failures,
+            &mut t.time_wait_evicted,
+            &mut t.drop_bad_checksum,
+            &mut t.drop_bad_header,
+            &mut t.drop_broadcast,
+            &mut t.drop_no_socket,
+            &mut t.drop_syn_queue_full,
+            &mut t.drop_accept_queue_full,
+            &mut t.bad_acks,
+            &mut t.window_drops,
+            &mut t.ooo_dropped,
+            &mut t.drop_listen_bad,
+        ];
+        for (i, f) in fields.into_iter().enumerate() {
+            *f = 100 + i as u64;
+        }
+        let pairs = tcp_pairs(&t);
+        assert_eq!(pairs.len(), 34);
+        let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
+        values.sort_unstable();
+        assert_eq!(values, (100..134).collect::<Vec<u64>>());
+        let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 34, "names are unique");
+    }
 }

@@ -1553,7 +1553,7 @@ impl Tcb {
 }
 
 /// Out-of-order segments held per connection at most.
-pub const OOO_MAX_SEGMENTS: usize = 256;
+pub const OOO_MAX_SEGMENTS: usize = 1024;
 
 /// Send a header-only or small segment built by hand.
 pub fn send_repr(

@@ -1,0 +1,278 @@
+//! `get URL [-o FILE]`: an HTTP/1.1 GET over the stack's TCP (see `crate::http`). The body
+//! goes to the terminal as raw bytes, or to FILE; then one line says how it went:
+//! `200 OK: 20971520 bytes in 1.234 s (135.9 Mbit/s)` (on stderr when the body went to
+//! stdout). Hosts are IPv4 addresses: there is no DNS. Ctrl-C interrupts.
+
+use super::tcp::{self as net, Watchdog};
+use super::Ctx;
+use crate::http::{self, Url};
+use crate::opts::Args;
+use std::fs::File;
+use std::io::{self, ErrorKind, IsTerminal, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "get URL [-o FILE]";
+
+/// A response that stalls this long is given up.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, PartialEq, Eq)]
+struct Opts {
+    url: Url,
+    addr: SocketAddrV4,
+    /// `-o`: the body goes here instead of stdout.
+    out: Option<String>,
+}
+
+fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
+    let (mut url, mut out) = (None, None);
+    while let Some(w) = args.peek() {
+        args.next();
+        match w {
+            "-o" => out = Some(args.value::<String>(w, "a file name")?),
+            _ if w.starts_with('-') && w.len() > 1 => return Err(args.unknown_option(w)),
+            _ if url.is_some() => {
+                return Err(format!("get: unexpected argument '{w}' (usage: {USAGE})"))
+            }
+            _ => url = Some(w),
+        }
+    }
+    let url = url.ok_or_else(|| format!("get: missing URL (usage: {USAGE})"))?;
+    let url = http::parse_url(url).map_err(|e| format!("get: {e}"))?;
+    let ip: Ipv4Addr = url.host.parse().map_err(|_| {
+        format!(
+            "get: cannot look up '{}': host names are not supported (no DNS), use an IPv4 address",
+            url.host
+        )
+    })?;
+    Ok(Opts {
+        addr: SocketAddrV4::new(ip, url.port),
+        url,
+        out,
+    })
+}
+
+pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
+    let o = parse(args)?;
+    let start = Instant::now();
+    let a = o.addr;
+    let s = match net::connect(ctx, a, net::CONNECT_TIMEOUT) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::Interrupted => {
+            return Err(format!("get: interrupted while connecting to {a}"))
+        }
+        Err(e) if e.kind() == ErrorKind::TimedOut => {
+            return Err(format!("get: cannot connect to {a}: connection timed out"))
+        }
+        Err(e) => return Err(format!("get: cannot connect to {a}: {e}")),
+    };
+    let dog = Watchdog::start(&ctx.sig).map_err(|e| format!("get: {e}"))?;
+    dog.stream(&s);
+    s.set_read_timeout(Some(READ_TIMEOUT))
+        .map_err(|e| format!("get: {e}"))?;
+    // The file is created once connected, so an unreachable server leaves it alone.
+    let (sink, to_stdout): (Box<dyn Write>, bool) = match &o.out {
+        Some(p) => (
+            Box::new(File::create(p).map_err(|e| format!("get: cannot write '{p}': {e}"))?),
+            false,
+        ),
+        None => (Box::new(io::stdout()), true),
+    };
+    let mut out = Body::new(sink);
+    let mut conn = &s;
+    let r = http::get(&mut conn, &o.url, false, &mut out);
+    let flushed = out.flush();
+    let elapsed = start.elapsed();
+    if to_stdout && out.bytes > 0 && out.last != Some(b'\n') && io::stdout().is_terminal() {
+        // The summary starts on a line of its own.
+        eprintln!();
+    }
+    let where_to = match &o.out {
+        Some(p) => format!("'{p}'"),
+        None => "stdout".into(),
+    };
+    if let Some(e) = out.error.take() {
+        return Err(format!("get: cannot write to {where_to}: {e}"));
+    }
+    let resp = match r {
+        Ok(resp) => resp,
+        Err(e) => {
+            let what = net::describe(&e, dog.fired());
+            return Err(match e.kind() {
+                ErrorKind::TimedOut if !dog.fired() => format!(
+                    "get: nothing arrived for {} s (after {} bytes of body)",
+                    READ_TIMEOUT.as_secs(),
+                    out.bytes
+                ),
+                ErrorKind::InvalidData | ErrorKind::UnexpectedEof if !dog.fired() => {
+                    format!("get: {what}")
+                }
+                _ => format!("get: {what} (after {} bytes of body)", out.bytes),
+            });
+        }
+    };
+    flushed.map_err(|e| format!("get: cannot write to {where_to}: {e}"))?;
+    let line = summary(resp.status, &resp.reason, resp.body_bytes, elapsed);
+    if to_stdout {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `200 OK: 20971520 bytes in 1.234 s (135.9 Mbit/s)`.
+fn summary(status: u16, reason: &str, bytes: u64, elapsed: Duration) -> String {
+    // The reason comes from the server: keep it printable.
+    let reason: String = reason
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let status = if reason.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status} {reason}")
+    };
+    format!("{status}: {}", net::figures(bytes, elapsed))
+}
+
+/// Where the body goes: counts its bytes, remembers the last one, and keeps its own write
+/// errors apart from the connection's.
+struct Body {
+    inner: Box<dyn Write>,
+    bytes: u64,
+    last: Option<u8>,
+    error: Option<io::Error>,
+}
+
+impl Body {
+    fn new(inner: Box<dyn Write>) -> Body {
+        Body {
+            inner,
+            bytes: 0,
+            last: None,
+            error: None,
+        }
+    }
+}
+
+impl Write for Body {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.inner.write(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                if let Some(&b) = buf.get(..n).and_then(|b| b.last()) {
+                    self.last = Some(b);
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                let kind = e.kind();
+                self.error = Some(e);
+                Err(io::Error::new(kind, "cannot write the body"))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Opts, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        parse(&mut Args::new("get", &words))
+    }
+
+    #[test]
+    fn options() {
+        let o = parse_line("http://10.0.0.2:8000/file").unwrap();
+        assert_eq!(o.addr, "10.0.0.2:8000".parse().unwrap());
+        assert_eq!(o.url.path, "/file");
+        assert_eq!(o.out, None);
+        let o = parse_line("-o /tmp/x 10.0.0.2").unwrap();
+        assert_eq!(o.addr, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(o.url.path, "/");
+        assert_eq!(o.out.as_deref(), Some("/tmp/x"));
+        let o = parse_line("http://10.0.0.2/a%20b -o out").unwrap();
+        assert_eq!(o.out.as_deref(), Some("out"));
+        assert_eq!(o.url.path, "/a%20b");
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse_line(""),
+            Err("get: missing URL (usage: get URL [-o FILE])".into())
+        );
+        assert!(parse_line("http://example.com/")
+            .unwrap_err()
+            .contains("host names are not supported"));
+        assert!(parse_line("https://10.0.0.2/")
+            .unwrap_err()
+            .contains("https is not supported"));
+        assert_eq!(
+            parse_line("http://10.0.0.2/ -o"),
+            Err("get: option -o needs a file name".into())
+        );
+        assert!(parse_line("http://10.0.0.2/ -x")
+            .unwrap_err()
+            .contains("unknown option '-x'"));
+        assert!(parse_line("http://10.0.0.2/ http://10.0.0.3/")
+            .unwrap_err()
+            .contains("unexpected argument"));
+        for bad in [
+            "http://10.0.0.2:0/",
+            "http://10.0.0.2:70000/",
+            "http://10.0.0.2:x/",
+            "http://[::1]/",
+            "ftp://10.0.0.2/",
+            "http://user@10.0.0.2/",
+            "http://",
+            "http://300.1.1.1/",
+            "http://10.0.0.2:/",
+        ] {
+            let e = parse_line(bad).unwrap_err();
+            assert!(e.starts_with("get: ") && !e.contains('\n'), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn summary_lines() {
+        let d = Duration::from_millis(1234);
+        assert_eq!(
+            summary(200, "OK", 20_971_520, d),
+            "200 OK: 20971520 bytes in 1.234 s (136.0 Mbit/s)"
+        );
+        assert_eq!(
+            summary(204, "", 0, d),
+            "204: 0 bytes in 1.234 s (0.0 bit/s)"
+        );
+        assert!(summary(200, "O\x1bK", 1, d).starts_with("200 O?K: "));
+    }
+
+    #[test]
+    fn the_body_counts_and_keeps_its_errors() {
+        let mut b = Body::new(Box::new(Vec::new()));
+        b.write_all(b"hello\nwor").unwrap();
+        assert_eq!((b.bytes, b.last), (9, Some(b'r')));
+        assert!(b.error.is_none());
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(ErrorKind::StorageFull, "disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut b = Body::new(Box::new(Full));
+        assert!(b.write_all(b"x").is_err());
+        assert_eq!(b.error.map(|e| e.to_string()), Some("disk full".into()));
+    }
+}

@@ -1,0 +1,460 @@
+//! `snc` over TCP (the default, as in the C tapip).
+//!
+//! * `-b [ADDR:]PORT` listens, accepts one connection (later ones are refused), and prints
+//!   (or writes, `-o`) what arrives until the peer closes.
+//! * `-c ADDR:PORT` connects and sends the input's lines (or `-f FILE`) while printing what
+//!   arrives; then it shuts down its side (a FIN) and waits for the peer to close. Typed
+//!   lines also stop when the peer closes.
+//! * `-w SECONDS` limits the wait for the connection (both modes), for the peer's close
+//!   after sending (`-c`) and for data (`-b`).
+//!
+//! Both end with a one-line summary: bytes, seconds, throughput. Ctrl-C closes the socket
+//! from the watchdog's thread, which wakes the call blocked on it; that is a clean end.
+
+use super::{fill, open_input, Mode, Opts, Sink, POLL};
+use crate::cmd::input::InputLine;
+use crate::cmd::tcp::{self as net, Watchdog};
+use crate::cmd::Ctx;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use socket_api::{TcpListener, TcpStream};
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Reads and file pieces.
+const BUF: usize = 64 * 1024;
+
+pub fn run(ctx: &Ctx, o: &Opts) -> Result<(), String> {
+    match o.mode {
+        Mode::Bind(a) => listen(ctx, o, a),
+        Mode::Connect(a) => connect(ctx, o, a),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}", d.as_secs_f64())
+}
+
+/// The summary goes where the data does not.
+fn summary(to_stdout: bool, line: String) {
+    if to_stdout {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// `-b`: one connection, printed until the peer closes.
+fn listen(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
+    let l = TcpListener::bind(&ctx.stack, a)
+        .map_err(|e| format!("snc: cannot listen on tcp {a}: {e}"))?;
+    let sink = Sink::open(&o.out)?;
+    let dog = Watchdog::start(&ctx.sig).map_err(|e| format!("snc: {e}"))?;
+    dog.listener(&l);
+    if let Some(w) = o.wait {
+        l.set_accept_timeout(Some(w))
+            .map_err(|e| format!("snc: {e}"))?;
+    }
+    // Port 0 picks one: say which.
+    if o.debug || a.port() == 0 {
+        let local = l.local_addr().map_err(|e| format!("snc: {e}"))?;
+        eprintln!("snc: listening on tcp {local}");
+    }
+    let (s, peer) = match l.accept() {
+        Ok(x) => x,
+        Err(_) if dog.fired() => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::TimedOut => {
+            return Err(format!(
+                "snc: no connection within {} s",
+                secs(o.wait.unwrap_or_default())
+            ))
+        }
+        Err(e) => return Err(format!("snc: {e}")),
+    };
+    // One connection: later ones are refused.
+    l.close();
+    dog.stream(&s);
+    if o.debug {
+        eprintln!("snc: connection from {peer}");
+    }
+    if let Some(w) = o.wait {
+        s.set_read_timeout(Some(w))
+            .map_err(|e| format!("snc: {e}"))?;
+    }
+    let start = Instant::now();
+    let to_stdout = matches!(sink, Sink::Stdout);
+    let stop = AtomicBool::new(false);
+    let (got, r) = receive(&s, sink, o, &stop);
+    summary(
+        to_stdout,
+        format!("snc: received {}", net::figures(got, start.elapsed())),
+    );
+    match r {
+        Err(_) if dog.fired() => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Write what arrives to `sink` until the end of the stream (then set `stop`) or an error.
+/// Returns the bytes received.
+fn receive(
+    s: &TcpStream,
+    mut sink: Sink,
+    o: &Opts,
+    stop: &AtomicBool,
+) -> (u64, Result<(), String>) {
+    let mut buf = vec![0u8; BUF];
+    let mut got = 0u64;
+    let r = loop {
+        let n = match (&*s).read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::TimedOut => {
+                break Err(format!(
+                    "snc: nothing arrived for {} s",
+                    secs(o.wait.unwrap_or_default())
+                ))
+            }
+            Err(e) => break Err(format!("snc: {e}")),
+        };
+        got += n as u64;
+        if o.debug {
+            eprintln!("snc: {n} bytes");
+        }
+        if let Err(e) = sink.put(&buf[..n]) {
+            break Err(format!("snc: cannot write what arrives: {e}"));
+        }
+    };
+    stop.store(true, Ordering::SeqCst);
+    (got, r)
+}
+
+/// `-c`: send while a second thread prints what arrives, then wait for the peer's close.
+fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
+    let s = match net::connect(ctx, a, o.wait.unwrap_or(net::CONNECT_TIMEOUT)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::Interrupted => {
+            return Err(format!("snc: interrupted while connecting to {a}"))
+        }
+        Err(e) if e.kind() == ErrorKind::TimedOut => {
+            return Err(format!("snc: cannot connect to {a}: connection timed out"))
+        }
+        Err(e) => return Err(format!("snc: cannot connect to {a}: {e}")),
+    };
+    let dog = Watchdog::start(&ctx.sig).map_err(|e| format!("snc: {e}"))?;
+    dog.stream(&s);
+    let input = open_input(&o.file)?;
+    let sink = Sink::open(&o.out)?;
+    if o.debug {
+        let local = s.local_addr().map_err(|e| format!("snc: {e}"))?;
+        eprintln!("snc: {local} -> {a}");
+    }
+    let to_stdout = matches!(sink, Sink::Stdout);
+    let start = Instant::now();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        let receiver = std::thread::Builder::new()
+            .name("snc-receive".into())
+            .spawn_scoped(sc, || receive(&s, sink, o, &stop))
+            .map_err(|e| format!("snc: cannot start a thread: {e}"))?;
+        let mut sender = Sender {
+            ctx,
+            s: &s,
+            stop: &stop,
+            sent: 0,
+            broken: false,
+        };
+        let sent = match input {
+            Some(f) => sender.file(f),
+            None => sender.lines(),
+        };
+        // Our side is done: a FIN after the queued data; the peer's close ends the receiver.
+        if sent.is_ok() {
+            let _ = s.shutdown(Shutdown::Write);
+        } else {
+            s.close();
+        }
+        let waited = wait_for_close(ctx, &receiver, o.wait);
+        if !waited {
+            s.close();
+        }
+        let (got, received) = receiver
+            .join()
+            .unwrap_or_else(|_| (0, Err("snc: the receiving thread failed".into())));
+        summary(
+            to_stdout,
+            sent_and_received(sender.sent, got, start.elapsed()),
+        );
+        if dog.fired() {
+            return Ok(());
+        }
+        if let Err(e) = sent {
+            // A connection error goes to whichever call comes first: when the receiver
+            // took it (a reset), the sender only learns that the socket is shut down.
+            if sender.broken && received.is_err() {
+                return received;
+            }
+            return Err(e);
+        }
+        if !waited {
+            return Err(format!(
+                "snc: the peer did not close within {} s",
+                secs(o.wait.unwrap_or_default())
+            ));
+        }
+        received
+    })
+}
+
+/// `snc: sent S bytes, received R bytes in T s (both ways together, per second)`.
+fn sent_and_received(sent: u64, got: u64, elapsed: Duration) -> String {
+    format!(
+        "snc: sent {sent} bytes, received {got} bytes in {:.3} s ({})",
+        elapsed.as_secs_f64(),
+        net::rate(sent.saturating_add(got), elapsed)
+    )
+}
+
+/// Wait for the receiving thread to end, at most `limit` (no limit: until Ctrl-C, which
+/// closes the socket and so ends it too). False if the limit passed.
+fn wait_for_close<T>(
+    ctx: &Ctx,
+    t: &std::thread::ScopedJoinHandle<'_, T>,
+    limit: Option<Duration>,
+) -> bool {
+    let end = limit.and_then(|l| Instant::now().checked_add(l));
+    while !t.is_finished() {
+        if end.is_some_and(|e| Instant::now() >= e) && !ctx.sig.stop_requested() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+struct Sender<'a> {
+    ctx: &'a Ctx,
+    s: &'a TcpStream,
+    /// Set when the receiver is done (the peer closed, or the connection failed).
+    stop: &'a AtomicBool,
+    sent: u64,
+    /// A write failed because the connection was already over.
+    broken: bool,
+}
+
+impl Sender<'_> {
+    fn send(&mut self, data: &[u8]) -> Result<(), String> {
+        let mut w = self.s;
+        if let Err(e) = w.write_all(data) {
+            self.broken = matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::NotConnected);
+            return Err(format!("snc: {}", net::describe(&e, false)));
+        }
+        self.sent += data.len() as u64;
+        Ok(())
+    }
+
+    /// The file, then the end (Ctrl-C stops it; the peer's close does not: it may still
+    /// read).
+    fn file(&mut self, mut f: File) -> Result<(), String> {
+        let mut buf = vec![0u8; BUF];
+        while !self.ctx.sig.stop_requested() {
+            let n =
+                fill(&mut f, &mut buf).map_err(|e| format!("snc: cannot read the file: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            self.send(&buf[..n])?;
+        }
+        Ok(())
+    }
+
+    /// The input's lines, until its end, Ctrl-C or the peer's close.
+    fn lines(&mut self) -> Result<(), String> {
+        // One request at a time, kept until its line comes.
+        let mut pending: Option<Receiver<InputLine>> = None;
+        while !self.stop.load(Ordering::SeqCst) && !self.ctx.sig.stop_requested() {
+            let rx = pending.get_or_insert_with(|| self.ctx.input.request());
+            match rx.recv_timeout(POLL) {
+                Ok(InputLine::Line(l)) => {
+                    pending = None;
+                    self.send(&l)?;
+                }
+                Ok(InputLine::Eof) | Err(RecvTimeoutError::Disconnected) => break,
+                // Ctrl-C at a terminal while reading a line: the line editor took it, so
+                // no SIGINT came; stop as if it had.
+                Ok(InputLine::Interrupted) => {
+                    self.ctx.sig.interrupt.store(true, Ordering::SeqCst);
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::testing::{ctx, finish, run_line, temp_dir};
+    use socket_api::{TcpListener, TcpStream};
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    /// Connect, retrying while nobody listens yet.
+    fn connect_soon(ctx: &crate::cmd::Ctx, port: u16) -> TcpStream {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            match TcpStream::connect(&ctx.stack, ("127.0.0.1", port)) {
+                Ok(s) => return s,
+                Err(e) if Instant::now() > end => panic!("cannot connect: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    #[test]
+    fn summaries() {
+        assert_eq!(
+            super::sent_and_received(1_000_000, 0, Duration::from_secs(2)),
+            "snc: sent 1000000 bytes, received 0 bytes in 2.000 s (4.0 Mbit/s)"
+        );
+    }
+
+    #[test]
+    fn listen_takes_one_connection_to_its_end() {
+        let ctx = ctx();
+        let dir = temp_dir("snc-b");
+        let out = dir.join("got.bin");
+        let data: Vec<u8> = (0..500_000u32).map(|i| (i % 253) as u8).collect();
+        let r = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let s = connect_soon(&ctx, 9000);
+                (&s).write_all(&data).unwrap();
+            });
+            run_line(&ctx, &format!("snc -b 9000 -o {}", out.display()))
+        });
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(std::fs::read(&out).unwrap(), data);
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn connect_sends_a_file_then_waits_for_the_close() {
+        let ctx = ctx();
+        let dir = temp_dir("snc-c");
+        let src = dir.join("src.bin");
+        let out = dir.join("reply.txt");
+        let data: Vec<u8> = (0..700_000u32).map(|i| (i % 241) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let l = TcpListener::bind(&ctx.stack, "127.0.0.1:9001").unwrap();
+        let (r, got) = std::thread::scope(|sc| {
+            let peer = sc.spawn(|| {
+                let (s, _) = l.accept().unwrap();
+                let mut v = Vec::new();
+                (&s).read_to_end(&mut v).unwrap();
+                (&s).write_all(b"thanks\n").unwrap();
+                v
+            });
+            let r = run_line(
+                &ctx,
+                &format!(
+                    "snc -c 127.0.0.1:9001 -f {} -o {}",
+                    src.display(),
+                    out.display()
+                ),
+            );
+            (r, peer.join().unwrap())
+        });
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(got, data);
+        assert_eq!(std::fs::read(&out).unwrap(), b"thanks\n");
+
+        // A peer that never closes: -w limits the wait.
+        let (r, _s) = std::thread::scope(|sc| {
+            let peer = sc.spawn(|| l.accept().unwrap().0);
+            let t = Instant::now();
+            let r = run_line(&ctx, "snc -c 127.0.0.1:9001 -w 0.5 -o /dev/null");
+            assert!(t.elapsed() < Duration::from_secs(5));
+            (r, peer.join().unwrap())
+        });
+        assert_eq!(r, Err("snc: the peer did not close within 0.5 s".into()));
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn errors_and_timeouts() {
+        let ctx = ctx();
+        assert_eq!(
+            run_line(&ctx, "snc -c 127.0.0.1:1"),
+            Err("snc: cannot connect to 127.0.0.1:1: connection refused".into())
+        );
+        assert_eq!(
+            run_line(&ctx, "snc -b 9002 -w 0.2"),
+            Err("snc: no connection within 0.2 s".into())
+        );
+        let _l = TcpListener::bind(&ctx.stack, "0.0.0.0:9003").unwrap();
+        assert_eq!(
+            run_line(&ctx, "snc -b 9003"),
+            Err("snc: cannot listen on tcp 0.0.0.0:9003: address already in use".into())
+        );
+        let r = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let s = connect_soon(&ctx, 9004);
+                std::thread::sleep(Duration::from_secs(2));
+                drop(s);
+            });
+            run_line(&ctx, "snc -b 9004 -w 0.3 -o /dev/null")
+        });
+        assert_eq!(r, Err("snc: nothing arrived for 0.3 s".into()));
+        finish(ctx);
+    }
+
+    #[test]
+    fn ctrl_c_ends_a_blocked_snc() {
+        let ctx = ctx();
+        let interrupt_soon = |ctx: &crate::cmd::Ctx| {
+            let sig = ctx.sig.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                sig.interrupt.store(true, Ordering::SeqCst);
+            })
+        };
+        // Blocked in accept.
+        let t = Instant::now();
+        let h = interrupt_soon(&ctx);
+        assert_eq!(
+            run_line(&ctx, "snc -b 9005"),
+            Ok(crate::cmd::Flow::Continue)
+        );
+        assert!(t.elapsed() < Duration::from_secs(3));
+        h.join().unwrap();
+        ctx.sig.interrupt.store(false, Ordering::SeqCst);
+
+        // Blocked in a write: the peer reads nothing, the windows fill up.
+        let dir = temp_dir("snc-int");
+        let src = dir.join("big.bin");
+        std::fs::write(&src, vec![7u8; 8 << 20]).unwrap();
+        let l = TcpListener::bind(&ctx.stack, "127.0.0.1:9006").unwrap();
+        let (r, took) = std::thread::scope(|sc| {
+            let peer = sc.spawn(|| l.accept().unwrap().0);
+            let h = interrupt_soon(&ctx);
+            let t = Instant::now();
+            let r = run_line(&ctx, &format!("snc -c 127.0.0.1:9006 -f {}", src.display()));
+            let took = t.elapsed();
+            h.join().unwrap();
+            drop(peer.join().unwrap());
+            (r, took)
+        });
+        assert!(r.is_ok(), "{r:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

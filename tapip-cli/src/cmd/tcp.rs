@@ -1,0 +1,218 @@
+//! What the TCP commands (`snc`, `serve`, `get`) share: a connect that Ctrl-C interrupts,
+//! a watchdog that closes sockets when Ctrl-C comes (so that calls blocked on them return),
+//! and the wording of throughput figures and errors.
+
+use super::{Ctx, Signals};
+use parking_lot::Mutex;
+use socket_api::{poll, Domain, Interest, PollFd, Socket, TcpListener, TcpStream, Type};
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long `get` (and `snc -c` without `-w`) waits for a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often waits look at the signal flags.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Connect to `addr`, giving up with `TimedOut` ("connection timed out") after `timeout`,
+/// or with `Interrupted` at Ctrl-C. (`TcpStream::connect_timeout` does the same wait, but
+/// holds its socket until it returns, where nothing can close it on Ctrl-C: so this
+/// connects a non-blocking socket and polls it.)
+pub fn connect(ctx: &Ctx, addr: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {
+    let s = Socket::new(&ctx.stack, Domain::Inet, Type::Stream, 0)?;
+    s.set_nonblocking(true);
+    match s.connect(SocketAddr::V4(addr)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        if s.connect_status()? {
+            break;
+        }
+        if ctx.sig.stop_requested() {
+            return Err(io::Error::new(ErrorKind::Interrupted, "interrupted"));
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            // Dropping the socket ends the attempt.
+            return Err(io::Error::new(ErrorKind::TimedOut, "connection timed out"));
+        }
+        let left = deadline.map_or(TICK, |d| (d - now).min(TICK * 5));
+        let mut fds = [PollFd::new(&s, Interest::WRITABLE)];
+        poll(&mut fds, Some(left))?;
+    }
+    s.set_nonblocking(false);
+    Ok(TcpStream::from_socket(s))
+}
+
+/// A socket the watchdog closes.
+enum Target {
+    Listener(TcpListener),
+    Stream(TcpStream),
+}
+
+impl Target {
+    fn close(&self) {
+        match self {
+            Target::Listener(l) => l.close(),
+            Target::Stream(s) => s.close(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Watched {
+    fired: bool,
+    targets: Vec<Target>,
+}
+
+/// Closes the sockets it is given when Ctrl-C (or SIGTERM) comes, from a thread of its own:
+/// the shell's signal handlers only set flags, and a call blocked on a socket returns once
+/// the socket is closed. Dropping the watchdog stops its thread.
+pub struct Watchdog {
+    watched: Arc<Mutex<Watched>>,
+    done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub fn start(sig: &Signals) -> Result<Watchdog, String> {
+        let watched = Arc::new(Mutex::new(Watched::default()));
+        let done = Arc::new(AtomicBool::new(false));
+        let (w, d, sig) = (watched.clone(), done.clone(), sig.clone());
+        let thread = std::thread::Builder::new()
+            .name("ctrl-c-watch".into())
+            .spawn(move || {
+                while !d.load(Ordering::SeqCst) {
+                    if sig.stop_requested() {
+                        let mut w = w.lock();
+                        w.fired = true;
+                        for t in &w.targets {
+                            t.close();
+                        }
+                        return;
+                    }
+                    std::thread::sleep(TICK);
+                }
+            })
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        Ok(Watchdog {
+            watched,
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    fn watch(&self, t: Target) {
+        let mut w = self.watched.lock();
+        if w.fired {
+            t.close();
+        }
+        w.targets.push(t);
+    }
+
+    pub fn listener(&self, l: &TcpListener) {
+        if let Ok(l) = l.try_clone() {
+            self.watch(Target::Listener(l));
+        }
+    }
+
+    pub fn stream(&self, s: &TcpStream) {
+        if let Ok(s) = s.try_clone() {
+            self.watch(Target::Stream(s));
+        }
+    }
+
+    /// Did Ctrl-C come (and close the sockets)?
+    pub fn fired(&self) -> bool {
+        self.watched.lock().fired
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A rate in bits per second, in the unit that suits it: `135.9 Mbit/s`.
+pub fn rate(bytes: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-6);
+    let bits = bytes as f64 * 8.0 / secs;
+    let (v, unit) = if bits >= 1e9 {
+        (bits / 1e9, "Gbit/s")
+    } else if bits >= 1e6 {
+        (bits / 1e6, "Mbit/s")
+    } else if bits >= 1e3 {
+        (bits / 1e3, "kbit/s")
+    } else {
+        (bits, "bit/s")
+    };
+    format!("{v:.1} {unit}")
+}
+
+/// `N bytes in S s (R)`.
+pub fn figures(bytes: u64, elapsed: Duration) -> String {
+    format!(
+        "{bytes} bytes in {:.3} s ({})",
+        elapsed.as_secs_f64(),
+        rate(bytes, elapsed)
+    )
+}
+
+/// An error of a connection for the user: the socket's own words, except for a socket
+/// that Ctrl-C closed.
+pub fn describe(e: &io::Error, interrupted: bool) -> String {
+    if interrupted || e.kind() == ErrorKind::Interrupted {
+        return "interrupted".into();
+    }
+    e.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(
+            rate(20_971_520, Duration::from_millis(1234)),
+            "136.0 Mbit/s"
+        );
+        assert_eq!(rate(1000, Duration::from_secs(1)), "8.0 kbit/s");
+        assert_eq!(rate(10, Duration::from_secs(1)), "80.0 bit/s");
+        assert_eq!(rate(1 << 30, Duration::from_secs(1)), "8.6 Gbit/s");
+        // No division by zero.
+        assert!(rate(5, Duration::ZERO).ends_with("bit/s"));
+        assert_eq!(
+            figures(20_971_520, Duration::from_millis(1234)),
+            "20971520 bytes in 1.234 s (136.0 Mbit/s)"
+        );
+        let e = io::Error::new(ErrorKind::ConnectionReset, "connection reset by peer");
+        assert_eq!(describe(&e, false), "connection reset by peer");
+        assert_eq!(describe(&e, true), "interrupted");
+    }
+
+    #[test]
+    fn the_watchdog_stops_when_dropped() {
+        let sig = Signals::default();
+        let w = Watchdog::start(&sig).unwrap();
+        assert!(!w.fired());
+        drop(w);
+        sig.interrupt.store(true, Ordering::SeqCst);
+        let w = Watchdog::start(&sig).unwrap();
+        let t = Instant::now();
+        while !w.fired() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(TICK);
+        }
+        assert!(w.fired());
+    }
+}
