@@ -71,7 +71,9 @@ fn sink(r: &mut dyn Read) {
             Err(e) => fail(&format!("read: {e}")),
         }
     }
-    let secs = start.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64()).max(1e-9);
+    let secs = start
+        .map_or(0.0, |t: Instant| t.elapsed().as_secs_f64())
+        .max(1e-9);
     println!(
         "bytes={bytes} secs={secs:.3} gbps={:.3}",
         bytes as f64 * 8.0 / secs / 1e9

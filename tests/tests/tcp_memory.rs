@@ -86,35 +86,14 @@ fn transfer(p: &Pair, data: Arc<Vec<u8>>, a_sends: bool, port: u16) {
 
 #[test]
 fn handshake_transfer_and_close_both_ways() {
-    let p = Pair::with_devices(
-        test_config(),
-        Arc::new(link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500).0),
-        Arc::new(FaultInjector::new(
-            link(("x", mac(3)), ("y", mac(4)), 1500).1,
-            FaultConfig::default(),
-        )),
-    );
-    drop(p);
-    let p = Pair::with_devices(
-        test_config(),
-        {
-            let (a, b) = link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500);
-            let b: Arc<dyn netif::Device> = Arc::new(b);
-            B_DEV.with(|d| *d.borrow_mut() = Some(b));
-            Arc::new(a)
-        },
-        B_DEV.with(|d| d.borrow_mut().take().unwrap()),
-    );
+    let (la, lb) = link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500);
+    let p = Pair::with_devices(test_config(), Arc::new(la), Arc::new(lb));
     let data = Arc::new(pattern(300_000, 1));
     transfer(&p, data.clone(), true, 5000);
     transfer(&p, data, false, 5001);
     wait_until("no TCP left", || {
         tcp_sockets(&p.a).is_empty() && tcp_sockets(&p.b).is_empty()
     });
-}
-
-thread_local! {
-    static B_DEV: std::cell::RefCell<Option<Arc<dyn netif::Device>>> = const { std::cell::RefCell::new(None) };
 }
 
 #[test]
@@ -124,18 +103,13 @@ fn connect_to_closed_port_is_refused() {
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
 }
 
-fn faulty_pair(
-    seed: u64,
-    faults: &FaultConfig,
-) -> (
-    Pair,
-    Arc<FaultInjector<netif::MemoryLink>>,
-    Arc<FaultInjector<netif::MemoryLink>>,
-) {
+type Faulty = Arc<FaultInjector<netif::MemoryLink>>;
+
+fn faulty_pair(seed: u64, faults: &FaultConfig, cfg: StackConfig) -> (Pair, Faulty, Faulty) {
     let (la, lb) = link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500);
     let fa = Arc::new(FaultInjector::new(la, FaultConfig::default()));
     let fb = Arc::new(FaultInjector::new(lb, FaultConfig::default()));
-    let p = Pair::with_devices(test_config(), fa.clone(), fb.clone());
+    let p = Pair::with_devices(cfg, fa.clone(), fb.clone());
     // Resolve ARP on a clean link (ARP has no checksum), then switch the faults on.
     let s = TcpListener::bind(&p.b.stack, addr(B_IP, 7)).unwrap();
     let c = TcpStream::connect(&p.a.stack, addr(B_IP, 7)).unwrap();
@@ -152,9 +126,8 @@ fn faulty_pair(
     (p, fa, fb)
 }
 
-#[test]
-fn transfers_survive_a_faulty_link() {
-    let faults = FaultConfig {
+fn faults() -> FaultConfig {
+    FaultConfig {
         loss: 0.05,
         duplicate: 0.02,
         reorder: 0.05,
@@ -162,18 +135,56 @@ fn transfers_survive_a_faulty_link() {
         delay_jitter: Duration::from_millis(1),
         corrupt: 0.01,
         ..FaultConfig::default()
-    };
-    for seed in 1..=1u64 {
-        let (p, fa, _fb) = faulty_pair(seed, &faults);
-        let data = Arc::new(pattern(2_000_000, seed as u32));
-        let t = Instant::now();
-        transfer(&p, data.clone(), true, 6000);
-        transfer(&p, data, false, 6001);
-        eprintln!("seed {seed}: {:?} {:?}", t.elapsed(), fa.stats());
-        eprintln!("A {:?}", p.a.stack.with_core(|c, _| c.transport.tcp_stats()));
-        eprintln!("B {:?}", p.b.stack.with_core(|c, _| c.transport.tcp_stats()));
-        wait_until("no TCP left", || {
-            tcp_sockets(&p.a).is_empty() && tcp_sockets(&p.b).is_empty()
-        });
     }
+}
+
+/// 2 MB each way over a link that loses, duplicates, reorders, delays and corrupts, then
+/// a clean close on both stacks.
+fn faulty_run(seed: u64, cfg: StackConfig) {
+    let (p, fa, fb) = faulty_pair(seed, &faults(), cfg);
+    let data = Arc::new(pattern(2_000_000, seed as u32));
+    let t = Instant::now();
+    transfer(&p, data.clone(), true, 6000);
+    transfer(&p, data, false, 6001);
+    let (a, b) = (fa.stats(), fb.stats());
+    eprintln!(
+        "seed {seed}: {:?}; lost {}+{}, duplicated {}+{}, reordered {}+{}, corrupted {}+{}",
+        t.elapsed(),
+        a.lost,
+        b.lost,
+        a.duplicated,
+        b.duplicated,
+        a.reordered,
+        b.reordered,
+        a.corrupted,
+        b.corrupted
+    );
+    assert!(a.lost > 0 && b.lost > 0 && a.corrupted > 0 && b.reordered > 0);
+    let ta = p.a.stack.with_core(|c, _| c.transport.tcp_stats());
+    let tb = p.b.stack.with_core(|c, _| c.transport.tcp_stats());
+    assert!(ta.retransmits > 0 && tb.retransmits > 0, "{ta:?} {tb:?}");
+    assert!(
+        ta.drop_bad_checksum + tb.drop_bad_checksum > 0,
+        "corruption was caught"
+    );
+    wait_until("no TCP left", || {
+        tcp_sockets(&p.a).is_empty() && tcp_sockets(&p.b).is_empty()
+    });
+}
+
+/// Many seeds, with a 20 ms RTO floor: this link's round trip is 2-4 ms, and Linux's
+/// 200 ms floor (the default, exercised below) would make each seed take seconds.
+#[test]
+fn transfers_survive_a_faulty_link_many_seeds() {
+    for seed in 1..=8u64 {
+        let mut cfg = test_config();
+        cfg.transport.tcp.rto_min = Duration::from_millis(20);
+        faulty_run(seed, cfg);
+    }
+}
+
+/// The same with the default timers.
+#[test]
+fn transfers_survive_a_faulty_link_default_timers() {
+    faulty_run(100, test_config());
 }

@@ -429,7 +429,10 @@ fn no_socket_means_port_unreachable() {
     assert!(tx.sent.is_empty(), "UDP itself sends nothing back");
     // Once closed, the port is unreachable again.
     assert!(t.close(s, &mut FakeIp::default(), Instant::ZERO));
-    assert!(!t.close(s, &mut FakeIp::default(), Instant::ZERO), "a stale handle");
+    assert!(
+        !t.close(s, &mut FakeIp::default(), Instant::ZERO),
+        "a stale handle"
+    );
     assert_eq!(
         deliver(&mut t, &mut tx, sa(PEER, 1000), sa(US, 7), b"x"),
         Delivery::PortUnreachable

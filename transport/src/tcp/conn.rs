@@ -141,6 +141,18 @@ pub struct Tcb {
     ooo_bytes: usize,
     /// Stream offset of a FIN seen beyond a hole.
     ooo_fin: Option<u64>,
+    /// Both ends offered SACK (RFC 2018): our ACKs report the out-of-order queue.
+    sack_ok: bool,
+    /// Where the most recent out-of-order segment began (RFC 2018: the first SACK block
+    /// reports it).
+    last_ooo: Option<u64>,
+    /// The SACK scoreboard: ranges above SND.UNA the peer holds, sorted and merged.
+    sacked: Vec<(Seq, Seq)>,
+    /// In SACK recovery: where the search for the next hole to retransmit resumes.
+    rtx_next: Seq,
+    /// The recovery under way began with a retransmission timeout (slow start through
+    /// it, and the tail beyond the last SACKed byte counts as lost too).
+    rto_recovery: bool,
     /// The peer's FIN has been received (in order).
     pub fin_received: bool,
 
@@ -227,6 +239,11 @@ impl Tcb {
             ooo: BTreeMap::new(),
             ooo_bytes: 0,
             ooo_fin: None,
+            sack_ok: false,
+            last_ooo: None,
+            sacked: Vec::new(),
+            rtx_next: iss,
+            rto_recovery: false,
             fin_received: false,
             mss: DEFAULT_MSS.min(rcv_mss),
             rcv_mss,
@@ -307,6 +324,7 @@ impl Tcb {
     }
 
     fn take_syn_options(&mut self, syn: &TcpRepr) {
+        self.sack_ok = syn.sack_permitted;
         let peer_mss = syn.mss.map_or(DEFAULT_MSS, usize::from);
         self.mss = peer_mss.clamp(MIN_MSS, self.rcv_mss);
         match syn.wscale {
@@ -385,13 +403,7 @@ impl Tcb {
             // min(buffer / 2, MSS) beyond what the peer was last told.
             let announced = self.rcv_adv.since(self.rcv_nxt);
             let now_free = self.free_window();
-            if now_free
-                >= announced
-                    + self
-                        .opts
-                        .rcvbuf
-                        .min(self.rcv_mss)
-                        .min(self.opts.rcvbuf / 2)
+            if now_free >= announced + self.opts.rcvbuf.min(self.rcv_mss).min(self.opts.rcvbuf / 2)
             {
                 self.ack_now = true;
             }
@@ -555,6 +567,18 @@ impl Tcb {
                 self.backoff += 1;
                 self.rto = (self.rto * 2).min(cfg.rto_max);
                 self.rtt_sample = None;
+                if self.sack_ok {
+                    // Keep the scoreboard (RFC 6675 5.1): resend what the peer lacks,
+                    // skipping what it SACKed, in slow start.
+                    self.in_recovery = true;
+                    self.rto_recovery = true;
+                    self.rtx_next = self.snd_una;
+                    self.sack_send(tx, stats, now);
+                    if self.t_rtx.is_none() {
+                        self.t_rtx = Some(now + self.rto);
+                    }
+                    return;
+                }
                 // Go back to the first unacknowledged byte (SND.UNA: the handshake's
                 // ACK covered our SYN, so it is where the send queue starts).
                 self.snd_nxt = self.snd_base;
@@ -674,10 +698,37 @@ impl Tcb {
             if edge.gt(self.rcv_adv) {
                 self.rcv_adv = edge;
             }
+            if self.sack_ok && !self.ooo.is_empty() {
+                self.fill_sack(&mut r);
+            }
         } else {
             r.ack = Seq(0);
         }
         r
+    }
+
+    /// SACK blocks for the out-of-order queue (RFC 2018 4): the block holding the most
+    /// recent segment first, then the others from the highest down.
+    fn fill_sack(&self, r: &mut TcpRepr) {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (&s, v) in &self.ooo {
+            let e = s + v.len() as u64;
+            match runs.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => runs.push((s, e)),
+            }
+        }
+        let first = self
+            .last_ooo
+            .and_then(|o| runs.iter().position(|&(s, e)| s <= o && o < e));
+        let mut order: Vec<usize> = first.into_iter().collect();
+        order.extend((0..runs.len()).rev().filter(|&i| Some(i) != first));
+        let seq = |off: u64| self.rcv_nxt + (off - self.rcv_off) as usize;
+        for i in order.into_iter().take(super::wire::MAX_SACK_BLOCKS) {
+            let (s, e) = runs[i];
+            r.sack[usize::from(r.sack_count)] = (seq(s), seq(e));
+            r.sack_count += 1;
+        }
     }
 
     /// Free receive space, rounded down to zero while it is silly (RFC 9293 3.8.6.2.2).
@@ -709,6 +760,8 @@ impl Tcb {
         if !passive || self.snd_wscale > 0 || self.rcv_wscale > 0 {
             r.wscale = Some(self.rcv_wscale);
         }
+        // Offer SACK on an active open; accept it if the peer offered.
+        r.sack_permitted = !passive || self.sack_ok;
         if passive {
             r.flags |= flags::ACK;
             r.ack = self.rcv_nxt;
@@ -795,7 +848,11 @@ impl Tcb {
                 | State::LastAck
         );
         if sending {
-            self.send_data(tx, stats, now);
+            if self.in_recovery && self.sack_ok {
+                self.sack_send(tx, stats, now);
+            } else {
+                self.send_data(tx, stats, now, None);
+            }
         }
         if self.ack_now && self.state != State::Closed && self.state != State::SynSent {
             if self.state == State::SynReceived {
@@ -822,12 +879,23 @@ impl Tcb {
         }
     }
 
-    fn send_data(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+    /// Send new data. `budget` (bytes), when given, replaces the congestion window's
+    /// limit (SACK recovery counts what is in flight itself).
+    fn send_data(
+        &mut self,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+        budget: Option<usize>,
+    ) {
         let data_end = self.snd_base + self.sndq.len();
+        let mut budget = budget;
         loop {
             let unsent = data_end.since(self.snd_nxt);
-            let wnd = self.snd_wnd.min(self.cwnd);
-            let usable = (self.snd_una + wnd).since(self.snd_nxt);
+            let usable = match budget {
+                Some(b) => (self.snd_una + self.snd_wnd).since(self.snd_nxt).min(b),
+                None => (self.snd_una + self.snd_wnd.min(self.cwnd)).since(self.snd_nxt),
+            };
             let len = unsent.min(usable).min(self.mss);
             let with_fin = self.fin_queued
                 && self.snd_nxt + len == data_end
@@ -867,6 +935,9 @@ impl Tcb {
                 self.rtt_sample = Some((seq, now));
             }
             let used = len + usize::from(with_fin);
+            if let Some(b) = budget.as_mut() {
+                *b = b.saturating_sub(len);
+            }
             self.snd_nxt = seq + used;
             if self.snd_nxt.gt(self.snd_max) {
                 self.snd_max = self.snd_nxt;
@@ -877,6 +948,174 @@ impl Tcb {
             if with_fin {
                 break;
             }
+        }
+    }
+
+    // ---- SACK (RFC 2018) loss recovery, after RFC 6675 -----------------------------------
+
+    /// Merge the SACK blocks of an ACK into the scoreboard.
+    fn sack_update(&mut self, seg: &TcpRepr, ack: Seq) {
+        let base = if ack.gt(self.snd_una) {
+            ack
+        } else {
+            self.snd_una
+        };
+        for &(l, r) in seg.sack_blocks() {
+            // Only blocks within what is outstanding mean anything.
+            let l = l.max(base);
+            let r = if r.gt(self.snd_max) { self.snd_max } else { r };
+            if !l.lt(r) {
+                continue;
+            }
+            self.sacked.push((l, r));
+        }
+        self.sack_normalize(base);
+    }
+
+    /// Drop what lies below `base`, sort and merge.
+    fn sack_normalize(&mut self, base: Seq) {
+        let mut v: Vec<(Seq, Seq)> = self
+            .sacked
+            .drain(..)
+            .filter(|&(_, r)| r.gt(base))
+            .map(|(l, r)| (l.max(base), r))
+            .collect();
+        v.sort_by_key(|&(l, _)| l.diff(base));
+        for (l, r) in v {
+            match self.sacked.last_mut() {
+                Some(last) if l.le(last.1) => last.1 = last.1.max(r),
+                _ => self.sacked.push((l, r)),
+            }
+        }
+        if self.sacked.len() > 64 {
+            // Bounded: the oldest ranges matter most; later SACKs restate the rest.
+            self.sacked.truncate(64);
+        }
+    }
+
+    fn sacked_bytes(&self) -> usize {
+        self.sacked.iter().map(|&(l, r)| r.since(l)).sum()
+    }
+
+    /// Where loss detection ends: the highest SACKed byte (after a timeout, everything
+    /// sent).
+    fn lost_limit(&self) -> Seq {
+        if self.rto_recovery {
+            return self.snd_max;
+        }
+        self.sacked.last().map_or(self.snd_una, |&(_, r)| r)
+    }
+
+    /// The next hole at or after `from`, below the loss limit: (start, length <= MSS).
+    fn next_hole(&self, from: Seq) -> Option<(Seq, usize)> {
+        let limit = self.lost_limit();
+        let mut at = if from.lt(self.snd_una) {
+            self.snd_una
+        } else {
+            from
+        };
+        for &(l, r) in &self.sacked {
+            if at.lt(l) {
+                break;
+            }
+            if at.lt(r) {
+                at = r;
+            }
+        }
+        if !at.lt(limit) {
+            return None;
+        }
+        let end = self
+            .sacked
+            .iter()
+            .map(|&(l, _)| l)
+            .find(|l| l.gt(at))
+            .map_or(limit, |l| if l.lt(limit) { l } else { limit });
+        Some((at, end.since(at).min(self.mss).max(1)))
+    }
+
+    /// Bytes in flight (RFC 6675 "pipe"): outstanding, less what was SACKed, less the
+    /// holes taken as lost and not yet retransmitted.
+    fn pipe(&self) -> usize {
+        let outstanding = self.snd_max.since(self.snd_una);
+        let limit = self.lost_limit();
+        let mut lost_unsent = 0;
+        let mut at = if self.rtx_next.lt(self.snd_una) {
+            self.snd_una
+        } else {
+            self.rtx_next
+        };
+        for &(l, r) in &self.sacked {
+            if at.lt(l) && l.le(limit) {
+                lost_unsent += l.since(at);
+            }
+            if at.lt(r) {
+                at = r;
+            }
+        }
+        if self.rto_recovery && at.lt(limit) {
+            lost_unsent += limit.since(at);
+        }
+        outstanding
+            .saturating_sub(self.sacked_bytes())
+            .saturating_sub(lost_unsent)
+    }
+
+    fn enter_sack_recovery(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let flight = self.snd_max.since(self.snd_una);
+        self.ssthresh = (flight / 2).max(2 * self.mss);
+        self.cwnd = self.ssthresh;
+        self.recover = self.snd_max;
+        self.in_recovery = true;
+        self.rto_recovery = false;
+        self.rtx_next = self.snd_una;
+        if self.next_hole(self.snd_una).is_none() {
+            // Three duplicate ACKs without SACK blocks: the first segment is the hole.
+            self.retransmit_first(tx, stats, now);
+            self.rtx_next = self.snd_una + self.mss;
+        } else {
+            stats.fast_retransmits += 1;
+        }
+        self.sack_send(tx, stats, now);
+        self.t_rtx = Some(now + self.rto);
+    }
+
+    /// While in SACK recovery: retransmit holes, then new data, while the pipe is below
+    /// the congestion window (RFC 6675 5 (C), NextSeg rules 1 and 2).
+    fn sack_send(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        // At most a window's worth per call: every path below advances or stops.
+        for _ in 0..1024 {
+            let pipe = self.pipe();
+            if pipe + self.mss > self.cwnd.max(self.mss) && pipe > 0 {
+                return;
+            }
+            let Some((seq, len)) = self.next_hole(self.rtx_next) else {
+                break;
+            };
+            let off = seq.since(self.snd_base);
+            let data_len = len.min(self.sndq.len().saturating_sub(off));
+            let data_end = self.snd_base + self.sndq.len();
+            let fin = self.fin_queued
+                && seq + data_len == data_end
+                && self.snd_max.gt(data_end)
+                && data_len < self.mss;
+            if data_len == 0 && !fin {
+                break;
+            }
+            let fl = if fin { flags::FIN } else { 0 };
+            if !self.xmit(tx, stats, seq, fl, off, data_len, now) {
+                return;
+            }
+            self.retransmits += 1;
+            stats.retransmits += 1;
+            self.rtt_sample = None;
+            self.rtx_next = seq + (data_len + usize::from(fin)).max(1);
+        }
+        // Holes done: new data within what the pipe allows.
+        let budget = self.cwnd.saturating_sub(self.pipe());
+        if budget > 0 {
+            self.snd_nxt = self.snd_max;
+            self.send_data(tx, stats, now, Some(budget));
         }
     }
 
@@ -1139,7 +1378,11 @@ impl Tcb {
         if self.state == State::SynReceived {
             if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
                 // A SYN-ACK's (simultaneous open) window is not scaled (RFC 7323 2.2).
-                let shift = if seg.has(flags::SYN) { 0 } else { self.snd_wscale };
+                let shift = if seg.has(flags::SYN) {
+                    0
+                } else {
+                    self.snd_wscale
+                };
                 self.snd_wnd = usize::from(seg.window) << shift;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seg.seq;
@@ -1269,9 +1512,16 @@ impl Tcb {
             return false;
         }
         // Only a simultaneous open's SYN-ACK gets here with a SYN: unscaled (RFC 7323 2.2).
-        let shift = if seg.has(flags::SYN) { 0 } else { self.snd_wscale };
+        let shift = if seg.has(flags::SYN) {
+            0
+        } else {
+            self.snd_wscale
+        };
         let wnd = usize::from(seg.window) << shift;
         let outstanding = self.snd_max != self.snd_una;
+        if self.sack_ok {
+            self.sack_update(seg, ack);
+        }
         if ack.gt(self.snd_una) {
             self.new_ack(cfg, ack, tx, stats, now);
         } else if ack == self.snd_una
@@ -1281,6 +1531,10 @@ impl Tcb {
             && wnd == self.snd_wnd
         {
             self.dup_ack(cfg, tx, stats, now);
+        }
+        if self.sack_ok && !self.in_recovery && self.sacked_bytes() >= 3 * self.mss {
+            // RFC 6675 IsLost(SND.UNA): three segments' worth SACKed above it.
+            self.enter_sack_recovery(tx, stats, now);
         }
         // Window update (RFC 9293 3.10.7.4): only from a segment not older than the last.
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
@@ -1337,7 +1591,21 @@ impl Tcb {
             Some(now + self.rto)
         };
         // Congestion control.
-        if self.in_recovery {
+        if self.in_recovery && self.sack_ok {
+            if ack.ge(self.recover) {
+                self.in_recovery = false;
+                self.rto_recovery = false;
+                self.dupacks = 0;
+                self.cwnd = self.ssthresh.max(self.mss);
+            } else if self.rto_recovery {
+                if self.cwnd < self.ssthresh {
+                    self.cwnd += acked.min(self.mss);
+                }
+            }
+            if self.rtx_next.lt(self.snd_una) {
+                self.rtx_next = self.snd_una;
+            }
+        } else if self.in_recovery {
             if ack.ge(self.recover) {
                 // Full acknowledgment (RFC 6582 3.2 step 3): deflate and leave recovery.
                 let flight = self.snd_max.since(self.snd_una);
@@ -1373,7 +1641,11 @@ impl Tcb {
         let _ = cfg;
         stats.dup_acks += 1;
         self.dupacks += 1;
-        if self.in_recovery {
+        if self.sack_ok {
+            if !self.in_recovery && self.dupacks == 3 && self.snd_una.gt(self.recover) {
+                self.enter_sack_recovery(tx, stats, now);
+            }
+        } else if self.in_recovery {
             // Each further duplicate means a segment left the network (RFC 5681 3.2 (4)).
             self.cwnd += self.mss;
         } else if self.dupacks == 3 && self.snd_una.gt(self.recover) {
@@ -1439,6 +1711,7 @@ impl Tcb {
             self.ooo_fin = Some(start + data.len() as u64);
         }
         if self.insert_ooo(start, data) {
+            self.last_ooo = Some(start);
             stats.ooo_queued += 1;
         } else {
             stats.ooo_dropped += 1;

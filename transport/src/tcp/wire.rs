@@ -26,7 +26,13 @@ mod opt {
     pub const NOP: u8 = 1;
     pub const MSS: u8 = 2;
     pub const WSCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
 }
+
+/// SACK blocks an ACK of ours carries at most (4 fit in 40 option bytes without
+/// timestamps, RFC 2018 3).
+pub const MAX_SACK_BLOCKS: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -48,18 +54,35 @@ pub struct TcpRepr {
     pub window: u16,
     pub mss: Option<u16>,
     pub wscale: Option<u8>,
+    /// SACK-permitted (RFC 2018, in SYNs).
+    pub sack_permitted: bool,
+    /// SACK blocks `[left, right)`; the first `sack_count` are valid.
+    pub sack: [(Seq, Seq); MAX_SACK_BLOCKS],
+    pub sack_count: u8,
 }
 
 impl TcpRepr {
+    /// The SACK blocks present.
+    pub fn sack_blocks(&self) -> &[(Seq, Seq)] {
+        &self.sack[..usize::from(self.sack_count).min(MAX_SACK_BLOCKS)]
+    }
+
     pub fn has(&self, f: u8) -> bool {
         self.flags & f != 0
     }
 
     /// Header length with the options set.
     pub fn header_len(&self) -> usize {
+        let sack = if self.sack_count > 0 {
+            4 + 8 * self.sack_blocks().len()
+        } else {
+            0
+        };
         HEADER_LEN
             + if self.mss.is_some() { 4 } else { 0 }
             + if self.wscale.is_some() { 4 } else { 0 }
+            + if self.sack_permitted { 4 } else { 0 }
+            + sack
     }
 
     /// Parse a segment (the IP payload). The checksum is checked separately.
@@ -85,6 +108,9 @@ impl TcpRepr {
             window: be16(14),
             mss: None,
             wscale: None,
+            sack_permitted: false,
+            sack: Default::default(),
+            sack_count: 0,
         };
         let mut opts = &buf[HEADER_LEN..off];
         while let Some((&kind, rest)) = opts.split_first() {
@@ -105,6 +131,15 @@ impl TcpRepr {
             match (kind, body.len()) {
                 (opt::MSS, 2) => r.mss = Some(u16::from_be_bytes([body[0], body[1]])),
                 (opt::WSCALE, 1) => r.wscale = Some(body[0]),
+                (opt::SACK_PERMITTED, 0) => r.sack_permitted = true,
+                (opt::SACK, n) if n % 8 == 0 => {
+                    for b in body.chunks_exact(8).take(MAX_SACK_BLOCKS) {
+                        let l = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                        let rr = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+                        r.sack[usize::from(r.sack_count)] = (Seq(l), Seq(rr));
+                        r.sack_count += 1;
+                    }
+                }
                 _ => {}
             }
             opts = &opts[len..];
@@ -131,6 +166,26 @@ impl TcpRepr {
         }
         if let Some(w) = self.wscale {
             buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::WSCALE, 3, w]);
+            i += 4;
+        }
+        if self.sack_permitted {
+            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::SACK_PERMITTED, 2]);
+            i += 4;
+        }
+        if self.sack_count > 0 {
+            let blocks = self.sack_blocks();
+            buf[i..i + 4].copy_from_slice(&[
+                opt::NOP,
+                opt::NOP,
+                opt::SACK,
+                (2 + 8 * blocks.len()) as u8,
+            ]);
+            i += 4;
+            for (l, r) in blocks {
+                buf[i..i + 4].copy_from_slice(&l.0.to_be_bytes());
+                buf[i + 4..i + 8].copy_from_slice(&r.0.to_be_bytes());
+                i += 8;
+            }
         }
         let len = u16::try_from(buf.len()).unwrap_or(u16::MAX);
         let acc = checksum::pseudo_header(src, dst, ip::ipv4::protocol::TCP, len);
@@ -218,6 +273,8 @@ mod tests {
             window: 65535,
             mss: Some(1460),
             wscale: Some(7),
+            sack_permitted: true,
+            ..TcpRepr::default()
         };
         let b = build(&r, b"hi");
         assert!(verify_checksum(&b, A, B));
@@ -232,6 +289,26 @@ mod tests {
             (1234, 80, true, true)
         );
         assert_eq!(h.sequence_number, 7);
+    }
+
+    #[test]
+    fn sack_blocks_round_trip() {
+        let mut r = TcpRepr {
+            flags: flags::ACK,
+            ..TcpRepr::default()
+        };
+        r.sack[0] = (Seq(100), Seq(200));
+        r.sack[1] = (Seq(u32::MAX - 5), Seq(10));
+        r.sack_count = 2;
+        assert_eq!(r.header_len(), 20 + 4 + 16);
+        let b = build(&r, &[]);
+        let (p, _) = TcpRepr::parse(&b).unwrap();
+        assert_eq!(p.sack_blocks(), r.sack_blocks());
+        // A SACK option whose length is not 2 + 8n is ignored.
+        let mut b = vec![0u8; 32];
+        b[12] = 8 << 4;
+        b[20..27].copy_from_slice(&[5, 7, 0, 0, 0, 1, 0]);
+        assert_eq!(TcpRepr::parse(&b).unwrap().0.sack_count, 0);
     }
 
     #[test]
