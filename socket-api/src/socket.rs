@@ -273,10 +273,7 @@ impl Socket {
         }
         let timeout = self.opts.lock().recv_timeout;
         let (h, peer, cond) = self.wait_for(timeout, |c, _| {
-            Ok(match c.transport.tcp_accept(self.handle)? {
-                Some((h, peer)) => Some((h, peer, c.register(h))),
-                None => None,
-            })
+            Ok(c.transport.tcp_accept(self.handle)?.map(|(h, peer)| (h, peer, c.register(h))))
         })?;
         Ok((
             Socket::from_parts(&self.stack, h, Type::Stream, cond),

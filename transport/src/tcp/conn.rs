@@ -1141,6 +1141,7 @@ impl Tcb {
 
     /// A segment for this connection (RFC 9293 3.10.7, for every state but LISTEN and
     /// CLOSED, which the owner handles).
+    #[allow(clippy::too_many_arguments)]
     pub fn segment(
         &mut self,
         cfg: &TcpConfig,
@@ -1597,11 +1598,10 @@ impl Tcb {
                 self.rto_recovery = false;
                 self.dupacks = 0;
                 self.cwnd = self.ssthresh.max(self.mss);
-            } else if self.rto_recovery {
-                if self.cwnd < self.ssthresh {
+            } else if self.rto_recovery
+                && self.cwnd < self.ssthresh {
                     self.cwnd += acked.min(self.mss);
                 }
-            }
             if self.rtx_next.lt(self.snd_una) {
                 self.rtx_next = self.snd_una;
             }
@@ -1675,7 +1675,7 @@ impl Tcb {
                 self.rttvar = r / 2;
             }
             Some(s) => {
-                let delta = if s > r { s - r } else { r - s };
+                let delta = s.abs_diff(r);
                 self.rttvar = (self.rttvar * 3 + delta) / 4;
                 self.srtt = Some((s * 7 + r) / 8);
             }
