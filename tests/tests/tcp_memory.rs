@@ -163,6 +163,9 @@ fn faulty_run(seed: u64, cfg: StackConfig) {
     let ta = p.a.stack.with_core(|c, _| c.transport.tcp_stats());
     let tb = p.b.stack.with_core(|c, _| c.transport.tcp_stats());
     assert!(ta.retransmits > 0 && tb.retransmits > 0, "{ta:?} {tb:?}");
+    if std::env::var("TCP_STATS").is_ok() {
+        eprintln!("A {ta:?}\nB {tb:?}");
+    }
     assert!(
         ta.drop_bad_checksum + tb.drop_bad_checksum > 0,
         "corruption was caught"
@@ -187,4 +190,215 @@ fn transfers_survive_a_faulty_link_many_seeds() {
 #[test]
 fn transfers_survive_a_faulty_link_default_timers() {
     faulty_run(100, test_config());
+}
+
+// ---- the socket API over TCP -------------------------------------------------------------
+
+use socket_api::{poll, Interest, PollFd, SockOpt};
+
+/// A connected pair of streams (A's client, B's accepted end) on a clean link.
+fn connected(p: &Pair, port: u16) -> (TcpStream, TcpStream, TcpListener) {
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, port)).unwrap();
+    let c = TcpStream::connect(&p.a.stack, addr(B_IP, port)).unwrap();
+    l.set_accept_timeout(Some(WAIT)).unwrap();
+    let (s, peer) = l.accept().unwrap();
+    assert_eq!(peer, c.local_addr().unwrap());
+    assert_eq!(s.peer_addr().unwrap(), c.local_addr().unwrap());
+    assert_eq!(c.peer_addr().unwrap(), addr(B_IP, port));
+    (c, s, l)
+}
+
+#[test]
+fn non_blocking_calls_and_timeouts() {
+    let p = Pair::new(1500);
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, 7100)).unwrap();
+    l.set_nonblocking(true).unwrap();
+    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    l.set_nonblocking(false).unwrap();
+    l.set_accept_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let t = Instant::now();
+    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::TimedOut);
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    l.set_accept_timeout(Some(WAIT)).unwrap();
+
+    let c = TcpStream::connect(&p.a.stack, addr(B_IP, 7100)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        (&s).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert_eq!((&s).read(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
+    (&c).write_all(b"hello").unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!((&s).read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+    // Options.
+    assert!(!c.nodelay().unwrap());
+    c.set_nodelay(true).unwrap();
+    assert!(c.nodelay().unwrap());
+}
+
+#[test]
+fn poll_reports_tcp_readiness() {
+    let p = Pair::new(1500);
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, 7200)).unwrap();
+    {
+        let mut fds = [PollFd::new(l.socket(), Interest::READABLE)];
+        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 0);
+    }
+    let c = TcpStream::connect(&p.a.stack, addr(B_IP, 7200)).unwrap();
+    {
+        let mut fds = [PollFd::new(l.socket(), Interest::READABLE)];
+        assert_eq!(
+            poll(&mut fds, Some(WAIT)).unwrap(),
+            1,
+            "a connection to accept"
+        );
+        assert!(fds[0].readable);
+    }
+    let (s, _) = l.accept().unwrap();
+    let mut fds = [PollFd::new(s.socket(), Interest::READABLE)];
+    assert_eq!(
+        poll(&mut fds, Some(Duration::ZERO)).unwrap(),
+        0,
+        "nothing to read yet"
+    );
+    let mut fds = [PollFd::new(c.socket(), Interest::WRITABLE)];
+    assert_eq!(poll(&mut fds, Some(WAIT)).unwrap(), 1);
+    assert!(fds[0].writable);
+    (&c).write_all(b"x").unwrap();
+    let mut fds = [PollFd::new(s.socket(), Interest::READABLE)];
+    assert_eq!(poll(&mut fds, Some(WAIT)).unwrap(), 1);
+    assert!(fds[0].readable);
+    // End of stream is readable too.
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!((&s).read(&mut buf).unwrap(), 1);
+    let mut fds = [PollFd::new(s.socket(), Interest::READABLE)];
+    assert_eq!(poll(&mut fds, Some(WAIT)).unwrap(), 1);
+    assert_eq!((&s).read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn two_threads_read_and_write_one_stream() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7300);
+    // B echoes everything back.
+    let echo = thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match (&s).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => (&s).write_all(&buf[..n]).unwrap(),
+                Err(e) => panic!("echo: {e}"),
+            }
+        }
+    });
+    let data = Arc::new(pattern(3_000_000, 9));
+    let writer = c.try_clone().unwrap();
+    let d = data.clone();
+    let w = thread::spawn(move || {
+        // One blocking write of the whole buffer: all of it is sent.
+        assert_eq!((&writer).write(&d).unwrap(), d.len());
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut got = Vec::new();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    (&c).read_to_end(&mut got).unwrap();
+    w.join().unwrap();
+    echo.join().unwrap();
+    assert!(
+        got == *data,
+        "echoed bytes differ ({} of {})",
+        got.len(),
+        data.len()
+    );
+}
+
+#[test]
+fn half_close_keeps_the_other_direction() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7400);
+    (&c).write_all(b"request").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut req = Vec::new();
+    (&s).read_to_end(&mut req).unwrap();
+    assert_eq!(req, b"request");
+    // The server still answers after the client's FIN (CLOSE-WAIT), then closes.
+    let answer = pattern(200_000, 4);
+    (&s).write_all(&answer).unwrap();
+    drop(s);
+    let mut got = Vec::new();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    (&c).read_to_end(&mut got).unwrap();
+    assert!(got == answer);
+    assert_eq!(
+        (&c).write(b"more").unwrap_err().kind(),
+        ErrorKind::BrokenPipe,
+        "writing after shutdown(Write)"
+    );
+}
+
+#[test]
+fn close_with_unread_data_resets_the_peer() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7500);
+    (&c).write_all(b"never read").unwrap();
+    let mut fds = [PollFd::new(s.socket(), Interest::READABLE)];
+    assert_eq!(poll(&mut fds, Some(WAIT)).unwrap(), 1, "data arrived");
+    drop(s);
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 8];
+    let e = (&c).read(&mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+}
+
+#[test]
+fn user_timeout_fails_a_connection_to_a_dead_peer() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7600);
+    c.socket()
+        .set_option(SockOpt::UserTimeout(Some(Duration::from_secs(1))))
+        .unwrap();
+    // B vanishes without a word.
+    p.b.stack.shutdown();
+    drop(s);
+    let t = Instant::now();
+    (&c).write_all(b"anyone there?").unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 8];
+    let e = (&c).read(&mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+}
+
+#[test]
+fn keepalive_detects_a_dead_peer() {
+    let mut cfg = test_config();
+    cfg.transport.tcp.keep_idle = Duration::from_millis(300);
+    cfg.transport.tcp.keep_interval = Duration::from_millis(100);
+    cfg.transport.tcp.keep_count = 3;
+    let (la, lb) = link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500);
+    let p = Pair::with_devices(cfg, Arc::new(la), Arc::new(lb));
+    let (c, s, _l) = connected(&p, 7700);
+    c.set_keepalive(true).unwrap();
+    // An idle but live peer answers the probes: the connection stays up.
+    thread::sleep(Duration::from_millis(900));
+    let st = p.a.stack.with_core(|c, _| c.transport.tcp_stats());
+    assert!(st.keepalive_probes >= 2, "{st:?}");
+    (&c).write_all(b"still here").unwrap();
+    let mut buf = [0u8; 10];
+    (&s).read_exact(&mut buf).unwrap();
+    // Now B vanishes: after the idle time and three unanswered probes, A gives up.
+    p.b.stack.shutdown();
+    drop(s);
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let e = (&c).read(&mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
 }

@@ -571,12 +571,11 @@ impl Transport {
                     },
                 );
             }
-            State::FinWait2 if orphan
-                && t.timewait_deadline().is_none() => {
-                    // An orphan waits for the peer's FIN only so long (Linux's
-                    // tcp_fin_timeout).
-                    t.set_fin_timeout(now + self.tcp.cfg.time_wait);
-                }
+            State::FinWait2 if orphan && t.timewait_deadline().is_none() => {
+                // An orphan waits for the peer's FIN only so long (Linux's
+                // tcp_fin_timeout).
+                t.set_fin_timeout(now + self.tcp.cfg.time_wait);
+            }
             _ => {}
         }
     }
@@ -708,9 +707,10 @@ impl Transport {
             return Delivery::Delivered;
         }
         if self.tcp.time_wait.contains_key(&(local, remote))
-            && self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now) {
-                return Delivery::Delivered;
-            }
+            && self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now)
+        {
+            return Delivery::Delivered;
+        }
         if let Some(l) = self.tcp_find_listener(local) {
             self.tcp_listen_segment(l, local, remote, &seg, tx, now);
             return Delivery::Delivered;

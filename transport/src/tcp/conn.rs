@@ -1361,6 +1361,9 @@ impl Tcb {
                     stats.resets_established += 1;
                     self.fail(TcpError::Reset);
                 }
+                // RFC 1337: a RST does not cut TIME-WAIT short (as the TIME-WAIT records
+                // of orphaned connections behave).
+                State::TimeWait => {}
                 _ => self.close_now(),
             }
             return;
@@ -1598,10 +1601,9 @@ impl Tcb {
                 self.rto_recovery = false;
                 self.dupacks = 0;
                 self.cwnd = self.ssthresh.max(self.mss);
-            } else if self.rto_recovery
-                && self.cwnd < self.ssthresh {
-                    self.cwnd += acked.min(self.mss);
-                }
+            } else if self.rto_recovery && self.cwnd < self.ssthresh {
+                self.cwnd += acked.min(self.mss);
+            }
             if self.rtx_next.lt(self.snd_una) {
                 self.rtx_next = self.snd_una;
             }
