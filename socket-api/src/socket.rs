@@ -273,7 +273,9 @@ impl Socket {
         }
         let timeout = self.opts.lock().recv_timeout;
         let (h, peer, cond) = self.wait_for(timeout, |c, _| {
-            Ok(c.transport.tcp_accept(self.handle)?.map(|(h, peer)| (h, peer, c.register(h))))
+            Ok(c.transport
+                .tcp_accept(self.handle)?
+                .map(|(h, peer)| (h, peer, c.register(h))))
         })?;
         Ok((
             Socket::from_parts(&self.stack, h, Type::Stream, cond),
