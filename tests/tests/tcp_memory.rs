@@ -402,3 +402,23 @@ fn keepalive_detects_a_dead_peer() {
     let e = (&c).read(&mut buf).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
 }
+
+#[test]
+fn loopback_connections_within_one_stack() {
+    let h = tests::pair::Host::new(test_config());
+    let l = TcpListener::bind(&h.stack, "127.0.0.1:7800").unwrap();
+    let stack = h.stack.clone();
+    let data = Arc::new(pattern(1_000_000, 5));
+    let d = data.clone();
+    let t = thread::spawn(move || {
+        let mut c = TcpStream::connect(&stack, "127.0.0.1:7800").unwrap();
+        c.write_all(&d).unwrap();
+    });
+    let (mut s, peer) = l.accept().unwrap();
+    assert_eq!(peer.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    t.join().unwrap();
+    assert!(got == *data);
+}
