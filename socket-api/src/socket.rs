@@ -543,14 +543,17 @@ impl Socket {
                         SockOpt::KeepAlive(on) => o.keepalive = on,
                         SockOpt::RecvBuffer(n) => o.rcvbuf = n.clamp(MIN_BUF, MAX_BUF),
                         SockOpt::SendBuffer(n) => o.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
-                        SockOpt::UserTimeout(Some(d)) => o.user_timeout = d,
+                        // Zero means the default, as with Linux's TCP_USER_TIMEOUT.
+                        SockOpt::UserTimeout(Some(d)) if !d.is_zero() => o.user_timeout = d,
                         SockOpt::UserTimeout(None) => {}
                         _ => {}
                     },
                     ip.tx(),
                     now,
                 )?;
-                if let SockOpt::UserTimeout(None) = opt {
+                if matches!(opt, SockOpt::UserTimeout(None))
+                    || matches!(opt, SockOpt::UserTimeout(Some(d)) if d.is_zero())
+                {
                     let d = transport.tcp_config().user_timeout;
                     transport.tcp_set_opts(self.handle, |o| o.user_timeout = d, ip.tx(), now)?;
                 }

@@ -177,6 +177,22 @@ impl Transport {
         if self.tcp(h)?.local.is_none() {
             self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
         }
+        let local = self.tcp(h)?.local;
+        if let Some(l) = local {
+            // SO_REUSEADDR lets a listener share its port with connections, never with
+            // another listener on an overlapping address (Linux: EADDRINUSE).
+            let taken = self.tcp.listeners.get(&l.port()).is_some_and(|v| {
+                v.iter().any(|&o| {
+                    o != h
+                        && matches!(self.sockets.get(o), Some(Socket::Tcp(t)) if t.local.is_some_and(|ol| {
+                            ol.ip() == l.ip() || ol.ip().is_unspecified() || l.ip().is_unspecified()
+                        }))
+                })
+            });
+            if taken {
+                return Err(TransportError::AddrInUse);
+            }
+        }
         let t = self.tcp(h)?;
         let port = t.local.map_or(0, |l| l.port());
         t.role = Role::Listen(Listener {
@@ -900,8 +916,10 @@ impl Transport {
         let Some(&h) = self.tcp.conns.get(&(local, remote)) else {
             return;
         };
+        let seq = super::Seq(u32::from_be_bytes([ports[4], ports[5], ports[6], ports[7]]));
         let (err, mtu) = match (r.kind, r.code) {
-            (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => (None, r.info as usize & 0xffff),
+            // Our segments never carry DF, so "fragmentation needed" about one is forged.
+            (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => return,
             (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => (Some(TcpError::Refused), 0),
             (k::DEST_UNREACHABLE, u::NET) => (Some(TcpError::NetUnreachable), 0),
             (k::DEST_UNREACHABLE, _) | (k::TIME_EXCEEDED, _) => {
@@ -911,6 +929,10 @@ impl Transport {
         };
         if let Ok(s) = self.tcp(h) {
             if let Some(t) = s.tcb_mut() {
+                if !t.seq_outstanding(seq) {
+                    self.tcp.stats.icmp_ignored += 1;
+                    return;
+                }
                 t.icmp_error(err, mtu);
             }
         }

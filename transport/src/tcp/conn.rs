@@ -153,6 +153,12 @@ pub struct Tcb {
     /// The recovery under way began with a retransmission timeout (slow start through
     /// it, and the tail beyond the last SACKed byte counts as lost too).
     rto_recovery: bool,
+    /// Send one segment now whatever silly-window avoidance and Nagle say (persist's
+    /// override), and also beyond the peer's window (a timeout's retransmission).
+    force_sws: bool,
+    force_window: bool,
+    /// The largest segment the peer has sent (for the delayed-ACK rule).
+    max_seg_seen: usize,
     /// The peer's FIN has been received (in order).
     pub fin_received: bool,
 
@@ -244,6 +250,9 @@ impl Tcb {
             sacked: Vec::new(),
             rtx_next: iss,
             rto_recovery: false,
+            force_sws: false,
+            force_window: false,
+            max_seg_seen: 0,
             fin_received: false,
             mss: DEFAULT_MSS.min(rcv_mss),
             rcv_mss,
@@ -546,6 +555,8 @@ impl Tcb {
             State::Closed | State::Listen | State::TimeWait => {}
             _ => {
                 if self.snd_max == self.snd_una {
+                    // Nothing outstanding: a send that failed for want of a buffer.
+                    self.output(cfg, tx, stats, now);
                     return;
                 }
                 let since = *self.stalled_since.get_or_insert(now);
@@ -568,8 +579,8 @@ impl Tcb {
                 self.rto = (self.rto * 2).min(cfg.rto_max);
                 self.rtt_sample = None;
                 if self.sack_ok {
-                    // Keep the scoreboard (RFC 6675 5.1): resend what the peer lacks,
-                    // skipping what it SACKed, in slow start.
+                    // Keep the scoreboard (RFC 6675 5.1): resend what the peer lacks, in
+                    // slow start. A receiver that reneged is caught in `process_ack`.
                     self.in_recovery = true;
                     self.rto_recovery = true;
                     self.rtx_next = self.snd_una;
@@ -580,9 +591,15 @@ impl Tcb {
                     return;
                 }
                 // Go back to the first unacknowledged byte (SND.UNA: the handshake's
-                // ACK covered our SYN, so it is where the send queue starts).
+                // ACK covered our SYN, so it is where the send queue starts), and send it
+                // whatever the windows say (a peer that shrank its window to zero still
+                // gets the first segment, as Linux sends it).
                 self.snd_nxt = self.snd_base;
+                self.force_sws = true;
+                self.force_window = true;
                 self.output(cfg, tx, stats, now);
+                self.force_sws = false;
+                self.force_window = false;
                 if self.t_rtx.is_none() {
                     self.t_rtx = Some(now + self.rto);
                 }
@@ -599,17 +616,16 @@ impl Tcb {
             self.fail(TcpError::TimedOut);
             return;
         }
-        let unsent = self.sndq.len() - self.snd_nxt.since(self.snd_base);
         if self.snd_wnd > 0 {
-            // A window too small for the sender's silly-window rule: after the override
-            // timeout send what fits (RFC 9293 3.8.6.2.1).
-            let len = self.snd_wnd.min(self.mss).min(unsent);
-            let seq = self.snd_nxt;
-            let off = seq.since(self.snd_base);
-            if self.xmit(tx, stats, seq, flags::ACK | flags::PSH, off, len, now) {
-                self.snd_nxt = seq + len;
-                self.snd_max = self.snd_nxt;
-                self.t_rtx = Some(now + self.rto);
+            // A window too small for the sender's silly-window rule (or a send that
+            // failed earlier): after the override timeout send what fits (RFC 9293
+            // 3.8.6.2.1).
+            self.force_sws = true;
+            self.send_data(tx, stats, now, None);
+            self.force_sws = false;
+            if self.persist_needed() {
+                self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
+                self.t_persist = Some(now + self.persist_interval);
             }
             return;
         }
@@ -673,7 +689,7 @@ impl Tcb {
                 | State::Closing
         ) && self.snd_nxt == self.snd_max
             && self.snd_max == self.snd_una
-            && self.snd_nxt.since(self.snd_base) < self.sndq.len()
+            && (self.snd_nxt.since(self.snd_base) < self.sndq.len() || self.fin_unsent())
     }
 
     // ---- output --------------------------------------------------------------------------
@@ -892,18 +908,26 @@ impl Tcb {
         let mut budget = budget;
         loop {
             let unsent = data_end.since(self.snd_nxt);
-            let usable = match budget {
+            let mut usable = match budget {
                 Some(b) => (self.snd_una + self.snd_wnd).since(self.snd_nxt).min(b),
                 None => (self.snd_una + self.snd_wnd.min(self.cwnd)).since(self.snd_nxt),
             };
-            let len = unsent.min(usable).min(self.mss);
+            let room = self.seg_room();
+            if self.force_window {
+                usable = usable.max(room);
+            }
+            let len = unsent.min(usable).min(room);
+            // A FIN needs the peer to have room for it (Linux drops one at a zero window):
+            // with none, the persist timer probes until the window opens.
             let with_fin = self.fin_queued
                 && self.snd_nxt + len == data_end
-                && !matches!(self.state, State::Established | State::CloseWait);
+                && !matches!(self.state, State::Established | State::CloseWait)
+                && (len > 0 || self.snd_wnd > 0 || self.force_window || self.force_sws);
             if len == 0 && !with_fin {
                 break;
             }
-            if len > 0 && len < self.mss {
+            let retransmitting = self.snd_nxt.lt(self.snd_max);
+            if len > 0 && len < room && !retransmitting && !self.force_sws {
                 if len < unsent {
                     // Window-limited: avoid silly segments (RFC 9293 3.8.6.2.1) unless
                     // it is at least half the largest window the peer has offered.
@@ -926,8 +950,14 @@ impl Tcb {
             }
             let off = seq.since(self.snd_base);
             if !self.xmit(tx, stats, seq, fl, off, len, now) {
+                // No buffer (ARP queue full, say): try again after a timeout.
+                if self.t_rtx.is_none() {
+                    self.t_rtx = Some(now + self.rto);
+                }
                 break;
             }
+            self.force_sws = false;
+            self.force_window = false;
             if retransmission {
                 self.retransmits += 1;
                 stats.retransmits += 1;
@@ -949,6 +979,27 @@ impl Tcb {
                 break;
             }
         }
+    }
+
+    /// Payload room in a segment: the MSS less the SACK option an ACK of ours may carry
+    /// (RFC 9293 3.7.1: options come out of the MSS).
+    fn seg_room(&self) -> usize {
+        let sack = if self.sack_ok && !self.ooo.is_empty() {
+            4 + 8 * self.ooo.len().min(super::wire::MAX_SACK_BLOCKS)
+        } else {
+            0
+        };
+        self.mss.saturating_sub(sack).max(1)
+    }
+
+    /// Our FIN is due (the application closed) but has not been sent.
+    fn fin_unsent(&self) -> bool {
+        self.fin_queued
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+            && !self.snd_max.gt(self.snd_base + self.sndq.len())
     }
 
     // ---- SACK (RFC 2018) loss recovery, after RFC 6675 -----------------------------------
@@ -1001,7 +1052,8 @@ impl Tcb {
     /// sent).
     fn lost_limit(&self) -> Seq {
         if self.rto_recovery {
-            return self.snd_max;
+            // What was outstanding when the timer fired; data sent since is in flight.
+            return self.recover;
         }
         self.sacked.last().map_or(self.snd_una, |&(_, r)| r)
     }
@@ -1031,7 +1083,7 @@ impl Tcb {
             .map(|&(l, _)| l)
             .find(|l| l.gt(at))
             .map_or(limit, |l| if l.lt(limit) { l } else { limit });
-        Some((at, end.since(at).min(self.mss).max(1)))
+        Some((at, end.since(at).min(self.seg_room()).max(1)))
     }
 
     /// Bytes in flight (RFC 6675 "pipe"): outstanding, less what was SACKed, less the
@@ -1098,7 +1150,7 @@ impl Tcb {
             let fin = self.fin_queued
                 && seq + data_len == data_end
                 && self.snd_max.gt(data_end)
-                && data_len < self.mss;
+                && data_len < self.seg_room();
             if data_len == 0 && !fin {
                 break;
             }
@@ -1122,7 +1174,7 @@ impl Tcb {
     /// Retransmit the first unacknowledged segment (fast retransmit, partial ACKs).
     fn retransmit_first(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
         let queued = self.sndq.len();
-        let len = queued.min(self.mss);
+        let len = queued.min(self.seg_room());
         let data_end = self.snd_base + queued;
         let fin = self.fin_queued && self.snd_base + len == data_end && self.snd_max.gt(data_end);
         if len == 0 && !fin {
@@ -1536,6 +1588,12 @@ impl Tcb {
         {
             self.dup_ack(cfg, tx, stats, now);
         }
+        if self.sacked.first().is_some_and(|&(l, _)| l == self.snd_una) {
+            // The peer acknowledges up to data it said it held: it reneged (RFC 2018 8).
+            // Forget the scoreboard; everything unacknowledged may need sending again.
+            self.sacked.clear();
+            stats.sack_reneging += 1;
+        }
         if self.sack_ok && !self.in_recovery && self.sacked_bytes() >= 3 * self.mss {
             // RFC 6675 IsLost(SND.UNA): three segments' worth SACKed above it.
             self.enter_sack_recovery(tx, stats, now);
@@ -1573,7 +1631,9 @@ impl Tcb {
         stats: &mut TcpStats,
         now: Instant,
     ) {
-        let acked = ack.since(self.snd_una);
+        // Our SYN occupies a sequence number but is not data the window grows on.
+        let syn = usize::from(self.snd_una == self.iss);
+        let acked = ack.since(self.snd_una).saturating_sub(syn);
         // Free the acknowledged bytes (the FIN occupies no buffer space).
         let data = ack.since(self.snd_base).min(self.sndq.len());
         self.sndq.drain(..data);
@@ -1597,10 +1657,13 @@ impl Tcb {
         // Congestion control.
         if self.in_recovery && self.sack_ok {
             if ack.ge(self.recover) {
+                // Recovery ends at the congestion window it chose (after a timeout too,
+                // as Linux does: slow start from one segment against a peer that delays
+                // its ACKs costs a delayed-ACK time per round trip).
+                self.cwnd = self.ssthresh.max(self.mss);
                 self.in_recovery = false;
                 self.rto_recovery = false;
                 self.dupacks = 0;
-                self.cwnd = self.ssthresh.max(self.mss);
             } else if self.rto_recovery && self.cwnd < self.ssthresh {
                 self.cwnd += acked.min(self.mss);
             }
@@ -1700,8 +1763,11 @@ impl Tcb {
                 self.drain_ooo();
                 self.ack_now = true;
             }
-            // Delayed ACK: at least every second full-sized segment (RFC 9293 3.8.6.3).
-            if self.pending_ack_bytes >= 2 * self.rcv_mss || fin {
+            // Delayed ACK: at least every second full-sized segment (RFC 9293 3.8.6.3),
+            // full-sized as the peer sends them.
+            self.max_seg_seen = self.max_seg_seen.max(data.len());
+            let full = self.max_seg_seen.clamp(1, self.rcv_mss);
+            if self.pending_ack_bytes >= 2 * full || fin {
                 self.ack_now = true;
             }
             return;
@@ -1804,6 +1870,15 @@ impl Tcb {
     /// What a TIME-WAIT record needs to answer late segments.
     pub fn timewait_seqs(&self) -> (Seq, Seq) {
         (self.snd_nxt, self.rcv_nxt)
+    }
+
+    /// Does an ICMP error's quoted sequence number name something we have outstanding
+    /// (RFC 5927 4.1)? Forged errors rarely guess it.
+    pub fn seq_outstanding(&self, seq: Seq) -> bool {
+        if self.state == State::SynSent {
+            return seq == self.iss;
+        }
+        seq.ge(self.snd_una) && seq.lt(self.snd_max)
     }
 
     /// An ICMP error about this connection (RFC 1122 4.2.3.9, RFC 5927): fatal while

@@ -125,6 +125,10 @@ pub struct TcpStats {
     pub handshake_timeouts: u64,
     pub send_failures: u64,
     pub time_wait_evicted: u64,
+    /// ICMP errors whose quoted sequence number was not outstanding (RFC 5927).
+    pub icmp_ignored: u64,
+    /// Peers that dropped data they had SACKed (the scoreboard was reset).
+    pub sack_reneging: u64,
     // Drops by cause.
     pub drop_bad_checksum: u64,
     pub drop_bad_header: u64,
