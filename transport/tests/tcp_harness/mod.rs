@@ -19,6 +19,7 @@ use transport::{
     TransportError,
 };
 
+#[allow(unused_imports)] // each test file uses a different subset
 pub use flags::{ACK, FIN, PSH, RST, SYN};
 
 /// This host.
