@@ -14,7 +14,10 @@ use transport::tcp::Seq;
 use transport::{SocketHandle, TcpConfig, TcpError, TcpState, TransportError};
 
 fn cfg() -> TcpConfig {
-    TcpConfig::default()
+    TcpConfig {
+        tail_loss_probe: false,
+        ..TcpConfig::default()
+    }
 }
 
 /// Start an active open to PEER:80: (handle, local, remote, our SYN).
@@ -1897,5 +1900,74 @@ mod robustness {
         let (_, v) = n.next_sent(secs(5));
         v[0].expect(ACK | PSH, c.snd, c.rcv);
         assert_eq!(v[0].data, b"lost");
+    }
+}
+
+mod tail_loss_probe {
+    use super::*;
+
+    fn tlp_net() -> Net {
+        Net::with_cfg(TcpConfig::default())
+    }
+
+    /// RFC 8985 7: with nothing new to send and no ACK for two smoothed RTTs, the last
+    /// segment is sent again (before the RTO), and the RTO is re-armed behind it.
+    #[test]
+    fn probe_resends_the_last_segment_before_the_rto() {
+        let mut n = tlp_net();
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
+        };
+        let c = n.active_with(synack, ms(100)).0;
+        n.send(c.h, b"hello");
+        let first = n.only();
+        let t0 = n.now;
+        // PTO = 2 * SRTT + 40 ms (one segment out: room for a delayed ACK) = 240 ms,
+        // earlier than the RTO (300 ms).
+        n.advance_to(t0 + ms(239));
+        n.nothing();
+        n.advance_to(t0 + ms(240));
+        let p = n.only();
+        p.expect(ACK, c.snd, c.rcv);
+        assert_eq!(p.data, first.data);
+        assert_eq!(n.stats().loss_probes, 1);
+        assert_eq!(n.stats().timeouts, 0);
+        // No second probe: the RTO follows.
+        n.advance_to(t0 + ms(240) + ms(299));
+        n.nothing();
+        n.advance_to(t0 + ms(240) + ms(300));
+        n.only().expect(ACK | PSH, c.snd, c.rcv);
+        assert_eq!(n.stats().timeouts, 1);
+    }
+
+    /// The peer SACKs the probe (the last segment) while an earlier one is missing: the
+    /// hole is retransmitted at once, without waiting for the RTO.
+    #[test]
+    fn sack_of_the_probe_starts_recovery() {
+        let mut n = tlp_net();
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            sack_permitted: true,
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
+        };
+        let c = n.active_with(synack, ms(100)).0;
+        let mss = usize::from(PEER_MSS);
+        n.send(c.h, &vec![7u8; 2 * mss]);
+        let sent = n.take();
+        assert_eq!(sent.len(), 2);
+        let t0 = n.now;
+        n.advance_to(t0 + ms(200));
+        let p = n.only();
+        assert_eq!(p.r.seq, c.snd + mss, "the probe is the last segment");
+        // The first segment was lost; the second (and its probe copy) arrived.
+        let mut ack = seg(ACK, c.rcv, c.snd, 65_535);
+        ack.sack[0] = (c.snd + mss, c.snd + 2 * mss);
+        ack.sack_count = 1;
+        n.to(&c, ack, &[]);
+        let r = n.only();
+        r.expect(ACK, c.snd, c.rcv);
+        assert_eq!(r.data.len(), mss);
+        assert_eq!(n.stats().timeouts, 0);
     }
 }

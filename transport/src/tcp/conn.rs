@@ -186,6 +186,9 @@ pub struct Tcb {
     t_persist: Option<Instant>,
     persist_interval: Duration,
     t_delack: Option<Instant>,
+    /// Tail loss probe (RFC 8985 7): fires before the RTO when ACKs stop coming.
+    t_tlp: Option<Instant>,
+    tlp_enabled: bool,
     t_keep: Option<Instant>,
     t_timewait: Option<Instant>,
     /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
@@ -271,6 +274,8 @@ impl Tcb {
             t_persist: None,
             persist_interval: Duration::ZERO,
             t_delack: None,
+            t_tlp: None,
+            tlp_enabled: cfg.tail_loss_probe,
             t_keep: None,
             t_timewait: None,
             stalled_since: None,
@@ -363,6 +368,7 @@ impl Tcb {
         self.t_rtx = None;
         self.t_persist = None;
         self.t_delack = None;
+        self.t_tlp = None;
         self.t_keep = None;
         self.t_timewait = None;
         self.wake = true;
@@ -491,6 +497,7 @@ impl Tcb {
             self.t_rtx,
             self.t_persist,
             self.t_delack,
+            self.t_tlp,
             self.t_keep,
             self.t_timewait,
         ]
@@ -512,6 +519,10 @@ impl Tcb {
             if self.state == State::Closed {
                 return;
             }
+        }
+        if self.t_tlp.is_some_and(|t| t <= now) {
+            self.t_tlp = None;
+            self.on_tlp(stats, tx, now);
         }
         if self.t_persist.is_some_and(|t| t <= now) {
             self.t_persist = None;
@@ -910,7 +921,16 @@ impl Tcb {
             let unsent = data_end.since(self.snd_nxt);
             let mut usable = match budget {
                 Some(b) => (self.snd_una + self.snd_wnd).since(self.snd_nxt).min(b),
-                None => (self.snd_una + self.snd_wnd.min(self.cwnd)).since(self.snd_nxt),
+                None => {
+                    // Limited transmit (RFC 3042): each of the first two duplicate ACKs
+                    // lets one new segment out, so the ACKs that reveal a loss keep coming.
+                    let extra = if self.in_recovery {
+                        0
+                    } else {
+                        self.dupacks.min(2) as usize * self.mss
+                    };
+                    (self.snd_una + self.snd_wnd.min(self.cwnd + extra)).since(self.snd_nxt)
+                }
             };
             let room = self.seg_room();
             if self.force_window {
@@ -971,6 +991,7 @@ impl Tcb {
             self.snd_nxt = seq + used;
             if self.snd_nxt.gt(self.snd_max) {
                 self.snd_max = self.snd_nxt;
+                self.arm_tlp(now);
             }
             if self.t_rtx.is_none() {
                 self.t_rtx = Some(now + self.rto);
@@ -979,6 +1000,73 @@ impl Tcb {
                 break;
             }
         }
+    }
+
+    /// Is SND.UNA lost, by the SACK scoreboard? RFC 6675's rule (three segments' worth
+    /// SACKed above it), RFC 5827's early retransmit (fewer than four segments out: one
+    /// fewer SACKed than are outstanding), or the last segment sent SACKed while older ones
+    /// are not (it overtook them: what a tail loss probe reveals).
+    fn sack_loss_detected(&self) -> bool {
+        let Some(&(_, top)) = self.sacked.last() else {
+            return false;
+        };
+        let sacked = self.sacked_bytes();
+        let outstanding = self.snd_max.since(self.snd_una);
+        let segs = outstanding.div_ceil(self.mss.max(1));
+        sacked >= 3 * self.mss
+            || (segs < 4 && sacked >= (segs.saturating_sub(1)).max(1) * self.mss)
+            || top == self.snd_max
+    }
+
+    /// Arm the tail loss probe (RFC 8985 7.2): two smoothed RTTs after the last send, plus
+    /// a delayed-ACK allowance when one segment is out, if that comes before the RTO.
+    fn arm_tlp(&mut self, now: Instant) {
+        let Some(srtt) = self.srtt else { return };
+        if !self.tlp_enabled || self.in_recovery || self.snd_max == self.snd_una {
+            return;
+        }
+        let mut pto = (srtt * 2).max(Duration::from_millis(10));
+        if self.snd_max.since(self.snd_una) <= self.mss {
+            pto += Duration::from_millis(40);
+        }
+        let at = now + pto;
+        if self.t_rtx.is_none_or(|r| at < r) {
+            self.t_tlp = Some(at);
+        }
+    }
+
+    /// The probe: one new segment if the windows allow, else the last one sent again, so
+    /// the peer's SACK shows what is missing and recovery starts without a timeout.
+    fn on_tlp(&mut self, stats: &mut TcpStats, tx: &mut dyn IpTx, now: Instant) {
+        if self.in_recovery || self.snd_max == self.snd_una || !self.state.synchronized() {
+            return;
+        }
+        stats.loss_probes += 1;
+        let data_end = self.snd_base + self.sndq.len();
+        let unsent = data_end.since(self.snd_max);
+        let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_max);
+        if unsent > 0 && wnd_room > 0 {
+            let len = unsent.min(wnd_room).min(self.seg_room());
+            let seq = self.snd_max;
+            let off = seq.since(self.snd_base);
+            if self.xmit(tx, stats, seq, flags::PSH, off, len, now) {
+                self.snd_nxt = seq + len;
+                self.snd_max = self.snd_nxt;
+            }
+        } else {
+            let sent_data = self.snd_max.since(self.snd_base).min(self.sndq.len());
+            let len = sent_data.min(self.seg_room());
+            if len > 0 {
+                let seq = self.snd_base + (sent_data - len);
+                let off = sent_data - len;
+                if self.xmit(tx, stats, seq, 0, off, len, now) {
+                    self.retransmits += 1;
+                    stats.retransmits += 1;
+                    self.rtt_sample = None;
+                }
+            }
+        }
+        self.t_rtx = Some(now + self.rto);
     }
 
     /// Payload room in a segment: the MSS less the SACK option an ACK of ours may carry
@@ -1594,7 +1682,7 @@ impl Tcb {
             self.sacked.clear();
             stats.sack_reneging += 1;
         }
-        if self.sack_ok && !self.in_recovery && self.sacked_bytes() >= 3 * self.mss {
+        if self.sack_ok && !self.in_recovery && self.sack_loss_detected() {
             // RFC 6675 IsLost(SND.UNA): three segments' worth SACKed above it.
             self.enter_sack_recovery(tx, stats, now);
         }
@@ -1654,6 +1742,8 @@ impl Tcb {
         } else {
             Some(now + self.rto)
         };
+        self.t_tlp = None;
+        self.arm_tlp(now);
         // Congestion control.
         if self.in_recovery && self.sack_ok {
             if ack.ge(self.recover) {

@@ -56,6 +56,9 @@ pub struct TcpConfig {
     pub max_time_wait: usize,
     /// Challenge ACKs per second for the whole stack (RFC 5961 7).
     pub challenge_acks_per_sec: u32,
+    /// Send a tail loss probe (RFC 8985 7) before a retransmission timeout (Linux:
+    /// `tcp_early_retrans`); tests of the bare RTO machinery turn it off.
+    pub tail_loss_probe: bool,
 }
 
 impl Default for TcpConfig {
@@ -77,6 +80,7 @@ impl Default for TcpConfig {
             max_backlog: 4096,
             max_time_wait: 8192,
             challenge_acks_per_sec: 1000,
+            tail_loss_probe: true,
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct TcpStats {
     pub icmp_ignored: u64,
     /// Peers that dropped data they had SACKed (the scoreboard was reset).
     pub sack_reneging: u64,
+    /// Tail loss probes sent (RFC 8985).
+    pub loss_probes: u64,
     // Drops by cause.
     pub drop_bad_checksum: u64,
     pub drop_bad_header: u64,

@@ -239,8 +239,13 @@ impl Default for Net {
 }
 
 impl Net {
+    /// Default settings but no tail loss probes, so timeouts are seen bare (the probe has
+    /// tests of its own).
     pub fn new() -> Net {
-        Net::with_cfg(TcpConfig::default())
+        Net::with_cfg(TcpConfig {
+            tail_loss_probe: false,
+            ..TcpConfig::default()
+        })
     }
 
     pub fn with_cfg(tcp: TcpConfig) -> Net {
