@@ -189,6 +189,9 @@ pub struct Tcb {
     /// Tail loss probe (RFC 8985 7): fires before the RTO when ACKs stop coming.
     t_tlp: Option<Instant>,
     tlp_enabled: bool,
+    /// SND.MAX when the segment at SND.UNA was last retransmitted: once data sent after
+    /// that is SACKed while SND.UNA stays put, the retransmission was lost too.
+    una_rtx_high: Option<Seq>,
     t_keep: Option<Instant>,
     t_timewait: Option<Instant>,
     /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
@@ -276,6 +279,7 @@ impl Tcb {
             t_delack: None,
             t_tlp: None,
             tlp_enabled: cfg.tail_loss_probe,
+            una_rtx_high: None,
             t_keep: None,
             t_timewait: None,
             stalled_since: None,
@@ -1022,7 +1026,7 @@ impl Tcb {
     /// a delayed-ACK allowance when one segment is out, if that comes before the RTO.
     fn arm_tlp(&mut self, now: Instant) {
         let Some(srtt) = self.srtt else { return };
-        if !self.tlp_enabled || self.in_recovery || self.snd_max == self.snd_una {
+        if !self.tlp_enabled || self.snd_max == self.snd_una {
             return;
         }
         let mut pto = (srtt * 2).max(Duration::from_millis(10));
@@ -1038,10 +1042,17 @@ impl Tcb {
     /// The probe: one new segment if the windows allow, else the last one sent again, so
     /// the peer's SACK shows what is missing and recovery starts without a timeout.
     fn on_tlp(&mut self, stats: &mut TcpStats, tx: &mut dyn IpTx, now: Instant) {
-        if self.in_recovery || self.snd_max == self.snd_una || !self.state.synchronized() {
+        if self.snd_max == self.snd_una || !self.state.synchronized() {
             return;
         }
         stats.loss_probes += 1;
+        if self.in_recovery {
+            // ACKs stopped during recovery (the last ones, or the retransmission, were
+            // lost): send the first hole again rather than wait for the RTO.
+            self.retransmit_first(tx, stats, now);
+            self.t_rtx = Some(now + self.rto);
+            return;
+        }
         let data_end = self.snd_base + self.sndq.len();
         let unsent = data_end.since(self.snd_max);
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_max);
@@ -1249,6 +1260,9 @@ impl Tcb {
             self.retransmits += 1;
             stats.retransmits += 1;
             self.rtt_sample = None;
+            if seq == self.snd_una {
+                self.una_rtx_high = Some(self.snd_max);
+            }
             self.rtx_next = seq + (data_len + usize::from(fin)).max(1);
         }
         // Holes done: new data within what the pipe allows.
@@ -1273,6 +1287,7 @@ impl Tcb {
             self.retransmits += 1;
             stats.retransmits += 1;
             stats.fast_retransmits += 1;
+            self.una_rtx_high = Some(self.snd_max);
         }
         self.rtt_sample = None;
     }
@@ -1676,11 +1691,29 @@ impl Tcb {
         {
             self.dup_ack(cfg, tx, stats, now);
         }
+        if self.in_recovery
+            && ack == self.snd_una
+            && self
+                .una_rtx_high
+                .is_some_and(|h| self.sacked.last().is_some_and(|&(_, top)| top.gt(h)))
+        {
+            // Lost retransmission (as RACK, RFC 8985, would conclude): data sent after
+            // our retransmission of SND.UNA arrived, the retransmission did not. Walk the
+            // holes again.
+            self.una_rtx_high = None;
+            self.rtx_next = self.snd_una;
+            stats.lost_retransmits += 1;
+        }
         if self.sacked.first().is_some_and(|&(l, _)| l == self.snd_una) {
             // The peer acknowledges up to data it said it held: it reneged (RFC 2018 8).
             // Forget the scoreboard; everything unacknowledged may need sending again.
             self.sacked.clear();
             stats.sack_reneging += 1;
+        }
+        if self.in_recovery && ack == self.snd_una {
+            // The probe timer measures from the last ACK.
+            self.t_tlp = None;
+            self.arm_tlp(now);
         }
         if self.sack_ok && !self.in_recovery && self.sack_loss_detected() {
             // RFC 6675 IsLost(SND.UNA): three segments' worth SACKed above it.
@@ -1744,6 +1777,7 @@ impl Tcb {
         };
         self.t_tlp = None;
         self.arm_tlp(now);
+        self.una_rtx_high = None;
         // Congestion control.
         if self.in_recovery && self.sack_ok {
             if ack.ge(self.recover) {

@@ -135,6 +135,8 @@ pub struct TcpStats {
     pub sack_reneging: u64,
     /// Tail loss probes sent (RFC 8985).
     pub loss_probes: u64,
+    /// Retransmissions found lost (data sent after them was SACKed) and sent again.
+    pub lost_retransmits: u64,
     // Drops by cause.
     pub drop_bad_checksum: u64,
     pub drop_bad_header: u64,
