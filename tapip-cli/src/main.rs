@@ -48,12 +48,21 @@ pub struct Cli {
     /// Impair frames arriving on the tap, e.g. loss=0.1,dup=0.01,reorder=0.01,delay=5ms,corrupt=0.001,seed=1
     #[arg(long, value_name = "SPEC")]
     pub fault: Option<netif::fault::FaultConfig>,
+    /// How long a TCP connection closed by this side stays in TIME-WAIT (2 MSL), in
+    /// seconds, fractions allowed [default: 60, as Linux].
+    #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
+    pub tcp_time_wait: Option<std::time::Duration>,
     /// Run these commands (separated by ';') and exit.
     #[arg(short = 'c', value_name = "'CMD; CMD ...'")]
     pub commands: Option<String>,
     /// Run the commands in FILE (one per line) and exit.
     #[arg(long, value_name = "FILE")]
     pub script: Option<std::path::PathBuf>,
+}
+
+/// `--tcp-time-wait`: seconds, fractions allowed.
+fn parse_time_wait(s: &str) -> Result<std::time::Duration, String> {
+    opts::parse_seconds(s).ok_or_else(|| format!("invalid number of seconds '{s}'"))
 }
 
 fn main() {

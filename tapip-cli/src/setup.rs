@@ -40,8 +40,11 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     let tap = Tracer::new(PcapWriter::new(tap, pcap.clone()), trace.clone());
     let lo = Tracer::new(MemoryLink::loopback(), trace.clone());
 
-    let stack =
-        Stack::new(StackConfig::default()).map_err(|e| format!("cannot start the stack: {e}"))?;
+    let mut config = StackConfig::default();
+    if let Some(d) = cli.tcp_time_wait {
+        config.transport.tcp.time_wait = d;
+    }
+    let stack = Stack::new(config).map_err(|e| format!("cannot start the stack: {e}"))?;
     let err = |e: std::io::Error| format!("cannot start the device threads: {e}");
     let lo_if = stack
         .add_device(Arc::new(lo), DriverConfig::default())

@@ -1,0 +1,671 @@
+//! TCP between the stack's shell (`serve`, `snc`, `get`, `netstat`, `debug tcpstate`) and
+//! the Linux kernel's own TCP (curl, netcat, Python) over a real TAP device (TOP2), each
+//! test in a network namespace of its own.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tests::{eventually, Netns, Tapip};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// The size of the bulk transfers.
+const MB20: usize = 20 * 1024 * 1024;
+
+fn top2(tag: &str, extra: &[&str]) -> (Netns, Tapip) {
+    let ns = Netns::new(tag);
+    let t = Tapip::start(&ns, extra);
+    (ns, t)
+}
+
+/// A directory of this test's files, removed when it drops (also when the test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("tapip-tcp-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// `name` filled with `len` random bytes; returns its path and contents.
+    fn random_file(&self, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
+        let mut data = Vec::with_capacity(len);
+        std::fs::File::open("/dev/urandom")
+            .expect("/dev/urandom")
+            .take(len as u64)
+            .read_to_end(&mut data)
+            .expect("random bytes");
+        assert_eq!(data.len(), len);
+        let p = self.path(name);
+        std::fs::write(&p, &data).expect("write the file");
+        (p, data)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A kernel-side program this test started; killed by its PID when it drops.
+struct Proc(Child);
+
+impl Proc {
+    fn spawn(ns: &Netns, line: &str) -> Proc {
+        // `ip netns exec` and `exec` replace themselves: the child's PID is the program's.
+        Proc(
+            ns.command("sh")
+                .args(["-c", &format!("exec {line}")])
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run '{line}': {e}")),
+        )
+    }
+
+    /// Wait for the exit; None on timeout.
+    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Wait until something listens on TCP `port` in the namespace.
+fn wait_listening(ns: &Netns, port: u16) {
+    let ok = eventually(SECS(10), || {
+        let (_, out) = ns.sh_text(&format!("ss -Hltn 'sport = :{port}'"));
+        out.contains("LISTEN")
+    });
+    assert!(ok, "nothing listens on port {port} in the namespace");
+}
+
+/// Wait until the output printed after byte `since` contains `ok` (returns that part) or a
+/// line starting with `err` without `ok` (panics with it), at most `timeout`.
+fn wait_result(t: &Tapip, since: usize, ok: &str, err: &str, timeout: Duration) -> String {
+    let end = Instant::now() + timeout;
+    loop {
+        let out = t.output();
+        let new = out.get(since..).unwrap_or_default();
+        if new.contains(ok) {
+            return new.to_string();
+        }
+        if new.lines().any(|l| l.starts_with(err) && !l.contains(ok)) {
+            // Let the rest of the line (and a summary after it) arrive.
+            std::thread::sleep(Duration::from_millis(200));
+            panic!("failed ({err:?} before {ok:?}):\n{}", t.output());
+        }
+        if Instant::now() > end {
+            panic!("timed out waiting for {ok:?}; tapip printed:\n{out}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run `netstat` and return its rows (and anything else printed meanwhile).
+fn netstat(t: &mut Tapip, n: &mut u32) -> String {
+    *n += 1;
+    let since = t.output().len();
+    t.cmd("netstat");
+    // An unknown command answers with a line naming it: the end of netstat's rows.
+    let marker = format!("netstat-end-{n}");
+    t.cmd(&marker);
+    let out = t.wait_for(&format!("unknown command '{marker}'"), SECS(10));
+    out[since..].to_string()
+}
+
+/// The TCP rows of `netstat` output that are not listeners (connections and TIME-WAIT
+/// records).
+fn tcp_connections(netstat: &str) -> Vec<&str> {
+    netstat
+        .lines()
+        .filter(|l| l.starts_with("tcp ") && !l.contains(" LISTEN"))
+        .collect()
+}
+
+fn assert_same(what: &str, got: &[u8], want: &[u8]) {
+    if got != want {
+        let first = got.iter().zip(want).position(|(a, b)| a != b);
+        panic!(
+            "{what}: {} bytes, expected {} (first difference at {first:?})",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// `curl` from the kernel side; `-w` prints the status and size.
+fn curl_line(url: &str, out: &Path, max_secs: u32) -> String {
+    format!(
+        "curl -sS --max-time {max_secs} -o {} -w '%{{http_code}} %{{size_download}}\\n' {url}",
+        out.display()
+    )
+}
+
+#[test]
+fn curl_downloads_20_mb_from_serve_http_once_and_five_at_once() {
+    let (ns, mut t) = top2("thttp", &[]);
+    let dir = TempDir::new("http");
+    let (_, data) = dir.random_file("big.bin", MB20);
+    t.cmd(&format!("serve http -p 80 {}", dir.0.display()));
+    t.wait_for("serve http tcp 0.0.0.0:80", SECS(5));
+
+    let out = dir.path("got.bin");
+    let start = Instant::now();
+    let (ok, text) = ns.sh_text(&curl_line("http://10.0.0.1/big.bin", &out, 120));
+    println!("one curl: {:.2} s", start.elapsed().as_secs_f64());
+    assert!(
+        ok && text.contains(&format!("200 {MB20}")),
+        "{text}\n{}",
+        t.output()
+    );
+    assert_same("curl", &std::fs::read(&out).unwrap_or_default(), &data);
+    std::fs::remove_file(&out).unwrap();
+
+    let start = Instant::now();
+    let mut curls: Vec<(Proc, PathBuf)> = (0..5)
+        .map(|i| {
+            let out = dir.path(&format!("got{i}.bin"));
+            let p = Proc::spawn(&ns, &curl_line("http://10.0.0.1/big.bin", &out, 180));
+            (p, out)
+        })
+        .collect();
+    for (i, (p, out)) in curls.iter_mut().enumerate() {
+        let status = p.wait(SECS(200));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "curl {i} of 5: {status:?}\n{}",
+            t.output()
+        );
+        assert_same(
+            &format!("curl {i} of 5"),
+            &std::fs::read(&*out).unwrap_or_default(),
+            &data,
+        );
+    }
+    println!("five curls at once: {:.2} s", start.elapsed().as_secs_f64());
+}
+
+#[test]
+fn snc_sends_20_mb_to_kernel_nc_which_ends_on_the_fin() {
+    let (ns, mut t) = top2("tncout", &[]);
+    let dir = TempDir::new("ncout");
+    let (src, data) = dir.random_file("src.bin", MB20);
+    let dst = dir.path("nc.bin");
+    // Its input is empty but never makes it send a FIN: nc ends when the stack's FIN comes.
+    let mut nc = Proc::spawn(&ns, &format!("nc -l 5001 > {}", dst.display()));
+    wait_listening(&ns, 5001);
+    let since = t.output().len();
+    let start = Instant::now();
+    t.cmd(&format!("snc -c 10.0.0.2:5001 -f {}", src.display()));
+    wait_result(
+        &t,
+        since,
+        &format!("snc: sent {MB20} bytes, received 0 bytes in"),
+        "snc:",
+        SECS(120),
+    );
+    println!("snc -> nc: {:.2} s", start.elapsed().as_secs_f64());
+    let status = nc.wait(SECS(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "nc did not end on the stack's FIN: {status:?}\n{}",
+        t.output()
+    );
+    assert_same("nc", &std::fs::read(&dst).unwrap_or_default(), &data);
+    // A clean end: the summary and no error line.
+    std::thread::sleep(Duration::from_millis(200));
+    let out = t.output()[since..].to_string();
+    assert_eq!(out.matches("snc:").count(), 1, "{out}");
+}
+
+const ECHO_PY: &str = r#"
+import os, socket, sys, threading
+data = os.urandom(int(sys.argv[1]))
+s = socket.create_connection(("10.0.0.1", 7), timeout=60)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+th = threading.Thread(target=send)
+th.start()
+got = bytearray()
+while True:
+    b = s.recv(1 << 20)
+    if not b:
+        break
+    got += b
+th.join()
+s.close()
+print("sent %d received %d %s" % (len(data), len(got), "equal" if got == data else "DIFFERENT"))
+"#;
+
+#[test]
+fn python_pushes_10_mb_through_serve_echo_and_reads_it_all_back() {
+    let (ns, mut t) = top2("techo", &[]);
+    let dir = TempDir::new("echo");
+    let script = dir.path("echo.py");
+    std::fs::write(&script, ECHO_PY).unwrap();
+    t.cmd("serve echo");
+    t.wait_for("serve echo tcp 0.0.0.0:7", SECS(5));
+    let n = 10 * 1024 * 1024;
+    let start = Instant::now();
+    let (ok, out) = ns.sh_text(&format!("timeout 180 python3 {} {n}", script.display()));
+    println!("10 MB echoed: {:.2} s", start.elapsed().as_secs_f64());
+    assert!(
+        ok && out.contains(&format!("sent {n} received {n} equal")),
+        "{out}\n{}",
+        t.output()
+    );
+}
+
+#[test]
+fn get_downloads_20_mb_from_kernel_http_server() {
+    let (ns, mut t) = top2("tget", &[]);
+    let dir = TempDir::new("get");
+    let www = dir.path("www");
+    std::fs::create_dir(&www).unwrap();
+    let (_, data) = dir.random_file("www/big.bin", MB20);
+    let _server = Proc::spawn(
+        &ns,
+        &format!(
+            "python3 -m http.server 8000 --bind 10.0.0.2 --directory {} >/dev/null 2>&1",
+            www.display()
+        ),
+    );
+    wait_listening(&ns, 8000);
+    let out = dir.path("got.bin");
+    let since = t.output().len();
+    let start = Instant::now();
+    t.cmd(&format!(
+        "get http://10.0.0.2:8000/big.bin -o {}",
+        out.display()
+    ));
+    wait_result(
+        &t,
+        since,
+        &format!("200 OK: {MB20} bytes in"),
+        "get:",
+        SECS(120),
+    );
+    println!("get: {:.2} s", start.elapsed().as_secs_f64());
+    assert_same("get", &std::fs::read(&out).unwrap_or_default(), &data);
+}
+
+const REFUSED_PY: &str = r#"
+import socket, time
+t = time.monotonic()
+try:
+    socket.create_connection(("10.0.0.1", 4321), timeout=5)
+    print("CONNECTED")
+except ConnectionRefusedError:
+    print("ConnectionRefusedError after %.3f s" % (time.monotonic() - t))
+except Exception as e:
+    print("OTHER", repr(e), "after %.3f s" % (time.monotonic() - t))
+"#;
+
+#[test]
+fn connecting_to_a_closed_port_is_refused_at_once_both_ways() {
+    let (ns, mut t) = top2("trefused", &[]);
+    // The kernel's client: refused by the stack's RST.
+    let (_, out) = ns.sh_text(&format!("python3 -c '{REFUSED_PY}'"));
+    let secs: f64 = out
+        .split("ConnectionRefusedError after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not refused: {out}"));
+    assert!(secs < 1.0, "refused only after {secs} s");
+    let start = Instant::now();
+    let (ok, out) = ns.sh_text("nc -z -w 5 10.0.0.1 4321");
+    assert!(!ok, "nc -z found a listener: {out}");
+    assert!(
+        start.elapsed() < SECS(1),
+        "nc -z took {:?}",
+        start.elapsed()
+    );
+
+    // The stack's client: refused by the kernel's RST.
+    let since = t.output().len();
+    let start = Instant::now();
+    t.cmd("snc -c 10.0.0.2:4322");
+    let out = wait_result(
+        &t,
+        since,
+        "connection refused",
+        "snc: cannot connect",
+        SECS(10),
+    );
+    let took = start.elapsed();
+    assert!(took < SECS(1), "refused only after {took:?}:\n{out}");
+    std::thread::sleep(Duration::from_millis(200));
+    let out = t.output()[since..].to_string();
+    assert_eq!(
+        out.trim_end(),
+        "snc: cannot connect to 10.0.0.2:4322: connection refused",
+        "one line"
+    );
+}
+
+#[test]
+fn no_connection_is_left_once_time_wait_has_passed() {
+    let (ns, mut t) = top2("ttw", &["--tcp-time-wait", "3"]);
+    let dir = TempDir::new("tw");
+    let www = dir.path("www");
+    std::fs::create_dir(&www).unwrap();
+    let (src, data) = dir.random_file("www/f.bin", 2 << 20);
+    t.cmd(&format!("serve http -p 80 {}", www.display()));
+    t.wait_for("serve http tcp 0.0.0.0:80", SECS(5));
+    t.cmd("serve daytime");
+    t.wait_for("serve daytime tcp 0.0.0.0:13", SECS(5));
+    let mut n = 0;
+
+    // The stack closes first: snc sends its FIN after the file; nc closes on it.
+    let got = dir.path("nc.bin");
+    let mut nc = Proc::spawn(&ns, &format!("nc -l 5002 > {}", got.display()));
+    wait_listening(&ns, 5002);
+    let since = t.output().len();
+    t.cmd(&format!("snc -c 10.0.0.2:5002 -f {}", src.display()));
+    wait_result(&t, since, "snc: sent 2097152 bytes", "snc:", SECS(60));
+    assert!(nc.wait(SECS(10)).is_some_and(|s| s.success()));
+    assert_same("nc", &std::fs::read(&got).unwrap_or_default(), &data);
+    let rows = netstat(&mut t, &mut n);
+    assert!(
+        rows.lines()
+            .any(|l| l.contains("10.0.0.2:5002") && l.contains("TIME-WAIT")),
+        "the side that closed first is in TIME-WAIT:\n{rows}"
+    );
+    // And a service that closes first: daytime answers and closes.
+    let (ok, out) = ns.sh_text("nc -w 5 10.0.0.1 13 < /dev/null");
+    assert!(ok && out.trim().len() > 5, "daytime: {out}");
+
+    // The kernel closes first: curl after its response; python's HTTP/1.0 server after
+    // sending the file to `get`.
+    let out = dir.path("curl.bin");
+    let (ok, text) = ns.sh_text(&curl_line("http://10.0.0.1/f.bin", &out, 60));
+    assert!(ok && text.contains("200 2097152"), "{text}");
+    assert_same("curl", &std::fs::read(&out).unwrap_or_default(), &data);
+    let _server = Proc::spawn(
+        &ns,
+        &format!(
+            "python3 -m http.server 8000 --bind 10.0.0.2 --directory {} >/dev/null 2>&1",
+            www.display()
+        ),
+    );
+    wait_listening(&ns, 8000);
+    let out = dir.path("get.bin");
+    let since = t.output().len();
+    t.cmd(&format!(
+        "get http://10.0.0.2:8000/f.bin -o {}",
+        out.display()
+    ));
+    wait_result(&t, since, "200 OK: 2097152 bytes", "get:", SECS(60));
+    assert_same("get", &std::fs::read(&out).unwrap_or_default(), &data);
+
+    // TIME-WAIT is 3 s: everything is gone a little after that.
+    let start = Instant::now();
+    let mut rows = String::new();
+    let gone = eventually(SECS(8), || {
+        rows = netstat(&mut t, &mut n);
+        tcp_connections(&rows).is_empty()
+    });
+    assert!(gone, "connections left:\n{rows}");
+    println!(
+        "no connection left {:.1} s after the last transfer",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        rows.lines().filter(|l| l.contains(" LISTEN")).count(),
+        2,
+        "the services still listen:\n{rows}"
+    );
+}
+
+/// The transitions `debug tcpstate` printed for the connection `conn` ("A:P > B:Q"), in
+/// order.
+fn transitions(out: &str, conn: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.contains(" tcpstate ") && l.contains(&format!("{conn}:")))
+        .filter_map(|l| l.split(&format!("{conn}: ")).nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+const ONE_ECHO_PY: &str = r#"
+import socket
+s = socket.create_connection(("10.0.0.1", 7), timeout=5)
+print("port", s.getsockname()[1])
+s.sendall(b"hello")
+assert s.recv(100) == b"hello"
+s.close()
+"#;
+
+#[test]
+fn debug_tcpstate_prints_the_transitions_of_a_connection() {
+    let (ns, mut t) = top2("tstate", &["--tcp-time-wait", "1"]);
+    t.cmd("serve echo");
+    t.wait_for("serve echo tcp 0.0.0.0:7", SECS(5));
+    t.cmd("debug -n tcpstate");
+    t.wait_for("tracing tcpstate", SECS(5));
+
+    // Passive open, and the kernel closes first.
+    let (ok, out) = ns.sh_text(&format!("python3 -c '{ONE_ECHO_PY}'"));
+    assert!(ok, "{out}");
+    let port: u16 = out
+        .split("port ")
+        .nth(1)
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    let conn = format!("10.0.0.1:7 > 10.0.0.2:{port}");
+    let want = [
+        "LISTEN -> SYN-RECEIVED",
+        "SYN-RECEIVED -> ESTABLISHED",
+        "ESTABLISHED -> CLOSE-WAIT",
+        "CLOSE-WAIT -> LAST-ACK",
+        "LAST-ACK -> CLOSED",
+    ];
+    let mut seen = Vec::new();
+    let ok = eventually(SECS(5), || {
+        seen = transitions(&t.output(), &conn);
+        seen.len() >= want.len()
+    });
+    assert!(ok && seen == want, "{conn}: {seen:?}\n{}", t.output());
+
+    // Active open, and the stack closes first.
+    let dir = TempDir::new("state");
+    let bye = dir.path("bye.txt");
+    std::fs::write(&bye, "bye\n").unwrap();
+    let _nc = Proc::spawn(&ns, "nc -l 5003 > /dev/null");
+    wait_listening(&ns, 5003);
+    let since = t.output().len();
+    t.cmd(&format!("snc -d -c 10.0.0.2:5003 -f {}", bye.display()));
+    // The summary comes once the kernel closed too: the stack is then in TIME-WAIT.
+    let out = wait_result(&t, since, "snc: sent 4 bytes", "snc: cannot", SECS(10));
+    let local = out
+        .split("snc: ")
+        .find_map(|l| {
+            l.split(" -> 10.0.0.2:5003")
+                .next()
+                .filter(|a| a.len() < l.len())
+        })
+        .unwrap_or_else(|| panic!("snc -d names its address:\n{out}"))
+        .to_string();
+    let conn = format!("{local} > 10.0.0.2:5003");
+    let ok = eventually(SECS(5), || {
+        seen = transitions(&t.output(), &conn);
+        seen.last().is_some_and(|s| s.ends_with("-> TIME-WAIT"))
+    });
+    assert!(ok, "{conn}: {seen:?}\n{}", t.output());
+    assert_eq!(
+        seen[..3],
+        [
+            "CLOSED -> SYN-SENT",
+            "SYN-SENT -> ESTABLISHED",
+            "ESTABLISHED -> FIN-WAIT-1"
+        ],
+        "{conn}: {seen:?}"
+    );
+    assert!(
+        seen[3..].iter().all(|s| [
+            "FIN-WAIT-1 -> FIN-WAIT-2",
+            "FIN-WAIT-2 -> TIME-WAIT",
+            "FIN-WAIT-1 -> CLOSING",
+            "CLOSING -> TIME-WAIT",
+            "FIN-WAIT-1 -> TIME-WAIT"
+        ]
+        .contains(&s.as_str())),
+        "{conn}: {seen:?}"
+    );
+}
+
+/// 10% of what arrives at the kernel's tap0 dropped, by nftables on its ingress hook
+/// (counted, to check that it dropped).
+const NFT_LOSS: &str = "table netdev tapip_loss {
+    chain ingress {
+        type filter hook ingress device \"tap0\" priority 0; policy accept;
+        meta protocol ip numgen random mod 100 < 10 counter drop
+    }
+}
+";
+
+/// Start the stack with 10% loss on each side: `--fault` on frames the stack receives,
+/// nftables on frames the kernel receives.
+fn lossy(tag: &str, seed: u32, dir: &TempDir) -> (Netns, Tapip) {
+    let spec = format!("loss=0.1,seed={seed}");
+    let (ns, t) = top2(tag, &["--fault", &spec]);
+    let rules = dir.path("loss.nft");
+    std::fs::write(&rules, NFT_LOSS).unwrap();
+    let (ok, out) = ns.sh_text(&format!("nft -f {}", rules.display()));
+    assert!(ok, "nft -f failed: {out}");
+    (ns, t)
+}
+
+/// Packets the kernel side's nftables rule dropped.
+fn nft_dropped(ns: &Netns) -> u64 {
+    let (_, out) = ns.sh_text("nft list chain netdev tapip_loss ingress");
+    out.split("counter packets ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The stack's `drop_injected_loss` counter.
+fn stack_dropped(t: &mut Tapip) -> u64 {
+    let since = t.output().len();
+    t.cmd("stat");
+    t.wait_for("raw       delivered=", SECS(10));
+    let out = t.output()[since..].to_string();
+    out.split("drop_injected_loss=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn with_10_percent_loss_both_ways_curl_downloads_20_mb_from_serve_http() {
+    let dir = TempDir::new("lossy-curl");
+    let (ns, mut t) = lossy("tlosscurl", 3, &dir);
+    let www = dir.path("www");
+    std::fs::create_dir(&www).unwrap();
+    let (_, data) = dir.random_file("www/big.bin", MB20);
+    t.cmd(&format!("serve http -p 80 {}", www.display()));
+    t.wait_for("serve http tcp 0.0.0.0:80", SECS(5));
+    let out = dir.path("got.bin");
+    let start = Instant::now();
+    // curl's own limit is later than ours: a stalled connection is still there to look at.
+    let mut curl = Proc::spawn(&ns, &curl_line("http://10.0.0.1/big.bin", &out, 300));
+    let status = curl.wait(SECS(240));
+    let took = start.elapsed();
+    println!("lossy stack -> kernel (curl): {:.1} s", took.as_secs_f64());
+    if !status.is_some_and(|s| s.success()) {
+        let got = std::fs::metadata(&out).map_or(0, |m| m.len());
+        let (_, ss) = ns.sh_text("ss -tin");
+        t.cmd("netstat");
+        t.cmd("stat");
+        std::thread::sleep(Duration::from_millis(500));
+        panic!(
+            "curl: {status:?} after {took:?}, {got} of {MB20} bytes\nkernel: {ss}\n{}",
+            t.output()
+        );
+    }
+    assert_same("curl", &std::fs::read(&out).unwrap_or_default(), &data);
+    let (kernel, stack) = (nft_dropped(&ns), stack_dropped(&mut t));
+    println!("dropped: {kernel} packets at the kernel, {stack} frames at the stack");
+    assert!(kernel > 0 && stack > 0, "both sides lost packets");
+}
+
+#[test]
+fn with_10_percent_loss_both_ways_get_downloads_20_mb_from_kernel_http_server() {
+    let dir = TempDir::new("lossy-get");
+    let (ns, mut t) = lossy("tlossget", 4, &dir);
+    let www = dir.path("www");
+    std::fs::create_dir(&www).unwrap();
+    let (_, data) = dir.random_file("www/big.bin", MB20);
+    let _server = Proc::spawn(
+        &ns,
+        &format!(
+            "python3 -m http.server 8000 --bind 10.0.0.2 --directory {} >/dev/null 2>&1",
+            www.display()
+        ),
+    );
+    wait_listening(&ns, 8000);
+    let out = dir.path("got.bin");
+    let since = t.output().len();
+    let start = Instant::now();
+    t.cmd(&format!(
+        "get http://10.0.0.2:8000/big.bin -o {}",
+        out.display()
+    ));
+    let end = Instant::now() + SECS(240);
+    let ok = format!("200 OK: {MB20} bytes in");
+    let result = loop {
+        let o = t.output();
+        let new = &o[since..];
+        if new.contains(&ok) {
+            break Ok(());
+        }
+        if let Some(l) = new.lines().find(|l| l.starts_with("get:")) {
+            break Err(l.to_string());
+        }
+        if Instant::now() > end {
+            break Err("no result within 240 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = start.elapsed();
+    println!("lossy kernel -> stack (get): {:.1} s", took.as_secs_f64());
+    if let Err(e) = result {
+        t.cmd("netstat");
+        t.cmd("stat");
+        std::thread::sleep(Duration::from_millis(500));
+        panic!("get after {took:?}: {e}\n{}", t.output());
+    }
+    assert_same("get", &std::fs::read(&out).unwrap_or_default(), &data);
+    let (kernel, stack) = (nft_dropped(&ns), stack_dropped(&mut t));
+    println!("dropped: {kernel} packets at the kernel, {stack} frames at the stack");
+    assert!(kernel > 0 && stack > 0, "both sides lost packets");
+}
