@@ -330,7 +330,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 34] = [
+        let fields: [&mut u64; 38] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -365,18 +365,22 @@ mod tests {
             &mut t.window_drops,
             &mut t.ooo_dropped,
             &mut t.drop_listen_bad,
+            &mut t.icmp_ignored,
+            &mut t.sack_reneging,
+            &mut t.loss_probes,
+            &mut t.lost_retransmits,
         ];
         for (i, f) in fields.into_iter().enumerate() {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 34);
+        assert_eq!(pairs.len(), 38);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..134).collect::<Vec<u64>>());
+        assert_eq!(values, (100..138).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 34, "names are unique");
+        assert_eq!(names.len(), 38, "names are unique");
     }
 }
