@@ -405,8 +405,10 @@ mod tests {
             ),
             "{l}"
         );
-        assert!(jobs_show(&ctx, "open: 0")
-            .contains("serve chargen tcp 0.0.0.0:19 (connections: 1, open: 0"));
+        // Wait for the chargen line itself (the echo line says "open: 0" already).
+        let chargen = "serve chargen tcp 0.0.0.0:19 (connections: 1, open: 0";
+        let l = jobs_show(&ctx, chargen);
+        assert!(l.contains(chargen), "{l}");
         finish(ctx);
     }
 
