@@ -1281,6 +1281,34 @@ mod sending {
         assert_eq!(o.data, d);
     }
 
+    /// An orphan whose peer keeps its window shut through every probe gives up after
+    /// `ORPHAN_PROBES` of them (RST), instead of living for ever.
+    #[test]
+    fn an_orphan_stuck_behind_a_zero_window_gives_up() {
+        let mut n = Net::new();
+        let c = n.passive_with(syn(PEER_ISS), 0).1;
+        n.send(c.h, &pattern(500));
+        n.nothing();
+        n.close(c.h);
+        for _ in 0..transport::tcp::conn::ORPHAN_PROBES {
+            let at = n.t.poll_at().expect("the persist timer runs");
+            n.advance_to(at);
+            n.only().expect_ack(c.snd - 1, c.rcv);
+            n.to(&c, seg(ACK, c.rcv, c.snd, 0), &[]);
+            n.nothing();
+        }
+        let at = n.t.poll_at().expect("the persist timer runs");
+        n.advance_to(at);
+        let r = n.only();
+        assert!(r.r.has(RST), "{r:?}");
+        assert_eq!(n.stats().orphans_dropped, 1);
+        assert_eq!(n.t.poll_at(), None, "gone");
+        assert!(
+            n.t.sockets().iter().all(|s| s.state == "LISTEN"),
+            "only the listener is left"
+        );
+    }
+
     #[test]
     fn receive_window_shrinks_and_reopens_with_a_window_update() {
         let mut n = Net::with_cfg(TcpConfig {

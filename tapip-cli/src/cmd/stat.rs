@@ -268,6 +268,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         sack_reneging,
         loss_probes,
         lost_retransmits,
+        orphans_dropped,
         send_failures,
         drop_bad_checksum,
         drop_bad_header,
@@ -308,6 +309,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("sack_reneging", sack_reneging),
         ("loss_probes", loss_probes),
         ("lost_retransmits", lost_retransmits),
+        ("orphans_dropped", orphans_dropped),
         ("send_failures", send_failures),
         ("drop_bad_checksum", drop_bad_checksum),
         ("drop_bad_header", drop_bad_header),
@@ -330,7 +332,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 38] = [
+        let fields: [&mut u64; 39] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -369,18 +371,19 @@ mod tests {
             &mut t.sack_reneging,
             &mut t.loss_probes,
             &mut t.lost_retransmits,
+            &mut t.orphans_dropped,
         ];
         for (i, f) in fields.into_iter().enumerate() {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 38);
+        assert_eq!(pairs.len(), 39);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..138).collect::<Vec<u64>>());
+        assert_eq!(values, (100..139).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 38, "names are unique");
+        assert_eq!(names.len(), 39, "names are unique");
     }
 }

@@ -459,6 +459,7 @@ impl Transport {
             }
             Role::Conn(t) => {
                 s.orphan = true;
+                t.orphan = true;
                 if t.readable_bytes() > 0 {
                     self.tcp.stats.aborts_on_close += 1;
                     self.tcp_abort(h, tx, now);

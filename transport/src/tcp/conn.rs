@@ -192,6 +192,10 @@ pub struct Tcb {
     /// SND.MAX when the segment at SND.UNA was last retransmitted: once data sent after
     /// that is SACKed while SND.UNA stays put, the retransmission was lost too.
     una_rtx_high: Option<Seq>,
+    /// The application has let go (set by the owner): zero-window probing is bounded.
+    pub orphan: bool,
+    /// Zero-window probes answered with a window still closed, in a row.
+    persist_probes: u32,
     t_keep: Option<Instant>,
     t_timewait: Option<Instant>,
     /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
@@ -280,6 +284,8 @@ impl Tcb {
             t_tlp: None,
             tlp_enabled: cfg.tail_loss_probe,
             una_rtx_high: None,
+            orphan: false,
+            persist_probes: 0,
             t_keep: None,
             t_timewait: None,
             stalled_since: None,
@@ -644,8 +650,16 @@ impl Tcb {
             }
             return;
         }
+        if self.orphan && self.persist_probes >= ORPHAN_PROBES {
+            // Nobody will read what is left to send, and the peer has kept its window
+            // shut through every probe: give up (Linux's tcp_orphan_retries), with a RST.
+            stats.orphans_dropped += 1;
+            self.abort(tx, stats, now);
+            return;
+        }
         // A zero-window probe: SEG.SEQ = SND.UNA - 1 and no data, which the peer must
         // answer with an ACK carrying its current window (as Linux probes).
+        self.persist_probes += 1;
         stats.window_probes += 1;
         let r = self.header(self.snd_una - 1, flags::ACK);
         if send_repr(tx, self.local, self.remote, &r, &[], now) {
@@ -1730,6 +1744,7 @@ impl Tcb {
             self.snd_wl2 = ack;
             if wnd > 0 {
                 self.t_persist = None;
+                self.persist_probes = 0;
             }
         }
         match self.state {
@@ -2025,6 +2040,9 @@ impl Tcb {
         }
     }
 }
+
+/// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
+pub const ORPHAN_PROBES: u32 = 8;
 
 /// Out-of-order segments held per connection at most.
 pub const OOO_MAX_SEGMENTS: usize = 1024;

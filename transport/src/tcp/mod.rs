@@ -137,6 +137,8 @@ pub struct TcpStats {
     pub loss_probes: u64,
     /// Retransmissions found lost (data sent after them was SACKed) and sent again.
     pub lost_retransmits: u64,
+    /// Orphans dropped after their zero-window probes went unheeded.
+    pub orphans_dropped: u64,
     // Drops by cause.
     pub drop_bad_checksum: u64,
     pub drop_bad_header: u64,
