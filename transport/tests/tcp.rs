@@ -1961,12 +1961,19 @@ mod tail_loss_probe {
         assert_eq!(p.data, first.data);
         assert_eq!(n.stats().loss_probes, 1);
         assert_eq!(n.stats().timeouts, 0);
-        // No second probe: the RTO follows.
-        n.advance_to(t0 + ms(240) + ms(299));
+        // One more probe a PTO later (its ACK may have been lost), then no more: the RTO
+        // (armed 300 ms after the first probe) follows.
+        n.advance_to(t0 + ms(479));
         n.nothing();
-        n.advance_to(t0 + ms(240) + ms(300));
+        n.advance_to(t0 + ms(480));
+        n.only().expect(ACK, c.snd, c.rcv);
+        assert_eq!(n.stats().loss_probes, 2);
+        n.advance_to(t0 + ms(480) + ms(299));
+        n.nothing();
+        n.advance_to(t0 + ms(480) + ms(300));
         n.only().expect(ACK | PSH, c.snd, c.rcv);
         assert_eq!(n.stats().timeouts, 1);
+        assert_eq!(n.stats().loss_probes, 2);
     }
 
     /// The peer SACKs the probe (the last segment) while an earlier one is missing: the

@@ -189,6 +189,8 @@ pub struct Tcb {
     /// Tail loss probe (RFC 8985 7): fires before the RTO when ACKs stop coming.
     t_tlp: Option<Instant>,
     tlp_enabled: bool,
+    /// Probes sent since SND.UNA last advanced.
+    tlp_count: u32,
     /// SND.MAX when the segment at SND.UNA was last retransmitted: once data sent after
     /// that is SACKed while SND.UNA stays put, the retransmission was lost too.
     una_rtx_high: Option<Seq>,
@@ -283,6 +285,7 @@ impl Tcb {
             t_delack: None,
             t_tlp: None,
             tlp_enabled: cfg.tail_loss_probe,
+            tlp_count: 0,
             una_rtx_high: None,
             orphan: false,
             persist_probes: 0,
@@ -1040,7 +1043,7 @@ impl Tcb {
     /// a delayed-ACK allowance when one segment is out, if that comes before the RTO.
     fn arm_tlp(&mut self, now: Instant) {
         let Some(srtt) = self.srtt else { return };
-        if !self.tlp_enabled || self.snd_max == self.snd_una {
+        if !self.tlp_enabled || self.snd_max == self.snd_una || self.tlp_count >= MAX_TLP {
             return;
         }
         let mut pto = (srtt * 2).max(Duration::from_millis(10));
@@ -1065,6 +1068,8 @@ impl Tcb {
             // lost): send the first hole again rather than wait for the RTO.
             self.retransmit_first(tx, stats, now);
             self.t_rtx = Some(now + self.rto);
+            self.tlp_count += 1;
+            self.arm_tlp(now);
             return;
         }
         let data_end = self.snd_base + self.sndq.len();
@@ -1092,6 +1097,8 @@ impl Tcb {
             }
         }
         self.t_rtx = Some(now + self.rto);
+        self.tlp_count += 1;
+        self.arm_tlp(now);
     }
 
     /// Payload room in a segment: the MSS less the SACK option an ACK of ours may carry
@@ -1791,6 +1798,7 @@ impl Tcb {
             Some(now + self.rto)
         };
         self.t_tlp = None;
+        self.tlp_count = 0;
         self.arm_tlp(now);
         self.una_rtx_high = None;
         // Congestion control.
@@ -2040,6 +2048,11 @@ impl Tcb {
         }
     }
 }
+
+/// Loss probes before the RTO takes over. RFC 8985 sends one; a second one, two PTOs
+/// later, covers the probe's own ACK being lost, which on a lossy link otherwise costs a
+/// whole (200 ms or backed-off) RTO.
+const MAX_TLP: u32 = 2;
 
 /// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
 pub const ORPHAN_PROBES: u32 = 8;
