@@ -473,6 +473,16 @@ impl Socket {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// `SO_RCVTIMEO` (`None`: blocks for ever).
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.opts.lock().recv_timeout
+    }
+
+    /// `SO_SNDTIMEO`.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.opts.lock().send_timeout
+    }
+
     pub fn set_nonblocking(&self, on: bool) {
         self.opts.lock().nonblocking = on;
     }

@@ -80,17 +80,11 @@ impl UdpSocket {
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        match self.inner.get_option(SockOptName::RecvTimeout)? {
-            SockOpt::RecvTimeout(t) => Ok(t),
-            _ => Ok(None),
-        }
+        Ok(self.inner.read_timeout())
     }
 
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        match self.inner.get_option(SockOptName::SendTimeout)? {
-            SockOpt::SendTimeout(t) => Ok(t),
-            _ => Ok(None),
-        }
+        Ok(self.inner.write_timeout())
     }
 
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {

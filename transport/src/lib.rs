@@ -168,6 +168,19 @@ impl Transport {
         Ok(payload.len())
     }
 
+    /// An ephemeral port per RFC 6056 (a random start, then the next free one) for which
+    /// `in_use` says no.
+    pub(crate) fn ephemeral_port(
+        &mut self,
+        in_use: impl Fn(&Transport, u16) -> bool,
+    ) -> Result<u16, TransportError> {
+        // The generator is taken out so `in_use` may look at the whole transport.
+        let mut rng = std::mem::replace(&mut self.rng, ports::Rng::new(1));
+        let p = ports::pick(&mut rng, |p| in_use(self, p));
+        self.rng = rng;
+        p.ok_or(TransportError::NoPorts)
+    }
+
     /// Close a socket; its queued data is freed. False if the handle was stale. A TCP
     /// connection closes gracefully (a FIN, then the socket lives on until the peer has
     /// acknowledged it) or is reset if unread data is left.
@@ -289,9 +302,7 @@ impl Transport {
             return Err(TransportError::AddrNotAvailable);
         }
         let port = if addr.port() == 0 {
-            let sockets = &self.sockets;
-            ports::pick(&mut self.rng, |p| udp_port_in_use(sockets, p))
-                .ok_or(TransportError::NoPorts)?
+            self.ephemeral_port(|t, p| udp_port_in_use(&t.sockets, p))?
         } else {
             addr.port()
         };

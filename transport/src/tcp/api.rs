@@ -5,7 +5,7 @@ use super::conn::{send_repr, ConnOpts, State, Tcb};
 use super::wire::{self, flags, TcpRepr};
 use super::{Listener, Role, TcpError, TcpSock, TcpStats, TimeWait, Tuple};
 use crate::socket::{Socket, SocketHandle};
-use crate::{loopback_source_leaves, ports, Transport, TransportError, LOOPBACK_SOURCE};
+use crate::{loopback_source_leaves, Transport, TransportError, LOOPBACK_SOURCE};
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError};
 use netif::{Instant, TraceLayers};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -144,10 +144,7 @@ impl Transport {
             return Err(TransportError::AddrNotAvailable);
         }
         let port = if addr.port() == 0 {
-            let mut rng = std::mem::replace(&mut self.rng, ports::Rng::new(1));
-            let p = ports::pick(&mut rng, |p| self.tcp_port_in_use(p));
-            self.rng = rng;
-            p.ok_or(TransportError::NoPorts)?
+            self.ephemeral_port(|t, p| t.tcp_port_in_use(p))?
         } else {
             addr.port()
         };
@@ -263,15 +260,12 @@ impl Transport {
             Some(l) => l.port(),
             None => {
                 // RFC 6056: a random ephemeral port whose 4-tuple is free.
-                let mut rng = std::mem::replace(&mut self.rng, ports::Rng::new(1));
-                let p = ports::pick(&mut rng, |p| {
+                self.ephemeral_port(|t, p| {
                     let key = (SocketAddrV4::new(local_ip, p), remote);
-                    self.tcp.conns.contains_key(&key)
-                        || self.tcp.time_wait.contains_key(&key)
-                        || self.tcp_listening_on(p)
-                });
-                self.rng = rng;
-                p.ok_or(TransportError::NoPorts)?
+                    t.tcp.conns.contains_key(&key)
+                        || t.tcp.time_wait.contains_key(&key)
+                        || t.tcp_listening_on(p)
+                })?
             }
         };
         let local = SocketAddrV4::new(local_ip, port);
