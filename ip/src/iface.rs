@@ -9,6 +9,8 @@ use std::net::Ipv4Addr;
 #[derive(Debug)]
 pub struct PendingFrame {
     pub frame: Vec<u8>,
+    /// What the device is asked to do with it (checksum, segmentation).
+    pub meta: netif::FrameMeta,
 }
 
 pub struct Interface {
@@ -21,6 +23,8 @@ pub struct Interface {
     pub addr: Option<Ipv4Cidr>,
     pub up: bool,
     pub loopback: bool,
+    /// What the device completes for us (checksums, TCP segmentation).
+    pub offload: netif::Offload,
     pub arp: NeighborCache<PendingFrame>,
     pub stats: IfStats,
 }

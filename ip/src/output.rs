@@ -2,6 +2,7 @@
 //! queue of frames for the drivers. It implements [`IpTx`], the down path transport
 //! protocols use, and is what `ip`'s input half answers through.
 
+use crate::checksum;
 use crate::iface::{Interface, PendingFrame};
 use crate::ipv4::{self, Ipv4Repr, HEADER_LEN};
 use crate::ratelimit::TokenBucket;
@@ -10,7 +11,7 @@ use crate::stats::{IcmpStats, IpStats};
 use crate::upper::{IpTx, SendError, SendMeta};
 use arp::{ArpRepr, Resolve};
 use netif::ethernet::{self, ethertype};
-use netif::{Instant, MacAddr};
+use netif::{Csum, FrameMeta, Gso, Instant, MacAddr};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
@@ -21,6 +22,8 @@ const ETH: usize = ethernet::HEADER_LEN;
 pub struct TxFrame {
     pub ifindex: usize,
     pub data: Vec<u8>,
+    /// Offloads asked of the device (only those its interface offers).
+    pub meta: FrameMeta,
 }
 
 pub struct Output {
@@ -124,7 +127,7 @@ impl Output {
         self.next_ident
     }
 
-    pub(crate) fn push_tx(&mut self, ifindex: usize, data: Vec<u8>) {
+    pub(crate) fn push_tx(&mut self, ifindex: usize, data: Vec<u8>, meta: FrameMeta) {
         if self.tx.len() >= self.tx_limit {
             self.stats.drop_tx_queue_full += 1;
             return;
@@ -132,7 +135,11 @@ impl Output {
         if let Some(i) = self.ifaces.get_mut(ifindex) {
             i.stats.tx_frames += 1;
         }
-        self.tx.push_back(TxFrame { ifindex, data });
+        self.tx.push_back(TxFrame {
+            ifindex,
+            data,
+            meta,
+        });
     }
 
     /// Frames queued for the drivers since the last call.
@@ -153,7 +160,7 @@ impl Output {
         }
         .emit(&mut f);
         let _ = repr.emit(&mut f[ETH..]);
-        self.push_tx(ifindex, f);
+        self.push_tx(ifindex, f, FrameMeta::default());
     }
 
     /// Hand a frame whose IP datagram is already written at `frame[14..]` to the link:
@@ -164,6 +171,7 @@ impl Output {
         ifindex: usize,
         next_hop: Ipv4Addr,
         mut frame: Vec<u8>,
+        meta: FrameMeta,
         now: Instant,
     ) -> Result<(), SendError> {
         let Some(iface) = self.ifaces.get_mut(ifindex) else {
@@ -179,14 +187,17 @@ impl Output {
         };
         if let Some(mac) = dst_mac {
             write_eth(&mut frame, mac, src_mac);
-            self.push_tx(ifindex, frame);
+            self.push_tx(ifindex, frame, meta);
             return Ok(());
         }
-        match iface.arp.resolve(next_hop, PendingFrame { frame }, now) {
+        match iface
+            .arp
+            .resolve(next_hop, PendingFrame { frame, meta }, now)
+        {
             Resolve::Ready(mac, p) => {
                 let mut frame = p.frame;
                 write_eth(&mut frame, mac, src_mac);
-                self.push_tx(ifindex, frame);
+                self.push_tx(ifindex, frame, p.meta);
                 Ok(())
             }
             Resolve::Queued { send_request } => {
@@ -218,21 +229,39 @@ impl Output {
         &mut self,
         route: &Route,
         repr: &Ipv4Repr,
+        l4: L4Offload,
         fill: &mut dyn FnMut(&mut [u8]),
         now: Instant,
     ) -> Result<(), SendError> {
-        let mtu = self
+        let (mtu, offload) = self
             .iface(route.ifindex)
-            .map(|i| i.mtu)
+            .map(|i| (i.mtu, i.offload))
             .ok_or(SendError::NoRoute)?;
         let next_hop = route.next_hop(repr.dst);
         let len = repr.payload_len;
-        if HEADER_LEN + len <= mtu {
+        // A TCP segment the device cuts (TSO) may be as large as a datagram can be.
+        let tso = l4
+            .gso_size
+            .filter(|_| offload.tso && offload.csum && repr.protocol == ipv4::protocol::TCP);
+        if HEADER_LEN + len <= mtu || tso.is_some() {
             let mut frame = vec![0u8; ETH + HEADER_LEN + len];
             fill(&mut frame[ETH + HEADER_LEN..]);
             repr.emit(&mut frame[ETH..], 0, false);
+            let mut meta = FrameMeta::default();
+            if let Some(at) = l4.csum_at {
+                meta.csum = finish_l4_checksum(&mut frame[ETH..], repr, at, offload.csum);
+            }
+            if let Some(size) = tso.filter(|_| HEADER_LEN + len > mtu) {
+                let tcp_hl = frame
+                    .get(ETH + HEADER_LEN + 12)
+                    .map_or(20, |b| usize::from(b >> 4) * 4);
+                meta.gso = Some(Gso {
+                    size,
+                    hdr_len: (ETH + HEADER_LEN + tcp_hl) as u16,
+                });
+            }
             self.stats.tx_packets += 1;
-            return self.transmit_ip(route.ifindex, next_hop, frame, now);
+            return self.transmit_ip(route.ifindex, next_hop, frame, meta, now);
         }
         if repr.dont_fragment {
             self.stats.drop_frag_needed += 1;
@@ -240,6 +269,12 @@ impl Output {
         }
         let mut payload = vec![0u8; len];
         fill(&mut payload);
+        if let Some(at) = l4.csum_at {
+            let c = transport_checksum(&payload, repr);
+            if let Some(f) = payload.get_mut(at..at + 2) {
+                f.copy_from_slice(&c.to_be_bytes());
+            }
+        }
         self.fragment(route.ifindex, next_hop, repr, &payload, mtu, now)
     }
 
@@ -297,11 +332,56 @@ impl Output {
                 ..d.repr
             };
             part.emit_with_options(&mut frame[ETH..], options, d.offset + off, more);
-            self.transmit_ip(ifindex, next_hop, frame, now)?;
+            self.transmit_ip(ifindex, next_hop, frame, FrameMeta::default(), now)?;
             self.stats.tx_fragments += 1;
             off = end;
         }
         Ok(())
+    }
+}
+
+/// What a sender leaves to `ip` and the device (see [`SendMeta`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct L4Offload {
+    /// Offset of the transport checksum field in the payload.
+    pub csum_at: Option<usize>,
+    /// Cut into payloads of this size (TSO).
+    pub gso_size: Option<u16>,
+}
+
+/// The transport checksum of `payload` (field zeroed) under `repr`'s pseudo-header; a UDP
+/// checksum that comes out zero is sent as all ones (RFC 768).
+fn transport_checksum(payload: &[u8], repr: &Ipv4Repr) -> u16 {
+    let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+    let ph = checksum::pseudo_header(repr.src, repr.dst, repr.protocol, len);
+    let c = checksum::finish(checksum::sum(payload, ph));
+    if c == 0 && repr.protocol == ipv4::protocol::UDP {
+        0xffff
+    } else {
+        c
+    }
+}
+
+/// Fill in the transport checksum of the datagram in `dgram` (IP header first, no options):
+/// in full, or only its pseudo-header part when the device completes it.
+fn finish_l4_checksum(dgram: &mut [u8], repr: &Ipv4Repr, at: usize, offload: bool) -> Csum {
+    let (hdr, payload) = dgram.split_at_mut(HEADER_LEN);
+    let _ = hdr;
+    let Some(field_end) = at.checked_add(2).filter(|&e| e <= payload.len()) else {
+        return Csum::Full;
+    };
+    if offload {
+        let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+        let ph = checksum::pseudo_header(repr.src, repr.dst, repr.protocol, len);
+        payload[at..field_end].copy_from_slice(&checksum::fold(ph).to_be_bytes());
+        Csum::Partial {
+            start: (ETH + HEADER_LEN) as u16,
+            offset: at as u16,
+        }
+    } else {
+        let c = transport_checksum(payload, repr);
+        payload[at..field_end].copy_from_slice(&c.to_be_bytes());
+        Csum::Full
     }
 }
 
@@ -371,7 +451,11 @@ impl IpTx for Output {
             dont_fragment: meta.dont_fragment,
             payload_len,
         };
-        self.emit_routed(&route, &repr, fill, now)
+        let l4 = L4Offload {
+            csum_at: meta.l4_csum.map(usize::from),
+            gso_size: meta.gso_size,
+        };
+        self.emit_routed(&route, &repr, l4, fill, now)
     }
 
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
@@ -388,5 +472,11 @@ impl IpTx for Output {
 
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
         ip.is_broadcast() || self.ifaces.iter().any(|i| i.is_subnet_broadcast(ip))
+    }
+
+    fn offload(&self, dst: Ipv4Addr) -> netif::Offload {
+        self.send_route(dst)
+            .and_then(|r| self.iface(r.ifindex))
+            .map_or(netif::Offload::NONE, |i| i.offload)
     }
 }

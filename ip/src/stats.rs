@@ -28,6 +28,9 @@ pub struct IpStats {
     pub drop_tx_queue_full: u64,
     pub drop_unknown_protocol: u64,
     pub drop_reassembly: u64,
+    /// Offload metadata where none may be: from a device that promised none, or on a
+    /// datagram to forward (a coalesced segment is only ever for this host).
+    pub drop_bad_offload: u64,
     /// ARP packets that did not parse (truncated, not Ethernet/IPv4).
     pub drop_bad_arp: u64,
     /// ARP from a sender outside the interface's network: answered if it asks for us, never

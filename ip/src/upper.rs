@@ -34,6 +34,9 @@ pub struct Datagram<'a> {
     pub packet: Ipv4Packet<'a>,
     /// Sent to a broadcast address (link or IP): never answered with an ICMP error.
     pub broadcast: bool,
+    /// The device vouched for the transport (TCP/UDP) checksum, or it was never computed
+    /// because the datagram never left this host: do not verify it again.
+    pub csum_ok: bool,
 }
 
 /// An ICMP error that came back about a datagram this host sent.
@@ -74,6 +77,13 @@ pub struct SendMeta {
     pub ttl: Option<u8>,
     pub tos: u8,
     pub dont_fragment: bool,
+    /// The transport checksum is left to `ip`: it sits this many bytes into the payload,
+    /// zeroed, and covers the pseudo-header (TCP: 16, UDP: 6). `ip` computes it, or leaves it
+    /// to a device that offloads checksums.
+    pub l4_csum: Option<u16>,
+    /// A TCP segment larger than the MTU, to be cut into payloads of this many bytes by a
+    /// device that offers TSO (only when [`IpTx::offload`] says the route has it).
+    pub gso_size: Option<u16>,
 }
 
 impl SendMeta {
@@ -85,6 +95,8 @@ impl SendMeta {
             ttl: None,
             tos: 0,
             dont_fragment: false,
+            l4_csum: None,
+            gso_size: None,
         }
     }
 }
@@ -126,6 +138,12 @@ pub trait IpTx {
 
     /// Is `ip` the limited broadcast or the directed broadcast of one of our networks?
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool;
+
+    /// The offloads of the interface a datagram to `dst` leaves by.
+    fn offload(&self, dst: Ipv4Addr) -> netif::Offload {
+        let _ = dst;
+        netif::Offload::NONE
+    }
 }
 
 impl dyn IpTx + '_ {

@@ -56,6 +56,7 @@ fn device(name: &str, mac: MacAddr, mtu: usize) -> DeviceInfo {
         mtu,
         mac,
         loopback: false,
+        offload: netif::device::Offload::NONE,
     }
 }
 
@@ -65,6 +66,7 @@ fn loopback_device() -> DeviceInfo {
         mtu: 65535,
         mac: MacAddr::ZERO,
         loopback: true,
+        offload: netif::device::Offload::NONE,
     }
 }
 

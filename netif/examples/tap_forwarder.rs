@@ -14,6 +14,7 @@ fn open(name: &str) -> Arc<TapDevice> {
         name: name.to_string(),
         mac: MacAddr::ZERO,
         host_addr: None,
+        offload: false,
     };
     match TapDevice::open(&cfg) {
         Ok(d) => Arc::new(d),

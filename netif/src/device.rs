@@ -1,6 +1,7 @@
 //! The device boundary: what every link (TAP, loopback, in-memory pair) and every wrapper
 //! (fault injector, pcap writer, tracer) offers to the drivers.
 
+use crate::vnet::FrameMeta;
 use crate::MacAddr;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,26 @@ pub struct DeviceInfo {
     pub mac: MacAddr,
     /// Loopback links carry Ethernet framing with zero addresses and never resolve neighbours.
     pub loopback: bool,
+    /// What the device does for the stack (a TAP with `IFF_VNET_HDR` and `TUNSETOFFLOAD`).
+    pub offload: Offload,
+}
+
+/// Offloads a device takes over from the stack.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offload {
+    /// Sending: the device completes TCP checksums (`Csum::Partial`). Receiving: it may hand
+    /// over frames whose checksum it trusts without one in place.
+    pub csum: bool,
+    /// Sending: the device cuts TCP segments of up to 64 KB into MSS-sized ones (TSO4).
+    /// Receiving: it may hand over coalesced segments larger than the MTU.
+    pub tso: bool,
+}
+
+impl Offload {
+    pub const NONE: Offload = Offload {
+        csum: false,
+        tso: false,
+    };
 }
 
 impl DeviceInfo {
@@ -44,6 +65,29 @@ pub trait Device: Send + Sync {
 
     /// Transmit one complete Ethernet frame.
     fn send(&self, frame: &[u8]) -> io::Result<()>;
+
+    /// `recv`, with the frame's offload metadata. Devices without offloads (and wrappers that
+    /// give plain frames) report every frame as ordinary.
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, FrameMeta)>> {
+        Ok(self.recv(buf, timeout)?.map(|n| (n, FrameMeta::default())))
+    }
+
+    /// `send`, asking the device for the offloads `meta` names (only those `info().offload`
+    /// promises). A device without offloads refuses anything but an ordinary frame.
+    fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
+        if meta.is_plain() {
+            self.send(frame)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this device does not offload checksums or segmentation",
+            ))
+        }
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -56,6 +100,16 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         (**self).send(frame)
     }
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, FrameMeta)>> {
+        (**self).recv_meta(buf, timeout)
+    }
+    fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
+        (**self).send_meta(frame, meta)
+    }
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -67,6 +121,16 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     }
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         (**self).send(frame)
+    }
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, FrameMeta)>> {
+        (**self).recv_meta(buf, timeout)
+    }
+    fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
+        (**self).send_meta(frame, meta)
     }
 }
 
@@ -91,6 +155,14 @@ pub struct DeviceStats {
     pub tx_dropped_queue_full: AtomicU64,
     /// Frames dropped because they exceeded the device's MTU.
     pub tx_dropped_too_big: AtomicU64,
+    /// Coalesced TCP segments received (larger than the MTU; `virtio_net_hdr` GSO).
+    pub rx_gso_frames: AtomicU64,
+    /// Frames received whose checksum the device left to complete (trusted, not verified).
+    pub rx_csum_partial: AtomicU64,
+    /// TCP segments handed to the device to cut (TSO).
+    pub tx_gso_frames: AtomicU64,
+    /// Frames sent whose checksum the device completes.
+    pub tx_csum_partial: AtomicU64,
 }
 
 /// A plain copy of [`DeviceStats`].
@@ -108,6 +180,10 @@ pub struct DeviceStatsSnapshot {
     pub tx_errors: u64,
     pub tx_dropped_queue_full: u64,
     pub tx_dropped_too_big: u64,
+    pub rx_gso_frames: u64,
+    pub rx_csum_partial: u64,
+    pub tx_gso_frames: u64,
+    pub tx_csum_partial: u64,
 }
 
 impl DeviceStatsSnapshot {
@@ -142,6 +218,10 @@ impl DeviceStats {
             tx_errors: g(&self.tx_errors),
             tx_dropped_queue_full: g(&self.tx_dropped_queue_full),
             tx_dropped_too_big: g(&self.tx_dropped_too_big),
+            rx_gso_frames: g(&self.rx_gso_frames),
+            rx_csum_partial: g(&self.rx_csum_partial),
+            tx_gso_frames: g(&self.tx_gso_frames),
+            tx_csum_partial: g(&self.tx_csum_partial),
         }
     }
 }

@@ -13,9 +13,14 @@
 //! frame itself (TAP writes do not block). `in_flight` counts frames queued or being written;
 //! a caller may write directly only when it moves that count from 0 to 1, so frames are
 //! never reordered behind a backlog, and no lock is held across the write.
+//!
+//! Receive batches: after each wake-up the rx thread reads every frame that is ready (up to
+//! [`RX_BATCH`], non-blocking reads until the device has none) into buffers it owns, then
+//! hands the whole batch to the sink in one call, which processes it under one lock.
 
 use crate::device::bump;
 use crate::ethernet::{self, ethertype};
+use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo, DeviceStats};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,11 +34,15 @@ const MAX_FRAME: usize = 65_535 + crate::ethernet::HEADER_LEN;
 /// How often blocked driver threads look at the stop flag.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Frames read per wake-up at most, each into a buffer of its own.
+pub const RX_BATCH: usize = 32;
+
 /// A received frame, tagged with the index of the interface it came in on.
 #[derive(Debug)]
 pub struct RxFrame {
     pub ifindex: usize,
     pub data: Vec<u8>,
+    pub meta: FrameMeta,
 }
 
 /// Where an rx thread puts the frames it receives.
@@ -41,7 +50,25 @@ pub trait RxSink: Send + Sync {
     /// Take one received IPv4 or ARP frame, borrowed from the rx thread's buffer: a sink that
     /// processes it at once copies nothing; one that queues it copies it. `Full` is counted
     /// as a drop, `Closed` ends the rx thread.
-    fn deliver(&self, ifindex: usize, frame: &[u8]) -> Result<(), SinkError>;
+    fn deliver(&self, ifindex: usize, frame: &[u8], meta: FrameMeta) -> Result<(), SinkError>;
+
+    /// Take a batch of frames read in one wake-up, in order. Returns how many were dropped
+    /// because the sink was full; `Err(Closed)` ends the rx thread.
+    fn deliver_batch(
+        &self,
+        ifindex: usize,
+        frames: &[(&[u8], FrameMeta)],
+    ) -> Result<usize, SinkError> {
+        let mut full = 0;
+        for (f, m) in frames {
+            match self.deliver(ifindex, f, *m) {
+                Ok(()) => {}
+                Err(SinkError::Full) => full += 1,
+                Err(SinkError::Closed) => return Err(SinkError::Closed),
+            }
+        }
+        Ok(full)
+    }
 }
 
 /// Why an [`RxSink`] refused a frame.
@@ -53,10 +80,11 @@ pub enum SinkError {
 
 /// The plain sink: a bounded channel to whoever processes the frames.
 impl RxSink for Sender<RxFrame> {
-    fn deliver(&self, ifindex: usize, frame: &[u8]) -> Result<(), SinkError> {
+    fn deliver(&self, ifindex: usize, frame: &[u8], meta: FrameMeta) -> Result<(), SinkError> {
         let frame = RxFrame {
             ifindex,
             data: frame.to_vec(),
+            meta,
         };
         self.try_send(frame).map_err(|e| match e {
             TrySendError::Full(_) => SinkError::Full,
@@ -81,7 +109,7 @@ impl Default for DriverConfig {
 pub struct Driver {
     info: DeviceInfo,
     ifindex: usize,
-    tx: Option<Sender<Vec<u8>>>,
+    tx: Option<Sender<(Vec<u8>, FrameMeta)>>,
     device: Arc<dyn Device>,
     /// Frames queued for the tx thread or being written (see the module doc).
     in_flight: Arc<AtomicUsize>,
@@ -103,7 +131,7 @@ impl Driver {
         let info = device.info();
         let stats = Arc::new(DeviceStats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, tx_queue) = bounded::<Vec<u8>>(cfg.tx_queue.max(1));
+        let (tx, tx_queue) = bounded::<(Vec<u8>, FrameMeta)>(cfg.tx_queue.max(1));
         let in_flight = Arc::new(AtomicUsize::new(0));
 
         let rx_thread = {
@@ -152,18 +180,24 @@ impl Driver {
     /// thread. Never blocks: a full queue drops the frame and counts it. Returns whether the
     /// frame was sent or queued.
     pub fn transmit(&self, frame: Vec<u8>) -> bool {
+        self.transmit_meta(frame, FrameMeta::default())
+    }
+
+    /// [`Driver::transmit`] with offload metadata (only what the device's `info().offload`
+    /// promises).
+    pub fn transmit_meta(&self, frame: Vec<u8>, meta: FrameMeta) -> bool {
         let Some(tx) = &self.tx else { return false };
         if self
             .in_flight
             .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            send_counted(&*self.device, self.max_frame, &frame, &self.stats);
+            send_counted(&*self.device, self.max_frame, &frame, &meta, &self.stats);
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return true;
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        match tx.try_send(frame) {
+        match tx.try_send((frame, meta)) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -206,50 +240,95 @@ fn rx_loop(
     stats: &DeviceStats,
     stop: &AtomicBool,
 ) {
-    let mut buf = vec![0u8; cap];
+    let mut bufs: Vec<Vec<u8>> = vec![vec![0u8; cap]];
+    // (buffer index, length, metadata) of each frame kept from this wake-up.
+    let mut kept: Vec<(usize, usize, FrameMeta)> = Vec::with_capacity(RX_BATCH);
     while !stop.load(Ordering::Relaxed) {
-        let n = match device.recv(&mut buf, POLL_INTERVAL) {
-            Ok(Some(n)) => n,
-            Ok(None) => continue,
-            Err(_) => {
-                bump(&stats.rx_errors, 1);
-                // A device that keeps failing must not turn this thread into a spin loop.
-                std::thread::sleep(Duration::from_millis(10));
+        kept.clear();
+        let mut slot = 0;
+        let mut timeout = POLL_INTERVAL;
+        while slot < RX_BATCH {
+            if bufs.len() <= slot {
+                bufs.push(vec![0u8; cap]);
+            }
+            let buf = &mut bufs[slot];
+            let (n, meta) = match device.recv_meta(buf, timeout) {
+                Ok(Some(got)) => got,
+                Ok(None) => break,
+                Err(_) => {
+                    bump(&stats.rx_errors, 1);
+                    if kept.is_empty() {
+                        // A device that keeps failing must not turn this thread into a spin loop.
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    break;
+                }
+            };
+            // From here on, take only what is ready: the batch ends when the device is empty.
+            timeout = Duration::ZERO;
+            bump(&stats.rx_packets, 1);
+            bump(&stats.rx_bytes, n as u64);
+            if n >= buf.len() {
+                bump(&stats.rx_dropped_too_big, 1);
                 continue;
             }
-        };
-        bump(&stats.rx_packets, 1);
-        bump(&stats.rx_bytes, n as u64);
-        if n >= buf.len() {
-            bump(&stats.rx_dropped_too_big, 1);
-            continue;
-        }
-        let Some(frame) = ethernet::Frame::new_checked(&buf[..n]) else {
-            bump(&stats.rx_dropped_runt, 1);
-            continue;
-        };
-        match frame.ethertype() {
-            ethertype::IPV4 | ethertype::ARP => {}
-            _ => {
-                bump(&stats.rx_dropped_ethertype, 1);
+            let Some(frame) = ethernet::Frame::new_checked(&buf[..n]) else {
+                bump(&stats.rx_dropped_runt, 1);
                 continue;
+            };
+            match frame.ethertype() {
+                ethertype::IPV4 | ethertype::ARP => {}
+                _ => {
+                    bump(&stats.rx_dropped_ethertype, 1);
+                    continue;
+                }
             }
+            if meta.gso.is_some() {
+                bump(&stats.rx_gso_frames, 1);
+            }
+            if matches!(meta.csum, crate::vnet::Csum::Partial { .. }) {
+                bump(&stats.rx_csum_partial, 1);
+            }
+            kept.push((slot, n, meta));
+            slot += 1;
         }
-        match sink.deliver(ifindex, &buf[..n]) {
-            Ok(()) => {}
-            Err(SinkError::Full) => bump(&stats.rx_dropped_queue_full, 1),
-            Err(SinkError::Closed) => return,
+        if kept.is_empty() {
+            continue;
+        }
+        let frames: Vec<(&[u8], FrameMeta)> =
+            kept.iter().map(|&(i, n, m)| (&bufs[i][..n], m)).collect();
+        match sink.deliver_batch(ifindex, &frames) {
+            Ok(full) => bump(&stats.rx_dropped_queue_full, full as u64),
+            Err(_) => return,
         }
     }
 }
 
-fn send_counted(device: &dyn Device, max_frame: usize, frame: &[u8], stats: &DeviceStats) {
-    if frame.len() > max_frame {
+fn send_counted(
+    device: &dyn Device,
+    max_frame: usize,
+    frame: &[u8],
+    meta: &FrameMeta,
+    stats: &DeviceStats,
+) {
+    // A segment the device cuts may be as large as one IPv4 datagram.
+    let max = if meta.gso.is_some() {
+        MAX_FRAME
+    } else {
+        max_frame
+    };
+    if frame.len() > max {
         bump(&stats.tx_dropped_too_big, 1);
         return;
     }
-    match device.send(frame) {
+    match device.send_meta(frame, meta) {
         Ok(()) => {
+            if meta.gso.is_some() {
+                bump(&stats.tx_gso_frames, 1);
+            }
+            if matches!(meta.csum, crate::vnet::Csum::Partial { .. }) {
+                bump(&stats.tx_csum_partial, 1);
+            }
             bump(&stats.tx_packets, 1);
             bump(&stats.tx_bytes, frame.len() as u64);
         }
@@ -264,18 +343,18 @@ fn send_counted(device: &dyn Device, max_frame: usize, frame: &[u8], stats: &Dev
 fn tx_loop(
     device: &dyn Device,
     max_frame: usize,
-    queue: &Receiver<Vec<u8>>,
+    queue: &Receiver<(Vec<u8>, FrameMeta)>,
     in_flight: &AtomicUsize,
     stats: &DeviceStats,
     stop: &AtomicBool,
 ) {
     loop {
-        let frame = match queue.recv_timeout(POLL_INTERVAL) {
+        let (frame, meta) = match queue.recv_timeout(POLL_INTERVAL) {
             Ok(f) => f,
             Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => continue,
             Err(_) => return,
         };
-        send_counted(device, max_frame, &frame, stats);
+        send_counted(device, max_frame, &frame, &meta, stats);
         in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -26,6 +26,7 @@ mod spec;
 
 pub use spec::FaultSpecError;
 
+use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -523,6 +524,13 @@ impl<D: Device> Device for FaultInjector<D> {
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
+        self.send_meta(frame, &FrameMeta::default())
+    }
+
+    // Receiving goes through `recv` (the default `recv_meta`): the inner device completes
+    // offloaded checksums there, so corruption stays detectable and held frames need no
+    // metadata. Sending passes the offloads through.
+    fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
         let drop_it = {
             let mut tx = self.tx.lock();
             let u = tx.rng.next_unit();
@@ -532,7 +540,7 @@ impl<D: Device> Device for FaultInjector<D> {
             bump(&self.counters.tx_dropped);
             return Ok(());
         }
-        self.inner.send(frame)?;
+        self.inner.send_meta(frame, meta)?;
         bump(&self.counters.tx_passed);
         Ok(())
     }

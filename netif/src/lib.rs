@@ -6,8 +6,9 @@
 //! - Wrappers that take any device and are one: [`FaultInjector`], [`PcapWriter`], [`Tracer`].
 //! - [`Driver`]: the rx and tx threads that join a device to the stack by bounded channels.
 //! - [`time`]: the `Instant` protocol code is handed instead of reading a clock.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in tap.rs, for the ioctl, readv, writev and poll the tun crate lacks
 
+pub mod checksum;
 pub mod device;
 pub mod driver;
 pub mod ethernet;
@@ -18,8 +19,9 @@ pub mod pcap;
 pub mod tap;
 pub mod time;
 pub mod trace;
+pub mod vnet;
 
-pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot};
+pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot, Offload};
 pub use driver::{Driver, DriverConfig, RxFrame, RxSink, SinkError};
 pub use fault::{FaultConfig, FaultInjector, FaultSpecError, FaultStats};
 pub use mac::{MacAddr, ParseMacError};
@@ -28,3 +30,4 @@ pub use pcap::{PcapHandle, PcapWriter};
 pub use tap::{TapConfig, TapDevice, TapError};
 pub use time::{Clock, Duration, Instant};
 pub use trace::{describe, Direction, ParseTraceLayersError, Trace, TraceLayers, Tracer};
+pub use vnet::{Csum, FrameMeta, Gso};

@@ -30,6 +30,7 @@ impl MemoryLink {
             mtu,
             mac,
             loopback: false,
+            offload: crate::device::Offload::NONE,
         };
         (
             MemoryLink {
@@ -54,6 +55,7 @@ impl MemoryLink {
                 mtu: 65535,
                 mac: MacAddr::ZERO,
                 loopback: true,
+                offload: crate::device::Offload::NONE,
             },
             tx,
             rx,

@@ -18,6 +18,7 @@
 //! file read while recording is complete. A failing write never breaks the device: it is
 //! counted, remembered, and recording stops.
 
+use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo};
 use parking_lot::Mutex;
 use std::fs::File;
@@ -266,6 +267,28 @@ impl<D: Device> Device for PcapWriter<D> {
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         self.inner.send(frame)?;
+        self.handle.record(frame);
+        Ok(())
+    }
+
+    /// Records what crosses the device: a coalesced or to-be-cut segment as one large frame,
+    /// a checksum the device completes as it was handed over.
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, FrameMeta)>> {
+        let got = self.inner.recv_meta(buf, timeout)?;
+        if let Some((n, _)) = got {
+            if let Some(frame) = buf.get(..n) {
+                self.handle.record(frame);
+            }
+        }
+        Ok(got)
+    }
+
+    fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
+        self.inner.send_meta(frame, meta)?;
         self.handle.record(frame);
         Ok(())
     }

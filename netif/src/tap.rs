@@ -1,8 +1,23 @@
 //! A Linux TAP device (Layer 2) opened through the `tun` crate.
+//!
+//! Offloads: with `TapConfig::offload` the tap is opened with `IFF_VNET_HDR` and told by
+//! `TUNSETOFFLOAD` that the stack handles partial checksums and TCPv4 segmentation
+//! (`TUN_F_CSUM | TUN_F_TSO4`). From then on every frame crossing the tap is preceded by a
+//! `virtio_net_hdr` (see [`crate::vnet`]): the kernel hands over TCP segments of up to 64 KB
+//! that it never cut, with checksums it never computed, and takes the stack's 64 KB segments
+//! and cuts them itself. Neither side pays per-1500-byte costs. The `tun` crate sets the flag
+//! but has no call for the ioctl; it is one `ioctl` on the tap's descriptor below. If the
+//! kernel refuses it, the tap works with plain frames and [`TapDevice::offload_refused`] says
+//! why.
+//!
+//! Reads are non-blocking: a driver drains every frame that is ready with one `read` each
+//! and only then waits in `poll`.
 
-use crate::{Device, DeviceInfo, MacAddr};
+use crate::vnet::{complete_checksum, Csum, FrameMeta, VNET_HDR_LEN};
+use crate::{Device, DeviceInfo, MacAddr, Offload};
 use std::io;
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 use tun::AbstractDevice;
 
@@ -16,6 +31,9 @@ pub struct TapConfig {
     /// Kernel side of the tap: when set, the tap gets this address and is brought up (TOP2).
     /// When `None` the kernel side is left alone (TOP1: the tap is bridged to a LAN).
     pub host_addr: Option<(Ipv4Addr, u8)>,
+    /// Ask the kernel for checksum and segmentation offloads (`IFF_VNET_HDR` +
+    /// `TUNSETOFFLOAD`); falls back to plain frames when refused.
+    pub offload: bool,
 }
 
 /// Why a TAP device could not be opened.
@@ -38,6 +56,46 @@ pub enum TapError {
 pub struct TapDevice {
     dev: tun::Device,
     info: DeviceInfo,
+    /// Frames carry a `virtio_net_hdr` (the tap was opened with `IFF_VNET_HDR`).
+    vnet: bool,
+    offload_refused: Option<String>,
+}
+
+/// `TUNSETOFFLOAD` on an open tap: which offloads the reader handles.
+#[allow(unsafe_code)]
+fn set_offload(fd: std::os::fd::RawFd, flags: libc::c_uint) -> io::Result<()> {
+    // SAFETY: `fd` is the tap's descriptor, open for the lifetime of the `tun::Device` the
+    // caller borrows it from; TUNSETOFFLOAD takes its argument by value (an unsigned long of
+    // flags), so no memory is shared with the kernel.
+    let r = unsafe { libc::ioctl(fd, libc::TUNSETOFFLOAD, libc::c_ulong::from(flags)) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Write `hdr` then `frame` as one packet (one `writev`), so the frame is not copied.
+#[allow(unsafe_code)]
+fn write_two(fd: std::os::fd::RawFd, hdr: &[u8], frame: &[u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: hdr.as_ptr() as *mut libc::c_void,
+            iov_len: hdr.len(),
+        },
+        libc::iovec {
+            iov_base: frame.as_ptr() as *mut libc::c_void,
+            iov_len: frame.len(),
+        },
+    ];
+    // SAFETY: both iovecs point into slices borrowed for the duration of the call, with their
+    // exact lengths; writev only reads through them. `fd` is open (borrowed from the device).
+    let n = unsafe { libc::writev(fd, iov.as_ptr(), 2) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 fn valid_ifname(name: &str) -> bool {
@@ -86,7 +144,44 @@ impl TapDevice {
         if let Some((addr, prefix)) = cfg.host_addr {
             c.address(addr).netmask(netmask(prefix)).up();
         }
-        let dev = tun::create(&c).map_err(|e| classify(&cfg.name, e))?;
+        if cfg.offload {
+            c.platform_config(|p| {
+                p.vnet_hdr(true);
+            });
+        }
+        let (dev, vnet, mut offload_refused) = match tun::create(&c) {
+            Ok(d) => (d, cfg.offload, None),
+            Err(e) if cfg.offload => {
+                // Perhaps a kernel or a tap that refuses IFF_VNET_HDR: plain frames then.
+                let why = e.to_string();
+                c.platform_config(|p| {
+                    p.vnet_hdr(false);
+                });
+                let d = tun::create(&c).map_err(|e| classify(&cfg.name, e))?;
+                (d, false, Some(format!("IFF_VNET_HDR refused: {why}")))
+            }
+            Err(e) => return Err(classify(&cfg.name, e)),
+        };
+        let mut offload = Offload::NONE;
+        if vnet {
+            match set_offload(dev.as_raw_fd(), libc::TUN_F_CSUM | libc::TUN_F_TSO4) {
+                Ok(()) => {
+                    offload = Offload {
+                        csum: true,
+                        tso: true,
+                    }
+                }
+                Err(e) => match set_offload(dev.as_raw_fd(), libc::TUN_F_CSUM) {
+                    Ok(()) => {
+                        offload.csum = true;
+                        offload_refused = Some(format!("TSO4 refused: {e}"));
+                    }
+                    Err(e) => offload_refused = Some(format!("TUNSETOFFLOAD refused: {e}")),
+                },
+            }
+        }
+        dev.set_nonblock()
+            .map_err(|e| classify(&cfg.name, tun::Error::Io(e)))?;
         let mtu = dev.mtu().map(usize::from).unwrap_or(1500);
         if cfg.host_addr.is_some() {
             // The kernel side talks IPv6 (DAD, MLD, RS) as soon as the link is up; the stack
@@ -101,8 +196,98 @@ impl TapDevice {
                 mtu,
                 mac: cfg.mac,
                 loopback: false,
+                offload,
             },
+            vnet,
+            offload_refused,
         })
+    }
+
+    /// Why the offloads asked for are (partly) off, if they are: the caller says so once.
+    pub fn offload_refused(&self) -> Option<&str> {
+        self.offload_refused.as_deref()
+    }
+
+    /// One non-blocking read of a packet: the vnet header (when the tap has one) into `hdr`,
+    /// the frame into `buf`. `Ok(None)` when nothing is ready.
+    fn read_once(&self, hdr: &mut [u8; VNET_HDR_LEN], buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let r = if self.vnet {
+            read_two(self.dev.as_raw_fd(), hdr, buf)
+        } else {
+            self.dev.recv(buf)
+        };
+        match r {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Read one packet, waiting at most `timeout` (`poll` only when nothing is ready).
+    /// Returns the bytes read, the vnet header included.
+    fn read_raw(
+        &self,
+        hdr: &mut [u8; VNET_HDR_LEN],
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<usize>> {
+        if let Some(n) = self.read_once(hdr, buf)? {
+            return Ok(Some(n));
+        }
+        if timeout.is_zero() || !wait_readable(self.dev.as_raw_fd(), timeout)? {
+            return Ok(None);
+        }
+        // Another reader may have taken the frame between poll and read: then None.
+        self.read_once(hdr, buf)
+    }
+}
+
+/// Read one packet into `hdr` then `buf` (one `readv`), so the frame lands at `buf[0]`.
+#[allow(unsafe_code)]
+fn read_two(fd: std::os::fd::RawFd, hdr: &mut [u8], buf: &mut [u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: hdr.as_mut_ptr() as *mut libc::c_void,
+            iov_len: hdr.len(),
+        },
+        libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        },
+    ];
+    // SAFETY: both iovecs point into slices mutably borrowed for the duration of the call,
+    // with their exact lengths, so the kernel writes only into memory we own. `fd` is open.
+    let n = unsafe { libc::readv(fd, iov.as_ptr(), 2) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Wait until `fd` is readable or `timeout` passes; true when readable.
+#[allow(unsafe_code)]
+fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one pollfd, owned by this frame and passed with count 1; `fd` is open.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    match r {
+        n if n > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
     }
 }
 
@@ -111,18 +296,59 @@ impl Device for TapDevice {
         self.info.clone()
     }
 
+    /// A plain frame: a partial checksum the kernel left is completed here, so whoever reads
+    /// frames without metadata sees them as they would be on a wire.
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        match self.dev.recv_timeout(buf, timeout) {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-            Err(e) => Err(e),
+        let Some((n, meta)) = self.recv_meta(buf, timeout)? else {
+            return Ok(None);
+        };
+        if let Csum::Partial { start, offset } = meta.csum {
+            complete_checksum(&mut buf[..n], start, offset);
         }
+        Ok(Some(n))
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
-        let n = self.dev.send(frame)?;
-        if n != frame.len() {
+        self.send_meta(frame, &FrameMeta::default())
+    }
+
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, FrameMeta)>> {
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let Some(n) = self.read_raw(&mut hdr, buf, timeout)? else {
+            return Ok(None);
+        };
+        if !self.vnet {
+            return Ok(Some((n, FrameMeta::default())));
+        }
+        let Some(len) = n.checked_sub(VNET_HDR_LEN) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "tap read shorter than its virtio_net_hdr",
+            ));
+        };
+        Ok(Some((len, FrameMeta::decode(&hdr, len)?)))
+    }
+
+    fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
+        let (n, want) = if self.vnet {
+            let hdr = meta.encode();
+            (
+                write_two(self.dev.as_raw_fd(), &hdr, frame)?,
+                VNET_HDR_LEN + frame.len(),
+            )
+        } else if meta.is_plain() {
+            (self.dev.send(frame)?, frame.len())
+        } else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "tap opened without offloads",
+            ));
+        };
+        if n != want {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 "short write to tap",

@@ -26,6 +26,7 @@
 //! flagged `[bad cksum]`. Frames that do not decode never panic; the layer that failed prints
 //! `malformed ...` (shown when that layer, or one carried inside it, is enabled).
 
+use crate::vnet::{complete_checksum, Csum, FrameMeta};
 use crate::{Device, DeviceInfo, MacAddr};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use etherparse::err::LenError;
@@ -384,11 +385,30 @@ impl<D: Device> Tracer<D> {
     }
 
     fn observe(&self, dir: Direction, frame: &[u8]) {
+        self.observe_meta(dir, frame, &FrameMeta::default());
+    }
+
+    /// Describe a frame; one whose checksum the device completes is described as it will be
+    /// on the wire (completed on a copy, only while tracing).
+    fn observe_meta(&self, dir: Direction, frame: &[u8], meta: &FrameMeta) {
         let layers = self.trace.layers();
         if !layers.intersects(TraceLayers::FRAME) {
             return;
         }
-        let lines = describe(layers, &self.ifname, dir, frame);
+        let completed;
+        let frame = match meta.csum {
+            Csum::Partial { start, offset } => {
+                let mut f = frame.to_vec();
+                complete_checksum(&mut f, start, offset);
+                completed = f;
+                &completed[..]
+            }
+            _ => frame,
+        };
+        let mut lines = describe(layers, &self.ifname, dir, frame);
+        if let (Some(g), Some(first)) = (meta.gso, lines.first_mut()) {
+            first.push_str(&format!(" [gso {} x {}]", frame.len(), g.size));
+        }
         if lines.is_empty() {
             return;
         }
@@ -413,10 +433,28 @@ impl<D: Device> Device for Tracer<D> {
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
+        self.send_meta(frame, &FrameMeta::default())
+    }
+
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, FrameMeta)>> {
+        let got = self.inner.recv_meta(buf, timeout)?;
+        if let Some((n, meta)) = got {
+            if let Some(frame) = buf.get(..n) {
+                self.observe_meta(Direction::Rx, frame, &meta);
+            }
+        }
+        Ok(got)
+    }
+
+    fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
         // Traced before it is handed on, so on a loopback link the tx line comes before the
         // rx line of the same frame.
-        self.observe(Direction::Tx, frame);
-        match self.inner.send(frame) {
+        self.observe_meta(Direction::Tx, frame, meta);
+        match self.inner.send_meta(frame, meta) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.trace.emit(

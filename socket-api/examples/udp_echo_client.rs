@@ -92,6 +92,7 @@ fn start_stack(tap: &str, addr: Ipv4Cidr, host_addr: Ipv4Cidr) -> Result<Stack, 
         name: tap.to_string(),
         mac: "02:00:00:00:00:02".parse().map_err(|_| "bad MAC address")?,
         host_addr: Some((host_addr.addr(), host_addr.prefix())),
+        offload: true,
     })
     .map_err(|e| e.to_string())?;
     let stack = Stack::new(StackConfig::default()).map_err(|e| e.to_string())?;

@@ -1,20 +1,21 @@
-//! The runtime: the thread that drives the stack, and the lock around it.
+//! The runtime: the threads that drive the stack, and the lock around it.
 //!
 //! ```text
-//!  driver rx threads ──[bounded RxFrame channel]──▶ stack thread ─┐
-//!         └──── idle stack: the rx thread processes the frame ────┤
+//!  driver rx threads: read a batch ─────────────────────────────┐
 //!  socket calls (any thread) ────────────────────────────────────┤ lock(core)
+//!  stack thread: timers (poll_at) ───────────────────────────────┤
 //!                                                                 ▼
 //!                       Core { ip: IpLayer, transport: Transport, waiters }
 //!                                                                 │ take_tx / take_wakeups
-//!  driver tx threads ◀──[bounded tx queue per device]─────────────┘ (after unlocking)
+//!  device writes (or the tx queue under backlog) ◀────────────────┘ (before unlocking)
 //! ```
 //!
-//! Receive fast path: handing a frame to the stack thread costs a thread wake-up, as much as
-//! the rest of a ping's round trip. When nothing is queued for the stack thread and the core
-//! is free, the rx thread processes the frame itself (`Inbound`). `queued` counts frames in
-//! the channel not yet processed; the fast path is taken only while it is zero, so frames
-//! are never processed out of order.
+//! Receiving: each device's rx thread reads every frame that is ready (a batch, see
+//! `netif::driver`) and processes the whole batch itself under one lock (`Inbound`): no
+//! hand-off to another thread, which cost a futex wake-up per frame, and one lock, one
+//! round of socket wake-ups and one pass over the transmit queue per batch. Frames of one
+//! device are processed in the order they were read, since one thread reads and processes
+//! them. The stack thread only runs timers.
 //!
 //! Lock order: `core` first, then `drivers` (read). Neither is held while a thread blocks,
 //! except a socket call waiting on its condvar, which releases `core` while it sleeps.
@@ -26,7 +27,7 @@
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use ip::{IpConfig, IpLayer, TxFrame};
 use netif::{
-    Clock, Device, DeviceStatsSnapshot, Driver, DriverConfig, Instant, RxFrame, RxSink, SinkError,
+    Clock, Device, DeviceStatsSnapshot, Driver, DriverConfig, FrameMeta, Instant, RxSink, SinkError,
 };
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use std::collections::HashMap;
@@ -43,8 +44,6 @@ pub struct StackConfig {
     pub ip: IpConfig,
     pub transport: TransportConfig,
     pub driver: DriverConfig,
-    /// Frames waiting between the drivers' rx threads and the stack thread.
-    pub rx_queue: usize,
 }
 
 /// 64 bits from the OS's random source, for the secrets of the protocols (ephemeral
@@ -74,7 +73,6 @@ impl Default for StackConfig {
                 ..TransportConfig::default()
             },
             driver: DriverConfig::default(),
-            rx_queue: 4096,
         }
     }
 }
@@ -130,9 +128,9 @@ impl Core {
     }
 
     /// Run the transport's `Upper` with the IP layer: input of one frame.
-    fn receive(&mut self, ifindex: usize, frame: &[u8], now: Instant) {
+    fn receive(&mut self, ifindex: usize, frame: &[u8], meta: FrameMeta, now: Instant) {
         self.ip
-            .receive_frame(ifindex, frame, now, &mut self.transport);
+            .receive_frame_meta(ifindex, frame, meta, now, &mut self.transport);
     }
 }
 
@@ -140,8 +138,7 @@ struct Shared {
     core: Mutex<Core>,
     drivers: RwLock<Vec<Driver>>,
     clock: Clock,
-    to_stack: Sender<RxFrame>,
-    /// Frames in `to_stack` not yet processed by the stack thread.
+    /// Frames read by rx threads and waiting for the core lock.
     queued: AtomicUsize,
     /// The deadline the stack thread sleeps until, in microseconds (`u64::MAX`: none).
     planned: AtomicU64,
@@ -168,39 +165,40 @@ impl Shared {
     }
 }
 
-/// The rx sink of every driver: process at once when the stack is idle, else queue.
+/// The rx sink of every driver: the rx thread processes its batch itself, under one lock.
 struct Inbound(Weak<Shared>);
 
-impl RxSink for Inbound {
-    fn deliver(&self, ifindex: usize, frame: &[u8]) -> Result<(), SinkError> {
+impl Inbound {
+    fn process(&self, ifindex: usize, frames: &[(&[u8], FrameMeta)]) -> Result<usize, SinkError> {
         let Some(shared) = self.0.upgrade() else {
             return Err(SinkError::Closed);
         };
         if shared.stop.load(Ordering::Acquire) {
             return Err(SinkError::Closed);
         }
-        if shared.queued.load(Ordering::Acquire) == 0 {
-            if let Some(mut core) = shared.core.try_lock() {
-                if shared.queued.load(Ordering::Acquire) == 0 {
-                    let now = shared.clock.now();
-                    core.receive(ifindex, frame, now);
-                    shared.finish(core);
-                    return Ok(());
-                }
-            }
+        shared.queued.fetch_add(frames.len(), Ordering::AcqRel);
+        let mut core = shared.core.lock();
+        let now = shared.clock.now();
+        for (f, m) in frames {
+            core.receive(ifindex, f, *m, now);
         }
-        shared.queued.fetch_add(1, Ordering::AcqRel);
-        let frame = RxFrame {
-            ifindex,
-            data: frame.to_vec(),
-        };
-        shared.to_stack.try_send(frame).map_err(|e| {
-            shared.queued.fetch_sub(1, Ordering::AcqRel);
-            match e {
-                crossbeam_channel::TrySendError::Full(_) => SinkError::Full,
-                crossbeam_channel::TrySendError::Disconnected(_) => SinkError::Closed,
-            }
-        })
+        shared.queued.fetch_sub(frames.len(), Ordering::AcqRel);
+        shared.finish(core);
+        Ok(0)
+    }
+}
+
+impl RxSink for Inbound {
+    fn deliver(&self, ifindex: usize, frame: &[u8], meta: FrameMeta) -> Result<(), SinkError> {
+        self.process(ifindex, &[(frame, meta)]).map(|_| ())
+    }
+
+    fn deliver_batch(
+        &self,
+        ifindex: usize,
+        frames: &[(&[u8], FrameMeta)],
+    ) -> Result<usize, SinkError> {
+        self.process(ifindex, frames)
     }
 }
 
@@ -214,7 +212,6 @@ pub struct Stack {
 impl Stack {
     /// Start a stack with no devices.
     pub fn new(cfg: StackConfig) -> io::Result<Stack> {
-        let (to_stack, from_drivers) = bounded(cfg.rx_queue.max(1));
         let (kick, kicked) = bounded(1);
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
@@ -225,7 +222,6 @@ impl Stack {
             }),
             drivers: RwLock::new(Vec::new()),
             clock: Clock::new(),
-            to_stack,
             queued: AtomicUsize::new(0),
             planned: AtomicU64::new(u64::MAX),
             kick,
@@ -234,7 +230,7 @@ impl Stack {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("stack".into())
-            .spawn(move || stack_loop(&s, &from_drivers, &kicked))?;
+            .spawn(move || stack_loop(&s, &kicked))?;
         Ok(Stack {
             shared,
             thread: Arc::new(Mutex::new(Some(thread))),
@@ -283,7 +279,7 @@ impl Stack {
         self.shared.finish(core);
     }
 
-    /// Frames waiting in the stack's input channel.
+    /// Frames read by the drivers and waiting for the core lock.
     pub fn input_queue_len(&self) -> usize {
         self.shared.queued.load(Ordering::Relaxed)
     }
@@ -355,38 +351,28 @@ fn transmit(shared: &Shared, frames: Vec<TxFrame>) {
     let drivers = shared.drivers.read();
     for f in frames {
         if let Some(d) = drivers.get(f.ifindex) {
-            d.transmit(f.data);
+            d.transmit_meta(f.data, f.meta);
         }
     }
 }
 
-/// Frames handled under one lock before the stack thread lets socket calls in.
-const BATCH: usize = 64;
 /// Upper bound on a sleep, so a lost kick costs at most this much.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
-fn stack_loop(shared: &Shared, frames: &Receiver<RxFrame>, kicked: &Receiver<()>) {
+/// The stack thread: runs the protocols' timers when they fall due.
+fn stack_loop(shared: &Shared, kicked: &Receiver<()>) {
     let mut next: Option<Instant> = None;
     while !shared.stop.load(Ordering::SeqCst) {
         let now = shared.clock.now();
         let sleep = next.map_or(MAX_SLEEP, |t| {
             t.saturating_duration_since(now).min(MAX_SLEEP)
         });
-        let first = select! {
-            recv(frames) -> f => f.ok(),
-            recv(kicked) -> _ => None,
-            default(sleep) => None,
-        };
+        select! {
+            recv(kicked) -> _ => {},
+            default(sleep) => {},
+        }
         let mut core = shared.core.lock();
         let now = shared.clock.now();
-        if let Some(f) = first {
-            core.receive(f.ifindex, &f.data, now);
-            shared.queued.fetch_sub(1, Ordering::AcqRel);
-            for f in frames.try_iter().take(BATCH - 1) {
-                core.receive(f.ifindex, &f.data, now);
-                shared.queued.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
         if core.poll_at().is_some_and(|t| t <= now) {
             core.poll(now);
         }

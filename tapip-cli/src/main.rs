@@ -42,6 +42,10 @@ pub struct Cli {
     /// Leave the kernel side of the tap alone (TOP1: the tap is bridged to a LAN).
     #[arg(long)]
     pub no_host_config: bool,
+    /// Plain 1514-byte frames: do not ask the kernel for checksum and segmentation offloads
+    /// (IFF_VNET_HDR + TUNSETOFFLOAD), which are on by default.
+    #[arg(long)]
+    pub no_offload: bool,
     /// Record every frame of the tap to this pcap file from the start.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,

@@ -19,8 +19,12 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         name: cli.tap.clone(),
         mac: cli.mac,
         host_addr: (!cli.no_host_config).then(|| (cli.host_addr.addr(), cli.host_addr.prefix())),
+        offload: !cli.no_offload,
     })
     .map_err(|e| e.to_string())?;
+    if let Some(why) = tap_dev.offload_refused() {
+        eprintln!("tapip: {}: offloads off, plain frames ({why})", cli.tap);
+    }
     if !cli.mac.is_unicast() {
         return Err(format!("--mac {}: not a unicast MAC address", cli.mac));
     }

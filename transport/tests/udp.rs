@@ -154,6 +154,7 @@ fn deliver_ip(t: &mut Transport, tx: &mut FakeIp, bytes: &[u8], broadcast: bool)
         ifindex: 1,
         packet,
         broadcast,
+        csum_ok: false,
     };
     t.deliver(tx, &d, NOW)
 }

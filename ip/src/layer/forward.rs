@@ -18,6 +18,7 @@ impl IpLayer {
             ifindex: in_ifindex,
             packet: pkt,
             broadcast: false,
+            csum_ok: false,
         };
         if ipv4::is_martian_destination(pkt.dst()) {
             self.out.stats.drop_bad_destination += 1;
@@ -62,7 +63,13 @@ impl IpLayer {
             frame[eth..].copy_from_slice(pkt.as_bytes());
             frame[eth + 8] -= 1;
             ipv4::fill_checksum(&mut frame[eth..eth + pkt.header_len()]);
-            let _ = self.out.transmit_ip(route.ifindex, next_hop, frame, now);
+            let _ = self.out.transmit_ip(
+                route.ifindex,
+                next_hop,
+                frame,
+                netif::FrameMeta::default(),
+                now,
+            );
         } else if pkt.dont_fragment() {
             self.out.stats.drop_frag_needed += 1;
             let mtu16 = u16::try_from(mtu).unwrap_or(u16::MAX);

@@ -15,7 +15,18 @@ use crate::reassembly::{self, Fragment, Outcome};
 use crate::upper::{Datagram, Delivery, IcmpErrorReport, IpTx, SendMeta, Upper};
 use arp::{ArpPacket, ArpRepr};
 use netif::ethernet::{self, ethertype};
-use netif::Instant;
+use netif::{FrameMeta, Instant};
+
+/// What the link layer tells the IP layer about a received datagram.
+#[derive(Clone, Copy)]
+struct RxInfo {
+    /// Sent to a link-layer broadcast or multicast address.
+    l2_broadcast: bool,
+    /// The transport checksum needs no verification (the device vouches for it).
+    csum_ok: bool,
+    /// The frame carries offload metadata (a coalesced segment, a partial checksum).
+    offloaded: bool,
+}
 
 impl IpLayer {
     /// Process one received Ethernet frame.
@@ -23,6 +34,21 @@ impl IpLayer {
         &mut self,
         ifindex: usize,
         frame: &[u8],
+        now: Instant,
+        upper: &mut dyn Upper,
+    ) {
+        self.receive_frame_meta(ifindex, frame, FrameMeta::default(), now, upper);
+    }
+
+    /// Process one received Ethernet frame with its offload metadata: a TCP or UDP checksum
+    /// the device vouches for (`Csum::Valid`, or `Csum::Partial` from the local kernel,
+    /// which never computed it) is not verified again; a coalesced segment (`gso`) may be
+    /// larger than the MTU and is one datagram to the layers above.
+    pub fn receive_frame_meta(
+        &mut self,
+        ifindex: usize,
+        frame: &[u8],
+        meta: FrameMeta,
         now: Instant,
         upper: &mut dyn Upper,
     ) {
@@ -45,7 +71,20 @@ impl IpLayer {
         }
         match eth.ethertype() {
             ethertype::ARP => self.arp_input(ifindex, eth.payload(), now),
-            ethertype::IPV4 => self.ip_input(ifindex, eth.payload(), l2_broadcast, now, upper),
+            ethertype::IPV4 => {
+                let csum_ok = !meta.needs_verify();
+                if !meta.is_plain() && self.out.ifaces[ifindex].offload == netif::Offload::NONE {
+                    // A device that promised no offloads handed one over: not ours to trust.
+                    self.out.stats.drop_bad_offload += 1;
+                    return;
+                }
+                let rx = RxInfo {
+                    l2_broadcast,
+                    csum_ok,
+                    offloaded: !meta.is_plain(),
+                };
+                self.ip_input(ifindex, eth.payload(), rx, now, upper)
+            }
             _ => {}
         }
     }
@@ -80,9 +119,9 @@ impl IpLayer {
         if let Some(reply) = res.reply {
             self.out.send_arp(ifindex, &reply, repr.sender_mac);
         }
-        for (mac, PendingFrame { mut frame }) in res.released {
+        for (mac, PendingFrame { mut frame, meta }) in res.released {
             write_eth(&mut frame, mac, our_mac);
-            self.out.push_tx(ifindex, frame);
+            self.out.push_tx(ifindex, frame, meta);
         }
     }
 
@@ -90,10 +129,11 @@ impl IpLayer {
         &mut self,
         ifindex: usize,
         bytes: &[u8],
-        l2_broadcast: bool,
+        rx: RxInfo,
         now: Instant,
         upper: &mut dyn Upper,
     ) {
+        let l2_broadcast = rx.l2_broadcast;
         let st = &mut self.out.stats;
         st.rx_packets += 1;
         let pkt = match Ipv4Packet::new_checked(bytes) {
@@ -160,6 +200,7 @@ impl IpLayer {
                                 ifindex,
                                 p,
                                 ip_broadcast || l2_broadcast,
+                                false,
                                 now,
                                 upper,
                             );
@@ -169,8 +210,13 @@ impl IpLayer {
                     Outcome::Dropped(_) => self.out.stats.drop_reassembly += 1,
                 }
             } else {
-                self.deliver_local(ifindex, pkt, ip_broadcast || l2_broadcast, now, upper);
+                let b = ip_broadcast || l2_broadcast;
+                self.deliver_local(ifindex, pkt, b, rx.csum_ok, now, upper);
             }
+        } else if rx.offloaded {
+            // A coalesced segment or an unfinished checksum is only ever meant for this host;
+            // forwarding it would need the segmentation the device skipped.
+            self.out.stats.drop_bad_offload += 1;
         } else if self.cfg.forwarding && !l2_broadcast && !loopback {
             self.forward(ifindex, pkt, now);
         } else {
@@ -183,6 +229,7 @@ impl IpLayer {
         ifindex: usize,
         packet: Ipv4Packet<'_>,
         broadcast: bool,
+        csum_ok: bool,
         now: Instant,
         upper: &mut dyn Upper,
     ) {
@@ -191,6 +238,7 @@ impl IpLayer {
             ifindex,
             packet,
             broadcast,
+            csum_ok,
         };
         if packet.protocol() == ipv4::protocol::ICMP {
             self.icmp_input(&d, now, upper);
@@ -382,6 +430,7 @@ impl IpLayer {
                 ifindex,
                 packet: p,
                 broadcast: false,
+                csum_ok: false,
             };
             self.icmp_input(&d, now, upper);
         }

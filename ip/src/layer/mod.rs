@@ -130,6 +130,7 @@ impl IpLayer {
             addr: None,
             up: false,
             loopback: info.loopback,
+            offload: info.offload,
             arp: NeighborCache::new(self.cfg.arp),
             stats: IfStats::default(),
         });
@@ -323,9 +324,9 @@ impl IpLayer {
             .insert_static(ip, mac)
             .map_err(|e| ConfigError::Arp(e.to_string()))?;
         let (ifindex, our_mac) = (i.ifindex, i.mac);
-        for PendingFrame { mut frame } in waiting {
+        for PendingFrame { mut frame, meta } in waiting {
             write_eth(&mut frame, mac, our_mac);
-            self.out.push_tx(ifindex, frame);
+            self.out.push_tx(ifindex, frame, meta);
         }
         Ok(())
     }

@@ -159,6 +159,9 @@ pub struct Tcb {
     force_window: bool,
     /// The largest segment the peer has sent (for the delayed-ACK rule).
     max_seg_seen: usize,
+    /// The route's device cuts large segments for us (TSO): new data leaves in bursts of
+    /// up to [`TSO_MAX`] bytes, one frame each. Looked up at each `output`.
+    tso: bool,
     /// The peer's FIN has been received (in order).
     pub fin_received: bool,
 
@@ -296,6 +299,7 @@ impl Tcb {
             keep_probes: 0,
             ack_now: false,
             pending_ack_bytes: 0,
+            tso: false,
             retransmits: 0,
         }
     }
@@ -840,8 +844,12 @@ impl Tcb {
         let (a, b) = self.sndq.as_slices();
         let hl = r.header_len();
         let (local, remote) = (self.local, self.remote);
+        // More than one segment's payload: the device cuts it (send_data asks only with TSO).
+        let room = self.seg_room();
         let meta = SendMeta {
             src: Some(*local.ip()),
+            l4_csum: Some(super::wire::CHECKSUM_AT as u16),
+            gso_size: (len > room).then(|| room.min(usize::from(u16::MAX)) as u16),
             ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
         };
         let ok = tx
@@ -861,7 +869,7 @@ impl Tcb {
                         let boff = off + done - a.len();
                         dst[done..len].copy_from_slice(&b[boff..boff + len - done]);
                     }
-                    r.emit(buf, *local.ip(), *remote.ip());
+                    r.emit_header(buf);
                 },
                 now,
             )
@@ -887,6 +895,8 @@ impl Tcb {
         now: Instant,
     ) {
         let _ = cfg;
+        let off = tx.offload(*self.remote.ip());
+        self.tso = off.tso && off.csum;
         let sending = matches!(
             self.state,
             State::Established
@@ -957,7 +967,20 @@ impl Tcb {
             if self.force_window {
                 usable = usable.max(room);
             }
-            let len = unsent.min(usable).min(room);
+            let mut len = unsent.min(usable).min(room);
+            let retransmitting = self.snd_nxt.lt(self.snd_max);
+            if self.tso && budget.is_none() && !retransmitting && !self.force_window {
+                // New data in one frame of whole segments the device cuts; only the last
+                // bytes the application wrote may end it in a short segment.
+                let burst = unsent.min(usable).min(TSO_MAX / room * room);
+                if burst > room {
+                    len = if burst < unsent {
+                        burst / room * room
+                    } else {
+                        burst
+                    };
+                }
+            }
             // A FIN needs the peer to have room for it (Linux drops one at a zero window):
             // with none, the persist timer probes until the window opens.
             let with_fin = self.fin_queued
@@ -967,7 +990,6 @@ impl Tcb {
             if len == 0 && !with_fin {
                 break;
             }
-            let retransmitting = self.snd_nxt.lt(self.snd_max);
             if len > 0 && len < room && !retransmitting && !self.force_sws {
                 if len < unsent {
                     // Window-limited: avoid silly segments (RFC 9293 3.8.6.2.1) unless
@@ -2060,6 +2082,10 @@ pub const ORPHAN_PROBES: u32 = 8;
 /// Out-of-order segments held per connection at most.
 pub const OOO_MAX_SEGMENTS: usize = 1024;
 
+/// The most payload sent in one frame for the device to cut (TSO): what fits one IPv4
+/// datagram with the largest TCP header.
+pub const TSO_MAX: usize = 65_535 - 20 - 60;
+
 /// Send a header-only or small segment built by hand.
 pub fn send_repr(
     tx: &mut dyn IpTx,
@@ -2072,6 +2098,7 @@ pub fn send_repr(
     let hl = r.header_len();
     let meta = SendMeta {
         src: Some(*local.ip()),
+        l4_csum: Some(super::wire::CHECKSUM_AT as u16),
         ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
     };
     tx.send_with(
@@ -2079,7 +2106,7 @@ pub fn send_repr(
         hl + payload.len(),
         &mut |buf| {
             buf[hl..].copy_from_slice(payload);
-            r.emit(buf, *local.ip(), *remote.ip());
+            r.emit_header(buf);
         },
         now,
     )

@@ -150,6 +150,16 @@ impl TcpRepr {
     /// Write the header (with checksum) into `buf`, whose payload is already in place after
     /// `header_len()` bytes.
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+        self.emit_header(buf);
+        let len = u16::try_from(buf.len()).unwrap_or(u16::MAX);
+        let acc = checksum::pseudo_header(src, dst, ip::ipv4::protocol::TCP, len);
+        let c = checksum::finish(checksum::sum(buf, acc));
+        buf[CHECKSUM_AT..CHECKSUM_AT + 2].copy_from_slice(&c.to_be_bytes());
+    }
+
+    /// Write the header with a zero checksum, which `ip` fills in (or leaves to the device):
+    /// see `SendMeta::l4_csum`.
+    pub fn emit_header(&self, buf: &mut [u8]) {
         let hl = self.header_len();
         buf[0..2].copy_from_slice(&self.src_port.to_be_bytes());
         buf[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
@@ -187,12 +197,12 @@ impl TcpRepr {
                 i += 8;
             }
         }
-        let len = u16::try_from(buf.len()).unwrap_or(u16::MAX);
-        let acc = checksum::pseudo_header(src, dst, ip::ipv4::protocol::TCP, len);
-        let c = checksum::finish(checksum::sum(buf, acc));
-        buf[16..18].copy_from_slice(&c.to_be_bytes());
+        let _ = hl;
     }
 }
+
+/// Where the checksum sits in the TCP header.
+pub const CHECKSUM_AT: usize = 16;
 
 /// Does the segment's checksum (over the pseudo-header, RFC 9293 3.1) verify?
 pub fn verify_checksum(segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> bool {

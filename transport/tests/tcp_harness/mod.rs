@@ -78,6 +78,15 @@ impl IpTx for FakeIp {
         }
         let mut payload = vec![0u8; payload_len];
         fill(&mut payload);
+        if let Some(at) = meta.l4_csum {
+            // What `ip` does for a sender that leaves it the checksum.
+            let at = usize::from(at);
+            let src = meta.src.unwrap_or(US);
+            let len = u16::try_from(payload.len()).unwrap();
+            let ph = checksum::pseudo_header(src, meta.dst, meta.protocol, len);
+            let c = checksum::finish(checksum::sum(&payload, ph));
+            payload[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        }
         self.sent.push(Sent {
             meta: *meta,
             payload,
@@ -268,6 +277,7 @@ impl Net {
             ifindex: 1,
             packet,
             broadcast,
+            csum_ok: false,
         };
         self.t.deliver(&mut self.ip, &d, self.now)
     }
