@@ -431,11 +431,16 @@ impl Tcb {
         buf[from_a..n].copy_from_slice(&b[..n - from_a]);
         self.rcvq.drain(..n);
         if n > 0 && self.state.synchronized() && !self.fin_received {
-            // RFC 9293 3.8.6.2.2: announce the opened window once it grew by at least
-            // min(buffer / 2, MSS) beyond what the peer was last told.
+            // Announce the opened window on its own only when the peer's view of it has
+            // become small (at most half the buffer) and it at least doubles, as Linux does;
+            // otherwise the next ACK carries it. RFC 9293 3.8.6.2.2: and only once it grew by
+            // at least min(buffer / 2, MSS) beyond what the peer was last told.
             let announced = self.rcv_adv.since(self.rcv_nxt);
             let now_free = self.free_window();
-            if now_free >= announced + self.opts.rcvbuf.min(self.rcv_mss).min(self.opts.rcvbuf / 2)
+            let step = self.opts.rcvbuf.min(self.rcv_mss).min(self.opts.rcvbuf / 2);
+            if announced <= self.opts.rcvbuf / 2
+                && now_free >= 2 * announced
+                && now_free >= announced + step
             {
                 self.ack_now = true;
             }
@@ -979,6 +984,15 @@ impl Tcb {
                     } else {
                         burst
                     };
+                }
+                // Each ACK opens the window by a segment or two; sending that at once would
+                // cut the stream into small frames. While data is in flight (so an ACK is
+                // coming), wait until a third of the window or a full burst can go (Linux's
+                // TSO deferral, tcp_tso_win_divisor = 3).
+                let in_flight = self.snd_nxt != self.snd_una;
+                let window = self.snd_wnd.min(self.cwnd);
+                if in_flight && len < unsent && len < window / 3 && len < TSO_MAX / 2 {
+                    break;
                 }
             }
             // A FIN needs the peer to have room for it (Linux drops one at a zero window):
