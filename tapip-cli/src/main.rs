@@ -56,12 +56,15 @@ pub struct Cli {
     /// seconds, fractions allowed [default: 60, as Linux].
     #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
     pub tcp_time_wait: Option<std::time::Duration>,
-    /// Run these commands (separated by ';') and exit.
+    /// Run these commands (separated by ';', quoted as in a Unix shell) and exit.
     #[arg(short = 'c', value_name = "'CMD; CMD ...'")]
     pub commands: Option<String>,
     /// Run the commands in FILE (one per line) and exit.
     #[arg(long, value_name = "FILE")]
     pub script: Option<std::path::PathBuf>,
+    /// Stop at the first command that fails (with -c, --script or piped input), as `sh -e`.
+    #[arg(short = 'e', long)]
+    pub errexit: bool,
 }
 
 /// `--tcp-time-wait`: seconds, fractions allowed.

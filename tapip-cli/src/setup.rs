@@ -87,3 +87,52 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         jobs: Jobs::default(),
     })
 }
+
+/// The start-up line: which addresses are in use.
+pub fn describe(cli: &Cli) -> String {
+    let kernel = if cli.no_host_config {
+        "kernel side left as it is".to_string()
+    } else {
+        format!("kernel side {}", cli.host_addr)
+    };
+    let gateway = cli
+        .gateway
+        .map(|g| format!(", default gateway {g}"))
+        .unwrap_or_default();
+    format!(
+        "tapip: {} {} (MAC {}), {kernel}{gateway}; lo 127.0.0.1/8; 'help' lists the commands",
+        cli.tap, cli.addr, cli.mac
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_start_up_line_names_the_addresses() {
+        let cli = Cli::parse_from(["tapip"]);
+        assert_eq!(
+            describe(&cli),
+            "tapip: tap0 10.0.0.1/24 (MAC 00:34:45:67:89:ab), kernel side 10.0.0.2/24; \
+             lo 127.0.0.1/8; 'help' lists the commands"
+        );
+        let cli = Cli::parse_from([
+            "tapip",
+            "--tap",
+            "tap9",
+            "--addr",
+            "192.168.1.5/24",
+            "--no-host-config",
+            "--gateway",
+            "192.168.1.1",
+        ]);
+        let d = describe(&cli);
+        assert!(
+            d.starts_with("tapip: tap9 192.168.1.5/24 (MAC ")
+                && d.contains("kernel side left as it is, default gateway 192.168.1.1;"),
+            "{d}"
+        );
+    }
+}

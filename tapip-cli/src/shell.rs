@@ -47,6 +47,8 @@ pub fn main(cli: Cli) -> i32 {
             return 1;
         }
     };
+    // On stderr, so that stdout holds only what the commands print.
+    eprintln!("{}", setup::describe(&cli));
     let code = run_commands(&cli, &ctx, requests);
     // Background jobs close their sockets and end while the stack still runs.
     ctx.jobs.stop_all();
@@ -69,7 +71,8 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
             .spawn(move || input::serve_stdin(requests));
         let mut lines: Vec<String> = Vec::new();
         if let Some(c) = &cli.commands {
-            lines.extend(c.split(';').map(str::to_string));
+            // One line: `one` splits it at the `;`s outside quotes.
+            lines.push(c.clone());
         }
         if let Some(path) = &cli.script {
             match std::fs::read_to_string(path) {
@@ -80,12 +83,13 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
                 }
             }
         }
+        let mut status = Status::new(cli.errexit);
         for l in lines {
-            if one(ctx, &l) == Flow::Exit || ctx.sig.stop_requested() {
+            if one(ctx, &l, &mut status) == Flow::Exit || ctx.sig.stop_requested() {
                 break;
             }
         }
-        return 0;
+        return status.code();
     }
     let (tx, rx) = bounded::<Option<String>>(1);
     let (ack_tx, ack_rx) = bounded::<()>(1);
@@ -103,8 +107,10 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
         eprintln!("tapip: {e}");
         return 1;
     }
+    // At a terminal a failed command does not make the whole session fail.
+    let mut status = Status::new(cli.errexit && !interactive);
     while let Some(Some(line)) = next_line(ctx, &rx) {
-        let flow = one(ctx, &line);
+        let flow = one(ctx, &line, &mut status);
         if flow == Flow::Exit || ctx.sig.terminate.load(Ordering::SeqCst) {
             break;
         }
@@ -116,7 +122,32 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
         ctx.sig.interrupt.store(false, Ordering::SeqCst);
         let _ = ack_tx.send(());
     }
-    0
+    if interactive {
+        0
+    } else {
+        status.code()
+    }
+}
+
+/// Whether a command failed, for the exit status: 0 when every command succeeded, 1 when
+/// one failed (a bad command line, or a command that reported an error).
+struct Status {
+    failed: bool,
+    /// `-e`: stop at the first failure.
+    errexit: bool,
+}
+
+impl Status {
+    fn new(errexit: bool) -> Status {
+        Status {
+            failed: false,
+            errexit,
+        }
+    }
+
+    fn code(&self) -> i32 {
+        i32::from(self.failed)
+    }
 }
 
 /// Wait for a line while watching for signals: `None` ends the program.
@@ -132,19 +163,29 @@ fn next_line(ctx: &Ctx, rx: &Receiver<Option<String>>) -> Option<Option<String>>
     }
 }
 
-/// Run one line, printing its error if any.
-fn one(ctx: &Ctx, line: &str) -> Flow {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return Flow::Continue;
-    }
-    let flow = match cmd::run(ctx, line) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{e}");
-            Flow::Continue
+/// Run one line (commands separated by `;`), printing their errors; with `-e`, the first
+/// failure ends the program.
+fn one(ctx: &Ctx, line: &str, status: &mut Status) -> Flow {
+    let mut flow = Flow::Continue;
+    for c in cmd::syntax::commands(line) {
+        let c = c.trim();
+        if c.is_empty() {
+            continue;
         }
-    };
+        match cmd::run(ctx, c) {
+            Ok(f) => flow = f,
+            Err(e) => {
+                eprintln!("{e}");
+                status.failed = true;
+                if status.errexit {
+                    flow = Flow::Exit;
+                }
+            }
+        }
+        if flow == Flow::Exit {
+            break;
+        }
+    }
     let _ = std::io::stdout().flush();
     flow
 }

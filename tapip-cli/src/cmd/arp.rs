@@ -1,44 +1,33 @@
-//! `arp [-d IP | -s IP MAC]`
+//! `arp [-n] [-a] [-d IP | -s IP MAC]`
 
+use super::syntax::Arp;
 use super::Ctx;
-use crate::opts::Args;
 use netif::MacAddr;
 
-pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    match args.next() {
-        None => {
-            show(ctx);
+pub fn run(ctx: &Ctx, a: Arp) -> Result<(), String> {
+    if let Some(ip) = a.delete {
+        return if ctx.stack.with_core(|c, _| c.ip.arp_delete(ip)) {
             Ok(())
-        }
-        Some("-d") => {
-            let ip =
-                ip::parse_addr(args.required("IP address")?).map_err(|e| format!("arp: {e}"))?;
-            args.finish()?;
-            if ctx.stack.with_core(|c, _| c.ip.arp_delete(ip)) {
-                Ok(())
-            } else {
-                Err(format!("arp: no entry for {ip}"))
-            }
-        }
-        Some("-s") => {
-            let ip =
-                ip::parse_addr(args.required("IP address")?).map_err(|e| format!("arp: {e}"))?;
-            let mac: MacAddr = args
-                .required("MAC address")?
-                .parse()
-                .map_err(|e| format!("arp: {e}"))?;
-            args.finish()?;
-            if !mac.is_unicast() {
-                return Err(format!("arp: {mac} is not a unicast MAC address"));
-            }
-            ctx.stack
-                .with_core(|c, _| c.ip.arp_add_static(ip, mac))
-                .map_err(|_| format!("arp: {ip} is not on a directly connected network"))
-        }
-        Some(w) => Err(format!(
-            "arp: unknown option '{w}' (usage: arp [-d IP | -s IP MAC])"
-        )),
+        } else {
+            Err(format!("arp: no entry for {ip}"))
+        };
     }
+    if let Some(v) = a.set {
+        let [ip, mac] = v.as_slice() else {
+            return Err("arp: -s needs IP and MAC".into());
+        };
+        let ip = ip::parse_addr(ip).map_err(|e| format!("arp: {e}"))?;
+        let mac: MacAddr = mac.parse().map_err(|e| format!("arp: {e}"))?;
+        if !mac.is_unicast() {
+            return Err(format!("arp: {mac} is not a unicast MAC address"));
+        }
+        return ctx
+            .stack
+            .with_core(|c, _| c.ip.arp_add_static(ip, mac))
+            .map_err(|_| format!("arp: {ip} is not on a directly connected network"));
+    }
+    show(ctx);
+    Ok(())
 }
 
 fn show(ctx: &Ctx) {

@@ -1,25 +1,18 @@
 //! `debug [-n] [-c] LAYER...`: a decoded line per packet at the chosen layers.
 
+use super::syntax::Debug;
 use super::Ctx;
-use crate::opts::Args;
 use netif::trace::TraceLayers;
 use std::time::Duration;
 
-pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    let (mut background, mut clear) = (false, false);
+pub fn run(ctx: &Ctx, a: Debug) -> Result<(), String> {
+    let (background, clear) = (a.background, a.clear);
     let mut layers = TraceLayers::NONE;
-    while let Some(w) = args.next() {
-        match w {
-            "-n" => background = true,
-            "-c" => clear = true,
-            _ if w.starts_with('-') => return Err(args.unknown_option(w)),
-            _ => {
-                let l = TraceLayers::parse(w).map_err(|_| {
-                    format!("debug: unknown layer '{w}' (dev, l2, arp, ip, icmp, udp, tcp, tcpstate, all)")
-                })?;
-                layers = layers.union(l);
-            }
-        }
+    for w in &a.layers {
+        let l = TraceLayers::parse(w).map_err(|_| {
+            format!("debug: unknown layer '{w}' (dev, l2, arp, ip, icmp, udp, tcp, tcpstate, all)")
+        })?;
+        layers = layers.union(l);
     }
     if clear {
         ctx.trace.clear();

@@ -3,16 +3,14 @@
 //! `200 OK: 20971520 bytes in 1.234 s (135.9 Mbit/s)` (on stderr when the body went to
 //! stdout). Hosts are IPv4 addresses: there is no DNS. Ctrl-C interrupts.
 
+use super::syntax::Get;
 use super::tcp::{self as net, Watchdog};
 use super::Ctx;
 use crate::http::{self, Url};
-use crate::opts::Args;
 use std::fs::File;
 use std::io::{self, ErrorKind, IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
-
-const USAGE: &str = "get URL [-o FILE]";
 
 /// A response that stalls this long is given up.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,36 +23,33 @@ struct Opts {
     out: Option<String>,
 }
 
-fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
-    let (mut url, mut out) = (None, None);
-    while let Some(w) = args.peek() {
-        args.next();
-        match w {
-            "-o" => out = Some(args.value::<String>(w, "a file name")?),
-            _ if w.starts_with('-') && w.len() > 1 => return Err(args.unknown_option(w)),
-            _ if url.is_some() => {
-                return Err(format!("get: unexpected argument '{w}' (usage: {USAGE})"))
-            }
-            _ => url = Some(w),
+fn parse(a: Get) -> Result<Opts, String> {
+    let url = http::parse_url(&a.url).map_err(|e| format!("get: {e}"))?;
+    let ip: Ipv4Addr = match url.host.parse() {
+        Ok(ip) => ip,
+        // Digits and dots only: meant as an address, but not a valid one.
+        Err(_) if url.host.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+            return Err(format!(
+                "get: invalid address '{}' (expected a dotted quad like 10.0.0.2)",
+                url.host
+            ))
         }
-    }
-    let url = url.ok_or_else(|| format!("get: missing URL (usage: {USAGE})"))?;
-    let url = http::parse_url(url).map_err(|e| format!("get: {e}"))?;
-    let ip: Ipv4Addr = url.host.parse().map_err(|_| {
-        format!(
+        Err(_) => {
+            return Err(format!(
             "get: cannot look up '{}': host names are not supported (no DNS), use an IPv4 address",
             url.host
-        )
-    })?;
+        ))
+        }
+    };
     Ok(Opts {
         addr: SocketAddrV4::new(ip, url.port),
         url,
-        out,
+        out: a.out,
     })
 }
 
-pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    let o = parse(args)?;
+pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
+    let o = parse(a)?;
     let start = Instant::now();
     let a = o.addr;
     let s = match net::connect(ctx, a, net::CONNECT_TIMEOUT) {
@@ -185,8 +180,11 @@ mod tests {
     use super::*;
 
     fn parse_line(line: &str) -> Result<Opts, String> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        parse(&mut Args::new("get", &words))
+        use crate::cmd::syntax::{parse_line, Command};
+        match parse_line(&format!("get {line}"))? {
+            Command::Get(a) => parse(a),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -208,7 +206,11 @@ mod tests {
     fn errors() {
         assert_eq!(
             parse_line(""),
-            Err("get: missing URL (usage: get URL [-o FILE])".into())
+            Err("get: missing URL (usage: get [-o FILE] URL)".into())
+        );
+        assert_eq!(
+            parse_line("http://999.0.0.1/"),
+            Err("get: invalid address '999.0.0.1' (expected a dotted quad like 10.0.0.2)".into())
         );
         assert!(parse_line("http://example.com/")
             .unwrap_err()
@@ -216,10 +218,9 @@ mod tests {
         assert!(parse_line("https://10.0.0.2/")
             .unwrap_err()
             .contains("https is not supported"));
-        assert_eq!(
-            parse_line("http://10.0.0.2/ -o"),
-            Err("get: option -o needs a file name".into())
-        );
+        assert!(parse_line("http://10.0.0.2/ -o")
+            .unwrap_err()
+            .starts_with("get: option -o needs a value"));
         assert!(parse_line("http://10.0.0.2/ -x")
             .unwrap_err()
             .contains("unknown option '-x'"));

@@ -1,37 +1,117 @@
-//! `ifconfig [IF [IP/PREFIX] [mtu N] [up|down]]`
+//! `ifconfig [-a] [IF [IP[/PREFIX]] [netmask MASK] [mtu N] [up|down]]`
 
+use super::syntax::Ifconfig;
 use super::Ctx;
-use crate::opts::Args;
 use ip::Ipv4Cidr;
+use std::net::Ipv4Addr;
 
-pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    let Some(name) = args.next() else {
+/// What `ifconfig IF ...` asks to change.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Change {
+    /// The address, and its prefix when one was given (`/N` or `netmask`).
+    addr: Option<(Ipv4Addr, Option<u8>)>,
+    mtu: Option<usize>,
+    up: Option<bool>,
+}
+
+fn parse(words: &[String]) -> Result<Change, String> {
+    let mut c = Change::default();
+    let mut netmask = None;
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "up" => c.up = Some(true),
+            "down" => c.up = Some(false),
+            "mtu" => {
+                let v = it.next().ok_or("ifconfig: mtu needs a number")?;
+                c.mtu = Some(
+                    v.parse()
+                        .map_err(|_| format!("ifconfig: invalid MTU '{v}'"))?,
+                );
+            }
+            "netmask" => {
+                let v = it.next().ok_or("ifconfig: netmask needs a mask")?;
+                netmask = Some(prefix_of_mask(v)?);
+            }
+            _ if c.addr.is_some() => {
+                return Err(format!(
+                    "ifconfig: unexpected argument '{w}' (one address at most)"
+                ))
+            }
+            _ if w.contains('/') => {
+                let a: Ipv4Cidr = w.parse().map_err(|e| format!("ifconfig: {e}"))?;
+                c.addr = Some((a.addr(), Some(a.prefix())));
+            }
+            _ => {
+                let a = ip::parse_addr(w).map_err(|e| format!("ifconfig: {e}"))?;
+                c.addr = Some((a, None));
+            }
+        }
+    }
+    if let Some(m) = netmask {
+        match &mut c.addr {
+            Some((_, Some(p))) if *p != m => {
+                return Err("ifconfig: the prefix and the netmask disagree".into())
+            }
+            Some((_, p)) => *p = Some(m),
+            None => return Err("ifconfig: netmask goes with an address".into()),
+        }
+    }
+    Ok(c)
+}
+
+/// 255.255.255.0 -> 24; a mask whose ones are not contiguous is refused.
+fn prefix_of_mask(s: &str) -> Result<u8, String> {
+    let m = u32::from(ip::parse_addr(s).map_err(|e| format!("ifconfig: {e}"))?);
+    let ones = m.leading_ones();
+    if m.checked_shl(ones).unwrap_or(0) != 0 {
+        return Err(format!("ifconfig: invalid netmask '{s}'"));
+    }
+    Ok(ones as u8)
+}
+
+/// The prefix of an address given without one: the interface's current prefix, or on an
+/// interface without an address the classful one, as net-tools' ifconfig does.
+fn default_prefix(addr: Ipv4Addr, current: Option<Ipv4Cidr>) -> u8 {
+    if let Some(c) = current {
+        return c.prefix();
+    }
+    match addr.octets()[0] {
+        0..=127 => 8,
+        128..=191 => 16,
+        _ => 24,
+    }
+}
+
+pub fn run(ctx: &Ctx, a: Ifconfig) -> Result<(), String> {
+    let Some(name) = a.name else {
         show(ctx, None);
         return Ok(());
     };
     let ifindex = ctx
         .stack
-        .with_core(|c, _| c.ip.ifindex(name))
+        .with_core(|c, _| c.ip.ifindex(&name))
         .ok_or_else(|| format!("ifconfig: no such interface '{name}'"))?;
-    if args.peek().is_none() {
+    if a.settings.is_empty() {
         show(ctx, Some(ifindex));
         return Ok(());
     }
     // Parse everything before changing anything, so a bad word changes nothing.
-    let (mut addr, mut mtu, mut up) = (None, None, None);
-    while let Some(w) = args.next() {
-        match w {
-            "up" => up = Some(true),
-            "down" => up = Some(false),
-            "mtu" => mtu = Some(args.value::<usize>("mtu", "MTU")?),
-            _ => {
-                let c: Ipv4Cidr = w.parse().map_err(|e| format!("ifconfig: {e}"))?;
-                addr = Some(c);
-            }
-        }
-    }
+    let change = parse(&a.settings)?;
     ctx.stack.with_core(|c, now| -> Result<(), String> {
-        if let Some(m) = mtu {
+        let addr = match change.addr {
+            Some((addr, prefix)) => {
+                let current =
+                    c.ip.interfaces()
+                        .into_iter()
+                        .find(|i| i.ifindex == ifindex)
+                        .and_then(|i| i.addr);
+                let prefix = prefix.unwrap_or_else(|| default_prefix(addr, current));
+                Some(Ipv4Cidr::new(addr, prefix).ok_or("ifconfig: invalid prefix")?)
+            }
+            None => None,
+        };
+        if let Some(m) = change.mtu {
             c.ip.set_mtu(ifindex, m)
                 .map_err(|e| format!("ifconfig: {e}"))?;
         }
@@ -39,7 +119,7 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
             c.ip.set_address(ifindex, Some(a), now)
                 .map_err(|e| format!("ifconfig: {e}"))?;
         }
-        if let Some(u) = up {
+        if let Some(u) = change.up {
             c.ip.set_up(ifindex, u, now)
                 .map_err(|e| format!("ifconfig: {e}"))?;
         }
@@ -89,5 +169,81 @@ fn show(ctx: &Ctx, only: Option<usize>) {
             );
         }
         println!();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::testing;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn settings() {
+        let c = parse(&words("10.0.0.7/16 mtu 1400 up")).unwrap();
+        assert_eq!(c.addr, Some((Ipv4Addr::new(10, 0, 0, 7), Some(16))));
+        assert_eq!((c.mtu, c.up), (Some(1400), Some(true)));
+        let c = parse(&words("10.0.0.7")).unwrap();
+        assert_eq!(c.addr, Some((Ipv4Addr::new(10, 0, 0, 7), None)));
+        let c = parse(&words("10.0.0.7 netmask 255.255.255.192")).unwrap();
+        assert_eq!(c.addr, Some((Ipv4Addr::new(10, 0, 0, 7), Some(26))));
+        assert_eq!(prefix_of_mask("0.0.0.0"), Ok(0));
+        assert_eq!(prefix_of_mask("255.255.255.255"), Ok(32));
+        for bad in [
+            "mtu",
+            "mtu x",
+            "netmask 255.0.255.0",
+            "netmask 255.255.0.0",
+            "10.0.0.1/24 netmask 255.0.0.0",
+            "10.0.0.1/33",
+            "10.0.0.300",
+            "10.0.0.1 10.0.0.2",
+        ] {
+            let e = parse(&words(bad)).unwrap_err();
+            assert!(
+                e.starts_with("ifconfig: ") && !e.contains('\n'),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(default_prefix(Ipv4Addr::new(10, 1, 2, 3), None), 8);
+        assert_eq!(default_prefix(Ipv4Addr::new(172, 16, 0, 1), None), 16);
+        assert_eq!(default_prefix(Ipv4Addr::new(192, 168, 0, 1), None), 24);
+        let cur = "10.0.0.1/24".parse().ok();
+        assert_eq!(default_prefix(Ipv4Addr::new(10, 0, 0, 9), cur), 24);
+    }
+
+    /// `ifconfig IF ADDR` keeps the prefix, and with it the connected route.
+    #[test]
+    fn an_address_without_a_prefix_keeps_the_current_one() {
+        let ctx = testing::ctx();
+        testing::run_line(&ctx, "ifconfig lo 127.0.0.9").unwrap();
+        let (addr, routes) = ctx.stack.with_core(|c, _| {
+            let lo = c.ip.ifindex("lo").unwrap();
+            let a =
+                c.ip.interfaces()
+                    .into_iter()
+                    .find(|i| i.ifindex == lo)
+                    .unwrap()
+                    .addr;
+            (a, c.ip.routes().to_vec())
+        });
+        assert_eq!(addr, "127.0.0.9/8".parse().ok());
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.dest == "127.0.0.0/8".parse().unwrap()),
+            "{routes:?}"
+        );
+        testing::run_line(&ctx, "ifconfig lo 127.0.0.9 netmask 255.255.0.0").unwrap();
+        let addr = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].addr);
+        assert_eq!(addr, "127.0.0.9/16".parse().ok());
+        // A bad word changes nothing.
+        assert!(testing::run_line(&ctx, "ifconfig lo 127.0.0.5/8 mtu x").is_err());
+        let addr = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].addr);
+        assert_eq!(addr, "127.0.0.9/16".parse().ok());
+        testing::finish(ctx);
     }
 }

@@ -2,7 +2,6 @@
 //! the shell before the stack shuts down.
 
 use super::Ctx;
-use crate::opts::Args;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -236,27 +235,14 @@ impl Jobs {
 }
 
 /// `jobs`
-pub fn list(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    args.finish()?;
+pub fn list(ctx: &Ctx) {
     for l in ctx.jobs.list() {
         println!("{l}");
     }
-    Ok(())
 }
 
-/// The job number of `kill N` (also `%N`, as in a Unix shell).
-fn parse_kill(args: &mut Args<'_>) -> Result<usize, String> {
-    let w = args.required("job number (usage: kill N)")?;
-    args.finish()?;
-    let digits = w.strip_prefix('%').unwrap_or(w);
-    digits
-        .parse()
-        .map_err(|_| format!("kill: invalid job number '{w}' (see 'jobs')"))
-}
-
-/// `kill N`
-pub fn kill(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    let n = parse_kill(args)?;
+/// `kill N` (also `%N`, as in a Unix shell).
+pub fn kill(ctx: &Ctx, n: usize) -> Result<(), String> {
     ctx.jobs.kill(n)?;
     println!("[{n}] stopped");
     Ok(())
@@ -267,18 +253,20 @@ mod tests {
     use super::*;
 
     fn kill_line(line: &str) -> Result<usize, String> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        parse_kill(&mut Args::new("kill", &words))
+        use crate::cmd::syntax::{parse_line, Command};
+        match parse_line(&format!("kill {line}"))? {
+            Command::Kill { job } => Ok(job),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn kill_arguments() {
         assert_eq!(kill_line("3"), Ok(3));
         assert_eq!(kill_line("%12"), Ok(12));
-        assert_eq!(
-            kill_line(""),
-            Err("kill: missing job number (usage: kill N)".into())
-        );
+        assert!(kill_line("")
+            .unwrap_err()
+            .starts_with("kill: missing N (usage: kill N)"));
         assert_eq!(
             kill_line("x"),
             Err("kill: invalid job number 'x' (see 'jobs')".into())

@@ -13,15 +13,16 @@ mod route;
 mod serve;
 mod snc;
 mod stat;
+pub mod syntax;
 mod tcp;
 
-use crate::opts::{parse_seconds, Args};
 use netif::pcap::PcapHandle;
 use netif::trace::Trace;
 use socket_api::Stack;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use syntax::{Command, Parsed, PcapAction};
 
 /// Signal flags set by the handlers for SIGINT and SIGTERM.
 #[derive(Clone, Default)]
@@ -73,155 +74,62 @@ pub enum Flow {
     Exit,
 }
 
-struct Command {
-    name: &'static str,
-    usage: &'static str,
-    help: &'static str,
-}
-
-const COMMANDS: &[Command] = &[
-    Command { name: "help", usage: "help [CMD]", help: "list the commands, or describe one" },
-    Command { name: "exit", usage: "exit", help: "stop the stack and leave (also: quit, end of input, SIGINT, SIGTERM)" },
-    Command { name: "clear", usage: "clear", help: "clear the screen" },
-    Command {
-        name: "ping",
-        usage: "ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] ADDR",
-        help: "send ICMP echo requests from a raw socket (Ctrl-C stops); SIZE bytes of data (default 56, at most 65507), INTERVAL and TIMEOUT in seconds",
-    },
-    Command {
-        name: "ifconfig",
-        usage: "ifconfig [IF [IP/PREFIX] [mtu N] [up|down]]",
-        help: "show interfaces, or set an interface's address, MTU and state",
-    },
-    Command {
-        name: "route",
-        usage: "route [add NET/PREFIX [via GW] [dev IF] | del NET/PREFIX]",
-        help: "show the routing table, or add or delete a static route (0.0.0.0/0 is the default route)",
-    },
-    Command {
-        name: "arp",
-        usage: "arp [-d IP | -s IP MAC]",
-        help: "show the ARP cache, delete an entry, or add a static one (alias: arpcache)",
-    },
-    Command { name: "stat", usage: "stat", help: "buffers and sockets in use, per-protocol counters (ip, icmp, udp, tcp, ...), drops by cause" },
-    Command {
-        name: "debug",
-        usage: "debug [-n] [-c] dev|l2|arp|ip|icmp|udp|tcp|tcpstate|all ...",
-        help: "print a decoded line per packet at the chosen layers; blocks until Ctrl-C unless -n; -c turns tracing off",
-    },
-    Command {
-        name: "snc",
-        usage: "snc [-u] [-d] [-w SECONDS] (-b [ADDR:]PORT | -c ADDR:PORT) [-f FILE] [-o FILE]",
-        help: "netcat over TCP (UDP with -u): -b listens, takes one connection and prints what arrives until the peer closes (UDP: until Ctrl-C); -c connects and sends each line of input (to its end, Ctrl-D at a terminal) or FILE, printing what comes back, then (TCP) sends a FIN and waits for the peer to close; -o writes what arrives to FILE; -w limits the waits (TCP: connecting, the peer's close, and with -b a connection and data; UDP: replies after the last datagram); -d reports each read; TCP ends with a summary line (bytes, seconds, throughput)",
-    },
-    Command {
-        name: "serve",
-        usage: "serve echo|discard|chargen|daytime [-u] [-p PORT] | serve http [-p PORT] DIR",
-        help: "run a service as a background job, over TCP (one thread per connection, at most 64 at once) or UDP with -u: echo (port 7), discard (9), chargen (19), daytime (13), or http (80, TCP only): the files under DIR; UDP datagrams from ports 0, 7, 13 and 19 get no answer (no service loops)",
-    },
-    Command {
-        name: "get",
-        usage: "get URL [-o FILE]",
-        help: "fetch http://IP[:PORT]/PATH with HTTP/1.1 (IPv4 addresses only: no DNS); the body goes to the terminal (raw bytes) or to FILE, then a line with the status, bytes, seconds and throughput; Ctrl-C interrupts",
-    },
-    Command { name: "jobs", usage: "jobs", help: "list background jobs and what each has served (datagrams; connections and bytes; HTTP requests)" },
-    Command { name: "kill", usage: "kill N", help: "stop background job N (as 'jobs' numbers them)" },
-    Command {
-        name: "netstat",
-        usage: "netstat",
-        help: "list every socket: protocol, bytes queued to receive and to send, addresses, state (TCP: also cwnd, srtt, rto, retransmissions, mss; and TIME-WAIT records)",
-    },
-    Command { name: "pcap", usage: "pcap start FILE | pcap stop", help: "record every frame of the interfaces in a pcap file" },
-    Command { name: "sleep", usage: "sleep SECONDS", help: "pause the shell (the stack keeps running)" },
-    Command { name: "wait", usage: "wait", help: "block until the program is signalled (SIGINT or SIGTERM), serving meanwhile" },
-];
-
-/// Run one command line. Errors are one line each, ready to print.
+/// Run one command (one line without its `;`s: see [`syntax::commands`]). Errors are one
+/// line each, ready to print.
 pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let Some((&name, rest)) = words.split_first() else {
+    let words = syntax::words(line)?;
+    if words.is_empty() {
         return Ok(Flow::Continue);
+    }
+    let cmd = match syntax::parse(&words) {
+        Ok(c) => c,
+        Err(Parsed::Help(name)) => {
+            print!("{}", syntax::help_for(&name)?);
+            return Ok(Flow::Continue);
+        }
+        Err(Parsed::Error(e)) => return Err(e),
     };
-    let mut args = Args::new(name, rest);
-    match name {
-        "help" | "?" => help(args.next()).map(|_| Flow::Continue),
-        "exit" | "quit" => Ok(Flow::Exit),
-        "clear" => {
-            print!("\x1b[2J\x1b[H");
-            Ok(Flow::Continue)
+    match cmd {
+        Command::Help { cmd: None } => print!("{}", syntax::help_list()),
+        Command::Help { cmd: Some(name) } => print!("{}", syntax::help_for(&name)?),
+        Command::Exit => return Ok(Flow::Exit),
+        Command::Clear => print!("\x1b[2J\x1b[H"),
+        Command::Ping(a) => ping::run(ctx, a)?,
+        Command::Ifconfig(a) => ifconfig::run(ctx, a)?,
+        Command::Route(a) => route::run(ctx, a)?,
+        Command::Arp(a) => arp::run(ctx, a)?,
+        Command::Stat => stat::run(ctx),
+        Command::Debug(a) => debug::run(ctx, a)?,
+        Command::Snc(a) => snc::run(ctx, a)?,
+        Command::Get(a) => get::run(ctx, a)?,
+        Command::Serve(a) => serve::run(ctx, a)?,
+        Command::Jobs => jobs::list(ctx),
+        Command::Kill { job } => jobs::kill(ctx, job)?,
+        Command::Netstat(a) => netstat::run(ctx, a)?,
+        Command::Pcap { action } => pcap(ctx, action)?,
+        Command::Sleep { secs } => {
+            ctx.sig.sleep(secs);
         }
-        "ping" => ping::run(ctx, &mut args).map(|_| Flow::Continue),
-        "ifconfig" => ifconfig::run(ctx, &mut args).map(|_| Flow::Continue),
-        "route" => route::run(ctx, &mut args).map(|_| Flow::Continue),
-        "arp" | "arpcache" => arp::run(ctx, &mut args).map(|_| Flow::Continue),
-        "stat" => {
-            args.finish()?;
-            stat::run(ctx);
-            Ok(Flow::Continue)
-        }
-        "debug" => debug::run(ctx, &mut args).map(|_| Flow::Continue),
-        "snc" => snc::run(ctx, &mut args).map(|_| Flow::Continue),
-        "get" => get::run(ctx, &mut args).map(|_| Flow::Continue),
-        "serve" => serve::run(ctx, &mut args).map(|_| Flow::Continue),
-        "jobs" => jobs::list(ctx, &mut args).map(|_| Flow::Continue),
-        "kill" => jobs::kill(ctx, &mut args).map(|_| Flow::Continue),
-        "netstat" => netstat::run(ctx, &mut args).map(|_| Flow::Continue),
-        "pcap" => pcap(ctx, &mut args).map(|_| Flow::Continue),
-        "sleep" => {
-            let s = args.required("SECONDS")?;
-            let d = parse_seconds(s)
-                .ok_or_else(|| format!("sleep: invalid number of seconds '{s}'"))?;
-            args.finish()?;
-            ctx.sig.sleep(d);
-            Ok(Flow::Continue)
-        }
-        "wait" => {
-            args.finish()?;
+        Command::Wait => {
             while !ctx.sig.stop_requested() {
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Ok(Flow::Exit)
-        }
-        _ => Err(format!(
-            "unknown command '{name}' (type 'help' for the list)"
-        )),
-    }
-}
-
-fn help(cmd: Option<&str>) -> Result<(), String> {
-    match cmd {
-        None => {
-            println!("Commands:");
-            for c in COMMANDS {
-                println!("  {:<60} {}", c.usage, c.help);
-            }
-            Ok(())
-        }
-        Some(name) => {
-            let name = if name == "arpcache" { "arp" } else { name };
-            let c = COMMANDS
-                .iter()
-                .find(|c| c.name == name)
-                .ok_or_else(|| format!("help: no such command '{name}'"))?;
-            println!("usage: {}\n  {}", c.usage, c.help);
-            Ok(())
+            return Ok(Flow::Exit);
         }
     }
+    Ok(Flow::Continue)
 }
 
-fn pcap(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    match args.required("'start FILE' or 'stop'")? {
-        "start" => {
-            let file = args.required("FILE")?;
-            args.finish()?;
+fn pcap(ctx: &Ctx, action: PcapAction) -> Result<(), String> {
+    match action {
+        PcapAction::Start { file } => {
             ctx.pcap
-                .start(file)
-                .map_err(|e| format!("pcap: cannot write '{file}': {e}"))?;
-            println!("recording to {file}");
+                .start(&file)
+                .map_err(|e| format!("pcap: cannot write '{}': {e}", file.display()))?;
+            println!("recording to {}", file.display());
             Ok(())
         }
-        "stop" => {
-            args.finish()?;
+        PcapAction::Stop => {
             let path = ctx.pcap.path();
             let n = ctx.pcap.packets();
             ctx.pcap.stop().map_err(|e| format!("pcap: {e}"))?;
@@ -231,9 +139,6 @@ fn pcap(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
             }
             Ok(())
         }
-        other => Err(format!(
-            "pcap: unknown action '{other}' (use 'start FILE' or 'stop')"
-        )),
     }
 }
 
@@ -293,18 +198,5 @@ pub mod testing {
     pub fn finish(ctx: Ctx) {
         ctx.jobs.stop_all();
         ctx.stack.shutdown();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_command_has_help() {
-        for c in COMMANDS {
-            assert!(help(Some(c.name)).is_ok());
-        }
-        assert!(help(Some("nope")).is_err());
     }
 }

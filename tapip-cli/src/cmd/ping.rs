@@ -1,7 +1,7 @@
 //! `ping`: an application on a raw ICMP socket, printing as Linux's iputils ping does.
 
+use super::syntax::Ping;
 use super::Ctx;
-use crate::opts::{parse_seconds, Args};
 use ip::icmp::{self, IcmpRepr};
 use ip::ipv4::Ipv4Packet;
 use socket_api::RawSocket;
@@ -9,82 +9,6 @@ use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-const MAX_SIZE: usize = 65_507;
-
-struct Opts {
-    count: Option<u64>,
-    size: usize,
-    ttl: Option<u8>,
-    interval: Duration,
-    timeout: Duration,
-    dst: Ipv4Addr,
-}
-
-fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
-    let mut o = Opts {
-        count: None,
-        size: 56,
-        ttl: None,
-        interval: Duration::from_secs(1),
-        timeout: Duration::from_secs(10),
-        dst: Ipv4Addr::UNSPECIFIED,
-    };
-    let mut dst = None;
-    while let Some(w) = args.peek() {
-        if args.at_option() {
-            args.next();
-            match w {
-                "-c" => {
-                    let c: u64 = args.value(w, "count")?;
-                    if c == 0 {
-                        return Err("ping: invalid count '0' (must be at least 1)".into());
-                    }
-                    o.count = Some(c);
-                }
-                "-s" => {
-                    o.size = args.value(w, "size")?;
-                    if o.size > MAX_SIZE {
-                        return Err(format!(
-                            "ping: size {} too large (at most {MAX_SIZE})",
-                            o.size
-                        ));
-                    }
-                }
-                "-t" => {
-                    let t: u8 = args.value(w, "TTL (1-255)")?;
-                    if t == 0 {
-                        return Err("ping: invalid TTL '0' (1-255)".into());
-                    }
-                    o.ttl = Some(t);
-                }
-                "-i" => {
-                    let s: String = args.value(w, "interval")?;
-                    o.interval = parse_seconds(&s)
-                        .filter(|d| *d >= Duration::from_millis(1))
-                        .ok_or_else(|| {
-                            format!("ping: invalid interval '{s}' (seconds, at least 0.001)")
-                        })?;
-                }
-                "-W" => {
-                    let s: String = args.value(w, "timeout")?;
-                    o.timeout = parse_seconds(&s)
-                        .filter(|d| !d.is_zero())
-                        .ok_or_else(|| format!("ping: invalid timeout '{s}' (seconds)"))?;
-                }
-                _ => return Err(args.unknown_option(w)),
-            }
-        } else {
-            if dst.is_some() {
-                return Err(format!("ping: unexpected argument '{w}'"));
-            }
-            args.next();
-            dst = Some(ip::parse_addr(w).map_err(|e| format!("ping: {e}"))?);
-        }
-    }
-    o.dst = dst.ok_or("ping: missing destination address (usage: ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] ADDR)")?;
-    Ok(o)
-}
 
 /// What came back for one of our echo requests.
 enum Answer {
@@ -147,8 +71,7 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    let o = parse(args)?;
+pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
     let mut sock =
         RawSocket::new(&ctx.stack, ip::ipv4::protocol::ICMP).map_err(|e| format!("ping: {e}"))?;
     if let Some(t) = o.ttl {
@@ -270,6 +193,10 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
     if let Some((min, avg, max, mdev)) = rtt.summary() {
         println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
     }
+    // As Linux's ping: a run without a single reply failed.
+    if received == 0 {
+        return Err(format!("ping: no reply from {}", o.dst));
+    }
     Ok(())
 }
 
@@ -319,11 +246,6 @@ fn fmt_ms(ms: f64) -> String {
 mod tests {
     use super::*;
 
-    fn parse_line(line: &str) -> Result<Opts, String> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        parse(&mut Args::new("ping", &words))
-    }
-
     #[test]
     fn rtt_summary() {
         let mut r = RttStats::default();
@@ -338,10 +260,20 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = parse_line("-c 3 -s 6000 -t 1 -i 0.2 -W 2 10.0.0.2").unwrap();
+        use crate::cmd::syntax::{parse_line, Command};
+        let Ok(Command::Ping(o)) = parse_line("ping -c 3 -s 6000 -t 1 -i 0.2 -W 2 10.0.0.2") else {
+            panic!("ping options")
+        };
         assert_eq!((o.count, o.size, o.ttl), (Some(3), 6000, Some(1)));
         assert_eq!(o.interval, Duration::from_millis(200));
+        assert_eq!(o.timeout, Duration::from_secs(2));
         assert_eq!(o.dst, Ipv4Addr::new(10, 0, 0, 2));
+        let Ok(Command::Ping(o)) = parse_line("ping 10.0.0.2") else {
+            panic!("ping defaults")
+        };
+        assert_eq!((o.count, o.size, o.ttl), (None, 56, None));
+        assert_eq!(o.interval, Duration::from_secs(1));
+        assert_eq!(o.timeout, Duration::from_secs(10));
         for bad in [
             "",
             "-c",
@@ -354,7 +286,7 @@ mod tests {
             "1.2.3.4 5.6.7.8",
             "-i 0 1.2.3.4",
         ] {
-            assert!(parse_line(bad).is_err(), "{bad}");
+            assert!(parse_line(&format!("ping {bad}")).is_err(), "{bad}");
         }
     }
 }

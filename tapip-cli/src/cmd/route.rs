@@ -1,34 +1,21 @@
-//! `route [add NET/PREFIX [via GW] [dev IF] | del NET/PREFIX]`
+//! `route [-n] | route add NET/PREFIX [via GW] [dev IF] | route del NET/PREFIX`
 
+use super::syntax::{Route, RouteAction};
 use super::Ctx;
-use crate::opts::Args;
-use ip::{Ipv4Cidr, RouteKind};
+use ip::Ipv4Cidr;
+use std::net::Ipv4Addr;
 
-pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    match args.next() {
+pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
+    match a.action {
         None => {
-            show(ctx);
+            print!("{}", table(ctx));
             Ok(())
         }
-        Some("add") => {
-            let dest = parse_net(args.required("NET/PREFIX")?)?;
-            let (mut via, mut dev) = (None, None);
-            while let Some(w) = args.next() {
-                match w {
-                    "via" | "gw" => {
-                        let g = args.required("gateway address")?;
-                        via = Some(ip::parse_addr(g).map_err(|e| format!("route: {e}"))?);
-                    }
-                    "dev" => dev = Some(args.required("interface name")?),
-                    _ => {
-                        return Err(format!(
-                        "route: unexpected '{w}' (usage: route add NET/PREFIX [via GW] [dev IF])"
-                    ))
-                    }
-                }
-            }
+        Some(RouteAction::Add { dest, rest }) => {
+            let dest = network(dest)?;
+            let (via, dev) = parse_next_hop(&rest)?;
             ctx.stack.with_core(|c, _| {
-                let ifindex = match dev {
+                let ifindex = match &dev {
                     Some(d) => Some(
                         c.ip.ifindex(d)
                             .ok_or_else(|| format!("route: no such interface '{d}'"))?,
@@ -39,46 +26,189 @@ pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
                     .map_err(|e| format!("route: {e}"))
             })
         }
-        Some("del" | "delete") => {
-            let dest = parse_net(args.required("NET/PREFIX")?)?;
-            args.finish()?;
+        Some(RouteAction::Del { dest }) => {
+            let dest = network(dest)?;
             ctx.stack
                 .with_core(|c, _| c.ip.del_route(dest))
                 .map(|_| ())
                 .map_err(|e| format!("route: {e}"))
         }
-        Some(w) => Err(format!("route: unknown action '{w}' (use 'add' or 'del')")),
     }
 }
 
-fn parse_net(s: &str) -> Result<Ipv4Cidr, String> {
-    let s = if s == "default" { "0.0.0.0/0" } else { s };
-    s.parse::<Ipv4Cidr>().map_err(|e| format!("route: {e}"))
+/// A route's destination must be a network: no host bits set (Linux refuses them too).
+fn network(dest: Ipv4Cidr) -> Result<Ipv4Cidr, String> {
+    let net = dest.network();
+    if net.addr() != dest.addr() {
+        return Err(format!(
+            "route: invalid prefix {dest}: host bits are set (the network is {net})"
+        ));
+    }
+    Ok(dest)
 }
 
-fn show(ctx: &Ctx) {
-    let (routes, names) = ctx.stack.with_core(|c, _| {
-        let names: Vec<String> = c.ip.interfaces().into_iter().map(|i| i.name).collect();
-        (c.ip.routes().to_vec(), names)
+/// `[via GW] [dev IF]` (`gw` for `via`, as Linux's route says it).
+fn parse_next_hop(words: &[String]) -> Result<(Option<Ipv4Addr>, Option<String>), String> {
+    let (mut via, mut dev) = (None, None);
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "via" | "gw" => {
+                let g = it.next().ok_or("route: via needs a gateway address")?;
+                via = Some(ip::parse_addr(g).map_err(|e| format!("route: {e}"))?);
+            }
+            "dev" => {
+                dev = Some(
+                    it.next()
+                        .ok_or("route: dev needs an interface name")?
+                        .clone(),
+                )
+            }
+            _ => {
+                return Err(format!(
+                    "route: unexpected '{w}' (usage: route add NET/PREFIX [via GW] [dev IF])"
+                ))
+            }
+        }
+    }
+    Ok((via, dev))
+}
+
+/// The table as Linux's `route -n` prints it.
+fn table(ctx: &Ctx) -> String {
+    let (routes, ifaces) = ctx.stack.with_core(|c, _| {
+        let ifaces: Vec<(String, bool)> =
+            c.ip.interfaces()
+                .into_iter()
+                .map(|i| (i.name, i.up))
+                .collect();
+        (c.ip.routes().to_vec(), ifaces)
     });
-    println!(
-        "{:<16}{:<16}{:<16}{:<8}Type",
-        "Destination", "Gateway", "Genmask", "Iface"
-    );
+    let mut out = String::from("Kernel IP routing table\n");
+    out.push_str(&format!(
+        "{:<16}{:<16}{:<16}{:<6}{:<7}{:<7}{:>3} Iface\n",
+        "Destination", "Gateway", "Genmask", "Flags", "Metric", "Ref", "Use"
+    ));
     for r in routes {
-        let gw = r.gateway.map_or("0.0.0.0".to_string(), |g| g.to_string());
-        let kind = match r.kind {
-            RouteKind::Connected => "connected",
-            RouteKind::Static if r.dest.prefix() == 0 => "default",
-            RouteKind::Static => "static",
-        };
-        let name = names.get(r.ifindex).map_or("?", |s| s.as_str());
-        println!(
-            "{:<16}{:<16}{:<16}{:<8}{kind}",
+        let (name, up) = ifaces
+            .get(r.ifindex)
+            .map_or(("?", false), |(n, u)| (n.as_str(), *u));
+        out.push_str(&format!(
+            "{:<16}{:<16}{:<16}{:<6}{:<7}{:<7}{:>3} {name}\n",
             r.dest.addr(),
-            gw,
+            r.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
             r.dest.netmask(),
-            name
+            flags(up, r.gateway.is_some(), r.dest.prefix() == 32),
+            0,
+            0,
+            0,
+        ));
+    }
+    out
+}
+
+/// U: up; G: via a gateway; H: a host route. (Connected routes are Linux's proto kernel,
+/// which `route` does not mark.)
+fn flags(up: bool, gateway: bool, host: bool) -> String {
+    let mut f = String::new();
+    if up {
+        f.push('U');
+    }
+    if gateway {
+        f.push('G');
+    }
+    if host {
+        f.push('H');
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::testing;
+
+    #[test]
+    fn host_bits_are_refused() {
+        let c: Ipv4Cidr = "10.0.3.5/24".parse().unwrap();
+        assert_eq!(
+            network(c),
+            Err(
+                "route: invalid prefix 10.0.3.5/24: host bits are set (the network is 10.0.3.0/24)"
+                    .into()
+            )
         );
+        for ok in ["10.0.3.0/24", "0.0.0.0/0", "10.0.3.5/32"] {
+            assert!(network(ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn next_hops() {
+        let w = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            parse_next_hop(&w("via 10.0.0.2 dev tap0")),
+            Ok((Some(Ipv4Addr::new(10, 0, 0, 2)), Some("tap0".into())))
+        );
+        assert_eq!(
+            parse_next_hop(&w("gw 10.0.0.2")),
+            Ok((Some(Ipv4Addr::new(10, 0, 0, 2)), None))
+        );
+        for bad in ["via", "dev", "via 10.0.0", "to 10.0.0.2"] {
+            assert!(
+                parse_next_hop(&w(bad)).unwrap_err().starts_with("route: "),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_like_linux() {
+        assert_eq!(flags(true, true, false), "UG");
+        assert_eq!(flags(true, false, true), "UH");
+        assert_eq!(flags(true, true, true), "UGH");
+        assert_eq!(flags(false, false, false), "");
+    }
+
+    #[test]
+    fn the_table_reads_like_linux() {
+        let ctx = testing::ctx();
+        testing::run_line(&ctx, "route add 10.9.0.0/16 dev lo").unwrap();
+        testing::run_line(&ctx, "route add 10.8.0.1/32 dev lo").unwrap();
+        // Refused and nothing stored.
+        let e = testing::run_line(&ctx, "route add 10.0.3.5/24 via 127.0.0.2").unwrap_err();
+        assert!(e.starts_with("route: invalid prefix 10.0.3.5/24"), "{e}");
+        let t = table(&ctx);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "Kernel IP routing table");
+        assert_eq!(
+            lines[1],
+            "Destination     Gateway         Genmask         Flags Metric Ref    Use Iface"
+        );
+        assert!(
+            t.contains(
+                "127.0.0.0       0.0.0.0         255.0.0.0       U     0      0        0 lo\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "10.9.0.0        0.0.0.0         255.255.0.0     U     0      0        0 lo\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "10.8.0.1        0.0.0.0         255.255.255.255 UH    0      0        0 lo\n"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("10.0.3."), "{t}");
+        testing::run_line(&ctx, "route del 10.9.0.0/16").unwrap();
+        assert!(!table(&ctx).contains("10.9.0.0"));
+        assert!(testing::run_line(&ctx, "route del 10.8.0.5/24")
+            .unwrap_err()
+            .contains("invalid prefix"));
+        testing::finish(ctx);
     }
 }

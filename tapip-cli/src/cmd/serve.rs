@@ -5,15 +5,13 @@
 mod tcp;
 
 use super::jobs::{JobKind, JobState};
+use super::syntax::{Serve, ServiceName};
 use super::Ctx;
-use crate::opts::Args;
 use socket_api::UdpSocket;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-const USAGE: &str = "serve echo|discard|chargen|daytime [-u] [-p PORT] | serve http [-p PORT] DIR";
 
 /// How often a job looks at its stop flag while no datagram comes (`kill` also closes the
 /// socket, which wakes it at once).
@@ -64,58 +62,40 @@ struct Opts {
     dir: Option<PathBuf>,
 }
 
-fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
-    let (mut udp, mut port) = (false, None);
-    let mut words = Vec::new();
-    while let Some(w) = args.peek() {
-        args.next();
-        match w {
-            "-u" => udp = true,
-            "-p" => port = Some(args.value::<u16>(w, "port")?),
-            _ if w.starts_with('-') && w.len() > 1 => return Err(args.unknown_option(w)),
-            _ => words.push(w),
-        }
-    }
-    let (name, rest) = match words.split_first() {
-        None => return Err(format!("serve: missing service (usage: {USAGE})")),
-        Some((name, rest)) => (*name, rest),
+/// How the arguments of `serve` go together (each was checked by its parser).
+fn parse(a: Serve) -> Result<Opts, String> {
+    let service = match a.service {
+        ServiceName::Echo => Service::Echo,
+        ServiceName::Discard => Service::Discard,
+        ServiceName::Chargen => Service::Chargen,
+        ServiceName::Daytime => Service::Daytime,
+        ServiceName::Http => Service::Http,
     };
-    let service = match name {
-        "echo" => Service::Echo,
-        "discard" => Service::Discard,
-        "chargen" => Service::Chargen,
-        "daytime" => Service::Daytime,
-        "http" => Service::Http,
-        other => {
-            return Err(format!(
-                "serve: unknown service '{other}' (echo, discard, chargen, daytime, http)"
-            ))
-        }
-    };
-    let mut dir = None;
-    let mut rest = rest.iter();
     if service == Service::Http {
-        if udp {
+        if a.udp {
             return Err("serve: http is TCP-only (drop -u)".into());
         }
-        let d = rest
-            .next()
-            .ok_or("serve: http needs the directory to serve (usage: serve http [-p PORT] DIR)")?;
-        dir = Some(PathBuf::from(d));
-    }
-    if let Some(w) = rest.next() {
-        return Err(format!("serve: unexpected argument '{w}' (usage: {USAGE})"));
+        if a.dir.is_none() {
+            return Err(
+                "serve: http needs the directory to serve (usage: serve http [-p PORT] DIR)".into(),
+            );
+        }
+    } else if let Some(d) = &a.dir {
+        return Err(format!(
+            "serve: unexpected argument '{}' (only http takes a directory)",
+            d.display()
+        ));
     }
     Ok(Opts {
         service,
-        port: port.unwrap_or(service.port()),
-        udp,
-        dir,
+        port: a.port.unwrap_or(service.port()),
+        udp: a.udp,
+        dir: a.dir,
     })
 }
 
-pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    let o = parse(args)?;
+pub fn run(ctx: &Ctx, a: Serve) -> Result<(), String> {
+    let o = parse(a)?;
     if !o.udp {
         return tcp::run(ctx, &o);
     }
@@ -280,8 +260,11 @@ mod tests {
     use super::*;
 
     fn parse_line(line: &str) -> Result<Opts, String> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        parse(&mut Args::new("serve", &words))
+        use crate::cmd::syntax::{parse_line, Command};
+        match parse_line(&format!("serve {line}"))? {
+            Command::Serve(a) => parse(a),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -295,16 +278,18 @@ mod tests {
         assert_eq!(parse_line("echo -u -p 0").unwrap().port, 0);
         assert!(parse_line("")
             .unwrap_err()
-            .starts_with("serve: missing service"));
-        assert!(parse_line("ftp -u")
-            .unwrap_err()
-            .contains("unknown service 'ftp'"));
+            .starts_with("serve: missing SERVICE"));
+        assert!(parse_line("ftp -u").unwrap_err().starts_with(
+            "serve: invalid SERVICE 'ftp' (one of echo, discard, chargen, daytime, http)"
+        ));
         assert!(parse_line("echo -u -x")
             .unwrap_err()
             .contains("unknown option '-x'"));
         assert!(parse_line("echo daytime -u")
             .unwrap_err()
             .contains("unexpected argument 'daytime'"));
+        let o = parse_line(r#"http -p 8091 "/tmp/dir with space""#).unwrap();
+        assert_eq!(o.dir, Some(PathBuf::from("/tmp/dir with space")));
         for bad in [
             "echo -u -p",
             "echo -u -p 70000",

@@ -9,8 +9,8 @@
 mod tcp;
 
 use super::input::InputLine;
+use super::syntax::Snc;
 use super::Ctx;
-use crate::opts::{parse_seconds, Args};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use socket_api::UdpSocket;
 use std::fs::File;
@@ -18,9 +18,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-const USAGE: &str =
-    "snc [-u] [-d] [-w SECONDS] (-b [ADDR:]PORT | -c ADDR:PORT) [-f FILE] [-o FILE]";
 
 /// Datagram size for files: the most UDP payload one frame carries at MTU 1500 (1500
 /// bytes less 20 of IP header and 8 of UDP header), so nothing is fragmented.
@@ -54,58 +51,22 @@ struct Opts {
     wait: Option<Duration>,
 }
 
-fn address(opt: &str, v: &str) -> Result<SocketAddrV4, String> {
-    // `-b PORT` binds every address, as `nc -l PORT` does.
-    if opt == "-b" {
-        if let Ok(port) = v.parse::<u16>() {
-            return Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
-        }
-    }
-    v.parse().map_err(|_| {
-        format!("snc: invalid address '{v}' for {opt} (ADDR:PORT, e.g. 10.0.0.2:9000)")
-    })
-}
-
-fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
-    let (mut udp, mut debug, mut mode) = (false, false, None);
-    let (mut file, mut out, mut linger) = (None, None, None);
-    while let Some(w) = args.peek() {
-        args.next();
-        match w {
-            "-u" => udp = true,
-            "-d" => debug = true,
-            "-b" | "-c" => {
-                let what = if w == "-b" {
-                    "[ADDR:]PORT"
-                } else {
-                    "ADDR:PORT"
-                };
-                let v: String = args.value(w, what)?;
-                let a = address(w, &v)?;
-                if mode.is_some() {
-                    return Err(format!("snc: give one of -b and -c (usage: {USAGE})"));
-                }
-                mode = Some(if w == "-b" {
-                    Mode::Bind(a)
-                } else {
-                    Mode::Connect(a)
-                });
-            }
-            "-f" => file = Some(args.value::<String>(w, "a file name")?),
-            "-o" => out = Some(args.value::<String>(w, "a file name")?),
-            "-w" => {
-                let s: String = args.value(w, "seconds")?;
-                linger = Some(
-                    parse_seconds(&s)
-                        .ok_or_else(|| format!("snc: invalid number of seconds '{s}' for -w"))?,
-                );
-            }
-            _ if w.starts_with('-') && w.len() > 1 => return Err(args.unknown_option(w)),
-            _ => return Err(format!("snc: unexpected argument '{w}' (usage: {USAGE})")),
-        }
-    }
-    let mode = mode
-        .ok_or_else(|| format!("snc: missing -b [ADDR:]PORT or -c ADDR:PORT (usage: {USAGE})"))?;
+/// How the options of `snc` go together (each value was checked by its parser).
+fn parse(a: Snc) -> Result<Opts, String> {
+    let Snc {
+        udp,
+        debug,
+        wait: linger,
+        bind,
+        connect,
+        file,
+        out,
+    } = a;
+    let mode = match (bind, connect) {
+        (Some(b), None) => Mode::Bind(b),
+        (None, Some(c)) => Mode::Connect(c),
+        _ => return Err("snc: give one of -b and -c".into()),
+    };
     if let Mode::Bind(_) = mode {
         if file.is_some() {
             return Err("snc: -f sends a file to a peer: use it with -c ADDR:PORT".into());
@@ -136,8 +97,8 @@ fn parse(args: &mut Args<'_>) -> Result<Opts, String> {
     })
 }
 
-pub fn run(ctx: &Ctx, args: &mut Args<'_>) -> Result<(), String> {
-    let o = parse(args)?;
+pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
+    let o = parse(a)?;
     if !o.udp {
         return tcp::run(ctx, &o);
     }
@@ -452,8 +413,11 @@ mod tests {
     use super::*;
 
     fn parse_line(line: &str) -> Result<Opts, String> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        parse(&mut Args::new("snc", &words))
+        use crate::cmd::syntax::{parse_line, Command};
+        match parse_line(&format!("snc {line}"))? {
+            Command::Snc(a) => parse(a),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn addr(s: &str) -> SocketAddrV4 {
@@ -504,7 +468,11 @@ mod tests {
             .contains("with -c"));
         assert_eq!(
             parse_line("-c 9000"),
-            Err("snc: invalid address '9000' for -c (ADDR:PORT, e.g. 10.0.0.2:9000)".into())
+            Err("snc: -c: invalid address '9000' (ADDR:PORT, e.g. 10.0.0.2:9000)".into())
+        );
+        assert_eq!(
+            parse_line("-b 99999"),
+            Err("snc: -b: port 99999 is out of range (0-65535)".into())
         );
         assert!(parse_line("-c 10.0.0.2:0")
             .unwrap_err()
@@ -531,10 +499,14 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(parse_line("-u").unwrap_err().starts_with("snc: missing -b"));
+        assert!(
+            parse_line("-u").unwrap_err().starts_with("snc: missing -b"),
+            "{:?}",
+            parse_line("-u")
+        );
         assert!(parse_line("-u -b 1.2.3.4:5 -c 1.2.3.4:6")
             .unwrap_err()
-            .contains("one of -b and -c"));
+            .contains("cannot be used with"));
         assert!(parse_line("-u -b 1.2.3.4:5 -f x")
             .unwrap_err()
             .contains("with -c"));
@@ -543,15 +515,17 @@ mod tests {
             .contains("with -c"));
         assert_eq!(
             parse_line("-u -b 1.2.3.4"),
-            Err("snc: invalid address '1.2.3.4' for -b (ADDR:PORT, e.g. 10.0.0.2:9000)".into())
+            Err(
+                "snc: -b: invalid address '1.2.3.4' ([ADDR:]PORT, e.g. 9000 or 10.0.0.1:9000)"
+                    .into()
+            )
         );
         assert!(parse_line("-u -b 1.2.3.4:5 -w 1")
             .unwrap_err()
             .contains("with -c"));
-        assert_eq!(
-            parse_line("-u -c"),
-            Err("snc: option -c needs ADDR:PORT".into())
-        );
+        assert!(parse_line("-u -c")
+            .unwrap_err()
+            .starts_with("snc: option -c needs a value"));
         assert!(parse_line("-u -c 1.2.3.4:5 -x")
             .unwrap_err()
             .contains("unknown option '-x'"));

@@ -1,0 +1,1082 @@
+//! The syntax of every shell command, in one place: each command is one clap definition
+//! from which its parsing, its usage line and its help all come, so they cannot drift
+//! apart. A command line is split into words as a Unix shell does (`shlex`: quotes and
+//! backslash escapes), then parsed with clap in `multicall` mode (the first word names the
+//! command). Every parse error becomes one line: `CMD: what is wrong`.
+//!
+//! Values are checked here where a value alone can be judged (a port in range, an address
+//! that is a dotted quad, a TTL from 1 to 255); each command checks how its options go
+//! together.
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use ip::Ipv4Cidr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// A command line: the command's name, then its arguments.
+#[derive(Parser, Debug)]
+#[command(name = "tapip-shell", multicall = true, disable_help_subcommand = true)]
+struct Line {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+/// The commands. The first line of each doc comment is its summary in `help`; the rest
+/// is shown by `help CMD`.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the commands, or describe one.
+    #[command(visible_alias = "?")]
+    Help {
+        /// The command to describe.
+        #[arg(value_name = "CMD")]
+        cmd: Option<String>,
+    },
+    /// Stop the stack and leave.
+    ///
+    /// Background jobs are stopped first. End of input does the same.
+    #[command(visible_alias = "quit")]
+    Exit,
+    /// Clear the screen.
+    Clear,
+    /// Send ICMP echo requests (Ctrl-C stops).
+    ///
+    /// From a raw socket, printing as Linux's ping does; a summary at the end. Fails when
+    /// no reply came.
+    Ping(Ping),
+    /// Show interfaces, or set an address, MTU or state.
+    ///
+    /// An address without a prefix keeps the interface's current prefix (or, on an
+    /// interface without an address, takes the classful one: /8, /16 or /24); `netmask
+    /// MASK` gives the prefix as a mask. Everything is checked before anything changes.
+    Ifconfig(Ifconfig),
+    /// Show the routing table, or add or delete a route.
+    ///
+    /// Printed as Linux's `route -n` prints it (flags: U up, G via a gateway, H host
+    /// route). NET/PREFIX must have no host bits set (10.0.3.0/24, not 10.0.3.5/24);
+    /// `default` is 0.0.0.0/0; `gw` is a synonym of `via`.
+    Route(Route),
+    /// Show the ARP cache, delete an entry, or add a static one.
+    #[command(visible_alias = "arpcache")]
+    Arp(Arp),
+    /// Counters: buffers, sockets, per protocol, drops by cause.
+    Stat,
+    /// Print a decoded line per packet at the chosen layers.
+    ///
+    /// Blocks until Ctrl-C unless -n. LAYER is one of dev, l2, arp, ip, icmp, udp, tcp,
+    /// tcpstate, all.
+    Debug(Debug),
+    /// Netcat over TCP (UDP with -u).
+    ///
+    /// -b listens, takes one connection and prints what arrives until the peer closes
+    /// (UDP: until Ctrl-C). -c connects and sends each line of input (to its end, Ctrl-D at
+    /// a terminal) or FILE, printing what comes back, then (TCP) sends a FIN and waits for
+    /// the peer to close. TCP ends with a summary line (bytes, seconds, throughput).
+    Snc(Snc),
+    /// Run a service as a background job.
+    ///
+    /// echo (port 7), discard (9), chargen (19), daytime (13) over TCP, or UDP with -u;
+    /// http (80, TCP only) serves the files under DIR. UDP datagrams from ports 0, 7, 13
+    /// and 19 get no answer (no service loops).
+    Serve(Serve),
+    /// Fetch a URL with HTTP/1.1 GET.
+    ///
+    /// http://IP[:PORT]/PATH: IPv4 addresses only (no DNS). The body goes to the terminal
+    /// (raw bytes) or to FILE, then a line with the status, bytes, seconds and throughput.
+    /// Ctrl-C interrupts.
+    Get(Get),
+    /// List background jobs and what each has served.
+    Jobs,
+    /// Stop a background job.
+    Kill {
+        /// The job's number, as `jobs` shows it (also %N).
+        #[arg(value_name = "N", value_parser = job_number)]
+        job: usize,
+    },
+    /// List sockets, as Linux's netstat does.
+    ///
+    /// Protocol, bytes queued to receive and to send, addresses, state; for TCP also cwnd,
+    /// srtt, rto, retransmissions, mss; TIME-WAIT records. Without -t, -u or -w every
+    /// protocol; with -l only listening sockets (TCP LISTEN, unconnected UDP and raw).
+    Netstat(Netstat),
+    /// Record every frame of the interfaces in a pcap file.
+    #[command(disable_help_subcommand = true)]
+    Pcap {
+        #[command(subcommand)]
+        action: PcapAction,
+    },
+    /// Pause the shell (the stack keeps running).
+    Sleep {
+        #[arg(value_name = "SECONDS", value_parser = seconds)]
+        secs: Duration,
+    },
+    /// Block until the program is signalled, serving meanwhile.
+    Wait,
+}
+
+#[derive(Args, Debug)]
+pub struct Ping {
+    /// Stop after COUNT requests [default: until Ctrl-C].
+    #[arg(short = 'c', value_name = "COUNT", value_parser = count)]
+    pub count: Option<u64>,
+    /// Bytes of data in each request (at most 65507).
+    #[arg(short = 's', value_name = "SIZE", default_value = "56", value_parser = ping_size)]
+    pub size: usize,
+    /// Time to live of the requests (1-255).
+    #[arg(short = 't', value_name = "TTL", value_parser = ttl)]
+    pub ttl: Option<u8>,
+    /// Seconds between requests (at least 0.001).
+    #[arg(short = 'i', value_name = "INTERVAL", default_value = "1", value_parser = interval)]
+    pub interval: Duration,
+    /// Seconds to wait for the last reply.
+    #[arg(short = 'W', value_name = "TIMEOUT", default_value = "10", value_parser = timeout)]
+    pub timeout: Duration,
+    /// Numeric output only (always so: there is no DNS).
+    #[arg(short = 'n')]
+    pub numeric: bool,
+    /// The address to ping.
+    #[arg(value_name = "ADDR", value_parser = address)]
+    pub dst: Ipv4Addr,
+}
+
+#[derive(Args, Debug)]
+pub struct Ifconfig {
+    /// Every interface (the default without IF).
+    #[arg(short = 'a')]
+    pub all: bool,
+    /// The interface to show or change.
+    #[arg(value_name = "IF")]
+    pub name: Option<String>,
+    /// What to change: an address, a netmask, an MTU, the state.
+    #[arg(value_name = "[IP[/PREFIX]] [netmask MASK] [mtu N] [up|down]")]
+    pub settings: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+pub struct Route {
+    /// Numeric addresses (always so).
+    #[arg(short = 'n')]
+    pub numeric: bool,
+    #[command(subcommand)]
+    pub action: Option<RouteAction>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RouteAction {
+    /// Add a static route.
+    Add {
+        /// The destination network, or `default`.
+        #[arg(value_name = "NET/PREFIX", value_parser = network)]
+        dest: Ipv4Cidr,
+        /// The next hop and the interface.
+        #[arg(value_name = "[via GW] [dev IF]")]
+        rest: Vec<String>,
+    },
+    /// Delete a route.
+    #[command(visible_alias = "delete")]
+    Del {
+        /// The destination network, or `default`.
+        #[arg(value_name = "NET/PREFIX", value_parser = network)]
+        dest: Ipv4Cidr,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("change").args(["delete", "set"]))]
+pub struct Arp {
+    /// Numeric addresses (always so).
+    #[arg(short = 'n')]
+    pub numeric: bool,
+    /// Show every entry (the default).
+    #[arg(short = 'a')]
+    pub all: bool,
+    /// Delete the entry of IP.
+    #[arg(short = 'd', value_name = "IP", value_parser = address)]
+    pub delete: Option<Ipv4Addr>,
+    /// Add a static entry.
+    #[arg(short = 's', num_args = 2, value_names = ["IP", "MAC"])]
+    pub set: Option<Vec<String>>,
+}
+
+#[derive(Args, Debug)]
+pub struct Debug {
+    /// Trace in the background and return at once.
+    #[arg(short = 'n')]
+    pub background: bool,
+    /// Turn tracing off first (alone: off).
+    #[arg(short = 'c')]
+    pub clear: bool,
+    /// Layers to trace.
+    #[arg(value_name = "LAYER")]
+    pub layers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["bind", "connect"]))]
+pub struct Snc {
+    /// UDP rather than TCP.
+    #[arg(short = 'u')]
+    pub udp: bool,
+    /// Report each read.
+    #[arg(short = 'd')]
+    pub debug: bool,
+    /// Limit the waits: TCP: connecting, the peer's close, and with -b a connection and
+    /// data; UDP: replies after the last datagram.
+    #[arg(short = 'w', value_name = "SECONDS", value_parser = seconds)]
+    pub wait: Option<Duration>,
+    /// Listen on PORT (every address) or ADDR:PORT.
+    #[arg(short = 'b', value_name = "[ADDR:]PORT", value_parser = bind_address)]
+    pub bind: Option<SocketAddrV4>,
+    /// Connect to ADDR:PORT.
+    #[arg(short = 'c', value_name = "ADDR:PORT", value_parser = socket_address)]
+    pub connect: Option<SocketAddrV4>,
+    /// Send this file instead of the input's lines.
+    #[arg(short = 'f', value_name = "FILE")]
+    pub file: Option<String>,
+    /// Write what arrives to FILE instead of the terminal.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub out: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ServiceName {
+    Echo,
+    Discard,
+    Chargen,
+    Daytime,
+    Http,
+}
+
+#[derive(Args, Debug)]
+pub struct Serve {
+    /// The service.
+    #[arg(value_name = "SERVICE", value_enum)]
+    pub service: ServiceName,
+    /// The directory `serve http` serves.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+    /// UDP rather than TCP.
+    #[arg(short = 'u')]
+    pub udp: bool,
+    /// The port [default: the service's].
+    #[arg(short = 'p', value_name = "PORT", value_parser = port)]
+    pub port: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+pub struct Get {
+    /// http://IP[:PORT]/PATH (or IP[:PORT]/PATH).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Write the body to FILE.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub out: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct Netstat {
+    /// Every socket (the default).
+    #[arg(short = 'a')]
+    pub all: bool,
+    /// Listening sockets only.
+    #[arg(short = 'l')]
+    pub listening: bool,
+    /// TCP sockets.
+    #[arg(short = 't')]
+    pub tcp: bool,
+    /// UDP sockets.
+    #[arg(short = 'u')]
+    pub udp: bool,
+    /// Raw sockets.
+    #[arg(short = 'w')]
+    pub raw: bool,
+    /// Numeric addresses (always so).
+    #[arg(short = 'n')]
+    pub numeric: bool,
+    /// Accepted for habit; every socket is this program's.
+    #[arg(short = 'p')]
+    pub program: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PcapAction {
+    /// Start recording to FILE.
+    Start {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+    /// Stop recording.
+    Stop,
+}
+
+// ---- values ----
+
+/// A port: 0 to 65535.
+fn port(s: &str) -> Result<u16, String> {
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("invalid port '{s}' (a number from 0 to 65535)"))?;
+    u16::try_from(n).map_err(|_| format!("port {n} is out of range (0-65535)"))
+}
+
+/// A dotted-quad IPv4 address.
+pub fn address(s: &str) -> Result<Ipv4Addr, String> {
+    ip::parse_addr(s).map_err(|e| e.to_string())
+}
+
+/// ADDR:PORT.
+fn socket_address(s: &str) -> Result<SocketAddrV4, String> {
+    let (a, p) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("invalid address '{s}' (ADDR:PORT, e.g. 10.0.0.2:9000)"))?;
+    Ok(SocketAddrV4::new(address(a)?, port(p)?))
+}
+
+/// `PORT` (every address, as `nc -l PORT`) or ADDR:PORT.
+fn bind_address(s: &str) -> Result<SocketAddrV4, String> {
+    if s.contains(':') {
+        socket_address(s)
+    } else if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
+        Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port(s)?))
+    } else {
+        Err(format!(
+            "invalid address '{s}' ([ADDR:]PORT, e.g. 9000 or 10.0.0.1:9000)"
+        ))
+    }
+}
+
+/// A network for a route: `default`, or NET/PREFIX (a bare address is a /32).
+fn network(s: &str) -> Result<Ipv4Cidr, String> {
+    let s = if s == "default" { "0.0.0.0/0" } else { s };
+    s.parse::<Ipv4Cidr>().map_err(|e| e.to_string())
+}
+
+/// Seconds, fractions allowed.
+pub fn seconds(s: &str) -> Result<Duration, String> {
+    crate::opts::parse_seconds(s).ok_or_else(|| format!("invalid number of seconds '{s}'"))
+}
+
+fn count(s: &str) -> Result<u64, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|c| *c >= 1)
+        .ok_or_else(|| format!("invalid count '{s}' (a whole number, at least 1)"))
+}
+
+/// The most ICMP echo data one IPv4 datagram carries (65535 - 20 - 8).
+pub const MAX_PING_SIZE: usize = 65_507;
+
+fn ping_size(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .ok()
+        .filter(|n| *n <= MAX_PING_SIZE)
+        .ok_or_else(|| format!("invalid size '{s}' (0 to {MAX_PING_SIZE} bytes)"))
+}
+
+/// One wording for every bad TTL, 0 and 256 alike.
+fn ttl(s: &str) -> Result<u8, String> {
+    s.parse::<u8>()
+        .ok()
+        .filter(|t| *t >= 1)
+        .ok_or_else(|| format!("invalid TTL '{s}' (1 to 255)"))
+}
+
+fn interval(s: &str) -> Result<Duration, String> {
+    crate::opts::parse_seconds(s)
+        .filter(|d| *d >= Duration::from_millis(1))
+        .ok_or_else(|| format!("invalid interval '{s}' (seconds, at least 0.001)"))
+}
+
+fn timeout(s: &str) -> Result<Duration, String> {
+    crate::opts::parse_seconds(s)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("invalid timeout '{s}' (seconds, more than 0)"))
+}
+
+/// A job number: N or %N, as in a Unix shell.
+fn job_number(s: &str) -> Result<usize, String> {
+    s.strip_prefix('%')
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| format!("invalid job number '{s}' (see 'jobs')"))
+}
+
+// ---- lines and words ----
+
+/// Split a line into commands at each `;` outside quotes, and drop a `#` comment. Quotes
+/// stay in the pieces, for [`words`].
+pub fn commands(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quote, mut escaped, mut word_start) = (0, None, false, true);
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            word_start = false;
+            continue;
+        }
+        match (quote, c) {
+            (Some('\''), '\'') => quote = None,
+            (Some('\''), _) => {}
+            (Some(_), '"') => quote = None,
+            (_, '\\') => escaped = true,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, ';') => {
+                out.push(&line[start..i]);
+                start = i + 1;
+            }
+            (None, '#') if word_start => {
+                out.push(&line[start..i]);
+                return out;
+            }
+            _ => {}
+        }
+        word_start = quote.is_none() && (c.is_whitespace() || c == ';');
+    }
+    out.push(&line[start..]);
+    out
+}
+
+/// The words of one command, as a Unix shell splits them: quotes and backslash escapes.
+pub fn words(line: &str) -> Result<Vec<String>, String> {
+    shlex::split(line).ok_or_else(|| {
+        "unterminated quote or trailing backslash (quote with '...' or \"...\")".to_string()
+    })
+}
+
+/// Parse the words of one command (its name first).
+pub fn parse(words: &[String]) -> Result<Command, Parsed> {
+    let Some(name) = words.first() else {
+        return Err(Parsed::Error("empty command".into()));
+    };
+    if find(name).is_none() {
+        return Err(Parsed::Error(format!(
+            "unknown command '{name}' (type 'help' for the list)"
+        )));
+    }
+    match Line::try_parse_from(words) {
+        Ok(l) => Ok(l.cmd),
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => Err(Parsed::Help(name.clone())),
+        Err(e) => Err(Parsed::Error(one_line(name, &e))),
+    }
+}
+
+/// Why a command line did not give a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// `CMD -h` or `CMD --help`: show the help of CMD.
+    Help(String),
+    /// A one-line error.
+    Error(String),
+}
+
+/// The definition of command `name` (or of its alias).
+fn find(name: &str) -> Option<clap::Command> {
+    Line::command()
+        .get_subcommands()
+        .find(|c| c.get_name() == name || c.get_all_aliases().any(|a| a == name))
+        .cloned()
+}
+
+/// clap's error as one line: `CMD: what is wrong`.
+fn one_line(name: &str, e: &clap::Error) -> String {
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => Some(v.join(", ")),
+        _ => None,
+    };
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // "-t <TTL>" -> "-t"; "<ADDR>" -> "ADDR"
+    let short = |a: &str| -> String {
+        let first = a.split(' ').next().unwrap_or(a);
+        first
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
+    };
+    let usage = usage_hint(name);
+    match (e.kind(), arg, value) {
+        (ErrorKind::ValueValidation, Some(a), _) => {
+            let why = std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "invalid value".into());
+            if a.starts_with('-') {
+                format!("{name}: {}: {why}", short(&a))
+            } else {
+                format!("{name}: {why}")
+            }
+        }
+        (ErrorKind::InvalidValue, Some(a), Some(v)) if v.is_empty() => {
+            format!("{name}: option {} needs a value ({usage})", short(&a))
+        }
+        (ErrorKind::InvalidValue, Some(a), Some(v)) => {
+            let valid = match e.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(s)) => format!(" (one of {})", s.join(", ")),
+                _ => String::new(),
+            };
+            format!("{name}: invalid {} '{v}'{valid}", short(&a))
+        }
+        (ErrorKind::UnknownArgument, Some(a), _) if a.starts_with('-') && a.len() > 1 => {
+            format!("{name}: unknown option '{a}' ({usage})")
+        }
+        (ErrorKind::UnknownArgument, Some(a), _) => {
+            format!("{name}: unexpected argument '{a}' ({usage})")
+        }
+        (ErrorKind::MissingRequiredArgument, Some(a), _) => {
+            let what: Vec<String> = a.split(", ").map(|x| x.replace(['<', '>'], "")).collect();
+            format!("{name}: missing {} ({usage})", what.join(" and "))
+        }
+        (ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues, Some(a), _) => {
+            let a = a.replace(['<', '>'], "");
+            format!("{name}: option {a} needs its values ({usage})")
+        }
+        (ErrorKind::ArgumentConflict, Some(a), _) => {
+            let prior = match e.get(ContextKind::PriorArg) {
+                Some(ContextValue::String(s)) => short(s),
+                _ => "another option".into(),
+            };
+            if short(&a) == prior {
+                format!("{name}: {prior} given twice")
+            } else {
+                format!("{name}: {} cannot be used with {prior}", short(&a))
+            }
+        }
+        (ErrorKind::InvalidSubcommand, _, _) => {
+            let sub = match e.get(ContextKind::InvalidSubcommand) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => "?".into(),
+            };
+            format!("{name}: unknown action '{sub}' ({usage})")
+        }
+        (
+            ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand,
+            _,
+            _,
+        ) => {
+            format!("{name}: missing action ({usage})")
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            format!("{name}: {} ({usage})", first.trim_start_matches("error: "))
+        }
+    }
+}
+
+fn usage_hint(name: &str) -> String {
+    match find(name) {
+        Some(c) => format!("usage: {}", synopses(&c).join(" | ")),
+        None => format!("try 'help {name}'"),
+    }
+}
+
+// ---- usage and help ----
+
+/// How one argument is written in a synopsis: `-c COUNT`, `ADDR`, `[LAYER]...`.
+fn arg_synopsis(a: &clap::Arg) -> String {
+    let names: Vec<String> = match a.get_value_names() {
+        Some(v) => v.iter().map(|n| n.to_string()).collect(),
+        None => vec![a.get_id().as_str().to_uppercase()],
+    };
+    let takes_value = a.get_action().takes_values();
+    if a.is_positional() {
+        let n = names.join(" ");
+        // A name in brackets is a keyword syntax, shown as it is.
+        if n.starts_with('[') {
+            return n;
+        }
+        let many = matches!(a.get_action(), clap::ArgAction::Append);
+        let n = if many { format!("{n}...") } else { n };
+        return if a.is_required_set() {
+            n
+        } else {
+            format!("[{n}]")
+        };
+    }
+    let flag = match (a.get_short(), a.get_long()) {
+        (Some(s), _) => format!("-{s}"),
+        (None, Some(l)) => format!("--{l}"),
+        (None, None) => a.get_id().as_str().to_string(),
+    };
+    if takes_value {
+        format!("{flag} {}", names.join(" "))
+    } else {
+        flag
+    }
+}
+
+/// The synopses of a command: one, or one per action (`route add ...`, `route del ...`).
+pub fn synopses(c: &clap::Command) -> Vec<String> {
+    let own = own_synopsis(c, c.get_name());
+    let subs: Vec<String> = c
+        .get_subcommands()
+        .map(|s| own_synopsis(s, &format!("{} {}", c.get_name(), s.get_name())))
+        .collect();
+    if subs.is_empty() {
+        vec![own]
+    } else if c.is_subcommand_required_set() || c.get_arguments().all(is_help) {
+        subs
+    } else {
+        std::iter::once(own).chain(subs).collect()
+    }
+}
+
+fn is_help(a: &clap::Arg) -> bool {
+    a.get_id() == "help" || a.is_hide_set()
+}
+
+fn own_synopsis(c: &clap::Command, prefix: &str) -> String {
+    let mut parts = vec![prefix.to_string()];
+    let mut done: Vec<&str> = Vec::new();
+    let args: Vec<&clap::Arg> = c.get_arguments().filter(|a| !is_help(a)).collect();
+    // Options first, then positionals, as usage lines are written.
+    for a in args
+        .iter()
+        .filter(|a| !a.is_positional())
+        .chain(args.iter().filter(|a| a.is_positional()))
+    {
+        let id = a.get_id().as_str();
+        if done.contains(&id) {
+            continue;
+        }
+        // clap's derive adds a group of all of a struct's arguments: not a choice.
+        let group = c.get_groups().find(|g| {
+            g.get_args().any(|x| x.as_str() == id)
+                && !args.iter().all(|a| g.get_args().any(|x| x == a.get_id()))
+        });
+        match group {
+            Some(g) => {
+                let members: Vec<&clap::Arg> = args
+                    .iter()
+                    .copied()
+                    .filter(|m| g.get_args().any(|x| x == m.get_id()))
+                    .collect();
+                done.extend(members.iter().map(|m| m.get_id().as_str()));
+                let alts: Vec<String> = members.iter().map(|m| arg_synopsis(m)).collect();
+                if g.is_required_set() {
+                    parts.push(format!("({})", alts.join(" | ")));
+                } else {
+                    parts.push(format!("[{}]", alts.join(" | ")));
+                }
+            }
+            None => {
+                done.push(id);
+                let s = arg_synopsis(a);
+                if a.is_positional() || a.is_required_set() {
+                    parts.push(s);
+                } else {
+                    parts.push(format!("[{s}]"));
+                }
+            }
+        }
+    }
+    parts.join(" ")
+}
+
+/// The words of a synopsis, keeping each bracketed part (`[dev IF]`) whole.
+fn units(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut depth = 0i32;
+    for w in text.split_whitespace() {
+        match out.last_mut() {
+            Some(last) if depth > 0 => {
+                last.push(' ');
+                last.push_str(w);
+            }
+            _ => out.push(w.to_string()),
+        }
+        for c in w.chars() {
+            match c {
+                '[' | '(' => depth += 1,
+                ']' | ')' => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Cut `text` into lines of at most `width` columns, at spaces (a longer word gets a line
+/// of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    wrap_units(text.split_whitespace(), width)
+}
+
+fn wrap_units<'a>(words: impl IntoIterator<Item = &'a str>, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for w in words {
+        if !cur.is_empty() && cur.len() + 1 + w.len() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// Width of the synopsis column in `help`, and of the whole table.
+const SYNOPSIS_COLUMN: usize = 38;
+const WIDTH: usize = 100;
+
+/// `help`: every command, its synopses wrapped in their column, then its summary.
+pub fn help_list() -> String {
+    let mut out = String::from("Commands (CMD -h or 'help CMD' for details):\n");
+    let desc_width = WIDTH - SYNOPSIS_COLUMN - 4;
+    for c in Line::command().get_subcommands() {
+        let mut left: Vec<String> = Vec::new();
+        for s in synopses(c) {
+            let u = units(&s);
+            let lines = wrap_units(u.iter().map(|x| x.as_str()), SYNOPSIS_COLUMN - 4);
+            for (i, l) in lines.into_iter().enumerate() {
+                left.push(if i == 0 { l } else { format!("    {l}") });
+            }
+        }
+        let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let aliases: Vec<&str> = c.get_visible_aliases().collect();
+        let about = if aliases.is_empty() {
+            about
+        } else {
+            format!("{about} (also: {})", aliases.join(", "))
+        };
+        let right = wrap(&about, desc_width);
+        for i in 0..left.len().max(right.len()) {
+            let l = left.get(i).map_or("", |s| s.as_str());
+            let r = right.get(i).map_or("", |s| s.as_str());
+            let line = format!("  {l:<SYNOPSIS_COLUMN$}  {r}");
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `help CMD`: the synopses, the description, then each argument.
+pub fn help_for(name: &str) -> Result<String, String> {
+    let c = find(name).ok_or_else(|| format!("help: no such command '{name}'"))?;
+    let mut out = String::new();
+    for (i, s) in synopses(&c).iter().enumerate() {
+        let head = if i == 0 { "usage: " } else { "       " };
+        out.push_str(&format!("{head}{s}\n"));
+    }
+    let about = c
+        .get_long_about()
+        .or(c.get_about())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    for para in about.split("\n\n") {
+        for l in wrap(para, WIDTH - 2) {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    // Each argument with its help, in the same words as the synopsis.
+    let rows: Vec<(String, String)> = std::iter::once(&c)
+        .chain(c.get_subcommands())
+        .flat_map(|sc| sc.get_arguments().filter(|a| !is_help(a)))
+        .map(|a| {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let default: Vec<String> = a
+                .get_default_values()
+                .iter()
+                .map(|d| d.to_string_lossy().into_owned())
+                .collect();
+            let help = if default.is_empty() {
+                help
+            } else {
+                format!("{help} [default: {}]", default.join(" "))
+            };
+            (arg_synopsis(a), help)
+        })
+        .fold(Vec::new(), |mut v, r| {
+            if !v.contains(&r) {
+                v.push(r);
+            }
+            v
+        });
+    let col = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0).min(30);
+    if !rows.is_empty() {
+        out.push('\n');
+    }
+    for (left, help) in rows {
+        let right = wrap(&help, WIDTH.saturating_sub(col + 6).max(20));
+        let pad = if left.len() > col {
+            out.push_str(&format!("  {left}\n"));
+            0
+        } else {
+            1
+        };
+        for (i, r) in right.iter().enumerate() {
+            let l = if i == 0 && pad == 1 {
+                left.as_str()
+            } else {
+                ""
+            };
+            out.push_str(format!("  {l:<col$}  {r}").trim_end());
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Every command's name, for tests and completion.
+#[cfg(test)]
+pub fn names() -> Vec<String> {
+    Line::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// Parse `line` (a command line, quotes and all) for a test.
+#[cfg(test)]
+pub fn parse_line(line: &str) -> Result<Command, String> {
+    parse(&words(line)?).map_err(|e| match e {
+        Parsed::Help(n) => format!("help for {n}"),
+        Parsed::Error(e) => e,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Line::command().debug_assert();
+    }
+
+    #[test]
+    fn commands_split_at_semicolons_outside_quotes() {
+        assert_eq!(commands("a; b ;c"), vec!["a", " b ", "c"]);
+        assert_eq!(
+            commands("get -o 'a;b' x; ping"),
+            vec!["get -o 'a;b' x", " ping"]
+        );
+        assert_eq!(commands(r#"a "x;\"y"; b"#), vec![r#"a "x;\"y""#, " b"]);
+        assert_eq!(commands(r"a x\;y; b"), vec![r"a x\;y", " b"]);
+        assert_eq!(commands("a # b; c"), vec!["a "]);
+        assert_eq!(commands("a#b; c"), vec!["a#b", " c"]);
+        assert_eq!(commands("# all a comment"), vec![""]);
+        assert_eq!(commands(""), vec![""]);
+    }
+
+    #[test]
+    fn words_follow_shell_quoting() {
+        assert_eq!(
+            words(r#"serve http -p 8091 "/tmp/dir with space""#).unwrap(),
+            vec!["serve", "http", "-p", "8091", "/tmp/dir with space"]
+        );
+        assert_eq!(
+            words(r"pcap start /tmp/a\ b.pcap").unwrap(),
+            vec!["pcap", "start", "/tmp/a b.pcap"]
+        );
+        assert_eq!(
+            words(r#"snc -o 'it''s' -f "a\"b""#).unwrap(),
+            vec!["snc", "-o", "its", "-f", "a\"b"]
+        );
+        for bad in ["get 'x", "get \"x", "get x\\"] {
+            let e = words(bad).unwrap_err();
+            assert!(e.contains("unterminated quote"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn quoted_paths_reach_the_commands() {
+        match parse_line(r#"serve http -p 8091 "/tmp/dir with space""#).unwrap() {
+            Command::Serve(s) => {
+                assert_eq!(s.dir.unwrap(), std::path::Path::new("/tmp/dir with space"));
+                assert_eq!(s.port, Some(8091));
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse_line(r"pcap start '/tmp/my file.pcap'").unwrap() {
+            Command::Pcap {
+                action: PcapAction::Start { file },
+            } => assert_eq!(file, std::path::Path::new("/tmp/my file.pcap")),
+            c => panic!("{c:?}"),
+        }
+        match parse_line(r"snc -c 10.0.0.2:7 -f a\ b -o 'c d'").unwrap() {
+            Command::Snc(s) => {
+                assert_eq!(s.file.as_deref(), Some("a b"));
+                assert_eq!(s.out.as_deref(), Some("c d"));
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse_line(r#"get -o "out file" 10.0.0.2/x"#).unwrap() {
+            Command::Get(g) => assert_eq!(g.out.as_deref(), Some("out file")),
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_are_one_line_and_say_what_is_wrong() {
+        let err = |l: &str| parse_line(l).unwrap_err();
+        assert_eq!(
+            err("frobnicate"),
+            "unknown command 'frobnicate' (type 'help' for the list)"
+        );
+        assert_eq!(
+            err("snc -b 99999"),
+            "snc: -b: port 99999 is out of range (0-65535)"
+        );
+        assert_eq!(
+            err("snc -c 10.0.0.2:70000"),
+            "snc: -c: port 70000 is out of range (0-65535)"
+        );
+        // 0 and 256 are worded alike.
+        assert_eq!(
+            err("ping -t 256 10.0.0.2"),
+            "ping: -t: invalid TTL '256' (1 to 255)"
+        );
+        assert_eq!(
+            err("ping -t 0 10.0.0.2"),
+            "ping: -t: invalid TTL '0' (1 to 255)"
+        );
+        assert!(err("ping 1.2.3").starts_with("ping: invalid address '1.2.3'"));
+        assert!(err("ping -z 10.0.0.2").starts_with("ping: unknown option '-z' (usage: ping "));
+        assert!(err("ping").starts_with("ping: missing ADDR (usage: ping [-c COUNT]"));
+        assert!(err("ping 1.2.3.4 5.6.7.8").starts_with("ping: unexpected argument '5.6.7.8'"));
+        assert!(err("ping -c").starts_with("ping: option -c needs a value"));
+        assert!(
+            err("snc -u").starts_with("snc: missing -b [ADDR:]PORT and -c ADDR:PORT")
+                || err("snc -u").starts_with("snc: missing")
+        );
+        assert!(err("snc -b 1 -c 1.2.3.4:5").contains("cannot be used with"));
+        assert!(err("serve ftp").starts_with("serve: invalid SERVICE 'ftp' (one of echo"));
+        assert!(err("route foo").starts_with("route: unknown action 'foo'"));
+        assert!(err("route help").starts_with("route: unknown action 'help'"));
+        assert!(err("pcap help").starts_with("pcap: unknown action 'help'"));
+        assert!(err("route add 10.0.0.0/99").contains("invalid prefix length '99'"));
+        assert!(err("pcap").starts_with("pcap: missing action"));
+        assert!(
+            err("arp -s 10.0.0.5").starts_with("arp: option -s"),
+            "{}",
+            err("arp -s 10.0.0.5")
+        );
+        assert_eq!(err("kill x"), "kill: invalid job number 'x' (see 'jobs')");
+        assert_eq!(
+            err("sleep forever"),
+            "sleep: invalid number of seconds 'forever'"
+        );
+        for bad in [
+            "ping -c 0 1.2.3.4",
+            "ping -s 70000 1.2.3.4",
+            "ping -i 0 1.2.3.4",
+            "ping -W 0 1.2.3.4",
+            "snc -b x",
+            "snc -c 9000",
+            "snc -c host:7",
+            "serve echo -p -1",
+            "serve echo -p 70000",
+            "get",
+            "kill",
+            "kill 1 2",
+            "help a b",
+            "netstat -x",
+            "route -x",
+            "debug -z",
+            "stat now",
+            "sleep",
+        ] {
+            let e = err(bad);
+            let name = bad.split(' ').next().unwrap();
+            assert!(
+                e.starts_with(&format!("{name}: ")) && !e.contains('\n'),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(parse_line("ping --help").unwrap_err(), "help for ping");
+        assert_eq!(parse_line("netstat -h").unwrap_err(), "help for netstat");
+    }
+
+    #[test]
+    fn linux_flags_are_accepted() {
+        for line in [
+            "route -n",
+            "arp -n",
+            "arp -a",
+            "arp -an",
+            "netstat -an",
+            "netstat -tnl",
+            "netstat -tulpn",
+            "netstat -uw",
+            "ifconfig -a",
+            "ping -n -c 1 10.0.0.2",
+            "route add default gw 10.0.0.2",
+            "route delete default",
+            "arpcache",
+            "quit",
+            "?",
+        ] {
+            assert!(parse_line(line).is_ok(), "{line}: {:?}", parse_line(line));
+        }
+        match parse_line("netstat -tnl").unwrap() {
+            Command::Netstat(n) => assert!(n.tcp && n.numeric && n.listening && !n.udp),
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert_eq!(port("65535"), Ok(65535));
+        assert_eq!(bind_address("9000"), Ok("0.0.0.0:9000".parse().unwrap()));
+        assert_eq!(
+            bind_address("10.0.0.1:53"),
+            Ok("10.0.0.1:53".parse().unwrap())
+        );
+        assert!(socket_address("999.0.0.1:80")
+            .unwrap_err()
+            .contains("invalid address '999.0.0.1'"));
+        assert_eq!(network("default").unwrap().prefix(), 0);
+        assert_eq!(job_number("%3"), Ok(3));
+        assert!(job_number("%").is_err());
+        assert!(job_number("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn help_is_made_from_the_definitions() {
+        let list = help_list();
+        for n in names() {
+            assert!(list.contains(&format!("\n  {n}")), "{n} missing:\n{list}");
+            let h = help_for(&n).unwrap();
+            assert!(h.starts_with(&format!("usage: {n}")), "{h}");
+        }
+        // Every line fits, and no synopsis runs into the description column.
+        for l in list.lines().skip(1) {
+            assert!(l.len() <= WIDTH, "too long: {l}");
+            let gap = l.get(SYNOPSIS_COLUMN + 2..SYNOPSIS_COLUMN + 4);
+            assert!(
+                gap.is_none_or(|g| g == "  "),
+                "synopsis runs into the description: {l}"
+            );
+        }
+        assert!(help_for("arpcache").unwrap().starts_with("usage: arp"));
+        assert!(help_for("nothing")
+            .unwrap_err()
+            .contains("no such command 'nothing'"));
+        let ping = help_for("ping").unwrap();
+        assert!(
+            ping.starts_with(
+                "usage: ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] [-n] ADDR\n"
+            ),
+            "{ping}"
+        );
+        let snc = help_for("snc").unwrap();
+        assert!(snc.contains("(-b [ADDR:]PORT | -c ADDR:PORT)"), "{snc}");
+        let route = help_for("route").unwrap();
+        assert!(
+            route.contains("route add NET/PREFIX [via GW] [dev IF]"),
+            "{route}"
+        );
+    }
+}
