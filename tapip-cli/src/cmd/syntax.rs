@@ -89,6 +89,7 @@ pub enum Command {
     /// List background jobs and what each has served.
     Jobs,
     /// Stop a background job.
+    #[command(allow_negative_numbers = true)]
     Kill {
         /// The job's number, as `jobs` shows it (also %N).
         #[arg(value_name = "N", value_parser = job_number)]
@@ -107,6 +108,7 @@ pub enum Command {
         action: PcapAction,
     },
     /// Pause the shell (the stack keeps running).
+    #[command(allow_negative_numbers = true)]
     Sleep {
         #[arg(value_name = "SECONDS", value_parser = seconds)]
         secs: Duration,
@@ -116,6 +118,7 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct Ping {
     /// Stop after COUNT requests [default: until Ctrl-C].
     #[arg(short = 'c', value_name = "COUNT", value_parser = count)]
@@ -214,7 +217,10 @@ pub struct Debug {
 }
 
 #[derive(Args, Debug)]
-#[command(group = clap::ArgGroup::new("mode").required(true).args(["bind", "connect"]))]
+#[command(
+    group = clap::ArgGroup::new("mode").required(true).args(["bind", "connect"]),
+    allow_negative_numbers = true
+)]
 pub struct Snc {
     /// UDP rather than TCP.
     #[arg(short = 'u')]
@@ -250,6 +256,7 @@ pub enum ServiceName {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct Serve {
     /// The service.
     #[arg(value_name = "SERVICE", value_enum)]
@@ -533,7 +540,8 @@ fn one_line(name: &str, e: &clap::Error) -> String {
         }
         (ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues, Some(a), _) => {
             let a = a.replace(['<', '>'], "");
-            format!("{name}: option {a} needs its values ({usage})")
+            let (flag, values) = a.split_once(' ').unwrap_or((&a, "values"));
+            format!("{name}: {flag} needs {values} ({usage})")
         }
         (ErrorKind::ArgumentConflict, Some(a), _) => {
             let prior = match e.get(ContextKind::PriorArg) {
@@ -958,16 +966,19 @@ mod tests {
         assert!(err("pcap help").starts_with("pcap: unknown action 'help'"));
         assert!(err("route add 10.0.0.0/99").contains("invalid prefix length '99'"));
         assert!(err("pcap").starts_with("pcap: missing action"));
-        assert!(
-            err("arp -s 10.0.0.5").starts_with("arp: option -s"),
-            "{}",
-            err("arp -s 10.0.0.5")
-        );
+        assert!(err("arp -s 10.0.0.5").starts_with("arp: -s needs IP MAC (usage: arp "));
         assert_eq!(err("kill x"), "kill: invalid job number 'x' (see 'jobs')");
         assert_eq!(
             err("sleep forever"),
             "sleep: invalid number of seconds 'forever'"
         );
+        assert_eq!(err("sleep -1"), "sleep: invalid number of seconds '-1'");
+        assert_eq!(
+            err("serve echo -p -1"),
+            "serve: -p: invalid port '-1' (a number from 0 to 65535)"
+        );
+        assert_eq!(err("kill -1"), "kill: invalid job number '-1' (see 'jobs')");
+        assert!(err("ping -c -1 10.0.0.2").starts_with("ping: -c: invalid count '-1'"));
         for bad in [
             "ping -c 0 1.2.3.4",
             "ping -s 70000 1.2.3.4",
