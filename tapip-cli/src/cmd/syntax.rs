@@ -1010,6 +1010,81 @@ mod tests {
         assert_eq!(parse_line("netstat -h").unwrap_err(), "help for netstat");
     }
 
+    /// Any line: an answer (a command or a one-line error), never a panic.
+    #[test]
+    fn arbitrary_lines_parse_or_fail_in_one_line() {
+        const TOKENS: &[&str] = &[
+            "ping",
+            "route",
+            "add",
+            "del",
+            "snc",
+            "serve",
+            "http",
+            "get",
+            "arp",
+            "netstat",
+            "ifconfig",
+            "pcap",
+            "start",
+            "kill",
+            "sleep",
+            "help",
+            "-c",
+            "-b",
+            "-s",
+            "-t",
+            "-u",
+            "-p",
+            "-o",
+            "-f",
+            "-w",
+            "-n",
+            "-h",
+            "--help",
+            "--",
+            "-",
+            "-1",
+            "0",
+            "99999",
+            "10.0.0.2",
+            "10.0.0.2:7",
+            "999.1.1.1",
+            "10.0.3.5/24",
+            "'a b'",
+            "\"q",
+            "x\\",
+            ";",
+            "#",
+            "é",
+            "\u{0}",
+            "%3",
+            "via",
+            "dev",
+            "mtu",
+            "up",
+            "=",
+            "-tnl",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3000 {
+            let mut line = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            for k in 0..(seed % 7) {
+                let i = ((seed >> (8 * k)) as usize) % TOKENS.len();
+                line.push_str(TOKENS[i]);
+                line.push(if (seed >> k) & 1 == 0 { ' ' } else { ';' });
+            }
+            for c in commands(&line) {
+                if let Err(e) = parse_line(c) {
+                    assert!(!e.contains('\n') && !e.is_empty(), "{line:?}: {e:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn linux_flags_are_accepted() {
         for line in [
