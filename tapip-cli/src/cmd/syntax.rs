@@ -157,7 +157,7 @@ pub struct Ifconfig {
 }
 
 #[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+#[command(disable_help_subcommand = true)]
 pub struct Route {
     /// Numeric addresses (always so).
     #[arg(short = 'n')]
@@ -535,7 +535,11 @@ fn one_line(name: &str, e: &clap::Error) -> String {
             format!("{name}: unexpected argument '{a}' ({usage})")
         }
         (ErrorKind::MissingRequiredArgument, Some(a), _) => {
-            let what: Vec<String> = a.split(", ").map(|x| x.replace(['<', '>'], "")).collect();
+            // A required choice comes as "-b <X>|-c <Y>".
+            let what: Vec<String> = a
+                .split(", ")
+                .map(|x| x.replace(['<', '>'], "").replace('|', " or "))
+                .collect();
             format!("{name}: missing {} ({usage})", what.join(" and "))
         }
         (ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues, Some(a), _) => {
@@ -956,8 +960,7 @@ mod tests {
         assert!(err("ping 1.2.3.4 5.6.7.8").starts_with("ping: unexpected argument '5.6.7.8'"));
         assert!(err("ping -c").starts_with("ping: option -c needs a value"));
         assert!(
-            err("snc -u").starts_with("snc: missing -b [ADDR:]PORT and -c ADDR:PORT")
-                || err("snc -u").starts_with("snc: missing")
+            err("snc -u").starts_with("snc: missing -b [ADDR:]PORT or -c ADDR:PORT (usage: snc ")
         );
         assert!(err("snc -b 1 -c 1.2.3.4:5").contains("cannot be used with"));
         assert!(err("serve ftp").starts_with("serve: invalid SERVICE 'ftp' (one of echo"));
@@ -1099,6 +1102,7 @@ mod tests {
             "ifconfig -a",
             "ping -n -c 1 10.0.0.2",
             "route add default gw 10.0.0.2",
+            "route -n add 10.1.0.0/16 dev tap0",
             "route delete default",
             "arpcache",
             "quit",
