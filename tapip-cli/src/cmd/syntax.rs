@@ -26,7 +26,7 @@ struct Line {
 /// is shown by `help CMD`.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// List the commands, or describe one.
+    /// List or describe the commands.
     #[command(visible_alias = "?")]
     Help {
         /// The command to describe.
@@ -45,24 +45,27 @@ pub enum Command {
     /// From a raw socket, printing as Linux's ping does; a summary at the end. Fails when
     /// no reply came.
     Ping(Ping),
-    /// Show interfaces, or set an address, MTU or state.
+    /// Show or configure interfaces.
     ///
     /// An address without a prefix keeps the interface's current prefix (or, on an
     /// interface without an address, takes the classful one: /8, /16 or /24); `netmask
     /// MASK` gives the prefix as a mask. Everything is checked before anything changes.
     Ifconfig(Ifconfig),
-    /// Show the routing table, or add or delete a route.
+    /// Show, add or delete routes.
     ///
     /// Printed as Linux's `route -n` prints it (flags: U up, G via a gateway, H host
     /// route). NET/PREFIX must have no host bits set (10.0.3.0/24, not 10.0.3.5/24);
     /// `default` is 0.0.0.0/0; `gw` is a synonym of `via`.
     Route(Route),
-    /// Show the ARP cache, delete an entry, or add a static one.
+    /// Show or edit the ARP cache.
     #[command(visible_alias = "arpcache")]
     Arp(Arp),
-    /// Counters: buffers, sockets, per protocol, drops by cause.
+    /// Counters per protocol, drops by cause.
+    ///
+    /// Buffers and sockets in use, counters per device and protocol (ip, icmp, udp, tcp,
+    /// ...), every drop by its cause.
     Stat,
-    /// Print a decoded line per packet at the chosen layers.
+    /// Trace packets, a decoded line each.
     ///
     /// Blocks until Ctrl-C unless -n. LAYER is one of dev, l2, arp, ip, icmp, udp, tcp,
     /// tcpstate, all.
@@ -86,7 +89,9 @@ pub enum Command {
     /// (raw bytes) or to FILE, then a line with the status, bytes, seconds and throughput.
     /// Ctrl-C interrupts.
     Get(Get),
-    /// List background jobs and what each has served.
+    /// List background jobs and their counts.
+    ///
+    /// What each has served: datagrams; connections and bytes; HTTP requests.
     Jobs,
     /// Stop a background job.
     #[command(allow_negative_numbers = true)]
@@ -101,7 +106,7 @@ pub enum Command {
     /// srtt, rto, retransmissions, mss; TIME-WAIT records. Without -t, -u or -w every
     /// protocol; with -l only listening sockets (TCP LISTEN, unconnected UDP and raw).
     Netstat(Netstat),
-    /// Record every frame of the interfaces in a pcap file.
+    /// Record every frame to a pcap file.
     #[command(disable_help_subcommand = true)]
     Pcap {
         #[command(subcommand)]
@@ -113,7 +118,7 @@ pub enum Command {
         #[arg(value_name = "SECONDS", value_parser = seconds)]
         secs: Duration,
     },
-    /// Block until the program is signalled, serving meanwhile.
+    /// Serve until SIGINT or SIGTERM.
     Wait,
 }
 
@@ -716,13 +721,19 @@ fn units(text: &str) -> Vec<String> {
 /// Cut `text` into lines of at most `width` columns, at spaces (a longer word gets a line
 /// of its own).
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
-    wrap_units(text.split_whitespace(), width)
+    wrap_units(text.split_whitespace(), width, width)
 }
 
-fn wrap_units<'a>(words: impl IntoIterator<Item = &'a str>, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
+/// Lines of `words`: the first at most `first` columns, the others `rest`.
+fn wrap_units<'a>(
+    words: impl IntoIterator<Item = &'a str>,
+    first: usize,
+    rest: usize,
+) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
     let mut cur = String::new();
     for w in words {
+        let width = if lines.is_empty() { first } else { rest };
         if !cur.is_empty() && cur.len() + 1 + w.len() > width {
             lines.push(std::mem::take(&mut cur));
         }
@@ -738,8 +749,9 @@ fn wrap_units<'a>(words: impl IntoIterator<Item = &'a str>, width: usize) -> Vec
 }
 
 /// Width of the synopsis column in `help`, and of the whole table.
-const SYNOPSIS_COLUMN: usize = 38;
-const WIDTH: usize = 100;
+/// (80 columns: a classic terminal.)
+const SYNOPSIS_COLUMN: usize = 34;
+const WIDTH: usize = 80;
 
 /// `help`: every command, its synopses wrapped in their column, then its summary.
 pub fn help_list() -> String {
@@ -749,7 +761,11 @@ pub fn help_list() -> String {
         let mut left: Vec<String> = Vec::new();
         for s in synopses(c) {
             let u = units(&s);
-            let lines = wrap_units(u.iter().map(|x| x.as_str()), SYNOPSIS_COLUMN - 4);
+            let lines = wrap_units(
+                u.iter().map(|x| x.as_str()),
+                SYNOPSIS_COLUMN,
+                SYNOPSIS_COLUMN - 4,
+            );
             for (i, l) in lines.into_iter().enumerate() {
                 left.push(if i == 0 { l } else { format!("    {l}") });
             }
