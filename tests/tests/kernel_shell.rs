@@ -289,3 +289,62 @@ fn linux_flags_and_formats() {
     assert!(!out.contains("unknown option"), "{out}");
     assert_eq!(t.close_input(SECS(10)), Some(0), "{}", t.output());
 }
+
+/// At a terminal (a pseudo-terminal made by `script`), a failed command is reported and
+/// the session goes on: `-e` does not end it, and `exit` leaves with status 0.
+#[test]
+fn at_a_terminal_a_failed_command_does_not_end_the_session() {
+    use std::io::{Read, Write};
+    let ns = Netns::new("shpty");
+    let bin = tapip_bin();
+    let mut child = ns
+        .command("script")
+        .args(["-qec", &format!("{} -e", bin.display()), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let out = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                o.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    // `needle` in the output after `anchor` (after the start for "").
+    let seen = |anchor: &str, needle: &str| {
+        tests::eventually(SECS(10), || {
+            let o = out.lock().unwrap_or_else(|e| e.into_inner());
+            o.find(anchor)
+                .is_some_and(|i| o[i + anchor.len()..].contains(needle))
+        })
+    };
+    // One line at a time, each after the prompt for it: typed-ahead input may be dropped
+    // when the line editor sets up the terminal.
+    let prompt = "[net shell]: ";
+    assert!(seen("", prompt), "no prompt");
+    stdin.write_all(b"frobnicate\r").expect("type");
+    let error = "unknown command 'frobnicate'";
+    assert!(seen("", error));
+    assert!(seen(error, prompt), "-e ended the session");
+    stdin.write_all(b"route -n\r").expect("type");
+    let table = "Kernel IP routing table";
+    assert!(seen("", table));
+    assert!(seen(table, prompt));
+    stdin.write_all(b"exit\r").expect("type");
+    let o = wait_bounded(child, SECS(10));
+    drop(stdin);
+    let _ = reader.join();
+    let text = out.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(o.status.code(), Some(0), "{text}");
+}
