@@ -85,7 +85,7 @@ pub enum Command {
     Serve(Serve),
     /// Fetch a URL with HTTP/1.1 GET.
     ///
-    /// http://IP[:PORT]/PATH: IPv4 addresses only (no DNS). The body goes to the terminal
+    /// `http://IP[:PORT]/PATH`: IPv4 addresses only (no DNS). The body goes to the terminal
     /// (raw bytes) or to FILE, then a line with the status, bytes, seconds and throughput.
     /// Ctrl-C interrupts.
     Get(Get),
@@ -279,7 +279,7 @@ pub struct Serve {
 
 #[derive(Args, Debug)]
 pub struct Get {
-    /// http://IP[:PORT]/PATH (or IP[:PORT]/PATH).
+    /// `http://IP[:PORT]/PATH` (or `IP[:PORT]/PATH`).
     #[arg(value_name = "URL")]
     pub url: String,
     /// Write the body to FILE.
