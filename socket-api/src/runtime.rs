@@ -158,7 +158,7 @@ impl Shared {
         // unlocking could swap two ACKs, which a TCP peer then takes for a shrinking
         // window and not for the duplicate ACKs that drive its fast retransmit.
         transmit(self, frames);
-        MutexGuard::unlock_fair(core);
+        drop(core);
         if earlier {
             let _ = self.kick.try_send(());
         }
@@ -179,8 +179,16 @@ impl Inbound {
         shared.queued.fetch_add(frames.len(), Ordering::AcqRel);
         let mut core = shared.core.lock();
         let now = shared.clock.now();
+        let batch = frames.len() > 1;
+        if batch {
+            core.transport.begin_batch();
+        }
         for (f, m) in frames {
             core.receive(ifindex, f, *m, now);
+        }
+        if batch {
+            let Core { ip, transport, .. } = &mut *core;
+            transport.end_batch(ip.tx(), now);
         }
         shared.queued.fetch_sub(frames.len(), Ordering::AcqRel);
         shared.finish(core);
@@ -383,6 +391,6 @@ fn stack_loop(shared: &Shared, kicked: &Receiver<()>) {
         );
         let out = collect(&mut core);
         transmit(shared, out);
-        MutexGuard::unlock_fair(core);
+        drop(core);
     }
 }

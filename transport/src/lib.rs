@@ -205,6 +205,30 @@ impl Transport {
         self.tcp_poll(tx, now);
     }
 
+    /// Several frames read in one wake-up follow: until [`Transport::end_batch`], a TCP
+    /// connection owing an ACK only because two full segments arrived waits for the end of
+    /// the batch, so the batch draws one ACK (at most 64 KB each) instead of one per two
+    /// segments.
+    pub fn begin_batch(&mut self) {
+        self.tcp.batching = true;
+    }
+
+    /// The batch is over: send the ACKs it deferred.
+    pub fn end_batch(&mut self, tx: &mut dyn IpTx, now: Instant) {
+        self.tcp.batching = false;
+        let flush = std::mem::take(&mut self.tcp.ack_flush);
+        for &h in &flush {
+            if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) {
+                if let tcp::Role::Conn(t) = &mut s.role {
+                    t.output(&self.tcp.cfg, tx, &mut self.tcp.stats, now);
+                }
+            }
+        }
+        // Keep the allocation for the next batch.
+        self.tcp.ack_flush = flush;
+        self.tcp.ack_flush.clear();
+    }
+
     pub fn socket_count(&self) -> usize {
         self.sockets.len()
     }

@@ -3,7 +3,7 @@
 
 use super::conn::{send_repr, ConnOpts, State, Tcb};
 use super::wire::{self, flags, TcpRepr};
-use super::{Listener, Role, TcpError, TcpSock, TcpStats, TimeWait, Tuple};
+use super::{Listener, Role, TcpError, TcpSock, TcpStats, TimeWait, Tuple, ACK_FLUSH_MAX};
 use crate::socket::{Socket, SocketHandle};
 use crate::{loopback_source_leaves, Transport, TransportError, LOOPBACK_SOURCE};
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError};
@@ -705,7 +705,21 @@ impl Transport {
                 if let Role::Conn(t) = &mut s.role {
                     let challenge = &mut tcp.challenge;
                     let mut ok = || challenge.take(now);
-                    t.segment(&tcp.cfg, &seg, payload, tx, &mut tcp.stats, &mut ok, now);
+                    let flush = t.segment(
+                        &tcp.cfg,
+                        &seg,
+                        payload,
+                        tx,
+                        &mut tcp.stats,
+                        &mut ok,
+                        now,
+                        tcp.batching,
+                    );
+                    if flush && tcp.ack_flush.len() < ACK_FLUSH_MAX {
+                        tcp.ack_flush.push(h);
+                    } else if flush {
+                        t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+                    }
                     if orphan && t.readable_bytes() > 0 {
                         // Data for an application that has closed: nobody will read it
                         // (RFC 9293 3.10.7.4 seventh, as Linux does): reset.

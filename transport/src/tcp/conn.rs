@@ -159,6 +159,9 @@ pub struct Tcb {
     force_window: bool,
     /// The largest segment the peer has sent (for the delayed-ACK rule).
     max_seg_seen: usize,
+    /// An ACK is owed by the every-second-segment rule; inside a receive batch it waits for
+    /// the batch's end, so a batch of in-order segments draws one ACK (see `segment`).
+    ack_due: bool,
     /// The route's device cuts large segments for us (TSO): new data leaves in bursts of
     /// up to [`TSO_MAX`] bytes, one frame each. Looked up at each `output`.
     tso: bool,
@@ -299,6 +302,7 @@ impl Tcb {
             keep_probes: 0,
             ack_now: false,
             pending_ack_bytes: 0,
+            ack_due: false,
             tso: false,
             retransmits: 0,
         }
@@ -405,6 +409,12 @@ impl Tcb {
 
     pub fn send_space(&self) -> usize {
         self.opts.sndbuf.saturating_sub(self.sndq.len())
+    }
+
+    /// Enough room to be worth a writer's wake-up: a third of the buffer (as Linux's
+    /// `sk_stream_write_space` waits for), or an empty queue.
+    pub fn writable(&self) -> bool {
+        self.sndq.is_empty() || self.send_space() >= (self.opts.sndbuf / 3).max(1)
     }
 
     pub fn unsent_or_unacked(&self) -> usize {
@@ -886,6 +896,7 @@ impl Tcb {
         }
         // Whatever went out carried our ACK.
         self.ack_now = false;
+        self.ack_due = false;
         self.pending_ack_bytes = 0;
         self.t_delack = None;
         ok
@@ -899,7 +910,19 @@ impl Tcb {
         stats: &mut TcpStats,
         now: Instant,
     ) {
-        let _ = cfg;
+        self.output_inner(cfg, tx, stats, now, false);
+    }
+
+    /// `output`; with `defer_ack`, an ACK owed only by the every-second-segment rule waits
+    /// (the caller flushes it at the end of the receive batch).
+    fn output_inner(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+        defer_ack: bool,
+    ) {
         let off = tx.offload(*self.remote.ip());
         self.tso = off.tso && off.csum;
         let sending = matches!(
@@ -917,7 +940,8 @@ impl Tcb {
                 self.send_data(tx, stats, now, None);
             }
         }
-        if self.ack_now && self.state != State::Closed && self.state != State::SynSent {
+        let ack_owed = self.ack_now || (self.ack_due && !defer_ack);
+        if ack_owed && self.state != State::Closed && self.state != State::SynSent {
             if self.state == State::SynReceived {
                 // Still waiting for the handshake's ACK: our SYN-ACK is the answer.
                 self.ack_now = false;
@@ -928,6 +952,7 @@ impl Tcb {
                     stats.segs_out += 1;
                 }
                 self.ack_now = false;
+                self.ack_due = false;
                 self.pending_ack_bytes = 0;
                 self.t_delack = None;
             }
@@ -1352,7 +1377,10 @@ impl Tcb {
     // ---- input ---------------------------------------------------------------------------
 
     /// A segment for this connection (RFC 9293 3.10.7, for every state but LISTEN and
-    /// CLOSED, which the owner handles).
+    /// CLOSED, which the owner handles). With `in_batch` (more segments were read in the
+    /// same wake-up), an ACK owed only because two full segments arrived waits for the end
+    /// of the batch: returns true when the caller must then call `output`. Duplicate ACKs,
+    /// hole fills, FINs and window updates still go at once.
     #[allow(clippy::too_many_arguments)]
     pub fn segment(
         &mut self,
@@ -1363,18 +1391,20 @@ impl Tcb {
         stats: &mut TcpStats,
         challenge_ok: &mut dyn FnMut() -> bool,
         now: Instant,
-    ) {
+        in_batch: bool,
+    ) -> bool {
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.segment_syn_sent(cfg, seg, payload, tx, stats, now),
             _ => self.segment_synchronized(cfg, seg, payload, tx, stats, challenge_ok, now),
         }
         if self.state != State::Closed {
-            self.output(cfg, tx, stats, now);
+            self.output_inner(cfg, tx, stats, now, in_batch);
             if !self.ack_now && self.pending_ack_bytes > 0 && self.t_delack.is_none() {
                 self.t_delack = Some(now + cfg.delayed_ack);
             }
         }
+        self.ack_due && self.state != State::Closed
     }
 
     fn segment_syn_sent(
@@ -1815,13 +1845,17 @@ impl Tcb {
         let acked = ack.since(self.snd_una).saturating_sub(syn);
         // Free the acknowledged bytes (the FIN occupies no buffer space).
         let data = ack.since(self.snd_base).min(self.sndq.len());
+        let was_writable = self.writable();
         self.sndq.drain(..data);
         self.snd_base = self.snd_base + data;
         self.snd_una = ack;
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }
-        if data > 0 {
+        // Wake a blocked writer (or a poller) when the buffer becomes writable again, or
+        // when everything is acknowledged (lingering closes wait for that): not on every
+        // ACK, which would cost a thread wake-up per ACK for a few KB each.
+        if data > 0 && ((!was_writable && self.writable()) || self.sndq.is_empty()) {
             self.wake = true;
         }
         self.take_rtt_sample(cfg, ack, now);
@@ -1950,8 +1984,10 @@ impl Tcb {
             // full-sized as the peer sends them.
             self.max_seg_seen = self.max_seg_seen.max(data.len());
             let full = self.max_seg_seen.clamp(1, self.rcv_mss);
-            if self.pending_ack_bytes >= 2 * full || fin {
+            if fin || self.pending_ack_bytes >= ACK_STRETCH_MAX {
                 self.ack_now = true;
+            } else if self.pending_ack_bytes >= 2 * full {
+                self.ack_due = true;
             }
             return;
         }
@@ -2095,6 +2131,10 @@ pub const ORPHAN_PROBES: u32 = 8;
 
 /// Out-of-order segments held per connection at most.
 pub const OOO_MAX_SEGMENTS: usize = 1024;
+
+/// Received bytes one ACK may cover at most when a batch of segments draws one ACK (as
+/// Linux's GRO coalesces at most 64 KB before its receiver ACKs).
+pub const ACK_STRETCH_MAX: usize = 65_536;
 
 /// The most payload sent in one frame for the device to cut (TSO): what fits one IPv4
 /// datagram with the largest TCP header.

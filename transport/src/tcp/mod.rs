@@ -254,8 +254,7 @@ impl TcpSock {
                     || self.shut_read
                     || err
                     || t.state == State::Closed;
-                let writable =
-                    (t.can_send() && t.send_space() > 0) || err || (t.state == State::Closed);
+                let writable = (t.can_send() && t.writable()) || err || (t.state == State::Closed);
                 (readable, writable, err)
             }
         }
@@ -272,7 +271,12 @@ pub(crate) struct TimeWait {
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
 
+/// Connections whose ACK waits for the end of a receive batch, at most (a batch is 32
+/// frames; beyond this, ACKs go at once).
+pub(crate) const ACK_FLUSH_MAX: usize = 64;
+
 /// The TCP tables of the transport layer.
+
 pub(crate) struct Tcp {
     pub cfg: TcpConfig,
     /// Connections by (local, remote).
@@ -286,6 +290,11 @@ pub(crate) struct Tcp {
     pub challenge: ip::ratelimit::TokenBucket,
     pub stats: TcpStats,
     pub trace: Option<netif::Trace>,
+    /// Inside a receive batch (`Transport::begin_batch`): ACKs owed by the
+    /// every-second-segment rule wait for its end.
+    pub batching: bool,
+    /// Connections whose ACK waits for the end of the batch (at most `ACK_FLUSH_MAX`).
+    pub ack_flush: Vec<SocketHandle>,
 }
 
 impl Tcp {
@@ -303,6 +312,8 @@ impl Tcp {
             isn: isn::IsnGenerator::new(secret.rotate_left(17) ^ 0x5443_5020_6973_6e21),
             stats: TcpStats::default(),
             trace: None,
+            batching: false,
+            ack_flush: Vec::new(),
         }
     }
 }
