@@ -223,6 +223,7 @@ impl Transport {
                     t.output(&self.tcp.cfg, tx, &mut self.tcp.stats, now);
                 }
             }
+            self.tcp_schedule(h);
         }
         // Keep the allocation for the next batch.
         self.tcp.ack_flush = flush;

@@ -8,6 +8,7 @@ use crate::socket::{Socket, SocketHandle};
 use crate::{loopback_source_leaves, Transport, TransportError, LOOPBACK_SOURCE};
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError};
 use netif::{Instant, TraceLayers};
+use std::cmp::Reverse;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 impl Transport {
@@ -513,6 +514,48 @@ impl Transport {
     /// listener's accept queue, wake its owner, and drop it (or turn it into a TIME-WAIT
     /// record) once nobody needs it.
     pub(crate) fn tcp_settle(&mut self, h: SocketHandle, now: Instant) {
+        self.tcp_settle_state(h, now);
+        self.tcp_schedule(h);
+    }
+
+    /// File the connection under its next deadline in the timer heap if that changed.
+    pub(crate) fn tcp_schedule(&mut self, h: SocketHandle) {
+        if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) {
+            let at = s.tcb().and_then(|t| t.poll_at());
+            if at != s.timer_at {
+                s.timer_at = at;
+                if let Some(at) = at {
+                    self.tcp.timers.push(Reverse((at, h)));
+                }
+            }
+        }
+        // Entries left behind by rescheduled connections: rebuild once they outnumber the
+        // live ones, so the heap stays within a constant factor of the connections.
+        if self.tcp.timers.len() > 1024 + 4 * self.sockets.len() {
+            self.tcp.timers = self
+                .sockets
+                .iter()
+                .filter_map(|(h, s)| match s {
+                    Socket::Tcp(t) => t.timer_at.map(|at| Reverse((at, h))),
+                    _ => None,
+                })
+                .collect();
+        }
+        // Keep the top current, so `tcp_poll_at` is exact.
+        while let Some(&Reverse((at, h))) = self.tcp.timers.peek() {
+            if self.tcp_timer_current(at, h) {
+                break;
+            }
+            self.tcp.timers.pop();
+        }
+    }
+
+    /// Is a heap entry still the connection's deadline?
+    fn tcp_timer_current(&self, at: Instant, h: SocketHandle) -> bool {
+        matches!(self.sockets.get(h), Some(Socket::Tcp(t)) if t.timer_at == Some(at))
+    }
+
+    fn tcp_settle_state(&mut self, h: SocketHandle, now: Instant) {
         let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) else {
             return;
         };
@@ -626,25 +669,32 @@ impl Transport {
     // ---- timers ------------------------------------------------------------------------
 
     /// The earliest TCP deadline.
+    /// The earliest TCP deadline: the top of the timer heap (possibly an entry that is no
+    /// longer current, which only wakes the caller early: `tcp_poll` drops it) and the
+    /// oldest TIME-WAIT record.
     pub fn tcp_poll_at(&self) -> Option<Instant> {
-        let conns = self.sockets.iter().filter_map(|(_, s)| match s {
-            Socket::Tcp(t) => t.tcb().and_then(|c| c.poll_at()),
-            _ => None,
-        });
-        conns.chain(self.tcp.tw_order.front().map(|e| e.1)).min()
+        let conns = self.tcp.timers.peek().map(|Reverse((at, _))| *at);
+        conns
+            .into_iter()
+            .chain(self.tcp.tw_order.front().map(|e| e.1))
+            .min()
     }
 
     pub fn tcp_poll(&mut self, tx: &mut dyn IpTx, now: Instant) {
-        let due: Vec<SocketHandle> = self
-            .sockets
-            .iter()
-            .filter_map(|(h, s)| match s {
-                Socket::Tcp(t) if t.tcb().and_then(|c| c.poll_at()).is_some_and(|d| d <= now) => {
-                    Some(h)
+        let mut due: Vec<SocketHandle> = Vec::new();
+        while let Some(&Reverse((at, h))) = self.tcp.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.tcp.timers.pop();
+            if self.tcp_timer_current(at, h) {
+                if let Some(Socket::Tcp(t)) = self.sockets.get_mut(h) {
+                    // Off the heap: `tcp_settle` files it again under its next deadline.
+                    t.timer_at = None;
                 }
-                _ => None,
-            })
-            .collect();
+                due.push(h);
+            }
+        }
         for h in due {
             let Transport { sockets, tcp, .. } = self;
             if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {

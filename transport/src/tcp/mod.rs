@@ -23,7 +23,8 @@ pub use seq::Seq;
 
 use crate::socket::SocketHandle;
 use netif::{Duration, Instant};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddrV4;
 
 /// Settings of the TCP layer. Defaults follow Linux where RFCs leave a choice.
@@ -168,6 +169,8 @@ pub struct TcpSock {
     pub(crate) shut_read: bool,
     /// A connection that ended (closed, reset, timed out) keeps its error here.
     pub(crate) ended: Option<TcpError>,
+    /// The deadline this connection is filed under in `Tcp::timers`.
+    pub(crate) timer_at: Option<Instant>,
 }
 
 pub(crate) enum Role {
@@ -194,6 +197,7 @@ impl TcpSock {
             orphan: false,
             shut_read: false,
             ended: None,
+            timer_at: None,
         }
     }
 
@@ -276,7 +280,6 @@ type Tuple = (SocketAddrV4, SocketAddrV4);
 pub(crate) const ACK_FLUSH_MAX: usize = 64;
 
 /// The TCP tables of the transport layer.
-
 pub(crate) struct Tcp {
     pub cfg: TcpConfig,
     /// Connections by (local, remote).
@@ -295,6 +298,11 @@ pub(crate) struct Tcp {
     pub batching: bool,
     /// Connections whose ACK waits for the end of the batch (at most `ACK_FLUSH_MAX`).
     pub ack_flush: Vec<SocketHandle>,
+    /// Each connection's next deadline, earliest first, so neither `poll_at` nor `poll`
+    /// looks at every connection. An entry is current when the socket still exists and its
+    /// `timer_at` equals the entry's time; others are dropped when they come to the top (or
+    /// in a rebuild when the heap outgrows the connections).
+    pub timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
 }
 
 impl Tcp {
@@ -314,6 +322,7 @@ impl Tcp {
             trace: None,
             batching: false,
             ack_flush: Vec::new(),
+            timers: BinaryHeap::new(),
         }
     }
 }
