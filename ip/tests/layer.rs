@@ -122,6 +122,8 @@ struct Got {
     ifindex: usize,
     packet: Vec<u8>,
     broadcast: bool,
+    /// The layer vouched for the transport checksum (`Datagram::csum_ok`).
+    csum_ok: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -166,6 +168,7 @@ impl Upper for Recorder {
             ifindex: d.ifindex,
             packet: d.packet.as_bytes().to_vec(),
             broadcast: d.broadcast,
+            csum_ok: d.csum_ok,
         });
         self.answer
     }
@@ -2395,4 +2398,389 @@ fn a_loopback_source_never_leaves_by_a_link() {
         ..SendMeta::new(Ipv4Addr::new(127, 0, 0, 2), UDP)
     };
     assert_eq!(l.tx().send(&to_self, b"x", T0), Ok(()));
+}
+
+// ==== Offloads (a TAP with IFF_VNET_HDR + TUNSETOFFLOAD) =====================================
+
+use netif::vnet::complete_checksum;
+use netif::{Csum, FrameMeta, Gso, Offload};
+
+const TCP: u8 = ipv4::protocol::TCP;
+/// Ethernet + IPv4 headers: where a transport header starts in a frame.
+const L4_AT: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+/// The TCP header of `tcp_segment`: 20 bytes and a timestamp option (NOP, NOP, TS).
+const TCP_HL: usize = 32;
+const ALL_OFFLOADS: Offload = Offload {
+    csum: true,
+    tso: true,
+};
+
+/// One interface like `one_iface`, whose device offers `offload`, host A already known.
+fn offload_iface(offload: Offload) -> IpLayer {
+    let mut l = IpLayer::new(IpConfig::default());
+    let dev = DeviceInfo {
+        offload,
+        ..device("tap0", MAC0, 1500)
+    };
+    let i = l.add_interface(&dev);
+    l.set_address(i, Some(cidr("10.0.0.1/24")), T0).unwrap();
+    l.set_up(i, true, T0).unwrap();
+    drain(&mut l);
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l
+}
+
+/// A TCP segment 40000 -> 80 (ACK|PSH, a timestamp option) carrying `data`, its checksum
+/// field zero.
+fn tcp_segment(data: &[u8]) -> Vec<u8> {
+    let mut s = vec![0u8; TCP_HL + data.len()];
+    s[0..2].copy_from_slice(&40_000u16.to_be_bytes());
+    s[2..4].copy_from_slice(&80u16.to_be_bytes());
+    s[4..8].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+    s[8..12].copy_from_slice(&0x0a0b_0c0du32.to_be_bytes());
+    s[12] = ((TCP_HL / 4) as u8) << 4;
+    s[13] = 0x18; // ACK | PSH
+    s[14..16].copy_from_slice(&65_535u16.to_be_bytes());
+    s[20..32].copy_from_slice(&[1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9]);
+    s[TCP_HL..].copy_from_slice(data);
+    s
+}
+
+/// The pseudo-header sum of a transport segment of `len` bytes, folded: what a checksum
+/// field holds when the device is to complete it.
+fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: usize) -> u16 {
+    ip::checksum::fold(ip::checksum::pseudo_header(
+        src,
+        dst,
+        protocol,
+        u16::try_from(len).unwrap(),
+    ))
+}
+
+/// Does the transport checksum of `segment` verify (RFC 1071 over pseudo-header and all)?
+fn l4_verifies(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> bool {
+    let len = u16::try_from(segment.len()).unwrap();
+    let ph = ip::checksum::pseudo_header(src, dst, protocol, len);
+    ip::checksum::finish(ip::checksum::sum(segment, ph)) == 0
+}
+
+/// A coalesced segment from A as the kernel hands it over: 20,000 bytes of data in one
+/// frame (far beyond the 1500-byte MTU), the checksum field holding only the pseudo-header
+/// sum. Returns the frame and the datagram in it.
+fn coalesced_frame() -> (Vec<u8>, Vec<u8>) {
+    let mut seg = tcp_segment(&pattern(20_000, 3));
+    let ph = pseudo_sum(HOST_A, US0, TCP, seg.len());
+    seg[16..18].copy_from_slice(&ph.to_be_bytes());
+    assert!(!l4_verifies(HOST_A, US0, TCP, &seg), "not a full checksum");
+    let pkt = Hdr::new(HOST_A, US0, TCP).df().packet(&seg);
+    (eth(MAC0, MAC_A, ethertype::IPV4, &pkt), pkt)
+}
+
+/// The metadata the kernel gives a coalesced segment (`csum` as given).
+fn coalesced_meta(csum: Csum) -> FrameMeta {
+    FrameMeta {
+        csum,
+        gso: Some(Gso {
+            size: 1448,
+            hdr_len: (L4_AT + TCP_HL) as u16,
+        }),
+    }
+}
+
+const PARTIAL_TCP: Csum = Csum::Partial {
+    start: L4_AT as u16,
+    offset: 16,
+};
+
+#[test]
+fn a_coalesced_segment_with_a_partial_checksum_is_delivered_whole_and_trusted() {
+    let mut l = offload_iface(ALL_OFFLOADS);
+    let (frame, pkt) = coalesced_frame();
+    assert!(frame.len() > 1500 + ethernet::HEADER_LEN);
+    let mut up = Recorder::default();
+    l.receive_frame_meta(0, &frame, coalesced_meta(PARTIAL_TCP), T0, &mut up);
+    assert_eq!(up.delivered.len(), 1, "{:?}", l.stats());
+    let got = &up.delivered[0];
+    assert!(got.csum_ok, "the device vouches for the checksum");
+    assert!(!got.broadcast);
+    assert_eq!(got.packet, pkt, "one datagram, as it came");
+    assert_eq!(l.stats().rx_delivered, 1);
+    assert_eq!(l.stats().drop_bad_offload, 0);
+    assert!(drain(&mut l).is_empty());
+    // And it is a sound segment: completed as the device would, it verifies.
+    let mut done = frame.clone();
+    assert!(complete_checksum(&mut done, L4_AT as u16, 16));
+    assert!(l4_verifies(HOST_A, US0, TCP, &done[L4_AT..]));
+}
+
+#[test]
+fn a_coalesced_segment_claiming_a_full_checksum_is_left_to_verification() {
+    // The same frame without NEEDS_CSUM: the field is taken for a full checksum, which it is
+    // not, so the transport layer (which verifies what is not vouched for) drops it; see
+    // tests/tests/offload_memory.rs for the drop counted by TCP.
+    let mut l = offload_iface(ALL_OFFLOADS);
+    let (frame, pkt) = coalesced_frame();
+    let mut up = Recorder::default();
+    l.receive_frame_meta(0, &frame, coalesced_meta(Csum::Full), T0, &mut up);
+    assert_eq!(up.delivered.len(), 1);
+    assert!(!up.delivered[0].csum_ok, "must be verified above");
+    assert!(!l4_verifies(HOST_A, US0, TCP, &pkt[20..]));
+    // A device's DATA_VALID is trusted as such.
+    let mut l = offload_iface(ALL_OFFLOADS);
+    let (frame, _) = coalesced_frame();
+    let mut up = Recorder::default();
+    l.receive_frame_meta(0, &frame, coalesced_meta(Csum::Valid), T0, &mut up);
+    assert!(up.delivered[0].csum_ok);
+}
+
+#[test]
+fn offload_metadata_from_a_device_that_promised_none_is_dropped_and_counted() {
+    let (frame, _) = coalesced_frame();
+    let metas = [
+        coalesced_meta(PARTIAL_TCP),
+        coalesced_meta(Csum::Full),
+        FrameMeta {
+            csum: PARTIAL_TCP,
+            gso: None,
+        },
+    ];
+    for (n, meta) in metas.into_iter().enumerate() {
+        let mut l = offload_iface(Offload::NONE);
+        let before = l.stats();
+        let mut up = Recorder::default();
+        l.receive_frame_meta(0, &frame, meta, T0, &mut up);
+        assert!(up.delivered.is_empty(), "{n}: {up:?}");
+        assert!(drain(&mut l).is_empty());
+        let after = l.stats();
+        assert_eq!(after.drop_bad_offload, 1, "{n}");
+        assert_eq!(
+            IpStats {
+                drop_bad_offload: before.drop_bad_offload,
+                ..after
+            },
+            before,
+            "{n}: nothing else counted"
+        );
+    }
+    // Plain frames still pass there.
+    let mut l = offload_iface(Offload::NONE);
+    let mut up = Recorder::default();
+    rx_ip(&mut l, &mut up, 0, &valid_ping(), T0);
+    assert_eq!(drain(&mut l).len(), 1, "the ping is answered");
+}
+
+#[test]
+fn a_coalesced_segment_for_another_host_is_not_forwarded() {
+    // Forwarding on, a second interface, and a coalesced segment for a host behind it.
+    let mut l2 = IpLayer::new(IpConfig {
+        forwarding: true,
+        ..IpConfig::default()
+    });
+    for (name, mac, addr) in [("tap0", MAC0, "10.0.0.1/24"), ("tap1", MAC1, "10.0.1.1/24")] {
+        let i = l2.add_interface(&DeviceInfo {
+            offload: ALL_OFFLOADS,
+            ..device(name, mac, 1500)
+        });
+        l2.set_address(i, Some(cidr(addr)), T0).unwrap();
+        l2.set_up(i, true, T0).unwrap();
+    }
+    drain(&mut l2);
+    introduce(&mut l2, 0, HOST_A, MAC_A, T0);
+    introduce(&mut l2, 1, HOST_B, MAC_B, T0);
+    let mut seg = tcp_segment(&pattern(5000, 1));
+    let ph = pseudo_sum(HOST_A, HOST_B, TCP, seg.len());
+    seg[16..18].copy_from_slice(&ph.to_be_bytes());
+    let pkt = Hdr::new(HOST_A, HOST_B, TCP).df().packet(&seg);
+    let frame = eth(MAC0, MAC_A, ethertype::IPV4, &pkt);
+    let mut up = Recorder::default();
+    l2.receive_frame_meta(0, &frame, coalesced_meta(PARTIAL_TCP), T0, &mut up);
+    assert!(up.delivered.is_empty());
+    assert!(drain(&mut l2).is_empty(), "nothing forwarded");
+    assert_eq!(l2.stats().drop_bad_offload, 1);
+    assert_eq!(l2.stats().rx_forwarded, 0);
+}
+
+/// Send `seg` (a transport segment whose checksum field at `csum_at` is zero) from us to A
+/// through `IpTx::send_with`, leaving the checksum to `ip`; the frames queued.
+fn send_l4(
+    l: &mut IpLayer,
+    protocol: u8,
+    seg: &[u8],
+    csum_at: u16,
+    gso_size: Option<u16>,
+) -> Vec<ip::TxFrame> {
+    let meta = SendMeta {
+        src: Some(US0),
+        dont_fragment: protocol == TCP,
+        l4_csum: Some(csum_at),
+        gso_size,
+        ..SendMeta::new(HOST_A, protocol)
+    };
+    l.tx()
+        .send_with(&meta, seg.len(), &mut |b| b.copy_from_slice(seg), T0)
+        .expect("sent");
+    l.take_tx().collect()
+}
+
+/// The datagram of a queued frame, its IP header checked; the frame must go to A.
+fn datagram_of(f: &ip::TxFrame) -> Vec<u8> {
+    let s = Sent {
+        ifindex: f.ifindex,
+        dst: MAC_A,
+        src: MAC0,
+        ethertype: ethertype::IPV4,
+        payload: f.data[ethernet::HEADER_LEN..].to_vec(),
+    };
+    assert_eq!(&f.data[..6], &MAC_A.0, "to A");
+    let p = s.ip();
+    assert_eq!((p.src(), p.dst()), (US0, HOST_A));
+    s.payload.clone()
+}
+
+#[test]
+fn a_tcp_segment_beyond_the_mtu_leaves_as_one_tso_frame_the_device_completes() {
+    let mut l = offload_iface(ALL_OFFLOADS);
+    let data = pattern(20_000, 9);
+    let seg = tcp_segment(&data);
+    let frames = send_l4(&mut l, TCP, &seg, 16, Some(1448));
+    assert_eq!(frames.len(), 1, "one frame, not fragments");
+    let f = &frames[0];
+    assert_eq!(f.data.len(), L4_AT + TCP_HL + data.len());
+    assert_eq!(
+        f.meta.gso,
+        Some(Gso {
+            size: 1448,
+            hdr_len: (L4_AT + TCP_HL) as u16
+        }),
+        "cut into 1448-byte payloads after 66 header bytes"
+    );
+    assert_eq!(f.meta.csum, PARTIAL_TCP);
+    let dgram = datagram_of(f);
+    let p = Ipv4Packet::new_checked(&dgram).unwrap();
+    assert!(!p.is_fragment());
+    assert!(p.dont_fragment());
+    // The field holds the pseudo-header sum, and completing it gives a full checksum.
+    let field = u16::from_be_bytes([f.data[L4_AT + 16], f.data[L4_AT + 17]]);
+    assert_eq!(field, pseudo_sum(US0, HOST_A, TCP, seg.len()));
+    let mut done = f.data.clone();
+    assert!(complete_checksum(&mut done, L4_AT as u16, 16));
+    assert!(l4_verifies(US0, HOST_A, TCP, &done[L4_AT..]));
+    assert_eq!(&done[L4_AT + TCP_HL..], &data[..]);
+    assert_eq!(&done[L4_AT..L4_AT + 16], &seg[..16], "the header as given");
+    assert_eq!(l.stats().tx_fragments, 0);
+}
+
+#[test]
+fn with_checksum_offload_only_a_segment_gets_a_partial_checksum_and_no_tso() {
+    let mut l = offload_iface(Offload {
+        csum: true,
+        tso: false,
+    });
+    let seg = tcp_segment(&pattern(1000, 2));
+    let frames = send_l4(&mut l, TCP, &seg, 16, None);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].meta.csum, PARTIAL_TCP);
+    assert_eq!(frames[0].meta.gso, None);
+    let mut done = frames[0].data.clone();
+    assert!(complete_checksum(&mut done, L4_AT as u16, 16));
+    assert!(l4_verifies(US0, HOST_A, TCP, &done[L4_AT..]));
+}
+
+#[test]
+fn without_offloads_a_segment_carries_a_full_checksum() {
+    let mut l = offload_iface(Offload::NONE);
+    let data = pattern(1000, 4);
+    let seg = tcp_segment(&data);
+    let frames = send_l4(&mut l, TCP, &seg, 16, None);
+    assert_eq!(frames.len(), 1);
+    let f = &frames[0];
+    assert!(f.meta.is_plain(), "{:?}", f.meta);
+    let dgram = datagram_of(f);
+    assert!(l4_verifies(US0, HOST_A, TCP, &dgram[20..]));
+    let e = etherparse::TcpHeaderSlice::from_slice(&dgram[20..]).unwrap();
+    let want = e
+        .to_header()
+        .calc_checksum_ipv4_raw(US0.octets(), HOST_A.octets(), &data)
+        .unwrap();
+    assert_eq!(e.checksum(), want, "etherparse agrees");
+}
+
+#[test]
+fn without_tso_a_large_segment_asking_for_it_is_fragmented_with_a_full_checksum() {
+    // A sender must ask for TSO only where `IpTx::offload` offers it; if it asks anyway,
+    // nothing oversized reaches a device that cannot cut it.
+    let mut l = offload_iface(Offload::NONE);
+    let data = pattern(4000, 5);
+    let seg = tcp_segment(&data);
+    let meta = SendMeta {
+        src: Some(US0),
+        l4_csum: Some(16),
+        gso_size: Some(1448),
+        ..SendMeta::new(HOST_A, TCP)
+    };
+    l.tx()
+        .send_with(&meta, seg.len(), &mut |b| b.copy_from_slice(&seg), T0)
+        .unwrap();
+    let frames: Vec<ip::TxFrame> = l.take_tx().collect();
+    assert!(frames.len() > 1);
+    assert!(frames.iter().all(|f| f.meta.is_plain()));
+    assert!(frames.iter().all(|f| f.data.len() <= 1514));
+    let whole = reassemble(frames.iter().map(|f| &f.data[ethernet::HEADER_LEN..]));
+    assert!(l4_verifies(US0, HOST_A, TCP, &whole[20..]));
+    assert_eq!(&whole[20 + TCP_HL..], &data[..]);
+}
+
+/// A UDP datagram 5000 -> 7 of `len` data bytes whose checksum comes out zero (the first
+/// two data bytes are chosen for it), the checksum field zero.
+fn udp_summing_to_zero(len: usize) -> Vec<u8> {
+    let mut u = vec![0u8; 8 + len];
+    u[0..2].copy_from_slice(&5000u16.to_be_bytes());
+    u[2..4].copy_from_slice(&7u16.to_be_bytes());
+    u[4..6].copy_from_slice(&((8 + len) as u16).to_be_bytes());
+    u[10..].copy_from_slice(&pattern(len - 2, 8));
+    let ph = ip::checksum::pseudo_header(US0, HOST_A, UDP, (8 + len) as u16);
+    let folded = !ip::checksum::finish(ip::checksum::sum(&u, ph));
+    // Make the whole sum 0xffff, whose complement (the checksum) is zero.
+    u[8..10].copy_from_slice(&(0xffff - folded).to_be_bytes());
+    let c = ip::checksum::finish(ip::checksum::sum(&u, ph));
+    assert_eq!(c, 0, "the computed checksum is zero");
+    u
+}
+
+#[test]
+fn a_udp_checksum_that_comes_out_zero_is_sent_as_all_ones() {
+    // Within the MTU, in full.
+    let mut l = offload_iface(Offload::NONE);
+    let u = udp_summing_to_zero(100);
+    let frames = send_l4(&mut l, UDP, &u, 6, None);
+    assert_eq!(frames.len(), 1);
+    let dgram = datagram_of(&frames[0]);
+    assert_eq!(
+        &dgram[26..28],
+        &[0xff, 0xff],
+        "zero means 'no checksum' in UDP"
+    );
+    assert!(l4_verifies(US0, HOST_A, UDP, &dgram[20..]));
+    // Fragmented, in full.
+    let u = udp_summing_to_zero(4000);
+    let frames = send_l4(&mut l, UDP, &u, 6, None);
+    assert!(frames.len() > 1);
+    let whole = reassemble(frames.iter().map(|f| &f.data[ethernet::HEADER_LEN..]));
+    assert_eq!(&whole[26..28], &[0xff, 0xff]);
+    // Left to the device, which completes it as Linux does (a zero result sent as ones).
+    let mut l = offload_iface(ALL_OFFLOADS);
+    let u = udp_summing_to_zero(100);
+    let frames = send_l4(&mut l, UDP, &u, 6, None);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        frames[0].meta.csum,
+        Csum::Partial {
+            start: L4_AT as u16,
+            offset: 6
+        }
+    );
+    let mut done = frames[0].data.clone();
+    assert!(complete_checksum(&mut done, L4_AT as u16, 6));
+    assert_eq!(&done[L4_AT + 6..L4_AT + 8], &[0xff, 0xff]);
+    assert!(l4_verifies(US0, HOST_A, UDP, &done[L4_AT..]));
 }

@@ -130,7 +130,12 @@ pub fn complete_checksum(frame: &mut [u8], start: u16, offset: u16) -> bool {
         return false;
     }
     // The field holds the pseudo-header sum; summing it in with the rest is the checksum.
-    let c = crate::checksum::finish(crate::checksum::sum(&frame[start..], 0));
+    // A zero result goes out as all ones (the same in one's complement), as Linux completes
+    // it: a zero UDP checksum would mean "none" (RFC 768).
+    let c = match crate::checksum::finish(crate::checksum::sum(&frame[start..], 0)) {
+        0 => 0xffff,
+        c => c,
+    };
     frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
     true
 }

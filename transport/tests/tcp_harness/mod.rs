@@ -60,6 +60,8 @@ pub struct FakeIp {
     pub sent: Vec<Sent>,
     /// Make every send fail (a full transmit queue).
     pub fail: bool,
+    /// What the route's device offloads (`IpTx::offload`): none unless a test says so.
+    pub offload: netif::Offload,
 }
 
 impl IpTx for FakeIp {
@@ -104,6 +106,10 @@ impl IpTx for FakeIp {
 
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
         ip.is_broadcast() || ip == BCAST
+    }
+
+    fn offload(&self, _dst: Ipv4Addr) -> netif::Offload {
+        self.offload
     }
 }
 

@@ -1,0 +1,376 @@
+//! TAP offloads against the Linux kernel (issue 8): 20 MB each way between the stack's `snc`
+//! and the kernel's netcat, with offloads (the default: `IFF_VNET_HDR` + `TUNSETOFFLOAD`,
+//! checksum and TSO4) and with `--no-offload` (plain 1514-byte frames), byte-exact (SHA-256
+//! of both ends) and with the device counters of `stat` telling which kind of frames
+//! crossed; the same with 10% loss on each side. Each test in a network namespace of its own.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tests::{Netns, Tapip};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// The size of each transfer.
+const MB20: usize = 20 * 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The default: offloads on.
+    Offload,
+    /// `--no-offload`.
+    Plain,
+}
+
+/// A directory of this test's files, removed when it drops (also when the test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("tapip-offload-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// `name` filled with `len` random bytes.
+    fn random_file(&self, name: &str, len: usize) -> PathBuf {
+        let mut data = Vec::with_capacity(len);
+        std::fs::File::open("/dev/urandom")
+            .expect("/dev/urandom")
+            .take(len as u64)
+            .read_to_end(&mut data)
+            .expect("random bytes");
+        assert_eq!(data.len(), len);
+        let p = self.path(name);
+        std::fs::write(&p, &data).expect("write the file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A kernel-side program this test started; killed by its PID when it drops.
+struct Proc(Child);
+
+impl Proc {
+    fn spawn(ns: &Netns, line: &str) -> Proc {
+        // `ip netns exec` and `exec` replace themselves: the child's PID is the program's.
+        Proc(
+            ns.command("sh")
+                .args(["-c", &format!("exec {line}")])
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run '{line}': {e}")),
+        )
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// SHA-256 of a file, by coreutils' `sha256sum`.
+fn sha256(p: &Path) -> String {
+    let o = Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .expect("run sha256sum");
+    assert!(o.status.success(), "sha256sum {}", p.display());
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn assert_same_file(what: &str, got: &Path, want: &Path, t: &Tapip) {
+    let (g, w) = (sha256(got), sha256(want));
+    let len = std::fs::metadata(got).map_or(0, |m| m.len());
+    assert_eq!(
+        g,
+        w,
+        "{what}: {len} bytes arrived, SHA-256 differs\n{}",
+        t.output()
+    );
+}
+
+/// 10% of what arrives at the kernel's tap0 dropped, by nftables on its ingress hook.
+const NFT_LOSS: &str = "table netdev tapip_loss {
+    chain ingress {
+        type filter hook ingress device \"tap0\" priority 0; policy accept;
+        meta protocol ip numgen random mod 100 < 10 counter drop
+    }
+}
+";
+
+/// The stack in a namespace of its own, in `mode`; with `loss`, 10% of the frames each side
+/// receives are dropped (`--fault` on the stack's side, nftables on the kernel's).
+fn start(tag: &str, mode: Mode, loss: Option<u32>, dir: &TempDir) -> (Netns, Tapip) {
+    let ns = Netns::new(tag);
+    let mut args: Vec<String> = Vec::new();
+    if mode == Mode::Plain {
+        args.push("--no-offload".into());
+    }
+    if let Some(seed) = loss {
+        args.push("--fault".into());
+        args.push(format!("loss=0.1,seed={seed}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = Tapip::start(&ns, &args);
+    if loss.is_some() {
+        let rules = dir.path("loss.nft");
+        std::fs::write(&rules, NFT_LOSS).unwrap();
+        let (ok, out) = ns.sh_text(&format!("nft -f {}", rules.display()));
+        assert!(ok, "nft -f failed: {out}");
+    }
+    (ns, t)
+}
+
+/// A counter `name=N` of `stat`'s line that starts with `line` (e.g. "dev tap0").
+fn stat_counter(t: &mut Tapip, line: &str, name: &str) -> u64 {
+    let since = t.output().len();
+    t.cmd("stat");
+    // The last line of stat, printed after `since`.
+    let mut out = String::new();
+    let done = tests::eventually(SECS(10), || {
+        out = t.output()[since..].to_string();
+        out.contains("raw       delivered=")
+    });
+    assert!(done, "no stat within 10 s:\n{}", t.output());
+    let row = out
+        .lines()
+        .find(|l| l.trim_start().starts_with(line))
+        .unwrap_or_else(|| panic!("no '{line}' line in stat:\n{}", t.output()));
+    let key = format!("{name}=");
+    let n = row
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&key))
+        .and_then(|n| n.parse().ok());
+    match n {
+        Some(n) => n,
+        // stat leaves out drop counters that are zero.
+        None if name.starts_with("drop") => 0,
+        None => panic!("no {name} in '{row}'"),
+    }
+}
+
+/// Wait until the output printed after byte `since` contains `ok`; panics on a line
+/// starting with `err` that does not contain it, or at `timeout`.
+fn wait_result(t: &Tapip, since: usize, ok: &str, err: &str, timeout: Duration) {
+    let end = Instant::now() + timeout;
+    loop {
+        let out = t.output();
+        let new = out.get(since..).unwrap_or_default();
+        if new.contains(ok) {
+            return;
+        }
+        if new.lines().any(|l| l.starts_with(err) && !l.contains(ok)) {
+            std::thread::sleep(Duration::from_millis(200));
+            panic!("failed ({err:?} before {ok:?}):\n{}", t.output());
+        }
+        if Instant::now() > end {
+            panic!("timed out waiting for {ok:?}; tapip printed:\n{out}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_listening(ns: &Netns, port: u16) {
+    let ok = tests::eventually(SECS(10), || {
+        let (_, out) = ns.sh_text(&format!("ss -Hltn 'sport = :{port}'"));
+        out.contains("LISTEN")
+    });
+    assert!(ok, "nothing listens on port {port} in the namespace");
+}
+
+/// Kernel -> stack: netcat sends `src` to `snc -b 5000 -o FILE`; returns the file.
+fn kernel_to_stack(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: u64) -> PathBuf {
+    let got = dir.path("stack-got.bin");
+    let since = t.output().len();
+    t.cmd(&format!("snc -b 5000 -w {limit} -o {}", got.display()));
+    // snc's listener is the stack's: wait until a connection attempt is accepted.
+    let start = Instant::now();
+    let mut nc = loop {
+        // -N: shut down the sending side at the end of the file, so snc sees the end.
+        let mut p = Proc::spawn(
+            ns,
+            &format!("nc -N -w {limit} 10.0.0.1 5000 < {}", src.display()),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        match p.0.try_wait() {
+            Ok(Some(s)) if !s.success() && start.elapsed() < SECS(10) => continue,
+            _ => break p,
+        }
+    };
+    wait_result(
+        t,
+        since,
+        &format!("snc: received {MB20} bytes in"),
+        "snc:",
+        SECS(limit),
+    );
+    println!("kernel -> stack: {:.2} s", start.elapsed().as_secs_f64());
+    let status = nc.wait(SECS(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "nc: {status:?}\n{}",
+        t.output()
+    );
+    got
+}
+
+/// Stack -> kernel: `snc -c 10.0.0.2:5001 -f SRC` to `nc -l 5001 > FILE`; returns the file.
+fn stack_to_kernel(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: u64) -> PathBuf {
+    let got = dir.path("kernel-got.bin");
+    let mut nc = Proc::spawn(ns, &format!("nc -l 5001 > {}", got.display()));
+    wait_listening(ns, 5001);
+    let since = t.output().len();
+    let start = Instant::now();
+    t.cmd(&format!("snc -c 10.0.0.2:5001 -f {}", src.display()));
+    wait_result(
+        t,
+        since,
+        &format!("snc: sent {MB20} bytes, received 0 bytes in"),
+        "snc:",
+        SECS(limit),
+    );
+    println!("stack -> kernel: {:.2} s", start.elapsed().as_secs_f64());
+    let status = nc.wait(SECS(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "nc did not end on the stack's FIN: {status:?}\n{}",
+        t.output()
+    );
+    got
+}
+
+/// `ethtool -k tap0` in the namespace: the offloads the kernel side of the tap has.
+fn ethtool_features(ns: &Netns) -> String {
+    let (ok, out) = ns.sh_text("ethtool -k tap0");
+    assert!(ok, "ethtool -k tap0: {out}");
+    out
+}
+
+fn feature_on(features: &str, name: &str) -> bool {
+    features
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+        .unwrap_or_else(|| panic!("no {name} in ethtool -k:\n{features}"))
+        .starts_with("on")
+}
+
+/// 20 MB each way in `mode`, byte-exact, and the frames that crossed as `mode` says.
+fn both_ways(tag: &str, mode: Mode) {
+    let dir = TempDir::new(tag);
+    let (ns, mut t) = start(tag, mode, None, &dir);
+    // The kernel side of the tap: segmentation offload on only when the stack asked for it.
+    let features = ethtool_features(&ns);
+    let on = mode == Mode::Offload;
+    assert_eq!(
+        feature_on(&features, "tx-tcp-segmentation"),
+        on,
+        "{mode:?}:\n{features}"
+    );
+    assert_eq!(
+        feature_on(&features, "tx-checksumming"),
+        on,
+        "{mode:?}:\n{features}"
+    );
+
+    let src = dir.random_file("src.bin", MB20);
+    let got = kernel_to_stack(&ns, &mut t, &dir, &src, 120);
+    assert_same_file("kernel -> stack", &got, &src, &t);
+    let coalesced = stat_counter(&mut t, "dev tap0", "rx_coalesced");
+    let partial = stat_counter(&mut t, "dev tap0", "rx_csum_partial");
+    println!("{mode:?}: rx_coalesced={coalesced} rx_csum_partial={partial}");
+
+    let got = stack_to_kernel(&ns, &mut t, &dir, &src, 120);
+    assert_same_file("stack -> kernel", &got, &src, &t);
+    let tso = stat_counter(&mut t, "dev tap0", "tx_tso");
+    let tx_partial = stat_counter(&mut t, "dev tap0", "tx_csum_partial");
+    println!("{mode:?}: tx_tso={tso} tx_csum_partial={tx_partial}");
+    let bad = stat_counter(&mut t, "ip", "drop_bad_offload");
+    assert_eq!(bad, 0, "no offload metadata refused");
+    if on {
+        assert!(coalesced > 0, "the kernel handed over coalesced segments");
+        assert!(tso > 0, "the stack handed the kernel TSO frames");
+        assert!(partial > 0 && tx_partial > 0, "partial checksums both ways");
+    } else {
+        assert_eq!(
+            (coalesced, tso, partial, tx_partial),
+            (0, 0, 0, 0),
+            "plain frames only"
+        );
+    }
+}
+
+#[test]
+fn with_offloads_20_mb_cross_each_way_in_coalesced_and_tso_frames() {
+    both_ways("offon", Mode::Offload);
+}
+
+#[test]
+fn with_no_offload_20_mb_cross_each_way_in_plain_frames() {
+    both_ways("offoff", Mode::Plain);
+}
+
+/// 20 MB each way with 10% loss on each side, byte-exact.
+fn lossy_both_ways(tag: &str, mode: Mode, seed: u32) {
+    let dir = TempDir::new(tag);
+    let (ns, mut t) = start(tag, mode, Some(seed), &dir);
+    let src = dir.random_file("src.bin", MB20);
+    let got = kernel_to_stack(&ns, &mut t, &dir, &src, 240);
+    assert_same_file("lossy kernel -> stack", &got, &src, &t);
+    let got = stack_to_kernel(&ns, &mut t, &dir, &src, 240);
+    assert_same_file("lossy stack -> kernel", &got, &src, &t);
+    let lost = stat_counter(&mut t, "fault", "drop_injected_loss");
+    let (_, nft) = ns.sh_text("nft list chain netdev tapip_loss ingress");
+    let kernel_lost: u64 = nft
+        .split("counter packets ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    println!("{mode:?}: dropped {lost} frames at the stack, {kernel_lost} at the kernel");
+    assert!(lost > 0 && kernel_lost > 0, "both sides lost frames");
+    let tso = stat_counter(&mut t, "dev tap0", "tx_tso");
+    assert_eq!(tso > 0, mode == Mode::Offload, "TSO frames: {tso}");
+}
+
+#[test]
+fn with_offloads_and_10_percent_loss_20_mb_cross_each_way_byte_exact() {
+    lossy_both_ways("offlosson", Mode::Offload, 5);
+}
+
+#[test]
+fn with_no_offload_and_10_percent_loss_20_mb_cross_each_way_byte_exact() {
+    lossy_both_ways("offlossoff", Mode::Plain, 6);
+}

@@ -1,0 +1,165 @@
+//! TCP segment sizing with TSO (issue 8): where the route's device cuts segments
+//! (`IpTx::offload` says checksum and TSO), new data leaves in bursts of whole MSS-sized
+//! segments in one datagram, each with `gso_size` = MSS; elsewhere, and for
+//! retransmissions, only segments of at most one MSS, with no `gso_size`.
+
+mod tcp_harness;
+
+use ip::SendMeta;
+use netif::Offload;
+use tcp_harness::*;
+
+const MSS: usize = PEER_MSS as usize;
+const TSO: Offload = Offload {
+    csum: true,
+    tso: true,
+};
+
+/// What the stack sent since the last look: each segment with the metadata it went with.
+fn sent(n: &mut Net) -> Vec<(Out, SendMeta)> {
+    let metas: Vec<SendMeta> = n.ip.sent.iter().map(|s| s.meta).collect();
+    n.take().into_iter().zip(metas).collect()
+}
+
+/// Send `data` on `c` and play a peer that ACKs each flight as a whole, until everything
+/// is acknowledged; returns every data segment's (length, gso_size) and the bytes that
+/// arrived in order.
+fn transfer(n: &mut Net, c: &Conn, data: &[u8]) -> (Vec<(usize, Option<u16>)>, Vec<u8>) {
+    assert_eq!(n.send(c.h, data), data.len());
+    let mut segs = Vec::new();
+    let mut got = Vec::new();
+    let end = c.snd + data.len();
+    let mut rounds = 0;
+    loop {
+        let flight = sent(n);
+        for (o, m) in &flight {
+            if o.data.is_empty() {
+                continue;
+            }
+            assert_eq!(o.r.seq, c.snd + got.len(), "in order: {o:?}");
+            assert_eq!(m.l4_csum, Some(16), "ip fills the checksum");
+            segs.push((o.data.len(), m.gso_size));
+            got.extend_from_slice(&o.data);
+        }
+        let acked = c.snd + got.len();
+        if acked == end {
+            break;
+        }
+        assert!(
+            !flight.is_empty(),
+            "stalled at {} of {}",
+            got.len(),
+            data.len()
+        );
+        n.ack(c, acked);
+        rounds += 1;
+        assert!(rounds < 1000);
+    }
+    n.ack(c, end);
+    (segs, got)
+}
+
+#[test]
+fn with_tso_new_data_leaves_in_bursts_of_whole_segments() {
+    let mut n = Net::new();
+    n.ip.offload = TSO;
+    let c = n.passive();
+    let data = pattern(200_000);
+    let (segs, got) = transfer(&mut n, &c, &data);
+    assert_eq!(got, data);
+    assert!(
+        segs.iter().any(|&(len, _)| len > MSS),
+        "at least one burst: {segs:?}"
+    );
+    for (i, &(len, gso)) in segs.iter().enumerate() {
+        if len > MSS {
+            assert_eq!(
+                gso,
+                Some(PEER_MSS),
+                "a burst is cut into MSS pieces: {segs:?}"
+            );
+            assert!(len <= transport::tcp::conn::TSO_MAX, "{len}");
+            // Only the end of what the application wrote may leave a short piece.
+            assert!(
+                len % MSS == 0 || i == segs.len() - 1,
+                "whole segments except at the end: {segs:?}"
+            );
+        } else {
+            assert_eq!(gso, None, "{segs:?}");
+        }
+    }
+    // Far fewer datagrams than segments on the wire.
+    assert!(segs.len() * 4 < data.len() / MSS, "{} sends", segs.len());
+}
+
+#[test]
+fn without_tso_only_mss_sized_segments_leave() {
+    for offload in [
+        Offload::NONE,
+        Offload {
+            csum: true,
+            tso: false,
+        },
+        // TSO needs the device to fill the checksums too.
+        Offload {
+            csum: false,
+            tso: true,
+        },
+    ] {
+        let mut n = Net::new();
+        n.ip.offload = offload;
+        let c = n.passive();
+        let data = pattern(100_000);
+        let (segs, got) = transfer(&mut n, &c, &data);
+        assert_eq!(got, data);
+        assert!(
+            segs.iter().all(|&(len, gso)| len <= MSS && gso.is_none()),
+            "{offload:?}: {segs:?}"
+        );
+        assert_eq!(segs.len(), data.len().div_ceil(MSS), "{offload:?}");
+    }
+}
+
+#[test]
+fn the_offload_is_looked_up_at_each_send() {
+    let mut n = Net::new();
+    let c = n.passive();
+    // No TSO: the first flight is in MSS-sized segments.
+    n.send(c.h, &pattern(30_000));
+    let first = sent(&mut n);
+    assert!(first.len() > 1);
+    assert!(first
+        .iter()
+        .all(|(o, m)| o.data.len() <= MSS && m.gso_size.is_none()));
+    let acked: usize = first.iter().map(|(o, _)| o.data.len()).sum();
+    // The route gains TSO: the next flight goes out in bursts.
+    n.ip.offload = TSO;
+    n.ack(&c, c.snd + acked);
+    let next = sent(&mut n);
+    assert!(
+        next.iter()
+            .any(|(o, m)| o.data.len() > MSS && m.gso_size == Some(PEER_MSS)),
+        "{next:?}"
+    );
+}
+
+#[test]
+fn a_retransmission_is_one_segment_even_with_tso() {
+    let mut n = Net::new();
+    n.ip.offload = TSO;
+    let c = n.passive();
+    n.send(c.h, &pattern(30_000));
+    let first = sent(&mut n);
+    let burst = first
+        .iter()
+        .find(|(o, _)| o.data.len() > MSS)
+        .map(|(o, _)| o.data.len())
+        .expect("a burst");
+    assert!(burst > MSS);
+    // Nothing is acknowledged: the retransmission timeout resends the first segment only.
+    let (_, again) = n.next_sent(secs(5));
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].r.seq, c.snd);
+    assert_eq!(again[0].data.len(), MSS);
+    assert_eq!(again[0].data, pattern(MSS));
+}
