@@ -105,7 +105,7 @@ fn sansio(total: u64, mtu: usize) {
             server = Some(h);
             break;
         }
-        now = now + ROUND;
+        now += ROUND;
         a.timers(now);
         b.timers(now);
     }
@@ -148,7 +148,7 @@ fn sansio(total: u64, mtu: usize) {
         if eof {
             break;
         }
-        now = now + ROUND;
+        now += ROUND;
         a.timers(now);
         b.timers(now);
     }
