@@ -143,7 +143,7 @@ kernel_session() {
     ip netns del "$nsa"; ip netns del "$nsb"
 }
 
-echo "modes: ${modes[*]}; RUNS=$RUNS SECS=$SECS"
+echo "modes: ${modes[*]}; RUNS=$RUNS SECS=$SECS; load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
     echo "run $i:"
     for m in "${modes[@]}"; do
@@ -153,6 +153,7 @@ done
 
 # The summary: per mode and direction min/median/max, median CPU, median CPU s/GB, median RTT.
 echo
+echo "load average at the end: $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine skews absolute figures; compare ratios)"
 echo "summary (RUNS=$RUNS SECS=$SECS; k2s = kernel sends, stack receives; s2k = stack sends, kernel receives):"
 summ() { # MODE DIR COLUMN -> "min median max" of that column
     awk -v m="$1" -v d="$2" -v c="$3" '$1 == m && $2 == d {print $c}' "$tmp/results" | sort -g |
