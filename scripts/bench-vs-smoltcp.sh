@@ -9,19 +9,24 @@
 #              on 9, chargen on 19, 1 MiB socket buffers;
 #   tapip      `tapip --no-host-config -c "serve discard -p 9; serve chargen -p 19; wait"`
 #              (1 MiB socket buffers by default);
-#   tapip-nooff  the same with `--no-offload`, when `tapip --help` lists that flag;
+#              (TAP offloads on: checksum and TSO4, 64 KB frames both ways);
+#   tapip-nooff  the same with `--no-offload` (plain 1514-byte frames, as smoltcp sees),
+#              when `tapip --help` lists that flag;
 #   kernel     the kernel's TCP in a second namespace (`tcp_bench kernel-serve`), reached
-#              through netif/examples/tap_forwarder.rs (two taps, one thread per direction).
+#              through netif/examples/tap_forwarder.rs (two taps, one thread per direction)
+#              with `--offload`: the same offloads as tapip's default;
+#   kernel-nooff  the same forwarder with plain frames.
 # The client (tests/examples/tcp_bench.rs) is a std::net program in the kernel side's
 # namespace: `client-write` to discard for SECS seconds (kernel sends, stack receives),
 # `client-read` from chargen for SECS seconds (stack sends, kernel receives). Each session
 # also measures ping RTT (200 pings 2 ms apart, median) and the server process's CPU
 # (utime + stime from /proc/PID/stat over each transfer; for `kernel`, the forwarder's).
-# Sessions alternate (smoltcp, tapip, [tapip-nooff], kernel) RUNS times.
+# Sessions alternate (smoltcp, tapip, tapip-nooff, kernel, kernel-nooff) RUNS times;
+# MODES="smoltcp tapip-nooff" (say) runs only those.
 #
 # Prints every session, then per mode and direction min/median/max Gbit/s, the median
-# server CPU and CPU seconds per GB, the median ping RTT, and the ratios tapip/smoltcp
-# (and tapip/kernel). Needs root; creates and removes its own namespaces.
+# server CPU and CPU seconds per GB, the median ping RTT, and the ratios of each tapip
+# mode to smoltcp and to the kernel with the same offloads. Needs root; creates and removes its own namespaces.
 #   RUNS=5 SECS=5 bash scripts/bench-vs-smoltcp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +39,16 @@ TAPIP="$target/tapip"; B="$target/examples/tcp_bench"; FWD="$target/examples/tap
 HZ=$(getconf CLK_TCK)
 MAC=00:34:45:67:89:ab
 
-modes=(smoltcp tapip)
-if "$TAPIP" --help | grep -q -- '--no-offload'; then modes+=(tapip-nooff); fi
-modes+=(kernel)
+if [ -n "${MODES:-}" ]; then
+    read -ra modes <<< "$MODES"
+else
+    modes=(smoltcp tapip)
+    if "$TAPIP" --help | grep -q -- '--no-offload'; then modes+=(tapip-nooff); fi
+    modes+=(kernel kernel-nooff)
+fi
+for m in "${modes[@]}"; do
+    case $m in smoltcp|tapip|tapip-nooff|kernel|kernel-nooff) ;; *) echo "unknown mode $m" >&2; exit 2 ;; esac
+done
 
 tmp=$(mktemp -d /tmp/tapip-vs-smoltcp.XXXXXX)
 pids=(); nss=()
@@ -120,14 +132,16 @@ stack_session() {
     transfer "$mode" k2s "$ns" client-write 10.0.0.1:9 "$p"
     transfer "$mode" s2k "$ns" client-read 10.0.0.1:19 "$p"
     stop "$p"
+    grep -i 'offload' "$tmp/server" | sed 's/^/  server: /' || true
     ip netns del "$ns"
 }
 
 # The kernel's TCP between two namespaces through the user-space forwarder.
 kernel_session() {
-    local run=$1 nsa="tapip-vs-$$-fa-$1" nsb="tapip-vs-$$-fb-$1" f s
+    local mode=$1 run=$2 nsa="tapip-vs-$$-fa-$2" nsb="tapip-vs-$$-fb-$2" f s opt=()
+    [ "$mode" = kernel ] && opt=(--offload)
     newns "$nsa"; newns "$nsb"
-    ip netns exec "$nsa" "$FWD" fwa fwb > "$tmp/fwd" 2>&1 &
+    ip netns exec "$nsa" "$FWD" "${opt[@]}" fwa fwb > "$tmp/fwd" 2>&1 &
     f=$!; pids+=("$f")
     for _ in $(seq 100); do ip netns exec "$nsa" ip link show fwb >/dev/null 2>&1 && break; sleep 0.1; done
     ip netns exec "$nsa" ip link set fwb netns "$nsb"
@@ -136,9 +150,10 @@ kernel_session() {
     ip netns exec "$nsb" "$B" kernel-serve > "$tmp/kserve" 2>&1 &
     s=$!; pids+=("$s")
     ready "$nsa" 10.0.0.3
-    ping_rtt kernel "$nsa" 10.0.0.3
-    transfer kernel k2s "$nsa" client-write 10.0.0.3:9 "$f"
-    transfer kernel s2k "$nsa" client-read 10.0.0.3:19 "$f"
+    ping_rtt "$mode" "$nsa" 10.0.0.3
+    transfer "$mode" k2s "$nsa" client-write 10.0.0.3:9 "$f"
+    transfer "$mode" s2k "$nsa" client-read 10.0.0.3:19 "$f"
+    [ -s "$tmp/fwd" ] && sed 's/^/  /' "$tmp/fwd"
     stop "$s"; stop "$f"
     ip netns del "$nsa"; ip netns del "$nsb"
 }
@@ -147,7 +162,7 @@ echo "modes: ${modes[*]}; RUNS=$RUNS SECS=$SECS; load average at start: $(cut -d
 for i in $(seq "$RUNS"); do
     echo "run $i:"
     for m in "${modes[@]}"; do
-        if [ "$m" = kernel ]; then kernel_session "$i"; else stack_session "$m" "$i"; fi
+        case $m in kernel*) kernel_session "$m" "$i" ;; *) stack_session "$m" "$i" ;; esac
     done
 done
 
@@ -171,8 +186,8 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a != "-" && b != "-" && b > 0) printf "%.2f", a / b; else printf "-"}'; }
 echo
 for m in "${modes[@]}"; do
-    case $m in tapip*) ;; *) continue ;; esac
-    for base in smoltcp kernel; do
+    case $m in tapip) same=kernel ;; tapip-nooff) same=kernel-nooff ;; *) continue ;; esac
+    for base in smoltcp "$same"; do
         echo "$m/$base: k2s $(ratio "$(med "$m" k2s 3)" "$(med "$base" k2s 3)")," \
              "s2k $(ratio "$(med "$m" s2k 3)" "$(med "$base" s2k 3)")," \
              "ping RTT $(ratio "$(med "$m" ping 3)" "$(med "$base" ping 3)")," \

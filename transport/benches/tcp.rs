@@ -4,7 +4,7 @@
 //!   (a bare ACK; a full 1460-byte data segment, checksum included);
 //! - the input of an in-order 1460-byte segment on an established connection (the ACK it
 //!   triggers every second segment included, and the application's reads, amortised:
-//!   every 64 segments);
+//!   every 64 segments), its checksum verified or vouched for by the device;
 //! - an ACK that acknowledges one segment and SACKs three ranges above a hole of ten
 //!   segments in flight (loss detection and the retransmission it triggers included);
 //! - `Transport::poll_at` with 10,000 established connections, each with unacknowledged
@@ -14,6 +14,7 @@
 //! in BENCHMARKS.md.
 
 use divan::{black_box, Bencher};
+use ip::checksum;
 use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use ip::{Datagram, IpTx, SendError, SendMeta, Upper};
 use netif::Instant;
@@ -45,13 +46,22 @@ struct SinkIp {
 impl IpTx for SinkIp {
     fn send_with(
         &mut self,
-        _meta: &SendMeta,
+        meta: &SendMeta,
         payload_len: usize,
         fill: &mut dyn FnMut(&mut [u8]),
         _now: Instant,
     ) -> Result<(), SendError> {
         self.buf.resize(payload_len, 0);
         fill(&mut self.buf[..payload_len]);
+        // What `ip` does for a device without checksum offload.
+        if let Some(at) = meta.l4_csum {
+            let at = usize::from(at);
+            let src = meta.src.unwrap_or(US);
+            let len = u16::try_from(payload_len).unwrap_or(u16::MAX);
+            let acc = checksum::pseudo_header(src, meta.dst, meta.protocol, len);
+            let c = checksum::finish(checksum::sum(&self.buf[..payload_len], acc));
+            self.buf[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        }
         if self.keep_last {
             self.last.clear();
             self.last.extend_from_slice(&self.buf);
@@ -100,11 +110,17 @@ fn datagram(pport: u16, r: &TcpRepr, data: &[u8]) -> Vec<u8> {
 }
 
 fn deliver(t: &mut Transport, ip: &mut SinkIp, bytes: &[u8], now: Instant) {
+    deliver_csum(t, ip, bytes, false, now)
+}
+
+/// `csum_ok`: the device vouched for the TCP checksum (offload), so TCP does not verify it.
+fn deliver_csum(t: &mut Transport, ip: &mut SinkIp, bytes: &[u8], csum_ok: bool, now: Instant) {
     let packet = Ipv4Packet::new_checked(bytes).expect("a valid IP header");
     let d = Datagram {
         ifindex: 1,
         packet,
         broadcast: false,
+        csum_ok,
     };
     t.deliver(ip, &d, now);
 }
@@ -227,8 +243,10 @@ fn header_emit_data(bencher: Bencher) {
 
 /// One in-order 1460-byte segment into an established connection, in a steady state: the
 /// application reads (64 KiB at a time) after every 64 segments, so the window stays open.
-#[divan::bench]
-fn input_in_order(bencher: Bencher) {
+/// `csum_offloaded`: the device vouched for the checksum (TAP offloads), so it is not
+/// verified.
+#[divan::bench(args = [false, true])]
+fn input_in_order(bencher: Bencher, csum_offloaded: bool) {
     let now = Instant::from_secs(1000);
     let (mut t, mut ip, l) = server(1);
     let c = connect(&mut t, &mut ip, l, 40_000, now);
@@ -245,7 +263,7 @@ fn input_in_order(bencher: Bencher) {
     let read = Cell::new(0usize);
     let mut buf = vec![0u8; 64 * 1024];
     bencher.bench_local(|| {
-        deliver(&mut t, &mut ip, &d, now);
+        deliver_csum(&mut t, &mut ip, &d, csum_offloaded, now);
         let (old, new) = (seq.get(), seq.get().wrapping_add(MSS as u32));
         seq.set(new);
         d[seq_at..seq_at + 4].copy_from_slice(&new.to_be_bytes());
