@@ -30,7 +30,7 @@
 #   RUNS=5 SECS=5 bash scripts/bench-vs-smoltcp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-5}; SECS=${SECS:-5}
+RUNS=${RUNS:-5}; SECS=${SECS:-5}; SMOLTCP_CC=${SMOLTCP_CC:-none}
 cargo build --release --bins --examples -q
 cargo build --release -q --manifest-path tests/vs-smoltcp/Cargo.toml
 target=${CARGO_TARGET_DIR:-target}/release
@@ -119,7 +119,7 @@ stack_session() {
     local mode=$1 run=$2 ns="tapip-vs-$$-$1-$2" p
     newns "$ns"
     case $mode in
-        smoltcp) ip netns exec "$ns" "$smol_bin" tap0 "$MAC" 10.0.0.1/24 > "$tmp/server" 2>&1 & ;;
+        smoltcp) ip netns exec "$ns" "$smol_bin" tap0 "$MAC" 10.0.0.1/24 "$SMOLTCP_CC" > "$tmp/server" 2>&1 & ;;
         tapip) ip netns exec "$ns" "$TAPIP" --no-host-config --mac "$MAC" \
             -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
         tapip-nooff) ip netns exec "$ns" "$TAPIP" --no-host-config --no-offload --mac "$MAC" \

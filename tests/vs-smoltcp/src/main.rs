@@ -2,10 +2,11 @@
 //! `scripts/bench-vs-smoltcp.sh` measures tapip against: the same services, the same 1 MiB
 //! socket buffers, the same kernel client.
 //!
-//! Usage: `smoltcp-serve TAP MAC IP/PREFIX` (e.g. `smoltcp-serve tap0 00:34:45:67:89:ab
-//! 10.0.0.1/24`). Opens (creates) TAP, leaves its kernel side alone, answers ARP and pings,
-//! serves one connection at a time on port 9 and on port 19, and prints `ready` once it
-//! listens. Runs until killed.
+//! Usage: `smoltcp-serve TAP MAC IP/PREFIX [none|reno|cubic]` (e.g. `smoltcp-serve tap0
+//! 00:34:45:67:89:ab 10.0.0.1/24`). Opens (creates) TAP, leaves its kernel side alone,
+//! answers ARP and pings, serves one connection at a time on port 9 and on port 19, and
+//! prints `ready` once it listens. Runs until killed. The last argument picks smoltcp's
+//! congestion control (its default, `none`, sends whatever the peer's window allows).
 //!
 //! The loop is smoltcp's usual one: poll the interface, move data in and out of the
 //! sockets, sleep in `poll` on the tap until a frame comes or the next timer is due.
@@ -50,11 +51,16 @@ fn parse_mac(s: &str) -> Option<EthernetAddress> {
     parts.next().is_none().then_some(EthernetAddress(b))
 }
 
-fn listener(sockets: &mut SocketSet<'static>, port: u16) -> SocketHandle {
-    let s = tcp::Socket::new(
+fn listener(
+    sockets: &mut SocketSet<'static>,
+    port: u16,
+    cc: tcp::CongestionControl,
+) -> SocketHandle {
+    let mut s = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; BUF]),
         tcp::SocketBuffer::new(vec![0; BUF]),
     );
+    s.set_congestion_control(cc);
     let h = sockets.add(s);
     relisten(sockets.get_mut::<tcp::Socket>(h), port);
     h
@@ -70,9 +76,15 @@ fn relisten(s: &mut tcp::Socket, port: u16) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        fail("usage: smoltcp-serve TAP MAC IP/PREFIX");
+    if !(4..=5).contains(&args.len()) {
+        fail("usage: smoltcp-serve TAP MAC IP/PREFIX [none|reno|cubic]");
     }
+    let cc = match args.get(4).map_or("none", String::as_str) {
+        "none" => tcp::CongestionControl::None,
+        "reno" => tcp::CongestionControl::Reno,
+        "cubic" => tcp::CongestionControl::Cubic,
+        other => fail(&format!("unknown congestion control {other}")),
+    };
     let mac = parse_mac(&args[2]).unwrap_or_else(|| fail(&format!("bad MAC {}", args[2])));
     let cidr: IpCidr = args[3]
         .parse()
@@ -88,8 +100,8 @@ fn main() {
             .unwrap_or_else(|_| fail("address table full"));
     });
     let mut sockets = SocketSet::new(Vec::new());
-    let discard = listener(&mut sockets, DISCARD);
-    let chargen = listener(&mut sockets, CHARGEN);
+    let discard = listener(&mut sockets, DISCARD, cc);
+    let chargen = listener(&mut sockets, CHARGEN, cc);
     let pattern = chargen_pattern();
     let mut offset = 0usize;
     println!("ready");
