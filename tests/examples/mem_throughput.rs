@@ -16,7 +16,8 @@
 //!   own thread: the runtime's threads, locks and wake-ups, but no TAP.
 //!
 //! MB defaults to 1000 and MTU to 1500 (65535 shows what 64 KB frames would give). Prints
-//! `mode=.. mtu=.. bytes=.. secs=.. MBps=.. gbps=..` (and for sansio the frames each way).
+//! one line, `mode=.. mtu=.. bytes=.. secs=.. MBps=.. gbps=..` (sansio adds the frames each
+//! way and the virtual time).
 //! Nothing asserts on time; figures in BENCHMARKS.md.
 
 use ip::{IpConfig, IpLayer, Ipv4Cidr};
@@ -167,10 +168,13 @@ fn sansio(total: u64, mtu: usize, offload: Offload) {
     } else {
         "sansio"
     };
-    report(mode, mtu, got, secs);
-    println!(
-        "frames a->b={ab} b->a={ba} virtual_secs={:.3}",
-        (now - Instant::from_secs(1)).as_secs_f64()
+    let virt = (now - Instant::from_secs(1)).as_secs_f64();
+    report(
+        mode,
+        mtu,
+        got,
+        secs,
+        &format!(" frames_ab={ab} frames_ba={ba} virtual_secs={virt:.3}"),
     );
 }
 
@@ -209,13 +213,15 @@ fn sockets(total: u64, mtu: usize) {
     if got != total {
         fail(&format!("received {got} of {total} bytes"));
     }
-    report("sockets", mtu, got, secs);
+    report("sockets", mtu, got, secs, "");
 }
 
-fn report(mode: &str, mtu: usize, bytes: u64, secs: f64) {
+/// One line; a closed stdout (`| head`) is not worth a panic.
+fn report(mode: &str, mtu: usize, bytes: u64, secs: f64, extra: &str) {
     let secs = secs.max(1e-9);
-    println!(
-        "mode={mode} mtu={mtu} bytes={bytes} secs={secs:.3} MBps={:.0} gbps={:.3}",
+    let _ = writeln!(
+        std::io::stdout(),
+        "mode={mode} mtu={mtu} bytes={bytes} secs={secs:.3} MBps={:.0} gbps={:.3}{extra}",
         bytes as f64 / secs / 1e6,
         bytes as f64 * 8.0 / secs / 1e9
     );
