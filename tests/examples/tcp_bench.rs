@@ -11,6 +11,14 @@
 //! - `stack-idle PORT N`: accept N connections, then print the process's resident size
 //!   before and after (`rss_before_kib=.. rss_after_kib=.. per_conn_bytes=..`) and hold
 //!   them until stdin closes. `kernel-idle DST:PORT N`: open N connections and hold them.
+//!
+//! The client of `scripts/bench-vs-smoltcp.sh`, the same for every server it measures:
+//! - `client-write DST:PORT SECS`: connect (to a discard server), write for SECS, close
+//!   the sending side and wait for the server's close; `client-read DST:PORT SECS`:
+//!   connect (to a chargen server) and read for SECS from the first byte. Both print
+//!   `bytes=B secs=T gbps=G` (client-write: from the first write to the server's close).
+//! - `kernel-serve`: discard on port 9 and chargen on port 19 on the kernel's own TCP (a
+//!   thread per connection), the third column of that comparison.
 
 use netif::{DriverConfig, TapConfig, TapDevice};
 use socket_api::{Stack, StackConfig, TcpListener, TcpStream};
@@ -89,6 +97,88 @@ fn source(w: &mut dyn Write, secs: f64) {
             fail(&format!("write: {e}"));
         }
     }
+}
+
+fn report(bytes: u64, secs: f64) {
+    let secs = secs.max(1e-9);
+    println!(
+        "bytes={bytes} secs={secs:.3} gbps={:.3}",
+        bytes as f64 * 8.0 / secs / 1e9
+    );
+}
+
+/// Write for `secs`, close the sending side, wait (at most 10 s) for the peer's close.
+fn client_write(dst: SocketAddr, secs: f64) {
+    let mut c =
+        std::net::TcpStream::connect(dst).unwrap_or_else(|e| fail(&format!("connect: {e}")));
+    let buf = vec![0x5au8; 256 * 1024];
+    let start = Instant::now();
+    let mut bytes = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        match c.write(&buf) {
+            Ok(n) => bytes += n as u64,
+            Err(e) => fail(&format!("write: {e}")),
+        }
+    }
+    let _ = c.shutdown(std::net::Shutdown::Write);
+    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut rest = [0u8; 4096];
+    while matches!(c.read(&mut rest), Ok(n) if n > 0) {}
+    report(bytes, start.elapsed().as_secs_f64());
+}
+
+/// Read for `secs` from the first byte, then close.
+fn client_read(dst: SocketAddr, secs: f64) {
+    let mut c =
+        std::net::TcpStream::connect(dst).unwrap_or_else(|e| fail(&format!("connect: {e}")));
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    let mut start = None;
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let t = *start.get_or_insert_with(Instant::now);
+                bytes += n as u64;
+                if t.elapsed().as_secs_f64() >= secs {
+                    break;
+                }
+            }
+            Err(e) => fail(&format!("read: {e}")),
+        }
+    }
+    report(bytes, start.map_or(0.0, |t| t.elapsed().as_secs_f64()));
+}
+
+/// Discard and chargen on the kernel's TCP, one thread per connection, until killed.
+fn kernel_serve() {
+    let serve = |port: u16, chargen: bool| {
+        let l = std::net::TcpListener::bind(("0.0.0.0", port))
+            .unwrap_or_else(|e| fail(&format!("bind {port}: {e}")));
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut c = c;
+                    if chargen {
+                        let line: Vec<u8> = (0..95u8)
+                            .flat_map(|i| {
+                                (0..72u8).map(move |j| b' ' + (i + j) % 95).chain(*b"\r\n")
+                            })
+                            .collect();
+                        let buf: Vec<u8> = line.iter().cycle().take(256 * 1024).copied().collect();
+                        while c.write_all(&buf).is_ok() {}
+                    } else {
+                        let mut buf = vec![0u8; 256 * 1024];
+                        while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+                    }
+                });
+            }
+        })
+    };
+    let a = serve(9, false);
+    let _b = serve(19, true);
+    println!("ready");
+    let _ = a.join();
 }
 
 fn rss_kib() -> u64 {
@@ -225,6 +315,9 @@ fn main() {
             let mut x = String::new();
             let _ = std::io::stdin().read_line(&mut x);
         }
-        _ => fail("usage: tcp_bench stack-sink|kernel-sink|stack-source|kernel-source|stack-rr|kernel-rr|stack-idle|kernel-idle ..."),
+        Some("client-write") => client_write(arg(&args, 2), arg(&args, 3)),
+        Some("client-read") => client_read(arg(&args, 2), arg(&args, 3)),
+        Some("kernel-serve") => kernel_serve(),
+        _ => fail("usage: tcp_bench stack-sink|kernel-sink|stack-source|kernel-source|stack-rr|kernel-rr|stack-idle|kernel-idle|client-write|client-read|kernel-serve ..."),
     }
 }
