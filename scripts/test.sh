@@ -31,6 +31,6 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
-# The kernel tests run the real `tapip` binary; build it first.
-cargo build --workspace --bins
+# The kernel tests run the real `tapip` binary and the socket-api examples; build them first.
+cargo build --workspace --bins --examples
 cargo test --workspace -- --test-threads=2

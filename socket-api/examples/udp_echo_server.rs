@@ -10,13 +10,10 @@
 //! ```
 //!
 //! Options (defaults shown): `--tap tap0 --addr 10.0.0.1/24 --host-addr 10.0.0.2/24
-//! --port 7`. Ctrl-C ends it. `udp_echo_client` is the other end.
+//! --gateway 10.0.0.2 --port 7`, `--no-offload`. Ctrl-C ends it. `udp_echo_client` is the other end.
 
-use ip::Ipv4Cidr;
-use netif::{DriverConfig, TapConfig, TapDevice};
-use socket_api::{Stack, StackConfig, UdpSocket};
+use socket_api::{StackBuilder, UdpSocket};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 fn main() {
     if let Err(e) = run() {
@@ -26,29 +23,35 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
-    let (mut tap, mut addr, mut host_addr, mut port) = (
-        "tap0".to_string(),
-        cidr("10.0.0.1/24")?,
-        cidr("10.0.0.2/24")?,
-        7u16,
-    );
+    let mut builder = StackBuilder::new()
+        .tap("tap0")
+        .addr("10.0.0.1/24")
+        .host_addr("10.0.0.2/24")
+        .gateway("10.0.0.2")
+        .mac("02:00:00:00:00:01");
+    let mut port = 7u16;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--tap" => tap = value()?,
-            "--addr" => addr = cidr(&value()?)?,
-            "--host-addr" => host_addr = cidr(&value()?)?,
-            "--port" => port = value()?.parse().map_err(|_| "--port: not a port")?,
+        builder = match a.as_str() {
+            "--tap" => builder.tap(value()?),
+            "--addr" => builder.addr(value()?),
+            "--host-addr" => builder.host_addr(value()?),
+            "--gateway" => builder.gateway(value()?),
+            "--no-offload" => builder.offload(false),
+            "--port" => {
+                port = value()?.parse().map_err(|_| "--port: not a port")?;
+                builder
+            }
             _ => return Err(format!("unknown argument '{a}'")),
-        }
+        };
     }
-    let stack = start_stack(&tap, addr, host_addr)?;
+    let stack = builder.build().map_err(|e| e.to_string())?;
 
     // The application: receive a datagram, send it back where it came from.
     let sock = UdpSocket::bind(&stack, (Ipv4Addr::UNSPECIFIED, port))
         .map_err(|e| format!("bind port {port}: {e}"))?;
-    println!("echo server on udp {}:{port} ({tap})", addr.addr());
+    println!("echo server on udp port {port}");
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, from) = sock.recv_from(&mut buf).map_err(|e| e.to_string())?;
@@ -57,34 +60,4 @@ fn run() -> Result<(), String> {
             eprintln!("reply to {from}: {e}");
         }
     }
-}
-
-fn cidr(s: &str) -> Result<Ipv4Cidr, String> {
-    s.parse().map_err(|e| format!("{s}: {e}"))
-}
-
-/// A stack with one interface, the TAP: `addr` on it, the kernel side at `host_addr` and
-/// the kernel as the default gateway.
-fn start_stack(tap: &str, addr: Ipv4Cidr, host_addr: Ipv4Cidr) -> Result<Stack, String> {
-    let dev = TapDevice::open(&TapConfig {
-        name: tap.to_string(),
-        mac: "02:00:00:00:00:01".parse().map_err(|_| "bad MAC address")?,
-        host_addr: Some((host_addr.addr(), host_addr.prefix())),
-        offload: true,
-    })
-    .map_err(|e| e.to_string())?;
-    let stack = Stack::new(StackConfig::default()).map_err(|e| e.to_string())?;
-    let ifindex = stack
-        .add_device(Arc::new(dev), DriverConfig::default())
-        .map_err(|e| e.to_string())?;
-    stack.with_core(|c, now| -> Result<(), String> {
-        c.ip.set_address(ifindex, Some(addr), now)
-            .map_err(|e| e.to_string())?;
-        c.ip.set_up(ifindex, true, now).map_err(|e| e.to_string())?;
-        let default = cidr("0.0.0.0/0")?;
-        c.ip.add_route(default, Some(host_addr.addr()), None)
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    })?;
-    Ok(stack)
 }

@@ -44,6 +44,10 @@ pub struct StackConfig {
     pub ip: IpConfig,
     pub transport: TransportConfig,
     pub driver: DriverConfig,
+    /// Start with the loopback interface `lo` (127.0.0.1/8, up), through which the
+    /// stack also reaches its own addresses. On by default. (A loopback device the caller
+    /// adds later takes its place: see [`Stack::add_device`].)
+    pub loopback: bool,
 }
 
 /// 64 bits from the OS's random source, for the secrets of the protocols (ephemeral
@@ -73,6 +77,7 @@ impl Default for StackConfig {
                 ..TransportConfig::default()
             },
             driver: DriverConfig::default(),
+            loopback: true,
         }
     }
 }
@@ -144,6 +149,9 @@ struct Shared {
     planned: AtomicU64,
     kick: Sender<()>,
     stop: AtomicBool,
+    /// Interface 0 is the loopback `Stack::new` made, not yet replaced by the caller's.
+    /// Changed under `core` only.
+    own_lo: AtomicBool,
 }
 
 impl Shared {
@@ -210,7 +218,9 @@ impl RxSink for Inbound {
     }
 }
 
-/// A running stack. Clones are handles to the same stack.
+/// A running stack. Clones are handles to the same stack. Made in one call by
+/// [`StackBuilder`](crate::StackBuilder), or piece by piece with [`Stack::new`] and
+/// [`Stack::add_device`]; its threads run until [`Stack::shutdown`].
 #[derive(Clone)]
 pub struct Stack {
     shared: Arc<Shared>,
@@ -218,7 +228,8 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Start a stack with no devices.
+    /// Start a stack: with the loopback interface only (`cfg.loopback`), or with no
+    /// interface at all.
     pub fn new(cfg: StackConfig) -> io::Result<Stack> {
         let (kick, kicked) = bounded(1);
         let shared = Arc::new(Shared {
@@ -234,25 +245,52 @@ impl Stack {
             planned: AtomicU64::new(u64::MAX),
             kick,
             stop: AtomicBool::new(false),
+            own_lo: AtomicBool::new(false),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("stack".into())
             .spawn(move || stack_loop(&s, &kicked))?;
-        Ok(Stack {
+        let stack = Stack {
             shared,
             thread: Arc::new(Mutex::new(Some(thread))),
-        })
+        };
+        if cfg.loopback {
+            if let Err(e) = crate::builder::add_loopback(&stack, cfg.driver) {
+                stack.shutdown();
+                return Err(e);
+            }
+            stack.shared.own_lo.store(true, Ordering::Release);
+        }
+        Ok(stack)
     }
 
     /// Attach a device: it becomes an interface (down, no address) and its driver threads
     /// start. Returns the interface index.
+    ///
+    /// A loopback device added to a stack that still has the `lo` it started with takes
+    /// that one's place instead: interface 0, keeping its address and state. So a caller
+    /// can bring its own loopback (the shell's is wrapped in a tracer) and configure it as
+    /// before.
     pub fn add_device(&self, device: Arc<dyn Device>, cfg: DriverConfig) -> io::Result<usize> {
         let mut core = self.shared.core.lock();
         let mut drivers = self.shared.drivers.write();
+        let sink = Arc::new(Inbound(Arc::downgrade(&self.shared)));
+        if device.info().loopback && self.shared.own_lo.load(Ordering::Acquire) {
+            if let Some(slot) = drivers.get_mut(0) {
+                let mut old = std::mem::replace(slot, Driver::spawn(0, device, sink, cfg)?);
+                self.shared.own_lo.store(false, Ordering::Release);
+                // Join the old driver's threads with no lock held: its rx thread may be
+                // waiting for one.
+                drop(drivers);
+                drop(core);
+                old.signal_stop();
+                old.shutdown();
+                return Ok(0);
+            }
+        }
         let ifindex = core.ip.add_interface(&device.info());
         debug_assert_eq!(ifindex, drivers.len());
-        let sink = Arc::new(Inbound(Arc::downgrade(&self.shared)));
         drivers.push(Driver::spawn(ifindex, device, sink, cfg)?);
         Ok(ifindex)
     }

@@ -16,6 +16,20 @@ use std::time::{Duration, Instant};
 /// The `tapip` binary of this workspace (built by `cargo build --workspace --bins`, which
 /// the test command runs first).
 pub fn tapip_bin() -> PathBuf {
+    built("tapip", "cargo build --workspace --bins")
+}
+
+/// An example program of this workspace, e.g. `first_app` of socket-api (built by `cargo
+/// build --workspace --examples`, which the test command runs first; `cargo test
+/// --workspace` builds them too).
+pub fn example_bin(name: &str) -> PathBuf {
+    built(
+        &format!("examples/{name}"),
+        "cargo build --workspace --examples",
+    )
+}
+
+fn built(rel: &str, how: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -24,10 +38,10 @@ pub fn tapip_bin() -> PathBuf {
     } else {
         "release"
     };
-    let bin = target.join(profile).join("tapip");
+    let bin = target.join(profile).join(rel);
     assert!(
         bin.exists(),
-        "{} not found: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        "{} not found: run `{how}` first (scripts/test.sh does)",
         bin.display()
     );
     bin
