@@ -12,6 +12,10 @@ use netif::{Instant, TraceLayers};
 use std::cmp::Reverse;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+/// SYN-ACK retransmissions of a half-open connection while its listener's SYN queue is at
+/// least half full (a timeout after 1 + 2 s).
+const PRESSURE_SYNACK_RETRIES: u32 = 1;
+
 impl Transport {
     fn conn_opts(&self) -> ConnOpts {
         ConnOpts {
@@ -951,6 +955,9 @@ impl Transport {
             }
             (s.opts, s.reuse_addr, q.embryonic >= limit / 2)
         };
+        if pressure {
+            self.tcp_syn_queue_pressure(l, now);
+        }
         let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
         let iss = self.tcp.isn.isn(local, remote, now);
         let mut child = TcpSock::new(opts);
@@ -974,9 +981,7 @@ impl Transport {
         };
         let mut tcb = tcb;
         if pressure {
-            // Half the SYN queue is taken: this entry gets one SYN-ACK retransmission, so
-            // if its peer never answers (a spoofed source) it is gone within 3 s.
-            tcb.synack_retries = tcb.synack_retries.min(1);
+            tcb.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
         }
         child.role = Role::Conn(Box::new(tcb));
         let Some(h) = self.sockets.insert(Socket::Tcp(Box::new(child))) else {
@@ -991,6 +996,30 @@ impl Transport {
             }
         }
         self.tcp_settle(h, now);
+    }
+
+    /// Half of listener `l`'s SYN queue is taken: each of its half-open connections gets
+    /// [`PRESSURE_SYNACK_RETRIES`] SYN-ACK retransmissions, and those that have had them
+    /// go, so entries whose peer never answers (a spoofed source, or one that never
+    /// resolves by ARP) leave within 3 s. Done once each time the queue reaches the mark.
+    fn tcp_syn_queue_pressure(&mut self, l: SocketHandle, now: Instant) {
+        let syn_backlog = self.tcp.cfg.syn_backlog;
+        let at_mark = matches!(
+            self.tcp_ref(l).map(|s| &s.role),
+            Ok(Role::Listen(q)) if q.embryonic == syn_backlog.min(q.backlog.max(16) * 2) / 2
+        );
+        if !at_mark {
+            return;
+        }
+        for (_, s) in self.sockets.iter_mut() {
+            if let Socket::Tcp(t) = s {
+                if t.parent == Some(l) && !t.queued {
+                    if let Some(c) = t.tcb_mut() {
+                        c.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
+                    }
+                }
+            }
+        }
     }
 
     /// The SYN queue is full: answer `syn` with a SYN-ACK whose ISN is a SYN cookie

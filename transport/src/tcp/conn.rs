@@ -399,6 +399,16 @@ impl Tcb {
         t
     }
 
+    /// The listener's SYN queue is under pressure: allow this half-open connection at most
+    /// `n` SYN-ACK retransmissions; if it has had them already, it fails at once (at the
+    /// next timer run).
+    pub fn limit_synack_retries(&mut self, n: u32, now: Instant) {
+        self.synack_retries = self.synack_retries.min(n);
+        if self.state == State::SynReceived && self.passive && self.syn_retries >= n {
+            self.t_rtx = Some(now);
+        }
+    }
+
     fn take_syn_options(&mut self, syn: &TcpRepr) {
         self.sack_ok = syn.sack_permitted;
         let peer_mss = syn.mss.map_or(DEFAULT_MSS, usize::from);
