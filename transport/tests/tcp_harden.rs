@@ -392,3 +392,75 @@ mod invalid_ratelimit {
         n.only().expect_ack(c.snd + 1, c.rcv + 1);
     }
 }
+
+/// Issue 9 item 5, the floods that need no kernel: the tables they fill stay within their
+/// caps and the stack keeps answering. (The kernel-side tests in tests/tests/kernel_flood.rs
+/// record the resident size under SYN, fragment and ARP floods.)
+mod floods {
+    use super::*;
+    use transport::tcp::conn::OOO_MAX_SEGMENTS;
+
+    #[test]
+    fn a_hundred_thousand_short_connections_leave_at_most_max_time_wait_records() {
+        let mut n = Net::with_cfg(TcpConfig {
+            tail_loss_probe: false,
+            ..TcpConfig::default()
+        });
+        let l = n.listen(LPORT, 16);
+        let local = sa(US, LPORT);
+        let max = TcpConfig::default().max_time_wait;
+        for i in 0..100_000u32 {
+            // 100,000 distinct 4-tuples: peers 10.0.0.2 to 10.0.0.5, ports from 1024.
+            let remote = sa(
+                Ipv4Addr::new(10, 0, 0, 2 + (i / 50_000) as u8 * 2 + (i % 2) as u8),
+                1024 + ((i / 2) % 25_000) as u16,
+            );
+            n.inject(remote, local, syn(PEER_ISS), &[]);
+            let s = n.only();
+            let (snd, rcv) = (s.r.seq + 1, PEER_ISS + 1);
+            n.inject(remote, local, seg(ACK, rcv, snd, 65_535), &[]);
+            let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+            // The server closes first (as HTTP/1.0 does): its side ends in TIME-WAIT.
+            n.close(h);
+            n.only().expect(FIN | ACK, snd, rcv);
+            n.inject(remote, local, seg(FIN | ACK, rcv, snd + 1, 65_535), &[]);
+            n.only().expect_ack(snd + 1, rcv + 1);
+            n.now += ms(1) / 10;
+        }
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), max);
+        assert_eq!(n.stats().time_wait_evicted, 100_000 - max as u64);
+        assert_eq!(n.t.socket_count(), 1, "only the listener holds a socket");
+        // The stack still answers, and the records expire.
+        let c = n.handshake_to(l, 7, syn(PEER_ISS), 65_535);
+        n.data(&c, c.rcv, b"still");
+        assert_eq!(n.recv(c.h), Ok(Some(b"still".to_vec())));
+        n.advance(secs(61));
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+    }
+
+    #[test]
+    fn out_of_order_floods_are_bounded_per_connection() {
+        let mut n = Net::new();
+        let (l, c0) = n.passive_with(syn(PEER_ISS), 65_535);
+        let mut conns = vec![c0];
+        for p in 1..8 {
+            conns.push(n.handshake_to(l, PPORT + p, syn(PEER_ISS), 65_535));
+        }
+        // 5,000 one-byte segments each, every other byte of the window: each would open a
+        // hole of its own.
+        for c in &conns {
+            for i in 0..5000usize {
+                n.data(c, c.rcv + 2 + 2 * i, b"x");
+            }
+        }
+        n.take();
+        let st = n.stats();
+        assert_eq!(st.ooo_queued, 8 * OOO_MAX_SEGMENTS as u64);
+        assert_eq!(st.ooo_dropped, 8 * (5000 - OOO_MAX_SEGMENTS) as u64);
+        // Each connection still takes its stream in order.
+        for c in &conns {
+            n.data(c, c.rcv, b"ab");
+            assert_eq!(n.recv(c.h), Ok(Some(b"abx".to_vec())));
+        }
+    }
+}
