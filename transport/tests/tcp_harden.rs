@@ -273,6 +273,51 @@ mod syn_queue {
     }
 }
 
+mod unreachable {
+    use super::*;
+    use ip::{IcmpErrorReport, Upper};
+
+    fn host_unreachable(n: &mut Net, remote: std::net::SocketAddrV4, seq: Seq) {
+        let mut q = vec![0u8; 8];
+        q[0..2].copy_from_slice(&LPORT.to_be_bytes());
+        q[2..4].copy_from_slice(&remote.port().to_be_bytes());
+        q[4..8].copy_from_slice(&seq.0.to_be_bytes());
+        // As the IP layer reports a next hop that never resolved: from our own address.
+        let r = IcmpErrorReport {
+            from: US,
+            kind: 3,
+            code: 1,
+            info: 0,
+            orig_src: US,
+            orig_dst: *remote.ip(),
+            orig_protocol: 6,
+            orig_payload: &q,
+        };
+        n.t.icmp_error(&mut n.ip, &r, n.now);
+    }
+
+    #[test]
+    fn a_half_open_entry_whose_peer_does_not_resolve_leaves_at_once() {
+        let mut n = Net::with_cfg(cfg());
+        let l = n.listen(LPORT, 16);
+        let remote = sa(spoofed(1), 1000);
+        n.inject(remote, sa(US, LPORT), syn(Seq(7)), &[]);
+        let s = n.only();
+        assert_eq!(n.t.socket_count(), 2);
+        // An error quoting another sequence number is ignored (RFC 5927).
+        host_unreachable(&mut n, remote, s.r.seq + 100);
+        assert_eq!(n.t.socket_count(), 2);
+        assert_eq!(n.stats().icmp_ignored, 1);
+        host_unreachable(&mut n, remote, s.r.seq);
+        n.nothing();
+        assert_eq!(n.t.socket_count(), 1, "the entry is gone");
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+        // The listener goes on: the next SYN makes a new entry.
+        n.inject(remote, sa(US, LPORT), syn(Seq(7)), &[]);
+        assert_eq!(n.only().r.flags, SYN | ACK);
+    }
+}
+
 mod invalid_ratelimit {
     use super::*;
 

@@ -2192,7 +2192,7 @@ impl Tcb {
     }
 
     /// An ICMP error about this connection (RFC 1122 4.2.3.9, RFC 5927): fatal while
-    /// connecting, remembered otherwise. `mtu` is the next-hop MTU of "fragmentation
+    /// connecting (either way), remembered otherwise. `mtu` is the next-hop MTU of "fragmentation
     /// needed" (0 for other errors).
     pub fn icmp_error(&mut self, e: Option<TcpError>, mtu: usize) {
         if mtu >= 68 {
@@ -2204,7 +2204,10 @@ impl Tcb {
             return;
         }
         let Some(e) = e else { return };
-        if self.state == State::SynSent {
+        // A half-open passive connection goes too (as Linux drops the request): its peer,
+        // if real, retransmits its SYN; one that never resolves by ARP (the IP layer's
+        // host unreachable) or does not exist leaves the SYN queue at once.
+        if self.state == State::SynSent || (self.state == State::SynReceived && self.passive) {
             self.fail(e);
         } else {
             self.soft_error = Some(e);
