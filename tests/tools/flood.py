@@ -207,7 +207,7 @@ def oow(dev, port):
     t0 = time.monotonic()
     for i in range(10):
         send(mine + (1 << 30) + i, 0x10)
-        time.sleep(0.01 if i < 9 else 0)
+        time.sleep(0.009 if i < 9 else 0)
     burst_acks = time.monotonic() - t0
     acks = pure_acks_from_stack(sniff, lport, time.monotonic() + 0.3)
     time.sleep(0.6)
@@ -215,7 +215,7 @@ def oow(dev, port):
     t0 = time.monotonic()
     for i in range(10):
         send(mine + 1000 + i, 0x04)
-        time.sleep(0.01 if i < 9 else 0)
+        time.sleep(0.009 if i < 9 else 0)
     burst_rsts = time.monotonic() - t0
     challenges = pure_acks_from_stack(sniff, lport, time.monotonic() + 0.3)
     # The connection still works.
