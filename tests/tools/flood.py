@@ -7,6 +7,8 @@ kernel's side of the tap (an AF_PACKET socket, Python's standard library only).
   flood.py arp  DEV COUNT                             ARP requests from many senders
   flood.py oow  DEV PORT                              out-of-window ACKs and RSTs on a
                                                        real connection; prints the answers
+  flood.py ooo  DEV PORT CONNS SEGS                   SEGS one-byte segments, every other
+                                                       byte, on each of CONNS connections
 
 The stack is 10.0.0.1 (its MAC read from the kernel's neighbour table: ping it first), the
 kernel 10.0.0.2. Prints one line of results.
@@ -77,6 +79,7 @@ def random_mac():
 
 def raw(dev):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind((dev, 0))
     return s
 
@@ -164,11 +167,12 @@ def pure_acks_from_stack(sniff, lport, until):
             n += 1
 
 
-def oow(dev, port):
+def handshake(dev, port):
+    """Connect to the stack's `port` with the kernel's TCP; find the handshake's sequence
+    numbers in a capture: (socket, local port, our next seq, the stack's next seq)."""
     sniff = raw(dev)
     c = socket.create_connection((STACK, port), timeout=5)
     lport = c.getsockname()[1]
-    # Find the handshake's sequence numbers in the capture.
     my_isn = stack_isn = None
     deadline = time.monotonic() + 5
     while (my_isn is None or stack_isn is None) and time.monotonic() < deadline:
@@ -188,7 +192,31 @@ def oow(dev, port):
             stack_isn = seq
     if my_isn is None or stack_isn is None:
         sys.exit("handshake not seen")
-    mine, theirs = my_isn + 1, stack_isn + 1
+    sniff.close()
+    return c, lport, my_isn + 1, stack_isn + 1
+
+
+def ooo(dev, port, conns, segs):
+    out = raw(dev)
+    mac, dmac = own_mac(dev), stack_mac()
+    held = []
+    for _ in range(conns):
+        c, lport, mine, theirs = handshake(dev, port)
+        held.append(c)
+        for i in range(segs):
+            seg = tcp("10.0.0.2", STACK, lport, port, mine + 2 + 2 * i, theirs, 0x10,
+                      data=b"x")
+            out.send(eth(dmac, mac, ETH_P_IP, ipv4("10.0.0.2", STACK, 6, seg)))
+        # Let the stack's answers (a duplicate ACK each) pass before the next handshake.
+        time.sleep(0.5)
+    # The connections stay open (the stack holds their queues) until this ends.
+    time.sleep(1)
+    print("sent %d out-of-order segments on %d connections" % (conns * segs, conns))
+
+
+def oow(dev, port):
+    sniff = raw(dev)
+    c, lport, mine, theirs = handshake(dev, port)
     mac, dmac = own_mac(dev), stack_mac()
     time.sleep(0.2)
 
@@ -241,6 +269,8 @@ def main():
         arp_flood(a[1], int(a[2]))
     elif a[:1] == ["oow"] and len(a) == 3:
         oow(a[1], int(a[2]))
+    elif a[:1] == ["ooo"] and len(a) == 5:
+        ooo(a[1], int(a[2]), int(a[3]), int(a[4]))
     else:
         sys.exit(__doc__)
 
