@@ -356,3 +356,48 @@ fn out_of_order_segments_keep_memory_bounded() {
     );
     assert!(pings(&ns), "the stack still answers");
 }
+
+#[test]
+fn nine_thousand_short_connections_keep_time_wait_bounded() {
+    let ns = Netns::new("twflood");
+    let mut t = Tapip::start(&ns, &[]);
+    t.cmd("serve daytime");
+    t.wait_for("serve daytime tcp 0.0.0.0:13", SECS(5));
+    assert!(pings(&ns));
+    let pid = t.pid();
+    let before = rss_kib(pid);
+    // The stack closes first (daytime answers and closes): each connection leaves a
+    // TIME-WAIT record on its side; 9,000 of them (each from a port of its own, so no
+    // record is taken over by a new connection), beyond the table's 8,192.
+    let client = r#"python3 -c '
+import socket, time
+t0 = time.monotonic()
+for i in range(9000):
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind(("10.0.0.2", 20000 + i))
+    s.connect(("10.0.0.1", 13))
+    while s.recv(100):
+        pass
+    s.close()
+print("9000 connections in %.1f s" % (time.monotonic() - t0))
+'"#;
+    let (max, out) = flood_sampling_rss(&ns, pid, client, SECS(120));
+    let mut n = 0;
+    let evicted = stat(&mut t, &mut n, "tcp", "time_wait_evicted");
+    let records = run(&mut t, &mut n, "netstat")
+        .lines()
+        .filter(|l| l.contains("TIME-WAIT"))
+        .count();
+    println!(
+        "{out}TIME-WAIT: {records} records, {evicted} evicted; RSS {before} KiB before, \
+         at most {max} KiB during"
+    );
+    assert!(records <= 8192, "{records}");
+    assert!(evicted >= 9000 - 8192, "{evicted}");
+    assert!(
+        max < before + 32 * 1024,
+        "RSS grew from {before} to {max} KiB"
+    );
+    assert!(pings(&ns), "the stack still answers");
+}
