@@ -1011,14 +1011,20 @@ impl Transport {
         if !at_mark {
             return;
         }
-        for (_, s) in self.sockets.iter_mut() {
+        let mut changed = Vec::new();
+        for (h, s) in self.sockets.iter_mut() {
             if let Socket::Tcp(t) = s {
                 if t.parent == Some(l) && !t.queued {
                     if let Some(c) = t.tcb_mut() {
                         c.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
+                        changed.push(h);
                     }
                 }
             }
+        }
+        // Those due at once are filed under their new deadline.
+        for h in changed {
+            self.tcp_schedule(h);
         }
     }
 
