@@ -163,6 +163,7 @@ mod listen {
     fn syn_queue_is_bounded() {
         let mut n = Net::with_cfg(TcpConfig {
             syn_backlog: 4,
+            syn_cookies: false,
             ..cfg()
         });
         let l = n.listen(LPORT, 16);
@@ -653,7 +654,7 @@ mod syn_received {
     #[test]
     fn unanswered_syn_ack_gives_up_quietly() {
         let mut n = Net::with_cfg(TcpConfig {
-            syn_retries: 2,
+            synack_retries: 2,
             ..cfg()
         });
         let (l, s) = embryo(&mut n);
@@ -833,6 +834,8 @@ mod established {
         let c = n.passive();
         n.to(&c, seg(RST, c.rcv + 10, Seq(0), 0), &[]);
         n.only().expect_ack(c.snd, c.rcv);
+        // The next one after the per-connection interval (RFC 5961 7).
+        n.advance(ms(500));
         n.to(&c, seg(RST | ACK, c.rcv + 1, c.snd, 0), &[]);
         n.only().expect_ack(c.snd, c.rcv);
         assert_eq!(n.state(c.h), TcpState::Established);
@@ -849,6 +852,8 @@ mod established {
     fn challenge_acks_are_rate_limited() {
         let mut n = Net::with_cfg(TcpConfig {
             challenge_acks_per_sec: 3,
+            // Only the stack-wide limit here.
+            invalid_ratelimit: Duration::ZERO,
             ..cfg()
         });
         let c = n.passive();
@@ -890,7 +895,12 @@ mod established {
         n.to(&c, syn(c.rcv + 5), &[]);
         n.only().expect_ack(c.snd, c.rcv);
         assert_eq!(n.stats().challenge_acks, 1);
-        // An old SYN (a retransmission of the first): an ACK too.
+        // An old SYN (a retransmission of the first): an ACK too, once the per-connection
+        // interval has passed.
+        n.to(&c, syn(PEER_ISS), &[]);
+        n.nothing();
+        assert_eq!(n.stats().oow_acks_limited, 1);
+        n.advance(ms(500));
         n.to(&c, syn(PEER_ISS), &[]);
         n.only().expect_ack(c.snd, c.rcv);
         assert_eq!(n.state(c.h), TcpState::Established);

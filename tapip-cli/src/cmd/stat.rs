@@ -274,6 +274,10 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         loss_probes,
         lost_retransmits,
         orphans_dropped,
+        syncookies_sent,
+        syncookies_recv,
+        syncookies_failed,
+        oow_acks_limited,
         send_failures,
         drop_bad_checksum,
         drop_bad_header,
@@ -315,6 +319,10 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("loss_probes", loss_probes),
         ("lost_retransmits", lost_retransmits),
         ("orphans_dropped", orphans_dropped),
+        ("syncookies_sent", syncookies_sent),
+        ("syncookies_recv", syncookies_recv),
+        ("syncookies_failed", syncookies_failed),
+        ("oow_acks_limited", oow_acks_limited),
         ("send_failures", send_failures),
         ("drop_bad_checksum", drop_bad_checksum),
         ("drop_bad_header", drop_bad_header),
@@ -337,7 +345,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 39] = [
+        let fields: [&mut u64; 43] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -377,18 +385,22 @@ mod tests {
             &mut t.loss_probes,
             &mut t.lost_retransmits,
             &mut t.orphans_dropped,
+            &mut t.syncookies_sent,
+            &mut t.syncookies_recv,
+            &mut t.syncookies_failed,
+            &mut t.oow_acks_limited,
         ];
         for (i, f) in fields.into_iter().enumerate() {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 39);
+        assert_eq!(pairs.len(), 43);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..139).collect::<Vec<u64>>());
+        assert_eq!(values, (100..143).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 39, "names are unique");
+        assert_eq!(names.len(), 43, "names are unique");
     }
 }

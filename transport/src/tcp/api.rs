@@ -2,6 +2,7 @@
 //! of arriving segments (connection, TIME-WAIT record, listener, or nobody), and timers.
 
 use super::conn::{send_repr, ConnOpts, State, Tcb};
+use super::cookie;
 use super::wire::{self, flags, TcpRepr};
 use super::{Listener, Role, TcpError, TcpSock, TcpStats, TimeWait, Tuple, ACK_FLUSH_MAX};
 use crate::socket::{Socket, SocketHandle};
@@ -10,6 +11,10 @@ use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError};
 use netif::{Instant, TraceLayers};
 use std::cmp::Reverse;
 use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// SYN-ACK retransmissions of a half-open connection while its listener's SYN queue is at
+/// least half full (a timeout after 1 + 2 s).
+const PRESSURE_SYNACK_RETRIES: u32 = 1;
 
 impl Transport {
     fn conn_opts(&self) -> ConnOpts {
@@ -622,6 +627,7 @@ impl Transport {
                         snd_nxt,
                         rcv_nxt,
                         expires,
+                        last_oow_ack: None,
                     },
                 );
             }
@@ -787,7 +793,7 @@ impl Transport {
             return Delivery::Delivered;
         }
         if let Some(l) = self.tcp_find_listener(local) {
-            self.tcp_listen_segment(l, local, remote, &seg, tx, now);
+            self.tcp_listen_segment(l, local, remote, &seg, payload, tx, now);
             return Delivery::Delivered;
         }
         self.tcp.stats.drop_no_socket += 1;
@@ -875,6 +881,15 @@ impl Transport {
             // An acceptable bare ACK is not acknowledged (RFC 9293 3.10.7.4); answering
             // it could start an endless ACK exchange with a peer also in TIME-WAIT.
             return true;
+        } else if payload.is_empty() {
+            // Anything else without data: answered at most once per
+            // `invalid_ratelimit` (RFC 5961 7), as a connection does.
+            let limit = self.tcp.cfg.invalid_ratelimit;
+            if tw.last_oow_ack.is_some_and(|t| now < t + limit) {
+                self.tcp.stats.oow_acks_limited += 1;
+                return true;
+            }
+            tw.last_oow_ack = Some(now);
         }
         let r = TcpRepr {
             src_port: key.0.port(),
@@ -893,12 +908,14 @@ impl Transport {
     }
 
     /// RFC 9293 3.10.7.2: a segment for a listener.
+    #[allow(clippy::too_many_arguments)]
     fn tcp_listen_segment(
         &mut self,
         l: SocketHandle,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &TcpRepr,
+        payload: &[u8],
         tx: &mut dyn IpTx,
         now: Instant,
     ) {
@@ -906,6 +923,10 @@ impl Transport {
             return;
         }
         if seg.has(flags::ACK) {
+            if !seg.has(flags::SYN) && self.tcp_cookie_ack(l, local, remote, seg, payload, tx, now)
+            {
+                return;
+            }
             self.tcp.stats.drop_listen_bad += 1;
             self.tcp_reset_reply(local, remote, seg, 0, tx, now);
             return;
@@ -915,19 +936,28 @@ impl Transport {
             return;
         }
         let syn_backlog = self.tcp.cfg.syn_backlog;
-        let (opts, reuse) = {
+        let (opts, reuse, pressure) = {
             let Ok(s) = self.tcp(l) else { return };
             let Role::Listen(q) = &s.role else { return };
             if q.accept.len() >= q.backlog {
                 self.tcp.stats.drop_accept_queue_full += 1;
                 return;
             }
-            if q.embryonic >= syn_backlog.min(q.backlog.max(16) * 2) {
-                self.tcp.stats.drop_syn_queue_full += 1;
+            let limit = syn_backlog.min(q.backlog.max(16) * 2);
+            if q.embryonic >= limit {
+                let opts = s.opts;
+                if self.tcp.cfg.syn_cookies {
+                    self.tcp_cookie_syn_ack(local, remote, seg, opts, tx, now);
+                } else {
+                    self.tcp.stats.drop_syn_queue_full += 1;
+                }
                 return;
             }
-            (s.opts, s.reuse_addr)
+            (s.opts, s.reuse_addr, q.embryonic >= limit / 2)
         };
+        if pressure {
+            self.tcp_syn_queue_pressure(l, now);
+        }
         let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
         let iss = self.tcp.isn.isn(local, remote, now);
         let mut child = TcpSock::new(opts);
@@ -949,6 +979,10 @@ impl Transport {
                 now,
             )
         };
+        let mut tcb = tcb;
+        if pressure {
+            tcb.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
+        }
         child.role = Role::Conn(Box::new(tcb));
         let Some(h) = self.sockets.insert(Socket::Tcp(Box::new(child))) else {
             self.tcp.stats.drop_syn_queue_full += 1;
@@ -962,6 +996,152 @@ impl Transport {
             }
         }
         self.tcp_settle(h, now);
+    }
+
+    /// Half of listener `l`'s SYN queue is taken: each of its half-open connections gets
+    /// [`PRESSURE_SYNACK_RETRIES`] SYN-ACK retransmissions, and those that have had them
+    /// go, so entries whose peer never answers (a spoofed source, or one that never
+    /// resolves by ARP) leave within 3 s. Done once each time the queue reaches the mark.
+    fn tcp_syn_queue_pressure(&mut self, l: SocketHandle, now: Instant) {
+        let syn_backlog = self.tcp.cfg.syn_backlog;
+        let at_mark = matches!(
+            self.tcp_ref(l).map(|s| &s.role),
+            Ok(Role::Listen(q)) if q.embryonic == syn_backlog.min(q.backlog.max(16) * 2) / 2
+        );
+        if !at_mark {
+            return;
+        }
+        let mut changed = Vec::new();
+        for (h, s) in self.sockets.iter_mut() {
+            if let Socket::Tcp(t) = s {
+                if t.parent == Some(l) && !t.queued {
+                    if let Some(c) = t.tcb_mut() {
+                        c.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
+                        changed.push(h);
+                    }
+                }
+            }
+        }
+        // Those due at once are filed under their new deadline.
+        for h in changed {
+            self.tcp_schedule(h);
+        }
+    }
+
+    /// The SYN queue is full: answer `syn` with a SYN-ACK whose ISN is a SYN cookie
+    /// (RFC 4987 3.6) and keep nothing.
+    fn tcp_cookie_syn_ack(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr,
+        opts: ConnOpts,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) {
+        let cookie = self
+            .tcp
+            .cookies
+            .make(local, remote, syn.seq.0, syn.mss, now);
+        let mss = cookie::MSS_TABLE[cookie::mss_index(syn.mss)];
+        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
+        // The SYN-RECEIVED state the cookie stands for, built only to send its SYN-ACK.
+        let Transport { tcp, .. } = self;
+        let mut t = Tcb::from_cookie(
+            &tcp.cfg, local, remote, syn.seq, cookie, mss, mtu, opts, now,
+        );
+        t.send_syn(tx, &mut tcp.stats, now);
+        tcp.stats.syncookies_sent += 1;
+        tcp.cookie_sent_at = Some(now);
+    }
+
+    /// An ACK to listener `l` that may complete a handshake answered with a SYN cookie:
+    /// if its cookie is valid, the connection is made straight into the accept queue and
+    /// the segment processed (true). False when it is no cookie's ACK (then it gets a RST).
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_cookie_ack(
+        &mut self,
+        l: SocketHandle,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> bool {
+        // Check only while a cookie we sent may still be valid.
+        let recent = self
+            .tcp
+            .cookie_sent_at
+            .is_some_and(|t| now.saturating_duration_since(t) < cookie::MAX_AGE);
+        if !recent {
+            return false;
+        }
+        let irs = seg.seq - 1;
+        let iss = (seg.ack - 1).0;
+        let Some(mss) = self.tcp.cookies.check(local, remote, irs.0, iss, now) else {
+            self.tcp.stats.syncookies_failed += 1;
+            return false;
+        };
+        let (opts, reuse) = {
+            let Ok(s) = self.tcp(l) else { return false };
+            let Role::Listen(q) = &s.role else {
+                return false;
+            };
+            if q.accept.len() >= q.backlog {
+                // The peer believes it is connected; its data will be retransmitted, and
+                // its ACK checked again while the cookie lives.
+                self.tcp.stats.drop_accept_queue_full += 1;
+                return true;
+            }
+            (s.opts, s.reuse_addr)
+        };
+        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
+        let tcb = Tcb::from_cookie(&self.tcp.cfg, local, remote, irs, iss, mss, mtu, opts, now);
+        let mut child = TcpSock::new(opts);
+        child.local = Some(local);
+        child.reuse_addr = reuse;
+        child.parent = Some(l);
+        child.role = Role::Conn(Box::new(tcb));
+        let Some(h) = self.sockets.insert(Socket::Tcp(Box::new(child))) else {
+            self.tcp.stats.drop_syn_queue_full += 1;
+            return true;
+        };
+        self.tcp.stats.syncookies_recv += 1;
+        self.tcp.stats.passive_opens += 1;
+        self.tcp.conns.insert((local, remote), h);
+        if let Ok(s) = self.tcp(l) {
+            if let Role::Listen(q) = &mut s.role {
+                // Counted as half-open for a moment: `tcp_settle` moves it to the accept
+                // queue (or drops it) and takes the count back.
+                q.embryonic += 1;
+            }
+        }
+        let Transport { sockets, tcp, .. } = self;
+        if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {
+            if let Role::Conn(t) = &mut s.role {
+                let challenge = &mut tcp.challenge;
+                let mut ok = || challenge.take(now);
+                // Not batched: whatever it owes goes now.
+                t.segment(
+                    &tcp.cfg,
+                    seg,
+                    payload,
+                    tx,
+                    &mut tcp.stats,
+                    &mut ok,
+                    now,
+                    false,
+                );
+                if t.state == State::SynReceived {
+                    // Not completed (it cannot be, with a valid cookie): no timer would
+                    // ever remove it.
+                    t.abort(tx, &mut tcp.stats, now);
+                }
+            }
+        }
+        self.tcp_settle(h, now);
+        true
     }
 
     /// An ICMP error about a segment we sent.

@@ -179,6 +179,11 @@ pub struct Tcb {
     rtt_sample: Option<(Seq, Instant)>,
     backoff: u32,
     syn_retries: u32,
+    /// SYN-ACK retransmissions allowed (the listener lowers it under pressure).
+    pub synack_retries: u32,
+    /// When this connection last answered an out-of-window segment or sent a challenge
+    /// ACK (RFC 5961 7's per-connection limit).
+    last_oow_ack: Option<Instant>,
 
     // RFC 5681 / 6582.
     cwnd: usize,
@@ -280,6 +285,8 @@ impl Tcb {
             rtt_sample: None,
             backoff: 0,
             syn_retries: 0,
+            synack_retries: cfg.synack_retries,
+            last_oow_ack: None,
             cwnd: 0,
             ssthresh: usize::MAX / 2,
             dupacks: 0,
@@ -356,6 +363,50 @@ impl Tcb {
         t.send_syn(tx, stats, now);
         t.t_rtx = Some(now + t.rto);
         t
+    }
+
+    /// A passive open rebuilt from a valid SYN cookie (RFC 4987 3.6): SYN-RECEIVED as if
+    /// our SYN-ACK (ISN `iss`, no window scale, no SACK, our window unscaled) had left
+    /// and the peer's SYN (ISN `irs`, MSS `mss`) had arrived. The handshake's ACK, handed
+    /// to [`Tcb::segment`] next, completes it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_cookie(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        irs: Seq,
+        iss: u32,
+        mss: u16,
+        mtu: usize,
+        opts: ConnOpts,
+        now: Instant,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, local, remote, iss, mtu, opts, now);
+        t.passive = true;
+        t.transitions.push((State::Listen, State::SynReceived));
+        t.state = State::SynReceived;
+        t.take_syn_options(&TcpRepr {
+            seq: irs,
+            flags: flags::SYN,
+            mss: Some(mss),
+            ..TcpRepr::default()
+        });
+        t.irs = irs;
+        t.rcv_nxt = irs + 1;
+        // The window our cookie SYN-ACK announced (`send_syn`'s, unscaled).
+        t.rcv_adv = t.rcv_nxt + t.opts.rcvbuf.min(MAX_WINDOW);
+        t.snd_wl1 = irs;
+        t
+    }
+
+    /// The listener's SYN queue is under pressure: allow this half-open connection at most
+    /// `n` SYN-ACK retransmissions; if it has had them already, it fails at once (at the
+    /// next timer run).
+    pub fn limit_synack_retries(&mut self, n: u32, now: Instant) {
+        self.synack_retries = self.synack_retries.min(n);
+        if self.state == State::SynReceived && self.passive && self.syn_retries >= n {
+            self.t_rtx = Some(now);
+        }
     }
 
     fn take_syn_options(&mut self, syn: &TcpRepr) {
@@ -581,7 +632,12 @@ impl Tcb {
         stats.timeouts += 1;
         match self.state {
             State::SynSent | State::SynReceived => {
-                if self.syn_retries >= cfg.syn_retries {
+                let limit = if self.passive {
+                    self.synack_retries
+                } else {
+                    cfg.syn_retries
+                };
+                if self.syn_retries >= limit {
                     stats.handshake_timeouts += 1;
                     let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
                     self.fail(e);
@@ -812,7 +868,8 @@ impl Tcb {
         }
     }
 
-    fn send_syn(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+    /// Send our SYN (an active open) or SYN-ACK (a passive one; also a cookie's).
+    pub(crate) fn send_syn(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
         let passive = self.state == State::SynReceived;
         let mut r = TcpRepr {
             src_port: self.local.port(),
@@ -1546,7 +1603,13 @@ impl Tcb {
                     // The peer retransmits its FIN: our last ACK was lost (restart 2 MSL).
                     self.t_timewait = Some(now + cfg.time_wait);
                 }
-                self.ack_now = true;
+                // Data or a FIN (a retransmission whose ACK was lost) is always answered;
+                // a bare ACK or SYN at most once per `invalid_ratelimit` (RFC 5961 7), so
+                // that forged segments cannot make us send without bound, nor two stacks
+                // that disagree about the window ACK each other forever.
+                if !payload.is_empty() || fin || self.oow_ack_allowed(cfg, stats, now) {
+                    self.ack_now = true;
+                }
             }
             return;
         }
@@ -1593,7 +1656,7 @@ impl Tcb {
         if seg.has(flags::RST) {
             stats.resets_in += 1;
             if seg.seq != self.rcv_nxt {
-                self.challenge_ack(stats, challenge_ok);
+                self.challenge_ack(cfg, stats, challenge_ok, now);
                 return;
             }
             match self.state {
@@ -1613,7 +1676,7 @@ impl Tcb {
 
         // Fourth: a SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
         if seg.has(flags::SYN) && !simultaneous {
-            self.challenge_ack(stats, challenge_ok);
+            self.challenge_ack(cfg, stats, challenge_ok, now);
             return;
         }
 
@@ -1710,13 +1773,38 @@ impl Tcb {
         }
     }
 
-    fn challenge_ack(&mut self, stats: &mut TcpStats, challenge_ok: &mut dyn FnMut() -> bool) {
+    /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2), within this connection's limit first and
+    /// then the stack's.
+    fn challenge_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+    ) {
+        if !self.oow_ack_allowed(cfg, stats, now) {
+            return;
+        }
         if challenge_ok() {
             stats.challenge_acks += 1;
             self.ack_now = true;
         } else {
             stats.challenge_acks_limited += 1;
         }
+    }
+
+    /// RFC 5961 7 (Linux's `tcp_invalid_ratelimit`): may this connection answer another
+    /// out-of-window segment or challenge now? Counts the refusals.
+    fn oow_ack_allowed(&mut self, cfg: &TcpConfig, stats: &mut TcpStats, now: Instant) -> bool {
+        if self
+            .last_oow_ack
+            .is_some_and(|t| now < t + cfg.invalid_ratelimit)
+        {
+            stats.oow_acks_limited += 1;
+            return false;
+        }
+        self.last_oow_ack = Some(now);
+        true
     }
 
     fn fin_acked(&self) -> bool {
@@ -1746,15 +1834,18 @@ impl Tcb {
     ) -> bool {
         let ack = seg.ack;
         if ack.gt(self.snd_max) {
-            // Acknowledges something never sent: ACK and drop.
+            // Acknowledges something never sent: ACK (within the limit when the
+            // segment carries no data) and drop.
             stats.bad_acks += 1;
-            self.ack_now = true;
+            if data_len > 0 || self.oow_ack_allowed(cfg, stats, now) {
+                self.ack_now = true;
+            }
             return false;
         }
         if ack.lt(self.snd_una - self.max_snd_wnd.max(1)) {
             // Far too old (RFC 5961 5.2): a blind injection attempt; challenge and drop.
             stats.bad_acks += 1;
-            self.challenge_ack(stats, challenge_ok);
+            self.challenge_ack(cfg, stats, challenge_ok, now);
             return false;
         }
         // Only a simultaneous open's SYN-ACK gets here with a SYN: unscaled (RFC 7323 2.2).
@@ -2101,7 +2192,7 @@ impl Tcb {
     }
 
     /// An ICMP error about this connection (RFC 1122 4.2.3.9, RFC 5927): fatal while
-    /// connecting, remembered otherwise. `mtu` is the next-hop MTU of "fragmentation
+    /// connecting (either way), remembered otherwise. `mtu` is the next-hop MTU of "fragmentation
     /// needed" (0 for other errors).
     pub fn icmp_error(&mut self, e: Option<TcpError>, mtu: usize) {
         if mtu >= 68 {
@@ -2113,7 +2204,10 @@ impl Tcb {
             return;
         }
         let Some(e) = e else { return };
-        if self.state == State::SynSent {
+        // A half-open passive connection goes too (as Linux drops the request): its peer,
+        // if real, retransmits its SYN; one that never resolves by ARP (the IP layer's
+        // host unreachable) or does not exist leaves the SYN queue at once.
+        if self.state == State::SynSent || (self.state == State::SynReceived && self.passive) {
             self.fail(e);
         } else {
             self.soft_error = Some(e);

@@ -3,6 +3,7 @@
 //! - [`wire`]: the header and its options (MSS, window scale).
 //! - [`seq`]: sequence-number arithmetic.
 //! - [`isn`]: RFC 6528 initial sequence numbers.
+//! - [`cookie`]: RFC 4987 SYN cookies, for listeners whose SYN queue is full.
 //! - [`conn`]: one connection's state machine ([`conn::Tcb`]).
 //! - `api` (here, on [`crate::Transport`]): the socket table's TCP sockets — listeners with
 //!   their SYN and accept queues, the demultiplexing of segments, TIME-WAIT records, the
@@ -14,6 +15,7 @@
 
 mod api;
 pub mod conn;
+pub mod cookie;
 pub mod isn;
 pub mod seq;
 pub mod wire;
@@ -37,8 +39,16 @@ pub struct TcpConfig {
     pub rto_min: Duration,
     pub rto_initial: Duration,
     pub rto_max: Duration,
-    /// SYN (and SYN-ACK) retransmissions before `connect` fails with `TimedOut`.
+    /// SYN retransmissions before `connect` fails with `TimedOut`.
     pub syn_retries: u32,
+    /// SYN-ACK retransmissions before a half-open connection is dropped (Linux:
+    /// `tcp_synack_retries`, 5). When the listener's SYN queue is at least half full, a new
+    /// half-open connection gets one retransmission only, so entries whose peer never
+    /// answers (or never resolves by ARP) leave within 3 s.
+    pub synack_retries: u32,
+    /// Answer SYNs with SYN cookies (RFC 4987) when the SYN queue is full (Linux:
+    /// `tcp_syncookies = 1`); false drops them.
+    pub syn_cookies: bool,
     /// How long data may stay unacknowledged (retransmitted with backoff) before the
     /// connection fails with `TimedOut` (RFC 9293 3.8.3's R2 / RFC 5482).
     pub user_timeout: Duration,
@@ -57,6 +67,10 @@ pub struct TcpConfig {
     pub max_time_wait: usize,
     /// Challenge ACKs per second for the whole stack (RFC 5961 7).
     pub challenge_acks_per_sec: u32,
+    /// The shortest time between two ACKs a connection sends in answer to segments
+    /// outside its window or to challenges (RFC 5961 7; Linux: `tcp_invalid_ratelimit`,
+    /// 500 ms). Out-of-window segments with data or a FIN are always answered.
+    pub invalid_ratelimit: Duration,
     /// Send a tail loss probe (RFC 8985 7) before a retransmission timeout (Linux:
     /// `tcp_early_retrans`); tests of the bare RTO machinery turn it off.
     pub tail_loss_probe: bool,
@@ -71,6 +85,8 @@ impl Default for TcpConfig {
             rto_initial: Duration::from_secs(1),
             rto_max: Duration::from_secs(120),
             syn_retries: 6,
+            synack_retries: 5,
+            syn_cookies: true,
             user_timeout: Duration::from_secs(300),
             time_wait: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
@@ -81,6 +97,7 @@ impl Default for TcpConfig {
             max_backlog: 4096,
             max_time_wait: 8192,
             challenge_acks_per_sec: 1000,
+            invalid_ratelimit: Duration::from_millis(500),
             tail_loss_probe: true,
         }
     }
@@ -140,6 +157,14 @@ pub struct TcpStats {
     pub lost_retransmits: u64,
     /// Orphans dropped after their zero-window probes went unheeded.
     pub orphans_dropped: u64,
+    /// SYN cookies sent (SYN queue full), ACKs with a valid cookie that made a connection,
+    /// and ACKs to a listener that sent cookies recently whose cookie was not valid.
+    pub syncookies_sent: u64,
+    pub syncookies_recv: u64,
+    pub syncookies_failed: u64,
+    /// ACKs not sent because the connection answered an out-of-window segment or a
+    /// challenge less than `invalid_ratelimit` ago (RFC 5961 7).
+    pub oow_acks_limited: u64,
     // Drops by cause.
     pub drop_bad_checksum: u64,
     pub drop_bad_header: u64,
@@ -271,6 +296,8 @@ pub(crate) struct TimeWait {
     pub snd_nxt: Seq,
     pub rcv_nxt: Seq,
     pub expires: Instant,
+    /// When it last answered a segment that was not acceptable (RFC 5961 7).
+    pub last_oow_ack: Option<Instant>,
 }
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
@@ -290,6 +317,10 @@ pub(crate) struct Tcp {
     /// TIME-WAIT records in the order they expire (a restarted one is re-queued lazily).
     pub tw_order: VecDeque<(Tuple, Instant)>,
     pub isn: isn::IsnGenerator,
+    pub cookies: cookie::SynCookies,
+    /// When a SYN cookie was last sent: ACKs to listeners are checked for a cookie only
+    /// until the last one expired.
+    pub cookie_sent_at: Option<Instant>,
     pub challenge: ip::ratelimit::TokenBucket,
     pub stats: TcpStats,
     pub trace: Option<netif::Trace>,
@@ -318,6 +349,8 @@ impl Tcp {
             time_wait: HashMap::new(),
             tw_order: VecDeque::new(),
             isn: isn::IsnGenerator::new(secret.rotate_left(17) ^ 0x5443_5020_6973_6e21),
+            cookies: cookie::SynCookies::new(secret.rotate_left(41) ^ 0x636f_6f6b_6965_7321),
+            cookie_sent_at: None,
             stats: TcpStats::default(),
             trace: None,
             batching: false,

@@ -1,0 +1,511 @@
+//! TCP under attack, at the segment level on a virtual clock: SYN cookies when the SYN
+//! queue is full (RFC 4987), half-open connections leaving the queue quickly under
+//! pressure, and the per-connection limit on ACKs answering out-of-window segments and
+//! challenges (RFC 5961 7).
+
+mod tcp_harness;
+
+use std::net::Ipv4Addr;
+use tcp_harness::*;
+use transport::tcp::wire::TcpRepr;
+use transport::tcp::Seq;
+use transport::{TcpConfig, TcpState};
+
+fn cfg() -> TcpConfig {
+    TcpConfig {
+        tail_loss_probe: false,
+        syn_backlog: 4,
+        ..TcpConfig::default()
+    }
+}
+
+/// A source inside 10.0.0.0/24 that is not the peer: a spoofed one.
+fn spoofed(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, 100 + i)
+}
+
+/// Fill the listener's SYN queue (4) with half-open connections from spoofed sources.
+fn fill_syn_queue(n: &mut Net) {
+    for i in 0..4 {
+        n.inject(sa(spoofed(i), 1000), sa(US, LPORT), syn(Seq(7)), &[]);
+    }
+    let v = n.take();
+    assert_eq!(v.len(), 4);
+    assert!(v.iter().all(|o| o.r.flags == SYN | ACK));
+    assert_eq!(n.stats().syncookies_sent, 0);
+}
+
+mod cookies {
+    use super::*;
+
+    #[test]
+    fn full_syn_queue_answers_with_a_cookie_and_its_ack_makes_the_connection() {
+        let mut n = Net::with_cfg(cfg());
+        let l = n.listen(LPORT, 16);
+        fill_syn_queue(&mut n);
+        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        let sockets = n.t.socket_count();
+        let r = TcpRepr {
+            wscale: Some(7),
+            sack_permitted: true,
+            ..syn(PEER_ISS)
+        };
+        n.inject(remote, local, r, &[]);
+        let s = n.only();
+        assert_eq!(s.r.flags, SYN | ACK);
+        assert_eq!(s.r.ack, PEER_ISS + 1);
+        // Nothing kept, and the options a cookie cannot carry are not offered.
+        assert_eq!(n.t.socket_count(), sockets);
+        assert_eq!(s.r.wscale, None);
+        assert!(!s.r.sack_permitted);
+        assert_eq!(s.r.mss, Some(1460));
+        assert_eq!(s.r.window, 65_535);
+        assert_eq!(n.stats().syncookies_sent, 1);
+        // A second SYN from the same peer gets the same cookie.
+        n.inject(remote, local, r, &[]);
+        assert_eq!(n.only().r.seq, s.r.seq);
+
+        n.advance(ms(100));
+        n.inject(remote, local, seg(ACK, PEER_ISS + 1, s.r.seq + 1, 500), &[]);
+        n.nothing();
+        let st = n.stats();
+        assert_eq!((st.syncookies_recv, st.syncookies_failed), (1, 0));
+        let (h, from) =
+            n.t.tcp_accept(l)
+                .unwrap()
+                .expect("the connection is in the queue");
+        assert_eq!(from, remote);
+        assert_eq!(n.state(h), TcpState::Established);
+        let info = n.info(h);
+        // No window scaling: the ACK's window is taken as it is. The peer's MSS 1000 was
+        // carried as 536 (the largest table entry not above it).
+        assert_eq!(info.snd_wnd, 500);
+        // Data both ways.
+        let c = Conn {
+            h,
+            local,
+            remote,
+            snd: s.r.seq + 1,
+            rcv: PEER_ISS + 1,
+        };
+        n.data(&c, c.rcv, b"hello");
+        assert_eq!(n.recv(h), Ok(Some(b"hello".to_vec())));
+        n.take();
+        assert_eq!(n.send(h, &[1u8; 600]), 600);
+        let v = n.take();
+        assert_eq!(
+            v.iter().map(|o| o.data.len()).collect::<Vec<_>>(),
+            vec![536],
+            "segments of the MSS the cookie carried (Nagle holds the rest)"
+        );
+    }
+
+    #[test]
+    fn a_lost_cookie_ack_is_replaced_by_the_first_data_segment() {
+        let mut n = Net::with_cfg(cfg());
+        let l = n.listen(LPORT, 16);
+        fill_syn_queue(&mut n);
+        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        n.inject(remote, local, syn(PEER_ISS), &[]);
+        let s = n.only();
+        n.inject(
+            remote,
+            local,
+            seg(ACK | PSH, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            b"GET / HTTP/1.0\r\n\r\n",
+        );
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        assert_eq!(n.recv(h), Ok(Some(b"GET / HTTP/1.0\r\n\r\n".to_vec())));
+        assert_eq!(n.stats().syncookies_recv, 1);
+    }
+
+    #[test]
+    fn a_forged_or_expired_cookie_gets_a_rst_and_is_counted() {
+        let mut n = Net::with_cfg(cfg());
+        let l = n.listen(LPORT, 16);
+        fill_syn_queue(&mut n);
+        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        n.inject(remote, local, syn(PEER_ISS), &[]);
+        let s = n.only();
+        // A guessed cookie.
+        n.inject(
+            remote,
+            local,
+            seg(ACK, PEER_ISS + 1, s.r.seq + 9, 65_535),
+            &[],
+        );
+        n.only().expect(RST, s.r.seq + 9, Seq(0));
+        // The right cookie from another port, or with another ISN.
+        n.inject(
+            sa(PEER, PPORT + 1),
+            local,
+            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            &[],
+        );
+        n.only().expect(RST, s.r.seq + 1, Seq(0));
+        n.inject(
+            remote,
+            local,
+            seg(ACK, PEER_ISS + 2, s.r.seq + 1, 65_535),
+            &[],
+        );
+        n.only().expect(RST, s.r.seq + 1, Seq(0));
+        assert_eq!(n.stats().syncookies_failed, 3);
+        // The right one 57 s later, in the tick after the next: expired. (The cookie was
+        // made at 1000 s, in the tick from 992 to 1024 s; valid until 1056 s.)
+        n.advance(secs(57));
+        n.take();
+        n.inject(
+            remote,
+            local,
+            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            &[],
+        );
+        n.only().expect(RST, s.r.seq + 1, Seq(0));
+        assert_eq!(n.stats().syncookies_failed, 4);
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+        assert_eq!(n.stats().syncookies_recv, 0);
+        // Once no cookie can be valid, stray ACKs are not checked (nor counted).
+        n.advance(secs(64));
+        n.inject(
+            remote,
+            local,
+            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            &[],
+        );
+        n.only().expect(RST, s.r.seq + 1, Seq(0));
+        assert_eq!(n.stats().syncookies_failed, 4);
+    }
+
+    #[test]
+    fn without_cookies_a_full_queue_drops_the_syn() {
+        let mut n = Net::with_cfg(TcpConfig {
+            syn_cookies: false,
+            ..cfg()
+        });
+        n.listen(LPORT, 16);
+        fill_syn_queue(&mut n);
+        n.inject(sa(PEER, PPORT), sa(US, LPORT), syn(PEER_ISS), &[]);
+        n.nothing();
+        assert_eq!(n.stats().drop_syn_queue_full, 1);
+        assert_eq!(n.stats().syncookies_sent, 0);
+    }
+
+    #[test]
+    fn a_full_accept_queue_drops_the_cookie_ack_until_there_is_room() {
+        let mut n = Net::with_cfg(cfg());
+        let l = n.listen(LPORT, 1);
+        // Backlog 1: the SYN queue holds max(1, 16) * 2 = 32, capped by syn_backlog 4.
+        fill_syn_queue(&mut n);
+        // Two peers get cookies; the first completes into the accept queue.
+        let (r1, r2, local) = (sa(PEER, PPORT), sa(PEER, PPORT + 1), sa(US, LPORT));
+        n.inject(r1, local, syn(PEER_ISS), &[]);
+        let s1 = n.only();
+        n.inject(r2, local, syn(PEER_ISS), &[]);
+        let s2 = n.only();
+        n.inject(r1, local, seg(ACK, PEER_ISS + 1, s1.r.seq + 1, 65_535), &[]);
+        n.nothing();
+        // The second finds the accept queue full: its ACK is dropped, not answered.
+        n.inject(r2, local, seg(ACK, PEER_ISS + 1, s2.r.seq + 1, 65_535), &[]);
+        n.nothing();
+        assert_eq!(n.stats().drop_accept_queue_full, 1);
+        // So is a new SYN.
+        n.inject(sa(PEER, PPORT + 2), local, syn(PEER_ISS), &[]);
+        n.nothing();
+        assert_eq!(n.stats().drop_accept_queue_full, 2);
+        assert_eq!(n.t.tcp_accept(l).unwrap().map(|c| c.1), Some(r1));
+        // Room again: the second peer's next segment (its data, with the same ACK) makes
+        // the connection.
+        n.inject(
+            r2,
+            local,
+            seg(ACK | PSH, PEER_ISS + 1, s2.r.seq + 1, 65_535),
+            b"x",
+        );
+        assert_eq!(n.t.tcp_accept(l).unwrap().map(|c| c.1), Some(r2));
+    }
+}
+
+mod syn_queue {
+    use super::*;
+
+    #[test]
+    fn under_pressure_half_open_entries_leave_within_3_s() {
+        let mut n = Net::with_cfg(TcpConfig {
+            syn_backlog: 8,
+            ..cfg()
+        });
+        n.listen(LPORT, 16);
+        let t0 = n.now;
+        // Three entries under no pressure, with the usual 5 retransmissions.
+        for i in 0..3 {
+            n.inject(sa(spoofed(i), 1000), sa(US, LPORT), syn(Seq(7)), &[]);
+        }
+        n.advance_to(t0 + secs(3));
+        assert_eq!(n.take().len(), 3 + 3 + 3, "SYN-ACKs at 0, 1 and 3 s");
+        assert_eq!(n.t.socket_count(), 4);
+        // The fourth and fifth fill half the queue (4 of 8): from now on one retransmission
+        // each; the first three have had more, so they go at once.
+        for i in 3..5 {
+            n.inject(sa(spoofed(i), 1000), sa(US, LPORT), syn(Seq(7)), &[]);
+        }
+        assert_eq!(n.take().len(), 2);
+        n.advance_to(t0 + secs(3) + ms(1));
+        assert_eq!(n.t.socket_count(), 3, "the three old entries are gone");
+        assert_eq!(n.stats().handshake_timeouts, 3);
+        n.advance_to(t0 + secs(4));
+        assert_eq!(n.take().len(), 2, "one retransmission each after 1 s");
+        n.advance_to(t0 + secs(6) - ms(1));
+        assert_eq!(n.t.socket_count(), 3);
+        n.advance_to(t0 + secs(6));
+        n.nothing();
+        assert_eq!(n.t.socket_count(), 1, "gone 3 s after their SYN");
+        assert_eq!(n.stats().handshake_timeouts, 5);
+        // With the queue empty again, a new entry gets the usual schedule: 1 + 2 + 4 + 8
+        // + 16 + 32 s.
+        let t1 = n.now;
+        n.inject(sa(PEER, PPORT), sa(US, LPORT), syn(PEER_ISS), &[]);
+        n.advance_to(t1 + secs(63) - ms(1));
+        assert_eq!(n.take().len(), 6);
+        assert_eq!(n.t.socket_count(), 2);
+        n.advance_to(t1 + secs(63));
+        assert_eq!(n.t.socket_count(), 1);
+    }
+}
+
+mod unreachable {
+    use super::*;
+    use ip::{IcmpErrorReport, Upper};
+
+    fn host_unreachable(n: &mut Net, remote: std::net::SocketAddrV4, seq: Seq) {
+        let mut q = vec![0u8; 8];
+        q[0..2].copy_from_slice(&LPORT.to_be_bytes());
+        q[2..4].copy_from_slice(&remote.port().to_be_bytes());
+        q[4..8].copy_from_slice(&seq.0.to_be_bytes());
+        // As the IP layer reports a next hop that never resolved: from our own address.
+        let r = IcmpErrorReport {
+            from: US,
+            kind: 3,
+            code: 1,
+            info: 0,
+            orig_src: US,
+            orig_dst: *remote.ip(),
+            orig_protocol: 6,
+            orig_payload: &q,
+        };
+        n.t.icmp_error(&mut n.ip, &r, n.now);
+    }
+
+    #[test]
+    fn a_half_open_entry_whose_peer_does_not_resolve_leaves_at_once() {
+        let mut n = Net::with_cfg(cfg());
+        let l = n.listen(LPORT, 16);
+        let remote = sa(spoofed(1), 1000);
+        n.inject(remote, sa(US, LPORT), syn(Seq(7)), &[]);
+        let s = n.only();
+        assert_eq!(n.t.socket_count(), 2);
+        // An error quoting another sequence number is ignored (RFC 5927).
+        host_unreachable(&mut n, remote, s.r.seq + 100);
+        assert_eq!(n.t.socket_count(), 2);
+        assert_eq!(n.stats().icmp_ignored, 1);
+        host_unreachable(&mut n, remote, s.r.seq);
+        n.nothing();
+        assert_eq!(n.t.socket_count(), 1, "the entry is gone");
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+        // The listener goes on: the next SYN makes a new entry.
+        n.inject(remote, sa(US, LPORT), syn(Seq(7)), &[]);
+        assert_eq!(n.only().r.flags, SYN | ACK);
+    }
+}
+
+mod invalid_ratelimit {
+    use super::*;
+
+    #[test]
+    fn ten_out_of_window_acks_in_90_ms_draw_one_ack() {
+        let mut n = Net::new();
+        let c = n.passive();
+        for i in 0..10 {
+            n.to(&c, seg(ACK, c.rcv + 1_000_000, c.snd, 65_535), &[]);
+            if i < 9 {
+                n.advance(ms(10));
+            }
+        }
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.stats().oow_acks_limited, 9);
+        // Until 500 ms after the answer, nothing more; then the next is answered.
+        n.advance(ms(409));
+        n.to(&c, seg(ACK, c.rcv - 100_000, c.snd, 65_535), &[]);
+        n.nothing();
+        n.advance(ms(1));
+        n.to(&c, seg(ACK, c.rcv + 1_000_000, c.snd, 65_535), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.state(c.h), TcpState::Established);
+    }
+
+    #[test]
+    fn ten_rsts_in_window_not_at_rcv_nxt_draw_one_challenge_ack() {
+        let mut n = Net::new();
+        let (l, c) = n.passive_with(syn(PEER_ISS), 65_535);
+        for i in 0..10 {
+            n.to(&c, seg(RST, c.rcv + 1 + i * 10, Seq(0), 0), &[]);
+            n.advance(ms(9));
+        }
+        n.only().expect_ack(c.snd, c.rcv);
+        let st = n.stats();
+        assert_eq!((st.challenge_acks, st.oow_acks_limited), (1, 9));
+        assert_eq!(
+            st.challenge_acks_limited, 0,
+            "the stack-wide limit is untouched"
+        );
+        assert_eq!(n.state(c.h), TcpState::Established);
+        // Another connection has a limit of its own.
+        let c2 = n.handshake_to(l, PPORT + 1, syn(PEER_ISS), 65_535);
+        n.to(&c2, seg(RST, c2.rcv + 5, Seq(0), 0), &[]);
+        n.only().expect_ack(c2.snd, c2.rcv);
+    }
+
+    #[test]
+    fn out_of_window_data_is_answered_but_never_delivered() {
+        let mut n = Net::new();
+        let c = n.passive();
+        for i in 0..5u32 {
+            let seq = c.rcv + 70_000 + i as usize * 100;
+            n.to(&c, seg(ACK | PSH, seq, c.snd, 65_535), b"evil");
+            n.only().expect_ack(c.snd, c.rcv);
+        }
+        // Old data (a retransmission whose ACK was lost) likewise.
+        n.to(&c, seg(ACK | PSH, c.rcv - 4, c.snd, 65_535), b"old!");
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.recv(c.h), Ok(None));
+        assert_eq!(n.stats().oow_acks_limited, 0);
+        // The stream goes on as if nothing had come.
+        n.data(&c, c.rcv, b"good");
+        assert_eq!(n.recv(c.h), Ok(Some(b"good".to_vec())));
+    }
+
+    #[test]
+    fn acks_of_unsent_data_and_syns_share_the_limit() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(ACK, c.rcv, c.snd + 100, 65_535), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 100, 65_535), &[]);
+        n.to(&c, syn(c.rcv + 5), &[]);
+        n.nothing();
+        assert_eq!(n.stats().oow_acks_limited, 2);
+        n.advance(ms(500));
+        n.to(&c, syn(c.rcv + 5), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+    }
+
+    #[test]
+    fn the_interval_is_configurable() {
+        let mut n = Net::with_cfg(TcpConfig {
+            tail_loss_probe: false,
+            invalid_ratelimit: ms(50),
+            ..TcpConfig::default()
+        });
+        let c = n.passive();
+        let mut answered = 0;
+        for _ in 0..10 {
+            n.to(&c, seg(ACK, c.rcv + 1_000_000, c.snd, 65_535), &[]);
+            answered += n.take().len();
+            n.advance(ms(10));
+        }
+        assert_eq!(answered, 2, "at 0 and 50 ms");
+    }
+
+    #[test]
+    fn a_time_wait_record_answers_out_of_window_acks_once_per_interval() {
+        let mut n = Net::new();
+        let (_, c) = n.passive_with(syn(PEER_ISS), 65_535);
+        n.close(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert!(!n.t.is_open(c.h), "a TIME-WAIT record");
+        for _ in 0..10 {
+            n.to(&c, seg(ACK, c.rcv + 5000, c.snd + 1, 65_535), &[]);
+            n.advance(ms(9));
+        }
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.stats().oow_acks_limited, 9);
+        // A retransmitted FIN is always answered.
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+    }
+}
+
+/// Issue 9 item 5, the floods that need no kernel: the tables they fill stay within their
+/// caps and the stack keeps answering. (The kernel-side tests in tests/tests/kernel_flood.rs
+/// record the resident size under SYN, fragment and ARP floods.)
+mod floods {
+    use super::*;
+    use transport::tcp::conn::OOO_MAX_SEGMENTS;
+
+    #[test]
+    fn a_hundred_thousand_short_connections_leave_at_most_max_time_wait_records() {
+        let mut n = Net::with_cfg(TcpConfig {
+            tail_loss_probe: false,
+            ..TcpConfig::default()
+        });
+        let l = n.listen(LPORT, 16);
+        let local = sa(US, LPORT);
+        let max = TcpConfig::default().max_time_wait;
+        for i in 0..100_000u32 {
+            // 100,000 distinct 4-tuples: peers 10.0.0.2 to 10.0.0.5, ports from 1024.
+            let remote = sa(
+                Ipv4Addr::new(10, 0, 0, 2 + (i / 50_000) as u8 * 2 + (i % 2) as u8),
+                1024 + ((i / 2) % 25_000) as u16,
+            );
+            n.inject(remote, local, syn(PEER_ISS), &[]);
+            let s = n.only();
+            let (snd, rcv) = (s.r.seq + 1, PEER_ISS + 1);
+            n.inject(remote, local, seg(ACK, rcv, snd, 65_535), &[]);
+            let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+            // The server closes first (as HTTP/1.0 does): its side ends in TIME-WAIT.
+            n.close(h);
+            n.only().expect(FIN | ACK, snd, rcv);
+            n.inject(remote, local, seg(FIN | ACK, rcv, snd + 1, 65_535), &[]);
+            n.only().expect_ack(snd + 1, rcv + 1);
+            n.now += ms(1) / 10;
+        }
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), max);
+        assert_eq!(n.stats().time_wait_evicted, 100_000 - max as u64);
+        assert_eq!(n.t.socket_count(), 1, "only the listener holds a socket");
+        // The stack still answers, and the records expire.
+        let c = n.handshake_to(l, 7, syn(PEER_ISS), 65_535);
+        n.data(&c, c.rcv, b"still");
+        assert_eq!(n.recv(c.h), Ok(Some(b"still".to_vec())));
+        n.advance(secs(61));
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+    }
+
+    #[test]
+    fn out_of_order_floods_are_bounded_per_connection() {
+        let mut n = Net::new();
+        let (l, c0) = n.passive_with(syn(PEER_ISS), 65_535);
+        let mut conns = vec![c0];
+        for p in 1..8 {
+            conns.push(n.handshake_to(l, PPORT + p, syn(PEER_ISS), 65_535));
+        }
+        // 5,000 one-byte segments each, every other byte of the window: each would open a
+        // hole of its own.
+        for c in &conns {
+            for i in 0..5000usize {
+                n.data(c, c.rcv + 2 + 2 * i, b"x");
+            }
+        }
+        n.take();
+        let st = n.stats();
+        assert_eq!(st.ooo_queued, 8 * OOO_MAX_SEGMENTS as u64);
+        assert_eq!(st.ooo_dropped, 8 * (5000 - OOO_MAX_SEGMENTS) as u64);
+        // Each connection still takes its stream in order.
+        for c in &conns {
+            n.data(c, c.rcv, b"ab");
+            assert_eq!(n.recv(c.h), Ok(Some(b"abx".to_vec())));
+        }
+    }
+}
