@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+mod linger;
 pub mod raw;
 pub mod runtime;
 pub mod socket;
