@@ -25,6 +25,11 @@ pub fn main(cli: Cli) -> i32 {
         cli.commands.is_none() && cli.script.is_none() && std::io::stdin().is_terminal();
     // Set once the program has begun to end: a SIGINT or SIGTERM then ends it at once.
     let exiting = Arc::new(AtomicBool::new(false));
+    // The line editor puts the terminal in raw mode while it reads; a SIGTERM at the prompt
+    // ends the program with the editor still reading, so the terminal is put back here.
+    let terminal = interactive
+        .then(|| nix::sys::termios::tcgetattr(std::io::stdin()).ok())
+        .flatten();
     if let Err(e) = install_signal_handlers(&sig, &exiting, interactive) {
         eprintln!("tapip: cannot install a signal handler: {e}");
         return 1;
@@ -56,6 +61,12 @@ pub fn main(cli: Cli) -> i32 {
     eprintln!("{}", setup::describe(&cli));
     let mut code = run_commands(&cli, &ctx, requests);
     exiting.store(true, Ordering::SeqCst);
+    if let Some(t) = &terminal {
+        // Before the wait, so that Ctrl-C is a signal again and a forced end leaves the
+        // terminal as it was.
+        let _ =
+            nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, t);
+    }
     // Background jobs close their sockets and end while the stack still runs.
     ctx.jobs.stop_all();
     // Closed connections deliver what they hold before the stack goes.

@@ -18,12 +18,17 @@ struct Tty {
 
 impl Tty {
     fn start(ns: &Netns, args: &str) -> Tty {
+        Tty::start_then(ns, args, "")
+    }
+
+    /// `then`: a shell line run in the terminal after tapip ends.
+    fn start_then(ns: &Netns, args: &str, then: &str) -> Tty {
         let socket = format!("{}-tty", ns.name);
         let pidfile = std::env::temp_dir().join(format!("{socket}.pid"));
         let _ = std::fs::remove_file(&pidfile);
         // `ip netns exec` replaces itself with tapip: the PID written is tapip's.
         let line = format!(
-            "echo $$ > {}; exec ip netns exec {} {} {args}",
+            "sh -c 'echo $$ > {}; exec ip netns exec {} {} {args}'; {then}",
             pidfile.display(),
             ns.name,
             tapip_bin().display()
@@ -221,4 +226,30 @@ fn exit_at_a_terminal_waits_and_ctrl_c_then_ends_it_at_once() {
     assert!(start.elapsed() < SECS(3));
     drop(nc);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM at the prompt (the line editor has the terminal in raw mode): the program ends
+/// and the terminal is as it was (canonical, echoing, signals on).
+#[test]
+fn sigterm_at_the_prompt_ends_the_program_and_gives_the_terminal_back() {
+    let ns = Netns::new("ttyterm");
+    let t = Tty::start_then(
+        &ns,
+        "",
+        "echo ENDED; stty -a | tr ' ' '\\n' | grep -x -- '-*icanon\\|-*echo\\|-*isig' | tr '\\n' ' '; echo; sleep 30",
+    );
+    let pid = t.pid().expect("tapip's PID");
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let s = t.wait_screen("tapip did not end on SIGTERM", |s| {
+        s.contains("ENDED") && s.contains("icanon")
+    });
+    let modes = s
+        .lines()
+        .find(|l| l.contains("icanon"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    assert_eq!(modes, ["isig", "icanon", "echo"], "{s}");
 }
