@@ -120,23 +120,26 @@ fn linger(ctx: &Ctx, limit: Duration, interactive: bool) -> bool {
     }
     let left = ctx.stack.linger(limit, || false);
     for u in &left {
-        eprintln!("tapip: {}", abandoned(u));
+        eprintln!("tapip: {}", abandoned(u.local, u.remote, &u.outstanding));
     }
     left.is_empty()
 }
 
 /// `gave up on tcp 10.0.0.1:40000 -> 10.0.0.2:9002 (LAST-ACK): 1046320 bytes and the FIN not
 /// delivered`.
-fn abandoned(u: &transport::tcp::Undelivered) -> String {
-    let o = &u.outstanding;
+fn abandoned(
+    local: std::net::SocketAddrV4,
+    remote: std::net::SocketAddrV4,
+    o: &transport::tcp::Outstanding,
+) -> String {
     let what = match o.unacked {
         0 => "the FIN not delivered".to_string(),
         n => format!("{n} bytes and the FIN not delivered"),
     };
     format!(
         "gave up on tcp {} -> {} ({}): {what}",
-        u.local,
-        u.remote,
+        local,
+        remote,
         o.state.name()
     )
 }
@@ -370,6 +373,47 @@ fn read_terminal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn abandoned_connections_are_one_line_each() {
+        let u = |unacked| {
+            let o = transport::tcp::Outstanding {
+                state: transport::TcpState::LastAck,
+                unacked,
+                fin_acked: false,
+            };
+            abandoned(
+                "10.0.0.1:40000".parse().unwrap(),
+                "10.0.0.2:9002".parse().unwrap(),
+                &o,
+            )
+        };
+        assert_eq!(
+            u(1_046_320),
+            "gave up on tcp 10.0.0.1:40000 -> 10.0.0.2:9002 (LAST-ACK): 1046320 bytes and the FIN not delivered"
+        );
+        assert_eq!(
+            u(0),
+            "gave up on tcp 10.0.0.1:40000 -> 10.0.0.2:9002 (LAST-ACK): the FIN not delivered"
+        );
+    }
+
+    /// Between commands, SIGINT ends the program unless commands come from a terminal;
+    /// SIGTERM always does.
+    #[test]
+    fn signals_between_commands() {
+        let ctx = crate::cmd::testing::ctx();
+        let (tx, rx) = bounded::<Option<String>>(1);
+        ctx.sig.interrupt.store(true, Ordering::SeqCst);
+        assert_eq!(next_line(&ctx, &rx, false), None);
+        tx.send(Some("ifconfig".into())).unwrap();
+        assert_eq!(next_line(&ctx, &rx, true), Some(Some("ifconfig".into())));
+        assert!(!ctx.sig.interrupt.load(Ordering::SeqCst), "Ctrl-C is spent");
+        ctx.sig.terminate.store(true, Ordering::SeqCst);
+        tx.send(Some("ifconfig".into())).unwrap();
+        assert_eq!(next_line(&ctx, &rx, true), None);
+        crate::cmd::testing::finish(ctx);
+    }
 
     /// A command takes lines of input; a line read for it after it stopped becomes the
     /// next command line.
