@@ -133,15 +133,27 @@ const NFT_LOSS: &str = "table netdev tapip_loss {
 }
 ";
 
+/// 5% of the kernel's incoming data segments dropped (not the small ones: handshakes and
+/// ACKs get through, so that connecting within a short `-w` cannot fail) and the rest
+/// limited to 250 kB/s: the last megabyte takes seconds to be acknowledged.
+const NFT_SLOW: &str = "table netdev tapip_loss {
+    chain ingress {
+        type filter hook ingress device \"tap0\" priority 0; policy accept;
+        meta protocol ip meta length > 200 numgen random mod 100 < 5 counter drop
+        meta protocol ip limit rate over 250 kbytes/second burst 64 kbytes counter drop
+    }
+}
+";
+
 /// A namespace with tap0 made beforehand (tapip attaches to it), so that the kernel side's
-/// loss rule can name it.
-fn lossy_ns(tag: &str, dir: &TempDir) -> Netns {
+/// nftables `rules` can name it.
+fn lossy_ns(tag: &str, dir: &TempDir, rules: &str) -> Netns {
     let ns = Netns::new(tag);
     let (ok, out) = ns.sh_text("ip tuntap add dev tap0 mode tap");
     assert!(ok, "ip tuntap add: {out}");
-    let rules = dir.path("loss.nft");
-    std::fs::write(&rules, NFT_LOSS).unwrap();
-    let (ok, out) = ns.sh_text(&format!("nft -f {}", rules.display()));
+    let path = dir.path("loss.nft");
+    std::fs::write(&path, rules).unwrap();
+    let (ok, out) = ns.sh_text(&format!("nft -f {}", path.display()));
     assert!(ok, "nft -f failed: {out}");
     ns
 }
@@ -153,7 +165,7 @@ fn lossy_ns(tag: &str, dir: &TempDir) -> Netns {
 fn exit_right_after_snc_over_a_lossy_link_loses_nothing() {
     const LEN: usize = 5_000_000;
     let dir = TempDir::new("lossy");
-    let ns = lossy_ns("texitloss", &dir);
+    let ns = lossy_ns("texitloss", &dir, NFT_LOSS);
     let (src, data) = dir.random_file("src.bin", LEN);
     let dst = dir.path("nc.bin");
     // `-N`: nc sends its FIN at once (its input is empty), so `snc`'s peer has closed long
@@ -204,20 +216,20 @@ fn exit_right_after_snc_over_a_lossy_link_loses_nothing() {
 }
 
 /// `snc -w` gives up waiting for the acknowledgements and closes; `exit` right after waits
-/// (bounded by `--linger`) for the closed connection to deliver the rest through the lossy
-/// link: the kernel's `nc -l` gets everything and the FIN.
+/// (bounded by `--linger`) for the closed connection to deliver the rest through a slow,
+/// lossy link (`NFT_SLOW`; duplication, reordering and delay from `--fault`): the kernel's
+/// `nc -l` gets everything and the FIN.
 #[test]
 fn exit_waits_for_closed_connections_to_deliver_their_data() {
-    const LEN: usize = 2_000_000;
+    const LEN: usize = 1_500_000;
     let dir = TempDir::new("orphan");
-    let ns = lossy_ns("texitorphan", &dir);
+    let ns = lossy_ns("texitorphan", &dir, NFT_SLOW);
     let (src, data) = dir.random_file("src.bin", LEN);
     let dst = dir.path("nc.bin");
     let mut nc = Proc::spawn(&ns, &format!("nc -N -l 9003 > {}", dst.display()));
-    // ACKs take 40 ms to come back: the last megabyte cannot be through within -w.
-    let fault = "loss=0.05,dup=0.02,reorder=0.1,delay=40ms,jitter=5ms,seed=5";
+    let fault = "dup=0.02,reorder=0.1,delay=5ms,jitter=2ms,seed=5";
     let script = format!(
-        "sleep 1; snc -c 10.0.0.2:9003 -w 0.2 -f {}; exit",
+        "sleep 1; snc -c 10.0.0.2:9003 -w 1 -f {}; exit",
         src.display()
     );
     let tapip = Proc::spawn(
@@ -231,7 +243,7 @@ fn exit_waits_for_closed_connections_to_deliver_their_data() {
     let (status, out) = tapip.output(SECS(120));
     println!("{out}");
     assert!(
-        out.contains("not acknowledged within 0.2 s"),
+        out.contains("not acknowledged within 1 s"),
         "snc gave up first:\n{out}"
     );
     assert!(!out.contains("gave up on tcp"), "{out}");
@@ -339,17 +351,17 @@ fn a_second_sigterm_ends_the_program_at_once() {
 /// The same with commands from a pipe: the end of the input ends the program, gracefully.
 #[test]
 fn the_end_of_piped_input_waits_for_closed_connections_too() {
-    const LEN: usize = 1_000_000;
+    const LEN: usize = 1_500_000;
     let dir = TempDir::new("pipe");
-    let ns = lossy_ns("texitpipe", &dir);
+    let ns = lossy_ns("texitpipe", &dir, NFT_SLOW);
     let (src, data) = dir.random_file("src.bin", LEN);
     let dst = dir.path("nc.bin");
     let mut nc = Proc::spawn(&ns, &format!("nc -N -l 9007 > {}", dst.display()));
     wait_listening(&ns, 9007);
-    let fault = "loss=0.05,dup=0.02,reorder=0.1,delay=40ms,jitter=5ms,seed=6";
+    let fault = "dup=0.02,reorder=0.1,delay=5ms,jitter=2ms,seed=6";
     let mut t = Tapip::start(&ns, &["--fault", fault, "--linger", "60"]);
-    t.cmd(&format!("snc -c 10.0.0.2:9007 -w 0.1 -f {}", src.display()));
-    t.wait_for("not acknowledged within 0.1 s", SECS(60));
+    t.cmd(&format!("snc -c 10.0.0.2:9007 -w 1 -f {}", src.display()));
+    t.wait_for("not acknowledged within 1 s", SECS(60));
     let code = t.close_input(SECS(60));
     let out = t.output();
     // 1: snc gave up waiting (an error); the exit itself lost nothing.
