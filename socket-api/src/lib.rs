@@ -113,6 +113,7 @@
 
 pub mod builder;
 pub mod error;
+mod linger;
 pub mod raw;
 pub mod runtime;
 pub mod socket;

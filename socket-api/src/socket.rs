@@ -54,6 +54,12 @@ pub enum SockOpt {
     /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the
     /// connection fails with `TimedOut` (`None`: the stack's default).
     UserTimeout(Option<Duration>),
+    /// `SO_LINGER` (honoured by TCP): `None`, the default, lets `close` return at once while
+    /// the connection delivers its data in the background; `Some(t)` makes `close` block
+    /// until the data and the FIN are acknowledged or `t` passes (the connection then goes
+    /// on in the background); `Some(0)` makes `close` abort with a RST, discarding what is
+    /// queued.
+    Linger(Option<Duration>),
 }
 
 /// Socket option names (`getsockopt`).
@@ -69,6 +75,7 @@ pub enum SockOptName {
     NoDelay,
     KeepAlive,
     UserTimeout,
+    Linger,
 }
 
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
@@ -83,6 +90,7 @@ struct LocalOpts {
     nonblocking: bool,
     nodelay: bool,
     keepalive: bool,
+    linger: Option<Duration>,
 }
 
 /// A socket of the stack.
@@ -453,20 +461,93 @@ impl Socket {
     }
 
     /// `close`: free the socket. A call blocked on it in another thread returns an error;
-    /// closing twice is harmless.
+    /// closing twice is harmless. A TCP connection ends gracefully in the background (a
+    /// FIN after the queued data), unless `SO_LINGER` says otherwise (see `SockOpt::Linger`).
     pub fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        let linger = match self.ty {
+            Type::Stream => self.opts.lock().linger,
+            _ => None,
+        };
         let mut core = self.stack.lock();
         let now = self.stack.now();
         let Core { ip, transport, .. } = &mut *core;
-        transport.close(self.handle, ip.tx(), now);
-        core.unregister(self.handle);
-        // Wake our own waiters too (`unregister` removed our condvar from the map).
+        match linger {
+            Some(t) if t.is_zero() => transport.tcp_close_abort(self.handle, ip.tx(), now),
+            _ => {
+                transport.close(self.handle, ip.tx(), now);
+            }
+        }
+        // Wake our own waiters: they find the socket closed.
         self.cond.notify_all();
+        if let Some(t) = linger.filter(|t| !t.is_zero()) {
+            core = self.linger(core, t);
+        }
+        core.unregister(self.handle);
         // Send what closing queued (a FIN or RST).
         self.stack.finish(core);
+    }
+
+    /// `SO_LINGER`: after `close`, wait until the connection (now an orphan in the
+    /// transport, still woken through our condition variable) has everything acknowledged,
+    /// has failed or is gone, at most `limit`.
+    fn linger<'a>(&'a self, core: MutexGuard<'a, Core>, limit: Duration) -> MutexGuard<'a, Core> {
+        let deadline = deadline_after(Some(limit));
+        // Send the FIN first.
+        self.stack.finish(core);
+        let mut core = self.stack.lock();
+        loop {
+            let pending = core
+                .transport
+                .tcp_outstanding(self.handle)
+                .is_ok_and(|o| o.pending());
+            if !pending || self.stack.is_shut_down() {
+                return core;
+            }
+            match deadline {
+                Some(d) => {
+                    if self.cond.wait_until(&mut core, d).timed_out() {
+                        return core;
+                    }
+                }
+                None => self.cond.wait(&mut core),
+            }
+        }
+    }
+
+    /// Bytes queued on a TCP connection that the peer has not acknowledged yet (Linux's
+    /// `SIOCOUTQ`).
+    pub fn unacked(&self) -> io::Result<usize> {
+        let o = self.with_core(|c, _| Ok(c.transport.tcp_outstanding(self.handle)?))?;
+        Ok(o.unacked)
+    }
+
+    /// Wait until the peer has acknowledged every byte queued on this TCP connection and,
+    /// after `shutdown(Write)`, the FIN too. `TimedOut` after `timeout`; the connection's
+    /// error (`ConnectionReset`, `TimedOut`...) if it fails first.
+    pub fn wait_acked(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if self.ty != Type::Stream {
+            return Err(
+                SocketError::InvalidInput("only TCP sockets wait for acknowledgements").into(),
+            );
+        }
+        self.wait_for(timeout, |c, _| {
+            let o = c.transport.tcp_outstanding(self.handle)?;
+            use transport::TcpState as S;
+            match o.state {
+                _ if o.fin_acked => Ok(Some(())),
+                S::Established | S::CloseWait if o.unacked == 0 => Ok(Some(())),
+                S::Closed | S::Listen | S::SynSent | S::TimeWait => {
+                    // Failed (or never connected): the connection's error, once.
+                    c.transport.tcp_connected(self.handle)?;
+                    Err(SocketError::NotConnected)
+                }
+                _ => Ok(None),
+            }
+        })?;
+        Ok(())
     }
 
     pub fn is_closed(&self) -> bool {
@@ -499,6 +580,13 @@ impl Socket {
                 return Err(bad("a timeout of zero; use None to block"));
             }
             SockOpt::RecvTimeout(t) => self.opts.lock().recv_timeout = t,
+            SockOpt::Linger(t) => {
+                if self.is_closed() {
+                    return Err(SocketError::Closed.into());
+                }
+                self.opts.lock().linger = t;
+                return Ok(());
+            }
             SockOpt::SendTimeout(t) => self.opts.lock().send_timeout = t,
             SockOpt::NoDelay(on) | SockOpt::KeepAlive(on) if self.ty != Type::Stream => {
                 let mut o = self.opts.lock();
@@ -580,6 +668,7 @@ impl Socket {
             match name {
                 SockOptName::RecvTimeout => return Ok(SockOpt::RecvTimeout(o.recv_timeout)),
                 SockOptName::SendTimeout => return Ok(SockOpt::SendTimeout(o.send_timeout)),
+                SockOptName::Linger => return Ok(SockOpt::Linger(o.linger)),
                 SockOptName::NoDelay if self.ty != Type::Stream => {
                     return Ok(SockOpt::NoDelay(o.nodelay))
                 }

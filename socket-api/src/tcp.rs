@@ -91,7 +91,8 @@ impl std::fmt::Debug for TcpListener {
 
 /// A TCP connection. Clones made by `try_clone` share it; it closes when the last one is
 /// dropped (gracefully, with a FIN after the queued data; with a RST if received data was
-/// left unread), or at once with `close`.
+/// left unread), or at once with `close`. Closing returns at once and the data is delivered
+/// in the background, unless `set_linger` asks to wait (or to reset).
 pub struct TcpStream {
     inner: Arc<Socket>,
 }
@@ -158,6 +159,32 @@ impl TcpStream {
             SockOpt::NoDelay(b) => Ok(b),
             _ => Ok(false),
         }
+    }
+
+    /// `SO_LINGER` (as `std`'s `set_linger`): `Some(t)` makes closing (`close`, or dropping
+    /// the last clone) block until the queued data and the FIN are acknowledged, at most
+    /// `t`; `Some(ZERO)` makes it abort with a RST; `None` (the default) closes in the
+    /// background.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.inner.set_option(SockOpt::Linger(linger))
+    }
+
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        match self.inner.get_option(SockOptName::Linger)? {
+            SockOpt::Linger(l) => Ok(l),
+            _ => Ok(None),
+        }
+    }
+
+    /// Bytes written that the peer has not acknowledged yet.
+    pub fn unacked(&self) -> io::Result<usize> {
+        self.inner.unacked()
+    }
+
+    /// Wait until the peer has acknowledged everything written and, after
+    /// `shutdown(Write)`, the FIN (see `Socket::wait_acked`).
+    pub fn wait_acked(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.wait_acked(timeout)
     }
 
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {

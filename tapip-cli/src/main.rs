@@ -56,6 +56,11 @@ pub struct Cli {
     /// seconds, fractions allowed [default: 60, as Linux].
     #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
     pub tcp_time_wait: Option<std::time::Duration>,
+    /// At exit, how long to wait for TCP connections to deliver their queued data and
+    /// FIN, in seconds, fractions allowed [default: 10]. A second SIGINT or SIGTERM ends
+    /// the wait at once.
+    #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
+    pub linger: Option<std::time::Duration>,
     /// Run these commands (separated by ';', quoted as in a Unix shell) and exit.
     #[arg(short = 'c', value_name = "'CMD; CMD ...'")]
     pub commands: Option<String>,
@@ -67,7 +72,7 @@ pub struct Cli {
     pub errexit: bool,
 }
 
-/// `--tcp-time-wait`: seconds, fractions allowed.
+/// `--tcp-time-wait`, `--linger`: seconds, fractions allowed.
 fn parse_time_wait(s: &str) -> Result<std::time::Duration, String> {
     opts::parse_seconds(s).ok_or_else(|| format!("invalid number of seconds '{s}'"))
 }

@@ -7,22 +7,32 @@ use crate::{setup, Cli};
 use crossbeam_channel::{bounded, select, Receiver, SendError, Sender};
 use netif::trace::Trace;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const PROMPT: &str = "[net shell]: ";
+/// `--linger`'s default: how long the end of the program waits for TCP connections to
+/// deliver their queued data and FIN.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(10);
 
 /// Run the program; returns the exit code.
 pub fn main(cli: Cli) -> i32 {
     let sig = Signals::default();
-    for (signal, flag) in [
-        (signal_hook::consts::SIGINT, &sig.interrupt),
-        (signal_hook::consts::SIGTERM, &sig.terminate),
-    ] {
-        if let Err(e) = signal_hook::flag::register(signal, flag.clone()) {
-            eprintln!("tapip: cannot install a signal handler: {e}");
-            return 1;
-        }
+    // Commands typed at a terminal: Ctrl-C cancels the line or the running command, as in
+    // bash. Otherwise (a pipe, `-c`, `--script`) SIGINT ends the program, like SIGTERM.
+    let interactive =
+        cli.commands.is_none() && cli.script.is_none() && std::io::stdin().is_terminal();
+    // Set once the program has begun to end: a SIGINT or SIGTERM then ends it at once.
+    let exiting = Arc::new(AtomicBool::new(false));
+    // The line editor puts the terminal in raw mode while it reads; a SIGTERM at the prompt
+    // ends the program with the editor still reading, so the terminal is put back here.
+    let terminal = interactive
+        .then(|| nix::sys::termios::tcgetattr(std::io::stdin()).ok())
+        .flatten();
+    if let Err(e) = install_signal_handlers(&sig, &exiting, interactive) {
+        eprintln!("tapip: cannot install a signal handler: {e}");
+        return 1;
     }
     let (trace, lines) = Trace::new();
     let printer = std::thread::Builder::new()
@@ -49,9 +59,21 @@ pub fn main(cli: Cli) -> i32 {
     };
     // On stderr, so that stdout holds only what the commands print.
     eprintln!("{}", setup::describe(&cli));
-    let code = run_commands(&cli, &ctx, requests);
+    let mut code = run_commands(&cli, &ctx, requests);
+    exiting.store(true, Ordering::SeqCst);
+    if let Some(t) = &terminal {
+        // Before the wait, so that Ctrl-C is a signal again and a forced end leaves the
+        // terminal as it was.
+        let _ =
+            nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, t);
+    }
     // Background jobs close their sockets and end while the stack still runs.
     ctx.jobs.stop_all();
+    // Closed connections deliver what they hold before the stack goes.
+    let limit = cli.linger.unwrap_or(DEFAULT_LINGER);
+    if !linger(&ctx, limit, interactive) && code == 0 {
+        code = 1;
+    }
     let _ = ctx.pcap.stop();
     ctx.stack.shutdown();
     // The drivers (and their tracers) are gone; with the shell's handle dropped too the
@@ -60,6 +82,66 @@ pub fn main(cli: Cli) -> i32 {
     let _ = printer.join();
     let _ = std::io::stdout().flush();
     code
+}
+
+/// SIGINT and SIGTERM set the flags commands look at. A signal that comes once the program
+/// is ending (`exiting`) ends it at once, with the status a shell expects (128 + signal).
+fn install_signal_handlers(
+    sig: &Signals,
+    exiting: &Arc<AtomicBool>,
+    interactive: bool,
+) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    // Registered first, so that each looks at `exiting` as it was before its own signal.
+    flag::register_conditional_shutdown(SIGINT, 128 + SIGINT, exiting.clone())?;
+    flag::register_conditional_shutdown(SIGTERM, 128 + SIGTERM, exiting.clone())?;
+    flag::register(SIGINT, sig.interrupt.clone())?;
+    flag::register(SIGTERM, sig.terminate.clone())?;
+    flag::register(SIGTERM, exiting.clone())?;
+    if !interactive {
+        flag::register(SIGINT, exiting.clone())?;
+    }
+    Ok(())
+}
+
+/// The graceful end: wait, at most `limit`, until every TCP connection has its data and
+/// FIN acknowledged; say which were given up (they are reset). False if any was.
+fn linger(ctx: &Ctx, limit: Duration, interactive: bool) -> bool {
+    let pending = ctx
+        .stack
+        .with_core(|c, _| c.transport.tcp_undelivered().len());
+    if pending > 0 && interactive && !limit.is_zero() {
+        let s = if pending == 1 { "" } else { "s" };
+        eprintln!(
+            "tapip: waiting up to {} s for {pending} connection{s} to deliver their data (Ctrl-C to quit now)",
+            limit.as_secs_f64()
+        );
+    }
+    let left = ctx.stack.linger(limit, || false);
+    for u in &left {
+        eprintln!("tapip: {}", abandoned(u.local, u.remote, &u.outstanding));
+    }
+    left.is_empty()
+}
+
+/// `gave up on tcp 10.0.0.1:40000 -> 10.0.0.2:9002 (LAST-ACK): 1046320 bytes and the FIN not
+/// delivered`.
+fn abandoned(
+    local: std::net::SocketAddrV4,
+    remote: std::net::SocketAddrV4,
+    o: &transport::tcp::Outstanding,
+) -> String {
+    let what = match o.unacked {
+        0 => "the FIN not delivered".to_string(),
+        n => format!("{n} bytes and the FIN not delivered"),
+    };
+    format!(
+        "gave up on tcp {} -> {} ({}): {what}",
+        local,
+        remote,
+        o.state.name()
+    )
 }
 
 fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
@@ -109,7 +191,7 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
     }
     // At a terminal a failed command does not make the whole session fail.
     let mut status = Status::new(cli.errexit && !interactive);
-    while let Some(Some(line)) = next_line(ctx, &rx) {
+    while let Some(Some(line)) = next_line(ctx, &rx, interactive) {
         let flow = one(ctx, &line, &mut status);
         if flow == Flow::Exit || ctx.sig.terminate.load(Ordering::SeqCst) {
             break;
@@ -150,11 +232,23 @@ impl Status {
     }
 }
 
-/// Wait for a line while watching for signals: `None` ends the program.
-fn next_line(ctx: &Ctx, rx: &Receiver<Option<String>>) -> Option<Option<String>> {
+/// Wait for a line while watching for signals: `None` ends the program. At a terminal
+/// only SIGTERM does (Ctrl-C at the prompt reaches the line editor, not us).
+fn next_line(
+    ctx: &Ctx,
+    rx: &Receiver<Option<String>>,
+    interactive: bool,
+) -> Option<Option<String>> {
     loop {
-        if ctx.sig.stop_requested() {
+        if ctx.sig.terminate.load(Ordering::SeqCst) {
             return None;
+        }
+        if ctx.sig.interrupt.load(Ordering::SeqCst) {
+            if !interactive {
+                return None;
+            }
+            // Between two commands, with no command to stop: nothing to do.
+            ctx.sig.interrupt.store(false, Ordering::SeqCst);
         }
         select! {
             recv(rx) -> l => return l.ok(),
@@ -252,21 +346,26 @@ fn read_terminal(
     let Ok(mut ed) = rustyline::DefaultEditor::new() else {
         return read_pipe(tx, ack, requests);
     };
-    let read = |command: bool| match ed.readline(if command { PROMPT } else { "" }) {
-        Ok(line) if command => {
-            if !line.trim().is_empty() {
-                let _ = ed.add_history_entry(line.as_str());
+    let read = |command: bool| loop {
+        match ed.readline(if command { PROMPT } else { "" }) {
+            Ok(line) if command => {
+                if !line.trim().is_empty() {
+                    let _ = ed.add_history_entry(line.as_str());
+                }
+                return InputLine::Line(line.into_bytes());
             }
-            InputLine::Line(line.into_bytes())
+            Ok(line) => {
+                let mut data = line.into_bytes();
+                data.push(b'\n');
+                return InputLine::Line(data);
+            }
+            // Ctrl-C at the prompt cancels the line, as in bash; while a command reads
+            // lines, it stops the command.
+            Err(rustyline::error::ReadlineError::Interrupted) if command => {}
+            Err(rustyline::error::ReadlineError::Interrupted) => return InputLine::Interrupted,
+            // Ctrl-D on an empty line (or a terminal gone): the end of input.
+            Err(_) => return InputLine::Eof,
         }
-        Ok(line) => {
-            let mut data = line.into_bytes();
-            data.push(b'\n');
-            InputLine::Line(data)
-        }
-        // Ctrl-C while a command reads: it stops; at the prompt, Ctrl-C or Ctrl-D leaves.
-        Err(rustyline::error::ReadlineError::Interrupted) if !command => InputLine::Interrupted,
-        Err(_) => InputLine::Eof,
     };
     input_loop(read, tx, ack, requests);
 }
@@ -274,6 +373,47 @@ fn read_terminal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn abandoned_connections_are_one_line_each() {
+        let u = |unacked| {
+            let o = transport::tcp::Outstanding {
+                state: transport::TcpState::LastAck,
+                unacked,
+                fin_acked: false,
+            };
+            abandoned(
+                "10.0.0.1:40000".parse().unwrap(),
+                "10.0.0.2:9002".parse().unwrap(),
+                &o,
+            )
+        };
+        assert_eq!(
+            u(1_046_320),
+            "gave up on tcp 10.0.0.1:40000 -> 10.0.0.2:9002 (LAST-ACK): 1046320 bytes and the FIN not delivered"
+        );
+        assert_eq!(
+            u(0),
+            "gave up on tcp 10.0.0.1:40000 -> 10.0.0.2:9002 (LAST-ACK): the FIN not delivered"
+        );
+    }
+
+    /// Between commands, SIGINT ends the program unless commands come from a terminal;
+    /// SIGTERM always does.
+    #[test]
+    fn signals_between_commands() {
+        let ctx = crate::cmd::testing::ctx();
+        let (tx, rx) = bounded::<Option<String>>(1);
+        ctx.sig.interrupt.store(true, Ordering::SeqCst);
+        assert_eq!(next_line(&ctx, &rx, false), None);
+        tx.send(Some("ifconfig".into())).unwrap();
+        assert_eq!(next_line(&ctx, &rx, true), Some(Some("ifconfig".into())));
+        assert!(!ctx.sig.interrupt.load(Ordering::SeqCst), "Ctrl-C is spent");
+        ctx.sig.terminate.store(true, Ordering::SeqCst);
+        tx.send(Some("ifconfig".into())).unwrap();
+        assert_eq!(next_line(&ctx, &rx, true), None);
+        crate::cmd::testing::finish(ctx);
+    }
 
     /// A command takes lines of input; a line read for it after it stopped becomes the
     /// next command line.

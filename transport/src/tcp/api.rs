@@ -477,6 +477,50 @@ impl Transport {
         }
     }
 
+    /// `close` with `SO_LINGER` of zero: the connection is reset at once (RST, queued data
+    /// discarded) and its socket freed.
+    pub fn tcp_close_abort(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
+        match self.sockets.get(h) {
+            Some(Socket::Tcp(s)) if matches!(s.role, Role::Conn(_)) => {
+                self.tcp.stats.aborts_on_close += 1;
+                self.tcp_abort(h, tx, now);
+            }
+            Some(Socket::Tcp(_)) => self.tcp_close(h, tx, now),
+            _ => {}
+        }
+    }
+
+    /// What connection `h` still has to deliver (also after `close`, while it lives on as
+    /// an orphan): `BadHandle` once it is gone.
+    pub fn tcp_outstanding(&self, h: SocketHandle) -> Result<Outstanding, TransportError> {
+        match self.sockets.get(h) {
+            Some(Socket::Tcp(s)) => Ok(outstanding(s)),
+            _ => Err(TransportError::BadHandle),
+        }
+    }
+
+    /// The connections that still have data or a FIN to deliver (those an application
+    /// opened or accepted; a listener's unaccepted ones are not counted), for a graceful
+    /// exit.
+    pub fn tcp_undelivered(&self) -> Vec<Undelivered> {
+        self.sockets
+            .iter()
+            .filter_map(|(h, s)| match s {
+                Socket::Tcp(t) if t.parent.is_none() => {
+                    let o = outstanding(t);
+                    let (local, remote) = t.tcb().map(|c| (c.local, c.remote))?;
+                    o.pending().then_some(Undelivered {
+                        handle: h,
+                        local,
+                        remote,
+                        outstanding: o,
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Reset a connection and remove it.
     fn tcp_abort(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
         let Transport { sockets, tcp, .. } = self;
@@ -1176,5 +1220,55 @@ impl Transport {
             }
         }
         self.tcp_settle(h, now);
+    }
+}
+
+/// What a connection still has to deliver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outstanding {
+    pub state: State,
+    /// Bytes queued to send that the peer has not acknowledged (Linux's `SIOCOUTQ`).
+    pub unacked: usize,
+    /// Our FIN is sent and acknowledged.
+    pub fin_acked: bool,
+}
+
+impl Outstanding {
+    /// Still delivering: connected and not everything (FIN included) acknowledged.
+    pub fn pending(&self) -> bool {
+        !self.fin_acked
+            && matches!(
+                self.state,
+                State::SynReceived
+                    | State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            )
+    }
+}
+
+/// A connection with data or a FIN not yet acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Undelivered {
+    pub handle: SocketHandle,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    pub outstanding: Outstanding,
+}
+
+fn outstanding(s: &TcpSock) -> Outstanding {
+    match s.tcb() {
+        Some(t) => Outstanding {
+            state: t.state,
+            unacked: t.unsent_or_unacked(),
+            fin_acked: t.fin_acked(),
+        },
+        None => Outstanding {
+            state: s.state(),
+            unacked: 0,
+            fin_acked: false,
+        },
     }
 }

@@ -1807,7 +1807,8 @@ impl Tcb {
         true
     }
 
-    fn fin_acked(&self) -> bool {
+    /// Our FIN has been sent and acknowledged (so has every byte before it).
+    pub fn fin_acked(&self) -> bool {
         self.fin_queued && self.snd_una == self.snd_base + self.sndq.len() + 1
     }
 

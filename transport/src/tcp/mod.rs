@@ -20,6 +20,7 @@ pub mod isn;
 pub mod seq;
 pub mod wire;
 
+pub use api::{Outstanding, Undelivered};
 pub use conn::{ConnInfo, ConnOpts, State};
 pub use seq::Seq;
 

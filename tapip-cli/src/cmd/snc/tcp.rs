@@ -3,10 +3,11 @@
 //! * `-b [ADDR:]PORT` listens, accepts one connection (later ones are refused), and prints
 //!   (or writes, `-o`) what arrives until the peer closes.
 //! * `-c ADDR:PORT` connects and sends the input's lines (or `-f FILE`) while printing what
-//!   arrives; then it shuts down its side (a FIN) and waits for the peer to close. Typed
-//!   lines also stop when the peer closes.
-//! * `-w SECONDS` limits the wait for the connection (both modes), for the peer's close
-//!   after sending (`-c`) and for data (`-b`).
+//!   arrives; then it shuts down its side (a FIN), waits until the peer has acknowledged
+//!   everything, FIN included, and waits for the peer to close. Typed lines also stop when
+//!   the peer closes. The bytes it reports as sent are those the peer acknowledged.
+//! * `-w SECONDS` limits the wait for the connection (both modes), for the
+//!   acknowledgements and for the peer's close after sending (`-c`) and for data (`-b`).
 //!
 //! Both end with a one-line summary: bytes, seconds, throughput. Ctrl-C closes the socket
 //! from the watchdog's thread, which wakes the call blocked on it; that is a clean end.
@@ -25,6 +26,8 @@ use std::time::{Duration, Instant};
 
 /// Reads and file pieces.
 const BUF: usize = 64 * 1024;
+/// How often the wait for acknowledgements takes a new figure.
+const ACK_TICK: Duration = Duration::from_millis(100);
 
 pub fn run(ctx: &Ctx, o: &Opts) -> Result<(), String> {
     match o.mode {
@@ -172,23 +175,28 @@ fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
             Some(f) => sender.file(f),
             None => sender.lines(),
         };
-        // Our side is done: a FIN after the queued data; the peer's close ends the receiver.
-        if sent.is_ok() {
+        // What the peer has not acknowledged: known while the socket is open; after
+        // Ctrl-C closed it, the last figure seen.
+        let mut unacked = s.unacked().unwrap_or(0);
+        // Our side is done: a FIN after the queued data, then wait until the peer has
+        // acknowledged everything, FIN included (the data is only delivered then); the
+        // peer's close ends the receiver.
+        let delivered = if sent.is_ok() {
             let _ = s.shutdown(Shutdown::Write);
+            deliver(&s, o.wait, &mut unacked, &dog)
         } else {
             s.close();
-        }
-        let waited = wait_for_close(ctx, &receiver, o.wait);
-        if !waited {
+            Ok(())
+        };
+        let waited = delivered.is_err() || wait_for_close(ctx, &receiver, o.wait);
+        if !waited || delivered.is_err() {
             s.close();
         }
         let (got, received) = receiver
             .join()
             .unwrap_or_else(|_| (0, Err("snc: the receiving thread failed".into())));
-        summary(
-            to_stdout,
-            sent_and_received(sender.sent, got, start.elapsed()),
-        );
+        let acked = sender.sent.saturating_sub(unacked as u64);
+        summary(to_stdout, sent_and_received(acked, got, start.elapsed()));
         if dog.fired() {
             return Ok(());
         }
@@ -196,10 +204,11 @@ fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
             // A connection error goes to whichever call comes first: when the receiver
             // took it (a reset), the sender only learns that the socket is shut down.
             if sender.broken && received.is_err() {
-                return received;
+                return received.map_err(|r| format!("{r} ({unacked} bytes not delivered)"));
             }
             return Err(e);
         }
+        delivered?;
         if !waited {
             return Err(format!(
                 "snc: the peer did not close within {} s",
@@ -208,6 +217,51 @@ fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
         }
         received
     })
+}
+
+/// After `shutdown(Write)`: wait until the peer has acknowledged every byte and the FIN,
+/// at most `limit`, keeping `unacked` up to date. Ctrl-C (the watchdog closes the socket)
+/// ends the wait quietly; a failed connection or the limit is an error saying how much
+/// was not delivered.
+fn deliver(
+    s: &TcpStream,
+    limit: Option<Duration>,
+    unacked: &mut usize,
+    dog: &Watchdog,
+) -> Result<(), String> {
+    let end = limit.and_then(|l| Instant::now().checked_add(l));
+    loop {
+        if let Ok(n) = s.unacked() {
+            *unacked = n;
+        }
+        let e = match s.wait_acked(Some(ACK_TICK)) {
+            Ok(()) => {
+                *unacked = 0;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if dog.fired() {
+            return Ok(());
+        }
+        if e.kind() != ErrorKind::TimedOut {
+            if let Ok(n) = s.unacked() {
+                *unacked = n;
+            }
+            return Err(format!(
+                "snc: {} ({} bytes and the FIN not delivered)",
+                net::describe(&e, false),
+                *unacked
+            ));
+        }
+        if end.is_some_and(|e| Instant::now() >= e) {
+            return Err(format!(
+                "snc: {} bytes (and the FIN) not acknowledged within {} s",
+                *unacked,
+                secs(limit.unwrap_or_default())
+            ));
+        }
+    }
 }
 
 /// `snc: sent S bytes, received R bytes in T s (both ways together, per second)`.
@@ -384,6 +438,47 @@ mod tests {
             (r, peer.join().unwrap())
         });
         assert_eq!(r, Err("snc: the peer did not close within 0.5 s".into()));
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The peer closes its side at once (as `nc -N` does) and reads slowly: `snc -f` ends
+    /// only once everything it sent, FIN included, is acknowledged.
+    #[test]
+    fn connect_ends_only_when_everything_is_acknowledged() {
+        let ctx = ctx();
+        let dir = temp_dir("snc-ack");
+        let src = dir.join("src.bin");
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let l = TcpListener::bind(&ctx.stack, "127.0.0.1:9007").unwrap();
+        let (r, left, got) = std::thread::scope(|sc| {
+            let peer = sc.spawn(|| {
+                let (s, _) = l.accept().unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                let mut v = Vec::new();
+                let mut buf = vec![0u8; 8192];
+                loop {
+                    match (&s).read(&mut buf).unwrap() {
+                        0 => break v,
+                        n => v.extend_from_slice(&buf[..n]),
+                    }
+                    // Slowly: about 40 MB/s at most.
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            });
+            let r = run_line(
+                &ctx,
+                &format!("snc -c 127.0.0.1:9007 -f {} -o /dev/null", src.display()),
+            );
+            // Nothing is left to deliver the moment snc returns.
+            let left = ctx.stack.with_core(|c, _| c.transport.tcp_undelivered());
+            (r, left, peer.join().unwrap())
+        });
+        assert!(r.is_ok(), "{r:?}");
+        assert!(left.is_empty(), "{left:?}");
+        assert!(got == data, "{} of {} bytes", got.len(), data.len());
         finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,0 +1,107 @@
+//! What a connection still has to deliver (`tcp_outstanding`, `tcp_undelivered`) as its
+//! data and FIN are acknowledged, and `tcp_close_abort` (SO_LINGER of zero). The test plays
+//! the peer, on a virtual clock.
+
+mod tcp_harness;
+
+use tcp_harness::*;
+use transport::tcp::Outstanding;
+use transport::{TcpState, TransportError};
+
+#[test]
+fn data_then_fin_acknowledged_step_by_step() {
+    let mut n = Net::new();
+    let c = n.passive();
+    let o = n.t.tcp_outstanding(c.h).unwrap();
+    assert_eq!(
+        o,
+        Outstanding {
+            state: TcpState::Established,
+            unacked: 0,
+            fin_acked: false
+        }
+    );
+    assert!(o.pending(), "an open connection has its FIN to deliver");
+    assert_eq!(n.send(c.h, b"hello"), 5);
+    n.only();
+    assert_eq!(n.t.tcp_outstanding(c.h).unwrap().unacked, 5);
+    let u = n.t.tcp_undelivered();
+    assert_eq!(u.len(), 1);
+    assert_eq!(
+        (u[0].handle, u[0].local, u[0].remote),
+        (c.h, c.local, c.remote)
+    );
+    assert_eq!(u[0].outstanding.unacked, 5);
+
+    // Closed by the application: the orphan still counts until its FIN is acknowledged.
+    n.close(c.h);
+    let fin = n.only();
+    assert_eq!(fin.r.seq, c.snd + 5);
+    let o = n.t.tcp_outstanding(c.h).unwrap();
+    assert_eq!(
+        (o.state, o.unacked, o.fin_acked),
+        (TcpState::FinWait1, 5, false)
+    );
+    n.ack(&c, c.snd + 5);
+    let o = n.t.tcp_outstanding(c.h).unwrap();
+    assert_eq!((o.unacked, o.fin_acked), (0, false));
+    assert!(o.pending());
+    n.ack(&c, c.snd + 6);
+    let o = n.t.tcp_outstanding(c.h).unwrap();
+    assert_eq!(
+        (o.state, o.unacked, o.fin_acked),
+        (TcpState::FinWait2, 0, true)
+    );
+    assert!(!o.pending());
+    assert!(n.t.tcp_undelivered().is_empty());
+}
+
+#[test]
+fn last_ack_then_gone() {
+    let mut n = Net::new();
+    let c = n.passive();
+    // The peer closes first, as `nc -N` does.
+    n.to(&c, seg(ACK | FIN, c.rcv, c.snd, 65_535), &[]);
+    n.only();
+    assert_eq!(n.send(c.h, b"abc"), 3);
+    n.only();
+    n.close(c.h);
+    n.only();
+    assert_eq!(n.state(c.h), TcpState::LastAck);
+    assert_eq!(n.t.tcp_undelivered().len(), 1);
+    n.to(&c, seg(ACK, c.rcv + 1, c.snd + 4, 65_535), &[]);
+    // Closed and freed: nothing left, the handle is gone.
+    assert!(n.t.tcp_undelivered().is_empty());
+    assert_eq!(n.t.tcp_outstanding(c.h), Err(TransportError::BadHandle));
+}
+
+#[test]
+fn unaccepted_connections_do_not_count() {
+    let mut n = Net::new();
+    let l = n.listen(LPORT, 16);
+    n.inject(sa(PEER, PPORT), sa(US, LPORT), syn(PEER_ISS), &[]);
+    n.only();
+    assert!(n.t.tcp_undelivered().is_empty());
+    let o = n.t.tcp_outstanding(l).unwrap();
+    assert_eq!(o.state, TcpState::Listen);
+    assert!(!o.pending());
+}
+
+#[test]
+fn close_abort_resets_and_discards_the_queue() {
+    let mut n = Net::new();
+    let c = n.passive();
+    assert_eq!(n.send(c.h, b"queued data"), 11);
+    n.only();
+    n.t.tcp_close_abort(c.h, &mut n.ip, n.now);
+    n.only().expect(RST | ACK, c.snd + 11, c.rcv);
+    assert!(!n.t.is_open(c.h));
+    assert_eq!(n.stats().aborts_on_close, 1);
+    assert!(n.t.tcp_undelivered().is_empty());
+    assert_eq!(n.t.poll_at(), None);
+    // On a listener it is an ordinary close.
+    let l = n.listen(LPORT + 1, 4);
+    n.t.tcp_close_abort(l, &mut n.ip, n.now);
+    assert!(!n.t.is_open(l));
+    n.nothing();
+}
