@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod poller;
 pub mod raw;
 pub mod runtime;
 pub mod socket;
@@ -13,6 +14,7 @@ pub mod tcp;
 pub mod udp;
 
 pub use error::SocketError;
+pub use poller::{Event, Poller};
 pub use raw::RawSocket;
 pub use runtime::{Core, Stack, StackConfig};
 pub use socket::{poll, Domain, Interest, PollFd, SockOpt, SockOptName, Socket, Type};
