@@ -171,7 +171,12 @@ pub fn serve_connection_with<S: Read + Write>(
         match read_retry(stream, spare) {
             Ok(0) => conn.end_of_input(),
             Ok(n) => conn.filled(n),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 conn.timed_out()
             }
             Err(_) if conn.between_requests() => return Ok(conn.summary()),
@@ -253,7 +258,10 @@ enum State {
         drain: bool,
     },
     /// Reading (and throwing away) the rest of a rejected head before closing.
-    Drain { budget: usize, line_empty: bool },
+    Drain {
+        budget: usize,
+        line_empty: bool,
+    },
     Done,
 }
 
@@ -973,7 +981,6 @@ fn file_reply(root: &Path, path: &Path) -> Reply {
     }
 }
 
-
 /// Parses `METHOD SP TARGET SP HTTP/1.x`; `Err` is the status to answer with.
 fn parse_request_line(line: &[u8]) -> Result<(String, String, u8), u16> {
     let mut parts = line.split(|&b| b == b' ');
@@ -1171,7 +1178,6 @@ fn reason(status: u16) -> &'static str {
         _ => "Unknown",
     }
 }
-
 
 /// A time as an HTTP date (IMF-fixdate, RFC 9110 5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) fn http_date(t: SystemTime) -> String {
