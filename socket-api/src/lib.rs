@@ -2,7 +2,8 @@
 //!
 //! [`Stack`] owns the protocol core (behind one lock), the stack thread that feeds it frames
 //! and runs its timers, and the device drivers. Sockets are handles into it; their calls
-//! block on a per-socket condition variable until the stack thread wakes them.
+//! block on a per-socket condition variable until the stack thread wakes them; a [`Poller`]
+//! waits on many sockets at once.
 #![forbid(unsafe_code)]
 
 pub mod error;

@@ -6,9 +6,11 @@
 //! through fixed buffers, and every line, header block and discarded request body is
 //! bounded, so no input can make them allocate without limit or panic.
 //!
-//! * Server: [`serve_connection`] (and [`serve_connection_with`], which also updates shared
-//!   [`ServerStats`] and reports each request to a callback) serves GET and HEAD for files
-//!   under a root directory on one connection, with keep-alive and pipelining.
+//! * Server: [`HttpConn`], a state machine without I/O, serves GET and HEAD for files under a
+//!   root directory on one connection, with keep-alive and pipelining; `serve http` drives
+//!   many of them over non-blocking sockets, [`serve_connection`] (and
+//!   [`serve_connection_with`], which also updates shared [`ServerStats`] and reports each
+//!   request to a callback) drives one over a blocking stream.
 //! * Client: [`parse_url`] turns `http://HOST[:PORT][/path]` into a [`Url`]; [`get`] sends
 //!   one GET or HEAD request and streams the body to a writer, returning a [`Response`].
 //!

@@ -11,8 +11,8 @@
 //!
 //! 1. The request line: longer than [`MAX_LINE`] is 414; not `METHOD SP TARGET SP VERSION`
 //!    is 400; a version other than HTTP/1.0 or HTTP/1.1 is 505.
-//! 2. The header block: over the limits of [`MAX_HEADER_LINE`](super::MAX_HEADER_LINE),
-//!    [`MAX_HEADER_BYTES`](super::MAX_HEADER_BYTES) or [`MAX_HEADERS`](super::MAX_HEADERS)
+//! 2. The header block: over the limits of [`MAX_HEADER_LINE`],
+//!    [`MAX_HEADER_BYTES`] or [`MAX_HEADERS`]
 //!    is 431; a malformed line is 400. An HTTP/1.1 request needs exactly
 //!    one `Host` (RFC 9112 3.2), or it gets 400.
 //! 3. The body, if any (`Content-Length` or chunked), is read and thrown away, up to
@@ -1188,6 +1188,127 @@ pub(crate) fn http_date(t: SystemTime) -> String {
 mod unit {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    /// Feeds `input` to a connection `chunk` bytes at a time, taking all output after each
+    /// step; returns the output and the statuses logged.
+    fn drive(conn: &mut HttpConn, input: &[u8], chunk: usize) -> (Vec<u8>, Vec<u16>) {
+        let (mut out, mut log) = (Vec::new(), Vec::new());
+        let mut pieces = input.chunks(chunk.max(1));
+        loop {
+            conn.process();
+            loop {
+                let o = conn.output().unwrap().to_vec();
+                if o.is_empty() {
+                    break;
+                }
+                out.extend_from_slice(&o);
+                conn.sent(o.len(), &mut |a| log.push(a.status));
+                conn.process();
+            }
+            if conn.is_done() {
+                break;
+            }
+            match pieces.next() {
+                Some(p) => {
+                    let spare = conn.spare();
+                    spare[..p.len()].copy_from_slice(p);
+                    conn.filled(p.len());
+                }
+                None => break,
+            }
+        }
+        (out, log)
+    }
+
+    fn site(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tapip-httpconn-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("a.txt"), b"alpha").unwrap();
+        fs::canonicalize(&d).unwrap()
+    }
+
+    #[test]
+    fn a_connection_fed_a_byte_at_a_time_answers_in_order() {
+        let root = site("bytes");
+        let mut c = HttpConn::new(root.clone());
+        let input = b"\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+                      HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n\
+                      GET /a.txt HTTP/1.0\r\n\r\n";
+        let (out, log) = drive(&mut c, input, 1);
+        assert_eq!(log, [200, 404, 200]);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.matches("HTTP/1.1 ").count(), 3, "{text}");
+        assert!(text.ends_with("Connection: close\r\n\r\nalpha"), "{text}");
+        assert!(c.is_done(), "HTTP/1.0 without keep-alive closes");
+        assert_eq!(c.summary().requests, 3);
+        assert_eq!(c.summary().bytes_sent, out.len() as u64);
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn input_waits_while_an_answer_is_not_taken() {
+        let root = site("full");
+        let mut c = HttpConn::new(root.clone());
+        let one = b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Requests keep coming, nobody takes the answers: the buffer fills and stays
+        // bounded.
+        let mut taken = 0;
+        loop {
+            c.process();
+            let spare = c.spare();
+            if spare.len() < one.len() {
+                break;
+            }
+            spare[..one.len()].copy_from_slice(one);
+            c.filled(one.len());
+            taken += one.len();
+            // The first request was taken off the buffer, the rest wait in it.
+            assert!(taken <= IN_BUF + one.len(), "the input buffer is bounded");
+        }
+        assert!(!c.output().unwrap().is_empty());
+        // Taking the answers makes room again.
+        let (_, log) = drive(&mut c, b"", 1);
+        assert_eq!(log.len(), taken / one.len());
+        assert!(c.spare().len() >= one.len());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn timeouts_close_idle_connections_and_answer_cut_off_requests() {
+        let root = site("timeout");
+        let mut c = HttpConn::new(root.clone());
+        c.timed_out();
+        assert!(c.is_done());
+        assert!(
+            c.output().unwrap().is_empty(),
+            "idle: closed without a word"
+        );
+
+        let mut c = HttpConn::new(root.clone());
+        let (_, log) = drive(&mut c, b"GET /a.txt HTTP/1.1\r\nHo", 7);
+        assert!(log.is_empty());
+        c.timed_out();
+        let (out, log) = drive(&mut c, b"", 1);
+        assert_eq!(log, [408]);
+        assert!(out.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+        assert!(c.is_done());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_root_removed_after_start_answers_404() {
+        let root = site("gone");
+        fs::remove_dir_all(&root).unwrap();
+        let mut c = HttpConn::new(root);
+        let (out, log) = drive(
+            &mut c,
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            64,
+        );
+        assert_eq!(log, [404, 404], "{}", String::from_utf8_lossy(&out));
+        assert!(!c.is_done(), "keep-alive goes on");
+    }
 
     #[test]
     fn http_dates() {
