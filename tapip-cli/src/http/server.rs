@@ -349,6 +349,11 @@ impl HttpConn {
         matches!(self.state, State::Done) && self.out_pos >= self.out.len() && self.file.is_none()
     }
 
+    /// An answer is waiting for the client to take it.
+    pub(crate) fn answering(&self) -> bool {
+        self.out_pos < self.out.len() || self.file.is_some()
+    }
+
     /// Nothing of a request has arrived and no answer is pending.
     pub(crate) fn between_requests(&self) -> bool {
         matches!(self.state, State::Head(_) | State::Done) && self.start == self.end

@@ -13,8 +13,8 @@
 //!   resets the connection (what it sends is read and dropped).
 //! * daytime (RFC 867): sends the date line and closes.
 //! * http: the files under a directory (see `crate::http`), each connection closed after
-//!   [`HTTP_IDLE`] without a request, or without taking any of its answer (a client that
-//!   stopped reading).
+//!   [`HTTP_IDLE`] without a request, or [`HTTP_SEND_IDLE`] without taking any of its
+//!   answer (a client that stopped reading).
 //!
 //! A connection that makes no progress (nothing read, nothing sent) for [`STREAM_IDLE`]
 //! (the other services) is closed too.
@@ -34,9 +34,13 @@ use std::time::{Duration, Instant};
 pub const MAX_CONNS: usize = 2048;
 /// Established connections the stack holds for the job beyond those it serves.
 pub const BACKLOG: usize = 1024;
-/// An HTTP connection without a request, or whose client takes nothing of its answer,
-/// for this long is closed (a request cut off in the middle gets 408 first).
+/// An HTTP connection without a request for this long is closed (a request cut off in
+/// the middle gets 408 first).
 const HTTP_IDLE: Duration = Duration::from_secs(30);
+/// An HTTP connection whose client takes nothing of its answer for this long is closed.
+/// Longer than [`HTTP_IDLE`]: under heavy loss a live client's connection can wait a
+/// minute in retransmission back-off (the stack itself gives up after its user timeout).
+const HTTP_SEND_IDLE: Duration = Duration::from_secs(120);
 /// The other services close a connection that neither sends nor takes anything for this
 /// long.
 const STREAM_IDLE: Duration = Duration::from_secs(600);
@@ -62,12 +66,14 @@ const LISTENER: usize = usize::MAX;
 struct Limits {
     max_conns: usize,
     http_idle: Duration,
+    http_send_idle: Duration,
     stream_idle: Duration,
 }
 
 const LIMITS: Limits = Limits {
     max_conns: MAX_CONNS,
     http_idle: HTTP_IDLE,
+    http_send_idle: HTTP_SEND_IDLE,
     stream_idle: STREAM_IDLE,
 };
 
@@ -344,13 +350,20 @@ impl Server<'_> {
     /// Serves connection `token` for one turn.
     fn turn(&mut self, token: usize) -> Turn {
         let st = self.st;
-        let idle = self.idle();
+        let (idle, send_idle) = (self.idle(), self.limits.http_send_idle);
         let Some(Some(conn)) = self.conns.get_mut(token) else {
             return Turn::Blocked;
         };
         let (turn, moved) = serve(conn, &self.chargen, st);
         if moved {
-            conn.deadline = Instant::now() + idle;
+            let now = Instant::now();
+            conn.deadline = match &conn.work {
+                Work::Http(h) if h.answering() => now + send_idle,
+                Work::Daytime {
+                    linger: Some(t), ..
+                } => *t,
+                _ => now + idle,
+            };
         }
         if turn == Turn::Close {
             self.remove(token);
@@ -468,7 +481,6 @@ fn serve(conn: &mut Conn, block: &[u8], st: &JobState) -> (Turn, bool) {
                     None => {
                         s.shutdown(Shutdown::Write)?;
                         *linger = Some(Instant::now() + DAYTIME_LINGER);
-                        conn.deadline = Instant::now() + DAYTIME_LINGER;
                         true
                     }
                     Some(_) => {
@@ -791,6 +803,7 @@ mod tests {
         let limits = Limits {
             max_conns: 8,
             http_idle: Duration::from_millis(800),
+            http_send_idle: Duration::from_millis(800),
             stream_idle: Duration::from_millis(800),
         };
         serve_small(&ctx, Service::Http, 8088, Some(dir.clone()), limits);
