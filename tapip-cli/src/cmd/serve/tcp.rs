@@ -290,6 +290,9 @@ impl Server<'_> {
             let _ = stream.socket().set_option(SockOpt::SendBuffer(SEND_BUFFER));
             let token = self.free.pop().unwrap_or(self.conns.len());
             if self.poller.add(stream.socket(), token).is_err() {
+                if token < self.conns.len() {
+                    self.free.push(token);
+                }
                 continue;
             }
             let conn = Conn {
