@@ -109,11 +109,15 @@
 //! crates of those layers are re-exported ([`netif`], [`ip`], [`transport`]), and the
 //! types a set-up needs most at the top: [`TapConfig`], [`DriverConfig`], [`Ipv4Cidr`],
 //! [`MacAddr`], [`Device`], [`MemoryLink`].
+//!
+//! A [`Poller`] waits on many sockets at once (epoll-like: sockets are added with a token
+//! and `wait` reports only those the stack changed), for servers of many connections.
 #![forbid(unsafe_code)]
 
 pub mod builder;
 pub mod error;
 mod linger;
+pub mod poller;
 pub mod raw;
 pub mod runtime;
 pub mod socket;
@@ -122,6 +126,7 @@ pub mod udp;
 
 pub use builder::StackBuilder;
 pub use error::SocketError;
+pub use poller::{Event, Poller};
 pub use raw::RawSocket;
 pub use runtime::{Core, Stack, StackConfig};
 pub use socket::{poll, Domain, Interest, PollFd, SockOpt, SockOptName, Socket, Type};

@@ -24,6 +24,7 @@
 //! Timers: the stack thread sleeps until the earliest deadline the protocol layers report
 //! (`poll_at`), or until a frame or a kick arrives; nothing spins.
 
+use crate::poller::Hub;
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use ip::{IpConfig, IpLayer, TxFrame};
 use netif::{
@@ -89,6 +90,8 @@ pub struct Core {
     waiters: HashMap<SocketHandle, Arc<Condvar>>,
     /// Woken whenever any socket changes, for `poll` over several sockets.
     pub(crate) any: Arc<Condvar>,
+    /// The `Poller`s and the sockets they watch.
+    pub(crate) hub: Hub,
 }
 
 impl Core {
@@ -102,14 +105,16 @@ impl Core {
         if let Some(c) = self.waiters.remove(&h) {
             c.notify_all();
         }
+        self.hub.forget(h);
         self.any.notify_all();
     }
 
     /// Wake whoever waits on `h` (and pollers).
-    pub(crate) fn wake(&self, h: SocketHandle) {
+    pub(crate) fn wake(&mut self, h: SocketHandle) {
         if let Some(c) = self.waiters.get(&h) {
             c.notify_all();
         }
+        self.hub.woke(h);
         self.any.notify_all();
     }
 
@@ -238,6 +243,7 @@ impl Stack {
                 transport: Transport::new(cfg.transport.clone()),
                 waiters: HashMap::new(),
                 any: Arc::new(Condvar::new()),
+                hub: Hub::default(),
             }),
             drivers: RwLock::new(Vec::new()),
             clock: Clock::new(),
@@ -362,6 +368,7 @@ impl Stack {
             c.notify_all();
         }
         core.any.notify_all();
+        core.hub.wake_all();
     }
 
     pub fn is_shut_down(&self) -> bool {
@@ -376,6 +383,7 @@ fn collect(core: &mut Core) -> Vec<TxFrame> {
         transport,
         waiters,
         any,
+        hub,
     } = core;
     let mut woke = false;
     for h in transport.take_wakeups() {
@@ -383,6 +391,7 @@ fn collect(core: &mut Core) -> Vec<TxFrame> {
         if let Some(c) = waiters.get(&h) {
             c.notify_all();
         }
+        hub.woke(h);
     }
     if woke {
         any.notify_all();

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use netif::{FaultConfig, FaultInjector};
-use socket_api::{StackConfig, TcpListener, TcpStream};
+use socket_api::{Poller, StackConfig, TcpListener, TcpStream};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -319,6 +319,108 @@ fn two_threads_read_and_write_one_stream() {
         got.len(),
         data.len()
     );
+}
+
+/// Wait on `poller` until `want` holds for the events seen so far, or `WAIT` passes.
+fn poll_until(
+    poller: &Poller,
+    mut want: impl FnMut(&[socket_api::Event]) -> bool,
+) -> Vec<socket_api::Event> {
+    let end = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    let mut events = Vec::new();
+    while Instant::now() < end {
+        poller
+            .wait(&mut events, Some(Duration::from_millis(200)))
+            .unwrap();
+        seen.extend_from_slice(&events);
+        if want(&seen) {
+            break;
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_poller_reports_the_sockets_that_changed() {
+    let p = Pair::new(1500);
+    let l = TcpListener::bind_with_backlog(&p.b.stack, addr(B_IP, 7250), 512).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let poller = Poller::new(&p.b.stack);
+    poller.add(l.socket(), usize::MAX).unwrap();
+    let mut events = Vec::new();
+    poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+    assert!(events.is_empty(), "nothing to accept yet: {events:?}");
+
+    const N: usize = 300;
+    let clients: Vec<TcpStream> = (0..N)
+        .map(|_| TcpStream::connect(&p.a.stack, addr(B_IP, 7250)).unwrap())
+        .collect();
+    let seen = poll_until(&poller, |e| e.iter().any(|e| e.token == usize::MAX));
+    assert!(seen.iter().any(|e| e.token == usize::MAX && e.readable));
+    let mut servers = Vec::new();
+    let end = Instant::now() + WAIT;
+    while servers.len() < N && Instant::now() < end {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(true).unwrap();
+                poller.add(s.socket(), servers.len()).unwrap();
+                servers.push(s);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                poller
+                    .wait(&mut events, Some(Duration::from_millis(50)))
+                    .unwrap();
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+    assert_eq!(servers.len(), N);
+    // Newly added sockets are reported once (writable, nothing to read), then not again.
+    let seen = poll_until(&poller, |e| e.len() >= N);
+    assert!(seen.iter().all(|e| e.writable && !e.readable), "{seen:?}");
+    poller
+        .wait(&mut events, Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(events.is_empty(), "no change, no report: {events:?}");
+
+    // Three clients write: exactly their server sockets become readable.
+    for i in [7, 150, 299] {
+        (&clients[i]).write_all(b"ping").unwrap();
+    }
+    let seen = poll_until(&poller, |e| {
+        [7, 150, 299]
+            .iter()
+            .all(|&t| e.iter().any(|e| e.token == t && e.readable))
+    });
+    let readable: std::collections::BTreeSet<usize> = seen
+        .iter()
+        .filter(|e| e.readable)
+        .map(|e| e.token)
+        .collect();
+    assert_eq!(readable.into_iter().collect::<Vec<_>>(), vec![7, 150, 299]);
+    let mut buf = [0u8; 8];
+    assert_eq!((&servers[150]).read(&mut buf).unwrap(), 4);
+
+    // A reset is reported as an error (or a readable end); a removed socket is not reported.
+    poller.remove(servers[9].socket());
+    clients[9].shutdown(Shutdown::Write).unwrap();
+    clients[8].close();
+    let seen = poll_until(&poller, |e| e.iter().any(|e| e.token == 8));
+    assert!(seen.iter().any(|e| e.token == 8 && (e.error || e.readable)));
+    assert!(!seen.iter().any(|e| e.token == 9), "{seen:?}");
+
+    // `wake` ends a wait at once.
+    std::thread::scope(|sc| {
+        let t = Instant::now();
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            poller.wake();
+        });
+        let mut events = Vec::new();
+        poller.wait(&mut events, None).unwrap();
+        assert!(t.elapsed() < WAIT);
+    });
 }
 
 #[test]

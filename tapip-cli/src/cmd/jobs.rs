@@ -27,7 +27,6 @@ pub struct JobState {
     send_errors: AtomicU64,
     connections: AtomicU64,
     open: AtomicU64,
-    refused_busy: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     requests: AtomicU64,
@@ -63,11 +62,6 @@ impl JobState {
         let _ = self
             .open
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-    }
-
-    /// A connection accepted and closed at once: too many were open.
-    pub fn conn_refused(&self) {
-        self.refused_busy.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn bytes_in(&self, n: usize) {
@@ -115,10 +109,6 @@ impl JobState {
         let errors = get(&self.send_errors);
         if errors > 0 {
             s.push_str(&format!(", send errors: {errors}"));
-        }
-        let busy = get(&self.refused_busy);
-        if busy > 0 {
-            s.push_str(&format!(", refused (busy): {busy}"));
         }
         s
     }
@@ -294,10 +284,9 @@ mod tests {
         );
         st.response(200);
         st.response(404);
-        st.conn_refused();
         assert_eq!(
             st.counts(JobKind::Http),
-            "connections: 2, open: 0, requests: 2, errors: 1, bytes out: 7, refused (busy): 1"
+            "connections: 2, open: 0, requests: 2, errors: 1, bytes out: 7"
         );
     }
 

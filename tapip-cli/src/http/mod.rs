@@ -6,9 +6,11 @@
 //! through fixed buffers, and every line, header block and discarded request body is
 //! bounded, so no input can make them allocate without limit or panic.
 //!
-//! * Server: [`serve_connection`] (and [`serve_connection_with`], which also updates shared
-//!   [`ServerStats`] and reports each request to a callback) serves GET and HEAD for files
-//!   under a root directory on one connection, with keep-alive and pipelining.
+//! * Server: [`HttpConn`], a state machine without I/O, serves GET and HEAD for files under a
+//!   root directory on one connection, with keep-alive and pipelining; `serve http` drives
+//!   many of them over non-blocking sockets, [`serve_connection`] (and
+//!   [`serve_connection_with`], which also updates shared [`ServerStats`] and reports each
+//!   request to a callback) drives one over a blocking stream.
 //! * Client: [`parse_url`] turns `http://HOST[:PORT][/path]` into a [`Url`]; [`get`] sends
 //!   one GET or HEAD request and streams the body to a writer, returning a [`Response`].
 //!
@@ -23,6 +25,7 @@ mod tests;
 // Part of the API even where the shell does not use them (yet).
 #[allow(unused_imports)]
 pub use client::{get, parse_url, Response, Url};
+pub(crate) use server::HttpConn;
 #[allow(unused_imports)]
 pub use server::{
     serve_connection, serve_connection_with, Access, ConnSummary, ServerStats, StatsSnapshot,

@@ -1,11 +1,18 @@
 //! The static file server: GET and HEAD for the files under one root directory.
 //!
+//! The protocol is a state machine that does no I/O ([`HttpConn`]): bytes from the client go
+//! in ([`HttpConn::spare`], [`HttpConn::filled`]), the bytes to send come out
+//! ([`HttpConn::output`], [`HttpConn::sent`]), files are read a piece at a time as the client
+//! takes them. [`serve_connection`] drives it over a blocking stream; `serve http` drives
+//! many at once from one thread over non-blocking sockets. Request heads are parsed with
+//! `httparse` once a whole head has arrived (its limits checked as it arrives).
+//!
 //! Request handling, in order:
 //!
 //! 1. The request line: longer than [`MAX_LINE`] is 414; not `METHOD SP TARGET SP VERSION`
 //!    is 400; a version other than HTTP/1.0 or HTTP/1.1 is 505.
-//! 2. The header block: over the limits of [`MAX_HEADER_LINE`](super::MAX_HEADER_LINE),
-//!    [`MAX_HEADER_BYTES`](super::MAX_HEADER_BYTES) or [`MAX_HEADERS`](super::MAX_HEADERS)
+//! 2. The header block: over the limits of [`MAX_HEADER_LINE`],
+//!    [`MAX_HEADER_BYTES`] or [`MAX_HEADERS`]
 //!    is 431; a malformed line is 400. An HTTP/1.1 request needs exactly
 //!    one `Host` (RFC 9112 3.2), or it gets 400.
 //! 3. The body, if any (`Content-Length` or chunked), is read and thrown away, up to
@@ -14,7 +21,7 @@
 //! 5. The target (origin form `/path?query`, or absolute form `http://host/path`) is
 //!    percent-decoded; the query is ignored. A `..` segment (also encoded, `%2e%2e`) is
 //!    403, and so is anything whose canonical path (symbolic links resolved) is outside
-//!    the canonical root. Missing is 404.
+//!    the canonical root. Missing is 404 (also when the root itself has gone).
 //! 6. A directory without the trailing slash is a 301 to the slash form; with it, its
 //!    `index.html` if there is one, else an HTML listing. A file is streamed in
 //!    [`FILE_CHUNK`]-byte pieces with its `Content-Length` and a `Content-Type` guessed
@@ -24,11 +31,12 @@
 //! connection stays open for the next request (HTTP/1.1 by default, HTTP/1.0 only with
 //! `Connection: keep-alive`) unless the request said `Connection: close` or the response
 //! is to a request that could not be parsed (400, 408, 413, 414, 431, 505), which closes.
+//! Pipelined requests are answered one after the other: the next is looked at once the
+//! answer to the previous one has been taken whole.
 
-use super::{
-    content_length, copy_chunked, has_token, header_list, header_values, read_headers, read_retry,
-    BufConn, HeadError, Line, MAX_LINE,
-};
+use super::{content_length, has_token, header_list, header_values, read_retry, MAX_LINE};
+use super::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_HEADER_LINE};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -36,7 +44,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The largest request body that is read and thrown away; a larger one gets 413.
 pub const MAX_DISCARDED_BODY: u64 = 1024 * 1024;
@@ -47,6 +55,11 @@ const FILE_CHUNK: usize = 64 * 1024;
 const MAX_DRAIN: usize = 256 * 1024;
 /// Empty lines tolerated before a request line (RFC 9112 2.2).
 const MAX_LEADING_EMPTY_LINES: usize = 8;
+/// Longest chunk-size line of a chunked body (with its extensions).
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+/// The input buffer of a connection: room for the largest head allowed, line ends
+/// included (a request line, then header lines of CRLF each, then the empty line).
+const IN_BUF: usize = MAX_LINE + MAX_HEADER_BYTES + 2 * MAX_HEADERS + 1024;
 
 /// Counters shared by every connection of one server (update them from many threads).
 #[derive(Debug, Default)]
@@ -107,8 +120,9 @@ pub struct Access<'a> {
 /// Serves requests for the files under `root` on one connection, until the client closes
 /// it, a request says `Connection: close` (or is HTTP/1.0 without keep-alive), a request
 /// cannot be parsed, or a read between requests fails (set a read timeout on the stream
-/// to bound idle connections). All of these are `Ok`; an `Err` is an I/O error in the
-/// middle of a request or response, or a `root` that cannot be canonicalized.
+/// to bound idle connections: a timeout in the middle of a request gets 408). All of these
+/// are `Ok`; an `Err` is an I/O error in the middle of a request or response, or a `root`
+/// that cannot be canonicalized.
 pub fn serve_connection<S: Read + Write>(stream: &mut S, root: &Path) -> io::Result<ConnSummary> {
     serve_connection_with(stream, root, &ServerStats::default(), &mut |_| {})
 }
@@ -123,45 +137,52 @@ pub fn serve_connection_with<S: Read + Write>(
 ) -> io::Result<ConnSummary> {
     let root = fs::canonicalize(root)?;
     stats.connections.fetch_add(1, Ordering::Relaxed);
-    let mut session = Session {
-        conn: BufConn::new(stream),
-        root,
-        stats,
-        summary: ConnSummary::default(),
+    let mut conn = HttpConn::new(root);
+    let mut log = |a: &Access<'_>| {
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        if a.status >= 400 {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        log(a);
     };
-    session.run(log)?;
-    Ok(session.summary)
-}
-
-/// A parsed request head.
-struct Request {
-    method: String,
-    target: String,
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
-    minor: u8,
-    headers: Vec<(String, String)>,
-}
-
-/// Why no request could be read.
-enum ReadFail {
-    /// The connection is over without a word: the client closed it (between requests or in
-    /// the middle of one) or a read between requests failed.
-    Closed,
-    /// Answer with this status and close. `drain`: read on to the end of the header
-    /// block first (the request was cut off in the middle).
-    Reject {
-        status: u16,
-        method: String,
-        target: String,
-        drain: bool,
-    },
-    Io(io::Error),
-}
-
-/// How a request body is framed.
-enum BodyLen {
-    Fixed(u64),
-    Chunked,
+    loop {
+        conn.process();
+        loop {
+            let out = conn.output()?;
+            if out.is_empty() {
+                break;
+            }
+            let n = stream.write(out)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+            conn.sent(n, &mut log);
+            conn.process();
+        }
+        stream.flush()?;
+        if conn.is_done() {
+            return Ok(conn.summary());
+        }
+        let spare = conn.spare();
+        if spare.is_empty() {
+            return Err(io::Error::other("request buffer full"));
+        }
+        match read_retry(stream, spare) {
+            Ok(0) => conn.end_of_input(),
+            Ok(n) => conn.filled(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                conn.timed_out()
+            }
+            Err(_) if conn.between_requests() => return Ok(conn.summary()),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A response body.
@@ -202,348 +223,487 @@ impl Reply {
     }
 }
 
-/// A sink that accepts at most `limit` bytes, then fails (and remembers that it did).
-struct LimitedSink {
+/// What a request asked, kept until its answer has been sent.
+struct Asked {
+    method: String,
+    target: String,
+    head: bool,
+    keep_alive: bool,
+}
+
+/// How much of a request body is still to come (and be thrown away).
+enum BodyLeft {
+    Fixed(u64),
+    /// Before a chunk-size line.
+    ChunkSize,
+    ChunkData(u64),
+    /// The CRLF after a chunk's data.
+    ChunkEnd,
+    /// The trailer fields after the last chunk, up to an empty line.
+    Trailers,
+}
+
+/// Where a connection stands.
+enum State {
+    /// Reading a request head; `scan` remembers what is known of the buffered part.
+    Head(HeadScan),
+    /// Throwing away a request body.
+    Body(Asked, BodyLeft),
+    /// Sending the answer to `Asked` (with its status); the next request waits.
+    Answer(Asked, u16),
+    /// An answer after which the connection closes; then `drain` the rest of the head.
+    Last {
+        asked: Asked,
+        status: u16,
+        drain: bool,
+    },
+    /// Reading (and throwing away) the rest of a rejected head before closing.
+    Drain {
+        budget: usize,
+        line_empty: bool,
+    },
+    Done,
+}
+
+/// What is known of a request head that has partly arrived.
+#[derive(Default)]
+struct HeadScan {
+    /// Bytes of the buffered input already looked at.
+    scanned: usize,
+    /// Where the line being looked at starts.
+    line_start: usize,
+    /// The request line has been read (and checked).
+    first_done: bool,
+    empty_lines: usize,
+    header_lines: usize,
+    header_bytes: usize,
+    /// Where the request line starts (after the empty lines before it).
+    first_start: usize,
+}
+
+/// What looking at the buffered input found.
+enum Scan {
+    /// Not a whole head yet.
+    More,
+    /// A whole head of this many bytes.
+    Head(usize),
+    /// Refuse with this status; `drain` the rest of the head after answering.
+    Reject(u16, bool),
+}
+
+/// Who sends the bytes of a response body from a file.
+struct FileLeft {
+    file: File,
     left: u64,
-    exceeded: bool,
+    len: u64,
 }
 
-impl Write for LimitedSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.left.checked_sub(buf.len() as u64) {
-            Some(left) => {
-                self.left = left;
-                Ok(buf.len())
-            }
-            None => {
-                self.exceeded = true;
-                Err(io::Error::other("request body too large"))
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-struct Session<'a, 's, S> {
-    conn: BufConn<'s, S>,
+/// One HTTP connection, as a state machine without I/O.
+pub(crate) struct HttpConn {
     /// Canonical.
     root: PathBuf,
-    stats: &'a ServerStats,
+    input: Vec<u8>,
+    /// `input[start..end]` holds bytes received and not yet used.
+    start: usize,
+    end: usize,
+    /// The client sent its FIN.
+    eof: bool,
+    state: State,
+    /// `out[out_pos..]` is to be sent, then what is left of `file`.
+    out: Vec<u8>,
+    out_pos: usize,
+    file: Option<FileLeft>,
+    /// Bytes of the current request's chunked body so far (announced by its chunk-size
+    /// lines), against [`MAX_DISCARDED_BODY`].
+    chunked_total: u64,
+    /// Body bytes of the answer being sent.
+    body_bytes: u64,
     summary: ConnSummary,
 }
 
-impl<S: Read + Write> Session<'_, '_, S> {
-    fn run(&mut self, log: &mut dyn FnMut(&Access<'_>)) -> io::Result<()> {
-        loop {
-            let req = match self.read_request() {
-                Ok(r) => r,
-                Err(ReadFail::Closed) => return Ok(()),
-                Err(ReadFail::Io(e)) => return Err(e),
-                Err(ReadFail::Reject {
-                    status,
-                    method,
-                    target,
-                    drain,
-                }) => {
-                    let head = method == "HEAD";
-                    let body_bytes = self.send_reply(Reply::error(status), head, false)?;
-                    log(&Access {
-                        method: &method,
-                        target: &target,
-                        status,
-                        body_bytes,
-                    });
-                    if drain {
-                        self.drain_header_block();
-                    }
-                    return Ok(());
-                }
-            };
-            let keep_alive = if req.minor >= 1 {
-                !has_token(&req.headers, "connection", "close")
-            } else {
-                has_token(&req.headers, "connection", "keep-alive")
-                    && !has_token(&req.headers, "connection", "close")
-            };
-            let head = req.method == "HEAD";
-            let reply = if head || req.method == "GET" {
-                self.resolve(&req.target)
-            } else {
-                Reply::error(405).with_header("Allow", "GET, HEAD".to_string())
-            };
-            let status = reply.status;
-            // A target that makes no sense says little good about what follows.
-            let keep_alive = keep_alive && status != 400;
-            let body_bytes = self.send_reply(reply, head, keep_alive)?;
-            log(&Access {
-                method: &req.method,
-                target: &req.target,
-                status,
-                body_bytes,
-            });
-            if !keep_alive {
-                return Ok(());
+impl HttpConn {
+    /// A connection serving the files under `root`, which must be canonical.
+    pub(crate) fn new(root: PathBuf) -> HttpConn {
+        HttpConn {
+            root,
+            input: Vec::new(),
+            start: 0,
+            end: 0,
+            eof: false,
+            state: State::Head(HeadScan::default()),
+            out: Vec::new(),
+            out_pos: 0,
+            file: None,
+            chunked_total: 0,
+            body_bytes: 0,
+            summary: ConnSummary::default(),
+        }
+    }
+
+    pub(crate) fn summary(&self) -> ConnSummary {
+        self.summary
+    }
+
+    /// The connection is over: close it.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, State::Done) && self.out_pos >= self.out.len() && self.file.is_none()
+    }
+
+    /// An answer is waiting for the client to take it.
+    pub(crate) fn answering(&self) -> bool {
+        self.out_pos < self.out.len() || self.file.is_some()
+    }
+
+    /// Nothing of a request has arrived and no answer is pending.
+    pub(crate) fn between_requests(&self) -> bool {
+        matches!(self.state, State::Head(_) | State::Done) && self.start == self.end
+    }
+
+    /// Whether more input may be taken now (there is room and the client has not ended).
+    pub(crate) fn wants_input(&self) -> bool {
+        !self.eof && !matches!(self.state, State::Done) && self.end - self.start < IN_BUF
+    }
+
+    /// Room for input: read into it, then call [`HttpConn::filled`]. Empty when the buffer
+    /// is full (the client waits until the answers ahead of its requests are taken).
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 && self.end == self.input.len() {
+            self.input.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.input.len() < IN_BUF {
+            // Grown on demand: most connections never need the whole buffer.
+            let want = (self.end + 16 * 1024).clamp(4096, IN_BUF);
+            if want > self.input.len() {
+                self.input.resize(want, 0);
+            }
+        }
+        let room = IN_BUF.saturating_sub(self.end - self.start);
+        let stop = (self.end + room).min(self.input.len());
+        self.input.get_mut(self.end..stop).unwrap_or(&mut [])
+    }
+
+    /// `n` bytes were read into [`HttpConn::spare`].
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.input.len());
+    }
+
+    /// The client will send nothing more.
+    pub(crate) fn end_of_input(&mut self) {
+        self.eof = true;
+    }
+
+    /// No input came for too long: a request cut off in the middle gets 408, an idle
+    /// connection (or one whose client does not take its answer) just ends.
+    pub(crate) fn timed_out(&mut self) {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        match state {
+            State::Head(_) if self.start == self.end => {}
+            State::Head(_) => self.reject(408, "-", "-", false),
+            State::Body(asked, _) => self.reject(408, &asked.method, &asked.target, false),
+            _ => {
+                self.out.clear();
+                self.out_pos = 0;
+                self.file = None;
             }
         }
     }
 
-    /// Writes bytes to the client, counting them.
-    fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.conn.get_mut().write_all(data)?;
-        self.summary.bytes_sent += data.len() as u64;
-        self.stats
-            .bytes_sent
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        Ok(())
+    fn buffered(&self) -> &[u8] {
+        self.input.get(self.start..self.end).unwrap_or(&[])
     }
 
-    /// Reads a request line, its headers and its body (thrown away).
-    fn read_request(&mut self) -> Result<Request, ReadFail> {
-        let reject = |status: u16, method: &str, target: &str, drain: bool| ReadFail::Reject {
-            status,
-            method: method.to_string(),
-            target: target.to_string(),
-            drain,
-        };
-        let mut empty_lines = 0;
-        let line = loop {
-            match self.conn.read_line(MAX_LINE) {
-                Ok(Line::Data(l)) if l.is_empty() && empty_lines < MAX_LEADING_EMPTY_LINES => {
-                    empty_lines += 1;
-                }
-                Ok(Line::Data(l)) => break l,
-                Ok(Line::TooLong) => return Err(reject(414, "-", "-", true)),
-                Ok(Line::Eof { .. }) => return Err(ReadFail::Closed),
-                Err(e) => {
-                    if self.conn.buffered() == 0 {
-                        // Idle (or only empty lines so far): the connection is over.
-                        return Err(ReadFail::Closed);
-                    }
-                    return Err(self.read_error(e, "-", "-"));
-                }
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Moves on as far as the input allows: reads heads, throws bodies away, queues
+    /// answers. Call after new input and after output was taken.
+    pub(crate) fn process(&mut self) {
+        loop {
+            let before = (
+                self.start,
+                self.end,
+                self.out.len(),
+                std::mem::discriminant(&self.state),
+            );
+            let state = std::mem::replace(&mut self.state, State::Done);
+            self.state = match state {
+                State::Head(scan) => self.head(scan),
+                State::Body(asked, left) => self.body(asked, left),
+                // Left by `sent` once the answer has gone.
+                s @ (State::Answer(..) | State::Last { .. }) => s,
+                State::Drain { budget, line_empty } => self.drain(budget, line_empty),
+                State::Done => State::Done,
+            };
+            let moved = before
+                != (
+                    self.start,
+                    self.end,
+                    self.out.len(),
+                    std::mem::discriminant(&self.state),
+                );
+            if !moved {
+                return;
             }
+        }
+    }
+
+    fn head(&mut self, mut scan: HeadScan) -> State {
+        match scan_head(self.buffered(), &mut scan) {
+            Scan::More => {
+                if scan.empty_lines > 0 && scan.line_start > 0 && !scan.first_done {
+                    // Leading empty lines: drop them.
+                    let n = scan.line_start;
+                    self.consume(n);
+                    scan.scanned -= n;
+                    scan.line_start = 0;
+                }
+                if self.eof {
+                    return State::Done;
+                }
+                State::Head(scan)
+            }
+            Scan::Reject(status, drain) => {
+                let consumed = if drain { scan.line_start } else { scan.scanned };
+                self.consume(consumed);
+                self.reject(status, "-", "-", drain);
+                std::mem::replace(&mut self.state, State::Done)
+            }
+            Scan::Head(len) => {
+                let head = self
+                    .buffered()
+                    .get(scan.first_start..len)
+                    .unwrap_or(&[])
+                    .to_vec();
+                self.consume(len);
+                self.request(&head)
+            }
+        }
+    }
+
+    /// A whole head has arrived: parse it and decide what follows.
+    fn request(&mut self, head: &[u8]) -> State {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut fields);
+        let parsed = req.parse(head);
+        let (method, target) = (
+            req.method.unwrap_or("-").to_string(),
+            req.path.unwrap_or("-").to_string(),
+        );
+        let minor = match parsed {
+            Ok(httparse::Status::Complete(_)) => req.version.unwrap_or(1),
+            Ok(httparse::Status::Partial) => {
+                // The head ended with an empty line: only a broken head stays partial.
+                return self.rejected(400, "-", "-");
+            }
+            Err(httparse::Error::TooManyHeaders) => return self.rejected(431, &method, &target),
+            Err(_) => return self.rejected(400, "-", "-"),
         };
-        let (method, target, minor) = match parse_request_line(&line) {
-            Ok(parts) => parts,
-            Err(status) => return Err(reject(status, "-", "-", true)),
-        };
-        let headers = match read_headers(&mut self.conn) {
-            Ok(h) => h,
-            Err(HeadError::TooLarge) => return Err(reject(431, &method, &target, true)),
-            Err(HeadError::Malformed(_)) => return Err(reject(400, &method, &target, true)),
-            Err(HeadError::Eof) => return Err(ReadFail::Closed),
-            Err(HeadError::Io(e)) => return Err(self.read_error(e, &method, &target)),
-        };
+        let headers: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .map(|h| {
+                let value = super::trim_blanks(h.value);
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(value).into_owned(),
+                )
+            })
+            .collect();
         let hosts = header_values(&headers, "host").count();
         if hosts > 1 || (minor >= 1 && hosts == 0) {
-            return Err(reject(400, &method, &target, false));
+            return self.rejected(400, &method, &target);
         }
         let body = match body_length(&headers, minor) {
             Ok(b) => b,
-            Err(()) => return Err(reject(400, &method, &target, false)),
+            Err(()) => return self.rejected(400, &method, &target),
         };
-        if let BodyLen::Fixed(n) = body {
+        if let BodyLeft::Fixed(n) = body {
             if n > MAX_DISCARDED_BODY {
-                return Err(reject(413, &method, &target, false));
+                return self.rejected(413, &method, &target);
             }
         }
-        let has_body = !matches!(body, BodyLen::Fixed(0));
+        let has_body = !matches!(body, BodyLeft::Fixed(0));
         if has_body && minor >= 1 && has_token(&headers, "expect", "100-continue") {
-            let sent = self
-                .send(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .and_then(|()| self.conn.get_mut().flush());
-            if let Err(e) = sent {
-                return Err(ReadFail::Io(e));
-            }
+            self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        let mut sink = LimitedSink {
-            left: MAX_DISCARDED_BODY,
-            exceeded: false,
+        let keep_alive = if minor >= 1 {
+            !has_token(&headers, "connection", "close")
+        } else {
+            has_token(&headers, "connection", "keep-alive")
+                && !has_token(&headers, "connection", "close")
         };
-        match body {
-            BodyLen::Fixed(n) => match self.conn.copy_to(n, &mut sink) {
-                Ok(got) if got == n => {}
-                Ok(_) => return Err(ReadFail::Closed),
-                Err(e) => return Err(self.read_error(e, &method, &target)),
-            },
-            BodyLen::Chunked => match copy_chunked(&mut self.conn, &mut sink) {
-                Ok(_) => {}
-                Err(_) if sink.exceeded => return Err(reject(413, &method, &target, false)),
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    return Err(reject(400, &method, &target, false))
-                }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(ReadFail::Closed),
-                Err(e) => return Err(self.read_error(e, &method, &target)),
-            },
-        }
-        Ok(Request {
+        self.chunked_total = 0;
+        let asked = Asked {
+            head: method == "HEAD",
             method,
             target,
-            minor,
-            headers,
-        })
+            keep_alive,
+        };
+        State::Body(asked, body)
     }
 
-    /// A read that failed in the middle of a request: a timeout gets 408, anything else
-    /// ends the connection with the error.
-    fn read_error(&self, e: io::Error, method: &str, target: &str) -> ReadFail {
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ReadFail::Reject {
-                status: 408,
+    /// Throws away what has arrived of a body; answers once it is all there.
+    fn body(&mut self, asked: Asked, mut left: BodyLeft) -> State {
+        loop {
+            let buf = self.buffered();
+            let step = match left {
+                BodyLeft::Fixed(0) => return self.answer(asked),
+                BodyLeft::Fixed(n) => {
+                    let take = n.min(buf.len() as u64);
+                    self.consume(take as usize);
+                    left = BodyLeft::Fixed(n - take);
+                    take > 0
+                }
+                BodyLeft::ChunkSize => match httparse::parse_chunk_size(buf) {
+                    Ok(httparse::Status::Complete((used, 0))) => {
+                        self.consume(used);
+                        left = BodyLeft::Trailers;
+                        true
+                    }
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        self.consume(used);
+                        self.chunked_total = self.chunked_total.saturating_add(size);
+                        if self.chunked_total > MAX_DISCARDED_BODY {
+                            return self.rejected(413, &asked.method, &asked.target);
+                        }
+                        left = BodyLeft::ChunkData(size);
+                        true
+                    }
+                    Ok(httparse::Status::Partial) if buf.len() <= MAX_CHUNK_LINE => false,
+                    _ => return self.rejected(400, &asked.method, &asked.target),
+                },
+                BodyLeft::ChunkData(0) => {
+                    left = BodyLeft::ChunkEnd;
+                    true
+                }
+                BodyLeft::ChunkData(n) => {
+                    let take = n.min(buf.len() as u64);
+                    self.consume(take as usize);
+                    left = BodyLeft::ChunkData(n - take);
+                    take > 0
+                }
+                BodyLeft::ChunkEnd => match buf {
+                    [b'\r', b'\n', ..] | [b'\n', ..] => {
+                        self.consume(if buf[0] == b'\n' { 1 } else { 2 });
+                        left = BodyLeft::ChunkSize;
+                        true
+                    }
+                    [] | [b'\r'] => false,
+                    _ => return self.rejected(400, &asked.method, &asked.target),
+                },
+                BodyLeft::Trailers => {
+                    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    match httparse::parse_headers(buf, &mut fields) {
+                        Ok(httparse::Status::Complete((used, _))) => {
+                            self.consume(used);
+                            return self.answer(asked);
+                        }
+                        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEADER_BYTES => false,
+                        Err(httparse::Error::TooManyHeaders) | Ok(_) | Err(_) => {
+                            return self.rejected(400, &asked.method, &asked.target)
+                        }
+                    }
+                }
+            };
+            if !step {
+                if self.eof {
+                    return State::Done;
+                }
+                return State::Body(asked, left);
+            }
+        }
+    }
+
+    /// The request is all in: queue its answer.
+    fn answer(&mut self, asked: Asked) -> State {
+        let reply = if asked.head || asked.method == "GET" {
+            resolve(&self.root, &asked.target)
+        } else {
+            Reply::error(405).with_header("Allow", "GET, HEAD".to_string())
+        };
+        let status = reply.status;
+        // A target that makes no sense says little good about what follows.
+        let keep_alive = asked.keep_alive && status != 400;
+        self.queue_reply(reply, asked.head, keep_alive);
+        if keep_alive {
+            State::Answer(asked, status)
+        } else {
+            State::Last {
+                asked,
+                status,
+                drain: false,
+            }
+        }
+    }
+
+    /// Answer `status` and close (after draining the rest of the head if `drain`).
+    fn reject(&mut self, status: u16, method: &str, target: &str, drain: bool) {
+        let head = method == "HEAD";
+        self.queue_reply(Reply::error(status), head, false);
+        self.state = State::Last {
+            asked: Asked {
                 method: method.to_string(),
                 target: target.to_string(),
-                drain: false,
+                head,
+                keep_alive: false,
             },
-            _ => ReadFail::Io(e),
-        }
+            status,
+            drain,
+        };
+    }
+
+    /// [`HttpConn::reject`] without a drain, as the next state.
+    fn rejected(&mut self, status: u16, method: &str, target: &str) -> State {
+        self.reject(status, method, target, false);
+        std::mem::replace(&mut self.state, State::Done)
     }
 
     /// Reads (and throws away) the rest of a rejected request's header block: up to and
-    /// including the next empty line, at most [`MAX_DRAIN`] bytes, stopping at the end of
-    /// the stream or at any error. The reader stands at the start of a line.
-    fn drain_header_block(&mut self) {
-        let mut budget = MAX_DRAIN;
-        let mut line_empty = true;
-        loop {
-            match self.conn.fill() {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let avail = self.conn.available();
-            let mut end_at = None;
-            for (i, &b) in avail.iter().enumerate() {
-                match b {
-                    b'\n' if line_empty => {
-                        end_at = Some(i + 1);
-                        break;
-                    }
-                    b'\n' => line_empty = true,
-                    b'\r' => {}
-                    _ => line_empty = false,
+    /// including the next empty line, at most [`MAX_DRAIN`] bytes, or to the end of the
+    /// stream. The input stands at the start of a line.
+    fn drain(&mut self, mut budget: usize, mut line_empty: bool) -> State {
+        let buf = self.buffered();
+        let mut end_at = None;
+        for (i, &b) in buf.iter().enumerate() {
+            match b {
+                b'\n' if line_empty => {
+                    end_at = Some(i + 1);
+                    break;
                 }
-            }
-            if let Some(n) = end_at {
-                self.conn.consume(n);
-                return;
-            }
-            let n = avail.len();
-            self.conn.consume(n);
-            budget = budget.saturating_sub(n);
-            if budget == 0 {
-                return;
+                b'\n' => line_empty = true,
+                b'\r' => {}
+                _ => line_empty = false,
             }
         }
+        if let Some(n) = end_at {
+            self.consume(n);
+            return State::Done;
+        }
+        let n = buf.len();
+        self.consume(n);
+        budget = budget.saturating_sub(n);
+        if budget == 0 || self.eof {
+            return State::Done;
+        }
+        State::Drain { budget, line_empty }
     }
 
-    /// Maps a request target to a reply.
-    fn resolve(&self, target: &str) -> Reply {
-        let (path, query) = split_target(target);
-        if !path.starts_with('/') {
-            return Reply::error(400);
+    fn queue(&mut self, bytes: &[u8]) {
+        if self.out_pos >= self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
         }
-        let Some(decoded) = percent_decode(path) else {
-            return Reply::error(400);
-        };
-        if decoded.contains(&0) {
-            return Reply::error(400);
-        }
-        let trailing_slash = decoded.ends_with(b"/");
-        let segments: Vec<&[u8]> = decoded
-            .split(|&b| b == b'/')
-            .filter(|s| !s.is_empty() && *s != b".")
-            .collect();
-        if segments.iter().any(|s| *s == b"..") {
-            return Reply::error(403);
-        }
-        let mut full = self.root.clone();
-        for s in &segments {
-            full.push(OsStr::from_bytes(s));
-        }
-        let canon = match fs::canonicalize(&full) {
-            Ok(c) => c,
-            Err(e) => return Reply::error(fs_error_status(&e)),
-        };
-        if !canon.starts_with(&self.root) {
-            return Reply::error(403);
-        }
-        let meta = match fs::metadata(&canon) {
-            Ok(m) => m,
-            Err(e) => return Reply::error(fs_error_status(&e)),
-        };
-        if meta.is_dir() {
-            if !trailing_slash {
-                let mut location = format!("{path}/");
-                if let Some(q) = query {
-                    location.push('?');
-                    location.push_str(q);
-                }
-                return Reply::error(301).with_header("Location", location);
-            }
-            let index = canon.join("index.html");
-            if fs::metadata(&index).is_ok_and(|m| m.is_file()) {
-                return self.file_reply(&index);
-            }
-            let mut shown = String::from("/");
-            for s in &segments {
-                shown.push_str(&String::from_utf8_lossy(s));
-                shown.push('/');
-            }
-            return match listing(&canon, &shown) {
-                Ok(page) => Reply {
-                    status: 200,
-                    content_type: "text/html; charset=utf-8",
-                    extra: Vec::new(),
-                    body: Body::Bytes(page.into_bytes()),
-                },
-                Err(e) => Reply::error(fs_error_status(&e)),
-            };
-        }
-        if !meta.is_file() {
-            return Reply::error(403);
-        }
-        if trailing_slash {
-            return Reply::error(404);
-        }
-        self.file_reply(&canon)
+        self.out.extend_from_slice(bytes);
     }
 
-    /// A 200 with a file (which may be a symbolic link: it must lead inside the root).
-    fn file_reply(&self, path: &Path) -> Reply {
-        let canon = match fs::canonicalize(path) {
-            Ok(c) => c,
-            Err(e) => return Reply::error(fs_error_status(&e)),
-        };
-        if !canon.starts_with(&self.root) {
-            return Reply::error(403);
-        }
-        // Look before opening: opening a FIFO would block.
-        match fs::metadata(&canon) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => return Reply::error(403),
-            Err(e) => return Reply::error(fs_error_status(&e)),
-        }
-        let file = match File::open(&canon) {
-            Ok(f) => f,
-            Err(e) => return Reply::error(fs_error_status(&e)),
-        };
-        let len = match file.metadata() {
-            Ok(m) if m.is_file() => m.len(),
-            Ok(_) => return Reply::error(403),
-            Err(e) => return Reply::error(fs_error_status(&e)),
-        };
-        Reply {
-            status: 200,
-            content_type: content_type(&canon),
-            extra: Vec::new(),
-            body: Body::File(file, len),
-        }
-    }
-
-    /// Sends a reply (only its head for HEAD) and flushes. Returns the body bytes sent.
-    fn send_reply(&mut self, reply: Reply, head: bool, keep_alive: bool) -> io::Result<u64> {
+    /// Queues a reply (only its head for HEAD).
+    fn queue_reply(&mut self, reply: Reply, head: bool, keep_alive: bool) {
         let status = reply.status;
         let len = match &reply.body {
             Body::Bytes(b) => b.len() as u64,
@@ -560,55 +720,269 @@ impl<S: Read + Write> Session<'_, '_, S> {
         }
         let conn = if keep_alive { "keep-alive" } else { "close" };
         let _ = write!(h, "Connection: {conn}\r\n\r\n");
-        let mut out = h.into_bytes();
-
+        self.queue(h.as_bytes());
         self.summary.requests += 1;
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        if status >= 400 {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.body_bytes = 0;
+        if head {
+            return;
         }
-        let mut body_bytes = 0;
+        self.body_bytes = len;
         match reply.body {
-            _ if head => self.send(&out)?,
-            Body::Bytes(b) => {
-                out.extend_from_slice(&b);
-                self.send(&out)?;
-                body_bytes = len;
+            Body::Bytes(b) => self.queue(&b),
+            Body::File(file, len) => {
+                self.file = Some(FileLeft {
+                    file,
+                    left: len,
+                    len,
+                })
             }
-            Body::File(mut file, n) => {
-                // The head goes out with the first piece of the file.
-                let mut pending = out;
-                let mut buf = vec![0u8; FILE_CHUNK];
-                let mut left = n;
-                while left > 0 {
-                    let want = usize::try_from(left).unwrap_or(FILE_CHUNK).min(FILE_CHUNK);
-                    let got =
-                        read_retry(&mut file, buf.get_mut(..want).unwrap_or(&mut []))?.min(want);
-                    if got == 0 {
-                        // The head promised more: the client must see the connection end.
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("file shrank while being sent ({} of {n} bytes)", n - left),
-                        ));
+        }
+    }
+
+    /// The bytes to send now (empty: nothing until more input comes). Reads the next
+    /// piece of a file when the queue runs dry; a file that shrank under us is an error
+    /// (the client must see the connection end short of the promised length).
+    pub(crate) fn output(&mut self) -> io::Result<&[u8]> {
+        // Refilled only when nearly empty: a connection holds at most about one piece.
+        if self.out.len() - self.out_pos < 4096 {
+            if let Some(f) = &mut self.file {
+                self.out.drain(..self.out_pos);
+                self.out_pos = 0;
+                let have = self.out.len();
+                let want = usize::try_from(f.left)
+                    .unwrap_or(FILE_CHUNK)
+                    .min(FILE_CHUNK);
+                self.out.resize(have + want, 0);
+                let got = match read_retry(&mut f.file, &mut self.out[have..]) {
+                    Ok(n) => n.min(want),
+                    Err(e) => {
+                        self.out.truncate(have);
+                        return Err(e);
                     }
-                    let piece = buf.get(..got).unwrap_or(&[]);
-                    if pending.is_empty() {
-                        self.send(piece)?;
-                    } else {
-                        pending.extend_from_slice(piece);
-                        self.send(&pending)?;
-                        pending = Vec::new();
-                    }
-                    left -= got as u64;
-                    body_bytes += got as u64;
+                };
+                self.out.truncate(have + got);
+                if got == 0 {
+                    let (sent, len) = (f.len - f.left, f.len);
+                    self.file = None;
+                    self.state = State::Done;
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("file shrank while being sent ({sent} of {len} bytes)"),
+                    ));
                 }
-                if !pending.is_empty() {
-                    self.send(&pending)?;
+                f.left -= got as u64;
+                if f.left == 0 {
+                    self.file = None;
                 }
             }
         }
-        self.conn.get_mut().flush()?;
-        Ok(body_bytes)
+        Ok(self.out.get(self.out_pos..).unwrap_or(&[]))
+    }
+
+    /// `n` bytes of [`HttpConn::output`] were sent. Once an answer has gone whole, `log`
+    /// hears of it and the connection moves on (call [`HttpConn::process`]).
+    pub(crate) fn sent(&mut self, n: usize, log: &mut dyn FnMut(&Access<'_>)) {
+        let n = n.min(self.out.len() - self.out_pos);
+        self.out_pos += n;
+        self.summary.bytes_sent += n as u64;
+        if self.out_pos < self.out.len() || self.file.is_some() {
+            return;
+        }
+        // The queue is empty: an answer (if one was being sent) is complete.
+        self.out.clear();
+        self.out_pos = 0;
+        if self.out.capacity() > 16 * 1024 {
+            self.out = Vec::new();
+        }
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let (asked, status, next) = match state {
+            State::Answer(asked, status) => (asked, status, State::Head(HeadScan::default())),
+            State::Last {
+                asked,
+                status,
+                drain: true,
+            } => (
+                asked,
+                status,
+                State::Drain {
+                    budget: MAX_DRAIN,
+                    line_empty: true,
+                },
+            ),
+            State::Last { asked, status, .. } => (asked, status, State::Done),
+            other => {
+                // Only an interim answer (100 Continue) went.
+                self.state = other;
+                return;
+            }
+        };
+        log(&Access {
+            method: &asked.method,
+            target: &asked.target,
+            status,
+            body_bytes: self.body_bytes,
+        });
+        self.state = next;
+    }
+}
+
+/// Looks at the buffered start of a request head (from where `scan` left off), checking
+/// the limits line by line, until the empty line that ends it.
+fn scan_head(buf: &[u8], scan: &mut HeadScan) -> Scan {
+    while let Some(i) = buf
+        .get(scan.scanned..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
+        let nl = scan.scanned + i;
+        let mut line = buf.get(scan.line_start..nl).unwrap_or(&[]);
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        scan.scanned = nl + 1;
+        if !scan.first_done {
+            if line.is_empty() && scan.empty_lines < MAX_LEADING_EMPTY_LINES {
+                scan.empty_lines += 1;
+                scan.line_start = scan.scanned;
+                continue;
+            }
+            if line.len() > MAX_LINE {
+                return Scan::Reject(414, true);
+            }
+            if let Err(status) = parse_request_line(line) {
+                scan.line_start = scan.scanned;
+                return Scan::Reject(status, true);
+            }
+            scan.first_done = true;
+            scan.first_start = scan.line_start;
+            scan.line_start = scan.scanned;
+            continue;
+        }
+        if line.is_empty() {
+            return Scan::Head(scan.scanned);
+        }
+        scan.header_bytes += line.len() + 2;
+        if line.len() > MAX_HEADER_LINE
+            || scan.header_bytes > MAX_HEADER_BYTES
+            || scan.header_lines >= MAX_HEADERS
+        {
+            return Scan::Reject(431, true);
+        }
+        scan.header_lines += 1;
+        scan.line_start = scan.scanned;
+    }
+    scan.scanned = buf.len();
+    // Even if a line end came next the line would be too long.
+    let partial = buf.len().saturating_sub(scan.line_start);
+    if !scan.first_done && partial > MAX_LINE + 1 {
+        return Scan::Reject(414, true);
+    }
+    if scan.first_done && partial > MAX_HEADER_LINE + 1 {
+        return Scan::Reject(431, true);
+    }
+    Scan::More
+}
+
+/// Maps a request target to a reply.
+fn resolve(root: &Path, target: &str) -> Reply {
+    let (path, query) = split_target(target);
+    if !path.starts_with('/') {
+        return Reply::error(400);
+    }
+    let Some(decoded) = percent_decode(path) else {
+        return Reply::error(400);
+    };
+    if decoded.contains(&0) {
+        return Reply::error(400);
+    }
+    let trailing_slash = decoded.ends_with(b"/");
+    let segments: Vec<&[u8]> = decoded
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty() && *s != b".")
+        .collect();
+    if segments.iter().any(|s| *s == b"..") {
+        return Reply::error(403);
+    }
+    let mut full = root.to_path_buf();
+    for s in &segments {
+        full.push(OsStr::from_bytes(s));
+    }
+    let canon = match fs::canonicalize(&full) {
+        Ok(c) => c,
+        Err(e) => return Reply::error(fs_error_status(&e)),
+    };
+    if !canon.starts_with(root) {
+        return Reply::error(403);
+    }
+    let meta = match fs::metadata(&canon) {
+        Ok(m) => m,
+        Err(e) => return Reply::error(fs_error_status(&e)),
+    };
+    if meta.is_dir() {
+        if !trailing_slash {
+            let mut location = format!("{path}/");
+            if let Some(q) = query {
+                location.push('?');
+                location.push_str(q);
+            }
+            return Reply::error(301).with_header("Location", location);
+        }
+        let index = canon.join("index.html");
+        if fs::metadata(&index).is_ok_and(|m| m.is_file()) {
+            return file_reply(root, &index);
+        }
+        let mut shown = String::from("/");
+        for s in &segments {
+            shown.push_str(&String::from_utf8_lossy(s));
+            shown.push('/');
+        }
+        return match listing(&canon, &shown) {
+            Ok(page) => Reply {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                extra: Vec::new(),
+                body: Body::Bytes(page.into_bytes()),
+            },
+            Err(e) => Reply::error(fs_error_status(&e)),
+        };
+    }
+    if !meta.is_file() {
+        return Reply::error(403);
+    }
+    if trailing_slash {
+        return Reply::error(404);
+    }
+    file_reply(root, &canon)
+}
+
+/// A 200 with a file (which may be a symbolic link: it must lead inside the root).
+fn file_reply(root: &Path, path: &Path) -> Reply {
+    let canon = match fs::canonicalize(path) {
+        Ok(c) => c,
+        Err(e) => return Reply::error(fs_error_status(&e)),
+    };
+    if !canon.starts_with(root) {
+        return Reply::error(403);
+    }
+    // Look before opening: opening a FIFO would block.
+    match fs::metadata(&canon) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Reply::error(403),
+        Err(e) => return Reply::error(fs_error_status(&e)),
+    }
+    let file = match File::open(&canon) {
+        Ok(f) => f,
+        Err(e) => return Reply::error(fs_error_status(&e)),
+    };
+    let len = match file.metadata() {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => return Reply::error(403),
+        Err(e) => return Reply::error(fs_error_status(&e)),
+    };
+    Reply {
+        status: 200,
+        content_type: content_type(&canon),
+        extra: Vec::new(),
+        body: Body::File(file, len),
     }
 }
 
@@ -643,18 +1017,18 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, u8), u16> {
 }
 
 /// The framing of a request body; `Err` for a request to refuse with 400.
-fn body_length(headers: &[(String, String)], minor: u8) -> Result<BodyLen, ()> {
+fn body_length(headers: &[(String, String)], minor: u8) -> Result<BodyLeft, ()> {
     let length = content_length(headers).map_err(|_| ())?;
     let mut codings = header_list(headers, "transfer-encoding").peekable();
     if codings.peek().is_none() {
-        return Ok(BodyLen::Fixed(length.unwrap_or(0)));
+        return Ok(BodyLeft::Fixed(length.unwrap_or(0)));
     }
     // Both framings at once is how requests are smuggled; HTTP/1.0 has no chunking.
     if length.is_some() || minor == 0 {
         return Err(());
     }
     match codings.last() {
-        Some(last) if last.eq_ignore_ascii_case("chunked") => Ok(BodyLen::Chunked),
+        Some(last) if last.eq_ignore_ascii_case("chunked") => Ok(BodyLeft::ChunkSize),
         _ => Err(()),
     }
 }
@@ -688,37 +1062,29 @@ fn split_target(target: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Decodes `%XX` escapes; `None` when a `%` is not followed by two hex digits.
+/// Decodes `%XX` escapes; `None` when a `%` is not followed by two hex digits (which
+/// `percent-encoding` would pass through as they are).
 fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hi = super::hex_val(*bytes.get(i + 1)?)?;
-            let lo = super::hex_val(*bytes.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
+    let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    well_formed.then(|| percent_encoding::percent_decode(bytes).collect())
 }
 
-/// Encodes every byte but the unreserved ones (RFC 3986 2.3) as `%XX`: safe as one path
-/// segment in a link.
+/// Every byte but the unreserved ones (RFC 3986 2.3).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Encodes every byte but the unreserved ones as `%XX`: safe as one path segment in a
+/// link.
 fn percent_encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            s.push(char::from(b));
-        } else {
-            let _ = write!(s, "%{b:02X}");
-        }
-    }
-    s
+    percent_encoding::percent_encode(bytes, SEGMENT).to_string()
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -820,47 +1186,134 @@ fn reason(status: u16) -> &'static str {
 
 /// A time as an HTTP date (IMF-fixdate, RFC 9110 5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) fn http_date(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let in_day = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    let weekday = DAYS.get((days % 7) as usize).copied().unwrap_or("Thu");
-    let month = MONTHS
-        .get((month as usize).saturating_sub(1))
-        .copied()
-        .unwrap_or("Jan");
-    format!(
-        "{weekday}, {day:02} {month} {year} {:02}:{:02}:{:02} GMT",
-        in_day / 3600,
-        in_day / 60 % 60,
-        in_day % 60
-    )
-}
-
-/// The proleptic Gregorian (year, month 1-12, day 1-31) of a count of days since
-/// 1970-01-01, by shifting to years that start on March 1st (leap day last) and counting
-/// in 400-year eras of 146097 days.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468; // days since 0000-03-01
-    let era = z / 146_097;
-    let doe = z % 146_097; // day of era, 0..146096
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..399
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // 0..365, from March 1st
-    let mp = (5 * doy + 2) / 153; // 0 = March .. 11 = February
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    httpdate::fmt_http_date(t)
 }
 
 #[cfg(test)]
 mod unit {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// Feeds `input` to a connection `chunk` bytes at a time, taking all output after each
+    /// step; returns the output and the statuses logged.
+    fn drive(conn: &mut HttpConn, input: &[u8], chunk: usize) -> (Vec<u8>, Vec<u16>) {
+        let (mut out, mut log) = (Vec::new(), Vec::new());
+        let mut pieces = input.chunks(chunk.max(1));
+        loop {
+            conn.process();
+            loop {
+                let o = conn.output().unwrap().to_vec();
+                if o.is_empty() {
+                    break;
+                }
+                out.extend_from_slice(&o);
+                conn.sent(o.len(), &mut |a| log.push(a.status));
+                conn.process();
+            }
+            if conn.is_done() {
+                break;
+            }
+            match pieces.next() {
+                Some(p) => {
+                    let spare = conn.spare();
+                    spare[..p.len()].copy_from_slice(p);
+                    conn.filled(p.len());
+                }
+                None => break,
+            }
+        }
+        (out, log)
+    }
+
+    fn site(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tapip-httpconn-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("a.txt"), b"alpha").unwrap();
+        fs::canonicalize(&d).unwrap()
+    }
+
+    #[test]
+    fn a_connection_fed_a_byte_at_a_time_answers_in_order() {
+        let root = site("bytes");
+        let mut c = HttpConn::new(root.clone());
+        let input = b"\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+                      HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n\
+                      GET /a.txt HTTP/1.0\r\n\r\n";
+        let (out, log) = drive(&mut c, input, 1);
+        assert_eq!(log, [200, 404, 200]);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.matches("HTTP/1.1 ").count(), 3, "{text}");
+        assert!(text.ends_with("Connection: close\r\n\r\nalpha"), "{text}");
+        assert!(c.is_done(), "HTTP/1.0 without keep-alive closes");
+        assert_eq!(c.summary().requests, 3);
+        assert_eq!(c.summary().bytes_sent, out.len() as u64);
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn input_waits_while_an_answer_is_not_taken() {
+        let root = site("full");
+        let mut c = HttpConn::new(root.clone());
+        let one = b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Requests keep coming, nobody takes the answers: the buffer fills and stays
+        // bounded.
+        let mut taken = 0;
+        loop {
+            c.process();
+            let spare = c.spare();
+            if spare.len() < one.len() {
+                break;
+            }
+            spare[..one.len()].copy_from_slice(one);
+            c.filled(one.len());
+            taken += one.len();
+            // The first request was taken off the buffer, the rest wait in it.
+            assert!(taken <= IN_BUF + one.len(), "the input buffer is bounded");
+        }
+        assert!(!c.output().unwrap().is_empty());
+        // Taking the answers makes room again.
+        let (_, log) = drive(&mut c, b"", 1);
+        assert_eq!(log.len(), taken / one.len());
+        assert!(c.spare().len() >= one.len());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn timeouts_close_idle_connections_and_answer_cut_off_requests() {
+        let root = site("timeout");
+        let mut c = HttpConn::new(root.clone());
+        c.timed_out();
+        assert!(c.is_done());
+        assert!(
+            c.output().unwrap().is_empty(),
+            "idle: closed without a word"
+        );
+
+        let mut c = HttpConn::new(root.clone());
+        let (_, log) = drive(&mut c, b"GET /a.txt HTTP/1.1\r\nHo", 7);
+        assert!(log.is_empty());
+        c.timed_out();
+        let (out, log) = drive(&mut c, b"", 1);
+        assert_eq!(log, [408]);
+        assert!(out.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+        assert!(c.is_done());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_root_removed_after_start_answers_404() {
+        let root = site("gone");
+        fs::remove_dir_all(&root).unwrap();
+        let mut c = HttpConn::new(root);
+        let (out, log) = drive(
+            &mut c,
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            64,
+        );
+        assert_eq!(log, [404, 404], "{}", String::from_utf8_lossy(&out));
+        assert!(!c.is_done(), "keep-alive goes on");
+    }
 
     #[test]
     fn http_dates() {

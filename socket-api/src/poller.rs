@@ -1,0 +1,280 @@
+//! `Poller`: readiness of many sockets without looking at them all (what `epoll` is to
+//! `poll`).
+//!
+//! [`poll`](crate::poll) looks at every socket it is given each time any socket of the stack
+//! changes, which costs a thousand looks per wake-up for a server holding a thousand
+//! connections. A `Poller` instead keeps a set of sockets registered with a token each; the
+//! runtime, as it wakes a socket's blocked callers, also puts the socket in its poller's
+//! ready queue, and [`Poller::wait`] looks only at the sockets in that queue.
+//!
+//! Reports are edge-like: a socket is reported after it is added and after each change the
+//! stack makes to it, if it is then readable, writable or in error. After a report, use the
+//! socket (non-blocking) until it says `WouldBlock`, or remember that it is still ready: no
+//! new report comes while nothing changes.
+//!
+//! The queue holds each socket at most once, so it is bounded by the sockets registered.
+//! Everything lives in the core, under its lock.
+
+use crate::error::SocketError;
+use crate::runtime::Stack;
+use crate::socket::Socket;
+use parking_lot::Condvar;
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use transport::SocketHandle;
+
+/// The pollers of a stack and the sockets they watch (a part of the core).
+#[derive(Default)]
+pub(crate) struct Hub {
+    watch: HashMap<SocketHandle, Watch>,
+    pollers: HashMap<u64, Waiting>,
+    next_id: u64,
+}
+
+struct Watch {
+    poller: u64,
+    token: usize,
+    /// In the poller's `pending` queue.
+    queued: bool,
+}
+
+struct Waiting {
+    /// Sockets changed since the last `wait`, each at most once.
+    pending: Vec<SocketHandle>,
+    cond: Arc<Condvar>,
+    /// `Poller::wake` was called.
+    kicked: bool,
+}
+
+impl Hub {
+    /// The stack changed socket `h`: queue it for its poller, if one watches it.
+    pub(crate) fn woke(&mut self, h: SocketHandle) {
+        let Some(w) = self.watch.get_mut(&h) else {
+            return;
+        };
+        if w.queued {
+            return;
+        }
+        if let Some(p) = self.pollers.get_mut(&w.poller) {
+            w.queued = true;
+            p.pending.push(h);
+            p.cond.notify_one();
+        }
+    }
+
+    /// Socket `h` is closed: nothing more is reported about it.
+    pub(crate) fn forget(&mut self, h: SocketHandle) {
+        if let Some(w) = self.watch.remove(&h) {
+            if let Some(p) = self.pollers.get_mut(&w.poller) {
+                if w.queued {
+                    p.pending.retain(|&x| x != h);
+                }
+                // A waiter learns of the close (its next use of the socket fails).
+                p.cond.notify_one();
+            }
+        }
+    }
+
+    /// The stack is stopping: every waiting poller returns.
+    pub(crate) fn wake_all(&self) {
+        for p in self.pollers.values() {
+            p.cond.notify_all();
+        }
+    }
+}
+
+/// What [`Poller::wait`] found about one socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The token the socket was added with.
+    pub token: usize,
+    /// Data, the end of the stream, or a connection to accept.
+    pub readable: bool,
+    /// Room to send.
+    pub writable: bool,
+    /// An error is pending or the connection is gone.
+    pub error: bool,
+}
+
+/// A set of sockets of one stack, each with a token, and a queue of those that changed.
+pub struct Poller {
+    stack: Stack,
+    id: u64,
+    cond: Arc<Condvar>,
+}
+
+impl Poller {
+    pub fn new(stack: &Stack) -> Poller {
+        let cond = Arc::new(Condvar::new());
+        let mut core = stack.lock();
+        let hub = &mut core.hub;
+        let id = hub.next_id;
+        hub.next_id += 1;
+        hub.pollers.insert(
+            id,
+            Waiting {
+                pending: Vec::new(),
+                cond: cond.clone(),
+                kicked: false,
+            },
+        );
+        Poller {
+            stack: stack.clone(),
+            id,
+            cond,
+        }
+    }
+
+    /// Watch `socket`, reported as `token` (its current state is reported by the next
+    /// `wait`). Adding a socket again changes its token; a socket belongs to one poller.
+    pub fn add(&self, socket: &Socket, token: usize) -> io::Result<()> {
+        if !socket.stack().same_as(&self.stack) {
+            return Err(SocketError::InvalidInput("a socket of another stack").into());
+        }
+        if socket.is_closed() {
+            return Err(SocketError::Closed.into());
+        }
+        let h = socket.handle();
+        let mut core = self.stack.lock();
+        let hub = &mut core.hub;
+        hub.forget(h);
+        hub.watch.insert(
+            h,
+            Watch {
+                poller: self.id,
+                token,
+                queued: false,
+            },
+        );
+        hub.woke(h);
+        Ok(())
+    }
+
+    /// Stop watching `socket` (closing it does so too).
+    pub fn remove(&self, socket: &Socket) {
+        let h = socket.handle();
+        let mut core = self.stack.lock();
+        if core.hub.watch.get(&h).is_some_and(|w| w.poller == self.id) {
+            core.hub.forget(h);
+        }
+    }
+
+    /// Make a `wait` in another thread return now (with what it has, maybe nothing).
+    pub fn wake(&self) {
+        let mut core = self.stack.lock();
+        if let Some(p) = core.hub.pollers.get_mut(&self.id) {
+            p.kicked = true;
+        }
+        self.cond.notify_all();
+    }
+
+    /// Wait until some watched socket changed and is ready, `wake` is called, or `timeout`
+    /// passes (`None`: no limit; zero: just look). Replaces `events` with what it found.
+    pub fn wait(&self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        events.clear();
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut core = self.stack.lock();
+        loop {
+            if self.stack.is_shut_down() {
+                return Err(SocketError::StackDown.into());
+            }
+            let kicked = {
+                let c = &mut *core;
+                let Some(p) = c.hub.pollers.get_mut(&self.id) else {
+                    return Err(SocketError::Closed.into());
+                };
+                let kicked = std::mem::take(&mut p.kicked);
+                let pending = std::mem::take(&mut p.pending);
+                for h in pending {
+                    let Some(w) = c.hub.watch.get_mut(&h) else {
+                        continue;
+                    };
+                    w.queued = false;
+                    let (readable, writable, error) =
+                        c.transport.readiness(h).unwrap_or((false, false, true));
+                    if readable || writable || error {
+                        events.push(Event {
+                            token: w.token,
+                            readable,
+                            writable,
+                            error,
+                        });
+                    }
+                }
+                kicked
+            };
+            if kicked || !events.is_empty() {
+                return Ok(());
+            }
+            match deadline {
+                Some(t) => {
+                    if self.cond.wait_until(&mut core, t).timed_out() {
+                        return Ok(());
+                    }
+                }
+                None => self.cond.wait(&mut core),
+            }
+        }
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        let mut core = self.stack.lock();
+        let hub = &mut core.hub;
+        hub.pollers.remove(&self.id);
+        hub.watch.retain(|_, w| w.poller != self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub_with(poller: u64, handles: &[(SocketHandle, usize)]) -> Hub {
+        let mut hub = Hub::default();
+        hub.pollers.insert(
+            poller,
+            Waiting {
+                pending: Vec::new(),
+                cond: Arc::new(Condvar::new()),
+                kicked: false,
+            },
+        );
+        for &(h, token) in handles {
+            hub.watch.insert(
+                h,
+                Watch {
+                    poller,
+                    token,
+                    queued: false,
+                },
+            );
+        }
+        hub
+    }
+
+    #[test]
+    fn each_socket_is_queued_once_and_forgotten_when_closed() {
+        let mut t = transport::Transport::new(transport::TransportConfig::default());
+        let mut open = || t.udp_open().unwrap();
+        let (a, b, c) = (open(), open(), open());
+        let mut hub = hub_with(0, &[(a, 10), (b, 20)]);
+        hub.woke(a);
+        hub.woke(a);
+        hub.woke(b);
+        // Not watched: ignored.
+        hub.woke(c);
+        assert_eq!(hub.pollers[&0].pending, vec![a, b]);
+        hub.forget(a);
+        assert_eq!(hub.pollers[&0].pending, vec![b]);
+        hub.woke(a);
+        assert_eq!(
+            hub.pollers[&0].pending,
+            vec![b],
+            "a closed socket stays out"
+        );
+    }
+}
