@@ -402,8 +402,9 @@ fn forwards(tag: &str, mode: Mode) {
         ),
     );
     std::thread::sleep(Duration::from_millis(1000));
-    // A TCP SYN and a UDP datagram to a host behind 10.0.0.3.
-    ns.sh("nc -z -w 1 10.0.1.5 80; echo hello | nc -u -w 1 10.0.1.5 9999");
+    // A UDP datagram and a TCP SYN to a host behind 10.0.0.3 (the SYN last: its
+    // retransmission, if any, is not among the two frames captured).
+    ns.sh("echo hello | nc -u -w 1 10.0.1.5 9999; nc -z -w 1 10.0.1.5 80");
     let status = dump.wait(SECS(25));
     let text = std::fs::read_to_string(&cap).unwrap_or_default();
     assert!(
