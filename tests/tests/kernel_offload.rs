@@ -441,3 +441,79 @@ fn with_offloads_what_the_kernel_routes_through_the_stack_is_forwarded() {
 fn with_no_offload_what_the_kernel_routes_through_the_stack_is_forwarded() {
     forwards("offfwdoff", Mode::Plain);
 }
+
+/// 20 MB from the kernel's netcat to a host routed through the stack. The namespace's tap0
+/// is bridged (br0, 10.0.0.2) with a veth to a second namespace, the far host (10.0.0.3 on
+/// the link, 10.0.1.5 behind it); the kernel routes 10.0.1.0/24 via the stack, which routes
+/// it via 10.0.0.3 out of the link it came in on. With offloads, the kernel's TCP crosses
+/// the tap coalesced and leaves the stack in TSO frames the kernel cuts for the far host.
+fn forwards_bulk(tag: &str, mode: Mode) {
+    let dir = TempDir::new(tag);
+    let (ns, mut t) = start(tag, mode, None, &dir);
+    let far = Netns::new(&format!("{tag}far"));
+    let setup = format!(
+        "sysctl -qw net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.default.accept_redirects=0 && \
+         ip addr flush dev tap0 && \
+         ip link add br0 type bridge && \
+         sysctl -qw net.ipv4.conf.br0.accept_redirects=0 && \
+         ip link set tap0 master br0 && \
+         ip link add veth0 type veth peer name veth1 netns {far} && \
+         ip link set veth0 master br0 && ip link set veth0 up && \
+         ip addr add 10.0.0.2/24 dev br0 && ip link set br0 up && \
+         ip route add 10.0.1.0/24 via 10.0.0.1",
+        far = far.name
+    );
+    let (ok, out) = ns.sh_text(&setup);
+    assert!(ok, "{out}");
+    let (ok, out) = far.sh_text(
+        "ip addr add 10.0.0.3/24 dev veth1 && ip link set veth1 up && \
+         ip addr add 10.0.1.5/32 dev lo",
+    );
+    assert!(ok, "{out}");
+    t.cmd("route add 10.0.1.0/24 via 10.0.0.3");
+    t.cmd("route");
+    t.wait_for("10.0.1.0", SECS(5));
+
+    let src = dir.random_file("src.bin", MB20);
+    let got = dir.path("far-got.bin");
+    let mut sink = Proc::spawn(&far, &format!("nc -l 5000 > {}", got.display()));
+    wait_listening(&far, 5000);
+    let start = Instant::now();
+    let (ok, out) = ns.sh_text(&format!(
+        "timeout 120 nc -N 10.0.1.5 5000 < {}",
+        src.display()
+    ));
+    assert!(ok, "{mode:?}: nc: {out}\n{}", t.output());
+    let status = sink.wait(SECS(30));
+    println!(
+        "{mode:?}: forwarded 20 MB in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(status.is_some_and(|s| s.success()), "far nc: {status:?}");
+    assert_same_file("forwarded", &got, &src, &t);
+    let forwarded = stat_counter(&mut t, "ip", "forwarded");
+    let coalesced = stat_counter(&mut t, "dev tap0", "rx_coalesced");
+    let tso = stat_counter(&mut t, "dev tap0", "tx_tso");
+    let bad = stat_counter(&mut t, "ip", "drop_bad_offload");
+    println!("{mode:?}: forwarded={forwarded} rx_coalesced={coalesced} tx_tso={tso}");
+    assert_eq!(bad, 0);
+    assert!(forwarded > 0);
+    if mode == Mode::Offload {
+        assert!(
+            coalesced > 0 && tso > 0,
+            "coalesced segments forwarded whole"
+        );
+    } else {
+        assert_eq!((coalesced, tso), (0, 0));
+    }
+}
+
+#[test]
+fn with_offloads_20_mb_routed_through_the_stack_arrive_whole() {
+    forwards_bulk("offbulkon", Mode::Offload);
+}
+
+#[test]
+fn with_no_offload_20_mb_routed_through_the_stack_arrive_whole() {
+    forwards_bulk("offbulkoff", Mode::Plain);
+}
