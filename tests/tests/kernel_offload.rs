@@ -517,3 +517,50 @@ fn with_offloads_20_mb_routed_through_the_stack_arrive_whole() {
 fn with_no_offload_20_mb_routed_through_the_stack_arrive_whole() {
     forwards_bulk("offbulkoff", Mode::Plain);
 }
+
+/// The TCP payload lengths tcpdump reads from a capture file.
+fn pcap_tcp_lengths(file: &Path) -> Vec<usize> {
+    let o = Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(file)
+        .arg("tcp")
+        .output()
+        .expect("tcpdump");
+    assert!(
+        o.status.success(),
+        "tcpdump -r: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.rsplit("length ").next()?.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn with_offloads_the_capture_shows_the_large_frames_that_crossed_the_tap() {
+    let dir = TempDir::new("pcap");
+    let file = dir.path("offload.pcap");
+    let ns = Netns::new("offpcap");
+    let mut t = Tapip::start(&ns, &["--pcap", file.to_str().expect("utf-8 path")]);
+    let src = dir.random_file("src.bin", MB20);
+    let got = kernel_to_stack(&ns, &mut t, &dir, &src, 120);
+    assert_same_file("kernel -> stack", &got, &src, &t);
+    let got = stack_to_kernel(&ns, &mut t, &dir, &src, 120);
+    assert_same_file("stack -> kernel", &got, &src, &t);
+    assert_eq!(t.close_input(SECS(20)), Some(0), "{}", t.output());
+    let lens = pcap_tcp_lengths(&file);
+    let big = lens.iter().filter(|&&n| n > 1460).count();
+    let max = lens.iter().copied().max().unwrap_or(0);
+    println!(
+        "{} TCP frames captured, {big} beyond one segment, the largest {max} bytes of payload",
+        lens.len()
+    );
+    assert!(big > 0, "coalesced and TSO frames are recorded whole");
+    assert!(max <= 65_535, "{max}");
+    let total: usize = lens.iter().sum();
+    assert!(
+        total >= 2 * MB20,
+        "every byte recorded once at least: {total}"
+    );
+}
