@@ -268,3 +268,31 @@ fn without_tso_a_lossy_transfer_arrives_whole_and_in_order() {
         assert_eq!(lossy_transfer(Offload::NONE, 10, seed), 0);
     }
 }
+
+#[test]
+fn a_burst_never_exceeds_the_peers_window() {
+    let mut n = Net::new();
+    n.ip.offload = TSO;
+    let (_, c) = n.passive_with(syn(PEER_ISS), 5000);
+    let data = pattern(60_000);
+    assert_eq!(n.send(c.h, &data), data.len());
+    let mut acked = 0;
+    let mut rounds = 0;
+    while acked < data.len() {
+        let flight = sent(&mut n);
+        let bytes: usize = flight.iter().map(|(o, _)| o.data.len()).sum();
+        assert!(bytes <= 5000, "{bytes} bytes in flight: {flight:?}");
+        for (o, m) in &flight {
+            assert_eq!(o.r.seq, c.snd + acked, "{o:?}");
+            if o.data.len() > MSS {
+                assert_eq!(m.gso_size, Some(PEER_MSS));
+            }
+            acked += o.data.len();
+        }
+        assert!(bytes > 0, "stalled at {acked}");
+        n.to(&c, seg(ACK, c.rcv, c.snd + acked, 5000), &[]);
+        rounds += 1;
+        assert!(rounds < 100);
+    }
+    assert!(rounds <= 60_000 / 5000 + 1, "{rounds} round trips");
+}
