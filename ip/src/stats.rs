@@ -28,8 +28,8 @@ pub struct IpStats {
     pub drop_tx_queue_full: u64,
     pub drop_unknown_protocol: u64,
     pub drop_reassembly: u64,
-    /// Offload metadata where none may be: from a device that promised none, or on a
-    /// datagram to forward (a coalesced segment is only ever for this host).
+    /// Offload metadata where none may be: from a device that promised none, or a
+    /// coalesced segment to forward where the outgoing device cannot cut it.
     pub drop_bad_offload: u64,
     /// ARP packets that did not parse (truncated, not Ethernet/IPv4).
     pub drop_bad_arp: u64,

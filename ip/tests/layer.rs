@@ -2569,35 +2569,107 @@ fn offload_metadata_from_a_device_that_promised_none_is_dropped_and_counted() {
     assert_eq!(drain(&mut l).len(), 1, "the ping is answered");
 }
 
-#[test]
-fn a_coalesced_segment_for_another_host_is_not_forwarded() {
-    // Forwarding on, a second interface, and a coalesced segment for a host behind it.
-    let mut l2 = IpLayer::new(IpConfig {
+/// A router like `router()` whose if0 offers every offload and if1 `if1`; A and B known.
+fn offload_router(if1: Offload) -> IpLayer {
+    let mut l = IpLayer::new(IpConfig {
         forwarding: true,
         ..IpConfig::default()
     });
-    for (name, mac, addr) in [("tap0", MAC0, "10.0.0.1/24"), ("tap1", MAC1, "10.0.1.1/24")] {
-        let i = l2.add_interface(&DeviceInfo {
-            offload: ALL_OFFLOADS,
+    for (name, mac, addr, offload) in [
+        ("tap0", MAC0, "10.0.0.1/24", ALL_OFFLOADS),
+        ("tap1", MAC1, "10.0.1.1/24", if1),
+    ] {
+        let i = l.add_interface(&DeviceInfo {
+            offload,
             ..device(name, mac, 1500)
         });
-        l2.set_address(i, Some(cidr(addr)), T0).unwrap();
-        l2.set_up(i, true, T0).unwrap();
+        l.set_address(i, Some(cidr(addr)), T0).unwrap();
+        l.set_up(i, true, T0).unwrap();
     }
-    drain(&mut l2);
-    introduce(&mut l2, 0, HOST_A, MAC_A, T0);
-    introduce(&mut l2, 1, HOST_B, MAC_B, T0);
-    let mut seg = tcp_segment(&pattern(5000, 1));
+    drain(&mut l);
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    introduce(&mut l, 1, HOST_B, MAC_B, T0);
+    l
+}
+
+/// A segment A -> B of `len` data bytes whose checksum field holds the pseudo-header sum
+/// (as the kernel hands over what it routes through us), in a frame to us.
+fn partial_frame_to_b(len: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut seg = tcp_segment(&pattern(len, 1));
     let ph = pseudo_sum(HOST_A, HOST_B, TCP, seg.len());
     seg[16..18].copy_from_slice(&ph.to_be_bytes());
     let pkt = Hdr::new(HOST_A, HOST_B, TCP).df().packet(&seg);
-    let frame = eth(MAC0, MAC_A, ethertype::IPV4, &pkt);
+    (eth(MAC0, MAC_A, ethertype::IPV4, &pkt), seg)
+}
+
+#[test]
+fn a_coalesced_segment_routed_through_us_leaves_as_one_tso_frame() {
+    let mut l = offload_router(ALL_OFFLOADS);
+    let (frame, seg) = partial_frame_to_b(20_000);
+    let meta = coalesced_meta(PARTIAL_TCP);
     let mut up = Recorder::default();
-    l2.receive_frame_meta(0, &frame, coalesced_meta(PARTIAL_TCP), T0, &mut up);
+    l.receive_frame_meta(0, &frame, meta, T0, &mut up);
     assert!(up.delivered.is_empty());
-    assert!(drain(&mut l2).is_empty(), "nothing forwarded");
-    assert_eq!(l2.stats().drop_bad_offload, 1);
-    assert_eq!(l2.stats().rx_forwarded, 0);
+    let out: Vec<ip::TxFrame> = l.take_tx().collect();
+    assert_eq!(
+        out.len(),
+        1,
+        "one frame, for the device to cut: {:?}",
+        l.stats()
+    );
+    let f = &out[0];
+    assert_eq!(f.ifindex, 1);
+    assert_eq!(f.meta, meta, "cut and completed by the next device");
+    assert_eq!(&f.data[..6], &MAC_B.0);
+    let p = Ipv4Packet::new_checked(&f.data[ethernet::HEADER_LEN..]).unwrap();
+    assert!(p.verify_checksum());
+    assert_eq!(p.ttl(), 63);
+    let mut done = f.data.clone();
+    assert!(complete_checksum(&mut done, L4_AT as u16, 16));
+    assert!(l4_verifies(HOST_A, HOST_B, TCP, &done[L4_AT..]));
+    assert_eq!(&done[L4_AT + TCP_HL..], &seg[TCP_HL..]);
+    assert_eq!(l.stats().rx_forwarded, 1);
+    assert_eq!(l.stats().drop_bad_offload, 0);
+}
+
+#[test]
+fn a_coalesced_segment_is_not_forwarded_to_a_device_that_cannot_cut_it() {
+    let mut l = offload_router(Offload {
+        csum: true,
+        tso: false,
+    });
+    let (frame, _) = partial_frame_to_b(20_000);
+    let mut up = Recorder::default();
+    l.receive_frame_meta(0, &frame, coalesced_meta(PARTIAL_TCP), T0, &mut up);
+    assert!(drain(&mut l).is_empty(), "nothing forwarded, no ICMP error");
+    assert_eq!(l.stats().drop_bad_offload, 1);
+    assert_eq!(l.stats().rx_forwarded, 0);
+}
+
+#[test]
+fn a_partial_checksum_is_completed_before_forwarding() {
+    // What the kernel routes through the stack comes with its checksum unfinished.
+    for if1 in [Offload::NONE, ALL_OFFLOADS] {
+        let mut l = offload_router(if1);
+        let (frame, seg) = partial_frame_to_b(1000);
+        let meta = FrameMeta {
+            csum: PARTIAL_TCP,
+            gso: None,
+        };
+        let mut up = Recorder::default();
+        l.receive_frame_meta(0, &frame, meta, T0, &mut up);
+        let out: Vec<ip::TxFrame> = l.take_tx().collect();
+        assert_eq!(out.len(), 1, "{if1:?}: {:?}", l.stats());
+        let f = &out[0];
+        assert_eq!(f.ifindex, 1);
+        assert!(f.meta.is_plain(), "{:?}", f.meta);
+        let p = Ipv4Packet::new_checked(&f.data[ethernet::HEADER_LEN..]).unwrap();
+        assert!(p.verify_checksum());
+        assert_eq!(p.ttl(), 63);
+        assert!(l4_verifies(HOST_A, HOST_B, TCP, p.payload()), "{if1:?}");
+        assert_eq!(&p.payload()[TCP_HL..], &seg[TCP_HL..]);
+        assert_eq!(l.stats().drop_bad_offload, 0);
+    }
 }
 
 /// Send `seg` (a transport segment whose checksum field at `csum_at` is zero) from us to A

@@ -374,3 +374,193 @@ fn with_offloads_and_10_percent_loss_20_mb_cross_each_way_byte_exact() {
 fn with_no_offload_and_10_percent_loss_20_mb_cross_each_way_byte_exact() {
     lossy_both_ways("offlossoff", Mode::Plain, 6);
 }
+
+/// What the kernel routes through the stack comes with unfinished checksums when offloads
+/// are on: the stack completes them and forwards, as it does with plain frames. The stack
+/// routes 10.0.1.0/24 via 10.0.0.3, a host (static ARP) on the link the datagrams came in
+/// by (the kernel ignores the stack's redirects here); tcpdump on the kernel's side sees
+/// them leave the stack with correct checksums.
+fn forwards(tag: &str, mode: Mode) {
+    let dir = TempDir::new(tag);
+    let (ns, mut t) = start(tag, mode, None, &dir);
+    t.cmd("arp -s 10.0.0.3 02:00:00:00:00:03");
+    t.cmd("route add 10.0.1.0/24 via 10.0.0.3");
+    t.cmd("route");
+    t.wait_for("10.0.1.0", SECS(5));
+    let (ok, out) = ns.sh_text(
+        "sysctl -qw net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.tap0.accept_redirects=0 && \
+         ip route add 10.0.1.0/24 via 10.0.0.1 && \
+         ip neigh replace 10.0.0.3 lladdr 02:00:00:00:00:03 dev tap0 nud permanent",
+    );
+    assert!(ok, "{out}");
+    let cap = dir.path("fwd.txt");
+    let mut dump = Proc::spawn(
+        &ns,
+        &format!(
+            "timeout 20 tcpdump -l -i tap0 -nn -vv -c 2 'ether dst 02:00:00:00:00:03 and ip' > {} 2>/dev/null",
+            cap.display()
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    // A UDP datagram and a TCP SYN to a host behind 10.0.0.3 (the SYN last: its
+    // retransmission, if any, is not among the two frames captured).
+    ns.sh("echo hello | nc -u -w 1 10.0.1.5 9999; nc -z -w 1 10.0.1.5 80");
+    let status = dump.wait(SECS(25));
+    let text = std::fs::read_to_string(&cap).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{mode:?}: tcpdump saw no two forwarded datagrams:\n{text}\n{}",
+        t.output()
+    );
+    println!("{mode:?} forwarded:\n{text}");
+    assert!(text.contains("10.0.1.5.80: Flags [S]"), "{text}");
+    assert!(
+        text.contains("10.0.1.5.9999: [udp sum ok] UDP"),
+        "{mode:?}: {text}"
+    );
+    // Both left the stack (TTL decremented) with checksums that verify.
+    assert_eq!(text.matches("ttl 63").count(), 2, "{mode:?}: {text}");
+    assert!(
+        text.contains("cksum 0x") && text.contains("(correct)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("incorrect") && !text.contains("bad"),
+        "{text}"
+    );
+    assert!(stat_counter(&mut t, "ip", "forwarded") >= 2);
+    assert_eq!(stat_counter(&mut t, "ip", "drop_bad_offload"), 0);
+}
+
+#[test]
+fn with_offloads_what_the_kernel_routes_through_the_stack_is_forwarded() {
+    forwards("offfwdon", Mode::Offload);
+}
+
+#[test]
+fn with_no_offload_what_the_kernel_routes_through_the_stack_is_forwarded() {
+    forwards("offfwdoff", Mode::Plain);
+}
+
+/// 20 MB from the kernel's netcat to a host routed through the stack. The namespace's tap0
+/// is bridged (br0, 10.0.0.2) with a veth to a second namespace, the far host (10.0.0.3 on
+/// the link, 10.0.1.5 behind it); the kernel routes 10.0.1.0/24 via the stack, which routes
+/// it via 10.0.0.3 out of the link it came in on. With offloads, the kernel's TCP crosses
+/// the tap coalesced and leaves the stack in TSO frames the kernel cuts for the far host.
+fn forwards_bulk(tag: &str, mode: Mode) {
+    let dir = TempDir::new(tag);
+    let (ns, mut t) = start(tag, mode, None, &dir);
+    let far = Netns::new(&format!("{tag}far"));
+    let setup = format!(
+        "sysctl -qw net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.default.accept_redirects=0 && \
+         ip addr flush dev tap0 && \
+         ip link add br0 type bridge && \
+         sysctl -qw net.ipv4.conf.br0.accept_redirects=0 && \
+         ip link set tap0 master br0 && \
+         ip link add veth0 type veth peer name veth1 netns {far} && \
+         ip link set veth0 master br0 && ip link set veth0 up && \
+         ip addr add 10.0.0.2/24 dev br0 && ip link set br0 up && \
+         ip route add 10.0.1.0/24 via 10.0.0.1",
+        far = far.name
+    );
+    let (ok, out) = ns.sh_text(&setup);
+    assert!(ok, "{out}");
+    let (ok, out) = far.sh_text(
+        "ip addr add 10.0.0.3/24 dev veth1 && ip link set veth1 up && \
+         ip addr add 10.0.1.5/32 dev lo",
+    );
+    assert!(ok, "{out}");
+    t.cmd("route add 10.0.1.0/24 via 10.0.0.3");
+    t.cmd("route");
+    t.wait_for("10.0.1.0", SECS(5));
+
+    let src = dir.random_file("src.bin", MB20);
+    let got = dir.path("far-got.bin");
+    let mut sink = Proc::spawn(&far, &format!("nc -l 5000 > {}", got.display()));
+    wait_listening(&far, 5000);
+    let start = Instant::now();
+    let (ok, out) = ns.sh_text(&format!(
+        "timeout 120 nc -N 10.0.1.5 5000 < {}",
+        src.display()
+    ));
+    assert!(ok, "{mode:?}: nc: {out}\n{}", t.output());
+    let status = sink.wait(SECS(30));
+    println!(
+        "{mode:?}: forwarded 20 MB in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(status.is_some_and(|s| s.success()), "far nc: {status:?}");
+    assert_same_file("forwarded", &got, &src, &t);
+    let forwarded = stat_counter(&mut t, "ip", "forwarded");
+    let coalesced = stat_counter(&mut t, "dev tap0", "rx_coalesced");
+    let tso = stat_counter(&mut t, "dev tap0", "tx_tso");
+    let bad = stat_counter(&mut t, "ip", "drop_bad_offload");
+    println!("{mode:?}: forwarded={forwarded} rx_coalesced={coalesced} tx_tso={tso}");
+    assert_eq!(bad, 0);
+    assert!(forwarded > 0);
+    if mode == Mode::Offload {
+        assert!(
+            coalesced > 0 && tso > 0,
+            "coalesced segments forwarded whole"
+        );
+    } else {
+        assert_eq!((coalesced, tso), (0, 0));
+    }
+}
+
+#[test]
+fn with_offloads_20_mb_routed_through_the_stack_arrive_whole() {
+    forwards_bulk("offbulkon", Mode::Offload);
+}
+
+#[test]
+fn with_no_offload_20_mb_routed_through_the_stack_arrive_whole() {
+    forwards_bulk("offbulkoff", Mode::Plain);
+}
+
+/// The TCP payload lengths tcpdump reads from a capture file.
+fn pcap_tcp_lengths(file: &Path) -> Vec<usize> {
+    let o = Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(file)
+        .arg("tcp")
+        .output()
+        .expect("tcpdump");
+    assert!(
+        o.status.success(),
+        "tcpdump -r: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.rsplit("length ").next()?.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn with_offloads_the_capture_shows_the_large_frames_that_crossed_the_tap() {
+    let dir = TempDir::new("pcap");
+    let file = dir.path("offload.pcap");
+    let ns = Netns::new("offpcap");
+    let mut t = Tapip::start(&ns, &["--pcap", file.to_str().expect("utf-8 path")]);
+    let src = dir.random_file("src.bin", MB20);
+    let got = kernel_to_stack(&ns, &mut t, &dir, &src, 120);
+    assert_same_file("kernel -> stack", &got, &src, &t);
+    let got = stack_to_kernel(&ns, &mut t, &dir, &src, 120);
+    assert_same_file("stack -> kernel", &got, &src, &t);
+    assert_eq!(t.close_input(SECS(20)), Some(0), "{}", t.output());
+    let lens = pcap_tcp_lengths(&file);
+    let big = lens.iter().filter(|&&n| n > 1460).count();
+    let max = lens.iter().copied().max().unwrap_or(0);
+    println!(
+        "{} TCP frames captured, {big} beyond one segment, the largest {max} bytes of payload",
+        lens.len()
+    );
+    assert!(big > 0, "coalesced and TSO frames are recorded whole");
+    assert!(max <= 65_535, "{max}");
+    let total: usize = lens.iter().sum();
+    assert!(
+        total >= 2 * MB20,
+        "every byte recorded once at least: {total}"
+    );
+}

@@ -163,3 +163,136 @@ fn a_retransmission_is_one_segment_even_with_tso() {
     assert_eq!(again[0].data.len(), MSS);
     assert_eq!(again[0].data, pattern(MSS));
 }
+
+/// A small seeded PRNG (xorshift64*), so the lossy runs are reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn percent(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % 100
+    }
+}
+
+/// 300 KB from the stack to a peer that loses `loss`% of what the stack sends and of its
+/// own ACKs, holds out-of-order data until the hole is filled, and ACKs (cumulatively)
+/// each segment it gets: everything arrives, in order, within ten virtual minutes. Returns
+/// the number of TSO bursts sent.
+fn lossy_transfer(offload: Offload, loss: u64, seed: u64) -> usize {
+    let mut n = Net::with_cfg(transport::TcpConfig::default());
+    n.ip.offload = offload;
+    let c = n.passive();
+    let data = pattern(300_000);
+    let mut rng = Rng(seed);
+    let mut written = 0;
+    let mut got: Vec<u8> = Vec::new();
+    let mut held = std::collections::BTreeMap::new();
+    let mut bursts = 0;
+    let deadline = n.now + secs(600);
+    while got.len() < data.len() {
+        if written < data.len() {
+            written +=
+                n.t.tcp_send(c.h, &data[written..], &mut n.ip, n.now)
+                    .expect("send");
+        }
+        let flight = sent(&mut n);
+        if flight.is_empty() {
+            let at = n.t.poll_at().expect("a timer while data is outstanding");
+            if at > deadline {
+                let now = n.now;
+                panic!(
+                    "stalled at {} of {} bytes: next timer at {at}, now {now}, {:?}",
+                    got.len(),
+                    data.len(),
+                    n.info(c.h)
+                );
+            }
+            n.advance_to(at);
+            continue;
+        }
+        for (o, m) in flight {
+            if o.data.is_empty() {
+                continue;
+            }
+            if o.data.len() > MSS {
+                bursts += 1;
+                assert_eq!(m.gso_size, Some(PEER_MSS), "{o:?}");
+            } else {
+                assert_eq!(m.gso_size, None, "{o:?}");
+            }
+            if rng.percent() < loss {
+                continue; // lost on the way
+            }
+            // Held by stream offset until what comes before it is there.
+            held.insert(o.r.seq.since(c.snd), o.data.clone());
+            while let Some((&off, d)) = held.first_key_value() {
+                if off > got.len() {
+                    break;
+                }
+                if off + d.len() > got.len() {
+                    let from = got.len() - off;
+                    got.extend_from_slice(&d[from..]);
+                }
+                held.pop_first();
+            }
+            if rng.percent() >= loss {
+                n.ack(&c, c.snd + got.len());
+            }
+        }
+    }
+    let first = got.iter().zip(&data).position(|(a, b)| a != b);
+    assert!(
+        got == data,
+        "{} bytes of {}, first difference at {first:?}",
+        got.len(),
+        data.len()
+    );
+    bursts
+}
+
+#[test]
+fn with_tso_a_lossy_transfer_arrives_whole_and_in_order() {
+    for seed in 1..=4 {
+        let bursts = lossy_transfer(TSO, 10, seed);
+        assert!(bursts > 0, "seed {seed}: TSO was used");
+    }
+}
+
+#[test]
+fn without_tso_a_lossy_transfer_arrives_whole_and_in_order() {
+    for seed in 1..=4 {
+        assert_eq!(lossy_transfer(Offload::NONE, 10, seed), 0);
+    }
+}
+
+#[test]
+fn a_burst_never_exceeds_the_peers_window() {
+    let mut n = Net::new();
+    n.ip.offload = TSO;
+    let (_, c) = n.passive_with(syn(PEER_ISS), 5000);
+    let data = pattern(60_000);
+    assert_eq!(n.send(c.h, &data), data.len());
+    let mut acked = 0;
+    let mut rounds = 0;
+    while acked < data.len() {
+        let flight = sent(&mut n);
+        let bytes: usize = flight.iter().map(|(o, _)| o.data.len()).sum();
+        assert!(bytes <= 5000, "{bytes} bytes in flight: {flight:?}");
+        for (o, m) in &flight {
+            assert_eq!(o.r.seq, c.snd + acked, "{o:?}");
+            if o.data.len() > MSS {
+                assert_eq!(m.gso_size, Some(PEER_MSS));
+            }
+            acked += o.data.len();
+        }
+        assert!(bytes > 0, "stalled at {acked}");
+        n.to(&c, seg(ACK, c.rcv, c.snd + acked, 5000), &[]);
+        rounds += 1;
+        assert!(rounds < 100);
+    }
+    assert!(rounds <= 60_000 / 5000 + 1, "{rounds} round trips");
+}

@@ -10,10 +10,38 @@ use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::output::Fragmentable;
 use crate::upper::Datagram;
 use netif::ethernet;
-use netif::Instant;
+use netif::{Csum, FrameMeta, Instant};
 
 impl IpLayer {
-    pub(super) fn forward(&mut self, in_ifindex: usize, pkt: Ipv4Packet<'_>, now: Instant) {
+    /// Forward `pkt`, received with offload metadata `meta`: a checksum the device left
+    /// unfinished is completed first; a coalesced TCP segment leaves as one frame for a
+    /// device that cuts it (TSO), and is dropped (counted) where none would.
+    pub(super) fn forward(
+        &mut self,
+        in_ifindex: usize,
+        pkt: Ipv4Packet<'_>,
+        meta: FrameMeta,
+        now: Instant,
+    ) {
+        let completed;
+        let pkt = match (meta.csum, meta.gso) {
+            (Csum::Partial { start, offset }, None) => {
+                let mut owned = pkt.as_bytes().to_vec();
+                let start = usize::from(start).checked_sub(ethernet::HEADER_LEN);
+                let done = start
+                    .and_then(|st| u16::try_from(st).ok())
+                    .is_some_and(|st| netif::vnet::complete_checksum(&mut owned, st, offset));
+                completed = owned;
+                match Ipv4Packet::new_checked(&completed) {
+                    Ok(p) if done => p,
+                    _ => {
+                        self.out.stats.drop_bad_offload += 1;
+                        return;
+                    }
+                }
+            }
+            _ => pkt,
+        };
         let d = Datagram {
             ifindex: in_ifindex,
             packet: pkt,
@@ -53,9 +81,29 @@ impl IpLayer {
                 );
             }
         }
-        let mtu = self.out.iface(route.ifindex).map(|i| i.mtu).unwrap_or(0);
+        let (mtu, out_offload) = self
+            .out
+            .iface(route.ifindex)
+            .map_or((0, netif::Offload::NONE), |i| (i.mtu, i.offload));
+        // A coalesced segment: what must fit the MTU is each segment the device cuts.
+        let (wire_len, out_meta) = match meta.gso {
+            Some(g) => {
+                if !(out_offload.tso && out_offload.csum) {
+                    self.out.stats.drop_bad_offload += 1;
+                    return;
+                }
+                let hdr = usize::from(g.hdr_len).saturating_sub(ethernet::HEADER_LEN);
+                (hdr + usize::from(g.size), meta)
+            }
+            None => (pkt.total_len(), FrameMeta::default()),
+        };
+        if meta.gso.is_some() && wire_len > mtu && !pkt.dont_fragment() {
+            // Segments too large for the next link, and no way to fragment them here.
+            self.out.stats.drop_bad_offload += 1;
+            return;
+        }
         self.out.stats.rx_forwarded += 1;
-        if pkt.total_len() <= mtu {
+        if wire_len <= mtu {
             // One copy, from the received frame into the one that leaves; TTL decremented
             // and the header checksum recomputed in place.
             let eth = ethernet::HEADER_LEN;
@@ -63,13 +111,9 @@ impl IpLayer {
             frame[eth..].copy_from_slice(pkt.as_bytes());
             frame[eth + 8] -= 1;
             ipv4::fill_checksum(&mut frame[eth..eth + pkt.header_len()]);
-            let _ = self.out.transmit_ip(
-                route.ifindex,
-                next_hop,
-                frame,
-                netif::FrameMeta::default(),
-                now,
-            );
+            let _ = self
+                .out
+                .transmit_ip(route.ifindex, next_hop, frame, out_meta, now);
         } else if pkt.dont_fragment() {
             self.out.stats.drop_frag_needed += 1;
             let mtu16 = u16::try_from(mtu).unwrap_or(u16::MAX);

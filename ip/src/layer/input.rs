@@ -24,8 +24,8 @@ struct RxInfo {
     l2_broadcast: bool,
     /// The transport checksum needs no verification (the device vouches for it).
     csum_ok: bool,
-    /// The frame carries offload metadata (a coalesced segment, a partial checksum).
-    offloaded: bool,
+    /// The frame's offload metadata (a coalesced segment, a partial checksum).
+    meta: FrameMeta,
 }
 
 impl IpLayer {
@@ -81,7 +81,7 @@ impl IpLayer {
                 let rx = RxInfo {
                     l2_broadcast,
                     csum_ok,
-                    offloaded: !meta.is_plain(),
+                    meta,
                 };
                 self.ip_input(ifindex, eth.payload(), rx, now, upper)
             }
@@ -213,12 +213,10 @@ impl IpLayer {
                 let b = ip_broadcast || l2_broadcast;
                 self.deliver_local(ifindex, pkt, b, rx.csum_ok, now, upper);
             }
-        } else if rx.offloaded {
-            // A coalesced segment or an unfinished checksum is only ever meant for this host;
-            // forwarding it would need the segmentation the device skipped.
-            self.out.stats.drop_bad_offload += 1;
         } else if self.cfg.forwarding && !l2_broadcast && !loopback {
-            self.forward(ifindex, pkt, now);
+            // The kernel routing through us hands over its own segments as they are: with
+            // an unfinished checksum, coalesced (see `forward`).
+            self.forward(ifindex, pkt, rx.meta, now);
         } else {
             self.out.stats.drop_not_for_us += 1;
         }
