@@ -108,10 +108,14 @@ ping_rtt() {
     echo "$mode ping $us" >> "$tmp/results"
     echo "  $mode ping RTT median ${us:-?} us"
 }
+# Stop a process this script started, and forget its PID (which may be reused later).
 stop() {
     kill -TERM "$1" 2>/dev/null || true
     timeout 10 tail --pid="$1" -f /dev/null || kill -KILL "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
+    local keep=() p
+    for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    pids=("${keep[@]}")
 }
 
 # A stack server on tap0 in a fresh namespace.
