@@ -17,6 +17,11 @@ use std::net::Ipv4Addr;
 
 const ETH: usize = ethernet::HEADER_LEN;
 
+/// Frame buffers kept for reuse at most (64 of 64 KB: 4 MiB at worst).
+const POOL_MAX: usize = 64;
+/// The largest buffer worth keeping: one Ethernet frame of a 64 KB datagram.
+const POOL_BUF_MAX: usize = 65_535 + ETH + 64;
+
 /// A frame ready for a driver.
 #[derive(Debug)]
 pub struct TxFrame {
@@ -31,6 +36,8 @@ pub struct Output {
     pub(crate) routes: RouteTable,
     pub(crate) tx: VecDeque<TxFrame>,
     pub(crate) tx_limit: usize,
+    /// Frame buffers the drivers gave back, for the next frames (see [`Output::recycle`]).
+    pub(crate) pool: Vec<Vec<u8>>,
     pub(crate) next_ident: u16,
     pub(crate) default_ttl: u8,
     pub(crate) icmp_limiter: TokenBucket,
@@ -147,15 +154,32 @@ impl Output {
         self.tx.drain(..)
     }
 
+    /// A zeroed frame buffer of `len` bytes, reusing one a driver gave back when there is
+    /// one: no allocation per frame in steady state.
+    pub(crate) fn frame_buf(&mut self, len: usize) -> Vec<u8> {
+        let mut v = self.pool.pop().unwrap_or_default();
+        v.clear();
+        v.resize(len, 0);
+        v
+    }
+
+    /// Take back a frame buffer once its frame is written (kept while fewer than
+    /// [`POOL_MAX`] wait, each at most a 64 KB frame's size).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < POOL_MAX && buf.capacity() <= POOL_BUF_MAX {
+            self.pool.push(buf);
+        }
+    }
+
     /// Send an ARP packet on an interface (to `dst_mac`).
     pub(crate) fn send_arp(&mut self, ifindex: usize, repr: &ArpRepr, dst_mac: MacAddr) {
-        let Some(i) = self.ifaces.get(ifindex) else {
+        let Some(src) = self.ifaces.get(ifindex).map(|i| i.mac) else {
             return;
         };
-        let mut f = vec![0u8; ETH + arp::BUFFER_LEN];
+        let mut f = self.frame_buf(ETH + arp::BUFFER_LEN);
         ethernet::Repr {
             dst: dst_mac,
-            src: i.mac,
+            src,
             ethertype: ethertype::ARP,
         }
         .emit(&mut f);
@@ -244,7 +268,7 @@ impl Output {
             .gso_size
             .filter(|_| offload.tso && offload.csum && repr.protocol == ipv4::protocol::TCP);
         if HEADER_LEN + len <= mtu || tso.is_some() {
-            let mut frame = vec![0u8; ETH + HEADER_LEN + len];
+            let mut frame = self.frame_buf(ETH + HEADER_LEN + len);
             fill(&mut frame[ETH + HEADER_LEN..]);
             repr.emit(&mut frame[ETH..], 0, false);
             let mut meta = FrameMeta::default();
@@ -325,7 +349,7 @@ impl Output {
             }
             let end = (off + chunk).min(d.payload.len());
             let more = end < d.payload.len() || d.more_fragments;
-            let mut frame = vec![0u8; ETH + hl + end - off];
+            let mut frame = self.frame_buf(ETH + hl + end - off);
             frame[ETH + hl..].copy_from_slice(&d.payload[off..end]);
             let part = Ipv4Repr {
                 payload_len: end - off,

@@ -180,13 +180,20 @@ impl Driver {
     /// thread. Never blocks: a full queue drops the frame and counts it. Returns whether the
     /// frame was sent or queued.
     pub fn transmit(&self, frame: Vec<u8>) -> bool {
-        self.transmit_meta(frame, FrameMeta::default())
+        self.transmit_inner(frame, FrameMeta::default()).0
     }
 
     /// [`Driver::transmit`] with offload metadata (only what the device's `info().offload`
-    /// promises).
-    pub fn transmit_meta(&self, frame: Vec<u8>, meta: FrameMeta) -> bool {
-        let Some(tx) = &self.tx else { return false };
+    /// promises). Returns the frame's buffer when the frame was written at once or dropped
+    /// (for the caller to reuse), nothing when it was queued.
+    pub fn transmit_meta(&self, frame: Vec<u8>, meta: FrameMeta) -> Option<Vec<u8>> {
+        self.transmit_inner(frame, meta).1
+    }
+
+    fn transmit_inner(&self, frame: Vec<u8>, meta: FrameMeta) -> (bool, Option<Vec<u8>>) {
+        let Some(tx) = &self.tx else {
+            return (false, Some(frame));
+        };
         if self
             .in_flight
             .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
@@ -194,15 +201,15 @@ impl Driver {
         {
             send_counted(&*self.device, self.max_frame, &frame, &meta, &self.stats);
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return true;
+            return (true, Some(frame));
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         match tx.try_send((frame, meta)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            Ok(()) => (true, None),
+            Err(TrySendError::Full((frame, _))) | Err(TrySendError::Disconnected((frame, _))) => {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 bump(&self.stats.tx_dropped_queue_full, 1);
-                false
+                (false, Some(frame))
             }
         }
     }

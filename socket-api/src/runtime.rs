@@ -170,7 +170,7 @@ impl Shared {
         // the protocols made them: two threads each sending what they queued after
         // unlocking could swap two ACKs, which a TCP peer then takes for a shrinking
         // window and not for the duplicate ACKs that drive its fast retransmit.
-        transmit(self, frames);
+        transmit(self, frames, &mut core);
         drop(core);
         if earlier {
             let _ = self.kick.try_send(());
@@ -399,14 +399,18 @@ fn collect(core: &mut Core) -> Vec<TxFrame> {
     ip.take_tx().collect()
 }
 
-fn transmit(shared: &Shared, frames: Vec<TxFrame>) {
+/// Hand frames to their drivers (under the core lock: see `Shared::finish`); the buffers of
+/// frames written at once go back to the IP layer's pool.
+fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) {
     if frames.is_empty() {
         return;
     }
     let drivers = shared.drivers.read();
     for f in frames {
         if let Some(d) = drivers.get(f.ifindex) {
-            d.transmit_meta(f.data, f.meta);
+            if let Some(buf) = d.transmit_meta(f.data, f.meta) {
+                core.ip.recycle(buf);
+            }
         }
     }
 }
@@ -437,7 +441,7 @@ fn stack_loop(shared: &Shared, kicked: &Receiver<()>) {
             Ordering::Release,
         );
         let out = collect(&mut core);
-        transmit(shared, out);
+        transmit(shared, out, &mut core);
         drop(core);
     }
 }

@@ -105,6 +105,7 @@ impl IpLayer {
                 routes: RouteTable::new(cfg.max_routes),
                 tx: VecDeque::new(),
                 tx_limit: cfg.tx_queue,
+                pool: Vec::new(),
                 next_ident: 0,
                 default_ttl: cfg.default_ttl,
                 icmp_limiter: TokenBucket::new(cfg.icmp_rate.0, cfg.icmp_rate.1),
@@ -377,6 +378,11 @@ impl IpLayer {
     /// Frames for the drivers, queued since the last call.
     pub fn take_tx(&mut self) -> impl Iterator<Item = TxFrame> + '_ {
         self.out.take_tx()
+    }
+
+    /// Give back the buffer of a frame a driver has written, for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.out.recycle(buf);
     }
 
     // ---- timers -----------------------------------------------------------------------------
