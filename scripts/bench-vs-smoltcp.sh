@@ -8,8 +8,8 @@
 #   smoltcp    tests/vs-smoltcp (smoltcp from crates.io, not a workspace member): discard
 #              on 9, chargen on 19, 1 MiB socket buffers;
 #   tapip      `tapip --no-host-config -c "serve discard -p 9; serve chargen -p 19; wait"`
-#              (1 MiB socket buffers by default);
-#              (TAP offloads on: checksum and TSO4, 64 KB frames both ways);
+#              (1 MiB socket buffers by default; TAP offloads on: checksum and TSO4,
+#              64 KB frames both ways);
 #   tapip-nooff  the same with `--no-offload` (plain 1514-byte frames, as smoltcp sees),
 #              when `tapip --help` lists that flag;
 #   kernel     the kernel's TCP in a second namespace (`tcp_bench kernel-serve`), reached
@@ -24,13 +24,24 @@
 # Sessions alternate (smoltcp, tapip, tapip-nooff, kernel, kernel-nooff) RUNS times;
 # MODES="smoltcp tapip-nooff" (say) runs only those.
 #
+# SMOLTCP_CC=reno|cubic turns on smoltcp's congestion control (default: none, smoltcp's).
+#
 # Prints every session, then per mode and direction min/median/max Gbit/s, the median
 # server CPU and CPU seconds per GB, the median ping RTT, and the ratios of each tapip
-# mode to smoltcp and to the kernel with the same offloads. Needs root; creates and removes its own namespaces.
+# mode to smoltcp and to the kernel with the same offloads. Needs root; creates and
+# removes its own namespaces.
 #   RUNS=5 SECS=5 bash scripts/bench-vs-smoltcp.sh
+# PERF_DIR=DIR also records each stack server with `perf record -g` during each transfer
+# and writes DIR/MODE-DIR-RUN.txt (the top of `perf report --no-children --sort dso,sym`;
+# the .data files stay for `perf report -i` with call graphs). Sampling costs CPU, so the
+# figures of such a run are not for the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-5}; SECS=${SECS:-5}; SMOLTCP_CC=${SMOLTCP_CC:-none}
+RUNS=${RUNS:-5}; SECS=${SECS:-5}; SMOLTCP_CC=${SMOLTCP_CC:-none}; RUN=0
+if [ -n "${PERF_DIR:-}" ]; then
+    command -v perf >/dev/null || { echo "PERF_DIR needs perf (Debian: linux-perf)" >&2; exit 2; }
+    mkdir -p "$PERF_DIR"
+fi
 cargo build --release --bins --examples -q
 cargo build --release -q --manifest-path tests/vs-smoltcp/Cargo.toml
 target=${CARGO_TARGET_DIR:-target}/release
@@ -89,9 +100,20 @@ field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
 transfer() {
     local mode=$1 dir=$2 ns=$3 role=$4 dst=$5 pid=$6
     local t0 c0 t1 c1 out gbps bytes
+    local perf_pid="" data=""
+    if [ -n "${PERF_DIR:-}" ] && [ "${mode#kernel}" = "$mode" ]; then
+        data="$PERF_DIR/$mode-$dir-$RUN"
+        perf record -q -F 999 -g -p "$pid" -o "$data.data" -- sleep "$SECS" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     t0=$(date +%s.%N); c0=$(ticks "$pid")
     out=$(timeout $((SECS + 30)) ip netns exec "$ns" "$B" "$role" "$dst" "$SECS" || true)
     t1=$(date +%s.%N); c1=$(ticks "$pid")
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" || true
+        perf report -q -i "$data.data" --no-children --sort dso,sym -g none --stdio 2>/dev/null |
+            grep -v '^$' | head -60 > "$data.txt" || true
+    fi
     gbps=$(echo "$out" | field gbps); bytes=$(echo "$out" | field bytes)
     if [ -z "$gbps" ]; then echo "  $mode $dir: no result ($out)"; return; fi
     awk -v m="$mode" -v d="$dir" -v g="$gbps" -v b="$bytes" -v c="$((c1 - c0))" -v hz="$HZ" \
@@ -164,6 +186,7 @@ kernel_session() {
 
 echo "modes: ${modes[*]}; RUNS=$RUNS SECS=$SECS; load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
+    RUN=$i
     echo "run $i:"
     for m in "${modes[@]}"; do
         case $m in kernel*) kernel_session "$m" "$i" ;; *) stack_session "$m" "$i" ;; esac
@@ -192,6 +215,7 @@ echo
 for m in "${modes[@]}"; do
     case $m in tapip) same=kernel ;; tapip-nooff) same=kernel-nooff ;; *) continue ;; esac
     for base in smoltcp "$same"; do
+        [ -n "$(med "$base" k2s 3 | tr -d -)" ] || continue
         echo "$m/$base: k2s $(ratio "$(med "$m" k2s 3)" "$(med "$base" k2s 3)")," \
              "s2k $(ratio "$(med "$m" s2k 3)" "$(med "$base" s2k 3)")," \
              "ping RTT $(ratio "$(med "$m" ping 3)" "$(med "$base" ping 3)")," \
