@@ -51,6 +51,11 @@ const DAYTIME_LINGER: Duration = Duration::from_secs(5);
 const BUF: usize = 16 * 1024;
 /// chargen's lines repeat every 95 lines (one per printable character).
 const CHARGEN_PERIOD: usize = 95 * 74;
+/// chargen sends from a block of this many periods (70 KB), so one `send` can fill a TSO
+/// burst: sends of one period (7 KB) each cost a lock round trip per 7 KB.
+const CHARGEN_BLOCK_PERIODS: usize = 10;
+/// discard reads this much per call.
+const DISCARD_BUF: usize = 64 * 1024;
 /// The send buffer of a served connection: enough to keep a fast client busy, small
 /// enough that a thousand slow ones do not pile up a gigabyte in the stack.
 const SEND_BUFFER: usize = 256 * 1024;
@@ -126,7 +131,7 @@ fn run_with(ctx: &Ctx, o: &Opts, limits: Limits) -> Result<(), String> {
                 conns: Vec::new(),
                 free: Vec::new(),
                 open: 0,
-                chargen: chargen(0, CHARGEN_PERIOD),
+                chargen: chargen(0, CHARGEN_PERIOD * CHARGEN_BLOCK_PERIODS),
             };
             server.run();
         })
@@ -440,7 +445,7 @@ fn serve(conn: &mut Conn, block: &[u8], st: &JobState) -> (Turn, bool) {
                     }
                 }
                 Work::Discard => {
-                    let mut buf = [0u8; BUF];
+                    let mut buf = [0u8; DISCARD_BUF];
                     match nb(s.recv(&mut buf))? {
                         Some(0) => return Ok(Turn::Close),
                         Some(n) => {
