@@ -980,8 +980,12 @@ impl Tcb {
         now: Instant,
         defer_ack: bool,
     ) {
-        let off = tx.offload(*self.remote.ip());
-        self.tso = off.tso && off.csum;
+        if !self.sndq.is_empty() {
+            // Only a sender needs to know (a route lookup per call showed in profiles of a
+            // receiver, whose output is ACKs).
+            let off = tx.offload(*self.remote.ip());
+            self.tso = off.tso && off.csum;
+        }
         let sending = matches!(
             self.state,
             State::Established

@@ -132,6 +132,7 @@ fn run_with(ctx: &Ctx, o: &Opts, limits: Limits) -> Result<(), String> {
                 free: Vec::new(),
                 open: 0,
                 chargen: chargen(0, CHARGEN_PERIOD * CHARGEN_BLOCK_PERIODS),
+                scratch: vec![0u8; DISCARD_BUF],
             };
             server.run();
         })
@@ -206,6 +207,8 @@ struct Server<'a> {
     open: usize,
     /// chargen's repeating block.
     chargen: Vec<u8>,
+    /// Where discard reads to (allocated once, not zeroed per call).
+    scratch: Vec<u8>,
 }
 
 impl Server<'_> {
@@ -362,7 +365,7 @@ impl Server<'_> {
         let Some(Some(conn)) = self.conns.get_mut(token) else {
             return Turn::Blocked;
         };
-        let (turn, moved) = serve(conn, &self.chargen, st);
+        let (turn, moved) = serve(conn, &self.chargen, &mut self.scratch, st);
         if moved {
             let now = Instant::now();
             conn.deadline = match &conn.work {
@@ -416,7 +419,7 @@ fn nb<T>(r: io::Result<T>) -> io::Result<Option<T>> {
 
 /// One turn of a connection: at most [`TURN`] socket calls. Returns how it ended and
 /// whether anything moved (for the idle deadline).
-fn serve(conn: &mut Conn, block: &[u8], st: &JobState) -> (Turn, bool) {
+fn serve(conn: &mut Conn, block: &[u8], scratch: &mut [u8], st: &JobState) -> (Turn, bool) {
     let s = conn.stream.socket();
     let mut moved = false;
     let turn = (|| -> io::Result<Turn> {
@@ -444,17 +447,14 @@ fn serve(conn: &mut Conn, block: &[u8], st: &JobState) -> (Turn, bool) {
                         }
                     }
                 }
-                Work::Discard => {
-                    let mut buf = [0u8; DISCARD_BUF];
-                    match nb(s.recv(&mut buf))? {
-                        Some(0) => return Ok(Turn::Close),
-                        Some(n) => {
-                            st.bytes_in(n);
-                            true
-                        }
-                        None => return Ok(Turn::Blocked),
+                Work::Discard => match nb(s.recv(scratch))? {
+                    Some(0) => return Ok(Turn::Close),
+                    Some(n) => {
+                        st.bytes_in(n);
+                        true
                     }
-                }
+                    None => return Ok(Turn::Blocked),
+                },
                 Work::Chargen { at } => {
                     // What the client sends is dropped; its end changes nothing.
                     let mut buf = [0u8; 4096];
