@@ -163,6 +163,8 @@ pub struct DeviceStats {
     pub tx_gso_frames: AtomicU64,
     /// Frames sent whose checksum the device completes.
     pub tx_csum_partial: AtomicU64,
+    /// Wake-ups of the rx thread that found frames (rx_packets / rx_batches: frames per batch).
+    pub rx_batches: AtomicU64,
 }
 
 /// A plain copy of [`DeviceStats`].
@@ -184,6 +186,7 @@ pub struct DeviceStatsSnapshot {
     pub rx_csum_partial: u64,
     pub tx_gso_frames: u64,
     pub tx_csum_partial: u64,
+    pub rx_batches: u64,
 }
 
 impl DeviceStatsSnapshot {
@@ -222,6 +225,7 @@ impl DeviceStats {
             rx_csum_partial: g(&self.rx_csum_partial),
             tx_gso_frames: g(&self.tx_gso_frames),
             tx_csum_partial: g(&self.tx_csum_partial),
+            rx_batches: g(&self.rx_batches),
         }
     }
 }

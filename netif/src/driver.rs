@@ -35,7 +35,7 @@ const MAX_FRAME: usize = 65_535 + crate::ethernet::HEADER_LEN;
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Frames read per wake-up at most, each into a buffer of its own.
-pub const RX_BATCH: usize = 32;
+pub const RX_BATCH: usize = 64;
 
 /// A received frame, tagged with the index of the interface it came in on.
 #[derive(Debug)]
@@ -302,6 +302,7 @@ fn rx_loop(
         if kept.is_empty() {
             continue;
         }
+        bump(&stats.rx_batches, 1);
         let frames: Vec<(&[u8], FrameMeta)> =
             kept.iter().map(|&(i, n, m)| (&bufs[i][..n], m)).collect();
         match sink.deliver_batch(ifindex, &frames) {

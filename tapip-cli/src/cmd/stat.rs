@@ -75,6 +75,7 @@ pub fn run(ctx: &Ctx) {
                 ("tx_tso", s.tx_gso_frames),
                 ("rx_csum_partial", s.rx_csum_partial),
                 ("tx_csum_partial", s.tx_csum_partial),
+                ("rx_batches", s.rx_batches),
                 ("drop_not_ip_or_arp", s.rx_dropped_ethertype),
                 ("drop_runt", s.rx_dropped_runt),
                 ("drop_too_big", s.rx_dropped_too_big),

@@ -303,9 +303,9 @@ pub(crate) struct TimeWait {
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
 
-/// Connections whose ACK waits for the end of a receive batch, at most (a batch is 32
+/// Connections whose ACK waits for the end of a receive batch, at most (a batch is 64
 /// frames; beyond this, ACKs go at once).
-pub(crate) const ACK_FLUSH_MAX: usize = 64;
+pub(crate) const ACK_FLUSH_MAX: usize = 128;
 
 /// The TCP tables of the transport layer.
 pub(crate) struct Tcp {
