@@ -2863,7 +2863,11 @@ fn a_learnt_path_mtu_shows_in_route_info_until_it_expires() {
     let mut l = router();
     l.tx().set_path_mtu(HOST_B, 1280, T0);
     assert_eq!(l.tx().route_info(HOST_B), Some((US1, 1280)));
-    assert_eq!(l.tx().route_info(HOST_A), Some((US0, 1500)), "per destination");
+    assert_eq!(
+        l.tx().route_info(HOST_A),
+        Some((US0, 1500)),
+        "per destination"
+    );
     // Never above the interface's MTU.
     l.tx().set_path_mtu(HOST_A, 9000, T0);
     assert_eq!(l.tx().route_info(HOST_A), Some((US0, 1500)));

@@ -337,7 +337,9 @@ mod sack_with_ts {
         // Our data segments leave room for both options: 1000 - 12 - (4 + 3 * 8).
         n.send(c.h, &pattern(3000));
         let v = n.take();
-        assert!(v.iter().all(|o| o.r.header_len() + o.data.len() <= 20 + 1000));
+        assert!(v
+            .iter()
+            .all(|o| o.r.header_len() + o.data.len() <= 20 + 1000));
         assert_eq!(v[0].data.len(), 1000 - 12 - 28);
     }
 }
