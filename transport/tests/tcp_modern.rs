@@ -156,16 +156,21 @@ mod negotiation {
     }
 
     #[test]
-    fn a_segment_without_timestamps_is_dropped_once_negotiated() {
+    fn a_segment_without_timestamps_is_taken_and_counted_as_linux_does() {
         let mut n = Net::new();
         let (c, _) = ts_passive(&mut n, false);
-        n.data(&c, c.rcv, b"bare");
-        n.advance(ms(100));
-        n.nothing();
-        assert_eq!(n.stats().drop_no_timestamp, 1);
-        assert_eq!(n.recv_n(c.h, 0), b"");
-        // A RST needs none (RFC 7323 3.2).
-        n.to(&c, seg(RST, c.rcv, Seq(0), 0), &[]);
+        ts_data(&mut n, &c, c.rcv, PEER_TS + 10, 0, b"ts");
+        n.data(&c, c.rcv + 2, b"bare");
+        n.advance(ms(40));
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 6);
+        // Our ACK still carries timestamps, echoing the last TSval seen.
+        assert_eq!(a.r.timestamp.map(|t| t.1), Some(PEER_TS + 10));
+        assert_eq!(n.stats().ts_missing, 1);
+        assert_eq!(n.recv_n(c.h, 10), b"tsbare");
+        // A RST needs none (RFC 7323 3.2), and is not counted.
+        n.to(&c, seg(RST, c.rcv + 6, Seq(0), 0), &[]);
+        assert_eq!(n.stats().ts_missing, 1);
         assert_eq!(n.stats().resets_established, 1);
     }
 }
@@ -227,6 +232,16 @@ mod paws {
         ts_data(&mut n, &c, c.rcv + 2, u32::MAX - 2, 0, b"c");
         n.only().expect_ack(c.snd, c.rcv + 2);
         assert_eq!(n.stats().drop_paws, 1);
+        // Old bare ACKs draw at most one ACK per rate-limit interval (RFC 5961 7).
+        for _ in 0..5 {
+            n.to(
+                &c,
+                ts(seg(ACK, c.rcv + 2, c.snd, 65_535), u32::MAX - 2, 0),
+                &[],
+            );
+        }
+        assert_eq!(n.take().len(), 1);
+        assert_eq!(n.stats().drop_paws, 6);
     }
 
     #[test]

@@ -293,7 +293,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         pmtu_updates,
         pmtu_forged,
         drop_paws,
-        drop_no_timestamp,
+        ts_missing,
     } = *t;
     vec![
         ("rx", segs_in),
@@ -343,7 +343,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("pmtu_updates", pmtu_updates),
         ("pmtu_forged", pmtu_forged),
         ("drop_paws", drop_paws),
-        ("drop_no_timestamp", drop_no_timestamp),
+        ("ts_missing", ts_missing),
     ]
 }
 
@@ -403,7 +403,7 @@ mod tests {
             &mut t.pmtu_updates,
             &mut t.pmtu_forged,
             &mut t.drop_paws,
-            &mut t.drop_no_timestamp,
+            &mut t.ts_missing,
         ];
         for (i, f) in fields.into_iter().enumerate() {
             *f = 100 + i as u64;

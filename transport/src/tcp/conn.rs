@@ -1653,17 +1653,24 @@ impl Tcb {
             return;
         }
 
-        // Timestamps (RFC 7323 3.2, 5.3 R1): a segment without them once they were
-        // negotiated is dropped; PAWS drops an old duplicate and answers with an ACK.
+        // Timestamps (RFC 7323 5.3 R1): PAWS drops an old duplicate and answers with an
+        // ACK. A segment without them once they were negotiated is taken, as Linux takes
+        // it, and counted (RFC 7323 3.2 says SHOULD drop; a middlebox that strips options,
+        // or a crafted RST-less segment, then still meets RFC 5961's checks).
         if self.ts_ok && !seg.has(flags::RST) {
-            let Some((tsval, _)) = seg.timestamp else {
-                stats.drop_no_timestamp += 1;
-                return;
-            };
-            if self.paws_rejects(tsval, now) {
-                stats.drop_paws += 1;
-                self.ack_now = true;
-                return;
+            match seg.timestamp {
+                None => stats.ts_missing += 1,
+                Some((tsval, _)) if self.paws_rejects(tsval, now) => {
+                    stats.drop_paws += 1;
+                    // Answered as an out-of-window segment is: data always, a bare ACK
+                    // at most once per `invalid_ratelimit` (RFC 5961 7).
+                    let bare = payload.is_empty() && !seg.has(flags::FIN);
+                    if !bare || self.oow_ack_allowed(cfg, stats, now) {
+                        self.ack_now = true;
+                    }
+                    return;
+                }
+                Some(_) => {}
             }
         }
 

@@ -189,8 +189,8 @@ pub struct TcpStats {
     pub drop_listen_bad: u64,
     /// Old duplicates caught by PAWS (RFC 7323 5): a TSval behind TS.Recent.
     pub drop_paws: u64,
-    /// Segments without timestamps on a connection that negotiated them (RFC 7323 3.2).
-    pub drop_no_timestamp: u64,
+    /// Segments without timestamps on a connection that negotiated them (taken anyway).
+    pub ts_missing: u64,
 }
 
 /// A TCP socket in the table.
