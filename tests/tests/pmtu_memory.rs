@@ -68,7 +68,7 @@ fn parse(f: &TxFrame) -> (bool, TcpRepr, usize, Vec<u8>) {
     let p = Ipv4Packet::new_checked(&f.data[ethernet::HEADER_LEN..]).expect("IPv4");
     let (r, data) = TcpRepr::parse(p.payload()).expect("TCP");
     // What a router quotes: the IP header and the first 8 bytes of TCP.
-    let hl = usize::from(p.header_len());
+    let hl = p.header_len();
     let quote = f.data[ethernet::HEADER_LEN..ethernet::HEADER_LEN + hl + 8].to_vec();
     (p.dont_fragment(), r, data.len(), quote)
 }
