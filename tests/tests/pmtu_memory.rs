@@ -1,8 +1,8 @@
 //! Path-MTU discovery through the real `ip` and `transport` layers, in memory (issue 11):
 //! the segments leave with DF; an ICMP "fragmentation needed" frame quoting a segment in
 //! flight lowers the connection's MSS, the data goes again in segments that fit, and ip's
-//! `route_info` reports the path MTU until it expires 10 minutes later; one quoting data
-//! never sent changes nothing. Sans-IO: the test plays the peer, a router and the clock.
+//! `route_info` reports the path MTU until it expires 10 minutes later, when the connection
+//! grows its segments back; one quoting data never sent changes nothing. Sans-IO: the test plays the peer, a router and the clock.
 
 use arp::ArpRepr;
 use ip::icmp::IcmpRepr;
@@ -207,4 +207,30 @@ fn frag_needed_through_ip_lowers_the_mss_resends_and_is_cached_ten_minutes() {
     assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1000)));
     h.ip.poll(expiry, &mut h.t);
     assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1500)));
+    // ... and the connection tries full-sized segments again.
+    h.now = expiry;
+    // (The peer's ARP entry aged out meanwhile: it introduces itself again.)
+    let req = ArpRepr::request(PEER_MAC, PEER, US);
+    let f = eth(
+        MacAddr::BROADCAST,
+        PEER_MAC,
+        ethertype::ARP,
+        &req.to_bytes(),
+    );
+    h.ip.receive_frame(0, &f, h.now, &mut h.t);
+    let ack = TcpRepr {
+        seq: Seq(0x1001),
+        ack: h.our_seq + 2920,
+        flags: flags::ACK,
+        window: 65_535,
+        ..TcpRepr::default()
+    };
+    h.ip.receive_frame(0, &peer_segment(ack), h.now, &mut h.t);
+    h.ip.take_tx().for_each(drop);
+    let sent = h.send(2920);
+    assert_eq!(
+        sent.iter().map(|s| s.2).collect::<Vec<_>>(),
+        vec![1460, 1460]
+    );
+    assert_eq!(h.mss(), 1460);
 }

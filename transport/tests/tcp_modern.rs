@@ -411,6 +411,29 @@ mod pmtud {
     }
 
     #[test]
+    fn once_ip_forgets_the_path_mtu_segments_grow_back() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.send(c.h, &pattern(1000));
+        n.take();
+        frag_needed(&mut n, &c, c.snd, 300);
+        assert_eq!(n.info(c.h).mss, 536);
+        n.take();
+        n.ack(&c, c.snd + 1000);
+        // While ip still reports the small MTU, the MSS stays down.
+        n.send(c.h, &pattern(1072));
+        assert_eq!(lens(&n.take()), vec![536, 536]);
+        n.ack(&c, c.snd + 2072);
+        // The cache entry expired (RFC 1191 6.3): full-sized segments, with DF, again.
+        n.ip.pmtu.clear();
+        n.send(c.h, &pattern(2000));
+        let v = n.ip.sent.clone();
+        assert_eq!(lens(&n.take()), vec![1000, 1000]);
+        assert!(v.iter().all(|s| s.meta.dont_fragment));
+        assert_eq!(n.info(c.h).mss, 1000);
+    }
+
+    #[test]
     fn a_forged_frag_needed_is_ignored_and_counted() {
         let mut n = Net::new();
         let c = n.passive();

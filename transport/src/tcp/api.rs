@@ -1239,9 +1239,7 @@ impl Transport {
                 // The next-hop MTU sits in the low 16 bits of the ICMP header's second
                 // word (RFC 1191 4).
                 let mtu = (r.info & 0xffff) as usize;
-                if let Some(pmtu) = t.path_mtu(&tcp.cfg, mtu, tx, &mut tcp.stats, now) {
-                    tx.set_path_mtu(r.orig_dst, pmtu, now);
-                }
+                t.path_mtu(&tcp.cfg, mtu, tx, &mut tcp.stats, now);
             }
         }
         self.tcp_settle(h, now);

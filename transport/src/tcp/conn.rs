@@ -242,6 +242,8 @@ pub struct Tcb {
     /// Segments carry DF (path-MTU discovery) unless the path is below the smallest MTU
     /// we follow it down to.
     df: bool,
+    /// The MSS before a "fragmentation needed" lowered it, while it is lowered.
+    pmtu_lowered: Option<usize>,
 }
 
 impl Tcb {
@@ -346,6 +348,7 @@ impl Tcb {
             rx_tsecr: None,
             last_data_sent: None,
             df: true,
+            pmtu_lowered: None,
         }
     }
 
@@ -1047,6 +1050,9 @@ impl Tcb {
         now: Instant,
         defer_ack: bool,
     ) {
+        if self.pmtu_lowered.is_some() {
+            self.pmtu_raise(tx);
+        }
         if !self.sndq.is_empty() {
             // Only a sender needs to know (a route lookup per call showed in profiles of a
             // receiver, whose output is ACKs).
@@ -2415,7 +2421,8 @@ impl Tcb {
     /// signal). `mtu` 0 (a router from before RFC 1191) takes the next plateau below the
     /// datagrams we send (RFC 1191 7.1). The MSS never goes below 536 (an MTU of 576, which
     /// every host must take): a path narrower than that gets segments without DF, which
-    /// routers may fragment. Returns the path MTU taken, if it lowered the MSS.
+    /// routers may fragment. The path MTU goes to `ip`'s cache too. Returns the path MTU
+    /// taken, if it lowered the MSS.
     pub fn path_mtu(
         &mut self,
         cfg: &TcpConfig,
@@ -2438,8 +2445,11 @@ impl Tcb {
         if mss >= self.mss {
             return None;
         }
+        self.pmtu_lowered.get_or_insert(self.mss);
         self.mss = mss;
         stats.pmtu_updates += 1;
+        // `ip` keeps it for the destination (and `pmtu_raise` reads it back from there).
+        tx.set_path_mtu(*self.remote.ip(), mtu, now);
         if self.state.synchronized() && self.snd_una != self.snd_max {
             // What was sent at the old size is lost: send it again now, from SND.UNA.
             self.rtt_sample = None;
@@ -2451,6 +2461,26 @@ impl Tcb {
             self.output(cfg, tx, stats, now);
         }
         Some(mtu)
+    }
+}
+
+impl Tcb {
+    /// After a lowered path MTU: once `ip`'s cache lets it go (10 minutes, RFC 1191 6.3),
+    /// try larger segments again, up to the MSS from before (a path that is still narrow
+    /// says so again).
+    fn pmtu_raise(&mut self, tx: &mut dyn IpTx) {
+        let (Some(before), Some((_, mtu))) = (self.pmtu_lowered, tx.route_info(*self.remote.ip()))
+        else {
+            return;
+        };
+        let mss = mtu.saturating_sub(40).min(before);
+        if mss > self.mss {
+            self.mss = mss;
+            self.df = true;
+        }
+        if self.mss >= before {
+            self.pmtu_lowered = None;
+        }
     }
 }
 
