@@ -3,6 +3,7 @@
 //! - [`ipv4`], [`icmp`]: wire formats (checked views, representations that emit in place).
 //! - [`route`]: the routing table (longest-prefix match).
 //! - [`reassembly`]: fragment reassembly with caps on memory and datagrams.
+//! - [`pmtu`]: path MTUs learnt from "fragmentation needed" (RFC 1191), with expiry.
 //! - [`IpLayer`]: interfaces, input, forwarding, ICMP, and the ARP caches it resolves through.
 //! - [`upper`]: the boundary with transport protocols (`Upper` up, `IpTx` down).
 //!
@@ -16,6 +17,7 @@ pub mod iface;
 pub mod ipv4;
 pub mod layer;
 pub mod output;
+pub mod pmtu;
 pub mod ratelimit;
 pub mod reassembly;
 pub mod route;

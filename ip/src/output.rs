@@ -43,6 +43,8 @@ pub struct Output {
     pub(crate) icmp_limiter: TokenBucket,
     pub(crate) stats: IpStats,
     pub(crate) icmp: IcmpStats,
+    /// Path MTUs the transport learnt (RFC 1191), which `route_info` reports.
+    pub(crate) pmtu: crate::pmtu::PmtuCache,
 }
 
 impl Output {
@@ -486,8 +488,15 @@ impl IpTx for Output {
         // The same choices as `send_with`, so a transport checksum over the pseudo-header
         // names the source the datagram will carry.
         let r = self.send_route(dst)?;
-        let mtu = self.iface(r.ifindex)?.mtu;
+        let mut mtu = self.iface(r.ifindex)?.mtu;
+        if let Some(p) = self.pmtu.get(dst, None) {
+            mtu = mtu.min(p);
+        }
         Some((self.default_source(&r, dst)?, mtu))
+    }
+
+    fn set_path_mtu(&mut self, dst: Ipv4Addr, mtu: usize, now: Instant) {
+        self.pmtu.set(dst, mtu, now);
     }
 
     fn is_local(&self, ip: Ipv4Addr) -> bool {

@@ -130,8 +130,15 @@ pub trait IpTx {
         now: Instant,
     ) -> Result<(), SendError>;
 
-    /// The source address and MTU `ip` would use towards `dst`.
+    /// The source address and MTU `ip` would use towards `dst` (the path MTU, when one was
+    /// learnt and has not expired).
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)>;
+
+    /// The path MTU towards `dst` is `mtu` (RFC 1191): a transport learnt it from a
+    /// "fragmentation needed" it validated. `ip` keeps it for 10 minutes.
+    fn set_path_mtu(&mut self, dst: Ipv4Addr, mtu: usize, now: Instant) {
+        let _ = (dst, mtu, now);
+    }
 
     /// Is `ip` one of this host's addresses?
     fn is_local(&self, ip: Ipv4Addr) -> bool;

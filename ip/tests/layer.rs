@@ -2856,3 +2856,26 @@ fn a_udp_checksum_that_comes_out_zero_is_sent_as_all_ones() {
     assert_eq!(&done[L4_AT + 6..L4_AT + 8], &[0xff, 0xff]);
     assert!(l4_verifies(US0, HOST_A, UDP, &done[L4_AT..]));
 }
+
+#[test]
+fn a_learnt_path_mtu_shows_in_route_info_until_it_expires() {
+    // RFC 1191 6.3: a path MTU learnt from "fragmentation needed" holds 10 minutes.
+    let mut l = router();
+    l.tx().set_path_mtu(HOST_B, 1280, T0);
+    assert_eq!(l.tx().route_info(HOST_B), Some((US1, 1280)));
+    assert_eq!(
+        l.tx().route_info(HOST_A),
+        Some((US0, 1500)),
+        "per destination"
+    );
+    // Never above the interface's MTU.
+    l.tx().set_path_mtu(HOST_A, 9000, T0);
+    assert_eq!(l.tx().route_info(HOST_A), Some((US0, 1500)));
+    let expiry = T0 + ip::pmtu::PMTU_EXPIRY;
+    assert!(l.poll_at().is_some_and(|t| t <= expiry));
+    let mut up = Recorder::default();
+    l.poll(expiry - Duration::from_secs(1), &mut up);
+    assert_eq!(l.tx().route_info(HOST_B), Some((US1, 1280)));
+    l.poll(expiry, &mut up);
+    assert_eq!(l.tx().route_info(HOST_B), Some((US1, 1500)));
+}

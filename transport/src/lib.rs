@@ -615,7 +615,7 @@ impl Upper for Transport {
         }
     }
 
-    fn icmp_error(&mut self, _tx: &mut dyn IpTx, report: &IcmpErrorReport<'_>, now: Instant) {
+    fn icmp_error(&mut self, tx: &mut dyn IpTx, report: &IcmpErrorReport<'_>, now: Instant) {
         // Raw sockets already received the error message itself; the protocol that sent
         // the quoted datagram finds its socket.
         self.stats.icmp_errors_received += 1;
@@ -623,7 +623,7 @@ impl Upper for Transport {
             self.udp_icmp_error(report);
         }
         if report.orig_protocol == ip::ipv4::protocol::TCP {
-            self.tcp_icmp_error(report, now);
+            self.tcp_icmp_error(tx, report, now);
         }
     }
 }

@@ -111,6 +111,7 @@ impl IpLayer {
                 icmp_limiter: TokenBucket::new(cfg.icmp_rate.0, cfg.icmp_rate.1),
                 stats: IpStats::default(),
                 icmp: IcmpStats::default(),
+                pmtu: Default::default(),
             },
             reasm: Reassembler::new(cfg.reassembly),
             cfg,
@@ -390,12 +391,15 @@ impl IpLayer {
     /// The next moment `poll` has work to do.
     pub fn poll_at(&self) -> Option<Instant> {
         let arp = self.out.ifaces.iter().filter_map(|i| i.arp.poll_at());
-        arp.chain(self.reasm.poll_at()).min()
+        arp.chain(self.reasm.poll_at())
+            .chain(self.out.pmtu.poll_at())
+            .min()
     }
 
     /// Run the timers due at `now`: ARP retransmissions and failures (whose waiting senders
     /// learn "host unreachable"), reassembly timeouts (answered with time exceeded).
     pub fn poll(&mut self, now: Instant, upper: &mut dyn Upper) {
+        self.out.pmtu.poll(now);
         for ifindex in 0..self.out.ifaces.len() {
             let p = self.out.ifaces[ifindex].arp.poll(now);
             for ip in p.requests {

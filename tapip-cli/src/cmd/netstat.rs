@@ -62,12 +62,13 @@ fn row(s: &SocketInfo) -> String {
             format!("{:.1}ms", d.as_secs_f64() * 1e3)
         });
         r.push_str(&format!(
-            " cwnd {} srtt {} rto {}ms retrans {} mss {}",
+            " cwnd {} srtt {} rto {}ms retrans {} mss {} ts {}",
             t.cwnd,
             srtt,
             t.rto.as_millis(),
             t.retransmits,
-            t.mss
+            t.mss,
+            if t.timestamps { "on" } else { "off" }
         ));
     }
     r.trim_end().to_string()

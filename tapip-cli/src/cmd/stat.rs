@@ -290,6 +290,11 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         bad_acks,
         window_drops,
         ooo_dropped,
+        idle_restarts,
+        pmtu_updates,
+        pmtu_forged,
+        drop_paws,
+        ts_missing,
     } = *t;
     vec![
         ("rx", segs_in),
@@ -335,6 +340,11 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("drop_bad_ack", bad_acks),
         ("drop_beyond_window", window_drops),
         ("drop_ooo_full", ooo_dropped),
+        ("idle_restarts", idle_restarts),
+        ("pmtu_updates", pmtu_updates),
+        ("pmtu_forged", pmtu_forged),
+        ("drop_paws", drop_paws),
+        ("ts_missing", ts_missing),
     ]
 }
 
@@ -346,7 +356,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 43] = [
+        let fields: [&mut u64; 48] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -390,18 +400,23 @@ mod tests {
             &mut t.syncookies_recv,
             &mut t.syncookies_failed,
             &mut t.oow_acks_limited,
+            &mut t.idle_restarts,
+            &mut t.pmtu_updates,
+            &mut t.pmtu_forged,
+            &mut t.drop_paws,
+            &mut t.ts_missing,
         ];
         for (i, f) in fields.into_iter().enumerate() {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 43);
+        assert_eq!(pairs.len(), 48);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..143).collect::<Vec<u64>>());
+        assert_eq!(values, (100..148).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 43, "names are unique");
+        assert_eq!(names.len(), 48, "names are unique");
     }
 }

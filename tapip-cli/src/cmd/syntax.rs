@@ -103,7 +103,7 @@ pub enum Command {
     /// List sockets, as Linux's netstat does.
     ///
     /// Protocol, bytes queued to receive and to send, addresses, state; for TCP also cwnd,
-    /// srtt, rto, retransmissions, mss; TIME-WAIT records. Without -t, -u or -w every
+    /// srtt, rto, retransmissions, mss, timestamps (ts on/off); TIME-WAIT records. Without -t, -u or -w every
     /// protocol; with -l only listening sockets (TCP LISTEN, unconnected UDP and raw).
     Netstat(Netstat),
     /// Record every frame to a pcap file.

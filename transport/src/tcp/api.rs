@@ -282,6 +282,7 @@ impl Transport {
         // ISN comes from a clock that moved on, RFC 6528).
         self.tcp.time_wait.remove(&(local, remote));
         let iss = self.tcp.isn.isn(local, remote, now);
+        let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let opts = self.tcp(h)?.opts;
         let Transport { tcp, .. } = self;
         let tcb = Tcb::connect(
@@ -289,6 +290,7 @@ impl Transport {
             local,
             remote,
             iss,
+            ts_offset,
             mtu,
             opts,
             tx,
@@ -1004,6 +1006,7 @@ impl Transport {
         }
         let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
         let iss = self.tcp.isn.isn(local, remote, now);
+        let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
         child.reuse_addr = reuse;
@@ -1016,6 +1019,7 @@ impl Transport {
                 remote,
                 seg,
                 iss,
+                ts_offset,
                 mtu,
                 opts,
                 tx,
@@ -1188,8 +1192,15 @@ impl Transport {
         true
     }
 
-    /// An ICMP error about a segment we sent.
-    pub(crate) fn tcp_icmp_error(&mut self, r: &IcmpErrorReport<'_>, now: Instant) {
+    /// An ICMP error about a segment we sent. Only one quoting a sequence number we have
+    /// outstanding is believed (RFC 5927 4.1); a "fragmentation needed" then lowers the
+    /// connection's MSS and the path's MTU in `ip`'s cache (RFC 1191).
+    pub(crate) fn tcp_icmp_error(
+        &mut self,
+        tx: &mut dyn IpTx,
+        r: &IcmpErrorReport<'_>,
+        now: Instant,
+    ) {
         use ip::icmp::{kind as k, unreach as u};
         let Some(ports) = r.orig_payload.get(..8) else {
             return;
@@ -1200,23 +1211,35 @@ impl Transport {
             return;
         };
         let seq = super::Seq(u32::from_be_bytes([ports[4], ports[5], ports[6], ports[7]]));
-        let (err, mtu) = match (r.kind, r.code) {
-            // Our segments never carry DF, so "fragmentation needed" about one is forged.
-            (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => return,
-            (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => (Some(TcpError::Refused), 0),
-            (k::DEST_UNREACHABLE, u::NET) => (Some(TcpError::NetUnreachable), 0),
-            (k::DEST_UNREACHABLE, _) | (k::TIME_EXCEEDED, _) => {
-                (Some(TcpError::HostUnreachable), 0)
-            }
+        let frag_needed = (r.kind, r.code) == (k::DEST_UNREACHABLE, u::FRAG_NEEDED);
+        let err = match (r.kind, r.code) {
+            _ if frag_needed => None,
+            (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => Some(TcpError::Refused),
+            (k::DEST_UNREACHABLE, u::NET) => Some(TcpError::NetUnreachable),
+            (k::DEST_UNREACHABLE, _) | (k::TIME_EXCEEDED, _) => Some(TcpError::HostUnreachable),
             _ => return,
         };
-        if let Ok(s) = self.tcp(h) {
-            if let Some(t) = s.tcb_mut() {
-                if !t.seq_outstanding(seq) {
-                    self.tcp.stats.icmp_ignored += 1;
-                    return;
-                }
-                t.icmp_error(err, mtu);
+        let Transport { tcp, sockets, .. } = self;
+        let Some(t) = sockets.get_mut(h).and_then(|s| match s {
+            Socket::Tcp(s) => s.tcb_mut(),
+            _ => None,
+        }) else {
+            return;
+        };
+        if !t.seq_outstanding(seq) {
+            tcp.stats.icmp_ignored += 1;
+            if frag_needed {
+                tcp.stats.pmtu_forged += 1;
+            }
+            return;
+        }
+        match err {
+            Some(e) => t.icmp_error(e),
+            None => {
+                // The next-hop MTU sits in the low 16 bits of the ICMP header's second
+                // word (RFC 1191 4).
+                let mtu = (r.info & 0xffff) as usize;
+                t.path_mtu(&tcp.cfg, mtu, tx, &mut tcp.stats, now);
             }
         }
         self.tcp_settle(h, now);

@@ -86,6 +86,8 @@ pub struct ConnInfo {
     pub mss: usize,
     pub snd_wnd: usize,
     pub rcv_wnd: usize,
+    /// Timestamps (RFC 7323) negotiated.
+    pub timestamps: bool,
 }
 
 /// Largest window we can announce without scaling, and the scale limit (RFC 7323 2.3).
@@ -219,14 +221,39 @@ pub struct Tcb {
     ack_now: bool,
     pending_ack_bytes: usize,
     pub retransmits: u64,
+
+    // Timestamps (RFC 7323).
+    /// We offer them (active open) or answer an offer (passive).
+    ts_enabled: bool,
+    /// Both SYNs carried them: every segment does.
+    ts_ok: bool,
+    /// Added to the millisecond clock for our TSvals (RFC 7323 5.4).
+    ts_offset: u32,
+    /// TS.Recent: the TSval to echo; and when it was taken (`None`: none yet). Older than
+    /// 24 days it is invalid (RFC 7323 5.5).
+    ts_recent: u32,
+    ts_recent_at: Option<Instant>,
+    /// Last.ACK.sent (RFC 7323 4.3): the ACK field of the latest segment we built.
+    last_ack_sent: Seq,
+    /// The TSecr of the segment being processed, for the RTT measurement.
+    rx_tsecr: Option<u32>,
+    /// When new data or a retransmission last left (idle restart, RFC 5681 4.1).
+    last_data_sent: Option<Instant>,
+    /// Segments carry DF (path-MTU discovery) unless the path is below the smallest MTU
+    /// we follow it down to.
+    df: bool,
+    /// The MSS before a "fragmentation needed" lowered it, while it is lowered.
+    pmtu_lowered: Option<usize>,
 }
 
 impl Tcb {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         cfg: &TcpConfig,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: u32,
+        ts_offset: u32,
         mtu: usize,
         opts: ConnOpts,
         now: Instant,
@@ -312,6 +339,16 @@ impl Tcb {
             ack_due: false,
             tso: false,
             retransmits: 0,
+            ts_enabled: cfg.timestamps,
+            ts_ok: false,
+            ts_offset,
+            ts_recent: 0,
+            ts_recent_at: None,
+            last_ack_sent: Seq(0),
+            rx_tsecr: None,
+            last_data_sent: None,
+            df: true,
+            pmtu_lowered: None,
         }
     }
 
@@ -322,13 +359,14 @@ impl Tcb {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: u32,
+        ts_offset: u32,
         mtu: usize,
         opts: ConnOpts,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
     ) -> Tcb {
-        let mut t = Tcb::new(cfg, local, remote, iss, mtu, opts, now);
+        let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu, opts, now);
         t.set_state(State::SynSent);
         t.send_syn(tx, stats, now);
         t.t_rtx = Some(now + t.rto);
@@ -343,17 +381,18 @@ impl Tcb {
         remote: SocketAddrV4,
         syn: &TcpRepr,
         iss: u32,
+        ts_offset: u32,
         mtu: usize,
         opts: ConnOpts,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
     ) -> Tcb {
-        let mut t = Tcb::new(cfg, local, remote, iss, mtu, opts, now);
+        let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu, opts, now);
         t.passive = true;
         t.transitions.push((State::Listen, State::SynReceived));
         t.state = State::SynReceived;
-        t.take_syn_options(syn);
+        t.take_syn_options(syn, now);
         t.irs = syn.seq;
         t.rcv_nxt = syn.seq + 1;
         t.rcv_adv = t.rcv_nxt;
@@ -381,16 +420,20 @@ impl Tcb {
         opts: ConnOpts,
         now: Instant,
     ) -> Tcb {
-        let mut t = Tcb::new(cfg, local, remote, iss, mtu, opts, now);
+        // No timestamps (the cookie does not record an offer): no offset needed.
+        let mut t = Tcb::new(cfg, local, remote, iss, 0, mtu, opts, now);
         t.passive = true;
         t.transitions.push((State::Listen, State::SynReceived));
         t.state = State::SynReceived;
-        t.take_syn_options(&TcpRepr {
-            seq: irs,
-            flags: flags::SYN,
-            mss: Some(mss),
-            ..TcpRepr::default()
-        });
+        t.take_syn_options(
+            &TcpRepr {
+                seq: irs,
+                flags: flags::SYN,
+                mss: Some(mss),
+                ..TcpRepr::default()
+            },
+            now,
+        );
         t.irs = irs;
         t.rcv_nxt = irs + 1;
         // The window our cookie SYN-ACK announced (`send_syn`'s, unscaled).
@@ -409,8 +452,15 @@ impl Tcb {
         }
     }
 
-    fn take_syn_options(&mut self, syn: &TcpRepr) {
+    fn take_syn_options(&mut self, syn: &TcpRepr, now: Instant) {
         self.sack_ok = syn.sack_permitted;
+        // Timestamps only if both SYNs carry them (RFC 7323 3.2): we offer them when
+        // enabled, and answer only an offer.
+        self.ts_ok = self.ts_enabled && syn.timestamp.is_some();
+        if let Some((tsval, _)) = syn.timestamp.filter(|_| self.ts_ok) {
+            self.ts_recent = tsval;
+            self.ts_recent_at = Some(now);
+        }
         let peer_mss = syn.mss.map_or(DEFAULT_MSS, usize::from);
         self.mss = peer_mss.clamp(MIN_MSS, self.rcv_mss);
         match syn.wscale {
@@ -418,7 +468,7 @@ impl Tcb {
             // Window scaling is used only if both sides offer it (RFC 7323 1.3).
             None => self.rcv_wscale = 0,
         }
-        self.cwnd = 10 * self.mss;
+        self.cwnd = INITIAL_WINDOW_SEGMENTS * self.mss;
     }
 
     pub fn set_state(&mut self, s: State) {
@@ -566,6 +616,7 @@ impl Tcb {
             mss: self.mss,
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
+            timestamps: self.ts_ok,
         }
     }
 
@@ -739,7 +790,7 @@ impl Tcb {
         // answer with an ACK carrying its current window (as Linux probes).
         self.persist_probes += 1;
         stats.window_probes += 1;
-        let r = self.header(self.snd_una - 1, flags::ACK);
+        let r = self.header(self.snd_una - 1, flags::ACK, now);
         if send_repr(tx, self.local, self.remote, &r, &[], now) {
             stats.segs_out += 1;
         }
@@ -770,7 +821,7 @@ impl Tcb {
         // peer answer with an ACK.
         self.keep_probes += 1;
         stats.keepalive_probes += 1;
-        let r = self.header(self.snd_una - 1, flags::ACK);
+        let r = self.header(self.snd_una - 1, flags::ACK, now);
         if send_repr(tx, self.local, self.remote, &r, &[], now) {
             stats.segs_out += 1;
         }
@@ -802,7 +853,7 @@ impl Tcb {
     // ---- output --------------------------------------------------------------------------
 
     /// A header from this end with our current ACK and window.
-    fn header(&mut self, seq: Seq, fl: u8) -> TcpRepr {
+    fn header(&mut self, seq: Seq, fl: u8, now: Instant) -> TcpRepr {
         let mut r = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -811,7 +862,12 @@ impl Tcb {
             flags: fl,
             ..TcpRepr::default()
         };
+        if self.ts_ok {
+            // On every segment once negotiated (RFC 7323 3.2), echoing TS.Recent.
+            r.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
         if fl & flags::ACK != 0 {
+            self.last_ack_sent = self.rcv_nxt;
             let wnd = self.free_window().max(self.rcv_adv.since(self.rcv_nxt));
             // Round up so scaling never moves the announced right edge left.
             let unit = (1usize << self.rcv_wscale) - 1;
@@ -847,7 +903,12 @@ impl Tcb {
         let mut order: Vec<usize> = first.into_iter().collect();
         order.extend((0..runs.len()).rev().filter(|&i| Some(i) != first));
         let seq = |off: u64| self.rcv_nxt + (off - self.rcv_off) as usize;
-        for i in order.into_iter().take(super::wire::MAX_SACK_BLOCKS) {
+        let max = if self.ts_ok {
+            super::wire::MAX_SACK_BLOCKS_WITH_TS
+        } else {
+            super::wire::MAX_SACK_BLOCKS
+        };
+        for i in order.into_iter().take(max) {
             let (s, e) = runs[i];
             r.sack[usize::from(r.sack_count)] = (seq(s), seq(e));
             r.sack_count += 1;
@@ -886,10 +947,15 @@ impl Tcb {
         }
         // Offer SACK on an active open; accept it if the peer offered.
         r.sack_permitted = !passive || self.sack_ok;
+        // Timestamps likewise (RFC 7323 3.2); a SYN-ACK echoes the SYN's TSval.
+        if (!passive && self.ts_enabled) || self.ts_ok {
+            r.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
         if passive {
             r.flags |= flags::ACK;
             r.ack = self.rcv_nxt;
             self.rcv_adv = self.rcv_nxt + usize::from(r.window);
+            self.last_ack_sent = self.rcv_nxt;
         }
         if self.rtt_sample.is_none() && self.syn_retries == 0 {
             self.rtt_sample = Some((self.iss, now));
@@ -912,7 +978,7 @@ impl Tcb {
         now: Instant,
     ) -> bool {
         let len = len.min(self.sndq.len().saturating_sub(off));
-        let r = self.header(seq, fl | flags::ACK);
+        let r = self.header(seq, fl | flags::ACK, now);
         let (a, b) = self.sndq.as_slices();
         let hl = r.header_len();
         let (local, remote) = (self.local, self.remote);
@@ -922,6 +988,7 @@ impl Tcb {
             src: Some(*local.ip()),
             l4_csum: Some(super::wire::CHECKSUM_AT as u16),
             gso_size: (len > room).then(|| room.min(usize::from(u16::MAX)) as u16),
+            dont_fragment: self.df,
             ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
         };
         let ok = tx
@@ -948,6 +1015,9 @@ impl Tcb {
             .is_ok();
         if ok {
             stats.segs_out += 1;
+            if len > 0 {
+                self.last_data_sent = Some(now);
+            }
         } else {
             stats.send_failures += 1;
         }
@@ -980,6 +1050,9 @@ impl Tcb {
         now: Instant,
         defer_ack: bool,
     ) {
+        if self.pmtu_lowered.is_some() {
+            self.pmtu_raise(tx);
+        }
         if !self.sndq.is_empty() {
             // Only a sender needs to know (a route lookup per call showed in profiles of a
             // receiver, whose output is ACKs).
@@ -994,6 +1067,9 @@ impl Tcb {
                 | State::Closing
                 | State::LastAck
         );
+        if sending && !self.in_recovery && self.snd_una == self.snd_max {
+            self.idle_restart(stats, now);
+        }
         if sending {
             if self.in_recovery && self.sack_ok {
                 self.sack_send(tx, stats, now);
@@ -1008,7 +1084,7 @@ impl Tcb {
                 self.ack_now = false;
                 self.send_syn(tx, stats, now);
             } else {
-                let r = self.header(self.snd_nxt, flags::ACK);
+                let r = self.header(self.snd_nxt, flags::ACK, now);
                 if send_repr(tx, self.local, self.remote, &r, &[], now) {
                     stats.segs_out += 1;
                 }
@@ -1226,12 +1302,20 @@ impl Tcb {
     /// Payload room in a segment: the MSS less the SACK option an ACK of ours may carry
     /// (RFC 9293 3.7.1: options come out of the MSS).
     fn seg_room(&self) -> usize {
+        let (ts, max_blocks) = if self.ts_ok {
+            (
+                super::wire::TIMESTAMP_LEN,
+                super::wire::MAX_SACK_BLOCKS_WITH_TS,
+            )
+        } else {
+            (0, super::wire::MAX_SACK_BLOCKS)
+        };
         let sack = if self.sack_ok && !self.ooo.is_empty() {
-            4 + 8 * self.ooo.len().min(super::wire::MAX_SACK_BLOCKS)
+            4 + 8 * self.ooo.len().min(max_blocks)
         } else {
             0
         };
-        self.mss.saturating_sub(sack).max(1)
+        self.mss.saturating_sub(sack + ts).max(1)
     }
 
     /// Our FIN is due (the application closed) but has not been sent.
@@ -1454,11 +1538,13 @@ impl Tcb {
         now: Instant,
         in_batch: bool,
     ) -> bool {
+        self.rx_tsecr = seg.timestamp.map(|(_, ecr)| ecr);
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.segment_syn_sent(cfg, seg, payload, tx, stats, now),
             _ => self.segment_synchronized(cfg, seg, payload, tx, stats, challenge_ok, now),
         }
+        self.rx_tsecr = None;
         if self.state != State::Closed {
             self.output_inner(cfg, tx, stats, now, in_batch);
             if !self.ack_now && self.pending_ack_bytes > 0 && self.t_delack.is_none() {
@@ -1502,7 +1588,7 @@ impl Tcb {
         if !seg.has(flags::SYN) {
             return;
         }
-        self.take_syn_options(seg);
+        self.take_syn_options(seg, now);
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
         self.rcv_adv = self.rcv_nxt;
@@ -1573,6 +1659,27 @@ impl Tcb {
             return;
         }
 
+        // Timestamps (RFC 7323 5.3 R1): PAWS drops an old duplicate and answers with an
+        // ACK. A segment without them once they were negotiated is taken, as Linux takes
+        // it, and counted (RFC 7323 3.2 says SHOULD drop; a middlebox that strips options,
+        // or a crafted RST-less segment, then still meets RFC 5961's checks).
+        if self.ts_ok && !seg.has(flags::RST) {
+            match seg.timestamp {
+                None => stats.ts_missing += 1,
+                Some((tsval, _)) if self.paws_rejects(tsval, now) => {
+                    stats.drop_paws += 1;
+                    // Answered as an out-of-window segment is: data always, a bare ACK
+                    // at most once per `invalid_ratelimit` (RFC 5961 7).
+                    let bare = payload.is_empty() && !seg.has(flags::FIN);
+                    if !bare || self.oow_ack_allowed(cfg, stats, now) {
+                        self.ack_now = true;
+                    }
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+
         // First: is the segment acceptable (RFC 9293 3.10.7.4, the four cases)?
         let mut data = payload;
         let mut seq = seg.seq;
@@ -1619,6 +1726,7 @@ impl Tcb {
         }
         self.last_rx = now;
         self.keep_probes = 0;
+        self.update_ts_recent(seg, now);
         if zero_window_probe {
             data = &[];
             fin = false;
@@ -2039,14 +2147,46 @@ impl Tcb {
     }
 
     fn take_rtt_sample(&mut self, cfg: &TcpConfig, ack: Seq, now: Instant) {
-        let Some((seq, sent)) = self.rtt_sample else {
-            return;
-        };
-        if !ack.gt(seq) {
+        // The timed segment (not retransmitted: Karn's rule, RFC 6298 3) is acknowledged.
+        let timed = self
+            .rtt_sample
+            .filter(|&(seq, _)| ack.gt(seq))
+            .map(|(_, sent)| now.saturating_duration_since(sent));
+        if timed.is_some() {
+            self.rtt_sample = None;
+        }
+        // With timestamps every ACK that advances SND.UNA measures, from its echo (RFC 7323
+        // 4.2), retransmissions included: the echo names the transmission the peer
+        // answered, so Karn's ambiguity does not arise (RFC 6298 3). Several samples per
+        // round trip each weigh 1/ExpectedSamples (RFC 7323 appendix G).
+        if let Some(echo) = self.echo_rtt(cfg, now) {
+            // The packet clock has finer grain than the milliseconds of TSvals: prefer it
+            // when both measure the same round trip.
+            let r = timed
+                .filter(|t| t.abs_diff(echo) <= Duration::from_millis(1))
+                .unwrap_or(echo);
+            let flight = self.snd_max.since(self.snd_una);
+            let expected = flight.div_ceil(2 * self.mss.max(1)).max(1) as u32;
+            self.rtt_update(cfg, r, expected);
             return;
         }
-        self.rtt_sample = None;
-        let r = now.saturating_duration_since(sent);
+        if let Some(r) = timed {
+            self.rtt_update(cfg, r, 1);
+        }
+    }
+
+    /// The round trip an echoed TSecr measures, if timestamps are on and it is sane (not
+    /// from the future, not older than the longest RTO).
+    fn echo_rtt(&self, cfg: &TcpConfig, now: Instant) -> Option<Duration> {
+        let ecr = self.rx_tsecr.filter(|_| self.ts_ok)?;
+        let ms = self.ts_now(now).wrapping_sub(ecr);
+        let r = Duration::from_millis(u64::from(ms));
+        (ms < 1 << 31 && r <= cfg.rto_max).then_some(r)
+    }
+
+    /// RFC 6298 2.2-2.3 with one sample `r`, weighted 1/`n` (alpha/n, beta/n).
+    fn rtt_update(&mut self, cfg: &TcpConfig, r: Duration, n: u32) {
+        let n = n.max(1);
         match self.srtt {
             None => {
                 self.srtt = Some(r);
@@ -2054,8 +2194,9 @@ impl Tcb {
             }
             Some(s) => {
                 let delta = s.abs_diff(r);
-                self.rttvar = (self.rttvar * 3 + delta) / 4;
-                self.srtt = Some((s * 7 + r) / 8);
+                // rttvar += (delta - rttvar) / (4n); srtt += (r - srtt) / (8n).
+                self.rttvar = (self.rttvar * (4 * n - 1) + delta) / (4 * n);
+                self.srtt = Some((s * (8 * n - 1) + r) / (8 * n));
             }
         }
         let s = self.srtt.unwrap_or(r);
@@ -2197,18 +2338,9 @@ impl Tcb {
     }
 
     /// An ICMP error about this connection (RFC 1122 4.2.3.9, RFC 5927): fatal while
-    /// connecting (either way), remembered otherwise. `mtu` is the next-hop MTU of "fragmentation
-    /// needed" (0 for other errors).
-    pub fn icmp_error(&mut self, e: Option<TcpError>, mtu: usize) {
-        if mtu >= 68 {
-            let mss = mtu.saturating_sub(40).max(MIN_MSS);
-            if mss < self.mss {
-                self.mss = mss;
-                self.cwnd = self.cwnd.max(self.mss);
-            }
-            return;
-        }
-        let Some(e) = e else { return };
+    /// connecting (either way), remembered otherwise. ("Fragmentation needed" goes to
+    /// `path_mtu`.)
+    pub fn icmp_error(&mut self, e: TcpError) {
         // A half-open passive connection goes too (as Linux drops the request): its peer,
         // if real, retransmits its SYN; one that never resolves by ARP (the IP layer's
         // host unreachable) or does not exist leaves the SYN queue at once.
@@ -2219,6 +2351,158 @@ impl Tcb {
         }
     }
 }
+
+impl Tcb {
+    // ---- timestamps (RFC 7323) -----------------------------------------------------------
+
+    /// Our timestamp clock: milliseconds (RFC 7323 5.4 asks for 1 ms to 1 s per tick) plus
+    /// the connection's random offset.
+    fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// PAWS (RFC 7323 5.3 R1): is `tsval` older than TS.Recent, which is still valid (taken
+    /// less than 24 days ago, RFC 7323 5.5)? Compared modulo 2^32.
+    fn paws_rejects(&self, tsval: u32, now: Instant) -> bool {
+        let Some(at) = self.ts_recent_at else {
+            return false;
+        };
+        if now.saturating_duration_since(at) > PAWS_IDLE {
+            return false;
+        }
+        (tsval.wrapping_sub(self.ts_recent) as i32) < 0
+    }
+
+    /// RFC 7323 4.3 / 5.3 R3: an acceptable segment's TSval becomes TS.Recent if it is not
+    /// older and the segment starts at or before Last.ACK.sent (so the echo is of the
+    /// earliest segment an ACK of ours answers). After 24 idle days any TSval is taken.
+    fn update_ts_recent(&mut self, seg: &TcpRepr, now: Instant) {
+        let Some((tsval, _)) = seg.timestamp.filter(|_| self.ts_ok) else {
+            return;
+        };
+        let stale = self
+            .ts_recent_at
+            .is_none_or(|at| now.saturating_duration_since(at) > PAWS_IDLE);
+        let newer = (tsval.wrapping_sub(self.ts_recent) as i32) >= 0;
+        if (stale || newer) && seg.seq.le(self.last_ack_sent) {
+            self.ts_recent = tsval;
+            self.ts_recent_at = Some(now);
+        }
+    }
+
+    /// Timestamps negotiated on this connection.
+    pub fn timestamps(&self) -> bool {
+        self.ts_ok
+    }
+
+    // ---- idle restart (RFC 5681 4.1) -----------------------------------------------------
+
+    /// Nothing outstanding and no data sent for longer than the RTO: the congestion window
+    /// no longer reflects the path, so start again from at most the initial window.
+    fn idle_restart(&mut self, stats: &mut TcpStats, now: Instant) {
+        let Some(at) = self.last_data_sent else {
+            return;
+        };
+        if now.saturating_duration_since(at) <= self.rto {
+            return;
+        }
+        let iw = INITIAL_WINDOW_SEGMENTS * self.mss;
+        if self.cwnd > iw {
+            self.cwnd = iw;
+            stats.idle_restarts += 1;
+        }
+    }
+
+    // ---- path-MTU discovery (RFC 1191, RFC 5927) -----------------------------------------
+
+    /// A "fragmentation needed" about this connection whose quoted sequence number the
+    /// caller checked (`seq_outstanding`): follow the path's MTU down and resend what is
+    /// outstanding in segments that fit (RFC 1191 6.5: promptly, and not as a congestion
+    /// signal). `mtu` 0 (a router from before RFC 1191) takes the next plateau below the
+    /// datagrams we send (RFC 1191 7.1). The MSS never goes below 536 (an MTU of 576, which
+    /// every host must take): a path narrower than that gets segments without DF, which
+    /// routers may fragment. The path MTU goes to `ip`'s cache too. Returns the path MTU
+    /// taken, if it lowered the MSS.
+    pub fn path_mtu(
+        &mut self,
+        cfg: &TcpConfig,
+        mtu: usize,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> Option<usize> {
+        let current = self.mss + 40;
+        let mut mtu = if mtu < 68 {
+            plateau_below(current)
+        } else {
+            mtu
+        };
+        if mtu < PMTU_MIN {
+            self.df = false;
+            mtu = PMTU_MIN;
+        }
+        let mss = mtu - 40;
+        if mss >= self.mss {
+            return None;
+        }
+        self.pmtu_lowered.get_or_insert(self.mss);
+        self.mss = mss;
+        stats.pmtu_updates += 1;
+        // `ip` keeps it for the destination (and `pmtu_raise` reads it back from there).
+        tx.set_path_mtu(*self.remote.ip(), mtu, now);
+        if self.state.synchronized() && self.snd_una != self.snd_max {
+            // What was sent at the old size is lost: send it again now, from SND.UNA.
+            self.rtt_sample = None;
+            if self.in_recovery && self.sack_ok {
+                self.rtx_next = self.snd_una;
+            } else {
+                self.snd_nxt = self.snd_base;
+            }
+            self.output(cfg, tx, stats, now);
+        }
+        Some(mtu)
+    }
+}
+
+impl Tcb {
+    /// After a lowered path MTU: once `ip`'s cache lets it go (10 minutes, RFC 1191 6.3),
+    /// try larger segments again, up to the MSS from before (a path that is still narrow
+    /// says so again).
+    fn pmtu_raise(&mut self, tx: &mut dyn IpTx) {
+        let (Some(before), Some((_, mtu))) = (self.pmtu_lowered, tx.route_info(*self.remote.ip()))
+        else {
+            return;
+        };
+        let mss = mtu.saturating_sub(40).min(before);
+        if mss > self.mss {
+            self.mss = mss;
+            self.df = true;
+        }
+        if self.mss >= before {
+            self.pmtu_lowered = None;
+        }
+    }
+}
+
+/// The smallest path MTU followed (RFC 791's 576; its MSS is RFC 9293's default 536).
+pub const PMTU_MIN: usize = 576;
+
+/// RFC 1191 7.1's table of common MTUs, for routers that do not say the next-hop MTU.
+const MTU_PLATEAUS: [usize; 11] = [
+    65_535, 32_000, 17_914, 8_166, 4_352, 2_002, 1_492, 1_006, 508, 296, 68,
+];
+
+/// The largest plateau below `size`.
+fn plateau_below(size: usize) -> usize {
+    MTU_PLATEAUS.into_iter().find(|&p| p < size).unwrap_or(68)
+}
+
+/// TS.Recent older than this is invalid (RFC 7323 5.5: 24 days, below the 2^31 ms a TSval
+/// comparison can span at 1 ms per tick).
+pub const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// The initial window in segments (RFC 6928), also the idle restart's ceiling.
+const INITIAL_WINDOW_SEGMENTS: usize = 10;
 
 /// Loss probes before the RTO takes over. RFC 8985 sends one; a second one, two PTOs
 /// later, covers the probe's own ACK being lost, which on a lossy link otherwise costs a
@@ -2252,6 +2536,8 @@ pub fn send_repr(
     let meta = SendMeta {
         src: Some(*local.ip()),
         l4_csum: Some(super::wire::CHECKSUM_AT as u16),
+        // Path-MTU discovery (RFC 1191): a router that would fragment says so instead.
+        dont_fragment: true,
         ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
     };
     tx.send_with(

@@ -79,6 +79,20 @@ impl IsnGenerator {
         let m = (now.total_micros() / 4) as u32;
         m.wrapping_add(f)
     }
+
+    /// The offset a connection adds to its timestamp clock (RFC 7323 5.4: a random offset
+    /// per connection, so TSvals tell an observer nothing of the host's uptime and are not
+    /// comparable across connections). From the same keyed hash over the 4-tuple with a
+    /// different domain byte, so a connection rebuilt from its tuple gets the same one.
+    pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        let mut b = [0u8; 13];
+        b[..4].copy_from_slice(&local.ip().octets());
+        b[4..6].copy_from_slice(&local.port().to_be_bytes());
+        b[6..10].copy_from_slice(&remote.ip().octets());
+        b[10..12].copy_from_slice(&remote.port().to_be_bytes());
+        b[12] = b'T';
+        siphash24(self.k0, self.k1, &b) as u32
+    }
 }
 
 #[cfg(test)]
@@ -108,5 +122,17 @@ mod tests {
         // The clock part advances one per 4 µs.
         let later = Instant::from_micros(t.total_micros() + 400);
         assert_eq!(g.isn(a, b, later).wrapping_sub(g.isn(a, b, t)), 100);
+    }
+
+    #[test]
+    fn ts_offset_is_keyed_per_tuple_and_not_the_isn() {
+        let a: SocketAddrV4 = "10.0.0.1:1000".parse().unwrap();
+        let b: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let c: SocketAddrV4 = "10.0.0.2:81".parse().unwrap();
+        let g = IsnGenerator::new(42);
+        assert_eq!(g.ts_offset(a, b), g.ts_offset(a, b));
+        assert_ne!(g.ts_offset(a, b), g.ts_offset(a, c));
+        assert_ne!(g.ts_offset(a, b), IsnGenerator::new(43).ts_offset(a, b));
+        assert_ne!(g.ts_offset(a, b), g.isn(a, b, Instant::from_secs(0)));
     }
 }

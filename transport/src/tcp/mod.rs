@@ -75,6 +75,9 @@ pub struct TcpConfig {
     /// Send a tail loss probe (RFC 8985 7) before a retransmission timeout (Linux:
     /// `tcp_early_retrans`); tests of the bare RTO machinery turn it off.
     pub tail_loss_probe: bool,
+    /// Timestamps (RFC 7323): offered on active opens, answered when a peer offers them;
+    /// RTT measurement from their echoes and PAWS.
+    pub timestamps: bool,
 }
 
 impl Default for TcpConfig {
@@ -100,6 +103,7 @@ impl Default for TcpConfig {
             challenge_acks_per_sec: 1000,
             invalid_ratelimit: Duration::from_millis(500),
             tail_loss_probe: true,
+            timestamps: true,
         }
     }
 }
@@ -166,6 +170,12 @@ pub struct TcpStats {
     /// ACKs not sent because the connection answered an out-of-window segment or a
     /// challenge less than `invalid_ratelimit` ago (RFC 5961 7).
     pub oow_acks_limited: u64,
+    /// Congestion windows cut back after an idle period longer than the RTO (RFC 5681 4.1).
+    pub idle_restarts: u64,
+    /// "Fragmentation needed" errors that lowered a connection's MSS (RFC 1191).
+    pub pmtu_updates: u64,
+    /// ... and those whose quoted sequence number was never sent (RFC 5927): ignored.
+    pub pmtu_forged: u64,
     // Drops by cause.
     pub drop_bad_checksum: u64,
     pub drop_bad_header: u64,
@@ -177,6 +187,10 @@ pub struct TcpStats {
     pub window_drops: u64,
     pub ooo_dropped: u64,
     pub drop_listen_bad: u64,
+    /// Old duplicates caught by PAWS (RFC 7323 5): a TSval behind TS.Recent.
+    pub drop_paws: u64,
+    /// Segments without timestamps on a connection that negotiated them (taken anyway).
+    pub ts_missing: u64,
 }
 
 /// A TCP socket in the table.

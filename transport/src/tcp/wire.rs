@@ -1,5 +1,6 @@
-//! The TCP header (RFC 9293 3.1) and the options this stack speaks: MSS (kind 2) and
-//! window scale (RFC 7323, kind 3). Other options are skipped by their length; a malformed
+//! The TCP header (RFC 9293 3.1) and the options this stack speaks: MSS (kind 2), window
+//! scale (RFC 7323, kind 3), SACK-permitted and SACK (RFC 2018, kinds 4 and 5) and timestamps
+//! (RFC 7323, kind 8). Other options are skipped by their length; a malformed
 //! option list ends the parse of options (what was read so far is kept) rather than the
 //! segment, as RFC 9293 3.1 asks ("be prepared to handle an illegal option length").
 
@@ -9,8 +10,11 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 pub const HEADER_LEN: usize = 20;
-/// Header with the options a SYN of ours carries (MSS 4 bytes, NOP + window scale 3).
-pub const MAX_SYN_HEADER_LEN: usize = 28;
+/// Header with the options a SYN of ours carries: MSS (4 bytes), NOP + window scale (4),
+/// NOP NOP + SACK-permitted (4), NOP NOP + timestamps (12): 24 of the 40 option bytes.
+pub const MAX_SYN_HEADER_LEN: usize = 44;
+/// The timestamps option as we send it (NOP NOP + kind 8, length 10).
+pub const TIMESTAMP_LEN: usize = 12;
 
 pub mod flags {
     pub const FIN: u8 = 0x01;
@@ -28,11 +32,14 @@ mod opt {
     pub const WSCALE: u8 = 3;
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
+    pub const TIMESTAMP: u8 = 8;
 }
 
 /// SACK blocks an ACK of ours carries at most (4 fit in 40 option bytes without
 /// timestamps, RFC 2018 3).
 pub const MAX_SACK_BLOCKS: usize = 4;
+/// ... and with the 12 bytes of timestamps beside them, 3.
+pub const MAX_SACK_BLOCKS_WITH_TS: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -59,12 +66,20 @@ pub struct TcpRepr {
     /// SACK blocks `[left, right)`; the first `sack_count` are valid.
     pub sack: [(Seq, Seq); MAX_SACK_BLOCKS],
     pub sack_count: u8,
+    /// Timestamps (RFC 7323 3): (TSval, TSecr).
+    pub timestamp: Option<(u32, u32)>,
 }
 
 impl TcpRepr {
-    /// The SACK blocks present.
+    /// The SACK blocks present (as emitted: with timestamps at most 3 fit the 40 option
+    /// bytes).
     pub fn sack_blocks(&self) -> &[(Seq, Seq)] {
-        &self.sack[..usize::from(self.sack_count).min(MAX_SACK_BLOCKS)]
+        let max = if self.timestamp.is_some() {
+            MAX_SACK_BLOCKS_WITH_TS
+        } else {
+            MAX_SACK_BLOCKS
+        };
+        &self.sack[..usize::from(self.sack_count).min(max)]
     }
 
     pub fn has(&self, f: u8) -> bool {
@@ -82,6 +97,11 @@ impl TcpRepr {
             + if self.mss.is_some() { 4 } else { 0 }
             + if self.wscale.is_some() { 4 } else { 0 }
             + if self.sack_permitted { 4 } else { 0 }
+            + if self.timestamp.is_some() {
+                TIMESTAMP_LEN
+            } else {
+                0
+            }
             + sack
     }
 
@@ -111,6 +131,7 @@ impl TcpRepr {
             sack_permitted: false,
             sack: Default::default(),
             sack_count: 0,
+            timestamp: None,
         };
         let mut opts = &buf[HEADER_LEN..off];
         while let Some((&kind, rest)) = opts.split_first() {
@@ -132,6 +153,11 @@ impl TcpRepr {
                 (opt::MSS, 2) => r.mss = Some(u16::from_be_bytes([body[0], body[1]])),
                 (opt::WSCALE, 1) => r.wscale = Some(body[0]),
                 (opt::SACK_PERMITTED, 0) => r.sack_permitted = true,
+                (opt::TIMESTAMP, 8) => {
+                    let v = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+                    let e = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                    r.timestamp = Some((v, e));
+                }
                 (opt::SACK, n) if n % 8 == 0 => {
                     for b in body.chunks_exact(8).take(MAX_SACK_BLOCKS) {
                         let l = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
@@ -181,6 +207,12 @@ impl TcpRepr {
         if self.sack_permitted {
             buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::SACK_PERMITTED, 2]);
             i += 4;
+        }
+        if let Some((v, e)) = self.timestamp {
+            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::TIMESTAMP, 10]);
+            buf[i + 4..i + 8].copy_from_slice(&v.to_be_bytes());
+            buf[i + 8..i + 12].copy_from_slice(&e.to_be_bytes());
+            i += TIMESTAMP_LEN;
         }
         if self.sack_count > 0 {
             let blocks = self.sack_blocks();
@@ -254,6 +286,9 @@ impl fmt::Debug for TcpRepr {
         if let Some(w) = self.wscale {
             write!(f, " wscale {w}")?;
         }
+        if let Some((v, e)) = self.timestamp {
+            write!(f, " TS val {v} ecr {e}")?;
+        }
         Ok(())
     }
 }
@@ -319,6 +354,56 @@ mod tests {
         b[12] = 8 << 4;
         b[20..27].copy_from_slice(&[5, 7, 0, 0, 0, 1, 0]);
         assert_eq!(TcpRepr::parse(&b).unwrap().0.sack_count, 0);
+    }
+
+    #[test]
+    fn timestamps_round_trip_and_fit_a_syn() {
+        let r = TcpRepr {
+            flags: flags::SYN,
+            mss: Some(1460),
+            wscale: Some(7),
+            sack_permitted: true,
+            timestamp: Some((0xdead_beef, 0)),
+            ..TcpRepr::default()
+        };
+        assert_eq!(r.header_len(), MAX_SYN_HEADER_LEN);
+        assert!(r.header_len() <= 60, "options fit 40 bytes");
+        let b = build(&r, &[]);
+        assert_eq!(TcpRepr::parse(&b).unwrap().0, r);
+        let h = etherparse::TcpHeader::from_slice(&b).unwrap().0;
+        let ts = h.options_iterator().find_map(|o| match o {
+            Ok(etherparse::TcpOptionElement::Timestamp(v, e)) => Some((v, e)),
+            _ => None,
+        });
+        assert_eq!(ts, Some((0xdead_beef, 0)));
+        // A timestamps option of the wrong length is ignored.
+        let mut b = vec![0u8; 32];
+        b[12] = 8 << 4;
+        b[20..29].copy_from_slice(&[8, 9, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(TcpRepr::parse(&b).unwrap().0.timestamp, None);
+    }
+
+    #[test]
+    fn sack_blocks_shrink_to_three_beside_timestamps() {
+        let mut r = TcpRepr {
+            flags: flags::ACK,
+            timestamp: Some((1, 2)),
+            ..TcpRepr::default()
+        };
+        for i in 0..4 {
+            r.sack[i] = (Seq(100 * i as u32), Seq(100 * i as u32 + 50));
+        }
+        r.sack_count = 4;
+        assert_eq!(r.sack_blocks().len(), 3);
+        assert_eq!(r.header_len(), 20 + 12 + 4 + 24);
+        assert_eq!(r.header_len(), 60, "exactly the 40 option bytes");
+        let b = build(&r, b"x");
+        let (p, payload) = TcpRepr::parse(&b).unwrap();
+        assert_eq!(p.sack_blocks(), &r.sack[..3]);
+        assert_eq!(p.timestamp, Some((1, 2)));
+        assert_eq!(payload, b"x");
+        r.timestamp = None;
+        assert_eq!(r.sack_blocks().len(), 4);
     }
 
     #[test]

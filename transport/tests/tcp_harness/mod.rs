@@ -62,6 +62,8 @@ pub struct FakeIp {
     pub fail: bool,
     /// What the route's device offloads (`IpTx::offload`): none unless a test says so.
     pub offload: netif::Offload,
+    /// Path MTUs the transport reported (`IpTx::set_path_mtu`), latest last.
+    pub pmtu: Vec<(Ipv4Addr, usize)>,
 }
 
 impl IpTx for FakeIp {
@@ -96,8 +98,13 @@ impl IpTx for FakeIp {
         Ok(())
     }
 
-    fn route_info(&self, _dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
-        Some((US, 1500))
+    fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
+        let learnt = self.pmtu.iter().rev().find(|p| p.0 == dst).map(|p| p.1);
+        Some((US, learnt.unwrap_or(1500)))
+    }
+
+    fn set_path_mtu(&mut self, dst: Ipv4Addr, mtu: usize, _now: Instant) {
+        self.pmtu.push((dst, mtu));
     }
 
     fn is_local(&self, ip: Ipv4Addr) -> bool {

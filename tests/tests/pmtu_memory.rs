@@ -1,0 +1,236 @@
+//! Path-MTU discovery through the real `ip` and `transport` layers, in memory (issue 11):
+//! the segments leave with DF; an ICMP "fragmentation needed" frame quoting a segment in
+//! flight lowers the connection's MSS, the data goes again in segments that fit, and ip's
+//! `route_info` reports the path MTU until it expires 10 minutes later, when the connection
+//! grows its segments back; one quoting data never sent changes nothing. Sans-IO: the test plays the peer, a router and the clock.
+
+use arp::ArpRepr;
+use ip::icmp::IcmpRepr;
+use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use ip::{IpConfig, IpLayer, TxFrame};
+use netif::ethernet::{self, ethertype};
+use netif::{DeviceInfo, Duration, Instant, MacAddr, Offload};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use transport::tcp::wire::{flags, TcpRepr};
+use transport::tcp::Seq;
+use transport::{SocketHandle, Transport, TransportConfig};
+
+const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
+const US_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
+const PEER_PORT: u16 = 40_000;
+const PORT: u16 = 80;
+
+fn eth(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; ethernet::HEADER_LEN + payload.len()];
+    ethernet::Repr {
+        dst,
+        src,
+        ethertype,
+    }
+    .emit(&mut f);
+    f[ethernet::HEADER_LEN..].copy_from_slice(payload);
+    f
+}
+
+fn ip_frame(src: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut d = vec![0u8; ipv4::HEADER_LEN + payload.len()];
+    Ipv4Repr {
+        src,
+        dst: US,
+        protocol,
+        ttl: 64,
+        tos: 0,
+        ident: 7,
+        dont_fragment: false,
+        payload_len: payload.len(),
+    }
+    .emit(&mut d, 0, false);
+    d[ipv4::HEADER_LEN..].copy_from_slice(payload);
+    eth(US_MAC, PEER_MAC, ethertype::IPV4, &d)
+}
+
+fn peer_segment(r: TcpRepr) -> Vec<u8> {
+    let r = TcpRepr {
+        src_port: PEER_PORT,
+        dst_port: PORT,
+        ..r
+    };
+    let mut b = vec![0u8; r.header_len()];
+    r.emit(&mut b, PEER, US);
+    ip_frame(PEER, ipv4::protocol::TCP, &b)
+}
+
+/// A frame the stack sent: DF set?, and its TCP header and payload length.
+fn parse(f: &TxFrame) -> (bool, TcpRepr, usize, Vec<u8>) {
+    let p = Ipv4Packet::new_checked(&f.data[ethernet::HEADER_LEN..]).expect("IPv4");
+    let (r, data) = TcpRepr::parse(p.payload()).expect("TCP");
+    // What a router quotes: the IP header and the first 8 bytes of TCP.
+    let hl = p.header_len();
+    let quote = f.data[ethernet::HEADER_LEN..ethernet::HEADER_LEN + hl + 8].to_vec();
+    (p.dont_fragment(), r, data.len(), quote)
+}
+
+struct Host {
+    ip: IpLayer,
+    t: Transport,
+    now: Instant,
+    conn: SocketHandle,
+    our_seq: Seq,
+}
+
+impl Host {
+    /// The stack with a connection the peer opened (MSS 1460, no timestamps).
+    fn new() -> Host {
+        let now = Instant::from_secs(100);
+        let mut ip = IpLayer::new(IpConfig::default());
+        let i = ip.add_interface(&DeviceInfo {
+            name: "tap0".into(),
+            mtu: 1500,
+            mac: US_MAC,
+            loopback: false,
+            offload: Offload::NONE,
+        });
+        ip.set_address(i, Some("10.0.0.1/24".parse().unwrap()), now)
+            .unwrap();
+        ip.set_up(i, true, now).unwrap();
+        let mut t = Transport::new(TransportConfig::default());
+        let req = ArpRepr::request(PEER_MAC, PEER, US);
+        let f = eth(
+            MacAddr::BROADCAST,
+            PEER_MAC,
+            ethertype::ARP,
+            &req.to_bytes(),
+        );
+        ip.receive_frame(i, &f, now, &mut t);
+        ip.take_tx().for_each(drop);
+        let l = t.tcp_open().unwrap();
+        t.tcp_bind(l, SocketAddrV4::new(US, PORT), ip.tx()).unwrap();
+        t.tcp_listen(l, 4, ip.tx()).unwrap();
+        let syn = TcpRepr {
+            seq: Seq(0x1000),
+            flags: flags::SYN,
+            window: 65_535,
+            mss: Some(1460),
+            ..TcpRepr::default()
+        };
+        ip.receive_frame(i, &peer_segment(syn), now, &mut t);
+        let out: Vec<TxFrame> = ip.take_tx().collect();
+        let (df, sa, _, _) = parse(&out[0]);
+        assert!(df, "the SYN-ACK carries DF");
+        let ack = TcpRepr {
+            seq: Seq(0x1001),
+            ack: sa.seq + 1,
+            flags: flags::ACK,
+            window: 65_535,
+            ..TcpRepr::default()
+        };
+        ip.receive_frame(i, &peer_segment(ack), now, &mut t);
+        let (conn, _) = t.tcp_accept(l).unwrap().expect("a connection");
+        Host {
+            ip,
+            t,
+            now,
+            conn,
+            our_seq: sa.seq + 1,
+        }
+    }
+
+    fn send(&mut self, n: usize) -> Vec<(bool, TcpRepr, usize, Vec<u8>)> {
+        let data = vec![7u8; n];
+        self.t
+            .tcp_send(self.conn, &data, self.ip.tx(), self.now)
+            .unwrap();
+        self.ip.take_tx().map(|f| parse(&f)).collect()
+    }
+
+    /// A router's "fragmentation needed" (next hop `mtu`) quoting `quote`.
+    fn frag_needed(&mut self, mtu: u16, quote: &[u8]) {
+        let msg = IcmpRepr::DestUnreachable {
+            code: 4,
+            next_hop_mtu: mtu,
+            original: quote,
+        };
+        let mut b = vec![0u8; msg.buffer_len()];
+        msg.emit(&mut b);
+        let f = ip_frame(ROUTER, ipv4::protocol::ICMP, &b);
+        self.ip.receive_frame(0, &f, self.now, &mut self.t);
+    }
+
+    fn mss(&mut self) -> usize {
+        self.t.tcp(self.conn).unwrap().conn_info().unwrap().mss
+    }
+}
+
+#[test]
+fn frag_needed_through_ip_lowers_the_mss_resends_and_is_cached_ten_minutes() {
+    let mut h = Host::new();
+    let sent = h.send(2920);
+    assert_eq!(
+        sent.iter().map(|s| s.2).collect::<Vec<_>>(),
+        vec![1460, 1460]
+    );
+    assert!(sent.iter().all(|s| s.0), "DF on every segment");
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1500)));
+
+    // A forged error: the quote's sequence number is far from anything sent.
+    let mut forged = sent[1].3.clone();
+    let at = forged.len() - 4;
+    let far = sent[1].1.seq.0.wrapping_add(0x4000_0000);
+    forged[at..].copy_from_slice(&far.to_be_bytes());
+    h.frag_needed(1000, &forged);
+    assert_eq!(h.mss(), 1460);
+    assert_eq!(h.t.tcp_stats().pmtu_forged, 1);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1500)));
+    assert_eq!(h.ip.take_tx().count(), 0);
+
+    // A genuine one about the second segment: MSS 1000 - 40, everything again from SND.UNA.
+    let quote = sent[1].3.clone();
+    h.frag_needed(1000, &quote);
+    assert_eq!(h.mss(), 960);
+    assert_eq!(h.t.tcp_stats().pmtu_updates, 1);
+    let again: Vec<_> = h.ip.take_tx().map(|f| parse(&f)).collect();
+    assert_eq!(
+        again.iter().map(|s| s.2).collect::<Vec<_>>(),
+        vec![960, 960, 960, 40]
+    );
+    assert_eq!(again[0].1.seq, h.our_seq);
+    assert!(again.iter().all(|s| s.0));
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1000)));
+
+    // The learnt MTU expires after 10 minutes (RFC 1191 6.3).
+    let expiry = h.now + Duration::from_secs(600);
+    assert!(h.ip.poll_at().is_some_and(|t| t <= expiry));
+    h.ip.poll(expiry - Duration::from_secs(1), &mut h.t);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1000)));
+    h.ip.poll(expiry, &mut h.t);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1500)));
+    // ... and the connection tries full-sized segments again.
+    h.now = expiry;
+    // (The peer's ARP entry aged out meanwhile: it introduces itself again.)
+    let req = ArpRepr::request(PEER_MAC, PEER, US);
+    let f = eth(
+        MacAddr::BROADCAST,
+        PEER_MAC,
+        ethertype::ARP,
+        &req.to_bytes(),
+    );
+    h.ip.receive_frame(0, &f, h.now, &mut h.t);
+    let ack = TcpRepr {
+        seq: Seq(0x1001),
+        ack: h.our_seq + 2920,
+        flags: flags::ACK,
+        window: 65_535,
+        ..TcpRepr::default()
+    };
+    h.ip.receive_frame(0, &peer_segment(ack), h.now, &mut h.t);
+    h.ip.take_tx().for_each(drop);
+    let sent = h.send(2920);
+    assert_eq!(
+        sent.iter().map(|s| s.2).collect::<Vec<_>>(),
+        vec![1460, 1460]
+    );
+    assert_eq!(h.mss(), 1460);
+}
