@@ -266,9 +266,7 @@ impl<D: Device> Device for PcapWriter<D> {
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
-        self.inner.send(frame)?;
-        self.handle.record(frame);
-        Ok(())
+        self.send_meta(frame, &FrameMeta::default())
     }
 
     /// Records what crosses the device: a coalesced or to-be-cut segment as one large frame,
@@ -288,9 +286,11 @@ impl<D: Device> Device for PcapWriter<D> {
     }
 
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
-        self.inner.send_meta(frame, meta)?;
+        // Recorded before it is handed on (as the tracer does): once the device has it, the
+        // peer may answer, and whoever then stops the capture must find the frame in it
+        // even if this thread is preempted on its way out of the write.
         self.handle.record(frame);
-        Ok(())
+        self.inner.send_meta(frame, meta)
     }
 }
 
