@@ -4,11 +4,17 @@
 //!   the test fails. All TAP traffic stays inside it.
 //! - [`Tapip`]: the real `tapip` binary running in a namespace, driven through its stdin
 //!   (commands are read line by line when stdin is not a terminal), its output collected.
+//! - [`top2`]: both at once, the usual start of a kernel test.
+//! - [`Proc`]: a kernel-side program (netcat, curl, Python...) started in a namespace and
+//!   killed by its PID when it drops.
+//! - [`TempDir`]: a directory of one test's files, removed when it drops.
+//! - [`eventually`], [`wait_child`], [`sha256_file`]: small waits and checks the kernel
+//!   tests share.
 #![forbid(unsafe_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,6 +61,9 @@ pub fn is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+/// `SECS(n)`: n seconds, for the many timeouts of the kernel tests.
+pub const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -103,6 +112,25 @@ impl Netns {
         let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
         s.push_str(&String::from_utf8_lossy(&o.stderr));
         (o.status.success(), s)
+    }
+
+    /// Load the nftables `rules` (e.g. a `netdev` ingress hook dropping a share of the
+    /// frames) into the namespace, through a file `loss.nft` in `dir`; panics if nft fails.
+    pub fn nft(&self, dir: &TempDir, rules: &str) {
+        let path = dir.path("loss.nft");
+        std::fs::write(&path, rules).expect("write the nft rules");
+        let (ok, out) = self.sh_text(&format!("nft -f {}", path.display()));
+        assert!(ok, "nft -f failed: {out}");
+    }
+
+    /// Wait (at most 10 s) until something listens on TCP `port` in the namespace; panics
+    /// if nothing does.
+    pub fn wait_listening(&self, port: u16) {
+        let ok = eventually(SECS(10), || {
+            let (_, out) = self.sh_text(&format!("ss -Hltn 'sport = :{port}'"));
+            out.contains("LISTEN")
+        });
+        assert!(ok, "nothing listens on port {port} in the namespace");
     }
 }
 
@@ -187,6 +215,28 @@ impl Tapip {
         }
     }
 
+    /// Wait until the output printed after byte `since` contains `ok` (returns that part);
+    /// panics on a line starting with `err` that does not contain `ok`, or at `timeout`.
+    pub fn wait_result(&self, since: usize, ok: &str, err: &str, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let out = self.output();
+            let new = out.get(since..).unwrap_or_default();
+            if new.contains(ok) {
+                return new.to_string();
+            }
+            if new.lines().any(|l| l.starts_with(err) && !l.contains(ok)) {
+                // Let the rest of the line (and a summary after it) arrive.
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("failed ({err:?} before {ok:?}):\n{}", self.output());
+            }
+            if Instant::now() > end {
+                panic!("timed out waiting for {ok:?}; tapip printed:\n{out}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -211,14 +261,7 @@ impl Tapip {
     }
 
     fn wait(&mut self, timeout: Duration) -> Option<i32> {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        wait_child(&mut self.child, timeout).and_then(|s| s.code())
     }
 }
 
@@ -242,4 +285,168 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Wait for `child` to exit, polling, at most `timeout`; its status, or None on timeout
+/// (the child is left running).
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A namespace made for one test and the stack started in it with `args` (TOP2: the stack's
+/// tap0 faces the kernel's tap0 in the namespace).
+pub fn top2(tag: &str, args: &[&str]) -> (Netns, Tapip) {
+    let ns = Netns::new(tag);
+    let t = Tapip::start(&ns, args);
+    (ns, t)
+}
+
+/// A kernel-side program a test started in its namespace; killed by its PID when it drops
+/// (also when the test fails).
+pub struct Proc(Child);
+
+impl Proc {
+    /// Run the shell line `line` in `ns`, its output going where the test's goes.
+    pub fn spawn(ns: &Netns, line: &str) -> Proc {
+        Proc::start(ns, line, Stdio::inherit, Stdio::inherit)
+    }
+
+    /// Run the shell line `line` in `ns`, its stdout and stderr collected for
+    /// [`Proc::output`] (a program that prints more than a pipe holds, 64 KiB, before it
+    /// ends would block: redirect bulk data to a file).
+    pub fn spawn_piped(ns: &Netns, line: &str) -> Proc {
+        Proc::start(ns, line, Stdio::piped, Stdio::piped)
+    }
+
+    fn start(ns: &Netns, line: &str, out: fn() -> Stdio, err: fn() -> Stdio) -> Proc {
+        // `ip netns exec` and `exec` replace themselves: the child's PID is the program's.
+        Proc(
+            ns.command("sh")
+                .args(["-c", &format!("exec {line}")])
+                .stdin(Stdio::null())
+                .stdout(out())
+                .stderr(err())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run '{line}': {e}")),
+        )
+    }
+
+    /// Its process id (the program's own: `exec` replaced the shell).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Is it still running?
+    pub fn running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+
+    /// Wait for the exit; None on timeout (the program is left running).
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        wait_child(&mut self.0, timeout)
+    }
+
+    /// Wait for the exit (killing it after `timeout`) and collect what it printed, stdout
+    /// then stderr (empty unless started by [`Proc::spawn_piped`]); the status is None when
+    /// it had to be killed.
+    pub fn output(mut self, timeout: Duration) -> (Option<ExitStatus>, String) {
+        let status = self.wait(timeout);
+        if status.is_none() {
+            let _ = self.0.kill();
+        }
+        let mut text = String::new();
+        if let Some(mut o) = self.0.stdout.take() {
+            let _ = o.read_to_string(&mut text);
+        }
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_string(&mut text);
+        }
+        (status, text)
+    }
+
+    /// [`Proc::output`] with the status reduced to "ended by itself with success".
+    pub fn finish(self, timeout: Duration) -> (bool, String) {
+        let (status, text) = self.output(timeout);
+        (status.is_some_and(|s| s.success()), text)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// A directory of one test's files under the system's temporary directory, named after
+/// `tag`, the process and a counter; removed when it drops (also when the test fails).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!(
+            "tapip-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path of `name` in the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// `name` filled with `len` random bytes; returns its path and contents.
+    pub fn random_file(&self, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
+        let mut data = Vec::with_capacity(len);
+        std::fs::File::open("/dev/urandom")
+            .expect("/dev/urandom")
+            .take(len as u64)
+            .read_to_end(&mut data)
+            .expect("random bytes");
+        assert_eq!(data.len(), len);
+        let p = self.path(name);
+        std::fs::write(&p, &data).expect("write the file");
+        (p, data)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// SHA-256 of a file, in hex, by coreutils' `sha256sum`; panics if it cannot be computed.
+pub fn sha256_file(p: &Path) -> String {
+    let o = Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .expect("run sha256sum");
+    assert!(o.status.success(), "sha256sum {}", p.display());
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 pub mod pair;

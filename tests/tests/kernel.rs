@@ -2,16 +2,7 @@
 //! test in a network namespace of its own.
 
 use std::time::Duration;
-use tests::{eventually, Netns, Tapip};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-/// A namespace with `tapip` running on its tap0 with the TOP2 defaults.
-fn top2(tag: &str, extra: &[&str]) -> (Netns, Tapip) {
-    let ns = Netns::new(tag);
-    let t = Tapip::start(&ns, extra);
-    (ns, t)
-}
+use tests::{eventually, top2, Netns, Tapip, SECS};
 
 fn assert_ping_ok(out: &str, count: u32) {
     assert!(

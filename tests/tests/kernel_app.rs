@@ -8,9 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tests::{eventually, example_bin, Netns};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
+use tests::{eventually, example_bin, wait_child, Netns, TempDir, SECS};
 
 /// An example program running inside a namespace, its output (stdout and stderr, by line)
 /// collected. Killed by its PID when dropped.
@@ -99,16 +97,10 @@ impl App {
 
     /// Wait for the program to end by itself; its exit code.
     fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                // Let the reader threads take the last of the output.
-                std::thread::sleep(Duration::from_millis(100));
-                return s.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        let status = wait_child(&mut self.child, timeout)?;
+        // Let the reader threads take the last of the output.
+        std::thread::sleep(Duration::from_millis(100));
+        status.code()
     }
 }
 
@@ -125,17 +117,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn temp(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("tapip-app-{}-{name}", std::process::id()))
-}
-
 /// Run a Python program inside the namespace; its output and success.
 fn python(ns: &Netns, name: &str, code: &str) -> (bool, String) {
-    let script = temp(name);
+    let dir = TempDir::new("app");
+    let script = dir.path(name);
     std::fs::write(&script, code).expect("write a script");
-    let r = ns.sh_text(&format!("timeout 30 python3 {}", script.display()));
-    let _ = std::fs::remove_file(&script);
-    r
+    ns.sh_text(&format!("timeout 30 python3 {}", script.display()))
 }
 
 /// Three connections at once from the kernel, each sending 200 KB in pieces and checking
@@ -227,10 +214,9 @@ fn udp_echo_client_and_server_examples_talk_through_the_kernel_router() {
 #[test]
 fn http_get_example_fetches_a_file_from_a_kernel_web_server() {
     let ns = Netns::new("app4");
-    let dir = temp("www");
-    std::fs::create_dir_all(&dir).expect("a directory to serve");
+    let dir = TempDir::new("app-www");
     let body: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 256) as u8).collect();
-    std::fs::write(dir.join("file.bin"), &body).expect("write the file");
+    std::fs::write(dir.path("file.bin"), &body).expect("write the file");
     let mut web = ns
         .command("python3")
         .args([
@@ -241,7 +227,7 @@ fn http_get_example_fetches_a_file_from_a_kernel_web_server() {
             "0.0.0.0",
             "--directory",
         ])
-        .arg(&dir)
+        .arg(dir.root())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -251,7 +237,6 @@ fn http_get_example_fetches_a_file_from_a_kernel_web_server() {
     let code = get.wait_exit(SECS(30));
     let _ = web.kill();
     let _ = web.wait();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(listening, "the kernel's web server did not start");
     assert_eq!(code, Some(0), "{}", get.output());
     assert!(get.output().contains("HTTP/1.0 200 OK"), "{}", get.output());

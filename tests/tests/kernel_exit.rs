@@ -3,126 +3,10 @@
 //! takes nothing makes the exit give up after `--linger` and say what was not delivered.
 //! Each test in a network namespace of its own.
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-use tests::{eventually, tapip_bin, Netns, Tapip};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-/// A directory of this test's files, removed when it drops (also when the test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("tapip-exit-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn random_file(&self, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
-        let mut data = Vec::with_capacity(len);
-        std::fs::File::open("/dev/urandom")
-            .expect("/dev/urandom")
-            .take(len as u64)
-            .read_to_end(&mut data)
-            .expect("random bytes");
-        let p = self.path(name);
-        std::fs::write(&p, &data).expect("write the file");
-        (p, data)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A program this test started in the namespace; killed by its PID when it drops.
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(ns: &Netns, line: &str) -> Proc {
-        // `ip netns exec` and `exec` replace themselves: the child's PID is the program's.
-        Proc(
-            ns.command("sh")
-                .args(["-c", &format!("exec {line}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run '{line}': {e}")),
-        )
-    }
-
-    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(s)) = self.0.try_wait() {
-                return Some(s);
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Wait for the exit (killing it after `timeout`) and collect what it printed.
-    fn output(mut self, timeout: Duration) -> (Option<ExitStatus>, String) {
-        let status = self.wait(timeout);
-        if status.is_none() {
-            let _ = self.0.kill();
-        }
-        let mut text = String::new();
-        if let Some(mut o) = self.0.stdout.take() {
-            let _ = o.read_to_string(&mut text);
-        }
-        if let Some(mut e) = self.0.stderr.take() {
-            let _ = e.read_to_string(&mut text);
-        }
-        (status, text)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// Wait until something listens on TCP `port` in the namespace.
-fn wait_listening(ns: &Netns, port: u16) {
-    let ok = eventually(SECS(10), || {
-        let (_, out) = ns.sh_text(&format!("ss -Hltn 'sport = :{port}'"));
-        out.contains("LISTEN")
-    });
-    assert!(ok, "nothing listens on port {port} in the namespace");
-}
-
-fn sha256(data: &[u8], dir: &TempDir, name: &str) -> String {
-    let p = dir.path(name);
-    std::fs::write(&p, data).expect("write");
-    let o: Output = Command::new("sha256sum")
-        .arg(&p)
-        .output()
-        .expect("sha256sum");
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
+use tests::{eventually, sha256_file, tapip_bin, Netns, Proc, Tapip, TempDir, SECS};
 
 /// 5% of what arrives at the kernel's tap0 dropped by nftables on its ingress hook.
 const NFT_LOSS: &str = "table netdev tapip_loss {
@@ -151,11 +35,44 @@ fn lossy_ns(tag: &str, dir: &TempDir, rules: &str) -> Netns {
     let ns = Netns::new(tag);
     let (ok, out) = ns.sh_text("ip tuntap add dev tap0 mode tap");
     assert!(ok, "ip tuntap add: {out}");
-    let path = dir.path("loss.nft");
-    std::fs::write(&path, rules).unwrap();
-    let (ok, out) = ns.sh_text(&format!("nft -f {}", path.display()));
-    assert!(ok, "nft -f failed: {out}");
+    ns.nft(dir, rules);
     ns
+}
+
+/// The kernel's `nc -N -l PORT`, writing what it receives to `dst`. `-N`: nc sends its FIN
+/// at once (its input is empty), so `snc`'s peer has closed long before the data is
+/// through, as in the issue (LAST-ACK with data queued); nc ends only when the stack's FIN
+/// comes.
+fn nc_sink(ns: &Netns, port: u16, dst: &Path) -> Proc {
+    Proc::spawn_piped(ns, &format!("nc -N -l {port} > {}", dst.display()))
+}
+
+/// `tapip --fault FAULT --linger 60 -c SCRIPT` in `ns`.
+fn tapip_script(ns: &Netns, fault: &str, script: &str) -> Proc {
+    Proc::spawn_piped(
+        ns,
+        &format!(
+            "{} --fault {fault} --linger 60 -c '{script}'",
+            tapip_bin().display()
+        ),
+    )
+}
+
+/// `nc` (of [`nc_sink`]) ends, having written the whole of `src` to `dst` and seen the
+/// FIN; `out` is tapip's output, for the messages.
+fn assert_nc_got_all(nc: &mut Proc, dst: &Path, src: &Path, out: &str) {
+    let len = std::fs::metadata(src).map_or(0, |m| m.len());
+    let nc_status = nc.wait(SECS(10));
+    let got = std::fs::metadata(dst).map_or(0, |m| m.len());
+    assert_eq!(
+        got, len,
+        "nc received {got} of {len} bytes (nc: {nc_status:?})\n{out}"
+    );
+    assert_eq!(sha256_file(dst), sha256_file(src));
+    assert!(
+        nc_status.is_some_and(|s| s.success()),
+        "nc did not see the FIN: {nc_status:?}\n{out}"
+    );
 }
 
 /// The issue's case: a lossy link both ways, `snc -f` then `exit` at once. The kernel's
@@ -166,24 +83,15 @@ fn exit_right_after_snc_over_a_lossy_link_loses_nothing() {
     const LEN: usize = 5_000_000;
     let dir = TempDir::new("lossy");
     let ns = lossy_ns("texitloss", &dir, NFT_LOSS);
-    let (src, data) = dir.random_file("src.bin", LEN);
+    let (src, _) = dir.random_file("src.bin", LEN);
     let dst = dir.path("nc.bin");
-    // `-N`: nc sends its FIN at once (its input is empty), so `snc`'s peer has closed long
-    // before the data is through, as in the issue (LAST-ACK with data queued); nc ends only
-    // when the stack's FIN comes.
-    let mut nc = Proc::spawn(&ns, &format!("nc -N -l 9002 > {}", dst.display()));
+    let mut nc = nc_sink(&ns, 9002, &dst);
     let fault = "loss=0.05,corrupt=0.01,dup=0.02,reorder=0.25,delay=5ms,jitter=2ms,seed=9";
     // The stack's side of the tap comes up once tapip attaches: until then nc waits.
     let script = format!("sleep 1; snc -c 10.0.0.2:9002 -f {}; exit", src.display());
     let start = Instant::now();
-    let tapip = Proc::spawn(
-        &ns,
-        &format!(
-            "{} --fault {fault} --linger 60 -c '{script}'",
-            tapip_bin().display()
-        ),
-    );
-    wait_listening(&ns, 9002);
+    let tapip = tapip_script(&ns, fault, &script);
+    ns.wait_listening(9002);
     let (status, out) = tapip.output(SECS(150));
     println!(
         "tapip ended after {:.1} s:\n{out}",
@@ -193,22 +101,7 @@ fn exit_right_after_snc_over_a_lossy_link_loses_nothing() {
         status.is_some_and(|s| s.success()),
         "tapip: {status:?}\n{out}"
     );
-    let nc_status = nc.wait(SECS(10));
-    let got = std::fs::read(&dst).unwrap_or_default();
-    assert_eq!(
-        got.len(),
-        LEN,
-        "nc received {} of {LEN} bytes (nc: {nc_status:?})\n{out}",
-        got.len()
-    );
-    assert_eq!(
-        sha256(&got, &dir, "got.copy"),
-        sha256(&data, &dir, "src.copy")
-    );
-    assert!(
-        nc_status.is_some_and(|s| s.success()),
-        "nc did not see the FIN: {nc_status:?}\n{out}"
-    );
+    assert_nc_got_all(&mut nc, &dst, &src, &out);
     assert!(
         out.contains(&format!("snc: sent {LEN} bytes")),
         "snc reports the bytes acknowledged:\n{out}"
@@ -224,22 +117,16 @@ fn exit_waits_for_closed_connections_to_deliver_their_data() {
     const LEN: usize = 1_500_000;
     let dir = TempDir::new("orphan");
     let ns = lossy_ns("texitorphan", &dir, NFT_SLOW);
-    let (src, data) = dir.random_file("src.bin", LEN);
+    let (src, _) = dir.random_file("src.bin", LEN);
     let dst = dir.path("nc.bin");
-    let mut nc = Proc::spawn(&ns, &format!("nc -N -l 9003 > {}", dst.display()));
+    let mut nc = nc_sink(&ns, 9003, &dst);
     let fault = "dup=0.02,reorder=0.1,delay=5ms,jitter=2ms,seed=5";
     let script = format!(
         "sleep 1; snc -c 10.0.0.2:9003 -w 1 -f {}; exit",
         src.display()
     );
-    let tapip = Proc::spawn(
-        &ns,
-        &format!(
-            "{} --fault {fault} --linger 60 -c '{script}'",
-            tapip_bin().display()
-        ),
-    );
-    wait_listening(&ns, 9003);
+    let tapip = tapip_script(&ns, fault, &script);
+    ns.wait_listening(9003);
     let (status, out) = tapip.output(SECS(120));
     println!("{out}");
     assert!(
@@ -253,14 +140,7 @@ fn exit_waits_for_closed_connections_to_deliver_their_data() {
         Some(1),
         "tapip: {status:?}\n{out}"
     );
-    let nc_status = nc.wait(SECS(10));
-    let got = std::fs::read(&dst).unwrap_or_default();
-    assert_eq!(got.len(), LEN, "nc: {nc_status:?}\n{out}");
-    assert_eq!(
-        sha256(&got, &dir, "got.copy"),
-        sha256(&data, &dir, "src.copy")
-    );
-    assert!(nc_status.is_some_and(|s| s.success()), "nc: {nc_status:?}");
+    assert_nc_got_all(&mut nc, &dst, &src, &out);
 }
 
 /// A kernel peer that takes nothing (stopped): the stack's send queue stays full.
@@ -268,10 +148,10 @@ fn stalled_upload(tag: &str, dir: &TempDir, port: u16, extra: &[&str]) -> (Netns
     let ns = Netns::new(tag);
     let t = Tapip::start(&ns, extra);
     let (src, _) = dir.random_file("src.bin", 8 << 20);
-    let nc = Proc::spawn(&ns, &format!("nc -l {port}"));
-    wait_listening(&ns, port);
+    let nc = Proc::spawn_piped(&ns, &format!("nc -l {port}"));
+    ns.wait_listening(port);
     let _ = Command::new("kill")
-        .args(["-STOP", &nc.0.id().to_string()])
+        .args(["-STOP", &nc.pid().to_string()])
         .status();
     let mut t = t;
     t.cmd(&format!(
@@ -354,10 +234,10 @@ fn the_end_of_piped_input_waits_for_closed_connections_too() {
     const LEN: usize = 1_500_000;
     let dir = TempDir::new("pipe");
     let ns = lossy_ns("texitpipe", &dir, NFT_SLOW);
-    let (src, data) = dir.random_file("src.bin", LEN);
+    let (src, _) = dir.random_file("src.bin", LEN);
     let dst = dir.path("nc.bin");
-    let mut nc = Proc::spawn(&ns, &format!("nc -N -l 9007 > {}", dst.display()));
-    wait_listening(&ns, 9007);
+    let mut nc = nc_sink(&ns, 9007, &dst);
+    ns.wait_listening(9007);
     let fault = "dup=0.02,reorder=0.1,delay=5ms,jitter=2ms,seed=6";
     let mut t = Tapip::start(&ns, &["--fault", fault, "--linger", "60"]);
     t.cmd(&format!("snc -c 10.0.0.2:9007 -w 1 -f {}", src.display()));
@@ -367,12 +247,5 @@ fn the_end_of_piped_input_waits_for_closed_connections_too() {
     // 1: snc gave up waiting (an error); the exit itself lost nothing.
     assert_eq!(code, Some(1), "{out}");
     assert!(!out.contains("gave up on tcp"), "{out}");
-    let nc_status = nc.wait(SECS(10));
-    let got = std::fs::read(&dst).unwrap_or_default();
-    assert_eq!(got.len(), LEN, "nc: {nc_status:?}\n{out}");
-    assert_eq!(
-        sha256(&got, &dir, "got.copy"),
-        sha256(&data, &dir, "src.copy")
-    );
-    assert!(nc_status.is_some_and(|s| s.success()), "nc: {nc_status:?}");
+    assert_nc_got_all(&mut nc, &dst, &src, &out);
 }

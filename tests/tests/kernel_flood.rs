@@ -6,66 +6,14 @@
 //! and that the stack keeps answering.
 
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use tests::{Netns, Tapip};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
+use tests::{Netns, Proc, Tapip, TempDir, SECS};
 
 fn flood_py() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tools/flood.py")
         .display()
         .to_string()
-}
-
-/// A kernel-side program this test started; killed by its PID when it drops.
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(ns: &Netns, line: &str) -> Proc {
-        Proc(
-            ns.command("sh")
-                .args(["-c", &format!("exec {line}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run '{line}': {e}")),
-        )
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.0.try_wait(), Ok(None))
-    }
-
-    /// Wait for the exit (at most `timeout`) and return what it printed.
-    fn finish(mut self, timeout: Duration) -> (bool, String) {
-        let end = Instant::now() + timeout;
-        while self.running() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if self.running() {
-            let _ = self.0.kill();
-        }
-        let child = std::mem::replace(
-            &mut self.0,
-            std::process::Command::new("true").spawn().expect("true"),
-        );
-        let out = child.wait_with_output().expect("output");
-        let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-        s.push_str(&String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), s)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
 }
 
 /// The resident set size of a process, in KiB.
@@ -110,7 +58,7 @@ fn pings(ns: &Netns) -> bool {
 
 /// Run a flood to its end, sampling the stack's resident size; (largest RSS, output).
 fn flood_sampling_rss(ns: &Netns, pid: u32, line: &str, timeout: Duration) -> (u64, String) {
-    let mut p = Proc::spawn(ns, line);
+    let mut p = Proc::spawn_piped(ns, line);
     let end = Instant::now() + timeout;
     let mut max = rss_kib(pid);
     while p.running() && Instant::now() < end {
@@ -122,12 +70,27 @@ fn flood_sampling_rss(ns: &Netns, pid: u32, line: &str, timeout: Duration) -> (u
     (max.max(rss_kib(pid)), out)
 }
 
-fn www(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tapip-flood-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    std::fs::write(d.join("small.txt"), b"hello\n").expect("write");
-    std::fs::write(d.join("big.bin"), vec![7u8; 1 << 20]).expect("write");
+/// Run `flood.py ARGS` against the stack `t` (which answers pings before and after),
+/// sampling its resident size: it may grow by less than 32 MiB.
+fn bounded_flood(ns: &Netns, t: &Tapip, args: &str, what: &str) {
+    assert!(pings(ns));
+    let pid = t.pid();
+    let before = rss_kib(pid);
+    let (max, out) =
+        flood_sampling_rss(ns, pid, &format!("python3 {} {args}", flood_py()), SECS(60));
+    println!("{out}{what}: RSS {before} KiB before, at most {max} KiB during");
+    assert!(
+        max < before + 32 * 1024,
+        "RSS grew from {before} to {max} KiB"
+    );
+    assert!(pings(ns), "the stack still answers");
+}
+
+/// A web root with /small.txt and a 1 MiB /big.bin.
+fn www(tag: &str) -> TempDir {
+    let d = TempDir::new(&format!("flood-{tag}"));
+    std::fs::write(d.path("small.txt"), b"hello\n").expect("write");
+    std::fs::write(d.path("big.bin"), vec![7u8; 1 << 20]).expect("write");
     d
 }
 
@@ -162,7 +125,7 @@ fn syn_flood_real_clients_connect_in_well_under_a_second() {
     let ns = Netns::new("synflood");
     let mut t = Tapip::start(&ns, &[]);
     let dir = www("syn");
-    t.cmd(&format!("serve http -p 80 {}", dir.display()));
+    t.cmd(&format!("serve http -p 80 {}", dir.root().display()));
     t.wait_for("serve http tcp 0.0.0.0:80", SECS(5));
     assert!(pings(&ns));
     let pid = t.pid();
@@ -171,9 +134,9 @@ fn syn_flood_real_clients_connect_in_well_under_a_second() {
 
     // 3,000 spoofed SYNs: 1,500 in the first second, 1,500 over the next 4 s; meanwhile
     // a client connects and fetches a page ten times, every 0.4 s.
-    let flood = Proc::spawn(&ns, &format!("python3 {} syn tap0 3000 1 4 80", flood_py()));
+    let flood = Proc::spawn_piped(&ns, &format!("python3 {} syn tap0 3000 1 4 80", flood_py()));
     std::thread::sleep(Duration::from_millis(200));
-    let client = Proc::spawn(&ns, &clients(10, 0.4));
+    let client = Proc::spawn_piped(&ns, &clients(10, 0.4));
     let mut rss_max = rss_before;
     let mut fl = Some(flood);
     let end = Instant::now() + SECS(20);
@@ -210,9 +173,9 @@ fn syn_flood_real_clients_connect_in_well_under_a_second() {
 
     // Right after the flood, the listener serves as usual: a 1 MiB download, and a new
     // connection gets a SYN-ACK at once.
-    let (ok, times) = Proc::spawn(&ns, &clients(3, 0.0)).finish(SECS(20));
+    let (ok, times) = Proc::spawn_piped(&ns, &clients(3, 0.0)).finish(SECS(20));
     assert!(ok, "{times}");
-    let out = dir.join("got.bin");
+    let out = dir.path("got.bin");
     let (ok, text) = ns.sh_text(&format!(
         "curl -sS --max-time 10 -o {} -w '%{{http_code}} %{{time_connect}}' http://10.0.0.1/big.bin",
         out.display()
@@ -237,7 +200,6 @@ fn syn_flood_real_clients_connect_in_well_under_a_second() {
         assert!(Instant::now() < end, "half-open connections remain:\n{o}");
         std::thread::sleep(Duration::from_millis(300));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -250,7 +212,7 @@ fn out_of_window_acks_and_rsts_draw_at_most_one_ack_each_burst() {
     let mut n = 0;
     let limited = stat(&mut t, &mut n, "tcp", "oow_acks_limited");
     let (ok, out) =
-        Proc::spawn(&ns, &format!("python3 {} oow tap0 7", flood_py())).finish(SECS(30));
+        Proc::spawn_piped(&ns, &format!("python3 {} oow tap0 7", flood_py())).finish(SECS(30));
     println!("{out}");
     assert!(ok, "{out}");
     let field = |k: &str| {
@@ -275,21 +237,7 @@ fn out_of_window_acks_and_rsts_draw_at_most_one_ack_each_burst() {
 fn unfinished_fragments_keep_memory_bounded() {
     let ns = Netns::new("fragflood");
     let t = Tapip::start(&ns, &[]);
-    assert!(pings(&ns));
-    let pid = t.pid();
-    let before = rss_kib(pid);
-    let (max, out) = flood_sampling_rss(
-        &ns,
-        pid,
-        &format!("python3 {} frag tap0 20000", flood_py()),
-        SECS(60),
-    );
-    println!("{out}fragments: RSS {before} KiB before, at most {max} KiB during");
-    assert!(
-        max < before + 32 * 1024,
-        "RSS grew from {before} to {max} KiB"
-    );
-    assert!(pings(&ns), "the stack still answers");
+    bounded_flood(&ns, &t, "frag tap0 20000", "fragments");
     // Large pings (reassembled by the stack) still work.
     assert!(ns.sh("ping -c 1 -W 2 -s 3000 10.0.0.1").status.success());
 }
@@ -298,21 +246,7 @@ fn unfinished_fragments_keep_memory_bounded() {
 fn arp_requests_from_many_senders_keep_memory_bounded() {
     let ns = Netns::new("arpflood");
     let mut t = Tapip::start(&ns, &[]);
-    assert!(pings(&ns));
-    let pid = t.pid();
-    let before = rss_kib(pid);
-    let (max, out) = flood_sampling_rss(
-        &ns,
-        pid,
-        &format!("python3 {} arp tap0 20000", flood_py()),
-        SECS(60),
-    );
-    println!("{out}ARP: RSS {before} KiB before, at most {max} KiB during");
-    assert!(
-        max < before + 32 * 1024,
-        "RSS grew from {before} to {max} KiB"
-    );
-    assert!(pings(&ns), "the stack still answers");
+    bounded_flood(&ns, &t, "arp tap0 20000", "ARP");
     let o = run(&mut t, &mut 0, "arp");
     let entries = o.lines().filter(|l| l.starts_with("10.")).count();
     println!("ARP table: {entries} entries");
@@ -325,24 +259,13 @@ fn out_of_order_segments_keep_memory_bounded() {
     let mut t = Tapip::start(&ns, &[]);
     t.cmd("serve discard");
     t.wait_for("serve discard tcp 0.0.0.0:9", SECS(5));
-    assert!(pings(&ns));
-    let pid = t.pid();
-    let before = rss_kib(pid);
     // 8 connections, 5,000 one-byte segments each at every other byte of the window: each
     // would be a hole of its own.
-    let (max, out) = flood_sampling_rss(
-        &ns,
-        pid,
-        &format!("python3 {} ooo tap0 9 8 5000", flood_py()),
-        SECS(60),
-    );
+    bounded_flood(&ns, &t, "ooo tap0 9 8 5000", "out-of-order");
     let mut n = 0;
     let queued = stat(&mut t, &mut n, "tcp", "ooo_queued");
     let dropped = stat(&mut t, &mut n, "tcp", "drop_ooo_full");
-    println!(
-        "{out}out-of-order: {queued} queued, {dropped} dropped; RSS {before} KiB before, \
-         at most {max} KiB during"
-    );
+    println!("out-of-order: {queued} queued, {dropped} dropped");
     assert!(
         queued <= 8 * 1024,
         "at most 1,024 segments a connection: {queued}"
@@ -350,11 +273,6 @@ fn out_of_order_segments_keep_memory_bounded() {
     // Some of the forged frames are lost in the tap's queue (1,000 frames) when Python
     // outruns the stack; enough arrive to reach the cap.
     assert!(dropped > 0, "the cap was reached: {dropped} dropped");
-    assert!(
-        max < before + 32 * 1024,
-        "RSS grew from {before} to {max} KiB"
-    );
-    assert!(pings(&ns), "the stack still answers");
 }
 
 #[test]

@@ -4,13 +4,10 @@
 //! of both ends) and with the device counters of `stat` telling which kind of frames
 //! crossed; the same with 10% loss on each side. Each test in a network namespace of its own.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use tests::{Netns, Tapip};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
+use tests::{eventually, sha256_file, Netns, Proc, Tapip, TempDir, SECS};
 
 /// The size of each transfer.
 const MB20: usize = 20 * 1024 * 1024;
@@ -23,96 +20,8 @@ enum Mode {
     Plain,
 }
 
-/// A directory of this test's files, removed when it drops (also when the test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("tapip-offload-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// `name` filled with `len` random bytes.
-    fn random_file(&self, name: &str, len: usize) -> PathBuf {
-        let mut data = Vec::with_capacity(len);
-        std::fs::File::open("/dev/urandom")
-            .expect("/dev/urandom")
-            .take(len as u64)
-            .read_to_end(&mut data)
-            .expect("random bytes");
-        assert_eq!(data.len(), len);
-        let p = self.path(name);
-        std::fs::write(&p, &data).expect("write the file");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A kernel-side program this test started; killed by its PID when it drops.
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(ns: &Netns, line: &str) -> Proc {
-        // `ip netns exec` and `exec` replace themselves: the child's PID is the program's.
-        Proc(
-            ns.command("sh")
-                .args(["-c", &format!("exec {line}")])
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run '{line}': {e}")),
-        )
-    }
-
-    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(s)) = self.0.try_wait() {
-                return Some(s);
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// SHA-256 of a file, by coreutils' `sha256sum`.
-fn sha256(p: &Path) -> String {
-    let o = Command::new("sha256sum")
-        .arg(p)
-        .output()
-        .expect("run sha256sum");
-    assert!(o.status.success(), "sha256sum {}", p.display());
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
 fn assert_same_file(what: &str, got: &Path, want: &Path, t: &Tapip) {
-    let (g, w) = (sha256(got), sha256(want));
+    let (g, w) = (sha256_file(got), sha256_file(want));
     let len = std::fs::metadata(got).map_or(0, |m| m.len());
     assert_eq!(
         g,
@@ -146,10 +55,7 @@ fn start(tag: &str, mode: Mode, loss: Option<u32>, dir: &TempDir) -> (Netns, Tap
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let t = Tapip::start(&ns, &args);
     if loss.is_some() {
-        let rules = dir.path("loss.nft");
-        std::fs::write(&rules, NFT_LOSS).unwrap();
-        let (ok, out) = ns.sh_text(&format!("nft -f {}", rules.display()));
-        assert!(ok, "nft -f failed: {out}");
+        ns.nft(dir, NFT_LOSS);
     }
     (ns, t)
 }
@@ -160,7 +66,7 @@ fn stat_counter(t: &mut Tapip, line: &str, name: &str) -> u64 {
     t.cmd("stat");
     // The last line of stat, printed after `since`.
     let mut out = String::new();
-    let done = tests::eventually(SECS(10), || {
+    let done = eventually(SECS(10), || {
         out = t.output()[since..].to_string();
         out.contains("raw       delivered=")
     });
@@ -182,35 +88,6 @@ fn stat_counter(t: &mut Tapip, line: &str, name: &str) -> u64 {
     }
 }
 
-/// Wait until the output printed after byte `since` contains `ok`; panics on a line
-/// starting with `err` that does not contain it, or at `timeout`.
-fn wait_result(t: &Tapip, since: usize, ok: &str, err: &str, timeout: Duration) {
-    let end = Instant::now() + timeout;
-    loop {
-        let out = t.output();
-        let new = out.get(since..).unwrap_or_default();
-        if new.contains(ok) {
-            return;
-        }
-        if new.lines().any(|l| l.starts_with(err) && !l.contains(ok)) {
-            std::thread::sleep(Duration::from_millis(200));
-            panic!("failed ({err:?} before {ok:?}):\n{}", t.output());
-        }
-        if Instant::now() > end {
-            panic!("timed out waiting for {ok:?}; tapip printed:\n{out}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_listening(ns: &Netns, port: u16) {
-    let ok = tests::eventually(SECS(10), || {
-        let (_, out) = ns.sh_text(&format!("ss -Hltn 'sport = :{port}'"));
-        out.contains("LISTEN")
-    });
-    assert!(ok, "nothing listens on port {port} in the namespace");
-}
-
 /// Kernel -> stack: netcat sends `src` to `snc -b 5000 -o FILE`; returns the file.
 fn kernel_to_stack(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: u64) -> PathBuf {
     let got = dir.path("stack-got.bin");
@@ -225,13 +102,12 @@ fn kernel_to_stack(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: 
             &format!("nc -N -w {limit} 10.0.0.1 5000 < {}", src.display()),
         );
         std::thread::sleep(Duration::from_millis(300));
-        match p.0.try_wait() {
-            Ok(Some(s)) if !s.success() && start.elapsed() < SECS(10) => continue,
+        match p.wait(Duration::ZERO) {
+            Some(s) if !s.success() && start.elapsed() < SECS(10) => continue,
             _ => break p,
         }
     };
-    wait_result(
-        t,
+    t.wait_result(
         since,
         &format!("snc: received {MB20} bytes in"),
         "snc:",
@@ -251,12 +127,11 @@ fn kernel_to_stack(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: 
 fn stack_to_kernel(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: u64) -> PathBuf {
     let got = dir.path("kernel-got.bin");
     let mut nc = Proc::spawn(ns, &format!("nc -l 5001 > {}", got.display()));
-    wait_listening(ns, 5001);
+    ns.wait_listening(5001);
     let since = t.output().len();
     let start = Instant::now();
     t.cmd(&format!("snc -c 10.0.0.2:5001 -f {}", src.display()));
-    wait_result(
-        t,
+    t.wait_result(
         since,
         &format!("snc: sent {MB20} bytes, received 0 bytes in"),
         "snc:",
@@ -305,7 +180,7 @@ fn both_ways(tag: &str, mode: Mode) {
         "{mode:?}:\n{features}"
     );
 
-    let src = dir.random_file("src.bin", MB20);
+    let (src, _) = dir.random_file("src.bin", MB20);
     let got = kernel_to_stack(&ns, &mut t, &dir, &src, 120);
     assert_same_file("kernel -> stack", &got, &src, &t);
     let coalesced = stat_counter(&mut t, "dev tap0", "rx_coalesced");
@@ -346,7 +221,7 @@ fn with_no_offload_20_mb_cross_each_way_in_plain_frames() {
 fn lossy_both_ways(tag: &str, mode: Mode, seed: u32) {
     let dir = TempDir::new(tag);
     let (ns, mut t) = start(tag, mode, Some(seed), &dir);
-    let src = dir.random_file("src.bin", MB20);
+    let (src, _) = dir.random_file("src.bin", MB20);
     let got = kernel_to_stack(&ns, &mut t, &dir, &src, 240);
     assert_same_file("lossy kernel -> stack", &got, &src, &t);
     let got = stack_to_kernel(&ns, &mut t, &dir, &src, 240);
@@ -474,10 +349,10 @@ fn forwards_bulk(tag: &str, mode: Mode) {
     t.cmd("route");
     t.wait_for("10.0.1.0", SECS(5));
 
-    let src = dir.random_file("src.bin", MB20);
+    let (src, _) = dir.random_file("src.bin", MB20);
     let got = dir.path("far-got.bin");
     let mut sink = Proc::spawn(&far, &format!("nc -l 5000 > {}", got.display()));
-    wait_listening(&far, 5000);
+    far.wait_listening(5000);
     let start = Instant::now();
     let (ok, out) = ns.sh_text(&format!(
         "timeout 120 nc -N 10.0.1.5 5000 < {}",
@@ -543,7 +418,7 @@ fn with_offloads_the_capture_shows_the_large_frames_that_crossed_the_tap() {
     let file = dir.path("offload.pcap");
     let ns = Netns::new("offpcap");
     let mut t = Tapip::start(&ns, &["--pcap", file.to_str().expect("utf-8 path")]);
-    let src = dir.random_file("src.bin", MB20);
+    let (src, _) = dir.random_file("src.bin", MB20);
     let got = kernel_to_stack(&ns, &mut t, &dir, &src, 120);
     assert_same_file("kernel -> stack", &got, &src, &t);
     let got = stack_to_kernel(&ns, &mut t, &dir, &src, 120);

@@ -3,39 +3,8 @@
 //! thousand connections open at once, and idle connections that must not lock anyone out.
 //! Each test in a network namespace of its own, bounded in count and time.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tests::{Netns, Tapip};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-/// A directory of this test's files, removed when it drops (also when the test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("tapip-serve-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn top2(tag: &str) -> (Netns, Tapip) {
-    let ns = Netns::new(tag);
-    let t = Tapip::start(&ns, &[]);
-    (ns, t)
-}
+use tests::{top2, Netns, Tapip, TempDir, SECS};
 
 /// The `jobs` line of the first job, once it contains `want` (or the last one seen).
 fn jobs_line(t: &mut Tapip, want: &str, timeout: Duration) -> String {
@@ -60,11 +29,11 @@ fn jobs_line(t: &mut Tapip, want: &str, timeout: Duration) -> String {
 
 #[test]
 fn two_hundred_slow_curls_all_get_their_file() {
-    let (ns, mut t) = top2("slowhttp");
+    let (ns, mut t) = top2("slowhttp", &[]);
     let dir = TempDir::new("slow");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(dir.path("f.bin"), &data).unwrap();
-    t.cmd(&format!("serve http -p 80 {}", dir.0.display()));
+    t.cmd(&format!("serve http -p 80 {}", dir.root().display()));
     t.wait_for("serve http tcp 0.0.0.0:80", SECS(5));
     // 200 at once, each at 100 KB/s: about 3 s each, all overlapping (four times the old
     // cap of 64 connections).
@@ -132,7 +101,7 @@ print("ok %d" % ok[0])
 
 #[test]
 fn three_hundred_python_clients_hold_echo_connections_for_a_second() {
-    let (ns, mut t) = top2("pyecho");
+    let (ns, mut t) = top2("pyecho", &[]);
     let dir = TempDir::new("pyecho");
     let script = dir.path("clients.py");
     std::fs::write(&script, ECHO_CLIENTS_PY).unwrap();
@@ -265,7 +234,7 @@ impl Drop for Many {
 #[test]
 fn eleven_hundred_connections_at_once_and_idle_ones_lock_nobody_out() {
     const N: usize = 1100;
-    let (ns, mut t) = top2("many");
+    let (ns, mut t) = top2("many", &[]);
     let dir = TempDir::new("many");
     let script = dir.path("many.py");
     std::fs::write(&script, MANY_PY).unwrap();

@@ -4,9 +4,7 @@
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-use tests::{tapip_bin, Netns, Tapip};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
+use tests::{tapip_bin, Netns, Tapip, SECS};
 
 /// `tapip ARGS` in `ns`, to its end, with stdin closed.
 fn run(ns: &Netns, args: &[&str]) -> Output {

@@ -2,128 +2,12 @@
 //! the Linux kernel's own TCP (curl, netcat, Python) over a real TAP device (TOP2), each
 //! test in a network namespace of its own.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use tests::{eventually, Netns, Tapip};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
+use tests::{eventually, top2, Netns, Proc, Tapip, TempDir, SECS};
 
 /// The size of the bulk transfers.
 const MB20: usize = 20 * 1024 * 1024;
-
-fn top2(tag: &str, extra: &[&str]) -> (Netns, Tapip) {
-    let ns = Netns::new(tag);
-    let t = Tapip::start(&ns, extra);
-    (ns, t)
-}
-
-/// A directory of this test's files, removed when it drops (also when the test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("tapip-tcp-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// `name` filled with `len` random bytes; returns its path and contents.
-    fn random_file(&self, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
-        let mut data = Vec::with_capacity(len);
-        std::fs::File::open("/dev/urandom")
-            .expect("/dev/urandom")
-            .take(len as u64)
-            .read_to_end(&mut data)
-            .expect("random bytes");
-        assert_eq!(data.len(), len);
-        let p = self.path(name);
-        std::fs::write(&p, &data).expect("write the file");
-        (p, data)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A kernel-side program this test started; killed by its PID when it drops.
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(ns: &Netns, line: &str) -> Proc {
-        // `ip netns exec` and `exec` replace themselves: the child's PID is the program's.
-        Proc(
-            ns.command("sh")
-                .args(["-c", &format!("exec {line}")])
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run '{line}': {e}")),
-        )
-    }
-
-    /// Wait for the exit; None on timeout.
-    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(s)) = self.0.try_wait() {
-                return Some(s);
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// Wait until something listens on TCP `port` in the namespace.
-fn wait_listening(ns: &Netns, port: u16) {
-    let ok = eventually(SECS(10), || {
-        let (_, out) = ns.sh_text(&format!("ss -Hltn 'sport = :{port}'"));
-        out.contains("LISTEN")
-    });
-    assert!(ok, "nothing listens on port {port} in the namespace");
-}
-
-/// Wait until the output printed after byte `since` contains `ok` (returns that part) or a
-/// line starting with `err` without `ok` (panics with it), at most `timeout`.
-fn wait_result(t: &Tapip, since: usize, ok: &str, err: &str, timeout: Duration) -> String {
-    let end = Instant::now() + timeout;
-    loop {
-        let out = t.output();
-        let new = out.get(since..).unwrap_or_default();
-        if new.contains(ok) {
-            return new.to_string();
-        }
-        if new.lines().any(|l| l.starts_with(err) && !l.contains(ok)) {
-            // Let the rest of the line (and a summary after it) arrive.
-            std::thread::sleep(Duration::from_millis(200));
-            panic!("failed ({err:?} before {ok:?}):\n{}", t.output());
-        }
-        if Instant::now() > end {
-            panic!("timed out waiting for {ok:?}; tapip printed:\n{out}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Run `netstat` and return its rows (and anything else printed meanwhile).
 fn netstat(t: &mut Tapip, n: &mut u32) -> String {
@@ -170,7 +54,7 @@ fn curl_downloads_20_mb_from_serve_http_once_and_five_at_once() {
     let (ns, mut t) = top2("thttp", &[]);
     let dir = TempDir::new("http");
     let (_, data) = dir.random_file("big.bin", MB20);
-    t.cmd(&format!("serve http -p 80 {}", dir.0.display()));
+    t.cmd(&format!("serve http -p 80 {}", dir.root().display()));
     t.wait_for("serve http tcp 0.0.0.0:80", SECS(5));
 
     let out = dir.path("got.bin");
@@ -217,12 +101,11 @@ fn snc_sends_20_mb_to_kernel_nc_which_ends_on_the_fin() {
     let dst = dir.path("nc.bin");
     // Its input is empty but never makes it send a FIN: nc ends when the stack's FIN comes.
     let mut nc = Proc::spawn(&ns, &format!("nc -l 5001 > {}", dst.display()));
-    wait_listening(&ns, 5001);
+    ns.wait_listening(5001);
     let since = t.output().len();
     let start = Instant::now();
     t.cmd(&format!("snc -c 10.0.0.2:5001 -f {}", src.display()));
-    wait_result(
-        &t,
+    t.wait_result(
         since,
         &format!("snc: sent {MB20} bytes, received 0 bytes in"),
         "snc:",
@@ -295,7 +178,7 @@ fn get_downloads_20_mb_from_kernel_http_server() {
             www.display()
         ),
     );
-    wait_listening(&ns, 8000);
+    ns.wait_listening(8000);
     let out = dir.path("got.bin");
     let since = t.output().len();
     let start = Instant::now();
@@ -303,8 +186,7 @@ fn get_downloads_20_mb_from_kernel_http_server() {
         "get http://10.0.0.2:8000/big.bin -o {}",
         out.display()
     ));
-    wait_result(
-        &t,
+    t.wait_result(
         since,
         &format!("200 OK: {MB20} bytes in"),
         "get:",
@@ -351,13 +233,7 @@ fn connecting_to_a_closed_port_is_refused_at_once_both_ways() {
     let since = t.output().len();
     let start = Instant::now();
     t.cmd("snc -c 10.0.0.2:4322");
-    let out = wait_result(
-        &t,
-        since,
-        "connection refused",
-        "snc: cannot connect",
-        SECS(10),
-    );
+    let out = t.wait_result(since, "connection refused", "snc: cannot connect", SECS(10));
     let took = start.elapsed();
     assert!(took < SECS(1), "refused only after {took:?}:\n{out}");
     std::thread::sleep(Duration::from_millis(200));
@@ -385,10 +261,10 @@ fn no_connection_is_left_once_time_wait_has_passed() {
     // The stack closes first: snc sends its FIN after the file; nc closes on it.
     let got = dir.path("nc.bin");
     let mut nc = Proc::spawn(&ns, &format!("nc -l 5002 > {}", got.display()));
-    wait_listening(&ns, 5002);
+    ns.wait_listening(5002);
     let since = t.output().len();
     t.cmd(&format!("snc -c 10.0.0.2:5002 -f {}", src.display()));
-    wait_result(&t, since, "snc: sent 2097152 bytes", "snc:", SECS(60));
+    t.wait_result(since, "snc: sent 2097152 bytes", "snc:", SECS(60));
     assert!(nc.wait(SECS(10)).is_some_and(|s| s.success()));
     assert_same("nc", &std::fs::read(&got).unwrap_or_default(), &data);
     let rows = netstat(&mut t, &mut n);
@@ -414,14 +290,14 @@ fn no_connection_is_left_once_time_wait_has_passed() {
             www.display()
         ),
     );
-    wait_listening(&ns, 8000);
+    ns.wait_listening(8000);
     let out = dir.path("get.bin");
     let since = t.output().len();
     t.cmd(&format!(
         "get http://10.0.0.2:8000/f.bin -o {}",
         out.display()
     ));
-    wait_result(&t, since, "200 OK: 2097152 bytes", "get:", SECS(60));
+    t.wait_result(since, "200 OK: 2097152 bytes", "get:", SECS(60));
     assert_same("get", &std::fs::read(&out).unwrap_or_default(), &data);
 
     // TIME-WAIT is 3 s: everything is gone a little after that.
@@ -498,11 +374,11 @@ fn debug_tcpstate_prints_the_transitions_of_a_connection() {
     let bye = dir.path("bye.txt");
     std::fs::write(&bye, "bye\n").unwrap();
     let _nc = Proc::spawn(&ns, "nc -l 5003 > /dev/null");
-    wait_listening(&ns, 5003);
+    ns.wait_listening(5003);
     let since = t.output().len();
     t.cmd(&format!("snc -d -c 10.0.0.2:5003 -f {}", bye.display()));
     // The summary comes once the kernel closed too: the stack is then in TIME-WAIT.
-    let out = wait_result(&t, since, "snc: sent 4 bytes", "snc: cannot", SECS(10));
+    let out = t.wait_result(since, "snc: sent 4 bytes", "snc: cannot", SECS(10));
     let local = out
         .split("snc: ")
         .find_map(|l| {
@@ -555,10 +431,7 @@ const NFT_LOSS: &str = "table netdev tapip_loss {
 fn lossy(tag: &str, seed: u32, dir: &TempDir) -> (Netns, Tapip) {
     let spec = format!("loss=0.1,seed={seed}");
     let (ns, t) = top2(tag, &["--fault", &spec]);
-    let rules = dir.path("loss.nft");
-    std::fs::write(&rules, NFT_LOSS).unwrap();
-    let (ok, out) = ns.sh_text(&format!("nft -f {}", rules.display()));
-    assert!(ok, "nft -f failed: {out}");
+    ns.nft(dir, NFT_LOSS);
     (ns, t)
 }
 
@@ -632,7 +505,7 @@ fn with_10_percent_loss_both_ways_get_downloads_20_mb_from_kernel_http_server() 
             www.display()
         ),
     );
-    wait_listening(&ns, 8000);
+    ns.wait_listening(8000);
     let out = dir.path("got.bin");
     let since = t.output().len();
     let start = Instant::now();

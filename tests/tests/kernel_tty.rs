@@ -5,9 +5,7 @@
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tests::{eventually, tapip_bin, Netns};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
+use tests::{eventually, tapip_bin, Netns, SECS};
 
 /// `tapip` in a tmux session of its own (its own server socket), inside `ns`. The server
 /// and the program are stopped by their PIDs when this drops.

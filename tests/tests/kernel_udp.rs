@@ -2,19 +2,7 @@
 //! TAP device (TOP2), each test in a network namespace of its own.
 
 use std::time::Duration;
-use tests::{eventually, Netns, Tapip};
-
-const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-fn top2(tag: &str) -> (Netns, Tapip) {
-    let ns = Netns::new(tag);
-    let t = Tapip::start(&ns, &[]);
-    (ns, t)
-}
-
-fn temp(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("tapip-{}-{name}", std::process::id()))
-}
+use tests::{eventually, top2, Proc, TempDir, SECS};
 
 /// 1,000 datagrams of random sizes (1-1472 bytes, and every 50th 8,000 or 65,000 bytes)
 /// through an echo service, each checked byte for byte; a lost one is sent again (UDP may
@@ -63,13 +51,13 @@ except ConnectionRefusedError:
 
 #[test]
 fn python_client_echoes_1000_datagrams_through_serve_echo() {
-    let (ns, mut t) = top2("uecho");
+    let (ns, mut t) = top2("uecho", &[]);
     t.cmd("serve echo -u -p 7");
     t.wait_for("serve echo", SECS(5));
-    let script = temp("echo.py");
+    let dir = TempDir::new("uecho");
+    let script = dir.path("echo.py");
     std::fs::write(&script, ECHO_PY).unwrap();
     let (ok, out) = ns.sh_text(&format!("python3 {}", script.display()));
-    let _ = std::fs::remove_file(&script);
     assert!(
         ok && out.contains("echoed 1000 datagrams, 20 large"),
         "{out}\n{}",
@@ -92,18 +80,19 @@ fn python_client_echoes_1000_datagrams_through_serve_echo() {
 
 #[test]
 fn python_client_to_a_closed_port_gets_connection_refused() {
-    let (ns, _t) = top2("uclosed");
-    let script = temp("closed.py");
+    let (ns, _t) = top2("uclosed", &[]);
+    let dir = TempDir::new("uclosed");
+    let script = dir.path("closed.py");
     std::fs::write(&script, CLOSED_PY).unwrap();
     let (_, out) = ns.sh_text(&format!("python3 {}", script.display()));
-    let _ = std::fs::remove_file(&script);
     assert!(out.contains("ConnectionRefusedError"), "{out}");
 }
 
 #[test]
 fn kernel_nc_sends_to_snc_bound_on_the_stack() {
-    let (ns, mut t) = top2("uncin");
-    let out_file = temp("snc-in.txt");
+    let (ns, mut t) = top2("uncin", &[]);
+    let dir = TempDir::new("uncin");
+    let out_file = dir.path("snc-in.txt");
     t.cmd(&format!("snc -u -b 0.0.0.0:6000 -o {}", out_file.display()));
     std::thread::sleep(Duration::from_millis(300));
     let (ok, out) = ns.sh_text("printf 'hello stack\\nsecond line\\n' | nc -u -w1 10.0.0.1 6000");
@@ -115,31 +104,24 @@ fn kernel_nc_sends_to_snc_bound_on_the_stack() {
         std::fs::read_to_string(&out_file),
         t.output()
     );
-    let _ = std::fs::remove_file(&out_file);
 }
 
 #[test]
 fn snc_sends_a_file_to_kernel_nc() {
-    let (ns, mut t) = top2("uncout");
-    let src = temp("snc-src.bin");
-    let dst = temp("nc-got.bin");
+    let (ns, mut t) = top2("uncout", &[]);
+    let dir = TempDir::new("uncout");
+    let src = dir.path("snc-src.bin");
+    let dst = dir.path("nc-got.bin");
     let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 256) as u8).collect();
     std::fs::write(&src, &data).unwrap();
-    let mut nc = ns
-        .command("sh")
-        .args(["-c", &format!("exec nc -u -l 5000 > {}", dst.display())])
-        .spawn()
-        .expect("nc");
+    let nc = Proc::spawn(&ns, &format!("nc -u -l 5000 > {}", dst.display()));
     std::thread::sleep(Duration::from_millis(300));
     t.cmd(&format!("snc -u -c 10.0.0.2:5000 -f {}", src.display()));
     let ok = eventually(SECS(10), || {
         std::fs::read(&dst).is_ok_and(|got| got.len() == data.len())
     });
-    let _ = nc.kill();
-    let _ = nc.wait();
+    drop(nc);
     let got = std::fs::read(&dst).unwrap_or_default();
-    let _ = std::fs::remove_file(&src);
-    let _ = std::fs::remove_file(&dst);
     assert!(
         ok && got == data,
         "nc got {} of {} bytes\n{}",
@@ -151,7 +133,7 @@ fn snc_sends_a_file_to_kernel_nc() {
 
 #[test]
 fn the_stacks_connected_socket_gets_connection_refused() {
-    let (_ns, mut t) = top2("urefused");
+    let (_ns, mut t) = top2("urefused", &[]);
     // Nothing listens on the kernel's port 9999: its ICMP port unreachable reaches the
     // connected socket, whose next call fails.
     t.cmd("snc -u -c 10.0.0.2:9999");

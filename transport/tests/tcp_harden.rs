@@ -5,7 +5,7 @@
 
 mod tcp_harness;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use tcp_harness::*;
 use transport::tcp::wire::TcpRepr;
 use transport::tcp::Seq;
@@ -37,13 +37,40 @@ fn fill_syn_queue(n: &mut Net) {
 
 mod cookies {
     use super::*;
+    use transport::SocketHandle;
+
+    /// The peer's address and the listener's.
+    fn ends() -> (SocketAddrV4, SocketAddrV4) {
+        (sa(PEER, PPORT), sa(US, LPORT))
+    }
+
+    /// A listener (backlog 16) whose SYN queue is full, and the SYN-ACK carrying a cookie
+    /// that answers the peer's `syn`.
+    fn cookie_for(n: &mut Net, syn: TcpRepr) -> (SocketHandle, Out) {
+        let l = n.listen(LPORT, 16);
+        fill_syn_queue(n);
+        let (remote, local) = ends();
+        n.inject(remote, local, syn, &[]);
+        (l, n.only())
+    }
+
+    /// The peer's ACK of the cookie `s` (its ISN `PEER_ISS`), from `remote`.
+    fn ack_cookie(n: &mut Net, remote: SocketAddrV4, s: &Out) {
+        let local = sa(US, LPORT);
+        n.inject(
+            remote,
+            local,
+            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            &[],
+        );
+    }
 
     #[test]
     fn full_syn_queue_answers_with_a_cookie_and_its_ack_makes_the_connection() {
         let mut n = Net::with_cfg(cfg());
         let l = n.listen(LPORT, 16);
         fill_syn_queue(&mut n);
-        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        let (remote, local) = ends();
         let sockets = n.t.socket_count();
         let r = TcpRepr {
             wscale: Some(7),
@@ -103,11 +130,8 @@ mod cookies {
     #[test]
     fn a_lost_cookie_ack_is_replaced_by_the_first_data_segment() {
         let mut n = Net::with_cfg(cfg());
-        let l = n.listen(LPORT, 16);
-        fill_syn_queue(&mut n);
-        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
-        n.inject(remote, local, syn(PEER_ISS), &[]);
-        let s = n.only();
+        let (l, s) = cookie_for(&mut n, syn(PEER_ISS));
+        let (remote, local) = ends();
         n.inject(
             remote,
             local,
@@ -122,11 +146,8 @@ mod cookies {
     #[test]
     fn a_forged_or_expired_cookie_gets_a_rst_and_is_counted() {
         let mut n = Net::with_cfg(cfg());
-        let l = n.listen(LPORT, 16);
-        fill_syn_queue(&mut n);
-        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
-        n.inject(remote, local, syn(PEER_ISS), &[]);
-        let s = n.only();
+        let (l, s) = cookie_for(&mut n, syn(PEER_ISS));
+        let (remote, local) = ends();
         // A guessed cookie.
         n.inject(
             remote,
@@ -136,12 +157,7 @@ mod cookies {
         );
         n.only().expect(RST, s.r.seq + 9, Seq(0));
         // The right cookie from another port, or with another ISN.
-        n.inject(
-            sa(PEER, PPORT + 1),
-            local,
-            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
-            &[],
-        );
+        ack_cookie(&mut n, sa(PEER, PPORT + 1), &s);
         n.only().expect(RST, s.r.seq + 1, Seq(0));
         n.inject(
             remote,
@@ -155,24 +171,14 @@ mod cookies {
         // made at 1000 s, in the tick from 992 to 1024 s; valid until 1056 s.)
         n.advance(secs(57));
         n.take();
-        n.inject(
-            remote,
-            local,
-            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
-            &[],
-        );
+        ack_cookie(&mut n, remote, &s);
         n.only().expect(RST, s.r.seq + 1, Seq(0));
         assert_eq!(n.stats().syncookies_failed, 4);
         assert!(n.t.tcp_accept(l).unwrap().is_none());
         assert_eq!(n.stats().syncookies_recv, 0);
         // Once no cookie can be valid, stray ACKs are not checked (nor counted).
         n.advance(secs(64));
-        n.inject(
-            remote,
-            local,
-            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
-            &[],
-        );
+        ack_cookie(&mut n, remote, &s);
         n.only().expect(RST, s.r.seq + 1, Seq(0));
         assert_eq!(n.stats().syncookies_failed, 4);
     }
@@ -203,10 +209,10 @@ mod cookies {
         let s1 = n.only();
         n.inject(r2, local, syn(PEER_ISS), &[]);
         let s2 = n.only();
-        n.inject(r1, local, seg(ACK, PEER_ISS + 1, s1.r.seq + 1, 65_535), &[]);
+        ack_cookie(&mut n, r1, &s1);
         n.nothing();
         // The second finds the accept queue full: its ACK is dropped, not answered.
-        n.inject(r2, local, seg(ACK, PEER_ISS + 1, s2.r.seq + 1, 65_535), &[]);
+        ack_cookie(&mut n, r2, &s2);
         n.nothing();
         assert_eq!(n.stats().drop_accept_queue_full, 1);
         // So is a new SYN.
