@@ -309,6 +309,41 @@ pub fn top2(tag: &str, args: &[&str]) -> (Netns, Tapip) {
     (ns, t)
 }
 
+/// Stack -> kernel over TCP: the stack's `snc -c 10.0.0.2:PORT -f SRC` sends the file to
+/// the kernel's `nc -l PORT > DST` (whose input is empty but never makes it send a FIN:
+/// nc ends when the stack's FIN comes). Waits at most `limit` for snc's summary of the
+/// whole file sent, then for nc to end successfully; panics otherwise. Returns where
+/// tapip's output of the transfer begins.
+pub fn snc_to_kernel_nc(
+    ns: &Netns,
+    t: &mut Tapip,
+    port: u16,
+    src: &Path,
+    dst: &Path,
+    limit: Duration,
+) -> usize {
+    let len = std::fs::metadata(src).map_or(0, |m| m.len());
+    let mut nc = Proc::spawn(ns, &format!("nc -l {port} > {}", dst.display()));
+    ns.wait_listening(port);
+    let since = t.output().len();
+    let start = Instant::now();
+    t.cmd(&format!("snc -c 10.0.0.2:{port} -f {}", src.display()));
+    t.wait_result(
+        since,
+        &format!("snc: sent {len} bytes, received 0 bytes in"),
+        "snc:",
+        limit,
+    );
+    println!("stack -> kernel: {:.2} s", start.elapsed().as_secs_f64());
+    let status = nc.wait(SECS(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "nc did not end on the stack's FIN: {status:?}\n{}",
+        t.output()
+    );
+    since
+}
+
 /// A kernel-side program a test started in its namespace; killed by its PID when it drops
 /// (also when the test fails).
 pub struct Proc(Child);

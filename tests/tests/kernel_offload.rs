@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tests::{eventually, sha256_file, Netns, Proc, Tapip, TempDir, SECS};
+use tests::{eventually, sha256_file, snc_to_kernel_nc, Netns, Proc, Tapip, TempDir, SECS};
 
 /// The size of each transfer.
 const MB20: usize = 20 * 1024 * 1024;
@@ -126,24 +126,7 @@ fn kernel_to_stack(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: 
 /// Stack -> kernel: `snc -c 10.0.0.2:5001 -f SRC` to `nc -l 5001 > FILE`; returns the file.
 fn stack_to_kernel(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: u64) -> PathBuf {
     let got = dir.path("kernel-got.bin");
-    let mut nc = Proc::spawn(ns, &format!("nc -l 5001 > {}", got.display()));
-    ns.wait_listening(5001);
-    let since = t.output().len();
-    let start = Instant::now();
-    t.cmd(&format!("snc -c 10.0.0.2:5001 -f {}", src.display()));
-    t.wait_result(
-        since,
-        &format!("snc: sent {MB20} bytes, received 0 bytes in"),
-        "snc:",
-        SECS(limit),
-    );
-    println!("stack -> kernel: {:.2} s", start.elapsed().as_secs_f64());
-    let status = nc.wait(SECS(10));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "nc did not end on the stack's FIN: {status:?}\n{}",
-        t.output()
-    );
+    snc_to_kernel_nc(ns, t, 5001, src, &got, SECS(limit));
     got
 }
 

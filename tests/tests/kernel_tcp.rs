@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tests::{eventually, top2, Netns, Proc, Tapip, TempDir, SECS};
+use tests::{eventually, snc_to_kernel_nc, top2, Netns, Proc, Tapip, TempDir, SECS};
 
 /// The size of the bulk transfers.
 const MB20: usize = 20 * 1024 * 1024;
@@ -99,25 +99,7 @@ fn snc_sends_20_mb_to_kernel_nc_which_ends_on_the_fin() {
     let dir = TempDir::new("ncout");
     let (src, data) = dir.random_file("src.bin", MB20);
     let dst = dir.path("nc.bin");
-    // Its input is empty but never makes it send a FIN: nc ends when the stack's FIN comes.
-    let mut nc = Proc::spawn(&ns, &format!("nc -l 5001 > {}", dst.display()));
-    ns.wait_listening(5001);
-    let since = t.output().len();
-    let start = Instant::now();
-    t.cmd(&format!("snc -c 10.0.0.2:5001 -f {}", src.display()));
-    t.wait_result(
-        since,
-        &format!("snc: sent {MB20} bytes, received 0 bytes in"),
-        "snc:",
-        SECS(120),
-    );
-    println!("snc -> nc: {:.2} s", start.elapsed().as_secs_f64());
-    let status = nc.wait(SECS(10));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "nc did not end on the stack's FIN: {status:?}\n{}",
-        t.output()
-    );
+    let since = snc_to_kernel_nc(&ns, &mut t, 5001, &src, &dst, SECS(120));
     assert_same("nc", &std::fs::read(&dst).unwrap_or_default(), &data);
     // A clean end: the summary and no error line.
     std::thread::sleep(Duration::from_millis(200));
