@@ -484,4 +484,5 @@ pub fn sha256_file(p: &Path) -> String {
         .to_string()
 }
 
+pub mod frames;
 pub mod pair;

@@ -5,21 +5,17 @@
 //! connection sends leaves as TSO frames whose completed checksums verify; without offloads,
 //! MTU-sized frames with full checksums. Sans-IO: the test plays the kernel and the clock.
 
-use arp::ArpRepr;
-use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use ip::{IpConfig, IpLayer, TxFrame};
-use netif::ethernet::{self, ethertype};
+use ip::ipv4::{self, Ipv4Packet};
+use ip::{IpLayer, TxFrame};
+use netif::ethernet;
 use netif::vnet::complete_checksum;
-use netif::{Csum, DeviceInfo, FrameMeta, Gso, Instant, MacAddr, Offload};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use netif::{Csum, FrameMeta, Gso, Instant, Offload};
+use std::net::SocketAddrV4;
+use tests::frames::{ip_frame, stack_knowing_peer, PEER, PEER_MAC, US};
 use transport::tcp::wire::{self, flags, TcpRepr};
 use transport::tcp::Seq;
-use transport::{SocketHandle, Transport, TransportConfig};
+use transport::{SocketHandle, Transport};
 
-const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const US_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const PEER_PORT: u16 = 40_000;
 const PORT: u16 = 80;
 /// What Linux announces on a 1500-byte link.
@@ -43,34 +39,9 @@ struct Host {
     our_seq: Seq,
 }
 
-fn eth(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; ethernet::HEADER_LEN + payload.len()];
-    ethernet::Repr {
-        dst,
-        src,
-        ethertype,
-    }
-    .emit(&mut f);
-    f[ethernet::HEADER_LEN..].copy_from_slice(payload);
-    f
-}
-
 /// A frame from the peer carrying `tcp` (a segment, checksum field as given).
 fn peer_frame(tcp: &[u8]) -> Vec<u8> {
-    let mut d = vec![0u8; ipv4::HEADER_LEN + tcp.len()];
-    Ipv4Repr {
-        src: PEER,
-        dst: US,
-        protocol: ipv4::protocol::TCP,
-        ttl: 64,
-        tos: 0,
-        ident: 7,
-        dont_fragment: true,
-        payload_len: tcp.len(),
-    }
-    .emit(&mut d, 0, false);
-    d[ipv4::HEADER_LEN..].copy_from_slice(tcp);
-    eth(US_MAC, PEER_MAC, ethertype::IPV4, &d)
+    ip_frame(PEER, ipv4::protocol::TCP, true, tcp)
 }
 
 /// A segment from the peer with `data`; `full`: a full checksum, else only the
@@ -119,28 +90,8 @@ fn segment_of(f: &TxFrame) -> (TcpRepr, Vec<u8>) {
 impl Host {
     fn new(offload: Offload) -> Host {
         let now = Instant::from_secs(100);
-        let mut ip = IpLayer::new(IpConfig::default());
-        let i = ip.add_interface(&DeviceInfo {
-            name: "tap0".into(),
-            mtu: 1500,
-            mac: US_MAC,
-            loopback: false,
-            offload,
-        });
-        ip.set_address(i, Some("10.0.0.1/24".parse().unwrap()), now)
-            .unwrap();
-        ip.set_up(i, true, now).unwrap();
-        let mut t = Transport::new(TransportConfig::default());
-        // The peer introduces itself (ARP), and its SYN comes.
-        let req = ArpRepr::request(PEER_MAC, PEER, US);
-        let f = eth(
-            MacAddr::BROADCAST,
-            PEER_MAC,
-            ethertype::ARP,
-            &req.to_bytes(),
-        );
-        ip.receive_frame(i, &f, now, &mut t);
-        ip.take_tx().for_each(drop);
+        let (mut ip, mut t) = stack_knowing_peer(offload, now);
+        // The peer introduced itself (ARP); its SYN comes.
         let l = t.tcp_open().unwrap();
         t.tcp_bind(l, SocketAddrV4::new(US, PORT), ip.tx()).unwrap();
         t.tcp_listen(l, 4, ip.tx()).unwrap();
@@ -152,7 +103,7 @@ impl Host {
             mss: Some(PEER_MSS),
             ..TcpRepr::default()
         };
-        ip.receive_frame(i, &peer_frame(&peer_segment(syn, &[], true)), now, &mut t);
+        ip.receive_frame(0, &peer_frame(&peer_segment(syn, &[], true)), now, &mut t);
         let out: Vec<TxFrame> = ip.take_tx().collect();
         assert_eq!(out.len(), 1, "a SYN-ACK");
         let (sa, _) = segment_of(&out[0]);
@@ -165,7 +116,7 @@ impl Host {
             window: 65_535,
             ..TcpRepr::default()
         };
-        ip.receive_frame(i, &peer_frame(&peer_segment(ack, &[], true)), now, &mut t);
+        ip.receive_frame(0, &peer_frame(&peer_segment(ack, &[], true)), now, &mut t);
         let (conn, _) = t.tcp_accept(l).unwrap().expect("a connection");
         Host {
             ip,

@@ -4,53 +4,20 @@
 //! `route_info` reports the path MTU until it expires 10 minutes later, when the connection
 //! grows its segments back; one quoting data never sent changes nothing. Sans-IO: the test plays the peer, a router and the clock.
 
-use arp::ArpRepr;
 use ip::icmp::IcmpRepr;
-use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use ip::{IpConfig, IpLayer, TxFrame};
-use netif::ethernet::{self, ethertype};
-use netif::{DeviceInfo, Duration, Instant, MacAddr, Offload};
+use ip::ipv4::{self, Ipv4Packet};
+use ip::{IpLayer, TxFrame};
+use netif::ethernet;
+use netif::{Duration, Instant, Offload};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use tests::frames::{ip_frame, peer_arp_request, stack_knowing_peer, PEER, US};
 use transport::tcp::wire::{flags, TcpRepr};
 use transport::tcp::Seq;
-use transport::{SocketHandle, Transport, TransportConfig};
+use transport::{SocketHandle, Transport};
 
-const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
-const US_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const PEER_PORT: u16 = 40_000;
 const PORT: u16 = 80;
-
-fn eth(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; ethernet::HEADER_LEN + payload.len()];
-    ethernet::Repr {
-        dst,
-        src,
-        ethertype,
-    }
-    .emit(&mut f);
-    f[ethernet::HEADER_LEN..].copy_from_slice(payload);
-    f
-}
-
-fn ip_frame(src: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
-    let mut d = vec![0u8; ipv4::HEADER_LEN + payload.len()];
-    Ipv4Repr {
-        src,
-        dst: US,
-        protocol,
-        ttl: 64,
-        tos: 0,
-        ident: 7,
-        dont_fragment: false,
-        payload_len: payload.len(),
-    }
-    .emit(&mut d, 0, false);
-    d[ipv4::HEADER_LEN..].copy_from_slice(payload);
-    eth(US_MAC, PEER_MAC, ethertype::IPV4, &d)
-}
 
 fn peer_segment(r: TcpRepr) -> Vec<u8> {
     let r = TcpRepr {
@@ -60,7 +27,7 @@ fn peer_segment(r: TcpRepr) -> Vec<u8> {
     };
     let mut b = vec![0u8; r.header_len()];
     r.emit(&mut b, PEER, US);
-    ip_frame(PEER, ipv4::protocol::TCP, &b)
+    ip_frame(PEER, ipv4::protocol::TCP, false, &b)
 }
 
 /// A frame the stack sent: DF set?, and its TCP header and payload length.
@@ -85,27 +52,7 @@ impl Host {
     /// The stack with a connection the peer opened (MSS 1460, no timestamps).
     fn new() -> Host {
         let now = Instant::from_secs(100);
-        let mut ip = IpLayer::new(IpConfig::default());
-        let i = ip.add_interface(&DeviceInfo {
-            name: "tap0".into(),
-            mtu: 1500,
-            mac: US_MAC,
-            loopback: false,
-            offload: Offload::NONE,
-        });
-        ip.set_address(i, Some("10.0.0.1/24".parse().unwrap()), now)
-            .unwrap();
-        ip.set_up(i, true, now).unwrap();
-        let mut t = Transport::new(TransportConfig::default());
-        let req = ArpRepr::request(PEER_MAC, PEER, US);
-        let f = eth(
-            MacAddr::BROADCAST,
-            PEER_MAC,
-            ethertype::ARP,
-            &req.to_bytes(),
-        );
-        ip.receive_frame(i, &f, now, &mut t);
-        ip.take_tx().for_each(drop);
+        let (mut ip, mut t) = stack_knowing_peer(Offload::NONE, now);
         let l = t.tcp_open().unwrap();
         t.tcp_bind(l, SocketAddrV4::new(US, PORT), ip.tx()).unwrap();
         t.tcp_listen(l, 4, ip.tx()).unwrap();
@@ -116,7 +63,7 @@ impl Host {
             mss: Some(1460),
             ..TcpRepr::default()
         };
-        ip.receive_frame(i, &peer_segment(syn), now, &mut t);
+        ip.receive_frame(0, &peer_segment(syn), now, &mut t);
         let out: Vec<TxFrame> = ip.take_tx().collect();
         let (df, sa, _, _) = parse(&out[0]);
         assert!(df, "the SYN-ACK carries DF");
@@ -127,7 +74,7 @@ impl Host {
             window: 65_535,
             ..TcpRepr::default()
         };
-        ip.receive_frame(i, &peer_segment(ack), now, &mut t);
+        ip.receive_frame(0, &peer_segment(ack), now, &mut t);
         let (conn, _) = t.tcp_accept(l).unwrap().expect("a connection");
         Host {
             ip,
@@ -155,7 +102,7 @@ impl Host {
         };
         let mut b = vec![0u8; msg.buffer_len()];
         msg.emit(&mut b);
-        let f = ip_frame(ROUTER, ipv4::protocol::ICMP, &b);
+        let f = ip_frame(ROUTER, ipv4::protocol::ICMP, false, &b);
         self.ip.receive_frame(0, &f, self.now, &mut self.t);
     }
 
@@ -210,14 +157,7 @@ fn frag_needed_through_ip_lowers_the_mss_resends_and_is_cached_ten_minutes() {
     // ... and the connection tries full-sized segments again.
     h.now = expiry;
     // (The peer's ARP entry aged out meanwhile: it introduces itself again.)
-    let req = ArpRepr::request(PEER_MAC, PEER, US);
-    let f = eth(
-        MacAddr::BROADCAST,
-        PEER_MAC,
-        ethertype::ARP,
-        &req.to_bytes(),
-    );
-    h.ip.receive_frame(0, &f, h.now, &mut h.t);
+    h.ip.receive_frame(0, &peer_arp_request(), h.now, &mut h.t);
     let ack = TcpRepr {
         seq: Seq(0x1001),
         ack: h.our_seq + 2920,
