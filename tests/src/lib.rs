@@ -8,8 +8,10 @@
 //! - [`Proc`]: a kernel-side program (netcat, curl, Python...) started in a namespace and
 //!   killed by its PID when it drops.
 //! - [`TempDir`]: a directory of one test's files, removed when it drops.
-//! - [`eventually`], [`wait_child`], [`sha256_file`]: small waits and checks the kernel
-//!   tests share.
+//! - [`eventually`], [`wait_child`], [`sha256_file`], [`snc_to_kernel_nc`]: waits, checks
+//!   and a transfer the kernel tests share.
+//! - [`frames`]: frames and a stack for the in-memory tests that play the peer of `ip` and
+//!   `transport`; [`pair`]: two stacks joined by an in-memory link.
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
