@@ -12,6 +12,8 @@
 //!   and a transfer the kernel tests share.
 //! - [`frames`]: frames and a stack for the in-memory tests that play the peer of `ip` and
 //!   `transport`; [`pair`]: two stacks joined by an in-memory link.
+//! - [`fuzz`]: the fuzz targets (the whole stack and each wire parser) and their stable
+//!   seeded driver.
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -487,4 +489,5 @@ pub fn sha256_file(p: &Path) -> String {
 }
 
 pub mod frames;
+pub mod fuzz;
 pub mod pair;

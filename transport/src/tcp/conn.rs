@@ -18,6 +18,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddrV4;
 
+mod probe;
+#[doc(hidden)]
+pub use probe::TcbProbe;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
     Closed,

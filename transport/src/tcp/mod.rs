@@ -16,12 +16,15 @@
 mod api;
 pub mod conn;
 pub mod cookie;
+mod inspect;
 pub mod isn;
 pub mod seq;
 pub mod wire;
 
 pub use api::{Outstanding, Undelivered};
 pub use conn::{ConnInfo, ConnOpts, State};
+#[doc(hidden)]
+pub use inspect::{ListenerProbe, TcpProbe};
 pub use seq::Seq;
 
 use crate::socket::SocketHandle;

@@ -1,0 +1,177 @@
+//! The stable fuzz driver: inputs from a seeded RNG (`fastrand`, so a run is repeated
+//! exactly from its seed), no nightly compiler and no sanitizers needed.
+//!
+//! The whole-stack target gets random bytes: its structure is in the target, which reads
+//! the bytes as choices. Each parser target gets, one time in eight, random bytes, and
+//! otherwise a mutation of a seed: frames the whole-stack target's hosts exchanged, cut
+//! at the layer that target parses. After a mutation half of the inputs get their
+//! checksums put right, so the checks behind them are reached.
+//!
+//! A panic prints the target, the seed, the input's number and the input in hex (replay
+//! it with [`replay`]), then fails as the target did.
+
+use super::frames;
+use super::stack;
+use arbitrary::Unstructured;
+use ip::ipv4::{self, Ipv4Packet};
+use netif::ethernet::{self, ethertype};
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+/// How much of a target one call of [`run`] did.
+#[derive(Clone, Copy, Debug)]
+pub struct Report {
+    pub target: &'static str,
+    pub inputs: u64,
+    pub elapsed: Duration,
+}
+
+/// Seeds for the parser targets: the frames of a few runs of the whole-stack target.
+fn captured_frames(seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0xc0ff_ee00);
+    let mut out = Vec::new();
+    for _ in 0..8 {
+        let len = rng.usize(256..4096);
+        let data: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        out.extend(stack::capture(&data));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The seeds of one parser target, cut from whole frames.
+pub fn corpus(target: &str, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for f in frames {
+        let Some(eth) = ethernet::Frame::new_checked(f) else {
+            continue;
+        };
+        let l3 = eth.payload();
+        match (target, eth.ethertype()) {
+            ("ethernet", _) => out.push(f.clone()),
+            ("arp", ethertype::ARP) => out.push(l3.to_vec()),
+            ("ipv4", ethertype::IPV4) => out.push(l3.to_vec()),
+            (_, ethertype::IPV4) => {
+                let Ok(p) = Ipv4Packet::new_checked(l3) else {
+                    continue;
+                };
+                if p.is_fragment() {
+                    continue;
+                }
+                let mut with_addrs = p.src().octets().to_vec();
+                with_addrs.extend_from_slice(&p.dst().octets());
+                with_addrs.extend_from_slice(p.payload());
+                match (target, p.protocol()) {
+                    ("icmp", ipv4::protocol::ICMP) => out.push(p.payload().to_vec()),
+                    ("udp", ipv4::protocol::UDP) | ("tcp", ipv4::protocol::TCP) => {
+                        out.push(with_addrs)
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Put right what a mutation broke in a parser target's input, as far as that layer has
+/// a checksum.
+fn fix(target: &str, input: &mut [u8]) {
+    match target {
+        "ethernet" => frames::fix_checksums(input),
+        "ipv4" => {
+            let hl = usize::from(input.first().copied().unwrap_or(0) & 0x0f) * 4;
+            if hl >= ipv4::HEADER_LEN && hl <= input.len() {
+                ipv4::fill_checksum(&mut input[..hl]);
+            }
+        }
+        "icmp" if input.len() >= 4 => {
+            input[2] = 0;
+            input[3] = 0;
+            let c = ip::checksum::checksum(input);
+            input[2..4].copy_from_slice(&c.to_be_bytes());
+        }
+        _ => {}
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Decode what a panic report printed (`input: <hex>`).
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Run a target by name on one input (to replay a reported failure).
+pub fn replay(target: &str, input: &[u8]) {
+    let (_, f) = super::TARGETS
+        .iter()
+        .find(|(n, _)| *n == target)
+        .unwrap_or_else(|| panic!("no fuzz target {target:?}"));
+    f(input);
+}
+
+/// Run target `name` on inputs from `seed` until `inputs` were run or `time` passed.
+pub fn run(name: &'static str, seed: u64, inputs: u64, time: Duration) -> Report {
+    let (_, target) = *super::TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no fuzz target {name:?}"));
+    let start = Instant::now();
+    let seeds = if name == "stack" {
+        Vec::new()
+    } else {
+        corpus(name, &captured_frames(seed))
+    };
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut input = Vec::new();
+    let mut choices = [0u8; 64];
+    let mut done = 0;
+    while done < inputs {
+        if done % 64 == 0 && start.elapsed() >= time {
+            break;
+        }
+        input.clear();
+        if name == "stack" {
+            let len = rng.usize(0..4096);
+            input.extend((0..len).map(|_| rng.u8(..)));
+        } else if seeds.is_empty() || rng.u8(..8) == 0 {
+            let len = if rng.bool() {
+                rng.usize(0..96)
+            } else {
+                rng.usize(0..1600)
+            };
+            input.extend((0..len).map(|_| rng.u8(..)));
+        } else {
+            input.extend_from_slice(&seeds[rng.usize(..seeds.len())]);
+            rng.fill(&mut choices);
+            let mut u = Unstructured::new(&choices);
+            frames::mutate(&mut u, &mut input, 70_000);
+            if rng.bool() {
+                fix(name, &mut input);
+            }
+        }
+        if let Err(e) = panic::catch_unwind(AssertUnwindSafe(|| target(&input))) {
+            eprintln!(
+                "fuzz target {name} failed: seed {seed}, input {done} ({} bytes)\ninput: {}",
+                input.len(),
+                hex(&input)
+            );
+            panic::resume_unwind(e);
+        }
+        done += 1;
+    }
+    Report {
+        target: name,
+        inputs: done,
+        elapsed: start.elapsed(),
+    }
+}

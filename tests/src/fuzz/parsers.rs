@@ -1,0 +1,214 @@
+//! One fuzz target per wire parser. Each takes arbitrary bytes, parses them as the stack
+//! does, reads every field, and checks what a parser must keep whatever the input: a
+//! checked view never panics, lengths stay inside the input, and what parses and is
+//! emitted again parses to the same thing (with a checksum that verifies).
+//!
+//! The UDP and TCP targets read the pseudo-header's addresses from the first 8 bytes of
+//! the input, then the segment.
+
+use ip::icmp::{self, IcmpRepr};
+use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use netif::ethernet;
+use netif::{describe, Direction, TraceLayers};
+use std::net::Ipv4Addr;
+use transport::tcp::wire::{self as tcp_wire, TcpRepr};
+use transport::udp::wire::{self as udp_wire, UdpPacket, UdpRepr};
+
+/// Split off a pseudo-header's (source, destination) from the first 8 bytes.
+fn addresses(data: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, &[u8])> {
+    let (a, rest) = data.split_first_chunk::<4>()?;
+    let (b, rest) = rest.split_first_chunk::<4>()?;
+    Some((Ipv4Addr::from(*a), Ipv4Addr::from(*b), rest))
+}
+
+/// Ethernet, as `ip` reads it and as the tracer (`debug`) prints it.
+pub fn ethernet(data: &[u8]) {
+    // The tracer decodes every layer of any frame, in both directions.
+    for dir in [Direction::Rx, Direction::Tx] {
+        let lines = describe(TraceLayers::FRAME, "tap0", dir, data);
+        assert!(
+            lines.len() <= 16,
+            "{} trace lines for one frame",
+            lines.len()
+        );
+    }
+    let Some(f) = ethernet::Frame::new_checked(data) else {
+        assert!(
+            data.len() < ethernet::HEADER_LEN,
+            "a full header was refused"
+        );
+        return;
+    };
+    let r = ethernet::Repr::parse(&f);
+    assert_eq!(f.payload().len(), data.len() - ethernet::HEADER_LEN);
+    let mut header = [0u8; ethernet::HEADER_LEN];
+    r.emit(&mut header);
+    assert_eq!(
+        header[..],
+        data[..ethernet::HEADER_LEN],
+        "emit(parse(h)) != h"
+    );
+}
+
+/// ARP (RFC 826) over Ethernet/IPv4.
+pub fn arp(data: &[u8]) {
+    let Ok(p) = arp::ArpPacket::new_checked(data) else {
+        return;
+    };
+    assert_eq!(p.as_bytes().len(), arp::BUFFER_LEN);
+    let _ = (
+        p.hardware_type(),
+        p.protocol_type(),
+        p.hardware_len(),
+        p.protocol_len(),
+        p.operation(),
+        p.sender_mac(),
+        p.sender_ip(),
+        p.target_mac(),
+        p.target_ip(),
+    );
+    let Ok(r) = arp::ArpRepr::parse(&p) else {
+        return;
+    };
+    let _ = (r.is_gratuitous(), r.is_probe(), r.link_destination());
+    // Everything in the 28 bytes is a field: emitting gives the same bytes back.
+    assert_eq!(
+        r.to_bytes()[..],
+        data[..arp::BUFFER_LEN],
+        "emit(parse(p)) != p"
+    );
+    assert_eq!(arp::ArpRepr::from_bytes(&r.to_bytes()), Ok(r));
+    let mut short = [0u8; arp::BUFFER_LEN - 1];
+    assert!(r.emit(&mut short).is_err(), "emitted into a short buffer");
+}
+
+/// IPv4 headers (RFC 791), options included.
+pub fn ipv4(data: &[u8]) {
+    let Ok(p) = Ipv4Packet::new_checked(data) else {
+        return;
+    };
+    let hl = p.header_len();
+    assert!((ipv4::HEADER_LEN..=60).contains(&hl));
+    assert!(hl <= p.total_len() && p.total_len() <= data.len());
+    assert_eq!(p.header().len(), hl);
+    assert_eq!(p.payload().len(), p.total_len() - hl);
+    assert_eq!(p.as_bytes().len(), p.total_len());
+    let _ = (p.tos(), p.ident(), p.ttl(), p.protocol(), p.src(), p.dst());
+    let _ = (
+        ipv4::is_martian_source(p.src()),
+        ipv4::is_martian_destination(p.dst()),
+    );
+    assert!(p.frag_offset() <= 0x1fff * 8);
+    let _ = p.is_fragment();
+    let valid = p.verify_checksum();
+    let copied = ipv4::copied_options(&p.header()[ipv4::HEADER_LEN..]);
+    assert!(copied.len().is_multiple_of(4) && copied.len() <= hl - ipv4::HEADER_LEN);
+    // A header without options emitted from its fields is the same header, when the
+    // reserved flag bit is clear (the representation has no field for it).
+    let reserved = data[6] & 0x80 != 0;
+    if hl == ipv4::HEADER_LEN && valid && !reserved {
+        let r = Ipv4Repr {
+            src: p.src(),
+            dst: p.dst(),
+            protocol: p.protocol(),
+            ttl: p.ttl(),
+            tos: p.tos(),
+            ident: p.ident(),
+            dont_fragment: p.dont_fragment(),
+            payload_len: p.payload().len(),
+        };
+        let mut h = [0u8; ipv4::HEADER_LEN];
+        r.emit(&mut h, p.frag_offset(), p.more_fragments());
+        assert_eq!(h[..], data[..ipv4::HEADER_LEN], "emit(parse(h)) != h");
+    }
+    // Options survive a re-emit with a valid checksum.
+    if !copied.is_empty() && copied.len() <= 40 {
+        let r = Ipv4Repr {
+            src: p.src(),
+            dst: p.dst(),
+            protocol: p.protocol(),
+            ttl: p.ttl(),
+            tos: p.tos(),
+            ident: p.ident(),
+            dont_fragment: false,
+            payload_len: p.payload().len(),
+        };
+        let mut buf = vec![0u8; ipv4::HEADER_LEN + copied.len() + p.payload().len()];
+        r.emit_with_options(&mut buf, &copied, 0, false);
+        let q = Ipv4Packet::new_checked(&buf).expect("an emitted header parses");
+        assert!(q.verify_checksum());
+        assert_eq!(q.header_len(), ipv4::HEADER_LEN + copied.len());
+    }
+}
+
+/// ICMP messages (RFC 792), checksum first.
+pub fn icmp(data: &[u8]) {
+    let Ok(r) = IcmpRepr::parse(data) else {
+        return;
+    };
+    let _ = (r.is_error(), icmp::kind::is_error(data[0]));
+    if let IcmpRepr::Other { kind, code } = r {
+        let _ = icmp::describe_error(kind, code);
+        return;
+    }
+    assert_eq!(r.buffer_len(), data.len());
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut buf);
+    assert_eq!(IcmpRepr::parse(&buf), Ok(r), "parse(emit(r)) != r");
+}
+
+/// UDP (RFC 768): 8 bytes of addresses, then the datagram.
+pub fn udp(data: &[u8]) {
+    let Some((src, dst, seg)) = addresses(data) else {
+        return;
+    };
+    let Ok(p) = UdpPacket::new_checked(seg) else {
+        return;
+    };
+    let len = usize::from(u16::from_be_bytes([seg[4], seg[5]]));
+    assert_eq!(p.payload().len(), len - udp_wire::HEADER_LEN);
+    let _ = (
+        p.src_port(),
+        p.dst_port(),
+        p.checksum(),
+        p.verify_checksum(src, dst),
+    );
+    let mut copy = seg[..len].to_vec();
+    UdpRepr {
+        src_port: p.src_port(),
+        dst_port: p.dst_port(),
+    }
+    .emit(&mut copy, src, dst);
+    let q = UdpPacket::new_checked(&copy).expect("an emitted datagram parses");
+    assert!(q.checksum() != 0 && q.verify_checksum(src, dst));
+    assert_eq!(q.payload(), p.payload());
+}
+
+/// TCP headers with options (RFC 9293, 7323, 2018): 8 bytes of addresses, then the segment.
+pub fn tcp(data: &[u8]) {
+    let Some((src, dst, seg)) = addresses(data) else {
+        return;
+    };
+    let _ = tcp_wire::verify_checksum(seg, src, dst);
+    let Ok((r, payload)) = TcpRepr::parse(seg) else {
+        return;
+    };
+    assert!(payload.len() <= seg.len() - tcp_wire::HEADER_LEN);
+    assert_eq!(seg[seg.len() - payload.len()..], *payload);
+    assert!(usize::from(r.sack_count) <= tcp_wire::MAX_SACK_BLOCKS);
+    let _ = (tcp_wire::flag_string(r.flags), format!("{r:?}"));
+    // Emitting and parsing again gives the same header and a good checksum, when the
+    // options still fit once each is padded to 4 bytes (a peer may pack SACK-permitted,
+    // window scale and four SACK blocks into 39 bytes; the stack never sends that).
+    let hl = r.header_len();
+    if hl > 60 {
+        return;
+    }
+    let mut buf = vec![0u8; hl + payload.len()];
+    buf[hl..].copy_from_slice(payload);
+    r.emit(&mut buf, src, dst);
+    assert!(tcp_wire::verify_checksum(&buf, src, dst));
+    let (again, p2) = TcpRepr::parse(&buf).expect("an emitted segment parses");
+    assert_eq!(again, r, "parse(emit(r)) != r");
+    assert_eq!(p2, payload);
+}

@@ -1,0 +1,46 @@
+//! The stable fuzz driver in CI: every target (the whole stack and each wire parser) on
+//! inputs from a fixed seed, bounded by a count and a few seconds each, so a run costs
+//! about 20 s whatever the machine. `FUZZ_SEED` and `FUZZ_SECS` change the seed and the
+//! time per target; `cargo run --release -p tests --example fuzz` is the long run.
+
+use std::time::Duration;
+use tests::fuzz::{driver, TARGETS};
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn every_fuzz_target_passes_seeded_inputs() {
+    let seed = setting("FUZZ_SEED", 1);
+    let time = Duration::from_secs(setting("FUZZ_SECS", 2));
+    for (name, _) in TARGETS {
+        // The whole-stack target is the slow one (tens of ms an input in a debug build).
+        let (inputs, time) = if name == "stack" {
+            (20_000, time * 3)
+        } else {
+            (200_000, time)
+        };
+        let r = driver::run(name, seed, inputs, time);
+        println!(
+            "fuzz {name}: {} inputs in {:.1} s (seed {seed})",
+            r.inputs,
+            r.elapsed.as_secs_f64()
+        );
+        // At least some inputs ran even on a slow, busy machine.
+        assert!(r.inputs >= 50, "{name}: only {} inputs ran", r.inputs);
+    }
+}
+
+#[test]
+fn a_failing_input_is_reported_and_replayed() {
+    // A truncated SACK option cannot make the TCP parser panic; replay runs the target.
+    let input =
+        driver::unhex("0a0000020a000001bf6800500000000100000000701000000000000005").unwrap();
+    driver::replay("tcp", &input);
+    assert_eq!(driver::unhex("00ff10"), Some(vec![0, 255, 16]));
+    assert_eq!(driver::unhex("0g"), None);
+}

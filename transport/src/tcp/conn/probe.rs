@@ -1,0 +1,62 @@
+//! A read-only snapshot of a connection's sequence space and queues, for the whole-stack
+//! fuzz target (`tests/src/fuzz`), which checks after every step that the numbers keep the
+//! invariants of RFC 9293 3.3.1 and that every queue stays within its cap. Nothing in the
+//! stack itself reads it.
+
+use super::{State, Tcb};
+use crate::tcp::seq::Seq;
+
+/// The numbers of one connection at one moment.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcbProbe {
+    pub state: State,
+    pub iss: Seq,
+    pub irs: Seq,
+    pub snd_una: Seq,
+    pub snd_nxt: Seq,
+    /// The highest sequence number sent (SND.NXT moves back on a retransmission timeout).
+    pub snd_max: Seq,
+    pub rcv_nxt: Seq,
+    /// The right edge of the receive window announced so far.
+    pub rcv_adv: Seq,
+    pub rcv_wscale: u8,
+    pub sndq: usize,
+    pub sndbuf: usize,
+    pub rcvq: usize,
+    pub rcvbuf: usize,
+    pub ooo_segments: usize,
+    pub ooo_bytes: usize,
+    /// The bytes the out-of-order queue holds, counted again from the queue.
+    pub ooo_bytes_counted: usize,
+    pub sack_ranges: usize,
+    pub mss: usize,
+    pub cwnd: usize,
+}
+
+impl Tcb {
+    #[doc(hidden)]
+    pub fn probe(&self) -> TcbProbe {
+        TcbProbe {
+            state: self.state,
+            iss: self.iss,
+            irs: self.irs,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            snd_max: self.snd_max,
+            rcv_nxt: self.rcv_nxt,
+            rcv_adv: self.rcv_adv,
+            rcv_wscale: self.rcv_wscale,
+            sndq: self.sndq.len(),
+            sndbuf: self.opts.sndbuf,
+            rcvq: self.rcvq.len(),
+            rcvbuf: self.opts.rcvbuf,
+            ooo_segments: self.ooo.len(),
+            ooo_bytes: self.ooo_bytes,
+            ooo_bytes_counted: self.ooo.values().map(Vec::len).sum(),
+            sack_ranges: self.sacked.len(),
+            mss: self.mss,
+            cwnd: self.cwnd,
+        }
+    }
+}
