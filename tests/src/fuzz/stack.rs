@@ -103,6 +103,10 @@ struct Seen {
     snd_una: Seq,
     rcv_adv: Seq,
     synchronized: bool,
+    /// The largest SO_SNDBUF and SO_RCVBUF the connection has had: lowering one keeps
+    /// what is queued (and the window already announced).
+    max_sndbuf: usize,
+    max_rcvbuf: usize,
 }
 
 /// Two hosts, the link between them and the virtual clock.
@@ -1017,8 +1021,12 @@ impl World {
                     "in flight > queued, {}",
                     ctx()
                 );
+                let key = (side, *handle, c.iss.0, c.irs.0);
+                let before = self.seen.get(&key).copied();
+                let max_sndbuf = before.map_or(c.sndbuf, |b| b.max_sndbuf.max(c.sndbuf));
+                let max_rcvbuf = before.map_or(c.rcvbuf, |b| b.max_rcvbuf.max(c.rcvbuf));
                 assert!(
-                    c.sndq <= c.sndbuf.max(MAX_SEND),
+                    c.sndq <= max_sndbuf,
                     "send queue over SO_SNDBUF, {}",
                     ctx()
                 );
@@ -1032,7 +1040,7 @@ impl World {
                     );
                 }
                 let slack = 1usize << c.rcv_wscale;
-                let rcv_cap = c.rcvbuf.max(self.tcp.rcvbuf) + slack;
+                let rcv_cap = max_rcvbuf + slack;
                 assert!(
                     c.rcvq + c.ooo_bytes <= rcv_cap,
                     "receive buffers over SO_RCVBUF, {}",
@@ -1054,13 +1062,14 @@ impl World {
                     "SACK scoreboard over its cap, {}",
                     ctx()
                 );
-                let key = (side, *handle, c.iss.0, c.irs.0);
                 let now = Seen {
                     snd_una: c.snd_una,
                     rcv_adv: c.rcv_adv,
                     synchronized,
+                    max_sndbuf,
+                    max_rcvbuf,
                 };
-                if let Some(before) = self.seen.get(&key) {
+                if let Some(before) = before {
                     assert!(
                         before.snd_una.le(c.snd_una),
                         "SND.UNA moved back from {:?}, {}",
@@ -1078,7 +1087,7 @@ impl World {
                 }
                 seen.insert(key, now);
                 held += c.sndq + c.rcvq + c.ooo_bytes;
-                bound += c.sndbuf.max(MAX_SEND) + rcv_cap;
+                bound += max_sndbuf + rcv_cap;
             }
             for l in &p.listeners {
                 // A SYN is taken while the accept queue has room, and every connection of
