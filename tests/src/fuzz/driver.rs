@@ -50,6 +50,21 @@ pub fn corpus(target: &str, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
         let l3 = eth.payload();
         match (target, eth.ethertype()) {
             ("ethernet", _) => out.push(f.clone()),
+            ("vnet", _) => {
+                // Headers as the kernel writes them: plain, DATA_VALID, NEEDS_CSUM at the TCP
+                // or UDP checksum, TCPV4 segmentation.
+                let csum_at = 14 + 20 + if l3.get(9) == Some(&17) { 6 } else { 16 };
+                for h in [
+                    [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                    [2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                    [1, 0, 0, 0, 0, 0, 34, 0, (csum_at - 34) as u8, 0],
+                    [1, 1, 54, 0, 0xb4, 5, 34, 0, 16, 0],
+                ] {
+                    let mut v = h.to_vec();
+                    v.extend_from_slice(f);
+                    out.push(v);
+                }
+            }
             ("arp", ethertype::ARP) => out.push(l3.to_vec()),
             ("ipv4", ethertype::IPV4) => out.push(l3.to_vec()),
             (_, ethertype::IPV4) => {

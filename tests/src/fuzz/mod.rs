@@ -17,7 +17,7 @@ pub mod stack;
 pub type Target = fn(&[u8]);
 
 /// Every target by name.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("stack", stack::run),
     ("ethernet", parsers::ethernet),
     ("arp", parsers::arp),
@@ -25,4 +25,5 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("icmp", parsers::icmp),
     ("udp", parsers::udp),
     ("tcp", parsers::tcp),
+    ("vnet", parsers::vnet),
 ];

@@ -28,7 +28,8 @@ use ip::ipv4;
 use ip::reassembly::ReassemblyConfig;
 use ip::{IpConfig, IpLayer, Ipv4Cidr};
 use netif::ethernet::ethertype;
-use netif::{DeviceInfo, Duration, Instant, MacAddr};
+use netif::vnet::{FrameMeta, VNET_HDR_LEN};
+use netif::{DeviceInfo, Duration, Instant, MacAddr, Offload};
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use transport::tcp::conn::TcbProbe;
@@ -90,11 +91,14 @@ struct Host {
     listener: Option<SocketHandle>,
 }
 
-/// A frame in flight: to which host, on which of its interfaces.
+/// A frame in flight: to which host, on which of its interfaces, with the offload
+/// metadata it left with (the link passes partial checksums and TSO segments through, as
+/// a veth between two offloading stacks does).
 struct InFlight {
     to: usize,
     ifindex: usize,
     data: Vec<u8>,
+    meta: FrameMeta,
 }
 
 /// What a connection looked like at the last check, to see that numbers only move forward.
@@ -137,7 +141,14 @@ fn cidr(s: &str) -> Ipv4Cidr {
     s.parse().expect("a CIDR of the fuzz world")
 }
 
-fn host(addr: Ipv4Addr, mac: MacAddr, mtu: usize, tcp: &TcpConfig, secret: u64) -> Host {
+fn host(
+    addr: Ipv4Addr,
+    mac: MacAddr,
+    mtu: usize,
+    offload: Offload,
+    tcp: &TcpConfig,
+    secret: u64,
+) -> Host {
     let t0 = Instant::from_secs(1);
     let mut ip = IpLayer::new(IpConfig {
         reassembly: REASSEMBLY,
@@ -150,12 +161,14 @@ fn host(addr: Ipv4Addr, mac: MacAddr, mtu: usize, tcp: &TcpConfig, secret: u64) 
         mtu: 65_535,
         mac: MacAddr::ZERO,
         loopback: true,
+        offload: Offload::NONE,
     });
     let eth = ip.add_interface(&DeviceInfo {
         name: "tap0".into(),
         mtu,
         mac,
         loopback: false,
+        offload,
     });
     let ok = ip.set_address(lo, Some(cidr("127.0.0.1/8")), t0).is_ok()
         && ip.set_up(lo, true, t0).is_ok()
@@ -226,6 +239,17 @@ impl World {
         let rcvbuf = *u.choose(&[4096usize, 16_384, 100_000, 1 << 20])?;
         let sndbuf = *u.choose(&[4096usize, 32_768, 1 << 20])?;
         let mtu = *u.choose(&[1500usize, 576, 9000, 1280])?;
+        let offload = *u.choose(&[
+            Offload::NONE,
+            Offload {
+                csum: true,
+                tso: false,
+            },
+            Offload {
+                csum: true,
+                tso: true,
+            },
+        ])?;
         let tcp = TcpConfig {
             rcvbuf,
             sndbuf,
@@ -237,8 +261,8 @@ impl World {
             ..TcpConfig::default()
         };
         let secret: u64 = u.arbitrary()?;
-        let a = host(A_IP, A_MAC, mtu, &tcp, secret);
-        let b = host(B_IP, B_MAC, 1500, &tcp, secret ^ 0x5a5a);
+        let a = host(A_IP, A_MAC, mtu, offload, &tcp, secret);
+        let b = host(B_IP, B_MAC, 1500, offload, &tcp, secret ^ 0x5a5a);
         let mut w = World {
             now: Instant::from_secs(1),
             hosts: [a, b],
@@ -294,13 +318,14 @@ impl World {
                         to,
                         ifindex,
                         data: f.data,
+                        meta: f.meta,
                     });
                 }
             }
         }
     }
 
-    fn receive(&mut self, to: usize, ifindex: usize, frame: &[u8]) {
+    fn receive_meta(&mut self, to: usize, ifindex: usize, frame: &[u8], meta: FrameMeta) {
         if let Some(log) = &mut self.log {
             if log.len() < 4096 {
                 log.push(frame.to_vec());
@@ -308,13 +333,13 @@ impl World {
         }
         let now = self.now;
         let h = &mut self.hosts[to];
-        h.ip.receive_frame(ifindex, frame, now, &mut h.t);
+        h.ip.receive_frame_meta(ifindex, frame, meta, now, &mut h.t);
         self.flush();
     }
 
     fn deliver_front(&mut self) {
         if let Some(f) = self.wire.pop_front() {
-            self.receive(f.to, f.ifindex, &f.data);
+            self.receive_meta(f.to, f.ifindex, &f.data, f.meta);
         }
     }
 
@@ -463,6 +488,7 @@ impl World {
                         to: f.to,
                         ifindex: f.ifindex,
                         data: f.data.clone(),
+                        meta: f.meta,
                     };
                     self.wire.push_back(copy);
                 }
@@ -477,7 +503,7 @@ impl World {
                     if u.arbitrary()? {
                         frames::fix_checksums(&mut data);
                     }
-                    self.receive(f.to, f.ifindex, &data);
+                    self.receive_meta(f.to, f.ifindex, &data, f.meta);
                 }
                 "mutate in flight"
             }
@@ -523,8 +549,9 @@ impl World {
                 let mut body = u.bytes(head)?.to_vec();
                 body.extend((head..len).map(|i| i as u8));
                 let f = frames::eth(dst, B_MAC, et, &body);
+                let meta = self.vnet_meta(u, f.len())?;
                 let eth = self.hosts[to].eth;
-                self.receive(to, eth, &f);
+                self.receive_meta(to, eth, &f, meta);
                 "garbage frame"
             }
             10..=12 => {
@@ -536,8 +563,9 @@ impl World {
                         frames::fix_checksums(&mut f);
                     }
                 }
+                let meta = self.vnet_meta(u, f.len())?;
                 let eth = self.hosts[to].eth;
-                self.receive(to, eth, &f);
+                self.receive_meta(to, eth, &f, meta);
                 "crafted frame"
             }
             _ => {
@@ -688,6 +716,23 @@ impl World {
     }
 
     // ---- crafted frames ----------------------------------------------------------------
+
+    /// Offload metadata for an injected frame: usually none; else a virtio_net_hdr from the
+    /// input, decoded as the TAP driver does (one it refuses leaves the frame plain, as the
+    /// driver drops it before the stack sees it).
+    fn vnet_meta(&self, u: &mut Unstructured<'_>, frame_len: usize) -> AResult<FrameMeta> {
+        if !u.ratio(1u8, 4)? {
+            return Ok(FrameMeta::default());
+        }
+        let mut h = [0u8; VNET_HDR_LEN];
+        u.fill_buffer(&mut h)?;
+        // Mostly the flags the kernel sets: NEEDS_CSUM or DATA_VALID, TCPV4 or none.
+        if u.arbitrary()? {
+            h[0] &= 3;
+            h[1] &= 1;
+        }
+        Ok(FrameMeta::decode(&h, frame_len).unwrap_or_default())
+    }
 
     /// A frame aimed at something open on host `to`, from its peer or a spoofed neighbour.
     fn craft(&mut self, u: &mut Unstructured<'_>, to: usize) -> AResult<Vec<u8>> {
@@ -1025,11 +1070,7 @@ impl World {
                 let before = self.seen.get(&key).copied();
                 let max_sndbuf = before.map_or(c.sndbuf, |b| b.max_sndbuf.max(c.sndbuf));
                 let max_rcvbuf = before.map_or(c.rcvbuf, |b| b.max_rcvbuf.max(c.rcvbuf));
-                assert!(
-                    c.sndq <= max_sndbuf,
-                    "send queue over SO_SNDBUF, {}",
-                    ctx()
-                );
+                assert!(c.sndq <= max_sndbuf, "send queue over SO_SNDBUF, {}", ctx());
                 let synchronized =
                     !matches!(c.state, State::Closed | State::Listen | State::SynSent);
                 if synchronized {
@@ -1235,7 +1276,7 @@ mod tests {
                 &Ip::new(src, dst, 6).datagram(&[], &seg),
             );
             let eth = w.hosts[0].eth;
-            w.receive(0, eth, &f);
+            w.receive_meta(0, eth, &f, FrameMeta::default());
         }
         assert!(w.hosts[0].t.tcp_stats().segs_in >= before + 20);
         w.check("after crafted segments");
