@@ -324,3 +324,40 @@ fn t11_two_listeners_same_port() {
         assert!(r.is_err(), "both listen");
     }
 }
+
+/// Found by the whole-stack fuzz target (`tests/src/fuzz`): with window scaling each ACK
+/// rounds the window up to the scale's unit and the right edge never moves left, so a peer
+/// trickling single bytes into a buffer nobody reads moved the edge on by up to a unit per
+/// ACK, the window never closed (RFC 7323 Appendix F), and the receive queue grew past
+/// SO_RCVBUF without bound.
+#[test]
+fn trickled_bytes_never_grow_the_receive_queue_past_the_buffer() {
+    let rcvbuf = 70_000; // a window scale of 1
+    let mut n = Net::with_cfg(TcpConfig {
+        rcvbuf,
+        tail_loss_probe: false,
+        ..TcpConfig::default()
+    });
+    let r = TcpRepr {
+        wscale: Some(0),
+        ..syn(PEER_ISS)
+    };
+    let c = n.passive_with(r, 65_535).1;
+    let mut seq = c.rcv;
+    for _ in 0..rcvbuf + 10_000 {
+        n.to(&c, seg(ACK | PSH, seq, c.snd, 65_535), b"x");
+        n.advance(ms(40));
+        let Some(a) = n.take().pop() else { continue };
+        // The peer sends only while the window is open, from what we acknowledged.
+        if a.r.window == 0 {
+            break;
+        }
+        seq = a.r.ack;
+    }
+    let (_, _, p) = n.t.tcp_probe().conns[0];
+    assert!(
+        p.rcvq + p.ooo_bytes <= rcvbuf + 1,
+        "{} bytes held for a {rcvbuf}-byte buffer: {p:?}",
+        p.rcvq + p.ooo_bytes
+    );
+}
