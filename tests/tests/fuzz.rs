@@ -30,8 +30,8 @@ fn every_fuzz_target_passes_seeded_inputs() {
             r.inputs,
             r.elapsed.as_secs_f64()
         );
-        // At least some inputs ran even on a slow, busy machine.
-        assert!(r.inputs >= 50, "{name}: only {} inputs ran", r.inputs);
+        // However slow and busy the machine, at least 64 inputs run.
+        assert!(r.inputs >= 64, "{name}: only {} inputs ran", r.inputs);
     }
 }
 
