@@ -2,14 +2,14 @@
 //!
 //! ```text
 //! nice -n 19 cargo run --release -p tests --example fuzz -- [--seed N] [--inputs N]
-//!     [--secs N] [--target NAME]... [--replay NAME HEX]
+//!     [--secs N] [--target NAME]... [--replay NAME HEX|@FILE]
 //! ```
 //!
 //! Runs each target (all by default) on `--inputs` inputs (default 1,000,000) or for
 //! `--secs` seconds, whichever ends first, on one thread, in rounds of 10,000 inputs with a
 //! seed each (`seed`, `seed + 1`, ...), and prints the inputs, the time and the rate per
 //! target, and the peak resident size of the process. A failing input is printed in hex;
-//! `--replay NAME HEX` runs it again.
+//! `--replay NAME HEX` (or `@FILE` holding the hex) runs it again.
 
 use std::time::{Duration, Instant};
 use tests::fuzz::{driver, TARGETS};
@@ -37,7 +37,14 @@ fn main() {
             }
             "--replay" => {
                 let name = val();
-                let input = driver::unhex(&val()).unwrap_or_else(|| usage("bad hex"));
+                // HEX, or @FILE holding it (a long input is written to a file).
+                let arg = val();
+                let text = match arg.strip_prefix('@') {
+                    Some(path) => std::fs::read_to_string(path)
+                        .unwrap_or_else(|e| usage(&format!("{path}: {e}"))),
+                    None => arg,
+                };
+                let input = driver::unhex(&text).unwrap_or_else(|| usage("bad hex"));
                 driver::replay(&name, &input);
                 println!("{name}: passed");
                 return;
@@ -89,6 +96,6 @@ fn peak_rss() -> String {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("fuzz: {msg}\nusage: fuzz [--seed N] [--inputs N] [--secs N] [--target NAME]... [--replay NAME HEX]");
+    eprintln!("fuzz: {msg}\nusage: fuzz [--seed N] [--inputs N] [--secs N] [--target NAME]... [--replay NAME HEX|@FILE]");
     std::process::exit(2)
 }

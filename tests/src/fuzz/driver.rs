@@ -177,10 +177,20 @@ pub fn run(name: &'static str, seed: u64, inputs: u64, time: Duration) -> Report
             }
         }
         if let Err(e) = panic::catch_unwind(AssertUnwindSafe(|| target(&input))) {
+            // A long input goes to a file rather than the terminal.
+            let h = hex(&input);
+            let shown = if h.len() <= 8192 {
+                h
+            } else {
+                let path = std::env::temp_dir().join(format!("fuzz-{name}-{seed}-{done}.hex"));
+                match std::fs::write(&path, &h) {
+                    Ok(()) => format!("in {}", path.display()),
+                    Err(_) => h,
+                }
+            };
             eprintln!(
-                "fuzz target {name} failed: seed {seed}, input {done} ({} bytes)\ninput: {}",
+                "fuzz target {name} failed: seed {seed}, input {done} ({} bytes)\ninput: {shown}",
                 input.len(),
-                hex(&input)
             );
             panic::resume_unwind(e);
         }

@@ -203,7 +203,9 @@ pub fn tcp(data: &[u8]) {
     // options still fit once each is padded to 4 bytes (a peer may pack SACK-permitted,
     // window scale and four SACK blocks into 39 bytes; the stack never sends that).
     let hl = r.header_len();
-    if hl > 60 {
+    // Nor can a segment be longer than an IPv4 datagram's payload (its length enters the
+    // checksum as 16 bits).
+    if hl > 60 || hl + payload.len() > ipv4::MAX_PAYLOAD {
         return;
     }
     let mut buf = vec![0u8; hl + payload.len()];
