@@ -205,6 +205,33 @@ impl Tapip {
     }
 
     /// Wait until the output contains `needle`; panics with the output on timeout.
+    /// Run the shell command `line` and return what was printed from then until it is done.
+    /// The end is found by an unknown command sent after it (its error names it, on
+    /// stderr); stdout and stderr are read by two threads, so the command's own lines may
+    /// still be on their way when the marker is seen: wait until the output stops growing.
+    pub fn run_marked(&mut self, line: &str) -> String {
+        static MARK: AtomicUsize = AtomicUsize::new(0);
+        let since = self.output().len();
+        self.cmd(line);
+        let marker = format!("end-of-output-{}", MARK.fetch_add(1, Ordering::SeqCst));
+        self.cmd(&marker);
+        self.wait_for(
+            &format!("unknown command '{marker}'"),
+            Duration::from_secs(10),
+        );
+        let end = Instant::now() + Duration::from_secs(2);
+        let mut len = self.output().len();
+        loop {
+            std::thread::sleep(Duration::from_millis(60));
+            let now = self.output().len();
+            if now == len || Instant::now() > end {
+                break;
+            }
+            len = now;
+        }
+        self.output()[since..].to_string()
+    }
+
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         loop {

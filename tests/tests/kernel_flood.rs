@@ -28,13 +28,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// Run a shell command and return what it printed.
 fn run(t: &mut Tapip, n: &mut u32, line: &str) -> String {
     *n += 1;
-    let since = t.output().len();
-    t.cmd(line);
-    // An unknown command answers with a line naming it: the end of the output.
-    let marker = format!("flood-end-{n}");
-    t.cmd(&marker);
-    let out = t.wait_for(&format!("unknown command '{marker}'"), SECS(10));
-    out[since..].to_string()
+    t.run_marked(line)
 }
 
 /// The value of counter `name` on `stat`'s line `section` (0 when not shown).

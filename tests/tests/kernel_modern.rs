@@ -83,11 +83,7 @@ fn the_stack_answers_linuxs_timestamps_and_netstat_shows_them() {
         std::fs::read_to_string(&pyout).unwrap_or_default(),
         t.output()
     );
-    let since = t.output().len();
-    t.cmd("netstat -t");
-    t.cmd("netstat-end");
-    t.wait_for("unknown command 'netstat-end'", SECS(10));
-    let out = t.output()[since..].to_string();
+    let out = t.run_marked("netstat -t");
     let row = out
         .lines()
         .find(|l| l.contains("ESTABLISHED") && l.contains(":7 "))

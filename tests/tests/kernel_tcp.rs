@@ -12,13 +12,7 @@ const MB20: usize = 20 * 1024 * 1024;
 /// Run `netstat` and return its rows (and anything else printed meanwhile).
 fn netstat(t: &mut Tapip, n: &mut u32) -> String {
     *n += 1;
-    let since = t.output().len();
-    t.cmd("netstat");
-    // An unknown command answers with a line naming it: the end of netstat's rows.
-    let marker = format!("netstat-end-{n}");
-    t.cmd(&marker);
-    let out = t.wait_for(&format!("unknown command '{marker}'"), SECS(10));
-    out[since..].to_string()
+    t.run_marked("netstat")
 }
 
 /// The TCP rows of `netstat` output that are not listeners (connections and TIME-WAIT
