@@ -166,7 +166,7 @@ impl Output {
     }
 
     /// Take back a frame buffer once its frame is written (kept while fewer than
-    /// [`POOL_MAX`] wait, each at most a 64 KB frame's size).
+    /// 64 wait, each at most a 64 KB frame's size).
     pub fn recycle(&mut self, buf: Vec<u8>) {
         if self.pool.len() < POOL_MAX && buf.capacity() <= POOL_BUF_MAX {
             self.pool.push(buf);
