@@ -93,26 +93,42 @@ fn kernel_to_stack(ns: &Netns, t: &mut Tapip, dir: &TempDir, src: &Path, limit: 
     let got = dir.path("stack-got.bin");
     let since = t.output().len();
     t.cmd(&format!("snc -b 5000 -w {limit} -o {}", got.display()));
-    // snc's listener is the stack's: wait until a connection attempt is accepted.
+    // snc's listener is the stack's, and the shell may start it after nc's first SYN: an
+    // nc that fails (refused, before the listener is up, even after a SYN lost to the 10%
+    // loss delayed it past a first check) is started again, for a minute at most.
     let start = Instant::now();
-    let mut nc = loop {
-        // -N: shut down the sending side at the end of the file, so snc sees the end.
-        let mut p = Proc::spawn(
-            ns,
-            &format!("nc -N -w {limit} 10.0.0.1 5000 < {}", src.display()),
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        match p.wait(Duration::ZERO) {
-            Some(s) if !s.success() && start.elapsed() < SECS(10) => continue,
-            _ => break p,
+    // -N: shut down the sending side at the end of the file, so snc sees the end.
+    let line = format!("nc -N -w {limit} 10.0.0.1 5000 < {}", src.display());
+    let mut nc = Proc::spawn(ns, &line);
+    let ok = format!("snc: received {MB20} bytes in");
+    loop {
+        let out = t.output();
+        let new = out.get(since..).unwrap_or_default();
+        if new.contains(&ok) {
+            break;
         }
-    };
-    t.wait_result(
-        since,
-        &format!("snc: received {MB20} bytes in"),
-        "snc:",
-        SECS(limit),
-    );
+        if new
+            .lines()
+            .any(|l| l.starts_with("snc:") && !l.contains(&ok))
+        {
+            std::thread::sleep(Duration::from_millis(200));
+            panic!("snc failed:\n{}", t.output());
+        }
+        if nc.wait(Duration::ZERO).is_some_and(|s| !s.success()) {
+            assert!(
+                start.elapsed() < SECS(60),
+                "nc could not connect to snc for 60 s\n{}",
+                t.output()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            nc = Proc::spawn(ns, &line);
+        }
+        assert!(
+            start.elapsed() < SECS(limit),
+            "timed out waiting for {ok:?}; tapip printed:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     println!("kernel -> stack: {:.2} s", start.elapsed().as_secs_f64());
     let status = nc.wait(SECS(10));
     assert!(
