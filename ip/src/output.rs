@@ -391,8 +391,9 @@ fn transport_checksum(payload: &[u8], repr: &Ipv4Repr) -> u16 {
 /// Fill in the transport checksum of the datagram in `dgram` (IP header first, no options):
 /// in full, or only its pseudo-header part when the device completes it.
 fn finish_l4_checksum(dgram: &mut [u8], repr: &Ipv4Repr, at: usize, offload: bool) -> Csum {
-    let (hdr, payload) = dgram.split_at_mut(HEADER_LEN);
-    let _ = hdr;
+    let Some(payload) = dgram.get_mut(HEADER_LEN..) else {
+        return Csum::Full;
+    };
     let Some(field_end) = at.checked_add(2).filter(|&e| e <= payload.len()) else {
         return Csum::Full;
     };

@@ -656,20 +656,10 @@ impl fmt::Display for ProtoName {
 /// The Internet checksum (RFC 1071) of the concatenated `parts` checks out. Every part but the
 /// last must have an even length (true of the pseudo-headers used here).
 fn checksum_ok(parts: &[&[u8]]) -> bool {
-    let mut sum: u64 = 0;
-    for part in parts {
-        let mut words = part.chunks_exact(2);
-        for w in &mut words {
-            sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
-        }
-        if let [last] = words.remainder() {
-            sum += u64::from(u16::from_be_bytes([*last, 0]));
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum == 0xffff
+    let acc = parts
+        .iter()
+        .fold(0u32, |acc, part| crate::checksum::sum(part, acc));
+    crate::checksum::finish(acc) == 0
 }
 
 /// The IPv4 pseudo-header for TCP and UDP checksums.

@@ -229,7 +229,6 @@ impl TcpRepr {
                 i += 8;
             }
         }
-        let _ = hl;
     }
 }
 
