@@ -1,0 +1,646 @@
+//! Segment arrival (RFC 9293 3.10.7): acceptability, RST and SYN checks with RFC 5961's
+//! defences, the ACK field (new data acknowledged, duplicate ACKs, window updates) and the
+//! FIN.
+
+use super::*;
+
+impl Tcb {
+    /// A segment for this connection (RFC 9293 3.10.7, for every state but LISTEN and
+    /// CLOSED, which the owner handles). With `in_batch` (more segments were read in the
+    /// same wake-up), an ACK owed only because two full segments arrived waits for the end
+    /// of the batch: returns true when the caller must then call `output`. Duplicate ACKs,
+    /// hole fills, FINs and window updates still go at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+        in_batch: bool,
+    ) -> bool {
+        self.rx_tsecr = seg.timestamp.map(|(_, ecr)| ecr);
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.segment_syn_sent(cfg, seg, payload, tx, stats, now),
+            _ => self.segment_synchronized(cfg, seg, payload, tx, stats, challenge_ok, now),
+        }
+        self.rx_tsecr = None;
+        if self.state != State::Closed {
+            self.output_inner(cfg, tx, stats, now, in_batch);
+            if !self.ack_now && self.pending_ack_bytes > 0 && self.t_delack.is_none() {
+                self.t_delack = Some(now + cfg.delayed_ack);
+            }
+        }
+        self.ack_due && self.state != State::Closed
+    }
+
+    pub(super) fn segment_syn_sent(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        let _ = payload;
+        // First: the ACK must cover our SYN and nothing we have not sent.
+        let mut ack_ok = false;
+        if seg.has(flags::ACK) {
+            if seg.ack.le(self.iss) || seg.ack.gt(self.snd_max) {
+                if !seg.has(flags::RST) {
+                    stats.bad_acks += 1;
+                    self.reset_reply(seg.ack, tx, stats, now);
+                }
+                return;
+            }
+            ack_ok = true;
+        }
+        // Second: a RST is believed only with an acceptable ACK (RFC 5961 3.2 / 9293).
+        if seg.has(flags::RST) {
+            stats.resets_in += 1;
+            if ack_ok {
+                self.fail(TcpError::Refused);
+            }
+            return;
+        }
+        // Fourth: the SYN.
+        if !seg.has(flags::SYN) {
+            return;
+        }
+        self.take_syn_options(seg, now);
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_rx = now;
+        if ack_ok {
+            self.snd_una = seg.ack;
+            // The window of a SYN-ACK is never scaled (RFC 7323 2.2).
+            self.snd_wnd = usize::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.take_rtt_sample(cfg, seg.ack, now);
+            if self.syn_retries > 0 && self.srtt.is_none() {
+                // RFC 6298 5.7: the SYN was retransmitted (no sample): at least 3 s.
+                self.rto = self.rto.max(Duration::from_secs(3)).min(cfg.rto_max);
+            }
+            self.t_rtx = None;
+            self.syn_retries = 0;
+            self.backoff = 0;
+            self.set_state(State::Established);
+            self.rearm_keepalive(cfg);
+            self.ack_now = true;
+        } else {
+            // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, answer SYN-ACK.
+            self.snd_wnd = usize::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.set_state(State::SynReceived);
+            self.send_syn(tx, stats, now);
+        }
+    }
+
+    /// Send `<SEQ=ack><CTL=RST>`: the answer to an unacceptable ACK before synchronization.
+    pub(super) fn reset_reply(
+        &mut self,
+        ack: Seq,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        let r = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: ack,
+            flags: flags::RST,
+            ..TcpRepr::default()
+        };
+        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+            stats.segs_out += 1;
+            stats.resets_out += 1;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn segment_synchronized(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        payload: &[u8],
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+    ) {
+        // A retransmitted SYN while our SYN-ACK is unanswered: send the SYN-ACK again.
+        if self.state == State::SynReceived
+            && seg.has(flags::SYN)
+            && !seg.has(flags::ACK)
+            && !seg.has(flags::RST)
+            && seg.seq == self.irs
+        {
+            stats.dup_segments += 1;
+            self.send_syn(tx, stats, now);
+            return;
+        }
+
+        // Timestamps (RFC 7323 5.3 R1): PAWS drops an old duplicate and answers with an
+        // ACK. A segment without them once they were negotiated is taken, as Linux takes
+        // it, and counted (RFC 7323 3.2 says SHOULD drop; a middlebox that strips options,
+        // or a crafted RST-less segment, then still meets RFC 5961's checks).
+        if self.ts_ok && !seg.has(flags::RST) {
+            match seg.timestamp {
+                None => stats.ts_missing += 1,
+                Some((tsval, _)) if self.paws_rejects(tsval, now) => {
+                    stats.drop_paws += 1;
+                    // Answered as an out-of-window segment is: data always, a bare ACK
+                    // at most once per `invalid_ratelimit` (RFC 5961 7).
+                    let bare = payload.is_empty() && !seg.has(flags::FIN);
+                    if !bare || self.oow_ack_allowed(cfg, stats, now) {
+                        self.ack_now = true;
+                    }
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+
+        // First: is the segment acceptable (RFC 9293 3.10.7.4, the four cases)?
+        let mut data = payload;
+        let mut seq = seg.seq;
+        let mut syn = seg.has(flags::SYN);
+        // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK repeats the SYN we
+        // already took; what counts is its ACK.
+        let simultaneous = self.state == State::SynReceived
+            && !self.passive
+            && syn
+            && seg.has(flags::ACK)
+            && seq == self.irs;
+        if simultaneous {
+            syn = false;
+            seq = seq + 1;
+        }
+        let mut fin = seg.has(flags::FIN);
+        let seg_len = data.len() + usize::from(syn) + usize::from(fin);
+        let wnd = self.rcv_adv.since(self.rcv_nxt);
+        let in_wnd = |s: Seq| s.ge(self.rcv_nxt) && s.lt(self.rcv_nxt + wnd);
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => in_wnd(seq),
+            (_, 0) => false,
+            (n, _) => in_wnd(seq) || in_wnd(seq + (n - 1)),
+        };
+        // A zero window still takes ACKs and RSTs at RCV.NXT (a probe's data is dropped).
+        let zero_window_probe = !acceptable && wnd == 0 && seq == self.rcv_nxt;
+        if !acceptable && !zero_window_probe {
+            if !seg.has(flags::RST) {
+                stats.dup_segments += 1;
+                if self.state == State::TimeWait && fin && (seq + seg_len) == self.rcv_nxt {
+                    // The peer retransmits its FIN: our last ACK was lost (restart 2 MSL).
+                    self.t_timewait = Some(now + cfg.time_wait);
+                }
+                // Data or a FIN (a retransmission whose ACK was lost) is always answered;
+                // a bare ACK or SYN at most once per `invalid_ratelimit` (RFC 5961 7), so
+                // that forged segments cannot make us send without bound, nor two stacks
+                // that disagree about the window ACK each other forever.
+                if !payload.is_empty() || fin || self.oow_ack_allowed(cfg, stats, now) {
+                    self.ack_now = true;
+                }
+            }
+            return;
+        }
+        self.last_rx = now;
+        self.keep_probes = 0;
+        self.update_ts_recent(seg, now);
+        if zero_window_probe {
+            data = &[];
+            fin = false;
+            if !payload.is_empty() {
+                stats.window_drops += 1;
+                self.ack_now = true;
+            }
+        }
+        // Trim to the window: what lies before RCV.NXT was received, what lies beyond the
+        // right edge does not fit.
+        if seq.lt(self.rcv_nxt) {
+            let mut skip = self.rcv_nxt.since(seq);
+            if syn {
+                // An old SYN (its sequence number is behind us): step over it.
+                skip -= 1;
+                seq = seq + 1;
+            }
+            let cut = skip.min(data.len());
+            data = &data[cut..];
+            seq = seq + cut;
+            if skip > cut {
+                // The whole payload and the FIN after it were received before.
+                fin = false;
+            }
+            if cut > 0 {
+                stats.dup_segments += 1;
+                self.ack_now = true;
+            }
+        }
+        let room = (self.rcv_nxt + wnd).since(seq);
+        // The buffer bounds what is kept even inside the window: rounding each announced
+        // window up to the scale's unit, so that the right edge never moves left, moves
+        // the edge on by up to a unit per ACK without any room freed, and a peer
+        // trickling bytes would keep the window open forever (RFC 7323 Appendix F). Bytes
+        // beyond SO_RCVBUF plus one unit from the start of the queue are dropped (the
+        // peer sends them again); out-of-order segments never overlap, so the queue and
+        // the out-of-order bytes together stay within that.
+        let unit = (1usize << self.rcv_wscale) - 1;
+        let limit = (self.opts.rcvbuf + unit).saturating_sub(self.rcvq.len());
+        let room = room.min(limit.saturating_sub(seq.since(self.rcv_nxt)));
+        if data.len() > room {
+            data = &data[..room];
+            fin = false;
+            stats.window_drops += 1;
+            self.ack_now = true;
+        }
+
+        // Second: RST (RFC 5961 3.2).
+        if seg.has(flags::RST) {
+            stats.resets_in += 1;
+            if seg.seq != self.rcv_nxt {
+                self.challenge_ack(cfg, stats, challenge_ok, now);
+                return;
+            }
+            match self.state {
+                State::SynReceived if self.passive => self.close_now(),
+                State::SynReceived => self.fail(TcpError::Refused),
+                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                    stats.resets_established += 1;
+                    self.fail(TcpError::Reset);
+                }
+                // RFC 1337: a RST does not cut TIME-WAIT short (as the TIME-WAIT records
+                // of orphaned connections behave).
+                State::TimeWait => {}
+                _ => self.close_now(),
+            }
+            return;
+        }
+
+        // Fourth: a SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
+        if seg.has(flags::SYN) && !simultaneous {
+            self.challenge_ack(cfg, stats, challenge_ok, now);
+            return;
+        }
+
+        // Fifth: the ACK field.
+        if !seg.has(flags::ACK) {
+            return;
+        }
+        if self.state == State::SynReceived {
+            if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
+                // A SYN-ACK's (simultaneous open) window is not scaled (RFC 7323 2.2).
+                let shift = if seg.has(flags::SYN) {
+                    0
+                } else {
+                    self.snd_wscale
+                };
+                self.snd_wnd = usize::from(seg.window) << shift;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                if self.syn_retries > 0 && self.srtt.is_none() {
+                    // RFC 6298 5.7: the SYN-ACK was retransmitted (no sample): at least 3 s.
+                    self.rto = self.rto.max(Duration::from_secs(3)).min(cfg.rto_max);
+                }
+                self.syn_retries = 0;
+                self.set_state(State::Established);
+                self.rearm_keepalive(cfg);
+                if self.fin_queued {
+                    // The application closed before the handshake ended.
+                    self.set_state(State::FinWait1);
+                }
+            } else {
+                stats.bad_acks += 1;
+                self.reset_reply(seg.ack, tx, stats, now);
+                return;
+            }
+        }
+        if !self.process_ack(cfg, seg, data.len(), tx, stats, challenge_ok, now) {
+            return;
+        }
+
+        // Sixth (URG) is not supported: the urgent pointer is ignored, the data kept.
+
+        // Seventh: the segment text.
+        if !data.is_empty() {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    self.receive_data(seq, data, fin, stats);
+                }
+                _ => {
+                    // The peer's FIN came before: this is stray data.
+                    fin = false;
+                }
+            }
+        } else if fin && seq != self.rcv_nxt {
+            // A bare FIN beyond a hole: remember where the stream ends.
+            if matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2
+            ) {
+                let off = self.rcv_off + seq.since(self.rcv_nxt) as u64;
+                self.ooo_fin = Some(off);
+                self.ack_now = true;
+            }
+            fin = false;
+        }
+
+        // Eighth: the FIN, once everything before it has arrived.
+        let fin_now = if fin {
+            seq + data.len() == self.rcv_nxt
+        } else {
+            self.ooo_fin == Some(self.rcv_off)
+        };
+        if fin_now && !self.fin_received && self.state != State::TimeWait {
+            self.ooo_fin = None;
+            self.fin_received = true;
+            self.rcv_nxt = self.rcv_nxt + 1;
+            self.ack_now = true;
+            self.wake = true;
+            match self.state {
+                State::SynReceived | State::Established => self.set_state(State::CloseWait),
+                State::FinWait1 => {
+                    if self.fin_acked() {
+                        self.enter_time_wait(cfg, now);
+                    } else {
+                        self.set_state(State::Closing);
+                    }
+                }
+                State::FinWait2 => self.enter_time_wait(cfg, now),
+                _ => {}
+            }
+        } else if fin && self.state == State::TimeWait {
+            self.ack_now = true;
+            self.t_timewait = Some(now + cfg.time_wait);
+        }
+    }
+
+    /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2), within this connection's limit first and
+    /// then the stack's.
+    pub(super) fn challenge_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+    ) {
+        if !self.oow_ack_allowed(cfg, stats, now) {
+            return;
+        }
+        if challenge_ok() {
+            stats.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            stats.challenge_acks_limited += 1;
+        }
+    }
+
+    /// RFC 5961 7 (Linux's `tcp_invalid_ratelimit`): may this connection answer another
+    /// out-of-window segment or challenge now? Counts the refusals.
+    pub(super) fn oow_ack_allowed(
+        &mut self,
+        cfg: &TcpConfig,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> bool {
+        if self
+            .last_oow_ack
+            .is_some_and(|t| now < t + cfg.invalid_ratelimit)
+        {
+            stats.oow_acks_limited += 1;
+            return false;
+        }
+        self.last_oow_ack = Some(now);
+        true
+    }
+
+    /// RFC 9293 3.10.7.4 fifth step for synchronized states, with RFC 5961 5.2. Returns
+    /// false when the segment is to be dropped.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn process_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        data_len: usize,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+    ) -> bool {
+        let ack = seg.ack;
+        if ack.gt(self.snd_max) {
+            // Acknowledges something never sent: ACK (within the limit when the
+            // segment carries no data) and drop.
+            stats.bad_acks += 1;
+            if data_len > 0 || self.oow_ack_allowed(cfg, stats, now) {
+                self.ack_now = true;
+            }
+            return false;
+        }
+        if ack.lt(self.snd_una - self.max_snd_wnd.max(1)) {
+            // Far too old (RFC 5961 5.2): a blind injection attempt; challenge and drop.
+            stats.bad_acks += 1;
+            self.challenge_ack(cfg, stats, challenge_ok, now);
+            return false;
+        }
+        // Only a simultaneous open's SYN-ACK gets here with a SYN: unscaled (RFC 7323 2.2).
+        let shift = if seg.has(flags::SYN) {
+            0
+        } else {
+            self.snd_wscale
+        };
+        let wnd = usize::from(seg.window) << shift;
+        let outstanding = self.snd_max != self.snd_una;
+        if self.sack_ok {
+            self.sack_update(seg, ack);
+        }
+        if ack.gt(self.snd_una) {
+            self.new_ack(cfg, ack, tx, stats, now);
+        } else if ack == self.snd_una
+            && outstanding
+            && data_len == 0
+            && !seg.has(flags::FIN)
+            && wnd == self.snd_wnd
+        {
+            self.dup_ack(cfg, tx, stats, now);
+        }
+        if self.in_recovery
+            && ack == self.snd_una
+            && self
+                .una_rtx_high
+                .is_some_and(|h| self.sacked.last().is_some_and(|&(_, top)| top.gt(h)))
+        {
+            // Lost retransmission (as RACK, RFC 8985, would conclude): data sent after
+            // our retransmission of SND.UNA arrived, the retransmission did not. Walk the
+            // holes again.
+            self.una_rtx_high = None;
+            self.rtx_next = self.snd_una;
+            stats.lost_retransmits += 1;
+        }
+        if self.sacked.first().is_some_and(|&(l, _)| l == self.snd_una) {
+            // The peer acknowledges up to data it said it held: it reneged (RFC 2018 8).
+            // Forget the scoreboard; everything unacknowledged may need sending again.
+            self.sacked.clear();
+            stats.sack_reneging += 1;
+        }
+        if self.in_recovery && ack == self.snd_una {
+            // The probe timer measures from the last ACK.
+            self.t_tlp = None;
+            self.arm_tlp(now);
+        }
+        if self.sack_ok && !self.in_recovery && self.sack_loss_detected() {
+            // RFC 6675 IsLost(SND.UNA): three segments' worth SACKed above it.
+            self.enter_sack_recovery(tx, stats, now);
+        }
+        // Window update (RFC 9293 3.10.7.4): only from a segment not older than the last.
+        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
+            if wnd > self.snd_wnd {
+                self.wake = true;
+            }
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            if wnd > 0 {
+                self.t_persist = None;
+                self.persist_probes = 0;
+            }
+        }
+        match self.state {
+            State::FinWait1 if self.fin_acked() => self.set_state(State::FinWait2),
+            State::Closing if self.fin_acked() => self.enter_time_wait(cfg, now),
+            State::LastAck if self.fin_acked() => {
+                self.close_now();
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    pub(super) fn new_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        ack: Seq,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        // Our SYN occupies a sequence number but is not data the window grows on.
+        let syn = usize::from(self.snd_una == self.iss);
+        let acked = ack.since(self.snd_una).saturating_sub(syn);
+        // Free the acknowledged bytes (the FIN occupies no buffer space).
+        let data = ack.since(self.snd_base).min(self.sndq.len());
+        let was_writable = self.writable();
+        self.sndq.drain(..data);
+        self.snd_base = self.snd_base + data;
+        self.snd_una = ack;
+        if self.snd_nxt.lt(ack) {
+            self.snd_nxt = ack;
+        }
+        // Wake a blocked writer (or a poller) when the buffer becomes writable again, or
+        // when everything is acknowledged (lingering closes wait for that): not on every
+        // ACK, which would cost a thread wake-up per ACK for a few KB each.
+        if data > 0 && ((!was_writable && self.writable()) || self.sndq.is_empty()) {
+            self.wake = true;
+        }
+        self.take_rtt_sample(cfg, ack, now);
+        self.backoff = 0;
+        self.stalled_since = None;
+        // RFC 6298 5.2/5.3.
+        self.t_rtx = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(now + self.rto)
+        };
+        self.t_tlp = None;
+        self.tlp_count = 0;
+        self.arm_tlp(now);
+        self.una_rtx_high = None;
+        // Congestion control.
+        if self.in_recovery && self.sack_ok {
+            if ack.ge(self.recover) {
+                // Recovery ends at the congestion window it chose (after a timeout too,
+                // as Linux does: slow start from one segment against a peer that delays
+                // its ACKs costs a delayed-ACK time per round trip).
+                self.cwnd = self.ssthresh.max(self.mss);
+                self.in_recovery = false;
+                self.rto_recovery = false;
+                self.dupacks = 0;
+            } else if self.rto_recovery && self.cwnd < self.ssthresh {
+                self.cwnd += acked.min(self.mss);
+            }
+            if self.rtx_next.lt(self.snd_una) {
+                self.rtx_next = self.snd_una;
+            }
+        } else if self.in_recovery {
+            if ack.ge(self.recover) {
+                // Full acknowledgment (RFC 6582 3.2 step 3): deflate and leave recovery.
+                let flight = self.snd_max.since(self.snd_una);
+                self.cwnd = self.ssthresh.min(flight.max(self.mss) + self.mss);
+                self.in_recovery = false;
+                self.dupacks = 0;
+            } else {
+                // Partial acknowledgment (step 4): retransmit the next hole, deflate.
+                self.retransmit_first(tx, stats, now);
+                self.cwnd = self.cwnd.saturating_sub(acked).max(self.mss);
+                if acked >= self.mss {
+                    self.cwnd += self.mss;
+                }
+            }
+        } else {
+            self.dupacks = 0;
+            if self.recover.lt(ack) {
+                // Keep `recover` just behind SND.UNA so the circular comparison above
+                // stays meaningful however long the connection lives.
+                self.recover = ack - 1;
+            }
+            let cap = 64 * self.opts.sndbuf.max(self.mss);
+            if self.cwnd < self.ssthresh {
+                self.cwnd += acked.min(self.mss);
+            } else {
+                self.cwnd += (self.mss * self.mss / self.cwnd.max(1)).max(1);
+            }
+            self.cwnd = self.cwnd.min(cap);
+        }
+    }
+
+    pub(super) fn dup_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        let _ = cfg;
+        stats.dup_acks += 1;
+        self.dupacks += 1;
+        if self.sack_ok {
+            if !self.in_recovery && self.dupacks == 3 && self.snd_una.gt(self.recover) {
+                self.enter_sack_recovery(tx, stats, now);
+            }
+        } else if self.in_recovery {
+            // Each further duplicate means a segment left the network (RFC 5681 3.2 (4)).
+            self.cwnd += self.mss;
+        } else if self.dupacks == 3 && self.snd_una.gt(self.recover) {
+            // Fast retransmit (RFC 5681 3.2 (2)-(3), RFC 6582 3.2 step 2).
+            let flight = self.snd_max.since(self.snd_una);
+            self.ssthresh = (flight / 2).max(2 * self.mss);
+            self.recover = self.snd_max;
+            self.in_recovery = true;
+            self.retransmit_first(tx, stats, now);
+            self.cwnd = self.ssthresh + 3 * self.mss;
+            self.t_rtx = Some(now + self.rto);
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! One TCP connection: its transmission control block and state machine (RFC 9293), with
+//! RFC 5961's defences, RFC 6298's retransmission timer, RFC 5681/6582 congestion control,
+//! and the timers of RFC 9293 and RFC 1122 (delayed ACK, persist, keepalive, TIME-WAIT,
+//! user timeout). Sans-IO: every entry point takes `now` and the `IpTx` to send through.
+//!
+//! Sequence space bookkeeping: `sndq` holds the bytes from `snd_base` on (unacknowledged and
+//! not yet sent). `snd_base` is `snd_una`, or `snd_una + 1` while our SYN is unacknowledged.
+//! Our FIN, once the application has closed, sits at `snd_base + sndq.len()`.
+//! Received bytes are numbered by a 64-bit stream offset (`rcv_off` is the offset of
+//! `rcv_nxt`), so the out-of-order queue never compares wrapped sequence numbers.
+
+use super::seq::Seq;
+use super::{TcpConfig, TcpError, TcpStats};
+use crate::tcp::wire::{flags, TcpRepr};
+use ip::{IpTx, SendMeta};
+use netif::{Duration, Instant};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddrV4;
+
+mod input;
+mod options;
+mod output;
+mod probe;
+mod recovery;
+mod recv;
+mod rtt;
+mod timers;
+
+pub use options::{PAWS_IDLE, PMTU_MIN};
+pub use output::send_repr;
+#[doc(hidden)]
+pub use probe::TcbProbe;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+        }
+    }
+
+    /// Has the three-way handshake completed (RFC 9293's "synchronized states")?
+    pub fn synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Per-connection knobs the socket may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnOpts {
+    pub nodelay: bool,
+    pub keepalive: bool,
+    pub rcvbuf: usize,
+    pub sndbuf: usize,
+    pub user_timeout: Duration,
+}
+
+/// What `netstat` shows of a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    pub srtt: Option<Duration>,
+    pub rto: Duration,
+    pub retransmits: u64,
+    pub mss: usize,
+    pub snd_wnd: usize,
+    pub rcv_wnd: usize,
+    /// Timestamps (RFC 7323) negotiated.
+    pub timestamps: bool,
+}
+
+/// Largest window we can announce without scaling, and the scale limit (RFC 7323 2.3).
+const MAX_WINDOW: usize = 65_535;
+const MAX_WSCALE: u8 = 14;
+/// The smallest MSS we honour from a peer: smaller values only waste packets.
+const MIN_MSS: usize = 64;
+/// The default MSS when the peer sends none (RFC 9293 3.7.1).
+const DEFAULT_MSS: usize = 536;
+const MAX_PERSIST: Duration = Duration::from_secs(60);
+
+pub struct Tcb {
+    pub state: State,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    pub opts: ConnOpts,
+    /// Opened by a SYN to a listener (a failed handshake then vanishes quietly).
+    pub passive: bool,
+    /// Why the connection failed, for the application (taken once).
+    pub error: Option<TcpError>,
+    /// An ICMP error seen meanwhile, reported if the connection then times out.
+    pub soft_error: Option<TcpError>,
+    /// The application may not send any more (shutdown(Write) or close).
+    pub fin_queued: bool,
+    /// Something the application waits for changed (data, space, state).
+    pub wake: bool,
+    /// State changes since the owner last looked (for traces and the accept queue).
+    pub transitions: Vec<(State, State)>,
+
+    // Send sequence space.
+    iss: Seq,
+    snd_una: Seq,
+    snd_nxt: Seq,
+    snd_max: Seq,
+    snd_base: Seq,
+    snd_wnd: usize,
+    max_snd_wnd: usize,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    snd_wscale: u8,
+    sndq: VecDeque<u8>,
+
+    // Receive sequence space.
+    irs: Seq,
+    rcv_nxt: Seq,
+    /// The right edge of the window we announced (it never moves left).
+    rcv_adv: Seq,
+    rcv_wscale: u8,
+    rcv_off: u64,
+    rcvq: VecDeque<u8>,
+    /// Out-of-order segments by stream offset; their byte total.
+    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo_bytes: usize,
+    /// Stream offset of a FIN seen beyond a hole.
+    ooo_fin: Option<u64>,
+    /// Both ends offered SACK (RFC 2018): our ACKs report the out-of-order queue.
+    sack_ok: bool,
+    /// Where the most recent out-of-order segment began (RFC 2018: the first SACK block
+    /// reports it).
+    last_ooo: Option<u64>,
+    /// The SACK scoreboard: ranges above SND.UNA the peer holds, sorted and merged.
+    sacked: Vec<(Seq, Seq)>,
+    /// In SACK recovery: where the search for the next hole to retransmit resumes.
+    rtx_next: Seq,
+    /// The recovery under way began with a retransmission timeout (slow start through
+    /// it, and the tail beyond the last SACKed byte counts as lost too).
+    rto_recovery: bool,
+    /// Send one segment now whatever silly-window avoidance and Nagle say (persist's
+    /// override), and also beyond the peer's window (a timeout's retransmission).
+    force_sws: bool,
+    force_window: bool,
+    /// The largest segment the peer has sent (for the delayed-ACK rule).
+    max_seg_seen: usize,
+    /// An ACK is owed by the every-second-segment rule; inside a receive batch it waits for
+    /// the batch's end, so a batch of in-order segments draws one ACK (see `segment`).
+    ack_due: bool,
+    /// The route's device cuts large segments for us (TSO): new data leaves in bursts of
+    /// up to [`TSO_MAX`] bytes, one frame each. Looked up at each `output`.
+    tso: bool,
+    /// The peer's FIN has been received (in order).
+    pub fin_received: bool,
+
+    /// Segment size we send (the peer's MSS, clamped) and announce.
+    mss: usize,
+    rcv_mss: usize,
+
+    // RFC 6298.
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    rto: Duration,
+    rtt_sample: Option<(Seq, Instant)>,
+    backoff: u32,
+    syn_retries: u32,
+    /// SYN-ACK retransmissions allowed (the listener lowers it under pressure).
+    pub synack_retries: u32,
+    /// When this connection last answered an out-of-window segment or sent a challenge
+    /// ACK (RFC 5961 7's per-connection limit).
+    last_oow_ack: Option<Instant>,
+
+    // RFC 5681 / 6582.
+    cwnd: usize,
+    ssthresh: usize,
+    dupacks: u32,
+    recover: Seq,
+    in_recovery: bool,
+
+    // Timers (deadlines).
+    t_rtx: Option<Instant>,
+    t_persist: Option<Instant>,
+    persist_interval: Duration,
+    t_delack: Option<Instant>,
+    /// Tail loss probe (RFC 8985 7): fires before the RTO when ACKs stop coming.
+    t_tlp: Option<Instant>,
+    tlp_enabled: bool,
+    /// Probes sent since SND.UNA last advanced.
+    tlp_count: u32,
+    /// SND.MAX when the segment at SND.UNA was last retransmitted: once data sent after
+    /// that is SACKed while SND.UNA stays put, the retransmission was lost too.
+    una_rtx_high: Option<Seq>,
+    /// The application has let go (set by the owner): zero-window probing is bounded.
+    pub orphan: bool,
+    /// Zero-window probes answered with a window still closed, in a row.
+    persist_probes: u32,
+    t_keep: Option<Instant>,
+    t_timewait: Option<Instant>,
+    /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
+    stalled_since: Option<Instant>,
+    last_rx: Instant,
+    keep_probes: u32,
+
+    ack_now: bool,
+    pending_ack_bytes: usize,
+    pub retransmits: u64,
+
+    // Timestamps (RFC 7323).
+    /// We offer them (active open) or answer an offer (passive).
+    ts_enabled: bool,
+    /// Both SYNs carried them: every segment does.
+    ts_ok: bool,
+    /// Added to the millisecond clock for our TSvals (RFC 7323 5.4).
+    ts_offset: u32,
+    /// TS.Recent: the TSval to echo; and when it was taken (`None`: none yet). Older than
+    /// 24 days it is invalid (RFC 7323 5.5).
+    ts_recent: u32,
+    ts_recent_at: Option<Instant>,
+    /// Last.ACK.sent (RFC 7323 4.3): the ACK field of the latest segment we built.
+    last_ack_sent: Seq,
+    /// The TSecr of the segment being processed, for the RTT measurement.
+    rx_tsecr: Option<u32>,
+    /// When new data or a retransmission last left (idle restart, RFC 5681 4.1).
+    last_data_sent: Option<Instant>,
+    /// Segments carry DF (path-MTU discovery) unless the path is below the smallest MTU
+    /// we follow it down to.
+    df: bool,
+    /// The MSS before a "fragmentation needed" lowered it, while it is lowered.
+    pmtu_lowered: Option<usize>,
+}
+
+impl Tcb {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+        ts_offset: u32,
+        mtu: usize,
+        opts: ConnOpts,
+        now: Instant,
+    ) -> Tcb {
+        let iss = Seq(iss);
+        let rcv_mss = mtu.saturating_sub(40).clamp(MIN_MSS, 65_495);
+        let mut rcv_wscale = 0;
+        while rcv_wscale < MAX_WSCALE && (MAX_WINDOW << rcv_wscale) < opts.rcvbuf {
+            rcv_wscale += 1;
+        }
+        Tcb {
+            state: State::Closed,
+            local,
+            remote,
+            opts,
+            passive: false,
+            error: None,
+            soft_error: None,
+            fin_queued: false,
+            wake: false,
+            transitions: Vec::new(),
+            iss,
+            snd_una: iss,
+            snd_nxt: iss + 1,
+            snd_max: iss + 1,
+            snd_base: iss + 1,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            snd_wscale: 0,
+            sndq: VecDeque::new(),
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_adv: Seq(0),
+            rcv_wscale,
+            rcv_off: 0,
+            rcvq: VecDeque::new(),
+            ooo: BTreeMap::new(),
+            ooo_bytes: 0,
+            ooo_fin: None,
+            sack_ok: false,
+            last_ooo: None,
+            sacked: Vec::new(),
+            rtx_next: iss,
+            rto_recovery: false,
+            force_sws: false,
+            force_window: false,
+            max_seg_seen: 0,
+            fin_received: false,
+            mss: DEFAULT_MSS.min(rcv_mss),
+            rcv_mss,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: cfg.rto_initial,
+            rtt_sample: None,
+            backoff: 0,
+            syn_retries: 0,
+            synack_retries: cfg.synack_retries,
+            last_oow_ack: None,
+            cwnd: 0,
+            ssthresh: usize::MAX / 2,
+            dupacks: 0,
+            recover: iss,
+            in_recovery: false,
+            t_rtx: None,
+            t_persist: None,
+            persist_interval: Duration::ZERO,
+            t_delack: None,
+            t_tlp: None,
+            tlp_enabled: cfg.tail_loss_probe,
+            tlp_count: 0,
+            una_rtx_high: None,
+            orphan: false,
+            persist_probes: 0,
+            t_keep: None,
+            t_timewait: None,
+            stalled_since: None,
+            last_rx: now,
+            keep_probes: 0,
+            ack_now: false,
+            pending_ack_bytes: 0,
+            ack_due: false,
+            tso: false,
+            retransmits: 0,
+            ts_enabled: cfg.timestamps,
+            ts_ok: false,
+            ts_offset,
+            ts_recent: 0,
+            ts_recent_at: None,
+            last_ack_sent: Seq(0),
+            rx_tsecr: None,
+            last_data_sent: None,
+            df: true,
+            pmtu_lowered: None,
+        }
+    }
+
+    /// An active open: the SYN goes out at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+        ts_offset: u32,
+        mtu: usize,
+        opts: ConnOpts,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu, opts, now);
+        t.set_state(State::SynSent);
+        t.send_syn(tx, stats, now);
+        t.t_rtx = Some(now + t.rto);
+        t
+    }
+
+    /// A passive open: a SYN arrived at a listener; answer it with our SYN-ACK.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_syn(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr,
+        iss: u32,
+        ts_offset: u32,
+        mtu: usize,
+        opts: ConnOpts,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu, opts, now);
+        t.passive = true;
+        t.transitions.push((State::Listen, State::SynReceived));
+        t.state = State::SynReceived;
+        t.take_syn_options(syn, now);
+        t.irs = syn.seq;
+        t.rcv_nxt = syn.seq + 1;
+        t.rcv_adv = t.rcv_nxt;
+        t.snd_wnd = usize::from(syn.window);
+        t.max_snd_wnd = t.snd_wnd;
+        t.snd_wl1 = syn.seq;
+        t.send_syn(tx, stats, now);
+        t.t_rtx = Some(now + t.rto);
+        t
+    }
+
+    /// A passive open rebuilt from a valid SYN cookie (RFC 4987 3.6): SYN-RECEIVED as if
+    /// our SYN-ACK (ISN `iss`, no window scale, no SACK, our window unscaled) had left
+    /// and the peer's SYN (ISN `irs`, MSS `mss`) had arrived. The handshake's ACK, handed
+    /// to [`Tcb::segment`] next, completes it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_cookie(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        irs: Seq,
+        iss: u32,
+        mss: u16,
+        mtu: usize,
+        opts: ConnOpts,
+        now: Instant,
+    ) -> Tcb {
+        // No timestamps (the cookie does not record an offer): no offset needed.
+        let mut t = Tcb::new(cfg, local, remote, iss, 0, mtu, opts, now);
+        t.passive = true;
+        t.transitions.push((State::Listen, State::SynReceived));
+        t.state = State::SynReceived;
+        t.take_syn_options(
+            &TcpRepr {
+                seq: irs,
+                flags: flags::SYN,
+                mss: Some(mss),
+                ..TcpRepr::default()
+            },
+            now,
+        );
+        t.irs = irs;
+        t.rcv_nxt = irs + 1;
+        // The window our cookie SYN-ACK announced (`send_syn`'s, unscaled).
+        t.rcv_adv = t.rcv_nxt + t.opts.rcvbuf.min(MAX_WINDOW);
+        t.snd_wl1 = irs;
+        t
+    }
+
+    /// The listener's SYN queue is under pressure: allow this half-open connection at most
+    /// `n` SYN-ACK retransmissions; if it has had them already, it fails at once (at the
+    /// next timer run).
+    pub fn limit_synack_retries(&mut self, n: u32, now: Instant) {
+        self.synack_retries = self.synack_retries.min(n);
+        if self.state == State::SynReceived && self.passive && self.syn_retries >= n {
+            self.t_rtx = Some(now);
+        }
+    }
+
+    fn take_syn_options(&mut self, syn: &TcpRepr, now: Instant) {
+        self.sack_ok = syn.sack_permitted;
+        // Timestamps only if both SYNs carry them (RFC 7323 3.2): we offer them when
+        // enabled, and answer only an offer.
+        self.ts_ok = self.ts_enabled && syn.timestamp.is_some();
+        if let Some((tsval, _)) = syn.timestamp.filter(|_| self.ts_ok) {
+            self.ts_recent = tsval;
+            self.ts_recent_at = Some(now);
+        }
+        let peer_mss = syn.mss.map_or(DEFAULT_MSS, usize::from);
+        self.mss = peer_mss.clamp(MIN_MSS, self.rcv_mss);
+        match syn.wscale {
+            Some(s) => self.snd_wscale = s.min(MAX_WSCALE),
+            // Window scaling is used only if both sides offer it (RFC 7323 1.3).
+            None => self.rcv_wscale = 0,
+        }
+        self.cwnd = INITIAL_WINDOW_SEGMENTS * self.mss;
+    }
+
+    pub fn set_state(&mut self, s: State) {
+        if s != self.state {
+            self.transitions.push((self.state, s));
+            self.state = s;
+            self.wake = true;
+        }
+    }
+
+    /// Fail the connection: CLOSED, the error kept for the application, timers off.
+    fn fail(&mut self, e: TcpError) {
+        self.error = Some(e);
+        self.close_now();
+    }
+
+    fn close_now(&mut self) {
+        self.set_state(State::Closed);
+        self.t_rtx = None;
+        self.t_persist = None;
+        self.t_delack = None;
+        self.t_tlp = None;
+        self.t_keep = None;
+        self.t_timewait = None;
+        self.wake = true;
+    }
+
+    /// Bytes the application can read now.
+    pub fn readable_bytes(&self) -> usize {
+        self.rcvq.len()
+    }
+
+    /// End of stream: the peer's FIN came and every byte before it has been read.
+    pub fn at_eof(&self) -> bool {
+        self.fin_received && self.rcvq.is_empty()
+    }
+
+    pub fn send_space(&self) -> usize {
+        self.opts.sndbuf.saturating_sub(self.sndq.len())
+    }
+
+    /// Enough room to be worth a writer's wake-up: a third of the buffer (as Linux's
+    /// `sk_stream_write_space` waits for), or an empty queue.
+    pub fn writable(&self) -> bool {
+        self.sndq.is_empty() || self.send_space() >= (self.opts.sndbuf / 3).max(1)
+    }
+
+    pub fn unsent_or_unacked(&self) -> usize {
+        self.sndq.len()
+    }
+
+    pub fn can_send(&self) -> bool {
+        matches!(self.state, State::Established | State::CloseWait) && !self.fin_queued
+    }
+
+    /// Queue application data; how much fitted. Call `output` after.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.send_space());
+        self.sndq.extend(&data[..n]);
+        n
+    }
+
+    /// Take received bytes; a window update goes out if reading opened the window enough.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.rcvq.len());
+        let (a, b) = self.rcvq.as_slices();
+        let from_a = n.min(a.len());
+        buf[..from_a].copy_from_slice(&a[..from_a]);
+        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        self.rcvq.drain(..n);
+        if n > 0 && self.state.synchronized() && !self.fin_received {
+            // Announce the opened window on its own only when the peer's view of it has
+            // become small (at most half the buffer) and it at least doubles, as Linux does;
+            // otherwise the next ACK carries it. RFC 9293 3.8.6.2.2: and only once it grew by
+            // at least min(buffer / 2, MSS) beyond what the peer was last told.
+            let announced = self.rcv_adv.since(self.rcv_nxt);
+            let now_free = self.free_window();
+            let step = self.opts.rcvbuf.min(self.rcv_mss).min(self.opts.rcvbuf / 2);
+            if announced <= self.opts.rcvbuf / 2
+                && now_free >= 2 * announced
+                && now_free >= announced + step
+            {
+                self.ack_now = true;
+            }
+        }
+        n
+    }
+
+    /// The application closes its sending side: a FIN follows the queued data.
+    pub fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent | State::Listen | State::Closed => self.close_now(),
+            // The FIN waits for the handshake to end (RFC 9293 3.10.4).
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1);
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// Abort: send a RST (if synchronized) and forget the connection.
+    pub fn abort(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            let r = TcpRepr {
+                src_port: self.local.port(),
+                dst_port: self.remote.port(),
+                seq: self.snd_nxt,
+                ack: self.rcv_nxt,
+                flags: flags::RST | flags::ACK,
+                ..TcpRepr::default()
+            };
+            if send_repr(tx, self.local, self.remote, &r, &[], now) {
+                stats.segs_out += 1;
+                stats.resets_out += 1;
+            }
+        }
+        self.close_now();
+    }
+
+    pub fn info(&self) -> ConnInfo {
+        ConnInfo {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh.min(u32::MAX as usize),
+            srtt: self.srtt,
+            rto: self.rto,
+            retransmits: self.retransmits,
+            mss: self.mss,
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
+            timestamps: self.ts_ok,
+        }
+    }
+
+    pub fn rcv_queued(&self) -> usize {
+        self.rcvq.len()
+    }
+
+    /// Our FIN has been sent and acknowledged (so has every byte before it).
+    pub fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una == self.snd_base + self.sndq.len() + 1
+    }
+
+    /// Is this a connection the stack may drop from its table now?
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    pub fn local_window_scale(&self) -> u8 {
+        self.rcv_wscale
+    }
+
+    /// Close the connection at `at` whatever happens meanwhile (an orphan in FIN-WAIT-2).
+    pub fn set_fin_timeout(&mut self, at: Instant) {
+        self.t_timewait = Some(at);
+    }
+
+    pub fn timewait_deadline(&self) -> Option<Instant> {
+        self.t_timewait
+    }
+
+    /// What a TIME-WAIT record needs to answer late segments.
+    pub fn timewait_seqs(&self) -> (Seq, Seq) {
+        (self.snd_nxt, self.rcv_nxt)
+    }
+
+    /// Does an ICMP error's quoted sequence number name something we have outstanding
+    /// (RFC 5927 4.1)? Forged errors rarely guess it.
+    pub fn seq_outstanding(&self, seq: Seq) -> bool {
+        if self.state == State::SynSent {
+            return seq == self.iss;
+        }
+        seq.ge(self.snd_una) && seq.lt(self.snd_max)
+    }
+
+    /// An ICMP error about this connection (RFC 1122 4.2.3.9, RFC 5927): fatal while
+    /// connecting (either way), remembered otherwise. ("Fragmentation needed" goes to
+    /// `path_mtu`.)
+    pub fn icmp_error(&mut self, e: TcpError) {
+        // A half-open passive connection goes too (as Linux drops the request): its peer,
+        // if real, retransmits its SYN; one that never resolves by ARP (the IP layer's
+        // host unreachable) or does not exist leaves the SYN queue at once.
+        if self.state == State::SynSent || (self.state == State::SynReceived && self.passive) {
+            self.fail(e);
+        } else {
+            self.soft_error = Some(e);
+        }
+    }
+}
+
+/// The initial window in segments (RFC 6928), also the idle restart's ceiling.
+const INITIAL_WINDOW_SEGMENTS: usize = 10;
+
+/// Loss probes before the RTO takes over. RFC 8985 sends one; a second one, two PTOs
+/// later, covers the probe's own ACK being lost, which on a lossy link otherwise costs a
+/// whole (200 ms or backed-off) RTO.
+const MAX_TLP: u32 = 2;
+
+/// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
+pub const ORPHAN_PROBES: u32 = 8;
+
+/// Out-of-order segments held per connection at most.
+pub const OOO_MAX_SEGMENTS: usize = 1024;
+
+/// Received bytes one ACK may cover at most when a batch of segments draws one ACK (as
+/// Linux's GRO coalesces at most 64 KB before its receiver ACKs).
+pub const ACK_STRETCH_MAX: usize = 65_536;
+
+/// The most payload sent in one frame for the device to cut (TSO): what fits one IPv4
+/// datagram with the largest TCP header.
+pub const TSO_MAX: usize = 65_535 - 20 - 60;

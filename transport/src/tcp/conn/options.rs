@@ -1,0 +1,145 @@
+//! Timestamps with PAWS (RFC 7323), idle restart (RFC 5681 4.1) and path-MTU discovery
+//! (RFC 1191, RFC 5927).
+
+use super::*;
+
+impl Tcb {
+    /// Our timestamp clock: milliseconds (RFC 7323 5.4 asks for 1 ms to 1 s per tick) plus
+    /// the connection's random offset.
+    pub(super) fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// PAWS (RFC 7323 5.3 R1): is `tsval` older than TS.Recent, which is still valid (taken
+    /// less than 24 days ago, RFC 7323 5.5)? Compared modulo 2^32.
+    pub(super) fn paws_rejects(&self, tsval: u32, now: Instant) -> bool {
+        let Some(at) = self.ts_recent_at else {
+            return false;
+        };
+        if now.saturating_duration_since(at) > PAWS_IDLE {
+            return false;
+        }
+        (tsval.wrapping_sub(self.ts_recent) as i32) < 0
+    }
+
+    /// RFC 7323 4.3 / 5.3 R3: an acceptable segment's TSval becomes TS.Recent if it is not
+    /// older and the segment starts at or before Last.ACK.sent (so the echo is of the
+    /// earliest segment an ACK of ours answers). After 24 idle days any TSval is taken.
+    pub(super) fn update_ts_recent(&mut self, seg: &TcpRepr, now: Instant) {
+        let Some((tsval, _)) = seg.timestamp.filter(|_| self.ts_ok) else {
+            return;
+        };
+        let stale = self
+            .ts_recent_at
+            .is_none_or(|at| now.saturating_duration_since(at) > PAWS_IDLE);
+        let newer = (tsval.wrapping_sub(self.ts_recent) as i32) >= 0;
+        if (stale || newer) && seg.seq.le(self.last_ack_sent) {
+            self.ts_recent = tsval;
+            self.ts_recent_at = Some(now);
+        }
+    }
+
+    /// Timestamps negotiated on this connection.
+    pub fn timestamps(&self) -> bool {
+        self.ts_ok
+    }
+
+    /// Nothing outstanding and no data sent for longer than the RTO: the congestion window
+    /// no longer reflects the path, so start again from at most the initial window.
+    pub(super) fn idle_restart(&mut self, stats: &mut TcpStats, now: Instant) {
+        let Some(at) = self.last_data_sent else {
+            return;
+        };
+        if now.saturating_duration_since(at) <= self.rto {
+            return;
+        }
+        let iw = INITIAL_WINDOW_SEGMENTS * self.mss;
+        if self.cwnd > iw {
+            self.cwnd = iw;
+            stats.idle_restarts += 1;
+        }
+    }
+
+    /// A "fragmentation needed" about this connection whose quoted sequence number the
+    /// caller checked (`seq_outstanding`): follow the path's MTU down and resend what is
+    /// outstanding in segments that fit (RFC 1191 6.5: promptly, and not as a congestion
+    /// signal). `mtu` 0 (a router from before RFC 1191) takes the next plateau below the
+    /// datagrams we send (RFC 1191 7.1). The MSS never goes below 536 (an MTU of 576, which
+    /// every host must take): a path narrower than that gets segments without DF, which
+    /// routers may fragment. The path MTU goes to `ip`'s cache too. Returns the path MTU
+    /// taken, if it lowered the MSS.
+    pub fn path_mtu(
+        &mut self,
+        cfg: &TcpConfig,
+        mtu: usize,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> Option<usize> {
+        let current = self.mss + 40;
+        let mut mtu = if mtu < 68 {
+            plateau_below(current)
+        } else {
+            mtu
+        };
+        if mtu < PMTU_MIN {
+            self.df = false;
+            mtu = PMTU_MIN;
+        }
+        let mss = mtu - 40;
+        if mss >= self.mss {
+            return None;
+        }
+        self.pmtu_lowered.get_or_insert(self.mss);
+        self.mss = mss;
+        stats.pmtu_updates += 1;
+        // `ip` keeps it for the destination (and `pmtu_raise` reads it back from there).
+        tx.set_path_mtu(*self.remote.ip(), mtu, now);
+        if self.state.synchronized() && self.snd_una != self.snd_max {
+            // What was sent at the old size is lost: send it again now, from SND.UNA.
+            self.rtt_sample = None;
+            if self.in_recovery && self.sack_ok {
+                self.rtx_next = self.snd_una;
+            } else {
+                self.snd_nxt = self.snd_base;
+            }
+            self.output(cfg, tx, stats, now);
+        }
+        Some(mtu)
+    }
+
+    /// After a lowered path MTU: once `ip`'s cache lets it go (10 minutes, RFC 1191 6.3),
+    /// try larger segments again, up to the MSS from before (a path that is still narrow
+    /// says so again).
+    pub(super) fn pmtu_raise(&mut self, tx: &mut dyn IpTx) {
+        let (Some(before), Some((_, mtu))) = (self.pmtu_lowered, tx.route_info(*self.remote.ip()))
+        else {
+            return;
+        };
+        let mss = mtu.saturating_sub(40).min(before);
+        if mss > self.mss {
+            self.mss = mss;
+            self.df = true;
+        }
+        if self.mss >= before {
+            self.pmtu_lowered = None;
+        }
+    }
+}
+
+/// The smallest path MTU followed (RFC 791's 576; its MSS is RFC 9293's default 536).
+pub const PMTU_MIN: usize = 576;
+
+/// RFC 1191 7.1's table of common MTUs, for routers that do not say the next-hop MTU.
+const MTU_PLATEAUS: [usize; 11] = [
+    65_535, 32_000, 17_914, 8_166, 4_352, 2_002, 1_492, 1_006, 508, 296, 68,
+];
+
+/// The largest plateau below `size`.
+fn plateau_below(size: usize) -> usize {
+    MTU_PLATEAUS.into_iter().find(|&p| p < size).unwrap_or(68)
+}
+
+/// TS.Recent older than this is invalid (RFC 7323 5.5: 24 days, below the 2^31 ms a TSval
+/// comparison can span at 1 ms per tick).
+pub const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);

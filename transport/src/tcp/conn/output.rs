@@ -1,0 +1,434 @@
+//! The send path: headers with our ACK, window and options, segments from the send
+//! queue (TSO bursts where the device cuts them), SYNs, and what the windows, Nagle and
+//! silly-window avoidance allow.
+
+use super::*;
+
+impl Tcb {
+    /// A header from this end with our current ACK and window.
+    pub(super) fn header(&mut self, seq: Seq, fl: u8, now: Instant) -> TcpRepr {
+        let mut r = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: self.rcv_nxt,
+            flags: fl,
+            ..TcpRepr::default()
+        };
+        if self.ts_ok {
+            // On every segment once negotiated (RFC 7323 3.2), echoing TS.Recent.
+            r.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
+        if fl & flags::ACK != 0 {
+            self.last_ack_sent = self.rcv_nxt;
+            let wnd = self.free_window().max(self.rcv_adv.since(self.rcv_nxt));
+            // Round up so scaling never moves the announced right edge left.
+            let unit = (1usize << self.rcv_wscale) - 1;
+            let field = ((wnd + unit) >> self.rcv_wscale).min(MAX_WINDOW);
+            r.window = field as u16;
+            let edge = self.rcv_nxt + (field << self.rcv_wscale);
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
+            if self.sack_ok && !self.ooo.is_empty() {
+                self.fill_sack(&mut r);
+            }
+        } else {
+            r.ack = Seq(0);
+        }
+        r
+    }
+
+    /// SACK blocks for the out-of-order queue (RFC 2018 4): the block holding the most
+    /// recent segment first, then the others from the highest down.
+    pub(super) fn fill_sack(&self, r: &mut TcpRepr) {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (&s, v) in &self.ooo {
+            let e = s + v.len() as u64;
+            match runs.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => runs.push((s, e)),
+            }
+        }
+        let first = self
+            .last_ooo
+            .and_then(|o| runs.iter().position(|&(s, e)| s <= o && o < e));
+        let mut order: Vec<usize> = first.into_iter().collect();
+        order.extend((0..runs.len()).rev().filter(|&i| Some(i) != first));
+        let seq = |off: u64| self.rcv_nxt + (off - self.rcv_off) as usize;
+        let max = if self.ts_ok {
+            crate::tcp::wire::MAX_SACK_BLOCKS_WITH_TS
+        } else {
+            crate::tcp::wire::MAX_SACK_BLOCKS
+        };
+        for i in order.into_iter().take(max) {
+            let (s, e) = runs[i];
+            r.sack[usize::from(r.sack_count)] = (seq(s), seq(e));
+            r.sack_count += 1;
+        }
+    }
+
+    /// Free receive space, rounded down to zero while it is silly (RFC 9293 3.8.6.2.2).
+    pub(super) fn free_window(&self) -> usize {
+        let free = self
+            .opts
+            .rcvbuf
+            .saturating_sub(self.rcvq.len() + self.ooo_bytes);
+        let cap = MAX_WINDOW << self.rcv_wscale;
+        if free < self.rcv_mss.min(self.opts.rcvbuf / 2) {
+            0
+        } else {
+            free.min(cap)
+        }
+    }
+
+    /// Send our SYN (an active open) or SYN-ACK (a passive one; also a cookie's).
+    pub(crate) fn send_syn(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let passive = self.state == State::SynReceived;
+        let mut r = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: self.iss,
+            flags: flags::SYN,
+            mss: Some(self.rcv_mss.min(65_535) as u16),
+            window: self.opts.rcvbuf.min(MAX_WINDOW) as u16,
+            ..TcpRepr::default()
+        };
+        // Offer window scaling on an active open; answer it only if the peer offered.
+        if !passive || self.snd_wscale > 0 || self.rcv_wscale > 0 {
+            r.wscale = Some(self.rcv_wscale);
+        }
+        // Offer SACK on an active open; accept it if the peer offered.
+        r.sack_permitted = !passive || self.sack_ok;
+        // Timestamps likewise (RFC 7323 3.2); a SYN-ACK echoes the SYN's TSval.
+        if (!passive && self.ts_enabled) || self.ts_ok {
+            r.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
+        if passive {
+            r.flags |= flags::ACK;
+            r.ack = self.rcv_nxt;
+            self.rcv_adv = self.rcv_nxt + usize::from(r.window);
+            self.last_ack_sent = self.rcv_nxt;
+        }
+        if self.rtt_sample.is_none() && self.syn_retries == 0 {
+            self.rtt_sample = Some((self.iss, now));
+        }
+        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+            stats.segs_out += 1;
+        }
+    }
+
+    /// Send one segment from `sndq[off..off + len]` at `seq`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn xmit(
+        &mut self,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        seq: Seq,
+        fl: u8,
+        off: usize,
+        len: usize,
+        now: Instant,
+    ) -> bool {
+        let len = len.min(self.sndq.len().saturating_sub(off));
+        let r = self.header(seq, fl | flags::ACK, now);
+        let (a, b) = self.sndq.as_slices();
+        let hl = r.header_len();
+        let (local, remote) = (self.local, self.remote);
+        // More than one segment's payload: the device cuts it (send_data asks only with TSO).
+        let room = self.seg_room();
+        let meta = SendMeta {
+            src: Some(*local.ip()),
+            l4_csum: Some(crate::tcp::wire::CHECKSUM_AT as u16),
+            gso_size: (len > room).then(|| room.min(usize::from(u16::MAX)) as u16),
+            dont_fragment: self.df,
+            ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
+        };
+        let ok = tx
+            .send_with(
+                &meta,
+                hl + len,
+                &mut |buf| {
+                    // Copy sndq[off..off + len], which may straddle the ring's two halves.
+                    let dst = &mut buf[hl..];
+                    let mut done = 0;
+                    if off < a.len() {
+                        let n = (a.len() - off).min(len);
+                        dst[..n].copy_from_slice(&a[off..off + n]);
+                        done = n;
+                    }
+                    if done < len {
+                        let boff = off + done - a.len();
+                        dst[done..len].copy_from_slice(&b[boff..boff + len - done]);
+                    }
+                    r.emit_header(buf);
+                },
+                now,
+            )
+            .is_ok();
+        if ok {
+            stats.segs_out += 1;
+            if len > 0 {
+                self.last_data_sent = Some(now);
+            }
+        } else {
+            stats.send_failures += 1;
+        }
+        // Whatever went out carried our ACK.
+        self.ack_now = false;
+        self.ack_due = false;
+        self.pending_ack_bytes = 0;
+        self.t_delack = None;
+        ok
+    }
+
+    /// Send what the windows, Nagle and the state allow, and any ACK owed.
+    pub fn output(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        self.output_inner(cfg, tx, stats, now, false);
+    }
+
+    /// `output`; with `defer_ack`, an ACK owed only by the every-second-segment rule waits
+    /// (the caller flushes it at the end of the receive batch).
+    pub(super) fn output_inner(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+        defer_ack: bool,
+    ) {
+        if self.pmtu_lowered.is_some() {
+            self.pmtu_raise(tx);
+        }
+        if !self.sndq.is_empty() {
+            // Only a sender needs to know (a route lookup per call showed in profiles of a
+            // receiver, whose output is ACKs).
+            let off = tx.offload(*self.remote.ip());
+            self.tso = off.tso && off.csum;
+        }
+        let sending = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        );
+        if sending && !self.in_recovery && self.snd_una == self.snd_max {
+            self.idle_restart(stats, now);
+        }
+        if sending {
+            if self.in_recovery && self.sack_ok {
+                self.sack_send(tx, stats, now);
+            } else {
+                self.send_data(tx, stats, now, None);
+            }
+        }
+        let ack_owed = self.ack_now || (self.ack_due && !defer_ack);
+        if ack_owed && self.state != State::Closed && self.state != State::SynSent {
+            if self.state == State::SynReceived {
+                // Still waiting for the handshake's ACK: our SYN-ACK is the answer.
+                self.ack_now = false;
+                self.send_syn(tx, stats, now);
+            } else {
+                let r = self.header(self.snd_nxt, flags::ACK, now);
+                if send_repr(tx, self.local, self.remote, &r, &[], now) {
+                    stats.segs_out += 1;
+                }
+                self.ack_now = false;
+                self.ack_due = false;
+                self.pending_ack_bytes = 0;
+                self.t_delack = None;
+            }
+        }
+        if sending && self.persist_needed() {
+            if self.t_persist.is_none() {
+                self.persist_interval = self.rto.max(cfg.rto_min);
+                self.t_persist = Some(now + self.persist_interval);
+            }
+        } else {
+            self.t_persist = None;
+        }
+    }
+
+    /// Send new data. `budget` (bytes), when given, replaces the congestion window's
+    /// limit (SACK recovery counts what is in flight itself).
+    pub(super) fn send_data(
+        &mut self,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+        budget: Option<usize>,
+    ) {
+        let data_end = self.snd_base + self.sndq.len();
+        let mut budget = budget;
+        loop {
+            let unsent = data_end.since(self.snd_nxt);
+            let mut usable = match budget {
+                Some(b) => (self.snd_una + self.snd_wnd).since(self.snd_nxt).min(b),
+                None => {
+                    // Limited transmit (RFC 3042): each of the first two duplicate ACKs
+                    // lets one new segment out, so the ACKs that reveal a loss keep coming.
+                    let extra = if self.in_recovery {
+                        0
+                    } else {
+                        self.dupacks.min(2) as usize * self.mss
+                    };
+                    (self.snd_una + self.snd_wnd.min(self.cwnd + extra)).since(self.snd_nxt)
+                }
+            };
+            let room = self.seg_room();
+            if self.force_window {
+                usable = usable.max(room);
+            }
+            let mut len = unsent.min(usable).min(room);
+            let retransmitting = self.snd_nxt.lt(self.snd_max);
+            if self.tso && budget.is_none() && !retransmitting && !self.force_window {
+                // New data in one frame of whole segments the device cuts; only the last
+                // bytes the application wrote may end it in a short segment.
+                let burst = unsent.min(usable).min(TSO_MAX / room * room);
+                if burst > room {
+                    len = if burst < unsent {
+                        burst / room * room
+                    } else {
+                        burst
+                    };
+                }
+                // Each ACK opens the window by a segment or two; sending that at once would
+                // cut the stream into small frames. While data is in flight (so an ACK is
+                // coming), wait until a third of the window or a full burst can go (Linux's
+                // TSO deferral, tcp_tso_win_divisor = 3).
+                let in_flight = self.snd_nxt != self.snd_una;
+                let window = self.snd_wnd.min(self.cwnd);
+                if in_flight && len < unsent && len < window / 3 && len < TSO_MAX / 2 {
+                    break;
+                }
+            }
+            // A FIN needs the peer to have room for it (Linux drops one at a zero window):
+            // with none, the persist timer probes until the window opens.
+            let with_fin = self.fin_queued
+                && self.snd_nxt + len == data_end
+                && !matches!(self.state, State::Established | State::CloseWait)
+                && (len > 0 || self.snd_wnd > 0 || self.force_window || self.force_sws);
+            if len == 0 && !with_fin {
+                break;
+            }
+            if len > 0 && len < room && !retransmitting && !self.force_sws {
+                if len < unsent {
+                    // Window-limited: avoid silly segments (RFC 9293 3.8.6.2.1) unless
+                    // it is at least half the largest window the peer has offered.
+                    if len < self.max_snd_wnd / 2 {
+                        break;
+                    }
+                } else if !self.opts.nodelay && !with_fin && self.snd_nxt != self.snd_una {
+                    // Nagle (RFC 9293 3.7.4): a small segment waits while data is in flight.
+                    break;
+                }
+            }
+            let seq = self.snd_nxt;
+            let retransmission = seq.lt(self.snd_max);
+            let mut fl = flags::ACK;
+            if len > 0 && len == unsent {
+                fl |= flags::PSH;
+            }
+            if with_fin {
+                fl |= flags::FIN;
+            }
+            let off = seq.since(self.snd_base);
+            if !self.xmit(tx, stats, seq, fl, off, len, now) {
+                // No buffer (ARP queue full, say): try again after a timeout.
+                if self.t_rtx.is_none() {
+                    self.t_rtx = Some(now + self.rto);
+                }
+                break;
+            }
+            self.force_sws = false;
+            self.force_window = false;
+            if retransmission {
+                self.retransmits += 1;
+                stats.retransmits += 1;
+            } else if self.rtt_sample.is_none() {
+                self.rtt_sample = Some((seq, now));
+            }
+            let used = len + usize::from(with_fin);
+            if let Some(b) = budget.as_mut() {
+                *b = b.saturating_sub(len);
+            }
+            self.snd_nxt = seq + used;
+            if self.snd_nxt.gt(self.snd_max) {
+                self.snd_max = self.snd_nxt;
+                self.arm_tlp(now);
+            }
+            if self.t_rtx.is_none() {
+                self.t_rtx = Some(now + self.rto);
+            }
+            if with_fin {
+                break;
+            }
+        }
+    }
+
+    /// Payload room in a segment: the MSS less the SACK option an ACK of ours may carry
+    /// (RFC 9293 3.7.1: options come out of the MSS).
+    pub(super) fn seg_room(&self) -> usize {
+        let (ts, max_blocks) = if self.ts_ok {
+            (
+                crate::tcp::wire::TIMESTAMP_LEN,
+                crate::tcp::wire::MAX_SACK_BLOCKS_WITH_TS,
+            )
+        } else {
+            (0, crate::tcp::wire::MAX_SACK_BLOCKS)
+        };
+        let sack = if self.sack_ok && !self.ooo.is_empty() {
+            4 + 8 * self.ooo.len().min(max_blocks)
+        } else {
+            0
+        };
+        self.mss.saturating_sub(sack + ts).max(1)
+    }
+
+    /// Our FIN is due (the application closed) but has not been sent.
+    pub(super) fn fin_unsent(&self) -> bool {
+        self.fin_queued
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+            && !self.snd_max.gt(self.snd_base + self.sndq.len())
+    }
+}
+
+/// Send a header-only or small segment built by hand.
+pub fn send_repr(
+    tx: &mut dyn IpTx,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    r: &TcpRepr,
+    payload: &[u8],
+    now: Instant,
+) -> bool {
+    let hl = r.header_len();
+    let meta = SendMeta {
+        src: Some(*local.ip()),
+        l4_csum: Some(crate::tcp::wire::CHECKSUM_AT as u16),
+        // Path-MTU discovery (RFC 1191): a router that would fragment says so instead.
+        dont_fragment: true,
+        ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
+    };
+    tx.send_with(
+        &meta,
+        hl + payload.len(),
+        &mut |buf| {
+            buf[hl..].copy_from_slice(payload);
+            r.emit_header(buf);
+        },
+        now,
+    )
+    .is_ok()
+}
