@@ -1313,7 +1313,7 @@ mod sending {
         n.send(c.h, &pattern(500));
         n.nothing();
         n.close(c.h);
-        for _ in 0..transport::tcp::conn::ORPHAN_PROBES {
+        for _ in 0..transport::tcp::ORPHAN_PROBES {
             let at = n.t.poll_at().expect("the persist timer runs");
             n.advance_to(at);
             n.only().expect_ack(c.snd - 1, c.rcv);

@@ -449,7 +449,7 @@ mod invalid_ratelimit {
 /// record the resident size under SYN, fragment and ARP floods.)
 mod floods {
     use super::*;
-    use transport::tcp::conn::OOO_MAX_SEGMENTS;
+    use transport::tcp::OOO_MAX_SEGMENTS;
 
     #[test]
     fn a_hundred_thousand_short_connections_leave_at_most_max_time_wait_records() {

@@ -78,7 +78,7 @@ fn with_tso_new_data_leaves_in_bursts_of_whole_segments() {
                 Some(PEER_MSS),
                 "a burst is cut into MSS pieces: {segs:?}"
             );
-            assert!(len <= transport::tcp::conn::TSO_MAX, "{len}");
+            assert!(len <= transport::tcp::TSO_MAX, "{len}");
             // Only the end of what the application wrote may leave a short piece.
             assert!(
                 len % MSS == 0 || i == segs.len() - 1,

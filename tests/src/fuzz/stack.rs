@@ -32,8 +32,8 @@ use netif::vnet::{FrameMeta, VNET_HDR_LEN};
 use netif::{DeviceInfo, Duration, Instant, MacAddr, Offload};
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use transport::tcp::conn::TcbProbe;
 use transport::tcp::wire::{flags, TcpRepr, MAX_SACK_BLOCKS};
+use transport::tcp::TcbProbe;
 use transport::tcp::{Seq, State};
 use transport::{SocketHandle, SocketKind, TcpConfig, Transport, TransportConfig};
 
@@ -1095,7 +1095,7 @@ impl World {
                     ctx()
                 );
                 assert!(
-                    c.ooo_segments <= transport::tcp::conn::OOO_MAX_SEGMENTS,
+                    c.ooo_segments <= transport::tcp::OOO_MAX_SEGMENTS,
                     "out-of-order queue over its cap, {}",
                     ctx()
                 );

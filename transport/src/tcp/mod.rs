@@ -4,7 +4,8 @@
 //! - [`seq`]: sequence-number arithmetic.
 //! - [`isn`]: RFC 6528 initial sequence numbers.
 //! - [`cookie`]: RFC 4987 SYN cookies, for listeners whose SYN queue is full.
-//! - [`conn`]: one connection's state machine ([`conn::Tcb`]).
+//! - `conn`: one connection's state machine (`Tcb`), split by concern: input, output,
+//!   loss recovery, receive queue, RTT estimator, timer table, options.
 //! - `api` (here, on [`crate::Transport`]): the socket table's TCP sockets — listeners with
 //!   their SYN and accept queues, the demultiplexing of segments, TIME-WAIT records, the
 //!   timers, and the calls the socket API makes.
@@ -14,7 +15,7 @@
 //! record in a bounded TIME-WAIT table and frees its socket slot.
 
 mod api;
-pub mod conn;
+mod conn;
 pub mod cookie;
 mod inspect;
 pub mod isn;
@@ -22,7 +23,9 @@ pub mod seq;
 pub mod wire;
 
 pub use api::{Outstanding, Undelivered};
-pub use conn::{ConnInfo, ConnOpts, State};
+#[doc(hidden)]
+pub use conn::TcbProbe;
+pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_SEGMENTS, ORPHAN_PROBES, TSO_MAX};
 #[doc(hidden)]
 pub use inspect::{ListenerProbe, TcpProbe};
 pub use seq::Seq;

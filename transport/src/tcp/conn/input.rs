@@ -31,8 +31,9 @@ impl Tcb {
         self.rx_tsecr = None;
         if self.state != State::Closed {
             self.output_inner(cfg, tx, stats, now, in_batch);
-            if !self.ack_now && self.pending_ack_bytes > 0 && self.t_delack.is_none() {
-                self.t_delack = Some(now + cfg.delayed_ack);
+            if !self.ack_now && self.pending_ack_bytes > 0 && !self.timers.is_set(Timer::DelayedAck)
+            {
+                self.timers.set(Timer::DelayedAck, now + cfg.delayed_ack);
             }
         }
         self.ack_due && self.state != State::Closed
@@ -85,11 +86,11 @@ impl Tcb {
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
             self.take_rtt_sample(cfg, seg.ack, now);
-            if self.syn_retries > 0 && self.srtt.is_none() {
+            if self.syn_retries > 0 {
                 // RFC 6298 5.7: the SYN was retransmitted (no sample): at least 3 s.
-                self.rto = self.rto.max(Duration::from_secs(3)).min(cfg.rto_max);
+                self.rtt.after_syn_retransmit(cfg.rto_max);
             }
-            self.t_rtx = None;
+            self.timers.clear(Timer::Rtx);
             self.syn_retries = 0;
             self.backoff = 0;
             self.set_state(State::Established);
@@ -202,7 +203,7 @@ impl Tcb {
                 stats.dup_segments += 1;
                 if self.state == State::TimeWait && fin && (seq + seg_len) == self.rcv_nxt {
                     // The peer retransmits its FIN: our last ACK was lost (restart 2 MSL).
-                    self.t_timewait = Some(now + cfg.time_wait);
+                    self.timers.set(Timer::TimeWait, now + cfg.time_wait);
                 }
                 // Data or a FIN (a retransmission whose ACK was lost) is always answered;
                 // a bare ACK or SYN at most once per `invalid_ratelimit` (RFC 5961 7), so
@@ -308,9 +309,9 @@ impl Tcb {
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
-                if self.syn_retries > 0 && self.srtt.is_none() {
+                if self.syn_retries > 0 {
                     // RFC 6298 5.7: the SYN-ACK was retransmitted (no sample): at least 3 s.
-                    self.rto = self.rto.max(Duration::from_secs(3)).min(cfg.rto_max);
+                    self.rtt.after_syn_retransmit(cfg.rto_max);
                 }
                 self.syn_retries = 0;
                 self.set_state(State::Established);
@@ -381,7 +382,7 @@ impl Tcb {
             }
         } else if fin && self.state == State::TimeWait {
             self.ack_now = true;
-            self.t_timewait = Some(now + cfg.time_wait);
+            self.timers.set(Timer::TimeWait, now + cfg.time_wait);
         }
     }
 
@@ -495,7 +496,7 @@ impl Tcb {
         }
         if self.in_recovery && ack == self.snd_una {
             // The probe timer measures from the last ACK.
-            self.t_tlp = None;
+            self.timers.clear(Timer::Tlp);
             self.arm_tlp(now);
         }
         if self.sack_ok && !self.in_recovery && self.sack_loss_detected() {
@@ -512,7 +513,7 @@ impl Tcb {
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = ack;
             if wnd > 0 {
-                self.t_persist = None;
+                self.timers.clear(Timer::Persist);
                 self.persist_probes = 0;
             }
         }
@@ -558,12 +559,12 @@ impl Tcb {
         self.backoff = 0;
         self.stalled_since = None;
         // RFC 6298 5.2/5.3.
-        self.t_rtx = if self.snd_una == self.snd_max {
-            None
+        if self.snd_una == self.snd_max {
+            self.timers.clear(Timer::Rtx);
         } else {
-            Some(now + self.rto)
-        };
-        self.t_tlp = None;
+            self.timers.set(Timer::Rtx, now + self.rtt.rto());
+        }
+        self.timers.clear(Timer::Tlp);
         self.tlp_count = 0;
         self.arm_tlp(now);
         self.una_rtx_high = None;
@@ -640,7 +641,7 @@ impl Tcb {
             self.in_recovery = true;
             self.retransmit_first(tx, stats, now);
             self.cwnd = self.ssthresh + 3 * self.mss;
-            self.t_rtx = Some(now + self.rto);
+            self.timers.set(Timer::Rtx, now + self.rtt.rto());
         }
     }
 }

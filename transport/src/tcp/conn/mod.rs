@@ -27,7 +27,9 @@ mod recv;
 mod rtt;
 mod timers;
 
-pub use options::{PAWS_IDLE, PMTU_MIN};
+use rtt::RttEstimator;
+use timers::{Timer, TimerTable};
+
 pub use output::send_repr;
 #[doc(hidden)]
 pub use probe::TcbProbe;
@@ -95,6 +97,9 @@ pub struct ConnInfo {
     pub cwnd: usize,
     pub ssthresh: usize,
     pub srtt: Option<Duration>,
+    pub rttvar: Duration,
+    /// The smallest RTT sample seen.
+    pub min_rtt: Option<Duration>,
     pub rto: Duration,
     pub retransmits: u64,
     pub mss: usize,
@@ -189,9 +194,7 @@ pub struct Tcb {
     rcv_mss: usize,
 
     // RFC 6298.
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    rto: Duration,
+    rtt: RttEstimator,
     rtt_sample: Option<(Seq, Instant)>,
     backoff: u32,
     syn_retries: u32,
@@ -209,12 +212,8 @@ pub struct Tcb {
     in_recovery: bool,
 
     // Timers (deadlines).
-    t_rtx: Option<Instant>,
-    t_persist: Option<Instant>,
+    timers: TimerTable,
     persist_interval: Duration,
-    t_delack: Option<Instant>,
-    /// Tail loss probe (RFC 8985 7): fires before the RTO when ACKs stop coming.
-    t_tlp: Option<Instant>,
     tlp_enabled: bool,
     /// Probes sent since SND.UNA last advanced.
     tlp_count: u32,
@@ -225,8 +224,6 @@ pub struct Tcb {
     pub orphan: bool,
     /// Zero-window probes answered with a window still closed, in a row.
     persist_probes: u32,
-    t_keep: Option<Instant>,
-    t_timewait: Option<Instant>,
     /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
     stalled_since: Option<Instant>,
     last_rx: Instant,
@@ -320,9 +317,7 @@ impl Tcb {
             fin_received: false,
             mss: DEFAULT_MSS.min(rcv_mss),
             rcv_mss,
-            srtt: None,
-            rttvar: Duration::ZERO,
-            rto: cfg.rto_initial,
+            rtt: RttEstimator::new(cfg.rto_initial),
             rtt_sample: None,
             backoff: 0,
             syn_retries: 0,
@@ -333,18 +328,13 @@ impl Tcb {
             dupacks: 0,
             recover: iss,
             in_recovery: false,
-            t_rtx: None,
-            t_persist: None,
+            timers: TimerTable::default(),
             persist_interval: Duration::ZERO,
-            t_delack: None,
-            t_tlp: None,
             tlp_enabled: cfg.tail_loss_probe,
             tlp_count: 0,
             una_rtx_high: None,
             orphan: false,
             persist_probes: 0,
-            t_keep: None,
-            t_timewait: None,
             stalled_since: None,
             last_rx: now,
             keep_probes: 0,
@@ -383,7 +373,7 @@ impl Tcb {
         let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu, opts, now);
         t.set_state(State::SynSent);
         t.send_syn(tx, stats, now);
-        t.t_rtx = Some(now + t.rto);
+        t.timers.set(Timer::Rtx, now + t.rtt.rto());
         t
     }
 
@@ -414,7 +404,7 @@ impl Tcb {
         t.max_snd_wnd = t.snd_wnd;
         t.snd_wl1 = syn.seq;
         t.send_syn(tx, stats, now);
-        t.t_rtx = Some(now + t.rto);
+        t.timers.set(Timer::Rtx, now + t.rtt.rto());
         t
     }
 
@@ -462,7 +452,7 @@ impl Tcb {
     pub fn limit_synack_retries(&mut self, n: u32, now: Instant) {
         self.synack_retries = self.synack_retries.min(n);
         if self.state == State::SynReceived && self.passive && self.syn_retries >= n {
-            self.t_rtx = Some(now);
+            self.timers.set(Timer::Rtx, now);
         }
     }
 
@@ -501,12 +491,7 @@ impl Tcb {
 
     fn close_now(&mut self) {
         self.set_state(State::Closed);
-        self.t_rtx = None;
-        self.t_persist = None;
-        self.t_delack = None;
-        self.t_tlp = None;
-        self.t_keep = None;
-        self.t_timewait = None;
+        self.timers.clear_all();
         self.wake = true;
     }
 
@@ -622,8 +607,10 @@ impl Tcb {
         ConnInfo {
             cwnd: self.cwnd,
             ssthresh: self.ssthresh.min(u32::MAX as usize),
-            srtt: self.srtt,
-            rto: self.rto,
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            min_rtt: self.rtt.min_rtt(),
+            rto: self.rtt.rto(),
             retransmits: self.retransmits,
             mss: self.mss,
             snd_wnd: self.snd_wnd,
@@ -641,22 +628,13 @@ impl Tcb {
         self.fin_queued && self.snd_una == self.snd_base + self.sndq.len() + 1
     }
 
-    /// Is this a connection the stack may drop from its table now?
-    pub fn is_closed(&self) -> bool {
-        self.state == State::Closed
-    }
-
-    pub fn local_window_scale(&self) -> u8 {
-        self.rcv_wscale
-    }
-
     /// Close the connection at `at` whatever happens meanwhile (an orphan in FIN-WAIT-2).
     pub fn set_fin_timeout(&mut self, at: Instant) {
-        self.t_timewait = Some(at);
+        self.timers.set(Timer::TimeWait, at);
     }
 
     pub fn timewait_deadline(&self) -> Option<Instant> {
-        self.t_timewait
+        self.timers.get(Timer::TimeWait)
     }
 
     /// What a TIME-WAIT record needs to answer late segments.

@@ -39,18 +39,13 @@ impl Tcb {
         }
     }
 
-    /// Timestamps negotiated on this connection.
-    pub fn timestamps(&self) -> bool {
-        self.ts_ok
-    }
-
     /// Nothing outstanding and no data sent for longer than the RTO: the congestion window
     /// no longer reflects the path, so start again from at most the initial window.
     pub(super) fn idle_restart(&mut self, stats: &mut TcpStats, now: Instant) {
         let Some(at) = self.last_data_sent else {
             return;
         };
-        if now.saturating_duration_since(at) <= self.rto {
+        if now.saturating_duration_since(at) <= self.rtt.rto() {
             return;
         }
         let iw = INITIAL_WINDOW_SEGMENTS * self.mss;

@@ -178,7 +178,7 @@ impl Tcb {
         self.ack_now = false;
         self.ack_due = false;
         self.pending_ack_bytes = 0;
-        self.t_delack = None;
+        self.timers.clear(Timer::DelayedAck);
         ok
     }
 
@@ -244,16 +244,16 @@ impl Tcb {
                 self.ack_now = false;
                 self.ack_due = false;
                 self.pending_ack_bytes = 0;
-                self.t_delack = None;
+                self.timers.clear(Timer::DelayedAck);
             }
         }
         if sending && self.persist_needed() {
-            if self.t_persist.is_none() {
-                self.persist_interval = self.rto.max(cfg.rto_min);
-                self.t_persist = Some(now + self.persist_interval);
+            if !self.timers.is_set(Timer::Persist) {
+                self.persist_interval = self.rtt.rto().max(cfg.rto_min);
+                self.timers.set(Timer::Persist, now + self.persist_interval);
             }
         } else {
-            self.t_persist = None;
+            self.timers.clear(Timer::Persist);
         }
     }
 
@@ -343,8 +343,8 @@ impl Tcb {
             let off = seq.since(self.snd_base);
             if !self.xmit(tx, stats, seq, fl, off, len, now) {
                 // No buffer (ARP queue full, say): try again after a timeout.
-                if self.t_rtx.is_none() {
-                    self.t_rtx = Some(now + self.rto);
+                if !self.timers.is_set(Timer::Rtx) {
+                    self.timers.set(Timer::Rtx, now + self.rtt.rto());
                 }
                 break;
             }
@@ -365,8 +365,8 @@ impl Tcb {
                 self.snd_max = self.snd_nxt;
                 self.arm_tlp(now);
             }
-            if self.t_rtx.is_none() {
-                self.t_rtx = Some(now + self.rto);
+            if !self.timers.is_set(Timer::Rtx) {
+                self.timers.set(Timer::Rtx, now + self.rtt.rto());
             }
             if with_fin {
                 break;

@@ -150,7 +150,7 @@ impl Tcb {
             stats.fast_retransmits += 1;
         }
         self.sack_send(tx, stats, now);
-        self.t_rtx = Some(now + self.rto);
+        self.timers.set(Timer::Rtx, now + self.rtt.rto());
     }
 
     /// While in SACK recovery: retransmit holes, then new data, while the pipe is below
@@ -222,7 +222,9 @@ impl Tcb {
     /// Arm the tail loss probe (RFC 8985 7.2): two smoothed RTTs after the last send, plus
     /// a delayed-ACK allowance when one segment is out, if that comes before the RTO.
     pub(super) fn arm_tlp(&mut self, now: Instant) {
-        let Some(srtt) = self.srtt else { return };
+        let Some(srtt) = self.rtt.srtt() else {
+            return;
+        };
         if !self.tlp_enabled || self.snd_max == self.snd_una || self.tlp_count >= MAX_TLP {
             return;
         }
@@ -231,8 +233,8 @@ impl Tcb {
             pto += Duration::from_millis(40);
         }
         let at = now + pto;
-        if self.t_rtx.is_none_or(|r| at < r) {
-            self.t_tlp = Some(at);
+        if self.timers.get(Timer::Rtx).is_none_or(|r| at < r) {
+            self.timers.set(Timer::Tlp, at);
         }
     }
 
@@ -247,7 +249,7 @@ impl Tcb {
             // ACKs stopped during recovery (the last ones, or the retransmission, were
             // lost): send the first hole again rather than wait for the RTO.
             self.retransmit_first(tx, stats, now);
-            self.t_rtx = Some(now + self.rto);
+            self.timers.set(Timer::Rtx, now + self.rtt.rto());
             self.tlp_count += 1;
             self.arm_tlp(now);
             return;
@@ -276,7 +278,7 @@ impl Tcb {
                 }
             }
         }
-        self.t_rtx = Some(now + self.rto);
+        self.timers.set(Timer::Rtx, now + self.rtt.rto());
         self.tlp_count += 1;
         self.arm_tlp(now);
     }

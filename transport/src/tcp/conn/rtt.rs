@@ -2,6 +2,81 @@
 
 use super::*;
 
+/// The RFC 6298 estimator: smoothed RTT, its variation and the retransmission timeout
+/// they give, plus the smallest sample (RFC 8985's min_RTT).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RttEstimator {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    rto: Duration,
+    min_rtt: Option<Duration>,
+}
+
+impl RttEstimator {
+    /// No sample yet: the RTO is `initial` (RFC 6298 2.1: 1 s).
+    pub(super) fn new(initial: Duration) -> RttEstimator {
+        RttEstimator {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: initial,
+            min_rtt: None,
+        }
+    }
+
+    pub(super) fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    pub(super) fn rttvar(&self) -> Duration {
+        self.rttvar
+    }
+
+    pub(super) fn rto(&self) -> Duration {
+        self.rto
+    }
+
+    /// The smallest sample seen on this connection.
+    pub(super) fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+
+    /// RFC 6298 2.2-2.3 with one sample `r`, weighted 1/`n` (alpha/n, beta/n: RFC 7323
+    /// appendix G, for several samples per round trip); the RTO is kept within `min..=max`
+    /// with a clock granularity of 1 ms.
+    pub(super) fn sample(&mut self, r: Duration, n: u32, min: Duration, max: Duration) {
+        let n = n.max(1);
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(s) => {
+                let delta = s.abs_diff(r);
+                // rttvar += (delta - rttvar) / (4n); srtt += (r - srtt) / (8n).
+                self.rttvar = (self.rttvar * (4 * n - 1) + delta) / (4 * n);
+                self.srtt = Some((s * (8 * n - 1) + r) / (8 * n));
+            }
+        }
+        self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
+        let s = self.srtt.unwrap_or(r);
+        let g = Duration::from_millis(1);
+        self.rto = (s + (self.rttvar * 4).max(g)).clamp(min, max);
+    }
+
+    /// A retransmission timeout: double the RTO, up to `max` (RFC 6298 5.5).
+    pub(super) fn back_off(&mut self, max: Duration) {
+        self.rto = (self.rto * 2).min(max);
+    }
+
+    /// RFC 6298 5.7: the SYN or SYN-ACK was retransmitted and no sample taken: once the
+    /// connection is up, the RTO is at least 3 s (at most `max`).
+    pub(super) fn after_syn_retransmit(&mut self, max: Duration) {
+        if self.srtt.is_none() {
+            self.rto = self.rto.max(Duration::from_secs(3)).min(max);
+        }
+    }
+}
+
 impl Tcb {
     pub(super) fn take_rtt_sample(&mut self, cfg: &TcpConfig, ack: Seq, now: Instant) {
         // The timed segment (not retransmitted: Karn's rule, RFC 6298 3) is acknowledged.
@@ -24,11 +99,11 @@ impl Tcb {
                 .unwrap_or(echo);
             let flight = self.snd_max.since(self.snd_una);
             let expected = flight.div_ceil(2 * self.mss.max(1)).max(1) as u32;
-            self.rtt_update(cfg, r, expected);
+            self.rtt.sample(r, expected, cfg.rto_min, cfg.rto_max);
             return;
         }
         if let Some(r) = timed {
-            self.rtt_update(cfg, r, 1);
+            self.rtt.sample(r, 1, cfg.rto_min, cfg.rto_max);
         }
     }
 
@@ -40,24 +115,78 @@ impl Tcb {
         let r = Duration::from_millis(u64::from(ms));
         (ms < 1 << 31 && r <= cfg.rto_max).then_some(r)
     }
+}
 
-    /// RFC 6298 2.2-2.3 with one sample `r`, weighted 1/`n` (alpha/n, beta/n).
-    pub(super) fn rtt_update(&mut self, cfg: &TcpConfig, r: Duration, n: u32) {
-        let n = n.max(1);
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
-            Some(s) => {
-                let delta = s.abs_diff(r);
-                // rttvar += (delta - rttvar) / (4n); srtt += (r - srtt) / (8n).
-                self.rttvar = (self.rttvar * (4 * n - 1) + delta) / (4 * n);
-                self.srtt = Some((s * (8 * n - 1) + r) / (8 * n));
-            }
+#[cfg(test)]
+mod tests {
+    use super::RttEstimator;
+    use netif::Duration;
+
+    const MIN: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(120);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn first_sample_sets_srtt_and_half_of_it_as_variation() {
+        let mut e = RttEstimator::new(Duration::from_secs(1));
+        assert_eq!(e.rto(), Duration::from_secs(1));
+        e.sample(ms(100), 1, MIN, MAX);
+        assert_eq!(e.srtt(), Some(ms(100)));
+        assert_eq!(e.rttvar(), ms(50));
+        // RTO = SRTT + 4 * RTTVAR (RFC 6298 2.2).
+        assert_eq!(e.rto(), ms(300));
+        assert_eq!(e.min_rtt(), Some(ms(100)));
+    }
+
+    #[test]
+    fn later_samples_move_by_an_eighth_and_a_quarter() {
+        let mut e = RttEstimator::new(Duration::from_secs(1));
+        e.sample(ms(100), 1, MIN, MAX);
+        e.sample(ms(180), 1, MIN, MAX);
+        // RTTVAR = 3/4 * 50 + 1/4 * |100 - 180| = 57.5; SRTT = 7/8 * 100 + 1/8 * 180 = 110.
+        assert_eq!(e.srtt(), Some(ms(110)));
+        assert_eq!(e.rttvar(), Duration::from_micros(57_500));
+        assert_eq!(e.rto(), ms(340));
+        assert_eq!(e.min_rtt(), Some(ms(100)));
+    }
+
+    #[test]
+    fn weighted_samples_count_for_less() {
+        let mut one = RttEstimator::new(Duration::from_secs(1));
+        let mut many = one;
+        one.sample(ms(100), 1, MIN, MAX);
+        many.sample(ms(100), 1, MIN, MAX);
+        one.sample(ms(200), 1, MIN, MAX);
+        many.sample(ms(200), 4, MIN, MAX);
+        // 1/32 of the difference instead of 1/8.
+        assert_eq!(many.srtt(), Some(Duration::from_micros(103_125)));
+        assert!(many.srtt() < one.srtt());
+    }
+
+    #[test]
+    fn rto_is_clamped_and_backs_off_to_the_maximum() {
+        let mut e = RttEstimator::new(Duration::from_secs(1));
+        e.sample(ms(1), 1, MIN, MAX);
+        assert_eq!(e.rto(), MIN);
+        for _ in 0..20 {
+            e.back_off(MAX);
         }
-        let s = self.srtt.unwrap_or(r);
-        let g = Duration::from_millis(1);
-        self.rto = (s + (self.rttvar * 4).max(g)).clamp(cfg.rto_min, cfg.rto_max);
+        assert_eq!(e.rto(), MAX);
+        e.sample(Duration::from_secs(500), 1, MIN, MAX);
+        assert_eq!(e.rto(), MAX);
+    }
+
+    #[test]
+    fn a_retransmitted_syn_without_a_sample_leaves_at_least_three_seconds() {
+        let mut e = RttEstimator::new(Duration::from_secs(1));
+        e.after_syn_retransmit(MAX);
+        assert_eq!(e.rto(), Duration::from_secs(3));
+        let mut f = RttEstimator::new(Duration::from_secs(1));
+        f.sample(ms(10), 1, MIN, MAX);
+        f.after_syn_retransmit(MAX);
+        assert_eq!(f.rto(), MIN);
     }
 }

@@ -3,55 +3,96 @@
 
 use super::*;
 
+/// A connection's timers, in the order `poll` runs them when several are due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Timer {
+    TimeWait,
+    /// Retransmission timeout (RFC 6298).
+    Rtx,
+    /// Tail loss probe (RFC 8985 7): fires before the RTO when ACKs stop coming.
+    Tlp,
+    Persist,
+    Keepalive,
+    DelayedAck,
+}
+
+const TIMERS: usize = 6;
+
+/// The deadlines of a connection's timers, one slot per [`Timer`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct TimerTable {
+    at: [Option<Instant>; TIMERS],
+}
+
+impl TimerTable {
+    pub(super) fn get(&self, t: Timer) -> Option<Instant> {
+        self.at[t as usize]
+    }
+
+    pub(super) fn is_set(&self, t: Timer) -> bool {
+        self.at[t as usize].is_some()
+    }
+
+    pub(super) fn set(&mut self, t: Timer, at: Instant) {
+        self.at[t as usize] = Some(at);
+    }
+
+    pub(super) fn clear(&mut self, t: Timer) {
+        self.at[t as usize] = None;
+    }
+
+    pub(super) fn clear_all(&mut self) {
+        self.at = [None; TIMERS];
+    }
+
+    /// Is `t` set and due at `now`? Then it is cleared (it fires once).
+    pub(super) fn take_due(&mut self, t: Timer, now: Instant) -> bool {
+        if self.at[t as usize].is_some_and(|at| at <= now) {
+            self.at[t as usize] = None;
+            return true;
+        }
+        false
+    }
+
+    /// The earliest deadline set.
+    pub(super) fn earliest(&self) -> Option<Instant> {
+        self.at.iter().flatten().min().copied()
+    }
+}
+
 impl Tcb {
     pub fn poll_at(&self) -> Option<Instant> {
-        [
-            self.t_rtx,
-            self.t_persist,
-            self.t_delack,
-            self.t_tlp,
-            self.t_keep,
-            self.t_timewait,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers.earliest()
     }
 
     /// Run the timers due at `now`.
     pub fn poll(&mut self, cfg: &TcpConfig, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
-        if self.t_timewait.is_some_and(|t| t <= now) {
-            self.t_timewait = None;
+        if self.timers.take_due(Timer::TimeWait, now) {
             self.close_now();
             return;
         }
-        if self.t_rtx.is_some_and(|t| t <= now) {
-            self.t_rtx = None;
+        if self.timers.take_due(Timer::Rtx, now) {
             self.on_rto(cfg, tx, stats, now);
             if self.state == State::Closed {
                 return;
             }
         }
-        if self.t_tlp.is_some_and(|t| t <= now) {
-            self.t_tlp = None;
+        if self.timers.take_due(Timer::Tlp, now) {
             self.on_tlp(stats, tx, now);
         }
-        if self.t_persist.is_some_and(|t| t <= now) {
-            self.t_persist = None;
+        if self.timers.take_due(Timer::Persist, now) {
             self.on_persist(tx, stats, now);
             if self.state == State::Closed {
                 return;
             }
         }
-        if self.t_keep.is_some_and(|t| t <= now) {
-            self.t_keep = None;
+        if self.timers.take_due(Timer::Keepalive, now) {
             self.on_keepalive(cfg, tx, stats, now);
             if self.state == State::Closed {
                 return;
             }
         }
-        if self.t_delack.is_some_and(|t| t <= now) {
-            self.t_delack = None;
+        if self.timers.take_due(Timer::DelayedAck, now) {
             self.ack_now = true;
         }
         self.output(cfg, tx, stats, now);
@@ -81,10 +122,10 @@ impl Tcb {
                 self.syn_retries += 1;
                 self.retransmits += 1;
                 stats.retransmits += 1;
-                self.rto = (self.rto * 2).min(cfg.rto_max);
+                self.rtt.back_off(cfg.rto_max);
                 self.rtt_sample = None;
                 self.send_syn(tx, stats, now);
-                self.t_rtx = Some(now + self.rto);
+                self.timers.set(Timer::Rtx, now + self.rtt.rto());
             }
             State::Closed | State::Listen | State::TimeWait => {}
             _ => {
@@ -110,7 +151,7 @@ impl Tcb {
                 self.dupacks = 0;
                 self.recover = self.snd_max;
                 self.backoff += 1;
-                self.rto = (self.rto * 2).min(cfg.rto_max);
+                self.rtt.back_off(cfg.rto_max);
                 self.rtt_sample = None;
                 if self.sack_ok {
                     // Keep the scoreboard (RFC 6675 5.1): resend what the peer lacks, in
@@ -119,8 +160,8 @@ impl Tcb {
                     self.rto_recovery = true;
                     self.rtx_next = self.snd_una;
                     self.sack_send(tx, stats, now);
-                    if self.t_rtx.is_none() {
-                        self.t_rtx = Some(now + self.rto);
+                    if !self.timers.is_set(Timer::Rtx) {
+                        self.timers.set(Timer::Rtx, now + self.rtt.rto());
                     }
                     return;
                 }
@@ -134,8 +175,8 @@ impl Tcb {
                 self.output(cfg, tx, stats, now);
                 self.force_sws = false;
                 self.force_window = false;
-                if self.t_rtx.is_none() {
-                    self.t_rtx = Some(now + self.rto);
+                if !self.timers.is_set(Timer::Rtx) {
+                    self.timers.set(Timer::Rtx, now + self.rtt.rto());
                 }
             }
         }
@@ -159,7 +200,7 @@ impl Tcb {
             self.force_sws = false;
             if self.persist_needed() {
                 self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
-                self.t_persist = Some(now + self.persist_interval);
+                self.timers.set(Timer::Persist, now + self.persist_interval);
             }
             return;
         }
@@ -179,7 +220,7 @@ impl Tcb {
             stats.segs_out += 1;
         }
         self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
-        self.t_persist = Some(now + self.persist_interval);
+        self.timers.set(Timer::Persist, now + self.persist_interval);
     }
 
     pub(super) fn on_keepalive(
@@ -193,7 +234,8 @@ impl Tcb {
             return;
         }
         if now.saturating_duration_since(self.last_rx) < cfg.keep_idle {
-            self.t_keep = Some(self.last_rx + cfg.keep_idle);
+            self.timers
+                .set(Timer::Keepalive, self.last_rx + cfg.keep_idle);
             return;
         }
         if self.keep_probes >= cfg.keep_count {
@@ -209,16 +251,17 @@ impl Tcb {
         if send_repr(tx, self.local, self.remote, &r, &[], now) {
             stats.segs_out += 1;
         }
-        self.t_keep = Some(now + cfg.keep_interval);
+        self.timers.set(Timer::Keepalive, now + cfg.keep_interval);
     }
 
     /// Arm or disarm keepalive after an option change or received segment.
     pub fn rearm_keepalive(&mut self, cfg: &TcpConfig) {
-        self.t_keep = if self.opts.keepalive && self.state.synchronized() {
-            Some(self.last_rx + cfg.keep_idle)
+        if self.opts.keepalive && self.state.synchronized() {
+            self.timers
+                .set(Timer::Keepalive, self.last_rx + cfg.keep_idle);
         } else {
-            None
-        };
+            self.timers.clear(Timer::Keepalive);
+        }
     }
 
     pub(super) fn persist_needed(&self) -> bool {
@@ -236,9 +279,51 @@ impl Tcb {
 
     pub(super) fn enter_time_wait(&mut self, cfg: &TcpConfig, now: Instant) {
         self.set_state(State::TimeWait);
-        self.t_rtx = None;
-        self.t_persist = None;
-        self.t_keep = None;
-        self.t_timewait = Some(now + cfg.time_wait);
+        self.timers.clear(Timer::Rtx);
+        self.timers.clear(Timer::Persist);
+        self.timers.clear(Timer::Keepalive);
+        self.timers.set(Timer::TimeWait, now + cfg.time_wait);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Timer, TimerTable};
+    use netif::{Duration, Instant};
+
+    #[test]
+    fn the_earliest_deadline_is_the_one_to_wake_for() {
+        let mut t = TimerTable::default();
+        assert_eq!(t.earliest(), None);
+        let base = Instant::from_secs(10);
+        t.set(Timer::Keepalive, base + Duration::from_secs(7200));
+        t.set(Timer::Rtx, base + Duration::from_millis(200));
+        t.set(Timer::DelayedAck, base + Duration::from_millis(40));
+        assert_eq!(t.earliest(), Some(base + Duration::from_millis(40)));
+        t.clear(Timer::DelayedAck);
+        assert_eq!(t.earliest(), Some(base + Duration::from_millis(200)));
+        assert!(t.is_set(Timer::Rtx) && !t.is_set(Timer::Tlp));
+        t.clear_all();
+        assert_eq!(t.earliest(), None);
+    }
+
+    #[test]
+    fn a_timer_fires_once_when_due_and_not_before() {
+        let mut t = TimerTable::default();
+        let at = Instant::from_millis(500);
+        t.set(Timer::Tlp, at);
+        assert!(!t.take_due(Timer::Tlp, Instant::from_millis(499)));
+        assert!(!t.take_due(Timer::Rtx, Instant::from_millis(600)));
+        assert!(t.take_due(Timer::Tlp, at));
+        assert!(!t.take_due(Timer::Tlp, at));
+        assert_eq!(t.get(Timer::Tlp), None);
+    }
+
+    #[test]
+    fn setting_again_moves_the_deadline() {
+        let mut t = TimerTable::default();
+        t.set(Timer::Persist, Instant::from_secs(5));
+        t.set(Timer::Persist, Instant::from_secs(1));
+        assert_eq!(t.get(Timer::Persist), Some(Instant::from_secs(1)));
     }
 }
