@@ -12,18 +12,21 @@
 
 pub mod ports;
 pub mod raw;
+mod slab;
 pub mod socket;
 pub mod tcp;
 pub mod udp;
 
 pub use raw::{RawDatagram, RawSocket};
-pub use socket::{SocketHandle, SocketInfo, SocketKind};
+pub use slab::SocketHandle;
+pub use socket::{SocketInfo, SocketKind};
 pub use tcp::{ConnInfo, State as TcpState, TcpConfig, TcpError, TcpStats};
 pub use udp::{SoftError, UdpDatagram, UdpSock, UdpStats};
 
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
 use netif::Instant;
-use socket::{Slab, Socket};
+use slab::{Slab, Table};
+use socket::Socket;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Limits of the transport layer.
@@ -107,7 +110,8 @@ pub struct TransportStats {
 
 pub struct Transport {
     cfg: TransportConfig,
-    sockets: Slab,
+    /// Raw and UDP sockets (TCP's are in `tcp`).
+    sockets: Slab<Socket>,
     wakeups: Vec<SocketHandle>,
     stats: TransportStats,
     udp_stats: UdpStats,
@@ -118,9 +122,9 @@ pub struct Transport {
 impl Transport {
     pub fn new(cfg: TransportConfig) -> Transport {
         Transport {
-            sockets: Slab::new(cfg.max_sockets),
+            sockets: Slab::new(Table::Datagram, cfg.max_sockets),
             rng: ports::Rng::new(cfg.secret),
-            tcp: tcp::Tcp::new(cfg.tcp.clone(), cfg.secret),
+            tcp: tcp::Tcp::new(cfg.tcp.clone(), cfg.secret, cfg.max_sockets),
             cfg,
             wakeups: Vec::new(),
             stats: TransportStats::default(),
@@ -133,6 +137,7 @@ impl Transport {
         if protocol == 0 || protocol == 255 {
             return Err(TransportError::BadProtocol);
         }
+        self.socket_room()?;
         let s = RawSocket::new(protocol, self.cfg.raw_queue, self.cfg.raw_queue_bytes);
         self.sockets
             .insert(socket::Socket::Raw(s))
@@ -185,14 +190,11 @@ impl Transport {
     /// connection closes gracefully (a FIN, then the socket lives on until the peer has
     /// acknowledged it) or is reset if unread data is left.
     pub fn close(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) -> bool {
-        match self.sockets.get(h) {
-            None => false,
-            Some(Socket::Tcp(_)) => {
-                self.tcp_close(h, tx, now);
-                true
-            }
-            Some(_) => self.sockets.remove(h).is_some(),
+        if self.tcp.socks.get(h).is_some() {
+            self.tcp_close(h, tx, now);
+            return true;
         }
+        self.sockets.remove(h).is_some()
     }
 
     /// The next moment `poll` has work to do (TCP timers).
@@ -218,7 +220,7 @@ impl Transport {
         self.tcp.batching = false;
         let flush = std::mem::take(&mut self.tcp.ack_flush);
         for &h in &flush {
-            if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) {
+            if let Some(s) = self.tcp.socks.get_mut(h) {
                 if let tcp::Role::Conn(t) = &mut s.role {
                     t.output(&self.tcp.cfg, tx, &mut self.tcp.stats, now);
                 }
@@ -231,12 +233,23 @@ impl Transport {
     }
 
     pub fn socket_count(&self) -> usize {
-        self.sockets.len()
+        self.sockets.len() + self.tcp.socks.len()
+    }
+
+    /// Room for another socket (`max_sockets` counts every table).
+    fn socket_room(&self) -> Result<(), TransportError> {
+        if self.socket_count() >= self.cfg.max_sockets {
+            return Err(TransportError::TooManySockets);
+        }
+        Ok(())
     }
 
     /// Every socket, for `stat` and `netstat`.
     pub fn sockets(&self) -> Vec<SocketInfo> {
-        self.sockets.iter().map(|(h, s)| s.info(h)).collect()
+        let mut all: Vec<SocketInfo> = self.sockets.iter().map(|(h, s)| s.info(h)).collect();
+        all.extend(self.tcp.socks.iter().map(|(h, t)| SocketInfo::of_tcp(h, t)));
+        all.sort_by_key(|i| i.handle);
+        all
     }
 
     /// Sockets that became readable (or otherwise changed) since the last call.
@@ -254,30 +267,35 @@ impl Transport {
 
     /// Is the socket of this handle still open?
     pub fn is_open(&self, h: SocketHandle) -> bool {
-        self.sockets.get(h).is_some()
+        self.sockets.get(h).is_some() || self.tcp.socks.get(h).is_some()
     }
 
     /// What kind of socket a handle names.
     pub fn kind(&self, h: SocketHandle) -> Option<SocketKind> {
+        if self.tcp.socks.get(h).is_some() {
+            return Some(SocketKind::Tcp);
+        }
         self.sockets.get(h).map(|s| match s {
             Socket::Raw(r) => SocketKind::Raw(r.protocol),
             Socket::Udp(_) => SocketKind::Udp,
-            Socket::Tcp(_) => SocketKind::Tcp,
         })
     }
 
     /// Readiness of a socket for `poll`: (readable, writable, error).
     pub fn readiness(&self, h: SocketHandle) -> Option<(bool, bool, bool)> {
+        if let Some(t) = self.tcp.socks.get(h) {
+            return Some(t.readiness());
+        }
         Some(match self.sockets.get(h)? {
             Socket::Raw(r) => (r.queued() > 0, true, false),
             Socket::Udp(u) => (u.readable(), true, u.has_error()),
-            Socket::Tcp(t) => t.readiness(),
         })
     }
 
     // ---- UDP ---------------------------------------------------------------------------
 
     pub fn udp_open(&mut self) -> Result<SocketHandle, TransportError> {
+        self.socket_room()?;
         let s = UdpSock::new(self.cfg.udp_rcvbuf, self.cfg.udp_sndbuf);
         self.sockets
             .insert(Socket::Udp(s))
@@ -462,9 +480,8 @@ impl Transport {
                 u.shut_read |= read;
                 u.shut_write |= write;
             }
-            Some(Socket::Raw(_)) | Some(Socket::Tcp(_)) => {
-                return Err(TransportError::NotSupported)
-            }
+            Some(Socket::Raw(_)) => return Err(TransportError::NotSupported),
+            None if self.tcp.socks.get(h).is_some() => return Err(TransportError::NotSupported),
             None => return Err(TransportError::BadHandle),
         }
         self.wakeups.push(h);
@@ -577,7 +594,7 @@ fn loopback_source_leaves(src: Ipv4Addr, dst: Ipv4Addr, tx: &dyn IpTx) -> bool {
     src.is_loopback() && !dst.is_loopback() && !tx.is_local(dst)
 }
 
-fn udp_port_in_use(sockets: &Slab, port: u16) -> bool {
+fn udp_port_in_use(sockets: &Slab<Socket>, port: u16) -> bool {
     sockets
         .iter()
         .any(|(_, s)| matches!(s, Socket::Udp(u) if u.local.is_some_and(|l| l.port() == port)))

@@ -5,7 +5,7 @@ use super::conn::{send_repr, ConnOpts, State, Tcb};
 use super::cookie;
 use super::wire::{self, flags, TcpRepr};
 use super::{Listener, Role, TcpError, TcpSock, TcpStats, TimeWait, Tuple, ACK_FLUSH_MAX};
-use crate::socket::{Socket, SocketHandle};
+use crate::slab::SocketHandle;
 use crate::{loopback_source_leaves, Transport, TransportError, LOOPBACK_SOURCE};
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError};
 use netif::{Instant, TraceLayers};
@@ -28,24 +28,36 @@ impl Transport {
     }
 
     pub fn tcp_open(&mut self) -> Result<SocketHandle, TransportError> {
+        self.socket_room()?;
         let s = TcpSock::new(self.conn_opts());
-        self.sockets
-            .insert(Socket::Tcp(Box::new(s)))
+        self.tcp
+            .socks
+            .insert(Box::new(s))
             .ok_or(TransportError::TooManySockets)
     }
 
+    /// A listener's new connection, if the socket limit allows it.
+    fn tcp_insert(&mut self, child: TcpSock) -> Option<SocketHandle> {
+        self.socket_room().ok()?;
+        self.tcp.socks.insert(Box::new(child))
+    }
+
     pub fn tcp(&mut self, h: SocketHandle) -> Result<&mut TcpSock, TransportError> {
-        match self.sockets.get_mut(h) {
-            Some(Socket::Tcp(t)) => Ok(t),
-            Some(_) => Err(TransportError::NotSupported),
+        if self.sockets.get(h).is_some() {
+            return Err(TransportError::NotSupported);
+        }
+        match self.tcp.socks.get_mut(h) {
+            Some(t) => Ok(t),
             None => Err(TransportError::BadHandle),
         }
     }
 
     pub fn tcp_ref(&self, h: SocketHandle) -> Result<&TcpSock, TransportError> {
-        match self.sockets.get(h) {
-            Some(Socket::Tcp(t)) => Ok(t),
-            Some(_) => Err(TransportError::NotSupported),
+        if self.sockets.get(h).is_some() {
+            return Err(TransportError::NotSupported);
+        }
+        match self.tcp.socks.get(h) {
+            Some(t) => Ok(t),
             None => Err(TransportError::BadHandle),
         }
     }
@@ -59,8 +71,9 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<(), TransportError> {
-        let Transport { sockets, tcp, .. } = self;
-        let Some(Socket::Tcp(s)) = sockets.get_mut(h) else {
+        let tcp = &mut self.tcp;
+        let sockets = &mut tcp.socks;
+        let Some(s) = sockets.get_mut(h) else {
             return Err(TransportError::BadHandle);
         };
         f(&mut s.opts);
@@ -114,21 +127,22 @@ impl Transport {
             l.port() == addr.port()
                 && (l.ip() == addr.ip() || l.ip().is_unspecified() || addr.ip().is_unspecified())
         };
-        let sockets = self.sockets.iter().any(|(h, s)| match s {
-            Socket::Tcp(t) if h != me => t.local.is_some_and(|l| {
-                // SO_REUSEADDR on both lets a new listener share the port with the
-                // connections of an old one, never with another listener.
-                overlap(l) && !(reuse && t.reuse_addr && t.state() != State::Listen)
-            }),
-            _ => false,
+        let sockets = self.tcp.socks.iter().any(|(h, t)| {
+            h != me
+                && t.local.is_some_and(|l| {
+                    // SO_REUSEADDR on both lets a new listener share the port with the
+                    // connections of an old one, never with another listener.
+                    overlap(l) && !(reuse && t.reuse_addr && t.state() != State::Listen)
+                })
         });
         sockets || (!reuse && self.tcp.time_wait.keys().any(|(l, _)| overlap(*l)))
     }
 
     fn tcp_port_in_use(&self, port: u16) -> bool {
-        self.sockets
+        self.tcp
+            .socks
             .iter()
-            .any(|(_, s)| matches!(s, Socket::Tcp(t) if t.local.is_some_and(|l| l.port() == port)))
+            .any(|(_, t)| t.local.is_some_and(|l| l.port() == port))
             || self.tcp.time_wait.keys().any(|(l, _)| l.port() == port)
     }
 
@@ -187,7 +201,7 @@ impl Transport {
             let taken = self.tcp.listeners.get(&l.port()).is_some_and(|v| {
                 v.iter().any(|&o| {
                     o != h
-                        && matches!(self.sockets.get(o), Some(Socket::Tcp(t)) if t.local.is_some_and(|ol| {
+                        && matches!(self.tcp.socks.get(o), Some(t) if t.local.is_some_and(|ol| {
                             ol.ip() == l.ip() || ol.ip().is_unspecified() || l.ip().is_unspecified()
                         }))
                 })
@@ -341,8 +355,9 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<usize, TransportError> {
-        let Transport { sockets, tcp, .. } = self;
-        let Some(Socket::Tcp(s)) = sockets.get_mut(h) else {
+        let tcp = &mut self.tcp;
+        let sockets = &mut tcp.socks;
+        let Some(s) = sockets.get_mut(h) else {
             return Err(TransportError::BadHandle);
         };
         let Role::Conn(t) = &mut s.role else {
@@ -375,8 +390,9 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<Option<usize>, TransportError> {
-        let Transport { sockets, tcp, .. } = self;
-        let Some(Socket::Tcp(s)) = sockets.get_mut(h) else {
+        let tcp = &mut self.tcp;
+        let sockets = &mut tcp.socks;
+        let Some(s) = sockets.get_mut(h) else {
             return Err(TransportError::BadHandle);
         };
         let shut_read = s.shut_read;
@@ -412,8 +428,9 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<(), TransportError> {
-        let Transport { sockets, tcp, .. } = self;
-        let Some(Socket::Tcp(s)) = sockets.get_mut(h) else {
+        let tcp = &mut self.tcp;
+        let sockets = &mut tcp.socks;
+        let Some(s) = sockets.get_mut(h) else {
             return Err(TransportError::BadHandle);
         };
         s.shut_read |= read;
@@ -436,38 +453,36 @@ impl Transport {
     /// RST (RFC 9293 3.10.4 / RFC 2525 2.17); otherwise a FIN follows the queued data and
     /// the connection lives on as an orphan until the close completes.
     pub(crate) fn tcp_close(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
-        let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) else {
+        let tcp = &mut self.tcp;
+        let Some(s) = tcp.socks.get_mut(h) else {
             return;
         };
         match &mut s.role {
             Role::Idle => {
-                self.sockets.remove(h);
+                tcp.socks.remove(h);
             }
             Role::Listen(_) => {
                 // Connections nobody accepted go with their listener.
                 let children: Vec<SocketHandle> = self
-                    .sockets
+                    .tcp
+                    .socks
                     .iter()
-                    .filter_map(|(c, s)| match s {
-                        Socket::Tcp(t) if t.parent == Some(h) => Some(c),
-                        _ => None,
-                    })
+                    .filter_map(|(c, t)| (t.parent == Some(h)).then_some(c))
                     .collect();
                 for c in children {
                     self.tcp_abort(c, tx, now);
                 }
                 self.tcp_forget(h);
-                self.sockets.remove(h);
+                self.tcp.socks.remove(h);
             }
             Role::Conn(t) => {
                 s.orphan = true;
                 t.orphan = true;
                 if t.readable_bytes() > 0 {
-                    self.tcp.stats.aborts_on_close += 1;
+                    tcp.stats.aborts_on_close += 1;
                     self.tcp_abort(h, tx, now);
                     return;
                 }
-                let Transport { tcp, .. } = self;
                 if t.state == State::SynSent {
                     t.abort(tx, &mut tcp.stats, now);
                 } else {
@@ -482,12 +497,12 @@ impl Transport {
     /// `close` with `SO_LINGER` of zero: the connection is reset at once (RST, queued data
     /// discarded) and its socket freed.
     pub fn tcp_close_abort(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
-        match self.sockets.get(h) {
-            Some(Socket::Tcp(s)) if matches!(s.role, Role::Conn(_)) => {
+        match self.tcp.socks.get(h) {
+            Some(s) if matches!(s.role, Role::Conn(_)) => {
                 self.tcp.stats.aborts_on_close += 1;
                 self.tcp_abort(h, tx, now);
             }
-            Some(Socket::Tcp(_)) => self.tcp_close(h, tx, now),
+            Some(_) => self.tcp_close(h, tx, now),
             _ => {}
         }
     }
@@ -495,8 +510,8 @@ impl Transport {
     /// What connection `h` still has to deliver (also after `close`, while it lives on as
     /// an orphan): `BadHandle` once it is gone.
     pub fn tcp_outstanding(&self, h: SocketHandle) -> Result<Outstanding, TransportError> {
-        match self.sockets.get(h) {
-            Some(Socket::Tcp(s)) => Ok(outstanding(s)),
+        match self.tcp.socks.get(h) {
+            Some(s) => Ok(outstanding(s)),
             _ => Err(TransportError::BadHandle),
         }
     }
@@ -505,10 +520,11 @@ impl Transport {
     /// opened or accepted; a listener's unaccepted ones are not counted), for a graceful
     /// exit.
     pub fn tcp_undelivered(&self) -> Vec<Undelivered> {
-        self.sockets
+        self.tcp
+            .socks
             .iter()
-            .filter_map(|(h, s)| match s {
-                Socket::Tcp(t) if t.parent.is_none() => {
+            .filter_map(|(h, t)| match t.parent {
+                None => {
                     let o = outstanding(t);
                     let (local, remote) = t.tcb().map(|c| (c.local, c.remote))?;
                     o.pending().then_some(Undelivered {
@@ -518,15 +534,16 @@ impl Transport {
                         outstanding: o,
                     })
                 }
-                _ => None,
+                Some(_) => None,
             })
             .collect()
     }
 
     /// Reset a connection and remove it.
     fn tcp_abort(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
-        let Transport { sockets, tcp, .. } = self;
-        if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {
+        let tcp = &mut self.tcp;
+        let sockets = &mut tcp.socks;
+        if let Some(s) = sockets.get_mut(h) {
             s.orphan = true;
             if let Role::Conn(t) = &mut s.role {
                 t.abort(tx, &mut tcp.stats, now);
@@ -537,7 +554,7 @@ impl Transport {
 
     /// Remove a socket's entries from the demultiplexing tables.
     fn tcp_forget(&mut self, h: SocketHandle) {
-        let Some(Socket::Tcp(s)) = self.sockets.get(h) else {
+        let Some(s) = self.tcp.socks.get(h) else {
             return;
         };
         match &s.role {
@@ -571,7 +588,7 @@ impl Transport {
 
     /// File the connection under its next deadline in the timer heap if that changed.
     pub(crate) fn tcp_schedule(&mut self, h: SocketHandle) {
-        if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) {
+        if let Some(s) = self.tcp.socks.get_mut(h) {
             let at = s.tcb().and_then(|t| t.poll_at());
             if at != s.timer_at {
                 s.timer_at = at;
@@ -582,14 +599,12 @@ impl Transport {
         }
         // Entries left behind by rescheduled connections: rebuild once they outnumber the
         // live ones, so the heap stays within a constant factor of the connections.
-        if self.tcp.timers.len() > 1024 + 4 * self.sockets.len() {
+        if self.tcp.timers.len() > 1024 + 4 * self.tcp.socks.len() {
             self.tcp.timers = self
-                .sockets
+                .tcp
+                .socks
                 .iter()
-                .filter_map(|(h, s)| match s {
-                    Socket::Tcp(t) => t.timer_at.map(|at| Reverse((at, h))),
-                    _ => None,
-                })
+                .filter_map(|(h, t)| t.timer_at.map(|at| Reverse((at, h))))
                 .collect();
         }
         // Keep the top current, so `tcp_poll_at` is exact.
@@ -603,11 +618,11 @@ impl Transport {
 
     /// Is a heap entry still the connection's deadline?
     fn tcp_timer_current(&self, at: Instant, h: SocketHandle) -> bool {
-        matches!(self.sockets.get(h), Some(Socket::Tcp(t)) if t.timer_at == Some(at))
+        matches!(self.tcp.socks.get(h), Some(t) if t.timer_at == Some(at))
     }
 
     fn tcp_settle_state(&mut self, h: SocketHandle, now: Instant) {
-        let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) else {
+        let Some(s) = self.tcp.socks.get_mut(h) else {
             return;
         };
         let Role::Conn(t) = &mut s.role else {
@@ -649,8 +664,8 @@ impl Transport {
                     if let (Some(p), false) = (parent, queued) {
                         self.tcp_embryo_gone(p);
                     }
-                    self.sockets.remove(h);
-                } else if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) {
+                    self.tcp.socks.remove(h);
+                } else if let Some(s) = self.tcp.socks.get_mut(h) {
                     // The application still holds it: the closed TCB stays, with its
                     // error for the next call.
                     if let Some(t) = s.tcb_mut() {
@@ -666,7 +681,7 @@ impl Transport {
                     .unwrap_or(now + self.tcp.cfg.time_wait);
                 let key = (t.local, t.remote);
                 self.tcp_forget(h);
-                self.sockets.remove(h);
+                self.tcp.socks.remove(h);
                 self.tw_insert(
                     key,
                     TimeWait {
@@ -688,7 +703,7 @@ impl Transport {
 
     fn tcp_child_ready(&mut self, parent: Option<SocketHandle>, child: SocketHandle) {
         let Some(p) = parent else { return };
-        if let Some(Socket::Tcp(l)) = self.sockets.get_mut(p) {
+        if let Some(l) = self.tcp.socks.get_mut(p) {
             if let Role::Listen(l) = &mut l.role {
                 l.embryonic = l.embryonic.saturating_sub(1);
                 l.accept.push_back(child);
@@ -698,7 +713,7 @@ impl Transport {
     }
 
     fn tcp_embryo_gone(&mut self, parent: SocketHandle) {
-        if let Some(Socket::Tcp(l)) = self.sockets.get_mut(parent) {
+        if let Some(l) = self.tcp.socks.get_mut(parent) {
             if let Role::Listen(l) = &mut l.role {
                 l.embryonic = l.embryonic.saturating_sub(1);
             }
@@ -740,7 +755,7 @@ impl Transport {
             }
             self.tcp.timers.pop();
             if self.tcp_timer_current(at, h) {
-                if let Some(Socket::Tcp(t)) = self.sockets.get_mut(h) {
+                if let Some(t) = self.tcp.socks.get_mut(h) {
                     // Off the heap: `tcp_settle` files it again under its next deadline.
                     t.timer_at = None;
                 }
@@ -748,8 +763,9 @@ impl Transport {
             }
         }
         for h in due {
-            let Transport { sockets, tcp, .. } = self;
-            if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {
+            let tcp = &mut self.tcp;
+            let sockets = &mut tcp.socks;
+            if let Some(s) = sockets.get_mut(h) {
                 if let Role::Conn(t) = &mut s.role {
                     t.poll(&tcp.cfg, tx, &mut tcp.stats, now);
                 }
@@ -801,8 +817,9 @@ impl Transport {
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         if let Some(&h) = self.tcp.conns.get(&(local, remote)) {
-            let Transport { sockets, tcp, .. } = self;
-            if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {
+            let tcp = &mut self.tcp;
+            let sockets = &mut tcp.socks;
+            if let Some(s) = sockets.get_mut(h) {
                 let orphan = s.orphan;
                 if let Role::Conn(t) = &mut s.role {
                     let challenge = &mut tcp.challenge;
@@ -850,12 +867,12 @@ impl Transport {
     fn tcp_find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
         let v = self.tcp.listeners.get(&local.port())?;
         let exact = v.iter().find(|&&h| {
-            matches!(self.sockets.get(h), Some(Socket::Tcp(t)) if t.local.is_some_and(|l| l.ip() == local.ip()))
+            matches!(self.tcp.socks.get(h), Some(t) if t.local.is_some_and(|l| l.ip() == local.ip()))
         });
         exact
             .or_else(|| {
                 v.iter().find(|&&h| {
-                    matches!(self.sockets.get(h), Some(Socket::Tcp(t)) if t.local.is_some_and(|l| l.ip().is_unspecified()))
+                    matches!(self.tcp.socks.get(h), Some(t) if t.local.is_some_and(|l| l.ip().is_unspecified()))
                 })
             })
             .copied()
@@ -1032,7 +1049,7 @@ impl Transport {
             tcb.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
         }
         child.role = Role::Conn(Box::new(tcb));
-        let Some(h) = self.sockets.insert(Socket::Tcp(Box::new(child))) else {
+        let Some(h) = self.tcp_insert(child) else {
             self.tcp.stats.drop_syn_queue_full += 1;
             return;
         };
@@ -1060,13 +1077,11 @@ impl Transport {
             return;
         }
         let mut changed = Vec::new();
-        for (h, s) in self.sockets.iter_mut() {
-            if let Socket::Tcp(t) = s {
-                if t.parent == Some(l) && !t.queued {
-                    if let Some(c) = t.tcb_mut() {
-                        c.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
-                        changed.push(h);
-                    }
+        for (h, t) in self.tcp.socks.iter_mut() {
+            if t.parent == Some(l) && !t.queued {
+                if let Some(c) = t.tcb_mut() {
+                    c.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
+                    changed.push(h);
                 }
             }
         }
@@ -1151,7 +1166,7 @@ impl Transport {
         child.reuse_addr = reuse;
         child.parent = Some(l);
         child.role = Role::Conn(Box::new(tcb));
-        let Some(h) = self.sockets.insert(Socket::Tcp(Box::new(child))) else {
+        let Some(h) = self.tcp_insert(child) else {
             self.tcp.stats.drop_syn_queue_full += 1;
             return true;
         };
@@ -1165,8 +1180,9 @@ impl Transport {
                 q.embryonic += 1;
             }
         }
-        let Transport { sockets, tcp, .. } = self;
-        if let Some(Socket::Tcp(s)) = sockets.get_mut(h) {
+        let tcp = &mut self.tcp;
+        let sockets = &mut tcp.socks;
+        if let Some(s) = sockets.get_mut(h) {
             if let Role::Conn(t) = &mut s.role {
                 let challenge = &mut tcp.challenge;
                 let mut ok = || challenge.take(now);
@@ -1219,11 +1235,8 @@ impl Transport {
             (k::DEST_UNREACHABLE, _) | (k::TIME_EXCEEDED, _) => Some(TcpError::HostUnreachable),
             _ => return,
         };
-        let Transport { tcp, sockets, .. } = self;
-        let Some(t) = sockets.get_mut(h).and_then(|s| match s {
-            Socket::Tcp(s) => s.tcb_mut(),
-            _ => None,
-        }) else {
+        let tcp = &mut self.tcp;
+        let Some(t) = tcp.socks.get_mut(h).and_then(|s| s.tcb_mut()) else {
             return;
         };
         if !t.seq_outstanding(seq) {

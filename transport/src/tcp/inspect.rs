@@ -6,7 +6,7 @@
 
 use super::conn::TcbProbe;
 use super::Role;
-use crate::socket::{Socket, SocketHandle};
+use crate::slab::SocketHandle;
 use crate::Transport;
 
 /// One listener's queues.
@@ -44,8 +44,7 @@ impl Transport {
             time_wait_queue: self.tcp.tw_order.len(),
             ..TcpProbe::default()
         };
-        for (h, s) in self.sockets.iter() {
-            let Socket::Tcp(t) = s else { continue };
+        for (h, t) in self.tcp.socks.iter() {
             match &t.role {
                 Role::Conn(c) => p.conns.push((h, t.orphan, c.probe())),
                 Role::Listen(l) => p.listeners.push(ListenerProbe {

@@ -6,7 +6,7 @@
 //! - [`cookie`]: RFC 4987 SYN cookies, for listeners whose SYN queue is full.
 //! - `conn`: one connection's state machine (`Tcb`), split by concern: input, output,
 //!   loss recovery, receive queue, RTT estimator, timer table, options.
-//! - `api` (here, on [`crate::Transport`]): the socket table's TCP sockets — listeners with
+//! - `api` (here, on [`crate::Transport`]): TCP's own socket table (`Tcp::socks`) — listeners with
 //!   their SYN and accept queues, the demultiplexing of segments, TIME-WAIT records, the
 //!   timers, and the calls the socket API makes.
 //!
@@ -30,7 +30,7 @@ pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_SEGMENTS, ORPHAN_PROBES, TSO_M
 pub use inspect::{ListenerProbe, TcpProbe};
 pub use seq::Seq;
 
-use crate::socket::SocketHandle;
+use crate::slab::{Slab, SocketHandle, Table};
 use netif::{Duration, Instant};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -330,6 +330,8 @@ pub(crate) const ACK_FLUSH_MAX: usize = 128;
 /// The TCP tables of the transport layer.
 pub(crate) struct Tcp {
     pub cfg: TcpConfig,
+    /// TCP's sockets: listeners, connections, and sockets not yet either.
+    pub socks: Slab<Box<TcpSock>>,
     /// Connections by (local, remote).
     pub conns: HashMap<Tuple, SocketHandle>,
     /// Listeners by port (several when bound to different addresses).
@@ -358,8 +360,9 @@ pub(crate) struct Tcp {
 }
 
 impl Tcp {
-    pub(crate) fn new(cfg: TcpConfig, secret: u64) -> Tcp {
+    pub(crate) fn new(cfg: TcpConfig, secret: u64, max_sockets: usize) -> Tcp {
         Tcp {
+            socks: Slab::new(Table::Tcp, max_sockets),
             challenge: ip::ratelimit::TokenBucket::new(
                 cfg.challenge_acks_per_sec,
                 cfg.challenge_acks_per_sec,
