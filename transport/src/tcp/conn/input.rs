@@ -127,6 +127,7 @@ impl Tcb {
         }
     }
 
+    /// RFC 9293 3.10.7.4 for the synchronized states (and SYN-RECEIVED), step by step.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn segment_synchronized(
         &mut self,
@@ -149,29 +150,84 @@ impl Tcb {
             self.send_syn(tx, stats, now);
             return;
         }
-
-        // Timestamps (RFC 7323 5.3 R1): PAWS drops an old duplicate and answers with an
-        // ACK. A segment without them once they were negotiated is taken, as Linux takes
-        // it, and counted (RFC 7323 3.2 says SHOULD drop; a middlebox that strips options,
-        // or a crafted RST-less segment, then still meets RFC 5961's checks).
-        if self.ts_ok && !seg.has(flags::RST) {
-            match seg.timestamp {
-                None => stats.ts_missing += 1,
-                Some((tsval, _)) if self.paws_rejects(tsval, now) => {
-                    stats.drop_paws += 1;
-                    // Answered as an out-of-window segment is: data always, a bare ACK
-                    // at most once per `invalid_ratelimit` (RFC 5961 7).
-                    let bare = payload.is_empty() && !seg.has(flags::FIN);
-                    if !bare || self.oow_ack_allowed(cfg, stats, now) {
-                        self.ack_now = true;
-                    }
-                    return;
-                }
-                Some(_) => {}
-            }
+        if self.paws_drops(cfg, seg, payload, stats, now) {
+            return;
         }
+        // First: is the segment acceptable? What of it fits the window?
+        let Some(text) = self.acceptable_text(cfg, seg, payload, stats, now) else {
+            return;
+        };
+        // Second: RST (RFC 5961 3.2).
+        if seg.has(flags::RST) {
+            self.rst_arrived(cfg, seg, stats, challenge_ok, now);
+            return;
+        }
+        // Fourth: a SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
+        if seg.has(flags::SYN) && !text.simultaneous {
+            self.challenge_ack(cfg, stats, challenge_ok, now);
+            return;
+        }
+        // Fifth: the ACK field.
+        if !seg.has(flags::ACK) {
+            return;
+        }
+        if self.state == State::SynReceived && !self.handshake_acked(cfg, seg, tx, stats, now) {
+            return;
+        }
+        if !self.process_ack(cfg, seg, text.data.len(), tx, stats, challenge_ok, now) {
+            return;
+        }
+        // Sixth (URG) is not supported: the urgent pointer is ignored, the data kept.
+        // Seventh and eighth: the text and the FIN.
+        self.text_arrived(cfg, text, stats, now);
+    }
 
-        // First: is the segment acceptable (RFC 9293 3.10.7.4, the four cases)?
+    /// Timestamps (RFC 7323 5.3 R1): PAWS drops an old duplicate and answers with an ACK;
+    /// true if it dropped this one. A segment without them once they were negotiated is
+    /// taken, as Linux takes it, and counted (RFC 7323 3.2 says SHOULD drop; a middlebox
+    /// that strips options, or a crafted RST-less segment, then still meets RFC 5961's
+    /// checks).
+    fn paws_drops(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        payload: &[u8],
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> bool {
+        if !self.ts_ok || seg.has(flags::RST) {
+            return false;
+        }
+        match seg.timestamp {
+            None => {
+                stats.ts_missing += 1;
+                false
+            }
+            Some((tsval, _)) if self.paws_rejects(tsval, now) => {
+                stats.drop_paws += 1;
+                // Answered as an out-of-window segment is: data always, a bare ACK at
+                // most once per `invalid_ratelimit` (RFC 5961 7).
+                let bare = payload.is_empty() && !seg.has(flags::FIN);
+                if !bare || self.oow_ack_allowed(cfg, stats, now) {
+                    self.ack_now = true;
+                }
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// RFC 9293 3.10.7.4's first step: the four acceptability cases, then the text trimmed
+    /// to the window and the receive buffer. `None`: not acceptable (answered as RFC 5961
+    /// 7 allows) and dropped.
+    fn acceptable_text<'a>(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        payload: &'a [u8],
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> Option<Text<'a>> {
         let mut data = payload;
         let mut seq = seg.seq;
         let mut syn = seg.has(flags::SYN);
@@ -213,7 +269,7 @@ impl Tcb {
                     self.ack_now = true;
                 }
             }
-            return;
+            return None;
         }
         self.last_rx = now;
         self.keep_probes = 0;
@@ -264,75 +320,95 @@ impl Tcb {
             stats.window_drops += 1;
             self.ack_now = true;
         }
+        Some(Text {
+            seq,
+            data,
+            fin,
+            simultaneous,
+        })
+    }
 
-        // Second: RST (RFC 5961 3.2).
-        if seg.has(flags::RST) {
-            stats.resets_in += 1;
-            if seg.seq != self.rcv_nxt {
-                self.challenge_ack(cfg, stats, challenge_ok, now);
-                return;
-            }
-            match self.state {
-                State::SynReceived if self.passive => self.close_now(),
-                State::SynReceived => self.fail(TcpError::Refused),
-                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                    stats.resets_established += 1;
-                    self.fail(TcpError::Reset);
-                }
-                // RFC 1337: a RST does not cut TIME-WAIT short (as the TIME-WAIT records
-                // of orphaned connections behave).
-                State::TimeWait => {}
-                _ => self.close_now(),
-            }
-            return;
-        }
-
-        // Fourth: a SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
-        if seg.has(flags::SYN) && !simultaneous {
+    /// A RST within the window: only one exactly at RCV.NXT is believed (RFC 5961 3.2);
+    /// others draw a challenge ACK.
+    fn rst_arrived(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        stats: &mut TcpStats,
+        challenge_ok: &mut dyn FnMut() -> bool,
+        now: Instant,
+    ) {
+        stats.resets_in += 1;
+        if seg.seq != self.rcv_nxt {
             self.challenge_ack(cfg, stats, challenge_ok, now);
             return;
         }
-
-        // Fifth: the ACK field.
-        if !seg.has(flags::ACK) {
-            return;
-        }
-        if self.state == State::SynReceived {
-            if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
-                // A SYN-ACK's (simultaneous open) window is not scaled (RFC 7323 2.2).
-                let shift = if seg.has(flags::SYN) {
-                    0
-                } else {
-                    self.snd_wscale
-                };
-                self.snd_wnd = usize::from(seg.window) << shift;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
-                if self.syn_retries > 0 {
-                    // RFC 6298 5.7: the SYN-ACK was retransmitted (no sample): at least 3 s.
-                    self.rtt.after_syn_retransmit(cfg.rto_max);
-                }
-                self.syn_retries = 0;
-                self.set_state(State::Established);
-                self.rearm_keepalive(cfg);
-                if self.fin_queued {
-                    // The application closed before the handshake ended.
-                    self.set_state(State::FinWait1);
-                }
-            } else {
-                stats.bad_acks += 1;
-                self.reset_reply(seg.ack, tx, stats, now);
-                return;
+        match self.state {
+            State::SynReceived if self.passive => self.close_now(),
+            State::SynReceived => self.fail(TcpError::Refused),
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                stats.resets_established += 1;
+                self.fail(TcpError::Reset);
             }
+            // RFC 1337: a RST does not cut TIME-WAIT short (as the TIME-WAIT records
+            // of orphaned connections behave).
+            State::TimeWait => {}
+            _ => self.close_now(),
         }
-        if !self.process_ack(cfg, seg, data.len(), tx, stats, challenge_ok, now) {
-            return;
+    }
+
+    /// SYN-RECEIVED: the ACK of our SYN-ACK completes the handshake (true); any other ACK
+    /// is answered with a RST and the segment dropped (false).
+    fn handshake_acked(
+        &mut self,
+        cfg: &TcpConfig,
+        seg: &TcpRepr,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> bool {
+        if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
+            // A SYN-ACK's (simultaneous open) window is not scaled (RFC 7323 2.2).
+            let shift = if seg.has(flags::SYN) {
+                0
+            } else {
+                self.snd_wscale
+            };
+            self.snd_wnd = usize::from(seg.window) << shift;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            if self.syn_retries > 0 {
+                // RFC 6298 5.7: the SYN-ACK was retransmitted (no sample): at least 3 s.
+                self.rtt.after_syn_retransmit(cfg.rto_max);
+            }
+            self.syn_retries = 0;
+            self.set_state(State::Established);
+            self.rearm_keepalive(cfg);
+            if self.fin_queued {
+                // The application closed before the handshake ended.
+                self.set_state(State::FinWait1);
+            }
+        } else {
+            stats.bad_acks += 1;
+            self.reset_reply(seg.ack, tx, stats, now);
+            return false;
         }
+        true
+    }
 
-        // Sixth (URG) is not supported: the urgent pointer is ignored, the data kept.
-
-        // Seventh: the segment text.
+    /// RFC 9293 3.10.7.4's seventh and eighth steps: the text (in order or beyond a hole)
+    /// and the FIN, once everything before it has arrived.
+    fn text_arrived(
+        &mut self,
+        cfg: &TcpConfig,
+        text: Text<'_>,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        let Text {
+            seq, data, mut fin, ..
+        } = text;
         if !data.is_empty() {
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
@@ -356,7 +432,6 @@ impl Tcb {
             fin = false;
         }
 
-        // Eighth: the FIN, once everything before it has arrived.
         let fin_now = if fin {
             seq + data.len() == self.rcv_nxt
         } else {
@@ -644,4 +719,13 @@ impl Tcb {
             self.timers.set(Timer::Rtx, now + self.rtt.rto());
         }
     }
+}
+
+/// What an acceptable segment brings after trimming: its text from `seq`, the FIN, and
+/// whether it is a simultaneous open's SYN-ACK (its SYN already taken).
+struct Text<'a> {
+    seq: Seq,
+    data: &'a [u8],
+    fin: bool,
+    simultaneous: bool,
 }
