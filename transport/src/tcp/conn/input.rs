@@ -668,7 +668,7 @@ impl Tcb {
                 self.dupacks = 0;
             } else {
                 // Partial acknowledgment (step 4): retransmit the next hole, deflate.
-                self.retransmit_first(tx, stats, now);
+                self.retransmit_first(tx, stats, now, usize::MAX);
                 self.cwnd = self.cwnd.saturating_sub(acked).max(self.mss);
                 if acked >= self.mss {
                     self.cwnd += self.mss;
@@ -714,7 +714,7 @@ impl Tcb {
             self.ssthresh = (flight / 2).max(2 * self.mss);
             self.recover = self.snd_max;
             self.in_recovery = true;
-            self.retransmit_first(tx, stats, now);
+            self.retransmit_first(tx, stats, now, usize::MAX);
             self.cwnd = self.ssthresh + 3 * self.mss;
             self.timers.set(Timer::Rtx, now + self.rtt.rto());
         }
@@ -728,4 +728,167 @@ struct Text<'a> {
     data: &'a [u8],
     fin: bool,
     simultaneous: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::{opts, Conn, PEER_MSS};
+    use super::*;
+
+    fn bytes(n: usize) -> Vec<u8> {
+        (0..n).map(|i| i as u8).collect()
+    }
+
+    #[test]
+    fn in_order_data_is_readable_and_every_second_segment_is_acknowledged() {
+        let mut c = Conn::established(opts());
+        c.data(&bytes(PEER_MSS));
+        assert!(c.take().is_empty(), "the first segment's ACK is delayed");
+        c.data(&bytes(PEER_MSS));
+        let acks = c.take();
+        assert_eq!(acks.len(), 1);
+        assert_eq!(acks[0].r.ack, c.peer_nxt);
+        assert_eq!(c.tcb.readable_bytes(), 2 * PEER_MSS);
+    }
+
+    #[test]
+    fn a_delayed_ack_goes_when_its_timer_fires() {
+        let mut c = Conn::established(opts());
+        c.data(&bytes(100));
+        assert!(c.take().is_empty());
+        c.advance(c.cfg.delayed_ack);
+        let acks = c.take();
+        assert_eq!(acks.len(), 1);
+        assert_eq!(acks[0].r.ack, c.peer_nxt);
+    }
+
+    #[test]
+    fn a_segment_beyond_the_window_is_dropped_and_answered_with_an_ack() {
+        let mut c = Conn::established(opts());
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = c.peer_nxt + 1_000_000;
+        c.deliver(&r, &bytes(10));
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].r.ack, c.peer_nxt, "the ACK says what we expect");
+        assert_eq!(c.tcb.readable_bytes(), 0);
+        assert_eq!(c.stats.dup_segments, 1);
+    }
+
+    #[test]
+    fn a_retransmission_overlapping_what_was_received_gives_only_the_new_bytes() {
+        let mut c = Conn::established(opts());
+        c.data(b"hello ");
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = c.peer_nxt - 6;
+        c.deliver(&r, b"hello world");
+        c.peer_nxt = c.peer_nxt + 5;
+        let mut buf = [0u8; 32];
+        let n = c.tcb.read(&mut buf);
+        assert_eq!(&buf[..n], b"hello world");
+        assert!(
+            c.take().iter().any(|s| s.r.ack == c.peer_nxt),
+            "ACKed at once"
+        );
+    }
+
+    #[test]
+    fn a_rst_away_from_rcv_nxt_draws_a_challenge_ack_and_one_at_it_resets() {
+        let mut c = Conn::established(opts());
+        let mut r = c.seg(flags::RST, Seq(0));
+        r.seq = c.peer_nxt + 100;
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::Established);
+        assert_eq!(c.stats.challenge_acks, 1);
+        assert_eq!(c.take().len(), 1);
+        let r = c.seg(flags::RST, Seq(0));
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::Closed);
+        assert_eq!(c.tcb.error, Some(TcpError::Reset));
+    }
+
+    #[test]
+    fn a_syn_on_an_established_connection_draws_a_challenge_ack() {
+        let mut c = Conn::established(opts());
+        let r = c.seg(flags::SYN, Seq(0));
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::Established);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert!(out[0].r.has(flags::ACK) && !out[0].r.has(flags::RST));
+    }
+
+    #[test]
+    fn a_fin_beyond_a_hole_closes_the_stream_once_the_hole_fills() {
+        let mut c = Conn::established(opts());
+        let hole = c.peer_nxt;
+        let mut r = c.seg(flags::ACK | flags::FIN, c.our_una());
+        r.seq = hole + 500;
+        c.deliver(&r, &bytes(500));
+        assert_eq!(c.tcb.state, State::Established);
+        let dup = c.take();
+        assert_eq!(dup.last().map(|s| s.r.ack), Some(hole), "a duplicate ACK");
+        assert_eq!(
+            dup.last().map(|s| s.r.sack_count),
+            Some(1),
+            "with a SACK block"
+        );
+        c.data(&bytes(500));
+        assert_eq!(c.tcb.state, State::CloseWait);
+        assert!(c.tcb.fin_received);
+        assert_eq!(c.tcb.readable_bytes(), 1000);
+        let out = c.take();
+        assert_eq!(
+            out.last().map(|s| s.r.ack),
+            Some(hole + 1001),
+            "data and FIN"
+        );
+    }
+
+    #[test]
+    fn an_ack_of_data_never_sent_is_answered_and_dropped() {
+        let mut c = Conn::established(opts());
+        let r = c.seg(flags::ACK, c.our_una() + 5000);
+        c.deliver(&r, b"data");
+        assert_eq!(c.tcb.readable_bytes(), 0, "the segment is dropped");
+        assert_eq!(c.stats.bad_acks, 1);
+        assert_eq!(c.take().len(), 1);
+    }
+
+    #[test]
+    fn an_acknowledgment_frees_the_send_queue_and_stops_the_timer() {
+        let mut c = Conn::established(opts());
+        assert_eq!(c.tcb.write(&bytes(3000)), 3000);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.take().iter().map(|s| s.data.len()).sum::<usize>(), 3000);
+        assert!(c.tcb.timers.is_set(Timer::Rtx));
+        let end = c.our_una() + 3000;
+        let r = c.seg(flags::ACK, end);
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.unsent_or_unacked(), 0);
+        assert!(!c.tcb.timers.is_set(Timer::Rtx));
+        assert!(c.tcb.cwnd > 10 * PEER_MSS, "slow start grew the window");
+    }
+
+    #[test]
+    fn three_duplicate_acks_retransmit_the_first_segment() {
+        let mut c = Conn::established(opts());
+        c.tcb.write(&bytes(8000));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let first = c.take();
+        assert_eq!(first.len(), 8);
+        let una = c.our_una();
+        for i in 0..3u32 {
+            let mut r = c.seg(flags::ACK, una);
+            // Each duplicate reports one more segment held beyond the hole.
+            r.sack[0] = (una + PEER_MSS, una + PEER_MSS * (2 + i as usize));
+            r.sack_count = 1;
+            c.deliver(&r, &[]);
+        }
+        let out = c.take();
+        let rtx: Vec<_> = out.iter().filter(|s| s.r.seq == una).collect();
+        assert_eq!(rtx.len(), 1, "RFC 6675 5 (4.3), whatever the pipe: {out:?}");
+        assert_eq!(rtx[0].data.len(), PEER_MSS);
+        assert_eq!(c.stats.fast_retransmits, 1);
+    }
 }

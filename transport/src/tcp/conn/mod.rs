@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddrV4;
 
+#[cfg(test)]
+mod harness;
 mod input;
 mod options;
 mod output;

@@ -432,3 +432,115 @@ pub fn send_repr(
     )
     .is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::{opts, Conn, PEER_MSS};
+    use super::*;
+
+    fn send(c: &mut Conn, n: usize) -> usize {
+        let w = c.tcb.write(&vec![7u8; n]);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        w
+    }
+
+    #[test]
+    fn nagle_holds_a_small_segment_while_data_is_in_flight() {
+        let mut c = Conn::established(opts());
+        send(&mut c, 100);
+        assert_eq!(c.take().len(), 1, "nothing in flight: it goes");
+        send(&mut c, 100);
+        assert!(c.take().is_empty(), "waits for the ACK");
+        let r = c.seg(flags::ACK, c.our_una() + 100);
+        c.deliver(&r, &[]);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.len(), 100);
+        assert!(out[0].r.has(flags::PSH));
+    }
+
+    #[test]
+    fn nodelay_sends_small_segments_at_once() {
+        let mut c = Conn::established(ConnOpts {
+            nodelay: true,
+            ..opts()
+        });
+        send(&mut c, 100);
+        send(&mut c, 100);
+        assert_eq!(c.take().len(), 2);
+    }
+
+    #[test]
+    fn the_initial_window_bounds_the_first_flight_in_whole_segments() {
+        let mut c = Conn::established(opts());
+        send(&mut c, 50_000);
+        let out = c.take();
+        assert_eq!(out.len(), INITIAL_WINDOW_SEGMENTS);
+        assert!(out.iter().all(|s| s.data.len() == PEER_MSS));
+        assert!(out.iter().all(|s| s.meta.gso_size.is_none()));
+        let mut seq = out[0].r.seq;
+        for s in &out {
+            assert_eq!(s.r.seq, seq, "in sequence");
+            seq = seq + s.data.len();
+        }
+    }
+
+    #[test]
+    fn with_tso_new_data_leaves_in_one_frame_of_whole_segments() {
+        let mut c = Conn::established(opts());
+        c.tx.offload = netif::Offload {
+            csum: true,
+            tso: true,
+        };
+        send(&mut c, 50_000);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "one burst: the initial window");
+        assert_eq!(out[0].data.len(), INITIAL_WINDOW_SEGMENTS * PEER_MSS);
+        assert_eq!(out[0].meta.gso_size, Some(PEER_MSS as u16));
+    }
+
+    #[test]
+    fn the_peer_window_limits_what_is_sent_and_a_closed_one_arms_persist() {
+        let mut c = Conn::established(opts());
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.window = 0;
+        c.deliver(&r, &[]);
+        send(&mut c, 5000);
+        assert!(c.take().is_empty());
+        assert!(c.tcb.timers.is_set(Timer::Persist));
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.window = 3000;
+        c.deliver(&r, &[]);
+        let out = c.take();
+        assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 3000);
+        assert!(!c.tcb.timers.is_set(Timer::Persist));
+    }
+
+    #[test]
+    fn our_fin_follows_the_data_and_is_sent_once() {
+        let mut c = Conn::established(ConnOpts {
+            nodelay: true,
+            ..opts()
+        });
+        c.tcb.write(b"bye");
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert!(out[0].r.has(flags::FIN));
+        assert_eq!(out[0].data, b"bye");
+        assert_eq!(c.tcb.state, State::FinWait1);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert!(c.take().is_empty());
+    }
+
+    #[test]
+    fn the_window_we_announce_shrinks_as_the_receive_queue_fills() {
+        let mut c = Conn::established(opts());
+        c.data(&vec![1u8; PEER_MSS]);
+        c.data(&vec![1u8; PEER_MSS]);
+        let out = c.take();
+        let wnd = usize::from(out.last().unwrap().r.window) << c.tcb.rcv_wscale;
+        assert_eq!(wnd, opts().rcvbuf - 2 * PEER_MSS);
+    }
+}

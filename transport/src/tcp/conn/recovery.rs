@@ -142,13 +142,14 @@ impl Tcb {
         self.in_recovery = true;
         self.rto_recovery = false;
         self.rtx_next = self.snd_una;
-        if self.next_hole(self.snd_una).is_none() {
-            // Three duplicate ACKs without SACK blocks: the first segment is the hole.
-            self.retransmit_first(tx, stats, now);
-            self.rtx_next = self.snd_una + self.mss;
-        } else {
-            stats.fast_retransmits += 1;
-        }
+        // RFC 6675 5 (4.3): the first segment presumed lost goes at once, whatever the
+        // pipe says (up to the first SACKed block; three duplicate ACKs without SACK
+        // blocks: a whole segment). The pipe rules take over from there.
+        let hole = self
+            .next_hole(self.snd_una)
+            .map_or(usize::MAX, |(_, len)| len);
+        let sent = self.retransmit_first(tx, stats, now, hole);
+        self.rtx_next = self.snd_una + sent.max(1);
         self.sack_send(tx, stats, now);
         self.timers.set(Timer::Rtx, now + self.rtt.rto());
     }
@@ -195,28 +196,36 @@ impl Tcb {
         }
     }
 
-    /// Retransmit the first unacknowledged segment (fast retransmit, partial ACKs).
+    /// Retransmit the first unacknowledged segment (fast retransmit, partial ACKs, a probe
+    /// during recovery), at most `max` bytes of it; returns the sequence space sent.
     pub(super) fn retransmit_first(
         &mut self,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
-    ) {
+        max: usize,
+    ) -> usize {
         let queued = self.sndq.len();
-        let len = queued.min(self.seg_room());
+        let len = queued.min(self.seg_room()).min(max);
         let data_end = self.snd_base + queued;
         let fin = self.fin_queued && self.snd_base + len == data_end && self.snd_max.gt(data_end);
         if len == 0 && !fin {
-            return;
+            return 0;
         }
         let fl = if fin { flags::FIN } else { 0 };
-        if self.xmit(tx, stats, self.snd_base, fl, 0, len, now) {
+        let sent = self.xmit(tx, stats, self.snd_base, fl, 0, len, now);
+        if sent {
             self.retransmits += 1;
             stats.retransmits += 1;
             stats.fast_retransmits += 1;
             self.una_rtx_high = Some(self.snd_max);
         }
         self.rtt_sample = None;
+        if sent {
+            len + usize::from(fin)
+        } else {
+            0
+        }
     }
 
     /// Arm the tail loss probe (RFC 8985 7.2): two smoothed RTTs after the last send, plus
@@ -248,7 +257,7 @@ impl Tcb {
         if self.in_recovery {
             // ACKs stopped during recovery (the last ones, or the retransmission, were
             // lost): send the first hole again rather than wait for the RTO.
-            self.retransmit_first(tx, stats, now);
+            self.retransmit_first(tx, stats, now, usize::MAX);
             self.timers.set(Timer::Rtx, now + self.rtt.rto());
             self.tlp_count += 1;
             self.arm_tlp(now);

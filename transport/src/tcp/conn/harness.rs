@@ -1,0 +1,182 @@
+//! Support for the unit tests of the connection's parts: an IP layer that keeps every
+//! segment sent (parsed), and a connection brought to ESTABLISHED by hand against a peer the
+//! test plays, on a virtual clock.
+
+use super::*;
+use std::net::Ipv4Addr;
+
+pub(super) const US: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40_000);
+pub(super) const PEER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+pub(super) const OUR_ISS: u32 = 1_000;
+/// The peer's ISN, near the wrap so the arithmetic is exercised.
+pub(super) const PEER_ISS: Seq = Seq(0xffff_ff00);
+pub(super) const PEER_MSS: usize = 1000;
+
+/// One segment the connection sent.
+#[derive(Clone, Debug)]
+pub(super) struct Sent {
+    pub r: TcpRepr,
+    pub data: Vec<u8>,
+    pub meta: SendMeta,
+}
+
+/// An IP layer that records what it is asked to send.
+#[derive(Default)]
+pub(super) struct Wire {
+    pub sent: Vec<Sent>,
+    pub offload: netif::Offload,
+}
+
+impl IpTx for Wire {
+    fn send_with(
+        &mut self,
+        meta: &SendMeta,
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+        _now: Instant,
+    ) -> Result<(), ip::SendError> {
+        let mut buf = vec![0u8; payload_len];
+        fill(&mut buf);
+        let (r, data) = TcpRepr::parse(&buf).expect("the connection sent a valid header");
+        self.sent.push(Sent {
+            r,
+            data: data.to_vec(),
+            meta: *meta,
+        });
+        Ok(())
+    }
+
+    fn route_info(&self, _dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
+        Some((*US.ip(), 1500))
+    }
+
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        ip == *US.ip()
+    }
+
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        ip.is_broadcast()
+    }
+
+    fn offload(&self, _dst: Ipv4Addr) -> netif::Offload {
+        self.offload
+    }
+}
+
+/// A connection, its IP layer, its counters and the clock.
+pub(super) struct Conn {
+    pub tcb: Tcb,
+    pub tx: Wire,
+    pub stats: TcpStats,
+    pub cfg: TcpConfig,
+    pub now: Instant,
+    /// The peer's next sequence number.
+    pub peer_nxt: Seq,
+}
+
+pub(super) fn opts() -> ConnOpts {
+    ConnOpts {
+        nodelay: false,
+        keepalive: false,
+        rcvbuf: 64 * 1024,
+        sndbuf: 256 * 1024,
+        user_timeout: Duration::from_secs(300),
+    }
+}
+
+impl Conn {
+    /// An active open answered by a SYN-ACK (MSS 1000, window 65,535 unscaled, SACK, no
+    /// timestamps), its ACK taken off the wire.
+    pub(super) fn established(opts: ConnOpts) -> Conn {
+        let cfg = TcpConfig {
+            timestamps: false,
+            ..TcpConfig::default()
+        };
+        let now = Instant::from_secs(1);
+        let mut tx = Wire::default();
+        let mut stats = TcpStats::default();
+        let tcb = Tcb::connect(
+            &cfg, US, PEER, OUR_ISS, 0, 1500, opts, &mut tx, &mut stats, now,
+        );
+        let mut c = Conn {
+            tcb,
+            tx,
+            stats,
+            cfg,
+            now,
+            peer_nxt: PEER_ISS,
+        };
+        let syn = c.take();
+        assert_eq!(syn.len(), 1);
+        assert!(syn[0].r.has(flags::SYN));
+        c.now += Duration::from_millis(10);
+        let synack = TcpRepr {
+            src_port: PEER.port(),
+            dst_port: US.port(),
+            seq: PEER_ISS,
+            ack: Seq(OUR_ISS) + 1,
+            flags: flags::SYN | flags::ACK,
+            window: 65_535,
+            mss: Some(PEER_MSS as u16),
+            sack_permitted: true,
+            ..TcpRepr::default()
+        };
+        c.deliver(&synack, &[]);
+        c.peer_nxt = PEER_ISS + 1;
+        assert_eq!(c.tcb.state, State::Established);
+        c.take();
+        c
+    }
+
+    /// A segment from the peer at its next sequence number, acknowledging `ack`.
+    pub(super) fn seg(&self, fl: u8, ack: Seq) -> TcpRepr {
+        TcpRepr {
+            src_port: PEER.port(),
+            dst_port: US.port(),
+            seq: self.peer_nxt,
+            ack,
+            flags: fl,
+            window: 65_535,
+            ..TcpRepr::default()
+        }
+    }
+
+    /// Our next sequence number as the peer sees it acknowledged so far.
+    pub(super) fn our_una(&self) -> Seq {
+        self.tcb.snd_una
+    }
+
+    /// Hand the connection a segment (not in a batch).
+    pub(super) fn deliver(&mut self, r: &TcpRepr, data: &[u8]) {
+        let mut ok = || true;
+        self.tcb.segment(
+            &self.cfg,
+            r,
+            data,
+            &mut self.tx,
+            &mut self.stats,
+            &mut ok,
+            self.now,
+            false,
+        );
+    }
+
+    /// In-order data from the peer, its sequence space advanced.
+    pub(super) fn data(&mut self, data: &[u8]) {
+        let r = self.seg(flags::ACK, self.our_una());
+        self.deliver(&r, data);
+        self.peer_nxt = self.peer_nxt + data.len();
+    }
+
+    /// Everything sent since the last call.
+    pub(super) fn take(&mut self) -> Vec<Sent> {
+        std::mem::take(&mut self.tx.sent)
+    }
+
+    /// Move the clock on and run the timers due.
+    pub(super) fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.tcb
+            .poll(&self.cfg, &mut self.tx, &mut self.stats, self.now);
+    }
+}
