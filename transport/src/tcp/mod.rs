@@ -4,6 +4,7 @@
 //! - [`seq`]: sequence-number arithmetic.
 //! - [`isn`]: RFC 6528 initial sequence numbers.
 //! - [`cookie`]: RFC 4987 SYN cookies, for listeners whose SYN queue is full.
+//! - `congestion`: congestion control behind one interface, NewReno and CUBIC (RFC 9438).
 //! - `conn`: one connection's state machine (`Tcb`), split by concern: input, output,
 //!   loss recovery, receive queue, RTT estimator, timer table, options.
 //! - `api` (here, on [`crate::Transport`]): TCP's own socket table (`Tcp::socks`) — listeners with
@@ -15,6 +16,9 @@
 //! record in a bounded TIME-WAIT table and frees its socket slot.
 
 mod api;
+// Wired into the connection by the next commit.
+#[allow(dead_code)]
+mod congestion;
 mod conn;
 pub mod cookie;
 mod inspect;
@@ -23,6 +27,7 @@ pub mod seq;
 pub mod wire;
 
 pub use api::{Outstanding, Undelivered};
+pub use congestion::{Algorithm as CongestionAlgorithm, UnknownAlgorithm};
 #[doc(hidden)]
 pub use conn::TcbProbe;
 pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_SEGMENTS, ORPHAN_PROBES, TSO_MAX};

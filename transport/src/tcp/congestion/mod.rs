@@ -1,0 +1,274 @@
+//! Congestion control behind one interface: the connection tells the algorithm what
+//! happened (new data acknowledged, a loss, the end of recovery, a timeout, an idle
+//! restart) and reads back the congestion window and the slow-start threshold.
+//!
+//! - [`reno`]: NewReno's window arithmetic (RFC 5681 3.1, RFC 6582).
+//! - [`cubic`]: CUBIC (RFC 9438), the default as on Linux.
+//!
+//! Loss detection and recovery (RFC 6582's inflation and deflation for peers without SACK,
+//! RFC 6675 for peers with it) stay in the connection; they read `ssthresh()` and set the
+//! window through [`CongestionControl::set_cwnd`]. Windows are in bytes; `mss` is passed
+//! with each event because path-MTU discovery may lower it during a connection.
+//!
+//! The per-connection state is an enum ([`Cc`]), not a boxed trait object: it lives inside
+//! every connection, so it stays small and needs no allocation.
+
+pub mod cubic;
+pub mod reno;
+
+use netif::{Duration, Instant};
+use std::fmt;
+use std::str::FromStr;
+
+pub use cubic::Cubic;
+pub use reno::Reno;
+
+/// What a congestion-control algorithm is told, and what it answers.
+pub trait CongestionControl {
+    /// The algorithm's name as `TCP_CONGESTION` spells it.
+    fn name(&self) -> &'static str;
+    /// The congestion window (bytes).
+    fn cwnd(&self) -> usize;
+    /// The slow-start threshold (bytes).
+    fn ssthresh(&self) -> usize;
+    /// Set the window outright: the initial window once the MSS is known, RFC 6582's
+    /// inflation and deflation during recovery, the connection's upper bound.
+    fn set_cwnd(&mut self, cwnd: usize);
+    /// An ACK acknowledged `acked` new bytes outside recovery (or in slow start after a
+    /// timeout). `rtt` is the smoothed round-trip time, if measured yet.
+    fn on_ack(&mut self, acked: usize, mss: usize, now: Instant, rtt: Option<Duration>);
+    /// A loss was detected by duplicate ACKs or SACK (fast retransmit): `flight` bytes were
+    /// outstanding. Sets ssthresh, and the window to it.
+    fn on_congestion_event(&mut self, flight: usize, mss: usize, now: Instant);
+    /// Recovery ended (the ACK reached the recovery point): continue from ssthresh.
+    fn on_recovery_end(&mut self, mss: usize, now: Instant);
+    /// The retransmission timer expired with `flight` bytes outstanding; `first` is false
+    /// when the timer had already backed off (RFC 5681 3.1 (4): ssthresh is set only once).
+    fn on_rto(&mut self, flight: usize, mss: usize, first: bool, now: Instant);
+    /// The connection sent nothing for `idle`, longer than an RTO (RFC 5681 4.1): the
+    /// window goes down to at most `iw`. Returns whether it was lowered.
+    fn on_idle_restart(&mut self, iw: usize, idle: Duration, now: Instant) -> bool;
+}
+
+/// The algorithms there are. CUBIC is the default, as on Linux.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Reno,
+    #[default]
+    Cubic,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 2] = [Algorithm::Cubic, Algorithm::Reno];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Reno => "reno",
+            Algorithm::Cubic => "cubic",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no congestion-control algorithm of this stack.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown congestion control algorithm {0:?} (available: cubic, reno)")]
+pub struct UnknownAlgorithm(pub String);
+
+impl FromStr for Algorithm {
+    type Err = UnknownAlgorithm;
+
+    /// `"cubic"` or `"reno"` (also `"newreno"`), in any case.
+    fn from_str(s: &str) -> Result<Algorithm, UnknownAlgorithm> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cubic" => Ok(Algorithm::Cubic),
+            "reno" | "newreno" => Ok(Algorithm::Reno),
+            _ => Err(UnknownAlgorithm(s.to_owned())),
+        }
+    }
+}
+
+/// One connection's congestion controller.
+#[derive(Clone, Debug)]
+pub enum Cc {
+    Reno(Reno),
+    Cubic(Cubic),
+}
+
+impl Cc {
+    /// Before the handshake: no window yet (the MSS is unknown), no threshold.
+    pub fn new(alg: Algorithm) -> Cc {
+        Cc::with_window(alg, 0, usize::MAX / 2)
+    }
+
+    fn with_window(alg: Algorithm, cwnd: usize, ssthresh: usize) -> Cc {
+        match alg {
+            Algorithm::Reno => Cc::Reno(Reno::new(cwnd, ssthresh)),
+            Algorithm::Cubic => Cc::Cubic(Cubic::new(cwnd, ssthresh)),
+        }
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Cc::Reno(_) => Algorithm::Reno,
+            Cc::Cubic(_) => Algorithm::Cubic,
+        }
+    }
+
+    /// Change the algorithm of a running connection (as `TCP_CONGESTION` may on Linux):
+    /// the new one starts from the current window and threshold.
+    pub fn set_algorithm(&mut self, alg: Algorithm) {
+        if alg != self.algorithm() {
+            *self = Cc::with_window(alg, self.cwnd(), self.ssthresh());
+        }
+    }
+
+    fn inner(&self) -> &dyn CongestionControl {
+        match self {
+            Cc::Reno(r) => r,
+            Cc::Cubic(c) => c,
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn CongestionControl {
+        match self {
+            Cc::Reno(r) => r,
+            Cc::Cubic(c) => c,
+        }
+    }
+}
+
+impl CongestionControl for Cc {
+    fn name(&self) -> &'static str {
+        self.inner().name()
+    }
+
+    fn cwnd(&self) -> usize {
+        self.inner().cwnd()
+    }
+
+    fn ssthresh(&self) -> usize {
+        self.inner().ssthresh()
+    }
+
+    fn set_cwnd(&mut self, cwnd: usize) {
+        self.inner_mut().set_cwnd(cwnd)
+    }
+
+    fn on_ack(&mut self, acked: usize, mss: usize, now: Instant, rtt: Option<Duration>) {
+        self.inner_mut().on_ack(acked, mss, now, rtt)
+    }
+
+    fn on_congestion_event(&mut self, flight: usize, mss: usize, now: Instant) {
+        self.inner_mut().on_congestion_event(flight, mss, now)
+    }
+
+    fn on_recovery_end(&mut self, mss: usize, now: Instant) {
+        self.inner_mut().on_recovery_end(mss, now)
+    }
+
+    fn on_rto(&mut self, flight: usize, mss: usize, first: bool, now: Instant) {
+        self.inner_mut().on_rto(flight, mss, first, now)
+    }
+
+    fn on_idle_restart(&mut self, iw: usize, idle: Duration, now: Instant) -> bool {
+        self.inner_mut().on_idle_restart(iw, idle, now)
+    }
+}
+
+/// RFC 5681 3.1's slow start, shared by both algorithms: at most one MSS per ACK
+/// (appropriate byte counting with L = 1, RFC 3465).
+fn slow_start(cwnd: usize, acked: usize, mss: usize) -> usize {
+    cwnd.saturating_add(acked.min(mss))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1000;
+
+    #[test]
+    fn names_parse_and_print() {
+        assert_eq!("cubic".parse::<Algorithm>(), Ok(Algorithm::Cubic));
+        assert_eq!("Reno".parse::<Algorithm>(), Ok(Algorithm::Reno));
+        assert_eq!("newreno".parse::<Algorithm>(), Ok(Algorithm::Reno));
+        let e = "bbr".parse::<Algorithm>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown congestion control algorithm \"bbr\" (available: cubic, reno)"
+        );
+        for a in Algorithm::ALL {
+            assert_eq!(a.to_string().parse::<Algorithm>(), Ok(a));
+            assert_eq!(Cc::new(a).name(), a.name());
+        }
+        assert_eq!(Algorithm::default(), Algorithm::Cubic);
+    }
+
+    #[test]
+    fn a_new_controller_has_no_window_and_no_threshold_yet() {
+        for a in Algorithm::ALL {
+            let cc = Cc::new(a);
+            assert_eq!(cc.cwnd(), 0);
+            assert_eq!(cc.ssthresh(), usize::MAX / 2);
+        }
+    }
+
+    #[test]
+    fn switching_algorithm_keeps_the_window() {
+        let mut cc = Cc::new(Algorithm::Cubic);
+        cc.set_cwnd(10 * MSS);
+        cc.on_congestion_event(10 * MSS, MSS, Instant::ZERO);
+        let (cwnd, ssthresh) = (cc.cwnd(), cc.ssthresh());
+        cc.set_algorithm(Algorithm::Reno);
+        assert_eq!(cc.algorithm(), Algorithm::Reno);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (cwnd, ssthresh));
+        // The same algorithm again changes nothing.
+        cc.on_ack(MSS, MSS, Instant::ZERO, None);
+        let before = cc.cwnd();
+        cc.set_algorithm(Algorithm::Reno);
+        assert_eq!(cc.cwnd(), before);
+    }
+
+    #[test]
+    fn the_enum_dispatches_to_each_algorithm() {
+        // The same events through the enum and through the algorithm itself.
+        fn drive(cc: &mut dyn CongestionControl) {
+            let rtt = Some(Duration::from_millis(10));
+            let mut t = Instant::ZERO;
+            cc.set_cwnd(10 * MSS);
+            for _ in 0..20 {
+                cc.on_ack(MSS, MSS, t, rtt);
+            }
+            cc.on_congestion_event(30 * MSS, MSS, t);
+            t += Duration::from_millis(10);
+            cc.on_recovery_end(MSS, t);
+            for _ in 0..200 {
+                t += Duration::from_millis(1);
+                cc.on_ack(MSS, MSS, t, rtt);
+            }
+            cc.on_rto(25 * MSS, MSS, true, t);
+        }
+        let mut via_enum = Cc::new(Algorithm::Cubic);
+        let mut direct = Cubic::new(0, usize::MAX / 2);
+        drive(&mut via_enum);
+        drive(&mut direct);
+        assert_eq!(via_enum.cwnd(), direct.cwnd());
+        assert_eq!(via_enum.ssthresh(), direct.ssthresh());
+    }
+
+    #[test]
+    fn the_state_stays_small() {
+        // Issue 8: an idle connection costs at most 2 KiB in all.
+        assert!(
+            std::mem::size_of::<Cc>() <= 128,
+            "{}",
+            std::mem::size_of::<Cc>()
+        );
+    }
+}

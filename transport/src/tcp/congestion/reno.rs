@@ -1,0 +1,184 @@
+//! NewReno's window arithmetic (RFC 5681 3.1, RFC 6582): slow start by at most one MSS
+//! per ACK, one MSS per round trip in congestion avoidance, half the flight on a loss.
+//!
+//! RFC 6582's inflation by one MSS per duplicate ACK and deflation on partial and full
+//! ACKs belong to the recovery code, which sets the window through `set_cwnd`.
+
+use super::{slow_start, CongestionControl};
+use netif::{Duration, Instant};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reno {
+    cwnd: usize,
+    ssthresh: usize,
+}
+
+impl Reno {
+    pub fn new(cwnd: usize, ssthresh: usize) -> Reno {
+        Reno { cwnd, ssthresh }
+    }
+}
+
+/// RFC 5681 (4): ssthresh = max(FlightSize / 2, 2 * SMSS).
+fn half_flight(flight: usize, mss: usize) -> usize {
+    (flight / 2).max(mss.saturating_mul(2))
+}
+
+impl CongestionControl for Reno {
+    fn name(&self) -> &'static str {
+        "reno"
+    }
+
+    fn cwnd(&self) -> usize {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> usize {
+        self.ssthresh
+    }
+
+    fn set_cwnd(&mut self, cwnd: usize) {
+        self.cwnd = cwnd;
+    }
+
+    fn on_ack(&mut self, acked: usize, mss: usize, _now: Instant, _rtt: Option<Duration>) {
+        self.cwnd = if self.cwnd < self.ssthresh {
+            slow_start(self.cwnd, acked, mss)
+        } else {
+            // RFC 5681 (3): SMSS * SMSS / cwnd per ACK, at least one byte.
+            let inc = mss.saturating_mul(mss) / self.cwnd.max(1);
+            self.cwnd.saturating_add(inc.max(1))
+        };
+    }
+
+    fn on_congestion_event(&mut self, flight: usize, mss: usize, _now: Instant) {
+        self.ssthresh = half_flight(flight, mss);
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_recovery_end(&mut self, mss: usize, _now: Instant) {
+        self.cwnd = self.ssthresh.max(mss);
+    }
+
+    fn on_rto(&mut self, flight: usize, mss: usize, first: bool, _now: Instant) {
+        if first {
+            self.ssthresh = half_flight(flight, mss);
+        }
+        // RFC 5681 3.1: the loss window is one segment.
+        self.cwnd = mss;
+    }
+
+    fn on_idle_restart(&mut self, iw: usize, _idle: Duration, _now: Instant) -> bool {
+        if self.cwnd > iw {
+            self.cwnd = iw;
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1000;
+    const T: Instant = Instant::ZERO;
+
+    fn reno(cwnd: usize) -> Reno {
+        Reno::new(cwnd, usize::MAX / 2)
+    }
+
+    #[test]
+    fn slow_start_adds_at_most_one_mss_per_ack() {
+        let mut r = reno(10 * MSS);
+        r.on_ack(MSS, MSS, T, None);
+        assert_eq!(r.cwnd(), 11 * MSS);
+        // A stretch ACK of four segments still counts one (L = 1).
+        r.on_ack(4 * MSS, MSS, T, None);
+        assert_eq!(r.cwnd(), 12 * MSS);
+        // A small ACK counts what it acknowledges.
+        r.on_ack(100, MSS, T, None);
+        assert_eq!(r.cwnd(), 12 * MSS + 100);
+        // A window's worth of ACKs doubles the window.
+        let mut r = reno(10 * MSS);
+        for _ in 0..10 {
+            r.on_ack(MSS, MSS, T, None);
+        }
+        assert_eq!(r.cwnd(), 20 * MSS);
+    }
+
+    #[test]
+    fn avoidance_adds_about_one_mss_per_round_trip() {
+        let mut r = Reno::new(20 * MSS, 10 * MSS);
+        r.on_ack(MSS, MSS, T, None);
+        assert_eq!(r.cwnd(), 20 * MSS + MSS * MSS / (20 * MSS));
+        // A round trip of ACKs, one per segment: just under one MSS more.
+        let mut r = Reno::new(20 * MSS, 10 * MSS);
+        for _ in 0..20 {
+            r.on_ack(MSS, MSS, T, None);
+        }
+        assert!((19 * MSS / 20..=MSS).contains(&(r.cwnd() - 20 * MSS)));
+        // A huge window still grows by at least a byte per ACK.
+        let mut r = Reno::new(usize::MAX / 4, 10);
+        r.on_ack(MSS, MSS, T, None);
+        assert_eq!(r.cwnd(), usize::MAX / 4 + 1);
+    }
+
+    #[test]
+    fn a_loss_halves_the_flight() {
+        let mut r = reno(40 * MSS);
+        r.on_congestion_event(30 * MSS, MSS, T);
+        assert_eq!((r.cwnd(), r.ssthresh()), (15 * MSS, 15 * MSS));
+        // Never below two segments.
+        r.on_congestion_event(MSS, MSS, T);
+        assert_eq!((r.cwnd(), r.ssthresh()), (2 * MSS, 2 * MSS));
+        // Recovery ends at ssthresh, at least one segment.
+        r.set_cwnd(5 * MSS);
+        r.on_recovery_end(MSS, T);
+        assert_eq!(r.cwnd(), 2 * MSS);
+    }
+
+    #[test]
+    fn a_timeout_collapses_to_one_segment_and_sets_ssthresh_once() {
+        let mut r = reno(40 * MSS);
+        r.on_rto(40 * MSS, MSS, true, T);
+        assert_eq!((r.cwnd(), r.ssthresh()), (MSS, 20 * MSS));
+        // A backed-off timeout leaves ssthresh alone (RFC 5681 (4)).
+        r.on_rto(MSS, MSS, false, T);
+        assert_eq!((r.cwnd(), r.ssthresh()), (MSS, 20 * MSS));
+        // Then slow start up to ssthresh, avoidance beyond.
+        for _ in 0..19 {
+            r.on_ack(MSS, MSS, T, None);
+        }
+        assert_eq!(r.cwnd(), 20 * MSS);
+        r.on_ack(MSS, MSS, T, None);
+        assert_eq!(r.cwnd(), 20 * MSS + MSS / 20);
+    }
+
+    #[test]
+    fn idle_restart_lowers_only_a_larger_window() {
+        let mut r = reno(40 * MSS);
+        assert!(r.on_idle_restart(10 * MSS, Duration::from_secs(1), T));
+        assert_eq!(r.cwnd(), 10 * MSS);
+        assert!(!r.on_idle_restart(10 * MSS, Duration::from_secs(1), T));
+        assert_eq!(r.cwnd(), 10 * MSS);
+    }
+
+    #[test]
+    fn no_input_panics() {
+        let big = usize::MAX;
+        for (cwnd, ssthresh) in [(0, 0), (0, big), (big, 0), (big, big)] {
+            for mss in [0, 1, big] {
+                for acked in [0, 1, big] {
+                    let mut r = Reno::new(cwnd, ssthresh);
+                    r.on_ack(acked, mss, T, None);
+                    r.on_congestion_event(acked, mss, T);
+                    r.on_ack(acked, mss, T, Some(Duration::MAX));
+                    r.on_recovery_end(mss, T);
+                    r.on_rto(acked, mss, true, T);
+                    r.on_idle_restart(acked, Duration::MAX, T);
+                }
+            }
+        }
+    }
+}
