@@ -20,7 +20,10 @@ pub mod udp;
 pub use raw::{RawDatagram, RawSocket};
 pub use slab::SocketHandle;
 pub use socket::{SocketInfo, SocketKind};
-pub use tcp::{ConnInfo, State as TcpState, TcpConfig, TcpError, TcpStats};
+pub use tcp::{
+    CongestionAlgorithm, ConnInfo, State as TcpState, TcpConfig, TcpError, TcpStats,
+    UnknownAlgorithm,
+};
 pub use udp::{SoftError, UdpDatagram, UdpSock, UdpStats};
 
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};

@@ -11,12 +11,21 @@ use netif::Duration;
 use tcp_harness::*;
 use transport::tcp::wire::TcpRepr;
 use transport::tcp::Seq;
-use transport::{SocketHandle, TcpConfig, TcpError, TcpState, TransportError};
+use transport::{CongestionAlgorithm, SocketHandle, TcpConfig, TcpError, TcpState, TransportError};
 
 fn cfg() -> TcpConfig {
     TcpConfig {
         tail_loss_probe: false,
         ..TcpConfig::default()
+    }
+}
+
+/// NewReno instead of the default CUBIC, for the tests that check RFC 5681's and RFC
+/// 6582's exact windows.
+fn reno() -> TcpConfig {
+    TcpConfig {
+        congestion: CongestionAlgorithm::Reno,
+        ..cfg()
     }
 }
 
@@ -1206,7 +1215,8 @@ mod sending {
 
     #[test]
     fn rto_collapses_cwnd_and_goes_back_to_snd_una() {
-        let mut n = Net::new();
+        // Reno's ssthresh (CUBIC's is below).
+        let mut n = Net::with_cfg(reno());
         let c = n.passive();
         n.send(c.h, &pattern(3000));
         assert_eq!(n.take().len(), 3);
@@ -1216,6 +1226,7 @@ mod sending {
         assert_eq!(o.data.len(), 1000);
         let i = n.info(c.h);
         // RFC 5681 (4): ssthresh = max(FlightSize / 2, 2 SMSS), cwnd = 1 SMSS.
+        assert_eq!(i.congestion, CongestionAlgorithm::Reno);
         assert_eq!((i.cwnd, i.ssthresh), (1000, 2000));
         n.ack(&c, c.snd + 1000);
         let v = n.take();
@@ -1225,8 +1236,27 @@ mod sending {
     }
 
     #[test]
+    fn rto_with_cubic_keeps_seven_tenths_of_the_flight() {
+        let mut n = Net::with_cfg(cfg());
+        let c = n.passive();
+        n.send(c.h, &pattern(3000));
+        assert_eq!(n.take().len(), 3);
+        n.advance(ms(200));
+        n.only().expect(ACK, c.snd, c.rcv);
+        let i = n.info(c.h);
+        // RFC 9438 4.8: cwnd = 1 SMSS as Reno, ssthresh = FlightSize * 0.7.
+        assert_eq!(i.congestion, CongestionAlgorithm::Cubic);
+        assert_eq!((i.cwnd, i.ssthresh, i.losses), (1000, 2100, 1));
+        // Slow start from there.
+        n.ack(&c, c.snd + 1000);
+        assert_eq!(seqs(&n.take()), vec![c.snd + 1000, c.snd + 2000]);
+        assert_eq!(n.info(c.h).cwnd, 2000);
+    }
+
+    #[test]
     fn fast_retransmit_and_newreno_recovery() {
-        let mut n = Net::new();
+        // Reno's ssthresh: the recovery is the same with CUBIC (below), from another one.
+        let mut n = Net::with_cfg(reno());
         let c = n.passive();
         let d = pattern(10_000);
         n.send(c.h, &d);
@@ -1270,6 +1300,29 @@ mod sending {
         n.ack(&c, c.snd + 10_000);
         n.nothing();
         assert_eq!(n.info(c.h).cwnd, 2000);
+    }
+
+    #[test]
+    fn fast_retransmit_with_cubic_keeps_seven_tenths_of_the_flight() {
+        let mut n = Net::with_cfg(cfg());
+        let c = n.passive();
+        let d = pattern(10_000);
+        n.send(c.h, &d);
+        assert_eq!(n.take().len(), 10);
+        n.ack(&c, c.snd + 1000);
+        for _ in 0..3 {
+            n.ack(&c, c.snd + 1000);
+        }
+        n.only().expect(ACK, c.snd + 1000, c.rcv);
+        let i = n.info(c.h);
+        // FlightSize 9000: ssthresh = 6300 (RFC 9438 4.6), cwnd = ssthresh + 3 SMSS
+        // while RFC 6582 inflates it.
+        assert_eq!((i.ssthresh, i.cwnd), (6300, 9300));
+        assert_eq!((i.congestion, i.losses), (CongestionAlgorithm::Cubic, 1));
+        // The full ACK ends recovery: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS).
+        n.ack(&c, c.snd + 10_000);
+        let i = n.info(c.h);
+        assert_eq!((i.cwnd, i.ssthresh), (2000, 6300));
     }
 
     #[test]

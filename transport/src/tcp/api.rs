@@ -24,6 +24,7 @@ impl Transport {
             rcvbuf: self.tcp.cfg.rcvbuf,
             sndbuf: self.tcp.cfg.sndbuf,
             user_timeout: self.tcp.cfg.user_timeout,
+            congestion: self.tcp.cfg.congestion,
         }
     }
 
@@ -85,6 +86,7 @@ impl Transport {
                 ..opts
             };
             t.rearm_keepalive(&tcp.cfg);
+            t.set_congestion(opts.congestion);
             if t.state != State::Closed {
                 t.output(&tcp.cfg, tx, &mut tcp.stats, now);
             }

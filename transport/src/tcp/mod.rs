@@ -16,8 +16,6 @@
 //! record in a bounded TIME-WAIT table and frees its socket slot.
 
 mod api;
-// Wired into the connection by the next commit.
-#[allow(dead_code)]
 mod congestion;
 mod conn;
 pub mod cookie;
@@ -89,6 +87,9 @@ pub struct TcpConfig {
     /// Timestamps (RFC 7323): offered on active opens, answered when a peer offers them;
     /// RTT measurement from their echoes and PAWS.
     pub timestamps: bool,
+    /// The congestion control of new sockets (Linux: `tcp_congestion_control`, cubic);
+    /// `TCP_CONGESTION` changes one socket's.
+    pub congestion: CongestionAlgorithm,
 }
 
 impl Default for TcpConfig {
@@ -115,6 +116,7 @@ impl Default for TcpConfig {
             invalid_ratelimit: Duration::from_millis(500),
             tail_loss_probe: true,
             timestamps: true,
+            congestion: CongestionAlgorithm::Cubic,
         }
     }
 }

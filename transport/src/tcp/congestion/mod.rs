@@ -10,8 +10,8 @@
 //! window through [`CongestionControl::set_cwnd`]. Windows are in bytes; `mss` is passed
 //! with each event because path-MTU discovery may lower it during a connection.
 //!
-//! The per-connection state is an enum ([`Cc`]), not a boxed trait object: it lives inside
-//! every connection, so it stays small and needs no allocation.
+//! The per-connection state ([`Cc`]) holds the algorithm in an enum, not a boxed trait
+//! object: it lives inside every connection, so it stays small and needs no allocation.
 
 pub mod cubic;
 pub mod reno;
@@ -25,7 +25,9 @@ pub use reno::Reno;
 
 /// What a congestion-control algorithm is told, and what it answers.
 pub trait CongestionControl {
-    /// The algorithm's name as `TCP_CONGESTION` spells it.
+    /// The algorithm's name as `TCP_CONGESTION` spells it. (The connection asks its
+    /// [`Cc`] for the [`Algorithm`]; the tests check that the two agree.)
+    #[allow(dead_code)]
     fn name(&self) -> &'static str;
     /// The congestion window (bytes).
     fn cwnd(&self) -> usize;
@@ -93,30 +95,42 @@ impl FromStr for Algorithm {
     }
 }
 
-/// One connection's congestion controller.
+/// One connection's congestion controller: the algorithm's state, and how many losses it
+/// was told of.
 #[derive(Clone, Debug)]
-pub enum Cc {
+pub struct Cc {
+    algo: Algo,
+    losses: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Algo {
     Reno(Reno),
     Cubic(Cubic),
+}
+
+impl Algo {
+    fn new(alg: Algorithm, cwnd: usize, ssthresh: usize) -> Algo {
+        match alg {
+            Algorithm::Reno => Algo::Reno(Reno::new(cwnd, ssthresh)),
+            Algorithm::Cubic => Algo::Cubic(Cubic::new(cwnd, ssthresh)),
+        }
+    }
 }
 
 impl Cc {
     /// Before the handshake: no window yet (the MSS is unknown), no threshold.
     pub fn new(alg: Algorithm) -> Cc {
-        Cc::with_window(alg, 0, usize::MAX / 2)
-    }
-
-    fn with_window(alg: Algorithm, cwnd: usize, ssthresh: usize) -> Cc {
-        match alg {
-            Algorithm::Reno => Cc::Reno(Reno::new(cwnd, ssthresh)),
-            Algorithm::Cubic => Cc::Cubic(Cubic::new(cwnd, ssthresh)),
+        Cc {
+            algo: Algo::new(alg, 0, usize::MAX / 2),
+            losses: 0,
         }
     }
 
     pub fn algorithm(&self) -> Algorithm {
-        match self {
-            Cc::Reno(_) => Algorithm::Reno,
-            Cc::Cubic(_) => Algorithm::Cubic,
+        match self.algo {
+            Algo::Reno(_) => Algorithm::Reno,
+            Algo::Cubic(_) => Algorithm::Cubic,
         }
     }
 
@@ -124,21 +138,27 @@ impl Cc {
     /// the new one starts from the current window and threshold.
     pub fn set_algorithm(&mut self, alg: Algorithm) {
         if alg != self.algorithm() {
-            *self = Cc::with_window(alg, self.cwnd(), self.ssthresh());
+            self.algo = Algo::new(alg, self.cwnd(), self.ssthresh());
         }
     }
 
+    /// Losses detected so far: congestion events (fast retransmit, SACK recovery) and
+    /// retransmission timeouts.
+    pub fn losses(&self) -> u64 {
+        self.losses
+    }
+
     fn inner(&self) -> &dyn CongestionControl {
-        match self {
-            Cc::Reno(r) => r,
-            Cc::Cubic(c) => c,
+        match &self.algo {
+            Algo::Reno(r) => r,
+            Algo::Cubic(c) => c,
         }
     }
 
     fn inner_mut(&mut self) -> &mut dyn CongestionControl {
-        match self {
-            Cc::Reno(r) => r,
-            Cc::Cubic(c) => c,
+        match &mut self.algo {
+            Algo::Reno(r) => r,
+            Algo::Cubic(c) => c,
         }
     }
 }
@@ -165,6 +185,7 @@ impl CongestionControl for Cc {
     }
 
     fn on_congestion_event(&mut self, flight: usize, mss: usize, now: Instant) {
+        self.losses += 1;
         self.inner_mut().on_congestion_event(flight, mss, now)
     }
 
@@ -173,6 +194,7 @@ impl CongestionControl for Cc {
     }
 
     fn on_rto(&mut self, flight: usize, mss: usize, first: bool, now: Instant) {
+        self.losses += 1;
         self.inner_mut().on_rto(flight, mss, first, now)
     }
 
@@ -228,6 +250,7 @@ mod tests {
         cc.set_algorithm(Algorithm::Reno);
         assert_eq!(cc.algorithm(), Algorithm::Reno);
         assert_eq!((cc.cwnd(), cc.ssthresh()), (cwnd, ssthresh));
+        assert_eq!(cc.losses(), 1);
         // The same algorithm again changes nothing.
         cc.on_ack(MSS, MSS, Instant::ZERO, None);
         let before = cc.cwnd();
@@ -260,6 +283,8 @@ mod tests {
         drive(&mut direct);
         assert_eq!(via_enum.cwnd(), direct.cwnd());
         assert_eq!(via_enum.ssthresh(), direct.ssthresh());
+        // A congestion event and a timeout.
+        assert_eq!(via_enum.losses(), 2);
     }
 
     #[test]

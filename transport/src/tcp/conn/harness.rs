@@ -81,6 +81,7 @@ pub(super) fn opts() -> ConnOpts {
         rcvbuf: 64 * 1024,
         sndbuf: 256 * 1024,
         user_timeout: Duration::from_secs(300),
+        congestion: Algorithm::Cubic,
     }
 }
 

@@ -649,12 +649,13 @@ impl Tcb {
                 // Recovery ends at the congestion window it chose (after a timeout too,
                 // as Linux does: slow start from one segment against a peer that delays
                 // its ACKs costs a delayed-ACK time per round trip).
-                self.cwnd = self.ssthresh.max(self.mss);
+                self.cc.on_recovery_end(self.mss, now);
                 self.in_recovery = false;
                 self.rto_recovery = false;
                 self.dupacks = 0;
-            } else if self.rto_recovery && self.cwnd < self.ssthresh {
-                self.cwnd += acked.min(self.mss);
+            } else if self.rto_recovery && self.cc.cwnd() < self.cc.ssthresh() {
+                // Slow start after a timeout.
+                self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
             }
             if self.rtx_next.lt(self.snd_una) {
                 self.rtx_next = self.snd_una;
@@ -663,16 +664,19 @@ impl Tcb {
             if ack.ge(self.recover) {
                 // Full acknowledgment (RFC 6582 3.2 step 3): deflate and leave recovery.
                 let flight = self.snd_max.since(self.snd_una);
-                self.cwnd = self.ssthresh.min(flight.max(self.mss) + self.mss);
+                self.cc.on_recovery_end(self.mss, now);
+                let deflated = self.cc.ssthresh().min(flight.max(self.mss) + self.mss);
+                self.cc.set_cwnd(deflated);
                 self.in_recovery = false;
                 self.dupacks = 0;
             } else {
                 // Partial acknowledgment (step 4): retransmit the next hole, deflate.
                 self.retransmit_first(tx, stats, now, usize::MAX);
-                self.cwnd = self.cwnd.saturating_sub(acked).max(self.mss);
+                let mut cwnd = self.cc.cwnd().saturating_sub(acked).max(self.mss);
                 if acked >= self.mss {
-                    self.cwnd += self.mss;
+                    cwnd += self.mss;
                 }
+                self.cc.set_cwnd(cwnd);
             }
         } else {
             self.dupacks = 0;
@@ -682,12 +686,10 @@ impl Tcb {
                 self.recover = ack - 1;
             }
             let cap = 64 * self.opts.sndbuf.max(self.mss);
-            if self.cwnd < self.ssthresh {
-                self.cwnd += acked.min(self.mss);
-            } else {
-                self.cwnd += (self.mss * self.mss / self.cwnd.max(1)).max(1);
+            self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
+            if self.cc.cwnd() > cap {
+                self.cc.set_cwnd(cap);
             }
-            self.cwnd = self.cwnd.min(cap);
         }
     }
 
@@ -707,15 +709,15 @@ impl Tcb {
             }
         } else if self.in_recovery {
             // Each further duplicate means a segment left the network (RFC 5681 3.2 (4)).
-            self.cwnd += self.mss;
+            self.cc.set_cwnd(self.cc.cwnd().saturating_add(self.mss));
         } else if self.dupacks == 3 && self.snd_una.gt(self.recover) {
             // Fast retransmit (RFC 5681 3.2 (2)-(3), RFC 6582 3.2 step 2).
             let flight = self.snd_max.since(self.snd_una);
-            self.ssthresh = (flight / 2).max(2 * self.mss);
+            self.cc.on_congestion_event(flight, self.mss, now);
             self.recover = self.snd_max;
             self.in_recovery = true;
             self.retransmit_first(tx, stats, now, usize::MAX);
-            self.cwnd = self.ssthresh + 3 * self.mss;
+            self.cc.set_cwnd(self.cc.ssthresh() + 3 * self.mss);
             self.timers.set(Timer::Rtx, now + self.rtt.rto());
         }
     }
@@ -867,7 +869,10 @@ mod tests {
         c.deliver(&r, &[]);
         assert_eq!(c.tcb.unsent_or_unacked(), 0);
         assert!(!c.tcb.timers.is_set(Timer::Rtx));
-        assert!(c.tcb.cwnd > 10 * PEER_MSS, "slow start grew the window");
+        assert!(
+            c.tcb.cc.cwnd() > 10 * PEER_MSS,
+            "slow start grew the window"
+        );
     }
 
     #[test]

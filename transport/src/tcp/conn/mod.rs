@@ -9,6 +9,7 @@
 //! Received bytes are numbered by a 64-bit stream offset (`rcv_off` is the offset of
 //! `rcv_nxt`), so the out-of-order queue never compares wrapped sequence numbers.
 
+use super::congestion::{Algorithm, Cc, CongestionControl};
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpStats};
 use crate::tcp::wire::{flags, TcpRepr};
@@ -91,11 +92,15 @@ pub struct ConnOpts {
     pub rcvbuf: usize,
     pub sndbuf: usize,
     pub user_timeout: Duration,
+    /// `TCP_CONGESTION`.
+    pub congestion: Algorithm,
 }
 
 /// What `netstat` shows of a connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnInfo {
+    /// The congestion-control algorithm (`TCP_CONGESTION`).
+    pub congestion: Algorithm,
     pub cwnd: usize,
     pub ssthresh: usize,
     pub srtt: Option<Duration>,
@@ -103,6 +108,10 @@ pub struct ConnInfo {
     /// The smallest RTT sample seen.
     pub min_rtt: Option<Duration>,
     pub rto: Duration,
+    /// Losses detected: fast retransmits that started a recovery, and retransmission
+    /// timeouts.
+    pub losses: u64,
+    /// Segments sent again (timeouts, fast and SACK retransmissions, loss probes).
     pub retransmits: u64,
     pub mss: usize,
     pub snd_wnd: usize,
@@ -206,9 +215,8 @@ pub struct Tcb {
     /// ACK (RFC 5961 7's per-connection limit).
     last_oow_ack: Option<Instant>,
 
-    // RFC 5681 / 6582.
-    cwnd: usize,
-    ssthresh: usize,
+    // RFC 5681 / 6582: the window and threshold live in the congestion controller.
+    cc: Cc,
     dupacks: u32,
     recover: Seq,
     in_recovery: bool,
@@ -325,8 +333,7 @@ impl Tcb {
             syn_retries: 0,
             synack_retries: cfg.synack_retries,
             last_oow_ack: None,
-            cwnd: 0,
-            ssthresh: usize::MAX / 2,
+            cc: Cc::new(opts.congestion),
             dupacks: 0,
             recover: iss,
             in_recovery: false,
@@ -474,7 +481,7 @@ impl Tcb {
             // Window scaling is used only if both sides offer it (RFC 7323 1.3).
             None => self.rcv_wscale = 0,
         }
-        self.cwnd = INITIAL_WINDOW_SEGMENTS * self.mss;
+        self.cc.set_cwnd(INITIAL_WINDOW_SEGMENTS * self.mss);
     }
 
     pub fn set_state(&mut self, s: State) {
@@ -607,18 +614,25 @@ impl Tcb {
 
     pub fn info(&self) -> ConnInfo {
         ConnInfo {
-            cwnd: self.cwnd,
-            ssthresh: self.ssthresh.min(u32::MAX as usize),
+            congestion: self.cc.algorithm(),
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh().min(u32::MAX as usize),
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
             min_rtt: self.rtt.min_rtt(),
             rto: self.rtt.rto(),
+            losses: self.cc.losses(),
             retransmits: self.retransmits,
             mss: self.mss,
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
             timestamps: self.ts_ok,
         }
+    }
+
+    /// `TCP_CONGESTION` on a connection: the new algorithm starts from the current window.
+    pub fn set_congestion(&mut self, alg: Algorithm) {
+        self.cc.set_algorithm(alg);
     }
 
     pub fn rcv_queued(&self) -> usize {

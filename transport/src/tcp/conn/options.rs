@@ -49,8 +49,8 @@ impl Tcb {
             return;
         }
         let iw = INITIAL_WINDOW_SEGMENTS * self.mss;
-        if self.cwnd > iw {
-            self.cwnd = iw;
+        let idle = now.saturating_duration_since(at);
+        if self.cc.on_idle_restart(iw, idle, now) {
             stats.idle_restarts += 1;
         }
     }

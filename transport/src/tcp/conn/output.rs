@@ -280,7 +280,7 @@ impl Tcb {
                     } else {
                         self.dupacks.min(2) as usize * self.mss
                     };
-                    (self.snd_una + self.snd_wnd.min(self.cwnd + extra)).since(self.snd_nxt)
+                    (self.snd_una + self.snd_wnd.min(self.cc.cwnd() + extra)).since(self.snd_nxt)
                 }
             };
             let room = self.seg_room();
@@ -305,7 +305,7 @@ impl Tcb {
                 // coming), wait until a third of the window or a full burst can go (Linux's
                 // TSO deferral, tcp_tso_win_divisor = 3).
                 let in_flight = self.snd_nxt != self.snd_una;
-                let window = self.snd_wnd.min(self.cwnd);
+                let window = self.snd_wnd.min(self.cc.cwnd());
                 if in_flight && len < unsent && len < window / 3 && len < TSO_MAX / 2 {
                     break;
                 }

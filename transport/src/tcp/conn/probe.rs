@@ -4,6 +4,7 @@
 //! stack itself reads it.
 
 use super::{State, Tcb};
+use crate::tcp::congestion::CongestionControl;
 use crate::tcp::seq::Seq;
 
 /// The numbers of one connection at one moment.
@@ -56,7 +57,7 @@ impl Tcb {
             ooo_bytes_counted: self.ooo.values().map(Vec::len).sum(),
             sack_ranges: self.sacked.len(),
             mss: self.mss,
-            cwnd: self.cwnd,
+            cwnd: self.cc.cwnd(),
         }
     }
 }

@@ -136,8 +136,7 @@ impl Tcb {
         now: Instant,
     ) {
         let flight = self.snd_max.since(self.snd_una);
-        self.ssthresh = (flight / 2).max(2 * self.mss);
-        self.cwnd = self.ssthresh;
+        self.cc.on_congestion_event(flight, self.mss, now);
         self.recover = self.snd_max;
         self.in_recovery = true;
         self.rto_recovery = false;
@@ -160,7 +159,7 @@ impl Tcb {
         // At most a window's worth per call: every path below advances or stops.
         for _ in 0..1024 {
             let pipe = self.pipe();
-            if pipe + self.mss > self.cwnd.max(self.mss) && pipe > 0 {
+            if pipe + self.mss > self.cc.cwnd().max(self.mss) && pipe > 0 {
                 return;
             }
             let Some((seq, len)) = self.next_hole(self.rtx_next) else {
@@ -189,7 +188,7 @@ impl Tcb {
             self.rtx_next = seq + (data_len + usize::from(fin)).max(1);
         }
         // Holes done: new data within what the pipe allows.
-        let budget = self.cwnd.saturating_sub(self.pipe());
+        let budget = self.cc.cwnd().saturating_sub(self.pipe());
         if budget > 0 {
             self.snd_nxt = self.snd_max;
             self.send_data(tx, stats, now, Some(budget));

@@ -143,10 +143,7 @@ impl Tcb {
                 }
                 // RFC 5681 3.1 (4) and RFC 6298 5.5-5.6: collapse the window, back off.
                 let flight = self.snd_max.since(self.snd_una);
-                if self.backoff == 0 {
-                    self.ssthresh = (flight / 2).max(2 * self.mss);
-                }
-                self.cwnd = self.mss;
+                self.cc.on_rto(flight, self.mss, self.backoff == 0, now);
                 self.in_recovery = false;
                 self.dupacks = 0;
                 self.recover = self.snd_max;
