@@ -1,7 +1,7 @@
 //! Socket errors: a `thiserror` enum inside, `std::io::Error` with the right kind outside.
 
 use std::io;
-use transport::TransportError;
+use transport::{TransportError, UnknownAlgorithm};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SocketError {
@@ -49,6 +49,8 @@ pub enum SocketError {
     NotConnected,
     #[error("socket is already connected")]
     AlreadyConnected,
+    #[error(transparent)]
+    UnknownCongestion(#[from] UnknownAlgorithm),
 }
 
 /// The kinds follow what `std::net` reports for the matching Linux errors; where std has
@@ -69,6 +71,7 @@ impl From<SocketError> for io::Error {
             SocketError::AddrNotAvailable => K::AddrNotAvailable,
             SocketError::TooManySockets => K::OutOfMemory,
             SocketError::InvalidInput(_) => K::InvalidInput,
+            SocketError::UnknownCongestion(_) => K::InvalidInput,
             SocketError::NoBufferSpace => K::OutOfMemory,
             SocketError::Interrupted => K::Interrupted,
             SocketError::AddrInUse => K::AddrInUse,

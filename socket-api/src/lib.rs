@@ -131,6 +131,7 @@ pub use raw::RawSocket;
 pub use runtime::{Core, Stack, StackConfig};
 pub use socket::{poll, Domain, Interest, PollFd, SockOpt, SockOptName, Socket, Type};
 pub use tcp::{TcpListener, TcpStream};
+pub use transport::CongestionAlgorithm;
 pub use udp::UdpSocket;
 
 // What a program needs to set a stack up, without depending on the crates below.

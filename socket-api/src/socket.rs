@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use transport::{SocketHandle, SocketKind};
+use transport::{CongestionAlgorithm, SocketHandle, SocketKind};
 
 /// Address family. Only IPv4 exists in this stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +60,9 @@ pub enum SockOpt {
     /// on in the background); `Some(0)` makes `close` abort with a RST, discarding what is
     /// queued.
     Linger(Option<Duration>),
+    /// `TCP_CONGESTION`: the congestion-control algorithm of a TCP socket (a listener's
+    /// passes to the connections it accepts). `Socket::set_congestion` takes it by name.
+    Congestion(CongestionAlgorithm),
 }
 
 /// Socket option names (`getsockopt`).
@@ -76,6 +79,7 @@ pub enum SockOptName {
     KeepAlive,
     UserTimeout,
     Linger,
+    Congestion,
 }
 
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
@@ -596,6 +600,9 @@ impl Socket {
                 }
             }
             SockOpt::Ttl(0) => return Err(bad("TTL must be 1 to 255")),
+            SockOpt::Congestion(_) if self.ty != Type::Stream => {
+                return Err(bad("TCP_CONGESTION is an option of TCP sockets"));
+            }
             _ => {
                 self.with_core(|c, _| self.set_transport_option(c, opt))?;
             }
@@ -644,6 +651,7 @@ impl Socket {
                         // Zero means the default, as with Linux's TCP_USER_TIMEOUT.
                         SockOpt::UserTimeout(Some(d)) if !d.is_zero() => o.user_timeout = d,
                         SockOpt::UserTimeout(None) => {}
+                        SockOpt::Congestion(alg) => o.congestion = alg,
                         _ => {}
                     },
                     ip.tx(),
@@ -661,6 +669,23 @@ impl Socket {
         }
     }
 
+    /// `setsockopt(TCP_CONGESTION)` by name: `"cubic"` or `"reno"`; any other name is an
+    /// `InvalidInput` error that lists the algorithms there are.
+    pub fn set_congestion(&self, name: &str) -> io::Result<()> {
+        let alg: CongestionAlgorithm = name.parse().map_err(SocketError::from)?;
+        self.set_option(SockOpt::Congestion(alg))
+    }
+
+    /// `getsockopt(TCP_CONGESTION)`.
+    pub fn congestion(&self) -> io::Result<CongestionAlgorithm> {
+        match self.get_option(SockOptName::Congestion)? {
+            SockOpt::Congestion(a) => Ok(a),
+            _ => {
+                Err(SocketError::InvalidInput("TCP_CONGESTION is an option of TCP sockets").into())
+            }
+        }
+    }
+
     /// `getsockopt`.
     pub fn get_option(&self, name: SockOptName) -> io::Result<SockOpt> {
         {
@@ -674,6 +699,12 @@ impl Socket {
                 }
                 SockOptName::KeepAlive if self.ty != Type::Stream => {
                     return Ok(SockOpt::KeepAlive(o.keepalive))
+                }
+                SockOptName::Congestion if self.ty != Type::Stream => {
+                    return Err(SocketError::InvalidInput(
+                        "TCP_CONGESTION is an option of TCP sockets",
+                    )
+                    .into())
                 }
                 _ => {}
             }
@@ -710,6 +741,7 @@ impl Socket {
                     SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
                     SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
                     SockOptName::UserTimeout => SockOpt::UserTimeout(Some(o.user_timeout)),
+                    SockOptName::Congestion => SockOpt::Congestion(o.congestion),
                     _ => SockOpt::Ttl(DEFAULT_TTL),
                 })
             }

@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
+use transport::CongestionAlgorithm;
 
 /// The backlog `std::net::TcpListener::bind` uses.
 const BACKLOG: usize = 128;
@@ -59,6 +60,15 @@ impl TcpListener {
     }
 
     /// `accept` gives up with `TimedOut` after this long (`SO_RCVTIMEO`).
+    /// `TCP_CONGESTION` for the connections this listener accepts.
+    pub fn set_congestion(&self, name: &str) -> io::Result<()> {
+        self.inner.set_congestion(name)
+    }
+
+    pub fn congestion(&self) -> io::Result<CongestionAlgorithm> {
+        self.inner.congestion()
+    }
+
     pub fn set_accept_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.inner.set_option(SockOpt::RecvTimeout(t))
     }
@@ -148,6 +158,16 @@ impl TcpStream {
         Ok(TcpStream {
             inner: self.inner.clone(),
         })
+    }
+
+    /// `TCP_CONGESTION`: `"cubic"` (the default) or `"reno"`; takes effect at once, from
+    /// the current window.
+    pub fn set_congestion(&self, name: &str) -> io::Result<()> {
+        self.inner.set_congestion(name)
+    }
+
+    pub fn congestion(&self) -> io::Result<CongestionAlgorithm> {
+        self.inner.congestion()
     }
 
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {

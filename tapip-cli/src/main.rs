@@ -56,6 +56,10 @@ pub struct Cli {
     /// seconds, fractions allowed [default: 60, as Linux].
     #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
     pub tcp_time_wait: Option<std::time::Duration>,
+    /// Congestion control of TCP connections: cubic (RFC 9438, the default, as Linux) or
+    /// reno (NewReno). A program can change its sockets' with TCP_CONGESTION.
+    #[arg(long, value_name = "ALG", value_parser = parse_congestion)]
+    pub tcp_congestion: Option<transport::CongestionAlgorithm>,
     /// At exit, how long to wait for TCP connections to deliver their queued data and
     /// FIN, in seconds, fractions allowed [default: 10]. A second SIGINT or SIGTERM ends
     /// the wait at once.
@@ -75,6 +79,12 @@ pub struct Cli {
 /// `--tcp-time-wait`, `--linger`: seconds, fractions allowed.
 fn parse_time_wait(s: &str) -> Result<std::time::Duration, String> {
     opts::parse_seconds(s).ok_or_else(|| format!("invalid number of seconds '{s}'"))
+}
+
+/// `--tcp-congestion`: an algorithm's name.
+fn parse_congestion(s: &str) -> Result<transport::CongestionAlgorithm, String> {
+    s.parse()
+        .map_err(|e: transport::UnknownAlgorithm| e.to_string())
 }
 
 fn main() {

@@ -48,6 +48,9 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     if let Some(d) = cli.tcp_time_wait {
         config.transport.tcp.time_wait = d;
     }
+    if let Some(a) = cli.tcp_congestion {
+        config.transport.tcp.congestion = a;
+    }
     let stack = Stack::new(config).map_err(|e| format!("cannot start the stack: {e}"))?;
     let err = |e: std::io::Error| format!("cannot start the device threads: {e}");
     let lo_if = stack

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use netif::{FaultConfig, FaultInjector};
-use socket_api::{Poller, StackConfig, TcpListener, TcpStream};
+use socket_api::{CongestionAlgorithm, Poller, StackConfig, TcpListener, TcpStream};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -74,6 +74,11 @@ fn transfer(p: &Pair, data: Arc<Vec<u8>>, a_sends: bool, port: u16) {
     });
     listener.set_accept_timeout(Some(WAIT)).unwrap();
     let (mut conn, _) = listener.accept().expect("accept");
+    // The connection runs the stack's default congestion control.
+    let default = server_host
+        .stack
+        .with_core(|c, _| c.transport.tcp_config().congestion);
+    assert_eq!(conn.congestion().unwrap(), default);
     conn.set_read_timeout(Some(WAIT)).unwrap();
     let mut got = Vec::with_capacity(data.len());
     conn.read_to_end(&mut got).expect("read_to_end");
@@ -186,6 +191,17 @@ fn transfers_survive_a_faulty_link_many_seeds() {
     }
 }
 
+/// NewReno over the same link (CUBIC, the default, is above), byte-exact both ways.
+#[test]
+fn transfers_survive_a_faulty_link_with_reno() {
+    for seed in 1..=3u64 {
+        let mut cfg = test_config();
+        cfg.transport.tcp.rto_min = Duration::from_millis(20);
+        cfg.transport.tcp.congestion = CongestionAlgorithm::Reno;
+        faulty_run(seed, cfg);
+    }
+}
+
 /// The same with the default timers.
 #[test]
 fn transfers_survive_a_faulty_link_default_timers() {
@@ -242,6 +258,60 @@ fn non_blocking_calls_and_timeouts() {
     assert!(!c.nodelay().unwrap());
     c.set_nodelay(true).unwrap();
     assert!(c.nodelay().unwrap());
+}
+
+/// `TCP_CONGESTION`: per socket, inherited from a listener, switched on a live
+/// connection, shown in the connection's info; unknown names and non-TCP sockets refused.
+#[test]
+fn congestion_control_is_chosen_per_socket() {
+    let p = Pair::new(1500);
+    let conn_alg = |h: &tests::pair::Host| -> Vec<CongestionAlgorithm> {
+        h.stack.with_core(|c, _| {
+            c.transport
+                .sockets()
+                .into_iter()
+                .filter_map(|s| s.tcp.map(|t| t.congestion))
+                .collect()
+        })
+    };
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, 7150)).unwrap();
+    assert_eq!(l.congestion().unwrap(), CongestionAlgorithm::Cubic);
+    l.set_congestion("reno").unwrap();
+    assert_eq!(l.congestion().unwrap(), CongestionAlgorithm::Reno);
+    let c = TcpStream::connect(&p.a.stack, addr(B_IP, 7150)).unwrap();
+    l.set_accept_timeout(Some(WAIT)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    assert_eq!(c.congestion().unwrap(), CongestionAlgorithm::Cubic);
+    assert_eq!(s.congestion().unwrap(), CongestionAlgorithm::Reno);
+    assert_eq!(conn_alg(&p.a), [CongestionAlgorithm::Cubic]);
+    assert_eq!(conn_alg(&p.b), [CongestionAlgorithm::Reno]);
+    // Switched while connected: data still flows.
+    c.set_congestion("RENO").unwrap();
+    s.set_congestion("cubic").unwrap();
+    assert_eq!(conn_alg(&p.a), [CongestionAlgorithm::Reno]);
+    assert_eq!(conn_alg(&p.b), [CongestionAlgorithm::Cubic]);
+    let data = pattern(200_000, 7);
+    (&c).write_all(&data).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    (&s).read_to_end(&mut got).unwrap();
+    assert!(got == data);
+    // A name that is no algorithm: a clear error, nothing changed.
+    let e = c.set_congestion("bbr").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        e.to_string(),
+        "unknown congestion control algorithm \"bbr\" (available: cubic, reno)"
+    );
+    assert_eq!(c.congestion().unwrap(), CongestionAlgorithm::Reno);
+    // Not a TCP socket.
+    let u = socket_api::UdpSocket::bind(&p.a.stack, addr(A_IP, 7151)).unwrap();
+    let e = u
+        .socket()
+        .set_option(SockOpt::Congestion(CongestionAlgorithm::Reno))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 }
 
 #[test]

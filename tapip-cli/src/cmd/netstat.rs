@@ -1,11 +1,12 @@
 //! `netstat`: every socket of the stack, as Linux's `netstat -tuwan` shows them, with each
-//! TCP connection's congestion window, smoothed RTT and retransmissions (as `ss -ti`), and
-//! the TIME-WAIT records left by closed connections.
+//! TCP connection's congestion control (algorithm, window, threshold), RTT estimate,
+//! losses and retransmissions (as `ss -ti`), and the TIME-WAIT records left by closed
+//! connections.
 
 use super::syntax::Netstat;
 use super::Ctx;
 use std::net::SocketAddrV4;
-use transport::{SocketInfo, SocketKind};
+use transport::{ConnInfo, SocketInfo, SocketKind};
 
 fn proto(kind: SocketKind) -> String {
     match kind {
@@ -58,20 +59,38 @@ fn row(s: &SocketInfo) -> String {
         s.state
     );
     if let Some(t) = &s.tcp {
-        let srtt = t.srtt.map_or("-".to_string(), |d| {
-            format!("{:.1}ms", d.as_secs_f64() * 1e3)
-        });
-        r.push_str(&format!(
-            " cwnd {} srtt {} rto {}ms retrans {} mss {} ts {}",
-            t.cwnd,
-            srtt,
-            t.rto.as_millis(),
-            t.retransmits,
-            t.mss,
-            if t.timestamps { "on" } else { "off" }
-        ));
+        r.push(' ');
+        r.push_str(&tcp_columns(t));
     }
     r.trim_end().to_string()
+}
+
+/// `cubic cwnd 14480 ssthresh - srtt 1.2ms rttvar 0.6ms rto 201ms losses 0 retrans 0 mss
+/// 1448 ts on`: the threshold is `-` until a loss sets it, the RTT `-` until measured.
+fn tcp_columns(t: &ConnInfo) -> String {
+    let ms = |d: std::time::Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
+    let (srtt, rttvar) = match t.srtt {
+        Some(s) => (ms(s), ms(t.rttvar)),
+        None => ("-".into(), "-".into()),
+    };
+    let ssthresh = if t.ssthresh >= u32::MAX as usize {
+        "-".to_string()
+    } else {
+        t.ssthresh.to_string()
+    };
+    format!(
+        "{} cwnd {} ssthresh {} srtt {} rttvar {} rto {}ms losses {} retrans {} mss {} ts {}",
+        t.congestion,
+        t.cwnd,
+        ssthresh,
+        srtt,
+        rttvar,
+        t.rto.as_millis(),
+        t.losses,
+        t.retransmits,
+        t.mss,
+        if t.timestamps { "on" } else { "off" }
+    )
 }
 
 fn header() -> String {
@@ -126,6 +145,38 @@ mod tests {
             "10.0.0.1:*"
         );
         assert!(header().starts_with("Proto      Recv-Q Send-Q Local Address"));
+    }
+
+    #[test]
+    fn tcp_columns() {
+        use std::time::Duration;
+        use transport::CongestionAlgorithm;
+        let mut t = ConnInfo {
+            congestion: CongestionAlgorithm::Cubic,
+            cwnd: 14480,
+            ssthresh: u32::MAX as usize,
+            rto: Duration::from_millis(1000),
+            mss: 1448,
+            ..ConnInfo::default()
+        };
+        assert_eq!(
+            super::tcp_columns(&t),
+            "cubic cwnd 14480 ssthresh - srtt - rttvar - rto 1000ms losses 0 retrans 0 \
+             mss 1448 ts off"
+        );
+        t.congestion = CongestionAlgorithm::Reno;
+        t.cwnd = 7240;
+        t.ssthresh = 7240;
+        t.srtt = Some(Duration::from_micros(1250));
+        t.rttvar = Duration::from_micros(600);
+        t.losses = 2;
+        t.retransmits = 5;
+        t.timestamps = true;
+        assert_eq!(
+            super::tcp_columns(&t),
+            "reno cwnd 7240 ssthresh 7240 srtt 1.2ms rttvar 0.6ms rto 1000ms losses 2 \
+             retrans 5 mss 1448 ts on"
+        );
     }
 
     #[test]

@@ -102,9 +102,11 @@ pub enum Command {
     },
     /// List sockets, as Linux's netstat does.
     ///
-    /// Protocol, bytes queued to receive and to send, addresses, state; for TCP also cwnd,
-    /// srtt, rto, retransmissions, mss, timestamps (ts on/off); TIME-WAIT records. Without -t, -u or -w every
-    /// protocol; with -l only listening sockets (TCP LISTEN, unconnected UDP and raw).
+    /// Protocol, bytes queued to receive and to send, addresses, state; for TCP also the
+    /// congestion control (cubic or reno), cwnd, ssthresh, srtt, rttvar, rto, losses,
+    /// retransmissions, mss, timestamps (ts on/off); TIME-WAIT records. Without -t, -u or
+    /// -w every protocol; with -l only listening sockets (TCP LISTEN, unconnected UDP and
+    /// raw).
     Netstat(Netstat),
     /// Record every frame to a pcap file.
     #[command(disable_help_subcommand = true)]
