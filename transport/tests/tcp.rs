@@ -1236,6 +1236,34 @@ mod sending {
     }
 
     #[test]
+    fn an_application_limited_sender_keeps_its_window() {
+        for alg in [CongestionAlgorithm::Cubic, CongestionAlgorithm::Reno] {
+            let mut n = Net::with_cfg(TcpConfig {
+                congestion: alg,
+                ..cfg()
+            });
+            let c = n.passive();
+            // One segment per round trip: the initial window of 10 is never used, so it
+            // does not grow (it grew by a segment per ACK before).
+            let mut at = c.snd;
+            for _ in 0..50 {
+                n.send(c.h, &pattern(1000));
+                assert_eq!(n.take().len(), 1);
+                at = at + 1000;
+                n.ack(&c, at);
+            }
+            assert_eq!(n.info(c.h).cwnd, 10_000, "{alg}");
+            // A sender that fills it makes it grow again.
+            n.send(c.h, &pattern(10_000));
+            assert_eq!(n.take().len(), 10);
+            for i in 1..=10 {
+                n.ack(&c, at + 1000 * i);
+            }
+            assert_eq!(n.info(c.h).cwnd, 20_000, "{alg}");
+        }
+    }
+
+    #[test]
     fn rto_with_cubic_keeps_seven_tenths_of_the_flight() {
         let mut n = Net::with_cfg(cfg());
         let c = n.passive();

@@ -95,12 +95,16 @@ impl FromStr for Algorithm {
     }
 }
 
-/// One connection's congestion controller: the algorithm's state, and how many losses it
-/// was told of.
+/// One connection's congestion controller: the algorithm's state, how many losses it was
+/// told of, and how much of the window the sender used in the current round trip.
 #[derive(Clone, Debug)]
 pub struct Cc {
     algo: Algo,
     losses: u64,
+    /// Bytes still to be acknowledged before the current round ends (the flight at its
+    /// start), and the largest flight seen in it.
+    round_left: usize,
+    round_max_flight: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +128,35 @@ impl Cc {
         Cc {
             algo: Algo::new(alg, 0, usize::MAX / 2),
             losses: 0,
+            round_left: 0,
+            round_max_flight: 0,
+        }
+    }
+
+    /// An ACK of `acked` new bytes outside recovery, `flight` bytes having been outstanding
+    /// before it. The window grows only while the sender uses it (RFC 7661's idea; RFC 9438
+    /// 4.6 asks for it when cwnd is used after a loss, as CUBIC's W_max is): while the
+    /// largest flight of the current round trip is at least half the window. That is slow
+    /// start's own test (a window's ACKs double it), and leaves room for TSO deferral,
+    /// which may hold a third back. A sender limited by the application or by the peer's
+    /// window keeps the window that served it instead of inflating it without bound. A
+    /// round ends when the bytes outstanding at its first ACK have been acknowledged.
+    pub fn on_ack_with_flight(
+        &mut self,
+        acked: usize,
+        flight: usize,
+        mss: usize,
+        now: Instant,
+        rtt: Option<Duration>,
+    ) {
+        if self.round_left == 0 {
+            self.round_left = flight;
+            self.round_max_flight = 0;
+        }
+        self.round_max_flight = self.round_max_flight.max(flight);
+        self.round_left = self.round_left.saturating_sub(acked.max(1));
+        if self.round_max_flight.saturating_mul(2) >= self.cwnd() {
+            self.on_ack(acked, mss, now, rtt);
         }
     }
 
@@ -285,6 +318,48 @@ mod tests {
         assert_eq!(via_enum.ssthresh(), direct.ssthresh());
         // A congestion event and a timeout.
         assert_eq!(via_enum.losses(), 2);
+    }
+
+    #[test]
+    fn the_window_grows_only_while_it_is_used() {
+        for a in Algorithm::ALL {
+            let t = Instant::ZERO;
+            // A window of 10 segments, all in flight, acknowledged one by one: it doubles
+            // (the flight falls as the ACKs come, but the round's largest was 10).
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            for i in 0..10 {
+                cc.on_ack_with_flight(MSS, (10 - i) * MSS, MSS, t, None);
+            }
+            assert_eq!(cc.cwnd(), 20 * MSS, "{a}");
+            // An application that sends one segment per round trip: the window stays.
+            for _ in 0..100 {
+                cc.on_ack_with_flight(MSS, MSS, MSS, t, None);
+            }
+            assert_eq!(cc.cwnd(), 20 * MSS, "{a}");
+            // A peer's window of 15 segments: it grows to twice that at most.
+            for _ in 0..1000 {
+                cc.on_ack_with_flight(MSS, 15 * MSS, MSS, t, None);
+            }
+            assert!(
+                (30 * MSS..=31 * MSS).contains(&cc.cwnd()),
+                "{a}: {}",
+                cc.cwnd()
+            );
+            // In avoidance too.
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(40 * MSS);
+            cc.on_congestion_event(40 * MSS, MSS, t);
+            let w = cc.cwnd();
+            for i in 0..10_000u64 {
+                let now = t + Duration::from_millis(i);
+                cc.on_ack_with_flight(MSS, 2 * MSS, MSS, now, None);
+            }
+            assert_eq!(cc.cwnd(), w, "{a}");
+            // No input panics.
+            cc.on_ack_with_flight(usize::MAX, usize::MAX, usize::MAX, t, None);
+            cc.on_ack_with_flight(0, 0, 0, t, None);
+        }
     }
 
     #[test]

@@ -615,6 +615,7 @@ impl Tcb {
         // Our SYN occupies a sequence number but is not data the window grows on.
         let syn = usize::from(self.snd_una == self.iss);
         let acked = ack.since(self.snd_una).saturating_sub(syn);
+        let flight = self.snd_max.since(self.snd_una);
         // Free the acknowledged bytes (the FIN occupies no buffer space).
         let data = ack.since(self.snd_base).min(self.sndq.len());
         let was_writable = self.writable();
@@ -686,7 +687,9 @@ impl Tcb {
                 self.recover = ack - 1;
             }
             let cap = 64 * self.opts.sndbuf.max(self.mss);
-            self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
+            // Grows only while the window is used (see `Cc::on_ack_with_flight`).
+            self.cc
+                .on_ack_with_flight(acked, flight, self.mss, now, self.rtt.srtt());
             if self.cc.cwnd() > cap {
                 self.cc.set_cwnd(cap);
             }
@@ -860,11 +863,13 @@ mod tests {
     #[test]
     fn an_acknowledgment_frees_the_send_queue_and_stops_the_timer() {
         let mut c = Conn::established(opts());
-        assert_eq!(c.tcb.write(&bytes(3000)), 3000);
+        // The whole initial window, so that slow start grows it (a window not used
+        // does not grow: `Cc::on_ack_with_flight`).
+        assert_eq!(c.tcb.write(&bytes(10_000)), 10_000);
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-        assert_eq!(c.take().iter().map(|s| s.data.len()).sum::<usize>(), 3000);
+        assert_eq!(c.take().iter().map(|s| s.data.len()).sum::<usize>(), 10_000);
         assert!(c.tcb.timers.is_set(Timer::Rtx));
-        let end = c.our_una() + 3000;
+        let end = c.our_una() + 10_000;
         let r = c.seg(flags::ACK, end);
         c.deliver(&r, &[]);
         assert_eq!(c.tcb.unsent_or_unacked(), 0);
