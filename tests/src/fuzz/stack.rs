@@ -35,7 +35,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use transport::tcp::wire::{flags, TcpRepr, MAX_SACK_BLOCKS};
 use transport::tcp::TcbProbe;
 use transport::tcp::{Seq, State};
-use transport::{SocketHandle, SocketKind, TcpConfig, Transport, TransportConfig};
+use transport::{
+    CongestionAlgorithm, SocketHandle, SocketKind, TcpConfig, Transport, TransportConfig,
+};
 
 pub const A_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -263,6 +265,11 @@ impl World {
             ..TcpConfig::default()
         };
         let secret: u64 = u.arbitrary()?;
+        // Drawn after the other settings, which stay as they were for existing inputs.
+        let tcp = TcpConfig {
+            congestion: *u.choose(&[CongestionAlgorithm::Cubic, CongestionAlgorithm::Reno])?,
+            ..tcp
+        };
         let a = host(A_IP, A_MAC, mtu, offload, &tcp, secret);
         let b = host(B_IP, B_MAC, 1500, offload, &tcp, secret ^ 0x5a5a);
         let mut w = World {
