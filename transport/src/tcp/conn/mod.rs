@@ -20,6 +20,8 @@ use std::fmt;
 use std::net::SocketAddrV4;
 
 #[cfg(test)]
+mod cc_tests;
+#[cfg(test)]
 mod harness;
 mod input;
 mod options;

@@ -1,0 +1,110 @@
+//! The congestion controller as the connection drives it: a sender that keeps its window
+//! full over a 500 ms round trip on a virtual clock loses one segment, recovers with SACK,
+//! then grows by CUBIC's curve back to the window where the loss struck (RFC 9438 4.2),
+//! which NewReno, one segment per round trip, does not. This checks what the unit tests of
+//! `congestion/` cannot: that the connection hands the controller the time, the SRTT, the
+//! flight and every event.
+
+use super::harness::*;
+use super::*;
+
+const RTT: Duration = Duration::from_millis(500);
+
+fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| i as u8).collect()
+}
+
+/// Keep the send queue full and send what the windows allow.
+fn refill_and_send(c: &mut Conn) {
+    c.tcb.write(&bytes(100_000));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+}
+
+/// One round trip: what was sent arrives, each segment acknowledged by an ACK of its own
+/// a round trip later; returns how many segments went.
+fn round(c: &mut Conn) -> usize {
+    refill_and_send(c);
+    let sent = c.take();
+    c.now += RTT;
+    for s in &sent {
+        let end = s.r.seq + s.data.len();
+        let r = c.seg(flags::ACK, end);
+        c.deliver(&r, &[]);
+    }
+    sent.len()
+}
+
+/// Slow start to 40 segments, then a round of 40 whose first segment is lost: the peer
+/// SACKs the other 39, the first is resent, and its ACK ends the recovery.
+fn lose_one_at_40_segments(c: &mut Conn) {
+    while c.tcb.cc.cwnd() < 40 * PEER_MSS {
+        round(c);
+    }
+    assert_eq!(c.tcb.cc.cwnd(), 40 * PEER_MSS);
+    refill_and_send(c);
+    let sent = c.take();
+    assert_eq!(sent.len(), 40);
+    c.now += RTT;
+    let una = c.our_una();
+    for s in &sent[1..] {
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + PEER_MSS, s.r.seq + s.data.len());
+        r.sack_count = 1;
+        c.deliver(&r, &[]);
+    }
+    assert_eq!(c.stats.fast_retransmits, 1);
+    assert_eq!(c.tcb.cc.losses(), 1);
+    let out = c.take();
+    assert!(out.iter().any(|s| s.r.seq == una), "the hole was resent");
+    c.now += RTT;
+    let all = out
+        .iter()
+        .map(|s| s.r.seq + s.data.len())
+        .fold(una + 40 * PEER_MSS, |a, b| if b.gt(a) { b } else { a });
+    let r = c.seg(flags::ACK, all);
+    c.deliver(&r, &[]);
+    assert!(!c.tcb.in_recovery);
+}
+
+/// Segments in the window `secs` seconds of full-window round trips after the loss.
+fn window_after(alg: Algorithm, secs: u64) -> (usize, usize) {
+    let mut c = Conn::established(ConnOpts {
+        congestion: alg,
+        ..opts()
+    });
+    lose_one_at_40_segments(&mut c);
+    let ssthresh = c.tcb.cc.ssthresh();
+    let start = c.now;
+    while c.now.saturating_duration_since(start) < Duration::from_secs(secs) {
+        round(&mut c);
+    }
+    (ssthresh / PEER_MSS, c.tcb.cc.cwnd() / PEER_MSS)
+}
+
+#[test]
+fn after_a_loss_cubic_climbs_back_to_w_max_by_k_and_reno_does_not() {
+    // CUBIC: 42 segments were in flight (40 and two sent by limited transmit on the first
+    // duplicates), ssthresh 0.7 · 42 = 29.4; W_max is the window, 40, so
+    // K = ∛((40 − 29.4) / 0.4) ≈ 3 s.
+    let (ssthresh, cubic) = window_after(Algorithm::Cubic, 4);
+    assert_eq!(ssthresh, 29);
+    // W_cubic(4 s + RTT) ≈ 41; the Reno-friendly estimate is near 32 by then.
+    assert!((38..=43).contains(&cubic), "cubic {cubic}");
+    // NewReno: ssthresh 21, then about one segment per round trip (8 of them).
+    let (ssthresh, reno) = window_after(Algorithm::Reno, 4);
+    assert_eq!(ssthresh, 21);
+    assert!((26..=30).contains(&reno), "reno {reno}");
+}
+
+#[test]
+fn cubic_plateaus_at_w_max_then_probes_beyond() {
+    // Around K the curve is flat: between 3 s and 3.5 s the window barely moves, and well
+    // past K it grows faster again (the convex region, RFC 9438 4.5).
+    let (_, at3) = window_after(Algorithm::Cubic, 3);
+    let (_, at4) = window_after(Algorithm::Cubic, 4);
+    let (_, at7) = window_after(Algorithm::Cubic, 7);
+    let (_, at8) = window_after(Algorithm::Cubic, 8);
+    assert!(at4 - at3 <= 2, "{at3} {at4}");
+    assert!(at8 - at7 > at4 - at3, "{at3} {at4} {at7} {at8}");
+    assert!(at8 > 45, "{at8}");
+}
