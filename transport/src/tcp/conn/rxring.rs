@@ -1,0 +1,398 @@
+//! A connection's receive buffer: one ring of bytes numbered by 64-bit stream offset, in
+//! which a segment is copied once, at its offset, whether it arrives in order or beyond a
+//! hole; an [`Assembler`] records which ranges beyond the in-order end are present, and
+//! a range joins the readable bytes as soon as the hole before it fills (no copy, no
+//! allocation per segment). The application reads straight out of the ring.
+//!
+//! Layout: the first unread byte (stream offset `base`) sits at index `head`; the byte at
+//! offset `o` sits at `(head + o - base) % cap`. The backing `Vec` is allocated (with
+//! capacity `cap`, without touching its pages) when the first byte arrives and its length
+//! grows as bytes are written, so only the part of the ring the data has reached is ever
+//! initialised or resident; when the ring is empty again (everything read, nothing out of
+//! order) the allocation is released, so an idle connection holds no buffer.
+
+use super::assembler::Assembler;
+
+#[derive(Debug, Default)]
+pub struct RxRing {
+    buf: Vec<u8>,
+    /// The ring's size; 0 while nothing is allocated.
+    cap: usize,
+    head: usize,
+    /// Readable bytes from `head` on.
+    len: usize,
+    /// Stream offset of the byte at `head`.
+    base: u64,
+    ooo: Assembler,
+}
+
+/// What an insertion did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Bytes that became readable (this segment's in-order part and any ranges it joined).
+    pub advanced: usize,
+    /// The data beyond the in-order end was refused (the assembler was full).
+    pub refused: bool,
+}
+
+impl RxRing {
+    /// An empty ring whose first byte will be stream offset `base`.
+    pub fn new(base: u64) -> RxRing {
+        RxRing {
+            base,
+            ..RxRing::default()
+        }
+    }
+
+    /// Bytes the application can read.
+    pub fn readable(&self) -> usize {
+        self.len
+    }
+
+    /// Stream offset of the in-order end (the next byte expected in order).
+    pub fn end(&self) -> u64 {
+        self.base + self.len as u64
+    }
+
+    /// Bytes held beyond a hole, and in how many disjoint ranges.
+    pub fn ooo_bytes(&self) -> usize {
+        self.ooo.bytes()
+    }
+    pub fn ooo_ranges(&self) -> usize {
+        self.ooo.len()
+    }
+    pub fn has_ooo(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// The out-of-order bytes counted again from the ranges (for the fuzz probe).
+    pub fn ooo_bytes_counted(&self) -> usize {
+        self.ooo.bytes_counted()
+    }
+
+    /// The out-of-order ranges as stream offsets, most recently grown first (RFC 2018 4).
+    pub fn sack_ranges(&self, out: &mut [(u64, u64)]) -> usize {
+        self.ooo.recent(out)
+    }
+
+    /// Bytes allocated for the ring (0 when idle).
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Keep `data`, which begins `at` bytes beyond the in-order end, in a ring of `size`
+    /// bytes from the first unread byte (the caller's SO_RCVBUF plus the window's rounding
+    /// slack). Bytes that would lie beyond `size` are cut off (the caller trims to its
+    /// window first, so that happens only if the size shrank).
+    pub fn insert(&mut self, at: usize, data: &[u8], size: usize) -> Inserted {
+        let room = size.saturating_sub(self.len).saturating_sub(at);
+        let data = &data[..data.len().min(room)];
+        if data.is_empty() {
+            return Inserted::default();
+        }
+        if self.cap < size {
+            self.grow(size);
+        }
+        let start = self.end() + at as u64;
+        let end = start + data.len() as u64;
+        if at > 0 {
+            if self.ooo.add(start, end).is_err() {
+                return Inserted {
+                    advanced: 0,
+                    refused: true,
+                };
+            }
+            self.write(self.len + at, data);
+            return Inserted::default();
+        }
+        self.write(self.len, data);
+        self.len += data.len();
+        // Ranges the new bytes reached join the readable ones.
+        while let Some(e) = self.ooo.take_front(self.end()) {
+            self.len = usize::try_from(e - self.base).unwrap_or(self.len);
+        }
+        Inserted {
+            advanced: (self.end() - start) as usize,
+            refused: false,
+        }
+    }
+
+    /// Copy up to `out.len()` readable bytes out; how many.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        let first = n.min(self.cap - self.head);
+        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        self.head = (self.head + n) % self.cap;
+        self.len -= n;
+        self.base += n as u64;
+        if self.len == 0 && self.ooo.is_empty() {
+            self.release();
+        }
+        n
+    }
+
+    /// Drop everything held (the connection is gone or reset).
+    pub fn clear(&mut self) {
+        self.base = self.end();
+        self.len = 0;
+        self.ooo.clear();
+        self.release();
+    }
+
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.cap = 0;
+        self.head = 0;
+    }
+
+    /// Make the ring `size` bytes, keeping what it holds (unread and out-of-order bytes)
+    /// at their offsets: moved to the start of a new allocation.
+    fn grow(&mut self, size: usize) {
+        let mut buf = Vec::with_capacity(size);
+        if self.cap > 0 {
+            // Everything from `head` to the last out-of-order byte.
+            let span = self
+                .ooo
+                .end()
+                .map_or(self.len, |e| usize::try_from(e - self.base).unwrap_or(0));
+            let first = span.min(self.cap - self.head);
+            let a = &self.buf[self.head..self.buf.len().max(self.head).min(self.head + first)];
+            buf.extend_from_slice(a);
+            buf.resize(first, 0);
+            let b = &self.buf[..(span - first).min(self.buf.len())];
+            buf.extend_from_slice(b);
+            buf.resize(span, 0);
+        }
+        self.buf = buf;
+        self.cap = size;
+        self.head = 0;
+    }
+
+    /// Copy `data` to `pos` bytes past `head`, wrapping; `pos + data.len() <= cap`.
+    fn write(&mut self, pos: usize, data: &[u8]) {
+        let at = (self.head + pos) % self.cap;
+        let first = data.len().min(self.cap - at);
+        self.put(at, &data[..first]);
+        self.put(0, &data[first..]);
+    }
+
+    /// Copy `data` to index `at` without wrapping, initialising the vector up to there.
+    fn put(&mut self, at: usize, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let init = self.buf.len();
+        if at > init {
+            // A gap the data has not reached yet (its bytes are written when they come).
+            self.buf.resize(at, 0);
+        }
+        let end = at + data.len();
+        let overlap = end.min(self.buf.len()).saturating_sub(at);
+        self.buf[at..at + overlap].copy_from_slice(&data[..overlap]);
+        self.buf.extend_from_slice(&data[overlap..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::conn::assembler::MAX_RANGES;
+
+    /// Stream bytes: byte `o` of the stream is `o % 251`.
+    fn bytes(from: u64, n: usize) -> Vec<u8> {
+        (from..from + n as u64).map(|o| (o % 251) as u8).collect()
+    }
+
+    fn read_all(r: &mut RxRing) -> Vec<u8> {
+        let mut out = vec![0; r.readable()];
+        let n = r.read(&mut out);
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn in_order_bytes_are_readable_at_once() {
+        let mut r = RxRing::new(1000);
+        assert_eq!(r.allocated(), 0);
+        let i = r.insert(0, &bytes(1000, 100), 4096);
+        assert_eq!(i.advanced, 100);
+        assert_eq!((r.readable(), r.end()), (100, 1100));
+        r.insert(0, &bytes(1100, 50), 4096);
+        let mut out = [0; 30];
+        assert_eq!(r.read(&mut out), 30);
+        assert_eq!(out.to_vec(), bytes(1000, 30));
+        assert_eq!(read_all(&mut r), bytes(1030, 120));
+        assert_eq!(r.allocated(), 0, "released when empty");
+        assert_eq!(r.read(&mut out), 0);
+    }
+
+    #[test]
+    fn out_of_order_bytes_join_when_the_hole_fills() {
+        let mut r = RxRing::new(0);
+        assert_eq!(r.insert(200, &bytes(200, 100), 4096), Inserted::default());
+        assert_eq!(r.insert(400, &bytes(400, 100), 4096), Inserted::default());
+        assert_eq!((r.readable(), r.ooo_bytes(), r.ooo_ranges()), (0, 200, 2));
+        // Fills the first hole: 0..300 readable.
+        assert_eq!(r.insert(0, &bytes(0, 200), 4096).advanced, 300);
+        assert_eq!((r.readable(), r.ooo_ranges()), (300, 1));
+        // The second hole, with a segment overlapping both sides.
+        assert_eq!(r.insert(0, &bytes(300, 100), 4096).advanced, 200);
+        assert_eq!(read_all(&mut r), bytes(0, 500));
+        assert!(!r.has_ooo());
+        assert_eq!(r.allocated(), 0);
+    }
+
+    #[test]
+    fn overlapping_and_duplicate_segments_keep_one_copy() {
+        let mut r = RxRing::new(0);
+        r.insert(100, &bytes(100, 100), 4096);
+        r.insert(150, &bytes(150, 100), 4096); // overlaps
+        r.insert(100, &bytes(100, 100), 4096); // duplicate
+        assert_eq!((r.ooo_bytes(), r.ooo_ranges()), (150, 1));
+        // An in-order segment that runs into the range.
+        assert_eq!(r.insert(0, &bytes(0, 120), 4096).advanced, 250);
+        assert_eq!(read_all(&mut r), bytes(0, 250));
+    }
+
+    #[test]
+    fn data_beyond_the_buffer_is_cut() {
+        let mut r = RxRing::new(0);
+        assert_eq!(r.insert(0, &bytes(0, 100), 64).advanced, 64);
+        assert_eq!(r.insert(0, &bytes(64, 10), 64).advanced, 0);
+        // Beyond a hole: the part past the size is cut, nothing past it recorded.
+        let mut r = RxRing::new(0);
+        r.insert(50, &bytes(50, 100), 64);
+        assert_eq!(r.ooo_bytes(), 14);
+        assert_eq!(r.insert(0, &bytes(0, 50), 64).advanced, 64);
+        assert_eq!(read_all(&mut r), bytes(0, 64));
+    }
+
+    #[test]
+    fn the_ring_wraps_around() {
+        let size = 1000;
+        let mut r = RxRing::new(0);
+        let mut next = 0u64;
+        let mut got = Vec::new();
+        // Segments of 300 (in order) while reading 250 at a time: the ring wraps often.
+        for _ in 0..40 {
+            let free = size - r.readable();
+            let n = free.min(300);
+            r.insert(0, &bytes(next, n), size);
+            next += n as u64;
+            let mut out = [0; 250];
+            let k = r.read(&mut out);
+            got.extend_from_slice(&out[..k]);
+        }
+        got.extend(read_all(&mut r));
+        assert_eq!(got, bytes(0, next as usize));
+    }
+
+    #[test]
+    fn out_of_order_bytes_wrap_too() {
+        let size = 1000;
+        let mut r = RxRing::new(0);
+        r.insert(0, &bytes(0, 900), size);
+        let mut out = [0; 800];
+        r.read(&mut out);
+        // Readable 800..900; a hole 900..1000; 1000..1700 beyond it, wrapping.
+        r.insert(100, &bytes(1000, 700), size);
+        assert_eq!(r.ooo_bytes(), 700);
+        assert_eq!(r.insert(0, &bytes(900, 100), size).advanced, 800);
+        assert_eq!(read_all(&mut r), bytes(800, 900));
+    }
+
+    #[test]
+    fn the_assembler_bound_refuses_new_holes() {
+        let mut r = RxRing::new(0);
+        let size = 64 * 1024;
+        for k in 0..MAX_RANGES {
+            let i = r.insert(10 + k * 20, &bytes(10 + 20 * k as u64, 10), size);
+            assert!(!i.refused);
+        }
+        let at = 10 + MAX_RANGES * 20;
+        assert!(r.insert(at, &bytes(at as u64, 10), size).refused);
+        // Filling holes is always possible.
+        for k in 0..MAX_RANGES {
+            let at = k * 20 - r.readable().min(k * 20);
+            r.insert(at, &bytes(20 * k as u64, 10), size);
+        }
+        assert_eq!(r.readable(), 20 * MAX_RANGES);
+        assert_eq!(read_all(&mut r), bytes(0, 20 * MAX_RANGES));
+    }
+
+    #[test]
+    fn sack_ranges_are_stream_offsets_most_recent_first() {
+        let mut r = RxRing::new(5000);
+        r.insert(100, &[1; 10], 4096);
+        r.insert(300, &[1; 10], 4096);
+        r.insert(200, &[1; 10], 4096);
+        let mut out = [(0, 0); 3];
+        assert_eq!(r.sack_ranges(&mut out), 3);
+        assert_eq!(out, [(5200, 5210), (5300, 5310), (5100, 5110)]);
+    }
+
+    #[test]
+    fn growing_keeps_unread_and_out_of_order_bytes() {
+        let mut r = RxRing::new(0);
+        r.insert(0, &bytes(0, 60), 100);
+        let mut out = [0; 50];
+        r.read(&mut out);
+        r.insert(0, &bytes(60, 70 - 60 + 30), 100); // readable 50..100, head at 50
+        r.insert(20, &bytes(120, 30), 200); // grows (SO_RCVBUF raised) with a hole
+        assert_eq!(r.allocated(), 200);
+        assert_eq!(r.insert(0, &bytes(100, 20), 200).advanced, 50);
+        assert_eq!(read_all(&mut r), bytes(50, 100));
+    }
+
+    /// Random segments (reordered, duplicated, overlapping) against a model: the bytes
+    /// read are the stream, the counts stay consistent, nothing is lost that fitted.
+    #[test]
+    fn random_segments_match_the_stream() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n.max(1)
+        };
+        for round in 0..50 {
+            let size = 500 + rnd(3000) as usize;
+            let mut r = RxRing::new(round * 1_000_000);
+            let base = round * 1_000_000;
+            let mut got = Vec::new();
+            while got.len() < 20_000 {
+                let end = r.end();
+                let at = rnd(size as u64 / 2) as usize;
+                let at = if rnd(3) == 0 { 0 } else { at };
+                let n = 1 + rnd(400) as usize;
+                let before = (r.readable(), r.ooo_bytes());
+                let i = r.insert(at, &bytes(end - base + at as u64, n), size);
+                assert!(!i.refused);
+                assert_eq!(r.ooo_bytes(), r.ooo_bytes_counted());
+                assert!(r.readable() + r.ooo_bytes() <= size);
+                assert!(r.readable() >= before.0);
+                if rnd(2) == 0 {
+                    let mut out = vec![0; rnd(700) as usize];
+                    let k = r.read(&mut out);
+                    got.extend_from_slice(&out[..k]);
+                }
+            }
+            got.extend(read_all(&mut r));
+            assert_eq!(got, bytes(0, got.len()), "round {round}");
+        }
+    }
+
+    #[test]
+    fn clear_drops_everything() {
+        let mut r = RxRing::new(0);
+        r.insert(0, &[1; 10], 100);
+        r.insert(20, &[1; 10], 100);
+        r.clear();
+        assert_eq!((r.readable(), r.ooo_bytes(), r.allocated()), (0, 0, 0));
+        assert_eq!(r.end(), 10);
+    }
+}
