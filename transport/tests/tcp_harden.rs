@@ -449,7 +449,7 @@ mod invalid_ratelimit {
 /// record the resident size under SYN, fragment and ARP floods.)
 mod floods {
     use super::*;
-    use transport::tcp::OOO_MAX_SEGMENTS;
+    use transport::tcp::OOO_MAX_RANGES;
 
     #[test]
     fn a_hundred_thousand_short_connections_leave_at_most_max_time_wait_records() {
@@ -506,8 +506,8 @@ mod floods {
         }
         n.take();
         let st = n.stats();
-        assert_eq!(st.ooo_queued, 8 * OOO_MAX_SEGMENTS as u64);
-        assert_eq!(st.ooo_dropped, 8 * (5000 - OOO_MAX_SEGMENTS) as u64);
+        assert_eq!(st.ooo_queued, 8 * OOO_MAX_RANGES as u64);
+        assert_eq!(st.ooo_dropped, 8 * (5000 - OOO_MAX_RANGES) as u64);
         // Each connection still takes its stream in order.
         for c in &conns {
             n.data(c, c.rcv, b"ab");

@@ -1102,7 +1102,7 @@ impl World {
                     ctx()
                 );
                 assert!(
-                    c.ooo_segments <= transport::tcp::OOO_MAX_SEGMENTS,
+                    c.ooo_ranges <= transport::tcp::OOO_MAX_RANGES,
                     "out-of-order queue over its cap, {}",
                     ctx()
                 );

@@ -28,7 +28,7 @@ pub use api::{Outstanding, Undelivered};
 pub use congestion::{Algorithm as CongestionAlgorithm, UnknownAlgorithm};
 #[doc(hidden)]
 pub use conn::TcbProbe;
-pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_SEGMENTS, ORPHAN_PROBES, TSO_MAX};
+pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_RANGES, ORPHAN_PROBES, TSO_MAX};
 #[doc(hidden)]
 pub use inspect::{ListenerProbe, TcpProbe};
 pub use seq::Seq;

@@ -49,11 +49,6 @@ impl Assembler {
         self.bytes
     }
 
-    /// The first range, if any.
-    pub fn first(&self) -> Option<(u64, u64)> {
-        self.ranges.first().map(|r| (r.start, r.end))
-    }
-
     /// The end of the last range: the highest offset held, plus one.
     pub fn end(&self) -> Option<u64> {
         self.ranges.last().map(|r| r.end)
@@ -118,11 +113,6 @@ impl Assembler {
             self.release();
         }
         Some(first.end.max(at))
-    }
-
-    /// Forget every range (the memory too).
-    pub fn clear(&mut self) {
-        self.release();
     }
 
     /// The ranges, most recently grown first (RFC 2018 4: the first SACK block holds the
@@ -287,8 +277,10 @@ mod tests {
 
     #[test]
     fn recency_survives_the_counter_wrapping() {
-        let mut a = Assembler::default();
-        a.clock = u32::MAX - 2;
+        let mut a = Assembler {
+            clock: u32::MAX - 2,
+            ..Assembler::default()
+        };
         a.add(100, 200).unwrap();
         a.add(300, 400).unwrap();
         a.add(500, 600).unwrap(); // wraps here
@@ -299,14 +291,5 @@ mod tests {
         );
         a.add(100, 150).unwrap();
         assert_eq!(recent(&a, 1), [(100, 200)]);
-    }
-
-    #[test]
-    fn clear_forgets_everything() {
-        let mut a = Assembler::default();
-        a.add(1, 2).unwrap();
-        a.clear();
-        assert!(a.is_empty());
-        assert_eq!((a.bytes(), a.first()), (0, None));
     }
 }

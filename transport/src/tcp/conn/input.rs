@@ -312,7 +312,7 @@ impl Tcb {
         // peer sends them again); out-of-order segments never overlap, so the queue and
         // the out-of-order bytes together stay within that.
         let unit = (1usize << self.rcv_wscale) - 1;
-        let limit = (self.opts.rcvbuf + unit).saturating_sub(self.rcvq.len());
+        let limit = (self.opts.rcvbuf + unit).saturating_sub(self.rx.readable());
         let room = room.min(limit.saturating_sub(seq.since(self.rcv_nxt)));
         if data.len() > room {
             data = &data[..room];
@@ -425,7 +425,7 @@ impl Tcb {
                 self.state,
                 State::Established | State::FinWait1 | State::FinWait2
             ) {
-                let off = self.rcv_off + seq.since(self.rcv_nxt) as u64;
+                let off = self.rx.end() + seq.since(self.rcv_nxt) as u64;
                 self.ooo_fin = Some(off);
                 self.ack_now = true;
             }
@@ -435,7 +435,7 @@ impl Tcb {
         let fin_now = if fin {
             seq + data.len() == self.rcv_nxt
         } else {
-            self.ooo_fin == Some(self.rcv_off)
+            self.ooo_fin == Some(self.rx.end())
         };
         if fin_now && !self.fin_received && self.state != State::TimeWait {
             self.ooo_fin = None;

@@ -6,8 +6,9 @@
 //! Sequence space bookkeeping: `sndq` holds the bytes from `snd_base` on (unacknowledged and
 //! not yet sent). `snd_base` is `snd_una`, or `snd_una + 1` while our SYN is unacknowledged.
 //! Our FIN, once the application has closed, sits at `snd_base + sndq.len()`.
-//! Received bytes are numbered by a 64-bit stream offset (`rcv_off` is the offset of
-//! `rcv_nxt`), so the out-of-order queue never compares wrapped sequence numbers.
+//! Received bytes are numbered by a 64-bit stream offset (`rx.end()` is the offset of
+//! `rcv_nxt`), so the receive ring and its assembler never compare wrapped sequence
+//! numbers.
 
 use super::congestion::{Algorithm, Cc, CongestionControl};
 use super::seq::Seq;
@@ -15,10 +16,11 @@ use super::{TcpConfig, TcpError, TcpStats};
 use crate::tcp::wire::{flags, TcpRepr};
 use ip::{IpTx, SendMeta};
 use netif::{Duration, Instant};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddrV4;
 
+mod assembler;
 #[cfg(test)]
 mod cc_tests;
 #[cfg(test)]
@@ -30,6 +32,7 @@ mod probe;
 mod recovery;
 mod recv;
 mod rtt;
+mod rxring;
 mod timers;
 
 use rtt::RttEstimator;
@@ -168,18 +171,12 @@ pub struct Tcb {
     /// The right edge of the window we announced (it never moves left).
     rcv_adv: Seq,
     rcv_wscale: u8,
-    rcv_off: u64,
-    rcvq: VecDeque<u8>,
-    /// Out-of-order segments by stream offset; their byte total.
-    ooo: BTreeMap<u64, Vec<u8>>,
-    ooo_bytes: usize,
+    /// The received bytes, unread and out of order, at their stream offsets.
+    rx: rxring::RxRing,
     /// Stream offset of a FIN seen beyond a hole.
     ooo_fin: Option<u64>,
-    /// Both ends offered SACK (RFC 2018): our ACKs report the out-of-order queue.
+    /// Both ends offered SACK (RFC 2018): our ACKs report the out-of-order ranges.
     sack_ok: bool,
-    /// Where the most recent out-of-order segment began (RFC 2018: the first SACK block
-    /// reports it).
-    last_ooo: Option<u64>,
     /// The SACK scoreboard: ranges above SND.UNA the peer holds, sorted and merged.
     sacked: Vec<(Seq, Seq)>,
     /// In SACK recovery: where the search for the next hole to retransmit resumes.
@@ -313,13 +310,9 @@ impl Tcb {
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
             rcv_wscale,
-            rcv_off: 0,
-            rcvq: VecDeque::new(),
-            ooo: BTreeMap::new(),
-            ooo_bytes: 0,
+            rx: rxring::RxRing::new(0),
             ooo_fin: None,
             sack_ok: false,
-            last_ooo: None,
             sacked: Vec::new(),
             rtx_next: iss,
             rto_recovery: false,
@@ -508,12 +501,12 @@ impl Tcb {
 
     /// Bytes the application can read now.
     pub fn readable_bytes(&self) -> usize {
-        self.rcvq.len()
+        self.rx.readable()
     }
 
     /// End of stream: the peer's FIN came and every byte before it has been read.
     pub fn at_eof(&self) -> bool {
-        self.fin_received && self.rcvq.is_empty()
+        self.fin_received && self.rx.readable() == 0
     }
 
     pub fn send_space(&self) -> usize {
@@ -543,12 +536,7 @@ impl Tcb {
 
     /// Take received bytes; a window update goes out if reading opened the window enough.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.rcvq.len());
-        let (a, b) = self.rcvq.as_slices();
-        let from_a = n.min(a.len());
-        buf[..from_a].copy_from_slice(&a[..from_a]);
-        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
-        self.rcvq.drain(..n);
+        let n = self.rx.read(buf);
         if n > 0 && self.state.synchronized() && !self.fin_received {
             // Announce the opened window on its own only when the peer's view of it has
             // become small (at most half the buffer) and it at least doubles, as Linux does;
@@ -638,7 +626,7 @@ impl Tcb {
     }
 
     pub fn rcv_queued(&self) -> usize {
-        self.rcvq.len()
+        self.rx.readable()
     }
 
     /// Our FIN has been sent and acknowledged (so has every byte before it).
@@ -695,8 +683,8 @@ const MAX_TLP: u32 = 2;
 /// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
 pub const ORPHAN_PROBES: u32 = 8;
 
-/// Out-of-order segments held per connection at most.
-pub const OOO_MAX_SEGMENTS: usize = 1024;
+/// Disjoint out-of-order ranges held per connection at most.
+pub use assembler::MAX_RANGES as OOO_MAX_RANGES;
 
 /// Received bytes one ACK may cover at most when a batch of segments draws one ACK (as
 /// Linux's GRO coalesces at most 64 KB before its receiver ACKs).

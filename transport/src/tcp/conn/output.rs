@@ -30,7 +30,7 @@ impl Tcb {
             if edge.gt(self.rcv_adv) {
                 self.rcv_adv = edge;
             }
-            if self.sack_ok && !self.ooo.is_empty() {
+            if self.sack_ok && self.rx.has_ooo() {
                 self.fill_sack(&mut r);
             }
         } else {
@@ -39,30 +39,19 @@ impl Tcb {
         r
     }
 
-    /// SACK blocks for the out-of-order queue (RFC 2018 4): the block holding the most
-    /// recent segment first, then the others from the highest down.
+    /// SACK blocks for the out-of-order ranges (RFC 2018 4): the range holding the most
+    /// recent segment first, then the others by how recently they grew.
     pub(super) fn fill_sack(&self, r: &mut TcpRepr) {
-        let mut runs: Vec<(u64, u64)> = Vec::new();
-        for (&s, v) in &self.ooo {
-            let e = s + v.len() as u64;
-            match runs.last_mut() {
-                Some(last) if last.1 == s => last.1 = e,
-                _ => runs.push((s, e)),
-            }
-        }
-        let first = self
-            .last_ooo
-            .and_then(|o| runs.iter().position(|&(s, e)| s <= o && o < e));
-        let mut order: Vec<usize> = first.into_iter().collect();
-        order.extend((0..runs.len()).rev().filter(|&i| Some(i) != first));
-        let seq = |off: u64| self.rcv_nxt + (off - self.rcv_off) as usize;
         let max = if self.ts_ok {
             crate::tcp::wire::MAX_SACK_BLOCKS_WITH_TS
         } else {
             crate::tcp::wire::MAX_SACK_BLOCKS
         };
-        for i in order.into_iter().take(max) {
-            let (s, e) = runs[i];
+        let mut ranges = [(0u64, 0u64); crate::tcp::wire::MAX_SACK_BLOCKS];
+        let n = self.rx.sack_ranges(&mut ranges[..max]);
+        let end = self.rx.end();
+        let seq = |off: u64| self.rcv_nxt + (off - end) as usize;
+        for &(s, e) in &ranges[..n] {
             r.sack[usize::from(r.sack_count)] = (seq(s), seq(e));
             r.sack_count += 1;
         }
@@ -73,7 +62,7 @@ impl Tcb {
         let free = self
             .opts
             .rcvbuf
-            .saturating_sub(self.rcvq.len() + self.ooo_bytes);
+            .saturating_sub(self.rx.readable() + self.rx.ooo_bytes());
         let cap = MAX_WINDOW << self.rcv_wscale;
         if free < self.rcv_mss.min(self.opts.rcvbuf / 2) {
             0
@@ -385,8 +374,8 @@ impl Tcb {
         } else {
             (0, crate::tcp::wire::MAX_SACK_BLOCKS)
         };
-        let sack = if self.sack_ok && !self.ooo.is_empty() {
-            4 + 8 * self.ooo.len().min(max_blocks)
+        let sack = if self.sack_ok && self.rx.has_ooo() {
+            4 + 8 * self.rx.ooo_ranges().min(max_blocks)
         } else {
             0
         };

@@ -26,9 +26,10 @@ pub struct TcbProbe {
     pub sndbuf: usize,
     pub rcvq: usize,
     pub rcvbuf: usize,
-    pub ooo_segments: usize,
+    /// Disjoint out-of-order ranges.
+    pub ooo_ranges: usize,
     pub ooo_bytes: usize,
-    /// The bytes the out-of-order queue holds, counted again from the queue.
+    /// The out-of-order bytes, counted again from the ranges.
     pub ooo_bytes_counted: usize,
     pub sack_ranges: usize,
     pub mss: usize,
@@ -50,11 +51,11 @@ impl Tcb {
             rcv_wscale: self.rcv_wscale,
             sndq: self.sndq.len(),
             sndbuf: self.opts.sndbuf,
-            rcvq: self.rcvq.len(),
+            rcvq: self.rx.readable(),
             rcvbuf: self.opts.rcvbuf,
-            ooo_segments: self.ooo.len(),
-            ooo_bytes: self.ooo_bytes,
-            ooo_bytes_counted: self.ooo.values().map(Vec::len).sum(),
+            ooo_ranges: self.rx.ooo_ranges(),
+            ooo_bytes: self.rx.ooo_bytes(),
+            ooo_bytes_counted: self.rx.ooo_bytes_counted(),
             sack_ranges: self.sacked.len(),
             mss: self.mss,
             cwnd: self.cc.cwnd(),

@@ -76,6 +76,7 @@ impl RxRing {
     }
 
     /// Bytes allocated for the ring (0 when idle).
+    #[cfg(test)]
     pub fn allocated(&self) -> usize {
         self.buf.capacity()
     }
@@ -133,14 +134,6 @@ impl RxRing {
             self.release();
         }
         n
-    }
-
-    /// Drop everything held (the connection is gone or reset).
-    pub fn clear(&mut self) {
-        self.base = self.end();
-        self.len = 0;
-        self.ooo.clear();
-        self.release();
     }
 
     fn release(&mut self) {
@@ -384,15 +377,5 @@ mod tests {
             got.extend(read_all(&mut r));
             assert_eq!(got, bytes(0, got.len()), "round {round}");
         }
-    }
-
-    #[test]
-    fn clear_drops_everything() {
-        let mut r = RxRing::new(0);
-        r.insert(0, &[1; 10], 100);
-        r.insert(20, &[1; 10], 100);
-        r.clear();
-        assert_eq!((r.readable(), r.ooo_bytes(), r.allocated()), (0, 0, 0));
-        assert_eq!(r.end(), 10);
     }
 }
