@@ -361,3 +361,48 @@ fn trickled_bytes_never_grow_the_receive_queue_past_the_buffer() {
         p.rcvq + p.ooo_bytes
     );
 }
+
+/// Found measuring plain-frame receive against the kernel: with window scaling, while the
+/// application did not read, each ACK rounded the window up past what the buffer could
+/// take, the kernel sent into that edge, and the stack cut those segments (`window_drops`),
+/// which the kernel took for losses. A peer that sends exactly up to each announced edge,
+/// in segments that are not multiples of the unit, must have every byte taken until the
+/// window closes.
+#[test]
+fn a_peer_filling_each_announced_window_loses_nothing() {
+    let rcvbuf = 300_000; // a window scale of 3: units of 8 bytes
+    let mut n = Net::with_cfg(TcpConfig {
+        rcvbuf,
+        tail_loss_probe: false,
+        ..TcpConfig::default()
+    });
+    let r = TcpRepr {
+        wscale: Some(0),
+        ..syn(PEER_ISS)
+    };
+    let c = n.passive_with(r, 65_535).1;
+    let mut seq = c.rcv;
+    let mut edge = c.rcv + 65_535;
+    let mut sent = Vec::new();
+    for i in 0..2000 {
+        let len = 1001.min(edge.since(seq));
+        if len == 0 {
+            break;
+        }
+        let d: Vec<u8> = (0..len).map(|k| ((sent.len() + k) % 251) as u8).collect();
+        n.to(&c, seg(ACK | PSH, seq, c.snd, 65_535), &d);
+        seq = seq + len;
+        sent.extend_from_slice(&d);
+        n.advance(ms(40));
+        for a in n.take() {
+            assert_eq!(a.r.ack, seq, "segment {i} was cut");
+            // The most recent ACK's window is the sender's limit (RFC 7323 2.4 rule 3).
+            edge = a.r.ack + (usize::from(a.r.window) << 3);
+        }
+    }
+    assert_eq!(edge, seq, "the window closed");
+    assert_eq!(n.stats().window_drops, 0);
+    assert!(sent.len() <= rcvbuf + 7, "{} bytes taken", sent.len());
+    assert!(sent.len() > rcvbuf - 1001, "{} bytes taken", sent.len());
+    assert_eq!(n.recv_n(c.h, sent.len()), sent);
+}

@@ -304,13 +304,10 @@ impl Tcb {
             }
         }
         let room = (self.rcv_nxt + wnd).since(seq);
-        // The buffer bounds what is kept even inside the window: rounding each announced
-        // window up to the scale's unit, so that the right edge never moves left, moves
-        // the edge on by up to a unit per ACK without any room freed, and a peer
-        // trickling bytes would keep the window open forever (RFC 7323 Appendix F). Bytes
-        // beyond SO_RCVBUF plus one unit from the start of the queue are dropped (the
-        // peer sends them again); out-of-order segments never overlap, so the queue and
-        // the out-of-order bytes together stay within that.
+        // The receive ring bounds what is kept: SO_RCVBUF plus one unit of the window scale
+        // from the first unread byte. `header` never announces an edge beyond it (it
+        // rounds the window down there, RFC 7323 2.4), so this cuts only segments beyond
+        // the window, or beyond a buffer that SO_RCVBUF shrank since.
         let unit = (1usize << self.rcv_wscale) - 1;
         let limit = (self.opts.rcvbuf + unit).saturating_sub(self.rx.readable());
         let room = room.min(limit.saturating_sub(seq.since(self.rcv_nxt)));

@@ -22,9 +22,20 @@ impl Tcb {
         if fl & flags::ACK != 0 {
             self.last_ack_sent = self.rcv_nxt;
             let wnd = self.free_window().max(self.rcv_adv.since(self.rcv_nxt));
-            // Round up so scaling never moves the announced right edge left.
+            // Round up so scaling never moves the announced right edge left, unless that
+            // would announce more than the receive ring holds: then round down, which
+            // retracts the edge by less than a unit (RFC 7323 2.4 leaves the choice; the
+            // bytes up to the furthest edge ever announced, `rcv_adv`, are still taken, as
+            // its rule 1 wants). Rounding up regardless let the edge creep a unit per ACK
+            // beyond the buffer while the application did not read, and the segments the
+            // peer then sent into it were cut: each cut a loss to the peer's congestion
+            // control (about 45 a second at 4 Gbit/s with plain frames).
             let unit = (1usize << self.rcv_wscale) - 1;
-            let field = ((wnd + unit) >> self.rcv_wscale).min(MAX_WINDOW);
+            let mut field = ((wnd + unit) >> self.rcv_wscale).min(MAX_WINDOW);
+            let room = self.rcv_ring_size().saturating_sub(self.rx.readable());
+            if field << self.rcv_wscale > room {
+                field = room >> self.rcv_wscale;
+            }
             r.window = field as u16;
             let edge = self.rcv_nxt + (field << self.rcv_wscale);
             if edge.gt(self.rcv_adv) {
