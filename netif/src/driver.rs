@@ -71,6 +71,24 @@ pub trait RxSink: Send + Sync {
         }
         Ok(full)
     }
+
+    /// `deliver_batch`, knowing whether the device had more frames ready (the batch ended
+    /// because it was full). With `more`, a sink may hold back what it announces to its
+    /// own waiters (socket wake-ups) until a later batch or [`RxSink::idle`]: the rx thread
+    /// calls `idle` before it waits for the device again.
+    fn deliver_batch_more(
+        &self,
+        ifindex: usize,
+        frames: &[(&[u8], FrameMeta)],
+        more: bool,
+    ) -> Result<usize, SinkError> {
+        let _ = more;
+        self.deliver_batch(ifindex, frames)
+    }
+
+    /// The device has no frame ready and the rx thread is about to wait for one: release
+    /// whatever `deliver_batch_more` held back.
+    fn idle(&self) {}
 }
 
 /// Why an [`RxSink`] refused a frame.
@@ -252,10 +270,13 @@ fn rx_loop(
     let mut bufs: Vec<Vec<u8>> = vec![vec![0u8; cap]];
     // (buffer index, length, metadata) of each frame kept from this wake-up.
     let mut kept: Vec<(usize, usize, FrameMeta)> = Vec::with_capacity(RX_BATCH);
+    // The last batch was full and the sink may be holding something back: look for a frame
+    // without waiting first, and tell the sink before waiting.
+    let mut held = false;
     while !stop.load(Ordering::Relaxed) {
         kept.clear();
         let mut slot = 0;
-        let mut timeout = POLL_INTERVAL;
+        let mut timeout = if held { Duration::ZERO } else { POLL_INTERVAL };
         while slot < RX_BATCH {
             if bufs.len() <= slot {
                 bufs.push(vec![0u8; cap]);
@@ -263,9 +284,21 @@ fn rx_loop(
             let buf = &mut bufs[slot];
             let (n, meta) = match device.recv_meta(buf, timeout) {
                 Ok(Some(got)) => got,
+                Ok(None) if held && slot == 0 => {
+                    // Nothing came after a full batch: the sink releases what it held
+                    // before this thread waits.
+                    held = false;
+                    sink.idle();
+                    timeout = POLL_INTERVAL;
+                    continue;
+                }
                 Ok(None) => break,
                 Err(_) => {
                     bump(&stats.rx_errors, 1);
+                    if held && slot == 0 {
+                        held = false;
+                        sink.idle();
+                    }
                     if kept.is_empty() {
                         // A device that keeps failing must not turn this thread into a spin loop.
                         std::thread::sleep(Duration::from_millis(10));
@@ -307,7 +340,8 @@ fn rx_loop(
         bump(&stats.rx_batches, 1);
         let frames: Vec<(&[u8], FrameMeta)> =
             kept.iter().map(|&(i, n, m)| (&bufs[i][..n], m)).collect();
-        match sink.deliver_batch(ifindex, &frames) {
+        held = slot == RX_BATCH;
+        match sink.deliver_batch_more(ifindex, &frames, held) {
             Ok(full) => bump(&stats.rx_dropped_queue_full, full as u64),
             Err(_) => return,
         }
@@ -469,5 +503,69 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(d.stats().snapshot().rx_dropped_queue_full, 2);
+    }
+
+    /// Records what an rx thread tells it: each batch's size and `more`, and `idle`s.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl RxSink for Recorder {
+        fn deliver(&self, _: usize, _: &[u8], _: FrameMeta) -> Result<(), SinkError> {
+            self.0.lock().unwrap().push("one".into());
+            Ok(())
+        }
+        fn deliver_batch_more(
+            &self,
+            _: usize,
+            frames: &[(&[u8], FrameMeta)],
+            more: bool,
+        ) -> Result<usize, SinkError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} more={more}", frames.len()));
+            Ok(0)
+        }
+        fn idle(&self) {
+            self.0.lock().unwrap().push("idle".into());
+        }
+    }
+
+    #[test]
+    fn a_full_batch_says_more_and_the_sink_hears_when_the_device_is_empty() {
+        let n = RX_BATCH + 10;
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, n);
+        for _ in 0..n {
+            a.send(&frame(ethertype::IPV4, 60)).unwrap();
+        }
+        let sink = Arc::new(Recorder::default());
+        let d = Driver::spawn(0, Arc::new(b), sink.clone(), DriverConfig::default()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while sink.0.lock().unwrap().len() < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(d);
+        let seen = sink.0.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [format!("{RX_BATCH} more=true"), "10 more=false".into()],
+            "the batch that emptied the device releases what was held, no idle needed"
+        );
+        // Exactly a full batch: the rx thread finds nothing more and says so before waiting.
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, n);
+        for _ in 0..RX_BATCH {
+            a.send(&frame(ethertype::IPV4, 60)).unwrap();
+        }
+        let sink = Arc::new(Recorder::default());
+        let d = Driver::spawn(0, Arc::new(b), sink.clone(), DriverConfig::default()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while sink.0.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(d);
+        assert_eq!(
+            *sink.0.lock().unwrap(),
+            [format!("{RX_BATCH} more=true"), "idle".into()]
+        );
     }
 }

@@ -260,6 +260,12 @@ impl Transport {
         self.wakeups.drain(..)
     }
 
+    /// `take_wakeups` if `take`, else nothing (the list is kept for a later call).
+    pub fn take_wakeups_if(&mut self, take: bool) -> impl Iterator<Item = SocketHandle> + '_ {
+        let n = if take { self.wakeups.len() } else { 0 };
+        self.wakeups.drain(..n)
+    }
+
     pub fn stats(&self) -> TransportStats {
         self.stats
     }
