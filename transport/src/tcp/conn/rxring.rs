@@ -5,13 +5,20 @@
 //! allocation per segment). The application reads straight out of the ring.
 //!
 //! Layout: the first unread byte (stream offset `base`) sits at index `head`; the byte at
-//! offset `o` sits at `(head + o - base) % cap`. The backing `Vec` is allocated (with
-//! capacity `cap`, without touching its pages) when the first byte arrives and its length
-//! grows as bytes are written, so only the part of the ring the data has reached is ever
-//! initialised or resident; when the ring is empty again (everything read, nothing out of
-//! order) the allocation is released, so an idle connection holds no buffer.
+//! offset `o` sits at `(head + o - base) % cap`. The backing `Vec` is allocated when the
+//! first byte arrives, [`INITIAL`] bytes (a short message needs no more), and moves to the
+//! whole buffer the first time data goes past that; its length grows as bytes are written,
+//! so only the part of the ring the data has reached is initialised or resident. When the
+//! ring is empty again (everything read, nothing out of order) a small ring is released,
+//! so a connection that exchanged messages holds no buffer while idle; a whole-buffer ring
+//! (a bulk transfer's) is kept for the next bytes, as a `VecDeque` kept its capacity:
+//! releasing and allocating a megabyte each time a fast reader emptied it cost the page
+//! faults or heap trimming of a fresh allocation every few batches.
 
 use super::assembler::Assembler;
+
+/// The ring's first allocation: bytes beyond it move the ring to the whole buffer.
+pub const INITIAL: usize = 16 * 1024;
 
 #[derive(Debug, Default)]
 pub struct RxRing {
@@ -91,8 +98,14 @@ impl RxRing {
         if data.is_empty() {
             return Inserted::default();
         }
-        if self.cap < size {
-            self.grow(size);
+        let need = self.len + at + data.len();
+        if self.cap < need {
+            let new = if self.cap == 0 && need <= INITIAL {
+                INITIAL.min(size)
+            } else {
+                size
+            };
+            self.grow(new);
         }
         let start = self.end() + at as u64;
         let end = start + data.len() as u64;
@@ -131,7 +144,11 @@ impl RxRing {
         self.len -= n;
         self.base += n as u64;
         if self.len == 0 && self.ooo.is_empty() {
-            self.release();
+            if self.cap <= INITIAL {
+                self.release();
+            } else {
+                self.head = 0;
+            }
         }
         n
     }
@@ -221,6 +238,28 @@ mod tests {
         assert_eq!(read_all(&mut r), bytes(1030, 120));
         assert_eq!(r.allocated(), 0, "released when empty");
         assert_eq!(r.read(&mut out), 0);
+    }
+
+    #[test]
+    fn a_small_ring_is_released_when_empty_a_whole_buffer_is_kept() {
+        let size = 1 << 20;
+        let mut r = RxRing::new(0);
+        r.insert(0, &bytes(0, 100), size);
+        assert_eq!(r.allocated(), INITIAL);
+        read_all(&mut r);
+        assert_eq!(r.allocated(), 0);
+        // Past the first allocation: the whole buffer, kept when emptied.
+        r.insert(0, &bytes(100, INITIAL), size);
+        r.insert(0, &bytes(100 + INITIAL as u64, 10), size);
+        assert_eq!(r.allocated(), size);
+        assert_eq!(read_all(&mut r), bytes(100, INITIAL + 10));
+        assert_eq!(r.allocated(), size);
+        r.insert(0, &bytes(110 + INITIAL as u64, 5), size);
+        assert_eq!(read_all(&mut r), bytes(110 + INITIAL as u64, 5));
+        // A first segment larger than the first allocation goes to the whole buffer at once.
+        let mut r = RxRing::new(0);
+        r.insert(0, &bytes(0, INITIAL + 1), size);
+        assert_eq!(r.allocated(), size);
     }
 
     #[test]
@@ -335,10 +374,12 @@ mod tests {
         let mut out = [0; 50];
         r.read(&mut out);
         r.insert(0, &bytes(60, 70 - 60 + 30), 100); // readable 50..100, head at 50
-        r.insert(20, &bytes(120, 30), 200); // grows (SO_RCVBUF raised) with a hole
+        r.insert(20, &bytes(120, 30), 200); // SO_RCVBUF raised: fits, no growth yet
+        assert_eq!(r.allocated(), 100);
+        r.insert(60, &bytes(160, 30), 200); // past the ring with a hole: grows
         assert_eq!(r.allocated(), 200);
-        assert_eq!(r.insert(0, &bytes(100, 20), 200).advanced, 50);
-        assert_eq!(read_all(&mut r), bytes(50, 100));
+        assert_eq!(r.insert(0, &bytes(100, 60), 200).advanced, 90);
+        assert_eq!(read_all(&mut r), bytes(50, 140));
     }
 
     /// Random segments (reordered, duplicated, overlapping) against a model: the bytes
