@@ -24,18 +24,6 @@ pub mod isn;
 pub mod seq;
 pub mod wire;
 
-// The send side's loss-detection parts, not yet wired into `conn` (they move under it with
-// the split of conn.rs).
-#[allow(dead_code)]
-#[path = "conn/rack.rs"]
-mod rack;
-#[allow(dead_code)]
-#[path = "conn/scoreboard.rs"]
-mod scoreboard;
-#[allow(dead_code)]
-#[path = "conn/segtable.rs"]
-mod segtable;
-
 pub use api::{Outstanding, Undelivered};
 pub use congestion::{Algorithm as CongestionAlgorithm, UnknownAlgorithm};
 #[doc(hidden)]

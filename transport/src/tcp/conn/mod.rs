@@ -27,9 +27,12 @@ mod input;
 mod options;
 mod output;
 mod probe;
+mod rack;
 mod recovery;
 mod recv;
 mod rtt;
+mod scoreboard;
+mod segtable;
 mod timers;
 
 use rtt::RttEstimator;
