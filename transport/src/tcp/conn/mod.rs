@@ -38,9 +38,14 @@ mod timers;
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
 
+use rack::Rack;
+use scoreboard::Scoreboard;
+
 pub use output::send_repr;
 #[doc(hidden)]
 pub use probe::TcbProbe;
+/// The most records a connection's table of sent segments holds.
+pub use segtable::MAX_RECORDS as SEG_TABLE_MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
@@ -183,12 +188,13 @@ pub struct Tcb {
     /// Where the most recent out-of-order segment began (RFC 2018: the first SACK block
     /// reports it).
     last_ooo: Option<u64>,
-    /// The SACK scoreboard: ranges above SND.UNA the peer holds, sorted and merged.
-    sacked: Vec<(Seq, Seq)>,
-    /// In SACK recovery: where the search for the next hole to retransmit resumes.
-    rtx_next: Seq,
-    /// The recovery under way began with a retransmission timeout (slow start through
-    /// it, and the tail beyond the last SACKed byte counts as lost too).
+    /// The SACK scoreboard on the table of segments in flight (kept when SACK is on).
+    sb: Scoreboard,
+    /// RACK-TLP's state (RFC 8985); `rack_enabled` false leaves loss marking to RFC
+    /// 6675's DupThresh rule.
+    rack: Rack,
+    rack_enabled: bool,
+    /// The recovery under way began with a retransmission timeout (slow start through it).
     rto_recovery: bool,
     /// Send one segment now whatever silly-window avoidance and Nagle say (persist's
     /// override), and also beyond the peer's window (a timeout's retransmission).
@@ -232,9 +238,6 @@ pub struct Tcb {
     tlp_enabled: bool,
     /// Probes sent since SND.UNA last advanced.
     tlp_count: u32,
-    /// SND.MAX when the segment at SND.UNA was last retransmitted: once data sent after
-    /// that is SACKed while SND.UNA stays put, the retransmission was lost too.
-    una_rtx_high: Option<Seq>,
     /// The application has let go (set by the owner): zero-window probing is bounded.
     pub orphan: bool,
     /// Zero-window probes answered with a window still closed, in a row.
@@ -323,8 +326,9 @@ impl Tcb {
             ooo_fin: None,
             sack_ok: false,
             last_ooo: None,
-            sacked: Vec::new(),
-            rtx_next: iss,
+            sb: Scoreboard::new(),
+            rack: Rack::new(),
+            rack_enabled: cfg.rack,
             rto_recovery: false,
             force_sws: false,
             force_window: false,
@@ -346,7 +350,6 @@ impl Tcb {
             persist_interval: Duration::ZERO,
             tlp_enabled: cfg.tail_loss_probe,
             tlp_count: 0,
-            una_rtx_high: None,
             orphan: false,
             persist_probes: 0,
             stalled_since: None,
@@ -506,6 +509,7 @@ impl Tcb {
     fn close_now(&mut self) {
         self.set_state(State::Closed);
         self.timers.clear_all();
+        self.sb.clear();
         self.wake = true;
     }
 

@@ -30,7 +30,9 @@ pub struct TcbProbe {
     pub ooo_bytes: usize,
     /// The bytes the out-of-order queue holds, counted again from the queue.
     pub ooo_bytes_counted: usize,
+    /// SACKed records in the table of segments in flight, and all its records.
     pub sack_ranges: usize,
+    pub seg_records: usize,
     pub mss: usize,
     pub cwnd: usize,
 }
@@ -55,7 +57,8 @@ impl Tcb {
             ooo_segments: self.ooo.len(),
             ooo_bytes: self.ooo_bytes,
             ooo_bytes_counted: self.ooo.values().map(Vec::len).sum(),
-            sack_ranges: self.sacked.len(),
+            sack_ranges: self.sb.table().iter().filter(|s| s.sacked).count(),
+            seg_records: self.sb.table().len(),
             mss: self.mss,
             cwnd: self.cc.cwnd(),
         }

@@ -20,6 +20,16 @@ use netif::{Duration, Instant};
 /// step 4).
 const REO_WND_PERSIST: u8 = 16;
 
+/// What one run of loss detection found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Detected {
+    /// Records newly marked lost, and how many of them were retransmissions.
+    pub lost: usize,
+    pub lost_retransmitted: usize,
+    /// When to look again (the reordering timer), if a segment may yet arrive.
+    pub timeout: Option<Duration>,
+}
+
 /// What an ACK said about an outstanding tail loss probe (RFC 8985 7.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TlpOutcome {
@@ -64,10 +74,12 @@ impl Rack {
         Rack::default()
     }
 
+    #[cfg(test)]
     pub fn min_rtt(&self) -> Option<Duration> {
         self.min_rtt
     }
 
+    #[cfg(test)]
     pub fn reordering_seen(&self) -> bool {
         self.reordering_seen
     }
@@ -144,19 +156,13 @@ impl Rack {
     }
 
     /// Step 5: mark lost every segment sent before the most recently delivered one whose
-    /// time is up. Returns the records marked, and how long until the next one may be
-    /// (the reordering timer), as RFC 8985 arms it (the latest of those deadlines).
-    pub fn detect_loss(
-        &self,
-        table: &mut SegTable,
-        now: Instant,
-        reo_wnd: Duration,
-    ) -> (usize, Option<Duration>) {
+    /// time is up, and say how long until the next one may be (the reordering timer), as
+    /// RFC 8985 arms it (the latest of those deadlines).
+    pub fn detect_loss(&self, table: &mut SegTable, now: Instant, reo_wnd: Duration) -> Detected {
+        let mut d = Detected::default();
         let Some(rx) = self.xmit_ts else {
-            return (0, None);
+            return d;
         };
-        let mut marked = 0;
-        let mut timeout: Option<Duration> = None;
         for i in 0..table.len() {
             let Some(s) = table.get(i).copied() else {
                 break;
@@ -167,14 +173,15 @@ impl Rack {
             let deadline = s.xmit_ts + self.rtt + reo_wnd;
             if deadline <= now {
                 if table.mark_lost(i) {
-                    marked += 1;
+                    d.lost += 1;
+                    d.lost_retransmitted += usize::from(s.retransmitted());
                 }
             } else {
                 let left = deadline.saturating_duration_since(now);
-                timeout = Some(timeout.map_or(left, |t| t.max(left)));
+                d.timeout = Some(d.timeout.map_or(left, |t| t.max(left)));
             }
         }
-        (marked, timeout)
+        d
     }
 
     /// After a retransmission timeout (6.3): the first segment is lost, and every other
@@ -205,13 +212,9 @@ impl Rack {
     }
 
     /// A probe is outstanding (RFC 8985 7.3: at most one per flight).
+    #[cfg(test)]
     pub fn tlp_pending(&self) -> bool {
         self.tlp.is_some()
-    }
-
-    /// Forget the probe (a timeout, or recovery took over).
-    pub fn tlp_reset(&mut self) {
-        self.tlp = None;
     }
 
     /// TLP_process_ack (7.4.2): what this ACK (cumulative `ack`, whether it carried a
@@ -293,13 +296,21 @@ mod tests {
         // reo_wnd = 25 ms: segment 1 (sent 1 ms earlier than 2) waits for the timer.
         let w = rack.reo_wnd(false, 1, Some(ms(100)));
         assert_eq!(w, ms(25));
-        let (n, timer) = rack.detect_loss(sb.table_mut(), t(102), w);
+        let Detected {
+            lost: n,
+            timeout: timer,
+            ..
+        } = rack.detect_loss(sb.table_mut(), t(102), w);
         assert_eq!(n, 0);
         // Deadline: 1 ms (sent) + 100 ms (RACK.rtt) + 25 ms = 126 ms, 24 ms from now.
         assert_eq!(timer, Some(ms(24)));
         assert!(lost(&sb).is_empty());
         // The reordering timer fires: now it is lost.
-        let (n, timer) = rack.detect_loss(sb.table_mut(), t(126), w);
+        let Detected {
+            lost: n,
+            timeout: timer,
+            ..
+        } = rack.detect_loss(sb.table_mut(), t(126), w);
         assert_eq!((n, timer), (1, None));
         assert_eq!(lost(&sb), [1]);
     }
@@ -311,12 +322,12 @@ mod tests {
         ack(&mut sb, &mut rack, t(100), 1000, &[]);
         ack(&mut sb, &mut rack, t(102), 1000, &[(2000, 3000)]);
         let w = rack.reo_wnd(false, 1, Some(ms(100)));
-        assert_eq!(rack.detect_loss(sb.table_mut(), t(110), w).0, 0);
+        assert_eq!(rack.detect_loss(sb.table_mut(), t(110), w).lost, 0);
         // Segment 1 arrives (reordered) before the timer: the cumulative ACK delivers it,
         // and reordering is now known.
         ack(&mut sb, &mut rack, t(111), 3000, &[]);
         assert!(rack.reordering_seen());
-        assert_eq!(rack.detect_loss(sb.table_mut(), t(200), w).0, 0);
+        assert_eq!(rack.detect_loss(sb.table_mut(), t(200), w).lost, 0);
         assert!(lost(&sb).is_empty());
     }
 
@@ -330,7 +341,11 @@ mod tests {
         ack(&mut sb, &mut rack, t(104), 1000, &[(2000, 5000)]);
         let w = rack.reo_wnd(false, 3, Some(ms(100)));
         assert_eq!(w, Duration::ZERO);
-        let (n, timer) = rack.detect_loss(sb.table_mut(), t(104), w);
+        let Detected {
+            lost: n,
+            timeout: timer,
+            ..
+        } = rack.detect_loss(sb.table_mut(), t(104), w);
         assert_eq!((n, timer), (1, None));
         assert_eq!(lost(&sb), [1]);
         // In recovery, likewise.
@@ -360,8 +375,8 @@ mod tests {
             &[(4000, 5000), (2000, 4000)],
         );
         let w = rack.reo_wnd(true, 3, Some(ms(100)));
-        let (n, _) = rack.detect_loss(sb.table_mut(), t(301), w);
-        assert_eq!(n, 1);
+        let d = rack.detect_loss(sb.table_mut(), t(301), w);
+        assert_eq!((d.lost, d.lost_retransmitted), (1, 1));
         assert_eq!(lost(&sb), [1]);
         assert!(sb.table().get(0).is_some_and(|s| s.retransmitted()));
     }

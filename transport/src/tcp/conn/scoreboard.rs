@@ -79,11 +79,6 @@ impl Scoreboard {
         self.table.totals().lost
     }
 
-    /// The end of the highest SACKed record (RACK.fack's view of the table), if any.
-    pub fn highest_sacked(&self) -> Option<Seq> {
-        self.table.iter().filter(|s| s.sacked).map(|s| s.end).last()
-    }
-
     /// Bytes in flight (RFC 6675 SetPipe, counted as Linux does): what is outstanding, less
     /// what the peer SACKed, less what was marked lost and not sent again.
     pub fn pipe(&self, outstanding: usize) -> usize {
@@ -298,7 +293,6 @@ mod tests {
         sack(&mut sb, 0, &[(3000, 5000)]);
         assert_eq!(sb.mark_all_lost(), 3 + 5);
         assert_eq!(sb.pipe(10_000), 0);
-        assert_eq!(sb.highest_sacked(), Some(Seq(5000)));
         assert_eq!(sb.first_unsacked(), Some((Seq(0), Seq(1000))));
     }
 }

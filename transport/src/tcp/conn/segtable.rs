@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 /// Records a connection's table holds at most: a 1 MiB send buffer in 1,448-byte segments
 /// is 725, and SACK blocks split few of them.
-pub(crate) const MAX_RECORDS: usize = 4096;
+pub const MAX_RECORDS: usize = 4096;
 
 /// One transmission unit in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,7 @@ impl SegTable {
         }
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.segs.is_empty()
     }
