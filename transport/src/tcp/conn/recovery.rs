@@ -190,8 +190,10 @@ impl Tcb {
         }
     }
 
-    /// Arm the tail loss probe (RFC 8985 7.2): two smoothed RTTs after the last send, plus
-    /// a delayed-ACK allowance when one segment is out, if that comes before the RTO.
+    /// Arm the tail loss probe (RFC 8985 7.2): two smoothed RTTs after the last send (and
+    /// 2 ms for timer slack, as Linux adds), plus a delayed-ACK allowance when one segment
+    /// is out, if that comes before the RTO. (A 10 ms floor here cost a 10 ms stall per
+    /// tail loss on a sub-millisecond path: 11.6 s against 3.5 s for 20 MiB at 10% loss.)
     pub(super) fn arm_tlp(&mut self, now: Instant) {
         let Some(srtt) = self.rtt.srtt() else {
             return;
@@ -199,7 +201,7 @@ impl Tcb {
         if !self.tlp_enabled || self.snd_max == self.snd_una || self.tlp_count >= MAX_TLP {
             return;
         }
-        let mut pto = (srtt * 2).max(Duration::from_millis(10));
+        let mut pto = srtt * 2 + Duration::from_millis(2);
         if self.snd_max.since(self.snd_una) <= self.mss {
             pto += Duration::from_millis(40);
         }
