@@ -43,6 +43,13 @@ impl Tcb {
             stats.dupthresh_lost += n as u64;
             return n;
         }
+        if self.sb.sacked_bytes() == 0 && !self.in_recovery {
+            // Only a SACK, or a cumulative ACK of a retransmission (recovery), can deliver
+            // a segment sent after one still outstanding: nothing to look at (the common
+            // case on a clean path, where the table may hold hundreds of records).
+            self.timers.clear(Timer::Reorder);
+            return 0;
+        }
         let segs_sacked = self.sb.sacked_bytes().div_ceil(self.mss.max(1));
         let w = self
             .rack
