@@ -151,7 +151,7 @@ impl Rack {
         let Some(min_rtt) = self.min_rtt else {
             return Duration::ZERO;
         };
-        let w = min_rtt / 4 * u32::from(self.reo_wnd_mult.max(1));
+        let w = (min_rtt / 4).saturating_mul(u32::from(self.reo_wnd_mult.max(1)));
         srtt.map_or(w, |s| w.min(s))
     }
 

@@ -118,10 +118,11 @@ impl SegTable {
             return;
         };
         let len = s.end.since(s.start);
+        // Saturating: the totals are kept exact, but no input may make them panic.
         if s.sacked {
-            self.totals.sacked -= len;
+            self.totals.sacked = self.totals.sacked.saturating_sub(len);
         } else if s.lost {
-            self.totals.lost -= len;
+            self.totals.lost = self.totals.lost.saturating_sub(len);
         }
         s.sacked = sacked;
         s.lost = lost && !sacked;
@@ -222,7 +223,9 @@ impl SegTable {
                 lost: a.lost && b.lost,
             };
         }
-        self.merges += (before - self.segs.len()) as u32;
+        self.merges = self
+            .merges
+            .saturating_add(before.saturating_sub(self.segs.len()) as u32);
         self.recount();
     }
 
