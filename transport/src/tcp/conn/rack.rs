@@ -44,9 +44,11 @@ pub(crate) enum TlpOutcome {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Rack {
-    /// RACK.xmit_ts and RACK.end_seq: the most recently sent segment delivered so far.
+    /// RACK.xmit_ts and RACK.end_seq: the most recently sent segment delivered so far
+    /// (with the table's transmission order in place of RFC 8985's sequence-number tie
+    /// break).
     xmit_ts: Option<Instant>,
-    end_seq: Seq,
+    order: u32,
     /// RACK.rtt: that segment's round trip.
     rtt: Duration,
     /// RACK.min_RTT.
@@ -64,9 +66,9 @@ pub(crate) struct Rack {
     tlp: Option<(Seq, bool)>,
 }
 
-/// RACK_sent_after (RFC 8985 6.2): was (t1, s1) sent after (t2, s2)?
-fn sent_after(t1: Instant, s1: Seq, t2: Instant, s2: Seq) -> bool {
-    t1 > t2 || (t1 == t2 && s1.gt(s2))
+/// RACK_sent_after (RFC 8985 6.2): was (t1, o1) sent after (t2, o2)?
+fn sent_after(t1: Instant, o1: u32, t2: Instant, o2: u32) -> bool {
+    t1 > t2 || (t1 == t2 && o1.wrapping_sub(o2) as i32 > 0)
 }
 
 impl Rack {
@@ -111,10 +113,10 @@ impl Rack {
         }
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         match self.xmit_ts {
-            Some(t) if !sent_after(seg.xmit_ts, seg.end, t, self.end_seq) => {}
+            Some(t) if !sent_after(seg.xmit_ts, seg.order, t, self.order) => {}
             _ => {
                 self.xmit_ts = Some(seg.xmit_ts);
-                self.end_seq = seg.end;
+                self.order = seg.order;
                 self.rtt = rtt;
             }
         }
@@ -167,7 +169,7 @@ impl Rack {
             let Some(s) = table.get(i).copied() else {
                 break;
             };
-            if s.sacked || s.lost || !sent_after(rx, self.end_seq, s.xmit_ts, s.end) {
+            if s.sacked || s.lost || !sent_after(rx, self.order, s.xmit_ts, s.order) {
                 continue;
             }
             let deadline = s.xmit_ts + self.rtt + reo_wnd;
@@ -379,6 +381,24 @@ mod tests {
         assert_eq!((d.lost, d.lost_retransmitted), (1, 1));
         assert_eq!(lost(&sb), [1]);
         assert!(sb.table().get(0).is_some_and(|s| s.retransmitted()));
+    }
+
+    #[test]
+    fn a_retransmission_in_the_same_microsecond_counts_as_sent_later() {
+        // Everything at t0 (a virtual clock that did not move): segment 0 resent after
+        // 1..3 left. RFC 8985's tie break by sequence number would take 2's SACK for proof
+        // that the retransmission of 0 was lost; the transmission order says it left later.
+        let mut sb = Scoreboard::new();
+        for i in 0..4u32 {
+            sb.sent(Seq(i * 1000), Seq(i * 1000 + 1000), t(0));
+        }
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(0), 0, &[(1000, 2000)]);
+        assert_eq!(rack.detect_loss(sb.table_mut(), t(0), ms(0)).lost, 1);
+        sb.sent(Seq(0), Seq(1000), t(0));
+        ack(&mut sb, &mut rack, t(0), 0, &[(1000, 3000)]);
+        assert_eq!(rack.detect_loss(sb.table_mut(), t(0), ms(0)).lost, 0);
+        assert!(lost(&sb).is_empty());
     }
 
     #[test]

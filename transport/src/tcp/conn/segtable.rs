@@ -27,6 +27,10 @@ pub(crate) struct Seg {
     pub end: Seq,
     /// When it last left.
     pub xmit_ts: Instant,
+    /// The table's transmission count when it last left: orders transmissions that share
+    /// a timestamp (RFC 8985 breaks such ties by sequence number, which takes a
+    /// retransmission for older than new data it went out after).
+    pub order: u32,
     /// How many times it left (saturating): more than one is a retransmission.
     pub xmits: u8,
     /// The peer reported holding it (SACK).
@@ -48,6 +52,11 @@ impl Seg {
     }
 }
 
+/// Did `a` leave after `b` (by time, then by the table's transmission order)?
+pub(crate) fn later(a: &Seg, b: &Seg) -> bool {
+    a.xmit_ts > b.xmit_ts || (a.xmit_ts == b.xmit_ts && a.order.wrapping_sub(b.order) as i32 > 0)
+}
+
 /// Byte totals the scoreboard keeps up to date with every change of the table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
@@ -61,6 +70,8 @@ pub(crate) struct Totals {
 pub(crate) struct SegTable {
     segs: VecDeque<Seg>,
     totals: Totals,
+    /// The order the next transmission gets.
+    next_order: u32,
     /// Merges forced by the bound, since the owner last took them.
     merges: u32,
 }
@@ -70,6 +81,7 @@ impl SegTable {
         SegTable {
             segs: VecDeque::new(),
             totals: Totals { sacked: 0, lost: 0 },
+            next_order: 0,
             merges: 0,
         }
     }
@@ -203,7 +215,9 @@ impl SegTable {
             match out.back_mut() {
                 Some(last) if last.same_class(&s) => {
                     last.end = s.end;
-                    last.xmit_ts = last.xmit_ts.max(s.xmit_ts);
+                    if later(&s, last) {
+                        (last.xmit_ts, last.order) = (s.xmit_ts, s.order);
+                    }
                     last.xmits = last.xmits.max(s.xmits);
                 }
                 _ => out.push_back(s),
@@ -214,10 +228,12 @@ impl SegTable {
             let (Some(b), Some(&a)) = (self.segs.remove(1), self.segs.front()) else {
                 return;
             };
+            let last = if later(&b, &a) { b } else { a };
             self.segs[0] = Seg {
                 start: a.start,
                 end: b.end,
-                xmit_ts: a.xmit_ts.max(b.xmit_ts),
+                xmit_ts: last.xmit_ts,
+                order: last.order,
                 xmits: a.xmits.max(b.xmits),
                 sacked: a.sacked && b.sacked,
                 lost: a.lost && b.lost,
@@ -247,11 +263,14 @@ impl SegTable {
         if !start.lt(end) {
             return;
         }
+        let order = self.next_order;
+        self.next_order = order.wrapping_add(1);
         let Some((first, last)) = self.span() else {
             self.segs.push_back(Seg {
                 start,
                 end,
                 xmit_ts: now,
+                order,
                 xmits: 1,
                 sacked: false,
                 lost: false,
@@ -276,6 +295,7 @@ impl SegTable {
                     self.set(i, sacked, false);
                     let s = &mut self.segs[i];
                     s.xmit_ts = now;
+                    s.order = order;
                     s.xmits = s.xmits.saturating_add(1);
                 }
                 i += 1;
@@ -287,6 +307,7 @@ impl SegTable {
                 start: last,
                 end,
                 xmit_ts: now,
+                order,
                 xmits: 1,
                 sacked: false,
                 lost: false,
@@ -299,6 +320,7 @@ impl SegTable {
                 if let Some(b) = self.segs.back_mut() {
                     b.end = end;
                     b.xmit_ts = now;
+                    b.order = order;
                 }
                 self.recount();
             } else {
