@@ -1,5 +1,7 @@
-//! Loss recovery: the SACK scoreboard (RFC 2018), RFC 6675's recovery with its pipe and
-//! NextSeg, the tail loss probe (RFC 8985 7) and fast retransmission of the first segment.
+//! Loss detection and recovery: each ACK into the SACK scoreboard (RFC 2018,
+//! `scoreboard.rs`, on the table of sent segments), RACK (RFC 8985, `rack.rs`) or RFC 6675's
+//! DupThresh marking what is lost, RFC 6675's recovery with its pipe and NextSeg, the tail
+//! loss probe (RFC 8985 7), and NewReno's retransmission of the first segment.
 
 use super::scoreboard::AckInfo;
 use super::*;
