@@ -2055,29 +2055,33 @@ mod tail_loss_probe {
         n.send(c.h, b"hello");
         let first = n.only();
         let t0 = n.now;
-        // PTO = 2 * SRTT + 40 ms (one segment out: room for a delayed ACK) = 240 ms,
-        // earlier than the RTO (300 ms).
-        n.advance_to(t0 + ms(239));
+        // PTO = 2 * SRTT + 2 ms + 40 ms (one segment out: room for a delayed ACK) =
+        // 242 ms, earlier than the RTO (300 ms).
+        n.advance_to(t0 + ms(241));
         n.nothing();
-        n.advance_to(t0 + ms(240));
+        n.advance_to(t0 + ms(242));
         let p = n.only();
         p.expect(ACK, c.snd, c.rcv);
         assert_eq!(p.data, first.data);
         assert_eq!(n.stats().loss_probes, 1);
         assert_eq!(n.stats().timeouts, 0);
-        // One more probe a PTO later (its ACK may have been lost), then no more: the RTO
-        // (armed 300 ms after the first probe) follows.
-        n.advance_to(t0 + ms(479));
+        // Two more probes a PTO apart (a probe, or its ACK, may be lost, and a peer delays
+        // its ACK of a lone segment), then no more: the RTO (re-armed 300 ms after the
+        // last probe) follows.
+        n.advance_to(t0 + ms(483));
         n.nothing();
-        n.advance_to(t0 + ms(480));
+        n.advance_to(t0 + ms(484));
         n.only().expect(ACK, c.snd, c.rcv);
         assert_eq!(n.stats().loss_probes, 2);
-        n.advance_to(t0 + ms(480) + ms(299));
+        n.advance_to(t0 + ms(726));
+        n.only().expect(ACK, c.snd, c.rcv);
+        assert_eq!(n.stats().loss_probes, 3);
+        n.advance_to(t0 + ms(726) + ms(299));
         n.nothing();
-        n.advance_to(t0 + ms(480) + ms(300));
+        n.advance_to(t0 + ms(726) + ms(300));
         n.only().expect(ACK | PSH, c.snd, c.rcv);
         assert_eq!(n.stats().timeouts, 1);
-        assert_eq!(n.stats().loss_probes, 2);
+        assert_eq!(n.stats().loss_probes, 3);
     }
 
     /// The peer SACKs the probe (the last segment) while an earlier one is missing: the
@@ -2096,10 +2100,16 @@ mod tail_loss_probe {
         let sent = n.take();
         assert_eq!(sent.len(), 2);
         let t0 = n.now;
-        n.advance_to(t0 + ms(200));
+        // PTO = 2 * SRTT + 2 ms.
+        n.advance_to(t0 + ms(201));
+        n.nothing();
+        n.advance_to(t0 + ms(202));
         let p = n.only();
         assert_eq!(p.r.seq, c.snd + mss, "the probe is the last segment");
-        // The first segment was lost; the second (and its probe copy) arrived.
+        // The first segment was lost; the second (and its probe copy) arrived: the SACK
+        // comes a round trip after the probe, and RACK (RFC 8985) finds the first segment,
+        // sent long before the SACKed probe, lost.
+        n.advance_to(t0 + ms(302));
         let mut ack = seg(ACK, c.rcv, c.snd, 65_535);
         ack.sack[0] = (c.snd + mss, c.snd + 2 * mss);
         ack.sack_count = 1;

@@ -274,6 +274,11 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         sack_reneging,
         loss_probes,
         lost_retransmits,
+        rack_lost,
+        rack_reo_timeouts,
+        dupthresh_lost,
+        tlp_recoveries,
+        seg_table_merges,
         orphans_dropped,
         syncookies_sent,
         syncookies_recv,
@@ -324,6 +329,11 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("sack_reneging", sack_reneging),
         ("loss_probes", loss_probes),
         ("lost_retransmits", lost_retransmits),
+        ("rack_lost", rack_lost),
+        ("rack_reo_timeouts", rack_reo_timeouts),
+        ("dupthresh_lost", dupthresh_lost),
+        ("tlp_recoveries", tlp_recoveries),
+        ("seg_table_merges", seg_table_merges),
         ("orphans_dropped", orphans_dropped),
         ("syncookies_sent", syncookies_sent),
         ("syncookies_recv", syncookies_recv),
@@ -356,7 +366,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 48] = [
+        let fields: [&mut u64; 53] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -395,6 +405,11 @@ mod tests {
             &mut t.sack_reneging,
             &mut t.loss_probes,
             &mut t.lost_retransmits,
+            &mut t.rack_lost,
+            &mut t.rack_reo_timeouts,
+            &mut t.dupthresh_lost,
+            &mut t.tlp_recoveries,
+            &mut t.seg_table_merges,
             &mut t.orphans_dropped,
             &mut t.syncookies_sent,
             &mut t.syncookies_recv,
@@ -410,13 +425,13 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 48);
+        assert_eq!(pairs.len(), 53);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..148).collect::<Vec<u64>>());
+        assert_eq!(values, (100..153).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 48, "names are unique");
+        assert_eq!(names.len(), 53, "names are unique");
     }
 }

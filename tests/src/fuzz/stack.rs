@@ -262,6 +262,7 @@ impl World {
             max_time_wait: 8,
             challenge_acks_per_sec: 100,
             tail_loss_probe: u.arbitrary()?,
+            rack: u.arbitrary()?,
             ..TcpConfig::default()
         };
         let secret: u64 = u.arbitrary()?;
@@ -1113,8 +1114,9 @@ impl World {
                     ctx()
                 );
                 assert!(
-                    c.sack_ranges <= 64,
-                    "SACK scoreboard over its cap, {}",
+                    c.seg_records <= transport::tcp::SEG_TABLE_MAX
+                        && c.sack_ranges <= c.seg_records,
+                    "table of sent segments over its cap, {}",
                     ctx()
                 );
                 let now = Seen {

@@ -28,7 +28,7 @@ pub use api::{Outstanding, Undelivered};
 pub use congestion::{Algorithm as CongestionAlgorithm, UnknownAlgorithm};
 #[doc(hidden)]
 pub use conn::TcbProbe;
-pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_RANGES, ORPHAN_PROBES, TSO_MAX};
+pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_RANGES, ORPHAN_PROBES, SEG_TABLE_MAX, TSO_MAX};
 #[doc(hidden)]
 pub use inspect::{ListenerProbe, TcpProbe};
 pub use seq::Seq;
@@ -84,6 +84,9 @@ pub struct TcpConfig {
     /// Send a tail loss probe (RFC 8985 7) before a retransmission timeout (Linux:
     /// `tcp_early_retrans`); tests of the bare RTO machinery turn it off.
     pub tail_loss_probe: bool,
+    /// RACK (RFC 8985) marks segments lost by their send times (the default, as on Linux);
+    /// false leaves it to RFC 6675's DupThresh rule alone, for comparison.
+    pub rack: bool,
     /// Timestamps (RFC 7323): offered on active opens, answered when a peer offers them;
     /// RTT measurement from their echoes and PAWS.
     pub timestamps: bool,
@@ -115,6 +118,7 @@ impl Default for TcpConfig {
             challenge_acks_per_sec: 1000,
             invalid_ratelimit: Duration::from_millis(500),
             tail_loss_probe: true,
+            rack: true,
             timestamps: true,
             congestion: CongestionAlgorithm::Cubic,
         }
@@ -173,6 +177,16 @@ pub struct TcpStats {
     pub loss_probes: u64,
     /// Retransmissions found lost (data sent after them was SACKed) and sent again.
     pub lost_retransmits: u64,
+    /// Segments RACK marked lost (RFC 8985), those it marked when its reordering timer
+    /// fired, and those RFC 6675's DupThresh rule marked (RACK off).
+    pub rack_lost: u64,
+    pub rack_reo_timeouts: u64,
+    pub dupthresh_lost: u64,
+    /// Tail loss probes that repaired a lost segment (the congestion window answered).
+    pub tlp_recoveries: u64,
+    /// Records of the table of sent segments merged because it was full (coarser send
+    /// times and SACK marks; never wrong data).
+    pub seg_table_merges: u64,
     /// Orphans dropped after their zero-window probes went unheeded.
     pub orphans_dropped: u64,
     /// SYN cookies sent (SYN queue full), ACKs with a valid cookie that made a connection,

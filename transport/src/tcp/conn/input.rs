@@ -2,6 +2,8 @@
 //! defences, the ACK field (new data acknowledged, duplicate ACKs, window updates) and the
 //! FIN.
 
+use super::rack::TlpOutcome;
+use super::scoreboard::AckInfo;
 use super::*;
 
 impl Tcb {
@@ -534,9 +536,13 @@ impl Tcb {
         };
         let wnd = usize::from(seg.window) << shift;
         let outstanding = self.snd_max != self.snd_una;
-        if self.sack_ok {
-            self.sack_update(seg, ack);
-        }
+        let info = if self.sack_ok {
+            self.sack_update(seg, ack, now)
+        } else {
+            AckInfo::default()
+        };
+        let was_in_recovery = self.in_recovery;
+        let mut dup = false;
         if ack.gt(self.snd_una) {
             self.new_ack(cfg, ack, tx, stats, now);
         } else if ack == self.snd_una
@@ -545,36 +551,37 @@ impl Tcb {
             && !seg.has(flags::FIN)
             && wnd == self.snd_wnd
         {
+            dup = true;
             self.dup_ack(cfg, tx, stats, now);
         }
-        if self.in_recovery
-            && ack == self.snd_una
-            && self
-                .una_rtx_high
-                .is_some_and(|h| self.sacked.last().is_some_and(|&(_, top)| top.gt(h)))
-        {
-            // Lost retransmission (as RACK, RFC 8985, would conclude): data sent after
-            // our retransmission of SND.UNA arrived, the retransmission did not. Walk the
-            // holes again.
-            self.una_rtx_high = None;
-            self.rtx_next = self.snd_una;
-            stats.lost_retransmits += 1;
-        }
-        if self.sacked.first().is_some_and(|&(l, _)| l == self.snd_una) {
-            // The peer acknowledges up to data it said it held: it reneged (RFC 2018 8).
-            // Forget the scoreboard; everything unacknowledged may need sending again.
-            self.sacked.clear();
-            stats.sack_reneging += 1;
+        if self.sack_ok {
+            if self.sb.check_reneging(self.snd_una) {
+                // The peer acknowledges up to data it said it held: it reneged (RFC 2018
+                // 8). Everything unacknowledged may need sending again.
+                stats.sack_reneging += 1;
+            }
+            let left_recovery = was_in_recovery && !self.in_recovery;
+            self.rack
+                .update_reo_wnd(info.dsack, self.snd_una, self.snd_max, left_recovery);
+            let outcome = self
+                .rack
+                .tlp_on_ack(ack, info.dsack, seg.sack_count > 0, dup);
+            if outcome == TlpOutcome::Repaired && !self.in_recovery {
+                // RFC 8985 7.4.2: the probe repaired a lost segment; the congestion
+                // window answers for the loss (a congestion event whose recovery is over).
+                stats.tlp_recoveries += 1;
+                let cwnd = self.cc.cwnd();
+                self.cc.on_congestion_event(cwnd, self.mss, now);
+                self.cc.on_recovery_end(self.mss, now);
+            }
+            self.detect_losses(stats, now);
         }
         if self.in_recovery && ack == self.snd_una {
             // The probe timer measures from the last ACK.
             self.timers.clear(Timer::Tlp);
             self.arm_tlp(now);
         }
-        if self.sack_ok && !self.in_recovery && self.sack_loss_detected() {
-            // RFC 6675 IsLost(SND.UNA): three segments' worth SACKed above it.
-            self.enter_sack_recovery(tx, stats, now);
-        }
+        self.recover_if_lost(tx, stats, now);
         // Window update (RFC 9293 3.10.7.4): only from a segment not older than the last.
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
             if wnd > self.snd_wnd {
@@ -640,7 +647,9 @@ impl Tcb {
         self.timers.clear(Timer::Tlp);
         self.tlp_count = 0;
         self.arm_tlp(now);
-        self.una_rtx_high = None;
+        if self.snd_una == self.snd_max {
+            self.timers.clear(Timer::Reorder);
+        }
         // Congestion control.
         if self.in_recovery && self.sack_ok {
             if ack.ge(self.recover) {
@@ -654,9 +663,6 @@ impl Tcb {
             } else if self.rto_recovery && self.cc.cwnd() < self.cc.ssthresh() {
                 // Slow start after a timeout.
                 self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
-            }
-            if self.rtx_next.lt(self.snd_una) {
-                self.rtx_next = self.snd_una;
             }
         } else if self.in_recovery {
             if ack.ge(self.recover) {
@@ -704,7 +710,13 @@ impl Tcb {
         stats.dup_acks += 1;
         self.dupacks += 1;
         if self.sack_ok {
-            if !self.in_recovery && self.dupacks == 3 && self.snd_una.gt(self.recover) {
+            // RFC 6675's DupThresh, unless RACK has SACK information to go by (it takes
+            // three SACKed segments as loss itself, but tolerates reordering it has seen).
+            if !self.in_recovery
+                && self.dupacks == 3
+                && self.snd_una.gt(self.recover)
+                && (!self.rack_enabled || self.sb.sacked_bytes() == 0)
+            {
                 self.enter_sack_recovery(tx, stats, now);
             }
         } else if self.in_recovery {

@@ -29,18 +29,26 @@ mod input;
 mod options;
 mod output;
 mod probe;
+mod rack;
 mod recovery;
 mod recv;
 mod rtt;
 mod rxring;
+mod scoreboard;
+mod segtable;
 mod timers;
 
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
 
+use rack::Rack;
+use scoreboard::Scoreboard;
+
 pub use output::send_repr;
 #[doc(hidden)]
 pub use probe::TcbProbe;
+/// The most records a connection's table of sent segments holds.
+pub use segtable::MAX_RECORDS as SEG_TABLE_MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
@@ -177,12 +185,13 @@ pub struct Tcb {
     ooo_fin: Option<u64>,
     /// Both ends offered SACK (RFC 2018): our ACKs report the out-of-order ranges.
     sack_ok: bool,
-    /// The SACK scoreboard: ranges above SND.UNA the peer holds, sorted and merged.
-    sacked: Vec<(Seq, Seq)>,
-    /// In SACK recovery: where the search for the next hole to retransmit resumes.
-    rtx_next: Seq,
-    /// The recovery under way began with a retransmission timeout (slow start through
-    /// it, and the tail beyond the last SACKed byte counts as lost too).
+    /// The SACK scoreboard on the table of segments in flight (kept when SACK is on).
+    sb: Scoreboard,
+    /// RACK-TLP's state (RFC 8985); `rack_enabled` false leaves loss marking to RFC
+    /// 6675's DupThresh rule.
+    rack: Rack,
+    rack_enabled: bool,
+    /// The recovery under way began with a retransmission timeout (slow start through it).
     rto_recovery: bool,
     /// Send one segment now whatever silly-window avoidance and Nagle say (persist's
     /// override), and also beyond the peer's window (a timeout's retransmission).
@@ -226,9 +235,6 @@ pub struct Tcb {
     tlp_enabled: bool,
     /// Probes sent since SND.UNA last advanced.
     tlp_count: u32,
-    /// SND.MAX when the segment at SND.UNA was last retransmitted: once data sent after
-    /// that is SACKed while SND.UNA stays put, the retransmission was lost too.
-    una_rtx_high: Option<Seq>,
     /// The application has let go (set by the owner): zero-window probing is bounded.
     pub orphan: bool,
     /// Zero-window probes answered with a window still closed, in a row.
@@ -313,8 +319,9 @@ impl Tcb {
             rx: rxring::RxRing::new(0),
             ooo_fin: None,
             sack_ok: false,
-            sacked: Vec::new(),
-            rtx_next: iss,
+            sb: Scoreboard::new(),
+            rack: Rack::new(),
+            rack_enabled: cfg.rack,
             rto_recovery: false,
             force_sws: false,
             force_window: false,
@@ -336,7 +343,6 @@ impl Tcb {
             persist_interval: Duration::ZERO,
             tlp_enabled: cfg.tail_loss_probe,
             tlp_count: 0,
-            una_rtx_high: None,
             orphan: false,
             persist_probes: 0,
             stalled_since: None,
@@ -496,6 +502,7 @@ impl Tcb {
     fn close_now(&mut self) {
         self.set_state(State::Closed);
         self.timers.clear_all();
+        self.sb.clear();
         self.wake = true;
     }
 
@@ -675,10 +682,13 @@ impl Tcb {
 /// The initial window in segments (RFC 6928), also the idle restart's ceiling.
 const INITIAL_WINDOW_SEGMENTS: usize = 10;
 
-/// Loss probes before the RTO takes over. RFC 8985 sends one; a second one, two PTOs
-/// later, covers the probe's own ACK being lost, which on a lossy link otherwise costs a
-/// whole (200 ms or backed-off) RTO.
-const MAX_TLP: u32 = 2;
+/// Loss probes before the RTO takes over. RFC 8985 sends one. On the lossy benchmark
+/// (scripts/bench-tcp-loss.sh, 10% loss each way, medians of 5) one probe took 46 s for
+/// 20 MiB with ~160 RTOs, two 9.5 s (~26 RTOs), three 3.7 s (~6), four 3.1 s (~3): a lone
+/// new-data probe is often answered by the peer's delayed ACK (up to 200 ms on Linux, as
+/// long as our RTO) and a probe or its ACK is lost one time in five; the third probe costs
+/// one segment and two PTOs.
+const MAX_TLP: u32 = 3;
 
 /// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
 pub const ORPHAN_PROBES: u32 = 8;

@@ -94,7 +94,7 @@ impl Tcb {
             // What was sent at the old size is lost: send it again now, from SND.UNA.
             self.rtt_sample = None;
             if self.in_recovery && self.sack_ok {
-                self.rtx_next = self.snd_una;
+                self.sb.mark_all_lost();
             } else {
                 self.snd_nxt = self.snd_base;
             }

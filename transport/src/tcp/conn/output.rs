@@ -171,6 +171,12 @@ impl Tcb {
             if len > 0 {
                 self.last_data_sent = Some(now);
             }
+            let used = len + usize::from(fl & flags::FIN != 0);
+            if self.sack_ok && used > 0 {
+                // Into the table of segments in flight (RACK's send times, the
+                // scoreboard's records).
+                self.sb.sent(seq, seq + used, now);
+            }
         } else {
             stats.send_failures += 1;
         }

@@ -31,7 +31,9 @@ pub struct TcbProbe {
     pub ooo_bytes: usize,
     /// The out-of-order bytes, counted again from the ranges.
     pub ooo_bytes_counted: usize,
+    /// SACKed records in the table of segments in flight, and all its records.
     pub sack_ranges: usize,
+    pub seg_records: usize,
     pub mss: usize,
     pub cwnd: usize,
 }
@@ -56,7 +58,8 @@ impl Tcb {
             ooo_ranges: self.rx.ooo_ranges(),
             ooo_bytes: self.rx.ooo_bytes(),
             ooo_bytes_counted: self.rx.ooo_bytes_counted(),
-            sack_ranges: self.sacked.len(),
+            sack_ranges: self.sb.table().iter().filter(|s| s.sacked).count(),
+            seg_records: self.sb.table().len(),
             mss: self.mss,
             cwnd: self.cc.cwnd(),
         }

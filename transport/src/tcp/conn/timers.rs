@@ -9,6 +9,9 @@ pub(super) enum Timer {
     TimeWait,
     /// Retransmission timeout (RFC 6298).
     Rtx,
+    /// RACK's reordering timer (RFC 8985 6.2 step 5): a segment not yet past its
+    /// reordering window is checked again then.
+    Reorder,
     /// Tail loss probe (RFC 8985 7): fires before the RTO when ACKs stop coming.
     Tlp,
     Persist,
@@ -16,7 +19,7 @@ pub(super) enum Timer {
     DelayedAck,
 }
 
-const TIMERS: usize = 6;
+const TIMERS: usize = 7;
 
 /// The deadlines of a connection's timers, one slot per [`Timer`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -76,6 +79,9 @@ impl Tcb {
             if self.state == State::Closed {
                 return;
             }
+        }
+        if self.timers.take_due(Timer::Reorder, now) {
+            self.on_reorder_timer(tx, stats, now);
         }
         if self.timers.take_due(Timer::Tlp, now) {
             self.on_tlp(stats, tx, now);
@@ -155,8 +161,19 @@ impl Tcb {
                     // slow start. A receiver that reneged is caught in `process_ack`.
                     self.in_recovery = true;
                     self.rto_recovery = true;
-                    self.rtx_next = self.snd_una;
-                    self.sack_send(tx, stats, now);
+                    self.timers.clear(Timer::Reorder);
+                    self.rack.on_rto();
+                    if self.rack_enabled {
+                        // RFC 8985 6.3: the first segment, and whatever RACK's deadline
+                        // has passed for.
+                        let segs = self.sb.sacked_bytes().div_ceil(self.mss.max(1));
+                        let w = self.rack.reo_wnd(true, segs, self.rtt.srtt());
+                        let una = self.snd_una;
+                        self.rack.mark_lost_on_rto(self.sb.table_mut(), una, now, w);
+                    } else {
+                        self.sb.mark_all_lost();
+                    }
+                    self.sack_send_inner(tx, stats, now, true);
                     if !self.timers.is_set(Timer::Rtx) {
                         self.timers.set(Timer::Rtx, now + self.rtt.rto());
                     }
