@@ -34,6 +34,9 @@ PROFILES=${PROFILES:-"reorder5 reorder10 delay"}
 SIZE_MB=${SIZE_MB:-20}
 LIMIT=${LIMIT:-300}
 OFFLOAD=${OFFLOAD:-0}
+# The kernel's largest receive buffer (tcp_rmem's third field): its window grows to about
+# half of it. 32 MB by default, so it is never the limit.
+KERNEL_RMEM_MAX=${KERNEL_RMEM_MAX:-33554432}
 
 spec_of() {
     case "$1" in
@@ -135,7 +138,7 @@ start_stack() {
     ip netns exec "$ns" ip link set lo up
     ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1 \
         net.ipv6.conf.all.disable_ipv6=1 \
-        net.ipv4.tcp_rmem="4096 131072 33554432" net.ipv4.tcp_wmem="4096 16384 33554432"
+        net.ipv4.tcp_rmem="4096 131072 $KERNEL_RMEM_MAX" net.ipv4.tcp_wmem="4096 16384 33554432"
     mkfifo "$tmp/in"
     # shellcheck disable=SC2086
     ip netns exec "$ns" "$bin" $offload_flag --linger 2 --fault "$spec" \
