@@ -246,7 +246,13 @@ for p in $PROFILES; do
     ma=$(printf '%s\n' "${as[@]}" | median)
     mb=$(printf '%s\n' "${bs[@]}" | median)
     mr=$(printf '%s\n' "${ratios[@]}" | median)
-    line="$name: median stack sender ${ma} s, kernel sender ${mb} s, ratio (median of runs) $mr, failed transfers $stalls"
+    tput=
+    if [ "$ma" != - ] && [ "$mb" != - ]; then
+        ta=$(echo "scale=1; $size * 8 / $ma / 1000000" | bc)
+        tb=$(echo "scale=1; $size * 8 / $mb / 1000000" | bc)
+        tput=" (stack->kernel $ta Mbit/s, kernel->stack $tb Mbit/s)"
+    fi
+    line="$name: median stack sender ${ma} s, kernel sender ${mb} s$tput, time ratio stack/kernel (median of runs) $mr, failed transfers $stalls"
     echo "$line"
     summary+=("$line")
 done
