@@ -49,8 +49,13 @@ spec_of() {
 }
 for p in $PROFILES; do spec_of "$p" >/dev/null; done
 
-cargo build --release --bins -q
-bin=${CARGO_TARGET_DIR:-target}/release/tapip
+# TAPIP_BIN=PATH measures another build of the shell (e.g. of another branch) instead.
+if [ -n "${TAPIP_BIN:-}" ]; then
+    bin=$TAPIP_BIN
+else
+    cargo build --release --bins -q
+    bin=${CARGO_TARGET_DIR:-target}/release/tapip
+fi
 offload_flag=--no-offload
 [ "$OFFLOAD" = 1 ] && offload_flag=
 tmp=$(mktemp -d /tmp/tapip-bench-lossy.XXXXXX)
