@@ -12,15 +12,23 @@
 //!   most [`REORDER_HOLD`] if no next frame comes).
 //!
 //! The transmit path is untouched unless [`FaultConfig::tx_loss`] is set, which drops outgoing
-//! frames (the send still reports success, as a frame lost on the wire would).
+//! frames (the send still reports success, as a frame lost on the wire would), or
+//! [`FaultConfig::both_ways`] is, which applies the same five faults with the same rates to
+//! the frames the stack sends: a link impaired alike in both directions, so a sender on either
+//! side meets the same loss, delay and reordering on its data and on its ACKs. Sent frames that
+//! are held (delayed, duplicate copies, reordered) are written by a thread of the injector's
+//! own when their time comes; it starts with the first configuration that can hold a sent
+//! frame and ends when the injector is dropped. Corruption of a sent frame is applied only to
+//! plain frames: one whose checksum or segmentation the device completes would be repaired
+//! (or cut into several) after the flip.
 //!
-//! Decisions come from a small seeded PRNG (splitmix64) that draws the same number of values
-//! for every frame, so which frames are dropped, corrupted, duplicated, delayed or reordered is
-//! a deterministic function of [`FaultConfig::seed`] and the sequence of frames. Only the
-//! moment a held frame is released depends on the clock.
+//! Decisions come from small seeded PRNGs (splitmix64, one stream per direction) that draw
+//! the same number of values for every frame, so which frames are dropped, corrupted,
+//! duplicated, delayed or reordered is a deterministic function of [`FaultConfig::seed`] and
+//! the sequence of frames. Only the moment a held frame is released depends on the clock.
 //!
-//! Held frames (delayed, duplicated, reordered) wait in a queue bounded by [`HOLD_CAPACITY`];
-//! a frame that does not fit is dropped and counted both as `dropped` and `overflow`.
+//! Held frames wait in a queue per direction bounded by [`HOLD_CAPACITY`]; a frame that does
+//! not fit is dropped and counted both as dropped and as overflow.
 
 mod spec;
 
@@ -28,13 +36,15 @@ pub use spec::FaultSpecError;
 
 use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Most frames held back at once (delayed, duplicate copies, reordered).
+/// Most frames held back at once in each direction (delayed, duplicate copies, reordered).
 pub const HOLD_CAPACITY: usize = 1024;
 
 /// Longest a reordered frame waits for a next frame to overtake it.
@@ -47,7 +57,8 @@ const PROTECTED_PREFIX: usize = crate::device::ETHERNET_HEADER_LEN;
 /// (a transparent wrapper).
 ///
 /// Parses from and prints as the CLI spec format, e.g.
-/// `loss=0.1,dup=0.05,reorder=0.02,delay=5ms,jitter=2ms,corrupt=0.01,seed=42,txloss=0.01`.
+/// `loss=0.1,dup=0.05,reorder=0.02,delay=5ms,jitter=2ms,corrupt=0.01,seed=42,txloss=0.01`
+/// (and `dir=both` for [`FaultConfig::both_ways`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FaultConfig {
     /// Seed of the PRNG that makes every decision.
@@ -66,6 +77,10 @@ pub struct FaultConfig {
     pub corrupt: f64,
     /// Probability that a sent frame is silently dropped.
     pub tx_loss: f64,
+    /// Apply loss, corruption, duplication, delay and reordering with the same rates to the
+    /// frames sent too (`dir=both`), each direction with its own PRNG stream. `tx_loss`, if
+    /// set, drops sent frames in addition.
+    pub both_ways: bool,
 }
 
 impl FaultConfig {
@@ -79,6 +94,15 @@ impl FaultConfig {
             && s.tx_loss == 0.0
             && s.delay.is_zero()
             && s.delay_jitter.is_zero()
+    }
+
+    /// Can a sent frame be held back (so the transmit thread is needed)?
+    fn holds_sent_frames(&self) -> bool {
+        self.both_ways
+            && (self.duplicate > 0.0
+                || self.reorder > 0.0
+                || !self.delay.is_zero()
+                || !self.delay_jitter.is_zero())
     }
 
     /// A copy with every rate forced into `0.0..=1.0` (NaN becomes 0), so a config built in
@@ -179,14 +203,28 @@ pub struct FaultStats {
     pub delayed: u64,
     /// Frames with one bit flipped.
     pub corrupted: u64,
-    /// Sent frames passed on to the inner device.
+    /// Sent frames passed on to the inner device (duplicate copies included).
     pub tx_passed: u64,
-    /// Sent frames dropped by `tx_loss`.
+    /// Sent frames never passed on: `tx_loss`, the loss rate (with `both_ways`), a full
+    /// hold queue, or an error of the inner device when a held frame was written.
     pub tx_dropped: u64,
+    /// The part of `tx_dropped` chosen by `tx_loss` or the loss rate.
+    pub tx_lost: u64,
+    /// The part of `tx_dropped` caused by a full hold queue.
+    pub tx_overflow: u64,
+    /// Sent frames written a second time.
+    pub tx_duplicated: u64,
+    /// Sent frames held back behind the next one.
+    pub tx_reordered: u64,
+    /// Sent frames held for `delay` + jitter.
+    pub tx_delayed: u64,
+    /// Sent frames with one bit flipped.
+    pub tx_corrupted: u64,
 }
 
+/// The counters of one direction.
 #[derive(Default)]
-struct Counters {
+struct DirCounters {
     received: AtomicU64,
     passed: AtomicU64,
     dropped: AtomicU64,
@@ -196,8 +234,12 @@ struct Counters {
     reordered: AtomicU64,
     delayed: AtomicU64,
     corrupted: AtomicU64,
-    tx_passed: AtomicU64,
-    tx_dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Counters {
+    rx: DirCounters,
+    tx: DirCounters,
 }
 
 fn bump(c: &AtomicU64) {
@@ -207,46 +249,58 @@ fn bump(c: &AtomicU64) {
 impl Counters {
     fn snapshot(&self) -> FaultStats {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (rx, tx) = (&self.rx, &self.tx);
         FaultStats {
-            received: g(&self.received),
-            passed: g(&self.passed),
-            dropped: g(&self.dropped),
-            lost: g(&self.lost),
-            overflow: g(&self.overflow),
-            duplicated: g(&self.duplicated),
-            reordered: g(&self.reordered),
-            delayed: g(&self.delayed),
-            corrupted: g(&self.corrupted),
-            tx_passed: g(&self.tx_passed),
-            tx_dropped: g(&self.tx_dropped),
+            received: g(&rx.received),
+            passed: g(&rx.passed),
+            dropped: g(&rx.dropped),
+            lost: g(&rx.lost),
+            overflow: g(&rx.overflow),
+            duplicated: g(&rx.duplicated),
+            reordered: g(&rx.reordered),
+            delayed: g(&rx.delayed),
+            corrupted: g(&rx.corrupted),
+            tx_passed: g(&tx.passed),
+            tx_dropped: g(&tx.dropped),
+            tx_lost: g(&tx.lost),
+            tx_overflow: g(&tx.overflow),
+            tx_duplicated: g(&tx.duplicated),
+            tx_reordered: g(&tx.reordered),
+            tx_delayed: g(&tx.delayed),
+            tx_corrupted: g(&tx.corrupted),
         }
     }
 }
 
+/// A frame held back, with the offload metadata it is to be sent with (received frames are
+/// plain: the inner device completed their checksums).
+struct Held {
+    frame: Vec<u8>,
+    meta: FrameMeta,
+}
+
 /// A frame (and possibly its duplicate) waiting for the next frame to overtake it.
 struct Parked {
-    frames: Vec<Vec<u8>>,
+    frames: Vec<Held>,
     /// When it would have been delivered had it not been reordered.
     due: Instant,
     /// When it is released even if no next frame has come.
     deadline: Instant,
 }
 
-/// Receive-side state, behind one lock.
-struct RxState {
-    cfg: FaultConfig,
+/// One direction's faults: its PRNG stream and the frames it holds.
+struct Lane {
     rng: SplitMix64,
     /// Frames waiting for delivery, by (due time, arrival sequence).
-    queue: BTreeMap<(Instant, u64), Vec<u8>>,
+    queue: BTreeMap<(Instant, u64), Held>,
     next_seq: u64,
     parked: Option<Parked>,
 }
 
-impl RxState {
-    fn new(cfg: FaultConfig) -> RxState {
-        RxState {
-            rng: SplitMix64::new(cfg.seed),
-            cfg,
+impl Lane {
+    fn new(seed: u64) -> Lane {
+        Lane {
+            rng: SplitMix64::new(seed),
             queue: BTreeMap::new(),
             next_seq: 0,
             parked: None,
@@ -258,27 +312,27 @@ impl RxState {
     }
 
     /// Queue a frame for delivery at `due`; `false` (and counted as a drop) when full.
-    fn enqueue(&mut self, due: Instant, frame: Vec<u8>, c: &Counters) -> bool {
+    fn enqueue(&mut self, due: Instant, held: Held, c: &DirCounters) -> bool {
         if self.held() >= HOLD_CAPACITY {
             bump(&c.dropped);
             bump(&c.overflow);
             return false;
         }
-        self.queue.insert((due, self.next_seq), frame);
+        self.queue.insert((due, self.next_seq), held);
         self.next_seq = self.next_seq.wrapping_add(1);
         true
     }
 
     /// The earliest held frame whose time has come.
-    fn pop_due(&mut self, now: Instant) -> Option<Vec<u8>> {
+    fn pop_due(&mut self, now: Instant) -> Option<Held> {
         let (&(due, _), _) = self.queue.first_key_value()?;
         if due > now {
             return None;
         }
-        self.queue.pop_first().map(|(_, frame)| frame)
+        self.queue.pop_first().map(|(_, held)| held)
     }
 
-    /// When `recv` must look at the queue again, if anything is held.
+    /// When the queue must be looked at again, if anything is held.
     fn next_wake(&self) -> Option<Instant> {
         let queued = self.queue.first_key_value().map(|(&(due, _), _)| due);
         let parked = self.parked.as_ref().map(|p| p.deadline);
@@ -289,31 +343,37 @@ impl RxState {
     }
 
     /// Move the parked frame into the queue, to be delivered no earlier than `after`.
-    fn release_parked(&mut self, after: Instant, c: &Counters) {
+    fn release_parked(&mut self, after: Instant, c: &DirCounters) {
         if let Some(p) = self.parked.take() {
             let due = p.due.max(after);
-            for frame in p.frames {
+            for held in p.frames {
                 // Room was reserved when it was parked, so this only fails if the queue
                 // filled meanwhile; then it is counted as overflow like any other frame.
-                self.enqueue(due, frame, c);
+                self.enqueue(due, held, c);
             }
         }
     }
 
-    /// Called when the inner device had nothing: a parked frame past its deadline stops
-    /// waiting for a next frame.
-    fn expire_parked(&mut self, now: Instant, c: &Counters) {
+    /// A parked frame past its deadline stops waiting for a next frame.
+    fn expire_parked(&mut self, now: Instant, c: &DirCounters) {
         if self.parked.as_ref().is_some_and(|p| p.deadline <= now) {
             self.release_parked(now, c);
         }
     }
 
-    /// Apply the faults to a frame just received into `frame`. `true` means deliver it from
-    /// `frame` right now; `false` means it was dropped or queued.
-    fn process(&mut self, frame: &mut [u8], now: Instant, c: &Counters) -> bool {
-        bump(&c.received);
+    /// Apply the faults of `cfg` to a frame just received (or sent) in `frame`. `true` means
+    /// pass it on from `frame` right now; `false` means it was dropped or queued.
+    /// `may_corrupt`: flipping a bit would stay detectable (see the module docs).
+    fn process(
+        &mut self,
+        cfg: &FaultConfig,
+        frame: &mut [u8],
+        meta: &FrameMeta,
+        may_corrupt: bool,
+        now: Instant,
+        c: &DirCounters,
+    ) -> bool {
         let d = FrameDraws::draw(&mut self.rng);
-        let cfg = &self.cfg;
 
         if hit(d.loss, cfg.loss) {
             bump(&c.dropped);
@@ -321,7 +381,7 @@ impl RxState {
             return false;
         }
 
-        if hit(d.corrupt, cfg.corrupt) && frame.len() > PROTECTED_PREFIX {
+        if may_corrupt && hit(d.corrupt, cfg.corrupt) && frame.len() > PROTECTED_PREFIX {
             let span = (frame.len() - PROTECTED_PREFIX) as u64;
             let index = PROTECTED_PREFIX + ((d.corrupt_where >> 3) % span) as usize;
             let bit = (d.corrupt_where & 7) as u32;
@@ -333,6 +393,10 @@ impl RxState {
 
         let duplicate = hit(d.duplicate, cfg.duplicate);
         let copies = if duplicate { 2 } else { 1 };
+        let held = || Held {
+            frame: frame.to_vec(),
+            meta: *meta,
+        };
 
         let jitter_nanos = u64::try_from(cfg.delay_jitter.as_nanos()).unwrap_or(u64::MAX);
         let jitter = match jitter_nanos.checked_add(1) {
@@ -360,7 +424,7 @@ impl RxState {
             }
             bump(&c.reordered);
             self.parked = Some(Parked {
-                frames: vec![frame.to_vec(); copies],
+                frames: (0..copies).map(|_| held()).collect(),
                 due,
                 deadline: due.checked_add(REORDER_HOLD).unwrap_or(due),
             });
@@ -372,55 +436,166 @@ impl RxState {
         }
         if delayed {
             bump(&c.delayed);
-            let queued = self.enqueue(due, frame.to_vec(), c);
+            let queued = self.enqueue(due, held(), c);
             if queued && duplicate {
-                self.enqueue(due, frame.to_vec(), c);
+                self.enqueue(due, held(), c);
             }
             self.release_parked(due, c);
             return false;
         }
         if duplicate {
-            self.enqueue(now, frame.to_vec(), c);
+            self.enqueue(now, held(), c);
         }
         self.release_parked(now, c);
         true
     }
 }
 
-/// Transmit-side state: only `tx_loss` needs randomness there.
-struct TxState {
-    tx_loss: f64,
-    rng: SplitMix64,
+/// Receive-side state, behind one lock.
+struct RxState {
+    cfg: FaultConfig,
+    lane: Lane,
 }
 
-impl TxState {
-    fn new(cfg: &FaultConfig) -> TxState {
-        TxState {
-            tx_loss: cfg.tx_loss,
-            // A stream of its own, so sending does not shift the receive decisions.
-            rng: SplitMix64::new(cfg.seed ^ 0x7478_5f6c_6f73_7321),
+impl RxState {
+    fn new(cfg: FaultConfig) -> RxState {
+        RxState {
+            lane: Lane::new(cfg.seed),
+            cfg,
         }
     }
 }
 
-/// A device that injects faults into the frames it receives (see the module docs).
-pub struct FaultInjector<D> {
-    inner: D,
-    rx: Mutex<RxState>,
-    tx: Mutex<TxState>,
-    counters: Counters,
+/// Seeds of the transmit side's streams, so sending does not shift the receive decisions.
+const TX_LOSS_STREAM: u64 = 0x7478_5f6c_6f73_7321;
+const TX_FAULT_STREAM: u64 = 0x7478_5f66_6175_6c74;
+
+/// Transmit-side state, behind one lock: `tx_loss` and, with `both_ways`, a lane of its own.
+struct TxState {
+    cfg: FaultConfig,
+    loss_rng: SplitMix64,
+    lane: Lane,
 }
 
-impl<D: Device> FaultInjector<D> {
+impl TxState {
+    fn new(cfg: FaultConfig) -> TxState {
+        TxState {
+            loss_rng: SplitMix64::new(cfg.seed ^ TX_LOSS_STREAM),
+            lane: Lane::new(cfg.seed ^ TX_FAULT_STREAM),
+            cfg,
+        }
+    }
+
+    /// A new configuration; frames already held stay queued.
+    fn reconfigure(&mut self, cfg: FaultConfig) {
+        self.loss_rng = SplitMix64::new(cfg.seed ^ TX_LOSS_STREAM);
+        self.lane.rng = SplitMix64::new(cfg.seed ^ TX_FAULT_STREAM);
+        self.cfg = cfg;
+    }
+}
+
+/// What the transmit thread shares with the injector.
+struct TxShared {
+    state: Mutex<TxState>,
+    /// Signalled when a frame is held (the next deadline may be earlier) and on stop.
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+/// The thread that writes held sent frames when they are due; stopped and joined on drop.
+struct TxWorker {
+    shared: Arc<TxShared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl TxWorker {
+    fn spawn<D: Device + 'static>(
+        inner: Arc<D>,
+        shared: Arc<TxShared>,
+        counters: Arc<Counters>,
+    ) -> io::Result<TxWorker> {
+        let s = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("fault-tx".into())
+            .spawn(move || tx_release_loop(&*inner, &s, &counters))?;
+        Ok(TxWorker {
+            shared,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for TxWorker {
+    fn drop(&mut self) {
+        {
+            // Under the lock, so the thread cannot miss the signal between its check of
+            // `stop` and its wait.
+            let _st = self.shared.state.lock();
+            self.shared.stop.store(true, Ordering::SeqCst);
+            self.shared.wake.notify_all();
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Write each held sent frame when it is due; sleep until the next one otherwise.
+fn tx_release_loop<D: Device>(inner: &D, shared: &TxShared, counters: &Counters) {
+    let c = &counters.tx;
+    let mut st = shared.state.lock();
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        st.lane.expire_parked(now, c);
+        if let Some(held) = st.lane.pop_due(now) {
+            // Written under the lock (a device's send does not wait), so a frame the stack
+            // sends meanwhile cannot overtake it.
+            match inner.send_meta(&held.frame, &held.meta) {
+                Ok(()) => bump(&c.passed),
+                Err(_) => bump(&c.dropped),
+            }
+            continue;
+        }
+        match st.lane.next_wake() {
+            Some(at) => {
+                shared.wake.wait_until(&mut st, at);
+            }
+            None => shared.wake.wait(&mut st),
+        }
+    }
+}
+
+/// A device that injects faults into the frames it receives, and with `both_ways` into those
+/// it sends (see the module docs).
+pub struct FaultInjector<D> {
+    inner: Arc<D>,
+    rx: Mutex<RxState>,
+    tx: Arc<TxShared>,
+    counters: Arc<Counters>,
+    /// Started by the first configuration that can hold a sent frame.
+    worker: Mutex<Option<TxWorker>>,
+}
+
+impl<D: Device + 'static> FaultInjector<D> {
     /// Wrap `inner`. Rates outside `0.0..=1.0` are clamped (NaN counts as 0).
     pub fn new(inner: D, config: FaultConfig) -> FaultInjector<D> {
         let cfg = config.sanitized();
-        FaultInjector {
-            inner,
-            tx: Mutex::new(TxState::new(&cfg)),
-            rx: Mutex::new(RxState::new(cfg)),
-            counters: Counters::default(),
-        }
+        let f = FaultInjector {
+            inner: Arc::new(inner),
+            tx: Arc::new(TxShared {
+                state: Mutex::new(TxState::new(cfg.clone())),
+                wake: Condvar::new(),
+                stop: AtomicBool::new(false),
+            }),
+            rx: Mutex::new(RxState::new(cfg.clone())),
+            counters: Arc::new(Counters::default()),
+            worker: Mutex::new(None),
+        };
+        f.start_worker_if_needed(&cfg);
+        f
     }
 
     /// The configuration in force (rates as clamped by [`FaultInjector::new`]).
@@ -428,14 +603,42 @@ impl<D: Device> FaultInjector<D> {
         self.rx.lock().cfg.clone()
     }
 
-    /// Replace the configuration and restart the PRNG from its seed. Frames already held
+    /// Replace the configuration and restart the PRNGs from its seed. Frames already held
     /// are still delivered when due.
     pub fn set_config(&self, config: FaultConfig) {
         let cfg = config.sanitized();
-        *self.tx.lock() = TxState::new(&cfg);
-        let mut rx = self.rx.lock();
-        rx.rng = SplitMix64::new(cfg.seed);
-        rx.cfg = cfg;
+        self.tx.state.lock().reconfigure(cfg.clone());
+        {
+            let mut rx = self.rx.lock();
+            rx.lane.rng = SplitMix64::new(cfg.seed);
+            rx.cfg = cfg.clone();
+        }
+        self.start_worker_if_needed(&cfg);
+    }
+
+    /// Start the transmit thread when `cfg` can hold sent frames. If the thread cannot be
+    /// started, sent frames are passed on without the faults that hold them (drops and
+    /// corruption still apply), rather than piling up undelivered.
+    fn start_worker_if_needed(&self, cfg: &FaultConfig) {
+        if !cfg.holds_sent_frames() {
+            return;
+        }
+        let mut w = self.worker.lock();
+        if w.is_some() {
+            return;
+        }
+        match TxWorker::spawn(self.inner.clone(), self.tx.clone(), self.counters.clone()) {
+            Ok(worker) => *w = Some(worker),
+            Err(_) => {
+                let mut st = self.tx.state.lock();
+                let mut plain = st.cfg.clone();
+                plain.duplicate = 0.0;
+                plain.reorder = 0.0;
+                plain.delay = Duration::ZERO;
+                plain.delay_jitter = Duration::ZERO;
+                st.cfg = plain;
+            }
+        }
     }
 
     /// A snapshot of the counters.
@@ -443,17 +646,18 @@ impl<D: Device> FaultInjector<D> {
         self.counters.snapshot()
     }
 
-    /// Frames currently held back (delayed, duplicate copies, reordered).
+    /// Received frames currently held back (delayed, duplicate copies, reordered).
     pub fn held(&self) -> usize {
-        self.rx.lock().held()
+        self.rx.lock().lane.held()
+    }
+
+    /// Sent frames currently held back.
+    pub fn tx_held(&self) -> usize {
+        self.tx.state.lock().lane.held()
     }
 
     pub fn inner(&self) -> &D {
         &self.inner
-    }
-
-    pub fn into_inner(self) -> D {
-        self.inner
     }
 
     /// Copy a held frame into the caller's buffer.
@@ -461,11 +665,11 @@ impl<D: Device> FaultInjector<D> {
         match buf.get_mut(..frame.len()) {
             Some(dst) => {
                 dst.copy_from_slice(frame);
-                bump(&self.counters.passed);
+                bump(&self.counters.rx.passed);
                 Ok(Some(frame.len()))
             }
             None => {
-                bump(&self.counters.dropped);
+                bump(&self.counters.rx.dropped);
                 Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "frame larger than buffer",
@@ -475,12 +679,13 @@ impl<D: Device> FaultInjector<D> {
     }
 }
 
-impl<D: Device> Device for FaultInjector<D> {
+impl<D: Device + 'static> Device for FaultInjector<D> {
     fn info(&self) -> DeviceInfo {
         self.inner.info()
     }
 
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        let c = &self.counters.rx;
         // `None`: a timeout too large to represent, i.e. wait as long as the inner device does.
         let deadline = Instant::now().checked_add(timeout);
         let mut polled = false;
@@ -488,14 +693,14 @@ impl<D: Device> Device for FaultInjector<D> {
             let now = Instant::now();
             let wake = {
                 let mut st = self.rx.lock();
-                if let Some(frame) = st.pop_due(now) {
+                if let Some(held) = st.lane.pop_due(now) {
                     drop(st);
-                    return self.deliver(&frame, buf);
+                    return self.deliver(&held.frame, buf);
                 }
                 if polled && deadline.is_some_and(|d| now >= d) {
                     return Ok(None);
                 }
-                match (deadline, st.next_wake()) {
+                match (deadline, st.lane.next_wake()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
@@ -512,8 +717,10 @@ impl<D: Device> Device for FaultInjector<D> {
                     let frame = buf.get_mut(..n).ok_or_else(|| {
                         io::Error::new(io::ErrorKind::InvalidData, "frame larger than buffer")
                     })?;
-                    if st.process(frame, now, &self.counters) {
-                        bump(&self.counters.passed);
+                    bump(&c.received);
+                    let RxState { cfg, lane } = &mut *st;
+                    if lane.process(cfg, frame, &FrameMeta::default(), true, now, c) {
+                        bump(&c.passed);
                         return Ok(Some(n));
                     }
                 }
@@ -521,7 +728,7 @@ impl<D: Device> Device for FaultInjector<D> {
                     // Time is up only once the inner device had nothing: a run of dropped or
                     // held frames that outlasts the timeout (a busy machine) is not silence.
                     polled = true;
-                    st.expire_parked(now, &self.counters);
+                    st.lane.expire_parked(now, c);
                 }
             }
         }
@@ -533,20 +740,47 @@ impl<D: Device> Device for FaultInjector<D> {
 
     // Receiving goes through `recv` (the default `recv_meta`): the inner device completes
     // offloaded checksums there, so corruption stays detectable and held frames need no
-    // metadata. Sending passes the offloads through.
+    // metadata. Sending passes the offloads through, also for held frames.
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
-        let drop_it = {
-            let mut tx = self.tx.lock();
-            let u = tx.rng.next_unit();
-            hit(u, tx.tx_loss)
-        };
-        if drop_it {
-            bump(&self.counters.tx_dropped);
+        let c = &self.counters.tx;
+        let mut st = self.tx.state.lock();
+        bump(&c.received);
+        let u = st.loss_rng.next_unit();
+        if hit(u, st.cfg.tx_loss) {
+            bump(&c.dropped);
+            bump(&c.lost);
             return Ok(());
         }
-        self.inner.send_meta(frame, meta)?;
-        bump(&self.counters.tx_passed);
-        Ok(())
+        if !st.cfg.both_ways {
+            drop(st);
+            self.inner.send_meta(frame, meta)?;
+            bump(&c.passed);
+            return Ok(());
+        }
+        let now = Instant::now();
+        // Held frames already due go first, as on the receive side, where `recv` hands out
+        // what is due before it reads a new frame: the order does not depend on when the
+        // release thread runs.
+        while let Some(held) = st.lane.pop_due(now) {
+            match self.inner.send_meta(&held.frame, &held.meta) {
+                Ok(()) => bump(&c.passed),
+                Err(_) => bump(&c.dropped),
+            }
+        }
+        let mut copy = frame.to_vec();
+        let TxState { cfg, lane, .. } = &mut *st;
+        let now_ok = lane.process(cfg, &mut copy, meta, meta.is_plain(), now, c);
+        // A frame that goes now is written under the lock, so a frame it released from the
+        // reorder slot (already due) cannot overtake it through the thread.
+        let sent = if now_ok {
+            self.inner.send_meta(&copy, meta).map(|()| bump(&c.passed))
+        } else {
+            Ok(())
+        };
+        // Something may have been queued with an earlier deadline than the thread sleeps to.
+        self.tx.wake.notify_one();
+        drop(st);
+        sent
     }
 }
 

@@ -50,6 +50,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,
     /// Impair frames arriving on the tap, e.g. loss=0.1,dup=0.01,reorder=0.01,delay=5ms,corrupt=0.001,seed=1
+    /// (add dir=both to impair the frames sent alike)
     #[arg(long, value_name = "SPEC")]
     pub fault: Option<netif::fault::FaultConfig>,
     /// How long a TCP connection closed by this side stays in TIME-WAIT (2 MSL), in

@@ -1,6 +1,7 @@
 //! The fault spec format of the CLI: [`FaultConfig`] parses from (`FromStr`) and prints as
 //! (`Display`) comma-separated `key=value` items such as
-//! `loss=0.1,dup=0.05,reorder=0.02,delay=5ms,jitter=2ms,corrupt=0.01,seed=42,txloss=0.01`,
+//! `loss=0.1,dup=0.05,reorder=0.02,delay=5ms,jitter=2ms,corrupt=0.01,seed=42,txloss=0.01`
+//! (plus `dir=both` to impair the sent frames alike),
 //! and [`FaultSpecError`] says why a spec did not parse.
 
 use super::FaultConfig;
@@ -14,7 +15,7 @@ pub enum FaultSpecError {
     #[error("fault spec item '{0}' is not key=value (e.g. loss=0.1)")]
     NotKeyValue(String),
     #[error(
-        "unknown fault key '{0}' (known keys: loss, dup, reorder, delay, jitter, corrupt, seed, txloss)"
+        "unknown fault key '{0}' (known keys: loss, dup, reorder, delay, jitter, corrupt, seed, txloss, dir)"
     )]
     UnknownKey(String),
     #[error("fault key '{0}' is given more than once")]
@@ -27,6 +28,8 @@ pub enum FaultSpecError {
     BadDuration { key: String, value: String },
     #[error("bad seed '{0}': expected an unsigned 64-bit integer (decimal or 0x hex)")]
     BadSeed(String),
+    #[error("bad direction '{0}': expected dir=rx (received frames only) or dir=both")]
+    BadDirection(String),
 }
 
 fn parse_rate(key: &str, value: &str) -> Result<f64, FaultSpecError> {
@@ -95,7 +98,8 @@ impl FromStr for FaultConfig {
     /// Comma-separated `key=value` items, any order, each key at most once. Keys: `loss`,
     /// `dup` (or `duplicate`), `reorder`, `corrupt`, `txloss` (or `tx_loss`) take a rate
     /// (`0.05` or `5%`); `delay` and `jitter` take a duration (`5ms`, `250us`, `1s`, `10ns`);
-    /// `seed` takes an integer. An empty string is the default (no faults).
+    /// `seed` takes an integer; `dir` is `rx` (the default: received frames only) or `both`
+    /// ([`FaultConfig::both_ways`]). An empty string is the default (no faults).
     fn from_str(spec: &str) -> Result<FaultConfig, FaultSpecError> {
         let mut cfg = FaultConfig::default();
         let mut seen: Vec<&'static str> = Vec::new();
@@ -113,6 +117,7 @@ impl FromStr for FaultConfig {
                 "corrupt" => "corrupt",
                 "seed" => "seed",
                 "txloss" | "tx_loss" => "txloss",
+                "dir" => "dir",
                 _ => return Err(FaultSpecError::UnknownKey(raw_key.trim().to_string())),
             };
             if seen.contains(&key) {
@@ -127,6 +132,13 @@ impl FromStr for FaultConfig {
                 "txloss" => cfg.tx_loss = parse_rate(key, value)?,
                 "delay" => cfg.delay = parse_duration(key, value)?,
                 "jitter" => cfg.delay_jitter = parse_duration(key, value)?,
+                "dir" => {
+                    cfg.both_ways = match value.to_ascii_lowercase().as_str() {
+                        "rx" => false,
+                        "both" => true,
+                        _ => return Err(FaultSpecError::BadDirection(value.to_string())),
+                    }
+                }
                 _ => cfg.seed = parse_seed(value)?,
             }
         }
@@ -155,7 +167,8 @@ impl fmt::Display for SpecDuration {
 }
 
 impl fmt::Display for FaultConfig {
-    /// Every key, in the order of the CLI example; parses back to an equal config.
+    /// Every key, in the order of the CLI example (`dir` only when it is `both`); parses back
+    /// to an equal config.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -168,6 +181,10 @@ impl fmt::Display for FaultConfig {
             self.corrupt,
             self.seed,
             self.tx_loss
-        )
+        )?;
+        if self.both_ways {
+            write!(f, ",dir=both")?;
+        }
+        Ok(())
     }
 }

@@ -313,6 +313,133 @@ fn transparent_by_default_and_tx_loss_drops_sends() {
     assert_eq!((s.tx_passed, s.tx_dropped), (20, 20));
 }
 
+/// Every frame `dev` sends, as the peer receives it.
+fn send_all<D: Device + 'static>(dev: &FaultInjector<D>, seqs: std::ops::Range<u32>) {
+    for seq in seqs {
+        dev.send(&numbered_frame(seq)).unwrap();
+    }
+}
+
+#[test]
+fn both_ways_impairs_sent_frames_at_the_same_rates() {
+    const SENT: u32 = 20_000;
+    let run = |seed: u64| {
+        let (peer, local) = pair(SENT as usize * 2 + 16);
+        let cfg: FaultConfig =
+            format!("loss=0.1,dup=0.05,reorder=0.02,corrupt=0.01,seed={seed},dir=both")
+                .parse()
+                .unwrap();
+        let dev = FaultInjector::new(local, cfg);
+        // Paced, so the release thread never falls a whole hold queue behind (which would
+        // make the outcome depend on the scheduler).
+        for chunk in (0..SENT).step_by(256) {
+            send_all(&dev, chunk..(chunk + 256).min(SENT));
+            let start = Instant::now();
+            while dev.tx_held() > 64 && start.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(MS);
+            }
+        }
+        let got: Vec<Vec<u8>> = drain(&peer, 50 * MS);
+        (got, dev.stats())
+    };
+    let (got, s) = run(7);
+    assert_rate("tx loss", s.tx_lost, SENT as u64, 0.10);
+    let kept = SENT as u64 - s.tx_lost;
+    assert_rate("tx duplicate", s.tx_duplicated, kept, 0.05);
+    assert_rate("tx corrupt", s.tx_corrupted, kept, 0.01);
+    assert!(s.tx_reordered > 0);
+    assert_eq!(s.tx_passed, got.len() as u64);
+    assert_eq!(s.tx_passed, kept + s.tx_duplicated, "{s:?}");
+    assert_eq!((s.tx_dropped, s.tx_overflow), (s.tx_lost, 0));
+    // Nothing happened to the receive side, and the same seed repeats the same frames.
+    assert_eq!((s.received, s.lost, s.duplicated), (0, 0, 0));
+    let (again, _) = run(7);
+    let seqs = |v: &[Vec<u8>]| -> Vec<u32> {
+        let mut s: Vec<u32> = v.iter().map(|f| frame_seq(f)).collect();
+        s.sort_unstable();
+        s
+    };
+    assert!(
+        seqs(&got) == seqs(&again),
+        "the same seed lost other frames"
+    );
+    // Without dir=both only the received frames are impaired.
+    let (peer, local) = pair(64);
+    let dev = FaultInjector::new(local, "loss=1".parse().unwrap());
+    send_all(&dev, 0..10);
+    assert_eq!(drain(&peer, 5 * MS).len(), 10);
+}
+
+#[test]
+fn sent_frames_are_delayed_and_reordered_by_the_release_thread() {
+    let (peer, local) = pair(64);
+    let dev = FaultInjector::new(local, "delay=60ms,jitter=20ms,dir=both".parse().unwrap());
+    let sent = Instant::now();
+    send_all(&dev, 0..10);
+    assert_eq!(dev.tx_held(), 10);
+    let mut buf = [0u8; 128];
+    // Every frame, none before its time, with no call on the injector to push them.
+    let mut seqs: Vec<u32> = Vec::new();
+    while seqs.len() < 10 {
+        match peer.recv(&mut buf, Duration::from_secs(2)).unwrap() {
+            Some(_) => seqs.push(frame_seq(&buf)),
+            None => break,
+        }
+        let at = sent.elapsed();
+        assert!(at >= Duration::from_millis(60), "a frame after {at:?}");
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..10).collect::<Vec<_>>());
+    assert_eq!((dev.stats().tx_delayed, dev.stats().tx_passed), (10, 10));
+
+    // Reordering: each frame overtaken by the next, the last one released on its own.
+    dev.set_config("reorder=1,dir=both".parse().unwrap());
+    send_all(&dev, 0..5);
+    let start = Instant::now();
+    let got: Vec<u32> = drain(&peer, 100 * MS)
+        .iter()
+        .map(|f| frame_seq(f))
+        .collect();
+    assert_eq!(got, vec![1, 0, 3, 2, 4]);
+    assert!(start.elapsed() >= REORDER_HOLD);
+    assert_eq!(dev.stats().tx_reordered, 3);
+}
+
+#[test]
+fn sent_corruption_flips_one_bit_of_plain_frames_only() {
+    let (peer, local) = pair(64);
+    let dev = FaultInjector::new(local, "corrupt=1,dir=both".parse().unwrap());
+    dev.send(&numbered_frame(3)).unwrap();
+    let got = drain(&peer, 5 * MS);
+    assert_eq!(got.len(), 1);
+    let diff = bit_differences(&got[0], &numbered_frame(3));
+    assert_eq!(diff.len(), 1);
+    assert!(diff[0].0 >= PROTECTED_PREFIX);
+    // A frame whose checksum the device completes is not touched (the memory link refuses
+    // offloads, so the send fails, and the failure is the inner device's).
+    let meta = FrameMeta {
+        csum: crate::vnet::Csum::Partial {
+            start: 34,
+            offset: 16,
+        },
+        gso: None,
+    };
+    assert!(dev.send_meta(&numbered_frame(4), &meta).is_err());
+    assert_eq!(dev.stats().tx_corrupted, 1);
+}
+
+#[test]
+fn dropping_the_injector_stops_its_release_thread() {
+    let (peer, local) = pair(64);
+    let dev = FaultInjector::new(local, "delay=10s,dir=both".parse().unwrap());
+    send_all(&dev, 0..3);
+    let start = Instant::now();
+    drop(dev);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    // The held frames went with it.
+    assert!(drain(&peer, 5 * MS).is_empty());
+}
+
 #[test]
 fn hold_queue_is_bounded() {
     let (peer, local) = pair(4096);
@@ -330,6 +457,16 @@ fn hold_queue_is_bounded() {
     let s = dev.stats();
     assert_eq!(s.overflow, 100);
     assert_eq!(s.dropped, 100);
+}
+
+#[test]
+fn sent_hold_queue_is_bounded_too() {
+    let (_peer, local) = pair(4096);
+    let dev = FaultInjector::new(local, "delay=5s,dir=both".parse().unwrap());
+    send_all(&dev, 0..(HOLD_CAPACITY as u32 + 100));
+    assert_eq!(dev.tx_held(), HOLD_CAPACITY);
+    let s = dev.stats();
+    assert_eq!((s.tx_overflow, s.tx_dropped), (100, 100));
 }
 
 #[test]
@@ -363,12 +500,18 @@ fn spec_parses_and_prints() {
             delay_jitter: Duration::from_millis(2),
             corrupt: 0.01,
             tx_loss: 0.01,
+            both_ways: false,
         }
     );
     assert_eq!(cfg.to_string(), spec);
     assert_eq!(spec.parse::<FaultConfig>().unwrap().to_string(), spec);
 
     assert_eq!("".parse::<FaultConfig>().unwrap(), FaultConfig::default());
+    let both: FaultConfig = "loss=5%,dir=both".parse().unwrap();
+    assert!(both.both_ways);
+    assert!(both.to_string().ends_with(",dir=both"));
+    assert_eq!(both.to_string().parse::<FaultConfig>().unwrap(), both);
+    assert!(!"dir=rx".parse::<FaultConfig>().unwrap().both_ways);
     let cfg: FaultConfig = " Loss = 10% , delay=250us, jitter=1s, seed=0xff, "
         .parse()
         .unwrap();
@@ -417,6 +560,7 @@ fn spec_errors_are_clear() {
         E::BadDuration { .. }
     ));
     assert!(matches!(err("seed=-1"), E::BadSeed(_)));
+    assert_eq!(err("dir=tx"), E::BadDirection("tx".into()));
     for e in [err("lose=1"), err("loss=2"), err("delay=x"), err("seed=q")] {
         let msg = e.to_string();
         assert!(!msg.contains('\n') && !msg.is_empty(), "{msg}");

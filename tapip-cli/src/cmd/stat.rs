@@ -219,7 +219,13 @@ pub fn run(ctx: &Ctx) {
                 ("delayed", f.delayed),
                 ("corrupted", f.corrupted),
                 ("tx_passed", f.tx_passed),
-                ("drop_tx_injected_loss", f.tx_dropped),
+                ("drop_tx_injected_loss", f.tx_lost),
+                ("drop_tx_other", f.tx_dropped - f.tx_lost - f.tx_overflow),
+                ("drop_tx_hold_overflow", f.tx_overflow),
+                ("tx_duplicated", f.tx_duplicated),
+                ("tx_reordered", f.tx_reordered),
+                ("tx_delayed", f.tx_delayed),
+                ("tx_corrupted", f.tx_corrupted),
             ],
         );
     }
