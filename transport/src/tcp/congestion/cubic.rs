@@ -215,6 +215,11 @@ impl CongestionControl for Cubic {
         if self.cwnd > iw {
             self.cwnd = iw;
             self.carry = 0.0;
+            // The Reno-friendly estimate restarts too, or the first ACK in avoidance would
+            // take the window straight back to it.
+            if let Some(e) = &mut self.epoch {
+                e.w_est = e.w_est.min(iw as f64);
+            }
             return true;
         }
         false
@@ -502,5 +507,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn after_an_idle_restart_the_reno_estimate_does_not_restore_the_old_window() {
+        // Reno-friendly region at 1 ms RTT: W_est drives cwnd well above ssthresh (70).
+        let rtt = 0.001;
+        let mut c = after_loss(100);
+        let t = run(&mut c, rtt, 0.0, 0.2);
+        let before = c.cwnd();
+        assert!(before > 100 * MSS, "{before}");
+        // Idle for a second: restart window 10 segments.
+        assert!(c.on_idle_restart(10 * MSS, Duration::from_secs(1), at(t + 1.0)));
+        // Slow start back to ssthresh (70 segments), one ACK per segment.
+        let mut now = t + 1.0;
+        while c.cwnd() < c.ssthresh() {
+            now += 0.00001;
+            c.on_ack(MSS, MSS, at(now), Some(Duration::from_secs_f64(rtt)));
+        }
+        let at_ssthresh = c.cwnd();
+        // The first ACK in congestion avoidance.
+        c.on_ack(
+            MSS,
+            MSS,
+            at(now + 0.00001),
+            Some(Duration::from_secs_f64(rtt)),
+        );
+        let jump = c.cwnd() - at_ssthresh;
+        assert!(
+            jump <= MSS,
+            "one ACK grew cwnd by {} segments ({} -> {})",
+            jump / MSS,
+            at_ssthresh / MSS,
+            c.cwnd() / MSS
+        );
     }
 }

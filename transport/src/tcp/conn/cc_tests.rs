@@ -108,3 +108,104 @@ fn cubic_plateaus_at_w_max_then_probes_beyond() {
     assert!(at8 - at7 > at4 - at3, "{at3} {at4} {at7} {at8}");
     assert!(at8 > 45, "{at8}");
 }
+
+/// A tail loss probe, then SACK recovery of an earlier hole: one loss episode, one
+/// reduction (the probe's episode ends when the recovery takes over; it once stayed open
+/// and, reported "repaired" after the recovery, cut the window a second time).
+#[test]
+fn a_probe_and_the_recovery_after_it_reduce_the_window_once() {
+    let mut c = Conn::established(opts());
+    // A clean round trip for an SRTT.
+    c.tcb.write(&bytes(4 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take().len(), 4);
+    c.now += Duration::from_millis(100);
+    let r = c.seg(flags::ACK, c.tcb.snd_max);
+    c.deliver(&r, &[]);
+    // Four segments, all in flight, nothing unsent.
+    c.tcb.write(&bytes(4 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take().len(), 4);
+    let una = c.our_una();
+    let tail = c.tcb.snd_max;
+    for _ in 0..100 {
+        c.advance(Duration::from_millis(5));
+        if c.stats.loss_probes > 0 {
+            break;
+        }
+    }
+    assert_eq!(c.stats.loss_probes, 1, "TLP fired");
+    c.take();
+    // Segment 1 lost; 2..4 (and the probe) arrive: SACK recovery.
+    c.now += Duration::from_millis(100);
+    for k in 2..=4u32 {
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + PEER_MSS, una + (k as usize) * PEER_MSS);
+        r.sack_count = 1;
+        c.deliver(&r, &[]);
+    }
+    assert!(c.tcb.in_recovery);
+    assert_eq!(c.tcb.cc.losses(), 1);
+    let after_first = c.tcb.cc.cwnd();
+    c.take();
+    // The retransmission's ACK ends recovery (ack == TLP.end_seq).
+    c.now += Duration::from_millis(100);
+    let r = c.seg(flags::ACK, tail);
+    c.deliver(&r, &[]);
+    assert!(!c.tcb.in_recovery);
+    // New data, acknowledged cleanly: no loss at all.
+    c.tcb.write(&bytes(2 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    c.take();
+    c.now += Duration::from_millis(100);
+    let r = c.seg(flags::ACK, c.tcb.snd_max);
+    c.deliver(&r, &[]);
+    assert_eq!(c.stats.tlp_recoveries, 0, "TLP counted a repair");
+    assert_eq!(c.tcb.cc.losses(), 1, "one loss episode, one reduction");
+    assert!(
+        c.tcb.cc.cwnd() >= after_first,
+        "cwnd {} < {}",
+        c.tcb.cc.cwnd(),
+        after_first
+    );
+}
+
+/// RFC 5681 3.1: after a timeout the window is one segment and slow start rebuilds it (the
+/// ACK covering the recovery point once set it straight to ssthresh: a burst).
+#[test]
+fn after_a_timeout_slow_start_rebuilds_the_window() {
+    let mut c = Conn::established(opts());
+    c.tcb.write(&bytes(10 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take().len(), 10);
+    c.now += Duration::from_millis(100);
+    let una = c.our_una();
+    for k in 1..=10 {
+        let r = c.seg(flags::ACK, una + k * PEER_MSS);
+        c.deliver(&r, &[]);
+    }
+    c.take();
+    c.tcb.write(&bytes(20 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let n = c.take().len();
+    assert!(n >= 20, "{n}");
+    for _ in 0..2000 {
+        c.advance(Duration::from_millis(5));
+        if c.stats.timeouts > 0 {
+            break;
+        }
+    }
+    assert_eq!(c.stats.timeouts, 1);
+    assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
+    let ssthresh = c.tcb.cc.ssthresh();
+    c.take();
+    // The first segment's retransmission arrives; the peer had all the rest.
+    c.now += Duration::from_millis(100);
+    let r = c.seg(flags::ACK, c.tcb.snd_max);
+    c.deliver(&r, &[]);
+    let cwnd = c.tcb.cc.cwnd();
+    assert!(
+        cwnd <= 3 * PEER_MSS,
+        "one ACK took cwnd from 1 MSS to {cwnd} (ssthresh {ssthresh})"
+    );
+}

@@ -566,7 +566,7 @@ impl Tcb {
             let outcome = self
                 .rack
                 .tlp_on_ack(ack, info.dsack, seg.sack_count > 0, dup);
-            if outcome == TlpOutcome::Repaired && !self.in_recovery {
+            if outcome == TlpOutcome::Repaired && !self.in_recovery && !was_in_recovery {
                 // RFC 8985 7.4.2: the probe repaired a lost segment; the congestion
                 // window answers for the loss (a congestion event whose recovery is over).
                 stats.tlp_recoveries += 1;
@@ -653,10 +653,15 @@ impl Tcb {
         // Congestion control.
         if self.in_recovery && self.sack_ok {
             if ack.ge(self.recover) {
-                // Recovery ends at the congestion window it chose (after a timeout too,
-                // as Linux does: slow start from one segment against a peer that delays
-                // its ACKs costs a delayed-ACK time per round trip).
-                self.cc.on_recovery_end(self.mss, now);
+                // Recovery ends at the congestion window it chose; after a timeout the
+                // window keeps what slow start rebuilt (RFC 5681 3.1), growing on from there.
+                if self.rto_recovery {
+                    if self.cc.cwnd() < self.cc.ssthresh() {
+                        self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
+                    }
+                } else {
+                    self.cc.on_recovery_end(self.mss, now);
+                }
                 self.in_recovery = false;
                 self.rto_recovery = false;
                 self.dupacks = 0;

@@ -245,8 +245,9 @@ impl Rack {
         TlpOutcome::Pending
     }
 
-    /// A retransmission timeout ends the episode; the reordering state stays.
-    pub fn on_rto(&mut self) {
+    /// A retransmission timeout, or a recovery that takes over the loss, ends the probe's
+    /// episode; the reordering state stays.
+    pub fn end_tlp_episode(&mut self) {
         self.tlp = None;
     }
 }

@@ -103,6 +103,9 @@ impl Tcb {
     ) {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion_event(flight, self.mss, now);
+        // This recovery answers for every loss up to here, a probe's included (one
+        // reduction per episode, RFC 6675 5; Linux ends the probe's episode likewise).
+        self.rack.end_tlp_episode();
         self.recover = self.snd_max;
         self.in_recovery = true;
         self.rto_recovery = false;

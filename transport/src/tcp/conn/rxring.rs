@@ -419,4 +419,63 @@ mod tests {
             assert_eq!(got, bytes(0, got.len()), "round {round}");
         }
     }
+
+    #[test]
+    fn random_inserts_and_reads_match_a_byte_model() {
+        let mut seed: u64 = 0x1234_5678_9abc_def0;
+        let mut rnd = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n.max(1)
+        };
+        for round in 0..30 {
+            let size = [100usize, 4096, 16 * 1024, 20_000, 70_000][(round % 5) as usize];
+            let base = u64::MAX / 2 + rnd(1000);
+            let mut r = RxRing::new(base);
+            // model: bytes at stream offsets, read pointer
+            let mut have: std::collections::BTreeMap<u64, u8> = Default::default();
+            let mut e = base;
+            let mut out_all: Vec<u8> = Vec::new();
+            for _ in 0..400 {
+                if rnd(4) == 0 {
+                    let mut out = vec![0; rnd(3000) as usize];
+                    let n = r.read(&mut out);
+                    out_all.extend_from_slice(&out[..n]);
+                    continue;
+                }
+                let at = if rnd(3) == 0 {
+                    0
+                } else {
+                    rnd(size as u64) as usize
+                };
+                let len = 1 + rnd(1500) as usize;
+                let start = r.end() + at as u64;
+                let data = bytes(start, len);
+                let room = size.saturating_sub(r.readable()).saturating_sub(at);
+                let before_end = r.end();
+                let ins = r.insert(at, &data, size);
+                if !ins.refused {
+                    for o in start..start + len.min(room) as u64 {
+                        have.insert(o, (o % 251) as u8);
+                    }
+                }
+                // The model's readable end: contiguous from where reading began.
+                while have.contains_key(&e) {
+                    e += 1;
+                }
+                assert_eq!(
+                    r.end(),
+                    e,
+                    "round {round}: end {} model {e} (before {before_end}, at {at}, len {len})",
+                    r.end()
+                );
+                assert!(r.ooo_bytes() <= size);
+            }
+            let mut out = vec![0; r.readable()];
+            let n = r.read(&mut out);
+            out_all.extend_from_slice(&out[..n]);
+            assert_eq!(out_all, bytes(base, out_all.len()), "round {round}");
+        }
+    }
 }

@@ -162,7 +162,7 @@ impl Tcb {
                     self.in_recovery = true;
                     self.rto_recovery = true;
                     self.timers.clear(Timer::Reorder);
-                    self.rack.on_rto();
+                    self.rack.end_tlp_episode();
                     if self.rack_enabled {
                         // RFC 8985 6.3: the first segment, and whatever RACK's deadline
                         // has passed for.
