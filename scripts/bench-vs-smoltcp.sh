@@ -12,6 +12,7 @@
 #              64 KB frames both ways);
 #   tapip-nooff  the same with `--no-offload` (plain 1514-byte frames, as smoltcp sees),
 #              when `tapip --help` lists that flag;
+#   tapip-rw, tapip-nooff-rw  the same two with `--no-uring` (one read/write per frame);
 #   kernel     the kernel's TCP in a second namespace (`tcp_bench kernel-serve`), reached
 #              through netif/examples/tap_forwarder.rs (two taps, one thread per direction)
 #              with `--offload`: the same offloads as tapip's default;
@@ -58,7 +59,7 @@ else
     modes+=(kernel kernel-nooff)
 fi
 for m in "${modes[@]}"; do
-    case $m in smoltcp|tapip|tapip-nooff|kernel|kernel-nooff) ;; *) echo "unknown mode $m" >&2; exit 2 ;; esac
+    case $m in smoltcp|tapip|tapip-nooff|tapip-rw|tapip-nooff-rw|kernel|kernel-nooff) ;; *) echo "unknown mode $m" >&2; exit 2 ;; esac
 done
 
 tmp=$(mktemp -d /tmp/tapip-vs-smoltcp.XXXXXX)
@@ -150,6 +151,10 @@ stack_session() {
             -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
         tapip-nooff) ip netns exec "$ns" "$TAPIP" --no-host-config --no-offload --mac "$MAC" \
             -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
+        tapip-rw) ip netns exec "$ns" "$TAPIP" --no-host-config --no-uring --mac "$MAC" \
+            -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
+        tapip-nooff-rw) ip netns exec "$ns" "$TAPIP" --no-host-config --no-offload --no-uring \
+            --mac "$MAC" -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
     esac
     p=$!; pids+=("$p")
     host_side "$ns" tap0 10.0.0.2/24
@@ -213,7 +218,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a != "-" && b != "-" && b > 0) printf "%.2f", a / b; else printf "-"}'; }
 echo
 for m in "${modes[@]}"; do
-    case $m in tapip) same=kernel ;; tapip-nooff) same=kernel-nooff ;; *) continue ;; esac
+    case $m in tapip|tapip-rw) same=kernel ;; tapip-nooff*) same=kernel-nooff ;; *) continue ;; esac
     for base in smoltcp "$same"; do
         [ -n "$(med "$base" k2s 3 | tr -d -)" ] || continue
         echo "$m/$base: k2s $(ratio "$(med "$m" k2s 3)" "$(med "$base" k2s 3)")," \

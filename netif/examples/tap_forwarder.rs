@@ -24,6 +24,7 @@ fn open(name: &str, offload: bool) -> Arc<TapDevice> {
         mac: MacAddr::ZERO,
         host_addr: None,
         offload,
+        uring: false,
     };
     match TapDevice::open(&cfg) {
         Ok(d) => {

@@ -88,6 +88,24 @@ pub trait Device: Send + Sync {
             ))
         }
     }
+
+    /// `send_meta` of each frame, in order; `done(i, result)` hears the result of
+    /// `frames[i]`. A device that can write several frames per system call does so.
+    fn send_meta_batch(
+        &self,
+        frames: &[(&[u8], FrameMeta)],
+        done: &mut dyn FnMut(usize, io::Result<()>),
+    ) {
+        for (i, (frame, meta)) in frames.iter().enumerate() {
+            done(i, self.send_meta(frame, meta));
+        }
+    }
+
+    /// How frames cross the OS boundary, for `stat`: `"uring"` (many per system call),
+    /// `"rw"` (one `read`/`write` each), or `"memory"` for links that make no system call.
+    fn io_path(&self) -> &'static str {
+        "memory"
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -110,6 +128,16 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
         (**self).send_meta(frame, meta)
     }
+    fn send_meta_batch(
+        &self,
+        frames: &[(&[u8], FrameMeta)],
+        done: &mut dyn FnMut(usize, io::Result<()>),
+    ) {
+        (**self).send_meta_batch(frames, done)
+    }
+    fn io_path(&self) -> &'static str {
+        (**self).io_path()
+    }
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -131,6 +159,16 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     }
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
         (**self).send_meta(frame, meta)
+    }
+    fn send_meta_batch(
+        &self,
+        frames: &[(&[u8], FrameMeta)],
+        done: &mut dyn FnMut(usize, io::Result<()>),
+    ) {
+        (**self).send_meta_batch(frames, done)
+    }
+    fn io_path(&self) -> &'static str {
+        (**self).io_path()
     }
 }
 

@@ -782,6 +782,10 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
         drop(st);
         sent
     }
+
+    fn io_path(&self) -> &'static str {
+        self.inner.io_path()
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! - Wrappers that take any device and are one: [`FaultInjector`], [`PcapWriter`], [`Tracer`].
 //! - [`Driver`]: the rx and tx threads that join a device to the stack by bounded channels.
 //! - [`time`]: the `Instant` protocol code is handed instead of reading a clock.
-#![deny(unsafe_code)] // allowed only in tap.rs, for the ioctl, readv, writev and poll the tun crate lacks
+#![deny(unsafe_code)] // allowed only in tap.rs (the ioctl, readv, writev and poll the tun crate lacks) and uring.rs (io_uring submissions)
 
 pub mod checksum;
 pub mod device;
@@ -19,6 +19,7 @@ pub mod pcap;
 pub mod tap;
 pub mod time;
 pub mod trace;
+mod uring;
 pub mod vnet;
 
 pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot, Offload};

@@ -292,6 +292,21 @@ impl<D: Device> Device for PcapWriter<D> {
         self.handle.record(frame);
         self.inner.send_meta(frame, meta)
     }
+
+    fn io_path(&self) -> &'static str {
+        self.inner.io_path()
+    }
+
+    fn send_meta_batch(
+        &self,
+        frames: &[(&[u8], FrameMeta)],
+        done: &mut dyn FnMut(usize, io::Result<()>),
+    ) {
+        for (frame, _) in frames {
+            self.handle.record(frame);
+        }
+        self.inner.send_meta_batch(frames, done)
+    }
 }
 
 #[cfg(test)]

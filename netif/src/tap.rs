@@ -10,11 +10,16 @@
 //! kernel refuses it, the tap works with plain frames and [`TapDevice::offload_refused`] says
 //! why.
 //!
-//! Reads are non-blocking: a driver drains every frame that is ready with one `read` each
-//! and only then waits in `poll`.
+//! Reads are non-blocking: a driver drains every frame that is ready and only then waits in
+//! `poll`. With `TapConfig::uring` (the default) plain frames are read and batches written
+//! through io_uring, many per system call (see [`crate::uring`]); where the kernel refuses
+//! io_uring (`EPERM` in many containers, `ENOSYS`, `kernel.io_uring_disabled`) the tap uses one
+//! `read` or `write` per frame and [`TapDevice::uring_refused`] says why.
 
+use crate::uring::{RxRing, TxRing};
 use crate::vnet::{complete_checksum, Csum, FrameMeta, VNET_HDR_LEN};
 use crate::{Device, DeviceInfo, MacAddr, Offload};
+use parking_lot::Mutex;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -34,7 +39,16 @@ pub struct TapConfig {
     /// Ask the kernel for checksum and segmentation offloads (`IFF_VNET_HDR` +
     /// `TUNSETOFFLOAD`); falls back to plain frames when refused.
     pub offload: bool,
+    /// Read and write plain frames (no offloads) through io_uring, many frames per system
+    /// call; falls back to one `read`/`write` per frame when the kernel refuses io_uring.
+    /// `false` is `--no-uring`.
+    pub uring: bool,
 }
+
+/// Reads submitted at once through io_uring at most (each into a buffer of its own).
+const URING_RX_BATCH: usize = 64;
+/// Frames written through io_uring with one call at most.
+pub const URING_TX_BATCH: usize = 64;
 
 /// Why a TAP device could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +73,9 @@ pub struct TapDevice {
     /// Frames carry a `virtio_net_hdr` (the tap was opened with `IFF_VNET_HDR`).
     vnet: bool,
     offload_refused: Option<String>,
+    rx_ring: Option<Mutex<RxRing>>,
+    tx_ring: Option<Mutex<TxRing>>,
+    uring_refused: Option<String>,
 }
 
 /// `TUNSETOFFLOAD` on an open tap: which offloads the reader handles.
@@ -189,7 +206,28 @@ impl TapDevice {
             let path = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", cfg.name);
             let _ = std::fs::write(path, "1");
         }
+        let fd = dev.as_raw_fd();
+        // Only for plain frames: with offloads a frame is up to 64 KB, few cross per wake-up,
+        // and copying each out of the ring's buffer cost more than the system calls saved
+        // (offloaded kernel-to-stack fell from 14 to 10 Gbit/s; BENCHMARKS.md).
+        let (rx_ring, tx_ring, uring_refused) = if cfg.uring && !vnet {
+            // Room for the largest frame the kernel may hand over, one byte more to tell a
+            // truncated read (as the driver's own buffers).
+            let size = MAX_READ;
+            match (
+                RxRing::new(fd, URING_RX_BATCH, size),
+                TxRing::new(fd, URING_TX_BATCH),
+            ) {
+                (Ok(rx), Ok(tx)) => (Some(Mutex::new(rx)), Some(Mutex::new(tx)), None),
+                (Err(e), _) | (_, Err(e)) => (None, None, Some(format!("io_uring refused: {e}"))),
+            }
+        } else {
+            (None, None, None)
+        };
         Ok(TapDevice {
+            rx_ring,
+            tx_ring,
+            uring_refused,
             dev,
             info: DeviceInfo {
                 name: cfg.name.clone(),
@@ -208,9 +246,21 @@ impl TapDevice {
         self.offload_refused.as_deref()
     }
 
+    /// Why io_uring was asked for and is not used, if so: the caller says so once.
+    pub fn uring_refused(&self) -> Option<&str> {
+        self.uring_refused.as_deref()
+    }
+
     /// One non-blocking read of a packet: the vnet header (when the tap has one) into `hdr`,
     /// the frame into `buf`. `Ok(None)` when nothing is ready.
     fn read_once(&self, hdr: &mut [u8; VNET_HDR_LEN], buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if let Some(ring) = &self.rx_ring {
+            let mut ring = ring.lock();
+            if !ring.is_dead() {
+                let vnet = self.vnet;
+                return ring.next(|pkt| split_packet(pkt, vnet, hdr, buf));
+            }
+        }
         let r = if self.vnet {
             read_two(self.dev.as_raw_fd(), hdr, buf)
         } else {
@@ -241,6 +291,21 @@ impl TapDevice {
         // Another reader may have taken the frame between poll and read: then None.
         self.read_once(hdr, buf)
     }
+}
+
+/// The largest packet read, one byte more than the largest frame to tell a truncated one.
+const MAX_READ: usize = 65_535 + crate::ethernet::HEADER_LEN + 1;
+
+/// Copy a packet read whole (`pkt`) as `readv` into `hdr` then `buf` would have placed it:
+/// the vnet header (when the tap has one) into `hdr`, the frame into `buf`, cut to fit.
+/// Returns the bytes placed, as `readv` would.
+fn split_packet(pkt: &[u8], vnet: bool, hdr: &mut [u8; VNET_HDR_LEN], buf: &mut [u8]) -> usize {
+    let h = if vnet { pkt.len().min(VNET_HDR_LEN) } else { 0 };
+    hdr[..h].copy_from_slice(&pkt[..h]);
+    let frame = &pkt[h..];
+    let n = frame.len().min(buf.len());
+    buf[..n].copy_from_slice(&frame[..n]);
+    h + n
 }
 
 /// Read one packet into `hdr` then `buf` (one `readv`), so the frame lands at `buf[0]`.
@@ -333,6 +398,86 @@ impl Device for TapDevice {
         Ok(Some((len, FrameMeta::decode(&hdr, len)?)))
     }
 
+    fn io_path(&self) -> &'static str {
+        match &self.rx_ring {
+            Some(r) if !r.lock().is_dead() => "uring",
+            _ => "rw",
+        }
+    }
+
+    /// Through io_uring, up to [`URING_TX_BATCH`] frames per system call, in order.
+    fn send_meta_batch(
+        &self,
+        frames: &[(&[u8], FrameMeta)],
+        done: &mut dyn FnMut(usize, io::Result<()>),
+    ) {
+        let Some(ring) = &self.tx_ring else {
+            for (i, (frame, meta)) in frames.iter().enumerate() {
+                done(i, self.send_meta(frame, meta));
+            }
+            return;
+        };
+        let mut ring = ring.lock();
+        let mut start = 0;
+        let mut parts: Vec<(&[u8], &[u8])> = Vec::with_capacity(URING_TX_BATCH);
+        let hdrs: Vec<[u8; VNET_HDR_LEN]> = if self.vnet {
+            frames.iter().map(|(_, m)| m.encode()).collect()
+        } else {
+            Vec::new()
+        };
+        while start < frames.len() {
+            let batch = ring.batch();
+            if batch == 0 {
+                // The ring failed: one write each from here on.
+                for (i, (frame, meta)) in frames.iter().enumerate().skip(start) {
+                    done(i, self.send_meta(frame, meta));
+                }
+                return;
+            }
+            let end = (start + batch).min(frames.len());
+            parts.clear();
+            let mut refused = Vec::new();
+            let mut index = Vec::with_capacity(end - start);
+            for i in start..end {
+                let (frame, meta) = &frames[i];
+                if self.vnet {
+                    parts.push((&hdrs[i][..], frame));
+                } else if meta.is_plain() {
+                    parts.push((&[][..], frame));
+                } else {
+                    refused.push(i);
+                    continue;
+                }
+                index.push(i);
+            }
+            for i in refused {
+                done(
+                    i,
+                    Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "tap opened without offloads",
+                    )),
+                );
+            }
+            ring.write_batch(&parts, |k, r| {
+                let i = index[k];
+                let want = parts[k].0.len() + parts[k].1.len();
+                done(
+                    i,
+                    match r {
+                        Ok(n) if n == want => Ok(()),
+                        Ok(_) => Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "short write to tap",
+                        )),
+                        Err(e) => Err(e),
+                    },
+                );
+            });
+            start = end;
+        }
+    }
+
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
         let (n, want) = if self.vnet {
             let hdr = meta.encode();
@@ -361,6 +506,27 @@ impl Device for TapDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packet_read_whole_is_split_as_readv_would() {
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let mut buf = [0u8; 4];
+        let pkt: Vec<u8> = (1..=VNET_HDR_LEN as u8 + 2).collect();
+        assert_eq!(
+            split_packet(&pkt, true, &mut hdr, &mut buf),
+            VNET_HDR_LEN + 2
+        );
+        assert_eq!(
+            (&hdr[..], &buf[..2]),
+            (&pkt[..VNET_HDR_LEN], &pkt[VNET_HDR_LEN..])
+        );
+        // Longer than the buffer: cut, as a truncated read is (the driver counts it).
+        assert_eq!(split_packet(&pkt, false, &mut hdr, &mut buf), 4);
+        assert_eq!(buf, [1, 2, 3, 4]);
+        // Shorter than a vnet header: all of it in `hdr`, for the caller to refuse.
+        assert_eq!(split_packet(&pkt[..5], true, &mut hdr, &mut buf), 5);
+        assert_eq!(hdr[..5], pkt[..5]);
+    }
 
     #[test]
     fn names_and_masks() {

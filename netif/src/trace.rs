@@ -465,6 +465,10 @@ impl<D: Device> Device for Tracer<D> {
             }
         }
     }
+
+    fn io_path(&self) -> &'static str {
+        self.inner.io_path()
+    }
 }
 
 /// The layers whose trace shows a frame that fails to decode at `layer`: the layer itself and

@@ -56,6 +56,7 @@ pub struct StackBuilder {
     mac: String,
     mtu: Option<usize>,
     offload: bool,
+    uring: bool,
     config: StackConfig,
     tap_hook: Option<TapHook>,
 }
@@ -77,6 +78,7 @@ impl StackBuilder {
             mac: DEFAULT_MAC.to_string(),
             mtu: None,
             offload: true,
+            uring: true,
             config: StackConfig::default(),
             tap_hook: None,
         }
@@ -153,6 +155,14 @@ impl StackBuilder {
         self
     }
 
+    /// Read and write the TAP through io_uring, many frames per system call: on by default,
+    /// as in the shell; one `read`/`write` per frame when the kernel refuses io_uring.
+    /// `false` is the shell's `--no-uring`.
+    pub fn uring(mut self, on: bool) -> StackBuilder {
+        self.uring = on;
+        self
+    }
+
     /// Settings of the protocol layers and the runtime (buffer sizes, TCP timers, queue
     /// bounds); [`StackConfig::default`] otherwise. The builder always adds loopback.
     pub fn config(mut self, config: StackConfig) -> StackBuilder {
@@ -219,6 +229,7 @@ impl StackBuilder {
                     mac,
                     host_addr: host_addr.map(|h| (h.addr(), h.prefix())),
                     offload: self.offload,
+                    uring: self.uring,
                 };
                 if let Some(hook) = self.tap_hook {
                     hook(&mut cfg);

@@ -399,6 +399,16 @@ impl Stack {
             .collect()
     }
 
+    /// How each device's frames cross the OS boundary (`uring`, `rw`, `memory`), by name.
+    pub fn device_io_paths(&self) -> Vec<(String, &'static str)> {
+        self.shared
+            .drivers
+            .read()
+            .iter()
+            .map(|d| (d.info().name.clone(), d.io_path()))
+            .collect()
+    }
+
     /// Stop the stack thread and every driver (joining their threads, releasing devices).
     /// Sockets still open get errors from then on.
     pub fn shutdown(&self) {

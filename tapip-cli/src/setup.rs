@@ -20,10 +20,14 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         mac: cli.mac,
         host_addr: (!cli.no_host_config).then(|| (cli.host_addr.addr(), cli.host_addr.prefix())),
         offload: !cli.no_offload,
+        uring: !cli.no_uring,
     })
     .map_err(|e| e.to_string())?;
     if let Some(why) = tap_dev.offload_refused() {
         eprintln!("tapip: {}: offloads off, plain frames ({why})", cli.tap);
+    }
+    if let Some(why) = tap_dev.uring_refused() {
+        eprintln!("tapip: {}: one read/write per frame ({why})", cli.tap);
     }
     if !cli.mac.is_unicast() {
         return Err(format!("--mac {}: not a unicast MAC address", cli.mac));

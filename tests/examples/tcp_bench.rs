@@ -33,6 +33,7 @@ fn stack() -> Stack {
         mac: "00:34:45:67:89:ab".parse().expect("mac"),
         host_addr: Some(("10.0.0.2".parse().expect("ip"), 24)),
         offload: true,
+        uring: true,
     })
     .unwrap_or_else(|e| fail(&e.to_string()));
     let stack = Stack::new(StackConfig::default()).unwrap_or_else(|e| fail(&e.to_string()));

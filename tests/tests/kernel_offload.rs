@@ -18,6 +18,8 @@ enum Mode {
     Offload,
     /// `--no-offload`.
     Plain,
+    /// `--no-offload --no-uring`: one `read`/`write` system call per frame.
+    PlainRw,
 }
 
 fn assert_same_file(what: &str, got: &Path, want: &Path, t: &Tapip) {
@@ -45,8 +47,11 @@ const NFT_LOSS: &str = "table netdev tapip_loss {
 fn start(tag: &str, mode: Mode, loss: Option<u32>, dir: &TempDir) -> (Netns, Tapip) {
     let ns = Netns::new(tag);
     let mut args: Vec<String> = Vec::new();
-    if mode == Mode::Plain {
+    if mode != Mode::Offload {
         args.push("--no-offload".into());
+    }
+    if mode == Mode::PlainRw {
+        args.push("--no-uring".into());
     }
     if let Some(seed) = loss {
         args.push("--fault".into());
@@ -60,8 +65,8 @@ fn start(tag: &str, mode: Mode, loss: Option<u32>, dir: &TempDir) -> (Netns, Tap
     (ns, t)
 }
 
-/// A counter `name=N` of `stat`'s line that starts with `line` (e.g. "dev tap0").
-fn stat_counter(t: &mut Tapip, line: &str, name: &str) -> u64 {
+/// The line of `stat` that starts with `line` (e.g. "dev tap0").
+fn stat_row(t: &mut Tapip, line: &str) -> String {
     let since = t.output().len();
     t.cmd("stat");
     // The last line of stat, printed after `since`.
@@ -74,7 +79,14 @@ fn stat_counter(t: &mut Tapip, line: &str, name: &str) -> u64 {
     let row = out
         .lines()
         .find(|l| l.trim_start().starts_with(line))
-        .unwrap_or_else(|| panic!("no '{line}' line in stat:\n{}", t.output()));
+        .unwrap_or_else(|| panic!("no '{line}' line in stat:\n{}", t.output()))
+        .to_string();
+    row
+}
+
+/// A counter `name=N` of `stat`'s line that starts with `line` (e.g. "dev tap0").
+fn stat_counter(t: &mut Tapip, line: &str, name: &str) -> u64 {
+    let row = stat_row(t, line);
     let key = format!("{name}=");
     let n = row
         .split_whitespace()
@@ -168,6 +180,16 @@ fn both_ways(tag: &str, mode: Mode) {
     // The kernel side of the tap: segmentation offload on only when the stack asked for it.
     let features = ethtool_features(&ns);
     let on = mode == Mode::Offload;
+    // Which path the tap's frames take: io_uring unless asked not to or refused (the
+    // refusal is said once on stderr; CI machines may forbid io_uring).
+    let row = stat_row(&mut t, "dev tap0");
+    // io_uring for plain frames only (with offloads the copy out of its buffers costs more).
+    let want = if mode != Mode::Plain || t.output().contains("io_uring refused") {
+        "io=rw"
+    } else {
+        "io=uring"
+    };
+    assert!(row.contains(want), "{mode:?}: want {want} in '{row}'");
     assert_eq!(
         feature_on(&features, "tx-tcp-segmentation"),
         on,
@@ -214,6 +236,11 @@ fn with_offloads_20_mb_cross_each_way_in_coalesced_and_tso_frames() {
 #[test]
 fn with_no_offload_20_mb_cross_each_way_in_plain_frames() {
     both_ways("offoff", Mode::Plain);
+}
+
+#[test]
+fn with_no_offload_and_no_uring_20_mb_cross_each_way_one_syscall_per_frame() {
+    both_ways("offrw", Mode::PlainRw);
 }
 
 /// 20 MB each way with 10% loss on each side, byte-exact.

@@ -14,6 +14,7 @@ fn line(section: &str, pairs: &[(&str, u64)]) {
 
 pub fn run(ctx: &Ctx) {
     let dev = ctx.stack.device_stats();
+    let io = ctx.stack.device_io_paths();
     let input_queue = ctx.stack.input_queue_len();
     let (
         ip,
@@ -63,7 +64,10 @@ pub fn run(ctx: &Ctx) {
     }
     for (name, s) in dev {
         line(
-            &format!("dev {name}"),
+            &format!(
+                "dev {name} io={}",
+                io.iter().find(|(n, _)| *n == name).map_or("?", |(_, p)| p)
+            ),
             &[
                 ("rx_packets", s.rx_packets),
                 ("rx_bytes", s.rx_bytes),
