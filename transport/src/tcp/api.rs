@@ -1,23 +1,21 @@
-//! TCP sockets in the transport's table: the calls of the socket API, the demultiplexing
-//! of arriving segments (connection, TIME-WAIT record, listener, or nobody), and timers.
+//! TCP sockets in TCP's table: the calls of the socket API, the bookkeeping after each
+//! change of state, and the timers. Arriving segments are in `demux`.
 
-use super::conn::{send_repr, ConnOpts, State, Tcb};
-use super::cookie;
-use super::wire::{self, flags, TcpRepr};
-use super::{Listener, Role, TcpError, TcpSock, TcpStats, TimeWait, Tuple, ACK_FLUSH_MAX};
+use super::conn::{ConnOpts, State, Tcb};
+use super::{Listener, Role, TcpError, TcpSock, TcpStats, TimeWait, Tuple};
 use crate::slab::SocketHandle;
 use crate::{loopback_source_leaves, Transport, TransportError, LOOPBACK_SOURCE};
-use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError};
+use ip::{IpTx, SendError};
 use netif::{Instant, TraceLayers};
 use std::cmp::Reverse;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// SYN-ACK retransmissions of a half-open connection while its listener's SYN queue is at
 /// least half full (a timeout after 1 + 2 s).
-const PRESSURE_SYNACK_RETRIES: u32 = 1;
+pub(super) const PRESSURE_SYNACK_RETRIES: u32 = 1;
 
 impl Transport {
-    fn conn_opts(&self) -> ConnOpts {
+    pub(super) fn conn_opts(&self) -> ConnOpts {
         ConnOpts {
             nodelay: false,
             keepalive: false,
@@ -38,7 +36,7 @@ impl Transport {
     }
 
     /// A listener's new connection, if the socket limit allows it.
-    fn tcp_insert(&mut self, child: TcpSock) -> Option<SocketHandle> {
+    pub(super) fn tcp_insert(&mut self, child: TcpSock) -> Option<SocketHandle> {
         self.socket_room().ok()?;
         self.tcp.socks.insert(Box::new(child))
     }
@@ -124,7 +122,7 @@ impl Transport {
     }
 
     /// Is `port` taken by a TCP socket or TIME-WAIT record that `addr` would clash with?
-    fn tcp_clash(&self, me: SocketHandle, addr: SocketAddrV4, reuse: bool) -> bool {
+    pub(super) fn tcp_clash(&self, me: SocketHandle, addr: SocketAddrV4, reuse: bool) -> bool {
         let overlap = |l: SocketAddrV4| {
             l.port() == addr.port()
                 && (l.ip() == addr.ip() || l.ip().is_unspecified() || addr.ip().is_unspecified())
@@ -140,7 +138,7 @@ impl Transport {
         sockets || (!reuse && self.tcp.time_wait.keys().any(|(l, _)| overlap(*l)))
     }
 
-    fn tcp_port_in_use(&self, port: u16) -> bool {
+    pub(super) fn tcp_port_in_use(&self, port: u16) -> bool {
         self.tcp
             .socks
             .iter()
@@ -323,7 +321,7 @@ impl Transport {
         Ok(())
     }
 
-    fn tcp_listening_on(&self, port: u16) -> bool {
+    pub(super) fn tcp_listening_on(&self, port: u16) -> bool {
         self.tcp.listeners.get(&port).is_some_and(|v| !v.is_empty())
     }
 
@@ -542,7 +540,7 @@ impl Transport {
     }
 
     /// Reset a connection and remove it.
-    fn tcp_abort(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
+    pub(super) fn tcp_abort(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
         let tcp = &mut self.tcp;
         let sockets = &mut tcp.socks;
         if let Some(s) = sockets.get_mut(h) {
@@ -555,7 +553,7 @@ impl Transport {
     }
 
     /// Remove a socket's entries from the demultiplexing tables.
-    fn tcp_forget(&mut self, h: SocketHandle) {
+    pub(super) fn tcp_forget(&mut self, h: SocketHandle) {
         let Some(s) = self.tcp.socks.get(h) else {
             return;
         };
@@ -619,11 +617,11 @@ impl Transport {
     }
 
     /// Is a heap entry still the connection's deadline?
-    fn tcp_timer_current(&self, at: Instant, h: SocketHandle) -> bool {
+    pub(super) fn tcp_timer_current(&self, at: Instant, h: SocketHandle) -> bool {
         matches!(self.tcp.socks.get(h), Some(t) if t.timer_at == Some(at))
     }
 
-    fn tcp_settle_state(&mut self, h: SocketHandle, now: Instant) {
+    pub(super) fn tcp_settle_state(&mut self, h: SocketHandle, now: Instant) {
         let Some(s) = self.tcp.socks.get_mut(h) else {
             return;
         };
@@ -703,7 +701,7 @@ impl Transport {
         }
     }
 
-    fn tcp_child_ready(&mut self, parent: Option<SocketHandle>, child: SocketHandle) {
+    pub(super) fn tcp_child_ready(&mut self, parent: Option<SocketHandle>, child: SocketHandle) {
         let Some(p) = parent else { return };
         if let Some(l) = self.tcp.socks.get_mut(p) {
             if let Role::Listen(l) = &mut l.role {
@@ -714,7 +712,7 @@ impl Transport {
         }
     }
 
-    fn tcp_embryo_gone(&mut self, parent: SocketHandle) {
+    pub(super) fn tcp_embryo_gone(&mut self, parent: SocketHandle) {
         if let Some(l) = self.tcp.socks.get_mut(parent) {
             if let Role::Listen(l) = &mut l.role {
                 l.embryonic = l.embryonic.saturating_sub(1);
@@ -722,7 +720,7 @@ impl Transport {
         }
     }
 
-    fn tw_insert(&mut self, key: Tuple, tw: TimeWait) {
+    pub(super) fn tw_insert(&mut self, key: Tuple, tw: TimeWait) {
         while self.tcp.time_wait.len() >= self.tcp.cfg.max_time_wait {
             let Some((k, _)) = self.tcp.tw_order.pop_front() else {
                 break;
@@ -791,473 +789,6 @@ impl Transport {
                 None => {}
             }
         }
-    }
-
-    // ---- input -------------------------------------------------------------------------
-
-    pub(crate) fn tcp_deliver(
-        &mut self,
-        tx: &mut dyn IpTx,
-        d: &Datagram<'_>,
-        now: Instant,
-    ) -> Delivery {
-        self.tcp.stats.segs_in += 1;
-        let (src, dst) = (d.packet.src(), d.packet.dst());
-        let bytes = d.packet.payload();
-        if d.broadcast || dst.is_multicast() || tx.is_broadcast(dst) {
-            self.tcp.stats.drop_broadcast += 1;
-            return Delivery::Delivered;
-        }
-        let Ok((seg, payload)) = TcpRepr::parse(bytes) else {
-            self.tcp.stats.drop_bad_header += 1;
-            return Delivery::Delivered;
-        };
-        if !d.csum_ok && !wire::verify_checksum(bytes, src, dst) {
-            self.tcp.stats.drop_bad_checksum += 1;
-            return Delivery::Delivered;
-        }
-        let local = SocketAddrV4::new(dst, seg.dst_port);
-        let remote = SocketAddrV4::new(src, seg.src_port);
-        if let Some(&h) = self.tcp.conns.get(&(local, remote)) {
-            let tcp = &mut self.tcp;
-            let sockets = &mut tcp.socks;
-            if let Some(s) = sockets.get_mut(h) {
-                let orphan = s.orphan;
-                if let Role::Conn(t) = &mut s.role {
-                    let challenge = &mut tcp.challenge;
-                    let mut ok = || challenge.take(now);
-                    let flush = t.segment(
-                        &tcp.cfg,
-                        &seg,
-                        payload,
-                        tx,
-                        &mut tcp.stats,
-                        &mut ok,
-                        now,
-                        tcp.batching,
-                    );
-                    if flush && tcp.ack_flush.len() < ACK_FLUSH_MAX {
-                        tcp.ack_flush.push(h);
-                    } else if flush {
-                        t.output(&tcp.cfg, tx, &mut tcp.stats, now);
-                    }
-                    if orphan && t.readable_bytes() > 0 {
-                        // Data for an application that has closed: nobody will read it
-                        // (RFC 9293 3.10.7.4 seventh, as Linux does): reset.
-                        tcp.stats.aborts_on_close += 1;
-                        t.abort(tx, &mut tcp.stats, now);
-                    }
-                }
-            }
-            self.tcp_settle(h, now);
-            return Delivery::Delivered;
-        }
-        if self.tcp.time_wait.contains_key(&(local, remote))
-            && self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now)
-        {
-            return Delivery::Delivered;
-        }
-        if let Some(l) = self.tcp_find_listener(local) {
-            self.tcp_listen_segment(l, local, remote, &seg, payload, tx, now);
-            return Delivery::Delivered;
-        }
-        self.tcp.stats.drop_no_socket += 1;
-        self.tcp_reset_reply(local, remote, &seg, payload.len(), tx, now);
-        Delivery::Delivered
-    }
-
-    fn tcp_find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
-        let v = self.tcp.listeners.get(&local.port())?;
-        let exact = v.iter().find(|&&h| {
-            matches!(self.tcp.socks.get(h), Some(t) if t.local.is_some_and(|l| l.ip() == local.ip()))
-        });
-        exact
-            .or_else(|| {
-                v.iter().find(|&&h| {
-                    matches!(self.tcp.socks.get(h), Some(t) if t.local.is_some_and(|l| l.ip().is_unspecified()))
-                })
-            })
-            .copied()
-    }
-
-    /// RFC 9293 3.10.7.1: a segment for no connection gets a RST (unless it is one).
-    fn tcp_reset_reply(
-        &mut self,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr,
-        payload_len: usize,
-        tx: &mut dyn IpTx,
-        now: Instant,
-    ) {
-        if seg.has(flags::RST) {
-            return;
-        }
-        let r = if seg.has(flags::ACK) {
-            TcpRepr {
-                src_port: local.port(),
-                dst_port: remote.port(),
-                seq: seg.ack,
-                flags: flags::RST,
-                ..TcpRepr::default()
-            }
-        } else {
-            let len =
-                payload_len + usize::from(seg.has(flags::SYN)) + usize::from(seg.has(flags::FIN));
-            TcpRepr {
-                src_port: local.port(),
-                dst_port: remote.port(),
-                seq: super::Seq(0),
-                ack: seg.seq + len,
-                flags: flags::RST | flags::ACK,
-                ..TcpRepr::default()
-            }
-        };
-        if send_repr(tx, local, remote, &r, &[], now) {
-            self.tcp.stats.segs_out += 1;
-            self.tcp.stats.resets_out += 1;
-        }
-    }
-
-    /// A segment for a TIME-WAIT record. False if it should go on to a listener (a new
-    /// SYN beyond the old connection's sequence space, RFC 6191's idea).
-    fn tcp_time_wait_segment(
-        &mut self,
-        key: Tuple,
-        seg: &TcpRepr,
-        payload: &[u8],
-        tx: &mut dyn IpTx,
-        now: Instant,
-    ) -> bool {
-        let Some(tw) = self.tcp.time_wait.get_mut(&key) else {
-            return false;
-        };
-        if seg.has(flags::RST) {
-            // RFC 1337: a RST does not cut TIME-WAIT short.
-            return true;
-        }
-        if seg.has(flags::SYN) && !seg.has(flags::ACK) && seg.seq.gt(tw.rcv_nxt) {
-            self.tcp.time_wait.remove(&key);
-            return false;
-        }
-        if seg.has(flags::FIN) {
-            tw.expires = now + self.tcp.cfg.time_wait;
-        } else if payload.is_empty() && !seg.has(flags::SYN) && seg.seq == tw.rcv_nxt {
-            // An acceptable bare ACK is not acknowledged (RFC 9293 3.10.7.4); answering
-            // it could start an endless ACK exchange with a peer also in TIME-WAIT.
-            return true;
-        } else if payload.is_empty() {
-            // Anything else without data: answered at most once per
-            // `invalid_ratelimit` (RFC 5961 7), as a connection does.
-            let limit = self.tcp.cfg.invalid_ratelimit;
-            if tw.last_oow_ack.is_some_and(|t| now < t + limit) {
-                self.tcp.stats.oow_acks_limited += 1;
-                return true;
-            }
-            tw.last_oow_ack = Some(now);
-        }
-        let r = TcpRepr {
-            src_port: key.0.port(),
-            dst_port: key.1.port(),
-            seq: tw.snd_nxt,
-            ack: tw.rcv_nxt,
-            flags: flags::ACK,
-            window: 0,
-            ..TcpRepr::default()
-        };
-        self.tcp.stats.dup_segments += 1;
-        if send_repr(tx, key.0, key.1, &r, &[], now) {
-            self.tcp.stats.segs_out += 1;
-        }
-        true
-    }
-
-    /// RFC 9293 3.10.7.2: a segment for a listener.
-    #[allow(clippy::too_many_arguments)]
-    fn tcp_listen_segment(
-        &mut self,
-        l: SocketHandle,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr,
-        payload: &[u8],
-        tx: &mut dyn IpTx,
-        now: Instant,
-    ) {
-        if seg.has(flags::RST) {
-            return;
-        }
-        if seg.has(flags::ACK) {
-            if !seg.has(flags::SYN) && self.tcp_cookie_ack(l, local, remote, seg, payload, tx, now)
-            {
-                return;
-            }
-            self.tcp.stats.drop_listen_bad += 1;
-            self.tcp_reset_reply(local, remote, seg, 0, tx, now);
-            return;
-        }
-        if !seg.has(flags::SYN) {
-            self.tcp.stats.drop_listen_bad += 1;
-            return;
-        }
-        let syn_backlog = self.tcp.cfg.syn_backlog;
-        let (opts, reuse, pressure) = {
-            let Ok(s) = self.tcp(l) else { return };
-            let Role::Listen(q) = &s.role else { return };
-            if q.accept.len() >= q.backlog {
-                self.tcp.stats.drop_accept_queue_full += 1;
-                return;
-            }
-            let limit = syn_backlog.min(q.backlog.max(16) * 2);
-            if q.embryonic >= limit {
-                let opts = s.opts;
-                if self.tcp.cfg.syn_cookies {
-                    self.tcp_cookie_syn_ack(local, remote, seg, opts, tx, now);
-                } else {
-                    self.tcp.stats.drop_syn_queue_full += 1;
-                }
-                return;
-            }
-            (s.opts, s.reuse_addr, q.embryonic >= limit / 2)
-        };
-        if pressure {
-            self.tcp_syn_queue_pressure(l, now);
-        }
-        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
-        let iss = self.tcp.isn.isn(local, remote, now);
-        let ts_offset = self.tcp.isn.ts_offset(local, remote);
-        let mut child = TcpSock::new(opts);
-        child.local = Some(local);
-        child.reuse_addr = reuse;
-        child.parent = Some(l);
-        let tcb = {
-            let Transport { tcp, .. } = self;
-            Tcb::accept_syn(
-                &tcp.cfg,
-                local,
-                remote,
-                seg,
-                iss,
-                ts_offset,
-                mtu,
-                opts,
-                tx,
-                &mut tcp.stats,
-                now,
-            )
-        };
-        let mut tcb = tcb;
-        if pressure {
-            tcb.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
-        }
-        child.role = Role::Conn(Box::new(tcb));
-        let Some(h) = self.tcp_insert(child) else {
-            self.tcp.stats.drop_syn_queue_full += 1;
-            return;
-        };
-        self.tcp.stats.passive_opens += 1;
-        self.tcp.conns.insert((local, remote), h);
-        if let Ok(s) = self.tcp(l) {
-            if let Role::Listen(q) = &mut s.role {
-                q.embryonic += 1;
-            }
-        }
-        self.tcp_settle(h, now);
-    }
-
-    /// Half of listener `l`'s SYN queue is taken: each of its half-open connections gets
-    /// [`PRESSURE_SYNACK_RETRIES`] SYN-ACK retransmissions, and those that have had them
-    /// go, so entries whose peer never answers (a spoofed source, or one that never
-    /// resolves by ARP) leave within 3 s. Done once each time the queue reaches the mark.
-    fn tcp_syn_queue_pressure(&mut self, l: SocketHandle, now: Instant) {
-        let syn_backlog = self.tcp.cfg.syn_backlog;
-        let at_mark = matches!(
-            self.tcp_ref(l).map(|s| &s.role),
-            Ok(Role::Listen(q)) if q.embryonic == syn_backlog.min(q.backlog.max(16) * 2) / 2
-        );
-        if !at_mark {
-            return;
-        }
-        let mut changed = Vec::new();
-        for (h, t) in self.tcp.socks.iter_mut() {
-            if t.parent == Some(l) && !t.queued {
-                if let Some(c) = t.tcb_mut() {
-                    c.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
-                    changed.push(h);
-                }
-            }
-        }
-        // Those due at once are filed under their new deadline.
-        for h in changed {
-            self.tcp_schedule(h);
-        }
-    }
-
-    /// The SYN queue is full: answer `syn` with a SYN-ACK whose ISN is a SYN cookie
-    /// (RFC 4987 3.6) and keep nothing.
-    fn tcp_cookie_syn_ack(
-        &mut self,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        syn: &TcpRepr,
-        opts: ConnOpts,
-        tx: &mut dyn IpTx,
-        now: Instant,
-    ) {
-        let cookie = self
-            .tcp
-            .cookies
-            .make(local, remote, syn.seq.0, syn.mss, now);
-        let mss = cookie::MSS_TABLE[cookie::mss_index(syn.mss)];
-        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
-        // The SYN-RECEIVED state the cookie stands for, built only to send its SYN-ACK.
-        let Transport { tcp, .. } = self;
-        let mut t = Tcb::from_cookie(
-            &tcp.cfg, local, remote, syn.seq, cookie, mss, mtu, opts, now,
-        );
-        t.send_syn(tx, &mut tcp.stats, now);
-        tcp.stats.syncookies_sent += 1;
-        tcp.cookie_sent_at = Some(now);
-    }
-
-    /// An ACK to listener `l` that may complete a handshake answered with a SYN cookie:
-    /// if its cookie is valid, the connection is made straight into the accept queue and
-    /// the segment processed (true). False when it is no cookie's ACK (then it gets a RST).
-    #[allow(clippy::too_many_arguments)]
-    fn tcp_cookie_ack(
-        &mut self,
-        l: SocketHandle,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr,
-        payload: &[u8],
-        tx: &mut dyn IpTx,
-        now: Instant,
-    ) -> bool {
-        // Check only while a cookie we sent may still be valid.
-        let recent = self
-            .tcp
-            .cookie_sent_at
-            .is_some_and(|t| now.saturating_duration_since(t) < cookie::MAX_AGE);
-        if !recent {
-            return false;
-        }
-        let irs = seg.seq - 1;
-        let iss = (seg.ack - 1).0;
-        let Some(mss) = self.tcp.cookies.check(local, remote, irs.0, iss, now) else {
-            self.tcp.stats.syncookies_failed += 1;
-            return false;
-        };
-        let (opts, reuse) = {
-            let Ok(s) = self.tcp(l) else { return false };
-            let Role::Listen(q) = &s.role else {
-                return false;
-            };
-            if q.accept.len() >= q.backlog {
-                // The peer believes it is connected; its data will be retransmitted, and
-                // its ACK checked again while the cookie lives.
-                self.tcp.stats.drop_accept_queue_full += 1;
-                return true;
-            }
-            (s.opts, s.reuse_addr)
-        };
-        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
-        let tcb = Tcb::from_cookie(&self.tcp.cfg, local, remote, irs, iss, mss, mtu, opts, now);
-        let mut child = TcpSock::new(opts);
-        child.local = Some(local);
-        child.reuse_addr = reuse;
-        child.parent = Some(l);
-        child.role = Role::Conn(Box::new(tcb));
-        let Some(h) = self.tcp_insert(child) else {
-            self.tcp.stats.drop_syn_queue_full += 1;
-            return true;
-        };
-        self.tcp.stats.syncookies_recv += 1;
-        self.tcp.stats.passive_opens += 1;
-        self.tcp.conns.insert((local, remote), h);
-        if let Ok(s) = self.tcp(l) {
-            if let Role::Listen(q) = &mut s.role {
-                // Counted as half-open for a moment: `tcp_settle` moves it to the accept
-                // queue (or drops it) and takes the count back.
-                q.embryonic += 1;
-            }
-        }
-        let tcp = &mut self.tcp;
-        let sockets = &mut tcp.socks;
-        if let Some(s) = sockets.get_mut(h) {
-            if let Role::Conn(t) = &mut s.role {
-                let challenge = &mut tcp.challenge;
-                let mut ok = || challenge.take(now);
-                // Not batched: whatever it owes goes now.
-                t.segment(
-                    &tcp.cfg,
-                    seg,
-                    payload,
-                    tx,
-                    &mut tcp.stats,
-                    &mut ok,
-                    now,
-                    false,
-                );
-                if t.state == State::SynReceived {
-                    // Not completed (it cannot be, with a valid cookie): no timer would
-                    // ever remove it.
-                    t.abort(tx, &mut tcp.stats, now);
-                }
-            }
-        }
-        self.tcp_settle(h, now);
-        true
-    }
-
-    /// An ICMP error about a segment we sent. Only one quoting a sequence number we have
-    /// outstanding is believed (RFC 5927 4.1); a "fragmentation needed" then lowers the
-    /// connection's MSS and the path's MTU in `ip`'s cache (RFC 1191).
-    pub(crate) fn tcp_icmp_error(
-        &mut self,
-        tx: &mut dyn IpTx,
-        r: &IcmpErrorReport<'_>,
-        now: Instant,
-    ) {
-        use ip::icmp::{kind as k, unreach as u};
-        let Some(ports) = r.orig_payload.get(..8) else {
-            return;
-        };
-        let local = SocketAddrV4::new(r.orig_src, u16::from_be_bytes([ports[0], ports[1]]));
-        let remote = SocketAddrV4::new(r.orig_dst, u16::from_be_bytes([ports[2], ports[3]]));
-        let Some(&h) = self.tcp.conns.get(&(local, remote)) else {
-            return;
-        };
-        let seq = super::Seq(u32::from_be_bytes([ports[4], ports[5], ports[6], ports[7]]));
-        let frag_needed = (r.kind, r.code) == (k::DEST_UNREACHABLE, u::FRAG_NEEDED);
-        let err = match (r.kind, r.code) {
-            _ if frag_needed => None,
-            (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => Some(TcpError::Refused),
-            (k::DEST_UNREACHABLE, u::NET) => Some(TcpError::NetUnreachable),
-            (k::DEST_UNREACHABLE, _) | (k::TIME_EXCEEDED, _) => Some(TcpError::HostUnreachable),
-            _ => return,
-        };
-        let tcp = &mut self.tcp;
-        let Some(t) = tcp.socks.get_mut(h).and_then(|s| s.tcb_mut()) else {
-            return;
-        };
-        if !t.seq_outstanding(seq) {
-            tcp.stats.icmp_ignored += 1;
-            if frag_needed {
-                tcp.stats.pmtu_forged += 1;
-            }
-            return;
-        }
-        match err {
-            Some(e) => t.icmp_error(e),
-            None => {
-                // The next-hop MTU sits in the low 16 bits of the ICMP header's second
-                // word (RFC 1191 4).
-                let mtu = (r.info & 0xffff) as usize;
-                t.path_mtu(&tcp.cfg, mtu, tx, &mut tcp.stats, now);
-            }
-        }
-        self.tcp_settle(h, now);
     }
 }
 

@@ -19,6 +19,7 @@ mod api;
 mod congestion;
 mod conn;
 pub mod cookie;
+mod demux;
 mod inspect;
 pub mod isn;
 pub mod seq;
