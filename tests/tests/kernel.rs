@@ -274,10 +274,12 @@ fn route_and_interface_changes_take_effect() {
     let out = t.wait_for("--- 192.168.50.2 ping statistics", SECS(10));
     assert!(out.contains("1 packets transmitted, 1 received"), "{out}");
     t.cmd("route del 192.168.50.0/24");
-    t.cmd("ifconfig tap0 down");
+    // Wait until the shell has taken the command (the kernel's ping could otherwise come
+    // first and be answered).
+    t.run_marked("ifconfig tap0 down");
     let (ok, _) = ns.sh_text("ping -c 1 -W 1 10.0.0.1");
     assert!(!ok, "a down interface must not answer");
-    t.cmd("ifconfig tap0 up");
+    t.run_marked("ifconfig tap0 up");
     let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.0.0.1");
     assert!(ok, "{out}");
     // A new address: the kernel reaches the stack there.
