@@ -6,10 +6,12 @@
 //! - [`cookie`]: RFC 4987 SYN cookies, for listeners whose SYN queue is full.
 //! - `congestion`: congestion control behind one interface, NewReno and CUBIC (RFC 9438).
 //! - `conn`: one connection's state machine (`Tcb`), split by concern: input, output,
-//!   loss recovery, receive queue, RTT estimator, timer table, options.
-//! - `api` (here, on [`crate::Transport`]): TCP's own socket table (`Tcp::socks`) — listeners with
-//!   their SYN and accept queues, the demultiplexing of segments, TIME-WAIT records, the
-//!   timers, and the calls the socket API makes.
+//!   loss recovery (segment table, scoreboard, RACK-TLP), receive ring, RTT estimator,
+//!   timer table, options.
+//! - `congestion`: the `CongestionControl` interface, CUBIC and NewReno.
+//! - `api` (here, on [`crate::Transport`]): TCP's own socket table (`Tcp::socks`), the calls
+//!   the socket API makes, and the timers; `demux`: arriving segments (connections,
+//!   TIME-WAIT records, listeners with their SYN and accept queues).
 //!
 //! A connection that the application closed stays in the table (an orphan) until its FIN
 //! is acknowledged; one that reaches TIME-WAIT after the application let go becomes a small
