@@ -6,21 +6,10 @@ use arbitrary::Unstructured;
 use ip::checksum;
 use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use netif::ethernet::{self, ethertype};
-use netif::MacAddr;
 use std::net::Ipv4Addr;
 
-/// An Ethernet frame around `payload`.
-pub fn eth(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; ethernet::HEADER_LEN + payload.len()];
-    ethernet::Repr {
-        dst,
-        src,
-        ethertype,
-    }
-    .emit(&mut f);
-    f[ethernet::HEADER_LEN..].copy_from_slice(payload);
-    f
-}
+/// An Ethernet frame around a payload: the crate's shared builder.
+pub use crate::frames::eth;
 
 /// The header fields of a datagram (or fragment) to build.
 #[derive(Clone, Copy, Debug)]
