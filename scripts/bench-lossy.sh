@@ -20,7 +20,8 @@
 # medians and the ratio stack sender / kernel sender (the goals of issue 11: at most 1.5 for
 # the reordering profiles, at most 1/0.8 = 1.25 for `delay`).
 #
-#   RUNS=3 PROFILES="reorder5 reorder10 delay" SIZE_MB=20 LIMIT=300 scripts/bench-lossy.sh
+#   RUNS=3 PROFILES="reorder5 reorder10 delay" SIZE_MB=20 LIMIT=600 KERNEL_CC=cubic \
+#       scripts/bench-lossy.sh
 #
 # Profiles (the relay of issue 11: 5% drop, 1% corrupt, 2% duplicate, 25% reorder, 5±2 ms):
 #   reorder5   loss=0.05,corrupt=0.01,dup=0.02,reorder=0.25,delay=3ms,jitter=4ms
@@ -32,11 +33,16 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 PROFILES=${PROFILES:-"reorder5 reorder10 delay"}
 SIZE_MB=${SIZE_MB:-20}
-LIMIT=${LIMIT:-300}
+LIMIT=${LIMIT:-600}
 OFFLOAD=${OFFLOAD:-0}
 # The kernel's largest receive buffer (tcp_rmem's third field): its window grows to about
 # half of it. 32 MB by default, so it is never the limit.
 KERNEL_RMEM_MAX=${KERNEL_RMEM_MAX:-33554432}
+# The kernel sender's congestion control, set on its socket (TCP_CONGESTION): CUBIC by
+# default, like for like with the stack's default. The namespace's default is the host's
+# (`net.ipv4.tcp_congestion_control`, bbr on some machines), and BBR barely answers random
+# loss, so a kernel sender left at BBR measures BBR against CUBIC. KERNEL_CC=bbr does that.
+KERNEL_CC=${KERNEL_CC:-cubic}
 
 spec_of() {
     case "$1" in
@@ -89,7 +95,8 @@ src_sha=$(sha256sum "$tmp/src.bin" | cut -d' ' -f1)
 size=$((SIZE_MB * 1024 * 1024))
 
 # The kernel's end: `sink PORT` accepts one connection and reads it to the end;
-# `source HOST PORT FILE` connects (retrying while the stack is not listening yet), sends
+# `source HOST PORT FILE CC` connects with congestion control CC (retrying while the stack
+# is not listening yet), sends
 # FILE, shuts its sending side and waits for the peer's close. Autotuned buffers (the
 # namespace's tcp_rmem/tcp_wmem allow 32 MB), so they are not the bottleneck.
 cat > "$tmp/peer.py" <<'PY'
@@ -117,14 +124,18 @@ if mode == "sink":
     c.close()
     print(f"bytes={n} secs={t:.3f} sha256={h.hexdigest()}")
 else:
-    host, port, path = sys.argv[3], int(sys.argv[4]), sys.argv[5]
+    host, port, path, cc = sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
     data = open(path, "rb").read()
     end = time.monotonic() + 10
     while True:
         try:
-            s = socket.create_connection((host, port), timeout=limit)
+            s = socket.socket()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc.encode())
+            s.settimeout(limit)
+            s.connect((host, port))
             break
         except ConnectionRefusedError:
+            s.close()
             if time.monotonic() > end:
                 raise
             time.sleep(0.1)
@@ -202,7 +213,7 @@ run_b() { # kernel -> stack
     echo "snc -b 5002 -o $tmp/got.bin -w $LIMIT" >&3
     local st=0
     ip netns exec "$ns" timeout "$LIMIT" python3 "$tmp/peer.py" "$LIMIT" source 10.0.0.1 5002 \
-        "$tmp/src.bin" > "$tmp/py" 2>&1 || st=$?
+        "$tmp/src.bin" "$KERNEL_CC" > "$tmp/py" 2>&1 || st=$?
     local line
     for _ in $(seq 30); do grep -q '^snc: received' "$tmp/out" && break; sleep 0.1; done
     line=$(grep '^snc: received' "$tmp/out" || true)
@@ -220,7 +231,7 @@ run_b() { # kernel -> stack
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'; }
 
-echo "bench-lossy: $SIZE_MB MB each way, RUNS=$RUNS, LIMIT=${LIMIT}s, ${offload_flag:-offloads on}"
+echo "bench-lossy: $SIZE_MB MB each way, RUNS=$RUNS, LIMIT=${LIMIT}s, ${offload_flag:-offloads on}, kernel sender $KERNEL_CC"
 echo "load: $(uptime)"
 summary=()
 for p in $PROFILES; do
