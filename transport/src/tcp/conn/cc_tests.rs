@@ -209,3 +209,41 @@ fn after_a_timeout_slow_start_rebuilds_the_window() {
         "one ACK took cwnd from 1 MSS to {cwnd} (ssthresh {ssthresh})"
     );
 }
+
+/// PRR (RFC 6937) through one loss in a full window of 40 segments: the sender keeps
+/// sending from the first ACKs of the recovery, about 0.7 segments per segment delivered,
+/// instead of waiting in silence (RFC 6675 alone: cwnd = ssthresh at once, nothing sent
+/// until the pipe has drained below it, eleven ACKs later), and one round ends with about
+/// ssthresh sent, never a burst.
+#[test]
+fn recovery_sends_in_proportion_to_what_is_delivered() {
+    let mut c = Conn::established(opts());
+    while c.tcb.cc.cwnd() < 40 * PEER_MSS {
+        round(&mut c);
+    }
+    refill_and_send(&mut c);
+    let sent = c.take();
+    assert_eq!(sent.len(), 40);
+    c.now += RTT;
+    let una = c.our_una();
+    let mut per_ack = Vec::new();
+    for s in &sent[1..] {
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + PEER_MSS, s.r.seq + s.data.len());
+        r.sack_count = 1;
+        c.deliver(&r, &[]);
+        refill_and_send(&mut c);
+        per_ack.push(c.take().len());
+    }
+    assert!(c.tcb.in_recovery);
+    let ssthresh = c.tcb.cc.ssthresh() / PEER_MSS;
+    let total: usize = per_ack.iter().sum();
+    // ACKs 4 to 13 (the first three carry limited transmit and the retransmission): RFC
+    // 6675 alone sends nothing there, the pipe being above ssthresh; PRR about 0.7 each.
+    assert!(per_ack[3..13].iter().sum::<usize>() >= 5, "{per_ack:?}");
+    assert!(per_ack.iter().all(|&k| k <= 2), "{per_ack:?}");
+    assert!(
+        total + 1 >= ssthresh * 39 / 42 && total <= ssthresh + 1,
+        "sent {total} over the round, ssthresh {ssthresh}: {per_ack:?}"
+    );
+}
