@@ -536,7 +536,6 @@ impl Tcb {
         };
         let wnd = usize::from(seg.window) << shift;
         let outstanding = self.snd_max != self.snd_una;
-        let (una0, sacked0) = (self.snd_una, self.sb.sacked_bytes());
         let info = if self.sack_ok {
             self.sack_update(seg, ack, now)
         } else {
@@ -583,10 +582,6 @@ impl Tcb {
             self.arm_tlp(now);
         }
         self.recover_if_lost(tx, stats, now);
-        // What this ACK reports delivered: newly acknowledged plus newly SACKed bytes, less
-        // SACKed bytes the cumulative ACK now covers (RFC 6937's DeliveredData).
-        let delivered = (self.snd_una.since(una0) + self.sb.sacked_bytes()).saturating_sub(sacked0);
-        self.prr_on_ack(delivered);
         // Window update (RFC 9293 3.10.7.4): only from a segment not older than the last.
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
             if wnd > self.snd_wnd {

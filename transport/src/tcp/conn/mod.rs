@@ -29,7 +29,6 @@ mod input;
 mod options;
 mod output;
 mod probe;
-mod prr;
 mod rack;
 mod recovery;
 mod recv;
@@ -42,7 +41,6 @@ mod timers;
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
 
-use prr::Prr;
 use rack::Rack;
 use scoreboard::Scoreboard;
 
@@ -230,8 +228,6 @@ pub struct Tcb {
     dupacks: u32,
     recover: Seq,
     in_recovery: bool,
-    /// Proportional rate reduction during SACK recovery (RFC 6937).
-    prr: Prr,
 
     // Timers (deadlines).
     timers: TimerTable,
@@ -343,7 +339,6 @@ impl Tcb {
             dupacks: 0,
             recover: iss,
             in_recovery: false,
-            prr: Prr::default(),
             timers: TimerTable::default(),
             persist_interval: Duration::ZERO,
             tlp_enabled: cfg.tail_loss_probe,

@@ -172,9 +172,6 @@ impl Tcb {
                 self.last_data_sent = Some(now);
             }
             let used = len + usize::from(fl & flags::FIN != 0);
-            if self.in_recovery && !self.rto_recovery {
-                self.prr.sent(used);
-            }
             if self.sack_ok && used > 0 {
                 // Into the table of segments in flight (RACK's send times, the
                 // scoreboard's records).

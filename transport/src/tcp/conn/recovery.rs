@@ -1,8 +1,7 @@
 //! Loss detection and recovery: each ACK into the SACK scoreboard (RFC 2018,
 //! `scoreboard.rs`, on the table of sent segments), RACK (RFC 8985, `rack.rs`) or RFC 6675's
-//! DupThresh marking what is lost, RFC 6675's recovery with its pipe and NextSeg under a
-//! window that PRR (RFC 6937, `prr.rs`) brings down ACK by ACK, the tail loss probe (RFC
-//! 8985 7), and NewReno's retransmission of the first segment.
+//! DupThresh marking what is lost, RFC 6675's recovery with its pipe and NextSeg, the tail
+//! loss probe (RFC 8985 7), and NewReno's retransmission of the first segment.
 
 use super::scoreboard::AckInfo;
 use super::*;
@@ -80,19 +79,6 @@ impl Tcb {
         }
     }
 
-    /// An ACK during SACK recovery (the one that began it included) reported `delivered`
-    /// bytes newly acknowledged or SACKed: the window becomes what PRR allows (RFC 6937).
-    /// Not after a timeout, whose recovery slow-starts (RFC 5681 3.1).
-    pub(super) fn prr_on_ack(&mut self, delivered: usize) {
-        if !self.in_recovery || !self.sack_ok || self.rto_recovery {
-            return;
-        }
-        let cwnd = self
-            .prr
-            .on_ack(delivered, self.pipe(), self.cc.ssthresh(), self.mss);
-        self.cc.set_cwnd(cwnd);
-    }
-
     /// RACK's reordering timer fired: look again.
     pub(super) fn on_reorder_timer(
         &mut self,
@@ -117,11 +103,6 @@ impl Tcb {
     ) {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion_event(flight, self.mss, now);
-        // From the next ACK on (this one's included, see `process_ack`) the window comes
-        // down to ssthresh ACK by ACK (RFC 6937, `prr_on_ack`). Entering, RFC 6675's rule
-        // holds: what fits under ssthresh goes now (nothing but the first retransmission
-        // while the pipe is above it; more after heavy loss or on the reordering timer).
-        self.prr.start(flight);
         // This recovery answers for every loss up to here, a probe's included (one
         // reduction per episode, RFC 6675 5; Linux ends the probe's episode likewise).
         self.rack.end_tlp_episode();
