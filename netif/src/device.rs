@@ -76,22 +76,6 @@ pub trait Device: Send + Sync {
         Ok(self.recv(buf, timeout)?.map(|n| (n, FrameMeta::default())))
     }
 
-    /// Read the frames that are ready, at most `bufs.len()`, waiting at most `timeout` for
-    /// the first: frame `i` into `bufs[i]` (the whole buffer is room), its length and
-    /// metadata pushed onto `got` (which the caller clears). A frame as long as its buffer
-    /// may have been cut short (as with `recv_meta`, the caller tells by the length).
-    /// An error ends the batch: the frames in `got` before it are good. A device that can
-    /// read several frames per system call (a TAP on io_uring) does so, straight into
-    /// `bufs`; the default is one `recv_meta` each ([`recv_batch_each`]).
-    fn recv_batch(
-        &self,
-        bufs: &mut [Vec<u8>],
-        timeout: Duration,
-        got: &mut Vec<(usize, FrameMeta)>,
-    ) -> io::Result<()> {
-        recv_batch_each(self, bufs, timeout, got)
-    }
-
     /// `send`, asking the device for the offloads `meta` names (only those `info().offload`
     /// promises). A device without offloads refuses anything but an ordinary frame.
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
@@ -128,14 +112,6 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn info(&self) -> DeviceInfo {
         (**self).info()
     }
-    fn recv_batch(
-        &self,
-        bufs: &mut [Vec<u8>],
-        timeout: Duration,
-        got: &mut Vec<(usize, FrameMeta)>,
-    ) -> io::Result<()> {
-        (**self).recv_batch(bufs, timeout, got)
-    }
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
         (**self).recv(buf, timeout)
     }
@@ -168,14 +144,6 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     fn info(&self) -> DeviceInfo {
         (**self).info()
     }
-    fn recv_batch(
-        &self,
-        bufs: &mut [Vec<u8>],
-        timeout: Duration,
-        got: &mut Vec<(usize, FrameMeta)>,
-    ) -> io::Result<()> {
-        (**self).recv_batch(bufs, timeout, got)
-    }
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
         (**self).recv(buf, timeout)
     }
@@ -202,25 +170,6 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     fn io_path(&self) -> &'static str {
         (**self).io_path()
     }
-}
-
-/// [`Device::recv_batch`] by one `recv_meta` per frame: the first waits at most `timeout`,
-/// the others only take what is ready.
-pub(crate) fn recv_batch_each<D: Device + ?Sized>(
-    dev: &D,
-    bufs: &mut [Vec<u8>],
-    timeout: Duration,
-    got: &mut Vec<(usize, FrameMeta)>,
-) -> io::Result<()> {
-    let mut wait = timeout;
-    for buf in bufs.iter_mut() {
-        match dev.recv_meta(buf, wait)? {
-            Some(frame) => got.push(frame),
-            None => break,
-        }
-        wait = Duration::ZERO;
-    }
-    Ok(())
 }
 
 /// Per-device counters, updated by the driver threads and read by `ifconfig` and `stat`.

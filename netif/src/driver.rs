@@ -39,10 +39,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// lock rounds, ACKs and reader wake-ups per byte.
 pub const RX_BATCH: usize = 128;
 
-/// Buffers the rx thread starts with (each batch that fills them all doubles them, up to
-/// [`RX_BATCH`]).
-const RX_FIRST_BUFS: usize = 8;
-
 /// A received frame, tagged with the index of the interface it came in on.
 #[derive(Debug)]
 pub struct RxFrame {
@@ -276,56 +272,54 @@ fn rx_loop(
     stats: &DeviceStats,
     stop: &AtomicBool,
 ) {
-    // The batch's buffers: allocated as batches first reach them, a few at first and twice
-    // as many each time a batch fills them all (a 64 KB buffer each with offloads).
-    let mut bufs: Vec<Vec<u8>> = vec![vec![0u8; cap]; RX_FIRST_BUFS.min(RX_BATCH)];
-    let mut got: Vec<(usize, FrameMeta)> = Vec::with_capacity(RX_BATCH);
+    let mut bufs: Vec<Vec<u8>> = vec![vec![0u8; cap]];
     // (buffer index, length, metadata) of each frame kept from this wake-up.
     let mut kept: Vec<(usize, usize, FrameMeta)> = Vec::with_capacity(RX_BATCH);
     // The last batch was full and the sink may be holding something back: look for a frame
     // without waiting first, and tell the sink before waiting.
     let mut held = false;
     while !stop.load(Ordering::Relaxed) {
-        got.clear();
         kept.clear();
-        let mut wait = if held { Duration::ZERO } else { POLL_INTERVAL };
-        loop {
-            // Frame `i` of the batch is in `bufs[i]`: each call fills the buffers after
-            // those the previous one filled.
-            let from = got.len();
-            if device
-                .recv_batch(&mut bufs[from..], wait, &mut got)
-                .is_err()
-            {
-                bump(&stats.rx_errors, 1);
-                if got.is_empty() {
-                    // A device that keeps failing must not turn this thread into a spin loop.
-                    std::thread::sleep(Duration::from_millis(10));
+        let mut slot = 0;
+        let mut timeout = if held { Duration::ZERO } else { POLL_INTERVAL };
+        while slot < RX_BATCH {
+            if bufs.len() <= slot {
+                bufs.push(vec![0u8; cap]);
+            }
+            let buf = &mut bufs[slot];
+            let (n, meta) = match device.recv_meta(buf, timeout) {
+                Ok(Some(got)) => got,
+                Ok(None) if held && slot == 0 => {
+                    // Nothing came after a full batch: the sink releases what it held
+                    // before this thread waits.
+                    held = false;
+                    sink.idle();
+                    timeout = POLL_INTERVAL;
+                    continue;
                 }
-                break;
-            }
-            wait = Duration::ZERO;
-            if got.len() < bufs.len() || bufs.len() >= RX_BATCH {
-                break;
-            }
-            // Every buffer filled: twice as many, and read on into the new ones.
-            let more = bufs.len().min(RX_BATCH - bufs.len());
-            bufs.extend((0..more).map(|_| vec![0u8; cap]));
-        }
-        if got.is_empty() && held {
-            // Nothing came after a full batch: the sink releases what it held before this
-            // thread waits.
-            held = false;
-            sink.idle();
-        }
-        for (i, &(n, meta)) in got.iter().enumerate().take(bufs.len()) {
+                Ok(None) => break,
+                Err(_) => {
+                    bump(&stats.rx_errors, 1);
+                    if held && slot == 0 {
+                        held = false;
+                        sink.idle();
+                    }
+                    if kept.is_empty() {
+                        // A device that keeps failing must not turn this thread into a spin loop.
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    break;
+                }
+            };
+            // From here on, take only what is ready: the batch ends when the device is empty.
+            timeout = Duration::ZERO;
             bump(&stats.rx_packets, 1);
             bump(&stats.rx_bytes, n as u64);
-            if n >= bufs[i].len() {
+            if n >= buf.len() {
                 bump(&stats.rx_dropped_too_big, 1);
                 continue;
             }
-            let Some(frame) = ethernet::Frame::new_checked(&bufs[i][..n]) else {
+            let Some(frame) = ethernet::Frame::new_checked(&buf[..n]) else {
                 bump(&stats.rx_dropped_runt, 1);
                 continue;
             };
@@ -342,7 +336,8 @@ fn rx_loop(
             if matches!(meta.csum, crate::vnet::Csum::Partial { .. }) {
                 bump(&stats.rx_csum_partial, 1);
             }
-            kept.push((i, n, meta));
+            kept.push((slot, n, meta));
+            slot += 1;
         }
         if kept.is_empty() {
             continue;
@@ -350,7 +345,7 @@ fn rx_loop(
         bump(&stats.rx_batches, 1);
         let frames: Vec<(&[u8], FrameMeta)> =
             kept.iter().map(|&(i, n, m)| (&bufs[i][..n], m)).collect();
-        held = got.len() >= RX_BATCH;
+        held = slot == RX_BATCH;
         match sink.deliver_batch_more(ifindex, &frames, held) {
             Ok(full) => bump(&stats.rx_dropped_queue_full, full as u64),
             Err(_) => return,

@@ -285,22 +285,6 @@ impl<D: Device> Device for PcapWriter<D> {
         Ok(got)
     }
 
-    fn recv_batch(
-        &self,
-        bufs: &mut [Vec<u8>],
-        timeout: Duration,
-        got: &mut Vec<(usize, FrameMeta)>,
-    ) -> io::Result<()> {
-        let from = got.len();
-        let r = self.inner.recv_batch(bufs, timeout, got);
-        for (buf, (n, _)) in bufs.iter().zip(&got[from..]) {
-            if let Some(frame) = buf.get(..*n) {
-                self.handle.record(frame);
-            }
-        }
-        r
-    }
-
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
         // Recorded before it is handed on (as the tracer does): once the device has it, the
         // peer may answer, and whoever then stops the capture must find the frame in it

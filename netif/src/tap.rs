@@ -47,8 +47,6 @@ pub struct TapConfig {
 
 /// Reads submitted at once through io_uring at most (each into a buffer of its own).
 const URING_RX_BATCH: usize = 64;
-/// Frames one `recv_batch` reads at most.
-const DIRECT_MAX: usize = crate::driver::RX_BATCH;
 /// Frames written through io_uring with one call at most.
 pub const URING_TX_BATCH: usize = 64;
 
@@ -209,18 +207,18 @@ impl TapDevice {
             let _ = std::fs::write(path, "1");
         }
         let fd = dev.as_raw_fd();
-        // Writes only for plain frames: with offloads a frame is up to 64 KB and few cross
-        // per wake-up (BENCHMARKS.md). Reads both ways: the driver's batches are read
-        // straight into its own buffers (`recv_batch`), so nothing is copied out of the ring.
-        let (rx_ring, tx_ring, uring_refused) = if cfg.uring {
+        // Only for plain frames: with offloads a frame is up to 64 KB, few cross per wake-up,
+        // and copying each out of the ring's buffer cost more than the system calls saved
+        // (offloaded kernel-to-stack fell from 14 to 10 Gbit/s; BENCHMARKS.md).
+        let (rx_ring, tx_ring, uring_refused) = if cfg.uring && !vnet {
             // Room for the largest frame the kernel may hand over, one byte more to tell a
             // truncated read (as the driver's own buffers).
             let size = MAX_READ;
             match (
                 RxRing::new(fd, URING_RX_BATCH, size),
-                (!vnet).then(|| TxRing::new(fd, URING_TX_BATCH)).transpose(),
+                TxRing::new(fd, URING_TX_BATCH),
             ) {
-                (Ok(rx), Ok(tx)) => (Some(Mutex::new(rx)), tx.map(Mutex::new), None),
+                (Ok(rx), Ok(tx)) => (Some(Mutex::new(rx)), Some(Mutex::new(tx)), None),
                 (Err(e), _) | (_, Err(e)) => (None, None, Some(format!("io_uring refused: {e}"))),
             }
         } else {
@@ -274,20 +272,6 @@ impl TapDevice {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// A packet of `n` bytes read with `hdr` apart: the frame's length and metadata.
-    fn frame_meta(&self, hdr: &[u8; VNET_HDR_LEN], n: usize) -> io::Result<(usize, FrameMeta)> {
-        if !self.vnet {
-            return Ok((n, FrameMeta::default()));
-        }
-        let Some(len) = n.checked_sub(VNET_HDR_LEN) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "tap read shorter than its virtio_net_hdr",
-            ));
-        };
-        Ok((len, FrameMeta::decode(hdr, len)?))
     }
 
     /// Read one packet, waiting at most `timeout` (`poll` only when nothing is ready).
@@ -402,80 +386,16 @@ impl Device for TapDevice {
         let Some(n) = self.read_raw(&mut hdr, buf, timeout)? else {
             return Ok(None);
         };
-        self.frame_meta(&hdr, n).map(Some)
-    }
-
-    /// Through io_uring (when the tap has a ring): frames held in the ring's own buffers
-    /// first (copied), then reads straight into `bufs`, many per system call, the vnet
-    /// header apart by `readv`; else one `recv_meta` each.
-    fn recv_batch(
-        &self,
-        bufs: &mut [Vec<u8>],
-        timeout: Duration,
-        got: &mut Vec<(usize, FrameMeta)>,
-    ) -> io::Result<()> {
-        let Some(ring) = &self.rx_ring else {
-            return crate::device::recv_batch_each(self, bufs, timeout, got);
+        if !self.vnet {
+            return Ok(Some((n, FrameMeta::default())));
+        }
+        let Some(len) = n.checked_sub(VNET_HDR_LEN) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "tap read shorter than its virtio_net_hdr",
+            ));
         };
-        let mut ring = ring.lock();
-        if ring.is_dead() {
-            drop(ring);
-            return crate::device::recv_batch_each(self, bufs, timeout, got);
-        }
-        let mut hdrs = [[0u8; VNET_HDR_LEN]; DIRECT_MAX];
-        let mut results = [0i32; DIRECT_MAX];
-        let max = bufs.len().min(DIRECT_MAX);
-        let bufs = &mut bufs[..max];
-        let mut i = 0;
-        // Frames an earlier `recv_meta` left in the ring come first.
-        while i < bufs.len() {
-            let (hdr, buf) = (&mut hdrs[0], &mut bufs[i]);
-            let vnet = self.vnet;
-            match ring.next_held(|pkt| split_packet(pkt, vnet, hdr, buf))? {
-                Some(n) => {
-                    got.push(self.frame_meta(&hdrs[0], n)?);
-                    i += 1;
-                }
-                None => break,
-            }
-        }
-        let mut waited = timeout.is_zero();
-        while i < bufs.len() {
-            let rest = &mut bufs[i..];
-            let apart = self.vnet.then_some(&mut hdrs[..rest.len()]);
-            let k = ring.read_direct(rest, apart, &mut results)?;
-            // Frames in submission order; a read that found none leaves its buffer to the
-            // next frame (a later read may have found one), so the batch has no gaps.
-            let mut filled = 0;
-            for (j, &r) in results.iter().enumerate().take(k) {
-                if r < 0 {
-                    if r == -libc::EAGAIN || r == -libc::EINTR || r == -libc::ECANCELED {
-                        continue;
-                    }
-                    return Err(io::Error::from_raw_os_error(-r));
-                }
-                rest.swap(filled, j);
-                hdrs.swap(filled, j);
-                let hdr = hdrs[filled];
-                got.push(self.frame_meta(&hdr, r as usize)?);
-                filled += 1;
-            }
-            i += filled;
-            if filled > 0 || waited {
-                break;
-            }
-            // Nothing was ready: wait once, then take what came.
-            waited = true;
-            drop(ring);
-            if !wait_readable(self.dev.as_raw_fd(), timeout)? {
-                return Ok(());
-            }
-            ring = match &self.rx_ring {
-                Some(r) => r.lock(),
-                None => return Ok(()),
-            };
-        }
-        Ok(())
+        Ok(Some((len, FrameMeta::decode(&hdr, len)?)))
     }
 
     fn io_path(&self) -> &'static str {

@@ -450,22 +450,6 @@ impl<D: Device> Device for Tracer<D> {
         Ok(got)
     }
 
-    fn recv_batch(
-        &self,
-        bufs: &mut [Vec<u8>],
-        timeout: Duration,
-        got: &mut Vec<(usize, FrameMeta)>,
-    ) -> io::Result<()> {
-        let from = got.len();
-        let r = self.inner.recv_batch(bufs, timeout, got);
-        for (buf, (n, meta)) in bufs.iter().zip(&got[from..]) {
-            if let Some(frame) = buf.get(..*n) {
-                self.observe_meta(Direction::Rx, frame, meta);
-            }
-        }
-        r
-    }
-
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
         // Traced before it is handed on, so on a loopback link the tx line comes before the
         // rx line of the same frame.

@@ -51,19 +51,12 @@ fn reap(ring: &mut IoUring, mut pending: usize, results: &mut [i32]) -> io::Resu
     Ok(())
 }
 
-/// The receive side: up to `batch` reads per enter, either into the ring's own buffers
-/// (frames kept in order until taken one by one: [`RxRing::next`]) or straight into the
-/// caller's ([`RxRing::read_direct`]).
+/// The receive side: up to `bufs.len()` reads per enter, frames kept in order until taken.
 pub(crate) struct RxRing {
     ring: IoUring,
     fd: RawFd,
-    /// The ring's own buffers, allocated on the first [`RxRing::next`] that reads.
     bufs: Vec<Box<[u8]>>,
-    size: usize,
-    batch: usize,
     results: Vec<i32>,
-    /// Room for each direct read's two iovecs (vnet header, frame) while it is in flight.
-    iovs: Vec<[libc::iovec; 2]>,
     /// Frames read and not yet taken: the next is `results[next]`, up to `filled`.
     next: usize,
     filled: usize,
@@ -78,18 +71,13 @@ impl RxRing {
     pub(crate) fn new(fd: RawFd, batch: usize, size: usize) -> io::Result<RxRing> {
         let batch = batch.clamp(1, 4096);
         let ring = new_ring(batch.next_power_of_two() as u32)?;
-        let empty = libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        };
         Ok(RxRing {
             ring,
             fd,
-            bufs: Vec::new(),
-            size,
-            batch,
+            bufs: (0..batch)
+                .map(|_| vec![0u8; size].into_boxed_slice())
+                .collect(),
             results: vec![0; batch],
-            iovs: vec![[empty, empty]; batch],
             next: 0,
             filled: 0,
             want: batch.min(4),
@@ -100,13 +88,22 @@ impl RxRing {
     /// The next frame read (the vnet header included when the tap has one), given to `take`;
     /// `Ok(None)` when the device has none ready.
     pub(crate) fn next<R>(&mut self, take: impl FnOnce(&[u8]) -> R) -> io::Result<Option<R>> {
-        let mut take = Some(take);
         loop {
             if self.dead {
                 return Err(io::Error::other("io_uring failed"));
             }
-            if let Some(got) = self.next_held(|pkt| take.take().map(|t| t(pkt)))? {
-                return Ok(got);
+            while self.next < self.filled {
+                let i = self.next;
+                self.next += 1;
+                let r = self.results[i];
+                if r >= 0 {
+                    let n = (r as usize).min(self.bufs[i].len());
+                    return Ok(Some(take(&self.bufs[i][..n])));
+                }
+                if r == -libc::EAGAIN || r == -libc::EINTR || r == -libc::ECANCELED {
+                    continue;
+                }
+                return Err(io::Error::from_raw_os_error(-r));
             }
             if self.fill()? == 0 {
                 return Ok(None);
@@ -114,127 +111,8 @@ impl RxRing {
         }
     }
 
-    /// The next frame already read into the ring's own buffers and not yet taken, without
-    /// reading more; `Ok(None)` when none is held.
-    pub(crate) fn next_held<R>(&mut self, take: impl FnOnce(&[u8]) -> R) -> io::Result<Option<R>> {
-        while self.next < self.filled {
-            let i = self.next;
-            self.next += 1;
-            let r = self.results[i];
-            if r >= 0 {
-                let n = (r as usize).min(self.bufs[i].len());
-                return Ok(Some(take(&self.bufs[i][..n])));
-            }
-            if r == -libc::EAGAIN || r == -libc::EINTR || r == -libc::ECANCELED {
-                continue;
-            }
-            return Err(io::Error::from_raw_os_error(-r));
-        }
-        Ok(None)
-    }
-
-    /// Read up to `bufs.len()` frames straight into the caller's buffers, at most the
-    /// ring's batch per enter (again while every read found a frame): frame `i` into
-    /// `hdrs[i]` then `bufs[i]` (one `readv`, so the vnet header lands apart and the frame
-    /// at `bufs[i][0]`) when `hdrs` is given, else into `bufs[i]`. `results[i]` (for each
-    /// read submitted) is the bytes read, header included, or `-errno` (`-EAGAIN`: no frame
-    /// was ready; a later read may still have found one). Returns how many reads were
-    /// submitted. Frames already held in the ring's own buffers must be taken first
-    /// ([`RxRing::next_held`]), or they would be overtaken.
-    pub(crate) fn read_direct(
-        &mut self,
-        bufs: &mut [Vec<u8>],
-        mut hdrs: Option<&mut [[u8; crate::vnet::VNET_HDR_LEN]]>,
-        results: &mut [i32],
-    ) -> io::Result<usize> {
-        if self.dead {
-            return Err(io::Error::other("io_uring failed"));
-        }
-        let total = bufs
-            .len()
-            .min(results.len())
-            .min(hdrs.as_ref().map_or(usize::MAX, |h| h.len()));
-        let mut done = 0;
-        while done < total {
-            let k = self.want.min(self.batch).min(total - done);
-            {
-                let mut sq = self.ring.submission();
-                for j in 0..k {
-                    let i = done + j;
-                    let buf = &mut bufs[i];
-                    let sqe = match hdrs.as_deref_mut() {
-                        Some(h) => {
-                            let hdr = &mut h[i];
-                            self.iovs[j] = [
-                                libc::iovec {
-                                    iov_base: hdr.as_mut_ptr() as *mut libc::c_void,
-                                    iov_len: hdr.len(),
-                                },
-                                libc::iovec {
-                                    iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-                                    iov_len: buf.len(),
-                                },
-                            ];
-                            opcode::Readv::new(types::Fd(self.fd), self.iovs[j].as_ptr(), 2)
-                                .offset(AT_POSITION)
-                                .rw_flags(libc::RWF_NOWAIT)
-                                .build()
-                        }
-                        None => opcode::Read::new(
-                            types::Fd(self.fd),
-                            buf.as_mut_ptr(),
-                            buf.len() as u32,
-                        )
-                        .offset(AT_POSITION)
-                        .rw_flags(libc::RWF_NOWAIT)
-                        .build(),
-                    };
-                    // SAFETY: the read writes only into `hdrs[i]` and `bufs[i]` (at most their
-                    // lengths, as the iovecs or the length say), both mutably borrowed by
-                    // this call, and reads the iovecs in `self.iovs`, owned by `self`; `reap`
-                    // below waits for every submitted read before the call returns, and if
-                    // it cannot (the ring itself failed) the process aborts rather than
-                    // return while a read may still write into the caller's buffers. So no
-                    // read outlives the memory it targets.
-                    if unsafe { sq.push(&sqe.user_data(j as u64)) }.is_err() {
-                        break;
-                    }
-                }
-            }
-            let k = self.ring.submission().len();
-            if k == 0 {
-                break;
-            }
-            let res = &mut results[done..done + k];
-            res.fill(-libc::EAGAIN);
-            if let Err(e) = reap(&mut self.ring, k, res) {
-                // Reads may still be in flight into the caller's buffers, which this call
-                // cannot keep alive: the process cannot go on safely.
-                self.poisoned();
-                eprintln!("tapip: io_uring failed with reads in flight ({e}); aborting");
-                std::process::abort();
-            }
-            let got = res.iter().filter(|&&r| r >= 0).count();
-            self.want = if got == k {
-                (k * 2).min(self.batch)
-            } else {
-                (got + 1).clamp(4, self.batch)
-            };
-            done += k;
-            if got < k {
-                break;
-            }
-        }
-        Ok(done)
-    }
-
     /// Submit `want` reads at once and wait for all of them. Returns how many found a frame.
     fn fill(&mut self) -> io::Result<usize> {
-        if self.bufs.is_empty() {
-            self.bufs = (0..self.batch)
-                .map(|_| vec![0u8; self.size].into_boxed_slice())
-                .collect();
-        }
         let k = self.want.min(self.bufs.len());
         self.next = 0;
         self.filled = 0;
@@ -265,9 +143,9 @@ impl RxRing {
         self.filled = k;
         let got = self.results[..k].iter().filter(|&&r| r >= 0).count();
         self.want = if got == k {
-            (k * 2).min(self.batch)
+            (k * 2).min(self.bufs.len())
         } else {
-            (got + 1).clamp(4, self.batch)
+            (got + 1).clamp(4, self.bufs.len())
         };
         Ok(got)
     }
@@ -276,7 +154,6 @@ impl RxRing {
     /// rather than risk the kernel writing into freed memory, and never use the ring again.
     fn poisoned(&mut self) {
         std::mem::forget(std::mem::take(&mut self.bufs));
-        std::mem::forget(std::mem::take(&mut self.iovs));
         self.results.clear();
         self.dead = true;
     }
@@ -286,10 +163,6 @@ impl RxRing {
         self.dead
     }
 }
-
-// SAFETY (Send): the raw pointers in `iovs` are only meaningful during `read_direct`, which
-// fills and waits for them within one call; between calls they are stale and never read.
-unsafe impl Send for RxRing {}
 
 /// The transmit side: a batch of frames written with one enter.
 pub(crate) struct TxRing {
@@ -471,64 +344,6 @@ mod tests {
         }
         assert_eq!(rx.next(|p| p.len()).unwrap(), None, "all taken");
         assert!(!rx.is_dead());
-    }
-
-    #[test]
-    fn direct_reads_land_in_the_callers_buffers_in_order_after_the_held_frames() {
-        let (a, b) = packet_pair();
-        let Some((mut tx, mut rx)) = rings(&a, &b, 4) else {
-            return;
-        };
-        let send = |tx: &mut TxRing, from: u8, to: u8| {
-            let frames: Vec<Vec<u8>> = (from..to).map(|i| vec![i; 20 + usize::from(i)]).collect();
-            for chunk in frames.chunks(tx.batch()) {
-                let parts: Vec<(&[u8], &[u8])> = chunk.iter().map(|f| (&[][..], &f[..])).collect();
-                tx.write_batch(&parts, |_, r| {
-                    r.unwrap();
-                });
-            }
-        };
-        let mut bufs = vec![vec![0u8; 256]; 10];
-        let mut results = [0i32; 10];
-        // Nothing there: every read says EAGAIN.
-        let k = rx.read_direct(&mut bufs, None, &mut results).unwrap();
-        assert!(k > 0 && results[..k].iter().all(|&r| r == -libc::EAGAIN));
-        // Two frames taken one by one leave the rest of a round held in the ring.
-        send(&mut tx, 0, 9);
-        for i in 0..2u8 {
-            assert_eq!(rx.next(|p| p[0]).unwrap(), Some(i));
-        }
-        let mut held = Vec::new();
-        while let Some(p) = rx.next_held(|p| p.to_vec()).unwrap() {
-            held.push(p[0]);
-        }
-        assert!(!held.is_empty(), "a round reads ahead");
-        let mut next = 2 + held.len() as u8;
-        assert_eq!(held, (2..next).collect::<Vec<_>>());
-        // The rest straight into the caller's buffers, the header apart by readv (the
-        // first 10 bytes of each packet), more than one round's worth in one call.
-        let mut hdrs = [[0u8; crate::vnet::VNET_HDR_LEN]; 10];
-        let k = rx
-            .read_direct(&mut bufs, Some(&mut hdrs[..]), &mut results)
-            .unwrap();
-        let found: Vec<usize> = (0..k).filter(|&i| results[i] >= 0).collect();
-        assert_eq!(
-            found.len(),
-            usize::from(9 - next),
-            "every frame left, in one call"
-        );
-        for &i in &found {
-            let len = 20 + usize::from(next);
-            assert_eq!(results[i] as usize, len);
-            assert_eq!(hdrs[i], [next; crate::vnet::VNET_HDR_LEN]);
-            assert_eq!(
-                &bufs[i][..len - crate::vnet::VNET_HDR_LEN],
-                &vec![next; len - 10][..]
-            );
-            next += 1;
-        }
-        assert_eq!(next, 9);
-        assert_eq!(rx.next_held(|p| p.len()).unwrap(), None);
     }
 
     #[test]
