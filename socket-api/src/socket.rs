@@ -399,6 +399,26 @@ impl Socket {
         Ok(sent)
     }
 
+    /// A stream's `recv` without a copy: waits as `recv` does, then hands up to `max`
+    /// received bytes to `take` where they lie in the connection's receive buffer (one
+    /// slice, or two when they wrap: the second only if `take` consumed all of the first).
+    /// `take` returns how many bytes of its slice it consumed; the call returns the total
+    /// (0 at end of stream). `take` runs with the stack locked: it must not call the stack
+    /// (any socket call from it would deadlock), and should be quick.
+    pub fn recv_with(&self, max: usize, mut take: impl FnMut(&[u8]) -> usize) -> io::Result<usize> {
+        if self.ty != Type::Stream {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "recv_with reads streams only (TCP)",
+            ));
+        }
+        let timeout = self.opts.lock().recv_timeout;
+        Ok(self.wait_for(timeout, |c, now| {
+            let Core { ip, transport, .. } = c;
+            Ok(transport.tcp_recv_with(self.handle, max, &mut take, ip.tx(), now)?)
+        })?)
+    }
+
     /// Receive one datagram from the connected peer (or anyone, when not connected).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_from(buf).map(|(n, _)| n)

@@ -207,6 +207,16 @@ impl TcpStream {
         self.inner.wait_acked(timeout)
     }
 
+    /// `read` without a copy: blocks as `read` does, then hands up to `max` received bytes
+    /// to `take` where they lie in the connection's receive buffer (one slice, or two when
+    /// they wrap: the second only if `take` consumed all of the first). `take` returns how
+    /// many bytes of its slice it consumed; the call returns the total (0 at end of
+    /// stream). `take` runs with the stack locked: it must not use the stack, and should be
+    /// quick (parse, hash or drop the bytes; copying them is what `read` does).
+    pub fn read_with(&self, max: usize, take: impl FnMut(&[u8]) -> usize) -> io::Result<usize> {
+        self.inner.recv_with(max, take)
+    }
+
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
         self.inner.set_option(SockOpt::KeepAlive(on))
     }

@@ -548,6 +548,49 @@ fn half_close_keeps_the_other_direction() {
     );
 }
 
+/// `read_with` hands the received bytes over in place: a 3 MB stream (more than the
+/// receive buffer, so the ring wraps) read in pieces of every size, some only partly
+/// taken, arrives whole and in order, and the end of stream reads as 0.
+#[test]
+fn read_with_consumes_the_stream_in_place() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7450);
+    let data = Arc::new(pattern(3_000_000, 7));
+    let d = data.clone();
+    let writer = thread::spawn(move || {
+        (&c).write_all(&d).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        c
+    });
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::with_capacity(data.len());
+    let mut round = 0usize;
+    loop {
+        round += 1;
+        let max = [1, 1000, 65_536, usize::MAX][round % 4];
+        let n = s
+            .read_with(max, |b| {
+                assert!(b.len() <= max && !b.is_empty());
+                // Every third call takes half of what it is given (at least one byte).
+                let take = if round.is_multiple_of(3) {
+                    b.len().div_ceil(2)
+                } else {
+                    b.len()
+                };
+                got.extend_from_slice(&b[..take]);
+                take
+            })
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(n <= max);
+    }
+    assert_eq!(got.len(), data.len());
+    assert!(got == *data, "the bytes read in place are the stream");
+    drop(writer.join().unwrap());
+}
+
 #[test]
 fn close_with_unread_data_resets_the_peer() {
     let p = Pair::new(1500);

@@ -390,6 +390,33 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<Option<usize>, TransportError> {
+        let mut at = 0;
+        self.tcp_recv_with(
+            h,
+            buf.len(),
+            &mut |chunk: &[u8]| {
+                buf[at..at + chunk.len()].copy_from_slice(chunk);
+                at += chunk.len();
+                chunk.len()
+            },
+            tx,
+            now,
+        )
+    }
+
+    /// [`Transport::tcp_recv`] without a copy: up to `max` received bytes are handed to
+    /// `take` where they lie in the connection's receive buffer, as one slice or two (the
+    /// second only when `take` consumed all of the first); `take` returns how many bytes of
+    /// its slice it consumed, and those are gone. `Some(n)`: `n` bytes consumed (0 at end
+    /// of stream, or when `take` consumed none); `None` when nothing is there yet.
+    pub fn tcp_recv_with(
+        &mut self,
+        h: SocketHandle,
+        max: usize,
+        take: &mut dyn FnMut(&[u8]) -> usize,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<Option<usize>, TransportError> {
         let tcp = &mut self.tcp;
         let sockets = &mut tcp.socks;
         let Some(s) = sockets.get_mut(h) else {
@@ -404,7 +431,7 @@ impl Transport {
             };
         };
         if t.readable_bytes() > 0 {
-            let n = t.read(buf);
+            let n = t.read_with(max, take);
             t.output(&tcp.cfg, tx, &mut tcp.stats, now);
             self.tcp_settle(h, now);
             return Ok(Some(n));
@@ -412,7 +439,7 @@ impl Transport {
         if let Some(e) = t.error.take() {
             return Err(TransportError::Tcp(e));
         }
-        if t.at_eof() || shut_read || t.state == State::Closed || buf.is_empty() {
+        if t.at_eof() || shut_read || t.state == State::Closed || max == 0 {
             return Ok(Some(0));
         }
         Ok(None)

@@ -54,8 +54,6 @@ const CHARGEN_PERIOD: usize = 95 * 74;
 /// chargen sends from a block of this many periods (70 KB), so one `send` can fill a TSO
 /// burst: sends of one period (7 KB) each cost a lock round trip per 7 KB.
 const CHARGEN_BLOCK_PERIODS: usize = 10;
-/// discard reads this much per call.
-const DISCARD_BUF: usize = 64 * 1024;
 /// The send buffer of a served connection: enough to keep a fast client busy, small
 /// enough that a thousand slow ones do not pile up a gigabyte in the stack.
 const SEND_BUFFER: usize = 256 * 1024;
@@ -132,7 +130,6 @@ fn run_with(ctx: &Ctx, o: &Opts, limits: Limits) -> Result<(), String> {
                 free: Vec::new(),
                 open: 0,
                 chargen: chargen(0, CHARGEN_PERIOD * CHARGEN_BLOCK_PERIODS),
-                scratch: vec![0u8; DISCARD_BUF],
             };
             server.run();
         })
@@ -207,8 +204,6 @@ struct Server<'a> {
     open: usize,
     /// chargen's repeating block.
     chargen: Vec<u8>,
-    /// Where discard reads to (allocated once, not zeroed per call).
-    scratch: Vec<u8>,
 }
 
 impl Server<'_> {
@@ -365,7 +360,7 @@ impl Server<'_> {
         let Some(Some(conn)) = self.conns.get_mut(token) else {
             return Turn::Blocked;
         };
-        let (turn, moved) = serve(conn, &self.chargen, &mut self.scratch, st);
+        let (turn, moved) = serve(conn, &self.chargen, st);
         if moved {
             let now = Instant::now();
             conn.deadline = match &conn.work {
@@ -419,7 +414,7 @@ fn nb<T>(r: io::Result<T>) -> io::Result<Option<T>> {
 
 /// One turn of a connection: at most [`TURN`] socket calls. Returns how it ended and
 /// whether anything moved (for the idle deadline).
-fn serve(conn: &mut Conn, block: &[u8], scratch: &mut [u8], st: &JobState) -> (Turn, bool) {
+fn serve(conn: &mut Conn, block: &[u8], st: &JobState) -> (Turn, bool) {
     let s = conn.stream.socket();
     let mut moved = false;
     let turn = (|| -> io::Result<Turn> {
@@ -447,7 +442,8 @@ fn serve(conn: &mut Conn, block: &[u8], scratch: &mut [u8], st: &JobState) -> (T
                         }
                     }
                 }
-                Work::Discard => match nb(s.recv(scratch))? {
+                // Dropped where they lie in the receive buffer, never copied out.
+                Work::Discard => match nb(s.recv_with(usize::MAX, |b| b.len()))? {
                     Some(0) => return Ok(Turn::Close),
                     Some(n) => {
                         st.bytes_in(n);

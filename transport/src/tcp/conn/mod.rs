@@ -542,8 +542,23 @@ impl Tcb {
     }
 
     /// Take received bytes; a window update goes out if reading opened the window enough.
+    #[cfg(test)]
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = self.rx.read(buf);
+        self.after_read(n);
+        n
+    }
+
+    /// Take received bytes without a copy: up to `max` of them are handed to `take` where
+    /// they lie in the receive ring (see [`rxring::RxRing::read_with`]); it returns how many
+    /// it consumed. A window update goes out if reading opened the window enough.
+    pub fn read_with(&mut self, max: usize, take: impl FnMut(&[u8]) -> usize) -> usize {
+        let n = self.rx.read_with(max, take);
+        self.after_read(n);
+        n
+    }
+
+    fn after_read(&mut self, n: usize) {
         if n > 0 && self.state.synchronized() && !self.fin_received {
             // Announce the opened window on its own only when the peer's view of it has
             // become small (at most half the buffer) and it at least doubles, as Linux does;
@@ -559,7 +574,6 @@ impl Tcb {
                 self.ack_now = true;
             }
         }
-        n
     }
 
     /// The application closes its sending side: a FIN follows the queued data.

@@ -132,14 +132,40 @@ impl RxRing {
     }
 
     /// Copy up to `out.len()` readable bytes out; how many.
+    #[cfg(test)]
     pub fn read(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.len);
-        if n == 0 {
-            return 0;
+        let mut at = 0;
+        self.read_with(out.len(), |chunk| {
+            out[at..at + chunk.len()].copy_from_slice(chunk);
+            at += chunk.len();
+            chunk.len()
+        })
+    }
+
+    /// Hand up to `max` readable bytes to `take` where they lie in the ring, without a
+    /// copy: as one slice, or two when they wrap around the ring's end (then `take` is
+    /// called again for the second only if it took all of the first). `take` returns how
+    /// many bytes of its slice it consumed (more than given counts as all); those are gone
+    /// from the ring. Returns the bytes consumed in all.
+    pub fn read_with(&mut self, max: usize, mut take: impl FnMut(&[u8]) -> usize) -> usize {
+        let mut done = 0;
+        while done < max && self.len > 0 {
+            let n = (max - done).min(self.len).min(self.cap - self.head);
+            let took = take(&self.buf[self.head..self.head + n]).min(n);
+            self.consume(took);
+            done += took;
+            if took < n {
+                break;
+            }
         }
-        let first = n.min(self.cap - self.head);
-        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
-        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        done
+    }
+
+    /// Drop the first `n` readable bytes (`n <= len`).
+    fn consume(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
         self.head = (self.head + n) % self.cap;
         self.len -= n;
         self.base += n as u64;
@@ -150,7 +176,6 @@ impl RxRing {
                 self.head = 0;
             }
         }
-        n
     }
 
     fn release(&mut self) {
@@ -321,6 +346,65 @@ mod tests {
         }
         got.extend(read_all(&mut r));
         assert_eq!(got, bytes(0, next as usize));
+    }
+
+    #[test]
+    fn read_with_hands_out_the_bytes_in_place_in_at_most_two_slices() {
+        let size = 1000;
+        let mut r = RxRing::new(0);
+        r.insert(0, &bytes(0, 900), size);
+        read_all_with(&mut r, 800);
+        // Readable 800..1500: 200 bytes to the ring's end, then 500 from its start.
+        r.insert(0, &bytes(900, 600), size);
+        let mut seen = Vec::new();
+        let n = r.read_with(usize::MAX, |s| {
+            seen.push(s.to_vec());
+            s.len()
+        });
+        assert_eq!(n, 700);
+        assert_eq!(seen, [bytes(800, 200), bytes(1000, 500)]);
+        assert_eq!(r.readable(), 0);
+        // `max` bounds what is handed out; a partial take stops there and keeps the rest.
+        r.insert(0, &bytes(1500, 600), size);
+        let mut calls = 0;
+        assert_eq!(
+            r.read_with(150, |s| {
+                calls += 1;
+                assert_eq!(s, &bytes(1500, 150)[..]);
+                s.len()
+            }),
+            150
+        );
+        assert_eq!(
+            r.read_with(usize::MAX, |s| {
+                calls += 1;
+                assert_eq!(&s[..10], &bytes(1650, 10)[..]);
+                10
+            }),
+            10
+        );
+        assert_eq!(calls, 2, "a partial take ends the call");
+        assert_eq!(
+            r.read_with(usize::MAX, |s| s.len() + 99),
+            440,
+            "more than given is all"
+        );
+        assert_eq!(
+            r.read_with(usize::MAX, |_| unreachable!()),
+            0,
+            "nothing to hand out"
+        );
+    }
+
+    /// Consume `n` bytes through `read_with`, checking they are the stream's.
+    fn read_all_with(r: &mut RxRing, n: usize) {
+        let from = r.end() - r.readable() as u64;
+        let mut got = Vec::new();
+        r.read_with(n, |s| {
+            got.extend_from_slice(s);
+            s.len()
+        });
+        assert_eq!(got, bytes(from, n));
     }
 
     #[test]
