@@ -462,20 +462,30 @@ fn collect(core: &mut Core, wake: bool) -> Vec<TxFrame> {
     ip.take_tx().collect()
 }
 
-/// Hand frames to their drivers (under the core lock: see `Shared::finish`); the buffers of
-/// frames written at once go back to the IP layer's pool.
+/// Hand frames to their drivers (under the core lock: see `Shared::finish`), each run of
+/// frames for one device as one batch (one system call for many frames where the device
+/// can); the buffers of frames written at once go back to the IP layer's pool.
 fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) {
     if frames.is_empty() {
         return;
     }
     let drivers = shared.drivers.read();
+    let mut run: Vec<(Vec<u8>, netif::FrameMeta)> = Vec::with_capacity(frames.len());
+    let mut dev = usize::MAX;
+    let mut reuse = |buf: Vec<u8>| core.ip.recycle(buf);
+    let mut flush = |dev: usize, run: &mut Vec<(Vec<u8>, netif::FrameMeta)>| match drivers.get(dev)
+    {
+        Some(d) => d.transmit_meta_batch(run, &mut reuse),
+        None => run.clear(),
+    };
     for f in frames {
-        if let Some(d) = drivers.get(f.ifindex) {
-            if let Some(buf) = d.transmit_meta(f.data, f.meta) {
-                core.ip.recycle(buf);
-            }
+        if f.ifindex != dev && !run.is_empty() {
+            flush(dev, &mut run);
         }
+        dev = f.ifindex;
+        run.push((f.data, f.meta));
     }
+    flush(dev, &mut run);
 }
 
 /// Upper bound on a sleep, so a lost kick costs at most this much.
