@@ -14,6 +14,13 @@
 //! a caller may write directly only when it moves that count from 0 to 1, so frames are
 //! never reordered behind a backlog, and no lock is held across the write.
 //!
+//! Staged transmit (what the stack's runtime uses): frames are queued in order under the
+//! caller's lock ([`Driver::stage_meta_batch`]) and written after it is released
+//! ([`Driver::flush_staged`]) by whichever thread flushes first, up to 64 per
+//! `Device::send_meta_batch` (one `io_uring_enter` on a TAP of plain frames); a thread that
+//! finds another writing leaves its frames to it, so the order holds without a lock across
+//! the system calls and without waking the tx thread.
+//!
 //! Receive batches: after each wake-up the rx thread reads every frame that is ready (up to
 //! [`RX_BATCH`], non-blocking reads until the device has none) into buffers it owns, then
 //! hands the whole batch to the sink in one call, which processes it under one lock.
@@ -23,6 +30,7 @@ use crate::ethernet::{self, ethertype};
 use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo, DeviceStats};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -137,7 +145,24 @@ pub struct Driver {
     stats: Arc<DeviceStats>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// Frames staged under the caller's lock and written after it (see [`Driver::stage_meta_batch`]).
+    outbox: Outbox,
 }
+
+/// The staged transmit path: frames queued in order under the caller's lock, written after
+/// it by whichever thread flushes first (the others leave their frames to it).
+struct Outbox {
+    queue: parking_lot::Mutex<VecDeque<(Vec<u8>, FrameMeta)>>,
+    /// The queue's bound (`DriverConfig::tx_queue`).
+    limit: usize,
+    /// A thread is writing the queue.
+    writing: AtomicBool,
+    /// Buffers of written frames, for the caller to take back under its lock.
+    spare: parking_lot::Mutex<Vec<Vec<u8>>>,
+}
+
+/// Buffers of written frames kept for reuse at most.
+const SPARE_MAX: usize = 256;
 
 impl Driver {
     /// Start the rx and tx threads of `device`. Received IPv4 and ARP frames go to `sink`
@@ -181,6 +206,12 @@ impl Driver {
             stats,
             stop,
             threads: vec![rx_thread, tx_thread],
+            outbox: Outbox {
+                queue: parking_lot::Mutex::new(VecDeque::new()),
+                limit: cfg.tx_queue.max(1),
+                writing: AtomicBool::new(false),
+                spare: parking_lot::Mutex::new(Vec::new()),
+            },
         })
     }
 
@@ -215,60 +246,6 @@ impl Driver {
         self.transmit_inner(frame, meta).1
     }
 
-    /// [`Driver::transmit_meta`] of several frames, in order, emptying `frames`: when the
-    /// link is idle they are written from the calling thread with one
-    /// [`Device::send_meta_batch`] (one `io_uring_enter` for up to 64 plain frames on a
-    /// TAP) instead of a system call each; otherwise each joins the queue. `reuse` gets the
-    /// buffer of every frame written at once or dropped.
-    pub fn transmit_meta_batch(
-        &self,
-        frames: &mut Vec<(Vec<u8>, FrameMeta)>,
-        reuse: &mut dyn FnMut(Vec<u8>),
-    ) {
-        if frames.len() <= 1 {
-            for (f, m) in frames.drain(..) {
-                if let Some(buf) = self.transmit_meta(f, m) {
-                    reuse(buf);
-                }
-            }
-            return;
-        }
-        let Some(tx) = &self.tx else {
-            frames.drain(..).for_each(|(f, _)| reuse(f));
-            return;
-        };
-        if self
-            .in_flight
-            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            let (max, stats) = (self.max_frame, &*self.stats);
-            let batch: Vec<(&[u8], FrameMeta)> = frames
-                .iter()
-                .filter(|(f, m)| fits(max, f, m, stats))
-                .map(|(f, m)| (&f[..], *m))
-                .collect();
-            self.device.send_meta_batch(&batch, &mut |i, r| {
-                if let Some((f, m)) = batch.get(i) {
-                    count_sent(f, m, r, stats);
-                }
-            });
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            frames.drain(..).for_each(|(f, _)| reuse(f));
-            return;
-        }
-        for (frame, meta) in frames.drain(..) {
-            self.in_flight.fetch_add(1, Ordering::AcqRel);
-            if let Err(TrySendError::Full((f, _)) | TrySendError::Disconnected((f, _))) =
-                tx.try_send((frame, meta))
-            {
-                self.in_flight.fetch_sub(1, Ordering::AcqRel);
-                bump(&self.stats.tx_dropped_queue_full, 1);
-                reuse(f);
-            }
-        }
-    }
-
     fn transmit_inner(&self, frame: Vec<u8>, meta: FrameMeta) -> (bool, Option<Vec<u8>>) {
         let Some(tx) = &self.tx else {
             return (false, Some(frame));
@@ -289,6 +266,94 @@ impl Driver {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 bump(&self.stats.tx_dropped_queue_full, 1);
                 (false, Some(frame))
+            }
+        }
+    }
+
+    /// Stage frames for transmission, in order, emptying `frames`: a cheap queue push, meant
+    /// for a caller that holds a lock which orders the frames of several threads, as the
+    /// stack's core lock does. [`Driver::flush_staged`], called after that lock is released,
+    /// writes them, so the lock is not held across system calls. A full queue
+    /// (`DriverConfig::tx_queue`) drops the frame and counts it; `reuse` gets the buffers of
+    /// dropped frames, and first those of frames written since the last call.
+    ///
+    /// A caller uses either this path or [`Driver::transmit_meta`] on a driver: the two are
+    /// not ordered with each other.
+    pub fn stage_meta_batch(
+        &self,
+        frames: &mut Vec<(Vec<u8>, FrameMeta)>,
+        reuse: &mut dyn FnMut(Vec<u8>),
+    ) {
+        self.take_spare(reuse);
+        if self.tx.is_none() {
+            frames.drain(..).for_each(|(f, _)| reuse(f));
+            return;
+        }
+        let mut q = self.outbox.queue.lock();
+        for (f, m) in frames.drain(..) {
+            if q.len() < self.outbox.limit {
+                q.push_back((f, m));
+            } else {
+                bump(&self.stats.tx_dropped_queue_full, 1);
+                reuse(f);
+            }
+        }
+    }
+
+    /// Buffers of frames written since the last call, for reuse.
+    pub fn take_spare(&self, reuse: &mut dyn FnMut(Vec<u8>)) {
+        let mut spare = self.outbox.spare.lock();
+        spare.drain(..).for_each(reuse);
+    }
+
+    /// Write the staged frames, up to 64 per [`Device::send_meta_batch`], unless
+    /// another thread is writing them already (it then writes these too: it looks at the
+    /// queue again after it stops). Returns when the queue is empty or another thread has
+    /// taken over.
+    pub fn flush_staged(&self) {
+        let ob = &self.outbox;
+        let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::new();
+        loop {
+            if ob
+                .writing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                {
+                    let mut q = ob.queue.lock();
+                    let n = q.len().min(TX_BATCH);
+                    taken.extend(q.drain(..n));
+                }
+                if taken.is_empty() {
+                    break;
+                }
+                let (max, stats) = (self.max_frame, &*self.stats);
+                let batch: Vec<(&[u8], FrameMeta)> = taken
+                    .iter()
+                    .filter(|(f, m)| fits(max, f, m, stats))
+                    .map(|(f, m)| (&f[..], *m))
+                    .collect();
+                self.device.send_meta_batch(&batch, &mut |i, r| {
+                    if let Some((f, m)) = batch.get(i) {
+                        count_sent(f, m, r, stats);
+                    }
+                });
+                drop(batch);
+                let mut spare = ob.spare.lock();
+                for (f, _) in taken.drain(..) {
+                    if spare.len() < SPARE_MAX {
+                        spare.push(f);
+                    }
+                }
+            }
+            ob.writing.store(false, Ordering::Release);
+            // A frame staged after the last look, by a thread that found this one writing,
+            // is still queued: write it too.
+            if ob.queue.lock().is_empty() {
+                return;
             }
         }
     }
@@ -702,72 +767,91 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_link_takes_a_batch_in_one_call_in_order_and_too_big_frames_are_counted() {
-        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 64);
+    fn staged_frames_are_written_after_the_lock_in_order_and_their_buffers_come_back() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
         let dev = Arc::new(Batches {
             link: b,
             sizes: Default::default(),
         });
         let (to_stack, _rx) = bounded(1);
-        let d = Driver::spawn(0, dev.clone(), Arc::new(to_stack), DriverConfig::default()).unwrap();
-        let mut frames: Vec<_> = (0..10).map(|i| numbered(0, i, 60)).collect();
-        frames.insert(5, (vec![0; 1600], FrameMeta::default()));
+        let d = Driver::spawn(
+            0,
+            dev.clone(),
+            Arc::new(to_stack),
+            DriverConfig { tx_queue: 100 },
+        )
+        .unwrap();
+        let mut frames: Vec<_> = (0..70).map(|i| numbered(0, i, 60)).collect();
         let mut back = 0;
-        d.transmit_meta_batch(&mut frames, &mut |_| back += 1);
+        d.stage_meta_batch(&mut frames, &mut |_| back += 1);
         assert!(frames.is_empty());
-        assert_eq!(back, 11, "every buffer comes back when written at once");
+        assert_eq!(back, 0);
         assert_eq!(
-            *dev.sizes.lock().unwrap(),
-            [10],
-            "one call for the ten that fit"
+            d.stats().snapshot().tx_packets,
+            0,
+            "nothing written before the flush"
         );
+        d.flush_staged();
+        assert_eq!(*dev.sizes.lock().unwrap(), [64, 6]);
         let mut buf = [0u8; 1514];
-        for i in 0..10u16 {
+        for i in 0..70u16 {
             assert_eq!(a.recv(&mut buf, Duration::from_secs(2)).unwrap(), Some(60));
             assert_eq!(u16::from_be_bytes([buf[15], buf[16]]), i);
         }
+        // The next stage hands the written buffers back; past the queue's bound frames are
+        // dropped, counted, and their buffers handed back too.
+        let mut frames: Vec<_> = (0..101).map(|i| numbered(0, i, 60)).collect();
+        d.stage_meta_batch(&mut frames, &mut |_| back += 1);
+        assert_eq!(back, 70 + 1);
+        d.flush_staged();
         let s = d.stats().snapshot();
-        assert_eq!((s.tx_packets, s.tx_dropped_too_big), (10, 1));
+        assert_eq!((s.tx_packets, s.tx_dropped_queue_full), (170, 1));
     }
 
     #[test]
-    fn batches_from_two_threads_keep_each_senders_order() {
-        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
+    fn frames_staged_under_a_lock_leave_in_that_order_whoever_flushes() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 8192);
         let (to_stack, _rx) = bounded(1);
         let d = Arc::new(
             Driver::spawn(
                 0,
                 Arc::new(b),
                 Arc::new(to_stack),
-                DriverConfig { tx_queue: 4096 },
+                DriverConfig { tx_queue: 8192 },
             )
             .unwrap(),
         );
-        let mut senders = Vec::new();
-        for t in 0..2u8 {
-            let d = d.clone();
-            senders.push(std::thread::spawn(move || {
-                for k in 0..100u16 {
-                    let mut frames: Vec<_> = (0..10).map(|i| numbered(t, k * 10 + i, 60)).collect();
-                    d.transmit_meta_batch(&mut frames, &mut |_| {});
+        // The lock that orders the threads' frames, as the stack's core lock does: each
+        // thread numbers its frames from one counter under it, stages them, then flushes
+        // with the lock released.
+        let order = Arc::new(std::sync::Mutex::new(0u16));
+        let mut threads = Vec::new();
+        for t in 0..3u8 {
+            let (d, order) = (d.clone(), order.clone());
+            threads.push(std::thread::spawn(move || {
+                for k in 0..100 {
+                    {
+                        let mut next = order.lock().unwrap();
+                        let n = 1 + (k + usize::from(t)) % 7;
+                        let mut frames: Vec<_> =
+                            (0..n as u16).map(|i| numbered(t, *next + i, 60)).collect();
+                        *next += n as u16;
+                        d.stage_meta_batch(&mut frames, &mut |_| {});
+                    }
+                    d.flush_staged();
                 }
             }));
         }
-        for s in senders {
-            s.join().unwrap();
+        for t in threads {
+            t.join().unwrap();
         }
-        let mut next = [0u16; 2];
+        let total = *order.lock().unwrap();
         let mut buf = [0u8; 1514];
-        for _ in 0..2000 {
+        for i in 0..total {
             assert_eq!(a.recv(&mut buf, Duration::from_secs(2)).unwrap(), Some(60));
-            let t = usize::from(buf[14]);
-            assert_eq!(
-                u16::from_be_bytes([buf[15], buf[16]]),
-                next[t],
-                "sender {t} reordered"
-            );
-            next[t] += 1;
+            assert_eq!(u16::from_be_bytes([buf[15], buf[16]]), i, "reordered");
         }
-        assert_eq!(d.stats().snapshot().tx_packets, 2000);
+        assert_eq!(a.recv(&mut buf, Duration::from_millis(50)).unwrap(), None);
+        assert_eq!(d.stats().snapshot().tx_packets, u64::from(total));
     }
 }

@@ -19,8 +19,10 @@
 //!
 //! Lock order: `core` first, then `drivers` (read). Neither is held while a thread blocks,
 //! except a socket call waiting on its condvar, which releases `core` while it sleeps.
-//! Frames are handed to the drivers under `core` (a non-blocking write or queue), so what
-//! the protocols send leaves in the order they sent it.
+//! Frames are staged with the drivers under `core` (a queue push), so what the protocols
+//! send leaves in the order they sent it, and written after `core` is released (one
+//! system call per batch, `Driver::flush_staged`), so no thread waits for the core behind
+//! another's writes.
 //! Timers: the stack thread sleeps until the earliest deadline the protocol layers report
 //! (`poll_at`), or until a frame or a kick arrives; nothing spins.
 
@@ -172,12 +174,14 @@ impl Shared {
         let frames = collect(&mut core, wake);
         let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
         let earlier = next < self.planned.load(Ordering::Acquire);
-        // Frames go to the drivers before the lock is released, so they leave in the order
-        // the protocols made them: two threads each sending what they queued after
-        // unlocking could swap two ACKs, which a TCP peer then takes for a shrinking
-        // window and not for the duplicate ACKs that drive its fast retransmit.
-        transmit(self, frames, &mut core);
+        // Frames are staged with the drivers before the lock is released, so they leave in
+        // the order the protocols made them: two threads each sending what they queued after
+        // unlocking could swap two ACKs, which a TCP peer then takes for a shrinking window
+        // and not for the duplicate ACKs that drive its fast retransmit. They are written
+        // after it (`flush`), so the rx thread's ACKs never wait for a sender's system calls.
+        let staged = transmit(self, frames, &mut core);
         drop(core);
+        flush(self, staged);
         if earlier {
             let _ = self.kick.try_send(());
         }
@@ -462,30 +466,51 @@ fn collect(core: &mut Core, wake: bool) -> Vec<TxFrame> {
     ip.take_tx().collect()
 }
 
-/// Hand frames to their drivers (under the core lock: see `Shared::finish`), each run of
-/// frames for one device as one batch (one system call for many frames where the device
-/// can); the buffers of frames written at once go back to the IP layer's pool.
-fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) {
+/// Stage frames with their drivers (under the core lock: see `Shared::finish`), each run of
+/// frames for one device as one batch, and take back the buffers of frames written since,
+/// for the IP layer's pool. Returns the devices to flush (bit `i`: interface `i`; past 63,
+/// all) once the lock is released: see [`flush`].
+fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) -> u64 {
     if frames.is_empty() {
-        return;
+        return 0;
     }
     let drivers = shared.drivers.read();
     let mut run: Vec<(Vec<u8>, netif::FrameMeta)> = Vec::with_capacity(frames.len());
     let mut dev = usize::MAX;
+    let mut staged = 0u64;
     let mut reuse = |buf: Vec<u8>| core.ip.recycle(buf);
-    let mut flush = |dev: usize, run: &mut Vec<(Vec<u8>, netif::FrameMeta)>| match drivers.get(dev)
-    {
-        Some(d) => d.transmit_meta_batch(run, &mut reuse),
-        None => run.clear(),
+    let mut stage = |dev: usize, run: &mut Vec<(Vec<u8>, netif::FrameMeta)>| {
+        staged |= 1u64.checked_shl(dev as u32).unwrap_or(u64::MAX);
+        match drivers.get(dev) {
+            Some(d) => d.stage_meta_batch(run, &mut reuse),
+            None => run.clear(),
+        }
     };
     for f in frames {
         if f.ifindex != dev && !run.is_empty() {
-            flush(dev, &mut run);
+            stage(dev, &mut run);
         }
         dev = f.ifindex;
         run.push((f.data, f.meta));
     }
-    flush(dev, &mut run);
+    stage(dev, &mut run);
+    staged
+}
+
+/// Write what [`transmit`] staged, after the core lock is released: the frames keep the
+/// order they were staged in (one thread at a time writes a device's queue), and the
+/// threads that take the core lock meanwhile (an rx thread with ACKs, a writer with more
+/// data) do not wait for these system calls.
+fn flush(shared: &Shared, staged: u64) {
+    if staged == 0 {
+        return;
+    }
+    let drivers = shared.drivers.read();
+    for (i, d) in drivers.iter().enumerate() {
+        if staged & 1u64.checked_shl(i as u32).unwrap_or(u64::MAX) != 0 {
+            d.flush_staged();
+        }
+    }
 }
 
 /// Upper bound on a sleep, so a lost kick costs at most this much.
@@ -514,7 +539,8 @@ fn stack_loop(shared: &Shared, kicked: &Receiver<()>) {
             Ordering::Release,
         );
         let out = collect(&mut core, true);
-        transmit(shared, out, &mut core);
+        let staged = transmit(shared, out, &mut core);
         drop(core);
+        flush(shared, staged);
     }
 }
