@@ -124,12 +124,20 @@ impl RxSink for Sender<RxFrame> {
 /// Queue sizes for a driver.
 #[derive(Clone, Copy, Debug)]
 pub struct DriverConfig {
+    /// Frames the tx thread's queue holds (`Driver::transmit`).
     pub tx_queue: usize,
+    /// Bytes of frames staged and not yet written (`Driver::stage_meta_batch`). Bytes, not
+    /// frames: one call may stage a whole send window of plain frames (about 700 for 1 MiB),
+    /// or a few 64 KB TSO frames.
+    pub staged_bytes: usize,
 }
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        DriverConfig { tx_queue: 1024 }
+        DriverConfig {
+            tx_queue: 1024,
+            staged_bytes: 16 << 20,
+        }
     }
 }
 
@@ -152,14 +160,18 @@ pub struct Driver {
 /// The staged transmit path: frames queued in order under the caller's lock, written after
 /// it by whichever thread flushes first (the others leave their frames to it).
 struct Outbox {
-    queue: parking_lot::Mutex<VecDeque<(Vec<u8>, FrameMeta)>>,
-    /// The queue's bound (`DriverConfig::tx_queue`).
+    /// The frames, and their bytes.
+    queue: parking_lot::Mutex<(VecDeque<Staged>, usize)>,
+    /// The bound on those bytes (`DriverConfig::staged_bytes`).
     limit: usize,
     /// A thread is writing the queue.
     writing: AtomicBool,
     /// Buffers of written frames, for the caller to take back under its lock.
     spare: parking_lot::Mutex<Vec<Vec<u8>>>,
 }
+
+/// A frame staged for transmission.
+type Staged = (Vec<u8>, FrameMeta);
 
 /// Buffers of written frames kept for reuse at most.
 const SPARE_MAX: usize = 256;
@@ -207,8 +219,8 @@ impl Driver {
             stop,
             threads: vec![rx_thread, tx_thread],
             outbox: Outbox {
-                queue: parking_lot::Mutex::new(VecDeque::new()),
-                limit: cfg.tx_queue.max(1),
+                queue: parking_lot::Mutex::new((VecDeque::new(), 0)),
+                limit: cfg.staged_bytes,
                 writing: AtomicBool::new(false),
                 spare: parking_lot::Mutex::new(Vec::new()),
             },
@@ -274,8 +286,8 @@ impl Driver {
     /// for a caller that holds a lock which orders the frames of several threads, as the
     /// stack's core lock does. [`Driver::flush_staged`], called after that lock is released,
     /// writes them, so the lock is not held across system calls. A full queue
-    /// (`DriverConfig::tx_queue`) drops the frame and counts it; `reuse` gets the buffers of
-    /// dropped frames, and first those of frames written since the last call.
+    /// (`DriverConfig::staged_bytes`) drops the frame and counts it; `reuse` gets the
+    /// buffers of dropped frames, and first those of frames written since the last call.
     ///
     /// A caller uses either this path or [`Driver::transmit_meta`] on a driver: the two are
     /// not ordered with each other.
@@ -290,8 +302,10 @@ impl Driver {
             return;
         }
         let mut q = self.outbox.queue.lock();
+        let (q, bytes) = &mut *q;
         for (f, m) in frames.drain(..) {
-            if q.len() < self.outbox.limit {
+            if *bytes + f.len() <= self.outbox.limit {
+                *bytes += f.len();
                 q.push_back((f, m));
             } else {
                 bump(&self.stats.tx_dropped_queue_full, 1);
@@ -324,8 +338,12 @@ impl Driver {
             loop {
                 {
                     let mut q = ob.queue.lock();
+                    let (q, bytes) = &mut *q;
                     let n = q.len().min(TX_BATCH);
-                    taken.extend(q.drain(..n));
+                    for (f, m) in q.drain(..n) {
+                        *bytes -= f.len();
+                        taken.push((f, m));
+                    }
                 }
                 if taken.is_empty() {
                     break;
@@ -352,7 +370,7 @@ impl Driver {
             ob.writing.store(false, Ordering::Release);
             // A frame staged after the last look, by a thread that found this one writing,
             // is still queued: write it too.
-            if ob.queue.lock().is_empty() {
+            if ob.queue.lock().0.is_empty() {
                 return;
             }
         }
@@ -616,7 +634,10 @@ mod tests {
                 0,
                 Arc::new(b),
                 Arc::new(to_stack),
-                DriverConfig { tx_queue: 4096 },
+                DriverConfig {
+                    tx_queue: 4096,
+                    ..DriverConfig::default()
+                },
             )
             .unwrap(),
         );
@@ -778,7 +799,10 @@ mod tests {
             0,
             dev.clone(),
             Arc::new(to_stack),
-            DriverConfig { tx_queue: 100 },
+            DriverConfig {
+                staged_bytes: 100 * 60,
+                ..DriverConfig::default()
+            },
         )
         .unwrap();
         let mut frames: Vec<_> = (0..70).map(|i| numbered(0, i, 60)).collect();
@@ -813,13 +837,7 @@ mod tests {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 8192);
         let (to_stack, _rx) = bounded(1);
         let d = Arc::new(
-            Driver::spawn(
-                0,
-                Arc::new(b),
-                Arc::new(to_stack),
-                DriverConfig { tx_queue: 8192 },
-            )
-            .unwrap(),
+            Driver::spawn(0, Arc::new(b), Arc::new(to_stack), DriverConfig::default()).unwrap(),
         );
         // The lock that orders the threads' frames, as the stack's core lock does: each
         // thread numbers its frames from one counter under it, stages them, then flushes
