@@ -14,6 +14,13 @@
 //! a caller may write directly only when it moves that count from 0 to 1, so frames are
 //! never reordered behind a backlog, and no lock is held across the write.
 //!
+//! Staged transmit (what the stack's runtime uses): frames are queued in order under the
+//! caller's lock ([`Driver::stage_meta_batch`]) and written after it is released
+//! ([`Driver::flush_staged`]) by whichever thread flushes first, up to 64 per
+//! `Device::send_meta_batch` (one `io_uring_enter` on a TAP of plain frames); a thread that
+//! finds another writing leaves its frames to it, so the order holds without a lock across
+//! the system calls and without waking the tx thread.
+//!
 //! Receive batches: after each wake-up the rx thread reads every frame that is ready (up to
 //! [`RX_BATCH`], non-blocking reads until the device has none) into buffers it owns, then
 //! hands the whole batch to the sink in one call, which processes it under one lock.
@@ -23,6 +30,7 @@ use crate::ethernet::{self, ethertype};
 use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo, DeviceStats};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -116,12 +124,20 @@ impl RxSink for Sender<RxFrame> {
 /// Queue sizes for a driver.
 #[derive(Clone, Copy, Debug)]
 pub struct DriverConfig {
+    /// Frames the tx thread's queue holds (`Driver::transmit`).
     pub tx_queue: usize,
+    /// Bytes of frames staged and not yet written (`Driver::stage_meta_batch`). Bytes, not
+    /// frames: one call may stage a whole send window of plain frames (about 700 for 1 MiB),
+    /// or a few 64 KB TSO frames.
+    pub staged_bytes: usize,
 }
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        DriverConfig { tx_queue: 1024 }
+        DriverConfig {
+            tx_queue: 1024,
+            staged_bytes: 16 << 20,
+        }
     }
 }
 
@@ -137,7 +153,28 @@ pub struct Driver {
     stats: Arc<DeviceStats>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// Frames staged under the caller's lock and written after it (see [`Driver::stage_meta_batch`]).
+    outbox: Outbox,
 }
+
+/// The staged transmit path: frames queued in order under the caller's lock, written after
+/// it by whichever thread flushes first (the others leave their frames to it).
+struct Outbox {
+    /// The frames, and their bytes.
+    queue: parking_lot::Mutex<(VecDeque<Staged>, usize)>,
+    /// The bound on those bytes (`DriverConfig::staged_bytes`).
+    limit: usize,
+    /// A thread is writing the queue.
+    writing: AtomicBool,
+    /// Buffers of written frames, for the caller to take back under its lock.
+    spare: parking_lot::Mutex<Vec<Vec<u8>>>,
+}
+
+/// A frame staged for transmission.
+type Staged = (Vec<u8>, FrameMeta);
+
+/// Buffers of written frames kept for reuse at most.
+const SPARE_MAX: usize = 256;
 
 impl Driver {
     /// Start the rx and tx threads of `device`. Received IPv4 and ARP frames go to `sink`
@@ -181,6 +218,12 @@ impl Driver {
             stats,
             stop,
             threads: vec![rx_thread, tx_thread],
+            outbox: Outbox {
+                queue: parking_lot::Mutex::new((VecDeque::new(), 0)),
+                limit: cfg.staged_bytes,
+                writing: AtomicBool::new(false),
+                spare: parking_lot::Mutex::new(Vec::new()),
+            },
         })
     }
 
@@ -235,6 +278,100 @@ impl Driver {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 bump(&self.stats.tx_dropped_queue_full, 1);
                 (false, Some(frame))
+            }
+        }
+    }
+
+    /// Stage frames for transmission, in order, emptying `frames`: a cheap queue push, meant
+    /// for a caller that holds a lock which orders the frames of several threads, as the
+    /// stack's core lock does. [`Driver::flush_staged`], called after that lock is released,
+    /// writes them, so the lock is not held across system calls. A full queue
+    /// (`DriverConfig::staged_bytes`) drops the frame and counts it; `reuse` gets the
+    /// buffers of dropped frames, and first those of frames written since the last call.
+    ///
+    /// A caller uses either this path or [`Driver::transmit_meta`] on a driver: the two are
+    /// not ordered with each other.
+    pub fn stage_meta_batch(
+        &self,
+        frames: &mut Vec<(Vec<u8>, FrameMeta)>,
+        reuse: &mut dyn FnMut(Vec<u8>),
+    ) {
+        self.take_spare(reuse);
+        if self.tx.is_none() {
+            frames.drain(..).for_each(|(f, _)| reuse(f));
+            return;
+        }
+        let mut q = self.outbox.queue.lock();
+        let (q, bytes) = &mut *q;
+        for (f, m) in frames.drain(..) {
+            if *bytes + f.len() <= self.outbox.limit {
+                *bytes += f.len();
+                q.push_back((f, m));
+            } else {
+                bump(&self.stats.tx_dropped_queue_full, 1);
+                reuse(f);
+            }
+        }
+    }
+
+    /// Buffers of frames written since the last call, for reuse.
+    pub fn take_spare(&self, reuse: &mut dyn FnMut(Vec<u8>)) {
+        let mut spare = self.outbox.spare.lock();
+        spare.drain(..).for_each(reuse);
+    }
+
+    /// Write the staged frames, up to 64 per [`Device::send_meta_batch`], unless
+    /// another thread is writing them already (it then writes these too: it looks at the
+    /// queue again after it stops). Returns when the queue is empty or another thread has
+    /// taken over.
+    pub fn flush_staged(&self) {
+        let ob = &self.outbox;
+        let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::new();
+        loop {
+            if ob
+                .writing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                {
+                    let mut q = ob.queue.lock();
+                    let (q, bytes) = &mut *q;
+                    let n = q.len().min(TX_BATCH);
+                    for (f, m) in q.drain(..n) {
+                        *bytes -= f.len();
+                        taken.push((f, m));
+                    }
+                }
+                if taken.is_empty() {
+                    break;
+                }
+                let (max, stats) = (self.max_frame, &*self.stats);
+                let batch: Vec<(&[u8], FrameMeta)> = taken
+                    .iter()
+                    .filter(|(f, m)| fits(max, f, m, stats))
+                    .map(|(f, m)| (&f[..], *m))
+                    .collect();
+                self.device.send_meta_batch(&batch, &mut |i, r| {
+                    if let Some((f, m)) = batch.get(i) {
+                        count_sent(f, m, r, stats);
+                    }
+                });
+                drop(batch);
+                let mut spare = ob.spare.lock();
+                for (f, _) in taken.drain(..) {
+                    if spare.len() < SPARE_MAX {
+                        spare.push(f);
+                    }
+                }
+            }
+            ob.writing.store(false, Ordering::Release);
+            // A frame staged after the last look, by a thread that found this one writing,
+            // is still queued: write it too.
+            if ob.queue.lock().0.is_empty() {
+                return;
             }
         }
     }
@@ -497,7 +634,10 @@ mod tests {
                 0,
                 Arc::new(b),
                 Arc::new(to_stack),
-                DriverConfig { tx_queue: 4096 },
+                DriverConfig {
+                    tx_queue: 4096,
+                    ..DriverConfig::default()
+                },
             )
             .unwrap(),
         );
@@ -610,5 +750,126 @@ mod tests {
             *sink.0.lock().unwrap(),
             [format!("{RX_BATCH} more=true"), "idle".into()]
         );
+    }
+
+    /// A link that records the size of every `send_meta_batch` it is handed.
+    struct Batches {
+        link: MemoryLink,
+        sizes: std::sync::Mutex<Vec<usize>>,
+    }
+
+    impl Device for Batches {
+        fn info(&self) -> DeviceInfo {
+            self.link.info()
+        }
+        fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+            self.link.recv(buf, timeout)
+        }
+        fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+            self.link.send(frame)
+        }
+        fn send_meta_batch(
+            &self,
+            frames: &[(&[u8], FrameMeta)],
+            done: &mut dyn FnMut(usize, std::io::Result<()>),
+        ) {
+            self.sizes.lock().unwrap().push(frames.len());
+            for (i, (f, m)) in frames.iter().enumerate() {
+                done(i, self.send_meta(f, m));
+            }
+        }
+    }
+
+    fn numbered(t: u8, i: u16, len: usize) -> (Vec<u8>, FrameMeta) {
+        let mut f = frame(ethertype::IPV4, len);
+        f[14] = t;
+        f[15..17].copy_from_slice(&i.to_be_bytes());
+        (f, FrameMeta::default())
+    }
+
+    #[test]
+    fn staged_frames_are_written_after_the_lock_in_order_and_their_buffers_come_back() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
+        let dev = Arc::new(Batches {
+            link: b,
+            sizes: Default::default(),
+        });
+        let (to_stack, _rx) = bounded(1);
+        let d = Driver::spawn(
+            0,
+            dev.clone(),
+            Arc::new(to_stack),
+            DriverConfig {
+                staged_bytes: 100 * 60,
+                ..DriverConfig::default()
+            },
+        )
+        .unwrap();
+        let mut frames: Vec<_> = (0..70).map(|i| numbered(0, i, 60)).collect();
+        let mut back = 0;
+        d.stage_meta_batch(&mut frames, &mut |_| back += 1);
+        assert!(frames.is_empty());
+        assert_eq!(back, 0);
+        assert_eq!(
+            d.stats().snapshot().tx_packets,
+            0,
+            "nothing written before the flush"
+        );
+        d.flush_staged();
+        assert_eq!(*dev.sizes.lock().unwrap(), [64, 6]);
+        let mut buf = [0u8; 1514];
+        for i in 0..70u16 {
+            assert_eq!(a.recv(&mut buf, Duration::from_secs(2)).unwrap(), Some(60));
+            assert_eq!(u16::from_be_bytes([buf[15], buf[16]]), i);
+        }
+        // The next stage hands the written buffers back; past the queue's bound frames are
+        // dropped, counted, and their buffers handed back too.
+        let mut frames: Vec<_> = (0..101).map(|i| numbered(0, i, 60)).collect();
+        d.stage_meta_batch(&mut frames, &mut |_| back += 1);
+        assert_eq!(back, 70 + 1);
+        d.flush_staged();
+        let s = d.stats().snapshot();
+        assert_eq!((s.tx_packets, s.tx_dropped_queue_full), (170, 1));
+    }
+
+    #[test]
+    fn frames_staged_under_a_lock_leave_in_that_order_whoever_flushes() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 8192);
+        let (to_stack, _rx) = bounded(1);
+        let d = Arc::new(
+            Driver::spawn(0, Arc::new(b), Arc::new(to_stack), DriverConfig::default()).unwrap(),
+        );
+        // The lock that orders the threads' frames, as the stack's core lock does: each
+        // thread numbers its frames from one counter under it, stages them, then flushes
+        // with the lock released.
+        let order = Arc::new(std::sync::Mutex::new(0u16));
+        let mut threads = Vec::new();
+        for t in 0..3u8 {
+            let (d, order) = (d.clone(), order.clone());
+            threads.push(std::thread::spawn(move || {
+                for k in 0..100 {
+                    {
+                        let mut next = order.lock().unwrap();
+                        let n = 1 + (k + usize::from(t)) % 7;
+                        let mut frames: Vec<_> =
+                            (0..n as u16).map(|i| numbered(t, *next + i, 60)).collect();
+                        *next += n as u16;
+                        d.stage_meta_batch(&mut frames, &mut |_| {});
+                    }
+                    d.flush_staged();
+                }
+            }));
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        let total = *order.lock().unwrap();
+        let mut buf = [0u8; 1514];
+        for i in 0..total {
+            assert_eq!(a.recv(&mut buf, Duration::from_secs(2)).unwrap(), Some(60));
+            assert_eq!(u16::from_be_bytes([buf[15], buf[16]]), i, "reordered");
+        }
+        assert_eq!(a.recv(&mut buf, Duration::from_millis(50)).unwrap(), None);
+        assert_eq!(d.stats().snapshot().tx_packets, u64::from(total));
     }
 }

@@ -466,6 +466,25 @@ impl<D: Device> Device for Tracer<D> {
         }
     }
 
+    fn send_meta_batch(
+        &self,
+        frames: &[(&[u8], FrameMeta)],
+        done: &mut dyn FnMut(usize, io::Result<()>),
+    ) {
+        for (frame, meta) in frames {
+            self.observe_meta(Direction::Tx, frame, meta);
+        }
+        self.inner.send_meta_batch(frames, &mut |i, r| {
+            if let (Err(e), Some((frame, _))) = (&r, frames.get(i)) {
+                self.trace.emit(
+                    TraceLayers::DEV,
+                    format_args!("{} tx error {} bytes: {e}", self.ifname, frame.len()),
+                );
+            }
+            done(i, r)
+        })
+    }
+
     fn io_path(&self) -> &'static str {
         self.inner.io_path()
     }
@@ -1603,6 +1622,45 @@ mod tests {
         let t = UNIX_EPOCH + Duration::new(86_400 * 365 + 3600 * 13 + 60 * 7 + 9, 42_000);
         assert_eq!(Timestamp(t).to_string(), "13:07:09.000042");
         assert_eq!(Timestamp(UNIX_EPOCH).to_string(), "00:00:00.000000");
+    }
+
+    #[test]
+    fn a_batch_is_traced_frame_by_frame_and_handed_on_whole() {
+        let (peer, local) = MemoryLink::pair(
+            ("peer", MacAddr(PEER_MAC)),
+            ("tap0", MacAddr(OUR_MAC)),
+            1500,
+            2,
+        );
+        let (trace, lines) = Trace::new();
+        let dev = Tracer::new(local, trace.clone());
+        trace.set(TraceLayers::DEV);
+        let (a, b) = (udp_query(), echo_request());
+        let meta = FrameMeta::default();
+        let mut results = Vec::new();
+        // The link holds two frames: the third fails, and only it is reported as an error.
+        dev.send_meta_batch(&[(&a, meta), (&b, meta), (&a, meta)], &mut |i, r| {
+            results.push((i, r.is_ok()))
+        });
+        assert_eq!(results, [(0, true), (1, true), (2, false)]);
+        let bodies: Vec<String> = lines.try_iter().map(|l| l[16..].to_string()).collect();
+        assert_eq!(bodies.len(), 4, "{bodies:?}");
+        assert_eq!(
+            bodies[..3],
+            [
+                "dev  tap0 tx 62 bytes",
+                "dev  tap0 tx 98 bytes",
+                "dev  tap0 tx 62 bytes"
+            ]
+        );
+        assert!(
+            bodies[3].starts_with("dev  tap0 tx error 62 bytes: "),
+            "{bodies:?}"
+        );
+        let mut buf = [0u8; 1600];
+        let ms = Duration::from_millis(20);
+        assert_eq!(peer.recv(&mut buf, ms).unwrap(), Some(62));
+        assert_eq!(peer.recv(&mut buf, ms).unwrap(), Some(98));
     }
 
     #[test]

@@ -19,13 +19,14 @@
 //!
 //! Lock order: `core` first, then `drivers` (read). Neither is held while a thread blocks,
 //! except a socket call waiting on its condvar, which releases `core` while it sleeps.
-//! Frames are handed to the drivers under `core` (a non-blocking write or queue), so what
-//! the protocols send leaves in the order they sent it.
+//! Frames are staged with the drivers under `core` (a queue push), so what the protocols
+//! send leaves in the order they sent it, and written after `core` is released (one
+//! system call per batch, `Driver::flush_staged`), so no thread waits for the core behind
+//! another's writes.
 //! Timers: the stack thread sleeps until the earliest deadline the protocol layers report
 //! (`poll_at`), or until a frame or a kick arrives; nothing spins.
 
 use crate::poller::Hub;
-use crossbeam_channel::{bounded, select, Receiver, Sender};
 use ip::{IpConfig, IpLayer, TxFrame};
 use netif::{
     Clock, Device, DeviceStatsSnapshot, Driver, DriverConfig, FrameMeta, Instant, RxSink, SinkError,
@@ -152,7 +153,7 @@ struct Shared {
     queued: AtomicUsize,
     /// The deadline the stack thread sleeps until, in microseconds (`u64::MAX`: none).
     planned: AtomicU64,
-    kick: Sender<()>,
+    kick: Kick,
     stop: AtomicBool,
     /// Interface 0 is the loopback `Stack::new` made, not yet replaced by the caller's.
     /// Changed under `core` only.
@@ -172,14 +173,16 @@ impl Shared {
         let frames = collect(&mut core, wake);
         let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
         let earlier = next < self.planned.load(Ordering::Acquire);
-        // Frames go to the drivers before the lock is released, so they leave in the order
-        // the protocols made them: two threads each sending what they queued after
-        // unlocking could swap two ACKs, which a TCP peer then takes for a shrinking
-        // window and not for the duplicate ACKs that drive its fast retransmit.
-        transmit(self, frames, &mut core);
+        // Frames are staged with the drivers before the lock is released, so they leave in
+        // the order the protocols made them: two threads each sending what they queued after
+        // unlocking could swap two ACKs, which a TCP peer then takes for a shrinking window
+        // and not for the duplicate ACKs that drive its fast retransmit. They are written
+        // after it (`flush`), so the rx thread's ACKs never wait for a sender's system calls.
+        let staged = transmit(self, frames, &mut core);
         drop(core);
+        flush(self, staged);
         if earlier {
-            let _ = self.kick.try_send(());
+            self.kick.kick();
         }
     }
 }
@@ -286,7 +289,6 @@ impl Stack {
     /// Start a stack: with the loopback interface only (`cfg.loopback`), or with no
     /// interface at all.
     pub fn new(cfg: StackConfig) -> io::Result<Stack> {
-        let (kick, kicked) = bounded(1);
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 ip: IpLayer::new(cfg.ip.clone()),
@@ -299,14 +301,14 @@ impl Stack {
             clock: Clock::new(),
             queued: AtomicUsize::new(0),
             planned: AtomicU64::new(u64::MAX),
-            kick,
+            kick: Kick::default(),
             stop: AtomicBool::new(false),
             own_lo: AtomicBool::new(false),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("stack".into())
-            .spawn(move || stack_loop(&s, &kicked))?;
+            .spawn(move || stack_loop(&s))?;
         let stack = Stack {
             shared,
             thread: Arc::new(Mutex::new(Some(thread))),
@@ -413,7 +415,7 @@ impl Stack {
     /// Sockets still open get errors from then on.
     pub fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        let _ = self.shared.kick.try_send(());
+        self.shared.kick.kick();
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
@@ -462,19 +464,78 @@ fn collect(core: &mut Core, wake: bool) -> Vec<TxFrame> {
     ip.take_tx().collect()
 }
 
-/// Hand frames to their drivers (under the core lock: see `Shared::finish`); the buffers of
-/// frames written at once go back to the IP layer's pool.
-fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) {
+/// Stage frames with their drivers (under the core lock: see `Shared::finish`), each run of
+/// frames for one device as one batch, and take back the buffers of frames written since,
+/// for the IP layer's pool. Returns the devices to flush (bit `i`: interface `i`; past 63,
+/// all) once the lock is released: see [`flush`].
+fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) -> u64 {
     if frames.is_empty() {
+        return 0;
+    }
+    let drivers = shared.drivers.read();
+    let mut run: Vec<(Vec<u8>, netif::FrameMeta)> = Vec::with_capacity(frames.len());
+    let mut dev = usize::MAX;
+    let mut staged = 0u64;
+    let mut reuse = |buf: Vec<u8>| core.ip.recycle(buf);
+    let mut stage = |dev: usize, run: &mut Vec<(Vec<u8>, netif::FrameMeta)>| {
+        staged |= 1u64.checked_shl(dev as u32).unwrap_or(u64::MAX);
+        match drivers.get(dev) {
+            Some(d) => d.stage_meta_batch(run, &mut reuse),
+            None => run.clear(),
+        }
+    };
+    for f in frames {
+        if f.ifindex != dev && !run.is_empty() {
+            stage(dev, &mut run);
+        }
+        dev = f.ifindex;
+        run.push((f.data, f.meta));
+    }
+    stage(dev, &mut run);
+    staged
+}
+
+/// Write what [`transmit`] staged, after the core lock is released: the frames keep the
+/// order they were staged in (one thread at a time writes a device's queue), and the
+/// threads that take the core lock meanwhile (an rx thread with ACKs, a writer with more
+/// data) do not wait for these system calls.
+fn flush(shared: &Shared, staged: u64) {
+    if staged == 0 {
         return;
     }
     let drivers = shared.drivers.read();
-    for f in frames {
-        if let Some(d) = drivers.get(f.ifindex) {
-            if let Some(buf) = d.transmit_meta(f.data, f.meta) {
-                core.ip.recycle(buf);
-            }
+    for (i, d) in drivers.iter().enumerate() {
+        if staged & 1u64.checked_shl(i as u32).unwrap_or(u64::MAX) != 0 {
+            d.flush_staged();
         }
+    }
+}
+
+/// Wakes the stack thread early: a flag and a condition variable. (A channel's blocking
+/// receive spun and called `sched_yield` before it slept, each time the thread waited: about
+/// 1% of a sending stack's samples.)
+#[derive(Default)]
+struct Kick {
+    set: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Kick {
+    fn kick(&self) {
+        let mut set = self.set.lock();
+        if !*set {
+            *set = true;
+            self.cv.notify_one();
+        }
+    }
+
+    /// Sleep until kicked or `timeout` passes; a kick that came first returns at once.
+    fn wait(&self, timeout: Duration) {
+        let mut set = self.set.lock();
+        if !*set {
+            self.cv.wait_for(&mut set, timeout);
+        }
+        *set = false;
     }
 }
 
@@ -482,17 +543,14 @@ fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) {
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
 /// The stack thread: runs the protocols' timers when they fall due.
-fn stack_loop(shared: &Shared, kicked: &Receiver<()>) {
+fn stack_loop(shared: &Shared) {
     let mut next: Option<Instant> = None;
     while !shared.stop.load(Ordering::SeqCst) {
         let now = shared.clock.now();
         let sleep = next.map_or(MAX_SLEEP, |t| {
             t.saturating_duration_since(now).min(MAX_SLEEP)
         });
-        select! {
-            recv(kicked) -> _ => {},
-            default(sleep) => {},
-        }
+        shared.kick.wait(sleep);
         let mut core = shared.core.lock();
         let now = shared.clock.now();
         if core.poll_at().is_some_and(|t| t <= now) {
@@ -504,7 +562,8 @@ fn stack_loop(shared: &Shared, kicked: &Receiver<()>) {
             Ordering::Release,
         );
         let out = collect(&mut core, true);
-        transmit(shared, out, &mut core);
+        let staged = transmit(shared, out, &mut core);
         drop(core);
+        flush(shared, staged);
     }
 }
