@@ -26,6 +26,10 @@
 # MODES="smoltcp tapip-nooff" (say) runs only those.
 #
 # SMOLTCP_CC=reno|cubic turns on smoltcp's congestion control (default: none, smoltcp's).
+# CLIENT_CC=cubic|bbr|reno sets the kernel client's congestion control on its socket for
+# k2s (`tcp_bench client-write ... CC`, TCP_CONGESTION); by default the system's (on the
+# VMs of BENCHMARKS.md, BBR, whose pacing caps the offloaded receive; Linux's usual
+# default is CUBIC). s2k does not depend on it: there the stack sends.
 #
 # Prints every session, then per mode and direction min/median/max Gbit/s, the median
 # server CPU and CPU seconds per GB, the median ping RTT, and the ratios of each tapip
@@ -39,6 +43,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}; SECS=${SECS:-5}; SMOLTCP_CC=${SMOLTCP_CC:-none}; RUN=0
+CLIENT_CC=${CLIENT_CC:-}
 if [ -n "${PERF_DIR:-}" ]; then
     command -v perf >/dev/null || { echo "PERF_DIR needs perf (Debian: linux-perf)" >&2; exit 2; }
     mkdir -p "$PERF_DIR"
@@ -108,7 +113,9 @@ transfer() {
         perf_pid=$!
     fi
     t0=$(date +%s.%N); c0=$(ticks "$pid")
-    out=$(timeout $((SECS + 30)) ip netns exec "$ns" "$B" "$role" "$dst" "$SECS" || true)
+    local cc=()
+    [ "$role" = client-write ] && [ -n "$CLIENT_CC" ] && cc=("$CLIENT_CC")
+    out=$(timeout $((SECS + 30)) ip netns exec "$ns" "$B" "$role" "$dst" "$SECS" "${cc[@]}" || true)
     t1=$(date +%s.%N); c1=$(ticks "$pid")
     if [ -n "$perf_pid" ]; then
         wait "$perf_pid" || true
@@ -189,7 +196,8 @@ kernel_session() {
     ip netns del "$nsa"; ip netns del "$nsb"
 }
 
-echo "modes: ${modes[*]}; RUNS=$RUNS SECS=$SECS; load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
+client_cc=${CLIENT_CC:-"$(cat /proc/sys/net/ipv4/tcp_congestion_control) (the system default)"}
+echo "modes: ${modes[*]}; RUNS=$RUNS SECS=$SECS; k2s client congestion control: $client_cc; load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
     RUN=$i
     echo "run $i:"

@@ -13,8 +13,10 @@
 //!   them until stdin closes. `kernel-idle DST:PORT N`: open N connections and hold them.
 //!
 //! The client of `scripts/bench-vs-smoltcp.sh`, the same for every server it measures:
-//! - `client-write DST:PORT SECS`: connect (to a discard server), write for SECS, close
-//!   the sending side and wait for the server's close; `client-read DST:PORT SECS`:
+//! - `client-write DST:PORT SECS [CC]`: connect (to a discard server), write for SECS, close
+//!   the sending side and wait for the server's close; CC (`cubic`, `bbr`, `reno`) sets
+//!   the socket's congestion control (`TCP_CONGESTION`) once connected, before the first
+//!   write, otherwise the system's default serves; `client-read DST:PORT SECS`:
 //!   connect (to a chargen server) and read for SECS from the first byte. Both print
 //!   `bytes=B secs=T gbps=G` (client-write: from the first write to the server's close).
 //! - `kernel-serve`: discard on port 9 and chargen on port 19 on the kernel's own TCP (a
@@ -109,9 +111,12 @@ fn report(bytes: u64, secs: f64) {
 }
 
 /// Write for `secs`, close the sending side, wait (at most 10 s) for the peer's close.
-fn client_write(dst: SocketAddr, secs: f64) {
+fn client_write(dst: SocketAddr, secs: f64, cc: Option<&str>) {
     let mut c =
         std::net::TcpStream::connect(dst).unwrap_or_else(|e| fail(&format!("connect: {e}")));
+    if let Some(cc) = cc {
+        set_congestion(&c, cc).unwrap_or_else(|e| fail(&format!("TCP_CONGESTION {cc}: {e}")));
+    }
     let buf = vec![0x5au8; 256 * 1024];
     let start = Instant::now();
     let mut bytes = 0u64;
@@ -126,6 +131,29 @@ fn client_write(dst: SocketAddr, secs: f64) {
     let mut rest = [0u8; 4096];
     while matches!(c.read(&mut rest), Ok(n) if n > 0) {}
     report(bytes, start.elapsed().as_secs_f64());
+}
+
+/// Set the socket's congestion control algorithm (Linux `TCP_CONGESTION`), which std has
+/// no call for.
+fn set_congestion(c: &std::net::TcpStream, cc: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let name = cc.as_bytes();
+    // SAFETY: the descriptor is the open socket `c` borrows for the whole call, and the
+    // option value is `name`'s bytes with their exact length; the kernel only reads them.
+    let r = unsafe {
+        libc::setsockopt(
+            c.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Read for `secs` from the first byte, then close.
@@ -316,7 +344,11 @@ fn main() {
             let mut x = String::new();
             let _ = std::io::stdin().read_line(&mut x);
         }
-        Some("client-write") => client_write(arg(&args, 2), arg(&args, 3)),
+        Some("client-write") => client_write(
+            arg(&args, 2),
+            arg(&args, 3),
+            args.get(4).map(String::as_str),
+        ),
         Some("client-read") => client_read(arg(&args, 2), arg(&args, 3)),
         Some("kernel-serve") => kernel_serve(),
         _ => fail("usage: tcp_bench stack-sink|kernel-sink|stack-source|kernel-source|stack-rr|kernel-rr|stack-idle|kernel-idle|client-write|client-read|kernel-serve ..."),
