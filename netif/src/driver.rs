@@ -145,7 +145,7 @@ impl Default for DriverConfig {
 pub struct Driver {
     info: DeviceInfo,
     ifindex: usize,
-    tx: Option<Sender<(Vec<u8>, FrameMeta)>>,
+    tx: Option<Sender<TxJob>>,
     device: Arc<dyn Device>,
     /// Frames queued for the tx thread or being written (see the module doc).
     in_flight: Arc<AtomicUsize>,
@@ -154,7 +154,7 @@ pub struct Driver {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     /// Frames staged under the caller's lock and written after it (see [`Driver::stage_meta_batch`]).
-    outbox: Outbox,
+    outbox: Arc<Outbox>,
 }
 
 /// The staged transmit path: frames queued in order under the caller's lock, written after
@@ -168,6 +168,8 @@ struct Outbox {
     writing: AtomicBool,
     /// Buffers of written frames, for the caller to take back under its lock.
     spare: parking_lot::Mutex<Vec<Vec<u8>>>,
+    /// The tx thread has been asked to write the queue and has not started yet.
+    asked: AtomicBool,
 }
 
 /// A frame staged for transmission.
@@ -188,8 +190,15 @@ impl Driver {
         let info = device.info();
         let stats = Arc::new(DeviceStats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, tx_queue) = bounded::<(Vec<u8>, FrameMeta)>(cfg.tx_queue.max(1));
+        let (tx, tx_queue) = bounded::<TxJob>(cfg.tx_queue.max(1));
         let in_flight = Arc::new(AtomicUsize::new(0));
+        let outbox = Arc::new(Outbox {
+            queue: parking_lot::Mutex::new((VecDeque::new(), 0)),
+            limit: cfg.staged_bytes,
+            writing: AtomicBool::new(false),
+            spare: parking_lot::Mutex::new(Vec::new()),
+            asked: AtomicBool::new(false),
+        });
 
         let rx_thread = {
             let (device, stats, stop) = (device.clone(), stats.clone(), stop.clone());
@@ -203,10 +212,12 @@ impl Driver {
         let tx_thread = {
             let (stats, stop, device) = (stats.clone(), stop.clone(), device.clone());
             let max = info.frame_capacity();
-            let in_flight = in_flight.clone();
+            let (in_flight, outbox) = (in_flight.clone(), outbox.clone());
             std::thread::Builder::new()
                 .name(format!("{}-tx", info.name))
-                .spawn(move || tx_loop(&*device, max, &tx_queue, &in_flight, &stats, &stop))?
+                .spawn(move || {
+                    tx_loop(&*device, max, &tx_queue, &in_flight, &outbox, &stats, &stop)
+                })?
         };
         Ok(Driver {
             max_frame: info.frame_capacity(),
@@ -218,12 +229,7 @@ impl Driver {
             stats,
             stop,
             threads: vec![rx_thread, tx_thread],
-            outbox: Outbox {
-                queue: parking_lot::Mutex::new((VecDeque::new(), 0)),
-                limit: cfg.staged_bytes,
-                writing: AtomicBool::new(false),
-                spare: parking_lot::Mutex::new(Vec::new()),
-            },
+            outbox,
         })
     }
 
@@ -272,12 +278,15 @@ impl Driver {
             return (true, Some(frame));
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        match tx.try_send((frame, meta)) {
+        match tx.try_send(TxJob::Frame(frame, meta)) {
             Ok(()) => (true, None),
-            Err(TrySendError::Full((frame, _))) | Err(TrySendError::Disconnected((frame, _))) => {
+            Err(e) => {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 bump(&self.stats.tx_dropped_queue_full, 1);
-                (false, Some(frame))
+                match e.into_inner() {
+                    TxJob::Frame(frame, _) => (false, Some(frame)),
+                    TxJob::Flush => (false, None),
+                }
             }
         }
     }
@@ -325,54 +334,29 @@ impl Driver {
     /// queue again after it stops). Returns when the queue is empty or another thread has
     /// taken over.
     pub fn flush_staged(&self) {
+        flush_outbox(&self.outbox, &*self.device, self.max_frame, &self.stats);
+    }
+
+    /// Leave the staged frames to the driver's tx thread, which writes them (as
+    /// [`Driver::flush_staged`] would) while the caller goes on: for an rx thread with more
+    /// frames waiting, whose writes would otherwise hold up the next batch. The write of an
+    /// ACK runs the peer kernel's whole transmit path for the data that ACK lets it send
+    /// (its segmentation and checksums with plain frames); the tx thread runs it on the
+    /// other core. Does nothing when a thread is writing the queue already (it looks at the
+    /// queue again when done) or the tx thread has been asked and not yet started; writes
+    /// itself when the tx thread's queue is full or gone.
+    pub fn hand_off_staged(&self) {
         let ob = &self.outbox;
-        let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::new();
-        loop {
-            if ob
-                .writing
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                return;
-            }
-            loop {
-                {
-                    let mut q = ob.queue.lock();
-                    let (q, bytes) = &mut *q;
-                    let n = q.len().min(TX_BATCH);
-                    for (f, m) in q.drain(..n) {
-                        *bytes -= f.len();
-                        taken.push((f, m));
-                    }
-                }
-                if taken.is_empty() {
-                    break;
-                }
-                let (max, stats) = (self.max_frame, &*self.stats);
-                let batch: Vec<(&[u8], FrameMeta)> = taken
-                    .iter()
-                    .filter(|(f, m)| fits(max, f, m, stats))
-                    .map(|(f, m)| (&f[..], *m))
-                    .collect();
-                self.device.send_meta_batch(&batch, &mut |i, r| {
-                    if let Some((f, m)) = batch.get(i) {
-                        count_sent(f, m, r, stats);
-                    }
-                });
-                drop(batch);
-                let mut spare = ob.spare.lock();
-                for (f, _) in taken.drain(..) {
-                    if spare.len() < SPARE_MAX {
-                        spare.push(f);
-                    }
-                }
-            }
-            ob.writing.store(false, Ordering::Release);
-            // A frame staged after the last look, by a thread that found this one writing,
-            // is still queued: write it too.
-            if ob.queue.lock().0.is_empty() {
-                return;
-            }
+        if ob.writing.load(Ordering::Acquire) || ob.asked.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let asked = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.try_send(TxJob::Flush).is_ok());
+        if !asked {
+            ob.asked.store(false, Ordering::Release);
+            self.flush_staged();
         }
     }
 
@@ -490,6 +474,64 @@ fn rx_loop(
     }
 }
 
+/// What the tx thread is given: a frame to write after those queued before it, or the
+/// request to write the staged queue ([`Driver::hand_off_staged`]).
+enum TxJob {
+    Frame(Vec<u8>, FrameMeta),
+    Flush,
+}
+
+/// The body of [`Driver::flush_staged`], shared with the tx thread.
+fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &DeviceStats) {
+    let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::new();
+    loop {
+        if ob
+            .writing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            {
+                let mut q = ob.queue.lock();
+                let (q, bytes) = &mut *q;
+                let n = q.len().min(TX_BATCH);
+                for (f, m) in q.drain(..n) {
+                    *bytes -= f.len();
+                    taken.push((f, m));
+                }
+            }
+            if taken.is_empty() {
+                break;
+            }
+            let batch: Vec<(&[u8], FrameMeta)> = taken
+                .iter()
+                .filter(|(f, m)| fits(max_frame, f, m, stats))
+                .map(|(f, m)| (&f[..], *m))
+                .collect();
+            device.send_meta_batch(&batch, &mut |i, r| {
+                if let Some((f, m)) = batch.get(i) {
+                    count_sent(f, m, r, stats);
+                }
+            });
+            drop(batch);
+            let mut spare = ob.spare.lock();
+            for (f, _) in taken.drain(..) {
+                if spare.len() < SPARE_MAX {
+                    spare.push(f);
+                }
+            }
+        }
+        ob.writing.store(false, Ordering::Release);
+        // A frame staged after the last look, by a thread that found this one writing,
+        // is still queued: write it too.
+        if ob.queue.lock().0.is_empty() {
+            return;
+        }
+    }
+}
+
 /// Frames the tx thread takes from its queue for one `send_meta_batch` at most.
 const TX_BATCH: usize = 64;
 
@@ -544,29 +586,45 @@ fn send_counted(
 /// The tx thread: takes what is queued (up to [`TX_BATCH`] frames at once, in order) and
 /// hands it to the device in one `send_meta_batch`, which a TAP on io_uring writes with one
 /// system call. `in_flight` drops only once the frames are written, so a caller's direct
-/// write never overtakes them.
+/// write never overtakes them. Asked to (`TxJob::Flush`), and before it ends, it writes
+/// the staged queue.
 fn tx_loop(
     device: &dyn Device,
     max_frame: usize,
-    queue: &Receiver<(Vec<u8>, FrameMeta)>,
+    queue: &Receiver<TxJob>,
     in_flight: &AtomicUsize,
+    outbox: &Outbox,
     stats: &DeviceStats,
     stop: &AtomicBool,
 ) {
     let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::with_capacity(TX_BATCH);
     loop {
         let first = match queue.recv_timeout(POLL_INTERVAL) {
-            Ok(f) => f,
+            Ok(job) => job,
             Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => continue,
-            Err(_) => return,
+            Err(_) => {
+                flush_outbox(outbox, device, max_frame, stats);
+                return;
+            }
         };
         taken.clear();
-        taken.push(first);
-        while taken.len() < TX_BATCH {
-            match queue.try_recv() {
-                Ok(f) => taken.push(f),
-                Err(_) => break,
+        let mut asked = false;
+        let mut job = Some(first);
+        while let Some(j) = job.take() {
+            match j {
+                TxJob::Frame(f, m) => taken.push((f, m)),
+                TxJob::Flush => asked = true,
             }
+            if taken.len() < TX_BATCH {
+                job = queue.try_recv().ok();
+            }
+        }
+        if asked {
+            outbox.asked.store(false, Ordering::Release);
+            flush_outbox(outbox, device, max_frame, stats);
+        }
+        if taken.is_empty() {
+            continue;
         }
         let n = taken.len();
         let batch: Vec<(&[u8], FrameMeta)> = taken
@@ -752,10 +810,12 @@ mod tests {
         );
     }
 
-    /// A link that records the size of every `send_meta_batch` it is handed.
+    /// A link that records the size of every `send_meta_batch` it is handed, and the
+    /// thread that called it.
     struct Batches {
         link: MemoryLink,
         sizes: std::sync::Mutex<Vec<usize>>,
+        writers: std::sync::Mutex<Vec<String>>,
     }
 
     impl Device for Batches {
@@ -774,6 +834,8 @@ mod tests {
             done: &mut dyn FnMut(usize, std::io::Result<()>),
         ) {
             self.sizes.lock().unwrap().push(frames.len());
+            let me = std::thread::current().name().unwrap_or("?").to_string();
+            self.writers.lock().unwrap().push(me);
             for (i, (f, m)) in frames.iter().enumerate() {
                 done(i, self.send_meta(f, m));
             }
@@ -793,6 +855,7 @@ mod tests {
         let dev = Arc::new(Batches {
             link: b,
             sizes: Default::default(),
+            writers: Default::default(),
         });
         let (to_stack, _rx) = bounded(1);
         let d = Driver::spawn(
@@ -871,5 +934,68 @@ mod tests {
         }
         assert_eq!(a.recv(&mut buf, Duration::from_millis(50)).unwrap(), None);
         assert_eq!(d.stats().snapshot().tx_packets, u64::from(total));
+    }
+
+    #[test]
+    fn handed_off_frames_are_written_by_the_tx_thread_in_order_even_at_shutdown() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
+        let dev = Arc::new(Batches {
+            link: b,
+            sizes: Default::default(),
+            writers: Default::default(),
+        });
+        let (to_stack, _rx) = bounded(1);
+        let cfg = DriverConfig::default();
+        let d = Driver::spawn(0, dev.clone(), Arc::new(to_stack), cfg).unwrap();
+        for round in 0..3u8 {
+            let mut frames: Vec<_> = (0..50).map(|i| numbered(round, i, 60)).collect();
+            d.stage_meta_batch(&mut frames, &mut |_| {});
+            d.hand_off_staged();
+        }
+        // The last round is handed off and the driver stopped at once: the tx thread writes
+        // what is staged before it ends.
+        let mut frames: Vec<_> = (0..50).map(|i| numbered(3, i, 60)).collect();
+        d.stage_meta_batch(&mut frames, &mut |_| {});
+        d.hand_off_staged();
+        drop(d);
+        let mut buf = [0u8; 1514];
+        for round in 0..4u8 {
+            for i in 0..50u16 {
+                assert_eq!(a.recv(&mut buf, Duration::from_secs(2)).unwrap(), Some(60));
+                assert_eq!(
+                    (buf[14], u16::from_be_bytes([buf[15], buf[16]])),
+                    (round, i)
+                );
+            }
+        }
+        assert_eq!(a.recv(&mut buf, Duration::from_millis(50)).unwrap(), None);
+        let writers = dev.writers.lock().unwrap();
+        assert!(!writers.is_empty());
+        assert!(
+            writers.iter().all(|w| w == "b-tx"),
+            "written by {writers:?}"
+        );
+    }
+
+    #[test]
+    fn a_hand_off_with_the_tx_thread_gone_writes_at_once() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 64);
+        let (to_stack, _rx) = bounded(1);
+        let cfg = DriverConfig::default();
+        let mut d = Driver::spawn(0, Arc::new(b), Arc::new(to_stack), cfg).unwrap();
+        let mut frames: Vec<_> = (0..5).map(|i| numbered(0, i, 60)).collect();
+        d.stage_meta_batch(&mut frames, &mut |_| {});
+        d.shutdown();
+        // Staged before the shutdown: the tx thread wrote them as it ended.
+        let mut buf = [0u8; 1514];
+        for i in 0..5u16 {
+            assert_eq!(a.recv(&mut buf, Duration::from_secs(2)).unwrap(), Some(60));
+            assert_eq!(u16::from_be_bytes([buf[15], buf[16]]), i);
+        }
+        // After it nothing is staged (no tx thread) and a hand-off is harmless.
+        let mut frames: Vec<_> = (0..5).map(|i| numbered(1, i, 60)).collect();
+        d.stage_meta_batch(&mut frames, &mut |_| {});
+        d.hand_off_staged();
+        assert_eq!(a.recv(&mut buf, Duration::from_millis(50)).unwrap(), None);
     }
 }
