@@ -216,7 +216,7 @@ impl Driver {
             std::thread::Builder::new()
                 .name(format!("{}-tx", info.name))
                 .spawn(move || {
-                    tx_loop(&*device, max, &tx_queue, &in_flight, &outbox, &stats, &stop)
+                    tx_loop(&*device, max, tx_queue, &in_flight, &outbox, &stats, &stop)
                 })?
         };
         Ok(Driver {
@@ -347,7 +347,11 @@ impl Driver {
     /// itself when the tx thread's queue is full or gone.
     pub fn hand_off_staged(&self) {
         let ob = &self.outbox;
-        if ob.writing.load(Ordering::Acquire) || ob.asked.swap(true, Ordering::AcqRel) {
+        // SeqCst on `writing` and `asked`, here and where they are cleared and taken: a
+        // thread clearing one and then reading the other, against this one doing the
+        // reverse, must not both miss the other's write (or staged frames could wait for
+        // the next flush).
+        if ob.writing.load(Ordering::SeqCst) || ob.asked.swap(true, Ordering::SeqCst) {
             return;
         }
         let asked = self
@@ -355,7 +359,7 @@ impl Driver {
             .as_ref()
             .is_some_and(|tx| tx.try_send(TxJob::Flush).is_ok());
         if !asked {
-            ob.asked.store(false, Ordering::Release);
+            ob.asked.store(false, Ordering::SeqCst);
             self.flush_staged();
         }
     }
@@ -487,7 +491,7 @@ fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &Devi
     loop {
         if ob
             .writing
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
             return;
@@ -523,7 +527,7 @@ fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &Devi
                 }
             }
         }
-        ob.writing.store(false, Ordering::Release);
+        ob.writing.store(false, Ordering::SeqCst);
         // A frame staged after the last look, by a thread that found this one writing,
         // is still queued: write it too.
         if ob.queue.lock().0.is_empty() {
@@ -591,7 +595,7 @@ fn send_counted(
 fn tx_loop(
     device: &dyn Device,
     max_frame: usize,
-    queue: &Receiver<TxJob>,
+    queue: Receiver<TxJob>,
     in_flight: &AtomicUsize,
     outbox: &Outbox,
     stats: &DeviceStats,
@@ -603,6 +607,9 @@ fn tx_loop(
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => continue,
             Err(_) => {
+                // Closed first, so a hand-off from now on finds the channel gone and writes
+                // its frames itself.
+                drop(queue);
                 flush_outbox(outbox, device, max_frame, stats);
                 return;
             }
@@ -620,7 +627,7 @@ fn tx_loop(
             }
         }
         if asked {
-            outbox.asked.store(false, Ordering::Release);
+            outbox.asked.store(false, Ordering::SeqCst);
             flush_outbox(outbox, device, max_frame, stats);
         }
         if taken.is_empty() {
@@ -978,22 +985,39 @@ mod tests {
     }
 
     #[test]
-    fn a_hand_off_with_the_tx_thread_gone_writes_at_once() {
+    fn once_the_tx_thread_has_ended_a_hand_off_writes_at_once() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 64);
         let (to_stack, _rx) = bounded(1);
         let cfg = DriverConfig::default();
         let mut d = Driver::spawn(0, Arc::new(b), Arc::new(to_stack), cfg).unwrap();
         let mut frames: Vec<_> = (0..5).map(|i| numbered(0, i, 60)).collect();
         d.stage_meta_batch(&mut frames, &mut |_| {});
-        d.shutdown();
-        // Staged before the shutdown: the tx thread wrote them as it ended.
+        // Asked to stop, the tx thread ends at its next timeout, writing what is staged.
+        d.signal_stop();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !d.threads[1].is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(d.threads[1].is_finished());
         let mut buf = [0u8; 1514];
         for i in 0..5u16 {
             assert_eq!(a.recv(&mut buf, Duration::from_secs(2)).unwrap(), Some(60));
             assert_eq!(u16::from_be_bytes([buf[15], buf[16]]), i);
         }
-        // After it nothing is staged (no tx thread) and a hand-off is harmless.
+        // Its channel is gone: a hand-off writes from the calling thread.
         let mut frames: Vec<_> = (0..5).map(|i| numbered(1, i, 60)).collect();
+        d.stage_meta_batch(&mut frames, &mut |_| {});
+        d.hand_off_staged();
+        for i in 0..5u16 {
+            assert_eq!(
+                a.recv(&mut buf, Duration::from_millis(500)).unwrap(),
+                Some(60)
+            );
+            assert_eq!((buf[14], u16::from_be_bytes([buf[15], buf[16]])), (1, i));
+        }
+        d.shutdown();
+        // After the shutdown nothing is staged (no tx thread) and a hand-off is harmless.
+        let mut frames: Vec<_> = (0..5).map(|i| numbered(2, i, 60)).collect();
         d.stage_meta_batch(&mut frames, &mut |_| {});
         d.hand_off_staged();
         assert_eq!(a.recv(&mut buf, Duration::from_millis(50)).unwrap(), None);

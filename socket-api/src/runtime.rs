@@ -503,7 +503,7 @@ fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) -> u64 {
 /// has more frames ready) the drivers' tx threads write them instead
 /// (`Driver::hand_off_staged`): the kernel's work inside the writes of ACKs, its sending of
 /// the data they let through, then runs beside the rx thread's next batch instead of
-/// before it (issue 8: plain-frame receive 8.7 → 12.3 Gbit/s against a CUBIC sender).
+/// before it (issue 8: plain-frame receive 8.7 → 12.1 Gbit/s against a CUBIC sender).
 fn flush(shared: &Shared, staged: u64, hand_off: bool) {
     if staged == 0 {
         return;
