@@ -849,6 +849,16 @@ mod tests {
         }
     }
 
+    impl Batches {
+        fn new(link: MemoryLink) -> Arc<Batches> {
+            Arc::new(Batches {
+                link,
+                sizes: Default::default(),
+                writers: Default::default(),
+            })
+        }
+    }
+
     fn numbered(t: u8, i: u16, len: usize) -> (Vec<u8>, FrameMeta) {
         let mut f = frame(ethertype::IPV4, len);
         f[14] = t;
@@ -859,11 +869,7 @@ mod tests {
     #[test]
     fn staged_frames_are_written_after_the_lock_in_order_and_their_buffers_come_back() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
-        let dev = Arc::new(Batches {
-            link: b,
-            sizes: Default::default(),
-            writers: Default::default(),
-        });
+        let dev = Batches::new(b);
         let (to_stack, _rx) = bounded(1);
         let d = Driver::spawn(
             0,
@@ -946,11 +952,7 @@ mod tests {
     #[test]
     fn handed_off_frames_are_written_by_the_tx_thread_in_order_even_at_shutdown() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
-        let dev = Arc::new(Batches {
-            link: b,
-            sizes: Default::default(),
-            writers: Default::default(),
-        });
+        let dev = Batches::new(b);
         let (to_stack, _rx) = bounded(1);
         let cfg = DriverConfig::default();
         let d = Driver::spawn(0, dev.clone(), Arc::new(to_stack), cfg).unwrap();

@@ -1624,16 +1624,30 @@ mod tests {
         assert_eq!(Timestamp(UNIX_EPOCH).to_string(), "00:00:00.000000");
     }
 
-    #[test]
-    fn a_batch_is_traced_frame_by_frame_and_handed_on_whole() {
+    /// A memory link whose `tap0` end is traced: (the peer's end, the tracer, its trace,
+    /// the trace's lines); the link holds `cap` frames each way.
+    fn traced_link(
+        cap: usize,
+    ) -> (
+        MemoryLink,
+        Tracer<MemoryLink>,
+        Trace,
+        crossbeam_channel::Receiver<String>,
+    ) {
         let (peer, local) = MemoryLink::pair(
             ("peer", MacAddr(PEER_MAC)),
             ("tap0", MacAddr(OUR_MAC)),
             1500,
-            2,
+            cap,
         );
         let (trace, lines) = Trace::new();
         let dev = Tracer::new(local, trace.clone());
+        (peer, dev, trace, lines)
+    }
+
+    #[test]
+    fn a_batch_is_traced_frame_by_frame_and_handed_on_whole() {
+        let (peer, dev, trace, lines) = traced_link(2);
         trace.set(TraceLayers::DEV);
         let (a, b) = (udp_query(), echo_request());
         let meta = FrameMeta::default();
@@ -1665,14 +1679,7 @@ mod tests {
 
     #[test]
     fn tracer_reports_both_directions_only_when_enabled() {
-        let (peer, local) = MemoryLink::pair(
-            ("peer", MacAddr(PEER_MAC)),
-            ("tap0", MacAddr(OUR_MAC)),
-            1500,
-            1,
-        );
-        let (trace, lines) = Trace::new();
-        let dev = Tracer::new(local, trace.clone());
+        let (peer, dev, trace, lines) = traced_link(1);
         assert_eq!(dev.info().name, "tap0");
         let mut buf = [0u8; 1600];
         let ms = Duration::from_millis(20);
