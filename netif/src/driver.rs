@@ -509,17 +509,7 @@ fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &Devi
             if taken.is_empty() {
                 break;
             }
-            let batch: Vec<(&[u8], FrameMeta)> = taken
-                .iter()
-                .filter(|(f, m)| fits(max_frame, f, m, stats))
-                .map(|(f, m)| (&f[..], *m))
-                .collect();
-            device.send_meta_batch(&batch, &mut |i, r| {
-                if let Some((f, m)) = batch.get(i) {
-                    count_sent(f, m, r, stats);
-                }
-            });
-            drop(batch);
+            write_batch(device, max_frame, &taken, stats);
             let mut spare = ob.spare.lock();
             for (f, _) in taken.drain(..) {
                 if spare.len() < SPARE_MAX {
@@ -534,6 +524,25 @@ fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &Devi
             return;
         }
     }
+}
+
+/// Hand `frames` that fit the device to it in one `send_meta_batch`, counting each result.
+fn write_batch(
+    device: &dyn Device,
+    max_frame: usize,
+    frames: &[(Vec<u8>, FrameMeta)],
+    stats: &DeviceStats,
+) {
+    let batch: Vec<(&[u8], FrameMeta)> = frames
+        .iter()
+        .filter(|(f, m)| fits(max_frame, f, m, stats))
+        .map(|(f, m)| (&f[..], *m))
+        .collect();
+    device.send_meta_batch(&batch, &mut |i, r| {
+        if let Some((f, m)) = batch.get(i) {
+            count_sent(f, m, r, stats);
+        }
+    });
 }
 
 /// Frames the tx thread takes from its queue for one `send_meta_batch` at most.
@@ -634,16 +643,7 @@ fn tx_loop(
             continue;
         }
         let n = taken.len();
-        let batch: Vec<(&[u8], FrameMeta)> = taken
-            .iter()
-            .filter(|(f, m)| fits(max_frame, f, m, stats))
-            .map(|(f, m)| (&f[..], *m))
-            .collect();
-        device.send_meta_batch(&batch, &mut |i, r| {
-            if let Some((f, m)) = batch.get(i) {
-                count_sent(f, m, r, stats);
-            }
-        });
+        write_batch(device, max_frame, &taken, stats);
         in_flight.fetch_sub(n, Ordering::AcqRel);
     }
 }
