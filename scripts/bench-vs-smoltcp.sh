@@ -13,6 +13,7 @@
 #   tapip-nooff  the same with `--no-offload` (plain 1514-byte frames, as smoltcp sees),
 #              when `tapip --help` lists that flag;
 #   tapip-rw, tapip-nooff-rw  the same two with `--no-uring` (one read/write per frame);
+#   tapip-nooff-urx  `--no-offload --uring-rx` (plain frames read through io_uring too);
 #   kernel     the kernel's TCP in a second namespace (`tcp_bench kernel-serve`), reached
 #              through netif/examples/tap_forwarder.rs (two taps, one thread per direction)
 #              with `--offload`: the same offloads as tapip's default;
@@ -64,7 +65,7 @@ else
     modes+=(kernel kernel-nooff)
 fi
 for m in "${modes[@]}"; do
-    case $m in smoltcp|tapip|tapip-nooff|tapip-rw|tapip-nooff-rw|kernel|kernel-nooff) ;; *) echo "unknown mode $m" >&2; exit 2 ;; esac
+    case $m in smoltcp|tapip|tapip-nooff|tapip-rw|tapip-nooff-rw|tapip-nooff-urx|kernel|kernel-nooff) ;; *) echo "unknown mode $m" >&2; exit 2 ;; esac
 done
 
 tmp=$(mktemp -d /tmp/tapip-vs-smoltcp.XXXXXX)
@@ -160,6 +161,8 @@ stack_session() {
             -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
         tapip-rw) ip netns exec "$ns" "$TAPIP" --no-host-config --no-uring --mac "$MAC" \
             -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
+        tapip-nooff-urx) ip netns exec "$ns" "$TAPIP" --no-host-config --no-offload --uring-rx \
+            --mac "$MAC" -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
         tapip-nooff-rw) ip netns exec "$ns" "$TAPIP" --no-host-config --no-offload --no-uring \
             --mac "$MAC" -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
     esac

@@ -25,6 +25,7 @@ fn open(name: &str, offload: bool) -> Arc<TapDevice> {
         host_addr: None,
         offload,
         uring: false,
+        uring_rx: false,
     };
     match TapDevice::open(&cfg) {
         Ok(d) => {

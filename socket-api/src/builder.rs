@@ -57,6 +57,7 @@ pub struct StackBuilder {
     mtu: Option<usize>,
     offload: bool,
     uring: bool,
+    uring_rx: bool,
     config: StackConfig,
     tap_hook: Option<TapHook>,
 }
@@ -79,6 +80,7 @@ impl StackBuilder {
             mtu: None,
             offload: true,
             uring: true,
+            uring_rx: false,
             config: StackConfig::default(),
             tap_hook: None,
         }
@@ -155,11 +157,19 @@ impl StackBuilder {
         self
     }
 
-    /// Read and write the TAP through io_uring, many frames per system call: on by default,
-    /// as in the shell; one `read`/`write` per frame when the kernel refuses io_uring.
-    /// `false` is the shell's `--no-uring`.
+    /// Write batches of plain frames to the TAP through io_uring, many frames per system
+    /// call: on by default, as in the shell; one `write` per frame when the kernel refuses
+    /// io_uring. `false` is the shell's `--no-uring`.
     pub fn uring(mut self, on: bool) -> StackBuilder {
         self.uring = on;
+        self
+    }
+
+    /// With [`StackBuilder::uring`], read plain frames through io_uring too (the shell's
+    /// `--uring-rx`); off by default, as `read` cost less per frame where it was measured
+    /// (`netif::TapConfig::uring_rx`).
+    pub fn uring_rx(mut self, on: bool) -> StackBuilder {
+        self.uring_rx = on;
         self
     }
 
@@ -230,6 +240,7 @@ impl StackBuilder {
                     host_addr: host_addr.map(|h| (h.addr(), h.prefix())),
                     offload: self.offload,
                     uring: self.uring,
+                    uring_rx: self.uring_rx,
                 };
                 if let Some(hook) = self.tap_hook {
                     hook(&mut cfg);

@@ -46,10 +46,14 @@ pub struct Cli {
     /// (IFF_VNET_HDR + TUNSETOFFLOAD), which are on by default.
     #[arg(long)]
     pub no_offload: bool,
-    /// One read or write system call per frame on the tap: do not use io_uring, which reads
-    /// and writes many frames per call (on by default where the kernel allows it).
+    /// One write system call per frame on the tap: do not use io_uring, which writes many
+    /// plain frames per call (on by default where the kernel allows it).
     #[arg(long)]
     pub no_uring: bool,
+    /// Read plain frames through io_uring too, many per call (by default each is read with
+    /// one `read`, which cost less where it was measured; BENCHMARKS.md).
+    #[arg(long, conflicts_with = "no_uring")]
+    pub uring_rx: bool,
     /// Record every frame of the tap to this pcap file from the start.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,

@@ -21,6 +21,7 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         host_addr: (!cli.no_host_config).then(|| (cli.host_addr.addr(), cli.host_addr.prefix())),
         offload: !cli.no_offload,
         uring: !cli.no_uring,
+        uring_rx: cli.uring_rx,
     })
     .map_err(|e| e.to_string())?;
     if let Some(why) = tap_dev.offload_refused() {

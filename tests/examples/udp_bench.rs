@@ -24,6 +24,7 @@ fn stack() -> Stack {
         host_addr: Some(("10.0.0.2".parse().expect("ip"), 24)),
         offload: true,
         uring: true,
+        uring_rx: false,
     })
     .unwrap_or_else(|e| fail(&e.to_string()));
     let stack = Stack::new(StackConfig::default()).unwrap_or_else(|e| fail(&e.to_string()));

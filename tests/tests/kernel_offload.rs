@@ -16,8 +16,10 @@ const MB20: usize = 20 * 1024 * 1024;
 enum Mode {
     /// The default: offloads on.
     Offload,
-    /// `--no-offload`.
+    /// `--no-offload`: writes through io_uring, reads one `read` each.
     Plain,
+    /// `--no-offload --uring-rx`: reads through io_uring too.
+    PlainUringRx,
     /// `--no-offload --no-uring`: one `read`/`write` system call per frame.
     PlainRw,
 }
@@ -52,6 +54,9 @@ fn start(tag: &str, mode: Mode, loss: Option<u32>, dir: &TempDir) -> (Netns, Tap
     }
     if mode == Mode::PlainRw {
         args.push("--no-uring".into());
+    }
+    if mode == Mode::PlainUringRx {
+        args.push("--uring-rx".into());
     }
     if let Some(seed) = loss {
         args.push("--fault".into());
@@ -183,11 +188,13 @@ fn both_ways(tag: &str, mode: Mode) {
     // Which path the tap's frames take: io_uring unless asked not to or refused (the
     // refusal is said once on stderr; CI machines may forbid io_uring).
     let row = stat_row(&mut t, "dev tap0");
-    // io_uring for plain frames only (with offloads the copy out of its buffers costs more).
-    let want = if mode != Mode::Plain || t.output().contains("io_uring refused") {
-        "io=rw"
-    } else {
-        "io=uring"
+    // io_uring for plain frames only (with offloads the copy out of its buffers costs more),
+    // for writes, and for reads too when asked.
+    let want = match mode {
+        _ if t.output().contains("io_uring refused") => "io=rw",
+        Mode::Plain => "io=uring-tx",
+        Mode::PlainUringRx => "io=uring",
+        Mode::Offload | Mode::PlainRw => "io=rw",
     };
     assert!(row.contains(want), "{mode:?}: want {want} in '{row}'");
     assert_eq!(
@@ -236,6 +243,11 @@ fn with_offloads_20_mb_cross_each_way_in_coalesced_and_tso_frames() {
 #[test]
 fn with_no_offload_20_mb_cross_each_way_in_plain_frames() {
     both_ways("offoff", Mode::Plain);
+}
+
+#[test]
+fn with_no_offload_and_uring_rx_20_mb_cross_each_way_read_through_io_uring() {
+    both_ways("offurx", Mode::PlainUringRx);
 }
 
 #[test]
