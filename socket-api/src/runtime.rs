@@ -180,11 +180,6 @@ struct Backlog {
 /// Frames the backlog holds at most; an rx thread with more waits for the core instead.
 const BACKLOG_MAX: usize = 2048;
 
-/// The bytes of a batch the backlog takes at most: a sender's ACKs (a few hundred bytes),
-/// not a receiver's data, whose copy cost more than the wait it saved (plain-frame
-/// receive 1.04x -> 0.98x smoltcp with 11% more CPU per GB).
-const BACKLOG_BATCH_BYTES: usize = 4096;
-
 /// How long an rx thread that left frames in the backlog waits for its device at most
 /// before it looks whether they were processed.
 const BACKLOG_RECHECK: Duration = Duration::from_millis(1);
@@ -192,9 +187,6 @@ const BACKLOG_RECHECK: Duration = Duration::from_millis(1);
 impl Shared {
     /// Leave `frames` to the core's holder. False (nothing queued) when the backlog is full.
     fn push_backlog(&self, ifindex: usize, frames: &[(&[u8], FrameMeta)]) -> bool {
-        if frames.iter().map(|(f, _)| f.len()).sum::<usize>() > BACKLOG_BATCH_BYTES {
-            return false;
-        }
         let mut b = self.backlog.lock();
         if b.frames.len() + frames.len() > BACKLOG_MAX {
             return false;
