@@ -97,13 +97,6 @@ pub trait RxSink: Send + Sync {
     /// The device has no frame ready and the rx thread is about to wait for one: release
     /// whatever `deliver_batch_more` held back.
     fn idle(&self) {}
-
-    /// The rx thread is about to wait for the device (after every batch that did not ask
-    /// for another at once). A sink that left frames for another thread to process returns
-    /// how long the wait may last at most before it looks again (`None`: no limit).
-    fn before_wait(&self) -> Option<Duration> {
-        None
-    }
 }
 
 /// Why an [`RxSink`] refused a frame.
@@ -413,12 +406,7 @@ fn rx_loop(
     while !stop.load(Ordering::Relaxed) {
         kept.clear();
         let mut slot = 0;
-        let mut timeout = if held {
-            Duration::ZERO
-        } else {
-            sink.before_wait()
-                .map_or(POLL_INTERVAL, |cap| cap.min(POLL_INTERVAL))
-        };
+        let mut timeout = if held { Duration::ZERO } else { POLL_INTERVAL };
         while slot < RX_BATCH {
             if bufs.len() <= slot {
                 bufs.push(vec![0u8; cap]);

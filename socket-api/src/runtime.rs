@@ -158,81 +158,9 @@ struct Shared {
     /// Interface 0 is the loopback `Stack::new` made, not yet replaced by the caller's.
     /// Changed under `core` only.
     own_lo: AtomicBool,
-    /// Frames an rx thread found the core busy for (see [`Backlog`]).
-    backlog: Mutex<Backlog>,
-    /// Frames in `backlog`, read without its lock.
-    backlog_len: AtomicUsize,
 }
-
-/// Frames an rx thread read while another thread held the core: instead of sleeping on the
-/// lock (a futex wait, and a wake-up from the holder: a sending thread and the rx thread
-/// reading its ACKs took turns so about 11,000 times a second each), the rx thread leaves
-/// them here and goes back to its device, and the holder processes them before it lets
-/// go, as Linux's socket backlog does for a socket a process owns. Whoever takes the core
-/// next processes them first, so they keep their order with the rx thread's later frames.
-#[derive(Default)]
-struct Backlog {
-    frames: Vec<(usize, Vec<u8>, FrameMeta)>,
-    /// Buffers of processed frames, for the next ones.
-    spare: Vec<Vec<u8>>,
-}
-
-/// Frames the backlog holds at most; an rx thread with more waits for the core instead.
-const BACKLOG_MAX: usize = 2048;
-
-/// How long an rx thread that left frames in the backlog waits for its device at most
-/// before it looks whether they were processed.
-const BACKLOG_RECHECK: Duration = Duration::from_millis(1);
 
 impl Shared {
-    /// Leave `frames` to the core's holder. False (nothing queued) when the backlog is full.
-    fn push_backlog(&self, ifindex: usize, frames: &[(&[u8], FrameMeta)]) -> bool {
-        let mut b = self.backlog.lock();
-        if b.frames.len() + frames.len() > BACKLOG_MAX {
-            return false;
-        }
-        for (f, m) in frames {
-            let mut buf = b.spare.pop().unwrap_or_default();
-            buf.clear();
-            buf.extend_from_slice(f);
-            b.frames.push((ifindex, buf, *m));
-        }
-        self.backlog_len.store(b.frames.len(), Ordering::SeqCst);
-        true
-    }
-
-    /// Process what rx threads left in the backlog, in order, as one batch.
-    fn drain_backlog(&self, core: &mut Core, now: Instant) {
-        if self.backlog_len.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        let mut frames = {
-            let mut b = self.backlog.lock();
-            self.backlog_len.store(0, Ordering::SeqCst);
-            std::mem::take(&mut b.frames)
-        };
-        if frames.is_empty() {
-            return;
-        }
-        core.transport.begin_batch();
-        for (i, f, m) in &frames {
-            core.receive(*i, f, *m, now);
-        }
-        let Core { ip, transport, .. } = core;
-        transport.end_batch(ip.tx(), now);
-        self.queued.fetch_sub(frames.len(), Ordering::AcqRel);
-        let mut b = self.backlog.lock();
-        for (_, f, _) in frames.drain(..) {
-            if b.spare.len() < BACKLOG_MAX {
-                b.spare.push(f);
-            }
-        }
-        if b.frames.is_empty() {
-            // Keep the allocation for the next frames.
-            b.frames = frames;
-        }
-    }
-
     /// After a change to the core: wake ready sockets, unlock, hand queued frames to the
     /// drivers, and wake the stack thread only if a timer now falls due before it would.
     fn finish(&self, core: MutexGuard<'_, Core>) {
@@ -242,36 +170,20 @@ impl Shared {
     /// `finish`; without `wake`, the sockets made ready stay listed in the transport for
     /// the next `finish` (see `Inbound`); with `hand_off`, the drivers' tx threads write
     /// the frames (see [`flush`]).
-    fn finish_waking<'a>(&'a self, mut core: MutexGuard<'a, Core>, wake: bool, hand_off: bool) {
-        loop {
-            self.drain_backlog(&mut core, self.clock.now());
-            let frames = collect(&mut core, wake);
-            let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
-            let earlier = next < self.planned.load(Ordering::Acquire);
-            // Frames are staged with the drivers before the lock is released, so they leave
-            // in the order the protocols made them: two threads each sending what they queued
-            // after unlocking could swap two ACKs, which a TCP peer then takes for a shrinking
-            // window and not for the duplicate ACKs that drive its fast retransmit. They are
-            // written after it (`flush`), so the rx thread's ACKs never wait for a sender's
-            // system calls.
-            let staged = transmit(self, frames, &mut core);
-            drop(core);
-            flush(self, staged, hand_off);
-            if earlier {
-                self.kick.kick();
-            }
-            // An rx thread that found the core still held after the drain left its frames
-            // in the backlog and went on: take them now, unless another thread holds the
-            // core (it will). The fence pairs with the one in `Inbound::process`: of this
-            // thread's unlock-then-look and that thread's push-then-try, one sees the other.
-            std::sync::atomic::fence(Ordering::SeqCst);
-            if self.backlog_len.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            match self.core.try_lock() {
-                Some(c) => core = c,
-                None => return,
-            }
+    fn finish_waking(&self, mut core: MutexGuard<'_, Core>, wake: bool, hand_off: bool) {
+        let frames = collect(&mut core, wake);
+        let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
+        let earlier = next < self.planned.load(Ordering::Acquire);
+        // Frames are staged with the drivers before the lock is released, so they leave in
+        // the order the protocols made them: two threads each sending what they queued after
+        // unlocking could swap two ACKs, which a TCP peer then takes for a shrinking window
+        // and not for the duplicate ACKs that drive its fast retransmit. They are written
+        // after it (`flush`), so the rx thread's ACKs never wait for a sender's system calls.
+        let staged = transmit(self, frames, &mut core);
+        drop(core);
+        flush(self, staged, hand_off);
+        if earlier {
+            self.kick.kick();
         }
     }
 }
@@ -307,23 +219,8 @@ impl Inbound {
             return Err(SinkError::Closed);
         }
         shared.queued.fetch_add(frames.len(), Ordering::AcqRel);
-        let mut core = match shared.core.try_lock() {
-            Some(core) => core,
-            None if shared.push_backlog(ifindex, frames) => {
-                // Left to the holder, which processes the backlog before it unlocks and
-                // looks again after. If it let go in between, take over (see
-                // `Shared::finish_waking` for the fence).
-                std::sync::atomic::fence(Ordering::SeqCst);
-                if let Some(core) = shared.core.try_lock() {
-                    shared.finish_waking(core, true, more);
-                }
-                return Ok(0);
-            }
-            None => shared.core.lock(),
-        };
+        let mut core = shared.core.lock();
         let now = shared.clock.now();
-        // Frames left in the backlog came first.
-        shared.drain_backlog(&mut core, now);
         let batch = frames.len() > 1;
         if batch {
             core.transport.begin_batch();
@@ -369,24 +266,6 @@ impl RxSink for Inbound {
         self.process(ifindex, frames, more)
     }
 
-    fn before_wait(&self) -> Option<Duration> {
-        // Frames left in the backlog must not wait for the next arrival. The core's holder
-        // processes them when it finishes; should it let go another way (a socket call
-        // waiting on its condition variable), this thread looks again within BACKLOG_RECHECK.
-        let shared = self.shared.upgrade()?;
-        if shared.backlog_len.load(Ordering::SeqCst) == 0 {
-            return None;
-        }
-        let core = shared.core.try_lock();
-        match core {
-            Some(core) => {
-                shared.finish(core);
-                None
-            }
-            None => Some(BACKLOG_RECHECK),
-        }
-    }
-
     fn idle(&self) {
         if self.held.swap(0, Ordering::Relaxed) == 0 {
             return;
@@ -426,8 +305,6 @@ impl Stack {
             kick: Kick::default(),
             stop: AtomicBool::new(false),
             own_lo: AtomicBool::new(false),
-            backlog: Mutex::new(Backlog::default()),
-            backlog_len: AtomicUsize::new(0),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -685,7 +562,6 @@ fn stack_loop(shared: &Shared) {
         shared.kick.wait(sleep);
         let mut core = shared.core.lock();
         let now = shared.clock.now();
-        shared.drain_backlog(&mut core, now);
         if core.poll_at().is_some_and(|t| t <= now) {
             core.poll(now);
         }
@@ -698,102 +574,5 @@ fn stack_loop(shared: &Shared) {
         let staged = transmit(shared, out, &mut core);
         drop(core);
         flush(shared, staged, false);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::StackBuilder;
-    use netif::{MacAddr, MemoryLink};
-
-    fn mac(last: u8) -> MacAddr {
-        MacAddr([0x02, 0, 0, 0, 0, last])
-    }
-
-    /// An ARP request from the peer (02::02, 10.0.0.2) for 10.0.0.1.
-    fn who_has_10_0_0_1() -> Vec<u8> {
-        let mut f = vec![0xff; 6];
-        f.extend_from_slice(&mac(2).0);
-        f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
-        f.extend_from_slice(&mac(2).0);
-        f.extend_from_slice(&[10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1]);
-        f
-    }
-
-    fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while !f() {
-            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// A stack on a memory link with 10.0.0.1/24, and the peer's end with nothing pending.
-    fn stack() -> (Stack, MemoryLink) {
-        let (a, peer) = MemoryLink::pair(("eth0", mac(1)), ("peer", mac(2)), 1500, 64);
-        let stack = StackBuilder::new()
-            .device(Arc::new(a))
-            .addr("10.0.0.1/24")
-            .build()
-            .unwrap();
-        let mut buf = [0u8; 1600];
-        while let Ok(Some(_)) = peer.recv(&mut buf, Duration::from_millis(50)) {}
-        (stack, peer)
-    }
-
-    /// ARP replies the peer received within a second.
-    fn replies(peer: &MemoryLink, want: usize) -> usize {
-        let mut buf = [0u8; 1600];
-        let mut n = 0;
-        while n < want {
-            match peer.recv(&mut buf, Duration::from_secs(1)) {
-                Ok(Some(len)) if len >= 42 && buf[12..14] == [0x08, 0x06] && buf[21] == 2 => n += 1,
-                Ok(Some(_)) => {}
-                _ => break,
-            }
-        }
-        n
-    }
-
-    #[test]
-    fn frames_that_find_the_core_held_wait_in_the_backlog_for_its_holder() {
-        let (stack, peer) = stack();
-        let core = stack.lock();
-        // The rx thread does not wait for the lock: both requests are left to the holder.
-        peer.send(&who_has_10_0_0_1()).unwrap();
-        wait_until("one backlogged", || {
-            stack.shared.backlog_len.load(Ordering::SeqCst) == 1
-        });
-        peer.send(&who_has_10_0_0_1()).unwrap();
-        wait_until("two backlogged", || {
-            stack.shared.backlog_len.load(Ordering::SeqCst) == 2
-        });
-        assert_eq!(
-            replies(&peer, 1),
-            0,
-            "nothing answered while the core is held"
-        );
-        stack.finish(core);
-        assert_eq!(stack.shared.backlog_len.load(Ordering::SeqCst), 0);
-        assert_eq!(replies(&peer, 2), 2);
-        assert_eq!(stack.input_queue_len(), 0);
-        stack.shutdown();
-    }
-
-    #[test]
-    fn a_holder_that_lets_go_without_finishing_leaves_the_backlog_to_the_rx_thread() {
-        let (stack, peer) = stack();
-        let core = stack.lock();
-        peer.send(&who_has_10_0_0_1()).unwrap();
-        wait_until("backlogged", || {
-            stack.shared.backlog_len.load(Ordering::SeqCst) == 1
-        });
-        // Dropped, as a socket call waiting on its condition variable lets go: the rx thread
-        // looks again within BACKLOG_RECHECK and processes the frame itself.
-        drop(core);
-        assert_eq!(replies(&peer, 1), 1);
-        assert_eq!(stack.shared.backlog_len.load(Ordering::SeqCst), 0);
-        stack.shutdown();
     }
 }
