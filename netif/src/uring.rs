@@ -1,5 +1,6 @@
 //! Batched reads and writes on a TAP descriptor through io_uring: one `io_uring_enter` for
-//! many frames where the plain path pays one `read` or `write` each.
+//! many frames where the plain path pays one `read` or `write` each. The tap writes through
+//! [`TxRing`] by default and reads through [`RxRing`] only with `TapConfig::uring_rx`.
 //!
 //! A TAP hands over one frame per read and takes one frame per write, so the only way to pay
 //! fewer system calls per frame is to hand the kernel several reads (or writes) in one call.
