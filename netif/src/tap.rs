@@ -12,7 +12,7 @@
 //!
 //! Reads are non-blocking: a driver drains every frame that is ready and only then waits in
 //! `poll`. With `TapConfig::uring` (the default) batches of plain frames are written through
-//! io_uring, many per system call (see [`crate::uring`]), and read through it too with
+//! io_uring, many per system call (see `uring.rs`), and read through it too with
 //! `TapConfig::uring_rx` (off by default: plain `read`s cost less here); where the kernel refuses
 //! io_uring (`EPERM` in many containers, `ENOSYS`, `kernel.io_uring_disabled`) the tap uses one
 //! `read` or `write` per frame and [`TapDevice::uring_refused`] says why.
