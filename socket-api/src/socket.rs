@@ -179,6 +179,17 @@ impl Socket {
     fn wait_for<T>(
         &self,
         timeout: Option<Duration>,
+        f: impl FnMut(&mut Core, netif::Instant) -> Result<Option<T>, SocketError>,
+    ) -> Result<T, SocketError> {
+        self.wait_for_in(timeout, false, f)
+    }
+
+    /// `wait_for`; with `sending` (a TCP send), what `f` queued is written as
+    /// `Stack::finish_sending` says.
+    fn wait_for_in<T>(
+        &self,
+        timeout: Option<Duration>,
+        sending: bool,
         mut f: impl FnMut(&mut Core, netif::Instant) -> Result<Option<T>, SocketError>,
     ) -> Result<T, SocketError> {
         let nonblocking = self.opts.lock().nonblocking;
@@ -194,7 +205,11 @@ impl Socket {
             let now = self.stack.now();
             match f(&mut core, now) {
                 Ok(Some(v)) => {
-                    self.stack.finish(core);
+                    if sending {
+                        self.stack.finish_sending(core);
+                    } else {
+                        self.stack.finish(core);
+                    }
                     return Ok(v);
                 }
                 Ok(None) => {}
@@ -385,7 +400,7 @@ impl Socket {
             if left.is_some_and(|l| l.is_zero()) {
                 break;
             }
-            let r = self.wait_for(left.or(timeout), |c, now| {
+            let r = self.wait_for_in(left.or(timeout), true, |c, now| {
                 let Core { ip, transport, .. } = c;
                 let n = transport.tcp_send(self.handle, &buf[sent..], ip.tx(), now)?;
                 Ok((n > 0).then_some(n))
