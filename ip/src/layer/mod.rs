@@ -106,6 +106,7 @@ impl IpLayer {
                 tx: VecDeque::new(),
                 tx_limit: cfg.tx_queue,
                 pool: Vec::new(),
+                pool_bytes: 0,
                 next_ident: 0,
                 default_ttl: cfg.default_ttl,
                 icmp_limiter: TokenBucket::new(cfg.icmp_rate.0, cfg.icmp_rate.1),
@@ -427,5 +428,42 @@ impl IpLayer {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_buffer_pool_keeps_a_run_of_plain_frames_and_at_most_4_mib() {
+        let mut ip = IpLayer::new(IpConfig::default());
+        // A driver gives back the buffers of 300 written plain frames at once.
+        for _ in 0..300 {
+            ip.recycle(vec![0u8; 1514]);
+        }
+        assert_eq!(ip.out.pool.len(), 256);
+        assert_eq!(ip.out.pool_bytes, 256 * 1514);
+        // A reused buffer comes back zeroed, at the length asked for.
+        let mut f = ip.out.frame_buf(1000);
+        f.fill(0xaa);
+        ip.recycle(f);
+        let f = ip.out.frame_buf(1400);
+        assert_eq!(f.len(), 1400);
+        assert!(f.iter().all(|&b| b == 0));
+        assert_eq!(ip.out.pool_bytes, 255 * 1514);
+        // Buffers of 64 KB frames: the bytes bound holds (64 of them).
+        let mut ip = IpLayer::new(IpConfig::default());
+        for _ in 0..100 {
+            ip.recycle(vec![0u8; 65_536]);
+        }
+        assert_eq!(ip.out.pool.len(), 64);
+        for _ in 0..64 {
+            ip.out.frame_buf(60);
+        }
+        assert_eq!(ip.out.pool_bytes, 0);
+        // Larger than any frame: not kept.
+        ip.recycle(vec![0u8; 200_000]);
+        assert!(ip.out.pool.is_empty());
     }
 }
