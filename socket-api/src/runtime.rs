@@ -691,6 +691,9 @@ mod tests {
             .iter()
             .filter(|(len, who)| *len > 1000 && who == "eth0-tx")
             .count();
-        assert!(by_tx > 0, "no full segment was written by the tx thread: {seen:?}");
+        assert!(
+            by_tx > 0,
+            "no full segment was written by the tx thread: {seen:?}"
+        );
     }
 }
