@@ -54,9 +54,25 @@ const CHARGEN_PERIOD: usize = 95 * 74;
 /// chargen sends from a block of this many periods (70 KB), so one `send` can fill a TSO
 /// burst: sends of one period (7 KB) each cost a lock round trip per 7 KB.
 const CHARGEN_BLOCK_PERIODS: usize = 10;
-/// The send buffer of a served connection: enough to keep a fast client busy, small
-/// enough that a thousand slow ones do not pile up a gigabyte in the stack.
-const SEND_BUFFER: usize = 256 * 1024;
+/// The send buffer of a connection accepted while the job serves fewer than
+/// [`ROOMY_CONNS`]: the stack's default, enough to keep a fast client busy (with 256 KB a
+/// kernel client reading chargen over the TAP waited for the sender: 7.3-8.4 Gbit/s against
+/// 9.9-10.6 with 1 MiB, plain frames; BENCHMARKS.md) ...
+const SEND_BUFFER: usize = 1 << 20;
+/// ... and of the others: small enough that a thousand slow clients do not pile up a
+/// gigabyte in the stack (at most 64 MiB + 1,984 × 256 KB in all).
+const SEND_BUFFER_MANY: usize = 256 * 1024;
+/// Connections open at once that get the larger send buffer.
+const ROOMY_CONNS: usize = 64;
+
+/// The send buffer of a connection accepted while `open` others are served.
+fn send_buffer(open: usize) -> usize {
+    if open < ROOMY_CONNS {
+        SEND_BUFFER
+    } else {
+        SEND_BUFFER_MANY
+    }
+}
 /// Socket calls for one connection before the others get their turn.
 const TURN: usize = 32;
 /// How often idle deadlines are looked at.
@@ -290,7 +306,9 @@ impl Server<'_> {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            let _ = stream.socket().set_option(SockOpt::SendBuffer(SEND_BUFFER));
+            let _ = stream
+                .socket()
+                .set_option(SockOpt::SendBuffer(send_buffer(self.open)));
             let token = self.free.pop().unwrap_or(self.conns.len());
             if self.poller.add(stream.socket(), token).is_err() {
                 if token < self.conns.len() {
@@ -559,7 +577,7 @@ fn http_step(s: &socket_api::Socket, h: &mut HttpConn, st: &JobState) -> io::Res
 
 #[cfg(test)]
 mod tests {
-    use super::{run_with, Limits, Opts, Service, LIMITS};
+    use super::{run_with, send_buffer, Limits, Opts, Service, LIMITS, MAX_CONNS};
     use crate::cmd::testing::{ctx, finish, run_line, temp_dir};
     use socket_api::TcpStream;
     use std::io::ErrorKind;
@@ -567,6 +585,17 @@ mod tests {
     use std::net::Shutdown;
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_first_64_connections_get_1_mib_send_buffers_and_the_rest_256_kb() {
+        assert_eq!(send_buffer(0), 1 << 20);
+        assert_eq!(send_buffer(63), 1 << 20);
+        assert_eq!(send_buffer(64), 256 * 1024);
+        // The worst case: 64 large and the rest small, under 600 MB.
+        let all: usize = (0..MAX_CONNS).map(send_buffer).sum();
+        assert_eq!(all, 64 * (1 << 20) + (MAX_CONNS - 64) * 256 * 1024);
+        assert!(all < 600 << 20);
+    }
 
     fn connect(ctx: &crate::cmd::Ctx, port: u16) -> TcpStream {
         let s = TcpStream::connect(&ctx.stack, ("127.0.0.1", port)).expect("connected");
