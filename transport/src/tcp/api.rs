@@ -587,9 +587,7 @@ impl Transport {
         match &s.role {
             Role::Conn(t) => {
                 let key = (t.local, t.remote);
-                if self.tcp.conns.get(&key) == Some(&h) {
-                    self.tcp.conns.remove(&key);
-                }
+                self.tcp.conns.remove_if(&key, h);
             }
             Role::Listen(_) => {
                 if let Some(port) = s.local.map(|l| l.port()) {

@@ -37,7 +37,7 @@ impl Transport {
         }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
-        if let Some(&h) = self.tcp.conns.get(&(local, remote)) {
+        if let Some(h) = self.tcp.conns.get(&(local, remote)) {
             let tcp = &mut self.tcp;
             let sockets = &mut tcp.socks;
             if let Some(s) = sockets.get_mut(h) {
@@ -444,7 +444,7 @@ impl Transport {
         };
         let local = SocketAddrV4::new(r.orig_src, u16::from_be_bytes([ports[0], ports[1]]));
         let remote = SocketAddrV4::new(r.orig_dst, u16::from_be_bytes([ports[2], ports[3]]));
-        let Some(&h) = self.tcp.conns.get(&(local, remote)) else {
+        let Some(h) = self.tcp.conns.get(&(local, remote)) else {
             return;
         };
         let seq = super::Seq(u32::from_be_bytes([ports[4], ports[5], ports[6], ports[7]]));

@@ -20,6 +20,7 @@
 mod api;
 mod congestion;
 mod conn;
+mod conntable;
 pub mod cookie;
 mod demux;
 mod inspect;
@@ -357,7 +358,7 @@ pub(crate) struct Tcp {
     /// TCP's sockets: listeners, connections, and sockets not yet either.
     pub socks: Slab<Box<TcpSock>>,
     /// Connections by (local, remote).
-    pub conns: HashMap<Tuple, SocketHandle>,
+    pub conns: conntable::ConnTable,
     /// Listeners by port (several when bound to different addresses).
     pub listeners: HashMap<u16, Vec<SocketHandle>>,
     pub time_wait: HashMap<Tuple, TimeWait>,
@@ -392,7 +393,7 @@ impl Tcp {
                 cfg.challenge_acks_per_sec,
             ),
             cfg,
-            conns: HashMap::new(),
+            conns: conntable::ConnTable::default(),
             listeners: HashMap::new(),
             time_wait: HashMap::new(),
             tw_order: VecDeque::new(),
