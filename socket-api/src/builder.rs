@@ -486,13 +486,7 @@ mod tests {
             .addr(Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 2), 24).unwrap())
             .build()
             .unwrap();
-        let listener = TcpListener::bind(&b, "0.0.0.0:80").unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut c, _) = listener.accept().unwrap();
-            let mut all = Vec::new();
-            c.read_to_end(&mut all).unwrap();
-            all.len()
-        });
+        let server = crate::testing::count_one_connection(&b, 80);
         let mut c = TcpStream::connect(&a, "10.0.0.2:80").unwrap();
         c.write_all(&vec![7u8; 100_000]).unwrap();
         drop(c);

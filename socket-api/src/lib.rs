@@ -122,6 +122,8 @@ pub mod raw;
 pub mod runtime;
 pub mod socket;
 pub mod tcp;
+#[cfg(test)]
+mod testing;
 pub mod udp;
 
 pub use builder::StackBuilder;
