@@ -173,9 +173,8 @@ impl Output {
         v
     }
 
-    /// Take back a frame buffer once its frame is written (kept while fewer than
-    /// [`POOL_MAX`] wait, together at most [`POOL_BYTES_MAX`], each at most a 64 KB frame's
-    /// size).
+    /// Take back a frame buffer once its frame is written (kept while fewer than 256
+    /// wait, together at most 4 MiB, each at most a 64 KB frame's size).
     pub fn recycle(&mut self, buf: Vec<u8>) {
         let cap = buf.capacity();
         if self.pool.len() < POOL_MAX
