@@ -207,7 +207,7 @@ struct Inbound {
 /// writing to the drivers' tx threads (see [`Stack::finish_sending`]). Three plain frames
 /// (4 KB): a reply, an ACK or a short request is written at once, without waking a thread;
 /// a sender's run of segments is not. (With TSO a call mostly queues one or two 64 KB
-/// frames, written at once: handing every one of those off measured slower, 26 → 19
+/// frames, written at once: handing every one of those off measured slower, 26 → 16–20
 /// Gbit/s.)
 const HAND_OFF_FRAMES: usize = 3;
 
@@ -403,7 +403,8 @@ impl Stack {
     /// sender's segments run the receiving kernel's whole input path (its TCP receive, and
     /// waking its reader on the other core) inside the system call; on the tx thread that
     /// runs beside the sender's next segments instead of before them (issue 8: plain-frame
-    /// sending 0.88× → about 1.1× smoltcp's). Smaller sends are written at once, so a
+    /// sending 0.88× → 1.01× smoltcp's, and 1.13–1.25× with served connections' 1 MiB send
+    /// buffers; BENCHMARKS.md). Smaller sends are written at once, so a
     /// request does not wait for a thread to wake up.
     pub(crate) fn finish_sending(&self, core: MutexGuard<'_, Core>) {
         self.shared.finish_waking(core, true, Some(HAND_OFF_FRAMES));
