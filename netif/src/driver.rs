@@ -27,9 +27,10 @@
 
 use crate::device::bump;
 use crate::ethernet::{self, ethertype};
+use crate::mailbox::{Mailbox, Taken};
 use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo, DeviceStats};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -39,7 +40,7 @@ use std::time::Duration;
 /// The largest Ethernet frame carrying one IPv4 datagram.
 const MAX_FRAME: usize = 65_535 + crate::ethernet::HEADER_LEN;
 
-/// How often blocked driver threads look at the stop flag.
+/// How often a blocked rx thread looks at the stop flag (the tx thread is woken to stop).
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Frames read per wake-up at most, each into a buffer of its own (allocated when a batch
@@ -145,7 +146,7 @@ impl Default for DriverConfig {
 pub struct Driver {
     info: DeviceInfo,
     ifindex: usize,
-    tx: Option<Sender<TxJob>>,
+    tx: Option<Arc<Mailbox<TxJob>>>,
     device: Arc<dyn Device>,
     /// Frames queued for the tx thread or being written (see the module doc).
     in_flight: Arc<AtomicUsize>,
@@ -190,7 +191,7 @@ impl Driver {
         let info = device.info();
         let stats = Arc::new(DeviceStats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, tx_queue) = bounded::<TxJob>(cfg.tx_queue.max(1));
+        let tx = Arc::new(Mailbox::new(cfg.tx_queue));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let outbox = Arc::new(Outbox {
             queue: parking_lot::Mutex::new((VecDeque::new(), 0)),
@@ -210,14 +211,12 @@ impl Driver {
                 .spawn(move || rx_loop(ifindex, &*device, cap, &*sink, &stats, &stop))?
         };
         let tx_thread = {
-            let (stats, stop, device) = (stats.clone(), stop.clone(), device.clone());
+            let (stats, device) = (stats.clone(), device.clone());
             let max = info.frame_capacity();
-            let (in_flight, outbox) = (in_flight.clone(), outbox.clone());
+            let (in_flight, outbox, queue) = (in_flight.clone(), outbox.clone(), tx.clone());
             std::thread::Builder::new()
                 .name(format!("{}-tx", info.name))
-                .spawn(move || {
-                    tx_loop(&*device, max, tx_queue, &in_flight, &outbox, &stats, &stop)
-                })?
+                .spawn(move || tx_loop(&*device, max, &queue, &in_flight, &outbox, &stats))?
         };
         Ok(Driver {
             max_frame: info.frame_capacity(),
@@ -278,12 +277,12 @@ impl Driver {
             return (true, Some(frame));
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        match tx.try_send(TxJob::Frame(frame, meta)) {
+        match tx.push(TxJob::Frame(frame, meta)) {
             Ok(()) => (true, None),
-            Err(e) => {
+            Err(refused) => {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 bump(&self.stats.tx_dropped_queue_full, 1);
-                match e.into_inner() {
+                match refused.into_inner() {
                     TxJob::Frame(frame, _) => (false, Some(frame)),
                     TxJob::Flush => (false, None),
                 }
@@ -357,7 +356,7 @@ impl Driver {
         let asked = self
             .tx
             .as_ref()
-            .is_some_and(|tx| tx.try_send(TxJob::Flush).is_ok());
+            .is_some_and(|tx| tx.push(TxJob::Flush).is_ok());
         if !asked {
             ob.asked.store(false, Ordering::SeqCst);
             self.flush_staged();
@@ -368,10 +367,13 @@ impl Driver {
     /// Ask both threads to stop, without waiting (stop many drivers at once, then join).
     pub fn signal_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(tx) = &self.tx {
+            tx.close();
+        }
     }
 
     pub fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.signal_stop();
         self.tx = None;
         let me = std::thread::current().id();
         for t in self.threads.drain(..) {
@@ -604,35 +606,26 @@ fn send_counted(
 fn tx_loop(
     device: &dyn Device,
     max_frame: usize,
-    queue: Receiver<TxJob>,
+    queue: &Mailbox<TxJob>,
     in_flight: &AtomicUsize,
     outbox: &Outbox,
     stats: &DeviceStats,
-    stop: &AtomicBool,
 ) {
     let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::with_capacity(TX_BATCH);
+    let mut jobs = VecDeque::with_capacity(TX_BATCH);
     loop {
-        let first = match queue.recv_timeout(POLL_INTERVAL) {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => continue,
-            Err(_) => {
-                // Closed first, so a hand-off from now on finds the channel gone and writes
-                // its frames itself.
-                drop(queue);
-                flush_outbox(outbox, device, max_frame, stats);
-                return;
-            }
-        };
+        // No timeout: the thread sleeps until a job or the close (`Driver::signal_stop`).
+        if queue.take(&mut jobs, TX_BATCH, None) == Taken::Closed {
+            // Closed (so a hand-off from now on writes its frames itself) and empty.
+            flush_outbox(outbox, device, max_frame, stats);
+            return;
+        }
         taken.clear();
         let mut asked = false;
-        let mut job = Some(first);
-        while let Some(j) = job.take() {
+        for j in jobs.drain(..) {
             match j {
                 TxJob::Frame(f, m) => taken.push((f, m)),
                 TxJob::Flush => asked = true,
-            }
-            if taken.len() < TX_BATCH {
-                job = queue.try_recv().ok();
             }
         }
         if asked {
@@ -652,6 +645,7 @@ fn tx_loop(
 mod tests {
     use super::*;
     use crate::{MacAddr, MemoryLink};
+    use crossbeam_channel::bounded;
 
     fn frame(ethertype: u16, len: usize) -> Vec<u8> {
         let mut f = vec![0u8; len];

@@ -14,6 +14,7 @@ pub mod driver;
 pub mod ethernet;
 pub mod fault;
 pub mod mac;
+mod mailbox;
 pub mod memory;
 pub mod pcap;
 pub mod tap;

@@ -1,8 +1,10 @@
 //! Devices that live in memory: loopback and a pair of linked endpoints.
 
+use crate::mailbox::{Mailbox, Refused, Taken};
 use crate::{Device, DeviceInfo, MacAddr};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Frames queued inside an in-memory link before sends fail with `WouldBlock`.
@@ -11,8 +13,9 @@ pub const DEFAULT_LINK_QUEUE: usize = 1024;
 /// One end of an in-memory Ethernet link.
 pub struct MemoryLink {
     info: DeviceInfo,
-    tx: Sender<Vec<u8>>,
-    rx: Receiver<Vec<u8>>,
+    /// The queue the other end receives from, and this end's own.
+    tx: Arc<Mailbox<Vec<u8>>>,
+    rx: Arc<Mailbox<Vec<u8>>>,
 }
 
 impl MemoryLink {
@@ -23,8 +26,8 @@ impl MemoryLink {
         mtu: usize,
         queue: usize,
     ) -> (MemoryLink, MemoryLink) {
-        let (tx_ab, rx_ab) = bounded(queue);
-        let (tx_ba, rx_ba) = bounded(queue);
+        let ab = Arc::new(Mailbox::new(queue));
+        let ba = Arc::new(Mailbox::new(queue));
         let info = |(name, mac): (&str, MacAddr)| DeviceInfo {
             name: name.to_string(),
             mtu,
@@ -35,20 +38,21 @@ impl MemoryLink {
         (
             MemoryLink {
                 info: info(a),
-                tx: tx_ab,
-                rx: rx_ba,
+                tx: ab.clone(),
+                rx: ba.clone(),
             },
             MemoryLink {
                 info: info(b),
-                tx: tx_ba,
-                rx: rx_ab,
+                tx: ba,
+                rx: ab,
             },
         )
     }
 
     /// The loopback device `lo`: whatever is sent comes back in. MTU 65535, zero MAC.
     pub fn loopback() -> MemoryLink {
-        let (tx, rx) = bounded(DEFAULT_LINK_QUEUE);
+        let rx = Arc::new(Mailbox::new(DEFAULT_LINK_QUEUE));
+        let tx = rx.clone();
         MemoryLink {
             info: DeviceInfo {
                 name: "lo".to_string(),
@@ -69,33 +73,39 @@ impl Device for MemoryLink {
     }
 
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(frame) => {
+        let mut got = VecDeque::with_capacity(1);
+        match self.rx.take(&mut got, 1, Some(timeout)) {
+            Taken::Items(_) => {
+                let frame = got.pop_front().unwrap_or_default();
                 let dst = buf.get_mut(..frame.len()).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, "frame larger than buffer")
                 })?;
                 dst.copy_from_slice(&frame);
                 Ok(Some(frame.len()))
             }
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => {
-                // The peer is gone: behave like a link with no traffic.
-                std::thread::sleep(timeout);
-                Ok(None)
-            }
+            // The peer gone (its queue stays open and empty): a link with no traffic.
+            Taken::TimedOut | Taken::Closed => Ok(None),
         }
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
-        match self.tx.try_send(frame.to_vec()) {
+        match self.tx.push(frame.to_vec()) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(io::Error::new(
+            Err(Refused::Full(_)) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "in-memory link queue full",
             )),
             // A link whose far end is gone loses frames, as a cable to nowhere does.
-            Err(TrySendError::Disconnected(_)) => Ok(()),
+            Err(Refused::Closed(_)) => Ok(()),
         }
+    }
+}
+
+/// Nobody receives from this end any more: the other end's sends are lost from now on,
+/// not queued up to the bound.
+impl Drop for MemoryLink {
+    fn drop(&mut self) {
+        self.rx.close();
     }
 }
 

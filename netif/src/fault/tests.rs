@@ -390,6 +390,12 @@ fn sent_frames_are_delayed_and_reordered_by_the_release_thread() {
     }
     seqs.sort_unstable();
     assert_eq!(seqs, (0..10).collect::<Vec<_>>());
+    // The release thread counts a frame once its write returned, which may be after the
+    // peer has it.
+    let counted = Instant::now() + Duration::from_secs(2);
+    while dev.stats().tx_passed < 10 && Instant::now() < counted {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!((dev.stats().tx_delayed, dev.stats().tx_passed), (10, 10));
 
     // Reordering: each frame overtaken by the next, the last one released on its own.
