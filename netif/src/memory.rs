@@ -1,10 +1,8 @@
 //! Devices that live in memory: loopback and a pair of linked endpoints.
 
-use crate::mailbox::{Mailbox, Refused, Taken};
 use crate::{Device, DeviceInfo, MacAddr};
-use std::collections::VecDeque;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Frames queued inside an in-memory link before sends fail with `WouldBlock`.
@@ -13,9 +11,8 @@ pub const DEFAULT_LINK_QUEUE: usize = 1024;
 /// One end of an in-memory Ethernet link.
 pub struct MemoryLink {
     info: DeviceInfo,
-    /// The queue the other end receives from, and this end's own.
-    tx: Arc<Mailbox<Vec<u8>>>,
-    rx: Arc<Mailbox<Vec<u8>>>,
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
 }
 
 impl MemoryLink {
@@ -26,8 +23,8 @@ impl MemoryLink {
         mtu: usize,
         queue: usize,
     ) -> (MemoryLink, MemoryLink) {
-        let ab = Arc::new(Mailbox::new(queue));
-        let ba = Arc::new(Mailbox::new(queue));
+        let (tx_ab, rx_ab) = bounded(queue);
+        let (tx_ba, rx_ba) = bounded(queue);
         let info = |(name, mac): (&str, MacAddr)| DeviceInfo {
             name: name.to_string(),
             mtu,
@@ -38,21 +35,20 @@ impl MemoryLink {
         (
             MemoryLink {
                 info: info(a),
-                tx: ab.clone(),
-                rx: ba.clone(),
+                tx: tx_ab,
+                rx: rx_ba,
             },
             MemoryLink {
                 info: info(b),
-                tx: ba,
-                rx: ab,
+                tx: tx_ba,
+                rx: rx_ab,
             },
         )
     }
 
     /// The loopback device `lo`: whatever is sent comes back in. MTU 65535, zero MAC.
     pub fn loopback() -> MemoryLink {
-        let rx = Arc::new(Mailbox::new(DEFAULT_LINK_QUEUE));
-        let tx = rx.clone();
+        let (tx, rx) = bounded(DEFAULT_LINK_QUEUE);
         MemoryLink {
             info: DeviceInfo {
                 name: "lo".to_string(),
@@ -73,39 +69,33 @@ impl Device for MemoryLink {
     }
 
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        let mut got = VecDeque::with_capacity(1);
-        match self.rx.take(&mut got, 1, Some(timeout)) {
-            Taken::Items(_) => {
-                let frame = got.pop_front().unwrap_or_default();
+        match self.rx.recv_timeout(timeout) {
+            Ok(frame) => {
                 let dst = buf.get_mut(..frame.len()).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, "frame larger than buffer")
                 })?;
                 dst.copy_from_slice(&frame);
                 Ok(Some(frame.len()))
             }
-            // The peer gone (its queue stays open and empty): a link with no traffic.
-            Taken::TimedOut | Taken::Closed => Ok(None),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => {
+                // The peer is gone: behave like a link with no traffic.
+                std::thread::sleep(timeout);
+                Ok(None)
+            }
         }
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
-        match self.tx.push(frame.to_vec()) {
+        match self.tx.try_send(frame.to_vec()) {
             Ok(()) => Ok(()),
-            Err(Refused::Full(_)) => Err(io::Error::new(
+            Err(TrySendError::Full(_)) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "in-memory link queue full",
             )),
             // A link whose far end is gone loses frames, as a cable to nowhere does.
-            Err(Refused::Closed(_)) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Ok(()),
         }
-    }
-}
-
-/// Nobody receives from this end any more: the other end's sends are lost from now on,
-/// not queued up to the bound.
-impl Drop for MemoryLink {
-    fn drop(&mut self) {
-        self.rx.close();
     }
 }
 
