@@ -80,6 +80,7 @@ pub struct TapDevice {
     /// Frames carry a `virtio_net_hdr` (the tap was opened with `IFF_VNET_HDR`).
     vnet: bool,
     offload_refused: Option<String>,
+    queue_refused: Option<String>,
     rx_ring: Option<Mutex<RxRing>>,
     tx_ring: Option<Mutex<TxRing>>,
     uring_refused: Option<String>,
@@ -97,6 +98,55 @@ fn set_offload(fd: std::os::fd::RawFd, flags: libc::c_uint) -> io::Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Frames the kernel may hold for a tap of plain frames at least: room for a 4 MiB TCP
+/// window (transport's `rcvbuf_max`) of full frames. With the kernel's default of 1,000
+/// (1.4 MB of payload) a receive window grown to 4 MiB let a kernel sender overflow the
+/// queue while the stack read: drops and recoveries, plain-frame receive no faster
+/// (BENCHMARKS.md). With offloads a frame carries up to 64 KB and 1,000 are plenty.
+pub const PLAIN_QUEUE_LEN: u32 = 4096;
+
+/// Raise the transmit queue of interface `name` (what the kernel holds for the tap's
+/// reader) to at least `want` frames; returns the length it has now.
+#[allow(unsafe_code)]
+fn raise_queue_len(name: &str, want: u32) -> io::Result<u32> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: `socket` takes no pointers; the descriptor it returns is owned by `sock`
+    // from here on and closed when it drops.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by `socket` and nothing else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `ifreq` is plain data (a name array and a union of plain fields); all zeros
+    // is a valid value of it.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    // The name was checked by `valid_ifname` (at most 15 bytes): the last byte stays NUL.
+    for (d, b) in req
+        .ifr_name
+        .iter_mut()
+        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+    {
+        *d = b as libc::c_char;
+    }
+    // SAFETY: `req` is a valid, initialised `ifreq` that outlives the call; SIOCGIFTXQLEN
+    // writes the queue length into `ifr_ifru` (its `int` member) and nothing else.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFTXQLEN, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: reading the `int` member the kernel just wrote (every bit pattern is an int).
+    let now = u32::try_from(unsafe { req.ifr_ifru.ifru_metric }).unwrap_or(0);
+    if now >= want {
+        return Ok(now);
+    }
+    req.ifr_ifru.ifru_metric = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
+    // SAFETY: as above; SIOCSIFTXQLEN only reads `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFTXQLEN, &req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(want)
 }
 
 /// Write `hdr` then `frame` as one packet (one `writev`), so the frame is not copied.
@@ -206,6 +256,13 @@ impl TapDevice {
         }
         dev.set_nonblock()
             .map_err(|e| classify(&cfg.name, tun::Error::Io(e)))?;
+        let queue_refused = if vnet {
+            None
+        } else {
+            raise_queue_len(&cfg.name, PLAIN_QUEUE_LEN)
+                .err()
+                .map(|e| format!("its queue stays as it was: {e}"))
+        };
         let mtu = dev.mtu().map(usize::from).unwrap_or(1500);
         if cfg.host_addr.is_some() {
             // The kernel side talks IPv6 (DAD, MLD, RS) as soon as the link is up; the stack
@@ -247,7 +304,14 @@ impl TapDevice {
             },
             vnet,
             offload_refused,
+            queue_refused,
         })
+    }
+
+    /// Why a tap of plain frames kept a shorter queue than [`PLAIN_QUEUE_LEN`], if it did:
+    /// the caller says so once.
+    pub fn queue_refused(&self) -> Option<&str> {
+        self.queue_refused.as_deref()
     }
 
     /// Why the offloads asked for are (partly) off, if they are: the caller says so once.

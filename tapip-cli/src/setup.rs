@@ -27,6 +27,9 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     if let Some(why) = tap_dev.offload_refused() {
         eprintln!("tapip: {}: offloads off, plain frames ({why})", cli.tap);
     }
+    if let Some(why) = tap_dev.queue_refused() {
+        eprintln!("tapip: {}: {why}", cli.tap);
+    }
     if let Some(why) = tap_dev.uring_refused() {
         eprintln!("tapip: {}: one read/write per frame ({why})", cli.tap);
     }

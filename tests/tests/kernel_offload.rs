@@ -197,6 +197,20 @@ fn both_ways(tag: &str, mode: Mode) {
         Mode::Offload | Mode::PlainRw => "io=rw",
     };
     assert!(row.contains(want), "{mode:?}: want {want} in '{row}'");
+    // Plain frames: the tap's queue holds a 4 MiB window of them (4096 frames); with
+    // offloads the kernel's default is left alone.
+    let (_, link) = ns.sh_text("ip link show tap0");
+    let qlen: u32 = link
+        .split(" qlen ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if on {
+        assert!(qlen > 0 && qlen < 4096, "{mode:?}: qlen {qlen}: {link}");
+    } else {
+        assert_eq!(qlen, 4096, "{mode:?}: {link}");
+    }
     assert_eq!(
         feature_on(&features, "tx-tcp-segmentation"),
         on,
