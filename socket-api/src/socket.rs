@@ -681,7 +681,12 @@ impl Socket {
                     |o| match opt {
                         SockOpt::NoDelay(on) => o.nodelay = on,
                         SockOpt::KeepAlive(on) => o.keepalive = on,
-                        SockOpt::RecvBuffer(n) => o.rcvbuf = n.clamp(MIN_BUF, MAX_BUF),
+                        // A buffer set by the application stays as it is (Linux: no
+                        // autotuning once SO_RCVBUF is set).
+                        SockOpt::RecvBuffer(n) => {
+                            o.rcvbuf = n.clamp(MIN_BUF, MAX_BUF);
+                            o.rcvbuf_max = o.rcvbuf;
+                        }
                         SockOpt::SendBuffer(n) => o.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
                         // Zero means the default, as with Linux's TCP_USER_TIMEOUT.
                         SockOpt::UserTimeout(Some(d)) if !d.is_zero() => o.user_timeout = d,
@@ -771,7 +776,7 @@ impl Socket {
                 Ok(match name {
                     SockOptName::ReuseAddr => SockOpt::ReuseAddr(t.reuse_addr),
                     SockOptName::Broadcast => SockOpt::Broadcast(false),
-                    SockOptName::RecvBuffer => SockOpt::RecvBuffer(o.rcvbuf),
+                    SockOptName::RecvBuffer => SockOpt::RecvBuffer(t.rcvbuf()),
                     SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
                     SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
                     SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),

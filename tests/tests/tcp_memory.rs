@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 use netif::{FaultConfig, FaultInjector};
-use socket_api::{CongestionAlgorithm, Poller, StackConfig, TcpListener, TcpStream};
+use socket_api::{
+    CongestionAlgorithm, Poller, SockOpt, SockOptName, StackConfig, TcpListener, TcpStream,
+};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -241,7 +243,7 @@ fn heavy_reordering_fills_the_receive_ring_in_place() {
 
 // ---- the socket API over TCP -------------------------------------------------------------
 
-use socket_api::{poll, Interest, PollFd, SockOpt};
+use socket_api::{poll, Interest, PollFd};
 
 /// A connected pair of streams (A's client, B's accepted end) on a clean link.
 fn connected(p: &Pair, port: u16) -> (TcpStream, TcpStream, TcpListener) {
@@ -289,6 +291,46 @@ fn non_blocking_calls_and_timeouts() {
     assert!(!c.nodelay().unwrap());
     c.set_nodelay(true).unwrap();
     assert!(c.nodelay().unwrap());
+}
+
+/// Receive-buffer autotuning through the socket API: a prompt reader's buffer grows from
+/// the default 1 MiB (up to 4 MiB) during a bulk transfer, and getsockopt(SO_RCVBUF) says
+/// so; SO_RCVBUF set on the listener fixes its connections' buffers, as on Linux.
+#[test]
+fn a_prompt_readers_receive_buffer_grows_unless_so_rcvbuf_fixed_it() {
+    let p = Pair::new(1500);
+    let data = Arc::new(pattern(16 << 20, 11));
+    let rcvbuf = |s: &TcpStream| match s.socket().get_option(SockOptName::RecvBuffer) {
+        Ok(SockOpt::RecvBuffer(n)) => n,
+        other => panic!("SO_RCVBUF: {other:?}"),
+    };
+    for (port, fixed) in [(7300, false), (7301, true)] {
+        let l = TcpListener::bind(&p.b.stack, addr(B_IP, port)).unwrap();
+        if fixed {
+            l.socket().set_option(SockOpt::RecvBuffer(1 << 20)).unwrap();
+        }
+        let c = TcpStream::connect(&p.a.stack, addr(B_IP, port)).unwrap();
+        l.set_accept_timeout(Some(WAIT)).unwrap();
+        let (s, _) = l.accept().unwrap();
+        assert_eq!(rcvbuf(&s), 1 << 20);
+        let d = data.clone();
+        let w = thread::spawn(move || {
+            (&c).write_all(&d).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            c
+        });
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut got = Vec::new();
+        (&s).read_to_end(&mut got).unwrap();
+        assert!(got == *data, "{} bytes arrived, not the same", got.len());
+        let now = rcvbuf(&s);
+        if fixed {
+            assert_eq!(now, 1 << 20, "SO_RCVBUF fixed it");
+        } else {
+            assert!(now > 1 << 20 && now <= 4 << 20, "grew to {now}");
+        }
+        drop(w.join().unwrap());
+    }
 }
 
 /// `TCP_CONGESTION`: per socket, inherited from a listener, switched on a live

@@ -107,15 +107,15 @@ mod listen {
         n.inject(remote, local, r, &[]);
         let s = n.only();
         assert_eq!(s.r.flags, SYN | ACK);
-        // A 1 MiB receive buffer needs a shift of 5 (65535 << 5 >= 2^20).
-        assert_eq!(s.r.wscale, Some(5));
+        // Room for the 4 MiB a receive buffer may grow to: a shift of 7 (65535 << 7 >= 2^22).
+        assert_eq!(s.r.wscale, Some(7));
         assert_eq!(s.r.window, 65_535, "a SYN's window is never scaled");
         // The handshake's ACK is scaled by the peer's 7.
         n.inject(remote, local, seg(ACK, PEER_ISS + 1, s.r.seq + 1, 100), &[]);
         n.nothing();
         let (h, _) = n.t.tcp_accept(l).unwrap().unwrap();
         assert_eq!(n.info(h).snd_wnd, 100 << 7);
-        // Our windows are scaled by 5: 1 MiB (less the byte unread) rounds up to 32768.
+        // Our windows are scaled by 7: 1 MiB (less the byte unread) rounds up to 8192.
         n.inject(
             remote,
             local,
@@ -126,7 +126,7 @@ mod listen {
         n.advance(ms(40));
         let a = n.only();
         a.expect_ack(s.r.seq + 1, PEER_ISS + 2);
-        assert_eq!(a.r.window, 32_768);
+        assert_eq!(a.r.window, 8_192);
         assert_eq!(a.r.wscale, None, "options only on SYNs");
     }
 
@@ -301,7 +301,7 @@ mod syn_sent {
         assert_eq!(s.r.flags, SYN);
         assert_eq!(s.r.ack, Seq(0));
         assert_eq!(s.r.mss, Some(1460));
-        assert_eq!(s.r.wscale, Some(5));
+        assert_eq!(s.r.wscale, Some(7));
         assert_eq!(s.r.window, 65_535);
     }
 
@@ -460,8 +460,8 @@ mod syn_sent {
             ..seg(SYN | ACK, PEER_ISS, Seq(0), 1000)
         };
         let (c, ack) = n.active_with(synack, Duration::ZERO);
-        // Our window, scaled by our shift of 5: 1 MiB >> 5.
-        assert_eq!(ack.r.window, 32_768);
+        // Our window, scaled by our shift of 7: 1 MiB >> 7.
+        assert_eq!(ack.r.window, 8_192);
         // RFC 7323 2.2: the window field of a SYN-ACK is not scaled.
         assert_eq!(n.info(c.h).snd_wnd, 1000);
         n.send(c.h, &pattern(3000));
@@ -558,7 +558,7 @@ mod syn_sent {
         n.inject(remote, local, psyn, &[]);
         let sa_ = n.only();
         sa_.expect(SYN | ACK, iss, PEER_ISS + 1);
-        assert_eq!(sa_.r.wscale, Some(5));
+        assert_eq!(sa_.r.wscale, Some(7));
         let psynack = TcpRepr {
             wscale: Some(3),
             ..seg(SYN | ACK, PEER_ISS, iss + 1, 1000)
@@ -1984,12 +1984,12 @@ mod robustness {
             (&[2, 0], 536, None),
             (&[2, 1], 536, None),
             (&[1, 2, 4, 5], 536, None),
-            (&[3, 3, 7, 1, 2, 9], 536, Some(5)),
+            (&[3, 3, 7, 1, 2, 9], 536, Some(7)),
             (&[30, 4, 1, 2, 2, 4, 0x01, 0x00], 256, None),
             (&[2, 4, 0, 0], 64, None),
             (&[2, 255, 1, 1, 1, 1, 1, 1], 536, None),
             (&[0, 2, 4, 5, 0xb4], 536, None),
-            (&[3, 2, 3, 3, 9, 2, 4, 0x03, 0xe8], 1000, Some(5)),
+            (&[3, 2, 3, 3, 9, 2, 4, 0x03, 0xe8], 1000, Some(7)),
         ];
         for (i, &(opts, mss, ws)) in cases.iter().enumerate() {
             let pport = 42_000 + i as u16;

@@ -20,6 +20,7 @@ impl Transport {
             nodelay: false,
             keepalive: false,
             rcvbuf: self.tcp.cfg.rcvbuf,
+            rcvbuf_max: self.tcp.cfg.rcvbuf_max.max(self.tcp.cfg.rcvbuf),
             sndbuf: self.tcp.cfg.sndbuf,
             user_timeout: self.tcp.cfg.user_timeout,
             congestion: self.tcp.cfg.congestion,
@@ -81,6 +82,7 @@ impl Transport {
             // The receive buffer (and so the window scale) is fixed once connected.
             t.opts = ConnOpts {
                 rcvbuf: t.opts.rcvbuf,
+                rcvbuf_max: t.opts.rcvbuf_max,
                 ..opts
             };
             t.rearm_keepalive(&tcp.cfg);

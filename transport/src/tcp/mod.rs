@@ -48,6 +48,12 @@ use std::net::SocketAddrV4;
 pub struct TcpConfig {
     /// Default socket buffer sizes (bytes).
     pub rcvbuf: usize,
+    /// How far a connection's receive buffer may grow from `rcvbuf` by itself (Linux:
+    /// `tcp_rmem[2]`, 6 MB): it doubles whenever the peer fills the window while the
+    /// application keeps up, since the window and not the reader then limits the transfer.
+    /// Setting SO_RCVBUF fixes a socket's buffer, as on Linux. The window scale offered in
+    /// the SYN leaves room for this size.
+    pub rcvbuf_max: usize,
     pub sndbuf: usize,
     /// RFC 6298 bounds: Linux's 200 ms floor, 1 s initial, 120 s ceiling.
     pub rto_min: Duration,
@@ -103,6 +109,7 @@ impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
             rcvbuf: 1 << 20,
+            rcvbuf_max: 4 << 20,
             sndbuf: 1 << 20,
             rto_min: Duration::from_millis(200),
             rto_initial: Duration::from_secs(1),
@@ -292,6 +299,12 @@ impl TcpSock {
             Role::Conn(t) => Some(t.info()),
             _ => None,
         }
+    }
+
+    /// SO_RCVBUF as Linux reports it: a connection's receive buffer as autotuning has
+    /// grown it so far, otherwise the socket's setting.
+    pub fn rcvbuf(&self) -> usize {
+        self.tcb().map_or(self.opts.rcvbuf, |t| t.rcv_buf())
     }
 
     pub(crate) fn tcb(&self) -> Option<&conn::Tcb> {

@@ -79,6 +79,7 @@ pub(super) fn opts() -> ConnOpts {
         nodelay: false,
         keepalive: false,
         rcvbuf: 64 * 1024,
+        rcvbuf_max: 64 * 1024,
         sndbuf: 256 * 1024,
         user_timeout: Duration::from_secs(300),
         congestion: Algorithm::Cubic,
@@ -89,6 +90,11 @@ impl Conn {
     /// An active open answered by a SYN-ACK (MSS 1000, window 65,535 unscaled, SACK, no
     /// timestamps), its ACK taken off the wire.
     pub(super) fn established(opts: ConnOpts) -> Conn {
+        Conn::established_scaled(opts, None)
+    }
+
+    /// [`Conn::established`], the peer's SYN-ACK offering window scale `wscale`.
+    pub(super) fn established_scaled(opts: ConnOpts, wscale: Option<u8>) -> Conn {
         let cfg = TcpConfig {
             timestamps: false,
             ..TcpConfig::default()
@@ -120,6 +126,7 @@ impl Conn {
             window: 65_535,
             mss: Some(PEER_MSS as u16),
             sack_permitted: true,
+            wscale,
             ..TcpRepr::default()
         };
         c.deliver(&synack, &[]);

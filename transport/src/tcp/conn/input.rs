@@ -311,7 +311,7 @@ impl Tcb {
         // rounds the window down there, RFC 7323 2.4), so this cuts only segments beyond
         // the window, or beyond a buffer that SO_RCVBUF shrank since.
         let unit = (1usize << self.rcv_wscale) - 1;
-        let limit = (self.opts.rcvbuf + unit).saturating_sub(self.rx.readable());
+        let limit = (self.rcv_buf + unit).saturating_sub(self.rx.readable());
         let room = room.min(limit.saturating_sub(seq.since(self.rcv_nxt)));
         if data.len() > room {
             data = &data[..room];

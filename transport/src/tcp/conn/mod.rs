@@ -102,7 +102,10 @@ impl fmt::Display for State {
 pub struct ConnOpts {
     pub nodelay: bool,
     pub keepalive: bool,
+    /// The receive buffer a connection starts with, and the most it may grow to (see
+    /// `TcpConfig::rcvbuf_max`); equal, the buffer stays as it is.
     pub rcvbuf: usize,
+    pub rcvbuf_max: usize,
     pub sndbuf: usize,
     pub user_timeout: Duration,
     /// `TCP_CONGESTION`.
@@ -179,6 +182,12 @@ pub struct Tcb {
     /// The right edge of the window we announced (it never moves left).
     rcv_adv: Seq,
     rcv_wscale: u8,
+    /// The receive buffer now: `opts.rcvbuf`, grown up to `opts.rcvbuf_max` (see
+    /// `Tcb::autotune_rcvbuf`), with the end of the current round of autotuning and the
+    /// most bytes left unread in it.
+    rcv_buf: usize,
+    tune_end: Option<Seq>,
+    tune_peak: usize,
     /// The received bytes, unread and out of order, at their stream offsets.
     rx: rxring::RxRing,
     /// Stream offset of a FIN seen beyond a hole.
@@ -287,7 +296,9 @@ impl Tcb {
         let iss = Seq(iss);
         let rcv_mss = mtu.saturating_sub(40).clamp(MIN_MSS, 65_495);
         let mut rcv_wscale = 0;
-        while rcv_wscale < MAX_WSCALE && (MAX_WINDOW << rcv_wscale) < opts.rcvbuf {
+        while rcv_wscale < MAX_WSCALE
+            && (MAX_WINDOW << rcv_wscale) < opts.rcvbuf.max(opts.rcvbuf_max)
+        {
             rcv_wscale += 1;
         }
         Tcb {
@@ -316,6 +327,9 @@ impl Tcb {
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
             rcv_wscale,
+            rcv_buf: opts.rcvbuf,
+            tune_end: None,
+            tune_peak: 0,
             rx: rxring::RxRing::new(0),
             ooo_fin: None,
             sack_ok: false,
@@ -451,7 +465,7 @@ impl Tcb {
         t.irs = irs;
         t.rcv_nxt = irs + 1;
         // The window our cookie SYN-ACK announced (`send_syn`'s, unscaled).
-        t.rcv_adv = t.rcv_nxt + t.opts.rcvbuf.min(MAX_WINDOW);
+        t.rcv_adv = t.rcv_nxt + t.rcv_buf.min(MAX_WINDOW);
         t.snd_wl1 = irs;
         t
     }
@@ -566,8 +580,8 @@ impl Tcb {
             // at least min(buffer / 2, MSS) beyond what the peer was last told.
             let announced = self.rcv_adv.since(self.rcv_nxt);
             let now_free = self.free_window();
-            let step = self.opts.rcvbuf.min(self.rcv_mss).min(self.opts.rcvbuf / 2);
-            if announced <= self.opts.rcvbuf / 2
+            let step = self.rcv_buf.min(self.rcv_mss).min(self.rcv_buf / 2);
+            if announced <= self.rcv_buf / 2
                 && now_free >= 2 * announced
                 && now_free >= announced + step
             {
@@ -644,6 +658,11 @@ impl Tcb {
     /// `TCP_CONGESTION` on a connection: the new algorithm starts from the current window.
     pub fn set_congestion(&mut self, alg: Algorithm) {
         self.cc.set_algorithm(alg);
+    }
+
+    /// The receive buffer now (see `autotune_rcvbuf`).
+    pub fn rcv_buf(&self) -> usize {
+        self.rcv_buf
     }
 
     pub fn rcv_queued(&self) -> usize {

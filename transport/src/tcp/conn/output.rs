@@ -71,11 +71,10 @@ impl Tcb {
     /// Free receive space, rounded down to zero while it is silly (RFC 9293 3.8.6.2.2).
     pub(super) fn free_window(&self) -> usize {
         let free = self
-            .opts
-            .rcvbuf
+            .rcv_buf
             .saturating_sub(self.rx.readable() + self.rx.ooo_bytes());
         let cap = MAX_WINDOW << self.rcv_wscale;
-        if free < self.rcv_mss.min(self.opts.rcvbuf / 2) {
+        if free < self.rcv_mss.min(self.rcv_buf / 2) {
             0
         } else {
             free.min(cap)
@@ -91,7 +90,7 @@ impl Tcb {
             seq: self.iss,
             flags: flags::SYN,
             mss: Some(self.rcv_mss.min(65_535) as u16),
-            window: self.opts.rcvbuf.min(MAX_WINDOW) as u16,
+            window: self.rcv_buf.min(MAX_WINDOW) as u16,
             ..TcpRepr::default()
         };
         // Offer window scaling on an active open; answer it only if the peer offered.

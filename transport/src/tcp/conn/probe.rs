@@ -54,7 +54,7 @@ impl Tcb {
             sndq: self.sndq.len(),
             sndbuf: self.opts.sndbuf,
             rcvq: self.rx.readable(),
-            rcvbuf: self.opts.rcvbuf,
+            rcvbuf: self.rcv_buf,
             ooo_ranges: self.rx.ooo_ranges(),
             ooo_bytes: self.rx.ooo_bytes(),
             ooo_bytes_counted: self.rx.ooo_bytes_counted(),

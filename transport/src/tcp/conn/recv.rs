@@ -11,6 +11,7 @@ impl Tcb {
         let got = self.rx.insert(at, data, self.rcv_ring_size());
         if at == 0 {
             self.rcv_nxt = self.rcv_nxt + got.advanced;
+            self.autotune_rcvbuf();
             self.pending_ack_bytes += data.len();
             self.wake = true;
             if had_ooo {
@@ -43,6 +44,121 @@ impl Tcb {
     /// The receive ring's size: SO_RCVBUF plus the slack the window's rounding to its
     /// scale's unit allows (see the trimming in `segment_synchronized`).
     pub(super) fn rcv_ring_size(&self) -> usize {
-        self.opts.rcvbuf + (1usize << self.rcv_wscale) - 1
+        self.rcv_buf + (1usize << self.rcv_wscale) - 1
+    }
+
+    /// Receive-buffer autotuning, in the spirit of Linux's dynamic right-sizing, counted
+    /// in rounds of a buffer's worth of in-order bytes: when the peer has sent that much
+    /// and the unread bytes never reached half the buffer meanwhile, the reader keeps up
+    /// and only the window can hold the peer back, so the buffer doubles, up to
+    /// `opts.rcvbuf_max`; the next ACK announces the larger window. A reader that falls
+    /// behind never makes it grow. It never shrinks (the window's edge never moves left).
+    /// Memory follows what is unread, not the buffer's size: the ring grows as bytes wait.
+    fn autotune_rcvbuf(&mut self) {
+        if self.rcv_buf >= self.opts.rcvbuf_max {
+            return;
+        }
+        let unread = self.rx.readable();
+        self.tune_peak = self.tune_peak.max(unread);
+        let end = *self.tune_end.get_or_insert(self.rcv_nxt + self.rcv_buf);
+        if self.rcv_nxt.lt(end) {
+            return;
+        }
+        if self.tune_peak <= self.rcv_buf / 2 {
+            self.rcv_buf = (self.rcv_buf * 2).min(self.opts.rcvbuf_max);
+        }
+        self.tune_end = Some(self.rcv_nxt + self.rcv_buf);
+        self.tune_peak = unread;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::*;
+    use super::*;
+
+    const KB: usize = 1024;
+
+    fn autotuned(max: usize) -> Conn {
+        Conn::established_scaled(
+            ConnOpts {
+                rcvbuf: 64 * KB,
+                rcvbuf_max: max,
+                ..opts()
+            },
+            Some(7),
+        )
+    }
+
+    /// The peer sends full segments up to the right edge we announced (as a sender limited
+    /// by our window does), the application reading everything after each segment when
+    /// `reader` says so; then we ACK. Returns the window the ACK announces.
+    fn fill_the_window(c: &mut Conn, reader: bool) -> usize {
+        // The edge as the peer last heard it (ACKs sent meanwhile are not waited for).
+        let edge = c.tcb.rcv_adv;
+        while edge.since(c.tcb.rcv_nxt) >= PEER_MSS {
+            c.data(&vec![7u8; PEER_MSS]);
+            if reader {
+                c.tcb.read_with(usize::MAX, |b| b.len());
+            }
+        }
+        c.tcb.ack_now = true;
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let acks = c.take();
+        let last = acks.last().expect("an ACK");
+        usize::from(last.r.window) << c.tcb.rcv_wscale
+    }
+
+    #[test]
+    fn the_buffer_doubles_while_the_peer_fills_the_window_and_the_reader_keeps_up() {
+        let mut c = autotuned(256 * KB);
+        // Room for 256 KB in the window scale offered: 65535 << 2 falls short.
+        assert_eq!(c.tcb.rcv_wscale, 3);
+        assert_eq!(c.tcb.rcv_buf, 64 * KB);
+        let mut windows = Vec::new();
+        let mut sizes = Vec::new();
+        for _ in 0..8 {
+            windows.push(fill_the_window(&mut c, true));
+            sizes.push(c.tcb.rcv_buf / KB);
+        }
+        // Doubling after each buffer's worth (64 KB, then 128 KB more) up to the maximum.
+        assert_eq!(sizes[0], 64, "{sizes:?}");
+        assert_eq!(sizes[7], 256, "{sizes:?}");
+        assert!(
+            sizes.windows(2).all(|w| w[1] == w[0] || w[1] == 2 * w[0]),
+            "{sizes:?}"
+        );
+        assert!(
+            windows[1] > 64 * KB,
+            "the larger window is announced: {windows:?}"
+        );
+        assert!(windows[7] > 128 * KB, "{windows:?}");
+        assert!(windows.iter().all(|&w| w <= 256 * KB), "{windows:?}");
+    }
+
+    #[test]
+    fn a_reader_that_falls_behind_does_not_grow_the_buffer() {
+        let mut c = autotuned(256 * KB);
+        let w = fill_the_window(&mut c, false);
+        assert_eq!(c.tcb.rcv_buf, 64 * KB);
+        assert!(w < PEER_MSS, "the window closed on the unread bytes: {w}");
+        // Reading then opens the window of the same buffer, no larger.
+        c.tcb.read_with(usize::MAX, |b| b.len());
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let w = usize::from(c.take().last().expect("a window update").r.window);
+        assert!(w << c.tcb.rcv_wscale <= 64 * KB);
+    }
+
+    #[test]
+    fn a_fixed_buffer_stays_as_it_is() {
+        let mut c = autotuned(64 * KB);
+        assert_eq!(
+            c.tcb.rcv_wscale, 1,
+            "64 KB is a byte more than an unscaled window"
+        );
+        for _ in 0..3 {
+            fill_the_window(&mut c, true);
+        }
+        assert_eq!(c.tcb.rcv_buf, 64 * KB);
     }
 }
