@@ -101,6 +101,49 @@ fn the_stack_answers_linuxs_timestamps_and_netstat_shows_them() {
     assert_syns_carry_timestamps(dump, &cap);
 }
 
+/// Receive-buffer autotuning against the kernel's sender: `serve discard` reads at once,
+/// so after a bulk transfer from a Python client the connection's receive buffer has grown
+/// from 1 MiB (netstat's `rcvbuf`) while the client holds the connection open.
+#[test]
+fn a_kernel_senders_bulk_transfer_grows_the_receive_buffer() {
+    let ns = Netns::new("rcvtune");
+    let mut t = Tapip::start(&ns, &[]);
+    let dir = TempDir::new("rcvtune");
+    t.cmd("serve discard -p 9");
+    t.wait_for("serve discard tcp 0.0.0.0:9", SECS(5));
+    let pyout = dir.path("py.txt");
+    let _py = Proc::spawn(
+        &ns,
+        &format!(
+            "python3 -c 'import socket,time; s=socket.create_connection((\"10.0.0.1\",9)); \
+             b=bytes(1<<20); [s.sendall(b) for _ in range(200)]; print(\"sent\", flush=True); \
+             time.sleep(8)' > {} 2>&1",
+            pyout.display()
+        ),
+    );
+    let sent = eventually(SECS(60), || {
+        std::fs::read_to_string(&pyout).is_ok_and(|o| o.contains("sent"))
+    });
+    assert!(
+        sent,
+        "python: {}\n{}",
+        std::fs::read_to_string(&pyout).unwrap_or_default(),
+        t.output()
+    );
+    let out = t.run_marked("netstat -t");
+    let row = out
+        .lines()
+        .find(|l| l.contains("ESTABLISHED") && l.contains(":9 "))
+        .unwrap_or_else(|| panic!("no connection in netstat:\n{out}"));
+    let rcvbuf: usize = row
+        .split(" rcvbuf ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rcvbuf in {row}"));
+    assert!(rcvbuf > 1 << 20 && rcvbuf <= 4 << 20, "{row}");
+}
+
 /// Capture every TCP segment on tap0 until dropped (`-v`: tcpdump checks the checksums,
 /// so the frames the fault injector corrupted on their way out can be told apart).
 fn capture_all(ns: &Netns, out: &Path) -> Proc {

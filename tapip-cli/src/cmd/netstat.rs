@@ -66,7 +66,8 @@ fn row(s: &SocketInfo) -> String {
 }
 
 /// `cubic cwnd 14480 ssthresh - srtt 1.2ms rttvar 0.6ms rto 201ms losses 0 retrans 0 mss
-/// 1448 ts on`: the threshold is `-` until a loss sets it, the RTT `-` until measured.
+/// 1448 ts on rcvbuf 1048576`: the threshold is `-` until a loss sets it, the RTT `-` until
+/// measured; the receive buffer as autotuning has grown it.
 fn tcp_columns(t: &ConnInfo) -> String {
     let ms = |d: std::time::Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
     let (srtt, rttvar) = match t.srtt {
@@ -79,7 +80,8 @@ fn tcp_columns(t: &ConnInfo) -> String {
         t.ssthresh.to_string()
     };
     format!(
-        "{} cwnd {} ssthresh {} srtt {} rttvar {} rto {}ms losses {} retrans {} mss {} ts {}",
+        "{} cwnd {} ssthresh {} srtt {} rttvar {} rto {}ms losses {} retrans {} mss {} ts {} \
+         rcvbuf {}",
         t.congestion,
         t.cwnd,
         ssthresh,
@@ -89,7 +91,8 @@ fn tcp_columns(t: &ConnInfo) -> String {
         t.losses,
         t.retransmits,
         t.mss,
-        if t.timestamps { "on" } else { "off" }
+        if t.timestamps { "on" } else { "off" },
+        t.rcvbuf
     )
 }
 
@@ -157,12 +160,13 @@ mod tests {
             ssthresh: u32::MAX as usize,
             rto: Duration::from_millis(1000),
             mss: 1448,
+            rcvbuf: 1 << 20,
             ..ConnInfo::default()
         };
         assert_eq!(
             super::tcp_columns(&t),
             "cubic cwnd 14480 ssthresh - srtt - rttvar - rto 1000ms losses 0 retrans 0 \
-             mss 1448 ts off"
+             mss 1448 ts off rcvbuf 1048576"
         );
         t.congestion = CongestionAlgorithm::Reno;
         t.cwnd = 7240;
@@ -172,10 +176,11 @@ mod tests {
         t.losses = 2;
         t.retransmits = 5;
         t.timestamps = true;
+        t.rcvbuf = 4 << 20;
         assert_eq!(
             super::tcp_columns(&t),
             "reno cwnd 7240 ssthresh 7240 srtt 1.2ms rttvar 0.6ms rto 1000ms losses 2 \
-             retrans 5 mss 1448 ts on"
+             retrans 5 mss 1448 ts on rcvbuf 4194304"
         );
     }
 

@@ -104,7 +104,8 @@ pub enum Command {
     ///
     /// Protocol, bytes queued to receive and to send, addresses, state; for TCP also the
     /// congestion control (cubic or reno), cwnd, ssthresh, srtt, rttvar, rto, losses,
-    /// retransmissions, mss, timestamps (ts on/off); TIME-WAIT records. Without -t, -u or
+    /// retransmissions, mss, timestamps (ts on/off), the receive buffer (rcvbuf, as
+    /// autotuning grew it); TIME-WAIT records. Without -t, -u or
     /// -w every protocol; with -l only listening sockets (TCP LISTEN, unconnected UDP and
     /// raw).
     Netstat(Netstat),

@@ -134,6 +134,8 @@ pub struct ConnInfo {
     pub rcv_wnd: usize,
     /// Timestamps (RFC 7323) negotiated.
     pub timestamps: bool,
+    /// The receive buffer now (SO_RCVBUF, or what autotuning grew it to).
+    pub rcvbuf: usize,
 }
 
 /// Largest window we can announce without scaling, and the scale limit (RFC 7323 2.3).
@@ -652,6 +654,7 @@ impl Tcb {
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
             timestamps: self.ts_ok,
+            rcvbuf: self.rcv_buf,
         }
     }
 
