@@ -92,13 +92,19 @@ fn the_stack_answers_linuxs_timestamps_and_netstat_shows_them() {
         std::fs::read_to_string(&pyout).unwrap_or_default(),
         t.output()
     );
-    let out = t.run_marked("netstat -t");
-    let row = out
-        .lines()
-        .find(|l| l.contains("ESTABLISHED") && l.contains(":7 "))
-        .unwrap_or_else(|| panic!("no connection in netstat:\n{out}"));
+    let row = established_row(&mut t, 7);
     assert!(row.contains(" ts on"), "{row}");
     assert_syns_carry_timestamps(dump, &cap);
+}
+
+/// `netstat -t`'s row of the established connection on the stack's `port`.
+fn established_row(t: &mut Tapip, port: u16) -> String {
+    let out = t.run_marked("netstat -t");
+    let local = format!(":{port} ");
+    out.lines()
+        .find(|l| l.contains("ESTABLISHED") && l.contains(&local))
+        .unwrap_or_else(|| panic!("no connection in netstat:\n{out}"))
+        .to_string()
 }
 
 /// Receive-buffer autotuning against the kernel's sender: `serve discard` reads at once,
@@ -130,11 +136,7 @@ fn a_kernel_senders_bulk_transfer_grows_the_receive_buffer() {
         std::fs::read_to_string(&pyout).unwrap_or_default(),
         t.output()
     );
-    let out = t.run_marked("netstat -t");
-    let row = out
-        .lines()
-        .find(|l| l.contains("ESTABLISHED") && l.contains(":9 "))
-        .unwrap_or_else(|| panic!("no connection in netstat:\n{out}"));
+    let row = established_row(&mut t, 9);
     let rcvbuf: usize = row
         .split(" rcvbuf ")
         .nth(1)
