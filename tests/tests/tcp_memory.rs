@@ -295,7 +295,8 @@ fn non_blocking_calls_and_timeouts() {
 
 /// Receive-buffer autotuning through the socket API: a prompt reader's buffer grows from
 /// the default 1 MiB (up to 4 MiB) during a bulk transfer, and getsockopt(SO_RCVBUF) says
-/// so; SO_RCVBUF set on the listener fixes its connections' buffers, as on Linux.
+/// so; SO_RCVBUF set on the listener fixes its connections' buffers, as on Linux, and set on
+/// a connected socket stops the growth where it is.
 #[test]
 fn a_prompt_readers_receive_buffer_grows_unless_so_rcvbuf_fixed_it() {
     let p = Pair::new(1500);
@@ -331,6 +332,27 @@ fn a_prompt_readers_receive_buffer_grows_unless_so_rcvbuf_fixed_it() {
         }
         drop(w.join().unwrap());
     }
+    // SO_RCVBUF on a connected socket stops the growth where the buffer is (it does not
+    // shrink what the window announced).
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, 7302)).unwrap();
+    let c = TcpStream::connect(&p.a.stack, addr(B_IP, 7302)).unwrap();
+    l.set_accept_timeout(Some(WAIT)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    s.socket()
+        .set_option(SockOpt::RecvBuffer(256 * 1024))
+        .unwrap();
+    let d = data.clone();
+    let w = thread::spawn(move || {
+        (&c).write_all(&d).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        c
+    });
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    (&s).read_to_end(&mut got).unwrap();
+    assert!(got == *data, "{} bytes arrived, not the same", got.len());
+    assert_eq!(rcvbuf(&s), 1 << 20, "stopped at the 1 MiB it had");
+    drop(w.join().unwrap());
 }
 
 /// `TCP_CONGESTION`: per socket, inherited from a listener, switched on a live

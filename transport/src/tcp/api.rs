@@ -79,10 +79,11 @@ impl Transport {
         f(&mut s.opts);
         let opts = s.opts;
         if let Role::Conn(t) = &mut s.role {
-            // The receive buffer (and so the window scale) is fixed once connected.
+            // The receive buffer (and so the window scale) is fixed once connected; a lower
+            // maximum stops autotuning at the buffer it has reached (it never shrinks).
             t.opts = ConnOpts {
                 rcvbuf: t.opts.rcvbuf,
-                rcvbuf_max: t.opts.rcvbuf_max,
+                rcvbuf_max: opts.rcvbuf_max.min(t.opts.rcvbuf_max).max(t.rcv_buf()),
                 ..opts
             };
             t.rearm_keepalive(&tcp.cfg);

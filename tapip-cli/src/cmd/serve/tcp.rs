@@ -62,7 +62,8 @@ const SEND_BUFFER: usize = 1 << 20;
 /// ... and of the others: small enough that a thousand slow clients do not pile up a
 /// gigabyte in the stack (at most 64 MiB + 1,984 × 256 KB in all).
 const SEND_BUFFER_MANY: usize = 256 * 1024;
-/// Connections open at once that get the larger send buffer.
+/// Connections open at once that get the larger send buffer, and whose receive buffer may
+/// grow (the stack's autotuning, up to 4 MiB) ...
 const ROOMY_CONNS: usize = 64;
 
 /// The send buffer of a connection accepted while `open` others are served.
@@ -72,6 +73,14 @@ fn send_buffer(open: usize) -> usize {
     } else {
         SEND_BUFFER_MANY
     }
+}
+
+/// ... the others keep the 1 MiB they start with (SO_RCVBUF on a connected socket stops
+/// its growth; the window already announced never shrinks): with 2,048 clients that stop
+/// reading their echoes, 64 × 4 MiB + 1,984 × 1 MiB at most, not 8 GiB. `None`: leave the
+/// stack's autotuning alone.
+fn recv_buffer_cap(open: usize) -> Option<usize> {
+    (open >= ROOMY_CONNS).then_some(1 << 20)
 }
 /// Socket calls for one connection before the others get their turn.
 const TURN: usize = 32;
@@ -309,6 +318,9 @@ impl Server<'_> {
             let _ = stream
                 .socket()
                 .set_option(SockOpt::SendBuffer(send_buffer(self.open)));
+            if let Some(cap) = recv_buffer_cap(self.open) {
+                let _ = stream.socket().set_option(SockOpt::RecvBuffer(cap));
+            }
             let token = self.free.pop().unwrap_or(self.conns.len());
             if self.poller.add(stream.socket(), token).is_err() {
                 if token < self.conns.len() {
@@ -577,7 +589,7 @@ fn http_step(s: &socket_api::Socket, h: &mut HttpConn, st: &JobState) -> io::Res
 
 #[cfg(test)]
 mod tests {
-    use super::{run_with, send_buffer, Limits, Opts, Service, LIMITS, MAX_CONNS};
+    use super::{recv_buffer_cap, run_with, send_buffer, Limits, Opts, Service, LIMITS, MAX_CONNS};
     use crate::cmd::testing::{ctx, finish, run_line, temp_dir};
     use socket_api::TcpStream;
     use std::io::ErrorKind;
@@ -595,6 +607,17 @@ mod tests {
         let all: usize = (0..MAX_CONNS).map(send_buffer).sum();
         assert_eq!(all, 64 * (1 << 20) + (MAX_CONNS - 64) * 256 * 1024);
         assert!(all < 600 << 20);
+    }
+
+    #[test]
+    fn past_64_connections_receive_buffers_stop_growing_at_1_mib() {
+        assert_eq!(recv_buffer_cap(0), None);
+        assert_eq!(recv_buffer_cap(63), None);
+        assert_eq!(recv_buffer_cap(64), Some(1 << 20));
+        let most: usize = (0..MAX_CONNS)
+            .map(|n| recv_buffer_cap(n).unwrap_or(4 << 20))
+            .sum();
+        assert_eq!(most, 64 * (4 << 20) + (MAX_CONNS - 64) * (1 << 20));
     }
 
     fn connect(ctx: &crate::cmd::Ctx, port: u16) -> TcpStream {
