@@ -332,9 +332,10 @@ fn t11_two_listeners_same_port() {
 /// SO_RCVBUF without bound.
 #[test]
 fn trickled_bytes_never_grow_the_receive_queue_past_the_buffer() {
-    let rcvbuf = 70_000; // a window scale of 1
+    let rcvbuf = 70_000; // a window scale of 1 (the buffer fixed: no autotuning)
     let mut n = Net::with_cfg(TcpConfig {
         rcvbuf,
+        rcvbuf_max: rcvbuf,
         tail_loss_probe: false,
         ..TcpConfig::default()
     });
@@ -370,9 +371,10 @@ fn trickled_bytes_never_grow_the_receive_queue_past_the_buffer() {
 /// window closes.
 #[test]
 fn a_peer_filling_each_announced_window_loses_nothing() {
-    let rcvbuf = 300_000; // a window scale of 3: units of 8 bytes
+    let rcvbuf = 300_000; // a window scale of 3: units of 8 bytes (fixed: no autotuning)
     let mut n = Net::with_cfg(TcpConfig {
         rcvbuf,
+        rcvbuf_max: rcvbuf,
         tail_loss_probe: false,
         ..TcpConfig::default()
     });

@@ -241,6 +241,8 @@ impl World {
     /// (buffer sizes, MTU, secrets) come from the input's first bytes.
     fn new(u: &mut Unstructured<'_>) -> AResult<World> {
         let rcvbuf = *u.choose(&[4096usize, 16_384, 100_000, 1 << 20])?;
+        // Fixed, or growing by autotuning up to 4 MiB (the default).
+        let rcvbuf_max = *u.choose(&[rcvbuf, 4 << 20])?;
         let sndbuf = *u.choose(&[4096usize, 32_768, 1 << 20])?;
         let mtu = *u.choose(&[1500usize, 576, 9000, 1280])?;
         let offload = *u.choose(&[
@@ -256,6 +258,7 @@ impl World {
         ])?;
         let tcp = TcpConfig {
             rcvbuf,
+            rcvbuf_max,
             sndbuf,
             syn_backlog: 8,
             max_backlog: 8,
@@ -689,7 +692,11 @@ impl World {
                         o.nodelay = nodelay;
                         o.keepalive = keepalive;
                         match which {
-                            0 => o.rcvbuf = buf,
+                            // As SO_RCVBUF sets it: fixed at that size.
+                            0 => {
+                                o.rcvbuf = buf;
+                                o.rcvbuf_max = buf;
+                            }
                             1 => o.sndbuf = buf,
                             _ => o.user_timeout = Duration::from_millis(buf as u64),
                         }
@@ -1094,6 +1101,15 @@ impl World {
                         "RCV.NXT beyond the window, {}",
                         ctx()
                     );
+                }
+                // Autotuning grows the buffer up to its maximum and never shrinks it.
+                assert!(
+                    c.rcvbuf <= c.rcvbuf_max,
+                    "receive buffer over its maximum, {}",
+                    ctx()
+                );
+                if let Some(b) = before {
+                    assert!(c.rcvbuf >= b.max_rcvbuf, "receive buffer shrank, {}", ctx());
                 }
                 let slack = 1usize << c.rcv_wscale;
                 let rcv_cap = max_rcvbuf + slack;

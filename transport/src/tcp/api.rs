@@ -20,7 +20,12 @@ impl Transport {
             nodelay: false,
             keepalive: false,
             rcvbuf: self.tcp.cfg.rcvbuf,
-            rcvbuf_max: self.tcp.cfg.rcvbuf_max.max(self.tcp.cfg.rcvbuf),
+            rcvbuf_max: self
+                .tcp
+                .cfg
+                .rcvbuf_max
+                .max(self.tcp.cfg.rcvbuf)
+                .min(super::conn::MAX_RCVBUF),
             sndbuf: self.tcp.cfg.sndbuf,
             user_timeout: self.tcp.cfg.user_timeout,
             congestion: self.tcp.cfg.congestion,
@@ -79,11 +84,17 @@ impl Transport {
         f(&mut s.opts);
         let opts = s.opts;
         if let Role::Conn(t) = &mut s.role {
-            // The receive buffer (and so the window scale) is fixed once connected; a lower
-            // maximum stops autotuning at the buffer it has reached (it never shrinks).
+            // The receive buffer (and so the window scale) is fixed once connected. A socket
+            // whose buffer is fixed (SO_RCVBUF sets the maximum to the size, as Linux locks
+            // it) stops autotuning at the buffer reached, which never shrinks.
+            let rcvbuf_max = if opts.rcvbuf_max <= opts.rcvbuf {
+                t.rcv_buf()
+            } else {
+                t.opts.rcvbuf_max
+            };
             t.opts = ConnOpts {
                 rcvbuf: t.opts.rcvbuf,
-                rcvbuf_max: opts.rcvbuf_max.min(t.opts.rcvbuf_max).max(t.rcv_buf()),
+                rcvbuf_max,
                 ..opts
             };
             t.rearm_keepalive(&tcp.cfg);

@@ -309,7 +309,7 @@ impl Tcb {
         // The receive ring bounds what is kept: SO_RCVBUF plus one unit of the window scale
         // from the first unread byte. `header` never announces an edge beyond it (it
         // rounds the window down there, RFC 7323 2.4), so this cuts only segments beyond
-        // the window, or beyond a buffer that SO_RCVBUF shrank since.
+        // the window (the buffer never shrinks).
         let unit = (1usize << self.rcv_wscale) - 1;
         let limit = (self.rcv_buf + unit).saturating_sub(self.rx.readable());
         let room = room.min(limit.saturating_sub(seq.since(self.rcv_nxt)));

@@ -141,6 +141,8 @@ pub struct ConnInfo {
 /// Largest window we can announce without scaling, and the scale limit (RFC 7323 2.3).
 const MAX_WINDOW: usize = 65_535;
 const MAX_WSCALE: u8 = 14;
+/// The largest receive buffer a window can announce (RFC 7323's largest shift, 14).
+pub(crate) const MAX_RCVBUF: usize = MAX_WINDOW << MAX_WSCALE;
 /// The smallest MSS we honour from a peer: smaller values only waste packets.
 const MIN_MSS: usize = 64;
 /// The default MSS when the peer sends none (RFC 9293 3.7.1).

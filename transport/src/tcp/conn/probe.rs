@@ -25,7 +25,9 @@ pub struct TcbProbe {
     pub sndq: usize,
     pub sndbuf: usize,
     pub rcvq: usize,
+    /// The receive buffer now (autotuning grows it) and the most it may grow to.
     pub rcvbuf: usize,
+    pub rcvbuf_max: usize,
     /// Disjoint out-of-order ranges.
     pub ooo_ranges: usize,
     pub ooo_bytes: usize,
@@ -55,6 +57,7 @@ impl Tcb {
             sndbuf: self.opts.sndbuf,
             rcvq: self.rx.readable(),
             rcvbuf: self.rcv_buf,
+            rcvbuf_max: self.opts.rcvbuf_max,
             ooo_ranges: self.rx.ooo_ranges(),
             ooo_bytes: self.rx.ooo_bytes(),
             ooo_bytes_counted: self.rx.ooo_bytes_counted(),

@@ -55,7 +55,10 @@ impl Tcb {
     /// behind never makes it grow. It never shrinks (the window's edge never moves left).
     /// Memory follows what is unread, not the buffer's size: the ring grows as bytes wait.
     fn autotune_rcvbuf(&mut self) {
-        if self.rcv_buf >= self.opts.rcvbuf_max {
+        // Nor beyond what the window can announce: a peer without window scaling (and
+        // every SYN-cookie connection) sees 64 KB at most, and a larger buffer would only
+        // let it fill more once the reader stops.
+        if self.rcv_buf >= self.opts.rcvbuf_max || self.rcv_buf >= MAX_WINDOW << self.rcv_wscale {
             return;
         }
         let unread = self.rx.readable();
@@ -147,6 +150,26 @@ mod tests {
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         let w = usize::from(c.take().last().expect("a window update").r.window);
         assert!(w << c.tcb.rcv_wscale <= 64 * KB);
+    }
+
+    #[test]
+    fn without_window_scaling_the_buffer_stays_what_the_window_can_announce() {
+        // The peer offered no window scale (as on every SYN-cookie connection): 64 KB is
+        // all the window can say, so a larger buffer would only hold more once the reader
+        // stops.
+        let mut c = Conn::established_scaled(
+            ConnOpts {
+                rcvbuf: 64 * KB,
+                rcvbuf_max: 256 * KB,
+                ..opts()
+            },
+            None,
+        );
+        assert_eq!(c.tcb.rcv_wscale, 0);
+        for _ in 0..8 {
+            fill_the_window(&mut c, true);
+        }
+        assert_eq!(c.tcb.rcv_buf, 64 * KB);
     }
 
     #[test]
