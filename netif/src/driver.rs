@@ -27,7 +27,7 @@
 
 use crate::device::bump;
 use crate::ethernet::{self, ethertype};
-use crate::mailbox::{Mailbox, Taken};
+use crate::mailbox::Mailbox;
 use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo, DeviceStats};
 use crossbeam_channel::{Sender, TrySendError};
@@ -279,10 +279,10 @@ impl Driver {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         match tx.push(TxJob::Frame(frame, meta)) {
             Ok(()) => (true, None),
-            Err(refused) => {
+            Err(job) => {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 bump(&self.stats.tx_dropped_queue_full, 1);
-                match refused.into_inner() {
+                match job {
                     TxJob::Frame(frame, _) => (false, Some(frame)),
                     TxJob::Flush => (false, None),
                 }
@@ -615,7 +615,7 @@ fn tx_loop(
     let mut jobs = VecDeque::with_capacity(TX_BATCH);
     loop {
         // No timeout: the thread sleeps until a job or the close (`Driver::signal_stop`).
-        if queue.take(&mut jobs, TX_BATCH, None) == Taken::Closed {
+        if !queue.take(&mut jobs, TX_BATCH) {
             // Closed (so a hand-off from now on writes its frames itself) and empty.
             flush_outbox(outbox, device, max_frame, stats);
             return;

@@ -13,35 +13,6 @@
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
-
-/// Why a push was refused; the item comes back to the caller.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Refused<T> {
-    /// The queue holds its bound.
-    Full(T),
-    /// The receiving side is gone or ending.
-    Closed(T),
-}
-
-impl<T> Refused<T> {
-    pub(crate) fn into_inner(self) -> T {
-        match self {
-            Refused::Full(t) | Refused::Closed(t) => t,
-        }
-    }
-}
-
-/// What a wait for items found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Taken {
-    /// This many items were moved.
-    Items(usize),
-    /// Nothing came before the timeout.
-    TimedOut,
-    /// Closed and empty: nothing more will come.
-    Closed,
-}
 
 pub(crate) struct Mailbox<T> {
     state: Mutex<State<T>>,
@@ -68,13 +39,10 @@ impl<T> Mailbox<T> {
     }
 
     /// Queue `item` behind the others, or give it back when the queue is full or closed.
-    pub(crate) fn push(&self, item: T) -> Result<(), Refused<T>> {
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
         let mut st = self.state.lock();
-        if st.closed {
-            return Err(Refused::Closed(item));
-        }
-        if st.items.len() >= self.cap {
-            return Err(Refused::Full(item));
+        if st.closed || st.items.len() >= self.cap {
+            return Err(item);
         }
         st.items.push_back(item);
         drop(st);
@@ -82,39 +50,20 @@ impl<T> Mailbox<T> {
         Ok(())
     }
 
-    /// Wait until items are queued (for at most `timeout`; `None`: as long as it takes),
-    /// then move up to `max` of them, oldest first, to the back of `into`. Items queued
-    /// before the close are still taken; `Taken::Closed` comes only once they are gone.
-    pub(crate) fn take(
-        &self,
-        into: &mut VecDeque<T>,
-        max: usize,
-        timeout: Option<Duration>,
-    ) -> Taken {
-        let deadline = timeout.map(|t| Instant::now().checked_add(t));
+    /// Wait until items are queued, then move up to `max` of them, oldest first, to the
+    /// back of `into`. False once the queue is closed and empty: items queued before the
+    /// close are still taken first.
+    pub(crate) fn take(&self, into: &mut VecDeque<T>, max: usize) -> bool {
         let mut st = self.state.lock();
         while st.items.is_empty() {
             if st.closed {
-                return Taken::Closed;
+                return false;
             }
-            match deadline {
-                None | Some(None) => self.ready.wait(&mut st),
-                // A look without waiting (an rx thread filling its batch) parks nothing.
-                Some(Some(_)) if timeout == Some(Duration::ZERO) => return Taken::TimedOut,
-                Some(Some(at)) => {
-                    if self.ready.wait_until(&mut st, at).timed_out() && st.items.is_empty() {
-                        return if st.closed {
-                            Taken::Closed
-                        } else {
-                            Taken::TimedOut
-                        };
-                    }
-                }
-            }
+            self.ready.wait(&mut st);
         }
         let n = st.items.len().min(max.max(1));
         into.extend(st.items.drain(..n));
-        Taken::Items(n)
+        true
     }
 
     /// Refuse new items and wake every waiting thread.
@@ -128,27 +77,22 @@ impl<T> Mailbox<T> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn bounded_in_order_and_refusals_give_the_item_back() {
         let m = Mailbox::new(2);
         assert_eq!(m.push(1), Ok(()));
         assert_eq!(m.push(2), Ok(()));
-        assert_eq!(m.push(3), Err(Refused::Full(3)));
+        assert_eq!(m.push(3), Err(3), "full");
         let mut got = VecDeque::new();
-        assert_eq!(m.take(&mut got, 1, None), Taken::Items(1));
+        assert!(m.take(&mut got, 1));
         assert_eq!(m.push(4), Ok(()));
-        assert_eq!(m.take(&mut got, 64, Some(Duration::ZERO)), Taken::Items(2));
+        assert!(m.take(&mut got, 64));
         assert_eq!(got, [1, 2, 4]);
-        assert_eq!(
-            m.take(&mut got, 64, Some(Duration::from_millis(5))),
-            Taken::TimedOut
-        );
-        assert_eq!(m.take(&mut got, 64, Some(Duration::ZERO)), Taken::TimedOut);
         m.close();
-        assert_eq!(m.push(5).map_err(Refused::into_inner), Err(5));
-        assert_eq!(m.push(6), Err(Refused::Closed(6)));
-        assert_eq!(m.take(&mut got, 64, None), Taken::Closed);
+        assert_eq!(m.push(5), Err(5), "closed");
+        assert!(!m.take(&mut got, 64));
     }
 
     #[test]
@@ -159,13 +103,10 @@ mod tests {
             let m = m.clone();
             std::thread::spawn(move || {
                 let mut got = VecDeque::new();
-                loop {
-                    match m.take(&mut got, 64, None) {
-                        Taken::Items(_) => got.drain(..).for_each(|i| tx.send(i).unwrap()),
-                        Taken::TimedOut => unreachable!("no timeout was given"),
-                        Taken::Closed => return tx.send(0).unwrap(),
-                    }
+                while m.take(&mut got, 64) {
+                    got.drain(..).for_each(|i| tx.send(i).unwrap());
                 }
+                tx.send(0).unwrap();
             })
         };
         std::thread::sleep(Duration::from_millis(20));
