@@ -571,6 +571,12 @@ fn deliveries_and_shutdown_wake_the_socket() {
     assert_eq!(t.take_wakeups().collect::<Vec<_>>(), [s]);
     assert_eq!(t.readiness(s), Some((true, true, false)));
     assert_eq!(t.readiness(quiet), Some((false, true, false)));
+    // A run of deliveries to one socket names it once; another socket in between, again.
+    for to in [4001, 4001, 4001, 4002, 4001] {
+        deliver(&mut t, &mut tx, sa(PEER, 1), sa(US, to), b"b");
+    }
+    assert_eq!(t.take_wakeups().collect::<Vec<_>>(), [s, quiet, s]);
+    let _ = (drain(&mut t, s), drain(&mut t, quiet));
 
     // Shut down for reading: readable (a reader sees the end), new data is dropped.
     t.shutdown(quiet, true, false).expect("shutdown");
