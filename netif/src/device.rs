@@ -106,6 +106,18 @@ pub trait Device: Send + Sync {
     fn io_path(&self) -> &'static str {
         "memory"
     }
+
+    /// Whether [`Device::interrupt_recv`] works: a reader may then wait without a timeout
+    /// (`Duration::MAX`) and still be stopped. A device that says no is read in slices of
+    /// a timeout, its reader looking at a stop flag between them.
+    fn recv_interruptible(&self) -> bool {
+        false
+    }
+
+    /// Stop reading: a `recv` waiting in another thread returns `Ok(None)` at once, and
+    /// from now on `recv` never waits (it returns a frame that is ready, or `Ok(None)`).
+    /// For a driver's stop; nothing where `recv_interruptible` says no.
+    fn interrupt_recv(&self) {}
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -138,6 +150,12 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn io_path(&self) -> &'static str {
         (**self).io_path()
     }
+    fn recv_interruptible(&self) -> bool {
+        (**self).recv_interruptible()
+    }
+    fn interrupt_recv(&self) {
+        (**self).interrupt_recv()
+    }
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -169,6 +187,12 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     }
     fn io_path(&self) -> &'static str {
         (**self).io_path()
+    }
+    fn recv_interruptible(&self) -> bool {
+        (**self).recv_interruptible()
+    }
+    fn interrupt_recv(&self) {
+        (**self).interrupt_recv()
     }
 }
 

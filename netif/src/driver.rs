@@ -41,7 +41,10 @@ use std::time::Duration;
 /// The largest Ethernet frame carrying one IPv4 datagram.
 const MAX_FRAME: usize = 65_535 + crate::ethernet::HEADER_LEN;
 
-/// How often a blocked rx thread looks at the stop flag (the tx thread is woken to stop).
+/// How often a blocked rx thread looks at the stop flag, on a device whose reads cannot be
+/// interrupted (`Device::recv_interruptible`); on the others (TAPs, in-memory links) it
+/// waits for a frame without a timeout and the driver's stop interrupts it, so an idle
+/// driver's threads do not wake at all. (The tx thread is woken to stop.)
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Frames read per wake-up at most. Plain-frame receive fills every batch: 128 rather than
@@ -367,6 +370,7 @@ impl Driver {
     /// Ask both threads to stop, without waiting (stop many drivers at once, then join).
     pub fn signal_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.device.interrupt_recv();
         if let Some(tx) = &self.tx {
             tx.close();
         }
@@ -410,11 +414,16 @@ fn rx_loop(
     // The last batch was full and the sink may be holding something back: look for a frame
     // without waiting first, and tell the sink before waiting.
     let mut held = false;
+    let idle_wait = if device.recv_interruptible() {
+        Duration::MAX
+    } else {
+        POLL_INTERVAL
+    };
     while !stop.load(Ordering::Relaxed) {
         kept.clear();
         let mut slot = 0;
         let mut off = 0;
-        let mut timeout = if held { Duration::ZERO } else { POLL_INTERVAL };
+        let mut timeout = if held { Duration::ZERO } else { idle_wait };
         while slot < RX_BATCH && off + cap <= arena.len() {
             let buf = &mut arena[off..off + cap];
             let (n, meta) = match device.recv_meta(buf, timeout) {
@@ -424,7 +433,7 @@ fn rx_loop(
                     // before this thread waits.
                     held = false;
                     sink.idle();
-                    timeout = POLL_INTERVAL;
+                    timeout = idle_wait;
                     continue;
                 }
                 Ok(None) => break,
@@ -814,6 +823,53 @@ mod tests {
         assert_eq!(
             *sink.0.lock().unwrap(),
             [format!("{RX_BATCH} more=true"), "idle".into()]
+        );
+    }
+
+    /// Voluntary context switches of this process's thread named `name` (Linux).
+    fn voluntary_switches(name: &str) -> Option<u64> {
+        for t in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = t.ok()?.path();
+            if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != name {
+                continue;
+            }
+            let status = std::fs::read_to_string(dir.join("status")).ok()?;
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches"))?;
+            return line.split_whitespace().nth(1)?.parse().ok();
+        }
+        None
+    }
+
+    #[test]
+    fn an_idle_driver_sleeps_until_a_frame_comes_or_it_stops() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("idle7", MacAddr::ZERO), 1500, 8);
+        let (to_stack, from_dev) = bounded(16);
+        let mut d =
+            Driver::spawn(0, Arc::new(b), Arc::new(to_stack), DriverConfig::default()).unwrap();
+        a.send(&frame(ethertype::IPV4, 60)).unwrap();
+        assert!(from_dev.recv_timeout(Duration::from_secs(2)).is_ok());
+        std::thread::sleep(Duration::from_millis(50));
+        let before = voluntary_switches("idle7-rx").expect("the rx thread");
+        // A reader polling its stop flag every 50 ms would wake about 8 times here.
+        std::thread::sleep(Duration::from_millis(400));
+        let woke = voluntary_switches("idle7-rx").expect("the rx thread") - before;
+        assert!(woke <= 1, "the idle rx thread woke {woke} times");
+        // It still takes frames, and stops when asked, at once.
+        a.send(&frame(ethertype::ARP, 42)).unwrap();
+        assert!(from_dev.recv_timeout(Duration::from_secs(2)).is_ok());
+        let t = std::time::Instant::now();
+        d.shutdown();
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "stopping took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(
+            voluntary_switches("idle7-rx"),
+            None,
+            "the rx thread has ended"
         );
     }
 

@@ -1,7 +1,8 @@
 //! Devices that live in memory: loopback and a pair of linked endpoints.
 
 use crate::{Device, DeviceInfo, MacAddr};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
+use parking_lot::Mutex;
 use std::io;
 use std::time::Duration;
 
@@ -13,6 +14,24 @@ pub struct MemoryLink {
     info: DeviceInfo,
     tx: Sender<Vec<u8>>,
     rx: Receiver<Vec<u8>>,
+    stop: Stop,
+}
+
+/// What `interrupt_recv` drops: a waiting `recv` also waits on `rx`, which is ready (at
+/// once, and from then on) once its sender is gone.
+struct Stop {
+    tx: Mutex<Option<Sender<()>>>,
+    rx: Receiver<()>,
+}
+
+impl Stop {
+    fn new() -> Stop {
+        let (tx, rx) = bounded(0);
+        Stop {
+            tx: Mutex::new(Some(tx)),
+            rx,
+        }
+    }
 }
 
 impl MemoryLink {
@@ -37,11 +56,13 @@ impl MemoryLink {
                 info: info(a),
                 tx: tx_ab,
                 rx: rx_ba,
+                stop: Stop::new(),
             },
             MemoryLink {
                 info: info(b),
                 tx: tx_ba,
                 rx: rx_ab,
+                stop: Stop::new(),
             },
         )
     }
@@ -59,6 +80,7 @@ impl MemoryLink {
             },
             tx,
             rx,
+            stop: Stop::new(),
         }
     }
 }
@@ -69,7 +91,18 @@ impl Device for MemoryLink {
     }
 
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        match self.rx.recv_timeout(timeout) {
+        let ready = self.rx.try_recv();
+        let got = if timeout.is_zero() || !matches!(ready, Err(TryRecvError::Empty)) {
+            ready.map_err(|e| e == TryRecvError::Disconnected)
+        } else {
+            // Crossbeam waits without end for a timeout too large to add to the clock.
+            crossbeam_channel::select! {
+                recv(self.rx) -> r => r.map_err(|_| true),
+                recv(self.stop.rx) -> _ => return Ok(None),
+                default(timeout) => return Ok(None),
+            }
+        };
+        match got {
             Ok(frame) => {
                 let dst = buf.get_mut(..frame.len()).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, "frame larger than buffer")
@@ -77,10 +110,10 @@ impl Device for MemoryLink {
                 dst.copy_from_slice(&frame);
                 Ok(Some(frame.len()))
             }
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => {
-                // The peer is gone: behave like a link with no traffic.
-                std::thread::sleep(timeout);
+            Err(false) => Ok(None),
+            Err(true) => {
+                // The peer is gone: behave like a link with no traffic (still stoppable).
+                let _ = self.stop.rx.recv_timeout(timeout);
                 Ok(None)
             }
         }
@@ -96,6 +129,14 @@ impl Device for MemoryLink {
             // A link whose far end is gone loses frames, as a cable to nowhere does.
             Err(TrySendError::Disconnected(_)) => Ok(()),
         }
+    }
+
+    fn recv_interruptible(&self) -> bool {
+        true
+    }
+
+    fn interrupt_recv(&self) {
+        self.stop.tx.lock().take();
     }
 }
 
@@ -140,5 +181,50 @@ mod tests {
         lo.send(&[0u8; 100]).unwrap();
         let mut buf = [0u8; 10];
         assert!(lo.recv(&mut buf, Duration::from_millis(10)).is_err());
+    }
+
+    #[test]
+    fn a_reader_waiting_without_a_timeout_is_interrupted_and_never_waits_again() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4);
+        assert!(b.recv_interruptible());
+        let b = std::sync::Arc::new(b);
+        let reader = {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                // A frame first, then a wait with no end until the interrupt.
+                let first = b.recv(&mut buf, Duration::MAX).unwrap();
+                (first, b.recv(&mut buf, Duration::MAX).unwrap())
+            })
+        };
+        a.send(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !reader.is_finished(),
+            "the reader returned without a frame or interrupt"
+        );
+        b.interrupt_recv();
+        assert_eq!(reader.join().unwrap(), (Some(1), None));
+        // From now on no wait: a ready frame is still read, then nothing, at once.
+        a.send(b"yz").unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(b.recv(&mut buf, Duration::MAX).unwrap(), Some(2));
+        let t = std::time::Instant::now();
+        assert_eq!(b.recv(&mut buf, Duration::MAX).unwrap(), None);
+        // Nor when the peer is gone.
+        drop(a);
+        assert_eq!(b.recv(&mut buf, Duration::MAX).unwrap(), None);
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_link_whose_peer_is_gone_waits_out_the_timeout() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4);
+        drop(a);
+        let mut buf = [0u8; 64];
+        let t = std::time::Instant::now();
+        assert_eq!(b.recv(&mut buf, Duration::from_millis(30)).unwrap(), None);
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        assert_eq!(b.recv(&mut buf, Duration::ZERO).unwrap(), None);
     }
 }

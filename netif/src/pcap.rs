@@ -255,6 +255,14 @@ impl<D: Device> Device for PcapWriter<D> {
         self.inner.info()
     }
 
+    fn recv_interruptible(&self) -> bool {
+        self.inner.recv_interruptible()
+    }
+
+    fn interrupt_recv(&self) {
+        self.inner.interrupt_recv()
+    }
+
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
         let got = self.inner.recv(buf, timeout)?;
         if let Some(n) = got {

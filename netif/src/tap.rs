@@ -23,7 +23,7 @@ use crate::{Device, DeviceInfo, MacAddr, Offload};
 use parking_lot::Mutex;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 use tun::AbstractDevice;
 
@@ -84,6 +84,10 @@ pub struct TapDevice {
     rx_ring: Option<Mutex<RxRing>>,
     tx_ring: Option<Mutex<TxRing>>,
     uring_refused: Option<String>,
+    /// An eventfd a waiting reader polls with the tap, written once by `interrupt_recv`:
+    /// the rx thread then waits for frames without a timeout (no wake-ups while idle).
+    /// `None` if the kernel refused one: the reader waits in slices, as before.
+    stop: Option<OwnedFd>,
 }
 
 /// `TUNSETOFFLOAD` on an open tap: which offloads the reader handles.
@@ -294,6 +298,7 @@ impl TapDevice {
             rx_ring,
             tx_ring,
             uring_refused,
+            stop: new_eventfd(),
             dev,
             info: DeviceInfo {
                 name: cfg.name.clone(),
@@ -358,7 +363,8 @@ impl TapDevice {
         if let Some(n) = self.read_once(hdr, buf)? {
             return Ok(Some(n));
         }
-        if timeout.is_zero() || !wait_readable(self.dev.as_raw_fd(), timeout)? {
+        let stop = self.stop.as_ref().map(|f| f.as_raw_fd());
+        if timeout.is_zero() || !wait_readable(self.dev.as_raw_fd(), stop, timeout)? {
             return Ok(None);
         }
         // Another reader may have taken the frame between poll and read: then None.
@@ -404,19 +410,42 @@ fn read_two(fd: std::os::fd::RawFd, hdr: &mut [u8], buf: &mut [u8]) -> io::Resul
     }
 }
 
-/// Wait until `fd` is readable or `timeout` passes; true when readable.
+/// A non-blocking eventfd, or `None` if the kernel refuses one.
 #[allow(unsafe_code)]
-fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) -> io::Result<bool> {
-    let mut p = libc::pollfd {
+fn new_eventfd() -> Option<OwnedFd> {
+    // SAFETY: eventfd takes no pointers.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a new descriptor that nothing else owns: `OwnedFd` closes it once.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Wait until `fd` is readable, `stop` (an eventfd) has been written, or `timeout` passes
+/// (`Duration::MAX`: no timeout); true when `fd` is readable.
+#[allow(unsafe_code)]
+fn wait_readable(
+    fd: std::os::fd::RawFd,
+    stop: Option<std::os::fd::RawFd>,
+    timeout: Duration,
+) -> io::Result<bool> {
+    let poll = |fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     };
-    let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-    // SAFETY: one pollfd, owned by this frame and passed with count 1; `fd` is open.
-    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    let mut p = [poll(fd), poll(stop.unwrap_or(-1))];
+    let count: libc::nfds_t = if stop.is_some() { 2 } else { 1 };
+    let ms = if timeout == Duration::MAX {
+        -1
+    } else {
+        libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX)
+    };
+    // SAFETY: `count` pollfds of the array, owned by this frame; both descriptors are open.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), count, ms) };
     match r {
-        n if n > 0 => Ok(true),
+        n if n > 0 => Ok(p[0].revents != 0),
         0 => Ok(false),
         _ => {
             let e = io::Error::last_os_error();
@@ -432,6 +461,22 @@ fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) -> io::Result<bool> 
 impl Device for TapDevice {
     fn info(&self) -> DeviceInfo {
         self.info.clone()
+    }
+
+    fn recv_interruptible(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    #[allow(unsafe_code)]
+    fn interrupt_recv(&self) {
+        if let Some(fd) = &self.stop {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: an 8-byte buffer owned by this frame, as eventfd's write takes; the
+            // descriptor is open while `self` lives. It never blocks (non-blocking, and the
+            // counter cannot overflow from one write per stop); its result does not matter:
+            // the reader polls for the counter being non-zero.
+            let _ = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+        }
     }
 
     /// A plain frame: a partial checksum the kernel left is completed here, so whoever reads

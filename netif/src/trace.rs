@@ -424,6 +424,14 @@ impl<D: Device> Device for Tracer<D> {
         self.inner.info()
     }
 
+    fn recv_interruptible(&self) -> bool {
+        self.inner.recv_interruptible()
+    }
+
+    fn interrupt_recv(&self) {
+        self.inner.interrupt_recv()
+    }
+
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
         let got = self.inner.recv(buf, timeout)?;
         if let Some(frame) = got.and_then(|n| buf.get(..n)) {

@@ -555,3 +555,53 @@ fn shutdown_under_traffic_does_not_hang() {
         );
     }
 }
+
+/// Voluntary context switches of each of `pid`'s threads, by name.
+fn thread_switches(pid: u32) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let n = status
+            .lines()
+            .find(|l| l.starts_with("voluntary_ctxt_switches"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+        if let Some(n) = n {
+            out.push((comm.trim().to_string(), n));
+        }
+    }
+    out
+}
+
+#[test]
+fn an_idle_stacks_device_threads_sleep_and_wake_for_a_ping() {
+    let (ns, mut t) = top2("idle", &[]);
+    let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.0.0.1");
+    assert!(ok, "kernel ping failed:\n{out}");
+    std::thread::sleep(Duration::from_millis(200));
+    let before = thread_switches(t.pid());
+    // Threads that looked at a stop flag every 50 ms would each wake about 20 times here.
+    std::thread::sleep(Duration::from_secs(1));
+    let after = thread_switches(t.pid());
+    for name in ["tap0-rx", "tap0-tx", "lo-rx", "lo-tx"] {
+        let get = |v: &[(String, u64)]| v.iter().find(|(n, _)| n == name).map(|(_, c)| *c);
+        let (Some(b), Some(a)) = (get(&before), get(&after)) else {
+            panic!("no thread {name} in tapip: {after:?}");
+        };
+        // Allow for a frame the kernel sends on its own (an ARP probe).
+        assert!(a - b <= 3, "{name} woke {} times in an idle second", a - b);
+    }
+    let (ok, out) = ns.sh_text("ping -c 2 -i 0.2 -W 2 10.0.0.1");
+    assert!(ok, "kernel ping after the idle second failed:\n{out}");
+    assert_ping_ok(&out, 2);
+    t.cmd("quit");
+    assert_eq!(
+        t.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        t.output()
+    );
+}
