@@ -102,6 +102,17 @@ fn install_signal_handlers(
     if !interactive {
         flag::register(SIGINT, exiting.clone())?;
     }
+    // Registered after the flags, so it runs after them: the bell wakes the shell where it
+    // waits (for a line, in `wait` or `sleep`), and it finds the flags set.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let sig = sig.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                sig.ring();
+            }
+        })?;
     Ok(())
 }
 
@@ -252,7 +263,7 @@ fn next_line(
         }
         select! {
             recv(rx) -> l => return l.ok(),
-            default(Duration::from_millis(50)) => {}
+            recv(ctx.sig.bell()) -> _ => {}
         }
     }
 }
@@ -412,6 +423,20 @@ mod tests {
         ctx.sig.terminate.store(true, Ordering::SeqCst);
         tx.send(Some("ifconfig".into())).unwrap();
         assert_eq!(next_line(&ctx, &rx, true), None);
+        // Waiting for a line with none coming: a signal rung from elsewhere ends the wait.
+        ctx.sig.terminate.store(false, Ordering::SeqCst);
+        let _ = rx.try_recv();
+        let sig = ctx.sig.clone();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            sig.terminate.store(true, Ordering::SeqCst);
+            sig.ring();
+        });
+        let ctx = crate::cmd::tests::within(move || {
+            assert_eq!(next_line(&ctx, &rx, true), None);
+            ctx
+        });
+        h.join().unwrap();
         crate::cmd::testing::finish(ctx);
     }
 

@@ -577,7 +577,7 @@ fn thread_switches(pid: u32) -> Vec<(String, u64)> {
 }
 
 #[test]
-fn an_idle_stacks_device_threads_sleep_and_wake_for_a_ping() {
+fn an_idle_stacks_shell_and_device_threads_sleep_and_wake_for_a_ping() {
     let (ns, mut t) = top2("idle", &[]);
     let (ok, out) = ns.sh_text("ping -c 1 -W 2 10.0.0.1");
     assert!(ok, "kernel ping failed:\n{out}");
@@ -586,7 +586,8 @@ fn an_idle_stacks_device_threads_sleep_and_wake_for_a_ping() {
     // Threads that looked at a stop flag every 50 ms would each wake about 20 times here.
     std::thread::sleep(Duration::from_secs(1));
     let after = thread_switches(t.pid());
-    for name in ["tap0-rx", "tap0-tx", "lo-rx", "lo-tx"] {
+    // The shell waiting for its next line, its signal thread, and the devices' threads.
+    for name in ["tapip", "signals", "tap0-rx", "tap0-tx", "lo-rx", "lo-tx"] {
         let get = |v: &[(String, u64)]| v.iter().find(|(n, _)| n == name).map(|(_, c)| *c);
         let (Some(b), Some(a)) = (get(&before), get(&after)) else {
             panic!("no thread {name} in tapip: {after:?}");

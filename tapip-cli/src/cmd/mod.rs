@@ -16,6 +16,7 @@ mod stat;
 pub mod syntax;
 mod tcp;
 
+use crossbeam_channel::{bounded, Receiver, Sender};
 use netif::pcap::PcapHandle;
 use netif::trace::Trace;
 use socket_api::Stack;
@@ -24,11 +25,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use syntax::{Command, Parsed, PcapAction};
 
-/// Signal flags set by the handlers for SIGINT and SIGTERM.
-#[derive(Clone, Default)]
+/// Signal flags set by the handlers for SIGINT and SIGTERM, and a bell rung after each (by
+/// the program's signal thread, or by [`Signals::raise_interrupt`]) so that the shell can
+/// wait for a line or a time without waking to look at the flags.
+#[derive(Clone)]
 pub struct Signals {
     pub interrupt: Arc<AtomicBool>,
     pub terminate: Arc<AtomicBool>,
+    bell: (Sender<()>, Receiver<()>),
+}
+
+impl Default for Signals {
+    fn default() -> Signals {
+        Signals {
+            interrupt: Arc::default(),
+            terminate: Arc::default(),
+            // One ring waiting is enough: a waiter looks at the flags after each.
+            bell: bounded(1),
+        }
+    }
 }
 
 impl Signals {
@@ -37,18 +52,45 @@ impl Signals {
         self.interrupt.load(Ordering::SeqCst) || self.terminate.load(Ordering::SeqCst)
     }
 
-    /// Sleep for `d` unless a signal comes first; false if interrupted.
+    /// Wake whoever waits in [`Signals::sleep`] or on [`Signals::bell`]: a flag changed.
+    pub fn ring(&self) {
+        let _ = self.bell.0.try_send(());
+    }
+
+    /// Stop the running command as Ctrl-C would.
+    pub fn raise_interrupt(&self) {
+        self.interrupt.store(true, Ordering::SeqCst);
+        self.ring();
+    }
+
+    /// What a waiter selects on beside its own channel: ready after a ring. A waiter that
+    /// takes a ring and finds a flag set rings again for the next.
+    pub fn bell(&self) -> &Receiver<()> {
+        &self.bell.1
+    }
+
+    /// Sleep for `d` (`Duration::MAX`: until a signal) unless a signal comes first; false
+    /// if interrupted.
     pub fn sleep(&self, d: Duration) -> bool {
-        let end = std::time::Instant::now() + d;
+        let end = std::time::Instant::now().checked_add(d);
         loop {
             if self.stop_requested() {
+                // Pass the ring on: another waiter may be asleep.
+                self.ring();
                 return false;
             }
-            let now = std::time::Instant::now();
-            if now >= end {
-                return true;
-            }
-            std::thread::sleep((end - now).min(Duration::from_millis(20)));
+            let wait = match end {
+                Some(end) => {
+                    let now = std::time::Instant::now();
+                    if now >= end {
+                        return true;
+                    }
+                    end - now
+                }
+                None => Duration::MAX,
+            };
+            // A timeout too large to add to the clock waits without end.
+            let _ = self.bell.1.recv_timeout(wait);
         }
     }
 }
@@ -111,9 +153,7 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
             ctx.sig.sleep(secs);
         }
         Command::Wait => {
-            while !ctx.sig.stop_requested() {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            ctx.sig.sleep(Duration::MAX);
             return Ok(Flow::Exit);
         }
     }
@@ -198,5 +238,60 @@ pub mod testing {
     pub fn finish(ctx: Ctx) {
         ctx.jobs.stop_all();
         ctx.stack.shutdown();
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// `f`'s result, run on a thread of its own: a test fails, and does not hang, if `f`
+    /// waits for ever.
+    pub(crate) fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("still waiting after 10 s")
+    }
+
+    #[test]
+    fn sleep_lasts_its_time_unless_a_signal_comes_and_a_bare_ring_does_not_end_it() {
+        let sig = Signals::default();
+        // A ring with no flag set (a spent Ctrl-C) wakes the sleeper, which sleeps on.
+        sig.ring();
+        let t = Instant::now();
+        assert!(sig.sleep(Duration::from_millis(80)));
+        assert!(t.elapsed() >= Duration::from_millis(80));
+        // Without end until a signal: raised from another thread, it ends at once.
+        let other = sig.clone();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            other.raise_interrupt();
+        });
+        let sleeper = sig.clone();
+        assert!(!within(move || sleeper.sleep(Duration::MAX)));
+        h.join().unwrap();
+        // A flag already set: no sleep at all.
+        assert!(!sig.sleep(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn wait_ends_when_a_signal_comes() {
+        let ctx = testing::ctx();
+        let sig = ctx.sig.clone();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            sig.terminate.store(true, Ordering::SeqCst);
+            sig.ring();
+        });
+        let ctx = within(move || {
+            assert_eq!(testing::run_line(&ctx, "wait"), Ok(Flow::Exit));
+            ctx
+        });
+        h.join().unwrap();
+        testing::finish(ctx);
     }
 }

@@ -336,7 +336,7 @@ impl Sender<'_> {
                 // Ctrl-C at a terminal while reading a line: the line editor took it, so
                 // no SIGINT came; stop as if it had.
                 Ok(InputLine::Interrupted) => {
-                    self.ctx.sig.interrupt.store(true, Ordering::SeqCst);
+                    self.ctx.sig.raise_interrupt();
                     break;
                 }
                 Err(RecvTimeoutError::Timeout) => {}

@@ -341,7 +341,7 @@ impl Sender<'_> {
                 // Ctrl-C at a terminal while reading a line: the line editor took it, so
                 // no SIGINT came; stop as if it had.
                 Ok(InputLine::Interrupted) => {
-                    self.ctx.sig.interrupt.store(true, Ordering::SeqCst);
+                    self.ctx.sig.raise_interrupt();
                     break;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -518,7 +518,7 @@ mod tests {
             let sig = ctx.sig.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(300));
-                sig.interrupt.store(true, Ordering::SeqCst);
+                sig.raise_interrupt();
             })
         };
         // Blocked in accept.
