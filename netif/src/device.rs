@@ -107,16 +107,17 @@ pub trait Device: Send + Sync {
         "memory"
     }
 
-    /// Whether [`Device::interrupt_recv`] works: a reader may then wait without a timeout
-    /// (`Duration::MAX`) and still be stopped. A device that says no is read in slices of
-    /// a timeout, its reader looking at a stop flag between them.
-    fn recv_interruptible(&self) -> bool {
+    /// Called by a reader before it waits for frames without a timeout (`Duration::MAX`):
+    /// clears an earlier [`Device::interrupt_recv`] and says whether `interrupt_recv` works
+    /// here. A device that says no is read in slices of a timeout, its reader looking at a
+    /// stop flag between them.
+    fn arm_recv_interrupt(&self) -> bool {
         false
     }
 
     /// Stop reading: a `recv` waiting in another thread returns `Ok(None)` at once, and
-    /// from now on `recv` never waits (it returns a frame that is ready, or `Ok(None)`).
-    /// For a driver's stop; nothing where `recv_interruptible` says no.
+    /// until the next `arm_recv_interrupt` `recv` never waits (it returns a frame that is
+    /// ready, or `Ok(None)`). For a driver's stop; nothing where `arm_recv_interrupt` says no.
     fn interrupt_recv(&self) {}
 }
 
@@ -150,8 +151,8 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn io_path(&self) -> &'static str {
         (**self).io_path()
     }
-    fn recv_interruptible(&self) -> bool {
-        (**self).recv_interruptible()
+    fn arm_recv_interrupt(&self) -> bool {
+        (**self).arm_recv_interrupt()
     }
     fn interrupt_recv(&self) {
         (**self).interrupt_recv()
@@ -188,8 +189,8 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     fn io_path(&self) -> &'static str {
         (**self).io_path()
     }
-    fn recv_interruptible(&self) -> bool {
-        (**self).recv_interruptible()
+    fn arm_recv_interrupt(&self) -> bool {
+        (**self).arm_recv_interrupt()
     }
     fn interrupt_recv(&self) {
         (**self).interrupt_recv()

@@ -42,7 +42,7 @@ use std::time::Duration;
 const MAX_FRAME: usize = 65_535 + crate::ethernet::HEADER_LEN;
 
 /// How often a blocked rx thread looks at the stop flag, on a device whose reads cannot be
-/// interrupted (`Device::recv_interruptible`); on the others (TAPs, in-memory links) it
+/// interrupted (`Device::arm_recv_interrupt`); on the others (TAPs, in-memory links) it
 /// waits for a frame without a timeout and the driver's stop interrupts it, so an idle
 /// driver's threads do not wake at all. (The tx thread is woken to stop.)
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -408,13 +408,16 @@ fn rx_loop(
     // 192 KB of it, always the same, where a 64 KB buffer per frame spread it over 128
     // pages (the rx thread's cost per plain frame 2% lower, BENCHMARKS.md). Its pages are
     // only resident once a batch of large (offloaded) frames has reached them.
-    let mut arena: Vec<u8> = vec![0u8; RX_BATCH * (cap + 64)];
+    let mut arena: Vec<u8> = vec![0u8; RX_BATCH * (cap + 64) + 64];
+    let start = arena.as_ptr().align_offset(64).min(63);
     // (offset, length, metadata) of each frame kept from this wake-up.
     let mut kept: Vec<(usize, usize, FrameMeta)> = Vec::with_capacity(RX_BATCH);
     // The last batch was full and the sink may be holding something back: look for a frame
     // without waiting first, and tell the sink before waiting.
     let mut held = false;
-    let idle_wait = if device.recv_interruptible() {
+    // Armed here, before the first look at `stop`: an interrupt from before (a device
+    // read by an earlier driver) is cleared, one from now on is seen.
+    let idle_wait = if device.arm_recv_interrupt() {
         Duration::MAX
     } else {
         POLL_INTERVAL
@@ -422,7 +425,7 @@ fn rx_loop(
     while !stop.load(Ordering::Relaxed) {
         kept.clear();
         let mut slot = 0;
-        let mut off = 0;
+        let mut off = start;
         let mut timeout = if held { Duration::ZERO } else { idle_wait };
         while slot < RX_BATCH && off + cap <= arena.len() {
             let buf = &mut arena[off..off + cap];
@@ -826,51 +829,85 @@ mod tests {
         );
     }
 
-    /// Voluntary context switches of this process's thread named `name` (Linux).
-    fn voluntary_switches(name: &str) -> Option<u64> {
-        for t in std::fs::read_dir("/proc/self/task").ok()? {
-            let dir = t.ok()?.path();
-            if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != name {
+    /// Voluntary context switches and nanoseconds run of this process's thread named
+    /// `name` (Linux). Threads that end during the scan (other tests') are passed over.
+    fn thread_use(name: &str) -> Option<(u64, u64)> {
+        for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let dir = t.path();
+            let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+                continue;
+            };
+            if comm.trim() != name {
                 continue;
             }
             let status = std::fs::read_to_string(dir.join("status")).ok()?;
             let line = status
                 .lines()
                 .find(|l| l.starts_with("voluntary_ctxt_switches"))?;
-            return line.split_whitespace().nth(1)?.parse().ok();
+            let switches = line.split_whitespace().nth(1)?.parse().ok()?;
+            let sched = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            let ran = sched.split_whitespace().next()?.parse().ok()?;
+            return Some((switches, ran));
         }
         None
+    }
+
+    /// Stop `d` on another thread: fails, rather than hangs, if the stop never returns.
+    fn shutdown_within(mut d: Driver, limit: Duration) {
+        let (tx, rx) = bounded(1);
+        std::thread::spawn(move || {
+            d.shutdown();
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(limit).is_ok(),
+            "the driver did not stop in {limit:?}"
+        );
+    }
+
+    /// How often the idle rx thread `name` wakes in 400 ms (a reader polling a stop flag
+    /// every 50 ms: about 8 times), and how long it runs (one that spins: all the time).
+    fn idle_use(name: &str) -> (u64, Duration) {
+        std::thread::sleep(Duration::from_millis(50));
+        let before = thread_use(name).expect("the rx thread");
+        std::thread::sleep(Duration::from_millis(400));
+        let after = thread_use(name).expect("the rx thread");
+        (after.0 - before.0, Duration::from_nanos(after.1 - before.1))
     }
 
     #[test]
     fn an_idle_driver_sleeps_until_a_frame_comes_or_it_stops() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("idle7", MacAddr::ZERO), 1500, 8);
-        let (to_stack, from_dev) = bounded(16);
-        let mut d =
-            Driver::spawn(0, Arc::new(b), Arc::new(to_stack), DriverConfig::default()).unwrap();
+        let (b, (to_stack, from_dev)) = (Arc::new(b), bounded(16));
+        let to_stack = Arc::new(to_stack);
+        let d = Driver::spawn(0, b.clone(), to_stack.clone(), DriverConfig::default()).unwrap();
         a.send(&frame(ethertype::IPV4, 60)).unwrap();
-        assert!(from_dev.recv_timeout(Duration::from_secs(2)).is_ok());
-        std::thread::sleep(Duration::from_millis(50));
-        let before = voluntary_switches("idle7-rx").expect("the rx thread");
-        // A reader polling its stop flag every 50 ms would wake about 8 times here.
-        std::thread::sleep(Duration::from_millis(400));
-        let woke = voluntary_switches("idle7-rx").expect("the rx thread") - before;
+        assert!(from_dev.recv_timeout(Duration::from_secs(10)).is_ok());
+        let (woke, ran) = idle_use("idle7-rx");
         assert!(woke <= 1, "the idle rx thread woke {woke} times");
-        // It still takes frames, and stops when asked, at once.
-        a.send(&frame(ethertype::ARP, 42)).unwrap();
-        assert!(from_dev.recv_timeout(Duration::from_secs(2)).is_ok());
-        let t = std::time::Instant::now();
-        d.shutdown();
         assert!(
-            t.elapsed() < Duration::from_secs(1),
-            "stopping took {:?}",
-            t.elapsed()
+            ran < Duration::from_millis(100),
+            "the idle rx thread ran {ran:?}"
         );
-        assert_eq!(
-            voluntary_switches("idle7-rx"),
-            None,
-            "the rx thread has ended"
+        // It still takes frames, and stops when asked.
+        a.send(&frame(ethertype::ARP, 42)).unwrap();
+        assert!(from_dev.recv_timeout(Duration::from_secs(10)).is_ok());
+        shutdown_within(d, Duration::from_secs(10));
+        // The same device read by a new driver: the old stop is cleared, so its rx thread
+        // waits for frames again (its reads would return at once, and it would spin).
+        let d = Driver::spawn(0, b, to_stack, DriverConfig::default()).unwrap();
+        a.send(&frame(ethertype::IPV4, 60)).unwrap();
+        assert!(from_dev.recv_timeout(Duration::from_secs(10)).is_ok());
+        let (woke, ran) = idle_use("idle7-rx");
+        assert!(
+            woke <= 1,
+            "the second driver's idle rx thread woke {woke} times"
         );
+        assert!(
+            ran < Duration::from_millis(100),
+            "the second rx thread ran {ran:?}"
+        );
+        shutdown_within(d, Duration::from_secs(10));
     }
 
     /// Keeps the bytes of every frame it is handed.
@@ -915,7 +952,7 @@ mod tests {
         }
         let sink = Arc::new(Keeper::default());
         let d = Driver::spawn(0, Arc::new(b), sink.clone(), DriverConfig::default()).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while sink.0.lock().unwrap().len() < n && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }

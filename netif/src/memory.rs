@@ -18,10 +18,10 @@ pub struct MemoryLink {
 }
 
 /// What `interrupt_recv` drops: a waiting `recv` also waits on `rx`, which is ready (at
-/// once, and from then on) once its sender is gone.
+/// once, and from then on) once its sender is gone; `arm_recv_interrupt` makes a new pair.
 struct Stop {
     tx: Mutex<Option<Sender<()>>>,
-    rx: Receiver<()>,
+    rx: Mutex<Receiver<()>>,
 }
 
 impl Stop {
@@ -29,8 +29,18 @@ impl Stop {
         let (tx, rx) = bounded(0);
         Stop {
             tx: Mutex::new(Some(tx)),
-            rx,
+            rx: Mutex::new(rx),
         }
+    }
+
+    fn rearm(&self) {
+        let (tx, rx) = bounded(0);
+        *self.tx.lock() = Some(tx);
+        *self.rx.lock() = rx;
+    }
+
+    fn receiver(&self) -> Receiver<()> {
+        self.rx.lock().clone()
     }
 }
 
@@ -96,9 +106,10 @@ impl Device for MemoryLink {
             ready.map_err(|e| e == TryRecvError::Disconnected)
         } else {
             // Crossbeam waits without end for a timeout too large to add to the clock.
+            let stop = self.stop.receiver();
             crossbeam_channel::select! {
                 recv(self.rx) -> r => r.map_err(|_| true),
-                recv(self.stop.rx) -> _ => return Ok(None),
+                recv(stop) -> _ => return Ok(None),
                 default(timeout) => return Ok(None),
             }
         };
@@ -113,7 +124,7 @@ impl Device for MemoryLink {
             Err(false) => Ok(None),
             Err(true) => {
                 // The peer is gone: behave like a link with no traffic (still stoppable).
-                let _ = self.stop.rx.recv_timeout(timeout);
+                let _ = self.stop.receiver().recv_timeout(timeout);
                 Ok(None)
             }
         }
@@ -131,7 +142,8 @@ impl Device for MemoryLink {
         }
     }
 
-    fn recv_interruptible(&self) -> bool {
+    fn arm_recv_interrupt(&self) -> bool {
+        self.stop.rearm();
         true
     }
 
@@ -184,35 +196,48 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_waiting_without_a_timeout_is_interrupted_and_never_waits_again() {
+    fn a_reader_waiting_without_a_timeout_is_interrupted_until_rearmed() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4);
-        assert!(b.recv_interruptible());
+        assert!(b.arm_recv_interrupt());
         let b = std::sync::Arc::new(b);
-        let reader = {
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        {
             let b = b.clone();
             std::thread::spawn(move || {
                 let mut buf = [0u8; 64];
                 // A frame first, then a wait with no end until the interrupt.
                 let first = b.recv(&mut buf, Duration::MAX).unwrap();
-                (first, b.recv(&mut buf, Duration::MAX).unwrap())
-            })
-        };
+                let _ = done_tx.send((first, b.recv(&mut buf, Duration::MAX).unwrap()));
+            });
+        }
         a.send(b"x").unwrap();
         std::thread::sleep(Duration::from_millis(50));
         assert!(
-            !reader.is_finished(),
+            done.is_empty(),
             "the reader returned without a frame or interrupt"
         );
         b.interrupt_recv();
-        assert_eq!(reader.join().unwrap(), (Some(1), None));
-        // From now on no wait: a ready frame is still read, then nothing, at once.
+        // Failing, not hanging, if the interrupt does not reach the reader.
+        assert_eq!(
+            done.recv_timeout(Duration::from_secs(10)).unwrap(),
+            (Some(1), None)
+        );
+        // Until rearmed, no wait: a ready frame is still read, then nothing, at once.
         a.send(b"yz").unwrap();
         let mut buf = [0u8; 64];
         assert_eq!(b.recv(&mut buf, Duration::MAX).unwrap(), Some(2));
         let t = std::time::Instant::now();
         assert_eq!(b.recv(&mut buf, Duration::MAX).unwrap(), None);
-        // Nor when the peer is gone.
+        assert!(t.elapsed() < Duration::from_secs(5));
+        // Rearmed (a new reader), it waits again: out the timeout, or for a frame.
+        assert!(b.arm_recv_interrupt());
+        let t = std::time::Instant::now();
+        assert_eq!(b.recv(&mut buf, Duration::from_millis(30)).unwrap(), None);
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        // Interrupted, even when the peer is gone.
         drop(a);
+        b.interrupt_recv();
+        let t = std::time::Instant::now();
         assert_eq!(b.recv(&mut buf, Duration::MAX).unwrap(), None);
         assert!(t.elapsed() < Duration::from_secs(5));
     }

@@ -255,8 +255,8 @@ impl<D: Device> Device for PcapWriter<D> {
         self.inner.info()
     }
 
-    fn recv_interruptible(&self) -> bool {
-        self.inner.recv_interruptible()
+    fn arm_recv_interrupt(&self) -> bool {
+        self.inner.arm_recv_interrupt()
     }
 
     fn interrupt_recv(&self) {

@@ -84,9 +84,10 @@ pub struct TapDevice {
     rx_ring: Option<Mutex<RxRing>>,
     tx_ring: Option<Mutex<TxRing>>,
     uring_refused: Option<String>,
-    /// An eventfd a waiting reader polls with the tap, written once by `interrupt_recv`:
-    /// the rx thread then waits for frames without a timeout (no wake-ups while idle).
-    /// `None` if the kernel refused one: the reader waits in slices, as before.
+    /// An eventfd a waiting reader polls with the tap, written by `interrupt_recv` and
+    /// read back to zero by `arm_recv_interrupt`: the rx thread waits for frames without a
+    /// timeout (no wake-ups while idle). `None` if the kernel refused one: the reader waits
+    /// in slices.
     stop: Option<OwnedFd>,
 }
 
@@ -442,7 +443,8 @@ fn wait_readable(
     } else {
         libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX)
     };
-    // SAFETY: `count` pollfds of the array, owned by this frame; both descriptors are open.
+    // SAFETY: the first `count` pollfds of an array owned by this frame; the descriptors
+    // among them are open (the caller's tap and, when given, its eventfd).
     let r = unsafe { libc::poll(p.as_mut_ptr(), count, ms) };
     match r {
         n if n > 0 => Ok(p[0].revents != 0),
@@ -463,8 +465,17 @@ impl Device for TapDevice {
         self.info.clone()
     }
 
-    fn recv_interruptible(&self) -> bool {
-        self.stop.is_some()
+    #[allow(unsafe_code)]
+    fn arm_recv_interrupt(&self) -> bool {
+        let Some(fd) = &self.stop else {
+            return false;
+        };
+        let mut count = [0u8; 8];
+        // SAFETY: an 8-byte buffer owned by this frame, as eventfd's read takes; the
+        // descriptor is open while `self` lives. Non-blocking: with the counter at zero it
+        // fails with EAGAIN, which is what is wanted (nothing to clear).
+        let _ = unsafe { libc::read(fd.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
+        true
     }
 
     #[allow(unsafe_code)]
@@ -472,9 +483,9 @@ impl Device for TapDevice {
         if let Some(fd) = &self.stop {
             let one = 1u64.to_ne_bytes();
             // SAFETY: an 8-byte buffer owned by this frame, as eventfd's write takes; the
-            // descriptor is open while `self` lives. It never blocks (non-blocking, and the
-            // counter cannot overflow from one write per stop); its result does not matter:
-            // the reader polls for the counter being non-zero.
+            // descriptor is open while `self` lives. Non-blocking: it cannot wait (the
+            // counter, raised by one per call, is far from overflowing); its result does not
+            // matter, the reader polls for the counter being non-zero.
             let _ = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
         }
     }

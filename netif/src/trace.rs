@@ -424,8 +424,8 @@ impl<D: Device> Device for Tracer<D> {
         self.inner.info()
     }
 
-    fn recv_interruptible(&self) -> bool {
-        self.inner.recv_interruptible()
+    fn arm_recv_interrupt(&self) -> bool {
+        self.inner.arm_recv_interrupt()
     }
 
     fn interrupt_recv(&self) {

@@ -398,17 +398,41 @@ fn sent_frames_are_delayed_and_reordered_by_the_release_thread() {
     }
     assert_eq!((dev.stats().tx_delayed, dev.stats().tx_passed), (10, 10));
 
-    // Reordering: each frame overtaken by the next, the last one released on its own.
+    // Reordering: each frame overtaken by the next, the last one released on its own. A
+    // held frame goes on its own after REORDER_HOLD (5 ms): on a loaded machine the sender
+    // can be preempted that long between two frames, so a few rounds are allowed, each
+    // delivering every frame, each frame at most one place late.
     dev.set_config("reorder=1,dir=both".parse().unwrap());
-    send_all(&dev, 0..5);
-    let start = Instant::now();
-    let got: Vec<u32> = drain(&peer, 100 * MS)
-        .iter()
-        .map(|f| frame_seq(f))
-        .collect();
-    assert_eq!(got, vec![1, 0, 3, 2, 4]);
-    assert!(start.elapsed() >= REORDER_HOLD);
-    assert_eq!(dev.stats().tx_reordered, 3);
+    let mut rounds = Vec::new();
+    for _ in 0..5 {
+        send_all(&dev, 0..5);
+        let start = Instant::now();
+        let got: Vec<u32> = drain(&peer, 200 * MS)
+            .iter()
+            .map(|f| frame_seq(f))
+            .collect();
+        assert!(start.elapsed() >= REORDER_HOLD);
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![0, 1, 2, 3, 4], "lost or duplicated: {got:?}");
+        for (i, &seq) in got.iter().enumerate() {
+            assert!(
+                seq as usize + 1 >= i,
+                "frame {seq} more than one place late: {got:?}"
+            );
+        }
+        let exact = got == [1, 0, 3, 2, 4];
+        rounds.push(got);
+        if exact {
+            break;
+        }
+    }
+    assert_eq!(
+        rounds.last().map(Vec::as_slice),
+        Some(&[1, 0, 3, 2, 4][..]),
+        "never reordered as asked: {rounds:?}"
+    );
+    assert!(dev.stats().tx_reordered >= 3);
 }
 
 #[test]
