@@ -415,6 +415,11 @@ fn rx_loop(
     // The last batch was full and the sink may be holding something back: look for a frame
     // without waiting first, and tell the sink before waiting.
     let mut held = false;
+    // The last wake-up brought one frame (pings, requests and replies, paced segments): the
+    // first frame after the next wait is handed over at once, before the read that would
+    // find the device empty, so its answer leaves a system call sooner; `recheck` then
+    // looks for more without waiting. A burst that follows is read as a batch and ends it.
+    let (mut lone, mut recheck) = (false, false);
     // Armed here, before the first look at `stop`: an interrupt from before (a device
     // read by an earlier driver) is cleared, one from now on is seen.
     let idle_wait = if device.arm_recv_interrupt() {
@@ -426,7 +431,12 @@ fn rx_loop(
         kept.clear();
         let mut slot = 0;
         let mut off = start;
-        let mut timeout = if held { Duration::ZERO } else { idle_wait };
+        let mut timeout = if held || recheck {
+            Duration::ZERO
+        } else {
+            idle_wait
+        };
+        recheck = false;
         while slot < RX_BATCH && off + cap <= arena.len() {
             let buf = &mut arena[off..off + cap];
             let (n, meta) = match device.recv_meta(buf, timeout) {
@@ -453,6 +463,7 @@ fn rx_loop(
                     break;
                 }
             };
+            let waited = !timeout.is_zero();
             // From here on, take only what is ready: the batch ends when the device is empty.
             timeout = Duration::ZERO;
             bump(&stats.rx_packets, 1);
@@ -481,11 +492,16 @@ fn rx_loop(
             kept.push((off, n, meta));
             off += n.next_multiple_of(64);
             slot += 1;
+            if waited && lone {
+                recheck = true;
+                break;
+            }
         }
         if kept.is_empty() {
             continue;
         }
         bump(&stats.rx_batches, 1);
+        lone = kept.len() == 1;
         let frames: Vec<(&[u8], FrameMeta)> = kept
             .iter()
             .map(|&(i, n, m)| (&arena[i..i + n], m))
@@ -789,6 +805,88 @@ mod tests {
         fn idle(&self) {
             self.0.lock().unwrap().push("idle".into());
         }
+    }
+
+    /// A link whose reads are written into the same log as a `Recorder`'s deliveries.
+    struct LoggedReads {
+        link: MemoryLink,
+        log: Arc<Recorder>,
+    }
+
+    impl Device for LoggedReads {
+        fn info(&self) -> DeviceInfo {
+            self.link.info()
+        }
+        fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+            let got = self.link.recv(buf, timeout)?;
+            let what = if got.is_some() { "read" } else { "empty" };
+            self.log.0.lock().unwrap().push(what.into());
+            Ok(got)
+        }
+        fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+            self.link.send(frame)
+        }
+        fn arm_recv_interrupt(&self) -> bool {
+            self.link.arm_recv_interrupt()
+        }
+        fn interrupt_recv(&self) {
+            self.link.interrupt_recv()
+        }
+    }
+
+    #[test]
+    fn a_lone_frame_after_a_wait_is_handed_over_before_the_device_is_found_empty() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 300);
+        let log = Arc::new(Recorder::default());
+        let dev = LoggedReads {
+            link: b,
+            log: log.clone(),
+        };
+        let d = Driver::spawn(0, Arc::new(dev), log.clone(), DriverConfig::default()).unwrap();
+        // The log once `n` batches have been delivered and nothing changed for 30 ms.
+        let settle = |n: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let mut last = Vec::new();
+            while std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(30));
+                let now = log.0.lock().unwrap().clone();
+                let delivered = now.iter().filter(|e| e.contains("more=")).count();
+                if delivered >= n && now == last {
+                    return now;
+                }
+                last = now;
+            }
+            panic!("not settled: {last:?}");
+        };
+        let sent = |n: usize| {
+            for _ in 0..n {
+                a.send(&frame(ethertype::IPV4, 60)).unwrap();
+            }
+        };
+        // The first frame is read as a batch: the thread reads on until the device is
+        // empty, then hands it over. One frame came, so the next wake-up's first frame is
+        // handed over at once, and the device is found empty after.
+        sent(1);
+        let first = settle(1);
+        assert_eq!(first, ["read", "empty", "1 more=false"]);
+        sent(1);
+        let second = settle(2);
+        assert_eq!(second[first.len()..], ["read", "1 more=false", "empty"]);
+        // A burst after a lone frame: its first frame alone, the rest in batches.
+        sent(200);
+        let third = settle(3);
+        let batches: Vec<&String> = third[second.len()..]
+            .iter()
+            .filter(|e| e.contains("more="))
+            .collect();
+        assert_eq!(batches[0], "1 more=false", "{batches:?}");
+        assert!(batches.len() >= 2, "{batches:?}");
+        let total: usize = batches
+            .iter()
+            .filter_map(|e| e.split(' ').next()?.parse::<usize>().ok())
+            .sum();
+        assert_eq!(total, 200);
+        drop(d);
     }
 
     #[test]
