@@ -4,12 +4,23 @@ use super::Ctx;
 
 /// Print `name: value` pairs, skipping zero drop counters to keep the output readable.
 fn line(section: &str, pairs: &[(&str, u64)]) {
+    println!("{}", format_line(section, pairs));
+}
+
+/// A section's name padded to 10 columns (and a space after a longer one, such as
+/// `dev tap0 io=uring-tx`), then its counters, the drop counters only when not zero.
+fn format_line(section: &str, pairs: &[(&str, u64)]) -> String {
     let shown: Vec<String> = pairs
         .iter()
         .filter(|(k, v)| *v != 0 || !k.starts_with("drop"))
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    println!("{section:<10}{}", shown.join(" "));
+    let gap = if section.chars().count() < 10 {
+        ""
+    } else {
+        " "
+    };
+    format!("{section:<10}{gap}{}", shown.join(" "))
 }
 
 pub fn run(ctx: &Ctx) {
@@ -443,5 +454,16 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), 53, "names are unique");
+    }
+
+    #[test]
+    fn a_long_section_name_is_set_apart_and_zero_drops_are_left_out() {
+        let pairs = [("rx_packets", 5), ("drop_runt", 0), ("drop_too_big", 2)];
+        assert_eq!(
+            format_line("dev tap0 io=uring-tx", &pairs),
+            "dev tap0 io=uring-tx rx_packets=5 drop_too_big=2"
+        );
+        assert_eq!(format_line("if lo", &pairs[..1]), "if lo     rx_packets=5");
+        assert_eq!(format_line("ipv4567890", &[]), "ipv4567890 ");
     }
 }
