@@ -218,6 +218,9 @@ pub struct DeviceStats {
     pub tx_dropped_queue_full: AtomicU64,
     /// Frames dropped because they exceeded the device's MTU.
     pub tx_dropped_too_big: AtomicU64,
+    /// Frames the device refused with EIO: a TAP whose interface the kernel side has not
+    /// brought up (yet).
+    pub tx_dropped_link_down: AtomicU64,
     /// Coalesced TCP segments received (larger than the MTU; `virtio_net_hdr` GSO).
     pub rx_gso_frames: AtomicU64,
     /// Frames received whose checksum the device left to complete (trusted, not verified).
@@ -245,6 +248,7 @@ pub struct DeviceStatsSnapshot {
     pub tx_errors: u64,
     pub tx_dropped_queue_full: u64,
     pub tx_dropped_too_big: u64,
+    pub tx_dropped_link_down: u64,
     pub rx_gso_frames: u64,
     pub rx_csum_partial: u64,
     pub tx_gso_frames: u64,
@@ -260,7 +264,7 @@ impl DeviceStatsSnapshot {
             + self.rx_dropped_too_big
     }
     pub fn tx_dropped(&self) -> u64 {
-        self.tx_dropped_queue_full + self.tx_dropped_too_big
+        self.tx_dropped_queue_full + self.tx_dropped_too_big + self.tx_dropped_link_down
     }
 }
 
@@ -284,6 +288,7 @@ impl DeviceStats {
             tx_errors: g(&self.tx_errors),
             tx_dropped_queue_full: g(&self.tx_dropped_queue_full),
             tx_dropped_too_big: g(&self.tx_dropped_too_big),
+            tx_dropped_link_down: g(&self.tx_dropped_link_down),
             rx_gso_frames: g(&self.rx_gso_frames),
             rx_csum_partial: g(&self.rx_csum_partial),
             tx_gso_frames: g(&self.tx_gso_frames),

@@ -616,6 +616,9 @@ fn count_sent(frame: &[u8], meta: &FrameMeta, r: std::io::Result<()>, stats: &De
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
             bump(&stats.tx_dropped_queue_full, 1)
         }
+        // A TAP whose interface is down (the kernel side not brought up yet): a drop with
+        // a known cause, not a failure of the device.
+        Err(e) if e.raw_os_error() == Some(libc::EIO) => bump(&stats.tx_dropped_link_down, 1),
         Err(_) => bump(&stats.tx_errors, 1),
     }
 }
@@ -678,7 +681,7 @@ fn tx_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MacAddr, MemoryLink};
+    use crate::{DeviceStatsSnapshot, MacAddr, MemoryLink};
     use crossbeam_channel::bounded;
 
     fn frame(ethertype: u16, len: usize) -> Vec<u8> {
@@ -1016,6 +1019,60 @@ mod tests {
             "the second rx thread ran {ran:?}"
         );
         shutdown_within(d, Duration::from_secs(10));
+    }
+
+    /// A link whose sends fail with the OS errors given, in turn, then succeed.
+    struct FailingSends {
+        link: MemoryLink,
+        errors: std::sync::Mutex<Vec<i32>>,
+    }
+
+    impl Device for FailingSends {
+        fn info(&self) -> DeviceInfo {
+            self.link.info()
+        }
+        fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+            self.link.recv(buf, timeout)
+        }
+        fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+            let mut errors = self.errors.lock().unwrap();
+            if errors.is_empty() {
+                return self.link.send(frame);
+            }
+            Err(std::io::Error::from_raw_os_error(errors.remove(0)))
+        }
+    }
+
+    #[test]
+    fn a_send_refused_because_the_link_is_down_is_a_drop_with_its_cause() {
+        let (_a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 8);
+        let dev = FailingSends {
+            link: b,
+            errors: std::sync::Mutex::new(vec![libc::EIO, libc::EPERM]),
+        };
+        let (to_stack, _from_dev) = bounded(1);
+        let d = Driver::spawn(
+            0,
+            Arc::new(dev),
+            Arc::new(to_stack),
+            DriverConfig::default(),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            assert!(d.transmit(frame(ethertype::IPV4, 60)));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let counted = |s: &DeviceStatsSnapshot| s.tx_packets + s.tx_errors + s.tx_dropped();
+        while counted(&d.stats().snapshot()) < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let s = d.stats().snapshot();
+        assert_eq!(
+            (s.tx_dropped_link_down, s.tx_errors, s.tx_packets),
+            (1, 1, 1),
+            "{s:?}"
+        );
+        assert_eq!(s.tx_dropped(), 1);
     }
 
     /// Keeps the bytes of every frame it is handed.

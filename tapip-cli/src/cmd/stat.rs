@@ -97,6 +97,7 @@ pub fn run(ctx: &Ctx) {
                 ("drop_stack_queue_full", s.rx_dropped_queue_full),
                 ("drop_tx_queue_full", s.tx_dropped_queue_full),
                 ("drop_tx_too_big", s.tx_dropped_too_big),
+                ("drop_tx_link_down", s.tx_dropped_link_down),
             ],
         );
     }
