@@ -63,8 +63,9 @@ impl Signals {
         self.ring();
     }
 
-    /// What a waiter selects on beside its own channel: ready after a ring. A waiter that
-    /// takes a ring and finds a flag set rings again for the next.
+    /// What a waiter selects on beside its own channel: ready after a ring, after which the
+    /// waiter looks at the flags again. (`sleep` passes a ring on when it finds a flag set,
+    /// in case another thread waits too.)
     pub fn bell(&self) -> &Receiver<()> {
         &self.bell.1
     }
