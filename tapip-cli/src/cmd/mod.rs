@@ -279,6 +279,237 @@ pub(crate) mod tests {
         assert!(!sig.sleep(Duration::from_secs(60)));
     }
 
+    /// Seeded random command lines, run for real on an in-memory stack, each stopped by a
+    /// Ctrl-C after 100 ms if it is still running: every one returns (done or a one-line
+    /// error), none panics, none ignores the Ctrl-C, and the stack still answers after
+    /// them all. Unlike the parser's test this runs the commands: sizes, MTUs, routes,
+    /// addresses and ports at and beyond their limits reach the stack's own checks.
+    #[test]
+    fn random_commands_run_on_a_live_stack_answer_in_one_line_and_stop_on_ctrl_c() {
+        let dir = testing::temp_dir("typed");
+        let d = dir.display().to_string();
+        let files = [
+            format!("{d}/a"),
+            format!("{d}/b.pcap"),
+            "/nonexistent/x".into(),
+            d.clone(),
+        ];
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self) -> u64 {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                self.0
+            }
+            /// One of `good`, or one in eight times one of `bad`: a line mostly gets past
+            /// the argument checks and reaches the stack.
+            fn v(&mut self, good: &[&str], bad: &[&str]) -> String {
+                let r = self.next();
+                let i = (r >> 8) as usize;
+                if r.is_multiple_of(8) && !bad.is_empty() {
+                    bad[i % bad.len()].to_string()
+                } else {
+                    good[i % good.len()].to_string()
+                }
+            }
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        const ADDRS: &[&str] = &[
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.255.255.255",
+            "255.255.255.255",
+            "10.9.9.9",
+            "0.0.0.0",
+            "224.0.0.1",
+        ];
+        const BAD_ADDRS: &[&str] = &["1.2.3", "x", "300.1.1.1", ""];
+        const NETS: &[&str] = &[
+            "10.1.0.0/16",
+            "0.0.0.0/0",
+            "127.0.0.0/8",
+            "1.2.3.4/32",
+            "127.0.0.1/32",
+        ];
+        const BAD_NETS: &[&str] = &["1.2.3.0/33", "x/8", "1.2.3.4/"];
+        const PORTS: &[&str] = &["1", "7", "9", "13", "19", "80", "65535"];
+        const BAD_PORTS: &[&str] = &["0", "65536", "-1", "x"];
+        let ctx = testing::ctx();
+        for round in 0..500 {
+            let line = match rng.next() % 14 {
+                0 | 1 => format!(
+                    "ping -c {} -s {} -t {} -i {} -W {} {}",
+                    rng.v(&["1", "2", "3"], &["0", "x", "99999999999999999999"]),
+                    rng.v(
+                        &["0", "1", "56", "1472", "1473", "8000", "65507"],
+                        &["65508", "-1", "1e9"]
+                    ),
+                    rng.v(&["1", "2", "64", "255"], &["0", "256"]),
+                    rng.v(&["0.001", "0.01"], &["0", "1e300", "nan"]),
+                    rng.v(&["0.05", "0.2"], &["0", "-1", "1e20"]),
+                    rng.v(ADDRS, BAD_ADDRS)
+                ),
+                2 => format!(
+                    "ifconfig {} {} {} {}",
+                    rng.v(&["lo"], &["tap0", "x"]),
+                    rng.v(
+                        &["127.0.0.1/8", "10.1.2.3/24", "127.0.0.1/32", "9.9.9.9/0"],
+                        BAD_NETS
+                    ),
+                    rng.v(
+                        &["", "netmask 255.255.0.0", "netmask 255.255.255.255"],
+                        &["netmask 255.0.255.0"]
+                    ),
+                    rng.v(&["", "up", "down"], &["sideways"])
+                ),
+                3 => format!(
+                    "ifconfig lo mtu {}",
+                    rng.v(
+                        &["68", "69", "576", "1500", "9000", "65535"],
+                        &["0", "67", "65536", "x"]
+                    )
+                ),
+                4 => format!(
+                    "route add {} {} {}",
+                    rng.v(NETS, BAD_NETS),
+                    rng.v(
+                        &["", "via 127.0.0.2", "via 10.9.9.9", "via 0.0.0.0"],
+                        &["via x"]
+                    ),
+                    rng.v(&["", "dev lo"], &["dev tap0"])
+                ),
+                5 => format!("route del {}", rng.v(NETS, BAD_NETS)),
+                6 => format!(
+                    "arp {}",
+                    rng.v(
+                        &[
+                            "-n",
+                            "-a",
+                            "-s 127.0.0.9 02:00:00:00:00:01",
+                            "-s 10.9.9.9 ff:ff:ff:ff:ff:ff",
+                            "-d 127.0.0.9",
+                            "-d 10.9.9.9",
+                        ],
+                        &["-s 1.1.1.1 zz", "-d", "-s 1.2.3"]
+                    )
+                ),
+                7 => format!(
+                    "serve {} -p {} {}",
+                    rng.v(&["", "-u"], &[]),
+                    rng.v(PORTS, BAD_PORTS),
+                    rng.v(
+                        &[
+                            "echo",
+                            "discard",
+                            "chargen",
+                            "daytime",
+                            &format!("http {d}")
+                        ],
+                        &["nope", "http", "http /nonexistent", "echo /tmp"]
+                    )
+                ),
+                8 => format!(
+                    "snc {} -w {} -c {}:{} {}",
+                    rng.v(&["", "-u", "-d"], &[]),
+                    rng.v(&["0.05", "1"], &["0", "x"]),
+                    rng.v(ADDRS, BAD_ADDRS),
+                    rng.v(PORTS, BAD_PORTS),
+                    rng.v(
+                        &["", &format!("-o {}", files[0]), &format!("-f {}", files[0])],
+                        &[&format!("-o {}", files[2]), &format!("-f {d}")]
+                    )
+                ),
+                9 => format!(
+                    "snc {} -w {} -b {}",
+                    rng.v(&["", "-u"], &[]),
+                    rng.v(&["0.05", "1"], &["0"]),
+                    rng.v(
+                        &["5555", "127.0.0.1:5556", "7"],
+                        &["0", "x:1", "127.0.0.1:"]
+                    )
+                ),
+                10 => format!(
+                    "get {} http://{}:{}/{}",
+                    rng.v(
+                        &["", &format!("-o {}", files[0])],
+                        &[&format!("-o {}", files[2]), &format!("-o {d}")]
+                    ),
+                    rng.v(ADDRS, BAD_ADDRS),
+                    rng.v(PORTS, BAD_PORTS),
+                    rng.v(&["", "a", "a/b"], &["%zz", "../../x", "\\x00"])
+                ),
+                11 => format!(
+                    "pcap start {}; debug -n {}; pcap stop; pcap stop; debug -c",
+                    rng.v(&[&files[1]], &[&files[2], &files[3]]),
+                    rng.v(&["all", "tcp ip", "dev"], &["x", ""])
+                ),
+                12 => format!(
+                    "kill {}; jobs; netstat {}; stat",
+                    rng.v(&["1", "2", "3"], &["0", "x", "99999999999999999999"]),
+                    rng.v(&["-a", "-tnlp", "-u", "-w"], &["-z"])
+                ),
+                _ => format!(
+                    "sleep {}; {}",
+                    rng.v(&["0", "0.01", "1000"], &["-1", "x", "1e300"]),
+                    rng.v(
+                        &[
+                            "help ping",
+                            "arp -n",
+                            "route -n",
+                            "ifconfig -a",
+                            "wait",
+                            "clear"
+                        ],
+                        &["help x"]
+                    )
+                ),
+            };
+            for cmd in syntax::commands(&line) {
+                ctx.sig.interrupt.store(false, Ordering::SeqCst);
+                let (done, finished) = bounded::<()>(1);
+                let sig = ctx.sig.clone();
+                let dog = std::thread::spawn(move || {
+                    if finished.recv_timeout(Duration::from_millis(100)).is_err() {
+                        sig.raise_interrupt();
+                        return finished.recv_timeout(Duration::from_secs(10)).is_ok();
+                    }
+                    true
+                });
+                let r = run(&ctx, cmd);
+                match r {
+                    Ok(_) => {}
+                    Err(e) => assert!(
+                        !e.is_empty() && !e.contains('\n'),
+                        "round {round}, {cmd:?}: {e:?}"
+                    ),
+                }
+                let _ = done.send(());
+                assert!(
+                    dog.join().unwrap(),
+                    "round {round}: {cmd:?} ignored Ctrl-C for 10 s"
+                );
+            }
+        }
+        ctx.sig.interrupt.store(false, Ordering::SeqCst);
+        ctx.jobs.stop_all();
+        // The stack still works: with the loopback's address, MTU and state put back (the
+        // lines above may have changed them), it answers a ping.
+        for cmd in [
+            "ifconfig lo 127.0.0.1/8 mtu 65535 up",
+            "route del 127.0.0.0/8",
+            "route add 127.0.0.0/8 dev lo",
+        ] {
+            let _ = run(&ctx, cmd);
+        }
+        let ctx = within(move || {
+            assert_eq!(run(&ctx, "ping -c 1 -W 5 127.0.0.1"), Ok(Flow::Continue));
+            ctx
+        });
+        testing::finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn wait_ends_when_a_signal_comes() {
         let ctx = testing::ctx();
