@@ -462,6 +462,11 @@ impl IpTx for Output {
         if payload_len > ipv4::MAX_PAYLOAD {
             return Err(SendError::TooLong);
         }
+        if meta.dst.is_unspecified() {
+            // A source only, never a destination (RFC 1122 3.2.1.3 (a)): a default route
+            // would otherwise carry it onto the wire (a raw socket's or ping's `0.0.0.0`).
+            return Err(SendError::Unspecified);
+        }
         let route = self.send_route(meta.dst).ok_or_else(|| {
             if !meta.dst.is_broadcast() {
                 self.stats.drop_no_route += 1;

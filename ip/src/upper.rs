@@ -112,6 +112,8 @@ pub enum SendError {
     BadSource,
     #[error("cannot send to a broadcast address without permission")]
     Broadcast,
+    #[error("0.0.0.0 is not a destination")]
+    Unspecified,
     #[error("transmit queue full")]
     QueueFull,
     #[error("neighbour resolution queue full")]

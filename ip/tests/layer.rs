@@ -1966,6 +1966,13 @@ fn default_route_sends_through_the_gateway() {
     assert_eq!(out[0].dst, gw_mac);
     let p = out[0].ip();
     assert_eq!((p.src(), p.dst()), (US0, far));
+    // 0.0.0.0 is no destination (RFC 1122 3.2.1.3 (a)): the default route does not take it.
+    assert_eq!(
+        l.tx()
+            .send(&SendMeta::new(Ipv4Addr::UNSPECIFIED, UDP), b"x", T0),
+        Err(SendError::Unspecified)
+    );
+    assert!(drain(&mut l).is_empty());
 }
 
 #[test]

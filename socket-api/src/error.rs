@@ -147,6 +147,7 @@ impl From<ip::SendError> for SocketError {
             ip::SendError::TooLong => SocketError::TooLong,
             ip::SendError::BadSource => SocketError::AddrNotAvailable,
             ip::SendError::Broadcast => SocketError::InvalidInput("broadcast not permitted"),
+            ip::SendError::Unspecified => SocketError::InvalidInput("0.0.0.0 is not a destination"),
             ip::SendError::QueueFull | ip::SendError::ArpQueueFull => SocketError::NoBufferSpace,
         }
     }
