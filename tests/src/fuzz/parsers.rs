@@ -121,7 +121,14 @@ pub fn ipv4(data: &[u8]) {
         };
         let mut h = [0u8; ipv4::HEADER_LEN];
         r.emit(&mut h, p.frag_offset(), p.more_fragments());
-        assert_eq!(h[..], data[..ipv4::HEADER_LEN], "emit(parse(h)) != h");
+        // Ones' complement has two zeros: a checksum field of 0xffff verifies where the
+        // emitter writes 0x0000 (RFC 1624 3: an incremental update can leave 0xffff).
+        let mut want = [0u8; ipv4::HEADER_LEN];
+        want.copy_from_slice(&data[..ipv4::HEADER_LEN]);
+        if want[10..12] == [0xff, 0xff] && h[10..12] == [0, 0] {
+            want[10..12].copy_from_slice(&[0, 0]);
+        }
+        assert_eq!(h, want, "emit(parse(h)) != h");
     }
     // Options survive a re-emit with a valid checksum.
     if !copied.is_empty() && copied.len() <= 40 {
