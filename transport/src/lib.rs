@@ -389,10 +389,11 @@ impl Transport {
         remote: SocketAddrV4,
         tx: &dyn IpTx,
     ) -> Result<SocketAddrV4, TransportError> {
-        if remote.port() == 0 || remote.ip().is_unspecified() {
-            return Err(TransportError::Invalid(
-                "connect needs an address and a port",
-            ));
+        if remote.ip().is_unspecified() {
+            return Err(TransportError::Invalid("0.0.0.0 is not a destination"));
+        }
+        if remote.port() == 0 {
+            return Err(TransportError::Invalid("port 0 is not a destination"));
         }
         // As Linux: a broadcast peer needs SO_BROADCAST already at connect (EACCES).
         if tx.is_broadcast(*remote.ip()) && !self.udp(h)?.broadcast {

@@ -904,15 +904,11 @@ fn connect_fixes_the_peer_and_the_source() {
     let c = t.udp_open().expect("open");
     assert_eq!(
         t.udp_connect(c, sa(PEER, 0), &tx),
-        Err(TransportError::Invalid(
-            "connect needs an address and a port"
-        ))
+        Err(TransportError::Invalid("port 0 is not a destination"))
     );
     assert_eq!(
         t.udp_connect(c, sa(ANY, 9), &tx),
-        Err(TransportError::Invalid(
-            "connect needs an address and a port"
-        ))
+        Err(TransportError::Invalid("0.0.0.0 is not a destination"))
     );
     assert_eq!(
         t.udp_connect(c, sa(NOWHERE, 9), &tx),

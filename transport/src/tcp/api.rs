@@ -269,10 +269,11 @@ impl Transport {
             Role::Conn(t) if t.state == State::Closed => {}
             Role::Conn(_) => return Err(TransportError::AlreadyConnected),
         }
-        if remote.port() == 0 || remote.ip().is_unspecified() {
-            return Err(TransportError::Invalid(
-                "connect needs an address and a port",
-            ));
+        if remote.ip().is_unspecified() {
+            return Err(TransportError::Invalid("0.0.0.0 is not a destination"));
+        }
+        if remote.port() == 0 {
+            return Err(TransportError::Invalid("port 0 is not a destination"));
         }
         if tx.is_broadcast(*remote.ip()) || remote.ip().is_multicast() {
             return Err(TransportError::Invalid(
