@@ -441,12 +441,12 @@ impl Transport {
         }
         let dst = dst.or(remote).ok_or(TransportError::NotConnected)?;
         if dst.port() == 0 {
-            return Err(TransportError::Invalid("destination port 0"));
+            return Err(TransportError::Invalid("port 0 is not a destination"));
         }
         if dst.ip().is_unspecified() {
             // 0.0.0.0 is a source only, never a destination (RFC 1122 3.2.1.3 (a)); a
             // default route would otherwise carry it onto the wire.
-            return Err(TransportError::Invalid("destination address 0.0.0.0"));
+            return Err(TransportError::Invalid("0.0.0.0 is not a destination"));
         }
         if data.len() > udp::wire::MAX_PAYLOAD {
             return Err(TransportError::Send(SendError::TooLong));

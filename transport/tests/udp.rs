@@ -816,12 +816,12 @@ fn send_errors() {
     );
     assert_eq!(
         t.udp_send(s, &mut tx, Some(sa(PEER, 0)), b"x", NOW),
-        Err(TransportError::Invalid("destination port 0"))
+        Err(TransportError::Invalid("port 0 is not a destination"))
     );
     // 0.0.0.0 is no destination, though the default route would take it.
     assert_eq!(
         t.udp_send(s, &mut tx, Some(sa(ANY, 9)), b"x", NOW),
-        Err(TransportError::Invalid("destination address 0.0.0.0"))
+        Err(TransportError::Invalid("0.0.0.0 is not a destination"))
     );
     assert!(tx.sent.is_empty());
     // Too long for one IPv4 datagram; the largest that fits goes.
