@@ -180,6 +180,13 @@ impl StackBuilder {
         self
     }
 
+    /// How long the end of the program waits for TCP connections to deliver what they
+    /// queued ([`Stack::exit_linger`]): 10 s by default, zero to reset them at once.
+    pub fn exit_linger(mut self, limit: std::time::Duration) -> StackBuilder {
+        self.config.exit_linger = limit;
+        self
+    }
+
     /// Adjust the [`TapConfig`] the builder opens the TAP with, after it has filled in
     /// the name, MAC, kernel-side address and offload switch: for the device's switches
     /// beyond those.

@@ -11,7 +11,9 @@
 //!   `recv`, `setsockopt`...) and [`poll`] over several sockets; [`RawSocket`] for ICMP.
 //!
 //! Every stack has the loopback interface `lo` at 127.0.0.1/8, and reaches its own
-//! addresses through it. A stack's threads run until [`Stack::shutdown`].
+//! addresses through it. A stack's threads run until [`Stack::shutdown`], or until the end of
+//! the program, which first lets the TCP connections deliver what they queued, as the
+//! kernel would ([`Stack::exit_linger`]).
 //!
 //! # Over loopback (no privileges needed)
 //!
@@ -112,10 +114,11 @@
 //!
 //! A [`Poller`] waits on many sockets at once (epoll-like: sockets are added with a token
 //! and `wait` reports only those the stack changed), for servers of many connections.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in exit.rs, for `atexit`
 
 pub mod builder;
 pub mod error;
+mod exit;
 mod linger;
 pub mod poller;
 pub mod raw;

@@ -50,6 +50,9 @@ pub struct StackConfig {
     /// stack also reaches its own addresses. On by default. (A loopback device the caller
     /// adds later takes its place: see [`Stack::add_device`].)
     pub loopback: bool,
+    /// How long the end of the program waits for TCP connections to deliver their queued
+    /// data and FIN ([`Stack::set_exit_linger`]); 10 s by default.
+    pub exit_linger: Duration,
 }
 
 /// 64 bits from the OS's random source, for the secrets of the protocols (ephemeral
@@ -80,6 +83,7 @@ impl Default for StackConfig {
             },
             driver: DriverConfig::default(),
             loopback: true,
+            exit_linger: crate::exit::DEFAULT_EXIT_LINGER,
         }
     }
 }
@@ -158,6 +162,8 @@ struct Shared {
     /// Interface 0 is the loopback `Stack::new` made, not yet replaced by the caller's.
     /// Changed under `core` only.
     own_lo: AtomicBool,
+    /// `Stack::exit_linger`.
+    exit_linger: Mutex<Duration>,
 }
 
 impl Shared {
@@ -316,6 +322,7 @@ impl Stack {
             kick: Kick::default(),
             stop: AtomicBool::new(false),
             own_lo: AtomicBool::new(false),
+            exit_linger: Mutex::new(cfg.exit_linger),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -325,6 +332,7 @@ impl Stack {
             shared,
             thread: Arc::new(Mutex::new(Some(thread))),
         };
+        crate::exit::register(&stack);
         if cfg.loopback {
             if let Err(e) = crate::builder::add_loopback(&stack, cfg.driver) {
                 stack.shutdown();
@@ -436,8 +444,29 @@ impl Stack {
     }
 
     /// Stop the stack thread and every driver (joining their threads, releasing devices).
-    /// Sockets still open get errors from then on.
+    /// TCP connections are let go of first, with nothing sent again: one that still had
+    /// data to deliver (or to read, or a handshake unfinished) is reset, so that its peer
+    /// learns that what it expects will not come; one that delivered everything sends its
+    /// FIN if it had not. Call [`Stack::linger`] before to let them deliver what they
+    /// queued (the end of the program does both, see [`Stack::exit_linger`]). Sockets
+    /// still open get errors from then on.
     pub fn shutdown(&self) {
+        if self.shared.stop.load(Ordering::SeqCst) {
+            return self.join();
+        }
+        {
+            let mut core = self.shared.core.lock();
+            let now = self.shared.clock.now();
+            let Core { ip, transport, .. } = &mut *core;
+            transport.tcp_abandon_all(ip.tx(), now);
+            self.finish(core);
+        }
+        crate::exit::forget(self);
+        self.join();
+    }
+
+    /// The second half of `shutdown`: stop and join the threads.
+    fn join(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.kick.kick();
         if let Some(t) = self.thread.lock().take() {
@@ -462,6 +491,38 @@ impl Stack {
 
     pub fn is_shut_down(&self) -> bool {
         self.shared.stop.load(Ordering::SeqCst)
+    }
+
+    /// How long the end of the program (a return from `main`, `std::process::exit`) waits
+    /// for this stack's TCP connections to deliver their queued data and FIN, as the
+    /// kernel would after the process: 10 s unless set. Zero resets them at once.
+    pub fn exit_linger(&self) -> Duration {
+        *self.shared.exit_linger.lock()
+    }
+
+    /// Set [`Stack::exit_linger`].
+    pub fn set_exit_linger(&self, limit: Duration) {
+        *self.shared.exit_linger.lock() = limit;
+    }
+
+    /// The end of the program: close every TCP socket the application still holds, as the
+    /// kernel closes a process's descriptors (a FIN after the queued data, or a RST if
+    /// unread data is left). False if the lock could not be had within `wait`.
+    pub(crate) fn close_all_sockets(&self, wait: Duration) -> bool {
+        let Some(mut core) = self.shared.core.try_lock_for(wait) else {
+            return false;
+        };
+        let now = self.shared.clock.now();
+        let open: Vec<SocketHandle> = core.waiters.keys().copied().collect();
+        for h in open {
+            let Core { ip, transport, .. } = &mut *core;
+            if transport.tcp_ref(h).is_ok() {
+                transport.close(h, ip.tx(), now);
+                core.unregister(h);
+            }
+        }
+        self.finish(core);
+        true
     }
 }
 

@@ -65,6 +65,17 @@ impl Host {
         Host { stack }
     }
 
+    /// The host vanishes without a word, as a machine whose cable is cut: every interface
+    /// but `lo` goes down, so it neither receives nor sends anything more and its peers
+    /// are not told. (`Stack::shutdown` is not silent: it resets or finishes connections.)
+    pub fn vanish(&self) {
+        self.stack.with_core(|c, now| {
+            for i in 1..c.ip.interfaces().len() {
+                c.ip.set_up(i, false, now).expect("interface down");
+            }
+        });
+    }
+
     /// Attach `device`, give it `addr` (CIDR notation) and bring it up. Returns its ifindex.
     pub fn attach(&self, device: Arc<dyn Device>, addr: &str) -> usize {
         let ifindex = self

@@ -1,12 +1,13 @@
 //! Nothing is lost when the program ends: `tapip -c "...; snc -c ... -f FILE; exit"` over a
 //! lossy link, and the kernel's `nc -l` receives the whole file and the FIN; a peer that
 //! takes nothing makes the exit give up after `--linger` and say what was not delivered.
-//! Each test in a network namespace of its own.
+//! The same for a program of the socket API that returns from `main` right after its last
+//! write. Each test in a network namespace of its own.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tests::{eventually, sha256_file, tapip_bin, Netns, Proc, Tapip, TempDir, SECS};
+use tests::{eventually, example_bin, sha256_file, tapip_bin, Netns, Proc, Tapip, TempDir, SECS};
 
 /// 5% of what arrives at the kernel's tap0 dropped by nftables on its ingress hook.
 const NFT_LOSS: &str = "table netdev tapip_loss {
@@ -140,6 +141,40 @@ fn exit_waits_for_closed_connections_to_deliver_their_data() {
         Some(1),
         "tapip: {status:?}\n{out}"
     );
+    assert_nc_got_all(&mut nc, &dst, &src, &out);
+}
+
+/// A program of the socket API (the `tcp_send` example) writes a file to the kernel's
+/// `nc -l` through a slow, lossy link and returns from `main` at once: the end of the
+/// program delivers the queued data and the FIN, as the kernel does for a process's
+/// sockets, before the process is gone.
+#[test]
+fn a_socket_api_program_returning_from_main_delivers_what_it_queued() {
+    const LEN: usize = 1_500_000;
+    let dir = TempDir::new("appexit");
+    let ns = lossy_ns("tappexit", &dir, NFT_SLOW);
+    let (src, _) = dir.random_file("src.bin", LEN);
+    let dst = dir.path("nc.bin");
+    let mut nc = nc_sink(&ns, 9006, &dst);
+    ns.wait_listening(9006);
+    let start = Instant::now();
+    let app = Proc::spawn_piped(
+        &ns,
+        &format!(
+            "{} --linger 60 10.0.0.2:9006 < {}",
+            example_bin("tcp_send").display(),
+            src.display()
+        ),
+    );
+    let (status, out) = app.output(SECS(120));
+    let took = start.elapsed();
+    println!("tcp_send ended after {:.1} s:\n{out}", took.as_secs_f64());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "tcp_send: {status:?}\n{out}"
+    );
+    // At 250 kB/s, most of the file was still queued when `main` returned.
+    assert!(took > Duration::from_secs(2), "{took:?}");
     assert_nc_got_all(&mut nc, &dst, &src, &out);
 }
 

@@ -673,7 +673,7 @@ fn user_timeout_fails_a_connection_to_a_dead_peer() {
         .set_option(SockOpt::UserTimeout(Some(Duration::from_secs(1))))
         .unwrap();
     // B vanishes without a word.
-    p.b.stack.shutdown();
+    p.b.vanish();
     drop(s);
     let t = Instant::now();
     (&c).write_all(b"anyone there?").unwrap();
@@ -702,7 +702,7 @@ fn keepalive_detects_a_dead_peer() {
     let mut buf = [0u8; 10];
     (&s).read_exact(&mut buf).unwrap();
     // Now B vanishes: after the idle time and three unanswered probes, A gives up.
-    p.b.stack.shutdown();
+    p.b.vanish();
     drop(s);
     c.set_read_timeout(Some(WAIT)).unwrap();
     let e = (&c).read(&mut buf).unwrap_err();

@@ -5,7 +5,7 @@
 mod tcp_harness;
 
 use tcp_harness::*;
-use transport::tcp::Outstanding;
+use transport::tcp::{Outstanding, Seq};
 use transport::{TcpState, TransportError};
 
 #[test]
@@ -103,5 +103,65 @@ fn close_abort_resets_and_discards_the_queue() {
     let l = n.listen(LPORT + 1, 4);
     n.t.tcp_close_abort(l, &mut n.ip, n.now);
     assert!(!n.t.is_open(l));
+    n.nothing();
+}
+
+#[test]
+fn abandon_all_resets_what_is_incomplete_and_finishes_the_rest() {
+    let mut n = Net::new();
+    // An open connection with data unacknowledged, one with unread data, an idle one, an
+    // orphan whose FIN is out, one in TIME-WAIT, and a connection nobody accepted.
+    let (l, unacked) = n.passive_with(syn(PEER_ISS), 65_535);
+    assert_eq!(n.send(unacked.h, b"queued"), 6);
+    n.only();
+    let unread = n.handshake_to(l, PPORT + 1, syn(PEER_ISS), 65_535);
+    n.data(&unread, unread.rcv, b"never read");
+    n.take();
+    let idle = n.handshake_to(l, PPORT + 2, syn(PEER_ISS), 65_535);
+    let orphan = n.handshake_to(l, PPORT + 3, syn(PEER_ISS), 65_535);
+    n.close(orphan.h);
+    n.only().expect(FIN | ACK, orphan.snd, orphan.rcv);
+    let tw = n.handshake_to(l, PPORT + 4, syn(PEER_ISS), 65_535);
+    n.close(tw.h);
+    n.only();
+    n.to(&tw, seg(ACK | FIN, tw.rcv, tw.snd + 1, 65_535), &[]);
+    n.only();
+    // (TIME-WAIT lives in a table of its own, without a socket: nothing to abandon.)
+    assert!(!n.t.is_open(tw.h));
+    let unaccepted = sa(PEER, PPORT + 5);
+    n.inject(unaccepted, sa(US, LPORT), syn(PEER_ISS), &[]);
+    let synack = n.only();
+    n.inject(
+        unaccepted,
+        sa(US, LPORT),
+        seg(ACK, PEER_ISS + 1, synack.r.seq + 1, 65_535),
+        &[],
+    );
+    n.nothing();
+
+    assert_eq!(n.t.tcp_abandon_all(&mut n.ip, n.now), 3);
+    let mut sent: Vec<(u16, u8, Seq)> = n
+        .take()
+        .iter()
+        .map(|o| (o.r.dst_port, o.r.flags, o.r.seq))
+        .collect();
+    sent.sort_by_key(|r| r.0);
+    assert_eq!(
+        sent,
+        [
+            (PPORT, RST | ACK, unacked.snd + 6),
+            (PPORT + 1, RST | ACK, unread.snd),
+            (PPORT + 2, FIN | ACK, idle.snd),
+            (PPORT + 5, RST | ACK, synack.r.seq + 1)
+        ]
+    );
+    for h in [l, unacked.h, unread.h, idle.h, orphan.h] {
+        assert!(!n.t.is_open(h), "{h:?} still open");
+    }
+    assert_eq!(n.t.socket_count(), 0);
+    assert!(n.t.tcp_undelivered().is_empty());
+    // Nothing is left, and nothing is sent again.
+    assert_eq!(n.t.tcp_abandon_all(&mut n.ip, n.now), 0);
+    n.advance(secs(10));
     n.nothing();
 }

@@ -549,6 +549,53 @@ impl Transport {
         }
     }
 
+    /// The stack goes away: every TCP socket is let go of at once, nothing is sent again.
+    /// A connection whose peer has not acknowledged all its data, that holds data its
+    /// application never read, or whose handshake is unfinished is reset (RFC 9293 3.10.5
+    /// ABORT): its peer learns that what it expects will not come. One that delivered
+    /// everything is not (a RST would make the peer's stack discard what its application
+    /// has not read yet): if it has not sent its FIN, the FIN goes now, once. Listeners go
+    /// with the connections nobody accepted. Returns how many connections were reset.
+    pub fn tcp_abandon_all(&mut self, tx: &mut dyn IpTx, now: Instant) -> usize {
+        let before = self.tcp.stats.resets_out;
+        // Listeners first: the connections they had not handed out are reset with them
+        // (no application will read what their peers send).
+        let mut all: Vec<(bool, SocketHandle)> = self
+            .tcp
+            .socks
+            .iter()
+            .map(|(h, s)| (matches!(s.role, Role::Conn(_)), h))
+            .collect();
+        all.sort();
+        for (_, h) in all {
+            let tcp = &mut self.tcp;
+            let Some(s) = tcp.socks.get_mut(h) else {
+                // A listener's connection, gone with it.
+                continue;
+            };
+            let Role::Conn(t) = &mut s.role else {
+                self.tcp_close(h, tx, now);
+                continue;
+            };
+            let incomplete = t.unsent_or_unacked() > 0
+                || t.readable_bytes() > 0
+                || matches!(t.state, State::SynSent | State::SynReceived);
+            if incomplete {
+                self.tcp_abort(h, tx, now);
+                continue;
+            }
+            if matches!(t.state, State::Established | State::CloseWait) {
+                t.shutdown_write();
+                t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+            }
+            s.orphan = true;
+            t.orphan = true;
+            t.close_now();
+            self.tcp_settle(h, now);
+        }
+        (self.tcp.stats.resets_out - before) as usize
+    }
+
     /// What connection `h` still has to deliver (also after `close`, while it lives on as
     /// an orphan): `BadHandle` once it is gone.
     pub fn tcp_outstanding(&self, h: SocketHandle) -> Result<Outstanding, TransportError> {

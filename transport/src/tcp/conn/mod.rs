@@ -517,7 +517,8 @@ impl Tcb {
         self.close_now();
     }
 
-    fn close_now(&mut self) {
+    /// Closed and forgotten at once, with nothing sent.
+    pub(crate) fn close_now(&mut self) {
         self.set_state(State::Closed);
         self.timers.clear_all();
         self.sb.clear();

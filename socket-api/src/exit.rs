@@ -1,0 +1,193 @@
+//! The end of the program. When a process that uses the kernel's sockets exits, the kernel
+//! closes its descriptors and goes on delivering what they had queued. A user-space stack
+//! ends with its process, so at exit every stack not shut down does that work first: its
+//! TCP sockets still open are closed (a FIN after their queued data, or a RST if data
+//! they never read is left, as `close` does), the stack lingers until the peers have
+//! acknowledged the data and the FINs (at most [`Stack::exit_linger`], 10 s unless set),
+//! and then it shuts down, resetting what is still undelivered so that no peer waits for
+//! data that will not come.
+//!
+//! This runs from an `atexit` handler: on a return from `main` and on
+//! `std::process::exit`, not when the process is killed by a signal (a program that wants
+//! Ctrl-C to end it gracefully handles SIGINT and calls `exit`, as the shell does).
+
+use crate::runtime::Stack;
+use parking_lot::Mutex;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// The stacks started and not yet shut down.
+static LIVE: Mutex<Vec<Stack>> = Mutex::new(Vec::new());
+static HANDLER: Once = Once::new();
+
+/// `Stack::exit_linger`'s default: as long as the shell's `--linger`.
+pub const DEFAULT_EXIT_LINGER: Duration = Duration::from_secs(10);
+
+/// How long the handler waits for a stack's lock (a thread that called `exit` while it
+/// held it, say) before it leaves that stack as it is.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// A new stack: ended gracefully at exit unless shut down before.
+#[allow(unsafe_code)]
+pub(crate) fn register(stack: &Stack) {
+    HANDLER.call_once(|| {
+        // SAFETY: `atexit` only stores the function pointer; `at_exit` is an `extern "C"
+        // fn()` with no arguments that unwinds nowhere (it catches panics), as `atexit`
+        // requires. A failure (no room left, which POSIX allows after 32 handlers) only
+        // means the graceful end does not happen; `Stack::linger` still works.
+        let _ = unsafe { libc::atexit(at_exit) };
+    });
+    LIVE.lock().push(stack.clone());
+}
+
+/// A stack shut down: nothing left to do at exit.
+pub(crate) fn forget(stack: &Stack) {
+    LIVE.lock().retain(|s| !s.same_as(stack));
+}
+
+extern "C" fn at_exit() {
+    // A panic must not cross into C; whatever failed, the process ends as it would have.
+    let _ = std::panic::catch_unwind(|| {
+        let live = std::mem::take(&mut *LIVE.lock());
+        end(live);
+    });
+}
+
+/// Close the stacks' sockets, linger for all of them at once, then shut them down.
+fn end(stacks: Vec<Stack>) {
+    let start = Instant::now();
+    let mut ending = Vec::new();
+    for s in stacks {
+        if !s.is_shut_down() && s.close_all_sockets(LOCK_WAIT) {
+            ending.push(s);
+        }
+    }
+    // Their connections make progress side by side; each waits until its own limit from
+    // the same start.
+    for s in &ending {
+        let left = s.exit_linger().saturating_sub(start.elapsed());
+        s.linger(left, || false);
+    }
+    for s in &ending {
+        s.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{StackBuilder, TcpListener, TcpStream};
+    use netif::{MacAddr, MemoryLink};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    /// Two stacks on an in-memory link: A writes 1.5 MB on each of two connections to B,
+    /// whose readers start late (its windows take 1 MiB), closes one stream and leaves the
+    /// other open; the end of the program delivers all of it and both FINs.
+    #[test]
+    fn the_end_of_the_program_delivers_what_open_and_closed_sockets_queued() {
+        let (a_end, b_end) = MemoryLink::pair(
+            ("eth0", MacAddr([2, 0, 0, 0, 0, 1])),
+            ("eth0", MacAddr([2, 0, 0, 0, 0, 2])),
+            1500,
+            1024,
+        );
+        let a = StackBuilder::new()
+            .device(Arc::new(a_end))
+            .addr("10.0.0.1/24")
+            .build()
+            .unwrap();
+        let b = StackBuilder::new()
+            .device(Arc::new(b_end))
+            .addr("10.0.0.2/24")
+            .build()
+            .unwrap();
+        let listener = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
+        let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+        let mut open = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
+        let mut closed = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
+        let (mut r1, _) = listener.accept().unwrap();
+        let (mut r2, _) = listener.accept().unwrap();
+        let (d1, d2) = (data.clone(), data.clone());
+        let w = std::thread::spawn(move || {
+            open.write_all(&d1).unwrap();
+            closed.write_all(&d2).unwrap();
+            drop(closed);
+            // `open` stays open: the program ends with it.
+            open
+        });
+        let open = w.join().unwrap();
+        assert!(open.unacked().unwrap() > 0, "all was delivered already");
+        a.set_exit_linger(Duration::from_secs(30));
+        let readers: Vec<_> = [(0, &mut r1), (1, &mut r2)]
+            .into_iter()
+            .map(|(i, r)| {
+                let mut r = r.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    r.read_to_end(&mut got).map(|_| (i, got))
+                })
+            })
+            .collect();
+        let t = Instant::now();
+        // Only A ends (the program's other tests run beside this one); B goes on reading,
+        // as a kernel peer would.
+        end(vec![a.clone()]);
+        assert!(a.is_shut_down());
+        assert!(!b.is_shut_down());
+        for h in readers {
+            let (i, got) = h.join().unwrap().expect("a clean end, not a reset");
+            assert!(
+                got == data,
+                "stream {i}: {} bytes of {}",
+                got.len(),
+                data.len()
+            );
+        }
+        assert!(t.elapsed() < Duration::from_secs(30));
+        drop(open);
+        b.shutdown();
+    }
+
+    /// A peer whose application does not read: its window stays shut, the end waits
+    /// `exit_linger`, then resets, and the peer's reader learns the stream is incomplete.
+    #[test]
+    fn the_end_gives_up_after_the_exit_linger_and_resets() {
+        let (a_end, b_end) = MemoryLink::pair(
+            ("eth0", MacAddr([2, 0, 0, 0, 0, 1])),
+            ("eth0", MacAddr([2, 0, 0, 0, 0, 2])),
+            1500,
+            1024,
+        );
+        let a = StackBuilder::new()
+            .device(Arc::new(a_end))
+            .addr("10.0.0.1/24")
+            .exit_linger(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let b = StackBuilder::new()
+            .device(Arc::new(b_end))
+            .addr("10.0.0.2/24")
+            .build()
+            .unwrap();
+        assert_eq!(a.exit_linger(), Duration::from_millis(300));
+        let listener = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
+        let mut s = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
+        let (mut r, _) = listener.accept().unwrap();
+        // More than B's receive buffer (1 MiB) takes while nobody reads.
+        s.write_all(&vec![7; 1_500_000]).unwrap();
+        let t = Instant::now();
+        end(vec![a.clone()]);
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert!(a.is_shut_down());
+        let stats = a.with_core(|c, _| c.transport.tcp_stats());
+        assert_eq!(stats.resets_out, 1, "{stats:?}");
+        let mut sink = Vec::new();
+        let e = r.read_to_end(&mut sink).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+        drop(s);
+        b.shutdown();
+    }
+}
