@@ -37,7 +37,7 @@ pub enum SocketError {
     DestinationRequired,
     #[error("permission denied: {0}")]
     PermissionDenied(&'static str),
-    #[error("not supported yet: {0}")]
+    #[error("not supported: {0}")]
     Unsupported(&'static str),
     #[error("socket is shut down")]
     ShutDown,
@@ -49,6 +49,8 @@ pub enum SocketError {
     NotConnected,
     #[error("socket is already connected")]
     AlreadyConnected,
+    #[error("the connection is closed")]
+    ConnectionClosed,
     #[error(transparent)]
     UnknownCongestion(#[from] UnknownAlgorithm),
 }
@@ -84,6 +86,7 @@ impl From<SocketError> for io::Error {
             SocketError::ConnectionAborted => K::ConnectionAborted,
             SocketError::NotConnected => K::NotConnected,
             SocketError::AlreadyConnected => K::AlreadyExists,
+            SocketError::ConnectionClosed => K::BrokenPipe,
         };
         io::Error::new(kind, e)
     }
@@ -101,7 +104,9 @@ impl From<TransportError> for SocketError {
             TransportError::AddrNotAvailable => SocketError::AddrNotAvailable,
             TransportError::NoPorts => SocketError::AddrNotAvailable,
             TransportError::AlreadyBound => SocketError::InvalidInput("socket is already bound"),
-            TransportError::NotConnected => SocketError::DestinationRequired,
+            TransportError::NotConnected => SocketError::NotConnected,
+            TransportError::DestinationRequired => SocketError::DestinationRequired,
+            TransportError::ConnectionClosed => SocketError::ConnectionClosed,
             TransportError::BroadcastDenied => {
                 SocketError::PermissionDenied("broadcast needs SO_BROADCAST")
             }

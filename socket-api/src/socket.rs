@@ -488,13 +488,15 @@ impl Socket {
         };
         self.with_core(|c, now| {
             let Core { ip, transport, .. } = c;
-            if self.ty == Type::Stream {
-                transport.tcp_shutdown(self.handle, r, w, ip.tx(), now)?;
+            let done = if self.ty == Type::Stream {
+                transport.tcp_shutdown(self.handle, r, w, ip.tx(), now)
             } else {
-                transport.shutdown(self.handle, r, w)?;
-            }
+                transport.shutdown(self.handle, r, w)
+            };
+            // Also when it says "not connected": as on Linux, the shutdown applies and
+            // wakes the socket's waiters all the same.
             c.wake(self.handle);
-            Ok(())
+            done.map_err(SocketError::from)
         })?;
         Ok(())
     }
@@ -692,6 +694,7 @@ impl Socket {
                         SockOpt::UserTimeout(Some(d)) if !d.is_zero() => o.user_timeout = d,
                         SockOpt::UserTimeout(None) => {}
                         SockOpt::Congestion(alg) => o.congestion = alg,
+                        SockOpt::Ttl(t) => o.ttl = Some(t),
                         _ => {}
                     },
                     ip.tx(),
@@ -782,12 +785,29 @@ impl Socket {
                     SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
                     SockOptName::UserTimeout => SockOpt::UserTimeout(Some(o.user_timeout)),
                     SockOptName::Congestion => SockOpt::Congestion(o.congestion),
-                    _ => SockOpt::Ttl(DEFAULT_TTL),
+                    _ => SockOpt::Ttl(o.ttl.unwrap_or(DEFAULT_TTL)),
                 })
             }
             None => Err(SocketError::Closed),
         })?;
         Ok(v)
+    }
+
+    /// `IP_TTL` as `std::net` takes it: 1 to 255.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = u8::try_from(ttl)
+            .ok()
+            .filter(|&t| t > 0)
+            .ok_or(SocketError::InvalidInput("TTL must be 1 to 255"))?;
+        self.set_option(SockOpt::Ttl(ttl))
+    }
+
+    /// `IP_TTL`: the TTL of the socket's datagrams (64 unless set).
+    pub fn ttl(&self) -> io::Result<u32> {
+        match self.get_option(SockOptName::Ttl)? {
+            SockOpt::Ttl(t) => Ok(u32::from(t)),
+            _ => Ok(u32::from(DEFAULT_TTL)),
+        }
     }
 
     /// The bound address (`getsockname`); 0.0.0.0:0 before `bind`.

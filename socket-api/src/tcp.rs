@@ -54,6 +54,15 @@ impl TcpListener {
         self.inner.local_addr()
     }
 
+    /// `IP_TTL` (1 to 255), which the connections it accepts take.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.set_nonblocking(on);
         Ok(())
@@ -123,7 +132,10 @@ impl TcpStream {
     ) -> io::Result<TcpStream> {
         let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
         if timeout.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "zero timeout"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "invalid argument: zero timeout",
+            ));
         }
         s.set_option(SockOpt::SendTimeout(Some(timeout)))?;
         s.connect(*addr)?;
@@ -172,6 +184,15 @@ impl TcpStream {
 
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.inner.set_option(SockOpt::NoDelay(on))
+    }
+
+    /// `IP_TTL`: the TTL of the connection's datagrams, 1 to 255 (64 unless set).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
     }
 
     pub fn nodelay(&self) -> io::Result<bool> {

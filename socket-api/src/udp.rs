@@ -104,16 +104,11 @@ impl UdpSocket {
     }
 
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        let ttl =
-            u8::try_from(ttl).map_err(|_| SocketError::InvalidInput("TTL must be 1 to 255"))?;
-        self.inner.set_option(SockOpt::Ttl(ttl))
+        self.inner.set_ttl(ttl)
     }
 
     pub fn ttl(&self) -> io::Result<u32> {
-        match self.inner.get_option(SockOptName::Ttl)? {
-            SockOpt::Ttl(t) => Ok(u32::from(t)),
-            _ => Ok(64),
-        }
+        self.inner.ttl()
     }
 
     /// Another handle to the same socket (for reading and writing from two threads).

@@ -728,3 +728,136 @@ fn loopback_connections_within_one_stack() {
     t.join().unwrap();
     assert!(got == *data);
 }
+
+/// A link end that keeps a copy of every frame it sends.
+struct Recording {
+    link: netif::MemoryLink,
+    sent: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl netif::Device for Recording {
+    fn info(&self) -> netif::DeviceInfo {
+        self.link.info()
+    }
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+        self.link.recv(buf, timeout)
+    }
+    fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        self.sent.lock().unwrap().push(frame.to_vec());
+        self.link.send(frame)
+    }
+}
+
+impl Recording {
+    /// The TTL of each TCP datagram sent, in order.
+    fn tcp_ttls(&self) -> Vec<u8> {
+        let sent = self.sent.lock().unwrap();
+        sent.iter()
+            .filter(|f| f.len() > 34 && f[12..14] == [0x08, 0x00] && f[23] == 6)
+            .map(|f| f[22])
+            .collect()
+    }
+}
+
+#[test]
+fn ip_ttl_is_per_tcp_socket_and_a_listeners_passes_to_its_connections() {
+    let (la, lb) = link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500);
+    let rec = |link| {
+        Arc::new(Recording {
+            link,
+            sent: Default::default(),
+        })
+    };
+    let (ra, rb) = (rec(la), rec(lb));
+    let p = Pair::with_devices(test_config(), ra.clone(), rb.clone());
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, 7800)).unwrap();
+    l.set_ttl(9).unwrap();
+    assert_eq!(l.ttl().unwrap(), 9);
+    let c = TcpStream::connect(&p.a.stack, addr(B_IP, 7800)).unwrap();
+    assert_eq!(c.ttl().unwrap(), 64);
+    for bad in [0, 256] {
+        let e = c.set_ttl(bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}: {e}");
+    }
+    c.set_ttl(5).unwrap();
+    assert_eq!(c.ttl().unwrap(), 5);
+    assert_eq!(
+        c.socket().get_option(SockOptName::Ttl).unwrap(),
+        SockOpt::Ttl(5)
+    );
+    l.set_accept_timeout(Some(WAIT)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    assert_eq!(s.ttl().unwrap(), 9);
+    let mut buf = [0u8; 3];
+    (&c).write_all(b"abc").unwrap();
+    (&s).read_exact(&mut buf).unwrap();
+    (&s).write_all(b"def").unwrap();
+    (&c).read_exact(&mut buf).unwrap();
+    // A's handshake went out at the default, its data at 5; all of B's at the listener's 9.
+    let a = ra.tcp_ttls();
+    assert_eq!(a.first(), Some(&64), "{a:?}");
+    assert_eq!(a.last(), Some(&5), "{a:?}");
+    let b = rb.tcp_ttls();
+    assert!(!b.is_empty() && b.iter().all(|&t| t == 9), "{b:?}");
+}
+
+/// As on Linux: shutting down a listener's reading ends the listening (a blocked accept
+/// fails, unaccepted connections are reset, new ones refused) and it may listen again;
+/// shutting down only its writing changes nothing.
+#[test]
+fn shutting_down_a_listener_ends_the_listening() {
+    let p = Pair::new(1500);
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, 7810)).unwrap();
+    let l2 = l.try_clone().unwrap();
+    let blocked = thread::spawn(move || l2.accept().map(|_| ()));
+    thread::sleep(Duration::from_millis(100));
+    l.socket().shutdown(Shutdown::Write).unwrap();
+    assert!(!blocked.is_finished(), "shutdown(Write) ended the accept");
+    l.socket().shutdown(Shutdown::Both).unwrap();
+    let e = blocked.join().unwrap().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("not listening"), "{e}");
+    let e = TcpStream::connect(&p.a.stack, addr(B_IP, 7810)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+
+    // Listening again, on the same port: a connection nobody accepts is reset when the
+    // listening ends.
+    l.socket().listen(8).unwrap();
+    let c = TcpStream::connect(&p.a.stack, addr(B_IP, 7810)).unwrap();
+    l.socket().shutdown(Shutdown::Read).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let e = (&c).read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+}
+
+/// The error texts of calls that need a connection say so (a never-connected socket, one
+/// reset by its peer), with the kinds Linux's errors map to in std.
+#[test]
+fn calls_without_a_connection_say_why() {
+    use socket_api::{Domain, Socket, Type};
+    let p = Pair::new(1500);
+    let never = Socket::new(&p.a.stack, Domain::Inet, Type::Stream, 0).unwrap();
+    let e = never.shutdown(Shutdown::Both).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected);
+    assert_eq!(e.to_string(), "socket is not connected");
+    let e = never.send(b"x").unwrap_err();
+    assert_eq!(e.to_string(), "socket is not connected");
+    let udp = Socket::new(&p.a.stack, Domain::Inet, Type::Dgram, 0).unwrap();
+    let e = udp.send(b"x").unwrap_err();
+    assert_eq!(e.to_string(), "destination address required");
+    let e = udp.shutdown(Shutdown::Both).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
+
+    // Reset by the peer: the reset is reported once, then the connection is closed.
+    let (c, s, _l) = connected(&p, 7820);
+    s.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(s);
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let e = (&c).read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+    let e = (&c).write(b"late").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+    assert_eq!(e.to_string(), "the connection is closed");
+    let e = c.shutdown(Shutdown::Both).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
+}

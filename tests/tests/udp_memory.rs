@@ -460,7 +460,12 @@ fn shutdown_read_wakes_a_blocked_reader_with_end_of_data() {
     });
     // Let the reader block (the outcome does not depend on it).
     std::thread::sleep(Duration::from_millis(100));
-    s.socket().shutdown(Shutdown::Read).expect("shutdown");
+    // As on Linux: ENOTCONN for a socket with no peer, but the shutdown applies.
+    let e = s
+        .socket()
+        .shutdown(Shutdown::Read)
+        .expect_err("not connected");
+    assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
     let r = rx
         .recv_timeout(WAIT)
         .expect("recv still blocked after shutdown");
@@ -475,7 +480,7 @@ fn shutdown_read_wakes_a_blocked_reader_with_end_of_data() {
     assert_eq!(s.recv(&mut buf).expect("end of data"), 0);
 
     // Shut down for writing: sends fail.
-    s.socket().shutdown(Shutdown::Write).expect("shutdown");
+    let _ = s.socket().shutdown(Shutdown::Write);
     let e = s.send_to(b"x", addr(A_IP, 9)).expect_err("shut down");
     assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
 }

@@ -83,8 +83,16 @@ pub enum TransportError {
     NoPorts,
     #[error("socket is already bound")]
     AlreadyBound,
-    #[error("destination address required")]
+    /// A TCP call that needs a connection on a socket that has none.
+    #[error("socket is not connected")]
     NotConnected,
+    /// A datagram with no destination on a socket that is not connected.
+    #[error("destination address required")]
+    DestinationRequired,
+    /// The connection has ended (reset, timed out, or closed both ways): nothing more
+    /// can be sent on it.
+    #[error("the connection is closed")]
+    ConnectionClosed,
     #[error("permission denied (broadcast needs SO_BROADCAST)")]
     BroadcastDenied,
     #[error("invalid argument: {0}")]
@@ -439,7 +447,7 @@ impl Transport {
         if shut {
             return Err(TransportError::ShutDown);
         }
-        let dst = dst.or(remote).ok_or(TransportError::NotConnected)?;
+        let dst = dst.or(remote).ok_or(TransportError::DestinationRequired)?;
         if dst.port() == 0 {
             return Err(TransportError::Invalid("port 0 is not a destination"));
         }
@@ -504,6 +512,11 @@ impl Transport {
             Some(Socket::Udp(u)) => {
                 u.shut_read |= read;
                 u.shut_write |= write;
+                if u.remote.is_none() {
+                    // As Linux: applied, and ENOTCONN for a socket with no peer.
+                    self.wakeups.push(h);
+                    return Err(TransportError::NotConnected);
+                }
             }
             Some(Socket::Raw(_)) => return Err(TransportError::NotSupported),
             None if self.tcp.socks.get(h).is_some() => return Err(TransportError::NotSupported),

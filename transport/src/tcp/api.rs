@@ -29,6 +29,7 @@ impl Transport {
             sndbuf: self.tcp.cfg.sndbuf,
             user_timeout: self.tcp.cfg.user_timeout,
             congestion: self.tcp.cfg.congestion,
+            ttl: None,
         }
     }
 
@@ -387,6 +388,8 @@ impl Transport {
         match t.state {
             State::SynSent | State::SynReceived => return Ok(0),
             State::Established | State::CloseWait if !t.fin_queued => {}
+            // Ended by the peer or a failure (its error, if any, was reported once).
+            State::Closed => return Err(TransportError::ConnectionClosed),
             _ => return Err(TransportError::ShutDown),
         }
         let n = t.write(data);
@@ -475,20 +478,51 @@ impl Transport {
         let Some(s) = sockets.get_mut(h) else {
             return Err(TransportError::BadHandle);
         };
-        s.shut_read |= read;
         match &mut s.role {
+            Role::Conn(t) if t.state == State::Closed => {
+                // Both ways closed, or reset: as Linux, ENOTCONN.
+                s.shut_read |= read;
+                return Err(TransportError::NotConnected);
+            }
             Role::Conn(t) => {
+                s.shut_read |= read;
                 if write {
                     t.shutdown_write();
                     t.output(&tcp.cfg, tx, &mut tcp.stats, now);
                 }
                 t.wake = true;
             }
-            Role::Listen(_) => {}
+            // Shutting down a listener's reading ends the listening, as on Linux: the
+            // connections it had not handed out are reset, `accept` fails from then on
+            // (blocked callers are woken), and the socket may listen again.
+            Role::Listen(_) if read => {
+                self.tcp_unlisten(h, tx, now);
+                return Ok(());
+            }
+            Role::Listen(_) => return Ok(()),
             Role::Idle => return Err(TransportError::NotConnected),
         }
         self.tcp_settle(h, now);
         Ok(())
+    }
+
+    /// A listener stops listening: its unaccepted connections are reset, it leaves the
+    /// demultiplexing tables and goes back to a bound, idle socket.
+    fn tcp_unlisten(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
+        let children: Vec<SocketHandle> = self
+            .tcp
+            .socks
+            .iter()
+            .filter_map(|(c, t)| (t.parent == Some(h)).then_some(c))
+            .collect();
+        for c in children {
+            self.tcp_abort(c, tx, now);
+        }
+        self.tcp_forget(h);
+        if let Some(s) = self.tcp.socks.get_mut(h) {
+            s.role = Role::Idle;
+        }
+        self.wakeups.push(h);
     }
 
     /// The application lets go of a TCP socket. Unread data aborts the connection with a
@@ -505,16 +539,7 @@ impl Transport {
             }
             Role::Listen(_) => {
                 // Connections nobody accepted go with their listener.
-                let children: Vec<SocketHandle> = self
-                    .tcp
-                    .socks
-                    .iter()
-                    .filter_map(|(c, t)| (t.parent == Some(h)).then_some(c))
-                    .collect();
-                for c in children {
-                    self.tcp_abort(c, tx, now);
-                }
-                self.tcp_forget(h);
+                self.tcp_unlisten(h, tx, now);
                 self.tcp.socks.remove(h);
             }
             Role::Conn(t) => {

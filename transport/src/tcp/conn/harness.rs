@@ -83,6 +83,7 @@ pub(super) fn opts() -> ConnOpts {
         sndbuf: 256 * 1024,
         user_timeout: Duration::from_secs(300),
         congestion: Algorithm::Cubic,
+        ttl: None,
     }
 }
 

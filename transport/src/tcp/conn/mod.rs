@@ -44,7 +44,7 @@ use timers::{Timer, TimerTable};
 use rack::Rack;
 use scoreboard::Scoreboard;
 
-pub use output::send_repr;
+pub use output::{send_repr, send_repr_ttl};
 #[doc(hidden)]
 pub use probe::TcbProbe;
 /// The most records a connection's table of sent segments holds.
@@ -110,6 +110,8 @@ pub struct ConnOpts {
     pub user_timeout: Duration,
     /// `TCP_CONGESTION`.
     pub congestion: Algorithm,
+    /// `IP_TTL`: the TTL of the connection's datagrams (None: the IP layer's default).
+    pub ttl: Option<u8>,
 }
 
 /// What `netstat` shows of a connection.
@@ -634,7 +636,7 @@ impl Tcb {
                 flags: flags::RST | flags::ACK,
                 ..TcpRepr::default()
             };
-            if send_repr(tx, self.local, self.remote, &r, &[], now) {
+            if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
                 stats.segs_out += 1;
                 stats.resets_out += 1;
             }

@@ -112,7 +112,7 @@ impl Tcb {
         if self.rtt_sample.is_none() && self.syn_retries == 0 {
             self.rtt_sample = Some((self.iss, now));
         }
-        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
             stats.segs_out += 1;
         }
     }
@@ -141,6 +141,7 @@ impl Tcb {
             l4_csum: Some(crate::tcp::wire::CHECKSUM_AT as u16),
             gso_size: (len > room).then(|| room.min(usize::from(u16::MAX)) as u16),
             dont_fragment: self.df,
+            ttl: self.opts.ttl,
             ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
         };
         let ok = tx
@@ -245,7 +246,7 @@ impl Tcb {
                 self.send_syn(tx, stats, now);
             } else {
                 let r = self.header(self.snd_nxt, flags::ACK, now);
-                if send_repr(tx, self.local, self.remote, &r, &[], now) {
+                if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
                     stats.segs_out += 1;
                 }
                 self.ack_now = false;
@@ -420,12 +421,26 @@ pub fn send_repr(
     payload: &[u8],
     now: Instant,
 ) -> bool {
+    send_repr_ttl(tx, local, remote, r, payload, None, now)
+}
+
+/// `send_repr` with the connection's `IP_TTL` (None: the IP layer's default).
+pub fn send_repr_ttl(
+    tx: &mut dyn IpTx,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    r: &TcpRepr,
+    payload: &[u8],
+    ttl: Option<u8>,
+    now: Instant,
+) -> bool {
     let hl = r.header_len();
     let meta = SendMeta {
         src: Some(*local.ip()),
         l4_csum: Some(crate::tcp::wire::CHECKSUM_AT as u16),
         // Path-MTU discovery (RFC 1191): a router that would fragment says so instead.
         dont_fragment: true,
+        ttl,
         ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
     };
     tx.send_with(

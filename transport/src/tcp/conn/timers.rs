@@ -230,7 +230,7 @@ impl Tcb {
         self.persist_probes += 1;
         stats.window_probes += 1;
         let r = self.header(self.snd_una - 1, flags::ACK, now);
-        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
             stats.segs_out += 1;
         }
         self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
@@ -262,7 +262,7 @@ impl Tcb {
         self.keep_probes += 1;
         stats.keepalive_probes += 1;
         let r = self.header(self.snd_una - 1, flags::ACK, now);
-        if send_repr(tx, self.local, self.remote, &r, &[], now) {
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
             stats.segs_out += 1;
         }
         self.timers.set(Timer::Keepalive, now + cfg.keep_interval);
