@@ -1,6 +1,9 @@
 //! `tapip`: a user-mode TCP/IP stack on a Linux TAP device, with an interactive shell.
 #![forbid(unsafe_code)]
 
+// First: its macros serve every other module.
+#[macro_use]
+mod out;
 mod cmd;
 // `get` and `serve http` use it; a few of its items (`serve_connection`, the stats
 // snapshot, `Response::header`) only its tests do.
@@ -107,7 +110,7 @@ fn main() {
             // One line, like every other error of this program.
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("bad arguments");
-            eprintln!(
+            errln!(
                 "tapip: {} (try --help)",
                 first.trim_start_matches("error: ")
             );

@@ -6,7 +6,7 @@ use crate::cmd::{self, Ctx, Flow, Signals};
 use crate::{setup, Cli};
 use crossbeam_channel::{bounded, select, Receiver, SendError, Sender};
 use netif::trace::Trace;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +31,7 @@ pub fn main(cli: Cli) -> i32 {
         .then(|| nix::sys::termios::tcgetattr(std::io::stdin()).ok())
         .flatten();
     if let Err(e) = install_signal_handlers(&sig, &exiting, interactive) {
-        eprintln!("tapip: cannot install a signal handler: {e}");
+        errln!("tapip: cannot install a signal handler: {e}");
         return 1;
     }
     let (trace, lines) = Trace::new();
@@ -39,13 +39,13 @@ pub fn main(cli: Cli) -> i32 {
         .name("trace-printer".into())
         .spawn(move || {
             for l in lines {
-                println!("{l}");
+                outln!("{l}");
             }
         });
     let printer = match printer {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("tapip: {e}");
+            errln!("tapip: {e}");
             return 1;
         }
     };
@@ -53,12 +53,12 @@ pub fn main(cli: Cli) -> i32 {
     let ctx = match setup::build(&cli, trace, sig, input) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("tapip: {e}");
+            errln!("tapip: {e}");
             return 1;
         }
     };
     // On stderr, so that stdout holds only what the commands print.
-    eprintln!("{}", setup::describe(&cli));
+    errln!("{}", setup::describe(&cli));
     let mut code = run_commands(&cli, &ctx, requests);
     exiting.store(true, Ordering::SeqCst);
     if let Some(t) = &terminal {
@@ -80,7 +80,7 @@ pub fn main(cli: Cli) -> i32 {
     // trace channel closes and the printer ends once it has printed every line.
     drop(ctx);
     let _ = printer.join();
-    let _ = std::io::stdout().flush();
+    crate::out::flush();
     code
 }
 
@@ -124,14 +124,14 @@ fn linger(ctx: &Ctx, limit: Duration, interactive: bool) -> bool {
         .with_core(|c, _| c.transport.tcp_undelivered().len());
     if pending > 0 && interactive && !limit.is_zero() {
         let s = if pending == 1 { "" } else { "s" };
-        eprintln!(
+        errln!(
             "tapip: waiting up to {} s for {pending} connection{s} to deliver their data (Ctrl-C to quit now)",
             limit.as_secs_f64()
         );
     }
     let left = ctx.stack.linger(limit, || false);
     for u in &left {
-        eprintln!("tapip: {}", abandoned(u.local, u.remote, &u.outstanding));
+        errln!("tapip: {}", abandoned(u.local, u.remote, &u.outstanding));
     }
     left.is_empty()
 }
@@ -171,7 +171,7 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
             match std::fs::read_to_string(path) {
                 Ok(s) => lines.extend(s.lines().map(str::to_string)),
                 Err(e) => {
-                    eprintln!("tapip: cannot read script {}: {e}", path.display());
+                    errln!("tapip: cannot read script {}: {e}", path.display());
                     return 1;
                 }
             }
@@ -197,7 +197,7 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
             }
         });
     if let Err(e) = reader {
-        eprintln!("tapip: {e}");
+        errln!("tapip: {e}");
         return 1;
     }
     // At a terminal a failed command does not make the whole session fail.
@@ -280,7 +280,7 @@ fn one(ctx: &Ctx, line: &str, status: &mut Status) -> Flow {
         match cmd::run(ctx, c) {
             Ok(f) => flow = f,
             Err(e) => {
-                eprintln!("{e}");
+                errln!("{e}");
                 status.failed = true;
                 if status.errexit {
                     flow = Flow::Exit;
@@ -291,7 +291,7 @@ fn one(ctx: &Ctx, line: &str, status: &mut Status) -> Flow {
             break;
         }
     }
-    let _ = std::io::stdout().flush();
+    crate::out::flush();
     flow
 }
 

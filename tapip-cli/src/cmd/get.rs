@@ -81,7 +81,7 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     let elapsed = start.elapsed();
     if to_stdout && out.bytes > 0 && out.last != Some(b'\n') && io::stdout().is_terminal() {
         // The summary starts on a line of its own.
-        eprintln!();
+        errln!();
     }
     let where_to = match &o.out {
         Some(p) => format!("'{p}'"),
@@ -110,9 +110,9 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     flushed.map_err(|e| format!("get: cannot write to {where_to}: {e}"))?;
     let line = summary(resp.status, &resp.reason, resp.body_bytes, elapsed);
     if to_stdout {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(())
 }

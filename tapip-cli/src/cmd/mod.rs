@@ -127,16 +127,16 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
     let cmd = match syntax::parse(&words) {
         Ok(c) => c,
         Err(Parsed::Help(name)) => {
-            print!("{}", syntax::help_for(&name)?);
+            out!("{}", syntax::help_for(&name)?);
             return Ok(Flow::Continue);
         }
         Err(Parsed::Error(e)) => return Err(e),
     };
     match cmd {
-        Command::Help { cmd: None } => print!("{}", syntax::help_list()),
-        Command::Help { cmd: Some(name) } => print!("{}", syntax::help_for(&name)?),
+        Command::Help { cmd: None } => out!("{}", syntax::help_list()),
+        Command::Help { cmd: Some(name) } => out!("{}", syntax::help_for(&name)?),
         Command::Exit => return Ok(Flow::Exit),
-        Command::Clear => print!("\x1b[2J\x1b[H"),
+        Command::Clear => out!("\x1b[2J\x1b[H"),
         Command::Ping(a) => ping::run(ctx, a)?,
         Command::Ifconfig(a) => ifconfig::run(ctx, a)?,
         Command::Route(a) => route::run(ctx, a)?,
@@ -167,7 +167,7 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<(), String> {
             ctx.pcap
                 .start(&file)
                 .map_err(|e| format!("pcap: cannot write '{}': {e}", file.display()))?;
-            println!("recording to {}", file.display());
+            outln!("recording to {}", file.display());
             Ok(())
         }
         PcapAction::Stop => {
@@ -175,8 +175,8 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<(), String> {
             let n = ctx.pcap.packets();
             ctx.pcap.stop().map_err(|e| format!("pcap: {e}"))?;
             match path {
-                Some(p) => println!("stopped recording to {} ({n} packets)", p.display()),
-                None => println!("not recording"),
+                Some(p) => outln!("stopped recording to {} ({n} packets)", p.display()),
+                None => outln!("not recording"),
             }
             Ok(())
         }

@@ -122,18 +122,18 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
     match o.mode {
         Mode::Bind(_) => {
             if o.debug {
-                eprintln!("snc: bound to {local}");
+                errln!("snc: bound to {local}");
             }
             let stop = AtomicBool::new(false);
             let got = receive(ctx, &sock, sink, o.debug, &stop)?;
             if o.debug {
-                eprintln!("snc: received {got}");
+                errln!("snc: received {got}");
             }
             Ok(())
         }
         Mode::Connect(peer) => {
             if o.debug {
-                eprintln!("snc: {local} -> {peer}");
+                errln!("snc: {local} -> {peer}");
             }
             connect(ctx, &o, &sock, peer, input, sink)
         }
@@ -229,7 +229,7 @@ fn receive(
             Ok(x) => x,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
             Err(e) if is_soft(e.kind()) => {
-                eprintln!("snc: {e}");
+                errln!("snc: {e}");
                 continue;
             }
             Err(e) => {
@@ -238,7 +238,7 @@ fn receive(
             }
         };
         if debug {
-            eprintln!("snc: {n} bytes from {from}");
+            errln!("snc: {n} bytes from {from}");
         }
         got.add(n);
         if let Err(e) = sink.put(&buf[..n]) {
@@ -285,7 +285,7 @@ fn connect(
             .unwrap_or_else(|_| Err("snc: the receiving thread failed".into()));
         if o.debug {
             let got = got.as_ref().map_or(String::new(), |g| g.to_string());
-            eprintln!("snc: sent {}; received {got}", sender.sent);
+            errln!("snc: sent {}; received {got}", sender.sent);
         }
         sent.and(got.map(|_| ()))
     })
@@ -354,7 +354,7 @@ impl Sender<'_> {
             match self.sock.send(data) {
                 Ok(n) => {
                     if self.debug {
-                        eprintln!("snc: {n} bytes to {}", self.peer);
+                        errln!("snc: {n} bytes to {}", self.peer);
                     }
                     self.sent.add(n);
                     return Ok(());
@@ -379,14 +379,14 @@ impl Sender<'_> {
                                 | ErrorKind::NetworkUnreachable
                         ) =>
                 {
-                    eprintln!("snc: {e}");
+                    errln!("snc: {e}");
                     retried = true;
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::NotConnected | ErrorKind::BrokenPipe) => {
                     return Err(format!("snc: {e}"));
                 }
                 Err(e) => {
-                    eprintln!("snc: {} bytes not sent: {e}", data.len());
+                    errln!("snc: {} bytes not sent: {e}", data.len());
                     return Ok(());
                 }
             }

@@ -43,9 +43,9 @@ fn secs(d: Duration) -> String {
 /// The summary goes where the data does not.
 fn summary(to_stdout: bool, line: String) {
     if to_stdout {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
-        println!("{line}");
+        outln!("{line}");
     }
 }
 
@@ -63,7 +63,7 @@ fn listen(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
     // Port 0 picks one: say which.
     if o.debug || a.port() == 0 {
         let local = l.local_addr().map_err(|e| format!("snc: {e}"))?;
-        eprintln!("snc: listening on tcp {local}");
+        errln!("snc: listening on tcp {local}");
     }
     let (s, peer) = match l.accept() {
         Ok(x) => x,
@@ -80,7 +80,7 @@ fn listen(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
     l.close();
     dog.stream(&s);
     if o.debug {
-        eprintln!("snc: connection from {peer}");
+        errln!("snc: connection from {peer}");
     }
     if let Some(w) = o.wait {
         s.set_read_timeout(Some(w))
@@ -126,7 +126,7 @@ fn receive(
         };
         got += n as u64;
         if o.debug {
-            eprintln!("snc: {n} bytes");
+            errln!("snc: {n} bytes");
         }
         if let Err(e) = sink.put(&buf[..n]) {
             break Err(format!("snc: cannot write what arrives: {e}"));
@@ -154,7 +154,7 @@ fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
     let sink = Sink::open(&o.out)?;
     if o.debug {
         let local = s.local_addr().map_err(|e| format!("snc: {e}"))?;
-        eprintln!("snc: {local} -> {a}");
+        errln!("snc: {local} -> {a}");
     }
     let to_stdout = matches!(sink, Sink::Stdout);
     let start = Instant::now();
