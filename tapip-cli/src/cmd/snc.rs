@@ -28,6 +28,40 @@ const MAX_DATAGRAM: usize = 65_507;
 const POLL: Duration = Duration::from_millis(100);
 /// How long a send waits for room when the stack's queues are full.
 const SEND_PATIENCE: Duration = Duration::from_secs(2);
+/// UDP `-c` without `-w`: how long to wait after the last datagram for an ICMP error
+/// about it (a refusal comes within a round trip, after the peer's MAC is resolved).
+const UDP_GRACE: Duration = Duration::from_millis(300);
+
+/// Errors about single datagrams (a refusal, a datagram not sent): each is said when it
+/// comes and snc goes on, but they make it fail at its end.
+#[derive(Default)]
+struct Troubles {
+    count: std::sync::atomic::AtomicU64,
+    last: parking_lot::Mutex<Option<String>>,
+}
+
+impl Troubles {
+    /// Say `what` now (`snc: connection refused`) and remember it.
+    fn report(&self, what: String) {
+        errln!("snc: {what}");
+        self.count.fetch_add(1, Ordering::SeqCst);
+        *self.last.lock() = Some(what);
+    }
+
+    /// The command's result: an error if anything went wrong on the way.
+    fn outcome(&self, peer: impl std::fmt::Display) -> Result<(), String> {
+        match self.count.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            n => {
+                let last = self.last.lock().clone().unwrap_or_default();
+                Err(match n {
+                    1 => format!("snc: {peer}: {last}"),
+                    n => format!("snc: {peer}: {n} errors, the last: {last}"),
+                })
+            }
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -125,11 +159,12 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
                 errln!("snc: bound to {local}");
             }
             let stop = AtomicBool::new(false);
-            let got = receive(ctx, &sock, sink, o.debug, &stop)?;
+            let troubles = Troubles::default();
+            let got = receive(ctx, &sock, sink, o.debug, &stop, &troubles)?;
             if o.debug {
                 errln!("snc: received {got}");
             }
-            Ok(())
+            troubles.outcome(local)
         }
         Mode::Connect(peer) => {
             if o.debug {
@@ -221,6 +256,7 @@ fn receive(
     mut sink: Sink,
     debug: bool,
     stop: &AtomicBool,
+    troubles: &Troubles,
 ) -> Result<Count, String> {
     let mut buf = vec![0u8; 65_536];
     let mut got = Count::default();
@@ -229,7 +265,7 @@ fn receive(
             Ok(x) => x,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
             Err(e) if is_soft(e.kind()) => {
-                errln!("snc: {e}");
+                troubles.report(e.to_string());
                 continue;
             }
             Err(e) => {
@@ -259,10 +295,11 @@ fn connect(
     sink: Sink,
 ) -> Result<(), String> {
     let stop = AtomicBool::new(false);
+    let troubles = Troubles::default();
     std::thread::scope(|s| {
         let receiver = std::thread::Builder::new()
             .name("snc-receive".into())
-            .spawn_scoped(s, || receive(ctx, sock, sink, o.debug, &stop))
+            .spawn_scoped(s, || receive(ctx, sock, sink, o.debug, &stop, &troubles))
             .map_err(|e| format!("snc: cannot start a thread: {e}"))?;
         let mut sender = Sender {
             ctx,
@@ -270,6 +307,7 @@ fn connect(
             peer,
             debug: o.debug,
             stop: &stop,
+            troubles: &troubles,
             sent: Count::default(),
         };
         let sent = match file {
@@ -277,7 +315,8 @@ fn connect(
             None => sender.lines(),
         };
         if sent.is_ok() {
-            ctx.sig.sleep(o.wait.unwrap_or(Duration::ZERO));
+            // Replies, and errors about the last datagrams, for -w or a moment.
+            ctx.sig.sleep(o.wait.unwrap_or(UDP_GRACE));
         }
         stop.store(true, Ordering::SeqCst);
         let got = receiver
@@ -287,7 +326,8 @@ fn connect(
             let got = got.as_ref().map_or(String::new(), |g| g.to_string());
             errln!("snc: sent {}; received {got}", sender.sent);
         }
-        sent.and(got.map(|_| ()))
+        sent.and(got.map(|_| ()))?;
+        troubles.outcome(peer)
     })
 }
 
@@ -297,6 +337,7 @@ struct Sender<'a> {
     peer: SocketAddrV4,
     debug: bool,
     stop: &'a AtomicBool,
+    troubles: &'a Troubles,
     sent: Count,
 }
 
@@ -379,14 +420,15 @@ impl Sender<'_> {
                                 | ErrorKind::NetworkUnreachable
                         ) =>
                 {
-                    errln!("snc: {e}");
+                    self.troubles.report(e.to_string());
                     retried = true;
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::NotConnected | ErrorKind::BrokenPipe) => {
                     return Err(format!("snc: {e}"));
                 }
                 Err(e) => {
-                    errln!("snc: {} bytes not sent: {e}", data.len());
+                    self.troubles
+                        .report(format!("{} bytes not sent: {e}", data.len()));
                     return Ok(());
                 }
             }
@@ -546,6 +588,31 @@ mod tests {
         for bad in ["", "-u", "-q", "-u -b x", "-b 1.2.3.4:5 -f x"] {
             assert!(!parse_line(bad).unwrap_err().contains('\n'), "{bad}");
         }
+    }
+
+    /// A refusal makes `snc -u -c` fail, also when it comes after the last datagram
+    /// (nothing listens on UDP port 9 of the loopback).
+    #[test]
+    fn refused_datagrams_make_snc_fail() {
+        let ctx = crate::cmd::testing::ctx();
+        let dir = crate::cmd::testing::temp_dir("snc-u");
+        let f = dir.join("small");
+        std::fs::write(&f, b"hello").unwrap();
+        let r = crate::cmd::testing::run_line(
+            &ctx,
+            &format!("snc -u -c 127.0.0.1:9 -f {}", f.display()),
+        );
+        assert_eq!(r, Err("snc: 127.0.0.1:9: connection refused".into()));
+        // Something listening: no error.
+        let l = UdpSocket::bind(&ctx.stack, "127.0.0.1:9").unwrap();
+        let r = crate::cmd::testing::run_line(
+            &ctx,
+            &format!("snc -u -c 127.0.0.1:9 -f {}", f.display()),
+        );
+        assert!(r.is_ok(), "{r:?}");
+        drop(l);
+        crate::cmd::testing::finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -237,7 +237,7 @@ pub struct Snc {
     #[arg(short = 'd')]
     pub debug: bool,
     /// Limit the waits: TCP: connecting, the peer's close, and with -b a connection and
-    /// data; UDP: replies after the last datagram.
+    /// data; UDP: replies after the last datagram (0.3 s without -w).
     #[arg(short = 'w', value_name = "SECONDS", value_parser = seconds)]
     pub wait: Option<Duration>,
     /// Listen on PORT (every address) or ADDR:PORT.
