@@ -23,6 +23,7 @@ pub fn main(cli: Cli) -> i32 {
     // bash. Otherwise (a pipe, `-c`, `--script`) SIGINT ends the program, like SIGTERM.
     let interactive =
         cli.commands.is_none() && cli.script.is_none() && std::io::stdin().is_terminal();
+    sig.at_terminal.store(interactive, Ordering::SeqCst);
     // Set once the program has begun to end: a SIGINT or SIGTERM then ends it at once.
     let exiting = Arc::new(AtomicBool::new(false));
     // The line editor puts the terminal in raw mode while it reads; a SIGTERM at the prompt

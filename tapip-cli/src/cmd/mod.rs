@@ -32,6 +32,9 @@ use syntax::{Command, Parsed, PcapAction};
 pub struct Signals {
     pub interrupt: Arc<AtomicBool>,
     pub terminate: Arc<AtomicBool>,
+    /// Commands come from a terminal: SIGINT is the user's Ctrl-C, which stops the running
+    /// command (and resets the transfer of `snc -c`), not the program.
+    pub at_terminal: Arc<AtomicBool>,
     bell: (Sender<()>, Receiver<()>),
 }
 
@@ -40,6 +43,7 @@ impl Default for Signals {
         Signals {
             interrupt: Arc::default(),
             terminate: Arc::default(),
+            at_terminal: Arc::default(),
             // One ring waiting is enough: a waiter looks at the flags after each.
             bell: bounded(1),
         }
@@ -55,6 +59,14 @@ impl Signals {
     /// Wake whoever waits in [`Signals::sleep`] or on [`Signals::bell`]: a flag changed.
     pub fn ring(&self) {
         let _ = self.bell.0.try_send(());
+    }
+
+    /// Did the user press Ctrl-C at the terminal (and no SIGTERM come)? Then a command
+    /// is cancelled, not the program ended.
+    pub fn user_cancelled(&self) -> bool {
+        self.at_terminal.load(Ordering::SeqCst)
+            && self.interrupt.load(Ordering::SeqCst)
+            && !self.terminate.load(Ordering::SeqCst)
     }
 
     /// Stop the running command as Ctrl-C would.
@@ -179,6 +191,53 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<(), String> {
                 None => outln!("not recording"),
             }
             Ok(())
+        }
+    }
+}
+
+/// A `-o FILE` of `snc` or `get`, opened (so checked) before connecting but left as it was
+/// until the connection is made: a file that already existed keeps its contents if the
+/// connection fails, and one that did not is removed again.
+pub struct OutFile {
+    path: String,
+    file: Option<std::fs::File>,
+    created: bool,
+}
+
+impl OutFile {
+    /// Open `path` for writing, creating it if need be; the error says which file.
+    pub fn open(path: &str) -> Result<OutFile, String> {
+        let existed = std::fs::symlink_metadata(path).is_ok();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot write '{path}': {e}"))?;
+        Ok(OutFile {
+            path: path.to_string(),
+            file: Some(file),
+            created: !existed,
+        })
+    }
+
+    /// The file, emptied, to write to.
+    pub fn commit(mut self) -> Result<std::fs::File, String> {
+        let f = self.file.take().ok_or("the file is already in use")?;
+        // Only a regular file has a length to cut (not /dev/null, a FIFO...).
+        if f.metadata().is_ok_and(|m| m.is_file()) {
+            f.set_len(0)
+                .map_err(|e| format!("cannot write '{}': {e}", self.path))?;
+        }
+        Ok(f)
+    }
+}
+
+impl Drop for OutFile {
+    fn drop(&mut self) {
+        // Not committed: put things back as they were.
+        if self.file.take().is_some() && self.created {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }

@@ -201,14 +201,33 @@ enum Sink {
     File(File),
 }
 
+/// A `Sink` checked before connecting (see `super::OutFile`).
+enum Prepared {
+    Stdout,
+    File(super::OutFile),
+}
+
+impl Prepared {
+    /// Truncate the file: the connection is made.
+    fn commit(self) -> Result<Sink, String> {
+        match self {
+            Prepared::Stdout => Ok(Sink::Stdout),
+            Prepared::File(f) => Ok(Sink::File(f.commit().map_err(|e| format!("snc: {e}"))?)),
+        }
+    }
+}
+
 impl Sink {
     /// `-o FILE` (created or truncated), or stdout.
     fn open(out: &Option<String>) -> Result<Sink, String> {
+        Sink::prepare(out)?.commit()
+    }
+
+    /// `-o FILE` opened for writing, left as it is until `Prepared::commit`.
+    fn prepare(out: &Option<String>) -> Result<Prepared, String> {
         Ok(match out {
-            Some(p) => {
-                Sink::File(File::create(p).map_err(|e| format!("snc: cannot write '{p}': {e}"))?)
-            }
-            None => Sink::Stdout,
+            Some(p) => Prepared::File(super::OutFile::open(p).map_err(|e| format!("snc: {e}"))?),
+            None => Prepared::Stdout,
         })
     }
 
