@@ -113,6 +113,8 @@ pub struct Ctx {
     pub stack: Stack,
     pub trace: Trace,
     pub pcap: PcapHandle,
+    /// `pcap.packets()` (a total over every recording) when the current one started.
+    pub pcap_since: std::sync::atomic::AtomicU64,
     pub sig: Signals,
     /// The fault injector on the tap, when `--fault` asked for one.
     pub fault: Option<Arc<netif::fault::FaultInjector<netif::TapDevice>>>,
@@ -161,7 +163,11 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         Command::Jobs => jobs::list(ctx),
         Command::Kill { job } => jobs::kill(ctx, job)?,
         Command::Netstat(a) => netstat::run(ctx, a)?,
-        Command::Pcap { action } => pcap(ctx, action)?,
+        Command::Pcap { action } => {
+            for l in pcap(ctx, action)? {
+                outln!("{l}");
+            }
+        }
         Command::Sleep { secs } => {
             ctx.sig.sleep(secs);
         }
@@ -173,24 +179,44 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
     Ok(Flow::Continue)
 }
 
-fn pcap(ctx: &Ctx, action: PcapAction) -> Result<(), String> {
+/// `stopped recording to FILE (N packets)`, for the recording now running (if any).
+fn pcap_stopped(ctx: &Ctx) -> Option<String> {
+    let path = ctx.pcap.path()?;
+    let n = ctx
+        .pcap
+        .packets()
+        .saturating_sub(ctx.pcap_since.load(Ordering::SeqCst));
+    let s = if n == 1 { "" } else { "s" };
+    Some(format!(
+        "stopped recording to {} ({n} packet{s})",
+        path.display()
+    ))
+}
+
+/// `pcap start FILE`, `pcap stop`: the lines to print. Each file's count is its own; a
+/// start while recording says that it stopped the running recording.
+fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
     match action {
         PcapAction::Start { file } => {
-            ctx.pcap
-                .start(&file)
-                .map_err(|e| format!("pcap: cannot write '{}': {e}", file.display()))?;
-            outln!("recording to {}", file.display());
-            Ok(())
+            // Starting stops the running recording, even when the new file fails.
+            let stopped = pcap_stopped(ctx);
+            let started = ctx.pcap.start(&file);
+            ctx.pcap_since.store(ctx.pcap.packets(), Ordering::SeqCst);
+            if let Err(e) = started {
+                let also = stopped.map(|s| format!("; {s}")).unwrap_or_default();
+                return Err(format!(
+                    "pcap: cannot write '{}': {e}{also}",
+                    file.display()
+                ));
+            }
+            let mut lines: Vec<String> = stopped.into_iter().collect();
+            lines.push(format!("recording to {}", file.display()));
+            Ok(lines)
         }
         PcapAction::Stop => {
-            let path = ctx.pcap.path();
-            let n = ctx.pcap.packets();
+            let stopped = pcap_stopped(ctx);
             ctx.pcap.stop().map_err(|e| format!("pcap: {e}"))?;
-            match path {
-                Some(p) => outln!("stopped recording to {} ({n} packets)", p.display()),
-                None => outln!("not recording"),
-            }
-            Ok(())
+            Ok(vec![stopped.unwrap_or_else(|| "not recording".into())])
         }
     }
 }
@@ -269,6 +295,7 @@ pub mod testing {
             stack,
             trace,
             pcap: PcapHandle::new(),
+            pcap_since: Default::default(),
             sig: Signals::default(),
             fault: None,
             input,
@@ -565,6 +592,71 @@ pub(crate) mod tests {
             assert_eq!(run(&ctx, "ping -c 1 -W 5 127.0.0.1"), Ok(Flow::Continue));
             ctx
         });
+        testing::finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Each recording counts its own packets; a second start says it stopped the first.
+    #[test]
+    fn pcap_counts_per_file_and_says_when_a_start_stops_a_recording() {
+        let ctx = testing::ctx();
+        let dir = testing::temp_dir("pcap");
+        let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+        let start = |f: &std::path::Path| {
+            pcap(
+                &ctx,
+                PcapAction::Start {
+                    file: f.to_path_buf(),
+                },
+            )
+        };
+        let frame = [0u8; 60];
+        assert_eq!(start(&a), Ok(vec![format!("recording to {}", a.display())]));
+        for _ in 0..4 {
+            ctx.pcap.record(&frame);
+        }
+        assert_eq!(
+            pcap(&ctx, PcapAction::Stop),
+            Ok(vec![format!(
+                "stopped recording to {} (4 packets)",
+                a.display()
+            )])
+        );
+        start(&b).unwrap();
+        assert_eq!(
+            pcap(&ctx, PcapAction::Stop),
+            Ok(vec![format!(
+                "stopped recording to {} (0 packets)",
+                b.display()
+            )])
+        );
+        assert_eq!(
+            pcap(&ctx, PcapAction::Stop),
+            Ok(vec!["not recording".to_string()])
+        );
+        // A start while recording: the first file's count, then the new file.
+        start(&a).unwrap();
+        ctx.pcap.record(&frame);
+        assert_eq!(
+            start(&b),
+            Ok(vec![
+                format!("stopped recording to {} (1 packet)", a.display()),
+                format!("recording to {}", b.display())
+            ])
+        );
+        ctx.pcap.record(&frame);
+        ctx.pcap.record(&frame);
+        // A file that cannot be written: the running recording is stopped all the same.
+        let e = start(&dir.join("no/such.pcap")).unwrap_err();
+        assert!(
+            e.starts_with("pcap: cannot write '")
+                && e.ends_with(&format!(
+                    "; stopped recording to {} (2 packets)",
+                    b.display()
+                )),
+            "{e}"
+        );
+        assert!(!ctx.pcap.is_recording());
         testing::finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
     }
