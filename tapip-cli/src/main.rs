@@ -68,17 +68,17 @@ pub struct Cli {
     #[arg(long, value_name = "SPEC")]
     pub fault: Option<netif::fault::FaultConfig>,
     /// How long a TCP connection closed by this side stays in TIME-WAIT (2 MSL), in
-    /// seconds, fractions allowed [default: 60, as Linux].
-    #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
+    /// seconds, fractions allowed (0 to 1000000) [default: 60, as Linux].
+    #[arg(long, value_name = "SECS", value_parser = parse_time_wait, allow_hyphen_values = true)]
     pub tcp_time_wait: Option<std::time::Duration>,
     /// Congestion control of TCP connections: cubic (RFC 9438, the default, as Linux) or
     /// reno (NewReno). A program can change its sockets' with TCP_CONGESTION.
     #[arg(long, value_name = "ALG", value_parser = parse_congestion)]
     pub tcp_congestion: Option<transport::CongestionAlgorithm>,
     /// At exit, how long to wait for TCP connections to deliver their queued data and
-    /// FIN, in seconds, fractions allowed [default: 10]. A second SIGINT or SIGTERM ends
-    /// the wait at once.
-    #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
+    /// FIN, in seconds, fractions allowed (0 to 1000000) [default: 10]. A second SIGINT or
+    /// SIGTERM ends the wait at once.
+    #[arg(long, value_name = "SECS", value_parser = parse_time_wait, allow_hyphen_values = true)]
     pub linger: Option<std::time::Duration>,
     /// Run these commands (separated by ';', quoted as in a Unix shell) and exit.
     #[arg(short = 'c', value_name = "'CMD; CMD ...'")]
@@ -138,7 +138,7 @@ fn check(cli: &Cli) -> Result<(), String> {
 
 /// `--tcp-time-wait`, `--linger`: seconds, fractions allowed.
 fn parse_time_wait(s: &str) -> Result<std::time::Duration, String> {
-    opts::parse_seconds(s).ok_or_else(|| format!("invalid number of seconds '{s}'"))
+    opts::seconds_from(s, std::time::Duration::ZERO, "number of seconds")
 }
 
 /// `--tcp-congestion`: an algorithm's name.
@@ -181,6 +181,26 @@ mod tests {
             .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())?;
         check(&cli)?;
         Ok(cli)
+    }
+
+    /// A negative number is a bad value, not an unknown option; errors name the range.
+    #[test]
+    fn durations_name_their_range() {
+        for opt in ["--linger", "--tcp-time-wait"] {
+            for bad in ["-1", "-5", "1e300", "x"] {
+                let e = parse(&[opt, bad]).unwrap_err();
+                assert!(
+                    e.contains(&format!(
+                        "invalid number of seconds '{bad}' (seconds, 0 to 1000000)"
+                    )),
+                    "{opt} {bad}: {e}"
+                );
+            }
+        }
+        assert_eq!(
+            parse(&["--linger", "0.5"]).unwrap().linger,
+            Some(std::time::Duration::from_millis(500))
+        );
     }
 
     #[test]

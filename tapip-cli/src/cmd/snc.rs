@@ -117,8 +117,8 @@ fn parse(a: Snc) -> Result<Opts, String> {
                 ));
             }
         }
-        if linger.is_some_and(|d| d.is_zero()) {
-            return Err("snc: -w needs more than 0 seconds with TCP".into());
+        if linger.is_some_and(|d| d < Duration::from_millis(1)) {
+            return Err("snc: -w with TCP: at least 0.001 seconds".into());
         }
     }
     Ok(Opts {
@@ -543,7 +543,7 @@ mod tests {
             .contains("give an address and a port"));
         assert_eq!(
             parse_line("-c 10.0.0.2:7 -w 0"),
-            Err("snc: -w needs more than 0 seconds with TCP".into())
+            Err("snc: -w with TCP: at least 0.001 seconds".into())
         );
         for bad in [
             "-b 70000",
