@@ -173,7 +173,10 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         }
         Command::Wait => {
             ctx.sig.sleep(Duration::MAX);
-            return Ok(Flow::Exit);
+            // Ctrl-C at the terminal cancels the wait, as it cancels any command.
+            if !ctx.sig.user_cancelled() {
+                return Ok(Flow::Exit);
+            }
         }
     }
     Ok(Flow::Continue)
@@ -659,6 +662,37 @@ pub(crate) mod tests {
         assert!(!ctx.pcap.is_recording());
         testing::finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// At a terminal, Ctrl-C ends `wait` and the shell goes on (its jobs too); with
+    /// commands not from a terminal SIGINT ends the program, as SIGTERM always does.
+    #[test]
+    fn ctrl_c_at_a_terminal_ends_the_wait_not_the_program() {
+        let ctx = testing::ctx();
+        for (at_terminal, terminate, flow) in [
+            (true, false, Flow::Continue),
+            (true, true, Flow::Exit),
+            (false, false, Flow::Exit),
+        ] {
+            ctx.sig.at_terminal.store(at_terminal, Ordering::SeqCst);
+            ctx.sig.interrupt.store(false, Ordering::SeqCst);
+            ctx.sig.terminate.store(false, Ordering::SeqCst);
+            let sig = ctx.sig.clone();
+            let h = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                if terminate {
+                    sig.terminate.store(true, Ordering::SeqCst);
+                }
+                sig.raise_interrupt();
+            });
+            let r = {
+                let ctx = &ctx;
+                std::thread::scope(|sc| sc.spawn(|| testing::run_line(ctx, "wait")).join())
+            };
+            h.join().unwrap();
+            assert_eq!(r.unwrap(), Ok(flow), "{at_terminal} {terminate}");
+        }
+        testing::finish(ctx);
     }
 
     #[test]

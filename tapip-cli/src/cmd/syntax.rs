@@ -121,7 +121,10 @@ pub enum Command {
         #[arg(value_name = "SECONDS", value_parser = seconds)]
         secs: Duration,
     },
-    /// Serve until SIGINT or SIGTERM.
+    /// Serve until a signal, then end the program.
+    ///
+    /// SIGTERM, or SIGINT with commands from -c, --script or a pipe, ends the program. At a
+    /// terminal Ctrl-C only ends the wait: the prompt comes back, background jobs go on.
     Wait,
 }
 
