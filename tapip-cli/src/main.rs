@@ -160,7 +160,7 @@ fn main() {
             let first = msg.lines().next().unwrap_or("bad arguments");
             errln!(
                 "tapip: {} (try --help)",
-                first.trim_start_matches("error: ")
+                cmd::shorten(first.trim_start_matches("error: "))
             );
             std::process::exit(2);
         }

@@ -107,10 +107,16 @@ fn install_signal_handlers(
     // waits (for a line, in `wait` or `sleep`), and it finds the flags set.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     let sig = sig.clone();
+    // The terminal echoed `^C` where the cursor was: what comes next (a summary, the
+    // prompt) starts on a line of its own. (At the prompt the line editor takes Ctrl-C.)
+    let new_line = interactive && std::io::stderr().is_terminal();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            for _ in signals.forever() {
+            for s in signals.forever() {
+                if s == SIGINT && new_line {
+                    errln!();
+                }
                 sig.ring();
             }
         })?;
@@ -124,17 +130,26 @@ fn linger(ctx: &Ctx, limit: Duration, interactive: bool) -> bool {
         .stack
         .with_core(|c, _| c.transport.tcp_undelivered().len());
     if pending > 0 && interactive && !limit.is_zero() {
-        let s = if pending == 1 { "" } else { "s" };
-        errln!(
-            "tapip: waiting up to {} s for {pending} connection{s} to deliver their data (Ctrl-C to quit now)",
-            limit.as_secs_f64()
-        );
+        errln!("{}", waiting_line(pending, limit));
     }
     let left = ctx.stack.linger(limit, || false);
     for u in &left {
         errln!("tapip: {}", abandoned(u.local, u.remote, &u.outstanding));
     }
     left.is_empty()
+}
+
+/// `tapip: waiting up to 10 s for 1 connection to deliver its data (Ctrl-C to quit now)`.
+fn waiting_line(pending: usize, limit: Duration) -> String {
+    let (s, their) = if pending == 1 {
+        ("", "its")
+    } else {
+        ("s", "their")
+    };
+    format!(
+        "tapip: waiting up to {} s for {pending} connection{s} to deliver {their} data (Ctrl-C to quit now)",
+        limit.as_secs_f64()
+    )
 }
 
 /// `gave up on tcp 10.0.0.1:40000 -> 10.0.0.2:9002 (LAST-ACK): 1046320 bytes and the FIN not
@@ -385,6 +400,18 @@ fn read_terminal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_waiting_line_agrees_in_number() {
+        assert_eq!(
+            waiting_line(1, Duration::from_secs(10)),
+            "tapip: waiting up to 10 s for 1 connection to deliver its data (Ctrl-C to quit now)"
+        );
+        assert_eq!(
+            waiting_line(3, Duration::from_millis(2500)),
+            "tapip: waiting up to 2.5 s for 3 connections to deliver their data (Ctrl-C to quit now)"
+        );
+    }
 
     #[test]
     fn abandoned_connections_are_one_line_each() {

@@ -134,6 +134,29 @@ pub enum Flow {
 /// Run one command (one line without its `;`s: see [`syntax::commands`]). Errors are one
 /// line each, ready to print.
 pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
+    run_words(ctx, line).map_err(|e| shorten(&e))
+}
+
+/// The longest word an error repeats in full; longer ones (a 3,000-character argument
+/// echoed back) are cut, with an ellipsis.
+const LONGEST_WORD: usize = 100;
+
+/// `e` with every word longer than `LONGEST_WORD` characters cut to fit, ending in `...`.
+pub fn shorten(e: &str) -> String {
+    e.split(' ')
+        .map(|w| {
+            if w.chars().count() <= LONGEST_WORD {
+                return w.to_string();
+            }
+            let mut cut: String = w.chars().take(LONGEST_WORD - 3).collect();
+            cut.push_str("...");
+            cut
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn run_words(ctx: &Ctx, line: &str) -> Result<Flow, String> {
     let words = syntax::words(line)?;
     if words.is_empty() {
         return Ok(Flow::Continue);
@@ -692,6 +715,27 @@ pub(crate) mod tests {
             h.join().unwrap();
             assert_eq!(r.unwrap(), Ok(flow), "{at_terminal} {terminate}");
         }
+        testing::finish(ctx);
+    }
+
+    #[test]
+    fn long_words_in_errors_are_cut() {
+        let ctx = testing::ctx();
+        let long = "x".repeat(3000);
+        let e = run(&ctx, &format!("ping {long}")).unwrap_err();
+        assert!(
+            e.len() < 300 && e.contains("xxx...") && !e.contains('\n'),
+            "{e}"
+        );
+        let e = run(&ctx, &format!("frobnicate{long}")).unwrap_err();
+        assert!(e.len() < 300, "{e}");
+        // Short ones are left alone.
+        assert_eq!(
+            shorten("ping: invalid address 'x'"),
+            "ping: invalid address 'x'"
+        );
+        let w = "é".repeat(101);
+        assert_eq!(shorten(&w), format!("{}...", "é".repeat(97)));
         testing::finish(ctx);
     }
 

@@ -180,7 +180,12 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         }
     }
     let elapsed = start.elapsed().as_millis();
-    outln!("\n--- {} ping statistics ---", o.dst);
+    // A blank line before the statistics, unless Ctrl-C at the terminal just began one
+    // (as Linux's ping: `^C` on a line of its own, then the statistics).
+    if !ctx.sig.user_cancelled() {
+        outln!();
+    }
+    outln!("--- {} ping statistics ---", o.dst);
     let loss = ((transmitted - received) * 100)
         .checked_div(transmitted)
         .unwrap_or(0);

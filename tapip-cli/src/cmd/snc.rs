@@ -191,7 +191,15 @@ impl Count {
 
 impl std::fmt::Display for Count {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} datagrams, {} bytes", self.datagrams, self.bytes)
+        let s = |n: u64| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} datagram{}, {} byte{}",
+            self.datagrams,
+            s(self.datagrams),
+            self.bytes,
+            s(self.bytes)
+        )
     }
 }
 
@@ -632,6 +640,16 @@ mod tests {
         drop(l);
         crate::cmd::testing::finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn counts_are_singular_or_plural() {
+        let mut c = Count::default();
+        assert_eq!(c.to_string(), "0 datagrams, 0 bytes");
+        c.add(1);
+        assert_eq!(c.to_string(), "1 datagram, 1 byte");
+        c.add(5);
+        assert_eq!(c.to_string(), "2 datagrams, 6 bytes");
     }
 
     #[test]
