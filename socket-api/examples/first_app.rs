@@ -2,7 +2,15 @@ use socket_api::{StackBuilder, TcpListener, TcpStream};
 use std::io::{Read, Write};
 use std::thread;
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    // One line on error (`first_app: tap 'tap0' is busy ...`), not a Debug dump.
+    if let Err(e) = run() {
+        eprintln!("first_app: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> std::io::Result<()> {
     // The stack at 10.0.0.1/24 on tap0, the kernel's side of the tap at 10.0.0.2/24.
     let stack = StackBuilder::new()
         .tap("tap0")

@@ -1,6 +1,9 @@
 //! `tapip`: a user-mode TCP/IP stack on a Linux TAP device, with an interactive shell.
 #![forbid(unsafe_code)]
 
+// First: its macros serve every other module.
+#[macro_use]
+mod out;
 mod cmd;
 // `get` and `serve http` use it; a few of its items (`serve_connection`, the stats
 // snapshot, `Response::header`) only its tests do.
@@ -22,8 +25,9 @@ pub struct Cli {
     /// TAP device to use (created if it does not exist).
     #[arg(long, default_value = "tap0", value_name = "NAME")]
     pub tap: String,
-    /// The stack's address on the tap.
-    #[arg(long, default_value = "10.0.0.1/24", value_name = "IP/PREFIX")]
+    /// The stack's address on the tap (without /PREFIX: /24, the default's prefix, as
+    /// `ifconfig IF IP` keeps the current one).
+    #[arg(long, default_value = "10.0.0.1/24", value_name = "IP/PREFIX", value_parser = parse_host_cidr)]
     pub addr: ip::Ipv4Cidr,
     /// The stack's MAC address on the tap.
     #[arg(long, default_value = "00:34:45:67:89:ab", value_name = "MAC")]
@@ -31,12 +35,14 @@ pub struct Cli {
     /// Default gateway (adds the route 0.0.0.0/0 via IP).
     #[arg(long, value_name = "IP")]
     pub gateway: Option<std::net::Ipv4Addr>,
-    /// Address given to the kernel side of the tap (TOP2).
+    /// Address given to the kernel side of the tap (TOP2); not the stack's (without
+    /// /PREFIX: /24).
     #[arg(
         long,
         default_value = "10.0.0.2/24",
         value_name = "IP/PREFIX",
-        conflicts_with = "no_host_config"
+        conflicts_with = "no_host_config",
+        value_parser = parse_host_cidr
     )]
     pub host_addr: ip::Ipv4Cidr,
     /// Leave the kernel side of the tap alone (TOP1: the tap is bridged to a LAN).
@@ -62,17 +68,17 @@ pub struct Cli {
     #[arg(long, value_name = "SPEC")]
     pub fault: Option<netif::fault::FaultConfig>,
     /// How long a TCP connection closed by this side stays in TIME-WAIT (2 MSL), in
-    /// seconds, fractions allowed [default: 60, as Linux].
-    #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
+    /// seconds, fractions allowed (0 to 1000000) [default: 60, as Linux].
+    #[arg(long, value_name = "SECS", value_parser = parse_time_wait, allow_hyphen_values = true)]
     pub tcp_time_wait: Option<std::time::Duration>,
     /// Congestion control of TCP connections: cubic (RFC 9438, the default, as Linux) or
     /// reno (NewReno). A program can change its sockets' with TCP_CONGESTION.
     #[arg(long, value_name = "ALG", value_parser = parse_congestion)]
     pub tcp_congestion: Option<transport::CongestionAlgorithm>,
     /// At exit, how long to wait for TCP connections to deliver their queued data and
-    /// FIN, in seconds, fractions allowed [default: 10]. A second SIGINT or SIGTERM ends
-    /// the wait at once.
-    #[arg(long, value_name = "SECS", value_parser = parse_time_wait)]
+    /// FIN, in seconds, fractions allowed (0 to 1000000) [default: 10]. A second SIGINT or
+    /// SIGTERM ends the wait at once.
+    #[arg(long, value_name = "SECS", value_parser = parse_time_wait, allow_hyphen_values = true)]
     pub linger: Option<std::time::Duration>,
     /// Run these commands (separated by ';', quoted as in a Unix shell) and exit.
     #[arg(short = 'c', value_name = "'CMD; CMD ...'")]
@@ -85,9 +91,54 @@ pub struct Cli {
     pub errexit: bool,
 }
 
+/// The prefix of `--addr` and `--host-addr` given without one: the defaults' (10.0.0.1/24).
+const DEFAULT_PREFIX: u8 = 24;
+
+/// `--addr`, `--host-addr`: a host's address in its network, `IP/PREFIX` or `IP` (then
+/// `/24`); neither the network's own address nor its broadcast address.
+fn parse_host_cidr(s: &str) -> Result<ip::Ipv4Cidr, String> {
+    let c: ip::Ipv4Cidr = if s.contains('/') {
+        s.parse().map_err(|e: ip::CidrError| e.to_string())?
+    } else {
+        let a: std::net::Ipv4Addr = s
+            .parse()
+            .map_err(|_| "expected IP/PREFIX, e.g. 10.0.0.1/24".to_string())?;
+        ip::Ipv4Cidr::new(a, DEFAULT_PREFIX).ok_or("bad prefix")?
+    };
+    let example = || {
+        let first = std::net::Ipv4Addr::from(u32::from(c.network().addr()) + 1);
+        format!("{first}/{}", c.prefix())
+    };
+    if c.broadcast().is_some() && c.addr() == c.network().addr() {
+        return Err(format!(
+            "{c} is the network's own address: give a host's, e.g. {}",
+            example()
+        ));
+    }
+    if c.broadcast() == Some(c.addr()) {
+        return Err(format!(
+            "{c} is the network's broadcast address: give a host's, e.g. {}",
+            example()
+        ));
+    }
+    Ok(c)
+}
+
+/// What the parser cannot check alone: the kernel side and the stack need addresses of
+/// their own.
+fn check(cli: &Cli) -> Result<(), String> {
+    if !cli.no_host_config && cli.host_addr.addr() == cli.addr.addr() {
+        return Err(format!(
+            "--host-addr {}: the stack's own address (--addr): give the kernel side another",
+            cli.host_addr
+        ));
+    }
+    Ok(())
+}
+
 /// `--tcp-time-wait`, `--linger`: seconds, fractions allowed.
 fn parse_time_wait(s: &str) -> Result<std::time::Duration, String> {
-    opts::parse_seconds(s).ok_or_else(|| format!("invalid number of seconds '{s}'"))
+    opts::seconds_from(s, std::time::Duration::ZERO, "number of seconds")
 }
 
 /// `--tcp-congestion`: an algorithm's name.
@@ -107,12 +158,97 @@ fn main() {
             // One line, like every other error of this program.
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("bad arguments");
-            eprintln!(
+            errln!(
                 "tapip: {} (try --help)",
-                first.trim_start_matches("error: ")
+                cmd::shorten(first.trim_start_matches("error: "))
             );
             std::process::exit(2);
         }
     };
+    if let Err(e) = check(&cli) {
+        errln!("tapip: {e}");
+        std::process::exit(2);
+    }
     std::process::exit(shell::main(cli));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        let cli = Cli::try_parse_from(std::iter::once("tapip").chain(args.iter().copied()))
+            .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())?;
+        check(&cli)?;
+        Ok(cli)
+    }
+
+    /// A negative number is a bad value, not an unknown option; errors name the range.
+    #[test]
+    fn durations_name_their_range() {
+        for opt in ["--linger", "--tcp-time-wait"] {
+            for bad in ["-1", "-5", "1e300", "x"] {
+                let e = parse(&[opt, bad]).unwrap_err();
+                assert!(
+                    e.contains(&format!(
+                        "invalid number of seconds '{bad}' (seconds, 0 to 1000000)"
+                    )),
+                    "{opt} {bad}: {e}"
+                );
+            }
+        }
+        assert_eq!(
+            parse(&["--linger", "0.5"]).unwrap().linger,
+            Some(std::time::Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn addresses_without_a_prefix_take_the_defaults_one() {
+        let cli = parse(&["--addr", "10.0.0.7"]).unwrap();
+        assert_eq!(cli.addr.to_string(), "10.0.0.7/24");
+        let cli = parse(&["--addr", "192.168.1.5", "--host-addr", "192.168.1.1"]).unwrap();
+        assert_eq!(cli.host_addr.to_string(), "192.168.1.1/24");
+        assert_eq!(
+            parse(&["--addr", "10.1.0.5/16"]).unwrap().addr.to_string(),
+            "10.1.0.5/16"
+        );
+        // /31 and /32 have no network or broadcast address.
+        assert!(parse(&["--addr", "10.0.0.0/31", "--host-addr", "10.0.0.1/31"]).is_ok());
+        assert!(parse(&["--addr", "10.0.0.0/32", "--no-host-config"]).is_ok());
+    }
+
+    #[test]
+    fn network_broadcast_and_shared_addresses_are_refused() {
+        let e = parse(&["--addr", "10.0.0.0/24"]).unwrap_err();
+        assert!(
+            e.ends_with(
+                "10.0.0.0/24 is the network's own address: give a host's, e.g. 10.0.0.1/24"
+            ),
+            "{e}"
+        );
+        let e = parse(&["--addr", "10.0.0.255"]).unwrap_err();
+        assert!(
+            e.ends_with(
+                "10.0.0.255/24 is the network's broadcast address: give a host's, e.g. 10.0.0.1/24"
+            ),
+            "{e}"
+        );
+        let e = parse(&["--host-addr", "10.0.1.255/23"]).unwrap_err();
+        assert!(e.contains("broadcast address"), "{e}");
+        assert_eq!(
+            parse(&["--host-addr", "10.0.0.1/24"]).unwrap_err(),
+            "--host-addr 10.0.0.1/24: the stack's own address (--addr): give the kernel side another"
+        );
+        assert_eq!(
+            parse(&["--addr", "10.0.0.2", "--host-addr", "10.0.0.2/16"]).unwrap_err(),
+            "--host-addr 10.0.0.2/16: the stack's own address (--addr): give the kernel side another"
+        );
+        // Without a kernel side to configure, nothing to compare.
+        assert!(parse(&["--addr", "10.0.0.2/24", "--no-host-config"]).is_ok());
+        for bad in ["x", "10.0.0.1/33", "10.0.0/24", ""] {
+            let e = parse(&["--addr", bad]).unwrap_err();
+            assert!(e.contains("--addr"), "{bad}: {e}");
+        }
+    }
 }

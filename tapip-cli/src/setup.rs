@@ -25,13 +25,13 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     })
     .map_err(|e| e.to_string())?;
     if let Some(why) = tap_dev.offload_refused() {
-        eprintln!("tapip: {}: offloads off, plain frames ({why})", cli.tap);
+        errln!("tapip: {}: offloads off, plain frames ({why})", cli.tap);
     }
     if let Some(why) = tap_dev.queue_refused() {
-        eprintln!("tapip: {}: {why}", cli.tap);
+        errln!("tapip: {}: {why}", cli.tap);
     }
     if let Some(why) = tap_dev.uring_refused() {
-        eprintln!("tapip: {}: one read/write per frame ({why})", cli.tap);
+        errln!("tapip: {}: one read/write per frame ({why})", cli.tap);
     }
     if !cli.mac.is_unicast() {
         return Err(format!("--mac {}: not a unicast MAC address", cli.mac));
@@ -92,6 +92,7 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         stack,
         trace,
         pcap,
+        pcap_since: Default::default(),
         sig,
         fault,
         input,

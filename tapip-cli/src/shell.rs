@@ -6,7 +6,7 @@ use crate::cmd::{self, Ctx, Flow, Signals};
 use crate::{setup, Cli};
 use crossbeam_channel::{bounded, select, Receiver, SendError, Sender};
 use netif::trace::Trace;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,7 @@ pub fn main(cli: Cli) -> i32 {
     // bash. Otherwise (a pipe, `-c`, `--script`) SIGINT ends the program, like SIGTERM.
     let interactive =
         cli.commands.is_none() && cli.script.is_none() && std::io::stdin().is_terminal();
+    sig.at_terminal.store(interactive, Ordering::SeqCst);
     // Set once the program has begun to end: a SIGINT or SIGTERM then ends it at once.
     let exiting = Arc::new(AtomicBool::new(false));
     // The line editor puts the terminal in raw mode while it reads; a SIGTERM at the prompt
@@ -31,7 +32,7 @@ pub fn main(cli: Cli) -> i32 {
         .then(|| nix::sys::termios::tcgetattr(std::io::stdin()).ok())
         .flatten();
     if let Err(e) = install_signal_handlers(&sig, &exiting, interactive) {
-        eprintln!("tapip: cannot install a signal handler: {e}");
+        errln!("tapip: cannot install a signal handler: {e}");
         return 1;
     }
     let (trace, lines) = Trace::new();
@@ -39,13 +40,13 @@ pub fn main(cli: Cli) -> i32 {
         .name("trace-printer".into())
         .spawn(move || {
             for l in lines {
-                println!("{l}");
+                outln!("{l}");
             }
         });
     let printer = match printer {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("tapip: {e}");
+            errln!("tapip: {e}");
             return 1;
         }
     };
@@ -53,12 +54,12 @@ pub fn main(cli: Cli) -> i32 {
     let ctx = match setup::build(&cli, trace, sig, input) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("tapip: {e}");
+            errln!("tapip: {e}");
             return 1;
         }
     };
     // On stderr, so that stdout holds only what the commands print.
-    eprintln!("{}", setup::describe(&cli));
+    errln!("{}", setup::describe(&cli));
     let mut code = run_commands(&cli, &ctx, requests);
     exiting.store(true, Ordering::SeqCst);
     if let Some(t) = &terminal {
@@ -80,7 +81,7 @@ pub fn main(cli: Cli) -> i32 {
     // trace channel closes and the printer ends once it has printed every line.
     drop(ctx);
     let _ = printer.join();
-    let _ = std::io::stdout().flush();
+    crate::out::flush();
     code
 }
 
@@ -106,10 +107,16 @@ fn install_signal_handlers(
     // waits (for a line, in `wait` or `sleep`), and it finds the flags set.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     let sig = sig.clone();
+    // The terminal echoed `^C` where the cursor was: what comes next (a summary, the
+    // prompt) starts on a line of its own. (At the prompt the line editor takes Ctrl-C.)
+    let new_line = interactive && std::io::stderr().is_terminal();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            for _ in signals.forever() {
+            for s in signals.forever() {
+                if s == SIGINT && new_line {
+                    errln!();
+                }
                 sig.ring();
             }
         })?;
@@ -123,17 +130,26 @@ fn linger(ctx: &Ctx, limit: Duration, interactive: bool) -> bool {
         .stack
         .with_core(|c, _| c.transport.tcp_undelivered().len());
     if pending > 0 && interactive && !limit.is_zero() {
-        let s = if pending == 1 { "" } else { "s" };
-        eprintln!(
-            "tapip: waiting up to {} s for {pending} connection{s} to deliver their data (Ctrl-C to quit now)",
-            limit.as_secs_f64()
-        );
+        errln!("{}", waiting_line(pending, limit));
     }
     let left = ctx.stack.linger(limit, || false);
     for u in &left {
-        eprintln!("tapip: {}", abandoned(u.local, u.remote, &u.outstanding));
+        errln!("tapip: {}", abandoned(u.local, u.remote, &u.outstanding));
     }
     left.is_empty()
+}
+
+/// `tapip: waiting up to 10 s for 1 connection to deliver its data (Ctrl-C to quit now)`.
+fn waiting_line(pending: usize, limit: Duration) -> String {
+    let (s, their) = if pending == 1 {
+        ("", "its")
+    } else {
+        ("s", "their")
+    };
+    format!(
+        "tapip: waiting up to {} s for {pending} connection{s} to deliver {their} data (Ctrl-C to quit now)",
+        limit.as_secs_f64()
+    )
 }
 
 /// `gave up on tcp 10.0.0.1:40000 -> 10.0.0.2:9002 (LAST-ACK): 1046320 bytes and the FIN not
@@ -171,7 +187,7 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
             match std::fs::read_to_string(path) {
                 Ok(s) => lines.extend(s.lines().map(str::to_string)),
                 Err(e) => {
-                    eprintln!("tapip: cannot read script {}: {e}", path.display());
+                    errln!("tapip: cannot read script {}: {e}", path.display());
                     return 1;
                 }
             }
@@ -197,7 +213,7 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
             }
         });
     if let Err(e) = reader {
-        eprintln!("tapip: {e}");
+        errln!("tapip: {e}");
         return 1;
     }
     // At a terminal a failed command does not make the whole session fail.
@@ -280,7 +296,7 @@ fn one(ctx: &Ctx, line: &str, status: &mut Status) -> Flow {
         match cmd::run(ctx, c) {
             Ok(f) => flow = f,
             Err(e) => {
-                eprintln!("{e}");
+                errln!("{e}");
                 status.failed = true;
                 if status.errexit {
                     flow = Flow::Exit;
@@ -291,7 +307,7 @@ fn one(ctx: &Ctx, line: &str, status: &mut Status) -> Flow {
             break;
         }
     }
-    let _ = std::io::stdout().flush();
+    crate::out::flush();
     flow
 }
 
@@ -384,6 +400,18 @@ fn read_terminal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_waiting_line_agrees_in_number() {
+        assert_eq!(
+            waiting_line(1, Duration::from_secs(10)),
+            "tapip: waiting up to 10 s for 1 connection to deliver its data (Ctrl-C to quit now)"
+        );
+        assert_eq!(
+            waiting_line(3, Duration::from_millis(2500)),
+            "tapip: waiting up to 2.5 s for 3 connections to deliver their data (Ctrl-C to quit now)"
+        );
+    }
 
     #[test]
     fn abandoned_connections_are_one_line_each() {

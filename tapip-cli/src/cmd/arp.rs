@@ -32,16 +32,19 @@ pub fn run(ctx: &Ctx, a: Arp) -> Result<(), String> {
 
 fn show(ctx: &Ctx) {
     let entries = ctx.stack.with_core(|c, now| c.ip.arp_entries(now));
-    println!(
+    outln!(
         "{:<16}{:<20}{:<8}{:<13}Expires",
-        "IP address", "HW address", "Iface", "State"
+        "IP address",
+        "HW address",
+        "Iface",
+        "State"
     );
     for (ifname, e) in entries {
         let mac = e.mac.map_or("(incomplete)".to_string(), |m| m.to_string());
         let exp = e
             .expires_in
             .map_or("never".to_string(), |d| format!("{}s", d.as_secs()));
-        println!(
+        outln!(
             "{:<16}{:<20}{:<8}{:<13}{exp}",
             e.ip,
             mac,

@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, a: Debug) -> Result<(), String> {
     if clear {
         ctx.trace.clear();
         if layers == TraceLayers::NONE {
-            println!("tracing off");
+            outln!("tracing off");
             return Ok(());
         }
     }
@@ -29,10 +29,10 @@ pub fn run(ctx: &Ctx, a: Debug) -> Result<(), String> {
     }
     ctx.trace.add(layers);
     if background {
-        println!("tracing {} (debug -c turns it off)", names(layers));
+        outln!("tracing {} (debug -c turns it off)", names(layers));
         return Ok(());
     }
-    println!("tracing {}; Ctrl-C to stop", names(layers));
+    outln!("tracing {}; Ctrl-C to stop", names(layers));
     while !ctx.sig.stop_requested() {
         std::thread::sleep(Duration::from_millis(20));
     }

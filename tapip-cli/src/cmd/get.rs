@@ -7,7 +7,6 @@ use super::syntax::Get;
 use super::tcp::{self as net, Watchdog};
 use super::Ctx;
 use crate::http::{self, Url};
-use std::fs::File;
 use std::io::{self, ErrorKind, IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -50,6 +49,12 @@ fn parse(a: Get) -> Result<Opts, String> {
 
 pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     let o = parse(a)?;
+    // Checked before connecting, so that a bad path costs the server nothing; the file is
+    // left as it was until the connection is made.
+    let file = match &o.out {
+        Some(p) => Some(super::OutFile::open(p).map_err(|e| format!("get: {e}"))?),
+        None => None,
+    };
     let start = Instant::now();
     let a = o.addr;
     let s = match net::connect(ctx, a, net::CONNECT_TIMEOUT) {
@@ -66,10 +71,9 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     dog.stream(&s);
     s.set_read_timeout(Some(READ_TIMEOUT))
         .map_err(|e| format!("get: {e}"))?;
-    // The file is created once connected, so an unreachable server leaves it alone.
-    let (sink, to_stdout): (Box<dyn Write>, bool) = match &o.out {
-        Some(p) => (
-            Box::new(File::create(p).map_err(|e| format!("get: cannot write '{p}': {e}"))?),
+    let (sink, to_stdout): (Box<dyn Write>, bool) = match file {
+        Some(f) => (
+            Box::new(f.commit().map_err(|e| format!("get: {e}"))?),
             false,
         ),
         None => (Box::new(io::stdout()), true),
@@ -81,7 +85,7 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     let elapsed = start.elapsed();
     if to_stdout && out.bytes > 0 && out.last != Some(b'\n') && io::stdout().is_terminal() {
         // The summary starts on a line of its own.
-        eprintln!();
+        errln!();
     }
     let where_to = match &o.out {
         Some(p) => format!("'{p}'"),
@@ -110,9 +114,9 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     flushed.map_err(|e| format!("get: cannot write to {where_to}: {e}"))?;
     let line = summary(resp.status, &resp.reason, resp.body_bytes, elapsed);
     if to_stdout {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(())
 }
@@ -241,6 +245,45 @@ mod tests {
             let e = parse_line(bad).unwrap_err();
             assert!(e.starts_with("get: ") && !e.contains('\n'), "{bad}: {e}");
         }
+    }
+
+    /// `-o` is checked before connecting: a bad path costs the server no connection; a
+    /// failed connection leaves an existing file as it was and creates none.
+    #[test]
+    fn the_output_file_is_checked_before_connecting_and_kept_if_it_fails() {
+        use crate::cmd::testing::{ctx, finish, run_line, temp_dir};
+        let ctx = ctx();
+        let dir = temp_dir("get-o");
+        let l = socket_api::TcpListener::bind(&ctx.stack, "127.0.0.1:8081").unwrap();
+        l.set_accept_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let bad = dir.join("no/such/dir");
+        let r = run_line(
+            &ctx,
+            &format!("get -o {} http://127.0.0.1:8081/", bad.display()),
+        );
+        let e = r.unwrap_err();
+        assert!(e.starts_with("get: cannot write '"), "{e}");
+        assert_eq!(
+            l.accept().map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::TimedOut),
+            "get connected"
+        );
+        // Nobody listens on 8082: the connection is refused.
+        let old = dir.join("old");
+        std::fs::write(&old, b"keep me").unwrap();
+        let new = dir.join("new");
+        for f in [&old, &new] {
+            let r = run_line(
+                &ctx,
+                &format!("get -o {} http://127.0.0.1:8082/", f.display()),
+            );
+            assert!(r.unwrap_err().contains("refused"));
+        }
+        assert_eq!(std::fs::read(&old).unwrap(), b"keep me");
+        assert!(!new.exists());
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

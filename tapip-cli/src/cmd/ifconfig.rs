@@ -134,16 +134,16 @@ fn show(ctx: &Ctx, only: Option<usize>) {
         .iter()
         .filter(|i| only.is_none_or(|o| o == i.ifindex))
     {
-        println!("{:<10}HWaddr {}", i.name, i.mac);
+        outln!("{:<10}HWaddr {}", i.name, i.mac);
         match i.addr {
             Some(a) => {
                 let bcast = a
                     .broadcast()
                     .map(|b| format!("  Bcast {b}"))
                     .unwrap_or_default();
-                println!("          IPaddr {}  Mask {}{bcast}", a.addr(), a.netmask());
+                outln!("          IPaddr {}  Mask {}{bcast}", a.addr(), a.netmask());
             }
-            None => println!("          (no address)"),
+            None => outln!("          (no address)"),
         }
         let mut flags = vec![if i.up { "UP" } else { "DOWN" }];
         if i.loopback {
@@ -151,16 +151,16 @@ fn show(ctx: &Ctx, only: Option<usize>) {
         } else {
             flags.push("BROADCAST");
         }
-        println!("          {}  MTU:{}", flags.join(" "), i.mtu);
+        outln!("          {}  MTU:{}", flags.join(" "), i.mtu);
         if let Some((_, s)) = dev.get(i.ifindex) {
-            println!(
+            outln!(
                 "          RX packets:{} bytes:{} errors:{} dropped:{}",
                 s.rx_packets,
                 s.rx_bytes,
                 s.rx_errors,
                 s.rx_dropped() + i.stats.rx_not_our_mac + i.stats.rx_down
             );
-            println!(
+            outln!(
                 "          TX packets:{} bytes:{} errors:{} dropped:{}",
                 s.tx_packets,
                 s.tx_bytes,
@@ -168,7 +168,7 @@ fn show(ctx: &Ctx, only: Option<usize>) {
                 s.tx_dropped()
             );
         }
-        println!();
+        outln!();
     }
 }
 

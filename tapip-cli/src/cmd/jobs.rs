@@ -227,14 +227,14 @@ impl Jobs {
 /// `jobs`
 pub fn list(ctx: &Ctx) {
     for l in ctx.jobs.list() {
-        println!("{l}");
+        outln!("{l}");
     }
 }
 
 /// `kill N` (also `%N`, as in a Unix shell).
 pub fn kill(ctx: &Ctx, n: usize) -> Result<(), String> {
     ctx.jobs.kill(n)?;
-    println!("[{n}] stopped");
+    outln!("[{n}] stopped");
     Ok(())
 }
 

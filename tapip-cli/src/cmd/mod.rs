@@ -32,6 +32,9 @@ use syntax::{Command, Parsed, PcapAction};
 pub struct Signals {
     pub interrupt: Arc<AtomicBool>,
     pub terminate: Arc<AtomicBool>,
+    /// Commands come from a terminal: SIGINT is the user's Ctrl-C, which stops the running
+    /// command (and resets the transfer of `snc -c`), not the program.
+    pub at_terminal: Arc<AtomicBool>,
     bell: (Sender<()>, Receiver<()>),
 }
 
@@ -40,6 +43,7 @@ impl Default for Signals {
         Signals {
             interrupt: Arc::default(),
             terminate: Arc::default(),
+            at_terminal: Arc::default(),
             // One ring waiting is enough: a waiter looks at the flags after each.
             bell: bounded(1),
         }
@@ -55,6 +59,14 @@ impl Signals {
     /// Wake whoever waits in [`Signals::sleep`] or on [`Signals::bell`]: a flag changed.
     pub fn ring(&self) {
         let _ = self.bell.0.try_send(());
+    }
+
+    /// Did the user press Ctrl-C at the terminal (and no SIGTERM come)? Then a command
+    /// is cancelled, not the program ended.
+    pub fn user_cancelled(&self) -> bool {
+        self.at_terminal.load(Ordering::SeqCst)
+            && self.interrupt.load(Ordering::SeqCst)
+            && !self.terminate.load(Ordering::SeqCst)
     }
 
     /// Stop the running command as Ctrl-C would.
@@ -101,6 +113,8 @@ pub struct Ctx {
     pub stack: Stack,
     pub trace: Trace,
     pub pcap: PcapHandle,
+    /// `pcap.packets()` (a total over every recording) when the current one started.
+    pub pcap_since: std::sync::atomic::AtomicU64,
     pub sig: Signals,
     /// The fault injector on the tap, when `--fault` asked for one.
     pub fault: Option<Arc<netif::fault::FaultInjector<netif::TapDevice>>>,
@@ -120,6 +134,29 @@ pub enum Flow {
 /// Run one command (one line without its `;`s: see [`syntax::commands`]). Errors are one
 /// line each, ready to print.
 pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
+    run_words(ctx, line).map_err(|e| shorten(&e))
+}
+
+/// The longest word an error repeats in full; longer ones (a 3,000-character argument
+/// echoed back) are cut, with an ellipsis.
+const LONGEST_WORD: usize = 100;
+
+/// `e` with every word longer than `LONGEST_WORD` characters cut to fit, ending in `...`.
+pub fn shorten(e: &str) -> String {
+    e.split(' ')
+        .map(|w| {
+            if w.chars().count() <= LONGEST_WORD {
+                return w.to_string();
+            }
+            let mut cut: String = w.chars().take(LONGEST_WORD - 3).collect();
+            cut.push_str("...");
+            cut
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn run_words(ctx: &Ctx, line: &str) -> Result<Flow, String> {
     let words = syntax::words(line)?;
     if words.is_empty() {
         return Ok(Flow::Continue);
@@ -127,16 +164,16 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
     let cmd = match syntax::parse(&words) {
         Ok(c) => c,
         Err(Parsed::Help(name)) => {
-            print!("{}", syntax::help_for(&name)?);
+            out!("{}", syntax::help_for(&name)?);
             return Ok(Flow::Continue);
         }
         Err(Parsed::Error(e)) => return Err(e),
     };
     match cmd {
-        Command::Help { cmd: None } => print!("{}", syntax::help_list()),
-        Command::Help { cmd: Some(name) } => print!("{}", syntax::help_for(&name)?),
+        Command::Help { cmd: None } => out!("{}", syntax::help_list()),
+        Command::Help { cmd: Some(name) } => out!("{}", syntax::help_for(&name)?),
         Command::Exit => return Ok(Flow::Exit),
-        Command::Clear => print!("\x1b[2J\x1b[H"),
+        Command::Clear => out!("\x1b[2J\x1b[H"),
         Command::Ping(a) => ping::run(ctx, a)?,
         Command::Ifconfig(a) => ifconfig::run(ctx, a)?,
         Command::Route(a) => route::run(ctx, a)?,
@@ -149,36 +186,110 @@ pub fn run(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         Command::Jobs => jobs::list(ctx),
         Command::Kill { job } => jobs::kill(ctx, job)?,
         Command::Netstat(a) => netstat::run(ctx, a)?,
-        Command::Pcap { action } => pcap(ctx, action)?,
+        Command::Pcap { action } => {
+            for l in pcap(ctx, action)? {
+                outln!("{l}");
+            }
+        }
         Command::Sleep { secs } => {
             ctx.sig.sleep(secs);
         }
         Command::Wait => {
             ctx.sig.sleep(Duration::MAX);
-            return Ok(Flow::Exit);
+            // Ctrl-C at the terminal cancels the wait, as it cancels any command.
+            if !ctx.sig.user_cancelled() {
+                return Ok(Flow::Exit);
+            }
         }
     }
     Ok(Flow::Continue)
 }
 
-fn pcap(ctx: &Ctx, action: PcapAction) -> Result<(), String> {
+/// `stopped recording to FILE (N packets)`, for the recording now running (if any).
+fn pcap_stopped(ctx: &Ctx) -> Option<String> {
+    let path = ctx.pcap.path()?;
+    let n = ctx
+        .pcap
+        .packets()
+        .saturating_sub(ctx.pcap_since.load(Ordering::SeqCst));
+    let s = if n == 1 { "" } else { "s" };
+    Some(format!(
+        "stopped recording to {} ({n} packet{s})",
+        path.display()
+    ))
+}
+
+/// `pcap start FILE`, `pcap stop`: the lines to print. Each file's count is its own; a
+/// start while recording says that it stopped the running recording.
+fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
     match action {
         PcapAction::Start { file } => {
-            ctx.pcap
-                .start(&file)
-                .map_err(|e| format!("pcap: cannot write '{}': {e}", file.display()))?;
-            println!("recording to {}", file.display());
-            Ok(())
+            // Starting stops the running recording, even when the new file fails.
+            let stopped = pcap_stopped(ctx);
+            let started = ctx.pcap.start(&file);
+            ctx.pcap_since.store(ctx.pcap.packets(), Ordering::SeqCst);
+            if let Err(e) = started {
+                let also = stopped.map(|s| format!("; {s}")).unwrap_or_default();
+                return Err(format!(
+                    "pcap: cannot write '{}': {e}{also}",
+                    file.display()
+                ));
+            }
+            let mut lines: Vec<String> = stopped.into_iter().collect();
+            lines.push(format!("recording to {}", file.display()));
+            Ok(lines)
         }
         PcapAction::Stop => {
-            let path = ctx.pcap.path();
-            let n = ctx.pcap.packets();
+            let stopped = pcap_stopped(ctx);
             ctx.pcap.stop().map_err(|e| format!("pcap: {e}"))?;
-            match path {
-                Some(p) => println!("stopped recording to {} ({n} packets)", p.display()),
-                None => println!("not recording"),
-            }
-            Ok(())
+            Ok(vec![stopped.unwrap_or_else(|| "not recording".into())])
+        }
+    }
+}
+
+/// A `-o FILE` of `snc` or `get`, opened (so checked) before connecting but left as it was
+/// until the connection is made: a file that already existed keeps its contents if the
+/// connection fails, and one that did not is removed again.
+pub struct OutFile {
+    path: String,
+    file: Option<std::fs::File>,
+    created: bool,
+}
+
+impl OutFile {
+    /// Open `path` for writing, creating it if need be; the error says which file.
+    pub fn open(path: &str) -> Result<OutFile, String> {
+        let existed = std::fs::symlink_metadata(path).is_ok();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot write '{path}': {e}"))?;
+        Ok(OutFile {
+            path: path.to_string(),
+            file: Some(file),
+            created: !existed,
+        })
+    }
+
+    /// The file, emptied, to write to.
+    pub fn commit(mut self) -> Result<std::fs::File, String> {
+        let f = self.file.take().ok_or("the file is already in use")?;
+        // Only a regular file has a length to cut (not /dev/null, a FIFO...).
+        if f.metadata().is_ok_and(|m| m.is_file()) {
+            f.set_len(0)
+                .map_err(|e| format!("cannot write '{}': {e}", self.path))?;
+        }
+        Ok(f)
+    }
+}
+
+impl Drop for OutFile {
+    fn drop(&mut self) {
+        // Not committed: put things back as they were.
+        if self.file.take().is_some() && self.created {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -210,6 +321,7 @@ pub mod testing {
             stack,
             trace,
             pcap: PcapHandle::new(),
+            pcap_since: Default::default(),
             sig: Signals::default(),
             fault: None,
             input,
@@ -508,6 +620,123 @@ pub(crate) mod tests {
         });
         testing::finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Each recording counts its own packets; a second start says it stopped the first.
+    #[test]
+    fn pcap_counts_per_file_and_says_when_a_start_stops_a_recording() {
+        let ctx = testing::ctx();
+        let dir = testing::temp_dir("pcap");
+        let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+        let start = |f: &std::path::Path| {
+            pcap(
+                &ctx,
+                PcapAction::Start {
+                    file: f.to_path_buf(),
+                },
+            )
+        };
+        let frame = [0u8; 60];
+        assert_eq!(start(&a), Ok(vec![format!("recording to {}", a.display())]));
+        for _ in 0..4 {
+            ctx.pcap.record(&frame);
+        }
+        assert_eq!(
+            pcap(&ctx, PcapAction::Stop),
+            Ok(vec![format!(
+                "stopped recording to {} (4 packets)",
+                a.display()
+            )])
+        );
+        start(&b).unwrap();
+        assert_eq!(
+            pcap(&ctx, PcapAction::Stop),
+            Ok(vec![format!(
+                "stopped recording to {} (0 packets)",
+                b.display()
+            )])
+        );
+        assert_eq!(
+            pcap(&ctx, PcapAction::Stop),
+            Ok(vec!["not recording".to_string()])
+        );
+        // A start while recording: the first file's count, then the new file.
+        start(&a).unwrap();
+        ctx.pcap.record(&frame);
+        assert_eq!(
+            start(&b),
+            Ok(vec![
+                format!("stopped recording to {} (1 packet)", a.display()),
+                format!("recording to {}", b.display())
+            ])
+        );
+        ctx.pcap.record(&frame);
+        ctx.pcap.record(&frame);
+        // A file that cannot be written: the running recording is stopped all the same.
+        let e = start(&dir.join("no/such.pcap")).unwrap_err();
+        assert!(
+            e.starts_with("pcap: cannot write '")
+                && e.ends_with(&format!(
+                    "; stopped recording to {} (2 packets)",
+                    b.display()
+                )),
+            "{e}"
+        );
+        assert!(!ctx.pcap.is_recording());
+        testing::finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// At a terminal, Ctrl-C ends `wait` and the shell goes on (its jobs too); with
+    /// commands not from a terminal SIGINT ends the program, as SIGTERM always does.
+    #[test]
+    fn ctrl_c_at_a_terminal_ends_the_wait_not_the_program() {
+        let ctx = testing::ctx();
+        for (at_terminal, terminate, flow) in [
+            (true, false, Flow::Continue),
+            (true, true, Flow::Exit),
+            (false, false, Flow::Exit),
+        ] {
+            ctx.sig.at_terminal.store(at_terminal, Ordering::SeqCst);
+            ctx.sig.interrupt.store(false, Ordering::SeqCst);
+            ctx.sig.terminate.store(false, Ordering::SeqCst);
+            let sig = ctx.sig.clone();
+            let h = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                if terminate {
+                    sig.terminate.store(true, Ordering::SeqCst);
+                }
+                sig.raise_interrupt();
+            });
+            let r = {
+                let ctx = &ctx;
+                std::thread::scope(|sc| sc.spawn(|| testing::run_line(ctx, "wait")).join())
+            };
+            h.join().unwrap();
+            assert_eq!(r.unwrap(), Ok(flow), "{at_terminal} {terminate}");
+        }
+        testing::finish(ctx);
+    }
+
+    #[test]
+    fn long_words_in_errors_are_cut() {
+        let ctx = testing::ctx();
+        let long = "x".repeat(3000);
+        let e = run(&ctx, &format!("ping {long}")).unwrap_err();
+        assert!(
+            e.len() < 300 && e.contains("xxx...") && !e.contains('\n'),
+            "{e}"
+        );
+        let e = run(&ctx, &format!("frobnicate{long}")).unwrap_err();
+        assert!(e.len() < 300, "{e}");
+        // Short ones are left alone.
+        assert_eq!(
+            shorten("ping: invalid address 'x'"),
+            "ping: invalid address 'x'"
+        );
+        let w = "é".repeat(101);
+        assert_eq!(shorten(&w), format!("{}...", "é".repeat(97)));
+        testing::finish(ctx);
     }
 
     #[test]

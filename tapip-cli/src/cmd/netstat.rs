@@ -107,14 +107,14 @@ pub fn run(ctx: &Ctx, f: Netstat) -> Result<(), String> {
     let (sockets, tw) = ctx
         .stack
         .with_core(|c, now| (c.transport.sockets(), c.transport.tcp_time_wait(now)));
-    println!("{}", header());
+    outln!("{}", header());
     for s in sockets.iter().filter(|s| shown(s, &f)) {
-        println!("{}", row(s));
+        outln!("{}", row(s));
     }
     // TIME-WAIT records are TCP, and never listening.
     let tcp_shown = f.tcp || !(f.udp || f.raw);
     for (l, r, left) in tw.into_iter().filter(|_| tcp_shown && !f.listening) {
-        println!(
+        outln!(
             "{:<10} {:>6} {:>6} {:<22} {:<22} {:<12} {:.1}s left",
             "tcp",
             0,

@@ -78,7 +78,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         sock.set_ttl(t).map_err(|e| format!("ping: {e}"))?;
     }
     let ident = (std::process::id() as u16) ^ (sock.handle().index() as u16).wrapping_mul(0x9e37);
-    println!(
+    outln!(
         "PING {} ({}) {}({}) bytes of data.",
         o.dst,
         o.dst,
@@ -128,7 +128,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
             if let Err(e) = sock.send_to(&m, o.dst) {
                 errors += 1;
                 answered += 1;
-                println!("ping: sendmsg: {e}");
+                outln!("ping: sendmsg: {e}");
             }
             next_send += o.interval;
             continue;
@@ -157,14 +157,14 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
                 bytes,
             }) => {
                 let Some(t0) = sent_at.remove(&seq) else {
-                    println!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} (DUP!)");
+                    outln!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} (DUP!)");
                     continue;
                 };
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 received += 1;
                 answered += 1;
                 rtt.add(ms);
-                println!(
+                outln!(
                     "{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}",
                     fmt_ms(ms)
                 );
@@ -174,13 +174,18 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
                     errors += 1;
                     answered += 1;
                 }
-                println!("From {from} icmp_seq={seq} {what}");
+                outln!("From {from} icmp_seq={seq} {what}");
             }
             None => {}
         }
     }
     let elapsed = start.elapsed().as_millis();
-    println!("\n--- {} ping statistics ---", o.dst);
+    // A blank line before the statistics, unless Ctrl-C at the terminal just began one
+    // (as Linux's ping: `^C` on a line of its own, then the statistics).
+    if !ctx.sig.user_cancelled() {
+        outln!();
+    }
+    outln!("--- {} ping statistics ---", o.dst);
     let loss = ((transmitted - received) * 100)
         .checked_div(transmitted)
         .unwrap_or(0);
@@ -189,9 +194,9 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
     } else {
         String::new()
     };
-    println!("{transmitted} packets transmitted, {received} received{errs}, {loss}% packet loss, time {elapsed}ms");
+    outln!("{transmitted} packets transmitted, {received} received{errs}, {loss}% packet loss, time {elapsed}ms");
     if let Some((min, avg, max, mdev)) = rtt.summary() {
-        println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
+        outln!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
     }
     // As Linux's ping: a run without a single reply failed.
     if received == 0 {

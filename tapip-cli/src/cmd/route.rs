@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
     match a.action {
         None => {
-            print!("{}", table(ctx));
+            out!("{}", table(ctx));
             Ok(())
         }
         Some(RouteAction::Add { dest, rest }) => {

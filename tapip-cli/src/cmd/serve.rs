@@ -116,7 +116,7 @@ pub fn run(ctx: &Ctx, a: Serve) -> Result<(), String> {
             move |st| serve_udp(service, &sock, st),
         )
         .map_err(|e| format!("serve: {e}"))?;
-    println!("[{n}] {what}");
+    outln!("[{n}] {what}");
     Ok(())
 }
 

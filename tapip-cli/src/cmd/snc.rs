@@ -28,6 +28,40 @@ const MAX_DATAGRAM: usize = 65_507;
 const POLL: Duration = Duration::from_millis(100);
 /// How long a send waits for room when the stack's queues are full.
 const SEND_PATIENCE: Duration = Duration::from_secs(2);
+/// UDP `-c` without `-w`: how long to wait after the last datagram for an ICMP error
+/// about it (a refusal comes within a round trip, after the peer's MAC is resolved).
+const UDP_GRACE: Duration = Duration::from_millis(300);
+
+/// Errors about single datagrams (a refusal, a datagram not sent): each is said when it
+/// comes and snc goes on, but they make it fail at its end.
+#[derive(Default)]
+struct Troubles {
+    count: std::sync::atomic::AtomicU64,
+    last: parking_lot::Mutex<Option<String>>,
+}
+
+impl Troubles {
+    /// Say `what` now (`snc: connection refused`) and remember it.
+    fn report(&self, what: String) {
+        errln!("snc: {what}");
+        self.count.fetch_add(1, Ordering::SeqCst);
+        *self.last.lock() = Some(what);
+    }
+
+    /// The command's result: an error if anything went wrong on the way.
+    fn outcome(&self, peer: impl std::fmt::Display) -> Result<(), String> {
+        match self.count.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            n => {
+                let last = self.last.lock().clone().unwrap_or_default();
+                Err(match n {
+                    1 => format!("snc: {peer}: {last}"),
+                    n => format!("snc: {peer}: {n} errors, the last: {last}"),
+                })
+            }
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -83,8 +117,8 @@ fn parse(a: Snc) -> Result<Opts, String> {
                 ));
             }
         }
-        if linger.is_some_and(|d| d.is_zero()) {
-            return Err("snc: -w needs more than 0 seconds with TCP".into());
+        if linger.is_some_and(|d| d < Duration::from_millis(1)) {
+            return Err("snc: -w with TCP: at least 0.001 seconds".into());
         }
     }
     Ok(Opts {
@@ -122,18 +156,19 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
     match o.mode {
         Mode::Bind(_) => {
             if o.debug {
-                eprintln!("snc: bound to {local}");
+                errln!("snc: bound to {local}");
             }
             let stop = AtomicBool::new(false);
-            let got = receive(ctx, &sock, sink, o.debug, &stop)?;
+            let troubles = Troubles::default();
+            let got = receive(ctx, &sock, sink, o.debug, &stop, &troubles)?;
             if o.debug {
-                eprintln!("snc: received {got}");
+                errln!("snc: received {got}");
             }
-            Ok(())
+            troubles.outcome(local)
         }
         Mode::Connect(peer) => {
             if o.debug {
-                eprintln!("snc: {local} -> {peer}");
+                errln!("snc: {local} -> {peer}");
             }
             connect(ctx, &o, &sock, peer, input, sink)
         }
@@ -156,7 +191,15 @@ impl Count {
 
 impl std::fmt::Display for Count {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} datagrams, {} bytes", self.datagrams, self.bytes)
+        let s = |n: u64| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} datagram{}, {} byte{}",
+            self.datagrams,
+            s(self.datagrams),
+            self.bytes,
+            s(self.bytes)
+        )
     }
 }
 
@@ -166,14 +209,33 @@ enum Sink {
     File(File),
 }
 
+/// A `Sink` checked before connecting (see `super::OutFile`).
+enum Prepared {
+    Stdout,
+    File(super::OutFile),
+}
+
+impl Prepared {
+    /// Truncate the file: the connection is made.
+    fn commit(self) -> Result<Sink, String> {
+        match self {
+            Prepared::Stdout => Ok(Sink::Stdout),
+            Prepared::File(f) => Ok(Sink::File(f.commit().map_err(|e| format!("snc: {e}"))?)),
+        }
+    }
+}
+
 impl Sink {
     /// `-o FILE` (created or truncated), or stdout.
     fn open(out: &Option<String>) -> Result<Sink, String> {
+        Sink::prepare(out)?.commit()
+    }
+
+    /// `-o FILE` opened for writing, left as it is until `Prepared::commit`.
+    fn prepare(out: &Option<String>) -> Result<Prepared, String> {
         Ok(match out {
-            Some(p) => {
-                Sink::File(File::create(p).map_err(|e| format!("snc: cannot write '{p}': {e}"))?)
-            }
-            None => Sink::Stdout,
+            Some(p) => Prepared::File(super::OutFile::open(p).map_err(|e| format!("snc: {e}"))?),
+            None => Prepared::Stdout,
         })
     }
 
@@ -221,6 +283,7 @@ fn receive(
     mut sink: Sink,
     debug: bool,
     stop: &AtomicBool,
+    troubles: &Troubles,
 ) -> Result<Count, String> {
     let mut buf = vec![0u8; 65_536];
     let mut got = Count::default();
@@ -229,7 +292,7 @@ fn receive(
             Ok(x) => x,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
             Err(e) if is_soft(e.kind()) => {
-                eprintln!("snc: {e}");
+                troubles.report(e.to_string());
                 continue;
             }
             Err(e) => {
@@ -238,7 +301,7 @@ fn receive(
             }
         };
         if debug {
-            eprintln!("snc: {n} bytes from {from}");
+            errln!("snc: {n} bytes from {from}");
         }
         got.add(n);
         if let Err(e) = sink.put(&buf[..n]) {
@@ -259,10 +322,11 @@ fn connect(
     sink: Sink,
 ) -> Result<(), String> {
     let stop = AtomicBool::new(false);
+    let troubles = Troubles::default();
     std::thread::scope(|s| {
         let receiver = std::thread::Builder::new()
             .name("snc-receive".into())
-            .spawn_scoped(s, || receive(ctx, sock, sink, o.debug, &stop))
+            .spawn_scoped(s, || receive(ctx, sock, sink, o.debug, &stop, &troubles))
             .map_err(|e| format!("snc: cannot start a thread: {e}"))?;
         let mut sender = Sender {
             ctx,
@@ -270,6 +334,7 @@ fn connect(
             peer,
             debug: o.debug,
             stop: &stop,
+            troubles: &troubles,
             sent: Count::default(),
         };
         let sent = match file {
@@ -277,7 +342,8 @@ fn connect(
             None => sender.lines(),
         };
         if sent.is_ok() {
-            ctx.sig.sleep(o.wait.unwrap_or(Duration::ZERO));
+            // Replies, and errors about the last datagrams, for -w or a moment.
+            ctx.sig.sleep(o.wait.unwrap_or(UDP_GRACE));
         }
         stop.store(true, Ordering::SeqCst);
         let got = receiver
@@ -285,9 +351,10 @@ fn connect(
             .unwrap_or_else(|_| Err("snc: the receiving thread failed".into()));
         if o.debug {
             let got = got.as_ref().map_or(String::new(), |g| g.to_string());
-            eprintln!("snc: sent {}; received {got}", sender.sent);
+            errln!("snc: sent {}; received {got}", sender.sent);
         }
-        sent.and(got.map(|_| ()))
+        sent.and(got.map(|_| ()))?;
+        troubles.outcome(peer)
     })
 }
 
@@ -297,6 +364,7 @@ struct Sender<'a> {
     peer: SocketAddrV4,
     debug: bool,
     stop: &'a AtomicBool,
+    troubles: &'a Troubles,
     sent: Count,
 }
 
@@ -354,7 +422,7 @@ impl Sender<'_> {
             match self.sock.send(data) {
                 Ok(n) => {
                     if self.debug {
-                        eprintln!("snc: {n} bytes to {}", self.peer);
+                        errln!("snc: {n} bytes to {}", self.peer);
                     }
                     self.sent.add(n);
                     return Ok(());
@@ -379,14 +447,15 @@ impl Sender<'_> {
                                 | ErrorKind::NetworkUnreachable
                         ) =>
                 {
-                    eprintln!("snc: {e}");
+                    self.troubles.report(e.to_string());
                     retried = true;
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::NotConnected | ErrorKind::BrokenPipe) => {
                     return Err(format!("snc: {e}"));
                 }
                 Err(e) => {
-                    eprintln!("snc: {} bytes not sent: {e}", data.len());
+                    self.troubles
+                        .report(format!("{} bytes not sent: {e}", data.len()));
                     return Ok(());
                 }
             }
@@ -482,7 +551,7 @@ mod tests {
             .contains("give an address and a port"));
         assert_eq!(
             parse_line("-c 10.0.0.2:7 -w 0"),
-            Err("snc: -w needs more than 0 seconds with TCP".into())
+            Err("snc: -w with TCP: at least 0.001 seconds".into())
         );
         for bad in [
             "-b 70000",
@@ -546,6 +615,41 @@ mod tests {
         for bad in ["", "-u", "-q", "-u -b x", "-b 1.2.3.4:5 -f x"] {
             assert!(!parse_line(bad).unwrap_err().contains('\n'), "{bad}");
         }
+    }
+
+    /// A refusal makes `snc -u -c` fail, also when it comes after the last datagram
+    /// (nothing listens on UDP port 9 of the loopback).
+    #[test]
+    fn refused_datagrams_make_snc_fail() {
+        let ctx = crate::cmd::testing::ctx();
+        let dir = crate::cmd::testing::temp_dir("snc-u");
+        let f = dir.join("small");
+        std::fs::write(&f, b"hello").unwrap();
+        let r = crate::cmd::testing::run_line(
+            &ctx,
+            &format!("snc -u -c 127.0.0.1:9 -f {}", f.display()),
+        );
+        assert_eq!(r, Err("snc: 127.0.0.1:9: connection refused".into()));
+        // Something listening: no error.
+        let l = UdpSocket::bind(&ctx.stack, "127.0.0.1:9").unwrap();
+        let r = crate::cmd::testing::run_line(
+            &ctx,
+            &format!("snc -u -c 127.0.0.1:9 -f {}", f.display()),
+        );
+        assert!(r.is_ok(), "{r:?}");
+        drop(l);
+        crate::cmd::testing::finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn counts_are_singular_or_plural() {
+        let mut c = Count::default();
+        assert_eq!(c.to_string(), "0 datagrams, 0 bytes");
+        c.add(1);
+        assert_eq!(c.to_string(), "1 datagram, 1 byte");
+        c.add(5);
+        assert_eq!(c.to_string(), "2 datagrams, 6 bytes");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::Ctx;
 
 /// Print `name: value` pairs, skipping zero drop counters to keep the output readable.
 fn line(section: &str, pairs: &[(&str, u64)]) {
-    println!("{}", format_line(section, pairs));
+    outln!("{}", format_line(section, pairs));
 }
 
 /// A section's name padded to 10 columns (and a space after a longer one, such as
@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx) {
             c.ip.interfaces(),
         )
     });
-    println!(
+    outln!(
         "In use: sockets={sockets} socket-queue-bytes={socket_bytes} stack-input-queue={input_queue} \
          arp-pending-frames={arp_pending} reassembly-datagrams={pending} reassembly-bytes={buffered}"
     );

@@ -121,7 +121,10 @@ pub enum Command {
         #[arg(value_name = "SECONDS", value_parser = seconds)]
         secs: Duration,
     },
-    /// Serve until SIGINT or SIGTERM.
+    /// Serve until a signal, then end the program.
+    ///
+    /// SIGTERM, or SIGINT with commands from -c, --script or a pipe, ends the program. At a
+    /// terminal Ctrl-C only ends the wait: the prompt comes back, background jobs go on.
     Wait,
 }
 
@@ -137,10 +140,10 @@ pub struct Ping {
     /// Time to live of the requests (1-255).
     #[arg(short = 't', value_name = "TTL", value_parser = ttl)]
     pub ttl: Option<u8>,
-    /// Seconds between requests (at least 0.001).
+    /// Seconds between requests (0.001 to 1000000).
     #[arg(short = 'i', value_name = "INTERVAL", default_value = "1", value_parser = interval)]
     pub interval: Duration,
-    /// Seconds to wait for the last reply.
+    /// Seconds to wait for the last reply (0.001 to 1000000).
     #[arg(short = 'W', value_name = "TIMEOUT", default_value = "10", value_parser = timeout)]
     pub timeout: Duration,
     /// Numeric output only (always so: there is no DNS).
@@ -237,7 +240,7 @@ pub struct Snc {
     #[arg(short = 'd')]
     pub debug: bool,
     /// Limit the waits: TCP: connecting, the peer's close, and with -b a connection and
-    /// data; UDP: replies after the last datagram.
+    /// data; UDP: replies after the last datagram (0.3 s without -w).
     #[arg(short = 'w', value_name = "SECONDS", value_parser = seconds)]
     pub wait: Option<Duration>,
     /// Listen on PORT (every address) or ADDR:PORT.
@@ -370,7 +373,7 @@ fn network(s: &str) -> Result<Ipv4Cidr, String> {
 
 /// Seconds, fractions allowed.
 pub fn seconds(s: &str) -> Result<Duration, String> {
-    crate::opts::parse_seconds(s).ok_or_else(|| format!("invalid number of seconds '{s}'"))
+    crate::opts::seconds_from(s, Duration::ZERO, "number of seconds")
 }
 
 fn count(s: &str) -> Result<u64, String> {
@@ -399,15 +402,11 @@ fn ttl(s: &str) -> Result<u8, String> {
 }
 
 fn interval(s: &str) -> Result<Duration, String> {
-    crate::opts::parse_seconds(s)
-        .filter(|d| *d >= Duration::from_millis(1))
-        .ok_or_else(|| format!("invalid interval '{s}' (seconds, at least 0.001)"))
+    crate::opts::seconds_from(s, Duration::from_millis(1), "interval")
 }
 
 fn timeout(s: &str) -> Result<Duration, String> {
-    crate::opts::parse_seconds(s)
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("invalid timeout '{s}' (seconds, more than 0)"))
+    crate::opts::seconds_from(s, Duration::from_millis(1), "timeout")
 }
 
 /// A job number: N or %N, as in a Unix shell.
@@ -992,9 +991,34 @@ mod tests {
         assert_eq!(err("kill x"), "kill: invalid job number 'x' (see 'jobs')");
         assert_eq!(
             err("sleep forever"),
-            "sleep: invalid number of seconds 'forever'"
+            "sleep: invalid number of seconds 'forever' (seconds, 0 to 1000000)"
         );
-        assert_eq!(err("sleep -1"), "sleep: invalid number of seconds '-1'");
+        assert_eq!(
+            err("sleep -1"),
+            "sleep: invalid number of seconds '-1' (seconds, 0 to 1000000)"
+        );
+        // Each names the range it accepts.
+        assert_eq!(
+            err("sleep 1e300"),
+            "sleep: invalid number of seconds '1e300' (seconds, 0 to 1000000)"
+        );
+        assert!(
+            err("snc -w 1e300 -b 9000").ends_with("'1e300' (seconds, 0 to 1000000)"),
+            "{}",
+            err("snc -w 1e300 -b 9000")
+        );
+        for (line, what) in [
+            ("ping -W 1e300 10.0.0.2", "timeout '1e300'"),
+            ("ping -W 0.0000000001 10.0.0.2", "timeout '0.0000000001'"),
+            ("ping -i 1e300 10.0.0.2", "interval '1e300'"),
+            ("ping -i 0 10.0.0.2", "interval '0'"),
+        ] {
+            let e = err(line);
+            assert!(
+                e.ends_with(&format!("invalid {what} (seconds, 0.001 to 1000000)")),
+                "{line}: {e}"
+            );
+        }
         assert_eq!(
             err("serve echo -p -1"),
             "serve: -p: invalid port '-1' (a number from 0 to 65535)"

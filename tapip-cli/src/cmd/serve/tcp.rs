@@ -159,7 +159,7 @@ fn run_with(ctx: &Ctx, o: &Opts, limits: Limits) -> Result<(), String> {
             server.run();
         })
         .map_err(|e| format!("serve: {e}"))?;
-    println!("[{n}] {what}");
+    outln!("[{n}] {what}");
     Ok(())
 }
 

@@ -11,6 +11,10 @@
 //!
 //! Both end with a one-line summary: bytes, seconds, throughput. Ctrl-C closes the socket
 //! from the watchdog's thread, which wakes the call blocked on it; that is a clean end.
+//! With `-c` and commands from a terminal the close is a reset: the user stopped the
+//! transfer, so what the peer has not acknowledged is dropped (and said), rather than sent
+//! on in the background. When the program ends (SIGTERM; SIGINT with commands from `-c`,
+//! `--script` or a pipe) the close is graceful and `--linger` applies.
 
 use super::{fill, open_input, Mode, Opts, Sink, POLL};
 use crate::cmd::input::InputLine;
@@ -19,7 +23,7 @@ use crate::cmd::Ctx;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use socket_api::{TcpListener, TcpStream};
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -43,9 +47,9 @@ fn secs(d: Duration) -> String {
 /// The summary goes where the data does not.
 fn summary(to_stdout: bool, line: String) {
     if to_stdout {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
-        println!("{line}");
+        outln!("{line}");
     }
 }
 
@@ -63,7 +67,7 @@ fn listen(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
     // Port 0 picks one: say which.
     if o.debug || a.port() == 0 {
         let local = l.local_addr().map_err(|e| format!("snc: {e}"))?;
-        eprintln!("snc: listening on tcp {local}");
+        errln!("snc: listening on tcp {local}");
     }
     let (s, peer) = match l.accept() {
         Ok(x) => x,
@@ -80,7 +84,7 @@ fn listen(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
     l.close();
     dog.stream(&s);
     if o.debug {
-        eprintln!("snc: connection from {peer}");
+        errln!("snc: connection from {peer}");
     }
     if let Some(w) = o.wait {
         s.set_read_timeout(Some(w))
@@ -126,7 +130,7 @@ fn receive(
         };
         got += n as u64;
         if o.debug {
-            eprintln!("snc: {n} bytes");
+            errln!("snc: {n} bytes");
         }
         if let Err(e) = sink.put(&buf[..n]) {
             break Err(format!("snc: cannot write what arrives: {e}"));
@@ -137,7 +141,11 @@ fn receive(
 }
 
 /// `-c`: send while a second thread prints what arrives, then wait for the peer's close.
+/// Ctrl-C resets the connection: what the peer has not acknowledged is dropped.
 fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
+    // The files first: a bad one must not use up the peer's (perhaps one-shot) listener.
+    let input = open_input(&o.file)?;
+    let sink = Sink::prepare(&o.out)?;
     let s = match net::connect(ctx, a, o.wait.unwrap_or(net::CONNECT_TIMEOUT)) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::Interrupted => {
@@ -149,12 +157,11 @@ fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
         Err(e) => return Err(format!("snc: cannot connect to {a}: {e}")),
     };
     let dog = Watchdog::start(&ctx.sig).map_err(|e| format!("snc: {e}"))?;
-    dog.stream(&s);
-    let input = open_input(&o.file)?;
-    let sink = Sink::open(&o.out)?;
+    dog.stream_abort(&s);
+    let sink = sink.commit()?;
     if o.debug {
         let local = s.local_addr().map_err(|e| format!("snc: {e}"))?;
-        eprintln!("snc: {local} -> {a}");
+        errln!("snc: {local} -> {a}");
     }
     let to_stdout = matches!(sink, Sink::Stdout);
     let start = Instant::now();
@@ -195,9 +202,17 @@ fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
         let (got, received) = receiver
             .join()
             .unwrap_or_else(|_| (0, Err("snc: the receiving thread failed".into())));
+        // Ctrl-C or SIGTERM closed the socket: the figure is the one taken then.
+        let closed = dog.unacked_when_closed();
+        if let Some((n, _)) = closed {
+            unacked = n;
+        }
         let acked = sender.sent.saturating_sub(unacked as u64);
         summary(to_stdout, sent_and_received(acked, got, start.elapsed()));
         if dog.fired() {
+            if let Some((n @ 1.., true)) = closed {
+                errln!("snc: interrupted: the connection was reset, {n} bytes not delivered");
+            }
             return Ok(());
         }
         if let Err(e) = sent {
@@ -301,13 +316,23 @@ struct Sender<'a> {
 }
 
 impl Sender<'_> {
-    fn send(&mut self, data: &[u8]) -> Result<(), String> {
+    fn send(&mut self, mut data: &[u8]) -> Result<(), String> {
         let mut w = self.s;
-        if let Err(e) = w.write_all(data) {
+        while !data.is_empty() {
+            // Counted as queued, also when the connection fails part-way (Ctrl-C).
+            let e = match w.write(data) {
+                Ok(0) => io::Error::from(ErrorKind::WriteZero),
+                Ok(n) => {
+                    self.sent += n as u64;
+                    data = &data[n..];
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
             self.broken = matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::NotConnected);
             return Err(format!("snc: {}", net::describe(&e, false)));
         }
-        self.sent += data.len() as u64;
         Ok(())
     }
 
@@ -377,6 +402,104 @@ mod tests {
             super::sent_and_received(1_000_000, 0, Duration::from_secs(2)),
             "snc: sent 1000000 bytes, received 0 bytes in 2.000 s (4.0 Mbit/s)"
         );
+    }
+
+    /// A file that cannot be read or written is found before connecting: the peer's
+    /// listener is not used up.
+    #[test]
+    fn bad_files_fail_before_connecting() {
+        let ctx = ctx();
+        let dir = temp_dir("snc-files");
+        let l = TcpListener::bind(&ctx.stack, "127.0.0.1:9003").unwrap();
+        l.set_accept_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let bad = dir.join("no/such/file");
+        for opt in ["-f", "-o"] {
+            let r = run_line(
+                &ctx,
+                &format!("snc -c 127.0.0.1:9003 {opt} {}", bad.display()),
+            );
+            let e = r.unwrap_err();
+            assert!(e.starts_with("snc: cannot "), "{e}");
+            assert_eq!(
+                l.accept().map(|_| ()).map_err(|e| e.kind()),
+                Err(std::io::ErrorKind::TimedOut),
+                "snc {opt} connected"
+            );
+        }
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Ctrl-C while sending to a peer that does not read: the command ends, the
+    /// connection is reset (the peer sees it; nothing is left for `exit` to deliver).
+    #[test]
+    fn ctrl_c_resets_a_file_transfer() {
+        for at_terminal in [true, false] {
+            let (r, end) = interrupted_transfer(at_terminal);
+            assert!(r.is_ok(), "{r:?}");
+            if at_terminal {
+                // The user's Ctrl-C: reset.
+                assert_eq!(end, Some(std::io::ErrorKind::ConnectionReset));
+            } else {
+                // SIGINT ending a program run from a pipe: closed gracefully.
+                assert_eq!(end, None);
+            }
+        }
+    }
+
+    /// `snc -c -f BIG` to a peer that reads only after the Ctrl-C: the result, and how the
+    /// peer's stream ended (`None`: a FIN after all the data). After a reset nothing is
+    /// left to deliver.
+    fn interrupted_transfer(
+        at_terminal: bool,
+    ) -> (Result<crate::cmd::Flow, String>, Option<std::io::ErrorKind>) {
+        let ctx = ctx();
+        let dir = temp_dir("snc-ctrl-c");
+        let src = dir.join("big.bin");
+        std::fs::write(&src, vec![1u8; 8 << 20]).unwrap();
+        let out = dir.join("replies");
+        let l = TcpListener::bind(&ctx.stack, "127.0.0.1:9004").unwrap();
+        let (r, end) = std::thread::scope(|sc| {
+            let peer = sc.spawn(|| {
+                let (s, _) = l.accept().unwrap();
+                // Not reading until Ctrl-C has come.
+                std::thread::sleep(Duration::from_millis(600));
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    match (&s).read(&mut buf) {
+                        Ok(0) => return None,
+                        Ok(_) => {}
+                        Err(e) => return Some(e.kind()),
+                    }
+                }
+            });
+            ctx.sig.at_terminal.store(at_terminal, Ordering::SeqCst);
+            let sig = ctx.sig.clone();
+            sc.spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                sig.raise_interrupt();
+            });
+            let r = run_line(
+                &ctx,
+                &format!(
+                    "snc -c 127.0.0.1:9004 -f {} -o {}",
+                    src.display(),
+                    out.display()
+                ),
+            );
+            (r, peer.join().unwrap())
+        });
+        if at_terminal {
+            let left = ctx
+                .stack
+                .with_core(|c, _| c.transport.tcp_undelivered().len());
+            assert_eq!(left, 0, "a reset connection is left to deliver");
+        }
+        ctx.sig.interrupt.store(false, Ordering::SeqCst);
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+        (r, end)
     }
 
     #[test]
