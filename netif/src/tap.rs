@@ -61,7 +61,8 @@ pub const URING_TX_BATCH: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum TapError {
     #[error(
-        "no permission to open /dev/net/tun for tap '{0}': run as root or grant CAP_NET_ADMIN (e.g. sudo setcap cap_net_admin+ep $(which tapip))"
+        "no permission to open /dev/net/tun for tap '{0}': run as root or grant CAP_NET_ADMIN (e.g. sudo setcap cap_net_admin+ep {prog})",
+        prog = running_program()
     )]
     PermissionDenied(String),
     #[error("/dev/net/tun does not exist: load the tun module (modprobe tun)")]
@@ -633,9 +634,27 @@ impl Device for TapDevice {
     }
 }
 
+/// The program running, for the hint of a permission error (the shell, an example, an
+/// application of the socket API).
+fn running_program() -> String {
+    std::env::current_exe()
+        .ok()
+        .map(|p| p.display().to_string())
+        .or_else(|| std::env::args().next())
+        .unwrap_or_else(|| "PROGRAM".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_permission_hint_names_the_running_program() {
+        let e = TapError::PermissionDenied("tap9".into()).to_string();
+        let me = std::env::current_exe().unwrap().display().to_string();
+        assert!(e.contains(&format!("setcap cap_net_admin+ep {me})")), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
 
     #[test]
     fn a_packet_read_whole_is_split_as_readv_would() {
