@@ -59,6 +59,10 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     if let Some(a) = cli.tcp_congestion {
         config.transport.tcp.congestion = a;
     }
+    // The shell ends its stack itself (shell::main: jobs stopped, then `linger`, then
+    // shutdown); a path that calls `exit` before that (a failed write to stdout) still
+    // gives the connections the same time.
+    config.exit_linger = cli.linger.unwrap_or(crate::shell::DEFAULT_LINGER);
     let stack = Stack::new(config).map_err(|e| format!("cannot start the stack: {e}"))?;
     let err = |e: std::io::Error| format!("cannot start the device threads: {e}");
     let lo_if = stack
