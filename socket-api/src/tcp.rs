@@ -3,6 +3,7 @@
 //! Both implement `Read`/`Write` (also through `&TcpStream`), so a stream can be read and
 //! written from two threads via `try_clone` or a shared reference.
 
+use crate::error::SocketError;
 use crate::runtime::Stack;
 use crate::socket::{Domain, SockOpt, SockOptName, Socket, Type};
 use crate::udp::first_v4;
@@ -117,11 +118,18 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connect to the first IPv4 address `addr` names, blocking until established.
+    /// Connect, blocking until established: to each IPv4 address `addr` names in turn, as
+    /// `std::net::TcpStream::connect` does, until one answers; the last error otherwise.
     pub fn connect(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
-        s.connect(first_v4(addr)?)?;
-        Ok(TcpStream { inner: Arc::new(s) })
+        let mut last = None;
+        for a in addr.to_socket_addrs()?.filter(|a| a.is_ipv4()) {
+            let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
+            match s.connect(a) {
+                Ok(()) => return Ok(TcpStream { inner: Arc::new(s) }),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| SocketError::InvalidInput("no IPv4 address").into()))
     }
 
     /// Connect, giving up with `TimedOut` after `timeout`.

@@ -861,3 +861,19 @@ fn calls_without_a_connection_say_why() {
     let e = c.shutdown(Shutdown::Both).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
 }
+
+/// As `std::net::TcpStream::connect`: each address in turn until one answers, else the
+/// last error.
+#[test]
+fn connect_tries_each_address_in_turn() {
+    let p = Pair::new(1500);
+    let _l = TcpListener::bind(&p.b.stack, addr(B_IP, 7831)).unwrap();
+    let addrs = [addr(B_IP, 7830), addr(B_IP, 7831)];
+    let c = TcpStream::connect(&p.a.stack, &addrs[..]).unwrap();
+    assert_eq!(c.peer_addr().unwrap(), addrs[1]);
+    let e = TcpStream::connect(&p.a.stack, &addrs[..1]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    let none: &[SocketAddr] = &[];
+    let e = TcpStream::connect(&p.a.stack, none).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
