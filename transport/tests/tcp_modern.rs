@@ -265,6 +265,99 @@ mod paws {
     }
 }
 
+mod time_wait {
+    //! A TIME-WAIT record of a connection that used timestamps: RFC 6191's rules for a new
+    //! SYN.
+    use super::*;
+
+    /// A timestamped connection closed by us (an orphan) up to its TIME-WAIT record; the
+    /// peer's last TSval was `PEER_TS + 3`. The connection and our last ACK.
+    fn ts_time_wait_record(n: &mut Net) -> (Conn, Out) {
+        let (c, _) = ts_passive(n, false);
+        n.close(c.h);
+        let fin = n.only();
+        fin.expect(FIN | ACK, c.snd, c.rcv);
+        let our = fin.r.timestamp.unwrap().0;
+        n.to(
+            &c,
+            ts(seg(ACK, c.rcv, c.snd + 1, 65_535), PEER_TS + 2, our),
+            &[],
+        );
+        n.nothing();
+        n.to(
+            &c,
+            ts(seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), PEER_TS + 3, our),
+            &[],
+        );
+        let last = n.only();
+        last.expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(last.r.timestamp.map(|t| t.1), Some(PEER_TS + 3));
+        assert!(last.r.window > 0);
+        assert!(!n.t.is_open(c.h), "the socket became a TIME-WAIT record");
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        (c, last)
+    }
+
+    #[test]
+    fn a_syn_below_the_old_sequence_space_with_a_newer_tsval_reopens() {
+        // RFC 6191 2: the old connection used timestamps and this SYN's TSval is newer
+        // than the last seen: a new incarnation, whatever its ISN (a client whose new ISN
+        // is lower would otherwise be refused for the whole TIME-WAIT).
+        let mut n = Net::new();
+        let (c, _) = ts_time_wait_record(&mut n);
+        let iss2 = c.rcv - 100_000;
+        n.to(&c, ts(syn(iss2), PEER_TS + 100, 0), &[]);
+        let s = n.only();
+        s.expect(SYN | ACK, s.r.seq, iss2 + 1);
+        assert_eq!(s.r.timestamp.map(|t| t.1), Some(PEER_TS + 100));
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+        assert_eq!(n.stats().passive_opens, 2);
+    }
+
+    #[test]
+    fn a_syn_above_the_old_sequence_space_with_an_older_tsval_is_dropped() {
+        // RFC 6191 2: an older TSval marks an old duplicate whatever its sequence number:
+        // silently dropped, the record stays.
+        let mut n = Net::new();
+        let (c, _) = ts_time_wait_record(&mut n);
+        n.to(&c, ts(syn(c.rcv + 100_000), 1, 0), &[]);
+        n.nothing();
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        assert_eq!(n.stats().passive_opens, 1);
+        assert_eq!(n.stats().drop_paws, 1);
+        // The TSval seen last, again: only with a higher sequence number.
+        n.to(&c, ts(syn(c.rcv), PEER_TS + 3, 0), &[]);
+        n.nothing();
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        n.to(&c, ts(syn(c.rcv + 10), PEER_TS + 3, 0), &[]);
+        let s = n.only();
+        s.expect(SYN | ACK, s.r.seq, c.rcv + 11);
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+    }
+
+    #[test]
+    fn without_timestamps_the_sequence_number_decides() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.close(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        // A lower sequence number (even offering timestamps): not a new incarnation;
+        // answered with an ACK, as before.
+        n.to(&c, ts(syn(c.rcv - 100_000), PEER_TS + 100, 0), &[]);
+        let a = n.only();
+        a.expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        // A higher one reopens.
+        n.to(&c, syn(c.rcv + 100_000), &[]);
+        let s = n.only();
+        s.expect(SYN | ACK, s.r.seq, c.rcv + 100_001);
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+    }
+}
+
 mod rtt {
     use super::*;
 

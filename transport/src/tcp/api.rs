@@ -787,22 +787,14 @@ impl Transport {
                 }
             }
             State::TimeWait if orphan => {
-                let (snd_nxt, rcv_nxt) = t.timewait_seqs();
                 let expires = t
                     .timewait_deadline()
                     .unwrap_or(now + self.tcp.cfg.time_wait);
+                let tw = t.time_wait_record(expires);
                 let key = (t.local, t.remote);
                 self.tcp_forget(h);
                 self.tcp.socks.remove(h);
-                self.tw_insert(
-                    key,
-                    TimeWait {
-                        snd_nxt,
-                        rcv_nxt,
-                        expires,
-                        last_oow_ack: None,
-                    },
-                );
+                self.tw_insert(key, tw);
             }
             State::FinWait2 if orphan && t.timewait_deadline().is_none() => {
                 // An orphan waits for the peer's FIN only so long (Linux's

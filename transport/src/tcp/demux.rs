@@ -139,7 +139,7 @@ impl Transport {
     }
 
     /// A segment for a TIME-WAIT record. False if it should go on to a listener (a new
-    /// SYN beyond the old connection's sequence space, RFC 6191's idea).
+    /// incarnation's SYN, by RFC 6191's rules: see `time_wait_syn`).
     pub(super) fn tcp_time_wait_segment(
         &mut self,
         key: Tuple,
@@ -155,9 +155,34 @@ impl Transport {
             // RFC 1337: a RST does not cut TIME-WAIT short.
             return true;
         }
-        if seg.has(flags::SYN) && !seg.has(flags::ACK) && seg.seq.gt(tw.rcv_nxt) {
-            self.tcp.time_wait.remove(&key);
-            return false;
+        if seg.has(flags::SYN) && !seg.has(flags::ACK) {
+            match time_wait_syn(tw, seg, self.tcp.cfg.timestamps) {
+                TwSyn::Reopen => {
+                    self.tcp.time_wait.remove(&key);
+                    return false;
+                }
+                TwSyn::Drop => {
+                    // RFC 6191 2: "silently drop", leaving the old incarnation in TIME-WAIT.
+                    if seg
+                        .timestamp
+                        .is_some_and(|(v, _)| ts_older(v, tw.ts_recent))
+                    {
+                        self.tcp.stats.drop_paws += 1;
+                    } else {
+                        self.tcp.stats.dup_segments += 1;
+                    }
+                    return true;
+                }
+                // Answered below as RFC 9293 3.10.7.4 answers a SYN it does not take.
+                TwSyn::Old => {}
+            }
+        }
+        if let Some((tsval, _)) = seg.timestamp.filter(|_| tw.ts_ok) {
+            // RFC 7323 4.3 (and 5.3 R3): a newer TSval on a segment at or before
+            // Last.ACK.sent (RCV.NXT here) becomes TS.Recent, echoed in our ACKs.
+            if !ts_older(tsval, tw.ts_recent) && seg.seq.le(tw.rcv_nxt) {
+                tw.ts_recent = tsval;
+            }
         }
         if seg.has(flags::FIN) {
             tw.expires = now + self.tcp.cfg.time_wait;
@@ -477,5 +502,114 @@ impl Transport {
             }
         }
         self.tcp_settle(h, now);
+    }
+}
+
+/// What a TIME-WAIT record does with a SYN (RFC 6191 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TwSyn {
+    /// A new incarnation: the record goes and the SYN is the listener's.
+    Reopen,
+    /// An old duplicate, by its timestamp: silently dropped.
+    Drop,
+    /// An old duplicate by its sequence number, on a connection without timestamps:
+    /// answered as before (an ACK, rate-limited).
+    Old,
+}
+
+/// Is TSval `a` older than `b` (compared modulo 2^32, RFC 7323 5.2)?
+fn ts_older(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// RFC 6191 2: may a SYN reopen the tuple of TIME-WAIT record `tw`? When the old
+/// connection used timestamps, a SYN that would use them too is judged by its TSval: newer
+/// than the last one seen (TS.Recent) reopens whatever its sequence number (a client whose
+/// new ISN fell below the old one is not locked out for 2 MSL), equal reopens only with a
+/// higher sequence number, older is dropped; a SYN that would not use them reopens with a
+/// higher sequence number, and anything else is dropped. When it did not, the sequence
+/// number rule of RFC 1122 4.2.2.13 alone applies (a higher one reopens). RFC 6191 would
+/// there also take any SYN offering timestamps; not here, since a connection that
+/// negotiated them still takes segments without them (`ts_missing`), so the old
+/// connection's unstamped duplicates would reach the new one. `timestamps`: this host
+/// answers a timestamp offer (so the new incarnation would use them).
+fn time_wait_syn(tw: &super::TimeWait, syn: &TcpRepr, timestamps: bool) -> TwSyn {
+    let higher_seq = syn.seq.gt(tw.rcv_nxt);
+    if !tw.ts_ok {
+        return if higher_seq {
+            TwSyn::Reopen
+        } else {
+            TwSyn::Old
+        };
+    }
+    match syn.timestamp.filter(|_| timestamps) {
+        Some((tsval, _)) if tsval == tw.ts_recent && higher_seq => TwSyn::Reopen,
+        Some((tsval, _)) if tsval != tw.ts_recent && !ts_older(tsval, tw.ts_recent) => {
+            TwSyn::Reopen
+        }
+        Some(_) => TwSyn::Drop,
+        None if higher_seq => TwSyn::Reopen,
+        None => TwSyn::Drop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::{Seq, TimeWait};
+
+    fn record(ts_ok: bool) -> TimeWait {
+        TimeWait {
+            snd_nxt: Seq(1000),
+            rcv_nxt: Seq(5000),
+            expires: Instant::ZERO,
+            last_oow_ack: None,
+            ts_recent: 100,
+            ts_ok,
+        }
+    }
+
+    fn syn(seq: u32, ts: Option<u32>) -> TcpRepr {
+        TcpRepr {
+            seq: Seq(seq),
+            flags: flags::SYN,
+            timestamp: ts.map(|v| (v, 0)),
+            ..TcpRepr::default()
+        }
+    }
+
+    #[test]
+    fn rfc_6191_rules() {
+        use TwSyn::*;
+        let tw = record(true);
+        // Newer TSval: reopens below or above the old sequence space.
+        assert_eq!(time_wait_syn(&tw, &syn(10, Some(101)), true), Reopen);
+        assert_eq!(time_wait_syn(&tw, &syn(9000, Some(101)), true), Reopen);
+        // Across the wrap of the timestamp clock.
+        let mut wrapped = record(true);
+        wrapped.ts_recent = u32::MAX - 5;
+        assert_eq!(time_wait_syn(&wrapped, &syn(10, Some(3)), true), Reopen);
+        // Equal: only with a higher sequence number.
+        assert_eq!(time_wait_syn(&tw, &syn(9000, Some(100)), true), Reopen);
+        assert_eq!(time_wait_syn(&tw, &syn(5000, Some(100)), true), Drop);
+        // Older: dropped whatever its sequence number.
+        assert_eq!(time_wait_syn(&tw, &syn(9000, Some(1)), true), Drop);
+        // Without timestamps (in the SYN, or not answered here): the sequence number.
+        assert_eq!(time_wait_syn(&tw, &syn(9000, None), true), Reopen);
+        assert_eq!(time_wait_syn(&tw, &syn(10, None), true), Drop);
+        assert_eq!(time_wait_syn(&tw, &syn(10, Some(101)), false), Drop);
+        assert_eq!(time_wait_syn(&tw, &syn(9000, Some(1)), false), Reopen);
+        // An old connection without timestamps: the sequence number alone.
+        let plain = record(false);
+        assert_eq!(time_wait_syn(&plain, &syn(9000, Some(1)), true), Reopen);
+        assert_eq!(time_wait_syn(&plain, &syn(10, Some(101)), true), Old);
+        assert_eq!(time_wait_syn(&plain, &syn(5000, None), true), Old);
+    }
+
+    #[test]
+    fn a_time_wait_record_stays_small() {
+        // Up to 8,192 of them by default (`max_time_wait`): 32 bytes before it kept
+        // TS.Recent, 40 with it.
+        assert!(std::mem::size_of::<TimeWait>() <= 40);
     }
 }

@@ -349,7 +349,7 @@ impl TcpSock {
     }
 }
 
-/// A connection in TIME-WAIT whose socket is gone.
+/// A connection in TIME-WAIT whose socket is gone (40 bytes: see the size test).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimeWait {
     pub snd_nxt: Seq,
@@ -357,6 +357,11 @@ pub(crate) struct TimeWait {
     pub expires: Instant,
     /// When it last answered a segment that was not acceptable (RFC 5961 7).
     pub last_oow_ack: Option<Instant>,
+    /// TS.Recent: the peer's last TSval (RFC 7323 4.3), compared with a new SYN's (RFC
+    /// 6191 2). Meaningful only when `ts_ok`.
+    pub ts_recent: u32,
+    /// Timestamps (RFC 7323) were negotiated.
+    pub ts_ok: bool,
 }
 
 type Tuple = (SocketAddrV4, SocketAddrV4);

@@ -691,9 +691,18 @@ impl Tcb {
         self.timers.get(Timer::TimeWait)
     }
 
-    /// What a TIME-WAIT record needs to answer late segments.
-    pub fn timewait_seqs(&self) -> (Seq, Seq) {
-        (self.snd_nxt, self.rcv_nxt)
+    /// The TIME-WAIT record (until `expires`) this connection leaves when its socket goes:
+    /// what it needs to answer late segments, and to judge a new SYN by its TSval (RFC
+    /// 6191 2).
+    pub(crate) fn time_wait_record(&self, expires: Instant) -> super::TimeWait {
+        super::TimeWait {
+            snd_nxt: self.snd_nxt,
+            rcv_nxt: self.rcv_nxt,
+            expires,
+            last_oow_ack: None,
+            ts_recent: self.ts_recent,
+            ts_ok: self.ts_ok,
+        }
     }
 
     /// Does an ICMP error's quoted sequence number name something we have outstanding
