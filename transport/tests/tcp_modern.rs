@@ -267,7 +267,7 @@ mod paws {
 
 mod time_wait {
     //! A TIME-WAIT record of a connection that used timestamps: RFC 6191's rules for a new
-    //! SYN.
+    //! SYN, and RFC 7323 3.2 / RFC 9293 3.8.6 for its ACKs.
     use super::*;
 
     /// A timestamped connection closed by us (an orphan) up to its TIME-WAIT record; the
@@ -296,6 +296,52 @@ mod time_wait {
         assert!(!n.t.is_open(c.h), "the socket became a TIME-WAIT record");
         assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
         (c, last)
+    }
+
+    #[test]
+    fn its_acks_carry_timestamps_and_the_last_window() {
+        let mut n = Net::new();
+        let (c, last) = ts_time_wait_record(&mut n);
+        let (our, _) = last.r.timestamp.unwrap();
+        n.advance(secs(10));
+        // The peer's FIN again (our ACK was lost), newer TSval: answered with TSopt, our
+        // clock 10 s on, echoing the new TSval (RFC 7323 3.2, 4.3), and the window as
+        // last announced (RFC 9293 3.8.6), not zero.
+        n.to(
+            &c,
+            ts(seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), PEER_TS + 9, our),
+            &[],
+        );
+        let a = n.only();
+        a.expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(a.r.timestamp, Some((our + 10_000, PEER_TS + 9)));
+        assert_eq!(a.r.window, last.r.window);
+        // Data (unacceptable) draws the same kind of ACK.
+        n.to(
+            &c,
+            ts(
+                seg(ACK | PSH, c.rcv + 1, c.snd + 1, 65_535),
+                PEER_TS + 10,
+                our,
+            ),
+            b"late",
+        );
+        // (It starts at RCV.NXT, so its TSval is echoed: RFC 7323 4.3.)
+        let a = n.only();
+        a.expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(a.r.timestamp.map(|t| t.1), Some(PEER_TS + 10));
+        assert_eq!(a.r.window, last.r.window);
+        // An older TSval does not go back.
+        n.to(
+            &c,
+            ts(
+                seg(ACK | PSH, c.rcv + 1, c.snd + 1, 65_535),
+                PEER_TS + 5,
+                our,
+            ),
+            b"late",
+        );
+        assert_eq!(n.only().r.timestamp.map(|t| t.1), Some(PEER_TS + 10));
     }
 
     #[test]
@@ -336,19 +382,23 @@ mod time_wait {
     }
 
     #[test]
-    fn without_timestamps_the_sequence_number_decides() {
+    fn without_timestamps_the_sequence_number_decides_and_acks_stay_open() {
         let mut n = Net::new();
         let c = n.passive();
         n.close(c.h);
         n.only().expect(FIN | ACK, c.snd, c.rcv);
         n.ack(&c, c.snd + 1);
         n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
-        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        let last = n.only();
+        assert!(last.r.window > 0);
+        assert_eq!(last.r.timestamp, None);
         // A lower sequence number (even offering timestamps): not a new incarnation;
-        // answered with an ACK, as before.
+        // answered with an ACK that announces the same window, without TSopt.
         n.to(&c, ts(syn(c.rcv - 100_000), PEER_TS + 100, 0), &[]);
         let a = n.only();
         a.expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(a.r.window, last.r.window);
+        assert_eq!(a.r.timestamp, None);
         assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
         // A higher one reopens.
         n.to(&c, syn(c.rcv + 100_000), &[]);

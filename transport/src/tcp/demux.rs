@@ -206,7 +206,10 @@ impl Transport {
             seq: tw.snd_nxt,
             ack: tw.rcv_nxt,
             flags: flags::ACK,
-            window: 0,
+            // The window the connection last announced (RFC 9293 3.8.6: not shrunk), and
+            // the timestamps it negotiated (RFC 7323 3.2: on every segment but a RST).
+            window: tw.window,
+            timestamp: tw.timestamp(now),
             ..TcpRepr::default()
         };
         self.tcp.stats.dup_segments += 1;
@@ -564,7 +567,9 @@ mod tests {
             rcv_nxt: Seq(5000),
             expires: Instant::ZERO,
             last_oow_ack: None,
+            ts_offset: 0,
             ts_recent: 100,
+            window: 0,
             ts_ok,
         }
     }
@@ -609,7 +614,7 @@ mod tests {
     #[test]
     fn a_time_wait_record_stays_small() {
         // Up to 8,192 of them by default (`max_time_wait`): 32 bytes before it kept
-        // TS.Recent, 40 with it.
-        assert!(std::mem::size_of::<TimeWait>() <= 40);
+        // timestamps and a window, 48 with them.
+        assert!(std::mem::size_of::<TimeWait>() <= 48);
     }
 }

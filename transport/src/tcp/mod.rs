@@ -349,7 +349,7 @@ impl TcpSock {
     }
 }
 
-/// A connection in TIME-WAIT whose socket is gone (40 bytes: see the size test).
+/// A connection in TIME-WAIT whose socket is gone (48 bytes: see the size test).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimeWait {
     pub snd_nxt: Seq,
@@ -357,11 +357,29 @@ pub(crate) struct TimeWait {
     pub expires: Instant,
     /// When it last answered a segment that was not acceptable (RFC 5961 7).
     pub last_oow_ack: Option<Instant>,
-    /// TS.Recent: the peer's last TSval (RFC 7323 4.3), compared with a new SYN's (RFC
-    /// 6191 2). Meaningful only when `ts_ok`.
+    /// The connection's timestamp clock offset (RFC 7323 5.4), for the TSval of its ACKs.
+    pub ts_offset: u32,
+    /// TS.Recent: the peer's last TSval (RFC 7323 4.3), echoed in our ACKs and compared
+    /// with a new SYN's (RFC 6191 2). Meaningful only when `ts_ok`.
     pub ts_recent: u32,
-    /// Timestamps (RFC 7323) were negotiated.
+    /// The window field of our ACKs: the last window the connection announced, in its
+    /// scaled units (RFC 9293 3.8.6: the window is not shrunk).
+    pub window: u16,
+    /// Timestamps (RFC 7323) were negotiated: every segment but a RST carries them (3.2).
     pub ts_ok: bool,
+}
+
+impl TimeWait {
+    /// The TSopt of a segment sent at `now` from this record: our clock (milliseconds plus
+    /// the connection's offset, as the connection stamped them) and TS.Recent.
+    pub(crate) fn timestamp(&self, now: Instant) -> Option<(u32, u32)> {
+        self.ts_ok.then(|| {
+            (
+                (now.total_millis() as u32).wrapping_add(self.ts_offset),
+                self.ts_recent,
+            )
+        })
+    }
 }
 
 type Tuple = (SocketAddrV4, SocketAddrV4);

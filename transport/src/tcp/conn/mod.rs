@@ -692,15 +692,22 @@ impl Tcb {
     }
 
     /// The TIME-WAIT record (until `expires`) this connection leaves when its socket goes:
-    /// what it needs to answer late segments, and to judge a new SYN by its TSval (RFC
-    /// 6191 2).
+    /// what it needs to answer late segments as the connection would, stamped with the
+    /// connection's timestamp clock (RFC 7323 3.2) and announcing the window it last
+    /// announced (RFC 9293 3.8.6), and to judge a new SYN by its TSval (RFC 6191 2).
     pub(crate) fn time_wait_record(&self, expires: Instant) -> super::TimeWait {
+        // The right edge announced last, rounded up to the scale's unit so that it does
+        // not move left (as `header` rounds).
+        let unit = (1usize << self.rcv_wscale) - 1;
+        let field = ((self.rcv_adv.since(self.rcv_nxt) + unit) >> self.rcv_wscale).min(MAX_WINDOW);
         super::TimeWait {
             snd_nxt: self.snd_nxt,
             rcv_nxt: self.rcv_nxt,
             expires,
             last_oow_ack: None,
+            ts_offset: self.ts_offset,
             ts_recent: self.ts_recent,
+            window: field as u16,
             ts_ok: self.ts_ok,
         }
     }
