@@ -1068,6 +1068,49 @@ mod sending {
     }
 
     #[test]
+    fn an_rto_retransmission_stays_inside_the_peer_window() {
+        // The peer offers 300 bytes (SYN and ACK alike, so 300 goes at once). A timeout
+        // resends from SND.UNA no more than SND.UNA + min(cwnd, rwnd) allows (RFC 5681 2,
+        // RFC 9293 3.8.6): 300 bytes, never a full segment of bytes the peer has no room
+        // for.
+        let mut n = Net::with_cfg(cfg());
+        let small = TcpRepr {
+            window: 300,
+            ..syn(PEER_ISS)
+        };
+        let c = n.passive_with(small, 300).1;
+        let d = pattern(5000);
+        n.send(c.h, &d);
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd, &d[..300]));
+        for _ in 0..3 {
+            let at = n.t.poll_at().expect("the retransmission timer");
+            n.advance_to(at);
+            let o = n.only();
+            assert_eq!((o.r.seq, o.data.as_slice()), (c.snd, &d[..300]));
+        }
+        // The window closes with the 300 bytes unacknowledged: a timeout still resends
+        // the first segment (as Linux does), but only bytes sent before.
+        n.to(&c, seg(ACK, c.rcv, c.snd, 0), &[]);
+        n.nothing();
+        let at = n.t.poll_at().expect("the retransmission timer");
+        n.advance_to(at);
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd, &d[..300]));
+        // Acknowledged, window still shut: the persist timer's probes, with no data.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 300, 0), &[]);
+        n.nothing();
+        let at = n.t.poll_at().expect("the persist timer");
+        n.advance_to(at);
+        n.only().expect_ack(c.snd + 299, c.rcv);
+        assert_eq!(n.stats().window_probes, 1);
+        // It opens: the data flows again.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 300, 1000), &[]);
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd + 300, &d[300..1300]));
+    }
+
+    #[test]
     fn the_send_window_limits_what_is_in_flight() {
         let mut n = Net::new();
         let c = n.passive_with(syn(PEER_ISS), 3000).1;

@@ -292,8 +292,15 @@ impl Tcb {
                 }
             };
             let room = self.seg_room();
-            if self.force_window {
-                usable = usable.max(room);
+            if self.force_window && usable == 0 {
+                // A timeout's retransmission into a window that has closed (or shrunk
+                // below what we sent): the first segment goes anyway, as Linux sends it,
+                // but only bytes sent before, at most a segment of them (RFC 9293 3.8.6.1
+                // lets a sender retransmit into a zero window; nothing new goes beyond
+                // SND.UNA + min(cwnd, rwnd), RFC 5681 2 and RFC 9293 3.8.6). With nothing
+                // sent before (a FIN alone, or a probe), one byte (a zero-window probe).
+                let sent_before = self.snd_max.since(self.snd_nxt);
+                usable = sent_before.clamp(1, room);
             }
             let mut len = unsent.min(usable).min(room);
             let retransmitting = self.snd_nxt.lt(self.snd_max);

@@ -180,9 +180,10 @@ impl Tcb {
                     return;
                 }
                 // Go back to the first unacknowledged byte (SND.UNA: the handshake's
-                // ACK covered our SYN, so it is where the send queue starts), and send it
-                // whatever the windows say (a peer that shrank its window to zero still
-                // gets the first segment, as Linux sends it).
+                // ACK covered our SYN, so it is where the send queue starts), and send what
+                // the windows allow; a peer that shrank its window to zero still gets the
+                // first segment, as Linux sends it, but only of bytes sent before (see
+                // `send_data`).
                 self.snd_nxt = self.snd_base;
                 self.force_sws = true;
                 self.force_window = true;
