@@ -16,6 +16,9 @@ pub struct IpStats {
     pub drop_bad_header_len: u64,
     pub drop_bad_total_len: u64,
     pub drop_bad_checksum: u64,
+    /// A source no datagram may carry (RFC 1122 3.2.1.3): broadcast, multicast, class E,
+    /// 0/8 (but for a broadcast from 0.0.0.0), 127/8 or one of our own addresses from
+    /// outside loopback.
     pub drop_bad_source: u64,
     /// Not forwarded: to 0/8 or class E (RFC 1812 5.3.7).
     pub drop_bad_destination: u64,

@@ -933,6 +933,27 @@ fn martian_sources_are_dropped() {
 }
 
 #[test]
+fn our_own_address_as_source_from_outside_is_dropped() {
+    // A "land" SYN (source = destination = 10.0.0.1) on tap0: only loopback brings our
+    // own datagrams back; from a wire it is martian (as Linux drops it) and never reaches
+    // TCP, which would otherwise answer itself.
+    let syn = [0u8; 20];
+    let p = Hdr::new(US0, US0, ipv4::protocol::TCP).packet(&syn);
+    assert_dropped(&p, one_drop(|s| s.drop_bad_source = 1));
+    // So is an echo request "from" us.
+    let p = Hdr::new(US0, US0, ICMP).packet(&echo_request(3, 4, &pattern(56, 1)));
+    assert_dropped(&p, one_drop(|s| s.drop_bad_source = 1));
+    // And our address on another interface, arriving on this one.
+    let mut l = router();
+    let mut up = Recorder::default();
+    let p = Hdr::new(US1, US0, UDP).packet(b"spoofed");
+    rx_ip(&mut l, &mut up, 0, &p, T0);
+    assert!(up.delivered.is_empty(), "{up:?}");
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_bad_source, 1);
+}
+
+#[test]
 fn directed_broadcast_source_is_dropped() {
     // RFC 1122 3.2.1.3: {<Network>, -1} is never a source; answering it would reach everyone.
     let p = Hdr::new(BCAST0, US0, ICMP).packet(&echo_request(3, 4, &pattern(56, 1)));

@@ -163,7 +163,14 @@ impl IpLayer {
         // broadcast (DHCP); Linux draws the same line.
         let learning = src.is_unspecified() && pkt.dst().is_broadcast();
         let martian = ipv4::is_martian_source(src) && !learning;
-        if martian || directed_broadcast || (src.is_loopback() && !loopback) {
+        // One of our own addresses as the source of a datagram from outside (a "land"
+        // packet, or another host using our address): what we send ourselves comes back
+        // only over loopback (RFC 1122 3.2.1.3 and RFC 1812 5.3.7 count it as a source no
+        // other host may use; Linux drops it as a martian). Delivered, a SYN from us to us
+        // would make a connection that answers itself.
+        let ours_from_outside = !loopback && self.out.is_local_addr(src);
+        let st = &mut self.out.stats;
+        if martian || directed_broadcast || (src.is_loopback() && !loopback) || ours_from_outside {
             st.drop_bad_source += 1;
             return;
         }
