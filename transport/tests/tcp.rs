@@ -2127,6 +2127,47 @@ mod tail_loss_probe {
         assert_eq!(n.stats().loss_probes, 3);
     }
 
+    /// With `max_loss_probes` 1, RFC 8985 7.3 as written: after the probe only the RTO is
+    /// armed, also after the RTO fires, until new data is acknowledged; the next tail gets
+    /// its probe again.
+    #[test]
+    fn one_probe_per_episode_when_limited_to_rfc_8985s_one() {
+        let mut n = Net::with_cfg(TcpConfig {
+            max_loss_probes: 1,
+            ..TcpConfig::default()
+        });
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
+        };
+        let c = n.active_with(synack, ms(100)).0;
+        n.send(c.h, b"hello");
+        n.only();
+        let t0 = n.now;
+        n.advance_to(t0 + ms(242));
+        n.only().expect(ACK, c.snd, c.rcv);
+        // The RTO, re-armed 300 ms after the probe, with no second probe before it.
+        n.advance_to(t0 + ms(242) + ms(299));
+        n.nothing();
+        n.advance_to(t0 + ms(242) + ms(300));
+        n.only().expect(ACK | PSH, c.snd, c.rcv);
+        assert_eq!((n.stats().timeouts, n.stats().loss_probes), (1, 1));
+        // Still nothing acknowledged: no probe before the next (backed-off) RTO either.
+        n.advance_to(t0 + ms(542) + ms(599));
+        n.nothing();
+        n.advance_to(t0 + ms(542) + ms(600));
+        n.only().expect(ACK | PSH, c.snd, c.rcv);
+        assert_eq!((n.stats().timeouts, n.stats().loss_probes), (2, 1));
+        // New data acknowledged ends the episode: the next tail gets its probe.
+        n.ack(&c, c.snd + 5);
+        n.send(c.h, b"again");
+        n.only().expect(ACK | PSH, c.snd + 5, c.rcv);
+        let at = n.t.poll_at().expect("a timer");
+        n.advance_to(at);
+        n.only().expect(ACK, c.snd + 5, c.rcv);
+        assert_eq!((n.stats().timeouts, n.stats().loss_probes), (2, 2));
+    }
+
     /// The peer SACKs the probe (the last segment) while an earlier one is missing: the
     /// hole is retransmitted at once, without waiting for the RTO.
     #[test]

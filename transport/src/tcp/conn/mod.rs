@@ -248,6 +248,8 @@ pub struct Tcb {
     timers: TimerTable,
     persist_interval: Duration,
     tlp_enabled: bool,
+    /// `TcpConfig::max_loss_probes`.
+    tlp_max: u32,
     /// Probes sent since SND.UNA last advanced.
     tlp_count: u32,
     /// The application has let go (set by the owner): zero-window probing is bounded.
@@ -362,6 +364,7 @@ impl Tcb {
             timers: TimerTable::default(),
             persist_interval: Duration::ZERO,
             tlp_enabled: cfg.tail_loss_probe,
+            tlp_max: cfg.max_loss_probes,
             tlp_count: 0,
             orphan: false,
             persist_probes: 0,
@@ -738,14 +741,6 @@ impl Tcb {
 
 /// The initial window in segments (RFC 6928), also the idle restart's ceiling.
 const INITIAL_WINDOW_SEGMENTS: usize = 10;
-
-/// Loss probes before the RTO takes over. RFC 8985 sends one. On the lossy benchmark
-/// (scripts/bench-tcp-loss.sh, 10% loss each way, medians of 5) one probe took 46 s for
-/// 20 MiB with ~160 RTOs, two 9.5 s (~26 RTOs), three 3.7 s (~6), four 3.1 s (~3): a lone
-/// new-data probe is often answered by the peer's delayed ACK (up to 200 ms on Linux, as
-/// long as our RTO) and a probe or its ACK is lost one time in five; the third probe costs
-/// one segment and two PTOs.
-const MAX_TLP: u32 = 3;
 
 /// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
 pub const ORPHAN_PROBES: u32 = 8;
