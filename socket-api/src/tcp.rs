@@ -246,6 +246,18 @@ impl TcpStream {
         self.inner.recv_with(max, take)
     }
 
+    /// What the next `read` would return, left in the stream (`MSG_PEEK`), as
+    /// `std::net::TcpStream::peek`: blocks until data is there, 0 at the end of the stream.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut seen = 0;
+        self.inner.recv_with(buf.len(), |bytes| {
+            seen = bytes.len().min(buf.len());
+            buf[..seen].copy_from_slice(&bytes[..seen]);
+            0
+        })?;
+        Ok(seen)
+    }
+
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
         self.inner.set_option(SockOpt::KeepAlive(on))
     }

@@ -877,3 +877,30 @@ fn connect_tries_each_address_in_turn() {
     let e = TcpStream::connect(&p.a.stack, none).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 }
+
+/// `peek` as `std::net::TcpStream::peek`: the next bytes, left for the next read; it waits
+/// for data, and gives 0 at the end of the stream.
+#[test]
+fn peek_leaves_the_data_for_the_next_read() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7840);
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let writer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        (&c).write_all(b"hello").unwrap();
+        c
+    });
+    let mut buf = [0u8; 3];
+    assert_eq!(s.peek(&mut buf).unwrap(), 3);
+    assert_eq!(&buf, b"hel");
+    let c = writer.join().unwrap();
+    wait_until("all five bytes", || {
+        let mut all = [0u8; 8];
+        s.peek(&mut all).unwrap() == 5
+    });
+    let mut all = [0u8; 8];
+    assert_eq!((&s).read(&mut all).unwrap(), 5);
+    assert_eq!(&all[..5], b"hello");
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(s.peek(&mut buf).unwrap(), 0);
+}
