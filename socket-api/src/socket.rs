@@ -442,6 +442,19 @@ impl Socket {
     /// Receive one datagram: its length as copied into `buf` (a longer one is truncated,
     /// as with BSD sockets) and its source. Raw sockets return the whole IP datagram.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_peek(buf, false)
+    }
+
+    /// `recv_from` with `MSG_PEEK`: the datagram stays queued for the next read. UDP
+    /// sockets (streams peek with `TcpStream::peek`).
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_peek(buf, true)
+    }
+
+    fn recv_from_peek(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
+        if peek && self.ty != Type::Dgram {
+            return Err(SocketError::Unsupported("peek_from needs a datagram socket (UDP)").into());
+        }
         let timeout = self.opts.lock().recv_timeout;
         if self.ty == Type::Stream {
             let n = self.wait_for(timeout, |c, now| {
@@ -456,12 +469,18 @@ impl Socket {
         let r = self.wait_for(timeout, |c, _| match self.ty {
             Type::Dgram => {
                 let u = c.transport.udp(self.handle)?;
-                match u.recv()? {
-                    Some(d) => {
-                        let n = d.data.len().min(buf.len());
-                        buf[..n].copy_from_slice(&d.data[..n]);
-                        Ok(Some((n, SocketAddr::V4(d.from))))
-                    }
+                let copy = |buf: &mut [u8], d: &transport::udp::UdpDatagram| {
+                    let n = d.data.len().min(buf.len());
+                    buf[..n].copy_from_slice(&d.data[..n]);
+                    Some((n, SocketAddr::V4(d.from)))
+                };
+                let got = if peek {
+                    u.peek()?.and_then(|d| copy(buf, d))
+                } else {
+                    u.recv()?.and_then(|d| copy(buf, &d))
+                };
+                match got {
+                    Some(r) => Ok(Some(r)),
                     None if u.is_shut_read() => Ok(Some((0, SocketAddr::from(([0, 0, 0, 0], 0))))),
                     None => Ok(None),
                 }

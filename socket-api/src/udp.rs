@@ -63,6 +63,16 @@ impl UdpSocket {
         self.inner.recv(buf)
     }
 
+    /// As `std::net::UdpSocket::peek_from`: the next datagram and its source, left queued.
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.peek_from(buf)
+    }
+
+    /// As `std::net::UdpSocket::peek`: the next datagram, left queued.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.peek_from(buf).map(|(n, _)| n)
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }

@@ -684,3 +684,24 @@ fn buffer_options_are_clamped_and_reported() {
     }
     assert!(try_recv(&s).is_none());
 }
+
+/// `peek_from`/`peek` as std's: the next datagram and its source, left for the next
+/// `recv_from`; a short buffer truncates the copy, not the datagram.
+#[test]
+fn peek_leaves_the_datagram_queued() {
+    let p = Pair::new(1500);
+    let s = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6200));
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    a.send_to(b"first", addr(B_IP, 6200)).expect("send_to");
+    a.send_to(b"second", addr(B_IP, 6200)).expect("send_to");
+    let mut short = [0u8; 3];
+    let (n, from) = s.peek_from(&mut short).expect("peek_from");
+    assert_eq!((n, &short), (3, b"fir"));
+    assert_eq!(from, addr(A_IP, port_of(&a)));
+    let mut buf = [0u8; 16];
+    assert_eq!(s.peek(&mut buf).expect("peek"), 5);
+    assert_eq!(recv_from(&s).0, b"first");
+    assert_eq!(s.peek(&mut buf).expect("peek"), 6);
+    assert_eq!(recv_from(&s).0, b"second");
+}

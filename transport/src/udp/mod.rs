@@ -124,6 +124,15 @@ impl UdpSock {
         Ok(d)
     }
 
+    /// The next datagram, left in the queue (`MSG_PEEK`); the pending ICMP error first, as
+    /// `recv` (it is reported once, peeked or not, as on Linux).
+    pub fn peek(&mut self) -> Result<Option<&UdpDatagram>, SoftError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        Ok(self.rx.front())
+    }
+
     /// Length of the next datagram without taking it (for `FIONREAD`-like peeking).
     pub fn peek_len(&self) -> Option<usize> {
         self.rx.front().map(|d| d.data.len())
