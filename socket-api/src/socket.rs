@@ -812,6 +812,27 @@ impl Socket {
         Ok(v)
     }
 
+    /// The socket's pending error, taken (`SO_ERROR`, std's `take_error`): a reset, a
+    /// timeout or an ICMP error no call has reported yet.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let e = self.with_core(|c, _| {
+            Ok(match c.transport.kind(self.handle) {
+                Some(SocketKind::Tcp) => c
+                    .transport
+                    .tcp_take_error(self.handle)?
+                    .map(SocketError::from),
+                Some(SocketKind::Udp) => c
+                    .transport
+                    .udp(self.handle)?
+                    .take_error()
+                    .map(SocketError::from),
+                Some(SocketKind::Raw(_)) => None,
+                None => return Err(SocketError::Closed),
+            })
+        })?;
+        Ok(e.map(io::Error::from))
+    }
+
     /// `IP_TTL` as `std::net` takes it: 1 to 255.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         let ttl = u8::try_from(ttl)

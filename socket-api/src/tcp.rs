@@ -246,6 +246,11 @@ impl TcpStream {
         self.inner.recv_with(max, take)
     }
 
+    /// The pending error, taken (`SO_ERROR`), as `std::net::TcpStream::take_error`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
     /// What the next `read` would return, left in the stream (`MSG_PEEK`), as
     /// `std::net::TcpStream::peek`: blocks until data is there, 0 at the end of the stream.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -63,6 +63,12 @@ impl UdpSocket {
         self.inner.recv(buf)
     }
 
+    /// The pending error (an ICMP error no call has reported yet), taken, as
+    /// `std::net::UdpSocket::take_error`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
     /// As `std::net::UdpSocket::peek_from`: the next datagram and its source, left queued.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.peek_from(buf)

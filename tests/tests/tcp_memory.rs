@@ -904,3 +904,21 @@ fn peek_leaves_the_data_for_the_next_read() {
     c.shutdown(Shutdown::Write).unwrap();
     assert_eq!(s.peek(&mut buf).unwrap(), 0);
 }
+
+/// `take_error` as std's `SO_ERROR`: the reset no call has reported yet, once.
+#[test]
+fn take_error_reports_a_reset_once() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7850);
+    assert!(c.take_error().unwrap().is_none());
+    s.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(s);
+    let mut got = None;
+    wait_until("the reset", || {
+        got = c.take_error().unwrap();
+        got.is_some()
+    });
+    let e = got.unwrap();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+    assert!(c.take_error().unwrap().is_none());
+}

@@ -705,3 +705,23 @@ fn peek_leaves_the_datagram_queued() {
     assert_eq!(s.peek(&mut buf).expect("peek"), 6);
     assert_eq!(recv_from(&s).0, b"second");
 }
+
+/// `take_error` as std's `SO_ERROR`: a connected socket's port unreachable, once.
+#[test]
+fn take_error_reports_a_refusal_once() {
+    let p = Pair::new(1500);
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    a.connect(addr(B_IP, 6299)).expect("connect");
+    assert!(a.take_error().expect("take_error").is_none());
+    a.send(b"anyone?").expect("send");
+    let deadline = std::time::Instant::now() + WAIT;
+    let e = loop {
+        if let Some(e) = a.take_error().expect("take_error") {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "no ICMP error");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    assert!(a.take_error().expect("take_error").is_none());
+}

@@ -341,6 +341,19 @@ impl Transport {
         self.tcp.listeners.get(&port).is_some_and(|v| !v.is_empty())
     }
 
+    /// The connection's pending error, taken (`SO_ERROR`): a reset, a timeout, a refusal
+    /// not yet reported by another call.
+    pub fn tcp_take_error(&mut self, h: SocketHandle) -> Result<Option<TcpError>, TransportError> {
+        let s = self.tcp(h)?;
+        if let Some(e) = s.ended.take() {
+            return Ok(Some(e));
+        }
+        Ok(match &mut s.role {
+            Role::Conn(t) => t.error.take(),
+            _ => None,
+        })
+    }
+
     /// Has `connect` finished? `Ok(true)` once established, the error if it failed.
     pub fn tcp_connected(&mut self, h: SocketHandle) -> Result<bool, TransportError> {
         let t = self.tcp(h)?;

@@ -133,6 +133,11 @@ impl UdpSock {
         Ok(self.rx.front())
     }
 
+    /// The pending ICMP error, taken (`SO_ERROR`).
+    pub fn take_error(&mut self) -> Option<SoftError> {
+        self.error.take()
+    }
+
     /// Length of the next datagram without taking it (for `FIONREAD`-like peeking).
     pub fn peek_len(&self) -> Option<usize> {
         self.rx.front().map(|d| d.data.len())
