@@ -118,7 +118,8 @@ mod tests {
         });
         let open = w.join().unwrap();
         assert!(open.unacked().unwrap() > 0, "all was delivered already");
-        a.set_exit_linger(Duration::from_secs(30));
+        // No limit (a limit too far to represent is none).
+        a.set_exit_linger(Duration::MAX);
         let readers: Vec<_> = [(0, &mut r1), (1, &mut r2)]
             .into_iter()
             .map(|(i, r)| {
@@ -146,6 +147,45 @@ mod tests {
         }
         assert!(t.elapsed() < Duration::from_secs(30));
         drop(open);
+        b.shutdown();
+    }
+
+    /// A stream set to reset on close (SO_LINGER of zero) is reset at the end of the
+    /// program, as `close` would, without waiting for its queued data.
+    #[test]
+    fn the_end_resets_a_stream_set_to_reset_on_close() {
+        let (a_end, b_end) = MemoryLink::pair(
+            ("eth0", MacAddr([2, 0, 0, 0, 0, 1])),
+            ("eth0", MacAddr([2, 0, 0, 0, 0, 2])),
+            1500,
+            1024,
+        );
+        let a = StackBuilder::new()
+            .device(Arc::new(a_end))
+            .addr("10.0.0.1/24")
+            .exit_linger(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let b = StackBuilder::new()
+            .device(Arc::new(b_end))
+            .addr("10.0.0.2/24")
+            .build()
+            .unwrap();
+        let listener = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
+        let mut s = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
+        let (mut r, _) = listener.accept().unwrap();
+        s.set_linger(Some(Duration::ZERO)).unwrap();
+        // More than B takes while nobody reads: data stays queued.
+        s.write_all(&vec![7; 1_500_000]).unwrap();
+        let t = Instant::now();
+        end(vec![a.clone()]);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        let stats = a.with_core(|c, _| c.transport.tcp_stats());
+        assert!(stats.resets_out >= 1, "{stats:?}");
+        let mut sink = Vec::new();
+        let e = r.read_to_end(&mut sink).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+        drop(s);
         b.shutdown();
     }
 

@@ -21,7 +21,8 @@ impl Stack {
         loop {
             let left = core.transport.tcp_undelivered();
             let now = Instant::now();
-            let out_of_time = deadline.is_none_or(|d| now >= d);
+            // A limit too far to represent is no limit.
+            let out_of_time = deadline.is_some_and(|d| now >= d);
             if left.is_empty() || self.is_shut_down() || out_of_time || stop() {
                 let now = self.now();
                 for u in &left {

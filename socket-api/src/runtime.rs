@@ -32,7 +32,7 @@ use netif::{
     Clock, Device, DeviceStatsSnapshot, Driver, DriverConfig, FrameMeta, Instant, RxSink, SinkError,
 };
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -97,6 +97,8 @@ pub struct Core {
     pub(crate) any: Arc<Condvar>,
     /// The `Poller`s and the sockets they watch.
     pub(crate) hub: Hub,
+    /// Open TCP sockets with `SO_LINGER` of zero: the end of the program resets them.
+    reset_on_close: HashSet<SocketHandle>,
 }
 
 impl Core {
@@ -106,7 +108,16 @@ impl Core {
         c
     }
 
+    pub(crate) fn set_reset_on_close(&mut self, h: SocketHandle, on: bool) {
+        if on {
+            self.reset_on_close.insert(h);
+        } else {
+            self.reset_on_close.remove(&h);
+        }
+    }
+
     pub(crate) fn unregister(&mut self, h: SocketHandle) {
+        self.reset_on_close.remove(&h);
         if let Some(c) = self.waiters.remove(&h) {
             c.notify_all();
         }
@@ -314,6 +325,7 @@ impl Stack {
                 waiters: HashMap::new(),
                 any: Arc::new(Condvar::new()),
                 hub: Hub::default(),
+                reset_on_close: HashSet::new(),
             }),
             drivers: RwLock::new(Vec::new()),
             clock: Clock::new(),
@@ -515,9 +527,18 @@ impl Stack {
         let now = self.shared.clock.now();
         let open: Vec<SocketHandle> = core.waiters.keys().copied().collect();
         for h in open {
-            let Core { ip, transport, .. } = &mut *core;
+            let Core {
+                ip,
+                transport,
+                reset_on_close,
+                ..
+            } = &mut *core;
             if transport.tcp_ref(h).is_ok() {
-                transport.close(h, ip.tx(), now);
+                if reset_on_close.contains(&h) {
+                    transport.tcp_close_abort(h, ip.tx(), now);
+                } else {
+                    transport.close(h, ip.tx(), now);
+                }
                 core.unregister(h);
             }
         }
@@ -534,6 +555,7 @@ fn collect(core: &mut Core, wake: bool) -> Vec<TxFrame> {
         waiters,
         any,
         hub,
+        ..
     } = core;
     let mut woke = false;
     for h in transport.take_wakeups_if(wake) {

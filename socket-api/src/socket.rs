@@ -645,6 +645,10 @@ impl Socket {
                     return Err(SocketError::Closed.into());
                 }
                 self.opts.lock().linger = t;
+                // The end of the program closes open sockets as `close` would: it must
+                // know which reset (SO_LINGER of zero).
+                let reset = t.is_some_and(|t| t.is_zero());
+                self.stack.lock().set_reset_on_close(self.handle, reset);
                 return Ok(());
             }
             SockOpt::SendTimeout(t) => self.opts.lock().send_timeout = t,

@@ -59,10 +59,11 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     if let Some(a) = cli.tcp_congestion {
         config.transport.tcp.congestion = a;
     }
-    // The shell ends its stack itself (shell::main: jobs stopped, then `linger`, then
-    // shutdown); a path that calls `exit` before that (a failed write to stdout) still
-    // gives the connections the same time.
-    config.exit_linger = cli.linger.unwrap_or(crate::shell::DEFAULT_LINGER);
+    // The shell ends its stack itself (shell::main: jobs stopped, then `linger` up to
+    // --linger, then shutdown). A path that calls `exit` before that (a failed write to
+    // stdout, out.rs) ends at once, as README says: the socket API's end of the program
+    // then resets what is undelivered instead of waiting.
+    config.exit_linger = std::time::Duration::ZERO;
     let stack = Stack::new(config).map_err(|e| format!("cannot start the stack: {e}"))?;
     let err = |e: std::io::Error| format!("cannot start the device threads: {e}");
     let lo_if = stack

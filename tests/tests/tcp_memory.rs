@@ -819,6 +819,11 @@ fn shutting_down_a_listener_ends_the_listening() {
     assert!(e.to_string().contains("not listening"), "{e}");
     let e = TcpStream::connect(&p.a.stack, addr(B_IP, 7810)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    // A poll-driven accept loop wakes up too (Linux: POLLIN | POLLHUP).
+    {
+        let mut fds = [PollFd::new(l.socket(), Interest::READABLE)];
+        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 1);
+    }
 
     // Listening again, on the same port: a connection nobody accepts is reset when the
     // listening ends.
@@ -831,7 +836,8 @@ fn shutting_down_a_listener_ends_the_listening() {
 }
 
 /// The error texts of calls that need a connection say so (a never-connected socket, one
-/// reset by its peer), with the kinds Linux's errors map to in std.
+/// reset by its peer), with the kinds Linux's errors map to in std, but for a send on a
+/// never-connected socket: NotConnected, where Linux says EPIPE.
 #[test]
 fn calls_without_a_connection_say_why() {
     use socket_api::{Domain, Socket, Type};

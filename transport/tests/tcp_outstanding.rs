@@ -94,7 +94,12 @@ fn close_abort_resets_and_discards_the_queue() {
     assert_eq!(n.send(c.h, b"queued data"), 11);
     n.only();
     n.t.tcp_close_abort(c.h, &mut n.ip, n.now);
-    n.only().expect(RST | ACK, c.snd + 11, c.rcv);
+    // At SND.MAX (the peer got the data), then at SND.UNA (it did not): it takes the one
+    // at its RCV.NXT.
+    let rsts = n.take();
+    assert_eq!(rsts.len(), 2, "{rsts:?}");
+    rsts[0].expect(RST | ACK, c.snd + 11, c.rcv);
+    rsts[1].expect(RST | ACK, c.snd, c.rcv);
     assert!(!n.t.is_open(c.h));
     assert_eq!(n.stats().aborts_on_close, 1);
     assert!(n.t.tcp_undelivered().is_empty());
@@ -109,8 +114,9 @@ fn close_abort_resets_and_discards_the_queue() {
 #[test]
 fn abandon_all_resets_what_is_incomplete_and_finishes_the_rest() {
     let mut n = Net::new();
-    // An open connection with data unacknowledged, one with unread data, an idle one, an
-    // orphan whose FIN is out, one in TIME-WAIT, and a connection nobody accepted.
+    // Connections with data unacknowledged, unread data, nothing pending, only their FIN
+    // unacknowledged, everything acknowledged (FIN-WAIT-2), nothing pending but the
+    // peer's window closed, one in TIME-WAIT, and one nobody accepted.
     let (l, unacked) = n.passive_with(syn(PEER_ISS), 65_535);
     assert_eq!(n.send(unacked.h, b"queued"), 6);
     n.only();
@@ -118,17 +124,23 @@ fn abandon_all_resets_what_is_incomplete_and_finishes_the_rest() {
     n.data(&unread, unread.rcv, b"never read");
     n.take();
     let idle = n.handshake_to(l, PPORT + 2, syn(PEER_ISS), 65_535);
-    let orphan = n.handshake_to(l, PPORT + 3, syn(PEER_ISS), 65_535);
-    n.close(orphan.h);
-    n.only().expect(FIN | ACK, orphan.snd, orphan.rcv);
-    let tw = n.handshake_to(l, PPORT + 4, syn(PEER_ISS), 65_535);
+    let fin_out = n.handshake_to(l, PPORT + 3, syn(PEER_ISS), 65_535);
+    n.close(fin_out.h);
+    n.only().expect(FIN | ACK, fin_out.snd, fin_out.rcv);
+    let fw2 = n.handshake_to(l, PPORT + 4, syn(PEER_ISS), 65_535);
+    n.close(fw2.h);
+    n.only();
+    n.ack(&fw2, fw2.snd + 1);
+    assert_eq!(n.state(fw2.h), TcpState::FinWait2);
+    let shut = n.handshake_to(l, PPORT + 5, syn(PEER_ISS), 0);
+    let tw = n.handshake_to(l, PPORT + 6, syn(PEER_ISS), 65_535);
     n.close(tw.h);
     n.only();
     n.to(&tw, seg(ACK | FIN, tw.rcv, tw.snd + 1, 65_535), &[]);
     n.only();
     // (TIME-WAIT lives in a table of its own, without a socket: nothing to abandon.)
     assert!(!n.t.is_open(tw.h));
-    let unaccepted = sa(PEER, PPORT + 5);
+    let unaccepted = sa(PEER, PPORT + 7);
     n.inject(unaccepted, sa(US, LPORT), syn(PEER_ISS), &[]);
     let synack = n.only();
     n.inject(
@@ -139,23 +151,28 @@ fn abandon_all_resets_what_is_incomplete_and_finishes_the_rest() {
     );
     n.nothing();
 
-    assert_eq!(n.t.tcp_abandon_all(&mut n.ip, n.now), 3);
+    assert_eq!(n.t.tcp_abandon_all(&mut n.ip, n.now), 5);
     let mut sent: Vec<(u16, u8, Seq)> = n
         .take()
         .iter()
         .map(|o| (o.r.dst_port, o.r.flags, o.r.seq))
         .collect();
-    sent.sort_by_key(|r| r.0);
-    assert_eq!(
-        sent,
-        [
-            (PPORT, RST | ACK, unacked.snd + 6),
-            (PPORT + 1, RST | ACK, unread.snd),
-            (PPORT + 2, FIN | ACK, idle.snd),
-            (PPORT + 5, RST | ACK, synack.r.seq + 1)
-        ]
-    );
-    for h in [l, unacked.h, unread.h, idle.h, orphan.h] {
+    sent.sort_by_key(|r| (r.0, r.2 .0));
+    let mut want = vec![
+        // Where the peer stands if it got the data, and if it did not.
+        (PPORT, RST | ACK, unacked.snd + 6),
+        (PPORT, RST | ACK, unacked.snd),
+        (PPORT + 1, RST | ACK, unread.snd),
+        (PPORT + 2, FIN | ACK, idle.snd),
+        // The unacknowledged FIN once more.
+        (PPORT + 3, FIN | ACK, fin_out.snd),
+        // A FIN would be dropped at a closed window.
+        (PPORT + 5, RST | ACK, shut.snd),
+        (PPORT + 7, RST | ACK, synack.r.seq + 1),
+    ];
+    want.sort_by_key(|r| (r.0, r.2 .0));
+    assert_eq!(sent, want);
+    for h in [l, unacked.h, unread.h, idle.h, fin_out.h, fw2.h, shut.h] {
         assert!(!n.t.is_open(h), "{h:?} still open");
     }
     assert_eq!(n.t.socket_count(), 0);
@@ -164,4 +181,25 @@ fn abandon_all_resets_what_is_incomplete_and_finishes_the_rest() {
     assert_eq!(n.t.tcp_abandon_all(&mut n.ip, n.now), 0);
     n.advance(secs(10));
     n.nothing();
+}
+
+/// Given up in LAST-ACK with data unsent (the peer closed first, ours is stuck behind a
+/// closed window): the peer is reset, not left waiting for data that will not come.
+#[test]
+fn close_abort_in_last_ack_resets() {
+    let mut n = Net::new();
+    let c = n.passive();
+    n.to(&c, seg(ACK | FIN, c.rcv, c.snd, 0), &[]);
+    n.only();
+    assert_eq!(n.send(c.h, b"stuck"), 5);
+    n.close(c.h);
+    n.take();
+    assert_eq!(n.state(c.h), TcpState::LastAck);
+    n.t.tcp_close_abort(c.h, &mut n.ip, n.now);
+    let rsts = n.take();
+    assert!(!rsts.is_empty(), "no RST from LAST-ACK");
+    for r in &rsts {
+        assert_eq!(r.r.flags, RST | ACK, "{r:?}");
+    }
+    assert!(!n.t.is_open(c.h));
 }

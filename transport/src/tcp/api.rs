@@ -227,6 +227,8 @@ impl Transport {
         }
         let t = self.tcp(h)?;
         let port = t.local.map_or(0, |l| l.port());
+        // Listening again after a shutdown of the listening.
+        t.shut_read = false;
         t.role = Role::Listen(Listener {
             backlog,
             accept: Default::default(),
@@ -509,6 +511,7 @@ impl Transport {
             // connections it had not handed out are reset, `accept` fails from then on
             // (blocked callers are woken), and the socket may listen again.
             Role::Listen(_) if read => {
+                s.shut_read = true;
                 self.tcp_unlisten(h, tx, now);
                 return Ok(());
             }
@@ -587,17 +590,22 @@ impl Transport {
         }
     }
 
-    /// The stack goes away: every TCP socket is let go of at once, nothing is sent again.
-    /// A connection whose peer has not acknowledged all its data, that holds data its
-    /// application never read, or whose handshake is unfinished is reset (RFC 9293 3.10.5
-    /// ABORT): its peer learns that what it expects will not come. One that delivered
-    /// everything is not (a RST would make the peer's stack discard what its application
-    /// has not read yet): if it has not sent its FIN, the FIN goes now, once. Listeners go
-    /// with the connections nobody accepted. Returns how many connections were reset.
+    /// The stack goes away: every TCP socket is let go of at once, and nothing is sent
+    /// again after what this sends, so that no peer is left waiting:
+    /// - a connection whose peer has not acknowledged all its data, that holds data its
+    ///   application never read, or whose handshake is unfinished is reset (RFC 9293
+    ///   3.10.5 ABORT; see `Tcb::abort`): what the peer expects will not come;
+    /// - one that delivered all its data sends its FIN, once (again, if it went and is
+    ///   unacknowledged): the peer's reader sees a clean end of the stream rather than a
+    ///   reset after the last byte; if the peer's window is closed (it would drop the
+    ///   FIN), a RST instead;
+    /// - one in FIN-WAIT-2 (its data and FIN acknowledged) or TIME-WAIT: nothing.
+    ///
+    /// Listeners go with the connections nobody accepted (reset: no application will
+    /// read what their peers send). Returns how many RSTs went out.
     pub fn tcp_abandon_all(&mut self, tx: &mut dyn IpTx, now: Instant) -> usize {
         let before = self.tcp.stats.resets_out;
-        // Listeners first: the connections they had not handed out are reset with them
-        // (no application will read what their peers send).
+        // Listeners first, so that their unaccepted connections are reset with them.
         let mut all: Vec<(bool, SocketHandle)> = self
             .tcp
             .socks
@@ -618,13 +626,17 @@ impl Transport {
             let incomplete = t.unsent_or_unacked() > 0
                 || t.readable_bytes() > 0
                 || matches!(t.state, State::SynSent | State::SynReceived);
-            if incomplete {
+            let fin_due = matches!(
+                t.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            );
+            if incomplete || (fin_due && !t.send_fin_once(tx, &mut tcp.stats, now)) {
                 self.tcp_abort(h, tx, now);
                 continue;
-            }
-            if matches!(t.state, State::Established | State::CloseWait) {
-                t.shutdown_write();
-                t.output(&tcp.cfg, tx, &mut tcp.stats, now);
             }
             s.orphan = true;
             t.orphan = true;

@@ -342,7 +342,9 @@ impl TcpSock {
     /// (readable, writable, error) for `poll`.
     pub fn readiness(&self) -> (bool, bool, bool) {
         match &self.role {
-            Role::Idle => (false, false, self.ended.is_some()),
+            // A listener whose listening was shut down reads as ended, as Linux's POLLIN |
+            // POLLHUP, so a poll-driven accept loop wakes up to find it.
+            Role::Idle => (self.shut_read, false, self.ended.is_some()),
             Role::Listen(l) => (!l.accept.is_empty(), false, false),
             Role::Conn(t) => {
                 let err = t.error.is_some();

@@ -460,11 +460,14 @@ mod tests {
         std::fs::write(&src, vec![1u8; 8 << 20]).unwrap();
         let out = dir.join("replies");
         let l = TcpListener::bind(&ctx.stack, "127.0.0.1:9004").unwrap();
+        l.set_accept_timeout(Some(Duration::from_secs(20))).unwrap();
+        let (raised_tx, raised) = std::sync::mpsc::channel();
         let (r, end) = std::thread::scope(|sc| {
-            let peer = sc.spawn(|| {
+            let peer = sc.spawn(move || {
                 let (s, _) = l.accept().unwrap();
-                // Not reading until Ctrl-C has come.
-                std::thread::sleep(Duration::from_millis(600));
+                // Not reading until Ctrl-C has come (8 MiB does not fit the windows, so
+                // the transfer is still running then).
+                raised.recv_timeout(Duration::from_secs(20)).unwrap();
                 let mut buf = vec![0u8; 65536];
                 loop {
                     match (&s).read(&mut buf) {
@@ -479,6 +482,7 @@ mod tests {
             sc.spawn(move || {
                 std::thread::sleep(Duration::from_millis(300));
                 sig.raise_interrupt();
+                let _ = raised_tx.send(());
             });
             let r = run_line(
                 &ctx,

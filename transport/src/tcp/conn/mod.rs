@@ -622,6 +622,15 @@ impl Tcb {
     }
 
     /// Abort: send a RST (if synchronized) and forget the connection.
+    ///
+    /// RFC 9293 3.10.5 sends it in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1/2 and CLOSE-WAIT;
+    /// in CLOSING and LAST-ACK too here (as Linux does with data unsent), since there our
+    /// data or FIN is still unacknowledged and the peer would otherwise wait for it. The
+    /// RST goes at SND.MAX, where the peer stands if it got everything; when less was
+    /// acknowledged, a second one at SND.UNA, where it stands if what followed was lost:
+    /// a peer checking RFC 5961 3.2 takes only the one at its RCV.NXT and drops or
+    /// challenges the other, and the stack may be gone before it could answer a
+    /// challenge.
     pub fn abort(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
         if matches!(
             self.state,
@@ -630,21 +639,49 @@ impl Tcb {
                 | State::FinWait1
                 | State::FinWait2
                 | State::CloseWait
+                | State::Closing
+                | State::LastAck
         ) {
-            let r = TcpRepr {
-                src_port: self.local.port(),
-                dst_port: self.remote.port(),
-                seq: self.snd_nxt,
-                ack: self.rcv_nxt,
-                flags: flags::RST | flags::ACK,
-                ..TcpRepr::default()
-            };
-            if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
-                stats.segs_out += 1;
-                stats.resets_out += 1;
+            let mut at = vec![self.snd_max];
+            if self.snd_una != self.snd_max && self.state != State::SynReceived {
+                at.push(self.snd_una);
+            }
+            for seq in at {
+                let r = TcpRepr {
+                    src_port: self.local.port(),
+                    dst_port: self.remote.port(),
+                    seq,
+                    ack: self.rcv_nxt,
+                    flags: flags::RST | flags::ACK,
+                    ..TcpRepr::default()
+                };
+                if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+                    stats.segs_out += 1;
+                    stats.resets_out += 1;
+                }
             }
         }
         self.close_now();
+    }
+
+    /// The stack goes away from a connection whose data is all acknowledged: send its FIN
+    /// (again, if it went already and is unacknowledged) once, nothing after. False,
+    /// sending nothing, when the peer's window is closed (it would drop the FIN).
+    pub fn send_fin_once(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) -> bool {
+        if self.snd_wnd == 0 {
+            return false;
+        }
+        // The FIN's sequence number: the last one sent if it went, else the next.
+        let seq = if self.fin_queued && self.snd_max == self.snd_base + self.sndq.len() + 1 {
+            self.snd_max - 1
+        } else {
+            self.snd_max
+        };
+        let r = self.header(seq, flags::FIN | flags::ACK, now);
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+            stats.segs_out += 1;
+        }
+        true
     }
 
     pub fn info(&self) -> ConnInfo {
