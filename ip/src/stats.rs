@@ -23,6 +23,9 @@ pub struct IpStats {
     /// Not forwarded: to 0/8 or class E (RFC 1812 5.3.7).
     pub drop_bad_destination: u64,
     pub drop_not_for_us: u64,
+    /// A unicast destination in a link-layer broadcast or multicast frame (RFC 1122
+    /// 3.3.6: silently discarded).
+    pub drop_link_broadcast: u64,
     pub drop_ttl_expired: u64,
     pub drop_no_route: u64,
     pub drop_frag_needed: u64,

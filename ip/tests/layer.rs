@@ -88,7 +88,10 @@ fn one_iface_with(cfg: IpConfig) -> IpLayer {
 /// A router: if0 = 10.0.0.1/24, if1 = 10.0.1.1/24, both up; hosts A (on if0) and B (on if1)
 /// already known to ARP.
 fn router() -> IpLayer {
-    router_with(IpConfig::default())
+    router_with(IpConfig {
+        forwarding: true,
+        ..IpConfig::default()
+    })
 }
 
 fn router_with(cfg: IpConfig) -> IpLayer {
@@ -783,7 +786,8 @@ fn broadcast_echo_is_not_answered_and_counted() {
         &Hdr::new(HOST_A, Ipv4Addr::BROADCAST, ICMP).packet(&msg),
         T0,
     );
-    // Our unicast address, but in a link-layer broadcast frame.
+    // Our unicast address, but in a link-layer broadcast frame: not even delivered
+    // (RFC 1122 3.3.6).
     rx_ip_bcast(
         &mut l,
         &mut up,
@@ -799,8 +803,9 @@ fn broadcast_echo_is_not_answered_and_counted() {
             st.drop_broadcast_echo,
             st.tx_echo_replies
         ),
-        (3, 3, 0)
+        (2, 2, 0)
     );
+    assert_eq!(l.stats().drop_link_broadcast, 1);
     assert!(up.delivered.iter().all(|g| g.broadcast));
 }
 
@@ -1402,10 +1407,12 @@ fn no_error_about_a_datagram_to_a_broadcast_address() {
         &Hdr::new(HOST_A, BCAST0, 99).packet(b"f"),
         T0,
     );
-    assert_eq!(up.delivered.len(), 6);
+    // (The unicast one in a link-layer broadcast frame is discarded before delivery.)
+    assert_eq!(up.delivered.len(), 5);
     assert!(up.delivered.iter().all(|g| g.broadcast), "{up:?}");
     assert!(drain(&mut l).is_empty());
-    assert_eq!(l.icmp_stats().errors_suppressed, 6);
+    assert_eq!(l.icmp_stats().errors_suppressed, 5);
+    assert_eq!(l.stats().drop_link_broadcast, 1);
 }
 
 #[test]
@@ -1843,18 +1850,22 @@ fn forwarding_a_fragment_that_must_be_refragmented_keeps_its_place() {
 }
 
 #[test]
-fn link_broadcast_and_disabled_forwarding_are_not_forwarded() {
+fn link_broadcast_and_disabled_forwarding_are_not_forwarded_or_delivered() {
     let mut l = router();
     let mut up = Recorder::default();
     let dgram = Hdr::new(HOST_A, HOST_B, UDP).packet(b"to b");
     rx_ip_bcast(&mut l, &mut up, 0, &dgram, T0);
     assert!(drain(&mut l).is_empty());
-    assert_eq!(l.stats().drop_not_for_us, 1);
+    assert_eq!(l.stats().drop_link_broadcast, 1);
+    // Nor delivered when it is for us (RFC 1122 3.3.6).
+    let to_us = Hdr::new(HOST_A, Ipv4Addr::new(10, 0, 0, 1), UDP).packet(b"to us");
+    rx_ip_bcast(&mut l, &mut up, 0, &to_us, T0);
+    assert_eq!(l.stats().drop_link_broadcast, 2);
+    assert!(up.delivered.is_empty());
 
-    let mut host = router_with(IpConfig {
-        forwarding: false,
-        ..IpConfig::default()
-    });
+    // A host does not forward unless configured to (RFC 1122 3.1).
+    assert!(!IpConfig::default().forwarding);
+    let mut host = router_with(IpConfig::default());
     rx_ip(&mut host, &mut up, 0, &dgram, T0);
     assert!(drain(&mut host).is_empty());
     assert_eq!(host.stats().drop_not_for_us, 1);

@@ -180,6 +180,13 @@ impl StackBuilder {
         self
     }
 
+    /// Forward datagrams addressed to other hosts (a router; the shell's `--forward`): off
+    /// by default, as RFC 1122 3.1 asks of a host.
+    pub fn forwarding(mut self, on: bool) -> StackBuilder {
+        self.config.ip.forwarding = on;
+        self
+    }
+
     /// How long the end of the program waits for TCP connections to deliver what they
     /// queued ([`Stack::exit_linger`]): 10 s by default, zero to reset them at once.
     pub fn exit_linger(mut self, limit: std::time::Duration) -> StackBuilder {

@@ -48,6 +48,11 @@ pub struct Cli {
     /// Leave the kernel side of the tap alone (TOP1: the tap is bridged to a LAN).
     #[arg(long)]
     pub no_host_config: bool,
+    /// Act as a router: forward datagrams addressed to other hosts (with ICMP redirects,
+    /// time exceeded and unreachables), as the C tapip does. Off by default, as RFC 1122
+    /// asks of a host.
+    #[arg(long)]
+    pub forward: bool,
     /// Plain 1514-byte frames: do not ask the kernel for checksum and segmentation offloads
     /// (IFF_VNET_HDR + TUNSETOFFLOAD), which are on by default.
     #[arg(long)]

@@ -53,6 +53,7 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     let lo = Tracer::new(MemoryLink::loopback(), trace.clone());
 
     let mut config = StackConfig::default();
+    config.ip.forwarding = cli.forward;
     if let Some(d) = cli.tcp_time_wait {
         config.transport.tcp.time_wait = d;
     }

@@ -115,7 +115,7 @@ fn arp_failure_gives_destination_host_unreachable() {
 
 #[test]
 fn forwarding_answers_ttl_1_with_time_exceeded_and_sends_a_redirect() {
-    let (ns, mut t) = top2("fwd", &[]);
+    let (ns, mut t) = top2("fwd", &["--forward"]);
     // The stack routes 10.0.1.0/24 via 10.0.0.3, a host on the same link as the kernel:
     // the kernel's datagrams would leave the stack by the interface they came in on.
     t.cmd("arp -s 10.0.0.3 02:00:00:00:00:03");

@@ -48,7 +48,8 @@ const NFT_LOSS: &str = "table netdev tapip_loss {
 /// receives are dropped (`--fault` on the stack's side, nftables on the kernel's).
 fn start(tag: &str, mode: Mode, loss: Option<u32>, dir: &TempDir) -> (Netns, Tapip) {
     let ns = Netns::new(tag);
-    let mut args: Vec<String> = Vec::new();
+    // Some tests here route the kernel's datagrams through the stack.
+    let mut args: Vec<String> = vec!["--forward".into()];
     if mode != Mode::Offload {
         args.push("--no-offload".into());
     }

@@ -394,7 +394,9 @@ fn a_router_stack_forwards_and_reports_ttl_exceeded() {
     let a = Host::default();
     a.attach(Arc::new(a_end), "10.0.0.1/24");
     a.default_route(R_A);
-    let r = Host::default();
+    let mut router = socket_api::StackConfig::default();
+    router.ip.forwarding = true;
+    let r = Host::new(router);
     r.attach(Arc::new(ra_end), "10.0.0.254/24");
     r.attach(Arc::new(rb_end), "10.0.1.254/24");
     let b = Host::default();

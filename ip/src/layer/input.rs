@@ -184,6 +184,12 @@ impl IpLayer {
         let iface = &self.out.ifaces[ifindex];
         let ip_broadcast =
             dst.is_broadcast() || iface.is_subnet_broadcast(dst) || dst.is_multicast();
+        if l2_broadcast && !ip_broadcast {
+            // RFC 1122 3.3.6: a datagram that came by link-layer broadcast must be for an
+            // IP broadcast or multicast address; one that is not is discarded.
+            self.out.stats.drop_link_broadcast += 1;
+            return;
+        }
         if ip_broadcast || self.out.is_local_addr(dst) {
             if pkt.is_fragment() {
                 self.out.stats.rx_fragments += 1;

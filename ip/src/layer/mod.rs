@@ -29,7 +29,9 @@ use std::net::Ipv4Addr;
 /// Settings of the IP layer.
 #[derive(Clone, Debug)]
 pub struct IpConfig {
-    /// Forward datagrams not addressed to this host (a router, as the C tapip is).
+    /// Forward datagrams not addressed to this host (a router, as the C tapip can be).
+    /// Off by default: RFC 1122 3.1 asks a host with gateway code for a switch, off unless
+    /// configured (the shell's `--forward`, `StackBuilder::forwarding`).
     pub forwarding: bool,
     pub default_ttl: u8,
     /// ICMP errors per second and burst (echo replies are not limited).
@@ -51,7 +53,7 @@ impl Default for IpConfig {
             ..CacheConfig::default()
         };
         IpConfig {
-            forwarding: true,
+            forwarding: false,
             default_ttl: 64,
             icmp_rate: (1000, 50),
             reassembly: ReassemblyConfig::default(),
@@ -217,6 +219,15 @@ impl IpLayer {
         }
         self.announce(ifindex, now);
         Ok(())
+    }
+
+    /// Forward datagrams not addressed to this host, or not ([`IpConfig::forwarding`]).
+    pub fn set_forwarding(&mut self, on: bool) {
+        self.cfg.forwarding = on;
+    }
+
+    pub fn forwarding(&self) -> bool {
+        self.cfg.forwarding
     }
 
     pub fn set_up(&mut self, ifindex: usize, up: bool, now: Instant) -> Result<(), ConfigError> {
