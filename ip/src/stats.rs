@@ -44,6 +44,9 @@ pub struct IpStats {
     pub arp_off_link: u64,
     /// ARP on an interface that has no address yet.
     pub drop_arp_no_address: u64,
+    /// ARP from a sender address no host may have (broadcast, multicast, class E, 0/8 but
+    /// 0.0.0.0, 127/8, the network's own address or broadcast).
+    pub drop_arp_bad_sender: u64,
 }
 
 /// ICMP counters.

@@ -2320,6 +2320,33 @@ fn arp_from_a_sender_off_the_network_is_answered_but_not_learned() {
     assert_eq!(l.stats().arp_off_link, 2);
 }
 
+/// RFC 1122 3.2.1.3: ARP from a sender address no host may have (the network's
+/// broadcast or own address, broadcast, multicast, loopback) is neither answered nor
+/// learned; an RFC 5227 probe (sender 0.0.0.0) still is answered.
+#[test]
+fn arp_from_an_address_no_host_may_have_is_ignored_and_counted() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let bad = [
+        Ipv4Addr::new(10, 0, 0, 255),
+        Ipv4Addr::new(10, 0, 0, 0),
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(224, 0, 0, 1),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(240, 0, 0, 1),
+    ];
+    for sender in bad {
+        let req = ArpRepr::request(MAC_A, sender, US0);
+        l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, MAC_A, &req), T0, &mut up);
+        assert!(drain(&mut l).is_empty(), "{sender} was answered");
+    }
+    assert!(l.arp_entries(T0).is_empty(), "{:?}", l.arp_entries(T0));
+    assert_eq!(l.stats().drop_arp_bad_sender, bad.len() as u64);
+    let probe = ArpRepr::request(MAC_A, Ipv4Addr::UNSPECIFIED, US0);
+    l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, MAC_A, &probe), T0, &mut up);
+    assert_eq!(drain(&mut l).len(), 1, "a probe for our address is answered");
+}
+
 #[test]
 fn a_dev_route_makes_its_network_neighbours_resolvable() {
     let mut l = one_iface();

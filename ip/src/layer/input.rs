@@ -99,6 +99,23 @@ impl IpLayer {
             self.out.stats.drop_arp_no_address += 1;
             return;
         };
+        // A sender address no host may have (RFC 1122 3.2.1.3): broadcast, multicast,
+        // class E, 0/8 (but 0.0.0.0, an RFC 5227 probe), 127/8, or this network's own
+        // address or broadcast. Neither answered nor learned: a cache entry for the subnet
+        // broadcast would send our broadcasts to one host.
+        let s = repr.sender_ip;
+        let network_addr = iface
+            .addr
+            .filter(|c| c.prefix() < 31)
+            .is_some_and(|c| c.network().addr() == s);
+        if (ipv4::is_martian_source(s) && !s.is_unspecified())
+            || s.is_loopback()
+            || iface.is_subnet_broadcast(s)
+            || network_addr
+        {
+            self.out.stats.drop_arp_bad_sender += 1;
+            return;
+        }
         // A sender that is not our neighbour on this link (outside its networks and its
         // direct routes) is never a next hop of ours: answer a request for our address (as
         // Linux does) but put nothing in the cache, so garbage or spoofed ARP cannot fill
