@@ -32,6 +32,7 @@ pub mod unreach {
     pub const PROTOCOL: u8 = 2;
     pub const PORT: u8 = 3;
     pub const FRAG_NEEDED: u8 = 4;
+    pub const SOURCE_ROUTE_FAILED: u8 = 5;
 }
 
 /// Time exceeded codes.

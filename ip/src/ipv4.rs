@@ -256,6 +256,57 @@ pub fn is_martian_source(ip: Ipv4Addr) -> bool {
     ip.octets()[0] == 0 || ip.is_broadcast() || ip.is_multicast() || ip.octets()[0] >= 240
 }
 
+/// Option types of RFC 791 3.1 that input looks into.
+mod option {
+    pub const END: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const RECORD_ROUTE: u8 = 7;
+    pub const TIMESTAMP: u8 = 68;
+    pub const LOOSE_SOURCE_ROUTE: u8 = 131;
+    pub const STRICT_SOURCE_ROUTE: u8 = 137;
+}
+
+/// Walk a header's options (RFC 791 3.1): `Err(offset)` of the first malformed byte (a
+/// length under 2 or past the header, a lone type byte at its end, a route or timestamp
+/// pointer before its data or a route that is no whole number of addresses), else whether
+/// a source route is not used up yet (its pointer at or before its length: this host is
+/// a hop on the way, not the destination).
+pub fn check_options(header: &[u8]) -> Result<bool, usize> {
+    let mut pending_route = false;
+    let mut i = HEADER_LEN;
+    while i < header.len() {
+        let kind = header[i];
+        match kind {
+            option::END => break,
+            option::NOP => i += 1,
+            _ => {
+                let len = usize::from(*header.get(i + 1).ok_or(i)?);
+                if len < 2 || i + len > header.len() {
+                    return Err(i + 1);
+                }
+                let pointer = header.get(i + 2).map(|&p| usize::from(p));
+                match kind {
+                    option::RECORD_ROUTE
+                    | option::LOOSE_SOURCE_ROUTE
+                    | option::STRICT_SOURCE_ROUTE => {
+                        let p = pointer.filter(|&p| len >= 3 && p >= 4 && (len - 3) % 4 == 0);
+                        let p = p.ok_or(i + 2)?;
+                        if kind != option::RECORD_ROUTE && p <= len {
+                            pending_route = true;
+                        }
+                    }
+                    option::TIMESTAMP => {
+                        pointer.filter(|&p| len >= 4 && p >= 5).ok_or(i + 2)?;
+                    }
+                    _ => {}
+                }
+                i += len;
+            }
+        }
+    }
+    Ok(pending_route)
+}
+
 /// Destinations a router must not forward to (RFC 1812 5.3.7): "this network" (0/8) and
 /// class E (limited broadcast, 255.255.255.255, is never forwarded either).
 pub fn is_martian_destination(ip: Ipv4Addr) -> bool {

@@ -23,6 +23,12 @@ pub struct IpStats {
     /// Not forwarded: to 0/8 or class E (RFC 1812 5.3.7).
     pub drop_bad_destination: u64,
     pub drop_not_for_us: u64,
+    /// Malformed IP options (RFC 791 3.1: a bad length or pointer).
+    pub drop_bad_options: u64,
+    /// A source route not used up yet: this host is a hop on the way, and does not route
+    /// by source (Linux's default, `accept_source_route` 0; RFC 1122 3.3.5 leaves it to
+    /// configuration). ICMP "source route failed" goes back.
+    pub drop_source_route: u64,
     /// A unicast destination in a link-layer broadcast or multicast frame (RFC 1122
     /// 3.3.6: silently discarded).
     pub drop_link_broadcast: u64,

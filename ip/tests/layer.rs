@@ -2343,8 +2343,90 @@ fn arp_from_an_address_no_host_may_have_is_ignored_and_counted() {
     assert!(l.arp_entries(T0).is_empty(), "{:?}", l.arp_entries(T0));
     assert_eq!(l.stats().drop_arp_bad_sender, bad.len() as u64);
     let probe = ArpRepr::request(MAC_A, Ipv4Addr::UNSPECIFIED, US0);
-    l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, MAC_A, &probe), T0, &mut up);
-    assert_eq!(drain(&mut l).len(), 1, "a probe for our address is answered");
+    l.receive_frame(
+        0,
+        &arp_frame(MacAddr::BROADCAST, MAC_A, &probe),
+        T0,
+        &mut up,
+    );
+    assert_eq!(
+        drain(&mut l).len(),
+        1,
+        "a probe for our address is answered"
+    );
+}
+
+/// A datagram for us with `opts` (a multiple of 4 bytes) after its header.
+fn with_options(opts: &[u8], payload: &[u8]) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src: HOST_A,
+        dst: US0,
+        protocol: UDP,
+        ttl: 64,
+        tos: 0,
+        ident: 0x77,
+        dont_fragment: false,
+        payload_len: payload.len(),
+    };
+    let mut d = vec![0u8; 20 + opts.len() + payload.len()];
+    repr.emit_with_options(&mut d, opts, 0, false);
+    d[20 + opts.len()..].copy_from_slice(payload);
+    d
+}
+
+/// RFC 791 3.1 options: well-formed ones are accepted (a used-up source route too);
+/// malformed ones drop the datagram (counted); a source route not used up makes this
+/// host a hop, which does not route by source (as Linux by default): dropped, counted,
+/// and ICMP "source route failed" goes back.
+#[test]
+fn ip_options_are_checked_and_source_routes_not_followed() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::default();
+    let good: [&[u8]; 4] = [
+        &[7, 7, 4, 0, 0, 0, 0, 0],    // record route, room for one
+        &[68, 8, 5, 0, 0, 0, 0, 0],   // timestamp, room for one
+        &[131, 7, 8, 10, 0, 0, 9, 0], // loose source route, used up
+        &[1, 1, 0, 0xff],             // NOPs, end of list, then anything
+    ];
+    for o in good {
+        rx_ip(&mut l, &mut up, 0, &with_options(o, b"ok"), T0);
+    }
+    assert_eq!(up.delivered.len(), good.len());
+    let bad: [&[u8]; 6] = [
+        &[7, 2, 0, 0],             // record route of length 2
+        &[131, 2, 4, 0],           // a source route of length 2, pointer 4
+        &[7, 40, 4, 0],            // length past the header
+        &[68, 0, 5, 0],            // length 0
+        &[7, 7, 2, 0, 0, 0, 0, 0], // pointer before the data
+        &[1, 1, 1, 7],             // a lone type byte at the end
+    ];
+    for o in bad {
+        rx_ip(&mut l, &mut up, 0, &with_options(o, b"no"), T0);
+    }
+    assert_eq!(up.delivered.len(), good.len());
+    assert_eq!(l.stats().drop_bad_options, bad.len() as u64);
+    assert!(drain(&mut l).is_empty(), "no ICMP about malformed options");
+    // A loose and a strict source route with an address still to visit.
+    for kind in [131u8, 137] {
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &with_options(&[kind, 7, 4, 10, 0, 0, 9, 0], b"hop"),
+            T0,
+        );
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1);
+        let p = out[0].ip();
+        let msg = IcmpRepr::parse(p.payload()).unwrap();
+        assert!(
+            matches!(msg, IcmpRepr::DestUnreachable { code, .. } if code == icmp::unreach::SOURCE_ROUTE_FAILED),
+            "{msg:?}"
+        );
+    }
+    assert_eq!(up.delivered.len(), good.len());
+    assert_eq!(l.stats().drop_source_route, 2);
 }
 
 #[test]
@@ -2405,8 +2487,9 @@ fn refragmenting_keeps_every_option_in_the_first_fragment_and_copied_ones_in_the
     let mut l = router();
     l.set_mtu(1, 576).unwrap();
     let mut up = Recorder::default();
-    // Record Route (type 7, not copied) and a Loose Source Route (type 131, copied).
-    let opts = [7u8, 7, 4, 0, 0, 0, 0, 1, 131, 7, 4, 10, 0, 1, 5, 0];
+    // Record Route (type 7, not copied) and a Loose Source Route (type 131, copied) used
+    // up (pointer past its one address: routed by the destination).
+    let opts = [7u8, 7, 4, 0, 0, 0, 0, 1, 131, 7, 8, 10, 0, 1, 5, 0];
     let payload = pattern(1200, 3);
     let repr = Ipv4Repr {
         src: HOST_A,
@@ -2434,7 +2517,7 @@ fn refragmenting_keeps_every_option_in_the_first_fragment_and_copied_ones_in_the
         let p = s.ip();
         assert_eq!(
             &p.header()[20..],
-            &[131, 7, 4, 10, 0, 1, 5, 0],
+            &[131, 7, 8, 10, 0, 1, 5, 0],
             "copied options only"
         );
         assert!(p.verify_checksum());

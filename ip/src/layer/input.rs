@@ -191,6 +191,29 @@ impl IpLayer {
             st.drop_bad_source += 1;
             return;
         }
+        if pkt.header_len() > ipv4::HEADER_LEN {
+            match ipv4::check_options(pkt.header()) {
+                Err(_) => {
+                    st.drop_bad_options += 1;
+                    return;
+                }
+                Ok(true) => {
+                    st.drop_source_route += 1;
+                    self.icmp_error_raw(
+                        Some(ifindex),
+                        pkt.as_bytes(),
+                        l2_broadcast,
+                        icmp::kind::DEST_UNREACHABLE,
+                        icmp::unreach::SOURCE_ROUTE_FAILED,
+                        0,
+                        now,
+                    );
+                    return;
+                }
+                Ok(false) => {}
+            }
+        }
+        let st = &mut self.out.stats;
         let dst = pkt.dst();
         // 127/8 never appears outside a host (RFC 1122 3.2.1.3 (g), RFC 1812 5.3.7): neither
         // delivered (loopback services stay private) nor forwarded.

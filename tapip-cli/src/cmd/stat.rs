@@ -158,6 +158,8 @@ pub fn run(ctx: &Ctx) {
             ("drop_bad_destination", ip.drop_bad_destination),
             ("drop_not_for_us", ip.drop_not_for_us),
             ("drop_link_broadcast", ip.drop_link_broadcast),
+            ("drop_bad_options", ip.drop_bad_options),
+            ("drop_source_route", ip.drop_source_route),
             ("drop_ttl_expired", ip.drop_ttl_expired),
             ("drop_no_route", ip.drop_no_route),
             ("drop_frag_needed", ip.drop_frag_needed),
