@@ -81,11 +81,8 @@ mod tests {
     use std::io::{Read, Write};
     use std::sync::Arc;
 
-    /// Two stacks on an in-memory link: A writes 1.5 MB on each of two connections to B,
-    /// whose readers start late (its windows take 1 MiB), closes one stream and leaves the
-    /// other open; the end of the program delivers all of it and both FINs.
-    #[test]
-    fn the_end_of_the_program_delivers_what_open_and_closed_sockets_queued() {
+    /// A (10.0.0.1, ending after `exit_linger`) and B (10.0.0.2) on an in-memory link.
+    fn two_stacks(exit_linger: Duration) -> (Stack, Stack) {
         let (a_end, b_end) = MemoryLink::pair(
             ("eth0", MacAddr([2, 0, 0, 0, 0, 1])),
             ("eth0", MacAddr([2, 0, 0, 0, 0, 2])),
@@ -95,6 +92,7 @@ mod tests {
         let a = StackBuilder::new()
             .device(Arc::new(a_end))
             .addr("10.0.0.1/24")
+            .exit_linger(exit_linger)
             .build()
             .unwrap();
         let b = StackBuilder::new()
@@ -102,6 +100,16 @@ mod tests {
             .addr("10.0.0.2/24")
             .build()
             .unwrap();
+        (a, b)
+    }
+
+    /// Two stacks on an in-memory link: A writes 1.5 MB on each of two connections to B,
+    /// whose readers start late (its windows take 1 MiB), closes one stream and leaves the
+    /// other open; the end of the program delivers all of it and both FINs.
+    #[test]
+    fn the_end_of_the_program_delivers_what_open_and_closed_sockets_queued() {
+        // No limit (a limit too far to represent is none).
+        let (a, b) = two_stacks(Duration::MAX);
         let listener = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
         let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
         let mut open = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
@@ -118,8 +126,7 @@ mod tests {
         });
         let open = w.join().unwrap();
         assert!(open.unacked().unwrap() > 0, "all was delivered already");
-        // No limit (a limit too far to represent is none).
-        a.set_exit_linger(Duration::MAX);
+        assert_eq!(a.exit_linger(), Duration::MAX);
         let readers: Vec<_> = [(0, &mut r1), (1, &mut r2)]
             .into_iter()
             .map(|(i, r)| {
@@ -154,23 +161,7 @@ mod tests {
     /// program, as `close` would, without waiting for its queued data.
     #[test]
     fn the_end_resets_a_stream_set_to_reset_on_close() {
-        let (a_end, b_end) = MemoryLink::pair(
-            ("eth0", MacAddr([2, 0, 0, 0, 0, 1])),
-            ("eth0", MacAddr([2, 0, 0, 0, 0, 2])),
-            1500,
-            1024,
-        );
-        let a = StackBuilder::new()
-            .device(Arc::new(a_end))
-            .addr("10.0.0.1/24")
-            .exit_linger(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        let b = StackBuilder::new()
-            .device(Arc::new(b_end))
-            .addr("10.0.0.2/24")
-            .build()
-            .unwrap();
+        let (a, b) = two_stacks(Duration::from_secs(30));
         let listener = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
         let mut s = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
         let (mut r, _) = listener.accept().unwrap();
@@ -193,24 +184,8 @@ mod tests {
     /// `exit_linger`, then resets, and the peer's reader learns the stream is incomplete.
     #[test]
     fn the_end_gives_up_after_the_exit_linger_and_resets() {
-        let (a_end, b_end) = MemoryLink::pair(
-            ("eth0", MacAddr([2, 0, 0, 0, 0, 1])),
-            ("eth0", MacAddr([2, 0, 0, 0, 0, 2])),
-            1500,
-            1024,
-        );
-        let a = StackBuilder::new()
-            .device(Arc::new(a_end))
-            .addr("10.0.0.1/24")
-            .exit_linger(Duration::from_millis(300))
-            .build()
-            .unwrap();
-        let b = StackBuilder::new()
-            .device(Arc::new(b_end))
-            .addr("10.0.0.2/24")
-            .build()
-            .unwrap();
-        assert_eq!(a.exit_linger(), Duration::from_millis(300));
+        let (a, b) = two_stacks(Duration::ZERO);
+        a.set_exit_linger(Duration::from_millis(300));
         let listener = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
         let mut s = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
         let (mut r, _) = listener.accept().unwrap();
