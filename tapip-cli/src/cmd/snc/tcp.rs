@@ -461,13 +461,15 @@ mod tests {
         let out = dir.join("replies");
         let l = TcpListener::bind(&ctx.stack, "127.0.0.1:9004").unwrap();
         l.set_accept_timeout(Some(Duration::from_secs(20))).unwrap();
-        let (raised_tx, raised) = std::sync::mpsc::channel();
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
         let (r, end) = std::thread::scope(|sc| {
             let peer = sc.spawn(move || {
                 let (s, _) = l.accept().unwrap();
-                // Not reading until Ctrl-C has come (8 MiB does not fit the windows, so
-                // the transfer is still running then).
-                raised.recv_timeout(Duration::from_secs(20)).unwrap();
+                // Not reading until snc has acted on the Ctrl-C (8 MiB does not fit the
+                // windows, so the transfer is still running when it comes): until it has
+                // returned, or for at most 2 s where it waits for the peer to read (a
+                // graceful close delivers everything whenever the reading starts).
+                let _ = done.recv_timeout(Duration::from_secs(2));
                 let mut buf = vec![0u8; 65536];
                 loop {
                     match (&s).read(&mut buf) {
@@ -482,7 +484,6 @@ mod tests {
             sc.spawn(move || {
                 std::thread::sleep(Duration::from_millis(300));
                 sig.raise_interrupt();
-                let _ = raised_tx.send(());
             });
             let r = run_line(
                 &ctx,
@@ -492,6 +493,7 @@ mod tests {
                     out.display()
                 ),
             );
+            let _ = done_tx.send(());
             (r, peer.join().unwrap())
         });
         if at_terminal {
