@@ -9,7 +9,13 @@ pub enum RouteKind {
     Connected,
     /// Added by the user or by `--gateway`.
     Static,
+    /// A host route learned from an ICMP redirect (RFC 1122 3.2.2.2): one destination by
+    /// a better first hop on the same network. At most [`MAX_REDIRECTS`], oldest first out.
+    Redirect,
 }
+
+/// Host routes learned from redirects that the table keeps at once.
+pub const MAX_REDIRECTS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -90,10 +96,41 @@ impl RouteTable {
                 .iter()
                 .position(|r| r.kind != RouteKind::Connected)
                 .unwrap_or(self.routes.len()),
-            RouteKind::Static => self.routes.len(),
+            RouteKind::Static | RouteKind::Redirect => self.routes.len(),
         };
         self.routes.insert(at, route);
         Ok(())
+    }
+
+    /// Learn a host route from a redirect: it replaces an earlier redirect for the same
+    /// destination, never a route the user or an interface made; past
+    /// [`MAX_REDIRECTS`], or with the table full, the oldest learned one goes.
+    pub fn learn_redirect(&mut self, route: Route) -> Result<(), RouteError> {
+        let dest = route.dest.network();
+        if let Some(i) = self.routes.iter().position(|r| r.dest == dest) {
+            if self.routes[i].kind != RouteKind::Redirect {
+                return Err(RouteError::Exists(dest));
+            }
+            self.routes.remove(i);
+        }
+        let learned = self
+            .routes
+            .iter()
+            .filter(|r| r.kind == RouteKind::Redirect)
+            .count();
+        if learned >= MAX_REDIRECTS || (learned > 0 && self.routes.len() >= self.max) {
+            if let Some(i) = self
+                .routes
+                .iter()
+                .position(|r| r.kind == RouteKind::Redirect)
+            {
+                self.routes.remove(i);
+            }
+        }
+        self.add(Route {
+            kind: RouteKind::Redirect,
+            ..route
+        })
     }
 
     /// Delete a static route by destination.

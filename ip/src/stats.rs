@@ -74,4 +74,11 @@ pub struct IcmpStats {
     /// non-first fragment, a martian source).
     pub errors_suppressed: u64,
     pub errors_rate_limited: u64,
+    /// Redirects that changed a route (RFC 1122 3.2.2.2: from the current first hop, to a
+    /// gateway on the same network, while not forwarding).
+    pub rx_redirects_applied: u64,
+    /// Redirects that did not: from another host than the current first hop, to a gateway
+    /// off the network or our own address, about a destination with a route of its own,
+    /// or received while forwarding (a router does not take redirects).
+    pub redirects_ignored: u64,
 }

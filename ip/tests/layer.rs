@@ -1928,6 +1928,108 @@ fn reassembly_timeout_without_the_first_fragment_is_silent() {
 
 // ==== Routing and configuration ==============================================================
 
+/// RFC 1122 3.2.2.2: a host takes a redirect from its current first hop for the
+/// destination, to a gateway on the same network, as a host route (net redirects too);
+/// from anyone else, to a gateway off the network, or while forwarding, it changes
+/// nothing.
+#[test]
+fn a_redirect_from_the_first_hop_adds_a_host_route() {
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    let better = HOST_A;
+    let send_far = |l: &mut IpLayer| {
+        l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+        drain(l)
+    };
+    let redirect = |l: &mut IpLayer, from: Ipv4Addr, gateway: Ipv4Addr, quoted: &[u8]| {
+        let msg = icmp_bytes(&IcmpRepr::Redirect {
+            code: icmp::redirect::NET,
+            gateway,
+            original: quoted,
+        });
+        let mut up = Recorder::default();
+        rx_ip(l, &mut up, 0, &Hdr::new(from, US0, ICMP).packet(&msg), T0);
+    };
+    let mut l = one_iface();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    introduce(&mut l, 0, better, MAC_A, T0);
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    let out = send_far(&mut l);
+    assert_eq!(out[0].dst, MAC_C, "by the default gateway");
+    let quoted = out[0].payload.clone();
+
+    // From a host that is not the first hop, and to a gateway off the network: ignored.
+    redirect(&mut l, Ipv4Addr::new(10, 0, 0, 8), better, &quoted);
+    redirect(&mut l, ROUTER_C, Ipv4Addr::new(172, 16, 0, 1), &quoted);
+    assert_eq!(send_far(&mut l)[0].dst, MAC_C);
+    assert_eq!(l.icmp_stats().redirects_ignored, 2);
+
+    // From the first hop, to a neighbour: a host route (flag D in `route`).
+    redirect(&mut l, ROUTER_C, better, &quoted);
+    assert_eq!(l.icmp_stats().rx_redirects_applied, 1);
+    let r = l.route_lookup(far).unwrap();
+    assert_eq!(
+        (r.dest, r.gateway, r.kind),
+        (cidr("192.168.9.9/32"), Some(better), RouteKind::Redirect)
+    );
+    assert_eq!(send_far(&mut l)[0].dst, MAC_A, "by the better gateway");
+    // Others still go by the default route.
+    l.tx()
+        .send(
+            &SendMeta::new(Ipv4Addr::new(192, 168, 9, 10), UDP),
+            b"x",
+            T0,
+        )
+        .unwrap();
+    assert_eq!(drain(&mut l)[0].dst, MAC_C);
+
+    // A router takes no redirects.
+    let mut r = one_iface_with(IpConfig {
+        forwarding: true,
+        ..IpConfig::default()
+    });
+    introduce(&mut r, 0, ROUTER_C, MAC_C, T0);
+    introduce(&mut r, 0, better, MAC_A, T0);
+    r.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    let quoted = send_far(&mut r)[0].payload.clone();
+    redirect(&mut r, ROUTER_C, better, &quoted);
+    assert_eq!(send_far(&mut r)[0].dst, MAC_C);
+    assert_eq!(r.icmp_stats().redirects_ignored, 1);
+}
+
+/// Learned routes are bounded: past MAX_REDIRECTS the oldest goes; a route the user made
+/// is never replaced by one.
+#[test]
+fn learned_redirect_routes_are_bounded() {
+    use ip::route::{Route, RouteTable, MAX_REDIRECTS};
+    let mut t = RouteTable::new(256);
+    let host = |i: u32| Ipv4Cidr::new(Ipv4Addr::from(0xc0a8_0000 + i), 32).unwrap();
+    let learned = |i: u32| Route {
+        dest: host(i),
+        gateway: Some(HOST_A),
+        ifindex: 0,
+        kind: RouteKind::Redirect,
+    };
+    t.add(Route {
+        kind: RouteKind::Static,
+        ..learned(1000)
+    })
+    .unwrap();
+    assert!(t.learn_redirect(learned(1000)).is_err());
+    for i in 0..(MAX_REDIRECTS as u32 + 10) {
+        t.learn_redirect(learned(i)).unwrap();
+    }
+    let kept: Vec<_> = t
+        .routes()
+        .iter()
+        .filter(|r| r.kind == RouteKind::Redirect)
+        .collect();
+    assert_eq!(kept.len(), MAX_REDIRECTS);
+    assert_eq!(kept[0].dest, host(10), "the oldest went first");
+    assert_eq!(t.routes().len(), MAX_REDIRECTS + 1);
+}
+
 #[test]
 fn routes_are_added_and_deleted() {
     let mut l = router();

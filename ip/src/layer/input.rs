@@ -12,10 +12,13 @@ use crate::iface::PendingFrame;
 use crate::ipv4::{self, HeaderError, Ipv4Packet};
 use crate::output::write_eth;
 use crate::reassembly::{self, Fragment, Outcome};
+use crate::route::{Route, RouteKind};
 use crate::upper::{Datagram, Delivery, IcmpErrorReport, IpTx, SendMeta, Upper};
+use crate::Ipv4Cidr;
 use arp::{ArpPacket, ArpRepr};
 use netif::ethernet::{self, ethertype};
 use netif::{FrameMeta, Instant};
+use std::net::Ipv4Addr;
 
 /// What the link layer tells the IP layer about a received datagram.
 #[derive(Clone, Copy)]
@@ -380,15 +383,18 @@ impl IpLayer {
                 code,
                 gateway,
                 original,
-            } => self.report(
-                d,
-                icmp::kind::REDIRECT,
-                code,
-                u32::from(gateway),
-                original,
-                now,
-                upper,
-            ),
+            } => {
+                self.follow_redirect(d.packet.src(), gateway, original);
+                self.report(
+                    d,
+                    icmp::kind::REDIRECT,
+                    code,
+                    u32::from(gateway),
+                    original,
+                    now,
+                    upper,
+                )
+            }
             // Parameter problem and source quench carry the offending datagram too; the
             // protocol that sent it should hear of them (RFC 1122 3.2.2.5, 3.2.2.3).
             IcmpRepr::Other { kind, code }
@@ -400,6 +406,46 @@ impl IpLayer {
                 self.report(d, kind, code, pointer, original, now, upper)
             }
             IcmpRepr::Other { .. } => {}
+        }
+    }
+
+    /// RFC 1122 3.2.2.2: a host MUST update its routing on a redirect, taken only from the
+    /// current first hop for the quoted destination and only to a gateway on the same
+    /// network; net redirects are taken as host redirects (the sender's idea of the
+    /// network may differ). A router (forwarding on) ignores them (RFC 1812 4.3.3.2).
+    fn follow_redirect(&mut self, from: Ipv4Addr, gateway: Ipv4Addr, original: &[u8]) {
+        let applied = (|| {
+            if self.cfg.forwarding {
+                return None;
+            }
+            let (_, _, osrc, odst) = quoted_header(original)?;
+            if !self.out.is_local_addr(osrc) {
+                return None;
+            }
+            let current = self.out.route(odst)?;
+            if current.gateway != Some(from) || gateway == from {
+                return None;
+            }
+            if self.out.on_link_iface(gateway) != Some(current.ifindex)
+                || self.out.is_local_addr(gateway)
+                || ipv4::is_martian_source(gateway)
+            {
+                return None;
+            }
+            let dest = Ipv4Cidr::new(odst, 32)?;
+            self.out
+                .routes
+                .learn_redirect(Route {
+                    dest,
+                    gateway: Some(gateway),
+                    ifindex: current.ifindex,
+                    kind: RouteKind::Redirect,
+                })
+                .ok()
+        })();
+        match applied {
+            Some(()) => self.out.icmp.rx_redirects_applied += 1,
+            None => self.out.icmp.redirects_ignored += 1,
         }
     }
 

@@ -98,7 +98,12 @@ fn table(ctx: &Ctx) -> String {
             r.dest.addr(),
             r.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
             r.dest.netmask(),
-            flags(up, r.gateway.is_some(), r.dest.prefix() == 32),
+            flags(
+                up,
+                r.gateway.is_some(),
+                r.dest.prefix() == 32,
+                r.kind == ip::route::RouteKind::Redirect
+            ),
             0,
             0,
             0,
@@ -107,9 +112,9 @@ fn table(ctx: &Ctx) -> String {
     out
 }
 
-/// U: up; G: via a gateway; H: a host route. (Connected routes are Linux's proto kernel,
-/// which `route` does not mark.)
-fn flags(up: bool, gateway: bool, host: bool) -> String {
+/// U: up; G: via a gateway; H: a host route; D: learned from an ICMP redirect (as Linux
+/// marks it). (Connected routes are Linux's proto kernel, which `route` does not mark.)
+fn flags(up: bool, gateway: bool, host: bool, redirect: bool) -> String {
     let mut f = String::new();
     if up {
         f.push('U');
@@ -119,6 +124,9 @@ fn flags(up: bool, gateway: bool, host: bool) -> String {
     }
     if host {
         f.push('H');
+    }
+    if redirect {
+        f.push('D');
     }
     f
 }
@@ -164,10 +172,11 @@ mod tests {
 
     #[test]
     fn flags_like_linux() {
-        assert_eq!(flags(true, true, false), "UG");
-        assert_eq!(flags(true, false, true), "UH");
-        assert_eq!(flags(true, true, true), "UGH");
-        assert_eq!(flags(false, false, false), "");
+        assert_eq!(flags(true, true, false, false), "UG");
+        assert_eq!(flags(true, false, true, false), "UH");
+        assert_eq!(flags(true, true, true, false), "UGH");
+        assert_eq!(flags(true, true, true, true), "UGHD");
+        assert_eq!(flags(false, false, false, false), "");
     }
 
     #[test]

@@ -202,6 +202,8 @@ pub fn run(ctx: &Ctx) {
             ("tx_unreachable", icmp.tx_dest_unreachable),
             ("tx_time_exceeded", icmp.tx_time_exceeded),
             ("tx_redirects", icmp.tx_redirects),
+            ("rx_redirects_applied", icmp.rx_redirects_applied),
+            ("redirects_ignored", icmp.redirects_ignored),
             ("drop_bad_checksum", icmp.drop_bad_checksum),
             ("drop_truncated", icmp.drop_truncated),
             ("drop_broadcast_echo", icmp.drop_broadcast_echo),
