@@ -27,6 +27,9 @@ pub struct Interface {
     pub offload: netif::Offload,
     pub arp: NeighborCache<PendingFrame>,
     pub stats: IfStats,
+    /// When this interface last defended its address against another host's ARP
+    /// (RFC 5227 2.4 (b): at most once per `DEFEND_INTERVAL`).
+    pub last_defended: Option<netif::Instant>,
 }
 
 /// Per-interface IP-level counters (the device's own counters live in its driver).

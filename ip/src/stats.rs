@@ -50,6 +50,10 @@ pub struct IpStats {
     pub arp_off_link: u64,
     /// ARP on an interface that has no address yet.
     pub drop_arp_no_address: u64,
+    /// Another host's ARP claimed one of our addresses and we announced ours again
+    /// (RFC 5227 2.4 (b), at most once per 10 s; every conflict is counted as the `arp`
+    /// line's `drop_conflicts`).
+    pub arp_conflicts_defended: u64,
     /// ARP from a sender address no host may have (broadcast, multicast, class E, 0/8 but
     /// 0.0.0.0, 127/8, the network's own address or broadcast).
     pub drop_arp_bad_sender: u64,

@@ -2422,6 +2422,38 @@ fn arp_from_a_sender_off_the_network_is_answered_but_not_learned() {
     assert_eq!(l.stats().arp_off_link, 2);
 }
 
+/// RFC 5227 2.4 (b): ARP from another host claiming our address makes us announce ours
+/// again (broadcast), at most once per 10 s; every conflict is counted.
+#[test]
+fn an_address_conflict_is_defended_at_most_every_ten_seconds() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let claim = ArpRepr::request(MAC_OTHER, US0, HOST_A);
+    for (t, defended) in [
+        (T0, true),
+        (T0 + Duration::from_secs(5), false),
+        (T0 + Duration::from_secs(10), true),
+    ] {
+        l.receive_frame(
+            0,
+            &arp_frame(MacAddr::BROADCAST, MAC_OTHER, &claim),
+            t,
+            &mut up,
+        );
+        let out = drain(&mut l);
+        if defended {
+            assert_eq!(out.len(), 1, "{t}");
+            assert_eq!(out[0].dst, MacAddr::BROADCAST);
+            let a = out[0].arp();
+            assert_eq!((a.sender_ip, a.sender_mac), (US0, MAC0));
+        } else {
+            assert!(out.is_empty(), "defended again within 10 s");
+        }
+    }
+    assert_eq!(l.stats().arp_conflicts_defended, 2);
+    assert!(l.arp_entries(T0).iter().all(|(_, e)| e.ip != US0));
+}
+
 /// RFC 1122 3.2.1.3: ARP from a sender address no host may have (the network's
 /// broadcast or own address, broadcast, multicast, loopback) is neither answered nor
 /// learned; an RFC 5227 probe (sender 0.0.0.0) still is answered.

@@ -20,6 +20,9 @@ use netif::ethernet::{self, ethertype};
 use netif::{FrameMeta, Instant};
 use std::net::Ipv4Addr;
 
+/// RFC 5227's DEFEND_INTERVAL: the least time between two defences of an address.
+const DEFEND_INTERVAL: netif::Duration = netif::Duration::from_secs(10);
+
 /// What the link layer tells the IP layer about a received datagram.
 #[derive(Clone, Copy)]
 struct RxInfo {
@@ -138,6 +141,21 @@ impl IpLayer {
             .process(&repr, our_ip, our_mac, now);
         if let Some(reply) = res.reply {
             self.out.send_arp(ifindex, &reply, repr.sender_mac);
+        }
+        if res.ignored == Some(arp::IgnoreReason::AddressConflict) {
+            // RFC 5227 2.4 (b): defend the address with an announcement, at most once per
+            // DEFEND_INTERVAL, so the other host's neighbours learn our MAC again (and it
+            // may see the conflict); the conflict itself is counted by the cache.
+            let iface = &mut self.out.ifaces[ifindex];
+            let due = iface
+                .last_defended
+                .is_none_or(|t| now.saturating_duration_since(t) >= DEFEND_INTERVAL);
+            if due {
+                iface.last_defended = Some(now);
+                self.out.stats.arp_conflicts_defended += 1;
+                let g = ArpRepr::gratuitous(our_mac, our_ip);
+                self.out.send_arp(ifindex, &g, netif::MacAddr::BROADCAST);
+            }
         }
         for (mac, PendingFrame { mut frame, meta }) in res.released {
             write_eth(&mut frame, mac, our_mac);

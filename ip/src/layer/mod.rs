@@ -138,6 +138,7 @@ impl IpLayer {
             offload: info.offload,
             arp: NeighborCache::new(self.cfg.arp),
             stats: IfStats::default(),
+            last_defended: None,
         });
         ifindex
     }

@@ -172,6 +172,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_bad_arp", ip.drop_bad_arp),
             ("drop_arp_no_address", ip.drop_arp_no_address),
             ("drop_arp_bad_sender", ip.drop_arp_bad_sender),
+            ("arp_conflicts_defended", ip.arp_conflicts_defended),
             ("arp_off_link_not_learned", ip.arp_off_link),
         ],
     );
