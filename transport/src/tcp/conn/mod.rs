@@ -642,11 +642,9 @@ impl Tcb {
                 | State::Closing
                 | State::LastAck
         ) {
-            let mut at = vec![self.snd_max];
-            if self.snd_una != self.snd_max && self.state != State::SynReceived {
-                at.push(self.snd_una);
-            }
-            for seq in at {
+            let behind = (self.snd_una != self.snd_max && self.state != State::SynReceived)
+                .then_some(self.snd_una);
+            for seq in std::iter::once(self.snd_max).chain(behind) {
                 let r = TcpRepr {
                     src_port: self.local.port(),
                     dst_port: self.remote.port(),
