@@ -1,5 +1,5 @@
 //! ICMP messages (RFC 792), the subset a host and a router need: echo, destination
-//! unreachable, time exceeded, redirect. Parsing verifies the checksum; emitting fills it.
+//! unreachable, time exceeded, redirect, parameter problem. Parsing verifies the checksum; emitting fills it.
 
 use crate::checksum;
 use std::net::Ipv4Addr;
@@ -39,6 +39,12 @@ pub mod unreach {
 pub mod exceeded {
     pub const TTL: u8 = 0;
     pub const REASSEMBLY: u8 = 1;
+}
+
+/// Parameter problem codes.
+pub mod param {
+    /// The pointer names the octet of the original header where the error was found.
+    pub const POINTER: u8 = 0;
 }
 
 /// Redirect codes.
@@ -81,6 +87,12 @@ pub enum IcmpRepr<'a> {
     Redirect {
         code: u8,
         gateway: Ipv4Addr,
+        original: &'a [u8],
+    },
+    /// `pointer`: the octet of the original datagram's header found wrong (code 0).
+    ParameterProblem {
+        code: u8,
+        pointer: u8,
         original: &'a [u8],
     },
     Other {
@@ -126,6 +138,11 @@ impl<'a> IcmpRepr<'a> {
                 gateway: Ipv4Addr::new(msg[4], msg[5], msg[6], msg[7]),
                 original: rest,
             },
+            kind::PARAMETER_PROBLEM => IcmpRepr::ParameterProblem {
+                code,
+                pointer: msg[4],
+                original: rest,
+            },
             _ => IcmpRepr::Other { kind: t, code },
         })
     }
@@ -137,7 +154,8 @@ impl<'a> IcmpRepr<'a> {
                 IcmpRepr::EchoRequest { data, .. } | IcmpRepr::EchoReply { data, .. } => data.len(),
                 IcmpRepr::DestUnreachable { original, .. }
                 | IcmpRepr::TimeExceeded { original, .. }
-                | IcmpRepr::Redirect { original, .. } => original.len(),
+                | IcmpRepr::Redirect { original, .. }
+                | IcmpRepr::ParameterProblem { original, .. } => original.len(),
                 IcmpRepr::Other { .. } => 0,
             }
     }
@@ -169,6 +187,11 @@ impl<'a> IcmpRepr<'a> {
                 gateway,
                 original,
             } => (kind::REDIRECT, code, gateway.octets(), original),
+            IcmpRepr::ParameterProblem {
+                code,
+                pointer,
+                original,
+            } => (kind::PARAMETER_PROBLEM, code, [pointer, 0, 0, 0], original),
             IcmpRepr::Other { kind, code } => (kind, code, [0; 4], &[][..]),
         };
         let n = HEADER_LEN + body.len();
@@ -189,6 +212,7 @@ impl<'a> IcmpRepr<'a> {
             IcmpRepr::DestUnreachable { .. }
                 | IcmpRepr::TimeExceeded { .. }
                 | IcmpRepr::Redirect { .. }
+                | IcmpRepr::ParameterProblem { .. }
         )
     }
 }

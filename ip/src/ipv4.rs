@@ -266,9 +266,10 @@ mod option {
     pub const STRICT_SOURCE_ROUTE: u8 = 137;
 }
 
-/// Walk a header's options (RFC 791 3.1): `Err(offset)` of the first malformed byte (a
-/// length under 2 or past the header, a lone type byte at its end, a route or timestamp
-/// pointer before its data or a route that is no whole number of addresses), else whether
+/// Walk a header's options (RFC 791 3.1): `Err(offset)` of the first malformed byte, the
+/// pointer of an ICMP parameter problem (a lone type byte at the header's end; a length
+/// under 2, past the header, or too short for the option's fields, or a route that is no
+/// whole number of addresses; a route or timestamp pointer before its data), else whether
 /// a source route is not used up yet (its pointer at or before its length: this host is
 /// a hop on the way, not the destination).
 pub fn check_options(header: &[u8]) -> Result<bool, usize> {
@@ -289,14 +290,19 @@ pub fn check_options(header: &[u8]) -> Result<bool, usize> {
                     option::RECORD_ROUTE
                     | option::LOOSE_SOURCE_ROUTE
                     | option::STRICT_SOURCE_ROUTE => {
-                        let p = pointer.filter(|&p| len >= 3 && p >= 4 && (len - 3) % 4 == 0);
-                        let p = p.ok_or(i + 2)?;
+                        if len < 3 || (len - 3) % 4 != 0 {
+                            return Err(i + 1);
+                        }
+                        let p = pointer.filter(|&p| p >= 4).ok_or(i + 2)?;
                         if kind != option::RECORD_ROUTE && p <= len {
                             pending_route = true;
                         }
                     }
                     option::TIMESTAMP => {
-                        pointer.filter(|&p| len >= 4 && p >= 5).ok_or(i + 2)?;
+                        if len < 4 {
+                            return Err(i + 1);
+                        }
+                        pointer.filter(|&p| p >= 5).ok_or(i + 2)?;
                     }
                     _ => {}
                 }

@@ -20,8 +20,10 @@
 //!   Later fragments with the same key start a fresh datagram.
 //! - The last fragment (MF = 0) fixes the total length. A second last fragment with a different
 //!   end, or data beyond the known end, discards the datagram.
-//! - The payload may be at most [`MAX_PAYLOAD`] bytes (65,535 minus a 20-byte header), since the
-//!   reassembled datagram is given a header without options.
+//! - The payload may be at most [`MAX_PAYLOAD`] bytes (65,535 minus a 20-byte header). The
+//!   reassembled datagram gets the first fragment's header, options included (RFC 791 3.2:
+//!   the options of the fragment at offset 0 are the datagram's); when they make it longer
+//!   than 65,535 bytes it is discarded as too big, as Linux does.
 //! - A fragment that is malformed on its own (see [`DropReason::BadLength`]) is dropped alone;
 //!   its datagram goes on.
 //! - Memory: [`ReassemblyConfig::max_bytes`] bounds the payload bytes buffered over all datagrams.
@@ -41,7 +43,8 @@
 //! Because accepted pieces never overlap and never pass the known end, the datagram is complete
 //! exactly when the last fragment was seen and the bytes received add up to its end: no hole
 //! list (RFC 815) is needed. Completing then costs one copy: a buffer of the final size is
-//! allocated and the pieces are copied into it in offset order, after a fresh 20-byte header.
+//! allocated and the pieces are copied into it in offset order, after the first fragment's
+//! header.
 //! The buffer grows geometrically (never past the datagram's end once the last fragment was seen,
 //! nor past [`MAX_PAYLOAD`]), so its capacity stays under twice the bytes counted against
 //! `max_bytes`; it is never sized from offsets, which a sender could inflate for free.
@@ -64,8 +67,10 @@ use crate::checksum::checksum;
 /// The largest reassembled payload: 65,535 bytes of total length minus a 20-byte header.
 pub const MAX_PAYLOAD: usize = 65_535 - HEADER_LEN;
 
-/// Length of the header given to a reassembled datagram (no options).
+/// Length of a header without options.
 const HEADER_LEN: usize = 20;
+/// Length of a header with the most options.
+const MAX_HEADER_LEN: usize = 60;
 /// Bytes of payload quoted after the header in [`Expired::first_fragment`] (RFC 792).
 const QUOTE_LEN: usize = 8;
 const FLAG_DF: u16 = 0x4000;
@@ -90,8 +95,8 @@ pub struct Fragment<'a> {
     /// The More Fragments flag.
     pub more_fragments: bool,
     /// This fragment's whole IP header, options included, already validated. Only the header of
-    /// the fragment at offset 0 is used: it becomes the reassembled header (options removed) and
-    /// is quoted in [`Expired::first_fragment`].
+    /// the fragment at offset 0 is used: it becomes the reassembled header (its options kept)
+    /// and is quoted in [`Expired::first_fragment`].
     pub header: &'a [u8],
     /// The fragment's data: the packet's total length minus its header, link padding removed.
     pub payload: &'a [u8],
@@ -160,8 +165,9 @@ impl Default for ReassemblyConfig {
 pub enum Outcome {
     /// Kept (or ignored as an exact duplicate); the datagram is not complete yet.
     Incomplete,
-    /// The fragment completed its datagram: a 20-byte header (IHL 5, total length set, MF and
-    /// offset clear, DF as in the first fragment, checksum computed) followed by the payload.
+    /// The fragment completed its datagram: the first fragment's header with its options
+    /// (total length set, MF and offset clear, DF as in the first fragment, checksum
+    /// computed) followed by the payload.
     Complete(Vec<u8>),
     /// The fragment was refused, and with it its datagram for the reasons that say so.
     Dropped(DropReason),
@@ -173,7 +179,8 @@ pub enum DropReason {
     /// The fragment overlaps data already received and is not an exact duplicate: the datagram
     /// is discarded.
     Overlap,
-    /// The fragment reaches past [`MAX_PAYLOAD`]: the datagram is discarded.
+    /// The fragment reaches past [`MAX_PAYLOAD`], or the datagram with its first fragment's
+    /// options would be longer than 65,535 bytes: the datagram is discarded.
     TooBig,
     /// The fragment alone is malformed: empty (unless it is a whole datagram), a non-last
     /// fragment whose length is not a multiple of 8, or an offset not a multiple of 8. Only the
@@ -393,7 +400,7 @@ impl Reassembler {
     ///
     /// A packet that is not a fragment (offset 0, MF clear) needs no reassembly and should not
     /// be pushed, but if it is and no datagram with its key is pending, it is returned at once
-    /// as [`Outcome::Complete`] (options removed, like any reassembled datagram).
+    /// as [`Outcome::Complete`] (its header as a reassembled datagram's would be).
     ///
     /// Datagrams whose timer ran out by `now` are retired first (so a late fragment never
     /// completes them) and reported by the next [`poll`](Self::poll).
@@ -429,8 +436,10 @@ impl Reassembler {
 
         if !self.table.contains_key(&key) {
             if !mf && offset == 0 {
+                let Some(out) = build(&key, frag.header, len, [frag.payload]) else {
+                    return self.refuse(DropReason::TooBig);
+                };
                 self.stats.completed = self.stats.completed.saturating_add(1);
-                let out = build(&key, frag.header, len, [frag.payload]);
                 return Outcome::Complete(out);
             }
             return self.start(frag, end, now);
@@ -599,7 +608,10 @@ impl Reassembler {
         };
         let header = entry.first_header.as_deref().unwrap_or_default();
         let pieces = entry.pieces.values().map(|&p| entry.bytes(p));
-        let out = build(key, header, entry.data.len(), pieces);
+        let Some(out) = build(key, header, entry.data.len(), pieces) else {
+            self.stats.count(DropReason::TooBig);
+            return Outcome::Dropped(DropReason::TooBig);
+        };
         self.stats.completed = self.stats.completed.saturating_add(1);
         Outcome::Complete(out)
     }
@@ -686,14 +698,25 @@ fn build<'p>(
     first: &[u8],
     payload_len: usize,
     pieces: impl IntoIterator<Item = &'p [u8]>,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + payload_len);
-    let mut h = [0u8; HEADER_LEN];
-    let n = first.len().min(HEADER_LEN);
+) -> Option<Vec<u8>> {
+    // The first fragment's header as it came, options included (validated by the caller:
+    // a whole number of 32-bit words, 20 to 60 bytes; anything else keeps 20).
+    let hl = match first.len() {
+        n @ HEADER_LEN..=MAX_HEADER_LEN if n % 4 == 0 => n,
+        _ => HEADER_LEN,
+    };
+    let total = hl + payload_len;
+    if total > usize::from(u16::MAX) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(total);
+    let mut h = [0u8; MAX_HEADER_LEN];
+    let n = first.len().min(hl);
     h[..n].copy_from_slice(&first[..n]);
+    let h = &mut h[..hl];
     let flags = u16::from_be_bytes([h[6], h[7]]) & FLAG_DF;
-    h[0] = 0x45;
-    h[2..4].copy_from_slice(&narrow(HEADER_LEN + payload_len).to_be_bytes());
+    h[0] = 0x40 | (hl / 4) as u8;
+    h[2..4].copy_from_slice(&narrow(total).to_be_bytes());
     h[4..6].copy_from_slice(&key.ident.to_be_bytes());
     h[6..8].copy_from_slice(&flags.to_be_bytes());
     h[9] = key.protocol;
@@ -701,13 +724,13 @@ fn build<'p>(
     h[11] = 0;
     h[12..16].copy_from_slice(&key.src.octets());
     h[16..20].copy_from_slice(&key.dst.octets());
-    let sum = checksum(&h);
+    let sum = checksum(h);
     h[10..12].copy_from_slice(&sum.to_be_bytes());
-    out.extend_from_slice(&h);
+    out.extend_from_slice(h);
     for piece in pieces {
         out.extend_from_slice(piece);
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]

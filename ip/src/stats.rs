@@ -71,6 +71,9 @@ pub struct IcmpStats {
     pub tx_dest_unreachable: u64,
     pub tx_time_exceeded: u64,
     pub tx_redirects: u64,
+    /// Parameter problems sent: a datagram for us with malformed options (the pointer
+    /// names the octet).
+    pub tx_parameter_problems: u64,
     pub drop_bad_checksum: u64,
     pub drop_truncated: u64,
     pub drop_broadcast_echo: u64,

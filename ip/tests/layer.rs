@@ -2509,7 +2509,7 @@ fn with_options(opts: &[u8], payload: &[u8]) -> Vec<u8> {
 }
 
 /// RFC 791 3.1 options: well-formed ones are accepted (a used-up source route too);
-/// malformed ones drop the datagram (counted); a source route not used up makes this
+/// malformed ones drop the datagram (counted) with a parameter problem back; a source route not used up makes this
 /// host a hop, which does not route by source (as Linux by default): dropped, counted,
 /// and ICMP "source route failed" goes back.
 #[test]
@@ -2535,12 +2535,32 @@ fn ip_options_are_checked_and_source_routes_not_followed() {
         &[7, 7, 2, 0, 0, 0, 0, 0], // pointer before the data
         &[1, 1, 1, 7],             // a lone type byte at the end
     ];
-    for o in bad {
-        rx_ip(&mut l, &mut up, 0, &with_options(o, b"no"), T0);
+    // Each answered with a parameter problem naming the wrong octet (RFC 1122 3.2.2.5),
+    // a second apart for the ICMP rate limit.
+    let pointers = [21u8, 21, 21, 21, 22, 23];
+    for (k, (o, want)) in bad.iter().zip(pointers).enumerate() {
+        let at = T0 + Duration::from_secs(k as u64 + 1);
+        let sent = with_options(o, b"no");
+        rx_ip(&mut l, &mut up, 0, &sent, at);
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "option {o:?}");
+        let p = out[0].ip();
+        assert_eq!((p.src(), p.dst()), (US0, HOST_A));
+        match IcmpRepr::parse(p.payload()).unwrap() {
+            IcmpRepr::ParameterProblem {
+                code: 0,
+                pointer,
+                original,
+            } => {
+                assert_eq!(pointer, want, "option {o:?}");
+                assert_eq!(original, &sent[..], "the whole datagram is quoted");
+            }
+            other => panic!("option {o:?}: {other:?}"),
+        }
     }
     assert_eq!(up.delivered.len(), good.len());
     assert_eq!(l.stats().drop_bad_options, bad.len() as u64);
-    assert!(drain(&mut l).is_empty(), "no ICMP about malformed options");
+    assert_eq!(l.icmp_stats().tx_parameter_problems, bad.len() as u64);
     // A loose and a strict source route with an address still to visit.
     for kind in [131u8, 137] {
         rx_ip(

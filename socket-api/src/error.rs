@@ -51,6 +51,8 @@ pub enum SocketError {
     AlreadyConnected,
     #[error("the connection is closed")]
     ConnectionClosed,
+    #[error("protocol error: the peer reported a parameter problem")]
+    ProtocolError,
     #[error(transparent)]
     UnknownCongestion(#[from] UnknownAlgorithm),
 }
@@ -58,7 +60,7 @@ pub enum SocketError {
 /// The kinds follow what `std::net` reports for the matching Linux errors; where std has
 /// no kind of its own (EBADF for a closed socket, EMSGSIZE, EMFILE) the nearest is used:
 /// a closed socket is `NotConnected`, a stopped stack `BrokenPipe`, a datagram too long
-/// `InvalidInput`, too many sockets `OutOfMemory`.
+/// `InvalidInput`, too many sockets `OutOfMemory`, EPROTO (a parameter problem) `Other`.
 impl From<SocketError> for io::Error {
     fn from(e: SocketError) -> io::Error {
         use io::ErrorKind as K;
@@ -87,6 +89,7 @@ impl From<SocketError> for io::Error {
             SocketError::NotConnected => K::NotConnected,
             SocketError::AlreadyConnected => K::AlreadyExists,
             SocketError::ConnectionClosed => K::BrokenPipe,
+            SocketError::ProtocolError => K::Other,
         };
         io::Error::new(kind, e)
     }
@@ -127,6 +130,7 @@ impl From<transport::SoftError> for SocketError {
             transport::SoftError::HostUnreachable => SocketError::HostUnreachable,
             transport::SoftError::NetworkUnreachable => SocketError::NetworkUnreachable,
             transport::SoftError::MessageTooLong => SocketError::TooLong,
+            transport::SoftError::ProtocolError => SocketError::ProtocolError,
         }
     }
 }

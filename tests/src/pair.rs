@@ -278,7 +278,8 @@ pub fn classify(datagram: &[u8]) -> Received {
         },
         IcmpRepr::DestUnreachable { original, .. }
         | IcmpRepr::TimeExceeded { original, .. }
-        | IcmpRepr::Redirect { original, .. } => {
+        | IcmpRepr::Redirect { original, .. }
+        | IcmpRepr::ParameterProblem { original, .. } => {
             let payload = p.payload();
             quoted_echo(original).map_or(Received::Other, |(orig_src, orig_dst, ident, seq)| {
                 Received::Error {

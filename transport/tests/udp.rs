@@ -1030,6 +1030,11 @@ fn icmp_errors_reach_only_the_connected_socket_and_are_reported_once() {
             icmp::exceeded::TTL,
             SoftError::HostUnreachable,
         ),
+        (
+            icmp::kind::PARAMETER_PROBLEM,
+            icmp::param::POINTER,
+            SoftError::ProtocolError,
+        ),
     ] {
         icmp_error(&mut t, &mut tx, &report_about(&from_c, kind, code));
         assert_eq!(t.udp(c).expect("udp").recv(), Err(want), "{kind}/{code}");

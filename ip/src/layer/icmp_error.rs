@@ -87,6 +87,11 @@ impl IpLayer {
                 gateway: Ipv4Addr::from(info),
                 original: quoted,
             },
+            icmp::kind::PARAMETER_PROBLEM => IcmpRepr::ParameterProblem {
+                code,
+                pointer: u8::try_from(info).unwrap_or(0),
+                original: quoted,
+            },
             _ => IcmpRepr::DestUnreachable {
                 code,
                 next_hop_mtu: info as u16,
@@ -117,6 +122,7 @@ impl IpLayer {
                 icmp::kind::TIME_EXCEEDED => self.out.icmp.tx_time_exceeded += 1,
                 icmp::kind::DEST_UNREACHABLE => self.out.icmp.tx_dest_unreachable += 1,
                 icmp::kind::REDIRECT => self.out.icmp.tx_redirects += 1,
+                icmp::kind::PARAMETER_PROBLEM => self.out.icmp.tx_parameter_problems += 1,
                 _ => {}
             }
         }

@@ -214,8 +214,18 @@ impl IpLayer {
         }
         if pkt.header_len() > ipv4::HEADER_LEN {
             match ipv4::check_options(pkt.header()) {
-                Err(_) => {
+                Err(at) => {
+                    // RFC 1122 3.2.2.5 and RFC 1812 4.3.2.3: say which octet is wrong.
                     st.drop_bad_options += 1;
+                    self.icmp_error_raw(
+                        Some(ifindex),
+                        pkt.as_bytes(),
+                        l2_broadcast,
+                        icmp::kind::PARAMETER_PROBLEM,
+                        icmp::param::POINTER,
+                        u32::try_from(at).unwrap_or(0),
+                        now,
+                    );
                     return;
                 }
                 Ok(true) => {
@@ -413,15 +423,24 @@ impl IpLayer {
                     upper,
                 )
             }
-            // Parameter problem and source quench carry the offending datagram too; the
-            // protocol that sent it should hear of them (RFC 1122 3.2.2.5, 3.2.2.3).
-            IcmpRepr::Other { kind, code }
-                if kind == icmp::kind::PARAMETER_PROBLEM || kind == icmp::kind::SOURCE_QUENCH =>
-            {
-                let msg = d.packet.payload();
-                let pointer = msg.get(4).copied().map_or(0, u32::from);
-                let original = msg.get(icmp::HEADER_LEN..).unwrap_or(&[]);
-                self.report(d, kind, code, pointer, original, now, upper)
+            IcmpRepr::ParameterProblem {
+                code,
+                pointer,
+                original,
+            } => self.report(
+                d,
+                icmp::kind::PARAMETER_PROBLEM,
+                code,
+                u32::from(pointer),
+                original,
+                now,
+                upper,
+            ),
+            // Source quench carries the offending datagram too; the protocol that sent it
+            // should hear of it (RFC 1122 3.2.2.3).
+            IcmpRepr::Other { kind, code } if kind == icmp::kind::SOURCE_QUENCH => {
+                let original = d.packet.payload().get(icmp::HEADER_LEN..).unwrap_or(&[]);
+                self.report(d, kind, code, 0, original, now, upper)
             }
             IcmpRepr::Other { .. } => {}
         }

@@ -148,10 +148,18 @@ fn uneven(len: usize, rng: &mut Rng) -> Vec<usize> {
 
 /// Check a reassembled datagram against what was fragmented.
 fn check(out: &[u8], key: &FragKey, payload: &[u8], df: bool) {
-    assert!(out.len() >= HEADER_LEN);
-    let h = &out[..HEADER_LEN];
+    check_with_options(out, key, payload, df, &[]);
+}
+
+/// `check`, for a datagram whose first fragment carried `options` (a multiple of 4 bytes).
+fn check_with_options(out: &[u8], key: &FragKey, payload: &[u8], df: bool, options: &[u8]) {
+    let hl = HEADER_LEN + options.len();
+    assert!(out.len() >= hl);
+    let h = &out[..hl];
     assert_eq!(checksum(h), 0, "header checksum");
-    assert_eq!(h[0], 0x45, "version 4, IHL 5");
+    assert_eq!(usize::from(h[0] & 0x0f) * 4, hl, "IHL");
+    assert_eq!(h[0] >> 4, 4, "version 4");
+    assert_eq!(&h[HEADER_LEN..], options, "the first fragment's options");
     assert_eq!(h[1], 0x10, "TOS kept");
     assert_eq!(usize::from(u16::from_be_bytes([h[2], h[3]])), out.len());
     assert_eq!(u16::from_be_bytes([h[4], h[5]]), key.ident);
@@ -165,7 +173,7 @@ fn check(out: &[u8], key: &FragKey, payload: &[u8], df: bool) {
     assert_eq!(h[9], key.protocol);
     assert_eq!(&h[12..16], &key.src.octets());
     assert_eq!(&h[16..20], &key.dst.octets());
-    assert!(&out[HEADER_LEN..] == payload, "payload differs");
+    assert!(&out[hl..] == payload, "payload differs");
 }
 
 /// Push `frags` in `order`: every push but the last must be Incomplete, the last Complete.
@@ -267,18 +275,56 @@ fn all_24_orders_of_four_fragments() {
     }
 }
 
+/// RFC 791 3.2: the reassembled datagram has the first fragment's options, whichever
+/// fragment came last.
 #[test]
-fn first_fragment_options_are_removed() {
+fn first_fragment_options_are_kept() {
     let k = key(5);
     let payload = data(3000, 5);
-    // Record Route, 3 slots: 11 bytes, padded to 12.
-    let rr = [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+    // Record Route, 3 slots: 15 bytes, padded to 16.
+    let rr = [7, 15, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     let frags = split(&k, &payload, &units(3000, 1480), false, &rr);
-    assert_eq!(frags[0].header.len(), 32);
+    assert_eq!(frags[0].header.len(), 36);
+    let mut padded = rr.to_vec();
+    padded.push(0);
+    for order in [[2, 0, 1], [0, 1, 2], [1, 2, 0]] {
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        let out = feed(&mut r, &frags, &order, Instant::ZERO);
+        check_with_options(&out, &k, &payload, false, &padded);
+        assert_eq!(out.len(), 3036);
+    }
+}
+
+/// With its first fragment's options a datagram may come out longer than 65,535 bytes:
+/// discarded as too big (as Linux does), never cut or wrapped.
+#[test]
+fn options_that_make_a_datagram_too_long_discard_it() {
+    let k = key(55);
+    let payload = data(MAX_PAYLOAD, 55);
+    let frags = split(
+        &k,
+        &payload,
+        &units(MAX_PAYLOAD, 8192),
+        false,
+        &[1, 1, 1, 1],
+    );
     let mut r = Reassembler::new(ReassemblyConfig::default());
-    let out = feed(&mut r, &frags, &[2, 0, 1], Instant::ZERO);
-    check(&out, &k, &payload, false);
-    assert_eq!(out.len(), 3020);
+    let order: Vec<usize> = (0..frags.len()).collect();
+    for (n, &i) in order.iter().enumerate() {
+        let got = r.push(frags[i].get(), Instant::ZERO);
+        if n + 1 < order.len() {
+            assert_eq!(got, Outcome::Incomplete);
+        } else {
+            assert_eq!(got, Outcome::Dropped(DropReason::TooBig));
+        }
+    }
+    assert_eq!(r.stats().too_big, 1);
+    assert_eq!(r.stats().completed, 0);
+    assert_empty(&r);
+    // Without options the same payload fits exactly.
+    let frags = split(&k, &payload, &units(MAX_PAYLOAD, 8192), false, &[]);
+    let out = feed(&mut r, &frags, &order, Instant::ZERO);
+    assert_eq!(out.len(), 65_535);
 }
 
 #[test]
@@ -771,7 +817,9 @@ fn unfragmented_packet_is_returned_whole() {
     assert_eq!(whole.len(), 1);
     let mut r = Reassembler::new(ReassemblyConfig::default());
     match r.push(whole[0].get(), Instant::ZERO) {
-        Outcome::Complete(out) => check(&out, &k, &payload, true),
+        Outcome::Complete(out) => {
+            check_with_options(&out, &k, &payload, true, &[7, 7, 4, 0, 0, 0, 0, 0])
+        }
         other => panic!("{other:?}"),
     }
     assert_empty(&r);
@@ -814,7 +862,7 @@ fn fragment_from_packet() {
         }
     }
     let out = result.expect("complete");
-    check(&out, &k, &payload, true);
+    check_with_options(&out, &k, &payload, true, &[7, 7, 4, 0, 0, 0, 0, 0]);
     let again = Fragment::from_packet(&out).expect("reassembled packet parses");
     assert!(!again.is_fragment());
     assert_eq!(again.payload, &payload[..]);

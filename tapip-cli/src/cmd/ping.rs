@@ -41,7 +41,8 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
         }),
         IcmpRepr::DestUnreachable { original, .. }
         | IcmpRepr::TimeExceeded { original, .. }
-        | IcmpRepr::Redirect { original, .. } => {
+        | IcmpRepr::Redirect { original, .. }
+        | IcmpRepr::ParameterProblem { original, .. } => {
             // The quoted datagram: our echo request's header, then its first 8 bytes.
             let hl = usize::from(original.first()? & 0x0f) * 4;
             let q = original.get(hl..hl + 8)?;
@@ -58,6 +59,11 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
                     "{}(New nexthop: {})",
                     icmp::describe_error(payload[0], payload[1]),
                     Ipv4Addr::new(payload[4], payload[5], payload[6], payload[7])
+                ),
+                (icmp::kind::PARAMETER_PROBLEM, _) => format!(
+                    "{}: pointer = {}",
+                    icmp::describe_error(payload[0], payload[1]),
+                    payload[4]
                 ),
                 (t, c) => icmp::describe_error(t, c).to_string(),
             };
@@ -261,6 +267,55 @@ mod tests {
         let (min, avg, max, mdev) = r.summary().unwrap();
         assert_eq!((min, avg, max), (1.0, 2.0, 3.0));
         assert!((mdev - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
+    }
+
+    /// An ICMP error about one of our echo requests names its sequence number and what
+    /// went wrong, in ping's words (a parameter problem with its pointer).
+    #[test]
+    fn errors_about_our_requests_are_told() {
+        use ip::ipv4::{protocol, Ipv4Repr};
+        let (us, peer) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let ip = |src, dst, payload: &[u8]| {
+            let repr = Ipv4Repr {
+                src,
+                dst,
+                protocol: protocol::ICMP,
+                ttl: 64,
+                tos: 0,
+                ident: 1,
+                dont_fragment: false,
+                payload_len: payload.len(),
+            };
+            let mut d = vec![0u8; 20 + payload.len()];
+            repr.emit(&mut d, 0, false);
+            d[20..].copy_from_slice(payload);
+            d
+        };
+        let icmp = |m: IcmpRepr<'_>| {
+            let mut b = vec![0u8; m.buffer_len()];
+            m.emit(&mut b);
+            b
+        };
+        let request = icmp(IcmpRepr::EchoRequest {
+            ident: 7,
+            seq: 3,
+            data: b"abcdefgh",
+        });
+        let quoted = ip(us, peer, &request);
+        let problem = icmp(IcmpRepr::ParameterProblem {
+            code: icmp::param::POINTER,
+            pointer: 22,
+            original: &quoted,
+        });
+        let Some(Answer::Error { seq, from, what }) = classify(&ip(peer, us, &problem), 7) else {
+            panic!("not told")
+        };
+        assert_eq!((seq, from), (3, peer));
+        assert_eq!(what, "Parameter problem: pointer = 22");
+        assert!(
+            classify(&ip(peer, us, &problem), 8).is_none(),
+            "another ping's"
+        );
     }
 
     #[test]

@@ -203,6 +203,7 @@ pub fn run(ctx: &Ctx) {
             ("tx_unreachable", icmp.tx_dest_unreachable),
             ("tx_time_exceeded", icmp.tx_time_exceeded),
             ("tx_redirects", icmp.tx_redirects),
+            ("tx_parameter_problems", icmp.tx_parameter_problems),
             ("rx_redirects_applied", icmp.rx_redirects_applied),
             ("redirects_ignored", icmp.redirects_ignored),
             ("drop_bad_checksum", icmp.drop_bad_checksum),

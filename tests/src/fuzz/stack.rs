@@ -1013,7 +1013,7 @@ impl World {
         }
         let data_len = u.int_in_range(0..=1500usize)?;
         let data = vec![0x61u8; data_len];
-        let repr = match u.int_in_range(0..=6u8)? {
+        let repr = match u.int_in_range(0..=7u8)? {
             0 | 1 => IcmpRepr::EchoRequest {
                 ident: u.arbitrary()?,
                 seq: u.arbitrary()?,
@@ -1038,13 +1038,13 @@ impl World {
                 seq: u.arbitrary()?,
                 data: &data,
             },
+            6 => IcmpRepr::ParameterProblem {
+                code: u.int_in_range(0..=2)?,
+                pointer: u.arbitrary()?,
+                original: &quoted,
+            },
             _ => IcmpRepr::Other {
-                kind: *u.choose(&[
-                    icmp::kind::SOURCE_QUENCH,
-                    icmp::kind::PARAMETER_PROBLEM,
-                    13,
-                    255,
-                ])?,
+                kind: *u.choose(&[icmp::kind::SOURCE_QUENCH, 13, 255])?,
                 code: u.arbitrary()?,
             },
         };

@@ -28,11 +28,15 @@ pub enum SoftError {
     NetworkUnreachable,
     #[error("message too long")]
     MessageTooLong,
+    /// An ICMP parameter problem: the peer found our datagram's header wrong (Linux's
+    /// EPROTO).
+    #[error("protocol error: the peer reported a parameter problem")]
+    ProtocolError,
 }
 
 impl SoftError {
-    /// The error an ICMP destination unreachable or time exceeded maps to (as Linux maps
-    /// them for UDP).
+    /// The error an ICMP destination unreachable, time exceeded or parameter problem maps
+    /// to (as Linux maps them for UDP).
     pub fn from_icmp(kind: u8, code: u8) -> Option<SoftError> {
         use ip::icmp::{kind as k, unreach as u};
         match (kind, code) {
@@ -41,7 +45,7 @@ impl SoftError {
             (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => Some(SoftError::MessageTooLong),
             (k::DEST_UNREACHABLE, _) => Some(SoftError::HostUnreachable),
             (k::TIME_EXCEEDED, _) => Some(SoftError::HostUnreachable),
-            (k::PARAMETER_PROBLEM, _) => Some(SoftError::ConnectionRefused),
+            (k::PARAMETER_PROBLEM, _) => Some(SoftError::ProtocolError),
             _ => None,
         }
     }
