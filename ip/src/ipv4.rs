@@ -239,6 +239,109 @@ pub fn copied_options(options: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The options of an echo reply to a request that carried `options` (RFC 1122 3.2.2.6):
+/// a record route and a timestamp option are returned with this host added (`us`, the
+/// address the request came to, and `stamp`), "without truncation" so that the route and
+/// the times cover the whole round trip; a full record route is returned as it came, a
+/// full timestamp option with its overflow count raised. Other options are not returned:
+/// source routes are not followed back (this host does not route by source, see
+/// `drop_source_route`). Padded with End-of-Options to a multiple of 4 bytes; empty when
+/// there is nothing to return. `options` passed [`check_options`].
+pub fn echo_reply_options(options: &[u8], us: Ipv4Addr, stamp: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            option::END => break,
+            option::NOP => i += 1,
+            _ => {
+                let Some(len) = options.get(i + 1).map(|&l| usize::from(l)) else {
+                    break;
+                };
+                let Some(opt) = options.get(i..i + len).filter(|_| len >= 2) else {
+                    break;
+                };
+                match kind {
+                    option::RECORD_ROUTE if len >= 3 => {
+                        let at = out.len();
+                        out.extend_from_slice(opt);
+                        record(&mut out[at..], &us.octets());
+                    }
+                    option::TIMESTAMP if len >= 4 => {
+                        let at = out.len();
+                        out.extend_from_slice(opt);
+                        timestamp(&mut out[at..], us, stamp);
+                    }
+                    _ => {}
+                }
+                i += len;
+            }
+        }
+    }
+    while out.len() % 4 != 0 {
+        out.push(option::END);
+    }
+    out
+}
+
+/// Write `entry` at a route or timestamp option's pointer (1-based, RFC 791) and move the
+/// pointer past it; false when it does not fit.
+fn record(opt: &mut [u8], entry: &[u8]) -> bool {
+    let p = usize::from(opt[2]);
+    let Some(slot) = p
+        .checked_sub(1)
+        .and_then(|s| opt.get_mut(s..s + entry.len()))
+    else {
+        return false;
+    };
+    slot.copy_from_slice(entry);
+    opt[2] = (p + entry.len()) as u8;
+    true
+}
+
+/// Add this host to a timestamp option (RFC 791 3.1, "Internet Timestamp"): flag 0 a
+/// time, flag 1 an address and a time, flag 3 a time where the next prespecified address
+/// is ours. No room: the overflow count (the high four bits of the fourth byte) goes up.
+fn timestamp(opt: &mut [u8], us: Ipv4Addr, stamp: u32) {
+    let flag = opt[3] & 0x0f;
+    let fits = match flag {
+        0 => record(opt, &stamp.to_be_bytes()),
+        1 => {
+            let mut entry = [0u8; 8];
+            entry[..4].copy_from_slice(&us.octets());
+            entry[4..].copy_from_slice(&stamp.to_be_bytes());
+            record(opt, &entry)
+        }
+        3 => {
+            let p = usize::from(opt[2]);
+            match p.checked_sub(1).and_then(|s| opt.get(s..s + 8)) {
+                Some(e) if e[..4] == us.octets() => {
+                    let mut entry = [0u8; 8];
+                    entry[..4].copy_from_slice(&us.octets());
+                    entry[4..].copy_from_slice(&stamp.to_be_bytes());
+                    record(opt, &entry)
+                }
+                // Another host's turn: nothing to add, and no overflow.
+                Some(_) => true,
+                None => false,
+            }
+        }
+        // An unknown flag: left as it came.
+        _ => true,
+    };
+    if !fits {
+        let overflow = (opt[3] >> 4).saturating_add(1).min(15);
+        opt[3] = (overflow << 4) | flag;
+    }
+}
+
+/// A timestamp for the option of that name at `now` (RFC 791 3.1): milliseconds, with the
+/// high bit set because they count from the stack's clock, not from midnight UT (this
+/// layer reads no wall clock).
+pub fn option_timestamp(now_millis: u64) -> u32 {
+    (now_millis as u32 & 0x7fff_ffff) | 0x8000_0000
+}
+
 /// Recompute the checksum of a header in place (after changing TTL, say).
 pub fn fill_checksum(header: &mut [u8]) {
     if header.len() < HEADER_LEN {
@@ -399,6 +502,61 @@ mod tests {
             let _ =
                 Ipv4Packet::new_checked(&PING[..n]).map(|p| (p.payload().len(), p.header().len()));
         }
+    }
+
+    #[test]
+    fn echo_replies_return_record_route_and_timestamps_with_this_host() {
+        let us = Ipv4Addr::new(10, 0, 0, 1);
+        let stamp = 0x8000_1234u32;
+        // Record route with one address recorded and room for two more.
+        let rr = [7, 11, 8, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let out = echo_reply_options(&rr[..11], us, stamp);
+        assert_eq!(out, [7, 11, 12, 10, 0, 0, 2, 10, 0, 0, 1, 0]);
+        // Full: returned as it came.
+        let full = [7, 7, 8, 10, 0, 0, 2, 0];
+        assert_eq!(echo_reply_options(&full, us, stamp), full);
+        // Timestamps only (flag 0), room for one.
+        let ts = [68, 8, 5, 0, 0, 0, 0, 0];
+        let mut want = vec![68, 8, 9, 0];
+        want.extend_from_slice(&stamp.to_be_bytes());
+        assert_eq!(echo_reply_options(&ts, us, stamp), want);
+        // No room left: the overflow count goes up, the data stays.
+        let ts_full = [68, 8, 9, 0x20, 1, 2, 3, 4];
+        assert_eq!(
+            echo_reply_options(&ts_full, us, stamp),
+            [68, 8, 9, 0x30, 1, 2, 3, 4]
+        );
+        // Address and time (flag 1).
+        let ts1 = [68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut want = vec![68, 12, 13, 1, 10, 0, 0, 1];
+        want.extend_from_slice(&stamp.to_be_bytes());
+        assert_eq!(echo_reply_options(&ts1, us, stamp), want);
+        // Prespecified (flag 3): stamped where our address is next, not where another's is.
+        let ts3 = [68, 12, 5, 3, 10, 0, 0, 1, 0, 0, 0, 0];
+        let mut want = vec![68, 12, 13, 3, 10, 0, 0, 1];
+        want.extend_from_slice(&stamp.to_be_bytes());
+        assert_eq!(echo_reply_options(&ts3, us, stamp), want);
+        let other = [68, 12, 5, 3, 10, 0, 0, 9, 0, 0, 0, 0];
+        assert_eq!(echo_reply_options(&other, us, stamp), other);
+        // Both, behind NOPs; a source route and an unknown option are not returned.
+        let mut both = vec![1, 131, 7, 8, 10, 0, 0, 9, 1];
+        both.extend_from_slice(&rr[..11]);
+        both.extend_from_slice(&[148, 4, 0, 0]);
+        both.extend_from_slice(&ts);
+        let out = echo_reply_options(&both, us, stamp);
+        assert_eq!(out.len(), 20, "11 + 8, padded");
+        assert_eq!(&out[..11], &[7, 11, 12, 10, 0, 0, 2, 10, 0, 0, 1]);
+        assert_eq!(&out[11..15], &[68, 8, 9, 0]);
+        assert_eq!(out[19], 0);
+        // Nothing to return.
+        assert!(echo_reply_options(&[1, 1, 0, 0], us, stamp).is_empty());
+        assert!(echo_reply_options(&[131, 7, 8, 10, 0, 0, 9, 0], us, stamp).is_empty());
+    }
+
+    #[test]
+    fn option_timestamps_are_marked_non_standard() {
+        assert_eq!(option_timestamp(5), 0x8000_0005);
+        assert_eq!(option_timestamp(u64::from(u32::MAX) + 7), 0x8000_0006);
     }
 
     #[test]

@@ -262,6 +262,93 @@ impl Output {
         self.send_arp(ifindex, &req, MacAddr::BROADCAST);
     }
 
+    /// The route and header of a datagram `send_with` is asked to send, or why not.
+    fn prepare(
+        &mut self,
+        meta: &SendMeta,
+        payload_len: usize,
+    ) -> Result<(Route, Ipv4Repr), SendError> {
+        if payload_len > ipv4::MAX_PAYLOAD {
+            return Err(SendError::TooLong);
+        }
+        if meta.dst.is_unspecified() {
+            // A source only, never a destination (RFC 1122 3.2.1.3 (a)): a default route
+            // would otherwise carry it onto the wire (a raw socket's or ping's `0.0.0.0`).
+            return Err(SendError::Unspecified);
+        }
+        let route = self.send_route(meta.dst).ok_or_else(|| {
+            if !meta.dst.is_broadcast() {
+                self.stats.drop_no_route += 1;
+            }
+            SendError::NoRoute
+        })?;
+        let src = match meta.src {
+            Some(s) if !s.is_unspecified() => {
+                // Ours, and no 127/8 source on a real link (RFC 1122 3.2.1.3 (g)).
+                let on_loopback = self.iface(route.ifindex).is_some_and(|i| i.loopback);
+                if !self.is_local_addr(s) || (s.is_loopback() && !on_loopback) {
+                    return Err(SendError::BadSource);
+                }
+                s
+            }
+            _ => self
+                .default_source(&route, meta.dst)
+                .ok_or(SendError::NoRoute)?,
+        };
+        let repr = Ipv4Repr {
+            src,
+            dst: meta.dst,
+            protocol: meta.protocol,
+            ttl: meta.ttl.unwrap_or(self.default_ttl),
+            tos: meta.tos,
+            ident: self.alloc_ident(),
+            dont_fragment: meta.dont_fragment,
+            payload_len,
+        };
+        Ok((route, repr))
+    }
+
+    /// `send_with` for a datagram whose header carries `options` (a multiple of 4 bytes,
+    /// at most 40): an echo reply returning a request's record route or timestamps. No
+    /// offloads; a datagram larger than the MTU is built apart and sent as fragments (the
+    /// first with every option, the others with the copied ones).
+    pub(crate) fn send_with_options(
+        &mut self,
+        meta: &SendMeta,
+        options: &[u8],
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+        now: Instant,
+    ) -> Result<(), SendError> {
+        if payload_len + options.len() > ipv4::MAX_PAYLOAD {
+            return Err(SendError::TooLong);
+        }
+        let (route, repr) = self.prepare(meta, payload_len)?;
+        let mtu = self.iface(route.ifindex).ok_or(SendError::NoRoute)?.mtu;
+        let next_hop = route.next_hop(repr.dst);
+        let hl = HEADER_LEN + options.len();
+        if hl + payload_len <= mtu {
+            let mut frame = self.frame_buf(ETH + hl + payload_len);
+            fill(&mut frame[ETH + hl..]);
+            repr.emit_with_options(&mut frame[ETH..], options, 0, false);
+            self.stats.tx_packets += 1;
+            return self.transmit_ip(route.ifindex, next_hop, frame, FrameMeta::default(), now);
+        }
+        let mut payload = vec![0u8; payload_len];
+        fill(&mut payload);
+        let copied = ipv4::copied_options(options);
+        let d = Fragmentable {
+            repr,
+            payload: &payload,
+            offset: 0,
+            more_fragments: false,
+            options,
+            copied_options: &copied,
+        };
+        self.stats.tx_packets += 1;
+        self.emit_fragments(route.ifindex, next_hop, &d, mtu, now)
+    }
+
     /// Emit a datagram on a known route: one frame when it fits the MTU, otherwise
     /// fragments (RFC 791 3.2) unless DF forbids it. `payload` is written by `fill`.
     pub(crate) fn emit_routed(
@@ -459,43 +546,7 @@ impl IpTx for Output {
         fill: &mut dyn FnMut(&mut [u8]),
         now: Instant,
     ) -> Result<(), SendError> {
-        if payload_len > ipv4::MAX_PAYLOAD {
-            return Err(SendError::TooLong);
-        }
-        if meta.dst.is_unspecified() {
-            // A source only, never a destination (RFC 1122 3.2.1.3 (a)): a default route
-            // would otherwise carry it onto the wire (a raw socket's or ping's `0.0.0.0`).
-            return Err(SendError::Unspecified);
-        }
-        let route = self.send_route(meta.dst).ok_or_else(|| {
-            if !meta.dst.is_broadcast() {
-                self.stats.drop_no_route += 1;
-            }
-            SendError::NoRoute
-        })?;
-        let src = match meta.src {
-            Some(s) if !s.is_unspecified() => {
-                // Ours, and no 127/8 source on a real link (RFC 1122 3.2.1.3 (g)).
-                let on_loopback = self.iface(route.ifindex).is_some_and(|i| i.loopback);
-                if !self.is_local_addr(s) || (s.is_loopback() && !on_loopback) {
-                    return Err(SendError::BadSource);
-                }
-                s
-            }
-            _ => self
-                .default_source(&route, meta.dst)
-                .ok_or(SendError::NoRoute)?,
-        };
-        let repr = Ipv4Repr {
-            src,
-            dst: meta.dst,
-            protocol: meta.protocol,
-            ttl: meta.ttl.unwrap_or(self.default_ttl),
-            tos: meta.tos,
-            ident: self.alloc_ident(),
-            dont_fragment: meta.dont_fragment,
-            payload_len,
-        };
+        let (route, repr) = self.prepare(meta, payload_len)?;
         let l4 = L4Offload {
             csum_at: meta.l4_csum.map(usize::from),
             gso_size: meta.gso_size,

@@ -3182,3 +3182,99 @@ fn a_learnt_path_mtu_shows_in_route_info_until_it_expires() {
     l.poll(expiry, &mut up);
     assert_eq!(l.tx().route_info(HOST_B), Some((US1, 1500)));
 }
+
+/// An echo request from HOST_A to US0 with `opts` (a multiple of 4 bytes), cut into
+/// fragments of at most `mtu` bytes when it is longer (only the first keeps the options:
+/// record route and timestamp are not copied into fragments).
+fn echo_with_options(opts: &[u8], data: &[u8], mtu: usize) -> Vec<Vec<u8>> {
+    let msg = echo_request(0x0e0e, 4, data);
+    let repr = Ipv4Repr {
+        src: HOST_A,
+        dst: US0,
+        protocol: ICMP,
+        ttl: 64,
+        tos: 0,
+        ident: 0x99,
+        dont_fragment: false,
+        payload_len: 0,
+    };
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < msg.len() {
+        let o: &[u8] = if off == 0 { opts } else { &[] };
+        let room = (mtu - 20 - o.len()) & !7;
+        let end = (off + room).min(msg.len());
+        let part = Ipv4Repr {
+            payload_len: end - off,
+            ..repr
+        };
+        let mut d = vec![0u8; 20 + o.len() + end - off];
+        part.emit_with_options(&mut d, o, off, end < msg.len());
+        d[20 + o.len()..].copy_from_slice(&msg[off..end]);
+        out.push(d);
+        off = end;
+    }
+    out
+}
+
+/// RFC 1122 3.2.2.6: record route and timestamp options of an echo request come back in
+/// the reply with this host added, also when the request and the reply are fragmented.
+#[test]
+fn echo_replies_return_record_route_and_timestamp_options() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    // Record route (HOST_A already recorded, room for two more), then timestamps only.
+    let mut opts = vec![7, 11, 8, 10, 0, 0, 2, 0, 0, 0, 0, 1];
+    opts.extend_from_slice(&[68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    for (size, fragments) in [(56, 1), (4000, 3)] {
+        let data = pattern(size, 3);
+        let request = echo_with_options(&opts, &data, 1500);
+        assert_eq!(request.len(), fragments);
+        for d in &request {
+            rx_ip(&mut l, &mut up, 0, d, T0);
+        }
+        let out = drain(&mut l);
+        assert_eq!(out.len(), fragments, "{size} bytes");
+        let first = out[0].ip();
+        let options = &first.header()[20..];
+        assert_eq!(options.len(), 24, "both options back");
+        assert_eq!(&options[..11], &[7, 11, 12, 10, 0, 0, 2, 10, 0, 0, 1]);
+        // Back to back (the request's NOP between them is not kept), then End-of-Options.
+        assert_eq!(&options[11..15], &[68, 12, 9, 0]);
+        let stamp = u32::from_be_bytes(options[15..19].try_into().unwrap());
+        assert_eq!(stamp, 0x8000_0000 | T0.total_millis() as u32);
+        assert_eq!(
+            &options[19..],
+            &[0; 5],
+            "the second slot stays free, then the end"
+        );
+        for later in &out[1..] {
+            assert_eq!(
+                later.ip().header_len(),
+                20,
+                "not copied into later fragments"
+            );
+        }
+        let whole = reassemble(out.iter().map(|s| &s.payload[..]));
+        let p = Ipv4Packet::new_checked(&whole).unwrap();
+        assert_eq!(
+            IcmpRepr::parse(p.payload()).unwrap(),
+            IcmpRepr::EchoReply {
+                ident: 0x0e0e,
+                seq: 4,
+                data: &data
+            }
+        );
+    }
+    assert_eq!(l.icmp_stats().tx_echo_replies, 2);
+    // Without options the reply has none.
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &echo_with_options(&[], b"x", 1500)[0],
+        T0,
+    );
+    assert_eq!(drain(&mut l)[0].ip().header_len(), 20);
+}

@@ -25,6 +25,81 @@ fn kernel_pings_the_stack_with_56_6000_and_65000_bytes() {
     }
 }
 
+/// RFC 1122 3.2.2.6: Linux's `ping -R` (record route) and `ping -T` (timestamps) get their
+/// options back with the stack added, also on a fragmented round trip.
+#[test]
+fn echo_replies_return_record_route_and_timestamps_to_ping() {
+    let (ns, _t) = top2("kpingopt", &[]);
+    for size in [56, 3000] {
+        let (ok, out) = ns.sh_text(&format!("ping -R -c 1 -W 2 -s {size} 10.0.0.1"));
+        assert!(ok, "ping -R -s {size}:\n{out}");
+        assert_ping_ok(&out, 1);
+        let rr: Vec<&str> = out
+            .split("RR:")
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .take(3)
+            .collect();
+        assert_eq!(rr, ["10.0.0.2", "10.0.0.1", "10.0.0.2"], "{out}");
+    }
+    let (ok, out) = ns.sh_text("ping -T tsandaddr -c 1 -W 2 10.0.0.1");
+    assert!(ok, "ping -T:\n{out}");
+    assert_ping_ok(&out, 1);
+    // The stack's time counts from its own clock, so it is marked as not standard.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("10.0.0.1") && l.contains("absolute not-standard")),
+        "{out}"
+    );
+}
+
+/// A UDP datagram with a malformed option (a record route of length 2), sent by the
+/// kernel through a raw socket with its own header; prints the ICMP type, code and pointer
+/// that come back, or "none".
+const BAD_OPTION_PY: &str = r#"
+import socket, struct, sys
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+udp = struct.pack("!HHHH", 40000, 9, 12, 0) + b"bad!"
+opts = bytes([7, 2, 0, 0])
+src, dst = socket.inet_aton("10.0.0.2"), socket.inet_aton("10.0.0.1")
+h = struct.pack("!BBHHHBBH4s4s", 0x46, 0, 24 + len(udp), 0x5151, 0, 64, 17, 0, src, dst) + opts
+h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+icmp.settimeout(2)
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+raw.sendto(h + udp, ("10.0.0.1", 0))
+try:
+    while True:
+        d = icmp.recv(2000)
+        m = d[(d[0] & 15) * 4:]
+        if m[0] != 0:
+            print("icmp", m[0], m[1], m[4]); break
+except socket.timeout:
+    print("none")
+"#;
+
+/// RFC 1122 3.2.2.5: a datagram with a malformed option is answered with an ICMP parameter
+/// problem whose pointer names the wrong octet (the option's length, octet 21), which the
+/// kernel receives.
+#[test]
+fn a_malformed_option_gets_a_parameter_problem() {
+    let (ns, mut t) = top2("kparam", &[]);
+    let script = std::env::temp_dir().join(format!("tapip-param-{}.py", std::process::id()));
+    std::fs::write(&script, BAD_OPTION_PY).unwrap();
+    let (ok, out) = ns.sh_text(&format!("python3 {}", script.display()));
+    let _ = std::fs::remove_file(&script);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "icmp 12 0 21", "type, code, pointer");
+    t.cmd("stat");
+    let out = t.wait_for("tx_parameter_problems=", SECS(5));
+    assert!(out.contains("drop_bad_options=1"), "{out}");
+    assert!(out.contains("tx_parameter_problems=1"), "{out}");
+}
+
 #[test]
 fn arping_is_answered_with_the_stacks_mac() {
     let (ns, _t) = top2("arping", &[]);

@@ -381,11 +381,23 @@ impl IpLayer {
                     ..SendMeta::new(d.packet.src(), ipv4::protocol::ICMP)
                 };
                 let len = reply.buffer_len();
-                if self
-                    .out
-                    .send_with(&meta, len, &mut |b| reply.emit(b), now)
-                    .is_ok()
-                {
+                // RFC 1122 3.2.2.6: a record route or timestamp option comes back with
+                // this host added.
+                let options = match d.packet.header().get(ipv4::HEADER_LEN..) {
+                    Some(o) if !o.is_empty() => ipv4::echo_reply_options(
+                        o,
+                        d.packet.dst(),
+                        ipv4::option_timestamp(now.total_millis()),
+                    ),
+                    _ => Vec::new(),
+                };
+                let sent = if options.is_empty() {
+                    self.out.send_with(&meta, len, &mut |b| reply.emit(b), now)
+                } else {
+                    self.out
+                        .send_with_options(&meta, &options, len, &mut |b| reply.emit(b), now)
+                };
+                if sent.is_ok() {
                     self.out.icmp.tx_messages += 1;
                     self.out.icmp.tx_echo_replies += 1;
                 }
