@@ -145,6 +145,7 @@ impl From<transport::TcpError> for SocketError {
             T::HostUnreachable => SocketError::HostUnreachable,
             T::NetUnreachable => SocketError::NetworkUnreachable,
             T::Aborted => SocketError::ConnectionAborted,
+            T::ProtocolError => SocketError::ProtocolError,
         }
     }
 }

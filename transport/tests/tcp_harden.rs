@@ -302,6 +302,52 @@ mod unreachable {
         n.t.icmp_error(&mut n.ip, &r, n.now);
     }
 
+    /// RFC 1122 4.2.3.9: a parameter problem about a segment of ours reaches the
+    /// application: the end of a connection being opened (EPROTO on Linux); once
+    /// established, a soft error that does not end it.
+    #[test]
+    fn a_parameter_problem_fails_a_connect_and_spares_an_established_connection() {
+        let problem = |n: &mut Net, local: std::net::SocketAddrV4, seq: Seq| {
+            let mut q = vec![0u8; 8];
+            q[0..2].copy_from_slice(&local.port().to_be_bytes());
+            q[2..4].copy_from_slice(&LPORT.to_be_bytes());
+            q[4..8].copy_from_slice(&seq.0.to_be_bytes());
+            let r = IcmpErrorReport {
+                from: PEER,
+                kind: ip::icmp::kind::PARAMETER_PROBLEM,
+                code: 0,
+                info: 20,
+                orig_src: US,
+                orig_dst: PEER,
+                orig_protocol: 6,
+                orig_payload: &q,
+            };
+            n.t.icmp_error(&mut n.ip, &r, n.now);
+        };
+        let mut n = Net::new();
+        let h = n.t.tcp_open().expect("open");
+        n.t.tcp_connect(h, sa(PEER, LPORT), &mut n.ip, n.now)
+            .expect("connect");
+        let s = n.only();
+        problem(&mut n, sa(s.src, s.r.src_port), s.r.seq);
+        assert_eq!(
+            n.t.tcp_connected(h),
+            Err(transport::TransportError::Tcp(
+                transport::TcpError::ProtocolError
+            ))
+        );
+
+        let mut n = Net::new();
+        let c = n.active();
+        assert_eq!(n.send(c.h, b"hello"), 5);
+        n.take();
+        problem(&mut n, c.local, c.snd);
+        assert_eq!(n.state(c.h), TcpState::Established);
+        n.ack(&c, c.snd + 5);
+        assert_eq!(n.send(c.h, b"again"), 5);
+        assert_eq!(n.only().data, b"again");
+    }
+
     #[test]
     fn a_half_open_entry_whose_peer_does_not_resolve_leaves_at_once() {
         let mut n = Net::with_cfg(cfg());

@@ -482,6 +482,9 @@ impl Transport {
             (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => Some(TcpError::Refused),
             (k::DEST_UNREACHABLE, u::NET) => Some(TcpError::NetUnreachable),
             (k::DEST_UNREACHABLE, _) | (k::TIME_EXCEEDED, _) => Some(TcpError::HostUnreachable),
+            // RFC 1122 4.2.3.9: passed to the application (a soft error once established,
+            // the end of a connection being opened, as on Linux).
+            (k::PARAMETER_PROBLEM, _) => Some(TcpError::ProtocolError),
             _ => return,
         };
         let tcp = &mut self.tcp;

@@ -160,6 +160,9 @@ pub enum TcpError {
     NetUnreachable,
     #[error("connection aborted")]
     Aborted,
+    /// An ICMP parameter problem about one of our segments (Linux's EPROTO).
+    #[error("protocol error: the peer reported a parameter problem")]
+    ProtocolError,
 }
 
 /// Counters of the TCP layer (`stat`).
