@@ -47,13 +47,8 @@ impl Interface {
         self.addr.map(|c| c.addr())
     }
 
-    /// Is `ip` this interface's subnet broadcast, in the standard form (host part all ones)
-    /// or the obsolete one of 4.2BSD (all zeros, the network's own address), which RFC 1122
-    /// 3.3.6 asks hosts to accept? Linux also treats both as broadcast (its local table
-    /// has a broadcast route for each). /31 and /32 have neither (RFC 3021).
+    /// Is `ip` this interface's subnet broadcast?
     pub fn is_subnet_broadcast(&self, ip: Ipv4Addr) -> bool {
-        self.addr.is_some_and(|c| {
-            c.broadcast() == Some(ip) || (c.prefix() < 31 && c.network().addr() == ip)
-        })
+        self.addr.and_then(|c| c.broadcast()) == Some(ip)
     }
 }

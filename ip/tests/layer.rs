@@ -2626,10 +2626,7 @@ fn martian_destinations_are_not_forwarded_and_127_never_leaves_by_a_link() {
         rx_ip(&mut l, &mut up, 0, &p, T0);
         assert!(drain(&mut l).is_empty(), "{dst} must not be forwarded");
     }
-    // 0.0.0.0 is the obsolete limited broadcast (RFC 1122 3.3.6): taken as one, not
-    // forwarded; the other two are dropped.
-    assert_eq!(l.stats().drop_bad_destination, 2);
-    assert_eq!(up.delivered.len(), 1);
+    assert_eq!(l.stats().drop_bad_destination, 3);
     // No loopback interface here: 127.0.0.1 must not follow the default route out.
     assert_eq!(
         l.tx()
@@ -3280,34 +3277,4 @@ fn echo_replies_return_record_route_and_timestamp_options() {
         T0,
     );
     assert_eq!(drain(&mut l)[0].ip().header_len(), 20);
-}
-
-/// RFC 1122 3.3.6: the obsolete all-zeros broadcast forms (the network's own address,
-/// and 0.0.0.0) are accepted as broadcasts, in broadcast frames and not; a datagram from
-/// the network's address is a martian like one from the subnet broadcast.
-#[test]
-fn all_zeros_broadcast_forms_are_accepted_as_broadcasts() {
-    let mut l = one_iface();
-    let mut up = Recorder::default();
-    let net = Ipv4Addr::new(10, 0, 0, 0);
-    for dst in [net, Ipv4Addr::UNSPECIFIED] {
-        let p = Hdr::new(HOST_A, dst, UDP).packet(b"old bsd!");
-        rx_ip_bcast(&mut l, &mut up, 0, &p, T0);
-        rx_ip(&mut l, &mut up, 0, &p, T0);
-    }
-    assert_eq!(up.delivered.len(), 4);
-    assert!(up.delivered.iter().all(|g| g.broadcast));
-    assert_eq!(l.stats().drop_link_broadcast, 0);
-    let before = l.stats().drop_bad_source;
-    rx_ip(
-        &mut l,
-        &mut up,
-        0,
-        &Hdr::new(net, US0, UDP).packet(b"x"),
-        T0,
-    );
-    assert_eq!(up.delivered.len(), 4);
-    assert_eq!(l.stats().drop_bad_source, before + 1);
-    // Sending to it is sending a broadcast (as on Linux, which needs SO_BROADCAST for it).
-    assert!(l.tx().is_broadcast(net));
 }

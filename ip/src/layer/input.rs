@@ -110,9 +110,14 @@ impl IpLayer {
         // address or broadcast. Neither answered nor learned: a cache entry for the subnet
         // broadcast would send our broadcasts to one host.
         let s = repr.sender_ip;
+        let network_addr = iface
+            .addr
+            .filter(|c| c.prefix() < 31)
+            .is_some_and(|c| c.network().addr() == s);
         if (ipv4::is_martian_source(s) && !s.is_unspecified())
             || s.is_loopback()
             || iface.is_subnet_broadcast(s)
+            || network_addr
         {
             self.out.stats.drop_arp_bad_sender += 1;
             return;
@@ -248,11 +253,8 @@ impl IpLayer {
             return;
         }
         let iface = &self.out.ifaces[ifindex];
-        // 0.0.0.0 is the obsolete form of the limited broadcast (RFC 1122 3.3.6).
-        let ip_broadcast = dst.is_broadcast()
-            || dst.is_unspecified()
-            || iface.is_subnet_broadcast(dst)
-            || dst.is_multicast();
+        let ip_broadcast =
+            dst.is_broadcast() || iface.is_subnet_broadcast(dst) || dst.is_multicast();
         if l2_broadcast && !ip_broadcast {
             // RFC 1122 3.3.6: a datagram that came by link-layer broadcast must be for an
             // IP broadcast or multicast address; one that is not is discarded.
