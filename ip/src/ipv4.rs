@@ -247,7 +247,12 @@ pub fn copied_options(options: &[u8]) -> Vec<u8> {
 /// source routes are not followed back (this host does not route by source, see
 /// `drop_source_route`). Padded with End-of-Options to a multiple of 4 bytes; empty when
 /// there is nothing to return. `options` passed [`check_options`].
-pub fn echo_reply_options(options: &[u8], us: Ipv4Addr, stamp: u32) -> Vec<u8> {
+pub fn echo_reply_options(
+    options: &[u8],
+    us: Ipv4Addr,
+    is_ours: &dyn Fn(Ipv4Addr) -> bool,
+    stamp: u32,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(&kind) = options.get(i) {
@@ -270,7 +275,7 @@ pub fn echo_reply_options(options: &[u8], us: Ipv4Addr, stamp: u32) -> Vec<u8> {
                     option::TIMESTAMP if len >= 4 => {
                         let at = out.len();
                         out.extend_from_slice(opt);
-                        timestamp(&mut out[at..], us, stamp);
+                        timestamp(&mut out[at..], us, is_ours, stamp);
                     }
                     _ => {}
                 }
@@ -301,30 +306,29 @@ fn record(opt: &mut [u8], entry: &[u8]) -> bool {
 
 /// Add this host to a timestamp option (RFC 791 3.1, "Internet Timestamp"): flag 0 a
 /// time, flag 1 an address and a time, flag 3 a time where the next prespecified address
-/// is ours. No room: the overflow count (the high four bits of the fourth byte) goes up.
-fn timestamp(opt: &mut [u8], us: Ipv4Addr, stamp: u32) {
+/// is one of ours. No room: the overflow count (the high four bits of the fourth byte)
+/// goes up, except for prespecified addresses (as Linux).
+fn timestamp(opt: &mut [u8], us: Ipv4Addr, is_ours: &dyn Fn(Ipv4Addr) -> bool, stamp: u32) {
     let flag = opt[3] & 0x0f;
+    let mut entry = [0u8; 8];
+    entry[4..].copy_from_slice(&stamp.to_be_bytes());
     let fits = match flag {
-        0 => record(opt, &stamp.to_be_bytes()),
+        0 => record(opt, &entry[4..]),
         1 => {
-            let mut entry = [0u8; 8];
             entry[..4].copy_from_slice(&us.octets());
-            entry[4..].copy_from_slice(&stamp.to_be_bytes());
             record(opt, &entry)
         }
         3 => {
             let p = usize::from(opt[2]);
-            match p.checked_sub(1).and_then(|s| opt.get(s..s + 8)) {
-                Some(e) if e[..4] == us.octets() => {
-                    let mut entry = [0u8; 8];
-                    entry[..4].copy_from_slice(&us.octets());
-                    entry[4..].copy_from_slice(&stamp.to_be_bytes());
-                    record(opt, &entry)
+            if let Some(e) = p.checked_sub(1).and_then(|s| opt.get(s..s + 4)) {
+                let next = Ipv4Addr::new(e[0], e[1], e[2], e[3]);
+                if is_ours(next) {
+                    entry[..4].copy_from_slice(&next.octets());
+                    record(opt, &entry);
                 }
-                // Another host's turn: nothing to add, and no overflow.
-                Some(_) => true,
-                None => false,
             }
+            // Another host's turn, or full: nothing to add, and no overflow.
+            true
         }
         // An unknown flag: left as it came.
         _ => true,
@@ -369,14 +373,21 @@ mod option {
     pub const STRICT_SOURCE_ROUTE: u8 = 137;
 }
 
-/// Walk a header's options (RFC 791 3.1): `Err(offset)` of the first malformed byte, the
-/// pointer of an ICMP parameter problem (a lone type byte at the header's end; a length
-/// under 2, past the header, or too short for the option's fields, or a route that is no
-/// whole number of addresses; a route or timestamp pointer before its data), else whether
-/// a source route is not used up yet (its pointer at or before its length: this host is
-/// a hop on the way, not the destination).
+/// Walk a header's options (RFC 791 3.1) as Linux's `ip_options_compile` does:
+/// `Err(offset)` of the octet an ICMP parameter problem points at, for
+/// - a lone type octet at the header's end, a length under 2 or past the header, a second
+///   record route, timestamp or source route option: the option's type octet;
+/// - a route option shorter than 3 octets or a timestamp shorter than 4: its length;
+/// - a pointer before the option's data, or inside it without room for a whole entry (an
+///   address; a time, or an address and a time for timestamp flags 1 and 3): the pointer;
+/// - a full timestamp option (other than prespecified) whose overflow count is already
+///   15: its flags octet;
+///
+/// else whether a source route is not used up yet (its pointer at or before its length:
+/// this host is a hop on the way, not the destination).
 pub fn check_options(header: &[u8]) -> Result<bool, usize> {
     let mut pending_route = false;
+    let (mut rr, mut ts, mut srr) = (false, false, false);
     let mut i = HEADER_LEN;
     while i < header.len() {
         let kind = header[i];
@@ -386,26 +397,56 @@ pub fn check_options(header: &[u8]) -> Result<bool, usize> {
             _ => {
                 let len = usize::from(*header.get(i + 1).ok_or(i)?);
                 if len < 2 || i + len > header.len() {
-                    return Err(i + 1);
+                    return Err(i);
                 }
-                let pointer = header.get(i + 2).map(|&p| usize::from(p));
+                let opt = &header[i..i + len];
                 match kind {
                     option::RECORD_ROUTE
                     | option::LOOSE_SOURCE_ROUTE
                     | option::STRICT_SOURCE_ROUTE => {
-                        if len < 3 || (len - 3) % 4 != 0 {
+                        let seen = if kind == option::RECORD_ROUTE {
+                            &mut rr
+                        } else {
+                            &mut srr
+                        };
+                        if std::mem::replace(seen, true) {
+                            return Err(i);
+                        }
+                        if len < 3 {
                             return Err(i + 1);
                         }
-                        let p = pointer.filter(|&p| p >= 4).ok_or(i + 2)?;
-                        if kind != option::RECORD_ROUTE && p <= len {
+                        let p = usize::from(opt[2]);
+                        if p < 4 {
+                            return Err(i + 2);
+                        }
+                        if kind == option::RECORD_ROUTE {
+                            if p <= len && p + 3 > len {
+                                return Err(i + 2);
+                            }
+                        } else if p <= len {
                             pending_route = true;
                         }
                     }
                     option::TIMESTAMP => {
+                        if std::mem::replace(&mut ts, true) {
+                            return Err(i);
+                        }
                         if len < 4 {
                             return Err(i + 1);
                         }
-                        pointer.filter(|&p| p >= 5).ok_or(i + 2)?;
+                        let p = usize::from(opt[2]);
+                        let flag = opt[3] & 0x0f;
+                        if p < 5 {
+                            return Err(i + 2);
+                        }
+                        if p <= len {
+                            let entry = if flag == 1 || flag == 3 { 8 } else { 4 };
+                            if p + 3 > len || p + entry - 1 > len {
+                                return Err(i + 2);
+                            }
+                        } else if flag != 3 && opt[3] >> 4 == 15 {
+                            return Err(i + 3);
+                        }
                     }
                     _ => {}
                 }
@@ -508,49 +549,100 @@ mod tests {
     fn echo_replies_return_record_route_and_timestamps_with_this_host() {
         let us = Ipv4Addr::new(10, 0, 0, 1);
         let stamp = 0x8000_1234u32;
+        let mine = |a: Ipv4Addr| a == us || a == Ipv4Addr::new(10, 0, 1, 1);
         // Record route with one address recorded and room for two more.
         let rr = [7, 11, 8, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        let out = echo_reply_options(&rr[..11], us, stamp);
+        let out = echo_reply_options(&rr[..11], us, &mine, stamp);
         assert_eq!(out, [7, 11, 12, 10, 0, 0, 2, 10, 0, 0, 1, 0]);
         // Full: returned as it came.
         let full = [7, 7, 8, 10, 0, 0, 2, 0];
-        assert_eq!(echo_reply_options(&full, us, stamp), full);
+        assert_eq!(echo_reply_options(&full, us, &mine, stamp), full);
         // Timestamps only (flag 0), room for one.
         let ts = [68, 8, 5, 0, 0, 0, 0, 0];
         let mut want = vec![68, 8, 9, 0];
         want.extend_from_slice(&stamp.to_be_bytes());
-        assert_eq!(echo_reply_options(&ts, us, stamp), want);
+        assert_eq!(echo_reply_options(&ts, us, &mine, stamp), want);
         // No room left: the overflow count goes up, the data stays.
         let ts_full = [68, 8, 9, 0x20, 1, 2, 3, 4];
         assert_eq!(
-            echo_reply_options(&ts_full, us, stamp),
+            echo_reply_options(&ts_full, us, &mine, stamp),
             [68, 8, 9, 0x30, 1, 2, 3, 4]
         );
         // Address and time (flag 1).
         let ts1 = [68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0];
         let mut want = vec![68, 12, 13, 1, 10, 0, 0, 1];
         want.extend_from_slice(&stamp.to_be_bytes());
-        assert_eq!(echo_reply_options(&ts1, us, stamp), want);
+        assert_eq!(echo_reply_options(&ts1, us, &mine, stamp), want);
         // Prespecified (flag 3): stamped where our address is next, not where another's is.
         let ts3 = [68, 12, 5, 3, 10, 0, 0, 1, 0, 0, 0, 0];
         let mut want = vec![68, 12, 13, 3, 10, 0, 0, 1];
         want.extend_from_slice(&stamp.to_be_bytes());
-        assert_eq!(echo_reply_options(&ts3, us, stamp), want);
+        assert_eq!(echo_reply_options(&ts3, us, &mine, stamp), want);
         let other = [68, 12, 5, 3, 10, 0, 0, 9, 0, 0, 0, 0];
-        assert_eq!(echo_reply_options(&other, us, stamp), other);
+        assert_eq!(echo_reply_options(&other, us, &mine, stamp), other);
+        // Another of our addresses counts too; a full prespecified list gets no overflow.
+        let second = [68, 12, 5, 3, 10, 0, 1, 1, 0, 0, 0, 0];
+        assert_eq!(
+            &echo_reply_options(&second, us, &mine, stamp)[..8],
+            &[68, 12, 13, 3, 10, 0, 1, 1]
+        );
+        let full3 = [68, 12, 13, 3, 10, 0, 0, 1, 1, 2, 3, 4];
+        assert_eq!(echo_reply_options(&full3, us, &mine, stamp), full3);
         // Both, behind NOPs; a source route and an unknown option are not returned.
         let mut both = vec![1, 131, 7, 8, 10, 0, 0, 9, 1];
         both.extend_from_slice(&rr[..11]);
         both.extend_from_slice(&[148, 4, 0, 0]);
         both.extend_from_slice(&ts);
-        let out = echo_reply_options(&both, us, stamp);
+        let out = echo_reply_options(&both, us, &mine, stamp);
         assert_eq!(out.len(), 20, "11 + 8, padded");
         assert_eq!(&out[..11], &[7, 11, 12, 10, 0, 0, 2, 10, 0, 0, 1]);
         assert_eq!(&out[11..15], &[68, 8, 9, 0]);
         assert_eq!(out[19], 0);
         // Nothing to return.
-        assert!(echo_reply_options(&[1, 1, 0, 0], us, stamp).is_empty());
-        assert!(echo_reply_options(&[131, 7, 8, 10, 0, 0, 9, 0], us, stamp).is_empty());
+        assert!(echo_reply_options(&[1, 1, 0, 0], us, &mine, stamp).is_empty());
+        assert!(echo_reply_options(&[131, 7, 8, 10, 0, 0, 9, 0], us, &mine, stamp).is_empty());
+    }
+
+    /// The octet each malformed option is reported at, as Linux's `ip_options_compile`.
+    #[test]
+    fn malformed_options_are_reported_where_linux_points() {
+        let at = |opts: &[u8]| {
+            let mut h = vec![0x45u8; HEADER_LEN];
+            h.extend_from_slice(opts);
+            check_options(&h)
+        };
+        let cases: [(&[u8], usize); 14] = [
+            (&[1, 1, 1, 7], 23),                 // a lone type octet
+            (&[148, 9, 0, 0], 20),               // length past the header
+            (&[68, 0, 5, 0], 20),                // length 0
+            (&[7, 2, 0, 0], 21),                 // a route of length 2
+            (&[131, 2, 4, 0], 21),               // a source route of length 2
+            (&[68, 3, 5, 0], 21),                // a timestamp of length 3
+            (&[7, 7, 2, 0, 0, 0, 0, 0], 22),     // pointer before the data
+            (&[7, 7, 6, 0, 0, 0, 0, 0], 22),     // room for part of an address
+            (&[68, 8, 7, 0, 0, 0, 0, 0], 22),    // part of a time
+            (&[68, 8, 5, 1, 0, 0, 0, 0], 22),    // flag 1: an address, no time
+            (&[68, 8, 9, 0xf0, 0, 0, 0, 0], 23), // full, overflow count at 15
+            (&[7, 3, 4, 7, 3, 4, 0, 0], 23),     // a second record route
+            (&[68, 4, 5, 0, 68, 4, 5, 0], 24),   // a second timestamp
+            (&[131, 3, 4, 137, 3, 4, 0, 0], 23), // a second source route
+        ];
+        for (opts, want) in cases {
+            assert_eq!(at(opts), Err(want), "{opts:?}");
+        }
+        // Well-formed: full ones, an overflow count below 15, a full prespecified list at
+        // 15, a route of odd length (Linux does not ask for whole addresses), unknown ones.
+        for opts in [
+            &[7, 7, 8, 0, 0, 0, 0, 0][..],
+            &[68, 8, 9, 0xe0, 0, 0, 0, 0],
+            &[68, 12, 13, 0xf3, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[7, 9, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[148, 4, 0, 0],
+        ] {
+            assert_eq!(at(opts), Ok(false), "{opts:?}");
+        }
+        assert_eq!(at(&[131, 7, 4, 10, 0, 0, 9, 0]), Ok(true), "a hop to go");
+        assert_eq!(at(&[137, 7, 8, 10, 0, 0, 9, 0]), Ok(false), "used up");
     }
 
     #[test]

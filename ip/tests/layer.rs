@@ -2535,9 +2535,9 @@ fn ip_options_are_checked_and_source_routes_not_followed() {
         &[7, 7, 2, 0, 0, 0, 0, 0], // pointer before the data
         &[1, 1, 1, 7],             // a lone type byte at the end
     ];
-    // Each answered with a parameter problem naming the wrong octet (RFC 1122 3.2.2.5),
-    // a second apart for the ICMP rate limit.
-    let pointers = [21u8, 21, 21, 21, 22, 23];
+    // Each answered with a parameter problem naming the wrong octet where Linux names it
+    // (RFC 1122 3.2.2.5), a second apart for the ICMP rate limit.
+    let pointers = [21u8, 21, 20, 20, 22, 23];
     for (k, (o, want)) in bad.iter().zip(pointers).enumerate() {
         let at = T0 + Duration::from_secs(k as u64 + 1);
         let sent = with_options(o, b"no");
@@ -3277,4 +3277,43 @@ fn echo_replies_return_record_route_and_timestamp_options() {
         T0,
     );
     assert_eq!(drain(&mut l)[0].ip().header_len(), 20);
+}
+
+/// Options are looked into only in datagrams this host takes (or forwards): one for
+/// another host, or for 127.0.0.1 from a link, is discarded silently whatever its options
+/// (RFC 1122 3.2.1.3), with no parameter problem or "source route failed".
+#[test]
+fn datagrams_not_for_us_draw_no_icmp_about_their_options() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    for (k, dst) in [Ipv4Addr::new(10, 0, 0, 99), Ipv4Addr::LOCALHOST]
+        .into_iter()
+        .enumerate()
+    {
+        for (j, opts) in [&[7u8, 2, 0, 0][..], &[131, 7, 4, 10, 0, 0, 9, 0]]
+            .into_iter()
+            .enumerate()
+        {
+            let repr = Ipv4Repr {
+                src: HOST_A,
+                dst,
+                protocol: UDP,
+                ttl: 64,
+                tos: 0,
+                ident: 0x31,
+                dont_fragment: false,
+                payload_len: 4,
+            };
+            let mut d = vec![0u8; 20 + opts.len() + 4];
+            repr.emit_with_options(&mut d, opts, 0, false);
+            let at = T0 + Duration::from_secs(2 * k as u64 + j as u64 + 1);
+            rx_ip(&mut l, &mut up, 0, &d, at);
+            assert!(drain(&mut l).is_empty(), "{dst} {opts:?}");
+        }
+    }
+    assert!(up.delivered.is_empty());
+    assert_eq!(l.stats().drop_not_for_us, 4);
+    assert_eq!(l.stats().drop_bad_options, 0);
+    assert_eq!(l.stats().drop_source_route, 0);
 }

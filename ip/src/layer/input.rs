@@ -212,6 +212,33 @@ impl IpLayer {
             st.drop_bad_source += 1;
             return;
         }
+        let st = &mut self.out.stats;
+        let dst = pkt.dst();
+        // 127/8 never appears outside a host (RFC 1122 3.2.1.3 (g), RFC 1812 5.3.7): neither
+        // delivered (loopback services stay private) nor forwarded.
+        if dst.is_loopback() && !loopback {
+            st.drop_not_for_us += 1;
+            return;
+        }
+        let iface = &self.out.ifaces[ifindex];
+        let ip_broadcast =
+            dst.is_broadcast() || iface.is_subnet_broadcast(dst) || dst.is_multicast();
+        if l2_broadcast && !ip_broadcast {
+            // RFC 1122 3.3.6: a datagram that came by link-layer broadcast must be for an
+            // IP broadcast or multicast address; one that is not is discarded.
+            self.out.stats.drop_link_broadcast += 1;
+            return;
+        }
+        let for_us = ip_broadcast || self.out.is_local_addr(dst);
+        let forward = !for_us && self.cfg.forwarding && !l2_broadcast && !loopback;
+        if !for_us && !forward {
+            // Not ours to look into: discarded silently (RFC 1122 3.2.1.3), options and all.
+            self.out.stats.drop_not_for_us += 1;
+            return;
+        }
+        // Options are checked only now, as Linux does after routing: a datagram this host
+        // neither takes nor forwards draws no parameter problem.
+        let st = &mut self.out.stats;
         if pkt.header_len() > ipv4::HEADER_LEN {
             match ipv4::check_options(pkt.header()) {
                 Err(at) => {
@@ -244,24 +271,7 @@ impl IpLayer {
                 Ok(false) => {}
             }
         }
-        let st = &mut self.out.stats;
-        let dst = pkt.dst();
-        // 127/8 never appears outside a host (RFC 1122 3.2.1.3 (g), RFC 1812 5.3.7): neither
-        // delivered (loopback services stay private) nor forwarded.
-        if dst.is_loopback() && !loopback {
-            st.drop_not_for_us += 1;
-            return;
-        }
-        let iface = &self.out.ifaces[ifindex];
-        let ip_broadcast =
-            dst.is_broadcast() || iface.is_subnet_broadcast(dst) || dst.is_multicast();
-        if l2_broadcast && !ip_broadcast {
-            // RFC 1122 3.3.6: a datagram that came by link-layer broadcast must be for an
-            // IP broadcast or multicast address; one that is not is discarded.
-            self.out.stats.drop_link_broadcast += 1;
-            return;
-        }
-        if ip_broadcast || self.out.is_local_addr(dst) {
+        if for_us {
             if pkt.is_fragment() {
                 self.out.stats.rx_fragments += 1;
                 let frag = Fragment {
@@ -297,12 +307,10 @@ impl IpLayer {
                 let b = ip_broadcast || l2_broadcast;
                 self.deliver_local(ifindex, pkt, b, rx.csum_ok, now, upper);
             }
-        } else if self.cfg.forwarding && !l2_broadcast && !loopback {
+        } else {
             // The kernel routing through us hands over its own segments as they are: with
             // an unfinished checksum, coalesced (see `forward`).
             self.forward(ifindex, pkt, rx.meta, now);
-        } else {
-            self.out.stats.drop_not_for_us += 1;
         }
     }
 
@@ -387,6 +395,7 @@ impl IpLayer {
                     Some(o) if !o.is_empty() => ipv4::echo_reply_options(
                         o,
                         d.packet.dst(),
+                        &|a| self.out.is_local_addr(a),
                         ipv4::option_timestamp(now.total_millis()),
                     ),
                     _ => Vec::new(),
