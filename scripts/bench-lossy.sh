@@ -43,6 +43,8 @@ KERNEL_RMEM_MAX=${KERNEL_RMEM_MAX:-33554432}
 # (`net.ipv4.tcp_congestion_control`, bbr on some machines), and BBR barely answers random
 # loss, so a kernel sender left at BBR measures BBR against CUBIC. KERNEL_CC=bbr does that.
 KERNEL_CC=${KERNEL_CC:-cubic}
+# The stack's counters printed after each transfer (names from `stat`, a regex).
+STACK_COUNTERS=${STACK_COUNTERS:-retransmits|rto_timeouts|loss_probes|lost_retransmits}
 
 spec_of() {
     case "$1" in
@@ -173,7 +175,7 @@ counters() {
     echo "stat" >&3
     for _ in $(seq 30); do grep -q '^fault' "$tmp/out" && break; sleep 0.1; done
     local st kn
-    st=$(tr ' ' '\n' < "$tmp/out" | grep -E '^(retransmits|rto_timeouts|loss_probes|lost_retransmits)=' \
+    st=$(tr ' ' '\n' < "$tmp/out" | grep -E "^($STACK_COUNTERS)=" \
         | tr '\n' ' ' || true)
     kn=$(ip netns exec "$ns" nstat -asz TcpRetransSegs TcpExtTCPTimeouts TcpExtTCPLossProbes 2>/dev/null \
         | awk 'NR > 1 && $1 != "#kernel" {printf "%s=%s ", $1, $2}' || true)

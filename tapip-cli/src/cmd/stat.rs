@@ -308,6 +308,8 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         rack_reo_timeouts,
         dupthresh_lost,
         tlp_recoveries,
+        dsacks_in,
+        spurious_undos,
         seg_table_merges,
         orphans_dropped,
         syncookies_sent,
@@ -363,6 +365,8 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("rack_reo_timeouts", rack_reo_timeouts),
         ("dupthresh_lost", dupthresh_lost),
         ("tlp_recoveries", tlp_recoveries),
+        ("dsacks_in", dsacks_in),
+        ("spurious_undos", spurious_undos),
         ("seg_table_merges", seg_table_merges),
         ("orphans_dropped", orphans_dropped),
         ("syncookies_sent", syncookies_sent),
@@ -396,7 +400,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 53] = [
+        let fields: [&mut u64; 55] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -439,6 +443,8 @@ mod tests {
             &mut t.rack_reo_timeouts,
             &mut t.dupthresh_lost,
             &mut t.tlp_recoveries,
+            &mut t.dsacks_in,
+            &mut t.spurious_undos,
             &mut t.seg_table_merges,
             &mut t.orphans_dropped,
             &mut t.syncookies_sent,
@@ -455,14 +461,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 53);
+        assert_eq!(pairs.len(), 55);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..153).collect::<Vec<u64>>());
+        assert_eq!(values, (100..155).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 53, "names are unique");
+        assert_eq!(names.len(), 55, "names are unique");
     }
 
     #[test]

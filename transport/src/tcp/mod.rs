@@ -207,6 +207,11 @@ pub struct TcpStats {
     pub dupthresh_lost: u64,
     /// Tail loss probes that repaired a lost segment (the congestion window answered).
     pub tlp_recoveries: u64,
+    /// ACKs that reported data received twice (D-SACK, RFC 2883), and congestion
+    /// responses undone because their retransmissions proved spurious (by timestamps or
+    /// D-SACKs: RFC 3522, RFC 3708, RFC 9438 4.9).
+    pub dsacks_in: u64,
+    pub spurious_undos: u64,
     /// Records of the table of sent segments merged because it was full (coarser send
     /// times and SACK marks; never wrong data).
     pub seg_table_merges: u64,

@@ -13,7 +13,8 @@
 //! - 4.10: Reno's slow start below ssthresh (HyStart++ is not implemented).
 //! - 5.8: t leaves out idle periods: an idle restart shifts the epoch forward.
 //!
-//! Spurious congestion events (4.9) are not undone. Windows are kept in bytes; the cubic
+//! 4.9: spurious congestion events are undone by the connection (`conn/undo.rs`), which
+//! restores the state saved before them (`Cc::undo`). Windows are kept in bytes; the cubic
 //! term is scaled by the MSS. The arithmetic is in `f64`, which saturates instead of
 //! overflowing, and every conversion back to `usize` saturates too.
 

@@ -100,6 +100,11 @@ impl FromStr for Algorithm {
 #[derive(Clone, Debug)]
 pub struct Cc {
     algo: Algo,
+    /// The state before the latest congestion event (or before the first of a run of
+    /// timeouts), for [`Cc::undo`]; `undone` when it was restored during recovery, so that
+    /// the end of that recovery leaves the window alone.
+    prior: Option<Algo>,
+    undone: bool,
     losses: u64,
     /// Bytes still to be acknowledged before the current round ends (the flight at its
     /// start), and the largest flight seen in it.
@@ -127,6 +132,8 @@ impl Cc {
     pub fn new(alg: Algorithm) -> Cc {
         Cc {
             algo: Algo::new(alg, 0, usize::MAX / 2),
+            prior: None,
+            undone: false,
             losses: 0,
             round_left: 0,
             round_max_flight: 0,
@@ -172,7 +179,25 @@ impl Cc {
     pub fn set_algorithm(&mut self, alg: Algorithm) {
         if alg != self.algorithm() {
             self.algo = Algo::new(alg, self.cwnd(), self.ssthresh());
+            self.prior = None;
         }
+    }
+
+    /// The latest congestion event proved spurious (see `conn/undo.rs`): go back to the
+    /// state before it (RFC 9438 4.9: the window, the threshold and CUBIC's W_max, K,
+    /// epoch and estimate), keeping the window if it is larger now. Returns whether there
+    /// was anything to restore.
+    pub fn undo(&mut self) -> bool {
+        let Some(prior) = self.prior.take() else {
+            return false;
+        };
+        let cwnd = self.cwnd();
+        self.algo = prior;
+        if self.cwnd() < cwnd {
+            self.set_cwnd(cwnd);
+        }
+        self.undone = true;
+        true
     }
 
     /// Losses detected so far: congestion events (fast retransmit, SACK recovery) and
@@ -219,15 +244,25 @@ impl CongestionControl for Cc {
 
     fn on_congestion_event(&mut self, flight: usize, mss: usize, now: Instant) {
         self.losses += 1;
+        self.prior = Some(self.algo.clone());
+        self.undone = false;
         self.inner_mut().on_congestion_event(flight, mss, now)
     }
 
     fn on_recovery_end(&mut self, mss: usize, now: Instant) {
+        if std::mem::take(&mut self.undone) {
+            // The cut was undone: the window is the one from before it.
+            return;
+        }
         self.inner_mut().on_recovery_end(mss, now)
     }
 
     fn on_rto(&mut self, flight: usize, mss: usize, first: bool, now: Instant) {
         self.losses += 1;
+        if first {
+            self.prior = Some(self.algo.clone());
+        }
+        self.undone = false;
         self.inner_mut().on_rto(flight, mss, first, now)
     }
 
@@ -363,10 +398,82 @@ mod tests {
     }
 
     #[test]
+    fn a_spurious_event_is_undone_once() {
+        for a in Algorithm::ALL {
+            let t = Instant::ZERO;
+            let rtt = Some(Duration::from_millis(10));
+            let mut cc = Cc::new(a);
+            // Nothing to undo before any event.
+            assert!(!cc.undo(), "{a}");
+            cc.set_cwnd(10 * MSS);
+            // In slow start: the threshold was unset.
+            cc.on_congestion_event(10 * MSS, MSS, t);
+            assert!(cc.cwnd() < 10 * MSS);
+            assert!(cc.undo());
+            assert_eq!(
+                (cc.cwnd(), cc.ssthresh()),
+                (10 * MSS, usize::MAX / 2),
+                "{a}"
+            );
+            // The end of that recovery leaves the restored window alone.
+            cc.on_recovery_end(MSS, t);
+            assert_eq!(cc.cwnd(), 10 * MSS, "{a}");
+            assert!(!cc.undo(), "{a}: once");
+            // In avoidance, the whole state comes back: the same ACKs after the undo give
+            // the same windows as with no event at all.
+            let mut plain = Cc::new(a);
+            plain.set_cwnd(40 * MSS);
+            plain.on_congestion_event(40 * MSS, MSS, t);
+            plain.on_recovery_end(MSS, t);
+            for i in 0..100u64 {
+                plain.on_ack(MSS, MSS, t + Duration::from_millis(i), rtt);
+            }
+            let mut undone = plain.clone();
+            let before = (plain.cwnd(), plain.ssthresh());
+            undone.on_congestion_event(plain.cwnd(), MSS, t + Duration::from_millis(100));
+            assert!(undone.undo());
+            assert_eq!((undone.cwnd(), undone.ssthresh()), before, "{a}");
+            for i in 100..2000u64 {
+                let now = t + Duration::from_millis(i);
+                plain.on_ack(MSS, MSS, now, rtt);
+                undone.on_ack(MSS, MSS, now, rtt);
+            }
+            assert_eq!(undone.cwnd(), plain.cwnd(), "{a}");
+            // A window that grew meanwhile is kept.
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            cc.on_congestion_event(10 * MSS, MSS, t);
+            cc.set_cwnd(12 * MSS);
+            assert!(cc.undo());
+            assert_eq!(cc.cwnd(), 12 * MSS, "{a}");
+            // Timeouts: the state before the first of them comes back.
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(20 * MSS);
+            cc.on_rto(20 * MSS, MSS, true, t);
+            cc.on_rto(MSS, MSS, false, t);
+            assert_eq!(cc.cwnd(), MSS);
+            assert!(cc.undo());
+            assert_eq!(
+                (cc.cwnd(), cc.ssthresh()),
+                (20 * MSS, usize::MAX / 2),
+                "{a}"
+            );
+            // A change of algorithm forgets the saved state.
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(20 * MSS);
+            cc.on_congestion_event(20 * MSS, MSS, t);
+            let other = Algorithm::ALL.into_iter().find(|&b| b != a).unwrap();
+            cc.set_algorithm(other);
+            assert!(!cc.undo(), "{a}");
+        }
+    }
+
+    #[test]
     fn the_state_stays_small() {
-        // Issue 8: an idle connection costs at most 2 KiB in all.
+        // Issue 8: an idle connection costs at most 2 KiB in all. (The saved state for
+        // undo is a second copy of the algorithm's.)
         assert!(
-            std::mem::size_of::<Cc>() <= 128,
+            std::mem::size_of::<Cc>() <= 224,
             "{}",
             std::mem::size_of::<Cc>()
         );

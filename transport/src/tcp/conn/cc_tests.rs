@@ -209,3 +209,131 @@ fn after_a_timeout_slow_start_rebuilds_the_window() {
         "one ACK took cwnd from 1 MSS to {cwnd} (ssthresh {ssthresh})"
     );
 }
+
+/// A round trip for an SRTT, then 40 segments in flight at a window of 40 of which the
+/// first is delayed: the peer SACKs the other 39 (echoing `echo` if timestamps are on) and
+/// RACK takes the first for lost. Returns SND.UNA, the end of the 40, and the TSvals of the
+/// original first segment and of its retransmission.
+fn first_of_40_taken_for_lost(c: &mut Conn, echo: bool) -> (Seq, Seq, Option<u32>, Option<u32>) {
+    c.tcb.write(&bytes(4 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let first = c.take();
+    c.now += Duration::from_millis(20);
+    let mut r = c.seg(flags::ACK, c.tcb.snd_max);
+    r.timestamp = first[0].r.timestamp.map(|(v, _)| (PEER_TS + 20, v));
+    c.deliver(&r, &[]);
+    c.tcb.cc.set_cwnd(40 * PEER_MSS);
+    c.tcb.write(&bytes(40 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let sent = c.take();
+    // 40 segments, or 41 shorter ones beside timestamps.
+    assert!((40..=41).contains(&sent.len()), "{}", sent.len());
+    let una = c.our_una();
+    let end = c.tcb.snd_max;
+    let orig_ts = sent[0].r.timestamp.map(|(v, _)| v);
+    c.now += Duration::from_millis(20);
+    for s in &sent[1..] {
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + PEER_MSS, s.r.seq + s.data.len());
+        r.sack_count = 1;
+        r.timestamp =
+            s.r.timestamp
+                .filter(|_| echo)
+                .map(|(v, _)| (PEER_TS + 40, v));
+        c.deliver(&r, &[]);
+    }
+    assert_eq!(c.stats.fast_retransmits, 1);
+    assert!(c.tcb.in_recovery);
+    let out = c.take();
+    let retx = out
+        .iter()
+        .find(|s| s.r.seq == una)
+        .expect("the first was resent");
+    let retx_ts = retx.r.timestamp.map(|(v, _)| v);
+    (una, end, orig_ts, retx_ts)
+}
+
+/// RFC 3522 with RFC 9438 4.9: the delayed original arrives after its retransmission
+/// left, the peer's ACK echoes the original's TSval, and the cut is undone: the window of
+/// 40 and slow start (no threshold yet) come back. Echoing the retransmission's TSval
+/// instead leaves the cut in place.
+#[test]
+fn an_ack_for_the_original_undoes_the_cut() {
+    for original_arrived in [true, false] {
+        let mut c = Conn::established_ts(opts());
+        let (_, end, orig_ts, retx_ts) = first_of_40_taken_for_lost(&mut c, true);
+        let (orig_ts, retx_ts) = (orig_ts.unwrap(), retx_ts.unwrap());
+        assert!(retx_ts > orig_ts, "{orig_ts} {retx_ts}");
+        assert!(c.tcb.cc.cwnd() < 30 * PEER_MSS);
+        c.now += Duration::from_millis(5);
+        let mut r = c.seg(flags::ACK, end);
+        let echo = if original_arrived { orig_ts } else { retx_ts };
+        r.timestamp = Some((PEER_TS + 45, echo));
+        c.deliver(&r, &[]);
+        assert!(!c.tcb.in_recovery);
+        if original_arrived {
+            assert_eq!(c.stats.spurious_undos, 1);
+            assert!(c.tcb.cc.cwnd() >= 40 * PEER_MSS, "{}", c.tcb.cc.cwnd());
+            assert_eq!(c.tcb.cc.ssthresh(), usize::MAX / 2);
+        } else {
+            assert_eq!(c.stats.spurious_undos, 0);
+            assert!(c.tcb.cc.cwnd() < 30 * PEER_MSS, "{}", c.tcb.cc.cwnd());
+        }
+    }
+}
+
+/// RFC 3708: without timestamps, the peer's D-SACK of the retransmission (the original got
+/// there first) proves it spurious, here after recovery has ended.
+#[test]
+fn a_d_sack_of_the_retransmission_undoes_the_cut() {
+    let mut c = Conn::established(opts());
+    let (una, end, _, _) = first_of_40_taken_for_lost(&mut c, false);
+    c.now += Duration::from_millis(5);
+    let r = c.seg(flags::ACK, end);
+    c.deliver(&r, &[]);
+    assert!(!c.tcb.in_recovery);
+    assert!(c.tcb.cc.cwnd() < 30 * PEER_MSS, "{}", c.tcb.cc.cwnd());
+    assert_eq!(c.stats.spurious_undos, 0);
+    // The retransmission arrives: the peer reports it received twice.
+    c.now += Duration::from_millis(5);
+    let mut r = c.seg(flags::ACK, end);
+    r.sack[0] = (una, una + PEER_MSS);
+    r.sack_count = 1;
+    c.deliver(&r, &[]);
+    assert_eq!(c.stats.dsacks_in, 1);
+    assert_eq!(c.stats.spurious_undos, 1);
+    assert!(c.tcb.cc.cwnd() >= 40 * PEER_MSS, "{}", c.tcb.cc.cwnd());
+    // A second report of the same duplicate undoes nothing more.
+    let before = (c.tcb.cc.cwnd(), c.tcb.cc.ssthresh());
+    c.deliver(&r, &[]);
+    assert_eq!(c.stats.spurious_undos, 1);
+    assert_eq!((c.tcb.cc.cwnd(), c.tcb.cc.ssthresh()), before);
+}
+
+/// A retransmission timeout that was only a delay (RFC 3522's original case): the ACK
+/// after it echoes the first transmission, and the window from before the timeout is back.
+#[test]
+fn a_spurious_timeout_is_undone() {
+    let mut c = Conn::established_ts(opts());
+    c.tcb.write(&bytes(10 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let sent = c.take();
+    assert_eq!(sent.len(), 10);
+    let orig_ts = sent[0].r.timestamp.unwrap().0;
+    let cwnd = c.tcb.cc.cwnd();
+    for _ in 0..2000 {
+        c.advance(Duration::from_millis(5));
+        if c.stats.timeouts > 0 {
+            break;
+        }
+    }
+    assert_eq!(c.stats.timeouts, 1);
+    assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
+    let retx = c.take();
+    assert!(retx[0].r.timestamp.unwrap().0 > orig_ts);
+    let mut r = c.seg(flags::ACK, c.tcb.snd_max);
+    r.timestamp = Some((PEER_TS + 1, orig_ts));
+    c.deliver(&r, &[]);
+    assert_eq!(c.stats.spurious_undos, 1);
+    assert!(c.tcb.cc.cwnd() >= cwnd, "{} < {cwnd}", c.tcb.cc.cwnd());
+}

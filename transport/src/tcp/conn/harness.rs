@@ -11,6 +11,8 @@ pub(super) const OUR_ISS: u32 = 1_000;
 /// The peer's ISN, near the wrap so the arithmetic is exercised.
 pub(super) const PEER_ISS: Seq = Seq(0xffff_ff00);
 pub(super) const PEER_MSS: usize = 1000;
+/// The peer's TSval in its SYN-ACK ([`Conn::established_ts`]).
+pub(super) const PEER_TS: u32 = 7;
 
 /// One segment the connection sent.
 #[derive(Clone, Debug)]
@@ -96,8 +98,18 @@ impl Conn {
 
     /// [`Conn::established`], the peer's SYN-ACK offering window scale `wscale`.
     pub(super) fn established_scaled(opts: ConnOpts, wscale: Option<u8>) -> Conn {
+        Conn::establish(opts, wscale, false)
+    }
+
+    /// [`Conn::established`] with timestamps (RFC 7323) on both sides: the peer's SYN-ACK
+    /// carries TSval [`PEER_TS`] and echoes ours.
+    pub(super) fn established_ts(opts: ConnOpts) -> Conn {
+        Conn::establish(opts, None, true)
+    }
+
+    fn establish(opts: ConnOpts, wscale: Option<u8>, timestamps: bool) -> Conn {
         let cfg = TcpConfig {
-            timestamps: false,
+            timestamps,
             ..TcpConfig::default()
         };
         let now = Instant::from_secs(1);
@@ -117,6 +129,8 @@ impl Conn {
         let syn = c.take();
         assert_eq!(syn.len(), 1);
         assert!(syn[0].r.has(flags::SYN));
+        let timestamp = syn[0].r.timestamp.map(|(ours, _)| (PEER_TS, ours));
+        assert_eq!(timestamp.is_some(), timestamps);
         c.now += Duration::from_millis(10);
         let synack = TcpRepr {
             src_port: PEER.port(),
@@ -128,6 +142,7 @@ impl Conn {
             mss: Some(PEER_MSS as u16),
             sack_permitted: true,
             wscale,
+            timestamp,
             ..TcpRepr::default()
         };
         c.deliver(&synack, &[]);

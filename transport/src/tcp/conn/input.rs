@@ -573,6 +573,22 @@ impl Tcb {
                 let cwnd = self.cc.cwnd();
                 self.cc.on_congestion_event(cwnd, self.mss, now);
                 self.cc.on_recovery_end(self.mss, now);
+                self.undo.close();
+            }
+            if info.dsack {
+                stats.dsacks_in += 1;
+            }
+            let dsack = info.dsack.then(|| seg.sack_blocks()[0]);
+            let tsecr = self.rx_tsecr.filter(|_| self.ts_ok);
+            if self
+                .undo
+                .on_ack(ack, tsecr, dsack, self.in_recovery, self.snd_max)
+                && self.cc.undo()
+            {
+                // The congestion response was not needed (RFC 9438 4.9): the window
+                // before it is back; a timeout's slow start ends with it.
+                stats.spurious_undos += 1;
+                self.rto_recovery = false;
             }
             self.detect_losses(stats, now);
         }

@@ -37,6 +37,7 @@ mod rxring;
 mod scoreboard;
 mod segtable;
 mod timers;
+mod undo;
 
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
@@ -208,6 +209,9 @@ pub struct Tcb {
     rack_enabled: bool,
     /// The recovery under way began with a retransmission timeout (slow start through it).
     rto_recovery: bool,
+    /// The latest congestion event's retransmissions, watched for proof that they were
+    /// spurious (then the congestion response is undone).
+    undo: undo::Undo,
     /// Send one segment now whatever silly-window avoidance and Nagle say (persist's
     /// override), and also beyond the peer's window (a timeout's retransmission).
     force_sws: bool,
@@ -345,6 +349,7 @@ impl Tcb {
             rack: Rack::new(),
             rack_enabled: cfg.rack,
             rto_recovery: false,
+            undo: undo::Undo::default(),
             force_sws: false,
             force_window: false,
             max_seg_seen: 0,

@@ -131,6 +131,7 @@ impl Tcb {
     ) -> bool {
         let len = len.min(self.sndq.len().saturating_sub(off));
         let r = self.header(seq, fl | flags::ACK, now);
+        let tsval = r.timestamp.map(|(v, _)| v);
         let (a, b) = self.sndq.as_slices();
         let hl = r.header_len();
         let (local, remote) = (self.local, self.remote);
@@ -176,6 +177,9 @@ impl Tcb {
                 // Into the table of segments in flight (RACK's send times, the
                 // scoreboard's records).
                 self.sb.sent(seq, seq + used, now);
+                if seq.lt(self.snd_max) {
+                    self.undo.retransmitted(seq, seq + used, tsval);
+                }
             }
         } else {
             stats.send_failures += 1;

@@ -149,7 +149,14 @@ impl Tcb {
                 }
                 // RFC 5681 3.1 (4) and RFC 6298 5.5-5.6: collapse the window, back off.
                 let flight = self.snd_max.since(self.snd_una);
-                self.cc.on_rto(flight, self.mss, self.backoff == 0, now);
+                let first = self.backoff == 0;
+                self.cc.on_rto(flight, self.mss, first, now);
+                if !self.sack_ok {
+                    self.undo.close();
+                } else if first {
+                    // Later timeouts of the same run belong to this episode.
+                    self.undo.start();
+                }
                 self.in_recovery = false;
                 self.dupacks = 0;
                 self.recover = self.snd_max;
