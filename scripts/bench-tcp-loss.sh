@@ -3,12 +3,17 @@
 # namespace downloads a 20 MiB file from the stack's `serve http`, with 10% of the frames
 # arriving at each side dropped: nftables (netdev ingress) on the kernel's tap0 and
 # `--fault loss=0.1` on the stack's. Prints each run's time and RTO count, and the median.
-# Needs root; runs in a namespace it creates and removes.
+# Needs root; runs in a namespace it creates and removes. TAPIP_BIN=PATH measures another
+# build of the shell (e.g. of another commit) instead of this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
-cargo build --release --bins -q
-bin=${CARGO_TARGET_DIR:-target}/release/tapip
+if [ -n "${TAPIP_BIN:-}" ]; then
+    bin=$TAPIP_BIN
+else
+    cargo build --release --bins -q
+    bin=${CARGO_TARGET_DIR:-target}/release/tapip
+fi
 ns="tapip-bench-loss-$$"
 tmp=$(mktemp -d /tmp/tapip-bench-loss.XXXXXX)
 pid=
@@ -51,7 +56,8 @@ for i in $(seq "$RUNS"); do
     rm -f "$tmp/in"
     t=$(echo "$e - $s" | bc)
     rto=$(tr ' ' '\n' < "$tmp/out" | grep '^rto_timeouts=' | cut -d= -f2 || true)
-    echo "run $i: ${t} s, rto_timeouts=${rto:-?}"
+    undos=$(tr ' ' '\n' < "$tmp/out" | grep '^spurious_undos=' | cut -d= -f2 || true)
+    echo "run $i: ${t} s, rto_timeouts=${rto:-?} spurious_undos=${undos:-0}"
     times+=("$t")
     ip netns del "$ns"
 done
