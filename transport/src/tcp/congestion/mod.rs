@@ -101,10 +101,8 @@ impl FromStr for Algorithm {
 pub struct Cc {
     algo: Algo,
     /// The state before the latest congestion event (or before the first of a run of
-    /// timeouts), for [`Cc::undo`]; `undone` when it was restored during recovery, so that
-    /// the end of that recovery leaves the window alone.
+    /// timeouts), for [`Cc::undo`].
     prior: Option<Algo>,
-    undone: bool,
     losses: u64,
     /// Bytes still to be acknowledged before the current round ends (the flight at its
     /// start), and the largest flight seen in it.
@@ -133,7 +131,6 @@ impl Cc {
         Cc {
             algo: Algo::new(alg, 0, usize::MAX / 2),
             prior: None,
-            undone: false,
             losses: 0,
             round_left: 0,
             round_max_flight: 0,
@@ -196,7 +193,6 @@ impl Cc {
         if self.cwnd() < cwnd {
             self.set_cwnd(cwnd);
         }
-        self.undone = true;
         true
     }
 
@@ -245,15 +241,10 @@ impl CongestionControl for Cc {
     fn on_congestion_event(&mut self, flight: usize, mss: usize, now: Instant) {
         self.losses += 1;
         self.prior = Some(self.algo.clone());
-        self.undone = false;
         self.inner_mut().on_congestion_event(flight, mss, now)
     }
 
     fn on_recovery_end(&mut self, mss: usize, now: Instant) {
-        if std::mem::take(&mut self.undone) {
-            // The cut was undone: the window is the one from before it.
-            return;
-        }
         self.inner_mut().on_recovery_end(mss, now)
     }
 
@@ -262,7 +253,6 @@ impl CongestionControl for Cc {
         if first {
             self.prior = Some(self.algo.clone());
         }
-        self.undone = false;
         self.inner_mut().on_rto(flight, mss, first, now)
     }
 
@@ -415,9 +405,6 @@ mod tests {
                 (10 * MSS, usize::MAX / 2),
                 "{a}"
             );
-            // The end of that recovery leaves the restored window alone.
-            cc.on_recovery_end(MSS, t);
-            assert_eq!(cc.cwnd(), 10 * MSS, "{a}");
             assert!(!cc.undo(), "{a}: once");
             // In avoidance, the whole state comes back: the same ACKs after the undo give
             // the same windows as with no event at all.

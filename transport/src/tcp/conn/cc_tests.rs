@@ -337,3 +337,162 @@ fn a_spurious_timeout_is_undone() {
     assert_eq!(c.stats.spurious_undos, 1);
     assert!(c.tcb.cc.cwnd() >= cwnd, "{} < {cwnd}", c.tcb.cc.cwnd());
 }
+
+/// A window of 40 where the first segment is only late but the eleventh is really lost:
+/// the ACK for the late original echoes its TSval, yet the eleventh hole was filled by its
+/// retransmission, so the response stands (RFC 3522's proof covers one retransmission, not
+/// the episode; Linux once got this wrong, 7026b912).
+#[test]
+fn a_real_loss_in_the_same_window_keeps_the_cut() {
+    let mut c = Conn::established_ts(opts());
+    c.tcb.write(&bytes(4 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let first = c.take();
+    c.now += Duration::from_millis(20);
+    let mut r = c.seg(flags::ACK, c.tcb.snd_max);
+    r.timestamp = first[0].r.timestamp.map(|(v, _)| (PEER_TS + 20, v));
+    c.deliver(&r, &[]);
+    c.tcb.cc.set_cwnd(40 * PEER_MSS);
+    c.tcb.write(&bytes(40 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let sent = c.take();
+    let (una, end) = (c.our_una(), c.tcb.snd_max);
+    let orig_ts = sent[0].r.timestamp.unwrap().0;
+    let (lost, lost_end) = (sent[10].r.seq, sent[10].r.seq + sent[10].data.len());
+    c.now += Duration::from_millis(20);
+    for (i, s) in sent.iter().enumerate().skip(1).filter(|(i, _)| *i != 10) {
+        let mut r = c.seg(flags::ACK, una);
+        let e = s.r.seq + s.data.len();
+        if i < 10 {
+            r.sack[0] = (sent[1].r.seq, e);
+            r.sack_count = 1;
+        } else {
+            r.sack[0] = (lost_end, e);
+            r.sack[1] = (sent[1].r.seq, lost);
+            r.sack_count = 2;
+        }
+        r.timestamp = s.r.timestamp.map(|(v, _)| (PEER_TS + 40, v));
+        c.deliver(&r, &[]);
+    }
+    assert!(c.tcb.in_recovery);
+    let mut out = c.take();
+    for _ in 0..100 {
+        if out.iter().any(|s| s.r.seq == lost) {
+            break;
+        }
+        c.advance(Duration::from_millis(1));
+        out.extend(c.take());
+    }
+    let retx = |seq: Seq| {
+        out.iter()
+            .find(|s| s.r.seq == seq)
+            .map(|s| s.r.timestamp.unwrap().0)
+    };
+    assert!(retx(una).is_some(), "the first was resent");
+    let lost_retx_ts = retx(lost).expect("the eleventh was resent");
+    // The late original of the first arrives: the ACK reaches the real hole.
+    c.now += Duration::from_millis(5);
+    let mut r = c.seg(flags::ACK, lost);
+    r.sack[0] = (lost_end, end);
+    r.sack_count = 1;
+    r.timestamp = Some((PEER_TS + 45, orig_ts));
+    c.deliver(&r, &[]);
+    assert_eq!(
+        c.stats.spurious_undos, 0,
+        "undone before the real hole was seen"
+    );
+    // The eleventh's retransmission fills it.
+    c.now += Duration::from_millis(5);
+    let mut r = c.seg(flags::ACK, end);
+    r.timestamp = Some((PEER_TS + 46, lost_retx_ts));
+    c.deliver(&r, &[]);
+    assert!(!c.tcb.in_recovery);
+    assert_eq!(c.stats.spurious_undos, 0);
+    assert!(c.tcb.cc.cwnd() < 30 * PEER_MSS, "{}", c.tcb.cc.cwnd());
+}
+
+/// RFC 4015 3: after a timeout shown spurious, the sender goes on with new data; it does
+/// not spend the restored window resending the flight the peer already holds. (Without
+/// loss probes, whose copy of the last segment would have to be acknowledged first.)
+#[test]
+fn after_a_spurious_timeout_nothing_the_peer_holds_is_resent() {
+    for spurious in [true, false] {
+        let mut c = Conn::established_ts(opts());
+        c.tcb.tlp_enabled = false;
+        c.tcb.cc.set_cwnd(20 * PEER_MSS);
+        c.tcb.write(&bytes(20 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        let orig_ts = sent[0].r.timestamp.unwrap().0;
+        for _ in 0..2000 {
+            c.advance(Duration::from_millis(5));
+            if c.stats.timeouts > 0 {
+                break;
+            }
+        }
+        assert_eq!(c.stats.timeouts, 1);
+        let retx_ts = c.take()[0].r.timestamp.unwrap().0;
+        c.tcb.write(&bytes(20 * PEER_MSS));
+        // The ACK for the first segment only.
+        let before = c.stats.retransmits;
+        let mut r = c.seg(flags::ACK, sent[1].r.seq);
+        r.timestamp = Some((PEER_TS + 1, if spurious { orig_ts } else { retx_ts }));
+        c.deliver(&r, &[]);
+        let resent = c.stats.retransmits - before;
+        let new = c
+            .take()
+            .iter()
+            .filter(|s| s.r.seq.ge(sent[19].r.seq + 1))
+            .count();
+        if spurious {
+            assert_eq!(c.stats.spurious_undos, 1);
+            assert!(!c.tcb.in_recovery);
+            assert_eq!(resent, 0, "resent what the peer holds");
+            assert!(new > 0, "no new data");
+        } else {
+            assert_eq!(c.stats.spurious_undos, 0);
+            assert!(resent > 0, "slow start resends the flight");
+        }
+    }
+}
+
+/// A lone segment lost, its tail loss probe delayed past the timeout: the ACK that the
+/// probe's copy draws echoes the probe's TSval, older than the timeout's retransmission,
+/// but the probe is the episode's first retransmission, so the timeout stands.
+#[test]
+fn a_late_probe_is_no_proof_of_a_spurious_timeout() {
+    let mut c = Conn::established_ts(opts());
+    c.tcb.write(&bytes(100));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let first = c.take();
+    c.now += Duration::from_millis(20);
+    let mut r = c.seg(flags::ACK, c.tcb.snd_max);
+    r.timestamp = first[0].r.timestamp.map(|(v, _)| (PEER_TS + 20, v));
+    c.deliver(&r, &[]);
+    c.tcb.write(&bytes(PEER_MSS / 2));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take().len(), 1);
+    let mut probe_ts = None;
+    for _ in 0..4000 {
+        c.advance(Duration::from_millis(1));
+        for s in c.take() {
+            if c.stats.timeouts == 0 {
+                probe_ts = probe_ts.or(s.r.timestamp.map(|t| t.0));
+            }
+        }
+        if c.stats.timeouts > 0 {
+            break;
+        }
+    }
+    assert!(c.stats.loss_probes > 0);
+    let probe_ts = probe_ts.expect("a probe before the timeout");
+    let mut r = c.seg(flags::ACK, c.tcb.snd_max);
+    r.timestamp = Some((PEER_TS + 500, probe_ts));
+    c.deliver(&r, &[]);
+    assert_eq!(c.stats.spurious_undos, 0);
+    assert_eq!(
+        c.tcb.cc.cwnd(),
+        PEER_MSS + PEER_MSS / 2,
+        "slow start from one segment"
+    );
+}

@@ -583,12 +583,9 @@ impl Tcb {
             if self
                 .undo
                 .on_ack(ack, tsecr, dsack, self.in_recovery, self.snd_max)
-                && self.cc.undo()
+                && (!self.in_recovery || self.rto_recovery || self.sb.lost_bytes() == 0)
             {
-                // The congestion response was not needed (RFC 9438 4.9): the window
-                // before it is back; a timeout's slow start ends with it.
-                stats.spurious_undos += 1;
-                self.rto_recovery = false;
+                self.undo_congestion_response(stats);
             }
             self.detect_losses(stats, now);
         }
@@ -622,6 +619,26 @@ impl Tcb {
             _ => {}
         }
         true
+    }
+
+    /// The latest congestion response proved spurious (see `undo.rs`): the controller's
+    /// state from before it comes back (RFC 9438 4.9) and recovery ends, so that a loss
+    /// found later gets a response of its own. After a timeout the segments it marked lost
+    /// and not yet resent are in flight again: the sender goes on with new data instead of
+    /// resending what the peer holds (RFC 4015 3's response), and the next timeout counts
+    /// as a first one.
+    fn undo_congestion_response(&mut self, stats: &mut TcpStats) {
+        self.undo.close();
+        if self.cc.undo() {
+            stats.spurious_undos += 1;
+        }
+        if self.rto_recovery {
+            self.sb.table_mut().clear_lost();
+        }
+        self.in_recovery = false;
+        self.rto_recovery = false;
+        self.dupacks = 0;
+        self.backoff = 0;
     }
 
     pub(super) fn new_ack(

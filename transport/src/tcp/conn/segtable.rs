@@ -145,6 +145,22 @@ impl SegTable {
         }
     }
 
+    /// Take back every lost mark (a timeout found spurious): the records count as in
+    /// flight again, and loss detection may find them lost anew.
+    pub fn clear_lost(&mut self) {
+        if self.totals.lost == 0 {
+            return;
+        }
+        for i in 0..self.segs.len() {
+            if let Some(&Seg {
+                sacked, lost: true, ..
+            }) = self.segs.get(i)
+            {
+                self.set(i, sacked, false);
+            }
+        }
+    }
+
     /// Mark record `i` lost (loss detection). Returns whether it changed.
     pub fn mark_lost(&mut self, i: usize) -> bool {
         match self.segs.get(i) {
@@ -478,6 +494,22 @@ mod tests {
         assert_eq!(tb.sacked(Seq(300), Seq(500), &mut |_| {}), 0);
         assert_eq!(ranges(&tb), [(100, 120), (120, 190), (190, 200)]);
         check_contiguous(&tb);
+    }
+
+    #[test]
+    fn lost_marks_can_be_taken_back() {
+        let mut tb = SegTable::new();
+        tb.sent(Seq(0), Seq(1000), t(1));
+        tb.sent(Seq(1000), Seq(2000), t(1));
+        tb.sent(Seq(2000), Seq(3000), t(1));
+        assert!(tb.mark_lost(0));
+        assert!(tb.mark_lost(2));
+        assert_eq!(tb.totals().lost, 2000);
+        tb.clear_lost();
+        assert_eq!(tb.totals().lost, 0);
+        assert!(tb.iter().all(|s| !s.lost));
+        assert!(tb.mark_lost(2), "loss detection may mark them again");
+        assert_eq!(tb.totals().lost, 1000);
     }
 
     #[test]
