@@ -134,7 +134,7 @@ impl CongestionControl for Cubic {
 
     fn on_ack(&mut self, acked: usize, mss: usize, now: Instant, rtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            self.cwnd = slow_start(self.cwnd, acked, mss);
+            self.cwnd = slow_start(self.cwnd, acked, self.ssthresh);
             return;
         }
         if acked == 0 {
@@ -448,8 +448,9 @@ mod tests {
             c.on_ack(MSS, MSS, T0, None);
         }
         assert_eq!(c.cwnd(), 20 * MSS);
+        // A stretch ACK counts every byte it acknowledges.
         c.on_ack(3 * MSS, MSS, T0, None);
-        assert_eq!(c.cwnd(), 21 * MSS);
+        assert_eq!(c.cwnd(), 23 * MSS);
         assert!(c.epoch.is_none());
     }
 

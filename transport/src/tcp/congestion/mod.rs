@@ -261,10 +261,16 @@ impl CongestionControl for Cc {
     }
 }
 
-/// RFC 5681 3.1's slow start, shared by both algorithms: at most one MSS per ACK
-/// (appropriate byte counting with L = 1, RFC 3465).
-fn slow_start(cwnd: usize, acked: usize, mss: usize) -> usize {
-    cwnd.saturating_add(acked.min(mss))
+/// Slow start, shared by both algorithms: the window grows by the bytes each ACK
+/// acknowledges, up to ssthresh (appropriate byte counting, RFC 3465, which makes ACK
+/// division harmless). A deliberate departure from RFC 5681 3.1's one SMSS per ACK (RFC
+/// 3465's L = 1 or 2), as Linux departs: a receiver that coalesces a TSO burst (GRO)
+/// acknowledges 64 KB with one ACK, and one MSS per such ACK held the window to a 45th of
+/// slow start's pace (BENCHMARKS.md). After a timeout the connection passes at most one
+/// MSS per ACK itself (RFC 3465 2.3's L = 1 there: the first ACK may cover a whole window
+/// the peer queued out of order).
+fn slow_start(cwnd: usize, acked: usize, ssthresh: usize) -> usize {
+    cwnd.saturating_add(acked).min(ssthresh).max(cwnd)
 }
 
 #[cfg(test)]

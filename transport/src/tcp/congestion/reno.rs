@@ -43,7 +43,7 @@ impl CongestionControl for Reno {
 
     fn on_ack(&mut self, acked: usize, mss: usize, _now: Instant, _rtt: Option<Duration>) {
         self.cwnd = if self.cwnd < self.ssthresh {
-            slow_start(self.cwnd, acked, mss)
+            slow_start(self.cwnd, acked, self.ssthresh)
         } else {
             // RFC 5681 (3): SMSS * SMSS / cwnd per ACK, at least one byte.
             let inc = mss.saturating_mul(mss) / self.cwnd.max(1);
@@ -89,16 +89,21 @@ mod tests {
     }
 
     #[test]
-    fn slow_start_adds_at_most_one_mss_per_ack() {
+    fn slow_start_adds_the_bytes_acknowledged_up_to_ssthresh() {
         let mut r = reno(10 * MSS);
         r.on_ack(MSS, MSS, T, None);
         assert_eq!(r.cwnd(), 11 * MSS);
-        // A stretch ACK of four segments still counts one (L = 1).
+        // A stretch ACK of four segments counts four (a GRO receiver's ACK of a 64 KB
+        // burst counts the burst).
         r.on_ack(4 * MSS, MSS, T, None);
-        assert_eq!(r.cwnd(), 12 * MSS);
+        assert_eq!(r.cwnd(), 15 * MSS);
         // A small ACK counts what it acknowledges.
         r.on_ack(100, MSS, T, None);
-        assert_eq!(r.cwnd(), 12 * MSS + 100);
+        assert_eq!(r.cwnd(), 15 * MSS + 100);
+        // Not past ssthresh.
+        let mut r = Reno::new(10 * MSS, 12 * MSS);
+        r.on_ack(44 * MSS, MSS, T, None);
+        assert_eq!(r.cwnd(), 12 * MSS);
         // A window's worth of ACKs doubles the window.
         let mut r = reno(10 * MSS);
         for _ in 0..10 {

@@ -690,6 +690,8 @@ impl Tcb {
                 // window keeps what slow start rebuilt (RFC 5681 3.1), growing on from there.
                 if self.rto_recovery {
                     if self.cc.cwnd() < self.cc.ssthresh() {
+                        // One MSS per ACK after a timeout (see `congestion::slow_start`).
+                        let acked = acked.min(self.mss);
                         self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
                     }
                 } else {
@@ -699,8 +701,9 @@ impl Tcb {
                 self.rto_recovery = false;
                 self.dupacks = 0;
             } else if self.rto_recovery && self.cc.cwnd() < self.cc.ssthresh() {
-                // Slow start after a timeout.
-                self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
+                // Slow start after a timeout, one MSS per ACK.
+                self.cc
+                    .on_ack(acked.min(self.mss), self.mss, now, self.rtt.srtt());
             }
         } else if self.in_recovery {
             if ack.ge(self.recover) {
