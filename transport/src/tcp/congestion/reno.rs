@@ -1,5 +1,6 @@
-//! NewReno's window arithmetic (RFC 5681 3.1, RFC 6582): slow start by at most one MSS
-//! per ACK, one MSS per round trip in congestion avoidance, half the flight on a loss.
+//! NewReno's window arithmetic (RFC 5681 3.1, RFC 6582): slow start by the bytes each ACK
+//! acknowledges (see `super::slow_start` for why not RFC 5681's one MSS per ACK), one MSS
+//! per round trip in congestion avoidance, half the flight on a loss.
 //!
 //! RFC 6582's inflation by one MSS per duplicate ACK and deflation on partial and full
 //! ACKs belong to the recovery code, which sets the window through `set_cwnd`.
