@@ -210,11 +210,8 @@ fn after_a_timeout_slow_start_rebuilds_the_window() {
     );
 }
 
-/// A round trip for an SRTT, then 40 segments in flight at a window of 40 of which the
-/// first is delayed: the peer SACKs the other 39 (echoing `echo` if timestamps are on) and
-/// RACK takes the first for lost. Returns SND.UNA, the end of the 40, and the TSvals of the
-/// original first segment and of its retransmission.
-fn first_of_40_taken_for_lost(c: &mut Conn, echo: bool) -> (Seq, Seq, Option<u32>, Option<u32>) {
+/// A round trip for an SRTT (20 ms), then a window of 40 segments sent: returns them.
+fn srtt_then_a_window_of_40(c: &mut Conn) -> Vec<Sent> {
     c.tcb.write(&bytes(4 * PEER_MSS));
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
     let first = c.take();
@@ -228,6 +225,15 @@ fn first_of_40_taken_for_lost(c: &mut Conn, echo: bool) -> (Seq, Seq, Option<u32
     let sent = c.take();
     // 40 segments, or 41 shorter ones beside timestamps.
     assert!((40..=41).contains(&sent.len()), "{}", sent.len());
+    sent
+}
+
+/// A round trip for an SRTT, then 40 segments in flight at a window of 40 of which the
+/// first is delayed: the peer SACKs the other 39 (echoing `echo` if timestamps are on) and
+/// RACK takes the first for lost. Returns SND.UNA, the end of the 40, and the TSvals of the
+/// original first segment and of its retransmission.
+fn first_of_40_taken_for_lost(c: &mut Conn, echo: bool) -> (Seq, Seq, Option<u32>, Option<u32>) {
+    let sent = srtt_then_a_window_of_40(c);
     let una = c.our_una();
     let end = c.tcb.snd_max;
     let orig_ts = sent[0].r.timestamp.map(|(v, _)| v);
@@ -345,17 +351,7 @@ fn a_spurious_timeout_is_undone() {
 #[test]
 fn a_real_loss_in_the_same_window_keeps_the_cut() {
     let mut c = Conn::established_ts(opts());
-    c.tcb.write(&bytes(4 * PEER_MSS));
-    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-    let first = c.take();
-    c.now += Duration::from_millis(20);
-    let mut r = c.seg(flags::ACK, c.tcb.snd_max);
-    r.timestamp = first[0].r.timestamp.map(|(v, _)| (PEER_TS + 20, v));
-    c.deliver(&r, &[]);
-    c.tcb.cc.set_cwnd(40 * PEER_MSS);
-    c.tcb.write(&bytes(40 * PEER_MSS));
-    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-    let sent = c.take();
+    let sent = srtt_then_a_window_of_40(&mut c);
     let (una, end) = (c.our_una(), c.tcb.snd_max);
     let orig_ts = sent[0].r.timestamp.unwrap().0;
     let (lost, lost_end) = (sent[10].r.seq, sent[10].r.seq + sent[10].data.len());
