@@ -170,6 +170,17 @@ fn a_probe_and_the_recovery_after_it_reduce_the_window_once() {
     );
 }
 
+/// Let the clock run, 5 ms at a time, until the retransmission timer has fired once.
+fn until_the_first_timeout(c: &mut Conn) {
+    for _ in 0..2000 {
+        c.advance(Duration::from_millis(5));
+        if c.stats.timeouts > 0 {
+            break;
+        }
+    }
+    assert_eq!(c.stats.timeouts, 1);
+}
+
 /// RFC 5681 3.1: after a timeout the window is one segment and slow start rebuilds it (the
 /// ACK covering the recovery point once set it straight to ssthresh: a burst).
 #[test]
@@ -189,13 +200,7 @@ fn after_a_timeout_slow_start_rebuilds_the_window() {
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
     let n = c.take().len();
     assert!(n >= 20, "{n}");
-    for _ in 0..2000 {
-        c.advance(Duration::from_millis(5));
-        if c.stats.timeouts > 0 {
-            break;
-        }
-    }
-    assert_eq!(c.stats.timeouts, 1);
+    until_the_first_timeout(&mut c);
     assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
     let ssthresh = c.tcb.cc.ssthresh();
     c.take();
@@ -327,13 +332,7 @@ fn a_spurious_timeout_is_undone() {
     assert_eq!(sent.len(), 10);
     let orig_ts = sent[0].r.timestamp.unwrap().0;
     let cwnd = c.tcb.cc.cwnd();
-    for _ in 0..2000 {
-        c.advance(Duration::from_millis(5));
-        if c.stats.timeouts > 0 {
-            break;
-        }
-    }
-    assert_eq!(c.stats.timeouts, 1);
+    until_the_first_timeout(&mut c);
     assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
     let retx = c.take();
     assert!(retx[0].r.timestamp.unwrap().0 > orig_ts);
@@ -420,13 +419,7 @@ fn after_a_spurious_timeout_nothing_the_peer_holds_is_resent() {
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         let sent = c.take();
         let orig_ts = sent[0].r.timestamp.unwrap().0;
-        for _ in 0..2000 {
-            c.advance(Duration::from_millis(5));
-            if c.stats.timeouts > 0 {
-                break;
-            }
-        }
-        assert_eq!(c.stats.timeouts, 1);
+        until_the_first_timeout(&mut c);
         let retx_ts = c.take()[0].r.timestamp.unwrap().0;
         c.tcb.write(&bytes(20 * PEER_MSS));
         // The ACK for the first segment only.
