@@ -89,7 +89,9 @@ fn www(tag: &str) -> TempDir {
 }
 
 /// A Python client that connects to the stack's port 80 `n` times, `gap` seconds apart,
-/// fetching /small.txt each time; prints the seconds each connect and each whole fetch took.
+/// fetching /small.txt each time; prints the seconds each connect and each whole fetch took,
+/// and the options the kernel's side of each connection uses (`tcpi_options`: 1
+/// timestamps, 2 SACK, 4 window scaling) with the stack's window shift.
 fn clients(n: u32, gap: f64) -> String {
     format!(
         r#"python3 -c '
@@ -98,6 +100,7 @@ for i in range({n}):
     t0 = time.monotonic()
     s = socket.create_connection(("10.0.0.1", 80), timeout=5)
     t1 = time.monotonic()
+    info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
     s.sendall(b"GET /small.txt HTTP/1.0\r\n\r\n")
     got = b""
     while True:
@@ -108,7 +111,7 @@ for i in range({n}):
     s.close()
     t2 = time.monotonic()
     assert got.endswith(b"hello\n"), got
-    print("connect %.4f fetch %.4f" % (t1 - t0, t2 - t0), flush=True)
+    print("connect %.4f fetch %.4f opts %d shift %d" % (t1 - t0, t2 - t0, info[5], info[6] & 15), flush=True)
     time.sleep({gap})
 '"#
     )
@@ -160,6 +163,14 @@ fn syn_flood_real_clients_connect_in_well_under_a_second() {
         worst * 1000.0
     );
     assert!(sent > 1000, "the SYN queue overflowed: cookies were sent");
+    assert!(recv >= 1, "a client's connection was made from a cookie");
+    // Cookies carry window scaling and SACK in the timestamps the kernel offers: every
+    // connection has all three, those made from a cookie too.
+    for l in times.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f.get(5), Some(&"7"), "options of a connection: {l}");
+        assert_ne!(f.get(7), Some(&"0"), "the stack's window is scaled: {l}");
+    }
     assert!(
         rss_max < rss_before + 64 * 1024,
         "RSS grew from {rss_before} to {rss_max} KiB"

@@ -127,6 +127,118 @@ mod cookies {
         );
     }
 
+    /// The peer's SYN with window scaling (7), SACK-permitted and timestamps (TSval 5000).
+    fn modern_syn() -> TcpRepr {
+        TcpRepr {
+            wscale: Some(7),
+            sack_permitted: true,
+            timestamp: Some((5000, 0)),
+            ..syn(PEER_ISS)
+        }
+    }
+
+    #[test]
+    fn with_timestamps_a_cookie_keeps_window_scaling_and_sack() {
+        let mut n = Net::with_cfg(cfg());
+        let (l, s) = cookie_for(&mut n, modern_syn());
+        let (remote, local) = ends();
+        assert_eq!(s.r.flags, SYN | ACK);
+        assert_eq!(n.stats().syncookies_sent, 1);
+        // The SYN-ACK answers all three; its TSval's low bits name the peer's shift and
+        // SACK, its echo is the SYN's TSval.
+        let our_shift = s.r.wscale.expect("window scaling answered");
+        assert!(our_shift > 0);
+        assert!(s.r.sack_permitted);
+        let (tsval, tsecr) = s.r.timestamp.expect("timestamps answered");
+        assert_eq!(tsecr, 5000);
+        assert_eq!(tsval & 0x3f, 7 | 16);
+
+        // 30 ms later the peer's ACK echoes that TSval, its window scaled by 2^7.
+        n.advance(ms(30));
+        n.inject(
+            remote,
+            local,
+            TcpRepr {
+                timestamp: Some((5030, tsval)),
+                ..seg(ACK, PEER_ISS + 1, s.r.seq + 1, 500)
+            },
+            &[],
+        );
+        n.nothing();
+        assert_eq!(n.stats().syncookies_recv, 1);
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        let info = n.info(h);
+        assert_eq!(info.snd_wnd, 500 << 7, "the peer's window is scaled");
+        assert!(info.timestamps);
+        // No round trip was measured from the echo of the cookie's TSval (it is up to
+        // 63 ms older than when the SYN-ACK left).
+        assert_eq!(info.srtt, None);
+        let c = Conn {
+            h,
+            local,
+            remote,
+            snd: s.r.seq + 1,
+            rcv: PEER_ISS + 1,
+        };
+        // Data beyond a hole draws a SACK block, with our timestamps echoing the peer's.
+        n.to(
+            &c,
+            TcpRepr {
+                timestamp: Some((5031, tsval)),
+                ..seg(ACK | PSH, c.rcv + 100, c.snd, 500)
+            },
+            &[9u8; 100],
+        );
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv);
+        assert_eq!(a.r.sack_blocks(), &[(c.rcv + 100, c.rcv + 200)]);
+        let (our_ts, echo) = a.r.timestamp.expect("timestamps on every segment");
+        assert_eq!(echo, 5030, "TS.Recent stays the in-order segment's");
+        assert!(
+            (our_ts.wrapping_sub(tsval) as i32) >= 0,
+            "our TSvals never go back"
+        );
+        // Our window is scaled as the SYN-ACK said.
+        assert_eq!(usize::from(a.r.window) << our_shift, n.info(h).rcv_wnd);
+        assert!(n.info(h).rcv_wnd > 65_535);
+        // A round trip measured from our own TSval is the real one.
+        n.advance(ms(20));
+        assert_eq!(n.send(h, b"hi"), 2);
+        let d = n.only();
+        n.advance(ms(10));
+        n.to(
+            &c,
+            TcpRepr {
+                timestamp: Some((5060, d.r.timestamp.unwrap().0)),
+                ..seg(ACK, c.rcv, c.snd + 2, 500)
+            },
+            &[],
+        );
+        assert_eq!(n.info(h).srtt, Some(ms(10)));
+    }
+
+    #[test]
+    fn a_cookie_whose_echo_names_other_options_gets_a_rst() {
+        let mut n = Net::with_cfg(cfg());
+        let (l, s) = cookie_for(&mut n, modern_syn());
+        let (remote, local) = ends();
+        let (tsval, _) = s.r.timestamp.unwrap();
+        for echo in [Some(tsval ^ 1), Some(tsval ^ 16), None] {
+            n.inject(
+                remote,
+                local,
+                TcpRepr {
+                    timestamp: echo.map(|e| (5030, e)),
+                    ..seg(ACK, PEER_ISS + 1, s.r.seq + 1, 500)
+                },
+                &[],
+            );
+            n.only().expect(RST, s.r.seq + 1, Seq(0));
+        }
+        assert_eq!(n.stats().syncookies_failed, 3);
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+    }
+
     #[test]
     fn a_lost_cookie_ack_is_replaced_by_the_first_data_segment() {
         let mut n = Net::with_cfg(cfg());

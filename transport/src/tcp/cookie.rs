@@ -19,11 +19,27 @@
 //!   with a probability of 2^-29; the MSS index and the tick are covered by the MAC, so
 //!   neither can be altered.
 //!
-//! Window scaling and SACK-permitted cannot be carried: there is no room for them in 32 bits
-//! beside a strong MAC, and this stack sends no timestamps (where Linux hides them). A
-//! cookie's SYN-ACK therefore offers neither option, so both sides agree that the
-//! connection has no window scaling (a 64 KiB window) and no SACK. Only connections made
-//! while the SYN queue overflows pay this.
+//! Window scaling and SACK-permitted have no room in those 32 bits beside a strong MAC.
+//! When the SYN offers timestamps (RFC 7323), they ride in the low six bits of the
+//! SYN-ACK's TSval, which the handshake's ACK echoes in its TSecr:
+//!
+//! ```text
+//!    5   4   3 ... 0
+//! +---+---+---------+
+//! | 0 | S |  shift  |
+//! +---+---+---------+
+//! ```
+//!
+//! - shift: the window scale the peer's SYN announced (0 to 14; 15 when it sent none).
+//!   Ours is recomputed from the listener's buffers, as the SYN-ACK offered it.
+//! - S: the peer's SYN was SACK-permitted (and so was our SYN-ACK).
+//!
+//! The TSval is our timestamp clock with those six bits replaced, moved back 64 ms when
+//! that would put it ahead of the clock, so later TSvals never go back. The MAC covers the
+//! six bits too (and whether timestamps were offered at all): an ACK whose echo was
+//! altered does not check. Without timestamps in the SYN, the SYN-ACK offers no window
+//! scaling and no SACK, so both sides agree that the connection has neither (a 64 KiB
+//! window). Linux hides the same options in the TSval; this layout is this stack's own.
 
 use netif::{Duration, Instant};
 use std::net::SocketAddrV4;
@@ -65,6 +81,7 @@ impl SynCookies {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn mac(
         &self,
         local: SocketAddrV4,
@@ -72,8 +89,9 @@ impl SynCookies {
         peer_isn: u32,
         tick: u64,
         idx: usize,
+        opts: Options,
     ) -> u32 {
-        let mut b = [0u8; 25];
+        let mut b = [0u8; 26];
         b[..4].copy_from_slice(&local.ip().octets());
         b[4..6].copy_from_slice(&local.port().to_be_bytes());
         b[6..10].copy_from_slice(&remote.ip().octets());
@@ -81,36 +99,40 @@ impl SynCookies {
         b[12..16].copy_from_slice(&peer_isn.to_be_bytes());
         b[16..24].copy_from_slice(&tick.to_be_bytes());
         b[24] = idx as u8;
+        b[25] = opts.mac_byte();
         // The top 29 bits of the hash, in the cookie's top 29 bits.
         ((siphash24(self.k0, self.k1, &b) >> 32) as u32) & !0x7
     }
 
     /// The cookie (our ISN) for a SYN from `remote` to `local` with sequence number
-    /// `peer_isn`, announcing `peer_mss`.
+    /// `peer_isn`, announcing `peer_mss`, answered with `opts` (see [`Options::answer`]).
     pub fn make(
         &self,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         peer_isn: u32,
         peer_mss: Option<u16>,
+        opts: Options,
         now: Instant,
     ) -> u32 {
         let idx = mss_index(peer_mss);
         let t = tick(now);
-        self.mac(local, remote, peer_isn, t, idx) | (((t & 1) as u32) << 2) | idx as u32
+        self.mac(local, remote, peer_isn, t, idx, opts) | (((t & 1) as u32) << 2) | idx as u32
     }
 
-    /// Check the cookie `ack - 1` of an ACK whose sequence number is `peer_isn + 1`: the
-    /// MSS it carries, or None if it was not made here for this 4-tuple within
-    /// [`MAX_AGE`].
+    /// Check the cookie `ack - 1` of an ACK whose sequence number is `peer_isn + 1` and
+    /// whose timestamps echo `tsecr` (None: the ACK carried none): what the handshake
+    /// agreed, or None if the cookie was not made here for this 4-tuple within
+    /// [`MAX_AGE`], or not with the options the echo names.
     pub fn check(
         &self,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         peer_isn: u32,
         cookie: u32,
+        tsecr: Option<u32>,
         now: Instant,
-    ) -> Option<u16> {
+    ) -> Option<Agreed> {
         let idx = (cookie & 3) as usize;
         let bit = u64::from((cookie >> 2) & 1);
         let now_tick = tick(now);
@@ -120,8 +142,95 @@ impl SynCookies {
         } else {
             now_tick.checked_sub(1)?
         };
-        (self.mac(local, remote, peer_isn, t, idx) == cookie & !0x7).then_some(MSS_TABLE[idx])
+        let opts = match tsecr {
+            Some(ecr) => Options::from_bits(ecr)?,
+            None => Options::default(),
+        };
+        (self.mac(local, remote, peer_isn, t, idx, opts) == cookie & !0x7).then_some(Agreed {
+            mss: MSS_TABLE[idx],
+            opts,
+        })
     }
+}
+
+/// What a cookie's SYN-ACK offered besides the MSS: window scaling and SACK only with
+/// timestamps, where they are carried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Timestamps were offered (and the six bits below are in the TSval).
+    pub timestamps: bool,
+    /// The window scale the peer's SYN announced.
+    pub wscale: Option<u8>,
+    /// SACK-permitted both ways.
+    pub sack: bool,
+}
+
+/// The largest window scale (RFC 7323 2.3).
+const MAX_SHIFT: u8 = 14;
+/// The shift field's value for a SYN without window scaling.
+const NO_SHIFT: u32 = 15;
+const SACK_BIT: u32 = 1 << 4;
+const BITS: u32 = 0x3f;
+
+impl Options {
+    /// What a cookie's SYN-ACK answers to a SYN with these options, timestamps being on
+    /// here when `ts_enabled`.
+    pub fn answer(ts_enabled: bool, wscale: Option<u8>, sack: bool, ts: bool) -> Options {
+        if !(ts_enabled && ts) {
+            return Options::default();
+        }
+        Options {
+            timestamps: true,
+            wscale: wscale.map(|s| s.min(MAX_SHIFT)),
+            sack,
+        }
+    }
+
+    fn bits(self) -> u32 {
+        let shift = self.wscale.map_or(NO_SHIFT, u32::from);
+        shift | if self.sack { SACK_BIT } else { 0 }
+    }
+
+    /// The options an echoed TSval names (None: bits no cookie sets).
+    fn from_bits(tsecr: u32) -> Option<Options> {
+        let b = tsecr & BITS;
+        let shift = b & 0xf;
+        if b & !(SACK_BIT | 0xf) != 0 || (shift > u32::from(MAX_SHIFT) && shift != NO_SHIFT) {
+            return None;
+        }
+        Some(Options {
+            timestamps: true,
+            wscale: (shift != NO_SHIFT).then_some(shift as u8),
+            sack: b & SACK_BIT != 0,
+        })
+    }
+
+    fn mac_byte(self) -> u8 {
+        if self.timestamps {
+            0x80 | self.bits() as u8
+        } else {
+            0
+        }
+    }
+
+    /// The TSval of the cookie's SYN-ACK when our timestamp clock reads `clock`: the clock
+    /// with its low six bits replaced by the options, not ahead of the clock (so every
+    /// later TSval is at or after it, as PAWS at the peer needs).
+    pub fn tsval(self, clock: u32) -> u32 {
+        let v = (clock & !BITS) | self.bits();
+        if (v.wrapping_sub(clock) as i32) > 0 {
+            v.wrapping_sub(BITS + 1)
+        } else {
+            v
+        }
+    }
+}
+
+/// What a valid cookie's handshake agreed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Agreed {
+    pub mss: u16,
+    pub opts: Options,
 }
 
 #[cfg(test)]
@@ -134,6 +243,11 @@ mod tests {
 
     const L: &str = "10.0.0.1:80";
     const R: &str = "10.0.0.9:40000";
+    const NONE: Options = Options {
+        timestamps: false,
+        wscale: None,
+        sack: false,
+    };
 
     #[test]
     fn a_cookie_checks_with_each_mss_index() {
@@ -151,9 +265,9 @@ mod tests {
             (Some(8960), 8960),
             (Some(65_495), 8960),
         ] {
-            let k = c.make(a(L), a(R), 12345, mss, now);
+            let k = c.make(a(L), a(R), 12345, mss, NONE, now);
             assert_eq!(
-                c.check(a(L), a(R), 12345, k, now),
+                c.check(a(L), a(R), 12345, k, None, now).map(|g| g.mss),
                 Some(want),
                 "mss {mss:?}"
             );
@@ -164,22 +278,31 @@ mod tests {
     fn a_cookie_is_refused_under_another_key_tuple_or_peer_isn() {
         let c = SynCookies::new(7);
         let now = Instant::from_secs(1000);
-        let k = c.make(a(L), a(R), 12345, Some(1460), now);
-        assert_eq!(SynCookies::new(8).check(a(L), a(R), 12345, k, now), None);
-        assert_eq!(c.check(a(L), a("10.0.0.9:40001"), 12345, k, now), None);
-        assert_eq!(c.check(a(L), a("10.0.0.8:40000"), 12345, k, now), None);
-        assert_eq!(c.check(a("10.0.0.1:81"), a(R), 12345, k, now), None);
-        assert_eq!(c.check(a(L), a(R), 12346, k, now), None);
+        let k = c.make(a(L), a(R), 12345, Some(1460), NONE, now);
+        assert_eq!(
+            SynCookies::new(8).check(a(L), a(R), 12345, k, None, now),
+            None
+        );
+        assert_eq!(
+            c.check(a(L), a("10.0.0.9:40001"), 12345, k, None, now),
+            None
+        );
+        assert_eq!(
+            c.check(a(L), a("10.0.0.8:40000"), 12345, k, None, now),
+            None
+        );
+        assert_eq!(c.check(a("10.0.0.1:81"), a(R), 12345, k, None, now), None);
+        assert_eq!(c.check(a(L), a(R), 12346, k, None, now), None);
         // Another MSS index in the clear bits does not pass the MAC.
         for idx in 0..4 {
             if idx != k & 3 {
-                assert_eq!(c.check(a(L), a(R), 12345, (k & !3) | idx, now), None);
+                assert_eq!(c.check(a(L), a(R), 12345, (k & !3) | idx, None, now), None);
             }
         }
         // Nor does a cookie with any single bit flipped.
         for bit in 0..32 {
             assert_eq!(
-                c.check(a(L), a(R), 12345, k ^ (1 << bit), now),
+                c.check(a(L), a(R), 12345, k ^ (1 << bit), None, now),
                 None,
                 "{bit}"
             );
@@ -191,43 +314,115 @@ mod tests {
         let c = SynCookies::new(7);
         // Made at the start of a tick: valid to the end of the next one.
         let t0 = Instant::from_secs(32 * 100);
-        let k = c.make(a(L), a(R), 1, Some(1460), t0);
-        assert!(c.check(a(L), a(R), 1, k, t0).is_some());
+        let k = c.make(a(L), a(R), 1, Some(1460), NONE, t0);
+        assert!(c.check(a(L), a(R), 1, k, None, t0).is_some());
         assert!(c
-            .check(a(L), a(R), 1, k, t0 + Duration::from_secs(63))
+            .check(a(L), a(R), 1, k, None, t0 + Duration::from_secs(63))
             .is_some());
-        assert_eq!(c.check(a(L), a(R), 1, k, t0 + MAX_AGE), None);
+        assert_eq!(c.check(a(L), a(R), 1, k, None, t0 + MAX_AGE), None);
         assert_eq!(
-            c.check(a(L), a(R), 1, k, t0 + Duration::from_secs(96)),
+            c.check(a(L), a(R), 1, k, None, t0 + Duration::from_secs(96)),
             None
         );
         assert_eq!(
-            c.check(a(L), a(R), 1, k, t0 + Duration::from_secs(1000)),
+            c.check(a(L), a(R), 1, k, None, t0 + Duration::from_secs(1000)),
             None
         );
         // Made at the end of a tick: valid for just over one period.
         let t1 = t0 + Duration::from_secs(31);
-        let k = c.make(a(L), a(R), 1, Some(1460), t1);
+        let k = c.make(a(L), a(R), 1, Some(1460), NONE, t1);
         assert!(c
-            .check(a(L), a(R), 1, k, t1 + Duration::from_secs(32))
+            .check(a(L), a(R), 1, k, None, t1 + Duration::from_secs(32))
             .is_some());
         assert_eq!(
-            c.check(a(L), a(R), 1, k, t1 + Duration::from_secs(33)),
+            c.check(a(L), a(R), 1, k, None, t1 + Duration::from_secs(33)),
             None
         );
         // Not valid before it was made (a clock that went back: tick 0 has no tick -1).
-        let k = c.make(a(L), a(R), 1, Some(1460), Instant::from_secs(40));
-        assert_eq!(c.check(a(L), a(R), 1, k, Instant::from_secs(5)), None);
+        let k = c.make(a(L), a(R), 1, Some(1460), NONE, Instant::from_secs(40));
+        assert_eq!(c.check(a(L), a(R), 1, k, None, Instant::from_secs(5)), None);
     }
 
     #[test]
     fn cookies_differ_between_peers_and_over_time() {
         let c = SynCookies::new(7);
         let now = Instant::from_secs(1000);
-        let k1 = c.make(a(L), a(R), 1, None, now);
-        let k2 = c.make(a(L), a("10.0.0.9:40001"), 1, None, now);
-        let k3 = c.make(a(L), a(R), 1, None, now + PERIOD);
+        let k1 = c.make(a(L), a(R), 1, None, NONE, now);
+        let k2 = c.make(a(L), a("10.0.0.9:40001"), 1, None, NONE, now);
+        let k3 = c.make(a(L), a(R), 1, None, NONE, now + PERIOD);
         assert_ne!(k1, k2);
         assert_ne!(k1, k3);
+    }
+
+    /// Every combination a SYN can ask for.
+    fn all_options() -> Vec<Options> {
+        let mut v = vec![NONE];
+        for wscale in (0..=14).map(Some).chain([None]) {
+            for sack in [false, true] {
+                v.push(Options::answer(true, wscale, sack, true));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn options_ride_in_the_tsval_and_check_from_its_echo() {
+        let c = SynCookies::new(7);
+        let now = Instant::from_secs(1000);
+        for o in all_options() {
+            let k = c.make(a(L), a(R), 5, Some(1460), o, now);
+            for clock in [0, 1, 63, 64, 1_000_077, u32::MAX - 5, u32::MAX] {
+                let tsval = o.tsval(clock);
+                // Not ahead of the clock, and less than 64 ms behind it.
+                let behind = clock.wrapping_sub(tsval);
+                assert!(behind < 64, "{o:?} clock {clock} tsval {tsval}");
+                let echo = o.timestamps.then_some(tsval);
+                assert_eq!(
+                    c.check(a(L), a(R), 5, k, echo, now),
+                    Some(Agreed { mss: 1460, opts: o }),
+                    "{o:?} clock {clock}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_altered_echo_or_a_missing_one_does_not_check() {
+        let c = SynCookies::new(7);
+        let now = Instant::from_secs(1000);
+        let o = Options::answer(true, Some(7), true, true);
+        let k = c.make(a(L), a(R), 5, Some(1460), o, now);
+        let tsval = o.tsval(123_456);
+        assert!(c.check(a(L), a(R), 5, k, Some(tsval), now).is_some());
+        // Any of the six option bits flipped: another window scale, no SACK, a bit no
+        // cookie sets.
+        for bit in 0..6 {
+            assert_eq!(
+                c.check(a(L), a(R), 5, k, Some(tsval ^ (1 << bit)), now),
+                None,
+                "{bit}"
+            );
+        }
+        // The clock's bits are not covered (the peer echoes whatever it last took).
+        assert!(c
+            .check(a(L), a(R), 5, k, Some(tsval ^ (1 << 20)), now)
+            .is_some());
+        // The timestamps the SYN-ACK offered are not in the ACK; and an echo in an ACK
+        // whose SYN-ACK offered none.
+        assert_eq!(c.check(a(L), a(R), 5, k, None, now), None);
+        let plain = c.make(a(L), a(R), 5, Some(1460), NONE, now);
+        assert_eq!(c.check(a(L), a(R), 5, plain, Some(tsval), now), None);
+    }
+
+    #[test]
+    fn without_timestamps_nothing_else_is_offered() {
+        assert_eq!(Options::answer(true, Some(7), true, false), NONE);
+        assert_eq!(Options::answer(false, Some(7), true, true), NONE);
+        let o = Options::answer(true, Some(20), false, true);
+        assert_eq!(
+            o.wscale,
+            Some(14),
+            "a shift over 14 is taken as 14 (RFC 7323 2.3)"
+        );
     }
 }

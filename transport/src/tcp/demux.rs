@@ -351,16 +351,28 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) {
-        let cookie = self
-            .tcp
-            .cookies
-            .make(local, remote, syn.seq.0, syn.mss, now);
-        let mss = cookie::MSS_TABLE[cookie::mss_index(syn.mss)];
-        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
-        // The SYN-RECEIVED state the cookie stands for, built only to send its SYN-ACK.
         let Transport { tcp, .. } = self;
+        let o = cookie::Options::answer(
+            tcp.cfg.timestamps,
+            syn.wscale,
+            syn.sack_permitted,
+            syn.timestamp.is_some(),
+        );
+        let cookie = tcp.cookies.make(local, remote, syn.seq.0, syn.mss, o, now);
+        let agreed = cookie::Agreed {
+            mss: cookie::MSS_TABLE[cookie::mss_index(syn.mss)],
+            opts: o,
+        };
+        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
+        // The connection's timestamp clock, moved back so that the SYN-ACK's TSval is the
+        // one carrying the options.
+        let offset = tcp.isn.ts_offset(local, remote);
+        let clock = (now.total_millis() as u32).wrapping_add(offset);
+        let offset = offset.wrapping_sub(clock.wrapping_sub(o.tsval(clock)));
+        // The SYN-RECEIVED state the cookie stands for, built only to send its SYN-ACK.
+        let peer_tsval = syn.timestamp.map(|(v, _)| v);
         let mut t = Tcb::from_cookie(
-            &tcp.cfg, local, remote, syn.seq, cookie, mss, mtu, opts, now,
+            &tcp.cfg, local, remote, syn.seq, cookie, agreed, peer_tsval, offset, mtu, opts, now,
         );
         t.send_syn(tx, &mut tcp.stats, now);
         tcp.stats.syncookies_sent += 1;
@@ -391,7 +403,12 @@ impl Transport {
         }
         let irs = seg.seq - 1;
         let iss = (seg.ack - 1).0;
-        let Some(mss) = self.tcp.cookies.check(local, remote, irs.0, iss, now) else {
+        let tsecr = seg.timestamp.map(|(_, ecr)| ecr);
+        let Some(agreed) = self
+            .tcp
+            .cookies
+            .check(local, remote, irs.0, iss, tsecr, now)
+        else {
             self.tcp.stats.syncookies_failed += 1;
             return false;
         };
@@ -409,7 +426,21 @@ impl Transport {
             (s.opts, s.reuse_addr)
         };
         let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
-        let tcb = Tcb::from_cookie(&self.tcp.cfg, local, remote, irs, iss, mss, mtu, opts, now);
+        let ts_offset = self.tcp.isn.ts_offset(local, remote);
+        let peer_tsval = seg.timestamp.map(|(v, _)| v);
+        let tcb = Tcb::from_cookie(
+            &self.tcp.cfg,
+            local,
+            remote,
+            irs,
+            iss,
+            agreed,
+            peer_tsval,
+            ts_offset,
+            mtu,
+            opts,
+            now,
+        );
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
         child.reuse_addr = reuse;

@@ -284,6 +284,9 @@ pub struct Tcb {
     last_ack_sent: Seq,
     /// The TSecr of the segment being processed, for the RTT measurement.
     rx_tsecr: Option<u32>,
+    /// Echoes of TSvals before this one measure no round trip (a SYN cookie's TSval,
+    /// whose low bits carry options, is older than the moment it left).
+    ts_echo_floor: Option<u32>,
     /// When new data or a retransmission last left (idle restart, RFC 5681 4.1).
     last_data_sent: Option<Instant>,
     /// Segments carry DF (path-MTU discovery) unless the path is below the smallest MTU
@@ -388,6 +391,7 @@ impl Tcb {
             ts_recent_at: None,
             last_ack_sent: Seq(0),
             rx_tsecr: None,
+            ts_echo_floor: None,
             last_data_sent: None,
             df: true,
             pmtu_lowered: None,
@@ -447,9 +451,11 @@ impl Tcb {
     }
 
     /// A passive open rebuilt from a valid SYN cookie (RFC 4987 3.6): SYN-RECEIVED as if
-    /// our SYN-ACK (ISN `iss`, no window scale, no SACK, our window unscaled) had left
-    /// and the peer's SYN (ISN `irs`, MSS `mss`) had arrived. The handshake's ACK, handed
-    /// to [`Tcb::segment`] next, completes it.
+    /// our SYN-ACK (ISN `iss`, our window unscaled) had left and the peer's SYN (ISN
+    /// `irs`) had arrived, with the options the cookie carries (`agreed`); `peer_tsval` is
+    /// the latest TSval from the peer to echo. The handshake's ACK, handed to
+    /// [`Tcb::segment`] next, completes it. The cookie's SYN-ACK is sent from one of these
+    /// too, with `ts_offset` moved so that its TSval carries the options.
     #[allow(clippy::too_many_arguments)]
     pub fn from_cookie(
         cfg: &TcpConfig,
@@ -457,27 +463,36 @@ impl Tcb {
         remote: SocketAddrV4,
         irs: Seq,
         iss: u32,
-        mss: u16,
+        agreed: super::cookie::Agreed,
+        peer_tsval: Option<u32>,
+        ts_offset: u32,
         mtu: usize,
         opts: ConnOpts,
         now: Instant,
     ) -> Tcb {
-        // No timestamps (the cookie does not record an offer): no offset needed.
-        let mut t = Tcb::new(cfg, local, remote, iss, 0, mtu, opts, now);
+        let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu, opts, now);
         t.passive = true;
         t.transitions.push((State::Listen, State::SynReceived));
         t.state = State::SynReceived;
+        let o = agreed.opts;
         t.take_syn_options(
             &TcpRepr {
                 seq: irs,
                 flags: flags::SYN,
-                mss: Some(mss),
+                mss: Some(agreed.mss),
+                wscale: o.wscale,
+                sack_permitted: o.sack,
+                timestamp: peer_tsval.filter(|_| o.timestamps).map(|v| (v, 0)),
                 ..TcpRepr::default()
             },
             now,
         );
+        // The echoes of the cookie's TSval are up to 63 ms older than when it left: no
+        // round trip is measured from them.
+        t.ts_echo_floor = Some(t.ts_now(now));
         t.irs = irs;
         t.rcv_nxt = irs + 1;
+        t.last_ack_sent = t.rcv_nxt;
         // The window our cookie SYN-ACK announced (`send_syn`'s, unscaled).
         t.rcv_adv = t.rcv_nxt + t.rcv_buf.min(MAX_WINDOW);
         t.snd_wl1 = irs;

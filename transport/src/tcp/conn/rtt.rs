@@ -111,6 +111,12 @@ impl Tcb {
     /// from the future, not older than the longest RTO).
     pub(super) fn echo_rtt(&self, cfg: &TcpConfig, now: Instant) -> Option<Duration> {
         let ecr = self.rx_tsecr.filter(|_| self.ts_ok)?;
+        if self
+            .ts_echo_floor
+            .is_some_and(|f| (ecr.wrapping_sub(f) as i32) < 0)
+        {
+            return None;
+        }
         let ms = self.ts_now(now).wrapping_sub(ecr);
         let r = Duration::from_millis(u64::from(ms));
         (ms < 1 << 31 && r <= cfg.rto_max).then_some(r)
