@@ -239,6 +239,137 @@ mod cookies {
         assert!(n.t.tcp_accept(l).unwrap().is_none());
     }
 
+    /// The peer's ACK of a cookie SYN-ACK `s` that offered timestamps, echoing its TSval.
+    fn ack_ts_cookie(n: &mut Net, s: &Out, tsval: u32) {
+        let (remote, local) = ends();
+        let echo = s.r.timestamp.expect("timestamps offered").0;
+        n.inject(
+            remote,
+            local,
+            TcpRepr {
+                timestamp: Some((tsval, echo)),
+                ..seg(ACK, PEER_ISS + 1, s.r.seq + 1, 500)
+            },
+            &[],
+        );
+    }
+
+    #[test]
+    fn a_listener_whose_buffers_changed_refuses_its_cookies() {
+        let mut n = Net::with_cfg(cfg());
+        let (l, s) = cookie_for(&mut n, modern_syn());
+        assert!(s.r.wscale.is_some_and(|w| w > 0));
+        // A smaller buffer now: another window scale than the SYN-ACK offered, which
+        // the peer would apply to every window we announce.
+        n.set_opts(l, |o| {
+            o.rcvbuf = 8192;
+            o.rcvbuf_max = 8192;
+        });
+        ack_ts_cookie(&mut n, &s, 5030);
+        n.only().expect(RST, s.r.seq + 1, Seq(0));
+        assert_eq!(n.stats().syncookies_failed, 1);
+        assert!(n.t.tcp_accept(l).unwrap().is_none());
+    }
+
+    #[test]
+    fn with_timestamps_off_here_a_cookie_offers_none_and_ignores_an_echo() {
+        let mut n = Net::with_cfg(TcpConfig {
+            timestamps: false,
+            ..cfg()
+        });
+        let (l, s) = cookie_for(&mut n, modern_syn());
+        assert_eq!((s.r.timestamp, s.r.wscale), (None, None));
+        assert!(!s.r.sack_permitted);
+        // A peer that sends a TSopt anyway: ignored (RFC 7323 3.2), the cookie checks.
+        let (remote, local) = ends();
+        n.inject(
+            remote,
+            local,
+            TcpRepr {
+                timestamp: Some((5030, 77)),
+                ..seg(ACK, PEER_ISS + 1, s.r.seq + 1, 500)
+            },
+            &[],
+        );
+        n.nothing();
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        let info = n.info(h);
+        assert!(!info.timestamps);
+        assert_eq!(info.snd_wnd, 500, "no window scaling");
+    }
+
+    #[test]
+    fn with_timestamps_data_in_place_of_the_lost_ack_makes_the_connection() {
+        let mut n = Net::with_cfg(cfg());
+        let (l, s) = cookie_for(&mut n, modern_syn());
+        let (remote, local) = ends();
+        let echo = s.r.timestamp.unwrap().0;
+        n.inject(
+            remote,
+            local,
+            TcpRepr {
+                timestamp: Some((5031, echo)),
+                ..seg(ACK | PSH, PEER_ISS + 1, s.r.seq + 1, 500)
+            },
+            b"abc",
+        );
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        assert_eq!(n.recv(h), Ok(Some(b"abc".to_vec())));
+        assert_eq!(n.info(h).snd_wnd, 500 << 7);
+        let a = n.only();
+        a.expect_ack(s.r.seq + 1, PEER_ISS + 4);
+        assert_eq!(a.r.timestamp.map(|t| t.1), Some(5031));
+    }
+
+    #[test]
+    fn round_trips_are_measured_from_echoes_long_after_the_cookie() {
+        let mut n = Net::with_cfg(cfg());
+        let (l, s) = cookie_for(&mut n, modern_syn());
+        ack_ts_cookie(&mut n, &s, 5030);
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        let (remote, local) = ends();
+        let c = Conn {
+            h,
+            local,
+            remote,
+            snd: s.r.seq + 1,
+            rcv: PEER_ISS + 1,
+        };
+        // An exchange echoing one of the connection's own TSvals.
+        assert_eq!(n.send(h, b"a"), 1);
+        let d = n.only();
+        n.advance(ms(10));
+        n.to(
+            &c,
+            TcpRepr {
+                timestamp: Some((5040, d.r.timestamp.unwrap().0)),
+                ..seg(ACK, c.rcv, c.snd + 1, 500)
+            },
+            &[],
+        );
+        // More than 2^31 ms later (24.9 days), a retransmitted segment's ACK can only be
+        // measured from its echo (Karn's rule stops the other clock).
+        n.advance(netif::Duration::from_millis((1 << 31) + 1000));
+        n.take();
+        assert_eq!(n.send(h, b"b"), 1);
+        n.only();
+        let (_, rtx) = n.next_sent(secs(5));
+        let echo = rtx[0].r.timestamp.unwrap().0;
+        n.advance(ms(30));
+        let before = n.info(h).srtt;
+        assert_eq!(before, Some(ms(10)));
+        n.to(
+            &c,
+            TcpRepr {
+                timestamp: Some((9000, echo)),
+                ..seg(ACK, c.rcv, c.snd + 2, 500)
+            },
+            &[],
+        );
+        let after = n.info(h).srtt;
+        assert!(after > before, "the echo measured a round trip: {after:?}");
+    }
+
     #[test]
     fn a_lost_cookie_ack_is_replaced_by_the_first_data_segment() {
         let mut n = Net::with_cfg(cfg());

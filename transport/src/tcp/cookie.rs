@@ -90,8 +90,9 @@ impl SynCookies {
         tick: u64,
         idx: usize,
         opts: Options,
+        ours: Ours,
     ) -> u32 {
-        let mut b = [0u8; 26];
+        let mut b = [0u8; 29];
         b[..4].copy_from_slice(&local.ip().octets());
         b[4..6].copy_from_slice(&local.port().to_be_bytes());
         b[6..10].copy_from_slice(&remote.ip().octets());
@@ -100,12 +101,16 @@ impl SynCookies {
         b[16..24].copy_from_slice(&tick.to_be_bytes());
         b[24] = idx as u8;
         b[25] = opts.mac_byte();
+        b[26] = ours.wscale;
+        b[27..29].copy_from_slice(&ours.window.to_be_bytes());
         // The top 29 bits of the hash, in the cookie's top 29 bits.
         ((siphash24(self.k0, self.k1, &b) >> 32) as u32) & !0x7
     }
 
     /// The cookie (our ISN) for a SYN from `remote` to `local` with sequence number
-    /// `peer_isn`, announcing `peer_mss`, answered with `opts` (see [`Options::answer`]).
+    /// `peer_isn`, announcing `peer_mss`, answered with `opts` (see [`Options::answer`])
+    /// and `ours`.
+    #[allow(clippy::too_many_arguments)]
     pub fn make(
         &self,
         local: SocketAddrV4,
@@ -113,17 +118,24 @@ impl SynCookies {
         peer_isn: u32,
         peer_mss: Option<u16>,
         opts: Options,
+        ours: Ours,
         now: Instant,
     ) -> u32 {
         let idx = mss_index(peer_mss);
         let t = tick(now);
-        self.mac(local, remote, peer_isn, t, idx, opts) | (((t & 1) as u32) << 2) | idx as u32
+        self.mac(local, remote, peer_isn, t, idx, opts, ours) | (((t & 1) as u32) << 2) | idx as u32
     }
 
     /// Check the cookie `ack - 1` of an ACK whose sequence number is `peer_isn + 1` and
-    /// whose timestamps echo `tsecr` (None: the ACK carried none): what the handshake
-    /// agreed, or None if the cookie was not made here for this 4-tuple within
-    /// [`MAX_AGE`], or not with the options the echo names.
+    /// whose timestamps echo `tsecr` (None: the ACK carried none, or timestamps are off
+    /// here): what the handshake agreed, or None if the cookie was not made here for this
+    /// 4-tuple within [`MAX_AGE`], or not with the options the echo names, or the
+    /// listener would now announce other than `ours`. An ACK without timestamps fails
+    /// when the SYN-ACK offered them (nothing else tells the window scale; RFC 7323 3.2
+    /// lets such a segment be dropped), and so does one with an echo when it offered
+    /// none (RFC 7323 3.2 would have the option ignored; only a peer that breaks its MUST
+    /// NOT sends one).
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &self,
         local: SocketAddrV4,
@@ -131,6 +143,7 @@ impl SynCookies {
         peer_isn: u32,
         cookie: u32,
         tsecr: Option<u32>,
+        ours: Ours,
         now: Instant,
     ) -> Option<Agreed> {
         let idx = (cookie & 3) as usize;
@@ -146,7 +159,7 @@ impl SynCookies {
             Some(ecr) => Options::from_bits(ecr)?,
             None => Options::default(),
         };
-        (self.mac(local, remote, peer_isn, t, idx, opts) == cookie & !0x7).then_some(Agreed {
+        (self.mac(local, remote, peer_isn, t, idx, opts, ours) == cookie & !0x7).then_some(Agreed {
             mss: MSS_TABLE[idx],
             opts,
         })
@@ -163,6 +176,17 @@ pub struct Options {
     pub wscale: Option<u8>,
     /// SACK-permitted both ways.
     pub sack: bool,
+}
+
+/// What our SYN-ACK announced of our own, from the listener's buffers: the window scale
+/// offered and the (unscaled) window. Not carried but recomputed at the ACK, and covered by
+/// the MAC: a listener whose buffers changed in between refuses the ACK rather than make
+/// a connection that disagrees with its SYN-ACK (RFC 7323 2.2: the scale is fixed by the
+/// SYNs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ours {
+    pub wscale: u8,
+    pub window: u16,
 }
 
 /// The largest window scale (RFC 7323 2.3).
@@ -243,6 +267,10 @@ mod tests {
 
     const L: &str = "10.0.0.1:80";
     const R: &str = "10.0.0.9:40000";
+    const OURS: Ours = Ours {
+        wscale: 7,
+        window: 65_535,
+    };
     const NONE: Options = Options {
         timestamps: false,
         wscale: None,
@@ -265,9 +293,10 @@ mod tests {
             (Some(8960), 8960),
             (Some(65_495), 8960),
         ] {
-            let k = c.make(a(L), a(R), 12345, mss, NONE, now);
+            let k = c.make(a(L), a(R), 12345, mss, NONE, OURS, now);
             assert_eq!(
-                c.check(a(L), a(R), 12345, k, None, now).map(|g| g.mss),
+                c.check(a(L), a(R), 12345, k, None, OURS, now)
+                    .map(|g| g.mss),
                 Some(want),
                 "mss {mss:?}"
             );
@@ -278,31 +307,37 @@ mod tests {
     fn a_cookie_is_refused_under_another_key_tuple_or_peer_isn() {
         let c = SynCookies::new(7);
         let now = Instant::from_secs(1000);
-        let k = c.make(a(L), a(R), 12345, Some(1460), NONE, now);
+        let k = c.make(a(L), a(R), 12345, Some(1460), NONE, OURS, now);
         assert_eq!(
-            SynCookies::new(8).check(a(L), a(R), 12345, k, None, now),
+            SynCookies::new(8).check(a(L), a(R), 12345, k, None, OURS, now),
             None
         );
         assert_eq!(
-            c.check(a(L), a("10.0.0.9:40001"), 12345, k, None, now),
+            c.check(a(L), a("10.0.0.9:40001"), 12345, k, None, OURS, now),
             None
         );
         assert_eq!(
-            c.check(a(L), a("10.0.0.8:40000"), 12345, k, None, now),
+            c.check(a(L), a("10.0.0.8:40000"), 12345, k, None, OURS, now),
             None
         );
-        assert_eq!(c.check(a("10.0.0.1:81"), a(R), 12345, k, None, now), None);
-        assert_eq!(c.check(a(L), a(R), 12346, k, None, now), None);
+        assert_eq!(
+            c.check(a("10.0.0.1:81"), a(R), 12345, k, None, OURS, now),
+            None
+        );
+        assert_eq!(c.check(a(L), a(R), 12346, k, None, OURS, now), None);
         // Another MSS index in the clear bits does not pass the MAC.
         for idx in 0..4 {
             if idx != k & 3 {
-                assert_eq!(c.check(a(L), a(R), 12345, (k & !3) | idx, None, now), None);
+                assert_eq!(
+                    c.check(a(L), a(R), 12345, (k & !3) | idx, None, OURS, now),
+                    None
+                );
             }
         }
         // Nor does a cookie with any single bit flipped.
         for bit in 0..32 {
             assert_eq!(
-                c.check(a(L), a(R), 12345, k ^ (1 << bit), None, now),
+                c.check(a(L), a(R), 12345, k ^ (1 << bit), None, OURS, now),
                 None,
                 "{bit}"
             );
@@ -314,42 +349,53 @@ mod tests {
         let c = SynCookies::new(7);
         // Made at the start of a tick: valid to the end of the next one.
         let t0 = Instant::from_secs(32 * 100);
-        let k = c.make(a(L), a(R), 1, Some(1460), NONE, t0);
-        assert!(c.check(a(L), a(R), 1, k, None, t0).is_some());
+        let k = c.make(a(L), a(R), 1, Some(1460), NONE, OURS, t0);
+        assert!(c.check(a(L), a(R), 1, k, None, OURS, t0).is_some());
         assert!(c
-            .check(a(L), a(R), 1, k, None, t0 + Duration::from_secs(63))
+            .check(a(L), a(R), 1, k, None, OURS, t0 + Duration::from_secs(63))
             .is_some());
-        assert_eq!(c.check(a(L), a(R), 1, k, None, t0 + MAX_AGE), None);
+        assert_eq!(c.check(a(L), a(R), 1, k, None, OURS, t0 + MAX_AGE), None);
         assert_eq!(
-            c.check(a(L), a(R), 1, k, None, t0 + Duration::from_secs(96)),
+            c.check(a(L), a(R), 1, k, None, OURS, t0 + Duration::from_secs(96)),
             None
         );
         assert_eq!(
-            c.check(a(L), a(R), 1, k, None, t0 + Duration::from_secs(1000)),
+            c.check(a(L), a(R), 1, k, None, OURS, t0 + Duration::from_secs(1000)),
             None
         );
         // Made at the end of a tick: valid for just over one period.
         let t1 = t0 + Duration::from_secs(31);
-        let k = c.make(a(L), a(R), 1, Some(1460), NONE, t1);
+        let k = c.make(a(L), a(R), 1, Some(1460), NONE, OURS, t1);
         assert!(c
-            .check(a(L), a(R), 1, k, None, t1 + Duration::from_secs(32))
+            .check(a(L), a(R), 1, k, None, OURS, t1 + Duration::from_secs(32))
             .is_some());
         assert_eq!(
-            c.check(a(L), a(R), 1, k, None, t1 + Duration::from_secs(33)),
+            c.check(a(L), a(R), 1, k, None, OURS, t1 + Duration::from_secs(33)),
             None
         );
         // Not valid before it was made (a clock that went back: tick 0 has no tick -1).
-        let k = c.make(a(L), a(R), 1, Some(1460), NONE, Instant::from_secs(40));
-        assert_eq!(c.check(a(L), a(R), 1, k, None, Instant::from_secs(5)), None);
+        let k = c.make(
+            a(L),
+            a(R),
+            1,
+            Some(1460),
+            NONE,
+            OURS,
+            Instant::from_secs(40),
+        );
+        assert_eq!(
+            c.check(a(L), a(R), 1, k, None, OURS, Instant::from_secs(5)),
+            None
+        );
     }
 
     #[test]
     fn cookies_differ_between_peers_and_over_time() {
         let c = SynCookies::new(7);
         let now = Instant::from_secs(1000);
-        let k1 = c.make(a(L), a(R), 1, None, NONE, now);
-        let k2 = c.make(a(L), a("10.0.0.9:40001"), 1, None, NONE, now);
-        let k3 = c.make(a(L), a(R), 1, None, NONE, now + PERIOD);
+        let k1 = c.make(a(L), a(R), 1, None, NONE, OURS, now);
+        let k2 = c.make(a(L), a("10.0.0.9:40001"), 1, None, NONE, OURS, now);
+        let k3 = c.make(a(L), a(R), 1, None, NONE, OURS, now + PERIOD);
         assert_ne!(k1, k2);
         assert_ne!(k1, k3);
     }
@@ -370,7 +416,7 @@ mod tests {
         let c = SynCookies::new(7);
         let now = Instant::from_secs(1000);
         for o in all_options() {
-            let k = c.make(a(L), a(R), 5, Some(1460), o, now);
+            let k = c.make(a(L), a(R), 5, Some(1460), o, OURS, now);
             for clock in [0, 1, 63, 64, 1_000_077, u32::MAX - 5, u32::MAX] {
                 let tsval = o.tsval(clock);
                 // Not ahead of the clock, and less than 64 ms behind it.
@@ -378,7 +424,7 @@ mod tests {
                 assert!(behind < 64, "{o:?} clock {clock} tsval {tsval}");
                 let echo = o.timestamps.then_some(tsval);
                 assert_eq!(
-                    c.check(a(L), a(R), 5, k, echo, now),
+                    c.check(a(L), a(R), 5, k, echo, OURS, now),
                     Some(Agreed { mss: 1460, opts: o }),
                     "{o:?} clock {clock}"
                 );
@@ -391,27 +437,37 @@ mod tests {
         let c = SynCookies::new(7);
         let now = Instant::from_secs(1000);
         let o = Options::answer(true, Some(7), true, true);
-        let k = c.make(a(L), a(R), 5, Some(1460), o, now);
+        let k = c.make(a(L), a(R), 5, Some(1460), o, OURS, now);
         let tsval = o.tsval(123_456);
-        assert!(c.check(a(L), a(R), 5, k, Some(tsval), now).is_some());
+        assert!(c.check(a(L), a(R), 5, k, Some(tsval), OURS, now).is_some());
         // Any of the six option bits flipped: another window scale, no SACK, a bit no
         // cookie sets.
         for bit in 0..6 {
             assert_eq!(
-                c.check(a(L), a(R), 5, k, Some(tsval ^ (1 << bit)), now),
+                c.check(a(L), a(R), 5, k, Some(tsval ^ (1 << bit)), OURS, now),
                 None,
                 "{bit}"
             );
         }
         // The clock's bits are not covered (the peer echoes whatever it last took).
         assert!(c
-            .check(a(L), a(R), 5, k, Some(tsval ^ (1 << 20)), now)
+            .check(a(L), a(R), 5, k, Some(tsval ^ (1 << 20)), OURS, now)
             .is_some());
+        // The listener now announces another window scale or window than the SYN-ACK.
+        for ours in [
+            Ours { wscale: 6, ..OURS },
+            Ours {
+                window: 8192,
+                ..OURS
+            },
+        ] {
+            assert_eq!(c.check(a(L), a(R), 5, k, Some(tsval), ours, now), None);
+        }
         // The timestamps the SYN-ACK offered are not in the ACK; and an echo in an ACK
         // whose SYN-ACK offered none.
-        assert_eq!(c.check(a(L), a(R), 5, k, None, now), None);
-        let plain = c.make(a(L), a(R), 5, Some(1460), NONE, now);
-        assert_eq!(c.check(a(L), a(R), 5, plain, Some(tsval), now), None);
+        assert_eq!(c.check(a(L), a(R), 5, k, None, OURS, now), None);
+        let plain = c.make(a(L), a(R), 5, Some(1460), NONE, OURS, now);
+        assert_eq!(c.check(a(L), a(R), 5, plain, Some(tsval), OURS, now), None);
     }
 
     #[test]

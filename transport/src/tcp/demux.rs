@@ -358,7 +358,10 @@ impl Transport {
             syn.sack_permitted,
             syn.timestamp.is_some(),
         );
-        let cookie = tcp.cookies.make(local, remote, syn.seq.0, syn.mss, o, now);
+        let ours = Tcb::announced(&opts);
+        let cookie = tcp
+            .cookies
+            .make(local, remote, syn.seq.0, syn.mss, o, ours, now);
         let agreed = cookie::Agreed {
             mss: cookie::MSS_TABLE[cookie::mss_index(syn.mss)],
             opts: o,
@@ -403,11 +406,17 @@ impl Transport {
         }
         let irs = seg.seq - 1;
         let iss = (seg.ack - 1).0;
-        let tsecr = seg.timestamp.map(|(_, ecr)| ecr);
+        // With timestamps off here a TSopt is ignored (RFC 7323 3.2): no option rides in it.
+        let tsecr = seg
+            .timestamp
+            .filter(|_| self.tcp.cfg.timestamps)
+            .map(|(_, ecr)| ecr);
+        let Ok(s) = self.tcp(l) else { return false };
+        let ours = Tcb::announced(&s.opts);
         let Some(agreed) = self
             .tcp
             .cookies
-            .check(local, remote, irs.0, iss, tsecr, now)
+            .check(local, remote, irs.0, iss, tsecr, ours, now)
         else {
             self.tcp.stats.syncookies_failed += 1;
             return false;
@@ -427,7 +436,10 @@ impl Transport {
         };
         let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
-        let peer_tsval = seg.timestamp.map(|(v, _)| v);
+        let peer_tsval = seg
+            .timestamp
+            .filter(|_| self.tcp.cfg.timestamps)
+            .map(|(v, _)| v);
         let tcb = Tcb::from_cookie(
             &self.tcp.cfg,
             local,

@@ -31,6 +31,13 @@ impl Tcb {
             _ => self.segment_synchronized(cfg, seg, payload, tx, stats, challenge_ok, now),
         }
         self.rx_tsecr = None;
+        if let (Some(floor), Some((_, ecr))) = (self.ts_echo_floor, seg.timestamp) {
+            // The peer echoes a TSval of ours from after the cookie: the floor has done
+            // its work (and would misjudge echoes once the clock is 2^31 ms past it).
+            if (ecr.wrapping_sub(floor) as i32) >= 0 {
+                self.ts_echo_floor = None;
+            }
+        }
         if self.state != State::Closed {
             self.output_inner(cfg, tx, stats, now, in_batch);
             if !self.ack_now && self.pending_ack_bytes > 0 && !self.timers.is_set(Timer::DelayedAck)

@@ -310,12 +310,7 @@ impl Tcb {
     ) -> Tcb {
         let iss = Seq(iss);
         let rcv_mss = mtu.saturating_sub(40).clamp(MIN_MSS, 65_495);
-        let mut rcv_wscale = 0;
-        while rcv_wscale < MAX_WSCALE
-            && (MAX_WINDOW << rcv_wscale) < opts.rcvbuf.max(opts.rcvbuf_max)
-        {
-            rcv_wscale += 1;
-        }
+        let rcv_wscale = Tcb::announced(&opts).wscale;
         Tcb {
             state: State::Closed,
             local,
@@ -497,6 +492,20 @@ impl Tcb {
         t.rcv_adv = t.rcv_nxt + t.rcv_buf.min(MAX_WINDOW);
         t.snd_wl1 = irs;
         t
+    }
+
+    /// The window scale our SYN offers (the least that lets the window reach the largest
+    /// receive buffer the connection may grow to) and the window it announces (unscaled,
+    /// RFC 7323 2.2), for a connection with `opts`.
+    pub fn announced(opts: &ConnOpts) -> super::cookie::Ours {
+        let mut wscale = 0;
+        while wscale < MAX_WSCALE && (MAX_WINDOW << wscale) < opts.rcvbuf.max(opts.rcvbuf_max) {
+            wscale += 1;
+        }
+        super::cookie::Ours {
+            wscale,
+            window: opts.rcvbuf.min(MAX_WINDOW) as u16,
+        }
     }
 
     /// The listener's SYN queue is under pressure: allow this half-open connection at most
