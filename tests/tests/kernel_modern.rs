@@ -365,3 +365,49 @@ fn linux_shows_the_stack_its_retransmissions_were_spurious_and_the_cuts_are_undo
     assert!(undos > 0, "no cut was undone:\n{}", t.output());
     assert!(undos <= events);
 }
+
+/// Four Linux readers with small receive buffers (2 to 64 KB) that read slowly: the stack
+/// keeps filling their windows and Linux holds each ACK for its delayed-ACK time, as a
+/// receiver whose buffer is full does. Loss probes that went at two SRTTs resent data
+/// Linux had (it counts the duplicates, `TcpExtDelayedACKLost`): 10 in 4 s before
+/// the probes left room for that delayed ACK. No loss on the link: nothing needs resending.
+#[test]
+fn slow_linux_readers_draw_no_spurious_loss_probes() {
+    let ns = Netns::new("slowrd");
+    let mut t = Tapip::start(&ns, &[]);
+    t.cmd("serve chargen -p 19");
+    t.wait_for("serve chargen tcp 0.0.0.0:19", SECS(5));
+    let readers = r#"python3 -c '
+import socket, threading, time
+def reader(rcvbuf, chunk, gap):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("10.0.0.1", 19))
+    end = time.monotonic() + 4
+    n = 0
+    while time.monotonic() < end:
+        n += len(s.recv(chunk))
+        time.sleep(gap)
+    s.close()
+    assert n > 0
+ts = [threading.Thread(target=reader, args=a) for a in
+      [(2048, 512, 0.005), (4096, 1024, 0.01), (8192, 2048, 0.002), (65536, 4096, 0.01)]]
+[t.start() for t in ts]
+[t.join() for t in ts]
+'"#;
+    let (ok, out) = ns.sh_text(readers);
+    assert!(ok, "readers: {out}");
+    let (_, dups) =
+        ns.sh_text("nstat -az TcpExtDelayedACKLost | awk '/DelayedACKLost/ {print $2}'");
+    let retransmits = stat_counter(&mut t, "tcp", "retransmits");
+    let probes = stat_counter(&mut t, "tcp", "loss_probes");
+    println!(
+        "loss probes {probes}, retransmissions {retransmits}, duplicates Linux saw {}",
+        dups.trim()
+    );
+    assert!(
+        retransmits <= 1,
+        "{retransmits} retransmissions on a lossless link:\n{}",
+        t.output()
+    );
+}

@@ -2127,6 +2127,32 @@ mod tail_loss_probe {
         assert_eq!(n.stats().loss_probes, 3);
     }
 
+    /// A flight that fills the peer's window: the probes leave room for the delayed ACK
+    /// of a receiver whose buffer is full. With the window open, a flight of the same
+    /// size held back only by what there is to send is probed at two SRTTs.
+    #[test]
+    fn a_full_peer_window_is_probed_after_room_for_a_delayed_ack() {
+        for (window, pto) in [(2000u16, ms(242)), (65_535, ms(202))] {
+            let mut n = tlp_net();
+            let synack = TcpRepr {
+                mss: Some(PEER_MSS),
+                ..seg(SYN | ACK, PEER_ISS, Seq(0), window)
+            };
+            let c = n.active_with(synack, ms(100)).0;
+            // Nagle would hold a short tail: two full segments only.
+            assert_eq!(n.send(c.h, &[5u8; 2000]), 2000);
+            assert_eq!(n.take().len(), 2);
+            for probes in 1..=2 {
+                let t = n.now;
+                n.advance_to(t + pto - ms(1));
+                n.nothing();
+                n.advance_to(t + pto);
+                n.only().expect(ACK, c.snd + 1000, c.rcv);
+                assert_eq!(n.stats().loss_probes, probes, "window {window}");
+            }
+        }
+    }
+
     /// With `max_loss_probes` 1, RFC 8985 7.3 as written: after the probe only the RTO is
     /// armed, also after the RTO fires, until new data is acknowledged; the next tail gets
     /// its probe again.

@@ -6,6 +6,10 @@
 use super::scoreboard::AckInfo;
 use super::*;
 
+/// Room for a peer's delayed ACK before a loss probe (RFC 8985 7.2's WCDelAckT; 40 ms is
+/// Linux's shortest delayed-ACK time).
+const DELAYED_ACK_ALLOWANCE: Duration = Duration::from_millis(40);
+
 impl Tcb {
     /// An ACK's SACK information into the scoreboard (the cumulative part and the
     /// blocks), feeding RACK every segment it newly delivers.
@@ -205,7 +209,7 @@ impl Tcb {
 
     /// Arm the tail loss probe (RFC 8985 7.2): two smoothed RTTs after the last send (and
     /// 2 ms for timer slack, as Linux adds), plus a delayed-ACK allowance when one segment
-    /// is out, if that comes before the RTO. (A 10 ms floor here cost a 10 ms stall per
+    /// is out or the flight fills the peer's window; if that comes before the RTO. (A 10 ms floor here cost a 10 ms stall per
     /// tail loss on a sub-millisecond path: 11.6 s against 3.5 s for 20 MiB at 10% loss.)
     /// After `TcpConfig::max_loss_probes` probes with no new data acknowledged, only the
     /// RTO is armed (RFC 8985 7.3 with a limit of 1; the default of 3 and why are at that
@@ -220,8 +224,17 @@ impl Tcb {
             return;
         }
         let mut pto = srtt * 2 + Duration::from_millis(2);
-        if self.snd_max.since(self.snd_una) <= self.mss {
-            pto += Duration::from_millis(40);
+        let flight = self.snd_max.since(self.snd_una);
+        // A flight that fills the peer's window: a receiver whose buffer is full holds
+        // its ACK (Linux does not ACK at once when the window it would announce shrinks)
+        // for its delayed-ACK time, so the probe waits for that too. Against slow Linux
+        // readers, probes at two SRTTs were resent data DSACKed a few milliseconds later
+        // (`scripts/bench-slow-readers.sh`); a sender held back by its congestion window
+        // (a lossy path's case) still probes at two SRTTs, and a loss before the tail of
+        // a full window draws the receiver's immediate SACKs.
+        let window_full = flight + self.mss > self.snd_wnd;
+        if flight <= self.mss || window_full {
+            pto += DELAYED_ACK_ALLOWANCE;
         }
         let at = now + pto;
         if self.timers.get(Timer::Rtx).is_none_or(|r| at < r) {
