@@ -137,6 +137,22 @@ mod cookies {
         }
     }
 
+    /// `data` sent on `c` (nothing else outstanding), and 10 ms later the peer's ACK of it
+    /// with TSval `tsval`, echoing the data segment's.
+    fn echoed_exchange(n: &mut Net, c: &Conn, data: &[u8], tsval: u32) {
+        assert_eq!(n.send(c.h, data), data.len());
+        let d = n.only();
+        n.advance(ms(10));
+        n.to(
+            c,
+            TcpRepr {
+                timestamp: Some((tsval, d.r.timestamp.unwrap().0)),
+                ..seg(ACK, c.rcv, d.r.seq + data.len(), 500)
+            },
+            &[],
+        );
+    }
+
     #[test]
     fn with_timestamps_a_cookie_keeps_window_scaling_and_sack() {
         let mut n = Net::with_cfg(cfg());
@@ -203,17 +219,7 @@ mod cookies {
         assert!(n.info(h).rcv_wnd > 65_535);
         // A round trip measured from our own TSval is the real one.
         n.advance(ms(20));
-        assert_eq!(n.send(h, b"hi"), 2);
-        let d = n.only();
-        n.advance(ms(10));
-        n.to(
-            &c,
-            TcpRepr {
-                timestamp: Some((5060, d.r.timestamp.unwrap().0)),
-                ..seg(ACK, c.rcv, c.snd + 2, 500)
-            },
-            &[],
-        );
+        echoed_exchange(&mut n, &c, b"hi", 5060);
         assert_eq!(n.info(h).srtt, Some(ms(10)));
     }
 
@@ -336,17 +342,7 @@ mod cookies {
             rcv: PEER_ISS + 1,
         };
         // An exchange echoing one of the connection's own TSvals.
-        assert_eq!(n.send(h, b"a"), 1);
-        let d = n.only();
-        n.advance(ms(10));
-        n.to(
-            &c,
-            TcpRepr {
-                timestamp: Some((5040, d.r.timestamp.unwrap().0)),
-                ..seg(ACK, c.rcv, c.snd + 1, 500)
-            },
-            &[],
-        );
+        echoed_exchange(&mut n, &c, b"a", 5040);
         // More than 2^31 ms later (24.9 days), a retransmitted segment's ACK can only be
         // measured from its echo (Karn's rule stops the other clock).
         n.advance(netif::Duration::from_millis((1 << 31) + 1000));
