@@ -938,6 +938,13 @@ impl World {
             (from_ip, self.hosts[to].addr)
         };
         r.window = one_of(u, &[0u16, 1, 512, 65_535])?;
+        // Timestamps (RFC 7323) on half the segments: PAWS, TS.Recent, and SYN cookies
+        // that carry options in their TSval.
+        r.timestamp = if u.arbitrary()? {
+            Some((u.arbitrary()?, u.arbitrary()?))
+        } else {
+            None
+        };
         if r.has(flags::SYN) {
             r.mss = if u.arbitrary()? {
                 Some(one_of(u, &[0u16, 1, 64, 536, 1460, 65_535])?)
