@@ -2153,6 +2153,41 @@ mod tail_loss_probe {
         }
     }
 
+    /// The last segment sent carried the FIN: the probe sends it again with the FIN (a
+    /// lost FIN is then repaired by the probe, as Linux does); with the data acknowledged
+    /// and only the FIN out, the probe is the FIN alone.
+    #[test]
+    fn a_probe_of_the_last_segment_carries_its_fin() {
+        let mut n = tlp_net();
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
+        };
+        let c = n.active_with(synack, ms(100)).0;
+        n.send(c.h, b"hello");
+        n.shutdown_write(c.h);
+        let sent = n.take();
+        let last = sent.last().expect("data and FIN sent");
+        assert!(last.r.flags & FIN != 0);
+        let at = n.t.poll_at().expect("the probe timer");
+        n.advance_to(at);
+        let p = n.only();
+        p.expect(ACK | FIN, c.snd, c.rcv);
+        assert_eq!(p.data, b"hello");
+        assert_eq!(n.stats().loss_probes, 1);
+        // The data arrives, the FIN does not: the next probe is the FIN alone.
+        n.ack(&c, c.snd + 5);
+        n.take();
+        let at = n.t.poll_at().expect("the probe timer");
+        n.advance_to(at);
+        let p = n.only();
+        p.expect(ACK | FIN, c.snd + 5, c.rcv);
+        assert!(p.data.is_empty());
+        // Its ACK ends it.
+        n.ack(&c, c.snd + 6);
+        assert_eq!(n.state(c.h), TcpState::FinWait2);
+    }
+
     /// With `max_loss_probes` 1, RFC 8985 7.3 as written: after the probe only the RTO is
     /// armed, also after the RTO fires, until new data is acknowledged; the next tail gets
     /// its probe again.

@@ -291,10 +291,14 @@ impl Tcb {
         } else {
             let sent_data = self.snd_max.since(self.snd_base).min(self.sndq.len());
             let len = sent_data.min(self.seg_room());
-            if len > 0 {
+            // A FIN sent (with the last data or alone) goes again with the probe, as the
+            // last segment it is part of.
+            let fin = self.fin_queued && self.snd_max.gt(self.snd_base + self.sndq.len());
+            if len > 0 || fin {
                 let seq = self.snd_base + (sent_data - len);
                 let off = sent_data - len;
-                if self.xmit(tx, stats, seq, 0, off, len, now) {
+                let fl = if fin { flags::FIN } else { 0 };
+                if self.xmit(tx, stats, seq, fl, off, len, now) {
                     self.retransmits += 1;
                     stats.retransmits += 1;
                     self.rtt_sample = None;
