@@ -333,7 +333,8 @@ pub struct CacheStats {
     pub expired: u64,
     /// Entries evicted to make room.
     pub evictions: u64,
-    /// Requests held back by the rate limit.
+    /// Times a request was held back by the rate limit (it goes out when the limit
+    /// allows; nothing is dropped).
     pub rate_limited: u64,
     /// Packets from another host claiming our IP address.
     pub conflicts: u64,

@@ -108,6 +108,8 @@ pub fn run(ctx: &Ctx) {
                 ("requests_in", a.requests_received),
                 ("replies_in", a.replies_received),
                 ("requests_out", a.requests_sent),
+                // Not a drop: a request the rate limit held back goes out later.
+                ("requests_held", a.rate_limited),
                 ("replies_out", a.replies_sent),
                 ("learned", a.learned),
                 ("updated", a.updated),
@@ -130,7 +132,6 @@ pub fn run(ctx: &Ctx) {
                 ("drop_pending_removed", a.pending_dropped.removed),
                 ("drop_learn_table_full", a.learn_table_full),
                 ("drop_static_mismatch", a.static_mismatches),
-                ("drop_rate_limited", a.rate_limited),
                 ("drop_conflicts", a.conflicts),
                 ("drop_own_mac", a.ignored.own_sender_mac),
                 ("drop_bad_sender_mac", a.ignored.invalid_sender_mac),
