@@ -2085,16 +2085,22 @@ mod tail_loss_probe {
         Net::with_cfg(TcpConfig::default())
     }
 
+    /// An active open whose handshake took 100 ms (SRTT 100 ms, RTO 300 ms), the peer
+    /// announcing `window`.
+    fn established(n: &mut Net, window: u16) -> Conn {
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, Seq(0), window)
+        };
+        n.active_with(synack, ms(100)).0
+    }
+
     /// RFC 8985 7: with nothing new to send and no ACK for two smoothed RTTs, the last
     /// segment is sent again (before the RTO), and the RTO is re-armed behind it.
     #[test]
     fn probe_resends_the_last_segment_before_the_rto() {
         let mut n = tlp_net();
-        let synack = TcpRepr {
-            mss: Some(PEER_MSS),
-            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
-        };
-        let c = n.active_with(synack, ms(100)).0;
+        let c = established(&mut n, 65_535);
         n.send(c.h, b"hello");
         let first = n.only();
         let t0 = n.now;
@@ -2134,11 +2140,7 @@ mod tail_loss_probe {
     fn a_full_peer_window_is_probed_after_room_for_a_delayed_ack() {
         for (window, pto) in [(2000u16, ms(242)), (65_535, ms(202))] {
             let mut n = tlp_net();
-            let synack = TcpRepr {
-                mss: Some(PEER_MSS),
-                ..seg(SYN | ACK, PEER_ISS, Seq(0), window)
-            };
-            let c = n.active_with(synack, ms(100)).0;
+            let c = established(&mut n, window);
             // Nagle would hold a short tail: two full segments only.
             assert_eq!(n.send(c.h, &[5u8; 2000]), 2000);
             assert_eq!(n.take().len(), 2);
@@ -2159,11 +2161,7 @@ mod tail_loss_probe {
     #[test]
     fn a_probe_of_the_last_segment_carries_its_fin() {
         let mut n = tlp_net();
-        let synack = TcpRepr {
-            mss: Some(PEER_MSS),
-            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
-        };
-        let c = n.active_with(synack, ms(100)).0;
+        let c = established(&mut n, 65_535);
         n.send(c.h, b"hello");
         n.shutdown_write(c.h);
         let sent = n.take();
@@ -2197,11 +2195,7 @@ mod tail_loss_probe {
             max_loss_probes: 1,
             ..TcpConfig::default()
         });
-        let synack = TcpRepr {
-            mss: Some(PEER_MSS),
-            ..seg(SYN | ACK, PEER_ISS, Seq(0), 65_535)
-        };
-        let c = n.active_with(synack, ms(100)).0;
+        let c = established(&mut n, 65_535);
         n.send(c.h, b"hello");
         n.only();
         let t0 = n.now;
