@@ -215,15 +215,21 @@ fn after_a_timeout_slow_start_rebuilds_the_window() {
     );
 }
 
-/// A round trip for an SRTT (20 ms), then a window of 40 segments sent: returns them.
-fn srtt_then_a_window_of_40(c: &mut Conn) -> Vec<Sent> {
-    c.tcb.write(&bytes(4 * PEER_MSS));
+/// `n` bytes sent and acknowledged 20 ms later, the ACK echoing their TSval: an SRTT of
+/// 20 ms.
+fn acked_after_20_ms(c: &mut Conn, n: usize) {
+    c.tcb.write(&bytes(n));
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
     let first = c.take();
     c.now += Duration::from_millis(20);
     let mut r = c.seg(flags::ACK, c.tcb.snd_max);
     r.timestamp = first[0].r.timestamp.map(|(v, _)| (PEER_TS + 20, v));
     c.deliver(&r, &[]);
+}
+
+/// A round trip for an SRTT (20 ms), then a window of 40 segments sent: returns them.
+fn srtt_then_a_window_of_40(c: &mut Conn) -> Vec<Sent> {
+    acked_after_20_ms(c, 4 * PEER_MSS);
     c.tcb.cc.set_cwnd(40 * PEER_MSS);
     c.tcb.write(&bytes(40 * PEER_MSS));
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
@@ -451,13 +457,7 @@ fn after_a_spurious_timeout_nothing_the_peer_holds_is_resent() {
 #[test]
 fn a_late_probe_is_no_proof_of_a_spurious_timeout() {
     let mut c = Conn::established_ts(opts());
-    c.tcb.write(&bytes(100));
-    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-    let first = c.take();
-    c.now += Duration::from_millis(20);
-    let mut r = c.seg(flags::ACK, c.tcb.snd_max);
-    r.timestamp = first[0].r.timestamp.map(|(v, _)| (PEER_TS + 20, v));
-    c.deliver(&r, &[]);
+    acked_after_20_ms(&mut c, 100);
     c.tcb.write(&bytes(PEER_MSS / 2));
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
     assert_eq!(c.take().len(), 1);
