@@ -1097,12 +1097,13 @@ mod sending {
         n.advance_to(at);
         let o = n.only();
         assert_eq!((o.r.seq, o.data.as_slice()), (c.snd, &d[..300]));
-        // Acknowledged, window still shut: the persist timer's probes, with no data.
+        // Acknowledged, window still shut: the persist timer's probe, with the next byte.
         n.to(&c, seg(ACK, c.rcv, c.snd + 300, 0), &[]);
         n.nothing();
         let at = n.t.poll_at().expect("the persist timer");
         n.advance_to(at);
-        n.only().expect_ack(c.snd + 299, c.rcv);
+        let p = n.only();
+        assert_eq!((p.r.seq, p.data.as_slice()), (c.snd + 300, &d[300..301]));
         assert_eq!(n.stats().window_probes, 1);
         // It opens: the data flows again.
         n.to(&c, seg(ACK, c.rcv, c.snd + 300, 1000), &[]);
@@ -1412,9 +1413,11 @@ mod sending {
             n.advance_to(t0 + at - ms(1));
             n.nothing();
             n.advance_to(t0 + at);
+            // The first byte, not counted as sent (RFC 9293 3.8.6.1).
             let p = n.only();
-            p.expect_ack(c.snd - 1, c.rcv);
-            // The peer answers: still closed.
+            p.expect(ACK, c.snd, c.rcv);
+            assert_eq!(p.data, &d[..1]);
+            // The peer answers: still closed, the byte dropped.
             n.to(&c, seg(ACK, c.rcv, c.snd, 0), &[]);
             n.nothing();
             interval *= 2;
@@ -1426,6 +1429,85 @@ mod sending {
         let o = n.only();
         o.expect(ACK | PSH, c.snd, c.rcv);
         assert_eq!(o.data, d);
+    }
+
+    /// The window opened but its update was lost: the probe's byte is taken, and the ACK
+    /// that covers it makes the byte sent (RFC 9293 3.8.6.1: probes carry new data).
+    #[test]
+    fn a_window_probe_whose_byte_is_taken_counts_it_sent() {
+        let mut n = Net::new();
+        let c = n.passive_with(syn(PEER_ISS), 0).1;
+        let d = pattern(3000);
+        n.send(c.h, &d);
+        n.nothing();
+        let at = n.t.poll_at().expect("the persist timer");
+        n.advance_to(at);
+        let p = n.only();
+        assert_eq!((p.r.seq, p.data.as_slice()), (c.snd, &d[..1]));
+        // An ACK of two bytes acknowledges something never sent: answered, dropped.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 2, 1000), &[]);
+        n.only().expect_ack(c.snd, c.rcv);
+        assert_eq!(n.info(c.h).snd_wnd, 0, "the bad ACK's window is not taken");
+        // The peer's answer to the probe: the byte taken, its window open.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1, 2000), &[]);
+        let v = n.take();
+        assert_eq!(v[0].r.seq, c.snd + 1);
+        let got: Vec<u8> = v.iter().flat_map(|o| o.data.clone()).collect();
+        assert_eq!(got, &d[1..2001]);
+        let i = n.info(c.h);
+        assert_eq!((i.snd_wnd, i.retransmits), (2000, 0));
+        assert_eq!(n.stats().window_probes_taken, 1);
+        // The rest follows as the window allows; every byte once.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 2001, 2000), &[]);
+        let v = n.take();
+        let got: Vec<u8> = v.iter().flat_map(|o| o.data.clone()).collect();
+        assert_eq!(got, &d[2001..]);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 3000, 2000), &[]);
+        assert_eq!(n.t.poll_at(), None, "all acknowledged: no timer left");
+    }
+
+    /// A probe's byte taken with the window shut again at once: the next probe carries the
+    /// byte after it.
+    #[test]
+    fn a_taken_probe_byte_in_a_window_shut_again_moves_the_probes_on() {
+        let mut n = Net::new();
+        let c = n.passive_with(syn(PEER_ISS), 0).1;
+        let d = pattern(100);
+        n.send(c.h, &d);
+        let at = n.t.poll_at().expect("the persist timer");
+        n.advance_to(at);
+        assert_eq!(n.only().data, &d[..1]);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1, 0), &[]);
+        n.nothing();
+        let at = n.t.poll_at().expect("the persist timer");
+        n.advance_to(at);
+        let p = n.only();
+        assert_eq!((p.r.seq, p.data.as_slice()), (c.snd + 1, &d[1..2]));
+        // A late answer to the first probe changes nothing.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1, 0), &[]);
+        n.nothing();
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1, 1000), &[]);
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd + 1, &d[1..]));
+    }
+
+    /// With only our FIN left, a shut window is probed without data (a FIN there would be
+    /// dropped): SEG.SEQ = SND.UNA - 1, which the peer must answer.
+    #[test]
+    fn with_only_the_fin_left_the_probe_carries_nothing() {
+        let mut n = Net::new();
+        let c = n.passive_with(syn(PEER_ISS), 1000).1;
+        n.send(c.h, &pattern(1000));
+        assert_eq!(n.only().data.len(), 1000);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 0), &[]);
+        n.close(c.h);
+        n.nothing();
+        let at = n.t.poll_at().expect("the persist timer");
+        n.advance_to(at);
+        n.only().expect_ack(c.snd + 999, c.rcv);
+        assert_eq!(n.stats().window_probes, 1);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 1000), &[]);
+        n.only().expect(ACK | FIN, c.snd + 1000, c.rcv);
     }
 
     /// An orphan whose peer keeps its window shut through every probe gives up after
@@ -1440,7 +1522,7 @@ mod sending {
         for _ in 0..transport::tcp::ORPHAN_PROBES {
             let at = n.t.poll_at().expect("the persist timer runs");
             n.advance_to(at);
-            n.only().expect_ack(c.snd - 1, c.rcv);
+            n.only().expect(ACK, c.snd, c.rcv);
             n.to(&c, seg(ACK, c.rcv, c.snd, 0), &[]);
             n.nothing();
         }

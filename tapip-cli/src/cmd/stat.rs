@@ -296,6 +296,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         challenge_acks,
         challenge_acks_limited,
         window_probes,
+        window_probes_taken,
         keepalive_probes,
         keepalive_timeouts,
         user_timeouts,
@@ -353,6 +354,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("challenge_acks", challenge_acks),
         ("challenge_acks_limited", challenge_acks_limited),
         ("window_probes", window_probes),
+        ("window_probes_taken", window_probes_taken),
         ("keepalive_probes", keepalive_probes),
         ("keepalive_timeouts", keepalive_timeouts),
         ("user_timeouts", user_timeouts),
@@ -401,7 +403,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 55] = [
+        let fields: [&mut u64; 56] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -420,6 +422,7 @@ mod tests {
             &mut t.challenge_acks,
             &mut t.challenge_acks_limited,
             &mut t.window_probes,
+            &mut t.window_probes_taken,
             &mut t.keepalive_probes,
             &mut t.keepalive_timeouts,
             &mut t.user_timeouts,
@@ -462,14 +465,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 55);
+        assert_eq!(pairs.len(), 56);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..155).collect::<Vec<u64>>());
+        assert_eq!(values, (100..156).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 55, "names are unique");
+        assert_eq!(names.len(), 56, "names are unique");
     }
 
     #[test]

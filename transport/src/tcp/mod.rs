@@ -186,6 +186,9 @@ pub struct TcpStats {
     pub challenge_acks: u64,
     pub challenge_acks_limited: u64,
     pub window_probes: u64,
+    /// Zero-window probes whose byte of data the peer took: its window had opened and
+    /// the update saying so was lost (or crossed the probe).
+    pub window_probes_taken: u64,
     pub keepalive_probes: u64,
     pub keepalive_timeouts: u64,
     pub user_timeouts: u64,

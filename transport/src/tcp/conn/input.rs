@@ -520,6 +520,17 @@ impl Tcb {
         now: Instant,
     ) -> bool {
         let ack = seg.ack;
+        if self.probe_byte == Some(self.snd_max)
+            && self.snd_una == self.snd_max
+            && ack == self.snd_max + 1
+            && self.snd_max.since(self.snd_base) < self.sndq.len()
+        {
+            // The peer took the byte our last zero-window probe carried (`on_persist`):
+            // it counts as sent, and this ACK covers it.
+            self.snd_max = ack;
+            self.snd_nxt = ack;
+            stats.window_probes_taken += 1;
+        }
         if ack.gt(self.snd_max) {
             // Acknowledges something never sent: ACK (within the limit when the
             // segment carries no data) and drop.

@@ -260,6 +260,9 @@ pub struct Tcb {
     pub orphan: bool,
     /// Zero-window probes answered with a window still closed, in a row.
     persist_probes: u32,
+    /// The first unsent byte (SND.MAX then) when the last zero-window probe carried it
+    /// without counting it as sent: an ACK may take it (see `on_persist`).
+    probe_byte: Option<Seq>,
     /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
     stalled_since: Option<Instant>,
     last_rx: Instant,
@@ -371,6 +374,7 @@ impl Tcb {
             tlp_count: 0,
             orphan: false,
             persist_probes: 0,
+            probe_byte: None,
             stalled_since: None,
             last_rx: now,
             keep_probes: 0,

@@ -117,7 +117,7 @@ impl Tcb {
         }
     }
 
-    /// Send one segment from `sndq[off..off + len]` at `seq`.
+    /// Send one segment from `sndq[off..off + len]` at `seq`, and record it in flight.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn xmit(
         &mut self,
@@ -130,6 +130,34 @@ impl Tcb {
         now: Instant,
     ) -> bool {
         let len = len.min(self.sndq.len().saturating_sub(off));
+        let Some(tsval) = self.emit(tx, stats, seq, fl, off, len, now) else {
+            return false;
+        };
+        let used = len + usize::from(fl & flags::FIN != 0);
+        if self.sack_ok && used > 0 {
+            // Into the table of segments in flight (RACK's send times, the scoreboard's
+            // records).
+            self.sb.sent(seq, seq + used, now);
+            if seq.lt(self.snd_max) {
+                self.undo.retransmitted(seq, seq + used, tsval);
+            }
+        }
+        true
+    }
+
+    /// Send one segment from `sndq[off..off + len]` (`len` within the queue) at `seq`, as
+    /// it is: nothing recorded in flight. Returns its TSval (if it has one) once sent.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit(
+        &mut self,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        seq: Seq,
+        fl: u8,
+        off: usize,
+        len: usize,
+        now: Instant,
+    ) -> Option<Option<u32>> {
         let r = self.header(seq, fl | flags::ACK, now);
         let tsval = r.timestamp.map(|(v, _)| v);
         let (a, b) = self.sndq.as_slices();
@@ -172,15 +200,6 @@ impl Tcb {
             if len > 0 {
                 self.last_data_sent = Some(now);
             }
-            let used = len + usize::from(fl & flags::FIN != 0);
-            if self.sack_ok && used > 0 {
-                // Into the table of segments in flight (RACK's send times, the
-                // scoreboard's records).
-                self.sb.sent(seq, seq + used, now);
-                if seq.lt(self.snd_max) {
-                    self.undo.retransmitted(seq, seq + used, tsval);
-                }
-            }
         } else {
             stats.send_failures += 1;
         }
@@ -189,7 +208,7 @@ impl Tcb {
         self.ack_due = false;
         self.pending_ack_bytes = 0;
         self.timers.clear(Timer::DelayedAck);
-        ok
+        ok.then_some(tsval)
     }
 
     /// Send what the windows, Nagle and the state allow, and any ACK owed.

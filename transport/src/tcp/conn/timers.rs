@@ -233,13 +233,28 @@ impl Tcb {
             self.abort(tx, stats, now);
             return;
         }
-        // A zero-window probe: SEG.SEQ = SND.UNA - 1 and no data, which the peer must
-        // answer with an ACK carrying its current window (as Linux probes).
         self.persist_probes += 1;
         stats.window_probes += 1;
-        let r = self.header(self.snd_una - 1, flags::ACK, now);
-        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
-            stats.segs_out += 1;
+        let off = self.snd_nxt.since(self.snd_base);
+        if off < self.sndq.len() {
+            // A zero-window probe with the next octet of new data (RFC 9293 3.8.6.1), not
+            // counted as sent: a peer whose window is still shut drops it and answers at
+            // once; one whose window has opened (its update lost) takes it and answers
+            // with the window, and the ACK that covers it makes it sent (`process_ack`).
+            // Linux answers a probe without data (SEG.SEQ = SND.UNA - 1, as it probes
+            // itself) at most once per 500 ms, as any segment outside its window
+            // (tcp_invalid_ratelimit): with a lost answer or window update, probes that
+            // follow faster go unanswered and the wait grows by the backoff; data is
+            // always answered.
+            self.emit(tx, stats, self.snd_nxt, flags::ACK, off, 1, now);
+            self.probe_byte = Some(self.snd_max);
+        } else {
+            // Only our FIN is left, which a shut window would drop: a probe without data,
+            // which the peer must answer with an ACK carrying its window.
+            let r = self.header(self.snd_una - 1, flags::ACK, now);
+            if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+                stats.segs_out += 1;
+            }
         }
         self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
         self.timers.set(Timer::Persist, now + self.persist_interval);
