@@ -381,6 +381,12 @@ impl Output {
                 let tcp_hl = frame
                     .get(ETH + HEADER_LEN + 12)
                     .map_or(20, |b| usize::from(b >> 4) * 4);
+                if HEADER_LEN + tcp_hl + usize::from(size) > mtu {
+                    // Segments cut to `size` would not fit the MTU (a sender that has not
+                    // seen it go down): refused, as a datagram too large with DF is.
+                    self.stats.drop_frag_needed += 1;
+                    return Err(SendError::TooLong);
+                }
                 meta.gso = Some(Gso {
                     size,
                     hdr_len: (ETH + HEADER_LEN + tcp_hl) as u16,
@@ -577,9 +583,9 @@ impl IpTx for Output {
         ip.is_broadcast() || self.ifaces.iter().any(|i| i.is_subnet_broadcast(ip))
     }
 
-    fn offload(&self, dst: Ipv4Addr) -> netif::Offload {
+    fn link(&self, dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
         self.send_route(dst)
             .and_then(|r| self.iface(r.ifindex))
-            .map_or(netif::Offload::NONE, |i| i.offload)
+            .map(|i| (i.offload, i.mtu))
     }
 }

@@ -148,10 +148,11 @@ pub trait IpTx {
     /// Is `ip` the limited broadcast or the directed broadcast of one of our networks?
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool;
 
-    /// The offloads of the interface a datagram to `dst` leaves by.
-    fn offload(&self, dst: Ipv4Addr) -> netif::Offload {
+    /// The offloads and the MTU of the interface a datagram to `dst` leaves by (`None`
+    /// without a route).
+    fn link(&self, dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
         let _ = dst;
-        netif::Offload::NONE
+        None
     }
 }
 

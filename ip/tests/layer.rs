@@ -3082,7 +3082,7 @@ fn without_offloads_a_segment_carries_a_full_checksum() {
 
 #[test]
 fn without_tso_a_large_segment_asking_for_it_is_fragmented_with_a_full_checksum() {
-    // A sender must ask for TSO only where `IpTx::offload` offers it; if it asks anyway,
+    // A sender must ask for TSO only where `IpTx::link` offers it; if it asks anyway,
     // nothing oversized reaches a device that cannot cut it.
     let mut l = offload_iface(Offload::NONE);
     let data = pattern(4000, 5);
@@ -3103,6 +3103,38 @@ fn without_tso_a_large_segment_asking_for_it_is_fragmented_with_a_full_checksum(
     let whole = reassemble(frames.iter().map(|f| &f.data[ethernet::HEADER_LEN..]));
     assert!(l4_verifies(US0, HOST_A, TCP, &whole[20..]));
     assert_eq!(&whole[20 + TCP_HL..], &data[..]);
+}
+
+#[test]
+fn a_tso_segment_cut_larger_than_the_mtu_is_refused() {
+    // The interface's MTU went down under a sender that still cuts at 1448: refused (the
+    // sender shrinks its segments), never handed to the device to cut too large.
+    let mut l = offload_iface(Offload {
+        csum: true,
+        tso: true,
+    });
+    l.set_mtu(0, 1000).unwrap();
+    let data = pattern(4000, 5);
+    let seg = tcp_segment(&data);
+    let send = |l: &mut IpLayer, size: u16| {
+        let meta = SendMeta {
+            src: Some(US0),
+            l4_csum: Some(16),
+            gso_size: Some(size),
+            ..SendMeta::new(HOST_A, TCP)
+        };
+        l.tx()
+            .send_with(&meta, seg.len(), &mut |b| b.copy_from_slice(&seg), T0)
+    };
+    assert_eq!(send(&mut l, 1448), Err(ip::SendError::TooLong));
+    assert_eq!(l.stats().drop_frag_needed, 1);
+    assert_eq!(l.take_tx().count(), 0);
+    // Cut to fit (20 + TCP_HL + 948 = 1000): one frame for the device to cut.
+    let size = (1000 - 20 - TCP_HL) as u16;
+    assert_eq!(send(&mut l, size), Ok(()));
+    let frames: Vec<ip::TxFrame> = l.take_tx().collect();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].meta.gso.map(|g| g.size), Some(size));
 }
 
 /// A UDP datagram 5000 -> 7 of `len` data bytes whose checksum comes out zero (the first

@@ -518,3 +518,65 @@ fn with_10_percent_loss_both_ways_get_downloads_20_mb_from_kernel_http_server() 
     println!("dropped: {kernel} packets at the kernel, {stack} frames at the stack");
     assert!(kernel > 0 && stack > 0, "both sides lost packets");
 }
+
+/// The stack's interface MTU lowered in the middle of a transfer to Linux (`ifconfig tap0
+/// mtu 1000`): its segments shrink at once and the transfer goes on, byte-exact, with
+/// plain frames and with offloads; Linux sees segments of at most 960 bytes (its estimate
+/// of our MSS, `TCP_INFO`'s rcv_mss). Before, with plain frames every segment was refused
+/// for ever (nothing after the change, a retransmission timer every 200 ms without
+/// backoff), and with offloads 1448-byte TSO cuts went on past the MTU.
+#[test]
+fn an_interface_mtu_lowered_mid_transfer_shrinks_the_segments() {
+    for args in [&["--no-offload"][..], &[][..]] {
+        let ns = Netns::new("mtudown");
+        let mut t = Tapip::start(&ns, args);
+        t.cmd("serve chargen -p 19");
+        t.wait_for("serve chargen tcp 0.0.0.0:19", SECS(5));
+        let reader = Proc::spawn_piped(
+            &ns,
+            r#"python3 -c '
+import socket, struct, time
+chars = bytes(range(32, 127))
+PERIOD = b"".join((chars * 2)[i:i + 72] + b"\r\n" for i in range(95))
+s = socket.socket()
+s.settimeout(5)
+s.connect(("10.0.0.1", 19))
+start = time.monotonic()
+off = after = 0
+while time.monotonic() - start < 4:
+    d = s.recv(65536)
+    assert d, "EOF"
+    p = off % len(PERIOD)
+    exp = (PERIOD[p:] + PERIOD * (len(d) // len(PERIOD) + 2))[:len(d)]
+    assert d == exp, "chargen data wrong after byte %d" % off
+    off += len(d)
+    if time.monotonic() - start > 2.5:
+        after += len(d)
+rcv_mss = struct.unpack("I", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[20:24])[0]
+print("read", off, "after", after, "rcv_mss", rcv_mss)
+'"#,
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        t.run_marked("ifconfig tap0 mtu 1000");
+        let (status, out) = reader.output(SECS(15));
+        let field = |name: &str| -> u64 {
+            out.split_whitespace()
+                .skip_while(|w| *w != name)
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        println!("{args:?}: {}", out.trim());
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{args:?} reader: {out}\n{}",
+            t.output()
+        );
+        assert!(
+            field("after") > 1_000_000,
+            "{args:?}: the transfer stopped at the MTU change: {out}\n{}",
+            t.output()
+        );
+        assert!(field("rcv_mss") <= 960, "{args:?}: {out}");
+    }
+}

@@ -1601,6 +1601,34 @@ mod sending {
         assert_eq!(n.t.poll_at(), None);
     }
 
+    /// Sends that keep failing with nothing outstanding (no buffer, or refused) are tried
+    /// again with the timeout's backoff, and end at the user timeout, as a silent peer does
+    /// (they were tried every 200 ms for ever).
+    #[test]
+    fn a_send_that_keeps_failing_backs_off_and_ends_at_the_user_timeout() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.set_opts(c.h, |o| o.user_timeout = secs(5));
+        n.ip.fail = true;
+        n.send(c.h, b"hello");
+        let mut failed = n.stats().send_failures;
+        assert!(failed > 0);
+        let t0 = n.now;
+        for at in [200u64, 600, 1400, 3000] {
+            n.advance_to(t0 + ms(at - 1));
+            assert_eq!(n.stats().send_failures, failed, "before {at} ms");
+            n.advance_to(t0 + ms(at));
+            assert!(n.stats().send_failures > failed, "tried again at {at} ms");
+            failed = n.stats().send_failures;
+        }
+        n.advance_to(t0 + ms(6199));
+        assert_eq!(n.state(c.h), TcpState::Established);
+        n.advance_to(t0 + ms(6200));
+        assert_eq!(n.state(c.h), TcpState::Closed);
+        assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
+        assert_eq!(n.stats().user_timeouts, 1);
+    }
+
     #[test]
     fn keepalive_probes_answered_and_unanswered() {
         let mut n = Net::with_cfg(TcpConfig {

@@ -604,6 +604,75 @@ mod pmtud {
         assert_eq!(lens(&n.take()), vec![536, 464]);
     }
 
+    /// The interface's MTU lowered under a connection (`ifconfig tap0 mtu 700`): the next
+    /// segments fit it at once (full-sized ones would be refused on every try), with DF,
+    /// and grow back when it is raised. Not a path MTU for `ip` to keep.
+    #[test]
+    fn a_smaller_interface_mtu_shrinks_the_segments_at_once() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.send(c.h, &pattern(1000));
+        assert_eq!(lens(&n.take()), vec![1000]);
+        n.ack(&c, c.snd + 1000);
+        n.ip.link_mtu = Some(700);
+        n.send(c.h, &pattern(2000));
+        let v = n.ip.sent.clone();
+        // (The last 20 bytes wait for Nagle.)
+        assert_eq!(lens(&n.take()), vec![660, 660, 660]);
+        assert!(v.iter().all(|s| s.meta.dont_fragment));
+        assert_eq!(n.info(c.h).mss, 660);
+        assert_eq!(n.stats().pmtu_updates, 1);
+        assert_eq!(n.stats().send_failures, 0);
+        assert!(n.ip.pmtu.is_empty());
+        n.ack(&c, c.snd + 2980);
+        assert_eq!(lens(&n.take()), vec![20]);
+        n.ack(&c, c.snd + 3000);
+        n.ip.link_mtu = Some(1500);
+        n.send(c.h, &pattern(2000));
+        assert_eq!(lens(&n.take()), vec![1000, 1000]);
+        assert_eq!(n.info(c.h).mss, 1000);
+    }
+
+    /// Segments sent before the MTU went down and lost: a timeout resends them cut to the
+    /// new size (SACK recovery and go-back-N alike), not refused again and again.
+    #[test]
+    fn after_the_interface_mtu_goes_down_a_timeout_resends_what_fits() {
+        for sack in [true, false] {
+            let mut n = Net::new();
+            let peer = TcpRepr {
+                sack_permitted: sack,
+                ..syn(PEER_ISS)
+            };
+            let c = n.passive_with(peer, 65_535).1;
+            n.send(c.h, &pattern(2000));
+            assert_eq!(lens(&n.take()), vec![1000, 1000]);
+            n.ip.link_mtu = Some(700);
+            let at = n.t.poll_at().expect("the retransmission timer");
+            n.advance_to(at);
+            let v = n.take();
+            assert_eq!(v[0].r.seq, c.snd, "sack {sack}");
+            assert_eq!(v[0].data.len(), 660, "sack {sack}");
+            assert_eq!(n.stats().send_failures, 0, "sack {sack}");
+        }
+    }
+
+    /// Below 576 the segments keep the 536-byte minimum and go without DF, for `ip` to
+    /// fragment.
+    #[test]
+    fn an_interface_mtu_below_576_gets_536_byte_segments_without_df() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.ip.link_mtu = Some(400);
+        n.send(c.h, &pattern(1000));
+        let v = n.ip.sent.clone();
+        assert_eq!(n.info(c.h).mss, 536);
+        assert!(v.iter().all(|s| !s.meta.dont_fragment));
+        // (The rest waits for Nagle.)
+        assert_eq!(lens(&n.take()), vec![536]);
+        n.ack(&c, c.snd + 536);
+        assert_eq!(lens(&n.take()), vec![464]);
+    }
+
     #[test]
     fn an_old_router_without_mtu_gets_the_next_plateau() {
         let mut n = Net::new();

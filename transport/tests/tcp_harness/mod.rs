@@ -64,6 +64,16 @@ pub struct FakeIp {
     pub offload: netif::Offload,
     /// Path MTUs the transport reported (`IpTx::set_path_mtu`), latest last.
     pub pmtu: Vec<(Ipv4Addr, usize)>,
+    /// The interface's MTU (`IpTx::link`; 1500 unless a test changes it): larger
+    /// datagrams with DF are refused (`TooLong`) unless the device cuts them (TSO); those
+    /// without go (`ip` would fragment them).
+    pub link_mtu: Option<usize>,
+}
+
+impl FakeIp {
+    pub fn mtu(&self) -> usize {
+        self.link_mtu.unwrap_or(1500)
+    }
 }
 
 impl IpTx for FakeIp {
@@ -78,6 +88,9 @@ impl IpTx for FakeIp {
             return Err(SendError::QueueFull);
         }
         if payload_len > ipv4::MAX_PAYLOAD {
+            return Err(SendError::TooLong);
+        }
+        if payload_len + 20 > self.mtu() && meta.gso_size.is_none() && meta.dont_fragment {
             return Err(SendError::TooLong);
         }
         let mut payload = vec![0u8; payload_len];
@@ -100,7 +113,7 @@ impl IpTx for FakeIp {
 
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
         let learnt = self.pmtu.iter().rev().find(|p| p.0 == dst).map(|p| p.1);
-        Some((US, learnt.unwrap_or(1500)))
+        Some((US, learnt.unwrap_or(1500).min(self.mtu())))
     }
 
     fn set_path_mtu(&mut self, dst: Ipv4Addr, mtu: usize, _now: Instant) {
@@ -115,8 +128,8 @@ impl IpTx for FakeIp {
         ip.is_broadcast() || ip == BCAST
     }
 
-    fn offload(&self, _dst: Ipv4Addr) -> netif::Offload {
-        self.offload
+    fn link(&self, _dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
+        Some((self.offload, self.mtu()))
     }
 }
 

@@ -60,8 +60,8 @@ impl IpTx for Wire {
         ip.is_broadcast()
     }
 
-    fn offload(&self, _dst: Ipv4Addr) -> netif::Offload {
-        self.offload
+    fn link(&self, _dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
+        Some((self.offload, 1500))
     }
 }
 

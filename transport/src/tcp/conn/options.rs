@@ -103,6 +103,35 @@ impl Tcb {
         Some(mtu)
     }
 
+    /// The offloads and MTU of the interface towards the peer, looked at before sending: a
+    /// smaller MTU than our segments need (an `ifconfig mtu` while connected) shrinks them
+    /// at once, as Linux's tcp_current_mss follows the route's MTU (RFC 9293 3.7.1: the
+    /// segment size follows the MTU; a segment sized for the old MTU would be refused on
+    /// every try, and the connection stall); `pmtu_raise` takes the size back up when the
+    /// MTU grows again. Below 576 the segments go without DF, for `ip` to fragment.
+    pub(super) fn follow_link(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats) {
+        let Some((offload, mtu)) = tx.link(*self.remote.ip()) else {
+            self.tso = false;
+            return;
+        };
+        self.tso = offload.tso && offload.csum;
+        if mtu >= self.mss + 40 {
+            return;
+        }
+        let mtu = if mtu < PMTU_MIN {
+            self.df = false;
+            PMTU_MIN
+        } else {
+            mtu
+        };
+        let mss = mtu - 40;
+        if mss < self.mss {
+            self.pmtu_lowered.get_or_insert(self.mss);
+            self.mss = mss;
+            stats.pmtu_updates += 1;
+        }
+    }
+
     /// After a lowered path MTU: once `ip`'s cache lets it go (10 minutes, RFC 1191 6.3),
     /// try larger segments again, up to the MSS from before (a path that is still narrow
     /// says so again).

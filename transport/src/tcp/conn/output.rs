@@ -173,28 +173,32 @@ impl Tcb {
             ttl: self.opts.ttl,
             ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
         };
-        let ok = tx
-            .send_with(
-                &meta,
-                hl + len,
-                &mut |buf| {
-                    // Copy sndq[off..off + len], which may straddle the ring's two halves.
-                    let dst = &mut buf[hl..];
-                    let mut done = 0;
-                    if off < a.len() {
-                        let n = (a.len() - off).min(len);
-                        dst[..n].copy_from_slice(&a[off..off + n]);
-                        done = n;
-                    }
-                    if done < len {
-                        let boff = off + done - a.len();
-                        dst[done..len].copy_from_slice(&b[boff..boff + len - done]);
-                    }
-                    r.emit_header(buf);
-                },
-                now,
-            )
-            .is_ok();
+        let sent = tx.send_with(
+            &meta,
+            hl + len,
+            &mut |buf| {
+                // Copy sndq[off..off + len], which may straddle the ring's two halves.
+                let dst = &mut buf[hl..];
+                let mut done = 0;
+                if off < a.len() {
+                    let n = (a.len() - off).min(len);
+                    dst[..n].copy_from_slice(&a[off..off + n]);
+                    done = n;
+                }
+                if done < len {
+                    let boff = off + done - a.len();
+                    dst[done..len].copy_from_slice(&b[boff..boff + len - done]);
+                }
+                r.emit_header(buf);
+            },
+            now,
+        );
+        if sent == Err(ip::SendError::TooLong) {
+            // The interface's MTU went down since `output` last looked (`ifconfig`): the
+            // next segment fits.
+            self.follow_link(tx, stats);
+        }
+        let ok = sent.is_ok();
         if ok {
             stats.segs_out += 1;
             if len > 0 {
@@ -238,8 +242,7 @@ impl Tcb {
         if !self.sndq.is_empty() {
             // Only a sender needs to know (a route lookup per call showed in profiles of a
             // receiver, whose output is ACKs).
-            let off = tx.offload(*self.remote.ip());
-            self.tso = off.tso && off.csum;
+            self.follow_link(tx, stats);
         }
         let sending = matches!(
             self.state,

@@ -135,16 +135,20 @@ impl Tcb {
             }
             State::Closed | State::Listen | State::TimeWait => {}
             _ => {
-                if self.snd_max == self.snd_una {
-                    // Nothing outstanding: a send that failed for want of a buffer.
-                    self.output(cfg, tx, stats, now);
-                    return;
-                }
                 let since = *self.stalled_since.get_or_insert(now);
                 if now.saturating_duration_since(since) >= self.opts.user_timeout {
                     stats.user_timeouts += 1;
                     let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
                     self.fail(e);
+                    return;
+                }
+                // What is resent must fit the interface (its MTU may have gone down).
+                self.follow_link(tx, stats);
+                if self.snd_max == self.snd_una {
+                    // Nothing outstanding: a send that failed (no buffer, or refused). Try
+                    // again, backing off as for a retransmission, until the user timeout.
+                    self.rtt.back_off(cfg.rto_max);
+                    self.output(cfg, tx, stats, now);
                     return;
                 }
                 // RFC 5681 3.1 (4) and RFC 6298 5.5-5.6: collapse the window, back off.
