@@ -78,7 +78,8 @@ fn run() -> Result<(), String> {
                 let text = String::from_utf8_lossy(&buf[..n]);
                 println!("{n} bytes from {from}: {text:?} time={ms:.3} ms");
             }
-            Err(e) if e.kind() == ErrorKind::TimedOut => println!("{msg:?}: no reply within 1 s"),
+            // The read timeout passed (EAGAIN, as on Linux).
+            Err(e) if e.kind() == ErrorKind::WouldBlock => println!("{msg:?}: no reply within 1 s"),
             Err(e) => println!("{msg:?}: {e}"),
         }
     }

@@ -13,6 +13,10 @@ pub enum SocketError {
     TimedOut,
     #[error("operation would block")]
     WouldBlock,
+    /// The socket's receive or send timeout (`SO_RCVTIMEO`, `SO_SNDTIMEO`) passed: Linux
+    /// says EAGAIN, which std reports as `WouldBlock`.
+    #[error("operation would block: the socket's timeout passed")]
+    Elapsed,
     #[error("network is unreachable")]
     NetworkUnreachable,
     #[error("host is unreachable")]
@@ -69,6 +73,7 @@ impl From<SocketError> for io::Error {
             SocketError::StackDown => K::BrokenPipe,
             SocketError::TimedOut => K::TimedOut,
             SocketError::WouldBlock => K::WouldBlock,
+            SocketError::Elapsed => K::WouldBlock,
             SocketError::NetworkUnreachable => K::NetworkUnreachable,
             SocketError::HostUnreachable => K::HostUnreachable,
             SocketError::TooLong => K::InvalidInput,

@@ -3,8 +3,9 @@
 //! and `poll` over several sockets.
 //!
 //! Calls block by default, sleeping on the socket's condition variable until the stack
-//! wakes it (never spinning); non-blocking mode returns `WouldBlock`; receive and send
-//! timeouts return `TimedOut`. A `Socket` is `Sync`: share it with `Arc` and `close` it
+//! wakes it (never spinning); non-blocking mode returns `WouldBlock`, and so do receive,
+//! send and accept timeouts (as Linux's EAGAIN for `SO_RCVTIMEO`/`SO_SNDTIMEO`; a
+//! `connect` that runs out of its time and `wait_acked` say `TimedOut`). A `Socket` is `Sync`: share it with `Arc` and `close` it
 //! from another thread, which wakes a call blocked on it with an error.
 
 use crate::error::SocketError;
@@ -228,7 +229,7 @@ impl Socket {
                         let now = self.stack.now();
                         let r = f(&mut core, now);
                         self.stack.finish(core);
-                        return r?.ok_or(SocketError::TimedOut);
+                        return r?.ok_or(SocketError::Elapsed);
                     }
                 }
                 None => self.cond.wait(&mut core),
@@ -337,14 +338,16 @@ impl Socket {
         let r = self.wait_for(timeout, |c, _| {
             Ok(c.transport.tcp_connected(self.handle)?.then_some(()))
         });
-        if let Err(SocketError::TimedOut) = r {
-            // The attempt ends with the call (the SYN retransmissions stop).
+        if let Err(SocketError::Elapsed) = r {
+            // The attempt ends with the call (the SYN retransmissions stop), `TimedOut`
+            // as std's `connect_timeout` says.
             let _ = self.with_core(|c, now| {
                 let Core { ip, transport, .. } = c;
                 transport
                     .tcp_shutdown(self.handle, true, true, ip.tx(), now)
                     .map_err(SocketError::from)
             });
+            return Err(SocketError::TimedOut.into());
         }
         Ok(r?)
     }
@@ -392,6 +395,14 @@ impl Socket {
     /// socket runs out of room part-way, it returns how much was queued (the error only if
     /// nothing was).
     fn send_stream(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            // Nothing to queue, but the connection's state is reported as Linux reports
+            // it for a write of nothing: its error once, then `BrokenPipe` after the end.
+            return Ok(self.with_core(|c, now| {
+                let Core { ip, transport, .. } = c;
+                Ok(transport.tcp_send(self.handle, buf, ip.tx(), now)?)
+            })?);
+        }
         let timeout = self.opts.lock().send_timeout;
         let deadline = deadline_after(timeout);
         let mut sent = 0;
@@ -606,6 +617,10 @@ impl Socket {
                 }
                 _ => Ok(None),
             }
+        })
+        .map_err(|e| match e {
+            SocketError::Elapsed => SocketError::TimedOut,
+            e => e,
         })?;
         Ok(())
     }
@@ -879,7 +894,10 @@ impl Socket {
             Some(SocketKind::Udp) => Ok(c.transport.udp(self.handle)?.remote()),
             Some(SocketKind::Tcp) => {
                 let t = c.transport.tcp(self.handle)?;
-                Ok(t.remote().filter(|_| t.state().synchronized()))
+                // A connection in TIME-WAIT has ended (Linux: ENOTCONN).
+                let state = t.state();
+                Ok(t.remote()
+                    .filter(|_| state.synchronized() && state != transport::TcpState::TimeWait))
             }
             Some(_) => Ok(None),
             None => Err(SocketError::Closed),

@@ -69,7 +69,7 @@ impl TcpListener {
         Ok(())
     }
 
-    /// `accept` gives up with `TimedOut` after this long (`SO_RCVTIMEO`).
+    /// `accept` gives up with `WouldBlock` after this long (`SO_RCVTIMEO`, Linux's EAGAIN).
     /// `TCP_CONGESTION` for the connections this listener accepts.
     pub fn set_congestion(&self, name: &str) -> io::Result<()> {
         self.inner.set_congestion(name)
@@ -91,6 +91,11 @@ impl TcpListener {
 
     pub fn socket(&self) -> &Socket {
         &self.inner
+    }
+
+    /// The pending error, taken (`SO_ERROR`), as `std::net::TcpListener::take_error`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
     }
 
     /// Stop listening now, for every clone: a blocked `accept` returns an error, and

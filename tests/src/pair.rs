@@ -343,7 +343,7 @@ pub fn recv_until<T>(
                     return Some(t);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => panic!("recv_from failed: {e}"),
         }
     }

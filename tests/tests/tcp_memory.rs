@@ -257,6 +257,58 @@ fn connected(p: &Pair, port: u16) -> (TcpStream, TcpStream, TcpListener) {
     (c, s, l)
 }
 
+/// As `std::net` on Linux: a write of nothing reports a reset (then `BrokenPipe`) rather
+/// than `Ok(0)`; a connection in TIME-WAIT has no peer any more (`NotConnected`); a
+/// listener has `take_error`.
+#[test]
+fn empty_writes_report_a_reset_and_time_wait_has_no_peer() {
+    let p = Pair::new(1500);
+    let (c, s, l) = connected(&p, 7830);
+    assert!(l.take_error().unwrap().is_none());
+    assert_eq!(
+        (&c).write(b"").unwrap(),
+        0,
+        "a live connection takes nothing"
+    );
+    s.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(s);
+    assert!(
+        tests::eventually(WAIT, || (&c).write(b"").is_err()),
+        "the reset is seen"
+    );
+    let e = (&c).write(b"").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+
+    let (c, s, _l) = connected(&p, 7831);
+    assert!(c.peer_addr().is_ok());
+    c.shutdown(Shutdown::Both).unwrap();
+    let mut buf = [0u8; 4];
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!((&s).read(&mut buf).unwrap(), 0);
+    drop(s);
+    assert!(
+        tests::eventually(WAIT, || c
+            .peer_addr()
+            .is_err_and(|e| e.kind() == ErrorKind::NotConnected)),
+        "in TIME-WAIT: {:?}",
+        c.peer_addr()
+    );
+}
+
+/// `connect_timeout` running out says `TimedOut` (as std's); a socket's own send, receive
+/// and accept timeouts say `WouldBlock` (Linux's EAGAIN for SO_SNDTIMEO/SO_RCVTIMEO), so a
+/// timed-out read is told apart from a connection that timed out.
+#[test]
+fn a_connect_that_runs_out_of_time_says_timed_out() {
+    let p = Pair::new(1500);
+    p.b.vanish();
+    let t = Instant::now();
+    let e = TcpStream::connect_timeout(&p.a.stack, &addr(B_IP, 7101), Duration::from_millis(200))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(t.elapsed() >= Duration::from_millis(190));
+}
+
 #[test]
 fn non_blocking_calls_and_timeouts() {
     let p = Pair::new(1500);
@@ -267,7 +319,7 @@ fn non_blocking_calls_and_timeouts() {
     l.set_accept_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let t = Instant::now();
-    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::TimedOut);
+    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
     assert!(t.elapsed() >= Duration::from_millis(90));
     l.set_accept_timeout(Some(WAIT)).unwrap();
 
@@ -282,7 +334,10 @@ fn non_blocking_calls_and_timeouts() {
     s.set_nonblocking(false).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
-    assert_eq!((&s).read(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        (&s).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
     (&c).write_all(b"hello").unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     assert_eq!((&s).read(&mut buf).unwrap(), 5);

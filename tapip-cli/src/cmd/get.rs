@@ -99,7 +99,8 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
         Err(e) => {
             let what = net::describe(&e, dog.fired());
             return Err(match e.kind() {
-                ErrorKind::TimedOut if !dog.fired() => format!(
+                // The read timeout (EAGAIN, as on Linux).
+                ErrorKind::WouldBlock if !dog.fired() => format!(
                     "get: nothing arrived for {} s (after {} bytes of body)",
                     READ_TIMEOUT.as_secs(),
                     out.bytes
@@ -266,7 +267,7 @@ mod tests {
         assert!(e.starts_with("get: cannot write '"), "{e}");
         assert_eq!(
             l.accept().map(|_| ()).map_err(|e| e.kind()),
-            Err(ErrorKind::TimedOut),
+            Err(ErrorKind::WouldBlock),
             "get connected"
         );
         // Nobody listens on 8082: the connection is refused.

@@ -72,7 +72,8 @@ fn listen(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
     let (s, peer) = match l.accept() {
         Ok(x) => x,
         Err(_) if dog.fired() => return Ok(()),
-        Err(e) if e.kind() == ErrorKind::TimedOut => {
+        // The accept timeout (`SO_RCVTIMEO`: EAGAIN, as on Linux).
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
             return Err(format!(
                 "snc: no connection within {} s",
                 secs(o.wait.unwrap_or_default())
@@ -120,7 +121,8 @@ fn receive(
             Ok(0) => break Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == ErrorKind::TimedOut => {
+            // The read timeout (EAGAIN, as on Linux).
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 break Err(format!(
                     "snc: nothing arrived for {} s",
                     secs(o.wait.unwrap_or_default())
@@ -423,7 +425,7 @@ mod tests {
             assert!(e.starts_with("snc: cannot "), "{e}");
             assert_eq!(
                 l.accept().map(|_| ()).map_err(|e| e.kind()),
-                Err(std::io::ErrorKind::TimedOut),
+                Err(std::io::ErrorKind::WouldBlock),
                 "snc {opt} connected"
             );
         }
