@@ -317,7 +317,7 @@ impl Socket {
     /// background: `poll` for writable). For a datagram socket, fix the peer (sends go
     /// there, only its datagrams are received, and ICMP errors about it are reported).
     pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        let addr = v4(addr)?;
+        let addr = self.local_if_unspecified(v4(addr)?);
         self.with_core(|c, now| {
             let Core { ip, transport, .. } = c;
             match self.ty {
@@ -365,7 +365,23 @@ impl Socket {
 
     /// Send one datagram to `addr` (the port is ignored by raw sockets).
     pub fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
-        self.send_inner(buf, Some(v4(addr)?))
+        let addr = self.local_if_unspecified(v4(addr)?);
+        self.send_inner(buf, Some(addr))
+    }
+
+    /// 0.0.0.0 as a destination means this host, as Linux takes it (`connect` and
+    /// `sendto`; never on the wire, RFC 1122 3.2.1.3): the socket's own address when it is
+    /// bound to one, else 127.0.0.1. A client given the address a server printed
+    /// ("listening on 0.0.0.0:8080") reaches it.
+    fn local_if_unspecified(&self, a: SocketAddrV4) -> SocketAddrV4 {
+        if !a.ip().is_unspecified() {
+            return a;
+        }
+        let own = match self.local_addr() {
+            Ok(SocketAddr::V4(l)) if !l.ip().is_unspecified() => *l.ip(),
+            _ => Ipv4Addr::LOCALHOST,
+        };
+        SocketAddrV4::new(own, a.port())
     }
 
     fn send_inner(&self, buf: &[u8], dst: Option<SocketAddrV4>) -> io::Result<usize> {

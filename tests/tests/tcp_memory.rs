@@ -295,6 +295,32 @@ fn empty_writes_report_a_reset_and_time_wait_has_no_peer() {
     );
 }
 
+/// 0.0.0.0 as a destination is this host, as Linux takes it: a client given the address
+/// a server printed ("listening on 0.0.0.0:7840") reaches it over loopback, TCP and UDP.
+#[test]
+fn the_unspecified_address_as_a_destination_is_this_host() {
+    let p = Pair::new(1500);
+    let any = |port| addr(std::net::Ipv4Addr::UNSPECIFIED, port);
+    let l = TcpListener::bind(&p.b.stack, any(7840)).unwrap();
+    let c = TcpStream::connect(&p.b.stack, any(7840)).unwrap();
+    assert_eq!(
+        c.peer_addr().unwrap(),
+        addr(std::net::Ipv4Addr::LOCALHOST, 7840)
+    );
+    l.set_accept_timeout(Some(WAIT)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    (&c).write_all(b"hi").unwrap();
+    let mut buf = [0u8; 2];
+    (&s).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hi");
+    let u = socket_api::UdpSocket::bind(&p.b.stack, any(7841)).unwrap();
+    let v = socket_api::UdpSocket::bind(&p.b.stack, any(0)).unwrap();
+    assert_eq!(v.send_to(b"yo", any(7841)).unwrap(), 2);
+    u.set_read_timeout(Some(WAIT)).unwrap();
+    let (n, _) = u.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"yo");
+}
+
 /// `connect_timeout` running out says `TimedOut` (as std's); a socket's own send, receive
 /// and accept timeouts say `WouldBlock` (Linux's EAGAIN for SO_SNDTIMEO/SO_RCVTIMEO), so a
 /// timed-out read is told apart from a connection that timed out.
