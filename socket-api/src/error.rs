@@ -13,6 +13,9 @@ pub enum SocketError {
     TimedOut,
     #[error("operation would block")]
     WouldBlock,
+    /// A reset after the peer's FIN (CLOSE-WAIT): Linux's EPIPE.
+    #[error("broken pipe: the peer reset the connection after closing it")]
+    ResetAfterFin,
     /// The socket's receive or send timeout (`SO_RCVTIMEO`, `SO_SNDTIMEO`) passed: Linux
     /// says EAGAIN, which std reports as `WouldBlock`.
     #[error("operation would block: the socket's timeout passed")]
@@ -74,6 +77,7 @@ impl From<SocketError> for io::Error {
             SocketError::TimedOut => K::TimedOut,
             SocketError::WouldBlock => K::WouldBlock,
             SocketError::Elapsed => K::WouldBlock,
+            SocketError::ResetAfterFin => K::BrokenPipe,
             SocketError::NetworkUnreachable => K::NetworkUnreachable,
             SocketError::HostUnreachable => K::HostUnreachable,
             SocketError::TooLong => K::InvalidInput,
@@ -151,6 +155,7 @@ impl From<transport::TcpError> for SocketError {
             T::NetUnreachable => SocketError::NetworkUnreachable,
             T::Aborted => SocketError::ConnectionAborted,
             T::ProtocolError => SocketError::ProtocolError,
+            T::ResetAfterFin => SocketError::ResetAfterFin,
         }
     }
 }

@@ -321,6 +321,37 @@ fn the_unspecified_address_as_a_destination_is_this_host() {
     assert_eq!(&buf[..n], b"yo");
 }
 
+/// A reset after the peer's FIN (in CLOSE-WAIT: our write reached a socket the peer had
+/// closed): as on Linux, the write says `BrokenPipe` (EPIPE), not `ConnectionReset`, and
+/// reading still ends at the FIN.
+#[test]
+fn a_reset_after_the_peers_fin_is_a_broken_pipe() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7850);
+    (&s).write_all(b"bye").unwrap();
+    drop(s);
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    (&c).read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"bye");
+    let end = Instant::now() + WAIT;
+    let e = loop {
+        match (&c).write(b"late") {
+            Ok(_) if Instant::now() < end => thread::sleep(Duration::from_millis(20)),
+            Ok(_) => panic!("no reset came"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+    assert_eq!(
+        (&c).read(&mut [0u8; 4]).unwrap(),
+        0,
+        "reading ends at the FIN"
+    );
+    let e = (&c).write(b"again").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+}
+
 /// `connect_timeout` running out says `TimedOut` (as std's); a socket's own send, receive
 /// and accept timeouts say `WouldBlock` (Linux's EAGAIN for SO_SNDTIMEO/SO_RCVTIMEO), so a
 /// timed-out read is told apart from a connection that timed out.

@@ -469,6 +469,10 @@ impl Transport {
             self.tcp_settle(h, now);
             return Ok(Some(n));
         }
+        if t.error == Some(TcpError::ResetAfterFin) && t.at_eof() {
+            // Reading ends at the FIN; the error waits for a write (or SO_ERROR).
+            return Ok(Some(0));
+        }
         if let Some(e) = t.error.take() {
             return Err(TransportError::Tcp(e));
         }

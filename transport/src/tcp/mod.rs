@@ -160,6 +160,10 @@ pub enum TcpError {
     NetUnreachable,
     #[error("connection aborted")]
     Aborted,
+    /// A reset after the peer's FIN (in CLOSE-WAIT): writing is a broken pipe, reading
+    /// ends at the FIN (Linux's EPIPE).
+    #[error("broken pipe: the peer reset the connection after closing it")]
+    ResetAfterFin,
     /// An ICMP parameter problem about one of our segments (Linux's EPROTO).
     #[error("protocol error: the peer reported a parameter problem")]
     ProtocolError,

@@ -352,9 +352,15 @@ impl Tcb {
         match self.state {
             State::SynReceived if self.passive => self.close_now(),
             State::SynReceived => self.fail(TcpError::Refused),
-            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+            State::Established | State::FinWait1 | State::FinWait2 => {
                 stats.resets_established += 1;
                 self.fail(TcpError::Reset);
+            }
+            State::CloseWait => {
+                // The peer had closed: as Linux, writing is a broken pipe (EPIPE), and
+                // reading ends at its FIN.
+                stats.resets_established += 1;
+                self.fail(TcpError::ResetAfterFin);
             }
             // RFC 1337: a RST does not cut TIME-WAIT short (as the TIME-WAIT records
             // of orphaned connections behave).
