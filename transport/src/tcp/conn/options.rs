@@ -72,22 +72,12 @@ impl Tcb {
         now: Instant,
     ) -> Option<usize> {
         let current = self.mss + 40;
-        let mut mtu = if mtu < 68 {
+        let mtu = if mtu < 68 {
             plateau_below(current)
         } else {
             mtu
         };
-        if mtu < PMTU_MIN {
-            self.df = false;
-            mtu = PMTU_MIN;
-        }
-        let mss = mtu - 40;
-        if mss >= self.mss {
-            return None;
-        }
-        self.pmtu_lowered.get_or_insert(self.mss);
-        self.mss = mss;
-        stats.pmtu_updates += 1;
+        let mtu = self.lower_mss(mtu, stats)?;
         // `ip` keeps it for the destination (and `pmtu_raise` reads it back from there).
         tx.set_path_mtu(*self.remote.ip(), mtu, now);
         if self.state.synchronized() && self.snd_una != self.snd_max {
@@ -115,9 +105,16 @@ impl Tcb {
             return;
         };
         self.tso = offload.tso && offload.csum;
-        if mtu >= self.mss + 40 {
-            return;
+        if mtu < self.mss + 40 {
+            self.lower_mss(mtu, stats);
         }
+    }
+
+    /// Segments for an MTU of `mtu` when it is below what they are sized for (the MSS
+    /// never below 536: a narrower MTU gets segments without DF, for `ip` to fragment),
+    /// remembered as a lowering `pmtu_raise` takes back. Returns the MTU taken, if it
+    /// lowered the MSS.
+    fn lower_mss(&mut self, mtu: usize, stats: &mut TcpStats) -> Option<usize> {
         let mtu = if mtu < PMTU_MIN {
             self.df = false;
             PMTU_MIN
@@ -125,11 +122,13 @@ impl Tcb {
             mtu
         };
         let mss = mtu - 40;
-        if mss < self.mss {
-            self.pmtu_lowered.get_or_insert(self.mss);
-            self.mss = mss;
-            stats.pmtu_updates += 1;
+        if mss >= self.mss {
+            return None;
         }
+        self.pmtu_lowered.get_or_insert(self.mss);
+        self.mss = mss;
+        stats.pmtu_updates += 1;
+        Some(mtu)
     }
 
     /// After a lowered path MTU: once `ip`'s cache lets it go (10 minutes, RFC 1191 6.3),
