@@ -30,6 +30,8 @@ pub struct Interface {
     /// When this interface last defended its address against another host's ARP
     /// (RFC 5227 2.4 (b): at most once per `DEFEND_INTERVAL`).
     pub last_defended: Option<netif::Instant>,
+    /// Multicast groups joined, and IGMP's state for them.
+    pub groups: crate::igmp::Groups,
 }
 
 /// Per-interface IP-level counters (the device's own counters live in its driver).

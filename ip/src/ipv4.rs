@@ -10,12 +10,14 @@ pub const MAX_PAYLOAD: usize = 65_515;
 
 pub mod protocol {
     pub const ICMP: u8 = 1;
+    pub const IGMP: u8 = 2;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
 
     pub fn name(p: u8) -> &'static str {
         match p {
             ICMP => "icmp",
+            IGMP => "igmp",
             TCP => "tcp",
             UDP => "udp",
             _ => "other",

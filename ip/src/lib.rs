@@ -3,6 +3,7 @@
 //! - [`ipv4`], [`icmp`]: wire formats (checked views, representations that emit in place).
 //! - [`route`]: the routing table (longest-prefix match).
 //! - [`reassembly`]: fragment reassembly with caps on memory and datagrams.
+//! - [`igmp`]: IGMPv2 host (RFC 2236): the wire format and each interface's memberships.
 //! - [`pmtu`]: path MTUs learnt from "fragmentation needed" (RFC 1191), with expiry.
 //! - [`IpLayer`]: interfaces, input, forwarding, ICMP, and the ARP caches it resolves through.
 //! - [`upper`]: the boundary with transport protocols (`Upper` up, `IpTx` down).
@@ -14,6 +15,7 @@ pub mod checksum;
 pub mod cidr;
 pub mod icmp;
 pub mod iface;
+pub mod igmp;
 pub mod ipv4;
 pub mod layer;
 pub mod output;
@@ -25,6 +27,7 @@ pub mod stats;
 pub mod upper;
 
 pub use cidr::{parse_addr, CidrError, Ipv4Cidr};
+pub use igmp::{GroupError, IgmpStats};
 pub use layer::{ConfigError, InterfaceView, IpConfig, IpLayer};
 pub use output::TxFrame;
 pub use route::{Route, RouteError, RouteKind};

@@ -4,6 +4,7 @@
 
 use crate::checksum;
 use crate::iface::{Interface, PendingFrame};
+use crate::igmp::{self, GroupError, IgmpStats};
 use crate::ipv4::{self, Ipv4Repr, HEADER_LEN};
 use crate::ratelimit::TokenBucket;
 use crate::route::{Route, RouteTable};
@@ -52,7 +53,17 @@ pub struct Output {
     pub(crate) icmp: IcmpStats,
     /// Path MTUs the transport learnt (RFC 1191), which `route_info` reports.
     pub(crate) pmtu: crate::pmtu::PmtuCache,
+    /// Random report delays of IGMP.
+    pub(crate) rng: igmp::Rng,
+    pub(crate) igmp: IgmpStats,
+    /// Datagrams this host sent to a multicast group it is a member of, waiting to be
+    /// delivered here too (`IP_MULTICAST_LOOP`): the interface and the datagram.
+    pub(crate) looped: VecDeque<(usize, Vec<u8>)>,
 }
+
+/// Own multicast datagrams waiting for local delivery at most (more are dropped and
+/// counted: a sender outrunning the stack's own delivery).
+const LOOPED_MAX: usize = 256;
 
 impl Output {
     pub(crate) fn iface(&self, ifindex: usize) -> Option<&Interface> {
@@ -94,8 +105,27 @@ impl Output {
     }
 
     /// The route a datagram sent by this host to `dst` takes: limited broadcast leaves by the
-    /// first non-loopback interface that is up, anything else is routed.
-    fn send_route(&self, dst: Ipv4Addr) -> Option<Route> {
+    /// first non-loopback interface that is up; a multicast group by the interface whose
+    /// address is `via` (`IP_MULTICAST_IF`) or the route's, straight to the group's link
+    /// address (RFC 1112 6.4: no gateway); anything else is routed.
+    fn send_route(&self, dst: Ipv4Addr, via: Option<Ipv4Addr>) -> Option<Route> {
+        if dst.is_multicast() {
+            let ifindex = match via.filter(|a| !a.is_unspecified()) {
+                Some(a) => {
+                    self.ifaces
+                        .iter()
+                        .find(|i| i.up && i.ip() == Some(a))?
+                        .ifindex
+                }
+                None => self.route(dst)?.ifindex,
+            };
+            return Some(Route {
+                dest: crate::Ipv4Cidr::new(dst, 32)?,
+                gateway: None,
+                ifindex,
+                kind: crate::route::RouteKind::Connected,
+            });
+        }
         if !dst.is_broadcast() {
             return self.route(dst);
         }
@@ -252,6 +282,84 @@ impl Output {
         }
     }
 
+    /// Send an IGMP message on `ifindex` (RFC 2236 2: TTL 1, the Router Alert option; from
+    /// the interface's address, as Linux sends them, with DF and precedence "internetwork
+    /// control"). Nothing on an interface that is down, is loopback or has no address.
+    pub(crate) fn send_igmp(&mut self, ifindex: usize, msg: &igmp::Message, now: Instant) {
+        let Some(i) = self.ifaces.get(ifindex) else {
+            return;
+        };
+        let Some(src) = i.ip().filter(|_| i.up && !i.loopback) else {
+            return;
+        };
+        let hl = HEADER_LEN + igmp::ROUTER_ALERT.len();
+        let repr = Ipv4Repr {
+            src,
+            dst: msg.destination(),
+            protocol: ipv4::protocol::IGMP,
+            ttl: 1,
+            tos: 0xc0,
+            ident: self.alloc_ident(),
+            dont_fragment: true,
+            payload_len: igmp::HEADER_LEN,
+        };
+        let mut frame = self.frame_buf(ETH + hl + igmp::HEADER_LEN);
+        repr.emit_with_options(&mut frame[ETH..], &igmp::ROUTER_ALERT, 0, false);
+        msg.emit(&mut frame[ETH + hl..]);
+        self.stats.tx_packets += 1;
+        if self
+            .transmit_ip(ifindex, repr.dst, frame, FrameMeta::default(), now)
+            .is_ok()
+        {
+            match msg {
+                igmp::Message::Leave { .. } => self.igmp.tx_leaves += 1,
+                _ => self.igmp.tx_reports += 1,
+            }
+        }
+    }
+
+    /// Report every group of `ifindex` again (it came up, or has a new address).
+    pub(crate) fn report_groups(&mut self, ifindex: usize, now: Instant) {
+        let Some(i) = self.ifaces.get_mut(ifindex) else {
+            return;
+        };
+        for msg in i.groups.rejoin(now, &mut self.rng) {
+            self.send_igmp(ifindex, &msg, now);
+        }
+    }
+
+    /// Keep a copy of a multicast datagram just sent on `ifindex` for this host's own
+    /// delivery, if the interface is a member of the group (Linux loops it back likewise).
+    /// Its transport checksum is complete, whatever the device was asked to finish.
+    fn loop_back(
+        &mut self,
+        ifindex: usize,
+        repr: &Ipv4Repr,
+        l4: L4Offload,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) {
+        let member = self
+            .iface(ifindex)
+            .is_some_and(|i| !i.loopback && i.groups.is_member(repr.dst));
+        if !member {
+            return;
+        }
+        if self.looped.len() >= LOOPED_MAX {
+            self.stats.drop_multicast_loop_full += 1;
+            return;
+        }
+        let mut d = vec![0u8; HEADER_LEN + repr.payload_len];
+        fill(&mut d[HEADER_LEN..]);
+        if let Some(at) = l4.csum_at {
+            let c = transport_checksum(&d[HEADER_LEN..], repr);
+            if let Some(f) = d.get_mut(HEADER_LEN + at..HEADER_LEN + at + 2) {
+                f.copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        repr.emit(&mut d, 0, false);
+        self.looped.push_back((ifindex, d));
+    }
+
     /// Broadcast a who-has for `target` on `ifindex`.
     pub(crate) fn request(&mut self, ifindex: usize, target: Ipv4Addr) {
         let Some(i) = self.ifaces.get(ifindex) else {
@@ -276,12 +384,14 @@ impl Output {
             // would otherwise carry it onto the wire (a raw socket's or ping's `0.0.0.0`).
             return Err(SendError::Unspecified);
         }
-        let route = self.send_route(meta.dst).ok_or_else(|| {
-            if !meta.dst.is_broadcast() {
-                self.stats.drop_no_route += 1;
-            }
-            SendError::NoRoute
-        })?;
+        let route = self
+            .send_route(meta.dst, meta.multicast_if)
+            .ok_or_else(|| {
+                if !meta.dst.is_broadcast() {
+                    self.stats.drop_no_route += 1;
+                }
+                SendError::NoRoute
+            })?;
         let src = match meta.src {
             Some(s) if !s.is_unspecified() => {
                 // Ours, and no 127/8 source on a real link (RFC 1122 3.2.1.3 (g)).
@@ -299,7 +409,12 @@ impl Output {
             src,
             dst: meta.dst,
             protocol: meta.protocol,
-            ttl: meta.ttl.unwrap_or(self.default_ttl),
+            // Multicast stays on the link unless asked (RFC 1112 6.1, IP_MULTICAST_TTL).
+            ttl: meta.ttl.unwrap_or(if meta.dst.is_multicast() {
+                1
+            } else {
+                self.default_ttl
+            }),
             tos: meta.tos,
             ident: self.alloc_ident(),
             dont_fragment: meta.dont_fragment,
@@ -557,13 +672,21 @@ impl IpTx for Output {
             csum_at: meta.l4_csum.map(usize::from),
             gso_size: meta.gso_size,
         };
-        self.emit_routed(&route, &repr, l4, fill, now)
+        // A group with TTL 0 stays on this host (RFC 1112 6.1, as Linux keeps it).
+        let host_only = repr.dst.is_multicast() && repr.ttl == 0;
+        if !host_only {
+            self.emit_routed(&route, &repr, l4, fill, now)?;
+        }
+        if (meta.multicast_loop || host_only) && repr.dst.is_multicast() {
+            self.loop_back(route.ifindex, &repr, l4, fill);
+        }
+        Ok(())
     }
 
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
         // The same choices as `send_with`, so a transport checksum over the pseudo-header
         // names the source the datagram will carry.
-        let r = self.send_route(dst)?;
+        let r = self.send_route(dst, None)?;
         let mut mtu = self.iface(r.ifindex)?.mtu;
         if let Some(p) = self.pmtu.get(dst, None) {
             mtu = mtu.min(p);
@@ -584,8 +707,54 @@ impl IpTx for Output {
     }
 
     fn link(&self, dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
-        self.send_route(dst)
+        self.send_route(dst, None)
             .and_then(|r| self.iface(r.ifindex))
             .map(|i| (i.offload, i.mtu))
+    }
+
+    fn join_group(
+        &mut self,
+        group: Ipv4Addr,
+        iface: Ipv4Addr,
+        now: Instant,
+    ) -> Result<usize, GroupError> {
+        if !group.is_multicast() {
+            return Err(GroupError::NotMulticast(group));
+        }
+        // As Linux's ip_mc_find_dev: the interface with that address, else the one the
+        // route to the group leaves by.
+        // An interface that is down may join: it reports when it comes up.
+        let ifindex = if iface.is_unspecified() {
+            self.send_route(group, None)
+                .ok_or(GroupError::NoInterface)?
+                .ifindex
+        } else {
+            self.ifaces
+                .iter()
+                .find(|i| i.ip() == Some(iface))
+                .ok_or(GroupError::NoInterface)?
+                .ifindex
+        };
+        let i = &mut self.ifaces[ifindex];
+        if let Some(msg) = i.groups.join(group, now, &mut self.rng)? {
+            self.send_igmp(ifindex, &msg, now);
+        }
+        Ok(ifindex)
+    }
+
+    fn leave_group(
+        &mut self,
+        group: Ipv4Addr,
+        ifindex: usize,
+        now: Instant,
+    ) -> Result<(), GroupError> {
+        let i = self
+            .ifaces
+            .get_mut(ifindex)
+            .ok_or(GroupError::NotMember(group))?;
+        if let Some(msg) = i.groups.leave(group, now)? {
+            self.send_igmp(ifindex, &msg, now);
+        }
+        Ok(())
     }
 }

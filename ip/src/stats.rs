@@ -23,6 +23,12 @@ pub struct IpStats {
     /// Not forwarded: to 0/8 or class E (RFC 1812 5.3.7).
     pub drop_bad_destination: u64,
     pub drop_not_for_us: u64,
+    /// To a multicast group the interface has not joined.
+    pub drop_not_member: u64,
+    /// Copies of our own multicast for our own members (`IP_MULTICAST_LOOP`) delivered...
+    pub multicast_looped: u64,
+    /// ... and dropped, more waiting than the stack delivers between two polls.
+    pub drop_multicast_loop_full: u64,
     /// Malformed IP options (RFC 791 3.1: a bad length or pointer).
     pub drop_bad_options: u64,
     /// A source route not used up yet: this host is a hop on the way, and does not route

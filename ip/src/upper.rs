@@ -10,6 +10,7 @@
 //! Ownership: everything passed up is borrowed for the duration of the call; a protocol that
 //! keeps data copies it into its own bounded queue.
 
+use crate::igmp::GroupError;
 use crate::ipv4::Ipv4Packet;
 use netif::Instant;
 use std::net::Ipv4Addr;
@@ -73,7 +74,7 @@ pub struct SendMeta {
     pub src: Option<Ipv4Addr>,
     pub dst: Ipv4Addr,
     pub protocol: u8,
-    /// `None` uses the default TTL (64).
+    /// `None` uses the default TTL (64; 1 to a multicast group, as `IP_MULTICAST_TTL`).
     pub ttl: Option<u8>,
     pub tos: u8,
     pub dont_fragment: bool,
@@ -82,8 +83,14 @@ pub struct SendMeta {
     /// to a device that offloads checksums.
     pub l4_csum: Option<u16>,
     /// A TCP segment larger than the MTU, to be cut into payloads of this many bytes by a
-    /// device that offers TSO (only when [`IpTx::offload`] says the route has it).
+    /// device that offers TSO (only when [`IpTx::link`] says the route has it).
     pub gso_size: Option<u16>,
+    /// To a multicast group: leave by the interface with this address rather than the
+    /// route's (`IP_MULTICAST_IF`).
+    pub multicast_if: Option<Ipv4Addr>,
+    /// To a multicast group this host has joined on the outgoing interface: deliver a copy
+    /// here too (`IP_MULTICAST_LOOP`, on by default as on Linux).
+    pub multicast_loop: bool,
 }
 
 impl SendMeta {
@@ -97,6 +104,8 @@ impl SendMeta {
             dont_fragment: false,
             l4_csum: None,
             gso_size: None,
+            multicast_if: None,
+            multicast_loop: true,
         }
     }
 }
@@ -153,6 +162,30 @@ pub trait IpTx {
     fn link(&self, dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
         let _ = dst;
         None
+    }
+
+    /// A socket joins `group` on the interface whose address is `iface` (0.0.0.0: the one
+    /// a datagram to the group would leave by). The first on an interface makes it a
+    /// member and reports it (IGMP). Returns the interface's index, for `leave_group`.
+    fn join_group(
+        &mut self,
+        group: Ipv4Addr,
+        iface: Ipv4Addr,
+        now: Instant,
+    ) -> Result<usize, GroupError> {
+        let _ = (group, iface, now);
+        Err(GroupError::NoInterface)
+    }
+
+    /// A socket leaves `group` on interface `ifindex`; the last one makes it leave.
+    fn leave_group(
+        &mut self,
+        group: Ipv4Addr,
+        ifindex: usize,
+        now: Instant,
+    ) -> Result<(), GroupError> {
+        let _ = (ifindex, now);
+        Err(GroupError::NotMember(group))
     }
 }
 

@@ -1395,7 +1395,7 @@ fn no_error_about_a_datagram_to_a_broadcast_address() {
         &mut l,
         &mut up,
         0,
-        &Hdr::new(HOST_A, Ipv4Addr::new(224, 0, 0, 9), UDP).packet(b"e"),
+        &Hdr::new(HOST_A, Ipv4Addr::new(224, 0, 0, 1), UDP).packet(b"e"),
         T0,
     );
     // Protocol unreachable is no different.
@@ -3348,4 +3348,307 @@ fn datagrams_not_for_us_draw_no_icmp_about_their_options() {
     assert_eq!(l.stats().drop_not_for_us, 4);
     assert_eq!(l.stats().drop_bad_options, 0);
     assert_eq!(l.stats().drop_source_route, 0);
+}
+
+// ---- multicast and IGMP (RFC 1112, RFC 2236) ------------------------------------------------
+
+mod multicast {
+    use super::*;
+    use ip::igmp::{self, Message};
+    use ip::GroupError;
+
+    const G: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 3);
+    const G_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]);
+    const OTHER_GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 9, 9);
+    const IGMP: u8 = ipv4::protocol::IGMP;
+
+    fn igmp_bytes(m: Message) -> Vec<u8> {
+        let mut b = vec![0u8; igmp::HEADER_LEN];
+        m.emit(&mut b);
+        b
+    }
+
+    /// A datagram to a group in the frame a host sends it in (the group's MAC).
+    fn rx_group(l: &mut IpLayer, up: &mut Recorder, packet: &[u8], now: Instant) {
+        let dst = Ipv4Packet::new_checked(packet).unwrap().dst();
+        let o = dst.octets();
+        let mac = MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]);
+        l.receive_frame(0, &eth(mac, MAC_A, ethertype::IPV4, packet), now, up);
+    }
+
+    /// The IGMP messages among `sent`, each checked as RFC 2236 2 wants it sent: TTL 1, the
+    /// Router Alert option, from our address, to the group's MAC.
+    fn igmp_sent(sent: &[Sent]) -> Vec<Message> {
+        sent.iter()
+            .filter(|s| s.is_ip() && s.ip().protocol() == IGMP)
+            .map(|s| {
+                let p = s.ip();
+                assert_eq!(p.ttl(), 1);
+                assert_eq!(&p.header()[20..24], &igmp::ROUTER_ALERT);
+                assert_eq!(p.src(), US0);
+                let o = p.dst().octets();
+                assert_eq!(s.dst, MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]));
+                assert!(sums_to_ones(p.payload()));
+                let m = Message::parse(p.payload()).unwrap();
+                assert_eq!(m.destination(), p.dst());
+                m
+            })
+            .collect()
+    }
+
+    fn udp_to(dst: Ipv4Addr) -> Vec<u8> {
+        Hdr::new(HOST_A, dst, UDP).packet(b"to the group")
+    }
+
+    fn joined() -> IpLayer {
+        let mut l = one_iface();
+        assert_eq!(l.tx().join_group(G, US0, T0), Ok(0));
+        assert_eq!(
+            igmp_sent(&drain(&mut l)),
+            vec![Message::Report {
+                version: 2,
+                group: G
+            }]
+        );
+        l
+    }
+
+    #[test]
+    fn only_the_groups_joined_are_delivered() {
+        let mut l = one_iface();
+        let mut up = Recorder::default();
+        rx_group(&mut l, &mut up, &udp_to(G), T0);
+        assert!(up.delivered.is_empty());
+        assert_eq!(l.stats().drop_not_member, 1);
+        // The all-systems group needs no join.
+        rx_group(&mut l, &mut up, &udp_to(igmp::ALL_SYSTEMS), T0);
+        assert_eq!(up.delivered.len(), 1);
+        let mut l = joined();
+        let mut up = Recorder::default();
+        rx_group(&mut l, &mut up, &udp_to(G), T0);
+        rx_group(&mut l, &mut up, &udp_to(OTHER_GROUP), T0);
+        assert_eq!(up.delivered.len(), 1);
+        assert!(
+            up.delivered[0].broadcast,
+            "never answered with an ICMP error"
+        );
+        assert_eq!(l.stats().drop_not_member, 1);
+        assert_eq!(l.interfaces()[0].groups, vec![(G, 1)]);
+        // Not answered even when nobody listens on the port.
+        let mut refusing = Recorder::answering(Delivery::PortUnreachable);
+        rx_group(&mut l, &mut refusing, &udp_to(G), T0);
+        assert!(drain(&mut l).is_empty());
+    }
+
+    #[test]
+    fn a_join_names_an_interface_or_takes_the_routes() {
+        let mut l = one_iface();
+        let tx = l.tx();
+        assert_eq!(
+            tx.join_group(HOST_A, US0, T0),
+            Err(GroupError::NotMulticast(HOST_A))
+        );
+        assert_eq!(
+            tx.join_group(G, HOST_A, T0),
+            Err(GroupError::NoInterface),
+            "not one of our addresses"
+        );
+        assert_eq!(
+            tx.join_group(G, Ipv4Addr::UNSPECIFIED, T0),
+            Err(GroupError::NoInterface),
+            "no route to the group"
+        );
+        l.add_route(cidr("224.0.0.0/4"), None, Some(0)).unwrap();
+        assert_eq!(l.tx().join_group(G, Ipv4Addr::UNSPECIFIED, T0), Ok(0));
+        assert_eq!(
+            l.tx().leave_group(OTHER_GROUP, 0, T0),
+            Err(GroupError::NotMember(OTHER_GROUP))
+        );
+    }
+
+    #[test]
+    fn a_join_is_reported_twice_and_a_leave_goes_to_all_routers() {
+        let mut l = joined();
+        let mut up = Recorder::default();
+        // A second socket: nothing more on the wire.
+        l.tx().join_group(G, US0, T0).unwrap();
+        assert!(drain(&mut l).is_empty());
+        let due = l.poll_at().expect("the report's repeat");
+        assert!(due <= T0 + igmp::UNSOLICITED_REPORT_INTERVAL);
+        l.poll(due, &mut up);
+        assert_eq!(
+            igmp_sent(&drain(&mut l)),
+            vec![Message::Report {
+                version: 2,
+                group: G
+            }]
+        );
+        assert_eq!(l.poll_at(), None);
+        l.tx().leave_group(G, 0, due).unwrap();
+        assert!(drain(&mut l).is_empty(), "one socket is still in");
+        l.tx().leave_group(G, 0, due).unwrap();
+        let sent = drain(&mut l);
+        assert_eq!(igmp_sent(&sent), vec![Message::Leave { group: G }]);
+        assert_eq!(sent[0].dst, MacAddr([0x01, 0x00, 0x5e, 0, 0, 2]));
+        assert!(l.interfaces()[0].groups.is_empty());
+        let st = l.igmp_stats();
+        assert_eq!((st.tx_reports, st.tx_leaves), (2, 1));
+    }
+
+    #[test]
+    fn queries_are_answered_within_their_time_unless_another_host_answers_first() {
+        let mut l = joined();
+        let mut up = Recorder::default();
+        let t = T0 + Duration::from_secs(30);
+        l.poll(t, &mut up);
+        drain(&mut l);
+        let query = |max_ms: u64, group: Ipv4Addr| {
+            let m = Message::Query {
+                version: 2,
+                max_response: Duration::from_millis(max_ms),
+                group,
+            };
+            let dst = if group.is_unspecified() {
+                igmp::ALL_SYSTEMS
+            } else {
+                group
+            };
+            Hdr::new(ROUTER_C, dst, IGMP).ttl(1).packet(&igmp_bytes(m))
+        };
+        rx_group(&mut l, &mut up, &query(1000, Ipv4Addr::UNSPECIFIED), t);
+        assert_eq!(up.delivered.len(), 1, "raw IGMP sockets see the query");
+        let due = l.poll_at().unwrap();
+        assert!(due >= t && due <= t + Duration::from_secs(1));
+        l.poll(due, &mut up);
+        assert_eq!(
+            igmp_sent(&drain(&mut l)),
+            vec![Message::Report {
+                version: 2,
+                group: G
+            }]
+        );
+        // A query for another group asks nothing of us.
+        rx_group(&mut l, &mut up, &query(1000, OTHER_GROUP), t);
+        assert_eq!(l.poll_at(), None);
+        // Another member answers first: ours is held back.
+        let t = t + Duration::from_secs(10);
+        rx_group(&mut l, &mut up, &query(5000, G), t);
+        assert!(l.poll_at().is_some());
+        let theirs = igmp_bytes(Message::Report {
+            version: 2,
+            group: G,
+        });
+        rx_group(
+            &mut l,
+            &mut up,
+            &Hdr::new(HOST_A, G, IGMP).ttl(1).packet(&theirs),
+            t,
+        );
+        assert_eq!(l.poll_at(), None);
+        l.poll(t + Duration::from_secs(5), &mut up);
+        assert!(drain(&mut l).is_empty());
+        assert_eq!(l.igmp_stats().reports_suppressed, 1);
+        // So the other host, not we, says when the group is left.
+        l.tx().leave_group(G, 0, t).unwrap();
+        assert!(drain(&mut l).is_empty());
+    }
+
+    #[test]
+    fn malformed_igmp_is_counted_and_ignored() {
+        let mut l = joined();
+        let mut up = Recorder::default();
+        let mut bad = igmp_bytes(Message::Query {
+            version: 2,
+            max_response: Duration::from_secs(1),
+            group: Ipv4Addr::UNSPECIFIED,
+        });
+        bad[1] ^= 0x40;
+        let to_all = |b: &[u8]| Hdr::new(ROUTER_C, igmp::ALL_SYSTEMS, IGMP).packet(b);
+        rx_group(&mut l, &mut up, &to_all(&bad), T0);
+        rx_group(&mut l, &mut up, &to_all(&bad[..5]), T0);
+        let mut ten = [0x11, 10, 0, 0, 0, 0, 0, 0, 0, 0];
+        let c = !ten
+            .chunks(2)
+            .fold(0u32, |a, w| a + u32::from(u16::from_be_bytes([w[0], w[1]])))
+            as u16;
+        ten[2..4].copy_from_slice(&c.to_be_bytes());
+        assert!(sums_to_ones(&ten));
+        rx_group(&mut l, &mut up, &to_all(&ten), T0);
+        let st = l.igmp_stats();
+        assert_eq!(
+            (st.drop_bad_checksum, st.drop_truncated, st.drop_bad_query),
+            (1, 1, 1)
+        );
+        assert!(up.delivered.is_empty());
+        // Nothing scheduled beyond the join's own repeat.
+        assert!(l.poll_at().unwrap() <= T0 + igmp::UNSOLICITED_REPORT_INTERVAL);
+        assert!(drain(&mut l).is_empty(), "no ICMP error about IGMP");
+    }
+
+    fn send_to_group(l: &mut IpLayer, lo: bool) -> Result<(), SendError> {
+        let meta = SendMeta {
+            multicast_if: Some(US0),
+            multicast_loop: lo,
+            ..SendMeta::new(G, UDP)
+        };
+        let tx = l.tx();
+        tx.send(&meta, b"12345678 to all", T0)
+    }
+
+    #[test]
+    fn multicast_leaves_for_the_groups_mac_with_ttl_1_and_members_here_get_a_copy() {
+        // A default gateway: multicast still goes straight to the group, not to it.
+        let mut l = one_iface();
+        l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+            .unwrap();
+        let mut up = Recorder::default();
+        let tx = l.tx();
+        tx.send(&SendMeta::new(G, UDP), b"12345678", T0).unwrap();
+        let sent = drain(&mut l);
+        assert_eq!(sent.len(), 1, "no ARP for the gateway: {sent:?}");
+        assert_eq!(sent[0].dst, G_MAC);
+        assert_eq!(sent[0].ip().ttl(), 1);
+        assert_eq!(l.poll_at(), None, "not a member: no copy here");
+        // A TTL asked for is kept.
+        let meta = SendMeta {
+            ttl: Some(8),
+            ..SendMeta::new(G, UDP)
+        };
+        l.tx().send(&meta, b"12345678", T0).unwrap();
+        assert_eq!(drain(&mut l)[0].ip().ttl(), 8);
+        // A member: a copy comes up at the next poll, which is due at once.
+        l.tx().join_group(G, US0, T0).unwrap();
+        drain(&mut l);
+        send_to_group(&mut l, true).unwrap();
+        assert_eq!(drain(&mut l).len(), 1);
+        assert_eq!(l.poll_at(), Some(Instant::ZERO));
+        l.poll(T0, &mut up);
+        assert_eq!(up.delivered.len(), 1);
+        let got = &up.delivered[0];
+        assert!(got.broadcast && got.csum_ok);
+        let p = Ipv4Packet::new_checked(&got.packet).unwrap();
+        assert_eq!(
+            (p.src(), p.dst(), p.payload()),
+            (US0, G, &b"12345678 to all"[..])
+        );
+        assert_eq!(l.stats().multicast_looped, 1);
+        // IP_MULTICAST_LOOP off: none.
+        send_to_group(&mut l, false).unwrap();
+        assert_eq!(drain(&mut l).len(), 1);
+        assert!(l.poll_at().is_none_or(|t| t > T0));
+    }
+
+    #[test]
+    fn an_interface_that_comes_up_again_reports_its_groups() {
+        let mut l = joined();
+        l.set_up(0, false, T0).unwrap();
+        // Joined while down: nothing sent until it is up.
+        l.tx().join_group(OTHER_GROUP, US0, T0).unwrap();
+        assert!(drain(&mut l).is_empty());
+        l.set_up(0, true, T0).unwrap();
+        let mut sent = igmp_sent(&drain(&mut l));
+        sent.sort_by_key(|m| m.destination());
+        let report = |group| Message::Report { version: 2, group };
+        assert_eq!(sent, vec![report(G), report(OTHER_GROUP)]);
+    }
 }

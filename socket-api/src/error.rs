@@ -62,6 +62,10 @@ pub enum SocketError {
     ProtocolError,
     #[error(transparent)]
     UnknownCongestion(#[from] UnknownAlgorithm),
+    /// No interface by the address given, or no route to the group to pick one by
+    /// (Linux's ENODEV).
+    #[error("no such device: no interface has that address, and no route leads to the group")]
+    NoDevice,
 }
 
 /// The kinds follow what `std::net` reports for the matching Linux errors; where std has
@@ -99,6 +103,7 @@ impl From<SocketError> for io::Error {
             SocketError::AlreadyConnected => K::AlreadyExists,
             SocketError::ConnectionClosed => K::BrokenPipe,
             SocketError::ProtocolError => K::Other,
+            SocketError::NoDevice => K::Other,
         };
         io::Error::new(kind, e)
     }
@@ -128,6 +133,15 @@ impl From<TransportError> for SocketError {
             TransportError::Tcp(e) => e.into(),
             TransportError::InProgress => SocketError::WouldBlock,
             TransportError::AlreadyConnected => SocketError::AlreadyConnected,
+            TransportError::TooManyGroups => SocketError::NoBufferSpace,
+            TransportError::Group(g) => match g {
+                ip::GroupError::NotMulticast(_) => {
+                    SocketError::InvalidInput("not a multicast address")
+                }
+                ip::GroupError::NoInterface => SocketError::NoDevice,
+                ip::GroupError::TooMany => SocketError::NoBufferSpace,
+                ip::GroupError::NotMember(_) => SocketError::AddrNotAvailable,
+            },
         }
     }
 }

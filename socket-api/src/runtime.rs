@@ -56,7 +56,7 @@ pub struct StackConfig {
 }
 
 /// 64 bits from the OS's random source, for the secrets of the protocols (ephemeral
-/// ports now, initial sequence numbers with TCP). Falls back to the clock and the process
+/// ports, TCP's initial sequence numbers and cookies, IGMP's report delays). Falls back to the clock and the process
 /// id if `/dev/urandom` cannot be read.
 pub fn os_random_u64() -> u64 {
     use std::io::Read;
@@ -76,7 +76,10 @@ pub fn os_random_u64() -> u64 {
 impl Default for StackConfig {
     fn default() -> Self {
         StackConfig {
-            ip: IpConfig::default(),
+            ip: IpConfig {
+                seed: os_random_u64(),
+                ..IpConfig::default()
+            },
             transport: TransportConfig {
                 secret: os_random_u64(),
                 ..TransportConfig::default()

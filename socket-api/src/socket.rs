@@ -64,6 +64,14 @@ pub enum SockOpt {
     /// `TCP_CONGESTION`: the congestion-control algorithm of a TCP socket (a listener's
     /// passes to the connections it accepts). `Socket::set_congestion` takes it by name.
     Congestion(CongestionAlgorithm),
+    /// `IP_MULTICAST_TTL`: the TTL of datagrams to a group (1 by default: the link only).
+    MulticastTtl(u8),
+    /// `IP_MULTICAST_LOOP`: members of a group on this host get what the socket sends to
+    /// it (on by default).
+    MulticastLoop(bool),
+    /// `IP_MULTICAST_IF`: the address of the interface datagrams to a group leave by;
+    /// 0.0.0.0 (the default) takes the route's.
+    MulticastIf(Ipv4Addr),
 }
 
 /// Socket option names (`getsockopt`).
@@ -81,6 +89,9 @@ pub enum SockOptName {
     UserTimeout,
     Linger,
     Congestion,
+    MulticastTtl,
+    MulticastLoop,
+    MulticastIf,
 }
 
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
@@ -691,6 +702,18 @@ impl Socket {
                 }
             }
             SockOpt::Ttl(0) => return Err(bad("TTL must be 1 to 255")),
+            SockOpt::MulticastTtl(_) | SockOpt::MulticastLoop(_) | SockOpt::MulticastIf(_)
+                if self.ty != Type::Dgram =>
+            {
+                return Err(
+                    SocketError::Unsupported("multicast options are for UDP sockets").into(),
+                );
+            }
+            SockOpt::MulticastIf(a)
+                if !a.is_unspecified() && !self.with_core(|c, _| Ok(c.ip.tx().is_local(a)))? =>
+            {
+                return Err(SocketError::AddrNotAvailable.into());
+            }
             SockOpt::Congestion(_) if self.ty != Type::Stream => {
                 return Err(bad("TCP_CONGESTION is an option of TCP sockets"));
             }
@@ -711,6 +734,11 @@ impl Socket {
                     SockOpt::RecvBuffer(n) => u.rcvbuf = n.clamp(MIN_BUF, MAX_BUF),
                     SockOpt::SendBuffer(n) => u.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
                     SockOpt::Ttl(t) => u.ttl = Some(t),
+                    SockOpt::MulticastTtl(t) => u.multicast_ttl = t,
+                    SockOpt::MulticastLoop(on) => u.multicast_loop = on,
+                    SockOpt::MulticastIf(a) => {
+                        u.multicast_if = Some(a).filter(|a| !a.is_unspecified())
+                    }
                     _ => {}
                 }
                 Ok(())
@@ -766,6 +794,36 @@ impl Socket {
         }
     }
 
+    /// `IP_ADD_MEMBERSHIP`: a UDP socket joins `group` on the interface with address
+    /// `iface` (0.0.0.0: the one the route to the group leaves by). Errors: not a group
+    /// (`InvalidInput`), no such interface or route (`Other`, Linux's ENODEV), joined
+    /// already (`AddrInUse`), twenty groups already (`OutOfMemory`, ENOBUFS).
+    pub fn join_multicast(&self, group: Ipv4Addr, iface: Ipv4Addr) -> io::Result<()> {
+        self.membership(group, iface, true)
+    }
+
+    /// `IP_DROP_MEMBERSHIP`: leave `group` on the interface with address `iface` (0.0.0.0:
+    /// the first joined). Not a member: `AddrNotAvailable`.
+    pub fn leave_multicast(&self, group: Ipv4Addr, iface: Ipv4Addr) -> io::Result<()> {
+        self.membership(group, iface, false)
+    }
+
+    fn membership(&self, group: Ipv4Addr, iface: Ipv4Addr, join: bool) -> io::Result<()> {
+        if self.ty != Type::Dgram {
+            return Err(SocketError::Unsupported("multicast groups are for UDP sockets").into());
+        }
+        self.with_core(|c, now| {
+            let Core { ip, transport, .. } = c;
+            let r = if join {
+                transport.udp_join(self.handle, group, iface, ip.tx(), now)
+            } else {
+                transport.udp_leave(self.handle, group, iface, ip.tx(), now)
+            };
+            r.map_err(Into::into)
+        })?;
+        Ok(())
+    }
+
     /// `setsockopt(TCP_CONGESTION)` by name: `"cubic"` or `"reno"`; any other name is an
     /// `InvalidInput` error that lists the algorithms there are.
     pub fn set_congestion(&self, name: &str) -> io::Result<()> {
@@ -803,6 +861,15 @@ impl Socket {
                     )
                     .into())
                 }
+                SockOptName::MulticastTtl
+                | SockOptName::MulticastLoop
+                | SockOptName::MulticastIf
+                    if self.ty != Type::Dgram =>
+                {
+                    return Err(
+                        SocketError::Unsupported("multicast options are for UDP sockets").into(),
+                    )
+                }
                 _ => {}
             }
         }
@@ -814,6 +881,11 @@ impl Socket {
                     SockOptName::Broadcast => SockOpt::Broadcast(u.broadcast),
                     SockOptName::RecvBuffer => SockOpt::RecvBuffer(u.rcvbuf),
                     SockOptName::SendBuffer => SockOpt::SendBuffer(u.sndbuf),
+                    SockOptName::MulticastTtl => SockOpt::MulticastTtl(u.multicast_ttl),
+                    SockOptName::MulticastLoop => SockOpt::MulticastLoop(u.multicast_loop),
+                    SockOptName::MulticastIf => {
+                        SockOpt::MulticastIf(u.multicast_if.unwrap_or(Ipv4Addr::UNSPECIFIED))
+                    }
                     _ => SockOpt::Ttl(u.ttl.unwrap_or(DEFAULT_TTL)),
                 })
             }

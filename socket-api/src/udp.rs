@@ -5,7 +5,7 @@ use crate::error::SocketError;
 use crate::runtime::Stack;
 use crate::socket::{Domain, SockOpt, SockOptName, Socket, Type};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,6 +125,58 @@ impl UdpSocket {
 
     pub fn ttl(&self) -> io::Result<u32> {
         self.inner.ttl()
+    }
+
+    /// As `std::net::UdpSocket::join_multicast_v4`: join `multiaddr` on the interface with
+    /// address `interface` (`0.0.0.0`: the one the route to the group leaves by). The
+    /// interface reports the membership (IGMPv2); the socket leaves when it closes.
+    pub fn join_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
+        self.inner.join_multicast(*multiaddr, *interface)
+    }
+
+    /// As `std::net::UdpSocket::leave_multicast_v4`.
+    pub fn leave_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
+        self.inner.leave_multicast(*multiaddr, *interface)
+    }
+
+    /// As `std::net::UdpSocket::set_multicast_loop_v4` (on by default).
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.inner.set_option(SockOpt::MulticastLoop(on))
+    }
+
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        match self.inner.get_option(SockOptName::MulticastLoop)? {
+            SockOpt::MulticastLoop(on) => Ok(on),
+            _ => Ok(true),
+        }
+    }
+
+    /// As `std::net::UdpSocket::set_multicast_ttl_v4`: 0 to 255 (0 keeps datagrams to a
+    /// group on this host), 1 by default.
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        let ttl = u8::try_from(ttl)
+            .map_err(|_| SocketError::InvalidInput("multicast TTL must be 0 to 255"))?;
+        self.inner.set_option(SockOpt::MulticastTtl(ttl))
+    }
+
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        match self.inner.get_option(SockOptName::MulticastTtl)? {
+            SockOpt::MulticastTtl(t) => Ok(u32::from(t)),
+            _ => Ok(1),
+        }
+    }
+
+    /// `IP_MULTICAST_IF` (socket2's `set_multicast_if_v4`): datagrams to a group leave by
+    /// the interface with this address; `0.0.0.0` takes the route's again.
+    pub fn set_multicast_if_v4(&self, interface: &Ipv4Addr) -> io::Result<()> {
+        self.inner.set_option(SockOpt::MulticastIf(*interface))
+    }
+
+    pub fn multicast_if_v4(&self) -> io::Result<Ipv4Addr> {
+        match self.inner.get_option(SockOptName::MulticastIf)? {
+            SockOpt::MulticastIf(a) => Ok(a),
+            _ => Ok(Ipv4Addr::UNSPECIFIED),
+        }
     }
 
     /// Another handle to the same socket (for reading and writing from two threads).

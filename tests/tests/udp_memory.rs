@@ -725,3 +725,132 @@ fn take_error_reports_a_refusal_once() {
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
     assert!(a.take_error().expect("take_error").is_none());
 }
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 3);
+
+fn igmp_stats(h: &Host) -> ip::IgmpStats {
+    h.stack.with_core(|c, _| c.ip.igmp_stats())
+}
+
+fn groups_of(h: &Host) -> Vec<(Ipv4Addr, u32)> {
+    h.stack
+        .with_core(|c, _| c.ip.interfaces()[1].groups.clone())
+}
+
+#[test]
+fn multicast_reaches_the_hosts_that_joined_and_loops_back_to_our_own_members() {
+    let p = Pair::new(1500);
+    let b_any = UdpSocket::bind_reuse(&p.b.stack, addr(Ipv4Addr::UNSPECIFIED, 6700)).unwrap();
+    let b_group = UdpSocket::bind_reuse(&p.b.stack, addr(GROUP, 6700)).expect("bind a group");
+    let a_member = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 6700));
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    assert_eq!(a.multicast_ttl_v4().unwrap(), 1);
+    assert!(a.multicast_loop_v4().unwrap());
+    // No route to the group and no interface named: as Linux, unreachable.
+    let e = a.send_to(b"x", addr(GROUP, 6700)).expect_err("no route");
+    assert_eq!(e.kind(), ErrorKind::NetworkUnreachable, "{e}");
+    a.set_multicast_if_v4(&A_IP).expect("IP_MULTICAST_IF");
+    assert_eq!(a.multicast_if_v4().unwrap(), A_IP);
+    // B has not joined: its interface drops the datagram.
+    a.send_to(b"before", addr(GROUP, 6700)).expect("send");
+    assert!(eventually(WAIT, || p.b.ip_stats().drop_not_member == 1));
+    assert!(try_recv(&b_any).is_none());
+    // B joins: it reports, and both its sockets on the port hear the group.
+    b_any.join_multicast_v4(&GROUP, &B_IP).expect("join");
+    assert_eq!(igmp_stats(&p.b).tx_reports, 1);
+    assert_eq!(groups_of(&p.b), vec![(GROUP, 1)]);
+    a.send_to(b"after", addr(GROUP, 6700)).expect("send");
+    let from = addr(A_IP, port_of(&a));
+    assert_eq!(recv_from(&b_any), (b"after".to_vec(), from));
+    assert_eq!(recv_from(&b_group), (b"after".to_vec(), from));
+    // A joins too: its own member gets a copy of what A sends, B still gets it.
+    a_member
+        .join_multicast_v4(&GROUP, &Ipv4Addr::UNSPECIFIED)
+        .expect_err("no route to pick an interface by");
+    a_member
+        .join_multicast_v4(&GROUP, &A_IP)
+        .expect("join on A");
+    a.send_to(b"looped", addr(GROUP, 6700)).expect("send");
+    assert_eq!(recv_from(&a_member), (b"looped".to_vec(), from));
+    assert_eq!(recv_from(&b_any).0, b"looped");
+    // IP_MULTICAST_LOOP off: only B.
+    a.set_multicast_loop_v4(false).unwrap();
+    a.send_to(b"not looped", addr(GROUP, 6700)).expect("send");
+    assert_eq!(recv_from(&b_any).0, b"not looped");
+    assert_eq!(p.a.ip_stats().multicast_looped, 1);
+    assert!(try_recv(&a_member).is_none());
+    // TTL 0: this host only.
+    a.set_multicast_loop_v4(true).unwrap();
+    a.set_multicast_ttl_v4(0).unwrap();
+    a.send_to(b"host only", addr(GROUP, 6700)).expect("send");
+    assert_eq!(recv_from(&a_member).0, b"host only");
+    // B leaves: the last of its sockets to leave makes its interface leave.
+    b_any.leave_multicast_v4(&GROUP, &B_IP).expect("leave");
+    assert!(groups_of(&p.b).is_empty());
+    // A reported the group after B did: A, the last reporter, is the one to say when it
+    // leaves (RFC 2236 3), so B sends no leave.
+    assert!(igmp_stats(&p.b).rx_reports >= 1);
+    assert_eq!(igmp_stats(&p.b).tx_leaves, 0);
+    a.set_multicast_ttl_v4(1).unwrap();
+    a.send_to(b"gone", addr(GROUP, 6700)).expect("send");
+    assert!(eventually(WAIT, || p.b.ip_stats().drop_not_member == 2));
+    assert!(try_recv(&b_any).is_none());
+    // The socket bound to the group heard what the other one did, nothing on this host
+    // only, nothing after the leave.
+    for want in [&b"looped"[..], b"not looped"] {
+        assert_eq!(try_recv(&b_group).map(|d| d.0), Some(want.to_vec()));
+    }
+    assert!(try_recv(&b_group).is_none());
+}
+
+#[test]
+fn memberships_are_checked_bounded_and_left_when_the_socket_closes() {
+    let p = Pair::new(1500);
+    let s = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6800));
+    let kind = |r: std::io::Result<()>| r.expect_err("refused").kind();
+    assert_eq!(
+        kind(s.join_multicast_v4(&B_IP, &B_IP)),
+        ErrorKind::InvalidInput
+    );
+    let e = s
+        .join_multicast_v4(&GROUP, &A_IP)
+        .expect_err("not our interface");
+    assert!(e.to_string().contains("no such device"), "{e}");
+    assert_eq!(
+        kind(s.leave_multicast_v4(&GROUP, &B_IP)),
+        ErrorKind::AddrNotAvailable
+    );
+    s.join_multicast_v4(&GROUP, &B_IP).expect("join");
+    assert_eq!(
+        kind(s.join_multicast_v4(&GROUP, &B_IP)),
+        ErrorKind::AddrInUse
+    );
+    for i in 1..20 {
+        s.join_multicast_v4(&Ipv4Addr::new(239, 0, 0, i), &B_IP)
+            .expect("twenty groups");
+    }
+    assert_eq!(
+        kind(s.join_multicast_v4(&Ipv4Addr::new(239, 0, 0, 99), &B_IP)),
+        ErrorKind::OutOfMemory,
+        "Linux's ENOBUFS"
+    );
+    assert_eq!(groups_of(&p.b).len(), 20);
+    assert_eq!(
+        kind(s.set_multicast_if_v4(&A_IP)),
+        ErrorKind::AddrNotAvailable
+    );
+    assert_eq!(kind(s.set_multicast_ttl_v4(256)), ErrorKind::InvalidInput);
+    // A second socket in the same group keeps the interface in it when the first closes.
+    let t = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6801));
+    t.join_multicast_v4(&GROUP, &B_IP).expect("join");
+    assert_eq!(
+        groups_of(&p.b).iter().find(|g| g.0 == GROUP),
+        Some(&(GROUP, 2))
+    );
+    drop(s);
+    assert!(eventually(WAIT, || groups_of(&p.b) == vec![(GROUP, 1)]));
+    t.close();
+    assert!(eventually(WAIT, || groups_of(&p.b).is_empty()));
+    // Twenty leaves: the last reporter of each group said so.
+    assert_eq!(igmp_stats(&p.b).tx_leaves, 20);
+}

@@ -24,9 +24,9 @@ pub use tcp::{
     CongestionAlgorithm, ConnInfo, State as TcpState, TcpConfig, TcpError, TcpStats,
     UnknownAlgorithm,
 };
-pub use udp::{SoftError, UdpDatagram, UdpSock, UdpStats};
+pub use udp::{Joined, SoftError, UdpDatagram, UdpSock, UdpStats};
 
-use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
+use ip::{Datagram, Delivery, GroupError, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
 use netif::Instant;
 use slab::{Slab, Table};
 use socket::Socket;
@@ -107,6 +107,11 @@ pub enum TransportError {
     InProgress,
     #[error("socket is already connected")]
     AlreadyConnected,
+    #[error("{0}")]
+    Group(#[from] GroupError),
+    /// A socket's twenty-first group (`IP_ADD_MEMBERSHIP`; Linux's ENOBUFS).
+    #[error("too many multicast groups on the socket")]
+    TooManyGroups,
 }
 
 /// Counters of the transport layer.
@@ -220,7 +225,16 @@ impl Transport {
             self.tcp_close(h, tx, now);
             return true;
         }
-        self.sockets.remove(h).is_some()
+        match self.sockets.remove(h) {
+            Some(Socket::Udp(u)) => {
+                for j in u.groups {
+                    let _ = tx.leave_group(j.group, j.ifindex, now);
+                }
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
     }
 
     /// The next moment `poll` has work to do (TCP timers).
@@ -373,7 +387,8 @@ impl Transport {
             u.reuse_addr
         };
         let ip = *addr.ip();
-        if !ip.is_unspecified() && !tx.is_local(ip) && !tx.is_broadcast(ip) {
+        // A group's address too: the socket then hears only datagrams to it (Linux).
+        if !ip.is_unspecified() && !tx.is_local(ip) && !tx.is_broadcast(ip) && !ip.is_multicast() {
             return Err(TransportError::AddrNotAvailable);
         }
         let port = if addr.port() == 0 {
@@ -407,9 +422,19 @@ impl Transport {
         if tx.is_broadcast(*remote.ip()) && !self.udp(h)?.broadcast {
             return Err(TransportError::BroadcastDenied);
         }
-        let (src, _) = tx
-            .route_info(*remote.ip())
-            .ok_or(TransportError::Send(SendError::NoRoute))?;
+        // A group's interface may be the socket's choice rather than a route's.
+        let via = self
+            .udp(h)?
+            .multicast_if
+            .filter(|_| remote.ip().is_multicast());
+        let src = match via {
+            Some(a) => a,
+            None => {
+                tx.route_info(*remote.ip())
+                    .ok_or(TransportError::Send(SendError::NoRoute))?
+                    .0
+            }
+        };
         if self.udp(h)?.local.is_none() {
             self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
         }
@@ -467,13 +492,23 @@ impl Transport {
         }
         let u = self.udp(h)?;
         let local = u.local.ok_or(TransportError::BadHandle)?;
-        let ttl = u.ttl;
-        let src = if local.ip().is_unspecified() || tx.is_broadcast(*local.ip()) {
+        let to_group = dst.ip().is_multicast();
+        let ttl = if to_group {
+            Some(u.multicast_ttl)
+        } else {
+            u.ttl
+        };
+        let via = u.multicast_if.filter(|_| to_group);
+        let (multicast_loop, l) = (u.multicast_loop, local.ip());
+        let src = if let Some(a) = via.filter(|_| l.is_unspecified() || l.is_multicast()) {
+            a
+        } else if l.is_unspecified() || tx.is_broadcast(*l) || l.is_multicast() {
+            // Bound to the wildcard, a broadcast or a group: the route's source.
             tx.route_info(*dst.ip())
                 .map(|(s, _)| s)
                 .ok_or(TransportError::Send(SendError::NoRoute))?
         } else {
-            *local.ip()
+            *l
         };
         if loopback_source_leaves(src, *dst.ip(), tx) {
             return Err(LOOPBACK_SOURCE);
@@ -485,6 +520,8 @@ impl Transport {
         let meta = SendMeta {
             src: Some(src),
             ttl,
+            multicast_if: via,
+            multicast_loop,
             ..SendMeta::new(*dst.ip(), ip::ipv4::protocol::UDP)
         };
         let dst_ip = *dst.ip();
@@ -499,6 +536,63 @@ impl Transport {
         )?;
         self.udp_stats.tx_datagrams += 1;
         Ok(data.len())
+    }
+
+    /// Join `group` on the interface with address `iface` (0.0.0.0: the one the route to
+    /// the group leaves by), `IP_ADD_MEMBERSHIP`. The socket then hears datagrams to the
+    /// group on its port, as does every socket bound to that port (Linux's default,
+    /// `IP_MULTICAST_ALL`); closing it leaves.
+    pub fn udp_join(
+        &mut self,
+        h: SocketHandle,
+        group: Ipv4Addr,
+        iface: Ipv4Addr,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<(), TransportError> {
+        if !group.is_multicast() {
+            return Err(TransportError::Invalid("not a multicast address"));
+        }
+        let u = self.udp(h)?;
+        if u.groups.len() >= udp::MAX_MEMBERSHIPS {
+            return Err(TransportError::TooManyGroups);
+        }
+        let addr = if iface.is_unspecified() {
+            tx.route_info(group).map_or(iface, |(src, _)| src)
+        } else {
+            iface
+        };
+        if u.groups.iter().any(|j| j.group == group && j.iface == addr) {
+            return Err(TransportError::AddrInUse);
+        }
+        let ifindex = tx.join_group(group, iface, now)?;
+        self.udp(h)?.groups.push(udp::Joined {
+            group,
+            ifindex,
+            iface: addr,
+        });
+        Ok(())
+    }
+
+    /// Leave `group` (`IP_DROP_MEMBERSHIP`): on the interface with address `iface`, or with
+    /// 0.0.0.0 the socket's first membership of it. Not a member: `AddrNotAvailable`.
+    pub fn udp_leave(
+        &mut self,
+        h: SocketHandle,
+        group: Ipv4Addr,
+        iface: Ipv4Addr,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<(), TransportError> {
+        let u = self.udp(h)?;
+        let i = u
+            .groups
+            .iter()
+            .position(|j| j.group == group && (iface.is_unspecified() || j.iface == iface))
+            .ok_or(TransportError::AddrNotAvailable)?;
+        let j = u.groups.remove(i);
+        tx.leave_group(j.group, j.ifindex, now)?;
+        Ok(())
     }
 
     /// Shut down reading and/or writing; a reader blocked on the socket is woken.
@@ -661,8 +755,8 @@ impl Upper for Transport {
         if proto == ip::ipv4::protocol::TCP {
             return self.tcp_deliver(tx, d, now);
         }
-        // ICMP is handled by `ip` itself; TCP will answer for its ports here.
-        if copies > 0 || proto == ip::ipv4::protocol::ICMP {
+        // ICMP and IGMP are handled by `ip` itself.
+        if copies > 0 || proto == ip::ipv4::protocol::ICMP || proto == ip::ipv4::protocol::IGMP {
             Delivery::Delivered
         } else {
             self.stats.no_protocol += 1;

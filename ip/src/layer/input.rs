@@ -9,8 +9,9 @@ use super::icmp_error::{build_datagram, is_icmp_error, quoted_header, ICMP_ERROR
 use super::IpLayer;
 use crate::icmp::{self, IcmpRepr};
 use crate::iface::PendingFrame;
+use crate::igmp;
 use crate::ipv4::{self, HeaderError, Ipv4Packet};
-use crate::output::write_eth;
+use crate::output::{write_eth, Output};
 use crate::reassembly::{self, Fragment, Outcome};
 use crate::route::{Route, RouteKind};
 use crate::upper::{Datagram, Delivery, IcmpErrorReport, IpTx, SendMeta, Upper};
@@ -229,6 +230,12 @@ impl IpLayer {
             self.out.stats.drop_link_broadcast += 1;
             return;
         }
+        if dst.is_multicast() && !self.out.ifaces[ifindex].groups.is_member(dst) {
+            // A group this interface has not joined (RFC 1112 7.2): not ours, and a host
+            // does not route multicast.
+            self.out.stats.drop_not_member += 1;
+            return;
+        }
         let for_us = ip_broadcast || self.out.is_local_addr(dst);
         let forward = !for_us && self.cfg.forwarding && !l2_broadcast && !loopback;
         if !for_us && !forward {
@@ -332,6 +339,10 @@ impl IpLayer {
         };
         if packet.protocol() == ipv4::protocol::ICMP {
             self.icmp_input(&d, now, upper);
+            return;
+        }
+        if packet.protocol() == ipv4::protocol::IGMP {
+            self.igmp_input(&d, now, upper);
             return;
         }
         match upper.deliver(&mut self.out, &d, now) {
@@ -464,6 +475,59 @@ impl IpLayer {
                 self.report(d, kind, code, 0, original, now, upper)
             }
             IcmpRepr::Other { .. } => {}
+        }
+    }
+
+    /// IGMP for this host (RFC 2236 3): a query makes reports due for the groups it asks
+    /// about, another host's report holds back ours. Raw IGMP sockets see every message.
+    fn igmp_input(&mut self, d: &Datagram<'_>, now: Instant, upper: &mut dyn Upper) {
+        let st = &mut self.out.igmp;
+        st.rx_messages += 1;
+        let msg = match igmp::Message::parse(d.packet.payload()) {
+            Ok(m) => m,
+            Err(e) => {
+                match e {
+                    igmp::IgmpError::Truncated => st.drop_truncated += 1,
+                    igmp::IgmpError::BadChecksum => st.drop_bad_checksum += 1,
+                    igmp::IgmpError::BadQueryLength => st.drop_bad_query += 1,
+                }
+                return;
+            }
+        };
+        upper.deliver(&mut self.out, d, now);
+        let Output {
+            ifaces, rng, igmp, ..
+        } = &mut self.out;
+        let Some(groups) = ifaces.get_mut(d.ifindex).map(|i| &mut i.groups) else {
+            return;
+        };
+        match msg {
+            igmp::Message::Query {
+                version,
+                max_response,
+                group,
+            } => {
+                igmp.rx_queries += 1;
+                groups.on_query(version, max_response, group, now, rng);
+            }
+            igmp::Message::Report { group, .. } => {
+                igmp.rx_reports += 1;
+                if groups.on_report(group) {
+                    igmp.reports_suppressed += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Deliver the copies of multicast this host sent to groups it is a member of, as
+    /// datagrams received on the interface they left by.
+    pub(super) fn deliver_looped(&mut self, now: Instant, upper: &mut dyn Upper) {
+        while let Some((ifindex, d)) = self.out.looped.pop_front() {
+            if let Ok(p) = Ipv4Packet::new_checked(&d) {
+                self.out.stats.multicast_looped += 1;
+                self.deliver_local(ifindex, p, true, true, now, upper);
+            }
         }
     }
 

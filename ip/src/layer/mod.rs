@@ -15,6 +15,7 @@ mod input;
 use crate::cidr::Ipv4Cidr;
 use crate::icmp;
 use crate::iface::{IfStats, Interface, PendingFrame};
+use crate::igmp::{self, IgmpStats};
 use crate::output::{write_eth, Output, TxFrame};
 use crate::ratelimit::TokenBucket;
 use crate::reassembly::{self, Reassembler, ReassemblyConfig};
@@ -41,6 +42,11 @@ pub struct IpConfig {
     pub max_routes: usize,
     /// Frames queued for the drivers between two `take_tx` calls.
     pub tx_queue: usize,
+    /// Multicast groups one interface may join.
+    pub max_groups: usize,
+    /// Seed of IGMP's random report delays; the runtime takes it from the OS's random
+    /// source, tests fix it.
+    pub seed: u64,
 }
 
 impl Default for IpConfig {
@@ -60,6 +66,8 @@ impl Default for IpConfig {
             arp,
             max_routes: 256,
             tx_queue: 4096,
+            max_groups: 256,
+            seed: 0x6967_6d70_0000_0001,
         }
     }
 }
@@ -75,6 +83,9 @@ pub struct InterfaceView {
     pub up: bool,
     pub loopback: bool,
     pub stats: IfStats,
+    /// Multicast groups joined, with the sockets in each (the all-systems group, which
+    /// every interface is in, is not listed).
+    pub groups: Vec<(Ipv4Addr, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,6 +126,9 @@ impl IpLayer {
                 stats: IpStats::default(),
                 icmp: IcmpStats::default(),
                 pmtu: Default::default(),
+                rng: igmp::Rng::new(cfg.seed),
+                igmp: IgmpStats::default(),
+                looped: VecDeque::new(),
             },
             reasm: Reassembler::new(cfg.reassembly),
             cfg,
@@ -139,6 +153,7 @@ impl IpLayer {
             arp: NeighborCache::new(self.cfg.arp),
             stats: IfStats::default(),
             last_defended: None,
+            groups: igmp::Groups::new(self.cfg.max_groups),
         });
         ifindex
     }
@@ -167,6 +182,13 @@ impl IpLayer {
                 up: i.up,
                 loopback: i.loopback,
                 stats: i.stats,
+                groups: i
+                    .groups
+                    .memberships()
+                    .iter()
+                    .filter(|m| m.group != igmp::ALL_SYSTEMS)
+                    .map(|m| (m.group, m.users))
+                    .collect(),
             })
             .collect()
     }
@@ -219,6 +241,10 @@ impl IpLayer {
             }
         }
         self.announce(ifindex, now);
+        if addr.is_some() && old.map(|o| o.addr()) != addr.map(|a| a.addr()) {
+            // Reports name their sender: routers learn the new one (as Linux reports again).
+            self.out.report_groups(ifindex, now);
+        }
         Ok(())
     }
 
@@ -237,6 +263,7 @@ impl IpLayer {
         i.up = up;
         if up && !was {
             self.announce(ifindex, now);
+            self.out.report_groups(ifindex, now);
         }
         Ok(())
     }
@@ -370,6 +397,10 @@ impl IpLayer {
         self.out.icmp
     }
 
+    pub fn igmp_stats(&self) -> IgmpStats {
+        self.out.igmp
+    }
+
     pub fn reassembly_stats(&self) -> reassembly::ReassemblyStats {
         self.reasm.stats()
     }
@@ -403,16 +434,29 @@ impl IpLayer {
 
     /// The next moment `poll` has work to do.
     pub fn poll_at(&self) -> Option<Instant> {
+        if !self.out.looped.is_empty() {
+            // Copies of our own multicast wait for delivery: at once.
+            return Some(Instant::ZERO);
+        }
         let arp = self.out.ifaces.iter().filter_map(|i| i.arp.poll_at());
-        arp.chain(self.reasm.poll_at())
+        let igmp = self.out.ifaces.iter().filter_map(|i| i.groups.poll_at());
+        arp.chain(igmp)
+            .chain(self.reasm.poll_at())
             .chain(self.out.pmtu.poll_at())
             .min()
     }
 
     /// Run the timers due at `now`: ARP retransmissions and failures (whose waiting senders
-    /// learn "host unreachable"), reassembly timeouts (answered with time exceeded).
+    /// learn "host unreachable"), reassembly timeouts (answered with time exceeded), IGMP
+    /// reports; and deliver the copies of multicast this host sent to its own groups.
     pub fn poll(&mut self, now: Instant, upper: &mut dyn Upper) {
+        self.deliver_looped(now, upper);
         self.out.pmtu.poll(now);
+        for ifindex in 0..self.out.ifaces.len() {
+            for msg in self.out.ifaces[ifindex].groups.poll(now) {
+                self.out.send_igmp(ifindex, &msg, now);
+            }
+        }
         for ifindex in 0..self.out.ifaces.len() {
             let p = self.out.ifaces[ifindex].arp.poll(now);
             for ip in p.requests {

@@ -149,9 +149,16 @@ fn show(ctx: &Ctx, only: Option<usize>) {
         if i.loopback {
             flags.push("LOOPBACK");
         } else {
-            flags.push("BROADCAST");
+            flags.push("BROADCAST MULTICAST");
         }
         outln!("          {}  MTU:{}", flags.join(" "), i.mtu);
+        if !i.loopback {
+            // Linux's `ip maddr`: the groups, with the sockets in each.
+            let groups: Vec<String> = std::iter::once("224.0.0.1".to_string())
+                .chain(i.groups.iter().map(|(g, n)| format!("{g} ({n})")))
+                .collect();
+            outln!("          Groups: {}", groups.join(" "));
+        }
         if let Some((_, s)) = dev.get(i.ifindex) {
             outln!(
                 "          RX packets:{} bytes:{} errors:{} dropped:{}",

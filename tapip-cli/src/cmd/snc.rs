@@ -139,10 +139,25 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
     let err = |e: std::io::Error| format!("snc: {e}");
     let sock = match o.mode {
         Mode::Bind(a) => {
-            UdpSocket::bind(&ctx.stack, a).map_err(|e| format!("snc: cannot bind {a}: {e}"))?
+            let s =
+                UdpSocket::bind(&ctx.stack, a).map_err(|e| format!("snc: cannot bind {a}: {e}"))?;
+            if a.ip().is_multicast() {
+                // Bound to a group: join it, to hear what is sent to it.
+                let via = group_interface(ctx, *a.ip());
+                s.join_multicast_v4(a.ip(), &via)
+                    .map_err(|e| format!("snc: cannot join {}: {e}", a.ip()))?;
+                if o.debug {
+                    errln!("snc: joined {} on {via}", a.ip());
+                }
+            }
+            s
         }
         Mode::Connect(a) => {
             let s = UdpSocket::bind(&ctx.stack, (Ipv4Addr::UNSPECIFIED, 0)).map_err(err)?;
+            if a.ip().is_multicast() {
+                s.set_multicast_if_v4(&group_interface(ctx, *a.ip()))
+                    .map_err(err)?;
+            }
             s.connect(a)
                 .map_err(|e| format!("snc: cannot connect to {a}: {e}"))?;
             s
@@ -173,6 +188,23 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
             connect(ctx, &o, &sock, peer, input, sink)
         }
     }
+}
+
+/// The interface for a multicast group, by its address: the route's (0.0.0.0) when there
+/// is a route to the group, else the first interface that is up, has an address and is not
+/// loopback (the TOP2 default has no route to 224.0.0.0/4; Linux would say "no such
+/// device" there).
+fn group_interface(ctx: &Ctx, group: Ipv4Addr) -> Ipv4Addr {
+    ctx.stack.with_core(|c, _| {
+        if c.ip.route_lookup(group).is_some() {
+            return Ipv4Addr::UNSPECIFIED;
+        }
+        c.ip.interfaces()
+            .iter()
+            .find(|i| i.up && !i.loopback)
+            .and_then(|i| i.addr)
+            .map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr())
+    })
 }
 
 /// Datagram and byte counts, for `-d`.

@@ -30,6 +30,7 @@ pub fn run(ctx: &Ctx) {
     let (
         ip,
         icmp,
+        igmp,
         reasm,
         (pending, buffered),
         arps,
@@ -46,6 +47,7 @@ pub fn run(ctx: &Ctx) {
         (
             c.ip.stats(),
             c.ip.icmp_stats(),
+            c.ip.igmp_stats(),
             c.ip.reassembly_stats(),
             c.ip.reassembly_usage(),
             c.ip.arp_stats(),
@@ -158,6 +160,9 @@ pub fn run(ctx: &Ctx) {
             ("drop_bad_source", ip.drop_bad_source),
             ("drop_bad_destination", ip.drop_bad_destination),
             ("drop_not_for_us", ip.drop_not_for_us),
+            ("drop_not_member", ip.drop_not_member),
+            ("multicast_looped", ip.multicast_looped),
+            ("drop_multicast_loop_full", ip.drop_multicast_loop_full),
             ("drop_link_broadcast", ip.drop_link_broadcast),
             ("drop_bad_options", ip.drop_bad_options),
             ("drop_source_route", ip.drop_source_route),
@@ -212,6 +217,20 @@ pub fn run(ctx: &Ctx) {
             ("drop_broadcast_echo", icmp.drop_broadcast_echo),
             ("drop_errors_suppressed", icmp.errors_suppressed),
             ("drop_errors_rate_limited", icmp.errors_rate_limited),
+        ],
+    );
+    line(
+        "igmp",
+        &[
+            ("rx", igmp.rx_messages),
+            ("rx_queries", igmp.rx_queries),
+            ("rx_reports", igmp.rx_reports),
+            ("tx_reports", igmp.tx_reports),
+            ("tx_leaves", igmp.tx_leaves),
+            ("reports_suppressed", igmp.reports_suppressed),
+            ("drop_truncated", igmp.drop_truncated),
+            ("drop_bad_checksum", igmp.drop_bad_checksum),
+            ("drop_bad_query", igmp.drop_bad_query),
         ],
     );
     line(

@@ -243,10 +243,11 @@ pub struct Snc {
     /// data; UDP: replies after the last datagram (0.3 s without -w).
     #[arg(short = 'w', value_name = "SECONDS", value_parser = seconds)]
     pub wait: Option<Duration>,
-    /// Listen on PORT (every address) or ADDR:PORT.
+    /// Listen on PORT (every address) or ADDR:PORT; with -u, ADDR may be a multicast
+    /// group, which snc joins.
     #[arg(short = 'b', value_name = "[ADDR:]PORT", value_parser = bind_address)]
     pub bind: Option<SocketAddrV4>,
-    /// Connect to ADDR:PORT.
+    /// Connect to ADDR:PORT (with -u, a multicast group too: TTL 1, the link only).
     #[arg(short = 'c', value_name = "ADDR:PORT", value_parser = socket_address)]
     pub connect: Option<SocketAddrV4>,
     /// Send this file instead of the input's lines.

@@ -67,6 +67,15 @@ pub struct UdpSock {
     pub reuse_addr: bool,
     pub broadcast: bool,
     pub ttl: Option<u8>,
+    /// `IP_MULTICAST_TTL`: the TTL of datagrams to a group (1: they stay on the link).
+    pub multicast_ttl: u8,
+    /// `IP_MULTICAST_LOOP`: this host's own members of a group get what it sends there.
+    pub multicast_loop: bool,
+    /// `IP_MULTICAST_IF`: the address of the interface datagrams to a group leave by
+    /// (`None`: the route's).
+    pub multicast_if: Option<Ipv4Addr>,
+    /// Groups joined (`IP_ADD_MEMBERSHIP`), left when the socket closes.
+    pub(crate) groups: Vec<Joined>,
     pub(crate) error: Option<SoftError>,
     pub(crate) dropped: u64,
     pub(crate) shut_read: bool,
@@ -75,6 +84,18 @@ pub struct UdpSock {
 
 /// At most this many datagrams wait in one socket, whatever the buffer size.
 const MAX_QUEUED: usize = 4096;
+
+/// Groups one socket may join (Linux's `igmp_max_memberships`).
+pub const MAX_MEMBERSHIPS: usize = 20;
+
+/// A group a socket joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Joined {
+    pub group: Ipv4Addr,
+    /// The interface: its index in `ip` and its address (as given, or the route's).
+    pub ifindex: usize,
+    pub iface: Ipv4Addr,
+}
 
 impl UdpSock {
     pub(crate) fn new(rcvbuf: usize, sndbuf: usize) -> UdpSock {
@@ -88,6 +109,10 @@ impl UdpSock {
             reuse_addr: false,
             broadcast: false,
             ttl: None,
+            multicast_ttl: 1,
+            multicast_loop: true,
+            multicast_if: None,
+            groups: Vec::new(),
             error: None,
             dropped: 0,
             shut_read: false,
@@ -157,6 +182,11 @@ impl UdpSock {
 
     pub fn readable(&self) -> bool {
         !self.rx.is_empty() || self.error.is_some() || self.shut_read
+    }
+
+    /// The groups this socket joined.
+    pub fn groups(&self) -> &[Joined] {
+        &self.groups
     }
 
     /// Has `shutdown(Read)` been called?
