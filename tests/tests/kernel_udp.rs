@@ -143,3 +143,166 @@ fn the_stacks_connected_socket_gets_connection_refused() {
     let out = t.wait_for("onnection refused", SECS(5));
     assert!(!out.contains("panicked"), "{out}");
 }
+
+/// The kernel's side of the multicast test, one script in phases: it sniffs what the stack
+/// sends on the tap (a packet socket: IGMP and UDP to the group), receives as a member of
+/// the group (joined on the tap), sends to the group, and plays an IGMP querier. Each
+/// phase prints one line the test checks.
+const MULTICAST_PY: &str = r#"
+import select, socket, struct, sys, time
+G, PORT, STACK, US = "239.1.2.3", 6100, "10.0.0.1", "10.0.0.2"
+def log(*a): print(*a, flush=True)
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+def igmp(t, code, group, extra=b""):
+    m = struct.pack("!BBH4s", t, code, 0, socket.inet_aton(group)) + extra
+    return m[:2] + struct.pack("!H", csum(m)) + m[4:]
+sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+sniff.bind(("tap0", 0))
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+rx.bind(("", PORT))
+rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(G) + socket.inet_aton(US))
+q = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for s in (q, tx):
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(US))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    # Our own queries must not reach the kernel's IGMP (it would answer them itself).
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+seen = []
+def pump(until, pred):
+    """Record what arrives until `pred` holds for an event or the time is up."""
+    while True:
+        hit = [e for e in seen if pred(e)]
+        if hit: return hit[0]
+        left = until - time.time()
+        if left <= 0: return None
+        r, _, _ = select.select([sniff, rx], [], [], left)
+        now = time.time()
+        if rx in r:
+            data, src = rx.recvfrom(65536)
+            seen.append(("MDATA", now, src[0], data))
+        if sniff in r:
+            f, addr = sniff.recvfrom(65536)
+            if addr[2] == socket.PACKET_OUTGOING or len(f) < 34: continue
+            ip = f[14:]
+            ihl = (ip[0] & 15) * 4
+            src, dst = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
+            if src != STACK: continue
+            ra = ihl >= 24 and ip[20:24] == b"\x94\x04\x00\x00"
+            body, mac = ip[ihl:], f[0:6].hex(":")
+            if ip[9] == 2 and len(body) >= 8:
+                seen.append(("IGMP", now, body[0], socket.inet_ntoa(body[4:8]), dst, ip[8], ra, mac, csum(body) == 0))
+            elif ip[9] == 17 and dst == G:
+                seen.append(("UDP", now, ip[8], mac, body[8:]))
+def report_for(g, after):
+    return lambda e: e[0] == "IGMP" and e[2] == 0x16 and e[3] == g and e[1] > after
+log("READY")
+# 1. The stack sends to the group (snc -u -c): on the wire and to our member socket.
+u = pump(time.time() + 20, lambda e: e[0] == "UDP")
+m = pump(time.time() + 5, lambda e: e[0] == "MDATA")
+log("STACK-UDP", "ttl=%d mac=%s" % (u[2], u[3]) if u else "none")
+log("MDATA", "%s %r" % (m[2], m[3]) if m else "none")
+log("P1-DONE")
+# 2. The stack joins (snc -u -b GROUP:PORT): a report at once, its repeat within 10 s.
+j = pump(time.time() + 20, report_for(G, 0))
+if not j: log("JOIN none"); sys.exit(1)
+log("JOIN type=0x%02x group=%s dst=%s ttl=%d ra=%s mac=%s csum=%s" % j[2:])
+r = pump(time.time() + 12, report_for(G, j[1]))
+log("REPEAT", "%.1f" % (r[1] - j[1]) if r else "none")
+# 3. Datagrams from here to the group, for the stack's member.
+time.sleep(0.2)
+for line in (b"first line\n", b"second line\n"):
+    tx.sendto(line, (G, PORT))
+    time.sleep(0.05)
+log("SENT")
+time.sleep(0.5)
+# 4. A version 2 general query (1 s to answer), then a version 3 one (12 octets, 2 s).
+for name, msg, secs in (("QUERY2", igmp(0x11, 10, "0.0.0.0"), 1.0),
+                        ("QUERY3", igmp(0x11, 20, "0.0.0.0", bytes([2, 125, 0, 0])), 2.0)):
+    t0 = time.time()
+    q.sendto(msg, ("224.0.0.1", 0))
+    a = pump(t0 + secs + 1.0, report_for(G, t0))
+    log(name, "answered in %.2f of %.1f s" % (a[1] - t0, secs) if a else "unanswered")
+    time.sleep(0.3)
+# 5. A query for another group asks nothing of the stack.
+t0 = time.time()
+q.sendto(igmp(0x11, 10, "239.9.9.9"), ("239.9.9.9", 0))
+a = pump(t0 + 2.0, report_for(G, t0))
+log("OTHER-QUERY", "reported" if a else "quiet")
+# 6. The stack's member closes: a leave to all routers.
+log("WAIT-LEAVE")
+t0 = time.time()
+l = pump(t0 + 30, lambda e: e[0] == "IGMP" and e[2] == 0x17 and e[1] > t0)
+log("LEAVE", "group=%s dst=%s ttl=%d ra=%s mac=%s" % (l[3], l[4], l[5], l[6], l[7]) if l else "none")
+log("DONE")
+"#;
+
+#[test]
+fn multicast_with_linux_reports_queries_data_both_ways_and_a_leave() {
+    let (ns, mut t) = top2("mcast", &[]);
+    let dir = TempDir::new("mcast");
+    let script = dir.path("mcast.py");
+    std::fs::write(&script, MULTICAST_PY).unwrap();
+    let log = dir.path("mcast.log");
+    let msg = dir.path("msg.txt");
+    std::fs::write(&msg, "hello group\n").unwrap();
+    let got = dir.path("got.txt");
+    let _py = Proc::spawn(
+        &ns,
+        &format!("python3 -u {} > {} 2>&1", script.display(), log.display()),
+    );
+    let log_has = |what: &str, secs| {
+        eventually(SECS(secs), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains(what))
+        })
+    };
+    let show = |t: &tests::Tapip| {
+        format!(
+            "kernel side:\n{}\nstack:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            t.output()
+        )
+    };
+    assert!(log_has("READY", 10), "{}", show(&t));
+    t.run_marked(&format!("snc -u -c 239.1.2.3:6100 -f {}", msg.display()));
+    assert!(log_has("P1-DONE", 30), "{}", show(&t));
+    t.cmd(&format!("snc -u -d -b 239.1.2.3:6100 -o {}", got.display()));
+    assert!(log_has("WAIT-LEAVE", 60), "{}", show(&t));
+    assert!(
+        eventually(SECS(5), || std::fs::read_to_string(&got)
+            .is_ok_and(|s| s == "first line\nsecond line\n")),
+        "the stack's member got what the kernel sent to the group: {:?}\n{}",
+        std::fs::read_to_string(&got),
+        show(&t)
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &t.pid().to_string()])
+        .status();
+    assert!(log_has("DONE", 15), "{}", show(&t));
+    t.wait_exit(SECS(15));
+    let out = show(&t);
+    for want in [
+        // The stack's datagram: the group's MAC, TTL 1, and Linux's member got it.
+        "STACK-UDP ttl=1 mac=01:00:5e:01:02:03",
+        "MDATA 10.0.0.1 b'hello group\\n'",
+        // RFC 2236 2: a version 2 report to the group, TTL 1, Router Alert, checksum good.
+        "JOIN type=0x16 group=239.1.2.3 dst=239.1.2.3 ttl=1 ra=True mac=01:00:5e:01:02:03 csum=True",
+        "QUERY2 answered in 0.",
+        "QUERY3 answered in ",
+        "OTHER-QUERY quiet",
+        "LEAVE group=239.1.2.3 dst=224.0.0.2 ttl=1 ra=True mac=01:00:5e:00:00:02",
+        "snc: joined 239.1.2.3 on 10.0.0.1",
+    ] {
+        assert!(out.contains(want), "missing {want:?}\n{out}");
+    }
+    assert!(
+        !out.contains("REPEAT none"),
+        "the join's report is repeated\n{out}"
+    );
+    assert!(!out.contains("unanswered"), "{out}");
+}
