@@ -871,31 +871,6 @@ mod established {
     }
 
     #[test]
-    fn challenge_acks_are_rate_limited() {
-        let mut n = Net::with_cfg(TcpConfig {
-            challenge_acks_per_sec: 3,
-            // Only the stack-wide limit here.
-            invalid_ratelimit: Duration::ZERO,
-            ..cfg()
-        });
-        let c = n.passive();
-        for i in 0..5 {
-            n.to(&c, seg(RST, c.rcv + 1 + i, Seq(0), 0), &[]);
-        }
-        let v = n.take();
-        assert_eq!(v.len(), 3, "{v:?}");
-        for o in &v {
-            o.expect_ack(c.snd, c.rcv);
-        }
-        let st = n.stats();
-        assert_eq!((st.challenge_acks, st.challenge_acks_limited), (3, 2));
-        n.advance(secs(1));
-        n.to(&c, seg(RST, c.rcv + 1, Seq(0), 0), &[]);
-        n.only().expect_ack(c.snd, c.rcv);
-        assert_eq!(n.state(c.h), TcpState::Established);
-    }
-
-    #[test]
     fn rst_at_rcv_nxt_resets_the_connection() {
         let mut n = Net::new();
         let c = n.passive();

@@ -9,7 +9,7 @@ use netif::Duration;
 use tcp_harness::*;
 use transport::tcp::wire::TcpRepr;
 use transport::tcp::Seq;
-use transport::TcpConfig;
+use transport::{TcpConfig, TcpState};
 
 /// The peer's timestamp clock starts here (RFC 7323 leaves the origin to each host).
 const PEER_TS: u32 = 7_000;
@@ -265,6 +265,87 @@ mod paws {
     }
 }
 
+mod forged {
+    //! Segments an off-path attacker forges with a timestamp far ahead: dropped by RFC
+    //! 5961's checks, they must leave TS.Recent alone, or every later segment of the real
+    //! peer would fail PAWS (RFC 7323 5.3: R3 only after R2; Linux takes TS.Recent in
+    //! tcp_ack, once the ACK passed).
+    use super::*;
+
+    const FORGED_TS: u32 = PEER_TS + (1 << 30);
+
+    /// After a forged segment: the real peer's next data is taken and echoed.
+    fn the_peer_still_gets_through(n: &mut Net, c: &Conn) {
+        ts_data(n, c, c.rcv, PEER_TS + 5, 0, b"real");
+        n.advance(ms(40));
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 4);
+        assert_eq!(a.r.timestamp.map(|t| t.1), Some(PEER_TS + 5));
+        assert_eq!(n.stats().drop_paws, 0);
+    }
+
+    #[test]
+    fn a_challenged_syn_leaves_ts_recent_alone() {
+        let mut n = Net::new();
+        let (c, _) = ts_passive(&mut n, false);
+        n.to(&c, ts(syn(c.rcv), FORGED_TS, 0), &[]);
+        let challenge = n.only();
+        challenge.expect_ack(c.snd, c.rcv);
+        assert_eq!(challenge.r.timestamp.map(|t| t.1), Some(PEER_TS + 1));
+        the_peer_still_gets_through(&mut n, &c);
+    }
+
+    #[test]
+    fn data_without_an_ack_flag_leaves_ts_recent_alone() {
+        let mut n = Net::new();
+        let (c, _) = ts_passive(&mut n, false);
+        let forged = TcpRepr {
+            flags: PSH,
+            ..ts(seg(ACK, c.rcv - 1000, Seq(0), 65_535), FORGED_TS, 0)
+        };
+        n.to(&c, forged, &[7u8; 1400]);
+        // Dropped (an ACK for the bytes it repeats may go, echoing the real TS.Recent).
+        for a in n.take() {
+            assert_eq!(a.r.timestamp.map(|t| t.1), Some(PEER_TS + 1));
+        }
+        the_peer_still_gets_through(&mut n, &c);
+    }
+
+    #[test]
+    fn data_acknowledging_what_was_never_sent_leaves_ts_recent_alone() {
+        let mut n = Net::new();
+        let (c, _) = ts_passive(&mut n, false);
+        let forged = ts(
+            seg(ACK | PSH, c.rcv - 1000, c.snd + 500_000, 65_535),
+            FORGED_TS,
+            0,
+        );
+        n.to(&c, forged, &[7u8; 1400]);
+        // Data is answered with an ACK; it must echo the real TS.Recent.
+        let a = n.only();
+        assert_eq!(a.r.timestamp.map(|t| t.1), Some(PEER_TS + 1));
+        the_peer_still_gets_through(&mut n, &c);
+    }
+
+    #[test]
+    fn no_stack_wide_budget_limits_challenge_acks() {
+        // 1,200 connections, each challenged once within a second: each answers (only
+        // each connection's own limit holds; a shared budget is CVE-2016-5696's side
+        // channel).
+        let mut n = Net::new();
+        let l = n.listen(LPORT, 4096);
+        let conns: Vec<Conn> = (0..1200)
+            .map(|i| n.handshake_to(l, 2000 + i, syn(PEER_ISS), 65_535))
+            .collect();
+        for c in &conns {
+            n.to(c, seg(RST, c.rcv + 1, Seq(0), 0), &[]);
+        }
+        assert_eq!(n.take().len(), 1200);
+        assert_eq!(n.stats().challenge_acks, 1200);
+        assert!(conns.iter().all(|c| n.state(c.h) == TcpState::Established));
+    }
+}
+
 mod time_wait {
     //! A TIME-WAIT record of a connection that used timestamps: RFC 6191's rules for a new
     //! SYN, and RFC 7323 3.2 / RFC 9293 3.8.6 for its ACKs.
@@ -358,6 +439,29 @@ mod time_wait {
         assert_eq!(s.r.timestamp.map(|t| t.1), Some(PEER_TS + 100));
         assert!(n.t.tcp_time_wait(n.now).is_empty());
         assert_eq!(n.stats().passive_opens, 2);
+    }
+
+    #[test]
+    fn a_forged_ack_behind_rcv_nxt_cannot_block_the_reconnection() {
+        // Anywhere "at or before RCV.NXT" (half the sequence space) used to set TS.Recent:
+        // one forged bare ACK with a TSval far ahead made the peer's new SYN look old for
+        // the whole of TIME-WAIT. Only a segment exactly at RCV.NXT counts now (as Linux).
+        let mut n = Net::new();
+        let (c, last) = ts_time_wait_record(&mut n);
+        let our = last.r.timestamp.unwrap().0;
+        let forged = ts(
+            seg(ACK, c.rcv + 1 - 100_000, c.snd + 1, 65_535),
+            PEER_TS + (1 << 30),
+            our,
+        );
+        n.to(&c, forged, &[]);
+        // Answered (out of the window) with the real TS.Recent.
+        assert_eq!(n.only().r.timestamp.map(|t| t.1), Some(PEER_TS + 3));
+        let iss2 = c.rcv - 100_000;
+        n.to(&c, ts(syn(iss2), PEER_TS + 100, 0), &[]);
+        let s = n.only();
+        s.expect(SYN | ACK, s.r.seq, iss2 + 1);
+        assert_eq!(n.stats().drop_paws, 0);
     }
 
     #[test]

@@ -263,7 +263,6 @@ impl World {
             syn_backlog: 8,
             max_backlog: 8,
             max_time_wait: 8,
-            challenge_acks_per_sec: 100,
             tail_loss_probe: u.arbitrary()?,
             rack: u.arbitrary()?,
             ..TcpConfig::default()

@@ -43,15 +43,12 @@ impl Transport {
             if let Some(s) = sockets.get_mut(h) {
                 let orphan = s.orphan;
                 if let Role::Conn(t) = &mut s.role {
-                    let challenge = &mut tcp.challenge;
-                    let mut ok = || challenge.take(now);
                     let flush = t.segment(
                         &tcp.cfg,
                         &seg,
                         payload,
                         tx,
                         &mut tcp.stats,
-                        &mut ok,
                         now,
                         tcp.batching,
                     );
@@ -178,9 +175,16 @@ impl Transport {
             }
         }
         if let Some((tsval, _)) = seg.timestamp.filter(|_| tw.ts_ok) {
-            // RFC 7323 4.3 (and 5.3 R3): a newer TSval on a segment at or before
-            // Last.ACK.sent (RCV.NXT here) becomes TS.Recent, echoed in our ACKs.
-            if !ts_older(tsval, tw.ts_recent) && seg.seq.le(tw.rcv_nxt) {
+            // RFC 7323 4.3 and 5.3 R3: a newer TSval becomes TS.Recent, echoed in our ACKs
+            // and judging a new SYN (RFC 6191), only from a segment exactly where the peer
+            // stands: at RCV.NXT, or its FIN again just before. "At or before RCV.NXT",
+            // half the sequence space, would let one forged segment block the peer's
+            // reconnection for the whole of TIME-WAIT (Linux takes only a bare ACK at
+            // RCV.NXT).
+            let at_edge = !seg.has(flags::SYN)
+                && (seg.seq == tw.rcv_nxt
+                    || (seg.has(flags::FIN) && payload.is_empty() && seg.seq + 1 == tw.rcv_nxt));
+            if at_edge && !ts_older(tsval, tw.ts_recent) {
                 tw.ts_recent = tsval;
             }
         }
@@ -476,19 +480,8 @@ impl Transport {
         let sockets = &mut tcp.socks;
         if let Some(s) = sockets.get_mut(h) {
             if let Role::Conn(t) = &mut s.role {
-                let challenge = &mut tcp.challenge;
-                let mut ok = || challenge.take(now);
                 // Not batched: whatever it owes goes now.
-                t.segment(
-                    &tcp.cfg,
-                    seg,
-                    payload,
-                    tx,
-                    &mut tcp.stats,
-                    &mut ok,
-                    now,
-                    false,
-                );
+                t.segment(&tcp.cfg, seg, payload, tx, &mut tcp.stats, now, false);
                 if t.state == State::SynReceived {
                     // Not completed (it cannot be, with a valid cookie): no timer would
                     // ever remove it.

@@ -85,8 +85,6 @@ pub struct TcpConfig {
     pub max_backlog: usize,
     /// TIME-WAIT records kept; beyond that the oldest is dropped (and counted).
     pub max_time_wait: usize,
-    /// Challenge ACKs per second for the whole stack (RFC 5961 7).
-    pub challenge_acks_per_sec: u32,
     /// The shortest time between two ACKs a connection sends in answer to segments
     /// outside its window or to challenges (RFC 5961 7; Linux: `tcp_invalid_ratelimit`,
     /// 500 ms). Out-of-window segments with data or a FIN are always answered.
@@ -134,7 +132,6 @@ impl Default for TcpConfig {
             syn_backlog: 256,
             max_backlog: 4096,
             max_time_wait: 8192,
-            challenge_acks_per_sec: 1000,
             invalid_ratelimit: Duration::from_millis(500),
             tail_loss_probe: true,
             max_loss_probes: 3,
@@ -188,7 +185,6 @@ pub struct TcpStats {
     pub dup_segments: u64,
     pub ooo_queued: u64,
     pub challenge_acks: u64,
-    pub challenge_acks_limited: u64,
     pub window_probes: u64,
     /// Zero-window probes whose byte of data the peer took: its window had opened and
     /// the update saying so was lost (or crossed the probe).
@@ -431,7 +427,6 @@ pub(crate) struct Tcp {
     /// When a SYN cookie was last sent: ACKs to listeners are checked for a cookie only
     /// until the last one expired.
     pub cookie_sent_at: Option<Instant>,
-    pub challenge: ip::ratelimit::TokenBucket,
     pub stats: TcpStats,
     pub trace: Option<netif::Trace>,
     /// Inside a receive batch (`Transport::begin_batch`): ACKs owed by the
@@ -450,10 +445,6 @@ impl Tcp {
     pub(crate) fn new(cfg: TcpConfig, secret: u64, max_sockets: usize) -> Tcp {
         Tcp {
             socks: Slab::new(Table::Tcp, max_sockets),
-            challenge: ip::ratelimit::TokenBucket::new(
-                cfg.challenge_acks_per_sec,
-                cfg.challenge_acks_per_sec,
-            ),
             cfg,
             conns: conntable::ConnTable::default(),
             listeners: HashMap::new(),

@@ -172,14 +172,12 @@ impl Conn {
 
     /// Hand the connection a segment (not in a batch).
     pub(super) fn deliver(&mut self, r: &TcpRepr, data: &[u8]) {
-        let mut ok = || true;
         self.tcb.segment(
             &self.cfg,
             r,
             data,
             &mut self.tx,
             &mut self.stats,
-            &mut ok,
             self.now,
             false,
         );

@@ -20,7 +20,6 @@ impl Tcb {
         payload: &[u8],
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
-        challenge_ok: &mut dyn FnMut() -> bool,
         now: Instant,
         in_batch: bool,
     ) -> bool {
@@ -28,7 +27,7 @@ impl Tcb {
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.segment_syn_sent(cfg, seg, payload, tx, stats, now),
-            _ => self.segment_synchronized(cfg, seg, payload, tx, stats, challenge_ok, now),
+            _ => self.segment_synchronized(cfg, seg, payload, tx, stats, now),
         }
         self.rx_tsecr = None;
         if let (Some(floor), Some((_, ecr))) = (self.ts_echo_floor, seg.timestamp) {
@@ -145,7 +144,6 @@ impl Tcb {
         payload: &[u8],
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
-        challenge_ok: &mut dyn FnMut() -> bool,
         now: Instant,
     ) {
         // A retransmitted SYN while our SYN-ACK is unanswered: send the SYN-ACK again.
@@ -168,12 +166,12 @@ impl Tcb {
         };
         // Second: RST (RFC 5961 3.2).
         if seg.has(flags::RST) {
-            self.rst_arrived(cfg, seg, stats, challenge_ok, now);
+            self.rst_arrived(cfg, seg, stats, now);
             return;
         }
         // Fourth: a SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
         if seg.has(flags::SYN) && !text.simultaneous {
-            self.challenge_ack(cfg, stats, challenge_ok, now);
+            self.challenge_ack(cfg, stats, now);
             return;
         }
         // Fifth: the ACK field.
@@ -183,7 +181,7 @@ impl Tcb {
         if self.state == State::SynReceived && !self.handshake_acked(cfg, seg, tx, stats, now) {
             return;
         }
-        if !self.process_ack(cfg, seg, text.data.len(), tx, stats, challenge_ok, now) {
+        if !self.process_ack(cfg, seg, text.data.len(), tx, stats, now) {
             return;
         }
         // Sixth (URG) is not supported: the urgent pointer is ignored, the data kept.
@@ -280,9 +278,6 @@ impl Tcb {
             }
             return None;
         }
-        self.last_rx = now;
-        self.keep_probes = 0;
-        self.update_ts_recent(seg, now);
         if zero_window_probe {
             data = &[];
             fin = false;
@@ -336,17 +331,10 @@ impl Tcb {
 
     /// A RST within the window: only one exactly at RCV.NXT is believed (RFC 5961 3.2);
     /// others draw a challenge ACK.
-    fn rst_arrived(
-        &mut self,
-        cfg: &TcpConfig,
-        seg: &TcpRepr,
-        stats: &mut TcpStats,
-        challenge_ok: &mut dyn FnMut() -> bool,
-        now: Instant,
-    ) {
+    fn rst_arrived(&mut self, cfg: &TcpConfig, seg: &TcpRepr, stats: &mut TcpStats, now: Instant) {
         stats.resets_in += 1;
         if seg.seq != self.rcv_nxt {
-            self.challenge_ack(cfg, stats, challenge_ok, now);
+            self.challenge_ack(cfg, stats, now);
             return;
         }
         match self.state {
@@ -473,23 +461,15 @@ impl Tcb {
         }
     }
 
-    /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2), within this connection's limit first and
-    /// then the stack's.
-    pub(super) fn challenge_ack(
-        &mut self,
-        cfg: &TcpConfig,
-        stats: &mut TcpStats,
-        challenge_ok: &mut dyn FnMut() -> bool,
-        now: Instant,
-    ) {
-        if !self.oow_ack_allowed(cfg, stats, now) {
-            return;
-        }
-        if challenge_ok() {
+    /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2), within this connection's limit
+    /// (`invalid_ratelimit`). There is no stack-wide budget: one shared by every
+    /// connection is the side channel of CVE-2016-5696 (an attacker counting the
+    /// challenges its own connections get learns whether its forged segments hit another
+    /// connection's window), and Linux has had it off by default since 2022.
+    pub(super) fn challenge_ack(&mut self, cfg: &TcpConfig, stats: &mut TcpStats, now: Instant) {
+        if self.oow_ack_allowed(cfg, stats, now) {
             stats.challenge_acks += 1;
             self.ack_now = true;
-        } else {
-            stats.challenge_acks_limited += 1;
         }
     }
 
@@ -522,7 +502,6 @@ impl Tcb {
         data_len: usize,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
-        challenge_ok: &mut dyn FnMut() -> bool,
         now: Instant,
     ) -> bool {
         let ack = seg.ack;
@@ -549,9 +528,17 @@ impl Tcb {
         if ack.lt(self.snd_una - self.max_snd_wnd.max(1)) {
             // Far too old (RFC 5961 5.2): a blind injection attempt; challenge and drop.
             stats.bad_acks += 1;
-            self.challenge_ack(cfg, stats, challenge_ok, now);
+            self.challenge_ack(cfg, stats, now);
             return false;
         }
+        // Only now is the segment the peer's for sure (an acceptable sequence number, an
+        // ACK flag and field in range): its timestamp becomes TS.Recent (RFC 7323 5.3 R3,
+        // where Linux's tcp_ack takes it) and it counts as a sign of life for keepalive.
+        // A forged segment dropped above must not move TS.Recent, or every later segment
+        // of the real peer would fail PAWS.
+        self.last_rx = now;
+        self.keep_probes = 0;
+        self.update_ts_recent(seg, now);
         // Only a simultaneous open's SYN-ACK gets here with a SYN: unscaled (RFC 7323 2.2).
         let shift = if seg.has(flags::SYN) {
             0
