@@ -161,8 +161,11 @@ mod listen {
         n.inject(remote, local, seg(RST | SYN, Seq(5), Seq(0), 0), &[]);
         // Neither SYN nor ACK nor RST: dropped (RFC 9293 3.10.7.2, "fourth other").
         n.inject(remote, local, seg(FIN, Seq(5), Seq(0), 0), b"x");
+        // SYN and FIN together (a scanner's probe): dropped, as Linux drops it.
+        n.inject(remote, local, seg(SYN | FIN, PEER_ISS, Seq(0), 1000), &[]);
         n.nothing();
         assert_eq!(n.t.socket_count(), 1);
+        assert_eq!(n.stats().drop_listen_bad, 2);
         // Still listening.
         n.inject(remote, local, syn(PEER_ISS), &[]);
         assert_eq!(n.only().r.flags, SYN | ACK);

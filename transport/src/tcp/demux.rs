@@ -247,7 +247,9 @@ impl Transport {
             self.tcp_reset_reply(local, remote, seg, 0, tx, now);
             return;
         }
-        if !seg.has(flags::SYN) {
+        // SYN and FIN together make sense in no state: a scanner's probe (Linux discards
+        // it at a listener too).
+        if !seg.has(flags::SYN) || seg.has(flags::FIN) {
             self.tcp.stats.drop_listen_bad += 1;
             return;
         }
