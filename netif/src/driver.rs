@@ -1,9 +1,10 @@
-//! Driver threads: one rx thread and one tx thread per device, joined to the stack by bounded
-//! channels. These threads (and the socket-api runtime) are the only owners of the clock and of
+//! Driver threads: one rx thread and one tx thread per device, joined to the stack by an
+//! [`RxSink`] (the socket-api runtime's processes each batch on the rx thread itself; a
+//! bounded `Sender<RxFrame>` is another) and a bounded tx queue. These threads (and the socket-api runtime) are the only owners of the clock and of
 //! blocking I/O; protocol crates never see either.
 //!
 //! ```text
-//!  device.recv ──rx thread──▶ [bounded: Sender<RxFrame>] ──▶ stack
+//!  device.recv ──rx thread──▶ RxSink::deliver_batch (or a bounded Sender<RxFrame>) ──▶ stack
 //!  stack ──▶ Driver::transmit ──▶ [bounded tx queue] ──tx thread──▶ device.send
 //!                  └──────── idle link: device.send from the caller ──────┘
 //! ```

@@ -4,7 +4,8 @@
 //! - Links: [`TapDevice`] (a Linux TAP through the `tun` crate), [`MemoryLink`] (loopback and
 //!   in-memory pairs for tests).
 //! - Wrappers that take any device and are one: [`FaultInjector`], [`PcapWriter`], [`Tracer`].
-//! - [`Driver`]: the rx and tx threads that join a device to the stack by bounded channels.
+//! - [`Driver`]: the rx and tx threads that join a device to the stack: an [`RxSink`] the rx
+//!   thread hands each batch of frames to, a bounded queue the tx thread writes from.
 //! - [`time`]: the `Instant` protocol code is handed instead of reading a clock.
 #![deny(unsafe_code)] // allowed only in tap.rs (the ioctl, readv, writev and poll the tun crate lacks) and uring.rs (io_uring submissions)
 

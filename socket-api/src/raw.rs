@@ -60,6 +60,8 @@ impl RawSocket {
         self.inner.set_option(SockOpt::Ttl(ttl))
     }
 
-    /// Close the socket; a call blocked on it in another thread returns an error.
+    /// Close the socket (as dropping it does). Another thread cannot be blocked on it, as
+    /// this takes the socket; to wake a call blocked on a shared one, use
+    /// `raw.socket().close()`.
     pub fn close(self) {}
 }

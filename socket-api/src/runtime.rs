@@ -56,8 +56,8 @@ pub struct StackConfig {
 }
 
 /// 64 bits from the OS's random source, for the secrets of the protocols (ephemeral
-/// ports, TCP's initial sequence numbers and cookies, IGMP's report delays). Falls back to the clock and the process
-/// id if `/dev/urandom` cannot be read.
+/// ports, TCP's initial sequence numbers and cookies, IGMP's report delays). Falls back to
+/// the clock and the process id if `/dev/urandom` cannot be read.
 pub fn os_random_u64() -> u64 {
     use std::io::Read;
     let mut b = [0u8; 8];
@@ -448,7 +448,8 @@ impl Stack {
             .collect()
     }
 
-    /// How each device's frames cross the OS boundary (`uring`, `rw`, `memory`), by name.
+    /// How each device's frames cross the OS boundary (`uring`, `uring-tx`, `rw`, `memory`), by
+    /// name.
     pub fn device_io_paths(&self) -> Vec<(String, &'static str)> {
         self.shared
             .drivers

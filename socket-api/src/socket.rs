@@ -128,7 +128,7 @@ pub(crate) fn v4(addr: SocketAddr) -> Result<SocketAddrV4, SocketError> {
 
 impl Socket {
     /// `socket(domain, type, protocol)`. `protocol` 0 picks the type's protocol; raw sockets
-    /// name an IP protocol (1 for ICMP). Stream sockets arrive with TCP.
+    /// name an IP protocol (1 for ICMP). Stream sockets are TCP.
     pub fn new(stack: &Stack, domain: Domain, ty: Type, protocol: u8) -> io::Result<Socket> {
         let Domain::Inet = domain;
         if stack.is_shut_down() {
@@ -472,7 +472,8 @@ impl Socket {
         })?)
     }
 
-    /// Receive one datagram from the connected peer (or anyone, when not connected).
+    /// Receive: a stream's next bytes, or one datagram from the connected peer (from
+    /// anyone, when not connected).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_from(buf).map(|(n, _)| n)
     }

@@ -69,7 +69,6 @@ impl TcpListener {
         Ok(())
     }
 
-    /// `accept` gives up with `WouldBlock` after this long (`SO_RCVTIMEO`, Linux's EAGAIN).
     /// `TCP_CONGESTION` for the connections this listener accepts.
     pub fn set_congestion(&self, name: &str) -> io::Result<()> {
         self.inner.set_congestion(name)
@@ -79,6 +78,8 @@ impl TcpListener {
         self.inner.congestion()
     }
 
+    /// `accept` gives up with `WouldBlock` after this long (`SO_RCVTIMEO`, Linux's EAGAIN);
+    /// `None` waits for ever.
     pub fn set_accept_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.inner.set_option(SockOpt::RecvTimeout(t))
     }

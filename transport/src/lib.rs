@@ -3,7 +3,7 @@
 //!
 //! It holds raw sockets (per IP protocol, as BSD and Linux have them: every matching raw
 //! socket gets a copy of each inbound datagram, IP header included) and UDP sockets
-//! ([`udp`]); TCP plugs in here, behind the same dispatcher.
+//! ([`udp`]); TCP ([`tcp`]) sits behind the same dispatcher.
 //!
 //! Sans-IO: sockets are entries in a table behind [`SocketHandle`]s; nothing blocks. Whoever
 //! owns the runtime takes [`Transport::take_wakeups`] after each call to learn which

@@ -65,11 +65,18 @@ fn row(s: &SocketInfo) -> String {
     r.trim_end().to_string()
 }
 
-/// `cubic cwnd 14480 ssthresh - srtt 1.2ms rttvar 0.6ms rto 201ms losses 0 retrans 0 mss
+/// `cubic cwnd 14480 ssthresh - srtt 1.2ms rttvar 600us rto 201ms losses 0 retrans 0 mss
 /// 1448 ts on rcvbuf 1048576`: the threshold is `-` until a loss sets it, the RTT `-` until
 /// measured; the receive buffer as autotuning has grown it.
 fn tcp_columns(t: &ConnInfo) -> String {
-    let ms = |d: std::time::Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
+    // Below a millisecond (a TAP's round trips) in microseconds, not "0.0ms".
+    let ms = |d: std::time::Duration| {
+        if d < std::time::Duration::from_millis(1) {
+            format!("{}us", d.as_micros())
+        } else {
+            format!("{:.1}ms", d.as_secs_f64() * 1e3)
+        }
+    };
     let (srtt, rttvar) = match t.srtt {
         Some(s) => (ms(s), ms(t.rttvar)),
         None => ("-".into(), "-".into()),
@@ -173,13 +180,19 @@ mod tests {
         t.ssthresh = 7240;
         t.srtt = Some(Duration::from_micros(1250));
         t.rttvar = Duration::from_micros(600);
+        let tap = ConnInfo {
+            srtt: Some(Duration::from_micros(42)),
+            rttvar: Duration::from_micros(21),
+            ..t.clone()
+        };
+        assert!(super::tcp_columns(&tap).contains("srtt 42us rttvar 21us"));
         t.losses = 2;
         t.retransmits = 5;
         t.timestamps = true;
         t.rcvbuf = 4 << 20;
         assert_eq!(
             super::tcp_columns(&t),
-            "reno cwnd 7240 ssthresh 7240 srtt 1.2ms rttvar 0.6ms rto 1000ms losses 2 \
+            "reno cwnd 7240 ssthresh 7240 srtt 1.2ms rttvar 600us rto 1000ms losses 2 \
              retrans 5 mss 1448 ts on rcvbuf 4194304"
         );
     }

@@ -54,7 +54,7 @@ pub enum Command {
     /// Show, add or delete routes.
     ///
     /// Printed as Linux's `route -n` prints it (flags: U up, G via a gateway, H host
-    /// route). NET/PREFIX must have no host bits set (10.0.3.0/24, not 10.0.3.5/24);
+    /// route, D learned from a redirect). NET/PREFIX must have no host bits set (10.0.3.0/24, not 10.0.3.5/24);
     /// `default` is 0.0.0.0/0; `gw` is a synonym of `via`.
     Route(Route),
     /// Show or edit the ARP cache.
@@ -62,8 +62,8 @@ pub enum Command {
     Arp(Arp),
     /// Counters per protocol, drops by cause.
     ///
-    /// Buffers and sockets in use, counters per device and protocol (ip, icmp, udp, tcp,
-    /// ...), every drop by its cause.
+    /// Buffers and sockets in use, counters per device and protocol (ip, icmp, igmp, udp,
+    /// tcp, ...), every drop by its cause (drop counters appear once they are not zero).
     Stat,
     /// Trace packets, a decoded line each.
     ///
