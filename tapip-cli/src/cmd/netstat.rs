@@ -183,7 +183,7 @@ mod tests {
         let tap = ConnInfo {
             srtt: Some(Duration::from_micros(42)),
             rttvar: Duration::from_micros(21),
-            ..t.clone()
+            ..t
         };
         assert!(super::tcp_columns(&tap).contains("srtt 42us rttvar 21us"));
         t.losses = 2;
