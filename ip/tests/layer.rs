@@ -2610,6 +2610,12 @@ fn a_dev_route_makes_its_network_neighbours_resolvable() {
     assert!(l
         .arp_add_static(Ipv4Addr::new(172, 16, 0, 1), MAC_A)
         .is_err());
+    // Not our own address, nor the network's own address or broadcast.
+    for ip in [US0, Ipv4Addr::new(10, 0, 0, 0), BCAST0] {
+        let e = l.arp_add_static(ip, MAC_A).expect_err("refused");
+        assert!(e.to_string().contains(&ip.to_string()), "{e}");
+    }
+    assert!(l.arp_entries(T0).iter().all(|(_, e)| e.ip != US0));
 }
 
 #[test]
