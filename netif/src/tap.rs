@@ -71,6 +71,11 @@ pub enum TapError {
     BadName(String),
     #[error("tap '{name}' is busy (another process holds it?): {source}")]
     Busy { name: String, source: io::Error },
+    /// TUNSETIFF says EINVAL: an interface of that name exists and is not a TAP.
+    #[error(
+        "cannot open tap '{0}': an interface of that name exists and is not a TAP device (a TUN device, or another kind; see 'ip -d link show {0}')"
+    )]
+    NotATap(String),
     #[error("cannot open tap '{name}': {source}")]
     Other { name: String, source: io::Error },
 }
@@ -204,6 +209,7 @@ fn classify(name: &str, err: tun::Error) -> TapError {
             name: name.into(),
             source: io_err,
         },
+        Some(22) => TapError::NotATap(name.into()), // EINVAL
         _ if io_err.kind() == io::ErrorKind::PermissionDenied => {
             TapError::PermissionDenied(name.into())
         }

@@ -350,7 +350,7 @@ fn tap_error(e: TapError) -> io::Error {
     let kind = match e {
         TapError::PermissionDenied(_) => io::ErrorKind::PermissionDenied,
         TapError::NoTunDevice => io::ErrorKind::NotFound,
-        TapError::BadName(_) => io::ErrorKind::InvalidInput,
+        TapError::BadName(_) | TapError::NotATap(_) => io::ErrorKind::InvalidInput,
         TapError::Busy { .. } => io::ErrorKind::ResourceBusy,
         TapError::Other { .. } => io::ErrorKind::Other,
     };

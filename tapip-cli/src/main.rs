@@ -62,7 +62,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_uring: bool,
     /// Read plain frames through io_uring too, many per call (by default each is read with
-    /// one `read`, which cost less where it was measured; BENCHMARKS.md).
+    /// one `read`, which cost less where it was measured; BENCHMARKS.md). With
+    /// --no-offload only.
     #[arg(long, conflicts_with = "no_uring")]
     pub uring_rx: bool,
     /// Record every frame of the tap to this pcap file from the start.

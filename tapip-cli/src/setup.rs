@@ -33,6 +33,14 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     if let Some(why) = tap_dev.uring_refused() {
         errln!("tapip: {}: one read/write per frame ({why})", cli.tap);
     }
+    if cli.uring_rx && tap_dev.uring_refused().is_none() && tap_dev.io_path() != "uring" {
+        // Offloaded frames (up to 64 KB) are read with `read`: the ring's buffers are
+        // sized for plain ones.
+        errln!(
+            "tapip: {}: --uring-rx reads plain frames only; with offloads on it has no effect (add --no-offload)",
+            cli.tap
+        );
+    }
     if !cli.mac.is_unicast() {
         return Err(format!("--mac {}: not a unicast MAC address", cli.mac));
     }

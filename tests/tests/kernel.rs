@@ -604,6 +604,30 @@ fn top1_attaches_to_an_existing_tap_and_leaves_the_kernel_side_alone() {
 }
 
 #[test]
+fn a_tun_device_by_the_taps_name_is_one_clear_line() {
+    let ns = Netns::new("istun");
+    ns.sh("ip tuntap add dev tap0 mode tun");
+    let o = ns
+        .command(tests::tapip_bin().to_str().expect("utf-8 path"))
+        .args(["-c", "exit"])
+        .output()
+        .expect("run tapip");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("exists and is not a TAP device"), "{err}");
+}
+
+#[test]
+fn uring_rx_with_offloads_says_it_has_no_effect() {
+    let (_ns, mut t) = top2("urxoff", &["--uring-rx"]);
+    t.cmd("stat");
+    let out = t.wait_for("dev tap0 io=", SECS(5));
+    assert!(out.contains("--uring-rx reads plain frames only"), "{out}");
+    assert_eq!(t.close_input(SECS(10)), Some(0));
+}
+
+#[test]
 fn shutdown_under_traffic_does_not_hang() {
     for signal in ["-TERM", "-INT"] {
         let (ns, mut t) = top2("busy", &[]);
