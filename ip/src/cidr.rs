@@ -16,6 +16,11 @@ pub enum CidrError {
     BadAddress(String),
     #[error("invalid prefix length '{0}' (expected 0 to 32)")]
     BadPrefix(String),
+    /// A host's address was asked for: `(the address given, a host's to suggest)`.
+    #[error("{0} is the network's own address: give a host's, e.g. {1}")]
+    NetworkAddress(Ipv4Cidr, Ipv4Cidr),
+    #[error("{0} is the network's broadcast address: give a host's, e.g. {1}")]
+    BroadcastAddress(Ipv4Cidr, Ipv4Cidr),
 }
 
 impl Ipv4Cidr {
@@ -86,6 +91,28 @@ impl FromStr for Ipv4Cidr {
                 .ok_or_else(|| CidrError::BadPrefix(p.to_string()))?,
         };
         Ok(Ipv4Cidr { addr, prefix })
+    }
+}
+
+impl Ipv4Cidr {
+    /// A host's address in its network, `IP/PREFIX` or a bare `IP` (then `default_prefix`):
+    /// neither the network's own address nor its broadcast address (below /31).
+    pub fn parse_host(s: &str, default_prefix: u8) -> Result<Ipv4Cidr, CidrError> {
+        let c: Ipv4Cidr = if s.contains('/') {
+            s.parse()?
+        } else {
+            Ipv4Cidr::new(parse_addr(s)?, default_prefix)
+                .ok_or_else(|| CidrError::BadPrefix(default_prefix.to_string()))?
+        };
+        let first = Ipv4Addr::from(u32::from(c.network().addr()).wrapping_add(1));
+        let example = Ipv4Cidr::new(first, c.prefix).unwrap_or(c);
+        if c.broadcast().is_some() && c.addr() == c.network().addr() {
+            return Err(CidrError::NetworkAddress(c, example));
+        }
+        if c.broadcast() == Some(c.addr()) {
+            return Err(CidrError::BroadcastAddress(c, example));
+        }
+        Ok(c)
     }
 }
 

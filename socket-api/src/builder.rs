@@ -110,7 +110,8 @@ impl StackBuilder {
     }
 
     /// The stack's address and prefix on the link, e.g. `"10.0.0.1/24"` (a bare address
-    /// means /32). The connected route follows from it.
+    /// means /24, as the shell's `--addr`); a network's own address or its broadcast is
+    /// refused. The connected route follows from it.
     pub fn addr(mut self, cidr: impl ToString) -> StackBuilder {
         self.addr = cidr.to_string();
         self
@@ -209,7 +210,10 @@ impl StackBuilder {
     /// unusable address, MAC or MTU, `PermissionDenied` when the TAP cannot be opened
     /// without CAP_NET_ADMIN, and the TAP's own error otherwise.
     pub fn build(self) -> io::Result<Stack> {
-        let addr: Ipv4Cidr = parse("address", &self.addr)?;
+        // As the shell's --addr: a bare address is a /24, a network's own address or
+        // broadcast is refused.
+        let addr = Ipv4Cidr::parse_host(&self.addr, 24)
+            .map_err(|e| invalid(format!("address '{}': {e}", self.addr)))?;
         let gateway: Option<Ipv4Addr> = self
             .gateway
             .as_deref()
@@ -409,11 +413,14 @@ mod tests {
     #[test]
     fn stack_reaches_its_own_address_without_arp() {
         let (dev, peer) = link();
+        // A bare address is a /24, as the shell's --addr.
         let stack = StackBuilder::new()
             .device(dev)
-            .addr("10.0.0.1/24")
+            .addr("10.0.0.1")
             .build()
             .unwrap();
+        let ifaces = stack.with_core(|c, _| c.ip.interfaces());
+        assert!(ifaces.iter().any(|i| i.addr == "10.0.0.1/24".parse().ok()));
         echo_through(&stack, "0.0.0.0:7777", "10.0.0.1:7777");
         echo_through(&stack, "10.0.0.1:7778", "10.0.0.1:7778");
         echo_through(&stack, "0.0.0.0:7779", "127.0.0.1:7779");
@@ -532,8 +539,13 @@ mod tests {
 
     #[test]
     fn bad_settings_are_one_line_errors_that_name_the_setting() {
-        let cases: [(Setting, &str); 8] = [
+        let cases: [(Setting, &str); 10] = [
             (|b| b.addr("10.0.0.300/24"), "address '10.0.0.300/24'"),
+            (|b| b.addr("10.0.0.0/24"), "the network's own address"),
+            (
+                |b| b.addr("10.0.0.255/24"),
+                "the network's broadcast address",
+            ),
             (|b| b.addr("10.0.0.1/33"), "address '10.0.0.1/33'"),
             (|b| b.gateway("10.0.0"), "gateway '10.0.0'"),
             (|b| b.host_addr("x/24"), "kernel-side address 'x/24'"),
@@ -557,7 +569,7 @@ mod tests {
             (|b| b.gateway("192.0.2.1"), "gateway 192.0.2.1"),
             (|b| b.mtu(40), "MTU 40"),
             (|b| b.mtu(9000), "MTU 9000"),
-            (|b| b.addr("10.0.0.255/24"), "address 10.0.0.255/24"),
+            (|b| b.addr("127.0.0.1/8"), "address 127.0.0.1/8"),
         ];
         for (set, want) in cases {
             let (dev, _peer) = link();

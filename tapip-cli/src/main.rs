@@ -103,31 +103,12 @@ const DEFAULT_PREFIX: u8 = 24;
 /// `--addr`, `--host-addr`: a host's address in its network, `IP/PREFIX` or `IP` (then
 /// `/24`); neither the network's own address nor its broadcast address.
 fn parse_host_cidr(s: &str) -> Result<ip::Ipv4Cidr, String> {
-    let c: ip::Ipv4Cidr = if s.contains('/') {
-        s.parse().map_err(|e: ip::CidrError| e.to_string())?
-    } else {
-        let a: std::net::Ipv4Addr = s
-            .parse()
-            .map_err(|_| "expected IP/PREFIX, e.g. 10.0.0.1/24".to_string())?;
-        ip::Ipv4Cidr::new(a, DEFAULT_PREFIX).ok_or("bad prefix")?
-    };
-    let example = || {
-        let first = std::net::Ipv4Addr::from(u32::from(c.network().addr()) + 1);
-        format!("{first}/{}", c.prefix())
-    };
-    if c.broadcast().is_some() && c.addr() == c.network().addr() {
-        return Err(format!(
-            "{c} is the network's own address: give a host's, e.g. {}",
-            example()
-        ));
-    }
-    if c.broadcast() == Some(c.addr()) {
-        return Err(format!(
-            "{c} is the network's broadcast address: give a host's, e.g. {}",
-            example()
-        ));
-    }
-    Ok(c)
+    ip::Ipv4Cidr::parse_host(s, DEFAULT_PREFIX).map_err(|e| match e {
+        ip::CidrError::BadAddress(_) if !s.contains('/') => {
+            "expected IP/PREFIX, e.g. 10.0.0.1/24".to_string()
+        }
+        e => e.to_string(),
+    })
 }
 
 /// What the parser cannot check alone: the kernel side and the stack need addresses of
