@@ -672,12 +672,13 @@ impl IpTx for Output {
             csum_at: meta.l4_csum.map(usize::from),
             gso_size: meta.gso_size,
         };
-        // A group with TTL 0 stays on this host (RFC 1112 6.1, as Linux keeps it).
+        // A group with TTL 0 stays on this host (RFC 1112 6.1): only the local copy, if
+        // IP_MULTICAST_LOOP asks for one (Linux likewise).
         let host_only = repr.dst.is_multicast() && repr.ttl == 0;
         if !host_only {
             self.emit_routed(&route, &repr, l4, fill, now)?;
         }
-        if (meta.multicast_loop || host_only) && repr.dst.is_multicast() {
+        if meta.multicast_loop && repr.dst.is_multicast() {
             self.loop_back(route.ifindex, &repr, l4, fill);
         }
         Ok(())

@@ -3533,6 +3533,16 @@ mod multicast {
                 group: G
             }]
         );
+        // A snooping switch's query, from 0.0.0.0 (RFC 4541 2.1.1), is answered too.
+        let t = t + Duration::from_secs(3);
+        let q = query(1000, Ipv4Addr::UNSPECIFIED);
+        let mut from_zero = q.clone();
+        from_zero[12..16].copy_from_slice(&[0; 4]);
+        ipv4::fill_checksum(&mut from_zero[..20]);
+        rx_group(&mut l, &mut up, &from_zero, t);
+        let due = l.poll_at().expect("a report due");
+        l.poll(due, &mut up);
+        assert_eq!(igmp_sent(&drain(&mut l)).len(), 1);
         // A query for another group asks nothing of us.
         rx_group(&mut l, &mut up, &query(1000, OTHER_GROUP), t);
         assert_eq!(l.poll_at(), None);
@@ -3641,7 +3651,20 @@ mod multicast {
         // IP_MULTICAST_LOOP off: none.
         send_to_group(&mut l, false).unwrap();
         assert_eq!(drain(&mut l).len(), 1);
-        assert!(l.poll_at().is_none_or(|t| t > T0));
+        assert!(!l.has_looped());
+        // TTL 0: this host only, so with the loop off nowhere at all (as Linux).
+        for lo in [true, false] {
+            let meta = SendMeta {
+                ttl: Some(0),
+                multicast_loop: lo,
+                ..SendMeta::new(G, UDP)
+            };
+            l.tx().send(&meta, b"12345678", T0).unwrap();
+            assert!(drain(&mut l).is_empty(), "TTL 0 never leaves");
+            assert_eq!(l.has_looped(), lo);
+            l.deliver_looped(T0, &mut up);
+        }
+        assert_eq!(l.stats().multicast_looped, 2);
     }
 
     #[test]

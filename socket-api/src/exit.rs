@@ -182,6 +182,38 @@ mod tests {
 
     /// A peer whose application does not read: its window stays shut, the end waits
     /// `exit_linger`, then resets, and the peer's reader learns the stream is incomplete.
+    /// A UDP socket still in a multicast group when the program ends leaves it, as the
+    /// kernel's close at exit does: the routers hear the leave (RFC 2236 3) now.
+    #[test]
+    fn the_end_leaves_the_multicast_groups_of_open_sockets() {
+        use crate::{RawSocket, UdpSocket};
+        use std::net::Ipv4Addr;
+        let (a, b) = two_stacks(Duration::from_secs(5));
+        // B plays the router: a member of all-routers, its raw IGMP socket hears leaves.
+        let routers = UdpSocket::bind(&b, "0.0.0.0:0").unwrap();
+        let all_routers = Ipv4Addr::new(224, 0, 0, 2);
+        routers
+            .join_multicast_v4(&all_routers, &Ipv4Addr::new(10, 0, 0, 2))
+            .unwrap();
+        let mut igmp = RawSocket::new(&b, 2).unwrap();
+        igmp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let group = Ipv4Addr::new(239, 1, 2, 3);
+        let member = UdpSocket::bind(&a, "0.0.0.0:5000").unwrap();
+        member
+            .join_multicast_v4(&group, &Ipv4Addr::new(10, 0, 0, 1))
+            .unwrap();
+        end(vec![a.clone()]);
+        let mut buf = [0u8; 128];
+        let (n, from) = igmp.recv_from(&mut buf).expect("a leave");
+        assert_eq!(from, Ipv4Addr::new(10, 0, 0, 1));
+        let hl = usize::from(buf[0] & 0x0f) * 4;
+        assert!(n >= hl + 8);
+        assert_eq!(buf[hl], 0x17, "a leave");
+        assert_eq!(&buf[hl + 4..hl + 8], &group.octets());
+        drop(member);
+        b.shutdown();
+    }
+
     #[test]
     fn the_end_gives_up_after_the_exit_linger_and_resets() {
         let (a, b) = two_stacks(Duration::ZERO);

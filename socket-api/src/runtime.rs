@@ -191,6 +191,13 @@ impl Shared {
     /// the next `finish` (see `Inbound`); with `hand_off: Some(n)`, the drivers' tx threads
     /// write the frames if there are `n` or more (see [`flush`]).
     fn finish_waking(&self, mut core: MutexGuard<'_, Core>, wake: bool, hand_off: Option<usize>) {
+        if core.ip.has_looped() {
+            // Copies of multicast sent to our own groups go to their sockets before the
+            // call returns, one send's at a time: a sender in a loop never outruns them.
+            let now = self.clock.now();
+            let Core { ip, transport, .. } = &mut *core;
+            ip.deliver_looped(now, transport);
+        }
         let frames = collect(&mut core, wake);
         let hand_off = hand_off.is_some_and(|n| frames.len() >= n);
         let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
@@ -543,6 +550,11 @@ impl Stack {
                 } else {
                     transport.close(h, ip.tx(), now);
                 }
+                core.unregister(h);
+            } else if transport.udp(h).is_ok_and(|u| !u.groups().is_empty()) {
+                // Its groups are left, as the kernel's close at exit leaves them: the last
+                // reporter's leave tells the routers now, not minutes later (RFC 2236 3).
+                transport.close(h, ip.tx(), now);
                 core.unregister(h);
             }
         }

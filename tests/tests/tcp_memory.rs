@@ -112,6 +112,25 @@ fn connect_to_closed_port_is_refused() {
 
 type Faulty = Arc<FaultInjector<netif::MemoryLink>>;
 
+#[test]
+fn connect_to_a_broadcast_or_multicast_address_is_unreachable() {
+    // As Linux's tcp_v4_connect: ENETUNREACH, and nothing is sent.
+    let p = Pair::new(1500);
+    for dst in [
+        "10.0.0.255:80",
+        "255.255.255.255:80",
+        "239.1.2.3:80",
+        "224.0.0.1:80",
+    ] {
+        let e = TcpStream::connect(&p.a.stack, dst).expect_err(dst);
+        assert_eq!(e.kind(), ErrorKind::NetworkUnreachable, "{dst}: {e}");
+    }
+    assert_eq!(
+        p.a.stack.with_core(|c, _| c.transport.tcp_stats().segs_out),
+        0
+    );
+}
+
 fn faulty_pair(seed: u64, faults: &FaultConfig, cfg: StackConfig) -> (Pair, Faulty, Faulty) {
     let (la, lb) = link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500);
     let fa = Arc::new(FaultInjector::new(la, FaultConfig::default()));

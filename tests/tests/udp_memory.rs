@@ -804,6 +804,30 @@ fn multicast_reaches_the_hosts_that_joined_and_loops_back_to_our_own_members() {
 }
 
 #[test]
+fn every_copy_of_a_burst_to_our_own_group_reaches_our_member() {
+    // A sender in a loop used to outrun the queue of local copies (256, emptied by the
+    // stack thread): now each send's copy is delivered before the call returns, so the
+    // member has it at once.
+    let p = Pair::new(1500);
+    let member = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 6900));
+    member.join_multicast_v4(&GROUP, &A_IP).expect("join");
+    let sender = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    sender.set_multicast_if_v4(&A_IP).unwrap();
+    for i in 0..1000u32 {
+        sender
+            .send_to(&i.to_be_bytes(), addr(GROUP, 6900))
+            .expect("send");
+        let got = try_recv(&member).map(|d| d.0);
+        assert_eq!(got, Some(i.to_be_bytes().to_vec()), "copy {i}");
+    }
+    let st = p.a.ip_stats();
+    assert_eq!(
+        (st.multicast_looped, st.drop_multicast_loop_full),
+        (1000, 0)
+    );
+}
+
+#[test]
 fn memberships_are_checked_bounded_and_left_when_the_socket_closes() {
     let p = Pair::new(1500);
     let s = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6800));

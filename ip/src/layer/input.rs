@@ -199,8 +199,11 @@ impl IpLayer {
         // came in on loopback (RFC 1812 5.3.7).
         let directed_broadcast = self.out.ifaces.iter().any(|i| i.is_subnet_broadcast(src));
         // 0.0.0.0 is a valid source only for a host still learning its address, which can only
-        // broadcast (DHCP); Linux draws the same line.
-        let learning = src.is_unspecified() && pkt.dst().is_broadcast();
+        // broadcast (DHCP), and for an IGMP query from a snooping switch that has no address
+        // (RFC 4541 2.1.1); Linux answers those too.
+        let learning = src.is_unspecified()
+            && (pkt.dst().is_broadcast()
+                || (pkt.dst().is_multicast() && pkt.protocol() == ipv4::protocol::IGMP));
         let martian = ipv4::is_martian_source(src) && !learning;
         // One of our own addresses as the source of a datagram from outside (a "land"
         // packet, or another host using our address): what we send ourselves comes back
@@ -520,9 +523,15 @@ impl IpLayer {
         }
     }
 
+    /// Copies of this host's own multicast wait for [`IpLayer::deliver_looped`].
+    pub fn has_looped(&self) -> bool {
+        !self.out.looped.is_empty()
+    }
+
     /// Deliver the copies of multicast this host sent to groups it is a member of, as
-    /// datagrams received on the interface they left by.
-    pub(super) fn deliver_looped(&mut self, now: Instant, upper: &mut dyn Upper) {
+    /// datagrams received on the interface they left by. The runtime calls it after each
+    /// call that may have sent some (`poll` does too).
+    pub fn deliver_looped(&mut self, now: Instant, upper: &mut dyn Upper) {
         while let Some((ifindex, d)) = self.out.looped.pop_front() {
             if let Ok(p) = Ipv4Packet::new_checked(&d) {
                 self.out.stats.multicast_looped += 1;

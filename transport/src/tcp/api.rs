@@ -279,9 +279,8 @@ impl Transport {
             return Err(TransportError::Invalid("port 0 is not a destination"));
         }
         if tx.is_broadcast(*remote.ip()) || remote.ip().is_multicast() {
-            return Err(TransportError::Invalid(
-                "TCP cannot connect to a broadcast address",
-            ));
+            // No connection to many hosts: Linux's tcp_v4_connect says ENETUNREACH.
+            return Err(TransportError::Send(SendError::NoRoute));
         }
         let (src, mtu) = tx
             .route_info(*remote.ip())
