@@ -321,7 +321,8 @@ impl Groups {
     }
 
     /// A query arrived: every group it asks about gets a report due at a random moment
-    /// within its maximum response time, sooner than one already due only (RFC 2236 3).
+    /// within its maximum response time; one already due is drawn again only if the query's
+    /// time ends before it (RFC 2236 3).
     /// A version 1 query marks a version 1 router present (RFC 2236 4).
     pub fn on_query(
         &mut self,
@@ -338,9 +339,8 @@ impl Groups {
             if m.group == ALL_SYSTEMS || (!group.is_unspecified() && m.group != group) {
                 continue;
             }
-            let at = now + rng.delay(max_response);
-            if m.report_at.is_none_or(|due| at < due) {
-                m.report_at = Some(at);
+            if m.report_at.is_none_or(|due| now + max_response < due) {
+                m.report_at = Some(now + rng.delay(max_response));
             }
         }
     }
@@ -580,12 +580,32 @@ mod tests {
                 }
             ]
         );
-        // A query with a longer time does not put off a report already due sooner.
+        // A query with a longer time does not put off a report already due sooner, nor
+        // draw it again; one whose time ends first does.
         let q = q + Duration::from_secs(10);
         g.on_query(2, Duration::from_millis(100), G, q, &mut rng);
         let soon = g.poll_at().unwrap();
-        g.on_query(2, Duration::from_secs(25), G, q, &mut rng);
-        assert_eq!(g.poll_at(), Some(soon));
+        for _ in 0..20 {
+            g.on_query(2, Duration::from_secs(25), G, q, &mut rng);
+            assert_eq!(g.poll_at(), Some(soon));
+        }
+        g.on_query(2, Duration::from_secs(20), H, q, &mut rng);
+        let h_due = g
+            .list
+            .iter()
+            .find(|m| m.group == H)
+            .unwrap()
+            .report_at
+            .unwrap();
+        g.on_query(2, Duration::from_secs(1), H, q, &mut rng);
+        let h_now = g
+            .list
+            .iter()
+            .find(|m| m.group == H)
+            .unwrap()
+            .report_at
+            .unwrap();
+        assert!(h_now <= q + Duration::from_secs(1) && h_now <= h_due);
     }
 
     #[test]
