@@ -589,22 +589,14 @@ mod tests {
             g.on_query(2, Duration::from_secs(25), G, q, &mut rng);
             assert_eq!(g.poll_at(), Some(soon));
         }
+        let due_of_h = |g: &Groups| {
+            let m = g.memberships().iter().find(|m| m.group == H);
+            m.and_then(|m| m.report_at).expect("a report due for H")
+        };
         g.on_query(2, Duration::from_secs(20), H, q, &mut rng);
-        let h_due = g
-            .list
-            .iter()
-            .find(|m| m.group == H)
-            .unwrap()
-            .report_at
-            .unwrap();
+        let h_due = due_of_h(&g);
         g.on_query(2, Duration::from_secs(1), H, q, &mut rng);
-        let h_now = g
-            .list
-            .iter()
-            .find(|m| m.group == H)
-            .unwrap()
-            .report_at
-            .unwrap();
+        let h_now = due_of_h(&g);
         assert!(h_now <= q + Duration::from_secs(1) && h_now <= h_due);
     }
 

@@ -351,10 +351,7 @@ impl Output {
         let mut d = vec![0u8; HEADER_LEN + repr.payload_len];
         fill(&mut d[HEADER_LEN..]);
         if let Some(at) = l4.csum_at {
-            let c = transport_checksum(&d[HEADER_LEN..], repr);
-            if let Some(f) = d.get_mut(HEADER_LEN + at..HEADER_LEN + at + 2) {
-                f.copy_from_slice(&c.to_be_bytes());
-            }
+            put_transport_checksum(&mut d[HEADER_LEN..], repr, at);
         }
         repr.emit(&mut d, 0, false);
         self.looped.push_back((ifindex, d));
@@ -517,10 +514,7 @@ impl Output {
         let mut payload = vec![0u8; len];
         fill(&mut payload);
         if let Some(at) = l4.csum_at {
-            let c = transport_checksum(&payload, repr);
-            if let Some(f) = payload.get_mut(at..at + 2) {
-                f.copy_from_slice(&c.to_be_bytes());
-            }
+            put_transport_checksum(&mut payload, repr, at);
         }
         self.fragment(route.ifindex, next_hop, repr, &payload, mtu, now)
     }
@@ -606,6 +600,14 @@ fn transport_checksum(payload: &[u8], repr: &Ipv4Repr) -> u16 {
         0xffff
     } else {
         c
+    }
+}
+
+/// Write the full transport checksum of `payload` into its field `at` bytes in.
+fn put_transport_checksum(payload: &mut [u8], repr: &Ipv4Repr, at: usize) {
+    let c = transport_checksum(payload, repr);
+    if let Some(f) = payload.get_mut(at..at + 2) {
+        f.copy_from_slice(&c.to_be_bytes());
     }
 }
 
