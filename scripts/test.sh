@@ -14,7 +14,7 @@ apt_install() {
 
 need=()
 for pair in ip:iproute2 nstat:iproute2 ping:iputils-ping arping:arping tcpdump:tcpdump python3:python3 \
-            kill:procps setpriv:util-linux script:bsdutils cc:build-essential curl:curl \
+            kill:procps setpriv:util-linux script:bsdutils cc:build-essential curl:curl dnsmasq:dnsmasq-base \
             nft:nftables ethtool:ethtool tmux:tmux; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done

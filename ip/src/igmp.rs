@@ -175,7 +175,8 @@ impl Rng {
         Rng(seed)
     }
 
-    fn next(&mut self) -> u64 {
+    /// The next 64 bits (SplitMix64).
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -186,7 +187,7 @@ impl Rng {
     /// A delay chosen uniformly in `[0, max]`, in milliseconds.
     fn delay(&mut self, max: Duration) -> Duration {
         let ms = max.as_millis() as u64;
-        Duration::from_millis(self.next() % (ms + 1))
+        Duration::from_millis(self.next_u64() % (ms + 1))
     }
 }
 

@@ -81,12 +81,22 @@ impl Output {
     /// Route for `dst`: our own addresses go through loopback, then longest-prefix match
     /// over interfaces that are up and have an address.
     pub fn route(&self, dst: Ipv4Addr) -> Option<Route> {
+        self.route_on(dst, None)
+    }
+
+    /// `route`, through interface `device` only when one is given (`SO_BINDTODEVICE`).
+    fn route_on(&self, dst: Ipv4Addr, device: Option<usize>) -> Option<Route> {
+        let allowed = |i: usize| device.is_none_or(|d| d == i);
         if self
             .ifaces
             .iter()
             .any(|i| i.ip() == Some(dst) && !i.loopback)
         {
-            if let Some(lo) = self.ifaces.iter().find(|i| i.loopback && i.up) {
+            if let Some(lo) = self
+                .ifaces
+                .iter()
+                .find(|i| i.loopback && i.up && allowed(i.ifindex))
+            {
                 return Some(Route {
                     dest: crate::Ipv4Cidr::new(dst, 32)?,
                     gateway: None,
@@ -97,48 +107,60 @@ impl Output {
         }
         // 127/8 never leaves by a real link (RFC 1122 3.2.1.3 (g)).
         let usable = |i: usize| {
-            self.ifaces
-                .get(i)
-                .is_some_and(|f| f.up && f.addr.is_some() && (f.loopback || !dst.is_loopback()))
+            allowed(i)
+                && self
+                    .ifaces
+                    .get(i)
+                    .is_some_and(|f| f.up && f.addr.is_some() && (f.loopback || !dst.is_loopback()))
         };
         self.routes.lookup(dst, usable)
     }
 
     /// The route a datagram sent by this host to `dst` takes: limited broadcast leaves by the
-    /// first non-loopback interface that is up; a multicast group by the interface whose
-    /// address is `via` (`IP_MULTICAST_IF`) or the route's, straight to the group's link
-    /// address (RFC 1112 6.4: no gateway); anything else is routed.
-    fn send_route(&self, dst: Ipv4Addr, via: Option<Ipv4Addr>) -> Option<Route> {
-        if dst.is_multicast() {
-            let ifindex = match via.filter(|a| !a.is_unspecified()) {
-                Some(a) => {
-                    self.ifaces
-                        .iter()
-                        .find(|i| i.up && i.ip() == Some(a))?
-                        .ifindex
-                }
-                None => self.route(dst)?.ifindex,
-            };
-            return Some(Route {
+    /// first non-loopback interface that is up (or by `device`, addressed or not); a
+    /// multicast group by the interface whose address is `via` (`IP_MULTICAST_IF`),
+    /// `device`, or the route's, straight to the group's link address (RFC 1112 6.4: no
+    /// gateway); anything else is routed (through `device` only, when given).
+    fn send_route(
+        &self,
+        dst: Ipv4Addr,
+        via: Option<Ipv4Addr>,
+        device: Option<usize>,
+    ) -> Option<Route> {
+        let direct = |ifindex: usize| {
+            Some(Route {
                 dest: crate::Ipv4Cidr::new(dst, 32)?,
                 gateway: None,
                 ifindex,
                 kind: crate::route::RouteKind::Connected,
-            });
+            })
+        };
+        if dst.is_multicast() {
+            let ifindex = match (via.filter(|a| !a.is_unspecified()), device) {
+                (Some(a), _) => {
+                    self.ifaces
+                        .iter()
+                        .find(|i| {
+                            i.up && i.ip() == Some(a) && device.is_none_or(|d| d == i.ifindex)
+                        })?
+                        .ifindex
+                }
+                (None, Some(d)) => self.ifaces.get(d).filter(|i| i.up)?.ifindex,
+                (None, None) => self.route(dst)?.ifindex,
+            };
+            return direct(ifindex);
         }
         if !dst.is_broadcast() {
-            return self.route(dst);
+            return self.route_on(dst, device);
         }
-        let i = self
-            .ifaces
-            .iter()
-            .find(|i| i.up && !i.loopback && i.addr.is_some())?;
-        Some(Route {
-            dest: crate::Ipv4Cidr::new(dst, 32)?,
-            gateway: None,
-            ifindex: i.ifindex,
-            kind: crate::route::RouteKind::Connected,
-        })
+        let i = match device {
+            Some(d) => self.ifaces.get(d).filter(|i| i.up)?,
+            None => self
+                .ifaces
+                .iter()
+                .find(|i| i.up && !i.loopback && i.addr.is_some())?,
+        };
+        direct(i.ifindex)
     }
 
     /// The source of a datagram to `dst` on `route` when the sender leaves it open.
@@ -147,7 +169,12 @@ impl Output {
             // Talking to ourselves: the destination is the best source (as Linux picks).
             Some(dst)
         } else {
-            self.iface(route.ifindex)?.ip()
+            let iface = self.iface(route.ifindex)?;
+            // An interface with no address yet sends only the limited broadcast, from
+            // 0.0.0.0: a host learning its address (RFC 1122 3.2.1.3 (a), RFC 2131 4.1).
+            iface
+                .ip()
+                .or((dst.is_broadcast() && !iface.loopback).then_some(Ipv4Addr::UNSPECIFIED))
         }
     }
 
@@ -382,7 +409,7 @@ impl Output {
             return Err(SendError::Unspecified);
         }
         let route = self
-            .send_route(meta.dst, meta.multicast_if)
+            .send_route(meta.dst, meta.multicast_if, meta.device)
             .ok_or_else(|| {
                 if !meta.dst.is_broadcast() {
                     self.stats.drop_no_route += 1;
@@ -689,7 +716,7 @@ impl IpTx for Output {
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
         // The same choices as `send_with`, so a transport checksum over the pseudo-header
         // names the source the datagram will carry.
-        let r = self.send_route(dst, None)?;
+        let r = self.send_route(dst, None, None)?;
         let mut mtu = self.iface(r.ifindex)?.mtu;
         if let Some(p) = self.pmtu.get(dst, None) {
             mtu = mtu.min(p);
@@ -701,6 +728,11 @@ impl IpTx for Output {
         self.pmtu.set(dst, mtu, now);
     }
 
+    fn source_via(&self, dst: Ipv4Addr, device: usize) -> Option<Ipv4Addr> {
+        let r = self.send_route(dst, None, Some(device))?;
+        self.default_source(&r, dst)
+    }
+
     fn is_local(&self, ip: Ipv4Addr) -> bool {
         self.is_local_addr(ip)
     }
@@ -710,7 +742,7 @@ impl IpTx for Output {
     }
 
     fn link(&self, dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
-        self.send_route(dst, None)
+        self.send_route(dst, None, None)
             .and_then(|r| self.iface(r.ifindex))
             .map(|i| (i.offload, i.mtu))
     }
@@ -728,7 +760,7 @@ impl IpTx for Output {
         // route to the group leaves by.
         // An interface that is down may join: it reports when it comes up.
         let ifindex = if iface.is_unspecified() {
-            self.send_route(group, None)
+            self.send_route(group, None, None)
                 .ok_or(GroupError::NoInterface)?
                 .ifindex
         } else {

@@ -91,6 +91,10 @@ pub struct SendMeta {
     /// To a multicast group this host has joined on the outgoing interface: deliver a copy
     /// here too (`IP_MULTICAST_LOOP`, on by default as on Linux).
     pub multicast_loop: bool,
+    /// Leave by this interface only (`SO_BINDTODEVICE`): routes through others are not
+    /// taken, and the limited broadcast leaves by it even before it has an address, with
+    /// source 0.0.0.0 (a DHCP client's DISCOVER, RFC 2131 4.1).
+    pub device: Option<usize>,
 }
 
 impl SendMeta {
@@ -106,6 +110,7 @@ impl SendMeta {
             gso_size: None,
             multicast_if: None,
             multicast_loop: true,
+            device: None,
         }
     }
 }
@@ -149,6 +154,14 @@ pub trait IpTx {
     /// "fragmentation needed" it validated. `ip` keeps it for 10 minutes.
     fn set_path_mtu(&mut self, dst: Ipv4Addr, mtu: usize, now: Instant) {
         let _ = (dst, mtu, now);
+    }
+
+    /// The source address `ip` would give a datagram to `dst` leaving by interface
+    /// `device` (`SO_BINDTODEVICE`): its address, or 0.0.0.0 for the limited broadcast
+    /// from an interface with none yet. `None` when that interface cannot reach `dst`.
+    fn source_via(&self, dst: Ipv4Addr, device: usize) -> Option<Ipv4Addr> {
+        let _ = (dst, device);
+        None
     }
 
     /// Is `ip` one of this host's addresses?

@@ -2373,6 +2373,63 @@ fn route_info_names_the_source_that_send_uses() {
 }
 
 #[test]
+fn a_datagram_bound_to_an_unaddressed_interface_leaves_only_as_a_broadcast_from_0_0_0_0() {
+    // if0 10.0.0.1/24 and if1 up without an address (a DHCP client's link before its lease).
+    let mut l = one_iface();
+    let i = l.add_interface(&device("tap1", MAC1, 1500));
+    l.set_up(i, true, T0).unwrap();
+    drain(&mut l);
+    let bound = |dst| SendMeta {
+        device: Some(i),
+        ..SendMeta::new(dst, UDP)
+    };
+    assert_eq!(
+        l.tx().source_via(Ipv4Addr::BROADCAST, i),
+        Some(Ipv4Addr::UNSPECIFIED)
+    );
+    l.tx()
+        .send(&bound(Ipv4Addr::BROADCAST), b"discover", T0)
+        .unwrap();
+    let sent = drain(&mut l);
+    assert_eq!(
+        (sent.len(), sent[0].ifindex, sent[0].dst),
+        (1, i, MacAddr::BROADCAST)
+    );
+    assert_eq!(sent[0].ip().src(), Ipv4Addr::UNSPECIFIED);
+    assert_eq!(sent[0].ip().dst(), Ipv4Addr::BROADCAST);
+    // Unbound, the broadcast leaves by the addressed interface, from its address.
+    l.tx()
+        .send(&SendMeta::new(Ipv4Addr::BROADCAST, UDP), b"x", T0)
+        .unwrap();
+    let sent = drain(&mut l);
+    assert_eq!((sent[0].ifindex, sent[0].ip().src()), (0, US0));
+    // Bound to if1, nothing else has a route (if0's network is not if1's), and no source.
+    assert_eq!(l.tx().source_via(HOST_A, i), None);
+    assert_eq!(
+        l.tx().send(&bound(HOST_A), b"x", T0),
+        Err(ip::SendError::NoRoute)
+    );
+    // A subnet broadcast of if0 bound to if1 has no route either.
+    let dir = Ipv4Addr::new(10, 0, 0, 255);
+    assert_eq!(
+        l.tx().send(&bound(dir), b"x", T0),
+        Err(ip::SendError::NoRoute)
+    );
+    assert!(drain(&mut l).is_empty());
+    // Once if1 has an address, it is the source.
+    l.set_address(i, Some(cidr("10.0.1.1/24")), T0).unwrap();
+    drain(&mut l);
+    assert_eq!(l.tx().source_via(Ipv4Addr::BROADCAST, i), Some(US1));
+    // Bound to if0, a destination on if1's network is unreachable.
+    let on_if1 = Ipv4Addr::new(10, 0, 1, 9);
+    let via0 = SendMeta {
+        device: Some(0),
+        ..SendMeta::new(on_if1, UDP)
+    };
+    assert_eq!(l.tx().send(&via0, b"x", T0), Err(ip::SendError::NoRoute));
+}
+
+#[test]
 fn the_largest_datagram_at_mtu_576_waits_whole_for_arp() {
     // 65,507 bytes of echo data at MTU 576 are 119 fragments: all must wait for the
     // neighbour and all must leave when it answers.

@@ -60,6 +60,7 @@ pub struct StackBuilder {
     uring_rx: bool,
     config: StackConfig,
     tap_hook: Option<TapHook>,
+    dhcp: bool,
 }
 
 impl Default for StackBuilder {
@@ -83,6 +84,7 @@ impl StackBuilder {
             uring_rx: false,
             config: StackConfig::default(),
             tap_hook: None,
+            dhcp: false,
         }
     }
 
@@ -114,6 +116,15 @@ impl StackBuilder {
     /// refused. The connected route follows from it.
     pub fn addr(mut self, cidr: impl ToString) -> StackBuilder {
         self.addr = cidr.to_string();
+        self
+    }
+
+    /// Learn the link's address, network, default route and MTU from a DHCP server
+    /// ([`Stack::start_dhcp`]) instead of [`addr`](StackBuilder::addr) and
+    /// [`gateway`](StackBuilder::gateway): the link comes up with no address and takes the
+    /// lease when it comes ([`Stack::wait_for_lease`] waits for it).
+    pub fn dhcp(mut self) -> StackBuilder {
+        self.dhcp = true;
         self
     }
 
@@ -229,7 +240,7 @@ impl StackBuilder {
             return Err(invalid(format!("MAC {mac}: not a unicast address")));
         }
         if let (Some(h), Link::Tap(_)) = (host_addr, &self.link) {
-            if h.addr() == addr.addr() {
+            if h.addr() == addr.addr() && !self.dhcp {
                 return Err(invalid(format!(
                     "kernel-side address {h}: the same as the stack's"
                 )));
@@ -241,6 +252,14 @@ impl StackBuilder {
                     "device {}: a loopback device (every stack has `lo` already)",
                     d.info().name
                 )))
+            }
+            Link::None if self.dhcp => {
+                return Err(invalid("DHCP: no link to run it on".to_string()))
+            }
+            _ if self.dhcp && gateway.is_some() => {
+                return Err(invalid(
+                    "gateway: with DHCP the lease names the router".to_string(),
+                ))
             }
             Link::None if gateway.is_some() => {
                 return Err(invalid(format!(
@@ -284,8 +303,10 @@ impl StackBuilder {
                     c.ip.set_mtu(ifindex, mtu)
                         .map_err(|e| invalid(format!("MTU {mtu}: {e}")))?;
                 }
-                c.ip.set_address(ifindex, Some(addr), now)
-                    .map_err(|e| invalid(format!("address {addr}: {e}")))?;
+                if !self.dhcp {
+                    c.ip.set_address(ifindex, Some(addr), now)
+                        .map_err(|e| invalid(format!("address {addr}: {e}")))?;
+                }
                 c.ip.set_up(ifindex, true, now)
                     .map_err(|e| invalid(e.to_string()))?;
                 if let Some(gw) = gateway {
@@ -296,6 +317,15 @@ impl StackBuilder {
                 }
                 Ok(())
             })?;
+            if self.dhcp {
+                let name = stack.with_core(|c, _| {
+                    c.ip.interfaces()
+                        .into_iter()
+                        .find(|i| i.ifindex == ifindex)
+                        .map(|i| i.name)
+                });
+                stack.start_dhcp(name.as_deref().unwrap_or_default())?;
+            }
         }
         guard.defuse();
         Ok(stack)

@@ -66,6 +66,9 @@ pub enum SocketError {
     /// (Linux's ENODEV).
     #[error("no such device: no interface has that address, and no route leads to the group")]
     NoDevice,
+    /// `bind_device` named an interface the stack does not have (Linux's ENODEV).
+    #[error("no such device: {0}")]
+    UnknownDevice(String),
 }
 
 /// The kinds follow what `std::net` reports for the matching Linux errors; where std has
@@ -103,7 +106,7 @@ impl From<SocketError> for io::Error {
             SocketError::AlreadyConnected => K::AlreadyExists,
             SocketError::ConnectionClosed => K::BrokenPipe,
             SocketError::ProtocolError => K::Other,
-            SocketError::NoDevice => K::Other,
+            SocketError::NoDevice | SocketError::UnknownDevice(_) => K::Other,
         };
         io::Error::new(kind, e)
     }

@@ -117,6 +117,7 @@
 #![deny(unsafe_code)] // allowed only in exit.rs, for `atexit`
 
 pub mod builder;
+pub mod dhcp;
 pub mod error;
 mod exit;
 mod linger;

@@ -178,6 +178,8 @@ struct Shared {
     own_lo: AtomicBool,
     /// `Stack::exit_linger`.
     exit_linger: Mutex<Duration>,
+    /// DHCP clients, one per interface that runs one.
+    dhcp: Mutex<Vec<Arc<crate::dhcp::Run>>>,
 }
 
 impl Shared {
@@ -345,6 +347,7 @@ impl Stack {
             stop: AtomicBool::new(false),
             own_lo: AtomicBool::new(false),
             exit_linger: Mutex::new(cfg.exit_linger),
+            dhcp: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -396,6 +399,38 @@ impl Stack {
         debug_assert_eq!(ifindex, drivers.len());
         drivers.push(Driver::spawn(ifindex, device, sink, cfg)?);
         Ok(ifindex)
+    }
+
+    /// Run a DHCP client on interface `name` (RFC 2131): the interface comes up with no
+    /// address, and takes the address, network, default route and MTU a server leases it,
+    /// renewing the lease at its time; [`Stack::shutdown`] (and the end of the program)
+    /// gives it back. Errors: no such interface, loopback, a client there already, UDP
+    /// port 68 taken.
+    pub fn start_dhcp(&self, name: &str) -> io::Result<()> {
+        let ifindex = self.shared.core.lock().ip.ifindex(name).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}"))
+        })?;
+        let mut all = self.shared.dhcp.lock();
+        if all.iter().any(|r| r.ifindex() == ifindex) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("DHCP runs on {name} already"),
+            ));
+        }
+        all.push(crate::dhcp::start(self, ifindex)?);
+        Ok(())
+    }
+
+    /// Each DHCP client's state, lease and counters.
+    pub fn dhcp_status(&self) -> Vec<crate::dhcp::DhcpStatus> {
+        self.shared.dhcp.lock().iter().map(|r| r.status()).collect()
+    }
+
+    /// Wait, at most `timeout`, until the first DHCP client holds a lease, and return it
+    /// (`None`: no client, or no lease in time; the client goes on trying).
+    pub fn wait_for_lease(&self, timeout: Duration) -> Option<crate::dhcp::client::Lease> {
+        let run = self.shared.dhcp.lock().first().cloned()?;
+        run.wait_bound(timeout)
     }
 
     /// Are both handles the same stack?
@@ -476,6 +511,11 @@ impl Stack {
     pub fn shutdown(&self) {
         if self.shared.stop.load(Ordering::SeqCst) {
             return self.join();
+        }
+        // Leases go back first, while the links still carry the RELEASE.
+        let dhcp = std::mem::take(&mut *self.shared.dhcp.lock());
+        for run in dhcp {
+            run.release(self);
         }
         {
             let mut core = self.shared.core.lock();

@@ -825,6 +825,29 @@ impl Socket {
         Ok(())
     }
 
+    /// `SO_BINDTODEVICE`: a UDP socket hears only datagrams that came in on the interface
+    /// `name` and sends only by it, the limited broadcast too before the interface has an
+    /// address (from 0.0.0.0, as a DHCP client must); `None` unbinds. An unknown name is
+    /// an error (Linux's ENODEV); TCP and raw sockets say `Unsupported`.
+    pub fn bind_device(&self, name: Option<&str>) -> io::Result<()> {
+        if self.ty != Type::Dgram {
+            return Err(SocketError::Unsupported("SO_BINDTODEVICE is for UDP sockets here").into());
+        }
+        self.with_core(|c, _| {
+            let device = match name {
+                Some(n) => Some(
+                    c.ip.ifindex(n)
+                        .ok_or_else(|| SocketError::UnknownDevice(n.to_string()))?,
+                ),
+                None => None,
+            };
+            c.transport
+                .udp_bind_device(self.handle, device)
+                .map_err(Into::into)
+        })?;
+        Ok(())
+    }
+
     /// `setsockopt(TCP_CONGESTION)` by name: `"cubic"` or `"reno"`; any other name is an
     /// `InvalidInput` error that lists the algorithms there are.
     pub fn set_congestion(&self, name: &str) -> io::Result<()> {

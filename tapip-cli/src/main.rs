@@ -35,6 +35,16 @@ pub struct Cli {
     /// Default gateway (adds the route 0.0.0.0/0 via IP).
     #[arg(long, value_name = "IP")]
     pub gateway: Option<std::net::Ipv4Addr>,
+    /// Take the tap's address, network, default gateway and MTU from a DHCP server on the
+    /// link (RFC 2131) instead of --addr and --gateway; the shell starts once the lease
+    /// comes (at most --dhcp-wait), and the lease is renewed at its time and given back
+    /// at the end.
+    #[arg(long, conflicts_with_all = ["addr", "gateway"])]
+    pub dhcp: bool,
+    /// How long to wait for the DHCP lease before the shell starts anyway (the client
+    /// keeps asking), in seconds, fractions allowed (0 to 1000000) [default: 10].
+    #[arg(long, value_name = "SECS", requires = "dhcp", value_parser = parse_time_wait, allow_hyphen_values = true)]
+    pub dhcp_wait: Option<std::time::Duration>,
     /// Address given to the kernel side of the tap (TOP2); not the stack's (without
     /// /PREFIX: /24).
     #[arg(
@@ -114,7 +124,7 @@ fn parse_host_cidr(s: &str) -> Result<ip::Ipv4Cidr, String> {
 /// What the parser cannot check alone: the kernel side and the stack need addresses of
 /// their own.
 fn check(cli: &Cli) -> Result<(), String> {
-    if !cli.no_host_config && cli.host_addr.addr() == cli.addr.addr() {
+    if !cli.no_host_config && !cli.dhcp && cli.host_addr.addr() == cli.addr.addr() {
         return Err(format!(
             "--host-addr {}: the stack's own address (--addr): give the kernel side another",
             cli.host_addr

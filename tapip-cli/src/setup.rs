@@ -90,8 +90,10 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
             .map_err(|e| e.to_string())?;
         c.ip.set_up(lo_if, true, now).map_err(|e| e.to_string())?;
         c.ip.set_up(tap_if, true, now).map_err(|e| e.to_string())?;
-        c.ip.set_address(tap_if, Some(cli.addr), now)
-            .map_err(|e| format!("--addr {}: {e}", cli.addr))?;
+        if !cli.dhcp {
+            c.ip.set_address(tap_if, Some(cli.addr), now)
+                .map_err(|e| format!("--addr {}: {e}", cli.addr))?;
+        }
         if let Some(gw) = cli.gateway {
             c.ip.add_route(
                 "0.0.0.0/0".parse().map_err(|_| "bad route")?,
@@ -102,6 +104,11 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         }
         Ok(())
     })?;
+    if cli.dhcp {
+        stack
+            .start_dhcp(&cli.tap)
+            .map_err(|e| format!("--dhcp: {e}"))?;
+    }
     Ok(Ctx {
         stack,
         trace,
@@ -114,8 +121,35 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     })
 }
 
-/// The start-up line: which addresses are in use.
-pub fn describe(cli: &Cli) -> String {
+/// How long `--dhcp` waits for the lease unless `--dhcp-wait` says.
+const DHCP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// With `--dhcp`: wait for the lease (at most `--dhcp-wait`; a signal ends the wait), and
+/// say what the tap got, for the start-up line.
+pub fn wait_for_lease(cli: &Cli, ctx: &Ctx) -> Option<String> {
+    if !cli.dhcp {
+        return None;
+    }
+    let limit = cli.dhcp_wait.unwrap_or(DHCP_WAIT);
+    let start = std::time::Instant::now();
+    loop {
+        let left = limit.saturating_sub(start.elapsed());
+        let step = left.min(std::time::Duration::from_millis(100));
+        if let Some(l) = ctx.stack.wait_for_lease(step) {
+            let now = ctx.stack.now();
+            return Some(format!("{} by DHCP", crate::cmd::dhcp_lease_line(&l, now)));
+        }
+        if left.is_zero() || ctx.sig.stop_requested() {
+            return Some(format!(
+                "no DHCP lease after {:.1} s (still asking: 'dhcp' shows it)",
+                start.elapsed().as_secs_f64()
+            ));
+        }
+    }
+}
+
+/// The start-up line: which addresses are in use (`lease`: what `--dhcp` got).
+pub fn describe(cli: &Cli, lease: Option<&str>) -> String {
     let kernel = if cli.no_host_config {
         "kernel side left as it is".to_string()
     } else {
@@ -125,9 +159,10 @@ pub fn describe(cli: &Cli) -> String {
         .gateway
         .map(|g| format!(", default gateway {g}"))
         .unwrap_or_default();
+    let addr = lease.map_or_else(|| cli.addr.to_string(), str::to_string);
     format!(
-        "tapip: {} {} (MAC {}), {kernel}{gateway}; lo 127.0.0.1/8; 'help' lists the commands",
-        cli.tap, cli.addr, cli.mac
+        "tapip: {} {addr} (MAC {}), {kernel}{gateway}; lo 127.0.0.1/8; 'help' lists the commands",
+        cli.tap, cli.mac
     )
 }
 
@@ -140,7 +175,7 @@ mod tests {
     fn the_start_up_line_names_the_addresses() {
         let cli = Cli::parse_from(["tapip"]);
         assert_eq!(
-            describe(&cli),
+            describe(&cli, None),
             "tapip: tap0 10.0.0.1/24 (MAC 00:34:45:67:89:ab), kernel side 10.0.0.2/24; \
              lo 127.0.0.1/8; 'help' lists the commands"
         );
@@ -154,7 +189,7 @@ mod tests {
             "--gateway",
             "192.168.1.1",
         ]);
-        let d = describe(&cli);
+        let d = describe(&cli, None);
         assert!(
             d.starts_with("tapip: tap9 192.168.1.5/24 (MAC ")
                 && d.contains("kernel side left as it is, default gateway 192.168.1.1;"),

@@ -404,6 +404,18 @@ impl Transport {
         Ok(addr)
     }
 
+    /// Bind a UDP socket to interface `device` (`SO_BINDTODEVICE`; `None` unbinds): it
+    /// hears only datagrams that came in on it, and sends only by it, the limited
+    /// broadcast too before the interface has an address (from 0.0.0.0: a DHCP client).
+    pub fn udp_bind_device(
+        &mut self,
+        h: SocketHandle,
+        device: Option<usize>,
+    ) -> Result<(), TransportError> {
+        self.udp(h)?.device = device;
+        Ok(())
+    }
+
     /// Fix the peer: sends default to it and only its datagrams are received. Binds an
     /// ephemeral port first if needed, and the local address to the route's source.
     pub fn udp_connect(
@@ -427,14 +439,13 @@ impl Transport {
             .udp(h)?
             .multicast_if
             .filter(|_| remote.ip().is_multicast());
-        let src = match via {
-            Some(a) => a,
-            None => {
-                tx.route_info(*remote.ip())
-                    .ok_or(TransportError::Send(SendError::NoRoute))?
-                    .0
-            }
-        };
+        let device = self.udp(h)?.device;
+        let src = match (via, device) {
+            (Some(a), _) => Some(a),
+            (None, Some(d)) => tx.source_via(*remote.ip(), d),
+            (None, None) => tx.route_info(*remote.ip()).map(|r| r.0),
+        }
+        .ok_or(TransportError::Send(SendError::NoRoute))?;
         if self.udp(h)?.local.is_none() {
             self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
         }
@@ -499,14 +510,17 @@ impl Transport {
             u.ttl
         };
         let via = u.multicast_if.filter(|_| to_group);
-        let (multicast_loop, l) = (u.multicast_loop, local.ip());
+        let (multicast_loop, l, device) = (u.multicast_loop, local.ip(), u.device);
         let src = if let Some(a) = via.filter(|_| l.is_unspecified() || l.is_multicast()) {
             a
         } else if l.is_unspecified() || tx.is_broadcast(*l) || l.is_multicast() {
-            // Bound to the wildcard, a broadcast or a group: the route's source.
-            tx.route_info(*dst.ip())
-                .map(|(s, _)| s)
-                .ok_or(TransportError::Send(SendError::NoRoute))?
+            // Bound to the wildcard, a broadcast or a group: the route's source (the
+            // device's, 0.0.0.0 for a broadcast before it has an address).
+            match device {
+                Some(d) => tx.source_via(*dst.ip(), d),
+                None => tx.route_info(*dst.ip()).map(|(s, _)| s),
+            }
+            .ok_or(TransportError::Send(SendError::NoRoute))?
         } else {
             *l
         };
@@ -522,6 +536,7 @@ impl Transport {
             ttl,
             multicast_if: via,
             multicast_loop,
+            device,
             ..SendMeta::new(*dst.ip(), ip::ipv4::protocol::UDP)
         };
         let dst_ip = *dst.ip();
@@ -642,7 +657,7 @@ impl Transport {
         let from = SocketAddrV4::new(src, pkt.src_port());
         let port = pkt.dst_port();
         let matches = self.sockets.iter().filter_map(|(h, s)| match s {
-            Socket::Udp(u) => u.score(from, dst, port).map(|sc| (h, sc)),
+            Socket::Udp(u) => u.score(from, dst, port, d.ifindex).map(|sc| (h, sc)),
             _ => None,
         });
         // A broadcast goes to every socket that hears it; a unicast to the most specific.

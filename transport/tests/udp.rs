@@ -104,6 +104,19 @@ impl IpTx for FakeIp {
         }
     }
 
+    /// Interface 0 is 10.0.0.1, 1 is 10.0.1.1, 2 has no address yet.
+    fn source_via(&self, dst: Ipv4Addr, device: usize) -> Option<Ipv4Addr> {
+        match device {
+            0 | 1 if dst.is_broadcast() => Some([US, US2][device]),
+            0 | 1 => self
+                .route_info(dst)
+                .map(|r| r.0)
+                .filter(|&s| s == [US, US2][device]),
+            2 => dst.is_broadcast().then_some(ANY),
+            _ => None,
+        }
+    }
+
     fn is_local(&self, ip: Ipv4Addr) -> bool {
         ip == US || ip == US2 || ip == Ipv4Addr::LOCALHOST
     }
@@ -227,6 +240,67 @@ fn icmp_error(
 }
 
 // ---- demultiplexing -------------------------------------------------------------------------
+
+#[test]
+fn a_socket_bound_to_a_device_hears_and_sends_on_it_alone() {
+    // SO_BINDTODEVICE, as a DHCP client on interface 2 (no address yet) uses it.
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let dhcp = bind_reuse(&mut t, &tx, sa(ANY, 68));
+    t.udp_bind_device(dhcp, Some(2)).unwrap();
+    let other = bind_reuse(&mut t, &tx, sa(ANY, 68));
+    let server = sa(Ipv4Addr::new(10, 0, 2, 2), 67);
+    let on = |ifindex: usize, t: &mut Transport, tx: &mut FakeIp, data: &[u8]| {
+        let l4 = udp_bytes(server, sa(Ipv4Addr::BROADCAST, 68), data);
+        let bytes = ip_wrap(*server.ip(), Ipv4Addr::BROADCAST, &l4);
+        let d = Datagram {
+            ifindex,
+            packet: Ipv4Packet::new_checked(&bytes).unwrap(),
+            broadcast: true,
+            csum_ok: false,
+        };
+        t.deliver(tx, &d, NOW)
+    };
+    on(2, &mut t, &mut tx, b"offer on 2");
+    on(0, &mut t, &mut tx, b"offer on 0");
+    assert_eq!(drain_data(&mut t, dhcp), vec![b"offer on 2".to_vec()]);
+    assert_eq!(
+        drain_data(&mut t, other),
+        vec![b"offer on 2".to_vec(), b"offer on 0".to_vec()]
+    );
+    // Unicast on its device: the bound socket is the more specific.
+    let l4 = udp_bytes(server, sa(US, 68), b"unicast");
+    let bytes = ip_wrap(*server.ip(), US, &l4);
+    let d = Datagram {
+        ifindex: 2,
+        packet: Ipv4Packet::new_checked(&bytes).unwrap(),
+        broadcast: false,
+        csum_ok: false,
+    };
+    t.deliver(&mut tx, &d, NOW);
+    assert_eq!(drain_data(&mut t, dhcp), vec![b"unicast".to_vec()]);
+    assert!(drain_data(&mut t, other).is_empty());
+
+    // Sending: from 0.0.0.0 by device 2, with a checksum over that source.
+    t.udp(dhcp).unwrap().broadcast = true;
+    let dst = sa(Ipv4Addr::BROADCAST, 67);
+    t.udp_send(dhcp, &mut tx, Some(dst), b"discover", NOW)
+        .unwrap();
+    let s = tx.only();
+    assert_eq!((s.meta.src, s.meta.device), (Some(ANY), Some(2)));
+    let (h, _) = UdpHeader::from_slice(&s.payload).unwrap();
+    let want = h
+        .calc_checksum_ipv4_raw(ANY.octets(), Ipv4Addr::BROADCAST.octets(), b"discover")
+        .unwrap();
+    assert_eq!(h.checksum, want);
+    // Device 2 has no route to a unicast peer yet; unbinding restores the routes.
+    let err = t.udp_send(dhcp, &mut tx, Some(sa(PEER, 67)), b"x", NOW);
+    assert_eq!(err, Err(TransportError::Send(SendError::NoRoute)));
+    t.udp_bind_device(dhcp, None).unwrap();
+    t.udp_send(dhcp, &mut tx, Some(sa(PEER, 67)), b"x", NOW)
+        .unwrap();
+    let s = tx.only();
+    assert_eq!((s.meta.src, s.meta.device), (Some(US), None));
+}
 
 /// A connected socket (exact 4-tuple) beats one bound to the destination address, which beats
 /// a wildcard bind, whatever order they were opened in.

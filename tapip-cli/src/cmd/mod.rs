@@ -3,6 +3,7 @@
 
 mod arp;
 mod debug;
+mod dhcp;
 mod get;
 mod ifconfig;
 pub mod input;
@@ -24,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use syntax::{Command, Parsed, PcapAction};
+
+pub use dhcp::describe as dhcp_lease_line;
 
 /// Signal flags set by the handlers for SIGINT and SIGTERM, and a bell rung after each (by
 /// the program's signal thread, or by [`Signals::raise_interrupt`]) so that the shell can
@@ -179,6 +182,7 @@ fn run_words(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         Command::Route(a) => route::run(ctx, a)?,
         Command::Arp(a) => arp::run(ctx, a)?,
         Command::Stat => stat::run(ctx),
+        Command::Dhcp { iface } => dhcp::run(ctx, iface)?,
         Command::Debug(a) => debug::run(ctx, a)?,
         Command::Snc(a) => snc::run(ctx, a)?,
         Command::Get(a) => get::run(ctx, a)?,

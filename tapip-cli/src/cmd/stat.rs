@@ -248,6 +248,26 @@ pub fn run(ctx: &Ctx) {
         ],
     );
     line("tcp", &tcp_pairs(&tcp));
+    for d in ctx.stack.dhcp_status() {
+        let s = d.stats;
+        line(
+            &format!("dhcp {}", d.interface),
+            &[
+                ("tx_discovers", s.discovers),
+                ("tx_requests", s.requests),
+                ("tx_releases", s.releases),
+                ("rx_offers", s.offers),
+                ("rx_acks", s.acks),
+                ("rx_naks", s.naks),
+                ("leases_lost", s.leases_lost),
+                ("drop_malformed", s.drop_malformed),
+                ("drop_not_ours", s.drop_not_ours),
+                ("drop_unexpected", s.drop_unexpected),
+                ("drop_send_failed", s.send_failures),
+                ("drop_config_refused", s.config_failures),
+            ],
+        );
+    }
     if let Some(f) = &ctx.fault {
         let f = f.stats();
         line(

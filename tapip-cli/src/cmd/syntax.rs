@@ -60,6 +60,17 @@ pub enum Command {
     /// Show or edit the ARP cache.
     #[command(visible_alias = "arpcache")]
     Arp(Arp),
+    /// Show DHCP clients' leases, or start one on an interface.
+    ///
+    /// Without IF: each client's state, address, server, router, DNS servers and the
+    /// time to renewal and to the lease's end. With IF: ask a DHCP server on that link for
+    /// an address (RFC 2131); the lease replaces the interface's address and sets the
+    /// default route, is renewed at its time and given back when the program ends.
+    Dhcp {
+        /// The interface to start a client on.
+        #[arg(value_name = "IF")]
+        iface: Option<String>,
+    },
     /// Counters per protocol, drops by cause.
     ///
     /// Buffers and sockets in use, counters per device and protocol (ip, icmp, igmp, udp,

@@ -76,6 +76,8 @@ pub struct UdpSock {
     pub multicast_if: Option<Ipv4Addr>,
     /// Groups joined (`IP_ADD_MEMBERSHIP`), left when the socket closes.
     pub(crate) groups: Vec<Joined>,
+    /// `SO_BINDTODEVICE`: the interface (index in `ip`) it sends by and hears on only.
+    pub(crate) device: Option<usize>,
     pub(crate) error: Option<SoftError>,
     pub(crate) dropped: u64,
     pub(crate) shut_read: bool,
@@ -113,6 +115,7 @@ impl UdpSock {
             multicast_loop: true,
             multicast_if: None,
             groups: Vec::new(),
+            device: None,
             error: None,
             dropped: 0,
             shut_read: false,
@@ -198,15 +201,27 @@ impl UdpSock {
         self.error.is_some()
     }
 
-    /// Does a datagram from `src` to `dst:port` belong here, and how specifically?
-    /// Higher is more specific: a connected socket beats one bound to the address, which
-    /// beats a wildcard bind.
-    pub(crate) fn score(&self, src: SocketAddrV4, dst: Ipv4Addr, port: u16) -> Option<u8> {
+    /// The interface the socket is bound to (`SO_BINDTODEVICE`), if any.
+    pub fn device(&self) -> Option<usize> {
+        self.device
+    }
+
+    /// Does a datagram from `src` to `dst:port` that came in on interface `ifindex` belong
+    /// here, and how specifically? Higher is more specific: a connected socket beats one
+    /// bound to the address, which beats a wildcard bind; one bound to a device hears only
+    /// that device, and beats one that is not.
+    pub(crate) fn score(
+        &self,
+        src: SocketAddrV4,
+        dst: Ipv4Addr,
+        port: u16,
+        ifindex: usize,
+    ) -> Option<u8> {
         let local = self.local?;
-        if local.port() != port {
+        if local.port() != port || self.device.is_some_and(|d| d != ifindex) {
             return None;
         }
-        let mut score = 0;
+        let mut score = u8::from(self.device.is_some()) * 4;
         if !local.ip().is_unspecified() {
             // A socket bound to one unicast address hears only that address (a broadcast
             // reaches sockets bound to the wildcard or to the broadcast address itself).

@@ -1,0 +1,838 @@
+//! A DHCP client's state machine (RFC 2131 4.4), sans-IO: it is handed the replies that
+//! arrive and the time, and says what to send and when the interface's address changes.
+//! The runtime (`super::run`) owns the socket and the clock.
+//!
+//! ```text
+//!  INIT ─DISCOVER─▶ SELECTING ─OFFER/REQUEST─▶ REQUESTING ─ACK─▶ BOUND
+//!    ▲                                              │NAK, no answer  │ T1
+//!    └──────────────────────────────────────────────┘                ▼
+//!    ▲◀──── lease ends, NAK ──── REBINDING ◀── T2 ──────────── RENEWING ─ACK─▶ BOUND
+//! ```
+//!
+//! Retransmissions follow RFC 2131 4.1: 4 s, doubling up to 64 s, each ±1 s at random
+//! (DISCOVER for ever, REQUEST four times before starting again); renewing and rebinding
+//! send again after half the time left to T2 or to the lease's end, at least 60 s apart.
+//! Departures from the RFC's SHOULDs, on purpose: the first DISCOVER goes at once rather
+//! than after 1–10 s (the delay desynchronises a LAN's hosts after a power cut; a stack
+//! started by hand has nobody to desynchronise from), and the offered address is not probed
+//! with ARP before use (RFC 5227; the servers measured, dnsmasq among them, ping it before
+//! offering).
+
+use super::wire::{Lifetime, MessageType, Reply, Request};
+use ip::igmp::Rng;
+use ip::Ipv4Cidr;
+use netif::{Instant, MacAddr};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+const FIRST_RETRY: Duration = Duration::from_secs(4);
+const MAX_RETRY: Duration = Duration::from_secs(64);
+/// REQUESTs sent in answer to one offer before the client starts again.
+const REQUEST_TRIES: u32 = 4;
+/// RFC 2131 4.4.5: no closer than this while renewing or rebinding.
+const MIN_RENEW_RETRY: Duration = Duration::from_secs(60);
+/// After a NAK, the next DISCOVER waits this long: a server that refuses every request
+/// does not make the client loop at the speed of the link.
+const AFTER_NAK: Duration = Duration::from_secs(4);
+
+/// Where the client is (RFC 2131 figure 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Init,
+    Selecting,
+    Requesting,
+    Bound,
+    Renewing,
+    Rebinding,
+    /// Released (the program ends): sends nothing more.
+    Stopped,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Init => "init",
+            State::Selecting => "selecting",
+            State::Requesting => "requesting",
+            State::Bound => "bound",
+            State::Renewing => "renewing",
+            State::Rebinding => "rebinding",
+            State::Stopped => "released",
+        }
+    }
+}
+
+/// What a server leased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub addr: Ipv4Cidr,
+    pub server: Ipv4Addr,
+    pub router: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub mtu: Option<u16>,
+    pub length: Lifetime,
+    /// When it was granted or last renewed.
+    pub obtained: Instant,
+    /// T1, T2 and the end (`None` for a lease for ever).
+    pub renew_at: Option<Instant>,
+    pub rebind_at: Option<Instant>,
+    pub expires_at: Option<Instant>,
+}
+
+/// A change the runtime applies to the interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A lease was granted or renewed: the interface takes (or keeps) its address, the
+    /// default route its router.
+    Bound(Lease),
+    /// The lease ended (expired, or a server refused to renew it): the address must go.
+    Lost(Ipv4Cidr),
+}
+
+/// A message to send from port 68 to port 67 of `to` (the limited broadcast, or the
+/// server while renewing or releasing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: Ipv4Addr,
+    pub payload: Vec<u8>,
+}
+
+/// Counters, every drop by its cause.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DhcpStats {
+    pub discovers: u64,
+    pub requests: u64,
+    pub releases: u64,
+    pub offers: u64,
+    pub acks: u64,
+    pub naks: u64,
+    /// Leases that ended: expired or refused while renewing.
+    pub leases_lost: u64,
+    /// Not a DHCP reply (truncated, no cookie, a broken option, no message type).
+    pub drop_malformed: u64,
+    /// A reply to another client or another exchange (xid or MAC not ours).
+    pub drop_not_ours: u64,
+    /// A reply the state does not wait for, from another server, or unusable (an
+    /// offer of a non-unicast address, an ACK without a lease time).
+    pub drop_unexpected: u64,
+    /// Messages the stack could not send (the interface down, say): sent again on time.
+    pub send_failures: u64,
+    /// Leases the interface refused (an address another interface has, an MTU larger than
+    /// the device's).
+    pub config_failures: u64,
+}
+
+pub struct Client {
+    mac: MacAddr,
+    host_name: Option<String>,
+    rng: Rng,
+    state: State,
+    xid: u32,
+    /// When the current exchange began (the `secs` field counts from it).
+    started: Instant,
+    /// When `poll` has work: a message to send again, or a lease's timer.
+    next: Option<Instant>,
+    tries: u32,
+    /// The offer answered in REQUESTING: the address and the server chosen.
+    offer: Option<(Ipv4Addr, Ipv4Addr)>,
+    lease: Option<Lease>,
+    event: Option<Event>,
+    pub stats: DhcpStats,
+}
+
+impl Client {
+    /// A client for the interface with MAC `mac`; its first DISCOVER goes at the first
+    /// `poll`. `seed` draws the transaction ids and the retransmission jitter.
+    pub fn new(mac: MacAddr, host_name: Option<String>, seed: u64, now: Instant) -> Client {
+        Client {
+            mac,
+            host_name,
+            rng: Rng::new(seed),
+            state: State::Init,
+            xid: 0,
+            started: now,
+            next: Some(now),
+            tries: 0,
+            offer: None,
+            lease: None,
+            event: None,
+            stats: DhcpStats::default(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+
+    /// When `poll` must run next (`None`: nothing to do until a reply comes, or for ever).
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.next
+    }
+
+    /// The change to apply, taken (one at most after each `poll` or `receive`).
+    pub fn take_event(&mut self) -> Option<Event> {
+        self.event.take()
+    }
+
+    /// The delay before sending again after `tries` earlier sends: 4 s doubling to 64 s,
+    /// ±1 s (RFC 2131 4.1).
+    fn backoff(&mut self, tries: u32) -> Duration {
+        let base = FIRST_RETRY.saturating_mul(1 << tries.min(4)).min(MAX_RETRY);
+        let jitter = Duration::from_millis(self.rng.next_u64() % 2001);
+        (base + jitter).saturating_sub(Duration::from_secs(1))
+    }
+
+    /// Half the time left until `until`, at least 60 s, but never past it (RFC 2131 4.4.5).
+    fn half_left(now: Instant, until: Instant) -> Instant {
+        let left = until.saturating_duration_since(now);
+        (now + (left / 2).max(MIN_RENEW_RETRY)).min(until)
+    }
+
+    fn message(&self, kind: MessageType, now: Instant) -> Request {
+        let secs = now.saturating_duration_since(self.started).as_secs();
+        Request {
+            kind,
+            xid: self.xid,
+            secs: u16::try_from(secs).unwrap_or(u16::MAX),
+            broadcast: self.lease.is_none(),
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            chaddr: self.mac,
+            requested_ip: None,
+            server_id: None,
+            host_name: self.host_name.clone(),
+        }
+    }
+
+    fn broadcast(req: Request) -> Option<Transmit> {
+        Some(Transmit {
+            to: Ipv4Addr::BROADCAST,
+            payload: req.emit(),
+        })
+    }
+
+    fn discover(&mut self, now: Instant) -> Option<Transmit> {
+        self.state = State::Selecting;
+        self.stats.discovers += 1;
+        self.next = Some(now + self.backoff(self.tries));
+        self.tries += 1;
+        Self::broadcast(self.message(MessageType::Discover, now))
+    }
+
+    /// A REQUEST for the offer taken (SELECTING → REQUESTING), sent again on time-outs.
+    fn request_offer(&mut self, now: Instant) -> Option<Transmit> {
+        let (addr, server) = self.offer?;
+        self.state = State::Requesting;
+        self.stats.requests += 1;
+        self.next = Some(now + self.backoff(self.tries));
+        self.tries += 1;
+        let mut m = self.message(MessageType::Request, now);
+        m.requested_ip = Some(addr);
+        m.server_id = Some(server);
+        Self::broadcast(m)
+    }
+
+    /// A REQUEST to extend the lease: to its server (RENEWING) or to all (REBINDING),
+    /// naming our address in `ciaddr` and nothing else (RFC 2131 4.3.2).
+    fn request_extension(&mut self, now: Instant) -> Option<Transmit> {
+        let lease = self.lease.as_ref()?;
+        let (addr, server, until) = match self.state {
+            State::Renewing => (lease.addr.addr(), lease.server, lease.rebind_at),
+            _ => (lease.addr.addr(), lease.server, lease.expires_at),
+        };
+        self.next = until.map(|u| Self::half_left(now, u));
+        self.stats.requests += 1;
+        let mut m = self.message(MessageType::Request, now);
+        m.ciaddr = addr;
+        let to = if self.state == State::Renewing {
+            server
+        } else {
+            Ipv4Addr::BROADCAST
+        };
+        Some(Transmit {
+            to,
+            payload: m.emit(),
+        })
+    }
+
+    /// Back to INIT: a new exchange at `at`.
+    fn restart(&mut self, at: Instant) {
+        self.state = State::Init;
+        self.offer = None;
+        self.tries = 0;
+        self.next = Some(at);
+    }
+
+    /// The lease ends: the runtime takes the address away.
+    fn lose(&mut self, now: Instant, at: Instant) {
+        if let Some(l) = self.lease.take() {
+            self.stats.leases_lost += 1;
+            self.event = Some(Event::Lost(l.addr));
+        }
+        self.restart(at.max(now));
+    }
+
+    /// Time passed: send what is due, move through the lease's timers.
+    pub fn poll(&mut self, now: Instant) -> Option<Transmit> {
+        if self.next.is_none_or(|t| now < t) {
+            return None;
+        }
+        if let Some(end) = self.lease.as_ref().and_then(|l| l.expires_at) {
+            if now >= end {
+                self.lose(now, now);
+            }
+        }
+        match self.state {
+            State::Init => {
+                self.xid = self.rng.next_u64() as u32;
+                self.started = now;
+                self.tries = 0;
+                self.discover(now)
+            }
+            State::Selecting => self.discover(now),
+            State::Requesting if self.tries >= REQUEST_TRIES => {
+                self.restart(now);
+                self.poll(now)
+            }
+            State::Requesting => self.request_offer(now),
+            State::Bound | State::Renewing | State::Rebinding => {
+                let t2 = self.lease.as_ref().and_then(|l| l.rebind_at);
+                let next_state = if t2.is_some_and(|t| now >= t) {
+                    State::Rebinding
+                } else {
+                    State::Renewing
+                };
+                if self.state == State::Bound || next_state != self.state {
+                    // A new exchange: a new transaction id (RFC 2131 4.4.5).
+                    self.xid = self.rng.next_u64() as u32;
+                    self.started = now;
+                }
+                self.state = next_state;
+                self.request_extension(now)
+            }
+            State::Stopped => {
+                self.next = None;
+                None
+            }
+        }
+    }
+
+    /// A datagram from port 67: act on it if it answers us.
+    pub fn receive(&mut self, payload: &[u8], now: Instant) -> Option<Transmit> {
+        let r = match Reply::parse(payload) {
+            Ok(r) => r,
+            Err(_) => {
+                self.stats.drop_malformed += 1;
+                return None;
+            }
+        };
+        if r.xid != self.xid || r.chaddr != self.mac || self.state == State::Init {
+            self.stats.drop_not_ours += 1;
+            return None;
+        }
+        match (self.state, r.kind) {
+            (State::Selecting, MessageType::Offer) => {
+                let (Some(server), true) = (r.server_id, usable(r.yiaddr)) else {
+                    self.stats.drop_unexpected += 1;
+                    return None;
+                };
+                self.stats.offers += 1;
+                self.offer = Some((r.yiaddr, server));
+                self.tries = 0;
+                self.request_offer(now)
+            }
+            (State::Requesting, MessageType::Ack) if self.sent_by_chosen(&r) => {
+                self.bind(&r, now);
+                None
+            }
+            (State::Renewing | State::Rebinding, MessageType::Ack) => {
+                self.bind(&r, now);
+                None
+            }
+            (State::Requesting, MessageType::Nak) if self.sent_by_chosen(&r) => {
+                self.stats.naks += 1;
+                self.restart(now + AFTER_NAK);
+                None
+            }
+            (State::Renewing | State::Rebinding, MessageType::Nak) => {
+                self.stats.naks += 1;
+                self.lose(now, now);
+                None
+            }
+            _ => {
+                self.stats.drop_unexpected += 1;
+                None
+            }
+        }
+    }
+
+    /// Is this the server we asked (its id, when it names one)?
+    fn sent_by_chosen(&self, r: &Reply) -> bool {
+        let chosen = self.offer.map(|(_, s)| s);
+        r.server_id.is_none() || r.server_id == chosen
+    }
+
+    /// An ACK: take the lease (RFC 2131 4.4.1), or drop the ACK if it is unusable.
+    fn bind(&mut self, r: &Reply, now: Instant) {
+        let server = r
+            .server_id
+            .or(self.offer.map(|(_, s)| s))
+            .or(self.lease.as_ref().map(|l| l.server));
+        let (Some(length), Some(server), Some(addr)) = (r.lease, server, cidr(r)) else {
+            self.stats.drop_unexpected += 1;
+            return;
+        };
+        self.stats.acks += 1;
+        let (renew_at, rebind_at, expires_at) = match length {
+            Lifetime::Infinite => (None, None, None),
+            Lifetime::Finite(len) => {
+                // RFC 2131 4.4.5: T1 half the lease, T2 7/8, unless the server says; times
+                // out of order are the defaults.
+                let (mut t1, mut t2) = (r.t1.unwrap_or(len / 2), r.t2.unwrap_or(len * 7 / 8));
+                if !(t1 <= t2 && t2 <= len) {
+                    (t1, t2) = (len / 2, len * 7 / 8);
+                }
+                (Some(now + t1), Some(now + t2), Some(now + len))
+            }
+        };
+        let lease = Lease {
+            addr,
+            server,
+            router: r.router.filter(|&g| addr.contains(g) && g != addr.addr()),
+            dns: r.dns.clone(),
+            mtu: r.mtu,
+            length,
+            obtained: now,
+            renew_at,
+            rebind_at,
+            expires_at,
+        };
+        self.lease = Some(lease.clone());
+        self.event = Some(Event::Bound(lease));
+        self.state = State::Bound;
+        self.offer = None;
+        self.tries = 0;
+        self.next = renew_at;
+    }
+
+    /// The program ends: give the lease back (RFC 2131 4.4.6), and stop.
+    pub fn release(&mut self, now: Instant) -> Option<Transmit> {
+        self.state = State::Stopped;
+        self.next = None;
+        let lease = self.lease.take()?;
+        self.xid = self.rng.next_u64() as u32;
+        self.started = now;
+        self.stats.releases += 1;
+        let mut m = self.message(MessageType::Release, now);
+        m.broadcast = false;
+        m.ciaddr = lease.addr.addr();
+        m.server_id = Some(lease.server);
+        m.host_name = None;
+        Some(Transmit {
+            to: lease.server,
+            payload: m.emit(),
+        })
+    }
+}
+
+/// An address a host may take: unicast, not 0/8, loopback or class E.
+fn usable(a: Ipv4Addr) -> bool {
+    !(a.is_unspecified()
+        || a.is_broadcast()
+        || a.is_multicast()
+        || a.is_loopback()
+        || a.octets()[0] == 0
+        || a.octets()[0] >= 240)
+}
+
+/// The leased address with its prefix: the subnet mask given (contiguous), else the
+/// address's class (RFC 2131 leaves a missing mask to the client; RFC 1122 3.3.1.1's
+/// default). `None` for an address that is its network's own or its broadcast.
+fn cidr(r: &Reply) -> Option<Ipv4Cidr> {
+    if !usable(r.yiaddr) {
+        return None;
+    }
+    let classful = match r.yiaddr.octets()[0] {
+        0..=127 => 8,
+        128..=191 => 16,
+        _ => 24,
+    };
+    let prefix = r
+        .subnet_mask
+        .map(u32::from)
+        .filter(|m| m.leading_ones() + m.trailing_zeros() == 32 && *m != 0)
+        .map_or(classful, |m| m.leading_ones() as u8);
+    let c = Ipv4Cidr::new(r.yiaddr, prefix)?;
+    let own = prefix < 31 && (c.network().addr() == r.yiaddr || c.broadcast() == Some(r.yiaddr));
+    (!own).then_some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::tests::reply;
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([0x00, 0x34, 0x45, 0x67, 0x89, 0xab]);
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn at(secs: f64) -> Instant {
+        Instant::from_micros((secs * 1e6) as u64)
+    }
+
+    fn parse_request(t: &Transmit) -> (u8, u32, Vec<u8>) {
+        // (message type, xid, the whole payload)
+        let b = &t.payload;
+        (
+            b[242],
+            u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            b.clone(),
+        )
+    }
+
+    /// A client bound at t = 0 to 10.0.0.77/24 for `lease` seconds (T1, T2 by default).
+    fn bound(lease: u32) -> Client {
+        let mut c = Client::new(MAC, None, 1, at(0.0));
+        let d = c.poll(at(0.0)).unwrap();
+        let (_, xid, _) = parse_request(&d);
+        let l = lease.to_be_bytes();
+        let offer = reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]);
+        c.receive(&offer, at(0.0)).unwrap();
+        let ack = reply(
+            5,
+            xid,
+            [10, 0, 0, 77],
+            &[
+                54, 4, 10, 0, 0, 2, 51, 4, l[0], l[1], l[2], l[3], 1, 4, 255, 255, 255, 0, 3, 4,
+                10, 0, 0, 2,
+            ],
+        );
+        assert!(c.receive(&ack, at(0.0)).is_none());
+        c
+    }
+
+    #[test]
+    fn discover_offer_request_ack_binds_with_address_router_and_timers() {
+        let mut c = Client::new(MAC, Some("tapip".into()), 1, at(5.0));
+        assert_eq!(
+            c.poll_at(),
+            Some(at(5.0)),
+            "the first DISCOVER goes at once"
+        );
+        let d = c.poll(at(5.0)).unwrap();
+        assert_eq!(d.to, Ipv4Addr::BROADCAST);
+        let (kind, xid, b) = parse_request(&d);
+        assert_eq!(kind, 1);
+        assert_eq!(
+            &b[10..12],
+            &[0x80, 0],
+            "replies by broadcast: no address yet"
+        );
+        assert_eq!(c.state(), State::Selecting);
+
+        let offer = reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]);
+        let r = c.receive(&offer, at(5.1)).unwrap();
+        let (kind, rxid, b) = parse_request(&r);
+        assert_eq!((kind, rxid), (3, xid), "REQUEST in the same exchange");
+        assert_eq!(r.to, Ipv4Addr::BROADCAST);
+        assert!(b.windows(6).any(|w| w == [50, 4, 10, 0, 0, 77]));
+        assert!(b.windows(6).any(|w| w == [54, 4, 10, 0, 0, 2]));
+        assert_eq!(c.state(), State::Requesting);
+        // A second offer (another server) is not what REQUESTING waits for.
+        assert!(c.receive(&offer, at(5.15)).is_none());
+        assert_eq!(c.stats.drop_unexpected, 1);
+
+        let ack = reply(
+            5,
+            xid,
+            [10, 0, 0, 77],
+            &[
+                54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0x0e, 0x10, 1, 4, 255, 255, 255, 0, 3, 4, 10, 0,
+                0, 2, 6, 4, 10, 0, 0, 2,
+            ],
+        );
+        assert!(c.receive(&ack, at(5.2)).is_none());
+        assert_eq!(c.state(), State::Bound);
+        let Some(Event::Bound(l)) = c.take_event() else {
+            panic!("no lease")
+        };
+        assert_eq!(l.addr.to_string(), "10.0.0.77/24");
+        assert_eq!((l.server, l.router), (SERVER, Some(SERVER)));
+        assert_eq!(l.dns, vec![SERVER]);
+        assert_eq!(l.renew_at, Some(at(5.2 + 1800.0)));
+        assert_eq!(l.rebind_at, Some(at(5.2 + 3150.0)));
+        assert_eq!(l.expires_at, Some(at(5.2 + 3600.0)));
+        assert_eq!(c.poll_at(), l.renew_at);
+        assert_eq!(
+            (
+                c.stats.discovers,
+                c.stats.offers,
+                c.stats.requests,
+                c.stats.acks
+            ),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn discovers_back_off_from_4_to_64_seconds_with_a_second_of_jitter() {
+        let mut c = Client::new(MAC, None, 9, at(0.0));
+        let first = c.poll(at(0.0)).unwrap();
+        let xid = parse_request(&first).1;
+        let mut t = at(0.0);
+        for base in [4.0, 8.0, 16.0, 32.0, 64.0, 64.0, 64.0] {
+            let next = c.poll_at().unwrap();
+            let gap = next.saturating_duration_since(t).as_secs_f64();
+            assert!(
+                (base - 1.0..=base + 1.0).contains(&gap),
+                "{gap} not {base}±1"
+            );
+            assert!(
+                c.poll(next - Duration::from_millis(1)).is_none(),
+                "not early"
+            );
+            let d = c.poll(next).unwrap();
+            let (kind, x, b) = parse_request(&d);
+            assert_eq!((kind, x), (1, xid), "the same exchange");
+            let secs = u16::from_be_bytes([b[8], b[9]]);
+            assert_eq!(
+                u64::from(secs),
+                next.saturating_duration_since(at(0.0)).as_secs()
+            );
+            t = next;
+        }
+    }
+
+    #[test]
+    fn unanswered_requests_start_again_and_a_nak_waits_before_it_does() {
+        let mut c = Client::new(MAC, None, 2, at(0.0));
+        let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+        let offer = reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]);
+        c.receive(&offer, at(0.0)).unwrap();
+        for _ in 1..REQUEST_TRIES {
+            let t = c.poll_at().unwrap();
+            assert_eq!(parse_request(&c.poll(t).unwrap()).0, 3);
+        }
+        let t = c.poll_at().unwrap();
+        let d = c.poll(t).unwrap();
+        assert_eq!(parse_request(&d).0, 1, "a new DISCOVER after four REQUESTs");
+        let xid2 = parse_request(&d).1;
+        assert_ne!(xid2, xid);
+        // An answer to the old exchange is not ours any more.
+        let ack = reply(
+            5,
+            xid,
+            [10, 0, 0, 77],
+            &[54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 1, 0],
+        );
+        assert!(c.receive(&ack, t).is_none());
+        assert_eq!(c.stats.drop_not_ours, 1);
+
+        let offer = reply(2, xid2, [10, 0, 0, 78], &[54, 4, 10, 0, 0, 2]);
+        c.receive(&offer, t).unwrap();
+        // A NAK from another server than the one asked is not for us.
+        let nak = reply(6, xid2, [0; 4], &[54, 4, 10, 0, 0, 9]);
+        assert!(c.receive(&nak, t).is_none());
+        assert_eq!(c.state(), State::Requesting);
+        let nak = reply(6, xid2, [0; 4], &[54, 4, 10, 0, 0, 2]);
+        assert!(c.receive(&nak, t).is_none());
+        assert_eq!((c.state(), c.stats.naks), (State::Init, 1));
+        assert_eq!(c.poll_at(), Some(t + AFTER_NAK));
+        assert!(
+            c.take_event().is_none(),
+            "nothing was leased, nothing is lost"
+        );
+    }
+
+    #[test]
+    fn renewing_goes_to_the_server_at_t1_and_an_ack_extends_the_lease() {
+        let mut c = bound(1000);
+        assert!(matches!(c.take_event(), Some(Event::Bound(_))));
+        assert_eq!(c.poll_at(), Some(at(500.0)));
+        let r = c.poll(at(500.0)).unwrap();
+        assert_eq!(c.state(), State::Renewing);
+        assert_eq!(r.to, SERVER, "unicast to the server");
+        let (kind, xid, b) = parse_request(&r);
+        assert_eq!(kind, 3);
+        assert_eq!(&b[12..16], &[10, 0, 0, 77], "ciaddr names our address");
+        assert_eq!(&b[10..12], &[0, 0], "no broadcast flag: we have an address");
+        assert!(
+            !b.windows(2).any(|w| w == [50, 4]),
+            "no requested IP option"
+        );
+        // Half the time to T2 (875 s), at least 60 s.
+        assert_eq!(c.poll_at(), Some(at(500.0 + 187.5)));
+        let ack = reply(
+            5,
+            xid,
+            [10, 0, 0, 77],
+            &[54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 3, 232],
+        );
+        c.receive(&ack, at(501.0));
+        let Some(Event::Bound(l)) = c.take_event() else {
+            panic!("not renewed")
+        };
+        assert_eq!(l.expires_at, Some(at(1501.0)));
+        assert_eq!((c.state(), c.poll_at()), (State::Bound, Some(at(1001.0))));
+    }
+
+    #[test]
+    fn rebinding_broadcasts_at_t2_and_the_lease_ends_at_its_time() {
+        let mut c = bound(1000);
+        c.take_event();
+        let mut sent = Vec::new();
+        while let Some(t) = c.poll_at() {
+            if t > at(1000.0) {
+                break;
+            }
+            if let Some(m) = c.poll(t) {
+                sent.push((t, m.to, c.state()));
+            }
+            if let Some(Event::Lost(a)) = c.take_event() {
+                assert_eq!(a.to_string(), "10.0.0.77/24");
+                assert_eq!(t, at(1000.0), "lost exactly at the lease's end");
+                break;
+            }
+        }
+        let renew: Vec<_> = sent.iter().filter(|s| s.2 == State::Renewing).collect();
+        let rebind: Vec<_> = sent.iter().filter(|s| s.2 == State::Rebinding).collect();
+        assert_eq!(renew[0].0, at(500.0));
+        assert!(renew.iter().all(|s| s.1 == SERVER));
+        assert_eq!(rebind[0].0, at(875.0));
+        assert!(rebind.iter().all(|s| s.1 == Ipv4Addr::BROADCAST));
+        // 875 → 937.5 (62.5 s left/2 = 62.5 ≥ 60) → then capped at the end.
+        assert!(rebind
+            .windows(2)
+            .all(
+                |w| w[1].0.saturating_duration_since(w[0].0) >= Duration::from_secs(60)
+                    || w[1].0 == at(1000.0)
+            ));
+        assert_eq!(c.stats.leases_lost, 1);
+        // The address is gone; a DISCOVER goes at once.
+        assert_eq!(c.state(), State::Selecting);
+        assert!(c.lease().is_none());
+    }
+
+    #[test]
+    fn a_nak_while_renewing_takes_the_address_away_at_once() {
+        let mut c = bound(1000);
+        c.take_event();
+        let xid = parse_request(&c.poll(at(500.0)).unwrap()).1;
+        c.receive(&reply(6, xid, [0; 4], &[54, 4, 10, 0, 0, 2]), at(500.1));
+        assert!(matches!(c.take_event(), Some(Event::Lost(_))));
+        assert_eq!(c.poll_at(), Some(at(500.1)));
+        assert_eq!(parse_request(&c.poll(at(500.1)).unwrap()).0, 1);
+    }
+
+    #[test]
+    fn release_gives_the_address_back_to_its_server_and_stops() {
+        let mut c = bound(1000);
+        let r = c.release(at(10.0)).unwrap();
+        assert_eq!(r.to, SERVER);
+        let (kind, _, b) = parse_request(&r);
+        assert_eq!(kind, 7);
+        assert_eq!(&b[12..16], &[10, 0, 0, 77]);
+        assert!(b.windows(6).any(|w| w == [54, 4, 10, 0, 0, 2]));
+        assert_eq!((c.state(), c.poll_at()), (State::Stopped, None));
+        assert!(c.release(at(11.0)).is_none(), "once");
+        // Unbound, nothing to release.
+        let mut c = Client::new(MAC, None, 1, at(0.0));
+        c.poll(at(0.0));
+        assert!(c.release(at(1.0)).is_none());
+    }
+
+    #[test]
+    fn an_infinite_lease_has_no_timers_and_odd_t1_t2_fall_back() {
+        let mut c = Client::new(MAC, None, 3, at(0.0));
+        let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+            at(0.0),
+        );
+        c.receive(
+            &reply(
+                5,
+                xid,
+                [10, 0, 0, 77],
+                &[54, 4, 10, 0, 0, 2, 51, 4, 255, 255, 255, 255],
+            ),
+            at(0.0),
+        );
+        assert_eq!((c.state(), c.poll_at()), (State::Bound, None));
+        let l = c.lease().unwrap();
+        assert_eq!(l.addr.to_string(), "10.0.0.77/8", "no mask: the class's");
+
+        let mut c = Client::new(MAC, None, 3, at(0.0));
+        let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+            at(0.0),
+        );
+        // T1 after T2: both defaults.
+        let opts = [
+            54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0, 100, 58, 4, 0, 0, 0, 90, 59, 4, 0, 0, 0, 80,
+        ];
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(0.0));
+        let l = c.lease().unwrap();
+        assert_eq!((l.renew_at, l.rebind_at), (Some(at(50.0)), Some(at(87.5))));
+    }
+
+    #[test]
+    fn unusable_offers_and_acks_are_dropped_and_counted() {
+        let mut c = Client::new(MAC, None, 4, at(0.0));
+        let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+        for bad in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [224, 0, 0, 1],
+            [127, 0, 0, 1],
+        ] {
+            assert!(c
+                .receive(&reply(2, xid, bad, &[54, 4, 10, 0, 0, 2]), at(0.0))
+                .is_none());
+        }
+        // No server id.
+        assert!(c
+            .receive(&reply(2, xid, [10, 0, 0, 7], &[]), at(0.0))
+            .is_none());
+        assert_eq!(c.stats.drop_unexpected, 5);
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 255], &[54, 4, 10, 0, 0, 2]),
+            at(0.0),
+        );
+        // The network's broadcast under the mask given; no lease time.
+        let mask = [
+            54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 1, 0, 1, 4, 255, 255, 255, 0,
+        ];
+        c.receive(&reply(5, xid, [10, 0, 0, 255], &mask), at(0.0));
+        c.receive(
+            &reply(5, xid, [10, 0, 0, 7], &[54, 4, 10, 0, 0, 2]),
+            at(0.0),
+        );
+        assert_eq!(c.state(), State::Requesting);
+        assert_eq!(c.stats.drop_unexpected, 7);
+        // Not a reply at all; another client's.
+        c.receive(b"hello", at(0.0));
+        let mut other = reply(5, xid, [10, 0, 0, 7], &[]);
+        other[28] ^= 1;
+        c.receive(&other, at(0.0));
+        assert_eq!((c.stats.drop_malformed, c.stats.drop_not_ours), (1, 1));
+    }
+
+    #[test]
+    fn a_router_outside_the_leased_network_is_not_taken() {
+        let mut c = Client::new(MAC, None, 5, at(0.0));
+        let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+            at(0.0),
+        );
+        let opts = [
+            54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 1, 0, 1, 4, 255, 255, 255, 0, 3, 4, 10, 9, 9, 9,
+        ];
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(0.0));
+        assert_eq!(c.lease().unwrap().router, None);
+    }
+}

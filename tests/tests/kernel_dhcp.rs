@@ -1,0 +1,213 @@
+//! DHCP (RFC 2131) against a real server: dnsmasq on the kernel's side of a TAP in a
+//! namespace of the test's own, `tapip --no-host-config --dhcp` on the other (the stack
+//! as a host on a LAN, TOP1, with the kernel as the LAN's DHCP server and router).
+
+use tests::{eventually, Netns, Proc, Tapip, TempDir, SECS};
+
+const MAC: &str = "00:34:45:67:89:ab";
+
+/// The kernel's side: tap0 made beforehand (tapip attaches to it) at 10.0.0.2/24.
+fn lan(tag: &str) -> Netns {
+    let ns = Netns::new(tag);
+    let (ok, out) = ns.sh_text(
+        "ip tuntap add dev tap0 mode tap && ip addr add 10.0.0.2/24 dev tap0 && \
+         ip link set tap0 up && sysctl -qw net.ipv6.conf.tap0.disable_ipv6=1",
+    );
+    assert!(ok, "tap0: {out}");
+    ns
+}
+
+/// dnsmasq serving 10.0.0.50-150 on tap0 with 2-minute leases (its shortest), renewal
+/// after `t1` and rebinding after `t2` seconds, 10.0.0.2 as router and DNS server, its
+/// lease file and log in `dir`. No DNS service (`--port=0`).
+fn dnsmasq(ns: &Netns, dir: &TempDir, t1: u32, t2: u32) -> Proc {
+    let line = format!(
+        "dnsmasq --no-daemon --conf-file=/dev/null --pid-file --user=root \
+         --interface=tap0 --bind-interfaces --port=0 --log-dhcp \
+         --dhcp-range=10.0.0.50,10.0.0.150,255.255.255.0,2m \
+         --dhcp-option=option:router,10.0.0.2 --dhcp-option=option:dns-server,10.0.0.2 \
+         --dhcp-option=option:T1,{t1} --dhcp-option=option:T2,{t2} \
+         --dhcp-leasefile={leases} > {log} 2>&1",
+        leases = dir.path("leases").display(),
+        log = dir.path("dnsmasq.log").display(),
+    );
+    let p = Proc::spawn(ns, &line);
+    let log = dir.path("dnsmasq.log");
+    let up = eventually(SECS(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("DHCP, IP range"))
+    });
+    assert!(
+        up,
+        "dnsmasq did not start: {:?}",
+        std::fs::read_to_string(&log)
+    );
+    p
+}
+
+fn read(dir: &TempDir, name: &str) -> String {
+    std::fs::read_to_string(dir.path(name)).unwrap_or_default()
+}
+
+/// The address on the start-up line: `tapip: tap0 10.0.0.N/24 from ...`.
+fn leased_addr(out: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("tapip: tap0 ") && l.contains("by DHCP"))
+        .unwrap_or_else(|| panic!("no lease on the start-up line:\n{out}"));
+    let cidr = line.split_whitespace().nth(2).expect("an address");
+    cidr.split('/').next().expect("IP/PREFIX").to_string()
+}
+
+#[test]
+fn a_lease_from_dnsmasq_is_used_renewed_and_given_back_at_exit() {
+    let ns = lan("dhcp");
+    let dir = TempDir::new("dhcp");
+    let _server = dnsmasq(&ns, &dir, 3, 5);
+    let mut t = Tapip::start(&ns, &["--no-host-config", "--dhcp", "--mac", MAC]);
+    let out = t.wait_for("by DHCP", SECS(20));
+    let addr = leased_addr(&out);
+    let last: u8 = addr.rsplit('.').next().unwrap().parse().unwrap();
+    assert!(
+        addr.starts_with("10.0.0.") && (50..=150).contains(&last),
+        "{addr} is not from the server's range"
+    );
+    assert!(
+        out.contains("/24 from 10.0.0.2, router 10.0.0.2, dns 10.0.0.2"),
+        "{out}"
+    );
+
+    // The address works: Linux pings it, and the default route goes through the router.
+    let (ok, ping) = ns.sh_text(&format!("ping -c 2 -i 0.2 -W 2 {addr}"));
+    assert!(ok, "ping {addr}: {ping}");
+    let routes = t.run_marked("route");
+    assert!(
+        routes
+            .lines()
+            .any(|l| l.starts_with("0.0.0.0") && l.contains("10.0.0.2") && l.contains("UG")),
+        "{routes}"
+    );
+    assert!(
+        routes.contains("10.0.0.0        0.0.0.0         255.255.255.0"),
+        "{routes}"
+    );
+    // The server keyed the lease on our MAC.
+    let leases = read(&dir, "leases");
+    assert!(leases.contains(MAC) && leases.contains(&addr), "{leases}");
+
+    // T1 is 3 s: the client renews with its server (a unicast REQUEST naming the address),
+    // and keeps the address.
+    let renewed = eventually(SECS(12), || {
+        read(&dir, "dnsmasq.log").matches("DHCPACK(tap0)").count() >= 3
+    });
+    let log = read(&dir, "dnsmasq.log");
+    assert!(renewed, "no renewals:\n{log}");
+    assert!(
+        log.contains(&format!("DHCPREQUEST(tap0) {addr} {MAC}")),
+        "{log}"
+    );
+    let status = t.run_marked("dhcp");
+    assert!(
+        status.contains(&format!("tap0: bound {addr}/24 from 10.0.0.2")),
+        "{status}"
+    );
+    let stat = t.run_marked("stat");
+    let dhcp_line = stat
+        .lines()
+        .find(|l| l.starts_with("dhcp tap0"))
+        .unwrap_or_else(|| panic!("no dhcp line in stat:\n{stat}"));
+    assert!(dhcp_line.contains("tx_discovers=1 "), "{dhcp_line}");
+    assert!(dhcp_line.contains("rx_offers=1 "), "{dhcp_line}");
+    assert!(!dhcp_line.contains("drop_"), "{dhcp_line}");
+    let (ok, ping) = ns.sh_text(&format!("ping -c 1 -W 2 {addr}"));
+    assert!(ok, "after renewing: {ping}");
+
+    // The end of the program gives the address back: the server forgets the lease. (The
+    // status is 1: `run_marked`'s markers are unknown commands.)
+    assert!(t.close_input(SECS(20)).is_some(), "{}", t.output());
+    let log = read(&dir, "dnsmasq.log");
+    assert!(
+        log.contains(&format!("DHCPRELEASE(tap0) {addr} {MAC}")),
+        "{log}"
+    );
+    let gone = eventually(SECS(5), || !read(&dir, "leases").contains(MAC));
+    assert!(gone, "lease kept: {}", read(&dir, "leases"));
+}
+
+#[test]
+fn without_a_server_the_shell_starts_and_the_client_keeps_asking_until_one_answers() {
+    let ns = lan("dhcpwait");
+    let dir = TempDir::new("dhcpwait");
+    let mut t = Tapip::start(
+        &ns,
+        &[
+            "--no-host-config",
+            "--dhcp",
+            "--dhcp-wait",
+            "1",
+            "--mac",
+            MAC,
+        ],
+    );
+    let out = t.wait_for("no DHCP lease after", SECS(20));
+    assert!(out.contains("(still asking: 'dhcp' shows it)"), "{out}");
+    let status = t.run_marked("dhcp");
+    assert!(status.contains("tap0: selecting (no lease)"), "{status}");
+    // Nothing answers yet: the DISCOVER went out from 0.0.0.0 to the broadcast.
+    let (_, cap) = ns.sh_text("timeout 6 tcpdump -n -c 1 -i tap0 udp port 67 2>/dev/null");
+    assert!(cap.contains("0.0.0.0.68 > 255.255.255.255.67"), "{cap}");
+
+    // A server appears: a retransmitted DISCOVER finds it (at most 64 s apart; the first
+    // gaps are 4, 8 and 16 s, each ±1 s).
+    let _server = dnsmasq(&ns, &dir, 60, 100);
+    let bound = eventually(SECS(40), || {
+        t.run_marked("dhcp").contains("tap0: bound 10.0.0.")
+    });
+    assert!(bound, "{}", t.output());
+    let addr = t
+        .run_marked("dhcp")
+        .split_whitespace()
+        .nth(2)
+        .and_then(|a| a.split('/').next())
+        .map(str::to_string)
+        .unwrap_or_default();
+    let (ok, ping) = ns.sh_text(&format!("ping -c 1 -W 2 {addr}"));
+    assert!(ok, "ping {addr}: {ping}");
+    assert!(t.close_input(SECS(20)).is_some(), "{}", t.output());
+    let log = read(&dir, "dnsmasq.log");
+    assert!(
+        log.contains(&format!("DHCPRELEASE(tap0) {addr} {MAC}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_second_client_on_the_same_interface_and_an_unknown_one_are_clear_errors() {
+    let ns = lan("dhcperr");
+    let mut t = Tapip::start(
+        &ns,
+        &[
+            "--no-host-config",
+            "--dhcp",
+            "--dhcp-wait",
+            "0.2",
+            "--mac",
+            MAC,
+        ],
+    );
+    t.wait_for("no DHCP lease after", SECS(20));
+    let since = t.output().len();
+    t.cmd("dhcp tap0");
+    t.wait_result(since, "dhcp: DHCP runs on tap0 already", "xx", SECS(5));
+    let since = t.output().len();
+    t.cmd("dhcp eth7");
+    t.wait_result(since, "dhcp: no interface eth7", "xx", SECS(5));
+    let since = t.output().len();
+    t.cmd("dhcp lo");
+    t.wait_result(
+        since,
+        "dhcp: DHCP needs a link: not on loopback",
+        "xx",
+        SECS(5),
+    );
+    assert_eq!(t.close_input(SECS(20)), Some(1), "commands failed");
+}
