@@ -185,6 +185,16 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
             lines.push(c.clone());
         }
         if let Some(path) = &cli.script {
+            // A script is commands, not data: one of many megabytes is a mistake.
+            const MAX_SCRIPT: u64 = 16 << 20;
+            if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_SCRIPT) {
+                errln!(
+                    "tapip: script {} is larger than {} MiB: not read",
+                    path.display(),
+                    MAX_SCRIPT >> 20
+                );
+                return 1;
+            }
             match std::fs::read_to_string(path) {
                 Ok(s) => lines.extend(s.lines().map(str::to_string)),
                 Err(e) => {
@@ -327,6 +337,29 @@ fn input_loop(
         let line = match left.take() {
             Some(l) => l,
             None => match read(true) {
+                InputLine::Line(l) if input::is_overlong(&l) => {
+                    // A command line of a megabyte is no command: skip to its end.
+                    let mut eof = false;
+                    loop {
+                        match read(true) {
+                            InputLine::Line(l) if input::is_overlong(&l) => {}
+                            InputLine::Line(_) => break,
+                            InputLine::Eof | InputLine::Interrupted => {
+                                eof = true;
+                                break;
+                            }
+                        }
+                    }
+                    errln!(
+                        "tapip: a command line longer than {} bytes: ignored",
+                        input::MAX_LINE
+                    );
+                    if eof {
+                        let _ = tx.send(None);
+                        return;
+                    }
+                    continue;
+                }
                 InputLine::Line(l) => l,
                 InputLine::Eof | InputLine::Interrupted => {
                     let _ = tx.send(None);

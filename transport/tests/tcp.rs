@@ -166,6 +166,7 @@ mod listen {
         n.nothing();
         assert_eq!(n.t.socket_count(), 1);
         assert_eq!(n.stats().drop_listen_bad, 2);
+        assert_eq!(n.stats().drop_rst_ignored, 3, "counted, never answered");
         // Still listening.
         n.inject(remote, local, syn(PEER_ISS), &[]);
         assert_eq!(n.only().r.flags, SYN | ACK);
@@ -926,6 +927,24 @@ mod established {
         n.only().expect_ack(c.snd, c.rcv);
         assert_eq!(n.recv(c.h), Ok(None), "the segment's data is dropped too");
         assert_eq!(n.stats().bad_acks, 2);
+    }
+
+    #[test]
+    fn data_without_ack_is_dropped_silently_and_counted() {
+        // RFC 9293 3.10.7.4 fifth: "if the ACK bit is off, drop the segment and return".
+        let mut n = Net::new();
+        let c = n.passive();
+        n.to(&c, seg(PSH, c.rcv, Seq(0), 65_535), b"xyz");
+        n.nothing();
+        assert_eq!(n.recv(c.h), Ok(None));
+        assert_eq!(n.stats().drop_no_ack, 1);
+        // SYN-SENT: neither SYN nor RST.
+        let mut n = Net::new();
+        let (h, local, remote, _syn) = connect(&mut n);
+        n.inject(remote, local, seg(PSH, PEER_ISS, Seq(0), 1000), b"x");
+        n.nothing();
+        assert_eq!(n.stats().drop_no_ack, 1);
+        assert_eq!(n.state(h), TcpState::SynSent);
     }
 
     #[test]
@@ -1902,6 +1921,7 @@ mod closing {
         n.to(&c, seg(RST | ACK, c.rcv + 1, c.snd + 1, 0), &[]);
         n.nothing();
         assert_eq!(n.t.tcp_time_wait(n.now).len(), 1, "RFC 1337");
+        assert_eq!(n.stats().drop_rst_ignored, 2);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! `--script`, where stdin holds no commands, it is dropped).
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 /// What a command gets for one request.
 #[derive(Debug, PartialEq, Eq)]
@@ -53,13 +53,24 @@ impl Input {
     }
 }
 
-/// Read one line from `r` as [`InputLine`] (errors end the input).
+/// The most one [`read_line`] holds: a longer line comes in pieces of this size (a
+/// command's data loses nothing; a command line that long is refused, see
+/// [`is_overlong`]), so input without a newline cannot fill the memory.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Read one line from `r` as [`InputLine`], at most [`MAX_LINE`] bytes of it (errors end
+/// the input).
 pub fn read_line(r: &mut impl BufRead) -> InputLine {
     let mut buf = Vec::new();
-    match r.read_until(b'\n', &mut buf) {
+    match r.by_ref().take(MAX_LINE as u64).read_until(b'\n', &mut buf) {
         Ok(0) | Err(_) => InputLine::Eof,
         Ok(_) => InputLine::Line(buf),
     }
+}
+
+/// Is this piece of a line cut at [`MAX_LINE`], with more of the line to come?
+pub fn is_overlong(piece: &[u8]) -> bool {
+    piece.len() >= MAX_LINE && !piece.ends_with(b"\n")
 }
 
 /// Serve requests from stdin until the command side is gone (`-c` and `--script` mode).
@@ -81,6 +92,27 @@ mod tests {
         assert_eq!(read_line(&mut r), InputLine::Line(b"two\r\n".to_vec()));
         assert_eq!(read_line(&mut r), InputLine::Line(b"three".to_vec()));
         assert_eq!(read_line(&mut r), InputLine::Eof);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_comes_in_pieces() {
+        let mut long = vec![b'a'; MAX_LINE * 2 + 3];
+        long.push(b'\n');
+        long.extend_from_slice(b"next\n");
+        let mut r = std::io::Cursor::new(long);
+        let InputLine::Line(a) = read_line(&mut r) else {
+            panic!()
+        };
+        let InputLine::Line(b) = read_line(&mut r) else {
+            panic!()
+        };
+        let InputLine::Line(c) = read_line(&mut r) else {
+            panic!()
+        };
+        assert_eq!((a.len(), b.len(), c.len()), (MAX_LINE, MAX_LINE, 4));
+        assert!(is_overlong(&a) && is_overlong(&b) && !is_overlong(&c));
+        assert_eq!(read_line(&mut r), InputLine::Line(b"next\n".to_vec()));
+        assert!(!is_overlong(b"short"));
     }
 
     #[test]

@@ -210,6 +210,7 @@ pub fn run(ctx: &Ctx) {
             ("tx_time_exceeded", icmp.tx_time_exceeded),
             ("tx_redirects", icmp.tx_redirects),
             ("tx_parameter_problems", icmp.tx_parameter_problems),
+            ("rx_errors_to_transport", tr.icmp_errors_received),
             ("rx_redirects_applied", icmp.rx_redirects_applied),
             ("redirects_ignored", icmp.redirects_ignored),
             ("drop_bad_checksum", icmp.drop_bad_checksum),
@@ -364,6 +365,9 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         drop_syn_queue_full,
         drop_accept_queue_full,
         drop_listen_bad,
+        drop_rst_ignored,
+        drop_no_ack,
+        drop_socket_table_full,
         bad_acks,
         window_drops,
         ooo_dropped,
@@ -421,6 +425,9 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("drop_syn_queue_full", drop_syn_queue_full),
         ("drop_accept_queue_full", drop_accept_queue_full),
         ("drop_listen_bad", drop_listen_bad),
+        ("drop_rst_ignored", drop_rst_ignored),
+        ("drop_no_ack", drop_no_ack),
+        ("drop_socket_table_full", drop_socket_table_full),
         ("drop_bad_ack", bad_acks),
         ("drop_beyond_window", window_drops),
         ("drop_ooo_full", ooo_dropped),
@@ -440,7 +447,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 55] = [
+        let fields: [&mut u64; 58] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -475,6 +482,9 @@ mod tests {
             &mut t.window_drops,
             &mut t.ooo_dropped,
             &mut t.drop_listen_bad,
+            &mut t.drop_rst_ignored,
+            &mut t.drop_no_ack,
+            &mut t.drop_socket_table_full,
             &mut t.icmp_ignored,
             &mut t.sack_reneging,
             &mut t.loss_probes,
@@ -501,14 +511,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 55);
+        assert_eq!(pairs.len(), 58);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..155).collect::<Vec<u64>>());
+        assert_eq!(values, (100..158).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 55, "names are unique");
+        assert_eq!(names.len(), 58, "names are unique");
     }
 
     #[test]

@@ -150,6 +150,7 @@ impl Transport {
         };
         if seg.has(flags::RST) {
             // RFC 1337: a RST does not cut TIME-WAIT short.
+            self.tcp.stats.drop_rst_ignored += 1;
             return true;
         }
         if seg.has(flags::SYN) && !seg.has(flags::ACK) {
@@ -236,6 +237,8 @@ impl Transport {
         now: Instant,
     ) {
         if seg.has(flags::RST) {
+            // RFC 9293 3.10.7.2: a listener has nothing to reset.
+            self.tcp.stats.drop_rst_ignored += 1;
             return;
         }
         if seg.has(flags::ACK) {
@@ -305,7 +308,7 @@ impl Transport {
         }
         child.role = Role::Conn(Box::new(tcb));
         let Some(h) = self.tcp_insert(child) else {
-            self.tcp.stats.drop_syn_queue_full += 1;
+            self.tcp.stats.drop_socket_table_full += 1;
             return;
         };
         self.tcp.stats.passive_opens += 1;
@@ -465,7 +468,7 @@ impl Transport {
         child.parent = Some(l);
         child.role = Role::Conn(Box::new(tcb));
         let Some(h) = self.tcp_insert(child) else {
-            self.tcp.stats.drop_syn_queue_full += 1;
+            self.tcp.stats.drop_socket_table_full += 1;
             return true;
         };
         self.tcp.stats.syncookies_recv += 1;

@@ -245,6 +245,13 @@ pub struct TcpStats {
     pub window_drops: u64,
     pub ooo_dropped: u64,
     pub drop_listen_bad: u64,
+    /// RSTs with nothing to reset: to a listener, or to a TIME-WAIT record (RFC 1337).
+    pub drop_rst_ignored: u64,
+    /// Segments without the flag their state needs: an ACK in a synchronized state, a
+    /// SYN or RST in SYN-SENT.
+    pub drop_no_ack: u64,
+    /// New connections (a SYN, a cookie's ACK) with every socket slot in use.
+    pub drop_socket_table_full: u64,
     /// Old duplicates caught by PAWS (RFC 7323 5): a TSval behind TS.Recent.
     pub drop_paws: u64,
     /// Segments without timestamps on a connection that negotiated them (taken anyway).

@@ -79,6 +79,8 @@ impl Tcb {
         }
         // Fourth: the SYN.
         if !seg.has(flags::SYN) {
+            // Fifth (RFC 9293 3.10.7.3): neither SYN nor RST.
+            stats.drop_no_ack += 1;
             return;
         }
         self.take_syn_options(seg, now);
@@ -176,6 +178,7 @@ impl Tcb {
         }
         // Fifth: the ACK field.
         if !seg.has(flags::ACK) {
+            stats.drop_no_ack += 1;
             return;
         }
         if self.state == State::SynReceived && !self.handshake_acked(cfg, seg, tx, stats, now) {
