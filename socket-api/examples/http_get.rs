@@ -11,7 +11,7 @@
 //!
 //! Options (defaults shown): `--tap tap1 --addr 10.0.1.1/24 --host-addr 10.0.1.2/24
 //! --gateway 10.0.1.2`, `--no-offload`, then `http://IP[:PORT][/PATH]` (addresses only:
-//! there is no DNS).
+//! this example looks no names up; `Stack::resolve` would).
 
 use socket_api::{StackBuilder, TcpStream};
 use std::io::{Read, Write};
@@ -88,8 +88,8 @@ fn parse_url(url: &str) -> Result<(SocketAddrV4, String), String> {
         Some((ip, port)) => (ip, port.parse().map_err(|_| format!("{url}: bad port"))?),
         None => (host, 80),
     };
-    let ip: Ipv4Addr = ip
-        .parse()
-        .map_err(|_| format!("{url}: '{ip}' is not an IPv4 address (there is no DNS)"))?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| {
+        format!("{url}: '{ip}' is not an IPv4 address (names are not looked up here)")
+    })?;
     Ok((SocketAddrV4::new(ip, port), path.to_string()))
 }

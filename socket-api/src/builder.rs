@@ -61,6 +61,7 @@ pub struct StackBuilder {
     config: StackConfig,
     tap_hook: Option<TapHook>,
     dhcp: bool,
+    dns: Vec<String>,
 }
 
 impl Default for StackBuilder {
@@ -85,6 +86,7 @@ impl StackBuilder {
             config: StackConfig::default(),
             tap_hook: None,
             dhcp: false,
+            dns: Vec::new(),
         }
     }
 
@@ -125,6 +127,13 @@ impl StackBuilder {
     /// lease when it comes ([`Stack::wait_for_lease`] waits for it).
     pub fn dhcp(mut self) -> StackBuilder {
         self.dhcp = true;
+        self
+    }
+
+    /// A DNS server for [`Stack::resolve`], e.g. `"10.0.0.2"` (call again for more, three
+    /// at most); asked before any a DHCP lease names.
+    pub fn dns(mut self, ip: impl ToString) -> StackBuilder {
+        self.dns.push(ip.to_string());
         self
     }
 
@@ -235,6 +244,18 @@ impl StackBuilder {
             .as_deref()
             .map(|h| parse("kernel-side address", h))
             .transpose()?;
+        let dns = self
+            .dns
+            .iter()
+            .map(|d| parse::<Ipv4Addr>("DNS server", d))
+            .collect::<io::Result<Vec<_>>>()?;
+        if dns.len() > crate::dns::MAX_SERVERS {
+            return Err(invalid(format!(
+                "DNS servers: {} given, at most {} are asked",
+                dns.len(),
+                crate::dns::MAX_SERVERS
+            )));
+        }
         let mac: MacAddr = parse("MAC", &self.mac)?;
         if !mac.is_unicast() {
             return Err(invalid(format!("MAC {mac}: not a unicast address")));
@@ -296,6 +317,7 @@ impl StackBuilder {
             stack: stack.clone(),
             armed: true,
         };
+        stack.set_dns_servers(&dns);
         if let Some(device) = device {
             let ifindex = stack.add_device(device, driver)?;
             stack.with_core(|c, now| -> io::Result<()> {

@@ -118,6 +118,7 @@
 
 pub mod builder;
 pub mod dhcp;
+pub mod dns;
 pub mod error;
 mod exit;
 mod linger;

@@ -34,6 +34,7 @@ use netif::{
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -180,6 +181,8 @@ struct Shared {
     exit_linger: Mutex<Duration>,
     /// DHCP clients, one per interface that runs one.
     dhcp: Mutex<Vec<Arc<crate::dhcp::Run>>>,
+    /// DNS servers set by the application (`Stack::set_dns_servers`).
+    dns: Mutex<Vec<Ipv4Addr>>,
 }
 
 impl Shared {
@@ -348,6 +351,7 @@ impl Stack {
             own_lo: AtomicBool::new(false),
             exit_linger: Mutex::new(cfg.exit_linger),
             dhcp: Mutex::new(Vec::new()),
+            dns: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -431,6 +435,16 @@ impl Stack {
     pub fn wait_for_lease(&self, timeout: Duration) -> Option<crate::dhcp::client::Lease> {
         let run = self.shared.dhcp.lock().first().cloned()?;
         run.wait_bound(timeout)
+    }
+
+    /// The DNS servers [`Stack::resolve`] asks before those a DHCP lease names (at most
+    /// three are asked in all).
+    pub fn set_dns_servers(&self, servers: &[Ipv4Addr]) {
+        *self.shared.dns.lock() = servers.to_vec();
+    }
+
+    pub(crate) fn configured_dns(&self) -> Vec<Ipv4Addr> {
+        self.shared.dns.lock().clone()
     }
 
     /// Are both handles the same stack?

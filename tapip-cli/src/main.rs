@@ -41,6 +41,10 @@ pub struct Cli {
     /// at the end.
     #[arg(long, conflicts_with_all = ["addr", "gateway"])]
     pub dhcp: bool,
+    /// A DNS server for host names (`get`, `ping`, `host`); up to three, asked in order
+    /// before those a DHCP lease names.
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<std::net::Ipv4Addr>,
     /// How long to wait for the DHCP lease before the shell starts anyway (the client
     /// keeps asking), in seconds, fractions allowed (0 to 1000000) [default: 10].
     #[arg(long, value_name = "SECS", requires = "dhcp", value_parser = parse_time_wait, allow_hyphen_values = true)]
@@ -124,6 +128,13 @@ fn parse_host_cidr(s: &str) -> Result<ip::Ipv4Cidr, String> {
 /// What the parser cannot check alone: the kernel side and the stack need addresses of
 /// their own.
 fn check(cli: &Cli) -> Result<(), String> {
+    if cli.dns.len() > socket_api::dns::MAX_SERVERS {
+        return Err(format!(
+            "--dns: {} servers given, at most {} are asked",
+            cli.dns.len(),
+            socket_api::dns::MAX_SERVERS
+        ));
+    }
     if !cli.no_host_config && !cli.dhcp && cli.host_addr.addr() == cli.addr.addr() {
         return Err(format!(
             "--host-addr {}: the stack's own address (--addr): give the kernel side another",

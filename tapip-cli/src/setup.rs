@@ -104,6 +104,7 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         }
         Ok(())
     })?;
+    stack.set_dns_servers(&cli.dns);
     if cli.dhcp {
         stack
             .start_dhcp(&cli.tap)

@@ -1,6 +1,7 @@
-//! DHCP (RFC 2131) against a real server: dnsmasq on the kernel's side of a TAP in a
-//! namespace of the test's own, `tapip --no-host-config --dhcp` on the other (the stack
-//! as a host on a LAN, TOP1, with the kernel as the LAN's DHCP server and router).
+//! DHCP (RFC 2131) and DNS (RFC 1035) against a real server: dnsmasq on the kernel's side
+//! of a TAP in a namespace of the test's own, `tapip --no-host-config --dhcp` on the other
+//! (the stack as a host on a LAN, TOP1, with the kernel as the LAN's DHCP server, DNS
+//! server and router).
 
 use tests::{eventually, Netns, Proc, Tapip, TempDir, SECS};
 
@@ -21,9 +22,13 @@ fn lan(tag: &str) -> Netns {
 /// after `t1` and rebinding after `t2` seconds, 10.0.0.2 as router and DNS server, its
 /// lease file and log in `dir`. No DNS service (`--port=0`).
 fn dnsmasq(ns: &Netns, dir: &TempDir, t1: u32, t2: u32) -> Proc {
+    dnsmasq_with(ns, dir, t1, t2, "--port=0")
+}
+
+fn dnsmasq_with(ns: &Netns, dir: &TempDir, t1: u32, t2: u32, extra: &str) -> Proc {
     let line = format!(
         "dnsmasq --no-daemon --conf-file=/dev/null --pid-file --user=root \
-         --interface=tap0 --bind-interfaces --port=0 --log-dhcp \
+         --interface=tap0 --bind-interfaces --log-dhcp {extra} \
          --dhcp-range=10.0.0.50,10.0.0.150,255.255.255.0,2m \
          --dhcp-option=option:router,10.0.0.2 --dhcp-option=option:dns-server,10.0.0.2 \
          --dhcp-option=option:T1,{t1} --dhcp-option=option:T2,{t2} \
@@ -210,4 +215,57 @@ fn a_second_client_on_the_same_interface_and_an_unknown_one_are_clear_errors() {
         SECS(5),
     );
     assert_eq!(t.close_input(SECS(20)), Some(1), "commands failed");
+}
+
+#[test]
+fn names_are_looked_up_with_the_dns_server_the_lease_names() {
+    let ns = lan("dns");
+    let dir = TempDir::new("dns");
+    // DNS on 10.0.0.2:53 for test.lan only (no upstream): a host, an alias, and
+    // NXDOMAIN for any other name there.
+    let _server = dnsmasq_with(
+        &ns,
+        &dir,
+        60,
+        100,
+        "--no-resolv --no-hosts --local=/test.lan/ --host-record=web.test.lan,10.0.0.2 \
+         --cname=www.test.lan,web.test.lan --log-queries",
+    );
+    let (_, body) = dir.random_file("page", 300_000);
+    let _http = Proc::spawn(
+        &ns,
+        &format!(
+            "python3 -m http.server 8000 --bind 10.0.0.2 --directory {} > /dev/null 2>&1",
+            dir.root().display()
+        ),
+    );
+    ns.wait_listening(8000);
+    let mut t = Tapip::start(&ns, &["--no-host-config", "--dhcp", "--mac", MAC]);
+    t.wait_for("by DHCP", SECS(20));
+    let out = t.run_marked("host web.test.lan; host WWW.test.lan.");
+    assert!(out.contains("web.test.lan has address 10.0.0.2"), "{out}");
+    assert!(
+        out.contains("WWW.test.lan. has address 10.0.0.2"),
+        "CNAME: {out}"
+    );
+    let out = t.run_marked("host nope.test.lan");
+    assert!(
+        out.contains("host: nope.test.lan: name not found (10.0.0.2)"),
+        "{out}"
+    );
+    let out = t.run_marked("ping -c 1 web.test.lan");
+    assert!(out.contains("PING web.test.lan (10.0.0.2)"), "{out}");
+    assert!(out.contains("1 received"), "{out}");
+    let dst = dir.path("got");
+    let since = t.output().len();
+    t.cmd(&format!(
+        "get http://web.test.lan:8000/page -o {}",
+        dst.display()
+    ));
+    t.wait_result(since, "200 OK: 300000 bytes", "get:", SECS(30));
+    assert_eq!(std::fs::read(&dst).unwrap(), body);
+    // The server saw the stack's queries.
+    let log = read(&dir, "dnsmasq.log");
+    assert!(log.contains("query[A] web.test.lan from 10.0.0."), "{log}");
+    assert!(t.close_input(SECS(20)).is_some());
 }

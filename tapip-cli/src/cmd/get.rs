@@ -1,7 +1,8 @@
 //! `get URL [-o FILE]`: an HTTP/1.1 GET over the stack's TCP (see `crate::http`). The body
 //! goes to the terminal as raw bytes, or to FILE; then one line says how it went:
 //! `200 OK: 20971520 bytes in 1.234 s (135.9 Mbit/s)` (on stderr when the body went to
-//! stdout). Hosts are IPv4 addresses: there is no DNS. Ctrl-C interrupts.
+//! stdout). A host name is looked up with the stack's resolver (`--dns`, or the DNS servers
+//! of a DHCP lease). Ctrl-C interrupts.
 
 use super::syntax::Get;
 use super::tcp::{self as net, Watchdog};
@@ -17,15 +18,16 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, PartialEq, Eq)]
 struct Opts {
     url: Url,
-    addr: SocketAddrV4,
+    /// `None`: the URL names a host to look up.
+    addr: Option<SocketAddrV4>,
     /// `-o`: the body goes here instead of stdout.
     out: Option<String>,
 }
 
 fn parse(a: Get) -> Result<Opts, String> {
     let url = http::parse_url(&a.url).map_err(|e| format!("get: {e}"))?;
-    let ip: Ipv4Addr = match url.host.parse() {
-        Ok(ip) => ip,
+    let ip: Option<Ipv4Addr> = match url.host.parse() {
+        Ok(ip) => Some(ip),
         // Digits and dots only: meant as an address, but not a valid one.
         Err(_) if url.host.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
             return Err(format!(
@@ -33,15 +35,10 @@ fn parse(a: Get) -> Result<Opts, String> {
                 url.host
             ))
         }
-        Err(_) => {
-            return Err(format!(
-            "get: cannot look up '{}': host names are not supported (no DNS), use an IPv4 address",
-            url.host
-        ))
-        }
+        Err(_) => None,
     };
     Ok(Opts {
-        addr: SocketAddrV4::new(ip, url.port),
+        addr: ip.map(|ip| SocketAddrV4::new(ip, url.port)),
         url,
         out: a.out,
     })
@@ -56,7 +53,13 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
         None => None,
     };
     let start = Instant::now();
-    let a = o.addr;
+    let a = match o.addr {
+        Some(a) => a,
+        None => SocketAddrV4::new(
+            net::lookup(ctx, &o.url.host).map_err(|e| format!("get: {e}"))?,
+            o.url.port,
+        ),
+    };
     let s = match net::connect(ctx, a, net::CONNECT_TIMEOUT) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::Interrupted => {
@@ -195,11 +198,11 @@ mod tests {
     #[test]
     fn options() {
         let o = parse_line("http://10.0.0.2:8000/file").unwrap();
-        assert_eq!(o.addr, "10.0.0.2:8000".parse().unwrap());
+        assert_eq!(o.addr, Some("10.0.0.2:8000".parse().unwrap()));
         assert_eq!(o.url.path, "/file");
         assert_eq!(o.out, None);
         let o = parse_line("-o /tmp/x 10.0.0.2").unwrap();
-        assert_eq!(o.addr, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(o.addr, Some("10.0.0.2:80".parse().unwrap()));
         assert_eq!(o.url.path, "/");
         assert_eq!(o.out.as_deref(), Some("/tmp/x"));
         let o = parse_line("http://10.0.0.2/a%20b -o out").unwrap();
@@ -217,9 +220,9 @@ mod tests {
             parse_line("http://999.0.0.1/"),
             Err("get: invalid address '999.0.0.1' (expected a dotted quad like 10.0.0.2)".into())
         );
-        assert!(parse_line("http://example.com/")
-            .unwrap_err()
-            .contains("host names are not supported"));
+        // A name is looked up when the command runs.
+        let o = parse_line("http://example.com:8080/x").unwrap();
+        assert_eq!((o.addr, o.url.host.as_str()), (None, "example.com"));
         assert!(parse_line("https://10.0.0.2/")
             .unwrap_err()
             .contains("https is not supported"));

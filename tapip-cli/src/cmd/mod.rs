@@ -183,6 +183,12 @@ fn run_words(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         Command::Arp(a) => arp::run(ctx, a)?,
         Command::Stat => stat::run(ctx),
         Command::Dhcp { iface } => dhcp::run(ctx, iface)?,
+        Command::Host { name } => {
+            let addrs = ctx.stack.resolve(&name).map_err(|e| format!("host: {e}"))?;
+            for a in addrs {
+                outln!("{name} has address {a}");
+            }
+        }
         Command::Debug(a) => debug::run(ctx, a)?,
         Command::Snc(a) => snc::run(ctx, a)?,
         Command::Get(a) => get::run(ctx, a)?,

@@ -78,6 +78,7 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
 }
 
 pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
+    let dst = super::tcp::lookup(ctx, &o.dst).map_err(|e| format!("ping: {e}"))?;
     let mut sock =
         RawSocket::new(&ctx.stack, ip::ipv4::protocol::ICMP).map_err(|e| format!("ping: {e}"))?;
     if let Some(t) = o.ttl {
@@ -87,7 +88,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
     outln!(
         "PING {} ({}) {}({}) bytes of data.",
         o.dst,
-        o.dst,
+        dst,
         o.size,
         o.size + 28
     );
@@ -131,7 +132,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
             transmitted += 1;
             sent_at.insert(seq, Instant::now());
             last_sent = Some(Instant::now());
-            if let Err(e) = sock.send_to(&m, o.dst) {
+            if let Err(e) = sock.send_to(&m, dst) {
                 errors += 1;
                 answered += 1;
                 outln!("ping: sendmsg: {e}");
@@ -327,7 +328,7 @@ mod tests {
         assert_eq!((o.count, o.size, o.ttl), (Some(3), 6000, Some(1)));
         assert_eq!(o.interval, Duration::from_millis(200));
         assert_eq!(o.timeout, Duration::from_secs(2));
-        assert_eq!(o.dst, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(o.dst, "10.0.0.2");
         let Ok(Command::Ping(o)) = parse_line("ping 10.0.0.2") else {
             panic!("ping defaults")
         };

@@ -60,6 +60,14 @@ pub enum Command {
     /// Show or edit the ARP cache.
     #[command(visible_alias = "arpcache")]
     Arp(Arp),
+    /// Look a host name up (DNS, RFC 1035).
+    ///
+    /// Asks the DNS servers of --dns, then those of DHCP leases, for NAME's IPv4
+    /// addresses, and prints them as `NAME has address IP`.
+    Host {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
     /// Show DHCP clients' leases, or start one on an interface.
     ///
     /// Without IF: each client's state, address, server, router, DNS servers and the
@@ -96,7 +104,8 @@ pub enum Command {
     Serve(Serve),
     /// Fetch a URL with HTTP/1.1 GET.
     ///
-    /// `http://IP[:PORT]/PATH`: IPv4 addresses only (no DNS). The body goes to the terminal
+    /// `http://HOST[:PORT]/PATH`: an IPv4 address, or a name looked up as `host` does. The
+    /// body goes to the terminal
     /// (raw bytes) or to FILE, then a line with the status, bytes, seconds and throughput.
     /// Ctrl-C interrupts.
     Get(Get),
@@ -157,12 +166,12 @@ pub struct Ping {
     /// Seconds to wait for the last reply (0.001 to 1000000).
     #[arg(short = 'W', value_name = "TIMEOUT", default_value = "10", value_parser = timeout)]
     pub timeout: Duration,
-    /// Numeric output only (always so: there is no DNS).
+    /// Numeric output only (always so: replies are not looked up).
     #[arg(short = 'n')]
     pub numeric: bool,
-    /// The address to ping.
-    #[arg(value_name = "ADDR", value_parser = address)]
-    pub dst: Ipv4Addr,
+    /// The address, or a host name to look up (`--dns`, or DHCP's DNS servers).
+    #[arg(value_name = "HOST", value_parser = host)]
+    pub dst: String,
 }
 
 #[derive(Args, Debug)]
@@ -297,7 +306,7 @@ pub struct Serve {
 
 #[derive(Args, Debug)]
 pub struct Get {
-    /// `http://IP[:PORT]/PATH` (or `IP[:PORT]/PATH`).
+    /// `http://HOST[:PORT]/PATH` (or `HOST[:PORT]/PATH`).
     #[arg(value_name = "URL")]
     pub url: String,
     /// Write the body to FILE.
@@ -354,6 +363,16 @@ fn port(s: &str) -> Result<u16, String> {
 /// A dotted-quad IPv4 address.
 pub fn address(s: &str) -> Result<Ipv4Addr, String> {
     ip::parse_addr(s).map_err(|e| e.to_string())
+}
+
+/// An IPv4 address, or a host name as DNS spells them.
+fn host(s: &str) -> Result<String, String> {
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return address(s).map(|a| a.to_string());
+    }
+    socket_api::dns::wire::query(0, s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("invalid host name '{s}': {e}"))
 }
 
 /// ADDR:PORT.
@@ -986,7 +1005,7 @@ mod tests {
         );
         assert!(err("ping 1.2.3").starts_with("ping: invalid address '1.2.3'"));
         assert!(err("ping -z 10.0.0.2").starts_with("ping: unknown option '-z' (usage: ping "));
-        assert!(err("ping").starts_with("ping: missing ADDR (usage: ping [-c COUNT]"));
+        assert!(err("ping").starts_with("ping: missing HOST (usage: ping [-c COUNT]"));
         assert!(err("ping 1.2.3.4 5.6.7.8").starts_with("ping: unexpected argument '5.6.7.8'"));
         assert!(err("ping -c").starts_with("ping: option -c needs a value"));
         assert!(
@@ -1212,7 +1231,7 @@ mod tests {
         let ping = help_for("ping").unwrap();
         assert!(
             ping.starts_with(
-                "usage: ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] [-n] ADDR\n"
+                "usage: ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] [-n] HOST\n"
             ),
             "{ping}"
         );

@@ -17,6 +17,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often waits look at the signal flags.
 const TICK: Duration = Duration::from_millis(20);
 
+/// The first IPv4 address of `host` (an address, `localhost`, or a name the stack's
+/// resolver looks up), or one line saying why there is none.
+pub fn lookup(ctx: &Ctx, host: &str) -> Result<std::net::Ipv4Addr, String> {
+    let addrs = ctx
+        .stack
+        .resolve(host)
+        .map_err(|e| format!("cannot look up '{host}': {e}"))?;
+    addrs
+        .first()
+        .copied()
+        .ok_or_else(|| format!("cannot look up '{host}': no address"))
+}
+
 /// Connect to `addr`, giving up with `TimedOut` ("connection timed out") after `timeout`,
 /// or with `Interrupted` at Ctrl-C. (`TcpStream::connect_timeout` does the same wait, but
 /// holds its socket until it returns, where nothing can close it on Ctrl-C: so this

@@ -776,8 +776,13 @@ mod tests {
         let ctx = ctx();
         let e = run_line(&ctx, "get http://127.0.0.1:81/").unwrap_err();
         assert_eq!(e, "get: cannot connect to 127.0.0.1:81: connection refused");
-        let e = run_line(&ctx, "get http://localhost/").unwrap_err();
-        assert!(e.contains("host names are not supported"), "{e}");
+        let e = run_line(&ctx, "get http://web.test/").unwrap_err();
+        assert_eq!(
+            e,
+            "get: cannot look up 'web.test': web.test: no DNS server to ask (none set, none from DHCP)"
+        );
+        let e = run_line(&ctx, "get http://localhost:81/").unwrap_err();
+        assert_eq!(e, "get: cannot connect to 127.0.0.1:81: connection refused");
         // A server that answers garbage.
         let l = socket_api::TcpListener::bind(&ctx.stack, "127.0.0.1:8082").unwrap();
         let e = std::thread::scope(|sc| {

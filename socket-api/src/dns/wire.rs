@@ -1,0 +1,345 @@
+//! DNS messages as a stub resolver needs them (RFC 1035 4): a query for one name's IPv4
+//! addresses, and the answer's A records (through CNAMEs). Parsing never panics: every
+//! read is bounds-checked and a compressed name may jump back at most [`MAX_JUMPS`] times.
+
+use std::net::Ipv4Addr;
+
+const HEADER_LEN: usize = 12;
+const TYPE_A: u16 = 1;
+const TYPE_CNAME: u16 = 5;
+const CLASS_IN: u16 = 1;
+/// Pointers followed in one name before it is taken for a loop.
+const MAX_JUMPS: usize = 16;
+/// RFC 1035 2.3.4.
+const MAX_NAME: usize = 253;
+const MAX_LABEL: usize = 63;
+/// Addresses kept from one answer.
+pub const MAX_ADDRS: usize = 16;
+
+/// Why a name cannot be asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("empty name")]
+    Empty,
+    #[error("a label longer than 63 bytes or empty")]
+    BadLabel,
+    #[error("longer than 253 bytes")]
+    TooLong,
+    #[error("characters other than letters, digits, '-' and '_'")]
+    BadChar,
+}
+
+/// Why an answer is unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    #[error("malformed answer")]
+    Malformed,
+    #[error("an answer to another question")]
+    NotOurs,
+    #[error("truncated (the answer needs TCP, which this resolver does not use)")]
+    Truncated,
+    /// RCODE 3: the name does not exist.
+    #[error("name not found")]
+    NoSuchName,
+    /// Any other RCODE (2 server failure, 5 refused, ...).
+    #[error("the server answered {}", rcode_name(*.0))]
+    Server(u8),
+}
+
+/// RFC 1035 4.1.1's response codes, as `dig` names them.
+fn rcode_name(r: u8) -> String {
+    match r {
+        1 => "FORMERR (it could not read the query)".into(),
+        2 => "SERVFAIL (server failure)".into(),
+        4 => "NOTIMP (not implemented)".into(),
+        5 => "REFUSED".into(),
+        r => format!("error {r}"),
+    }
+}
+
+/// The labels of `name` (a trailing dot allowed), checked.
+fn labels(name: &str) -> Result<Vec<&str>, NameError> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name.len() > MAX_NAME {
+        return Err(NameError::TooLong);
+    }
+    let l: Vec<&str> = name.split('.').collect();
+    for label in &l {
+        if label.is_empty() || label.len() > MAX_LABEL {
+            return Err(NameError::BadLabel);
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(NameError::BadChar);
+        }
+    }
+    Ok(l)
+}
+
+/// A query with id `id` for the A records of `name`, recursion desired.
+pub fn query(id: u16, name: &str) -> Result<Vec<u8>, NameError> {
+    let labels = labels(name)?;
+    let mut b = Vec::with_capacity(HEADER_LEN + name.len() + 6);
+    b.extend_from_slice(&id.to_be_bytes());
+    b.extend_from_slice(&[0x01, 0x00]); // RD
+    b.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
+    for l in labels {
+        b.push(l.len() as u8);
+        b.extend_from_slice(l.as_bytes());
+    }
+    b.push(0);
+    b.extend_from_slice(&TYPE_A.to_be_bytes());
+    b.extend_from_slice(&CLASS_IN.to_be_bytes());
+    Ok(b)
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// Read the (possibly compressed) name at `at`, lower-cased with dots; returns it and
+/// where the record goes on after it.
+fn read_name(b: &[u8], mut at: usize) -> Option<(String, usize)> {
+    let mut name = String::new();
+    let mut end = None;
+    let mut jumps = 0;
+    loop {
+        let len = *b.get(at)?;
+        match len >> 6 {
+            0 if len == 0 => {
+                return Some((name, end.unwrap_or(at + 1)));
+            }
+            0 => {
+                let label = b.get(at + 1..at + 1 + usize::from(len))?;
+                if !name.is_empty() {
+                    name.push('.');
+                }
+                name.extend(label.iter().map(|c| char::from(c.to_ascii_lowercase())));
+                if name.len() > MAX_NAME {
+                    return None;
+                }
+                at += 1 + usize::from(len);
+            }
+            3 => {
+                jumps += 1;
+                if jumps > MAX_JUMPS {
+                    return None;
+                }
+                let ptr = usize::from(u16_at(b, at)? & 0x3fff);
+                end.get_or_insert(at + 2);
+                at = ptr;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The IPv4 addresses an answer to `query(id, name)` gives for `name`, following CNAMEs
+/// within the answer; an empty list when the name exists without A records.
+pub fn parse_answer(b: &[u8], id: u16, name: &str) -> Result<Vec<Ipv4Addr>, AnswerError> {
+    use AnswerError::*;
+    let hdr = b.get(..HEADER_LEN).ok_or(Malformed)?;
+    let qr = hdr[2] & 0x80 != 0;
+    if u16_at(hdr, 0) != Some(id) || !qr {
+        return Err(NotOurs);
+    }
+    let (qd, an) = (
+        u16_at(hdr, 4).ok_or(Malformed)?,
+        u16_at(hdr, 6).ok_or(Malformed)?,
+    );
+    let want = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    // The question must be ours (RFC 5452 9.1).
+    if qd != 1 {
+        return Err(NotOurs);
+    }
+    let (qname, mut at) = read_name(b, HEADER_LEN).ok_or(Malformed)?;
+    if qname != want || u16_at(b, at) != Some(TYPE_A) || u16_at(b, at + 2) != Some(CLASS_IN) {
+        return Err(NotOurs);
+    }
+    at += 4;
+    if hdr[2] & 0x02 != 0 {
+        return Err(Truncated);
+    }
+    match hdr[3] & 0x0f {
+        0 => {}
+        3 => return Err(NoSuchName),
+        r => return Err(Server(r)),
+    }
+    // Answers: the names that stand for `want` (itself and the CNAMEs it leads to), then
+    // the A records of any of them.
+    let mut aliases = vec![want];
+    let mut addrs = Vec::new();
+    let mut records = Vec::new();
+    for _ in 0..an {
+        let (owner, next) = read_name(b, at).ok_or(Malformed)?;
+        let rtype = u16_at(b, next).ok_or(Malformed)?;
+        let class = u16_at(b, next + 2).ok_or(Malformed)?;
+        let len = usize::from(u16_at(b, next + 8).ok_or(Malformed)?);
+        let data_at = next + 10;
+        let data = b.get(data_at..data_at + len).ok_or(Malformed)?;
+        records.push((owner, rtype, class, data_at, data));
+        at = data_at + len;
+    }
+    // CNAME chains in any order: a few passes are enough for any honest answer.
+    for _ in 0..MAX_JUMPS {
+        let before = aliases.len();
+        for (owner, rtype, class, data_at, _) in &records {
+            if *rtype == TYPE_CNAME && *class == CLASS_IN && aliases.contains(owner) {
+                let (target, _) = read_name(b, *data_at).ok_or(Malformed)?;
+                if !aliases.contains(&target) {
+                    aliases.push(target);
+                }
+            }
+        }
+        if aliases.len() == before {
+            break;
+        }
+    }
+    for (owner, rtype, class, _, data) in &records {
+        if *rtype == TYPE_A && *class == CLASS_IN && data.len() == 4 && aliases.contains(owner) {
+            let a = Ipv4Addr::new(data[0], data[1], data[2], data[3]);
+            if addrs.len() < MAX_ADDRS && !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+    }
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer to `query(7, "www.example.test")`: a CNAME to host.example.test (by a
+    /// pointer into the question), whose A record is 10.0.0.2; another name's A record
+    /// that must not be taken.
+    fn answer() -> Vec<u8> {
+        let mut b = query(7, "www.example.test").unwrap();
+        b[2] |= 0x80; // QR
+        b[7] = 3; // ANCOUNT
+                  // www.example.test (pointer to 12) CNAME host + pointer to "example.test" (16).
+        b.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 7]);
+        b.extend_from_slice(&[4, b'h', b'o', b's', b't', 0xc0, 16]);
+        let host_at = b.len() - 7;
+        // host.example.test A 10.0.0.2
+        b.extend_from_slice(&[
+            0xc0,
+            host_at as u8,
+            0,
+            1,
+            0,
+            1,
+            0,
+            0,
+            0,
+            60,
+            0,
+            4,
+            10,
+            0,
+            0,
+            2,
+        ]);
+        // other.test A 6.6.6.6: not an alias of ours.
+        b.extend_from_slice(&[
+            5, b'o', b't', b'h', b'e', b'r', 4, b't', b'e', b's', b't', 0,
+        ]);
+        b.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 6, 6, 6, 6]);
+        b
+    }
+
+    #[test]
+    fn a_query_asks_for_one_a_record_with_recursion() {
+        let q = query(0xbeef, "Web.test.").unwrap();
+        assert_eq!(&q[..12], &[0xbe, 0xef, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&q[12..], b"\x03Web\x04test\x00\x00\x01\x00\x01");
+        assert_eq!(query(1, ""), Err(NameError::Empty));
+        assert_eq!(query(1, "a..b"), Err(NameError::BadLabel));
+        assert_eq!(query(1, &"a".repeat(64)), Err(NameError::BadLabel));
+        assert_eq!(query(1, &"a.".repeat(130)), Err(NameError::TooLong));
+        assert_eq!(query(1, "a b"), Err(NameError::BadChar));
+    }
+
+    #[test]
+    fn the_a_records_of_the_name_and_its_cnames_are_taken() {
+        let b = answer();
+        assert_eq!(
+            parse_answer(&b, 7, "WWW.example.test."),
+            Ok(vec![Ipv4Addr::new(10, 0, 0, 2)])
+        );
+    }
+
+    #[test]
+    fn answers_to_other_questions_and_errors_are_told_apart() {
+        let b = answer();
+        assert_eq!(
+            parse_answer(&b, 8, "www.example.test"),
+            Err(AnswerError::NotOurs)
+        );
+        assert_eq!(
+            parse_answer(&b, 7, "example.test"),
+            Err(AnswerError::NotOurs)
+        );
+        let mut q = b.clone();
+        q[2] &= !0x80;
+        assert_eq!(
+            parse_answer(&q, 7, "www.example.test"),
+            Err(AnswerError::NotOurs)
+        );
+        let mut nx = b.clone();
+        nx[3] |= 3;
+        assert_eq!(
+            parse_answer(&nx, 7, "www.example.test"),
+            Err(AnswerError::NoSuchName)
+        );
+        let mut fail = b.clone();
+        fail[3] |= 2;
+        assert_eq!(
+            parse_answer(&fail, 7, "www.example.test"),
+            Err(AnswerError::Server(2))
+        );
+        let mut tc = b.clone();
+        tc[2] |= 0x02;
+        assert_eq!(
+            parse_answer(&tc, 7, "www.example.test"),
+            Err(AnswerError::Truncated)
+        );
+        assert_eq!(
+            parse_answer(&b[..b.len() - 3], 7, "www.example.test"),
+            Err(AnswerError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_pointer_loop_is_malformed_not_a_hang() {
+        let mut b = query(7, "a.test").unwrap();
+        b[2] |= 0x80;
+        b[7] = 1;
+        let at = b.len();
+        // The owner name points at itself.
+        b.extend_from_slice(&[0xc0, at as u8, 0, 1, 0, 1, 0, 0, 0, 1, 0, 4, 1, 2, 3, 4]);
+        assert_eq!(parse_answer(&b, 7, "a.test"), Err(AnswerError::Malformed));
+    }
+
+    #[test]
+    fn no_input_panics() {
+        let good = answer();
+        for n in 0..=good.len() {
+            let _ = parse_answer(&good[..n], 7, "www.example.test");
+        }
+        let mut rng = ip::igmp::Rng::new(11);
+        for _ in 0..20_000 {
+            let mut b = good.clone();
+            for _ in 0..1 + rng.next_u64() % 6 {
+                let at = (rng.next_u64() as usize) % b.len();
+                b[at] = rng.next_u64() as u8;
+            }
+            let _ = parse_answer(&b, 7, "www.example.test");
+        }
+    }
+}
