@@ -76,7 +76,8 @@ impl Default for CacheConfig {
 /// Why a packet waiting for resolution was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
-    /// The address already has `max_pending_per_entry` packets queued.
+    /// The address already had `max_pending_per_entry` packets queued: the oldest was
+    /// dropped for the new one (or the new one, with a limit of zero).
     EntryQueueFull,
     /// `max_pending_total` packets are queued over all addresses.
     TotalQueueFull,
@@ -581,7 +582,18 @@ impl<P> NeighborCache<P> {
                     Resolve::Ready(*mac, packet)
                 }
                 State::Incomplete { queue, .. } => {
-                    if queue.len() >= per_entry {
+                    if queue.len() >= per_entry && per_entry > 0 {
+                        // The oldest gives way, as Linux's neighbour queue does: the
+                        // sender's call succeeds, and the newest packets wait.
+                        queue.pop_front();
+                        queue.push_back(packet);
+                        self.stats
+                            .pending_dropped
+                            .add(DropReason::EntryQueueFull, 1);
+                        Resolve::Queued {
+                            send_request: false,
+                        }
+                    } else if queue.len() >= per_entry {
                         self.drop_packet(packet, DropReason::EntryQueueFull)
                     } else if total_full {
                         self.drop_packet(packet, DropReason::TotalQueueFull)

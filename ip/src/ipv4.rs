@@ -385,10 +385,9 @@ mod option {
 /// - a full timestamp option (other than prespecified) whose overflow count is already
 ///   15: its flags octet;
 ///
-/// else whether a source route is not used up yet (its pointer at or before its length:
-/// this host is a hop on the way, not the destination).
-pub fn check_options(header: &[u8]) -> Result<bool, usize> {
-    let mut pending_route = false;
+/// else the source route it carries, if any.
+pub fn check_options(header: &[u8]) -> Result<Option<SourceRoute>, usize> {
+    let mut route = None;
     let (mut rr, mut ts, mut srr) = (false, false, false);
     let mut i = HEADER_LEN;
     while i < header.len() {
@@ -426,7 +425,9 @@ pub fn check_options(header: &[u8]) -> Result<bool, usize> {
                                 return Err(i + 2);
                             }
                         } else if p <= len {
-                            pending_route = true;
+                            route = Some(SourceRoute::Pending);
+                        } else {
+                            route = Some(SourceRoute::Completed);
                         }
                     }
                     option::TIMESTAMP => {
@@ -456,7 +457,16 @@ pub fn check_options(header: &[u8]) -> Result<bool, usize> {
             }
         }
     }
-    Ok(pending_route)
+    Ok(route)
+}
+
+/// A loose or strict source route option (RFC 791 3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceRoute {
+    /// Its pointer at or before its length: this host is a hop on the way.
+    Pending,
+    /// Used up: this host is the destination.
+    Completed,
 }
 
 /// Destinations a router must not forward to (RFC 1812 5.3.7): "this network" (0/8) and
@@ -641,10 +651,18 @@ mod tests {
             &[7, 9, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             &[148, 4, 0, 0],
         ] {
-            assert_eq!(at(opts), Ok(false), "{opts:?}");
+            assert_eq!(at(opts), Ok(None), "{opts:?}");
         }
-        assert_eq!(at(&[131, 7, 4, 10, 0, 0, 9, 0]), Ok(true), "a hop to go");
-        assert_eq!(at(&[137, 7, 8, 10, 0, 0, 9, 0]), Ok(false), "used up");
+        assert_eq!(
+            at(&[131, 7, 4, 10, 0, 0, 9, 0]),
+            Ok(Some(SourceRoute::Pending)),
+            "a hop to go"
+        );
+        assert_eq!(
+            at(&[137, 7, 8, 10, 0, 0, 9, 0]),
+            Ok(Some(SourceRoute::Completed)),
+            "used up"
+        );
     }
 
     #[test]

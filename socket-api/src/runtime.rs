@@ -380,6 +380,10 @@ impl Stack {
     /// can bring its own loopback (the shell's is wrapped in a tracer) and configure it as
     /// before.
     pub fn add_device(&self, device: Arc<dyn Device>, cfg: DriverConfig) -> io::Result<usize> {
+        if self.is_shut_down() {
+            // No driver threads on a stopped stack: nothing would stop them again.
+            return Err(crate::error::SocketError::StackDown.into());
+        }
         let mut core = self.shared.core.lock();
         let mut drivers = self.shared.drivers.write();
         let sink = Arc::new(Inbound {
@@ -411,6 +415,9 @@ impl Stack {
     /// gives it back. Errors: no such interface, loopback, a client there already, UDP
     /// port 68 taken.
     pub fn start_dhcp(&self, name: &str) -> io::Result<()> {
+        if self.is_shut_down() {
+            return Err(crate::error::SocketError::StackDown.into());
+        }
         let ifindex = self.shared.core.lock().ip.ifindex(name).ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}"))
         })?;
@@ -795,6 +802,24 @@ mod tests {
                 done(i, self.send_meta(f, m));
             }
         }
+    }
+
+    #[test]
+    fn a_stopped_stack_takes_no_device_and_starts_no_dhcp() {
+        let s = StackBuilder::new().loopback_only().build().unwrap();
+        s.shutdown();
+        let (end, _other) = MemoryLink::pair(
+            ("eth0", MacAddr([2, 0, 0, 0, 0, 1])),
+            ("eth0", MacAddr([2, 0, 0, 0, 0, 2])),
+            1500,
+            16,
+        );
+        let e = s
+            .add_device(Arc::new(end), netif::DriverConfig::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e}");
+        assert_eq!(e.to_string(), "the stack has shut down");
+        assert!(s.start_dhcp("lo").is_err());
     }
 
     #[test]

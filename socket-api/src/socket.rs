@@ -440,8 +440,15 @@ impl Socket {
             }
             let r = self.wait_for_in(left.or(timeout), true, |c, now| {
                 let Core { ip, transport, .. } = c;
-                let n = transport.tcp_send(self.handle, &buf[sent..], ip.tx(), now)?;
-                Ok((n > 0).then_some(n))
+                match transport.tcp_send(self.handle, &buf[sent..], ip.tx(), now) {
+                    Ok(n) => Ok((n > 0).then_some(n)),
+                    Err(transport::TransportError::Tcp(e)) if sent > 0 => {
+                        // This call returns the count; the next one says what happened.
+                        transport.tcp_keep_error(self.handle, e);
+                        Err(transport::TransportError::Tcp(e).into())
+                    }
+                    Err(e) => Err(e.into()),
+                }
             });
             match r {
                 Ok(n) => sent += n,

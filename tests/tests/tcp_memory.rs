@@ -1059,3 +1059,27 @@ fn take_error_reports_a_reset_once() {
     assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
     assert!(c.take_error().unwrap().is_none());
 }
+
+/// A writer blocked on a full window when the peer resets: `write_all` fails with the
+/// reset, as on Linux (the part queued before is counted by the short write, and the
+/// reset is the next call's error, not lost to it).
+#[test]
+fn a_reset_while_blocked_in_write_all_is_reported_as_a_reset() {
+    let p = Pair::new(1500);
+    let (c, s, _l) = connected(&p, 7830);
+    let writer = thread::spawn(move || {
+        let mut c = c;
+        let big = vec![7u8; 32 << 20];
+        let r = c.write_all(&big);
+        (r, c)
+    });
+    // Let the window fill (the peer never reads), then reset.
+    thread::sleep(Duration::from_millis(300));
+    s.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(s);
+    let (r, c) = writer.join().unwrap();
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+    let e = (&c).write(b"late").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+}

@@ -822,18 +822,27 @@ mod bounds {
     }
 
     #[test]
-    fn the_queue_per_address_is_bounded() {
+    fn the_queue_per_address_is_bounded_and_the_oldest_gives_way() {
+        // As Linux's neighbour queue: the newest packets wait, the sender is not refused.
         let mut c = cache_with(|c| c.max_pending_per_entry = 2);
         c.resolve(A_IP, 1, secs(0));
         c.resolve(A_IP, 2, secs(0));
         assert_eq!(
             c.resolve(A_IP, 3, secs(0)),
-            Resolve::Dropped(3, DropReason::EntryQueueFull)
+            Resolve::Queued {
+                send_request: false
+            }
         );
         assert_eq!(c.pending(), 2);
         let out = process(&mut c, reply_from(A_IP, A_MAC), secs(0));
-        assert_eq!(out.released, vec![(A_MAC, 1), (A_MAC, 2)]);
+        assert_eq!(out.released, vec![(A_MAC, 2), (A_MAC, 3)]);
         assert_eq!(c.stats().pending_dropped.entry_queue_full, 1);
+        // A limit of zero queues nothing.
+        let mut c = cache_with(|c| c.max_pending_per_entry = 0);
+        assert_eq!(
+            c.resolve(A_IP, 1, secs(0)),
+            Resolve::Dropped(1, DropReason::EntryQueueFull)
+        );
     }
 
     #[test]

@@ -265,7 +265,18 @@ impl IpLayer {
                     );
                     return;
                 }
-                Ok(true) => {
+                Ok(Some(ipv4::SourceRoute::Completed)) if for_us => {
+                    // RFC 1122 3.3.5 asks a host to take it and answer along the reversed
+                    // route; a host that does not route by source drops it instead, as
+                    // Linux does (accept_source_route is off for hosts), since a source
+                    // route lets a sender forge its way in (RFC 7126 4.3.3.8). Silently,
+                    // as Linux: the route is not ours to fail. (Forwarded, a used-up route
+                    // goes on to its destination.)
+                    st.drop_source_route += 1;
+                    return;
+                }
+                Ok(Some(ipv4::SourceRoute::Completed)) => {}
+                Ok(Some(ipv4::SourceRoute::Pending)) => {
                     st.drop_source_route += 1;
                     self.icmp_error_raw(
                         Some(ifindex),
@@ -278,7 +289,7 @@ impl IpLayer {
                     );
                     return;
                 }
-                Ok(false) => {}
+                Ok(None) => {}
             }
         }
         if for_us {

@@ -414,6 +414,18 @@ impl Transport {
         Ok(n)
     }
 
+    /// Keep `e`, which `tcp_send` just reported, for the connection's next call: a send
+    /// that queued part of its data returns that count, and the error is the next call's
+    /// (as Linux leaves it pending after a short write).
+    pub fn tcp_keep_error(&mut self, h: SocketHandle, e: TcpError) {
+        if let Some(s) = self.tcp.socks.get_mut(h) {
+            match &mut s.role {
+                Role::Conn(t) => t.error = Some(e),
+                _ => s.ended = Some(e),
+            }
+        }
+    }
+
     /// Read received data: `Some(0)` at end of stream, `None` when nothing is there yet.
     pub fn tcp_recv(
         &mut self,
