@@ -1,7 +1,9 @@
 //! The routing table: longest-prefix match over connected, static and default routes.
 
 use crate::Ipv4Cidr;
+use netif::Instant;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteKind {
@@ -16,6 +18,12 @@ pub enum RouteKind {
 
 /// Host routes learned from redirects that the table keeps at once.
 pub const MAX_REDIRECTS: usize = 64;
+
+/// How long a route learned from a redirect lives (Linux's redirect exceptions, 300 s):
+/// a gateway that went away is not used for ever (RFC 1122 3.3.1.4 asks hosts to notice
+/// dead gateways; forgetting what a redirect taught is the part a host without a list of
+/// gateways can do).
+pub const REDIRECT_LIFETIME: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -58,6 +66,9 @@ pub enum RouteError {
 pub struct RouteTable {
     routes: Vec<Route>,
     max: usize,
+    /// When each route learned from a redirect ends, by destination (at most one record a
+    /// learned route: bounded by [`MAX_REDIRECTS`]).
+    redirect_ends: Vec<(Ipv4Cidr, Instant)>,
 }
 
 impl RouteTable {
@@ -65,7 +76,30 @@ impl RouteTable {
         RouteTable {
             routes: Vec::new(),
             max,
+            redirect_ends: Vec::new(),
         }
+    }
+
+    /// When the next learned route ends.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.redirect_ends.iter().map(|r| r.1).min()
+    }
+
+    /// Forget the routes learned from redirects that have lived [`REDIRECT_LIFETIME`];
+    /// returns how many went.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut gone = 0;
+        let routes = &mut self.routes;
+        self.redirect_ends.retain(|&(dest, end)| {
+            if end > now {
+                return true;
+            }
+            let before = routes.len();
+            routes.retain(|r| !(r.kind == RouteKind::Redirect && r.dest == dest));
+            gone += before - routes.len();
+            false
+        });
+        gone
     }
 
     /// Longest-prefix match among routes whose interface `usable` accepts; on a tie, the
@@ -105,7 +139,7 @@ impl RouteTable {
     /// Learn a host route from a redirect: it replaces an earlier redirect for the same
     /// destination, never a route the user or an interface made; past
     /// [`MAX_REDIRECTS`], or with the table full, the oldest learned one goes.
-    pub fn learn_redirect(&mut self, route: Route) -> Result<(), RouteError> {
+    pub fn learn_redirect(&mut self, route: Route, now: Instant) -> Result<(), RouteError> {
         let dest = route.dest.network();
         if let Some(i) = self.routes.iter().position(|r| r.dest == dest) {
             if self.routes[i].kind != RouteKind::Redirect {
@@ -130,7 +164,18 @@ impl RouteTable {
         self.add(Route {
             kind: RouteKind::Redirect,
             ..route
-        })
+        })?;
+        // One record a learned route: drop those of routes that went (replaced, evicted,
+        // deleted), then note this one's end.
+        let routes = &self.routes;
+        self.redirect_ends.retain(|(d, _)| {
+            *d != dest
+                && routes
+                    .iter()
+                    .any(|r| r.kind == RouteKind::Redirect && r.dest == *d)
+        });
+        self.redirect_ends.push((dest, now + REDIRECT_LIFETIME));
+        Ok(())
     }
 
     /// Delete a static route by destination.

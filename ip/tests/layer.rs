@@ -1983,6 +1983,16 @@ fn a_redirect_from_the_first_hop_adds_a_host_route() {
         .unwrap();
     assert_eq!(drain(&mut l)[0].dst, MAC_C);
 
+    // Five minutes on, the learned route is gone (the better gateway may be too): the
+    // default route carries the datagrams again.
+    let end = T0 + ip::route::REDIRECT_LIFETIME;
+    assert!(l.poll_at().is_some_and(|t| t <= end));
+    let mut up = Recorder::default();
+    l.poll(end - Duration::from_secs(1), &mut up);
+    assert_eq!(l.route_lookup(far).unwrap().kind, RouteKind::Redirect);
+    l.poll(end, &mut up);
+    assert_eq!(l.route_lookup(far).unwrap().kind, RouteKind::Static);
+
     // A router takes no redirects.
     let mut r = one_iface_with(IpConfig {
         forwarding: true,
@@ -2016,9 +2026,9 @@ fn learned_redirect_routes_are_bounded() {
         ..learned(1000)
     })
     .unwrap();
-    assert!(t.learn_redirect(learned(1000)).is_err());
+    assert!(t.learn_redirect(learned(1000), T0).is_err());
     for i in 0..(MAX_REDIRECTS as u32 + 10) {
-        t.learn_redirect(learned(i)).unwrap();
+        t.learn_redirect(learned(i), T0).unwrap();
     }
     let kept: Vec<_> = t
         .routes()
@@ -2028,6 +2038,12 @@ fn learned_redirect_routes_are_bounded() {
     assert_eq!(kept.len(), MAX_REDIRECTS);
     assert_eq!(kept[0].dest, host(10), "the oldest went first");
     assert_eq!(t.routes().len(), MAX_REDIRECTS + 1);
+    // They end 300 s after they were learned; the user's route stays.
+    assert_eq!(t.poll_at(), Some(T0 + ip::route::REDIRECT_LIFETIME));
+    assert_eq!(t.expire(T0 + Duration::from_secs(299)), 0);
+    assert_eq!(t.expire(T0 + Duration::from_secs(300)), MAX_REDIRECTS);
+    assert_eq!(t.routes().len(), 1);
+    assert_eq!(t.poll_at(), None);
 }
 
 #[test]

@@ -458,7 +458,7 @@ impl IpLayer {
                 gateway,
                 original,
             } => {
-                self.follow_redirect(d.packet.src(), gateway, original);
+                self.follow_redirect(d.packet.src(), gateway, original, now);
                 self.report(
                     d,
                     icmp::kind::REDIRECT,
@@ -555,7 +555,13 @@ impl IpLayer {
     /// current first hop for the quoted destination and only to a gateway on the same
     /// network; net redirects are taken as host redirects (the sender's idea of the
     /// network may differ). A router (forwarding on) ignores them (RFC 1812 4.3.3.2).
-    fn follow_redirect(&mut self, from: Ipv4Addr, gateway: Ipv4Addr, original: &[u8]) {
+    fn follow_redirect(
+        &mut self,
+        from: Ipv4Addr,
+        gateway: Ipv4Addr,
+        original: &[u8],
+        now: Instant,
+    ) {
         let applied = (|| {
             if self.cfg.forwarding {
                 return None;
@@ -577,12 +583,15 @@ impl IpLayer {
             let dest = Ipv4Cidr::new(odst, 32)?;
             self.out
                 .routes
-                .learn_redirect(Route {
-                    dest,
-                    gateway: Some(gateway),
-                    ifindex: current.ifindex,
-                    kind: RouteKind::Redirect,
-                })
+                .learn_redirect(
+                    Route {
+                        dest,
+                        gateway: Some(gateway),
+                        ifindex: current.ifindex,
+                        kind: RouteKind::Redirect,
+                    },
+                    now,
+                )
                 .ok()
         })();
         match applied {

@@ -452,6 +452,7 @@ impl IpLayer {
         arp.chain(igmp)
             .chain(self.reasm.poll_at())
             .chain(self.out.pmtu.poll_at())
+            .chain(self.out.routes.poll_at())
             .min()
     }
 
@@ -461,6 +462,7 @@ impl IpLayer {
     pub fn poll(&mut self, now: Instant, upper: &mut dyn Upper) {
         self.deliver_looped(now, upper);
         self.out.pmtu.poll(now);
+        self.out.routes.expire(now);
         for ifindex in 0..self.out.ifaces.len() {
             for msg in self.out.ifaces[ifindex].groups.poll(now) {
                 self.out.send_igmp(ifindex, &msg, now);
