@@ -48,6 +48,9 @@ pub enum SockOpt {
     SendBuffer(usize),
     /// `IP_TTL`.
     Ttl(u8),
+    /// `IP_TOS`: the TOS octet (DSCP and ECN) of the datagrams sent; on a TCP socket the
+    /// two ECN bits are left to TCP, as Linux leaves them.
+    Tos(u8),
     /// `TCP_NODELAY` (honoured by TCP).
     NoDelay(bool),
     /// `SO_KEEPALIVE` (honoured by TCP).
@@ -84,6 +87,7 @@ pub enum SockOptName {
     RecvBuffer,
     SendBuffer,
     Ttl,
+    Tos,
     NoDelay,
     KeepAlive,
     UserTimeout,
@@ -98,6 +102,8 @@ pub enum SockOptName {
 const MIN_BUF: usize = 256;
 const MAX_BUF: usize = 16 << 20;
 const DEFAULT_TTL: u8 = 64;
+/// The two ECN bits of the TOS octet (RFC 3168 5).
+const ECN_MASK: u8 = 0b11;
 
 #[derive(Default)]
 struct LocalOpts {
@@ -497,6 +503,33 @@ impl Socket {
         self.recv_from_peek(buf, true)
     }
 
+    /// `recv_from` that also says which of this host's addresses (or which broadcast or
+    /// group) the datagram was sent to: Linux's `IP_PKTINFO` `ipi_addr`, for a socket
+    /// bound to 0.0.0.0 that must answer from the address it was asked at. UDP sockets.
+    pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Ipv4Addr)> {
+        if self.ty != Type::Dgram {
+            return Err(SocketError::Unsupported("recv_from_to needs a UDP socket").into());
+        }
+        let timeout = self.opts.lock().recv_timeout;
+        let r = self.wait_for(timeout, |c, _| {
+            let u = c.transport.udp(self.handle)?;
+            match u.recv()? {
+                Some(d) => {
+                    let n = d.data.len().min(buf.len());
+                    buf[..n].copy_from_slice(&d.data[..n]);
+                    Ok(Some((n, SocketAddr::V4(d.from), d.to)))
+                }
+                None if u.is_shut_read() => Ok(Some((
+                    0,
+                    SocketAddr::from(([0, 0, 0, 0], 0)),
+                    Ipv4Addr::UNSPECIFIED,
+                ))),
+                None => Ok(None),
+            }
+        })?;
+        Ok(r)
+    }
+
     fn recv_from_peek(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
         if peek && self.ty != Type::Dgram {
             return Err(SocketError::Unsupported("peek_from needs a datagram socket (UDP)").into());
@@ -742,6 +775,7 @@ impl Socket {
                     SockOpt::RecvBuffer(n) => u.rcvbuf = n.clamp(MIN_BUF, MAX_BUF),
                     SockOpt::SendBuffer(n) => u.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
                     SockOpt::Ttl(t) => u.ttl = Some(t),
+                    SockOpt::Tos(t) => u.tos = t,
                     SockOpt::MulticastTtl(t) => u.multicast_ttl = t,
                     SockOpt::MulticastLoop(on) => u.multicast_loop = on,
                     SockOpt::MulticastIf(a) => {
@@ -755,6 +789,7 @@ impl Socket {
                 let r = c.transport.raw(self.handle)?;
                 match opt {
                     SockOpt::Ttl(t) => r.ttl = Some(t),
+                    SockOpt::Tos(t) => r.tos = t,
                     SockOpt::ReuseAddr(_) | SockOpt::Broadcast(_) => {}
                     SockOpt::RecvBuffer(_) | SockOpt::SendBuffer(_) => {}
                     _ => {}
@@ -785,6 +820,7 @@ impl Socket {
                         SockOpt::UserTimeout(None) => {}
                         SockOpt::Congestion(alg) => o.congestion = alg,
                         SockOpt::Ttl(t) => o.ttl = Some(t),
+                        SockOpt::Tos(t) => o.tos = t & !ECN_MASK,
                         _ => {}
                     },
                     ip.tx(),
@@ -917,6 +953,7 @@ impl Socket {
                     SockOptName::MulticastIf => {
                         SockOpt::MulticastIf(u.multicast_if.unwrap_or(Ipv4Addr::UNSPECIFIED))
                     }
+                    SockOptName::Tos => SockOpt::Tos(u.tos),
                     _ => SockOpt::Ttl(u.ttl.unwrap_or(DEFAULT_TTL)),
                 })
             }
@@ -927,6 +964,7 @@ impl Socket {
                     SockOptName::Broadcast => SockOpt::Broadcast(false),
                     SockOptName::RecvBuffer => SockOpt::RecvBuffer(1 << 20),
                     SockOptName::SendBuffer => SockOpt::SendBuffer(0),
+                    SockOptName::Tos => SockOpt::Tos(r.tos),
                     _ => SockOpt::Ttl(r.ttl.unwrap_or(DEFAULT_TTL)),
                 })
             }
@@ -942,6 +980,7 @@ impl Socket {
                     SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
                     SockOptName::UserTimeout => SockOpt::UserTimeout(Some(o.user_timeout)),
                     SockOptName::Congestion => SockOpt::Congestion(o.congestion),
+                    SockOptName::Tos => SockOpt::Tos(o.tos),
                     _ => SockOpt::Ttl(o.ttl.unwrap_or(DEFAULT_TTL)),
                 })
             }

@@ -47,6 +47,29 @@ impl UdpSocket {
         self.inner.recv_from(buf)
     }
 
+    /// `recv_from`, and the address the datagram was sent to (ours, a broadcast or a
+    /// group): `IP_PKTINFO`'s destination (see [`Socket::recv_from_to`]).
+    pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Ipv4Addr)> {
+        self.inner.recv_from_to(buf)
+    }
+
+    /// `IP_TOS`: the TOS octet of the datagrams sent.
+    pub fn set_tos(&self, tos: u8) -> io::Result<()> {
+        self.inner.set_option(SockOpt::Tos(tos))
+    }
+
+    pub fn tos(&self) -> io::Result<u8> {
+        match self.inner.get_option(SockOptName::Tos)? {
+            SockOpt::Tos(t) => Ok(t),
+            _ => Ok(0),
+        }
+    }
+
+    /// `SO_BINDTODEVICE` (see [`Socket::bind_device`]).
+    pub fn bind_device(&self, name: Option<&str>) -> io::Result<()> {
+        self.inner.bind_device(name)
+    }
+
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         self.inner.send_to(buf, first_v4(addr)?)
     }

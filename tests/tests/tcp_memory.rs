@@ -880,6 +880,15 @@ impl netif::Device for Recording {
 }
 
 impl Recording {
+    /// The TOS octet of each TCP datagram sent, in order.
+    fn tcp_tos(&self) -> Vec<u8> {
+        let sent = self.sent.lock().unwrap();
+        sent.iter()
+            .filter(|f| f.len() > 34 && f[12..14] == [0x08, 0x00] && f[23] == 6)
+            .map(|f| f[15])
+            .collect()
+    }
+
     /// The TTL of each TCP datagram sent, in order.
     fn tcp_ttls(&self) -> Vec<u8> {
         let sent = self.sent.lock().unwrap();
@@ -930,6 +939,18 @@ fn ip_ttl_is_per_tcp_socket_and_a_listeners_passes_to_its_connections() {
     assert_eq!(a.last(), Some(&5), "{a:?}");
     let b = rb.tcp_ttls();
     assert!(!b.is_empty() && b.iter().all(|&t| t == 9), "{b:?}");
+
+    // IP_TOS likewise, with the ECN bits left to TCP (as Linux).
+    c.socket().set_option(SockOpt::Tos(0x2b)).unwrap();
+    assert_eq!(
+        c.socket().get_option(SockOptName::Tos).unwrap(),
+        SockOpt::Tos(0x28)
+    );
+    (&c).write_all(b"ghi").unwrap();
+    (&s).read_exact(&mut buf).unwrap();
+    let tos = ra.tcp_tos();
+    assert_eq!(tos.first(), Some(&0), "{tos:?}");
+    assert_eq!(tos.last(), Some(&0x28), "{tos:?}");
 }
 
 /// As on Linux: shutting down a listener's reading ends the listening (a blocked accept

@@ -878,3 +878,32 @@ fn memberships_are_checked_bounded_and_left_when_the_socket_closes() {
     // Twenty leaves: the last reporter of each group said so.
     assert_eq!(igmp_stats(&p.b).tx_leaves, 20);
 }
+
+/// `IP_TOS` is what the receiver sees in the header; `recv_from_to` says which address a
+/// datagram was sent to (ours, or the broadcast), as `IP_PKTINFO` does.
+#[test]
+fn the_tos_option_is_sent_and_the_destination_address_is_told() {
+    let p = Pair::new(1500);
+    let mut raw = socket_api::RawSocket::new(&p.b.stack, ip::ipv4::protocol::UDP).expect("raw");
+    raw.set_read_timeout(Some(WAIT)).expect("timeout");
+    let b = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6510));
+    b.set_read_timeout(Some(WAIT)).unwrap();
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    assert_eq!(a.tos().unwrap(), 0);
+    a.set_tos(0xb8).unwrap(); // DSCP EF
+    assert_eq!(a.tos().unwrap(), 0xb8);
+    a.send_to(b"tos?", addr(B_IP, 6510)).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let (n, _) = raw.recv_from(&mut buf).expect("a copy on the raw socket");
+    let ipd = ip::ipv4::Ipv4Packet::new_checked(&buf[..n]).unwrap();
+    assert_eq!(ipd.as_bytes()[1], 0xb8);
+    let (n, from, to) = b.recv_from_to(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from.ip(), to),
+        (&b"tos?"[..], std::net::IpAddr::V4(A_IP), B_IP)
+    );
+    a.set_broadcast(true).unwrap();
+    a.send_to(b"all", addr(Ipv4Addr::BROADCAST, 6510)).unwrap();
+    let (n, _, to) = b.recv_from_to(&mut buf).unwrap();
+    assert_eq!((&buf[..n], to), (&b"all"[..], Ipv4Addr::BROADCAST));
+}

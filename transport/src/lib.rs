@@ -114,6 +114,14 @@ pub enum TransportError {
     TooManyGroups,
 }
 
+/// The IP header fields a socket chooses (`IP_TTL`, `IP_TOS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpFields {
+    /// `None`: the IP layer's default.
+    pub ttl: Option<u8>,
+    pub tos: u8,
+}
+
 /// Counters of the transport layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransportStats {
@@ -195,6 +203,7 @@ impl Transport {
         let r = self.raw(h)?;
         let meta = SendMeta {
             ttl: r.ttl,
+            tos: r.tos,
             src: r.bound,
             ..SendMeta::new(dst, r.protocol)
         };
@@ -537,6 +546,7 @@ impl Transport {
             multicast_if: via,
             multicast_loop,
             device,
+            tos: u.tos,
             ..SendMeta::new(*dst.ip(), ip::ipv4::protocol::UDP)
         };
         let dst_ip = *dst.ip();

@@ -14,6 +14,8 @@ pub struct RawSocket {
     pub(crate) protocol: u8,
     /// TTL for datagrams sent (`None`: the default).
     pub ttl: Option<u8>,
+    /// `IP_TOS` of datagrams sent.
+    pub tos: u8,
     /// Source address for datagrams sent (`None`: the outgoing interface's).
     pub bound: Option<Ipv4Addr>,
     rx: VecDeque<RawDatagram>,
@@ -29,6 +31,7 @@ impl RawSocket {
         RawSocket {
             protocol,
             ttl: None,
+            tos: 0,
             bound: None,
             rx: VecDeque::new(),
             rx_bytes: 0,

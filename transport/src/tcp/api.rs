@@ -30,6 +30,7 @@ impl Transport {
             user_timeout: self.tcp.cfg.user_timeout,
             congestion: self.tcp.cfg.congestion,
             ttl: None,
+            tos: 0,
         }
     }
 

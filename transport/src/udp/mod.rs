@@ -67,6 +67,8 @@ pub struct UdpSock {
     pub reuse_addr: bool,
     pub broadcast: bool,
     pub ttl: Option<u8>,
+    /// `IP_TOS` of datagrams sent.
+    pub tos: u8,
     /// `IP_MULTICAST_TTL`: the TTL of datagrams to a group (1: they stay on the link).
     pub multicast_ttl: u8,
     /// `IP_MULTICAST_LOOP`: this host's own members of a group get what it sends there.
@@ -111,6 +113,7 @@ impl UdpSock {
             reuse_addr: false,
             broadcast: false,
             ttl: None,
+            tos: 0,
             multicast_ttl: 1,
             multicast_loop: true,
             multicast_if: None,

@@ -86,6 +86,7 @@ pub(super) fn opts() -> ConnOpts {
         user_timeout: Duration::from_secs(300),
         congestion: Algorithm::Cubic,
         ttl: None,
+        tos: 0,
     }
 }
 

@@ -131,7 +131,7 @@ impl Tcb {
             flags: flags::RST,
             ..TcpRepr::default()
         };
-        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
             stats.segs_out += 1;
             stats.resets_out += 1;
         }

@@ -113,6 +113,19 @@ pub struct ConnOpts {
     pub congestion: Algorithm,
     /// `IP_TTL`: the TTL of the connection's datagrams (None: the IP layer's default).
     pub ttl: Option<u8>,
+    /// `IP_TOS`: the TOS octet of its datagrams (the ECN bits stay 0, as Linux keeps them
+    /// for TCP's own use).
+    pub tos: u8,
+}
+
+impl ConnOpts {
+    /// What the connection asks of each datagram's IP header.
+    pub fn ip(&self) -> crate::IpFields {
+        crate::IpFields {
+            ttl: self.ttl,
+            tos: self.tos,
+        }
+    }
 }
 
 /// What `netstat` shows of a connection.
@@ -686,7 +699,7 @@ impl Tcb {
                     flags: flags::RST | flags::ACK,
                     ..TcpRepr::default()
                 };
-                if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+                if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
                     stats.segs_out += 1;
                     stats.resets_out += 1;
                 }
@@ -709,7 +722,7 @@ impl Tcb {
             self.snd_max
         };
         let r = self.header(seq, flags::FIN | flags::ACK, now);
-        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
             stats.segs_out += 1;
         }
         true

@@ -112,7 +112,7 @@ impl Tcb {
         if self.rtt_sample.is_none() && self.syn_retries == 0 {
             self.rtt_sample = Some((self.iss, now));
         }
-        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
             stats.segs_out += 1;
         }
     }
@@ -171,6 +171,7 @@ impl Tcb {
             gso_size: (len > room).then(|| room.min(usize::from(u16::MAX)) as u16),
             dont_fragment: self.df,
             ttl: self.opts.ttl,
+            tos: self.opts.tos,
             ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
         };
         let sent = tx.send_with(
@@ -272,7 +273,7 @@ impl Tcb {
                 self.send_syn(tx, stats, now);
             } else {
                 let r = self.header(self.snd_nxt, flags::ACK, now);
-                if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+                if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
                     stats.segs_out += 1;
                 }
                 self.ack_now = false;
@@ -454,7 +455,15 @@ pub fn send_repr(
     payload: &[u8],
     now: Instant,
 ) -> bool {
-    send_repr_ttl(tx, local, remote, r, payload, None, now)
+    send_repr_ttl(
+        tx,
+        local,
+        remote,
+        r,
+        payload,
+        crate::IpFields::default(),
+        now,
+    )
 }
 
 /// `send_repr` with the connection's `IP_TTL` (None: the IP layer's default).
@@ -464,7 +473,7 @@ pub fn send_repr_ttl(
     remote: SocketAddrV4,
     r: &TcpRepr,
     payload: &[u8],
-    ttl: Option<u8>,
+    ip: crate::IpFields,
     now: Instant,
 ) -> bool {
     let hl = r.header_len();
@@ -473,7 +482,8 @@ pub fn send_repr_ttl(
         l4_csum: Some(crate::tcp::wire::CHECKSUM_AT as u16),
         // Path-MTU discovery (RFC 1191): a router that would fragment says so instead.
         dont_fragment: true,
-        ttl,
+        ttl: ip.ttl,
+        tos: ip.tos,
         ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
     };
     tx.send_with(

@@ -256,7 +256,7 @@ impl Tcb {
             // Only our FIN is left, which a shut window would drop: a probe without data,
             // which the peer must answer with an ACK carrying its window.
             let r = self.header(self.snd_una - 1, flags::ACK, now);
-            if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+            if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
                 stats.segs_out += 1;
             }
         }
@@ -289,7 +289,7 @@ impl Tcb {
         self.keep_probes += 1;
         stats.keepalive_probes += 1;
         let r = self.header(self.snd_una - 1, flags::ACK, now);
-        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ttl, now) {
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
             stats.segs_out += 1;
         }
         self.timers.set(Timer::Keepalive, now + cfg.keep_interval);
