@@ -880,22 +880,17 @@ impl netif::Device for Recording {
 }
 
 impl Recording {
-    /// The TOS octet of each TCP datagram sent, in order.
-    fn tcp_tos(&self) -> Vec<u8> {
+    /// The frame octet `at` of each TCP datagram sent, in order (15: the TOS, 22: the TTL).
+    fn tcp_octets(&self, at: usize) -> Vec<u8> {
         let sent = self.sent.lock().unwrap();
         sent.iter()
             .filter(|f| f.len() > 34 && f[12..14] == [0x08, 0x00] && f[23] == 6)
-            .map(|f| f[15])
+            .map(|f| f[at])
             .collect()
     }
 
-    /// The TTL of each TCP datagram sent, in order.
     fn tcp_ttls(&self) -> Vec<u8> {
-        let sent = self.sent.lock().unwrap();
-        sent.iter()
-            .filter(|f| f.len() > 34 && f[12..14] == [0x08, 0x00] && f[23] == 6)
-            .map(|f| f[22])
-            .collect()
+        self.tcp_octets(22)
     }
 }
 
@@ -948,7 +943,7 @@ fn ip_ttl_is_per_tcp_socket_and_a_listeners_passes_to_its_connections() {
     );
     (&c).write_all(b"ghi").unwrap();
     (&s).read_exact(&mut buf).unwrap();
-    let tos = ra.tcp_tos();
+    let tos = ra.tcp_octets(15);
     assert_eq!(tos.first(), Some(&0), "{tos:?}");
     assert_eq!(tos.last(), Some(&0x28), "{tos:?}");
 }

@@ -468,20 +468,8 @@ pub(crate) mod tests {
             [10, 0, 0, 9],
             &[52, 1, 3, 54, 4, 10, 0, 0, 2, 6, 8, 1, 1, 1, 1, 2, 2, 2, 2],
         );
-        for n in 0..=good.len() {
-            let _ = Reply::parse(&good[..n]);
-        }
-        let mut rng = ip::igmp::Rng::new(7);
-        for _ in 0..20_000 {
-            let mut b = good.clone();
-            for _ in 0..1 + rng.next_u64() % 8 {
-                let at = (rng.next_u64() as usize) % b.len();
-                b[at] = rng.next_u64() as u8;
-            }
-            if rng.next_u64().is_multiple_of(4) {
-                b.truncate((rng.next_u64() as usize) % b.len());
-            }
-            let _ = Reply::parse(&b);
-        }
+        crate::testing::parse_mutations(&good, 7, |b| {
+            let _ = Reply::parse(b);
+        });
     }
 }

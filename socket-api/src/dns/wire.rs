@@ -328,18 +328,8 @@ mod tests {
 
     #[test]
     fn no_input_panics() {
-        let good = answer();
-        for n in 0..=good.len() {
-            let _ = parse_answer(&good[..n], 7, "www.example.test");
-        }
-        let mut rng = ip::igmp::Rng::new(11);
-        for _ in 0..20_000 {
-            let mut b = good.clone();
-            for _ in 0..1 + rng.next_u64() % 6 {
-                let at = (rng.next_u64() as usize) % b.len();
-                b[at] = rng.next_u64() as u8;
-            }
-            let _ = parse_answer(&b, 7, "www.example.test");
-        }
+        crate::testing::parse_mutations(&answer(), 11, |b| {
+            let _ = parse_answer(b, 7, "www.example.test");
+        });
     }
 }
