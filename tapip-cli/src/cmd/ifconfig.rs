@@ -222,6 +222,16 @@ mod tests {
         assert_eq!(default_prefix(Ipv4Addr::new(10, 0, 0, 9), cur), 24);
     }
 
+    /// A negative MTU is a bad MTU, not an unknown option.
+    #[test]
+    fn a_negative_mtu_says_so() {
+        let ctx = testing::ctx();
+        let e = testing::run_line(&ctx, "ifconfig lo mtu -1").unwrap_err();
+        assert_eq!(e, "ifconfig: invalid MTU '-1'");
+        let e = testing::run_line(&ctx, "ifconfig -z").unwrap_err();
+        assert!(e.starts_with("ifconfig: unknown option '-z'"), "{e}");
+    }
+
     /// `ifconfig IF ADDR` keeps the prefix, and with it the connected route.
     #[test]
     fn an_address_without_a_prefix_keeps_the_current_one() {

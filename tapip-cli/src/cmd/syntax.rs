@@ -175,6 +175,7 @@ pub struct Ping {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct Ifconfig {
     /// Every interface (the default without IF).
     #[arg(short = 'a')]
