@@ -340,13 +340,7 @@ impl StackBuilder {
                 Ok(())
             })?;
             if self.dhcp {
-                let name = stack.with_core(|c, _| {
-                    c.ip.interfaces()
-                        .into_iter()
-                        .find(|i| i.ifindex == ifindex)
-                        .map(|i| i.name)
-                });
-                stack.start_dhcp(name.as_deref().unwrap_or_default())?;
+                stack.start_dhcp_on(ifindex)?;
             }
         }
         guard.defuse();

@@ -415,17 +415,22 @@ impl Stack {
     /// gives it back. Errors: no such interface, loopback, a client there already, UDP
     /// port 68 taken.
     pub fn start_dhcp(&self, name: &str) -> io::Result<()> {
-        if self.is_shut_down() {
-            return Err(crate::error::SocketError::StackDown.into());
-        }
         let ifindex = self.shared.core.lock().ip.ifindex(name).ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}"))
         })?;
+        self.start_dhcp_on(ifindex)
+    }
+
+    /// `start_dhcp` on the interface with index `ifindex`.
+    pub(crate) fn start_dhcp_on(&self, ifindex: usize) -> io::Result<()> {
+        if self.is_shut_down() {
+            return Err(crate::error::SocketError::StackDown.into());
+        }
         let mut all = self.shared.dhcp.lock();
-        if all.iter().any(|r| r.ifindex() == ifindex) {
+        if let Some(r) = all.iter().find(|r| r.ifindex() == ifindex) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("DHCP runs on {name} already"),
+                format!("DHCP runs on {} already", r.status().interface),
             ));
         }
         all.push(crate::dhcp::start(self, ifindex)?);
