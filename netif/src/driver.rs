@@ -175,7 +175,32 @@ struct Outbox {
     spare: parking_lot::Mutex<Vec<Vec<u8>>>,
     /// The tx thread has been asked to write the queue and has not started yet.
     asked: AtomicBool,
+    /// Senders waiting in [`Driver::flush_staged_paced`] for the writer to shorten the
+    /// queue, and where they wait (with the queue's lock).
+    waiters: AtomicUsize,
+    drained: parking_lot::Condvar,
 }
+
+impl Outbox {
+    /// The queued bytes above which a paced sender waits: a quarter of the bound, so
+    /// senders that each stage a datagram (64 KB at most) at a time stay clear of it.
+    fn high_water(&self) -> usize {
+        self.limit / 4
+    }
+
+    /// Wake the paced senders, if any wait, when the queue's `bytes` are at or below the
+    /// mark or `any` (the writer stopped: one of them may take over). Called with the
+    /// queue's lock held, so a sender about to wait cannot miss it.
+    fn wake_paced(&self, bytes: usize, any: bool) {
+        if self.waiters.load(Ordering::SeqCst) > 0 && (any || bytes <= self.high_water()) {
+            self.drained.notify_all();
+        }
+    }
+}
+
+/// How long a paced sender waits at most before it looks at the queue again, in case a
+/// wake-up was missed or the driver stopped.
+const PACED_WAIT: Duration = Duration::from_millis(10);
 
 /// A frame staged for transmission.
 type Staged = (Vec<u8>, FrameMeta);
@@ -203,6 +228,8 @@ impl Driver {
             writing: AtomicBool::new(false),
             spare: parking_lot::Mutex::new(Vec::new()),
             asked: AtomicBool::new(false),
+            waiters: AtomicUsize::new(0),
+            drained: parking_lot::Condvar::new(),
         });
 
         let rx_thread = {
@@ -338,6 +365,31 @@ impl Driver {
     /// taken over.
     pub fn flush_staged(&self) {
         flush_outbox(&self.outbox, &*self.device, self.max_frame, &self.stats);
+    }
+
+    /// [`Driver::flush_staged`] for a caller that may wait, an application's datagram
+    /// send: when another thread is writing and more than a quarter of
+    /// `DriverConfig::staged_bytes` is still queued, wait until the writer has brought it
+    /// below that (or stopped: then write). So senders that together outrun the device are
+    /// held back, as a kernel's send buffer holds back a blocking UDP sender, instead of
+    /// finding the queue full and losing datagrams in it. Only after the caller's lock is
+    /// released, as `flush_staged`.
+    pub fn flush_staged_paced(&self) {
+        let ob = &self.outbox;
+        loop {
+            self.flush_staged();
+            let mut q = ob.queue.lock();
+            if q.1 <= ob.high_water() || self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if ob.writing.load(Ordering::SeqCst) {
+                // The writer wakes us (under this lock, so not before we wait) when the
+                // queue is short enough or when it stops.
+                ob.waiters.fetch_add(1, Ordering::SeqCst);
+                ob.drained.wait_for(&mut q, PACED_WAIT);
+                ob.waiters.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
 
     /// Leave the staged frames to the driver's tx thread, which writes them (as
@@ -542,6 +594,7 @@ fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &Devi
                     *bytes -= f.len();
                     taken.push((f, m));
                 }
+                ob.wake_paced(*bytes, false);
             }
             if taken.is_empty() {
                 break;
@@ -557,9 +610,12 @@ fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &Devi
         ob.writing.store(false, Ordering::SeqCst);
         // A frame staged after the last look, by a thread that found this one writing,
         // is still queued: write it too.
-        if ob.queue.lock().0.is_empty() {
+        let q = ob.queue.lock();
+        ob.wake_paced(q.1, true);
+        if q.0.is_empty() {
             return;
         }
+        drop(q);
     }
 }
 
@@ -1131,6 +1187,8 @@ mod tests {
         link: MemoryLink,
         sizes: std::sync::Mutex<Vec<usize>>,
         writers: std::sync::Mutex<Vec<String>>,
+        /// How long each frame takes to write (a link slower than its senders).
+        per_frame: Duration,
     }
 
     impl Device for Batches {
@@ -1152,6 +1210,7 @@ mod tests {
             let me = std::thread::current().name().unwrap_or("?").to_string();
             self.writers.lock().unwrap().push(me);
             for (i, (f, m)) in frames.iter().enumerate() {
+                std::thread::sleep(self.per_frame);
                 done(i, self.send_meta(f, m));
             }
         }
@@ -1159,10 +1218,15 @@ mod tests {
 
     impl Batches {
         fn new(link: MemoryLink) -> Arc<Batches> {
+            Batches::slow(link, Duration::ZERO)
+        }
+
+        fn slow(link: MemoryLink, per_frame: Duration) -> Arc<Batches> {
             Arc::new(Batches {
                 link,
                 sizes: Default::default(),
                 writers: Default::default(),
+                per_frame,
             })
         }
     }
@@ -1214,6 +1278,51 @@ mod tests {
         d.flush_staged();
         let s = d.stats().snapshot();
         assert_eq!((s.tx_packets, s.tx_dropped_queue_full), (170, 1));
+    }
+
+    /// Four threads stage a frame at a time, each as fast as it can, on a link that takes
+    /// 20 µs a frame: whoever writes, the others are held back by the paced flush until the
+    /// queue is short again, so the bound (40 frames) is never reached and none is lost;
+    /// with `flush_staged` they would stage faster than the writer writes.
+    #[test]
+    fn paced_senders_wait_for_the_writer_instead_of_overflowing_the_queue() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
+        let dev = Batches::slow(b, Duration::from_micros(20));
+        let (to_stack, _rx) = bounded(1);
+        let cfg = DriverConfig {
+            staged_bytes: 40 * 1000,
+            ..DriverConfig::default()
+        };
+        let d = Arc::new(Driver::spawn(0, dev, Arc::new(to_stack), cfg).unwrap());
+        let order = Arc::new(std::sync::Mutex::new(0u16));
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let (d, order) = (d.clone(), order.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        {
+                            let mut next = order.lock().unwrap();
+                            d.stage_meta_batch(&mut vec![numbered(t, *next, 1000)], &mut |_| {});
+                            *next += 1;
+                        }
+                        d.flush_staged_paced();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let s = d.stats().snapshot();
+        assert_eq!((s.tx_packets, s.tx_dropped_queue_full), (1000, 0));
+        let mut buf = [0u8; 1514];
+        for i in 0..1000u16 {
+            assert_eq!(
+                a.recv(&mut buf, Duration::from_secs(2)).unwrap(),
+                Some(1000)
+            );
+            assert_eq!(u16::from_be_bytes([buf[15], buf[16]]), i, "reordered");
+        }
     }
 
     #[test]

@@ -189,13 +189,13 @@ impl Shared {
     /// After a change to the core: wake ready sockets, unlock, hand queued frames to the
     /// drivers, and wake the stack thread only if a timer now falls due before it would.
     fn finish(&self, core: MutexGuard<'_, Core>) {
-        self.finish_waking(core, true, None);
+        self.finish_waking(core, true, Write::Now);
     }
 
     /// `finish`; without `wake`, the sockets made ready stay listed in the transport for
-    /// the next `finish` (see `Inbound`); with `hand_off: Some(n)`, the drivers' tx threads
-    /// write the frames if there are `n` or more (see [`flush`]).
-    fn finish_waking(&self, mut core: MutexGuard<'_, Core>, wake: bool, hand_off: Option<usize>) {
+    /// the next `finish` (see `Inbound`); `write` says who writes the frames (see
+    /// [`flush`]).
+    fn finish_waking(&self, mut core: MutexGuard<'_, Core>, wake: bool, write: Write) {
         if core.ip.has_looped() {
             // Copies of multicast sent to our own groups go to their sockets before the
             // call returns, one send's at a time: a sender in a loop never outruns them.
@@ -204,7 +204,10 @@ impl Shared {
             ip.deliver_looped(now, transport);
         }
         let frames = collect(&mut core, wake);
-        let hand_off = hand_off.is_some_and(|n| frames.len() >= n);
+        let write = match write {
+            Write::HandOff(n) if frames.len() < n => Write::Now,
+            w => w,
+        };
         let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
         let earlier = next < self.planned.load(Ordering::Acquire);
         // Frames are staged with the drivers before the lock is released, so they leave in
@@ -214,7 +217,7 @@ impl Shared {
         // after it (`flush`), so the rx thread's ACKs never wait for a sender's system calls.
         let staged = transmit(self, frames, &mut core);
         drop(core);
-        flush(self, staged, hand_off);
+        flush(self, staged, write);
         if earlier {
             self.kick.kick();
         }
@@ -282,7 +285,7 @@ impl Inbound {
         }
         // A full batch, or ACKs that let a run of segments go: the tx thread writes.
         let hand_off = if more { 0 } else { HAND_OFF_FRAMES };
-        shared.finish_waking(core, !hold, Some(hand_off));
+        shared.finish_waking(core, !hold, Write::HandOff(hand_off));
         Ok(0)
     }
 }
@@ -498,7 +501,16 @@ impl Stack {
     /// buffers; BENCHMARKS.md). Smaller sends are written at once, so a
     /// request does not wait for a thread to wake up.
     pub(crate) fn finish_sending(&self, core: MutexGuard<'_, Core>) {
-        self.shared.finish_waking(core, true, Some(HAND_OFF_FRAMES));
+        self.shared
+            .finish_waking(core, true, Write::HandOff(HAND_OFF_FRAMES));
+    }
+
+    /// `finish` for a blocking datagram send: if the devices' queues are long (senders
+    /// together outrunning a device), wait for their writers to shorten them, as a full
+    /// send buffer makes a blocking UDP sender wait on Linux, rather than return and let
+    /// the next datagrams find the queue full (`Driver::flush_staged_paced`).
+    pub(crate) fn finish_paced(&self, core: MutexGuard<'_, Core>) {
+        self.shared.finish_waking(core, true, Write::Paced);
     }
 
     /// Frames read by the drivers and waiting for the core lock.
@@ -687,25 +699,36 @@ fn transmit(shared: &Shared, frames: Vec<TxFrame>, core: &mut Core) -> u64 {
 /// Write what [`transmit`] staged, after the core lock is released: the frames keep the
 /// order they were staged in (one thread at a time writes a device's queue), and the
 /// threads that take the core lock meanwhile (an rx thread with ACKs, a writer with more
-/// data) do not wait for these system calls. With `hand_off` (an rx thread whose device
+/// data) do not wait for these system calls. With `Write::HandOff` (an rx thread whose device
 /// has more frames ready) the drivers' tx threads write them instead
 /// (`Driver::hand_off_staged`): the kernel's work inside the writes of ACKs, its sending of
 /// the data they let through, then runs beside the rx thread's next batch instead of
 /// before it (issue 8: plain-frame receive 8.7 → 12.1 Gbit/s against a CUBIC sender).
-fn flush(shared: &Shared, staged: u64, hand_off: bool) {
+fn flush(shared: &Shared, staged: u64, write: Write) {
     if staged == 0 {
         return;
     }
     let drivers = shared.drivers.read();
     for (i, d) in drivers.iter().enumerate() {
         if staged & 1u64.checked_shl(i as u32).unwrap_or(u64::MAX) != 0 {
-            if hand_off {
-                d.hand_off_staged();
-            } else {
-                d.flush_staged();
+            match write {
+                Write::HandOff(_) => d.hand_off_staged(),
+                Write::Paced => d.flush_staged_paced(),
+                Write::Now => d.flush_staged(),
             }
         }
     }
+}
+
+/// Who writes the frames a core call staged, once the lock is released ([`flush`]).
+#[derive(Clone, Copy)]
+enum Write {
+    /// The caller, unless another thread is writing the device's queue (it writes them).
+    Now,
+    /// The drivers' tx threads, if the call staged this many frames or more (else `Now`).
+    HandOff(usize),
+    /// `Now`, then the caller waits while the queue is long (`Driver::flush_staged_paced`).
+    Paced,
 }
 
 /// Wakes the stack thread early: a flag and a condition variable. (A channel's blocking
@@ -761,13 +784,13 @@ fn stack_loop(shared: &Shared) {
         let out = collect(&mut core, true);
         let staged = transmit(shared, out, &mut core);
         drop(core);
-        flush(shared, staged, false);
+        flush(shared, staged, Write::Now);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{StackBuilder, TcpStream};
+    use crate::{StackBuilder, TcpStream, UdpSocket};
     use netif::{Device, DeviceInfo, FrameMeta, MacAddr, MemoryLink};
     use std::io::{self, Write};
     use std::sync::{Arc, Mutex};
@@ -807,6 +830,73 @@ mod tests {
                 done(i, self.send_meta(f, m));
             }
         }
+    }
+
+    /// A link end that takes 20 µs to write each frame: slower than the threads sending.
+    struct Slow(MemoryLink);
+
+    impl Device for Slow {
+        fn info(&self) -> DeviceInfo {
+            self.0.info()
+        }
+        fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+            self.0.recv(buf, timeout)
+        }
+        fn send(&self, frame: &[u8]) -> io::Result<()> {
+            std::thread::sleep(Duration::from_micros(20));
+            self.0.send(frame)
+        }
+    }
+
+    /// Eight threads send 300 datagrams each on one blocking socket, together faster than
+    /// the device writes: each send waits while the device's queue is long (a quarter of
+    /// its 64 KB here), so none is dropped in the queue, as none is on Linux, where the send
+    /// buffer holds the senders back.
+    #[test]
+    fn blocking_datagram_senders_are_held_back_by_a_slow_device_not_dropped() {
+        let mac = |i| MacAddr([2, 0, 0, 0, 0, i]);
+        let (a_end, b_end) = MemoryLink::pair(("eth0", mac(1)), ("eth0", mac(2)), 1500, 8192);
+        let mut cfg = crate::StackConfig::default();
+        cfg.driver.staged_bytes = 64 * 1024;
+        let a = StackBuilder::new()
+            .config(cfg)
+            .device(Arc::new(Slow(a_end)))
+            .addr("10.0.0.1/24")
+            .build()
+            .unwrap();
+        let b = StackBuilder::new()
+            .device(Arc::new(b_end))
+            .addr("10.0.0.2/24")
+            .build()
+            .unwrap();
+        let sink = UdpSocket::bind(&b, "10.0.0.2:9").unwrap();
+        let s = Arc::new(UdpSocket::bind(&a, "10.0.0.1:0").unwrap());
+        // The first datagram resolves the peer's address, so the rest go straight out.
+        s.send_to(b"hello", "10.0.0.2:9").unwrap();
+        sink.recv_from(&mut [0u8; 16]).unwrap();
+        let eth0 = |a: &crate::Stack| {
+            let all = a.device_stats();
+            all.into_iter().find(|(n, _)| n == "eth0").unwrap().1
+        };
+        let before = eth0(&a).tx_packets;
+        let senders: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..300 {
+                        s.send_to(&[7u8; 1400], "10.0.0.2:9").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in senders {
+            t.join().unwrap();
+        }
+        let dev = eth0(&a);
+        a.shutdown();
+        b.shutdown();
+        assert_eq!(dev.tx_dropped_queue_full, 0, "{dev:?}");
+        assert_eq!(dev.tx_packets - before, 2400, "{dev:?}");
     }
 
     #[test]

@@ -405,7 +405,14 @@ impl Socket {
         if self.ty == Type::Stream {
             return self.send_stream(buf);
         }
-        let n = self.with_core(|c, now| {
+        // A blocking datagram send waits, after sending, while the device's queue is long
+        // (`Stack::finish_paced`); a non-blocking one never waits (nor does Linux's), and
+        // a queue it fills (16 MiB a device by default) drops and counts what is past it.
+        let paced = !self.opts.lock().nonblocking;
+        let mut core = self.core()?;
+        let now = self.stack.now();
+        let n = {
+            let c = &mut *core;
             let Core { ip, transport, .. } = c;
             match self.ty {
                 Type::Dgram => transport
@@ -419,8 +426,13 @@ impl Socket {
                 }
                 Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
             }
-        })?;
-        Ok(n)
+        };
+        if paced {
+            self.stack.finish_paced(core);
+        } else {
+            self.stack.finish(core);
+        }
+        Ok(n?)
     }
 
     /// A stream send: all of `buf` is queued before it returns, waiting for room as the

@@ -21,6 +21,12 @@
 //!   `bytes=B secs=T gbps=G` (client-write: from the first write to the server's close).
 //! - `kernel-serve`: discard on port 9 and chargen on port 19 on the kernel's own TCP (a
 //!   thread per connection), the third column of that comparison.
+//!
+//! And UDP: `stack-udp-flood DST:PORT THREADS COUNT SIZE [STAGED]`: THREADS threads send
+//! COUNT datagrams of SIZE bytes each on one blocking socket of the stack, as fast as they
+//! can, the tap's transmit queue bounded at STAGED bytes (`DriverConfig::staged_bytes`,
+//! 16 MiB by default); prints `sent=N secs=T tx_dropped_queue_full=D` (the tap's drops for
+//! a full queue).
 
 use netif::{DriverConfig, TapConfig, TapDevice};
 use socket_api::{Stack, StackConfig, TcpListener, TcpStream};
@@ -30,6 +36,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn stack() -> Stack {
+    stack_with(DriverConfig::default())
+}
+
+fn stack_with(driver: DriverConfig) -> Stack {
     let tap = TapDevice::open(&TapConfig {
         name: "tap0".into(),
         mac: "00:34:45:67:89:ab".parse().expect("mac"),
@@ -49,7 +59,7 @@ fn stack() -> Stack {
         Err(_) => Arc::new(tap),
     };
     let ifx = stack
-        .add_device(dev, DriverConfig::default())
+        .add_device(dev, driver)
         .unwrap_or_else(|e| fail(&e.to_string()));
     stack.with_core(|c, now| {
         c.ip.set_up(ifx, true, now).expect("up");
@@ -352,6 +362,59 @@ fn main() {
         ),
         Some("client-read") => client_read(arg(&args, 2), arg(&args, 3)),
         Some("kernel-serve") => kernel_serve(),
-        _ => fail("usage: tcp_bench stack-sink|kernel-sink|stack-source|kernel-source|stack-rr|kernel-rr|stack-idle|kernel-idle|client-write|client-read|kernel-serve ..."),
+        Some("stack-udp-flood") => udp_flood(
+            arg(&args, 2),
+            arg(&args, 3),
+            arg(&args, 4),
+            arg(&args, 5),
+            args.get(6).map(|_| arg(&args, 6)),
+        ),
+        _ => fail("usage: tcp_bench stack-sink|kernel-sink|stack-source|kernel-source|stack-rr|kernel-rr|stack-idle|kernel-idle|client-write|client-read|kernel-serve|stack-udp-flood ..."),
     }
+}
+
+fn udp_flood(dst: SocketAddr, threads: usize, count: usize, size: usize, staged: Option<usize>) {
+    let mut driver = DriverConfig::default();
+    if let Some(b) = staged {
+        driver.staged_bytes = b;
+    }
+    let s = stack_with(driver);
+    let sock = Arc::new(
+        socket_api::UdpSocket::bind(&s, "0.0.0.0:0").unwrap_or_else(|e| fail(&e.to_string())),
+    );
+    // One datagram first, so the peer's address is resolved before the flood (the queue
+    // of frames waiting for ARP holds only a few).
+    sock.send_to(&[0u8; 1], dst)
+        .unwrap_or_else(|e| fail(&format!("send: {e}")));
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    let senders: Vec<_> = (0..threads)
+        .map(|t| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let mut d = vec![t as u8; size.max(5)];
+                for i in 0..count as u32 {
+                    d[1..5].copy_from_slice(&i.to_be_bytes());
+                    sock.send_to(&d[..size], dst)
+                        .unwrap_or_else(|e| fail(&format!("send: {e}")));
+                }
+            })
+        })
+        .collect();
+    for t in senders {
+        t.join().unwrap_or_else(|_| fail("a sender failed"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    // What was queued is written before the count is read.
+    std::thread::sleep(Duration::from_millis(500));
+    let drops: u64 = s
+        .device_stats()
+        .iter()
+        .map(|(_, d)| d.tx_dropped_queue_full)
+        .sum();
+    println!(
+        "sent={} secs={secs:.3} tx_dropped_queue_full={drops}",
+        threads * count
+    );
+    s.shutdown();
 }
