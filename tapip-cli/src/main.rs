@@ -95,6 +95,11 @@ pub struct Cli {
     /// reno (NewReno). A program can change its sockets' with TCP_CONGESTION.
     #[arg(long, value_name = "ALG", value_parser = parse_congestion)]
     pub tcp_congestion: Option<transport::CongestionAlgorithm>,
+    /// How much all TCP connections' buffers may allocate together before TCP is under
+    /// memory pressure (Linux's tcp_mem): then their buffers stop growing and data that
+    /// does not fit is dropped, to come again. Bytes, or with K, M or G [default: 256M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_tcp_mem, allow_hyphen_values = true)]
+    pub tcp_mem: Option<usize>,
     /// At exit, how long to wait for TCP connections to deliver their queued data and
     /// FIN, in seconds, fractions allowed (0 to 1000000) [default: 10]. A second SIGINT or
     /// SIGTERM ends the wait at once.
@@ -147,6 +152,11 @@ fn check(cli: &Cli) -> Result<(), String> {
 /// `--tcp-time-wait`, `--linger`: seconds, fractions allowed.
 fn parse_time_wait(s: &str) -> Result<std::time::Duration, String> {
     opts::seconds_from(s, std::time::Duration::ZERO, "number of seconds")
+}
+
+/// `--tcp-mem`: a size, at least 1 MiB.
+fn parse_tcp_mem(s: &str) -> Result<usize, String> {
+    opts::bytes_from(s, 1 << 20)
 }
 
 /// `--tcp-congestion`: an algorithm's name.

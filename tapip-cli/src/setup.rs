@@ -68,6 +68,9 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     if let Some(a) = cli.tcp_congestion {
         config.transport.tcp.congestion = a;
     }
+    if let Some(b) = cli.tcp_mem {
+        config.transport.tcp.mem_max = b;
+    }
     // The shell ends its stack itself (shell::main: jobs stopped, then `linger` up to
     // --linger, then shutdown). A path that calls `exit` before that (a failed write to
     // stdout, out.rs) ends at once, as README says: the socket API's end of the program

@@ -171,16 +171,18 @@ struct Many {
 
 impl Many {
     fn start(ns: &Netns, script: &std::path::Path, n: usize, port: u16, kind: &str) -> Many {
+        Many::run(ns, script, &format!("{n} {port} {kind}"))
+    }
+
+    /// `python3 SCRIPT ARGS`.
+    fn run(ns: &Netns, script: &std::path::Path, args: &str) -> Many {
         use std::io::BufRead;
         use std::process::Stdio;
         let mut child = ns
             .command("sh")
             .args([
                 "-c",
-                &format!(
-                    "ulimit -n 8192; exec python3 {} {n} {port} {kind}",
-                    script.display()
-                ),
+                &format!("ulimit -n 8192; exec python3 {} {args}", script.display()),
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -271,5 +273,88 @@ fn eleven_hundred_connections_at_once_and_idle_ones_lock_nobody_out() {
     assert!(
         l.contains(&format!("open: 0, requests: {}, errors: 0", N + 1)),
         "{l}"
+    );
+}
+
+/// N clients of `serve echo` that each write 8 MB and never read (their own kernel
+/// buffers and the stack's fill up); once they have had 3 s prints "hogs N" and waits for
+/// a line; then a newcomer sends 100 KB and reads it back: "echo ok 102400".
+const HOGS_PY: &str = r#"
+import socket, sys, threading, time
+n = int(sys.argv[1])
+def fill(s):
+    try:
+        s.sendall(b"x" * (8 << 20))
+    except OSError:
+        pass
+hogs = []
+for i in range(n):
+    s = socket.create_connection(("10.0.0.1", 7), timeout=60)
+    threading.Thread(target=fill, args=(s,), daemon=True).start()
+    hogs.append(s)
+time.sleep(3)
+print("hogs %d" % n, flush=True)
+sys.stdin.readline()
+c = socket.create_connection(("10.0.0.1", 7), timeout=20)
+msg = bytes(range(256)) * 400
+threading.Thread(target=lambda: c.sendall(msg), daemon=True).start()
+got = b""
+while len(got) < len(msg):
+    b = c.recv(65536)
+    if not b:
+        break
+    got += b
+print("echo %s %d" % ("ok" if got == msg else "bad", len(got)), flush=True)
+sys.stdin.readline()
+"#;
+
+/// The value of `name=` in `text` (`a/b` values: a).
+fn stat_value(text: &str, name: &str) -> Option<usize> {
+    let at = text.find(&format!("{name}="))? + name.len() + 1;
+    let v: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    v.parse().ok()
+}
+
+/// With `--tcp-mem 8M`, 24 echo clients that write and never read hold the stack's TCP
+/// buffers at the bound plus a little per connection (without it, each would hold about
+/// 2 MB: its receive ring and its send queue full), the data beyond is dropped and
+/// counted, and a newcomer is still echoed in full.
+#[test]
+fn clients_that_never_read_keep_tcp_memory_at_its_bound_and_lock_nobody_out() {
+    let (ns, mut t) = top2("tcpmem", &["--tcp-mem", "8M"]);
+    let dir = TempDir::new("tcpmem");
+    let script = dir.path("hogs.py");
+    std::fs::write(&script, HOGS_PY).unwrap();
+    t.cmd("serve echo");
+    t.wait_for("serve echo tcp 0.0.0.0:7", SECS(5));
+    let mut hogs = Many::run(&ns, &script, "24");
+    assert!(
+        hogs.wait_for("hogs 24", SECS(60)),
+        "{}\n{}",
+        hogs.output(),
+        t.output()
+    );
+    let stat = t.run_marked("stat");
+    let used = stat_value(&stat, "tcp-buffer-bytes").expect("tcp-buffer-bytes");
+    println!("24 clients that never read: tcp-buffer-bytes={used}");
+    assert!(
+        stat.contains(&format!("tcp-buffer-bytes={used}/{}", 8 << 20)),
+        "{stat}"
+    );
+    assert!(used >= 8 << 20, "the bound was not reached: {stat}");
+    assert!(used <= (8 << 20) + 24 * (256 << 10), "{stat}");
+    assert!(
+        stat_value(&stat, "drop_memory_pressure").is_some_and(|n| n > 0),
+        "{stat}"
+    );
+    hogs.go();
+    assert!(
+        hogs.wait_for("echo ok 102400", SECS(30)),
+        "{}\n{}",
+        hogs.output(),
+        t.output()
     );
 }

@@ -101,6 +101,7 @@ fn handshake_transfer_and_close_both_ways() {
     wait_until("no TCP left", || {
         tcp_sockets(&p.a).is_empty() && tcp_sockets(&p.b).is_empty()
     });
+    no_tcp_memory_held(&p);
 }
 
 #[test]
@@ -199,6 +200,28 @@ fn faulty_run(seed: u64, cfg: StackConfig) {
     wait_until("no TCP left", || {
         tcp_sockets(&p.a).is_empty() && tcp_sockets(&p.b).is_empty()
     });
+    no_tcp_memory_held(&p);
+}
+
+/// Once no connection is left, nothing is charged to either stack's TCP memory pool.
+fn no_tcp_memory_held(p: &Pair) {
+    for h in [&p.a, &p.b] {
+        let (used, _) = h.stack.with_core(|c, _| c.transport.tcp_mem());
+        assert_eq!(used, 0, "TCP memory still charged with no connection left");
+    }
+}
+
+/// The same transfers with both stacks under TCP memory pressure all along (a bound of
+/// one byte: every connection keeps to a 16 KB ring and a 64 KB send queue, and what does
+/// not fit is dropped and sent again), byte-exact both ways.
+#[test]
+fn transfers_survive_a_faulty_link_under_memory_pressure() {
+    for seed in 1..=3u64 {
+        let mut cfg = test_config();
+        cfg.transport.tcp.rto_min = Duration::from_millis(20);
+        cfg.transport.tcp.mem_max = 1;
+        faulty_run(seed, cfg);
+    }
 }
 
 /// Many seeds, with a 20 ms RTO floor: this link's round trip is 2-4 ms, and Linux's

@@ -39,6 +39,7 @@ pub fn run(ctx: &Ctx) {
         tcp,
         sockets,
         socket_bytes,
+        (tcp_mem, tcp_mem_max),
         arp_pending,
         ifaces,
     ) = ctx.stack.with_core(|c, _| {
@@ -56,12 +57,14 @@ pub fn run(ctx: &Ctx) {
             c.transport.tcp_stats(),
             socks.len(),
             bytes,
+            c.transport.tcp_mem(),
             c.ip.arp_pending(),
             c.ip.interfaces(),
         )
     });
     outln!(
-        "In use: sockets={sockets} socket-queue-bytes={socket_bytes} stack-input-queue={input_queue} \
+        "In use: sockets={sockets} socket-queue-bytes={socket_bytes} \
+         tcp-buffer-bytes={tcp_mem}/{tcp_mem_max} stack-input-queue={input_queue} \
          arp-pending-frames={arp_pending} reassembly-datagrams={pending} reassembly-bytes={buffered}"
     );
     for i in ifaces {
@@ -371,6 +374,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         bad_acks,
         window_drops,
         ooo_dropped,
+        mem_pressure_drops,
         idle_restarts,
         pmtu_updates,
         pmtu_forged,
@@ -431,6 +435,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("drop_bad_ack", bad_acks),
         ("drop_beyond_window", window_drops),
         ("drop_ooo_full", ooo_dropped),
+        ("drop_memory_pressure", mem_pressure_drops),
         ("idle_restarts", idle_restarts),
         ("pmtu_updates", pmtu_updates),
         ("pmtu_forged", pmtu_forged),
@@ -447,7 +452,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 58] = [
+        let fields: [&mut u64; 59] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -481,6 +486,7 @@ mod tests {
             &mut t.bad_acks,
             &mut t.window_drops,
             &mut t.ooo_dropped,
+            &mut t.mem_pressure_drops,
             &mut t.drop_listen_bad,
             &mut t.drop_rst_ignored,
             &mut t.drop_no_ack,
@@ -511,14 +517,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 58);
+        assert_eq!(pairs.len(), 59);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..158).collect::<Vec<u64>>());
+        assert_eq!(values, (100..159).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 58, "names are unique");
+        assert_eq!(names.len(), 59, "names are unique");
     }
 
     #[test]

@@ -117,6 +117,12 @@ impl Transport {
         &self.tcp.cfg
     }
 
+    /// What all TCP connections' receive rings and send queues have allocated, in bytes,
+    /// and the bound past which TCP is under memory pressure (`TcpConfig::mem_max`).
+    pub fn tcp_mem(&self) -> (usize, usize) {
+        (self.tcp.mem.used(), self.tcp.mem.max())
+    }
+
     /// Where TCP state changes are traced (`debug tcpstate`).
     pub fn set_trace(&mut self, trace: Option<netif::Trace>) {
         self.tcp.trace = trace;
@@ -317,7 +323,7 @@ impl Transport {
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let opts = self.tcp(h)?.opts;
         let Transport { tcp, .. } = self;
-        let tcb = Tcb::connect(
+        let mut tcb = Tcb::connect(
             &tcp.cfg,
             local,
             remote,
@@ -329,6 +335,7 @@ impl Transport {
             &mut tcp.stats,
             now,
         );
+        tcb.attach_mem(tcp.mem.clone());
         tcp.stats.active_opens += 1;
         tcp.conns.insert((local, remote), h);
         let t = self.tcp(h)?;

@@ -303,6 +303,7 @@ impl Transport {
             )
         };
         let mut tcb = tcb;
+        tcb.attach_mem(self.tcp.mem.clone());
         if pressure {
             tcb.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
         }
@@ -449,7 +450,7 @@ impl Transport {
             .timestamp
             .filter(|_| self.tcp.cfg.timestamps)
             .map(|(v, _)| v);
-        let tcb = Tcb::from_cookie(
+        let mut tcb = Tcb::from_cookie(
             &self.tcp.cfg,
             local,
             remote,
@@ -462,6 +463,7 @@ impl Transport {
             opts,
             now,
         );
+        tcb.attach_mem(self.tcp.mem.clone());
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
         child.reuse_addr = reuse;

@@ -25,6 +25,7 @@ pub mod cookie;
 mod demux;
 mod inspect;
 pub mod isn;
+mod mem;
 pub mod seq;
 pub mod wire;
 
@@ -109,6 +110,10 @@ pub struct TcpConfig {
     /// The congestion control of new sockets (Linux: `tcp_congestion_control`, cubic);
     /// `TCP_CONGESTION` changes one socket's.
     pub congestion: CongestionAlgorithm,
+    /// The bytes all connections' receive rings and send queues may allocate together
+    /// before TCP is under memory pressure (Linux: `tcp_mem`; see the `mem` module):
+    /// 256 MiB, 64 connections with full 4 MiB receive windows.
+    pub mem_max: usize,
 }
 
 impl Default for TcpConfig {
@@ -138,6 +143,7 @@ impl Default for TcpConfig {
             rack: true,
             timestamps: true,
             congestion: CongestionAlgorithm::Cubic,
+            mem_max: 256 << 20,
         }
     }
 }
@@ -244,6 +250,9 @@ pub struct TcpStats {
     pub bad_acks: u64,
     pub window_drops: u64,
     pub ooo_dropped: u64,
+    /// Segments whose data (some or all) was dropped because TCP was under memory
+    /// pressure and the connection's ring could not grow to hold it (`TcpConfig::mem_max`).
+    pub mem_pressure_drops: u64,
     pub drop_listen_bad: u64,
     /// RSTs with nothing to reset: to a listener, or to a TIME-WAIT record (RFC 1337).
     pub drop_rst_ignored: u64,
@@ -446,11 +455,14 @@ pub(crate) struct Tcp {
     /// `timer_at` equals the entry's time; others are dropped when they come to the top (or
     /// in a rebuild when the heap outgrows the connections).
     pub timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
+    /// What all connections' buffers hold, against `cfg.mem_max`.
+    pub mem: std::sync::Arc<mem::MemPool>,
 }
 
 impl Tcp {
     pub(crate) fn new(cfg: TcpConfig, secret: u64, max_sockets: usize) -> Tcp {
         Tcp {
+            mem: mem::MemPool::new(cfg.mem_max),
             socks: Slab::new(Table::Tcp, max_sockets),
             cfg,
             conns: conntable::ConnTable::default(),

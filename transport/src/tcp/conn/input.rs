@@ -44,6 +44,7 @@ impl Tcb {
                 self.timers.set(Timer::DelayedAck, now + cfg.delayed_ack);
             }
         }
+        self.recharge();
         self.ack_due && self.state != State::Closed
     }
 

@@ -11,6 +11,7 @@
 //! numbers.
 
 use super::congestion::{Algorithm, Cc, CongestionControl};
+use super::mem::{Charge, MemPool};
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpStats};
 use crate::tcp::wire::{flags, TcpRepr};
@@ -26,6 +27,8 @@ mod cc_tests;
 #[cfg(test)]
 mod harness;
 mod input;
+#[cfg(test)]
+mod mem_tests;
 mod options;
 mod output;
 mod probe;
@@ -310,6 +313,9 @@ pub struct Tcb {
     df: bool,
     /// The MSS before a "fragmentation needed" lowered it, while it is lowered.
     pmtu_lowered: Option<usize>,
+    /// What the receive ring and send queue have allocated, charged to the stack's pool
+    /// (`super::mem`).
+    mem: Charge,
 }
 
 impl Tcb {
@@ -407,6 +413,7 @@ impl Tcb {
             last_data_sent: None,
             df: true,
             pmtu_lowered: None,
+            mem: Charge::default(),
         }
     }
 
@@ -586,8 +593,35 @@ impl Tcb {
         self.fin_received && self.rx.readable() == 0
     }
 
+    /// Room in the send queue. Under memory pressure (`super::mem`) no more than its
+    /// allocation holds, or [`SEND_MIN_UNDER_PRESSURE`] when it is empty.
     pub fn send_space(&self) -> usize {
-        self.opts.sndbuf.saturating_sub(self.sndq.len())
+        let room = self.opts.sndbuf.saturating_sub(self.sndq.len());
+        if !self.mem.pressure() {
+            room
+        } else if self.sndq.is_empty() {
+            room.min(SEND_MIN_UNDER_PRESSURE)
+        } else {
+            room.min(self.sndq.capacity() - self.sndq.len())
+        }
+    }
+
+    /// Charge the pool with what the buffers hold now; under pressure, first give back a
+    /// ring or queue that is empty. After anything that may have grown or emptied them.
+    pub(crate) fn recharge(&mut self) {
+        if self.mem.pressure() {
+            self.rx.release_if_empty();
+            if self.sndq.is_empty() && self.sndq.capacity() > 0 {
+                self.sndq = VecDeque::new();
+            }
+        }
+        self.mem.set(self.rx.capacity() + self.sndq.capacity());
+    }
+
+    /// Charge `pool` for this connection's buffers from now on.
+    pub(crate) fn attach_mem(&mut self, pool: std::sync::Arc<MemPool>) {
+        self.mem.attach(pool);
+        self.recharge();
     }
 
     /// Enough room to be worth a writer's wake-up: a third of the buffer (as Linux's
@@ -608,6 +642,7 @@ impl Tcb {
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.send_space());
         self.sndq.extend(&data[..n]);
+        self.recharge();
         n
     }
 
@@ -629,6 +664,9 @@ impl Tcb {
     }
 
     fn after_read(&mut self, n: usize) {
+        if n > 0 {
+            self.recharge();
+        }
         if n > 0 && self.state.synchronized() && !self.fin_received {
             // Announce the opened window on its own only when the peer's view of it has
             // become small (at most half the buffer) and it at least doubles, as Linux does;
@@ -834,6 +872,10 @@ pub use assembler::MAX_RANGES as OOO_MAX_RANGES;
 /// 1448 bytes). At 64 KB the ACKs of plain-frame receive were twice as many, each a
 /// write into the kernel that processes it there and then (issue 8: 8% less CPU per GB).
 pub const ACK_STRETCH_MAX: usize = 131_072;
+
+/// What an application may queue on a connection whose send queue is empty while TCP is
+/// under memory pressure (`super::mem`): enough for every connection to keep moving.
+pub const SEND_MIN_UNDER_PRESSURE: usize = 64 * 1024;
 
 /// The most payload sent in one frame for the device to cut (TSO): what fits one IPv4
 /// datagram with the largest TCP header.

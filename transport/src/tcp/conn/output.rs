@@ -70,9 +70,13 @@ impl Tcb {
 
     /// Free receive space, rounded down to zero while it is silly (RFC 9293 3.8.6.2.2).
     pub(super) fn free_window(&self) -> usize {
-        let free = self
+        let mut free = self
             .rcv_buf
             .saturating_sub(self.rx.readable() + self.rx.ooo_bytes());
+        if self.mem.pressure() {
+            // No window beyond the ring there is (`super::mem`).
+            free = free.min(self.rcv_ring_room().saturating_sub(self.rx.readable()));
+        }
         let cap = MAX_WINDOW << self.rcv_wscale;
         if free < self.rcv_mss.min(self.rcv_buf / 2) {
             0

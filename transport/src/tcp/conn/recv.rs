@@ -8,7 +8,12 @@ impl Tcb {
     pub(super) fn receive_data(&mut self, seq: Seq, data: &[u8], fin: bool, stats: &mut TcpStats) {
         let at = seq.since(self.rcv_nxt);
         let had_ooo = self.rx.has_ooo();
-        let got = self.rx.insert(at, data, self.rcv_ring_size());
+        let size = self.rcv_ring_room();
+        if data.len() > size.saturating_sub(self.rx.readable() + at) {
+            // Only under memory pressure is the ring smaller than the window.
+            stats.mem_pressure_drops += 1;
+        }
+        let got = self.rx.insert(at, data, size);
         if at == 0 {
             self.rcv_nxt = self.rcv_nxt + got.advanced;
             self.autotune_rcvbuf();
@@ -47,6 +52,17 @@ impl Tcb {
         self.rcv_buf + (1usize << self.rcv_wscale) - 1
     }
 
+    /// The ring's size data may fill now: `rcv_ring_size`, but under memory pressure
+    /// (`super::mem`) only the ring there is, or its first allocation if there is none.
+    pub(super) fn rcv_ring_room(&self) -> usize {
+        let size = self.rcv_ring_size();
+        if self.mem.pressure() {
+            size.min(self.rx.capacity().max(rxring::INITIAL))
+        } else {
+            size
+        }
+    }
+
     /// Receive-buffer autotuning, in the spirit of Linux's dynamic right-sizing, counted
     /// in rounds of a buffer's worth of in-order bytes: when the peer has sent that much
     /// and the unread bytes never reached half the buffer meanwhile, the reader keeps up
@@ -58,7 +74,10 @@ impl Tcb {
         // Nor beyond what the window can announce: a peer without window scaling (and
         // every SYN-cookie connection) sees 64 KB at most, and a larger buffer would only
         // let it fill more once the reader stops.
-        if self.rcv_buf >= self.opts.rcvbuf_max || self.rcv_buf >= MAX_WINDOW << self.rcv_wscale {
+        if self.rcv_buf >= self.opts.rcvbuf_max
+            || self.rcv_buf >= MAX_WINDOW << self.rcv_wscale
+            || self.mem.pressure()
+        {
             return;
         }
         let unread = self.rx.readable();

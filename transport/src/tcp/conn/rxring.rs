@@ -88,6 +88,19 @@ impl RxRing {
         self.buf.capacity()
     }
 
+    /// The ring's size (what it allocated; 0 while it has nothing).
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Give the ring's memory back if it holds nothing (a whole-buffer ring is otherwise
+    /// kept for the next bytes).
+    pub fn release_if_empty(&mut self) {
+        if self.len == 0 && self.ooo.is_empty() && self.cap > 0 {
+            self.release();
+        }
+    }
+
     /// Keep `data`, which begins `at` bytes beyond the in-order end, in a ring of `size`
     /// bytes from the first unread byte (the caller's SO_RCVBUF plus the window's rounding
     /// slack). Bytes that would lie beyond `size` are cut off (the caller trims to its
