@@ -32,6 +32,9 @@ pub struct Interface {
     pub last_defended: Option<netif::Instant>,
     /// Multicast groups joined, and IGMP's state for them.
     pub groups: crate::igmp::Groups,
+    /// An address being checked before use (RFC 5227 2.1: `IpLayer::arp_probe`), and the
+    /// MAC of another host seen claiming it meanwhile.
+    pub probe: Option<(Ipv4Addr, Option<MacAddr>)>,
 }
 
 /// Per-interface IP-level counters (the device's own counters live in its driver).

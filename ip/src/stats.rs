@@ -60,6 +60,9 @@ pub struct IpStats {
     /// (RFC 5227 2.4 (b), at most once per 10 s; every conflict is counted as the `arp`
     /// line's `drop_conflicts`).
     pub arp_conflicts_defended: u64,
+    /// Another host claimed an address this host was probing before taking it (RFC 5227
+    /// 2.1.1; a DHCP client then declines the lease).
+    pub arp_probe_conflicts: u64,
     /// ARP from a sender address no host may have (broadcast, multicast, class E, 0/8 but
     /// 0.0.0.0, 127/8, the network's own address or broadcast).
     pub drop_arp_bad_sender: u64,

@@ -2495,6 +2495,67 @@ fn arp_from_a_sender_off_the_network_is_answered_but_not_learned() {
     assert_eq!(l.stats().arp_off_link, 2);
 }
 
+/// RFC 5227 2.1: a probe for an address asks from 0.0.0.0 (nobody learns from it); a
+/// reply from its owner, or another host's probe for it, is a conflict; our own frames,
+/// ARP about other addresses, and anything after the watch ends are not.
+#[test]
+fn an_address_probe_asks_from_nowhere_and_sees_who_claims_it() {
+    let mut l = IpLayer::new(IpConfig::default());
+    l.add_interface(&device("tap0", MAC0, 1500));
+    let mut up = Recorder::default();
+    let want = Ipv4Addr::new(10, 0, 0, 50);
+    assert!(l.arp_probe(0, want).is_err(), "a probe needs the link up");
+    l.set_up(0, true, T0).unwrap();
+    drain(&mut l);
+    l.arp_probe(0, want).unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, MacAddr::BROADCAST);
+    let a = out[0].arp();
+    assert_eq!(a.op, arp::Operation::Request);
+    assert_eq!(
+        (a.sender_mac, a.sender_ip, a.target_ip),
+        (MAC0, Ipv4Addr::UNSPECIFIED, want)
+    );
+    // Not conflicts: ARP about another address, our own probe heard back.
+    let other = ArpRepr::request(MAC_A, HOST_A, ROUTER_C);
+    l.receive_frame(
+        0,
+        &arp_frame(MacAddr::BROADCAST, MAC_A, &other),
+        T0,
+        &mut up,
+    );
+    l.receive_frame(
+        0,
+        &eth(MacAddr::BROADCAST, MAC0, 0x0806, &a.to_bytes()),
+        T0,
+        &mut up,
+    );
+    assert_eq!(l.arp_probe_conflict(0), None);
+    // The owner answers.
+    let reply = ArpRepr::reply_to(&a, MAC_OTHER);
+    l.receive_frame(0, &arp_frame(MAC0, MAC_OTHER, &reply), T0, &mut up);
+    assert_eq!(l.arp_probe_conflict(0), Some(MAC_OTHER));
+    assert_eq!(l.stats().arp_probe_conflicts, 1);
+    // Another host probing for the same address is a conflict too (a new watch).
+    l.arp_probe_stop(0);
+    assert_eq!(l.arp_probe_conflict(0), None);
+    l.arp_probe(0, want).unwrap();
+    let theirs = ArpRepr::request(MAC_A, Ipv4Addr::UNSPECIFIED, want);
+    l.receive_frame(
+        0,
+        &arp_frame(MacAddr::BROADCAST, MAC_A, &theirs),
+        T0,
+        &mut up,
+    );
+    assert_eq!(l.arp_probe_conflict(0), Some(MAC_A));
+    // After the watch, a claim is only ARP.
+    l.arp_probe_stop(0);
+    l.receive_frame(0, &arp_frame(MAC0, MAC_OTHER, &reply), T0, &mut up);
+    assert_eq!(l.arp_probe_conflict(0), None);
+    assert_eq!(l.stats().arp_probe_conflicts, 2);
+}
+
 /// RFC 5227 2.4 (b): ARP from another host claiming our address makes us announce ours
 /// again (broadcast), at most once per 10 s; every conflict is counted.
 #[test]

@@ -269,3 +269,46 @@ fn names_are_looked_up_with_the_dns_server_the_lease_names() {
     assert!(log.contains("query[A] web.test.lan from 10.0.0."), "{log}");
     assert!(t.close_input(SECS(20)).is_some());
 }
+
+/// The server leases an address another host on the LAN already has (dnsmasq told not to
+/// ping it first, the kernel holding it): the stack's ARP probe draws the kernel's answer
+/// (RFC 5227), so the stack declines the lease (a DECLINE the server logs), never puts the
+/// address on its interface, counts the conflict and the decline, and keeps asking.
+#[test]
+fn an_address_another_host_holds_is_declined_and_never_used() {
+    let ns = lan("dhcpdecl");
+    let (ok, out) = ns.sh_text("ip addr add 10.0.0.50/32 dev lo");
+    assert!(ok, "{out}");
+    let dir = TempDir::new("dhcpdecl");
+    let _server = dnsmasq_with(
+        &ns,
+        &dir,
+        60,
+        100,
+        &format!("--port=0 --no-ping --dhcp-host={MAC},10.0.0.50"),
+    );
+    let mut t = Tapip::start(
+        &ns,
+        &[
+            "--no-host-config",
+            "--dhcp",
+            "--dhcp-wait",
+            "3",
+            "--mac",
+            MAC,
+        ],
+    );
+    let out = t.wait_for("no DHCP lease after", SECS(20));
+    assert!(!out.contains("by DHCP"), "{out}");
+    let declined = eventually(SECS(10), || {
+        read(&dir, "dnsmasq.log").contains(&format!("DHCPDECLINE(tap0) 10.0.0.50 {MAC}"))
+    });
+    assert!(declined, "{}", read(&dir, "dnsmasq.log"));
+    let ifc = t.run_marked("ifconfig tap0");
+    assert!(!ifc.contains("10.0.0.50"), "{ifc}");
+    let stat = t.run_marked("stat");
+    assert!(stat.contains("tx_declines=1"), "{stat}");
+    assert!(stat.contains("arp_probe_conflicts="), "{stat}");
+    let status = t.run_marked("dhcp");
+    assert!(!status.contains("bound"), "{status}");
+}

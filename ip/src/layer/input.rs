@@ -101,6 +101,18 @@ impl IpLayer {
             self.out.stats.drop_bad_arp += 1;
             return;
         };
+        let iface = &mut self.out.ifaces[ifindex];
+        if let Some((addr, seen @ None)) = &mut iface.probe {
+            // RFC 5227 2.1.1: another host has the address we probe for if it sends
+            // from it, or wants it too if it probes for it.
+            let probing = repr.op == arp::Operation::Request
+                && repr.sender_ip.is_unspecified()
+                && repr.target_ip == *addr;
+            if repr.sender_mac != iface.mac && (repr.sender_ip == *addr || probing) {
+                *seen = Some(repr.sender_mac);
+                self.out.stats.arp_probe_conflicts += 1;
+            }
+        }
         let iface = &self.out.ifaces[ifindex];
         let (Some(our_ip), our_mac) = (iface.ip(), iface.mac) else {
             self.out.stats.drop_arp_no_address += 1;

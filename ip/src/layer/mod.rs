@@ -154,6 +154,7 @@ impl IpLayer {
             stats: IfStats::default(),
             last_defended: None,
             groups: igmp::Groups::new(self.cfg.max_groups),
+            probe: None,
         });
         ifindex
     }
@@ -383,6 +384,37 @@ impl IpLayer {
     }
 
     /// Remove a neighbour from every interface's cache; false if none had it.
+    /// Check that no other host on the link of interface `ifindex` uses `addr` before
+    /// this one takes it (RFC 5227 2.1, what a DHCP client does with an offered address,
+    /// RFC 2131 4.4.1): send an ARP probe (a request for `addr` from 0.0.0.0, so no
+    /// neighbour learns anything from it), and from now on watch for another host claiming
+    /// `addr`: a packet from it, or its own probe for `addr` (`arp_probe_conflict`). Call
+    /// again to send another probe; `arp_probe_stop` ends the watch.
+    pub fn arp_probe(&mut self, ifindex: usize, addr: Ipv4Addr) -> Result<(), ConfigError> {
+        let i = self.iface_mut(ifindex)?;
+        if !i.up {
+            return Err(ConfigError::Arp(format!("{} is down", i.name)));
+        }
+        if i.probe.is_none_or(|(a, _)| a != addr) {
+            i.probe = Some((addr, None));
+        }
+        let probe = ArpRepr::request(i.mac, Ipv4Addr::UNSPECIFIED, addr);
+        self.out.send_arp(ifindex, &probe, MacAddr::BROADCAST);
+        Ok(())
+    }
+
+    /// The MAC of another host seen claiming the address probed on `ifindex`, if any.
+    pub fn arp_probe_conflict(&self, ifindex: usize) -> Option<MacAddr> {
+        self.out.ifaces.get(ifindex)?.probe?.1
+    }
+
+    /// Stop watching for claims of the address probed on `ifindex`.
+    pub fn arp_probe_stop(&mut self, ifindex: usize) {
+        if let Some(i) = self.out.ifaces.get_mut(ifindex) {
+            i.probe = None;
+        }
+    }
+
     pub fn arp_delete(&mut self, ip: Ipv4Addr) -> bool {
         self.out
             .ifaces

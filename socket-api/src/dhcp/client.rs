@@ -3,20 +3,25 @@
 //! The runtime (`super::run`) owns the socket and the clock.
 //!
 //! ```text
-//!  INIT ─DISCOVER─▶ SELECTING ─OFFER/REQUEST─▶ REQUESTING ─ACK─▶ BOUND
-//!    ▲                                              │NAK, no answer  │ T1
-//!    └──────────────────────────────────────────────┘                ▼
+//!  INIT ─DISCOVER─▶ SELECTING ─OFFER/REQUEST─▶ REQUESTING ─ACK─▶ CHECKING ─no claim─▶ BOUND
+//!    ▲                                              │NAK, no answer     │ARP claim    │ T1
+//!    └──────────────────────────────────────────────┴──DECLINE, 10 s────┘             ▼
 //!    ▲◀──── lease ends, NAK ──── REBINDING ◀── T2 ──────────── RENEWING ─ACK─▶ BOUND
 //! ```
 //!
 //! Retransmissions follow RFC 2131 4.1: 4 s, doubling up to 64 s, each ±1 s at random
 //! (DISCOVER for ever, REQUEST four times before starting again); renewing and rebinding
 //! send again after half the time left to T2 or to the lease's end, at least 60 s apart.
-//! Departures from the RFC's SHOULDs, on purpose: the first DISCOVER goes at once rather
-//! than after 1–10 s (the delay desynchronises a LAN's hosts after a power cut; a stack
-//! started by hand has nobody to desynchronise from), and the offered address is not probed
-//! with ARP before use (RFC 5227; the servers measured, dnsmasq among them, ping it before
-//! offering).
+//! A new lease's address is checked before use (RFC 2131 4.4.1's SHOULD): CHECKING sends
+//! [`PROBES`] ARP probes [`PROBE_INTERVAL`] apart (RFC 5227 2.1, through the runtime's
+//! `IpLayer::arp_probe`) and takes the lease [`PROBE_INTERVAL`] after the last if no other
+//! host claimed the address; a claim (`Client::conflict`) sends a DECLINE and starts again
+//! after 10 s (RFC 2131 3.1.5). Departures from the RFCs, on purpose: the first DISCOVER
+//! goes at once rather than after 1–10 s (the delay desynchronises a LAN's hosts after a
+//! power cut; a stack started by hand has nobody to desynchronise from), and the check
+//! takes 1 s, not RFC 5227's 4–7 s (three probes 1–2 s apart after up to 1 s, then 2 s:
+//! timings for slow links; on a LAN an owner answers within milliseconds, and the
+//! address's server has usually pinged it before offering, as dnsmasq does).
 
 use super::wire::{Lifetime, MessageType, Reply, Request};
 use ip::igmp::Rng;
@@ -34,6 +39,12 @@ const MIN_RENEW_RETRY: Duration = Duration::from_secs(60);
 /// After a NAK, the next DISCOVER waits this long: a server that refuses every request
 /// does not make the client loop at the speed of the link.
 const AFTER_NAK: Duration = Duration::from_secs(4);
+/// ARP probes of a new lease's address before it is used.
+pub const PROBES: u32 = 2;
+/// Between those probes, and from the last to taking the lease.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// After declining an address, the next DISCOVER waits this long (RFC 2131 3.1.5).
+const AFTER_DECLINE: Duration = Duration::from_secs(10);
 
 /// Where the client is (RFC 2131 figure 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +52,8 @@ pub enum State {
     Init,
     Selecting,
     Requesting,
+    /// A lease was granted; its address is being probed with ARP before use.
+    Checking,
     Bound,
     Renewing,
     Rebinding,
@@ -54,6 +67,7 @@ impl State {
             State::Init => "init",
             State::Selecting => "selecting",
             State::Requesting => "requesting",
+            State::Checking => "checking",
             State::Bound => "bound",
             State::Renewing => "renewing",
             State::Rebinding => "rebinding",
@@ -117,6 +131,8 @@ pub struct DhcpStats {
     pub drop_unexpected: u64,
     /// Messages the stack could not send (the interface down, say): sent again on time.
     pub send_failures: u64,
+    /// Leases declined because another host answered for the address (RFC 2131 4.4.1).
+    pub declines: u64,
     /// Leases the interface refused (an address another interface has, an MTU larger than
     /// the device's).
     pub config_failures: u64,
@@ -136,6 +152,10 @@ pub struct Client {
     /// The offer answered in REQUESTING: the address and the server chosen.
     offer: Option<(Ipv4Addr, Ipv4Addr)>,
     lease: Option<Lease>,
+    /// In CHECKING: the lease granted, its probes sent so far, and a probe to send.
+    checking: Option<Lease>,
+    probes: u32,
+    probe: Option<Ipv4Addr>,
     event: Option<Event>,
     pub stats: DhcpStats,
 }
@@ -155,6 +175,9 @@ impl Client {
             tries: 0,
             offer: None,
             lease: None,
+            checking: None,
+            probes: 0,
+            probe: None,
             event: None,
             stats: DhcpStats::default(),
         }
@@ -176,6 +199,28 @@ impl Client {
     /// The change to apply, taken (one at most after each `poll` or `receive`).
     pub fn take_event(&mut self) -> Option<Event> {
         self.event.take()
+    }
+
+    /// An address to send an ARP probe for now, taken (after a `poll` in CHECKING). The
+    /// runtime watches for claims of it until the state is CHECKING no more.
+    pub fn take_probe(&mut self) -> Option<Ipv4Addr> {
+        self.probe.take()
+    }
+
+    /// Another host claimed the address being checked: decline the lease (RFC 2131 4.4.1)
+    /// and start again after 10 s. Nothing outside CHECKING.
+    pub fn conflict(&mut self, now: Instant) -> Option<Transmit> {
+        if self.state != State::Checking {
+            return None;
+        }
+        let lease = self.checking.take()?;
+        self.stats.declines += 1;
+        let mut m = self.message(MessageType::Decline, now);
+        m.requested_ip = Some(lease.addr.addr());
+        m.server_id = Some(lease.server);
+        m.host_name = None;
+        self.restart(now + AFTER_DECLINE);
+        Self::broadcast(m)
     }
 
     /// The delay before sending again after `tries` earlier sends: 4 s doubling to 64 s,
@@ -262,6 +307,8 @@ impl Client {
     fn restart(&mut self, at: Instant) {
         self.state = State::Init;
         self.offer = None;
+        self.checking = None;
+        self.probe = None;
         self.tries = 0;
         self.next = Some(at);
     }
@@ -298,6 +345,19 @@ impl Client {
                 self.poll(now)
             }
             State::Requesting => self.request_offer(now),
+            State::Checking if self.probes < PROBES => {
+                self.probe = self.checking.as_ref().map(|l| l.addr.addr());
+                self.probes += 1;
+                self.next = Some(now + PROBE_INTERVAL);
+                None
+            }
+            State::Checking => {
+                // Nobody claimed the address: it is ours.
+                if let Some(lease) = self.checking.take() {
+                    self.commit(lease);
+                }
+                None
+            }
             State::Bound | State::Renewing | State::Rebinding => {
                 let t2 = self.lease.as_ref().and_then(|l| l.rebind_at);
                 let next_state = if t2.is_some_and(|t| now >= t) {
@@ -410,18 +470,33 @@ impl Client {
             rebind_at,
             expires_at,
         };
+        self.offer = None;
+        self.tries = 0;
+        if self.state == State::Requesting {
+            // A new address: checked first (the lease's times run from the ACK).
+            self.state = State::Checking;
+            self.checking = Some(lease);
+            self.probes = 0;
+            self.next = Some(now);
+        } else {
+            self.commit(lease);
+        }
+    }
+
+    /// Take the lease: BOUND until T1.
+    fn commit(&mut self, lease: Lease) {
+        self.next = lease.renew_at;
         self.lease = Some(lease.clone());
         self.event = Some(Event::Bound(lease));
         self.state = State::Bound;
-        self.offer = None;
-        self.tries = 0;
-        self.next = renew_at;
     }
 
     /// The program ends: give the lease back (RFC 2131 4.4.6), and stop.
     pub fn release(&mut self, now: Instant) -> Option<Transmit> {
         self.state = State::Stopped;
         self.next = None;
+        self.checking = None;
+        self.probe = None;
         let lease = self.lease.take()?;
         self.xid = self.rng.next_u64() as u32;
         self.started = now;
@@ -492,7 +567,28 @@ mod tests {
         )
     }
 
-    /// A client bound at t = 0 to 10.0.0.77/24 for `lease` seconds (T1, T2 by default).
+    /// The ARP check of a new lease granted at `t0`: two probes for its address 0.5 s
+    /// apart, nobody claims it, and the lease is taken 0.5 s after the second.
+    fn pass_the_check(c: &mut Client, t0: f64) {
+        assert_eq!(c.state(), State::Checking);
+        assert!(c.take_event().is_none(), "not before the check");
+        let addr = c.checking.as_ref().unwrap().addr.addr();
+        for k in 0..2 {
+            let t = at(t0 + 0.5 * f64::from(k));
+            assert_eq!(c.poll_at(), Some(t));
+            assert!(c.poll(t).is_none());
+            assert_eq!(c.take_probe(), Some(addr));
+            assert_eq!(c.state(), State::Checking);
+        }
+        assert!(c.poll(at(t0 + 0.9)).is_none());
+        assert_eq!(c.state(), State::Checking);
+        assert!(c.poll(at(t0 + 1.0)).is_none());
+        assert_eq!(c.take_probe(), None);
+        assert_eq!(c.state(), State::Bound);
+    }
+
+    /// A client bound at t = 0 to 10.0.0.77/24 for `lease` seconds (T1, T2 by default),
+    /// its ARP check passed at t = 1.
     fn bound(lease: u32) -> Client {
         let mut c = Client::new(MAC, None, 1, at(0.0));
         let d = c.poll(at(0.0)).unwrap();
@@ -510,6 +606,7 @@ mod tests {
             ],
         );
         assert!(c.receive(&ack, at(0.0)).is_none());
+        pass_the_check(&mut c, 0.0);
         c
     }
 
@@ -554,7 +651,7 @@ mod tests {
             ],
         );
         assert!(c.receive(&ack, at(5.2)).is_none());
-        assert_eq!(c.state(), State::Bound);
+        pass_the_check(&mut c, 5.2);
         let Some(Event::Bound(l)) = c.take_event() else {
             panic!("no lease")
         };
@@ -760,6 +857,7 @@ mod tests {
             ),
             at(0.0),
         );
+        pass_the_check(&mut c, 0.0);
         assert_eq!((c.state(), c.poll_at()), (State::Bound, None));
         let l = c.lease().unwrap();
         assert_eq!(l.addr.to_string(), "10.0.0.77/8", "no mask: the class's");
@@ -775,6 +873,7 @@ mod tests {
             54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0, 100, 58, 4, 0, 0, 0, 90, 59, 4, 0, 0, 0, 80,
         ];
         c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(0.0));
+        pass_the_check(&mut c, 0.0);
         let l = c.lease().unwrap();
         assert_eq!((l.renew_at, l.rebind_at), (Some(at(50.0)), Some(at(87.5))));
     }
@@ -833,6 +932,43 @@ mod tests {
             54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 1, 0, 1, 4, 255, 255, 255, 0, 3, 4, 10, 9, 9, 9,
         ];
         c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(0.0));
+        pass_the_check(&mut c, 0.0);
         assert_eq!(c.lease().unwrap().router, None);
+    }
+
+    /// Another host answers for the offered address while it is checked: the client
+    /// declines it (a broadcast DECLINE naming the address and the server, RFC 2131 table
+    /// 5), never takes it, and starts again after 10 s with a new exchange.
+    #[test]
+    fn an_address_another_host_answers_for_is_declined_and_never_used() {
+        let mut c = Client::new(MAC, None, 5, at(0.0));
+        let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+            at(0.0),
+        );
+        let opts = [54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 1, 0];
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(0.0));
+        assert_eq!(c.state(), State::Checking);
+        assert!(c.poll(at(0.0)).is_none());
+        assert_eq!(c.take_probe(), Some(Ipv4Addr::new(10, 0, 0, 77)));
+        let d = c.conflict(at(0.2)).expect("a DECLINE");
+        assert_eq!(d.to, Ipv4Addr::BROADCAST);
+        let (kind, dxid, b) = parse_request(&d);
+        assert_eq!((kind, dxid), (4, xid));
+        assert!(b.windows(6).any(|w| w == [50, 4, 10, 0, 0, 77]));
+        assert!(b.windows(6).any(|w| w == [54, 4, 10, 0, 0, 2]));
+        assert_eq!(&b[12..16], &[0, 0, 0, 0], "ciaddr 0");
+        assert_eq!((c.state(), c.lease()), (State::Init, None));
+        assert!(c.take_event().is_none(), "the address was never taken");
+        assert_eq!(c.stats.declines, 1);
+        assert!(c.conflict(at(0.3)).is_none(), "only while checking");
+        // Nothing until 10 s later; then a new DISCOVER.
+        assert_eq!(c.poll_at(), Some(at(10.2)));
+        assert!(c.poll(at(10.0)).is_none());
+        let again = c.poll(at(10.2)).expect("a DISCOVER");
+        let (kind, nxid, _) = parse_request(&again);
+        assert_eq!(kind, 1);
+        assert_ne!(nxid, xid);
     }
 }

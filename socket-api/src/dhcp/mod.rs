@@ -9,7 +9,9 @@
 //!   the interface (`SO_BINDTODEVICE`, so its DISCOVER leaves from 0.0.0.0 before there is
 //!   an address), sleeps until a reply comes or the client's next timer, and applies each
 //!   lease to the interface under the core lock: its address (the connected route
-//!   follows), the default route through the router, the MTU.
+//!   follows), the default route through the router, the MTU. While the client checks a
+//!   new lease's address it sends the client's ARP probes (`IpLayer::arp_probe`) and hands
+//!   it any claim the IP layer saw (`Client::conflict`).
 
 pub mod client;
 pub mod wire;
@@ -136,12 +138,23 @@ impl Run {
         let mut buf = vec![0u8; 1500];
         while !self.stop.load(Ordering::Acquire) && !stack.is_shut_down() {
             let now = stack.now();
+            // (The client's lock and the core's are never held together.)
+            let checking = self.client.lock().state() == State::Checking;
+            let claimed = checking
+                && stack
+                    .with_core(|core, _| core.ip.arp_probe_conflict(self.ifindex))
+                    .is_some();
             let (out, event, next) = {
                 let mut c = self.client.lock();
-                let out = c.poll(now);
+                let out = if claimed {
+                    c.conflict(now)
+                } else {
+                    c.poll(now)
+                };
                 (out, c.take_event(), c.poll_at())
             };
             self.send(out);
+            self.probe(stack);
             self.apply(stack, event);
             let wait = next
                 .map_or(MAX_WAIT, |t| t.saturating_duration_since(now))
@@ -172,6 +185,27 @@ impl Run {
                 Err(_) if !self.socket.is_closed() && !stack.is_shut_down() => {}
                 Err(_) => break,
             }
+        }
+    }
+
+    /// Send the ARP probe the client asks for, or end the watch for claims once it no
+    /// longer checks an address.
+    fn probe(&self, stack: &Stack) {
+        let (addr, checking) = {
+            let mut c = self.client.lock();
+            (c.take_probe(), c.state() == State::Checking)
+        };
+        let sent = stack.with_core(|core, _| match addr {
+            Some(a) => core.ip.arp_probe(self.ifindex, a).is_ok(),
+            None if !checking => {
+                core.ip.arp_probe_stop(self.ifindex);
+                true
+            }
+            None => true,
+        });
+        if !sent {
+            // The interface is down: the next probe, or the check's end, follows.
+            self.client.lock().stats.send_failures += 1;
         }
     }
 

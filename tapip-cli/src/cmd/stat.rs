@@ -182,6 +182,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_arp_no_address", ip.drop_arp_no_address),
             ("drop_arp_bad_sender", ip.drop_arp_bad_sender),
             ("arp_conflicts_defended", ip.arp_conflicts_defended),
+            ("arp_probe_conflicts", ip.arp_probe_conflicts),
             ("arp_off_link_not_learned", ip.arp_off_link),
         ],
     );
@@ -260,6 +261,7 @@ pub fn run(ctx: &Ctx) {
                 ("tx_discovers", s.discovers),
                 ("tx_requests", s.requests),
                 ("tx_releases", s.releases),
+                ("tx_declines", s.declines),
                 ("rx_offers", s.offers),
                 ("rx_acks", s.acks),
                 ("rx_naks", s.naks),
