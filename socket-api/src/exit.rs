@@ -77,30 +77,16 @@ fn end(stacks: Vec<Stack>) {
 mod tests {
     use super::*;
     use crate::{StackBuilder, TcpListener, TcpStream};
-    use netif::{MacAddr, MemoryLink};
     use std::io::{Read, Write};
     use std::sync::Arc;
 
     /// A (10.0.0.1, ending after `exit_linger`) and B (10.0.0.2) on an in-memory link.
     fn two_stacks(exit_linger: Duration) -> (Stack, Stack) {
-        let (a_end, b_end) = MemoryLink::pair(
-            ("eth0", MacAddr([2, 0, 0, 0, 0, 1])),
-            ("eth0", MacAddr([2, 0, 0, 0, 0, 2])),
-            1500,
-            1024,
-        );
+        let (a_end, b_end) = crate::testing::link(1024);
         let a = StackBuilder::new()
             .device(Arc::new(a_end))
-            .addr("10.0.0.1/24")
-            .exit_linger(exit_linger)
-            .build()
-            .unwrap();
-        let b = StackBuilder::new()
-            .device(Arc::new(b_end))
-            .addr("10.0.0.2/24")
-            .build()
-            .unwrap();
-        (a, b)
+            .exit_linger(exit_linger);
+        crate::testing::two_stacks(a, b_end)
     }
 
     /// Two stacks on an in-memory link: A writes 1.5 MB on each of two connections to B,

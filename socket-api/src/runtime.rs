@@ -854,21 +854,13 @@ mod tests {
     /// buffer holds the senders back.
     #[test]
     fn blocking_datagram_senders_are_held_back_by_a_slow_device_not_dropped() {
-        let mac = |i| MacAddr([2, 0, 0, 0, 0, i]);
-        let (a_end, b_end) = MemoryLink::pair(("eth0", mac(1)), ("eth0", mac(2)), 1500, 8192);
+        let (a_end, b_end) = crate::testing::link(8192);
         let mut cfg = crate::StackConfig::default();
         cfg.driver.staged_bytes = 64 * 1024;
         let a = StackBuilder::new()
             .config(cfg)
-            .device(Arc::new(Slow(a_end)))
-            .addr("10.0.0.1/24")
-            .build()
-            .unwrap();
-        let b = StackBuilder::new()
-            .device(Arc::new(b_end))
-            .addr("10.0.0.2/24")
-            .build()
-            .unwrap();
+            .device(Arc::new(Slow(a_end)));
+        let (a, b) = crate::testing::two_stacks(a, b_end);
         let sink = UdpSocket::bind(&b, "10.0.0.2:9").unwrap();
         let s = Arc::new(UdpSocket::bind(&a, "10.0.0.1:0").unwrap());
         // The first datagram resolves the peer's address, so the rest go straight out.
@@ -919,22 +911,12 @@ mod tests {
 
     #[test]
     fn a_short_send_is_not_handed_off_and_a_run_of_segments_is() {
-        let mac = |i| MacAddr([2, 0, 0, 0, 0, i]);
-        let (a_end, b_end) = MemoryLink::pair(("eth0", mac(1)), ("eth0", mac(2)), 1500, 4096);
+        let (a_end, b_end) = crate::testing::link(4096);
         let dev = Arc::new(Writers {
             link: a_end,
             seen: Mutex::new(Vec::new()),
         });
-        let a = StackBuilder::new()
-            .device(dev.clone())
-            .addr("10.0.0.1/24")
-            .build()
-            .unwrap();
-        let b = StackBuilder::new()
-            .device(Arc::new(b_end))
-            .addr("10.0.0.2/24")
-            .build()
-            .unwrap();
+        let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(dev.clone()), b_end);
         let server = crate::testing::count_one_connection(&b, 80);
         let mut c = TcpStream::connect(&a, "10.0.0.2:80").unwrap();
         let me = std::thread::current().name().unwrap().to_string();

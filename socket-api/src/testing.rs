@@ -1,8 +1,29 @@
 //! Helpers of the unit tests.
 
-use crate::{Stack, TcpListener};
+use crate::{Stack, StackBuilder, TcpListener};
+use netif::{MacAddr, MemoryLink};
 use std::io::Read;
+use std::sync::Arc;
 use std::thread::JoinHandle;
+
+/// The two ends of an in-memory link (eth0 on both, MACs 02::01 and 02::02, MTU 1500,
+/// `queue` frames each way).
+pub(crate) fn link(queue: usize) -> (MemoryLink, MemoryLink) {
+    let mac = |i| MacAddr([2, 0, 0, 0, 0, i]);
+    MemoryLink::pair(("eth0", mac(1)), ("eth0", mac(2)), 1500, queue)
+}
+
+/// Stack A (`a`, a builder given its device, at 10.0.0.1/24) and stack B (on `b_end`,
+/// 10.0.0.2/24).
+pub(crate) fn two_stacks(a: StackBuilder, b_end: MemoryLink) -> (Stack, Stack) {
+    let a = a.addr("10.0.0.1/24").build().unwrap();
+    let b = StackBuilder::new()
+        .device(Arc::new(b_end))
+        .addr("10.0.0.2/24")
+        .build()
+        .unwrap();
+    (a, b)
+}
 
 /// Listen on `port` of `stack` and read one connection to its end, on a thread: returns
 /// how many bytes arrived.
