@@ -344,7 +344,8 @@ fn clients_that_never_read_keep_tcp_memory_at_its_bound_and_lock_nobody_out() {
         stat.contains(&format!("tcp-buffer-bytes={used}/{}", 8 << 20)),
         "{stat}"
     );
-    assert!(used >= 8 << 20, "the bound was not reached: {stat}");
+    // Pressure was reached (it ends under 7/8 of the bound, and empty buffers go).
+    assert!(used >= 6 << 20, "the bound was not reached: {stat}");
     assert!(used <= (8 << 20) + 24 * (256 << 10), "{stat}");
     assert!(
         stat_value(&stat, "drop_memory_pressure").is_some_and(|n| n > 0),

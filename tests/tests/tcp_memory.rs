@@ -1122,3 +1122,134 @@ fn a_reset_while_blocked_in_write_all_is_reported_as_a_reset() {
     let e = (&c).write(b"late").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
 }
+
+/// A stack on its loopback alone whose TCP buffers may hold `mem_max` bytes.
+fn loopback_stack(mem_max: usize) -> socket_api::Stack {
+    let mut cfg = test_config();
+    cfg.transport.tcp.mem_max = mem_max;
+    socket_api::StackBuilder::new()
+        .loopback_only()
+        .config(cfg)
+        .build()
+        .unwrap()
+}
+
+/// Over the loopback (MSS 65,495) under memory pressure, a receiver still announces a
+/// window its ring can take: a 16 KB ring announced a zero window (below loopback's MSS)
+/// that no read could reopen, and the transfer stopped at 64 KB for good. First one
+/// transfer under pressure all along (a bound of one byte), then four 1 MB transfers at
+/// once with a 2 MiB bound, every reader reading: all finish.
+#[test]
+fn loopback_transfers_under_memory_pressure_all_finish() {
+    let s = loopback_stack(1);
+    let at = addr(std::net::Ipv4Addr::LOCALHOST, 7000);
+    let l = TcpListener::bind(&s, at).unwrap();
+    let s2 = s.clone();
+    let w = thread::spawn(move || {
+        let mut c = TcpStream::connect(&s2, at).unwrap();
+        c.write_all(&pattern(1 << 20, 9)).unwrap();
+    });
+    let (mut r, _) = l.accept().unwrap();
+    r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let read = r.read_to_end(&mut got);
+    assert!(
+        read.is_ok() && got == pattern(1 << 20, 9),
+        "{read:?} after {} bytes",
+        got.len()
+    );
+    w.join().unwrap();
+    s.shutdown();
+
+    let s = loopback_stack(2 << 20);
+    let at = addr(std::net::Ipv4Addr::LOCALHOST, 7001);
+    let l = TcpListener::bind(&s, at).unwrap();
+    let n = 1 << 20;
+    let writers: Vec<_> = (0..4u32)
+        .map(|i| {
+            let s = s.clone();
+            thread::spawn(move || {
+                let mut c = TcpStream::connect(&s, at).unwrap();
+                c.set_write_timeout(Some(WAIT)).unwrap();
+                c.write_all(&pattern(n, i)).unwrap();
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (mut a, _) = l.accept().unwrap();
+            thread::spawn(move || {
+                a.set_read_timeout(Some(WAIT)).unwrap();
+                let mut got = Vec::new();
+                a.read_to_end(&mut got).map(|_| got)
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let got: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    let pressed = s.with_core(|c, _| c.transport.tcp_stats().mem_pressure_drops);
+    s.shutdown();
+    for g in got {
+        let g = g.expect("read to the end");
+        assert_eq!(g.len(), n);
+        assert!((0..4).any(|i| g == pattern(n, i)), "bytes differ");
+    }
+    println!("4 x 1 MB over loopback under a 2 MiB bound: {pressed} segments cut");
+}
+
+/// Eleven connections each move 2 MB and then stay open, idle, with nothing unread or
+/// unacknowledged: their 1 MiB rings and send queues stay allocated, 11 MiB of a bound
+/// just under 12 MiB. A twelfth transfer passes the bound, and as pressure begins every connection
+/// gives back the empty ring and queue it kept, so the idle ones do not hold the pool at
+/// its bound (without that, both stacks stayed at about 12 MiB with nothing in any
+/// buffer, and every later transfer ran under pressure).
+#[test]
+fn idle_connections_give_their_buffers_back_when_pressure_begins() {
+    let mut cfg = test_config();
+    cfg.transport.tcp.mem_max = (12 << 20) - 1;
+    cfg.transport.tcp.rcvbuf_max = cfg.transport.tcp.rcvbuf;
+    let (la, lb) = link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500);
+    let p = Pair::with_devices(cfg, Arc::new(la), Arc::new(lb));
+    let at = addr(B_IP, 7003);
+    let l = TcpListener::bind(&p.b.stack, at).unwrap();
+    let used = |h: &tests::pair::Host| h.stack.with_core(|c, _| c.transport.tcp_mem().0);
+    let transfer = || {
+        let a = p.a.stack.clone();
+        let w = thread::spawn(move || {
+            let mut c = TcpStream::connect(&a, at).unwrap();
+            c.write_all(&vec![3u8; 2 << 20]).unwrap();
+            c
+        });
+        let (mut r, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0;
+        while got < 2 << 20 {
+            got += r.read(&mut buf).unwrap();
+        }
+        let c = w.join().unwrap();
+        // Everything acknowledged.
+        c.socket().wait_acked(Some(WAIT)).unwrap();
+        (r, c)
+    };
+    let mut idle: Vec<_> = (0..11).map(|_| transfer()).collect();
+    let (a, b) = (used(&p.a), used(&p.b));
+    println!("11 idle connections: A holds {a} bytes, B {b} (bound 12 MiB)");
+    assert!(
+        a > 10 << 20 && b > 10 << 20,
+        "their buffers are kept: {a} {b}"
+    );
+    idle.push(transfer());
+    let (a, b) = (used(&p.a), used(&p.b));
+    println!("after a twelfth transfer: A holds {a} bytes, B {b}");
+    assert!(
+        a < 4 << 20,
+        "the senders' idle queues still hold the pool: {a}"
+    );
+    assert!(
+        b < 4 << 20,
+        "the receivers' idle rings still hold the pool: {b}"
+    );
+    drop(idle);
+}

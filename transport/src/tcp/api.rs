@@ -418,6 +418,7 @@ impl Transport {
         if n > 0 {
             t.output(&tcp.cfg, tx, &mut tcp.stats, now);
         }
+        self.tcp.reclaim_if_pressed();
         self.tcp_settle(h, now);
         Ok(n)
     }

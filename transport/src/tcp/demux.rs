@@ -65,6 +65,7 @@ impl Transport {
                     }
                 }
             }
+            self.tcp.reclaim_if_pressed();
             self.tcp_settle(h, now);
             return Delivery::Delivered;
         }

@@ -12,11 +12,16 @@
 //! - receive buffers stop autotuning, and a ring or send queue that empties gives its
 //!   memory back.
 //!
-//! The pool can pass the bound by what each connection may still take (a small ring, an
-//! empty queue's 64 KB), no more: the stack's memory stays bounded by the bound plus that
-//! per connection, however many peers stop reading or fill windows they were offered.
+//! Pressure begins when the pool passes the bound, and then every connection gives back
+//! the empty ring and queue it kept (idle connections that once moved bulk data would
+//! otherwise hold the pool at its bound); it ends when the pool is back under 7/8 of the
+//! bound, so it does not flicker on and off with each ring that grows. The pool can pass
+//! the bound by what each connection may still take (a ring of one window of the link's
+//! MSS, at least 16 KB, and an empty queue's 64 KB) and by one ring growing to its whole
+//! buffer as pressure begins: the stack's memory stays bounded by the bound plus that per
+//! connection, however many peers stop reading or fill windows they were offered.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The shared account: bytes charged by all connections, and the bound.
@@ -24,6 +29,11 @@ use std::sync::Arc;
 pub(crate) struct MemPool {
     used: AtomicUsize,
     max: usize,
+    /// Under pressure now.
+    pressured: AtomicBool,
+    /// Pressure began and the connections have not yet been asked to give back their
+    /// empty buffers (`take_reclaim`).
+    reclaim: AtomicBool,
 }
 
 impl MemPool {
@@ -31,7 +41,34 @@ impl MemPool {
         Arc::new(MemPool {
             used: AtomicUsize::new(0),
             max,
+            pressured: AtomicBool::new(false),
+            reclaim: AtomicBool::new(false),
         })
+    }
+
+    /// Under pressure: from when the pool passes the bound until it is back under 7/8 of
+    /// it.
+    pub(crate) fn pressure(&self) -> bool {
+        let used = self.used();
+        if self.pressured.load(Ordering::Relaxed) {
+            if used > self.max - self.max / 8 {
+                return true;
+            }
+            self.pressured.store(false, Ordering::Relaxed);
+            false
+        } else if used > self.max {
+            self.pressured.store(true, Ordering::Relaxed);
+            self.reclaim.store(true, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Pressure has begun since the last call: time for every connection to give back the
+    /// empty buffers it kept.
+    pub(crate) fn take_reclaim(&self) -> bool {
+        self.reclaim.load(Ordering::Relaxed) && self.reclaim.swap(false, Ordering::Relaxed)
     }
 
     /// Bytes charged now.
@@ -76,9 +113,9 @@ impl Charge {
         self.held = bytes;
     }
 
-    /// The pool is over its bound.
+    /// The pool is under pressure ([`MemPool::pressure`]).
     pub(crate) fn pressure(&self) -> bool {
-        self.pool.as_ref().is_some_and(|p| p.used() > p.max)
+        self.pool.as_ref().is_some_and(|p| p.pressure())
     }
 
     fn release(&mut self) {
@@ -113,8 +150,16 @@ mod tests {
         b.set(70);
         assert_eq!(pool.used(), 110);
         assert!(a.pressure() && b.pressure());
+        assert!(pool.take_reclaim(), "pressure began: reclaim once");
+        assert!(!pool.take_reclaim());
+        // Pressure holds until the pool is back under 7/8 of the bound.
+        b.set(50);
+        assert_eq!(pool.used(), 90);
+        assert!(a.pressure());
         b.set(10);
         assert_eq!(pool.used(), 50);
+        assert!(!a.pressure());
+        assert!(!pool.take_reclaim());
         drop(a);
         assert_eq!(pool.used(), 10);
         drop(b);

@@ -460,6 +460,18 @@ pub(crate) struct Tcp {
 }
 
 impl Tcp {
+    /// If memory pressure has begun since the last look, every connection gives back the
+    /// empty ring and queue it kept (`mem`): after anything that may have grown a charge.
+    pub(crate) fn reclaim_if_pressed(&mut self) {
+        if self.mem.take_reclaim() {
+            for (_, s) in self.socks.iter_mut() {
+                if let Some(t) = s.tcb_mut() {
+                    t.release_empty_buffers();
+                }
+            }
+        }
+    }
+
     pub(crate) fn new(cfg: TcpConfig, secret: u64, max_sockets: usize) -> Tcp {
         Tcp {
             mem: mem::MemPool::new(cfg.mem_max),

@@ -37,6 +37,9 @@ impl Tcb {
                 self.ts_echo_floor = None;
             }
         }
+        // Before the output: under memory pressure an emptied ring goes now, and the
+        // window announced is the one the pool allows.
+        self.recharge();
         if self.state != State::Closed {
             self.output_inner(cfg, tx, stats, now, in_batch);
             if !self.ack_now && self.pending_ack_bytes > 0 && !self.timers.is_set(Timer::DelayedAck)
@@ -44,7 +47,6 @@ impl Tcb {
                 self.timers.set(Timer::DelayedAck, now + cfg.delayed_ack);
             }
         }
-        self.recharge();
         self.ack_due && self.state != State::Closed
     }
 

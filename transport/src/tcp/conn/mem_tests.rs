@@ -104,6 +104,21 @@ fn under_pressure_a_sender_queues_what_its_queue_holds_and_an_empty_one_64_kb() 
     assert_eq!(c.tcb.sndq.capacity(), cap);
     assert_eq!(c.tcb.write(&data), 0);
     assert!(!c.tcb.writable());
+    // Half the queue acknowledged: room for a third of what it may hold now is enough to
+    // wake the writer (a third of the whole send buffer would wait for it to empty).
+    let half = c.tcb.snd_una + cap / 2;
+    while c.tcb.snd_una.lt(half) {
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.tcb.snd_nxt;
+        let ack = if sent.lt(half) { sent } else { half };
+        let r = TcpRepr {
+            window: 65_535,
+            ..c.seg(flags::ACK, ack)
+        };
+        c.deliver(&r, &[]);
+    }
+    assert_eq!(c.tcb.sndq.len(), cap / 2);
+    assert!(c.tcb.writable(), "{} free of {cap}", c.tcb.send_space());
     // The peer acknowledges everything: the empty queue gives its memory back and the
     // writer may queue again.
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);

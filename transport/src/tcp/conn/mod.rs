@@ -610,10 +610,20 @@ impl Tcb {
     /// ring or queue that is empty. After anything that may have grown or emptied them.
     pub(crate) fn recharge(&mut self) {
         if self.mem.pressure() {
-            self.rx.release_if_empty();
-            if self.sndq.is_empty() && self.sndq.capacity() > 0 {
-                self.sndq = VecDeque::new();
-            }
+            self.release_empty_buffers();
+        } else {
+            self.mem.set(self.rx.capacity() + self.sndq.capacity());
+        }
+    }
+
+    /// Give back a receive ring or send queue that holds nothing (kept otherwise for the
+    /// next bytes), and charge what is left: what the transport does to every connection
+    /// when the pool comes under pressure, so idle connections that once moved bulk data
+    /// do not hold it there.
+    pub(crate) fn release_empty_buffers(&mut self) {
+        self.rx.release_if_empty();
+        if self.sndq.is_empty() && self.sndq.capacity() > 0 {
+            self.sndq = VecDeque::new();
         }
         self.mem.set(self.rx.capacity() + self.sndq.capacity());
     }
@@ -625,9 +635,16 @@ impl Tcb {
     }
 
     /// Enough room to be worth a writer's wake-up: a third of the buffer (as Linux's
-    /// `sk_stream_write_space` waits for), or an empty queue.
+    /// `sk_stream_write_space` waits for), or an empty queue. Under memory pressure, a
+    /// third of what the queue may hold then (as Linux lowers `sk_sndbuf`), so a writer
+    /// keeps the queue filled rather than waiting for it to empty.
     pub fn writable(&self) -> bool {
-        self.sndq.is_empty() || self.send_space() >= (self.opts.sndbuf / 3).max(1)
+        let limit = if self.mem.pressure() {
+            (self.opts.sndbuf).min(self.sndq.capacity().max(SEND_MIN_UNDER_PRESSURE))
+        } else {
+            self.opts.sndbuf
+        };
+        self.sndq.is_empty() || self.send_space() >= (limit / 3).max(1)
     }
 
     pub fn unsent_or_unacked(&self) -> usize {

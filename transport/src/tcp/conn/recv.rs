@@ -9,9 +9,16 @@ impl Tcb {
         let at = seq.since(self.rcv_nxt);
         let had_ooo = self.rx.has_ooo();
         let size = self.rcv_ring_room();
-        if data.len() > size.saturating_sub(self.rx.readable() + at) {
-            // Only under memory pressure is the ring smaller than the window.
+        let room = size.saturating_sub(self.rx.readable() + at);
+        if data.len() > room && self.mem.pressure() {
+            // The ring the pool allows is smaller than the window: the rest is dropped,
+            // for the peer to send again.
             stats.mem_pressure_drops += 1;
+            if room == 0 {
+                // Nothing kept: no reader to wake, only the ACK that says where we are.
+                self.ack_now = true;
+                return;
+            }
         }
         let got = self.rx.insert(at, data, size);
         if at == 0 {
@@ -53,11 +60,15 @@ impl Tcb {
     }
 
     /// The ring's size data may fill now: `rcv_ring_size`, but under memory pressure
-    /// (`super::mem`) only the ring there is, or its first allocation if there is none.
+    /// (`super::mem`) only the ring there is, or its first allocation if there is none,
+    /// and never less than the smallest window worth announcing (silly-window avoidance
+    /// in `free_window`): on a link with a large MSS (loopback's 65,495 bytes) a 16 KB
+    /// ring would announce a zero window that no read could reopen.
     pub(super) fn rcv_ring_room(&self) -> usize {
         let size = self.rcv_ring_size();
         if self.mem.pressure() {
-            size.min(self.rx.capacity().max(rxring::INITIAL))
+            let floor = rxring::INITIAL.max(self.rcv_mss.min(self.rcv_buf / 2));
+            size.min(self.rx.capacity().max(floor))
         } else {
             size
         }
