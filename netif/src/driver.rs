@@ -364,31 +364,36 @@ impl Driver {
     /// queue again after it stops). Returns when the queue is empty or another thread has
     /// taken over.
     pub fn flush_staged(&self) {
-        flush_outbox(&self.outbox, &*self.device, self.max_frame, &self.stats);
+        flush_outbox(
+            &self.outbox,
+            &*self.device,
+            self.max_frame,
+            &self.stats,
+            usize::MAX,
+        );
     }
 
     /// [`Driver::flush_staged`] for a caller that may wait, an application's datagram
-    /// send: when another thread is writing and more than a quarter of
-    /// `DriverConfig::staged_bytes` is still queued, wait until the writer has brought it
-    /// below that (or stopped: then write). So senders that together outrun the device are
-    /// held back, as a kernel's send buffer holds back a blocking UDP sender, instead of
-    /// finding the queue full and losing datagrams in it. Only after the caller's lock is
-    /// released, as `flush_staged`.
-    pub fn flush_staged_paced(&self) {
+    /// send: it writes no more than what is queued when it starts (its own frames are
+    /// among them) and leaves the rest to the tx thread, so a sender does not end up
+    /// writing for every other sender for as long as they send; then it returns a
+    /// [`Pacer`] to wait on, once the caller has let go of its locks, while the queue is
+    /// long. So senders that together outrun the device are held back, as a kernel's send
+    /// buffer holds back a blocking UDP sender, instead of finding the queue full and
+    /// losing datagrams in it.
+    pub fn flush_staged_paced(&self) -> Pacer {
         let ob = &self.outbox;
-        loop {
-            self.flush_staged();
-            let mut q = ob.queue.lock();
-            if q.1 <= ob.high_water() || self.stop.load(Ordering::SeqCst) {
-                return;
-            }
-            if ob.writing.load(Ordering::SeqCst) {
-                // The writer wakes us (under this lock, so not before we wait) when the
-                // queue is short enough or when it stops.
-                ob.waiters.fetch_add(1, Ordering::SeqCst);
-                ob.drained.wait_for(&mut q, PACED_WAIT);
-                ob.waiters.fetch_sub(1, Ordering::SeqCst);
-            }
+        let budget = ob.queue.lock().1;
+        if flush_outbox(ob, &*self.device, self.max_frame, &self.stats, budget) {
+            self.hand_off_staged();
+        }
+        Pacer {
+            outbox: self.outbox.clone(),
+            stop: self.stop.clone(),
+            tx: self.tx.clone(),
+            device: self.device.clone(),
+            max_frame: self.max_frame,
+            stats: self.stats.clone(),
         }
     }
 
@@ -401,22 +406,13 @@ impl Driver {
     /// queue again when done) or the tx thread has been asked and not yet started; writes
     /// itself when the tx thread's queue is full or gone.
     pub fn hand_off_staged(&self) {
-        let ob = &self.outbox;
-        // SeqCst on `writing` and `asked`, here and where they are cleared and taken: a
-        // thread clearing one and then reading the other, against this one doing the
-        // reverse, must not both miss the other's write (or staged frames could wait for
-        // the next flush).
-        if ob.writing.load(Ordering::SeqCst) || ob.asked.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let asked = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.push(TxJob::Flush).is_ok());
-        if !asked {
-            ob.asked.store(false, Ordering::SeqCst);
-            self.flush_staged();
-        }
+        hand_off(
+            &self.outbox,
+            self.tx.as_deref(),
+            &*self.device,
+            self.max_frame,
+            &self.stats,
+        );
     }
 
     /// Stop both threads and wait for them; the device is released when the last handle drops.
@@ -574,24 +570,104 @@ enum TxJob {
     Flush,
 }
 
-/// The body of [`Driver::flush_staged`], shared with the tx thread.
-fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &DeviceStats) {
+/// The body of [`Driver::hand_off_staged`], shared with [`Pacer`].
+fn hand_off(
+    ob: &Outbox,
+    tx: Option<&Mailbox<TxJob>>,
+    device: &dyn Device,
+    max_frame: usize,
+    stats: &DeviceStats,
+) {
+    // SeqCst on `writing` and `asked`, here and where they are cleared and taken: a
+    // thread clearing one and then reading the other, against this one doing the
+    // reverse, must not both miss the other's write (or staged frames could wait for
+    // the next flush).
+    if ob.writing.load(Ordering::SeqCst) || ob.asked.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let asked = tx.is_some_and(|tx| tx.push(TxJob::Flush).is_ok());
+    if !asked {
+        ob.asked.store(false, Ordering::SeqCst);
+        flush_outbox(ob, device, max_frame, stats, usize::MAX);
+    }
+}
+
+/// What a paced sender waits on (`Driver::flush_staged_paced`): the device's staged
+/// queue, without the driver (so without the caller's hold on it).
+pub struct Pacer {
+    outbox: Arc<Outbox>,
+    stop: Arc<AtomicBool>,
+    tx: Option<Arc<Mailbox<TxJob>>>,
+    device: Arc<dyn Device>,
+    max_frame: usize,
+    stats: Arc<DeviceStats>,
+}
+
+impl Pacer {
+    /// Wait while more than a quarter of `DriverConfig::staged_bytes` is queued, until
+    /// the writer has brought it below that, the driver stops, or `until` passes (a
+    /// socket's send timeout). Nobody writing and nobody asked to: the tx thread is.
+    pub fn wait(&self, until: Option<std::time::Instant>) {
+        let ob = &*self.outbox;
+        loop {
+            let mut q = ob.queue.lock();
+            if q.1 <= ob.high_water() || self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let now = std::time::Instant::now();
+            if until.is_some_and(|t| now >= t) {
+                return;
+            }
+            if !ob.writing.load(Ordering::SeqCst) && !ob.asked.load(Ordering::SeqCst) {
+                drop(q);
+                hand_off(
+                    ob,
+                    self.tx.as_deref(),
+                    &*self.device,
+                    self.max_frame,
+                    &self.stats,
+                );
+                continue;
+            }
+            // The writer wakes us (under this lock, so not before we wait) when the
+            // queue is short enough or when it stops.
+            let wait = until.map_or(PACED_WAIT, |t| (t - now).min(PACED_WAIT));
+            ob.waiters.fetch_add(1, Ordering::SeqCst);
+            ob.drained.wait_for(&mut q, wait);
+            ob.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The body of [`Driver::flush_staged`], shared with the tx thread: write the staged
+/// frames in batches until the queue is empty, or until `budget` bytes are written;
+/// returns true when it stopped for the budget with frames still queued (for another
+/// writer). Returns at once when another thread is writing (it writes these too).
+fn flush_outbox(
+    ob: &Outbox,
+    device: &dyn Device,
+    max_frame: usize,
+    stats: &DeviceStats,
+    budget: usize,
+) -> bool {
     let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::new();
+    let mut written = 0usize;
     loop {
         if ob
             .writing
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
-            return;
+            return false;
         }
-        loop {
+        while written < budget {
             {
                 let mut q = ob.queue.lock();
                 let (q, bytes) = &mut *q;
                 let n = q.len().min(TX_BATCH);
                 for (f, m) in q.drain(..n) {
                     *bytes -= f.len();
+                    written += f.len();
                     taken.push((f, m));
                 }
                 ob.wake_paced(*bytes, false);
@@ -609,11 +685,14 @@ fn flush_outbox(ob: &Outbox, device: &dyn Device, max_frame: usize, stats: &Devi
         }
         ob.writing.store(false, Ordering::SeqCst);
         // A frame staged after the last look, by a thread that found this one writing,
-        // is still queued: write it too.
+        // is still queued: write it too, unless the budget is spent.
         let q = ob.queue.lock();
         ob.wake_paced(q.1, true);
         if q.0.is_empty() {
-            return;
+            return false;
+        }
+        if written >= budget {
+            return true;
         }
         drop(q);
     }
@@ -711,7 +790,7 @@ fn tx_loop(
         // No timeout: the thread sleeps until a job or the close (`Driver::signal_stop`).
         if !queue.take(&mut jobs, TX_BATCH) {
             // Closed (so a hand-off from now on writes its frames itself) and empty.
-            flush_outbox(outbox, device, max_frame, stats);
+            flush_outbox(outbox, device, max_frame, stats, usize::MAX);
             return;
         }
         taken.clear();
@@ -724,7 +803,7 @@ fn tx_loop(
         }
         if asked {
             outbox.asked.store(false, Ordering::SeqCst);
-            flush_outbox(outbox, device, max_frame, stats);
+            flush_outbox(outbox, device, max_frame, stats, usize::MAX);
         }
         if taken.is_empty() {
             continue;
@@ -1283,7 +1362,9 @@ mod tests {
     /// Four threads stage a frame at a time, each as fast as it can, on a link that takes
     /// 20 µs a frame: whoever writes, the others are held back by the paced flush until the
     /// queue is short again, so the bound (40 frames) is never reached and none is lost;
-    /// with `flush_staged` they would stage faster than the writer writes.
+    /// with `flush_staged` they would stage faster than the writer writes. No sender writes
+    /// for the others for long: each writes at most what was queued when it came, the tx
+    /// thread the rest (a sender that stayed the writer wrote nearly everything).
     #[test]
     fn paced_senders_wait_for_the_writer_instead_of_overflowing_the_queue() {
         let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
@@ -1293,28 +1374,32 @@ mod tests {
             staged_bytes: 40 * 1000,
             ..DriverConfig::default()
         };
-        let d = Arc::new(Driver::spawn(0, dev, Arc::new(to_stack), cfg).unwrap());
+        let d = Arc::new(Driver::spawn(0, dev.clone(), Arc::new(to_stack), cfg).unwrap());
         let order = Arc::new(std::sync::Mutex::new(0u16));
         let threads: Vec<_> = (0..4u8)
             .map(|t| {
                 let (d, order) = (d.clone(), order.clone());
-                std::thread::spawn(move || {
-                    for _ in 0..250 {
-                        {
-                            let mut next = order.lock().unwrap();
-                            d.stage_meta_batch(&mut vec![numbered(t, *next, 1000)], &mut |_| {});
-                            *next += 1;
+                let named = std::thread::Builder::new().name(format!("sender-{t}"));
+                named
+                    .spawn(move || {
+                        for _ in 0..250 {
+                            {
+                                let mut next = order.lock().unwrap();
+                                d.stage_meta_batch(
+                                    &mut vec![numbered(t, *next, 1000)],
+                                    &mut |_| {},
+                                );
+                                *next += 1;
+                            }
+                            d.flush_staged_paced().wait(None);
                         }
-                        d.flush_staged_paced();
-                    }
-                })
+                    })
+                    .unwrap()
             })
             .collect();
         for t in threads {
             t.join().unwrap();
         }
-        let s = d.stats().snapshot();
-        assert_eq!((s.tx_packets, s.tx_dropped_queue_full), (1000, 0));
         let mut buf = [0u8; 1514];
         for i in 0..1000u16 {
             assert_eq!(
@@ -1323,6 +1408,27 @@ mod tests {
             );
             assert_eq!(u16::from_be_bytes([buf[15], buf[16]]), i, "reordered");
         }
+        // (The last write is counted just after the frame arrives.)
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while d.stats().snapshot().tx_packets < 1000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let s = d.stats().snapshot();
+        assert_eq!((s.tx_packets, s.tx_dropped_queue_full), (1000, 0));
+        let mut by: std::collections::HashMap<String, usize> = Default::default();
+        let (sizes, writers) = (dev.sizes.lock().unwrap(), dev.writers.lock().unwrap());
+        for (n, who) in sizes.iter().zip(writers.iter()) {
+            *by.entry(who.clone()).or_default() += n;
+        }
+        let most = by
+            .iter()
+            .filter(|(w, _)| w.starts_with("sender"))
+            .map(|(_, n)| *n)
+            .max();
+        assert!(
+            most.unwrap_or(0) < 500,
+            "one sender wrote for the others: {by:?}"
+        );
     }
 
     #[test]

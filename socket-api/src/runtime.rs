@@ -506,11 +506,16 @@ impl Stack {
     }
 
     /// `finish` for a blocking datagram send: if the devices' queues are long (senders
-    /// together outrunning a device), wait for their writers to shorten them, as a full
-    /// send buffer makes a blocking UDP sender wait on Linux, rather than return and let
-    /// the next datagrams find the queue full (`Driver::flush_staged_paced`).
-    pub(crate) fn finish_paced(&self, core: MutexGuard<'_, Core>) {
-        self.shared.finish_waking(core, true, Write::Paced);
+    /// together outrunning a device), wait for their writers to shorten them, at most
+    /// until `until` (the socket's send timeout), as a full send buffer makes a blocking
+    /// UDP sender wait on Linux, rather than return and let the next datagrams find the
+    /// queue full (`Driver::flush_staged_paced`).
+    pub(crate) fn finish_paced(
+        &self,
+        core: MutexGuard<'_, Core>,
+        until: Option<std::time::Instant>,
+    ) {
+        self.shared.finish_waking(core, true, Write::Paced(until));
     }
 
     /// Frames read by the drivers and waiting for the core lock.
@@ -708,14 +713,23 @@ fn flush(shared: &Shared, staged: u64, write: Write) {
     if staged == 0 {
         return;
     }
+    let mut pacers = Vec::new();
     let drivers = shared.drivers.read();
     for (i, d) in drivers.iter().enumerate() {
         if staged & 1u64.checked_shl(i as u32).unwrap_or(u64::MAX) != 0 {
             match write {
                 Write::HandOff(_) => d.hand_off_staged(),
-                Write::Paced => d.flush_staged_paced(),
+                Write::Paced(_) => pacers.push(d.flush_staged_paced()),
                 Write::Now => d.flush_staged(),
             }
+        }
+    }
+    // Every device's frames are written (or handed on) first; the waits hold no lock
+    // (a wait under `drivers` would hold up `add_device`, and it the core).
+    drop(drivers);
+    if let Write::Paced(until) = write {
+        for p in pacers {
+            p.wait(until);
         }
     }
 }
@@ -727,8 +741,9 @@ enum Write {
     Now,
     /// The drivers' tx threads, if the call staged this many frames or more (else `Now`).
     HandOff(usize),
-    /// `Now`, then the caller waits while the queue is long (`Driver::flush_staged_paced`).
-    Paced,
+    /// `Now` (for what was queued when it starts), then the caller waits while the queue
+    /// is long, at most until the time given (`Driver::flush_staged_paced`).
+    Paced(Option<std::time::Instant>),
 }
 
 /// Wakes the stack thread early: a flag and a condition variable. (A channel's blocking
@@ -883,6 +898,11 @@ mod tests {
             .collect();
         for t in senders {
             t.join().unwrap();
+        }
+        // The senders return once the queue is short; its last frames follow.
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while eth0(&a).tx_packets - before < 2400 && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(2));
         }
         let dev = eth0(&a);
         a.shutdown();

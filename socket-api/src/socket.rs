@@ -408,7 +408,10 @@ impl Socket {
         // A blocking datagram send waits, after sending, while the device's queue is long
         // (`Stack::finish_paced`); a non-blocking one never waits (nor does Linux's), and
         // a queue it fills (16 MiB a device by default) drops and counts what is past it.
-        let paced = !self.opts.lock().nonblocking;
+        let (paced, timeout) = {
+            let o = self.opts.lock();
+            (!o.nonblocking, o.send_timeout)
+        };
         let mut core = self.core()?;
         let now = self.stack.now();
         let n = {
@@ -428,7 +431,8 @@ impl Socket {
             }
         };
         if paced {
-            self.stack.finish_paced(core);
+            let until = timeout.map(|t| std::time::Instant::now() + t);
+            self.stack.finish_paced(core, until);
         } else {
             self.stack.finish(core);
         }
