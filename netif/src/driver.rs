@@ -20,7 +20,9 @@
 //! ([`Driver::flush_staged`]) by whichever thread flushes first, up to 64 per
 //! `Device::send_meta_batch` (one `io_uring_enter` on a TAP of plain frames); a thread that
 //! finds another writing leaves its frames to it, so the order holds without a lock across
-//! the system calls and without waking the tx thread.
+//! the system calls and without waking the tx thread. A caller that may wait (a blocking
+//! datagram send) writes only what was queued when it came and then waits while the queue
+//! is long ([`Driver::flush_staged_paced`], [`Pacer`]).
 //!
 //! Receive batches: after each wake-up the rx thread reads every frame that is ready (up to
 //! [`RX_BATCH`], non-blocking reads until the device has none) one after another into one
