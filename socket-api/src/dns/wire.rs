@@ -1,6 +1,6 @@
 //! DNS messages as a stub resolver needs them (RFC 1035 4): a query for one name's IPv4
 //! addresses, and the answer's A records (through CNAMEs). Parsing never panics: every
-//! read is bounds-checked and a compressed name may jump back at most [`MAX_JUMPS`] times.
+//! read is bounds-checked and a compressed name may jump back at most `MAX_JUMPS` (16) times.
 
 use std::net::Ipv4Addr;
 
