@@ -177,8 +177,8 @@ struct Outbox {
     spare: parking_lot::Mutex<Vec<Vec<u8>>>,
     /// The tx thread has been asked to write the queue and has not started yet.
     asked: AtomicBool,
-    /// Senders waiting in [`Driver::flush_staged_paced`] for the writer to shorten the
-    /// queue, and where they wait (with the queue's lock).
+    /// Senders waiting in [`Pacer::wait`] for the writer to shorten the queue, and where
+    /// they wait (with the queue's lock).
     waiters: AtomicUsize,
     drained: parking_lot::Condvar,
 }

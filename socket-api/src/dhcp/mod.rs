@@ -136,6 +136,7 @@ impl Run {
 
     fn run(&self, stack: &Stack) {
         let mut buf = vec![0u8; 1500];
+        let mut watching = false;
         while !self.stop.load(Ordering::Acquire) && !stack.is_shut_down() {
             let now = stack.now();
             // (The client's lock and the core's are never held together.)
@@ -154,7 +155,7 @@ impl Run {
                 (out, c.take_event(), c.poll_at())
             };
             self.send(out);
-            self.probe(stack);
+            watching = self.probe(stack, watching);
             self.apply(stack, event);
             let wait = next
                 .map_or(MAX_WAIT, |t| t.saturating_duration_since(now))
@@ -190,22 +191,29 @@ impl Run {
 
     /// Send the ARP probe the client asks for, or end the watch for claims once it no
     /// longer checks an address.
-    fn probe(&self, stack: &Stack) {
+    /// `watching`: a watch this thread started is on; returns whether it still is. The
+    /// core is locked only to probe or to end a watch.
+    fn probe(&self, stack: &Stack, watching: bool) -> bool {
         let (addr, checking) = {
             let mut c = self.client.lock();
             (c.take_probe(), c.state() == State::Checking)
         };
-        let sent = stack.with_core(|core, _| match addr {
-            Some(a) => core.ip.arp_probe(self.ifindex, a).is_ok(),
-            None if !checking => {
-                core.ip.arp_probe_stop(self.ifindex);
+        match addr {
+            Some(a) => {
+                if stack
+                    .with_core(|core, _| core.ip.arp_probe(self.ifindex, a))
+                    .is_err()
+                {
+                    // The interface is down: the next probe, or the check's end, follows.
+                    self.client.lock().stats.send_failures += 1;
+                }
                 true
             }
-            None => true,
-        });
-        if !sent {
-            // The interface is down: the next probe, or the check's end, follows.
-            self.client.lock().stats.send_failures += 1;
+            None if watching && !checking => {
+                stack.with_core(|core, _| core.ip.arp_probe_stop(self.ifindex));
+                false
+            }
+            None => watching,
         }
     }
 
