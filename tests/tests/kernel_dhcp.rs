@@ -110,11 +110,16 @@ fn a_lease_from_dnsmasq_is_used_renewed_and_given_back_at_exit() {
         log.contains(&format!("DHCPREQUEST(tap0) {addr} {MAC}")),
         "{log}"
     );
-    let status = t.run_marked("dhcp");
-    assert!(
-        status.contains(&format!("tap0: bound {addr}/24 from 10.0.0.2")),
-        "{status}"
-    );
+    // Renewals come every 3 s, so the status may be caught between a REQUEST and its ACK
+    // ("renewing"); it is bound again as soon as the ACK is in, or at T2 (5 s) by a
+    // rebinding broadcast if a REQUEST or its ACK was lost.
+    let bound_line = format!("tap0: bound {addr}/24 from 10.0.0.2");
+    let mut status = String::new();
+    let bound = eventually(SECS(10), || {
+        status = t.run_marked("dhcp");
+        status.contains(&bound_line)
+    });
+    assert!(bound, "{status}");
     let stat = t.run_marked("stat");
     let dhcp_line = stat
         .lines()
