@@ -399,6 +399,12 @@ impl Driver {
         }
     }
 
+    /// The fill of the staged queue, to be looked at without the driver: what a
+    /// non-blocking datagram sender asks before it sends (see [`Backlog`]).
+    pub fn backlog(&self) -> Backlog {
+        Backlog(self.outbox.clone())
+    }
+
     /// Leave the staged frames to the driver's tx thread, which writes them (as
     /// [`Driver::flush_staged`] would) while the caller goes on: for an rx thread with more
     /// frames waiting, whose writes would otherwise hold up the next batch. The write of an
@@ -591,6 +597,21 @@ fn hand_off(
     if !asked {
         ob.asked.store(false, Ordering::SeqCst);
         flush_outbox(ob, device, max_frame, stats, usize::MAX);
+    }
+}
+
+/// The fill of a driver's staged queue ([`Driver::backlog`]): a sender that may not wait
+/// (a non-blocking datagram socket) sends nothing while the queue is longer than a paced
+/// sender would wait for (a quarter of `DriverConfig::staged_bytes`), as Linux says
+/// EAGAIN to one whose send buffer is full, instead of having its datagrams dropped
+/// where the queue is full.
+#[derive(Clone)]
+pub struct Backlog(Arc<Outbox>);
+
+impl Backlog {
+    /// More is queued than a paced sender would wait for.
+    pub fn is_long(&self) -> bool {
+        self.0.queue.lock().1 > self.0.high_water()
     }
 }
 
@@ -1359,6 +1380,40 @@ mod tests {
         d.flush_staged();
         let s = d.stats().snapshot();
         assert_eq!((s.tx_packets, s.tx_dropped_queue_full), (170, 1));
+    }
+
+    /// A sender that may not wait is told the queue is long from past a quarter of its
+    /// bound (where a paced sender would wait), and no longer once the writer has
+    /// brought it back under that.
+    #[test]
+    fn the_backlog_is_long_past_a_quarter_of_the_bound_until_written() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096);
+        let dev = Batches::slow(b, Duration::from_micros(200));
+        let (to_stack, _rx) = bounded(1);
+        let cfg = DriverConfig {
+            staged_bytes: 40 * 1000,
+            ..DriverConfig::default()
+        };
+        let d = Driver::spawn(0, dev, Arc::new(to_stack), cfg).unwrap();
+        let backlog = d.backlog();
+        let stage = |n: u16| {
+            for i in 0..n {
+                d.stage_meta_batch(&mut vec![numbered(0, i, 1000)], &mut |_| {});
+            }
+        };
+        stage(10);
+        assert!(!backlog.is_long(), "10,000 bytes is a quarter, not more");
+        stage(1);
+        assert!(backlog.is_long());
+        d.flush_staged_paced().wait(None);
+        assert!(!backlog.is_long());
+        let mut buf = [0u8; 1514];
+        for _ in 0..11 {
+            assert_eq!(
+                a.recv(&mut buf, Duration::from_secs(2)).unwrap(),
+                Some(1000)
+            );
+        }
     }
 
     /// Four threads stage a frame at a time, each as fast as it can, on a link that takes

@@ -25,7 +25,7 @@ mod uring;
 pub mod vnet;
 
 pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot, Offload};
-pub use driver::{Driver, DriverConfig, Pacer, RxFrame, RxSink, SinkError};
+pub use driver::{Backlog, Driver, DriverConfig, Pacer, RxFrame, RxSink, SinkError};
 pub use fault::{FaultConfig, FaultInjector, FaultSpecError, FaultStats};
 pub use mac::{MacAddr, ParseMacError};
 pub use memory::MemoryLink;

@@ -180,6 +180,7 @@ impl Poller {
             if self.stack.is_shut_down() {
                 return Err(SocketError::StackDown.into());
             }
+            core.recheck_blocked();
             let kicked = {
                 let c = &mut *core;
                 let Some(p) = c.hub.pollers.get_mut(&self.id) else {
@@ -192,11 +193,12 @@ impl Poller {
                         continue;
                     };
                     w.queued = false;
+                    let token = w.token;
                     let (readable, writable, error) =
-                        c.transport.readiness(h).unwrap_or((false, false, true));
+                        c.readiness(h).unwrap_or((false, false, true));
                     if readable || writable || error {
                         events.push(Event {
-                            token: w.token,
+                            token,
                             readable,
                             writable,
                             error,
@@ -208,9 +210,15 @@ impl Poller {
             if kicked || !events.is_empty() {
                 return Ok(());
             }
-            match deadline {
+            // A datagram socket held back by a long queue: nothing wakes us when the
+            // queue gets short, so look again soon.
+            let recheck = core
+                .any_blocked()
+                .then(|| Instant::now() + crate::runtime::SEND_RECHECK);
+            match crate::socket::earliest(deadline, recheck) {
                 Some(t) => {
-                    if self.cond.wait_until(&mut core, t).timed_out() {
+                    self.cond.wait_until(&mut core, t);
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Ok(());
                     }
                 }

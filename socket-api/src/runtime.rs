@@ -103,7 +103,21 @@ pub struct Core {
     pub(crate) hub: Hub,
     /// Open TCP sockets with `SO_LINGER` of zero: the end of the program resets them.
     reset_on_close: HashSet<SocketHandle>,
+    /// Each device's staged transmit queue, by interface index (`Driver::backlog`): a
+    /// non-blocking datagram send is refused while its device's queue is long.
+    backlogs: Vec<netif::Backlog>,
+    /// Datagram sockets found not writable for a long queue (a refused send, or `poll`),
+    /// each once: they are woken, and reported to pollers, when it is short again
+    /// ([`Core::recheck_blocked`]). Bounded by the open sockets.
+    send_blocked: Vec<SocketHandle>,
 }
+
+/// How often a waiting `poll` or `Poller` looks again at the queues that hold back
+/// non-blocking datagram senders (nothing wakes it when a queue gets short: the writer
+/// does not take the core lock). A queue is found long at a quarter of its bound, 4 MiB
+/// by default, which takes the writer milliseconds to write: the sender is back before
+/// the device has run dry.
+pub(crate) const SEND_RECHECK: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Core {
     pub(crate) fn register(&mut self, h: SocketHandle) -> Arc<Condvar> {
@@ -127,6 +141,65 @@ impl Core {
         }
         self.hub.forget(h);
         self.any.notify_all();
+    }
+
+    /// Would a datagram from `h` to `dst` (its peer when `None`) leave by a device whose
+    /// queue is long? The device is the one the socket is bound to or the route's; when
+    /// neither is known (no destination yet, no route), any device's long queue counts.
+    pub(crate) fn datagram_held(&self, h: SocketHandle, dst: Option<Ipv4Addr>) -> bool {
+        let (peer, device) = self.transport.udp_path(h).unwrap_or((None, None));
+        let dst = dst.or(peer.map(|p| *p.ip()));
+        let device =
+            device.or_else(|| dst.and_then(|d| self.ip.route_lookup(d)).map(|r| r.ifindex));
+        match device {
+            Some(i) => self.backlogs.get(i).is_some_and(netif::Backlog::is_long),
+            None => self.backlogs.iter().any(netif::Backlog::is_long),
+        }
+    }
+
+    /// Remember that datagram socket `h` could not send for a long queue.
+    pub(crate) fn note_blocked(&mut self, h: SocketHandle) {
+        if !self.send_blocked.contains(&h) {
+            self.send_blocked.push(h);
+        }
+    }
+
+    /// Any datagram socket waiting for a queue to get short?
+    pub(crate) fn any_blocked(&self) -> bool {
+        !self.send_blocked.is_empty()
+    }
+
+    /// Wake the datagram sockets whose queue is short again (or that are closed).
+    pub(crate) fn recheck_blocked(&mut self) {
+        if self.send_blocked.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.send_blocked.len() {
+            let h = self.send_blocked[i];
+            if self.transport.is_open(h) && self.datagram_held(h, None) {
+                i += 1;
+            } else {
+                self.send_blocked.swap_remove(i);
+                self.wake(h);
+            }
+        }
+    }
+
+    /// Readiness of socket `h` for `poll`: (readable, writable, error). A datagram socket
+    /// is not writable while its device's queue is long (and is remembered, to be
+    /// reported when it is short again).
+    pub(crate) fn readiness(&mut self, h: SocketHandle) -> Option<(bool, bool, bool)> {
+        let (r, mut w, e) = self.transport.readiness(h)?;
+        let datagram = matches!(
+            self.transport.kind(h),
+            Some(transport::SocketKind::Udp | transport::SocketKind::Raw(_))
+        );
+        if datagram && w && self.datagram_held(h, None) {
+            self.note_blocked(h);
+            w = false;
+        }
+        Some((r, w, e))
     }
 
     /// Wake whoever waits on `h` (and pollers).
@@ -202,6 +275,9 @@ impl Shared {
             let now = self.clock.now();
             let Core { ip, transport, .. } = &mut *core;
             ip.deliver_looped(now, transport);
+        }
+        if wake {
+            core.recheck_blocked();
         }
         let frames = collect(&mut core, wake);
         let write = match write {
@@ -344,6 +420,8 @@ impl Stack {
                 any: Arc::new(Condvar::new()),
                 hub: Hub::default(),
                 reset_on_close: HashSet::new(),
+                backlogs: Vec::new(),
+                send_blocked: Vec::new(),
             }),
             drivers: RwLock::new(Vec::new()),
             clock: Clock::new(),
@@ -396,6 +474,9 @@ impl Stack {
         if device.info().loopback && self.shared.own_lo.load(Ordering::Acquire) {
             if let Some(slot) = drivers.get_mut(0) {
                 let mut old = std::mem::replace(slot, Driver::spawn(0, device, sink, cfg)?);
+                if let Some(b) = core.backlogs.get_mut(0) {
+                    *b = slot.backlog();
+                }
                 self.shared.own_lo.store(false, Ordering::Release);
                 // Join the old driver's threads with no lock held: its rx thread may be
                 // waiting for one.
@@ -408,7 +489,9 @@ impl Stack {
         }
         let ifindex = core.ip.add_interface(&device.info());
         debug_assert_eq!(ifindex, drivers.len());
-        drivers.push(Driver::spawn(ifindex, device, sink, cfg)?);
+        let driver = Driver::spawn(ifindex, device, sink, cfg)?;
+        core.backlogs.push(driver.backlog());
+        drivers.push(driver);
         Ok(ifindex)
     }
 
@@ -907,8 +990,123 @@ mod tests {
         let dev = eth0(&a);
         a.shutdown();
         b.shutdown();
+        assert_all_left(&dev, before, 2400);
+    }
+
+    /// None of the `n` datagrams sent since `before` was dropped, and all left. (The
+    /// count may hold one or two frames from before: a write is counted just after the
+    /// frame arrives, so the first datagram's, which the sink has received, or the ARP
+    /// exchange's may be counted after `before` was read; seen on a loaded machine.)
+    fn assert_all_left(dev: &netif::DeviceStatsSnapshot, before: u64, n: u64) {
         assert_eq!(dev.tx_dropped_queue_full, 0, "{dev:?}");
-        assert_eq!(dev.tx_packets - before, 2400, "{dev:?}");
+        let left = dev.tx_packets - before;
+        assert!((n..=n + 2).contains(&left), "{left} of {n} left: {dev:?}");
+    }
+
+    /// A slow device's stack with a 64 KB staged queue, its peer, a sink on the peer and a
+    /// socket that has sent one datagram there (so the peer's address is resolved).
+    fn slow_pair() -> (crate::Stack, crate::Stack, UdpSocket, UdpSocket) {
+        let (a_end, b_end) = crate::testing::link(8192);
+        let mut cfg = crate::StackConfig::default();
+        cfg.driver.staged_bytes = 64 * 1024;
+        let a = StackBuilder::new()
+            .config(cfg)
+            .device(Arc::new(Slow(a_end)));
+        let (a, b) = crate::testing::two_stacks(a, b_end);
+        let sink = UdpSocket::bind(&b, "10.0.0.2:9").unwrap();
+        let s = UdpSocket::bind(&a, "10.0.0.1:0").unwrap();
+        s.send_to(b"hello", "10.0.0.2:9").unwrap();
+        sink.recv_from(&mut [0u8; 16]).unwrap();
+        (a, b, sink, s)
+    }
+
+    fn eth0(a: &crate::Stack) -> netif::DeviceStatsSnapshot {
+        let all = a.device_stats();
+        all.into_iter().find(|(n, _)| n == "eth0").unwrap().1
+    }
+
+    /// Wait until `n` more frames than `before` have left `a`'s eth0, at most 5 s.
+    fn sent_since(a: &crate::Stack, before: u64, n: u64) -> netif::DeviceStatsSnapshot {
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while eth0(a).tx_packets - before < n && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        eth0(a)
+    }
+
+    /// Eight threads send on non-blocking sockets together faster than the device writes
+    /// (one thread writes the queue, the others' datagrams wait in it). Each is told
+    /// `WouldBlock` while the device's queue is long (nothing sent), `poll` or a `Poller`
+    /// says when it may send again, and every datagram it was told was sent leaves: none
+    /// is dropped where the queue is full.
+    fn non_blocking_senders_are_told_to_wait(with_poller: bool) {
+        let (a, b, _sink, s) = slow_pair();
+        let before = eth0(&a).tx_packets;
+        let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let senders: Vec<_> = (0..8)
+            .map(|i| {
+                let own = UdpSocket::bind(&a, "10.0.0.1:0").unwrap();
+                own.set_nonblocking(true).unwrap();
+                let refused = refused.clone();
+                let a = a.clone();
+                std::thread::spawn(move || {
+                    let poller = with_poller.then(|| crate::Poller::new(&a));
+                    if let Some(p) = &poller {
+                        p.add(own.socket(), i).unwrap();
+                    }
+                    let mut events = Vec::new();
+                    let mut sent = 0;
+                    while sent < 300 {
+                        match own.send_to(&[7u8; 1400], "10.0.0.2:9") {
+                            Ok(n) => {
+                                assert_eq!(n, 1400);
+                                sent += 1;
+                                continue;
+                            }
+                            Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}"),
+                        }
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let five = Some(Duration::from_secs(5));
+                        if let Some(p) = &poller {
+                            // Reports left from earlier rounds may come first.
+                            let end = std::time::Instant::now() + Duration::from_secs(5);
+                            loop {
+                                p.wait(&mut events, five).unwrap();
+                                if events.iter().any(|e| e.token == i && e.writable) {
+                                    break;
+                                }
+                                assert!(std::time::Instant::now() < end, "no writable event");
+                            }
+                        } else {
+                            let mut fds =
+                                [crate::PollFd::new(own.socket(), crate::Interest::WRITABLE)];
+                            let n = crate::poll(&mut fds, five).unwrap();
+                            assert!(n == 1 && fds[0].writable, "not writable within 5 s");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in senders {
+            t.join().unwrap();
+        }
+        let dev = sent_since(&a, before, 2400);
+        drop(s);
+        a.shutdown();
+        b.shutdown();
+        assert_all_left(&dev, before, 2400);
+        let refused = refused.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(refused > 0, "the queue never got long");
+    }
+
+    #[test]
+    fn non_blocking_datagram_senders_are_told_to_wait_by_poll_not_dropped() {
+        non_blocking_senders_are_told_to_wait(false);
+    }
+
+    #[test]
+    fn non_blocking_datagram_senders_are_told_to_wait_by_a_poller_not_dropped() {
+        non_blocking_senders_are_told_to_wait(true);
     }
 
     #[test]

@@ -406,13 +406,19 @@ impl Socket {
             return self.send_stream(buf);
         }
         // A blocking datagram send waits, after sending, while the device's queue is long
-        // (`Stack::finish_paced`); a non-blocking one never waits (nor does Linux's), and
-        // a queue it fills (16 MiB a device by default) drops and counts what is past it.
+        // (`Stack::finish_paced`); a non-blocking one never waits (nor does Linux's): it
+        // sends nothing and says `WouldBlock` while the queue is long, as Linux says
+        // EAGAIN while the socket's send buffer is full, and `poll` says writable again
+        // once the queue is short.
         let (paced, timeout) = {
             let o = self.opts.lock();
             (!o.nonblocking, o.send_timeout)
         };
         let mut core = self.core()?;
+        if !paced && core.datagram_held(self.handle, dst.map(|d| *d.ip())) {
+            core.note_blocked(self.handle);
+            return Err(SocketError::WouldBlock.into());
+        }
         let now = self.stack.now();
         let n = {
             let c = &mut *core;
@@ -1081,13 +1087,11 @@ impl Socket {
     }
 
     /// Readiness for `poll`: (readable, writable, error). A closed socket is in error.
-    fn readiness(&self, c: &Core) -> (bool, bool, bool) {
+    fn readiness(&self, c: &mut Core) -> (bool, bool, bool) {
         if self.closed.load(Ordering::Acquire) {
             return (false, false, true);
         }
-        c.transport
-            .readiness(self.handle)
-            .unwrap_or((false, false, true))
+        c.readiness(self.handle).unwrap_or((false, false, true))
     }
 }
 
@@ -1166,9 +1170,10 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
     let mut core = stack.lock();
     let any = core.any.clone();
     loop {
+        core.recheck_blocked();
         let mut n = 0;
         for f in fds.iter_mut() {
-            let (r, w, e) = f.socket.readiness(&core);
+            let (r, w, e) = f.socket.readiness(&mut core);
             f.readable = r && f.interest.readable;
             f.writable = w && f.interest.writable;
             f.error = e;
@@ -1180,13 +1185,27 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
         if stack.is_shut_down() {
             return Err(SocketError::StackDown.into());
         }
-        match deadline {
+        // A datagram socket held back by a long queue: nothing wakes us when the queue
+        // gets short, so look again soon.
+        let recheck = core
+            .any_blocked()
+            .then(|| Instant::now() + crate::runtime::SEND_RECHECK);
+        match earliest(deadline, recheck) {
             Some(t) => {
-                if any.wait_until(&mut core, t).timed_out() {
+                any.wait_until(&mut core, t);
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Ok(0);
                 }
             }
             None => any.wait(&mut core),
         }
+    }
+}
+
+/// The earlier of two optional instants.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -73,8 +73,8 @@ impl UdpSocket {
     /// Send one datagram. A blocking socket waits, after sending, while the device's
     /// transmit queue is long, at most its write timeout (threads sending together faster
     /// than the device writes are held back, as by Linux's send buffer); a non-blocking
-    /// one never waits, and a datagram that finds the queue full (16 MiB by default) is
-    /// dropped and counted (`tx_dropped_queue_full`).
+    /// one never waits: while the queue is long it sends nothing and says `WouldBlock`
+    /// (Linux's EAGAIN), and [`poll`](crate::poll) says when it is writable again.
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         self.inner.send_to(buf, first_v4(addr)?)
     }

@@ -26,7 +26,9 @@
 //! COUNT datagrams of SIZE bytes each on one blocking socket of the stack, as fast as they
 //! can, the tap's transmit queue bounded at STAGED bytes (`DriverConfig::staged_bytes`,
 //! 16 MiB by default); prints `sent=N secs=T tx_dropped_queue_full=D` (the tap's drops for
-//! a full queue).
+//! a full queue). `stack-udp-flood ... STAGED nonblocking`: the socket is non-blocking, and
+//! a sender told `WouldBlock` waits in `poll` until it is writable, then sends the datagram
+//! again; also prints `refused=R` (the sends told to wait).
 
 use netif::{DriverConfig, TapConfig, TapDevice};
 use socket_api::{Stack, StackConfig, TcpListener, TcpStream};
@@ -368,12 +370,24 @@ fn main() {
             arg(&args, 4),
             arg(&args, 5),
             args.get(6).map(|_| arg(&args, 6)),
+            match args.get(7).map(String::as_str) {
+                None => false,
+                Some("nonblocking") => true,
+                Some(other) => fail(&format!("'{other}' is not 'nonblocking'")),
+            },
         ),
         _ => fail("usage: tcp_bench stack-sink|kernel-sink|stack-source|kernel-source|stack-rr|kernel-rr|stack-idle|kernel-idle|client-write|client-read|kernel-serve|stack-udp-flood ..."),
     }
 }
 
-fn udp_flood(dst: SocketAddr, threads: usize, count: usize, size: usize, staged: Option<usize>) {
+fn udp_flood(
+    dst: SocketAddr,
+    threads: usize,
+    count: usize,
+    size: usize,
+    staged: Option<usize>,
+    nonblocking: bool,
+) {
     let mut driver = DriverConfig::default();
     if let Some(b) = staged {
         driver.staged_bytes = b;
@@ -387,16 +401,30 @@ fn udp_flood(dst: SocketAddr, threads: usize, count: usize, size: usize, staged:
     sock.send_to(&[0u8; 1], dst)
         .unwrap_or_else(|e| fail(&format!("send: {e}")));
     std::thread::sleep(Duration::from_millis(200));
+    sock.set_nonblocking(nonblocking)
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let start = Instant::now();
     let senders: Vec<_> = (0..threads)
         .map(|t| {
-            let sock = sock.clone();
+            let (sock, refused) = (sock.clone(), refused.clone());
             std::thread::spawn(move || {
                 let mut d = vec![t as u8; size.max(5)];
                 for i in 0..count as u32 {
                     d[1..5].copy_from_slice(&i.to_be_bytes());
-                    sock.send_to(&d[..size], dst)
-                        .unwrap_or_else(|e| fail(&format!("send: {e}")));
+                    loop {
+                        match sock.send_to(&d[..size], dst) {
+                            Ok(_) => break,
+                            Err(e) if nonblocking && e.kind() == std::io::ErrorKind::WouldBlock => {
+                                refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let interest = socket_api::Interest::WRITABLE;
+                                let mut fds = [socket_api::PollFd::new(sock.socket(), interest)];
+                                socket_api::poll(&mut fds, Some(Duration::from_secs(5)))
+                                    .unwrap_or_else(|e| fail(&format!("poll: {e}")));
+                            }
+                            Err(e) => fail(&format!("send: {e}")),
+                        }
+                    }
                 }
             })
         })
@@ -413,8 +441,9 @@ fn udp_flood(dst: SocketAddr, threads: usize, count: usize, size: usize, staged:
         .map(|(_, d)| d.tx_dropped_queue_full)
         .sum();
     println!(
-        "sent={} secs={secs:.3} tx_dropped_queue_full={drops}",
-        threads * count
+        "sent={} secs={secs:.3} tx_dropped_queue_full={drops} refused={}",
+        threads * count,
+        refused.load(std::sync::atomic::Ordering::Relaxed)
     );
     s.shutdown();
 }

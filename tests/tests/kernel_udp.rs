@@ -354,6 +354,37 @@ fn snc_sends_a_large_file_in_datagrams_without_loss() {
     assert!(!stat.contains("drop_tx_queue_full="), "{stat}");
 }
 
+/// The same with the socket non-blocking: a send while the tap's queue is long sends
+/// nothing and says `WouldBlock`, as Linux's does while the send buffer is full, and
+/// `poll` says when to send again; the kernel gets all 48,000 (without the refusal,
+/// 3,240 to 5,032 were dropped in the stack in three runs).
+#[test]
+fn many_threads_flooding_one_non_blocking_udp_socket_are_told_to_wait_and_lose_nothing() {
+    let ns = tests::Netns::new("unbflood");
+    let dir = TempDir::new("unbflood");
+    let sink = udp_sink(&ns, &dir);
+    let bench = tests::example_bin("tcp_bench");
+    let (ok, flood) = ns.sh_text(&format!(
+        "{} stack-udp-flood 10.0.0.2:5001 16 3000 1400 65536 nonblocking",
+        bench.display()
+    ));
+    let (_, out) = sink.output(SECS(60));
+    assert!(ok, "{flood}");
+    assert!(flood.contains("sent=48000 "), "{flood}");
+    assert!(flood.contains("tx_dropped_queue_full=0 "), "{flood}");
+    assert!(
+        !flood.contains("refused=0"),
+        "the queue never got long: {flood}"
+    );
+    assert!(
+        out.contains(&format!(
+            "GOT {} bytes in 48001 datagrams",
+            1 + 48_000 * 1400
+        )),
+        "kernel: {out}\n{flood}"
+    );
+}
+
 /// Sixteen threads of a socket-API program send 3,000 datagrams of 1,400 bytes each on
 /// one blocking socket, together faster than the tap takes them: each send waits while
 /// the tap's queue is long, as Linux's send buffer holds a blocking sender back, so none
@@ -373,7 +404,7 @@ fn many_threads_flooding_one_udp_socket_lose_nothing_in_the_stack() {
     let (_, out) = sink.output(SECS(60));
     assert!(ok, "{flood}");
     assert!(flood.contains("sent=48000 "), "{flood}");
-    assert!(flood.contains("tx_dropped_queue_full=0"), "{flood}");
+    assert!(flood.contains("tx_dropped_queue_full=0 "), "{flood}");
     // The first datagram (1 byte) and the 48,000.
     assert!(
         out.contains(&format!(

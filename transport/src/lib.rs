@@ -336,6 +336,15 @@ impl Transport {
         })
     }
 
+    /// Where a UDP socket's datagrams go when a send names no destination, and the device
+    /// it is bound to (`SO_BINDTODEVICE`): (peer, device). `None` if `h` is no UDP socket.
+    pub fn udp_path(&self, h: SocketHandle) -> Option<(Option<SocketAddrV4>, Option<usize>)> {
+        match self.sockets.get(h)? {
+            Socket::Udp(u) => Some((u.remote(), u.device())),
+            Socket::Raw(_) => None,
+        }
+    }
+
     /// Readiness of a socket for `poll`: (readable, writable, error).
     pub fn readiness(&self, h: SocketHandle) -> Option<(bool, bool, bool)> {
         if let Some(t) = self.tcp.socks.get(h) {
