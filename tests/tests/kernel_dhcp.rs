@@ -222,6 +222,37 @@ fn a_second_client_on_the_same_interface_and_an_unknown_one_are_clear_errors() {
     assert_eq!(t.close_input(SECS(20)), Some(1), "commands failed");
 }
 
+/// A name with 60 addresses does not fit in a 512-byte datagram: dnsmasq answers over
+/// UDP with the TC bit set and the 30 that fit, and the stack asks again over TCP (RFC
+/// 7766; one connection) and takes the first 16 (`wire::MAX_ADDRS`). Before, it said
+/// "truncated answer".
+#[test]
+fn an_answer_too_long_for_a_datagram_is_asked_again_over_tcp() {
+    let ns = lan("dnstcp");
+    let dir = TempDir::new("dnstcp");
+    let records: String = (1..=60)
+        .map(|i| format!(" --host-record=many.test.lan,10.9.0.{i}"))
+        .collect();
+    let _server = dnsmasq_with(
+        &ns,
+        &dir,
+        60,
+        100,
+        &format!("--no-resolv --no-hosts --local=/test.lan/ --log-queries{records}"),
+    );
+    let mut t = Tapip::start(&ns, &["--no-host-config", "--dhcp", "--mac", MAC]);
+    t.wait_for("by DHCP", SECS(20));
+    let out = t.run_marked("host many.test.lan");
+    let addrs = out
+        .lines()
+        .filter(|l| l.starts_with("many.test.lan has address 10.9.0."))
+        .count();
+    assert_eq!(addrs, 16, "{out}");
+    let stat = t.run_marked("stat");
+    assert!(stat.contains("active_opens=1"), "no TCP connection: {stat}");
+    assert!(t.close_input(SECS(20)).is_some());
+}
+
 #[test]
 fn names_are_looked_up_with_the_dns_server_the_lease_names() {
     let ns = lan("dns");

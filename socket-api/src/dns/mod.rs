@@ -4,14 +4,16 @@
 //!
 //! Each server is asked in turn, twice round, 2 s each; an answer counts only if it comes
 //! from the server asked, to the port asked from, with our id and our question. A name
-//! that does not exist ends the search at once. Answers that need TCP (truncated) are an
-//! error: there is no TCP fallback.
+//! that does not exist ends the search at once. A truncated answer (one that did not fit
+//! in a datagram: the query offers no more than 512 bytes) is asked again of the same
+//! server over TCP, each message after a two-byte length (RFC 1035 4.2.2, RFC 7766 5).
 
 pub mod wire;
 
 use crate::runtime::Stack;
+use crate::tcp::TcpStream;
 use crate::udp::UdpSocket;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -70,7 +72,11 @@ impl Stack {
                     last = Some(e);
                     continue;
                 }
-                match wait_answer(&socket, to, &mut buf, id, name) {
+                let mut answer = wait_answer(&socket, to, &mut buf, id, name);
+                if let Ok(Err(wire::AnswerError::Truncated)) = answer {
+                    answer = ask_over_tcp(self, to, &query, id, name);
+                }
+                match answer {
                     Ok(Ok(addrs)) if addrs.is_empty() => {
                         return Err(io::Error::new(
                             io::ErrorKind::NotFound,
@@ -92,6 +98,36 @@ impl Stack {
         Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::TimedOut)))
             .map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))
     }
+}
+
+/// Ask `server` over TCP, after its answer over UDP was truncated: connect, send the
+/// query after its length, read the length and the answer, 2 s for each step.
+fn ask_over_tcp(
+    stack: &Stack,
+    server: SocketAddr,
+    query: &[u8],
+    id: u16,
+    name: &str,
+) -> io::Result<Result<Vec<Ipv4Addr>, wire::AnswerError>> {
+    let tcp = |e: io::Error| io::Error::new(e.kind(), format!("{server} over TCP: {e}"));
+    let mut s = TcpStream::connect_timeout(stack, &server, TRY_TIMEOUT).map_err(tcp)?;
+    s.set_read_timeout(Some(TRY_TIMEOUT))?;
+    s.set_write_timeout(Some(TRY_TIMEOUT))?;
+    // A query is far shorter than 64 KB (a name is at most 255 bytes).
+    let len = u16::try_from(query.len()).unwrap_or(u16::MAX);
+    let mut msg = Vec::with_capacity(2 + query.len());
+    msg.extend_from_slice(&len.to_be_bytes());
+    msg.extend_from_slice(query);
+    s.write_all(&msg).map_err(tcp)?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).map_err(tcp)?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut answer).map_err(tcp)?;
+    Ok(match wire::parse_answer(&answer, id, name) {
+        // One question on the connection: anything else is a broken answer.
+        Err(wire::AnswerError::NotOurs) => Err(wire::AnswerError::Malformed),
+        r => r,
+    })
 }
 
 /// Wait up to 2 s for the answer from `server`; datagrams that are not it are skipped.

@@ -36,7 +36,8 @@ pub enum AnswerError {
     Malformed,
     #[error("an answer to another question")]
     NotOurs,
-    #[error("truncated (the answer needs TCP, which this resolver does not use)")]
+    /// The TC bit: the answer did not fit (over UDP, it is asked again over TCP).
+    #[error("truncated answer")]
     Truncated,
     /// RCODE 3: the name does not exist.
     #[error("name not found")]
