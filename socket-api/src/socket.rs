@@ -295,8 +295,9 @@ impl Socket {
         Ok(())
     }
 
-    /// `listen`: accept connections on a stream socket, holding up to `backlog`
-    /// established ones until `accept` takes them (binds an ephemeral port if unbound).
+    /// `listen`: accept connections on a stream socket, holding up to `backlog` + 1
+    /// established ones until `accept` takes them, as Linux does (binds an ephemeral
+    /// port if unbound; a backlog above `TcpConfig::max_backlog`, 4,096, is that).
     pub fn listen(&self, backlog: usize) -> io::Result<()> {
         if self.ty != Type::Stream {
             return Err(SocketError::Unsupported("listen needs a stream socket (TCP)").into());

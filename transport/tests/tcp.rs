@@ -206,20 +206,24 @@ mod listen {
         assert_eq!(n.stats().drop_syn_queue_full, 3);
     }
 
+    /// A backlog of N holds N + 1 established connections, as Linux's (`listen(2)`: the
+    /// accept queue is full when it holds more than the backlog); a SYN past that is
+    /// dropped and counted, and answered once `accept` has made room.
     #[test]
     fn accept_queue_is_bounded() {
         let mut n = Net::new();
         let l = n.listen(LPORT, 2);
         handshake_no_accept(&mut n, 50_000);
         handshake_no_accept(&mut n, 50_001);
-        n.inject(sa(PEER, 50_002), sa(US, LPORT), syn(PEER_ISS), &[]);
+        handshake_no_accept(&mut n, 50_002);
+        n.inject(sa(PEER, 50_003), sa(US, LPORT), syn(PEER_ISS), &[]);
         n.nothing();
         assert_eq!(n.stats().drop_accept_queue_full, 1);
         let (h, from) = n.t.tcp_accept(l).unwrap().unwrap();
         assert_eq!(from, sa(PEER, 50_000));
         assert_eq!(n.state(h), TcpState::Established);
         // The peer retransmits its SYN: now it is answered.
-        n.inject(sa(PEER, 50_002), sa(US, LPORT), syn(PEER_ISS), &[]);
+        n.inject(sa(PEER, 50_003), sa(US, LPORT), syn(PEER_ISS), &[]);
         assert_eq!(n.only().r.flags, SYN | ACK);
     }
 }

@@ -439,8 +439,9 @@ mod cookies {
     #[test]
     fn a_full_accept_queue_drops_the_cookie_ack_until_there_is_room() {
         let mut n = Net::with_cfg(cfg());
-        let l = n.listen(LPORT, 1);
-        // Backlog 1: the SYN queue holds max(1, 16) * 2 = 32, capped by syn_backlog 4.
+        let l = n.listen(LPORT, 0);
+        // Backlog 0: the accept queue holds one connection (as Linux's); the SYN queue
+        // max(0, 16) * 2 = 32, capped by syn_backlog 4.
         fill_syn_queue(&mut n);
         // Two peers get cookies; the first completes into the accept queue.
         let (r1, r2, local) = (sa(PEER, PPORT), sa(PEER, PPORT + 1), sa(US, LPORT));

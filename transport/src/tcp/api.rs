@@ -204,7 +204,9 @@ impl Transport {
         backlog: usize,
         tx: &dyn IpTx,
     ) -> Result<(), TransportError> {
-        let backlog = backlog.clamp(1, self.tcp.cfg.max_backlog);
+        // As Linux: a backlog of N holds N + 1 established connections (`accept_full`),
+        // and no more than the configured maximum (`somaxconn`) is taken.
+        let backlog = backlog.min(self.tcp.cfg.max_backlog);
         match &mut self.tcp(h)?.role {
             Role::Listen(l) => {
                 l.backlog = backlog;

@@ -261,7 +261,7 @@ impl Transport {
         let (opts, reuse, pressure) = {
             let Ok(s) = self.tcp(l) else { return };
             let Role::Listen(q) = &s.role else { return };
-            if q.accept.len() >= q.backlog {
+            if q.accept_full() {
                 self.tcp.stats.drop_accept_queue_full += 1;
                 return;
             }
@@ -437,7 +437,7 @@ impl Transport {
             let Role::Listen(q) = &s.role else {
                 return false;
             };
-            if q.accept.len() >= q.backlog {
+            if q.accept_full() {
                 // The peer believes it is connected; its data will be retransmitted, and
                 // its ACK checked again while the cookie lives.
                 self.tcp.stats.drop_accept_queue_full += 1;

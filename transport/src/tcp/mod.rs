@@ -299,6 +299,15 @@ pub(crate) struct Listener {
     pub embryonic: usize,
 }
 
+impl Listener {
+    /// No room for another established connection: the queue holds more than the
+    /// backlog, so `listen(N)` takes N + 1 as Linux's (`sk_acceptq_is_full`) does, and
+    /// `listen(0)` one.
+    pub(crate) fn accept_full(&self) -> bool {
+        self.accept.len() > self.backlog
+    }
+}
+
 impl TcpSock {
     pub(crate) fn new(opts: ConnOpts) -> TcpSock {
         TcpSock {
