@@ -1090,20 +1090,21 @@ fn icmp_errors_reach_only_the_connected_socket_and_are_reported_once() {
         .expect("the error was reported once");
     assert_eq!(tx.take().len(), 1);
 
-    // Other kinds map as Linux maps them.
+    // The other hard errors map as Linux maps them (without IP_RECVERR).
     for (kind, code, want) in [
-        (unreach, icmp::unreach::HOST, SoftError::HostUnreachable),
-        (unreach, icmp::unreach::NET, SoftError::NetworkUnreachable),
         (
             unreach,
             icmp::unreach::PROTOCOL,
             SoftError::ConnectionRefused,
         ),
         (
-            icmp::kind::TIME_EXCEEDED,
-            icmp::exceeded::TTL,
-            SoftError::HostUnreachable,
+            unreach,
+            icmp::unreach::FRAG_NEEDED,
+            SoftError::MessageTooLong,
         ),
+        (unreach, 6, SoftError::NetworkUnreachable),
+        (unreach, 7, SoftError::HostUnreachable),
+        (unreach, 13, SoftError::HostUnreachable),
         (
             icmp::kind::PARAMETER_PROBLEM,
             icmp::param::POINTER,
@@ -1113,10 +1114,22 @@ fn icmp_errors_reach_only_the_connected_socket_and_are_reported_once() {
         icmp_error(&mut t, &mut tx, &report_about(&from_c, kind, code));
         assert_eq!(t.udp(c).expect("udp").recv(), Err(want), "{kind}/{code}");
     }
-    // Redirects and source quench are no error of the socket's.
-    for kind in [icmp::kind::REDIRECT, icmp::kind::SOURCE_QUENCH] {
-        icmp_error(&mut t, &mut tx, &report_about(&from_c, kind, 0));
-        assert_eq!(t.udp(c).expect("udp").recv(), Ok(None), "kind {kind}");
+    // Transient ones are not the socket's error, as on Linux: a network or host
+    // unreachable (what a failed ARP resolution makes too), a source route failure, time
+    // exceeded; nor are redirects and source quench.
+    for (kind, code) in [
+        (unreach, icmp::unreach::NET),
+        (unreach, icmp::unreach::HOST),
+        (unreach, icmp::unreach::SOURCE_ROUTE_FAILED),
+        (unreach, 11),
+        (unreach, 12),
+        (icmp::kind::TIME_EXCEEDED, icmp::exceeded::TTL),
+        (icmp::kind::REDIRECT, 0),
+        (icmp::kind::SOURCE_QUENCH, 0),
+    ] {
+        icmp_error(&mut t, &mut tx, &report_about(&from_c, kind, code));
+        assert_eq!(t.udp(c).expect("udp").recv(), Ok(None), "{kind}/{code}");
+        assert_eq!(t.readiness(c), Some((false, true, false)), "{kind}/{code}");
     }
 
     // A quote that names another port, another peer or another source is not about `c`;

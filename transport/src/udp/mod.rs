@@ -35,16 +35,24 @@ pub enum SoftError {
 }
 
 impl SoftError {
-    /// The error an ICMP destination unreachable, time exceeded or parameter problem maps
-    /// to (as Linux maps them for UDP).
+    /// The error a connected socket is told of for an ICMP destination unreachable or
+    /// parameter problem, as Linux tells one without `IP_RECVERR`: only the hard errors
+    /// (RFC 1122 4.1.3.3 leaves the choice to the application layer). A network or host
+    /// unreachable (codes 0, 1, 11, 12: a router's view of a path that may come back,
+    /// also what a failed ARP resolution makes here), a source route failure and time
+    /// exceeded are transient and not reported, so a receive loop does not fail on a
+    /// passing routing problem; nor are redirects and source quench.
     pub fn from_icmp(kind: u8, code: u8) -> Option<SoftError> {
         use ip::icmp::{kind as k, unreach as u};
         match (kind, code) {
+            // Linux says ENOPROTOOPT for a protocol unreachable; the nearest error here.
             (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => Some(SoftError::ConnectionRefused),
-            (k::DEST_UNREACHABLE, u::NET) => Some(SoftError::NetworkUnreachable),
             (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => Some(SoftError::MessageTooLong),
-            (k::DEST_UNREACHABLE, _) => Some(SoftError::HostUnreachable),
-            (k::TIME_EXCEEDED, _) => Some(SoftError::HostUnreachable),
+            // Destination network unknown, administratively prohibited (RFC 1122 3.2.2.1).
+            (k::DEST_UNREACHABLE, 6 | 9) => Some(SoftError::NetworkUnreachable),
+            // Host unknown or isolated, administratively prohibited, communication
+            // prohibited, precedence violation or cut-off (RFC 1812 5.2.7.1).
+            (k::DEST_UNREACHABLE, 7 | 8 | 10 | 13..=15) => Some(SoftError::HostUnreachable),
             (k::PARAMETER_PROBLEM, _) => Some(SoftError::ProtocolError),
             _ => None,
         }
