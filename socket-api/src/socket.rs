@@ -508,6 +508,19 @@ impl Socket {
         })?)
     }
 
+    /// A stream's next bytes, copied into `buf` and left to be read (`MSG_PEEK`): waits
+    /// as `recv` does until some are there.
+    pub fn peek_stream(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ty != Type::Stream {
+            return Err(SocketError::Unsupported("peek_stream reads streams only (TCP)").into());
+        }
+        let timeout = self.opts.lock().recv_timeout;
+        Ok(self.wait_for(timeout, |c, now| {
+            let Core { ip, transport, .. } = c;
+            Ok(transport.tcp_peek(self.handle, buf, ip.tx(), now)?)
+        })?)
+    }
+
     /// Receive: a stream's next bytes, or one datagram from the connected peer (from
     /// anyone, when not connected).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {

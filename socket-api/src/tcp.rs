@@ -6,7 +6,7 @@
 use crate::error::SocketError;
 use crate::runtime::Stack;
 use crate::socket::{Domain, SockOpt, SockOptName, Socket, Type};
-use crate::udp::first_v4;
+use crate::udp::each_v4;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -35,7 +35,7 @@ impl TcpListener {
     ) -> io::Result<TcpListener> {
         let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
         s.set_option(SockOpt::ReuseAddr(true))?;
-        s.bind(first_v4(addr)?)?;
+        each_v4(addr, |a| s.bind(a))?;
         s.listen(backlog)?;
         Ok(TcpListener { inner: Arc::new(s) })
     }
@@ -260,13 +260,7 @@ impl TcpStream {
     /// What the next `read` would return, left in the stream (`MSG_PEEK`), as
     /// `std::net::TcpStream::peek`: blocks until data is there, 0 at the end of the stream.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut seen = 0;
-        self.inner.recv_with(buf.len(), |bytes| {
-            seen = bytes.len().min(buf.len());
-            buf[..seen].copy_from_slice(&bytes[..seen]);
-            0
-        })?;
-        Ok(seen)
+        self.inner.peek_stream(buf)
     }
 
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
@@ -341,5 +335,96 @@ impl std::fmt::Debug for TcpStream {
             .field("local", &local)
             .field("peer", &peer)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StackBuilder;
+
+    /// During a bulk transfer a reader peeks until 64 bytes are there, then reads them
+    /// and 933 more: the buffered bytes straddle the receive ring's end again and again,
+    /// and `peek` must show all 64 each time (it showed only the bytes before the ring's
+    /// end, and went on doing so until something read: a "peek until complete" loop spun
+    /// for ever).
+    #[test]
+    fn peek_shows_what_wraps_around_the_receive_buffer() {
+        let (a_end, b_end) = crate::testing::link(1024);
+        let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let listener = TcpListener::bind(&a, "10.0.0.1:7").unwrap();
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = data.clone();
+        let writer = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            c.write_all(&sent).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            c.read_to_end(&mut rest).unwrap();
+            drop(listener);
+            a.shutdown();
+        });
+        // A fixed receive buffer (no autotuning, so the ring does not grow and start
+        // again at its beginning), whose size is no multiple of the reads.
+        let r = Socket::new(&b, Domain::Inet, Type::Stream, 0).unwrap();
+        r.set_option(SockOpt::RecvBuffer(10_000)).unwrap();
+        r.connect("10.0.0.1:7".parse().unwrap()).unwrap();
+        let mut r = TcpStream::from_socket(r);
+        r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (mut at, mut head, mut rest) = (0, [0u8; 64], [0u8; 933]);
+        let mut round = 0u32;
+        while data.len() - at >= 64 {
+            round += 1;
+            if round.is_multiple_of(16) {
+                // Let data pile up, so the ring is never empty (an empty one starts again
+                // at its beginning) and its readable bytes keep wrapping around its end.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let n = r.peek(&mut head).unwrap();
+                if n == 64 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "at {at}: peek shows {n} of 64 bytes for 5 s"
+                );
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            assert_eq!(&head[..], &data[at..at + 64], "peek at {at}");
+            let mut got = [0u8; 64];
+            r.read_exact(&mut got).unwrap();
+            assert_eq!(got, head, "read after peek at {at}");
+            at += 64;
+            let n = r.read(&mut rest).unwrap();
+            assert_eq!(&rest[..n], &data[at..at + n], "read at {at}");
+            at += n;
+        }
+        let mut tail = Vec::new();
+        r.read_to_end(&mut tail).unwrap();
+        assert_eq!(&tail[..], &data[at..]);
+        drop(r);
+        writer.join().unwrap();
+        b.shutdown();
+    }
+
+    /// `bind` and `connect` try each address they are given until one works, as
+    /// `std::net`'s do (they took the first only: 10.9.9.9 is none of the stack's).
+    #[test]
+    fn bind_and_connect_try_each_address() {
+        let s = StackBuilder::new().loopback_only().build().unwrap();
+        let not_ours: SocketAddr = "10.9.9.9:0".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let e = TcpListener::bind(&s, not_ours).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrNotAvailable, "{e}");
+        let l = TcpListener::bind(&s, &[not_ours, any][..]).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let u = crate::UdpSocket::bind(&s, &[not_ours, any][..]).unwrap();
+        // The first has no route (loopback only): the second is connected to.
+        let to: SocketAddr = ([127, 0, 0, 1], port).into();
+        u.connect(&["10.0.0.9:9".parse().unwrap(), to][..]).unwrap();
+        assert_eq!(u.peer_addr().unwrap(), to);
+        s.shutdown();
     }
 }

@@ -22,11 +22,27 @@ pub(crate) fn first_v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
         .ok_or_else(|| SocketError::InvalidInput("no IPv4 address").into())
 }
 
+/// `f` with each IPv4 address `addr` names in turn until one succeeds, as `std::net`'s
+/// `bind` and `connect` do; the last error otherwise.
+pub(crate) fn each_v4<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()?.filter(|a| a.is_ipv4()) {
+        match f(a) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| SocketError::InvalidInput("no IPv4 address").into()))
+}
+
 impl UdpSocket {
     /// Create a socket bound to `addr` (`0.0.0.0:0` for any address and an ephemeral port).
     pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let s = Socket::new(stack, Domain::Inet, Type::Dgram, 0)?;
-        s.bind(first_v4(addr)?)?;
+        each_v4(addr, |a| s.bind(a))?;
         Ok(UdpSocket { inner: Arc::new(s) })
     }
 
@@ -34,7 +50,7 @@ impl UdpSocket {
     pub fn bind_reuse(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let s = Socket::new(stack, Domain::Inet, Type::Dgram, 0)?;
         s.set_option(SockOpt::ReuseAddr(true))?;
-        s.bind(first_v4(addr)?)?;
+        each_v4(addr, |a| s.bind(a))?;
         Ok(UdpSocket { inner: Arc::new(s) })
     }
 
@@ -80,7 +96,7 @@ impl UdpSocket {
     }
 
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        self.inner.connect(first_v4(addr)?)
+        each_v4(addr, |a| self.inner.connect(a))
     }
 
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {

@@ -504,6 +504,25 @@ impl Transport {
         Ok(None)
     }
 
+    /// [`Transport::tcp_recv`] with `MSG_PEEK`: the bytes copied into `buf` stay to be
+    /// read. The same results otherwise (end of stream, errors, `None` when nothing is
+    /// there yet).
+    pub fn tcp_peek(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<Option<usize>, TransportError> {
+        if let Some(Role::Conn(t)) = self.tcp.socks.get(h).map(|s| &s.role) {
+            if t.readable_bytes() > 0 {
+                return Ok(Some(t.peek(buf)));
+            }
+        }
+        // Nothing readable: no byte is handed out, so this consumes nothing.
+        self.tcp_recv_with(h, buf.len(), &mut |_| 0, tx, now)
+    }
+
     /// `shutdown`: reading ends at once (reads return 0); writing ends with a FIN after
     /// the queued data.
     pub fn tcp_shutdown(

@@ -680,6 +680,11 @@ impl Tcb {
         n
     }
 
+    /// Copy received bytes into `buf` and keep them (`MSG_PEEK`).
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        self.rx.peek(buf)
+    }
+
     fn after_read(&mut self, n: usize) {
         if n > 0 {
             self.recharge();

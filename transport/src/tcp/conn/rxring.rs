@@ -174,6 +174,16 @@ impl RxRing {
         done
     }
 
+    /// Copy the first readable bytes into `buf` and keep them (`MSG_PEEK`): both parts
+    /// when they wrap around the ring's end. Returns how many were copied.
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.len);
+        let first = n.min(self.cap - self.head);
+        buf[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        buf[first..n].copy_from_slice(&self.buf[..n - first]);
+        n
+    }
+
     /// Drop the first `n` readable bytes (`n <= len`).
     fn consume(&mut self, n: usize) {
         if n == 0 {
@@ -359,6 +369,25 @@ mod tests {
         }
         got.extend(read_all(&mut r));
         assert_eq!(got, bytes(0, next as usize));
+    }
+
+    #[test]
+    fn peek_copies_across_the_ring_end_and_keeps_the_bytes() {
+        let size = 1000;
+        let mut r = RxRing::new(0);
+        r.insert(0, &bytes(0, 900), size);
+        read_all_with(&mut r, 800);
+        // Readable 800..1500: 200 bytes to the ring's end, then 500 from its start.
+        r.insert(0, &bytes(900, 600), size);
+        let mut buf = vec![0u8; 1000];
+        assert_eq!(r.peek(&mut buf), 700);
+        assert_eq!(&buf[..700], &bytes(800, 700)[..]);
+        let mut short = [0u8; 150];
+        assert_eq!(r.peek(&mut short), 150);
+        assert_eq!(&short[..], &bytes(800, 150)[..]);
+        assert_eq!(r.readable(), 700, "nothing taken");
+        read_all_with(&mut r, 700);
+        assert_eq!(r.peek(&mut buf), 0);
     }
 
     #[test]
