@@ -952,22 +952,8 @@ mod tests {
     /// buffer holds the senders back.
     #[test]
     fn blocking_datagram_senders_are_held_back_by_a_slow_device_not_dropped() {
-        let (a_end, b_end) = crate::testing::link(8192);
-        let mut cfg = crate::StackConfig::default();
-        cfg.driver.staged_bytes = 64 * 1024;
-        let a = StackBuilder::new()
-            .config(cfg)
-            .device(Arc::new(Slow(a_end)));
-        let (a, b) = crate::testing::two_stacks(a, b_end);
-        let sink = UdpSocket::bind(&b, "10.0.0.2:9").unwrap();
-        let s = Arc::new(UdpSocket::bind(&a, "10.0.0.1:0").unwrap());
-        // The first datagram resolves the peer's address, so the rest go straight out.
-        s.send_to(b"hello", "10.0.0.2:9").unwrap();
-        sink.recv_from(&mut [0u8; 16]).unwrap();
-        let eth0 = |a: &crate::Stack| {
-            let all = a.device_stats();
-            all.into_iter().find(|(n, _)| n == "eth0").unwrap().1
-        };
+        let (a, b, _sink, s) = slow_pair();
+        let s = Arc::new(s);
         let before = eth0(&a).tx_packets;
         let senders: Vec<_> = (0..8)
             .map(|_| {
@@ -983,11 +969,7 @@ mod tests {
             t.join().unwrap();
         }
         // The senders return once the queue is short; its last frames follow.
-        let end = std::time::Instant::now() + Duration::from_secs(5);
-        while eth0(&a).tx_packets - before < 2400 && std::time::Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let dev = eth0(&a);
+        let dev = sent_since(&a, before, 2400);
         a.shutdown();
         b.shutdown();
         assert_all_left(&dev, before, 2400);
