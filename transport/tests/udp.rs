@@ -1164,3 +1164,187 @@ fn icmp_errors_reach_only_the_connected_socket_and_are_reported_once() {
     );
     assert_eq!(drain_data(&mut t, c), [b"queued".to_vec()]);
 }
+
+/// RFC 1191 / Linux's `__udp4_lib_err`: a "fragmentation needed" about a connected
+/// socket's datagram is EMSGSIZE (`MessageTooLong`), not an unreachable host.
+#[test]
+fn fragmentation_needed_is_reported_as_message_too_long() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
+    t.udp_send(c, &mut tx, None, b"a large one", NOW)
+        .expect("send");
+    let sent = tx.only();
+    let too_big = report_about(
+        &sent,
+        icmp::kind::DEST_UNREACHABLE,
+        icmp::unreach::FRAG_NEEDED,
+    );
+    icmp_error(&mut t, &mut tx, &too_big);
+    assert_eq!(t.udp_stats().icmp_errors_reported, 1);
+    assert_eq!(
+        t.udp(c).expect("udp").recv(),
+        Err(SoftError::MessageTooLong)
+    );
+    assert_eq!(t.udp(c).expect("udp").recv(), Ok(None));
+}
+
+/// Taking a datagram frees its bytes in the receive buffer, no more and no less: the
+/// room it left takes one datagram of its size, not two.
+#[test]
+fn a_datagram_taken_frees_exactly_its_bytes_of_the_receive_buffer() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(ANY, 4000));
+    t.udp(s).expect("udp").rcvbuf = 900;
+    let (from, to) = (sa(PEER, 1), sa(US, 4000));
+    for i in 0..3u8 {
+        deliver(&mut t, &mut tx, from, to, &[i; 300]);
+    }
+    let first = t.udp(s).expect("udp").recv().expect("no error");
+    assert_eq!(first.map(|d| d.data), Some(vec![0u8; 300]));
+    assert_eq!(t.udp(s).expect("udp").queued_bytes(), 600);
+    deliver(&mut t, &mut tx, from, to, &[3; 300]);
+    deliver(&mut t, &mut tx, from, to, &[4; 300]);
+    assert_eq!(
+        t.udp_stats().drop_queue_full,
+        1,
+        "the buffer was full again"
+    );
+    assert_eq!(
+        drain_data(&mut t, s),
+        [vec![1u8; 300], vec![2u8; 300], vec![3u8; 300]]
+    );
+}
+
+/// `MSG_PEEK`: the next datagram, left in the queue; a pending ICMP error first, and
+/// reported once, peeked or not.
+#[test]
+fn peek_shows_the_next_datagram_and_leaves_it_queued() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
+    t.udp_send(c, &mut tx, None, b"hello?", NOW).expect("send");
+    let sent = tx.only();
+    let local = t.udp(c).expect("udp").local().expect("bound");
+    deliver(&mut t, &mut tx, sa(PEER, 7), local, b"first");
+    deliver(&mut t, &mut tx, sa(PEER, 7), local, b"second");
+    {
+        let u = t.udp(c).expect("udp");
+        let d = u.peek().expect("no error").expect("a datagram").clone();
+        assert_eq!((d.from, d.data), (sa(PEER, 7), b"first".to_vec()));
+        assert_eq!(u.queued(), 2, "peeking takes nothing");
+        let again = u.peek().expect("no error").map(|d| d.data.clone());
+        assert_eq!(again, Some(b"first".to_vec()));
+    }
+    let refused = report_about(&sent, icmp::kind::DEST_UNREACHABLE, icmp::unreach::PORT);
+    icmp_error(&mut t, &mut tx, &refused);
+    let u = t.udp(c).expect("udp");
+    assert_eq!(
+        u.peek().map(|d| d.cloned()),
+        Err(SoftError::ConnectionRefused)
+    );
+    assert_eq!(
+        u.recv().map(|d| d.map(|d| d.data)),
+        Ok(Some(b"first".to_vec())),
+        "the error was reported by the peek"
+    );
+    assert_eq!(
+        u.peek().map(|d| d.map(|d| d.data.clone())),
+        Ok(Some(b"second".to_vec()))
+    );
+}
+
+/// `SO_ERROR`: the pending ICMP error, taken, so that the next call no longer fails.
+#[test]
+fn take_error_takes_the_pending_icmp_error() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
+    t.udp_send(c, &mut tx, None, b"hello?", NOW).expect("send");
+    let sent = tx.only();
+    assert_eq!(t.udp(c).expect("udp").take_error(), None);
+    let refused = report_about(&sent, icmp::kind::DEST_UNREACHABLE, icmp::unreach::PORT);
+    icmp_error(&mut t, &mut tx, &refused);
+    let u = t.udp(c).expect("udp");
+    assert!(u.has_error());
+    assert_eq!(u.take_error(), Some(SoftError::ConnectionRefused));
+    assert_eq!(u.take_error(), None);
+    assert!(!u.has_error());
+    assert_eq!(u.recv(), Ok(None));
+}
+
+/// `is_shut_read` says false until `shutdown(Read)` (the socket layer reads it as end of
+/// stream: a true on an open socket would make every empty read an EOF).
+#[test]
+fn a_socket_is_shut_for_reading_only_once_shut_down() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
+    assert!(!t.udp(c).expect("udp").is_shut_read());
+    t.shutdown(c, false, true).expect("connected");
+    assert!(
+        !t.udp(c).expect("udp").is_shut_read(),
+        "shut for writing only"
+    );
+    t.shutdown(c, true, false).expect("connected");
+    assert!(t.udp(c).expect("udp").is_shut_read());
+    let local = t.udp(c).expect("udp").local().expect("bound");
+    deliver(&mut t, &mut tx, sa(PEER, 7), local, b"late");
+    assert_eq!(t.udp(c).expect("udp").recv(), Ok(None));
+}
+
+/// The device a socket is bound to (`SO_BINDTODEVICE`) reads back, and unbinding clears it.
+#[test]
+fn the_bound_device_reads_back() {
+    let (mut t, tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(ANY, 68));
+    assert_eq!(t.udp(s).expect("udp").device(), None);
+    t.udp_bind_device(s, Some(2)).unwrap();
+    assert_eq!(t.udp(s).expect("udp").device(), Some(2));
+    t.udp_bind_device(s, None).unwrap();
+    assert_eq!(t.udp(s).expect("udp").device(), None);
+}
+
+/// A unicast on interface `ifindex`, from `from` to `to`.
+fn deliver_on(
+    t: &mut Transport,
+    tx: &mut FakeIp,
+    ifindex: usize,
+    from: SocketAddrV4,
+    to: SocketAddrV4,
+    data: &[u8],
+) {
+    let bytes = ip_wrap(*from.ip(), *to.ip(), &udp_bytes(from, to, data));
+    let d = Datagram {
+        ifindex,
+        packet: Ipv4Packet::new_checked(&bytes).unwrap(),
+        broadcast: false,
+        csum_ok: false,
+    };
+    t.deliver(tx, &d, NOW);
+}
+
+/// A socket bound to the device a unicast came in on beats a wildcard one that is not,
+/// whichever was opened first.
+#[test]
+fn a_device_bound_socket_beats_a_plain_wildcard_one_in_either_order() {
+    let server = sa(Ipv4Addr::new(10, 0, 2, 2), 67);
+    for device_first in [true, false] {
+        let (mut t, mut tx) = (transport(), FakeIp::default());
+        let (dev, plain) = if device_first {
+            let d = bind_reuse(&mut t, &tx, sa(ANY, 68));
+            (d, bind_reuse(&mut t, &tx, sa(ANY, 68)))
+        } else {
+            let p = bind_reuse(&mut t, &tx, sa(ANY, 68));
+            (bind_reuse(&mut t, &tx, sa(ANY, 68)), p)
+        };
+        t.udp_bind_device(dev, Some(2)).unwrap();
+        deliver_on(&mut t, &mut tx, 2, server, sa(US, 68), b"unicast");
+        assert_eq!(
+            drain_data(&mut t, dev),
+            [b"unicast".to_vec()],
+            "device first: {device_first}"
+        );
+        assert!(drain_data(&mut t, plain).is_empty());
+    }
+}

@@ -218,9 +218,10 @@ impl UdpSock {
     }
 
     /// Does a datagram from `src` to `dst:port` that came in on interface `ifindex` belong
-    /// here, and how specifically? Higher is more specific: a connected socket beats one
-    /// bound to the address, which beats a wildcard bind; one bound to a device hears only
-    /// that device, and beats one that is not.
+    /// here, and how specifically? Higher is more specific, each match counting alike as
+    /// in Linux's `compute_score`: the bound address, the peer's address and port (a
+    /// connected socket: two), the bound device (which hears only that device). So a
+    /// connected socket beats one bound to the address or to the device alone.
     pub(crate) fn score(
         &self,
         src: SocketAddrV4,
@@ -239,13 +240,14 @@ impl UdpSock {
             if *local.ip() != dst {
                 return None;
             }
-            score += 1;
+            score += 4;
         }
         if let Some(r) = self.remote {
             if r != src {
                 return None;
             }
-            score += 2;
+            // The peer's address and its port.
+            score += 8;
         }
         Some(score)
     }
