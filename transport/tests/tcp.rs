@@ -726,6 +726,28 @@ mod established {
         n.nothing();
     }
 
+    /// `Transport::tcp_mem` (what `tapip stat` shows): the bytes the connections' buffers
+    /// hold, and the bound configured (`TcpConfig::mem_max`).
+    #[test]
+    fn tcp_mem_reports_the_buffers_held_and_the_bound() {
+        let mut n = Net::with_cfg(TcpConfig {
+            mem_max: 3 << 20,
+            ..cfg()
+        });
+        assert_eq!(n.t.tcp_mem(), (0, 3 << 20));
+        let c = n.passive();
+        n.data(&c, c.rcv, b"hello");
+        let (used, max) = n.t.tcp_mem();
+        assert_eq!(max, 3 << 20);
+        assert!(
+            used >= 5,
+            "the receive ring holding the bytes is charged: {used}"
+        );
+        // Read, the small ring is given back.
+        assert_eq!(n.recv(c.h), Ok(Some(b"hello".to_vec())));
+        assert_eq!(n.t.tcp_mem(), (0, 3 << 20));
+    }
+
     #[test]
     fn two_full_sized_segments_are_acked_at_once() {
         let mut n = Net::new();

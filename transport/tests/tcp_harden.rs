@@ -127,6 +127,25 @@ mod cookies {
         );
     }
 
+    /// The MSS the cookie carried (1460 of the table, the peer's own) is the one the
+    /// connection sends with, not the 536 of a SYN without the option.
+    #[test]
+    fn a_cookie_connection_sends_segments_of_the_mss_the_cookie_carried() {
+        let mut n = Net::with_cfg(cfg());
+        let r = TcpRepr {
+            mss: Some(1460),
+            ..syn(PEER_ISS)
+        };
+        let (l, s) = cookie_for(&mut n, r);
+        let (remote, _) = ends();
+        ack_cookie(&mut n, remote, &s);
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        n.take();
+        assert_eq!(n.send(h, &[1u8; 3000]), 3000);
+        let lens: Vec<usize> = n.take().iter().map(|o| o.data.len()).collect();
+        assert_eq!(lens[..2], [1460, 1460], "{lens:?}");
+    }
+
     /// The peer's SYN with window scaling (7), SACK-permitted and timestamps (TSval 5000).
     fn modern_syn() -> TcpRepr {
         TcpRepr {

@@ -165,4 +165,28 @@ mod tests {
         drop(b);
         assert_eq!(pool.used(), 0);
     }
+
+    #[test]
+    fn pressure_begins_past_the_bound_not_at_it_and_ends_at_seven_eighths() {
+        // A bound of 800: pressure once the pool holds more than 800 bytes, until it holds
+        // 700 (7/8 of the bound) or less.
+        let pool = MemPool::new(800);
+        assert_eq!(pool.max(), 800);
+        let mut a = Charge::default();
+        a.attach(pool.clone());
+        a.set(800);
+        assert!(!a.pressure(), "at the bound, not past it: no pressure");
+        assert!(!pool.take_reclaim());
+        a.set(801);
+        assert!(a.pressure(), "a byte past the bound: pressure");
+        assert!(pool.take_reclaim());
+        a.set(701);
+        assert!(a.pressure(), "a byte over 7/8 of the bound: pressure holds");
+        a.set(700);
+        assert!(!a.pressure(), "back to 7/8 of the bound: pressure ends");
+        // It begins again only past the bound, not on the way back up.
+        a.set(800);
+        assert!(!a.pressure());
+        assert!(!pool.take_reclaim());
+    }
 }

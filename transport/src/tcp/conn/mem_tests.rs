@@ -138,3 +138,166 @@ fn under_pressure_a_sender_queues_what_its_queue_holds_and_an_empty_one_64_kb() 
     drop(hog);
     assert_eq!(c.tcb.write(&data), 256 * KB);
 }
+
+#[test]
+fn under_pressure_what_fits_the_ring_is_not_a_drop_and_a_segment_at_a_full_ring_is_acked_at_once() {
+    let (mut c, _pool, _hog) = pressed();
+    // 16 full segments and one of 384 bytes fill the 16 KB ring exactly: nothing dropped.
+    for i in 0..16 {
+        c.data(&stream(i * PEER_MSS, PEER_MSS));
+    }
+    let rest = rxring::INITIAL - 16 * PEER_MSS;
+    c.data(&stream(16 * PEER_MSS, rest));
+    assert_eq!(c.tcb.rx.readable(), rxring::INITIAL);
+    assert_eq!(c.stats.mem_pressure_drops, 0, "everything fitted");
+    c.tcb.ack_now = true;
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    c.take();
+    let nxt = c.tcb.rcv_nxt;
+    c.tcb.wake = false;
+    // The next in-order segment finds the ring full: dropped, counted once, and the ACK
+    // that says where we are goes at once; no reader is woken.
+    c.data(&stream(rxring::INITIAL, PEER_MSS));
+    assert_eq!(c.stats.mem_pressure_drops, 1);
+    assert_eq!(c.tcb.rcv_nxt, nxt);
+    assert!(!c.tcb.wake, "nothing new to read");
+    let sent = c.take();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].r.ack, nxt);
+}
+
+/// A pool under pressure (as in [`pressed`]) and a connection on a link with loopback's
+/// MTU (our MSS 65,495), its receive buffer a fixed 64 KB.
+fn pressed_loopback() -> (Conn, std::sync::Arc<MemPool>, Charge) {
+    let pool = MemPool::new(100 * KB);
+    let mut hog = Charge::default();
+    hog.attach(pool.clone());
+    hog.set(200 * KB);
+    let cfg = TcpConfig::default();
+    let now = Instant::from_secs(1);
+    let mut tx = Wire::default();
+    let mut stats = TcpStats::default();
+    let o = ConnOpts {
+        rcvbuf: 64 * KB,
+        rcvbuf_max: 64 * KB,
+        ..opts()
+    };
+    let tcb = Tcb::connect(
+        &cfg, US, PEER, OUR_ISS, 0, 65_535, o, &mut tx, &mut stats, now,
+    );
+    let mut c = Conn {
+        tcb,
+        tx,
+        stats,
+        cfg,
+        now,
+        peer_nxt: PEER_ISS,
+    };
+    c.take();
+    // Charged from the start: no window was announced before the pressure.
+    c.tcb.attach_mem(pool.clone());
+    let synack = TcpRepr {
+        src_port: PEER.port(),
+        dst_port: US.port(),
+        seq: PEER_ISS,
+        ack: Seq(OUR_ISS) + 1,
+        flags: flags::SYN | flags::ACK,
+        window: 65_535,
+        mss: Some(65_495),
+        sack_permitted: true,
+        wscale: Some(7),
+        ..TcpRepr::default()
+    };
+    c.deliver(&synack, &[]);
+    c.peer_nxt = PEER_ISS + 1;
+    assert_eq!(c.tcb.state, State::Established);
+    c.take();
+    (c, pool, hog)
+}
+
+#[test]
+fn under_pressure_a_large_mss_link_still_gets_a_window_of_half_the_buffer() {
+    // A 16 KB ring would announce no window at all (less than an MSS, or half the
+    // buffer, is silly): the ring there may fill is half the buffer.
+    let (mut c, _pool, _hog) = pressed_loopback();
+    assert!(c.tcb.mem.pressure());
+    c.tcb.ack_now = true;
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let sent = c.take();
+    let wnd = usize::from(sent.last().expect("an ACK").r.window) << c.tcb.rcv_wscale;
+    assert_eq!(
+        wnd,
+        32 * KB,
+        "half the buffer, not 0 and not the whole buffer"
+    );
+    // The peer fills it with one segment: kept whole, nothing dropped.
+    c.data(&stream(0, 32 * KB));
+    assert_eq!(c.tcb.rx.readable(), 32 * KB);
+    assert_eq!(c.stats.mem_pressure_drops, 0);
+    // What it sends beyond that window does not fit the ring there is now.
+    c.data(&stream(32 * KB, 1000));
+    assert_eq!(c.tcb.rx.readable(), 32 * KB);
+}
+
+#[test]
+fn when_pressure_begins_an_emptied_whole_buffer_ring_is_given_back() {
+    let pool = MemPool::new(1024 * KB);
+    let mut c = Conn::established_scaled(
+        ConnOpts {
+            rcvbuf: 256 * KB,
+            rcvbuf_max: 256 * KB,
+            ..opts()
+        },
+        Some(7),
+    );
+    c.tcb.attach_mem(pool.clone());
+    // Bulk data moves the ring to the whole buffer, which the reader empties: without
+    // pressure the ring is kept for the next bytes.
+    for i in 0..40 {
+        c.data(&stream(i * PEER_MSS, PEER_MSS));
+    }
+    c.tcb.read_with(usize::MAX, |b| b.len());
+    let ring = c.tcb.rx.capacity();
+    assert!(ring >= 256 * KB, "{ring}");
+    assert_eq!(pool.used(), ring);
+    // Another connection takes the pool past its bound: the next segment (a pure ACK)
+    // finds the pressure, and the empty ring goes.
+    let mut hog = Charge::default();
+    hog.attach(pool.clone());
+    hog.set(1024 * KB);
+    let r = c.seg(flags::ACK, c.our_una());
+    c.deliver(&r, &[]);
+    assert_eq!(c.tcb.rx.capacity(), 0);
+    assert_eq!(pool.used(), 1024 * KB);
+    assert!(
+        pool.pressure(),
+        "above 7/8 of the bound: the pressure holds"
+    );
+}
+
+/// Without pressure (the pool is no part of it): a writer is woken once a third of its
+/// send buffer is free (Linux's `sk_stream_write_space`), not for every few bytes acked.
+#[test]
+fn a_full_send_queue_is_writable_again_once_a_third_of_the_buffer_is_free() {
+    let mut c = Conn::established(ConnOpts {
+        sndbuf: 30 * KB,
+        ..opts()
+    });
+    assert_eq!(c.tcb.write(&vec![5u8; 40 * KB]), 30 * KB);
+    assert!(!c.tcb.writable());
+    let start = c.tcb.snd_una;
+    let ack_to = |c: &mut Conn, n: usize| {
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        let r = TcpRepr {
+            window: 65_535,
+            ..c.seg(flags::ACK, start + n)
+        };
+        c.deliver(&r, &[]);
+    };
+    ack_to(&mut c, 5000);
+    assert_eq!(c.tcb.send_space(), 5000);
+    assert!(!c.tcb.writable(), "a sixth of the buffer free");
+    ack_to(&mut c, 10 * KB);
+    assert!(c.tcb.writable(), "a third free");
+}

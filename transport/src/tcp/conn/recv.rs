@@ -183,6 +183,25 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_that_lets_the_window_fill_before_reading_does_not_grow_the_buffer() {
+        // The reader keeps up only after the window filled: more than half the buffer was
+        // unread each round, so the window is not what holds the peer back.
+        let mut c = autotuned(256 * KB);
+        for _ in 0..6 {
+            fill_the_window(&mut c, false);
+            c.tcb.read_with(usize::MAX, |b| b.len());
+            c.tcb.ack_now = true;
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            c.take();
+        }
+        assert!(
+            c.tcb.rcv_nxt.since(PEER_ISS) > 4 * 64 * KB,
+            "four buffers' worth came"
+        );
+        assert_eq!(c.tcb.rcv_buf, 64 * KB);
+    }
+
+    #[test]
     fn without_window_scaling_the_buffer_stays_what_the_window_can_announce() {
         // The peer offered no window scale (as on every SYN-cookie connection): 64 KB is
         // all the window can say, so a larger buffer would only hold more once the reader
@@ -200,6 +219,81 @@ mod tests {
             fill_the_window(&mut c, true);
         }
         assert_eq!(c.tcb.rcv_buf, 64 * KB);
+    }
+
+    /// Segments read in one batch draw one ACK at the batch's end (`segment` with
+    /// `in_batch`), but never one for more than `ACK_STRETCH_MAX` bytes: past that the ACK
+    /// goes in the middle of the batch.
+    #[test]
+    fn a_batch_is_acked_at_least_every_ack_stretch_max_bytes() {
+        let mut c = Conn::established_scaled(
+            ConnOpts {
+                rcvbuf: 512 * KB,
+                rcvbuf_max: 512 * KB,
+                ..opts()
+            },
+            Some(7),
+        );
+        let start = c.tcb.rcv_nxt;
+        let mut acks = Vec::new();
+        for _ in 0..200 {
+            let r = c.seg(flags::ACK, c.our_una());
+            c.tcb.segment(
+                &c.cfg,
+                &r,
+                &[7u8; PEER_MSS],
+                &mut c.tx,
+                &mut c.stats,
+                c.now,
+                true,
+            );
+            c.peer_nxt = c.peer_nxt + PEER_MSS;
+            acks.extend(c.take().iter().map(|s| s.r.ack.since(start)));
+        }
+        // The first ACK of the batch: once 131,072 bytes (132 segments) were unacknowledged.
+        let first = ACK_STRETCH_MAX.div_ceil(PEER_MSS) * PEER_MSS;
+        assert_eq!(acks, [first], "ACKs during the batch");
+        // The batch ends: one ACK for the rest.
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let last: Vec<usize> = c.take().iter().map(|s| s.r.ack.since(start)).collect();
+        assert_eq!(last, [200 * PEER_MSS]);
+    }
+
+    /// The window's rounding to its scale's unit never lets the peer's right edge pass
+    /// the unread bytes' start by more than the buffer and that unit's slack (the ring's
+    /// size): a reader that stops, with the peer filling the window a byte at a time.
+    #[test]
+    fn the_edge_announced_stays_within_the_buffer_and_one_units_slack() {
+        let mut c = Conn::established_scaled(
+            ConnOpts {
+                rcvbuf: 64 * KB,
+                rcvbuf_max: 4096 * KB,
+                ..opts()
+            },
+            Some(7),
+        );
+        assert_eq!(c.tcb.rcv_wscale, 7);
+        let first_unread = c.tcb.rcv_nxt;
+        let limit = 64 * KB + (1 << 7) - 1;
+        for _ in 0..300 {
+            c.data(&[7]);
+            c.tcb.ack_now = true;
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            for s in c.take() {
+                let edge = s.r.ack + (usize::from(s.r.window) << 7);
+                assert!(
+                    edge.since(first_unread) <= limit,
+                    "edge {} bytes past the first unread byte, {} unread",
+                    edge.since(first_unread),
+                    c.tcb.rx.readable()
+                );
+            }
+        }
+        assert_eq!(
+            c.tcb.rcv_buf,
+            64 * KB,
+            "the reader never read: no autotuning"
+        );
     }
 
     #[test]
