@@ -412,6 +412,18 @@ mod syn_sent {
         assert_eq!(n.stats().bad_acks, 3);
     }
 
+    /// The RST that answers an unacceptable ACK goes from the connection's port to the
+    /// peer's (RFC 9293 3.10.7.3): a peer takes no RST for another connection.
+    #[test]
+    fn the_rst_for_an_unacceptable_ack_names_the_connections_ports() {
+        let mut n = Net::new();
+        let (_, local, remote, s) = connect(&mut n);
+        n.inject(remote, local, seg(ACK, Seq(7), s.r.seq + 5, 1000), &[]);
+        let r = n.only();
+        r.expect(RST, s.r.seq + 5, Seq(0));
+        assert_eq!((r.r.src_port, r.r.dst_port), (local.port(), remote.port()));
+    }
+
     #[test]
     fn syn_ack_establishes_and_peer_mss_is_used() {
         let mut n = Net::new();

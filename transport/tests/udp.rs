@@ -1348,3 +1348,18 @@ fn a_device_bound_socket_beats_a_plain_wildcard_one_in_either_order() {
         assert!(drain_data(&mut t, plain).is_empty());
     }
 }
+
+/// RFC 768: a datagram may carry no data (length 8, the header alone); it is delivered as
+/// an empty datagram, not dropped as truncated or badly sized.
+#[test]
+fn an_empty_datagram_is_delivered() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(ANY, 4000));
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 1), sa(US, 4000), b""),
+        Delivery::Delivered
+    );
+    assert_eq!(drain_data(&mut t, s), [Vec::<u8>::new()]);
+    let st = t.udp_stats();
+    assert_eq!((st.drop_truncated, st.drop_bad_length), (0, 0));
+}

@@ -301,3 +301,55 @@ fn a_full_send_queue_is_writable_again_once_a_third_of_the_buffer_is_free() {
     ack_to(&mut c, 10 * KB);
     assert!(c.tcb.writable(), "a third free");
 }
+
+/// Reading the last bytes of a small ring gives it back, and the pool at once.
+#[test]
+fn a_read_that_empties_a_small_ring_uncharges_it_at_once() {
+    let pool = MemPool::new(1024 * KB);
+    let mut c = Conn::established(opts());
+    c.tcb.attach_mem(pool.clone());
+    c.data(&stream(0, 500));
+    assert_eq!(pool.used(), rxring::INITIAL);
+    assert_eq!(c.tcb.read_with(usize::MAX, |b| b.len()), 500);
+    assert_eq!(c.tcb.rx.capacity(), 0);
+    assert_eq!(pool.used(), 0);
+}
+
+/// An ACK wakes a blocked writer when it makes the queue writable again (a third of the
+/// buffer free) or empties it, and not on every ACK in between.
+#[test]
+fn acks_wake_a_blocked_writer_once_the_queue_is_writable_or_empty() {
+    let mut c = Conn::established(ConnOpts {
+        sndbuf: 30 * KB,
+        ..opts()
+    });
+    assert_eq!(c.tcb.write(&vec![5u8; 30 * KB]), 30 * KB);
+    let start = c.tcb.snd_una;
+    let ack_to = |c: &mut Conn, n: usize| -> bool {
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.tcb.wake = false;
+        let r = TcpRepr {
+            window: 65_535,
+            ..c.seg(flags::ACK, start + n)
+        };
+        c.deliver(&r, &[]);
+        c.tcb.wake
+    };
+    assert!(!ack_to(&mut c, 5000), "a sixth free: the writer sleeps on");
+    assert!(ack_to(&mut c, 10 * KB + 1000), "a third free: woken");
+    assert!(
+        !ack_to(&mut c, 12 * KB),
+        "writable already: no wake-up per ACK"
+    );
+    loop {
+        // What the last call sent, acknowledged in full (the queue not yet empty).
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.tcb.snd_nxt.since(start);
+        if sent >= 30 * KB {
+            break;
+        }
+        assert!(!ack_to(&mut c, sent), "{sent} acknowledged");
+    }
+    assert!(ack_to(&mut c, 30 * KB), "all acknowledged: woken");
+}

@@ -296,6 +296,62 @@ mod tests {
         );
     }
 
+    /// 45 segments of 1000 bytes into a fixed 64 KB buffer, none read, every ACK owed
+    /// sent: the peer was told of 20,536 bytes of window.
+    fn nearly_full(fin: bool) -> Conn {
+        let mut c = autotuned(64 * KB);
+        for _ in 0..45 {
+            c.data(&[7u8; PEER_MSS]);
+        }
+        if fin {
+            let r = c.seg(flags::ACK | flags::FIN, c.our_una());
+            c.deliver(&r, &[]);
+            c.peer_nxt = c.peer_nxt + 1;
+        }
+        c.tcb.ack_now = true;
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let last = c.take().last().expect("an ACK").r;
+        assert_eq!(
+            usize::from(last.window) << c.tcb.rcv_wscale,
+            64 * KB - 45_000
+        );
+        c
+    }
+
+    /// RFC 9293 3.8.6.2.2 and Linux: reading announces the opened window on its own only
+    /// once the free space has at least doubled what the peer was told (and grown by an
+    /// MSS): not for every read.
+    #[test]
+    fn a_read_sends_a_window_update_only_once_the_window_doubles() {
+        let mut c = nearly_full(false);
+        assert_eq!(c.tcb.read_with(10_000, |b| b.len()), 10_000);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        assert!(
+            sent.is_empty(),
+            "30,536 free, not yet twice 20,536: {sent:?}"
+        );
+        assert_eq!(c.tcb.read_with(12_000, |b| b.len()), 12_000);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        assert_eq!(sent.len(), 1, "42,536 free: the update goes");
+        assert_eq!(
+            usize::from(sent[0].r.window) << c.tcb.rcv_wscale,
+            64 * KB - 23_000
+        );
+    }
+
+    /// Once the peer's FIN has come it sends nothing more: reading sends no window update
+    /// (as Linux's `tcp_cleanup_rbuf` skips it after RCV_SHUTDOWN).
+    #[test]
+    fn after_the_peers_fin_a_read_sends_no_window_update() {
+        let mut c = nearly_full(true);
+        assert_eq!(c.tcb.read_with(40_000, |b| b.len()), 40_000);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        assert!(sent.is_empty(), "{sent:?}");
+    }
+
     #[test]
     fn a_fixed_buffer_stays_as_it_is() {
         let mut c = autotuned(64 * KB);
