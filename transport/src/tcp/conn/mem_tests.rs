@@ -14,6 +14,12 @@ fn pressed() -> (Conn, std::sync::Arc<MemPool>, Charge) {
     let mut hog = Charge::default();
     hog.attach(pool.clone());
     hog.set(200 * KB);
+    let c = charging(&pool);
+    (c, pool, hog)
+}
+
+/// An established connection with a fixed 256 KB receive buffer, charging `pool`.
+fn charging(pool: &std::sync::Arc<MemPool>) -> Conn {
     let mut c = Conn::established_scaled(
         ConnOpts {
             rcvbuf: 256 * KB,
@@ -23,7 +29,7 @@ fn pressed() -> (Conn, std::sync::Arc<MemPool>, Charge) {
         Some(7),
     );
     c.tcb.attach_mem(pool.clone());
-    (c, pool, hog)
+    c
 }
 
 /// Byte `o` of the peer's stream.
@@ -242,15 +248,7 @@ fn under_pressure_a_large_mss_link_still_gets_a_window_of_half_the_buffer() {
 #[test]
 fn when_pressure_begins_an_emptied_whole_buffer_ring_is_given_back() {
     let pool = MemPool::new(1024 * KB);
-    let mut c = Conn::established_scaled(
-        ConnOpts {
-            rcvbuf: 256 * KB,
-            rcvbuf_max: 256 * KB,
-            ..opts()
-        },
-        Some(7),
-    );
-    c.tcb.attach_mem(pool.clone());
+    let mut c = charging(&pool);
     // Bulk data moves the ring to the whole buffer, which the reader empties: without
     // pressure the ring is kept for the next bytes.
     for i in 0..40 {
