@@ -169,14 +169,18 @@ fn without_a_server_the_shell_starts_and_the_client_keeps_asking_until_one_answe
     // A server appears: a retransmitted DISCOVER finds it (at most 64 s apart; the first
     // gaps are 4, 8 and 16 s, each ±1 s).
     let _server = dnsmasq(&ns, &dir, 60, 100);
+    let mut status = String::new();
     let bound = eventually(SECS(40), || {
-        t.run_marked("dhcp").contains("tap0: bound 10.0.0.")
+        status = t.run_marked("dhcp");
+        status.contains("tap0: bound 10.0.0.")
     });
     assert!(bound, "{}", t.output());
-    let addr = t
-        .run_marked("dhcp")
-        .split_whitespace()
-        .nth(2)
+    // The status line, found by its start: the marker's error (stderr) may come before it
+    // (stdout) in the interleaved output.
+    let addr = status
+        .lines()
+        .find(|l| l.starts_with("tap0: bound "))
+        .and_then(|l| l.split_whitespace().nth(2))
         .and_then(|a| a.split('/').next())
         .map(str::to_string)
         .unwrap_or_default();
