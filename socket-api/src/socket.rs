@@ -613,7 +613,10 @@ impl Socket {
         Ok(r)
     }
 
-    /// `shutdown`: stop receiving (a blocked reader returns 0), sending, or both.
+    /// `shutdown`: stop receiving (a blocked reader returns 0), sending, or both. On a
+    /// TCP socket whose `connect` is still waiting for an answer, either half ends the
+    /// attempt as on Linux: `connect` fails with `ConnectionReset`, and the socket may
+    /// connect again.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let (r, w) = match how {
             Shutdown::Read => (true, false),

@@ -409,6 +409,51 @@ mod tests {
         b.shutdown();
     }
 
+    /// A `shutdown` from another thread while `connect` waits for its SYN's answer ends
+    /// the attempt as on Linux: `connect` fails with `ConnectionReset`, for either half
+    /// shut down (it said `ConnectionAborted`, and did nothing for reading), and the
+    /// socket then connects to a host that answers.
+    #[test]
+    fn a_shutdown_during_connect_resets_it_and_the_socket_connects_again() {
+        let (a_end, b_end) = crate::testing::link(64);
+        let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let listener = TcpListener::bind(&b, "0.0.0.0:7").unwrap();
+        let server = std::thread::spawn(move || {
+            (0..3)
+                .map(|_| {
+                    let (mut c, _) = listener.accept().unwrap();
+                    let mut got = Vec::new();
+                    c.read_to_end(&mut got).unwrap();
+                    got
+                })
+                .collect::<Vec<_>>()
+        });
+        for how in [Shutdown::Read, Shutdown::Write, Shutdown::Both] {
+            let s = Arc::new(Socket::new(&a, Domain::Inet, Type::Stream, 0).unwrap());
+            let waiting = s.clone();
+            // No host has 10.0.0.77: the SYN waits for an ARP answer that never comes.
+            let connect = std::thread::spawn(move || {
+                let t0 = std::time::Instant::now();
+                (
+                    waiting.connect("10.0.0.77:7".parse().unwrap()),
+                    t0.elapsed(),
+                )
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            s.shutdown(how).unwrap();
+            let (r, took) = connect.join().unwrap();
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{how:?}: {e}");
+            assert!(took < Duration::from_secs(1), "{how:?}: {took:?}");
+            s.connect("10.0.0.2:7".parse().unwrap()).unwrap();
+            let mut c = TcpStream::from_socket(Arc::into_inner(s).unwrap());
+            c.write_all(b"after").unwrap();
+        }
+        assert_eq!(server.join().unwrap(), vec![b"after".to_vec(); 3]);
+        a.shutdown();
+        b.shutdown();
+    }
+
     /// `bind` and `connect` try each address they are given until one works, as
     /// `std::net`'s do (they took the first only: 10.9.9.9 is none of the stack's).
     #[test]

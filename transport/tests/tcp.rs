@@ -364,6 +364,58 @@ mod syn_sent {
         n.only().expect(RST, s0.r.seq + 1, Seq(0));
     }
 
+    /// A shutdown of either half while the SYN is out ends the attempt as Linux's
+    /// `inet_shutdown` does: nothing is sent, the connect fails with ECONNRESET (it said
+    /// "aborted", and reading's shutdown did nothing), and the socket may connect again.
+    #[test]
+    fn a_shutdown_in_syn_sent_resets_the_attempt_and_the_socket_connects_again() {
+        for (read, write) in [(true, false), (false, true), (true, true)] {
+            let mut n = Net::new();
+            let (h, local, remote, s) = connect(&mut n);
+            n.t.tcp_shutdown(h, read, write, &mut n.ip, n.now)
+                .expect("shut down");
+            n.nothing();
+            assert_eq!(
+                n.t.tcp_connected(h),
+                Err(TransportError::Tcp(TcpError::Reset)),
+                "shutdown({read}, {write})"
+            );
+            assert_eq!(n.t.poll_at(), None, "no SYN retransmission after it");
+            // Its SYN-ACK, late, finds no connection.
+            n.inject(
+                remote,
+                local,
+                seg(SYN | ACK, PEER_ISS, s.r.seq + 1, 65_535),
+                &[],
+            );
+            n.only().expect(RST, s.r.seq + 1, Seq(0));
+            // The same socket connects again, and its reading was not shut down.
+            n.t.tcp_connect(h, remote, &mut n.ip, n.now)
+                .expect("connect again");
+            let s2 = n.only();
+            assert_eq!(s2.r.flags, SYN);
+            let synack = TcpRepr {
+                mss: Some(PEER_MSS),
+                ..seg(SYN | ACK, PEER_ISS, s2.r.seq + 1, 65_535)
+            };
+            n.inject(remote, sa(s2.src, s2.r.src_port), synack, &[]);
+            n.only().expect_ack(s2.r.seq + 1, PEER_ISS + 1);
+            assert_eq!(n.t.tcp_connected(h), Ok(true));
+            n.inject(
+                remote,
+                sa(s2.src, s2.r.src_port),
+                seg(ACK | PSH, PEER_ISS + 1, s2.r.seq + 1, 65_535),
+                b"hello",
+            );
+            let mut buf = [0u8; 16];
+            assert_eq!(
+                n.t.tcp_recv(h, &mut buf, &mut n.ip, n.now),
+                Ok(Some(5)),
+                "shutdown({read}, {write})"
+            );
+        }
+    }
+
     #[test]
     fn rst_with_acceptable_ack_refuses() {
         let mut n = Net::new();

@@ -544,6 +544,13 @@ impl Transport {
                 s.shut_read |= read;
                 return Err(TransportError::NotConnected);
             }
+            // As Linux's `inet_shutdown` on a connection still in SYN-SENT, either way:
+            // the attempt ends at once (nothing is sent: nothing was synchronized), the
+            // waiting `connect` fails with ECONNRESET, and the socket may connect again.
+            Role::Conn(t) if t.state == State::SynSent => {
+                t.close_now();
+                t.error = Some(TcpError::Reset);
+            }
             Role::Conn(t) => {
                 s.shut_read |= read;
                 if write {
