@@ -1152,4 +1152,52 @@ mod tests {
             "no full segment was written by the tx thread: {seen:?}"
         );
     }
+    /// `write_vectored` queues every buffer in one write, as `writev` does: with
+    /// `TCP_NODELAY` a 20-byte header and its 100-byte body leave in one segment, and
+    /// `read_vectored` fills the reader's three buffers in turn (it used the first buffer
+    /// only: the header went alone, the body in a second segment).
+    #[test]
+    fn vectored_writes_and_reads_take_every_buffer_at_once() {
+        use std::io::{IoSlice, IoSliceMut, Read, Write};
+        let (a_end, b_end) = crate::testing::link(4096);
+        let dev = Arc::new(Writers {
+            link: a_end,
+            seen: Mutex::new(Vec::new()),
+        });
+        let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(dev.clone()), b_end);
+        let listener = crate::TcpListener::bind(&b, "0.0.0.0:80").unwrap();
+        let mut c = TcpStream::connect(&a, "10.0.0.2:80").unwrap();
+        c.set_nodelay(true).unwrap();
+        let (mut r, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        dev.seen.lock().unwrap().clear();
+        let (head, body): (Vec<u8>, Vec<u8>) = ((0..20).collect(), (20..120).collect());
+        let n = c
+            .write_vectored(&[IoSlice::new(&head), IoSlice::new(&[]), IoSlice::new(&body)])
+            .unwrap();
+        assert_eq!(n, 120);
+        let (mut x, mut y, mut z) = ([0u8; 7], [0u8; 50], [0u8; 100]);
+        // The one segment is read whole by one call.
+        let mut bufs = [
+            IoSliceMut::new(&mut x),
+            IoSliceMut::new(&mut y),
+            IoSliceMut::new(&mut z),
+        ];
+        assert_eq!(r.read_vectored(&mut bufs).unwrap(), 120);
+        let all: Vec<u8> = [&x[..], &y[..], &z[..63]].concat();
+        assert_eq!(all, (0..120).collect::<Vec<u8>>());
+        // 54 bytes of headers (Ethernet, IPv4, TCP) and timestamps (12).
+        let data_frames: Vec<usize> = dev
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(len, _)| len - 66)
+            .filter(|&n| n > 0)
+            .collect();
+        assert_eq!(data_frames, [120], "one segment of all 120 bytes");
+        drop((c, r));
+        a.shutdown();
+        b.shutdown();
+    }
 }

@@ -11,7 +11,7 @@
 use crate::error::SocketError;
 use crate::runtime::{Core, Stack};
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -404,7 +404,7 @@ impl Socket {
 
     fn send_inner(&self, buf: &[u8], dst: Option<SocketAddrV4>) -> io::Result<usize> {
         if self.ty == Type::Stream {
-            return self.send_stream(buf);
+            return self.send_stream(&[IoSlice::new(buf)]);
         }
         // A blocking datagram send waits, after sending, while the device's queue is long
         // (`Stack::finish_paced`); a non-blocking one never waits (nor does Linux's): it
@@ -450,26 +450,44 @@ impl Socket {
     /// peer acknowledges. If the connection fails, the send times out or a non-blocking
     /// socket runs out of room part-way, it returns how much was queued (the error only if
     /// nothing was).
-    fn send_stream(&self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
+    /// Send the pieces of `bufs` one after the other as one stream write (`writev`), on a
+    /// TCP socket: what fits is queued under one lock and goes out together, so a header
+    /// and its body make one segment. Blocks as `send` does; other sockets take the
+    /// pieces together as one datagram.
+    pub fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.ty == Type::Stream {
+            return self.send_stream(bufs);
+        }
+        self.send_inner(
+            &bufs
+                .iter()
+                .flat_map(|b| b.iter().copied())
+                .collect::<Vec<u8>>(),
+            None,
+        )
+    }
+
+    fn send_stream(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum::<usize>();
+        if len == 0 {
             // Nothing to queue, but the connection's state is reported as Linux reports
             // it for a write of nothing: its error once, then `BrokenPipe` after the end.
             return Ok(self.with_core(|c, now| {
                 let Core { ip, transport, .. } = c;
-                Ok(transport.tcp_send(self.handle, buf, ip.tx(), now)?)
+                Ok(transport.tcp_send(self.handle, &[], ip.tx(), now)?)
             })?);
         }
         let timeout = self.opts.lock().send_timeout;
         let deadline = deadline_after(timeout);
         let mut sent = 0;
-        while sent < buf.len() {
+        while sent < len {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) {
                 break;
             }
             let r = self.wait_for_in(left.or(timeout), true, |c, now| {
                 let Core { ip, transport, .. } = c;
-                match transport.tcp_send(self.handle, &buf[sent..], ip.tx(), now) {
+                match transport.tcp_send_gather(self.handle, after(bufs, sent), ip.tx(), now) {
                     Ok(n) => Ok((n > 0).then_some(n)),
                     Err(transport::TransportError::Tcp(e)) if sent > 0 => {
                         // This call returns the count; the next one says what happened.
@@ -1114,6 +1132,19 @@ impl Socket {
 
 /// When a wait of `timeout` ends. A timeout too long to add to the clock (`Duration::MAX`,
 /// which `std` accepts too) is no limit rather than a panic.
+/// The bytes of `bufs` after the first `skip`, piece by piece (empty pieces left out).
+fn after<'a>(bufs: &'a [IoSlice<'_>], mut skip: usize) -> impl Iterator<Item = &'a [u8]> {
+    bufs.iter().filter_map(move |b| {
+        if skip >= b.len() {
+            skip -= b.len();
+            return None;
+        }
+        let rest = &b[skip..];
+        skip = 0;
+        Some(rest)
+    })
+}
+
 fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
@@ -1224,5 +1255,28 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_skips_whole_and_part_pieces_and_leaves_out_empty_ones() {
+        let (a, b, c) = ([1u8, 2, 3], [4u8, 5], [6u8]);
+        let bufs = [
+            IoSlice::new(&a),
+            IoSlice::new(&[]),
+            IoSlice::new(&b),
+            IoSlice::new(&c),
+        ];
+        let from = |skip| after(&bufs, skip).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        assert_eq!(from(0), [vec![1, 2, 3], vec![4, 5], vec![6]]);
+        assert_eq!(from(2), [vec![3], vec![4, 5], vec![6]]);
+        assert_eq!(from(3), [vec![4, 5], vec![6]]);
+        assert_eq!(from(4), [vec![5], vec![6]]);
+        assert_eq!(from(6), Vec::<Vec<u8>>::new());
+        assert_eq!(from(9), Vec::<Vec<u8>>::new());
     }
 }

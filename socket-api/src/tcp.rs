@@ -7,7 +7,7 @@ use crate::error::SocketError;
 use crate::runtime::Stack;
 use crate::socket::{Domain, SockOpt, SockOptName, Socket, Type};
 use crate::udp::each_v4;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -298,12 +298,40 @@ impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.recv(buf)
     }
+
+    /// Fills the buffers in turn from one read (`readv`).
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let max = bufs.iter().map(|b| b.len()).sum::<usize>();
+        if max == 0 {
+            return self.read(&mut []);
+        }
+        let (mut i, mut at) = (0, 0);
+        self.inner.recv_with(max, |mut chunk| {
+            let whole = chunk.len();
+            while let (Some(b), false) = (bufs.get_mut(i), chunk.is_empty()) {
+                let n = (b.len() - at).min(chunk.len());
+                b[at..at + n].copy_from_slice(&chunk[..n]);
+                chunk = &chunk[n..];
+                at += n;
+                if at == b.len() {
+                    (i, at) = (i + 1, 0);
+                }
+            }
+            whole - chunk.len()
+        })
+    }
 }
 
 impl Write for &TcpStream {
     /// Queues all of `buf` (blocking for room) unless the connection fails part-way.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.send(buf)
+    }
+
+    /// Queues the buffers in turn as one write (`writev`): a header and its body go out
+    /// together, in one segment when they fit.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.inner.send_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -315,11 +343,19 @@ impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -395,6 +395,19 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<usize, TransportError> {
+        self.tcp_send_gather(h, [data], tx, now)
+    }
+
+    /// `tcp_send` of the pieces of `data` one after the other, as one write (`writev`):
+    /// each is queued as far as it fits, the next only if all of it did, and what was
+    /// queued goes out together (a small header and its body make one segment).
+    pub fn tcp_send_gather<'a>(
+        &mut self,
+        h: SocketHandle,
+        data: impl IntoIterator<Item = &'a [u8]>,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<usize, TransportError> {
         let tcp = &mut self.tcp;
         let sockets = &mut tcp.socks;
         let Some(s) = sockets.get_mut(h) else {
@@ -416,7 +429,14 @@ impl Transport {
             State::Closed => return Err(TransportError::ConnectionClosed),
             _ => return Err(TransportError::ShutDown),
         }
-        let n = t.write(data);
+        let mut n = 0;
+        for piece in data {
+            let queued = t.write(piece);
+            n += queued;
+            if queued < piece.len() {
+                break;
+            }
+        }
         if n > 0 {
             t.output(&tcp.cfg, tx, &mut tcp.stats, now);
         }
