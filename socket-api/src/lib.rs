@@ -137,7 +137,7 @@ pub use poller::{Event, Poller};
 pub use raw::RawSocket;
 pub use runtime::{Core, Stack, StackConfig};
 pub use socket::{poll, Domain, Interest, PollFd, SockOpt, SockOptName, Socket, Type};
-pub use tcp::{TcpListener, TcpStream};
+pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use transport::CongestionAlgorithm;
 pub use udp::UdpSocket;
 

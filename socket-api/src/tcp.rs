@@ -46,9 +46,9 @@ impl TcpListener {
         Ok((TcpStream { inner: Arc::new(s) }, peer))
     }
 
-    /// Connections as they arrive, for ever.
-    pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
-        std::iter::repeat_with(move || self.accept().map(|(s, _)| s))
+    /// Connections as they arrive, for ever (each `accept`'s stream or error).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -112,6 +112,20 @@ impl std::fmt::Debug for TcpListener {
         f.debug_struct("TcpListener")
             .field("local", &local)
             .finish()
+    }
+}
+
+/// The iterator of `TcpListener::incoming`, as `std::net::Incoming`: it never ends.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
     }
 }
 
@@ -488,6 +502,30 @@ mod tests {
         assert_eq!(server.join().unwrap(), vec![b"after".to_vec(); 3]);
         a.shutdown();
         b.shutdown();
+    }
+
+    /// `incoming` returns a type a program can name and keep, as std's `Incoming`.
+    #[test]
+    fn incoming_is_a_named_iterator_of_accepted_streams() {
+        struct Server<'a> {
+            conns: Incoming<'a>,
+        }
+        let s = StackBuilder::new().loopback_only().build().unwrap();
+        let l = TcpListener::bind(&s, "127.0.0.1:0").unwrap();
+        let at = l.local_addr().unwrap();
+        let clients: Vec<TcpStream> = (0..2)
+            .map(|_| TcpStream::connect(&s, at).unwrap())
+            .collect();
+        let mut server = Server {
+            conns: l.incoming(),
+        };
+        for c in &clients {
+            let accepted = server.conns.next().expect("never ends").unwrap();
+            assert_eq!(accepted.peer_addr().unwrap(), c.local_addr().unwrap());
+        }
+        assert!(format!("{:?}", server.conns).starts_with("Incoming"));
+        drop(clients);
+        s.shutdown();
     }
 
     /// `bind` and `connect` try each address they are given until one works, as
