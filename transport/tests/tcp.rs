@@ -2046,6 +2046,50 @@ mod closing {
         assert_eq!(n.state(c.h), TcpState::TimeWait);
     }
 
+    /// A peer that reopens the same tuple again and again (each new incarnation's SYN
+    /// takes over the TIME-WAIT record) leaves no trail: the expiry queue stays within a
+    /// constant factor of the live records (it kept an entry per record until that
+    /// entry's 60 s were up: 3,000 here), and the last record still expires on time.
+    #[test]
+    fn reopened_time_wait_tuples_leave_the_expiry_queue_bounded() {
+        let mut n = Net::new();
+        let (l, mut c) = to_time_wait_record(&mut n);
+        for round in 0..3_000u32 {
+            n.advance_to(n.now + ms(10));
+            let iss = c.rcv + 100_000;
+            n.to(&c, syn(iss), &[]);
+            let synack = n.only();
+            synack.expect(SYN | ACK, synack.r.seq, iss + 1);
+            n.to(&c, seg(ACK, iss + 1, synack.r.seq + 1, 65_535), &[]);
+            let (h, _) = n.t.tcp_accept(l).unwrap().expect("the new incarnation");
+            c = Conn {
+                h,
+                snd: synack.r.seq + 1,
+                rcv: iss + 1,
+                ..c
+            };
+            n.close(c.h);
+            n.only().expect(FIN | ACK, c.snd, c.rcv);
+            n.ack(&c, c.snd + 1);
+            n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+            n.only().expect_ack(c.snd + 1, c.rcv + 1);
+            let p = n.t.tcp_probe();
+            assert_eq!(p.time_wait, 1, "round {round}");
+            assert!(
+                p.time_wait_queue <= 1024 + 2 * p.time_wait,
+                "round {round}: {} entries in the expiry queue for {} record",
+                p.time_wait_queue,
+                p.time_wait
+            );
+        }
+        let last = n.now;
+        n.advance_to(last + secs(60) - ms(1));
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        n.advance_to(last + secs(60));
+        assert!(n.t.tcp_time_wait(n.now).is_empty());
+        assert_eq!(n.t.tcp_probe().time_wait_queue, 0);
+    }
+
     #[test]
     fn new_syn_above_the_old_sequence_space_reopens_a_time_wait_tuple() {
         let mut n = Net::new();

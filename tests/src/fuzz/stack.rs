@@ -1187,6 +1187,14 @@ impl World {
                 "{when}: host {side}: {} TIME-WAIT records",
                 p.time_wait
             );
+            // The expiry queue may hold entries of records gone early, within a
+            // constant factor of the live ones.
+            assert!(
+                p.time_wait_queue <= 1024 + 2 * p.time_wait,
+                "{when}: host {side}: {} TIME-WAIT expiry entries for {} records",
+                p.time_wait_queue,
+                p.time_wait
+            );
             assert!(
                 p.demux_entries <= MAX_SOCKETS,
                 "{when}: host {side}: {} demux entries",

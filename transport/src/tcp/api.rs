@@ -932,6 +932,20 @@ impl Transport {
         }
         self.tcp.tw_order.push_back((key, tw.expires));
         self.tcp.time_wait.insert(key, tw);
+        // Records that left early (a new incarnation's SYN, a `connect` reusing the
+        // tuple) leave their entries in the queue until those are due: rebuild it once
+        // such entries outnumber the live ones, so that peers reopening tuples quickly do
+        // not grow it beyond a constant factor of the table (which `max_time_wait` bounds).
+        if self.tcp.tw_order.len() > 1024 + 2 * self.tcp.time_wait.len() {
+            let mut live: Vec<(Tuple, Instant)> = self
+                .tcp
+                .time_wait
+                .iter()
+                .map(|(k, t)| (*k, t.expires))
+                .collect();
+            live.sort_by_key(|e| e.1);
+            self.tcp.tw_order = live.into();
+        }
     }
 
     // ---- timers ------------------------------------------------------------------------
