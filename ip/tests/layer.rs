@@ -3856,3 +3856,24 @@ fn ip_ids_towards_one_host_do_not_count_the_datagrams_sent_to_others() {
     );
     assert_ne!(first, 1, "the first ID is the same on every stack");
 }
+/// RFC 2644 (updating RFC 1812 5.3.5.2): a router's default MUST be to discard directed
+/// broadcasts rather than forward them; Linux neither forwards them (`bc_forwarding` 0)
+/// nor sends them out as link broadcasts, it takes them itself. Here a unicast datagram
+/// to 10.0.1.255 arriving on if0 is forwarded onto if1 as an Ethernet broadcast: with
+/// forwarding on, every host on 10.0.1.0/24 answers one packet from outside (a smurf
+/// amplifier, the reason for RFC 2644).
+#[test]
+#[ignore = "defect: a directed broadcast to another connected network is forwarded (RFC 2644)"]
+fn a_directed_broadcast_to_another_connected_network_is_not_forwarded() {
+    let mut l = router();
+    let mut up = Recorder::default();
+    let bcast1 = Ipv4Addr::new(10, 0, 1, 255);
+    let ping = Hdr::new(HOST_A, bcast1, ICMP).packet(&echo_request(7, 1, b"smurf"));
+    rx_ip(&mut l, &mut up, 0, &ping, T0);
+    let out = drain(&mut l);
+    assert!(
+        !out.iter().any(|s| s.ifindex == 1 && s.dst == MacAddr::BROADCAST),
+        "broadcast onto if1: {out:?}"
+    );
+    assert_eq!(l.stats().rx_forwarded, 0);
+}
