@@ -3877,3 +3877,36 @@ fn a_directed_broadcast_to_another_connected_network_is_not_forwarded() {
     );
     assert_eq!(l.stats().rx_forwarded, 0);
 }
+/// Linux never rate-limits "fragmentation needed" (`icmpv4_global_allow` and
+/// `icmpv4_xrlim_allow`: "Don't limit PMTU discovery"), since a sender that does not hear
+/// it retransmits into a black hole (RFC 2923 2.1). Here it shares one bucket with every
+/// other error: a host probing closed ports (or anyone sending what draws errors) uses it
+/// up and the forwarded flows with DF lose their path MTU discovery.
+#[test]
+#[ignore = "defect: fragmentation needed is rate-limited with every other ICMP error (PMTUD black hole)"]
+fn fragmentation_needed_is_not_held_back_by_the_error_rate_limit() {
+    let mut l = router();
+    l.set_mtu(1, 576).unwrap();
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    let knock = Hdr::new(HOST_A, US0, UDP).packet(b"closed port");
+    for _ in 0..100 {
+        rx_ip(&mut l, &mut up, 0, &knock, T0);
+    }
+    drain(&mut l);
+    assert!(l.icmp_stats().errors_rate_limited > 0, "the bucket is empty");
+    let big = Hdr::new(HOST_A, HOST_B, UDP).df().packet(&pattern(1000, 5));
+    rx_ip(&mut l, &mut up, 0, &big, T0);
+    let out = drain(&mut l);
+    let frag_needed = out.iter().any(|s| {
+        s.is_ip()
+            && s.ip().protocol() == ICMP
+            && matches!(
+                s.icmp(),
+                IcmpRepr::DestUnreachable {
+                    code: icmp::unreach::FRAG_NEEDED,
+                    ..
+                }
+            )
+    });
+    assert!(frag_needed, "no fragmentation needed sent: {out:?}");
+}
