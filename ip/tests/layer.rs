@@ -3938,3 +3938,43 @@ fn one_host_drawing_errors_does_not_use_up_the_errors_of_the_others() {
         "ROUTER_C gets no port unreachable: {out:?}"
     );
 }
+/// Linux's `icmp_rcv` drops every ICMP message to a broadcast or multicast address but
+/// echo, timestamp and address mask (RFC 1122 3.2.2.6 and 3.2.2.8 for those): an error or
+/// a redirect names one datagram of one host and is never sent to many (RFC 1122 3.2.2:
+/// a router sends it to the source, a unicast address). Here a redirect or an error sent
+/// to the subnet broadcast is acted on by every host of the subnet at once: a redirect
+/// moves all their traffic to a destination, an error reaches their transports.
+#[test]
+#[ignore = "defect: ICMP errors and redirects sent to a broadcast address are acted on"]
+fn icmp_errors_and_redirects_to_a_broadcast_address_are_ignored() {
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    let mut l = one_iface();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+    let quoted = drain(&mut l)[0].payload.clone();
+    let redirect = icmp_bytes(&IcmpRepr::Redirect {
+        code: icmp::redirect::HOST,
+        gateway: HOST_A,
+        original: &quoted,
+    });
+    let unreachable = icmp_bytes(&IcmpRepr::DestUnreachable {
+        code: icmp::unreach::PORT,
+        next_hop_mtu: 0,
+        original: &quoted,
+    });
+    let mut up = Recorder::default();
+    for msg in [&redirect, &unreachable] {
+        let d = Hdr::new(ROUTER_C, BCAST0, ICMP).packet(msg);
+        rx_ip_bcast(&mut l, &mut up, 0, &d, T0);
+    }
+    assert_eq!(
+        l.route_lookup(far).unwrap().kind,
+        RouteKind::Static,
+        "a broadcast redirect moved the route"
+    );
+    assert_eq!(l.icmp_stats().rx_redirects_applied, 0);
+    assert!(up.errors.is_empty(), "reported up: {:?}", up.errors);
+}
