@@ -4045,3 +4045,24 @@ fn no_redirect_about_a_datagram_with_a_source_route() {
     );
     assert_eq!(l.icmp_stats().tx_redirects, 0);
 }
+/// RFC 1122 3.2.1.7: "A host MUST NOT send a datagram with a Time-to-Live (TTL) value of
+/// zero." Linux refuses IP_TTL 0 (`do_ip_setsockopt`: 1 to 255). `IpTx::send_with`
+/// takes `SendMeta::ttl` Some(0) for a unicast destination and puts it on the wire (a raw
+/// socket's `set_ttl(0)` gets there: `socket-api/src/raw.rs` does not check it); only
+/// multicast treats TTL 0 as "this host only".
+#[test]
+#[ignore = "defect: a unicast datagram can leave with TTL 0 (RFC 1122 3.2.1.7)"]
+fn a_unicast_datagram_never_leaves_with_ttl_zero() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let meta = SendMeta {
+        ttl: Some(0),
+        ..SendMeta::new(HOST_A, UDP)
+    };
+    let r = l.tx().send(&meta, b"zero", T0);
+    let out = drain(&mut l);
+    assert!(
+        out.iter().all(|s| !s.is_ip() || s.ip().ttl() != 0),
+        "sent with TTL 0 ({r:?}): {out:?}"
+    );
+}
