@@ -3872,7 +3872,8 @@ fn a_directed_broadcast_to_another_connected_network_is_not_forwarded() {
     rx_ip(&mut l, &mut up, 0, &ping, T0);
     let out = drain(&mut l);
     assert!(
-        !out.iter().any(|s| s.ifindex == 1 && s.dst == MacAddr::BROADCAST),
+        !out.iter()
+            .any(|s| s.ifindex == 1 && s.dst == MacAddr::BROADCAST),
         "broadcast onto if1: {out:?}"
     );
     assert_eq!(l.stats().rx_forwarded, 0);
@@ -3893,7 +3894,10 @@ fn fragmentation_needed_is_not_held_back_by_the_error_rate_limit() {
         rx_ip(&mut l, &mut up, 0, &knock, T0);
     }
     drain(&mut l);
-    assert!(l.icmp_stats().errors_rate_limited > 0, "the bucket is empty");
+    assert!(
+        l.icmp_stats().errors_rate_limited > 0,
+        "the bucket is empty"
+    );
     let big = Hdr::new(HOST_A, HOST_B, UDP).df().packet(&pattern(1000, 5));
     rx_ip(&mut l, &mut up, 0, &big, T0);
     let out = drain(&mut l);
