@@ -291,6 +291,48 @@ pub fn echo_reply_options(
     out
 }
 
+/// A router forwarding a datagram adds itself, in place, to its record route option and
+/// its timestamp option (RFC 791 3.1; Linux's `ip_forward_options`): `us` is the address
+/// of the interface it leaves by ("as known in the environment into which this datagram is
+/// being forwarded"). A full record route is left as it is; a full timestamp has its
+/// overflow count raised. `options` (the header after its first 20 bytes) passed
+/// [`check_options`]. Returns whether anything changed (the header checksum must then be
+/// computed again).
+pub fn forward_options(
+    options: &mut [u8],
+    us: Ipv4Addr,
+    is_ours: &dyn Fn(Ipv4Addr) -> bool,
+    stamp: u32,
+) -> bool {
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            option::END => break,
+            option::NOP => i += 1,
+            _ => {
+                let Some(len) = options.get(i + 1).map(|&l| usize::from(l)) else {
+                    break;
+                };
+                let Some(opt) = options.get_mut(i..i + len).filter(|_| len >= 2) else {
+                    break;
+                };
+                match kind {
+                    option::RECORD_ROUTE if len >= 3 => changed |= record(opt, &us.octets()),
+                    option::TIMESTAMP if len >= 4 => {
+                        let before = [opt[2], opt[3]];
+                        timestamp(opt, us, is_ours, stamp);
+                        changed |= before != [opt[2], opt[3]];
+                    }
+                    _ => {}
+                }
+                i += len;
+            }
+        }
+    }
+    changed
+}
+
 /// Write `entry` at a route or timestamp option's pointer (1-based, RFC 791) and move the
 /// pointer past it; false when it does not fit.
 fn record(opt: &mut [u8], entry: &[u8]) -> bool {

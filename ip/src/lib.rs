@@ -14,6 +14,7 @@
 pub mod checksum;
 pub mod cidr;
 pub mod icmp;
+mod ident;
 pub mod iface;
 pub mod igmp;
 pub mod ipv4;
@@ -23,6 +24,7 @@ pub mod pmtu;
 pub mod ratelimit;
 pub mod reassembly;
 pub mod route;
+pub mod siphash;
 pub mod stats;
 pub mod upper;
 

@@ -46,9 +46,10 @@ pub struct Output {
     pub(crate) pool: Vec<Vec<u8>>,
     /// The capacity of the buffers in `pool`.
     pub(crate) pool_bytes: usize,
-    pub(crate) next_ident: u16,
+    pub(crate) idents: crate::ident::Idents,
     pub(crate) default_ttl: u8,
     pub(crate) icmp_limiter: TokenBucket,
+    pub(crate) icmp_peer_limiter: crate::ratelimit::PerPeer,
     pub(crate) stats: IpStats,
     pub(crate) icmp: IcmpStats,
     /// Path MTUs the transport learnt (RFC 1191), which `route_info` reports.
@@ -195,9 +196,8 @@ impl Output {
             .map(|r| r.ifindex)
     }
 
-    pub(crate) fn alloc_ident(&mut self) -> u16 {
-        self.next_ident = self.next_ident.wrapping_add(1);
-        self.next_ident
+    pub(crate) fn alloc_ident(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> u16 {
+        self.idents.next(src, dst, protocol)
     }
 
     pub(crate) fn push_tx(&mut self, ifindex: usize, data: Vec<u8>, meta: FrameMeta) {
@@ -326,7 +326,7 @@ impl Output {
             protocol: ipv4::protocol::IGMP,
             ttl: 1,
             tos: 0xc0,
-            ident: self.alloc_ident(),
+            ident: self.alloc_ident(src, msg.destination(), ipv4::protocol::IGMP),
             dont_fragment: true,
             payload_len: igmp::HEADER_LEN,
         };
@@ -429,6 +429,9 @@ impl Output {
                 .default_source(&route, meta.dst)
                 .ok_or(SendError::NoRoute)?,
         };
+        if meta.ttl == Some(0) && !meta.dst.is_multicast() {
+            return Err(SendError::ZeroTtl);
+        }
         let repr = Ipv4Repr {
             src,
             dst: meta.dst,
@@ -440,7 +443,7 @@ impl Output {
                 self.default_ttl
             }),
             tos: meta.tos,
-            ident: self.alloc_ident(),
+            ident: self.alloc_ident(src, meta.dst, meta.protocol),
             dont_fragment: meta.dont_fragment,
             payload_len,
         };

@@ -1,6 +1,8 @@
-//! A token bucket on an explicit clock.
+//! Token buckets on an explicit clock: one, and one per peer.
 
 use netif::{Duration, Instant};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
@@ -45,9 +47,80 @@ impl TokenBucket {
     }
 }
 
+/// A token bucket per peer address, in a bounded table: a peer new to a full table takes
+/// the place of the one that drew least recently (its bucket was likely full again).
+#[derive(Clone, Debug)]
+pub struct PerPeer {
+    per_second: u32,
+    burst: u32,
+    max: usize,
+    buckets: HashMap<Ipv4Addr, (TokenBucket, Instant)>,
+}
+
+impl PerPeer {
+    pub fn new(per_second: u32, burst: u32, max: usize) -> PerPeer {
+        PerPeer {
+            per_second,
+            burst,
+            max,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Take a token from `peer`'s bucket if one is left at `now`.
+    pub fn take(&mut self, peer: Ipv4Addr, now: Instant) -> bool {
+        if !self.buckets.contains_key(&peer) && self.buckets.len() >= self.max {
+            // Ties broken by the address, so the choice does not depend on the map's order.
+            let oldest = self.buckets.iter().map(|(a, (_, used))| (*used, *a)).min();
+            if let Some((_, a)) = oldest {
+                self.buckets.remove(&a);
+            }
+        }
+        if self.max == 0 {
+            return true;
+        }
+        let (bucket, used) = self
+            .buckets
+            .entry(peer)
+            .or_insert_with(|| (TokenBucket::new(self.per_second, self.burst), now));
+        *used = now;
+        bucket.take(now)
+    }
+
+    /// Peers in the table.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_peer_has_its_own_bucket_and_the_table_is_bounded() {
+        let mut p = PerPeer::new(1, 6, 3);
+        let t = Instant::from_secs(1);
+        let a = Ipv4Addr::new(10, 0, 0, 1);
+        assert_eq!((0..20).filter(|_| p.take(a, t)).count(), 6);
+        // Another peer is not held back by the first.
+        let b = Ipv4Addr::new(10, 0, 0, 2);
+        assert!(p.take(b, t));
+        // One more a second.
+        assert!(p.take(a, t + Duration::from_secs(1)));
+        assert!(!p.take(a, t + Duration::from_millis(1500)));
+        // At most three peers: a fourth replaces the one that drew least recently (b).
+        for i in 3..=4 {
+            assert!(p.take(Ipv4Addr::new(10, 0, 0, i), t + Duration::from_secs(2)));
+        }
+        assert_eq!(p.len(), 3);
+        assert!(!p.buckets.contains_key(&b));
+        assert!(p.buckets.contains_key(&a));
+    }
 
     #[test]
     fn burst_then_rate() {

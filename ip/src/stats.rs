@@ -86,6 +86,9 @@ pub struct IcmpStats {
     pub drop_bad_checksum: u64,
     pub drop_truncated: u64,
     pub drop_broadcast_echo: u64,
+    /// Other messages sent to a broadcast or multicast address (errors, redirects, echo
+    /// replies): seen by raw sockets, acted on by nobody.
+    pub drop_broadcast_other: u64,
     /// Errors not sent because of the RFC 1122/1812 rules (about an error, a broadcast, a
     /// non-first fragment, a martian source).
     pub errors_suppressed: u64,

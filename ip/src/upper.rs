@@ -132,6 +132,10 @@ pub enum SendError {
     QueueFull,
     #[error("neighbour resolution queue full")]
     ArpQueueFull,
+    /// RFC 1122 3.2.1.7: a host never sends a datagram with TTL 0 (it means "this host
+    /// only", for multicast).
+    #[error("a TTL of 0 is for multicast on this host only")]
+    ZeroTtl,
 }
 
 /// The down path: what transport protocols may ask of `ip`.

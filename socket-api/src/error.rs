@@ -186,6 +186,7 @@ impl From<ip::SendError> for SocketError {
             ip::SendError::Broadcast => SocketError::InvalidInput("broadcast not permitted"),
             ip::SendError::Unspecified => SocketError::InvalidInput("0.0.0.0 is not a destination"),
             ip::SendError::QueueFull | ip::SendError::ArpQueueFull => SocketError::NoBufferSpace,
+            ip::SendError::ZeroTtl => SocketError::InvalidInput("TTL must be 1 to 255"),
         }
     }
 }

@@ -63,9 +63,12 @@ impl IpLayer {
             return;
         };
         let next_hop = route.next_hop(pkt.dst());
+        let options = pkt.header_len() > ipv4::HEADER_LEN;
         // RFC 1812 5.2.7.2: leaving by the interface it came in on, towards a next hop on
-        // the sender's own network: tell the sender of the better first hop.
-        if route.ifindex == in_ifindex {
+        // the sender's own network: tell the sender of the better first hop. Not about a
+        // datagram whose sender chose its hops (a source route).
+        let source_routed = options && matches!(ipv4::check_options(pkt.header()), Ok(Some(_)));
+        if route.ifindex == in_ifindex && !source_routed {
             let on_link = self
                 .out
                 .iface(in_ifindex)
@@ -81,10 +84,29 @@ impl IpLayer {
                 );
             }
         }
-        let (mtu, out_offload) = self
+        let (mtu, out_offload, out_addr) = self
             .out
             .iface(route.ifindex)
-            .map_or((0, netif::Offload::NONE), |i| (i.mtu, i.offload));
+            .map_or((0, netif::Offload::NONE, None), |i| {
+                (i.mtu, i.offload, i.ip())
+            });
+        // A record route or timestamp option gets this router's address on the network it
+        // forwards to (RFC 791 3.1), in a copy (datagrams with options are rare).
+        let restamped;
+        let pkt = match out_addr {
+            Some(us) if options => {
+                let mut owned = pkt.as_bytes().to_vec();
+                let hl = pkt.header_len();
+                let stamp = ipv4::option_timestamp(now.total_millis());
+                let is_ours = |a| self.out.is_local_addr(a);
+                if ipv4::forward_options(&mut owned[ipv4::HEADER_LEN..hl], us, &is_ours, stamp) {
+                    ipv4::fill_checksum(&mut owned[..hl]);
+                }
+                restamped = owned;
+                Ipv4Packet::new_checked(&restamped).unwrap_or(pkt)
+            }
+            _ => pkt,
+        };
         // A coalesced segment: what must fit the MTU is each segment the device cuts.
         let (wire_len, out_meta) = match meta.gso {
             Some(g) => {

@@ -72,7 +72,16 @@ impl IpLayer {
             self.out.icmp.errors_suppressed += 1;
             return;
         }
-        if !self.out.icmp_limiter.take(now) {
+        // Rate limits (RFC 1812 4.3.2.8): the destination's own bucket first, then the one
+        // for all, so that a host drawing many errors is held back by its own bucket and
+        // leaves the shared one to the others (as Linux now orders them). Never
+        // "fragmentation needed" (Linux neither): a sender that does not hear it goes on
+        // into a path-MTU black hole (RFC 2923 2.1).
+        let frag_needed =
+            kind == icmp::kind::DEST_UNREACHABLE && code == icmp::unreach::FRAG_NEEDED;
+        let allowed = frag_needed
+            || (self.out.icmp_peer_limiter.take(src, now) && self.out.icmp_limiter.take(now));
+        if !allowed {
             self.out.icmp.errors_rate_limited += 1;
             return;
         }

@@ -236,9 +236,13 @@ impl IpLayer {
             st.drop_not_for_us += 1;
             return;
         }
-        let iface = &self.out.ifaces[ifindex];
-        let ip_broadcast =
-            dst.is_broadcast() || iface.is_subnet_broadcast(dst) || dst.is_multicast();
+        // The broadcast address of any of our networks, not only the receiving one's: a
+        // directed broadcast to another connected network is taken here as a broadcast,
+        // never forwarded onto it (RFC 2644; Linux, with `bc_forwarding` off, does the
+        // same), so that one datagram from outside cannot reach all of that network.
+        let ip_broadcast = dst.is_broadcast()
+            || dst.is_multicast()
+            || self.out.ifaces.iter().any(|i| i.is_subnet_broadcast(dst));
         if l2_broadcast && !ip_broadcast {
             // RFC 1122 3.3.6: a datagram that came by link-layer broadcast must be for an
             // IP broadcast or multicast address; one that is not is discarded.
@@ -411,6 +415,15 @@ impl IpLayer {
         };
         // Raw ICMP sockets see every message, as on Linux (ping reads its replies there).
         upper.deliver(&mut self.out, d, now);
+        if d.broadcast && !matches!(msg, IcmpRepr::EchoRequest { .. }) {
+            // An error or a redirect is about one datagram of one host and is sent to that
+            // host (RFC 1122 3.2.2), never to many: one sent to a broadcast or multicast
+            // address is dropped, as Linux's `icmp_rcv` drops all but echo, timestamp and
+            // address mask there (a spoofed broadcast redirect would re-route every host
+            // of the network at once).
+            self.out.icmp.drop_broadcast_other += 1;
+            return;
+        }
         match msg {
             IcmpRepr::EchoRequest { ident, seq, data } => {
                 self.out.icmp.rx_echo_requests += 1;

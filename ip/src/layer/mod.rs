@@ -35,8 +35,16 @@ pub struct IpConfig {
     /// configured (the shell's `--forward`, `StackBuilder::forwarding`).
     pub forwarding: bool,
     pub default_ttl: u8,
-    /// ICMP errors per second and burst (echo replies are not limited).
+    /// ICMP errors per second and burst, for all destinations together (echo replies are
+    /// not limited, nor is "fragmentation needed", whose loss would leave a sender with a
+    /// path-MTU black hole).
     pub icmp_rate: (u32, u32),
+    /// ICMP errors per second and burst towards any one destination, checked first, so
+    /// that one host drawing errors does not use up those owed to the others (Linux: one
+    /// a second after a burst of 6, `icmp_ratelimit`).
+    pub icmp_peer_rate: (u32, u32),
+    /// Destinations whose ICMP error buckets are kept (the least recently used goes).
+    pub icmp_peers: usize,
     pub reassembly: ReassemblyConfig,
     pub arp: CacheConfig,
     pub max_routes: usize,
@@ -44,8 +52,8 @@ pub struct IpConfig {
     pub tx_queue: usize,
     /// Multicast groups one interface may join.
     pub max_groups: usize,
-    /// Seed of IGMP's random report delays; the runtime takes it from the OS's random
-    /// source, tests fix it.
+    /// Seed of IGMP's random report delays and key of the IP Identification counters;
+    /// the runtime takes it from the OS's random source, tests fix it.
     pub seed: u64,
 }
 
@@ -62,6 +70,8 @@ impl Default for IpConfig {
             forwarding: false,
             default_ttl: 64,
             icmp_rate: (1000, 50),
+            icmp_peer_rate: (1, 6),
+            icmp_peers: 256,
             reassembly: ReassemblyConfig::default(),
             arp,
             max_routes: 256,
@@ -120,9 +130,14 @@ impl IpLayer {
                 tx_limit: cfg.tx_queue,
                 pool: Vec::new(),
                 pool_bytes: 0,
-                next_ident: 0,
+                idents: crate::ident::Idents::new(cfg.seed),
                 default_ttl: cfg.default_ttl,
                 icmp_limiter: TokenBucket::new(cfg.icmp_rate.0, cfg.icmp_rate.1),
+                icmp_peer_limiter: crate::ratelimit::PerPeer::new(
+                    cfg.icmp_peer_rate.0,
+                    cfg.icmp_peer_rate.1,
+                    cfg.icmp_peers,
+                ),
                 stats: IpStats::default(),
                 icmp: IcmpStats::default(),
                 pmtu: Default::default(),
