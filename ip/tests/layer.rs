@@ -1568,6 +1568,19 @@ fn errors_to_one_destination_are_limited_to_a_burst_of_6_then_one_a_second() {
     assert_eq!(l.icmp_stats().errors_rate_limited, 400 - 13);
 }
 
+/// Errors go with precedence 6, "internetwork control", keeping the offending datagram's
+/// TOS bits (not its precedence or ECN bits): RFC 1812 4.3.2.5, Linux's `icmp_send`.
+#[test]
+fn errors_have_internetwork_control_precedence() {
+    let mut l = router();
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    let mut d = Hdr::new(HOST_A, US0, UDP).packet(b"q");
+    d[1] = 0x20 | 0x10 | 0x01; // precedence 1, low delay, ECT(1)
+    ipv4::fill_checksum(&mut d[..ipv4::HEADER_LEN]);
+    rx_ip(&mut l, &mut up, 0, &d, T0);
+    assert_eq!(the_error(&mut l, US0).ip().tos(), 0xc0 | 0x10);
+}
+
 #[test]
 fn errors_have_ttl_64() {
     let mut l = router();

@@ -116,8 +116,11 @@ impl IpLayer {
                 .and_then(|i| self.out.iface(i))
                 .and_then(|i| i.ip())
         };
+        // Precedence 6, "internetwork control", with the offending datagram's TOS bits
+        // (RFC 1812 4.3.2.5; Linux's `icmp_send`).
         let meta = SendMeta {
             src: from,
+            tos: 0xc0 | (orig[1] & 0x1e),
             ..SendMeta::new(src, ipv4::protocol::ICMP)
         };
         let len = msg.buffer_len();
