@@ -6,13 +6,17 @@
 //! | state        | holds                                         | leaves it when                                    |
 //! |--------------|-----------------------------------------------|---------------------------------------------------|
 //! | `incomplete` | requests sent, next deadline, queued packets  | any ARP from that IP (→ `reachable`, queue released), or `max_retries` requests unanswered (→ removed, queue returned as a failure) |
-//! | `reachable`  | MAC, expiry                                   | `reachable_time` after it was last confirmed by an ARP packet (→ removed) |
+//! | `reachable`  | MAC, expiry, whether it was used              | `reachable_time` after it was last confirmed by an ARP packet: → `probing` if a packet was sent by it since, else → removed |
+//! | `probing`    | MAC, requests sent, next deadline             | any ARP from that IP (→ `reachable`), or `max_retries` requests unanswered (→ removed) |
 //! | `static`     | MAC                                           | only [`NeighborCache::remove`]                    |
 //!
-//! There is no `stale` state: RFC 826 has no reachability confirmation other than ARP itself,
-//! so an expired entry is simply removed, and the next packet to that host resolves it afresh
-//! (revalidation is a new resolution). Lookups do not extend an entry's life; only received ARP
-//! packets do.
+//! RFC 826 has no reachability confirmation other than ARP itself, so an entry nobody used
+//! is simply removed at its expiry, and the next packet to that host resolves it afresh. An
+//! entry in use is instead asked again with requests unicast to its MAC (RFC 1122 2.3.2.1's
+//! "unicast poll", Linux's PROBE state) while packets go on to that MAC: a busy flow does
+//! not stall, nor overflow the queue, once a minute. [`NeighborCache::resolve`] counts as a
+//! use; [`NeighborCache::lookup`] does not, and neither extends an entry's life: only
+//! received ARP packets do.
 //!
 //! # Bounds
 //!
@@ -183,7 +187,11 @@ pub struct Poll<P> {
     /// Addresses whose resolution failed, with the packets that waited for them, oldest first
     /// (so their senders can be told the host is unreachable). The entries are gone.
     pub failures: Vec<(Ipv4Addr, Vec<P>)>,
-    /// Reachable entries that expired and were removed.
+    /// Addresses to ask again with a request unicast to the MAC in use (entries in use
+    /// whose time ran out).
+    pub probes: Vec<(Ipv4Addr, MacAddr)>,
+    /// Reachable entries that expired and were removed (unused ones at their expiry,
+    /// probed ones that did not answer).
     pub expired: Vec<Ipv4Addr>,
 }
 
@@ -192,6 +200,7 @@ impl<P> Default for Poll<P> {
         Poll {
             requests: Vec::new(),
             failures: Vec::new(),
+            probes: Vec::new(),
             expired: Vec::new(),
         }
     }
@@ -200,7 +209,10 @@ impl<P> Default for Poll<P> {
 impl<P> Poll<P> {
     /// Nothing was due.
     pub fn is_empty(&self) -> bool {
-        self.requests.is_empty() && self.failures.is_empty() && self.expired.is_empty()
+        self.requests.is_empty()
+            && self.failures.is_empty()
+            && self.probes.is_empty()
+            && self.expired.is_empty()
     }
 }
 
@@ -220,6 +232,8 @@ pub enum StaticError {
 pub enum EntryState {
     Incomplete,
     Reachable,
+    /// In use past its time, while unicast requests ask whether it still holds.
+    Probing,
     Static,
 }
 
@@ -228,6 +242,7 @@ impl EntryState {
         match self {
             EntryState::Incomplete => "incomplete",
             EntryState::Reachable => "reachable",
+            EntryState::Probing => "probing",
             EntryState::Static => "static",
         }
     }
@@ -330,8 +345,12 @@ pub struct CacheStats {
     pub resolved: u64,
     /// Resolutions given up after `max_retries` requests.
     pub failures: u64,
-    /// Reachable entries removed on expiry.
+    /// Reachable entries removed on expiry (unused since last confirmed).
     pub expired: u64,
+    /// Requests unicast to the MAC of an entry in use whose time ran out.
+    pub probes_sent: u64,
+    /// Entries in use removed because `max_retries` probes went unanswered.
+    pub probe_failures: u64,
     /// Entries evicted to make room.
     pub evictions: u64,
     /// Times a request was held back by the rate limit (it goes out when the limit
@@ -435,6 +454,18 @@ enum State<P> {
     Reachable {
         mac: MacAddr,
         expires_at: Instant,
+        /// Packets were sent by it since it was last confirmed: at its expiry it is
+        /// probed (kept in use while asked again) rather than removed.
+        used: bool,
+    },
+    /// An entry in use whose time ran out: packets still go to `mac` while requests are
+    /// unicast to it (RFC 1122 2.3.2.1's "unicast poll"; Linux's PROBE state); an answer
+    /// makes it reachable again, `max_retries` unanswered ones remove it.
+    Probing {
+        mac: MacAddr,
+        requests_sent: u32,
+        /// When to send the next request, or (after the last) to give up.
+        next_at: Instant,
     },
     Static {
         mac: MacAddr,
@@ -502,15 +533,29 @@ impl<P> NeighborCache<P> {
         self.config.max_retries.max(1)
     }
 
-    /// Remove `ip`'s entry if it is reachable but expired at `now`.
+    /// `ip`'s entry if it is reachable but expired at `now`: removed, or, if it was used,
+    /// probed (see [`State::Probing`]; [`poll`](Self::poll) sends the requests).
     fn expire_if_due(&mut self, ip: Ipv4Addr, now: Instant) {
-        let due = matches!(
-            self.table.get(&ip),
-            Some(Entry { state: State::Reachable { expires_at, .. }, .. }) if *expires_at <= now
-        );
-        if due {
-            self.table.remove(&ip);
-            bump(&mut self.stats.expired);
+        let Some(entry) = self.table.get_mut(&ip) else {
+            return;
+        };
+        match entry.state {
+            State::Reachable {
+                mac,
+                expires_at,
+                used: true,
+            } if expires_at <= now => {
+                entry.state = State::Probing {
+                    mac,
+                    requests_sent: 0,
+                    next_at: now,
+                };
+            }
+            State::Reachable { expires_at, .. } if expires_at <= now => {
+                self.table.remove(&ip);
+                bump(&mut self.stats.expired);
+            }
+            _ => {}
         }
     }
 
@@ -532,7 +577,7 @@ impl<P> NeighborCache<P> {
             self.table
                 .iter()
                 .filter(|(_, e)| match e.state {
-                    State::Reachable { .. } => want_reachable,
+                    State::Reachable { .. } | State::Probing { .. } => want_reachable,
                     State::Incomplete { .. } => !want_reachable,
                     State::Static { .. } => false,
                 })
@@ -549,7 +594,9 @@ impl<P> NeighborCache<P> {
         self.table.len() < self.config.max_entries
     }
 
-    /// The MAC for `ip` if it is known now: a static entry or an unexpired reachable one.
+    /// The MAC for `ip` if it is known now: a static entry or an unexpired reachable one
+    /// (or one being probed). A look only: unlike [`resolve`](Self::resolve), it does not
+    /// count as a use that keeps the entry probed rather than removed at its expiry.
     /// Limited broadcast and multicast addresses map to their fixed MACs.
     pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
         if let Some(mac) = fixed_mapping(ip) {
@@ -557,7 +604,9 @@ impl<P> NeighborCache<P> {
         }
         self.expire_if_due(ip, now);
         match self.table.get(&ip)?.state {
-            State::Static { mac } | State::Reachable { mac, .. } => Some(mac),
+            State::Static { mac } | State::Reachable { mac, .. } | State::Probing { mac, .. } => {
+                Some(mac)
+            }
             State::Incomplete { .. } => None,
         }
     }
@@ -578,9 +627,11 @@ impl<P> NeighborCache<P> {
         let total_full = self.pending_total >= self.config.max_pending_total;
         if let Some(entry) = self.table.get_mut(&ip) {
             return match &mut entry.state {
-                State::Static { mac } | State::Reachable { mac, .. } => {
+                State::Reachable { mac, used, .. } => {
+                    *used = true;
                     Resolve::Ready(*mac, packet)
                 }
+                State::Static { mac } | State::Probing { mac, .. } => Resolve::Ready(*mac, packet),
                 State::Incomplete { queue, .. } => {
                     if queue.len() >= per_entry && per_entry > 0 {
                         // The oldest gives way, as Linux's neighbour queue does: the
@@ -720,6 +771,7 @@ impl<P> NeighborCache<P> {
                 let fresh = State::Reachable {
                     mac: repr.sender_mac,
                     expires_at: now + self.config.reachable_time,
+                    used: false,
                 };
                 let old = mem::replace(&mut entry.state, fresh);
                 entry.since = now;
@@ -730,7 +782,7 @@ impl<P> NeighborCache<P> {
                         out.released = queue.into_iter().map(|p| (repr.sender_mac, p)).collect();
                         bump(&mut self.stats.resolved);
                     }
-                    State::Reachable { .. } | State::Static { .. } => {
+                    State::Reachable { .. } | State::Probing { .. } | State::Static { .. } => {
                         bump(&mut self.stats.updated);
                     }
                 }
@@ -749,6 +801,7 @@ impl<P> NeighborCache<P> {
                             state: State::Reachable {
                                 mac: repr.sender_mac,
                                 expires_at: now + self.config.reachable_time,
+                                used: false,
                             },
                             since: now,
                         },
@@ -770,16 +823,50 @@ impl<P> NeighborCache<P> {
 
     /// Do the timed work due at `now`: retransmit requests (rate limit permitting; a refused
     /// one is retried once a token is due), fail resolutions after `max_retries` unanswered
-    /// requests, and remove expired reachable entries.
+    /// requests, remove expired reachable entries that were not used, probe those that were
+    /// (unicast requests to the MAC in use, which stays in use meanwhile), and remove
+    /// probed entries after `max_retries` unanswered probes.
     pub fn poll(&mut self, now: Instant) -> Poll<P> {
         let max_retries = self.max_retries();
         let retransmit = self.config.retransmit_interval;
         let mut out = Poll::default();
         let mut failed = Vec::new();
+        let mut unanswered = Vec::new();
         for (ip, entry) in self.table.iter_mut() {
+            if let State::Reachable {
+                mac,
+                expires_at,
+                used: true,
+            } = entry.state
+            {
+                if expires_at <= now {
+                    entry.state = State::Probing {
+                        mac,
+                        requests_sent: 0,
+                        next_at: now,
+                    };
+                }
+            }
             match &mut entry.state {
                 State::Reachable { expires_at, .. } if *expires_at <= now => {
                     out.expired.push(*ip);
+                }
+                State::Probing {
+                    mac,
+                    requests_sent,
+                    next_at,
+                } if *next_at <= now => {
+                    if *requests_sent >= max_retries {
+                        unanswered.push(*ip);
+                    } else if self.limiter.try_take(now) {
+                        *requests_sent = requests_sent.saturating_add(1);
+                        *next_at = now + retransmit;
+                        out.probes.push((*ip, *mac));
+                        bump(&mut self.stats.probes_sent);
+                    } else {
+                        *next_at = self.limiter.next_available(now);
+                        bump(&mut self.stats.rate_limited);
+                    }
                 }
                 State::Incomplete {
                     requests_sent,
@@ -805,6 +892,12 @@ impl<P> NeighborCache<P> {
             self.table.remove(ip);
             bump(&mut self.stats.expired);
         }
+        for ip in unanswered {
+            // Gone: the next packet for it starts a resolution by broadcast.
+            self.table.remove(&ip);
+            bump(&mut self.stats.probe_failures);
+            out.expired.push(ip);
+        }
         for ip in failed {
             if let Some(Entry {
                 state: State::Incomplete { queue, .. },
@@ -825,7 +918,7 @@ impl<P> NeighborCache<P> {
         self.table
             .values()
             .filter_map(|e| match e.state {
-                State::Incomplete { next_at, .. } => Some(next_at),
+                State::Incomplete { next_at, .. } | State::Probing { next_at, .. } => Some(next_at),
                 State::Reachable { expires_at, .. } => Some(expires_at),
                 State::Static { .. } => None,
             })
@@ -905,13 +998,25 @@ impl<P> NeighborCache<P> {
                     pending: queue.len(),
                     requests_sent: *requests_sent,
                 },
-                State::Reachable { mac, expires_at } => EntryView {
+                State::Reachable {
+                    mac, expires_at, ..
+                } => EntryView {
                     ip: *ip,
                     mac: Some(*mac),
                     state: EntryState::Reachable,
                     expires_in: Some(expires_at.saturating_duration_since(now)),
                     pending: 0,
                     requests_sent: 0,
+                },
+                State::Probing {
+                    mac, requests_sent, ..
+                } => EntryView {
+                    ip: *ip,
+                    mac: Some(*mac),
+                    state: EntryState::Probing,
+                    expires_in: None,
+                    pending: 0,
+                    requests_sent: *requests_sent,
                 },
                 State::Static { mac } => EntryView {
                     ip: *ip,

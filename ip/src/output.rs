@@ -386,12 +386,18 @@ impl Output {
 
     /// Broadcast a who-has for `target` on `ifindex`.
     pub(crate) fn request(&mut self, ifindex: usize, target: Ipv4Addr) {
+        self.request_to(ifindex, target, MacAddr::BROADCAST);
+    }
+
+    /// An ARP request for `target` in a frame to `dst_mac`: the broadcast, or the MAC in
+    /// use when an entry is probed (RFC 1122 2.3.2.1's unicast poll).
+    pub(crate) fn request_to(&mut self, ifindex: usize, target: Ipv4Addr, dst_mac: MacAddr) {
         let Some(i) = self.ifaces.get(ifindex) else {
             return;
         };
         let Some(ip) = i.ip() else { return };
         let req = ArpRepr::request(i.mac, ip, target);
-        self.send_arp(ifindex, &req, MacAddr::BROADCAST);
+        self.send_arp(ifindex, &req, dst_mac);
     }
 
     /// The route and header of a datagram `send_with` is asked to send, or why not.

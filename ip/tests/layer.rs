@@ -533,6 +533,46 @@ fn arp_request_for_our_address_is_answered() {
     assert!(out[0].is_ip() && out[0].dst == MAC_A);
 }
 
+/// A neighbour in use past its ARP entry's time: the datagrams go on to its MAC without
+/// waiting, while a request is unicast to that MAC (RFC 1122 2.3.2.1); its answer keeps
+/// the entry (before, the entry was dropped and the next datagrams waited for a broadcast
+/// request's answer, the queue's bound dropping any beyond it).
+#[test]
+fn a_neighbour_in_use_is_asked_again_by_unicast_while_datagrams_go_on() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.tx().send(&SendMeta::new(HOST_A, UDP), b"a", T0).unwrap();
+    assert_eq!(drain(&mut l).len(), 1);
+    let expiry = T0 + Duration::from_secs(60);
+    assert_eq!(l.poll_at(), Some(expiry));
+    l.poll(expiry, &mut up);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].dst, out[0].arp().op), (MAC_A, Operation::Request));
+    assert_eq!(out[0].arp().target_ip, HOST_A);
+    for k in 0..200 {
+        l.tx()
+            .send(
+                &SendMeta::new(HOST_A, UDP),
+                b"b",
+                expiry + Duration::from_micros(k),
+            )
+            .unwrap();
+    }
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 200, "sent at once, none queued or dropped");
+    assert!(out.iter().all(|s| s.dst == MAC_A && s.is_ip()));
+    // HOST_A answers the unicast request: no more requests for another 60 s.
+    introduce(&mut l, 0, HOST_A, MAC_A, expiry + Duration::from_millis(1));
+    l.poll(expiry + Duration::from_secs(5), &mut up);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(
+        l.poll_at(),
+        Some(expiry + Duration::from_millis(1) + Duration::from_secs(60))
+    );
+}
+
 #[test]
 fn arp_failure_after_three_requests_reports_host_unreachable_locally() {
     let mut l = one_iface();

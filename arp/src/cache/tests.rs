@@ -349,6 +349,60 @@ mod rate_limit {
 mod expiry {
     use super::*;
 
+    /// An entry packets were sent by is not dropped at its expiry (which would hold the
+    /// next packets until a broadcast request is answered, and drop them past the queue's
+    /// bound at a high rate): packets go on to its MAC while requests are unicast to that
+    /// MAC (RFC 1122 2.3.2.1, Linux's PROBE), and an answer makes it reachable again.
+    #[test]
+    fn an_entry_in_use_is_probed_at_its_expiry_and_stays_in_use() {
+        let mut c = cache();
+        learn(&mut c, A_IP, A_MAC, secs(10));
+        assert_eq!(c.resolve(A_IP, 1, secs(30)), Resolve::Ready(A_MAC, 1));
+        let p = c.poll(secs(70));
+        assert!(p.expired.is_empty() && p.requests.is_empty(), "{p:?}");
+        assert_eq!(p.probes, vec![(A_IP, A_MAC)]);
+        assert_eq!(
+            state_of(&c, A_IP, secs(70)).unwrap().state,
+            EntryState::Probing
+        );
+        // Still in use while it is asked.
+        assert_eq!(c.resolve(A_IP, 2, ms(70_500)), Resolve::Ready(A_MAC, 2));
+        assert_eq!(c.poll_at(), Some(secs(71)));
+        // The answer: reachable for another 60 s, no more probes.
+        let out = process(&mut c, reply_from(A_IP, A_MAC), ms(70_400));
+        assert!(out.released.is_empty());
+        assert_eq!(
+            state_of(&c, A_IP, secs(71)).unwrap().state,
+            EntryState::Reachable
+        );
+        assert!(c.poll(secs(71)).is_empty());
+        assert_eq!(c.poll_at(), Some(ms(130_400)));
+        assert_eq!((c.stats().probes_sent, c.stats().expired), (1, 0));
+    }
+
+    #[test]
+    fn an_entry_in_use_that_does_not_answer_its_probes_is_removed() {
+        let mut c = cache();
+        learn(&mut c, A_IP, A_MAC, secs(0));
+        assert_eq!(c.resolve(A_IP, 1, secs(1)), Resolve::Ready(A_MAC, 1));
+        // Expired before any poll: the next packet still goes, and the probe is due now.
+        assert_eq!(c.resolve(A_IP, 2, secs(60)), Resolve::Ready(A_MAC, 2));
+        assert_eq!(c.poll_at(), Some(secs(60)));
+        for t in [60, 61, 62] {
+            let p = c.poll(secs(t));
+            assert_eq!(p.probes, vec![(A_IP, A_MAC)], "at {t} s");
+        }
+        let p = c.poll(secs(63));
+        assert_eq!((p.probes.len(), p.expired), (0, vec![A_IP]));
+        assert!(c.is_empty());
+        assert_eq!((c.stats().probes_sent, c.stats().probe_failures), (3, 1));
+        // The next packet resolves afresh, by broadcast.
+        assert_eq!(
+            c.resolve(A_IP, 3, secs(64)),
+            Resolve::Queued { send_request: true }
+        );
+    }
+
     #[test]
     fn a_learned_entry_expires_after_reachable_time() {
         let mut c = cache();

@@ -520,6 +520,9 @@ impl IpLayer {
             for ip in p.requests {
                 self.out.request(ifindex, ip);
             }
+            for (ip, mac) in p.probes {
+                self.out.request_to(ifindex, ip, mac);
+            }
             for (_, frames) in p.failures {
                 for f in frames {
                     self.out.stats.drop_arp_failed += 1;

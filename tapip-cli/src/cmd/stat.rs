@@ -119,6 +119,8 @@ pub fn run(ctx: &Ctx) {
                 ("learned", a.learned),
                 ("updated", a.updated),
                 ("failures", a.failures),
+                ("probes_out", a.probes_sent),
+                ("probe_failures", a.probe_failures),
                 ("unknown_op", a.unknown_received),
                 (
                     "drop_pending_entry_full",
