@@ -3782,6 +3782,12 @@ mod multicast {
             version: 2,
             group: G,
         });
+        // A report unicast to us is no other member's answer to the query (reports go to
+        // the group, RFC 2236 3; Linux heeds only those that came by link multicast):
+        // ours stays due.
+        let unicast = Hdr::new(HOST_A, US0, IGMP).ttl(1).packet(&theirs);
+        rx_ip(&mut l, &mut up, 0, &unicast, t);
+        assert!(l.poll_at().is_some(), "a unicast report held ours back");
         rx_group(
             &mut l,
             &mut up,

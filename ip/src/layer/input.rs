@@ -551,7 +551,9 @@ impl IpLayer {
             }
             igmp::Message::Report { group, .. } => {
                 igmp.rx_reports += 1;
-                if groups.on_report(group) {
+                // Only a report sent to the group is another member's answer (RFC 2236 3);
+                // one unicast to us holds nothing back (nor does it on Linux).
+                if d.packet.dst().is_multicast() && groups.on_report(group) {
                     igmp.reports_suppressed += 1;
                 }
             }
