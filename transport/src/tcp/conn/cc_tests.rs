@@ -485,3 +485,43 @@ fn a_late_probe_is_no_proof_of_a_spurious_timeout() {
         "slow start from one segment"
     );
 }
+
+/// RFC 5681 3.1 with RFC 6675 5.1: after a timeout the sender slow-starts from one segment,
+/// one MSS per ACK (RFC 3465 2.3's L = 1), while the ACKs are still below the recovery
+/// point; once the window reaches ssthresh it stays there until the recovery point is
+/// acknowledged (`CongestionControl::on_ack` is called outside recovery, or in slow start
+/// after a timeout, and nowhere else).
+#[test]
+fn after_a_timeout_partial_acks_grow_the_window_by_one_segment_up_to_ssthresh() {
+    for alg in Algorithm::ALL {
+        let mut c = Conn::established(ConnOpts {
+            congestion: alg,
+            ..opts()
+        });
+        c.tcb.tlp_enabled = false;
+        c.tcb.cc.set_cwnd(20 * PEER_MSS);
+        c.tcb.write(&bytes(20 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.take().len(), 20);
+        until_the_first_timeout(&mut c);
+        assert!(c.tcb.rto_recovery);
+        assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
+        let ssthresh = c.tcb.cc.ssthresh();
+        // CUBIC keeps 0.7 of the flight, NewReno half of it.
+        assert!(
+            (10..=14).contains(&(ssthresh / PEER_MSS)),
+            "{alg}: {ssthresh}"
+        );
+        let una = c.our_una();
+        // The peer takes the retransmissions one at a time: 19 partial ACKs.
+        for k in 1..20 {
+            c.now += Duration::from_millis(10);
+            let r = c.seg(flags::ACK, una + k * PEER_MSS);
+            c.deliver(&r, &[]);
+            c.take();
+            assert!(c.tcb.in_recovery, "{alg}: recovery ended at ACK {k}");
+            let want = ((1 + k) * PEER_MSS).min(ssthresh);
+            assert_eq!(c.tcb.cc.cwnd(), want, "{alg}: after partial ACK {k}");
+        }
+    }
+}
