@@ -502,4 +502,94 @@ mod tests {
             TlpOutcome::Repaired
         );
     }
+
+    /// RFC 8985 6.2: only segments sent before the most recently delivered one can be
+    /// lost. A TSO burst is one record and one transmission; the peer SACKing its middle
+    /// says nothing about the part above it, which left in the same transmission (and, by
+    /// RFC 8985's tie break on sequence numbers, after the SACKed part).
+    #[test]
+    fn a_sack_of_part_of_a_burst_does_not_make_the_rest_of_it_lost() {
+        let mut sb = Scoreboard::new();
+        sb.sent(Seq(0), Seq(3000), t(0));
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(100), 0, &[(1000, 2000)]);
+        // A zero reordering window: anything sent before the SACKed part is lost now.
+        rack.detect_loss(sb.table_mut(), t(100), ms(0));
+        assert!(
+            !sb.table().iter().any(|s| s.lost && s.start == Seq(2000)),
+            "the part of the burst above the SACK block was marked lost"
+        );
+    }
+
+    /// RFC 8985 6.2 step 3: reordering is a segment *never retransmitted* delivered below
+    /// RACK.fack. A retransmission filling a hole below it is ordinary recovery.
+    #[test]
+    fn a_retransmission_filling_a_hole_is_not_reordering() {
+        let mut sb = flight(4);
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(100), 1000, &[]);
+        ack(&mut sb, &mut rack, t(103), 1000, &[(2000, 4000)]);
+        rack.detect_loss(sb.table_mut(), t(200), ms(0));
+        assert_eq!(lost(&sb), [1]);
+        sb.sent(Seq(1000), Seq(2000), t(200));
+        ack(&mut sb, &mut rack, t(300), 4000, &[]);
+        assert!(!rack.reordering_seen());
+        // The original of a segment arriving below RACK.fack is reordering.
+        let mut sb = flight(4);
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(100), 1000, &[(2000, 4000)]);
+        assert!(!rack.reordering_seen());
+        ack(&mut sb, &mut rack, t(104), 4000, &[]);
+        assert!(rack.reordering_seen());
+    }
+
+    /// RFC 8985 6.2 step 2 rejects a retransmission's sample only when the echo is older
+    /// than the retransmission (TSecr < its send time), or the sample is below min_RTT:
+    /// an echo of the retransmission's own millisecond, or a sample equal to min_RTT, is
+    /// the retransmission's round trip and is taken.
+    #[test]
+    fn a_retransmission_sample_on_the_boundaries_is_taken() {
+        // The echo names the millisecond the retransmission left.
+        let mut sb = flight(2);
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(10), 1000, &[]);
+        sb.sent(Seq(1000), Seq(2000), t(150));
+        sb.on_ack(Seq(2000), &[], &mut |s| {
+            rack.delivered(s, t(400), Some(t(150)))
+        });
+        assert_eq!(rack.xmit_ts, Some(t(150)));
+        assert_eq!(rack.rtt, ms(250));
+        // Its round trip equals min_RTT.
+        let mut sb = flight(2);
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(100), 1000, &[]);
+        sb.sent(Seq(1000), Seq(2000), t(150));
+        ack(&mut sb, &mut rack, t(250), 2000, &[]);
+        assert_eq!(rack.xmit_ts, Some(t(150)));
+        assert_eq!(rack.rtt, ms(100));
+    }
+
+    /// RFC 8985 6.2 step 2: RACK.xmit_ts is the *latest sent* of the segments delivered,
+    /// not the last one an ACK happens to list. One ACK SACKs a retransmission (sent at
+    /// 200 ms) and, above it, an original sent at 3 ms: the retransmission stays the
+    /// reference, so new data sent at 150 ms, before it, is found lost.
+    #[test]
+    fn the_reference_is_the_latest_sent_segment_delivered() {
+        let mut sb = flight(4);
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(100), 1000, &[]);
+        sb.sent(Seq(4000), Seq(5000), t(150));
+        sb.sent(Seq(1000), Seq(2000), t(200));
+        ack(
+            &mut sb,
+            &mut rack,
+            t(320),
+            1000,
+            &[(1000, 2000), (3000, 4000)],
+        );
+        assert_eq!(rack.xmit_ts, Some(t(200)));
+        let d = rack.detect_loss(sb.table_mut(), t(320), ms(0));
+        assert_eq!(d.lost, 2);
+        assert_eq!(lost(&sb), [2, 4]);
+    }
 }
