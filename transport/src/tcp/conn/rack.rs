@@ -592,4 +592,71 @@ mod tests {
         assert_eq!(d.lost, 2);
         assert_eq!(lost(&sb), [2, 4]);
     }
+
+    /// RFC 8985 6.2 step 5 looks only at segments neither SACKed nor already marked lost:
+    /// those never arm the reordering timer, however recently they left.
+    #[test]
+    fn sacked_and_lost_segments_do_not_arm_the_reordering_timer() {
+        let mut sb = flight(4);
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(100), 1000, &[]);
+        // Segment 1 (sent at 1 ms) SACKed at 101 ms, then segment 3 (sent at 3 ms) at
+        // 103 ms: 1 left before the reference, but the peer holds it.
+        ack(&mut sb, &mut rack, t(101), 1000, &[(1000, 2000)]);
+        ack(
+            &mut sb,
+            &mut rack,
+            t(103),
+            1000,
+            &[(3000, 4000), (1000, 2000)],
+        );
+        // Segment 2 is already marked lost (by an earlier look with a zero window).
+        assert!(sb.table_mut().mark_lost(1));
+        let d = rack.detect_loss(sb.table_mut(), t(103), ms(25));
+        assert_eq!(d, Detected::default());
+    }
+
+    /// RFC 8985 6.3: on a timeout, a segment other than the first is lost only once its
+    /// RACK deadline, send time + RACK.rtt + RACK.reo_wnd, has passed.
+    #[test]
+    fn rto_spares_what_the_reordering_window_still_covers() {
+        let mut sb = flight(4);
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(100), 1000, &[]);
+        // At 110 ms with a 10 ms window: segment 2 (sent at 2 ms) is due at 112 ms, 3 at
+        // 113 ms; only the head goes.
+        assert_eq!(
+            rack.mark_lost_on_rto(sb.table_mut(), Seq(1000), t(110), ms(10)),
+            1
+        );
+        assert_eq!(lost(&sb), [1]);
+        assert_eq!(
+            rack.mark_lost_on_rto(sb.table_mut(), Seq(1000), t(112), ms(10)),
+            1
+        );
+        assert_eq!(lost(&sb), [1, 2]);
+    }
+
+    /// RFC 8985 7.4.2: an ACK at TLP.end_seq settles a retransmitted probe as "no loss"
+    /// only if it is a duplicate ACK without SACK information (the original and the probe
+    /// both arrived, and the peer has no SACK to say so); a cumulative ACK reaching the
+    /// probe's end, or a duplicate with SACK blocks, leaves it pending.
+    #[test]
+    fn only_a_duplicate_ack_without_sack_settles_a_retransmitted_probe() {
+        for (dup, has_sack, want) in [
+            (true, false, TlpOutcome::NoLoss),
+            (true, true, TlpOutcome::Pending),
+            (false, false, TlpOutcome::Pending),
+            (false, true, TlpOutcome::Pending),
+        ] {
+            let mut rack = Rack::new();
+            rack.tlp_sent(Seq(5000), true);
+            assert_eq!(
+                rack.tlp_on_ack(Seq(5000), false, has_sack, dup),
+                want,
+                "dup {dup}, SACK {has_sack}"
+            );
+            assert_eq!(rack.tlp_pending(), want == TlpOutcome::Pending);
+        }
+    }
 }
