@@ -376,4 +376,43 @@ mod tests {
             s(40_000)
         ));
     }
+
+    /// The module's rule: an episode covers every retransmission from the oldest one still
+    /// unacknowledged. A loss probe resent [1000, 2000) before a SACK recovery, and a
+    /// timeout during that recovery starts a new episode while the probe is still
+    /// unacknowledged: the probe stays the first retransmission, so an ACK echoing the
+    /// probe's TSval proves nothing spurious (RFC 3522: the echo must be older than the
+    /// first retransmission).
+    #[test]
+    fn a_second_episode_still_starts_from_the_oldest_retransmission() {
+        let mut u = Undo::default();
+        u.retransmitted(s(1000), s(2000), Some(50));
+        // SACK recovery: another hole resent at 60.
+        u.start();
+        u.retransmitted(s(5000), s(6000), Some(60));
+        // The timeout: the head resent again at 300.
+        u.start();
+        u.retransmitted(s(1000), s(2000), Some(300));
+        assert!(!u.on_ack(s(6000), Some(50), None, true, s(9000)));
+    }
+
+    /// `close` stops watching but keeps the oldest retransmission outstanding known: an
+    /// episode that begins after a closed one (a timeout without SACK, a repaired probe)
+    /// still counts a retransmission made before it.
+    #[test]
+    fn closing_an_episode_keeps_the_oldest_retransmission() {
+        let mut u = Undo::default();
+        u.retransmitted(s(1000), s(2000), Some(50));
+        u.close();
+        u.start();
+        u.retransmitted(s(3000), s(4000), Some(300));
+        assert!(!u.on_ack(s(4000), Some(50), None, true, s(4000)));
+        // An echo older than the probe still proves both spurious.
+        let mut u = Undo::default();
+        u.retransmitted(s(1000), s(2000), Some(50));
+        u.close();
+        u.start();
+        u.retransmitted(s(3000), s(4000), Some(300));
+        assert!(u.on_ack(s(4000), Some(40), None, true, s(4000)));
+    }
 }
