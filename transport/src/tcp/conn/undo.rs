@@ -415,4 +415,34 @@ mod tests {
         u.retransmitted(s(3000), s(4000), Some(300));
         assert!(u.on_ack(s(4000), Some(40), None, true, s(4000)));
     }
+
+    /// RFC 3708 with the module's rule that every retransmitted byte must be reported: a
+    /// D-SACK covering only one end of a range leaves the other end pending, whichever
+    /// range it is, and a block reaching over several ranges takes from each.
+    #[test]
+    fn a_d_sack_of_one_end_of_a_range_leaves_the_other_end_pending() {
+        let mut u = episode(None);
+        u.retransmitted(s(3000), s(4000), None);
+        // The tail of the first range and the head of the second, in one block.
+        assert!(!u.on_ack(s(1000), None, Some((s(1500), s(3500))), true, s(9000)));
+        // The head of the first range.
+        assert!(!u.on_ack(s(1000), None, Some((s(1000), s(1500))), true, s(9000)));
+        // The tail of the second: all reported.
+        assert!(u.on_ack(s(1000), None, Some((s(3500), s(4000))), true, s(9000)));
+    }
+
+    /// The episode stays open for two round trips after recovery (D-SACKs for the last
+    /// retransmissions come back a round trip after the ACK that ends it): ACKs within one
+    /// round, however many, count as one.
+    #[test]
+    fn acks_within_a_round_after_recovery_do_not_close_the_episode() {
+        let mut u = episode(None);
+        // Recovery ended; SND.MAX was 10000: the first round ends when that is ACKed.
+        assert!(!u.on_ack(s(9000), None, None, false, s(10_000)));
+        for a in [9200, 9400, 9600, 9800] {
+            assert!(!u.on_ack(s(a), None, None, false, s(10_000)));
+        }
+        assert!(u.is_open());
+        assert!(u.on_ack(s(9900), None, Some((s(1000), s(2000))), false, s(10_000)));
+    }
 }
