@@ -544,4 +544,21 @@ mod tests {
             c.cwnd() / MSS
         );
     }
+
+    /// RFC 9438 4.8: the first avoidance stage after a timeout has K = 0 and W_max = the
+    /// window it starts at, even when an earlier loss left a larger W_max behind.
+    #[test]
+    fn after_a_timeout_the_curve_restarts_from_the_window_whatever_w_max_was() {
+        let mut c = after_loss(100);
+        assert_eq!(c.w_max, 100_000.0);
+        c.on_rto(70 * MSS, MSS, true, at(1.0));
+        assert_eq!((c.cwnd(), c.ssthresh()), (MSS, 49 * MSS));
+        while c.cwnd() < c.ssthresh() {
+            c.on_ack(MSS, MSS, at(2.0), None);
+        }
+        c.on_ack(MSS, MSS, at(2.0), None);
+        let e = c.epoch.unwrap();
+        assert_eq!(e.k, 0.0);
+        assert_eq!(c.w_max, 49_000.0);
+    }
 }
