@@ -561,4 +561,15 @@ mod tests {
         assert_eq!(e.k, 0.0);
         assert_eq!(c.w_max, 49_000.0);
     }
+
+    /// RFC 9438 4.7: fast convergence lowers W_max only when the window is *below* the
+    /// last W_max; a loss exactly at W_max (on the plateau) keeps W_max = cwnd.
+    #[test]
+    fn a_loss_exactly_at_w_max_is_no_fast_convergence() {
+        let mut c = after_loss(100);
+        c.set_cwnd(100 * MSS);
+        c.on_congestion_event(100 * MSS, MSS, at(5.0));
+        assert_eq!(c.w_max, 100_000.0);
+        assert_eq!(c.ssthresh(), 70 * MSS);
+    }
 }
