@@ -311,3 +311,32 @@ impl Tcb {
         self.arm_tlp(now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::*;
+    use super::*;
+
+    /// RFC 8985 6.2 step 2 compares a retransmission's send time with the time its ACK's
+    /// TSecr names: the connection turns the echo (milliseconds of our TSval clock) back
+    /// into an instant on its clock. An echo of a TSval not sent yet names none, and
+    /// neither does any echo with timestamps off.
+    #[test]
+    fn a_timestamp_echo_names_the_instant_its_tsval_left() {
+        let mut c = Conn::established_ts(opts());
+        let now = c.now + Duration::from_millis(500);
+        let ts = c.tcb.ts_now(now);
+        c.tcb.rx_tsecr = Some(ts.wrapping_sub(30));
+        assert_eq!(
+            c.tcb.echo_instant(now),
+            Some(now - Duration::from_millis(30))
+        );
+        c.tcb.rx_tsecr = Some(ts);
+        assert_eq!(c.tcb.echo_instant(now), Some(now));
+        c.tcb.rx_tsecr = Some(ts.wrapping_add(5));
+        assert_eq!(c.tcb.echo_instant(now), None);
+        let mut c = Conn::established(opts());
+        c.tcb.rx_tsecr = Some(c.tcb.ts_now(now).wrapping_sub(30));
+        assert_eq!(c.tcb.echo_instant(now), None);
+    }
+}
