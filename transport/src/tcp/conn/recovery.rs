@@ -339,4 +339,87 @@ mod tests {
         c.tcb.rx_tsecr = Some(c.tcb.ts_now(now).wrapping_sub(30));
         assert_eq!(c.tcb.echo_instant(now), None);
     }
+
+    fn bytes(n: usize) -> Vec<u8> {
+        (0..n).map(|i| i as u8).collect()
+    }
+
+    /// A clean round trip (an RTT for RACK and the RTO), then `n` segments in flight at a
+    /// window of `n`, more data queued behind them: returns SND.UNA.
+    fn flight_of(c: &mut Conn, n: usize) -> Seq {
+        c.tcb.tlp_enabled = false;
+        c.tcb.write(&bytes(4 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += Duration::from_millis(100);
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        c.tcb.cc.set_cwnd(n * PEER_MSS);
+        c.tcb.write(&bytes(2 * n * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.take().len(), n);
+        c.our_una()
+    }
+
+    /// RFC 6675 5 (4.3) and (C): on entering recovery the first lost segment goes whatever
+    /// the pipe says, and then nothing while pipe (what is in flight: not SACKed, not lost)
+    /// leaves less than an MSS of the congestion window.
+    #[test]
+    fn recovery_sends_only_what_the_pipe_leaves_room_for() {
+        let mut c = Conn::established(opts());
+        let una = flight_of(&mut c, 20);
+        c.now += Duration::from_millis(100);
+        // Segments 1, 2 and 3 (from 0 at SND.UNA) SACKed: 0 is lost (three above it).
+        for k in 2..=4 {
+            let mut r = c.seg(flags::ACK, una);
+            r.sack[0] = (una + PEER_MSS, una + k * PEER_MSS);
+            r.sack_count = 1;
+            c.deliver(&r, &[]);
+        }
+        assert!(c.tcb.in_recovery);
+        let out = c.take();
+        let seqs: Vec<Seq> = out.iter().map(|s| s.r.seq).collect();
+        let retx = seqs.iter().filter(|&&s| s == una).count();
+        assert_eq!(retx, 1, "{seqs:?}");
+        let after = seqs.iter().skip_while(|&&s| s != una).count();
+        assert_eq!(after, 1, "more went out after the retransmission: {seqs:?}");
+        // CUBIC: cwnd 0.7 of the flight; the pipe holds the other unSACKed segments (and
+        // any that limited transmit sent), above it.
+        assert!(c.tcb.pipe() >= c.tcb.cc.cwnd(), "{}", c.tcb.pipe());
+    }
+
+    /// RFC 8985 6.2 (and this file's rule: a cumulative ACK of a retransmission can show a
+    /// segment sent after one still outstanding): in recovery, an ACK that covers the
+    /// retransmitted hole and everything SACKed, leaving no SACK blocks, makes RACK find
+    /// the tail of the original flight lost (sent before the retransmission, its RACK
+    /// deadline passed), and it is resent at once, not after a probe or a timeout.
+    #[test]
+    fn a_cumulative_ack_of_a_retransmission_finds_the_tail_lost() {
+        let mut c = Conn::established(opts());
+        let una = flight_of(&mut c, 8);
+        c.now += Duration::from_millis(100);
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + PEER_MSS, una + 4 * PEER_MSS);
+        r.sack_count = 1;
+        c.deliver(&r, &[]);
+        assert!(c.tcb.in_recovery);
+        let out = c.take();
+        assert_eq!(out.first().map(|s| s.r.seq), Some(una));
+        // The retransmission arrives; segments 4..8 never did.
+        c.now += Duration::from_millis(100);
+        let lost_before = c.stats.rack_lost;
+        let r = c.seg(flags::ACK, una + 4 * PEER_MSS);
+        c.deliver(&r, &[]);
+        assert!(c.tcb.in_recovery);
+        assert!(
+            c.stats.rack_lost > lost_before,
+            "the tail was not found lost"
+        );
+        let out = c.take();
+        assert!(
+            out.iter().any(|s| s.r.seq == una + 4 * PEER_MSS),
+            "segment 4 was not resent: {:?}",
+            out.iter().map(|s| s.r.seq).collect::<Vec<_>>()
+        );
+    }
 }
