@@ -471,4 +471,27 @@ mod tests {
             std::mem::size_of::<Cc>()
         );
     }
+
+    /// RFC 5681 3.2 (6) and RFC 6582 3.2 (3): when recovery ends the window is set to
+    /// ssthresh, deflating whatever inflation recovery applied through `set_cwnd`, and
+    /// never below one segment.
+    #[test]
+    fn the_end_of_recovery_deflates_the_window_to_ssthresh() {
+        for a in Algorithm::ALL {
+            let t = Instant::ZERO;
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(40 * MSS);
+            cc.on_congestion_event(40 * MSS, MSS, t);
+            let ssthresh = cc.ssthresh();
+            assert!(ssthresh < 40 * MSS, "{a}");
+            // Inflated by duplicate ACKs during recovery.
+            cc.set_cwnd(ssthresh + 10 * MSS);
+            cc.on_recovery_end(MSS, t);
+            assert_eq!(cc.cwnd(), ssthresh, "{a}");
+            // Shrunk below it (a partial ACK's deflation): back up to ssthresh.
+            cc.set_cwnd(MSS);
+            cc.on_recovery_end(MSS, t);
+            assert_eq!(cc.cwnd(), ssthresh, "{a}");
+        }
+    }
 }
