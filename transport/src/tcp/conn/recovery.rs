@@ -422,4 +422,83 @@ mod tests {
             out.iter().map(|s| s.r.seq).collect::<Vec<_>>()
         );
     }
+
+    /// Run the clock 5 ms at a time until the retransmission timer has fired; returns what
+    /// was sent from then on.
+    fn until_a_timeout(c: &mut Conn) -> Vec<Sent> {
+        let before = c.stats.timeouts;
+        for _ in 0..2000 {
+            c.advance(Duration::from_millis(5));
+            if c.stats.timeouts > before {
+                return c.take();
+            }
+            c.take();
+        }
+        panic!("no timeout");
+    }
+
+    fn fin(s: &Sent) -> bool {
+        s.r.has(flags::FIN)
+    }
+
+    /// RFC 9293 3.10.4 (the FIN occupies sequence space and is retransmitted like data),
+    /// in SACK recovery after a timeout: the segment that carried the FIN goes again with
+    /// it; a FIN sent alone goes again alone; a short segment before it goes without it.
+    #[test]
+    fn sack_recovery_resends_the_fin_with_the_segment_that_carried_it() {
+        // The last segment, 500 bytes and the FIN, is lost.
+        let mut c = Conn::established(opts());
+        c.tcb.tlp_enabled = false;
+        c.tcb.write(&bytes(4 * PEER_MSS + 500));
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        assert!(fin(sent.last().unwrap()) && !fin(&sent[0]));
+        let una = c.our_una();
+        c.now += Duration::from_millis(100);
+        let r = c.seg(flags::ACK, una + 4 * PEER_MSS);
+        c.deliver(&r, &[]);
+        let retx_before = c.tcb.info().retransmits;
+        let out = until_a_timeout(&mut c);
+        let r = &out[0];
+        assert_eq!((r.r.seq, r.data.len()), (una + 4 * PEER_MSS, 500));
+        assert!(fin(r), "the retransmission lacks the FIN");
+        assert_eq!(c.tcb.info().retransmits, retx_before + 1);
+
+        // A FIN sent alone after the data was acknowledged is lost.
+        let mut c = Conn::established(opts());
+        c.tcb.tlp_enabled = false;
+        c.tcb.write(&bytes(2 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += Duration::from_millis(100);
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        assert!(sent.len() == 1 && fin(&sent[0]) && sent[0].data.is_empty());
+        let out = until_a_timeout(&mut c);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(fin(&out[0]) && out[0].data.is_empty());
+        assert_eq!(out[0].r.seq, sent[0].r.seq);
+
+        // Two short segments, the FIN on the second; the first goes again without it.
+        let mut c = Conn::established(ConnOpts {
+            nodelay: true,
+            ..opts()
+        });
+        c.tcb.tlp_enabled = false;
+        c.tcb.write(&bytes(500));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.tcb.write(&bytes(500));
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        assert_eq!(sent.len(), 2);
+        assert!(!fin(&sent[0]) && fin(&sent[1]));
+        let out = until_a_timeout(&mut c);
+        assert_eq!((out[0].r.seq, out[0].data.len()), (sent[0].r.seq, 500));
+        assert!(!fin(&out[0]), "a FIN on a segment before the last");
+    }
 }
