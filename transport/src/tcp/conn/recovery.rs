@@ -501,4 +501,56 @@ mod tests {
         assert_eq!((out[0].r.seq, out[0].data.len()), (sent[0].r.seq, 500));
         assert!(!fin(&out[0]), "a FIN on a segment before the last");
     }
+
+    /// Without SACK (RFC 5681 3.2, RFC 6582 3.2): three duplicate ACKs resend the first
+    /// segment, without the FIN that rides on a later one; the partial ACK that follows
+    /// resends the next hole, and when that is the last segment the FIN goes with it (or
+    /// alone, if it was sent alone). Each retransmission is counted.
+    #[test]
+    fn newreno_resends_the_fin_with_the_segment_that_carried_it() {
+        for fin_alone in [false, true] {
+            let mut c = Conn::established(opts());
+            c.tcb.sack_ok = false;
+            c.tcb.tlp_enabled = false;
+            let data = if fin_alone { 4000 } else { 4500 };
+            c.tcb.write(&bytes(data));
+            if fin_alone {
+                c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            }
+            c.tcb.shutdown_write();
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            let sent = c.take();
+            assert!(fin(sent.last().unwrap()), "{fin_alone}");
+            assert_eq!(sent.last().unwrap().data.is_empty(), fin_alone);
+            let una = c.our_una();
+            c.now += Duration::from_millis(100);
+            for _ in 0..3 {
+                let r = c.seg(flags::ACK, una);
+                c.deliver(&r, &[]);
+            }
+            assert!(c.tcb.in_recovery, "{fin_alone}");
+            assert_eq!(c.stats.retransmits, 1, "{fin_alone}");
+            assert_eq!(c.tcb.info().retransmits, 1, "{fin_alone}");
+            let out = c.take();
+            let first = out
+                .iter()
+                .find(|s| s.r.seq == una)
+                .expect("fast retransmit");
+            assert_eq!(first.data.len(), PEER_MSS, "{fin_alone}");
+            assert!(!fin(first), "{fin_alone}: a FIN on the first segment");
+            // The first segment's retransmission arrives; the last segment is missing.
+            c.now += Duration::from_millis(100);
+            let r = c.seg(flags::ACK, una + 4 * PEER_MSS);
+            c.deliver(&r, &[]);
+            assert_eq!(c.stats.retransmits, 2, "{fin_alone}");
+            assert_eq!(c.tcb.info().retransmits, 2, "{fin_alone}");
+            let out = c.take();
+            let last = out
+                .iter()
+                .find(|s| s.r.seq == una + 4 * PEER_MSS)
+                .expect("the last segment resent");
+            assert_eq!(last.data.len(), data - 4 * PEER_MSS, "{fin_alone}");
+            assert!(fin(last), "{fin_alone}: the FIN was not resent");
+        }
+    }
 }
