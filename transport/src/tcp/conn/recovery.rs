@@ -553,4 +553,31 @@ mod tests {
             assert!(fin(last), "{fin_alone}: the FIN was not resent");
         }
     }
+
+    /// RFC 8985 7.2 with this file's rule: the probe waits two SRTTs (and 2 ms), plus the
+    /// delayed-ACK allowance only when one segment is out or the flight fills the peer's
+    /// window, i.e. leaves no room for another full segment. Exactly a segment of room is
+    /// not full.
+    #[test]
+    fn the_probe_waits_for_a_delayed_ack_only_when_the_window_is_full() {
+        let mut c = Conn::established(opts());
+        c.tcb.write(&bytes(PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += Duration::from_millis(100);
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        let srtt = c.tcb.rtt.srtt().expect("an RTT sample");
+        c.tcb.write(&bytes(3 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.take().len(), 3);
+        let pto = srtt * 2 + Duration::from_millis(2);
+        for (room, allowance) in [(PEER_MSS, false), (PEER_MSS - 1, true)] {
+            c.tcb.snd_wnd = 3 * PEER_MSS + room;
+            c.tcb.timers.clear(Timer::Tlp);
+            c.tcb.arm_tlp(c.now);
+            let want = c.now + pto + DELAYED_ACK_ALLOWANCE * u32::from(allowance);
+            assert_eq!(c.tcb.timers.get(Timer::Tlp), Some(want), "room {room}");
+        }
+    }
 }
