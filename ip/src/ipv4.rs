@@ -257,32 +257,21 @@ pub fn echo_reply_options(
 ) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
-    while let Some(&kind) = options.get(i) {
+    while let Some((kind, at)) = next_option(options, i) {
+        i = at.end;
+        let len = at.len();
         match kind {
-            option::END => break,
-            option::NOP => i += 1,
-            _ => {
-                let Some(len) = options.get(i + 1).map(|&l| usize::from(l)) else {
-                    break;
-                };
-                let Some(opt) = options.get(i..i + len).filter(|_| len >= 2) else {
-                    break;
-                };
-                match kind {
-                    option::RECORD_ROUTE if len >= 3 => {
-                        let at = out.len();
-                        out.extend_from_slice(opt);
-                        record(&mut out[at..], &us.octets());
-                    }
-                    option::TIMESTAMP if len >= 4 => {
-                        let at = out.len();
-                        out.extend_from_slice(opt);
-                        timestamp(&mut out[at..], us, is_ours, stamp);
-                    }
-                    _ => {}
-                }
-                i += len;
+            option::RECORD_ROUTE if len >= 3 => {
+                let at = out.len();
+                out.extend_from_slice(&options[i - len..i]);
+                record(&mut out[at..], &us.octets());
             }
+            option::TIMESTAMP if len >= 4 => {
+                let at = out.len();
+                out.extend_from_slice(&options[i - len..i]);
+                timestamp(&mut out[at..], us, is_ours, stamp);
+            }
+            _ => {}
         }
     }
     while out.len() % 4 != 0 {
@@ -306,31 +295,36 @@ pub fn forward_options(
 ) -> bool {
     let mut changed = false;
     let mut i = 0;
-    while let Some(&kind) = options.get(i) {
+    while let Some((kind, at)) = next_option(options, i) {
+        i = at.end;
+        let len = at.len();
+        let opt = &mut options[at];
         match kind {
-            option::END => break,
-            option::NOP => i += 1,
-            _ => {
-                let Some(len) = options.get(i + 1).map(|&l| usize::from(l)) else {
-                    break;
-                };
-                let Some(opt) = options.get_mut(i..i + len).filter(|_| len >= 2) else {
-                    break;
-                };
-                match kind {
-                    option::RECORD_ROUTE if len >= 3 => changed |= record(opt, &us.octets()),
-                    option::TIMESTAMP if len >= 4 => {
-                        let before = [opt[2], opt[3]];
-                        timestamp(opt, us, is_ours, stamp);
-                        changed |= before != [opt[2], opt[3]];
-                    }
-                    _ => {}
-                }
-                i += len;
+            option::RECORD_ROUTE if len >= 3 => changed |= record(opt, &us.octets()),
+            option::TIMESTAMP if len >= 4 => {
+                let before = [opt[2], opt[3]];
+                timestamp(opt, us, is_ours, stamp);
+                changed |= before != [opt[2], opt[3]];
             }
+            _ => {}
         }
     }
     changed
+}
+
+/// The next option at or after `i` other than No-Operation: its type and where it lies;
+/// `None` at End-of-Options, the end, or a length that does not fit.
+fn next_option(options: &[u8], mut i: usize) -> Option<(u8, std::ops::Range<usize>)> {
+    loop {
+        match *options.get(i)? {
+            option::END => return None,
+            option::NOP => i += 1,
+            kind => {
+                let len = usize::from(*options.get(i + 1)?);
+                return (len >= 2 && i + len <= options.len()).then_some((kind, i..i + len));
+            }
+        }
+    }
 }
 
 /// Write `entry` at a route or timestamp option's pointer (1-based, RFC 791) and move the

@@ -2711,20 +2711,7 @@ fn arp_from_an_address_no_host_may_have_is_ignored_and_counted() {
 
 /// A datagram for us with `opts` (a multiple of 4 bytes) after its header.
 fn with_options(opts: &[u8], payload: &[u8]) -> Vec<u8> {
-    let repr = Ipv4Repr {
-        src: HOST_A,
-        dst: US0,
-        protocol: UDP,
-        ttl: 64,
-        tos: 0,
-        ident: 0x77,
-        dont_fragment: false,
-        payload_len: payload.len(),
-    };
-    let mut d = vec![0u8; 20 + opts.len() + payload.len()];
-    repr.emit_with_options(&mut d, opts, 0, false);
-    d[20 + opts.len()..].copy_from_slice(payload);
-    d
+    options_datagram(HOST_A, US0, opts, payload)
 }
 
 /// RFC 791 3.1 options: well-formed ones are accepted; malformed ones drop the datagram
@@ -2877,19 +2864,7 @@ fn refragmenting_keeps_every_option_in_the_first_fragment_and_copied_ones_in_the
     // up (pointer past its one address: routed by the destination).
     let opts = [7u8, 7, 4, 0, 0, 0, 0, 1, 131, 7, 8, 10, 0, 1, 5, 0];
     let payload = pattern(1200, 3);
-    let repr = Ipv4Repr {
-        src: HOST_A,
-        dst: HOST_B,
-        protocol: UDP,
-        ttl: 64,
-        tos: 0,
-        ident: 0x4242,
-        dont_fragment: false,
-        payload_len: payload.len(),
-    };
-    let mut dgram = vec![0u8; 20 + opts.len() + payload.len()];
-    repr.emit_with_options(&mut dgram, &opts, 0, false);
-    dgram[20 + opts.len()..].copy_from_slice(&payload);
+    let dgram = options_datagram(HOST_A, HOST_B, &opts, &payload);
     rx_ip(&mut l, &mut up, 0, &dgram, T0);
     let out = drain(&mut l);
     assert_eq!(out.len(), 3, "1200 bytes at MTU 576");
@@ -3921,9 +3896,9 @@ mod multicast {
 /// RFC 7739 5 (and RFC 6864 for datagrams that may be fragmented): the Identification of
 /// the datagrams to one destination must not tell an observer how many went to others,
 /// nor start where every stack starts. Linux draws it from hashed per-destination counters
-/// with a random secret (`ip_idents_reserve`). Here one counter, starting at 1, serves
+/// with a random secret (`ip_idents_reserve`). One counter, starting at 1, served
 /// every destination: a host on the LAN reads this host's whole output rate off the IDs it
-/// receives (idle scan), and an off-path attacker predicts the ID of the next fragmented
+/// received (idle scan), and an off-path attacker predicted the ID of the next fragmented
 /// datagram to a victim (fragment injection, RFC 7739 3).
 #[test]
 fn ip_ids_towards_one_host_do_not_count_the_datagrams_sent_to_others() {
@@ -3950,8 +3925,8 @@ fn ip_ids_towards_one_host_do_not_count_the_datagrams_sent_to_others() {
 }
 /// RFC 2644 (updating RFC 1812 5.3.5.2): a router's default MUST be to discard directed
 /// broadcasts rather than forward them; Linux neither forwards them (`bc_forwarding` 0)
-/// nor sends them out as link broadcasts, it takes them itself. Here a unicast datagram
-/// to 10.0.1.255 arriving on if0 is forwarded onto if1 as an Ethernet broadcast: with
+/// nor sends them out as link broadcasts, it takes them itself. A unicast datagram
+/// to 10.0.1.255 arriving on if0 was forwarded onto if1 as an Ethernet broadcast: with
 /// forwarding on, every host on 10.0.1.0/24 answers one packet from outside (a smurf
 /// amplifier, the reason for RFC 2644).
 #[test]
@@ -3971,9 +3946,9 @@ fn a_directed_broadcast_to_another_connected_network_is_not_forwarded() {
 }
 /// Linux never rate-limits "fragmentation needed" (`icmpv4_global_allow` and
 /// `icmpv4_xrlim_allow`: "Don't limit PMTU discovery"), since a sender that does not hear
-/// it retransmits into a black hole (RFC 2923 2.1). Here it shares one bucket with every
-/// other error: a host probing closed ports (or anyone sending what draws errors) uses it
-/// up and the forwarded flows with DF lose their path MTU discovery.
+/// it retransmits into a black hole (RFC 2923 2.1). It shared one bucket with every
+/// other error: a host probing closed ports (or anyone sending what draws errors) used it
+/// up and the forwarded flows with DF lost their path MTU discovery.
 #[test]
 fn fragmentation_needed_is_not_held_back_by_the_error_rate_limit() {
     let mut l = router();
@@ -4004,7 +3979,7 @@ fn fragmentation_needed_is_not_held_back_by_the_error_rate_limit() {
     });
     assert!(frag_needed, "no fragmentation needed sent: {out:?}");
 }
-/// ICMP errors are limited by one bucket for all destinations. Linux limits them per
+/// ICMP errors were limited by one bucket for all destinations. Linux limits them per
 /// destination too (`icmp_ratelimit`, 1 s per peer after a burst of 6, through inet_peer)
 /// and charges the global bucket only for what the per-peer limit lets through, so one
 /// host probing closed ports cannot silence the errors every other host is owed
@@ -4034,9 +4009,9 @@ fn one_host_drawing_errors_does_not_use_up_the_errors_of_the_others() {
 /// Linux's `icmp_rcv` drops every ICMP message to a broadcast or multicast address but
 /// echo, timestamp and address mask (RFC 1122 3.2.2.6 and 3.2.2.8 for those): an error or
 /// a redirect names one datagram of one host and is never sent to many (RFC 1122 3.2.2:
-/// a router sends it to the source, a unicast address). Here a redirect or an error sent
-/// to the subnet broadcast is acted on by every host of the subnet at once: a redirect
-/// moves all their traffic to a destination, an error reaches their transports.
+/// a router sends it to the source, a unicast address). A redirect or an error sent
+/// to the subnet broadcast was acted on by every host of the subnet at once: a redirect
+/// moved all their traffic to a destination, an error reached their transports.
 #[test]
 fn icmp_errors_and_redirects_to_a_broadcast_address_are_ignored() {
     let far = Ipv4Addr::new(192, 168, 9, 9);
@@ -4091,8 +4066,8 @@ fn options_datagram(src: Ipv4Addr, dst: Ipv4Addr, opts: &[u8], payload: &[u8]) -
 /// if the record route option is present. If it is, it inserts its own internet address
 /// as known in the environment into which this datagram is being forwarded ... and
 /// increments the pointer by four"; Linux does (`ip_forward_options`), and stamps the
-/// timestamp option likewise. Here forwarded datagrams keep their options as they came,
-/// so `ping -R` through this router leaves it out of the route.
+/// timestamp option likewise. Forwarded datagrams kept their options as they came,
+/// so `ping -R` through this router left it out of the route.
 #[test]
 fn a_forwarded_record_route_gets_this_router_added() {
     let mut l = router();
@@ -4114,8 +4089,8 @@ fn a_forwarded_record_route_gets_this_router_added() {
 /// RFC 1812 5.2.7.2: routers MUST NOT send a redirect unless "the packet does not contain
 /// an IP source route option" (the sender chose its hops; Linux: `!opt->srr` in
 /// `ip_forward`, and by default it drops source-routed datagrams altogether,
-/// `accept_source_route` 0). Here a datagram with a used-up loose source route that leaves
-/// by the interface it came in on is forwarded with a redirect to its source.
+/// `accept_source_route` 0). A datagram with a used-up loose source route that leaves
+/// by the interface it came in on was forwarded with a redirect to its source.
 #[test]
 fn no_redirect_about_a_datagram_with_a_source_route() {
     let mut l = router();
@@ -4137,9 +4112,8 @@ fn no_redirect_about_a_datagram_with_a_source_route() {
 }
 /// RFC 1122 3.2.1.7: "A host MUST NOT send a datagram with a Time-to-Live (TTL) value of
 /// zero." Linux refuses IP_TTL 0 (`do_ip_setsockopt`: 1 to 255). `IpTx::send_with`
-/// takes `SendMeta::ttl` Some(0) for a unicast destination and puts it on the wire (a raw
-/// socket's `set_ttl(0)` gets there: `socket-api/src/raw.rs` does not check it); only
-/// multicast treats TTL 0 as "this host only".
+/// took `SendMeta::ttl` Some(0) for a unicast destination and put it on the wire; now it
+/// says `SendError::ZeroTtl`. Only multicast takes TTL 0, as "this host only".
 #[test]
 fn a_unicast_datagram_never_leaves_with_ttl_zero() {
     let mut l = one_iface();
