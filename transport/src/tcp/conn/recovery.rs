@@ -580,4 +580,88 @@ mod tests {
             assert_eq!(c.tcb.timers.get(Timer::Tlp), Some(want), "room {room}");
         }
     }
+
+    /// Four full segments and a last one of 500 bytes with the FIN, all sent; then the
+    /// retransmission timer fires (no probes before it): the connection is in recovery.
+    fn fin_flight_after_a_timeout(c: &mut Conn) -> Seq {
+        c.tcb.tlp_enabled = false;
+        c.tcb.write(&bytes(4 * PEER_MSS + 500));
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.take().len(), 5);
+        let una = c.our_una();
+        until_a_timeout(c);
+        assert!(c.tcb.in_recovery);
+        c.tcb.tlp_enabled = true;
+        una
+    }
+
+    /// RFC 8985 7.3 as this file applies it during recovery: the probe resends the first
+    /// segment the peer lacks (with the FIN if that segment carried it, never otherwise),
+    /// counts as a retransmission, restarts the RTO, and after `max_loss_probes` probes no
+    /// further probe is armed.
+    #[test]
+    fn a_probe_in_recovery_resends_the_first_hole() {
+        // The first segment: no FIN on it.
+        let mut c = Conn::established(opts());
+        let una = fin_flight_after_a_timeout(&mut c);
+        let before = (c.stats.retransmits, c.tcb.info().retransmits);
+        c.now += Duration::from_millis(50);
+        c.tcb.on_tlp(&mut c.stats, &mut c.tx, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].r.seq, out[0].data.len()), (una, PEER_MSS));
+        assert!(!fin(&out[0]), "a FIN on the first segment");
+        assert_eq!(
+            (c.stats.retransmits, c.tcb.info().retransmits),
+            (before.0 + 1, before.1 + 1)
+        );
+        assert_eq!(c.tcb.timers.get(Timer::Rtx), Some(c.now + c.tcb.rtt.rto()));
+        // Probes stop after the limit (each call stands for the probe timer firing).
+        for _ in 1..c.tcb.tlp_max {
+            assert!(c.tcb.timers.get(Timer::Tlp).is_some());
+            c.tcb.timers.clear(Timer::Tlp);
+            c.tcb.on_tlp(&mut c.stats, &mut c.tx, c.now);
+        }
+        assert_eq!(
+            c.tcb.timers.get(Timer::Tlp),
+            None,
+            "a probe beyond the limit"
+        );
+
+        // The first hole is the last segment: the FIN goes with it.
+        let mut c = Conn::established(opts());
+        let una = fin_flight_after_a_timeout(&mut c);
+        c.now += Duration::from_millis(50);
+        let r = c.seg(flags::ACK, una + 4 * PEER_MSS);
+        c.deliver(&r, &[]);
+        assert!(c.tcb.in_recovery);
+        c.take();
+        c.tcb.on_tlp(&mut c.stats, &mut c.tx, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].r.seq, out[0].data.len()), (una + 4 * PEER_MSS, 500));
+        assert!(fin(&out[0]), "the FIN was not resent");
+    }
+
+    /// RFC 8985 7.3: the probe is new data only if the peer's window has room for it;
+    /// with the window full it resends the last segment sent, and not with a FIN that has
+    /// not been sent yet.
+    #[test]
+    fn with_the_peer_window_full_the_probe_resends_the_last_segment() {
+        let mut c = Conn::established(opts());
+        c.tcb.write(&bytes(3 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        assert_eq!(sent.len(), 3);
+        c.tcb.snd_wnd = 3 * PEER_MSS;
+        c.tcb.write(&bytes(2 * PEER_MSS));
+        c.tcb.shutdown_write();
+        c.now += Duration::from_millis(50);
+        c.tcb.on_tlp(&mut c.stats, &mut c.tx, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].r.seq, out[0].data.len()), (sent[2].r.seq, PEER_MSS));
+        assert!(!fin(&out[0]), "the probe carried a FIN not sent yet");
+    }
 }
