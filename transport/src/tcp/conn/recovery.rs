@@ -662,6 +662,7 @@ mod tests {
         let out = c.take();
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!((out[0].r.seq, out[0].data.len()), (sent[2].r.seq, PEER_MSS));
+        assert_eq!((c.stats.retransmits, c.tcb.info().retransmits), (1, 1));
         assert!(!fin(&out[0]), "the probe carried a FIN not sent yet");
     }
 }
