@@ -665,4 +665,36 @@ mod tests {
         assert_eq!((c.stats.retransmits, c.tcb.info().retransmits), (1, 1));
         assert!(!fin(&out[0]), "the probe carried a FIN not sent yet");
     }
+
+    /// RFC 6675 5 (C): in recovery a segment goes while cwnd − pipe ≥ 1 SMSS; exactly one
+    /// segment of room is enough.
+    #[test]
+    fn recovery_sends_when_the_window_has_exactly_a_segment_of_room() {
+        let mut c = Conn::established(opts());
+        let una = flight_of(&mut c, 20);
+        c.now += Duration::from_millis(100);
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + PEER_MSS, una + 4 * PEER_MSS);
+        r.sack_count = 1;
+        c.deliver(&r, &[]);
+        assert!(c.tcb.in_recovery);
+        c.take();
+        // Another hole found lost (segment 5), with the window just a segment above pipe.
+        let hole = una + 5 * PEER_MSS;
+        let i = c.tcb.sb.table().iter().position(|s| s.start == hole);
+        assert!(c
+            .tcb
+            .sb
+            .table_mut()
+            .mark_lost(i.expect("a record at the hole")));
+        let pipe = c.tcb.pipe();
+        c.tcb.cc.set_cwnd(pipe + PEER_MSS);
+        c.tcb.sack_send(&mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].r.seq, out[0].data.len()), (hole, PEER_MSS));
+        // Now the window is full: nothing more.
+        c.tcb.sack_send(&mut c.tx, &mut c.stats, c.now);
+        assert!(c.take().is_empty());
+    }
 }
