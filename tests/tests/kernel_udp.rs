@@ -331,7 +331,13 @@ fn udp_sink(ns: &tests::Netns, dir: &TempDir) -> Proc {
     let script = dir.path("sink.py");
     std::fs::write(&script, SINK_PY).unwrap();
     let sink = Proc::spawn_piped(ns, &format!("python3 {}", script.display()));
-    std::thread::sleep(Duration::from_millis(500));
+    // Bound before anything is sent to it: on a loaded machine Python may take longer than
+    // a fixed pause to start (CI once lost the flood's first datagram to a sink not yet
+    // bound, which the kernel answered with a port unreachable).
+    let bound = eventually(SECS(10), || {
+        ns.sh_text("ss -Hlun 'sport = :5001'").1.contains("5001")
+    });
+    assert!(bound, "the sink did not bind port 5001");
     sink
 }
 
