@@ -108,25 +108,30 @@ impl Conn {
         Conn::establish(opts, None, true)
     }
 
-    fn establish(opts: ConnOpts, wscale: Option<u8>, timestamps: bool) -> Conn {
-        let cfg = TcpConfig {
-            timestamps,
-            ..TcpConfig::default()
-        };
+    /// A connection whose SYN (on a link of `mtu`) is out, not yet taken, at 1 s.
+    pub(super) fn connecting(cfg: TcpConfig, opts: ConnOpts, mtu: usize) -> Conn {
         let now = Instant::from_secs(1);
         let mut tx = Wire::default();
         let mut stats = TcpStats::default();
         let tcb = Tcb::connect(
-            &cfg, US, PEER, OUR_ISS, 0, 1500, opts, &mut tx, &mut stats, now,
+            &cfg, US, PEER, OUR_ISS, 0, mtu, opts, &mut tx, &mut stats, now,
         );
-        let mut c = Conn {
+        Conn {
             tcb,
             tx,
             stats,
             cfg,
             now,
             peer_nxt: PEER_ISS,
+        }
+    }
+
+    fn establish(opts: ConnOpts, wscale: Option<u8>, timestamps: bool) -> Conn {
+        let cfg = TcpConfig {
+            timestamps,
+            ..TcpConfig::default()
         };
+        let mut c = Conn::connecting(cfg, opts, 1500);
         let syn = c.take();
         assert_eq!(syn.len(), 1);
         assert!(syn[0].r.has(flags::SYN));

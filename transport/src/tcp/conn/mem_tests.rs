@@ -179,26 +179,12 @@ fn pressed_loopback() -> (Conn, std::sync::Arc<MemPool>, Charge) {
     let mut hog = Charge::default();
     hog.attach(pool.clone());
     hog.set(200 * KB);
-    let cfg = TcpConfig::default();
-    let now = Instant::from_secs(1);
-    let mut tx = Wire::default();
-    let mut stats = TcpStats::default();
     let o = ConnOpts {
         rcvbuf: 64 * KB,
         rcvbuf_max: 64 * KB,
         ..opts()
     };
-    let tcb = Tcb::connect(
-        &cfg, US, PEER, OUR_ISS, 0, 65_535, o, &mut tx, &mut stats, now,
-    );
-    let mut c = Conn {
-        tcb,
-        tx,
-        stats,
-        cfg,
-        now,
-        peer_nxt: PEER_ISS,
-    };
+    let mut c = Conn::connecting(TcpConfig::default(), o, 65_535);
     c.take();
     // Charged from the start: no window was announced before the pressure.
     c.tcb.attach_mem(pool.clone());

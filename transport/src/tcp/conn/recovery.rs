@@ -346,6 +346,19 @@ mod tests {
 
     /// A clean round trip (an RTT for RACK and the RTO), then `n` segments in flight at a
     /// window of `n`, more data queued behind them: returns SND.UNA.
+    /// `flight_of(n)`, then 100 ms later a SACK of its second to fourth segments: the
+    /// first is lost and recovery begins. SND.UNA.
+    fn into_recovery(c: &mut Conn, n: usize) -> Seq {
+        let una = flight_of(c, n);
+        c.now += Duration::from_millis(100);
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + PEER_MSS, una + 4 * PEER_MSS);
+        r.sack_count = 1;
+        c.deliver(&r, &[]);
+        assert!(c.tcb.in_recovery);
+        una
+    }
+
     fn flight_of(c: &mut Conn, n: usize) -> Seq {
         c.tcb.tlp_enabled = false;
         c.tcb.write(&bytes(4 * PEER_MSS));
@@ -396,13 +409,7 @@ mod tests {
     #[test]
     fn a_cumulative_ack_of_a_retransmission_finds_the_tail_lost() {
         let mut c = Conn::established(opts());
-        let una = flight_of(&mut c, 8);
-        c.now += Duration::from_millis(100);
-        let mut r = c.seg(flags::ACK, una);
-        r.sack[0] = (una + PEER_MSS, una + 4 * PEER_MSS);
-        r.sack_count = 1;
-        c.deliver(&r, &[]);
-        assert!(c.tcb.in_recovery);
+        let una = into_recovery(&mut c, 8);
         let out = c.take();
         assert_eq!(out.first().map(|s| s.r.seq), Some(una));
         // The retransmission arrives; segments 4..8 never did.
@@ -671,13 +678,7 @@ mod tests {
     #[test]
     fn recovery_sends_when_the_window_has_exactly_a_segment_of_room() {
         let mut c = Conn::established(opts());
-        let una = flight_of(&mut c, 20);
-        c.now += Duration::from_millis(100);
-        let mut r = c.seg(flags::ACK, una);
-        r.sack[0] = (una + PEER_MSS, una + 4 * PEER_MSS);
-        r.sack_count = 1;
-        c.deliver(&r, &[]);
-        assert!(c.tcb.in_recovery);
+        let una = into_recovery(&mut c, 20);
         c.take();
         // Another hole found lost (segment 5), with the window just a segment above pipe.
         let hole = una + 5 * PEER_MSS;
