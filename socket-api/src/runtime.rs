@@ -256,6 +256,8 @@ struct Shared {
     dhcp: Mutex<Vec<Arc<crate::dhcp::Run>>>,
     /// DNS servers set by the application (`Stack::set_dns_servers`).
     dns: Mutex<Vec<Ipv4Addr>>,
+    /// What the DNS servers answered, while their TTLs last (`Stack::resolve`).
+    pub(crate) dns_cache: Mutex<crate::dns::cache::Cache>,
 }
 
 impl Shared {
@@ -433,6 +435,7 @@ impl Stack {
             exit_linger: Mutex::new(cfg.exit_linger),
             dhcp: Mutex::new(Vec::new()),
             dns: Mutex::new(Vec::new()),
+            dns_cache: Mutex::new(crate::dns::cache::Cache::default()),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -536,9 +539,18 @@ impl Stack {
     }
 
     /// The DNS servers [`Stack::resolve`] asks before those a DHCP lease names (at most
-    /// three are asked in all).
+    /// three are asked in all). A change forgets the answers cached from the others.
     pub fn set_dns_servers(&self, servers: &[Ipv4Addr]) {
-        *self.shared.dns.lock() = servers.to_vec();
+        let mut dns = self.shared.dns.lock();
+        if *dns != servers {
+            *dns = servers.to_vec();
+            self.shared.dns_cache.lock().clear();
+        }
+    }
+
+    /// The resolver's cache (`dns::cache`).
+    pub(crate) fn dns_cache(&self) -> MutexGuard<'_, crate::dns::cache::Cache> {
+        self.shared.dns_cache.lock()
     }
 
     pub(crate) fn configured_dns(&self) -> Vec<Ipv4Addr> {

@@ -3,6 +3,7 @@
 //! (the stack as a host on a LAN, TOP1, with the kernel as the LAN's DHCP server, DNS
 //! server and router).
 
+use std::time::Duration;
 use tests::{eventually, Netns, Proc, Tapip, TempDir, SECS};
 
 const MAC: &str = "00:34:45:67:89:ab";
@@ -307,6 +308,38 @@ fn names_are_looked_up_with_the_dns_server_the_lease_names() {
     // The server saw the stack's queries.
     let log = read(&dir, "dnsmasq.log");
     assert!(log.contains("query[A] web.test.lan from 10.0.0."), "{log}");
+    assert!(t.close_input(SECS(20)).is_some());
+}
+
+/// Answers are kept for their TTL (dnsmasq gives its own records `--local-ttl`, here 2 s):
+/// a name looked up again within it is not asked of the server, and after it is.
+#[test]
+fn a_name_looked_up_again_within_its_ttl_is_not_asked_again() {
+    let ns = lan("dnscache");
+    let dir = TempDir::new("dnscache");
+    let _server = dnsmasq_with(
+        &ns,
+        &dir,
+        60,
+        100,
+        "--no-resolv --no-hosts --local=/test.lan/ --host-record=web.test.lan,10.0.0.2 \
+         --local-ttl=2 --log-queries",
+    );
+    let mut t = Tapip::start(&ns, &["--no-host-config", "--dhcp", "--mac", MAC]);
+    t.wait_for("by DHCP", SECS(20));
+    let asked = || {
+        read(&dir, "dnsmasq.log")
+            .matches("query[A] web.test.lan from 10.0.0.")
+            .count()
+    };
+    let out = t.run_marked("host web.test.lan; host WEB.test.lan.; ping -c 1 web.test.lan");
+    assert_eq!(out.matches("has address 10.0.0.2").count(), 2, "{out}");
+    assert!(out.contains("1 received"), "{out}");
+    assert_eq!(asked(), 1, "{}", read(&dir, "dnsmasq.log"));
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = t.run_marked("host web.test.lan");
+    assert!(out.contains("web.test.lan has address 10.0.0.2"), "{out}");
+    assert_eq!(asked(), 2, "not asked again after the TTL");
     assert!(t.close_input(SECS(20)).is_some());
 }
 

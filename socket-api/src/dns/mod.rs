@@ -7,8 +7,15 @@
 //! that does not exist ends the search at once. A truncated answer (one that did not fit
 //! in a datagram: the query offers no more than 512 bytes) is asked again of the same
 //! server over TCP, each message after a two-byte length (RFC 1035 4.2.2, RFC 7766 5).
+//!
+//! Answers are cached for as long as their TTLs allow ([`cache`]): the addresses of a
+//! name, and that a name does not exist or has no IPv4 address when the server's answer
+//! carries its zone's SOA (RFC 2308). Setting other servers forgets them.
 
+pub(crate) mod cache;
 pub mod wire;
+
+use cache::Cached;
 
 use crate::runtime::Stack;
 use crate::tcp::TcpStream;
@@ -42,7 +49,8 @@ impl Stack {
     /// 127.0.0.1, anything else is asked of the DNS servers ([`Stack::dns_servers`]).
     /// Errors: a malformed name (`InvalidInput`), a name that does not exist or has no
     /// IPv4 address (`NotFound`), no server or no answer (`TimedOut`, or the last
-    /// server's error).
+    /// server's error). An answer is kept for as long as its TTL allows and given again
+    /// without asking (at most 256 names; a day at most, three hours for a negative one).
     pub fn resolve(&self, name: &str) -> io::Result<Vec<Ipv4Addr>> {
         if let Ok(a) = name.parse::<Ipv4Addr>() {
             return Ok(vec![a]);
@@ -53,6 +61,9 @@ impl Stack {
         let invalid = |e: wire::NameError| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("name '{name}': {e}"))
         };
+        if let Some(hit) = self.dns_cache().get(name, self.now()) {
+            return cached_result(name, hit);
+        }
         let id = crate::runtime::os_random_u64() as u16;
         let query = wire::query(id, name).map_err(invalid)?;
         let servers = self.dns_servers();
@@ -76,27 +87,42 @@ impl Stack {
                 if let Ok(Err(wire::AnswerError::Truncated)) = answer {
                     answer = ask_over_tcp(self, to, &query, id, name);
                 }
-                match answer {
-                    Ok(Ok(addrs)) if addrs.is_empty() => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::NotFound,
-                            format!("{name}: no IPv4 address"),
-                        ))
+                let (found, ttl) = match answer {
+                    Ok(Ok(a)) if a.addrs.is_empty() => (Cached::NoAddress, a.ttl),
+                    Ok(Ok(a)) => (Cached::Addrs(a.addrs), a.ttl),
+                    Ok(Err(wire::AnswerError::NoSuchName { ttl })) => {
+                        (Cached::NoSuchName(server), ttl)
                     }
-                    Ok(Ok(addrs)) => return Ok(addrs),
-                    Ok(Err(wire::AnswerError::NoSuchName)) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::NotFound,
-                            format!("{name}: name not found ({server})"),
-                        ))
+                    Ok(Err(e)) => {
+                        last = Some(io::Error::other(format!("{server}: {e}")));
+                        continue;
                     }
-                    Ok(Err(e)) => last = Some(io::Error::other(format!("{server}: {e}"))),
-                    Err(e) => last = Some(e),
-                }
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                };
+                self.dns_cache().put(name, found.clone(), ttl, self.now());
+                return cached_result(name, found);
             }
         }
         Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::TimedOut)))
             .map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))
+    }
+}
+
+/// What `resolve` returns for an answer, fresh or cached.
+fn cached_result(name: &str, answer: Cached) -> io::Result<Vec<Ipv4Addr>> {
+    match answer {
+        Cached::Addrs(addrs) => Ok(addrs),
+        Cached::NoAddress => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{name}: no IPv4 address"),
+        )),
+        Cached::NoSuchName(server) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{name}: name not found ({server})"),
+        )),
     }
 }
 
@@ -108,7 +134,7 @@ fn ask_over_tcp(
     query: &[u8],
     id: u16,
     name: &str,
-) -> io::Result<Result<Vec<Ipv4Addr>, wire::AnswerError>> {
+) -> io::Result<Result<wire::Answer, wire::AnswerError>> {
     let tcp = |e: io::Error| io::Error::new(e.kind(), format!("{server} over TCP: {e}"));
     let mut s = TcpStream::connect_timeout(stack, &server, TRY_TIMEOUT).map_err(tcp)?;
     s.set_read_timeout(Some(TRY_TIMEOUT))?;
@@ -137,7 +163,7 @@ fn wait_answer(
     buf: &mut [u8],
     id: u16,
     name: &str,
-) -> io::Result<Result<Vec<Ipv4Addr>, wire::AnswerError>> {
+) -> io::Result<Result<wire::Answer, wire::AnswerError>> {
     let deadline = Instant::now() + TRY_TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -160,5 +186,100 @@ fn wait_answer(
             Err(wire::AnswerError::NotOurs) => continue,
             r => return Ok(r),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{link, two_stacks};
+    use crate::StackBuilder;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A DNS server on stack B, port 53: `web.test` and `zero.test` have the address
+    /// 10.0.0.9 with TTL 60 and 0; any other name does not exist, with the SOA of `test`
+    /// (TTL 60, MINIMUM 30). Counts the queries; stops when the flag is set.
+    fn server(b: &Stack) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
+        let socket = UdpSocket::bind(b, "0.0.0.0:53").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let (count, stop) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (c, s) = (count.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !s.load(Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+                let mut r = buf[..n].to_vec();
+                r[2] |= 0x80;
+                let name_end = 12 + r[12..].iter().position(|&x| x == 0).unwrap();
+                let name = String::from_utf8_lossy(&r[13..name_end]).replace('\u{4}', ".");
+                let ttl: u32 = match name.to_ascii_lowercase().as_str() {
+                    "web.test" => 60,
+                    "zero.test" => 0,
+                    _ => {
+                        // NXDOMAIN; the SOA's owner points at the question's "test".
+                        r[3] |= 3;
+                        r[9] = 1;
+                        let test_at = name_end - 5;
+                        r.extend_from_slice(&[0xc0, test_at as u8, 0, 6, 0, 1, 0, 0, 0, 60]);
+                        r.extend_from_slice(&[0, 22, 0, 0]);
+                        r.extend_from_slice(&[0; 16]);
+                        r.extend_from_slice(&30u32.to_be_bytes());
+                        let _ = socket.send_to(&r, from);
+                        continue;
+                    }
+                };
+                r[7] = 1;
+                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+                r.extend_from_slice(&ttl.to_be_bytes());
+                r.extend_from_slice(&[0, 4, 10, 0, 0, 9]);
+                let _ = socket.send_to(&r, from);
+            }
+        });
+        (count, stop)
+    }
+
+    #[test]
+    fn answers_are_cached_for_their_ttl_and_forgotten_when_the_servers_change() {
+        let (a_end, b_end) = link(64);
+        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let (queries, stop) = server(&b);
+        let server = Ipv4Addr::new(10, 0, 0, 2);
+        a.set_dns_servers(&[server]);
+        let web = vec![Ipv4Addr::new(10, 0, 0, 9)];
+        assert_eq!(a.resolve("web.test").unwrap(), web);
+        assert_eq!(a.resolve("web.test").unwrap(), web);
+        assert_eq!(a.resolve("WEB.test.").unwrap(), web);
+        assert_eq!(queries.load(Ordering::Relaxed), 1, "web.test asked again");
+        // TTL 0: asked every time.
+        assert_eq!(a.resolve("zero.test").unwrap(), web);
+        assert_eq!(a.resolve("zero.test").unwrap(), web);
+        assert_eq!(queries.load(Ordering::Relaxed), 3);
+        // A name that does not exist, with its zone's SOA: the negative answer is kept
+        // (RFC 2308) and said again the same way.
+        for _ in 0..2 {
+            let e = a.resolve("gone.test").unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::NotFound);
+            assert_eq!(e.to_string(), "gone.test: name not found (10.0.0.2)");
+        }
+        assert_eq!(queries.load(Ordering::Relaxed), 4);
+        // The same servers set again keep the cache; other servers do not.
+        a.set_dns_servers(&[server]);
+        assert_eq!(a.resolve("web.test").unwrap(), web);
+        assert_eq!(queries.load(Ordering::Relaxed), 4);
+        a.set_dns_servers(&[server, Ipv4Addr::new(10, 0, 0, 3)]);
+        assert_eq!(a.resolve("web.test").unwrap(), web);
+        assert_eq!(queries.load(Ordering::Relaxed), 5);
+        stop.store(true, Ordering::Relaxed);
+        a.shutdown();
+        b.shutdown();
     }
 }

@@ -1,12 +1,15 @@
 //! DNS messages as a stub resolver needs them (RFC 1035 4): a query for one name's IPv4
-//! addresses, and the answer's A records (through CNAMEs). Parsing never panics: every
-//! read is bounds-checked and a compressed name may jump back at most `MAX_JUMPS` (16) times.
+//! addresses, and the answer's A records (through CNAMEs) with how long it may be cached
+//! (the records' TTLs, or for a negative answer the SOA of the authority section, RFC
+//! 2308 5). Parsing never panics: every read is bounds-checked and a compressed name may
+//! jump back at most `MAX_JUMPS` (16) times.
 
 use std::net::Ipv4Addr;
 
 const HEADER_LEN: usize = 12;
 const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
+const TYPE_SOA: u16 = 6;
 const CLASS_IN: u16 = 1;
 /// Pointers followed in one name before it is taken for a loop.
 const MAX_JUMPS: usize = 16;
@@ -39,9 +42,10 @@ pub enum AnswerError {
     /// The TC bit: the answer did not fit (over UDP, it is asked again over TCP).
     #[error("truncated answer")]
     Truncated,
-    /// RCODE 3: the name does not exist.
+    /// RCODE 3: the name does not exist. The seconds this may be cached: from the SOA
+    /// record the server sent with it (RFC 2308 5), 0 without one.
     #[error("name not found")]
-    NoSuchName,
+    NoSuchName { ttl: u32 },
     /// Any other RCODE (2 server failure, 5 refused, ...).
     #[error("the server answered {}", rcode_name(*.0))]
     Server(u8),
@@ -140,18 +144,96 @@ fn read_name(b: &[u8], mut at: usize) -> Option<(String, usize)> {
     }
 }
 
+/// What an answer says of a name that exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Its IPv4 addresses (at most [`MAX_ADDRS`]); empty when it has no A record.
+    pub addrs: Vec<Ipv4Addr>,
+    /// Seconds the answer may be cached: the smallest TTL of the records it was read from
+    /// (the CNAMEs followed and the A records), or for a name without A records the
+    /// negative TTL of the authority section's SOA (RFC 2308 5; 0 without one).
+    pub ttl: u32,
+}
+
+/// A record's TTL as RFC 2181 8 reads it: a value with the top bit set counts as 0.
+fn ttl_at(b: &[u8], at: usize) -> Option<u32> {
+    let t = u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?);
+    Some(if t & 0x8000_0000 != 0 { 0 } else { t })
+}
+
+/// Whether `zone` is `name` or one of its ancestors (whole labels, lower case).
+fn within(name: &str, zone: &str) -> bool {
+    zone.is_empty()
+        || name == zone
+        || name
+            .strip_suffix(zone)
+            .is_some_and(|head| head.ends_with('.'))
+}
+
+/// The negative TTL of a SOA record (RFC 2308 5): the smaller of its own TTL and its
+/// MINIMUM field; `None` when the record is not a SOA of a zone `name` is in.
+fn negative_ttl(b: &[u8], r: &Record, name: &str) -> Option<u32> {
+    if r.rtype != TYPE_SOA || r.class != CLASS_IN || !within(name, &r.owner) {
+        return None;
+    }
+    let (_, rname_at) = read_name(b, r.data_at)?;
+    let (_, fields_at) = read_name(b, rname_at)?;
+    // SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM.
+    let minimum = ttl_at(b, fields_at + 16)?;
+    if fields_at + 20 > r.data_at + r.data.len() {
+        return None;
+    }
+    Some(r.ttl.min(minimum))
+}
+
+/// One resource record of an answer.
+struct Record<'a> {
+    owner: String,
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    data_at: usize,
+    data: &'a [u8],
+}
+
+/// Read `count` resource records from `at`; returns them and where the next section starts.
+fn read_records(b: &[u8], mut at: usize, count: u16) -> Option<(Vec<Record<'_>>, usize)> {
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let (owner, next) = read_name(b, at)?;
+        let rtype = u16_at(b, next)?;
+        let class = u16_at(b, next + 2)?;
+        let ttl = ttl_at(b, next + 4)?;
+        let len = usize::from(u16_at(b, next + 8)?);
+        let data_at = next + 10;
+        let data = b.get(data_at..data_at + len)?;
+        out.push(Record {
+            owner,
+            rtype,
+            class,
+            ttl,
+            data_at,
+            data,
+        });
+        at = data_at + len;
+    }
+    Some((out, at))
+}
+
 /// The IPv4 addresses an answer to `query(id, name)` gives for `name`, following CNAMEs
-/// within the answer; an empty list when the name exists without A records.
-pub fn parse_answer(b: &[u8], id: u16, name: &str) -> Result<Vec<Ipv4Addr>, AnswerError> {
+/// within the answer, and how long they may be cached; an empty list when the name exists
+/// without A records.
+pub fn parse_answer(b: &[u8], id: u16, name: &str) -> Result<Answer, AnswerError> {
     use AnswerError::*;
     let hdr = b.get(..HEADER_LEN).ok_or(Malformed)?;
     let qr = hdr[2] & 0x80 != 0;
     if u16_at(hdr, 0) != Some(id) || !qr {
         return Err(NotOurs);
     }
-    let (qd, an) = (
+    let (qd, an, ns) = (
         u16_at(hdr, 4).ok_or(Malformed)?,
         u16_at(hdr, 6).ok_or(Malformed)?,
+        u16_at(hdr, 8).ok_or(Malformed)?,
     );
     let want = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
     // The question must be ours (RFC 5452 9.1).
@@ -166,34 +248,34 @@ pub fn parse_answer(b: &[u8], id: u16, name: &str) -> Result<Vec<Ipv4Addr>, Answ
     if hdr[2] & 0x02 != 0 {
         return Err(Truncated);
     }
-    match hdr[3] & 0x0f {
-        0 => {}
-        3 => return Err(NoSuchName),
-        r => return Err(Server(r)),
+    let rcode = hdr[3] & 0x0f;
+    if rcode != 0 && rcode != 3 {
+        return Err(Server(rcode));
+    }
+    let (records, at) = read_records(b, at, an).ok_or(Malformed)?;
+    // The authority section matters only to a negative answer (its SOA); one that cannot
+    // be read leaves the answer uncached, not unusable.
+    let negative = || {
+        read_records(b, at, ns)
+            .and_then(|(auth, _)| auth.iter().find_map(|r| negative_ttl(b, r, &want)))
+            .unwrap_or(0)
+    };
+    if rcode == 3 {
+        return Err(NoSuchName { ttl: negative() });
     }
     // Answers: the names that stand for `want` (itself and the CNAMEs it leads to), then
     // the A records of any of them.
-    let mut aliases = vec![want];
-    let mut addrs = Vec::new();
-    let mut records = Vec::new();
-    for _ in 0..an {
-        let (owner, next) = read_name(b, at).ok_or(Malformed)?;
-        let rtype = u16_at(b, next).ok_or(Malformed)?;
-        let class = u16_at(b, next + 2).ok_or(Malformed)?;
-        let len = usize::from(u16_at(b, next + 8).ok_or(Malformed)?);
-        let data_at = next + 10;
-        let data = b.get(data_at..data_at + len).ok_or(Malformed)?;
-        records.push((owner, rtype, class, data_at, data));
-        at = data_at + len;
-    }
+    let mut aliases = vec![want.clone()];
+    let mut ttl = u32::MAX;
     // CNAME chains in any order: a few passes are enough for any honest answer.
     for _ in 0..MAX_JUMPS {
         let before = aliases.len();
-        for (owner, rtype, class, data_at, _) in &records {
-            if *rtype == TYPE_CNAME && *class == CLASS_IN && aliases.contains(owner) {
-                let (target, _) = read_name(b, *data_at).ok_or(Malformed)?;
+        for r in &records {
+            if r.rtype == TYPE_CNAME && r.class == CLASS_IN && aliases.contains(&r.owner) {
+                let (target, _) = read_name(b, r.data_at).ok_or(Malformed)?;
                 if !aliases.contains(&target) {
                     aliases.push(target);
+                    ttl = ttl.min(r.ttl);
                 }
             }
         }
@@ -201,15 +283,25 @@ pub fn parse_answer(b: &[u8], id: u16, name: &str) -> Result<Vec<Ipv4Addr>, Answ
             break;
         }
     }
-    for (owner, rtype, class, _, data) in &records {
-        if *rtype == TYPE_A && *class == CLASS_IN && data.len() == 4 && aliases.contains(owner) {
-            let a = Ipv4Addr::new(data[0], data[1], data[2], data[3]);
+    let mut addrs = Vec::new();
+    for r in &records {
+        if r.rtype == TYPE_A
+            && r.class == CLASS_IN
+            && r.data.len() == 4
+            && aliases.contains(&r.owner)
+        {
+            let a = Ipv4Addr::new(r.data[0], r.data[1], r.data[2], r.data[3]);
             if addrs.len() < MAX_ADDRS && !addrs.contains(&a) {
                 addrs.push(a);
+                ttl = ttl.min(r.ttl);
             }
         }
     }
-    Ok(addrs)
+    if addrs.is_empty() {
+        // NODATA (RFC 2308 2.2): cached like a name that does not exist.
+        ttl = negative();
+    }
+    Ok(Answer { addrs, ttl })
 }
 
 #[cfg(test)]
@@ -271,7 +363,10 @@ mod tests {
         let b = answer();
         assert_eq!(
             parse_answer(&b, 7, "WWW.example.test."),
-            Ok(vec![Ipv4Addr::new(10, 0, 0, 2)])
+            Ok(Answer {
+                addrs: vec![Ipv4Addr::new(10, 0, 0, 2)],
+                ttl: 60
+            })
         );
     }
 
@@ -296,7 +391,7 @@ mod tests {
         nx[3] |= 3;
         assert_eq!(
             parse_answer(&nx, 7, "www.example.test"),
-            Err(AnswerError::NoSuchName)
+            Err(AnswerError::NoSuchName { ttl: 0 })
         );
         let mut fail = b.clone();
         fail[3] |= 2;
@@ -316,6 +411,110 @@ mod tests {
         );
     }
 
+    /// Set the TTL of the record whose type field is at `type_at`.
+    fn set_ttl(b: &mut [u8], type_at: usize, ttl: u32) {
+        b[type_at + 4..type_at + 8].copy_from_slice(&ttl.to_be_bytes());
+    }
+
+    /// The type fields of `answer()`'s three records.
+    const CNAME_AT: usize = 12 + 18 + 4 + 2;
+
+    #[test]
+    fn an_answer_may_be_cached_as_long_as_its_shortest_record() {
+        let a_at = CNAME_AT + 10 + 7 + 2;
+        let mut b = answer();
+        assert_eq!(u16_at(&b, CNAME_AT), Some(TYPE_CNAME));
+        assert_eq!(u16_at(&b, a_at), Some(TYPE_A));
+        // The CNAME followed is shorter than the A record.
+        set_ttl(&mut b, CNAME_AT, 30);
+        set_ttl(&mut b, a_at, 300);
+        assert_eq!(parse_answer(&b, 7, "www.example.test").unwrap().ttl, 30);
+        set_ttl(&mut b, CNAME_AT, 3000);
+        assert_eq!(parse_answer(&b, 7, "www.example.test").unwrap().ttl, 300);
+        // Another name's record does not count.
+        let other_at = b.len() - 14;
+        set_ttl(&mut b, other_at, 5);
+        assert_eq!(parse_answer(&b, 7, "www.example.test").unwrap().ttl, 300);
+        // RFC 2181 8: a TTL with the top bit set is 0.
+        set_ttl(&mut b, a_at, 0x8000_0001);
+        assert_eq!(parse_answer(&b, 7, "www.example.test").unwrap().ttl, 0);
+    }
+
+    /// A negative answer to `query(9, name)` with `rcode`: no answer records, and in the
+    /// authority section the SOA of `zone` with TTL `ttl` and MINIMUM `minimum`.
+    fn negative(name: &str, rcode: u8, zone: &str, ttl: u32, minimum: u32) -> Vec<u8> {
+        let mut b = query(9, name).unwrap();
+        b[2] |= 0x80;
+        b[3] |= rcode;
+        b[9] = 1; // NSCOUNT
+        for l in zone.split('.').filter(|l| !l.is_empty()) {
+            b.push(l.len() as u8);
+            b.extend_from_slice(l.as_bytes());
+        }
+        b.push(0);
+        b.extend_from_slice(&TYPE_SOA.to_be_bytes());
+        b.extend_from_slice(&CLASS_IN.to_be_bytes());
+        b.extend_from_slice(&ttl.to_be_bytes());
+        // RDATA: MNAME "ns" + root, RNAME "h" + root, then five numbers.
+        let rdata: Vec<u8> = [&[2, b'n', b's', 0, 1, b'h', 0][..], &[0; 16]]
+            .concat()
+            .into_iter()
+            .chain(minimum.to_be_bytes())
+            .collect();
+        b.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        b.extend_from_slice(&rdata);
+        b
+    }
+
+    #[test]
+    fn a_negative_answer_may_be_cached_for_its_soa_s_negative_ttl() {
+        // RFC 2308 5: the smaller of the SOA's TTL and its MINIMUM field.
+        let nx = negative("gone.example.test", 3, "example.test", 900, 120);
+        assert_eq!(
+            parse_answer(&nx, 9, "gone.example.test"),
+            Err(AnswerError::NoSuchName { ttl: 120 })
+        );
+        let nx = negative("gone.example.test", 3, "example.test", 60, 120);
+        assert_eq!(
+            parse_answer(&nx, 9, "gone.example.test"),
+            Err(AnswerError::NoSuchName { ttl: 60 })
+        );
+        // NODATA: the name exists without an A record (RFC 2308 2.2).
+        let nodata = negative("v6only.example.test", 0, "test", 900, 45);
+        assert_eq!(
+            parse_answer(&nodata, 9, "v6only.example.test"),
+            Ok(Answer {
+                addrs: vec![],
+                ttl: 45
+            })
+        );
+        // The root zone is an ancestor of every name.
+        let root = negative("gone.example.test", 3, "", 900, 10);
+        assert_eq!(
+            parse_answer(&root, 9, "gone.example.test"),
+            Err(AnswerError::NoSuchName { ttl: 10 })
+        );
+    }
+
+    #[test]
+    fn a_soa_of_a_zone_the_name_is_not_in_is_not_taken() {
+        for zone in ["other.test", "ample.test", "x.gone.example.test"] {
+            let nx = negative("gone.example.test", 3, zone, 900, 120);
+            assert_eq!(
+                parse_answer(&nx, 9, "gone.example.test"),
+                Err(AnswerError::NoSuchName { ttl: 0 }),
+                "{zone}"
+            );
+        }
+        // A SOA cut short leaves the answer usable, uncached.
+        let mut nx = negative("gone.example.test", 3, "example.test", 900, 120);
+        nx.truncate(nx.len() - 2);
+        assert_eq!(
+            parse_answer(&nx, 9, "gone.example.test"),
+            Err(AnswerError::NoSuchName { ttl: 0 })
+        );
+    }
+
     #[test]
     fn a_pointer_loop_is_malformed_not_a_hang() {
         let mut b = query(7, "a.test").unwrap();
@@ -331,6 +530,10 @@ mod tests {
     fn no_input_panics() {
         crate::testing::parse_mutations(&answer(), 11, |b| {
             let _ = parse_answer(b, 7, "www.example.test");
+        });
+        let nx = negative("gone.example.test", 3, "example.test", 900, 120);
+        crate::testing::parse_mutations(&nx, 12, |b| {
+            let _ = parse_answer(b, 9, "gone.example.test");
         });
     }
 }

@@ -63,7 +63,8 @@ pub enum Command {
     /// Look a host name up (DNS, RFC 1035).
     ///
     /// Asks the DNS servers of --dns, then those of DHCP leases, for NAME's IPv4
-    /// addresses, and prints them as `NAME has address IP`.
+    /// addresses, and prints them as `NAME has address IP`. An answer is cached for its
+    /// TTL: NAME looked up again within it is not asked again.
     Host {
         #[arg(value_name = "NAME")]
         name: String,

@@ -1,0 +1,196 @@
+//! The resolver's cache: what the servers said of a name, kept for as long as the answer
+//! allows (its TTL, RFC 1035 3.2.1; a negative answer its SOA's negative TTL, RFC 2308 5),
+//! so a program looking up the same name again and again asks once. Bounded: at most
+//! [`CAPACITY`] names, and no answer kept longer than a day (a negative one three hours).
+//! It takes `now` as an argument, so its tests run on a virtual clock.
+
+use netif::time::Instant;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// Names kept at most.
+pub(crate) const CAPACITY: usize = 256;
+/// The longest a positive answer is kept, whatever its TTL says.
+const MAX_TTL: u32 = 86_400;
+/// The longest a negative answer is kept (RFC 2308 5 suggests one to three hours).
+const MAX_NEGATIVE_TTL: u32 = 10_800;
+
+/// What a server said of a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Cached {
+    /// Its IPv4 addresses.
+    Addrs(Vec<Ipv4Addr>),
+    /// It exists without an IPv4 address.
+    NoAddress,
+    /// It does not exist, said the server given.
+    NoSuchName(Ipv4Addr),
+}
+
+struct Entry {
+    answer: Cached,
+    expires: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    names: HashMap<String, Entry>,
+}
+
+/// The key of a name: lower case, without a trailing dot (names are case-insensitive,
+/// RFC 4343).
+fn key(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
+impl Cache {
+    /// The answer kept for `name`, if it has not expired at `now`.
+    pub(crate) fn get(&mut self, name: &str, now: Instant) -> Option<Cached> {
+        let k = key(name);
+        match self.names.get(&k) {
+            Some(e) if now < e.expires => Some(e.answer.clone()),
+            Some(_) => {
+                self.names.remove(&k);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Keep `answer` for `name` for `ttl` seconds (bounded); a TTL of 0 keeps nothing
+    /// (RFC 1035 3.2.1: use for the transaction in progress only). When the cache is full
+    /// the expired names go first, then the one closest to expiring.
+    pub(crate) fn put(&mut self, name: &str, answer: Cached, ttl: u32, now: Instant) {
+        let limit = match answer {
+            Cached::Addrs(_) => MAX_TTL,
+            Cached::NoAddress | Cached::NoSuchName(_) => MAX_NEGATIVE_TTL,
+        };
+        let ttl = ttl.min(limit);
+        let k = key(name);
+        if ttl == 0 {
+            self.names.remove(&k);
+            return;
+        }
+        if !self.names.contains_key(&k) && self.names.len() >= CAPACITY {
+            self.names.retain(|_, e| now < e.expires);
+            if self.names.len() >= CAPACITY {
+                let soonest = self
+                    .names
+                    .iter()
+                    .min_by_key(|(_, e)| e.expires)
+                    .map(|(k, _)| k.clone());
+                if let Some(s) = soonest {
+                    self.names.remove(&s);
+                }
+            }
+        }
+        let expires = now + Duration::from_secs(u64::from(ttl));
+        self.names.insert(k, Entry { answer, expires });
+    }
+
+    /// Forget every answer (the servers changed).
+    pub(crate) fn clear(&mut self) {
+        self.names.clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> Instant {
+        Instant::from_millis(secs * 1000)
+    }
+
+    fn addrs(last: u8) -> Cached {
+        Cached::Addrs(vec![Ipv4Addr::new(10, 0, 0, last)])
+    }
+
+    #[test]
+    fn an_answer_is_kept_for_its_ttl_and_no_longer() {
+        let mut c = Cache::default();
+        c.put("web.test", addrs(2), 60, at(100));
+        assert_eq!(c.get("web.test", at(100)), Some(addrs(2)));
+        assert_eq!(c.get("web.test", at(159)), Some(addrs(2)));
+        assert_eq!(c.get("web.test", at(160)), None);
+        // The expired entry is gone, not only hidden.
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn names_differing_in_case_or_a_trailing_dot_are_one_name() {
+        let mut c = Cache::default();
+        c.put("Web.Test.", addrs(2), 60, at(0));
+        assert_eq!(c.get("web.test", at(1)), Some(addrs(2)));
+        assert_eq!(c.get("WEB.TEST.", at(1)), Some(addrs(2)));
+        assert_eq!(c.get("web.test.lan", at(1)), None);
+    }
+
+    #[test]
+    fn a_ttl_of_zero_is_not_kept_and_replaces_what_was() {
+        let mut c = Cache::default();
+        c.put("web.test", addrs(2), 0, at(0));
+        assert_eq!(c.get("web.test", at(0)), None);
+        c.put("web.test", addrs(2), 60, at(0));
+        c.put("web.test", addrs(3), 0, at(1));
+        assert_eq!(c.get("web.test", at(1)), None);
+    }
+
+    #[test]
+    fn long_ttls_are_capped_a_day_for_addresses_three_hours_for_negatives() {
+        let mut c = Cache::default();
+        let server = Ipv4Addr::new(10, 0, 0, 53);
+        c.put("web.test", addrs(2), u32::MAX >> 1, at(0));
+        c.put("gone.test", Cached::NoSuchName(server), 1_000_000, at(0));
+        c.put("v6.test", Cached::NoAddress, 1_000_000, at(0));
+        assert!(c.get("web.test", at(86_399)).is_some());
+        assert!(c.get("web.test", at(86_400)).is_none());
+        assert_eq!(
+            c.get("gone.test", at(10_799)),
+            Some(Cached::NoSuchName(server))
+        );
+        assert!(c.get("gone.test", at(10_800)).is_none());
+        assert!(c.get("v6.test", at(10_799)).is_some());
+        assert!(c.get("v6.test", at(10_800)).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_drops_the_expired_then_the_soonest_to_expire() {
+        let mut c = Cache::default();
+        for i in 0..CAPACITY {
+            // Name i expires at 1000 + i s; name 7 soonest of all.
+            let ttl = if i == 7 { 500 } else { 1000 + i as u32 };
+            c.put(&format!("n{i}.test"), addrs(1), ttl, at(0));
+        }
+        assert_eq!(c.len(), CAPACITY);
+        // Replacing a name already there drops nothing.
+        c.put("n3.test", addrs(3), 2000, at(0));
+        assert_eq!(c.len(), CAPACITY);
+        c.put("new.test", addrs(4), 60, at(0));
+        assert_eq!(c.len(), CAPACITY);
+        assert!(
+            c.get("n7.test", at(0)).is_none(),
+            "the soonest to expire stays"
+        );
+        assert!(c.get("n8.test", at(0)).is_some());
+        assert_eq!(c.get("new.test", at(0)), Some(addrs(4)));
+        // At 1010 s names 0..=10 (but 3, renewed, and 7, gone) and new.test have expired:
+        // all nine go at once.
+        c.put("later.test", addrs(5), 60, at(1010));
+        assert_eq!(c.len(), CAPACITY - 9);
+        assert!(c.get("n3.test", at(1010)).is_some());
+    }
+
+    #[test]
+    fn clear_forgets_everything() {
+        let mut c = Cache::default();
+        c.put("web.test", addrs(2), 60, at(0));
+        c.clear();
+        assert_eq!(c.get("web.test", at(0)), None);
+    }
+}
