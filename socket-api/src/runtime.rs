@@ -256,6 +256,8 @@ struct Shared {
     dhcp: Mutex<Vec<Arc<crate::dhcp::Run>>>,
     /// DNS servers set by the application (`Stack::set_dns_servers`).
     dns: Mutex<Vec<Ipv4Addr>>,
+    /// Search domains set by the application (`Stack::set_dns_search`).
+    dns_search: Mutex<Vec<String>>,
     /// What the DNS servers answered, while their TTLs last (`Stack::resolve`).
     pub(crate) dns_cache: Mutex<crate::dns::cache::Cache>,
 }
@@ -435,6 +437,7 @@ impl Stack {
             exit_linger: Mutex::new(cfg.exit_linger),
             dhcp: Mutex::new(Vec::new()),
             dns: Mutex::new(Vec::new()),
+            dns_search: Mutex::new(Vec::new()),
             dns_cache: Mutex::new(crate::dns::cache::Cache::default()),
         });
         let s = shared.clone();
@@ -546,6 +549,39 @@ impl Stack {
             *dns = servers.to_vec();
             self.shared.dns_cache.lock().clear();
         }
+    }
+
+    /// The domains a name without dots is looked up in ([`Stack::resolve_named`]), before
+    /// those DHCP leases name; at most six in all. Error (`InvalidInput`): a domain that is
+    /// not a valid name, or more than six.
+    pub fn set_dns_search(&self, domains: &[&str]) -> io::Result<()> {
+        let mut v = Vec::new();
+        for d in domains {
+            let d = d.strip_suffix('.').unwrap_or(d);
+            if !crate::dns::wire::valid_name(d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("search domain '{d}': not a valid name"),
+                ));
+            }
+            v.push(d.to_ascii_lowercase());
+        }
+        if v.len() > crate::dns::MAX_SEARCH {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} search domains, at most {}",
+                    v.len(),
+                    crate::dns::MAX_SEARCH
+                ),
+            ));
+        }
+        *self.shared.dns_search.lock() = v;
+        Ok(())
+    }
+
+    pub(crate) fn configured_search(&self) -> Vec<String> {
+        self.shared.dns_search.lock().clone()
     }
 
     /// The resolver's cache (`dns::cache`).

@@ -45,6 +45,10 @@ pub struct Cli {
     /// before those a DHCP lease names.
     #[arg(long, value_name = "IP")]
     pub dns: Vec<std::net::Ipv4Addr>,
+    /// A domain a host name without a dot is looked up in (`web` as `web.DOMAIN`, then
+    /// `web`); up to six, before the one a DHCP lease names.
+    #[arg(long, value_name = "DOMAIN")]
+    pub search: Vec<String>,
     /// How long to wait for the DHCP lease before the shell starts anyway (the client
     /// keeps asking), in seconds, fractions allowed (0 to 1000000) [default: 10].
     #[arg(long, value_name = "SECS", requires = "dhcp", value_parser = parse_time_wait, allow_hyphen_values = true)]

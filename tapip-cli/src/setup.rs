@@ -108,6 +108,10 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         Ok(())
     })?;
     stack.set_dns_servers(&cli.dns);
+    let search: Vec<&str> = cli.search.iter().map(String::as_str).collect();
+    stack
+        .set_dns_search(&search)
+        .map_err(|e| format!("--search: {e}"))?;
     if cli.dhcp {
         stack
             .start_dhcp(&cli.tap)

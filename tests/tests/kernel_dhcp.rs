@@ -343,6 +343,50 @@ fn a_name_looked_up_again_within_its_ttl_is_not_asked_again() {
     assert!(t.close_input(SECS(20)).is_some());
 }
 
+/// A name without a dot is looked up in the search domains: `--search other.lan` first
+/// (where it does not exist), then the domain the lease names (option 15: dnsmasq's
+/// `--domain`), and the shell's `host` prints the name that answered.
+#[test]
+fn a_name_without_a_dot_is_looked_up_in_the_search_domains() {
+    let ns = lan("dnssearch");
+    let dir = TempDir::new("dnssearch");
+    let _server = dnsmasq_with(
+        &ns,
+        &dir,
+        60,
+        100,
+        "--no-resolv --no-hosts --local=/test.lan/ --local=/other.lan/ --domain=test.lan \
+         --host-record=web.test.lan,10.0.0.2 --log-queries",
+    );
+    let mut t = Tapip::start(
+        &ns,
+        &[
+            "--no-host-config",
+            "--dhcp",
+            "--search",
+            "other.lan",
+            "--mac",
+            MAC,
+        ],
+    );
+    let line = t.wait_for("by DHCP", SECS(20));
+    assert!(line.contains("domain test.lan"), "{line}");
+    let out = t.run_marked("host web; ping -c 1 web");
+    assert!(out.contains("web.test.lan has address 10.0.0.2"), "{out}");
+    assert!(out.contains("1 received"), "{out}");
+    let log = read(&dir, "dnsmasq.log");
+    assert!(log.contains("query[A] web.other.lan from 10.0.0."), "{log}");
+    assert!(log.contains("query[A] web.test.lan from 10.0.0."), "{log}");
+    // Not in either domain, and refused as it is (outside dnsmasq's zones): what the
+    // search found is said.
+    let out = t.run_marked("host nothing");
+    assert!(
+        out.contains("host: nothing.test.lan: name not found (10.0.0.2)"),
+        "{out}"
+    );
+    assert!(t.close_input(SECS(20)).is_some());
+}
+
 /// The server leases an address another host on the LAN already has (dnsmasq told not to
 /// ping it first, the kernel holding it): the stack's ARP probe draws the kernel's answer
 /// (RFC 5227), so the stack declines the lease (a DECLINE the server logs), never puts the

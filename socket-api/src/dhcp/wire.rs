@@ -35,6 +35,7 @@ mod opt {
     pub const ROUTER: u8 = 3;
     pub const DNS: u8 = 6;
     pub const HOST_NAME: u8 = 12;
+    pub const DOMAIN_NAME: u8 = 15;
     pub const MTU: u8 = 26;
     pub const REQUESTED_IP: u8 = 50;
     pub const LEASE_TIME: u8 = 51;
@@ -99,6 +100,8 @@ pub struct Reply {
     /// The first router listed (RFC 2132 3.5: in order of preference).
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
+    /// Option 15 (RFC 2132 3.17): the domain names without dots are looked up in.
+    pub domain: Option<String>,
     pub mtu: Option<u16>,
     /// A NAK's reason, if the server gave one (option 56), cut to 128 bytes.
     pub message: Option<String>,
@@ -132,6 +135,15 @@ fn addr_at(b: &[u8], at: usize) -> Ipv4Addr {
 
 fn addr_opt(v: &[u8]) -> Option<Ipv4Addr> {
     (v.len() >= 4).then(|| addr_at(v, 0))
+}
+
+/// A domain name option: text, some servers ending it with NULs; a name that could not be
+/// looked up is ignored.
+fn domain_opt(v: &[u8]) -> Option<String> {
+    let end = v.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    let name = std::str::from_utf8(&v[..end]).ok()?;
+    let name = name.strip_suffix('.').unwrap_or(name);
+    crate::dns::wire::valid_name(name).then(|| name.to_ascii_lowercase())
 }
 
 fn u32_opt(v: &[u8]) -> Option<u32> {
@@ -184,6 +196,7 @@ impl Reply {
             subnet_mask: None,
             router: None,
             dns: Vec::new(),
+            domain: None,
             mtu: None,
             message: None,
         };
@@ -215,6 +228,7 @@ impl Reply {
                         .map(|c| addr_at(c, 0))
                         .collect()
                 }
+                opt::DOMAIN_NAME => r.domain = domain_opt(v),
                 opt::MTU if v.len() == 2 => r.mtu = Some(u16::from_be_bytes([v[0], v[1]])),
                 opt::MESSAGE => {
                     let t = &v[..v.len().min(128)];
@@ -294,6 +308,7 @@ impl Request {
                     opt::SUBNET_MASK,
                     opt::ROUTER,
                     opt::DNS,
+                    opt::DOMAIN_NAME,
                     opt::MTU,
                     opt::LEASE_TIME,
                     opt::SERVER_ID,
@@ -333,6 +348,30 @@ pub(crate) mod tests {
         b.extend_from_slice(options);
         b.push(opt::END);
         b
+    }
+
+    #[test]
+    fn the_domain_name_option_is_taken_when_it_is_a_valid_name() {
+        let domain = |v: &[u8]| {
+            let mut o = vec![opt::DOMAIN_NAME, v.len() as u8];
+            o.extend_from_slice(v);
+            Reply::parse(&reply(5, 1, [10, 0, 0, 57], &o))
+                .unwrap()
+                .domain
+        };
+        assert_eq!(domain(b"Test.LAN"), Some("test.lan".into()));
+        // A trailing dot, or NULs some servers end it with.
+        assert_eq!(domain(b"test.lan."), Some("test.lan".into()));
+        assert_eq!(domain(b"test.lan\0\0"), Some("test.lan".into()));
+        for bad in [&b""[..], b"\0", b"a b.lan", b"a..lan", b"\xff.lan"] {
+            assert_eq!(domain(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            Reply::parse(&reply(5, 1, [10, 0, 0, 57], &[]))
+                .unwrap()
+                .domain,
+            None
+        );
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! Answers are cached for as long as their TTLs allow ([`cache`]): the addresses of a
 //! name, and that a name does not exist or has no IPv4 address when the server's answer
 //! carries its zone's SOA (RFC 2308). Setting other servers forgets them.
+//!
+//! A name without a dot is looked up in the search domains first (those set with
+//! [`Stack::set_dns_search`], then those DHCP leases name, option 15), as `resolv.conf`'s
+//! `search` with `ndots:1` does: `web` is `web.test.lan`, then `web` itself.
 
 pub(crate) mod cache;
 pub mod wire;
@@ -27,6 +31,8 @@ use std::time::{Duration, Instant};
 const PORT: u16 = 53;
 /// Servers asked at most (resolv.conf's `MAXNS`).
 pub const MAX_SERVERS: usize = 3;
+/// Search domains at most (resolv.conf's `MAXDNSRCH`).
+pub const MAX_SEARCH: usize = 6;
 const TRY_TIMEOUT: Duration = Duration::from_secs(2);
 const ROUNDS: usize = 2;
 
@@ -45,13 +51,60 @@ impl Stack {
         all
     }
 
+    /// The domains a name without a dot is looked up in: those set, then those of DHCP
+    /// leases; at most 6.
+    pub fn dns_search(&self) -> Vec<String> {
+        let mut all = self.configured_search();
+        for d in self.dhcp_status() {
+            if let Some(domain) = d.lease.and_then(|l| l.domain) {
+                if !all.contains(&domain) {
+                    all.push(domain);
+                }
+            }
+        }
+        all.truncate(MAX_SEARCH);
+        all
+    }
+
+    /// [`Stack::resolve`], and the name that answered: `name` itself, or for a name
+    /// without a dot the first `name.DOMAIN` of the search domains ([`Stack::dns_search`])
+    /// that has addresses. The search goes on past a name that does not exist or has no
+    /// IPv4 address, and stops at any other error. When `name` itself fails otherwise
+    /// (a server refusing a name outside its zones) after a search domain said the name
+    /// does not exist, that is the error.
+    pub fn resolve_named(&self, name: &str) -> io::Result<(String, Vec<Ipv4Addr>)> {
+        let literal = name.parse::<Ipv4Addr>().is_ok() || name.eq_ignore_ascii_case("localhost");
+        let mut not_found = None;
+        if !literal && !name.contains('.') {
+            for domain in self.dns_search() {
+                let full = format!("{name}.{domain}");
+                match self.resolve_one(&full) {
+                    Ok(addrs) => return Ok((full, addrs)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => not_found = Some(e),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        match self.resolve_one(name) {
+            Ok(addrs) => Ok((name.to_string(), addrs)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+            Err(e) => Err(not_found.unwrap_or(e)),
+        }
+    }
+
     /// The IPv4 addresses of `name`: an address literal is itself, `localhost` is
-    /// 127.0.0.1, anything else is asked of the DNS servers ([`Stack::dns_servers`]).
+    /// 127.0.0.1, anything else is asked of the DNS servers ([`Stack::dns_servers`]),
+    /// a name without a dot in the search domains first ([`Stack::resolve_named`]).
     /// Errors: a malformed name (`InvalidInput`), a name that does not exist or has no
     /// IPv4 address (`NotFound`), no server or no answer (`TimedOut`, or the last
     /// server's error). An answer is kept for as long as its TTL allows and given again
     /// without asking (at most 256 names; a day at most, three hours for a negative one).
     pub fn resolve(&self, name: &str) -> io::Result<Vec<Ipv4Addr>> {
+        self.resolve_named(name).map(|(_, addrs)| addrs)
+    }
+
+    /// `name` as it is, without the search domains.
+    fn resolve_one(&self, name: &str) -> io::Result<Vec<Ipv4Addr>> {
         if let Ok(a) = name.parse::<Ipv4Addr>() {
             return Ok(vec![a]);
         }
@@ -198,8 +251,8 @@ mod tests {
     use std::sync::Arc;
 
     /// A DNS server on stack B, port 53: `web.test` and `zero.test` have the address
-    /// 10.0.0.9 with TTL 60 and 0; any other name does not exist, with the SOA of `test`
-    /// (TTL 60, MINIMUM 30). Counts the queries; stops when the flag is set.
+    /// 10.0.0.9 with TTL 60 and 0; `refused` is refused; any other name does not exist,
+    /// with the root's SOA (TTL 60, MINIMUM 30). Counts the queries; stops when the flag is set.
     fn server(b: &Stack) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
         let socket = UdpSocket::bind(b, "0.0.0.0:53").unwrap();
         socket
@@ -224,12 +277,16 @@ mod tests {
                 let ttl: u32 = match name.to_ascii_lowercase().as_str() {
                     "web.test" => 60,
                     "zero.test" => 0,
+                    "refused" => {
+                        r[3] |= 5;
+                        let _ = socket.send_to(&r, from);
+                        continue;
+                    }
                     _ => {
-                        // NXDOMAIN; the SOA's owner points at the question's "test".
+                        // NXDOMAIN, with the root zone's SOA.
                         r[3] |= 3;
                         r[9] = 1;
-                        let test_at = name_end - 5;
-                        r.extend_from_slice(&[0xc0, test_at as u8, 0, 6, 0, 1, 0, 0, 0, 60]);
+                        r.extend_from_slice(&[0, 0, 6, 0, 1, 0, 0, 0, 60]);
                         r.extend_from_slice(&[0, 22, 0, 0]);
                         r.extend_from_slice(&[0; 16]);
                         r.extend_from_slice(&30u32.to_be_bytes());
@@ -278,6 +335,59 @@ mod tests {
         a.set_dns_servers(&[server, Ipv4Addr::new(10, 0, 0, 3)]);
         assert_eq!(a.resolve("web.test").unwrap(), web);
         assert_eq!(queries.load(Ordering::Relaxed), 5);
+        stop.store(true, Ordering::Relaxed);
+        a.shutdown();
+        b.shutdown();
+    }
+
+    #[test]
+    fn a_name_without_a_dot_is_looked_up_in_the_search_domains_first() {
+        let (a_end, b_end) = link(64);
+        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let (queries, stop) = server(&b);
+        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
+        let web = vec![Ipv4Addr::new(10, 0, 0, 9)];
+        // Without search domains, `web` is asked as it is (and does not exist).
+        let e = a.resolve("web").unwrap_err();
+        assert_eq!(e.to_string(), "web: name not found (10.0.0.2)");
+        a.set_dns_search(&["nowhere", "TEST."]).unwrap();
+        assert_eq!(a.dns_search(), ["nowhere", "test"]);
+        assert_eq!(
+            a.resolve_named("web").unwrap(),
+            ("web.test".into(), web.clone())
+        );
+        assert_eq!(a.resolve("web").unwrap(), web);
+        // web (none), then web.nowhere and web.test (once: cached since).
+        assert_eq!(queries.load(Ordering::Relaxed), 3);
+        // Not found in any domain nor as it is: the last error.
+        let e = a.resolve("gone").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "gone: name not found (10.0.0.2)");
+        assert_eq!(queries.load(Ordering::Relaxed), 6);
+        // Refused as it is after the search domains said it does not exist: what the
+        // search found is said.
+        let e = a.resolve("refused").unwrap_err();
+        assert_eq!(e.to_string(), "refused.test: name not found (10.0.0.2)");
+        // (a refusal is asked again in the second round)
+        assert_eq!(queries.load(Ordering::Relaxed), 10);
+        // A name with a dot, an address or localhost is taken as it is.
+        assert!(a.resolve("web.nowhere").is_err());
+        assert_eq!(queries.load(Ordering::Relaxed), 10, "cached");
+        assert!(a.resolve("web.other").is_err());
+        assert_eq!(queries.load(Ordering::Relaxed), 11);
+        assert_eq!(a.resolve_named("localhost").unwrap().0, "localhost");
+        assert_eq!(
+            a.resolve_named("10.1.2.3").unwrap().1,
+            [Ipv4Addr::new(10, 1, 2, 3)]
+        );
+        assert_eq!(queries.load(Ordering::Relaxed), 11);
+        // Bad domains are refused with the reason, and change nothing.
+        let e = a.set_dns_search(&["a b"]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(e.to_string(), "search domain 'a b': not a valid name");
+        let e = a.set_dns_search(&["a"; 7]).unwrap_err();
+        assert_eq!(e.to_string(), "7 search domains, at most 6");
+        assert_eq!(a.dns_search(), ["nowhere", "test"]);
         stop.store(true, Ordering::Relaxed);
         a.shutdown();
         b.shutdown();

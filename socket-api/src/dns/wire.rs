@@ -86,6 +86,12 @@ fn labels(name: &str) -> Result<Vec<&str>, NameError> {
     Ok(l)
 }
 
+/// Whether `name` could be asked for (or serve as a search domain): 1–253 bytes of
+/// labels of letters, digits, '-' and '_', a trailing dot allowed.
+pub fn valid_name(name: &str) -> bool {
+    labels(name).is_ok()
+}
+
 /// A query with id `id` for the A records of `name`, recursion desired.
 pub fn query(id: u16, name: &str) -> Result<Vec<u8>, NameError> {
     let labels = labels(name)?;

@@ -38,6 +38,9 @@ pub fn describe(l: &Lease, now: Instant) -> String {
         let dns: Vec<String> = l.dns.iter().map(|a| a.to_string()).collect();
         s += &format!(", dns {}", dns.join(" "));
     }
+    if let Some(d) = &l.domain {
+        s += &format!(", domain {d}");
+    }
     if let Some(m) = l.mtu {
         s += &format!(", mtu {m}");
     }
@@ -74,6 +77,7 @@ mod tests {
             server: Ipv4Addr::new(10, 0, 0, 2),
             router: Some(Ipv4Addr::new(10, 0, 0, 1)),
             dns: vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(9, 9, 9, 9)],
+            domain: Some("test.lan".into()),
             mtu: None,
             length: Lifetime::Finite(Duration::from_secs(3600)),
             obtained: t(100),
@@ -84,11 +88,12 @@ mod tests {
         assert_eq!(
             describe(&l, t(160)),
             "10.0.0.57/24 from 10.0.0.2, router 10.0.0.1, dns 10.0.0.2 9.9.9.9, \
-             renew in 29m0s, ends in 59m0s"
+             domain test.lan, renew in 29m0s, ends in 59m0s"
         );
         l.length = Lifetime::Infinite;
         l.router = None;
         l.dns.clear();
+        l.domain = None;
         l.mtu = Some(1400);
         assert_eq!(
             describe(&l, t(0)),

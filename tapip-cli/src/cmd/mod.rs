@@ -184,7 +184,10 @@ fn run_words(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         Command::Stat => stat::run(ctx),
         Command::Dhcp { iface } => dhcp::run(ctx, iface)?,
         Command::Host { name } => {
-            let addrs = ctx.stack.resolve(&name).map_err(|e| format!("host: {e}"))?;
+            let (name, addrs) = ctx
+                .stack
+                .resolve_named(&name)
+                .map_err(|e| format!("host: {e}"))?;
             for a in addrs {
                 outln!("{name} has address {a}");
             }

@@ -63,8 +63,10 @@ pub enum Command {
     /// Look a host name up (DNS, RFC 1035).
     ///
     /// Asks the DNS servers of --dns, then those of DHCP leases, for NAME's IPv4
-    /// addresses, and prints them as `NAME has address IP`. An answer is cached for its
-    /// TTL: NAME looked up again within it is not asked again.
+    /// addresses, and prints them as `NAME has address IP`. A NAME without a dot is
+    /// looked up in the search domains first (--search, then DHCP's), and the name that
+    /// answered is printed. An answer is cached for its TTL: NAME looked up again within
+    /// it is not asked again.
     Host {
         #[arg(value_name = "NAME")]
         name: String,
