@@ -1605,3 +1605,112 @@ mod tests {
         assert_eq!(a.recv(&mut buf, Duration::from_millis(50)).unwrap(), None);
     }
 }
+
+/// Review 17: defects found in the rx and tx threads, each shown by a test that fails
+/// (ignored, so the suite stays green).
+#[cfg(test)]
+mod review17 {
+    use super::*;
+    use crate::{DeviceInfo, MacAddr};
+    use std::sync::atomic::AtomicU64;
+
+    fn frame(ethertype: u16, len: usize) -> Vec<u8> {
+        let mut f = vec![0u8; len];
+        ethernet::Repr {
+            dst: MacAddr::BROADCAST,
+            src: MacAddr([2, 0, 0, 0, 0, 9]),
+            ethertype,
+        }
+        .emit(&mut f);
+        f
+    }
+
+    /// A device that has one IPv4 frame ready, then `flood` IPv6 frames (the kernel's or
+    /// a LAN's chatter, which the rx thread drops), all ready at once, then nothing.
+    struct Flood {
+        reads: AtomicU64,
+        flood: u64,
+    }
+
+    impl Device for Flood {
+        fn info(&self) -> DeviceInfo {
+            DeviceInfo {
+                name: "flood".into(),
+                mtu: 1500,
+                mac: MacAddr::ZERO,
+                loopback: false,
+                offload: crate::Offload::NONE,
+            }
+        }
+        fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+            let i = self.reads.fetch_add(1, Ordering::SeqCst);
+            let f = if i == 0 {
+                frame(ethertype::IPV4, 60)
+            } else if i <= self.flood {
+                frame(ethertype::IPV6, 60)
+            } else {
+                std::thread::sleep(timeout.min(Duration::from_millis(20)));
+                return Ok(None);
+            };
+            buf[..f.len()].copy_from_slice(&f);
+            Ok(Some(f.len()))
+        }
+        fn send(&self, _: &[u8]) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Notes how many reads the device had seen when each batch was handed over.
+    struct ReadsAtDelivery {
+        dev: Arc<Flood>,
+        seen: std::sync::Mutex<Vec<(usize, u64)>>,
+    }
+
+    impl RxSink for ReadsAtDelivery {
+        fn deliver(&self, _: usize, _: &[u8], _: FrameMeta) -> Result<(), SinkError> {
+            let reads = self.dev.reads.load(Ordering::SeqCst);
+            self.seen.lock().unwrap().push((1, reads));
+            Ok(())
+        }
+        fn deliver_batch(
+            &self,
+            _: usize,
+            frames: &[(&[u8], FrameMeta)],
+        ) -> Result<usize, SinkError> {
+            let reads = self.dev.reads.load(Ordering::SeqCst);
+            self.seen.lock().unwrap().push((frames.len(), reads));
+            Ok(0)
+        }
+    }
+
+    /// ARCHITECTURE.md ("Threads"): the rx thread "reads every frame that is ready
+    /// (non-blocking reads until the device is empty, at most 128)". Frames it drops
+    /// (another EtherType, runts, too big) do not count towards the 128 (`slot` only
+    /// grows for kept frames), so while such frames keep coming the batch never ends and
+    /// the IPv4 frame already read waits: here for 200,000 reads instead of at most 128.
+    #[test]
+    #[ignore = "defect: dropped frames do not count towards RX_BATCH, a flood of them holds back frames already read"]
+    fn a_flood_of_dropped_frames_does_not_hold_back_a_frame_already_read() {
+        let dev = Arc::new(Flood {
+            reads: AtomicU64::new(0),
+            flood: 200_000,
+        });
+        let sink = Arc::new(ReadsAtDelivery {
+            dev: dev.clone(),
+            seen: Default::default(),
+        });
+        let d = Driver::spawn(0, dev.clone(), sink.clone(), DriverConfig::default()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while sink.seen.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(d);
+        let seen = sink.seen.lock().unwrap().clone();
+        let (n, reads) = *seen.first().expect("the IPv4 frame was never handed over");
+        assert_eq!(n, 1);
+        assert!(
+            reads <= RX_BATCH as u64 + 1,
+            "the IPv4 frame was handed over only after {reads} reads of the device"
+        );
+    }
+}
