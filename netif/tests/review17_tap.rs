@@ -1,0 +1,130 @@
+//! Review 17: `TapDevice` against a real TAP, each test in a network namespace of its own
+//! (removed by a guard, also when the test fails). Needs root; skipped (passes) otherwise.
+
+use netif::{Device, MacAddr, TapConfig, TapDevice};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A namespace owned by one test, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Option<Netns> {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if !root {
+            eprintln!("not root: nothing to test");
+            return None;
+        }
+        let name = format!(
+            "tapip-r17{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add {name}");
+        Some(Netns(name))
+    }
+
+    fn sh(&self, line: &str) -> String {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &self.0, "sh", "-c", line])
+            .output()
+            .expect("ip netns exec");
+        assert!(
+            o.status.success(),
+            "'{line}' failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Open the tap from a thread moved into the namespace (the descriptor stays bound to
+    /// the device there).
+    fn open(&self, cfg: TapConfig) -> TapDevice {
+        let path = format!("/var/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&path).expect("the namespace file");
+            // SAFETY: setns takes a descriptor (open for the call) and a flag; it moves only
+            // this thread, which ends right after opening the tap.
+            let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            TapDevice::open(&cfg).expect("open the tap")
+        })
+        .join()
+        .expect("the opening thread")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+const US: MacAddr = MacAddr([2, 0, 0, 0, 0x17, 2]);
+
+fn cfg(offload: bool) -> TapConfig {
+    TapConfig {
+        name: "r17tap".into(),
+        mac: US,
+        host_addr: Some(([10, 77, 0, 1].into(), 24)),
+        offload,
+        uring: false,
+        uring_rx: false,
+    }
+}
+
+/// The kernel side sends one UDP datagram of `payload` bytes to 10.77.0.2 (a static
+/// neighbour entry: no ARP), i.e. a frame of 42 + `payload` bytes.
+fn kernel_sends_udp(ns: &Netns, payload: usize) {
+    ns.sh(&format!(
+        "ip neigh replace 10.77.0.2 lladdr {US} dev r17tap nud permanent && \
+         python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         s.sendto(b'x'*{payload}, ('10.77.0.2', 9))\""
+    ));
+}
+
+/// `Device::recv` (netif/src/device.rs:62-63): "A frame longer than `buf` is an error of
+/// kind `InvalidData`" (as `MemoryLink` and `FaultInjector` do). A TAP read returns at most
+/// the buffer's length (`tun_chr_read_iter`: `min(ret, len)`), and `TapDevice` hands the
+/// cut frame over as a whole one: `Ok(Some(buf.len()))`. With offloads the partial checksum
+/// is then "completed" over the cut frame, writing a wrong checksum into it.
+#[test]
+#[ignore = "defect: TapDevice::recv hands over a frame longer than the buffer cut, as if whole (not InvalidData)"]
+fn a_frame_longer_than_the_buffer_is_an_error_not_a_cut_frame() {
+    for offload in [true, false] {
+        let Some(ns) = Netns::new(if offload { "o" } else { "p" }) else {
+            return;
+        };
+        let dev = ns.open(cfg(offload));
+        kernel_sends_udp(&ns, 200);
+        let mut buf = [0u8; 100];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let got = loop {
+            match dev.recv(&mut buf, Duration::from_millis(200)) {
+                Ok(None) if Instant::now() < deadline => continue,
+                other => break other,
+            }
+        };
+        match got {
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {}
+            other => panic!(
+                "offload={offload}: a 242-byte frame read into 100 bytes gave {other:?}, \
+                 not InvalidData"
+            ),
+        }
+    }
+}
