@@ -231,3 +231,42 @@ mod tests {
         assert!(!complete_checksum(&mut f, 40, 6));
     }
 }
+
+/// Review 17 (minor): headers that Linux's own parser of the same struct
+/// (`virtio_net_hdr_to_skb`, include/linux/virtio_net.h) refuses with EINVAL, and
+/// `decode` takes.
+#[cfg(test)]
+mod review17 {
+    use super::*;
+
+    #[test]
+    #[ignore = "defect (minor): decode takes gso_type ECN-without-TCPV4 and TCPV4 with csum_offset other than 16, which Linux refuses"]
+    fn refuses_what_linux_refuses() {
+        // gso_type 0x80: the ECN bit on GSO_NONE. Linux: gso_type != NONE, then
+        // `switch (gso_type & ~ECN)` has no case for NONE: -EINVAL. decode: no segmentation.
+        let mut h = FrameMeta::default().encode();
+        h[1] = GSO_ECN;
+        assert!(
+            FrameMeta::decode(&h, 100).is_err(),
+            "ECN alone: {:?}",
+            FrameMeta::decode(&h, 100)
+        );
+        // TCPV4 with NEEDS_CSUM pointing anywhere but TCP's checksum field (offset 16):
+        // Linux: "skb->csum_offset != offsetof(struct tcphdr, check)" -> -EINVAL. decode
+        // takes it, and the stack then trusts the segment's checksum unverified.
+        let m = FrameMeta {
+            csum: Csum::Partial {
+                start: 34,
+                offset: 6,
+            },
+            gso: Some(Gso {
+                size: 1448,
+                hdr_len: 66,
+            }),
+        };
+        assert!(
+            FrameMeta::decode(&m.encode(), 20_000).is_err(),
+            "TCPV4 with csum_offset 6 was taken"
+        );
+    }
+}
