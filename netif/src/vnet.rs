@@ -91,7 +91,8 @@ impl FrameMeta {
     }
 
     /// Parse the header in front of a frame of `frame_len` bytes. Refuses what the stack
-    /// never asked the kernel for (UDP or IPv6 segmentation) and offsets outside the frame.
+    /// never asked the kernel for (UDP or IPv6 segmentation), offsets outside the frame,
+    /// and what Linux's own parser refuses.
     pub fn decode(h: &[u8], frame_len: usize) -> io::Result<FrameMeta> {
         let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
         let h: &[u8; VNET_HDR_LEN] = h
@@ -110,12 +111,23 @@ impl FrameMeta {
         } else {
             Csum::Full
         };
-        let gso = match h[1] & !GSO_ECN {
-            GSO_NONE => None,
-            GSO_TCPV4 => Some(Gso {
-                size: le(4),
-                hdr_len: le(2),
-            }),
+        // As Linux's `virtio_net_hdr_to_skb` does: the ECN bit only with a segmentation
+        // type, a TCP segment's partial checksum in TCP's checksum field (offset 16), and
+        // segments of at least one byte.
+        let gso = match (h[1], h[1] & !GSO_ECN) {
+            (GSO_NONE, _) => None,
+            (_, GSO_TCPV4) => {
+                if matches!(csum, Csum::Partial { offset, .. } if offset != 16) {
+                    return Err(bad("virtio_net_hdr: TCP checksum offset is not 16"));
+                }
+                if le(4) == 0 {
+                    return Err(bad("virtio_net_hdr: gso_size 0"));
+                }
+                Some(Gso {
+                    size: le(4),
+                    hdr_len: le(2),
+                })
+            }
             _ => return Err(bad("virtio_net_hdr: unsupported gso_type")),
         };
         Ok(FrameMeta { csum, gso })
@@ -232,18 +244,17 @@ mod tests {
     }
 }
 
-/// Review 17 (minor): headers that Linux's own parser of the same struct
-/// (`virtio_net_hdr_to_skb`, include/linux/virtio_net.h) refuses with EINVAL, and
-/// `decode` takes.
+/// Headers that Linux's own parser of the same struct (`virtio_net_hdr_to_skb`,
+/// include/linux/virtio_net.h) refuses with EINVAL (from an independent review).
 #[cfg(test)]
-mod review17 {
+mod linux_refuses_tests {
     use super::*;
 
     #[test]
-    #[ignore = "defect (minor): decode takes gso_type ECN-without-TCPV4 and TCPV4 with csum_offset other than 16, which Linux refuses"]
     fn refuses_what_linux_refuses() {
         // gso_type 0x80: the ECN bit on GSO_NONE. Linux: gso_type != NONE, then
-        // `switch (gso_type & ~ECN)` has no case for NONE: -EINVAL. decode: no segmentation.
+        // `switch (gso_type & ~ECN)` has no case for NONE: -EINVAL (decode took it for no
+        // segmentation).
         let mut h = FrameMeta::default().encode();
         h[1] = GSO_ECN;
         assert!(
@@ -253,7 +264,7 @@ mod review17 {
         );
         // TCPV4 with NEEDS_CSUM pointing anywhere but TCP's checksum field (offset 16):
         // Linux: "skb->csum_offset != offsetof(struct tcphdr, check)" -> -EINVAL. decode
-        // takes it, and the stack then trusts the segment's checksum unverified.
+        // took it, and the stack then trusted the segment's checksum unverified.
         let m = FrameMeta {
             csum: Csum::Partial {
                 start: 34,
@@ -268,5 +279,29 @@ mod review17 {
             FrameMeta::decode(&m.encode(), 20_000).is_err(),
             "TCPV4 with csum_offset 6 was taken"
         );
+        // Segments of no bytes.
+        let zero = FrameMeta {
+            csum: Csum::Partial {
+                start: 34,
+                offset: 16,
+            },
+            gso: Some(Gso {
+                size: 0,
+                hdr_len: 66,
+            }),
+        };
+        assert!(FrameMeta::decode(&zero.encode(), 20_000).is_err());
+        // What the kernel sends is still taken, the ECN bit with TCPV4 included.
+        let ok = FrameMeta {
+            gso: Some(Gso {
+                size: 1448,
+                hdr_len: 66,
+            }),
+            ..zero
+        };
+        let mut h = ok.encode();
+        assert_eq!(FrameMeta::decode(&h, 20_000).unwrap(), ok);
+        h[1] |= GSO_ECN;
+        assert_eq!(FrameMeta::decode(&h, 20_000).unwrap(), ok);
     }
 }
