@@ -34,7 +34,7 @@ mod spec;
 
 pub use spec::FaultSpecError;
 
-use crate::vnet::FrameMeta;
+use crate::vnet::{Csum, FrameMeta};
 use crate::{Device, DeviceInfo};
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeMap;
@@ -661,12 +661,12 @@ impl<D: Device + 'static> FaultInjector<D> {
     }
 
     /// Copy a held frame into the caller's buffer.
-    fn deliver(&self, frame: &[u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
-        match buf.get_mut(..frame.len()) {
+    fn deliver(&self, held: &Held, buf: &mut [u8]) -> io::Result<Option<(usize, FrameMeta)>> {
+        match buf.get_mut(..held.frame.len()) {
             Some(dst) => {
-                dst.copy_from_slice(frame);
+                dst.copy_from_slice(&held.frame);
                 bump(&self.counters.rx.passed);
-                Ok(Some(frame.len()))
+                Ok(Some((held.frame.len(), held.meta)))
             }
             None => {
                 bump(&self.counters.rx.dropped);
@@ -685,6 +685,18 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
     }
 
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        Ok(self.recv_meta(buf, timeout)?.map(|(n, _)| n))
+    }
+
+    // Received frames keep their segmentation (a coalesced segment stays one, to be cut
+    // by whoever sends it on), but a checksum the device left partial is completed here
+    // and every frame is handed on as one to verify: a frame this injector corrupts must
+    // not pass as verified.
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, FrameMeta)>> {
         let c = &self.counters.rx;
         // `None`: a timeout too large to represent, i.e. wait as long as the inner device does.
         let deadline = Instant::now().checked_add(timeout);
@@ -695,7 +707,7 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
                 let mut st = self.rx.lock();
                 if let Some(held) = st.lane.pop_due(now) {
                     drop(st);
-                    return self.deliver(&held.frame, buf);
+                    return self.deliver(&held, buf);
                 }
                 if polled && deadline.is_some_and(|d| now >= d) {
                     return Ok(None);
@@ -709,19 +721,29 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
 
             // The inner device is read without holding the lock, so `send` and other readers
             // are never blocked behind it.
-            let got = self.inner.recv(buf, wait)?;
+            let got = self.inner.recv_meta(buf, wait)?;
             let now = Instant::now();
             let mut st = self.rx.lock();
             match got {
-                Some(n) => {
+                Some((n, meta)) => {
                     let frame = buf.get_mut(..n).ok_or_else(|| {
                         io::Error::new(io::ErrorKind::InvalidData, "frame larger than buffer")
                     })?;
                     bump(&c.received);
+                    if let Csum::Partial { start, offset } = meta.csum {
+                        if !crate::vnet::complete_checksum(frame, start, offset) {
+                            bump(&c.dropped);
+                            continue;
+                        }
+                    }
+                    let meta = FrameMeta {
+                        csum: Csum::Full,
+                        gso: meta.gso,
+                    };
                     let RxState { cfg, lane } = &mut *st;
-                    if lane.process(cfg, frame, &FrameMeta::default(), true, now, c) {
+                    if lane.process(cfg, frame, &meta, true, now, c) {
                         bump(&c.passed);
-                        return Ok(Some(n));
+                        return Ok(Some((n, meta)));
                     }
                 }
                 None => {
@@ -738,9 +760,7 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
         self.send_meta(frame, &FrameMeta::default())
     }
 
-    // Receiving goes through `recv` (the default `recv_meta`): the inner device completes
-    // offloaded checksums there, so corruption stays detectable and held frames need no
-    // metadata. Sending passes the offloads through, also for held frames.
+    // Sending passes the offloads through, also for held frames.
     fn send_meta(&self, frame: &[u8], meta: &FrameMeta) -> io::Result<()> {
         let c = &self.counters.tx;
         let mut st = self.tx.state.lock();
