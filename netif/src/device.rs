@@ -56,11 +56,34 @@ impl DeviceInfo {
 /// time, so implementations are internally synchronised (a TAP fd is, by the kernel).
 /// Ownership: `recv` copies a frame into the caller's buffer; `send` borrows the frame only
 /// for the duration of the call.
+/// Why `recv` handed over no frame: the one that came was longer than the buffer (at
+/// least `at_least` bytes); it is dropped. Carried inside an `io::Error` of kind
+/// `InvalidData` ([`FrameTooLong::of`] finds it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a frame of {at_least} bytes or more, longer than the {buf}-byte buffer")]
+pub struct FrameTooLong {
+    pub at_least: usize,
+    pub buf: usize,
+}
+
+impl FrameTooLong {
+    /// The `io::Error` a device returns for it.
+    pub fn error(at_least: usize, buf: usize) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, FrameTooLong { at_least, buf })
+    }
+
+    /// The `FrameTooLong` inside `e`, if that is what `e` is.
+    pub fn of(e: &io::Error) -> Option<FrameTooLong> {
+        e.get_ref()?.downcast_ref::<FrameTooLong>().copied()
+    }
+}
+
 pub trait Device: Send + Sync {
     fn info(&self) -> DeviceInfo;
 
     /// Wait at most `timeout` for one frame and copy it into `buf`. `Ok(None)` when nothing
-    /// arrived in time. A frame longer than `buf` is an error of kind `InvalidData`.
+    /// arrived in time. A frame longer than `buf` is dropped with a [`FrameTooLong`] error
+    /// (kind `InvalidData`), never handed over cut.
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>>;
 
     /// Transmit one complete Ethernet frame.

@@ -507,6 +507,14 @@ fn rx_loop(
                     continue;
                 }
                 Ok(None) => break,
+                Err(e) if crate::FrameTooLong::of(&e).is_some() => {
+                    // A frame read and dropped, not a failing device.
+                    timeout = Duration::ZERO;
+                    slot += 1;
+                    bump(&stats.rx_packets, 1);
+                    bump(&stats.rx_dropped_too_big, 1);
+                    continue;
+                }
                 Err(_) => {
                     bump(&stats.rx_errors, 1);
                     if held && slot == 0 {
@@ -1683,6 +1691,71 @@ mod rx_bound_tests {
             self.seen.lock().unwrap().push((frames.len(), reads));
             Ok(0)
         }
+    }
+
+    /// A device that hands over one frame too long for the buffer (a `FrameTooLong`
+    /// error), then one IPv4 frame.
+    struct TooLongFirst {
+        reads: AtomicU64,
+    }
+
+    impl Device for TooLongFirst {
+        fn info(&self) -> DeviceInfo {
+            DeviceInfo {
+                name: "long".into(),
+                mtu: 1500,
+                mac: MacAddr::ZERO,
+                loopback: false,
+                offload: crate::Offload::NONE,
+            }
+        }
+        fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+            match self.reads.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(crate::FrameTooLong::error(buf.len() + 1, buf.len())),
+                1 => {
+                    let f = frame(ethertype::IPV4, 60);
+                    buf[..f.len()].copy_from_slice(&f);
+                    Ok(Some(f.len()))
+                }
+                _ => {
+                    std::thread::sleep(timeout.min(Duration::from_millis(20)));
+                    Ok(None)
+                }
+            }
+        }
+        fn send(&self, _: &[u8]) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A frame the device could not hand over whole is a frame dropped as too big, not a
+    /// device error: counted as such, and the next frame follows without the pause the
+    /// rx thread takes after an error.
+    #[test]
+    fn a_frame_too_long_for_the_buffer_is_counted_as_too_big_not_as_an_error() {
+        let dev = Arc::new(TooLongFirst {
+            reads: AtomicU64::new(0),
+        });
+        let flood = Arc::new(Flood {
+            reads: AtomicU64::new(u64::MAX / 2),
+            flood: 0,
+        });
+        let sink = Arc::new(ReadsAtDelivery {
+            dev: flood,
+            seen: Default::default(),
+        });
+        let d = Driver::spawn(0, dev.clone(), sink.clone(), DriverConfig::default()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sink.seen.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let st = d.stats().snapshot();
+        drop(d);
+        assert_eq!(sink.seen.lock().unwrap().len(), 1, "the IPv4 frame");
+        assert_eq!(
+            (st.rx_dropped_too_big, st.rx_errors, st.rx_packets),
+            (1, 0, 2)
+        );
     }
 
     /// ARCHITECTURE.md ("Threads"): the rx thread "reads every frame that is ready

@@ -670,10 +670,7 @@ impl<D: Device + 'static> FaultInjector<D> {
             }
             None => {
                 bump(&self.counters.rx.dropped);
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "frame larger than buffer",
-                ))
+                Err(crate::FrameTooLong::error(held.frame.len(), buf.len()))
             }
         }
     }
@@ -726,9 +723,10 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
             let mut st = self.rx.lock();
             match got {
                 Some((n, meta)) => {
-                    let frame = buf.get_mut(..n).ok_or_else(|| {
-                        io::Error::new(io::ErrorKind::InvalidData, "frame larger than buffer")
-                    })?;
+                    let len = buf.len();
+                    let frame = buf
+                        .get_mut(..n)
+                        .ok_or_else(|| crate::FrameTooLong::error(n, len))?;
                     bump(&c.received);
                     if let Csum::Partial { start, offset } = meta.csum {
                         if !crate::vnet::complete_checksum(frame, start, offset) {

@@ -24,7 +24,7 @@ pub mod trace;
 mod uring;
 pub mod vnet;
 
-pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot, Offload};
+pub use device::{Device, DeviceInfo, DeviceStats, DeviceStatsSnapshot, FrameTooLong, Offload};
 pub use driver::{Backlog, Driver, DriverConfig, Pacer, RxFrame, RxSink, SinkError};
 pub use fault::{FaultConfig, FaultInjector, FaultSpecError, FaultStats};
 pub use mac::{MacAddr, ParseMacError};

@@ -115,9 +115,10 @@ impl Device for MemoryLink {
         };
         match got {
             Ok(frame) => {
-                let dst = buf.get_mut(..frame.len()).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "frame larger than buffer")
-                })?;
+                let room = buf.len();
+                let dst = buf
+                    .get_mut(..frame.len())
+                    .ok_or_else(|| crate::FrameTooLong::error(frame.len(), room))?;
                 dst.copy_from_slice(&frame);
                 Ok(Some(frame.len()))
             }
