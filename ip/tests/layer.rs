@@ -3144,6 +3144,36 @@ fn a_coalesced_segment_routed_through_us_leaves_as_one_tso_frame() {
     assert_eq!(l.stats().drop_bad_offload, 0);
 }
 
+/// The kernel's `hdr_len` is `skb_headlen`, a hint of how much of the frame it kept
+/// linear, which may hold data: a segment is as long as the packet's own headers say, and
+/// the frame leaves with those (a 200-byte hint made 1,634-byte segments of a 1,500-byte
+/// link, and the segment was dropped).
+#[test]
+fn a_coalesced_segment_is_cut_by_its_own_headers_not_the_device_s_hint() {
+    let mut l = offload_router(ALL_OFFLOADS);
+    let (frame, _) = partial_frame_to_b(20_000);
+    let mut meta = coalesced_meta(PARTIAL_TCP);
+    meta.gso = Some(Gso {
+        size: 1448,
+        hdr_len: 200,
+    });
+    let mut up = Recorder::default();
+    l.receive_frame_meta(0, &frame, meta, T0, &mut up);
+    let out: Vec<ip::TxFrame> = l.take_tx().collect();
+    assert_eq!(out.len(), 1, "{:?}", l.stats());
+    assert_eq!(out[0].meta, coalesced_meta(PARTIAL_TCP), "66 header bytes");
+    assert_eq!(l.stats().drop_bad_offload, 0);
+    // A coalesced frame that is not TCP cannot be cut: dropped.
+    let mut l = offload_router(ALL_OFFLOADS);
+    let pkt = Hdr::new(HOST_A, HOST_B, UDP)
+        .df()
+        .packet(&pattern(20_000, 2));
+    let frame = eth(MAC0, MAC_A, ethertype::IPV4, &pkt);
+    l.receive_frame_meta(0, &frame, coalesced_meta(PARTIAL_TCP), T0, &mut up);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_bad_offload, 1);
+}
+
 #[test]
 fn a_coalesced_segment_is_not_forwarded_to_a_device_that_cannot_cut_it() {
     let mut l = offload_router(Offload {

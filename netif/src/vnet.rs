@@ -48,7 +48,9 @@ pub enum Csum {
 pub struct Gso {
     /// Payload bytes per segment on the wire (the MSS).
     pub size: u16,
-    /// Bytes of Ethernet, IP and TCP headers before the payload.
+    /// Sending: bytes of Ethernet, IP and TCP headers before the payload. Received: the
+    /// kernel's hint of how much of the frame it kept in one piece (`skb_headlen`), which
+    /// may include data; the headers' length is the packet's own.
     pub hdr_len: u16,
 }
 

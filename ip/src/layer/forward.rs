@@ -114,8 +114,26 @@ impl IpLayer {
                     self.out.stats.drop_bad_offload += 1;
                     return;
                 }
-                let hdr = usize::from(g.hdr_len).saturating_sub(ethernet::HEADER_LEN);
-                (hdr + usize::from(g.size), meta)
+                // The headers every segment carries, from the packet itself: the device's
+                // `hdr_len` only hints at how much of the frame it kept together, which
+                // may include data.
+                let tcp_hl = (pkt.protocol() == ipv4::protocol::TCP)
+                    .then(|| pkt.payload().get(12).map(|&o| usize::from(o >> 4) * 4))
+                    .flatten()
+                    .filter(|&h| h >= 20 && h <= pkt.payload().len());
+                let Some(tcp_hl) = tcp_hl else {
+                    self.out.stats.drop_bad_offload += 1;
+                    return;
+                };
+                let hdr = pkt.header_len() + tcp_hl;
+                let out = FrameMeta {
+                    gso: Some(netif::Gso {
+                        size: g.size,
+                        hdr_len: u16::try_from(ethernet::HEADER_LEN + hdr).unwrap_or(u16::MAX),
+                    }),
+                    ..meta
+                };
+                (hdr + usize::from(g.size), out)
             }
             None => (pkt.total_len(), FrameMeta::default()),
         };
