@@ -244,12 +244,22 @@ impl Driver {
                 .spawn(move || rx_loop(ifindex, &*device, cap, &*sink, &stats, &stop))?
         };
         let tx_thread = {
-            let (stats, device) = (stats.clone(), device.clone());
+            let (stats, tx_device) = (stats.clone(), device.clone());
             let max = info.frame_capacity();
             let (in_flight, outbox, queue) = (in_flight.clone(), outbox.clone(), tx.clone());
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("{}-tx", info.name))
-                .spawn(move || tx_loop(&*device, max, &queue, &in_flight, &outbox, &stats))?
+                .spawn(move || tx_loop(&*tx_device, max, &queue, &in_flight, &outbox, &stats));
+            match spawned {
+                Ok(t) => t,
+                Err(e) => {
+                    // No driver to stop it later: the rx thread must not go on delivering.
+                    stop.store(true, Ordering::SeqCst);
+                    device.interrupt_recv();
+                    let _ = rx_thread.join();
+                    return Err(e);
+                }
+            }
         };
         Ok(Driver {
             max_frame: info.frame_capacity(),

@@ -577,6 +577,9 @@ pub struct FaultInjector<D> {
     counters: Arc<Counters>,
     /// Started by the first configuration that can hold a sent frame.
     worker: Mutex<Option<TxWorker>>,
+    /// `interrupt_recv` was called (passed on to the inner device) and `arm_recv_interrupt`
+    /// not since: `recv` stops waiting.
+    interrupted: AtomicBool,
 }
 
 impl<D: Device + 'static> FaultInjector<D> {
@@ -593,6 +596,7 @@ impl<D: Device + 'static> FaultInjector<D> {
             rx: Mutex::new(RxState::new(cfg.clone())),
             counters: Arc::new(Counters::default()),
             worker: Mutex::new(None),
+            interrupted: AtomicBool::new(false),
         };
         f.start_worker_if_needed(&cfg);
         f
@@ -749,6 +753,9 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
                     // held frames that outlasts the timeout (a busy machine) is not silence.
                     polled = true;
                     st.lane.expire_parked(now, c);
+                    if self.interrupted.load(Ordering::Acquire) {
+                        return Ok(None);
+                    }
                 }
             }
         }
@@ -803,6 +810,18 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
 
     fn io_path(&self) -> &'static str {
         self.inner.io_path()
+    }
+
+    // Passed on, so a driver's stop ends a wait in the inner device (an idle rx thread
+    // then waits without a timeout, as without the injector).
+    fn arm_recv_interrupt(&self) -> bool {
+        self.interrupted.store(false, Ordering::Release);
+        self.inner.arm_recv_interrupt()
+    }
+
+    fn interrupt_recv(&self) {
+        self.interrupted.store(true, Ordering::Release);
+        self.inner.interrupt_recv();
     }
 }
 

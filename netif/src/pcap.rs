@@ -14,8 +14,9 @@
 //!
 //! Recording is switched on and off at run time through a shared [`PcapHandle`]; the
 //! [`PcapWriter`] device records the frames it receives (after the inner device returns them)
-//! and the frames it sends (once the inner device accepted them). Each record is flushed, so a
-//! file read while recording is complete. A failing write never breaks the device: it is
+//! and the frames it sends (as it hands them to the inner device, so a frame the device then
+//! refuses is in the file too). Records are written in the order of their timestamps, from
+//! any thread. Each record is flushed, so a file read while recording is complete. A failing write never breaks the device: it is
 //! counted, remembered, and recording stops.
 
 use crate::vnet::FrameMeta;
@@ -189,16 +190,23 @@ impl PcapHandle {
     /// error is counted and ends the recording.
     pub fn record(&self, frame: &[u8]) {
         if self.is_recording() {
-            self.record_at(SystemTime::now(), frame);
+            self.write(None, frame);
         }
     }
 
     /// [`record`](Self::record) with a given timestamp.
     pub fn record_at(&self, at: SystemTime, frame: &[u8]) {
+        self.write(Some(at), frame);
+    }
+
+    /// Write one record, stamped now unless `at` is given. The clock is read under the lock:
+    /// records from two threads (rx and tx) go into the file in the order of their stamps.
+    fn write(&self, at: Option<SystemTime>, frame: &[u8]) {
         let mut slot = self.shared.recording.lock();
         let Some(rec) = slot.as_mut() else {
             return;
         };
+        let at = at.unwrap_or_else(SystemTime::now);
         match rec.write_record(at, frame) {
             Ok(()) => {
                 self.shared.packets.fetch_add(1, Ordering::Relaxed);

@@ -129,7 +129,7 @@ impl RxRing {
                 // SAFETY: the read writes at most `buf.len()` bytes into `buf`, a heap buffer
                 // owned by `self` that is neither touched nor freed until `reap` below has
                 // seen this read complete (it waits for every submission, and on an error
-                // that stops it waiting the ring is leaked with its buffers: see Drop).
+                // that stops it waiting the buffers are leaked: see `poisoned`).
                 if unsafe { sq.push(&sqe) }.is_err() {
                     break;
                 }
@@ -235,9 +235,14 @@ impl TxRing {
                         .build()
                 };
                 // SAFETY: the write only reads `hdr` and `frame`, borrowed by this call, and
-                // the iovecs in `self.iovs`, owned by `self`; `reap` below waits for every
-                // submitted write before the call returns (or, when the ring fails, the
-                // ring is never used again and its iovecs are leaked), so none outlives them.
+                // the iovecs in `self.iovs`, owned by `self`. `reap` below waits for every
+                // submitted write before the call returns. When it fails instead, no write
+                // reads them later either: io_uring issues each write inside the
+                // `io_uring_enter` that submits it, and with RWF_NOWAIT a write that would
+                // block completes with EAGAIN rather than going to a worker thread, so the
+                // writes submitted are over when that call returns; entries it did not
+                // take are never submitted (the ring is not used again, and its iovecs
+                // are leaked all the same).
                 if unsafe { sq.push(&sqe.user_data(i as u64)) }.is_err() {
                     break;
                 }

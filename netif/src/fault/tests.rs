@@ -705,3 +705,34 @@ fn a_coalesced_segment_keeps_its_gso_metadata_through_the_injector() {
     let c = crate::checksum::finish(crate::checksum::sum(&buf[34..n], 0));
     assert_eq!(c, 0, "the partial checksum was not completed");
 }
+
+/// A driver's stop interrupts a `recv` waiting without a timeout (the injector passes the
+/// interrupt on): with `--fault` an idle rx thread needed a 50 ms wake-up to see its stop.
+#[test]
+fn an_interrupt_ends_a_wait_without_timeout_and_arming_again_waits() {
+    let (_peer, ours) = pair(8);
+    let dev = Arc::new(FaultInjector::new(ours, FaultConfig::default()));
+    assert!(
+        dev.arm_recv_interrupt(),
+        "the inner link can be interrupted"
+    );
+    let d = dev.clone();
+    let waiter = std::thread::spawn(move || {
+        let mut buf = [0u8; 1514];
+        let t = Instant::now();
+        let got = d.recv(&mut buf, Duration::MAX).unwrap();
+        (got, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    dev.interrupt_recv();
+    let (got, waited) = waiter.join().unwrap();
+    assert_eq!(got, None);
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    // Until armed again, no wait; after, a wait lasts its timeout.
+    let mut buf = [0u8; 1514];
+    assert_eq!(dev.recv(&mut buf, Duration::from_secs(5)).unwrap(), None);
+    assert!(dev.arm_recv_interrupt());
+    let t = Instant::now();
+    assert_eq!(dev.recv(&mut buf, 30 * MS).unwrap(), None);
+    assert!(t.elapsed() >= 30 * MS);
+}
