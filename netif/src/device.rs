@@ -44,7 +44,10 @@ impl Offload {
 }
 
 impl DeviceInfo {
-    /// Size of a buffer that holds any frame of this device.
+    /// The longest ordinary frame of this device: its MTU and the Ethernet header. (A
+    /// device that offloads segmentation also hands over and takes coalesced segments of up
+    /// to 64 KB, and a peer with a larger MTU may send longer frames: a reader that wants
+    /// every frame needs more room; the driver reads into 64 KB and a byte.)
     pub fn frame_capacity(&self) -> usize {
         self.mtu + ETHERNET_HEADER_LEN
     }
