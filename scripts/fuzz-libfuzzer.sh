@@ -6,7 +6,7 @@
 #
 #   bash scripts/fuzz-libfuzzer.sh TARGET [SECONDS] [libFuzzer flags...]
 #
-# TARGET: stack, ethernet, arp, ipv4, icmp, udp, tcp or vnet. The corpus grows in
+# TARGET: stack, ethernet, arp, ipv4, icmp, udp, tcp, vnet, dns or dhcp. The corpus grows in
 # fuzz/corpus/TARGET, failing inputs land in fuzz/artifacts/TARGET (both ignored by git);
 # replay one with `cargo run --release -p tests --example fuzz -- --replay TARGET HEX`
 # (hex: `xxd -p -c0 FILE`), or run the binary on the file.

@@ -88,7 +88,73 @@ pub fn corpus(target: &str, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
             _ => {}
         }
     }
+    // What the whole-stack target's hosts never say: answers to the resolver and replies to
+    // the DHCP client, written here (in the targets' input formats, see `parsers`).
+    match target {
+        "dns" => out.extend(dns_seeds()),
+        "dhcp" => out.extend(dhcp_seeds()),
+        _ => {}
+    }
     out
+}
+
+/// DNS answers for the `dns` target: flags, ANCOUNT, NSCOUNT, then the records.
+fn dns_seeds() -> Vec<Vec<u8>> {
+    let a = |last: u8| vec![0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, last];
+    // www.example.test CNAME host.example.test (a pointer into the question), its A record.
+    let cname = [
+        0xc0, 12, 0, 5, 0, 1, 0, 0, 1, 0, 0, 7, 4, b'h', b'o', b's', b't', 0xc0, 16,
+    ];
+    let host_a = [0xc0, 46, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 10, 0, 0, 9];
+    // The SOA of example.test (a pointer into the question), TTL 900, MINIMUM 60.
+    let mut soa = vec![0xc0, 16, 0, 6, 0, 1, 0, 0, 3, 0x84, 0, 29];
+    soa.extend_from_slice(&[2, b'n', b's', 0xc0, 16, 1, b'h', 0xc0, 16]);
+    soa.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 60]);
+    let with = |flags: [u8; 2], an: u8, ns: u8, records: &[&[u8]]| {
+        let mut v = vec![flags[0], flags[1], 0, an, 0, ns];
+        for r in records {
+            v.extend_from_slice(r);
+        }
+        v
+    };
+    vec![
+        with([0x81, 0x80], 1, 0, &[&a(2)]),
+        with([0x81, 0x80], 3, 0, &[&a(2), &a(3), &a(2)]),
+        with([0x81, 0x80], 2, 0, &[&cname, &host_a]),
+        with([0x81, 0x83], 0, 1, &[&soa]),
+        with([0x81, 0x80], 0, 1, &[&soa]),
+        with([0x83, 0x80], 0, 0, &[]),
+    ]
+}
+
+/// DHCP options for the `dhcp` target: an OFFER and an ACK as dnsmasq sends them, and one
+/// whose file field is said to carry options too.
+fn dhcp_seeds() -> Vec<Vec<u8>> {
+    let common: Vec<u8> = [
+        &[54, 4, 10, 0, 0, 2][..],
+        &[51, 4, 0, 0, 0x0e, 0x10],
+        &[58, 4, 0, 0, 7, 8],
+        &[59, 4, 0, 0, 0x0c, 0x4e],
+        &[1, 4, 255, 255, 255, 0],
+        &[3, 4, 10, 0, 0, 2],
+        &[6, 8, 10, 0, 0, 2, 9, 9, 9, 9],
+        &[15, 8, b't', b'e', b's', b't', b'.', b'l', b'a', b'n'],
+        &[26, 2, 5, 220],
+    ]
+    .concat();
+    let msg = |kind: u8, extra: &[u8]| {
+        let mut v = vec![53, 1, kind];
+        v.extend_from_slice(&common);
+        v.extend_from_slice(extra);
+        v.push(255);
+        v
+    };
+    vec![
+        msg(2, &[]),
+        msg(5, &[]),
+        msg(6, &[56, 5, b'n', b'o', b' ', b'I', b'P']),
+        msg(5, &[52, 1, 1]),
+    ]
 }
 
 /// Put right what a mutation broke in a parser target's input, as far as that layer has
@@ -224,6 +290,19 @@ mod tests {
                     "udp" => transport::udp::wire::UdpPacket::new_checked(&s[8..]).is_ok(),
                     "tcp" => transport::tcp::wire::TcpRepr::parse(&s[8..]).is_ok(),
                     "vnet" => netif::vnet::FrameMeta::decode(s, s.len() - 10).is_ok(),
+                    "dns" => {
+                        socket_api::dns::wire::parse_answer(
+                            &super::super::parsers::dns_message(s),
+                            super::super::parsers::DNS_ID,
+                            super::super::parsers::DNS_NAME,
+                        )
+                        .is_ok_and(|a| !a.addrs.is_empty() || a.ttl > 0)
+                            || s[1] & 0x0f == 3
+                    }
+                    "dhcp" => socket_api::dhcp::wire::Reply::parse(
+                        &super::super::parsers::dhcp_message(s),
+                    )
+                    .is_ok(),
                     other => panic!("a target without a check here: {other}"),
                 }
             };

@@ -17,7 +17,7 @@ pub mod stack;
 pub type Target = fn(&[u8]);
 
 /// Every target by name.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("stack", stack::run),
     ("ethernet", parsers::ethernet),
     ("arp", parsers::arp),
@@ -26,4 +26,6 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("udp", parsers::udp),
     ("tcp", parsers::tcp),
     ("vnet", parsers::vnet),
+    ("dns", parsers::dns),
+    ("dhcp", parsers::dhcp),
 ];

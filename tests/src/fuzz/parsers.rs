@@ -4,7 +4,10 @@
 //! emitted again parses to the same thing (with a checksum that verifies).
 //!
 //! The virtio_net_hdr target reads the 10-byte header from the start of the input and
-//! takes the rest as the frame behind it. The UDP and TCP targets read the pseudo-header's addresses from the first 8 bytes of
+//! takes the rest as the frame behind it. The DNS target puts the input's first 6 bytes
+//! into the header of an answer to the resolver's question (flags, ANCOUNT, NSCOUNT) and
+//! the rest after the question ([`dns_message`]); the DHCP target puts the input after a
+//! reply's fixed part and magic cookie, as its options ([`dhcp_message`]). The UDP and TCP targets read the pseudo-header's addresses from the first 8 bytes of
 //! the input, then the segment.
 
 use ip::icmp::{self, IcmpRepr};
@@ -222,6 +225,67 @@ pub fn tcp(data: &[u8]) {
     let (again, p2) = TcpRepr::parse(&buf).expect("an emitted segment parses");
     assert_eq!(again, r, "parse(emit(r)) != r");
     assert_eq!(p2, payload);
+}
+
+/// The question the DNS target's answers are to (`query(DNS_ID, DNS_NAME)`).
+pub const DNS_NAME: &str = "www.example.test";
+pub const DNS_ID: u16 = 7;
+
+/// The DNS answer the target reads from `data` (see the module's doc).
+pub fn dns_message(data: &[u8]) -> Vec<u8> {
+    let mut b = socket_api::dns::wire::query(DNS_ID, DNS_NAME).expect("a valid name");
+    if let Some((h, rest)) = data.split_first_chunk::<6>() {
+        b[2] = h[0] | 0x80;
+        b[3] = h[1];
+        b[6..10].copy_from_slice(&h[2..6]);
+        b.extend_from_slice(rest);
+    }
+    b
+}
+
+/// DNS answers as the stub resolver reads them (`dns::wire::parse_answer`): the input as
+/// the records of an answer to our question, and the input as a whole message.
+pub fn dns(data: &[u8]) {
+    use socket_api::dns::wire::{self, AnswerError};
+    for msg in [dns_message(data), data.to_vec()] {
+        match wire::parse_answer(&msg, DNS_ID, DNS_NAME) {
+            Ok(a) => {
+                assert!(
+                    a.addrs.len() <= wire::MAX_ADDRS,
+                    "{} addresses",
+                    a.addrs.len()
+                );
+                // RFC 2181 8: a TTL is at most 2^31 - 1 (one with the top bit set is 0).
+                assert!(a.ttl < 1 << 31, "ttl {}", a.ttl);
+            }
+            Err(AnswerError::NoSuchName { ttl }) => assert!(ttl < 1 << 31, "ttl {ttl}"),
+            Err(_) => {}
+        }
+    }
+}
+
+/// A DHCP reply whose options are `data` (see the module's doc).
+pub fn dhcp_message(data: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 236];
+    b[..3].copy_from_slice(&[2, 1, 6]);
+    b.extend_from_slice(&[99, 130, 83, 99]);
+    b.extend_from_slice(data);
+    b
+}
+
+/// DHCP replies as the client reads them (`dhcp::wire::Reply::parse`): the input as a
+/// reply's options, and the input as a whole message.
+pub fn dhcp(data: &[u8]) {
+    use socket_api::dhcp::wire::{Reply, MAX_DNS};
+    for msg in [dhcp_message(data), data.to_vec()] {
+        if let Ok(r) = Reply::parse(&msg) {
+            assert!(r.dns.len() <= MAX_DNS, "{} DNS servers", r.dns.len());
+            assert!(r.message.as_ref().is_none_or(|m| m.len() <= 3 * 128));
+            if let Some(d) = &r.domain {
+                assert!(socket_api::dns::wire::valid_name(d), "domain {d:?}");
+            }
+        }
+    }
 }
 
 /// The virtio_net_hdr in front of each frame on a TAP with `IFF_VNET_HDR`: decoded as the
