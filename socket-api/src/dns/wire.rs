@@ -543,3 +543,128 @@ mod tests {
         });
     }
 }
+
+/// Review 17: what the answer's TTL covers (RFC 2181 5.2, RFC 2308 5).
+#[cfg(test)]
+mod review17_tests {
+    use super::*;
+
+    /// `name` in wire form, uncompressed.
+    fn wire_name(name: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        for l in name.split('.').filter(|l| !l.is_empty()) {
+            b.push(l.len() as u8);
+            b.extend_from_slice(l.as_bytes());
+        }
+        b.push(0);
+        b
+    }
+
+    /// A record of `owner`, type `rtype`, TTL `ttl`, with `rdata`.
+    fn record(owner: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Vec<u8> {
+        let mut b = wire_name(owner);
+        b.extend_from_slice(&rtype.to_be_bytes());
+        b.extend_from_slice(&CLASS_IN.to_be_bytes());
+        b.extend_from_slice(&ttl.to_be_bytes());
+        b.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        b.extend_from_slice(rdata);
+        b
+    }
+
+    fn soa(zone: &str, ttl: u32, minimum: u32) -> Vec<u8> {
+        let mut rdata = wire_name("ns.invalid");
+        rdata.extend_from_slice(&wire_name("h.invalid"));
+        rdata.extend_from_slice(&[0; 16]);
+        rdata.extend_from_slice(&minimum.to_be_bytes());
+        record(zone, TYPE_SOA, ttl, &rdata)
+    }
+
+    /// An answer to `query(5, name)` with `rcode`, the records `answers`, `authority`.
+    fn message(name: &str, rcode: u8, answers: &[Vec<u8>], authority: &[Vec<u8>]) -> Vec<u8> {
+        let mut b = query(5, name).unwrap();
+        b[2] |= 0x80;
+        b[3] |= rcode;
+        b[6..8].copy_from_slice(&(answers.len() as u16).to_be_bytes());
+        b[8..10].copy_from_slice(&(authority.len() as u16).to_be_bytes());
+        for r in answers.iter().chain(authority) {
+            b.extend_from_slice(r);
+        }
+        b
+    }
+
+    /// `www.example.test` is a CNAME (TTL 5) of `v6.example.test`, which has no A record
+    /// (NODATA, RFC 2308 2.2.1), with the zone's SOA (negative TTL 3600). The answer is
+    /// cached under `www.example.test` as a whole: it rests on the CNAME as much as on the
+    /// SOA, so it may not outlive the CNAME's 5 s (RFC 1035 3.2.1; RFC 2308 5 caches the
+    /// CNAME by its own TTL, and a resolver that caches per RRset, as systemd-resolved
+    /// does, asks again for `www` after 5 s). parse_answer gives 3600: the alias change
+    /// is not seen for an hour.
+    #[test]
+    #[ignore = "defect: a NODATA answer after a CNAME is cached for the SOA's negative TTL, not bounded by the CNAME's TTL"]
+    fn a_nodata_answer_after_a_cname_is_not_kept_longer_than_the_cname() {
+        let b = message(
+            "www.example.test",
+            0,
+            &[record(
+                "www.example.test",
+                TYPE_CNAME,
+                5,
+                &wire_name("v6.example.test"),
+            )],
+            &[soa("example.test", 3600, 3600)],
+        );
+        let a = parse_answer(&b, 5, "www.example.test").unwrap();
+        assert!(a.addrs.is_empty());
+        assert!(a.ttl <= 5, "cached for {} s", a.ttl);
+    }
+
+    /// The same with NXDOMAIN at the end of the chain (RFC 6604 2.1: the RCODE is about
+    /// the last name of the chain): `www` CNAME (TTL 5) `gone`, which does not exist.
+    #[test]
+    #[ignore = "defect: an NXDOMAIN after a CNAME is cached for the SOA's negative TTL, not bounded by the CNAME's TTL"]
+    fn an_nxdomain_after_a_cname_is_not_kept_longer_than_the_cname() {
+        let b = message(
+            "www.example.test",
+            3,
+            &[record(
+                "www.example.test",
+                TYPE_CNAME,
+                5,
+                &wire_name("gone.example.test"),
+            )],
+            &[soa("example.test", 3600, 3600)],
+        );
+        match parse_answer(&b, 5, "www.example.test") {
+            Err(AnswerError::NoSuchName { ttl }) => assert!(ttl <= 5, "cached for {ttl} s"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// RFC 2181 5.2: the records of an RRset with differing TTLs are all treated as having
+    /// the lowest. The 17th A record (past MAX_ADDRS, 16) and a repeated address are left
+    /// out of the addresses, and so their TTL is left out too: the answer is cached for
+    /// 300 s where the RRset's TTL is 1 s.
+    #[test]
+    #[ignore = "defect: the TTL of A records past the 16th, or repeated, is ignored (RFC 2181 5.2: the RRset's lowest TTL)"]
+    fn the_rrset_s_lowest_ttl_counts_also_for_records_not_kept() {
+        let mut answers: Vec<Vec<u8>> = (1..=16)
+            .map(|i| record("many.test", TYPE_A, 300, &[10, 0, 0, i]))
+            .collect();
+        answers.push(record("many.test", TYPE_A, 1, &[10, 0, 0, 17]));
+        let b = message("many.test", 0, &answers, &[]);
+        let a = parse_answer(&b, 5, "many.test").unwrap();
+        assert_eq!(a.addrs.len(), MAX_ADDRS);
+
+        let dup = message(
+            "dup.test",
+            0,
+            &[
+                record("dup.test", TYPE_A, 300, &[10, 0, 0, 1]),
+                record("dup.test", TYPE_A, 1, &[10, 0, 0, 1]),
+            ],
+            &[],
+        );
+        let d = parse_answer(&dup, 5, "dup.test").unwrap();
+        assert_eq!((a.ttl, d.ttl), (1, 1), "17 records / a repeated one, one with TTL 1");
+    }
+}
