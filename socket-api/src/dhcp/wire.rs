@@ -512,3 +512,30 @@ pub(crate) mod tests {
         });
     }
 }
+
+/// Review 17: option 15 as servers send it.
+#[cfg(test)]
+mod review17_tests {
+    use super::*;
+
+    /// RFC 2132 3.17 makes option 15 one domain name, but some servers (an EC2 VPC's with
+    /// a DHCP option set of several domains) send several, separated by spaces, and the
+    /// clients that write it to resolv.conf (dhclient-script, udhcpc's script: `search
+    /// $domain`) search each. Here the whole option is dropped: none of the domains is
+    /// searched, not even the first.
+    #[test]
+    #[ignore = "defect: an option 15 of several space-separated domains is dropped whole; dhclient/udhcpc search each"]
+    fn an_option_15_of_several_domains_is_not_dropped_whole() {
+        let v = b"corp.example.com example.com";
+        let mut o = vec![opt::DOMAIN_NAME, v.len() as u8];
+        o.extend_from_slice(v);
+        let r = Reply::parse(&super::tests::reply(5, 1, [10, 0, 0, 57], &o)).unwrap();
+        assert!(
+            r.domain
+                .as_deref()
+                .is_some_and(|d| d.starts_with("corp.example.com")),
+            "{:?}",
+            r.domain
+        );
+    }
+}
