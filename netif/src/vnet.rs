@@ -320,10 +320,7 @@ mod review17_tests {
     fn refuses_the_rest_of_what_linux_refuses() {
         let seg = |size: u16, start: u16| FrameMeta {
             csum: Csum::Partial { start, offset: 16 },
-            gso: Some(Gso {
-                size,
-                hdr_len: 66,
-            }),
+            gso: Some(Gso { size, hdr_len: 66 }),
         };
         let mut taken = Vec::new();
         // "if (gso_size == GSO_BY_FRAGS) return -EINVAL;"

@@ -665,6 +665,10 @@ mod review17_tests {
             &[],
         );
         let d = parse_answer(&dup, 5, "dup.test").unwrap();
-        assert_eq!((a.ttl, d.ttl), (1, 1), "17 records / a repeated one, one with TTL 1");
+        assert_eq!(
+            (a.ttl, d.ttl),
+            (1, 1),
+            "17 records / a repeated one, one with TTL 1"
+        );
     }
 }
