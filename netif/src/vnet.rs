@@ -107,6 +107,10 @@ impl FrameMeta {
             if usize::from(start) + usize::from(offset) + 2 > frame_len {
                 return Err(bad("virtio_net_hdr checksum offset outside the frame"));
             }
+            // A transport checksum starts after the Ethernet and IPv4 headers at least.
+            if usize::from(start) < crate::ethernet::HEADER_LEN + 20 {
+                return Err(bad("virtio_net_hdr checksum start inside the IP header"));
+            }
             Csum::Partial { start, offset }
         } else if h[0] & F_DATA_VALID != 0 {
             Csum::Valid
@@ -114,16 +118,23 @@ impl FrameMeta {
             Csum::Full
         };
         // As Linux's `virtio_net_hdr_to_skb` does: the ECN bit only with a segmentation
-        // type, a TCP segment's partial checksum in TCP's checksum field (offset 16), and
-        // segments of at least one byte.
+        // type, a TCP segment's partial checksum in TCP's checksum field (offset 16) with
+        // the whole TCP header in the frame, and a real segment size.
         let gso = match (h[1], h[1] & !GSO_ECN) {
             (GSO_NONE, _) => None,
             (_, GSO_TCPV4) => {
                 if matches!(csum, Csum::Partial { offset, .. } if offset != 16) {
                     return Err(bad("virtio_net_hdr: TCP checksum offset is not 16"));
                 }
-                if le(4) == 0 {
-                    return Err(bad("virtio_net_hdr: gso_size 0"));
+                // 0xffff is Linux's GSO_BY_FRAGS, never a segment size on a TAP.
+                if le(4) == 0 || le(4) == 0xffff {
+                    return Err(bad("virtio_net_hdr: gso_size 0 or 0xffff"));
+                }
+                // The whole TCP header in the frame.
+                if let Csum::Partial { start, .. } = csum {
+                    if usize::from(start) + 20 > frame_len {
+                        return Err(bad("virtio_net_hdr: TCP header past the frame"));
+                    }
                 }
                 Some(Gso {
                     size: le(4),
@@ -308,15 +319,13 @@ mod linux_refuses_tests {
     }
 }
 
-/// Review 17: the rest of what `virtio_net_hdr_to_skb` (include/linux/virtio_net.h)
-/// refuses, which the commit "vnet decode refuses what Linux's virtio_net_hdr_to_skb
-/// refuses" left out.
+/// The rest of what `virtio_net_hdr_to_skb` (include/linux/virtio_net.h) refuses, from a
+/// second review.
 #[cfg(test)]
-mod review17_tests {
+mod linux_refuses_more_tests {
     use super::*;
 
     #[test]
-    #[ignore = "defect: decode takes gso_size 0xFFFF (GSO_BY_FRAGS), csum_start < 20, a TCP header past the frame: Linux refuses each"]
     fn refuses_the_rest_of_what_linux_refuses() {
         let seg = |size: u16, start: u16| FrameMeta {
             csum: Csum::Partial { start, offset: 16 },

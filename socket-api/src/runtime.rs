@@ -542,13 +542,10 @@ impl Stack {
     }
 
     /// The DNS servers [`Stack::resolve`] asks before those a DHCP lease names (at most
-    /// three are asked in all). A change forgets the answers cached from the others.
+    /// three are asked in all). Answers cached from other servers are forgotten at the
+    /// next lookup.
     pub fn set_dns_servers(&self, servers: &[Ipv4Addr]) {
-        let mut dns = self.shared.dns.lock();
-        if *dns != servers {
-            *dns = servers.to_vec();
-            self.shared.dns_cache.lock().clear();
-        }
+        *self.shared.dns.lock() = servers.to_vec();
     }
 
     /// The domains a name without dots is looked up in ([`Stack::resolve_named`]), before

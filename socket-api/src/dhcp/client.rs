@@ -83,8 +83,8 @@ pub struct Lease {
     pub server: Ipv4Addr,
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
-    /// The domain names without dots are looked up in (option 15).
-    pub domain: Option<String>,
+    /// The domains names without dots are looked up in (option 15).
+    pub domains: Vec<String>,
     pub mtu: Option<u16>,
     pub length: Lifetime,
     /// When it was granted or last renewed.
@@ -465,7 +465,7 @@ impl Client {
             server,
             router: r.router.filter(|&g| addr.contains(g) && g != addr.addr()),
             dns: r.dns.clone(),
-            domain: r.domain.clone(),
+            domains: r.domains.clone(),
             mtu: r.mtu,
             length,
             obtained: now,

@@ -100,8 +100,10 @@ pub struct Reply {
     /// The first router listed (RFC 2132 3.5: in order of preference).
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
-    /// Option 15 (RFC 2132 3.17): the domain names without dots are looked up in.
-    pub domain: Option<String>,
+    /// Option 15 (RFC 2132 3.17): the domain names without dots are looked up in. One
+    /// name by the RFC; some servers send several, separated by spaces, and each is kept
+    /// (at most `dns::MAX_SEARCH`), as clients that write it to resolv.conf's `search` do.
+    pub domains: Vec<String>,
     pub mtu: Option<u16>,
     /// A NAK's reason, if the server gave one (option 56), cut to 128 bytes.
     pub message: Option<String>,
@@ -137,13 +139,22 @@ fn addr_opt(v: &[u8]) -> Option<Ipv4Addr> {
     (v.len() >= 4).then(|| addr_at(v, 0))
 }
 
-/// A domain name option: text, some servers ending it with NULs; a name that could not be
-/// looked up is ignored.
-fn domain_opt(v: &[u8]) -> Option<String> {
+/// A domain name option: text, some servers ending it with NULs, some giving several names
+/// separated by spaces; a name that could not be looked up is left out.
+fn domains_opt(v: &[u8]) -> Vec<String> {
     let end = v.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
-    let name = std::str::from_utf8(&v[..end]).ok()?;
-    let name = name.strip_suffix('.').unwrap_or(name);
-    crate::dns::wire::valid_name(name).then(|| name.to_ascii_lowercase())
+    let Ok(text) = std::str::from_utf8(&v[..end]) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for name in text.split_ascii_whitespace() {
+        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        if crate::dns::wire::valid_name(&name) && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out.truncate(crate::dns::MAX_SEARCH);
+    out
 }
 
 fn u32_opt(v: &[u8]) -> Option<u32> {
@@ -196,7 +207,7 @@ impl Reply {
             subnet_mask: None,
             router: None,
             dns: Vec::new(),
-            domain: None,
+            domains: Vec::new(),
             mtu: None,
             message: None,
         };
@@ -228,7 +239,7 @@ impl Reply {
                         .map(|c| addr_at(c, 0))
                         .collect()
                 }
-                opt::DOMAIN_NAME => r.domain = domain_opt(v),
+                opt::DOMAIN_NAME => r.domains = domains_opt(v),
                 opt::MTU if v.len() == 2 => r.mtu = Some(u16::from_be_bytes([v[0], v[1]])),
                 opt::MESSAGE => {
                     let t = &v[..v.len().min(128)];
@@ -352,26 +363,27 @@ pub(crate) mod tests {
 
     #[test]
     fn the_domain_name_option_is_taken_when_it_is_a_valid_name() {
-        let domain = |v: &[u8]| {
+        let domains = |v: &[u8]| {
             let mut o = vec![opt::DOMAIN_NAME, v.len() as u8];
             o.extend_from_slice(v);
             Reply::parse(&reply(5, 1, [10, 0, 0, 57], &o))
                 .unwrap()
-                .domain
+                .domains
         };
-        assert_eq!(domain(b"Test.LAN"), Some("test.lan".into()));
+        assert_eq!(domains(b"Test.LAN"), ["test.lan"]);
         // A trailing dot, or NULs some servers end it with.
-        assert_eq!(domain(b"test.lan."), Some("test.lan".into()));
-        assert_eq!(domain(b"test.lan\0\0"), Some("test.lan".into()));
-        for bad in [&b""[..], b"\0", b"a b.lan", b"a..lan", b"\xff.lan"] {
-            assert_eq!(domain(bad), None, "{bad:?}");
+        assert_eq!(domains(b"test.lan."), ["test.lan"]);
+        assert_eq!(domains(b"test.lan\0\0"), ["test.lan"]);
+        // Several, separated by spaces: each valid one, once, at most six.
+        assert_eq!(domains(b"a.lan b..lan  c.lan a.lan"), ["a.lan", "c.lan"]);
+        assert_eq!(domains(b"a b c d e f g h").len(), 6);
+        for bad in [&b""[..], b"\0", b"a..lan", b"\xff.lan", b"a_b!.lan"] {
+            assert!(domains(bad).is_empty(), "{bad:?}");
         }
-        assert_eq!(
-            Reply::parse(&reply(5, 1, [10, 0, 0, 57], &[]))
-                .unwrap()
-                .domain,
-            None
-        );
+        assert!(Reply::parse(&reply(5, 1, [10, 0, 0, 57], &[]))
+            .unwrap()
+            .domains
+            .is_empty());
     }
 
     #[test]
@@ -513,29 +525,22 @@ pub(crate) mod tests {
     }
 }
 
-/// Review 17: option 15 as servers send it.
+/// Option 15 as servers send it (from a review).
 #[cfg(test)]
-mod review17_tests {
+mod option_15_tests {
     use super::*;
 
     /// RFC 2132 3.17 makes option 15 one domain name, but some servers (an EC2 VPC's with
     /// a DHCP option set of several domains) send several, separated by spaces, and the
     /// clients that write it to resolv.conf (dhclient-script, udhcpc's script: `search
-    /// $domain`) search each. Here the whole option is dropped: none of the domains is
+    /// $domain`) search each. The whole option was dropped: none of the domains was
     /// searched, not even the first.
     #[test]
-    #[ignore = "defect: an option 15 of several space-separated domains is dropped whole; dhclient/udhcpc search each"]
     fn an_option_15_of_several_domains_is_not_dropped_whole() {
         let v = b"corp.example.com example.com";
         let mut o = vec![opt::DOMAIN_NAME, v.len() as u8];
         o.extend_from_slice(v);
         let r = Reply::parse(&super::tests::reply(5, 1, [10, 0, 0, 57], &o)).unwrap();
-        assert!(
-            r.domain
-                .as_deref()
-                .is_some_and(|d| d.starts_with("corp.example.com")),
-            "{:?}",
-            r.domain
-        );
+        assert_eq!(r.domains, ["corp.example.com", "example.com"]);
     }
 }

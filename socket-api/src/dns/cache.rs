@@ -35,6 +35,8 @@ struct Entry {
 #[derive(Default)]
 pub(crate) struct Cache {
     names: HashMap<String, Entry>,
+    /// The servers whose answers these are.
+    servers: Vec<Ipv4Addr>,
 }
 
 /// The key of a name: lower case, without a trailing dot (names are case-insensitive,
@@ -44,8 +46,14 @@ fn key(name: &str) -> String {
 }
 
 impl Cache {
-    /// The answer kept for `name`, if it has not expired at `now`.
-    pub(crate) fn get(&mut self, name: &str, now: Instant) -> Option<Cached> {
+    /// The answer kept for `name`, if it has not expired at `now`. Asked with other
+    /// `servers` than those the answers came from, it forgets them all first.
+    pub(crate) fn get(&mut self, name: &str, servers: &[Ipv4Addr], now: Instant) -> Option<Cached> {
+        if self.servers != servers {
+            self.names.clear();
+            self.servers = servers.to_vec();
+            return None;
+        }
         let k = key(name);
         match self.names.get(&k) {
             Some(e) if now < e.expires => Some(e.answer.clone()),
@@ -57,10 +65,21 @@ impl Cache {
         }
     }
 
-    /// Keep `answer` for `name` for `ttl` seconds (bounded); a TTL of 0 keeps nothing
-    /// (RFC 1035 3.2.1: use for the transaction in progress only). When the cache is full
-    /// the expired names go first, then the one closest to expiring.
-    pub(crate) fn put(&mut self, name: &str, answer: Cached, ttl: u32, now: Instant) {
+    /// Keep `answer`, from `servers`, for `name` for `ttl` seconds (bounded); a TTL of 0
+    /// keeps nothing (RFC 1035 3.2.1: use for the transaction in progress only), nor does
+    /// an answer from servers no longer asked (a lookup under way when they changed). When
+    /// the cache is full the expired names go first, then the one closest to expiring.
+    pub(crate) fn put(
+        &mut self,
+        name: &str,
+        servers: &[Ipv4Addr],
+        answer: Cached,
+        ttl: u32,
+        now: Instant,
+    ) {
+        if self.servers != servers {
+            return;
+        }
         let limit = match answer {
             Cached::Addrs(_) => MAX_TTL,
             Cached::NoAddress | Cached::NoSuchName(_) => MAX_NEGATIVE_TTL,
@@ -88,11 +107,6 @@ impl Cache {
         self.names.insert(k, Entry { answer, expires });
     }
 
-    /// Forget every answer (the servers changed).
-    pub(crate) fn clear(&mut self) {
-        self.names.clear();
-    }
-
     #[cfg(test)]
     fn len(&self) -> usize {
         self.names.len()
@@ -107,6 +121,19 @@ mod tests {
         Instant::from_millis(secs * 1000)
     }
 
+    /// The servers of most tests.
+    const S: &[Ipv4Addr] = &[Ipv4Addr::new(10, 0, 0, 53)];
+
+    impl Cache {
+        /// `put` from the servers `S`, which the cache was first asked with.
+        fn put_s(&mut self, name: &str, answer: Cached, ttl: u32, now: Instant) {
+            if self.servers.is_empty() {
+                self.get("", S, now);
+            }
+            self.put(name, S, answer, ttl, now);
+        }
+    }
+
     fn addrs(last: u8) -> Cached {
         Cached::Addrs(vec![Ipv4Addr::new(10, 0, 0, last)])
     }
@@ -114,10 +141,10 @@ mod tests {
     #[test]
     fn an_answer_is_kept_for_its_ttl_and_no_longer() {
         let mut c = Cache::default();
-        c.put("web.test", addrs(2), 60, at(100));
-        assert_eq!(c.get("web.test", at(100)), Some(addrs(2)));
-        assert_eq!(c.get("web.test", at(159)), Some(addrs(2)));
-        assert_eq!(c.get("web.test", at(160)), None);
+        c.put_s("web.test", addrs(2), 60, at(100));
+        assert_eq!(c.get("web.test", S, at(100)), Some(addrs(2)));
+        assert_eq!(c.get("web.test", S, at(159)), Some(addrs(2)));
+        assert_eq!(c.get("web.test", S, at(160)), None);
         // The expired entry is gone, not only hidden.
         assert_eq!(c.len(), 0);
     }
@@ -125,38 +152,38 @@ mod tests {
     #[test]
     fn names_differing_in_case_or_a_trailing_dot_are_one_name() {
         let mut c = Cache::default();
-        c.put("Web.Test.", addrs(2), 60, at(0));
-        assert_eq!(c.get("web.test", at(1)), Some(addrs(2)));
-        assert_eq!(c.get("WEB.TEST.", at(1)), Some(addrs(2)));
-        assert_eq!(c.get("web.test.lan", at(1)), None);
+        c.put_s("Web.Test.", addrs(2), 60, at(0));
+        assert_eq!(c.get("web.test", S, at(1)), Some(addrs(2)));
+        assert_eq!(c.get("WEB.TEST.", S, at(1)), Some(addrs(2)));
+        assert_eq!(c.get("web.test.lan", S, at(1)), None);
     }
 
     #[test]
     fn a_ttl_of_zero_is_not_kept_and_replaces_what_was() {
         let mut c = Cache::default();
-        c.put("web.test", addrs(2), 0, at(0));
-        assert_eq!(c.get("web.test", at(0)), None);
-        c.put("web.test", addrs(2), 60, at(0));
-        c.put("web.test", addrs(3), 0, at(1));
-        assert_eq!(c.get("web.test", at(1)), None);
+        c.put_s("web.test", addrs(2), 0, at(0));
+        assert_eq!(c.get("web.test", S, at(0)), None);
+        c.put_s("web.test", addrs(2), 60, at(0));
+        c.put_s("web.test", addrs(3), 0, at(1));
+        assert_eq!(c.get("web.test", S, at(1)), None);
     }
 
     #[test]
     fn long_ttls_are_capped_a_day_for_addresses_three_hours_for_negatives() {
         let mut c = Cache::default();
         let server = Ipv4Addr::new(10, 0, 0, 53);
-        c.put("web.test", addrs(2), u32::MAX >> 1, at(0));
-        c.put("gone.test", Cached::NoSuchName(server), 1_000_000, at(0));
-        c.put("v6.test", Cached::NoAddress, 1_000_000, at(0));
-        assert!(c.get("web.test", at(86_399)).is_some());
-        assert!(c.get("web.test", at(86_400)).is_none());
+        c.put_s("web.test", addrs(2), u32::MAX >> 1, at(0));
+        c.put_s("gone.test", Cached::NoSuchName(server), 1_000_000, at(0));
+        c.put_s("v6.test", Cached::NoAddress, 1_000_000, at(0));
+        assert!(c.get("web.test", S, at(86_399)).is_some());
+        assert!(c.get("web.test", S, at(86_400)).is_none());
         assert_eq!(
-            c.get("gone.test", at(10_799)),
+            c.get("gone.test", S, at(10_799)),
             Some(Cached::NoSuchName(server))
         );
-        assert!(c.get("gone.test", at(10_800)).is_none());
-        assert!(c.get("v6.test", at(10_799)).is_some());
-        assert!(c.get("v6.test", at(10_800)).is_none());
+        assert!(c.get("gone.test", S, at(10_800)).is_none());
+        assert!(c.get("v6.test", S, at(10_799)).is_some());
+        assert!(c.get("v6.test", S, at(10_800)).is_none());
     }
 
     #[test]
@@ -165,32 +192,38 @@ mod tests {
         for i in 0..CAPACITY {
             // Name i expires at 1000 + i s; name 7 soonest of all.
             let ttl = if i == 7 { 500 } else { 1000 + i as u32 };
-            c.put(&format!("n{i}.test"), addrs(1), ttl, at(0));
+            c.put_s(&format!("n{i}.test"), addrs(1), ttl, at(0));
         }
         assert_eq!(c.len(), CAPACITY);
         // Replacing a name already there drops nothing.
-        c.put("n3.test", addrs(3), 2000, at(0));
+        c.put_s("n3.test", addrs(3), 2000, at(0));
         assert_eq!(c.len(), CAPACITY);
-        c.put("new.test", addrs(4), 60, at(0));
+        c.put_s("new.test", addrs(4), 60, at(0));
         assert_eq!(c.len(), CAPACITY);
         assert!(
-            c.get("n7.test", at(0)).is_none(),
+            c.get("n7.test", S, at(0)).is_none(),
             "the soonest to expire stays"
         );
-        assert!(c.get("n8.test", at(0)).is_some());
-        assert_eq!(c.get("new.test", at(0)), Some(addrs(4)));
+        assert!(c.get("n8.test", S, at(0)).is_some());
+        assert_eq!(c.get("new.test", S, at(0)), Some(addrs(4)));
         // At 1010 s names 0..=10 (but 3, renewed, and 7, gone) and new.test have expired:
         // all nine go at once.
-        c.put("later.test", addrs(5), 60, at(1010));
+        c.put_s("later.test", addrs(5), 60, at(1010));
         assert_eq!(c.len(), CAPACITY - 9);
-        assert!(c.get("n3.test", at(1010)).is_some());
+        assert!(c.get("n3.test", S, at(1010)).is_some());
     }
 
     #[test]
-    fn clear_forgets_everything() {
+    fn other_servers_forget_everything_and_their_answers_are_not_kept_after() {
         let mut c = Cache::default();
-        c.put("web.test", addrs(2), 60, at(0));
-        c.clear();
-        assert_eq!(c.get("web.test", at(0)), None);
+        let other: &[Ipv4Addr] = &[Ipv4Addr::new(10, 0, 0, 54)];
+        c.put_s("web.test", addrs(2), 60, at(0));
+        assert_eq!(c.get("web.test", other, at(1)), None);
+        assert_eq!(c.len(), 0);
+        // An answer from the servers of before (a lookup under way when they changed).
+        c.put("web.test", S, addrs(2), 60, at(1));
+        assert_eq!(c.get("web.test", other, at(1)), None);
+        c.put("web.test", other, addrs(3), 60, at(1));
+        assert_eq!(c.get("web.test", other, at(2)), Some(addrs(3)));
     }
 }

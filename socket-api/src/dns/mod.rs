@@ -10,7 +10,8 @@
 //!
 //! Answers are cached for as long as their TTLs allow ([`cache`]): the addresses of a
 //! name, and that a name does not exist or has no IPv4 address when the server's answer
-//! carries its zone's SOA (RFC 2308). Setting other servers forgets them.
+//! carries its zone's SOA (RFC 2308). Other servers (set, or named by another lease)
+//! forget them.
 //!
 //! A name without a dot is looked up in the search domains first (those set with
 //! [`Stack::set_dns_search`], then those DHCP leases name, option 15), as `resolv.conf`'s
@@ -56,7 +57,7 @@ impl Stack {
     pub fn dns_search(&self) -> Vec<String> {
         let mut all = self.configured_search();
         for d in self.dhcp_status() {
-            if let Some(domain) = d.lease.and_then(|l| l.domain) {
+            for domain in d.lease.map(|l| l.domains).unwrap_or_default() {
                 if !all.contains(&domain) {
                     all.push(domain);
                 }
@@ -68,27 +69,47 @@ impl Stack {
 
     /// [`Stack::resolve`], and the name that answered: `name` itself, or for a name
     /// without a dot the first `name.DOMAIN` of the search domains ([`Stack::dns_search`])
-    /// that has addresses. The search goes on past a name that does not exist or has no
-    /// IPv4 address, and stops at any other error. When `name` itself fails otherwise
-    /// (a server refusing a name outside its zones) after a search domain said the name
-    /// does not exist, that is the error.
+    /// that has addresses, as glibc's `res_search` goes: past a domain where the name does
+    /// not exist or has no IPv4 address, or whose server failed (SERVFAIL), or that makes
+    /// too long a name; any other error (a refusal, no answer) ends the list, and the name
+    /// is asked as it is last. When nothing answers, "no IPv4 address" from any of them is
+    /// said first, then what the name as it is got, unless that was not "not found" and a
+    /// search domain's was (the last one's). A name with a dot is asked only as it is
+    /// (musl's and systemd-resolved's way; glibc would try the domains after it).
     pub fn resolve_named(&self, name: &str) -> io::Result<(String, Vec<Ipv4Addr>)> {
-        let literal = name.parse::<Ipv4Addr>().is_ok() || name.eq_ignore_ascii_case("localhost");
-        let mut not_found = None;
+        let literal = name.parse::<Ipv4Addr>().is_ok()
+            || name.eq_ignore_ascii_case("localhost")
+            || name.eq_ignore_ascii_case("localhost.");
+        if !literal {
+            wire::query(0, name).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("name '{name}': {e}"))
+            })?;
+        }
+        let (mut no_address, mut no_name) = (None, None);
         if !literal && !name.contains('.') {
             for domain in self.dns_search() {
                 let full = format!("{name}.{domain}");
+                if !wire::valid_name(&full) {
+                    continue;
+                }
                 match self.resolve_one(&full) {
                     Ok(addrs) => return Ok((full, addrs)),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => not_found = Some(e),
-                    Err(e) => return Err(e),
+                    Err(f) => match f.why {
+                        Why::NoAddress => no_address = Some(f.err),
+                        Why::NoName => no_name = Some(f.err),
+                        Why::ServerFailure => {}
+                        Why::Other => break,
+                    },
                 }
             }
         }
         match self.resolve_one(name) {
             Ok(addrs) => Ok((name.to_string(), addrs)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
-            Err(e) => Err(not_found.unwrap_or(e)),
+            Err(f) => Err(match (no_address, f.why) {
+                (Some(e), _) => e,
+                (None, Why::NoName | Why::NoAddress) => f.err,
+                (None, _) => no_name.unwrap_or(f.err),
+            }),
         }
     }
 
@@ -98,42 +119,47 @@ impl Stack {
     /// Errors: a malformed name (`InvalidInput`), a name that does not exist or has no
     /// IPv4 address (`NotFound`), no server or no answer (`TimedOut`, or the last
     /// server's error). An answer is kept for as long as its TTL allows and given again
-    /// without asking (at most 256 names; a day at most, three hours for a negative one).
+    /// without asking (at most 256 names; a day at most, three hours for a negative one)
+    /// while the servers asked stay the same.
     pub fn resolve(&self, name: &str) -> io::Result<Vec<Ipv4Addr>> {
         self.resolve_named(name).map(|(_, addrs)| addrs)
     }
 
     /// `name` as it is, without the search domains.
-    fn resolve_one(&self, name: &str) -> io::Result<Vec<Ipv4Addr>> {
+    fn resolve_one(&self, name: &str) -> Result<Vec<Ipv4Addr>, Failed> {
         if let Ok(a) = name.parse::<Ipv4Addr>() {
             return Ok(vec![a]);
         }
         if name.eq_ignore_ascii_case("localhost") || name.eq_ignore_ascii_case("localhost.") {
             return Ok(vec![Ipv4Addr::LOCALHOST]);
         }
-        let invalid = |e: wire::NameError| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("name '{name}': {e}"))
-        };
-        if let Some(hit) = self.dns_cache().get(name, self.now()) {
+        let servers = self.dns_servers();
+        // The cache holds what the servers asked now said: other servers (set, or from
+        // another lease) empty it first.
+        if let Some(hit) = self.dns_cache().get(name, &servers, self.now()) {
             return cached_result(name, hit);
         }
         let id = crate::runtime::os_random_u64() as u16;
-        let query = wire::query(id, name).map_err(invalid)?;
-        let servers = self.dns_servers();
+        let query = wire::query(id, name).map_err(|e| {
+            Failed::other(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("name '{name}': {e}"),
+            ))
+        })?;
         if servers.is_empty() {
-            return Err(io::Error::new(
+            return Err(Failed::other(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("{name}: no DNS server to ask (none set, none from DHCP)"),
-            ));
+            )));
         }
-        let socket = UdpSocket::bind(self, "0.0.0.0:0")?;
-        let mut last = None;
+        let socket = UdpSocket::bind(self, "0.0.0.0:0").map_err(Failed::other)?;
+        let (mut last, mut servfail) = (None, false);
         let mut buf = vec![0u8; 1500];
         for _ in 0..ROUNDS {
             for &server in &servers {
                 let to = SocketAddr::V4(SocketAddrV4::new(server, PORT));
                 if let Err(e) = socket.send_to(&query, to) {
-                    last = Some(e);
+                    (last, servfail) = (Some(e), false);
                     continue;
                 }
                 let mut answer = wait_answer(&socket, to, &mut buf, id, name);
@@ -147,36 +173,70 @@ impl Stack {
                         (Cached::NoSuchName(server), ttl)
                     }
                     Ok(Err(e)) => {
+                        servfail = e == wire::AnswerError::Server(2);
                         last = Some(io::Error::other(format!("{server}: {e}")));
                         continue;
                     }
                     Err(e) => {
-                        last = Some(e);
+                        (last, servfail) = (Some(e), false);
                         continue;
                     }
                 };
-                self.dns_cache().put(name, found.clone(), ttl, self.now());
+                self.dns_cache()
+                    .put(name, &servers, found.clone(), ttl, self.now());
                 return cached_result(name, found);
             }
         }
-        Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::TimedOut)))
-            .map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))
+        let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::TimedOut));
+        Err(Failed {
+            err: io::Error::new(e.kind(), format!("{name}: {e}")),
+            why: if servfail {
+                Why::ServerFailure
+            } else {
+                Why::Other
+            },
+        })
+    }
+}
+
+/// Why a name was not resolved, as the search through the domains needs to know.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// The name does not exist (NXDOMAIN).
+    NoName,
+    /// It exists without an IPv4 address (NODATA).
+    NoAddress,
+    /// The last server asked failed (SERVFAIL).
+    ServerFailure,
+    /// Anything else: a refusal, no answer, no server.
+    Other,
+}
+
+struct Failed {
+    err: io::Error,
+    why: Why,
+}
+
+impl Failed {
+    fn other(err: io::Error) -> Failed {
+        Failed {
+            err,
+            why: Why::Other,
+        }
     }
 }
 
 /// What `resolve` returns for an answer, fresh or cached.
-fn cached_result(name: &str, answer: Cached) -> io::Result<Vec<Ipv4Addr>> {
-    match answer {
-        Cached::Addrs(addrs) => Ok(addrs),
-        Cached::NoAddress => Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{name}: no IPv4 address"),
-        )),
-        Cached::NoSuchName(server) => Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{name}: name not found ({server})"),
-        )),
-    }
+fn cached_result(name: &str, answer: Cached) -> Result<Vec<Ipv4Addr>, Failed> {
+    let (why, text) = match answer {
+        Cached::Addrs(addrs) => return Ok(addrs),
+        Cached::NoAddress => (Why::NoAddress, format!("{name}: no IPv4 address")),
+        Cached::NoSuchName(server) => (Why::NoName, format!("{name}: name not found ({server})")),
+    };
+    Err(Failed {
+        err: io::Error::new(io::ErrorKind::NotFound, text),
+        why,
+    })
 }
 
 /// Ask `server` over TCP, after its answer over UDP was truncated: connect, send the
@@ -381,6 +441,9 @@ mod tests {
             [Ipv4Addr::new(10, 1, 2, 3)]
         );
         assert_eq!(queries.load(Ordering::Relaxed), 11);
+        // A bad name is said as it was given, not joined with a domain.
+        let e = a.resolve("").unwrap_err();
+        assert_eq!(e.to_string(), "name '': empty name");
         // Bad domains are refused with the reason, and change nothing.
         let e = a.set_dns_search(&["a b"]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
@@ -394,10 +457,10 @@ mod tests {
     }
 }
 
-/// Review 17: the search list against glibc's `res_nsearch`, and the cache against a
-/// change of servers while a lookup is under way.
+/// The search list against glibc's `res_nsearch`, and the cache against a change of
+/// servers while a lookup is under way (from an independent review; each failed before).
 #[cfg(test)]
-mod review17_tests {
+mod search_review_tests {
     use super::*;
     use crate::testing::{link, two_stacks};
     use crate::StackBuilder;
@@ -470,11 +533,10 @@ mod review17_tests {
 
     /// glibc's `res_nsearch`: an error other than "no such name" / "no data" in a search
     /// domain ("negative answer or server failure") stops the search list, "but try the
-    /// input name below in case it's fully-qualified". Here a search domain the server
-    /// refuses (a zone it does not serve) makes every name without a dot fail, also one
-    /// the server answers as it is.
+    /// input name below in case it's fully-qualified". A search domain the server refuses
+    /// (a zone it does not serve) made every name without a dot fail, also one the server
+    /// answers as it is.
     #[test]
-    #[ignore = "defect: a refused search domain ends the lookup; glibc still asks the name as it is"]
     fn a_search_domain_refused_still_lets_the_name_be_asked_as_it_is() {
         let (a_end, b_end) = link(64);
         let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
@@ -496,9 +558,8 @@ mod review17_tests {
 
     /// glibc's `res_nsearch` goes on to the next search domain after a SERVFAIL
     /// (`got_servfail++`, "try next search element, if any"): `web` in `failing` (the
-    /// server fails) then in `test` (where it is). Here the search ends at the failure.
+    /// server fails) then in `test` (where it is). The search ended at the failure.
     #[test]
-    #[ignore = "defect: a SERVFAIL in one search domain ends the search; glibc tries the next domain"]
     fn a_server_failure_in_one_search_domain_goes_on_to_the_next() {
         let (a_end, b_end) = link(64);
         let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
@@ -516,12 +577,32 @@ mod review17_tests {
         assert_eq!(r.unwrap(), ("web.test".to_string(), vec![WEB]));
     }
 
+    /// glibc's `res_nsearch` says "no data" (`got_nodata`) before a later "no such name":
+    /// `web` exists in `v6` without an IPv4 address, and not at all as it is.
+    #[test]
+    fn no_ipv4_address_in_a_search_domain_is_said_before_not_found_as_it_is() {
+        let (a_end, b_end) = link(64);
+        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let (_, stop) = server(&b, |name| match name {
+            "web.v6" => Says::Rcode(0),
+            _ => Says::Rcode(3),
+        });
+        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
+        a.set_dns_search(&["v6", "other"]).unwrap();
+        let r = a.resolve_named("web");
+        stop.store(true, Ordering::Relaxed);
+        a.shutdown();
+        b.shutdown();
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "web.v6: no IPv4 address");
+    }
+
     /// A name that makes too long a name with a search domain (`res_nquerydomain`: "if
     /// (n + d + 1 >= MAXDNAME) ... return -1", after which glibc tries the name as it
-    /// is): here `InvalidInput` for the joined name, and the name itself, valid and
-    /// answered, is never asked.
+    /// is): it was `InvalidInput` for the joined name, and the name itself, valid and
+    /// answered, was never asked.
     #[test]
-    #[ignore = "defect: a search domain that makes the joined name too long ends the lookup; the name itself is never asked"]
     fn a_search_domain_too_long_for_the_name_is_skipped() {
         let (a_end, b_end) = link(64);
         let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
@@ -537,12 +618,11 @@ mod review17_tests {
         assert_eq!(r.unwrap(), (name, vec![WEB]));
     }
 
-    /// `set_dns_servers`: "A change forgets the answers cached from the others." A lookup
-    /// under way when the servers change puts its answer (from the servers of before)
-    /// into the cache after the clear, and the next lookup takes it without asking the
-    /// servers now set (here for its whole TTL of 60 s).
+    /// Answers cached from other servers than those now asked are not given. A lookup
+    /// under way when the servers changed put its answer (from the servers of before)
+    /// into the cache after it was cleared, and the next lookup took it without asking the
+    /// servers now set (for its whole TTL of 60 s).
     #[test]
-    #[ignore = "defect: an answer from the old servers, arriving after set_dns_servers cleared the cache, is cached and served"]
     fn an_answer_to_a_lookup_started_before_the_servers_changed_is_not_kept() {
         let (a_end, b_end) = link(64);
         let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);

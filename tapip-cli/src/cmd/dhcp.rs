@@ -38,8 +38,8 @@ pub fn describe(l: &Lease, now: Instant) -> String {
         let dns: Vec<String> = l.dns.iter().map(|a| a.to_string()).collect();
         s += &format!(", dns {}", dns.join(" "));
     }
-    if let Some(d) = &l.domain {
-        s += &format!(", domain {d}");
+    if !l.domains.is_empty() {
+        s += &format!(", domain {}", l.domains.join(" "));
     }
     if let Some(m) = l.mtu {
         s += &format!(", mtu {m}");
@@ -77,7 +77,7 @@ mod tests {
             server: Ipv4Addr::new(10, 0, 0, 2),
             router: Some(Ipv4Addr::new(10, 0, 0, 1)),
             dns: vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(9, 9, 9, 9)],
-            domain: Some("test.lan".into()),
+            domains: vec!["test.lan".into()],
             mtu: None,
             length: Lifetime::Finite(Duration::from_secs(3600)),
             obtained: t(100),
@@ -93,7 +93,7 @@ mod tests {
         l.length = Lifetime::Infinite;
         l.router = None;
         l.dns.clear();
-        l.domain = None;
+        l.domains.clear();
         l.mtu = Some(1400);
         assert_eq!(
             describe(&l, t(0)),

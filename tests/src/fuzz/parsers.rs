@@ -281,7 +281,8 @@ pub fn dhcp(data: &[u8]) {
         if let Ok(r) = Reply::parse(&msg) {
             assert!(r.dns.len() <= MAX_DNS, "{} DNS servers", r.dns.len());
             assert!(r.message.as_ref().is_none_or(|m| m.len() <= 3 * 128));
-            if let Some(d) = &r.domain {
+            assert!(r.domains.len() <= socket_api::dns::MAX_SEARCH);
+            for d in &r.domains {
                 assert!(socket_api::dns::wire::valid_name(d), "domain {d:?}");
             }
         }
