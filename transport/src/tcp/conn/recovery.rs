@@ -430,6 +430,20 @@ mod tests {
         );
     }
 
+    /// A connection reset in the middle of recovery keeps no scoreboard: its records (and
+    /// the memory they hold) go with it.
+    #[test]
+    fn a_reset_in_recovery_forgets_the_scoreboard() {
+        let mut c = Conn::established(opts());
+        into_recovery(&mut c, 8);
+        assert!(!c.tcb.sb.table().is_empty());
+        let r = c.seg(flags::RST, Seq(0));
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::Closed);
+        assert!(c.tcb.sb.table().is_empty());
+        assert_eq!((c.tcb.sb.sacked_bytes(), c.tcb.sb.lost_bytes()), (0, 0));
+    }
+
     /// Run the clock 5 ms at a time until the retransmission timer has fired; returns what
     /// was sent from then on.
     fn until_a_timeout(c: &mut Conn) -> Vec<Sent> {

@@ -295,4 +295,16 @@ mod tests {
         assert_eq!(sb.pipe(10_000), 0);
         assert_eq!(sb.first_unsacked(), Some((Seq(0), Seq(1000))));
     }
+
+    #[test]
+    fn clearing_forgets_every_record_and_mark() {
+        let mut sb = ten();
+        sack(&mut sb, 0, &[(3000, 5000)]);
+        sb.mark_all_lost();
+        sb.clear();
+        assert!(sb.table().is_empty());
+        assert_eq!((sb.sacked_bytes(), sb.lost_bytes()), (0, 0));
+        assert_eq!(sb.next_lost(), None);
+        assert_eq!(sb.first_unsacked(), None);
+    }
 }
