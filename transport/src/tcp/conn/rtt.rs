@@ -125,8 +125,8 @@ impl Tcb {
 
 #[cfg(test)]
 mod tests {
-    use super::RttEstimator;
-    use netif::Duration;
+    use super::super::harness::*;
+    use super::*;
 
     const MIN: Duration = Duration::from_millis(200);
     const MAX: Duration = Duration::from_secs(120);
@@ -194,5 +194,56 @@ mod tests {
         f.sample(ms(10), 1, MIN, MAX);
         f.after_syn_retransmit(MAX);
         assert_eq!(f.rto(), MIN);
+    }
+
+    /// A segment of `n` bytes from the application, sent now; its TSval.
+    fn send(c: &mut Conn, n: usize) -> u32 {
+        c.tcb.write(&vec![7; n]);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        out[0].r.timestamp.expect("timestamps are on").0
+    }
+
+    /// The peer's ACK of everything sent, echoing `ecr`.
+    fn ack_echoing(c: &mut Conn, ecr: u32) {
+        let mut r = c.seg(flags::ACK, c.tcb.snd_max);
+        r.timestamp = Some((PEER_TS + 1, ecr));
+        c.deliver(&r, &[]);
+    }
+
+    /// RFC 7323 4.2 measures from the echo; when the packet clock timed the same round
+    /// trip (they agree to within the TSval's millisecond) its finer sample is the one
+    /// taken.
+    #[test]
+    fn the_timed_sample_is_taken_when_it_agrees_with_the_echo_to_a_millisecond() {
+        let mut c = Conn::established_ts(opts());
+        // 0.3 ms into a millisecond of the TSval clock: the echo reads 100 ms, the
+        // timer 99.7 ms.
+        c.now += Duration::from_micros(300);
+        let tsval = send(&mut c, 1000);
+        let srtt = c.tcb.rtt.srtt().expect("the handshake's sample");
+        c.now += Duration::from_micros(99_700);
+        ack_echoing(&mut c, tsval);
+        assert_eq!(
+            c.tcb.rtt.srtt(),
+            Some((srtt * 7 + ms(99) + Duration::from_micros(700)) / 8)
+        );
+    }
+
+    /// An ACK of the timed segment that echoes a later TSval (the ACK of the timed segment
+    /// was lost, and the next one echoes the segment that came after it, RFC 7323 4.3):
+    /// the two disagree, and the echo's round trip is the sample, not the timer's, which
+    /// includes the wait for the lost ACK.
+    #[test]
+    fn an_echo_of_a_later_segment_is_the_sample_when_the_timer_disagrees() {
+        let mut c = Conn::established_ts(opts());
+        send(&mut c, 1000);
+        c.now += ms(20);
+        let later = send(&mut c, 1000);
+        let srtt = c.tcb.rtt.srtt().expect("the handshake's sample");
+        c.now += ms(100);
+        ack_echoing(&mut c, later);
+        assert_eq!(c.tcb.rtt.srtt(), Some((srtt * 7 + ms(100)) / 8));
     }
 }
