@@ -246,4 +246,37 @@ mod tests {
         ack_echoing(&mut c, later);
         assert_eq!(c.tcb.rtt.srtt(), Some((srtt * 7 + ms(100)) / 8));
     }
+
+    /// An echo older than the longest RTO (here 200 s) is not a round trip of this
+    /// connection's traffic (RFC 7323 4.2: a TSecr must be sane to be used).
+    #[test]
+    fn an_echo_older_than_the_longest_rto_is_no_sample() {
+        let mut c = Conn::established_ts(opts());
+        let now = c.now + ms(500);
+        let ts = c.tcb.ts_now(now);
+        c.tcb.rx_tsecr = Some(ts.wrapping_sub(30));
+        assert_eq!(c.tcb.echo_rtt(&c.cfg, now), Some(ms(30)));
+        let max = c.cfg.rto_max.as_millis() as u32;
+        c.tcb.rx_tsecr = Some(ts.wrapping_sub(max));
+        assert_eq!(c.tcb.echo_rtt(&c.cfg, now), Some(c.cfg.rto_max));
+        c.tcb.rx_tsecr = Some(ts.wrapping_sub(200_000));
+        assert_eq!(c.tcb.echo_rtt(&c.cfg, now), None);
+        c.tcb.rx_tsecr = Some(ts.wrapping_add(5));
+        assert_eq!(c.tcb.echo_rtt(&c.cfg, now), None, "an echo from the future");
+    }
+
+    /// After a SYN cookie the echoes of the cookie's TSval (up to 63 ms behind the clock)
+    /// measure nothing, but a TSval from the connection's first millisecond on does: an
+    /// echo equal to the floor is a sample.
+    #[test]
+    fn after_a_syn_cookie_an_echo_from_the_connections_first_millisecond_is_a_sample() {
+        let mut c = Conn::established_ts(opts());
+        let floor = c.tcb.ts_now(c.now);
+        c.tcb.ts_echo_floor = Some(floor);
+        let now = c.now + ms(40);
+        c.tcb.rx_tsecr = Some(floor);
+        assert_eq!(c.tcb.echo_rtt(&c.cfg, now), Some(ms(40)));
+        c.tcb.rx_tsecr = Some(floor.wrapping_sub(1));
+        assert_eq!(c.tcb.echo_rtt(&c.cfg, now), None);
+    }
 }
