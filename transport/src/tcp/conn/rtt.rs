@@ -172,6 +172,19 @@ mod tests {
         assert!(many.srtt() < one.srtt());
     }
 
+    /// RFC 7323 appendix G: with ExpectedSamples n, beta' = beta / n as well as alpha' =
+    /// alpha / n: the variation moves by 1/(4n) of the difference too.
+    #[test]
+    fn weighted_samples_move_the_variation_by_a_quarter_of_their_weight() {
+        let mut e = RttEstimator::new(Duration::from_secs(1));
+        e.sample(ms(100), 1, MIN, MAX);
+        e.sample(ms(200), 2, MIN, MAX);
+        // RTTVAR = 7/8 * 50 + 1/8 * 100 = 56.25; SRTT = 15/16 * 100 + 1/16 * 200 = 106.25.
+        assert_eq!(e.rttvar(), Duration::from_micros(56_250));
+        assert_eq!(e.srtt(), Some(Duration::from_micros(106_250)));
+        assert_eq!(e.rto(), Duration::from_micros(106_250 + 4 * 56_250));
+    }
+
     #[test]
     fn rto_is_clamped_and_backs_off_to_the_maximum() {
         let mut e = RttEstimator::new(Duration::from_secs(1));
