@@ -50,6 +50,22 @@ fn dnsmasq_with(ns: &Netns, dir: &TempDir, t1: u32, t2: u32, extra: &str) -> Pro
     p
 }
 
+/// A LAN whose dnsmasq (10.0.0.2) leases addresses and answers DNS as `dns` (its options
+/// after `--no-resolv --no-hosts --log-queries`) says, and the shell started with `args`
+/// after `--no-host-config --dhcp --mac MAC`, once it has its lease; with the shell's
+/// output up to then. Bind the parts in this order: they go in the reverse one.
+fn dns_lan(tag: &str, dns: &str, args: &[&str]) -> (Netns, TempDir, Proc, Tapip, String) {
+    let ns = lan(tag);
+    let dir = TempDir::new(tag);
+    let extra = format!("--no-resolv --no-hosts --log-queries {dns}");
+    let server = dnsmasq_with(&ns, &dir, 60, 100, &extra);
+    let mut all = vec!["--no-host-config", "--dhcp", "--mac", MAC];
+    all.extend_from_slice(args);
+    let t = Tapip::start(&ns, &all);
+    let out = t.wait_for("by DHCP", SECS(20));
+    (ns, dir, server, t, out)
+}
+
 fn read(dir: &TempDir, name: &str) -> String {
     std::fs::read_to_string(dir.path(name)).unwrap_or_default()
 }
@@ -233,20 +249,11 @@ fn a_second_client_on_the_same_interface_and_an_unknown_one_are_clear_errors() {
 /// "truncated answer".
 #[test]
 fn an_answer_too_long_for_a_datagram_is_asked_again_over_tcp() {
-    let ns = lan("dnstcp");
-    let dir = TempDir::new("dnstcp");
     let records: String = (1..=60)
         .map(|i| format!(" --host-record=many.test.lan,10.9.0.{i}"))
         .collect();
-    let _server = dnsmasq_with(
-        &ns,
-        &dir,
-        60,
-        100,
-        &format!("--no-resolv --no-hosts --local=/test.lan/ --log-queries{records}"),
-    );
-    let mut t = Tapip::start(&ns, &["--no-host-config", "--dhcp", "--mac", MAC]);
-    t.wait_for("by DHCP", SECS(20));
+    let (_ns, _dir, _server, mut t, _) =
+        dns_lan("dnstcp", &format!("--local=/test.lan/{records}"), &[]);
     let out = t.run_marked("host many.test.lan");
     let addrs = out
         .lines()
@@ -260,17 +267,13 @@ fn an_answer_too_long_for_a_datagram_is_asked_again_over_tcp() {
 
 #[test]
 fn names_are_looked_up_with_the_dns_server_the_lease_names() {
-    let ns = lan("dns");
-    let dir = TempDir::new("dns");
     // DNS on 10.0.0.2:53 for test.lan only (no upstream): a host, an alias, and
     // NXDOMAIN for any other name there.
-    let _server = dnsmasq_with(
-        &ns,
-        &dir,
-        60,
-        100,
-        "--no-resolv --no-hosts --local=/test.lan/ --host-record=web.test.lan,10.0.0.2 \
-         --cname=www.test.lan,web.test.lan --log-queries",
+    let (ns, dir, _server, mut t, _) = dns_lan(
+        "dns",
+        "--local=/test.lan/ --host-record=web.test.lan,10.0.0.2 \
+         --cname=www.test.lan,web.test.lan",
+        &[],
     );
     let (_, body) = dir.random_file("page", 300_000);
     let _http = Proc::spawn(
@@ -281,8 +284,6 @@ fn names_are_looked_up_with_the_dns_server_the_lease_names() {
         ),
     );
     ns.wait_listening(8000);
-    let mut t = Tapip::start(&ns, &["--no-host-config", "--dhcp", "--mac", MAC]);
-    t.wait_for("by DHCP", SECS(20));
     let out = t.run_marked("host web.test.lan; host WWW.test.lan.");
     assert!(out.contains("web.test.lan has address 10.0.0.2"), "{out}");
     assert!(
@@ -315,18 +316,11 @@ fn names_are_looked_up_with_the_dns_server_the_lease_names() {
 /// a name looked up again within it is not asked of the server, and after it is.
 #[test]
 fn a_name_looked_up_again_within_its_ttl_is_not_asked_again() {
-    let ns = lan("dnscache");
-    let dir = TempDir::new("dnscache");
-    let _server = dnsmasq_with(
-        &ns,
-        &dir,
-        60,
-        100,
-        "--no-resolv --no-hosts --local=/test.lan/ --host-record=web.test.lan,10.0.0.2 \
-         --local-ttl=2 --log-queries",
+    let (_ns, dir, _server, mut t, _) = dns_lan(
+        "dnscache",
+        "--local=/test.lan/ --host-record=web.test.lan,10.0.0.2 --local-ttl=2",
+        &[],
     );
-    let mut t = Tapip::start(&ns, &["--no-host-config", "--dhcp", "--mac", MAC]);
-    t.wait_for("by DHCP", SECS(20));
     let asked = || {
         read(&dir, "dnsmasq.log")
             .matches("query[A] web.test.lan from 10.0.0.")
@@ -348,28 +342,12 @@ fn a_name_looked_up_again_within_its_ttl_is_not_asked_again() {
 /// `--domain`), and the shell's `host` prints the name that answered.
 #[test]
 fn a_name_without_a_dot_is_looked_up_in_the_search_domains() {
-    let ns = lan("dnssearch");
-    let dir = TempDir::new("dnssearch");
-    let _server = dnsmasq_with(
-        &ns,
-        &dir,
-        60,
-        100,
-        "--no-resolv --no-hosts --local=/test.lan/ --local=/other.lan/ --domain=test.lan \
-         --host-record=web.test.lan,10.0.0.2 --log-queries",
+    let (_ns, dir, _server, mut t, line) = dns_lan(
+        "dnssearch",
+        "--local=/test.lan/ --local=/other.lan/ --domain=test.lan \
+         --host-record=web.test.lan,10.0.0.2",
+        &["--search", "other.lan"],
     );
-    let mut t = Tapip::start(
-        &ns,
-        &[
-            "--no-host-config",
-            "--dhcp",
-            "--search",
-            "other.lan",
-            "--mac",
-            MAC,
-        ],
-    );
-    let line = t.wait_for("by DHCP", SECS(20));
     assert!(line.contains("domain test.lan"), "{line}");
     let out = t.run_marked("host web; ping -c 1 web");
     assert!(out.contains("web.test.lan has address 10.0.0.2"), "{out}");

@@ -310,76 +310,132 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    /// A DNS server on stack B, port 53: `web.test` and `zero.test` have the address
-    /// 10.0.0.9 with TTL 60 and 0; `refused` is refused; any other name does not exist,
-    /// with the root's SOA (TTL 60, MINIMUM 30). Counts the queries; stops when the flag is set.
-    fn server(b: &Stack) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
-        let socket = UdpSocket::bind(b, "0.0.0.0:53").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let (count, stop) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let (c, s) = (count.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 512];
-            while !s.load(Ordering::Relaxed) {
-                let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                c.fetch_add(1, Ordering::Relaxed);
-                let mut r = buf[..n].to_vec();
-                r[2] |= 0x80;
-                let name_end = 12 + r[12..].iter().position(|&x| x == 0).unwrap();
-                let name = String::from_utf8_lossy(&r[13..name_end]).replace('\u{4}', ".");
-                let ttl: u32 = match name.to_ascii_lowercase().as_str() {
-                    "web.test" => 60,
-                    "zero.test" => 0,
-                    "refused" => {
-                        r[3] |= 5;
-                        let _ = socket.send_to(&r, from);
+    /// What the test server says of a name.
+    #[derive(Clone, Copy)]
+    enum Says {
+        /// A 10.0.0.9 with this TTL.
+        A(u32),
+        /// This RCODE, no records.
+        Rcode(u8),
+        /// NXDOMAIN with the root zone's SOA (TTL 60, MINIMUM 30).
+        NoName,
+        /// Wait this many ms, then A 10.0.0.9, TTL 60.
+        Slow(u64),
+    }
+
+    /// Stack A (10.0.0.1) asking the DNS server on stack B (10.0.0.2, port 53), which
+    /// answers each name (lower case, no trailing dot) as `says` tells and counts the
+    /// queries. Dropped, it stops the server and both stacks.
+    struct Lan {
+        a: Stack,
+        b: Stack,
+        queries: Arc<AtomicUsize>,
+        stop: Arc<AtomicBool>,
+    }
+
+    impl Lan {
+        fn new(says: impl Fn(&str) -> Says + Send + 'static) -> Lan {
+            let (a_end, b_end) = link(64);
+            let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+            let socket = UdpSocket::bind(&b, "0.0.0.0:53").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            let queries = Arc::new(AtomicUsize::new(0));
+            let stop = Arc::new(AtomicBool::new(false));
+            let (c, s) = (queries.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                while !s.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
                         continue;
+                    };
+                    c.fetch_add(1, Ordering::Relaxed);
+                    let mut r = buf[..n].to_vec();
+                    r[2] |= 0x80;
+                    let mut labels = Vec::new();
+                    let mut at = 12;
+                    while r[at] != 0 {
+                        let l = usize::from(r[at]);
+                        labels.push(String::from_utf8_lossy(&r[at + 1..at + 1 + l]).to_lowercase());
+                        at += 1 + l;
                     }
-                    _ => {
-                        // NXDOMAIN, with the root zone's SOA.
-                        r[3] |= 3;
-                        r[9] = 1;
-                        r.extend_from_slice(&[0, 0, 6, 0, 1, 0, 0, 0, 60]);
-                        r.extend_from_slice(&[0, 22, 0, 0]);
-                        r.extend_from_slice(&[0; 16]);
-                        r.extend_from_slice(&30u32.to_be_bytes());
-                        let _ = socket.send_to(&r, from);
-                        continue;
-                    }
-                };
-                r[7] = 1;
-                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
-                r.extend_from_slice(&ttl.to_be_bytes());
-                r.extend_from_slice(&[0, 4, 10, 0, 0, 9]);
-                let _ = socket.send_to(&r, from);
+                    let ttl = match says(&labels.join(".")) {
+                        Says::A(ttl) => ttl,
+                        Says::Rcode(code) => {
+                            r[3] |= code;
+                            let _ = socket.send_to(&r, from);
+                            continue;
+                        }
+                        Says::NoName => {
+                            r[3] |= 3;
+                            r[9] = 1;
+                            r.extend_from_slice(&[0, 0, 6, 0, 1, 0, 0, 0, 60]);
+                            r.extend_from_slice(&[0, 22, 0, 0]);
+                            r.extend_from_slice(&[0; 16]);
+                            r.extend_from_slice(&30u32.to_be_bytes());
+                            let _ = socket.send_to(&r, from);
+                            continue;
+                        }
+                        Says::Slow(ms) => {
+                            std::thread::sleep(Duration::from_millis(ms));
+                            60
+                        }
+                    };
+                    r[7] = 1;
+                    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+                    r.extend_from_slice(&ttl.to_be_bytes());
+                    r.extend_from_slice(&[0, 4, 10, 0, 0, 9]);
+                    let _ = socket.send_to(&r, from);
+                }
+            });
+            a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
+            Lan {
+                a,
+                b,
+                queries,
+                stop,
             }
-        });
-        (count, stop)
+        }
+
+        fn queries(&self) -> usize {
+            self.queries.load(Ordering::Relaxed)
+        }
+    }
+
+    impl Drop for Lan {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+            self.a.shutdown();
+            self.b.shutdown();
+        }
+    }
+
+    /// `web.test` and `zero.test` have 10.0.0.9 with TTL 60 and 0; `refused` is refused;
+    /// any other name does not exist.
+    fn zone(name: &str) -> Says {
+        match name {
+            "web.test" => Says::A(60),
+            "zero.test" => Says::A(0),
+            "refused" => Says::Rcode(5),
+            _ => Says::NoName,
+        }
     }
 
     #[test]
     fn answers_are_cached_for_their_ttl_and_forgotten_when_the_servers_change() {
-        let (a_end, b_end) = link(64);
-        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
-        let (queries, stop) = server(&b);
+        let lan = Lan::new(zone);
+        let a = &lan.a;
         let server = Ipv4Addr::new(10, 0, 0, 2);
-        a.set_dns_servers(&[server]);
         let web = vec![Ipv4Addr::new(10, 0, 0, 9)];
         assert_eq!(a.resolve("web.test").unwrap(), web);
         assert_eq!(a.resolve("web.test").unwrap(), web);
         assert_eq!(a.resolve("WEB.test.").unwrap(), web);
-        assert_eq!(queries.load(Ordering::Relaxed), 1, "web.test asked again");
+        assert_eq!(lan.queries(), 1, "web.test asked again");
         // TTL 0: asked every time.
         assert_eq!(a.resolve("zero.test").unwrap(), web);
         assert_eq!(a.resolve("zero.test").unwrap(), web);
-        assert_eq!(queries.load(Ordering::Relaxed), 3);
+        assert_eq!(lan.queries(), 3);
         // A name that does not exist, with its zone's SOA: the negative answer is kept
         // (RFC 2308) and said again the same way.
         for _ in 0..2 {
@@ -387,25 +443,20 @@ mod tests {
             assert_eq!(e.kind(), io::ErrorKind::NotFound);
             assert_eq!(e.to_string(), "gone.test: name not found (10.0.0.2)");
         }
-        assert_eq!(queries.load(Ordering::Relaxed), 4);
+        assert_eq!(lan.queries(), 4);
         // The same servers set again keep the cache; other servers do not.
         a.set_dns_servers(&[server]);
         assert_eq!(a.resolve("web.test").unwrap(), web);
-        assert_eq!(queries.load(Ordering::Relaxed), 4);
+        assert_eq!(lan.queries(), 4);
         a.set_dns_servers(&[server, Ipv4Addr::new(10, 0, 0, 3)]);
         assert_eq!(a.resolve("web.test").unwrap(), web);
-        assert_eq!(queries.load(Ordering::Relaxed), 5);
-        stop.store(true, Ordering::Relaxed);
-        a.shutdown();
-        b.shutdown();
+        assert_eq!(lan.queries(), 5);
     }
 
     #[test]
     fn a_name_without_a_dot_is_looked_up_in_the_search_domains_first() {
-        let (a_end, b_end) = link(64);
-        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
-        let (queries, stop) = server(&b);
-        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
+        let lan = Lan::new(zone);
+        let a = &lan.a;
         let web = vec![Ipv4Addr::new(10, 0, 0, 9)];
         // Without search domains, `web` is asked as it is (and does not exist).
         let e = a.resolve("web").unwrap_err();
@@ -418,29 +469,29 @@ mod tests {
         );
         assert_eq!(a.resolve("web").unwrap(), web);
         // web (none), then web.nowhere and web.test (once: cached since).
-        assert_eq!(queries.load(Ordering::Relaxed), 3);
+        assert_eq!(lan.queries(), 3);
         // Not found in any domain nor as it is: the last error.
         let e = a.resolve("gone").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         assert_eq!(e.to_string(), "gone: name not found (10.0.0.2)");
-        assert_eq!(queries.load(Ordering::Relaxed), 6);
+        assert_eq!(lan.queries(), 6);
         // Refused as it is after the search domains said it does not exist: what the
         // search found is said.
         let e = a.resolve("refused").unwrap_err();
         assert_eq!(e.to_string(), "refused.test: name not found (10.0.0.2)");
         // (a refusal is asked again in the second round)
-        assert_eq!(queries.load(Ordering::Relaxed), 10);
+        assert_eq!(lan.queries(), 10);
         // A name with a dot, an address or localhost is taken as it is.
         assert!(a.resolve("web.nowhere").is_err());
-        assert_eq!(queries.load(Ordering::Relaxed), 10, "cached");
+        assert_eq!(lan.queries(), 10, "cached");
         assert!(a.resolve("web.other").is_err());
-        assert_eq!(queries.load(Ordering::Relaxed), 11);
+        assert_eq!(lan.queries(), 11);
         assert_eq!(a.resolve_named("localhost").unwrap().0, "localhost");
         assert_eq!(
             a.resolve_named("10.1.2.3").unwrap().1,
             [Ipv4Addr::new(10, 1, 2, 3)]
         );
-        assert_eq!(queries.load(Ordering::Relaxed), 11);
+        assert_eq!(lan.queries(), 11);
         // A bad name is said as it was given, not joined with a domain.
         let e = a.resolve("").unwrap_err();
         assert_eq!(e.to_string(), "name '': empty name");
@@ -451,83 +502,10 @@ mod tests {
         let e = a.set_dns_search(&["a"; 7]).unwrap_err();
         assert_eq!(e.to_string(), "7 search domains, at most 6");
         assert_eq!(a.dns_search(), ["nowhere", "test"]);
-        stop.store(true, Ordering::Relaxed);
-        a.shutdown();
-        b.shutdown();
-    }
-}
-
-/// The search list against glibc's `res_nsearch`, and the cache against a change of
-/// servers while a lookup is under way (from an independent review; each failed before).
-#[cfg(test)]
-mod search_review_tests {
-    use super::*;
-    use crate::testing::{link, two_stacks};
-    use crate::StackBuilder;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    /// What the test server does with a name.
-    #[derive(Clone, Copy)]
-    enum Says {
-        /// A 10.0.0.9 with this TTL.
-        A(u32),
-        /// This RCODE, no records.
-        Rcode(u8),
-        /// Wait this many ms, then A 10.0.0.9, TTL 60.
-        Slow(u64),
     }
 
-    /// A DNS server on stack B, port 53, answering each name as `says` tells; counts the
-    /// queries; stops when the flag is set.
-    fn server(
-        b: &Stack,
-        says: impl Fn(&str) -> Says + Send + 'static,
-    ) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
-        let socket = UdpSocket::bind(b, "0.0.0.0:53").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let count = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (c, s) = (count.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 512];
-            while !s.load(Ordering::Relaxed) {
-                let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                c.fetch_add(1, Ordering::Relaxed);
-                let mut r = buf[..n].to_vec();
-                r[2] |= 0x80;
-                let mut labels = Vec::new();
-                let mut at = 12;
-                while r[at] != 0 {
-                    let l = usize::from(r[at]);
-                    labels.push(String::from_utf8_lossy(&r[at + 1..at + 1 + l]).to_lowercase());
-                    at += 1 + l;
-                }
-                let ttl = match says(&labels.join(".")) {
-                    Says::A(ttl) => ttl,
-                    Says::Rcode(code) => {
-                        r[3] |= code;
-                        let _ = socket.send_to(&r, from);
-                        continue;
-                    }
-                    Says::Slow(ms) => {
-                        std::thread::sleep(Duration::from_millis(ms));
-                        60
-                    }
-                };
-                r[7] = 1;
-                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
-                r.extend_from_slice(&ttl.to_be_bytes());
-                r.extend_from_slice(&[0, 4, 10, 0, 0, 9]);
-                let _ = socket.send_to(&r, from);
-            }
-        });
-        (count, stop)
-    }
+    // From an independent review: the search list against glibc's `res_nsearch`, and the
+    // cache against a change of servers while a lookup is under way.
 
     const WEB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
 
@@ -538,21 +516,15 @@ mod search_review_tests {
     /// answers as it is.
     #[test]
     fn a_search_domain_refused_still_lets_the_name_be_asked_as_it_is() {
-        let (a_end, b_end) = link(64);
-        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
-        let (_, stop) = server(&b, |name| {
+        let lan = Lan::new(|name| {
             if name.ends_with(".refusing") {
                 Says::Rcode(5)
             } else {
                 Says::A(60)
             }
         });
-        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
-        a.set_dns_search(&["refusing"]).unwrap();
-        let r = a.resolve_named("intranet");
-        stop.store(true, Ordering::Relaxed);
-        a.shutdown();
-        b.shutdown();
+        lan.a.set_dns_search(&["refusing"]).unwrap();
+        let r = lan.a.resolve_named("intranet");
         assert_eq!(r.unwrap(), ("intranet".to_string(), vec![WEB]));
     }
 
@@ -561,19 +533,13 @@ mod search_review_tests {
     /// server fails) then in `test` (where it is). The search ended at the failure.
     #[test]
     fn a_server_failure_in_one_search_domain_goes_on_to_the_next() {
-        let (a_end, b_end) = link(64);
-        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
-        let (_, stop) = server(&b, |name| match name {
+        let lan = Lan::new(|name| match name {
             "web.test" => Says::A(60),
             n if n.ends_with(".failing") => Says::Rcode(2),
             _ => Says::Rcode(3),
         });
-        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
-        a.set_dns_search(&["failing", "test"]).unwrap();
-        let r = a.resolve_named("web");
-        stop.store(true, Ordering::Relaxed);
-        a.shutdown();
-        b.shutdown();
+        lan.a.set_dns_search(&["failing", "test"]).unwrap();
+        let r = lan.a.resolve_named("web");
         assert_eq!(r.unwrap(), ("web.test".to_string(), vec![WEB]));
     }
 
@@ -581,18 +547,12 @@ mod search_review_tests {
     /// `web` exists in `v6` without an IPv4 address, and not at all as it is.
     #[test]
     fn no_ipv4_address_in_a_search_domain_is_said_before_not_found_as_it_is() {
-        let (a_end, b_end) = link(64);
-        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
-        let (_, stop) = server(&b, |name| match name {
+        let lan = Lan::new(|name| match name {
             "web.v6" => Says::Rcode(0),
             _ => Says::Rcode(3),
         });
-        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
-        a.set_dns_search(&["v6", "other"]).unwrap();
-        let r = a.resolve_named("web");
-        stop.store(true, Ordering::Relaxed);
-        a.shutdown();
-        b.shutdown();
+        lan.a.set_dns_search(&["v6", "other"]).unwrap();
+        let r = lan.a.resolve_named("web");
         let e = r.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         assert_eq!(e.to_string(), "web.v6: no IPv4 address");
@@ -604,17 +564,11 @@ mod search_review_tests {
     /// answered, was never asked.
     #[test]
     fn a_search_domain_too_long_for_the_name_is_skipped() {
-        let (a_end, b_end) = link(64);
-        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
-        let (_, stop) = server(&b, |_| Says::A(60));
-        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
+        let lan = Lan::new(|_| Says::A(60));
         let long_domain = vec!["d".repeat(50); 4].join(".");
-        a.set_dns_search(&[long_domain.as_str()]).unwrap();
+        lan.a.set_dns_search(&[long_domain.as_str()]).unwrap();
         let name = "h".repeat(60);
-        let r = a.resolve_named(&name);
-        stop.store(true, Ordering::Relaxed);
-        a.shutdown();
-        b.shutdown();
+        let r = lan.a.resolve_named(&name);
         assert_eq!(r.unwrap(), (name, vec![WEB]));
     }
 
@@ -624,22 +578,17 @@ mod search_review_tests {
     /// servers now set (for its whole TTL of 60 s).
     #[test]
     fn an_answer_to_a_lookup_started_before_the_servers_changed_is_not_kept() {
-        let (a_end, b_end) = link(64);
-        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
-        let (queries, stop) = server(&b, |_| Says::Slow(400));
-        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
-        let a2 = a.clone();
+        let lan = Lan::new(|_| Says::Slow(400));
+        let a2 = lan.a.clone();
         let under_way = std::thread::spawn(move || a2.resolve("slow.test"));
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(queries.load(Ordering::Relaxed), 1, "the query is out");
+        assert_eq!(lan.queries(), 1, "the query is out");
         // Other servers: the cache is forgotten.
-        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]);
+        lan.a
+            .set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]);
         assert_eq!(under_way.join().unwrap().unwrap(), vec![WEB]);
-        assert_eq!(a.resolve("slow.test").unwrap(), vec![WEB]);
-        let asked = queries.load(Ordering::Relaxed);
-        stop.store(true, Ordering::Relaxed);
-        a.shutdown();
-        b.shutdown();
+        assert_eq!(lan.a.resolve("slow.test").unwrap(), vec![WEB]);
+        let asked = lan.queries();
         assert_eq!(asked, 2, "the servers set now were not asked");
     }
 }
