@@ -863,7 +863,7 @@ mod tests {
     use crate::{DeviceStatsSnapshot, MacAddr, MemoryLink};
     use crossbeam_channel::bounded;
 
-    fn frame(ethertype: u16, len: usize) -> Vec<u8> {
+    pub(super) fn frame(ethertype: u16, len: usize) -> Vec<u8> {
         let mut f = vec![0u8; len];
         ethernet::Repr {
             dst: MacAddr::BROADCAST,
@@ -1630,20 +1630,10 @@ mod tests {
 /// review of `netif`).
 #[cfg(test)]
 mod rx_bound_tests {
+    use super::tests::frame;
     use super::*;
     use crate::{DeviceInfo, MacAddr};
     use std::sync::atomic::AtomicU64;
-
-    fn frame(ethertype: u16, len: usize) -> Vec<u8> {
-        let mut f = vec![0u8; len];
-        ethernet::Repr {
-            dst: MacAddr::BROADCAST,
-            src: MacAddr([2, 0, 0, 0, 0, 9]),
-            ethertype,
-        }
-        .emit(&mut f);
-        f
-    }
 
     /// A device that has one IPv4 frame ready, then `flood` IPv6 frames (the kernel's or
     /// a LAN's chatter, which the rx thread drops), all ready at once, then nothing.
