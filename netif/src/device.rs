@@ -10,6 +10,10 @@ use std::time::Duration;
 /// Bytes of an Ethernet II header (no VLAN tag, no FCS).
 pub const ETHERNET_HEADER_LEN: usize = 14;
 
+/// The largest Ethernet frame carrying one IPv4 datagram: an untagged frame of the largest
+/// MTU (65,535, a TAP's limit too), or a coalesced segment (at most 64 KB with headers).
+pub(crate) const MAX_FRAME: usize = 65_535 + ETHERNET_HEADER_LEN;
+
 /// Static facts about a device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceInfo {

@@ -41,8 +41,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The largest Ethernet frame carrying one IPv4 datagram.
-const MAX_FRAME: usize = 65_535 + crate::ethernet::HEADER_LEN;
+use crate::device::MAX_FRAME;
 
 /// How often a blocked rx thread looks at the stop flag, on a device whose reads cannot be
 /// interrupted (`Device::arm_recv_interrupt`); on the others (TAPs, in-memory links) it
@@ -1251,7 +1250,7 @@ mod tests {
 
     /// Keeps the bytes of every frame it is handed.
     #[derive(Default)]
-    struct Keeper(std::sync::Mutex<Vec<Vec<u8>>>);
+    pub(super) struct Keeper(pub(super) std::sync::Mutex<Vec<Vec<u8>>>);
 
     impl RxSink for Keeper {
         fn deliver(&self, _: usize, frame: &[u8], _: FrameMeta) -> Result<(), SinkError> {
@@ -1630,7 +1629,7 @@ mod tests {
 /// review of `netif`).
 #[cfg(test)]
 mod rx_bound_tests {
-    use super::tests::frame;
+    use super::tests::{frame, Keeper};
     use super::*;
     use crate::{DeviceInfo, MacAddr};
     use std::sync::atomic::AtomicU64;
@@ -1736,22 +1735,15 @@ mod rx_bound_tests {
         let dev = Arc::new(TooLongFirst {
             reads: AtomicU64::new(0),
         });
-        let flood = Arc::new(Flood {
-            reads: AtomicU64::new(u64::MAX / 2),
-            flood: 0,
-        });
-        let sink = Arc::new(ReadsAtDelivery {
-            dev: flood,
-            seen: Default::default(),
-        });
+        let sink = Arc::new(Keeper::default());
         let d = Driver::spawn(0, dev.clone(), sink.clone(), DriverConfig::default()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while sink.seen.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        while sink.0.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
         let st = d.stats().snapshot();
         drop(d);
-        assert_eq!(sink.seen.lock().unwrap().len(), 1, "the IPv4 frame");
+        assert_eq!(sink.0.lock().unwrap().len(), 1, "the IPv4 frame");
         assert_eq!(
             (st.rx_dropped_too_big, st.rx_errors, st.rx_packets),
             (1, 0, 2)

@@ -17,6 +17,7 @@
 //! io_uring (`EPERM` in many containers, `ENOSYS`, `kernel.io_uring_disabled`) the tap uses one
 //! `read` or `write` per frame and [`TapDevice::uring_refused`] says why.
 
+use crate::device::MAX_FRAME;
 use crate::uring::{RxRing, TxRing};
 use crate::vnet::{complete_checksum, Csum, FrameMeta, VNET_HDR_LEN};
 use crate::{Device, DeviceInfo, MacAddr, Offload};
@@ -387,10 +388,6 @@ impl TapDevice {
         self.read_once(hdr, buf)
     }
 }
-
-/// The largest frame: an untagged frame of the largest MTU a TAP takes (65,535), or a
-/// coalesced segment (at most 64 KB with its headers).
-const MAX_FRAME: usize = 65_535 + crate::ethernet::HEADER_LEN;
 
 /// The largest packet read, one byte more than the largest frame to tell a truncated one.
 const MAX_READ: usize = MAX_FRAME + 1;
