@@ -45,8 +45,9 @@ pub struct Cli {
     /// before those a DHCP lease names.
     #[arg(long, value_name = "IP")]
     pub dns: Vec<std::net::Ipv4Addr>,
-    /// A domain a host name without a dot is looked up in (`web` as `web.DOMAIN`, then
-    /// `web`); up to six, before the one a DHCP lease names.
+    /// A domain host names are completed with: `web` is asked as `web.DOMAIN`, then
+    /// `web`; `web.eng` as itself, then `web.eng.DOMAIN` (glibc's `ndots:1`); a name
+    /// ending in a dot is never completed. Up to six, before those a DHCP lease names.
     #[arg(long, value_name = "DOMAIN")]
     pub search: Vec<String>,
     /// How long to wait for the DHCP lease before the shell starts anyway (the client

@@ -13,9 +13,11 @@
 //! carries its zone's SOA (RFC 2308). Other servers (set, or named by another lease)
 //! forget them.
 //!
-//! A name without a dot is looked up in the search domains first (those set with
-//! [`Stack::set_dns_search`], then those DHCP leases name, option 15), as `resolv.conf`'s
-//! `search` with `ndots:1` does: `web` is `web.test.lan`, then `web` itself.
+//! The search domains (those set with [`Stack::set_dns_search`], then those DHCP leases
+//! name, option 15) complete a name as glibc does with `resolv.conf`'s `search` and
+//! `ndots:1`: a name without a dot is looked up in them first (`web` is `web.test.lan`,
+//! then `web` itself), a name with dots as it is first (`web.eng`, then
+//! `web.eng.test.lan`), a name ending in a dot only as it is.
 
 pub(crate) mod cache;
 pub mod wire;
@@ -67,42 +69,47 @@ impl Stack {
         all
     }
 
-    /// [`Stack::resolve`], and the name that answered: `name` itself, or for a name
-    /// without a dot the first `name.DOMAIN` of the search domains ([`Stack::dns_search`])
-    /// that has addresses, as glibc's `res_search` goes: past a domain where the name does
-    /// not exist or has no IPv4 address, or whose server failed (SERVFAIL), or that makes
-    /// too long a name; any other error (a refusal, no answer) ends the list, and the name
-    /// is asked as it is last. When nothing answers, "no IPv4 address" from any of them is
-    /// said first, then what the name as it is got, unless that was not "not found" and a
-    /// search domain's was (the last one's). A name with a dot is asked only as it is
-    /// (musl's and systemd-resolved's way; glibc would try the domains after it).
+    /// [`Stack::resolve`], and the name that answered: `name` itself or `name.DOMAIN`
+    /// for a search domain ([`Stack::dns_search`]), as glibc's `res_search` goes with
+    /// `ndots:1`. A name ending in a dot is asked only as it is. A name with dots is asked
+    /// as it is first; if that finds nothing, in the search domains, and what the name as
+    /// it is got is said when they find nothing either. A name without a dot is asked in
+    /// the search domains first, then as it is: past a domain where the name does not
+    /// exist or has no IPv4 address, or whose server failed (SERVFAIL), or that makes too
+    /// long a name; any other error (a refusal, no answer) ends the list. When nothing
+    /// answers, "no IPv4 address" from any of them is said first, then what the name as
+    /// it is got, unless that was not "not found" and a search domain's was (the last
+    /// one's).
     pub fn resolve_named(&self, name: &str) -> io::Result<(String, Vec<Ipv4Addr>)> {
         let literal = name.parse::<Ipv4Addr>().is_ok()
             || name.eq_ignore_ascii_case("localhost")
             || name.eq_ignore_ascii_case("localhost.");
-        if !literal {
-            wire::query(0, name).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("name '{name}': {e}"))
-            })?;
+        if literal {
+            return self
+                .resolve_one(name)
+                .map(|addrs| (name.to_string(), addrs))
+                .map_err(|f| f.err);
         }
-        let (mut no_address, mut no_name) = (None, None);
-        if !literal && !name.contains('.') {
-            for domain in self.dns_search() {
-                let full = format!("{name}.{domain}");
-                if !wire::valid_name(&full) {
-                    continue;
-                }
-                match self.resolve_one(&full) {
-                    Ok(addrs) => return Ok((full, addrs)),
-                    Err(f) => match f.why {
-                        Why::NoAddress => no_address = Some(f.err),
-                        Why::NoName => no_name = Some(f.err),
-                        Why::ServerFailure => {}
-                        Why::Other => break,
-                    },
-                }
+        wire::query(0, name).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("name '{name}': {e}"))
+        })?;
+        if name.contains('.') {
+            let as_is = match self.resolve_one(name) {
+                Ok(addrs) => return Ok((name.to_string(), addrs)),
+                Err(f) => f.err,
+            };
+            if name.ends_with('.') {
+                return Err(as_is);
             }
+            return match self.search(name) {
+                Ok(found) => Ok(found),
+                Err(_) => Err(as_is),
+            };
         }
+        let (no_address, no_name) = match self.search(name) {
+            Ok(found) => return Ok(found),
+            Err(missed) => missed,
+        };
         match self.resolve_one(name) {
             Ok(addrs) => Ok((name.to_string(), addrs)),
             Err(f) => Err(match (no_address, f.why) {
@@ -111,6 +118,30 @@ impl Stack {
                 (None, _) => no_name.unwrap_or(f.err),
             }),
         }
+    }
+
+    /// `name.DOMAIN` for each search domain in turn, the first that has addresses; past
+    /// a domain where it does not exist, has no IPv4 address or whose server failed, and
+    /// past a domain that makes too long a name; any other error ends the list. When none
+    /// answers: the last "no IPv4 address" and the last "not found" met.
+    fn search(&self, name: &str) -> Result<(String, Vec<Ipv4Addr>), Missed> {
+        let (mut no_address, mut no_name) = (None, None);
+        for domain in self.dns_search() {
+            let full = format!("{name}.{domain}");
+            if !wire::valid_name(&full) {
+                continue;
+            }
+            match self.resolve_one(&full) {
+                Ok(addrs) => return Ok((full, addrs)),
+                Err(f) => match f.why {
+                    Why::NoAddress => no_address = Some(f.err),
+                    Why::NoName => no_name = Some(f.err),
+                    Why::ServerFailure => {}
+                    Why::Other => break,
+                },
+            }
+        }
+        Err((no_address, no_name))
     }
 
     /// The IPv4 addresses of `name`: an address literal is itself, `localhost` is
@@ -198,6 +229,10 @@ impl Stack {
         })
     }
 }
+
+/// What a search through the domains met when none answered: the last "no IPv4
+/// address" and the last "not found".
+type Missed = (Option<io::Error>, Option<io::Error>);
 
 /// Why a name was not resolved, as the search through the domains needs to know.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -481,17 +516,17 @@ mod tests {
         assert_eq!(e.to_string(), "refused.test: name not found (10.0.0.2)");
         // (a refusal is asked again in the second round)
         assert_eq!(lan.queries(), 10);
-        // A name with a dot, an address or localhost is taken as it is.
-        assert!(a.resolve("web.nowhere").is_err());
+        // A name ending in a dot is asked only as it is (cached since).
+        let e = a.resolve("web.nowhere.").unwrap_err();
+        assert_eq!(e.to_string(), "web.nowhere.: name not found (10.0.0.2)");
         assert_eq!(lan.queries(), 10, "cached");
-        assert!(a.resolve("web.other").is_err());
-        assert_eq!(lan.queries(), 11);
+        // An address or localhost is itself.
         assert_eq!(a.resolve_named("localhost").unwrap().0, "localhost");
         assert_eq!(
             a.resolve_named("10.1.2.3").unwrap().1,
             [Ipv4Addr::new(10, 1, 2, 3)]
         );
-        assert_eq!(lan.queries(), 11);
+        assert_eq!(lan.queries(), 10);
         // A bad name is said as it was given, not joined with a domain.
         let e = a.resolve("").unwrap_err();
         assert_eq!(e.to_string(), "name '': empty name");
@@ -502,6 +537,49 @@ mod tests {
         let e = a.set_dns_search(&["a"; 7]).unwrap_err();
         assert_eq!(e.to_string(), "7 search domains, at most 6");
         assert_eq!(a.dns_search(), ["nowhere", "test"]);
+    }
+
+    /// glibc's `res_search` with `ndots:1`: a name with a dot is asked as it is first,
+    /// then in the search domains; when none has it, what the name as it is got is said.
+    /// A name ending in a dot is never completed.
+    #[test]
+    fn a_name_with_a_dot_is_asked_as_it_is_then_in_the_search_domains() {
+        let lan = Lan::new(|name| match name {
+            "web.eng" | "web.eng.test" => Says::A(60),
+            _ => Says::NoName,
+        });
+        let a = &lan.a;
+        a.set_dns_search(&["nowhere", "test"]).unwrap();
+        // Found as it is: no domain is tried.
+        assert_eq!(a.resolve_named("web.eng").unwrap().0, "web.eng");
+        assert_eq!(lan.queries(), 1);
+        // Not as it is: in the domains, in order.
+        assert_eq!(
+            a.resolve_named("www.eng")
+                .map(|r| r.0)
+                .unwrap_err()
+                .to_string(),
+            "www.eng: name not found (10.0.0.2)"
+        );
+        assert_eq!(lan.queries(), 4, "www.eng, www.eng.nowhere, www.eng.test");
+        let lan = Lan::new(|name| match name {
+            "api.eng.test" => Says::A(60),
+            _ => Says::NoName,
+        });
+        let a = &lan.a;
+        a.set_dns_search(&["nowhere", "test"]).unwrap();
+        assert_eq!(
+            a.resolve_named("api.eng").unwrap(),
+            ("api.eng.test".into(), vec![WEB])
+        );
+        assert_eq!(lan.queries(), 3);
+        // With a trailing dot: as it is (its answer above cached), and nothing else.
+        let e = a.resolve("api.eng.").unwrap_err();
+        assert_eq!(e.to_string(), "api.eng.: name not found (10.0.0.2)");
+        assert_eq!(lan.queries(), 3);
+        let e = a.resolve("other.eng.").unwrap_err();
+        assert_eq!(e.to_string(), "other.eng.: name not found (10.0.0.2)");
+        assert_eq!(lan.queries(), 4);
     }
 
     // From an independent review: the search list against glibc's `res_nsearch`, and the

@@ -64,8 +64,8 @@ pub enum Command {
     ///
     /// Asks the DNS servers of --dns, then those of DHCP leases, for NAME's IPv4
     /// addresses, and prints them as `NAME has address IP`. A NAME without a dot is
-    /// looked up in the search domains first (--search, then DHCP's), and the name that
-    /// answered is printed. An answer is cached for its TTL: NAME looked up again within
+    /// looked up in the search domains first (--search, then DHCP's), a NAME with dots
+    /// as it is first and then in them, and the name that answered is printed. An answer is cached for its TTL: NAME looked up again within
     /// it is not asked again.
     Host {
         #[arg(value_name = "NAME")]
