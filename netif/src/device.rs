@@ -90,7 +90,9 @@ pub trait Device: Send + Sync {
 
     /// Wait at most `timeout` for one frame and copy it into `buf`. `Ok(None)` when nothing
     /// arrived in time. A frame longer than `buf` is dropped with a [`FrameTooLong`] error
-    /// (kind `InvalidData`), never handed over cut.
+    /// (kind `InvalidData`), never handed over cut. An error of kind `InvalidData` means
+    /// one frame was read and dropped (too long, or metadata refused), the device working;
+    /// any other error, that the device failed.
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>>;
 
     /// Transmit one complete Ethernet frame.
@@ -241,6 +243,9 @@ pub struct DeviceStats {
     pub rx_dropped_queue_full: AtomicU64,
     /// Frames larger than any IPv4 datagram (truncated by the read).
     pub rx_dropped_too_big: AtomicU64,
+    /// Frames whose offload metadata the device refused (a `virtio_net_hdr` Linux itself
+    /// would not take).
+    pub rx_dropped_bad_meta: AtomicU64,
     pub tx_packets: AtomicU64,
     pub tx_bytes: AtomicU64,
     pub tx_errors: AtomicU64,
@@ -273,6 +278,7 @@ pub struct DeviceStatsSnapshot {
     pub rx_dropped_runt: u64,
     pub rx_dropped_queue_full: u64,
     pub rx_dropped_too_big: u64,
+    pub rx_dropped_bad_meta: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub tx_errors: u64,
@@ -292,6 +298,7 @@ impl DeviceStatsSnapshot {
             + self.rx_dropped_runt
             + self.rx_dropped_queue_full
             + self.rx_dropped_too_big
+            + self.rx_dropped_bad_meta
     }
     pub fn tx_dropped(&self) -> u64 {
         self.tx_dropped_queue_full + self.tx_dropped_too_big + self.tx_dropped_link_down
@@ -313,6 +320,7 @@ impl DeviceStats {
             rx_dropped_runt: g(&self.rx_dropped_runt),
             rx_dropped_queue_full: g(&self.rx_dropped_queue_full),
             rx_dropped_too_big: g(&self.rx_dropped_too_big),
+            rx_dropped_bad_meta: g(&self.rx_dropped_bad_meta),
             tx_packets: g(&self.tx_packets),
             tx_bytes: g(&self.tx_bytes),
             tx_errors: g(&self.tx_errors),

@@ -99,6 +99,7 @@ pub fn run(ctx: &Ctx) {
                 ("drop_not_ip_or_arp", s.rx_dropped_ethertype),
                 ("drop_runt", s.rx_dropped_runt),
                 ("drop_too_big", s.rx_dropped_too_big),
+                ("drop_bad_vnet_hdr", s.rx_dropped_bad_meta),
                 ("drop_stack_queue_full", s.rx_dropped_queue_full),
                 ("drop_tx_queue_full", s.tx_dropped_queue_full),
                 ("drop_tx_too_big", s.tx_dropped_too_big),
