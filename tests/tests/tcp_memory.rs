@@ -1253,3 +1253,42 @@ fn idle_connections_give_their_buffers_back_when_pressure_begins() {
     );
     drop(idle);
 }
+
+/// `transport/examples/two_hosts.rs`, the layers driven by hand on a virtual clock: with
+/// two data segments lost, the data still arrives whole, and what the example prints
+/// (every frame, the losses, the recovery) is there.
+#[test]
+fn the_two_hosts_example_recovers_lost_segments_on_its_virtual_clock() {
+    let out = std::process::Command::new(tests::example_bin("two_hosts"))
+        .args(["--lose", "8,9", "--bytes", "20000"])
+        .output()
+        .expect("run two_hosts");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("arp  a tx who-has 10.0.0.2 tell 10.0.0.1"),
+        "{text}"
+    );
+    assert!(text.contains("[S] seq"), "{text}");
+    assert_eq!(text.matches("  LOST").count(), 2, "{text}");
+    assert!(
+        text.contains("20000 bytes sent, 20000 received intact: true")
+            && text.contains("2 lost; a retransmitted 2 segments"),
+        "{text}"
+    );
+    // A bad argument: one line and exit status 2.
+    let out = std::process::Command::new(tests::example_bin("two_hosts"))
+        .args(["--lose", "x"])
+        .output()
+        .expect("run two_hosts");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().count(),
+        1,
+        "one line"
+    );
+}
