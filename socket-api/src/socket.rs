@@ -1279,4 +1279,27 @@ mod tests {
         assert_eq!(from(6), Vec::<Vec<u8>>::new());
         assert_eq!(from(9), Vec::<Vec<u8>>::new());
     }
+
+    /// A blocking datagram send turns `SO_SNDTIMEO` into the pacing limit with an
+    /// unchecked `Instant::now() + t` (`send_inner`). `set_option` accepts
+    /// `SendTimeout(Some(Duration::MAX))`, which every other wait treats as no limit
+    /// (`deadline_after`): here the send panics ("overflow when adding duration to
+    /// instant") instead of sending the datagram.
+    #[test]
+    #[ignore = "defect: a blocking UDP send with SO_SNDTIMEO of Duration::MAX panics (Instant overflow in send_inner)"]
+    fn a_datagram_send_with_the_longest_send_timeout_sends() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let sink = crate::UdpSocket::bind(&stack, "127.0.0.1:9").unwrap();
+        let s = crate::UdpSocket::bind(&stack, "127.0.0.1:0").unwrap();
+        s.set_write_timeout(Some(Duration::MAX)).unwrap();
+        let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.send_to(b"x", "127.0.0.1:9")
+        }));
+        stack.shutdown();
+        drop(sink);
+        match sent {
+            Ok(r) => assert_eq!(r.unwrap(), 1),
+            Err(_) => panic!("send_to panicked with a send timeout of Duration::MAX"),
+        }
+    }
 }
