@@ -1245,4 +1245,35 @@ mod tests {
         a.shutdown();
         b.shutdown();
     }
+
+    /// `Stack::wait_for_lease` hands its timeout to `dhcp::Run::wait_bound`, which adds it
+    /// to the clock unchecked (`Instant::now() + timeout`): with `Duration::MAX` (the
+    /// "no limit" every socket wait accepts) the call panics at once instead of waiting
+    /// for a lease (here none comes: no server; the wait ends when the stack shuts down
+    /// and the client stops).
+    #[test]
+    #[ignore = "defect: Stack::wait_for_lease(Duration::MAX) panics (Instant overflow in dhcp::Run::wait_bound)"]
+    fn waiting_for_a_lease_without_limit_does_not_panic() {
+        let (a_end, _b_end) = crate::testing::link(64);
+        let a = StackBuilder::new().device(Arc::new(a_end)).build().unwrap();
+        a.start_dhcp("eth0").unwrap();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let waiter = {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                let lease = a.wait_for_lease(Duration::MAX);
+                let _ = done_tx.send(());
+                lease
+            })
+        };
+        // Without a server, the wait goes on: it must not have ended (let alone panicked).
+        let early = done.recv_timeout(Duration::from_millis(300));
+        a.shutdown();
+        let joined = waiter.join();
+        assert!(
+            early.is_err() && joined.is_ok(),
+            "wait_for_lease(Duration::MAX) ended at once: panicked = {}",
+            joined.is_err()
+        );
+    }
 }
