@@ -118,18 +118,24 @@ impl Run {
         }
     }
 
-    /// Wait until the client holds a lease, at most `timeout`.
+    /// Wait until the client holds a lease, at most `timeout` (no limit when it reaches
+    /// past what the clock holds, as `Duration::MAX` does).
     pub(crate) fn wait_bound(&self, timeout: Duration) -> Option<Lease> {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = std::time::Instant::now().checked_add(timeout);
         let mut c = self.client.lock();
         loop {
             if let Some(l) = c.lease() {
                 return Some(l.clone());
             }
-            if self.stop.load(Ordering::Acquire)
-                || self.bound.wait_until(&mut c, deadline).timed_out()
-            {
-                return c.lease().cloned();
+            if self.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            match deadline {
+                Some(d) if self.bound.wait_until(&mut c, d).timed_out() => {
+                    return c.lease().cloned();
+                }
+                Some(_) => {}
+                None => self.bound.wait(&mut c),
             }
         }
     }
