@@ -1406,4 +1406,112 @@ mod tests {
             early
         );
     }
+
+    /// A `Poller` waits in one thread (an event loop) while another thread sends on a
+    /// non-blocking UDP socket it watches. The waiter went to sleep when no socket was
+    /// held back, so with no recheck timer (`Poller::wait` only sets one when
+    /// `any_blocked()` holds as it goes to sleep). Then the sender finds the device's
+    /// queue long (a writer is slow), is told `WouldBlock`, and `send_inner` notes the
+    /// socket blocked (`note_blocked`) without waking anyone. The queue drains; nothing
+    /// calls `recheck_blocked` (the writer does not take the core, and the stack thread
+    /// never rechecks), so the waiting poller never reports the socket writable again,
+    /// and the sender, waiting for that report, never sends again.
+    #[test]
+    #[ignore = "defect: a Poller already waiting in another thread never reports a UDP socket writable after it was held back (WouldBlock) by a long queue"]
+    fn a_waiting_poller_hears_when_a_held_back_socket_may_send_again() {
+        let (a_end, b_end) = crate::testing::link(8192);
+        let dev = Arc::new(Gated {
+            link: a_end,
+            shut: parking_lot::Mutex::new(false),
+            opened: parking_lot::Condvar::new(),
+            waiting: Mutex::new(None),
+        });
+        let mut cfg = crate::StackConfig::default();
+        cfg.driver.staged_bytes = 64 * 1024;
+        let a = StackBuilder::new().config(cfg).device(dev.clone());
+        let (a, b) = crate::testing::two_stacks(a, b_end);
+        struct OpenAtEnd(Arc<Gated>);
+        impl Drop for OpenAtEnd {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _open = OpenAtEnd(dev.clone());
+        let sink = UdpSocket::bind(&b, "10.0.0.2:9").unwrap();
+        let u = Arc::new(UdpSocket::bind(&a, "10.0.0.1:0").unwrap());
+        // The peer's address is resolved first.
+        u.send_to(b"hello", "10.0.0.2:9").unwrap();
+        sink.recv_from(&mut [0u8; 16]).unwrap();
+        u.set_nonblocking(true).unwrap();
+
+        // The event loop: reports every event it gets.
+        let poller = Arc::new(crate::Poller::new(&a));
+        poller.add(u.socket(), 1).unwrap();
+        let (ev_tx, events) = std::sync::mpsc::channel();
+        let event_loop = {
+            let poller = poller.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    if poller.wait(&mut got, None).is_err() {
+                        return;
+                    }
+                    for e in &got {
+                        if ev_tx.send(*e).is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        // The report of the add; then the loop waits, with nothing held back.
+        let first = events.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(first.writable, "{first:?}");
+        std::thread::sleep(Duration::from_millis(50));
+
+        // A writer stuck in the device (the gate), holding the queue's writing turn.
+        dev.set(true);
+        let stuck = {
+            let u = u.clone();
+            std::thread::spawn(move || u.send_to(&[1u8; 1400], "10.0.0.2:9").map(|_| ()))
+        };
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while dev.waiting.lock().unwrap().is_none() {
+            assert!(std::time::Instant::now() < end, "nothing was written");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Datagrams pile up behind it until the queue is long: WouldBlock.
+        let mut refused = false;
+        for _ in 0..100 {
+            match u.send_to(&[2u8; 1400], "10.0.0.2:9") {
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        assert!(refused, "the queue never got long");
+        // The writer goes on and empties the queue.
+        dev.set(false);
+        stuck.join().unwrap().unwrap();
+        let writable = loop {
+            match events.recv_timeout(Duration::from_secs(3)) {
+                Ok(e) if e.token == 1 && e.writable => break true,
+                Ok(_) => continue,
+                Err(_) => break false,
+            }
+        };
+        let backlog_long = a.with_core(|c, _| c.datagram_held(u.socket().handle(), None));
+        poller.wake();
+        a.shutdown();
+        b.shutdown();
+        event_loop.join().unwrap();
+        assert!(!backlog_long, "the queue is still long");
+        assert!(
+            writable,
+            "the waiting poller never reported the socket writable again"
+        );
+    }
 }
