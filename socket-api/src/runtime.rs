@@ -157,10 +157,16 @@ impl Core {
         }
     }
 
-    /// Remember that datagram socket `h` could not send for a long queue.
+    /// Remember that datagram socket `h` could not send for a long queue. The first one
+    /// wakes every waiting `poll` and `Poller`: they went to sleep with none held back,
+    /// so without the timer that looks at the queues again.
     pub(crate) fn note_blocked(&mut self, h: SocketHandle) {
         if !self.send_blocked.contains(&h) {
             self.send_blocked.push(h);
+            if self.send_blocked.len() == 1 {
+                self.any.notify_all();
+                self.hub.wake_all();
+            }
         }
     }
 
@@ -1412,12 +1418,13 @@ mod tests {
     /// held back, so with no recheck timer (`Poller::wait` only sets one when
     /// `any_blocked()` holds as it goes to sleep). Then the sender finds the device's
     /// queue long (a writer is slow), is told `WouldBlock`, and `send_inner` notes the
-    /// socket blocked (`note_blocked`) without waking anyone. The queue drains; nothing
-    /// calls `recheck_blocked` (the writer does not take the core, and the stack thread
-    /// never rechecks), so the waiting poller never reports the socket writable again,
-    /// and the sender, waiting for that report, never sends again.
+    /// socket blocked (`note_blocked`), which woke no one. The queue drained; nothing
+    /// called `recheck_blocked` (the writer does not take the core, and the stack thread
+    /// never rechecks), so the waiting poller never reported the socket writable again,
+    /// and the sender, waiting for that report, never sent again (found by an independent
+    /// review). Now the first socket held back wakes the waiters, which then look again
+    /// every `SEND_RECHECK`.
     #[test]
-    #[ignore = "defect: a Poller already waiting in another thread never reports a UDP socket writable after it was held back (WouldBlock) by a long queue"]
     fn a_waiting_poller_hears_when_a_held_back_socket_may_send_again() {
         let (a_end, b_end) = crate::testing::link(8192);
         let dev = Arc::new(Gated {
