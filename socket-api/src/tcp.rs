@@ -546,4 +546,69 @@ mod tests {
         assert_eq!(u.peer_addr().unwrap(), to);
         s.shutdown();
     }
+
+    /// A writer blocks in `write_all` (the peer reads nothing: its window is shut and our
+    /// 1 MiB send buffer is full), then another thread raises `SO_SNDBUF` to 4 MiB, room
+    /// for all the writer has left. Nothing wakes the writer: `set_option` changes the
+    /// connection's options (`tcp_set_opts`) but neither it nor `set_transport_option`
+    /// wakes the socket, and writers are woken only by ACKs that free a third of the
+    /// buffer, which a shut window never sends (the persist probes' ACKs acknowledge
+    /// nothing). Linux wakes the writers when SO_SNDBUF grows (`sk_write_space` in
+    /// `sock_setsockopt`). The write that now fits stays blocked until the peer reads;
+    /// likewise a `Poller` gets no writable report.
+    #[test]
+    #[ignore = "defect: raising SO_SNDBUF does not wake a writer blocked in send (it waits until the peer reads)"]
+    fn a_larger_send_buffer_lets_a_blocked_writer_go_on() {
+        let (a_end, b_end) = crate::testing::link(1024);
+        let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let listener = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
+        let c = Arc::new(TcpStream::connect(&a, "10.0.0.2:9").unwrap());
+        let (r, _) = listener.accept().unwrap();
+        // B's window (1 MiB) and A's send buffer (1 MiB) take 2 MiB; 0.5 MB wait.
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let writer = {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let r = (&*c).write_all(&vec![5u8; 2_600_000]).map_err(|e| e.kind());
+                let _ = done_tx.send(r);
+            })
+        };
+        // Until the queue stops changing: the writer waits for room.
+        let (mut last, mut since) = (0, std::time::Instant::now());
+        let t0 = std::time::Instant::now();
+        while since.elapsed() < Duration::from_millis(500) {
+            let q = c.unacked().unwrap();
+            if q != last {
+                (last, since) = (q, std::time::Instant::now());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the queue never settled"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            done.try_recv().is_err(),
+            "the writer did not block: B's window took it all"
+        );
+        c.socket().set_option(SockOpt::SendBuffer(4 << 20)).unwrap();
+        let woke = done.recv_timeout(Duration::from_secs(2));
+        let queued = c.unacked().unwrap();
+        // B reads, so the writer ends whatever happened.
+        let reader = std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            (&r).read_to_end(&mut sink).map(|_| sink.len())
+        });
+        let rest = done.recv_timeout(Duration::from_secs(10));
+        writer.join().unwrap();
+        c.close();
+        assert_eq!(reader.join().unwrap().unwrap(), 2_600_000);
+        a.shutdown();
+        b.shutdown();
+        assert!(
+            woke.is_ok(),
+            "write_all still blocked 2 s after SO_SNDBUF grew to 4 MiB ({queued} bytes queued; \
+             it ended once the peer read: {rest:?})"
+        );
+    }
 }
