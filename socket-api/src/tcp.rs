@@ -554,10 +554,9 @@ mod tests {
     /// wakes the socket, and writers are woken only by ACKs that free a third of the
     /// buffer, which a shut window never sends (the persist probes' ACKs acknowledge
     /// nothing). Linux wakes the writers when SO_SNDBUF grows (`sk_write_space` in
-    /// `sock_setsockopt`). The write that now fits stays blocked until the peer reads;
-    /// likewise a `Poller` gets no writable report.
+    /// `sock_setsockopt`). The write that fit stayed blocked until the peer read (found by
+    /// an independent review); now a larger send buffer wakes the socket.
     #[test]
-    #[ignore = "defect: raising SO_SNDBUF does not wake a writer blocked in send (it waits until the peer reads)"]
     fn a_larger_send_buffer_lets_a_blocked_writer_go_on() {
         let (a_end, b_end) = crate::testing::link(1024);
         let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);

@@ -94,6 +94,11 @@ impl Transport {
             } else {
                 t.opts.rcvbuf_max
             };
+            // A larger send buffer has room for a writer that waits (Linux's
+            // `sk_write_space` on SO_SNDBUF).
+            if opts.sndbuf > t.opts.sndbuf {
+                t.wake = true;
+            }
             t.opts = ConnOpts {
                 rcvbuf: t.opts.rcvbuf,
                 rcvbuf_max,
