@@ -477,12 +477,14 @@ impl Stack {
     /// can bring its own loopback (the shell's is wrapped in a tracer) and configure it as
     /// before.
     pub fn add_device(&self, device: Arc<dyn Device>, cfg: DriverConfig) -> io::Result<usize> {
-        if self.is_shut_down() {
-            // No driver threads on a stopped stack: nothing would stop them again.
-            return Err(crate::error::SocketError::StackDown.into());
-        }
         let mut core = self.shared.core.lock();
         let mut drivers = self.shared.drivers.write();
+        // No driver threads on a stopped stack: nothing would stop them again. Looked at
+        // under `drivers`: `join` sets `stop` before it takes the drivers under that lock,
+        // so a driver added after the take sees `stop`, and one added before is taken.
+        if self.is_shut_down() {
+            return Err(crate::error::SocketError::StackDown.into());
+        }
         let sink = Arc::new(Inbound {
             shared: Arc::downgrade(&self.shared),
             held: AtomicUsize::new(0),
