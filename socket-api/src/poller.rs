@@ -71,7 +71,8 @@ impl Hub {
                 if w.queued {
                     p.pending.retain(|&x| x != h);
                 }
-                // A waiter learns of the close (its next use of the socket fails).
+                // A waiter looks again and finds nothing to report about it (as epoll
+                // forgets a closed descriptor); its next use of the socket fails.
                 p.cond.notify_one();
             }
         }
