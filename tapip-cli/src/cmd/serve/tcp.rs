@@ -965,6 +965,55 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Defect: a keep-alive HTTP connection's idle clock ([`HTTP_IDLE`]) starts once the
+    /// last bytes of an answer are handed to the stack, not once the client has them: with a
+    /// client that reads slowly, the connection is closed "for idleness" while up to its
+    /// send buffer (1 MiB) of the answer is still queued. The close itself sends a FIN after
+    /// the data, but nothing lingers: a request the client pipelines in the meantime
+    /// arrives at the closed socket, which resets the connection and drops the rest of the
+    /// answer. Here a 1.5 MB answer is cut at 1 MiB with ECONNRESET. Fix: count a
+    /// connection whose stack still holds unsent or unacknowledged bytes as answering
+    /// (`Socket::unacked`), and close HTTP connections by shutting down the write side and
+    /// reading and dropping what comes for a while (a lingering close) before dropping them.
+    #[test]
+    #[ignore = "defect: keep-alive idle close while the answer is still queued; a pipelined request then resets it (truncated)"]
+    fn a_slow_readers_answer_is_not_cut_by_the_idle_close() {
+        let ctx = ctx();
+        let dir = temp_dir("late");
+        let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(dir.join("big.bin"), &data).unwrap();
+        std::fs::write(dir.join("a.txt"), b"hello").unwrap();
+        let limits = Limits {
+            max_conns: 8,
+            http_idle: Duration::from_millis(300),
+            http_send_idle: Duration::from_millis(3000),
+            stream_idle: Duration::from_millis(300),
+        };
+        serve_small(&ctx, Service::Http, 7282, Some(dir.clone()), limits);
+        let s = connect(&ctx, 7282);
+        (&s).write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        // The client's window fills (1 MiB) and the rest waits in the server's send
+        // buffer; the client takes nothing for 1.5 s (well within the send idle limit),
+        // then pipelines its next request and reads.
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = (&s).write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut v = Vec::new();
+        let r = (&s).read_to_end(&mut v);
+        let body_start = v
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |i| i + 4);
+        let got = v.len() - body_start;
+        assert!(
+            got >= data.len() && v[body_start..body_start + data.len()] == data[..],
+            "{r:?}: {got} bytes of the {}-byte answer",
+            data.len()
+        );
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn many_connections_at_once() {
         let ctx = ctx();
