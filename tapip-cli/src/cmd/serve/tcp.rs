@@ -1014,6 +1014,42 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Defect (the same missing lingering close): a connection that closes after its answer
+    /// (HTTP/1.0 without keep-alive, `Connection: close`, a 400) is dropped with the
+    /// client's further input unread in the socket (here pipelined requests beyond the
+    /// 74 KB input buffer), and closing with unread data resets the connection: the end of
+    /// the answer still in the send buffer is lost. Fix: shut down the write side after
+    /// the last answer and read and drop input (bounded, with a deadline) until the
+    /// client's FIN, as `State::Drain` does for rejected heads, before dropping the socket.
+    #[test]
+    #[ignore = "defect: closing after an answer with client input unread resets the connection and truncates the answer"]
+    fn an_answer_is_not_reset_away_by_unread_pipelined_input() {
+        let ctx = ctx();
+        let dir = temp_dir("trunc");
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(dir.join("big.bin"), &data).unwrap();
+        run_line(&ctx, &format!("serve http -p 7280 {}", dir.display())).unwrap();
+        let s = connect(&ctx, 7280);
+        let one = b"GET /big.bin HTTP/1.0\r\n\r\n";
+        let req: Vec<u8> = one.iter().copied().cycle().take(one.len() * 5000).collect();
+        (&s).write_all(&req).unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        let mut v = Vec::new();
+        let r = (&s).read_to_end(&mut v);
+        let body_start = v
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |i| i + 4);
+        let got = v.len() - body_start;
+        assert!(
+            got == data.len() && v[body_start..] == data[..],
+            "{r:?}: {got} bytes of the {}-byte answer",
+            data.len()
+        );
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn many_connections_at_once() {
         let ctx = ctx();
