@@ -1349,6 +1349,30 @@ mod unit {
         let _ = fs::remove_dir_all(&root);
     }
 
+    /// Defect: an empty file gets `Body::File(file, 0)`, so `queue_reply` leaves a
+    /// `FileLeft` with nothing left; the first `output()` (the head is under 4 KB, so it
+    /// refills) reads zero bytes into an empty slice, takes that for "file shrank while
+    /// being sent (0 of 0 bytes)" and fails: the connection is closed before even the
+    /// response head goes out. `GET` of any empty file (an empty `index.html` too) gets no
+    /// answer. Fix: no `FileLeft` (or an empty `Body::Bytes`) when the length is 0.
+    #[test]
+    #[ignore = "defect: GET of an empty file closes the connection without any answer"]
+    fn an_empty_file_is_a_200_with_no_body() {
+        let root = site("empty");
+        fs::write(root.join("empty.txt"), b"").unwrap();
+        let mut c = HttpConn::new(root.clone());
+        let req = b"GET /empty.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+        c.spare()[..req.len()].copy_from_slice(req);
+        c.filled(req.len());
+        c.process();
+        let first = c.output().map(|o| o.to_vec());
+        assert!(
+            matches!(&first, Ok(o) if o.starts_with(b"HTTP/1.1 200 OK\r\n")),
+            "{first:?}"
+        );
+        let _ = fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn a_root_removed_after_start_answers_404() {
         let root = site("gone");
