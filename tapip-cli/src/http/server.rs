@@ -359,6 +359,11 @@ impl HttpConn {
         matches!(self.state, State::Head(_) | State::Done) && self.start == self.end
     }
 
+    /// Part of a request head has arrived, not all of it.
+    pub(crate) fn reading_head(&self) -> bool {
+        matches!(self.state, State::Head(_)) && self.start != self.end
+    }
+
     /// Whether more input may be taken now (there is room and the client has not ended).
     pub(crate) fn wants_input(&self) -> bool {
         !self.eof && !matches!(self.state, State::Done) && self.end - self.start < IN_BUF
