@@ -292,4 +292,23 @@ mod tests {
         a.add(100, 150).unwrap();
         assert_eq!(recent(&a, 1), [(100, 200)]);
     }
+
+    /// RFC 2018 4 orders SACK blocks by recency. A range can stay out of order while the
+    /// counter runs through a whole cycle (other ranges come and go beside it); when the
+    /// counter wraps, the ranges are renumbered, so that old range still counts as the
+    /// oldest and never ties with, or passes, the ranges added after the wrap.
+    #[test]
+    fn recency_holds_for_a_range_older_than_a_full_counter_cycle() {
+        let mut a = Assembler::default();
+        a.add(100, 200).unwrap(); // touched at 1
+                                  // 2^32 - 2 additions elsewhere (ranges since taken) later:
+        a.clock = u32::MAX;
+        a.add(300, 400).unwrap(); // the counter wraps here
+        a.add(500, 600).unwrap();
+        a.add(700, 800).unwrap();
+        assert_eq!(
+            recent(&a, 4),
+            [(700, 800), (500, 600), (300, 400), (100, 200)]
+        );
+    }
 }
