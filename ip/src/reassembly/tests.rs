@@ -795,7 +795,7 @@ fn inconsistent_ends() {
     assert_empty(&r);
     assert_eq!(r.stats().inconsistent_end, 3);
 
-    // A fragment with MF set ending exactly at the known end is accepted.
+    // A fragment with MF set ending where the last fragment begins is accepted.
     assert_eq!(r.push(frags[2].get(), t), Outcome::Incomplete);
     let mf_at_end = Fragment {
         more_fragments: true,
@@ -878,6 +878,245 @@ fn fragment_from_packet() {
     let mut long_total = packets[1].clone();
     long_total[2..4].copy_from_slice(&5000u16.to_be_bytes());
     assert!(Fragment::from_packet(&long_total).is_none());
+}
+
+#[test]
+fn from_packet_takes_a_header_only_packet_and_refuses_a_total_below_the_header() {
+    let k = key(30);
+    // A bare 20-byte header (total length 20, no payload) is a well-formed packet.
+    let bare = header(&k, 0, false, false, 0, &[]);
+    assert_eq!(bare.len(), HEADER_LEN);
+    let f = Fragment::from_packet(&bare).expect("a header-only packet parses");
+    assert_eq!((f.header.len(), f.payload.len()), (HEADER_LEN, 0));
+    assert!(!f.is_fragment());
+    // So is a header with options and nothing after it (total length = IHL * 4).
+    let opts = header(&k, 0, false, false, 0, &[1, 1, 1, 0]);
+    let f = Fragment::from_packet(&opts).expect("options only parses");
+    assert_eq!((f.header.len(), f.payload.len()), (24, 0));
+    // A total length shorter than the header it claims is malformed.
+    let mut below = opts.clone();
+    below.extend_from_slice(&[0; 8]);
+    below[2..4].copy_from_slice(&20u16.to_be_bytes());
+    assert!(Fragment::from_packet(&below).is_none());
+}
+
+#[test]
+fn drop_reasons_have_distinct_messages() {
+    let reasons = [
+        DropReason::Overlap,
+        DropReason::TooBig,
+        DropReason::BadLength,
+        DropReason::InconsistentEnd,
+        DropReason::MemoryLimit,
+        DropReason::TooManyDatagrams,
+        DropReason::Duplicate,
+        DropReason::BadHeader,
+    ];
+    let texts: std::collections::HashSet<String> =
+        reasons.iter().map(ToString::to_string).collect();
+    assert_eq!(texts.len(), reasons.len());
+    assert!(texts.iter().all(|t| !t.is_empty()));
+    assert_eq!(DropReason::Overlap.to_string(), "overlapping fragment");
+}
+
+#[test]
+fn config_and_debug_show_the_limits_and_the_state() {
+    let cfg = ReassemblyConfig {
+        timeout: Duration::from_secs(7),
+        max_bytes: 1234,
+        max_datagrams: 3,
+    };
+    let mut r = Reassembler::new(cfg);
+    assert_eq!(r.config(), &cfg);
+    let k = key(31);
+    let frags = split(&k, &data(16, 31), &[8], false, &[]);
+    assert_eq!(r.push(frags[0].get(), Instant::ZERO), Outcome::Incomplete);
+    let text = format!("{r:?}");
+    assert!(text.starts_with("Reassembler"), "{text}");
+    assert!(text.contains("pending: 1"), "{text}");
+    assert!(text.contains("buffered: 8"), "{text}");
+    assert!(text.contains("max_bytes: 1234"), "{text}");
+}
+
+/// Storage: the buffer grows geometrically, but never past the datagram's end once the
+/// last fragment was seen, nor past MAX_PAYLOAD while it is not (module docs, Storage).
+#[test]
+fn the_buffer_never_grows_past_the_known_end_or_the_largest_payload() {
+    let capacity = |r: &Reassembler, k: &FragKey| r.table[k].data.capacity();
+    let k = key(32);
+    let payload = data(1200, 32);
+    let frags = split(&k, &payload, &[200, 600, 800, 1000], false, &[]);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    // The last fragment first: the end (1200) is known from the start.
+    for i in [4, 0, 1, 2] {
+        assert_eq!(r.push(frags[i].get(), Instant::ZERO), Outcome::Incomplete);
+        let held = r.buffered_bytes();
+        let cap = capacity(&r, &k);
+        assert!(cap >= held && cap <= 1200, "capacity {cap} holding {held}");
+        assert!(cap <= 2 * held, "capacity {cap} holding {held}");
+    }
+    // Doubling 800 would reach 1600; the known end caps it.
+    assert_eq!(capacity(&r, &k), 1200);
+    match r.push(frags[3].get(), Instant::ZERO) {
+        Outcome::Complete(out) => check(&out, &k, &payload, false),
+        other => panic!("{other:?}"),
+    }
+
+    // End unknown: doubling 40,000 would pass MAX_PAYLOAD; it stops there.
+    let k = key(33);
+    let big = data(40_008, 33);
+    let frags = split(&k, &big, &[40_000], false, &[]);
+    let more = Fragment {
+        more_fragments: true,
+        ..frags[1].get()
+    };
+    assert_eq!(r.push(frags[0].get(), Instant::ZERO), Outcome::Incomplete);
+    assert_eq!(capacity(&r, &k), 40_000);
+    assert_eq!(r.push(more, Instant::ZERO), Outcome::Incomplete);
+    assert_eq!(capacity(&r, &k), MAX_PAYLOAD);
+}
+
+/// An MF fragment that ends exactly at the known end is not data beyond it; it can only
+/// overlap the last fragment, and is counted as an overlap.
+#[test]
+fn an_mf_fragment_reaching_the_known_end_is_an_overlap() {
+    let k = key(34);
+    let payload = data(3000, 34);
+    let frags = split(&k, &payload, &units(3000, 1480), false, &[]);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    assert_eq!(r.push(frags[2].get(), Instant::ZERO), Outcome::Incomplete);
+    let reaching = Frag {
+        key: k,
+        offset: 2952,
+        mf: true,
+        header: header(&k, 2952, true, false, 48, &[]),
+        payload: payload[2952..].to_vec(),
+    };
+    assert_eq!(
+        r.push(reaching.get(), Instant::ZERO),
+        Outcome::Dropped(DropReason::Overlap)
+    );
+    assert_empty(&r);
+    assert_eq!((r.stats().overlap, r.stats().inconsistent_end), (1, 0));
+}
+
+/// A copy of the last fragment agrees with the known end: an exact duplicate, ignored. A
+/// second last fragment ending after it, even without overlapping anything, contradicts
+/// it and discards the datagram.
+#[test]
+fn a_second_last_fragment_must_end_where_the_first_did() {
+    let k = key(35);
+    let payload = data(3000, 35);
+    let frags = split(&k, &payload, &units(3000, 1480), false, &[]);
+    let t = Instant::ZERO;
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    assert_eq!(r.push(frags[2].get(), t), Outcome::Incomplete);
+    assert_eq!(r.push(frags[2].get(), t), Outcome::Incomplete);
+    assert_eq!(r.stats().duplicates, 1);
+    assert_eq!(r.pending(), 1);
+    let later = Frag {
+        key: k,
+        offset: 3000,
+        mf: false,
+        header: header(&k, 3000, false, false, 8, &[]),
+        payload: vec![9; 8],
+    };
+    assert_eq!(
+        r.push(later.get(), t),
+        Outcome::Dropped(DropReason::InconsistentEnd)
+    );
+    assert_empty(&r);
+    // The same key starts afresh and completes, the last fragment sent twice.
+    let out = feed(&mut r, &frags, &[2, 0, 1], t);
+    check(&out, &k, &payload, false);
+    assert_eq!(r.push(frags[2].get(), t), Outcome::Incomplete);
+    assert_eq!(r.push(frags[1].get(), t), Outcome::Incomplete);
+    assert_eq!(r.push(frags[2].get(), t), Outcome::Incomplete);
+    match r.push(frags[0].get(), t) {
+        Outcome::Complete(out) => check(&out, &k, &payload, false),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.stats().duplicates, 2);
+}
+
+/// `max_bytes` is a cap that may be reached exactly: a first fragment of `max_bytes`, a
+/// datagram growing to `max_bytes`, and two datagrams filling it together all fit without
+/// evicting anyone.
+#[test]
+fn the_memory_cap_may_be_filled_exactly() {
+    let cfg = ReassemblyConfig {
+        max_bytes: 32,
+        ..ReassemblyConfig::default()
+    };
+    let mut r = Reassembler::new(cfg);
+    let (a, b, c) = (key(36), key(37), key(38));
+    let pa = data(32, 36);
+    let fa = split(&a, &pa, &[16], false, &[]);
+    let fb = split(&b, &data(32, 37), &[16], false, &[]);
+    let t = Instant::ZERO;
+    assert_eq!(r.push(fa[0].get(), t), Outcome::Incomplete);
+    assert_eq!(
+        r.push(fb[0].get(), t + Duration::from_secs(1)),
+        Outcome::Incomplete
+    );
+    assert_eq!((r.pending(), r.buffered_bytes()), (2, 32));
+    assert_eq!(r.stats().memory_limit, 0);
+    // A reaches exactly 32 bytes: allowed; B, the other datagram, makes room.
+    match r.push(fa[1].get(), t) {
+        Outcome::Complete(out) => check(&out, &a, &pa, false),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.stats().memory_limit, 1);
+    assert_empty(&r);
+    // A first fragment of exactly the cap starts a datagram.
+    let fc = split(&c, &data(40, 38), &[8], false, &[]);
+    assert_eq!(r.push(fc[1].get(), t), Outcome::Incomplete);
+    assert_eq!(r.buffered_bytes(), 32);
+}
+
+/// Timed-out datagrams found by pushes wait for `poll`; if it is forgotten, the newest
+/// `max_datagrams` records are kept (as many as could be pending), not fewer.
+#[test]
+fn forgotten_polls_keep_the_newest_records_up_to_the_datagram_cap() {
+    let cfg = ReassemblyConfig {
+        max_datagrams: 2,
+        ..ReassemblyConfig::default()
+    };
+    let mut r = Reassembler::new(cfg);
+    let keys = [key(39), key(40), key(41), key(42)];
+    let frags: Vec<Vec<Frag>> = keys
+        .iter()
+        .map(|k| split(k, &data(16, 39), &[8], false, &[]))
+        .collect();
+    let s = Duration::from_secs(1);
+    let t0 = Instant::from_secs(100);
+    assert_eq!(r.push(frags[0][1].get(), t0), Outcome::Incomplete);
+    assert_eq!(r.push(frags[1][1].get(), t0 + s), Outcome::Incomplete);
+    // Both expire by t0 + 31 s, found by the next push.
+    let t1 = t0 + Duration::from_secs(31);
+    assert_eq!(r.push(frags[2][1].get(), t1), Outcome::Incomplete);
+    let t2 = t1 + Duration::from_secs(30);
+    assert_eq!(r.push(frags[3][1].get(), t2), Outcome::Incomplete);
+    assert_eq!(r.stats().timeouts, 3);
+    let expired: Vec<FragKey> = r.poll(t2).into_iter().map(|e| e.key).collect();
+    assert_eq!(expired, [keys[1], keys[2]]);
+    assert_eq!(r.pending(), 1);
+}
+
+/// RFC 791 3.2: the reassembled datagram takes the first fragment's header. One that is not
+/// a whole number of 32-bit words (validated input never is) cannot be kept as it is: the
+/// first 20 bytes are used, and the header length says 20.
+#[test]
+fn a_first_header_that_is_not_whole_words_is_cut_to_20_bytes() {
+    let k = key(43);
+    let payload = data(16, 43);
+    let mut frags = split(&k, &payload, &[8], false, &[]);
+    frags[0].header.extend_from_slice(&[1, 1]);
+    assert_eq!(frags[0].header.len(), 22);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let out = feed(&mut r, &frags, &[1, 0], Instant::ZERO);
+    assert_eq!(out.len(), HEADER_LEN + 16);
+    check(&out, &k, &payload, false);
 }
 
 /// Random fragments, keys, lengths and times: no panic, and the books always balance.
