@@ -410,3 +410,44 @@ fn flood_loses_nothing(name: &str, extra: &str) -> String {
 fn many_threads_flooding_one_udp_socket_lose_nothing_in_the_stack() {
     flood_loses_nothing("uflood", "");
 }
+
+/// Datagrams from a port the shell serves UDP on (the same service on another host, or
+/// another of this shell's services) get no answer, so two echo services cannot loop; any
+/// other port gets its echo.
+#[test]
+fn udp_echo_does_not_answer_the_ports_of_udp_services() {
+    let (ns, mut t) = top2("uloop", &[]);
+    t.cmd("serve echo -u -p 7007");
+    t.cmd("serve echo -u -p 7008");
+    t.wait_for("serve echo udp 0.0.0.0:7008", SECS(5));
+    let dir = TempDir::new("uloop");
+    let script = dir.path("loop.py");
+    std::fs::write(
+        &script,
+        r#"
+import socket
+for src in (7007, 7008, 0, 17):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("10.0.0.2", src))
+    s.settimeout(0.5)
+    s.sendto(b"ping", ("10.0.0.1", 7007))
+    try:
+        s.recv(100)
+        print(src, "answered")
+    except socket.timeout:
+        print(src, "silent")
+    s.close()
+"#,
+    )
+    .unwrap();
+    let (ok, out) = ns.sh_text(&format!("python3 {}", script.display()));
+    assert!(ok, "{out}");
+    assert!(out.contains("7007 silent"), "{out}");
+    assert!(out.contains("7008 silent"), "{out}");
+    assert!(out.contains("0 answered"), "{out}");
+    assert!(out.contains("17 silent"), "{out}");
+    // Each came in, and is counted.
+    t.cmd("jobs");
+    let out = t.wait_for("datagrams: ", SECS(5));
+    assert!(out.contains("datagrams: 4"), "{out}");
+}

@@ -151,6 +151,39 @@ impl Job {
 #[derive(Default)]
 pub struct Jobs {
     table: Mutex<BTreeMap<usize, Job>>,
+    udp_ports: UdpPorts,
+}
+
+/// The local ports of the shell's UDP services, which answer no datagram from one another
+/// (nor from the same service on another host).
+#[derive(Clone, Default)]
+pub struct UdpPorts(Arc<Mutex<std::collections::BTreeSet<u16>>>);
+
+impl UdpPorts {
+    /// Note `port` as served until the guard is dropped.
+    pub fn serve(&self, port: u16) -> UdpPortGuard {
+        self.0.lock().insert(port);
+        UdpPortGuard {
+            ports: self.clone(),
+            port,
+        }
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.0.lock().contains(&port)
+    }
+}
+
+/// A served UDP port, forgotten when dropped (when its job's thread ends).
+pub struct UdpPortGuard {
+    ports: UdpPorts,
+    port: u16,
+}
+
+impl Drop for UdpPortGuard {
+    fn drop(&mut self) {
+        self.ports.0.lock().remove(&self.port);
+    }
 }
 
 impl Jobs {
@@ -213,6 +246,11 @@ impl Jobs {
             .ok_or_else(|| format!("kill: no such job {n} (see 'jobs')"))?;
         job.stop();
         Ok(())
+    }
+
+    /// The ports of the shell's UDP services.
+    pub fn udp_ports(&self) -> &UdpPorts {
+        &self.udp_ports
     }
 
     /// Stop every job (at exit, before the stack shuts down).

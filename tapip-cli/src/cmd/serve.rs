@@ -4,7 +4,7 @@
 
 mod tcp;
 
-use super::jobs::{JobKind, JobState};
+use super::jobs::{JobKind, JobState, UdpPorts};
 use super::syntax::{Serve, ServiceName};
 use super::Ctx;
 use socket_api::UdpSocket;
@@ -18,8 +18,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const POLL: Duration = Duration::from_millis(250);
 
 /// Datagrams from these source ports get no answer: two services answering each other
-/// would loop for ever (port 0 cannot be answered at all).
-const NO_REPLY_PORTS: [u16; 4] = [0, 7, 13, 19];
+/// would loop for ever (port 0 cannot be answered at all). They are echo, daytime, quote of
+/// the day, chargen and time (RFCs 862, 867, 865, 864, 868): services that answer any
+/// datagram. Nor do the ports of the shell's own UDP services get one (a second host
+/// running the same `serve -u -p N`, or two services of this shell), as inetd refuses.
+const NO_REPLY_PORTS: [u16; 6] = [0, 7, 13, 17, 19, 37];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Service {
@@ -107,13 +110,17 @@ pub fn run(ctx: &Ctx, a: Serve) -> Result<(), String> {
     let closer = sock.try_clone().map_err(err)?;
     let what = format!("serve {} udp {local}", o.service.name());
     let service = o.service;
+    let served = ctx.jobs.udp_ports().clone();
     let n = ctx
         .jobs
         .spawn(
             what.clone(),
             JobKind::Datagrams,
             Box::new(move || closer.close()),
-            move |st| serve_udp(service, &sock, st),
+            move |st| {
+                let _port = served.serve(local.port());
+                serve_udp(service, &sock, &served, st)
+            },
         )
         .map_err(|e| format!("serve: {e}"))?;
     outln!("[{n}] {what}");
@@ -121,7 +128,7 @@ pub fn run(ctx: &Ctx, a: Serve) -> Result<(), String> {
 }
 
 /// The job: answer datagrams until stopped or the socket fails.
-fn serve_udp(service: Service, sock: &UdpSocket, st: &JobState) {
+fn serve_udp(service: Service, sock: &UdpSocket, served: &UdpPorts, st: &JobState) {
     let mut buf = vec![0u8; 65_536];
     let mut rng = Rng::seeded();
     let mut line: usize = 0;
@@ -137,7 +144,7 @@ fn serve_udp(service: Service, sock: &UdpSocket, st: &JobState) {
             }
         };
         st.count();
-        if !answers(from) {
+        if !answers(from, served) {
             continue;
         }
         let reply = match service {
@@ -251,8 +258,8 @@ impl Rng {
 }
 
 /// Does a datagram from `from` get an answer?
-fn answers(from: SocketAddr) -> bool {
-    !NO_REPLY_PORTS.contains(&from.port())
+fn answers(from: SocketAddr, served: &UdpPorts) -> bool {
+    !NO_REPLY_PORTS.contains(&from.port()) && !served.contains(from.port())
 }
 
 #[cfg(test)]
@@ -383,9 +390,22 @@ mod tests {
 
     #[test]
     fn loop_guard() {
-        assert!(!answers("10.0.0.2:7".parse().unwrap()));
-        assert!(!answers("10.0.0.2:19".parse().unwrap()));
-        assert!(answers("10.0.0.2:40000".parse().unwrap()));
+        let served = UdpPorts::default();
+        let ok = |a: &str| answers(a.parse().unwrap(), &served);
+        for p in [0, 7, 13, 17, 19, 37] {
+            assert!(!ok(&format!("10.0.0.2:{p}")), "{p}");
+        }
+        assert!(ok("10.0.0.2:40000"));
+        assert!(ok("10.0.0.2:7007"));
+        let a = served.serve(7007);
+        let b = served.serve(7008);
+        assert!(!ok("10.0.0.2:7007"));
+        assert!(!ok("10.0.0.2:7008"));
+        drop(a);
+        assert!(ok("10.0.0.2:7007"));
+        assert!(!ok("10.0.0.2:7008"));
+        drop(b);
+        assert!(ok("10.0.0.2:7008"));
     }
 
     #[test]
