@@ -253,6 +253,9 @@ struct Shared {
     planned: AtomicU64,
     kick: Kick,
     stop: AtomicBool,
+    /// Set by `shutdown` before it resets the connections, so that calls those resets
+    /// wake say the stack went down (`stop` comes later, when the threads are told).
+    down: AtomicBool,
     /// Held by a `shutdown` while it stops and joins the threads, so that another one
     /// (the application's and the end of the program's at once) returns only after.
     joining: Mutex<()>,
@@ -442,6 +445,7 @@ impl Stack {
             planned: AtomicU64::new(u64::MAX),
             kick: Kick::default(),
             stop: AtomicBool::new(false),
+            down: AtomicBool::new(false),
             joining: Mutex::new(()),
             own_lo: AtomicBool::new(false),
             exit_linger: Mutex::new(cfg.exit_linger),
@@ -700,6 +704,7 @@ impl Stack {
         for run in dhcp {
             run.release(self);
         }
+        self.shared.down.store(true, Ordering::SeqCst);
         {
             let mut core = self.shared.core.lock();
             let now = self.shared.clock.now();
@@ -738,7 +743,7 @@ impl Stack {
     }
 
     pub fn is_shut_down(&self) -> bool {
-        self.shared.stop.load(Ordering::SeqCst)
+        self.shared.down.load(Ordering::SeqCst) || self.shared.stop.load(Ordering::SeqCst)
     }
 
     /// How long the end of the program (a return from `main`, `std::process::exit`) waits

@@ -1292,3 +1292,34 @@ fn the_two_hosts_example_recovers_lost_segments_on_its_virtual_clock() {
         "one line"
     );
 }
+
+/// Calls blocked when the stack shuts down (a read, an accept, a write into a full buffer)
+/// return `BrokenPipe`, the kind of a stopped stack, not the `NotConnected` of the resets
+/// the shutdown sends first.
+#[test]
+fn calls_blocked_at_shutdown_say_the_stack_went_down() {
+    let p = Pair::new(1500);
+    let (a, b) = (p.a.stack.clone(), p.b.stack.clone());
+    let on_b = addr(std::net::Ipv4Addr::new(10, 0, 0, 2), 7002);
+    let lb = TcpListener::bind(&b, on_b).unwrap();
+    // On A: a connection B never writes on, for the read; one B never reads, for the
+    // write; a listener nobody connects to, for the accept.
+    let mut r = TcpStream::connect(&a, on_b).unwrap();
+    let _quiet = lb.accept().unwrap();
+    let mut w = TcpStream::connect(&a, on_b).unwrap();
+    let _unread = lb.accept().unwrap();
+    let la = TcpListener::bind(&a, addr(std::net::Ipv4Addr::UNSPECIFIED, 7003)).unwrap();
+    let reader = thread::spawn(move || r.read(&mut [0u8; 100]).map(drop).map_err(|e| e.kind()));
+    let acceptor = thread::spawn(move || la.accept().map(drop).map_err(|e| e.kind()));
+    let writer = thread::spawn(move || w.write_all(&vec![7u8; 16 << 20]).map_err(|e| e.kind()));
+    thread::sleep(Duration::from_millis(300));
+    assert!(!writer.is_finished() && !reader.is_finished() && !acceptor.is_finished());
+    a.shutdown();
+    for (what, t) in [("read", reader), ("accept", acceptor), ("write", writer)] {
+        assert_eq!(
+            t.join().unwrap(),
+            Err(std::io::ErrorKind::BrokenPipe),
+            "{what}"
+        );
+    }
+}
