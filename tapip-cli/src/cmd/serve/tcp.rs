@@ -17,7 +17,8 @@
 //!   answer (a client that stopped reading). A request head must arrive whole within
 //!   [`HTTP_IDLE`] of its first byte (a 408 otherwise): a client trickling one in a byte
 //!   at a time does not keep its slot. A client still taking answers the stack holds
-//!   (unacknowledged bytes going down) is not idle. After the last answer the connection
+//!   (unacknowledged bytes going down, at least [`HTTP_MIN_TAKEN`] in each
+//!   [`HTTP_SEND_IDLE`]) is not idle; one taking less is. After the last answer the connection
 //!   lingers: its write side shut, what the client sends read and dropped (at most
 //!   [`LINGER_DRAIN`]) until the client's FIN or until all it was sent is acknowledged,
 //!   so that closing with unread input does not reset the answer away.
@@ -47,6 +48,10 @@ const HTTP_IDLE: Duration = Duration::from_secs(30);
 /// Longer than [`HTTP_IDLE`]: under heavy loss a live client's connection can wait a
 /// minute in retransmission back-off (the stack itself gives up after its user timeout).
 const HTTP_SEND_IDLE: Duration = Duration::from_secs(120);
+/// An HTTP client has to take at least this much of its answers in each
+/// [`HTTP_SEND_IDLE`] (136 bytes a second), or all it was sent, to keep its connection: one
+/// that takes a byte now and then (a slow-read attack) is treated as idle.
+const HTTP_MIN_TAKEN: u64 = 16 * 1024;
 /// The other services close a connection that neither sends nor takes anything for this
 /// long.
 const STREAM_IDLE: Duration = Duration::from_secs(600);
@@ -209,11 +214,12 @@ enum Work {
     /// (a FIN after what is queued) and what the client still sends is read and dropped,
     /// so that closing with unread input does not reset the answer away before the client
     /// has it. Over at the client's FIN, once everything sent is acknowledged, after
-    /// [`LINGER_DRAIN`] bytes dropped, or when the client takes nothing for the send idle
-    /// limit.
+    /// [`LINGER_DRAIN`] bytes dropped, or when the client takes less than
+    /// [`HTTP_MIN_TAKEN`] in the send idle limit.
     Linger {
         dropped: usize,
-        /// Bytes sent and not yet acknowledged at the last look, and when that went down.
+        /// Bytes sent and not yet acknowledged at the start of the current send idle
+        /// period, and when that started.
         unacked: usize,
         since: Instant,
     },
@@ -227,9 +233,20 @@ struct Conn {
     /// HTTP: when the request head that started arriving must be whole (its first byte's
     /// time plus the idle limit, not pushed back by the bytes that follow).
     head_by: Option<Instant>,
-    /// HTTP: bytes of the answers still unacknowledged when the idle deadline last passed
-    /// (a slow reader still taking them is not idle).
-    unacked: usize,
+    /// HTTP: bytes of answers handed to the stack.
+    sent: u64,
+    /// HTTP, while an answer is going out or unacknowledged: how much of `sent` the client
+    /// had taken when the current send idle period started, and when that was. A client
+    /// that takes [`HTTP_MIN_TAKEN`] in a period starts another.
+    period: Option<(u64, Instant)>,
+}
+
+impl Conn {
+    /// HTTP: bytes of answers the client has acknowledged, with those still unacknowledged.
+    fn taken(&self) -> (u64, usize) {
+        let unacked = self.stream.unacked().unwrap_or(0);
+        (self.sent.saturating_sub(unacked as u64), unacked)
+    }
 }
 
 /// What one turn on a connection came to.
@@ -360,7 +377,8 @@ impl Server<'_> {
                 work: self.work(),
                 deadline: Instant::now() + self.idle(),
                 head_by: None,
-                unacked: 0,
+                sent: 0,
+                period: None,
             };
             match self.conns.get_mut(token) {
                 Some(slot) => *slot = Some(conn),
@@ -431,13 +449,22 @@ impl Server<'_> {
         }
         if moved && !matches!(conn.work, Work::Linger { .. }) {
             let now = Instant::now();
-            conn.unacked = 0;
             let reading_head = matches!(&conn.work, Work::Http(h) if h.reading_head());
             if !reading_head {
                 conn.head_by = None;
             }
             conn.deadline = match &conn.work {
-                Work::Http(h) if h.answering() => now + send_idle,
+                // Sending does not extend the period: taking does, at the sweep.
+                Work::Http(h) if h.answering() => {
+                    let start = match conn.period {
+                        Some((_, start)) => start,
+                        None => {
+                            conn.period = Some((conn.taken().0, now));
+                            now
+                        }
+                    };
+                    start + send_idle
+                }
                 Work::Http(_) if reading_head => *conn.head_by.get_or_insert(now + idle),
                 Work::Daytime {
                     linger: Some(t), ..
@@ -461,12 +488,20 @@ impl Server<'_> {
                 continue;
             }
             let send_idle = self.limits.http_send_idle;
-            let unacked = conn.stream.unacked().unwrap_or(0);
+            let (taken, unacked) = conn.taken();
+            let answering = matches!(&conn.work, Work::Http(h) if h.answering());
+            if matches!(conn.work, Work::Http(_)) && !answering && unacked == 0 {
+                conn.period = None;
+            }
+            let took = conn
+                .period
+                .is_some_and(|(from, _)| taken.saturating_sub(from) >= HTTP_MIN_TAKEN);
             match &mut conn.work {
-                // A client still taking the answers handed to the stack is not idle: it
-                // has the send idle limit to take some more.
-                Work::Http(_) if unacked > 0 && unacked != conn.unacked => {
-                    conn.unacked = unacked;
+                // A client still taking the answers (those handed to the stack, or the
+                // rest of one) is not idle: it has another send idle period to take some
+                // more.
+                Work::Http(_) if took => {
+                    conn.period = Some((taken, now));
                     conn.deadline = now + send_idle.max(self.limits.http_idle);
                 }
                 Work::Http(h) => {
@@ -487,7 +522,7 @@ impl Server<'_> {
                     if unacked == 0 || now.saturating_duration_since(*since) >= send_idle {
                         self.remove(token);
                     } else {
-                        if unacked < *last {
+                        if (last.saturating_sub(unacked) as u64) >= HTTP_MIN_TAKEN {
                             (*last, *since) = (unacked, now);
                         }
                         // Looked at again at every sweep.
@@ -612,7 +647,7 @@ fn serve(conn: &mut Conn, block: &[u8], st: &JobState) -> (Turn, bool) {
                         }
                     }
                 },
-                Work::Http(h) => http_step(s, h, st)?,
+                Work::Http(h) => http_step(s, h, &mut conn.sent, st)?,
                 // Dropped where they lie in the receive buffer, never copied out.
                 Work::Linger { dropped, .. } => match nb(s.recv_with(usize::MAX, |b| b.len()))? {
                     Some(0) => return Ok(Turn::Close),
@@ -640,7 +675,12 @@ fn serve(conn: &mut Conn, block: &[u8], st: &JobState) -> (Turn, bool) {
 
 /// One step of an HTTP connection: send what is queued, else read what came. `Ok(false)`
 /// when it has to wait; `Err` to close (an error, or the conversation is over).
-fn http_step(s: &socket_api::Socket, h: &mut HttpConn, st: &JobState) -> io::Result<bool> {
+fn http_step(
+    s: &socket_api::Socket,
+    h: &mut HttpConn,
+    sent: &mut u64,
+    st: &JobState,
+) -> io::Result<bool> {
     let done = || io::Error::new(ErrorKind::ConnectionAborted, "done");
     h.process();
     let out = h.output()?;
@@ -648,6 +688,7 @@ fn http_step(s: &socket_api::Socket, h: &mut HttpConn, st: &JobState) -> io::Res
         return match nb(s.send(out))? {
             Some(n) => {
                 st.bytes_out(n);
+                *sent += n as u64;
                 h.sent(n, &mut |a: &http::Access<'_>| st.response(a.status));
                 h.process();
                 Ok(true)
@@ -1101,6 +1142,60 @@ mod tests {
             "{r:?}: {got} bytes of the {}-byte answer",
             data.len()
         );
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A client that takes its answer a little at a time kept its slot for as long as it
+    /// liked: every few bytes it took let the job hand the stack a few more, and each of
+    /// those pushed the send idle deadline back (found by an independent review; 2,048 of
+    /// them lock every other client out). Now a client has to take [`HTTP_MIN_TAKEN`] of
+    /// its answers in each send idle period. Here a client with a 4 KB receive buffer
+    /// takes 2 KB every 200 ms (10 KB/s: its window opens 2 KB at a time) with a 1 s
+    /// period.
+    #[test]
+    fn a_client_taking_its_answer_a_trickle_at_a_time_loses_its_slot() {
+        use socket_api::{Domain, SockOpt, Socket, Type};
+        let ctx = ctx();
+        let dir = temp_dir("slowread");
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join("big.bin"), &data).unwrap();
+        let limits = Limits {
+            max_conns: 8,
+            http_idle: Duration::from_millis(1000),
+            http_send_idle: Duration::from_millis(1000),
+            stream_idle: Duration::from_millis(1000),
+        };
+        serve_small(&ctx, Service::Http, 7283, Some(dir.clone()), limits);
+        let sock = Socket::new(&ctx.stack, Domain::Inet, Type::Stream, 0).unwrap();
+        sock.set_option(SockOpt::RecvBuffer(4096)).unwrap();
+        sock.connect("127.0.0.1:7283".parse().unwrap()).unwrap();
+        let s = TcpStream::from_socket(sock);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        (&s).write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let t = Instant::now();
+        let mut buf = [0u8; 2048];
+        let mut got = 0usize;
+        let mut open = String::new();
+        while t.elapsed() < Duration::from_secs(6) {
+            std::thread::sleep(Duration::from_millis(200));
+            match (&s).read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+            open = ctx.jobs.list().join("\n");
+            if open.contains("open: 0") {
+                break;
+            }
+        }
+        assert!(
+            open.contains("open: 0"),
+            "after {:?} and {got} bytes taken at 10 KB/s (a 1 s period), the job still \
+             holds the connection: {open}",
+            t.elapsed()
+        );
+        assert!(got > 0, "the client took some of its answer first");
         finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
     }
