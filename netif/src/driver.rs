@@ -233,29 +233,31 @@ impl Driver {
             drained: parking_lot::Condvar::new(),
         });
 
+        // The tx thread first: if the rx thread cannot be started, the tx thread is stopped
+        // and joined here, and it takes no lock of the caller's (who may hold the lock the
+        // rx thread delivers under: joining an rx thread here could wait for ever).
+        let tx_thread = {
+            let (stats, tx_device) = (stats.clone(), device.clone());
+            let max = info.frame_capacity();
+            let (in_flight, outbox, queue) = (in_flight.clone(), outbox.clone(), tx.clone());
+            std::thread::Builder::new()
+                .name(format!("{}-tx", info.name))
+                .spawn(move || tx_loop(&*tx_device, max, &queue, &in_flight, &outbox, &stats))?
+        };
         let rx_thread = {
             let (device, stats, stop) = (device.clone(), stats.clone(), stop.clone());
             // Read into room for the largest frame any link could hand us, one byte more to
             // tell a truncated read: the kernel side's MTU may be larger than ours.
             let cap = info.frame_capacity().max(MAX_FRAME) + 1;
-            std::thread::Builder::new()
-                .name(format!("{}-rx", info.name))
-                .spawn(move || rx_loop(ifindex, &*device, cap, &*sink, &stats, &stop))?
-        };
-        let tx_thread = {
-            let (stats, tx_device) = (stats.clone(), device.clone());
-            let max = info.frame_capacity();
-            let (in_flight, outbox, queue) = (in_flight.clone(), outbox.clone(), tx.clone());
             let spawned = std::thread::Builder::new()
-                .name(format!("{}-tx", info.name))
-                .spawn(move || tx_loop(&*tx_device, max, &queue, &in_flight, &outbox, &stats));
+                .name(format!("{}-rx", info.name))
+                .spawn(move || rx_loop(ifindex, &*device, cap, &*sink, &stats, &stop));
             match spawned {
                 Ok(t) => t,
                 Err(e) => {
-                    // No driver to stop it later: the rx thread must not go on delivering.
-                    stop.store(true, Ordering::SeqCst);
-                    device.interrupt_recv();
-                    let _ = rx_thread.join();
+                    // Nothing was staged yet: the closed mailbox ends the tx thread.
+                    tx.close();
+                    let _ = tx_thread.join();
                     return Err(e);
                 }
             }

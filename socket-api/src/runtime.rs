@@ -509,9 +509,13 @@ impl Stack {
                 return Ok(0);
             }
         }
-        let ifindex = core.ip.add_interface(&device.info());
-        debug_assert_eq!(ifindex, drivers.len());
+        // The threads first: when they cannot be started, the IP layer has no interface
+        // without a driver. No frame is delivered before it has one: delivery takes `core`.
+        let ifindex = drivers.len();
+        let info = device.info();
         let driver = Driver::spawn(ifindex, device, sink, cfg)?;
+        let added = core.ip.add_interface(&info);
+        debug_assert_eq!(added, ifindex);
         core.backlogs.push(driver.backlog());
         drivers.push(driver);
         Ok(ifindex)
