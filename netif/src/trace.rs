@@ -1732,4 +1732,59 @@ mod tests {
             "{got:?}"
         );
     }
+
+    /// An IPv4 frame from the peer to us with protocol `proto` and `payload`, its header
+    /// checksum right; `offset` in bytes, and the MF flag.
+    fn ipv4_raw(proto: u8, offset: u16, more: bool, payload: &[u8]) -> Vec<u8> {
+        let mut ip = Ipv4Header::new(0, 64, IpNumber(proto), PEER_IP, OUR_IP).unwrap();
+        ip.identification = 77;
+        ip.dont_fragment = false;
+        ip.more_fragments = more;
+        ip.fragment_offset = etherparse::IpFragOffset::try_new(offset / 8).unwrap();
+        ip.set_payload_len(payload.len()).unwrap();
+        ip.header_checksum = ip.calc_header_checksum();
+        let mut f = Vec::new();
+        f.extend_from_slice(&OUR_MAC);
+        f.extend_from_slice(&PEER_MAC);
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        ip.write(&mut f).unwrap();
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A TCP SYN whose options hold a well-formed option the decoder does not know (kind 34,
+    /// the TCP Fast Open cookie request, RFC 7413), followed by a timestamp. RFC 9293
+    /// 3.1/3.2: an option of unknown kind with a length field is legal and is skipped by its
+    /// length; the trace called it "bad option" and dropped every option after it.
+    #[test]
+    #[ignore = "defect: a well-formed TCP option of unknown kind is printed as \"bad option\" and hides the options after it"]
+    fn unknown_tcp_options_are_not_called_bad() {
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+        tcp[4..8].copy_from_slice(&1u32.to_be_bytes());
+        tcp[12] = (10 << 4) as u8; // 40-byte header: 20 bytes of options
+        tcp[13] = 0x02; // SYN
+        tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        tcp.extend_from_slice(&[2, 4, 0x05, 0xb4]); // mss 1460
+        tcp.extend_from_slice(&[34, 2]); // TFO cookie request (kind 34, length 2)
+        tcp.extend_from_slice(&[1, 1]); // nop, nop
+        tcp.extend_from_slice(&[8, 10, 0, 0, 0, 100, 0, 0, 0, 0]); // TS val 100 ecr 0
+        tcp.extend_from_slice(&[1, 1]); // nop, nop
+        assert_eq!(tcp.len(), 40);
+        let mut f = ipv4_raw(6, 0, false, &tcp);
+        // The TCP checksum, so that only the options are odd.
+        let ph = pseudo_header(Ipv4Addr::from(PEER_IP), Ipv4Addr::from(OUR_IP), 6, 40).unwrap();
+        let c =
+            crate::checksum::finish(crate::checksum::sum(&f[34..], crate::checksum::sum(&ph, 0)));
+        f[34 + 16..34 + 18].copy_from_slice(&c.to_be_bytes());
+        let lines = rx(TraceLayers::TCP, &f);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(!lines[0].contains("bad cksum"), "{lines:?}");
+        assert!(
+            !lines[0].contains("bad option") && lines[0].contains("TS val 100 ecr 0"),
+            "a legal option of unknown kind: {}",
+            lines[0]
+        );
+    }
 }
