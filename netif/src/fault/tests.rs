@@ -902,3 +902,39 @@ fn a_reordered_frame_is_not_held_past_its_limit_while_lost_frames_stream_in() {
         "frame 0 waited {LOST} ms of lost frames, past REORDER_HOLD ({REORDER_HOLD:?})"
     );
 }
+
+/// The module docs: "which frames are dropped, corrupted, duplicated, delayed or
+/// reordered is a deterministic function of FaultConfig::seed and the sequence of
+/// frames. Only the moment a held frame is released depends on the clock." Whether a
+/// frame is reordered depends on the clock too: a frame whose reorder draw hits is parked
+/// only if the slot is free, and the slot frees when the previous parked frame's 5 ms
+/// hold runs out. The same seed and the same six frames: sent back to back, 2 are
+/// reordered; sent 20 ms apart, 4 are.
+#[test]
+#[ignore = "defect: which frames are reordered depends on frame timing, not only on the seed and the frame sequence as documented"]
+fn which_frames_are_reordered_does_not_depend_on_timing() {
+    let cfg: FaultConfig = "reorder=0.7,seed=5".parse().unwrap();
+    let mut buf = [0u8; 128];
+
+    let (peer, local) = pair(16);
+    let burst = FaultInjector::new(local, cfg.clone());
+    for seq in 0..6 {
+        peer.send(&numbered_frame(seq)).unwrap();
+    }
+    let got = drain(&burst, 50 * MS).len();
+    assert_eq!(got, 6);
+
+    let (peer, local) = pair(16);
+    let paced = FaultInjector::new(local, cfg);
+    for seq in 0..6 {
+        peer.send(&numbered_frame(seq)).unwrap();
+        let n = paced.recv(&mut buf, Duration::from_secs(1)).unwrap();
+        assert_eq!(n, Some(60));
+        std::thread::sleep(20 * MS);
+    }
+    assert_eq!(
+        burst.stats().reordered,
+        paced.stats().reordered,
+        "same seed, same frames, other timing"
+    );
+}
