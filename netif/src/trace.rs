@@ -1732,4 +1732,140 @@ mod tests {
             "{got:?}"
         );
     }
+
+    /// An IPv4 frame from the peer to us with protocol `proto` and `payload`, its header
+    /// checksum right; `offset` in bytes, and the MF flag.
+    fn ipv4_raw(proto: u8, offset: u16, more: bool, payload: &[u8]) -> Vec<u8> {
+        let mut ip = Ipv4Header::new(0, 64, IpNumber(proto), PEER_IP, OUR_IP).unwrap();
+        ip.identification = 77;
+        ip.dont_fragment = false;
+        ip.more_fragments = more;
+        ip.fragment_offset = etherparse::IpFragOffset::try_new(offset / 8).unwrap();
+        ip.set_payload_len(payload.len()).unwrap();
+        ip.header_checksum = ip.calc_header_checksum();
+        let mut f = Vec::new();
+        f.extend_from_slice(&OUR_MAC);
+        f.extend_from_slice(&PEER_MAC);
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        ip.write(&mut f).unwrap();
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A TCP SYN whose options hold a well-formed option the decoder does not know (kind 34,
+    /// the TCP Fast Open cookie request, RFC 7413), followed by a timestamp. RFC 9293
+    /// 3.1/3.2: an option of unknown kind with a length field is legal and is skipped by its
+    /// length; the trace called it "bad option" and dropped every option after it.
+    #[test]
+    #[ignore = "defect: a well-formed TCP option of unknown kind is printed as \"bad option\" and hides the options after it"]
+    fn unknown_tcp_options_are_not_called_bad() {
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+        tcp[4..8].copy_from_slice(&1u32.to_be_bytes());
+        tcp[12] = (10 << 4) as u8; // 40-byte header: 20 bytes of options
+        tcp[13] = 0x02; // SYN
+        tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        tcp.extend_from_slice(&[2, 4, 0x05, 0xb4]); // mss 1460
+        tcp.extend_from_slice(&[34, 2]); // TFO cookie request (kind 34, length 2)
+        tcp.extend_from_slice(&[1, 1]); // nop, nop
+        tcp.extend_from_slice(&[8, 10, 0, 0, 0, 100, 0, 0, 0, 0]); // TS val 100 ecr 0
+        tcp.extend_from_slice(&[1, 1]); // nop, nop
+        assert_eq!(tcp.len(), 40);
+        let mut f = ipv4_raw(6, 0, false, &tcp);
+        // The TCP checksum, so that only the options are odd.
+        let ph = pseudo_header(Ipv4Addr::from(PEER_IP), Ipv4Addr::from(OUR_IP), 6, 40).unwrap();
+        let c =
+            crate::checksum::finish(crate::checksum::sum(&f[34..], crate::checksum::sum(&ph, 0)));
+        f[34 + 16..34 + 18].copy_from_slice(&c.to_be_bytes());
+        let lines = rx(TraceLayers::TCP, &f);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(!lines[0].contains("bad cksum"), "{lines:?}");
+        assert!(
+            !lines[0].contains("bad option") && lines[0].contains("TS val 100 ecr 0"),
+            "a legal option of unknown kind: {}",
+            lines[0]
+        );
+    }
+
+    /// An ICMP timestamp request (RFC 792: 20 bytes) carrying 8 bytes more: etherparse
+    /// refuses it with a length error whose `len` is larger than `required_len`, and the
+    /// trace turned that into "truncated, 28 of 20 bytes", which is false.
+    #[test]
+    #[ignore = "defect: an ICMP timestamp message longer than 20 bytes is reported as \"truncated, 28 of 20 bytes\""]
+    fn an_overlong_icmp_timestamp_is_not_called_truncated() {
+        let mut icmp = vec![0u8; 28];
+        icmp[0] = 13; // timestamp request, code 0
+        icmp[4..6].copy_from_slice(&5u16.to_be_bytes());
+        icmp[6..8].copy_from_slice(&1u16.to_be_bytes());
+        let c = crate::checksum::finish(crate::checksum::sum(&icmp, 0));
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        let f = ipv4_raw(1, 0, false, &icmp);
+        let lines = rx(TraceLayers::ICMP, &f);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            !lines[0].contains("truncated"),
+            "28 bytes where 20 are needed is not a truncation: {}",
+            lines[0]
+        );
+    }
+
+    /// A datagram with an IPsec authentication header (protocol 51, RFC 4302) carrying
+    /// TCP: the `ip` line printed the protocol after the AH ("TCP") as the datagram's own,
+    /// where its protocol field says 51.
+    #[test]
+    #[ignore = "defect: the ip line of an AH datagram (protocol 51) names the protocol after the AH (TCP) instead"]
+    fn the_ip_line_shows_the_protocol_field_of_an_ah_datagram() {
+        let mut ah = vec![6u8, 2, 0, 0]; // next header TCP, 16-byte AH
+        ah.extend_from_slice(&0x100u32.to_be_bytes()); // SPI
+        ah.extend_from_slice(&1u32.to_be_bytes()); // sequence number
+        ah.extend_from_slice(&[0; 4]); // ICV
+        let mut tcp = vec![0u8; 20];
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x10;
+        ah.extend_from_slice(&tcp);
+        let f = ipv4_raw(51, 0, false, &ah);
+        let lines = rx(TraceLayers::IP, &f);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("ip   tap0 rx 10.0.0.2 > 10.0.0.1 proto 51 ")
+                || lines[0].contains(" AH"),
+            "the protocol field is 51: {}",
+            lines[0]
+        );
+    }
+
+    /// A later fragment (offset 1480) of a datagram with protocol 51 (AH): its data is
+    /// the middle of the datagram, not an AH, but it was parsed as one, and the fragment,
+    /// well-formed, came out as "malformed ipv4 ...: length field gives ..." with no ip
+    /// line.
+    #[test]
+    #[ignore = "defect: a non-first fragment of an AH (protocol 51) datagram is reported malformed: its data is parsed as an AH"]
+    fn a_later_fragment_of_an_ah_datagram_is_not_malformed() {
+        let f = ipv4_raw(51, 1480, false, &[0xff; 100]);
+        let lines = rx(TraceLayers::IP, &f);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(!lines[0].contains("malformed"), "{}", lines[0]);
+        assert!(lines[0].contains("frag off=1480"), "{}", lines[0]);
+    }
+
+    /// An IEEE 802.3 frame (an STP BPDU, as a Linux bridge sends): the two bytes after the
+    /// MAC addresses are a length (at most 1500), not an EtherType (IEEE 802.3 3.2.6:
+    /// EtherTypes start at 0x0600). The l2 line called the length "ethertype 0x0026".
+    #[test]
+    #[ignore = "defect: the length field of an 802.3 (LLC) frame is printed as an EtherType (\"ethertype 0x0026\")"]
+    fn an_802_3_length_field_is_not_called_an_ethertype() {
+        let mut bpdu = vec![0u8; 60];
+        bpdu[..6].copy_from_slice(&[0x01, 0x80, 0xc2, 0, 0, 0]);
+        bpdu[6..12].copy_from_slice(&PEER_MAC);
+        bpdu[12..14].copy_from_slice(&38u16.to_be_bytes()); // length: LLC header + BPDU
+        bpdu[14..17].copy_from_slice(&[0x42, 0x42, 0x03]); // LLC: STP
+        let lines = rx(TraceLayers::L2, &bpdu);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            !lines[0].contains("ethertype"),
+            "38 is a length, not an EtherType: {}",
+            lines[0]
+        );
+    }
 }

@@ -736,3 +736,224 @@ fn an_interrupt_ends_a_wait_without_timeout_and_arming_again_waits() {
     assert_eq!(dev.recv(&mut buf, 30 * MS).unwrap(), None);
     assert!(t.elapsed() >= 30 * MS);
 }
+
+/// An injector whose receive hold queue is full (`HOLD_CAPACITY` frames delayed 10 s),
+/// then reconfigured with `spec` and handed one more frame, which `recv` processes. The
+/// counters before and after that frame, and whether `recv` returned it.
+fn one_frame_into_a_full_hold_queue(spec: &str) -> (FaultStats, FaultStats, bool) {
+    let (peer, local) = pair(HOLD_CAPACITY + 16);
+    let dev = FaultInjector::new(local, "delay=10s".parse().unwrap());
+    for seq in 0..HOLD_CAPACITY as u32 {
+        peer.send(&numbered_frame(seq)).unwrap();
+    }
+    let mut buf = [0u8; 128];
+    assert_eq!(dev.recv(&mut buf, 20 * MS).unwrap(), None);
+    assert_eq!(dev.held(), HOLD_CAPACITY);
+    let before = dev.stats();
+    dev.set_config(spec.parse().unwrap());
+    peer.send(&numbered_frame(99_999)).unwrap();
+    let got = dev.recv(&mut buf, 20 * MS).unwrap().is_some();
+    // Nothing more comes out (the held frames are due in 10 s).
+    assert_eq!(dev.recv(&mut buf, 20 * MS).unwrap(), None);
+    (before, dev.stats(), got)
+}
+
+/// The counters keep their documented meaning when a full hold queue refuses a frame
+/// and its duplicate copy ("dropped: received frames that never reach the caller",
+/// "duplicated: frames delivered a second time", "delayed: frames held for delay +
+/// jitter"). `Lane::process` bumped `duplicated` (and `delayed`) before it knew whether
+/// the queue took the frame; its reorder path counted one received frame as two drops.
+#[test]
+#[ignore = "defect: with a full hold queue a duplicated frame is counted as duplicated (and delayed) though never delivered twice, and a reordered duplicate counts one received frame as two drops"]
+fn counters_stay_true_when_a_full_hold_queue_refuses_a_duplicated_frame() {
+    let mut wrong = Vec::new();
+    // Delayed and duplicated: the frame does not fit, so neither it nor its copy is held.
+    let (b, a, got) = one_frame_into_a_full_hold_queue("delay=10s,dup=1");
+    assert!(!got);
+    assert_eq!((a.received - b.received, a.dropped - b.dropped), (1, 1));
+    if a.duplicated != b.duplicated {
+        wrong.push(format!(
+            "delay+dup: duplicated +{} for a frame never delivered",
+            a.duplicated - b.duplicated
+        ));
+    }
+    if a.delayed != b.delayed {
+        wrong.push(format!(
+            "delay+dup: delayed +{} for a frame never held",
+            a.delayed - b.delayed
+        ));
+    }
+    // Duplicated only: the frame is delivered once, its copy does not fit.
+    let (b, a, got) = one_frame_into_a_full_hold_queue("dup=1");
+    assert!(got);
+    assert_eq!(a.passed - b.passed, 1);
+    if a.duplicated != b.duplicated {
+        wrong.push(format!(
+            "dup: duplicated +{} for a frame delivered once",
+            a.duplicated - b.duplicated
+        ));
+    }
+    // Reordered and duplicated: one received frame, not two, fails to fit.
+    let (b, a, got) = one_frame_into_a_full_hold_queue("reorder=1,dup=1");
+    assert!(!got);
+    assert_eq!(a.received - b.received, 1);
+    if a.dropped - b.dropped != 1 {
+        wrong.push(format!(
+            "reorder+dup: dropped +{} (overflow +{}) for one received frame",
+            a.dropped - b.dropped,
+            a.overflow - b.overflow
+        ));
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// A delay the spec accepts but `Instant` cannot add (2^63 s and more): `process` falls
+/// back to `now.checked_add(hold).unwrap_or(now)`, so the frame, counted as delayed, is
+/// delivered at once. The longest delays are the ones that came out as no delay at all.
+#[test]
+#[ignore = "defect: a delay too large for Instant (e.g. delay=18446744073709551615s, accepted by the spec) delivers frames at once instead of holding them"]
+fn an_enormous_delay_does_not_become_no_delay() {
+    let cfg: FaultConfig = "delay=18446744073709551615s".parse().unwrap();
+    assert_eq!(cfg.delay, Duration::from_secs(u64::MAX));
+    let (peer, local) = pair(8);
+    let dev = FaultInjector::new(local, cfg);
+    peer.send(&numbered_frame(1)).unwrap();
+    let mut buf = [0u8; 128];
+    let got = dev.recv(&mut buf, 20 * MS).unwrap();
+    assert_eq!(
+        got,
+        None,
+        "a frame delayed {}s was delivered at once",
+        u64::MAX
+    );
+    assert_eq!(dev.held(), 1);
+}
+
+/// A busy link: every read takes 1 ms and returns the next of `frames` (`None` once they
+/// are gone), so the injector's inner device is never silent while they last.
+struct Busy {
+    frames: Mutex<std::collections::VecDeque<Vec<u8>>>,
+}
+
+impl Device for Busy {
+    fn info(&self) -> DeviceInfo {
+        DeviceInfo {
+            name: "tap0".into(),
+            mtu: 1500,
+            mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            loopback: false,
+            offload: crate::Offload::default(),
+        }
+    }
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        Ok(self.recv_meta(buf, timeout)?.map(|(n, _)| n))
+    }
+    fn recv_meta(&self, buf: &mut [u8], _: Duration) -> io::Result<Option<(usize, FrameMeta)>> {
+        let Some(f) = self.frames.lock().pop_front() else {
+            return Ok(None);
+        };
+        std::thread::sleep(MS);
+        buf[..f.len()].copy_from_slice(&f);
+        Ok(Some((f.len(), FrameMeta::default())))
+    }
+    fn send(&self, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The module docs: a reordered frame "is held back until the next frame has been
+/// delivered (or for at most REORDER_HOLD if no next frame comes)". On a busy link
+/// whose next frames are all lost, the parked frame waited far longer: `recv_meta`
+/// only expires the reorder slot when the inner device returns nothing, and a lost
+/// frame neither releases nor expires it. Here frame 0 is parked, the 20 frames after it
+/// (1 ms apart) are lost, and frame 21 overtakes frame 0 twenty milliseconds after its
+/// 5 ms hold ran out.
+#[test]
+#[ignore = "defect: on a busy link whose next frames are lost, a reordered frame is held far past REORDER_HOLD (released only by the next surviving frame)"]
+fn a_reordered_frame_is_not_held_past_its_limit_while_lost_frames_stream_in() {
+    const LOST: usize = 20;
+    let loss = 0.9;
+    // A seed whose first frame survives, the next LOST are lost, and the one after survives.
+    let seed = (0u64..1_000_000)
+        .find(|&seed| {
+            let mut rng = SplitMix64::new(seed);
+            let lost: Vec<bool> = (0..=LOST + 1)
+                .map(|_| hit(FrameDraws::draw(&mut rng).loss, loss))
+                .collect();
+            !lost[0] && lost[1..=LOST].iter().all(|&l| l) && !lost[LOST + 1]
+        })
+        .expect("a seed");
+    let frames = (0..=LOST as u32 + 1).map(numbered_frame).collect();
+    let inner = Busy {
+        frames: Mutex::new(frames),
+    };
+    let cfg = FaultConfig {
+        seed,
+        loss,
+        reorder: 1.0,
+        ..FaultConfig::default()
+    };
+    let dev = FaultInjector::new(inner, cfg);
+    let got: Vec<u32> = drain(&dev, 50 * MS).iter().map(|f| frame_seq(f)).collect();
+    assert_eq!(dev.stats().lost, LOST as u64);
+    assert_eq!(
+        got,
+        vec![0, LOST as u32 + 1],
+        "frame 0 waited {LOST} ms of lost frames, past REORDER_HOLD ({REORDER_HOLD:?})"
+    );
+}
+
+/// The module docs: "which frames are dropped, corrupted, duplicated, delayed or
+/// reordered is a deterministic function of FaultConfig::seed and the sequence of
+/// frames. Only the moment a held frame is released depends on the clock." Whether a
+/// frame is reordered depends on the clock too: a frame whose reorder draw hits is parked
+/// only if the slot is free, and the slot frees when the previous parked frame's 5 ms
+/// hold runs out. The same seed and the same six frames: sent back to back, 2 are
+/// reordered; sent 20 ms apart, 4 are.
+#[test]
+#[ignore = "defect: which frames are reordered depends on frame timing, not only on the seed and the frame sequence as documented"]
+fn which_frames_are_reordered_does_not_depend_on_timing() {
+    let cfg: FaultConfig = "reorder=0.7,seed=5".parse().unwrap();
+    let mut buf = [0u8; 128];
+
+    let (peer, local) = pair(16);
+    let burst = FaultInjector::new(local, cfg.clone());
+    for seq in 0..6 {
+        peer.send(&numbered_frame(seq)).unwrap();
+    }
+    let got = drain(&burst, 50 * MS).len();
+    assert_eq!(got, 6);
+
+    let (peer, local) = pair(16);
+    let paced = FaultInjector::new(local, cfg);
+    for seq in 0..6 {
+        peer.send(&numbered_frame(seq)).unwrap();
+        let n = paced.recv(&mut buf, Duration::from_secs(1)).unwrap();
+        assert_eq!(n, Some(60));
+        std::thread::sleep(20 * MS);
+    }
+    assert_eq!(
+        burst.stats().reordered,
+        paced.stats().reordered,
+        "same seed, same frames, other timing"
+    );
+}
+
+/// `FaultSpecError`: "Every message is one line." The messages quote the offending key or
+/// value as given, control characters included, so a spec with a line break in it (a
+/// quoted `--fault` argument) gives an error of two lines.
+#[test]
+#[ignore = "defect: a fault spec error quotes the bad key or value raw, so a line break in it makes a multi-line message"]
+fn spec_errors_stay_on_one_line_whatever_the_input() {
+    for spec in [
+        "loss=0.\n1",
+        "lo\nss=0.1",
+        "delay=5\nms",
+        "seed=1\n2",
+        "dir=bo\nth",
+        "lo\nss",
+    ] {
+        let e = spec.parse::<FaultConfig>().unwrap_err().to_string();
+        assert!(!e.contains(['\n', '\r']), "{spec:?} gave {e:?}");
+    }
+}
