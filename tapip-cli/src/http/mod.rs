@@ -252,7 +252,9 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
 
 /// Reads header lines up to and including the empty line that ends the block (also used
 /// for the trailers of a chunked body). Names keep their case; values are trimmed of
-/// surrounding blanks. Obsolete line folding is refused.
+/// surrounding blanks. Obsolete line folding (a line starting with a blank continues the
+/// field before it) is replaced by a space, as RFC 9112 5.2 asks of a user agent (these
+/// are the headers of a response); a continuation with no field before it is refused.
 pub(crate) fn read_headers<S: Read>(
     conn: &mut BufConn<'_, S>,
 ) -> Result<Vec<(String, String)>, HeadError> {
@@ -272,16 +274,40 @@ pub(crate) fn read_headers<S: Read>(
         if total > MAX_HEADER_BYTES || headers.len() >= MAX_HEADERS {
             return Err(HeadError::TooLarge);
         }
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            let more = parse_header_value(&line)?;
+            let Some((_, value)) = headers.last_mut() else {
+                return Err(HeadError::Malformed(format!(
+                    "folded header line without a field before it: \"{}\"",
+                    excerpt(&line)
+                )));
+            };
+            if !more.is_empty() {
+                if !value.is_empty() {
+                    value.push(' ');
+                }
+                value.push_str(&more);
+            }
+            continue;
+        }
         headers.push(parse_header_line(&line)?);
     }
+}
+
+/// A field value (or its continuation): no control characters, surrounding blanks trimmed.
+fn parse_header_value(value: &[u8]) -> Result<String, HeadError> {
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(HeadError::Malformed(format!(
+            "control character in header value: \"{}\"",
+            excerpt(value)
+        )));
+    }
+    Ok(String::from_utf8_lossy(trim_blanks(value)).into_owned())
 }
 
 /// Splits `Name: value`.
 fn parse_header_line(line: &[u8]) -> Result<(String, String), HeadError> {
     let bad = |why: &str| HeadError::Malformed(format!("{why}: \"{}\"", excerpt(line)));
-    if matches!(line.first(), Some(b' ' | b'\t')) {
-        return Err(bad("folded header line"));
-    }
     let colon = line
         .iter()
         .position(|&b| b == b':')
@@ -290,13 +316,9 @@ fn parse_header_line(line: &[u8]) -> Result<(String, String), HeadError> {
     if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
         return Err(bad("bad header name"));
     }
-    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(bad("control character in header value"));
-    }
-    let value = trim_blanks(value);
+    let value = parse_header_value(value).map_err(|_| bad("control character in header value"))?;
     // `name` holds only tchars, which are ASCII.
     let name = String::from_utf8_lossy(name).into_owned();
-    let value = String::from_utf8_lossy(value).into_owned();
     Ok((name, value))
 }
 
@@ -383,8 +405,20 @@ pub(crate) fn copy_chunked<S: Read>(
         };
         let size_part = line.split(|&b| b == b';').next().unwrap_or(&[]);
         let digits = trim_blanks(size_part);
-        if digits.is_empty() || digits.len() > 16 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_hexdigit) {
             return Err(invalid(format!("bad chunk size \"{}\"", excerpt(&line))));
+        }
+        // Leading zeros are allowed, as many as a line holds.
+        let first = digits
+            .iter()
+            .position(|&d| d != b'0')
+            .unwrap_or(digits.len());
+        let digits = &digits[first..];
+        if digits.len() > 16 {
+            return Err(invalid(format!(
+                "chunk size too large \"{}\"",
+                excerpt(&line)
+            )));
         }
         // At most 16 hex digits: fits in a u64.
         let size = digits.iter().fold(0u64, |acc, &d| {
