@@ -28,7 +28,8 @@
 //! the sequence of frames. Only the moment a held frame is released depends on the clock.
 //!
 //! Held frames wait in a queue per direction bounded by [`HOLD_CAPACITY`]; a frame that does
-//! not fit is dropped and counted both as dropped and as overflow.
+//! not fit is dropped and counted both as dropped and as overflow. A duplicate copy that does
+//! not fit is not made (its frame is delivered once, and not counted as duplicated).
 
 mod spec;
 
@@ -49,6 +50,9 @@ pub const HOLD_CAPACITY: usize = 1024;
 
 /// Longest a reordered frame waits for a next frame to overtake it.
 pub const REORDER_HOLD: Duration = Duration::from_millis(5);
+
+/// How far off a delay the clock cannot reach is taken to be.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Bytes at the start of a frame that corruption never touches (the Ethernet header).
 const PROTECTED_PREFIX: usize = crate::device::ETHERNET_HEADER_LEN;
@@ -295,6 +299,9 @@ struct Lane {
     queue: BTreeMap<(Instant, u64), Held>,
     next_seq: u64,
     parked: Option<Parked>,
+    /// A frame was parked and no frame has come through since (lost ones aside): the next
+    /// one overtakes it, and is not reordered itself.
+    overtaker_due: bool,
 }
 
 impl Lane {
@@ -304,6 +311,7 @@ impl Lane {
             queue: BTreeMap::new(),
             next_seq: 0,
             parked: None,
+            overtaker_due: false,
         }
     }
 
@@ -313,9 +321,18 @@ impl Lane {
 
     /// Queue a frame for delivery at `due`; `false` (and counted as a drop) when full.
     fn enqueue(&mut self, due: Instant, held: Held, c: &DirCounters) -> bool {
-        if self.held() >= HOLD_CAPACITY {
+        if !self.try_enqueue(due, held) {
             bump(&c.dropped);
             bump(&c.overflow);
+            return false;
+        }
+        true
+    }
+
+    /// Queue a frame for delivery at `due` if there is room (a duplicate copy: one that
+    /// does not fit is not made, and its frame is not counted as duplicated).
+    fn try_enqueue(&mut self, due: Instant, held: Held) -> bool {
+        if self.held() >= HOLD_CAPACITY {
             return false;
         }
         self.queue.insert((due, self.next_seq), held);
@@ -374,6 +391,9 @@ impl Lane {
         c: &DirCounters,
     ) -> bool {
         let d = FrameDraws::draw(&mut self.rng);
+        // A parked frame past its limit is released whatever this frame becomes (lost
+        // frames streaming in do not keep it waiting).
+        self.expire_parked(now, c);
 
         if hit(d.loss, cfg.loss) {
             bump(&c.dropped);
@@ -392,7 +412,6 @@ impl Lane {
         }
 
         let duplicate = hit(d.duplicate, cfg.duplicate);
-        let copies = if duplicate { 2 } else { 1 };
         let held = || Held {
             frame: frame.to_vec(),
             meta: *meta,
@@ -404,19 +423,27 @@ impl Lane {
             None => d.jitter,
         };
         let hold = cfg.delay.saturating_add(Duration::from_nanos(jitter));
-        let due = now.checked_add(hold).unwrap_or(now);
+        // A delay past what the clock can count (from 2^63 s) is a century: never, for a
+        // test, and not no delay at all.
+        let due = now
+            .checked_add(hold)
+            .or_else(|| now.checked_add(FOREVER))
+            .unwrap_or(now);
         let delayed = !hold.is_zero();
 
-        // Only one frame is parked at a time; the frame after it releases it.
-        if hit(d.reorder, cfg.reorder) && self.parked.is_none() {
-            if self.held() + copies > HOLD_CAPACITY {
-                for _ in 0..copies {
-                    bump(&c.dropped);
-                    bump(&c.overflow);
-                }
+        // The frame after a parked one overtakes it, so it is not reordered itself: one
+        // frame at a time, decided by the frame sequence alone (whether the parked frame
+        // has meanwhile been released by its time limit does not matter).
+        let overtaking = std::mem::take(&mut self.overtaker_due);
+        if hit(d.reorder, cfg.reorder) && !overtaking && self.parked.is_none() {
+            let room = HOLD_CAPACITY.saturating_sub(self.held());
+            if room == 0 {
+                bump(&c.dropped);
+                bump(&c.overflow);
                 return false;
             }
-            if duplicate {
+            let copies = if duplicate && room >= 2 { 2 } else { 1 };
+            if copies == 2 {
                 bump(&c.duplicated);
             }
             if delayed {
@@ -428,23 +455,23 @@ impl Lane {
                 due,
                 deadline: due.checked_add(REORDER_HOLD).unwrap_or(due),
             });
+            self.overtaker_due = true;
             return false;
         }
 
-        if duplicate {
-            bump(&c.duplicated);
-        }
         if delayed {
+            if !self.enqueue(due, held(), c) {
+                return false;
+            }
             bump(&c.delayed);
-            let queued = self.enqueue(due, held(), c);
-            if queued && duplicate {
-                self.enqueue(due, held(), c);
+            if duplicate && self.try_enqueue(due, held()) {
+                bump(&c.duplicated);
             }
             self.release_parked(due, c);
             return false;
         }
-        if duplicate {
-            self.enqueue(now, held(), c);
+        if duplicate && self.try_enqueue(now, held()) {
+            bump(&c.duplicated);
         }
         self.release_parked(now, c);
         true

@@ -32,6 +32,44 @@ pub enum FaultSpecError {
     BadDirection(String),
 }
 
+impl FaultSpecError {
+    /// The error with control characters in what it quotes escaped (`\n`), so that its
+    /// message stays one line whatever the spec held.
+    fn one_line(self) -> FaultSpecError {
+        use FaultSpecError as E;
+        let f = |s: String| -> String {
+            s.chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = match c.is_control() {
+                        true => c.escape_default().collect(),
+                        false => vec![c],
+                    };
+                    escaped
+                })
+                .collect()
+        };
+        match self {
+            E::NotKeyValue(a) => E::NotKeyValue(f(a)),
+            E::UnknownKey(a) => E::UnknownKey(f(a)),
+            E::DuplicateKey(a) => E::DuplicateKey(f(a)),
+            E::BadRate { key, value } => E::BadRate {
+                key: f(key),
+                value: f(value),
+            },
+            E::RateOutOfRange { key, value } => E::RateOutOfRange {
+                key: f(key),
+                value: f(value),
+            },
+            E::BadDuration { key, value } => E::BadDuration {
+                key: f(key),
+                value: f(value),
+            },
+            E::BadSeed(a) => E::BadSeed(f(a)),
+            E::BadDirection(a) => E::BadDirection(f(a)),
+        }
+    }
+}
+
 fn parse_rate(key: &str, value: &str) -> Result<f64, FaultSpecError> {
     let bad = || FaultSpecError::BadRate {
         key: key.to_string(),
@@ -101,49 +139,53 @@ impl FromStr for FaultConfig {
     /// `seed` takes an integer; `dir` is `rx` (the default: received frames only) or `both`
     /// ([`FaultConfig::both_ways`]). An empty string is the default (no faults).
     fn from_str(spec: &str) -> Result<FaultConfig, FaultSpecError> {
-        let mut cfg = FaultConfig::default();
-        let mut seen: Vec<&'static str> = Vec::new();
-        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let (raw_key, value) = item
-                .split_once('=')
-                .ok_or_else(|| FaultSpecError::NotKeyValue(item.to_string()))?;
-            let value = value.trim();
-            let key: &'static str = match raw_key.trim().to_ascii_lowercase().as_str() {
-                "loss" => "loss",
-                "dup" | "duplicate" => "dup",
-                "reorder" => "reorder",
-                "delay" => "delay",
-                "jitter" | "delay_jitter" => "jitter",
-                "corrupt" => "corrupt",
-                "seed" => "seed",
-                "txloss" | "tx_loss" => "txloss",
-                "dir" => "dir",
-                _ => return Err(FaultSpecError::UnknownKey(raw_key.trim().to_string())),
-            };
-            if seen.contains(&key) {
-                return Err(FaultSpecError::DuplicateKey(key.to_string()));
-            }
-            seen.push(key);
-            match key {
-                "loss" => cfg.loss = parse_rate(key, value)?,
-                "dup" => cfg.duplicate = parse_rate(key, value)?,
-                "reorder" => cfg.reorder = parse_rate(key, value)?,
-                "corrupt" => cfg.corrupt = parse_rate(key, value)?,
-                "txloss" => cfg.tx_loss = parse_rate(key, value)?,
-                "delay" => cfg.delay = parse_duration(key, value)?,
-                "jitter" => cfg.delay_jitter = parse_duration(key, value)?,
-                "dir" => {
-                    cfg.both_ways = match value.to_ascii_lowercase().as_str() {
-                        "rx" => false,
-                        "both" => true,
-                        _ => return Err(FaultSpecError::BadDirection(value.to_string())),
-                    }
-                }
-                _ => cfg.seed = parse_seed(value)?,
-            }
-        }
-        Ok(cfg)
+        parse_spec(spec).map_err(FaultSpecError::one_line)
     }
+}
+
+fn parse_spec(spec: &str) -> Result<FaultConfig, FaultSpecError> {
+    let mut cfg = FaultConfig::default();
+    let mut seen: Vec<&'static str> = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (raw_key, value) = item
+            .split_once('=')
+            .ok_or_else(|| FaultSpecError::NotKeyValue(item.to_string()))?;
+        let value = value.trim();
+        let key: &'static str = match raw_key.trim().to_ascii_lowercase().as_str() {
+            "loss" => "loss",
+            "dup" | "duplicate" => "dup",
+            "reorder" => "reorder",
+            "delay" => "delay",
+            "jitter" | "delay_jitter" => "jitter",
+            "corrupt" => "corrupt",
+            "seed" => "seed",
+            "txloss" | "tx_loss" => "txloss",
+            "dir" => "dir",
+            _ => return Err(FaultSpecError::UnknownKey(raw_key.trim().to_string())),
+        };
+        if seen.contains(&key) {
+            return Err(FaultSpecError::DuplicateKey(key.to_string()));
+        }
+        seen.push(key);
+        match key {
+            "loss" => cfg.loss = parse_rate(key, value)?,
+            "dup" => cfg.duplicate = parse_rate(key, value)?,
+            "reorder" => cfg.reorder = parse_rate(key, value)?,
+            "corrupt" => cfg.corrupt = parse_rate(key, value)?,
+            "txloss" => cfg.tx_loss = parse_rate(key, value)?,
+            "delay" => cfg.delay = parse_duration(key, value)?,
+            "jitter" => cfg.delay_jitter = parse_duration(key, value)?,
+            "dir" => {
+                cfg.both_ways = match value.to_ascii_lowercase().as_str() {
+                    "rx" => false,
+                    "both" => true,
+                    _ => return Err(FaultSpecError::BadDirection(value.to_string())),
+                }
+            }
+            _ => cfg.seed = parse_seed(value)?,
+        }
+    }
+    Ok(cfg)
 }
 
 /// A duration in the largest unit that shows it exactly, as [`parse_duration`] reads it back.

@@ -764,7 +764,6 @@ fn one_frame_into_a_full_hold_queue(spec: &str) -> (FaultStats, FaultStats, bool
 /// jitter"). `Lane::process` bumped `duplicated` (and `delayed`) before it knew whether
 /// the queue took the frame; its reorder path counted one received frame as two drops.
 #[test]
-#[ignore = "defect: with a full hold queue a duplicated frame is counted as duplicated (and delayed) though never delivered twice, and a reordered duplicate counts one received frame as two drops"]
 fn counters_stay_true_when_a_full_hold_queue_refuses_a_duplicated_frame() {
     let mut wrong = Vec::new();
     // Delayed and duplicated: the frame does not fit, so neither it nor its copy is held.
@@ -811,7 +810,6 @@ fn counters_stay_true_when_a_full_hold_queue_refuses_a_duplicated_frame() {
 /// back to `now.checked_add(hold).unwrap_or(now)`, so the frame, counted as delayed, is
 /// delivered at once. The longest delays are the ones that came out as no delay at all.
 #[test]
-#[ignore = "defect: a delay too large for Instant (e.g. delay=18446744073709551615s, accepted by the spec) delivers frames at once instead of holding them"]
 fn an_enormous_delay_does_not_become_no_delay() {
     let cfg: FaultConfig = "delay=18446744073709551615s".parse().unwrap();
     assert_eq!(cfg.delay, Duration::from_secs(u64::MAX));
@@ -869,7 +867,6 @@ impl Device for Busy {
 /// (1 ms apart) are lost, and frame 21 overtakes frame 0 twenty milliseconds after its
 /// 5 ms hold ran out.
 #[test]
-#[ignore = "defect: on a busy link whose next frames are lost, a reordered frame is held far past REORDER_HOLD (released only by the next surviving frame)"]
 fn a_reordered_frame_is_not_held_past_its_limit_while_lost_frames_stream_in() {
     const LOST: usize = 20;
     let loss = 0.9;
@@ -911,7 +908,6 @@ fn a_reordered_frame_is_not_held_past_its_limit_while_lost_frames_stream_in() {
 /// hold runs out. The same seed and the same six frames: sent back to back, 2 are
 /// reordered; sent 20 ms apart, 4 are.
 #[test]
-#[ignore = "defect: which frames are reordered depends on frame timing, not only on the seed and the frame sequence as documented"]
 fn which_frames_are_reordered_does_not_depend_on_timing() {
     let cfg: FaultConfig = "reorder=0.7,seed=5".parse().unwrap();
     let mut buf = [0u8; 128];
@@ -943,12 +939,11 @@ fn which_frames_are_reordered_does_not_depend_on_timing() {
 /// value as given, control characters included, so a spec with a line break in it (a
 /// quoted `--fault` argument) gives an error of two lines.
 #[test]
-#[ignore = "defect: a fault spec error quotes the bad key or value raw, so a line break in it makes a multi-line message"]
 fn spec_errors_stay_on_one_line_whatever_the_input() {
     for spec in [
         "loss=0.\n1",
         "lo\nss=0.1",
-        "delay=5\nms",
+        "delay=5\nmss",
         "seed=1\n2",
         "dir=bo\nth",
         "lo\nss",
