@@ -670,3 +670,76 @@ mod tests {
         assert_eq!(asked, 2, "the servers set now were not asked");
     }
 }
+
+/// An independent review (review19a): the resolver's time limits.
+#[cfg(test)]
+mod review19_tests {
+    use super::*;
+    use crate::testing::{link, two_stacks};
+    use crate::{StackBuilder, TcpListener};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// The module's contract: each server is asked "2 s each", and over TCP "2 s for
+    /// each step" (connect, send, read the length and the answer). The read's limit is
+    /// `SO_RCVTIMEO`, which each byte that arrives restarts: a server (or anyone on the
+    /// path) that answers a truncated query over TCP a byte a second holds `resolve` for
+    /// as many seconds as the length it announced (up to 65,535 s, 18 hours), and the
+    /// caller's thread with it.
+    #[test]
+    #[ignore = "defect: an answer over TCP trickled a byte at a time holds resolve far past its 2 s limit"]
+    fn an_answer_over_tcp_trickled_a_byte_at_a_time_is_given_up_on_in_time() {
+        let (a_end, b_end) = link(64);
+        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let stop = Arc::new(AtomicBool::new(false));
+        // UDP: every answer truncated (TC, no records).
+        let udp = crate::udp::UdpSocket::bind(&b, "0.0.0.0:53").unwrap();
+        udp.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !s.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = udp.recv_from(&mut buf) {
+                    let mut r = buf[..n].to_vec();
+                    r[2] |= 0x82;
+                    let _ = udp.send_to(&r, from);
+                }
+            }
+        });
+        // TCP: a length of 200, then a byte every 500 ms.
+        let listener = TcpListener::bind(&b, "0.0.0.0:53").unwrap();
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            let Ok((mut c, _)) = listener.accept() else {
+                return;
+            };
+            let mut q = [0u8; 512];
+            let _ = c.read(&mut q);
+            let _ = c.write_all(&200u16.to_be_bytes());
+            while !s.load(Ordering::Relaxed) {
+                if c.write_all(&[0]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
+        let start = Instant::now();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let a2 = a.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(a2.resolve("slow.test"));
+        });
+        // One server, two rounds: 2 s for the UDP answer, 2 s for each TCP step, twice.
+        let r = done.recv_timeout(Duration::from_secs(20));
+        stop.store(true, Ordering::Relaxed);
+        a.shutdown();
+        b.shutdown();
+        assert!(
+            r.is_ok(),
+            "resolve still waiting after {:?}",
+            start.elapsed()
+        );
+    }
+}

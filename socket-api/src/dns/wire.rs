@@ -675,3 +675,37 @@ mod ttl_review_tests {
         );
     }
 }
+
+/// An independent review (review19a): names compared label by label (RFC 1035 3.1).
+#[cfg(test)]
+mod review19_tests {
+    use super::*;
+
+    /// A name is a sequence of labels, and a label may hold any octet, '.' too (RFC 2181
+    /// 11). `read_name` joins the labels with dots and compares the text, so the one
+    /// label "a.test" (wire `\x06a.test\x00`) is taken for the two labels "a" "test": an
+    /// answer to a question for another name is taken as ours (RFC 5452 9.1 wants the
+    /// question to match), and its records are the addresses of `a.test`.
+    #[test]
+    #[ignore = "defect: a label containing '.' compares equal to two labels; the answer to another question is taken as ours"]
+    fn a_question_of_one_label_with_a_dot_is_not_ours() {
+        // The question: one label of six octets "a.test".
+        let mut b = vec![0, 7, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        b.extend_from_slice(b"\x06a.test\x00\x00\x01\x00\x01");
+        b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 6, 6, 6, 6]);
+        assert_eq!(parse_answer(&b, 7, "a.test"), Err(AnswerError::NotOurs));
+    }
+
+    /// The same for the records: an A record whose owner is the one label "a.test" is not
+    /// an address of the name `a.test` the question (correctly two labels) asks for.
+    #[test]
+    #[ignore = "defect: a label containing '.' compares equal to two labels; another name's A record is taken"]
+    fn a_record_of_one_label_with_a_dot_is_not_the_name_s() {
+        let mut b = query(7, "a.test").unwrap();
+        b[2] |= 0x80;
+        b[7] = 1;
+        b.extend_from_slice(b"\x06a.test\x00");
+        b.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 6, 6, 6, 6]);
+        assert_eq!(parse_answer(&b, 7, "a.test").map(|a| a.addrs), Ok(vec![]));
+    }
+}
