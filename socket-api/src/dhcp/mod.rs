@@ -50,6 +50,8 @@ pub(crate) struct Run {
     /// The default route's gateway this client installed, to take back when the lease
     /// ends or names another router.
     route: Mutex<Option<Ipv4Addr>>,
+    /// The interface's MTU before a lease changed it, to put back when the lease ends.
+    mtu_before: Mutex<Option<usize>>,
     /// Notified when a lease is granted (`Stack::wait_for_lease`).
     bound: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -92,6 +94,7 @@ pub(crate) fn start(stack: &Stack, ifindex: usize) -> io::Result<Arc<Run>> {
         socket,
         stop: AtomicBool::new(false),
         route: Mutex::new(None),
+        mtu_before: Mutex::new(None),
         bound: Condvar::new(),
         thread: Mutex::new(None),
     });
@@ -238,13 +241,12 @@ impl Run {
         let default = Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0);
         let ifindex = self.ifindex;
         let mut route = self.route.lock();
+        let mut mtu_before = self.mtu_before.lock();
         let failed = stack.with_core(|c, now| {
             let mut failed = 0u64;
-            let current =
-                c.ip.interfaces()
-                    .into_iter()
-                    .find(|i| i.ifindex == ifindex)
-                    .and_then(|i| i.addr);
+            let iface = c.ip.interfaces().into_iter().find(|i| i.ifindex == ifindex);
+            let current = iface.as_ref().and_then(|i| i.addr);
+            let mtu_now = iface.map(|i| i.mtu);
             // Take back our default route first: the lease's router may be another.
             if let (Some(gw), Some(d)) = (*route, default) {
                 let ours =
@@ -265,8 +267,14 @@ impl Run {
                     }
                     if let Some(m) = lease.mtu.filter(|&m| m >= 576) {
                         // Larger than the device carries: kept as it is.
-                        if let Err(ConfigError::BadMtu(..)) = c.ip.set_mtu(ifindex, m.into()) {
-                            failed += 1;
+                        match c.ip.set_mtu(ifindex, m.into()) {
+                            Ok(()) => {
+                                if mtu_before.is_none() {
+                                    *mtu_before = mtu_now;
+                                }
+                            }
+                            Err(ConfigError::BadMtu(..)) => failed += 1,
+                            Err(_) => {}
                         }
                     }
                     if let (Some(gw), Some(d)) = (lease.router, default) {
@@ -279,6 +287,12 @@ impl Run {
                 Event::Lost(addr) => {
                     if current == Some(*addr) && c.ip.set_address(ifindex, None, now).is_err() {
                         failed += 1;
+                    }
+                    // The link's own MTU again, as systemd-networkd puts it back.
+                    if let Some(m) = mtu_before.take() {
+                        if c.ip.set_mtu(ifindex, m).is_err() {
+                            failed += 1;
+                        }
                     }
                 }
             }
@@ -530,7 +544,6 @@ mod review19_tests {
     /// without option 26) runs with the old network's MTU. systemd-networkd puts the
     /// link's own MTU back when a DHCP lease is lost.
     #[test]
-    #[ignore = "defect: the MTU a lease set (option 26) stays after the lease is lost"]
     fn the_mtu_a_lease_set_goes_back_when_the_lease_ends() {
         let mtu = |lan: &Lan| {
             lan.a.with_core(|c, _| {

@@ -182,9 +182,18 @@ fn each_option(mut b: &[u8], f: &mut dyn FnMut(u8, &[u8])) -> Result<(), ParseEr
     Ok(())
 }
 
+/// Append an instance of option `code` to what `joined` holds of it.
+fn join_option(joined: &mut Vec<(u8, Vec<u8>)>, code: u8, v: &[u8]) {
+    match joined.iter_mut().find(|(c, _)| *c == code) {
+        Some((_, all)) => all.extend_from_slice(v),
+        None => joined.push((code, v.to_vec())),
+    }
+}
+
 impl Reply {
-    /// Parse a UDP payload from port 67. The first instance of an option counts (RFC 3396's
-    /// concatenation of split options is not needed by any option read here).
+    /// Parse a UDP payload from port 67. An option given in several instances (split for
+    /// length or across the options, file and sname fields) is their concatenation, in
+    /// that order (RFC 3396 7).
     pub fn parse(b: &[u8]) -> Result<Reply, ParseError> {
         if b.len() < OPTIONS_AT {
             return Err(ParseError::Truncated);
@@ -211,16 +220,27 @@ impl Reply {
             mtu: None,
             message: None,
         };
+        // Each option's instances joined, in the order the codes first appear.
+        let mut joined: Vec<(u8, Vec<u8>)> = Vec::new();
+        each_option(&b[OPTIONS_AT..], &mut |c, v| join_option(&mut joined, c, v))?;
+        // RFC 2132 9.3: the file field, then sname, may carry options too (said by the
+        // options field: RFC 3396 forbids the overload option in the overloaded fields).
+        let overload = joined
+            .iter()
+            .find(|(c, _)| *c == opt::OVERLOAD)
+            .and_then(|(_, v)| (v.len() == 1).then(|| v[0]))
+            .unwrap_or(0);
+        if overload & 1 != 0 {
+            each_option(&b[FILE], &mut |c, v| join_option(&mut joined, c, v))?;
+        }
+        if overload & 2 != 0 {
+            each_option(&b[SNAME], &mut |c, v| join_option(&mut joined, c, v))?;
+        }
         let mut kind = None;
-        let overload = std::cell::Cell::new(0u8);
-        let mut seen = [false; 256];
-        let mut take = |code: u8, v: &[u8]| {
-            if std::mem::replace(&mut seen[usize::from(code)], true) {
-                return;
-            }
-            match code {
+        for (code, v) in &joined {
+            let v = v.as_slice();
+            match *code {
                 opt::MESSAGE_TYPE if v.len() == 1 => kind = MessageType::from_u8(v[0]),
-                opt::OVERLOAD if v.len() == 1 => overload.set(v[0]),
                 opt::SERVER_ID => r.server_id = addr_opt(v),
                 opt::LEASE_TIME => {
                     r.lease = u32_opt(v).map(|s| match s {
@@ -247,14 +267,6 @@ impl Reply {
                 }
                 _ => {}
             }
-        };
-        each_option(&b[OPTIONS_AT..], &mut take)?;
-        // RFC 2132 9.3: the file field, then sname, may carry options too.
-        if overload.get() & 1 != 0 {
-            each_option(&b[FILE], &mut take)?;
-        }
-        if overload.get() & 2 != 0 {
-            each_option(&b[SNAME], &mut take)?;
         }
         r.kind = kind.ok_or(ParseError::NoMessageType)?;
         Ok(r)
@@ -556,7 +568,6 @@ mod review19_tests {
     /// client "MUST concatenate" them. `Reply::parse` keeps only the first instance: of
     /// the server's two DNS servers the second is lost.
     #[test]
-    #[ignore = "defect: an option split into several instances (RFC 3396) is not concatenated; only the first part is kept"]
     fn an_option_split_across_the_options_and_file_fields_is_concatenated() {
         let mut b = super::tests::reply(5, 1, [10, 0, 0, 9], &[52, 1, 1, 6, 4, 1, 1, 1, 1]);
         b[FILE.start..FILE.start + 6].copy_from_slice(&[6, 4, 2, 2, 2, 2]);
@@ -572,7 +583,6 @@ mod review19_tests {
     /// "example.com"), as RFC 3396 lets an encoder split any option. Only "corp" is
     /// searched.
     #[test]
-    #[ignore = "defect: an option split into several instances (RFC 3396) is not concatenated; only the first part is kept"]
     fn a_domain_name_option_split_in_two_instances_is_one_name() {
         let mut o = vec![opt::DOMAIN_NAME, 5];
         o.extend_from_slice(b"corp.");
