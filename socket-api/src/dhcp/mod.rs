@@ -52,6 +52,9 @@ pub(crate) struct Run {
     route: Mutex<Option<Ipv4Addr>>,
     /// The interface's MTU before a lease changed it, to put back when the lease ends.
     mtu_before: Mutex<Option<usize>>,
+    /// The lease's address is on the interface: [`Run::wait_bound`] reports a lease only
+    /// then (the client holds it a moment before).
+    applied: AtomicBool,
     /// Notified when a lease is granted (`Stack::wait_for_lease`).
     bound: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -95,6 +98,7 @@ pub(crate) fn start(stack: &Stack, ifindex: usize) -> io::Result<Arc<Run>> {
         stop: AtomicBool::new(false),
         route: Mutex::new(None),
         mtu_before: Mutex::new(None),
+        applied: AtomicBool::new(false),
         bound: Condvar::new(),
         thread: Mutex::new(None),
     });
@@ -126,8 +130,9 @@ impl Run {
     pub(crate) fn wait_bound(&self, timeout: Duration) -> Option<Lease> {
         let deadline = std::time::Instant::now().checked_add(timeout);
         let mut c = self.client.lock();
+        let applied = || self.applied.load(Ordering::Acquire);
         loop {
-            if let Some(l) = c.lease() {
+            if let Some(l) = c.lease().filter(|_| applied()) {
                 return Some(l.clone());
             }
             if self.stop.load(Ordering::Acquire) {
@@ -135,7 +140,7 @@ impl Run {
             }
             match deadline {
                 Some(d) if self.bound.wait_until(&mut c, d).timed_out() => {
-                    return c.lease().cloned();
+                    return c.lease().filter(|_| applied()).cloned();
                 }
                 Some(_) => {}
                 None => self.bound.wait(&mut c),
@@ -298,6 +303,10 @@ impl Run {
             }
             failed
         });
+        // Set before the client's lock is taken to notify: a waiter that saw it unset
+        // holds that lock until it waits.
+        self.applied
+            .store(matches!(event, Event::Bound(_)), Ordering::Release);
         let mut c = self.client.lock();
         c.stats.config_failures += failed;
         if matches!(event, Event::Bound(_)) {
