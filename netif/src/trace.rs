@@ -23,7 +23,8 @@
 //!
 //! Lengths follow tcpdump: `ip len` is the IP total length, `icmp len` the whole ICMP message,
 //! `udp len` and `tcp len` the payload after the transport header. Checksums that fail are
-//! flagged `[bad cksum]`. Frames that do not decode never panic; the layer that failed prints
+//! flagged `[bad cksum]`, but not a transport checksum the device says it verified (a frame
+//! it coalesced keeps its first segment's). Frames that do not decode never panic; the layer that failed prints
 //! `malformed ...` (shown when that layer, or one carried inside it, is enabled).
 
 use crate::vnet::{complete_checksum, Csum, FrameMeta};
@@ -405,7 +406,8 @@ impl<D: Device> Tracer<D> {
             }
             _ => frame,
         };
-        let mut lines = describe(layers, &self.ifname, dir, frame);
+        let verified = matches!(meta.csum, Csum::Valid);
+        let mut lines = describe_checked(layers, &self.ifname, dir, frame, verified);
         if let (Some(g), Some(first)) = (meta.gso, lines.first_mut()) {
             first.push_str(&format!(" [gso {} x {}]", frame.len(), g.size));
         }
@@ -517,6 +519,9 @@ struct Lines<'a> {
     ifname: &'a str,
     dir: Direction,
     out: Vec<String>,
+    /// The device verified the transport checksum (`Csum::Valid`): a frame it coalesced
+    /// carries the first segment's checksum, stale for the whole, so none is judged.
+    verified: bool,
 }
 
 impl Lines<'_> {
@@ -553,11 +558,23 @@ impl Lines<'_> {
 /// e.g. `ip   tap0 rx 10.0.0.2 > 10.0.0.1 ICMP ttl 64 id 7238 len 84 [DF]`. Never panics,
 /// whatever `frame` holds.
 pub fn describe(layers: TraceLayers, ifname: &str, dir: Direction, frame: &[u8]) -> Vec<String> {
+    describe_checked(layers, ifname, dir, frame, false)
+}
+
+/// [`describe`]; `verified`: the device verified the transport checksum.
+fn describe_checked(
+    layers: TraceLayers,
+    ifname: &str,
+    dir: Direction,
+    frame: &[u8],
+    verified: bool,
+) -> Vec<String> {
     let mut out = Lines {
         layers,
         ifname,
         dir,
         out: Vec::new(),
+        verified,
     };
     if !layers.intersects(TraceLayers::FRAME) {
         return out.out;
@@ -800,6 +817,7 @@ fn describe_ipv4(out: &mut Lines<'_>, payload: &[u8]) {
         dst,
         data: ip.payload().payload,
         whole: !more,
+        verified: out.verified,
     };
     // What follows the extension headers (an AH's next header).
     match ip.payload_ip_number().0 {
@@ -842,11 +860,13 @@ struct Transport<'a> {
     data: &'a [u8],
     /// Not a fragment: the whole transport message is here.
     whole: bool,
+    /// The device verified its checksum.
+    verified: bool,
 }
 
 impl Transport<'_> {
     fn checksum_flag(&self, proto: u8, segment: &[u8]) -> &'static str {
-        if !self.whole {
+        if !self.whole || self.verified {
             return "";
         }
         match pseudo_header(self.src, self.dst, proto, segment.len()) {
@@ -1485,6 +1505,18 @@ mod tests {
                 assert!(!line.contains("malformed"), "{line}");
             }
         }
+    }
+
+    /// A frame the device verified (`Csum::Valid`, as the kernel marks one it coalesced,
+    /// whose TCP checksum is the first segment's) is not called bad.
+    #[test]
+    fn checksums_the_device_verified_are_not_judged() {
+        let mut f = tcp_syn();
+        f[14 + 20 + 4] ^= 0x80;
+        let judged = describe_checked(TraceLayers::TCP, "tap0", Direction::Rx, &f, false);
+        assert!(judged[0].contains("[bad cksum]"), "{judged:?}");
+        let trusted = describe_checked(TraceLayers::TCP, "tap0", Direction::Rx, &f, true);
+        assert!(!trusted[0].contains("bad cksum"), "{trusted:?}");
     }
 
     #[test]
