@@ -502,6 +502,31 @@ mod tests {
         crate::cmd::testing::finish(ctx);
     }
 
+    /// SIGTERM (or Ctrl-C) stops the running command; the commands after it on the same
+    /// line (`a; b`) must not run, as `sh -c 'sleep 5; b'` does not run b once a signal
+    /// ended the sleep. `one` goes on through the line: here `ifconfig lo mtu 1000` runs
+    /// after the SIGTERM that ended the `sleep`.
+    #[test]
+    #[ignore = "defect: after SIGTERM/Ctrl-C stops a command, the rest of its ';' line still runs"]
+    fn a_signal_ends_the_rest_of_the_line() {
+        let ctx = crate::cmd::testing::ctx();
+        let sig = ctx.sig.clone();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            sig.terminate.store(true, Ordering::SeqCst);
+            sig.ring();
+        });
+        let mut status = Status::new(false);
+        let ctx = crate::cmd::tests::within(move || {
+            one(&ctx, "sleep 5; ifconfig lo mtu 1000", &mut status);
+            ctx
+        });
+        h.join().unwrap();
+        let mtu = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].mtu);
+        assert_eq!(mtu, 65535, "a command ran after SIGTERM");
+        crate::cmd::testing::finish(ctx);
+    }
+
     /// A command takes lines of input; a line read for it after it stopped becomes the
     /// next command line.
     #[test]
