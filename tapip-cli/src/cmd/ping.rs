@@ -452,6 +452,32 @@ mod tests {
         );
     }
 
+    /// Linux's ping to an address with no route fails at once (`ping: connect: Network
+    /// is unreachable`, status 2). Here, without -c, it prints `ping: sendmsg: ...` every
+    /// interval and runs until Ctrl-C.
+    #[test]
+    #[ignore = "defect: ping to an address without a route never ends (Linux: 'connect: Network is unreachable' at once)"]
+    fn no_route_fails_at_once() {
+        let ctx = crate::cmd::testing::ctx();
+        let sig = ctx.sig.clone();
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(1);
+        // Ctrl-C after 3 s, so that the test ends either way.
+        let dog = std::thread::spawn(move || {
+            if done.recv_timeout(Duration::from_secs(3)).is_err() {
+                sig.raise_interrupt();
+                return false;
+            }
+            true
+        });
+        let r = crate::cmd::testing::run_line(&ctx, "ping -i 0.2 10.9.9.9");
+        let _ = done_tx.send(());
+        let ended_alone = dog.join().unwrap();
+        ctx.sig.interrupt.store(false, std::sync::atomic::Ordering::SeqCst);
+        crate::cmd::testing::finish(ctx);
+        assert!(r.is_err(), "{r:?}");
+        assert!(ended_alone, "still sending to an unreachable address after 3 s: {r:?}");
+    }
+
     #[test]
     fn options() {
         use crate::cmd::syntax::{parse_line, Command};
