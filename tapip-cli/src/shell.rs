@@ -554,11 +554,8 @@ mod tests {
                 }
             }
         });
-        let cli = <crate::Cli as clap::Parser>::parse_from([
-            "tapip",
-            "--script",
-            fifo.to_str().unwrap(),
-        ]);
+        let cli =
+            <crate::Cli as clap::Parser>::parse_from(["tapip", "--script", fifo.to_str().unwrap()]);
         let ctx = crate::cmd::testing::ctx();
         let (_input, requests) = Input::new();
         let (ctx, code) = crate::cmd::tests::within(move || {
@@ -593,7 +590,11 @@ mod tests {
         crate::cmd::testing::finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(flow, Flow::Continue);
-        assert!(!status.failed && made, "failed: {}, 'a ' made: {made}", status.failed);
+        assert!(
+            !status.failed && made,
+            "failed: {}, 'a ' made: {made}",
+            status.failed
+        );
     }
 
     /// `-c 'CMD; CMD'` is "quoted as in a Unix shell", where a newline outside quotes ends

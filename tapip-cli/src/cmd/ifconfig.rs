@@ -277,7 +277,11 @@ mod tests {
         assert_eq!(before, 65535);
         let e = testing::run_line(&ctx, "ifconfig lo 127.255.255.255 mtu 1000").unwrap_err();
         assert!(e.starts_with("ifconfig: "), "{e}");
-        assert_eq!(mtu(&ctx), before, "the failed command changed the MTU ({e})");
+        assert_eq!(
+            mtu(&ctx),
+            before,
+            "the failed command changed the MTU ({e})"
+        );
         testing::finish(ctx);
     }
 }

@@ -425,7 +425,10 @@ mod tests {
         assert!(
             out.contains("200 packets transmitted, 199 received, 0.5% packet loss"),
             "{}",
-            out.lines().filter(|l| l.contains("transmitted")).collect::<Vec<_>>().join("\n")
+            out.lines()
+                .filter(|l| l.contains("transmitted"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 
@@ -472,10 +475,15 @@ mod tests {
         let r = crate::cmd::testing::run_line(&ctx, "ping -i 0.2 10.9.9.9");
         let _ = done_tx.send(());
         let ended_alone = dog.join().unwrap();
-        ctx.sig.interrupt.store(false, std::sync::atomic::Ordering::SeqCst);
+        ctx.sig
+            .interrupt
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         crate::cmd::testing::finish(ctx);
         assert!(r.is_err(), "{r:?}");
-        assert!(ended_alone, "still sending to an unreachable address after 3 s: {r:?}");
+        assert!(
+            ended_alone,
+            "still sending to an unreachable address after 3 s: {r:?}"
+        );
     }
 
     #[test]
