@@ -319,6 +319,173 @@ mod tests {
         );
     }
 
+    /// The loopback, but the first `drop` ICMP echo requests sent on it are lost and each
+    /// echo reply is sent `copies` times.
+    struct LossyLoopback {
+        inner: netif::MemoryLink,
+        drop: std::sync::atomic::AtomicUsize,
+        copies: usize,
+    }
+
+    impl netif::Device for LossyLoopback {
+        fn info(&self) -> netif::DeviceInfo {
+            self.inner.info()
+        }
+        fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+            self.inner.recv(buf, timeout)
+        }
+        fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+            use std::sync::atomic::Ordering;
+            // Ethernet (14), IPv4 without options (20), then the ICMP type.
+            let icmp = frame.len() > 34 && frame[23] == 1 && frame[14] == 0x45;
+            if icmp && frame[34] == icmp::kind::ECHO_REQUEST {
+                let left = self.drop.load(Ordering::SeqCst);
+                if left > 0 {
+                    self.drop.store(left - 1, Ordering::SeqCst);
+                    return Ok(());
+                }
+            }
+            if icmp && frame[34] == icmp::kind::ECHO_REPLY {
+                for _ in 1..self.copies {
+                    self.inner.send(frame)?;
+                }
+            }
+            self.inner.send(frame)
+        }
+    }
+
+    /// A shell context whose only interface is a [`LossyLoopback`] (127.0.0.1/8).
+    fn lossy_ctx(drop: usize, copies: usize) -> crate::cmd::Ctx {
+        use std::sync::Arc;
+        let (trace, _lines) = netif::trace::Trace::new();
+        let stack = socket_api::Stack::new(socket_api::StackConfig::default()).unwrap();
+        let dev = LossyLoopback {
+            inner: netif::MemoryLink::loopback(),
+            drop: drop.into(),
+            copies,
+        };
+        let lo = stack
+            .add_device(Arc::new(dev), netif::DriverConfig::default())
+            .unwrap();
+        let addr = ip::Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8).unwrap();
+        stack
+            .with_core(|c, now| -> Result<(), String> {
+                c.ip.set_address(lo, Some(addr), now)
+                    .map_err(|e| e.to_string())?;
+                c.ip.set_up(lo, true, now).map_err(|e| e.to_string())
+            })
+            .unwrap();
+        let (input, _requests) = crate::cmd::input::Input::new();
+        crate::cmd::Ctx {
+            stack,
+            trace,
+            pcap: netif::pcap::PcapHandle::new(),
+            pcap_since: Default::default(),
+            sig: Default::default(),
+            fault: None,
+            input,
+            jobs: Default::default(),
+        }
+    }
+
+    /// `ping` prints to the process's stdout, which a test cannot capture: the test runs
+    /// itself again in a child process (with `TAPIP_PING_CHILD` set, it pings on a
+    /// [`lossy_ctx`]) and returns the child's stdout.
+    fn ping_in_a_child(test: &str, drop: usize, copies: usize, line: &str) -> String {
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            let ctx = lossy_ctx(drop, copies);
+            let _ = crate::cmd::testing::run_line(&ctx, line);
+            crate::cmd::testing::finish(ctx);
+            return String::new();
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--include-ignored", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env("TAPIP_PING_CHILD", "1")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// iputils prints the loss as `%g` of the exact ratio: 1 lost of 200 is `0.5% packet
+    /// loss`, 1 of 3 `33.3333%`. Here it is an integer rounded down: a ping that lost a
+    /// request says `0% packet loss`.
+    #[test]
+    #[ignore = "defect: ping's loss is an integer rounded down: 1 of 200 lost prints '0% packet loss'"]
+    fn a_lost_request_is_not_zero_loss() {
+        let out = ping_in_a_child(
+            "cmd::ping::tests::a_lost_request_is_not_zero_loss",
+            1,
+            1,
+            "ping -c 200 -i 0.002 -W 0.5 127.0.0.1",
+        );
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            return;
+        }
+        assert!(
+            out.contains("200 packets transmitted, 199 received, 0.5% packet loss"),
+            "{}",
+            out.lines()
+                .filter(|l| l.contains("transmitted"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    /// iputils counts duplicate replies in its statistics: `3 packets transmitted, 3
+    /// received, +2 duplicates, 0% packet loss`. Here each `(DUP!)` line is printed but the
+    /// summary does not count them: a link that duplicates every reply looks clean.
+    #[test]
+    #[ignore = "defect: ping's statistics leave out duplicate replies (iputils: '+N duplicates')"]
+    fn duplicates_are_counted_in_the_statistics() {
+        let out = ping_in_a_child(
+            "cmd::ping::tests::duplicates_are_counted_in_the_statistics",
+            0,
+            2,
+            "ping -c 3 -i 0.05 -W 0.5 127.0.0.1",
+        );
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            return;
+        }
+        // The last reply's copy comes after the last reply ends the run (as in iputils).
+        assert_eq!(out.matches("(DUP!)").count(), 2, "{out}");
+        assert!(
+            out.contains("3 packets transmitted, 3 received, +2 duplicates, 0% packet loss"),
+            "{out}"
+        );
+    }
+
+    /// Linux's ping to an address with no route fails at once (`ping: connect: Network
+    /// is unreachable`, status 2). Here, without -c, it prints `ping: sendmsg: ...` every
+    /// interval and runs until Ctrl-C.
+    #[test]
+    #[ignore = "defect: ping to an address without a route never ends (Linux: 'connect: Network is unreachable' at once)"]
+    fn no_route_fails_at_once() {
+        let ctx = crate::cmd::testing::ctx();
+        let sig = ctx.sig.clone();
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(1);
+        // Ctrl-C after 3 s, so that the test ends either way.
+        let dog = std::thread::spawn(move || {
+            if done.recv_timeout(Duration::from_secs(3)).is_err() {
+                sig.raise_interrupt();
+                return false;
+            }
+            true
+        });
+        let r = crate::cmd::testing::run_line(&ctx, "ping -i 0.2 10.9.9.9");
+        let _ = done_tx.send(());
+        let ended_alone = dog.join().unwrap();
+        ctx.sig
+            .interrupt
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        crate::cmd::testing::finish(ctx);
+        assert!(r.is_err(), "{r:?}");
+        assert!(
+            ended_alone,
+            "still sending to an unreachable address after 3 s: {r:?}"
+        );
+    }
+
     #[test]
     fn options() {
         use crate::cmd::syntax::{parse_line, Command};
