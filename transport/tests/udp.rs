@@ -1479,3 +1479,17 @@ fn a_drop_after_shutdown_read_is_not_counted_as_a_full_queue() {
         t.udp_stats()
     );
 }
+
+/// Linux (`udp_lib_get_port` puts a new bind at the head of its hash chain, and
+/// `udp4_lib_lookup2` keeps the first of the best score): of sockets sharing a port with
+/// SO_REUSEADDR and equally specific, the one bound last gets a unicast datagram.
+#[test]
+#[ignore = "defect: of equally specific SO_REUSEADDR sockets, unicast goes to the first bound (Linux: the last bound)"]
+fn unicast_to_a_shared_port_goes_to_the_socket_bound_last() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let first = bind_reuse(&mut t, &tx, sa(ANY, 5353));
+    let last = bind_reuse(&mut t, &tx, sa(ANY, 5353));
+    deliver(&mut t, &mut tx, sa(PEER, 1), sa(US, 5353), b"one");
+    assert!(drain_data(&mut t, first).is_empty(), "not the first bound");
+    assert_eq!(drain_data(&mut t, last), [b"one".to_vec()]);
+}
