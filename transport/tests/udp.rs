@@ -1363,3 +1363,133 @@ fn an_empty_datagram_is_delivered() {
     let st = t.udp_stats();
     assert_eq!((st.drop_truncated, st.drop_bad_length), (0, 0));
 }
+
+// ---- independent review (UDP and raw paths) -------------------------------------------------
+
+/// An IPv4 datagram of protocol `protocol` carrying `payload` (no UDP header).
+fn ip_proto(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src,
+        dst,
+        protocol,
+        ttl: 64,
+        tos: 0,
+        ident: 7,
+        dont_fragment: false,
+        payload_len: payload.len(),
+    };
+    let mut v = vec![0u8; ipv4::HEADER_LEN + payload.len()];
+    repr.emit(&mut v, 0, false);
+    v[ipv4::HEADER_LEN..].copy_from_slice(payload);
+    v
+}
+
+/// Linux's `udp_lib_lport_inuse`: two binds of one port clash only if their devices
+/// overlap too (either unbound, or the same one). A DHCP server bound to 0.0.0.0:67 on
+/// each of two interfaces (`SO_BINDTODEVICE` before `bind`) is the usual case.
+#[test]
+#[ignore = "defect: binds on different SO_BINDTODEVICE devices clash (AddrInUse), Linux lets them share the port"]
+fn sockets_bound_to_different_devices_may_share_a_port() {
+    let (mut t, tx) = (transport(), FakeIp::default());
+    let a = t.udp_open().expect("open");
+    t.udp_bind_device(a, Some(0)).unwrap();
+    t.udp_bind(a, sa(ANY, 67), &tx).expect("first bind");
+    let b = t.udp_open().expect("open");
+    t.udp_bind_device(b, Some(1)).unwrap();
+    assert_eq!(
+        t.udp_bind(b, sa(ANY, 67), &tx),
+        Ok(sa(ANY, 67)),
+        "another device: no overlap, as on Linux"
+    );
+}
+
+/// Linux's `raw_v4_match`: a raw socket bound to an address (`inet_rcv_saddr`) receives
+/// only datagrams sent to that address.
+#[test]
+#[ignore = "defect: a raw socket bound to one address still receives datagrams to every other address"]
+fn a_raw_socket_bound_to_an_address_hears_only_that_address() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let r = t.raw_open(253).expect("raw");
+    t.raw(r).expect("raw").bound = Some(US);
+    let to_us = ip_proto(PEER, US, 253, b"to us");
+    let to_us2 = ip_proto(FAR, US2, 253, b"to us2");
+    deliver_ip(&mut t, &mut tx, &to_us, false);
+    deliver_ip(&mut t, &mut tx, &to_us2, false);
+    let raw = t.raw(r).expect("raw");
+    let got: Vec<Ipv4Addr> = std::iter::from_fn(|| raw.recv()).map(|d| d.from).collect();
+    assert_eq!(got, [PEER], "only the datagram to the bound address");
+}
+
+/// Linux's `raw_sendmsg`: a broadcast destination needs `SO_BROADCAST` (EACCES), as it does
+/// for UDP here (`BroadcastDenied`); `ping -b` sets it. A raw socket has no such flag here
+/// and sends to the broadcast as to anyone.
+#[test]
+#[ignore = "defect: a raw socket sends to a broadcast address without SO_BROADCAST (Linux: EACCES)"]
+fn a_raw_socket_needs_so_broadcast_to_send_to_a_broadcast() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let r = t.raw_open(1).expect("raw");
+    for dst in [BCAST, Ipv4Addr::BROADCAST] {
+        assert_eq!(
+            t.raw_send(r, &mut tx, dst, b"\x08\0\0\0\0\0\0\0", NOW),
+            Err(TransportError::BroadcastDenied),
+            "{dst}"
+        );
+    }
+    assert!(tx.take().is_empty(), "nothing broadcast");
+}
+
+/// Linux's `ip_protocol_deliver_rcu`: a protocol with a raw socket is reachable whether or
+/// not that socket had room for the copy (`raw_local_deliver` says a socket matched); a
+/// full raw queue is a drop, not "protocol unreachable" told to the sender.
+#[test]
+#[ignore = "defect: a full raw socket queue makes the stack answer ICMP protocol unreachable"]
+fn a_full_raw_queue_is_a_drop_not_an_unreachable_protocol() {
+    let mut t = Transport::new(TransportConfig {
+        raw_queue: 1,
+        ..TransportConfig::default()
+    });
+    let mut tx = FakeIp::default();
+    let r = t.raw_open(253).expect("raw");
+    let d = ip_proto(PEER, US, 253, b"x");
+    assert_eq!(deliver_ip(&mut t, &mut tx, &d, false), Delivery::Delivered);
+    assert_eq!(
+        deliver_ip(&mut t, &mut tx, &d, false),
+        Delivery::Delivered,
+        "a raw socket for the protocol is open: no protocol unreachable"
+    );
+    assert_eq!(t.raw(r).expect("raw").dropped(), 1);
+    assert_eq!(t.stats().no_protocol, 0, "the protocol has a socket");
+}
+
+/// Drops are counted by cause: a datagram refused because the socket was shut for reading
+/// is not a full receive queue (the queue is empty).
+#[test]
+#[ignore = "defect: a datagram dropped after shutdown(Read) is counted as drop_queue_full"]
+fn a_drop_after_shutdown_read_is_not_counted_as_a_full_queue() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    let local = t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
+    t.shutdown(c, true, false).expect("connected");
+    deliver(&mut t, &mut tx, sa(PEER, 7), local, b"late");
+    assert_eq!(t.udp(c).expect("udp").queued(), 0, "the queue is empty");
+    assert_eq!(
+        t.udp_stats().drop_queue_full,
+        0,
+        "not a full queue: {:?}",
+        t.udp_stats()
+    );
+}
+
+/// Linux (`udp_lib_get_port` puts a new bind at the head of its hash chain, and
+/// `udp4_lib_lookup2` keeps the first of the best score): of sockets sharing a port with
+/// SO_REUSEADDR and equally specific, the one bound last gets a unicast datagram.
+#[test]
+#[ignore = "defect: of equally specific SO_REUSEADDR sockets, unicast goes to the first bound (Linux: the last bound)"]
+fn unicast_to_a_shared_port_goes_to_the_socket_bound_last() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let first = bind_reuse(&mut t, &tx, sa(ANY, 5353));
+    let last = bind_reuse(&mut t, &tx, sa(ANY, 5353));
+    deliver(&mut t, &mut tx, sa(PEER, 1), sa(US, 5353), b"one");
+    assert!(drain_data(&mut t, first).is_empty(), "not the first bound");
+    assert_eq!(drain_data(&mut t, last), [b"one".to_vec()]);
+}
