@@ -60,6 +60,11 @@ impl RawSocket {
         self.inner.set_option(SockOpt::Ttl(ttl))
     }
 
+    /// `SO_BROADCAST`: allow sending to a broadcast address (refused otherwise, as Linux).
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.inner.set_option(SockOpt::Broadcast(on))
+    }
+
     /// Close the socket (as dropping it does). Another thread cannot be blocked on it, as
     /// this takes the socket; to wake a call blocked on a shared one, use
     /// `raw.socket().close()`.

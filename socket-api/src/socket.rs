@@ -101,7 +101,6 @@ pub enum SockOptName {
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
 const MIN_BUF: usize = 256;
 const MAX_BUF: usize = 16 << 20;
-const DEFAULT_TTL: u8 = 64;
 /// The two ECN bits of the TOS octet (RFC 3168 5).
 const ECN_MASK: u8 = 0b11;
 
@@ -847,7 +846,8 @@ impl Socket {
                 match opt {
                     SockOpt::Ttl(t) => r.ttl = Some(t),
                     SockOpt::Tos(t) => r.tos = t,
-                    SockOpt::ReuseAddr(_) | SockOpt::Broadcast(_) => {}
+                    SockOpt::Broadcast(on) => r.broadcast = on,
+                    SockOpt::ReuseAddr(_) => {}
                     SockOpt::RecvBuffer(_) | SockOpt::SendBuffer(_) => {}
                     _ => {}
                 }
@@ -997,51 +997,54 @@ impl Socket {
                 _ => {}
             }
         }
-        let v = self.with_core(|c, _| match c.transport.kind(self.handle) {
-            Some(SocketKind::Udp) => {
-                let u = c.transport.udp(self.handle)?;
-                Ok(match name {
-                    SockOptName::ReuseAddr => SockOpt::ReuseAddr(u.reuse_addr),
-                    SockOptName::Broadcast => SockOpt::Broadcast(u.broadcast),
-                    SockOptName::RecvBuffer => SockOpt::RecvBuffer(u.rcvbuf),
-                    SockOptName::SendBuffer => SockOpt::SendBuffer(u.sndbuf),
-                    SockOptName::MulticastTtl => SockOpt::MulticastTtl(u.multicast_ttl),
-                    SockOptName::MulticastLoop => SockOpt::MulticastLoop(u.multicast_loop),
-                    SockOptName::MulticastIf => {
-                        SockOpt::MulticastIf(u.multicast_if.unwrap_or(Ipv4Addr::UNSPECIFIED))
-                    }
-                    SockOptName::Tos => SockOpt::Tos(u.tos),
-                    _ => SockOpt::Ttl(u.ttl.unwrap_or(DEFAULT_TTL)),
-                })
+        let v = self.with_core(|c, _| {
+            let default_ttl = c.ip.default_ttl();
+            match c.transport.kind(self.handle) {
+                Some(SocketKind::Udp) => {
+                    let u = c.transport.udp(self.handle)?;
+                    Ok(match name {
+                        SockOptName::ReuseAddr => SockOpt::ReuseAddr(u.reuse_addr),
+                        SockOptName::Broadcast => SockOpt::Broadcast(u.broadcast),
+                        SockOptName::RecvBuffer => SockOpt::RecvBuffer(u.rcvbuf),
+                        SockOptName::SendBuffer => SockOpt::SendBuffer(u.sndbuf),
+                        SockOptName::MulticastTtl => SockOpt::MulticastTtl(u.multicast_ttl),
+                        SockOptName::MulticastLoop => SockOpt::MulticastLoop(u.multicast_loop),
+                        SockOptName::MulticastIf => {
+                            SockOpt::MulticastIf(u.multicast_if.unwrap_or(Ipv4Addr::UNSPECIFIED))
+                        }
+                        SockOptName::Tos => SockOpt::Tos(u.tos),
+                        _ => SockOpt::Ttl(u.ttl.unwrap_or(default_ttl)),
+                    })
+                }
+                Some(SocketKind::Raw(_)) => {
+                    let r = c.transport.raw(self.handle)?;
+                    Ok(match name {
+                        SockOptName::ReuseAddr => SockOpt::ReuseAddr(false),
+                        SockOptName::Broadcast => SockOpt::Broadcast(r.broadcast),
+                        SockOptName::RecvBuffer => SockOpt::RecvBuffer(1 << 20),
+                        SockOptName::SendBuffer => SockOpt::SendBuffer(0),
+                        SockOptName::Tos => SockOpt::Tos(r.tos),
+                        _ => SockOpt::Ttl(r.ttl.unwrap_or(default_ttl)),
+                    })
+                }
+                Some(SocketKind::Tcp) => {
+                    let t = c.transport.tcp(self.handle)?;
+                    let o = t.opts;
+                    Ok(match name {
+                        SockOptName::ReuseAddr => SockOpt::ReuseAddr(t.reuse_addr),
+                        SockOptName::Broadcast => SockOpt::Broadcast(false),
+                        SockOptName::RecvBuffer => SockOpt::RecvBuffer(t.rcvbuf()),
+                        SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
+                        SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
+                        SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
+                        SockOptName::UserTimeout => SockOpt::UserTimeout(Some(o.user_timeout)),
+                        SockOptName::Congestion => SockOpt::Congestion(o.congestion),
+                        SockOptName::Tos => SockOpt::Tos(o.tos),
+                        _ => SockOpt::Ttl(o.ttl.unwrap_or(default_ttl)),
+                    })
+                }
+                None => Err(SocketError::Closed),
             }
-            Some(SocketKind::Raw(_)) => {
-                let r = c.transport.raw(self.handle)?;
-                Ok(match name {
-                    SockOptName::ReuseAddr => SockOpt::ReuseAddr(false),
-                    SockOptName::Broadcast => SockOpt::Broadcast(false),
-                    SockOptName::RecvBuffer => SockOpt::RecvBuffer(1 << 20),
-                    SockOptName::SendBuffer => SockOpt::SendBuffer(0),
-                    SockOptName::Tos => SockOpt::Tos(r.tos),
-                    _ => SockOpt::Ttl(r.ttl.unwrap_or(DEFAULT_TTL)),
-                })
-            }
-            Some(SocketKind::Tcp) => {
-                let t = c.transport.tcp(self.handle)?;
-                let o = t.opts;
-                Ok(match name {
-                    SockOptName::ReuseAddr => SockOpt::ReuseAddr(t.reuse_addr),
-                    SockOptName::Broadcast => SockOpt::Broadcast(false),
-                    SockOptName::RecvBuffer => SockOpt::RecvBuffer(t.rcvbuf()),
-                    SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
-                    SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
-                    SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
-                    SockOptName::UserTimeout => SockOpt::UserTimeout(Some(o.user_timeout)),
-                    SockOptName::Congestion => SockOpt::Congestion(o.congestion),
-                    SockOptName::Tos => SockOpt::Tos(o.tos),
-                    _ => SockOpt::Ttl(o.ttl.unwrap_or(DEFAULT_TTL)),
-                })
-            }
-            None => Err(SocketError::Closed),
         })?;
         Ok(v)
     }
@@ -1076,11 +1079,11 @@ impl Socket {
         self.set_option(SockOpt::Ttl(ttl))
     }
 
-    /// `IP_TTL`: the TTL of the socket's datagrams (64 unless set).
+    /// `IP_TTL`: the TTL of the socket's datagrams (the stack's default, 64, unless set).
     pub fn ttl(&self) -> io::Result<u32> {
         match self.get_option(SockOptName::Ttl)? {
             SockOpt::Ttl(t) => Ok(u32::from(t)),
-            _ => Ok(u32::from(DEFAULT_TTL)),
+            _ => Err(SocketError::InvalidInput("no TTL").into()),
         }
     }
 

@@ -475,7 +475,7 @@ fn shutdown_read_wakes_a_blocked_reader_with_end_of_data() {
     // Datagrams that arrive now are dropped; reads keep returning 0 without waiting.
     let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
     a.send_to(b"too late", addr(B_IP, 6100)).expect("send_to");
-    wait_udp(&p.b, "dropped", |u| u.drop_queue_full == 1);
+    wait_udp(&p.b, "dropped", |u| u.drop_shut_read == 1);
     let mut buf = [0u8; 64];
     assert_eq!(s.recv(&mut buf).expect("end of data"), 0);
 
@@ -914,7 +914,6 @@ fn the_tos_option_is_sent_and_the_destination_address_is_told() {
 /// stack's default (Linux: `net.ipv4.ip_default_ttl`), which `StackConfig` sets. It is
 /// reported as a fixed 64 instead.
 #[test]
-#[ignore = "defect: ttl() says 64 when the stack's default TTL (IpConfig::default_ttl) is another"]
 fn the_ttl_read_back_is_the_one_sent_with_another_stack_default() {
     let mut cfg = socket_api::StackConfig::default();
     cfg.ip.default_ttl = 100;
@@ -942,7 +941,6 @@ fn the_ttl_read_back_is_the_one_sent_with_another_stack_default() {
 /// broadcast destination): set, it reads back; it is dropped silently instead, and a raw
 /// socket broadcasts without it.
 #[test]
-#[ignore = "defect: SO_BROADCAST on a raw socket is ignored (reads back false) and a raw broadcast needs no permission"]
 fn so_broadcast_on_a_raw_socket_reads_back_and_is_needed() {
     let p = Pair::new(1500);
     let raw = socket_api::RawSocket::new(&p.a.stack, ip::ipv4::protocol::ICMP).expect("raw");

@@ -156,6 +156,8 @@ pub struct Transport {
     udp_stats: UdpStats,
     rng: ports::Rng,
     tcp: tcp::Tcp,
+    /// UDP binds so far (each socket's `bound_seq`).
+    udp_binds: u64,
 }
 
 impl Transport {
@@ -168,6 +170,7 @@ impl Transport {
             wakeups: Wakeups::default(),
             stats: TransportStats::default(),
             udp_stats: UdpStats::default(),
+            udp_binds: 0,
         }
     }
 
@@ -201,6 +204,10 @@ impl Transport {
         now: Instant,
     ) -> Result<usize, TransportError> {
         let r = self.raw(h)?;
+        // As UDP (and Linux's raw sockets): a broadcast needs SO_BROADCAST (EACCES).
+        if !r.broadcast && tx.is_broadcast(dst) {
+            return Err(TransportError::BroadcastDenied);
+        }
         let meta = SendMeta {
             ttl: r.ttl,
             tos: r.tos,
@@ -374,16 +381,24 @@ impl Transport {
         }
     }
 
-    /// Would binding `addr` (with `reuse` = SO_REUSEADDR) clash with another UDP socket?
-    /// Two binds of one port clash when their addresses overlap (equal, or either is the
-    /// wildcard), unless both asked for SO_REUSEADDR.
-    fn udp_clash(&self, me: SocketHandle, addr: SocketAddrV4, reuse: bool) -> bool {
+    /// Would binding `addr` (with `reuse` = SO_REUSEADDR, on `device` = SO_BINDTODEVICE)
+    /// clash with another UDP socket? Two binds of one port clash when their addresses
+    /// overlap (equal, or either is the wildcard) and so do their devices (the same, or
+    /// either unbound), unless both asked for SO_REUSEADDR (Linux's `udp_lib_lport_inuse`).
+    fn udp_clash(
+        &self,
+        me: SocketHandle,
+        addr: SocketAddrV4,
+        reuse: bool,
+        device: Option<usize>,
+    ) -> bool {
         self.sockets.iter().any(|(h, s)| match s {
             Socket::Udp(u) if h != me => u.local.is_some_and(|l| {
                 l.port() == addr.port()
                     && (l.ip() == addr.ip()
                         || l.ip().is_unspecified()
                         || addr.ip().is_unspecified())
+                    && (u.device.is_none() || device.is_none() || u.device == device)
                     && !(reuse && u.reuse_addr)
             }),
             _ => false,
@@ -397,12 +412,12 @@ impl Transport {
         addr: SocketAddrV4,
         tx: &dyn IpTx,
     ) -> Result<SocketAddrV4, TransportError> {
-        let reuse = {
+        let (reuse, device) = {
             let u = self.udp(h)?;
             if u.local.is_some() {
                 return Err(TransportError::AlreadyBound);
             }
-            u.reuse_addr
+            (u.reuse_addr, u.device)
         };
         let ip = *addr.ip();
         // A group's address too: the socket then hears only datagrams to it (Linux).
@@ -415,10 +430,14 @@ impl Transport {
             addr.port()
         };
         let addr = SocketAddrV4::new(ip, port);
-        if self.udp_clash(h, addr, reuse) {
+        if self.udp_clash(h, addr, reuse, device) {
             return Err(TransportError::AddrInUse);
         }
-        self.udp(h)?.local = Some(addr);
+        self.udp_binds += 1;
+        let seq = self.udp_binds;
+        let u = self.udp(h)?;
+        u.local = Some(addr);
+        u.bound_seq = seq;
         Ok(addr)
     }
 
@@ -676,21 +695,18 @@ impl Transport {
         let from = SocketAddrV4::new(src, pkt.src_port());
         let port = pkt.dst_port();
         let matches = self.sockets.iter().filter_map(|(h, s)| match s {
-            Socket::Udp(u) => u.score(from, dst, port, d.ifindex).map(|sc| (h, sc)),
+            Socket::Udp(u) => u
+                .score(from, dst, port, d.ifindex)
+                .map(|sc| (h, (sc, u.bound_seq))),
             _ => None,
         });
-        // A broadcast goes to every socket that hears it; a unicast to the most specific.
+        // A broadcast goes to every socket that hears it; a unicast to the most specific,
+        // and of those (sharing the port with SO_REUSEADDR) the one bound last, as Linux.
         let targets: Vec<SocketHandle> = if d.broadcast {
             matches.map(|(h, _)| h).collect()
         } else {
             matches
-                .fold(
-                    None,
-                    |best: Option<(SocketHandle, u8)>, (h, sc)| match best {
-                        Some((_, b)) if b >= sc => best,
-                        _ => Some((h, sc)),
-                    },
-                )
+                .max_by_key(|&(_, key)| key)
                 .map(|(h, _)| h)
                 .into_iter()
                 .collect()
@@ -708,11 +724,13 @@ impl Transport {
                 to: dst,
                 data: pkt.payload().to_vec(),
             };
-            if u.push(dg) {
-                self.udp_stats.rx_delivered += 1;
-                self.wakeups.push(h);
-            } else {
-                self.udp_stats.drop_queue_full += 1;
+            match u.push(dg) {
+                Ok(()) => {
+                    self.udp_stats.rx_delivered += 1;
+                    self.wakeups.push(h);
+                }
+                Err(udp::Refused::Full) => self.udp_stats.drop_queue_full += 1,
+                Err(udp::Refused::ShutRead) => self.udp_stats.drop_shut_read += 1,
             }
         }
         Delivery::Delivered
@@ -770,11 +788,16 @@ impl Upper for Transport {
     fn deliver(&mut self, tx: &mut dyn IpTx, d: &Datagram<'_>, now: Instant) -> Delivery {
         let proto = d.packet.protocol();
         let mut copies = 0;
+        // Sockets that matched, with room or not: a protocol with one is reachable.
+        let mut matched = 0;
         for (h, s) in self.sockets.iter_mut() {
             let Socket::Raw(r) = s else { continue };
-            if r.protocol != proto {
+            // A socket bound to an address hears only what is sent to it (Linux's
+            // `raw_v4_match`).
+            if r.protocol != proto || r.bound.is_some_and(|a| a != d.packet.dst()) {
                 continue;
             }
+            matched += 1;
             if r.push(d.packet.src(), d.packet.as_bytes()) {
                 copies += 1;
                 self.wakeups.push(h);
@@ -790,7 +813,7 @@ impl Upper for Transport {
             return self.tcp_deliver(tx, d, now);
         }
         // ICMP and IGMP are handled by `ip` itself.
-        if copies > 0 || proto == ip::ipv4::protocol::ICMP || proto == ip::ipv4::protocol::IGMP {
+        if matched > 0 || proto == ip::ipv4::protocol::ICMP || proto == ip::ipv4::protocol::IGMP {
             Delivery::Delivered
         } else {
             self.stats.no_protocol += 1;

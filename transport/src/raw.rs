@@ -16,8 +16,11 @@ pub struct RawSocket {
     pub ttl: Option<u8>,
     /// `IP_TOS` of datagrams sent.
     pub tos: u8,
-    /// Source address for datagrams sent (`None`: the outgoing interface's).
+    /// Source address for datagrams sent (`None`: the outgoing interface's), and the only
+    /// destination it hears.
     pub bound: Option<Ipv4Addr>,
+    /// `SO_BROADCAST`: it may send to a broadcast address.
+    pub broadcast: bool,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
     max_count: usize,
@@ -33,6 +36,7 @@ impl RawSocket {
             ttl: None,
             tos: 0,
             bound: None,
+            broadcast: false,
             rx: VecDeque::new(),
             rx_bytes: 0,
             max_count,

@@ -1388,7 +1388,6 @@ fn ip_proto(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u
 /// overlap too (either unbound, or the same one). A DHCP server bound to 0.0.0.0:67 on
 /// each of two interfaces (`SO_BINDTODEVICE` before `bind`) is the usual case.
 #[test]
-#[ignore = "defect: binds on different SO_BINDTODEVICE devices clash (AddrInUse), Linux lets them share the port"]
 fn sockets_bound_to_different_devices_may_share_a_port() {
     let (mut t, tx) = (transport(), FakeIp::default());
     let a = t.udp_open().expect("open");
@@ -1406,7 +1405,6 @@ fn sockets_bound_to_different_devices_may_share_a_port() {
 /// Linux's `raw_v4_match`: a raw socket bound to an address (`inet_rcv_saddr`) receives
 /// only datagrams sent to that address.
 #[test]
-#[ignore = "defect: a raw socket bound to one address still receives datagrams to every other address"]
 fn a_raw_socket_bound_to_an_address_hears_only_that_address() {
     let (mut t, mut tx) = (transport(), FakeIp::default());
     let r = t.raw_open(253).expect("raw");
@@ -1424,7 +1422,6 @@ fn a_raw_socket_bound_to_an_address_hears_only_that_address() {
 /// for UDP here (`BroadcastDenied`); `ping -b` sets it. A raw socket has no such flag here
 /// and sends to the broadcast as to anyone.
 #[test]
-#[ignore = "defect: a raw socket sends to a broadcast address without SO_BROADCAST (Linux: EACCES)"]
 fn a_raw_socket_needs_so_broadcast_to_send_to_a_broadcast() {
     let (mut t, mut tx) = (transport(), FakeIp::default());
     let r = t.raw_open(1).expect("raw");
@@ -1442,7 +1439,6 @@ fn a_raw_socket_needs_so_broadcast_to_send_to_a_broadcast() {
 /// not that socket had room for the copy (`raw_local_deliver` says a socket matched); a
 /// full raw queue is a drop, not "protocol unreachable" told to the sender.
 #[test]
-#[ignore = "defect: a full raw socket queue makes the stack answer ICMP protocol unreachable"]
 fn a_full_raw_queue_is_a_drop_not_an_unreachable_protocol() {
     let mut t = Transport::new(TransportConfig {
         raw_queue: 1,
@@ -1464,7 +1460,6 @@ fn a_full_raw_queue_is_a_drop_not_an_unreachable_protocol() {
 /// Drops are counted by cause: a datagram refused because the socket was shut for reading
 /// is not a full receive queue (the queue is empty).
 #[test]
-#[ignore = "defect: a datagram dropped after shutdown(Read) is counted as drop_queue_full"]
 fn a_drop_after_shutdown_read_is_not_counted_as_a_full_queue() {
     let (mut t, mut tx) = (transport(), FakeIp::default());
     let c = t.udp_open().expect("open");
@@ -1484,7 +1479,6 @@ fn a_drop_after_shutdown_read_is_not_counted_as_a_full_queue() {
 /// `udp4_lib_lookup2` keeps the first of the best score): of sockets sharing a port with
 /// SO_REUSEADDR and equally specific, the one bound last gets a unicast datagram.
 #[test]
-#[ignore = "defect: of equally specific SO_REUSEADDR sockets, unicast goes to the first bound (Linux: the last bound)"]
 fn unicast_to_a_shared_port_goes_to_the_socket_bound_last() {
     let (mut t, mut tx) = (transport(), FakeIp::default());
     let first = bind_reuse(&mut t, &tx, sa(ANY, 5353));

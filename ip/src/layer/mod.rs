@@ -273,6 +273,11 @@ impl IpLayer {
         self.cfg.forwarding
     }
 
+    /// The TTL of datagrams whose sender set none ([`IpConfig::default_ttl`]).
+    pub fn default_ttl(&self) -> u8 {
+        self.cfg.default_ttl
+    }
+
     pub fn set_up(&mut self, ifindex: usize, up: bool, now: Instant) -> Result<(), ConfigError> {
         let i = self.iface_mut(ifindex)?;
         let was = i.up;

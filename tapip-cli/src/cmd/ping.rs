@@ -84,6 +84,9 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
     if let Some(t) = o.ttl {
         sock.set_ttl(t).map_err(|e| format!("ping: {e}"))?;
     }
+    if o.broadcast {
+        sock.set_broadcast(true).map_err(|e| format!("ping: {e}"))?;
+    }
     let ident = (std::process::id() as u16) ^ (sock.handle().index() as u16).wrapping_mul(0x9e37);
     outln!(
         "PING {} ({}) {}({}) bytes of data.",
@@ -95,7 +98,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
 
     let start = Instant::now();
     let mut sent_at: HashMap<u16, Instant> = HashMap::new();
-    let (mut transmitted, mut received, mut errors) = (0u64, 0u64, 0u64);
+    let (mut transmitted, mut received, mut errors, mut dups) = (0u64, 0u64, 0u64, 0u64);
     let mut rtt = RttStats::default();
     let mut next_send = Instant::now();
     let mut last_sent: Option<Instant> = None;
@@ -133,6 +136,14 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
             sent_at.insert(seq, Instant::now());
             last_sent = Some(Instant::now());
             if let Err(e) = sock.send_to(&m, dst) {
+                // As Linux's ping, whose `connect` finds these at once: no route, or a
+                // broadcast without -b, ends it before the first request.
+                if transmitted == 1 {
+                    return Err(match e.kind() {
+                        ErrorKind::PermissionDenied => "ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules".to_string(),
+                        _ => format!("ping: connect: {e}"),
+                    });
+                }
                 errors += 1;
                 answered += 1;
                 outln!("ping: sendmsg: {e}");
@@ -164,6 +175,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
                 bytes,
             }) => {
                 let Some(t0) = sent_at.remove(&seq) else {
+                    dups += 1;
                     outln!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} (DUP!)");
                     continue;
                 };
@@ -193,15 +205,21 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         outln!();
     }
     outln!("--- {} ping statistics ---", o.dst);
-    let loss = ((transmitted - received) * 100)
-        .checked_div(transmitted)
-        .unwrap_or(0);
-    let errs = if errors > 0 {
-        format!(", +{errors} errors")
-    } else {
-        String::new()
+    let loss = match transmitted {
+        0 => 0.0,
+        t => t.saturating_sub(received) as f64 * 100.0 / t as f64,
     };
-    outln!("{transmitted} packets transmitted, {received} received{errs}, {loss}% packet loss, time {elapsed}ms");
+    let mut extra = String::new();
+    if dups > 0 {
+        extra.push_str(&format!(", +{dups} duplicates"));
+    }
+    if errors > 0 {
+        extra.push_str(&format!(", +{errors} errors"));
+    }
+    outln!(
+        "{transmitted} packets transmitted, {received} received{extra}, {}% packet loss, time {elapsed}ms",
+        percent_g(loss)
+    );
     if let Some((min, avg, max, mdev)) = rtt.summary() {
         outln!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
     }
@@ -210,6 +228,20 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         return Err(format!("ping: no reply from {}", o.dst));
     }
     Ok(())
+}
+
+/// A percentage as C's `%g` prints it (iputils' loss): six significant digits, no
+/// trailing zeros (`0.5`, `33.3333`, `100`).
+fn percent_g(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return "0".to_string();
+    }
+    let decimals = (5 - x.abs().log10().floor() as i32).clamp(0, 17) as usize;
+    let s = format!("{x:.decimals$}");
+    match s.contains('.') {
+        true => s.trim_end_matches('0').trim_end_matches('.').to_string(),
+        false => s,
+    }
 }
 
 /// Round-trip times as running sums: an endless ping keeps constant memory.
@@ -411,7 +443,6 @@ mod tests {
     /// loss`, 1 of 3 `33.3333%`. Here it is an integer rounded down: a ping that lost a
     /// request says `0% packet loss`.
     #[test]
-    #[ignore = "defect: ping's loss is an integer rounded down: 1 of 200 lost prints '0% packet loss'"]
     fn a_lost_request_is_not_zero_loss() {
         let out = ping_in_a_child(
             "cmd::ping::tests::a_lost_request_is_not_zero_loss",
@@ -436,7 +467,6 @@ mod tests {
     /// received, +2 duplicates, 0% packet loss`. Here each `(DUP!)` line is printed but the
     /// summary does not count them: a link that duplicates every reply looks clean.
     #[test]
-    #[ignore = "defect: ping's statistics leave out duplicate replies (iputils: '+N duplicates')"]
     fn duplicates_are_counted_in_the_statistics() {
         let out = ping_in_a_child(
             "cmd::ping::tests::duplicates_are_counted_in_the_statistics",
@@ -459,7 +489,6 @@ mod tests {
     /// is unreachable`, status 2). Here, without -c, it prints `ping: sendmsg: ...` every
     /// interval and runs until Ctrl-C.
     #[test]
-    #[ignore = "defect: ping to an address without a route never ends (Linux: 'connect: Network is unreachable' at once)"]
     fn no_route_fails_at_once() {
         let ctx = crate::cmd::testing::ctx();
         let sig = ctx.sig.clone();
@@ -484,6 +513,21 @@ mod tests {
             ended_alone,
             "still sending to an unreachable address after 3 s: {r:?}"
         );
+    }
+
+    #[test]
+    fn loss_prints_as_percent_g() {
+        let cases = [
+            (0.0, "0"),
+            (0.5, "0.5"),
+            (100.0 / 3.0, "33.3333"),
+            (100.0, "100"),
+            (2.0 / 3.0, "0.666667"),
+            (50.0, "50"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(percent_g(x), want, "{x}");
+        }
     }
 
     #[test]

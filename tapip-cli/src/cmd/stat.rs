@@ -254,6 +254,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_bad_checksum", udp.drop_bad_checksum),
             ("drop_no_port", udp.drop_no_port),
             ("drop_queue_full", udp.drop_queue_full),
+            ("drop_shut_read", udp.drop_shut_read),
         ],
     );
     line("tcp", &tcp_pairs(&tcp));

@@ -172,6 +172,9 @@ pub struct Ping {
     /// Numeric output only (always so: replies are not looked up).
     #[arg(short = 'n')]
     pub numeric: bool,
+    /// Allow pinging a broadcast address.
+    #[arg(short = 'b')]
+    pub broadcast: bool,
     /// The address, or a host name to look up (`--dns`, or DHCP's DNS servers).
     #[arg(value_name = "HOST", value_parser = host)]
     pub dst: String,

@@ -92,6 +92,18 @@ pub struct UdpSock {
     pub(crate) dropped: u64,
     pub(crate) shut_read: bool,
     pub(crate) shut_write: bool,
+    /// When it was bound (a count across the layer's sockets): of equally specific
+    /// sockets sharing a port, the one bound last gets a unicast datagram, as on Linux.
+    pub(crate) bound_seq: u64,
+}
+
+/// Why a socket did not queue a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Its receive buffer (or queue) is full.
+    Full,
+    /// It is shut for reading.
+    ShutRead,
 }
 
 /// At most this many datagrams wait in one socket, whatever the buffer size.
@@ -131,6 +143,7 @@ impl UdpSock {
             dropped: 0,
             shut_read: false,
             shut_write: false,
+            bound_seq: 0,
         }
     }
 
@@ -144,15 +157,19 @@ impl UdpSock {
 
     /// Queue a datagram; false (counted) when the receive buffer is full. A datagram larger
     /// than the whole buffer still fits an empty queue, so no size is unreceivable.
-    pub(crate) fn push(&mut self, d: UdpDatagram) -> bool {
+    pub(crate) fn push(&mut self, d: UdpDatagram) -> Result<(), Refused> {
         let fits = self.rx.is_empty() || self.rx_bytes + d.data.len() <= self.rcvbuf;
-        if self.shut_read || !fits || self.rx.len() >= MAX_QUEUED {
-            self.dropped += 1;
-            return false;
-        }
-        self.rx_bytes += d.data.len();
-        self.rx.push_back(d);
-        true
+        let refused = if self.shut_read {
+            Refused::ShutRead
+        } else if !fits || self.rx.len() >= MAX_QUEUED {
+            Refused::Full
+        } else {
+            self.rx_bytes += d.data.len();
+            self.rx.push_back(d);
+            return Ok(());
+        };
+        self.dropped += 1;
+        Err(refused)
     }
 
     /// The next datagram, or the pending ICMP error first.
@@ -264,5 +281,7 @@ pub struct UdpStats {
     pub drop_bad_checksum: u64,
     pub drop_no_port: u64,
     pub drop_queue_full: u64,
+    /// Datagrams for a socket shut for reading.
+    pub drop_shut_read: u64,
     pub icmp_errors_reported: u64,
 }
