@@ -457,12 +457,22 @@ fn job_number(s: &str) -> Result<usize, String> {
 
 // ---- lines and words ----
 
-/// Split a line into commands at each `;` outside quotes, and drop a `#` comment. Quotes
-/// stay in the pieces, for [`words`].
+/// Split a line into commands at each `;` (or newline, as a shell does) outside quotes, and
+/// drop `#` comments (each to the end of its line). Quotes stay in the pieces, for
+/// [`words`].
 pub fn commands(line: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let (mut start, mut quote, mut escaped, mut word_start) = (0, None, false, true);
+    let mut comment = false;
     for (i, c) in line.char_indices() {
+        if comment {
+            if c == '\n' {
+                comment = false;
+                start = i + 1;
+                word_start = true;
+            }
+            continue;
+        }
         if escaped {
             escaped = false;
             word_start = false;
@@ -475,19 +485,22 @@ pub fn commands(line: &str) -> Vec<&str> {
             (_, '\\') => escaped = true,
             (Some(_), _) => {}
             (None, '\'' | '"') => quote = Some(c),
-            (None, ';') => {
+            (None, ';' | '\n') => {
                 out.push(&line[start..i]);
                 start = i + 1;
             }
             (None, '#') if word_start => {
                 out.push(&line[start..i]);
-                return out;
+                comment = true;
+                continue;
             }
             _ => {}
         }
         word_start = quote.is_none() && (c.is_whitespace() || c == ';');
     }
-    out.push(&line[start..]);
+    if !comment {
+        out.push(&line[start..]);
+    }
     out
 }
 
@@ -1238,7 +1251,7 @@ mod tests {
         let ping = help_for("ping").unwrap();
         assert!(
             ping.starts_with(
-                "usage: ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] [-n] HOST\n"
+                "usage: ping [-c COUNT] [-s SIZE] [-t TTL] [-i INTERVAL] [-W TIMEOUT] [-n] [-b] HOST\n"
             ),
             "{ping}"
         );
