@@ -20,9 +20,12 @@ const TICK: Duration = Duration::from_millis(20);
 /// The first IPv4 address of `host` (an address, `localhost`, or a name the stack's
 /// resolver looks up), or one line saying why there is none.
 pub fn lookup(ctx: &Ctx, host: &str) -> Result<std::net::Ipv4Addr, String> {
-    let addrs = ctx
-        .stack
-        .resolve(host)
+    // An address needs no lookup (and no thread).
+    if let Ok(a) = host.parse::<std::net::Ipv4Addr>() {
+        return Ok(a);
+    }
+    let (stack, name) = (ctx.stack.clone(), host.to_string());
+    let addrs = super::interruptible(ctx, move || stack.resolve(&name))
         .map_err(|e| format!("cannot look up '{host}': {e}"))?;
     addrs
         .first()
