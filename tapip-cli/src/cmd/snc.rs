@@ -166,7 +166,8 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
     sock.set_read_timeout(Some(POLL)).map_err(err)?;
     // Files are opened once the socket is ready, so a bad address leaves them alone.
     let input = open_input(&o.file)?;
-    let sink = Sink::open(&o.out)?;
+    // Checked now, emptied only when the first datagram arrives (none: left alone).
+    let out = Sink::prepare(&o.out)?;
     let local = sock.local_addr().map_err(err)?;
     match o.mode {
         Mode::Bind(_) => {
@@ -175,7 +176,7 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
             }
             let stop = AtomicBool::new(false);
             let troubles = Troubles::default();
-            let got = receive(ctx, &sock, sink, o.debug, &stop, &troubles)?;
+            let got = receive(ctx, &sock, out, o.debug, &stop, &troubles)?;
             if o.debug {
                 errln!("snc: received {got}");
             }
@@ -185,7 +186,7 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
             if o.debug {
                 errln!("snc: {local} -> {peer}");
             }
-            connect(ctx, &o, &sock, peer, input, sink)
+            connect(ctx, &o, &sock, peer, input, out)
         }
     }
 }
@@ -258,11 +259,6 @@ impl Prepared {
 }
 
 impl Sink {
-    /// `-o FILE` (created or truncated), or stdout.
-    fn open(out: &Option<String>) -> Result<Sink, String> {
-        Sink::prepare(out)?.commit()
-    }
-
     /// `-o FILE` opened for writing, left as it is until `Prepared::commit`.
     fn prepare(out: &Option<String>) -> Result<Prepared, String> {
         Ok(match out {
@@ -312,11 +308,15 @@ fn is_soft(kind: ErrorKind) -> bool {
 fn receive(
     ctx: &Ctx,
     sock: &UdpSocket,
-    mut sink: Sink,
+    out: Prepared,
     debug: bool,
     stop: &AtomicBool,
     troubles: &Troubles,
 ) -> Result<Count, String> {
+    // The file is emptied when the first datagram arrives, as a TCP listener's is when its
+    // connection comes: a bind that hears nothing leaves what was there.
+    let mut waiting = Some(out);
+    let mut sink = None;
     let mut buf = vec![0u8; 65_536];
     let mut got = Count::default();
     while !stop.load(Ordering::SeqCst) && !ctx.sig.stop_requested() {
@@ -336,6 +336,18 @@ fn receive(
             errln!("snc: {n} bytes from {from}");
         }
         got.add(n);
+        if let Some(p) = waiting.take() {
+            match p.commit() {
+                Ok(s) => sink = Some(s),
+                Err(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        let Some(sink) = sink.as_mut() else {
+            continue;
+        };
         if let Err(e) = sink.put(&buf[..n]) {
             stop.store(true, Ordering::SeqCst);
             return Err(format!("snc: cannot write what arrives: {e}"));
@@ -351,7 +363,7 @@ fn connect(
     sock: &UdpSocket,
     peer: SocketAddrV4,
     file: Option<File>,
-    sink: Sink,
+    sink: Prepared,
 ) -> Result<(), String> {
     let stop = AtomicBool::new(false);
     let troubles = Troubles::default();
@@ -701,5 +713,58 @@ mod tests {
         }
         assert_eq!(sizes, vec![1472, 1472, 1056]);
         assert_eq!(back, data);
+    }
+
+    /// As with TCP (`listen_without_a_connection_keeps_the_out_file`): `-u -b -o FILE`
+    /// empties the file only when a datagram comes, so a bind that hears nothing (ended by
+    /// Ctrl-C) leaves an existing file as it was.
+    #[test]
+    fn a_udp_bind_empties_the_out_file_only_when_a_datagram_comes() {
+        use crate::cmd::testing::{ctx, finish, run_line, temp_dir};
+        use std::time::Duration;
+        let ctx = ctx();
+        let dir = temp_dir("snc-u-keep");
+        let out = dir.join("precious.txt");
+        std::fs::write(&out, b"precious\n").unwrap();
+        let interrupt_after = |ms: u64| {
+            let sig = ctx.sig.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(ms));
+                sig.raise_interrupt();
+            })
+        };
+        let line = format!("snc -u -b 127.0.0.1:9020 -o {}", out.display());
+        let h = interrupt_after(300);
+        assert!(run_line(&ctx, &line).is_ok());
+        h.join().unwrap();
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            b"precious\n",
+            "nothing arrived, yet the file was emptied"
+        );
+
+        // A datagram comes: the file holds what arrived, and nothing of what was there.
+        ctx.sig.interrupt.store(false, Ordering::SeqCst);
+        let h = interrupt_after(1_000);
+        let r = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let s = UdpSocket::bind(&ctx.stack, "127.0.0.1:0").unwrap();
+                for _ in 0..5 {
+                    std::thread::sleep(Duration::from_millis(100));
+                    s.send_to(b"new\n", "127.0.0.1:9020").unwrap();
+                }
+            });
+            run_line(&ctx, &line)
+        });
+        h.join().unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        let got = std::fs::read(&out).unwrap();
+        assert!(
+            !got.is_empty() && got.chunks(4).all(|c| c == b"new\n"),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
