@@ -1,8 +1,8 @@
-//! `get URL [-o FILE]`: an HTTP/1.1 GET over the stack's TCP (see `crate::http`). The body
+//! `get URL [-o FILE] [-m SECONDS]`: an HTTP/1.1 GET over the stack's TCP (see `crate::http`). The body
 //! goes to the terminal as raw bytes, or to FILE; then one line says how it went:
 //! `200 OK: 20971520 bytes in 1.234 s (135.9 Mbit/s)` (on stderr when the body went to
 //! stdout). A host name is looked up with the stack's resolver (`--dns`, or the DNS servers
-//! of a DHCP lease). Ctrl-C interrupts.
+//! of a DHCP lease). Ctrl-C interrupts; `-m SECONDS` bounds the whole command.
 
 use super::syntax::Get;
 use super::tcp::{self as net, Watchdog};
@@ -22,6 +22,8 @@ struct Opts {
     addr: Option<SocketAddrV4>,
     /// `-o`: the body goes here instead of stdout.
     out: Option<String>,
+    /// `-m`: the limit on the whole command, as curl's `--max-time`.
+    max_time: Option<Duration>,
 }
 
 fn parse(a: Get) -> Result<Opts, String> {
@@ -37,10 +39,14 @@ fn parse(a: Get) -> Result<Opts, String> {
         }
         Err(_) => None,
     };
+    if a.max_time.is_some_and(|m| m < Duration::from_millis(1)) {
+        return Err("get: -m: at least 0.001 seconds".into());
+    }
     Ok(Opts {
         addr: ip.map(|ip| SocketAddrV4::new(ip, url.port)),
         url,
         out: a.out,
+        max_time: a.max_time,
     })
 }
 
@@ -53,17 +59,34 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
         None => None,
     };
     let start = Instant::now();
+    let deadline = o.max_time.and_then(|m| start.checked_add(m));
+    let past = || deadline.is_some_and(|d| Instant::now() >= d);
+    // `get: timed out after 2 s (-m) ...`.
+    let late = |what: String| {
+        let secs = o.max_time.unwrap_or_default().as_secs_f64();
+        format!("get: timed out after {secs} s (-m) {what}")
+    };
     let a = match o.addr {
         Some(a) => a,
-        None => SocketAddrV4::new(
-            net::lookup(ctx, &o.url.host).map_err(|e| format!("get: {e}"))?,
-            o.url.port,
-        ),
+        None => match net::lookup_until(ctx, &o.url.host, deadline) {
+            Ok(ip) => SocketAddrV4::new(ip, o.url.port),
+            Err(_) if past() => return Err(late(format!("looking up '{}'", o.url.host))),
+            Err(e) => return Err(format!("get: {e}")),
+        },
     };
-    let s = match net::connect(ctx, a, net::CONNECT_TIMEOUT) {
+    let wait = match deadline {
+        Some(d) => d
+            .saturating_duration_since(Instant::now())
+            .min(net::CONNECT_TIMEOUT),
+        None => net::CONNECT_TIMEOUT,
+    };
+    let s = match net::connect(ctx, a, wait) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::Interrupted => {
             return Err(format!("get: interrupted while connecting to {a}"))
+        }
+        Err(e) if e.kind() == ErrorKind::TimedOut && past() => {
+            return Err(late(format!("connecting to {a}")))
         }
         Err(e) if e.kind() == ErrorKind::TimedOut => {
             return Err(format!("get: cannot connect to {a}: connection timed out"))
@@ -71,6 +94,9 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
         Err(e) => return Err(format!("get: cannot connect to {a}: {e}")),
     };
     let dog = Watchdog::start(&ctx.sig).map_err(|e| format!("get: {e}"))?;
+    if let Some(d) = deadline {
+        dog.close_at(d);
+    }
     dog.stream(&s);
     s.set_read_timeout(Some(READ_TIMEOUT))
         .map_err(|e| format!("get: {e}"))?;
@@ -99,6 +125,9 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     }
     let resp = match r {
         Ok(resp) => resp,
+        Err(_) if dog.timed_out() => {
+            return Err(late(format!("({} bytes of body)", out.bytes)));
+        }
         Err(e) => {
             let what = net::describe(&e, dog.fired());
             return Err(match e.kind() {
@@ -214,7 +243,7 @@ mod tests {
     fn errors() {
         assert_eq!(
             parse_line(""),
-            Err("get: missing URL (usage: get [-o FILE] URL)".into())
+            Err("get: missing URL (usage: get [-o FILE] [-m SECONDS] URL)".into())
         );
         assert_eq!(
             parse_line("http://999.0.0.1/"),
@@ -288,6 +317,50 @@ mod tests {
         assert!(!new.exists());
         finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `-m` bounds the whole command, as curl's `--max-time`: a server that sends part of
+    /// its body and stalls (the 30 s read timeout would wait it out) is given up at the
+    /// limit, with the bytes that came said.
+    #[test]
+    fn the_time_limit_ends_a_stalled_transfer() {
+        use crate::cmd::testing::{ctx, finish, run_line};
+        use std::io::{Read, Write};
+        assert!(parse_line("http://10.0.0.2/ -m x")
+            .unwrap_err()
+            .contains("invalid number of seconds 'x'"));
+        assert_eq!(
+            parse_line("-m 2.5 http://10.0.0.2/").unwrap().max_time,
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            parse_line("-m 0 http://10.0.0.2/"),
+            Err("get: -m: at least 0.001 seconds".into())
+        );
+        let ctx = ctx();
+        let l = socket_api::TcpListener::bind(&ctx.stack, "127.0.0.1:8083").unwrap();
+        let (r, took) = std::thread::scope(|sc| {
+            let server = sc.spawn(|| {
+                let (mut c, _) = l.accept().unwrap();
+                let mut req = [0u8; 1024];
+                let _ = c.read(&mut req).unwrap();
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+                    .unwrap();
+                // Stall, holding the connection open until `get` closes it.
+                let _ = c.read(&mut req);
+            });
+            let t = Instant::now();
+            let r = run_line(&ctx, "get -m 0.5 -o /dev/null http://127.0.0.1:8083/");
+            let took = t.elapsed();
+            server.join().unwrap();
+            (r, took)
+        });
+        assert_eq!(
+            r,
+            Err("get: timed out after 0.5 s (-m) (10 bytes of body)".into())
+        );
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        finish(ctx);
     }
 
     #[test]

@@ -177,6 +177,15 @@ pub fn interruptible<T: Send + 'static>(
     ctx: &Ctx,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> std::io::Result<T> {
+    interruptible_until(ctx, None, f)
+}
+
+/// [`interruptible`], and given up with `TimedOut` at `deadline` (`get -m`).
+pub fn interruptible_until<T: Send + 'static>(
+    ctx: &Ctx,
+    deadline: Option<std::time::Instant>,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let spawned = std::thread::Builder::new()
         .name("lookup".into())
@@ -191,6 +200,12 @@ pub fn interruptible<T: Send + 'static>(
             return Err(std::io::Error::new(
                 std::io::ErrorKind::Interrupted,
                 "interrupted",
+            ));
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "timed out",
             ));
         }
         match rx.recv_timeout(std::time::Duration::from_millis(20)) {

@@ -319,6 +319,9 @@ pub struct Get {
     /// Write the body to FILE.
     #[arg(short = 'o', value_name = "FILE")]
     pub out: Option<String>,
+    /// Give up when the whole transfer (lookup, connection, response) has taken this long.
+    #[arg(short = 'm', value_name = "SECONDS", value_parser = seconds)]
+    pub max_time: Option<Duration>,
 }
 
 #[derive(Args, Debug)]

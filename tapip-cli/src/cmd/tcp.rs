@@ -20,12 +20,21 @@ const TICK: Duration = Duration::from_millis(20);
 /// The first IPv4 address of `host` (an address, `localhost`, or a name the stack's
 /// resolver looks up), or one line saying why there is none.
 pub fn lookup(ctx: &Ctx, host: &str) -> Result<std::net::Ipv4Addr, String> {
+    lookup_until(ctx, host, None)
+}
+
+/// [`lookup`], given up at `deadline` ("timed out").
+pub fn lookup_until(
+    ctx: &Ctx,
+    host: &str,
+    deadline: Option<Instant>,
+) -> Result<std::net::Ipv4Addr, String> {
     // An address needs no lookup (and no thread).
     if let Ok(a) = host.parse::<std::net::Ipv4Addr>() {
         return Ok(a);
     }
     let (stack, name) = (ctx.stack.clone(), host.to_string());
-    let addrs = super::interruptible(ctx, move || stack.resolve(&name))
+    let addrs = super::interruptible_until(ctx, deadline, move || stack.resolve(&name))
         .map_err(|e| format!("cannot look up '{host}': {e}"))?;
     addrs
         .first()
@@ -80,6 +89,10 @@ enum Target {
 #[derive(Default)]
 struct Watched {
     fired: bool,
+    /// `Watchdog::close_at`: when the sockets are closed if nothing else closed them.
+    deadline: Option<Instant>,
+    /// They were closed because the deadline passed.
+    timed_out: bool,
     targets: Vec<Target>,
     /// What the peer had not acknowledged of the last `Abort` stream when it was closed.
     unacked: Option<usize>,
@@ -126,10 +139,13 @@ impl Watchdog {
             .name("ctrl-c-watch".into())
             .spawn(move || {
                 while !d.load(Ordering::SeqCst) {
-                    if sig.stop_requested() {
+                    let late = w.lock().deadline.is_some_and(|at| Instant::now() >= at);
+                    if late || sig.stop_requested() {
                         let mut w = w.lock();
                         w.fired = true;
-                        let cancelled = sig.user_cancelled();
+                        w.timed_out = late;
+                        // A time limit drops what is queued, as Ctrl-C at a terminal does.
+                        let cancelled = late || sig.user_cancelled();
                         let targets = std::mem::take(&mut w.targets);
                         for t in &targets {
                             w.close(t, cancelled);
@@ -186,9 +202,19 @@ impl Watchdog {
         w.unacked.map(|n| (n, w.reset))
     }
 
-    /// Did Ctrl-C come (and close the sockets)?
+    /// Did Ctrl-C come, or the time limit pass (and close the sockets)?
     pub fn fired(&self) -> bool {
         self.watched.lock().fired
+    }
+
+    /// Close the sockets at `at` too (`get -m`).
+    pub fn close_at(&self, at: Instant) {
+        self.watched.lock().deadline = Some(at);
+    }
+
+    /// Was it the time limit of `close_at` that closed the sockets?
+    pub fn timed_out(&self) -> bool {
+        self.watched.lock().timed_out
     }
 }
 
