@@ -535,6 +535,71 @@ mod tests {
         assert_eq!((u32_at(&h, 0), u32_at(&h, 4), keep), (0, 0, 0));
     }
 
+    /// The child of `a_write_error_leaves_only_whole_records`: records 1,000-byte frames
+    /// into the file its parent names until a write fails (the parent limits the file's
+    /// size), then reports. Does nothing when run on its own.
+    #[test]
+    fn write_until_the_file_size_limit_child() {
+        let Ok(path) = std::env::var("TAPIP_PCAP_FILL") else {
+            return;
+        };
+        let handle = PcapHandle::new();
+        handle.start(&path).unwrap();
+        let mut n = 0;
+        while handle.is_recording() && n < 1_000 {
+            handle.record(&udp_frame(n, 1_000 - 42));
+            n += 1;
+        }
+        println!(
+            "packets={} errors={} last={:?}",
+            handle.packets(),
+            handle.write_errors(),
+            handle.last_error()
+        );
+    }
+
+    /// A write that fails part-way (the disk fills up, or the file size limit is reached)
+    /// must not leave half a record at the end of the file: the file stays one that
+    /// `tcpdump -r` and Wireshark read to its end, with every record written before the
+    /// error. A child process records under `ulimit -f` (SIGXFSZ ignored, so the write
+    /// that crosses the limit is cut short and the next fails with EFBIG).
+    #[test]
+    #[ignore = "defect: a write error part-way through a record leaves a truncated record in the file"]
+    fn a_write_error_leaves_only_whole_records() {
+        let file = TempPath::new("fill");
+        let exe = std::env::current_exe().unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" --exact pcap::tests::write_until_the_file_size_limit_child --nocapture --test-threads 1")
+            .arg(&exe)
+            .env("TAPIP_PCAP_FILL", &file.0)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let at = text.find("packets=").expect(&text);
+        let line = text[at..].lines().next().unwrap_or_default();
+        assert!(line.contains("errors=1"), "{line}");
+        let packets: usize = line["packets=".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(packets > 0, "{line}");
+        let bytes = std::fs::read(&file.0).unwrap();
+        // Every record whole (parse_file fails on a truncated one), all the written ones.
+        let records = parse_file(&bytes);
+        assert_eq!(records.len(), packets, "{line}");
+        assert!(records
+            .iter()
+            .all(|(orig, data)| *orig == 1_000 && data.len() == 1_000));
+    }
+
     #[test]
     fn write_errors_stop_recording_without_breaking_the_device() {
         let dev_full = Path::new("/dev/full");
