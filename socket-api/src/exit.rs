@@ -3,7 +3,8 @@
 //! ends with its process, so at exit every stack not shut down does that work first: its
 //! TCP sockets still open are closed (a FIN after their queued data, or a RST if data
 //! they never read is left, as `close` does), the stack lingers until the peers have
-//! acknowledged the data and the FINs (at most [`Stack::exit_linger`], 10 s unless set),
+//! acknowledged the data and the FINs, and datagrams waiting for ARP have gone (or their
+//! resolution failed) (at most [`Stack::exit_linger`], 10 s unless set),
 //! and then it shuts down, resetting what is still undelivered so that no peer waits for
 //! data that will not come.
 //!
@@ -148,7 +149,6 @@ mod tests {
     /// sends it once the neighbour answers; so must the end of the program (within the
     /// exit linger), rather than shut the stack down under it.
     #[test]
-    #[ignore = "defect: the end of the program drops datagrams waiting for ARP resolution"]
     fn the_end_delivers_a_datagram_still_waiting_for_arp() {
         use crate::UdpSocket;
         use netif::Device;
