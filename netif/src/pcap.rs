@@ -17,7 +17,7 @@
 //! and the frames it sends (as it hands them to the inner device, so a frame the device then
 //! refuses is in the file too). Records are written in the order of their timestamps, from
 //! any thread. Each record is flushed, so a file read while recording is complete. A failing write never breaks the device: it is
-//! counted, remembered, and recording stops.
+//! counted, remembered, and recording stops, the file cut back to its last whole record.
 
 use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo};
@@ -77,6 +77,8 @@ pub fn record_header(at: SystemTime, frame_len: usize) -> ([u8; RECORD_HEADER_LE
 struct Recording {
     out: BufWriter<File>,
     path: PathBuf,
+    /// Bytes of the file that are whole: the global header and every record written.
+    whole: u64,
 }
 
 impl Recording {
@@ -84,7 +86,18 @@ impl Recording {
         let (header, keep) = record_header(at, frame.len());
         self.out.write_all(&header)?;
         self.out.write_all(frame.get(..keep).unwrap_or(frame))?;
-        self.out.flush()
+        self.out.flush()?;
+        self.whole += (RECORD_HEADER_LEN + keep) as u64;
+        Ok(())
+    }
+
+    /// After a failed write: close the file with the part of a record that reached it cut
+    /// off, so that it ends with a whole record (readers take a short one for a damaged
+    /// file). What the buffer still holds is dropped, not written on the way out.
+    fn abandon(self) {
+        let (file, _unwritten) = self.out.into_parts();
+        // Best effort: the error that brought us here is counted already.
+        let _ = file.set_len(self.whole);
     }
 }
 
@@ -143,7 +156,11 @@ impl PcapHandle {
         let mut out = BufWriter::new(File::create(&path)?);
         out.write_all(&global_header())?;
         out.flush()?;
-        *slot = Some(Recording { out, path });
+        *slot = Some(Recording {
+            out,
+            path,
+            whole: GLOBAL_HEADER_LEN as u64,
+        });
         self.shared.active.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -214,9 +231,9 @@ impl PcapHandle {
             Err(e) => {
                 self.shared.note_error(&rec.path, &e);
                 self.shared.active.store(false, Ordering::Relaxed);
-                // Dropping the writer closes the file; its last flush attempt may fail too,
-                // which is ignored (the error is already counted).
-                *slot = None;
+                if let Some(rec) = slot.take() {
+                    rec.abandon();
+                }
             }
         }
     }
@@ -228,6 +245,7 @@ impl PcapHandle {
         *self.shared.recording.lock() = Some(Recording {
             out: BufWriter::new(file),
             path,
+            whole: 0,
         });
         self.shared.active.store(true, Ordering::Relaxed);
     }
@@ -533,6 +551,70 @@ mod tests {
         // A clock before 1970 gives a zero timestamp rather than a failure.
         let (h, keep) = record_header(UNIX_EPOCH - Duration::from_secs(10), 0);
         assert_eq!((u32_at(&h, 0), u32_at(&h, 4), keep), (0, 0, 0));
+    }
+
+    /// The child of `a_write_error_leaves_only_whole_records`: records 1,000-byte frames
+    /// into the file its parent names until a write fails (the parent limits the file's
+    /// size), then reports. Does nothing when run on its own.
+    #[test]
+    fn write_until_the_file_size_limit_child() {
+        let Ok(path) = std::env::var("TAPIP_PCAP_FILL") else {
+            return;
+        };
+        let handle = PcapHandle::new();
+        handle.start(&path).unwrap();
+        let mut n = 0;
+        while handle.is_recording() && n < 1_000 {
+            handle.record(&udp_frame(n, 1_000 - 42));
+            n += 1;
+        }
+        println!(
+            "packets={} errors={} last={:?}",
+            handle.packets(),
+            handle.write_errors(),
+            handle.last_error()
+        );
+    }
+
+    /// A write that fails part-way (the disk fills up, or the file size limit is reached)
+    /// must not leave half a record at the end of the file: the file stays one that
+    /// `tcpdump -r` and Wireshark read to its end, with every record written before the
+    /// error. A child process records under `ulimit -f` (SIGXFSZ ignored, so the write
+    /// that crosses the limit is cut short and the next fails with EFBIG).
+    #[test]
+    fn a_write_error_leaves_only_whole_records() {
+        let file = TempPath::new("fill");
+        let exe = std::env::current_exe().unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" --exact pcap::tests::write_until_the_file_size_limit_child --nocapture --test-threads 1")
+            .arg(&exe)
+            .env("TAPIP_PCAP_FILL", &file.0)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let at = text.find("packets=").expect(&text);
+        let line = text[at..].lines().next().unwrap_or_default();
+        assert!(line.contains("errors=1"), "{line}");
+        let packets: usize = line["packets=".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(packets > 0, "{line}");
+        let bytes = std::fs::read(&file.0).unwrap();
+        // Every record whole (parse_file fails on a truncated one), all the written ones.
+        let records = parse_file(&bytes);
+        assert_eq!(records.len(), packets, "{line}");
+        assert!(records
+            .iter()
+            .all(|(orig, data)| *orig == 1_000 && data.len() == 1_000));
     }
 
     #[test]

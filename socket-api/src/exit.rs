@@ -3,7 +3,8 @@
 //! ends with its process, so at exit every stack not shut down does that work first: its
 //! TCP sockets still open are closed (a FIN after their queued data, or a RST if data
 //! they never read is left, as `close` does), the stack lingers until the peers have
-//! acknowledged the data and the FINs (at most [`Stack::exit_linger`], 10 s unless set),
+//! acknowledged the data and the FINs, and datagrams waiting for ARP have gone (or their
+//! resolution failed) (at most [`Stack::exit_linger`], 10 s unless set),
 //! and then it shuts down, resetting what is still undelivered so that no peer waits for
 //! data that will not come.
 //!
@@ -141,6 +142,52 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(30));
         drop(open);
         b.shutdown();
+    }
+
+    /// A datagram sent just before the end of the program whose next hop is not resolved
+    /// yet waits in the ARP queue. The kernel keeps it there after the process is gone and
+    /// sends it once the neighbour answers; so must the end of the program (within the
+    /// exit linger), rather than shut the stack down under it.
+    #[test]
+    fn the_end_delivers_a_datagram_still_waiting_for_arp() {
+        use crate::UdpSocket;
+        use netif::Device;
+        let (a_end, b_end) = crate::testing::link(64);
+        let a = StackBuilder::new()
+            .device(Arc::new(a_end))
+            .addr("10.0.0.1/24")
+            .exit_linger(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let s = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+        s.send_to(b"last words", "10.0.0.2:7").unwrap();
+        // Nobody answers A's first request for 10.0.0.2: the datagram waits for ARP.
+        let mut buf = [0u8; 1600];
+        loop {
+            let n = b_end
+                .recv(&mut buf, Duration::from_secs(5))
+                .unwrap()
+                .expect("an ARP request for 10.0.0.2");
+            if n >= 42 && buf[12..14] == [0x08, 0x06] && buf[38..42] == [10, 0, 0, 2] {
+                break;
+            }
+        }
+        assert_eq!(a.with_core(|c, _| c.ip.arp_pending()), 1);
+        // B comes up now: it answers A's next request (a second later), if A still asks.
+        let b = StackBuilder::new()
+            .device(Arc::new(b_end))
+            .addr("10.0.0.2/24")
+            .build()
+            .unwrap();
+        let r = UdpSocket::bind(&b, "10.0.0.2:7").unwrap();
+        r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        end(vec![a.clone()]);
+        assert!(a.is_shut_down());
+        let got = r.recv_from(&mut buf);
+        drop(s);
+        b.shutdown();
+        let (n, _) = got.expect("the datagram sent before the end");
+        assert_eq!(&buf[..n], b"last words");
     }
 
     /// A stream set to reset on close (SO_LINGER of zero) is reset at the end of the

@@ -10,11 +10,12 @@ const TICK: Duration = Duration::from_millis(50);
 
 impl Stack {
     /// Wait until no TCP connection has data or a FIN left to be acknowledged (closed
-    /// connections live on as orphans until then), at most `limit` or until `stop()` says
-    /// so. Returns the connections still delivering at that moment, which it resets (a RST
-    /// tells their peers the data is incomplete, rather than leaving them waiting); an
-    /// empty list means nothing was lost. Call it after closing the sockets and before
-    /// `shutdown`.
+    /// connections live on as orphans until then) and no frame waits for ARP to resolve
+    /// its next hop (a datagram sent just before; the kernel sends it after the process
+    /// is gone), at most `limit` or until `stop()` says so. Returns the connections still
+    /// delivering at that moment, which it resets (a RST tells their peers the data is
+    /// incomplete, rather than leaving them waiting); an empty list means no stream lost
+    /// data. Call it after closing the sockets and before `shutdown`.
     pub fn linger(&self, limit: Duration, stop: impl Fn() -> bool) -> Vec<Undelivered> {
         let deadline = Instant::now().checked_add(limit);
         let mut core = self.lock();
@@ -23,7 +24,10 @@ impl Stack {
             let now = Instant::now();
             // A limit too far to represent is no limit.
             let out_of_time = deadline.is_some_and(|d| now >= d);
-            if left.is_empty() || self.is_shut_down() || out_of_time || stop() {
+            // A resolution ends within the ARP cache's retries (3 s by default), sent or
+            // failed.
+            let resolving = core.ip.arp_pending() > 0;
+            if (left.is_empty() && !resolving) || self.is_shut_down() || out_of_time || stop() {
                 let now = self.now();
                 for u in &left {
                     let crate::runtime::Core { ip, transport, .. } = &mut *core;

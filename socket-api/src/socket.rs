@@ -316,16 +316,21 @@ impl Socket {
         if self.ty != Type::Stream {
             return Err(SocketError::Unsupported("accept needs a stream socket (TCP)").into());
         }
-        let timeout = self.opts.lock().recv_timeout;
+        let (timeout, linger) = {
+            let o = self.opts.lock();
+            (o.recv_timeout, o.linger)
+        };
         let (h, peer, cond) = self.wait_for(timeout, |c, _| {
-            Ok(c.transport
-                .tcp_accept(self.handle)?
-                .map(|(h, peer)| (h, peer, c.register(h))))
+            Ok(c.transport.tcp_accept(self.handle)?.map(|(h, peer)| {
+                // SO_LINGER passes to the accepted connection, as Linux copies the
+                // listener's socket (the end of the program must know it resets).
+                c.set_reset_on_close(h, linger.is_some_and(|t| t.is_zero()));
+                (h, peer, c.register(h))
+            }))
         })?;
-        Ok((
-            Socket::from_parts(&self.stack, h, Type::Stream, cond),
-            SocketAddr::V4(peer),
-        ))
+        let s = Socket::from_parts(&self.stack, h, Type::Stream, cond);
+        s.opts.lock().linger = linger;
+        Ok((s, SocketAddr::V4(peer)))
     }
 
     /// `connect`: for a stream socket, open a connection (blocking until it is
@@ -1281,6 +1286,53 @@ mod tests {
         assert_eq!(from(4), [vec![5], vec![6]]);
         assert_eq!(from(6), Vec::<Vec<u8>>::new());
         assert_eq!(from(9), Vec::<Vec<u8>>::new());
+    }
+
+    /// After `shutdown(Write)` a send fails at once (`BrokenPipe`, EPIPE): a send would not
+    /// block, so `poll` reports the stream writable, as Linux's `tcp_poll` sets POLLOUT
+    /// once SEND_SHUTDOWN is set; a loop that waits for room before writing learns of the
+    /// shutdown instead of waiting for ever.
+    #[test]
+    fn a_stream_shut_for_writing_polls_writable_as_its_send_fails_at_once() {
+        use std::io::Write;
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        let c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (_s, _) = l.accept().unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut fds = [PollFd::new(c.socket(), Interest::WRITABLE)];
+        let n = poll(&mut fds, Some(Duration::ZERO)).unwrap();
+        let e = (&c).write(b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e}");
+        stack.shutdown();
+        assert_eq!(n, 1, "a send fails at once, yet poll says it would block");
+        assert!(fds[0].writable);
+    }
+
+    /// Accepted connections inherit `SO_LINGER` from their listener, as on Linux (the
+    /// listener's socket is cloned, `sk_lingertime` and the SOCK_LINGER flag with it;
+    /// Stevens, UNP 7.4): a server that sets a zero linger on its listener resets each
+    /// connection it closes.
+    #[test]
+    fn an_accepted_stream_inherits_its_listeners_linger() {
+        use std::io::{Read, Write};
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        l.socket()
+            .set_option(SockOpt::Linger(Some(Duration::ZERO)))
+            .unwrap();
+        let mut c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (s, _) = l.accept().unwrap();
+        let linger = s.linger().unwrap();
+        (&s).write_all(b"hello").unwrap();
+        drop(s);
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let end = c.read_to_end(&mut got);
+        stack.shutdown();
+        assert_eq!(linger, Some(Duration::ZERO));
+        let e = end.expect_err("a reset, not a clean end");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
     }
 
     /// A blocking datagram send turns `SO_SNDTIMEO` into the pacing limit. `set_option`

@@ -389,7 +389,15 @@ impl TcpSock {
                     || self.shut_read
                     || err
                     || t.state == State::Closed;
-                let writable = (t.can_send() && t.writable()) || err || (t.state == State::Closed);
+                // Once the write side is shut (our FIN queued), a send fails at once
+                // (EPIPE): it would not block, so the stream is writable, as Linux's
+                // `tcp_poll` sets POLLOUT with SEND_SHUTDOWN.
+                let shut_write =
+                    t.fin_queued && !matches!(t.state, State::SynSent | State::SynReceived);
+                let writable = (t.can_send() && t.writable())
+                    || shut_write
+                    || err
+                    || (t.state == State::Closed);
                 (readable, writable, err)
             }
         }
