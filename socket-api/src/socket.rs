@@ -316,9 +316,9 @@ impl Socket {
         if self.ty != Type::Stream {
             return Err(SocketError::Unsupported("accept needs a stream socket (TCP)").into());
         }
-        let (timeout, linger) = {
+        let (timeout, send_timeout, linger) = {
             let o = self.opts.lock();
-            (o.recv_timeout, o.linger)
+            (o.recv_timeout, o.send_timeout, o.linger)
         };
         let (h, peer, cond) = self.wait_for(timeout, |c, _| {
             Ok(c.transport.tcp_accept(self.handle)?.map(|(h, peer)| {
@@ -329,7 +329,14 @@ impl Socket {
             }))
         })?;
         let s = Socket::from_parts(&self.stack, h, Type::Stream, cond);
-        s.opts.lock().linger = linger;
+        {
+            // Linux's accepted socket is a copy of the listener's: its SO_RCVTIMEO and
+            // SO_SNDTIMEO come with it (O_NONBLOCK, a flag of the file, does not).
+            let mut o = s.opts.lock();
+            o.linger = linger;
+            o.recv_timeout = timeout;
+            o.send_timeout = send_timeout;
+        }
         Ok((s, SocketAddr::V4(peer)))
     }
 
@@ -1307,6 +1314,35 @@ mod tests {
         stack.shutdown();
         assert_eq!(n, 1, "a send fails at once, yet poll says it would block");
         assert!(fds[0].writable);
+    }
+
+    /// Accepted connections inherit `SO_RCVTIMEO` and `SO_SNDTIMEO` from their listener,
+    /// as on Linux (the listener's socket is cloned, `sk_rcvtimeo` and `sk_sndtimeo` with
+    /// it): a server that bounds its reads on the listener bounds them on each connection.
+    /// Non-blocking mode, a flag of the file, is not inherited.
+    #[test]
+    fn an_accepted_stream_inherits_its_listeners_timeouts() {
+        use std::io::Read;
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        let t = Duration::from_millis(200);
+        l.socket()
+            .set_option(SockOpt::RecvTimeout(Some(t)))
+            .unwrap();
+        l.socket()
+            .set_option(SockOpt::SendTimeout(Some(t * 2)))
+            .unwrap();
+        let _c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (s, _) = l.accept().unwrap();
+        let timeouts = (s.read_timeout().unwrap(), s.write_timeout().unwrap());
+        let started = std::time::Instant::now();
+        let r = (&s).read(&mut [0u8; 10]);
+        let took = started.elapsed();
+        stack.shutdown();
+        assert_eq!(timeouts, (Some(t), Some(t * 2)));
+        // Nothing is sent: the read times out (EAGAIN, as Linux's) rather than blocking.
+        assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::WouldBlock));
+        assert!(took >= t, "{took:?}");
     }
 
     /// Accepted connections inherit `SO_LINGER` from their listener, as on Linux (the
