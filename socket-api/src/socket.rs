@@ -1334,12 +1334,13 @@ mod tests {
             .unwrap();
         let _c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
         let (s, _) = l.accept().unwrap();
+        // Checked before the read, which without the timeout would block for ever.
         let timeouts = (s.read_timeout().unwrap(), s.write_timeout().unwrap());
+        assert_eq!(timeouts, (Some(t), Some(t * 2)));
         let started = std::time::Instant::now();
         let r = (&s).read(&mut [0u8; 10]);
         let took = started.elapsed();
         stack.shutdown();
-        assert_eq!(timeouts, (Some(t), Some(t * 2)));
         // Nothing is sent: the read times out (EAGAIN, as Linux's) rather than blocking.
         assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::WouldBlock));
         assert!(took >= t, "{took:?}");
