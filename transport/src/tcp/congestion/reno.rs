@@ -130,6 +130,33 @@ mod tests {
         assert_eq!(r.cwnd(), usize::MAX / 4 + 1);
     }
 
+    /// RFC 5681 3.1 recommends counting the bytes acknowledged in avoidance (RFC 3465
+    /// 2.1): one MSS once a window's worth is acknowledged, however many ACKs carried it.
+    /// A receiver that stretches its ACKs (GRO, or this stack's own up to 128 KB) sends a
+    /// few per round trip; SMSS * SMSS / cwnd per ACK then grows the window by a small
+    /// fraction of a segment per round trip.
+    #[test]
+    #[ignore = "defect: Reno's avoidance grows per ACK, not per byte acknowledged: stretch ACKs stall it"]
+    fn avoidance_counts_bytes_so_stretch_acks_still_add_one_mss_per_round_trip() {
+        let mut r = Reno::new(100 * MSS, 50 * MSS);
+        // One round trip of 100 segments, acknowledged by two ACKs of 50 segments each.
+        r.on_ack(50 * MSS, MSS, T, None);
+        r.on_ack(50 * MSS, MSS, T, None);
+        let grown = r.cwnd() - 100 * MSS;
+        assert!(
+            (MSS * 9 / 10..=MSS).contains(&grown),
+            "grew {grown} bytes in a round trip of stretch ACKs"
+        );
+        // Ten round trips of one ACK each: about ten segments.
+        let mut r = Reno::new(100 * MSS, 50 * MSS);
+        for _ in 0..10 {
+            let w = r.cwnd();
+            r.on_ack(w, MSS, T, None);
+        }
+        let grown = r.cwnd() - 100 * MSS;
+        assert!((9 * MSS..=10 * MSS).contains(&grown), "grew {grown}");
+    }
+
     #[test]
     fn a_loss_halves_the_flight() {
         let mut r = reno(40 * MSS);
