@@ -550,8 +550,10 @@ fn segments_received_while_idle_do_not_move_cubics_epoch_again() {
             c.deliver(&r, &[]);
         }
         c.now += Duration::from_secs(3);
-        for _ in 0..segments_while_idle {
-            c.data(b"x");
+        for k in 0..3 {
+            if k < segments_while_idle {
+                c.data(b"x");
+            }
             c.now += Duration::from_millis(1);
         }
         let mut windows = Vec::new();
