@@ -531,7 +531,6 @@ fn after_a_timeout_partial_acks_grow_the_window_by_one_segment_up_to_ssthresh() 
 /// time again: segments the peer sent while we were idle (each one runs `output`) moved
 /// the epoch to now, and the curve started over from the plateau's far side.
 #[test]
-#[ignore = "defect: every output after an idle period shifts CUBIC's epoch again by the whole idle time"]
 fn segments_received_while_idle_do_not_move_cubics_epoch_again() {
     let run = |segments_while_idle: usize| {
         let mut c = Conn::established(opts());
