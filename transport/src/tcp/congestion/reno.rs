@@ -1,6 +1,6 @@
 //! NewReno's window arithmetic (RFC 5681 3.1, RFC 6582): slow start by the bytes each ACK
 //! acknowledges (see `super::slow_start` for why not RFC 5681's one MSS per ACK), one MSS
-//! per round trip in congestion avoidance, half the flight on a loss.
+//! per window of bytes acknowledged in congestion avoidance, half the flight on a loss.
 //!
 //! RFC 6582's inflation by one MSS per duplicate ACK and deflation on partial and full
 //! ACKs belong to the recovery code, which sets the window through `set_cwnd`.
@@ -45,10 +45,16 @@ impl CongestionControl for Reno {
     fn on_ack(&mut self, acked: usize, mss: usize, _now: Instant, _rtt: Option<Duration>) {
         self.cwnd = if self.cwnd < self.ssthresh {
             slow_start(self.cwnd, acked, self.ssthresh)
+        } else if acked == 0 {
+            self.cwnd
         } else {
-            // RFC 5681 (3): SMSS * SMSS / cwnd per ACK, at least one byte.
-            let inc = mss.saturating_mul(mss) / self.cwnd.max(1);
-            self.cwnd.saturating_add(inc.max(1))
+            // RFC 5681 (3) counted in bytes: SMSS * acked / cwnd, so that a window's worth
+            // of acknowledged bytes adds one SMSS however many ACKs carried it (RFC 5681
+            // 3.1's byte counting, RFC 3465 2.1). SMSS * SMSS / cwnd per ACK grew a window
+            // acknowledged by stretch ACKs (GRO, or this stack's up to 128 KB) by a small
+            // fraction of a segment per round trip. At least a byte, at most an SMSS.
+            let inc = mss.saturating_mul(acked) / self.cwnd.max(1);
+            self.cwnd.saturating_add(inc.clamp(1, mss.max(1)))
         };
     }
 
@@ -128,6 +134,32 @@ mod tests {
         let mut r = Reno::new(usize::MAX / 4, 10);
         r.on_ack(MSS, MSS, T, None);
         assert_eq!(r.cwnd(), usize::MAX / 4 + 1);
+    }
+
+    /// RFC 5681 3.1 recommends counting the bytes acknowledged in avoidance (RFC 3465
+    /// 2.1): one MSS once a window's worth is acknowledged, however many ACKs carried it.
+    /// A receiver that stretches its ACKs (GRO, or this stack's own up to 128 KB) sends a
+    /// few per round trip; SMSS * SMSS / cwnd per ACK then grows the window by a small
+    /// fraction of a segment per round trip.
+    #[test]
+    fn avoidance_counts_bytes_so_stretch_acks_still_add_one_mss_per_round_trip() {
+        let mut r = Reno::new(100 * MSS, 50 * MSS);
+        // One round trip of 100 segments, acknowledged by two ACKs of 50 segments each.
+        r.on_ack(50 * MSS, MSS, T, None);
+        r.on_ack(50 * MSS, MSS, T, None);
+        let grown = r.cwnd() - 100 * MSS;
+        assert!(
+            (MSS * 9 / 10..=MSS).contains(&grown),
+            "grew {grown} bytes in a round trip of stretch ACKs"
+        );
+        // Ten round trips of one ACK each: about ten segments.
+        let mut r = Reno::new(100 * MSS, 50 * MSS);
+        for _ in 0..10 {
+            let w = r.cwnd();
+            r.on_ack(w, MSS, T, None);
+        }
+        let grown = r.cwnd() - 100 * MSS;
+        assert!((9 * MSS..=10 * MSS).contains(&grown), "grew {grown}");
     }
 
     #[test]

@@ -525,3 +525,44 @@ fn after_a_timeout_partial_acks_grow_the_window_by_one_segment_up_to_ssthresh() 
         }
     }
 }
+
+/// RFC 9438 5.8: CUBIC's t leaves out an idle period, once. The idle restart ran at every
+/// `output` while nothing was outstanding, and each shifted the epoch by the whole idle
+/// time again: segments the peer sent while we were idle (each one runs `output`) moved
+/// the epoch to now, and the curve started over from the plateau's far side.
+#[test]
+fn segments_received_while_idle_do_not_move_cubics_epoch_again() {
+    let run = |segments_while_idle: usize| {
+        let mut c = Conn::established(opts());
+        lose_one_at_40_segments(&mut c);
+        let start = c.now;
+        while c.now.saturating_duration_since(start) < Duration::from_secs(2) {
+            round(&mut c);
+        }
+        // Send what is queued and have it all acknowledged; then idle for 3 s, the peer
+        // sending a few bytes at its end.
+        while c.tcb.unsent_or_unacked() > 0 {
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            c.take();
+            c.now += RTT;
+            let r = c.seg(flags::ACK, c.tcb.snd_max);
+            c.deliver(&r, &[]);
+        }
+        c.now += Duration::from_secs(3);
+        for k in 0..3 {
+            if k < segments_while_idle {
+                c.data(b"x");
+            }
+            c.now += Duration::from_millis(1);
+        }
+        let mut windows = Vec::new();
+        for _ in 0..16 {
+            round(&mut c);
+            windows.push(c.tcb.cc.cwnd() / PEER_MSS);
+        }
+        windows
+    };
+    let quiet = run(0);
+    let chatty = run(3);
+    assert_eq!(quiet, chatty, "the same idle period, the same curve");
+}

@@ -99,13 +99,19 @@ impl Conn {
 
     /// [`Conn::established`], the peer's SYN-ACK offering window scale `wscale`.
     pub(super) fn established_scaled(opts: ConnOpts, wscale: Option<u8>) -> Conn {
-        Conn::establish(opts, wscale, false)
+        Conn::establish(opts, wscale, false, true)
+    }
+
+    /// [`Conn::established`] with a peer that does not offer SACK (RFC 2018): recovery is
+    /// NewReno's (RFC 6582).
+    pub(super) fn established_no_sack(opts: ConnOpts) -> Conn {
+        Conn::establish(opts, None, false, false)
     }
 
     /// [`Conn::established`] with timestamps (RFC 7323) on both sides: the peer's SYN-ACK
     /// carries TSval [`PEER_TS`] and echoes ours.
     pub(super) fn established_ts(opts: ConnOpts) -> Conn {
-        Conn::establish(opts, None, true)
+        Conn::establish(opts, None, true, true)
     }
 
     /// A connection whose SYN (on a link of `mtu`) is out, not yet taken, at 1 s.
@@ -126,7 +132,7 @@ impl Conn {
         }
     }
 
-    fn establish(opts: ConnOpts, wscale: Option<u8>, timestamps: bool) -> Conn {
+    fn establish(opts: ConnOpts, wscale: Option<u8>, timestamps: bool, sack: bool) -> Conn {
         let cfg = TcpConfig {
             timestamps,
             ..TcpConfig::default()
@@ -146,7 +152,7 @@ impl Conn {
             flags: flags::SYN | flags::ACK,
             window: 65_535,
             mss: Some(PEER_MSS as u16),
-            sack_permitted: true,
+            sack_permitted: sack,
             wscale,
             timestamp,
             ..TcpRepr::default()

@@ -306,7 +306,8 @@ pub struct Tcb {
     /// Echoes of TSvals before this one measure no round trip (a SYN cookie's TSval,
     /// whose low bits carry options, is older than the moment it left).
     ts_echo_floor: Option<u32>,
-    /// When new data or a retransmission last left (idle restart, RFC 5681 4.1).
+    /// When new data or a retransmission last left, or the idle restart last ran (RFC
+    /// 5681 4.1: idle time is counted from there).
     last_data_sent: Option<Instant>,
     /// Segments carry DF (path-MTU discovery) unless the path is below the smallest MTU
     /// we follow it down to.

@@ -53,6 +53,10 @@ impl Tcb {
         if self.cc.on_idle_restart(iw, idle, now) {
             stats.idle_restarts += 1;
         }
+        // This idle time is accounted for: every `output` while idle gets here (each
+        // segment received runs one), and CUBIC's epoch moved by the whole idle time at
+        // each (RFC 9438 5.8 leaves it out once). Further idle time counts from now.
+        self.last_data_sent = Some(now);
     }
 
     /// A "fragmentation needed" about this connection whose quoted sequence number the

@@ -279,7 +279,10 @@ impl Tcb {
         let data_end = self.snd_base + self.sndq.len();
         let unsent = data_end.since(self.snd_max);
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_max);
-        if unsent > 0 && wnd_room > 0 {
+        // New data only when nothing sent before waits to be sent again: in the go-back-N
+        // after a timeout without SACK (SND.NXT behind SND.MAX), a new-data probe moved
+        // SND.NXT past the bytes still to resend, and they were left for the next timeout.
+        if unsent > 0 && wnd_room > 0 && self.snd_nxt == self.snd_max {
             let len = unsent.min(wnd_room).min(self.seg_room());
             let seq = self.snd_max;
             let off = seq.since(self.snd_base);
@@ -372,6 +375,63 @@ mod tests {
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         assert_eq!(c.take().len(), n);
         c.our_una()
+    }
+
+    /// On a connection without SACK, a loss probe during the go-back-N that follows a
+    /// timeout (SND.NXT behind SND.MAX) sent new data at SND.MAX and moved SND.NXT there:
+    /// the bytes between, taken for lost by the timeout, were never resent by go-back-N
+    /// (only by duplicate ACKs or another timeout). The probe resends the last segment
+    /// instead (RFC 8985 7.3's choice when no new data can go).
+    #[test]
+    fn without_sack_no_probe_skips_the_bytes_a_timeout_resends() {
+        let mut c = Conn::established_no_sack(opts());
+        assert!(!c.tcb.sack_ok);
+        c.tcb.write(&bytes(30 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let first = c.take();
+        let una = c.our_una();
+        assert_eq!(first.len(), 10);
+        // Nothing comes back: run the timers until the timeout resends SND.UNA.
+        let mut sent = Vec::new();
+        for _ in 0..2000 {
+            c.advance(Duration::from_millis(1));
+            sent.extend(c.take());
+            if sent.iter().any(|s| s.r.seq == una) {
+                break;
+            }
+        }
+        assert!(
+            sent.iter().any(|s| s.r.seq == una),
+            "the timeout resent SND.UNA"
+        );
+        assert_eq!(c.stats.timeouts, 1);
+        let high = c.tcb.snd_max;
+        // The retransmission's ACK; slow start resends the next two segments.
+        c.now += Duration::from_millis(10);
+        let r = c.seg(flags::ACK, una + PEER_MSS);
+        c.deliver(&r, &[]);
+        let out = c.take();
+        assert!(
+            out.iter().all(|s| s.r.seq.lt(high)),
+            "go-back-N goes on: {:?}",
+            out.iter().map(|s| s.r.seq).collect::<Vec<_>>()
+        );
+        // Their ACK is late: whatever the timers send meanwhile...
+        for _ in 0..30 {
+            c.advance(Duration::from_millis(1));
+        }
+        c.take();
+        // ...then it comes, and go-back-N resends what follows.
+        let next = una + (1 + out.len()) * PEER_MSS;
+        let r = c.seg(flags::ACK, next);
+        c.deliver(&r, &[]);
+        let out = c.take();
+        assert_eq!(
+            out.first().map(|s| s.r.seq),
+            Some(next),
+            "the bytes after {next:?} up to {high:?} are resent first: {:?}",
+            out.iter().map(|s| s.r.seq).collect::<Vec<_>>()
+        );
     }
 
     /// RFC 6675 5 (4.3) and (C): on entering recovery the first lost segment goes whatever
