@@ -323,10 +323,14 @@ impl Transport {
         if self.tcp.conns.contains_key(&(local, remote)) {
             return Err(TransportError::AddrInUse);
         }
-        // A TIME-WAIT record of the same 4-tuple makes way for the new connection (its
-        // ISN comes from a clock that moved on, RFC 6528).
-        self.tcp.time_wait.remove(&(local, remote));
-        let iss = self.tcp.isn.isn(local, remote, now);
+        // A TIME-WAIT record of the same 4-tuple makes way for the new connection, whose
+        // ISN starts above the old one's sequence space (RFC 1122 4.2.2.13).
+        let reused = self
+            .tcp
+            .time_wait
+            .remove(&(local, remote))
+            .map(|tw| tw.snd_nxt);
+        let iss = super::isn::above(self.tcp.isn.isn(local, remote, now), reused);
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let opts = self.tcp(h)?.opts;
         let Transport { tcp, .. } = self;

@@ -69,13 +69,17 @@ impl Transport {
             self.tcp_settle(h, now);
             return Delivery::Delivered;
         }
-        if self.tcp.time_wait.contains_key(&(local, remote))
-            && self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now)
-        {
-            return Delivery::Delivered;
+        // The SND.NXT of a TIME-WAIT record a new incarnation's SYN takes over.
+        let mut reopened = None;
+        if self.tcp.time_wait.contains_key(&(local, remote)) {
+            match self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now) {
+                TwVerdict::Handled => return Delivery::Delivered,
+                TwVerdict::Reopen(old) => reopened = Some(old),
+                TwVerdict::NoRecord => {}
+            }
         }
         if let Some(l) = self.tcp_find_listener(local) {
-            self.tcp_listen_segment(l, local, remote, &seg, payload, tx, now);
+            self.tcp_listen_segment(l, local, remote, &seg, payload, reopened, tx, now);
             return Delivery::Delivered;
         }
         self.tcp.stats.drop_no_socket += 1;
@@ -136,8 +140,9 @@ impl Transport {
         }
     }
 
-    /// A segment for a TIME-WAIT record. False if it should go on to a listener (a new
-    /// incarnation's SYN, by RFC 6191's rules: see `time_wait_syn`).
+    /// A segment for a TIME-WAIT record: answered or dropped here, or, a new
+    /// incarnation's SYN by RFC 6191's rules (see `time_wait_syn`), the record goes and
+    /// the SYN goes on to a listener, with the old incarnation's SND.NXT.
     pub(super) fn tcp_time_wait_segment(
         &mut self,
         key: Tuple,
@@ -145,20 +150,21 @@ impl Transport {
         payload: &[u8],
         tx: &mut dyn IpTx,
         now: Instant,
-    ) -> bool {
+    ) -> TwVerdict {
         let Some(tw) = self.tcp.time_wait.get_mut(&key) else {
-            return false;
+            return TwVerdict::NoRecord;
         };
         if seg.has(flags::RST) {
             // RFC 1337: a RST does not cut TIME-WAIT short.
             self.tcp.stats.drop_rst_ignored += 1;
-            return true;
+            return TwVerdict::Handled;
         }
         if seg.has(flags::SYN) && !seg.has(flags::ACK) {
             match time_wait_syn(tw, seg, self.tcp.cfg.timestamps) {
                 TwSyn::Reopen => {
+                    let old = tw.snd_nxt;
                     self.tcp.time_wait.remove(&key);
-                    return false;
+                    return TwVerdict::Reopen(old);
                 }
                 TwSyn::Drop => {
                     // RFC 6191 2: "silently drop", leaving the old incarnation in TIME-WAIT.
@@ -170,7 +176,7 @@ impl Transport {
                     } else {
                         self.tcp.stats.dup_segments += 1;
                     }
-                    return true;
+                    return TwVerdict::Handled;
                 }
                 // Answered below as RFC 9293 3.10.7.4 answers a SYN it does not take.
                 TwSyn::Old => {}
@@ -195,14 +201,14 @@ impl Transport {
         } else if payload.is_empty() && !seg.has(flags::SYN) && seg.seq == tw.rcv_nxt {
             // An acceptable bare ACK is not acknowledged (RFC 9293 3.10.7.4); answering
             // it could start an endless ACK exchange with a peer also in TIME-WAIT.
-            return true;
+            return TwVerdict::Handled;
         } else if payload.is_empty() {
             // Anything else without data: answered at most once per
             // `invalid_ratelimit` (RFC 5961 7), as a connection does.
             let limit = self.tcp.cfg.invalid_ratelimit;
             if tw.last_oow_ack.is_some_and(|t| now < t + limit) {
                 self.tcp.stats.oow_acks_limited += 1;
-                return true;
+                return TwVerdict::Handled;
             }
             tw.last_oow_ack = Some(now);
         }
@@ -222,10 +228,11 @@ impl Transport {
         if send_repr(tx, key.0, key.1, &r, &[], now) {
             self.tcp.stats.segs_out += 1;
         }
-        true
+        TwVerdict::Handled
     }
 
-    /// RFC 9293 3.10.7.2: a segment for a listener.
+    /// RFC 9293 3.10.7.2: a segment for a listener. `reopened`: the SND.NXT of the
+    /// TIME-WAIT record this SYN took the tuple from.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn tcp_listen_segment(
         &mut self,
@@ -234,6 +241,7 @@ impl Transport {
         remote: SocketAddrV4,
         seg: &TcpRepr,
         payload: &[u8],
+        reopened: Option<super::Seq>,
         tx: &mut dyn IpTx,
         now: Instant,
     ) {
@@ -281,7 +289,7 @@ impl Transport {
             self.tcp_syn_queue_pressure(l, now);
         }
         let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
-        let iss = self.tcp.isn.isn(local, remote, now);
+        let iss = super::isn::above(self.tcp.isn.isn(local, remote, now), reopened);
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
@@ -553,6 +561,17 @@ impl Transport {
         }
         self.tcp_settle(h, now);
     }
+}
+
+/// What became of a segment for a TIME-WAIT record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TwVerdict {
+    /// Answered or dropped.
+    Handled,
+    /// A new incarnation's SYN: the record is gone; the old incarnation's SND.NXT.
+    Reopen(super::Seq),
+    /// There was no record.
+    NoRecord,
 }
 
 /// What a TIME-WAIT record does with a SYN (RFC 6191 2).
