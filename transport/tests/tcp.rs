@@ -1758,6 +1758,39 @@ mod sending {
         let st = n.stats();
         assert_eq!((st.keepalive_probes, st.keepalive_timeouts), (4, 1));
     }
+
+    /// A half-closed connection (shutdown(Write), our FIN acknowledged: FIN-WAIT-2) whose
+    /// application reads on, with SO_KEEPALIVE: the peer that vanishes is found out by
+    /// keepalive as in ESTABLISHED (Linux probes in every synchronized state), instead of
+    /// the reader waiting for ever. Nothing else is outstanding to time out.
+    #[test]
+    #[ignore = "defect: keepalive stops in FIN-WAIT-2, a half-closed reader waits for ever on a dead peer"]
+    fn keepalive_probes_a_half_closed_connection_in_fin_wait_2() {
+        let mut n = Net::with_cfg(TcpConfig {
+            keep_idle: secs(10),
+            keep_interval: secs(2),
+            keep_count: 3,
+            ..cfg()
+        });
+        let c = n.passive();
+        n.set_opts(c.h, |o| o.keepalive = true);
+        n.shutdown_write(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        assert_eq!(n.state(c.h), TcpState::FinWait2);
+        let t0 = n.now;
+        n.advance_to(t0 + secs(10));
+        let p = n.take();
+        assert_eq!(p.len(), 1, "a keepalive probe after the idle time: {p:?}");
+        p[0].expect_ack(c.snd, c.rcv);
+        n.advance_to(t0 + secs(60));
+        assert_eq!(
+            n.state(c.h),
+            TcpState::Closed,
+            "the dead peer was found out"
+        );
+        assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
+    }
 }
 
 // ==== Closing: FIN-WAIT-1/2, CLOSING, TIME-WAIT, CLOSE-WAIT, LAST-ACK ==========================
