@@ -1764,7 +1764,6 @@ mod sending {
     /// keepalive as in ESTABLISHED (Linux probes in every synchronized state), instead of
     /// the reader waiting for ever. Nothing else is outstanding to time out.
     #[test]
-    #[ignore = "defect: keepalive stops in FIN-WAIT-2, a half-closed reader waits for ever on a dead peer"]
     fn keepalive_probes_a_half_closed_connection_in_fin_wait_2() {
         let mut n = Net::with_cfg(TcpConfig {
             keep_idle: secs(10),
