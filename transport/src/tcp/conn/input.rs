@@ -688,6 +688,9 @@ impl Tcb {
         self.take_rtt_sample(cfg, ack, now);
         self.backoff = 0;
         self.stalled_since = None;
+        // Something got through: an ICMP error seen before is no reason for a later
+        // timeout (as Linux clears `sk_err_soft` on an ACK of new data).
+        self.soft_error = None;
         // RFC 6298 5.2/5.3.
         if self.snd_una == self.snd_max {
             self.timers.clear(Timer::Rtx);
@@ -952,7 +955,6 @@ mod tests {
     /// (the peer acknowledged new data since) says nothing about a timeout much later: as
     /// Linux clears `sk_err_soft` on an ACK of new data, that timeout is `TimedOut`.
     #[test]
-    #[ignore = "defect: a soft ICMP error the connection recovered from is reported for an unrelated later timeout"]
     fn a_soft_error_the_connection_got_past_is_not_the_reason_of_a_later_timeout() {
         let mut o = opts();
         o.user_timeout = Duration::from_secs(10);
