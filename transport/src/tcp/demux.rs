@@ -38,6 +38,13 @@ impl Transport {
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         if let Some(h) = self.tcp.conns.get(&(local, remote)) {
+            if self.tcp_accept_overflow(h, &seg) {
+                // As Linux's listen overflow: the handshake's ACK is dropped, and the
+                // connection stays half-open until `accept` makes room (the peer's next
+                // ACK, or its answer to our SYN-ACK's retransmission, completes it).
+                self.tcp.stats.drop_accept_queue_full += 1;
+                return Delivery::Delivered;
+            }
             let tcp = &mut self.tcp;
             let sockets = &mut tcp.socks;
             if let Some(s) = sockets.get_mut(h) {
@@ -85,6 +92,20 @@ impl Transport {
         self.tcp.stats.drop_no_socket += 1;
         self.tcp_reset_reply(local, remote, &seg, payload.len(), tx, now);
         Delivery::Delivered
+    }
+
+    /// Would `seg` complete the handshake of `h`, a half-open connection of a listener
+    /// whose accept queue is full?
+    fn tcp_accept_overflow(&self, h: SocketHandle, seg: &TcpRepr) -> bool {
+        let Some(s) = self.tcp.socks.get(h) else {
+            return false;
+        };
+        let (Some(parent), false, Some(t)) = (s.parent, s.queued, s.tcb()) else {
+            return false;
+        };
+        t.passive
+            && t.handshake_ack(seg)
+            && matches!(self.tcp.socks.get(parent).map(|l| &l.role), Some(Role::Listen(q)) if q.accept_full())
     }
 
     pub(super) fn tcp_find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {

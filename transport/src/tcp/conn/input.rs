@@ -363,6 +363,17 @@ impl Tcb {
         }
     }
 
+    /// Is `seg` an ACK that would complete the handshake of this connection in
+    /// SYN-RECEIVED (its ACK field covers our SYN)?
+    pub fn handshake_ack(&self, seg: &TcpRepr) -> bool {
+        self.state == State::SynReceived
+            && seg.has(flags::ACK)
+            && !seg.has(flags::RST)
+            && !seg.has(flags::SYN)
+            && seg.ack.gt(self.snd_una)
+            && seg.ack.le(self.snd_max)
+    }
+
     /// SYN-RECEIVED: the ACK of our SYN-ACK completes the handshake (true); any other ACK
     /// is answered with a RST and the segment dropped (false).
     fn handshake_acked(
