@@ -2038,6 +2038,33 @@ mod closing {
         assert!(!n.t.is_open(c.h));
     }
 
+    /// The same data with the peer's FIN (its last words before its own close): the
+    /// peer must learn that nobody read them (RFC 1122 4.2.2.13; Linux resets in
+    /// FIN-WAIT-2 before it takes the data), not get them and their FIN acknowledged, as
+    /// if delivered, while the connection vanishes without a RST or a TIME-WAIT.
+    #[test]
+    #[ignore = "defect: data with a FIN to a closed socket in FIN-WAIT-2 is acknowledged and silently lost"]
+    fn data_and_fin_for_a_closed_socket_get_rst_not_an_ack() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.close(c.h);
+        n.only();
+        n.ack(&c, c.snd + 1);
+        n.to(&c, seg(FIN | ACK | PSH, c.rcv, c.snd + 1, 65_535), b"late");
+        let v = n.take();
+        assert!(
+            v.iter()
+                .all(|o| o.r.flags & RST != 0 || o.r.ack.lt(c.rcv + 4)),
+            "the lost data is never acknowledged: {v:?}"
+        );
+        assert!(
+            v.iter().any(|o| o.r.flags & RST != 0),
+            "a RST says the data was lost: {v:?}"
+        );
+        assert!(!n.t.is_open(c.h));
+        assert_eq!(n.stats().aborts_on_close, 1);
+    }
+
     #[test]
     fn time_wait_answers_a_retransmitted_fin_and_restarts() {
         let mut n = Net::new();
