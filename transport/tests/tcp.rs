@@ -2261,7 +2261,6 @@ mod closing {
     /// (as Linux, which lets a TIME-WAIT go only to a listener), instead of going at once
     /// and letting the tuple be reused before 2 MSL.
     #[test]
-    #[ignore = "defect: a SYN to a port without a listener removes the TIME-WAIT record"]
     fn a_syn_without_a_listener_leaves_the_time_wait_record() {
         let mut n = Net::new();
         let c = n.active();

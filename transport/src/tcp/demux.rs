@@ -172,6 +172,10 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> TwVerdict {
+        // Only a listener can take a new incarnation: without one, the SYN is answered as
+        // an old one and the record stays (as Linux).
+        let bare_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
+        let listening = bare_syn && self.tcp_find_listener(key.0).is_some();
         let Some(tw) = self.tcp.time_wait.get_mut(&key) else {
             return TwVerdict::NoRecord;
         };
@@ -180,8 +184,9 @@ impl Transport {
             self.tcp.stats.drop_rst_ignored += 1;
             return TwVerdict::Handled;
         }
-        if seg.has(flags::SYN) && !seg.has(flags::ACK) {
+        if bare_syn {
             match time_wait_syn(tw, seg, self.tcp.cfg.timestamps) {
+                TwSyn::Reopen if !listening => {}
                 TwSyn::Reopen => {
                     let old = tw.snd_nxt;
                     self.tcp.time_wait.remove(&key);
