@@ -2033,7 +2033,6 @@ mod closing {
     /// apart from the socket, which a close does not end). It became nothing at once, and
     /// counted as an abort on close though no RST went.
     #[test]
-    #[ignore = "defect: closing a TIME-WAIT connection with unread data drops TIME-WAIT at once"]
     fn close_with_unread_data_in_time_wait_keeps_time_wait() {
         let mut n = Net::new();
         let c = n.passive();

@@ -642,7 +642,10 @@ impl Transport {
             Role::Conn(t) => {
                 s.orphan = true;
                 t.orphan = true;
-                if t.readable_bytes() > 0 {
+                // Unread data resets a connection that still has a peer to tell; one in
+                // TIME-WAIT (both FINs acknowledged) or already closed has none, and
+                // TIME-WAIT must still last its 2 MSL.
+                if t.readable_bytes() > 0 && !matches!(t.state, State::TimeWait | State::Closed) {
                     tcp.stats.aborts_on_close += 1;
                     self.tcp_abort(h, tx, now);
                     return;
