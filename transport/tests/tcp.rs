@@ -226,6 +226,41 @@ mod listen {
         n.inject(sa(PEER, 50_003), sa(US, LPORT), syn(PEER_ISS), &[]);
         assert_eq!(n.only().r.flags, SYN | ACK);
     }
+
+    /// The bound holds also when the SYNs all came while the accept queue had room and
+    /// their handshakes end after it filled: as Linux (`tcp_v4_syn_recv_sock`'s listen
+    /// overflow), the handshake's ACK that finds the queue full is dropped and counted,
+    /// the connection staying half-open (its SYN-ACK retransmitted, the peer's ACK taken
+    /// once `accept` made room).
+    #[test]
+    fn accept_queue_is_bounded_when_handshakes_end_together() {
+        let mut n = Net::new();
+        let l = n.listen(LPORT, 1);
+        let local = sa(US, LPORT);
+        let mut isn = Vec::new();
+        for p in 0..6 {
+            n.inject(sa(PEER, 50_000 + p), local, syn(PEER_ISS), &[]);
+            let s = n.only();
+            assert_eq!(s.r.flags, SYN | ACK);
+            isn.push(s.r.seq);
+        }
+        for p in 0..6 {
+            let ack = seg(ACK, PEER_ISS + 1, isn[p as usize] + 1, 65_535);
+            n.inject(sa(PEER, 50_000 + p), local, ack, &[]);
+        }
+        let mut accepted = 0;
+        while n.t.tcp_accept(l).unwrap().is_some() {
+            accepted += 1;
+        }
+        assert_eq!(accepted, 2, "listen(1) holds 2 established connections");
+        assert_eq!(n.stats().drop_accept_queue_full, 4);
+        // Room again: the next ACK of a waiting handshake (its peer's retransmission, or
+        // the answer to our SYN-ACK's) completes it.
+        let ack = seg(ACK, PEER_ISS + 1, isn[2] + 1, 65_535);
+        n.inject(sa(PEER, 50_002), local, ack, &[]);
+        let (_, from) = n.t.tcp_accept(l).unwrap().expect("the third connection");
+        assert_eq!(from, sa(PEER, 50_002));
+    }
 }
 
 // ==== CLOSED (no socket) ======================================================================
@@ -1758,6 +1793,38 @@ mod sending {
         let st = n.stats();
         assert_eq!((st.keepalive_probes, st.keepalive_timeouts), (4, 1));
     }
+
+    /// A half-closed connection (shutdown(Write), our FIN acknowledged: FIN-WAIT-2) whose
+    /// application reads on, with SO_KEEPALIVE: the peer that vanishes is found out by
+    /// keepalive as in ESTABLISHED (Linux probes in every synchronized state), instead of
+    /// the reader waiting for ever. Nothing else is outstanding to time out.
+    #[test]
+    fn keepalive_probes_a_half_closed_connection_in_fin_wait_2() {
+        let mut n = Net::with_cfg(TcpConfig {
+            keep_idle: secs(10),
+            keep_interval: secs(2),
+            keep_count: 3,
+            ..cfg()
+        });
+        let c = n.passive();
+        n.set_opts(c.h, |o| o.keepalive = true);
+        n.shutdown_write(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        assert_eq!(n.state(c.h), TcpState::FinWait2);
+        let t0 = n.now;
+        n.advance_to(t0 + secs(10));
+        let p = n.take();
+        assert_eq!(p.len(), 1, "a keepalive probe after the idle time: {p:?}");
+        p[0].expect_ack(c.snd, c.rcv);
+        n.advance_to(t0 + secs(60));
+        assert_eq!(
+            n.state(c.h),
+            TcpState::Closed,
+            "the dead peer was found out"
+        );
+        assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
+    }
 }
 
 // ==== Closing: FIN-WAIT-1/2, CLOSING, TIME-WAIT, CLOSE-WAIT, LAST-ACK ==========================
@@ -1959,6 +2026,35 @@ mod closing {
         assert_eq!(n.t.poll_at(), None);
     }
 
+    /// Unread data in TIME-WAIT (the application half-closed, the peer answered and
+    /// closed, and the application closes without reading all): both FINs are exchanged
+    /// and acknowledged, nothing is left to reset, and TIME-WAIT must still last its
+    /// 2 MSL (RFC 9293 3.6, RFC 1122 4.2.2.13; on Linux the connection is in TIME-WAIT
+    /// apart from the socket, which a close does not end). It became nothing at once, and
+    /// counted as an abort on close though no RST went.
+    #[test]
+    fn close_with_unread_data_in_time_wait_keeps_time_wait() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.shutdown_write(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        n.to(&c, seg(FIN | ACK | PSH, c.rcv, c.snd + 1, 65_535), b"reply");
+        n.only().expect_ack(c.snd + 1, c.rcv + 6);
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        n.close(c.h);
+        n.nothing();
+        assert_eq!(
+            n.t.tcp_time_wait(n.now).len(),
+            1,
+            "TIME-WAIT lives on as a record"
+        );
+        assert_eq!(n.stats().aborts_on_close, 0, "nothing was reset");
+        // A retransmission of the peer's FIN is still answered with an ACK, not a RST.
+        n.to(&c, seg(FIN | ACK | PSH, c.rcv, c.snd + 1, 65_535), b"reply");
+        n.only().expect_ack(c.snd + 1, c.rcv + 6);
+    }
+
     #[test]
     fn data_for_a_closed_socket_gets_rst() {
         let mut n = Net::new();
@@ -1967,8 +2063,35 @@ mod closing {
         n.only();
         n.ack(&c, c.snd + 1);
         n.data(&c, c.rcv, b"late");
-        n.only().expect(RST | ACK, c.snd + 1, c.rcv + 4);
+        // Reset before the data is taken: the RST does not acknowledge it.
+        n.only().expect(RST | ACK, c.snd + 1, c.rcv);
         assert!(!n.t.is_open(c.h));
+    }
+
+    /// The same data with the peer's FIN (its last words before its own close): the
+    /// peer must learn that nobody read them (RFC 1122 4.2.2.13; Linux resets in
+    /// FIN-WAIT-2 before it takes the data), not get them and their FIN acknowledged, as
+    /// if delivered, while the connection vanishes without a RST or a TIME-WAIT.
+    #[test]
+    fn data_and_fin_for_a_closed_socket_get_rst_not_an_ack() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.close(c.h);
+        n.only();
+        n.ack(&c, c.snd + 1);
+        n.to(&c, seg(FIN | ACK | PSH, c.rcv, c.snd + 1, 65_535), b"late");
+        let v = n.take();
+        assert!(
+            v.iter()
+                .all(|o| o.r.flags & RST != 0 || o.r.ack.lt(c.rcv + 4)),
+            "the lost data is never acknowledged: {v:?}"
+        );
+        assert!(
+            v.iter().any(|o| o.r.flags & RST != 0),
+            "a RST says the data was lost: {v:?}"
+        );
+        assert!(!n.t.is_open(c.h));
+        assert_eq!(n.stats().aborts_on_close, 1);
     }
 
     #[test]
@@ -2110,6 +2233,129 @@ mod closing {
         let (h, from) = n.t.tcp_accept(l).unwrap().expect("the new connection");
         assert_eq!(from, c.remote);
         assert_eq!(n.state(h), TcpState::Established);
+    }
+
+    /// RFC 1122 4.2.2.13 (1), kept by RFC 6191 for a connection without timestamps: a SYN
+    /// that reopens a TIME-WAIT tuple gets an ISN above every sequence number the old
+    /// incarnation used, or the old connection's delayed segments could land in the new
+    /// one's window at the peer. The clock-driven ISN moves 250,000 a second; a connection
+    /// that sent more than that since its start would reuse its own sequence space.
+    #[test]
+    fn a_reopened_time_wait_tuple_gets_an_isn_above_the_old_sequence_space() {
+        let mut n = Net::new();
+        let (_l, c) = n.passive_with(syn(PEER_ISS), 65_535);
+        // 400 KB sent and acknowledged at once (well within a second).
+        let total = 400_000;
+        let data = pattern(total);
+        let mut sent = 0;
+        let mut acked = c.snd;
+        while acked != c.snd + total {
+            if sent < total {
+                sent += n.send(c.h, &data[sent..]);
+            }
+            let v = n.take();
+            assert!(!v.is_empty(), "stalled at {acked:?}");
+            for o in &v {
+                let end = o.r.seq + o.data.len();
+                if end.gt(acked) {
+                    acked = end;
+                }
+            }
+            n.ack(&c, acked);
+        }
+        n.close(c.h);
+        n.only().expect(FIN | ACK, acked, c.rcv);
+        let old_snd_nxt = acked + 1;
+        n.ack(&c, old_snd_nxt);
+        n.to(&c, seg(FIN | ACK, c.rcv, old_snd_nxt, 65_535), &[]);
+        n.only().expect_ack(old_snd_nxt, c.rcv + 1);
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        n.advance(secs(1));
+        // The peer's new incarnation, above the old RCV.NXT: reopens.
+        let iss2 = c.rcv + 100_000;
+        n.to(&c, syn(iss2), &[]);
+        let s = n.only();
+        s.expect(SYN | ACK, s.r.seq, iss2 + 1);
+        assert!(
+            s.r.seq.gt(old_snd_nxt),
+            "new ISN {:?} is not above the old SND.NXT {:?}",
+            s.r.seq,
+            old_snd_nxt
+        );
+    }
+
+    /// A SYN that RFC 6191 would let reopen the tuple, to a port where nobody listens (the
+    /// record of our own active open and close, on an ephemeral port): there is no new
+    /// connection to make way for, so the record stays and answers it as TIME-WAIT does
+    /// (as Linux, which lets a TIME-WAIT go only to a listener), instead of going at once
+    /// and letting the tuple be reused before 2 MSL.
+    #[test]
+    fn a_syn_without_a_listener_leaves_the_time_wait_record() {
+        let mut n = Net::new();
+        let c = n.active();
+        n.close(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        n.to(&c, syn(c.rcv + 100_000), &[]);
+        let v = n.take();
+        assert!(v.iter().all(|o| o.r.flags & RST == 0), "no RST: {v:?}");
+        assert_eq!(
+            n.t.tcp_time_wait(n.now).len(),
+            1,
+            "the record stays for its 2 MSL"
+        );
+    }
+
+    /// The same for a `connect` (SO_REUSEADDR, the same local port) that takes the tuple of
+    /// our own TIME-WAIT record: the new SYN's ISN is above the old SND.NXT (as Linux's
+    /// reuse of a TIME-WAIT tuple starts past it).
+    #[test]
+    fn a_connect_over_a_time_wait_record_gets_an_isn_above_the_old_sequence_space() {
+        let mut n = Net::new();
+        let c = n.active();
+        let total = 400_000;
+        let data = pattern(total);
+        let mut sent = 0;
+        let mut acked = c.snd;
+        while acked != c.snd + total {
+            if sent < total {
+                sent += n.send(c.h, &data[sent..]);
+            }
+            let v = n.take();
+            assert!(!v.is_empty(), "stalled at {acked:?}");
+            for o in &v {
+                let end = o.r.seq + o.data.len();
+                if end.gt(acked) {
+                    acked = end;
+                }
+            }
+            n.ack(&c, acked);
+        }
+        n.close(c.h);
+        n.only().expect(FIN | ACK, acked, c.rcv);
+        let old_snd_nxt = acked + 1;
+        n.ack(&c, old_snd_nxt);
+        n.to(&c, seg(FIN | ACK, c.rcv, old_snd_nxt, 65_535), &[]);
+        n.only().expect_ack(old_snd_nxt, c.rcv + 1);
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        n.advance(secs(1));
+        let h = n.t.tcp_open().unwrap();
+        n.t.tcp(h).unwrap().reuse_addr = true;
+        n.t.tcp_bind(h, c.local, &n.ip)
+            .expect("bind with SO_REUSEADDR");
+        n.t.tcp_connect(h, c.remote, &mut n.ip, n.now)
+            .expect("connect");
+        let s = n.only();
+        assert_eq!(s.r.flags, SYN);
+        assert!(
+            s.r.seq.gt(old_snd_nxt),
+            "new ISN {:?} is not above the old SND.NXT {:?}",
+            s.r.seq,
+            old_snd_nxt
+        );
     }
 }
 

@@ -323,10 +323,14 @@ impl Transport {
         if self.tcp.conns.contains_key(&(local, remote)) {
             return Err(TransportError::AddrInUse);
         }
-        // A TIME-WAIT record of the same 4-tuple makes way for the new connection (its
-        // ISN comes from a clock that moved on, RFC 6528).
-        self.tcp.time_wait.remove(&(local, remote));
-        let iss = self.tcp.isn.isn(local, remote, now);
+        // A TIME-WAIT record of the same 4-tuple makes way for the new connection, whose
+        // ISN starts above the old one's sequence space (RFC 1122 4.2.2.13).
+        let reused = self
+            .tcp
+            .time_wait
+            .remove(&(local, remote))
+            .map(|tw| tw.snd_nxt);
+        let iss = super::isn::above(self.tcp.isn.isn(local, remote, now), reused);
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let opts = self.tcp(h)?.opts;
         let Transport { tcp, .. } = self;
@@ -638,7 +642,10 @@ impl Transport {
             Role::Conn(t) => {
                 s.orphan = true;
                 t.orphan = true;
-                if t.readable_bytes() > 0 {
+                // Unread data resets a connection that still has a peer to tell; one in
+                // TIME-WAIT (both FINs acknowledged) or already closed has none, and
+                // TIME-WAIT must still last its 2 MSL.
+                if t.readable_bytes() > 0 && !matches!(t.state, State::TimeWait | State::Closed) {
                     tcp.stats.aborts_on_close += 1;
                     self.tcp_abort(h, tx, now);
                     return;

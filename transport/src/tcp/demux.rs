@@ -38,6 +38,13 @@ impl Transport {
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         if let Some(h) = self.tcp.conns.get(&(local, remote)) {
+            if self.tcp_accept_overflow(h, &seg) {
+                // As Linux's listen overflow: the handshake's ACK is dropped, and the
+                // connection stays half-open until `accept` makes room (the peer's next
+                // ACK, or its answer to our SYN-ACK's retransmission, completes it).
+                self.tcp.stats.drop_accept_queue_full += 1;
+                return Delivery::Delivered;
+            }
             let tcp = &mut self.tcp;
             let sockets = &mut tcp.socks;
             if let Some(s) = sockets.get_mut(h) {
@@ -69,18 +76,36 @@ impl Transport {
             self.tcp_settle(h, now);
             return Delivery::Delivered;
         }
-        if self.tcp.time_wait.contains_key(&(local, remote))
-            && self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now)
-        {
-            return Delivery::Delivered;
+        // The SND.NXT of a TIME-WAIT record a new incarnation's SYN takes over.
+        let mut reopened = None;
+        if self.tcp.time_wait.contains_key(&(local, remote)) {
+            match self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now) {
+                TwVerdict::Handled => return Delivery::Delivered,
+                TwVerdict::Reopen(old) => reopened = Some(old),
+                TwVerdict::NoRecord => {}
+            }
         }
         if let Some(l) = self.tcp_find_listener(local) {
-            self.tcp_listen_segment(l, local, remote, &seg, payload, tx, now);
+            self.tcp_listen_segment(l, local, remote, &seg, payload, reopened, tx, now);
             return Delivery::Delivered;
         }
         self.tcp.stats.drop_no_socket += 1;
         self.tcp_reset_reply(local, remote, &seg, payload.len(), tx, now);
         Delivery::Delivered
+    }
+
+    /// Would `seg` complete the handshake of `h`, a half-open connection of a listener
+    /// whose accept queue is full?
+    fn tcp_accept_overflow(&self, h: SocketHandle, seg: &TcpRepr) -> bool {
+        let Some(s) = self.tcp.socks.get(h) else {
+            return false;
+        };
+        let (Some(parent), false, Some(t)) = (s.parent, s.queued, s.tcb()) else {
+            return false;
+        };
+        t.passive
+            && t.handshake_ack(seg)
+            && matches!(self.tcp.socks.get(parent).map(|l| &l.role), Some(Role::Listen(q)) if q.accept_full())
     }
 
     pub(super) fn tcp_find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
@@ -136,8 +161,9 @@ impl Transport {
         }
     }
 
-    /// A segment for a TIME-WAIT record. False if it should go on to a listener (a new
-    /// incarnation's SYN, by RFC 6191's rules: see `time_wait_syn`).
+    /// A segment for a TIME-WAIT record: answered or dropped here, or, a new
+    /// incarnation's SYN by RFC 6191's rules (see `time_wait_syn`), the record goes and
+    /// the SYN goes on to a listener, with the old incarnation's SND.NXT.
     pub(super) fn tcp_time_wait_segment(
         &mut self,
         key: Tuple,
@@ -145,20 +171,26 @@ impl Transport {
         payload: &[u8],
         tx: &mut dyn IpTx,
         now: Instant,
-    ) -> bool {
+    ) -> TwVerdict {
+        // Only a listener can take a new incarnation: without one, the SYN is answered as
+        // an old one and the record stays (as Linux).
+        let bare_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
+        let listening = bare_syn && self.tcp_find_listener(key.0).is_some();
         let Some(tw) = self.tcp.time_wait.get_mut(&key) else {
-            return false;
+            return TwVerdict::NoRecord;
         };
         if seg.has(flags::RST) {
             // RFC 1337: a RST does not cut TIME-WAIT short.
             self.tcp.stats.drop_rst_ignored += 1;
-            return true;
+            return TwVerdict::Handled;
         }
-        if seg.has(flags::SYN) && !seg.has(flags::ACK) {
+        if bare_syn {
             match time_wait_syn(tw, seg, self.tcp.cfg.timestamps) {
+                TwSyn::Reopen if !listening => {}
                 TwSyn::Reopen => {
+                    let old = tw.snd_nxt;
                     self.tcp.time_wait.remove(&key);
-                    return false;
+                    return TwVerdict::Reopen(old);
                 }
                 TwSyn::Drop => {
                     // RFC 6191 2: "silently drop", leaving the old incarnation in TIME-WAIT.
@@ -170,7 +202,7 @@ impl Transport {
                     } else {
                         self.tcp.stats.dup_segments += 1;
                     }
-                    return true;
+                    return TwVerdict::Handled;
                 }
                 // Answered below as RFC 9293 3.10.7.4 answers a SYN it does not take.
                 TwSyn::Old => {}
@@ -195,14 +227,14 @@ impl Transport {
         } else if payload.is_empty() && !seg.has(flags::SYN) && seg.seq == tw.rcv_nxt {
             // An acceptable bare ACK is not acknowledged (RFC 9293 3.10.7.4); answering
             // it could start an endless ACK exchange with a peer also in TIME-WAIT.
-            return true;
+            return TwVerdict::Handled;
         } else if payload.is_empty() {
             // Anything else without data: answered at most once per
             // `invalid_ratelimit` (RFC 5961 7), as a connection does.
             let limit = self.tcp.cfg.invalid_ratelimit;
             if tw.last_oow_ack.is_some_and(|t| now < t + limit) {
                 self.tcp.stats.oow_acks_limited += 1;
-                return true;
+                return TwVerdict::Handled;
             }
             tw.last_oow_ack = Some(now);
         }
@@ -222,10 +254,11 @@ impl Transport {
         if send_repr(tx, key.0, key.1, &r, &[], now) {
             self.tcp.stats.segs_out += 1;
         }
-        true
+        TwVerdict::Handled
     }
 
-    /// RFC 9293 3.10.7.2: a segment for a listener.
+    /// RFC 9293 3.10.7.2: a segment for a listener. `reopened`: the SND.NXT of the
+    /// TIME-WAIT record this SYN took the tuple from.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn tcp_listen_segment(
         &mut self,
@@ -234,6 +267,7 @@ impl Transport {
         remote: SocketAddrV4,
         seg: &TcpRepr,
         payload: &[u8],
+        reopened: Option<super::Seq>,
         tx: &mut dyn IpTx,
         now: Instant,
     ) {
@@ -281,7 +315,7 @@ impl Transport {
             self.tcp_syn_queue_pressure(l, now);
         }
         let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
-        let iss = self.tcp.isn.isn(local, remote, now);
+        let iss = super::isn::above(self.tcp.isn.isn(local, remote, now), reopened);
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
@@ -553,6 +587,17 @@ impl Transport {
         }
         self.tcp_settle(h, now);
     }
+}
+
+/// What became of a segment for a TIME-WAIT record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TwVerdict {
+    /// Answered or dropped.
+    Handled,
+    /// A new incarnation's SYN: the record is gone; the old incarnation's SND.NXT.
+    Reopen(super::Seq),
+    /// There was no record.
+    NoRecord,
 }
 
 /// What a TIME-WAIT record does with a SYN (RFC 6191 2).

@@ -52,6 +52,19 @@ impl IsnGenerator {
     }
 }
 
+/// The ISN of a connection that takes over the tuple of a TIME-WAIT record whose
+/// SND.NXT was `old` (None: no record): `isn` if it lies above `old`, else one past the
+/// old sequence space by a whole unscaled window, so that none of the old incarnation's
+/// segments still in the network can fall in the new one's window (RFC 1122 4.2.2.13,
+/// kept by RFC 6191). The clock behind `isn` moves 250,000 a second, which a connection
+/// that sent faster than that over its life outruns.
+pub(crate) fn above(isn: u32, old: Option<super::Seq>) -> u32 {
+    match old {
+        Some(old) if !super::Seq(isn).gt(old) => (old + 65_537).0,
+        _ => isn,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,6 +190,17 @@ impl Tcb {
         if !self.process_ack(cfg, seg, text.data.len(), tx, stats, now) {
             return;
         }
+        if self.orphan
+            && !text.data.is_empty()
+            && matches!(self.state, State::FinWait1 | State::FinWait2)
+        {
+            // New data for an application that has closed: nobody will read it. Reset
+            // before taking it (RFC 1122 4.2.2.13, as Linux in FIN-WAIT-1/2), so that
+            // neither it nor a FIN with it is acknowledged as if delivered.
+            stats.aborts_on_close += 1;
+            self.abort(tx, stats, now);
+            return;
+        }
         // Sixth (URG) is not supported: the urgent pointer is ignored, the data kept.
         // Seventh and eighth: the text and the FIN.
         self.text_arrived(cfg, text, stats, now);
@@ -361,6 +372,17 @@ impl Tcb {
             State::TimeWait => {}
             _ => self.close_now(),
         }
+    }
+
+    /// Is `seg` an ACK that would complete the handshake of this connection in
+    /// SYN-RECEIVED (its ACK field covers our SYN)?
+    pub fn handshake_ack(&self, seg: &TcpRepr) -> bool {
+        self.state == State::SynReceived
+            && seg.has(flags::ACK)
+            && !seg.has(flags::RST)
+            && !seg.has(flags::SYN)
+            && seg.ack.gt(self.snd_una)
+            && seg.ack.le(self.snd_max)
     }
 
     /// SYN-RECEIVED: the ACK of our SYN-ACK completes the handshake (true); any other ACK
@@ -688,6 +710,9 @@ impl Tcb {
         self.take_rtt_sample(cfg, ack, now);
         self.backoff = 0;
         self.stalled_since = None;
+        // Something got through: an ICMP error seen before is no reason for a later
+        // timeout (as Linux clears `sk_err_soft` on an ACK of new data).
+        self.soft_error = None;
         // RFC 6298 5.2/5.3.
         if self.snd_una == self.snd_max {
             self.timers.clear(Timer::Rtx);
@@ -945,6 +970,40 @@ mod tests {
             c.tcb.cc.cwnd() > 10 * PEER_MSS,
             "slow start grew the window"
         );
+    }
+
+    /// An ICMP error is a soft error once established (RFC 5927, RFC 1122 4.2.3.9): the
+    /// reason given if the connection then times out. One that the connection got past
+    /// (the peer acknowledged new data since) says nothing about a timeout much later: as
+    /// Linux clears `sk_err_soft` on an ACK of new data, that timeout is `TimedOut`.
+    #[test]
+    fn a_soft_error_the_connection_got_past_is_not_the_reason_of_a_later_timeout() {
+        let mut o = opts();
+        o.user_timeout = Duration::from_secs(10);
+        let mut c = Conn::established(o);
+        c.tcb.write(&bytes(100));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.take().len(), 1);
+        // A transient "host unreachable" about the segment in flight...
+        c.tcb.icmp_error(TcpError::HostUnreachable);
+        assert_eq!(c.tcb.state, State::Established);
+        // ...and then the peer acknowledges it: the path works.
+        c.now += Duration::from_millis(50);
+        let r = c.seg(flags::ACK, c.our_una() + 100);
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.unsent_or_unacked(), 0);
+        // An hour later the peer goes silent for good.
+        c.now += Duration::from_secs(3600);
+        c.tcb.write(&bytes(100));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        for _ in 0..200 {
+            if c.tcb.state == State::Closed {
+                break;
+            }
+            c.advance(Duration::from_secs(1));
+        }
+        assert_eq!(c.tcb.state, State::Closed);
+        assert_eq!(c.tcb.error, Some(TcpError::TimedOut));
     }
 
     #[test]

@@ -177,7 +177,8 @@ pub struct Tcb {
     pub passive: bool,
     /// Why the connection failed, for the application (taken once).
     pub error: Option<TcpError>,
-    /// An ICMP error seen meanwhile, reported if the connection then times out.
+    /// An ICMP error seen meanwhile, reported if the connection then times out (cleared
+    /// by an ACK of new data).
     pub soft_error: Option<TcpError>,
     /// The application may not send any more (shutdown(Write) or close).
     pub fin_queued: bool,

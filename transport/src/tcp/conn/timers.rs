@@ -271,7 +271,10 @@ impl Tcb {
         stats: &mut TcpStats,
         now: Instant,
     ) {
-        if !self.opts.keepalive || !matches!(self.state, State::Established | State::CloseWait) {
+        // Every synchronized state but TIME-WAIT, as Linux: a half-closed connection
+        // (FIN-WAIT-2, nothing outstanding) whose application reads on must find out
+        // that its peer is gone as an established one does.
+        if !self.opts.keepalive || !self.state.synchronized() || self.state == State::TimeWait {
             return;
         }
         if now.saturating_duration_since(self.last_rx) < cfg.keep_idle {
