@@ -297,7 +297,10 @@ impl Tcb {
         }
         if zero_window_probe {
             data = &[];
-            fin = false;
+            // A bare FIN needs no room: it is taken, as Linux takes it, so a peer that
+            // closes while our window is shut ends the stream now rather than at its
+            // FIN's retransmission after the reader made room (RFC 9293 would drop it).
+            fin = fin && payload.is_empty() && !syn;
             if !payload.is_empty() {
                 stats.window_drops += 1;
                 self.ack_now = true;
@@ -857,6 +860,43 @@ mod tests {
         let acks = c.take();
         assert_eq!(acks.len(), 1);
         assert_eq!(acks[0].r.ack, c.peer_nxt);
+    }
+
+    /// A FIN without data at RCV.NXT when our window is zero is taken and acknowledged
+    /// (Linux does so since 6.x): the reader gets its end of stream after the data it has,
+    /// without waiting for the peer to retransmit the FIN once the window opens.
+    #[test]
+    fn a_bare_fin_at_a_zero_window_is_taken() {
+        let mut o = opts();
+        o.rcvbuf = 4 * PEER_MSS;
+        o.rcvbuf_max = o.rcvbuf;
+        let mut c = Conn::established(o);
+        let mut sent = 0;
+        while c.tcb.rcv_adv.since(c.tcb.rcv_nxt) > 0 && sent < 100 * PEER_MSS {
+            let n = c.tcb.rcv_adv.since(c.tcb.rcv_nxt).min(PEER_MSS);
+            c.data(&bytes(n));
+            sent += n;
+        }
+        c.advance(c.cfg.delayed_ack);
+        let acks = c.take();
+        assert_eq!(
+            acks.last().map(|s| s.r.window),
+            Some(0),
+            "the window is shut"
+        );
+        // The peer's window probe, then its FIN.
+        let r = c.seg(flags::ACK, c.our_una());
+        c.deliver(&r, &[0xee]);
+        assert_eq!(c.tcb.readable_bytes(), sent, "a probe's byte finds no room");
+        c.take();
+        let r = c.seg(flags::FIN | flags::ACK, c.our_una());
+        c.deliver(&r, &[]);
+        let out = c.take();
+        assert_eq!(c.tcb.state, State::CloseWait);
+        assert_eq!(out.last().map(|s| s.r.ack), Some(c.peer_nxt + 1), "{out:?}");
+        let mut buf = vec![0u8; sent + 10];
+        assert_eq!(c.tcb.read(&mut buf), sent);
+        assert!(c.tcb.at_eof());
     }
 
     #[test]
