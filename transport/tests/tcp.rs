@@ -2055,6 +2055,27 @@ mod closing {
         n.only().expect_ack(c.snd + 1, c.rcv + 6);
     }
 
+    /// SO_LINGER of zero on a connection already in TIME-WAIT has nobody to reset: the
+    /// close is a plain one and TIME-WAIT lasts its 2 MSL (RFC 1337), as on Linux, whose
+    /// socket is closed by then and whose TIME-WAIT record SO_LINGER does not reach.
+    #[test]
+    fn close_abort_in_time_wait_keeps_time_wait() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.shutdown_write(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), b"");
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        n.t.tcp_close_abort(c.h, &mut n.ip, n.now);
+        n.nothing();
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1, "TIME-WAIT goes on");
+        assert_eq!(n.stats().aborts_on_close, 0);
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), b"");
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+    }
+
     #[test]
     fn data_for_a_closed_socket_gets_rst() {
         let mut n = Net::new();

@@ -664,8 +664,11 @@ impl Transport {
     /// `close` with `SO_LINGER` of zero: the connection is reset at once (RST, queued data
     /// discarded) and its socket freed.
     pub fn tcp_close_abort(&mut self, h: SocketHandle, tx: &mut dyn IpTx, now: Instant) {
-        match self.tcp.socks.get(h) {
-            Some(s) if matches!(s.role, Role::Conn(_)) => {
+        match self.tcp.socks.get(h).map(|s| &s.role) {
+            // TIME-WAIT (or a connection already closed) has no peer left to reset, and
+            // TIME-WAIT must last its 2 MSL (RFC 1337): Linux's socket there is already
+            // closed, its TIME-WAIT a separate record that SO_LINGER does not touch.
+            Some(Role::Conn(t)) if !matches!(t.state, State::TimeWait | State::Closed) => {
                 self.tcp.stats.aborts_on_close += 1;
                 self.tcp_abort(h, tx, now);
             }
