@@ -622,7 +622,6 @@ fn arp_failure_after_three_requests_reports_host_unreachable_locally() {
 /// device that goes down; IGMP here already sends nothing on a down interface). The
 /// datagram that waited still fails at its time, and its sender hears host unreachable.
 #[test]
-#[ignore = "defect: ARP requests and probes go out on an interface that is down"]
 fn a_down_interface_sends_no_arp_retransmissions_or_probes() {
     let mut l = one_iface();
     let mut up = Recorder::default();
@@ -630,7 +629,11 @@ fn a_down_interface_sends_no_arp_retransmissions_or_probes() {
     l.tx().send(&SendMeta::new(HOST_A, UDP), b"a", T0).unwrap();
     let peer = Ipv4Addr::new(10, 0, 0, 9);
     l.tx().send(&SendMeta::new(peer, UDP), b"b", T0).unwrap();
-    assert_eq!(drain(&mut l).len(), 2, "the datagram to A and a request for the peer");
+    assert_eq!(
+        drain(&mut l).len(),
+        2,
+        "the datagram to A and a request for the peer"
+    );
     l.set_up(0, false, T0).unwrap();
     let mut sent = Vec::new();
     for k in 1..=61 {
