@@ -101,6 +101,13 @@ impl Message {
                 } else {
                     Duration::from_millis(u64::from(tenths) * 100)
                 };
+                // A version 1 query has no group: its field "is zeroed when sent, ignored
+                // when received" (RFC 1112 appendix I), so it always asks about every group.
+                let group = if version == 1 {
+                    Ipv4Addr::UNSPECIFIED
+                } else {
+                    group
+                };
                 Message::Query {
                     version,
                     max_response,
@@ -634,7 +641,6 @@ mod tests {
     /// when received"; every version 1 query is a general one (Linux takes it so too). A
     /// version 1 querier that leaves junk there must still hear of every group.
     #[test]
-    #[ignore = "defect: a version 1 query with a non-zero group field is taken as group-specific"]
     fn a_version_1_query_asks_about_every_group_whatever_its_group_field() {
         let mut q = [kind::QUERY, 0, 0, 0, 239, 1, 2, 3];
         let c = checksum::checksum(&q);
