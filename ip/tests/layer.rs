@@ -2126,7 +2126,6 @@ fn a_redirect_from_the_first_hop_adds_a_host_route() {
 /// One that names the first hop of if0 as its source but comes in on if1 is not from that
 /// gateway (Linux checks both gateways against the arrival device): it changes nothing.
 #[test]
-#[ignore = "defect: a redirect arriving on another interface than the route's is followed"]
 fn a_redirect_that_arrives_on_another_interface_is_ignored() {
     let far = Ipv4Addr::new(192, 168, 9, 9);
     let mut l = router_with(IpConfig::default());
@@ -2142,7 +2141,13 @@ fn a_redirect_that_arrives_on_another_interface_is_ignored() {
         original: &out[0].payload,
     });
     let mut up = Recorder::default();
-    rx_ip(&mut l, &mut up, 1, &Hdr::new(ROUTER_C, US1, ICMP).packet(&msg), T0);
+    rx_ip(
+        &mut l,
+        &mut up,
+        1,
+        &Hdr::new(ROUTER_C, US1, ICMP).packet(&msg),
+        T0,
+    );
     assert_eq!(l.icmp_stats().rx_redirects_applied, 0);
     assert_eq!(l.route_lookup(far).unwrap().gateway, Some(ROUTER_C));
 }
