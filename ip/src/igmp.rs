@@ -101,6 +101,13 @@ impl Message {
                 } else {
                     Duration::from_millis(u64::from(tenths) * 100)
                 };
+                // A version 1 query has no group: its field "is zeroed when sent, ignored
+                // when received" (RFC 1112 appendix I), so it always asks about every group.
+                let group = if version == 1 {
+                    Ipv4Addr::UNSPECIFIED
+                } else {
+                    group
+                };
                 Message::Query {
                     version,
                     max_response,
@@ -628,6 +635,49 @@ mod tests {
             }))
         );
         assert_eq!(g.leave(H, later), Ok(Some(Message::Leave { group: H })));
+    }
+
+    /// RFC 1112 appendix I: a version 1 query's group field "is zeroed when sent, ignored
+    /// when received"; every version 1 query is a general one (Linux takes it so too). A
+    /// version 1 querier that leaves junk there must still hear of every group.
+    #[test]
+    fn a_version_1_query_asks_about_every_group_whatever_its_group_field() {
+        let mut q = [kind::QUERY, 0, 0, 0, 239, 1, 2, 3];
+        let c = checksum::checksum(&q);
+        q[2..4].copy_from_slice(&c.to_be_bytes());
+        let Ok(Message::Query {
+            version,
+            max_response,
+            group,
+        }) = Message::parse(&q)
+        else {
+            panic!("a query");
+        };
+        assert_eq!(version, 1);
+        let mut g = Groups::new(4);
+        let mut rng = Rng::new(11);
+        let t = Instant::from_secs(5);
+        g.join(G, t, &mut rng).unwrap();
+        g.join(H, t, &mut rng).unwrap();
+        g.poll(t + UNSOLICITED_REPORT_INTERVAL);
+        assert_eq!(g.poll_at(), None);
+        let later = t + Duration::from_secs(30);
+        g.on_query(version, max_response, group, later, &mut rng);
+        let mut sent = g.poll(later + V1_MAX_RESPONSE);
+        sent.sort_by_key(|m| m.destination());
+        assert_eq!(
+            sent,
+            vec![
+                Message::Report {
+                    version: 1,
+                    group: G
+                },
+                Message::Report {
+                    version: 1,
+                    group: H
+                }
+            ]
+        );
     }
 
     #[test]

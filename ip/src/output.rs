@@ -390,9 +390,11 @@ impl Output {
     }
 
     /// An ARP request for `target` in a frame to `dst_mac`: the broadcast, or the MAC in
-    /// use when an entry is probed (RFC 1122 2.3.2.1's unicast poll).
+    /// use when an entry is probed (RFC 1122 2.3.2.1's unicast poll). Nothing on an
+    /// interface that is down: the cache's timers still run, so a resolution still fails
+    /// at its time and its senders hear host unreachable.
     pub(crate) fn request_to(&mut self, ifindex: usize, target: Ipv4Addr, dst_mac: MacAddr) {
-        let Some(i) = self.ifaces.get(ifindex) else {
+        let Some(i) = self.ifaces.get(ifindex).filter(|i| i.up) else {
             return;
         };
         let Some(ip) = i.ip() else { return };

@@ -617,6 +617,34 @@ fn arp_failure_after_three_requests_reports_host_unreachable_locally() {
     assert_eq!(l.poll_at(), None, "nothing left to do");
 }
 
+/// An interface set down sends nothing: neither the retransmissions of a request made while
+/// it was up nor the unicast probe of a neighbour in use (Linux flushes the neighbours of a
+/// device that goes down; IGMP here already sends nothing on a down interface). The
+/// datagram that waited still fails at its time, and its sender hears host unreachable.
+#[test]
+fn a_down_interface_sends_no_arp_retransmissions_or_probes() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.tx().send(&SendMeta::new(HOST_A, UDP), b"a", T0).unwrap();
+    let peer = Ipv4Addr::new(10, 0, 0, 9);
+    l.tx().send(&SendMeta::new(peer, UDP), b"b", T0).unwrap();
+    assert_eq!(
+        drain(&mut l).len(),
+        2,
+        "the datagram to A and a request for the peer"
+    );
+    l.set_up(0, false, T0).unwrap();
+    let mut sent = Vec::new();
+    for k in 1..=61 {
+        l.poll(T0 + Duration::from_secs(k), &mut up);
+        sent.extend(drain(&mut l));
+    }
+    assert!(sent.is_empty(), "frames on a down interface: {sent:?}");
+    assert_eq!(up.errors.len(), 1, "the waiting datagram failed: {up:?}");
+    assert_eq!(up.errors[0].code, icmp::unreach::HOST);
+}
+
 #[test]
 fn arp_failure_of_a_forwarded_datagram_is_reported_to_its_remote_source() {
     let mut l = router();
@@ -2091,6 +2119,37 @@ fn a_redirect_from_the_first_hop_adds_a_host_route() {
     redirect(&mut r, ROUTER_C, better, &quoted);
     assert_eq!(send_far(&mut r)[0].dst, MAC_C);
     assert_eq!(r.icmp_stats().redirects_ignored, 1);
+}
+
+/// RFC 1122 3.2.2.2: a redirect "SHOULD be silently discarded if the new gateway address it
+/// specifies is not on the same connected (sub-) net through which the Redirect arrived".
+/// One that names the first hop of if0 as its source but comes in on if1 is not from that
+/// gateway (Linux checks both gateways against the arrival device): it changes nothing.
+#[test]
+fn a_redirect_that_arrives_on_another_interface_is_ignored() {
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    let mut l = router_with(IpConfig::default());
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!((out[0].ifindex, out[0].dst), (0, MAC_C));
+    let msg = icmp_bytes(&IcmpRepr::Redirect {
+        code: icmp::redirect::HOST,
+        gateway: HOST_A,
+        original: &out[0].payload,
+    });
+    let mut up = Recorder::default();
+    rx_ip(
+        &mut l,
+        &mut up,
+        1,
+        &Hdr::new(ROUTER_C, US1, ICMP).packet(&msg),
+        T0,
+    );
+    assert_eq!(l.icmp_stats().rx_redirects_applied, 0);
+    assert_eq!(l.route_lookup(far).unwrap().gateway, Some(ROUTER_C));
 }
 
 /// Learned routes are bounded: past MAX_REDIRECTS the oldest goes; a route the user made

@@ -483,7 +483,7 @@ impl IpLayer {
                 gateway,
                 original,
             } => {
-                self.follow_redirect(d.packet.src(), gateway, original, now);
+                self.follow_redirect(d.ifindex, d.packet.src(), gateway, original, now);
                 self.report(
                     d,
                     icmp::kind::REDIRECT,
@@ -581,9 +581,12 @@ impl IpLayer {
     /// RFC 1122 3.2.2.2: a host MUST update its routing on a redirect, taken only from the
     /// current first hop for the quoted destination and only to a gateway on the same
     /// network; net redirects are taken as host redirects (the sender's idea of the
-    /// network may differ). A router (forwarding on) ignores them (RFC 1812 4.3.3.2).
+    /// network may differ). The redirect must come in on the interface of that route: one
+    /// from elsewhere is not from the first hop, and its gateway is not on the subnet it
+    /// arrived through. A router (forwarding on) ignores them (RFC 1812 4.3.3.2).
     fn follow_redirect(
         &mut self,
+        in_ifindex: usize,
         from: Ipv4Addr,
         gateway: Ipv4Addr,
         original: &[u8],
@@ -598,7 +601,7 @@ impl IpLayer {
                 return None;
             }
             let current = self.out.route(odst)?;
-            if current.gateway != Some(from) || gateway == from {
+            if current.gateway != Some(from) || gateway == from || current.ifindex != in_ifindex {
                 return None;
             }
             if self.out.on_link_iface(gateway) != Some(current.ifindex)
