@@ -359,9 +359,14 @@ impl HttpConn {
         matches!(self.state, State::Head(_) | State::Done) && self.start == self.end
     }
 
-    /// Part of a request head has arrived, not all of it.
-    pub(crate) fn reading_head(&self) -> bool {
-        matches!(self.state, State::Head(_)) && self.start != self.end
+    /// Part of a request has arrived, not all of it: some of its head, its head and not
+    /// all of its body, or (after its 400) not all of the rest of a rejected head.
+    pub(crate) fn reading_request(&self) -> bool {
+        match self.state {
+            State::Head(_) => self.start != self.end,
+            State::Body(..) | State::Drain { .. } => true,
+            _ => false,
+        }
     }
 
     /// Whether more input may be taken now (there is room and the client has not ended).
@@ -1505,7 +1510,9 @@ mod unit {
             let (log, out) = statuses(&root, req.as_bytes());
             assert_eq!(log, [400], "Host: {host}: {out}");
         }
-        for host in ["", "x", "x:8080", "x:", "10.0.0.1", "[::1]:80", "web.lan", "a_b-c~d"] {
+        for host in [
+            "", "x", "x:8080", "x:", "10.0.0.1", "[::1]:80", "web.lan", "a_b-c~d",
+        ] {
             let req = format!("GET /a.txt HTTP/1.1\r\nHost: {host}\r\n\r\n");
             let (log, out) = statuses(&root, req.as_bytes());
             assert_eq!(log, [200], "Host: {host}: {out}");
