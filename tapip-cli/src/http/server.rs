@@ -579,13 +579,13 @@ impl HttpConn {
                     left = BodyLeft::Fixed(n - take);
                     take > 0
                 }
-                BodyLeft::ChunkSize => match httparse::parse_chunk_size(buf) {
-                    Ok(httparse::Status::Complete((used, 0))) => {
+                BodyLeft::ChunkSize => match parse_chunk_line(buf) {
+                    Ok(Some((used, 0))) => {
                         self.consume(used);
                         left = BodyLeft::Trailers;
                         true
                     }
-                    Ok(httparse::Status::Complete((used, size))) => {
+                    Ok(Some((used, size))) => {
                         self.consume(used);
                         self.chunked_total = self.chunked_total.saturating_add(size);
                         if self.chunked_total > MAX_DISCARDED_BODY {
@@ -594,7 +594,7 @@ impl HttpConn {
                         left = BodyLeft::ChunkData(size);
                         true
                     }
-                    Ok(httparse::Status::Partial) if buf.len() <= MAX_CHUNK_LINE => false,
+                    Ok(None) if buf.len() <= MAX_CHUNK_LINE => false,
                     _ => return self.rejected(400, &asked.method, &asked.target),
                 },
                 BodyLeft::ChunkData(0) => {
@@ -607,9 +607,11 @@ impl HttpConn {
                     left = BodyLeft::ChunkData(n - take);
                     take > 0
                 }
+                // Exactly CRLF: a front end that takes two bytes, or a bare LF, as the
+                // end of the data would read the rest of the body differently.
                 BodyLeft::ChunkEnd => match buf {
-                    [b'\r', b'\n', ..] | [b'\n', ..] => {
-                        self.consume(if buf[0] == b'\n' { 1 } else { 2 });
+                    [b'\r', b'\n', ..] => {
+                        self.consume(2);
                         left = BodyLeft::ChunkSize;
                         true
                     }
@@ -1113,6 +1115,84 @@ fn body_length(headers: &[(String, String)], minor: u8) -> Result<BodyLeft, ()> 
     }
 }
 
+/// Parses the chunk-size line at the start of `buf` (RFC 9112 7.1, 7.1.1):
+/// `1*HEXDIG *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) CRLF`, any
+/// number of leading zeros. `Ok(None)`: not whole yet; `Ok(Some((length, size)))`; `Err`
+/// for anything else: a bare LF, a control byte or a stray character ends nothing and
+/// belongs to no extension (where a front end would read the line otherwise, requests
+/// could be smuggled past it).
+fn parse_chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, ()> {
+    let Some(lf) = buf.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    if lf > MAX_CHUNK_LINE {
+        return Err(());
+    }
+    let line = buf[..lf].strip_suffix(b"\r").ok_or(())?;
+    let digits_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    let (digits, mut ext) = line.split_at(digits_end);
+    let first = digits
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(digits.len());
+    if digits.is_empty() || digits.len() - first > 16 {
+        return Err(());
+    }
+    // At most 16 significant hex digits: fits in a u64.
+    let size = digits[first..].iter().fold(0u64, |acc, &d| {
+        (acc << 4) | u64::from(super::hex_val(d).unwrap_or(0))
+    });
+    let blanks = |b: &[u8]| -> usize { b.iter().take_while(|&&c| c == b' ' || c == b'\t').count() };
+    let token = |b: &[u8]| -> usize { b.iter().take_while(|&&c| super::is_tchar(c)).count() };
+    loop {
+        ext = &ext[blanks(ext)..];
+        let Some(rest) = ext.strip_prefix(b";") else {
+            return if ext.is_empty() {
+                Ok(Some((lf + 1, size)))
+            } else {
+                Err(())
+            };
+        };
+        ext = &rest[blanks(rest)..];
+        let name = token(ext);
+        if name == 0 {
+            return Err(());
+        }
+        ext = &ext[name..];
+        let after = &ext[blanks(ext)..];
+        let Some(value) = after.strip_prefix(b"=") else {
+            continue;
+        };
+        ext = &value[blanks(value)..];
+        ext = match ext.strip_prefix(b"\"") {
+            Some(quoted) => {
+                // qdtext or a quoted-pair, up to the closing quote (RFC 9110 5.6.4).
+                let mut i = 0;
+                loop {
+                    match quoted.get(i) {
+                        Some(b'"') => break &quoted[i + 1..],
+                        Some(b'\\') if quoted.get(i + 1).is_some_and(|&c| field_char(c)) => i += 2,
+                        Some(&c) if c != b'\\' && field_char(c) => i += 1,
+                        _ => return Err(()),
+                    }
+                }
+            }
+            None => match token(ext) {
+                0 => return Err(()),
+                n => &ext[n..],
+            },
+        };
+    }
+}
+
+/// A byte allowed in a field value or a quoted string: HTAB, SP, visible ASCII, obs-text.
+fn field_char(b: u8) -> bool {
+    b == b'\t' || b == b' ' || (0x21..0x7f).contains(&b) || b >= 0x80
+}
+
 /// Splits a request target into its path and its query. The absolute form
 /// (`http://host/path`) is reduced to its path.
 fn split_target(target: &str) -> (&str, Option<&str>) {
@@ -1614,9 +1694,10 @@ mod unit {
     /// none of these (`1*HEXDIG`, chunk-ext tokens or quoted strings, CRLF), and a front
     /// end that ends the line at the LF reads a different body: the bytes it takes for data
     /// this server reads as a request of its own (request smuggling, RFC 9112 11.2). Here
-    /// the front end's view is one chunk of 0x45 bytes holding the smuggled request.
+    /// the front end's view is one chunk of 0x45 bytes holding the smuggled request (found
+    /// by an independent review; now the line is parsed by the grammar, and chunk data
+    /// ends with CRLF).
     #[test]
-    #[ignore = "defect: chunk-size lines with a bare LF in the extension, and other malformed chunk framing, are accepted"]
     fn chunk_framing_follows_the_grammar() {
         let root = site("chunks");
         let get = "GET /a.txt HTTP/1.1\r\nHost: x\r\n";
@@ -1627,6 +1708,12 @@ mod unit {
             "\r\n\r\n".to_string(),
             "2\r\nxx\n0\r\n\r\n".to_string(),
             "2\r\nxxY\n0\r\n\r\n".to_string(),
+            "2;=x\r\nxx\r\n0\r\n\r\n".to_string(),
+            "2;a=\r\nxx\r\n0\r\n\r\n".to_string(),
+            "2 3\r\nxx\r\n0\r\n\r\n".to_string(),
+            "2;a=\"x\r\nxx\r\n0\r\n\r\n".to_string(),
+            "2;a\r\r\nxx\r\n0\r\n\r\n".to_string(),
+            "12345678901234567\r\n".to_string(),
         ] {
             let req = format!("{get}Transfer-Encoding: chunked\r\n\r\n{body}");
             let (log, out) = statuses(&root, req.as_bytes());
@@ -1636,6 +1723,7 @@ mod unit {
             "2;a=b\r\nxx\r\n0\r\n\r\n",
             "2 ; a = \"x y\" ; b\r\nxx\r\n0\r\n\r\n",
             "00002\r\nxx\r\n000\r\nX-T: 1\r\n\r\n",
+            "00000000000000000002;a=\"q\\\"x\"\r\nxx\r\n0\r\n\r\n",
         ] {
             let req = format!("{get}Transfer-Encoding: chunked\r\n\r\n{body}{get}\r\n");
             let (log, out) = statuses(&root, req.as_bytes());
