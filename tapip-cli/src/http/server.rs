@@ -17,7 +17,8 @@
 //!    one `Host` (RFC 9112 3.2), or it gets 400.
 //! 3. The body, if any (`Content-Length` or chunked), is read and thrown away, up to
 //!    [`MAX_DISCARDED_BODY`] bytes (more is 413). `Expect: 100-continue` gets its 100.
-//! 4. A method other than GET or HEAD is 405 with `Allow: GET, HEAD`.
+//! 4. Another method of RFC 9110 (or PATCH) is 405 with `Allow: GET, HEAD`; a method the
+//!    server does not know is 501 (RFC 9110 9.1).
 //! 5. The target (origin form `/path?query`, or absolute form `http://host/path`) is
 //!    percent-decoded; the query is ignored. A `..` segment (also encoded, `%2e%2e`) is
 //!    403, and so is anything whose canonical path (symbolic links resolved) is outside
@@ -53,6 +54,11 @@ const FILE_CHUNK: usize = 64 * 1024;
 /// After answering a request that could not be parsed, at most this much more of it is
 /// read (so that closing does not reset the connection under the answer).
 const MAX_DRAIN: usize = 256 * 1024;
+/// The methods of RFC 9110 (9.3) and PATCH (RFC 5789): those the server knows, and answers
+/// 405 when they are not GET or HEAD; any other (methods are case-sensitive) is 501.
+const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 /// Empty lines tolerated before a request line (RFC 9112 2.2).
 const MAX_LEADING_EMPTY_LINES: usize = 8;
 /// Longest chunk-size line of a chunked body (with its extensions).
@@ -359,9 +365,14 @@ impl HttpConn {
         matches!(self.state, State::Head(_) | State::Done) && self.start == self.end
     }
 
-    /// Part of a request head has arrived, not all of it.
-    pub(crate) fn reading_head(&self) -> bool {
-        matches!(self.state, State::Head(_)) && self.start != self.end
+    /// Part of a request has arrived, not all of it: some of its head, its head and not
+    /// all of its body, or (after its 400) not all of the rest of a rejected head.
+    pub(crate) fn reading_request(&self) -> bool {
+        match self.state {
+            State::Head(_) => self.start != self.end,
+            State::Body(..) | State::Drain { .. } => true,
+            _ => false,
+        }
     }
 
     /// Whether more input may be taken now (there is room and the client has not ended).
@@ -521,7 +532,10 @@ impl HttpConn {
             })
             .collect();
         let hosts = header_values(&headers, "host").count();
-        if hosts > 1 || (minor >= 1 && hosts == 0) {
+        if hosts > 1
+            || (minor >= 1 && hosts == 0)
+            || header_values(&headers, "host").any(|h| !valid_host(h.as_bytes()))
+        {
             return self.rejected(400, &method, &target);
         }
         let body = match body_length(&headers, minor) {
@@ -565,13 +579,13 @@ impl HttpConn {
                     left = BodyLeft::Fixed(n - take);
                     take > 0
                 }
-                BodyLeft::ChunkSize => match httparse::parse_chunk_size(buf) {
-                    Ok(httparse::Status::Complete((used, 0))) => {
+                BodyLeft::ChunkSize => match parse_chunk_line(buf) {
+                    Ok(Some((used, 0))) => {
                         self.consume(used);
                         left = BodyLeft::Trailers;
                         true
                     }
-                    Ok(httparse::Status::Complete((used, size))) => {
+                    Ok(Some((used, size))) => {
                         self.consume(used);
                         self.chunked_total = self.chunked_total.saturating_add(size);
                         if self.chunked_total > MAX_DISCARDED_BODY {
@@ -580,7 +594,7 @@ impl HttpConn {
                         left = BodyLeft::ChunkData(size);
                         true
                     }
-                    Ok(httparse::Status::Partial) if buf.len() <= MAX_CHUNK_LINE => false,
+                    Ok(None) if buf.len() <= MAX_CHUNK_LINE => false,
                     _ => return self.rejected(400, &asked.method, &asked.target),
                 },
                 BodyLeft::ChunkData(0) => {
@@ -593,9 +607,11 @@ impl HttpConn {
                     left = BodyLeft::ChunkData(n - take);
                     take > 0
                 }
+                // Exactly CRLF: a front end that takes two bytes, or a bare LF, as the
+                // end of the data would read the rest of the body differently.
                 BodyLeft::ChunkEnd => match buf {
-                    [b'\r', b'\n', ..] | [b'\n', ..] => {
-                        self.consume(if buf[0] == b'\n' { 1 } else { 2 });
+                    [b'\r', b'\n', ..] => {
+                        self.consume(2);
                         left = BodyLeft::ChunkSize;
                         true
                     }
@@ -629,8 +645,10 @@ impl HttpConn {
     fn answer(&mut self, asked: Asked) -> State {
         let reply = if asked.head || asked.method == "GET" {
             resolve(&self.root, &asked.target)
-        } else {
+        } else if KNOWN_METHODS.contains(&asked.method.as_str()) {
             Reply::error(405).with_header("Allow", "GET, HEAD".to_string())
+        } else {
+            Reply::error(501)
         };
         let status = reply.status;
         // A target that makes no sense says little good about what follows.
@@ -939,7 +957,9 @@ fn resolve(root: &Path, target: &str) -> Reply {
     };
     if meta.is_dir() {
         if !trailing_slash {
-            let mut location = format!("{path}/");
+            // One leading slash: `//name/` would be a network-path reference, naming the
+            // host `name` (RFC 3986 4.2).
+            let mut location = format!("/{}/", path.trim_start_matches('/'));
             if let Some(q) = query {
                 location.push('?');
                 location.push_str(q);
@@ -1036,6 +1056,48 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, u8), u16> {
     Ok((method, target, minor))
 }
 
+/// Whether `value` is a `Host` field value, `uri-host [ ":" port ]` (RFC 9110 7.2, RFC 3986
+/// 3.2.2): a bracketed IP literal or a reg-name (unreserved characters, sub-delims and
+/// `%XX`; an IPv4 address is one too), then a colon and digits if there is a port. Empty
+/// is allowed (a target without an authority).
+fn valid_host(value: &[u8]) -> bool {
+    let unreserved_or_sub_delim =
+        |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b);
+    let (name, rest) = match value.strip_prefix(b"[") {
+        Some(inner) => {
+            let Some(close) = inner.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            let literal = &inner[..close];
+            // IPv6 (hex digits, `:` and `.`) or IPvFuture (`v1.x:y`).
+            if literal.is_empty()
+                || !literal
+                    .iter()
+                    .all(|&b| b == b':' || unreserved_or_sub_delim(b))
+            {
+                return false;
+            }
+            (&[][..], &inner[close + 1..])
+        }
+        None => {
+            let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+            value.split_at(end)
+        }
+    };
+    let name_ok = name.iter().enumerate().all(|(i, &b)| {
+        unreserved_or_sub_delim(b)
+            || (b == b'%'
+                && name.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && name.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    let port_ok = match rest {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    name_ok && port_ok
+}
+
 /// The framing of a request body; `Err` for a request to refuse with 400.
 fn body_length(headers: &[(String, String)], minor: u8) -> Result<BodyLeft, ()> {
     let length = content_length(headers).map_err(|_| ())?;
@@ -1051,6 +1113,84 @@ fn body_length(headers: &[(String, String)], minor: u8) -> Result<BodyLeft, ()> 
         Some(last) if last.eq_ignore_ascii_case("chunked") => Ok(BodyLeft::ChunkSize),
         _ => Err(()),
     }
+}
+
+/// Parses the chunk-size line at the start of `buf` (RFC 9112 7.1, 7.1.1):
+/// `1*HEXDIG *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) CRLF`, any
+/// number of leading zeros. `Ok(None)`: not whole yet; `Ok(Some((length, size)))`; `Err`
+/// for anything else: a bare LF, a control byte or a stray character ends nothing and
+/// belongs to no extension (where a front end would read the line otherwise, requests
+/// could be smuggled past it).
+fn parse_chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, ()> {
+    let Some(lf) = buf.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    if lf > MAX_CHUNK_LINE {
+        return Err(());
+    }
+    let line = buf[..lf].strip_suffix(b"\r").ok_or(())?;
+    let digits_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    let (digits, mut ext) = line.split_at(digits_end);
+    let first = digits
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(digits.len());
+    if digits.is_empty() || digits.len() - first > 16 {
+        return Err(());
+    }
+    // At most 16 significant hex digits: fits in a u64.
+    let size = digits[first..].iter().fold(0u64, |acc, &d| {
+        (acc << 4) | u64::from(super::hex_val(d).unwrap_or(0))
+    });
+    let blanks = |b: &[u8]| -> usize { b.iter().take_while(|&&c| c == b' ' || c == b'\t').count() };
+    let token = |b: &[u8]| -> usize { b.iter().take_while(|&&c| super::is_tchar(c)).count() };
+    loop {
+        ext = &ext[blanks(ext)..];
+        let Some(rest) = ext.strip_prefix(b";") else {
+            return if ext.is_empty() {
+                Ok(Some((lf + 1, size)))
+            } else {
+                Err(())
+            };
+        };
+        ext = &rest[blanks(rest)..];
+        let name = token(ext);
+        if name == 0 {
+            return Err(());
+        }
+        ext = &ext[name..];
+        let after = &ext[blanks(ext)..];
+        let Some(value) = after.strip_prefix(b"=") else {
+            continue;
+        };
+        ext = &value[blanks(value)..];
+        ext = match ext.strip_prefix(b"\"") {
+            Some(quoted) => {
+                // qdtext or a quoted-pair, up to the closing quote (RFC 9110 5.6.4).
+                let mut i = 0;
+                loop {
+                    match quoted.get(i) {
+                        Some(b'"') => break &quoted[i + 1..],
+                        Some(b'\\') if quoted.get(i + 1).is_some_and(|&c| field_char(c)) => i += 2,
+                        Some(&c) if c != b'\\' && field_char(c) => i += 1,
+                        _ => return Err(()),
+                    }
+                }
+            }
+            None => match token(ext) {
+                0 => return Err(()),
+                n => &ext[n..],
+            },
+        };
+    }
+}
+
+/// A byte allowed in a field value or a quoted string: HTAB, SP, visible ASCII, obs-text.
+fn field_char(b: u8) -> bool {
+    b == b'\t' || b == b' ' || (0x21..0x7f).contains(&b) || b >= 0x80
 }
 
 /// Splits a request target into its path and its query. The absolute form
@@ -1229,6 +1369,7 @@ fn reason(status: u16) -> &'static str {
         414 => "URI Too Long",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
@@ -1458,6 +1599,137 @@ mod unit {
             "{page}"
         );
         assert!(page.ends_with("</ul><hr></body></html>\n"));
+    }
+
+    /// The statuses logged for `input` on a new connection, and the output.
+    fn statuses(root: &Path, input: &[u8]) -> (Vec<u16>, String) {
+        let mut c = HttpConn::new(root.to_path_buf());
+        let (out, log) = drive(&mut c, input, input.len());
+        (log, String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// The redirect of a directory asked without its trailing slash repeated the path as
+    /// it came: `GET //sub` (an empty first segment, which the file system ignores) got
+    /// `Location: //sub/`, a network-path reference (RFC 3986 4.2) that sends the browser
+    /// to the host `sub` (an open redirect; Python's http.server had the same,
+    /// CVE-2021-28861; found by an independent review). Now the Location has one leading
+    /// slash.
+    #[test]
+    fn a_directory_redirect_stays_on_this_host() {
+        let root = site("redirect");
+        fs::create_dir_all(root.join("sub")).unwrap();
+        for target in ["//sub", "///sub", "http://x//sub", "/.//sub"] {
+            let req = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            let (log, out) = statuses(&root, req.as_bytes());
+            assert_eq!(log, [301], "{target}: {out}");
+            let location = out
+                .lines()
+                .find_map(|l| l.strip_prefix("Location: "))
+                .unwrap_or("");
+            assert!(
+                location.starts_with('/') && !location.starts_with("//"),
+                "{target}: Location {location:?} names another host"
+            );
+        }
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// RFC 9112 3.2: a server MUST answer 400 to a request with more than one Host, none
+    /// (HTTP/1.1), "or a Host header field with an invalid field value"; only the count
+    /// was checked, so `Host: a b` or `Host: a/b` was served (found by an independent
+    /// review).
+    #[test]
+    fn an_invalid_host_is_400() {
+        let root = site("host");
+        for host in [
+            "a b",
+            "a/b",
+            "x:80x",
+            "a@b",
+            "[::1",
+            "caf\u{e9}",
+            "x\"y",
+            "a%zz",
+            "[]",
+            "[::1]x",
+        ] {
+            let req = format!("GET /a.txt HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let (log, out) = statuses(&root, req.as_bytes());
+            assert_eq!(log, [400], "Host: {host}: {out}");
+        }
+        for host in [
+            "", "x", "x:8080", "x:", "10.0.0.1", "[::1]:80", "web.lan", "a_b-c~d",
+        ] {
+            let req = format!("GET /a.txt HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let (log, out) = statuses(&root, req.as_bytes());
+            assert_eq!(log, [200], "Host: {host}: {out}");
+        }
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// RFC 9110 9.1 and 15.6.2: a method the server does not recognize gets 501; 405 says
+    /// the method is known but not allowed for the resource (15.5.6). Every method but GET
+    /// and HEAD got 405 with `Allow: GET, HEAD`, `FOO` and `get` (methods are
+    /// case-sensitive) too (found by an independent review).
+    #[test]
+    fn unknown_methods_are_501() {
+        let root = site("methods");
+        for m in ["FOO", "get", "BREW"] {
+            let req = format!("{m} /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+            let (log, out) = statuses(&root, req.as_bytes());
+            assert_eq!(log, [501], "{m}: {out}");
+        }
+        for m in ["POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] {
+            let req = format!("{m} /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+            let (log, out) = statuses(&root, req.as_bytes());
+            assert_eq!(log, [405], "{m}: {out}");
+            assert!(out.contains("\r\nAllow: GET, HEAD\r\n"), "{out}");
+        }
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// Chunk-size lines went to `httparse::parse_chunk_size`, which takes any byte after a
+    /// `;` as part of the extension, a bare LF and NUL included, until a CRLF, and an empty
+    /// size as 0; and after chunk data a bare LF passed for its CRLF. RFC 9112 7.1 allows
+    /// none of these (`1*HEXDIG`, chunk-ext tokens or quoted strings, CRLF), and a front
+    /// end that ends the line at the LF reads a different body: the bytes it takes for data
+    /// this server reads as a request of its own (request smuggling, RFC 9112 11.2). Here
+    /// the front end's view is one chunk of 0x45 bytes holding the smuggled request (found
+    /// by an independent review; now the line is parsed by the grammar, and chunk data
+    /// ends with CRLF).
+    #[test]
+    fn chunk_framing_follows_the_grammar() {
+        let root = site("chunks");
+        let get = "GET /a.txt HTTP/1.1\r\nHost: x\r\n";
+        let smuggled = "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n";
+        for body in [
+            format!("2;\nxx\r\n45\r\n{smuggled}"),
+            "2;a\0b\r\nxx\r\n0\r\n\r\n".to_string(),
+            "\r\n\r\n".to_string(),
+            "2\r\nxx\n0\r\n\r\n".to_string(),
+            "2\r\nxxY\n0\r\n\r\n".to_string(),
+            "2;=x\r\nxx\r\n0\r\n\r\n".to_string(),
+            "2;a=\r\nxx\r\n0\r\n\r\n".to_string(),
+            "2 3\r\nxx\r\n0\r\n\r\n".to_string(),
+            "2;a=\"x\r\nxx\r\n0\r\n\r\n".to_string(),
+            "2;a\r\r\nxx\r\n0\r\n\r\n".to_string(),
+            "12345678901234567\r\n".to_string(),
+        ] {
+            let req = format!("{get}Transfer-Encoding: chunked\r\n\r\n{body}");
+            let (log, out) = statuses(&root, req.as_bytes());
+            assert_eq!(log, [400], "{body:?}: {out}");
+        }
+        for body in [
+            "2;a=b\r\nxx\r\n0\r\n\r\n",
+            "2 ; a = \"x y\" ; b\r\nxx\r\n0\r\n\r\n",
+            "00002\r\nxx\r\n000\r\nX-T: 1\r\n\r\n",
+            "00000000000000000002;a=\"q\\\"x\"\r\nxx\r\n0\r\n\r\n",
+        ] {
+            let req = format!("{get}Transfer-Encoding: chunked\r\n\r\n{body}{get}\r\n");
+            let (log, out) = statuses(&root, req.as_bytes());
+            assert_eq!(log, [200, 200], "{body:?}: {out}");
+        }
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -413,13 +413,22 @@ fn paths_out_of_the_root_are_403() {
 #[test]
 fn other_methods_are_405() {
     let site = site();
-    for m in ["POST", "PUT", "DELETE", "OPTIONS", "get"] {
+    for m in ["POST", "PUT", "DELETE", "OPTIONS"] {
         let (resp, result) = one(
             site.path(),
             &format!("{m} /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
         );
         assert_eq!(resp.status, 405, "{m}");
         assert_eq!(resp.header("Allow"), Some("GET, HEAD"));
+        result.unwrap();
+    }
+    // Methods are case-sensitive: `get` is one the server does not know (RFC 9110 9.1).
+    for m in ["get", "FOO"] {
+        let (resp, result) = one(
+            site.path(),
+            &format!("{m} /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(resp.status, 501, "{m}");
         result.unwrap();
     }
 }

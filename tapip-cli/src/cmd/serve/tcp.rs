@@ -14,9 +14,10 @@
 //! * daytime (RFC 867): sends the date line and closes.
 //! * http: the files under a directory (see `crate::http`), each connection closed after
 //!   [`HTTP_IDLE`] without a request, or [`HTTP_SEND_IDLE`] without taking any of its
-//!   answer (a client that stopped reading). A request head must arrive whole within
-//!   [`HTTP_IDLE`] of its first byte (a 408 otherwise): a client trickling one in a byte
-//!   at a time does not keep its slot. A client still taking answers the stack holds
+//!   answer (a client that stopped reading). A request (its head and any body) must arrive
+//!   whole within [`HTTP_IDLE`] of its first byte (a 408 otherwise), and so must the rest
+//!   of a rejected head read after its 400: a client trickling one in a byte at a time does
+//!   not keep its slot. A client still taking answers the stack holds
 //!   (unacknowledged bytes going down, at least [`HTTP_MIN_TAKEN`] in each
 //!   [`HTTP_SEND_IDLE`]) is not idle; one taking less is. After the last answer the connection
 //!   lingers: its write side shut, what the client sends read and dropped (at most
@@ -230,8 +231,9 @@ struct Conn {
     work: Work,
     /// Closed when nothing moves by then.
     deadline: Instant,
-    /// HTTP: when the request head that started arriving must be whole (its first byte's
-    /// time plus the idle limit, not pushed back by the bytes that follow).
+    /// HTTP: when the request that started arriving (its head and any body, or the rest of
+    /// a rejected head after its 400) must be whole: its first byte's time plus the idle
+    /// limit, not pushed back by the bytes that follow.
     head_by: Option<Instant>,
     /// HTTP: bytes of answers handed to the stack.
     sent: u64,
@@ -449,8 +451,8 @@ impl Server<'_> {
         }
         if moved && !matches!(conn.work, Work::Linger { .. }) {
             let now = Instant::now();
-            let reading_head = matches!(&conn.work, Work::Http(h) if h.reading_head());
-            if !reading_head {
+            let reading_request = matches!(&conn.work, Work::Http(h) if h.reading_request());
+            if !reading_request {
                 conn.head_by = None;
             }
             conn.deadline = match &conn.work {
@@ -465,7 +467,7 @@ impl Server<'_> {
                     };
                     start + send_idle
                 }
-                Work::Http(_) if reading_head => *conn.head_by.get_or_insert(now + idle),
+                Work::Http(_) if reading_request => *conn.head_by.get_or_insert(now + idle),
                 Work::Daytime {
                     linger: Some(t), ..
                 } => *t,
@@ -1230,6 +1232,66 @@ mod tests {
             got == data.len() && v[body_start..] == data[..],
             "{r:?}: {got} bytes of the {}-byte answer",
             data.len()
+        );
+        finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Writes `start` to a new connection to `port`, then a byte every 200 ms for 4 s;
+    /// whether the connection is still open after that (a read times out) and what came
+    /// back.
+    fn trickled(ctx: &crate::cmd::Ctx, port: u16, start: &[u8]) -> (bool, String) {
+        let s = connect(ctx, port);
+        (&s).write_all(start).unwrap();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(4) {
+            std::thread::sleep(Duration::from_millis(200));
+            if (&s).write_all(b"X").is_err() {
+                break;
+            }
+        }
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut v = Vec::new();
+        let r = (&s).read_to_end(&mut v);
+        let still_open =
+            matches!(&r, Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock));
+        (still_open, String::from_utf8_lossy(&v).into_owned())
+    }
+
+    /// The request head has to arrive whole within the idle limit of its first byte, but
+    /// a body (up to 1 MiB is read and dropped) pushed the deadline back with each byte,
+    /// and so did the rest of a rejected head read after its 400 (up to 256 KB): a client
+    /// trickling either kept its slot for as long as it liked (a slow-body attack, the
+    /// slowloris the head's deadline is there to stop; found by an independent review).
+    /// Now the whole request, body included, has the head's deadline.
+    #[test]
+    fn a_trickled_request_body_is_cut_off_at_the_idle_deadline() {
+        let ctx = ctx();
+        let dir = temp_dir("slowbody");
+        std::fs::write(dir.join("a.txt"), b"hello").unwrap();
+        let limits = Limits {
+            max_conns: 8,
+            http_idle: Duration::from_millis(600),
+            http_send_idle: Duration::from_millis(600),
+            stream_idle: Duration::from_millis(600),
+        };
+        serve_small(&ctx, Service::Http, 8092, Some(dir.clone()), limits);
+        let (open, got) = trickled(
+            &ctx,
+            8092,
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",
+        );
+        assert!(
+            !open,
+            "a body trickled for 4 s with a 600 ms idle limit: still open ({got:?})"
+        );
+        assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
+        let (open, got) = trickled(&ctx, 8092, b"BAD\r\n");
+        assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+        assert!(
+            !open,
+            "the rest of a rejected head trickled for 4 s with a 600 ms idle limit: still open"
         );
         finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
