@@ -404,26 +404,8 @@ pub(crate) fn copy_chunked<S: Read>(
             }
         };
         let size_part = line.split(|&b| b == b';').next().unwrap_or(&[]);
-        let digits = trim_blanks(size_part);
-        if digits.is_empty() || !digits.iter().all(u8::is_ascii_hexdigit) {
-            return Err(invalid(format!("bad chunk size \"{}\"", excerpt(&line))));
-        }
-        // Leading zeros are allowed, as many as a line holds.
-        let first = digits
-            .iter()
-            .position(|&d| d != b'0')
-            .unwrap_or(digits.len());
-        let digits = &digits[first..];
-        if digits.len() > 16 {
-            return Err(invalid(format!(
-                "chunk size too large \"{}\"",
-                excerpt(&line)
-            )));
-        }
-        // At most 16 hex digits: fits in a u64.
-        let size = digits.iter().fold(0u64, |acc, &d| {
-            (acc << 4) | u64::from(hex_val(d).unwrap_or(0))
-        });
+        let size = chunk_size(trim_blanks(size_part))
+            .map_err(|what| invalid(format!("{what} \"{}\"", excerpt(&line))))?;
         if size == 0 {
             let trailers = read_headers(conn).map_err(io::Error::from)?;
             return Ok((total, trailers));
@@ -447,6 +429,26 @@ pub(crate) fn copy_chunked<S: Read>(
             _ => return Err(invalid("chunk data not followed by CRLF".to_string())),
         }
     }
+}
+
+/// The value of a chunk-size (RFC 9112 7.1: `1*HEXDIG`, with as many leading zeros as a
+/// line holds), or why it is none.
+pub(crate) fn chunk_size(digits: &[u8]) -> Result<u64, &'static str> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err("bad chunk size");
+    }
+    let first = digits
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(digits.len());
+    let digits = &digits[first..];
+    if digits.len() > 16 {
+        return Err("chunk size too large");
+    }
+    // At most 16 hex digits: fits in a u64.
+    Ok(digits.iter().fold(0u64, |acc, &d| {
+        (acc << 4) | u64::from(hex_val(d).unwrap_or(0))
+    }))
 }
 
 /// The value of a hex digit.

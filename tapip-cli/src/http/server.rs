@@ -1134,17 +1134,7 @@ fn parse_chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, ()> {
         .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(line.len());
     let (digits, mut ext) = line.split_at(digits_end);
-    let first = digits
-        .iter()
-        .position(|&d| d != b'0')
-        .unwrap_or(digits.len());
-    if digits.is_empty() || digits.len() - first > 16 {
-        return Err(());
-    }
-    // At most 16 significant hex digits: fits in a u64.
-    let size = digits[first..].iter().fold(0u64, |acc, &d| {
-        (acc << 4) | u64::from(super::hex_val(d).unwrap_or(0))
-    });
+    let size = super::chunk_size(digits).map_err(|_| ())?;
     let blanks = |b: &[u8]| -> usize { b.iter().take_while(|&&c| c == b' ' || c == b'\t').count() };
     let token = |b: &[u8]| -> usize { b.iter().take_while(|&&c| super::is_tchar(c)).count() };
     loop {
