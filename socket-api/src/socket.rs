@@ -826,6 +826,9 @@ impl Socket {
             SockOpt::Congestion(_) if self.ty != Type::Stream => {
                 return Err(bad("TCP_CONGESTION is an option of TCP sockets"));
             }
+            SockOpt::UserTimeout(_) if self.ty != Type::Stream => {
+                return Err(bad("TCP_USER_TIMEOUT is an option of TCP sockets"));
+            }
             _ => {
                 self.with_core(|c, _| self.set_transport_option(c, opt))?;
             }
@@ -994,6 +997,12 @@ impl Socket {
                 SockOptName::Congestion if self.ty != Type::Stream => {
                     return Err(SocketError::InvalidInput(
                         "TCP_CONGESTION is an option of TCP sockets",
+                    )
+                    .into())
+                }
+                SockOptName::UserTimeout if self.ty != Type::Stream => {
+                    return Err(SocketError::InvalidInput(
+                        "TCP_USER_TIMEOUT is an option of TCP sockets",
                     )
                     .into())
                 }
@@ -1378,7 +1387,6 @@ mod tests {
     /// for "none". Linux refuses TCP-level options on other sockets (ENOPROTOOPT); here
     /// both calls say `InvalidInput`, as for `TCP_CONGESTION`.
     #[test]
-    #[ignore = "defect: UDP get_option(UserTimeout) answers SockOpt::Ttl; set is silently accepted"]
     fn user_timeout_is_refused_on_sockets_other_than_tcp() {
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
         let udp = Socket::new(&stack, Domain::Inet, Type::Dgram, 0).unwrap();
