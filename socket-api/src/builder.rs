@@ -616,7 +616,6 @@ mod tests {
     /// Ethernet broadcast to the whole link, and with 10.0.0.0 it waited for an ARP
     /// answer no host gives (the stack refuses that address as a neighbour itself).
     #[test]
-    #[ignore = "defect: a gateway at the network's broadcast or own address is accepted"]
     fn a_gateway_at_the_networks_broadcast_or_own_address_is_refused() {
         for gw in ["10.0.0.255", "10.0.0.0"] {
             let (dev, _peer) = link();
