@@ -1381,6 +1381,37 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
     }
 
+    /// A write of some bytes, with room for them, queues them whatever the write timeout.
+    /// With a timeout of a few nanoseconds `send` looked at its deadline before its first
+    /// try, found it passed and returned `Ok(0)` having queued nothing: `write` said the
+    /// stream takes no more bytes (`write_all` failed with `WriteZero`) while the send
+    /// buffer was empty. Linux copies what fits and waits (and times out, EAGAIN) only
+    /// for room; `std` takes any non-zero timeout.
+    #[test]
+    #[ignore = "defect: with a tiny write timeout, write returns Ok(0) without trying"]
+    fn a_write_with_a_tiny_timeout_queues_what_fits() {
+        use std::io::{Read, Write};
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        let c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (s, _) = l.accept().unwrap();
+        c.set_write_timeout(Some(Duration::from_nanos(1))).unwrap();
+        let written: Vec<_> = (0..100)
+            .map(|_| (&c).write(b"hello").map_err(|e| e.kind()))
+            .collect();
+        let all = (&c).write_all(b"!").map_err(|e| e.kind());
+        c.close();
+        let mut got = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let read = (&s).read_to_end(&mut got).map_err(|e| e.kind());
+        stack.shutdown();
+        let zeros = written.iter().filter(|w| **w == Ok(0)).count();
+        assert_eq!(zeros, 0, "{zeros} of 100 writes queued nothing: {:?}", &written[..3]);
+        assert_eq!(written, vec![Ok(5); 100]);
+        assert_eq!(all, Ok(()));
+        assert_eq!(read, Ok(501));
+    }
+
     /// `TCP_USER_TIMEOUT` is an option of TCP sockets. On a UDP or raw socket `set_option`
     /// accepted it and did nothing, and `get_option(UserTimeout)` answered with another
     /// option's value (`SockOpt::Ttl(64)`), which a caller matching on `UserTimeout` took
