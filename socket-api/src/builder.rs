@@ -609,6 +609,36 @@ mod tests {
         }
     }
 
+    /// A gateway must be a host of the stack's network: its broadcast address or the
+    /// network's own address is none. Linux refuses both ("Nexthop has invalid gateway",
+    /// EINVAL: they are broadcast routes, not unicast neighbours). The builder took them:
+    /// with 10.0.0.255 as the router every datagram for another network left as an
+    /// Ethernet broadcast to the whole link, and with 10.0.0.0 it waited for an ARP
+    /// answer no host gives (the stack refuses that address as a neighbour itself).
+    #[test]
+    fn a_gateway_at_the_networks_broadcast_or_own_address_is_refused() {
+        for gw in ["10.0.0.255", "10.0.0.0"] {
+            let (dev, _peer) = link();
+            let b = StackBuilder::new()
+                .device(dev.clone())
+                .addr("10.0.0.1/24")
+                .gateway(gw);
+            let e = build_err(b);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{gw}: {e}");
+            assert!(e.to_string().contains(&format!("gateway {gw}")), "{e}");
+            assert_eq!(Arc::strong_count(&dev), 1, "{gw}: device still held");
+        }
+        // On a /31 (RFC 3021) both addresses are hosts: the other end is a gateway.
+        let (dev, _peer) = link();
+        let s = StackBuilder::new()
+            .device(dev)
+            .addr("10.0.0.0/31")
+            .gateway("10.0.0.1")
+            .build()
+            .unwrap();
+        s.shutdown();
+    }
+
     #[test]
     fn a_failed_build_stops_the_stack_and_releases_the_device() {
         let cases: [(Setting, &str); 4] = [

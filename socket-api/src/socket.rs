@@ -492,10 +492,9 @@ impl Socket {
         let deadline = deadline_after(timeout);
         let mut sent = 0;
         while sent < len {
+            // Each pass tries at once and waits only for room: a deadline that has passed
+            // (left zero) still queues what fits, then says `Elapsed`.
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left.is_some_and(|l| l.is_zero()) {
-                break;
-            }
             let r = self.wait_for_in(left.or(timeout), true, |c, now| {
                 let Core { ip, transport, .. } = c;
                 match transport.tcp_send_gather(self.handle, after(bufs, sent), ip.tx(), now) {
@@ -826,6 +825,9 @@ impl Socket {
             SockOpt::Congestion(_) if self.ty != Type::Stream => {
                 return Err(bad("TCP_CONGESTION is an option of TCP sockets"));
             }
+            SockOpt::UserTimeout(_) if self.ty != Type::Stream => {
+                return Err(bad("TCP_USER_TIMEOUT is an option of TCP sockets"));
+            }
             _ => {
                 self.with_core(|c, _| self.set_transport_option(c, opt))?;
             }
@@ -994,6 +996,12 @@ impl Socket {
                 SockOptName::Congestion if self.ty != Type::Stream => {
                     return Err(SocketError::InvalidInput(
                         "TCP_CONGESTION is an option of TCP sockets",
+                    )
+                    .into())
+                }
+                SockOptName::UserTimeout if self.ty != Type::Stream => {
+                    return Err(SocketError::InvalidInput(
+                        "TCP_USER_TIMEOUT is an option of TCP sockets",
                     )
                     .into())
                 }
@@ -1370,6 +1378,68 @@ mod tests {
         assert_eq!(linger, Some(Duration::ZERO));
         let e = end.expect_err("a reset, not a clean end");
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+    }
+
+    /// A write of some bytes, with room for them, queues them whatever the write timeout.
+    /// With a timeout of a few nanoseconds `send` looked at its deadline before its first
+    /// try, found it passed and returned `Ok(0)` having queued nothing: `write` said the
+    /// stream takes no more bytes (`write_all` failed with `WriteZero`) while the send
+    /// buffer was empty. Linux copies what fits and waits (and times out, EAGAIN) only
+    /// for room; `std` takes any non-zero timeout.
+    #[test]
+    fn a_write_with_a_tiny_timeout_queues_what_fits() {
+        use std::io::{Read, Write};
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        let c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (s, _) = l.accept().unwrap();
+        c.set_write_timeout(Some(Duration::from_nanos(1))).unwrap();
+        let written: Vec<_> = (0..100)
+            .map(|_| (&c).write(b"hello").map_err(|e| e.kind()))
+            .collect();
+        let all = (&c).write_all(b"!").map_err(|e| e.kind());
+        c.close();
+        let mut got = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let read = (&s).read_to_end(&mut got).map_err(|e| e.kind());
+        stack.shutdown();
+        let zeros = written.iter().filter(|w| **w == Ok(0)).count();
+        assert_eq!(
+            zeros,
+            0,
+            "{zeros} of 100 writes queued nothing: {:?}",
+            &written[..3]
+        );
+        assert_eq!(written, vec![Ok(5); 100]);
+        assert_eq!(all, Ok(()));
+        assert_eq!(read, Ok(501));
+    }
+
+    /// `TCP_USER_TIMEOUT` is an option of TCP sockets. On a UDP or raw socket `set_option`
+    /// accepted it and did nothing, and `get_option(UserTimeout)` answered with another
+    /// option's value (`SockOpt::Ttl(64)`), which a caller matching on `UserTimeout` took
+    /// for "none". Linux refuses TCP-level options on other sockets (ENOPROTOOPT); here
+    /// both calls say `InvalidInput`, as for `TCP_CONGESTION`.
+    #[test]
+    fn user_timeout_is_refused_on_sockets_other_than_tcp() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let udp = Socket::new(&stack, Domain::Inet, Type::Dgram, 0).unwrap();
+        let raw = Socket::new(&stack, Domain::Inet, Type::Raw, 1).unwrap();
+        let mut seen = Vec::new();
+        for s in [&udp, &raw] {
+            let set = s.set_option(SockOpt::UserTimeout(Some(Duration::from_secs(7))));
+            let got = s.get_option(SockOptName::UserTimeout);
+            seen.push((
+                s.socket_type(),
+                set.map_err(|e| e.kind()),
+                got.map_err(|e| e.kind()),
+            ));
+        }
+        stack.shutdown();
+        for (ty, set, got) in seen {
+            assert_eq!(set, Err(io::ErrorKind::InvalidInput), "{ty:?}: set");
+            assert_eq!(got, Err(io::ErrorKind::InvalidInput), "{ty:?}: get");
+        }
     }
 
     /// A blocking datagram send turns `SO_SNDTIMEO` into the pacing limit. `set_option`

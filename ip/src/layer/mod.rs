@@ -336,6 +336,12 @@ impl IpLayer {
                         i.addr.is_some_and(|c| c.contains(gw)) && dev.is_none_or(|d| d == i.ifindex)
                     })
                     .ok_or(RouteError::GatewayUnreachable(gw))?;
+                // A network's broadcast and own address are no host to forward through
+                // (Linux: "Nexthop has invalid gateway"); on a /31 both are hosts.
+                let net = via.addr.filter(|c| c.prefix() < 31);
+                if net.is_some_and(|c| c.network().addr() == gw || c.broadcast() == Some(gw)) {
+                    return Err(ConfigError::NotUnicast(gw));
+                }
                 via.ifindex
             }
             (None, Some(d)) => {
