@@ -59,6 +59,9 @@ pub struct StackBuilder {
     uring: bool,
     uring_rx: bool,
     config: StackConfig,
+    /// `forwarding` and `exit_linger`, kept apart so that a later `config` keeps them.
+    forwarding: Option<bool>,
+    exit_linger: Option<std::time::Duration>,
     tap_hook: Option<TapHook>,
     dhcp: bool,
     dns: Vec<String>,
@@ -84,6 +87,8 @@ impl StackBuilder {
             uring: true,
             uring_rx: false,
             config: StackConfig::default(),
+            forwarding: None,
+            exit_linger: None,
             tap_hook: None,
             dhcp: false,
             dns: Vec::new(),
@@ -196,6 +201,7 @@ impl StackBuilder {
 
     /// Settings of the protocol layers and the runtime (buffer sizes, TCP timers, queue
     /// bounds); [`StackConfig::default`] otherwise. The builder always adds loopback.
+    /// `forwarding` and `exit_linger`, called before or after, win over its fields.
     pub fn config(mut self, config: StackConfig) -> StackBuilder {
         self.config = config;
         self
@@ -204,14 +210,14 @@ impl StackBuilder {
     /// Forward datagrams addressed to other hosts (a router; the shell's `--forward`): off
     /// by default, as RFC 1122 3.1 asks of a host.
     pub fn forwarding(mut self, on: bool) -> StackBuilder {
-        self.config.ip.forwarding = on;
+        self.forwarding = Some(on);
         self
     }
 
     /// How long the end of the program waits for TCP connections to deliver what they
     /// queued ([`Stack::exit_linger`]): 10 s by default, zero to reset them at once.
     pub fn exit_linger(mut self, limit: std::time::Duration) -> StackBuilder {
-        self.config.exit_linger = limit;
+        self.exit_linger = Some(limit);
         self
     }
 
@@ -310,6 +316,12 @@ impl StackBuilder {
         };
         let mut config = self.config;
         config.loopback = true;
+        if let Some(on) = self.forwarding {
+            config.ip.forwarding = on;
+        }
+        if let Some(limit) = self.exit_linger {
+            config.exit_linger = limit;
+        }
         let driver = config.driver;
         let stack = Stack::new(config)?;
         // Anything failing from here on must not leave the stack's threads running.
@@ -442,6 +454,24 @@ mod tests {
         assert_eq!(&back, b"ping");
         let peer = server.join().expect("server thread");
         assert_eq!(peer, c.local_addr().unwrap());
+    }
+
+    /// `forwarding` and `exit_linger` hold whatever the order of the calls: a `config`
+    /// after them (a whole `StackConfig`) does not take them back to its defaults.
+    #[test]
+    fn settings_survive_a_later_config() {
+        let stack = StackBuilder::new()
+            .loopback_only()
+            .forwarding(true)
+            .exit_linger(Duration::from_secs(3))
+            .config(StackConfig::default())
+            .build()
+            .unwrap();
+        let forwarding = stack.with_core(|c, _| c.ip.forwarding());
+        let linger = stack.exit_linger();
+        stack.shutdown();
+        assert!(forwarding, "forwarding was lost");
+        assert_eq!(linger, Duration::from_secs(3));
     }
 
     #[test]
