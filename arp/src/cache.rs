@@ -529,6 +529,16 @@ impl<P> NeighborCache<P> {
         self.pending_total
     }
 
+    /// Is `ip` being resolved with its queue full, so that the next packet for it would
+    /// push out the oldest? (A blocking sender waits instead: see `socket-api`.)
+    pub fn queue_full(&self, ip: Ipv4Addr) -> bool {
+        let per_entry = self.config.max_pending_per_entry;
+        match self.table.get(&ip).map(|e| &e.state) {
+            Some(State::Incomplete { queue, .. }) => queue.len() >= per_entry,
+            _ => false,
+        }
+    }
+
     fn max_retries(&self) -> u32 {
         self.config.max_retries.max(1)
     }

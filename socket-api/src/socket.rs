@@ -98,6 +98,9 @@ pub enum SockOptName {
     MulticastIf,
 }
 
+/// How often a datagram send held back by a full ARP queue looks again.
+const ARP_RECHECK: Duration = Duration::from_millis(1);
+
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
 const MIN_BUF: usize = 256;
 const MAX_BUF: usize = 16 << 20;
@@ -431,6 +434,9 @@ impl Socket {
             core.note_blocked(self.handle);
             return Err(SocketError::WouldBlock.into());
         }
+        if paced {
+            core = self.wait_for_arp_room(core, dst, deadline_after(timeout))?;
+        }
         let now = self.stack.now();
         let n = {
             let c = &mut *core;
@@ -455,6 +461,32 @@ impl Socket {
             self.stack.finish(core);
         }
         Ok(n?)
+    }
+
+    /// A blocking datagram send waits while the ARP queue of its next hop is full (a
+    /// burst sent before the neighbour answered), where it would push the oldest queued
+    /// datagram out, as Linux's does: until the address is resolved or given up (the
+    /// cache's retries, about 3 s), or the send timeout passes (then the datagram goes,
+    /// and the oldest gives way, counted). It looks again every millisecond: the answer
+    /// comes through the stack thread, which wakes no datagram sender.
+    fn wait_for_arp_room<'a>(
+        &'a self,
+        mut core: MutexGuard<'a, Core>,
+        dst: Option<SocketAddrV4>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<MutexGuard<'a, Core>, SocketError> {
+        let target = dst.or_else(|| core.transport.udp_path(self.handle).and_then(|p| p.0));
+        let Some(target) = target.map(|t| *t.ip()) else {
+            return Ok(core);
+        };
+        while core.ip.arp_queue_full(target)
+            && deadline.is_none_or(|d| std::time::Instant::now() < d)
+        {
+            drop(core);
+            std::thread::sleep(ARP_RECHECK);
+            core = self.core()?;
+        }
+        Ok(core)
     }
 
     /// A stream send: all of `buf` is queued before it returns, waiting for room as the
@@ -1322,6 +1354,71 @@ mod tests {
         stack.shutdown();
         assert_eq!(n, 1, "a send fails at once, yet poll says it would block");
         assert!(fds[0].writable);
+    }
+
+    /// A blocking sender's burst to a neighbour not yet resolved: past the 128 datagrams
+    /// the ARP queue holds, each send waits for the answer instead of pushing the oldest
+    /// out (Linux's way, where a datagram sent before the neighbour answered is lost). The
+    /// neighbour (the test, on the far end of the link) answers once 128 wait and the
+    /// sender had time to send the rest: all 300 leave, in order.
+    #[test]
+    fn a_blocking_burst_to_an_unresolved_neighbour_loses_nothing() {
+        use netif::Device;
+        let (a_end, b_end) = crate::testing::link(256);
+        let a = crate::StackBuilder::new()
+            .device(Arc::new(a_end))
+            .addr("10.0.0.1/24")
+            .build()
+            .unwrap();
+        let s = crate::UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+        let sender = std::thread::spawn(move || {
+            for i in 0..300u16 {
+                s.send_to(&i.to_be_bytes(), "10.0.0.2:7").unwrap();
+            }
+        });
+        // Nobody answers A's first request for 10.0.0.2.
+        let mut buf = [0u8; 1600];
+        loop {
+            let n = b_end
+                .recv(&mut buf, Duration::from_secs(5))
+                .unwrap()
+                .expect("an ARP request for 10.0.0.2");
+            if n >= 42 && buf[12..14] == [0x08, 0x06] && buf[38..42] == [10, 0, 0, 2] {
+                break;
+            }
+        }
+        let a_mac: [u8; 6] = buf[6..12].try_into().unwrap();
+        // The queue fills; the sender gets time to send the rest (or to wait).
+        let t = std::time::Instant::now();
+        while a.with_core(|c, _| c.ip.arp_pending()) < 128 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        // The neighbour answers now.
+        let b_mac = [2, 0, 0, 0, 0, 0x22];
+        let mut reply = Vec::new();
+        reply.extend_from_slice(&a_mac);
+        reply.extend_from_slice(&b_mac);
+        reply.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 2]);
+        reply.extend_from_slice(&b_mac);
+        reply.extend_from_slice(&[10, 0, 0, 2]);
+        reply.extend_from_slice(&a_mac);
+        reply.extend_from_slice(&[10, 0, 0, 1]);
+        b_end.send(&reply).unwrap();
+        // The datagrams that leave A, by their 2-byte payloads.
+        let mut got = Vec::new();
+        while got.len() < 300 {
+            match b_end.recv(&mut buf, Duration::from_secs(5)) {
+                Ok(Some(n)) if n == 44 && buf[12..14] == [0x08, 0x00] && buf[23] == 17 => {
+                    got.push(u16::from_be_bytes([buf[42], buf[43]]));
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        sender.join().unwrap();
+        a.shutdown();
+        assert_eq!(got, (0..300u16).collect::<Vec<_>>());
     }
 
     /// Accepted connections inherit `SO_RCVTIMEO` and `SO_SNDTIMEO` from their listener,

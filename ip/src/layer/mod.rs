@@ -367,6 +367,18 @@ impl IpLayer {
         self.out.route(dst)
     }
 
+    /// Would a datagram to `dst` push an older one out of the ARP queue of its next hop
+    /// (being resolved, its queue full)?
+    pub fn arp_queue_full(&self, dst: Ipv4Addr) -> bool {
+        let Some(r) = self.out.route(dst) else {
+            return false;
+        };
+        self.out
+            .ifaces
+            .get(r.ifindex)
+            .is_some_and(|i| i.arp.queue_full(r.next_hop(dst)))
+    }
+
     /// ARP cache entries of every interface: (interface name, entry).
     pub fn arp_entries(&self, now: Instant) -> Vec<(String, arp::EntryView)> {
         self.out
