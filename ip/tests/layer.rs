@@ -4224,7 +4224,6 @@ fn a_unicast_datagram_never_leaves_with_ttl_zero() {
 /// is dropped and counted (`drop_bad_quote`), as Linux counts it (InErrors). Before, it
 /// moved `rx_errors` only, or went up to the transport with a quote it cannot use.
 #[test]
-#[ignore = "defect: an ICMP error with an unusable quote is dropped uncounted"]
 fn an_icmp_error_with_an_unusable_quote_is_counted() {
     let mut l = one_iface();
     let mut up = Recorder::default();
@@ -4235,7 +4234,13 @@ fn an_icmp_error_with_an_unusable_quote_is_counted() {
             next_hop_mtu: 0,
             original: quote,
         });
-        rx_ip(&mut l, &mut up, 0, &Hdr::new(HOST_A, US0, ICMP).packet(&err), T0);
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &Hdr::new(HOST_A, US0, ICMP).packet(&err),
+            T0,
+        );
     }
     assert!(up.errors.is_empty(), "{:?}", up.errors);
     assert_eq!(up.delivered.len(), 3, "raw sockets see them");
@@ -4246,7 +4251,13 @@ fn an_icmp_error_with_an_unusable_quote_is_counted() {
         next_hop_mtu: 0,
         original: &ours[..28],
     });
-    rx_ip(&mut l, &mut up, 0, &Hdr::new(HOST_A, US0, ICMP).packet(&err), T0);
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, US0, ICMP).packet(&err),
+        T0,
+    );
     assert_eq!(up.errors.len(), 1);
     assert_eq!(l.icmp_stats().drop_bad_quote, 3);
 }
