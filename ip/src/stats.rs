@@ -89,6 +89,9 @@ pub struct IcmpStats {
     /// Other messages sent to a broadcast or multicast address (errors, redirects, echo
     /// replies): seen by raw sockets, acted on by nobody.
     pub drop_broadcast_other: u64,
+    /// Errors whose quoted datagram lacks its IP header or the 8 octets after it (RFC 1122
+    /// 3.2.2): nobody to report them to (Linux counts them in InErrors).
+    pub drop_bad_quote: u64,
     /// Errors not sent because of the RFC 1122/1812 rules (about an error, a broadcast, a
     /// non-first fragment, a martian source).
     pub errors_suppressed: u64,

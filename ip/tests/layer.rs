@@ -4218,3 +4218,46 @@ fn a_unicast_datagram_never_leaves_with_ttl_zero() {
         "sent with TTL 0 ({r:?}): {out:?}"
     );
 }
+
+/// An ICMP error whose quote does not hold the offending datagram's header and the 8
+/// octets after it (RFC 1122 3.2.2) names no conversation: it goes to raw sockets, and
+/// is dropped and counted (`drop_bad_quote`), as Linux counts it (InErrors). Before, it
+/// moved `rx_errors` only, or went up to the transport with a quote it cannot use.
+#[test]
+fn an_icmp_error_with_an_unusable_quote_is_counted() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let ours = Hdr::new(US0, HOST_A, UDP).packet(&pattern(8, 6));
+    for quote in [&ours[..10], &ours[..24], &[0x60; 28][..]] {
+        let err = icmp_bytes(&IcmpRepr::DestUnreachable {
+            code: icmp::unreach::PORT,
+            next_hop_mtu: 0,
+            original: quote,
+        });
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &Hdr::new(HOST_A, US0, ICMP).packet(&err),
+            T0,
+        );
+    }
+    assert!(up.errors.is_empty(), "{:?}", up.errors);
+    assert_eq!(up.delivered.len(), 3, "raw sockets see them");
+    assert_eq!(l.icmp_stats().drop_bad_quote, 3);
+    // A whole quote still goes up.
+    let err = icmp_bytes(&IcmpRepr::DestUnreachable {
+        code: icmp::unreach::PORT,
+        next_hop_mtu: 0,
+        original: &ours[..28],
+    });
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(HOST_A, US0, ICMP).packet(&err),
+        T0,
+    );
+    assert_eq!(up.errors.len(), 1);
+    assert_eq!(l.icmp_stats().drop_bad_quote, 3);
+}

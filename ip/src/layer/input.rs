@@ -643,7 +643,16 @@ impl IpLayer {
         upper: &mut dyn Upper,
     ) {
         self.out.icmp.rx_errors += 1;
-        let Some((hdr_len, protocol, osrc, odst)) = quoted_header(original) else {
+        // RFC 1122 3.2.2: an error quotes the offending datagram's header and at least the
+        // 8 octets after it (the ports and, for TCP, the sequence number), or all of a
+        // shorter datagram; without them it names no conversation (Linux drops it too,
+        // counted in InErrors).
+        let quote = quoted_header(original).filter(|&(hl, ..)| {
+            let total = usize::from(u16::from_be_bytes([original[2], original[3]]));
+            original.len() >= (hl + 8).min(total.max(hl))
+        });
+        let Some((hdr_len, protocol, osrc, odst)) = quote else {
+            self.out.icmp.drop_bad_quote += 1;
             return;
         };
         let report = IcmpErrorReport {

@@ -224,6 +224,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_truncated", icmp.drop_truncated),
             ("drop_broadcast_echo", icmp.drop_broadcast_echo),
             ("drop_broadcast_other", icmp.drop_broadcast_other),
+            ("drop_bad_quote", icmp.drop_bad_quote),
             ("drop_errors_suppressed", icmp.errors_suppressed),
             ("drop_errors_rate_limited", icmp.errors_rate_limited),
         ],

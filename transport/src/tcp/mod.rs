@@ -254,7 +254,9 @@ pub struct TcpStats {
     /// pressure and the connection's ring could not grow to hold it (`TcpConfig::mem_max`).
     pub mem_pressure_drops: u64,
     pub drop_listen_bad: u64,
-    /// RSTs with nothing to reset: to a listener, or to a TIME-WAIT record (RFC 1337).
+    /// RSTs with nothing to reset, to a listener or to a TIME-WAIT record (RFC 1337), and
+    /// RSTs not believed: outside the window (RFC 5961 3.2), or in SYN-SENT with an ACK
+    /// that does not cover our SYN (RFC 9293 3.10.7.3).
     pub drop_rst_ignored: u64,
     /// Segments without the flag their state needs: an ACK in a synchronized state, a
     /// SYN or RST in SYN-SENT.

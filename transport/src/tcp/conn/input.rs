@@ -64,7 +64,10 @@ impl Tcb {
         let mut ack_ok = false;
         if seg.has(flags::ACK) {
             if seg.ack.le(self.iss) || seg.ack.gt(self.snd_max) {
-                if !seg.has(flags::RST) {
+                if seg.has(flags::RST) {
+                    // RFC 9293 3.10.7.3: dropped, never answered.
+                    stats.drop_rst_ignored += 1;
+                } else {
                     stats.bad_acks += 1;
                     self.reset_reply(seg.ack, tx, stats, now);
                 }
@@ -279,7 +282,10 @@ impl Tcb {
         // A zero window still takes ACKs and RSTs at RCV.NXT (a probe's data is dropped).
         let zero_window_probe = !acceptable && wnd == 0 && seq == self.rcv_nxt;
         if !acceptable && !zero_window_probe {
-            if !seg.has(flags::RST) {
+            if seg.has(flags::RST) {
+                // RFC 5961 3.2: a RST outside the window is silently dropped.
+                stats.drop_rst_ignored += 1;
+            } else {
                 stats.dup_segments += 1;
                 if self.state == State::TimeWait && fin && (seq + seg_len) == self.rcv_nxt {
                     // The peer retransmits its FIN: our last ACK was lost (restart 2 MSL).
@@ -1066,5 +1072,29 @@ mod tests {
         assert_eq!(rtx.len(), 1, "RFC 6675 5 (4.3), whatever the pipe: {out:?}");
         assert_eq!(rtx[0].data.len(), PEER_MSS);
         assert_eq!(c.stats.fast_retransmits, 1);
+    }
+
+    /// Every RST that is not believed is a drop with a cause (`stat`'s `drop_rst_ignored`):
+    /// one outside the window (RFC 5961 3.2: silently dropped), and one in SYN-SENT whose
+    /// ACK does not cover our SYN (RFC 9293 3.10.7.3). Before, both left only `rx` moved.
+    #[test]
+    fn every_rst_not_believed_is_counted() {
+        use super::super::harness::{OUR_ISS, PEER_ISS};
+        let mut c = Conn::established(opts());
+        let mut r = c.seg(flags::RST, Seq(0));
+        r.seq = c.peer_nxt + 10_000_000;
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::Established);
+        assert!(c.take().is_empty(), "silently dropped");
+        assert_eq!(c.stats.drop_rst_ignored, 1, "out of the window");
+
+        let mut c = Conn::connecting(TcpConfig::default(), opts(), 1500);
+        c.take();
+        let mut r = c.seg(flags::RST | flags::ACK, Seq(OUR_ISS) + 1000);
+        r.seq = PEER_ISS;
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::SynSent);
+        assert!(c.take().is_empty(), "a RST is never answered");
+        assert_eq!(c.stats.drop_rst_ignored, 1, "its ACK is not for our SYN");
     }
 }
