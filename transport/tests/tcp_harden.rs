@@ -565,7 +565,6 @@ mod syn_queue {
     /// listener was there. Now the SYN is answered with a cookie, which needs no slot, and
     /// the peer's ACK is dropped (never reset) until a slot is free.
     #[test]
-    #[ignore = "defect: a SYN with no socket slot left is answered with a SYN-ACK, its ACK with a RST"]
     fn a_syn_with_no_socket_slot_left_gets_a_cookie_and_its_ack_no_rst() {
         let mut n = small_table(8);
         let l = n.listen(LPORT, 16);
@@ -601,7 +600,6 @@ mod syn_queue {
     }
 
     #[test]
-    #[ignore = "defect: half-open connections over several listeners fill the socket table; no cookies"]
     fn a_syn_flood_over_several_listeners_leaves_room_for_a_legitimate_client() {
         let mut n = small_table(40);
         // Four listeners with backlog 16: a SYN queue of 32 each, cut back at 16.

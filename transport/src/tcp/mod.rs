@@ -67,8 +67,9 @@ pub struct TcpConfig {
     /// half-open connection gets one retransmission only, so entries whose peer never
     /// answers (or never resolves by ARP) leave within 3 s.
     pub synack_retries: u32,
-    /// Answer SYNs with SYN cookies (RFC 4987) when the SYN queue is full (Linux:
-    /// `tcp_syncookies = 1`); false drops them.
+    /// Answer SYNs with SYN cookies (RFC 4987) when the SYN queue is full, or when
+    /// half-open connections of all listeners hold half the socket table (or it is full)
+    /// (Linux: `tcp_syncookies = 1`); false drops them.
     pub syn_cookies: bool,
     /// How long data may stay unacknowledged (retransmitted with backoff) before the
     /// connection fails with `TimedOut` (RFC 9293 3.8.3's R2 / RFC 5482).
