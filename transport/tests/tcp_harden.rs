@@ -896,6 +896,44 @@ mod floods {
         assert!(n.t.tcp_time_wait(n.now).is_empty());
     }
 
+    /// One byte beyond a hole made a connection's receive ring the whole receive buffer
+    /// (1 MiB), charged to TCP's memory pool: a few peers sending a byte each put the
+    /// stack under memory pressure for good, and every other connection's window was cut
+    /// to 16 KB with what lay beyond dropped. When pressure begins, out-of-order bytes are
+    /// let go (RFC 2018 8 allows it when the receiver runs out of buffer space; Linux
+    /// prunes its out-of-order queue so) and the rings that then hold nothing given back.
+    #[test]
+    #[ignore = "defect: one out-of-order byte per connection pins a 1 MiB ring; pressure never ends"]
+    fn single_out_of_order_bytes_do_not_hold_the_stack_under_memory_pressure() {
+        const MIB: usize = 1 << 20;
+        let mut n = Net::with_cfg(TcpConfig {
+            tail_loss_probe: false,
+            mem_max: 4 * MIB,
+            ..TcpConfig::default()
+        });
+        let (l, c0) = n.passive_with(syn(PEER_ISS), 65_535);
+        let mut attackers = vec![c0];
+        for p in 1..8 {
+            attackers.push(n.handshake_to(l, PPORT + p, syn(PEER_ISS), 65_535));
+        }
+        // Each peer sends one byte, 60,000 bytes beyond RCV.NXT, and nothing more.
+        for c in &attackers {
+            n.data(c, c.rcv + 60_000, b"x");
+        }
+        n.take();
+        let (used, max) = n.t.tcp_mem();
+        assert!(used <= max, "8 bytes received hold {used} of {max} bytes");
+        // Another peer sends 60 KB in order, not yet read: all of it is kept.
+        let c = n.handshake_to(l, PPORT + 100, syn(PEER_ISS), 65_535);
+        let data = pattern(60_000);
+        for (i, chunk) in data.chunks(1000).enumerate() {
+            n.data(&c, c.rcv + i * 1000, chunk);
+        }
+        n.take();
+        assert_eq!(n.stats().mem_pressure_drops, 0);
+        assert_eq!(n.recv(c.h), Ok(Some(data)));
+    }
+
     #[test]
     fn out_of_order_floods_are_bounded_per_connection() {
         let mut n = Net::new();
