@@ -536,6 +536,112 @@ mod syn_queue {
         n.advance_to(t1 + secs(63));
         assert_eq!(n.t.socket_count(), 1);
     }
+    /// Half-open connections spread over several listeners, each queue under its own
+    /// limit (and under the mark where SYN-ACK retransmissions are cut back), must not
+    /// take every socket slot: a SYN flood from spoofed sources would then lock every
+    /// client out for as long as it lasts (each SYN dropped as `drop_socket_table_full`,
+    /// no cookie, though cookies need no slot). Past a global share of the table, SYNs
+    /// are answered with cookies as when a listener's own queue is full (RFC 4987 3.6),
+    /// and a legitimate client still connects.
+    /// A transport whose socket table holds `max` sockets, for the flood tests.
+    fn small_table(max: usize) -> Net {
+        Net {
+            t: transport::Transport::new(transport::TransportConfig {
+                max_sockets: max,
+                tcp: TcpConfig {
+                    tail_loss_probe: false,
+                    ..TcpConfig::default()
+                },
+                ..transport::TransportConfig::default()
+            }),
+            ip: FakeIp::default(),
+            now: netif::Instant::from_secs(1000),
+        }
+    }
+
+    /// With no socket slot left for a half-open connection, a SYN was still answered
+    /// with a SYN-ACK (sent before the slot was looked for) and nothing kept: the peer's
+    /// ACK then met a RST, and its `connect` failed with "connection reset" although the
+    /// listener was there. Now the SYN is answered with a cookie, which needs no slot, and
+    /// the peer's ACK is dropped (never reset) until a slot is free.
+    #[test]
+    fn a_syn_with_no_socket_slot_left_gets_a_cookie_and_its_ack_no_rst() {
+        let mut n = small_table(8);
+        let l = n.listen(LPORT, 16);
+        // Six sockets of the application's and one half-open connection fill the table.
+        let idle: Vec<_> = (0..6).map(|_| n.t.tcp_open().expect("open")).collect();
+        n.inject(sa(spoofed(0), 1000), sa(US, LPORT), syn(Seq(7)), &[]);
+        assert_eq!(n.only().r.flags, SYN | ACK);
+        assert_eq!(n.t.socket_count(), 8);
+        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        n.inject(remote, local, syn(PEER_ISS), &[]);
+        let s = n.only();
+        assert_eq!((s.r.flags, s.r.ack), (SYN | ACK, PEER_ISS + 1), "{s:?}");
+        n.inject(
+            remote,
+            local,
+            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            &[],
+        );
+        n.nothing();
+        let st = n.stats();
+        assert_eq!((st.syncookies_sent, st.drop_socket_table_full), (1, 1));
+        // A slot frees: the peer's data, with the same ACK, makes the connection.
+        n.close(idle[0]);
+        n.inject(
+            remote,
+            local,
+            seg(ACK | PSH, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            b"hi",
+        );
+        let (h, from) = n.t.tcp_accept(l).unwrap().expect("connected");
+        assert_eq!(from, remote);
+        assert_eq!(n.recv(h), Ok(Some(b"hi".to_vec())));
+    }
+
+    #[test]
+    fn a_syn_flood_over_several_listeners_leaves_room_for_a_legitimate_client() {
+        let mut n = small_table(40);
+        // Four listeners with backlog 16: a SYN queue of 32 each, cut back at 16.
+        let l = n.listen(LPORT, 16);
+        for p in 1..4 {
+            n.listen(LPORT + p, 16);
+        }
+        // The flood: 15 SYNs per listener from spoofed sources, which never answer.
+        for p in 0..4u16 {
+            for i in 0..15u16 {
+                let src = sa(spoofed((i % 100) as u8), 2000 + p * 100 + i);
+                n.inject(src, sa(US, LPORT + p), syn(Seq(7)), &[]);
+            }
+        }
+        n.take();
+        n.advance(secs(1));
+        n.take();
+        // A client connects to the first listener.
+        let (remote, local) = (sa(PEER, PPORT), sa(US, LPORT));
+        n.inject(remote, local, syn(PEER_ISS), &[]);
+        let v = n.take();
+        assert_eq!(
+            v.len(),
+            1,
+            "the client's SYN is answered (stats {:?})",
+            n.stats()
+        );
+        let s = &v[0];
+        assert_eq!(s.r.flags, SYN | ACK, "{s:?}");
+        assert_eq!((s.dst, s.r.ack), (PEER, PEER_ISS + 1), "{s:?}");
+        n.inject(
+            remote,
+            local,
+            seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+            &[],
+        );
+        n.nothing();
+        let (h, from) = n.t.tcp_accept(l).unwrap().expect("the client is connected");
+        assert_eq!(from, remote);
+        assert_eq!(n.state(h), TcpState::Established);
+        assert_eq!(n.stats().drop_socket_table_full, 0);
+    }
 }
 
 mod unreachable {
@@ -788,6 +894,46 @@ mod floods {
         assert_eq!(n.recv(c.h), Ok(Some(b"still".to_vec())));
         n.advance(secs(61));
         assert!(n.t.tcp_time_wait(n.now).is_empty());
+    }
+
+    /// One byte beyond a hole made a connection's receive ring the whole receive buffer
+    /// (1 MiB), charged to TCP's memory pool: a few peers sending a byte each put the
+    /// stack under memory pressure for good, and every other connection's window was cut
+    /// to 16 KB with what lay beyond dropped. When pressure begins, out-of-order bytes are
+    /// let go (RFC 2018 8 allows it when the receiver runs out of buffer space; Linux
+    /// prunes its out-of-order queue so) and the rings that then hold nothing given back.
+    #[test]
+    fn single_out_of_order_bytes_do_not_hold_the_stack_under_memory_pressure() {
+        const MIB: usize = 1 << 20;
+        let mut n = Net::with_cfg(TcpConfig {
+            tail_loss_probe: false,
+            mem_max: 4 * MIB,
+            ..TcpConfig::default()
+        });
+        let (l, c0) = n.passive_with(syn(PEER_ISS), 65_535);
+        let mut attackers = vec![c0];
+        for p in 1..8 {
+            attackers.push(n.handshake_to(l, PPORT + p, syn(PEER_ISS), 65_535));
+        }
+        // Each peer sends one byte, 60,000 bytes beyond RCV.NXT, and nothing more.
+        for c in &attackers {
+            n.data(c, c.rcv + 60_000, b"x");
+        }
+        n.take();
+        let (used, max) = n.t.tcp_mem();
+        assert!(used <= max, "8 bytes received hold {used} of {max} bytes");
+        // The five bytes that brought pressure on were let go, and counted.
+        let shed = n.stats().mem_pressure_drops;
+        assert_eq!(shed, 5);
+        // Another peer sends 60 KB in order, not yet read: all of it is kept.
+        let c = n.handshake_to(l, PPORT + 100, syn(PEER_ISS), 65_535);
+        let data = pattern(60_000);
+        for (i, chunk) in data.chunks(1000).enumerate() {
+            n.data(&c, c.rcv + i * 1000, chunk);
+        }
+        n.take();
+        assert_eq!(n.stats().mem_pressure_drops, shed);
+        assert_eq!(n.recv(c.h), Ok(Some(data)));
     }
 
     #[test]

@@ -292,6 +292,12 @@ impl Transport {
             return;
         }
         let syn_backlog = self.tcp.cfg.syn_backlog;
+        // No slot for a half-open connection: the socket table is full, or half-open
+        // connections (of all listeners together) hold half of it already, so that a SYN
+        // flood spread over several listeners cannot take the slots their established
+        // connections need (a cookie's among them).
+        let table_full = self.socket_room().is_err();
+        let no_slot = table_full || self.tcp_half_open() >= self.cfg.max_sockets / 2;
         let (opts, reuse, pressure) = {
             let Ok(s) = self.tcp(l) else { return };
             let Role::Listen(q) = &s.role else { return };
@@ -300,10 +306,12 @@ impl Transport {
                 return;
             }
             let limit = syn_backlog.min(q.backlog.max(16) * 2);
-            if q.embryonic >= limit {
+            if q.embryonic >= limit || no_slot {
                 let opts = s.opts;
                 if self.tcp.cfg.syn_cookies {
                     self.tcp_cookie_syn_ack(local, remote, seg, opts, tx, now);
+                } else if table_full {
+                    self.tcp.stats.drop_socket_table_full += 1;
                 } else {
                     self.tcp.stats.drop_syn_queue_full += 1;
                 }
@@ -355,6 +363,19 @@ impl Transport {
             }
         }
         self.tcp_settle(h, now);
+    }
+
+    /// Half-open connections of all listeners together.
+    fn tcp_half_open(&self) -> usize {
+        self.tcp
+            .listeners
+            .values()
+            .flatten()
+            .filter_map(|&h| match self.tcp.socks.get(h).map(|s| &s.role) {
+                Some(Role::Listen(q)) => Some(q.embryonic),
+                _ => None,
+            })
+            .sum()
     }
 
     /// Half of listener `l`'s SYN queue is taken: each of its half-open connections gets

@@ -67,8 +67,9 @@ pub struct TcpConfig {
     /// half-open connection gets one retransmission only, so entries whose peer never
     /// answers (or never resolves by ARP) leave within 3 s.
     pub synack_retries: u32,
-    /// Answer SYNs with SYN cookies (RFC 4987) when the SYN queue is full (Linux:
-    /// `tcp_syncookies = 1`); false drops them.
+    /// Answer SYNs with SYN cookies (RFC 4987) when the SYN queue is full, or when
+    /// half-open connections of all listeners hold half the socket table (or it is full)
+    /// (Linux: `tcp_syncookies = 1`); false drops them.
     pub syn_cookies: bool,
     /// How long data may stay unacknowledged (retransmitted with backoff) before the
     /// connection fails with `TimedOut` (RFC 9293 3.8.3's R2 / RFC 5482).
@@ -251,7 +252,8 @@ pub struct TcpStats {
     pub window_drops: u64,
     pub ooo_dropped: u64,
     /// Segments whose data (some or all) was dropped because TCP was under memory
-    /// pressure and the connection's ring could not grow to hold it (`TcpConfig::mem_max`).
+    /// pressure and the connection's ring could not grow to hold it (`TcpConfig::mem_max`),
+    /// and ranges of out-of-order bytes let go when pressure began.
     pub mem_pressure_drops: u64,
     pub drop_listen_bad: u64,
     /// RSTs with nothing to reset, to a listener or to a TIME-WAIT record (RFC 1337), and
@@ -479,13 +481,14 @@ pub(crate) struct Tcp {
 }
 
 impl Tcp {
-    /// If memory pressure has begun since the last look, every connection gives back the
-    /// empty ring and queue it kept (`mem`): after anything that may have grown a charge.
+    /// If memory pressure has begun since the last look, every connection lets go of its
+    /// out-of-order bytes and gives back the empty ring and queue it kept (`mem`): after
+    /// anything that may have grown a charge.
     pub(crate) fn reclaim_if_pressed(&mut self) {
         if self.mem.take_reclaim() {
             for (_, s) in self.socks.iter_mut() {
                 if let Some(t) = s.tcb_mut() {
-                    t.release_empty_buffers();
+                    self.stats.mem_pressure_drops += t.shed_for_pressure() as u64;
                 }
             }
         }

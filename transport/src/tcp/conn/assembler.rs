@@ -154,6 +154,13 @@ impl Assembler {
         self.clock = order.len() as u32 + 1;
     }
 
+    /// Forget every range (their bytes are let go); how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.ranges.len();
+        self.release();
+        n
+    }
+
     fn release(&mut self) {
         self.ranges = Vec::new();
         self.bytes = 0;

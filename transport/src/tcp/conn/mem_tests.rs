@@ -337,3 +337,45 @@ fn acks_wake_a_blocked_writer_once_the_queue_is_writable_or_empty() {
     }
     assert!(ack_to(&mut c, 30 * KB), "all acknowledged: woken");
 }
+
+/// When pressure begins, the bytes held beyond a hole go (and the ring, which then holds
+/// nothing); the peer sends them again and the stream comes whole, ended by the FIN that
+/// lay beyond the hole.
+#[test]
+fn when_pressure_begins_out_of_order_bytes_go_and_come_again() {
+    let pool = MemPool::new(100 * KB);
+    let mut c = charging(&pool);
+    let base = c.peer_nxt;
+    let ack = c.our_una();
+    let r = TcpRepr {
+        seq: base + 1000,
+        ..c.seg(flags::ACK, ack)
+    };
+    c.deliver(&r, &stream(1000, 1000));
+    let r = TcpRepr {
+        seq: base + 2000,
+        ..c.seg(flags::ACK | flags::FIN, ack)
+    };
+    c.deliver(&r, &stream(2000, 1000));
+    assert_eq!(c.tcb.rx.ooo_ranges(), 1);
+    assert!(pool.used() > 0);
+    assert_eq!(c.tcb.shed_for_pressure(), 1);
+    assert!(!c.tcb.rx.has_ooo());
+    assert_eq!(c.tcb.rx.capacity(), 0);
+    assert_eq!(pool.used(), 0);
+    c.take();
+    for i in 0..3 {
+        c.data(&stream(i * 1000, 1000));
+    }
+    assert_eq!(
+        c.tcb.state,
+        State::CloseWait,
+        "the FIN beyond the hole counted"
+    );
+    let mut got = Vec::new();
+    c.tcb.read_with(usize::MAX, |b| {
+        got.extend_from_slice(b);
+        b.len()
+    });
+    assert_eq!(got, stream(0, 3000));
+}

@@ -630,6 +630,19 @@ impl Tcb {
         self.mem.set(self.rx.capacity() + self.sndq.capacity());
     }
 
+    /// Memory pressure began: let go of the bytes held beyond a hole, as Linux prunes its
+    /// out-of-order queue (RFC 2018 8 lets a receiver out of buffer space discard data it
+    /// has SACKed; the peer sends it again), then give back the buffers that hold nothing.
+    /// One byte beyond a hole otherwise keeps a whole-buffer ring charged to the pool,
+    /// and a few peers doing so would keep the stack under pressure. Returns how many
+    /// out-of-order ranges went.
+    pub(crate) fn shed_for_pressure(&mut self) -> usize {
+        // A FIN beyond the hole (`ooo_fin`) stays: where the stream ends is still known.
+        let n = self.rx.drop_ooo();
+        self.release_empty_buffers();
+        n
+    }
+
     /// Charge `pool` for this connection's buffers from now on.
     pub(crate) fn attach_mem(&mut self, pool: std::sync::Arc<MemPool>) {
         self.mem.attach(pool);

@@ -101,6 +101,16 @@ impl RxRing {
         }
     }
 
+    /// Let go of the bytes held beyond a hole (the peer sends them again), and of the
+    /// ring if nothing readable remains; how many disjoint ranges went.
+    pub fn drop_ooo(&mut self) -> usize {
+        let n = self.ooo.clear();
+        if self.len == 0 && self.cap > 0 {
+            self.release();
+        }
+        n
+    }
+
     /// Keep `data`, which begins `at` bytes beyond the in-order end, in a ring of `size`
     /// bytes from the first unread byte (the caller's SO_RCVBUF plus the window's rounding
     /// slack). Bytes that would lie beyond `size` are cut off (the caller trims to its
