@@ -239,6 +239,8 @@ fn a_closed_port_refuses_a_connected_sender_only() {
     assert!(try_recv(&u).is_none());
     assert!(try_recv(&c).is_none(), "an error about u is not c's");
     assert_eq!(udp_stats(&p.a).icmp_errors_reported, 2);
+    // The two errors nobody was told of are counted as ignored.
+    assert_eq!(udp_stats(&p.a).icmp_errors_ignored, 2);
 
     // The same through loopback, A refusing itself.
     let l = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));

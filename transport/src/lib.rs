@@ -737,10 +737,11 @@ impl Transport {
     }
 
     fn udp_icmp_error(&mut self, r: &IcmpErrorReport<'_>) {
-        let Some(err) = SoftError::from_icmp(r.kind, r.code) else {
-            return;
-        };
-        let Some(ports) = r.orig_payload.get(..4) else {
+        let (Some(err), Some(ports)) = (
+            SoftError::from_icmp(r.kind, r.code),
+            r.orig_payload.get(..4),
+        ) else {
+            self.udp_stats.icmp_errors_ignored += 1;
             return;
         };
         let sport = u16::from_be_bytes([ports[0], ports[1]]);
@@ -763,6 +764,8 @@ impl Transport {
         if let Some(h) = found {
             self.udp_stats.icmp_errors_reported += 1;
             self.wakeups.push(h);
+        } else {
+            self.udp_stats.icmp_errors_ignored += 1;
         }
     }
 }

@@ -728,6 +728,9 @@ mod unreachable {
         host_unreachable(&mut n, remote, s.r.seq);
         n.nothing();
         assert_eq!(n.t.socket_count(), 1, "the entry is gone");
+        // One about a connection we do not have is ignored too, and counted.
+        host_unreachable(&mut n, sa(spoofed(2), 1000), s.r.seq);
+        assert_eq!(n.stats().icmp_ignored, 2);
         assert!(n.t.tcp_accept(l).unwrap().is_none());
         // The listener goes on: the next SYN makes a new entry.
         n.inject(remote, sa(US, LPORT), syn(Seq(7)), &[]);

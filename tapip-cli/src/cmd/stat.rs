@@ -250,6 +250,7 @@ pub fn run(ctx: &Ctx) {
             ("delivered", udp.rx_delivered),
             ("tx", udp.tx_datagrams),
             ("icmp_errors_reported", udp.icmp_errors_reported),
+            ("icmp_errors_ignored", udp.icmp_errors_ignored),
             ("drop_truncated", udp.drop_truncated),
             ("drop_bad_length", udp.drop_bad_length),
             ("drop_bad_checksum", udp.drop_bad_checksum),

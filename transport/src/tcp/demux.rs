@@ -572,6 +572,7 @@ impl Transport {
         let local = SocketAddrV4::new(r.orig_src, u16::from_be_bytes([ports[0], ports[1]]));
         let remote = SocketAddrV4::new(r.orig_dst, u16::from_be_bytes([ports[2], ports[3]]));
         let Some(h) = self.tcp.conns.get(&(local, remote)) else {
+            self.tcp.stats.icmp_ignored += 1;
             return;
         };
         let seq = super::Seq(u32::from_be_bytes([ports[4], ports[5], ports[6], ports[7]]));
@@ -584,7 +585,10 @@ impl Transport {
             // RFC 1122 4.2.3.9: passed to the application (a soft error once established,
             // the end of a connection being opened, as on Linux).
             (k::PARAMETER_PROBLEM, _) => Some(TcpError::ProtocolError),
-            _ => return,
+            _ => {
+                self.tcp.stats.icmp_ignored += 1;
+                return;
+            }
         };
         let tcp = &mut self.tcp;
         let Some(t) = tcp.socks.get_mut(h).and_then(|s| s.tcb_mut()) else {

@@ -202,7 +202,9 @@ pub struct TcpStats {
     pub handshake_timeouts: u64,
     pub send_failures: u64,
     pub time_wait_evicted: u64,
-    /// ICMP errors whose quoted sequence number was not outstanding (RFC 5927).
+    /// ICMP errors whose quoted sequence number was not outstanding (RFC 5927), that
+    /// quote no connection of ours, or of a kind TCP does not act on (source quench, RFC
+    /// 6633).
     pub icmp_ignored: u64,
     /// Peers that dropped data they had SACKed (the scoreboard was reset).
     pub sack_reneging: u64,

@@ -284,4 +284,7 @@ pub struct UdpStats {
     /// Datagrams for a socket shut for reading.
     pub drop_shut_read: u64,
     pub icmp_errors_reported: u64,
+    /// ICMP errors about a datagram of ours that no connected socket sent (an unconnected
+    /// one cannot tell which send failed, RFC 1122 4.1.3.3), or of a kind UDP ignores.
+    pub icmp_errors_ignored: u64,
 }
