@@ -87,7 +87,7 @@ pub fn arp(data: &[u8]) {
     assert!(r.emit(&mut short).is_err(), "emitted into a short buffer");
 }
 
-/// IPv4 headers (RFC 791), options included.
+/// IPv4 headers (RFC 791), options included; and the IGMP message a datagram carries.
 pub fn ipv4(data: &[u8]) {
     let Ok(p) = Ipv4Packet::new_checked(data) else {
         return;
@@ -150,6 +150,47 @@ pub fn ipv4(data: &[u8]) {
         let q = Ipv4Packet::new_checked(&buf).expect("an emitted header parses");
         assert!(q.verify_checksum());
         assert_eq!(q.header_len(), ipv4::HEADER_LEN + copied.len());
+    }
+    // IGMP has no target of its own: its messages ride in this one's datagrams.
+    if p.protocol() == ipv4::protocol::IGMP && !p.is_fragment() {
+        igmp(p.payload());
+    }
+}
+
+/// IGMP messages (RFC 2236, RFC 3376 4.1) as the IP layer reads them: a query's version
+/// and maximum response time within what the wire can say, and what a host emits parses
+/// back to the same message.
+fn igmp(data: &[u8]) {
+    use ip::igmp::Message;
+    let Ok(m) = Message::parse(data) else {
+        return;
+    };
+    match m {
+        Message::Query {
+            version,
+            max_response,
+            group,
+        } => {
+            assert!((1..=3).contains(&version), "{m:?}");
+            // Version 3's largest code, 0xff: (0x0f | 0x10) << (7 + 3) tenths of a second.
+            assert!(
+                max_response <= netif::Duration::from_millis(3_174_400),
+                "{m:?}"
+            );
+            assert!(version != 1 || group.is_unspecified(), "{m:?}");
+            if version == 2 {
+                let mut b = [0u8; ip::igmp::HEADER_LEN];
+                m.emit(&mut b);
+                assert_eq!(Message::parse(&b), Ok(m), "parse(emit(m)) != m");
+            }
+        }
+        Message::Report { .. } | Message::Leave { .. } => {
+            let mut b = [0u8; ip::igmp::HEADER_LEN];
+            m.emit(&mut b);
+            assert_eq!(Message::parse(&b), Ok(m), "parse(emit(m)) != m");
+            let _ = m.destination();
+        }
+        Message::V3Report | Message::Other { .. } => {}
     }
 }
 
