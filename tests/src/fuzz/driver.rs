@@ -328,6 +328,19 @@ mod tests {
         }
     }
 
+    /// The DHCP conversation around the `dhcp` target's input gets leases and renews
+    /// them, from the target's seeds.
+    #[test]
+    fn the_dhcp_conversation_binds_and_renews() {
+        let (mut acks, mut offers) = (0, 0);
+        for s in dhcp_seeds() {
+            let st = super::super::parsers::dhcp_client(&s);
+            acks += st.acks;
+            offers += st.offers;
+        }
+        assert!(offers >= 4 && acks >= 8, "offers {offers}, acks {acks}");
+    }
+
     #[test]
     fn a_run_is_repeated_from_its_seed() {
         let a = run("tcp", 3, 500, Duration::from_secs(60));

@@ -328,6 +328,81 @@ pub fn dhcp(data: &[u8]) {
             }
         }
     }
+    let _ = dhcp_client(data);
+}
+
+/// The client's state machine (RFC 2131 4.4) on a virtual clock, in a conversation with
+/// a server that answers every DISCOVER with an offer and every REQUEST with an ACK
+/// (10.0.0.50/24, one hour), except that the input's reply (as [`dhcp_message`] builds
+/// it, with the conversation's xid and MAC put in) takes the place of one answer, or of
+/// every answer from that one on (which, from the sum of the input's bytes; the seeds are
+/// the target's, unchanged). Whatever it says: after a poll the
+/// client never wants polling at once again (the runtime would spin), it keeps no more
+/// than one lease, and a lease's timers are in order.
+pub fn dhcp_client(data: &[u8]) -> socket_api::dhcp::client::DhcpStats {
+    use socket_api::dhcp::client::{Client, State};
+    let pick = data.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    let mac = netif::MacAddr([0x02, 0, 0, 0, 0, 0x09]);
+    let answer = |kind: u8| {
+        let mut m = dhcp_message(&[
+            53, 1, kind, 54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0x0e, 0x10, 1, 4, 255, 255, 255, 0, 3, 4,
+            10, 0, 0, 2, 255,
+        ]);
+        m[16..20].copy_from_slice(&[10, 0, 0, 50]);
+        m
+    };
+    let (offer, ack) = (answer(2), answer(5));
+    let mut fuzzed = dhcp_message(data);
+    if pick & 0x80 == 0 {
+        // An address the client may take, unless the input's first byte says not.
+        fuzzed[16..20].copy_from_slice(&[10, 0, 0, 50]);
+    }
+    let (which, from_then_on) = (usize::from(pick & 0x07), pick & 0x40 != 0);
+    let t0 = netif::Instant::from_secs(10);
+    let mut now = t0;
+    let mut c = Client::new(mac, Some("fuzz".into()), u64::from(pick), t0);
+    let mut replies = 0usize;
+    for _ in 0..48 {
+        let Some(t) = c.poll_at() else {
+            break;
+        };
+        now = now.max(t);
+        let mut sent = c.poll(now);
+        if let Some(t) = c.poll_at() {
+            assert!(
+                t > now,
+                "the client wants polling at {t} after a poll at {now}, {:?}",
+                c.state()
+            );
+        }
+        while let Some(m) = sent.take() {
+            let _ = (c.take_event(), c.take_probe());
+            let expected = match c.state() {
+                State::Selecting => &offer,
+                State::Requesting | State::Renewing | State::Rebinding => &ack,
+                _ => break,
+            };
+            let fuzz = replies == which || (from_then_on && replies > which);
+            let mut r = if fuzz {
+                fuzzed.clone()
+            } else {
+                expected.clone()
+            };
+            r[4..8].copy_from_slice(&m.payload[4..8]);
+            r[28..34].copy_from_slice(&mac.0);
+            replies += 1;
+            sent = c.receive(&r, now);
+            if let Some(l) = c.lease() {
+                assert!(
+                    l.renew_at <= l.rebind_at && l.rebind_at <= l.expires_at,
+                    "lease timers out of order: {l:?}"
+                );
+                assert!(l.obtained <= now && l.renew_at.is_none_or(|t| t >= l.obtained));
+            }
+        }
+        let _ = (c.take_event(), c.take_probe());
+    }
+    c.stats
 }
 
 /// The virtio_net_hdr in front of each frame on a TAP with `IFF_VNET_HDR`: decoded as the
