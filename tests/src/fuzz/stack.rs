@@ -1410,6 +1410,41 @@ impl World {
 
     // ---- invariants --------------------------------------------------------------------
 
+    /// Each interface's multicast memberships are the sockets' (IP_ADD_MEMBERSHIP): a
+    /// group with as many users as sockets joined it there, none left behind by a leave or
+    /// a close, none missing.
+    fn check_groups(&mut self, when: &str) {
+        for side in 0..2 {
+            let h = &mut self.hosts[side];
+            let mut joined: HashMap<(usize, Ipv4Addr), u32> = HashMap::new();
+            let udp: Vec<_> =
+                h.t.sockets()
+                    .into_iter()
+                    .filter(|s| s.kind == SocketKind::Udp)
+                    .map(|s| s.handle)
+                    .collect();
+            for s in udp {
+                if let Ok(u) = h.t.udp(s) {
+                    for j in u.groups() {
+                        *joined.entry((j.ifindex, j.group)).or_default() += 1;
+                    }
+                }
+            }
+            let mut members: HashMap<(usize, Ipv4Addr), u32> = HashMap::new();
+            for i in h.ip.interfaces() {
+                for (g, users) in i.groups {
+                    members.insert((i.ifindex, g), users);
+                }
+            }
+            // The all-systems group is implied (and not listed), joined by a socket or not.
+            joined.retain(|(_, g), _| *g != ip::igmp::ALL_SYSTEMS);
+            assert_eq!(
+                joined, members,
+                "{when}: host {side}: groups the sockets joined, and the interfaces'"
+            );
+        }
+    }
+
     fn check_after(&mut self, step: usize, what: &str) {
         self.check(&format!("step {step} ({what})"));
     }
@@ -1428,6 +1463,7 @@ impl World {
     /// - the IP layer: ARP entries and waiting frames, reassembly buffers within caps;
     /// - and so, memory: the bytes all these hold within the sum of their caps.
     pub fn check(&mut self, when: &str) {
+        self.check_groups(when);
         let mut seen = HashMap::new();
         for side in 0..2 {
             let h = &self.hosts[side];
