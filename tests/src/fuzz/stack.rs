@@ -28,7 +28,7 @@ use ip::ipv4;
 use ip::reassembly::ReassemblyConfig;
 use ip::{IpConfig, IpLayer, Ipv4Cidr};
 use netif::ethernet::ethertype;
-use netif::vnet::{FrameMeta, VNET_HDR_LEN};
+use netif::vnet::{Csum, FrameMeta, VNET_HDR_LEN};
 use netif::{DeviceInfo, Duration, Instant, MacAddr, Offload};
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -99,6 +99,8 @@ struct Host {
     eth: usize,
     /// A's second Ethernet interface (the sink), when it has one.
     far: Option<usize>,
+    /// Each interface's (index, MTU, offloads), for the checks of what is sent.
+    links: Vec<(usize, usize, Offload)>,
     mac: MacAddr,
     addr: Ipv4Addr,
     socks: Vec<(SocketHandle, Kind)>,
@@ -151,6 +153,94 @@ fn one_of<T: Copy + for<'a> arbitrary::Arbitrary<'a>>(
         u.arbitrary()
     } else {
         Ok(*u.choose(options)?)
+    }
+}
+
+/// What a host sends on an interface is well formed: an ARP packet or an IPv4 datagram
+/// with a header that verifies and a TTL above 0, no longer than the link's MTU (a TSO
+/// super-frame: its segments no longer), the transport checksum of a whole datagram right
+/// unless the link offloads it, and offload metadata only where the link has the offload.
+fn check_sent(h: &Host, side: usize, ifindex: usize, data: &[u8], meta: &FrameMeta) {
+    let &(_, mtu, offload) = h
+        .links
+        .iter()
+        .find(|l| l.0 == ifindex)
+        .expect("a frame on a known link");
+    let ctx = || format!("host {side} sent on interface {ifindex} ({meta:?}): {data:02x?}");
+    assert!(
+        meta.csum == Csum::Full || offload.csum,
+        "a partial checksum on a link without the offload, {}",
+        ctx()
+    );
+    assert!(
+        meta.gso.is_none() || offload.tso,
+        "a TSO frame on a link without the offload, {}",
+        ctx()
+    );
+    let Some(f) = netif::ethernet::Frame::new_checked(data) else {
+        panic!("a frame shorter than its header, {}", ctx());
+    };
+    match f.ethertype() {
+        ethertype::ARP => {
+            assert!(
+                ArpRepr::from_bytes(f.payload()).is_ok(),
+                "bad ARP, {}",
+                ctx()
+            );
+        }
+        ethertype::IPV4 => {
+            let p = match ipv4::Ipv4Packet::new_checked(f.payload()) {
+                Ok(p) => p,
+                Err(e) => panic!("a malformed datagram ({e:?}), {}", ctx()),
+            };
+            assert!(p.verify_checksum(), "a bad header checksum, {}", ctx());
+            assert!(p.ttl() > 0, "TTL 0, {}", ctx());
+            match meta.gso {
+                None => assert!(
+                    p.total_len() <= mtu,
+                    "{} bytes over an MTU of {mtu}, {}",
+                    p.total_len(),
+                    ctx()
+                ),
+                Some(g) => {
+                    let l4 = p.payload();
+                    let thl = l4.get(12).map_or(0, |b| usize::from(b >> 4) * 4);
+                    assert!(
+                        p.protocol() == ipv4::protocol::TCP
+                            && p.header_len() + thl + usize::from(g.size) <= mtu,
+                        "TSO segments over an MTU of {mtu}, {}",
+                        ctx()
+                    );
+                }
+            }
+            let at = match p.protocol() {
+                ipv4::protocol::TCP => Some(16),
+                ipv4::protocol::UDP => Some(6),
+                ipv4::protocol::ICMP | ipv4::protocol::IGMP => None,
+                _ => return,
+            };
+            if meta.csum != Csum::Full || p.is_fragment() {
+                return;
+            }
+            let l4 = p.payload();
+            let ok = match at {
+                // UDP may go without a checksum (RFC 768).
+                Some(6) if l4.get(6..8) == Some(&[0, 0]) => true,
+                Some(_) => {
+                    let acc = ip::checksum::pseudo_header(
+                        p.src(),
+                        p.dst(),
+                        p.protocol(),
+                        l4.len() as u16,
+                    );
+                    ip::checksum::finish(ip::checksum::sum(l4, acc)) == 0
+                }
+                // Shorter than any ICMP or IGMP message: a raw socket's (sent as given).
+                None => l4.len() < 4 || ip::checksum::checksum(l4) == 0,
+            };
+            assert!(ok, "a bad transport checksum, {}", ctx());
+        }
+        other => panic!("ethertype {other:#06x}, {}", ctx()),
     }
 }
 
@@ -215,6 +305,7 @@ fn host(
         lo,
         eth,
         far: None,
+        links: vec![(lo, 65_535, Offload::NONE), (eth, mtu, offload)],
         mac,
         addr,
         socks: Vec::new(),
@@ -317,6 +408,7 @@ impl World {
                     .add_route(cidr("10.0.1.0/24"), Some(A_IP), None)
                     .is_ok();
         a.far = Some(far);
+        a.links.push((far, far_mtu, offload));
         let ok = ok
             && [&mut a, &mut b].into_iter().all(|h| {
                 let eth = h.eth;
@@ -372,6 +464,9 @@ impl World {
             let out: Vec<_> = h.ip.take_tx().collect();
             let _ = h.t.take_wakeups().count();
             let far = h.far;
+            for f in &out {
+                check_sent(h, side, f.ifindex, &f.data, &f.meta);
+            }
             for f in out {
                 if Some(f.ifindex) == far {
                     self.far_frames += 1;
@@ -692,7 +787,15 @@ impl World {
                     }
                     Kind::Raw => {
                         let dst = *u.choose(&[peer, Ipv4Addr::new(10, 0, 0, 77)])?;
-                        let _ = h.t.raw_send(s, h.ip.tx(), dst, &data[..len.min(2000)], now);
+                        // With its checksum right, as ping writes it (a raw socket sends
+                        // what it is given; the checks of what is sent verify it).
+                        let mut d = data[..len.min(2000)].to_vec();
+                        if d.len() >= 4 {
+                            d[2..4].copy_from_slice(&[0, 0]);
+                            let c = ip::checksum::checksum(&d);
+                            d[2..4].copy_from_slice(&c.to_be_bytes());
+                        }
+                        let _ = h.t.raw_send(s, h.ip.tx(), dst, &d, now);
                     }
                 }
                 "send"
