@@ -219,7 +219,10 @@ fn check_sent(h: &Host, side: usize, ifindex: usize, data: &[u8], meta: &FrameMe
                 ipv4::protocol::ICMP | ipv4::protocol::IGMP => None,
                 _ => return,
             };
-            if meta.csum != Csum::Full || p.is_fragment() {
+            // A router does not look at the transport checksum of what it forwards: only
+            // the host's own datagrams are checked.
+            let own = p.src() == h.addr || p.src() == FAR_IP || p.src().is_loopback();
+            if meta.csum != Csum::Full || p.is_fragment() || !own {
                 return;
             }
             let l4 = p.payload();
@@ -242,6 +245,59 @@ fn check_sent(h: &Host, side: usize, ifindex: usize, data: &[u8], meta: &FrameMe
         }
         other => panic!("ethertype {other:#06x}, {}", ctx()),
     }
+}
+
+/// Offload metadata as a TAP with `IFF_VNET_HDR` gives it for a whole TCP or UDP datagram
+/// in `frame`: the checksum verified (DATA_VALID), or left partial (NEEDS_CSUM: the field
+/// holds the pseudo-header's sum, written here), and for TCP maybe coalesced (TSO, with a
+/// segment size below, at or above the payload's).
+fn kernel_meta(u: &mut Unstructured<'_>, frame: &mut [u8]) -> AResult<FrameMeta> {
+    let eth = netif::ethernet::HEADER_LEN;
+    let Ok(p) = ipv4::Ipv4Packet::new_checked(frame.get(eth..).unwrap_or(&[])) else {
+        return Ok(FrameMeta::default());
+    };
+    let (hl, total, src, dst, protocol) = (
+        p.header_len(),
+        p.total_len(),
+        p.src(),
+        p.dst(),
+        p.protocol(),
+    );
+    let at = match protocol {
+        ipv4::protocol::TCP => 16,
+        ipv4::protocol::UDP => 6,
+        _ => return Ok(FrameMeta::default()),
+    };
+    if p.is_fragment() || total < hl + at + 2 {
+        return Ok(FrameMeta::default());
+    }
+    if u.ratio(1u8, 4)? {
+        return Ok(FrameMeta {
+            csum: Csum::Valid,
+            gso: None,
+        });
+    }
+    let start = eth + hl;
+    let len = (total - hl) as u16;
+    let partial = ip::checksum::fold(ip::checksum::pseudo_header(src, dst, protocol, len));
+    frame[start + at..start + at + 2].copy_from_slice(&partial.to_be_bytes());
+    let gso = if protocol == ipv4::protocol::TCP && u.arbitrary()? {
+        let thl = usize::from(frame[start + 12] >> 4) * 4;
+        Some(netif::Gso {
+            size: one_of(u, &[536u16, 1448, 8948, 64])?.max(1),
+            hdr_len: (start + thl) as u16,
+        })
+    } else {
+        None
+    };
+    let m = FrameMeta {
+        csum: Csum::Partial {
+            start: start as u16,
+            offset: at as u16,
+        },
+        gso,
+    };
+    Ok(FrameMeta::decode(&m.encode(), frame.len()).unwrap_or_default())
 }
 
 /// The Ethernet address of an IPv4 multicast group (RFC 1112 6.4).
@@ -388,6 +444,14 @@ impl World {
         // Later still: whether A forwards (RFC 1812), and the MTU of its second link.
         let forwarding: bool = u.arbitrary()?;
         let far_mtu = *u.choose(&[576usize, 1500, 1280, 9000])?;
+        let far_offload = *u.choose(&[
+            offload,
+            Offload::NONE,
+            Offload {
+                csum: true,
+                tso: true,
+            },
+        ])?;
         let mut a = host(A_IP, A_MAC, mtu, offload, &tcp, secret);
         let mut b = host(B_IP, B_MAC, 1500, offload, &tcp, secret ^ 0x5a5a);
         let t0 = Instant::from_secs(1);
@@ -397,7 +461,7 @@ impl World {
             mtu: far_mtu,
             mac: FAR_MAC,
             loopback: false,
-            offload,
+            offload: far_offload,
         });
         let ok =
             a.ip.set_address(far, Some(Ipv4Cidr::new(FAR_IP, 24).expect("/24")), t0)
@@ -408,7 +472,7 @@ impl World {
                     .add_route(cidr("10.0.1.0/24"), Some(A_IP), None)
                     .is_ok();
         a.far = Some(far);
-        a.links.push((far, far_mtu, offload));
+        a.links.push((far, far_mtu, far_offload));
         let ok = ok
             && [&mut a, &mut b].into_iter().all(|h| {
                 let eth = h.eth;
@@ -739,7 +803,11 @@ impl World {
                         frames::fix_checksums(&mut f);
                     }
                 }
-                let meta = self.vnet_meta(u, f.len())?;
+                let meta = if u.ratio(1u8, 4)? {
+                    kernel_meta(u, &mut f)?
+                } else {
+                    self.vnet_meta(u, f.len())?
+                };
                 let eth = self.hosts[to].eth;
                 self.receive_meta(to, eth, &f, meta);
                 "crafted frame"
@@ -984,7 +1052,21 @@ impl World {
                 frames::eth(dst, from_mac, ethertype::ARP, &r.to_bytes())
             }
             1..=4 => {
-                let (seg, src, dst) = self.tcp_segment(u, to, from_ip)?;
+                let (mut seg, src, mut dst) = self.tcp_segment(u, to, from_ip)?;
+                if to == 0 && u.ratio(1u8, 8)? {
+                    // Through A, to its second link (forwarded; a coalesced one cut by
+                    // TSO there, or refused).
+                    dst = FAR_PEER;
+                    seg[16..18].copy_from_slice(&[0, 0]);
+                    let acc = ip::checksum::pseudo_header(
+                        src,
+                        dst,
+                        ipv4::protocol::TCP,
+                        seg.len() as u16,
+                    );
+                    let c = ip::checksum::finish(ip::checksum::sum(&seg, acc));
+                    seg[16..18].copy_from_slice(&c.to_be_bytes());
+                }
                 let mut ip = Ip::new(src, dst, ipv4::protocol::TCP);
                 ip.df = u.arbitrary()?;
                 ip_frame(ip.datagram(&[], &seg))
