@@ -336,9 +336,9 @@ pub fn dhcp(data: &[u8]) {
 /// (10.0.0.50/24, one hour), except that the input's reply (as [`dhcp_message`] builds
 /// it, with the conversation's xid and MAC put in) takes the place of one answer, or of
 /// every answer from that one on (which, from the sum of the input's bytes; the seeds are
-/// the target's, unchanged). Whatever it says: after a poll the
-/// client never wants polling at once again (the runtime would spin), it keeps no more
-/// than one lease, and a lease's timers are in order.
+/// the target's, unchanged). Whatever it says: the client never wants polling at one
+/// instant again and again (the runtime would spin), a lease's timers are in order, and
+/// it never binds a lease that has already ended.
 pub fn dhcp_client(data: &[u8]) -> socket_api::dhcp::client::DhcpStats {
     use socket_api::dhcp::client::{Client, State};
     let pick = data.iter().fold(0u8, |a, b| a.wrapping_add(*b));
@@ -362,21 +362,22 @@ pub fn dhcp_client(data: &[u8]) -> socket_api::dhcp::client::DhcpStats {
     let mut now = t0;
     let mut c = Client::new(mac, Some("fuzz".into()), u64::from(pick), t0);
     let mut replies = 0usize;
+    // Polls in a row at one instant: a few (a reply answered, a timer due at once), never
+    // a spin.
+    let mut same = 0;
     for _ in 0..48 {
         let Some(t) = c.poll_at() else {
             break;
         };
+        same = if t <= now { same + 1 } else { 0 };
+        assert!(
+            same < 8,
+            "the client wants polling at {now} again and again"
+        );
         now = now.max(t);
         let mut sent = c.poll(now);
-        if let Some(t) = c.poll_at() {
-            assert!(
-                t > now,
-                "the client wants polling at {t} after a poll at {now}, {:?}",
-                c.state()
-            );
-        }
         while let Some(m) = sent.take() {
-            let _ = (c.take_event(), c.take_probe());
+            dhcp_event(&mut c, now);
             let expected = match c.state() {
                 State::Selecting => &offer,
                 State::Requesting | State::Renewing | State::Rebinding => &ack,
@@ -392,6 +393,7 @@ pub fn dhcp_client(data: &[u8]) -> socket_api::dhcp::client::DhcpStats {
             r[28..34].copy_from_slice(&mac.0);
             replies += 1;
             sent = c.receive(&r, now);
+            dhcp_event(&mut c, now);
             if let Some(l) = c.lease() {
                 assert!(
                     l.renew_at <= l.rebind_at && l.rebind_at <= l.expires_at,
@@ -400,9 +402,23 @@ pub fn dhcp_client(data: &[u8]) -> socket_api::dhcp::client::DhcpStats {
                 assert!(l.obtained <= now && l.renew_at.is_none_or(|t| t >= l.obtained));
             }
         }
-        let _ = (c.take_event(), c.take_probe());
+        dhcp_event(&mut c, now);
     }
     c.stats
+}
+
+/// Take the client's event and probe: a lease it binds has not ended (RFC 2131 4.4.5:
+/// at the lease's end the client stops using the address).
+fn dhcp_event(c: &mut socket_api::dhcp::client::Client, now: netif::Instant) {
+    use socket_api::dhcp::client::Event;
+    if let Some(Event::Bound(l)) = c.take_event() {
+        assert!(
+            l.expires_at.is_none_or(|end| end > now),
+            "a lease bound at {now} that ended at {:?}: {l:?}",
+            l.expires_at
+        );
+    }
+    let _ = c.take_probe();
 }
 
 /// The virtio_net_hdr in front of each frame on a TAP with `IFF_VNET_HDR`: decoded as the

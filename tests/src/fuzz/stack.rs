@@ -166,7 +166,13 @@ fn check_sent(h: &Host, side: usize, ifindex: usize, data: &[u8], meta: &FrameMe
         .iter()
         .find(|l| l.0 == ifindex)
         .expect("a frame on a known link");
-    let ctx = || format!("host {side} sent on interface {ifindex} ({meta:?}): {data:02x?}");
+    let ctx = || {
+        format!(
+            "host {side} sent on interface {ifindex} ({meta:?}) {} bytes: {:02x?}",
+            data.len(),
+            &data[..data.len().min(64)]
+        )
+    };
     assert!(
         meta.csum == Csum::Full || offload.csum,
         "a partial checksum on a link without the offload, {}",
@@ -975,7 +981,8 @@ impl World {
                 if let Ok(us) = h.t.udp(s) {
                     us.multicast_loop = lp;
                     us.broadcast = bc;
-                    us.multicast_if = via.then_some(iface);
+                    // As setsockopt(IP_MULTICAST_IF) sets it: 0.0.0.0 is the route's.
+                    us.multicast_if = via.then_some(iface).filter(|a| !a.is_unspecified());
                 }
                 if what == 11 {
                     let _ = h.t.udp_join(s, group, iface, h.ip.tx(), now);
