@@ -878,6 +878,30 @@ mod tests {
         assert_eq!(parse_request(&c.poll(at(500.1)).unwrap()).0, 1);
     }
 
+    /// An ACK to a renewal that grants 0 s ends the lease there and then, as a NAK does:
+    /// the address is not bound again for no time (RFC 2131 4.4.5). Found by the `dhcp`
+    /// fuzz target: the lease was bound again, then lost at the next poll.
+    #[test]
+    #[ignore = "defect: a renewal ACK of 0 s binds the lease again, lost at the next poll"]
+    fn an_ack_of_no_time_while_renewing_ends_the_lease() {
+        let mut c = bound(1000);
+        c.take_event();
+        let xid = parse_request(&c.poll(at(500.0)).unwrap()).1;
+        let ack = reply(
+            5,
+            xid,
+            [10, 0, 0, 77],
+            &[54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0, 0],
+        );
+        c.receive(&ack, at(500.1));
+        match c.take_event() {
+            Some(Event::Lost(_)) => {}
+            other => panic!("not ended: {other:?}"),
+        }
+        assert_eq!((c.state(), c.lease()), (State::Init, None));
+        assert_eq!(parse_request(&c.poll(at(500.1)).unwrap()).0, 1, "DISCOVER");
+    }
+
     #[test]
     fn release_gives_the_address_back_to_its_server_and_stops() {
         let mut c = bound(1000);
