@@ -62,3 +62,11 @@ fn a_lease_that_ends_during_the_check_is_not_bound() {
     let input = driver::unhex(include_str!("fuzz/dhcp-expired-lease.hex")).unwrap();
     driver::replay("dhcp", &input);
 }
+
+#[test]
+fn a_renewal_granting_no_time_ends_the_lease() {
+    // Found by the stable driver (dhcp, seed 5001): a renewal ACK of 0 s bound the lease
+    // again, lost at the next poll.
+    let input = driver::unhex(include_str!("fuzz/dhcp-renewal-no-time.hex")).unwrap();
+    driver::replay("dhcp", &input);
+}
