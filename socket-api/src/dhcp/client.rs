@@ -915,6 +915,36 @@ mod tests {
         assert_eq!(parse_request(&c.poll(at(500.1)).unwrap()).0, 1, "DISCOVER");
     }
 
+    /// A server whose ACKs say T1 = 0 (renew at once) would have the client renew, be
+    /// acknowledged and renew again at the speed of the link, for ever. A T1 or T2 of 0 is
+    /// taken as not given (the defaults, half and seven eighths of the lease), as dhcpcd
+    /// takes it. Found by the `dhcp` fuzz target: REQUEST, ACK, REQUEST... at one instant.
+    #[test]
+    #[ignore = "defect: ACKs with T1 = 0 make the client renew in a loop at one instant"]
+    fn a_t1_of_zero_does_not_renew_at_once() {
+        let mut c = Client::new(MAC, None, 1, at(0.0));
+        let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+            at(0.0),
+        )
+        .unwrap();
+        let zero_t1 = [54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 3, 232, 58, 4, 0, 0, 0, 0];
+        assert!(c
+            .receive(&reply(5, xid, [10, 0, 0, 77], &zero_t1), at(0.0))
+            .is_none());
+        pass_the_check(&mut c, 0.0);
+        let Some(Event::Bound(l)) = c.take_event() else {
+            panic!("not bound")
+        };
+        assert_eq!(l.renew_at, Some(at(500.0)), "the default T1");
+        // A renewal acknowledged with T1 = 0 again: no new REQUEST at once.
+        let xid = parse_request(&c.poll(at(500.0)).unwrap()).1;
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &zero_t1), at(500.0));
+        assert_eq!(c.state(), State::Bound);
+        assert_eq!(c.poll_at(), Some(at(1000.0)));
+    }
+
     #[test]
     fn release_gives_the_address_back_to_its_server_and_stops() {
         let mut c = bound(1000);
