@@ -70,3 +70,11 @@ fn a_renewal_granting_no_time_ends_the_lease() {
     let input = driver::unhex(include_str!("fuzz/dhcp-renewal-no-time.hex")).unwrap();
     driver::replay("dhcp", &input);
 }
+
+#[test]
+fn a_t1_of_zero_does_not_renew_in_a_loop() {
+    // Found by the stable driver (dhcp, seed 6005): every ACK said T1 = 0, and the client
+    // renewed, was acknowledged and renewed again at one instant.
+    let input = driver::unhex(include_str!("fuzz/dhcp-t1-zero.hex")).unwrap();
+    driver::replay("dhcp", &input);
+}
