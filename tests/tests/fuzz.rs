@@ -54,3 +54,27 @@ fn a_header_whose_checksum_is_the_other_zero_round_trips() {
     assert!(p.verify_checksum());
     driver::replay("ipv4", &input);
 }
+
+#[test]
+fn a_lease_that_ends_during_the_check_is_not_bound() {
+    // Found by the stable driver (dhcp, seed 3003): an ACK granting 0 s, taken by the
+    // client after its 1 s address check, then lost at the next poll.
+    let input = driver::unhex(include_str!("fuzz/dhcp-expired-lease.hex")).unwrap();
+    driver::replay("dhcp", &input);
+}
+
+#[test]
+fn a_renewal_granting_no_time_ends_the_lease() {
+    // Found by the stable driver (dhcp, seed 5001): a renewal ACK of 0 s bound the lease
+    // again, lost at the next poll.
+    let input = driver::unhex(include_str!("fuzz/dhcp-renewal-no-time.hex")).unwrap();
+    driver::replay("dhcp", &input);
+}
+
+#[test]
+fn a_t1_of_zero_does_not_renew_in_a_loop() {
+    // Found by the stable driver (dhcp, seed 6005): every ACK said T1 = 0, and the client
+    // renewed, was acknowledged and renewed again at one instant.
+    let input = driver::unhex(include_str!("fuzz/dhcp-t1-zero.hex")).unwrap();
+    driver::replay("dhcp", &input);
+}

@@ -15,8 +15,9 @@
 //! A new lease's address is checked before use (RFC 2131 4.4.1's SHOULD): CHECKING sends
 //! [`PROBES`] ARP probes [`PROBE_INTERVAL`] apart (RFC 5227 2.1, through the runtime's
 //! `IpLayer::arp_probe`) and takes the lease [`PROBE_INTERVAL`] after the last if no other
-//! host claimed the address; a claim (`Client::conflict`) sends a DECLINE and starts again
-//! after 10 s (RFC 2131 3.1.5). Departures from the RFCs, on purpose: the first DISCOVER
+//! host claimed the address and the lease has not ended meanwhile (else it starts again
+//! after 4 s); a claim (`Client::conflict`) sends a DECLINE and starts again after 10 s
+//! (RFC 2131 3.1.5). Departures from the RFCs, on purpose: the first DISCOVER
 //! goes at once rather than after 1–10 s (the delay desynchronises a LAN's hosts after a
 //! power cut; a stack started by hand has nobody to desynchronise from), and the check
 //! takes 1 s, not RFC 5227's 4–7 s (three probes 1–2 s apart after up to 1 s, then 2 s:
@@ -354,9 +355,17 @@ impl Client {
                 None
             }
             State::Checking => {
-                // Nobody claimed the address: it is ours.
+                // Nobody claimed the address: it is ours, unless the lease ended during
+                // the check (a server granting less time than the check takes). An ended
+                // lease's address is not used (RFC 2131 4.4.5): start again, after the
+                // pause that follows a NAK.
                 if let Some(lease) = self.checking.take() {
-                    self.commit(lease);
+                    if lease.expires_at.is_some_and(|end| now >= end) {
+                        self.stats.leases_lost += 1;
+                        self.restart(now + AFTER_NAK);
+                    } else {
+                        self.commit(lease);
+                    }
                 }
                 None
             }
@@ -452,14 +461,31 @@ impl Client {
             Lifetime::Infinite => (None, None, None),
             Lifetime::Finite(len) => {
                 // RFC 2131 4.4.5: T1 half the lease, T2 7/8, unless the server says; times
-                // out of order are the defaults.
-                let (mut t1, mut t2) = (r.t1.unwrap_or(len / 2), r.t2.unwrap_or(len * 7 / 8));
+                // out of order are the defaults, and so is a time of 0 (as dhcpcd takes
+                // it): renewing at once after every ACK would loop at the speed of the link.
+                let given = |t: Option<Duration>| t.filter(|t| !t.is_zero());
+                let (mut t1, mut t2) = (
+                    given(r.t1).unwrap_or(len / 2),
+                    given(r.t2).unwrap_or(len * 7 / 8),
+                );
                 if !(t1 <= t2 && t2 <= len) {
                     (t1, t2) = (len / 2, len * 7 / 8);
                 }
                 (Some(now + t1), Some(now + t2), Some(now + len))
             }
         };
+        if expires_at.is_some_and(|end| end <= now) {
+            // A lease of no time ends as it is granted: its address is not used (RFC 2131
+            // 4.4.5). As a NAK: a lease held is lost at once, a new one is asked for again
+            // after a pause.
+            if self.lease.is_some() {
+                self.lose(now, now);
+            } else {
+                self.stats.leases_lost += 1;
+                self.restart(now + AFTER_NAK);
+            }
+            return;
+        }
         let lease = Lease {
             addr,
             server,
@@ -611,6 +637,51 @@ mod tests {
         assert!(c.receive(&ack, at(0.0)).is_none());
         pass_the_check(&mut c, 0.0);
         c
+    }
+
+    /// A lease that ends while its address is checked (a server granting 0 or 1 s, less
+    /// than the check takes) is not taken when the check passes: the client does not
+    /// configure and announce an address whose lease is over (RFC 2131 4.4.5), and starts
+    /// again after a pause rather than at the speed of the exchange. Found by the `dhcp`
+    /// fuzz target: the lease was bound, then lost at the next poll.
+    #[test]
+    fn a_lease_that_ends_during_the_check_is_not_bound() {
+        for secs in [0u32, 1] {
+            let mut c = Client::new(MAC, None, 1, at(0.0));
+            let d = c.poll(at(0.0)).unwrap();
+            let (_, xid, _) = parse_request(&d);
+            let offer = reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]);
+            c.receive(&offer, at(0.0)).unwrap();
+            let l = secs.to_be_bytes();
+            let ack = reply(
+                5,
+                xid,
+                [10, 0, 0, 77],
+                &[54, 4, 10, 0, 0, 2, 51, 4, l[0], l[1], l[2], l[3]],
+            );
+            assert!(c.receive(&ack, at(0.0)).is_none());
+            // 0 s: not even checked (as a NAK); 1 s: checked, and over by the check's end.
+            let check: &[f64] = if secs == 0 { &[] } else { &[0.0, 0.5, 1.0] };
+            assert_eq!(c.state() == State::Checking, secs > 0);
+            // Two probes 0.5 s apart, and 0.5 s more.
+            for &t in check {
+                assert!(c.poll(at(t)).is_none());
+                if let Some(Event::Bound(l)) = c.take_event() {
+                    panic!(
+                        "a {secs} s lease bound at {t} s, ended at {:?}",
+                        l.expires_at
+                    );
+                }
+            }
+            assert_eq!(c.state(), State::Init, "{secs} s lease");
+            assert!(c.lease().is_none());
+            assert_eq!(c.stats.leases_lost, 1);
+            assert!(
+                c.poll_at().is_some_and(|t| t >= at(2.0)),
+                "starts again after a pause: {:?}",
+                c.poll_at()
+            );
+        }
     }
 
     #[test]
@@ -824,6 +895,58 @@ mod tests {
         assert!(matches!(c.take_event(), Some(Event::Lost(_))));
         assert_eq!(c.poll_at(), Some(at(500.1)));
         assert_eq!(parse_request(&c.poll(at(500.1)).unwrap()).0, 1);
+    }
+
+    /// An ACK to a renewal that grants 0 s ends the lease there and then, as a NAK does:
+    /// the address is not bound again for no time (RFC 2131 4.4.5). Found by the `dhcp`
+    /// fuzz target: the lease was bound again, then lost at the next poll.
+    #[test]
+    fn an_ack_of_no_time_while_renewing_ends_the_lease() {
+        let mut c = bound(1000);
+        c.take_event();
+        let xid = parse_request(&c.poll(at(500.0)).unwrap()).1;
+        let ack = reply(
+            5,
+            xid,
+            [10, 0, 0, 77],
+            &[54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0, 0],
+        );
+        c.receive(&ack, at(500.1));
+        match c.take_event() {
+            Some(Event::Lost(_)) => {}
+            other => panic!("not ended: {other:?}"),
+        }
+        assert_eq!((c.state(), c.lease()), (State::Init, None));
+        assert_eq!(parse_request(&c.poll(at(500.1)).unwrap()).0, 1, "DISCOVER");
+    }
+
+    /// A server whose ACKs say T1 = 0 (renew at once) would have the client renew, be
+    /// acknowledged and renew again at the speed of the link, for ever. A T1 or T2 of 0 is
+    /// taken as not given (the defaults, half and seven eighths of the lease), as dhcpcd
+    /// takes it. Found by the `dhcp` fuzz target: REQUEST, ACK, REQUEST... at one instant.
+    #[test]
+    fn a_t1_of_zero_does_not_renew_at_once() {
+        let mut c = Client::new(MAC, None, 1, at(0.0));
+        let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+            at(0.0),
+        )
+        .unwrap();
+        let zero_t1 = [54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 3, 232, 58, 4, 0, 0, 0, 0];
+        assert!(c
+            .receive(&reply(5, xid, [10, 0, 0, 77], &zero_t1), at(0.0))
+            .is_none());
+        pass_the_check(&mut c, 0.0);
+        let Some(Event::Bound(l)) = c.take_event() else {
+            panic!("not bound")
+        };
+        assert_eq!(l.renew_at, Some(at(500.0)), "the default T1");
+        // A renewal acknowledged with T1 = 0 again: no new REQUEST at once.
+        let xid = parse_request(&c.poll(at(500.0)).unwrap()).1;
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &zero_t1), at(500.0));
+        assert_eq!(c.state(), State::Bound);
+        assert_eq!(c.poll_at(), Some(at(1000.0)));
     }
 
     #[test]

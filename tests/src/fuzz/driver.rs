@@ -167,6 +167,17 @@ fn fix(target: &str, input: &mut [u8]) {
             if hl >= ipv4::HEADER_LEN && hl <= input.len() {
                 ipv4::fill_checksum(&mut input[..hl]);
             }
+            // And an IGMP message's checksum, which covers the whole message.
+            if let Ok(p) = Ipv4Packet::new_checked(&*input) {
+                let (total, igmp) = (p.total_len(), p.protocol() == ipv4::protocol::IGMP);
+                if igmp && !p.is_fragment() && total >= hl + 8 {
+                    let m = &mut input[hl..total];
+                    m[2] = 0;
+                    m[3] = 0;
+                    let c = ip::checksum::checksum(m);
+                    m[2..4].copy_from_slice(&c.to_be_bytes());
+                }
+            }
         }
         "icmp" if input.len() >= 4 => {
             input[2] = 0;
@@ -315,6 +326,19 @@ mod tests {
                 seeds.len()
             );
         }
+    }
+
+    /// The DHCP conversation around the `dhcp` target's input gets leases and renews
+    /// them, from the target's seeds.
+    #[test]
+    fn the_dhcp_conversation_binds_and_renews() {
+        let (mut acks, mut offers) = (0, 0);
+        for s in dhcp_seeds() {
+            let st = super::super::parsers::dhcp_client(&s);
+            acks += st.acks;
+            offers += st.offers;
+        }
+        assert!(offers >= 4 && acks >= 8, "offers {offers}, acks {acks}");
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub fn arp(data: &[u8]) {
     assert!(r.emit(&mut short).is_err(), "emitted into a short buffer");
 }
 
-/// IPv4 headers (RFC 791), options included.
+/// IPv4 headers (RFC 791), options included; and the IGMP message a datagram carries.
 pub fn ipv4(data: &[u8]) {
     let Ok(p) = Ipv4Packet::new_checked(data) else {
         return;
@@ -150,6 +150,47 @@ pub fn ipv4(data: &[u8]) {
         let q = Ipv4Packet::new_checked(&buf).expect("an emitted header parses");
         assert!(q.verify_checksum());
         assert_eq!(q.header_len(), ipv4::HEADER_LEN + copied.len());
+    }
+    // IGMP has no target of its own: its messages ride in this one's datagrams.
+    if p.protocol() == ipv4::protocol::IGMP && !p.is_fragment() {
+        igmp(p.payload());
+    }
+}
+
+/// IGMP messages (RFC 2236, RFC 3376 4.1) as the IP layer reads them: a query's version
+/// and maximum response time within what the wire can say, and what a host emits parses
+/// back to the same message.
+fn igmp(data: &[u8]) {
+    use ip::igmp::Message;
+    let Ok(m) = Message::parse(data) else {
+        return;
+    };
+    match m {
+        Message::Query {
+            version,
+            max_response,
+            group,
+        } => {
+            assert!((1..=3).contains(&version), "{m:?}");
+            // Version 3's largest code, 0xff: (0x0f | 0x10) << (7 + 3) tenths of a second.
+            assert!(
+                max_response <= netif::Duration::from_millis(3_174_400),
+                "{m:?}"
+            );
+            assert!(version != 1 || group.is_unspecified(), "{m:?}");
+            if version == 2 {
+                let mut b = [0u8; ip::igmp::HEADER_LEN];
+                m.emit(&mut b);
+                assert_eq!(Message::parse(&b), Ok(m), "parse(emit(m)) != m");
+            }
+        }
+        Message::Report { .. } | Message::Leave { .. } => {
+            let mut b = [0u8; ip::igmp::HEADER_LEN];
+            m.emit(&mut b);
+            assert_eq!(Message::parse(&b), Ok(m), "parse(emit(m)) != m");
+            let _ = m.destination();
+        }
+        Message::V3Report | Message::Other { .. } => {}
     }
 }
 
@@ -287,6 +328,97 @@ pub fn dhcp(data: &[u8]) {
             }
         }
     }
+    let _ = dhcp_client(data);
+}
+
+/// The client's state machine (RFC 2131 4.4) on a virtual clock, in a conversation with
+/// a server that answers every DISCOVER with an offer and every REQUEST with an ACK
+/// (10.0.0.50/24, one hour), except that the input's reply (as [`dhcp_message`] builds
+/// it, with the conversation's xid and MAC put in) takes the place of one answer, or of
+/// every answer from that one on (which, from the sum of the input's bytes; the seeds are
+/// the target's, unchanged). Whatever it says: the client never wants polling at one
+/// instant again and again (the runtime would spin), a lease's timers are in order, and
+/// it never binds a lease that has already ended.
+pub fn dhcp_client(data: &[u8]) -> socket_api::dhcp::client::DhcpStats {
+    use socket_api::dhcp::client::{Client, State};
+    let pick = data.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    let mac = netif::MacAddr([0x02, 0, 0, 0, 0, 0x09]);
+    let answer = |kind: u8| {
+        let mut m = dhcp_message(&[
+            53, 1, kind, 54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0x0e, 0x10, 1, 4, 255, 255, 255, 0, 3, 4,
+            10, 0, 0, 2, 255,
+        ]);
+        m[16..20].copy_from_slice(&[10, 0, 0, 50]);
+        m
+    };
+    let (offer, ack) = (answer(2), answer(5));
+    let mut fuzzed = dhcp_message(data);
+    if pick & 0x80 == 0 {
+        // An address the client may take, unless the input's first byte says not.
+        fuzzed[16..20].copy_from_slice(&[10, 0, 0, 50]);
+    }
+    let (which, from_then_on) = (usize::from(pick & 0x07), pick & 0x40 != 0);
+    let t0 = netif::Instant::from_secs(10);
+    let mut now = t0;
+    let mut c = Client::new(mac, Some("fuzz".into()), u64::from(pick), t0);
+    let mut replies = 0usize;
+    // Polls in a row at one instant: a few (a reply answered, a timer due at once), never
+    // a spin.
+    let mut same = 0;
+    for _ in 0..48 {
+        let Some(t) = c.poll_at() else {
+            break;
+        };
+        same = if t <= now { same + 1 } else { 0 };
+        assert!(
+            same < 8,
+            "the client wants polling at {now} again and again"
+        );
+        now = now.max(t);
+        let mut sent = c.poll(now);
+        while let Some(m) = sent.take() {
+            dhcp_event(&mut c, now);
+            let expected = match c.state() {
+                State::Selecting => &offer,
+                State::Requesting | State::Renewing | State::Rebinding => &ack,
+                _ => break,
+            };
+            let fuzz = replies == which || (from_then_on && replies > which);
+            let mut r = if fuzz {
+                fuzzed.clone()
+            } else {
+                expected.clone()
+            };
+            r[4..8].copy_from_slice(&m.payload[4..8]);
+            r[28..34].copy_from_slice(&mac.0);
+            replies += 1;
+            sent = c.receive(&r, now);
+            dhcp_event(&mut c, now);
+            if let Some(l) = c.lease() {
+                assert!(
+                    l.renew_at <= l.rebind_at && l.rebind_at <= l.expires_at,
+                    "lease timers out of order: {l:?}"
+                );
+                assert!(l.obtained <= now && l.renew_at.is_none_or(|t| t >= l.obtained));
+            }
+        }
+        dhcp_event(&mut c, now);
+    }
+    c.stats
+}
+
+/// Take the client's event and probe: a lease it binds has not ended (RFC 2131 4.4.5:
+/// at the lease's end the client stops using the address).
+fn dhcp_event(c: &mut socket_api::dhcp::client::Client, now: netif::Instant) {
+    use socket_api::dhcp::client::Event;
+    if let Some(Event::Bound(l)) = c.take_event() {
+        assert!(
+            l.expires_at.is_none_or(|end| end > now),
+            "a lease bound at {now} that ended at {:?}: {l:?}",
+            l.expires_at
+        );
+    }
+    let _ = c.take_probe();
 }
 
 /// The virtio_net_hdr in front of each frame on a TAP with `IFF_VNET_HDR`: decoded as the

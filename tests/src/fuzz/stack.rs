@@ -28,7 +28,7 @@ use ip::ipv4;
 use ip::reassembly::ReassemblyConfig;
 use ip::{IpConfig, IpLayer, Ipv4Cidr};
 use netif::ethernet::ethertype;
-use netif::vnet::{FrameMeta, VNET_HDR_LEN};
+use netif::vnet::{Csum, FrameMeta, VNET_HDR_LEN};
 use netif::{DeviceInfo, Duration, Instant, MacAddr, Offload};
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -46,6 +46,16 @@ const B_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const A_PORT: u16 = 80;
 const B_PORT: u16 = 8080;
 const UDP_PORT: u16 = 7;
+/// The group both hosts' bound UDP sockets join at setup (a route for 224/4 leaves by
+/// the Ethernet interface on both).
+const GROUP: Ipv4Addr = Ipv4Addr::new(224, 1, 2, 3);
+/// Host A's second Ethernet interface (10.0.1.1/24), where what A forwards from the link
+/// to 10.0.1/24 leaves; the frames sent there are lost (a sink). 10.0.1.2 is in A's ARP
+/// cache as a static entry; any other neighbour there is asked for and never answers.
+const FAR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
+const FAR_PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 2);
+const FAR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 1, 0x01]);
+const FAR_PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 1, 0x02]);
 
 /// Frames in flight on the link; a frame sent when it is full is lost (a tail drop).
 const WIRE_CAP: usize = 512;
@@ -87,6 +97,10 @@ struct Host {
     t: Transport,
     lo: usize,
     eth: usize,
+    /// A's second Ethernet interface (the sink), when it has one.
+    far: Option<usize>,
+    /// Each interface's (index, MTU, offloads), for the checks of what is sent.
+    links: Vec<(usize, usize, Offload)>,
     mac: MacAddr,
     addr: Ipv4Addr,
     socks: Vec<(SocketHandle, Kind)>,
@@ -126,6 +140,8 @@ pub struct World {
     /// Frames the hosts sent and frames crafted for them (before any mutation), when
     /// [`capture`] asked for them.
     log: Option<Vec<Vec<u8>>>,
+    /// Frames A sent on its second link (lost there).
+    far_frames: u64,
 }
 
 /// One of `options`, or (as often as each of them) any value.
@@ -138,6 +154,162 @@ fn one_of<T: Copy + for<'a> arbitrary::Arbitrary<'a>>(
     } else {
         Ok(*u.choose(options)?)
     }
+}
+
+/// What a host sends on an interface is well formed: an ARP packet or an IPv4 datagram
+/// with a header that verifies and a TTL above 0, no longer than the link's MTU (a TSO
+/// super-frame: its segments no longer), the transport checksum of a whole datagram right
+/// unless the link offloads it, and offload metadata only where the link has the offload.
+fn check_sent(h: &Host, side: usize, ifindex: usize, data: &[u8], meta: &FrameMeta) {
+    let &(_, mtu, offload) = h
+        .links
+        .iter()
+        .find(|l| l.0 == ifindex)
+        .expect("a frame on a known link");
+    let ctx = || {
+        format!(
+            "host {side} sent on interface {ifindex} ({meta:?}) {} bytes: {:02x?}",
+            data.len(),
+            &data[..data.len().min(64)]
+        )
+    };
+    assert!(
+        meta.csum == Csum::Full || offload.csum,
+        "a partial checksum on a link without the offload, {}",
+        ctx()
+    );
+    assert!(
+        meta.gso.is_none() || offload.tso,
+        "a TSO frame on a link without the offload, {}",
+        ctx()
+    );
+    let Some(f) = netif::ethernet::Frame::new_checked(data) else {
+        panic!("a frame shorter than its header, {}", ctx());
+    };
+    match f.ethertype() {
+        ethertype::ARP => {
+            assert!(
+                ArpRepr::from_bytes(f.payload()).is_ok(),
+                "bad ARP, {}",
+                ctx()
+            );
+        }
+        ethertype::IPV4 => {
+            let p = match ipv4::Ipv4Packet::new_checked(f.payload()) {
+                Ok(p) => p,
+                Err(e) => panic!("a malformed datagram ({e:?}), {}", ctx()),
+            };
+            assert!(p.verify_checksum(), "a bad header checksum, {}", ctx());
+            assert!(p.ttl() > 0, "TTL 0, {}", ctx());
+            match meta.gso {
+                None => assert!(
+                    p.total_len() <= mtu,
+                    "{} bytes over an MTU of {mtu}, {}",
+                    p.total_len(),
+                    ctx()
+                ),
+                Some(g) => {
+                    let l4 = p.payload();
+                    let thl = l4.get(12).map_or(0, |b| usize::from(b >> 4) * 4);
+                    assert!(
+                        p.protocol() == ipv4::protocol::TCP
+                            && p.header_len() + thl + usize::from(g.size) <= mtu,
+                        "TSO segments over an MTU of {mtu}, {}",
+                        ctx()
+                    );
+                }
+            }
+            let at = match p.protocol() {
+                ipv4::protocol::TCP => Some(16),
+                ipv4::protocol::UDP => Some(6),
+                ipv4::protocol::ICMP | ipv4::protocol::IGMP => None,
+                _ => return,
+            };
+            // A router does not look at the transport checksum of what it forwards: only
+            // the host's own datagrams are checked.
+            let own = p.src() == h.addr || p.src() == FAR_IP || p.src().is_loopback();
+            if meta.csum != Csum::Full || p.is_fragment() || !own {
+                return;
+            }
+            let l4 = p.payload();
+            let ok = match at {
+                // UDP may go without a checksum (RFC 768).
+                Some(6) if l4.get(6..8) == Some(&[0, 0]) => true,
+                Some(_) => {
+                    let acc = ip::checksum::pseudo_header(
+                        p.src(),
+                        p.dst(),
+                        p.protocol(),
+                        l4.len() as u16,
+                    );
+                    ip::checksum::finish(ip::checksum::sum(l4, acc)) == 0
+                }
+                // Shorter than any ICMP or IGMP message: a raw socket's (sent as given).
+                None => l4.len() < 4 || ip::checksum::checksum(l4) == 0,
+            };
+            assert!(ok, "a bad transport checksum, {}", ctx());
+        }
+        other => panic!("ethertype {other:#06x}, {}", ctx()),
+    }
+}
+
+/// Offload metadata as a TAP with `IFF_VNET_HDR` gives it for a whole TCP or UDP datagram
+/// in `frame`: the checksum verified (DATA_VALID), or left partial (NEEDS_CSUM: the field
+/// holds the pseudo-header's sum, written here), and for TCP maybe coalesced (TSO, with a
+/// segment size below, at or above the payload's).
+fn kernel_meta(u: &mut Unstructured<'_>, frame: &mut [u8]) -> AResult<FrameMeta> {
+    let eth = netif::ethernet::HEADER_LEN;
+    let Ok(p) = ipv4::Ipv4Packet::new_checked(frame.get(eth..).unwrap_or(&[])) else {
+        return Ok(FrameMeta::default());
+    };
+    let (hl, total, src, dst, protocol) = (
+        p.header_len(),
+        p.total_len(),
+        p.src(),
+        p.dst(),
+        p.protocol(),
+    );
+    let at = match protocol {
+        ipv4::protocol::TCP => 16,
+        ipv4::protocol::UDP => 6,
+        _ => return Ok(FrameMeta::default()),
+    };
+    if p.is_fragment() || total < hl + at + 2 {
+        return Ok(FrameMeta::default());
+    }
+    if u.ratio(1u8, 4)? {
+        return Ok(FrameMeta {
+            csum: Csum::Valid,
+            gso: None,
+        });
+    }
+    let start = eth + hl;
+    let len = (total - hl) as u16;
+    let partial = ip::checksum::fold(ip::checksum::pseudo_header(src, dst, protocol, len));
+    frame[start + at..start + at + 2].copy_from_slice(&partial.to_be_bytes());
+    let gso = if protocol == ipv4::protocol::TCP && u.arbitrary()? {
+        let thl = usize::from(frame[start + 12] >> 4) * 4;
+        Some(netif::Gso {
+            size: one_of(u, &[536u16, 1448, 8948, 64])?.max(1),
+            hdr_len: (start + thl) as u16,
+        })
+    } else {
+        None
+    };
+    let m = FrameMeta {
+        csum: Csum::Partial {
+            start: start as u16,
+            offset: at as u16,
+        },
+        gso,
+    };
+    Ok(FrameMeta::decode(&m.encode(), frame.len()).unwrap_or_default())
+}
+
+/// The Ethernet address of an IPv4 multicast group (RFC 1112 6.4).
+fn multicast_mac(group: Ipv4Addr) -> MacAddr {
+    let o = group.octets();
+    MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
 }
 
 fn cidr(s: &str) -> Ipv4Cidr {
@@ -194,6 +366,8 @@ fn host(
         t,
         lo,
         eth,
+        far: None,
+        links: vec![(lo, 65_535, Offload::NONE), (eth, mtu, offload)],
         mac,
         addr,
         socks: Vec::new(),
@@ -273,8 +447,44 @@ impl World {
             congestion: *u.choose(&[CongestionAlgorithm::Cubic, CongestionAlgorithm::Reno])?,
             ..tcp
         };
-        let a = host(A_IP, A_MAC, mtu, offload, &tcp, secret);
-        let b = host(B_IP, B_MAC, 1500, offload, &tcp, secret ^ 0x5a5a);
+        // Later still: whether A forwards (RFC 1812), and the MTU of its second link.
+        let forwarding: bool = u.arbitrary()?;
+        let far_mtu = *u.choose(&[576usize, 1500, 1280, 9000])?;
+        let far_offload = *u.choose(&[
+            offload,
+            Offload::NONE,
+            Offload {
+                csum: true,
+                tso: true,
+            },
+        ])?;
+        let mut a = host(A_IP, A_MAC, mtu, offload, &tcp, secret);
+        let mut b = host(B_IP, B_MAC, 1500, offload, &tcp, secret ^ 0x5a5a);
+        let t0 = Instant::from_secs(1);
+        a.ip.set_forwarding(forwarding);
+        let far = a.ip.add_interface(&DeviceInfo {
+            name: "tap1".into(),
+            mtu: far_mtu,
+            mac: FAR_MAC,
+            loopback: false,
+            offload: far_offload,
+        });
+        let ok =
+            a.ip.set_address(far, Some(Ipv4Cidr::new(FAR_IP, 24).expect("/24")), t0)
+                .is_ok()
+                && a.ip.set_up(far, true, t0).is_ok()
+                && a.ip.arp_add_static(FAR_PEER, FAR_PEER_MAC).is_ok()
+                && b.ip
+                    .add_route(cidr("10.0.1.0/24"), Some(A_IP), None)
+                    .is_ok();
+        a.far = Some(far);
+        a.links.push((far, far_mtu, far_offload));
+        let ok = ok
+            && [&mut a, &mut b].into_iter().all(|h| {
+                let eth = h.eth;
+                h.ip.add_route(cidr("224.0.0.0/4"), None, Some(eth)).is_ok()
+            });
+        assert!(ok, "configure the fuzz world's second link and routes");
         let mut w = World {
             now: Instant::from_secs(1),
             hosts: [a, b],
@@ -283,12 +493,18 @@ impl World {
             tcp,
             udp_rcvbuf: 16 * 1024,
             log: None,
+            far_frames: 0,
         };
         w.flush();
         w.listen(0, A_PORT);
         w.listen(1, B_PORT);
         for side in 0..2 {
             w.udp(side, Some(UDP_PORT), None);
+            if let Some(&(s, _)) = w.hosts[side].socks.last() {
+                let h = &mut w.hosts[side];
+                let now = w.now;
+                let _ = h.t.udp_join(s, GROUP, h.addr, h.ip.tx(), now);
+            }
             let peer = [B_IP, A_IP][side];
             w.udp(side, None, Some(SocketAddrV4::new(peer, UDP_PORT)));
         }
@@ -317,7 +533,20 @@ impl World {
             let (lo, eth) = (h.lo, h.eth);
             let out: Vec<_> = h.ip.take_tx().collect();
             let _ = h.t.take_wakeups().count();
+            let far = h.far;
+            for f in &out {
+                check_sent(h, side, f.ifindex, &f.data, &f.meta);
+            }
             for f in out {
+                if Some(f.ifindex) == far {
+                    self.far_frames += 1;
+                    if let Some(log) = &mut self.log {
+                        if log.len() < 4096 {
+                            log.push(f.data);
+                        }
+                    }
+                    continue;
+                }
                 let (to, ifindex) = if f.ifindex == lo {
                     (side, lo)
                 } else if f.ifindex == eth {
@@ -580,7 +809,11 @@ impl World {
                         frames::fix_checksums(&mut f);
                     }
                 }
-                let meta = self.vnet_meta(u, f.len())?;
+                let meta = if u.ratio(1u8, 4)? {
+                    kernel_meta(u, &mut f)?
+                } else {
+                    self.vnet_meta(u, f.len())?
+                };
                 let eth = self.hosts[to].eth;
                 self.receive_meta(to, eth, &f, meta);
                 "crafted frame"
@@ -596,7 +829,7 @@ impl World {
     fn socket_call(&mut self, u: &mut Unstructured<'_>, side: usize) -> AResult<&'static str> {
         let now = self.now;
         let peer = [B_IP, A_IP][side];
-        let what = u.int_in_range(0..=10u8)?;
+        let what = u.int_in_range(0..=12u8)?;
         let h = &mut self.hosts[side];
         let pick = if h.socks.is_empty() {
             None
@@ -612,11 +845,13 @@ impl World {
                         let _ = h.t.tcp_send(s, &data, h.ip.tx(), now);
                     }
                     Kind::Udp => {
-                        let dst = match u.int_in_range(0..=4u8)? {
+                        let dst = match u.int_in_range(0..=6u8)? {
                             0 => None,
                             1 => Some(SocketAddrV4::new(peer, UDP_PORT)),
                             2 => Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 255), 9)),
                             3 => Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, UDP_PORT)),
+                            4 => Some(SocketAddrV4::new(GROUP, UDP_PORT)),
+                            5 => Some(SocketAddrV4::new(FAR_PEER, 9)),
                             _ => Some(SocketAddrV4::new(
                                 Ipv4Addr::from(u.arbitrary::<u32>()?),
                                 u.arbitrary()?,
@@ -626,7 +861,15 @@ impl World {
                     }
                     Kind::Raw => {
                         let dst = *u.choose(&[peer, Ipv4Addr::new(10, 0, 0, 77)])?;
-                        let _ = h.t.raw_send(s, h.ip.tx(), dst, &data[..len.min(2000)], now);
+                        // With its checksum right, as ping writes it (a raw socket sends
+                        // what it is given; the checks of what is sent verify it).
+                        let mut d = data[..len.min(2000)].to_vec();
+                        if d.len() >= 4 {
+                            d[2..4].copy_from_slice(&[0, 0]);
+                            let c = ip::checksum::checksum(&d);
+                            d[2..4].copy_from_slice(&c.to_be_bytes());
+                        }
+                        let _ = h.t.raw_send(s, h.ip.tx(), dst, &d, now);
                     }
                 }
                 "send"
@@ -668,10 +911,11 @@ impl World {
                 "close"
             }
             (5, _) => {
-                let to = match u.int_in_range(0..=4u8)? {
+                let to = match u.int_in_range(0..=5u8)? {
                     0 | 1 => SocketAddrV4::new(peer, [B_PORT, A_PORT][side]),
                     2 => SocketAddrV4::new(Ipv4Addr::LOCALHOST, [A_PORT, B_PORT][side]),
                     3 => SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 66), 80),
+                    4 => SocketAddrV4::new(FAR_PEER, 80),
                     _ => SocketAddrV4::new(Ipv4Addr::from(u.arbitrary::<u32>()?), u.arbitrary()?),
                 };
                 self.connect(side, to);
@@ -719,6 +963,34 @@ impl World {
                 };
                 self.udp(side, Some(port), remote);
                 "udp socket"
+            }
+            (11 | 12, Some((s, Kind::Udp))) => {
+                // IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP, with the multicast options.
+                let group = one_of(
+                    u,
+                    &[
+                        GROUP,
+                        Ipv4Addr::new(239, 0, 0, 9),
+                        ip::igmp::ALL_SYSTEMS,
+                        Ipv4Addr::new(224, 0, 0, 251),
+                    ],
+                )?;
+                let iface =
+                    *u.choose(&[Ipv4Addr::UNSPECIFIED, h.addr, Ipv4Addr::LOCALHOST, FAR_IP])?;
+                let (lp, bc, via) = (u.arbitrary()?, u.arbitrary()?, u.ratio(1u8, 4)?);
+                if let Ok(us) = h.t.udp(s) {
+                    us.multicast_loop = lp;
+                    us.broadcast = bc;
+                    // As setsockopt(IP_MULTICAST_IF) sets it: 0.0.0.0 is the route's.
+                    us.multicast_if = via.then_some(iface).filter(|a| !a.is_unspecified());
+                }
+                if what == 11 {
+                    let _ = h.t.udp_join(s, group, iface, h.ip.tx(), now);
+                    "join"
+                } else {
+                    let _ = h.t.udp_leave(s, group, iface, h.ip.tx(), now);
+                    "leave"
+                }
             }
             _ => {
                 let (s, k) = match pick {
@@ -770,7 +1042,7 @@ impl World {
             MacAddr([0x02, 0xee, 0, 0, 0, from_ip.octets()[3]])
         };
         let ip_frame = |payload: Vec<u8>| frames::eth(our_mac, from_mac, ethertype::IPV4, &payload);
-        Ok(match u.int_in_range(0..=9u8)? {
+        Ok(match u.int_in_range(0..=12u8)? {
             0 => {
                 let sender = *u.choose(&[from_ip, our_ip, Ipv4Addr::UNSPECIFIED])?;
                 let target = *u.choose(&[our_ip, from_ip, Ipv4Addr::new(10, 0, 0, 99)])?;
@@ -787,7 +1059,21 @@ impl World {
                 frames::eth(dst, from_mac, ethertype::ARP, &r.to_bytes())
             }
             1..=4 => {
-                let (seg, src, dst) = self.tcp_segment(u, to, from_ip)?;
+                let (mut seg, src, mut dst) = self.tcp_segment(u, to, from_ip)?;
+                if to == 0 && u.ratio(1u8, 8)? {
+                    // Through A, to its second link (forwarded; a coalesced one cut by
+                    // TSO there, or refused).
+                    dst = FAR_PEER;
+                    seg[16..18].copy_from_slice(&[0, 0]);
+                    let acc = ip::checksum::pseudo_header(
+                        src,
+                        dst,
+                        ipv4::protocol::TCP,
+                        seg.len() as u16,
+                    );
+                    let c = ip::checksum::finish(ip::checksum::sum(&seg, acc));
+                    seg[16..18].copy_from_slice(&c.to_be_bytes());
+                }
                 let mut ip = Ip::new(src, dst, ipv4::protocol::TCP);
                 ip.df = u.arbitrary()?;
                 ip_frame(ip.datagram(&[], &seg))
@@ -842,17 +1128,128 @@ impl World {
                 ip.mf = end < payload.len() || u.ratio(1u8, 8)?;
                 ip_frame(ip.datagram(&[], &payload[start..end]))
             }
+            10 => {
+                let (first, rest) = self.fragment_set(u, to, from_ip)?;
+                let eth = self.hosts[to].eth;
+                for data in rest {
+                    let data = ip_frame(data);
+                    if let Some(log) = &mut self.log {
+                        if log.len() < 4096 {
+                            log.push(data.clone());
+                        }
+                    }
+                    if self.wire.len() < WIRE_CAP {
+                        self.wire.push_back(InFlight {
+                            to,
+                            ifindex: eth,
+                            data,
+                            meta: FrameMeta::default(),
+                        });
+                    }
+                }
+                ip_frame(first)
+            }
+            11 => {
+                // IGMP (RFC 2236, RFC 3376 4.1): queries of every version, general or for
+                // a group, reports and leaves of other members, to a group or to us.
+                let group = one_of(
+                    u,
+                    &[GROUP, Ipv4Addr::new(239, 0, 0, 9), Ipv4Addr::UNSPECIFIED],
+                )?;
+                let kind = u.int_in_range(0..=6u8)?;
+                let mut m = vec![0u8; 8];
+                m[0] = match kind {
+                    0..=2 => ip::igmp::kind::QUERY,
+                    3 => ip::igmp::kind::V1_REPORT,
+                    4 => ip::igmp::kind::V2_REPORT,
+                    5 => ip::igmp::kind::LEAVE,
+                    _ => one_of(u, &[ip::igmp::kind::V3_REPORT])?,
+                };
+                m[1] = match kind {
+                    0 => 0,
+                    _ => one_of(u, &[1u8, 10, 100, 127, 128, 255])?,
+                };
+                m[4..8].copy_from_slice(&group.octets());
+                if kind == 2 {
+                    // Version 3: S/QRV, QQIC, the sources, or a length of no version.
+                    let n = u.int_in_range(0..=3u16)?;
+                    m.extend_from_slice(&[u.arbitrary()?, u.arbitrary()?]);
+                    m.extend_from_slice(&n.to_be_bytes());
+                    for i in 0..n {
+                        m.extend_from_slice(&[10, 0, 0, 100 + i as u8]);
+                    }
+                    let cut = u.int_in_range(0..=4usize)?;
+                    if u.ratio(1u8, 8)? {
+                        m.truncate(8 + cut);
+                    }
+                }
+                if !u.ratio(1u8, 8)? {
+                    let c = ip::checksum::checksum(&m);
+                    m[2..4].copy_from_slice(&c.to_be_bytes());
+                }
+                let dst = if group.is_unspecified() {
+                    ip::igmp::ALL_SYSTEMS
+                } else {
+                    group
+                };
+                let dst = *u.choose(&[dst, ip::igmp::ALL_SYSTEMS, our_ip])?;
+                let src = *u.choose(&[from_ip, Ipv4Addr::UNSPECIFIED])?;
+                let mut ip = Ip::new(src, dst, ipv4::protocol::IGMP);
+                ip.ttl = *u.choose(&[1u8, 1, 64])?;
+                let opts: &[u8] = if u.ratio(3u8, 4)? {
+                    &ip::igmp::ROUTER_ALERT
+                } else {
+                    &[]
+                };
+                let mac = if dst.is_multicast() {
+                    multicast_mac(dst)
+                } else {
+                    our_mac
+                };
+                frames::eth(mac, from_mac, ethertype::IPV4, &ip.datagram(opts, &m))
+            }
+            12 => {
+                // UDP to a group (joined or not) or to a broadcast address.
+                let dst = *u.choose(&[
+                    GROUP,
+                    GROUP,
+                    Ipv4Addr::new(239, 0, 0, 9),
+                    ip::igmp::ALL_SYSTEMS,
+                    Ipv4Addr::BROADCAST,
+                    Ipv4Addr::new(10, 0, 0, 255),
+                ])?;
+                let len = u.int_in_range(0..=2000usize)?;
+                let mut d: Vec<u8> = (0..8 + len).map(|i| i as u8).collect();
+                transport::udp::wire::UdpRepr {
+                    src_port: u.arbitrary()?,
+                    dst_port: one_of(u, &[UDP_PORT])?,
+                }
+                .emit(&mut d, from_ip, dst);
+                let mut ip = Ip::new(from_ip, dst, ipv4::protocol::UDP);
+                ip.ttl = *u.choose(&[1u8, 64])?;
+                let mac = if dst.is_multicast() {
+                    multicast_mac(dst)
+                } else {
+                    MacAddr::BROADCAST
+                };
+                frames::eth(mac, from_mac, ethertype::IPV4, &ip.datagram(&[], &d))
+            }
             _ => {
-                // Odd IPv4: options, TTL 0 or 1, another destination (forwarded), an
-                // unknown protocol, a broadcast or martian source.
+                // Odd IPv4: options, TTL 0 or 1, another destination (forwarded: on the
+                // link, to the second link, to nowhere), an unknown protocol, a broadcast
+                // or martian source.
                 let mut ip = Ip::new(from_ip, our_ip, u.arbitrary()?);
                 ip.ttl = u.int_in_range(0..=2)?;
+                ip.df = u.arbitrary()?;
                 ip.dst = *u.choose(&[
                     our_ip,
                     Ipv4Addr::new(10, 0, 0, 200),
                     Ipv4Addr::new(192, 0, 2, 1),
                     Ipv4Addr::BROADCAST,
                     Ipv4Addr::new(127, 0, 0, 1),
+                    FAR_PEER,
+                    Ipv4Addr::new(10, 0, 1, 77),
+                    FAR_IP,
                 ])?;
                 ip.src = *u.choose(&[
                     from_ip,
@@ -861,13 +1258,108 @@ impl World {
                 ])?;
                 let olen = u.int_in_range(0..=40usize)?;
                 let opts = u.bytes(olen.min(u.len()))?.to_vec();
-                let plen = u.int_in_range(0..=1500usize)?;
+                // Mostly short; else longer than a link's MTU (to be fragmented, or
+                // refused with DF).
+                let plen = if u.ratio(1u8, 4)? {
+                    *u.choose(&[1480usize, 3000, 8000])?
+                } else {
+                    u.int_in_range(0..=1500usize)?
+                };
                 let head = u.int_in_range(0..=32usize)?.min(plen).min(u.len());
                 let mut payload = u.bytes(head)?.to_vec();
                 payload.extend((head..plen).map(|i| i as u8));
                 ip_frame(ip.datagram(&opts, &payload))
             }
         })
+    }
+
+    /// A whole datagram for host `to` (a TCP segment near a connection's numbers, an ICMP
+    /// message, or a UDP datagram to the bound port, all with checksums right) cut into
+    /// fragments (RFC 791 3.2, RFC 815): some of them tiny (RFC 1858), some overlapping or
+    /// repeated (with the same bytes or others), one sometimes missing, in an order chosen
+    /// by the input. Returns the first to deliver and the IP datagrams of the others.
+    fn fragment_set(
+        &mut self,
+        u: &mut Unstructured<'_>,
+        to: usize,
+        from_ip: Ipv4Addr,
+    ) -> AResult<(Vec<u8>, Vec<Vec<u8>>)> {
+        let our_ip = self.hosts[to].addr;
+        let (payload, protocol, src, dst) = match u.int_in_range(0..=2u8)? {
+            0 => {
+                let (seg, src, dst) = self.tcp_segment(u, to, from_ip)?;
+                (seg, ipv4::protocol::TCP, src, dst)
+            }
+            1 => (
+                self.icmp_message(u, to, from_ip)?,
+                ipv4::protocol::ICMP,
+                from_ip,
+                our_ip,
+            ),
+            _ => {
+                let len = one_of(u, &[0usize, 100, 1472, 3000, 8972])?.min(20_000);
+                let mut d: Vec<u8> = (0..8 + len).map(|i| (i * 7) as u8).collect();
+                transport::udp::wire::UdpRepr {
+                    src_port: u.arbitrary()?,
+                    dst_port: UDP_PORT,
+                }
+                .emit(&mut d, from_ip, our_ip);
+                (d, ipv4::protocol::UDP, from_ip, our_ip)
+            }
+        };
+        // (offset, end, bytes changed) of each fragment.
+        let mut cuts: Vec<(usize, usize, bool)> = Vec::new();
+        let mut at = 0;
+        while at < payload.len() && cuts.len() < 24 {
+            let size = *u.choose(&[8usize, 16, 24, 512, 552, 1480, 1480, 4096])?;
+            let end = (at + size).min(payload.len());
+            cuts.push((at, end, false));
+            at = end;
+        }
+        if at < payload.len() || cuts.is_empty() {
+            cuts.push((at, payload.len(), false));
+        }
+        // Overlaps and repeats: a range over one or more fragments, whose bytes are the
+        // same or not.
+        for _ in 0..u.int_in_range(0..=2u8)? {
+            let start = u.int_in_range(0..=payload.len())? & !7;
+            let len = u.int_in_range(0..=payload.len() - start)?;
+            let end = if start + len == payload.len() {
+                payload.len()
+            } else {
+                (start + len) & !7
+            };
+            cuts.push((start, end.max(start), u.ratio(1u8, 3)?));
+        }
+        if cuts.len() > 1 && u.ratio(1u8, 8)? {
+            let i = u.choose_index(cuts.len())?;
+            cuts.remove(i);
+        }
+        // The order: swaps chosen by the input (none: in order).
+        for _ in 0..u.int_in_range(0..=cuts.len())? {
+            let (i, j) = (u.choose_index(cuts.len())?, u.choose_index(cuts.len())?);
+            cuts.swap(i, j);
+        }
+        let mut ip = Ip::new(src, dst, protocol);
+        ip.ident = u.arbitrary()?;
+        ip.ttl = 64;
+        let mut out: Vec<Vec<u8>> = cuts
+            .into_iter()
+            .map(|(start, end, changed)| {
+                let mut part = payload[start..end].to_vec();
+                if changed {
+                    for b in &mut part {
+                        *b ^= 0x5a;
+                    }
+                }
+                let mut f = ip;
+                f.offset = start;
+                f.mf = end < payload.len();
+                f.datagram(&[], &part)
+            })
+            .collect();
+        let first = out.remove(0);
+        Ok((first, out))
     }
 
     /// A TCP segment to host `to`: for one of its connections (from the connection's peer,
@@ -984,28 +1476,77 @@ impl World {
         let us = &self.hosts[to];
         let our_ip = us.addr;
         let mut quoted = Vec::new();
-        let conns = us.t.tcp_probe().conns;
-        if !conns.is_empty() {
-            let (h, _, p) = conns[u.choose_index(conns.len())?];
-            if let Ok(s) = us.t.tcp_ref(h) {
-                if let (Some(l), Some(r)) = (s.local, s.remote()) {
-                    let seq = if u.arbitrary()? {
-                        p.snd_una
+        // The quoted datagram's header has options one time in eight (its length moves
+        // the quoted transport header).
+        let opts: &[u8] = if u.ratio(1u8, 8)? { &[1, 1, 1, 1] } else { &[] };
+        let hl = ipv4::HEADER_LEN + opts.len();
+        match u.int_in_range(0..=3u8)? {
+            // A segment one of its TCP connections sent (its real ports and sequence
+            // number).
+            0 | 1 => {
+                let conns = us.t.tcp_probe().conns;
+                if !conns.is_empty() {
+                    let (h, _, p) = conns[u.choose_index(conns.len())?];
+                    if let Ok(s) = us.t.tcp_ref(h) {
+                        if let (Some(l), Some(r)) = (s.local, s.remote()) {
+                            let seq = if u.arbitrary()? {
+                                p.snd_una
+                            } else {
+                                Seq(u.arbitrary()?)
+                            };
+                            let seg = TcpRepr {
+                                src_port: l.port(),
+                                dst_port: r.port(),
+                                seq,
+                                flags: flags::ACK,
+                                ..TcpRepr::default()
+                            };
+                            let mut b = vec![0u8; 20];
+                            seg.emit(&mut b, *l.ip(), *r.ip());
+                            quoted =
+                                Ip::new(*l.ip(), *r.ip(), ipv4::protocol::TCP).datagram(opts, &b);
+                            quoted.truncate(hl + *u.choose(&[8usize, 20, 4])?);
+                        }
+                    }
+                }
+            }
+            // A datagram one of its UDP sockets sent: to its peer when connected (the
+            // socket hears of the error), else anywhere.
+            2 => {
+                let socks: Vec<_> =
+                    us.t.sockets()
+                        .into_iter()
+                        .filter(|s| s.kind == SocketKind::Udp && s.local.is_some())
+                        .collect();
+                if !socks.is_empty() {
+                    let s = &socks[u.choose_index(socks.len())?];
+                    let l = s.local.expect("bound");
+                    let src = if l.ip().is_unspecified() {
+                        our_ip
                     } else {
-                        Seq(u.arbitrary()?)
+                        *l.ip()
                     };
-                    let seg = TcpRepr {
+                    let r = s.remote.unwrap_or_else(|| SocketAddrV4::new(from_ip, 9));
+                    let mut b = vec![0u8; 8 + u.int_in_range(0..=32usize)?];
+                    transport::udp::wire::UdpRepr {
                         src_port: l.port(),
                         dst_port: r.port(),
-                        seq,
-                        flags: flags::ACK,
-                        ..TcpRepr::default()
-                    };
-                    let mut b = vec![0u8; 20];
-                    seg.emit(&mut b, *l.ip(), *r.ip());
-                    quoted = Ip::new(*l.ip(), *r.ip(), ipv4::protocol::TCP).datagram(&[], &b);
-                    quoted.truncate(20 + *u.choose(&[8usize, 20, 4])?);
+                    }
+                    .emit(&mut b, src, *r.ip());
+                    quoted = Ip::new(src, *r.ip(), ipv4::protocol::UDP).datagram(opts, &b);
+                    quoted.truncate(hl + *u.choose(&[8usize, 40, 4])?);
                 }
+            }
+            // An echo request it sent (a raw ICMP socket's, say).
+            _ => {
+                let echo = IcmpRepr::EchoRequest {
+                    ident: u.arbitrary()?,
+                    seq: u.arbitrary()?,
+                    data: &[0x61; 8],
+                };
+                let mut b = vec![0u8; echo.buffer_len()];
+                echo.emit(&mut b);
+                quoted = Ip::new(our_ip, from_ip, ipv4::protocol::ICMP).datagram(opts, &b);
             }
         }
         if quoted.is_empty() {
@@ -1061,6 +1602,41 @@ impl World {
 
     // ---- invariants --------------------------------------------------------------------
 
+    /// Each interface's multicast memberships are the sockets' (IP_ADD_MEMBERSHIP): a
+    /// group with as many users as sockets joined it there, none left behind by a leave or
+    /// a close, none missing.
+    fn check_groups(&mut self, when: &str) {
+        for side in 0..2 {
+            let h = &mut self.hosts[side];
+            let mut joined: HashMap<(usize, Ipv4Addr), u32> = HashMap::new();
+            let udp: Vec<_> =
+                h.t.sockets()
+                    .into_iter()
+                    .filter(|s| s.kind == SocketKind::Udp)
+                    .map(|s| s.handle)
+                    .collect();
+            for s in udp {
+                if let Ok(u) = h.t.udp(s) {
+                    for j in u.groups() {
+                        *joined.entry((j.ifindex, j.group)).or_default() += 1;
+                    }
+                }
+            }
+            let mut members: HashMap<(usize, Ipv4Addr), u32> = HashMap::new();
+            for i in h.ip.interfaces() {
+                for (g, users) in i.groups {
+                    members.insert((i.ifindex, g), users);
+                }
+            }
+            // The all-systems group is implied (and not listed), joined by a socket or not.
+            joined.retain(|(_, g), _| *g != ip::igmp::ALL_SYSTEMS);
+            assert_eq!(
+                joined, members,
+                "{when}: host {side}: groups the sockets joined, and the interfaces'"
+            );
+        }
+    }
+
     fn check_after(&mut self, step: usize, what: &str) {
         self.check(&format!("step {step} ({what})"));
     }
@@ -1079,6 +1655,7 @@ impl World {
     /// - the IP layer: ARP entries and waiting frames, reassembly buffers within caps;
     /// - and so, memory: the bytes all these hold within the sum of their caps.
     pub fn check(&mut self, when: &str) {
+        self.check_groups(when);
         let mut seen = HashMap::new();
         for side in 0..2 {
             let h = &self.hosts[side];
@@ -1235,7 +1812,7 @@ impl World {
             held += pending * 1514;
             bound += 2 * ARP_CFG.max_pending_total * 65_535;
             let entries = h.ip.arp_entries(self.now);
-            for ifname in ["lo", "tap0"] {
+            for ifname in ["lo", "tap0", "tap1"] {
                 let k = entries.iter().filter(|(i, _)| i == ifname).count();
                 assert!(
                     k <= ARP_CFG.max_entries,
@@ -1354,6 +1931,11 @@ mod coverage {
         let mut rng = fastrand::Rng::with_seed(5);
         let mut kinds: HashMap<&str, usize> = HashMap::new();
         let (mut long_inputs, mut segs, mut challenges, mut ooo) = (0, 0, 0, 0);
+        // Deeper paths: datagrams A forwarded (to its second link), crafted fragment
+        // sets reassembled, IGMP queries heard, ICMP errors a connected UDP socket heard,
+        // datagrams to a group delivered.
+        let (mut forwarded, mut far, mut reassembled, mut queries, mut udp_errors, mut mcast) =
+            (0, 0, 0, 0, 0, 0);
         for _ in 0..50 {
             let data: Vec<u8> = (0..rng.usize(0..4096)).map(|_| rng.u8(..)).collect();
             let mut u = Unstructured::new(&data);
@@ -1369,7 +1951,27 @@ mod coverage {
             segs += s.segs_in;
             challenges += s.challenge_acks;
             ooo += s.ooo_queued;
+            let a = &w.hosts[0];
+            forwarded += a.ip.stats().rx_forwarded;
+            far += w.far_frames;
+            reassembled += a.ip.reassembly_stats().completed;
+            queries += a.ip.igmp_stats().rx_queries;
+            udp_errors += a.t.udp_stats().icmp_errors_reported;
+            mcast += w
+                .hosts
+                .iter()
+                .map(|h| h.ip.stats().multicast_looped + h.ip.igmp_stats().rx_reports)
+                .sum::<u64>();
         }
+        eprintln!(
+            "forwarded {forwarded}, far frames {far}, reassembled {reassembled}, IGMP queries \
+             {queries}, UDP errors {udp_errors}, multicast {mcast}"
+        );
+        assert!(
+            forwarded > 0 && far > 0 && reassembled > 0 && queries > 0 && mcast > 0,
+            "forwarded {forwarded}, far frames {far}, reassembled {reassembled}, IGMP \
+             queries {queries}, multicast {mcast}"
+        );
         for k in [
             "deliver",
             "drop",
@@ -1389,6 +1991,8 @@ mod coverage {
             "options",
             "listen",
             "udp socket",
+            "join",
+            "leave",
         ] {
             assert!(
                 kinds.get(k).copied().unwrap_or(0) > 0,
