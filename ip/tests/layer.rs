@@ -3436,7 +3436,6 @@ fn a_tso_segment_cut_larger_than_the_mtu_is_refused() {
 }
 
 #[test]
-#[ignore = "defect: a TSO burst that fits the link MTU leaves as one segment larger than gso_size (the peer's MSS)"]
 fn a_tso_burst_within_the_mtu_is_still_cut_at_gso_size() {
     // A peer whose MSS (1000) is below what the link carries (1460): TCP hands over 1200
     // bytes to be cut at 1000. The datagram (20 + 32 + 1200) fits the 1500-byte MTU, but
