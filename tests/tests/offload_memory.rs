@@ -250,7 +250,6 @@ fn without_offloads_the_connection_sends_mtu_sized_frames_with_full_checksums() 
 }
 
 #[test]
-#[ignore = "defect: on a TSO link whose MTU is below 576 TCP's bursts are refused by ip and nothing leaves"]
 fn below_576_a_tso_link_still_carries_the_data_as_fragmented_segments() {
     // The link's MTU set to 500 under an established connection: TCP keeps 536-byte
     // segments without DF for `ip` to fragment (RFC 791's 576). A TSO burst cut at 536
