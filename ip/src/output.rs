@@ -527,10 +527,13 @@ impl Output {
             if let Some(at) = l4.csum_at {
                 meta.csum = finish_l4_checksum(&mut frame[ETH..], repr, at, offload.csum);
             }
-            if let Some(size) = tso.filter(|_| HEADER_LEN + len > mtu) {
-                let tcp_hl = frame
-                    .get(ETH + HEADER_LEN + 12)
-                    .map_or(20, |b| usize::from(b >> 4) * 4);
+            let tcp_hl = frame
+                .get(ETH + HEADER_LEN + 12)
+                .map_or(20, |b| usize::from(b >> 4) * 4);
+            // Cut whenever the data is more than one segment's worth: `size` is the peer's
+            // MSS less options, which may be well below what the MTU would carry (RFC 9293
+            // 3.7.1), so a burst that fits the MTU still leaves as the segments asked for.
+            if let Some(size) = tso.filter(|&s| len > tcp_hl + usize::from(s)) {
                 if HEADER_LEN + tcp_hl + usize::from(size) > mtu {
                     // Segments cut to `size` would not fit the MTU (a sender that has not
                     // seen it go down): refused, as a datagram too large with DF is.

@@ -3435,6 +3435,31 @@ fn a_tso_segment_cut_larger_than_the_mtu_is_refused() {
     assert_eq!(frames[0].meta.gso.map(|g| g.size), Some(size));
 }
 
+#[test]
+fn a_tso_burst_within_the_mtu_is_still_cut_at_gso_size() {
+    // A peer whose MSS (1000) is below what the link carries (1460): TCP hands over 1200
+    // bytes to be cut at 1000. The datagram (20 + 32 + 1200) fits the 1500-byte MTU, but
+    // a 1200-byte segment is beyond what the peer said it takes (RFC 9293 3.7.1): the
+    // device must still be asked to cut it, or TCP's segments be sent as they were asked.
+    let mut l = offload_iface(ALL_OFFLOADS);
+    let data = pattern(1200, 6);
+    let seg = tcp_segment(&data);
+    let frames = send_l4(&mut l, TCP, &seg, 16, Some(1000));
+    assert_eq!(frames.len(), 1);
+    let payload = frames[0].data.len() - L4_AT - TCP_HL;
+    assert_eq!(payload, 1200);
+    assert_eq!(
+        frames[0].meta.gso.map(|g| g.size),
+        Some(1000),
+        "a {payload}-byte segment left uncut: {:?}",
+        frames[0].meta
+    );
+    assert_eq!(
+        frames[0].meta.gso.map(|g| g.hdr_len),
+        Some((L4_AT + TCP_HL) as u16)
+    );
+}
+
 /// A UDP datagram 5000 -> 7 of `len` data bytes whose checksum comes out zero (the first
 /// two data bytes are chosen for it), the checksum field zero.
 fn udp_summing_to_zero(len: usize) -> Vec<u8> {

@@ -248,3 +248,36 @@ fn without_offloads_the_connection_sends_mtu_sized_frames_with_full_checksums() 
     assert_eq!(h.ip.stats().drop_bad_offload, 1);
     assert!(h.read().is_empty());
 }
+
+#[test]
+fn below_576_a_tso_link_still_carries_the_data_as_fragmented_segments() {
+    // The link's MTU set to 500 under an established connection: TCP keeps 536-byte
+    // segments without DF for `ip` to fragment (RFC 791's 576). A TSO burst cut at 536
+    // would not fit the MTU, so `ip` refuses it; the data must still leave.
+    let mut h = Host::new(Offload {
+        csum: true,
+        tso: true,
+    });
+    h.ip.set_mtu(0, 500).unwrap();
+    let data = vec![5u8; 20_000];
+    let sent = h.t.tcp_send(h.conn, &data, h.ip.tx(), h.now).expect("send");
+    assert!(sent > 0);
+    let frames: Vec<TxFrame> = h.ip.take_tx().collect();
+    let failures = h.t.tcp_stats().send_failures;
+    assert!(
+        !frames.is_empty(),
+        "nothing left the stack ({failures} send failures, drop_frag_needed {})",
+        h.ip.stats().drop_frag_needed
+    );
+    for f in &frames {
+        assert!(f.meta.gso.is_none(), "{:?}", f.meta);
+        assert!(
+            f.data.len() <= ethernet::HEADER_LEN + 500,
+            "{}",
+            f.data.len()
+        );
+    }
+    // The segments leave as fragments: at least two frames per 536-byte segment.
+    let p = Ipv4Packet::new_checked(&frames[0].data[ethernet::HEADER_LEN..]).unwrap();
+    assert!(p.more_fragments() && !p.dont_fragment());
+}

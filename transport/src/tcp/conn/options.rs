@@ -108,10 +108,13 @@ impl Tcb {
             self.tso = false;
             return;
         };
-        self.tso = offload.tso && offload.csum;
         if mtu < self.mss + 40 {
             self.lower_mss(mtu, stats);
         }
+        // Bursts for the device to cut only where the cut segments fit the link: below
+        // 576 the segments are larger than the MTU, for `ip` to fragment, which it cannot
+        // do to a burst (it refuses it, and the data would wait a timeout per burst).
+        self.tso = offload.tso && offload.csum && self.mss + 40 <= mtu;
     }
 
     /// Segments for an MTU of `mtu` when it is below what they are sized for (the MSS

@@ -355,6 +355,22 @@ impl Tcb {
                 if in_flight && len < unsent && len < window / 3 && len < TSO_MAX / 2 {
                     break;
                 }
+                // Nagle (RFC 9293 3.7.4) holds a short last segment while data is in flight,
+                // cut by the device or not (Linux's tcp_mss_split_point): the burst ends
+                // with whole segments, and the tail waits below as it would alone.
+                let tail = len % room;
+                let closing =
+                    self.fin_queued && !matches!(self.state, State::Established | State::CloseWait);
+                if len > room
+                    && len == unsent
+                    && tail > 0
+                    && in_flight
+                    && !self.opts.nodelay
+                    && !self.force_sws
+                    && !closing
+                {
+                    len -= tail;
+                }
             }
             // A FIN needs the peer to have room for it (Linux drops one at a zero window):
             // with none, the persist timer probes until the window opens.
@@ -566,6 +582,30 @@ mod tests {
         assert_eq!(out.len(), 1, "one burst: the initial window");
         assert_eq!(out[0].data.len(), INITIAL_WINDOW_SEGMENTS * PEER_MSS);
         assert_eq!(out[0].meta.gso_size, Some(PEER_MSS as u16));
+    }
+
+    /// Nagle (RFC 9293 3.7.4) holds a short segment while data is in flight: a TSO burst
+    /// must not carry it as its last cut segment either (Linux's tcp_mss_split_point
+    /// leaves the partial tail out when Nagle would hold it). Without TSO the same writes
+    /// send two full segments and hold the 100-byte tail.
+    #[test]
+    fn with_tso_nagle_still_holds_the_short_tail_while_data_is_in_flight() {
+        let mut tails = Vec::new();
+        for tso in [false, true] {
+            let mut c = Conn::established(opts());
+            c.tx.offload = netif::Offload { csum: tso, tso };
+            send(&mut c, 100);
+            assert_eq!(c.take().len(), 1, "nothing in flight: it goes");
+            send(&mut c, 2 * PEER_MSS + 100);
+            let out = c.take();
+            let bytes: usize = out.iter().map(|s| s.data.len()).sum();
+            tails.push((tso, bytes));
+        }
+        assert_eq!(
+            tails,
+            [(false, 2 * PEER_MSS), (true, 2 * PEER_MSS)],
+            "bytes sent with 100 in flight (the 100-byte tail must wait)"
+        );
     }
 
     #[test]

@@ -31,9 +31,17 @@ impl Tcb {
                 self.ack_now = true;
             }
             // Delayed ACK: at least every second full-sized segment (RFC 9293 3.8.6.3),
-            // full-sized as the peer sends them.
-            self.max_seg_seen = self.max_seg_seen.max(data.len());
-            let full = self.max_seg_seen.clamp(1, self.rcv_mss);
+            // full-sized as the peer sends them. A segment beyond our MSS is many of them
+            // coalesced (a vnet tap's GRO or uncut TSO): its length is not the peer's
+            // segment size (with timestamps 1448, not our 1460), so it is not taken for it;
+            // until a segment shows the size, our MSS is.
+            if data.len() <= self.rcv_mss {
+                self.max_seg_seen = self.max_seg_seen.max(data.len());
+            }
+            let full = match self.max_seg_seen {
+                0 => self.rcv_mss.max(1),
+                seen => seen,
+            };
             if fin || self.pending_ack_bytes >= ACK_STRETCH_MAX {
                 self.ack_now = true;
             } else if self.pending_ack_bytes >= 2 * full {
@@ -350,6 +358,34 @@ mod tests {
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         let sent = c.take();
         assert!(sent.is_empty(), "{sent:?}");
+    }
+
+    /// A segment larger than our MSS is one the peer's kernel coalesced (GRO) or never cut
+    /// (TSO over a vnet tap): many segments' worth, whose size says nothing of the peer's
+    /// full-sized segment (Linux measures that from the coalesced skb's gso_size,
+    /// tcp_measure_rcv_mss). With timestamps the peer's full segments carry 1448 bytes;
+    /// after a coalesced one, every second of them must still draw an ACK (RFC 9293
+    /// 3.8.6.3, RFC 5681 4.2), not every third.
+    #[test]
+    fn after_a_coalesced_segment_every_second_full_segment_is_still_acked() {
+        let mut c = Conn::established_ts(opts());
+        let full = c.tcb.rcv_mss - crate::tcp::wire::TIMESTAMP_LEN;
+        assert_eq!(full, 1448);
+        c.data(&vec![7u8; full]);
+        c.data(&vec![7u8; full]);
+        assert_eq!(c.take().len(), 1, "two full segments: an ACK");
+        c.data(&vec![7u8; 10 * full]);
+        assert_eq!(c.take().len(), 1, "ten segments' worth: an ACK");
+        c.data(&vec![7u8; full]);
+        c.data(&vec![7u8; full]);
+        let acks = c.take();
+        assert_eq!(
+            acks.len(),
+            1,
+            "two full segments after a coalesced one: {} ACKs, pending {} bytes",
+            acks.len(),
+            c.tcb.pending_ack_bytes
+        );
     }
 
     #[test]
