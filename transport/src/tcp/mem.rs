@@ -12,10 +12,11 @@
 //! - receive buffers stop autotuning, and a ring or send queue that empties gives its
 //!   memory back.
 //!
-//! Pressure begins when the pool passes the bound, and then every connection lets go of
-//! the bytes it holds beyond a hole (RFC 2018 8 allows it; one byte there keeps a
-//! whole-buffer ring, so a few peers sending a byte each would otherwise hold the pool
-//! past its bound) and gives back the empty ring and queue it kept (idle connections that
+//! Pressure begins when the pool passes the bound, and then every connection whose ring
+//! holds less than an eighth of its size lets go of the bytes it holds beyond a hole (RFC
+//! 2018 8 allows it; one byte there keeps a whole-buffer ring, so a few peers sending a
+//! byte each would otherwise hold the pool past its bound; a ring well filled around a
+//! loss keeps them) and gives back the empty ring and queue it kept (idle connections that
 //! once moved bulk data would otherwise hold the pool at its bound); it ends when the pool is back under 7/8 of the
 //! bound, so it does not flicker on and off with each ring that grows. The pool can pass
 //! the bound by what each connection may still take (a ring of one window of the link's

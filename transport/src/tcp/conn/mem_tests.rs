@@ -379,3 +379,36 @@ fn when_pressure_begins_out_of_order_bytes_go_and_come_again() {
     });
     assert_eq!(got, stream(0, 3000));
 }
+
+/// A ring well filled around a loss keeps its bytes beyond the hole when pressure begins:
+/// they are the transfer's, not waste, and letting them go would have the peer send them
+/// all again (each a loss to its congestion control). Only a ring holding less than an
+/// eighth of its size sheds them (the case above).
+#[test]
+fn a_well_filled_ring_keeps_its_out_of_order_bytes_under_pressure() {
+    let pool = MemPool::new(100 * KB);
+    let mut c = charging(&pool);
+    let base = c.peer_nxt;
+    let ack = c.our_una();
+    // A hole of one segment, then 60 segments beyond it.
+    for i in 1..=60 {
+        let r = TcpRepr {
+            seq: base + i * 1000,
+            ..c.seg(flags::ACK, ack)
+        };
+        c.deliver(&r, &stream(i * 1000, 1000));
+    }
+    let cap = c.tcb.rx.capacity();
+    assert!(60 * 1000 * 8 >= cap, "the ring ({cap}) is well filled");
+    assert_eq!(c.tcb.shed_for_pressure(), 0, "nothing went");
+    assert!(c.tcb.rx.has_ooo());
+    c.take();
+    // The hole filled: everything is readable at once, nothing sent again.
+    c.data(&stream(0, 1000));
+    let mut got = Vec::new();
+    c.tcb.read_with(usize::MAX, |b| {
+        got.extend_from_slice(b);
+        b.len()
+    });
+    assert_eq!(got, stream(0, 61_000));
+}
