@@ -13,7 +13,7 @@
 //!   memory back.
 //!
 //! Pressure begins when the pool passes the bound, and then every connection whose ring
-//! holds less than an eighth of its size lets go of the bytes it holds beyond a hole (RFC
+//! holds less than a sixty-fourth of its size lets go of the bytes it holds beyond a hole (RFC
 //! 2018 8 allows it; one byte there keeps a whole-buffer ring, so a few peers sending a
 //! byte each would otherwise hold the pool past its bound; a ring well filled around a
 //! loss keeps them) and gives back the empty ring and queue it kept (idle connections that

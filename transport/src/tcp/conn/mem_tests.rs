@@ -338,9 +338,9 @@ fn acks_wake_a_blocked_writer_once_the_queue_is_writable_or_empty() {
     assert!(ack_to(&mut c, 30 * KB), "all acknowledged: woken");
 }
 
-/// When pressure begins, the bytes held beyond a hole go (and the ring, which then holds
-/// nothing); the peer sends them again and the stream comes whole, ended by the FIN that
-/// lay beyond the hole.
+/// When pressure begins, the few bytes held far beyond a hole go (and the ring, which then
+/// holds nothing); the peer sends them again and the stream comes whole, ended by the FIN
+/// that lay beyond the hole.
 #[test]
 fn when_pressure_begins_out_of_order_bytes_go_and_come_again() {
     let pool = MemPool::new(100 * KB);
@@ -348,15 +348,15 @@ fn when_pressure_begins_out_of_order_bytes_go_and_come_again() {
     let base = c.peer_nxt;
     let ack = c.our_una();
     let r = TcpRepr {
-        seq: base + 1000,
+        seq: base + 200_000,
         ..c.seg(flags::ACK, ack)
     };
-    c.deliver(&r, &stream(1000, 1000));
+    c.deliver(&r, &stream(200_000, 1000));
     let r = TcpRepr {
-        seq: base + 2000,
+        seq: base + 201_000,
         ..c.seg(flags::ACK | flags::FIN, ack)
     };
-    c.deliver(&r, &stream(2000, 1000));
+    c.deliver(&r, &stream(201_000, 1000));
     assert_eq!(c.tcb.rx.ooo_ranges(), 1);
     assert!(pool.used() > 0);
     assert_eq!(c.tcb.shed_for_pressure(), 1);
@@ -364,7 +364,7 @@ fn when_pressure_begins_out_of_order_bytes_go_and_come_again() {
     assert_eq!(c.tcb.rx.capacity(), 0);
     assert_eq!(pool.used(), 0);
     c.take();
-    for i in 0..3 {
+    for i in 0..202 {
         c.data(&stream(i * 1000, 1000));
     }
     assert_eq!(
@@ -377,13 +377,13 @@ fn when_pressure_begins_out_of_order_bytes_go_and_come_again() {
         got.extend_from_slice(b);
         b.len()
     });
-    assert_eq!(got, stream(0, 3000));
+    assert_eq!(got, stream(0, 202_000));
 }
 
 /// A ring well filled around a loss keeps its bytes beyond the hole when pressure begins:
 /// they are the transfer's, not waste, and letting them go would have the peer send them
-/// all again (each a loss to its congestion control). Only a ring holding less than an
-/// eighth of its size sheds them (the case above).
+/// all again (each a loss to its congestion control). Only a ring holding less than a
+/// sixty-fourth of its size sheds them (the case above).
 #[test]
 fn a_well_filled_ring_keeps_its_out_of_order_bytes_under_pressure() {
     let pool = MemPool::new(100 * KB);

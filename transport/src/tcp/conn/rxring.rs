@@ -102,13 +102,13 @@ impl RxRing {
     }
 
     /// Let go of the bytes held beyond a hole (the peer sends them again), and of the
-    /// ring if nothing readable remains, when what the ring holds fills less than an
-    /// eighth of it: a ring grown for a few bytes far ahead is the waste memory pressure
+    /// ring if nothing readable remains, when what the ring holds fills less than a
+    /// sixty-fourth of it: a ring grown for a few bytes far ahead is the waste memory pressure
     /// has to win back, while one well filled around a loss is what a transfer needs
     /// (letting it go has the peer send it all again, a round trip and more per hole).
     /// How many disjoint ranges went.
     pub fn drop_ooo(&mut self) -> usize {
-        if self.ooo.is_empty() || (self.len + self.ooo.bytes()).saturating_mul(8) >= self.cap {
+        if self.ooo.is_empty() || (self.len + self.ooo.bytes()).saturating_mul(64) >= self.cap {
             return 0;
         }
         let n = self.ooo.clear();
