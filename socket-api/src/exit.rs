@@ -151,7 +151,6 @@ mod tests {
     #[test]
     fn the_end_delivers_a_datagram_still_waiting_for_arp() {
         use crate::UdpSocket;
-        use netif::Device;
         let (a_end, b_end) = crate::testing::link(64);
         let a = StackBuilder::new()
             .device(Arc::new(a_end))
@@ -162,16 +161,8 @@ mod tests {
         let s = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
         s.send_to(b"last words", "10.0.0.2:7").unwrap();
         // Nobody answers A's first request for 10.0.0.2: the datagram waits for ARP.
+        crate::testing::await_arp_request(&b_end, [10, 0, 0, 2]);
         let mut buf = [0u8; 1600];
-        loop {
-            let n = b_end
-                .recv(&mut buf, Duration::from_secs(5))
-                .unwrap()
-                .expect("an ARP request for 10.0.0.2");
-            if n >= 42 && buf[12..14] == [0x08, 0x06] && buf[38..42] == [10, 0, 0, 2] {
-                break;
-            }
-        }
         assert_eq!(a.with_core(|c, _| c.ip.arp_pending()), 1);
         // B comes up now: it answers A's next request (a second later), if A still asks.
         let b = StackBuilder::new()

@@ -1377,17 +1377,8 @@ mod tests {
             }
         });
         // Nobody answers A's first request for 10.0.0.2.
+        let a_mac = crate::testing::await_arp_request(&b_end, [10, 0, 0, 2]);
         let mut buf = [0u8; 1600];
-        loop {
-            let n = b_end
-                .recv(&mut buf, Duration::from_secs(5))
-                .unwrap()
-                .expect("an ARP request for 10.0.0.2");
-            if n >= 42 && buf[12..14] == [0x08, 0x06] && buf[38..42] == [10, 0, 0, 2] {
-                break;
-            }
-        }
-        let a_mac: [u8; 6] = buf[6..12].try_into().unwrap();
         // The queue fills; the sender gets time to send the rest (or to wait).
         let t = std::time::Instant::now();
         while a.with_core(|c, _| c.ip.arp_pending()) < 128 && t.elapsed() < Duration::from_secs(5) {

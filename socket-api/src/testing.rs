@@ -13,6 +13,24 @@ pub(crate) fn link(queue: usize) -> (MemoryLink, MemoryLink) {
     MemoryLink::pair(("eth0", mac(1)), ("eth0", mac(2)), 1500, queue)
 }
 
+/// Read frames from `end` (for at most 5 s each) until an ARP request for `target`
+/// arrives; the requester's MAC.
+pub(crate) fn await_arp_request(end: &MemoryLink, target: [u8; 4]) -> [u8; 6] {
+    use netif::Device;
+    let mut buf = [0u8; 1600];
+    loop {
+        let n = end
+            .recv(&mut buf, std::time::Duration::from_secs(5))
+            .unwrap()
+            .expect("an ARP request");
+        if n >= 42 && buf[12..14] == [0x08, 0x06] && buf[38..42] == target {
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(&buf[6..12]);
+            return mac;
+        }
+    }
+}
+
 /// Stack A (`a`, a builder given its device, at 10.0.0.1/24) and stack B (on `b_end`,
 /// 10.0.0.2/24).
 pub(crate) fn two_stacks(a: StackBuilder, b_end: MemoryLink) -> (Stack, Stack) {
