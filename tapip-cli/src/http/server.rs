@@ -10,7 +10,8 @@
 //! Request handling, in order:
 //!
 //! 1. The request line: longer than [`MAX_LINE`] is 414; not `METHOD SP TARGET SP VERSION`
-//!    is 400; a version other than HTTP/1.0 or HTTP/1.1 is 505.
+//!    is 400; a later HTTP/1 minor version (`HTTP/1.2`) is served as HTTP/1.1; another
+//!    major version is 505; a malformed one (`HTTP/1.10`) is 400.
 //! 2. The header block: over the limits of [`MAX_HEADER_LINE`],
 //!    [`MAX_HEADER_BYTES`] or [`MAX_HEADERS`]
 //!    is 431; a malformed line is 400. An HTTP/1.1 request needs exactly
@@ -491,12 +492,13 @@ impl HttpConn {
                 std::mem::replace(&mut self.state, State::Done)
             }
             Scan::Head(len) => {
-                let head = self
+                let mut head = self
                     .buffered()
                     .get(scan.first_start..len)
                     .unwrap_or(&[])
                     .to_vec();
                 self.consume(len);
+                later_minor_as_http11(&mut head);
                 self.request(&head)
             }
         }
@@ -540,7 +542,7 @@ impl HttpConn {
         }
         let body = match body_length(&headers, minor) {
             Ok(b) => b,
-            Err(()) => return self.rejected(400, &method, &target),
+            Err(status) => return self.rejected(status, &method, &target),
         };
         if let BodyLeft::Fixed(n) = body {
             if n > MAX_DISCARDED_BODY {
@@ -1034,15 +1036,21 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, u8), u16> {
     else {
         return Err(400);
     };
-    let minor = match version {
-        b"HTTP/1.1" => 1,
-        b"HTTP/1.0" => 0,
-        _ => {
-            let is_http = version.strip_prefix(b"HTTP/").is_some_and(|v| {
-                !v.is_empty() && v.iter().all(|&b| b.is_ascii_digit() || b == b'.')
-            });
-            return Err(if is_http { 505 } else { 400 });
+    // RFC 9112 2.3: `HTTP/` DIGIT "." DIGIT. A later minor version of HTTP/1 is served as
+    // HTTP/1.1 (RFC 9110 2.5); another major version (also written without its minor, as
+    // `HTTP/2`) is 505; anything else is malformed.
+    let minor = match version.strip_prefix(b"HTTP/") {
+        Some(&[b'1', b'.', m]) if m.is_ascii_digit() => u8::from(m != b'0'),
+        Some(v) => {
+            let (major, minor) = match v.iter().position(|&b| b == b'.') {
+                Some(dot) => (&v[..dot], Some(&v[dot + 1..])),
+                None => (v, None),
+            };
+            let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+            let other_major = digits(major) && major != b"1" && minor.is_none_or(digits);
+            return Err(if other_major { 505 } else { 400 });
         }
+        None => return Err(400),
     };
     if method.is_empty() || !method.iter().all(|&b| super::is_tchar(b)) {
         return Err(400);
@@ -1054,6 +1062,23 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, u8), u16> {
     let method = String::from_utf8_lossy(method).into_owned();
     let target = String::from_utf8_lossy(target).into_owned();
     Ok((method, target, minor))
+}
+
+/// A head whose request line (checked by [`parse_request_line`]) says a later minor version
+/// of HTTP/1 (`HTTP/1.2` to `HTTP/1.9`) is read as HTTP/1.1, the highest this server
+/// implements (RFC 9110 2.5); the parser takes only 1.0 and 1.1.
+fn later_minor_as_http11(head: &mut [u8]) {
+    let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let line = &mut head[..end];
+    let line = match line {
+        [rest @ .., b'\r'] => rest,
+        l => l,
+    };
+    if let [.., b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] = line {
+        if (b'2'..=b'9').contains(minor) {
+            *minor = b'1';
+        }
+    }
 }
 
 /// Whether `value` is a `Host` field value, `uri-host [ ":" port ]` (RFC 9110 7.2, RFC 3986
@@ -1098,21 +1123,24 @@ fn valid_host(value: &[u8]) -> bool {
     name_ok && port_ok
 }
 
-/// The framing of a request body; `Err` for a request to refuse with 400.
-fn body_length(headers: &[(String, String)], minor: u8) -> Result<BodyLeft, ()> {
-    let length = content_length(headers).map_err(|_| ())?;
-    let mut codings = header_list(headers, "transfer-encoding").peekable();
-    if codings.peek().is_none() {
+/// The framing of a request body; `Err` is the status to refuse the request with.
+fn body_length(headers: &[(String, String)], minor: u8) -> Result<BodyLeft, u16> {
+    let length = content_length(headers).map_err(|_| 400u16)?;
+    let codings: Vec<&str> = header_list(headers, "transfer-encoding").collect();
+    let Some((last, before)) = codings.split_last() else {
         return Ok(BodyLeft::Fixed(length.unwrap_or(0)));
+    };
+    // Both framings at once is how requests are smuggled; HTTP/1.0 has no chunking;
+    // without chunked last, or with it twice, the body's end is unknown (RFC 9112 6.1, 6.3).
+    let chunked = |c: &&str| c.eq_ignore_ascii_case("chunked");
+    if length.is_some() || minor == 0 || !chunked(last) || before.iter().any(chunked) {
+        return Err(400);
     }
-    // Both framings at once is how requests are smuggled; HTTP/1.0 has no chunking.
-    if length.is_some() || minor == 0 {
-        return Err(());
+    // Framed, but with a coding this server does not decode (RFC 9112 6.1: SHOULD 501).
+    if !before.is_empty() {
+        return Err(501);
     }
-    match codings.last() {
-        Some(last) if last.eq_ignore_ascii_case("chunked") => Ok(BodyLeft::ChunkSize),
-        _ => Err(()),
-    }
+    Ok(BodyLeft::ChunkSize)
 }
 
 /// Parses the chunk-size line at the start of `buf` (RFC 9112 7.1, 7.1.1):
@@ -1757,6 +1785,9 @@ mod unit {
         );
         assert_eq!(ok("GET / HTTP/2.0"), Err(505));
         assert_eq!(ok("GET / HTTP/0.9"), Err(505));
+        assert_eq!(ok("GET / HTTP/1.2"), Ok(("GET".into(), "/".into(), 1)));
+        assert_eq!(ok("GET / HTTP/1.10"), Err(400));
+        assert_eq!(ok("GET / HTTP/2"), Err(505));
         assert_eq!(ok("GET / http/1.1"), Err(400));
         assert_eq!(ok("GET /"), Err(400));
         assert_eq!(ok("GET  / HTTP/1.1"), Err(400));

@@ -497,10 +497,53 @@ fn oversized_requests_and_other_versions() {
     let huge_body = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n";
     assert_eq!(one(site.path(), huge_body).0.status, 413);
 
-    for version in ["HTTP/2.0", "HTTP/0.9", "HTTP/1.2", "HTTP/3"] {
+    for version in ["HTTP/2.0", "HTTP/0.9", "HTTP/3", "HTTP/12.0"] {
         let (resp, _) = one(site.path(), &format!("GET / {version}\r\nHost: x\r\n\r\n"));
         assert_eq!(resp.status, 505, "{version}");
     }
+}
+
+/// RFC 9110 2.5: a later minor version of HTTP/1 is served as HTTP/1.1; RFC 9112 2.3: the
+/// version is `HTTP/` DIGIT "." DIGIT, so `HTTP/1.10` or `HTTP/1.` is malformed (400).
+#[test]
+fn later_minor_versions_are_served_and_malformed_ones_refused() {
+    let site = site();
+    for version in ["HTTP/1.2", "HTTP/1.9"] {
+        let (resp, result) = one(
+            site.path(),
+            &format!("GET /hello.txt {version}\r\nHost: x\r\n\r\n"),
+        );
+        assert_eq!(resp.status, 200, "{version}");
+        result.unwrap();
+    }
+    for version in ["HTTP/1.10", "HTTP/1.", "HTTP/1", "HTTP/1.1.1", "HTTP/.1"] {
+        let (resp, _) = one(
+            site.path(),
+            &format!("GET /hello.txt {version}\r\nHost: x\r\n\r\n"),
+        );
+        assert_eq!(resp.status, 400, "{version}");
+    }
+}
+
+/// RFC 9112 6.1: a request with a transfer coding the server does not understand (here
+/// anything but chunked, which must come last) SHOULD get 501.
+#[test]
+fn unknown_transfer_codings_are_501() {
+    let site = site();
+    for te in ["gzip, chunked", "x-custom,chunked"] {
+        let request = format!(
+            "POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\r\n0\r\n\r\n"
+        );
+        let (resp, result) = one(site.path(), &request);
+        assert_eq!(resp.status, 501, "{te}");
+        assert_eq!(resp.header("Connection"), Some("close"), "{te}");
+        result.unwrap();
+    }
+    // Chunked applied twice is malformed framing (RFC 9112 6.1's MUST NOT), not a coding
+    // the server lacks.
+    let twice =
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n";
+    assert_eq!(one(site.path(), twice).0.status, 400);
 }
 
 #[test]
