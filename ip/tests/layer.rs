@@ -1963,6 +1963,68 @@ fn forwarding_a_fragment_that_must_be_refragmented_keeps_its_place() {
 }
 
 #[test]
+fn an_error_about_a_datagram_for_another_interfaces_address_comes_from_that_address() {
+    // RFC 1122 3.2.2 / Linux's icmp_send: an error about a datagram addressed to this host
+    // comes from the address the sender contacted, not from the arrival interface's.
+    let mut l = router();
+    for (answer, code) in [
+        (Delivery::PortUnreachable, icmp::unreach::PORT),
+        (Delivery::ProtocolUnreachable, icmp::unreach::PROTOCOL),
+    ] {
+        let mut up = Recorder::answering(answer);
+        let dgram = Hdr::new(HOST_A, US1, UDP).packet(&pattern(30, code));
+        rx_ip(&mut l, &mut up, 0, &dgram, T0);
+        let s = the_error(&mut l, US1);
+        assert_eq!(
+            s.icmp(),
+            IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu: 0,
+                original: &dgram
+            }
+        );
+    }
+}
+
+#[test]
+#[ignore = "defect: errors about forwarded datagrams take the arrival interface's address, not the one of the interface they leave by"]
+fn errors_about_forwarded_datagrams_come_from_the_interface_they_leave_by() {
+    // RFC 1812 4.3.2.4: the source of an ICMP error a router originates is an address of
+    // the interface the error is sent over; Linux (icmp_errors_use_inbound_ifaddr = 0)
+    // takes the source its route back to the sender picks. Here the way back to the sender
+    // (10.0.2.0/24 via HOST_B) leaves by if1 although the datagrams came in on if0.
+    let mut l = router();
+    l.set_mtu(1, 576).unwrap();
+    l.add_route(cidr("10.0.2.0/24"), Some(HOST_B), Some(1))
+        .unwrap();
+    let far = Ipv4Addr::new(10, 0, 2, 9);
+    let mut up = Recorder::default();
+    let cases = [
+        (
+            Hdr::new(far, HOST_B, UDP).ttl(1).packet(&pattern(20, 1)),
+            icmp::kind::TIME_EXCEEDED,
+        ),
+        (
+            Hdr::new(far, Ipv4Addr::new(192, 168, 7, 7), UDP).packet(&pattern(20, 2)),
+            icmp::kind::DEST_UNREACHABLE,
+        ),
+        (
+            Hdr::new(far, HOST_B, UDP).df().packet(&pattern(1000, 3)),
+            icmp::kind::DEST_UNREACHABLE,
+        ),
+    ];
+    for (dgram, kind) in cases {
+        rx_ip(&mut l, &mut up, 0, &dgram, T0);
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].ifindex, out[0].dst), (1, MAC_B));
+        let p = out[0].ip();
+        assert_eq!(p.payload()[0], kind);
+        assert_eq!((p.src(), p.dst()), (US1, far), "the leaving interface's address");
+    }
+}
+
+#[test]
 fn link_broadcast_and_disabled_forwarding_are_not_forwarded_or_delivered() {
     let mut l = router();
     let mut up = Recorder::default();
