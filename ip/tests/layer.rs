@@ -1987,7 +1987,6 @@ fn an_error_about_a_datagram_for_another_interfaces_address_comes_from_that_addr
 }
 
 #[test]
-#[ignore = "defect: errors about forwarded datagrams take the arrival interface's address, not the one of the interface they leave by"]
 fn errors_about_forwarded_datagrams_come_from_the_interface_they_leave_by() {
     // RFC 1812 4.3.2.4: the source of an ICMP error a router originates is an address of
     // the interface the error is sent over; Linux (icmp_errors_use_inbound_ifaddr = 0)
@@ -2020,7 +2019,11 @@ fn errors_about_forwarded_datagrams_come_from_the_interface_they_leave_by() {
         assert_eq!((out[0].ifindex, out[0].dst), (1, MAC_B));
         let p = out[0].ip();
         assert_eq!(p.payload()[0], kind);
-        assert_eq!((p.src(), p.dst()), (US1, far), "the leaving interface's address");
+        assert_eq!(
+            (p.src(), p.dst()),
+            (US1, far),
+            "the leaving interface's address"
+        );
     }
 }
 

@@ -271,7 +271,6 @@ impl IpLayer {
                     // RFC 1122 3.2.2.5 and RFC 1812 4.3.2.3: say which octet is wrong.
                     st.drop_bad_options += 1;
                     self.icmp_error_raw(
-                        Some(ifindex),
                         pkt.as_bytes(),
                         l2_broadcast,
                         icmp::kind::PARAMETER_PROBLEM,
@@ -295,7 +294,6 @@ impl IpLayer {
                 Ok(Some(ipv4::SourceRoute::Pending)) => {
                     st.drop_source_route += 1;
                     self.icmp_error_raw(
-                        Some(ifindex),
                         pkt.as_bytes(),
                         l2_broadcast,
                         icmp::kind::DEST_UNREACHABLE,
@@ -689,7 +687,6 @@ impl IpLayer {
             // failure over the network like any other error (RFC 1812 4.3.3.1, 5.2.7.1),
             // under the same rules and rate limit; our own protocols have nothing to do with it.
             self.icmp_error_raw(
-                None,
                 pkt.as_bytes(),
                 false,
                 icmp::kind::DEST_UNREACHABLE,
