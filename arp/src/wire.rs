@@ -475,6 +475,24 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "defect: ARP with hardware type 6 (IEEE 802, RFC 1042 hosts) is refused"]
+    fn ieee_802_hardware_type_is_accepted_and_answered_as_ethernet() {
+        // RFC 1042 hosts on an Ethernet put ar$hrd = 6 (IEEE 802); Linux's arp_process takes
+        // 1 and 6 on an Ethernet device, and answers with the device's own type, 1.
+        let mut b = LINUX_REQUEST;
+        b[1] = 6;
+        let request = ArpRepr::from_bytes(&b).unwrap();
+        assert_eq!(request, ArpRepr::from_bytes(&LINUX_REQUEST).unwrap());
+        assert_eq!(ArpRepr::reply_to(&request, OUR_MAC).to_bytes(), REPLY);
+        let mut r = REPLY;
+        r[1] = 6;
+        assert_eq!(
+            ArpRepr::from_bytes(&r).unwrap(),
+            ArpRepr::from_bytes(&REPLY).unwrap()
+        );
+    }
+
+    #[test]
     fn each_bad_header_field_has_its_own_error() {
         let mut b = REPLY;
         b[1] = 6; // IEEE 802

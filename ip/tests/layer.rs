@@ -533,6 +533,25 @@ fn arp_request_for_our_address_is_answered() {
     assert!(out[0].is_ip() && out[0].dst == MAC_A);
 }
 
+#[test]
+#[ignore = "defect: ARP with hardware type 6 (IEEE 802, RFC 1042 hosts) is refused"]
+fn an_ieee_802_arp_request_is_answered_with_hardware_type_ethernet() {
+    // Linux answers ar$hrd 6 (IEEE 802) on an Ethernet device, with type 1 in its reply.
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let mut req = ArpRepr::request(MAC_A, HOST_A, US0).to_bytes();
+    req[1] = 6;
+    let frame = eth(MacAddr::BROADCAST, MAC_A, ethertype::ARP, &req);
+    l.receive_frame(0, &frame, T0, &mut up);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(&out[0].payload[..2], &[0, 1], "answered as Ethernet");
+    let rep = out[0].arp();
+    assert_eq!(rep.op, Operation::Reply);
+    assert_eq!((rep.target_mac, rep.target_ip), (MAC_A, HOST_A));
+    assert_eq!(l.stats().drop_bad_arp, 0);
+}
+
 /// A neighbour in use past its ARP entry's time: the datagrams go on to its MAC without
 /// waiting, while a request is unicast to that MAC (RFC 1122 2.3.2.1); its answer keeps
 /// the entry (before, the entry was dropped and the next datagrams waited for a broadcast
