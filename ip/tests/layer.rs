@@ -534,7 +534,6 @@ fn arp_request_for_our_address_is_answered() {
 }
 
 #[test]
-#[ignore = "defect: ARP with hardware type 6 (IEEE 802, RFC 1042 hosts) is refused"]
 fn an_ieee_802_arp_request_is_answered_with_hardware_type_ethernet() {
     // Linux answers ar$hrd 6 (IEEE 802) on an Ethernet device, with type 1 in its reply.
     let mut l = one_iface();
