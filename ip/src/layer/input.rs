@@ -511,7 +511,9 @@ impl IpLayer {
                 let original = d.packet.payload().get(icmp::HEADER_LEN..).unwrap_or(&[]);
                 self.report(d, kind, code, 0, original, now, upper)
             }
-            IcmpRepr::Other { .. } => {}
+            // Not answered (no timestamp replies: RFC 1122 3.2.2.8 leaves them optional,
+            // and they tell the world this host's clock) nor acted on: counted.
+            IcmpRepr::Other { .. } => self.out.icmp.drop_ignored_type += 1,
         }
     }
 
