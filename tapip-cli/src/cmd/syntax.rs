@@ -1214,6 +1214,55 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "defect: the shell refuses inet_aton's shorthand addresses (ping 127.1) that Linux's ping, ifconfig, route and arp take"]
+    fn addresses_take_inet_atons_shorter_forms() {
+        // inet_aton(3), which Linux's ping and net-tools read addresses with: "a.b.c" puts
+        // c in the last 16 bits, "a.b" b in the last 24, "a" is all 32.
+        for (short, full) in [
+            ("127.1", "127.0.0.1"),
+            ("10.1", "10.0.0.1"),
+            ("10.1.2", "10.1.0.2"),
+            ("10.65535", "10.0.255.255"),
+            ("2130706433", "127.0.0.1"),
+            ("0", "0.0.0.0"),
+            ("10.0.0.2", "10.0.0.2"),
+        ] {
+            assert_eq!(address(short), Ok(full.parse().unwrap()), "{short}");
+        }
+        // Out of range for the place it fills, empty or too many parts; and octal or
+        // hexadecimal parts, which inet_aton would read so (010 is 8), are refused
+        // rather than read otherwise.
+        for bad in [
+            "256.1",
+            "1.16777216",
+            "1.2.65536",
+            "4294967296",
+            "1.2.3.4.5",
+            "1..2",
+            "1.2.",
+            ".1",
+            "",
+            "010.0.0.1",
+            "0x7f.1",
+            "+1.2",
+            "1.2.3.-4",
+        ] {
+            assert!(address(bad).is_err(), "{bad}");
+        }
+        let Ok(Command::Ping(o)) = parse_line("ping 127.1") else {
+            panic!("ping 127.1")
+        };
+        assert_eq!(o.dst, "127.1", "printed as given, as Linux's ping does");
+        let Ok(Command::Arp(a)) = parse_line("arp -d 10.5") else {
+            panic!("arp -d 10.5")
+        };
+        assert_eq!(a.delete, Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert!(parse_line("ping 010.0.0.1")
+            .unwrap_err()
+            .starts_with("ping: invalid address '010.0.0.1'"));
+    }
+
+    #[test]
     fn values_are_checked() {
         assert_eq!(port("65535"), Ok(65535));
         assert_eq!(bind_address("9000"), Ok("0.0.0.0:9000".parse().unwrap()));
