@@ -488,7 +488,6 @@ mod tests {
     /// `ping 127.1` (inet_aton's short form of 127.0.0.1, which Linux's ping takes) goes
     /// over the loopback and is answered, printed with the name as given.
     #[test]
-    #[ignore = "defect: the shell refuses inet_aton's shorthand addresses (ping 127.1)"]
     fn ping_127_1_is_127_0_0_1_over_the_loopback() {
         let out = ping_in_a_child(
             "cmd::ping::tests::ping_127_1_is_127_0_0_1_over_the_loopback",
@@ -579,7 +578,7 @@ mod tests {
             "-t 0 1.2.3.4",
             "-t 300 1.2.3.4",
             "-q 1.2.3.4",
-            "1.2.3",
+            "1.2.3.4.5",
             "1.2.3.4 5.6.7.8",
             "-i 0 1.2.3.4",
         ] {
