@@ -36,7 +36,8 @@
 //! From "Packet Reception", in order:
 //!
 //! - "?Do I have the hardware type in ar$hrd?" and "?Do I speak the protocol in ar$pro?" —
-//!   [`ArpRepr::parse`] accepts only Ethernet (1) and IPv4 (0x0800), and checks the optional
+//!   [`ArpRepr::parse`] accepts only Ethernet (1, or IEEE 802's 6 that RFC 1042 hosts send,
+//!   as Linux does; replies always say 1) and IPv4 (0x0800), and checks the optional
 //!   ar$hln (6) and ar$pln (4); each mismatch is a distinct [`WireError`].
 //! - "Merge_flag := false. If the pair <protocol type, sender protocol address> is already in
 //!   my translation table, update the sender hardware address field of the entry with the new

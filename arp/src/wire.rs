@@ -33,6 +33,9 @@ pub const BUFFER_LEN: usize = 28;
 
 /// `ar$hrd` for Ethernet (10 Mb and everything since).
 pub const HTYPE_ETHERNET: u16 = 1;
+/// `ar$hrd` for IEEE 802 networks, which hosts following RFC 1042 send on an Ethernet too;
+/// taken like [`HTYPE_ETHERNET`] (as Linux does on an Ethernet device), never sent.
+const HTYPE_IEEE802: u16 = 6;
 /// `ar$pro` for IPv4: the EtherType of IP.
 pub const PTYPE_IPV4: u16 = 0x0800;
 /// `ar$hln` for Ethernet.
@@ -60,7 +63,7 @@ mod field {
 pub enum WireError {
     #[error("ARP packet truncated: {len} bytes, need {BUFFER_LEN}")]
     Truncated { len: usize },
-    #[error("ARP hardware type {0} is not Ethernet (1)")]
+    #[error("ARP hardware type {0} is neither Ethernet (1) nor IEEE 802 (6)")]
     BadHardwareType(u16),
     #[error("ARP protocol type {0:#06x} is not IPv4 (0x0800)")]
     BadProtocolType(u16),
@@ -217,9 +220,11 @@ impl ArpRepr {
     /// Check the four type/length fields (RFC 826: "Do I have the hardware type in ar$hrd?",
     /// "Do I speak the protocol in ar$pro?", and the optional length checks), then read the
     /// addresses. Any opcode is accepted; the receiver decides what to do with unknown ones.
+    /// The hardware type may be Ethernet (1) or IEEE 802 (6, RFC 1042); what is emitted is
+    /// always Ethernet.
     pub fn parse(packet: &ArpPacket<'_>) -> Result<ArpRepr, WireError> {
         let htype = packet.hardware_type();
-        if htype != HTYPE_ETHERNET {
+        if htype != HTYPE_ETHERNET && htype != HTYPE_IEEE802 {
             return Err(WireError::BadHardwareType(htype));
         }
         let ptype = packet.protocol_type();
@@ -475,10 +480,27 @@ mod tests {
     }
 
     #[test]
+    fn ieee_802_hardware_type_is_accepted_and_answered_as_ethernet() {
+        // RFC 1042 hosts on an Ethernet put ar$hrd = 6 (IEEE 802); Linux's arp_process takes
+        // 1 and 6 on an Ethernet device, and answers with the device's own type, 1.
+        let mut b = LINUX_REQUEST;
+        b[1] = 6;
+        let request = ArpRepr::from_bytes(&b).unwrap();
+        assert_eq!(request, ArpRepr::from_bytes(&LINUX_REQUEST).unwrap());
+        assert_eq!(ArpRepr::reply_to(&request, OUR_MAC).to_bytes(), REPLY);
+        let mut r = REPLY;
+        r[1] = 6;
+        assert_eq!(
+            ArpRepr::from_bytes(&r).unwrap(),
+            ArpRepr::from_bytes(&REPLY).unwrap()
+        );
+    }
+
+    #[test]
     fn each_bad_header_field_has_its_own_error() {
         let mut b = REPLY;
-        b[1] = 6; // IEEE 802
-        assert_eq!(ArpRepr::from_bytes(&b), Err(WireError::BadHardwareType(6)));
+        b[1] = 7; // neither Ethernet nor IEEE 802
+        assert_eq!(ArpRepr::from_bytes(&b), Err(WireError::BadHardwareType(7)));
 
         let mut b = REPLY;
         b[2] = 0x86;
@@ -531,7 +553,8 @@ mod tests {
                     })
                     .collect();
                 if let Ok(repr) = ArpRepr::from_bytes(&bytes) {
-                    assert_eq!(repr.to_bytes()[..], bytes[..28]);
+                    // The same bytes, but that IEEE 802 goes out as Ethernet.
+                    assert_eq!(repr.to_bytes()[2..], bytes[2..28]);
                 }
             }
         }

@@ -116,9 +116,32 @@ impl Ipv4Cidr {
     }
 }
 
-/// Parse a dotted quad with a clear error.
+/// Parse an address with a clear error: a dotted quad, or one of the shorter forms of
+/// inet_aton(3), which Linux's ping and net-tools read addresses with: "a.b.c" (c fills the
+/// last 16 bits), "a.b" (b the last 24) or "a" (all 32), so 127.1 is 127.0.0.1. Decimal
+/// only: a part with a leading zero or a sign, which inet_aton would read as octal or
+/// hexadecimal (010 is 8), is refused rather than read otherwise.
 pub fn parse_addr(s: &str) -> Result<Ipv4Addr, CidrError> {
-    s.parse().map_err(|_| CidrError::BadAddress(s.to_string()))
+    let bad = || CidrError::BadAddress(s.to_string());
+    let mut parts = Vec::with_capacity(4);
+    for p in s.split('.') {
+        let decimal = !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (p == "0" || !p.starts_with('0'));
+        // At most 10 digits: u32::MAX has 10, and no part here may exceed it.
+        if !decimal || p.len() > 10 || parts.len() == 4 {
+            return Err(bad());
+        }
+        parts.push(p.parse::<u64>().map_err(|_| bad())?);
+    }
+    let (&last, leading) = parts.split_last().ok_or_else(bad)?;
+    // The last part fills what the leading bytes leave: 32, 24, 16 or 8 bits.
+    let last_bits = 32 - 8 * leading.len() as u32;
+    if leading.iter().any(|&b| b > 255) || last >= 1u64 << last_bits {
+        return Err(bad());
+    }
+    let value = leading.iter().fold(0u64, |acc, &b| (acc << 8) | b) << last_bits | last;
+    u32::try_from(value).map(Ipv4Addr::from).map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -137,6 +160,11 @@ mod tests {
         assert!(d.contains(Ipv4Addr::new(1, 2, 3, 4)));
         assert_eq!("1.2.3.4".parse::<Ipv4Cidr>().unwrap().prefix(), 32);
         assert_eq!("1.2.3.4/31".parse::<Ipv4Cidr>().unwrap().broadcast(), None);
+        // A lone address takes inet_aton's short forms; a network does not (tools
+        // disagree there: iproute2 reads 10.1/16 as 10.1.0.0/16).
+        assert_eq!(parse_addr("127.1"), Ok(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(parse_addr("10.1.258"), Ok(Ipv4Addr::new(10, 1, 1, 2)));
+        assert!(parse_addr("01.2.3.4").is_err());
         for bad in [
             "",
             "1.2.3/24",

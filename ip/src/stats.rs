@@ -92,6 +92,10 @@ pub struct IcmpStats {
     /// Errors whose quoted datagram lacks its IP header or the 8 octets after it (RFC 1122
     /// 3.2.2): nobody to report them to (Linux counts them in InErrors).
     pub drop_bad_quote: u64,
+    /// Messages of a type this host does not act on (timestamp, information and address
+    /// mask requests and replies, router advertisements and solicitations, unassigned
+    /// types): raw sockets see them, nothing answers them.
+    pub drop_ignored_type: u64,
     /// Errors not sent because of the RFC 1122/1812 rules (about an error, a broadcast, a
     /// non-first fragment, a martian source).
     pub errors_suppressed: u64,

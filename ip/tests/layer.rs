@@ -533,6 +533,24 @@ fn arp_request_for_our_address_is_answered() {
     assert!(out[0].is_ip() && out[0].dst == MAC_A);
 }
 
+#[test]
+fn an_ieee_802_arp_request_is_answered_with_hardware_type_ethernet() {
+    // Linux answers ar$hrd 6 (IEEE 802) on an Ethernet device, with type 1 in its reply.
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let mut req = ArpRepr::request(MAC_A, HOST_A, US0).to_bytes();
+    req[1] = 6;
+    let frame = eth(MacAddr::BROADCAST, MAC_A, ethertype::ARP, &req);
+    l.receive_frame(0, &frame, T0, &mut up);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(&out[0].payload[..2], &[0, 1], "answered as Ethernet");
+    let rep = out[0].arp();
+    assert_eq!(rep.op, Operation::Reply);
+    assert_eq!((rep.target_mac, rep.target_ip), (MAC_A, HOST_A));
+    assert_eq!(l.stats().drop_bad_arp, 0);
+}
+
 /// A neighbour in use past its ARP entry's time: the datagrams go on to its MAC without
 /// waiting, while a request is unicast to that MAC (RFC 1122 2.3.2.1); its answer keeps
 /// the entry (before, the entry was dropped and the next datagrams waited for a broadcast
@@ -1734,6 +1752,44 @@ fn parameter_problem_and_source_quench_are_reported_to_upper() {
 }
 
 #[test]
+fn icmp_messages_of_a_type_not_acted_on_are_counted_and_not_answered() {
+    // Timestamp (13) and information (15) requests, an address mask reply (18), a router
+    // advertisement (9) and an unassigned type (42): raw sockets see them, nothing here
+    // acts on them (no timestamp replies), and each is counted as such, not only as
+    // received.
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::default();
+    let kinds = [13u8, 15, 18, 9, 42];
+    for kind in kinds {
+        let mut m = vec![kind, 0, 0, 0, 0, 1, 0, 2];
+        m.extend_from_slice(&[0; 12]);
+        let c = ip::checksum::checksum(&m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &Hdr::new(HOST_A, US0, ICMP).packet(&m),
+            T0,
+        );
+    }
+    assert!(drain(&mut l).is_empty(), "none is answered");
+    assert_eq!(up.delivered.len(), kinds.len(), "raw sockets see them all");
+    let st = l.icmp_stats();
+    assert_eq!(st.rx_messages, kinds.len() as u64);
+    assert_eq!(
+        st,
+        ip::IcmpStats {
+            rx_messages: kinds.len() as u64,
+            drop_ignored_type: kinds.len() as u64,
+            ..Default::default()
+        },
+        "counted by what became of them"
+    );
+}
+
+#[test]
 fn routes_via_our_own_address_or_without_next_hop_are_refused() {
     let mut l = one_iface();
     assert_eq!(
@@ -1960,6 +2016,71 @@ fn forwarding_a_fragment_that_must_be_refragmented_keeps_its_place() {
     let all: Vec<&Sent> = middle.iter().chain(&last).chain(&first).collect();
     let whole = reassemble(all.iter().map(|s| &s.payload[..]));
     assert_eq!(&whole[20..], &payload[..]);
+}
+
+#[test]
+fn an_error_about_a_datagram_for_another_interfaces_address_comes_from_that_address() {
+    // RFC 1122 3.2.2 / Linux's icmp_send: an error about a datagram addressed to this host
+    // comes from the address the sender contacted, not from the arrival interface's.
+    let mut l = router();
+    for (answer, code) in [
+        (Delivery::PortUnreachable, icmp::unreach::PORT),
+        (Delivery::ProtocolUnreachable, icmp::unreach::PROTOCOL),
+    ] {
+        let mut up = Recorder::answering(answer);
+        let dgram = Hdr::new(HOST_A, US1, UDP).packet(&pattern(30, code));
+        rx_ip(&mut l, &mut up, 0, &dgram, T0);
+        let s = the_error(&mut l, US1);
+        assert_eq!(
+            s.icmp(),
+            IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu: 0,
+                original: &dgram
+            }
+        );
+    }
+}
+
+#[test]
+fn errors_about_forwarded_datagrams_come_from_the_interface_they_leave_by() {
+    // RFC 1812 4.3.2.4: the source of an ICMP error a router originates is an address of
+    // the interface the error is sent over; Linux (icmp_errors_use_inbound_ifaddr = 0)
+    // takes the source its route back to the sender picks. Here the way back to the sender
+    // (10.0.2.0/24 via HOST_B) leaves by if1 although the datagrams came in on if0.
+    let mut l = router();
+    l.set_mtu(1, 576).unwrap();
+    l.add_route(cidr("10.0.2.0/24"), Some(HOST_B), Some(1))
+        .unwrap();
+    let far = Ipv4Addr::new(10, 0, 2, 9);
+    let mut up = Recorder::default();
+    let cases = [
+        (
+            Hdr::new(far, HOST_B, UDP).ttl(1).packet(&pattern(20, 1)),
+            icmp::kind::TIME_EXCEEDED,
+        ),
+        (
+            Hdr::new(far, Ipv4Addr::new(192, 168, 7, 7), UDP).packet(&pattern(20, 2)),
+            icmp::kind::DEST_UNREACHABLE,
+        ),
+        (
+            Hdr::new(far, HOST_B, UDP).df().packet(&pattern(1000, 3)),
+            icmp::kind::DEST_UNREACHABLE,
+        ),
+    ];
+    for (dgram, kind) in cases {
+        rx_ip(&mut l, &mut up, 0, &dgram, T0);
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].ifindex, out[0].dst), (1, MAC_B));
+        let p = out[0].ip();
+        assert_eq!(p.payload()[0], kind);
+        assert_eq!(
+            (p.src(), p.dst()),
+            (US1, far),
+            "the leaving interface's address"
+        );
+    }
 }
 
 #[test]

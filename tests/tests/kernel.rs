@@ -281,7 +281,7 @@ fn bad_input_gets_one_line_errors_and_the_shell_goes_on() {
     let cases = [
         ("frobnicate", "unknown command 'frobnicate'"),
         ("ping", "ping: missing HOST (usage: ping "),
-        ("ping 1.2.3", "invalid address '1.2.3'"),
+        ("ping 1.2.3.4.5", "invalid address '1.2.3.4.5'"),
         ("ping -c x 10.0.0.2", "ping: -c: invalid count 'x'"),
         ("ping -t 0 10.0.0.2", "ping: -t: invalid TTL '0' (1 to 255)"),
         (

@@ -158,7 +158,6 @@ impl IpLayer {
             self.out.stats.drop_frag_needed += 1;
             let mtu16 = u16::try_from(mtu).unwrap_or(u16::MAX);
             self.icmp_error_raw(
-                Some(in_ifindex),
                 pkt.as_bytes(),
                 false,
                 icmp::kind::DEST_UNREACHABLE,

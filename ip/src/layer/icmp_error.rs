@@ -24,24 +24,14 @@ impl IpLayer {
         info: u32,
         now: Instant,
     ) {
-        self.icmp_error_raw(
-            Some(d.ifindex),
-            d.packet.as_bytes(),
-            d.broadcast,
-            kind,
-            code,
-            info,
-            now,
-        );
+        self.icmp_error_raw(d.packet.as_bytes(), d.broadcast, kind, code, info, now);
     }
 
     /// Send an ICMP error about `orig` (a whole datagram or its first bytes) to its source,
     /// unless the rules forbid it: never about an ICMP error, a datagram sent to a broadcast
     /// or multicast address, a non-first fragment, or from a source that is not one host.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn icmp_error_raw(
         &mut self,
-        in_ifindex: Option<usize>,
         orig: &[u8],
         broadcast: bool,
         kind: u8,
@@ -107,15 +97,11 @@ impl IpLayer {
                 original: quoted,
             },
         };
-        // Source: the address of the interface the offending datagram came in on (or the
-        // destination, when it was addressed to us).
-        let from = if self.out.is_local_addr(dst) {
-            Some(dst)
-        } else {
-            in_ifindex
-                .and_then(|i| self.out.iface(i))
-                .and_then(|i| i.ip())
-        };
+        // Source: the address the sender contacted when the datagram was for us (RFC 1122
+        // 3.2.2), whichever interface it came in on; otherwise the address of the interface
+        // the error leaves by, as the route back to the sender picks it (RFC 1812 4.3.2.4;
+        // Linux's default, icmp_errors_use_inbound_ifaddr off).
+        let from = self.out.is_local_addr(dst).then_some(dst);
         // Precedence 6, "internetwork control", with the offending datagram's TOS bits
         // (RFC 1812 4.3.2.5; Linux's `icmp_send`).
         let meta = SendMeta {

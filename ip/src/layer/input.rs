@@ -271,7 +271,6 @@ impl IpLayer {
                     // RFC 1122 3.2.2.5 and RFC 1812 4.3.2.3: say which octet is wrong.
                     st.drop_bad_options += 1;
                     self.icmp_error_raw(
-                        Some(ifindex),
                         pkt.as_bytes(),
                         l2_broadcast,
                         icmp::kind::PARAMETER_PROBLEM,
@@ -295,7 +294,6 @@ impl IpLayer {
                 Ok(Some(ipv4::SourceRoute::Pending)) => {
                     st.drop_source_route += 1;
                     self.icmp_error_raw(
-                        Some(ifindex),
                         pkt.as_bytes(),
                         l2_broadcast,
                         icmp::kind::DEST_UNREACHABLE,
@@ -513,7 +511,9 @@ impl IpLayer {
                 let original = d.packet.payload().get(icmp::HEADER_LEN..).unwrap_or(&[]);
                 self.report(d, kind, code, 0, original, now, upper)
             }
-            IcmpRepr::Other { .. } => {}
+            // Not answered (no timestamp replies: RFC 1122 3.2.2.8 leaves them optional,
+            // and they tell the world this host's clock) nor acted on: counted.
+            IcmpRepr::Other { .. } => self.out.icmp.drop_ignored_type += 1,
         }
     }
 
@@ -689,7 +689,6 @@ impl IpLayer {
             // failure over the network like any other error (RFC 1812 4.3.3.1, 5.2.7.1),
             // under the same rules and rate limit; our own protocols have nothing to do with it.
             self.icmp_error_raw(
-                None,
                 pkt.as_bytes(),
                 false,
                 icmp::kind::DEST_UNREACHABLE,

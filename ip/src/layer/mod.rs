@@ -558,7 +558,6 @@ impl IpLayer {
             if let Some(first) = exp.first_fragment {
                 // RFC 792 / RFC 1122 3.3.2: only when fragment zero has arrived.
                 self.icmp_error_raw(
-                    None,
                     &first,
                     false,
                     icmp::kind::TIME_EXCEEDED,

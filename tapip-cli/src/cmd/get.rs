@@ -27,9 +27,14 @@ struct Opts {
 }
 
 fn parse(a: Get) -> Result<Opts, String> {
-    let url = http::parse_url(&a.url).map_err(|e| format!("get: {e}"))?;
-    let ip: Option<Ipv4Addr> = match url.host.parse() {
-        Ok(ip) => Some(ip),
+    let mut url = http::parse_url(&a.url).map_err(|e| format!("get: {e}"))?;
+    let ip: Option<Ipv4Addr> = match ip::parse_addr(&url.host) {
+        // inet_aton's short forms too (127.1), written out as a dotted quad in the URL
+        // and its Host header, as curl normalises them.
+        Ok(ip) => {
+            url.host = ip.to_string();
+            Some(ip)
+        }
         // Digits and dots only: meant as an address, but not a valid one.
         Err(_) if url.host.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
             return Err(format!(
@@ -248,6 +253,15 @@ mod tests {
         assert_eq!(
             parse_line("http://999.0.0.1/"),
             Err("get: invalid address '999.0.0.1' (expected a dotted quad like 10.0.0.2)".into())
+        );
+        let o = parse_line("http://127.1:8080/x").unwrap();
+        assert_eq!(
+            (o.addr, o.url.host.as_str()),
+            (Some("127.0.0.1:8080".parse().unwrap()), "127.0.0.1")
+        );
+        assert!(
+            parse_line("http://010.0.0.1/").is_err(),
+            "octal is not guessed"
         );
         // A name is looked up when the command runs.
         let o = parse_line("http://example.com:8080/x").unwrap();

@@ -485,6 +485,30 @@ mod tests {
         );
     }
 
+    /// `ping 127.1` (inet_aton's short form of 127.0.0.1, which Linux's ping takes) goes
+    /// over the loopback and is answered, printed with the name as given.
+    #[test]
+    fn ping_127_1_is_127_0_0_1_over_the_loopback() {
+        let out = ping_in_a_child(
+            "cmd::ping::tests::ping_127_1_is_127_0_0_1_over_the_loopback",
+            0,
+            1,
+            "ping -c 1 -W 2 127.1",
+        );
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            return;
+        }
+        assert!(
+            out.contains("PING 127.1 (127.0.0.1) 56(84) bytes of data."),
+            "{out}"
+        );
+        assert!(out.contains("64 bytes from 127.0.0.1: icmp_seq=1"), "{out}");
+        assert!(
+            out.contains("1 packets transmitted, 1 received, 0% packet loss"),
+            "{out}"
+        );
+    }
+
     /// Linux's ping to an address with no route fails at once (`ping: connect: Network
     /// is unreachable`, status 2). Here, without -c, it prints `ping: sendmsg: ...` every
     /// interval and runs until Ctrl-C.
@@ -554,7 +578,7 @@ mod tests {
             "-t 0 1.2.3.4",
             "-t 300 1.2.3.4",
             "-q 1.2.3.4",
-            "1.2.3",
+            "1.2.3.4.5",
             "1.2.3.4 5.6.7.8",
             "-i 0 1.2.3.4",
         ] {

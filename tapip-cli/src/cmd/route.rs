@@ -162,7 +162,8 @@ mod tests {
             parse_next_hop(&w("gw 10.0.0.2")),
             Ok((Some(Ipv4Addr::new(10, 0, 0, 2)), None))
         );
-        for bad in ["via", "dev", "via 10.0.0", "to 10.0.0.2"] {
+        // 10.0.0 would be inet_aton's 10.0.0.0: an address, if not a gateway.
+        for bad in ["via", "dev", "via 10.0.0.0.1", "via 10.0.0x", "to 10.0.0.2"] {
             assert!(
                 parse_next_hop(&w(bad)).unwrap_err().starts_with("route: "),
                 "{bad}"

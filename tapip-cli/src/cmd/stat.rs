@@ -204,31 +204,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_bad_header", reasm.bad_header),
         ],
     );
-    line(
-        "icmp",
-        &[
-            ("rx", icmp.rx_messages),
-            ("rx_echo_requests", icmp.rx_echo_requests),
-            ("rx_echo_replies", icmp.rx_echo_replies),
-            ("rx_errors", icmp.rx_errors),
-            ("tx", icmp.tx_messages),
-            ("tx_echo_replies", icmp.tx_echo_replies),
-            ("tx_unreachable", icmp.tx_dest_unreachable),
-            ("tx_time_exceeded", icmp.tx_time_exceeded),
-            ("tx_redirects", icmp.tx_redirects),
-            ("tx_parameter_problems", icmp.tx_parameter_problems),
-            ("rx_errors_to_transport", tr.icmp_errors_received),
-            ("rx_redirects_applied", icmp.rx_redirects_applied),
-            ("redirects_ignored", icmp.redirects_ignored),
-            ("drop_bad_checksum", icmp.drop_bad_checksum),
-            ("drop_truncated", icmp.drop_truncated),
-            ("drop_broadcast_echo", icmp.drop_broadcast_echo),
-            ("drop_broadcast_other", icmp.drop_broadcast_other),
-            ("drop_bad_quote", icmp.drop_bad_quote),
-            ("drop_errors_suppressed", icmp.errors_suppressed),
-            ("drop_errors_rate_limited", icmp.errors_rate_limited),
-        ],
-    );
+    line("icmp", &icmp_pairs(&icmp, tr.icmp_errors_received));
     line(
         "igmp",
         &[
@@ -453,6 +429,56 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
     ]
 }
 
+/// The `icmp` line's counters, `to_transport` among them (the errors the transport took).
+/// Every field is named, so a counter added to `IcmpStats` cannot be left out of `stat`.
+fn icmp_pairs(icmp: &ip::IcmpStats, to_transport: u64) -> Vec<(&'static str, u64)> {
+    let ip::IcmpStats {
+        rx_messages,
+        rx_echo_requests,
+        rx_echo_replies,
+        rx_errors,
+        tx_messages,
+        tx_echo_replies,
+        tx_dest_unreachable,
+        tx_time_exceeded,
+        tx_redirects,
+        tx_parameter_problems,
+        drop_bad_checksum,
+        drop_truncated,
+        drop_broadcast_echo,
+        drop_broadcast_other,
+        drop_bad_quote,
+        drop_ignored_type,
+        errors_suppressed,
+        errors_rate_limited,
+        rx_redirects_applied,
+        redirects_ignored,
+    } = *icmp;
+    vec![
+        ("rx", rx_messages),
+        ("rx_echo_requests", rx_echo_requests),
+        ("rx_echo_replies", rx_echo_replies),
+        ("rx_errors", rx_errors),
+        ("tx", tx_messages),
+        ("tx_echo_replies", tx_echo_replies),
+        ("tx_unreachable", tx_dest_unreachable),
+        ("tx_time_exceeded", tx_time_exceeded),
+        ("tx_redirects", tx_redirects),
+        ("tx_parameter_problems", tx_parameter_problems),
+        ("rx_errors_to_transport", to_transport),
+        ("rx_redirects_applied", rx_redirects_applied),
+        ("redirects_ignored", redirects_ignored),
+        ("drop_bad_checksum", drop_bad_checksum),
+        ("drop_truncated", drop_truncated),
+        ("drop_broadcast_echo", drop_broadcast_echo),
+        ("drop_broadcast_other", drop_broadcast_other),
+        ("drop_bad_quote", drop_bad_quote),
+        ("drop_ignored_type", drop_ignored_type),
+        ("drop_errors_suppressed", errors_suppressed),
+        ("drop_errors_rate_limited", errors_rate_limited),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +560,24 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), 59, "names are unique");
+    }
+
+    #[test]
+    fn every_icmp_counter_is_shown_and_a_message_nobody_acts_on_is_a_drop() {
+        let icmp = ip::IcmpStats {
+            rx_messages: 7,
+            drop_ignored_type: 3,
+            ..Default::default()
+        };
+        let pairs = icmp_pairs(&icmp, 0);
+        assert_eq!(pairs.len(), 21);
+        let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 21, "names are unique");
+        let shown = format_line("icmp", &pairs);
+        assert!(shown.contains(" drop_ignored_type=3"), "{shown}");
+        assert!(shown.starts_with("icmp      rx=7 "), "{shown}");
     }
 
     #[test]

@@ -370,15 +370,17 @@ fn port(s: &str) -> Result<u16, String> {
     u16::try_from(n).map_err(|_| format!("port {n} is out of range (0-65535)"))
 }
 
-/// A dotted-quad IPv4 address.
+/// An IPv4 address: a dotted quad or inet_aton's shorter forms (127.1), decimal only
+/// (`ip::parse_addr`).
 pub fn address(s: &str) -> Result<Ipv4Addr, String> {
     ip::parse_addr(s).map_err(|e| e.to_string())
 }
 
-/// An IPv4 address, or a host name as DNS spells them.
+/// An IPv4 address, or a host name as DNS spells them; kept as given (ping prints
+/// `PING 127.1 (127.0.0.1)`, as Linux's does).
 fn host(s: &str) -> Result<String, String> {
     if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return address(s).map(|a| a.to_string());
+        return address(s).map(|_| s.to_string());
     }
     socket_api::dns::wire::query(0, s)
         .map(|_| s.to_string())
@@ -1026,7 +1028,7 @@ mod tests {
             err("ping -t 0 10.0.0.2"),
             "ping: -t: invalid TTL '0' (1 to 255)"
         );
-        assert!(err("ping 1.2.3").starts_with("ping: invalid address '1.2.3'"));
+        assert!(err("ping 1.2.3.4.5").starts_with("ping: invalid address '1.2.3.4.5'"));
         assert!(err("ping -z 10.0.0.2").starts_with("ping: unknown option '-z' (usage: ping "));
         assert!(err("ping").starts_with("ping: missing HOST (usage: ping [-c COUNT]"));
         assert!(err("ping 1.2.3.4 5.6.7.8").starts_with("ping: unexpected argument '5.6.7.8'"));
@@ -1211,6 +1213,54 @@ mod tests {
             Command::Netstat(n) => assert!(n.tcp && n.numeric && n.listening && !n.udp),
             c => panic!("{c:?}"),
         }
+    }
+
+    #[test]
+    fn addresses_take_inet_atons_shorter_forms() {
+        // inet_aton(3), which Linux's ping and net-tools read addresses with: "a.b.c" puts
+        // c in the last 16 bits, "a.b" b in the last 24, "a" is all 32.
+        for (short, full) in [
+            ("127.1", "127.0.0.1"),
+            ("10.1", "10.0.0.1"),
+            ("10.1.2", "10.1.0.2"),
+            ("10.65535", "10.0.255.255"),
+            ("2130706433", "127.0.0.1"),
+            ("0", "0.0.0.0"),
+            ("10.0.0.2", "10.0.0.2"),
+        ] {
+            assert_eq!(address(short), Ok(full.parse().unwrap()), "{short}");
+        }
+        // Out of range for the place it fills, empty or too many parts; and octal or
+        // hexadecimal parts, which inet_aton would read so (010 is 8), are refused
+        // rather than read otherwise.
+        for bad in [
+            "256.1",
+            "1.16777216",
+            "1.2.65536",
+            "4294967296",
+            "1.2.3.4.5",
+            "1..2",
+            "1.2.",
+            ".1",
+            "",
+            "010.0.0.1",
+            "0x7f.1",
+            "+1.2",
+            "1.2.3.-4",
+        ] {
+            assert!(address(bad).is_err(), "{bad}");
+        }
+        let Ok(Command::Ping(o)) = parse_line("ping 127.1") else {
+            panic!("ping 127.1")
+        };
+        assert_eq!(o.dst, "127.1", "printed as given, as Linux's ping does");
+        let Ok(Command::Arp(a)) = parse_line("arp -d 10.5") else {
+            panic!("arp -d 10.5")
+        };
+        assert_eq!(a.delete, Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert!(parse_line("ping 010.0.0.1")
+            .unwrap_err()
+            .starts_with("ping: invalid address '010.0.0.1'"));
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub fn lookup_until(
     host: &str,
     deadline: Option<Instant>,
 ) -> Result<std::net::Ipv4Addr, String> {
-    // An address needs no lookup (and no thread).
-    if let Ok(a) = host.parse::<std::net::Ipv4Addr>() {
+    // An address needs no lookup (and no thread); 127.1 is one too, as for Linux's tools.
+    if let Ok(a) = ip::parse_addr(host) {
         return Ok(a);
     }
     let (stack, name) = (ctx.stack.clone(), host.to_string());
