@@ -1840,7 +1840,6 @@ mod sending {
     /// while segments are in flight. It probed at 10 s and failed the connection at 16 s
     /// with keepalive's count, long before the user timeout.
     #[test]
-    #[ignore = "defect: keepalive probes and gives up while data is outstanding"]
     fn keepalive_is_quiet_while_data_is_outstanding() {
         let mut n = Net::with_cfg(keepalive_cfg());
         let c = n.passive();
@@ -1869,7 +1868,6 @@ mod sending {
 
     /// Data queued behind a peer's shut window: persist probes it, keepalive does not.
     #[test]
-    #[ignore = "defect: keepalive probes and gives up while data is queued unsent"]
     fn keepalive_is_quiet_while_data_waits_for_a_window() {
         let mut n = Net::with_cfg(keepalive_cfg());
         let c = n.passive_with(syn(PEER_ISS), 0).1;

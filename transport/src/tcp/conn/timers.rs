@@ -277,6 +277,13 @@ impl Tcb {
         if !self.opts.keepalive || !self.state.synchronized() || self.state == State::TimeWait {
             return;
         }
+        if self.snd_max != self.snd_una || !self.sndq.is_empty() || self.fin_unsent() {
+            // Data (or our FIN) in flight or queued: the retransmission and persist timers
+            // and the user timeout watch the connection. As Linux's keepalive timer, look
+            // again after the idle time.
+            self.timers.set(Timer::Keepalive, now + cfg.keep_idle);
+            return;
+        }
         if now.saturating_duration_since(self.last_rx) < cfg.keep_idle {
             self.timers
                 .set(Timer::Keepalive, self.last_rx + cfg.keep_idle);
