@@ -1787,7 +1787,7 @@ mod sending {
         n.advance_to(t0 + secs(16) - ms(1));
         assert_eq!(n.state(c.h), TcpState::Established);
         n.advance_to(t0 + secs(16));
-        n.nothing();
+        n.only().expect(RST | ACK, c.snd, c.rcv);
         assert_eq!(n.state(c.h), TcpState::Closed);
         assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
         let st = n.stats();
@@ -1891,7 +1891,6 @@ mod sending {
     /// reports the timeout), so a peer that is alive after all (our probes or its answers
     /// lost) learns that the connection is gone; it went silently.
     #[test]
-    #[ignore = "defect: keepalive gives up without a RST"]
     fn keepalive_gives_up_with_a_reset() {
         let mut n = Net::with_cfg(keepalive_cfg());
         let c = n.passive();

@@ -753,6 +753,12 @@ impl Tcb {
     /// challenges the other, and the stack may be gone before it could answer a
     /// challenge.
     pub fn abort(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        self.send_reset(tx, stats, now);
+        self.close_now();
+    }
+
+    /// The RST (or two) of [`Tcb::abort`], the connection left as it is.
+    fn send_reset(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
         if matches!(
             self.state,
             State::SynReceived
@@ -780,7 +786,6 @@ impl Tcb {
                 }
             }
         }
-        self.close_now();
     }
 
     /// The stack goes away from a connection whose data is all acknowledged: send its FIN

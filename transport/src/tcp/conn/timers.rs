@@ -291,7 +291,12 @@ impl Tcb {
         }
         if self.keep_probes >= cfg.keep_count {
             stats.keepalive_timeouts += 1;
-            self.fail(TcpError::TimedOut);
+            // As Linux: a RST first, so that a peer alive after all (our probes or its
+            // answers lost) learns that the connection is gone, then the timeout (or the
+            // ICMP error seen meanwhile) for the application.
+            self.send_reset(tx, stats, now);
+            let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
+            self.fail(e);
             return;
         }
         // RFC 1122 4.2.3.6: a segment with SEG.SEQ = SND.NXT - 1 and no data makes the
