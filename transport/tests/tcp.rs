@@ -1913,7 +1913,6 @@ mod sending {
     /// with a user timeout, keepalive gives up at its first expiry after the user timeout
     /// since the peer was last heard, once a probe is out, whatever keep_count says).
     #[test]
-    #[ignore = "defect: an application's user timeout does not bound keepalive"]
     fn keepalive_gives_up_at_the_user_timeout() {
         let mut n = Net::with_cfg(TcpConfig {
             keep_count: 9,

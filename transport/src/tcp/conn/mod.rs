@@ -111,6 +111,9 @@ pub struct ConnOpts {
     pub rcvbuf: usize,
     pub rcvbuf_max: usize,
     pub sndbuf: usize,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged. Any value but
+    /// `TcpConfig::user_timeout` (the default, Linux's unset option) also bounds keepalive
+    /// in place of `keep_count` (see `on_keepalive`).
     pub user_timeout: Duration,
     /// `TCP_CONGESTION`.
     pub congestion: Algorithm,

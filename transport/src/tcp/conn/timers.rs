@@ -284,12 +284,21 @@ impl Tcb {
             self.timers.set(Timer::Keepalive, now + cfg.keep_idle);
             return;
         }
-        if now.saturating_duration_since(self.last_rx) < cfg.keep_idle {
+        let idle = now.saturating_duration_since(self.last_rx);
+        if idle < cfg.keep_idle {
             self.timers
                 .set(Timer::Keepalive, self.last_rx + cfg.keep_idle);
             return;
         }
-        if self.keep_probes >= cfg.keep_count {
+        // A user timeout the application set (any but the stack's default, which stands
+        // for Linux's unset TCP_USER_TIMEOUT) takes the place of keep_count (RFC 5482 4.2,
+        // as Linux): give up once a probe is out and the peer has been silent that long.
+        let gave_up = if self.opts.user_timeout != cfg.user_timeout {
+            self.keep_probes > 0 && idle >= self.opts.user_timeout
+        } else {
+            self.keep_probes >= cfg.keep_count
+        };
+        if gave_up {
             stats.keepalive_timeouts += 1;
             // As Linux: a RST first, so that a peer alive after all (our probes or its
             // answers lost) learns that the connection is gone, then the timeout (or the
