@@ -2068,6 +2068,52 @@ mod closing {
         assert!(!n.t.is_open(c.h));
     }
 
+    /// An orphan whose FIN (FIN-WAIT-1, or LAST-ACK after the peer's FIN) gets no answer
+    /// gives up after 8 retransmissions, about 100 s at a 200 ms RTO, with a RST, as Linux
+    /// gives up on an orphan after tcp_orphan_retries (8 by default); it lived until the
+    /// user timeout (300 s), a socket slot held for nobody.
+    #[test]
+    #[ignore = "defect: an orphan whose FIN goes unanswered lives until the user timeout"]
+    fn an_orphan_whose_fin_goes_unanswered_gives_up_after_its_retries() {
+        const RETRIES: u32 = 8;
+        for last_ack in [false, true] {
+            let mut n = Net::with_cfg(cfg());
+            let c = n.passive();
+            let rcv = if last_ack {
+                n.to(&c, seg(FIN | ACK, c.rcv, c.snd, 65_535), &[]);
+                n.only().expect_ack(c.snd, c.rcv + 1);
+                c.rcv + 1
+            } else {
+                c.rcv
+            };
+            n.close(c.h);
+            n.only().expect(FIN | ACK, c.snd, rcv);
+            let t0 = n.now;
+            let (mut at, mut rto) = (Duration::ZERO, ms(200));
+            for _ in 0..RETRIES {
+                at += rto;
+                rto = rto * 2;
+                n.advance_to(t0 + at - ms(1));
+                n.nothing();
+                n.advance_to(t0 + at);
+                n.only().expect(FIN | ACK, c.snd, rcv);
+            }
+            at += rto;
+            n.advance_to(t0 + at - ms(1));
+            n.nothing();
+            assert!(n.t.is_open(c.h));
+            n.advance_to(t0 + at);
+            let v = n.take();
+            assert!(!v.is_empty() && v.iter().all(|o| o.r.has(RST)), "{v:#?}");
+            v[0].expect(RST | ACK, c.snd + 1, rcv);
+            assert!(!n.t.is_open(c.h), "gone after {at:?} ({last_ack})");
+            let st = n.stats();
+            assert_eq!((st.orphans_dropped, st.user_timeouts), (1, 0));
+            assert_eq!(st.resets_out, v.len() as u64);
+            assert_eq!(n.t.poll_at(), None);
+        }
+    }
+
     #[test]
     fn passive_close_by_an_orphan() {
         let mut n = Net::new();

@@ -391,4 +391,38 @@ mod tests {
         t.set(Timer::Persist, Instant::from_secs(1));
         assert_eq!(t.get(Timer::Persist), Some(Instant::from_secs(1)));
     }
+
+    /// An orphan whose FIN goes unanswered while an ICMP error is known and its RTO has
+    /// reached the maximum gives up at the next timeout (Linux: no orphan retries left for
+    /// a connection that is not "alive"), not after the usual 8.
+    #[test]
+    #[ignore = "defect: an orphan's retransmissions are not bounded"]
+    fn an_orphan_with_a_soft_error_at_the_largest_rto_gives_up_at_once() {
+        use super::super::harness::*;
+        use super::super::*;
+        let mut c = Conn::established(opts());
+        c.tcb.tlp_enabled = false;
+        c.cfg.rto_max = Duration::from_secs(1);
+        c.tcb.orphan = true;
+        c.tcb.icmp_error(TcpError::HostUnreachable);
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert!(c.take()[0].r.has(flags::FIN));
+        // 200, 400 and 800 ms: below the largest RTO, retransmitted.
+        for ms in [200, 400, 800] {
+            c.advance(Duration::from_millis(ms));
+            let v = c.take();
+            assert!(v.len() == 1 && v[0].r.has(flags::FIN), "{v:?}");
+        }
+        assert_eq!(c.tcb.state, State::FinWait1);
+        // Then 1 s, the largest: given up.
+        c.advance(Duration::from_secs(1));
+        let v = c.take();
+        assert!(
+            !v.is_empty() && v.iter().all(|s| s.r.has(flags::RST)),
+            "{v:?}"
+        );
+        assert_eq!(c.tcb.state, State::Closed);
+        assert_eq!(c.stats.orphans_dropped, 1);
+    }
 }
