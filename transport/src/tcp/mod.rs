@@ -14,7 +14,8 @@
 //!   TIME-WAIT records, listeners with their SYN and accept queues).
 //!
 //! A connection that the application closed stays in the table (an orphan) until its FIN
-//! is acknowledged; one that reaches TIME-WAIT after the application let go becomes a small
+//! is acknowledged, or until it gives up with a RST after [`ORPHAN_RETRIES`] unanswered
+//! retransmissions (or [`ORPHAN_PROBES`] zero-window probes); one that reaches TIME-WAIT after the application let go becomes a small
 //! record in a bounded TIME-WAIT table and frees its socket slot.
 
 mod api;
@@ -33,7 +34,10 @@ pub use api::{Outstanding, Undelivered};
 pub use congestion::{Algorithm as CongestionAlgorithm, UnknownAlgorithm};
 #[doc(hidden)]
 pub use conn::TcbProbe;
-pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_RANGES, ORPHAN_PROBES, SEG_TABLE_MAX, TSO_MAX};
+pub use conn::{
+    ConnInfo, ConnOpts, State, OOO_MAX_RANGES, ORPHAN_PROBES, ORPHAN_RETRIES, SEG_TABLE_MAX,
+    TSO_MAX,
+};
 #[doc(hidden)]
 pub use inspect::{ListenerProbe, TcpProbe};
 pub use seq::Seq;
@@ -227,7 +231,8 @@ pub struct TcpStats {
     /// Records of the table of sent segments merged because it was full (coarser send
     /// times and SACK marks; never wrong data).
     pub seg_table_merges: u64,
-    /// Orphans dropped after their zero-window probes went unheeded.
+    /// Orphans dropped after their zero-window probes went unheeded (`ORPHAN_PROBES`) or
+    /// their retransmissions unanswered (`ORPHAN_RETRIES`), each with a RST.
     pub orphans_dropped: u64,
     /// SYN cookies sent (SYN queue full), ACKs with a valid cookie that made a connection,
     /// and ACKs to a listener that sent cookies recently whose cookie was not valid.
