@@ -28,6 +28,7 @@ mod inspect;
 pub mod isn;
 mod mem;
 pub mod seq;
+mod timewait;
 pub mod wire;
 
 pub use api::{Outstanding, Undelivered};
@@ -89,7 +90,8 @@ pub struct TcpConfig {
     /// Half-open connections a listener holds (its SYN queue), and the largest backlog.
     pub syn_backlog: usize,
     pub max_backlog: usize,
-    /// TIME-WAIT records kept; beyond that the oldest is dropped (and counted).
+    /// TIME-WAIT records kept; beyond that the one that expires first is dropped (and
+    /// counted).
     pub max_time_wait: usize,
     /// The shortest time between two ACKs a connection sends in answer to segments
     /// outside its window or to challenges (RFC 5961 7; Linux: `tcp_invalid_ratelimit`,
@@ -463,9 +465,7 @@ pub(crate) struct Tcp {
     pub conns: conntable::ConnTable,
     /// Listeners by port (several when bound to different addresses).
     pub listeners: HashMap<u16, Vec<SocketHandle>>,
-    pub time_wait: HashMap<Tuple, TimeWait>,
-    /// TIME-WAIT records in the order they expire (a restarted one is re-queued lazily).
-    pub tw_order: VecDeque<(Tuple, Instant)>,
+    pub time_wait: timewait::TimeWaitTable,
     pub isn: isn::IsnGenerator,
     pub cookies: cookie::SynCookies,
     /// When a SYN cookie was last sent: ACKs to listeners are checked for a cookie only
@@ -508,8 +508,7 @@ impl Tcp {
             cfg,
             conns: conntable::ConnTable::default(),
             listeners: HashMap::new(),
-            time_wait: HashMap::new(),
-            tw_order: VecDeque::new(),
+            time_wait: timewait::TimeWaitTable::default(),
             isn: isn::IsnGenerator::new(secret.rotate_left(17) ^ 0x5443_5020_6973_6e21),
             cookies: cookie::SynCookies::new(secret.rotate_left(41) ^ 0x636f_6f6b_6965_7321),
             cookie_sent_at: None,
