@@ -56,7 +56,8 @@ pub enum SockOpt {
     /// `SO_KEEPALIVE` (honoured by TCP).
     KeepAlive(bool),
     /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the
-    /// connection fails with `TimedOut` (`None`: the stack's default).
+    /// connection fails with `TimedOut` (`None`: the stack's default). Set, it also ends
+    /// keepalive's probing once the peer has been silent that long (RFC 5482, as Linux).
     UserTimeout(Option<Duration>),
     /// `SO_LINGER` (honoured by TCP): `None`, the default, lets `close` return at once while
     /// the connection delivers its data in the background; `Some(t)` makes `close` block

@@ -936,31 +936,12 @@ impl Transport {
         }
     }
 
+    /// File a TIME-WAIT record; with `max_time_wait` records there, the one that expires
+    /// first makes way (counted).
     pub(super) fn tw_insert(&mut self, key: Tuple, tw: TimeWait) {
-        while self.tcp.time_wait.len() >= self.tcp.cfg.max_time_wait {
-            let Some((k, _)) = self.tcp.tw_order.pop_front() else {
-                break;
-            };
-            if self.tcp.time_wait.remove(&k).is_some() {
-                self.tcp.stats.time_wait_evicted += 1;
-            }
-        }
-        self.tcp.tw_order.push_back((key, tw.expires));
-        self.tcp.time_wait.insert(key, tw);
-        // Records that left early (a new incarnation's SYN, a `connect` reusing the
-        // tuple) leave their entries in the queue until those are due: rebuild it once
-        // such entries outnumber the live ones, so that peers reopening tuples quickly do
-        // not grow it beyond a constant factor of the table (which `max_time_wait` bounds).
-        if self.tcp.tw_order.len() > 1024 + 2 * self.tcp.time_wait.len() {
-            let mut live: Vec<(Tuple, Instant)> = self
-                .tcp
-                .time_wait
-                .iter()
-                .map(|(k, t)| (*k, t.expires))
-                .collect();
-            live.sort_by_key(|e| e.1);
-            self.tcp.tw_order = live.into();
-        }
+        let max = self.tcp.cfg.max_time_wait;
+        let evicted = self.tcp.time_wait.insert(key, tw, max);
+        self.tcp.stats.time_wait_evicted += evicted as u64;
     }
 
     // ---- timers ------------------------------------------------------------------------
@@ -968,13 +949,10 @@ impl Transport {
     /// The earliest TCP deadline.
     /// The earliest TCP deadline: the top of the timer heap (possibly an entry that is no
     /// longer current, which only wakes the caller early: `tcp_poll` drops it) and the
-    /// oldest TIME-WAIT record.
+    /// TIME-WAIT record that expires first.
     pub fn tcp_poll_at(&self) -> Option<Instant> {
         let conns = self.tcp.timers.peek().map(|Reverse((at, _))| *at);
-        conns
-            .into_iter()
-            .chain(self.tcp.tw_order.front().map(|e| e.1))
-            .min()
+        conns.into_iter().chain(self.tcp.time_wait.earliest()).min()
     }
 
     pub fn tcp_poll(&mut self, tx: &mut dyn IpTx, now: Instant) {
@@ -1002,23 +980,7 @@ impl Transport {
             }
             self.tcp_settle(h, now);
         }
-        while let Some(&(key, at)) = self.tcp.tw_order.front() {
-            if at > now {
-                break;
-            }
-            self.tcp.tw_order.pop_front();
-            match self.tcp.time_wait.get(&key) {
-                Some(tw) if tw.expires > now => {
-                    // Restarted by a retransmitted FIN: queue it again.
-                    let e = tw.expires;
-                    self.tcp.tw_order.push_back((key, e));
-                }
-                Some(_) => {
-                    self.tcp.time_wait.remove(&key);
-                }
-                None => {}
-            }
-        }
+        self.tcp.time_wait.expire(now);
     }
 }
 

@@ -222,13 +222,13 @@ impl Transport {
                 tw.ts_recent = tsval;
             }
         }
-        if seg.has(flags::FIN) {
-            tw.expires = now + self.tcp.cfg.time_wait;
-        } else if payload.is_empty() && !seg.has(flags::SYN) && seg.seq == tw.rcv_nxt {
-            // An acceptable bare ACK is not acknowledged (RFC 9293 3.10.7.4); answering
-            // it could start an endless ACK exchange with a peer also in TIME-WAIT.
-            return TwVerdict::Handled;
-        } else if payload.is_empty() {
+        if !seg.has(flags::FIN) && payload.is_empty() {
+            if !seg.has(flags::SYN) && seg.seq == tw.rcv_nxt {
+                // An acceptable bare ACK is not acknowledged (RFC 9293 3.10.7.4);
+                // answering it could start an endless ACK exchange with a peer also in
+                // TIME-WAIT.
+                return TwVerdict::Handled;
+            }
             // Anything else without data: answered at most once per
             // `invalid_ratelimit` (RFC 5961 7), as a connection does.
             let limit = self.tcp.cfg.invalid_ratelimit;
@@ -237,6 +237,14 @@ impl Transport {
                 return TwVerdict::Handled;
             }
             tw.last_oow_ack = Some(now);
+        }
+        let tw = *tw;
+        if seg.has(flags::FIN) {
+            // The peer's FIN again (our ACK of it was lost): 2MSL starts over, and the ACK
+            // goes again.
+            self.tcp
+                .time_wait
+                .restart(&key, now + self.tcp.cfg.time_wait);
         }
         let r = TcpRepr {
             src_port: key.0.port(),

@@ -31,7 +31,7 @@ pub struct TcpProbe {
     /// Entries of the 4-tuple demultiplexing map.
     pub demux_entries: usize,
     pub time_wait: usize,
-    /// Entries of the TIME-WAIT expiry queue (stale ones included).
+    /// Entries of the TIME-WAIT table's expiry index (one per record).
     pub time_wait_queue: usize,
 }
 
@@ -41,7 +41,7 @@ impl Transport {
         let mut p = TcpProbe {
             demux_entries: self.tcp.conns.len(),
             time_wait: self.tcp.time_wait.len(),
-            time_wait_queue: self.tcp.tw_order.len(),
+            time_wait_queue: self.tcp.time_wait.index_len(),
             ..TcpProbe::default()
         };
         for (h, t) in self.tcp.socks.iter() {

@@ -14,7 +14,8 @@
 //!   TIME-WAIT records, listeners with their SYN and accept queues).
 //!
 //! A connection that the application closed stays in the table (an orphan) until its FIN
-//! is acknowledged; one that reaches TIME-WAIT after the application let go becomes a small
+//! is acknowledged, or until it gives up with a RST after [`ORPHAN_RETRIES`] unanswered
+//! retransmissions (or [`ORPHAN_PROBES`] zero-window probes); one that reaches TIME-WAIT after the application let go becomes a small
 //! record in a bounded TIME-WAIT table and frees its socket slot.
 
 mod api;
@@ -27,13 +28,17 @@ mod inspect;
 pub mod isn;
 mod mem;
 pub mod seq;
+mod timewait;
 pub mod wire;
 
 pub use api::{Outstanding, Undelivered};
 pub use congestion::{Algorithm as CongestionAlgorithm, UnknownAlgorithm};
 #[doc(hidden)]
 pub use conn::TcbProbe;
-pub use conn::{ConnInfo, ConnOpts, State, OOO_MAX_RANGES, ORPHAN_PROBES, SEG_TABLE_MAX, TSO_MAX};
+pub use conn::{
+    ConnInfo, ConnOpts, State, OOO_MAX_RANGES, ORPHAN_PROBES, ORPHAN_RETRIES, SEG_TABLE_MAX,
+    TSO_MAX,
+};
 #[doc(hidden)]
 pub use inspect::{ListenerProbe, TcpProbe};
 pub use seq::Seq;
@@ -85,7 +90,8 @@ pub struct TcpConfig {
     /// Half-open connections a listener holds (its SYN queue), and the largest backlog.
     pub syn_backlog: usize,
     pub max_backlog: usize,
-    /// TIME-WAIT records kept; beyond that the oldest is dropped (and counted).
+    /// TIME-WAIT records kept; beyond that the one that expires first is dropped (and
+    /// counted).
     pub max_time_wait: usize,
     /// The shortest time between two ACKs a connection sends in answer to segments
     /// outside its window or to challenges (RFC 5961 7; Linux: `tcp_invalid_ratelimit`,
@@ -227,7 +233,8 @@ pub struct TcpStats {
     /// Records of the table of sent segments merged because it was full (coarser send
     /// times and SACK marks; never wrong data).
     pub seg_table_merges: u64,
-    /// Orphans dropped after their zero-window probes went unheeded.
+    /// Orphans dropped after their zero-window probes went unheeded (`ORPHAN_PROBES`) or
+    /// their retransmissions unanswered (`ORPHAN_RETRIES`), each with a RST.
     pub orphans_dropped: u64,
     /// SYN cookies sent (SYN queue full), ACKs with a valid cookie that made a connection,
     /// and ACKs to a listener that sent cookies recently whose cookie was not valid.
@@ -458,9 +465,7 @@ pub(crate) struct Tcp {
     pub conns: conntable::ConnTable,
     /// Listeners by port (several when bound to different addresses).
     pub listeners: HashMap<u16, Vec<SocketHandle>>,
-    pub time_wait: HashMap<Tuple, TimeWait>,
-    /// TIME-WAIT records in the order they expire (a restarted one is re-queued lazily).
-    pub tw_order: VecDeque<(Tuple, Instant)>,
+    pub time_wait: timewait::TimeWaitTable,
     pub isn: isn::IsnGenerator,
     pub cookies: cookie::SynCookies,
     /// When a SYN cookie was last sent: ACKs to listeners are checked for a cookie only
@@ -503,8 +508,7 @@ impl Tcp {
             cfg,
             conns: conntable::ConnTable::default(),
             listeners: HashMap::new(),
-            time_wait: HashMap::new(),
-            tw_order: VecDeque::new(),
+            time_wait: timewait::TimeWaitTable::default(),
             isn: isn::IsnGenerator::new(secret.rotate_left(17) ^ 0x5443_5020_6973_6e21),
             cookies: cookie::SynCookies::new(secret.rotate_left(41) ^ 0x636f_6f6b_6965_7321),
             cookie_sent_at: None,

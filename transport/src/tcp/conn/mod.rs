@@ -111,6 +111,9 @@ pub struct ConnOpts {
     pub rcvbuf: usize,
     pub rcvbuf_max: usize,
     pub sndbuf: usize,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged. Any value but
+    /// `TcpConfig::user_timeout` (the default, Linux's unset option) also bounds keepalive
+    /// in place of `keep_count` (see `on_keepalive`).
     pub user_timeout: Duration,
     /// `TCP_CONGESTION`.
     pub congestion: Algorithm,
@@ -753,6 +756,12 @@ impl Tcb {
     /// challenges the other, and the stack may be gone before it could answer a
     /// challenge.
     pub fn abort(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        self.send_reset(tx, stats, now);
+        self.close_now();
+    }
+
+    /// The RST (or two) of [`Tcb::abort`], the connection left as it is.
+    fn send_reset(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
         if matches!(
             self.state,
             State::SynReceived
@@ -780,7 +789,6 @@ impl Tcb {
                 }
             }
         }
-        self.close_now();
     }
 
     /// The stack goes away from a connection whose data is all acknowledged: send its FIN
@@ -900,6 +908,13 @@ const INITIAL_WINDOW_SEGMENTS: usize = 10;
 
 /// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
 pub const ORPHAN_PROBES: u32 = 8;
+
+/// Retransmission timeouts in a row an orphaned connection (FIN-WAIT-1, CLOSING, LAST-ACK:
+/// its data or FIN unanswered) retransmits after before it gives up with a RST, the next
+/// timeout: about 100 s at a 200 ms RTO, where the user timeout (300 s) would hold the
+/// socket for nobody. Linux's default tcp_orphan_retries (0, meaning 8); none when an ICMP
+/// error is known and the RTO has reached its largest (`on_rto`).
+pub const ORPHAN_RETRIES: u32 = 8;
 
 /// Disjoint out-of-order ranges held per connection at most.
 pub use assembler::MAX_RANGES as OOO_MAX_RANGES;

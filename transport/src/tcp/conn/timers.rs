@@ -135,6 +135,22 @@ impl Tcb {
             }
             State::Closed | State::Listen | State::TimeWait => {}
             _ => {
+                if self.orphan && self.snd_max != self.snd_una {
+                    // Nobody waits for this connection: its data or FIN goes unanswered
+                    // only so many times (Linux's tcp_orphan_retries), none more when an
+                    // ICMP error is known and the RTO has reached its largest.
+                    let alive = self.rtt.rto() < cfg.rto_max;
+                    let limit = if self.soft_error.is_some() && !alive {
+                        0
+                    } else {
+                        ORPHAN_RETRIES
+                    };
+                    if self.backoff >= limit {
+                        stats.orphans_dropped += 1;
+                        self.abort(tx, stats, now);
+                        return;
+                    }
+                }
                 let since = *self.stalled_since.get_or_insert(now);
                 if now.saturating_duration_since(since) >= self.opts.user_timeout {
                     stats.user_timeouts += 1;
@@ -277,14 +293,35 @@ impl Tcb {
         if !self.opts.keepalive || !self.state.synchronized() || self.state == State::TimeWait {
             return;
         }
-        if now.saturating_duration_since(self.last_rx) < cfg.keep_idle {
+        if self.snd_max != self.snd_una || !self.sndq.is_empty() || self.fin_unsent() {
+            // Data (or our FIN) in flight or queued: the retransmission and persist timers
+            // and the user timeout watch the connection. As Linux's keepalive timer, look
+            // again after the idle time.
+            self.timers.set(Timer::Keepalive, now + cfg.keep_idle);
+            return;
+        }
+        let idle = now.saturating_duration_since(self.last_rx);
+        if idle < cfg.keep_idle {
             self.timers
                 .set(Timer::Keepalive, self.last_rx + cfg.keep_idle);
             return;
         }
-        if self.keep_probes >= cfg.keep_count {
+        // A user timeout the application set (any but the stack's default, which stands
+        // for Linux's unset TCP_USER_TIMEOUT) takes the place of keep_count (RFC 5482 4.2,
+        // as Linux): give up once a probe is out and the peer has been silent that long.
+        let gave_up = if self.opts.user_timeout != cfg.user_timeout {
+            self.keep_probes > 0 && idle >= self.opts.user_timeout
+        } else {
+            self.keep_probes >= cfg.keep_count
+        };
+        if gave_up {
             stats.keepalive_timeouts += 1;
-            self.fail(TcpError::TimedOut);
+            // As Linux: a RST first, so that a peer alive after all (our probes or its
+            // answers lost) learns that the connection is gone, then the timeout (or the
+            // ICMP error seen meanwhile) for the application.
+            self.send_reset(tx, stats, now);
+            let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
+            self.fail(e);
             return;
         }
         // RFC 1122 4.2.3.6: a segment with SEG.SEQ = SND.NXT - 1 and no data makes the
@@ -369,5 +406,38 @@ mod tests {
         t.set(Timer::Persist, Instant::from_secs(5));
         t.set(Timer::Persist, Instant::from_secs(1));
         assert_eq!(t.get(Timer::Persist), Some(Instant::from_secs(1)));
+    }
+
+    /// An orphan whose FIN goes unanswered while an ICMP error is known and its RTO has
+    /// reached the maximum gives up at the next timeout (Linux: no orphan retries left for
+    /// a connection that is not "alive"), not after the usual 8.
+    #[test]
+    fn an_orphan_with_a_soft_error_at_the_largest_rto_gives_up_at_once() {
+        use super::super::harness::*;
+        use super::super::*;
+        let mut c = Conn::established(opts());
+        c.tcb.tlp_enabled = false;
+        c.cfg.rto_max = Duration::from_secs(1);
+        c.tcb.orphan = true;
+        c.tcb.icmp_error(TcpError::HostUnreachable);
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert!(c.take()[0].r.has(flags::FIN));
+        // 200, 400 and 800 ms: below the largest RTO, retransmitted.
+        for ms in [200, 400, 800] {
+            c.advance(Duration::from_millis(ms));
+            let v = c.take();
+            assert!(v.len() == 1 && v[0].r.has(flags::FIN), "{v:?}");
+        }
+        assert_eq!(c.tcb.state, State::FinWait1);
+        // Then 1 s, the largest: given up.
+        c.advance(Duration::from_secs(1));
+        let v = c.take();
+        assert!(
+            !v.is_empty() && v.iter().all(|s| s.r.has(flags::RST)),
+            "{v:?}"
+        );
+        assert_eq!(c.tcb.state, State::Closed);
+        assert_eq!(c.stats.orphans_dropped, 1);
     }
 }
