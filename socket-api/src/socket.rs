@@ -1365,7 +1365,9 @@ mod tests {
     #[test]
     fn a_blocking_burst_to_an_unresolved_neighbour_loses_nothing() {
         use netif::Device;
-        let (a_end, b_end) = crate::testing::link(256);
+        // Room on the link for every frame at once: a loaded machine may hold this thread
+        // back while A writes the 300 datagrams (a full link drops).
+        let (a_end, b_end) = crate::testing::link(1024);
         let a = crate::StackBuilder::new()
             .device(Arc::new(a_end))
             .addr("10.0.0.1/24")
