@@ -9,7 +9,7 @@
 //! from another thread, which wakes a call blocked on it with an error.
 
 use crate::error::SocketError;
-use crate::runtime::{Core, Stack};
+use crate::runtime::{Core, Ready, Stack};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
@@ -1176,12 +1176,12 @@ impl Socket {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket is not connected"))
     }
 
-    /// Readiness for `poll`: (readable, writable, error). A closed socket is in error.
-    fn readiness(&self, c: &mut Core) -> (bool, bool, bool) {
+    /// Readiness for `poll`. A closed socket is in error.
+    fn readiness(&self, c: &mut Core) -> Ready {
         if self.closed.load(Ordering::Acquire) {
-            return (false, false, true);
+            return Ready::GONE;
         }
-        c.readiness(self.handle).unwrap_or((false, false, true))
+        c.readiness(self.handle).unwrap_or(Ready::GONE)
     }
 }
 
@@ -1237,7 +1237,10 @@ pub struct PollFd<'a> {
     pub writable: bool,
     /// The socket has an error pending or is closed (always reported, as POLLERR is).
     pub error: bool,
-    /// The connection is hung up (always reported, as POLLHUP is). Not filled in yet.
+    /// Hung up (always reported, as POLLHUP is), as Linux's `tcp_poll` says: a TCP
+    /// socket in CLOSE (a fresh one, a connection closed, reset, refused or timed out) or
+    /// shut both ways (our FIN queued and the peer's received, or our reading shut). The
+    /// peer's FIN alone only makes the stream readable. UDP and raw sockets never are.
     pub hangup: bool,
 }
 
@@ -1254,7 +1257,7 @@ impl<'a> PollFd<'a> {
     }
 
     fn ready(&self) -> bool {
-        self.readable || self.writable || self.error
+        self.readable || self.writable || self.error || self.hangup
     }
 }
 
@@ -1279,10 +1282,11 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
         core.recheck_blocked();
         let mut n = 0;
         for f in fds.iter_mut() {
-            let (r, w, e) = f.socket.readiness(&mut core);
-            f.readable = r && f.interest.readable;
-            f.writable = w && f.interest.writable;
-            f.error = e;
+            let r = f.socket.readiness(&mut core);
+            f.readable = r.readable && f.interest.readable;
+            f.writable = r.writable && f.interest.writable;
+            f.error = r.error;
+            f.hangup = r.hangup;
             n += usize::from(f.ready());
         }
         if n > 0 {
@@ -1563,7 +1567,6 @@ mod tests {
     /// socket are never hung up. A fresh TCP socket reported nothing, so a poll on it
     /// waited for its whole timeout.
     #[test]
-    #[ignore = "defect: poll reports no hang-up, and a fresh TCP socket nothing at all"]
     fn poll_reports_tcp_hang_ups_and_a_fresh_socket_writable_as_linux() {
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
         let both = Interest {

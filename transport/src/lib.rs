@@ -363,6 +363,12 @@ impl Transport {
         })
     }
 
+    /// Is socket `h` hung up (`poll`'s POLLHUP)? Only a TCP socket may be (see
+    /// `TcpSock::hung_up`); UDP and raw sockets never are, as on Linux.
+    pub fn hung_up(&self, h: SocketHandle) -> bool {
+        self.tcp.socks.get(h).is_some_and(|t| t.hung_up())
+    }
+
     // ---- UDP ---------------------------------------------------------------------------
 
     pub fn udp_open(&mut self) -> Result<SocketHandle, TransportError> {
