@@ -384,6 +384,12 @@ impl Socket {
         Ok(r?)
     }
 
+    /// Dissolve a datagram socket's association (Linux's `connect` with `AF_UNSPEC`). Not
+    /// done yet.
+    pub fn disconnect(&self) -> io::Result<()> {
+        Err(SocketError::Unsupported("disconnect").into())
+    }
+
     /// Has a non-blocking `connect` completed? `Ok(true)` once established, the error if
     /// it failed, `Ok(false)` while in progress.
     pub fn connect_status(&self) -> io::Result<bool> {
@@ -1620,5 +1626,57 @@ mod tests {
         assert_eq!(both_shut, (1, true, true, false, true), "both shut");
         assert_eq!(reset, (1, true, true, true, true), "reset");
         assert_eq!(udp, (0, false, true, false, false), "udp");
+    }
+
+    /// `disconnect` (Linux's `connect` with `AF_UNSPEC`) dissolves a UDP socket's
+    /// association: it hears every source again, `send` without an address fails
+    /// (`NotConnected`, EDESTADDRREQ), `peer_addr` says not connected; an explicitly bound
+    /// port stays (and the address given to `bind`: the source `connect` filled in goes),
+    /// a port `connect` chose itself is let go. Disconnecting an unconnected socket does
+    /// nothing. A TCP socket refuses it (`Unsupported`): Linux aborts the connection
+    /// there, which `SO_LINGER` zero and `close` do here.
+    #[test]
+    #[ignore = "defect: there is no way to dissolve a UDP socket's association"]
+    fn disconnect_dissolves_a_udp_association_as_linux() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let a = crate::UdpSocket::bind(&stack, "0.0.0.0:7000").unwrap();
+        let _peer = crate::UdpSocket::bind(&stack, "127.0.0.1:7001").unwrap();
+        let other = crate::UdpSocket::bind(&stack, "127.0.0.1:7002").unwrap();
+        a.connect("127.0.0.1:7001").unwrap();
+        let connected_local = a.local_addr().unwrap();
+        let done = a.disconnect().map_err(|e| e.kind());
+        let again = a.disconnect().map_err(|e| e.kind());
+        let local = a.local_addr().unwrap();
+        let peer = a.peer_addr().map_err(|e| e.kind());
+        let send = a.send(b"x").map_err(|e| e.kind());
+        other.send_to(b"hello", "127.0.0.1:7000").unwrap();
+        a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 16];
+        let got = a.recv_from(&mut buf).map(|(n, from)| (n, from.port()));
+        // A port connect chose goes with the association.
+        let auto = Socket::new(&stack, Domain::Inet, Type::Dgram, 0).unwrap();
+        auto.connect("127.0.0.1:7001".parse().unwrap()).unwrap();
+        let auto_done = auto.disconnect().map_err(|e| e.kind());
+        let auto_local = auto.local_addr().unwrap();
+        let tcp = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        let tcp_done = tcp.disconnect().map_err(|e| e.kind());
+        stack.shutdown();
+        assert_eq!(connected_local, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!((done, again), (Ok(()), Ok(())));
+        assert_eq!(
+            local,
+            "0.0.0.0:7000".parse().unwrap(),
+            "the bound port stays"
+        );
+        assert_eq!(peer, Err(io::ErrorKind::NotConnected));
+        assert_eq!(send, Err(io::ErrorKind::NotConnected));
+        assert_eq!(got.unwrap(), (5, 7002), "a datagram from another source");
+        assert_eq!(auto_done, Ok(()));
+        assert_eq!(
+            auto_local,
+            "0.0.0.0:0".parse().unwrap(),
+            "the chosen port is let go"
+        );
+        assert_eq!(tcp_done, Err(io::ErrorKind::Unsupported));
     }
 }

@@ -99,6 +99,11 @@ impl UdpSocket {
         each_v4(addr, |a| self.inner.connect(a))
     }
 
+    /// Dissolve the association `connect` made (see [`Socket::disconnect`]).
+    pub fn disconnect(&self) -> io::Result<()> {
+        self.inner.disconnect()
+    }
+
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.send(buf)
     }
