@@ -384,10 +384,26 @@ impl Socket {
         Ok(r?)
     }
 
-    /// Dissolve a datagram socket's association (Linux's `connect` with `AF_UNSPEC`). Not
-    /// done yet.
+    /// Dissolve a UDP socket's association, as Linux's `connect` with `AF_UNSPEC`: it
+    /// hears every source again, `send` without an address fails (`NotConnected`,
+    /// EDESTADDRREQ) and `peer_addr` says not connected. The port and address given to
+    /// `bind` stay; the source address `connect` filled in goes back to the wildcard, and
+    /// a port `connect` (or a send) chose is let go. Queued datagrams stay. Nothing
+    /// happens to a socket that is not connected.
+    ///
+    /// A stream socket refuses (`Unsupported`): Linux's `AF_UNSPEC` connect aborts its
+    /// connection (a RST) and lets the socket connect again, which is rarely what a
+    /// caller means; to abort, set `SockOpt::Linger(Some(Duration::ZERO))` and close.
+    /// A raw socket refuses too, as it refuses `connect`.
     pub fn disconnect(&self) -> io::Result<()> {
-        Err(SocketError::Unsupported("disconnect").into())
+        match self.ty {
+            Type::Dgram => self.with_core(|c, _| Ok(c.transport.udp_disconnect(self.handle)?)),
+            Type::Stream => Err(SocketError::Unsupported(
+                "disconnect of a stream socket (to abort it: SO_LINGER zero, then close)",
+            )),
+            Type::Raw => Err(SocketError::Unsupported("disconnect of a raw socket")),
+        }
+        .map_err(Into::into)
     }
 
     /// Has a non-blocking `connect` completed? `Ok(true)` once established, the error if
@@ -1636,7 +1652,6 @@ mod tests {
     /// nothing. A TCP socket refuses it (`Unsupported`): Linux aborts the connection
     /// there, which `SO_LINGER` zero and `close` do here.
     #[test]
-    #[ignore = "defect: there is no way to dissolve a UDP socket's association"]
     fn disconnect_dissolves_a_udp_association_as_linux() {
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
         let a = crate::UdpSocket::bind(&stack, "0.0.0.0:7000").unwrap();
