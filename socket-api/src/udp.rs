@@ -63,6 +63,11 @@ impl UdpSocket {
         self.inner.recv_from(buf)
     }
 
+    /// `recv_from` with `MSG_TRUNC` (see [`Socket::recv_from_trunc`]).
+    pub fn recv_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.recv_from_trunc(buf)
+    }
+
     /// `recv_from`, and the address the datagram was sent to (ours, a broadcast or a
     /// group): `IP_PKTINFO`'s destination (see [`Socket::recv_from_to`]).
     pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Ipv4Addr)> {
