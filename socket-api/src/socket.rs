@@ -612,24 +612,27 @@ impl Socket {
     /// Receive one datagram: its length as copied into `buf` (a longer one is truncated,
     /// as with BSD sockets) and its source. Raw sockets return the whole IP datagram.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.recv_from_peek(buf, false)
+        self.recv_from_peek(buf, false, false)
     }
 
     /// `recv_from` with `MSG_PEEK`: the datagram stays queued for the next read. UDP
     /// sockets (streams peek with `TcpStream::peek`).
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.recv_from_peek(buf, true)
+        self.recv_from_peek(buf, true, false)
     }
 
-    /// `recv_from` with `MSG_TRUNC`: returns the datagram's whole length. Not done yet:
-    /// the length copied.
+    /// `recv_from` with Linux's `MSG_TRUNC`: the same, but it returns the datagram's whole
+    /// length, which is more than `buf.len()` when the datagram was cut to fit (only
+    /// `buf.len()` bytes were copied; the rest is gone). UDP and raw sockets.
     pub fn recv_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.recv_from_peek(buf, false)
+        self.recv_from_peek(buf, false, true)
     }
 
-    /// `peek_from` with `MSG_TRUNC`. Not done yet: the length copied.
+    /// `peek_from` with `MSG_TRUNC`: the next datagram's whole length, the datagram left
+    /// queued; with an empty `buf`, a way to learn how large a buffer it needs. UDP
+    /// sockets.
     pub fn peek_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.recv_from_peek(buf, true)
+        self.recv_from_peek(buf, true, true)
     }
 
     /// `recv_from` that also says which of this host's addresses (or which broadcast or
@@ -659,9 +662,20 @@ impl Socket {
         Ok(r)
     }
 
-    fn recv_from_peek(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
+    /// `recv_from`; with `peek`, the datagram stays queued; with `trunc` (`MSG_TRUNC`), the
+    /// datagram's whole length is returned rather than the length copied.
+    fn recv_from_peek(
+        &self,
+        buf: &mut [u8],
+        peek: bool,
+        trunc: bool,
+    ) -> io::Result<(usize, SocketAddr)> {
         if peek && self.ty != Type::Dgram {
             return Err(SocketError::Unsupported("peek_from needs a datagram socket (UDP)").into());
+        }
+        if trunc && self.ty == Type::Stream {
+            // Linux's MSG_TRUNC on a stream discards the bytes instead: another call.
+            return Err(SocketError::Unsupported("MSG_TRUNC needs a datagram socket").into());
         }
         let timeout = self.opts.lock().recv_timeout;
         if self.ty == Type::Stream {
@@ -680,7 +694,8 @@ impl Socket {
                 let copy = |buf: &mut [u8], d: &transport::udp::UdpDatagram| {
                     let n = d.data.len().min(buf.len());
                     buf[..n].copy_from_slice(&d.data[..n]);
-                    Some((n, SocketAddr::V4(d.from)))
+                    let len = if trunc { d.data.len() } else { n };
+                    Some((len, SocketAddr::V4(d.from)))
                 };
                 let got = if peek {
                     u.peek()?.and_then(|d| copy(buf, d))
@@ -698,7 +713,8 @@ impl Socket {
                 Ok(r.recv().map(|d| {
                     let n = d.data.len().min(buf.len());
                     buf[..n].copy_from_slice(&d.data[..n]);
-                    (n, SocketAddr::V4(SocketAddrV4::new(d.from, 0)))
+                    let len = if trunc { d.data.len() } else { n };
+                    (len, SocketAddr::V4(SocketAddrV4::new(d.from, 0)))
                 }))
             }
             Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
@@ -1712,7 +1728,6 @@ mod tests {
     /// datagram's size without taking it): `recv_from_trunc` and `peek_from_trunc`, on UDP
     /// and raw sockets.
     #[test]
-    #[ignore = "defect: no way to learn that a datagram was cut (MSG_TRUNC)"]
     fn recv_from_trunc_returns_a_cut_datagrams_whole_length() {
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
         let r = crate::UdpSocket::bind(&stack, "127.0.0.1:7000").unwrap();
@@ -1733,6 +1748,9 @@ mod tests {
         let whole = r.socket().recv_from_trunc(&mut buf).unwrap();
         let from = SocketAddr::from(([127, 0, 0, 1], 7001));
         let raw_got = raw.recv_from_trunc(&mut small).unwrap().0;
+        // A stream has no datagrams to cut (Linux's MSG_TRUNC there discards bytes).
+        let tcp = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        let tcp_got = tcp.recv_from_trunc(&mut buf).map_err(|e| e.kind());
         stack.shutdown();
         assert_eq!(
             size,
@@ -1743,5 +1761,6 @@ mod tests {
         assert_eq!(cut_bytes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
         assert_eq!(whole, (5, from));
         assert_eq!(raw_got, 20 + 8 + 100);
+        assert_eq!(tcp_got, Err(io::ErrorKind::Unsupported));
     }
 }

@@ -63,9 +63,16 @@ impl UdpSocket {
         self.inner.recv_from(buf)
     }
 
-    /// `recv_from` with `MSG_TRUNC` (see [`Socket::recv_from_trunc`]).
+    /// `recv_from` with `MSG_TRUNC`: the datagram's whole length, more than `buf.len()`
+    /// when it was cut (see [`Socket::recv_from_trunc`]).
     pub fn recv_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.recv_from_trunc(buf)
+    }
+
+    /// `peek_from` with `MSG_TRUNC`: the next datagram's whole length, left queued (see
+    /// [`Socket::peek_from_trunc`]).
+    pub fn peek_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.peek_from_trunc(buf)
     }
 
     /// `recv_from`, and the address the datagram was sent to (ours, a broadcast or a
