@@ -16,7 +16,7 @@
 //! Everything lives in the core, under its lock.
 
 use crate::error::SocketError;
-use crate::runtime::Stack;
+use crate::runtime::{Ready, Stack};
 use crate::socket::Socket;
 use parking_lot::Condvar;
 use std::collections::HashMap;
@@ -97,6 +97,9 @@ pub struct Event {
     pub writable: bool,
     /// An error is pending or the connection is gone.
     pub error: bool,
+    /// Hung up (EPOLLHUP): a TCP socket in CLOSE or shut both ways, as
+    /// [`PollFd::hangup`](crate::PollFd::hangup).
+    pub hangup: bool,
 }
 
 /// A set of sockets of one stack, each with a token, and a queue of those that changed.
@@ -195,14 +198,14 @@ impl Poller {
                     };
                     w.queued = false;
                     let token = w.token;
-                    let (readable, writable, error) =
-                        c.readiness(h).unwrap_or((false, false, true));
-                    if readable || writable || error {
+                    let r = c.readiness(h).unwrap_or(Ready::GONE);
+                    if r.any() {
                         events.push(Event {
                             token,
-                            readable,
-                            writable,
-                            error,
+                            readable: r.readable,
+                            writable: r.writable,
+                            error: r.error,
+                            hangup: r.hangup,
                         });
                     }
                 }

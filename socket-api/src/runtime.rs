@@ -119,6 +119,32 @@ pub struct Core {
 /// the device has run dry.
 pub(crate) const SEND_RECHECK: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// What `poll` and `Poller` find about a socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ready {
+    pub readable: bool,
+    pub writable: bool,
+    /// An error is pending, or the socket is closed.
+    pub error: bool,
+    /// Hung up (POLLHUP): a TCP socket in CLOSE or shut both ways.
+    pub hangup: bool,
+}
+
+impl Ready {
+    /// A socket closed (or unknown to the stack): in error, nothing else.
+    pub(crate) const GONE: Ready = Ready {
+        readable: false,
+        writable: false,
+        error: true,
+        hangup: false,
+    };
+
+    /// Anything to report, whatever was asked: an error or hang-up is reported always.
+    pub(crate) fn any(&self) -> bool {
+        self.readable || self.writable || self.error || self.hangup
+    }
+}
+
 impl Core {
     pub(crate) fn register(&mut self, h: SocketHandle) -> Arc<Condvar> {
         let c = Arc::new(Condvar::new());
@@ -192,20 +218,24 @@ impl Core {
         }
     }
 
-    /// Readiness of socket `h` for `poll`: (readable, writable, error). A datagram socket
-    /// is not writable while its device's queue is long (and is remembered, to be
-    /// reported when it is short again).
-    pub(crate) fn readiness(&mut self, h: SocketHandle) -> Option<(bool, bool, bool)> {
-        let (r, mut w, e) = self.transport.readiness(h)?;
+    /// Readiness of socket `h` for `poll`. A datagram socket is not writable while its
+    /// device's queue is long (and is remembered, to be reported when it is short again).
+    pub(crate) fn readiness(&mut self, h: SocketHandle) -> Option<Ready> {
+        let (readable, mut writable, error) = self.transport.readiness(h)?;
         let datagram = matches!(
             self.transport.kind(h),
             Some(transport::SocketKind::Udp | transport::SocketKind::Raw(_))
         );
-        if datagram && w && self.datagram_held(h, None) {
+        if datagram && writable && self.datagram_held(h, None) {
             self.note_blocked(h);
-            w = false;
+            writable = false;
         }
-        Some((r, w, e))
+        Some(Ready {
+            readable,
+            writable,
+            error,
+            hangup: self.transport.hung_up(h),
+        })
     }
 
     /// Wake whoever waits on `h` (and pollers).

@@ -9,7 +9,7 @@
 //! from another thread, which wakes a call blocked on it with an error.
 
 use crate::error::SocketError;
-use crate::runtime::{Core, Stack};
+use crate::runtime::{Core, Ready, Stack};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
@@ -385,6 +385,28 @@ impl Socket {
         Ok(r?)
     }
 
+    /// Dissolve a UDP socket's association, as Linux's `connect` with `AF_UNSPEC`: it
+    /// hears every source again, `send` without an address fails (`NotConnected`,
+    /// EDESTADDRREQ) and `peer_addr` says not connected. The port and address given to
+    /// `bind` stay; the source address `connect` filled in goes back to the wildcard, and
+    /// a port `connect` (or a send) chose is let go. Queued datagrams stay. Nothing
+    /// happens to a socket that is not connected.
+    ///
+    /// A stream socket refuses (`Unsupported`): Linux's `AF_UNSPEC` connect aborts its
+    /// connection (a RST) and lets the socket connect again, which is rarely what a
+    /// caller means; to abort, set `SockOpt::Linger(Some(Duration::ZERO))` and close.
+    /// A raw socket refuses too, as it refuses `connect`.
+    pub fn disconnect(&self) -> io::Result<()> {
+        match self.ty {
+            Type::Dgram => self.with_core(|c, _| Ok(c.transport.udp_disconnect(self.handle)?)),
+            Type::Stream => Err(SocketError::Unsupported(
+                "disconnect of a stream socket (to abort it: SO_LINGER zero, then close)",
+            )),
+            Type::Raw => Err(SocketError::Unsupported("disconnect of a raw socket")),
+        }
+        .map_err(Into::into)
+    }
+
     /// Has a non-blocking `connect` completed? `Ok(true)` once established, the error if
     /// it failed, `Ok(false)` while in progress.
     pub fn connect_status(&self) -> io::Result<bool> {
@@ -591,13 +613,27 @@ impl Socket {
     /// Receive one datagram: its length as copied into `buf` (a longer one is truncated,
     /// as with BSD sockets) and its source. Raw sockets return the whole IP datagram.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.recv_from_peek(buf, false)
+        self.recv_from_peek(buf, false, false)
     }
 
     /// `recv_from` with `MSG_PEEK`: the datagram stays queued for the next read. UDP
     /// sockets (streams peek with `TcpStream::peek`).
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.recv_from_peek(buf, true)
+        self.recv_from_peek(buf, true, false)
+    }
+
+    /// `recv_from` with Linux's `MSG_TRUNC`: the same, but it returns the datagram's whole
+    /// length, which is more than `buf.len()` when the datagram was cut to fit (only
+    /// `buf.len()` bytes were copied; the rest is gone). UDP and raw sockets.
+    pub fn recv_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_peek(buf, false, true)
+    }
+
+    /// `peek_from` with `MSG_TRUNC`: the next datagram's whole length, the datagram left
+    /// queued; with an empty `buf`, a way to learn how large a buffer it needs. UDP
+    /// sockets.
+    pub fn peek_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_peek(buf, true, true)
     }
 
     /// `recv_from` that also says which of this host's addresses (or which broadcast or
@@ -627,9 +663,20 @@ impl Socket {
         Ok(r)
     }
 
-    fn recv_from_peek(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
+    /// `recv_from`; with `peek`, the datagram stays queued; with `trunc` (`MSG_TRUNC`), the
+    /// datagram's whole length is returned rather than the length copied.
+    fn recv_from_peek(
+        &self,
+        buf: &mut [u8],
+        peek: bool,
+        trunc: bool,
+    ) -> io::Result<(usize, SocketAddr)> {
         if peek && self.ty != Type::Dgram {
             return Err(SocketError::Unsupported("peek_from needs a datagram socket (UDP)").into());
+        }
+        if trunc && self.ty == Type::Stream {
+            // Linux's MSG_TRUNC on a stream discards the bytes instead: another call.
+            return Err(SocketError::Unsupported("MSG_TRUNC needs a datagram socket").into());
         }
         let timeout = self.opts.lock().recv_timeout;
         if self.ty == Type::Stream {
@@ -648,7 +695,8 @@ impl Socket {
                 let copy = |buf: &mut [u8], d: &transport::udp::UdpDatagram| {
                     let n = d.data.len().min(buf.len());
                     buf[..n].copy_from_slice(&d.data[..n]);
-                    Some((n, SocketAddr::V4(d.from)))
+                    let len = if trunc { d.data.len() } else { n };
+                    Some((len, SocketAddr::V4(d.from)))
                 };
                 let got = if peek {
                     u.peek()?.and_then(|d| copy(buf, d))
@@ -666,7 +714,8 @@ impl Socket {
                 Ok(r.recv().map(|d| {
                     let n = d.data.len().min(buf.len());
                     buf[..n].copy_from_slice(&d.data[..n]);
-                    (n, SocketAddr::V4(SocketAddrV4::new(d.from, 0)))
+                    let len = if trunc { d.data.len() } else { n };
+                    (len, SocketAddr::V4(SocketAddrV4::new(d.from, 0)))
                 }))
             }
             Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
@@ -1177,12 +1226,12 @@ impl Socket {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket is not connected"))
     }
 
-    /// Readiness for `poll`: (readable, writable, error). A closed socket is in error.
-    fn readiness(&self, c: &mut Core) -> (bool, bool, bool) {
+    /// Readiness for `poll`. A closed socket is in error.
+    fn readiness(&self, c: &mut Core) -> Ready {
         if self.closed.load(Ordering::Acquire) {
-            return (false, false, true);
+            return Ready::GONE;
         }
-        c.readiness(self.handle).unwrap_or((false, false, true))
+        c.readiness(self.handle).unwrap_or(Ready::GONE)
     }
 }
 
@@ -1238,6 +1287,11 @@ pub struct PollFd<'a> {
     pub writable: bool,
     /// The socket has an error pending or is closed (always reported, as POLLERR is).
     pub error: bool,
+    /// Hung up (always reported, as POLLHUP is), as Linux's `tcp_poll` says: a TCP
+    /// socket in CLOSE (a fresh one, a connection closed, reset, refused or timed out) or
+    /// shut both ways (our FIN queued and the peer's received, or our reading shut). The
+    /// peer's FIN alone only makes the stream readable. UDP and raw sockets never are.
+    pub hangup: bool,
 }
 
 impl<'a> PollFd<'a> {
@@ -1248,11 +1302,12 @@ impl<'a> PollFd<'a> {
             readable: false,
             writable: false,
             error: false,
+            hangup: false,
         }
     }
 
     fn ready(&self) -> bool {
-        self.readable || self.writable || self.error
+        self.readable || self.writable || self.error || self.hangup
     }
 }
 
@@ -1277,10 +1332,11 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
         core.recheck_blocked();
         let mut n = 0;
         for f in fds.iter_mut() {
-            let (r, w, e) = f.socket.readiness(&mut core);
-            f.readable = r && f.interest.readable;
-            f.writable = w && f.interest.writable;
-            f.error = e;
+            let r = f.socket.readiness(&mut core);
+            f.readable = r.readable && f.interest.readable;
+            f.writable = r.writable && f.interest.writable;
+            f.error = r.error;
+            f.hangup = r.hangup;
             n += usize::from(f.ready());
         }
         if n > 0 {
@@ -1553,5 +1609,161 @@ mod tests {
             Ok(r) => assert_eq!(r.unwrap(), 1),
             Err(_) => panic!("send_to panicked with a send timeout of Duration::MAX"),
         }
+    }
+
+    /// `poll` on TCP sockets says what Linux's `tcp_poll` says. A socket in the CLOSE
+    /// state (a fresh one, or one whose connection is gone) is hung up (POLLHUP) and
+    /// writable (POLLOUT: a send would not block, it fails at once); so is one shut both
+    /// ways (our FIN queued and the peer's received). The peer's FIN alone makes it
+    /// readable, not hung up. A reset is an error and a hang-up. A listener and a UDP
+    /// socket are never hung up. A fresh TCP socket reported nothing, so a poll on it
+    /// waited for its whole timeout.
+    #[test]
+    fn poll_reports_tcp_hang_ups_and_a_fresh_socket_writable_as_linux() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let both = Interest {
+            readable: true,
+            writable: true,
+        };
+        // (ready, readable, writable, error, hangup), waiting for `interest` at most 10 s
+        // (with no interest, just looking).
+        let look = |s: &Socket, interest: Interest| {
+            let wait = if interest == Interest::default() {
+                0
+            } else {
+                10
+            };
+            let mut fds = [PollFd::new(s, interest)];
+            let n = poll(&mut fds, Some(Duration::from_secs(wait))).unwrap();
+            let mut all = [PollFd::new(s, both)];
+            poll(&mut all, Some(Duration::ZERO)).unwrap();
+            let f = &all[0];
+            (n, f.readable, f.writable, f.error, f.hangup)
+        };
+        let fresh = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        let fresh_seen = look(&fresh, Interest::WRITABLE);
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        let none = Interest::default();
+        let listening = look(l.socket(), none);
+        let c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (s, _) = l.accept().unwrap();
+        let established = look(c.socket(), none);
+        // The peer's FIN: readable (end of stream), not hung up.
+        s.shutdown(Shutdown::Write).unwrap();
+        let peer_fin = look(c.socket(), Interest::READABLE);
+        // Our FIN too: both directions shut.
+        c.shutdown(Shutdown::Write).unwrap();
+        let both_shut = look(c.socket(), none);
+        // A reset.
+        let c2 = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (s2, _) = l.accept().unwrap();
+        s2.socket()
+            .set_option(SockOpt::Linger(Some(Duration::ZERO)))
+            .unwrap();
+        drop(s2);
+        let reset = look(c2.socket(), Interest::READABLE);
+        let u = crate::UdpSocket::bind(&stack, "127.0.0.1:0").unwrap();
+        let udp = look(u.socket(), none);
+        stack.shutdown();
+        assert_eq!(fresh_seen, (1, false, true, false, true), "fresh");
+        assert_eq!(listening, (0, false, false, false, false), "listening");
+        assert_eq!(established, (0, false, true, false, false), "established");
+        assert_eq!(peer_fin, (1, true, true, false, false), "peer's FIN");
+        assert_eq!(both_shut, (1, true, true, false, true), "both shut");
+        assert_eq!(reset, (1, true, true, true, true), "reset");
+        assert_eq!(udp, (0, false, true, false, false), "udp");
+    }
+
+    /// `disconnect` (Linux's `connect` with `AF_UNSPEC`) dissolves a UDP socket's
+    /// association: it hears every source again, `send` without an address fails
+    /// (`NotConnected`, EDESTADDRREQ), `peer_addr` says not connected; an explicitly bound
+    /// port stays (and the address given to `bind`: the source `connect` filled in goes),
+    /// a port `connect` chose itself is let go. Disconnecting an unconnected socket does
+    /// nothing. A TCP socket refuses it (`Unsupported`): Linux aborts the connection
+    /// there, which `SO_LINGER` zero and `close` do here.
+    #[test]
+    fn disconnect_dissolves_a_udp_association_as_linux() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let a = crate::UdpSocket::bind(&stack, "0.0.0.0:7000").unwrap();
+        let _peer = crate::UdpSocket::bind(&stack, "127.0.0.1:7001").unwrap();
+        let other = crate::UdpSocket::bind(&stack, "127.0.0.1:7002").unwrap();
+        a.connect("127.0.0.1:7001").unwrap();
+        let connected_local = a.local_addr().unwrap();
+        let done = a.disconnect().map_err(|e| e.kind());
+        let again = a.disconnect().map_err(|e| e.kind());
+        let local = a.local_addr().unwrap();
+        let peer = a.peer_addr().map_err(|e| e.kind());
+        let send = a.send(b"x").map_err(|e| e.kind());
+        other.send_to(b"hello", "127.0.0.1:7000").unwrap();
+        a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 16];
+        let got = a.recv_from(&mut buf).map(|(n, from)| (n, from.port()));
+        // A port connect chose goes with the association.
+        let auto = Socket::new(&stack, Domain::Inet, Type::Dgram, 0).unwrap();
+        auto.connect("127.0.0.1:7001".parse().unwrap()).unwrap();
+        let auto_done = auto.disconnect().map_err(|e| e.kind());
+        let auto_local = auto.local_addr().unwrap();
+        let tcp = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        let tcp_done = tcp.disconnect().map_err(|e| e.kind());
+        stack.shutdown();
+        assert_eq!(connected_local, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!((done, again), (Ok(()), Ok(())));
+        assert_eq!(
+            local,
+            "0.0.0.0:7000".parse().unwrap(),
+            "the bound port stays"
+        );
+        assert_eq!(peer, Err(io::ErrorKind::NotConnected));
+        assert_eq!(send, Err(io::ErrorKind::NotConnected));
+        assert_eq!(got.unwrap(), (5, 7002), "a datagram from another source");
+        assert_eq!(auto_done, Ok(()));
+        assert_eq!(
+            auto_local,
+            "0.0.0.0:0".parse().unwrap(),
+            "the chosen port is let go"
+        );
+        assert_eq!(tcp_done, Err(io::ErrorKind::Unsupported));
+    }
+
+    /// A datagram longer than the buffer is cut, as with BSD sockets; `recv_from` says how
+    /// much was copied, so the cut went unnoticed. Linux's `MSG_TRUNC` makes `recv` return
+    /// the datagram's whole length (and with `MSG_PEEK` and no buffer, it tells the next
+    /// datagram's size without taking it): `recv_from_trunc` and `peek_from_trunc`, on UDP
+    /// and raw sockets.
+    #[test]
+    fn recv_from_trunc_returns_a_cut_datagrams_whole_length() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let r = crate::UdpSocket::bind(&stack, "127.0.0.1:7000").unwrap();
+        let s = crate::UdpSocket::bind(&stack, "127.0.0.1:7001").unwrap();
+        r.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // A raw socket's datagrams too: it hears the UDP datagrams, IP header and all.
+        let raw = Socket::new(&stack, Domain::Inet, Type::Raw, 17).unwrap();
+        raw.set_option(SockOpt::RecvTimeout(Some(Duration::from_secs(10))))
+            .unwrap();
+        let mut small = [0u8; 4];
+        let long: Vec<u8> = (0..100).collect();
+        s.send_to(&long, "127.0.0.1:7000").unwrap();
+        s.send_to(b"short", "127.0.0.1:7000").unwrap();
+        let mut buf = [0u8; 10];
+        let size = r.socket().peek_from_trunc(&mut []).unwrap();
+        let cut = r.recv_from_trunc(&mut buf).unwrap();
+        let cut_bytes = buf;
+        let whole = r.socket().recv_from_trunc(&mut buf).unwrap();
+        let from = SocketAddr::from(([127, 0, 0, 1], 7001));
+        let raw_got = raw.recv_from_trunc(&mut small).unwrap().0;
+        // A stream has no datagrams to cut (Linux's MSG_TRUNC there discards bytes).
+        let tcp = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        let tcp_got = tcp.recv_from_trunc(&mut buf).map_err(|e| e.kind());
+        stack.shutdown();
+        assert_eq!(
+            size,
+            (100, from),
+            "the size of the next datagram, left queued"
+        );
+        assert_eq!(cut, (100, from));
+        assert_eq!(cut_bytes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(whole, (5, from));
+        assert_eq!(raw_got, 20 + 8 + 100);
+        assert_eq!(tcp_got, Err(io::ErrorKind::Unsupported));
     }
 }

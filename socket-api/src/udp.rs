@@ -63,6 +63,18 @@ impl UdpSocket {
         self.inner.recv_from(buf)
     }
 
+    /// `recv_from` with `MSG_TRUNC`: the datagram's whole length, more than `buf.len()`
+    /// when it was cut (see [`Socket::recv_from_trunc`]).
+    pub fn recv_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.recv_from_trunc(buf)
+    }
+
+    /// `peek_from` with `MSG_TRUNC`: the next datagram's whole length, left queued (see
+    /// [`Socket::peek_from_trunc`]).
+    pub fn peek_from_trunc(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.peek_from_trunc(buf)
+    }
+
     /// `recv_from`, and the address the datagram was sent to (ours, a broadcast or a
     /// group): `IP_PKTINFO`'s destination (see [`Socket::recv_from_to`]).
     pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Ipv4Addr)> {
@@ -97,6 +109,11 @@ impl UdpSocket {
 
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         each_v4(addr, |a| self.inner.connect(a))
+    }
+
+    /// Dissolve the association `connect` made (see [`Socket::disconnect`]).
+    pub fn disconnect(&self) -> io::Result<()> {
+        self.inner.disconnect()
     }
 
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {

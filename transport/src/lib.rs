@@ -363,6 +363,12 @@ impl Transport {
         })
     }
 
+    /// Is socket `h` hung up (`poll`'s POLLHUP)? Only a TCP socket may be (see
+    /// `TcpSock::hung_up`); UDP and raw sockets never are, as on Linux.
+    pub fn hung_up(&self, h: SocketHandle) -> bool {
+        self.tcp.socks.get(h).is_some_and(|t| t.hung_up())
+    }
+
     // ---- UDP ---------------------------------------------------------------------------
 
     pub fn udp_open(&mut self) -> Result<SocketHandle, TransportError> {
@@ -485,6 +491,7 @@ impl Transport {
         .ok_or(TransportError::Send(SendError::NoRoute))?;
         if self.udp(h)?.local.is_none() {
             self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
+            self.udp(h)?.auto_port = true;
         }
         let u = self.udp(h)?;
         let mut local = u.local.ok_or(TransportError::BadHandle)?;
@@ -494,10 +501,34 @@ impl Transport {
         if local.ip().is_unspecified() {
             local = SocketAddrV4::new(src, local.port());
             u.local = Some(local);
+            u.auto_addr = true;
         }
         u.remote = Some(remote);
         u.error = None;
         Ok(local)
+    }
+
+    /// Dissolve the association `udp_connect` made, as Linux's `connect` with `AF_UNSPEC`
+    /// does: every source is heard again and a send must name its destination. A port
+    /// `bind` gave stays, and so does the address it gave; the source address `connect`
+    /// filled in goes (the wildcard again), and a port chosen by `connect` or a send is
+    /// let go (the socket is unbound; the next send or `connect` picks one again).
+    /// Queued datagrams, a pending error, groups and the device stay. On a socket that is
+    /// not connected, nothing changes.
+    pub fn udp_disconnect(&mut self, h: SocketHandle) -> Result<(), TransportError> {
+        let u = self.udp(h)?;
+        if u.remote.take().is_none() {
+            return Ok(());
+        }
+        if std::mem::take(&mut u.auto_port) {
+            u.local = None;
+            u.auto_addr = false;
+        } else if std::mem::take(&mut u.auto_addr) {
+            u.local = u
+                .local
+                .map(|l| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, l.port()));
+        }
+        Ok(())
     }
 
     /// Send one datagram (to `dst`, or to the connected peer). Binds an ephemeral port if
@@ -537,6 +568,7 @@ impl Transport {
         }
         if self.udp(h)?.local.is_none() {
             self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
+            self.udp(h)?.auto_port = true;
         }
         let u = self.udp(h)?;
         let local = u.local.ok_or(TransportError::BadHandle)?;

@@ -1040,6 +1040,76 @@ fn connect_fixes_the_peer_and_the_source() {
     );
 }
 
+/// `udp_disconnect` dissolves the association as Linux's `connect` with `AF_UNSPEC`: every
+/// source is heard again, a send must name its destination; the port and address `bind`
+/// gave stay, the source `connect` filled in goes back to the wildcard, and a port
+/// `connect` or a send chose is let go.
+#[test]
+fn disconnect_dissolves_the_association() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let state = |t: &Transport, h| {
+        let i = t
+            .sockets()
+            .into_iter()
+            .find(|i| i.handle == h)
+            .expect("info");
+        (i.state, i.local, i.remote)
+    };
+    // Bound to the wildcard by the application: the port stays, the address goes.
+    let b = bind(&mut t, &tx, sa(ANY, 7000));
+    assert_eq!(t.udp_connect(b, sa(PEER, 53), &tx), Ok(sa(US, 7000)));
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(OTHER, 53), sa(US, 7000), b"stranger"),
+        Delivery::PortUnreachable
+    );
+    assert_eq!(t.udp_disconnect(b), Ok(()));
+    assert_eq!(state(&t, b), ("UNCONN", Some(sa(ANY, 7000)), None));
+    for (from, to) in [(sa(OTHER, 53), US), (sa(PEER, 53), US), (sa(FAR, 1), US2)] {
+        assert_eq!(
+            deliver(&mut t, &mut tx, from, sa(to, 7000), b"anyone"),
+            Delivery::Delivered,
+            "{from} to {to}"
+        );
+    }
+    assert_eq!(drain(&mut t, b).len(), 3);
+    assert_eq!(
+        t.udp_send(b, &mut tx, None, b"x", NOW),
+        Err(TransportError::DestinationRequired)
+    );
+    t.udp_send(b, &mut tx, Some(sa(FAR, 9)), b"x", NOW)
+        .expect("send_to");
+    assert_eq!(tx.only().meta.src, Some(US2), "the route's source again");
+    // Nothing to dissolve: nothing changes.
+    assert_eq!(t.udp_disconnect(b), Ok(()));
+    assert_eq!(state(&t, b), ("UNCONN", Some(sa(ANY, 7000)), None));
+
+    // Bound to an address: it stays.
+    let s = bind(&mut t, &tx, sa(US2, 7001));
+    t.udp_connect(s, sa(PEER, 53), &tx).expect("connect");
+    assert_eq!(t.udp_disconnect(s), Ok(()));
+    assert_eq!(state(&t, s), ("UNCONN", Some(sa(US2, 7001)), None));
+
+    // Bound by connect: unbound again, the port free.
+    let c = t.udp_open().expect("open");
+    let local = t.udp_connect(c, sa(PEER, 53), &tx).expect("connect");
+    assert_eq!(t.udp_disconnect(c), Ok(()));
+    assert_eq!(state(&t, c), ("UNCONN", None, None));
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 53), local, b"late"),
+        Delivery::PortUnreachable
+    );
+    let again = t.udp_connect(c, sa(PEER, 53), &tx).expect("connect again");
+    assert_eq!(*again.ip(), US);
+    // Bound by a send, then connected: the same.
+    let d = t.udp_open().expect("open");
+    t.udp_send(d, &mut tx, Some(sa(PEER, 9)), b"x", NOW)
+        .expect("send_to");
+    tx.take();
+    t.udp_connect(d, sa(PEER, 53), &tx).expect("connect");
+    assert_eq!(t.udp_disconnect(d), Ok(()));
+    assert_eq!(state(&t, d), ("UNCONN", None, None));
+}
+
 // ---- ICMP errors ----------------------------------------------------------------------------
 
 #[test]

@@ -391,9 +391,11 @@ impl TcpSock {
     /// (readable, writable, error) for `poll`.
     pub fn readiness(&self) -> (bool, bool, bool) {
         match &self.role {
-            // A listener whose listening was shut down reads as ended, as Linux's POLLIN |
-            // POLLHUP, so a poll-driven accept loop wakes up to find it.
-            Role::Idle => (self.shut_read, false, self.ended.is_some()),
+            // A socket in CLOSE (fresh, or a listener whose listening was shut down) is
+            // writable, as Linux's `tcp_poll` sets POLLOUT outside SYN-SENT: a send would
+            // not block, it fails at once. A shut-down listener reads as ended (POLLIN), so
+            // a poll-driven accept loop wakes up to find it. Both are hung up (`hung_up`).
+            Role::Idle => (self.shut_read, true, self.ended.is_some()),
             Role::Listen(l) => (!l.accept.is_empty(), false, false),
             Role::Conn(t) => {
                 let err = t.error.is_some();
@@ -412,6 +414,21 @@ impl TcpSock {
                     || err
                     || (t.state == State::Closed);
                 (readable, writable, err)
+            }
+        }
+    }
+
+    /// Hung up, for `poll` (POLLHUP), when Linux's `tcp_poll` says so: in CLOSE (a fresh
+    /// socket, one whose listening was shut down, a connection that ended: closed, reset,
+    /// refused, timed out) or shut both ways (our FIN queued, and the peer's FIN received
+    /// or our reading shut down). The peer's FIN alone is not a hang-up: the stream only
+    /// reads as ended.
+    pub fn hung_up(&self) -> bool {
+        match &self.role {
+            Role::Idle => true,
+            Role::Listen(_) => false,
+            Role::Conn(t) => {
+                t.state == State::Closed || (t.fin_queued && (t.fin_received || self.shut_read))
             }
         }
     }

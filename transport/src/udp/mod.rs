@@ -95,6 +95,12 @@ pub struct UdpSock {
     /// When it was bound (a count across the layer's sockets): of equally specific
     /// sockets sharing a port, the one bound last gets a unicast datagram, as on Linux.
     pub(crate) bound_seq: u64,
+    /// The port was chosen by `connect` or a send on an unbound socket, not by `bind`:
+    /// `disconnect` lets it go (Linux: no SOCK_BINDPORT_LOCK).
+    pub(crate) auto_port: bool,
+    /// The local address was filled in by `connect` (the socket was bound to 0.0.0.0):
+    /// `disconnect` puts the wildcard back (Linux: no SOCK_BINDADDR_LOCK).
+    pub(crate) auto_addr: bool,
 }
 
 /// Why a socket did not queue a datagram.
@@ -144,6 +150,8 @@ impl UdpSock {
             shut_read: false,
             shut_write: false,
             bound_seq: 0,
+            auto_port: false,
+            auto_addr: false,
         }
     }
 
