@@ -91,7 +91,7 @@ pub struct TcpConfig {
     pub syn_backlog: usize,
     pub max_backlog: usize,
     /// TIME-WAIT records kept; beyond that the one that expires first is dropped (and
-    /// counted).
+    /// counted). 0 keeps none: a connection that ends in TIME-WAIT is forgotten at once.
     pub max_time_wait: usize,
     /// The shortest time between two ACKs a connection sends in answer to segments
     /// outside its window or to challenges (RFC 5961 7; Linux: `tcp_invalid_ratelimit`,

@@ -43,11 +43,15 @@ impl TimeWaitTable {
     }
 
     /// File `tw` under `key`; when `max` records are there already, the one that expires
-    /// first goes to make room (one of the same tuple is replaced). How many went.
+    /// first goes to make room (one of the same tuple is replaced). How many went. With a
+    /// `max` of 0 no record is kept, `tw` itself goes (Linux's `tcp_max_tw_buckets` 0).
     pub(crate) fn insert(&mut self, key: Tuple, tw: TimeWait, max: usize) -> usize {
         self.remove(&key);
+        if max == 0 {
+            return 1;
+        }
         let mut evicted = 0;
-        while self.map.len() >= max.max(1) {
+        while self.map.len() >= max {
             let Some((_, k)) = self.by_expiry.pop_first() else {
                 break;
             };
@@ -144,6 +148,15 @@ mod tests {
         t.expire(Instant::from_secs(66));
         assert_eq!(ports(&t), [1]);
         t.expire(Instant::from_secs(70));
+        assert_eq!((t.len(), t.index_len(), t.earliest()), (0, 0, None));
+    }
+
+    /// A table of no records keeps none (it kept one).
+    #[test]
+    fn a_table_of_no_records_keeps_none() {
+        let mut t = TimeWaitTable::default();
+        assert_eq!(t.insert(key(1), record(60), 0), 1);
+        assert_eq!(t.insert(key(2), record(61), 0), 1);
         assert_eq!((t.len(), t.index_len(), t.earliest()), (0, 0, None));
     }
 }
