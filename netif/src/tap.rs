@@ -82,14 +82,15 @@ pub enum TapError {
 }
 
 pub struct TapDevice {
+    /// The rings come first so that they are dropped before the tap's descriptor they use.
+    rx_ring: Option<Mutex<RxRing>>,
+    tx_ring: Option<Mutex<TxRing>>,
     dev: tun::Device,
     info: DeviceInfo,
     /// Frames carry a `virtio_net_hdr` (the tap was opened with `IFF_VNET_HDR`).
     vnet: bool,
     offload_refused: Option<String>,
     queue_refused: Option<String>,
-    rx_ring: Option<Mutex<RxRing>>,
-    tx_ring: Option<Mutex<TxRing>>,
     uring_refused: Option<String>,
     /// An eventfd a waiting reader polls with the tap, written by `interrupt_recv` and
     /// read back to zero by `arm_recv_interrupt`: the rx thread waits for frames without a

@@ -17,8 +17,11 @@
 //! same reason of issue order, and so that one failed write does not cancel the frames after
 //! it.
 //!
-//! Buffers: every submission is waited for before the call returns, so no operation ever
-//! outlives the buffers it points into (see the `SAFETY` notes).
+//! Buffers: every submission the kernel takes is waited for before the call returns, so no
+//! operation outlives the buffers it points into; entries it did not take are thrown away
+//! with the ring, which is not used again (the tap then writes one frame per `write`); and
+//! should a write the kernel took be impossible to wait for or cancel, the process aborts
+//! rather than give its buffer back (see the `SAFETY` notes and `finish`).
 #![allow(unsafe_code)]
 
 use io_uring::{opcode, types, IoUring};
@@ -167,7 +170,8 @@ impl RxRing {
 
 /// The transmit side: a batch of frames written with one enter.
 pub(crate) struct TxRing {
-    ring: IoUring,
+    /// `None` once the ring has failed: dropped, with whatever entries the kernel never took.
+    ring: Option<IoUring>,
     fd: RawFd,
     /// Room for each frame's two iovecs (vnet header, frame) while its write is in flight.
     iovs: Vec<[libc::iovec; 2]>,
@@ -188,7 +192,7 @@ impl TxRing {
             iov_len: 0,
         };
         Ok(TxRing {
-            ring,
+            ring: Some(ring),
             fd,
             iovs: vec![[empty, empty]; batch],
             results: vec![0; batch],
@@ -198,7 +202,11 @@ impl TxRing {
 
     /// Most frames one call writes; 0 once the ring has failed.
     pub(crate) fn batch(&self) -> usize {
-        self.batch
+        if self.ring.is_some() {
+            self.batch
+        } else {
+            0
+        }
     }
 
     /// Write each `(header, frame)` as one packet, in order (at most [`TxRing::batch`]; an
@@ -209,9 +217,15 @@ impl TxRing {
         frames: &[(&[u8], &[u8])],
         mut done: impl FnMut(usize, io::Result<usize>),
     ) {
+        let Some(ring) = self.ring.as_mut() else {
+            for i in 0..frames.len() {
+                done(i, Err(io::Error::other("io_uring failed before")));
+            }
+            return;
+        };
         let k = frames.len().min(self.batch);
         {
-            let mut sq = self.ring.submission();
+            let mut sq = ring.submission();
             for (i, (hdr, frame)) in frames[..k].iter().enumerate() {
                 let sqe = if hdr.is_empty() {
                     opcode::Write::new(types::Fd(self.fd), frame.as_ptr(), frame.len() as u32)
@@ -234,48 +248,106 @@ impl TxRing {
                         .rw_flags(libc::RWF_NOWAIT)
                         .build()
                 };
-                // SAFETY: the write only reads `hdr` and `frame`, borrowed by this call, and
-                // the iovecs in `self.iovs`, owned by `self`. `reap` below waits for every
-                // submitted write before the call returns. When it fails instead, no write
-                // reads them later either: io_uring issues each write inside the
-                // `io_uring_enter` that submits it, and with RWF_NOWAIT a write that would
-                // block completes with EAGAIN rather than going to a worker thread, so the
-                // writes submitted are over when that call returns; entries it did not
-                // take are never submitted (the ring is not used again, and its iovecs
-                // are leaked all the same).
+                // SAFETY: the write reads `hdr` and `frame`, borrowed by this call, and the
+                // iovecs in `self.iovs`, owned by `self`. Before this call returns, every
+                // entry is either seen complete (`finish` waits for each one the kernel took)
+                // or never taken by the kernel and thrown away with the ring (`finish` drops
+                // the ring on any failure), so nothing reads them after the borrow ends; when
+                // a write the kernel took can be neither waited for nor cancelled, the
+                // process aborts rather than return (see `finish`).
                 if unsafe { sq.push(&sqe.user_data(i as u64)) }.is_err() {
                     break;
                 }
             }
         }
-        let k = self.ring.submission().len();
+        let k = ring.submission().len();
         self.results[..k].fill(-libc::ECANCELED);
-        if let Err(e) = reap(&mut self.ring, k, &mut self.results) {
-            // Writes may still be in flight: their iovecs stay alive for good and the ring is
-            // not used again (the caller falls back to `write`).
-            std::mem::forget(std::mem::take(&mut self.iovs));
-            self.batch = 0;
-            for i in 0..frames.len() {
-                done(i, Err(io::Error::new(e.kind(), e.to_string())));
-            }
-            return;
-        }
+        let failed = finish(&mut self.ring, k, &mut self.results);
         for i in 0..frames.len() {
-            let r = if i < k {
-                self.results[i]
-            } else {
-                -libc::ENOBUFS
+            let r = match &failed {
+                Some((taken, e)) if i >= *taken => Err(io::Error::new(e.kind(), e.to_string())),
+                _ if i >= k => Err(io::Error::from_raw_os_error(libc::ENOBUFS)),
+                _ if self.results[i] >= 0 => Ok(self.results[i] as usize),
+                _ => Err(io::Error::from_raw_os_error(-self.results[i])),
             };
-            done(
-                i,
-                if r >= 0 {
-                    Ok(r as usize)
-                } else {
-                    Err(io::Error::from_raw_os_error(-r))
-                },
-            );
+            done(i, r);
         }
     }
+}
+
+/// Hand the `k` entries queued on `slot`'s ring to the kernel and wait for each it takes,
+/// results into `results` by `user_data`. `None` when all `k` completed. On a failure, the
+/// number of entries the kernel took (all waited for) and the error; the ring is then dropped,
+/// with the entries it never took (the kernel never sees them), and `slot` left `None`.
+///
+/// A write the kernel took must complete before its buffers are given back, whatever fails:
+/// when the wait for it keeps failing, it is cancelled and waited for again; and if even
+/// that cannot be done the process aborts, since returning would let the kernel read freed
+/// memory (a ring that cannot be waited on is not expected from any kernel: the wait fails
+/// only for a signal, retried, or for reasons that concern submission).
+fn finish(slot: &mut Option<IoUring>, k: usize, results: &mut [i32]) -> Option<(usize, io::Error)> {
+    let ring = slot.as_mut()?;
+    let mut taken = 0;
+    let mut error = None;
+    while taken < k {
+        match ring.submit() {
+            Ok(0) => {
+                error = Some(io::Error::other("io_uring took no write"));
+                break;
+            }
+            Ok(n) => taken += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let mut pending = taken;
+    let mut tries = 0u32;
+    while pending > 0 {
+        for cqe in ring.completion() {
+            if let Some(r) = results.get_mut(cqe.user_data() as usize) {
+                *r = cqe.result();
+            }
+            pending = pending.saturating_sub(1);
+        }
+        if pending == 0 {
+            break;
+        }
+        // Wait without submitting: entries the kernel did not take must stay untaken.
+        // SAFETY: `to_submit` 0 submits nothing; no argument is passed (a null pointer of
+        // size 0 for the `Option::None`); `GETEVENTS` with `pending` only waits.
+        let waited = unsafe {
+            ring.submitter().enter::<libc::sigset_t>(
+                0,
+                pending as u32,
+                io_uring::EnterFlags::GETEVENTS.bits(),
+                None,
+            )
+        };
+        match waited {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tries += 1;
+                if tries == 100 {
+                    // Ask for every write still in flight to be cancelled, then wait again.
+                    let _ = ring
+                        .submitter()
+                        .register_sync_cancel(None, io_uring::types::CancelBuilder::any());
+                }
+                if tries > 200 {
+                    eprintln!("tapip: io_uring writes in flight cannot be waited for ({e}): aborting rather than free their buffers");
+                    std::process::abort();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+    let error = error?;
+    *slot = None;
+    Some((taken, error))
 }
 
 #[cfg(test)]
@@ -366,5 +438,60 @@ mod tests {
         );
         assert_eq!(errors, 2);
         assert_eq!(tx.batch(), 4, "the ring itself still works");
+    }
+
+    /// An enter that fails leaves the writes queued, pointing at the caller's frames: they
+    /// must never be submitted after the call returns (the kernel would read memory given
+    /// back by then). The ring's descriptor is swapped for /dev/null's, so the enter fails
+    /// with the entries untaken; the frame is then overwritten, the ring's descriptor put
+    /// back and the ring asked to write again: nothing may reach the peer.
+    #[test]
+    fn writes_queued_when_the_enter_fails_are_never_submitted_later() {
+        let (a, b) = packet_pair();
+        let Some((mut tx, _rx)) = rings(&a, &b, 4) else {
+            return;
+        };
+        let ring_fd = tx.ring.as_ref().unwrap().as_raw_fd();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: `ring_fd` is open (the ring's); `dup` makes a new descriptor of it, owned
+        // by `saved` below, and `dup2` makes `ring_fd` refer to /dev/null (still owned by the
+        // ring, which closes it when dropped); no other code uses these descriptors.
+        let saved = unsafe { libc::dup(ring_fd) };
+        assert!(saved >= 0);
+        // SAFETY: see above.
+        let saved = unsafe { OwnedFd::from_raw_fd(saved) };
+        // SAFETY: both descriptors are open; `ring_fd` is replaced atomically.
+        assert!(unsafe { libc::dup2(null.as_raw_fd(), ring_fd) } >= 0);
+        let mut frame = [0x11u8; 64];
+        let mut errors = 0;
+        tx.write_batch(&[(&[][..], &frame[..])], |_, r| {
+            errors += usize::from(r.is_err())
+        });
+        assert_eq!(errors, 1, "the write is reported failed");
+        assert_eq!(tx.batch(), 0, "the ring is not used again");
+        assert!(
+            tx.ring.is_none(),
+            "the ring went, with the entry it never took"
+        );
+        frame.fill(0x22);
+        if tx.ring.is_some() {
+            // (Only where the ring was kept, so `ring_fd` is still open, /dev/null's: put
+            // the ring's descriptor back, as the next enter of a kept ring would find it.)
+            // SAFETY: both descriptors are open; `ring_fd` stays owned by the ring.
+            assert!(unsafe { libc::dup2(saved.as_raw_fd(), ring_fd) } >= 0);
+        }
+        let mut later = 0;
+        tx.write_batch(&[], |_, _| later += 1);
+        tx.write_batch(&[(&[][..], &frame[..])], |_, r| assert!(r.is_err()));
+        let mut buf = [0u8; 128];
+        // SAFETY: `buf` is a writable buffer of the length given; `b` is open.
+        let n = unsafe { libc::read(b.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(
+            n,
+            -1,
+            "nothing reached the peer, got {:?}",
+            &buf[..n.max(0) as usize]
+        );
+        assert_eq!(later, 0);
     }
 }
