@@ -696,6 +696,33 @@ mod pmtud {
         n.nothing();
     }
 
+    /// A connection already at the 536-byte floor (a 576-byte path MTU learnt) told of a
+    /// narrower next hop still: its MSS cannot go lower, so its segments go without DF for
+    /// the router to fragment, and what was dropped goes again at once, not after a
+    /// retransmission timeout (RFC 1191 6.5; Linux clamps to its min_pmtu of 552, clears DF
+    /// and retransmits at once, tcp_simple_retransmit).
+    #[test]
+    #[ignore = "defect: at the 536 floor, a frag-needed clears DF but nothing is resent until the RTO"]
+    fn at_the_floor_a_narrower_next_hop_clears_df_and_resends_at_once() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.send(c.h, &pattern(1000));
+        n.take();
+        frag_needed(&mut n, &c, c.snd, 576);
+        assert_eq!(lens(&n.take()), vec![536, 464]);
+        // The 576-byte segments with DF meet a 296-byte hop further on.
+        frag_needed(&mut n, &c, c.snd, 296);
+        assert_eq!(n.info(c.h).mss, 536);
+        let v = n.ip.sent.clone();
+        let out = n.take();
+        assert_eq!(lens(&out), vec![536, 464], "resent at once");
+        assert_eq!(out[0].r.seq, c.snd, "from SND.UNA");
+        assert!(v.iter().all(|s| !s.meta.dont_fragment), "without DF");
+        // Another error about the same flight (DF already off) resends nothing more.
+        frag_needed(&mut n, &c, c.snd + 536, 296);
+        n.nothing();
+    }
+
     #[test]
     fn below_576_the_mss_stays_536_and_df_goes() {
         let mut n = Net::new();
