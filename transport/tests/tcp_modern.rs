@@ -702,7 +702,6 @@ mod pmtud {
     /// retransmission timeout (RFC 1191 6.5; Linux clamps to its min_pmtu of 552, clears DF
     /// and retransmits at once, tcp_simple_retransmit).
     #[test]
-    #[ignore = "defect: at the 536 floor, a frag-needed clears DF but nothing is resent until the RTO"]
     fn at_the_floor_a_narrower_next_hop_clears_df_and_resends_at_once() {
         let mut n = Net::new();
         let c = n.passive();
