@@ -727,7 +727,6 @@ mod pmtud {
     /// once the cache lets the MTU go (RFC 1191 6.3; Linux re-syncs the MSS with the
     /// route's MTU when its exception expires), up to what the peer announced.
     #[test]
-    #[ignore = "defect: a connection opened under a learnt path MTU keeps the small MSS after it expires"]
     fn a_connection_opened_under_a_learnt_path_mtu_grows_when_it_expires() {
         let mut n = Net::new();
         n.ip.pmtu.push((PEER, 576));
