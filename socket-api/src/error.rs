@@ -155,7 +155,6 @@ impl From<transport::SoftError> for SocketError {
             transport::SoftError::ConnectionRefused => SocketError::ConnectionRefused,
             transport::SoftError::HostUnreachable => SocketError::HostUnreachable,
             transport::SoftError::NetworkUnreachable => SocketError::NetworkUnreachable,
-            transport::SoftError::MessageTooLong => SocketError::TooLong,
             transport::SoftError::ProtocolError => SocketError::ProtocolError,
         }
     }

@@ -696,6 +696,54 @@ mod pmtud {
         n.nothing();
     }
 
+    /// A connection already at the 536-byte floor (a 576-byte path MTU learnt) told of a
+    /// narrower next hop still: its MSS cannot go lower, so its segments go without DF for
+    /// the router to fragment, and what was dropped goes again at once, not after a
+    /// retransmission timeout (RFC 1191 6.5; Linux clamps to its min_pmtu of 552, clears DF
+    /// and retransmits at once, tcp_simple_retransmit).
+    #[test]
+    fn at_the_floor_a_narrower_next_hop_clears_df_and_resends_at_once() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.send(c.h, &pattern(1000));
+        n.take();
+        frag_needed(&mut n, &c, c.snd, 576);
+        assert_eq!(lens(&n.take()), vec![536, 464]);
+        // The 576-byte segments with DF meet a 296-byte hop further on.
+        frag_needed(&mut n, &c, c.snd, 296);
+        assert_eq!(n.info(c.h).mss, 536);
+        let v = n.ip.sent.clone();
+        let out = n.take();
+        assert_eq!(lens(&out), vec![536, 464], "resent at once");
+        assert_eq!(out[0].r.seq, c.snd, "from SND.UNA");
+        assert!(v.iter().all(|s| !s.meta.dont_fragment), "without DF");
+        // Another error about the same flight (DF already off) resends nothing more.
+        frag_needed(&mut n, &c, c.snd + 536, 296);
+        n.nothing();
+    }
+
+    /// A connection opened while `ip` held a lowered path MTU for the peer starts with
+    /// segments that fit it (route_info), and, like one that learnt it itself, grows them
+    /// once the cache lets the MTU go (RFC 1191 6.3; Linux re-syncs the MSS with the
+    /// route's MTU when its exception expires), up to what the peer announced.
+    #[test]
+    fn a_connection_opened_under_a_learnt_path_mtu_grows_when_it_expires() {
+        let mut n = Net::new();
+        n.ip.pmtu.push((PEER, 576));
+        let c = n.passive();
+        assert_eq!(n.info(c.h).mss, 536);
+        n.send(c.h, &pattern(1072));
+        assert_eq!(lens(&n.take()), vec![536, 536]);
+        n.ack(&c, c.snd + 1072);
+        // Expired in `ip`.
+        n.ip.pmtu.clear();
+        n.send(c.h, &pattern(2000));
+        let v = n.ip.sent.clone();
+        assert_eq!(lens(&n.take()), vec![1000, 1000]);
+        assert!(v.iter().all(|s| s.meta.dont_fragment));
+        assert_eq!(n.info(c.h).mss, usize::from(PEER_MSS));
+    }
+
     #[test]
     fn below_576_the_mss_stays_536_and_df_goes() {
         let mut n = Net::new();

@@ -1167,11 +1167,6 @@ fn icmp_errors_reach_only_the_connected_socket_and_are_reported_once() {
             icmp::unreach::PROTOCOL,
             SoftError::ConnectionRefused,
         ),
-        (
-            unreach,
-            icmp::unreach::FRAG_NEEDED,
-            SoftError::MessageTooLong,
-        ),
         (unreach, 6, SoftError::NetworkUnreachable),
         (unreach, 7, SoftError::HostUnreachable),
         (unreach, 13, SoftError::HostUnreachable),
@@ -1235,28 +1230,30 @@ fn icmp_errors_reach_only_the_connected_socket_and_are_reported_once() {
     assert_eq!(drain_data(&mut t, c), [b"queued".to_vec()]);
 }
 
-/// RFC 1191 / Linux's `__udp4_lib_err`: a "fragmentation needed" about a connected
-/// socket's datagram is EMSGSIZE (`MessageTooLong`), not an unreachable host.
+/// UDP datagrams leave without DF (routers fragment them; Linux's IP_PMTUDISC_DONT), so
+/// a "fragmentation needed" about one is not true of it: a forgery or a broken router.
+/// Linux tells a DONT socket nothing of it (`__udp4_lib_err` reports EMSGSIZE only to a
+/// socket that sets DF); the socket's next call must not fail for it.
 #[test]
-fn fragmentation_needed_is_reported_as_message_too_long() {
+fn fragmentation_needed_about_a_datagram_sent_without_df_is_no_error() {
     let (mut t, mut tx) = (transport(), FakeIp::default());
     let c = t.udp_open().expect("open");
     t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
     t.udp_send(c, &mut tx, None, b"a large one", NOW)
         .expect("send");
     let sent = tx.only();
+    assert!(!sent.meta.dont_fragment, "UDP sets no DF");
     let too_big = report_about(
         &sent,
         icmp::kind::DEST_UNREACHABLE,
         icmp::unreach::FRAG_NEEDED,
     );
     icmp_error(&mut t, &mut tx, &too_big);
-    assert_eq!(t.udp_stats().icmp_errors_reported, 1);
-    assert_eq!(
-        t.udp(c).expect("udp").recv(),
-        Err(SoftError::MessageTooLong)
-    );
+    assert_eq!(t.udp_stats().icmp_errors_reported, 0);
+    assert_eq!(t.udp_stats().icmp_errors_ignored, 1);
     assert_eq!(t.udp(c).expect("udp").recv(), Ok(None));
+    t.udp_send(c, &mut tx, None, b"again", NOW)
+        .expect("no error to report");
 }
 
 /// Taking a datagram frees its bytes in the receive buffer, no more and no less: the

@@ -81,7 +81,7 @@ impl Stack {
     /// it is got, unless that was not "not found" and a search domain's was (the last
     /// one's).
     pub fn resolve_named(&self, name: &str) -> io::Result<(String, Vec<Ipv4Addr>)> {
-        let literal = name.parse::<Ipv4Addr>().is_ok()
+        let literal = ip::parse_addr(name).is_ok()
             || name.eq_ignore_ascii_case("localhost")
             || name.eq_ignore_ascii_case("localhost.");
         if literal {
@@ -144,7 +144,8 @@ impl Stack {
         Err((no_address, no_name))
     }
 
-    /// The IPv4 addresses of `name`: an address literal is itself, `localhost` is
+    /// The IPv4 addresses of `name`: an address literal is itself (in inet_aton's
+    /// decimal forms too, as getaddrinfo reads them: 127.1 is 127.0.0.1), `localhost` is
     /// 127.0.0.1, anything else is asked of the DNS servers ([`Stack::dns_servers`]),
     /// a name without a dot in the search domains first ([`Stack::resolve_named`]).
     /// Errors: a malformed name (`InvalidInput`), a name that does not exist or has no
@@ -158,7 +159,9 @@ impl Stack {
 
     /// `name` as it is, without the search domains.
     fn resolve_one(&self, name: &str) -> Result<Vec<Ipv4Addr>, Failed> {
-        if let Ok(a) = name.parse::<Ipv4Addr>() {
+        // An address, in any of inet_aton's decimal forms (127.1 is 127.0.0.1), as
+        // glibc's getaddrinfo takes a numeric host before it asks the DNS.
+        if let Ok(a) = ip::parse_addr(name) {
             return Ok(vec![a]);
         }
         if name.eq_ignore_ascii_case("localhost") || name.eq_ignore_ascii_case("localhost.") {
@@ -514,6 +517,36 @@ mod tests {
         a.set_dns_servers(&[server, Ipv4Addr::new(10, 0, 0, 3)]);
         assert_eq!(a.resolve("web.test").unwrap(), web);
         assert_eq!(lan.queries(), 5);
+    }
+
+    /// A host that is an address in one of inet_aton's shorter forms (a.b.c, a.b, a) is
+    /// that address, as glibc's getaddrinfo reads it: no query, no search domain.
+    #[test]
+    fn an_address_in_a_shorter_form_is_read_as_an_address_without_a_query() {
+        let lan = Lan::new(|_| Says::A(60));
+        let a = &lan.a;
+        a.set_dns_search(&["test"]).unwrap();
+        assert_eq!(a.resolve("127.1").unwrap(), vec![Ipv4Addr::LOCALHOST]);
+        assert_eq!(
+            a.resolve_named("10.1.2").unwrap(),
+            ("10.1.2".to_string(), vec![Ipv4Addr::new(10, 1, 0, 2)])
+        );
+        assert_eq!(
+            a.resolve("10.65538").unwrap(),
+            vec![Ipv4Addr::new(10, 1, 0, 2)]
+        );
+        assert_eq!(a.resolve("2130706433").unwrap(), vec![Ipv4Addr::LOCALHOST]);
+        assert_eq!(lan.queries(), 0, "an address is never asked of the DNS");
+        // Not an address (a part too large; a trailing dot): a name, asked as such.
+        assert_eq!(
+            a.resolve("127.256.1").unwrap(),
+            vec![Ipv4Addr::new(10, 0, 0, 9)]
+        );
+        assert_eq!(
+            a.resolve("127.1.").unwrap(),
+            vec![Ipv4Addr::new(10, 0, 0, 9)]
+        );
+        assert_eq!(lan.queries(), 2);
     }
 
     #[test]

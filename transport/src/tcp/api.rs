@@ -296,9 +296,10 @@ impl Transport {
             // No connection to many hosts: Linux's tcp_v4_connect says ENETUNREACH.
             return Err(TransportError::Send(SendError::NoRoute));
         }
-        let (src, mtu) = tx
+        let (src, _) = tx
             .route_info(*remote.ip())
             .ok_or(TransportError::Send(SendError::NoRoute))?;
+        let mtu = super::conn::open_mtus(tx, *remote.ip());
         let bound = self.tcp(h)?.local;
         let local_ip = match bound {
             Some(l) if !l.ip().is_unspecified() => *l.ip(),

@@ -330,7 +330,7 @@ impl Transport {
         if pressure {
             self.tcp_syn_queue_pressure(l, now);
         }
-        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
+        let mtu = super::conn::open_mtus(tx, *remote.ip());
         let iss = super::isn::above(self.tcp.isn.isn(local, remote, now), reopened);
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let mut child = TcpSock::new(opts);
@@ -440,7 +440,7 @@ impl Transport {
             mss: cookie::MSS_TABLE[cookie::mss_index(syn.mss)],
             opts: o,
         };
-        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
+        let mtu = super::conn::open_mtus(tx, *remote.ip());
         // The connection's timestamp clock, moved back so that the SYN-ACK's TSval is the
         // one carrying the options.
         let offset = tcp.isn.ts_offset(local, remote);
@@ -508,7 +508,7 @@ impl Transport {
             }
             (s.opts, s.reuse_addr)
         };
-        let mtu = tx.route_info(*remote.ip()).map_or(576, |r| r.1);
+        let mtu = super::conn::open_mtus(tx, *remote.ip());
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let peer_tsval = seg
             .timestamp

@@ -26,8 +26,6 @@ pub enum SoftError {
     HostUnreachable,
     #[error("network is unreachable")]
     NetworkUnreachable,
-    #[error("message too long")]
-    MessageTooLong,
     /// An ICMP parameter problem: the peer found our datagram's header wrong (Linux's
     /// EPROTO).
     #[error("protocol error: the peer reported a parameter problem")]
@@ -41,13 +39,14 @@ impl SoftError {
     /// unreachable (codes 0, 1, 11, 12: a router's view of a path that may come back,
     /// also what a failed ARP resolution makes here), a source route failure and time
     /// exceeded are transient and not reported, so a receive loop does not fail on a
-    /// passing routing problem; nor are redirects and source quench.
+    /// passing routing problem; nor are redirects and source quench. Nor is "fragmentation
+    /// needed": UDP datagrams leave without DF (Linux's IP_PMTUDISC_DONT), so one about
+    /// them is untrue (Linux reports EMSGSIZE only to a socket that sets DF).
     pub fn from_icmp(kind: u8, code: u8) -> Option<SoftError> {
         use ip::icmp::{kind as k, unreach as u};
         match (kind, code) {
             // Linux says ENOPROTOOPT for a protocol unreachable; the nearest error here.
             (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => Some(SoftError::ConnectionRefused),
-            (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => Some(SoftError::MessageTooLong),
             // Destination network unknown, administratively prohibited (RFC 1122 3.2.2.1).
             (k::DEST_UNREACHABLE, 6 | 9) => Some(SoftError::NetworkUnreachable),
             // Host unknown or isolated, administratively prohibited, communication

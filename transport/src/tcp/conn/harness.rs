@@ -120,7 +120,16 @@ impl Conn {
         let mut tx = Wire::default();
         let mut stats = TcpStats::default();
         let tcb = Tcb::connect(
-            &cfg, US, PEER, OUR_ISS, 0, mtu, opts, &mut tx, &mut stats, now,
+            &cfg,
+            US,
+            PEER,
+            OUR_ISS,
+            0,
+            (mtu, mtu),
+            opts,
+            &mut tx,
+            &mut stats,
+            now,
         );
         Conn {
             tcb,

@@ -19,7 +19,7 @@ use ip::{IpTx, SendMeta};
 use netif::{Duration, Instant};
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 mod assembler;
 #[cfg(test)]
@@ -318,12 +318,23 @@ pub struct Tcb {
     df: bool,
     /// The MSS before a "fragmentation needed" lowered it, while it is lowered.
     pmtu_lowered: Option<usize>,
+    /// What the link towards the peer takes (its MTU less 40) when the connection was
+    /// made: above `rcv_mss` when `ip` held a smaller path MTU for the peer then.
+    link_mss: usize,
     /// What the receive ring and send queue have allocated, charged to the stack's pool
     /// (`super::mem`).
     mem: Charge,
 }
 
+/// The MTUs a connection to `dst` starts with: the route's (with a path MTU `ip` learnt,
+/// 576 without a route) and the link's own.
+pub(crate) fn open_mtus(tx: &dyn IpTx, dst: Ipv4Addr) -> (usize, usize) {
+    let mtu = tx.route_info(dst).map_or(576, |r| r.1);
+    (mtu, tx.link(dst).map_or(mtu, |l| l.1.max(mtu)))
+}
+
 impl Tcb {
+    /// `mtu`: the route's MTU towards `remote` and the link's (see [`open_mtus`]).
     #[allow(clippy::too_many_arguments)]
     fn new(
         cfg: &TcpConfig,
@@ -331,12 +342,13 @@ impl Tcb {
         remote: SocketAddrV4,
         iss: u32,
         ts_offset: u32,
-        mtu: usize,
+        (mtu, link_mtu): (usize, usize),
         opts: ConnOpts,
         now: Instant,
     ) -> Tcb {
         let iss = Seq(iss);
         let rcv_mss = mtu.saturating_sub(40).clamp(MIN_MSS, 65_495);
+        let link_mss = link_mtu.saturating_sub(40).clamp(MIN_MSS, 65_495);
         let rcv_wscale = Tcb::announced(&opts).wscale;
         Tcb {
             state: State::Closed,
@@ -418,6 +430,7 @@ impl Tcb {
             last_data_sent: None,
             df: true,
             pmtu_lowered: None,
+            link_mss,
             mem: Charge::default(),
         }
     }
@@ -430,7 +443,7 @@ impl Tcb {
         remote: SocketAddrV4,
         iss: u32,
         ts_offset: u32,
-        mtu: usize,
+        mtu: (usize, usize),
         opts: ConnOpts,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
@@ -452,7 +465,7 @@ impl Tcb {
         syn: &TcpRepr,
         iss: u32,
         ts_offset: u32,
-        mtu: usize,
+        mtu: (usize, usize),
         opts: ConnOpts,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
@@ -490,7 +503,7 @@ impl Tcb {
         agreed: super::cookie::Agreed,
         peer_tsval: Option<u32>,
         ts_offset: u32,
-        mtu: usize,
+        mtu: (usize, usize),
         opts: ConnOpts,
         now: Instant,
     ) -> Tcb {
@@ -558,6 +571,12 @@ impl Tcb {
         }
         let peer_mss = syn.mss.map_or(DEFAULT_MSS, usize::from);
         self.mss = peer_mss.clamp(MIN_MSS, self.rcv_mss);
+        if self.rcv_mss < self.link_mss && self.mss < peer_mss {
+            // Held below the peer's MSS by a path MTU `ip` had learnt, not by the link: a
+            // lowering as if a "fragmentation needed" of its own had made it, which
+            // `pmtu_raise` takes back when `ip` lets that MTU go (RFC 1191 6.3).
+            self.pmtu_lowered = Some(peer_mss.min(self.link_mss));
+        }
         match syn.wscale {
             Some(s) => self.snd_wscale = s.min(MAX_WSCALE),
             // Window scaling is used only if both sides offer it (RFC 7323 1.3).

@@ -65,8 +65,8 @@ impl Tcb {
     /// signal). `mtu` 0 (a router from before RFC 1191) takes the next plateau below the
     /// datagrams we send (RFC 1191 7.1). The MSS never goes below 536 (an MTU of 576, which
     /// every host must take): a path narrower than that gets segments without DF, which
-    /// routers may fragment. The path MTU goes to `ip`'s cache too. Returns the path MTU
-    /// taken, if it lowered the MSS.
+    /// routers may fragment (and one already there resends without DF). The path MTU goes
+    /// to `ip`'s cache too. Returns the path MTU taken, if it lowered the MSS.
     pub fn path_mtu(
         &mut self,
         cfg: &TcpConfig,
@@ -81,9 +81,16 @@ impl Tcb {
         } else {
             mtu
         };
-        let mtu = self.lower_mss(mtu, stats)?;
+        let df = self.df;
+        let lowered = self.lower_mss(mtu, stats);
+        // Already at the floor, a narrower hop still: the MSS stays, DF goes, and the
+        // segments that hop dropped must go again all the same.
+        let df_gone = df && !self.df;
+        if lowered.is_none() && !df_gone {
+            return None;
+        }
         // `ip` keeps it for the destination (and `pmtu_raise` reads it back from there).
-        tx.set_path_mtu(*self.remote.ip(), mtu, now);
+        tx.set_path_mtu(*self.remote.ip(), lowered.unwrap_or(PMTU_MIN), now);
         if self.state.synchronized() && self.snd_una != self.snd_max {
             // What was sent at the old size is lost: send it again now, from SND.UNA.
             self.rtt_sample = None;
@@ -94,7 +101,7 @@ impl Tcb {
             }
             self.output(cfg, tx, stats, now);
         }
-        Some(mtu)
+        lowered
     }
 
     /// The offloads and MTU of the interface towards the peer, looked at before sending: a
