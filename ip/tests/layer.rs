@@ -4407,28 +4407,3 @@ fn an_icmp_error_with_an_unusable_quote_is_counted() {
     assert_eq!(up.errors.len(), 1);
     assert_eq!(l.icmp_stats().drop_bad_quote, 3);
 }
-
-/// A broadcast this host sends (limited, or directed to one of its networks) also comes up
-/// here, as if received on the interface it left by: Linux loops a copy of every broadcast
-/// it sends back to its own sockets (`ip_mc_output` for a broadcast route), so a listener
-/// on the same host hears a service-discovery broadcast. Not done here: only multicast
-/// loops back (`IP_MULTICAST_LOOP`). Left ignored: the change reaches the DHCP client's
-/// own DISCOVERs, the counters (`multicast_looped`) and every broadcast sender's tests.
-#[test]
-#[ignore = "defect: a broadcast this host sends is not delivered to its own sockets, as Linux's are"]
-fn a_broadcast_sent_comes_up_here_too() {
-    for dst in [Ipv4Addr::BROADCAST, BCAST0] {
-        let mut l = one_iface();
-        let mut up = Recorder::default();
-        l.tx()
-            .send(&SendMeta::new(dst, UDP), b"12345678", T0)
-            .unwrap();
-        assert_eq!(drain(&mut l).len(), 1, "it leaves");
-        l.poll(T0, &mut up);
-        assert_eq!(up.delivered.len(), 1, "a copy for this host, to {dst}");
-        let got = &up.delivered[0];
-        assert!(got.broadcast);
-        let p = Ipv4Packet::new_checked(&got.packet).unwrap();
-        assert_eq!((p.src(), p.dst()), (US0, dst));
-    }
-}

@@ -851,7 +851,11 @@ fn keepalive_detects_a_dead_peer() {
     // An idle but live peer answers the probes: the connection stays up (about one probe
     // per idle time; waited for, on a loaded machine they come late).
     let t = std::time::Instant::now();
-    let probes = || p.a.stack.with_core(|c, _| c.transport.tcp_stats()).keepalive_probes;
+    let probes = || {
+        p.a.stack
+            .with_core(|c, _| c.transport.tcp_stats())
+            .keepalive_probes
+    };
     while probes() < 2 && t.elapsed() < WAIT {
         thread::sleep(Duration::from_millis(20));
     }
