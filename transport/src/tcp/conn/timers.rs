@@ -408,6 +408,65 @@ mod tests {
         assert_eq!(t.get(Timer::Persist), Some(Instant::from_secs(1)));
     }
 
+    /// A peer that shuts its window and answers every zero-window probe keeps the
+    /// connection open as long as it likes (RFC 9293 3.8.6.1, MUST-38) unless the
+    /// application set TCP_USER_TIMEOUT: then, as Linux's probe timer, a window that stays
+    /// shut through probes for the user timeout ends the connection (`TimedOut`), on time
+    /// (the probe after the last one waits no longer than the timeout). Unset (the stack's
+    /// default), answered probes go on for good. Before, only the gap between two probes
+    /// counted (the last answer's age): 20 s ended 51 s after the first probe, and a
+    /// timeout above the largest probe interval (60 s) never ended the connection.
+    #[test]
+    #[ignore = "defect: TCP_USER_TIMEOUT does not bound a zero window whose probes are answered"]
+    fn a_window_shut_for_the_user_timeout_ends_a_connection_that_set_it() {
+        use super::super::harness::*;
+        use super::super::*;
+        for secs in [Some(20), Some(120), None] {
+            let set = secs.is_some();
+            let mut o = opts();
+            if let Some(s) = secs {
+                o.user_timeout = Duration::from_secs(s);
+            }
+            let mut c = Conn::established(o);
+            let mut r = c.seg(flags::ACK, c.our_una());
+            r.window = 0;
+            c.deliver(&r, &[]);
+            c.tcb.write(&[7u8; 100]);
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            assert!(c.take().is_empty(), "nothing goes into a shut window");
+            let start = c.now;
+            let mut first_probe = None;
+            while c.tcb.state != State::Closed && c.now < start + Duration::from_secs(3600) {
+                c.advance(Duration::from_millis(100));
+                for s in c.take() {
+                    if s.r.has(flags::RST) {
+                        continue;
+                    }
+                    first_probe.get_or_insert(c.now);
+                    // Every probe answered at once: the window is still shut.
+                    let mut r = c.seg(flags::ACK, c.our_una());
+                    r.window = 0;
+                    c.deliver(&r, &[]);
+                }
+            }
+            let first = first_probe.expect("probes were sent");
+            if set {
+                assert_eq!(c.tcb.state, State::Closed);
+                assert_eq!(c.tcb.error, Some(TcpError::TimedOut));
+                assert_eq!(c.stats.user_timeouts, 1);
+                let took = c.now.saturating_duration_since(first);
+                let ut = o.user_timeout;
+                assert!(
+                    took >= ut && took <= ut + Duration::from_millis(200),
+                    "{ut:?}: ended {took:?} after the first probe"
+                );
+            } else {
+                assert_eq!(c.tcb.state, State::Established, "answered probes go on");
+                assert!(c.stats.window_probes > 60);
+            }
+        }
+    }
+
     /// An orphan whose FIN goes unanswered while an ICMP error is known and its RTO has
     /// reached the maximum gives up at the next timeout (Linux: no orphan retries left for
     /// a connection that is not "alive"), not after the usual 8.
