@@ -113,7 +113,8 @@ pub struct ConnOpts {
     pub sndbuf: usize,
     /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged. Any value but
     /// `TcpConfig::user_timeout` (the default, Linux's unset option) also bounds keepalive
-    /// in place of `keep_count` (see `on_keepalive`).
+    /// in place of `keep_count` (see `on_keepalive`), and a shut window probed that long,
+    /// answered or not (see `on_persist`).
     pub user_timeout: Duration,
     /// `TCP_CONGESTION`.
     pub congestion: Algorithm,
@@ -283,6 +284,9 @@ pub struct Tcb {
     /// The first unsent byte (SND.MAX then) when the last zero-window probe carried it
     /// without counting it as sent: an ACK may take it (see `on_persist`).
     probe_byte: Option<Seq>,
+    /// When the first zero-window probe of the current shut window went out: a
+    /// TCP_USER_TIMEOUT the application set bounds the probing from there.
+    persist_since: Option<Instant>,
     /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
     stalled_since: Option<Instant>,
     last_rx: Instant,
@@ -399,6 +403,7 @@ impl Tcb {
             orphan: false,
             persist_probes: 0,
             probe_byte: None,
+            persist_since: None,
             stalled_since: None,
             last_rx: now,
             keep_probes: 0,

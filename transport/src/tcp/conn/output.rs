@@ -292,7 +292,10 @@ impl Tcb {
                 self.timers.set(Timer::Persist, now + self.persist_interval);
             }
         } else {
+            // The window let the data go (or nothing waits for it): a later shut window
+            // is probed, and timed, afresh.
             self.timers.clear(Timer::Persist);
+            self.persist_since = None;
         }
     }
 

@@ -87,7 +87,7 @@ impl Tcb {
             self.on_tlp(stats, tx, now);
         }
         if self.timers.take_due(Timer::Persist, now) {
-            self.on_persist(tx, stats, now);
+            self.on_persist(cfg, tx, stats, now);
             if self.state == State::Closed {
                 return;
             }
@@ -224,7 +224,13 @@ impl Tcb {
         }
     }
 
-    pub(super) fn on_persist(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+    pub(super) fn on_persist(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
         if !self.persist_needed() {
             return;
         }
@@ -244,6 +250,18 @@ impl Tcb {
                 self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
                 self.timers.set(Timer::Persist, now + self.persist_interval);
             }
+            return;
+        }
+        // A user timeout the application set (any but the stack's default, which stands
+        // for Linux's unset TCP_USER_TIMEOUT) bounds the probing even while the peer
+        // answers every probe, as Linux's probe timer does: from the first probe, the
+        // window has stayed shut that long. Unset, answered probes go on for as long as
+        // the peer keeps its window shut (RFC 9293 3.8.6.1, MUST-38).
+        let limit = (self.opts.user_timeout != cfg.user_timeout).then_some(self.opts.user_timeout);
+        let since = *self.persist_since.get_or_insert(now);
+        if limit.is_some_and(|ut| now.saturating_duration_since(since) >= ut) {
+            stats.user_timeouts += 1;
+            self.fail(TcpError::TimedOut);
             return;
         }
         if self.orphan && self.persist_probes >= ORPHAN_PROBES {
@@ -277,7 +295,11 @@ impl Tcb {
             }
         }
         self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
-        self.timers.set(Timer::Persist, now + self.persist_interval);
+        // The next probe waits no longer than the user timeout's end (as Linux clamps its
+        // probe timer to it), so the connection ends on time.
+        let next = now + self.persist_interval;
+        let next = limit.map_or(next, |ut| next.min(since + ut));
+        self.timers.set(Timer::Persist, next);
     }
 
     pub(super) fn on_keepalive(
@@ -417,7 +439,6 @@ mod tests {
     /// counted (the last answer's age): 20 s ended 51 s after the first probe, and a
     /// timeout above the largest probe interval (60 s) never ended the connection.
     #[test]
-    #[ignore = "defect: TCP_USER_TIMEOUT does not bound a zero window whose probes are answered"]
     fn a_window_shut_for_the_user_timeout_ends_a_connection_that_set_it() {
         use super::super::harness::*;
         use super::super::*;
