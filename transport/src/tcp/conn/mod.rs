@@ -166,8 +166,10 @@ const MAX_WINDOW: usize = 65_535;
 const MAX_WSCALE: u8 = 14;
 /// The largest receive buffer a window can announce (RFC 7323's largest shift, 14).
 pub(crate) const MAX_RCVBUF: usize = MAX_WINDOW << MAX_WSCALE;
-/// The smallest MSS we honour from a peer: smaller values only waste packets.
-const MIN_MSS: usize = 64;
+/// The smallest segment size we go down to for a peer's MSS (Linux's `tcp_min_snd_mss`):
+/// a peer asking for less would only make us spend a packet on every few bytes. Above it,
+/// the peer's MSS is obeyed (RFC 9293 3.7.1).
+const MIN_MSS: usize = 48;
 /// The default MSS when the peer sends none (RFC 9293 3.7.1).
 const DEFAULT_MSS: usize = 536;
 const MAX_PERSIST: Duration = Duration::from_secs(60);
@@ -561,7 +563,8 @@ impl Tcb {
             self.ts_recent = tsval;
             self.ts_recent_at = Some(now);
         }
-        let peer_mss = syn.mss.map_or(DEFAULT_MSS, usize::from);
+        // An MSS of 0 says nothing (Linux ignores it): the default holds.
+        let peer_mss = syn.mss.filter(|&m| m > 0).map_or(DEFAULT_MSS, usize::from);
         self.mss = peer_mss.clamp(MIN_MSS, self.rcv_mss);
         match syn.wscale {
             Some(s) => self.snd_wscale = s.min(MAX_WSCALE),

@@ -577,7 +577,6 @@ mod tests {
     /// the default 536 holds. Before, the floor was 64: a peer's MSS of 50 got 64-byte
     /// segments, more than it can take, and 0 got 64 as well.
     #[test]
-    #[ignore = "defect: a peer MSS below 64 is exceeded (floor 64, Linux 48), MSS 0 taken as 64"]
     fn a_small_peer_mss_is_honoured_down_to_linuxs_floor() {
         use super::super::harness::{OUR_ISS, PEER, PEER_ISS, US};
         for (announced, want) in [(Some(50u16), 50), (Some(20), 48), (Some(0), 536)] {
