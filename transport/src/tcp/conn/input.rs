@@ -988,6 +988,66 @@ mod tests {
         );
     }
 
+    /// RFC 2883 (Linux's tcp_dsack, on by default): data received twice is reported in the
+    /// first SACK block of the ACK that answers it, once: a whole segment below RCV.NXT,
+    /// the old part of one that overlaps it, and before the blocks of what lies beyond a
+    /// hole (RFC 2883 4, rule 5). The sender learns that its retransmission was spurious
+    /// (it undoes its congestion response, RFC 3708, and widens its reordering window,
+    /// RFC 8985). Before, a duplicate drew a plain duplicate ACK.
+    #[test]
+    #[ignore = "defect: duplicate data is not reported with a D-SACK block (RFC 2883)"]
+    fn data_received_twice_is_reported_in_a_dsack_block() {
+        let mut c = Conn::established(opts());
+        c.data(&bytes(1000));
+        c.data(&bytes(1000));
+        c.take();
+        let end = c.peer_nxt;
+        // The second segment again (its ACK was lost, or the sender timed out).
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = end - 1000;
+        c.deliver(&r, &bytes(1000));
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, end);
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[(end - 1000, end)],
+            "a D-SACK block"
+        );
+        // Reported once: the next ACK carries no D-SACK.
+        c.data(&bytes(10));
+        c.advance(c.cfg.delayed_ack);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.sack_count, 0, "{out:?}");
+        // A segment whose first half was received: that half is the D-SACK.
+        let end = c.peer_nxt;
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = end - 500;
+        c.deliver(&r, &bytes(1000));
+        c.peer_nxt = end + 500;
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, end + 500);
+        assert_eq!(out[0].r.sack_blocks(), &[(end - 500, end)], "the old half");
+        // With a hole: the D-SACK first, then the block beyond the hole.
+        let hole = c.peer_nxt;
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = hole + 1000;
+        c.deliver(&r, &bytes(1000));
+        c.take();
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = hole - 300;
+        c.deliver(&r, &bytes(300));
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, hole);
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[(hole - 300, hole), (hole + 1000, hole + 2000)]
+        );
+    }
+
     #[test]
     fn an_ack_of_data_never_sent_is_answered_and_dropped() {
         let mut c = Conn::established(opts());
