@@ -295,6 +295,9 @@ pub struct Tcb {
     keep_probes: u32,
 
     ack_now: bool,
+    /// Data just received a second time (RFC 2883's D-SACK), for the first SACK block of
+    /// the ACK that answers it, and that one only.
+    dsack: Option<(Seq, Seq)>,
     pending_ack_bytes: usize,
     pub retransmits: u64,
 
@@ -410,6 +413,7 @@ impl Tcb {
             last_rx: now,
             keep_probes: 0,
             ack_now: false,
+            dsack: None,
             pending_ack_bytes: 0,
             ack_due: false,
             tso: false,

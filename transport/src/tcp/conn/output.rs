@@ -260,6 +260,15 @@ impl Tcb {
         if sending && !self.in_recovery && self.snd_una == self.snd_max {
             self.idle_restart(stats, now);
         }
+        let acking = !matches!(
+            self.state,
+            State::Closed | State::SynSent | State::SynReceived
+        );
+        if self.dsack.is_some() && self.ack_now && acking {
+            // A D-SACK goes on an ACK of its own, ahead of any data: a data segment's room
+            // for payload is reckoned without it (and a TSO burst would repeat it).
+            self.send_ack(tx, stats, now);
+        }
         if sending {
             if self.in_recovery && self.sack_ok {
                 self.sack_send(tx, stats, now);
@@ -276,16 +285,12 @@ impl Tcb {
                 self.ack_now = false;
                 self.send_syn(tx, stats, now);
             } else {
-                let r = self.header(self.snd_nxt, flags::ACK, now);
-                if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
-                    stats.segs_out += 1;
-                }
-                self.ack_now = false;
-                self.ack_due = false;
-                self.pending_ack_bytes = 0;
-                self.timers.clear(Timer::DelayedAck);
+                self.send_ack(tx, stats, now);
             }
         }
+        // Reported with the ACK that answered it, or not at all (RFC 2883 4: only for the
+        // segment just received).
+        self.dsack = None;
         if sending && self.persist_needed() {
             if !self.timers.is_set(Timer::Persist) {
                 self.persist_interval = self.rtt.rto().max(cfg.rto_min);
@@ -297,6 +302,31 @@ impl Tcb {
             self.timers.clear(Timer::Persist);
             self.persist_since = None;
         }
+    }
+
+    /// A pure ACK (with our window, SACK blocks and a pending D-SACK block first, RFC 2883
+    /// 4), which pays every ACK owed.
+    fn send_ack(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let mut r = self.header(self.snd_nxt, flags::ACK, now);
+        if let Some(d) = self.dsack.take() {
+            // The D-SACK first; the other blocks after it, the last dropped if no room.
+            let max = if r.timestamp.is_some() {
+                crate::tcp::wire::MAX_SACK_BLOCKS_WITH_TS
+            } else {
+                crate::tcp::wire::MAX_SACK_BLOCKS
+            };
+            let n = usize::from(r.sack_count).min(max - 1);
+            r.sack.copy_within(0..n, 1);
+            r.sack[0] = d;
+            r.sack_count = (n + 1) as u8;
+        }
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
+            stats.segs_out += 1;
+        }
+        self.ack_now = false;
+        self.ack_due = false;
+        self.pending_ack_bytes = 0;
+        self.timers.clear(Timer::DelayedAck);
     }
 
     /// Send new data. `budget` (bytes), when given, replaces the congestion window's
