@@ -1152,6 +1152,29 @@ mod tests {
         assert_eq!(c.stats.fast_retransmits, 1);
     }
 
+    /// RFC 7323 3.2: once timestamps are agreed, a RST SHOULD carry them too (as Linux's
+    /// resets from a connection do), with TS.Recent as its echo, so that a peer holding
+    /// every segment to its timestamps still believes it. Before, an abort's RST carried
+    /// none.
+    #[test]
+    #[ignore = "defect: a connection's RST omits the timestamps option (RFC 7323 3.2 SHOULD)"]
+    fn an_abort_with_timestamps_sends_them_on_the_rst() {
+        use super::super::harness::PEER_TS;
+        let mut c = Conn::established_ts(opts());
+        c.tcb.write(&bytes(100));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let data = c.take();
+        let tsval = data[0].r.timestamp.expect("data carries timestamps").0;
+        c.now += Duration::from_millis(5);
+        c.tcb.abort(&mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 2, "at SND.MAX and SND.UNA: {out:?}");
+        for s in &out {
+            assert!(s.r.has(flags::RST));
+            assert_eq!(s.r.timestamp, Some((tsval + 5, PEER_TS)), "{s:?}");
+        }
+    }
+
     /// Every RST that is not believed is a drop with a cause (`stat`'s `drop_rst_ignored`):
     /// one outside the window (RFC 5961 3.2: silently dropped), and one in SYN-SENT whose
     /// ACK does not cover our SYN (RFC 9293 3.10.7.3). Before, both left only `rx` moved.
