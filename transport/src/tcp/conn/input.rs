@@ -1157,7 +1157,6 @@ mod tests {
     /// every segment to its timestamps still believes it. Before, an abort's RST carried
     /// none.
     #[test]
-    #[ignore = "defect: a connection's RST omits the timestamps option (RFC 7323 3.2 SHOULD)"]
     fn an_abort_with_timestamps_sends_them_on_the_rst() {
         use super::super::harness::PEER_TS;
         let mut c = Conn::established_ts(opts());

@@ -793,6 +793,8 @@ impl Tcb {
                     seq,
                     ack: self.rcv_nxt,
                     flags: flags::RST | flags::ACK,
+                    // Timestamps, once agreed, on the RST too (RFC 7323 3.2 SHOULD).
+                    timestamp: self.ts_ok.then(|| (self.ts_now(now), self.ts_recent)),
                     ..TcpRepr::default()
                 };
                 if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
