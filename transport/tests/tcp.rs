@@ -537,9 +537,10 @@ mod syn_sent {
 
     #[test]
     fn silly_or_missing_peer_mss_is_clamped() {
+        // Linux's floor (tcp_min_snd_mss, 48); an MSS of 0 is ignored, as Linux does.
         for (mss, want) in [
-            (Some(10), 64),
-            (Some(0), 64),
+            (Some(10), 48),
+            (Some(0), 536),
             (None, 536),
             (Some(9000), 1460),
         ] {
@@ -550,10 +551,10 @@ mod syn_sent {
             };
             let c = n.active_with(synack, Duration::ZERO).0;
             assert_eq!(n.info(c.h).mss, want, "peer MSS {mss:?}");
-            if want == 64 {
+            if want == 48 {
                 n.set_opts(c.h, |o| o.nodelay = true);
                 n.send(c.h, &pattern(200));
-                assert_eq!(lens(&n.take()), vec![64, 64, 64, 8]);
+                assert_eq!(lens(&n.take()), vec![48, 48, 48, 48, 8]);
             }
         }
     }
@@ -2817,7 +2818,7 @@ mod robustness {
             (&[1, 2, 4, 5], 536, None),
             (&[3, 3, 7, 1, 2, 9], 536, Some(7)),
             (&[30, 4, 1, 2, 2, 4, 0x01, 0x00], 256, None),
-            (&[2, 4, 0, 0], 64, None),
+            (&[2, 4, 0, 0], 536, None),
             (&[2, 255, 1, 1, 1, 1, 1, 1], 536, None),
             (&[0, 2, 4, 5, 0xb4], 536, None),
             (&[3, 2, 3, 3, 9, 2, 4, 0x03, 0xe8], 1000, Some(7)),

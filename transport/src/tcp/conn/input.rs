@@ -232,6 +232,7 @@ impl Tcb {
             }
             Some((tsval, _)) if self.paws_rejects(tsval, now) => {
                 stats.drop_paws += 1;
+                self.dsack_old(seg.seq + usize::from(seg.has(flags::SYN)), payload.len());
                 // Answered as an out-of-window segment is: data always, a bare ACK at
                 // most once per `invalid_ratelimit` (RFC 5961 7).
                 let bare = payload.is_empty() && !seg.has(flags::FIN);
@@ -287,6 +288,7 @@ impl Tcb {
                 stats.drop_rst_ignored += 1;
             } else {
                 stats.dup_segments += 1;
+                self.dsack_old(seq + usize::from(syn), data.len());
                 if self.state == State::TimeWait && fin && (seq + seg_len) == self.rcv_nxt {
                     // The peer retransmits its FIN: our last ACK was lost (restart 2 MSL).
                     self.timers.set(Timer::TimeWait, now + cfg.time_wait);
@@ -322,6 +324,7 @@ impl Tcb {
                 seq = seq + 1;
             }
             let cut = skip.min(data.len());
+            self.dsack_old(seq, cut);
             data = &data[cut..];
             seq = seq + cut;
             if skip > cut {
@@ -353,6 +356,22 @@ impl Tcb {
             fin,
             simultaneous,
         })
+    }
+
+    /// `len` bytes of data from `seq` arrived: what of them lies before RCV.NXT was
+    /// received before, and is reported in a D-SACK block (RFC 2883) when the peer does
+    /// SACK. Never more than the segment's own bytes, wherever its sequence number lies.
+    fn dsack_old(&mut self, seq: Seq, len: usize) {
+        if !self.sack_ok || len == 0 || !seq.lt(self.rcv_nxt) {
+            return;
+        }
+        let end = seq + len;
+        let end = if end.gt(self.rcv_nxt) {
+            self.rcv_nxt
+        } else {
+            end
+        };
+        self.dsack = Some((seq, end));
     }
 
     /// A RST within the window: only one exactly at RCV.NXT is believed (RFC 5961 3.2);
@@ -988,6 +1007,65 @@ mod tests {
         );
     }
 
+    /// RFC 2883 (Linux's tcp_dsack, on by default): data received twice is reported in the
+    /// first SACK block of the ACK that answers it, once: a whole segment below RCV.NXT,
+    /// the old part of one that overlaps it, and before the blocks of what lies beyond a
+    /// hole (RFC 2883 4, rule 5). The sender learns that its retransmission was spurious
+    /// (it undoes its congestion response, RFC 3708, and widens its reordering window,
+    /// RFC 8985). Before, a duplicate drew a plain duplicate ACK.
+    #[test]
+    fn data_received_twice_is_reported_in_a_dsack_block() {
+        let mut c = Conn::established(opts());
+        c.data(&bytes(1000));
+        c.data(&bytes(1000));
+        c.take();
+        let end = c.peer_nxt;
+        // The second segment again (its ACK was lost, or the sender timed out).
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = end - 1000;
+        c.deliver(&r, &bytes(1000));
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, end);
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[(end - 1000, end)],
+            "a D-SACK block"
+        );
+        // Reported once: the next ACK carries no D-SACK.
+        c.data(&bytes(10));
+        c.advance(c.cfg.delayed_ack);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.sack_count, 0, "{out:?}");
+        // A segment whose first half was received: that half is the D-SACK.
+        let end = c.peer_nxt;
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = end - 500;
+        c.deliver(&r, &bytes(1000));
+        c.peer_nxt = end + 500;
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, end + 500);
+        assert_eq!(out[0].r.sack_blocks(), &[(end - 500, end)], "the old half");
+        // With a hole: the D-SACK first, then the block beyond the hole.
+        let hole = c.peer_nxt;
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = hole + 1000;
+        c.deliver(&r, &bytes(1000));
+        c.take();
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = hole - 300;
+        c.deliver(&r, &bytes(300));
+        let out = c.take();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, hole);
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[(hole - 300, hole), (hole + 1000, hole + 2000)]
+        );
+    }
+
     #[test]
     fn an_ack_of_data_never_sent_is_answered_and_dropped() {
         let mut c = Conn::established(opts());
@@ -1072,6 +1150,28 @@ mod tests {
         assert_eq!(rtx.len(), 1, "RFC 6675 5 (4.3), whatever the pipe: {out:?}");
         assert_eq!(rtx[0].data.len(), PEER_MSS);
         assert_eq!(c.stats.fast_retransmits, 1);
+    }
+
+    /// RFC 7323 3.2: once timestamps are agreed, a RST SHOULD carry them too (as Linux's
+    /// resets from a connection do), with TS.Recent as its echo, so that a peer holding
+    /// every segment to its timestamps still believes it. Before, an abort's RST carried
+    /// none.
+    #[test]
+    fn an_abort_with_timestamps_sends_them_on_the_rst() {
+        use super::super::harness::PEER_TS;
+        let mut c = Conn::established_ts(opts());
+        c.tcb.write(&bytes(100));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let data = c.take();
+        let tsval = data[0].r.timestamp.expect("data carries timestamps").0;
+        c.now += Duration::from_millis(5);
+        c.tcb.abort(&mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 2, "at SND.MAX and SND.UNA: {out:?}");
+        for s in &out {
+            assert!(s.r.has(flags::RST));
+            assert_eq!(s.r.timestamp, Some((tsval + 5, PEER_TS)), "{s:?}");
+        }
     }
 
     /// Every RST that is not believed is a drop with a cause (`stat`'s `drop_rst_ignored`):

@@ -113,7 +113,8 @@ pub struct ConnOpts {
     pub sndbuf: usize,
     /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged. Any value but
     /// `TcpConfig::user_timeout` (the default, Linux's unset option) also bounds keepalive
-    /// in place of `keep_count` (see `on_keepalive`).
+    /// in place of `keep_count` (see `on_keepalive`), and a shut window probed that long,
+    /// answered or not (see `on_persist`).
     pub user_timeout: Duration,
     /// `TCP_CONGESTION`.
     pub congestion: Algorithm,
@@ -165,8 +166,10 @@ const MAX_WINDOW: usize = 65_535;
 const MAX_WSCALE: u8 = 14;
 /// The largest receive buffer a window can announce (RFC 7323's largest shift, 14).
 pub(crate) const MAX_RCVBUF: usize = MAX_WINDOW << MAX_WSCALE;
-/// The smallest MSS we honour from a peer: smaller values only waste packets.
-const MIN_MSS: usize = 64;
+/// The smallest segment size we go down to for a peer's MSS (Linux's `tcp_min_snd_mss`):
+/// a peer asking for less would only make us spend a packet on every few bytes. Above it,
+/// the peer's MSS is obeyed (RFC 9293 3.7.1).
+const MIN_MSS: usize = 48;
 /// The default MSS when the peer sends none (RFC 9293 3.7.1).
 const DEFAULT_MSS: usize = 536;
 const MAX_PERSIST: Duration = Duration::from_secs(60);
@@ -283,12 +286,18 @@ pub struct Tcb {
     /// The first unsent byte (SND.MAX then) when the last zero-window probe carried it
     /// without counting it as sent: an ACK may take it (see `on_persist`).
     probe_byte: Option<Seq>,
+    /// When the first zero-window probe of the current shut window went out: a
+    /// TCP_USER_TIMEOUT the application set bounds the probing from there.
+    persist_since: Option<Instant>,
     /// When the oldest unanswered retransmission (or probe) started, for the user timeout.
     stalled_since: Option<Instant>,
     last_rx: Instant,
     keep_probes: u32,
 
     ack_now: bool,
+    /// Data just received a second time (RFC 2883's D-SACK), for the first SACK block of
+    /// the ACK that answers it, and that one only.
+    dsack: Option<(Seq, Seq)>,
     pending_ack_bytes: usize,
     pub retransmits: u64,
 
@@ -411,10 +420,12 @@ impl Tcb {
             orphan: false,
             persist_probes: 0,
             probe_byte: None,
+            persist_since: None,
             stalled_since: None,
             last_rx: now,
             keep_probes: 0,
             ack_now: false,
+            dsack: None,
             pending_ack_bytes: 0,
             ack_due: false,
             tso: false,
@@ -569,7 +580,8 @@ impl Tcb {
             self.ts_recent = tsval;
             self.ts_recent_at = Some(now);
         }
-        let peer_mss = syn.mss.map_or(DEFAULT_MSS, usize::from);
+        // An MSS of 0 says nothing (Linux ignores it): the default holds.
+        let peer_mss = syn.mss.filter(|&m| m > 0).map_or(DEFAULT_MSS, usize::from);
         self.mss = peer_mss.clamp(MIN_MSS, self.rcv_mss);
         if self.rcv_mss < self.link_mss && self.mss < peer_mss {
             // Held below the peer's MSS by a path MTU `ip` had learnt, not by the link: a
@@ -800,6 +812,8 @@ impl Tcb {
                     seq,
                     ack: self.rcv_nxt,
                     flags: flags::RST | flags::ACK,
+                    // Timestamps, once agreed, on the RST too (RFC 7323 3.2 SHOULD).
+                    timestamp: self.ts_ok.then(|| (self.ts_now(now), self.ts_recent)),
                     ..TcpRepr::default()
                 };
                 if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {

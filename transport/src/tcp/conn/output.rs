@@ -260,6 +260,15 @@ impl Tcb {
         if sending && !self.in_recovery && self.snd_una == self.snd_max {
             self.idle_restart(stats, now);
         }
+        let acking = !matches!(
+            self.state,
+            State::Closed | State::SynSent | State::SynReceived
+        );
+        if self.dsack.is_some() && self.ack_now && acking {
+            // A D-SACK goes on an ACK of its own, ahead of any data: a data segment's room
+            // for payload is reckoned without it (and a TSO burst would repeat it).
+            self.send_ack(tx, stats, now);
+        }
         if sending {
             if self.in_recovery && self.sack_ok {
                 self.sack_send(tx, stats, now);
@@ -276,24 +285,48 @@ impl Tcb {
                 self.ack_now = false;
                 self.send_syn(tx, stats, now);
             } else {
-                let r = self.header(self.snd_nxt, flags::ACK, now);
-                if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
-                    stats.segs_out += 1;
-                }
-                self.ack_now = false;
-                self.ack_due = false;
-                self.pending_ack_bytes = 0;
-                self.timers.clear(Timer::DelayedAck);
+                self.send_ack(tx, stats, now);
             }
         }
+        // Reported with the ACK that answered it, or not at all (RFC 2883 4: only for the
+        // segment just received).
+        self.dsack = None;
         if sending && self.persist_needed() {
             if !self.timers.is_set(Timer::Persist) {
                 self.persist_interval = self.rtt.rto().max(cfg.rto_min);
                 self.timers.set(Timer::Persist, now + self.persist_interval);
             }
         } else {
+            // The window let the data go (or nothing waits for it): a later shut window
+            // is probed, and timed, afresh.
             self.timers.clear(Timer::Persist);
+            self.persist_since = None;
         }
+    }
+
+    /// A pure ACK (with our window, SACK blocks and a pending D-SACK block first, RFC 2883
+    /// 4), which pays every ACK owed.
+    fn send_ack(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+        let mut r = self.header(self.snd_nxt, flags::ACK, now);
+        if let Some(d) = self.dsack.take() {
+            // The D-SACK first; the other blocks after it, the last dropped if no room.
+            let max = if r.timestamp.is_some() {
+                crate::tcp::wire::MAX_SACK_BLOCKS_WITH_TS
+            } else {
+                crate::tcp::wire::MAX_SACK_BLOCKS
+            };
+            let n = usize::from(r.sack_count).min(max - 1);
+            r.sack.copy_within(0..n, 1);
+            r.sack[0] = d;
+            r.sack_count = (n + 1) as u8;
+        }
+        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
+            stats.segs_out += 1;
+        }
+        self.ack_now = false;
+        self.ack_due = false;
+        self.pending_ack_bytes = 0;
+        self.timers.clear(Timer::DelayedAck);
     }
 
     /// Send new data. `budget` (bytes), when given, replaces the congestion window's
@@ -566,6 +599,42 @@ mod tests {
         assert_eq!(out.len(), 1, "one burst: the initial window");
         assert_eq!(out[0].data.len(), INITIAL_WINDOW_SEGMENTS * PEER_MSS);
         assert_eq!(out[0].meta.gso_size, Some(PEER_MSS as u16));
+    }
+
+    /// The peer's MSS bounds our segments however small it is (RFC 9293 3.7.1), down to
+    /// the floor Linux keeps against a peer asking for tiny segments to make us work
+    /// (`tcp_min_snd_mss`, 48); an MSS option of 0 says nothing, as Linux ignores it, so
+    /// the default 536 holds. Before, the floor was 64: a peer's MSS of 50 got 64-byte
+    /// segments, more than it can take, and 0 got 64 as well.
+    #[test]
+    fn a_small_peer_mss_is_honoured_down_to_linuxs_floor() {
+        use super::super::harness::{OUR_ISS, PEER, PEER_ISS, US};
+        for (announced, want) in [(Some(50u16), 50), (Some(20), 48), (Some(0), 536)] {
+            let o = ConnOpts {
+                nodelay: true,
+                ..opts()
+            };
+            let mut c = Conn::connecting(TcpConfig::default(), o, 1500);
+            c.take();
+            let synack = TcpRepr {
+                src_port: PEER.port(),
+                dst_port: US.port(),
+                seq: PEER_ISS,
+                ack: Seq(OUR_ISS) + 1,
+                flags: flags::SYN | flags::ACK,
+                window: 65_535,
+                mss: announced,
+                ..TcpRepr::default()
+            };
+            c.deliver(&synack, &[]);
+            assert_eq!(c.tcb.state, State::Established);
+            c.take();
+            c.tcb.write(&[1u8; 2000]);
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            let out = c.take();
+            let largest = out.iter().map(|s| s.data.len()).max();
+            assert_eq!(largest, Some(want), "MSS option {announced:?}");
+        }
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Tcb {
             self.on_tlp(stats, tx, now);
         }
         if self.timers.take_due(Timer::Persist, now) {
-            self.on_persist(tx, stats, now);
+            self.on_persist(cfg, tx, stats, now);
             if self.state == State::Closed {
                 return;
             }
@@ -224,7 +224,13 @@ impl Tcb {
         }
     }
 
-    pub(super) fn on_persist(&mut self, tx: &mut dyn IpTx, stats: &mut TcpStats, now: Instant) {
+    pub(super) fn on_persist(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
         if !self.persist_needed() {
             return;
         }
@@ -244,6 +250,18 @@ impl Tcb {
                 self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
                 self.timers.set(Timer::Persist, now + self.persist_interval);
             }
+            return;
+        }
+        // A user timeout the application set (any but the stack's default, which stands
+        // for Linux's unset TCP_USER_TIMEOUT) bounds the probing even while the peer
+        // answers every probe, as Linux's probe timer does: from the first probe, the
+        // window has stayed shut that long. Unset, answered probes go on for as long as
+        // the peer keeps its window shut (RFC 9293 3.8.6.1, MUST-38).
+        let limit = (self.opts.user_timeout != cfg.user_timeout).then_some(self.opts.user_timeout);
+        let since = *self.persist_since.get_or_insert(now);
+        if limit.is_some_and(|ut| now.saturating_duration_since(since) >= ut) {
+            stats.user_timeouts += 1;
+            self.fail(TcpError::TimedOut);
             return;
         }
         if self.orphan && self.persist_probes >= ORPHAN_PROBES {
@@ -277,7 +295,11 @@ impl Tcb {
             }
         }
         self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
-        self.timers.set(Timer::Persist, now + self.persist_interval);
+        // The next probe waits no longer than the user timeout's end (as Linux clamps its
+        // probe timer to it), so the connection ends on time.
+        let next = now + self.persist_interval;
+        let next = limit.map_or(next, |ut| next.min(since + ut));
+        self.timers.set(Timer::Persist, next);
     }
 
     pub(super) fn on_keepalive(
@@ -406,6 +428,64 @@ mod tests {
         t.set(Timer::Persist, Instant::from_secs(5));
         t.set(Timer::Persist, Instant::from_secs(1));
         assert_eq!(t.get(Timer::Persist), Some(Instant::from_secs(1)));
+    }
+
+    /// A peer that shuts its window and answers every zero-window probe keeps the
+    /// connection open as long as it likes (RFC 9293 3.8.6.1, MUST-38) unless the
+    /// application set TCP_USER_TIMEOUT: then, as Linux's probe timer, a window that stays
+    /// shut through probes for the user timeout ends the connection (`TimedOut`), on time
+    /// (the probe after the last one waits no longer than the timeout). Unset (the stack's
+    /// default), answered probes go on for good. Before, only the gap between two probes
+    /// counted (the last answer's age): 20 s ended 51 s after the first probe, and a
+    /// timeout above the largest probe interval (60 s) never ended the connection.
+    #[test]
+    fn a_window_shut_for_the_user_timeout_ends_a_connection_that_set_it() {
+        use super::super::harness::*;
+        use super::super::*;
+        for secs in [Some(20), Some(120), None] {
+            let set = secs.is_some();
+            let mut o = opts();
+            if let Some(s) = secs {
+                o.user_timeout = Duration::from_secs(s);
+            }
+            let mut c = Conn::established(o);
+            let mut r = c.seg(flags::ACK, c.our_una());
+            r.window = 0;
+            c.deliver(&r, &[]);
+            c.tcb.write(&[7u8; 100]);
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            assert!(c.take().is_empty(), "nothing goes into a shut window");
+            let start = c.now;
+            let mut first_probe = None;
+            while c.tcb.state != State::Closed && c.now < start + Duration::from_secs(3600) {
+                c.advance(Duration::from_millis(100));
+                for s in c.take() {
+                    if s.r.has(flags::RST) {
+                        continue;
+                    }
+                    first_probe.get_or_insert(c.now);
+                    // Every probe answered at once: the window is still shut.
+                    let mut r = c.seg(flags::ACK, c.our_una());
+                    r.window = 0;
+                    c.deliver(&r, &[]);
+                }
+            }
+            let first = first_probe.expect("probes were sent");
+            if set {
+                assert_eq!(c.tcb.state, State::Closed);
+                assert_eq!(c.tcb.error, Some(TcpError::TimedOut));
+                assert_eq!(c.stats.user_timeouts, 1);
+                let took = c.now.saturating_duration_since(first);
+                let ut = o.user_timeout;
+                assert!(
+                    took >= ut && took <= ut + Duration::from_millis(200),
+                    "{ut:?}: ended {took:?} after the first probe"
+                );
+            } else {
+                assert_eq!(c.tcb.state, State::Established, "answered probes go on");
+                assert!(c.stats.window_probes > 60);
+            }
+        }
     }
 
     /// An orphan whose FIN goes unanswered while an ICMP error is known and its RTO has
