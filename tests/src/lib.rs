@@ -136,6 +136,43 @@ impl Netns {
         });
         assert!(ok, "nothing listens on port {port} in the namespace");
     }
+
+    /// Wait (at most 10 s) until a UDP socket is bound to `port` in the namespace; panics
+    /// if none is. A datagram sent before would draw a port unreachable (which a connected
+    /// sender takes as ECONNREFUSED) instead of being received: a fixed pause after
+    /// starting the receiver is not enough on a loaded machine.
+    pub fn wait_udp_bound(&self, port: u16) {
+        let ok = eventually(SECS(10), || {
+            let (_, out) = self.sh_text(&format!("ss -Hlun 'sport = :{port}'"));
+            out.contains(&format!(":{port}"))
+        });
+        assert!(ok, "nothing is bound to UDP port {port} in the namespace");
+    }
+
+    /// Start `tcpdump ARGS` in the namespace, what it prints going to `out` (give `-l`)
+    /// and its messages to `out` with `.err` appended, and wait (at most 10 s) until it
+    /// says "listening on": tcpdump prints that once the capture is active, its filter set,
+    /// so nothing sent after this returns is missed. A fixed pause is not enough on a
+    /// loaded machine (exec, libpcap, opening the device and compiling the filter can take
+    /// longer). Panics, with its messages, if tcpdump ends or stays silent.
+    pub fn tcpdump(&self, args: &str, out: &Path) -> Proc {
+        let mut err = out.as_os_str().to_owned();
+        err.push(".err");
+        let err = PathBuf::from(err);
+        let mut p = Proc::spawn(
+            self,
+            &format!("tcpdump {args} > {} 2> {}", out.display(), err.display()),
+        );
+        let msgs = || std::fs::read_to_string(&err).unwrap_or_default();
+        let listening = eventually(SECS(10), || msgs().contains("listening on") || !p.running())
+            && msgs().contains("listening on");
+        assert!(
+            listening,
+            "tcpdump {args} did not start capturing:\n{}",
+            msgs()
+        );
+        p
+    }
 }
 
 impl Drop for Netns {

@@ -10,7 +10,7 @@
 //! namespace of its own.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tests::{eventually, snc_to_kernel_nc, Netns, Proc, Tapip, TempDir, SECS};
 
 const MB20: usize = 20 * 1024 * 1024;
@@ -24,16 +24,7 @@ const LOSSY_BYTES: usize = 2 * 1024 * 1024;
 /// Capture the SYNs of the handshake on tap0 (tcpdump prints TCP options); started before
 /// the connection, waited for after.
 fn capture_syns(ns: &Netns, out: &Path) -> Proc {
-    let p = Proc::spawn(
-        ns,
-        &format!(
-            "tcpdump -l -nn -i tap0 -c 2 'tcp[tcpflags] & tcp-syn != 0' > {} 2>/dev/null",
-            out.display()
-        ),
-    );
-    // tcpdump needs a moment to attach.
-    std::thread::sleep(Duration::from_millis(700));
-    p
+    ns.tcpdump("-l -nn -i tap0 -c 2 'tcp[tcpflags] & tcp-syn != 0'", out)
 }
 
 fn assert_syns_carry_timestamps(mut p: Proc, out: &Path) {
@@ -151,15 +142,7 @@ fn a_kernel_senders_bulk_transfer_grows_the_receive_buffer() {
 /// Capture every TCP segment on tap0 until dropped (`-v`: tcpdump checks the checksums,
 /// so the frames the fault injector corrupted on their way out can be told apart).
 fn capture_all(ns: &Netns, out: &Path) -> Proc {
-    let p = Proc::spawn(
-        ns,
-        &format!(
-            "tcpdump -l -v -nn -i tap0 tcp > {} 2>/dev/null",
-            out.display()
-        ),
-    );
-    std::thread::sleep(Duration::from_millis(700));
-    p
+    ns.tcpdump("-l -v -nn -i tap0 tcp", out)
 }
 
 /// Linux answered (or opened with) timestamps, and every intact segment either side put
