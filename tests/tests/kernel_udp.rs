@@ -93,8 +93,13 @@ fn kernel_nc_sends_to_snc_bound_on_the_stack() {
     let (ns, mut t) = top2("uncin", &[]);
     let dir = TempDir::new("uncin");
     let out_file = dir.path("snc-in.txt");
-    t.cmd(&format!("snc -u -b 0.0.0.0:6000 -o {}", out_file.display()));
-    std::thread::sleep(Duration::from_millis(300));
+    // `-d`: snc says when its socket is bound; a datagram sent before would be answered
+    // with a port unreachable (a fixed pause was not always enough on a loaded machine).
+    t.cmd(&format!(
+        "snc -u -d -b 0.0.0.0:6000 -o {}",
+        out_file.display()
+    ));
+    t.wait_for("snc: bound to", SECS(10));
     let (ok, out) = ns.sh_text("printf 'hello stack\\nsecond line\\n' | nc -u -w1 10.0.0.1 6000");
     assert!(ok, "{out}");
     assert!(
@@ -115,7 +120,9 @@ fn snc_sends_a_file_to_kernel_nc() {
     let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 256) as u8).collect();
     std::fs::write(&src, &data).unwrap();
     let nc = Proc::spawn(&ns, &format!("nc -u -l 5000 > {}", dst.display()));
-    std::thread::sleep(Duration::from_millis(300));
+    // Bound before snc sends: a datagram to a port not yet bound draws a port unreachable,
+    // which ends snc's connected socket with ECONNREFUSED and leaves the file short.
+    ns.wait_udp_bound(5000);
     t.cmd(&format!("snc -u -c 10.0.0.2:5000 -f {}", src.display()));
     let ok = eventually(SECS(10), || {
         std::fs::read(&dst).is_ok_and(|got| got.len() == data.len())
@@ -334,10 +341,7 @@ fn udp_sink(ns: &tests::Netns, dir: &TempDir) -> Proc {
     // Bound before anything is sent to it: on a loaded machine Python may take longer than
     // a fixed pause to start (CI once lost the flood's first datagram to a sink not yet
     // bound, which the kernel answered with a port unreachable).
-    let bound = eventually(SECS(10), || {
-        ns.sh_text("ss -Hlun 'sport = :5001'").1.contains("5001")
-    });
-    assert!(bound, "the sink did not bind port 5001");
+    ns.wait_udp_bound(5001);
     sink
 }
 
