@@ -388,8 +388,11 @@ ts = [threading.Thread(target=reader, args=a) for a in
         "loss probes {probes}, retransmissions {retransmits}, duplicates Linux saw {}",
         dups.trim()
     );
+    // Nothing needs resending, but a loaded machine can still draw a few: the stack's rx
+    // thread held back while its timers run, or Linux's delayed ACK held back, each
+    // leaves an ACK late past a probe's time. 3 stays far below the 10 of the bug.
     assert!(
-        retransmits <= 1,
+        retransmits <= 3,
         "{retransmits} retransmissions on a lossless link:\n{}",
         t.output()
     );
