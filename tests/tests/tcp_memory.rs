@@ -848,10 +848,17 @@ fn keepalive_detects_a_dead_peer() {
     let p = Pair::with_devices(cfg, Arc::new(la), Arc::new(lb));
     let (c, s, _l) = connected(&p, 7700);
     c.set_keepalive(true).unwrap();
-    // An idle but live peer answers the probes: the connection stays up.
+    // An idle but live peer answers the probes: the connection stays up. At least 900 ms
+    // (unanswered, the probes at 300, 400 and 500 ms would have ended it at 600), and two
+    // probes (due at about 300 and 600 ms; waited for, as a loaded machine can delay the
+    // stack's timers past a fixed pause).
     thread::sleep(Duration::from_millis(900));
-    let st = p.a.stack.with_core(|c, _| c.transport.tcp_stats());
-    assert!(st.keepalive_probes >= 2, "{st:?}");
+    wait_until("two keepalive probes", || {
+        p.a.stack
+            .with_core(|c, _| c.transport.tcp_stats())
+            .keepalive_probes
+            >= 2
+    });
     (&c).write_all(b"still here").unwrap();
     let mut buf = [0u8; 10];
     (&s).read_exact(&mut buf).unwrap();
