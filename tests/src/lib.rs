@@ -185,6 +185,9 @@ impl Drop for Netns {
     }
 }
 
+/// The first line `help sleep` prints (on stdout): [`Tapip::run_marked`]'s end marker.
+const OUT_MARK: &str = "usage: sleep";
+
 /// A running `tapip` inside a namespace.
 pub struct Tapip {
     child: Child,
@@ -241,34 +244,53 @@ impl Tapip {
         self.out.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Wait until the output contains `needle`; panics with the output on timeout.
     /// Run the shell command `line` and return what was printed from then until it is done.
-    /// The end is found by an unknown command sent after it (its error names it, on
-    /// stderr); stdout and stderr are read by two threads, so the command's own lines may
-    /// still be on their way when the marker is seen: wait until the output stops growing.
+    /// stdout and stderr are read by two threads, so the end is marked on both: an unknown
+    /// command sent after it (its error names it, on stderr, after the command's own
+    /// errors), then `help sleep` (its `usage: sleep` on stdout, after the command's own
+    /// rows). Each stream is ordered, so once both markers are in, so is everything the
+    /// command printed. (Waiting for the output to stop growing after the stderr marker
+    /// lost rows when the stdout reader was held back on a loaded machine.) The help text
+    /// is left out of what is returned; the stderr marker's line is kept.
     pub fn run_marked(&mut self, line: &str) -> String {
         static MARK: AtomicUsize = AtomicUsize::new(0);
         let since = self.output().len();
         self.cmd(line);
         let marker = format!("end-of-output-{}", MARK.fetch_add(1, Ordering::SeqCst));
         self.cmd(&marker);
-        self.wait_for(
-            &format!("unknown command '{marker}'"),
-            Duration::from_secs(10),
-        );
-        let end = Instant::now() + Duration::from_secs(2);
-        let mut len = self.output().len();
-        loop {
-            std::thread::sleep(Duration::from_millis(60));
-            let now = self.output().len();
-            if now == len || Instant::now() > end {
-                break;
+        self.cmd("help sleep");
+        let err_mark = format!("unknown command '{marker}'");
+        let end = Instant::now() + Duration::from_secs(10);
+        let out = loop {
+            let o = self.output();
+            let new = o.get(since..).unwrap_or_default();
+            if new.contains(&err_mark) && new.contains(OUT_MARK) {
+                break new.to_string();
             }
-            len = now;
+            if Instant::now() > end {
+                panic!("timed out waiting for the end of {line:?}; tapip printed:\n{o}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The help text: its first line, then (stdout) its indented lines. The command's
+        // lines all come before the first; stderr lines may come among the rest.
+        let mut help = false;
+        let mut kept = String::new();
+        for l in out.lines() {
+            if l.starts_with(OUT_MARK) {
+                help = true;
+                continue;
+            }
+            if help && l.starts_with(' ') {
+                continue;
+            }
+            kept.push_str(l);
+            kept.push('\n');
         }
-        self.output()[since..].to_string()
+        kept
     }
 
+    /// Wait until the output contains `needle`; panics with the output on timeout.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         loop {
