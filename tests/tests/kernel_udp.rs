@@ -445,7 +445,8 @@ import socket
 for src in (7007, 7008, 0, 17):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("10.0.0.2", src))
-    s.settimeout(0.5)
+    # The one answer expected may be late on a loaded machine; silence needs less.
+    s.settimeout(3.0 if src == 0 else 0.5)
     s.sendto(b"ping", ("10.0.0.1", 7007))
     try:
         s.recv(100)
