@@ -136,6 +136,43 @@ impl Netns {
         });
         assert!(ok, "nothing listens on port {port} in the namespace");
     }
+
+    /// Wait (at most 10 s) until a UDP socket is bound to `port` in the namespace; panics
+    /// if none is. A datagram sent before would draw a port unreachable (which a connected
+    /// sender takes as ECONNREFUSED) instead of being received: a fixed pause after
+    /// starting the receiver is not enough on a loaded machine.
+    pub fn wait_udp_bound(&self, port: u16) {
+        let ok = eventually(SECS(10), || {
+            let (_, out) = self.sh_text(&format!("ss -Hlun 'sport = :{port}'"));
+            out.contains(&format!(":{port}"))
+        });
+        assert!(ok, "nothing is bound to UDP port {port} in the namespace");
+    }
+
+    /// Start `tcpdump ARGS` in the namespace, what it prints going to `out` (give `-l`)
+    /// and its messages to `out` with `.err` appended, and wait (at most 10 s) until it
+    /// says "listening on": tcpdump prints that once the capture is active, its filter set,
+    /// so nothing sent after this returns is missed. A fixed pause is not enough on a
+    /// loaded machine (exec, libpcap, opening the device and compiling the filter can take
+    /// longer). Panics, with its messages, if tcpdump ends or stays silent.
+    pub fn tcpdump(&self, args: &str, out: &Path) -> Proc {
+        let mut err = out.as_os_str().to_owned();
+        err.push(".err");
+        let err = PathBuf::from(err);
+        let mut p = Proc::spawn(
+            self,
+            &format!("tcpdump {args} > {} 2> {}", out.display(), err.display()),
+        );
+        let msgs = || std::fs::read_to_string(&err).unwrap_or_default();
+        let listening = eventually(SECS(10), || msgs().contains("listening on") || !p.running())
+            && msgs().contains("listening on");
+        assert!(
+            listening,
+            "tcpdump {args} did not start capturing:\n{}",
+            msgs()
+        );
+        p
+    }
 }
 
 impl Drop for Netns {
@@ -147,6 +184,9 @@ impl Drop for Netns {
             .status();
     }
 }
+
+/// The first line `help sleep` prints (on stdout): [`Tapip::run_marked`]'s end marker.
+const OUT_MARK: &str = "usage: sleep";
 
 /// A running `tapip` inside a namespace.
 pub struct Tapip {
@@ -204,34 +244,53 @@ impl Tapip {
         self.out.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Wait until the output contains `needle`; panics with the output on timeout.
     /// Run the shell command `line` and return what was printed from then until it is done.
-    /// The end is found by an unknown command sent after it (its error names it, on
-    /// stderr); stdout and stderr are read by two threads, so the command's own lines may
-    /// still be on their way when the marker is seen: wait until the output stops growing.
+    /// stdout and stderr are read by two threads, so the end is marked on both: an unknown
+    /// command sent after it (its error names it, on stderr, after the command's own
+    /// errors), then `help sleep` (its `usage: sleep` on stdout, after the command's own
+    /// rows). Each stream is ordered, so once both markers are in, so is everything the
+    /// command printed. (Waiting for the output to stop growing after the stderr marker
+    /// lost rows when the stdout reader was held back on a loaded machine.) The help text
+    /// is left out of what is returned; the stderr marker's line is kept.
     pub fn run_marked(&mut self, line: &str) -> String {
         static MARK: AtomicUsize = AtomicUsize::new(0);
         let since = self.output().len();
         self.cmd(line);
         let marker = format!("end-of-output-{}", MARK.fetch_add(1, Ordering::SeqCst));
         self.cmd(&marker);
-        self.wait_for(
-            &format!("unknown command '{marker}'"),
-            Duration::from_secs(10),
-        );
-        let end = Instant::now() + Duration::from_secs(2);
-        let mut len = self.output().len();
-        loop {
-            std::thread::sleep(Duration::from_millis(60));
-            let now = self.output().len();
-            if now == len || Instant::now() > end {
-                break;
+        self.cmd("help sleep");
+        let err_mark = format!("unknown command '{marker}'");
+        let end = Instant::now() + Duration::from_secs(10);
+        let out = loop {
+            let o = self.output();
+            let new = o.get(since..).unwrap_or_default();
+            if new.contains(&err_mark) && new.contains(OUT_MARK) {
+                break new.to_string();
             }
-            len = now;
+            if Instant::now() > end {
+                panic!("timed out waiting for the end of {line:?}; tapip printed:\n{o}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The help text: its first line, then (stdout) its indented lines. The command's
+        // lines all come before the first; stderr lines may come among the rest.
+        let mut help = false;
+        let mut kept = String::new();
+        for l in out.lines() {
+            if l.starts_with(OUT_MARK) {
+                help = true;
+                continue;
+            }
+            if help && l.starts_with(' ') {
+                continue;
+            }
+            kept.push_str(l);
+            kept.push('\n');
         }
-        self.output()[since..].to_string()
+        kept
     }
 
+    /// Wait until the output contains `needle`; panics with the output on timeout.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         loop {

@@ -87,12 +87,13 @@ fn exit_right_after_snc_over_a_lossy_link_loses_nothing() {
     let (src, _) = dir.random_file("src.bin", LEN);
     let dst = dir.path("nc.bin");
     let mut nc = nc_sink(&ns, 9002, &dst);
+    // Listening before tapip starts (nc listens on any address: the tap need not be up),
+    // not left to the script's `sleep 1` after tapip's own start.
+    ns.wait_listening(9002);
     let fault = "loss=0.05,corrupt=0.01,dup=0.02,reorder=0.25,delay=5ms,jitter=2ms,seed=9";
-    // The stack's side of the tap comes up once tapip attaches: until then nc waits.
     let script = format!("sleep 1; snc -c 10.0.0.2:9002 -f {}; exit", src.display());
     let start = Instant::now();
     let tapip = tapip_script(&ns, fault, &script);
-    ns.wait_listening(9002);
     let (status, out) = tapip.output(SECS(150));
     println!(
         "tapip ended after {:.1} s:\n{out}",
@@ -121,13 +122,15 @@ fn exit_waits_for_closed_connections_to_deliver_their_data() {
     let (src, _) = dir.random_file("src.bin", LEN);
     let dst = dir.path("nc.bin");
     let mut nc = nc_sink(&ns, 9003, &dst);
+    // Listening before tapip starts (nc listens on any address: the tap need not be up),
+    // not left to the script's `sleep 1` after tapip's own start.
+    ns.wait_listening(9003);
     let fault = "dup=0.02,reorder=0.1,delay=5ms,jitter=2ms,seed=5";
     let script = format!(
         "sleep 1; snc -c 10.0.0.2:9003 -w 1 -f {}; exit",
         src.display()
     );
     let tapip = tapip_script(&ns, fault, &script);
-    ns.wait_listening(9003);
     let (status, out) = tapip.output(SECS(120));
     println!("{out}");
     assert!(

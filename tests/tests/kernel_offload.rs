@@ -331,14 +331,11 @@ fn forwards(tag: &str, mode: Mode) {
     );
     assert!(ok, "{out}");
     let cap = dir.path("fwd.txt");
-    let mut dump = Proc::spawn(
-        &ns,
-        &format!(
-            "timeout 20 tcpdump -l -i tap0 -nn -vv -c 2 'ether dst 02:00:00:00:00:03 and ip' > {} 2>/dev/null",
-            cap.display()
-        ),
+    // Capturing before the two datagrams are sent (each only once).
+    let mut dump = ns.tcpdump(
+        "-l -i tap0 -nn -vv -c 2 'ether dst 02:00:00:00:00:03 and ip'",
+        &cap,
     );
-    std::thread::sleep(Duration::from_millis(1000));
     // A UDP datagram and a TCP SYN to a host behind 10.0.0.3 (the SYN last: its
     // retransmission, if any, is not among the two frames captured).
     ns.sh("echo hello | nc -u -w 1 10.0.1.5 9999; nc -z -w 1 10.0.1.5 80");

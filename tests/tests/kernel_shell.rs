@@ -258,7 +258,9 @@ fn linux_flags_and_formats() {
     t.cmd("arp -n");
     t.cmd("netstat -an");
     t.cmd("route -n");
-    let out = t.wait_for("Kernel IP routing table", SECS(5))[since..].to_string();
+    // The route table's column header, not its title: a line printed after the title,
+    // which may still be on its way when the title is in.
+    let out = t.wait_for("Destination     Gateway         Genmask", SECS(5))[since..].to_string();
     let tnl = &out[..out.find("IP address").expect("arp's header")];
     assert!(
         tnl.lines().any(|l| l.starts_with("tcp")

@@ -195,9 +195,14 @@ fn delay_is_respected() {
 
     let sent = Instant::now();
     peer.send(&numbered_frame(1)).unwrap();
-    // Not before its time, even though the inner device had it at once.
-    assert_eq!(dev.recv(&mut buf, 20 * MS).unwrap(), None);
-    let n = dev.recv(&mut buf, Duration::from_secs(2)).unwrap();
+    // Not before its time (60 to 80 ms), even though the inner device had it at once:
+    // judged by when it came, below. Nothing comes within 20 ms, unless this thread was
+    // held back past the frame's time (a loaded machine); then it comes from the first
+    // call, still no earlier than 60 ms after it was sent.
+    let n = match dev.recv(&mut buf, 20 * MS).unwrap() {
+        None => dev.recv(&mut buf, Duration::from_secs(2)).unwrap(),
+        early => early,
+    };
     let elapsed = sent.elapsed();
     assert_eq!(n, Some(60));
     assert_eq!(frame_seq(&buf), 1);

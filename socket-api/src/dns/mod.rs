@@ -720,7 +720,13 @@ mod tests {
         let lan = Lan::new(|_| Says::Slow(400));
         let a2 = lan.a.clone();
         let under_way = std::thread::spawn(move || a2.resolve("slow.test"));
-        std::thread::sleep(Duration::from_millis(150));
+        // Waited for, not given a fixed 150 ms (the resolver thread can be held back that
+        // long on a loaded machine); the answer comes 400 ms after the query, so the
+        // servers change below while the lookup is still under way.
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while lan.queries() == 0 && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(lan.queries(), 1, "the query is out");
         // Other servers: the cache is forgotten.
         lan.a
