@@ -1066,6 +1066,93 @@ mod tests {
         );
     }
 
+    /// RFC 2883 4.1.2 and 4.2.x (Linux's tcp_data_queue_ofo and tcp_ofo_queue): data
+    /// received again while it is held beyond a hole is reported too: the D-SACK block
+    /// names the duplicated bytes (only those, when the segment also brought new ones),
+    /// and the second block the out-of-order range that holds them, so that the sender,
+    /// whose test is "the first block lies inside the second" (`is_dsack`), learns its
+    /// retransmission was spurious. The same when the segment that fills the hole runs on
+    /// into bytes already held. Before, these drew plain SACK blocks only.
+    #[test]
+    #[ignore = "defect: a duplicate of data held beyond a hole is not reported in a D-SACK block (RFC 2883 4.1.2)"]
+    fn data_held_beyond_a_hole_received_twice_is_reported_in_a_dsack_block() {
+        let mut c = Conn::established(opts());
+        c.data(&bytes(1000));
+        c.take();
+        let hole = c.peer_nxt;
+        let send = |c: &mut Conn, from: usize, n: usize| {
+            let mut r = c.seg(flags::ACK, c.our_una());
+            r.seq = hole + from;
+            c.deliver(&r, &bytes(n));
+            c.take()
+        };
+        send(&mut c, 4000, 1000);
+        send(&mut c, 1000, 1000);
+        let out = send(&mut c, 2000, 1000);
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[(hole + 1000, hole + 3000), (hole + 4000, hole + 5000)]
+        );
+        // The segment at 1000 again: the D-SACK, then the range holding it.
+        let out = send(&mut c, 1000, 1000);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, hole);
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[
+                (hole + 1000, hole + 2000),
+                (hole + 1000, hole + 3000),
+                (hole + 4000, hole + 5000)
+            ]
+        );
+        assert!(crate::tcp::conn::scoreboard::is_dsack(
+            out[0].r.ack,
+            out[0].r.sack_blocks()
+        ));
+        // Reported once: a new segment beyond the hole draws plain SACK blocks.
+        let out = send(&mut c, 6000, 500);
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[
+                (hole + 6000, hole + 6500),
+                (hole + 1000, hole + 3000),
+                (hole + 4000, hole + 5000)
+            ]
+        );
+        // Half old, half new: only the old half is the D-SACK; the range grew.
+        let out = send(&mut c, 2500, 1000);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[
+                (hole + 2500, hole + 3000),
+                (hole + 1000, hole + 3500),
+                (hole + 6000, hole + 6500)
+            ]
+        );
+        // Across a hole between two ranges: the first duplicated part is reported.
+        let out = send(&mut c, 4500, 1700);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[
+                (hole + 4500, hole + 5000),
+                (hole + 4000, hole + 6500),
+                (hole + 1000, hole + 3500)
+            ]
+        );
+        // The segment that fills the hole runs on into bytes held: those are the D-SACK
+        // (below the new cumulative ACK).
+        let out = send(&mut c, 0, 1500);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, hole + 3500);
+        assert_eq!(
+            out[0].r.sack_blocks(),
+            &[(hole + 1000, hole + 1500), (hole + 4000, hole + 6500)]
+        );
+        assert_eq!(c.tcb.readable_bytes(), 1000 + 3500);
+    }
+
     #[test]
     fn an_ack_of_data_never_sent_is_answered_and_dropped() {
         let mut c = Conn::established(opts());
