@@ -55,10 +55,12 @@ impl Assembler {
     }
 
     /// Record `[start, end)` as present, joining the ranges it overlaps or touches. The
-    /// range it ends up in becomes the most recent. An empty range is a no-op.
-    pub fn add(&mut self, start: u64, end: u64) -> Result<(), Full> {
+    /// range it ends up in becomes the most recent. An empty range is a no-op. Returns the
+    /// first stretch of `[start, end)` that was held already (RFC 2883's D-SACK), if any:
+    /// the lowest one when the range spans holes between held ranges.
+    pub fn add(&mut self, start: u64, end: u64) -> Result<Option<(u64, u64)>, Full> {
         if end <= start {
-            return Ok(());
+            return Ok(None);
         }
         self.clock = self.clock.wrapping_add(1);
         if self.clock == 0 {
@@ -86,8 +88,14 @@ impl Assembler {
                 },
             );
             self.bytes += (end - start) as usize;
-            return Ok(());
+            return Ok(None);
         }
+        // Only the first and the last of the ranges joined can merely touch the new one:
+        // the overlap is found at the first or the second.
+        let held = self.ranges[i..j]
+            .iter()
+            .map(|r| (start.max(r.start), end.min(r.end)))
+            .find(|&(s, e)| s < e);
         let merged = Range {
             start: start.min(self.ranges[i].start),
             end: end.max(self.ranges[j - 1].end),
@@ -97,12 +105,12 @@ impl Assembler {
         self.bytes = self.bytes - old as usize + (merged.end - merged.start) as usize;
         self.ranges[i] = merged;
         self.ranges.drain(i + 1..j);
-        Ok(())
+        Ok(held)
     }
 
     /// If the first range begins at or before `at` (the in-order end has reached it),
-    /// remove it and return its end: the new in-order end (at least `at`).
-    pub fn take_front(&mut self, at: u64) -> Option<u64> {
+    /// remove it and return it (its end, or `at` if more, is the new in-order end).
+    pub fn take_front(&mut self, at: u64) -> Option<(u64, u64)> {
         let first = *self.ranges.first()?;
         if first.start > at {
             return None;
@@ -112,7 +120,7 @@ impl Assembler {
         if self.ranges.is_empty() {
             self.release();
         }
-        Some(first.end.max(at))
+        Some((first.start, first.end))
     }
 
     /// The ranges, most recently grown first (RFC 2018 4: the first SACK block holds the
@@ -230,6 +238,22 @@ mod tests {
         assert_eq!(a.len(), 2);
     }
 
+    /// RFC 2883: what of a new range was held already, for the D-SACK block.
+    #[test]
+    fn add_reports_the_first_stretch_already_held() {
+        let mut a = Assembler::default();
+        assert_eq!(a.add(100, 200), Ok(None));
+        assert_eq!(a.add(300, 400), Ok(None));
+        assert_eq!(a.add(200, 300), Ok(None), "touching both: nothing held");
+        assert_eq!(a.add(500, 600), Ok(None));
+        assert_eq!(a.add(100, 200), Ok(Some((100, 200))), "a duplicate");
+        assert_eq!(a.add(350, 450), Ok(Some((350, 400))), "the old part only");
+        assert_eq!(a.add(480, 520), Ok(Some((500, 520))));
+        assert_eq!(a.add(50, 700), Ok(Some((100, 450))), "the lowest stretch");
+        assert_eq!(ranges(&a), [(50, 700)]);
+        assert_eq!(a.bytes(), a.bytes_counted());
+    }
+
     #[test]
     fn take_front_releases_what_reached_the_in_order_end() {
         let mut a = Assembler::default();
@@ -237,16 +261,16 @@ mod tests {
         a.add(100, 200).unwrap();
         a.add(300, 400).unwrap();
         assert_eq!(a.take_front(99), None);
-        assert_eq!(a.take_front(100), Some(200));
+        assert_eq!(a.take_front(100), Some((100, 200)));
         assert_eq!(a.take_front(200), None);
         // In-order data that went past the start of the range.
-        assert_eq!(a.take_front(350), Some(400));
+        assert_eq!(a.take_front(350), Some((300, 400)));
         assert!(a.is_empty());
         assert_eq!(a.bytes(), 0);
         assert_eq!(a.ranges.capacity(), 0, "memory released when empty");
         // A range wholly below the in-order end.
         a.add(10, 20).unwrap();
-        assert_eq!(a.take_front(30), Some(30));
+        assert_eq!(a.take_front(30), Some((10, 20)));
     }
 
     #[test]

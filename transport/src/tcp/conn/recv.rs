@@ -21,6 +21,14 @@ impl Tcb {
             }
         }
         let got = self.rx.insert(at, data, size);
+        if let Some((from, to)) = got.held {
+            // Bytes held beyond a hole came again: a D-SACK block (RFC 2883 4), unless
+            // this segment's bytes before RCV.NXT took it (one per ACK; Linux keeps the
+            // first too).
+            if self.sack_ok && self.dsack.is_none() {
+                self.dsack = Some((seq + from, seq + to));
+            }
+        }
         if at == 0 {
             self.rcv_nxt = self.rcv_nxt + got.advanced;
             self.autotune_rcvbuf();

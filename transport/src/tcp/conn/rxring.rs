@@ -40,6 +40,10 @@ pub struct Inserted {
     pub advanced: usize,
     /// The data beyond the in-order end was refused (the assembler was full).
     pub refused: bool,
+    /// The first stretch of the data that was held already beyond a hole (RFC 2883's
+    /// D-SACK), as offsets into the data: found only when the data went beyond a hole or
+    /// filled one, never for data in order with nothing beyond it.
+    pub held: Option<(usize, usize)>,
 }
 
 impl RxRing {
@@ -139,25 +143,36 @@ impl RxRing {
         }
         let start = self.end() + at as u64;
         let end = start + data.len() as u64;
+        let rel = |(s, e): (u64, u64)| ((s - start) as usize, (e - start) as usize);
         if at > 0 {
-            if self.ooo.add(start, end).is_err() {
+            let Ok(held) = self.ooo.add(start, end) else {
                 return Inserted {
-                    advanced: 0,
                     refused: true,
+                    ..Inserted::default()
                 };
-            }
+            };
             self.write(self.len + at, data);
-            return Inserted::default();
+            return Inserted {
+                held: held.map(rel),
+                ..Inserted::default()
+            };
         }
         self.write(self.len, data);
         self.len += data.len();
-        // Ranges the new bytes reached join the readable ones.
-        while let Some(e) = self.ooo.take_front(self.end()) {
+        // Ranges the new bytes reached join the readable ones; the first one they ran
+        // into (every range begins beyond the in-order end) was held already.
+        let mut held = None;
+        while let Some((s, e)) = self.ooo.take_front(self.end()) {
+            if held.is_none() && s < end {
+                held = Some(rel((s, e.min(end))));
+            }
+            let e = e.max(self.end());
             self.len = usize::try_from(e - self.base).unwrap_or(self.len);
         }
         Inserted {
             advanced: (self.end() - start) as usize,
             refused: false,
+            held,
         }
     }
 
@@ -287,6 +302,22 @@ mod tests {
         let n = r.read(&mut out);
         out.truncate(n);
         out
+    }
+
+    /// RFC 2883: bytes held beyond a hole that come again are told apart (for the
+    /// D-SACK block), as offsets into the data; in-order data beyond nothing never is.
+    #[test]
+    fn bytes_held_beyond_a_hole_that_come_again_are_reported() {
+        let mut r = RxRing::new(0);
+        assert_eq!(r.insert(0, &bytes(0, 100), 4096).held, None);
+        assert_eq!(r.insert(100, &bytes(200, 100), 4096).held, None);
+        let i = r.insert(100, &bytes(200, 100), 4096);
+        assert_eq!((i.held, i.advanced), (Some((0, 100)), 0));
+        assert_eq!(r.insert(50, &bytes(150, 100), 4096).held, Some((50, 100)));
+        // Filling the hole and running on into the held bytes.
+        let i = r.insert(0, &bytes(100, 80), 4096);
+        assert_eq!((i.held, i.advanced), (Some((50, 80)), 200));
+        assert_eq!(read_all(&mut r), bytes(0, 300));
     }
 
     #[test]
