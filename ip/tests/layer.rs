@@ -4117,7 +4117,6 @@ mod multicast {
     /// The copy draws no ICMP error (RFC 1122 3.2.2) and no echo reply (broadcast echo is
     /// ignored, as Linux's `icmp_echo_ignore_broadcasts`); a unicast, or a broadcast that
     /// cannot leave (interface down), has none.
-    #[ignore = "defect: a broadcast this host sends is not delivered to its own sockets"]
     #[test]
     fn broadcasts_sent_come_up_here_as_received_on_their_interface() {
         let mut l = one_iface();
@@ -4153,7 +4152,10 @@ mod multicast {
         // Nobody listened (port unreachable): no ICMP error goes out about them.
         assert!(drain(&mut l).is_empty(), "no ICMP error about a broadcast");
         assert_eq!(l.icmp_stats().tx_messages, 0);
-        assert_eq!(l.stats().multicast_looped, 0);
+        assert_eq!(
+            (l.stats().broadcast_looped, l.stats().multicast_looped),
+            (3, 0)
+        );
         // `ping -b`: our own request comes up (raw sockets see it), unanswered.
         let echo = echo_request(1, 1, b"ping -b");
         l.tx()
@@ -4164,6 +4166,7 @@ mod multicast {
         assert_eq!(up.delivered.len(), 4);
         assert!(drain(&mut l).is_empty(), "no echo reply to ourselves");
         assert_eq!(l.icmp_stats().drop_broadcast_echo, 1);
+        assert_eq!(l.stats().broadcast_looped, 4);
         // A unicast: no copy.
         l.tx()
             .send(&SendMeta::new(HOST_A, UDP), b"to one", T0)
@@ -4177,6 +4180,7 @@ mod multicast {
             assert!(l.tx().send(&SendMeta::new(dst, UDP), b"x", T0).is_err());
         }
         assert!(!l.has_looped());
+        assert_eq!(l.stats().broadcast_looped, 4);
     }
 
     #[test]
