@@ -57,12 +57,13 @@ pub struct Output {
     /// Random report delays of IGMP.
     pub(crate) rng: igmp::Rng,
     pub(crate) igmp: IgmpStats,
-    /// Datagrams this host sent to a multicast group it is a member of, waiting to be
-    /// delivered here too (`IP_MULTICAST_LOOP`): the interface and the datagram.
+    /// Datagrams this host sent to a multicast group it is a member of
+    /// (`IP_MULTICAST_LOOP`) or to a broadcast address, waiting to be delivered here too:
+    /// the interface and the datagram.
     pub(crate) looped: VecDeque<(usize, Vec<u8>)>,
 }
 
-/// Own multicast datagrams waiting for local delivery at most (more are dropped and
+/// Own multicast and broadcast datagrams waiting for local delivery at most (more are dropped and
 /// counted: a sender outrunning the stack's own delivery).
 const LOOPED_MAX: usize = 256;
 
@@ -355,9 +356,11 @@ impl Output {
         }
     }
 
-    /// Keep a copy of a multicast datagram just sent on `ifindex` for this host's own
-    /// delivery, if the interface is a member of the group (Linux loops it back likewise).
-    /// Its transport checksum is complete, whatever the device was asked to finish.
+    /// Keep a copy of a datagram just sent on `ifindex` to a group or a broadcast address
+    /// for this host's own delivery, as Linux's `ip_mc_output` does: multicast if the
+    /// interface is a member of the group, a broadcast always. Not on loopback, which
+    /// brings back what it sends anyway. Its transport checksum is complete, whatever the
+    /// device was asked to finish.
     fn loop_back(
         &mut self,
         ifindex: usize,
@@ -365,14 +368,19 @@ impl Output {
         l4: L4Offload,
         fill: &mut dyn FnMut(&mut [u8]),
     ) {
-        let member = self
+        let multicast = repr.dst.is_multicast();
+        let wanted = self
             .iface(ifindex)
-            .is_some_and(|i| !i.loopback && i.groups.is_member(repr.dst));
-        if !member {
+            .is_some_and(|i| !i.loopback && (!multicast || i.groups.is_member(repr.dst)));
+        if !wanted {
             return;
         }
         if self.looped.len() >= LOOPED_MAX {
-            self.stats.drop_multicast_loop_full += 1;
+            if multicast {
+                self.stats.drop_multicast_loop_full += 1;
+            } else {
+                self.stats.drop_broadcast_loop_full += 1;
+            }
             return;
         }
         let mut d = vec![0u8; HEADER_LEN + repr.payload_len];
@@ -721,7 +729,10 @@ impl IpTx for Output {
         if !host_only {
             self.emit_routed(&route, &repr, l4, fill, now)?;
         }
-        if meta.multicast_loop && repr.dst.is_multicast() {
+        // Our own members hear a group when the sender asks (IP_MULTICAST_LOOP); our own
+        // sockets hear a broadcast always (Linux's `ip_mc_output` loops it regardless).
+        let multicast = repr.dst.is_multicast();
+        if (multicast && meta.multicast_loop) || (!multicast && self.is_broadcast(repr.dst)) {
             self.loop_back(route.ifindex, &repr, l4, fill);
         }
         Ok(())

@@ -29,6 +29,11 @@ pub struct IpStats {
     pub multicast_looped: u64,
     /// ... and dropped, more waiting than the stack delivers between two polls.
     pub drop_multicast_loop_full: u64,
+    /// Copies of our own broadcasts (limited, or to one of our networks) for our own
+    /// sockets, as received on the interface they left by (Linux's `ip_mc_output`)...
+    pub broadcast_looped: u64,
+    /// ... and dropped, the queue they share with multicast copies full.
+    pub drop_broadcast_loop_full: u64,
     /// Malformed IP options (RFC 791 3.1: a bad length or pointer).
     pub drop_bad_options: u64,
     /// A source route not used up yet: this host is a hop on the way, and does not route

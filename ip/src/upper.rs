@@ -89,7 +89,8 @@ pub struct SendMeta {
     /// route's (`IP_MULTICAST_IF`).
     pub multicast_if: Option<Ipv4Addr>,
     /// To a multicast group this host has joined on the outgoing interface: deliver a copy
-    /// here too (`IP_MULTICAST_LOOP`, on by default as on Linux).
+    /// here too (`IP_MULTICAST_LOOP`, on by default as on Linux). A broadcast is delivered
+    /// here too whatever this says (Linux likewise).
     pub multicast_loop: bool,
     /// Leave by this interface only (`SO_BINDTODEVICE`): routes through others are not
     /// taken, and the limited broadcast leaves by it even before it has an address, with

@@ -4111,6 +4111,78 @@ mod multicast {
         assert_eq!(l.stats().multicast_looped, 2);
     }
 
+    /// As Linux's `ip_mc_output` for a broadcast route: a broadcast this host sends (the
+    /// limited one, or its network's) comes up here too, as received on the interface it
+    /// left by, whatever `IP_MULTICAST_LOOP` says (Linux loops broadcasts unconditionally).
+    /// The copy draws no ICMP error (RFC 1122 3.2.2) and no echo reply (broadcast echo is
+    /// ignored, as Linux's `icmp_echo_ignore_broadcasts`); a unicast, or a broadcast that
+    /// cannot leave (interface down), has none.
+    #[test]
+    fn broadcasts_sent_come_up_here_as_received_on_their_interface() {
+        let mut l = one_iface();
+        l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+            .unwrap();
+        introduce(&mut l, 0, HOST_A, MAC_A, T0);
+        let mut up = Recorder::answering(Delivery::PortUnreachable);
+        let sends = [(Ipv4Addr::BROADCAST, true), (BCAST0, true), (BCAST0, false)];
+        for (dst, lo) in sends {
+            let meta = SendMeta {
+                multicast_loop: lo,
+                ..SendMeta::new(dst, UDP)
+            };
+            l.tx().send(&meta, b"12345678 to all", T0).unwrap();
+            let sent = drain(&mut l);
+            assert_eq!(sent.len(), 1, "{dst}");
+            assert_eq!(sent[0].dst, MacAddr::BROADCAST);
+            assert!(l.has_looped(), "{dst}, loop {lo}");
+            assert_eq!(l.poll_at(), Some(Instant::ZERO));
+            l.poll(T0, &mut up);
+            assert!(!l.has_looped());
+        }
+        assert_eq!(up.delivered.len(), 3);
+        for (got, (dst, _)) in up.delivered.iter().zip(sends) {
+            assert!(got.broadcast && got.csum_ok);
+            assert_eq!(got.ifindex, 0);
+            let p = Ipv4Packet::new_checked(&got.packet).unwrap();
+            assert_eq!(
+                (p.src(), p.dst(), p.payload()),
+                (US0, dst, &b"12345678 to all"[..])
+            );
+        }
+        // Nobody listened (port unreachable): no ICMP error goes out about them.
+        assert!(drain(&mut l).is_empty(), "no ICMP error about a broadcast");
+        assert_eq!(l.icmp_stats().tx_messages, 0);
+        assert_eq!(
+            (l.stats().broadcast_looped, l.stats().multicast_looped),
+            (3, 0)
+        );
+        // `ping -b`: our own request comes up (raw sockets see it), unanswered.
+        let echo = echo_request(1, 1, b"ping -b");
+        l.tx()
+            .send(&SendMeta::new(BCAST0, ICMP), &echo, T0)
+            .unwrap();
+        assert_eq!(drain(&mut l).len(), 1);
+        l.poll(T0, &mut up);
+        assert_eq!(up.delivered.len(), 4);
+        assert!(drain(&mut l).is_empty(), "no echo reply to ourselves");
+        assert_eq!(l.icmp_stats().drop_broadcast_echo, 1);
+        assert_eq!(l.stats().broadcast_looped, 4);
+        // A unicast: no copy.
+        l.tx()
+            .send(&SendMeta::new(HOST_A, UDP), b"to one", T0)
+            .unwrap();
+        assert_eq!(drain(&mut l).len(), 1);
+        assert!(!l.has_looped());
+        // Down: nothing leaves, so nothing comes back.
+        l.set_up(0, false, T0).unwrap();
+        drain(&mut l);
+        for dst in [Ipv4Addr::BROADCAST, BCAST0] {
+            assert!(l.tx().send(&SendMeta::new(dst, UDP), b"x", T0).is_err());
+        }
+        assert!(!l.has_looped());
+        assert_eq!(l.stats().broadcast_looped, 4);
+    }
+
     #[test]
     fn an_interface_that_comes_up_again_reports_its_groups() {
         let mut l = joined();

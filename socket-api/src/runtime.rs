@@ -316,8 +316,9 @@ impl Shared {
     /// [`flush`]).
     fn finish_waking(&self, mut core: MutexGuard<'_, Core>, wake: bool, write: Write) {
         if core.ip.has_looped() {
-            // Copies of multicast sent to our own groups go to their sockets before the
-            // call returns, one send's at a time: a sender in a loop never outruns them.
+            // Copies of multicast sent to our own groups, and of our broadcasts, go to their
+            // sockets before the call returns, one send's at a time: a sender in a loop
+            // never outruns them.
             let now = self.clock.now();
             let Core { ip, transport, .. } = &mut *core;
             ip.deliver_looped(now, transport);

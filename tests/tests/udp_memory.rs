@@ -961,3 +961,46 @@ fn so_broadcast_on_a_raw_socket_reads_back_and_is_needed() {
         SockOpt::Broadcast(true)
     );
 }
+
+/// A broadcast this host sends comes up to its own sockets on the port too, as received on
+/// the interface it left by (Linux's `ip_mc_output` for a broadcast route, whatever
+/// `IP_MULTICAST_LOOP` says): a service-discovery listener on the same host hears it, the
+/// sender bound to the port hears itself, the other host still gets it. A socket bound to
+/// our unicast address does not hear broadcasts; nobody on the port here draws no ICMP
+/// error.
+#[test]
+fn a_broadcast_sent_comes_up_to_our_own_sockets_on_the_port() {
+    let p = Pair::new(1500);
+    let here = UdpSocket::bind_reuse(&p.a.stack, addr(Ipv4Addr::UNSPECIFIED, 6800)).unwrap();
+    let pinned = UdpSocket::bind_reuse(&p.a.stack, addr(A_IP, 6800)).unwrap();
+    here.set_read_timeout(Some(WAIT)).unwrap();
+    let there = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 6800));
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    a.set_broadcast(true).expect("SO_BROADCAST");
+    let from = addr(A_IP, port_of(&a));
+    let mut buf = vec![0u8; 2048];
+    for dst in [BCAST, Ipv4Addr::BROADCAST] {
+        a.send_to(b"anyone?", addr(dst, 6800)).expect("send_to");
+        let (n, f, to) = here.recv_from_to(&mut buf).expect("our own broadcast");
+        assert_eq!((&buf[..n], f, to), (&b"anyone?"[..], from, dst));
+        assert_eq!(recv_from(&there), (b"anyone?".to_vec(), from), "{dst}");
+    }
+    // IP_MULTICAST_LOOP is about multicast only.
+    a.set_multicast_loop_v4(false).unwrap();
+    a.send_to(b"still", addr(BCAST, 6800)).expect("send_to");
+    assert_eq!(recv_from(&here), (b"still".to_vec(), from));
+    assert_eq!(recv_from(&there).0, b"still");
+    // The sender on the port hears itself.
+    here.set_broadcast(true).unwrap();
+    here.send_to(b"me too", addr(BCAST, 6800)).expect("send_to");
+    assert_eq!(recv_from(&here), (b"me too".to_vec(), addr(A_IP, 6800)));
+    assert_eq!(recv_from(&there).0, b"me too");
+    assert!(try_recv(&pinned).is_none(), "bound to A's own address");
+    // Nobody on the port here: dropped, no ICMP error (RFC 1122 3.2.2).
+    let before = udp_stats(&p.a).drop_no_port;
+    a.send_to(b"nobody", addr(BCAST, 6801)).expect("send_to");
+    assert_eq!(udp_stats(&p.a).drop_no_port, before + 1);
+    assert_eq!(p.a.icmp_stats().tx_messages, 0);
+    assert!(try_recv(&here).is_none());
+    assert_eq!(p.a.ip_stats().broadcast_looped, 5);
+}

@@ -561,18 +561,23 @@ impl IpLayer {
         }
     }
 
-    /// Copies of this host's own multicast wait for [`IpLayer::deliver_looped`].
+    /// Copies of this host's own multicast or broadcasts wait for [`IpLayer::deliver_looped`].
     pub fn has_looped(&self) -> bool {
         !self.out.looped.is_empty()
     }
 
-    /// Deliver the copies of multicast this host sent to groups it is a member of, as
-    /// datagrams received on the interface they left by. The runtime calls it after each
-    /// call that may have sent some (`poll` does too).
+    /// Deliver the copies of multicast this host sent to groups it is a member of, and of
+    /// the broadcasts it sent, as datagrams received (by broadcast: no ICMP error, no echo
+    /// reply) on the interface they left by. The runtime calls it after each call that
+    /// may have sent some (`poll` does too).
     pub fn deliver_looped(&mut self, now: Instant, upper: &mut dyn Upper) {
         while let Some((ifindex, d)) = self.out.looped.pop_front() {
             if let Ok(p) = Ipv4Packet::new_checked(&d) {
-                self.out.stats.multicast_looped += 1;
+                if p.dst().is_multicast() {
+                    self.out.stats.multicast_looped += 1;
+                } else {
+                    self.out.stats.broadcast_looped += 1;
+                }
                 self.deliver_local(ifindex, p, true, true, now, upper);
             }
         }

@@ -514,7 +514,7 @@ impl IpLayer {
     /// The next moment `poll` has work to do.
     pub fn poll_at(&self) -> Option<Instant> {
         if !self.out.looped.is_empty() {
-            // Copies of our own multicast wait for delivery: at once.
+            // Copies of our own multicast or broadcasts wait for delivery: at once.
             return Some(Instant::ZERO);
         }
         let arp = self.out.ifaces.iter().filter_map(|i| i.arp.poll_at());

@@ -169,6 +169,8 @@ pub fn run(ctx: &Ctx) {
             ("drop_not_member", ip.drop_not_member),
             ("multicast_looped", ip.multicast_looped),
             ("drop_multicast_loop_full", ip.drop_multicast_loop_full),
+            ("broadcast_looped", ip.broadcast_looped),
+            ("drop_broadcast_loop_full", ip.drop_broadcast_loop_full),
             ("drop_link_broadcast", ip.drop_link_broadcast),
             ("drop_bad_options", ip.drop_bad_options),
             ("drop_source_route", ip.drop_source_route),
