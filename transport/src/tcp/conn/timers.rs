@@ -252,12 +252,11 @@ impl Tcb {
             }
             return;
         }
-        // A user timeout the application set (any but the stack's default, which stands
-        // for Linux's unset TCP_USER_TIMEOUT) bounds the probing even while the peer
+        // A user timeout the application set bounds the probing even while the peer
         // answers every probe, as Linux's probe timer does: from the first probe, the
         // window has stayed shut that long. Unset, answered probes go on for as long as
         // the peer keeps its window shut (RFC 9293 3.8.6.1, MUST-38).
-        let limit = (self.opts.user_timeout != cfg.user_timeout).then_some(self.opts.user_timeout);
+        let limit = self.user_timeout_set(cfg);
         let since = *self.persist_since.get_or_insert(now);
         if limit.is_some_and(|ut| now.saturating_duration_since(since) >= ut) {
             stats.user_timeouts += 1;
@@ -328,13 +327,11 @@ impl Tcb {
                 .set(Timer::Keepalive, self.last_rx + cfg.keep_idle);
             return;
         }
-        // A user timeout the application set (any but the stack's default, which stands
-        // for Linux's unset TCP_USER_TIMEOUT) takes the place of keep_count (RFC 5482 4.2,
+        // A user timeout the application set takes the place of keep_count (RFC 5482 4.2,
         // as Linux): give up once a probe is out and the peer has been silent that long.
-        let gave_up = if self.opts.user_timeout != cfg.user_timeout {
-            self.keep_probes > 0 && idle >= self.opts.user_timeout
-        } else {
-            self.keep_probes >= cfg.keep_count
+        let gave_up = match self.user_timeout_set(cfg) {
+            Some(ut) => self.keep_probes > 0 && idle >= ut,
+            None => self.keep_probes >= cfg.keep_count,
         };
         if gave_up {
             stats.keepalive_timeouts += 1;
@@ -355,6 +352,13 @@ impl Tcb {
             stats.segs_out += 1;
         }
         self.timers.set(Timer::Keepalive, now + cfg.keep_interval);
+    }
+
+    /// The user timeout the application set (`TCP_USER_TIMEOUT`), which bounds the persist
+    /// and keepalive probing; `None` when it is the stack's default, which stands for
+    /// Linux's unset option (there the retransmission timer alone uses the default).
+    fn user_timeout_set(&self, cfg: &TcpConfig) -> Option<Duration> {
+        (self.opts.user_timeout != cfg.user_timeout).then_some(self.opts.user_timeout)
     }
 
     /// Arm or disarm keepalive after an option change or received segment.
