@@ -63,8 +63,8 @@ pub struct Output {
     pub(crate) looped: VecDeque<(usize, Vec<u8>)>,
 }
 
-/// Own multicast and broadcast datagrams waiting for local delivery at most (more are dropped and
-/// counted: a sender outrunning the stack's own delivery).
+/// Own multicast and broadcast datagrams waiting for local delivery at most (more are
+/// dropped and counted: a sender outrunning the stack's own delivery).
 const LOOPED_MAX: usize = 256;
 
 impl Output {
@@ -730,9 +730,17 @@ impl IpTx for Output {
             self.emit_routed(&route, &repr, l4, fill, now)?;
         }
         // Our own members hear a group when the sender asks (IP_MULTICAST_LOOP); our own
-        // sockets hear a broadcast always (Linux's `ip_mc_output` loops it regardless).
+        // sockets hear a broadcast always (Linux's `ip_mc_output` loops it regardless). A
+        // directed broadcast of one of our networks leaves by that network's interface (its
+        // route is the longest match), so only the route's interface is looked at: one
+        // comparison per unicast datagram sent, not a walk over the interfaces.
         let multicast = repr.dst.is_multicast();
-        if (multicast && meta.multicast_loop) || (!multicast && self.is_broadcast(repr.dst)) {
+        let broadcast = !multicast
+            && (repr.dst.is_broadcast()
+                || self
+                    .iface(route.ifindex)
+                    .is_some_and(|i| i.is_subnet_broadcast(repr.dst)));
+        if (multicast && meta.multicast_loop) || broadcast {
             self.loop_back(route.ifindex, &repr, l4, fill);
         }
         Ok(())
