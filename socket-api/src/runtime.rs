@@ -110,6 +110,11 @@ pub struct Core {
     /// each once: they are woken, and reported to pollers, when it is short again
     /// ([`Core::recheck_blocked`]). Bounded by the open sockets.
     send_blocked: Vec<SocketHandle>,
+    /// Blocking datagram sends waiting for room in the ARP queue of a next hop being
+    /// resolved, with the destination each waits for: woken when the queue is no longer
+    /// full (the neighbour answered, the cache gave up, the entry was deleted) or the
+    /// socket closed ([`Core::recheck_blocked`]). At most one entry per socket.
+    pub(crate) arp_blocked: Vec<(SocketHandle, Ipv4Addr)>,
 }
 
 /// How often a waiting `poll` or `Poller` looks again at the queues that hold back
@@ -201,8 +206,33 @@ impl Core {
         !self.send_blocked.is_empty()
     }
 
-    /// Wake the datagram sockets whose queue is short again (or that are closed).
+    /// Remember that the blocking datagram send of socket `h` waits for room in the ARP
+    /// queue of the next hop towards `dst`.
+    pub(crate) fn note_arp_blocked(&mut self, h: SocketHandle, dst: Ipv4Addr) {
+        match self.arp_blocked.iter_mut().find(|(s, _)| *s == h) {
+            Some(e) => e.1 = dst,
+            None => self.arp_blocked.push((h, dst)),
+        }
+    }
+
+    /// Forget a blocking datagram send's wait for ARP (it timed out or went on).
+    pub(crate) fn clear_arp_blocked(&mut self, h: SocketHandle) {
+        self.arp_blocked.retain(|(s, _)| *s != h);
+    }
+
+    /// Wake the datagram sockets whose queue is short again (or that are closed), and the
+    /// senders waiting for an ARP queue that has room again.
     pub(crate) fn recheck_blocked(&mut self) {
+        let mut i = 0;
+        while i < self.arp_blocked.len() {
+            let (h, dst) = self.arp_blocked[i];
+            if self.transport.is_open(h) && self.ip.arp_queue_full(dst) {
+                i += 1;
+            } else {
+                self.arp_blocked.swap_remove(i);
+                self.wake(h);
+            }
+        }
         if self.send_blocked.is_empty() {
             return;
         }
@@ -469,6 +499,7 @@ impl Stack {
                 reset_on_close: HashSet::new(),
                 backlogs: Vec::new(),
                 send_blocked: Vec::new(),
+                arp_blocked: Vec::new(),
             }),
             drivers: RwLock::new(Vec::new()),
             clock: Clock::new(),

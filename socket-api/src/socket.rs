@@ -99,9 +99,6 @@ pub enum SockOptName {
     MulticastIf,
 }
 
-/// How often a datagram send held back by a full ARP queue looks again.
-const ARP_RECHECK: Duration = Duration::from_millis(1);
-
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
 const MIN_BUF: usize = 256;
 const MAX_BUF: usize = 16 << 20;
@@ -490,8 +487,8 @@ impl Socket {
     /// burst sent before the neighbour answered), where it would push the oldest queued
     /// datagram out, as Linux's does: until the address is resolved or given up (the
     /// cache's retries, about 3 s), or the send timeout passes (then the datagram goes,
-    /// and the oldest gives way, counted). It looks again every millisecond: the answer
-    /// comes through the stack thread, which wakes no datagram sender.
+    /// and the oldest gives way, counted). It sleeps on the socket's condition variable,
+    /// woken by whichever thread's call empties the queue (`Core::recheck_blocked`).
     fn wait_for_arp_room<'a>(
         &'a self,
         mut core: MutexGuard<'a, Core>,
@@ -502,13 +499,28 @@ impl Socket {
         let Some(target) = target.map(|t| *t.ip()) else {
             return Ok(core);
         };
-        while core.ip.arp_queue_full(target)
-            && deadline.is_none_or(|d| std::time::Instant::now() < d)
-        {
-            drop(core);
-            std::thread::sleep(ARP_RECHECK);
-            core = self.core()?;
+        while core.ip.arp_queue_full(target) {
+            if self.closed.load(Ordering::Acquire) || !core.transport.is_open(self.handle) {
+                core.clear_arp_blocked(self.handle);
+                return Err(SocketError::Closed);
+            }
+            if self.stack.is_shut_down() {
+                core.clear_arp_blocked(self.handle);
+                return Err(SocketError::StackDown);
+            }
+            core.note_arp_blocked(self.handle, target);
+            let timed_out = match deadline {
+                Some(d) => self.cond.wait_until(&mut core, d).timed_out(),
+                None => {
+                    self.cond.wait(&mut core);
+                    false
+                }
+            };
+            if timed_out {
+                break;
+            }
         }
+        core.clear_arp_blocked(self.handle);
         Ok(core)
     }
 
@@ -1466,9 +1478,60 @@ mod tests {
                 _ => break,
             }
         }
+        // Before the join: a sender never woken would hang it.
+        assert_eq!(got, (0..300u16).collect::<Vec<_>>());
         sender.join().unwrap();
         a.shutdown();
-        assert_eq!(got, (0..300u16).collect::<Vec<_>>());
+    }
+
+    /// A blocking sender waiting for room in a full ARP queue waits at most its
+    /// `SO_SNDTIMEO`: then its datagram goes and the oldest queued gives way, counted; a
+    /// sender with no timeout waiting meanwhile is woken when the socket's stack shuts
+    /// down.
+    #[test]
+    fn a_sender_waiting_for_arp_room_ends_at_its_send_timeout_or_the_shutdown() {
+        let (a_end, b_end) = crate::testing::link(1024);
+        let a = crate::StackBuilder::new()
+            .device(Arc::new(a_end))
+            .addr("10.0.0.1/24")
+            .build()
+            .unwrap();
+        let s = crate::UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+        s.socket()
+            .set_option(SockOpt::SendTimeout(Some(Duration::from_millis(150))))
+            .unwrap();
+        s.send_to(&0u16.to_be_bytes(), "10.0.0.2:7").unwrap();
+        crate::testing::await_arp_request(&b_end, [10, 0, 0, 2]);
+        for i in 1..128u16 {
+            s.send_to(&i.to_be_bytes(), "10.0.0.2:7").unwrap();
+        }
+        assert_eq!(a.with_core(|c, _| c.ip.arp_pending()), 128);
+        let t = std::time::Instant::now();
+        s.send_to(b"x", "10.0.0.2:7").unwrap();
+        assert!(
+            t.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(a.with_core(|c, _| c.ip.arp_pending()), 128);
+        let dropped = a.with_core(|c, _| {
+            c.ip.arp_stats()
+                .iter()
+                .map(|(_, s)| s.pending_dropped.entry_queue_full)
+                .sum::<u64>()
+        });
+        assert_eq!(dropped, 1);
+        // No timeout: it waits until the stack goes down.
+        let u = crate::UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+        let waiter = std::thread::spawn(move || u.send_to(b"y", "10.0.0.2:7"));
+        let t = std::time::Instant::now();
+        while a.with_core(|c, _| c.arp_blocked.len()) == 0 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(a.with_core(|c, _| c.arp_blocked.len()), 1);
+        a.shutdown();
+        let r = waiter.join().unwrap();
+        assert!(r.is_err(), "{r:?}");
     }
 
     /// Accepted connections inherit `SO_RCVTIMEO` and `SO_SNDTIMEO` from their listener,
