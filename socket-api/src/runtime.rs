@@ -1003,6 +1003,8 @@ fn stack_loop(shared: &Shared) {
         let now = shared.clock.now();
         if core.poll_at().is_some_and(|t| t <= now) {
             core.poll(now);
+            // A resolution given up frees its ARP queue: its waiting senders go on.
+            core.recheck_blocked();
         }
         next = core.poll_at();
         shared.planned.store(

@@ -1534,6 +1534,47 @@ mod tests {
         assert!(r.is_err(), "{r:?}");
     }
 
+    /// A blocking sender waiting for room in the ARP queue of a neighbour that never
+    /// answers goes on when the cache gives the address up (on the stack thread's timer),
+    /// not only when an answer comes.
+    #[test]
+    fn a_sender_waiting_for_arp_room_goes_on_when_the_resolution_fails() {
+        let (a_end, _b_end) = crate::testing::link(1024);
+        let mut cfg = crate::StackConfig::default();
+        cfg.ip.arp.retransmit_interval = Duration::from_millis(40);
+        cfg.ip.arp.max_retries = 2;
+        let a = crate::StackBuilder::new()
+            .config(cfg)
+            .device(Arc::new(a_end))
+            .addr("10.0.0.1/24")
+            .build()
+            .unwrap();
+        let s = crate::UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut waited = false;
+            for _ in 0..1000 {
+                waited |= s
+                    .socket()
+                    .with_core(|c, _| Ok(c.ip.arp_queue_full([10, 0, 0, 2].into())))?;
+                s.send_to(b"x", "10.0.0.2:7")?;
+                if waited {
+                    break;
+                }
+            }
+            done_tx.send(waited).unwrap();
+            Ok::<_, std::io::Error>(())
+        });
+        // Two requests 40 ms apart, then the resolution fails and the queue is released.
+        let r = done.recv_timeout(Duration::from_secs(10));
+        a.shutdown();
+        assert_eq!(
+            r,
+            Ok(true),
+            "the sender was not woken when the resolution failed"
+        );
+    }
+
     /// Accepted connections inherit `SO_RCVTIMEO` and `SO_SNDTIMEO` from their listener,
     /// as on Linux (the listener's socket is cloned, `sk_rcvtimeo` and `sk_sndtimeo` with
     /// it): a server that bounds its reads on the listener bounds them on each connection.
