@@ -368,19 +368,7 @@ impl Output {
         l4: L4Offload,
         fill: &mut dyn FnMut(&mut [u8]),
     ) {
-        let multicast = repr.dst.is_multicast();
-        let wanted = self
-            .iface(ifindex)
-            .is_some_and(|i| !i.loopback && (!multicast || i.groups.is_member(repr.dst)));
-        if !wanted {
-            return;
-        }
-        if self.looped.len() >= LOOPED_MAX {
-            if multicast {
-                self.stats.drop_multicast_loop_full += 1;
-            } else {
-                self.stats.drop_broadcast_loop_full += 1;
-            }
+        if !self.loop_room(ifindex, repr.dst) {
             return;
         }
         let mut d = vec![0u8; HEADER_LEN + repr.payload_len];
@@ -390,6 +378,39 @@ impl Output {
         }
         repr.emit(&mut d, 0, false);
         self.looped.push_back((ifindex, d));
+    }
+
+    /// Should a copy of a datagram to the group or broadcast `dst` leaving by `ifindex`
+    /// come back up (see `loop_back`), and is there room for it (counted if not)?
+    fn loop_room(&mut self, ifindex: usize, dst: Ipv4Addr) -> bool {
+        let multicast = dst.is_multicast();
+        let wanted = self
+            .iface(ifindex)
+            .is_some_and(|i| !i.loopback && (!multicast || i.groups.is_member(dst)));
+        if !wanted {
+            return false;
+        }
+        if self.looped.len() >= LOOPED_MAX {
+            if multicast {
+                self.stats.drop_multicast_loop_full += 1;
+            } else {
+                self.stats.drop_broadcast_loop_full += 1;
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Is `dst`, leaving by `route`, a broadcast: the limited one or the directed broadcast
+    /// of the route's network? (A directed broadcast of one of our networks leaves by that
+    /// network's interface, its route being the longest match, so only the route's
+    /// interface is looked at: one comparison per unicast datagram sent.)
+    fn is_route_broadcast(&self, route: &Route, dst: Ipv4Addr) -> bool {
+        !dst.is_multicast()
+            && (dst.is_broadcast()
+                || self
+                    .iface(route.ifindex)
+                    .is_some_and(|i| i.is_subnet_broadcast(dst)))
     }
 
     /// Broadcast a who-has for `target` on `ifindex`.
@@ -730,20 +751,82 @@ impl IpTx for Output {
             self.emit_routed(&route, &repr, l4, fill, now)?;
         }
         // Our own members hear a group when the sender asks (IP_MULTICAST_LOOP); our own
-        // sockets hear a broadcast always (Linux's `ip_mc_output` loops it regardless). A
-        // directed broadcast of one of our networks leaves by that network's interface (its
-        // route is the longest match), so only the route's interface is looked at: one
-        // comparison per unicast datagram sent, not a walk over the interfaces.
+        // sockets hear a broadcast always (Linux's `ip_mc_output` loops it regardless).
         let multicast = repr.dst.is_multicast();
-        let broadcast = !multicast
-            && (repr.dst.is_broadcast()
-                || self
-                    .iface(route.ifindex)
-                    .is_some_and(|i| i.is_subnet_broadcast(repr.dst)));
-        if (multicast && meta.multicast_loop) || broadcast {
+        if (multicast && meta.multicast_loop) || self.is_route_broadcast(&route, repr.dst) {
             self.loop_back(route.ifindex, &repr, l4, fill);
         }
         Ok(())
+    }
+
+    fn send_header_included(
+        &mut self,
+        meta: &SendMeta,
+        datagram: &[u8],
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let len = datagram.len();
+        let hl = datagram.first().map_or(0, |b| usize::from(b & 0x0f) * 4);
+        if len < HEADER_LEN
+            || len > usize::from(u16::MAX)
+            || datagram[0] >> 4 != 4
+            || hl < HEADER_LEN
+            || hl > len
+        {
+            return Err(SendError::BadHeader);
+        }
+        if meta.dst.is_unspecified() {
+            return Err(SendError::Unspecified);
+        }
+        let route = self
+            .send_route(meta.dst, meta.multicast_if, meta.device)
+            .ok_or_else(|| {
+                if !meta.dst.is_broadcast() {
+                    self.stats.drop_no_route += 1;
+                }
+                SendError::NoRoute
+            })?;
+        let mtu = self.iface(route.ifindex).ok_or(SendError::NoRoute)?.mtu;
+        if len > mtu {
+            self.stats.drop_frag_needed += 1;
+            return Err(SendError::TooLong);
+        }
+        let mut frame = self.frame_buf(ETH + len);
+        let d = &mut frame[ETH..];
+        d.copy_from_slice(datagram);
+        d[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        let at = |d: &[u8], i: usize| Ipv4Addr::new(d[i], d[i + 1], d[i + 2], d[i + 3]);
+        if at(d, 12).is_unspecified() {
+            let src = match meta.src.filter(|s| !s.is_unspecified()) {
+                Some(s) => s,
+                None => self
+                    .default_source(&route, meta.dst)
+                    .ok_or(SendError::NoRoute)?,
+            };
+            d[12..16].copy_from_slice(&src.octets());
+        }
+        if d[4..6] == [0, 0] {
+            let id = self.alloc_ident(at(d, 12), at(d, 16), d[9]);
+            d[4..6].copy_from_slice(&id.to_be_bytes());
+        }
+        d[10..12].copy_from_slice(&[0, 0]);
+        let csum = checksum::checksum(&d[..hl]);
+        d[10..12].copy_from_slice(&csum.to_be_bytes());
+        let looped = ((meta.dst.is_multicast() && meta.multicast_loop)
+            || self.is_route_broadcast(&route, meta.dst))
+            && self.loop_room(route.ifindex, meta.dst);
+        if looped {
+            let copy = frame[ETH..].to_vec();
+            self.looped.push_back((route.ifindex, copy));
+        }
+        self.stats.tx_packets += 1;
+        self.transmit_ip(
+            route.ifindex,
+            route.next_hop(meta.dst),
+            frame,
+            FrameMeta::default(),
+            now,
+        )
     }
 
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {

@@ -137,6 +137,10 @@ pub enum SendError {
     /// only", for multicast).
     #[error("a TTL of 0 is for multicast on this host only")]
     ZeroTtl,
+    /// A header the sender wrote (`IP_HDRINCL`) is not an IPv4 header that fits the
+    /// datagram: version 4, a header length of 20 to 60 bytes within the datagram.
+    #[error("the IP header given is malformed")]
+    BadHeader,
 }
 
 /// The down path: what transport protocols may ask of `ip`.
@@ -150,6 +154,23 @@ pub trait IpTx {
         fill: &mut dyn FnMut(&mut [u8]),
         now: Instant,
     ) -> Result<(), SendError>;
+
+    /// Send `datagram`, IP header included, as the sender wrote it (a raw socket with
+    /// `IP_HDRINCL`), routed towards `meta.dst` (and `meta.device`, `meta.multicast_if`),
+    /// as Linux's `raw_send_hdrinc` does: the total length and the header checksum are
+    /// always filled in, a source of 0.0.0.0 becomes `meta.src` or the route's, an
+    /// Identification of 0 gets one; nothing else of the header is changed, its options
+    /// included. Never fragmented: a datagram longer than the interface's MTU is refused
+    /// (`TooLong`, EMSGSIZE).
+    fn send_header_included(
+        &mut self,
+        meta: &SendMeta,
+        datagram: &[u8],
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let _ = (meta, datagram, now);
+        Err(SendError::NoRoute)
+    }
 
     /// The source address and MTU `ip` would use towards `dst` (the path MTU, when one was
     /// learnt and has not expired).

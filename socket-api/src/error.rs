@@ -186,6 +186,9 @@ impl From<ip::SendError> for SocketError {
             ip::SendError::Unspecified => SocketError::InvalidInput("0.0.0.0 is not a destination"),
             ip::SendError::QueueFull | ip::SendError::ArpQueueFull => SocketError::NoBufferSpace,
             ip::SendError::ZeroTtl => SocketError::InvalidInput("TTL must be 1 to 255"),
+            ip::SendError::BadHeader => {
+                SocketError::InvalidInput("the IP header given is malformed")
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Raw IP sockets (`socket(AF_INET, SOCK_RAW, protocol)`): send a payload, the stack builds
-//! the IP header; receive whole datagrams, IP header included. `ping` runs on one.
+//! the IP header (or, with `IP_HDRINCL`, the whole datagram the application wrote);
+//! receive whole datagrams, IP header included. `ping` runs on one.
 
 use crate::runtime::Stack;
 use crate::socket::{Domain, SockOpt, Socket, Type};
@@ -29,21 +30,39 @@ impl RawSocket {
         &self.inner
     }
 
-    /// Send `payload` to `dst` (the IP header is built by the stack). Returns the bytes sent.
+    /// Send `payload` to `dst` (the IP header is built by the stack, unless
+    /// `set_header_included`). Returns the bytes sent.
     pub fn send_to(&self, payload: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
         self.inner
             .send_to(payload, SocketAddr::V4(SocketAddrV4::new(dst, 0)))
     }
 
+    /// Connect to `peer`: `send` goes there, and only datagrams from it are received
+    /// (Linux's raw sockets likewise). `Socket::disconnect` undoes it.
+    pub fn connect(&self, peer: Ipv4Addr) -> io::Result<()> {
+        self.inner
+            .connect(SocketAddr::V4(SocketAddrV4::new(peer, 0)))
+    }
+
+    /// Send `payload` to the connected peer.
+    pub fn send(&self, payload: &[u8]) -> io::Result<usize> {
+        self.inner.send(payload)
+    }
+
     /// Receive one datagram (IP header included) into `buf`; a longer datagram is truncated,
     /// as on BSD sockets. Returns its length as copied and its source.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, Ipv4Addr)> {
-        let (n, from) = self.inner.recv_from(buf)?;
-        let ip = match from {
-            SocketAddr::V4(a) => *a.ip(),
-            SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-        };
-        Ok((n, ip))
+        source(self.inner.recv_from(buf)?)
+    }
+
+    /// `recv_from` with `MSG_PEEK`: the datagram stays queued for the next read.
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, Ipv4Addr)> {
+        source(self.inner.peek_from(buf)?)
+    }
+
+    /// `IP_HDRINCL`: send whole datagrams, IP header first (see `SockOpt::HeaderIncluded`).
+    pub fn set_header_included(&self, on: bool) -> io::Result<()> {
+        self.inner.set_option(SockOpt::HeaderIncluded(on))
     }
 
     /// `None` blocks for ever. A zero duration is an error, as in `std::net`.
@@ -69,4 +88,13 @@ impl RawSocket {
     /// this takes the socket; to wake a call blocked on a shared one, use
     /// `raw.socket().close()`.
     pub fn close(self) {}
+}
+
+/// The source address of what `recv_from` or `peek_from` returned.
+fn source((n, from): (usize, SocketAddr)) -> io::Result<(usize, Ipv4Addr)> {
+    let ip = match from {
+        SocketAddr::V4(a) => *a.ip(),
+        SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    };
+    Ok((n, ip))
 }

@@ -76,6 +76,11 @@ pub enum SockOpt {
     /// `IP_MULTICAST_IF`: the address of the interface datagrams to a group leave by;
     /// 0.0.0.0 (the default) takes the route's.
     MulticastIf(Ipv4Addr),
+    /// `IP_HDRINCL` (raw sockets): what the socket sends starts with an IP header the
+    /// application wrote; the stack fills in the total length, the header checksum, a
+    /// source of 0.0.0.0 and an Identification of 0, and never fragments it. Always on
+    /// for protocol 255 (`IPPROTO_RAW`).
+    HeaderIncluded(bool),
 }
 
 /// Socket option names (`getsockopt`).
@@ -97,6 +102,7 @@ pub enum SockOptName {
     MulticastTtl,
     MulticastLoop,
     MulticastIf,
+    HeaderIncluded,
 }
 
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
@@ -358,7 +364,11 @@ impl Socket {
                 Type::Stream => transport
                     .tcp_connect(self.handle, addr, ip.tx(), now)
                     .map_err(Into::into),
-                Type::Raw => Err(SocketError::Unsupported("connect on a raw socket")),
+                // Sends without an address go to it; only its datagrams are heard.
+                Type::Raw => {
+                    transport.raw(self.handle)?.peer = Some(*addr.ip());
+                    Ok(())
+                }
             }
         })?;
         if self.ty != Type::Stream {
@@ -389,17 +399,20 @@ impl Socket {
     /// a port `connect` (or a send) chose is let go. Queued datagrams stay. Nothing
     /// happens to a socket that is not connected.
     ///
-    /// A stream socket refuses (`Unsupported`): Linux's `AF_UNSPEC` connect aborts its
-    /// connection (a RST) and lets the socket connect again, which is rarely what a
+    /// A raw socket forgets the address it was connected to: it hears every source
+    /// again. A stream socket refuses (`Unsupported`): Linux's `AF_UNSPEC` connect aborts
+    /// its connection (a RST) and lets the socket connect again, which is rarely what a
     /// caller means; to abort, set `SockOpt::Linger(Some(Duration::ZERO))` and close.
-    /// A raw socket refuses too, as it refuses `connect`.
     pub fn disconnect(&self) -> io::Result<()> {
         match self.ty {
             Type::Dgram => self.with_core(|c, _| Ok(c.transport.udp_disconnect(self.handle)?)),
             Type::Stream => Err(SocketError::Unsupported(
                 "disconnect of a stream socket (to abort it: SO_LINGER zero, then close)",
             )),
-            Type::Raw => Err(SocketError::Unsupported("disconnect of a raw socket")),
+            Type::Raw => self.with_core(|c, _| {
+                c.transport.raw(self.handle)?.peer = None;
+                Ok(())
+            }),
         }
         .map_err(Into::into)
     }
@@ -465,12 +478,9 @@ impl Socket {
                 Type::Dgram => transport
                     .udp_send(self.handle, ip.tx(), dst, buf, now)
                     .map_err(Into::into),
-                Type::Raw => {
-                    let dst = dst.ok_or(SocketError::DestinationRequired)?;
-                    transport
-                        .raw_send(self.handle, ip.tx(), *dst.ip(), buf, now)
-                        .map_err(Into::into)
-                }
+                Type::Raw => transport
+                    .raw_send(self.handle, ip.tx(), dst.map(|d| *d.ip()), buf, now)
+                    .map_err(Into::into),
                 Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
             }
         };
@@ -495,7 +505,14 @@ impl Socket {
         dst: Option<SocketAddrV4>,
         deadline: Option<std::time::Instant>,
     ) -> Result<MutexGuard<'a, Core>, SocketError> {
-        let target = dst.or_else(|| core.transport.udp_path(self.handle).and_then(|p| p.0));
+        let target = dst.or_else(|| match self.ty {
+            Type::Raw => core
+                .transport
+                .raw(self.handle)
+                .ok()
+                .and_then(|r| r.peer.map(|p| SocketAddrV4::new(p, 0))),
+            _ => core.transport.udp_path(self.handle).and_then(|p| p.0),
+        });
         let Some(target) = target.map(|t| *t.ip()) else {
             return Ok(core);
         };
@@ -683,8 +700,11 @@ impl Socket {
         peek: bool,
         trunc: bool,
     ) -> io::Result<(usize, SocketAddr)> {
-        if peek && self.ty != Type::Dgram {
-            return Err(SocketError::Unsupported("peek_from needs a datagram socket (UDP)").into());
+        if peek && self.ty == Type::Stream {
+            return Err(SocketError::Unsupported(
+                "peek_from needs a datagram or raw socket (TCP streams: peek_stream)",
+            )
+            .into());
         }
         if trunc && self.ty == Type::Stream {
             // Linux's MSG_TRUNC on a stream discards the bytes instead: another call.
@@ -723,12 +743,17 @@ impl Socket {
             }
             Type::Raw => {
                 let r = c.transport.raw(self.handle)?;
-                Ok(r.recv().map(|d| {
+                let copy = |buf: &mut [u8], d: &transport::RawDatagram| {
                     let n = d.data.len().min(buf.len());
                     buf[..n].copy_from_slice(&d.data[..n]);
                     let len = if trunc { d.data.len() } else { n };
                     (len, SocketAddr::V4(SocketAddrV4::new(d.from, 0)))
-                }))
+                };
+                Ok(if peek {
+                    r.peek().map(|d| copy(buf, d))
+                } else {
+                    r.recv().map(|d| copy(buf, &d))
+                })
             }
             Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
         })?;
@@ -922,6 +947,9 @@ impl Socket {
             SockOpt::UserTimeout(_) if self.ty != Type::Stream => {
                 return Err(bad("TCP_USER_TIMEOUT is an option of TCP sockets"));
             }
+            SockOpt::HeaderIncluded(_) if self.ty != Type::Raw => {
+                return Err(bad("IP_HDRINCL is an option of raw sockets"));
+            }
             _ => {
                 self.with_core(|c, _| self.set_transport_option(c, opt))?;
             }
@@ -955,6 +983,12 @@ impl Socket {
                     SockOpt::Ttl(t) => r.ttl = Some(t),
                     SockOpt::Tos(t) => r.tos = t,
                     SockOpt::Broadcast(on) => r.broadcast = on,
+                    SockOpt::HeaderIncluded(false) if r.protocol() == 255 => {
+                        return Err(SocketError::InvalidInput(
+                            "an IPPROTO_RAW socket always includes the IP header",
+                        ));
+                    }
+                    SockOpt::HeaderIncluded(on) => r.header_included = on,
                     SockOpt::ReuseAddr(_) => {}
                     SockOpt::RecvBuffer(_) | SockOpt::SendBuffer(_) => {}
                     _ => {}
@@ -1099,6 +1133,11 @@ impl Socket {
                     )
                     .into())
                 }
+                SockOptName::HeaderIncluded if self.ty != Type::Raw => {
+                    return Err(
+                        SocketError::InvalidInput("IP_HDRINCL is an option of raw sockets").into(),
+                    )
+                }
                 SockOptName::MulticastTtl
                 | SockOptName::MulticastLoop
                 | SockOptName::MulticastIf
@@ -1138,6 +1177,7 @@ impl Socket {
                         SockOptName::RecvBuffer => SockOpt::RecvBuffer(1 << 20),
                         SockOptName::SendBuffer => SockOpt::SendBuffer(0),
                         SockOptName::Tos => SockOpt::Tos(r.tos),
+                        SockOptName::HeaderIncluded => SockOpt::HeaderIncluded(r.header_included),
                         _ => SockOpt::Ttl(r.ttl.unwrap_or(default_ttl)),
                     })
                 }
@@ -1231,7 +1271,11 @@ impl Socket {
                 Ok(t.remote()
                     .filter(|_| state.synchronized() && state != transport::TcpState::TimeWait))
             }
-            Some(_) => Ok(None),
+            Some(SocketKind::Raw(_)) => Ok(c
+                .transport
+                .raw(self.handle)?
+                .peer
+                .map(|p| SocketAddrV4::new(p, 0))),
             None => Err(SocketError::Closed),
         })?;
         a.map(SocketAddr::V4)

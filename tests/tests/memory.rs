@@ -594,3 +594,129 @@ fn raw_sockets_copy_time_out_block_and_close() {
     let mut sb = p.b.raw_icmp();
     assert!(ping(&mut sb, B_IP, 7, 1, b"self", WAIT).is_some());
 }
+
+/// Raw sockets as Linux has them: `IP_HDRINCL` sends the header the application wrote
+/// (the stack fills in the total length, the checksum, a zero source and Identification;
+/// TTL and options stay as written), `connect` fixes where `send` goes and whom the socket
+/// hears, `peek_from` leaves the datagram queued, and `IPPROTO_RAW` (255) only sends,
+/// always with its header.
+#[test]
+fn raw_sockets_send_their_own_headers_connect_and_peek() {
+    use socket_api::{SockOpt, SockOptName};
+    let p = Pair::new(1500);
+    let on_b = p.b.raw_icmp();
+    let mut hears_all = p.a.raw_icmp();
+    let hdr = p.a.raw_icmp();
+    hdr.set_header_included(true).expect("IP_HDRINCL");
+    assert_eq!(
+        hdr.socket()
+            .get_option(SockOptName::HeaderIncluded)
+            .unwrap(),
+        SockOpt::HeaderIncluded(true)
+    );
+    // An echo request with a header of 24 bytes (four NOP options): total length,
+    // Identification, source and checksum left zero or wrong, TTL 7.
+    let icmp = echo_request(0x4444, 1, &pattern(40, 3));
+    let mut d = vec![0x46, 0, 0, 0, 0, 0, 0, 0, 7, 1, 0xde, 0xad];
+    d.extend_from_slice(&[0, 0, 0, 0]);
+    d.extend_from_slice(&B_IP.octets());
+    d.extend_from_slice(&[1, 1, 1, 1]);
+    d.extend_from_slice(&icmp);
+    assert_eq!(
+        hdr.send_to(&d, B_IP).expect("send with IP_HDRINCL"),
+        d.len()
+    );
+    // B sees the header as written, with the fields the stack fills.
+    let mut buf = vec![0u8; 2048];
+    let mut on_b = on_b;
+    on_b.set_read_timeout(Some(WAIT)).unwrap();
+    let (n, from) = on_b.recv_from(&mut buf).expect("B hears the request");
+    let got = &buf[..n];
+    assert_eq!((n, from), (d.len(), A_IP));
+    assert_eq!(u16::from_be_bytes([got[2], got[3]]) as usize, d.len());
+    assert_ne!(&got[4..6], &[0, 0], "an Identification is chosen");
+    assert_eq!((got[0], got[8], got[9]), (0x46, 7, 1));
+    assert_eq!(&got[12..16], &A_IP.octets());
+    assert_eq!(&got[20..24], &[1, 1, 1, 1], "options kept");
+    assert_eq!(ip::checksum::checksum(&got[..24]), 0, "header checksum");
+    assert_eq!(&got[24..], &icmp[..]);
+    // B answers; a raw socket on A hears it, and peeks before reading.
+    hears_all.set_read_timeout(Some(WAIT)).unwrap();
+    let (n1, f1) = hears_all.peek_from(&mut buf).expect("peek the reply");
+    let first = buf[..n1].to_vec();
+    let (n2, f2) = hears_all.recv_from(&mut buf).expect("read the reply");
+    assert_eq!((n1, f1, &first[..]), (n2, f2, &buf[..n2]));
+    assert_eq!(f1, B_IP);
+    // Refused: a header that is not IPv4, one longer than the datagram, and a datagram
+    // longer than the MTU (never fragmented).
+    let mut bad = d.clone();
+    bad[0] = 0x65;
+    let e = hdr.send_to(&bad, B_IP).expect_err("version 6");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let e = hdr
+        .send_to(&d[..22], B_IP)
+        .expect_err("header longer than the datagram");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let mut big = d.clone();
+    big.resize(1501, 0);
+    assert!(hdr.send_to(&big, B_IP).is_err(), "longer than the MTU");
+    // Connected to an address that is not B's: `send` goes there, B's replies are not
+    // heard. Connected to B: `send` reaches B and its reply is heard.
+    let mut conn = p.a.raw_icmp();
+    conn.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let e = conn
+        .send(&echo_request(0x5555, 1, b"x"))
+        .expect_err("not connected");
+    assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
+    conn.connect(Ipv4Addr::new(10, 0, 0, 9)).unwrap();
+    assert_eq!(
+        conn.socket().peer_addr().unwrap(),
+        "10.0.0.9:0".parse().unwrap()
+    );
+    hears_all
+        .send_to(&echo_request(0x5555, 2, b"y"), B_IP)
+        .unwrap();
+    assert!(recv_until(&mut hears_all, WAIT, |m| {
+        matches!(m, Received::Reply(r) if r.seq == 2).then_some(())
+    })
+    .is_some());
+    let e = conn
+        .recv_from(&mut buf)
+        .expect_err("B's reply is not for it");
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    conn.connect(B_IP).unwrap();
+    conn.send(&echo_request(0x5555, 3, b"z"))
+        .expect("send to the peer");
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    assert!(
+        recv_until(&mut conn, WAIT, |m| {
+            matches!(m, Received::Reply(r) if r.seq == 3).then_some(())
+        })
+        .is_some(),
+        "the connected socket hears its peer"
+    );
+    conn.socket().disconnect().unwrap();
+    assert_eq!(
+        conn.socket().peer_addr().unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
+    // IPPROTO_RAW: header always included, receives nothing.
+    let raw = RawSocket::new(&p.a.stack, 255).expect("IPPROTO_RAW");
+    assert!(raw.set_header_included(false).is_err());
+    assert_eq!(raw.send_to(&d, B_IP).unwrap(), d.len());
+    // (B's socket also holds A's other requests, read first.)
+    let heard = (0..10).any(|_| {
+        let (n, _) = on_b
+            .recv_from(&mut buf)
+            .expect("B hears the IPPROTO_RAW datagram");
+        n == d.len() && buf[24..n] == icmp[..]
+    });
+    assert!(heard, "B never heard the IPPROTO_RAW datagram");
+    // The option is for raw sockets only.
+    let udp = socket_api::UdpSocket::bind(&p.a.stack, "0.0.0.0:0").unwrap();
+    assert!(udp
+        .socket()
+        .set_option(SockOpt::HeaderIncluded(true))
+        .is_err());
+}

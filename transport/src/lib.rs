@@ -174,9 +174,11 @@ impl Transport {
         }
     }
 
-    /// Open a raw socket for IP protocol `protocol` (1 = ICMP, ...).
+    /// Open a raw socket for IP protocol `protocol` (1 = ICMP, ...; 255, `IPPROTO_RAW`,
+    /// sends datagrams whose header the application writes and receives nothing, as on
+    /// Linux).
     pub fn raw_open(&mut self, protocol: u8) -> Result<SocketHandle, TransportError> {
-        if protocol == 0 || protocol == 255 {
+        if protocol == 0 {
             return Err(TransportError::BadProtocol);
         }
         self.socket_room()?;
@@ -194,16 +196,19 @@ impl Transport {
         }
     }
 
-    /// Send `payload` (without IP header: `ip` builds it) from a raw socket to `dst`.
+    /// Send `payload` from a raw socket to `dst` (its peer when `None`): without IP header,
+    /// `ip` builds it; with `IP_HDRINCL`, `payload` is the whole datagram, header first
+    /// (see [`IpTx::send_header_included`]).
     pub fn raw_send(
         &mut self,
         h: SocketHandle,
         tx: &mut dyn IpTx,
-        dst: Ipv4Addr,
+        dst: Option<Ipv4Addr>,
         payload: &[u8],
         now: Instant,
     ) -> Result<usize, TransportError> {
         let r = self.raw(h)?;
+        let dst = dst.or(r.peer).ok_or(TransportError::DestinationRequired)?;
         // As UDP (and Linux's raw sockets): a broadcast needs SO_BROADCAST (EACCES).
         if !r.broadcast && tx.is_broadcast(dst) {
             return Err(TransportError::BroadcastDenied);
@@ -214,7 +219,11 @@ impl Transport {
             src: r.bound,
             ..SendMeta::new(dst, r.protocol)
         };
-        tx.send(&meta, payload, now)?;
+        if r.header_included {
+            tx.send_header_included(&meta, payload, now)?;
+        } else {
+            tx.send(&meta, payload, now)?;
+        }
         r.sent += 1;
         self.stats.raw_sent += 1;
         Ok(payload.len())
@@ -803,6 +812,10 @@ impl Transport {
 }
 
 /// What a socket bound to 127/8 gets when it would talk to another host (Linux: `EINVAL`).
+/// `IPPROTO_RAW`: a raw socket of this protocol sends datagrams whose header the
+/// application writes, and receives nothing (Linux's raw(7)).
+pub(crate) const RAW_SEND_ONLY: u8 = 255;
+
 const LOOPBACK_SOURCE: TransportError =
     TransportError::Invalid("a 127/8 source address cannot reach another host");
 
@@ -829,7 +842,7 @@ impl Upper for Transport {
             let Socket::Raw(r) = s else { continue };
             // A socket bound to an address hears only what is sent to it (Linux's
             // `raw_v4_match`).
-            if r.protocol != proto || r.bound.is_some_and(|a| a != d.packet.dst()) {
+            if !r.hears(proto, d.packet.src(), d.packet.dst()) {
                 continue;
             }
             matched += 1;

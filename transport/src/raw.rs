@@ -21,6 +21,12 @@ pub struct RawSocket {
     pub bound: Option<Ipv4Addr>,
     /// `SO_BROADCAST`: it may send to a broadcast address.
     pub broadcast: bool,
+    /// `IP_HDRINCL`: what it sends starts with the IP header the application wrote (always
+    /// on for protocol 255, `IPPROTO_RAW`).
+    pub header_included: bool,
+    /// The address given to `connect`: where a send without an address goes, and the only
+    /// source it hears (Linux's `raw_v4_match`).
+    pub peer: Option<Ipv4Addr>,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
     max_count: usize,
@@ -37,6 +43,8 @@ impl RawSocket {
             tos: 0,
             bound: None,
             broadcast: false,
+            header_included: protocol == crate::RAW_SEND_ONLY,
+            peer: None,
             rx: VecDeque::new(),
             rx_bytes: 0,
             max_count,
@@ -70,6 +78,21 @@ impl RawSocket {
         Some(d)
     }
 
+    /// The next datagram, left queued (`MSG_PEEK`).
+    pub fn peek(&self) -> Option<&RawDatagram> {
+        self.rx.front()
+    }
+
+    /// Does a datagram of this socket's protocol from `src` to `dst` reach it? Not on an
+    /// `IPPROTO_RAW` socket, which only sends; a bound socket hears only its address, a
+    /// connected one only its peer.
+    pub(crate) fn hears(&self, protocol: u8, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        self.protocol == protocol
+            && protocol != crate::RAW_SEND_ONLY
+            && self.bound.is_none_or(|a| a == dst)
+            && self.peer.is_none_or(|p| p == src)
+    }
+
     pub fn queued(&self) -> usize {
         self.rx.len()
     }
@@ -99,5 +122,38 @@ mod tests {
         assert!(r.push(from, &[0; 60]));
         assert_eq!(r.dropped(), 2);
         assert_eq!(r.queued_bytes(), 100);
+    }
+
+    #[test]
+    fn peek_leaves_the_datagram_queued() {
+        let from = Ipv4Addr::new(10, 0, 0, 2);
+        let mut r = RawSocket::new(1, 2, 100);
+        assert!(r.peek().is_none());
+        assert!(r.push(from, &[1; 30]));
+        assert!(r.push(from, &[2; 20]));
+        assert_eq!(r.peek().unwrap().data, [1; 30]);
+        assert_eq!(r.queued(), 2);
+        assert_eq!(r.recv().unwrap().data, [1; 30]);
+        assert_eq!(r.peek().unwrap().data, [2; 20]);
+    }
+
+    #[test]
+    fn a_bound_or_connected_socket_hears_only_its_address_and_peer() {
+        let (a, b, us) = (
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 3),
+            Ipv4Addr::new(10, 0, 0, 1),
+        );
+        let mut r = RawSocket::new(1, 2, 100);
+        assert!(r.hears(1, a, us) && r.hears(1, b, Ipv4Addr::BROADCAST));
+        assert!(!r.hears(17, a, us));
+        r.peer = Some(a);
+        assert!(r.hears(1, a, us) && !r.hears(1, b, us));
+        r.bound = Some(us);
+        assert!(r.hears(1, a, us) && !r.hears(1, a, Ipv4Addr::BROADCAST));
+        // IPPROTO_RAW sends only, with its header included.
+        let raw = RawSocket::new(crate::RAW_SEND_ONLY, 2, 100);
+        assert!(raw.header_included);
+        assert!(!raw.hears(crate::RAW_SEND_ONLY, a, us));
     }
 }

@@ -1494,7 +1494,7 @@ fn a_raw_socket_needs_so_broadcast_to_send_to_a_broadcast() {
     let r = t.raw_open(1).expect("raw");
     for dst in [BCAST, Ipv4Addr::BROADCAST] {
         assert_eq!(
-            t.raw_send(r, &mut tx, dst, b"\x08\0\0\0\0\0\0\0", NOW),
+            t.raw_send(r, &mut tx, Some(dst), b"\x08\0\0\0\0\0\0\0", NOW),
             Err(TransportError::BroadcastDenied),
             "{dst}"
         );

@@ -869,7 +869,7 @@ impl World {
                             let c = ip::checksum::checksum(&d);
                             d[2..4].copy_from_slice(&c.to_be_bytes());
                         }
-                        let _ = h.t.raw_send(s, h.ip.tx(), dst, &d, now);
+                        let _ = h.t.raw_send(s, h.ip.tx(), Some(dst), &d, now);
                     }
                 }
                 "send"
