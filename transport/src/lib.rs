@@ -744,6 +744,12 @@ impl Transport {
                 .collect()
         };
         if targets.is_empty() {
+            if d.broadcast {
+                // Not a missing port: a broadcast or multicast is for whoever listens, and
+                // is never answered with an error (Linux counts it in IgnoredMulti).
+                self.udp_stats.ignored_multi += 1;
+                return Delivery::Delivered;
+            }
             self.udp_stats.drop_no_port += 1;
             return Delivery::PortUnreachable;
         }

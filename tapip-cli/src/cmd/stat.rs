@@ -232,6 +232,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_truncated", udp.drop_truncated),
             ("drop_bad_length", udp.drop_bad_length),
             ("drop_bad_checksum", udp.drop_bad_checksum),
+            ("ignored_multi", udp.ignored_multi),
             ("drop_no_port", udp.drop_no_port),
             ("drop_queue_full", udp.drop_queue_full),
             ("drop_shut_read", udp.drop_shut_read),

@@ -286,7 +286,12 @@ pub struct UdpStats {
     pub drop_truncated: u64,
     pub drop_bad_length: u64,
     pub drop_bad_checksum: u64,
+    /// Unicast datagrams for a port no socket has (answered by a port unreachable).
     pub drop_no_port: u64,
+    /// Broadcast or multicast datagrams no socket hears: expected traffic (other hosts'
+    /// DHCP, our own broadcasts looped back), not a drop, and never answered (Linux's
+    /// `IgnoredMulti`).
+    pub ignored_multi: u64,
     pub drop_queue_full: u64,
     /// Datagrams for a socket shut for reading.
     pub drop_shut_read: u64,
