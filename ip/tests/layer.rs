@@ -138,6 +138,7 @@ struct Report {
     orig_src: Ipv4Addr,
     orig_dst: Ipv4Addr,
     orig_protocol: u8,
+    orig_total_len: u16,
     orig_payload: Vec<u8>,
 }
 
@@ -185,6 +186,7 @@ impl Upper for Recorder {
             orig_src: r.orig_src,
             orig_dst: r.orig_dst,
             orig_protocol: r.orig_protocol,
+            orig_total_len: r.orig_total_len,
             orig_payload: r.orig_payload.to_vec(),
         });
     }
@@ -1713,6 +1715,7 @@ fn icmp_errors_from_the_network_are_reported_to_upper() {
         (e.orig_src, e.orig_dst, e.orig_protocol),
         (US0, HOST_A, UDP)
     );
+    assert_eq!(usize::from(e.orig_total_len), ours.len());
     assert_eq!(e.orig_payload, pattern(8, 6));
     assert_eq!(l.icmp_stats().rx_errors, 1);
     assert!(drain(&mut l).is_empty(), "never an error about an error");

@@ -179,7 +179,6 @@ fn frag_needed_through_ip_lowers_the_mss_resends_and_is_cached_ten_minutes() {
 /// takes the plateau below the Total Length of the datagram it quotes, which may be smaller
 /// than the connection's full-sized datagrams (MSS + 40).
 #[test]
-#[ignore = "defect: an old router's frag needed takes the plateau below MSS + 40, not below the quoted Total Length"]
 fn an_old_routers_frag_needed_takes_the_plateau_below_the_quoted_datagram() {
     let mut h = Host::new();
     // One segment of 1200 bytes: a datagram of 1240 (the full-sized ones are 1500).

@@ -234,6 +234,7 @@ fn icmp_error(
         orig_src: *orig_src,
         orig_dst: *orig_dst,
         orig_protocol: ipv4::protocol::UDP,
+        orig_total_len: (ipv4::HEADER_LEN + quote.len()) as u16,
         orig_payload: quote,
     };
     t.icmp_error(tx, &r, NOW);
