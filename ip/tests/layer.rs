@@ -2045,6 +2045,65 @@ fn an_error_about_a_datagram_for_another_interfaces_address_comes_from_that_addr
     }
 }
 
+/// An ICMP error the layer wanted to send but could not (no route back to the source, the
+/// ARP queue for it full, the queue to the drivers full) is counted by cause, not as sent
+/// and not silently.
+#[test]
+#[ignore = "defect: an ICMP error that could not be sent is counted nowhere (or as sent)"]
+fn icmp_errors_that_could_not_be_sent_are_counted_by_cause() {
+    let closed = |l: &mut IpLayer, from: Ipv4Addr, seed: u8| {
+        let mut up = Recorder::answering(Delivery::PortUnreachable);
+        let dgram = Hdr::new(from, US0, UDP).packet(&pattern(12, seed));
+        rx_ip(l, &mut up, 0, &dgram, T0);
+    };
+    // No route back: a source beyond any network of ours, and no default route.
+    let mut l = one_iface();
+    closed(&mut l, Ipv4Addr::new(192, 0, 2, 7), 1);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_no_route, 1);
+    assert_ne!(
+        l.icmp_stats(),
+        ip::IcmpStats::default(),
+        "no route: counted"
+    );
+
+    // The ARP queue for an unresolved source full (one frame per address here).
+    let mut l = one_iface_with(IpConfig {
+        arp: arp::CacheConfig {
+            max_pending_per_entry: 1,
+            ..arp::CacheConfig::default()
+        },
+        ..IpConfig::default()
+    });
+    closed(&mut l, HOST_A, 2);
+    closed(&mut l, HOST_A, 3);
+    assert_eq!(l.stats().drop_arp_queue_full, 1);
+    let st = l.icmp_stats();
+    assert_ne!(
+        (st.tx_messages, st.tx_dest_unreachable),
+        (1, 1),
+        "ARP queue full: counted"
+    );
+
+    // The queue to the drivers full: the second error does not fit.
+    let mut l = one_iface_with(IpConfig {
+        tx_queue: 1,
+        ..IpConfig::default()
+    });
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let queue_drops = l.stats().drop_tx_queue_full;
+    closed(&mut l, HOST_A, 4);
+    closed(&mut l, HOST_A, 5);
+    assert_eq!(l.stats().drop_tx_queue_full, queue_drops + 1);
+    assert_eq!(drain(&mut l).len(), 1);
+    let st = l.icmp_stats();
+    assert_eq!(
+        (st.tx_messages, st.tx_dest_unreachable),
+        (1, 1),
+        "only the error that left is sent"
+    );
+}
+
 #[test]
 fn errors_about_forwarded_datagrams_come_from_the_interface_they_leave_by() {
     // RFC 1812 4.3.2.4: the source of an ICMP error a router originates is an address of
