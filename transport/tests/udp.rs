@@ -1162,7 +1162,6 @@ fn disconnect_dissolves_the_association() {
 /// `connect` chose, while an address `bind` gave stays (SOCK_BINDADDR_LOCK): `getsockname`
 /// says ADDR:0, and the next send or `connect` picks a port on that address again.
 #[test]
-#[ignore = "defect: disconnect keeps a port bind picked (port 0) when the address was bound"]
 fn disconnect_lets_go_a_port_bind_picked_and_keeps_the_address_bind_gave() {
     let (mut t, mut tx) = (transport(), FakeIp::default());
     let s = bind(&mut t, &tx, sa(US2, 0));
