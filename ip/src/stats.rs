@@ -105,6 +105,16 @@ pub struct IcmpStats {
     /// non-first fragment, a martian source).
     pub errors_suppressed: u64,
     pub errors_rate_limited: u64,
+    /// Errors that could not be sent: no route back to the source...
+    pub errors_no_route: u64,
+    /// ... the ARP queue of frames waiting for the source's (or its gateway's) address
+    /// full...
+    pub errors_arp_queue_full: u64,
+    /// ... the queue of frames for the drivers full...
+    pub errors_tx_queue_full: u64,
+    /// ... or refused by the send for another reason (none is expected: a source address
+    /// the route back may not carry, say).
+    pub errors_unsent_other: u64,
     /// Redirects that changed a route (RFC 1122 3.2.2.2: from the current first hop, to a
     /// gateway on the same network, while not forwarding).
     pub rx_redirects_applied: u64,

@@ -53,6 +53,9 @@ pub struct IcmpErrorReport<'a> {
     pub orig_src: Ipv4Addr,
     pub orig_dst: Ipv4Addr,
     pub orig_protocol: u8,
+    /// The quoted header's Total Length: the size of the datagram the error is about (what
+    /// an old router's "fragmentation needed" without a next-hop MTU tells, RFC 1191 5).
+    pub orig_total_len: u16,
     /// What the error quoted of the original payload (at least 8 bytes: ports, ICMP id/seq).
     pub orig_payload: &'a [u8],
 }

@@ -138,6 +138,7 @@ struct Report {
     orig_src: Ipv4Addr,
     orig_dst: Ipv4Addr,
     orig_protocol: u8,
+    orig_total_len: u16,
     orig_payload: Vec<u8>,
 }
 
@@ -185,6 +186,7 @@ impl Upper for Recorder {
             orig_src: r.orig_src,
             orig_dst: r.orig_dst,
             orig_protocol: r.orig_protocol,
+            orig_total_len: r.orig_total_len,
             orig_payload: r.orig_payload.to_vec(),
         });
     }
@@ -1713,6 +1715,7 @@ fn icmp_errors_from_the_network_are_reported_to_upper() {
         (e.orig_src, e.orig_dst, e.orig_protocol),
         (US0, HOST_A, UDP)
     );
+    assert_eq!(usize::from(e.orig_total_len), ours.len());
     assert_eq!(e.orig_payload, pattern(8, 6));
     assert_eq!(l.icmp_stats().rx_errors, 1);
     assert!(drain(&mut l).is_empty(), "never an error about an error");
@@ -2040,6 +2043,74 @@ fn an_error_about_a_datagram_for_another_interfaces_address_comes_from_that_addr
             }
         );
     }
+}
+
+/// An ICMP error the layer wanted to send but could not (no route back to the source, the
+/// ARP queue for it full, the queue to the drivers full) is counted by cause, not as sent
+/// and not silently.
+#[test]
+fn icmp_errors_that_could_not_be_sent_are_counted_by_cause() {
+    let closed = |l: &mut IpLayer, from: Ipv4Addr, seed: u8| {
+        let mut up = Recorder::answering(Delivery::PortUnreachable);
+        let dgram = Hdr::new(from, US0, UDP).packet(&pattern(12, seed));
+        rx_ip(l, &mut up, 0, &dgram, T0);
+    };
+    // No route back: a source beyond any network of ours, and no default route.
+    let mut l = one_iface();
+    closed(&mut l, Ipv4Addr::new(192, 0, 2, 7), 1);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_no_route, 1);
+    assert_eq!(
+        l.icmp_stats(),
+        ip::IcmpStats {
+            errors_no_route: 1,
+            ..ip::IcmpStats::default()
+        }
+    );
+
+    // The ARP queue of frames waiting for resolution full (one frame in all here).
+    let mut l = one_iface_with(IpConfig {
+        arp: arp::CacheConfig {
+            max_pending_total: 1,
+            ..arp::CacheConfig::default()
+        },
+        ..IpConfig::default()
+    });
+    closed(&mut l, HOST_A, 2);
+    closed(&mut l, ROUTER_C, 3);
+    assert_eq!(l.stats().drop_arp_queue_full, 1);
+    let st = l.icmp_stats();
+    assert_eq!(
+        (
+            st.tx_messages,
+            st.tx_dest_unreachable,
+            st.errors_arp_queue_full
+        ),
+        (1, 1, 1),
+        "the first waits for ARP, the second had no room"
+    );
+
+    // The queue to the drivers full: the second error does not fit.
+    let mut l = one_iface_with(IpConfig {
+        tx_queue: 1,
+        ..IpConfig::default()
+    });
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let queue_drops = l.stats().drop_tx_queue_full;
+    closed(&mut l, HOST_A, 4);
+    closed(&mut l, HOST_A, 5);
+    assert_eq!(l.stats().drop_tx_queue_full, queue_drops + 1);
+    assert_eq!(drain(&mut l).len(), 1);
+    let st = l.icmp_stats();
+    assert_eq!(
+        (
+            st.tx_messages,
+            st.tx_dest_unreachable,
+            st.errors_tx_queue_full
+        ),
+        (1, 1, 1),
+        "only the error that left is sent"
+    );
 }
 
 #[test]

@@ -394,9 +394,11 @@ impl Socket {
 
     /// Dissolve a UDP socket's association, as Linux's `connect` with `AF_UNSPEC`: it
     /// hears every source again, `send` without an address fails (`NotConnected`,
-    /// EDESTADDRREQ) and `peer_addr` says not connected. The port and address given to
+    /// EDESTADDRREQ) and `peer_addr` says not connected. A port and an address named to
     /// `bind` stay; the source address `connect` filled in goes back to the wildcard, and
-    /// a port `connect` (or a send) chose is let go. Queued datagrams stay. Nothing
+    /// a port the stack chose (`bind` to port 0, `connect`, a send) is let go, as Linux's
+    /// `__udp_disconnect` (an address `bind` gave stays: `local_addr` says ADDR:0 until
+    /// the next send or `connect` picks a port on it). Queued datagrams stay. Nothing
     /// happens to a socket that is not connected.
     ///
     /// A raw socket forgets the address it was connected to: it hears every source

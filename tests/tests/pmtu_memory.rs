@@ -174,3 +174,40 @@ fn frag_needed_through_ip_lowers_the_mss_resends_and_is_cached_ten_minutes() {
     );
     assert_eq!(h.mss(), 1460);
 }
+
+/// RFC 1191 5 and 7: a router from before RFC 1191 says no next-hop MTU (0); the host
+/// takes the plateau below the Total Length of the datagram it quotes, which may be smaller
+/// than the connection's full-sized datagrams (MSS + 40).
+#[test]
+fn an_old_routers_frag_needed_takes_the_plateau_below_the_quoted_datagram() {
+    let mut h = Host::new();
+    // One segment of 1200 bytes: a datagram of 1240 (the full-sized ones are 1500).
+    let sent = h.send(1200);
+    assert_eq!(sent.len(), 1);
+    let quote = sent[0].3.clone();
+    assert_eq!(u16::from_be_bytes([quote[2], quote[3]]), 1240);
+    h.frag_needed(0, &quote);
+    // The plateau below 1240 is 1006 (not 1492, the one below 1500).
+    assert_eq!(h.mss(), 1006 - 40);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1006)));
+    let again: Vec<_> = h.ip.take_tx().map(|f| parse(&f)).collect();
+    assert_eq!(
+        again.iter().map(|s| s.2).collect::<Vec<_>>(),
+        vec![966, 234]
+    );
+}
+
+/// RFC 1191 5: routers derived from 4.2BSD quote a Total Length with the header length
+/// added. One at or above the datagrams the connection sends is not believed: the plateau
+/// below the connection's own datagrams is taken, so the estimate still goes down.
+#[test]
+fn an_old_routers_frag_needed_quoting_more_than_we_send_takes_the_plateau_below_ours() {
+    let mut h = Host::new();
+    let sent = h.send(1460);
+    let mut quote = sent[0].3.clone();
+    assert_eq!(u16::from_be_bytes([quote[2], quote[3]]), 1500);
+    quote[2..4].copy_from_slice(&1520u16.to_be_bytes());
+    h.frag_needed(0, &quote);
+    assert_eq!(h.mss(), 1492 - 40);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1492)));
+}

@@ -590,10 +590,12 @@ fn broadcasts_need_so_broadcast_and_reach_the_other_stack() {
             .expect("send_to");
         assert_eq!(recv_from(&listener), (data.into_bytes(), from), "{dst}");
     }
-    // A broadcast nobody listens to is dropped without an answer.
+    // A broadcast nobody listens to is ignored (not a missing port), without an answer.
     a.send_to(b"nobody", addr(BCAST, 6401)).expect("send_to");
-    wait_udp(&p.b, "dropped", |u| u.drop_no_port == 1);
+    wait_udp(&p.b, "ignored", |u| u.ignored_multi == 1);
+    assert_eq!(udp_stats(&p.b).drop_no_port, 0);
     assert_eq!(p.b.icmp_stats().tx_messages, 0);
+    assert_eq!(p.b.icmp_stats().errors_suppressed, 0, "none was wanted");
 }
 
 #[test]
@@ -996,10 +998,13 @@ fn a_broadcast_sent_comes_up_to_our_own_sockets_on_the_port() {
     assert_eq!(recv_from(&here), (b"me too".to_vec(), addr(A_IP, 6800)));
     assert_eq!(recv_from(&there).0, b"me too");
     assert!(try_recv(&pinned).is_none(), "bound to A's own address");
-    // Nobody on the port here: dropped, no ICMP error (RFC 1122 3.2.2).
-    let before = udp_stats(&p.a).drop_no_port;
+    // Nobody on the port here: ignored, not a missing port, and no ICMP error (RFC 1122
+    // 3.2.2; Linux's IgnoredMulti).
+    let before = udp_stats(&p.a);
     a.send_to(b"nobody", addr(BCAST, 6801)).expect("send_to");
-    assert_eq!(udp_stats(&p.a).drop_no_port, before + 1);
+    let after = udp_stats(&p.a);
+    assert_eq!(after.ignored_multi, before.ignored_multi + 1);
+    assert_eq!(after.drop_no_port, before.drop_no_port);
     assert_eq!(p.a.icmp_stats().tx_messages, 0);
     assert!(try_recv(&here).is_none());
     assert_eq!(p.a.ip_stats().broadcast_looped, 5);

@@ -439,7 +439,9 @@ impl Transport {
         if !ip.is_unspecified() && !tx.is_local(ip) && !tx.is_broadcast(ip) && !ip.is_multicast() {
             return Err(TransportError::AddrNotAvailable);
         }
-        let port = if addr.port() == 0 {
+        // Linux sets SOCK_BINDPORT_LOCK only for a port the application named.
+        let auto_port = addr.port() == 0;
+        let port = if auto_port {
             self.ephemeral_port(|t, p| udp_port_in_use(&t.sockets, p))?
         } else {
             addr.port()
@@ -453,6 +455,8 @@ impl Transport {
         let u = self.udp(h)?;
         u.local = Some(addr);
         u.bound_seq = seq;
+        u.auto_port = auto_port;
+        u.kept_addr = None;
         Ok(addr)
     }
 
@@ -465,6 +469,17 @@ impl Transport {
         device: Option<usize>,
     ) -> Result<(), TransportError> {
         self.udp(h)?.device = device;
+        Ok(())
+    }
+
+    /// Bind an unbound socket before it sends or connects: a port of the stack's choice, on
+    /// the address `bind` gave if a `disconnect` kept one, else the wildcard.
+    fn udp_autobind(&mut self, h: SocketHandle, tx: &dyn IpTx) -> Result<(), TransportError> {
+        let u = self.udp(h)?;
+        if u.local.is_none() {
+            let ip = u.kept_addr.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            self.udp_bind(h, SocketAddrV4::new(ip, 0), tx)?;
+        }
         Ok(())
     }
 
@@ -498,10 +513,7 @@ impl Transport {
             (None, None) => tx.route_info(*remote.ip()).map(|r| r.0),
         }
         .ok_or(TransportError::Send(SendError::NoRoute))?;
-        if self.udp(h)?.local.is_none() {
-            self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
-            self.udp(h)?.auto_port = true;
-        }
+        self.udp_autobind(h, tx)?;
         let u = self.udp(h)?;
         let mut local = u.local.ok_or(TransportError::BadHandle)?;
         if loopback_source_leaves(*local.ip(), *remote.ip(), tx) {
@@ -518,10 +530,12 @@ impl Transport {
     }
 
     /// Dissolve the association `udp_connect` made, as Linux's `connect` with `AF_UNSPEC`
-    /// does: every source is heard again and a send must name its destination. A port
-    /// `bind` gave stays, and so does the address it gave; the source address `connect`
-    /// filled in goes (the wildcard again), and a port chosen by `connect` or a send is
-    /// let go (the socket is unbound; the next send or `connect` picks one again).
+    /// (`__udp_disconnect`) does: every source is heard again and a send must name its
+    /// destination. What the application fixed stays: a port `bind` was given, and an
+    /// address `bind` was given. The source address `connect` filled in goes (the wildcard
+    /// again), and a port the stack chose (`bind` to port 0, `connect`, a send) is let go:
+    /// the socket has no port, keeps a bound address (`local()` says ADDR:0), and the next
+    /// send or `connect` picks a port again.
     /// Queued datagrams, a pending error, groups and the device stay. On a socket that is
     /// not connected, nothing changes.
     pub fn udp_disconnect(&mut self, h: SocketHandle) -> Result<(), TransportError> {
@@ -530,8 +544,11 @@ impl Transport {
             return Ok(());
         }
         if std::mem::take(&mut u.auto_port) {
-            u.local = None;
-            u.auto_addr = false;
+            // Unbound: the port goes, the address stays if `bind` gave it.
+            let local = u.local.take();
+            if !std::mem::take(&mut u.auto_addr) {
+                u.kept_addr = local.map(|l| *l.ip()).filter(|a| !a.is_unspecified());
+            }
         } else if std::mem::take(&mut u.auto_addr) {
             u.local = u
                 .local
@@ -575,10 +592,7 @@ impl Transport {
         if tx.is_broadcast(*dst.ip()) && !self.udp(h)?.broadcast {
             return Err(TransportError::BroadcastDenied);
         }
-        if self.udp(h)?.local.is_none() {
-            self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), tx)?;
-            self.udp(h)?.auto_port = true;
-        }
+        self.udp_autobind(h, tx)?;
         let u = self.udp(h)?;
         let local = u.local.ok_or(TransportError::BadHandle)?;
         let to_group = dst.ip().is_multicast();
@@ -753,6 +767,12 @@ impl Transport {
                 .collect()
         };
         if targets.is_empty() {
+            if d.broadcast {
+                // Not a missing port: a broadcast or multicast is for whoever listens, and
+                // is never answered with an error (Linux counts it in IgnoredMulti).
+                self.udp_stats.ignored_multi += 1;
+                return Delivery::Delivered;
+            }
             self.udp_stats.drop_no_port += 1;
             return Delivery::PortUnreachable;
         }

@@ -662,6 +662,7 @@ mod unreachable {
             orig_src: US,
             orig_dst: *remote.ip(),
             orig_protocol: 6,
+            orig_total_len: 40,
             orig_payload: &q,
         };
         n.t.icmp_error(&mut n.ip, &r, n.now);
@@ -685,6 +686,7 @@ mod unreachable {
                 orig_src: US,
                 orig_dst: PEER,
                 orig_protocol: 6,
+                orig_total_len: 40,
                 orig_payload: &q,
             };
             n.t.icmp_error(&mut n.ip, &r, n.now);

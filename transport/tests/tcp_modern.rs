@@ -610,7 +610,7 @@ mod pmtud {
     use super::*;
 
     /// ICMP "fragmentation needed" (type 3 code 4) with next-hop MTU `mtu`, quoting a
-    /// segment of `c` at `seq`.
+    /// full-sized segment of `c` at `seq` (a datagram of 1040 bytes).
     fn frag_needed(n: &mut Net, c: &Conn, seq: Seq, mtu: u32) {
         let mut q = vec![0u8; 8];
         q[0..2].copy_from_slice(&c.local.port().to_be_bytes());
@@ -624,6 +624,7 @@ mod pmtud {
             orig_src: *c.local.ip(),
             orig_dst: *c.remote.ip(),
             orig_protocol: 6,
+            orig_total_len: 1040,
             orig_payload: &q,
         };
         n.t.icmp_error(&mut n.ip, &r, n.now);

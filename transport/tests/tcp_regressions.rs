@@ -212,6 +212,7 @@ fn t6_icmp_not_validated() {
         orig_src: *c.local.ip(),
         orig_dst: *c.remote.ip(),
         orig_protocol: 6,
+        orig_total_len: 1040,
         orig_payload: &q,
     };
     n.t.icmp_error(&mut n.ip, &r, n.now);

@@ -234,6 +234,7 @@ fn icmp_error(
         orig_src: *orig_src,
         orig_dst: *orig_dst,
         orig_protocol: ipv4::protocol::UDP,
+        orig_total_len: (ipv4::HEADER_LEN + quote.len()) as u16,
         orig_payload: quote,
     };
     t.icmp_error(tx, &r, NOW);
@@ -417,11 +418,11 @@ fn a_socket_bound_to_one_address_hears_only_that_address() {
         deliver(&mut t, &mut tx, sa(FAR, 1), sa(US2, 6000), b"other address"),
         Delivery::PortUnreachable
     );
-    // A broadcast is not for a socket bound to a unicast address either (and is never
-    // answered: `ip` suppresses errors about broadcasts, the drop is counted here).
+    // A broadcast is not for a socket bound to a unicast address either (ignored, never
+    // answered).
     assert_eq!(
         deliver(&mut t, &mut tx, sa(PEER, 1), sa(BCAST, 6000), b"broadcast"),
-        Delivery::PortUnreachable
+        Delivery::Delivered
     );
     assert_eq!(
         deliver(&mut t, &mut tx, sa(PEER, 1), sa(US, 6000), b"mine"),
@@ -430,8 +431,13 @@ fn a_socket_bound_to_one_address_hears_only_that_address() {
     assert_eq!(drain_data(&mut t, s), [b"mine".to_vec()]);
     let st = t.udp_stats();
     assert_eq!(
-        (st.rx_datagrams, st.rx_delivered, st.drop_no_port),
-        (3, 1, 2)
+        (
+            st.rx_datagrams,
+            st.rx_delivered,
+            st.drop_no_port,
+            st.ignored_multi
+        ),
+        (3, 1, 1, 1)
     );
 }
 
@@ -513,6 +519,47 @@ fn no_socket_means_port_unreachable() {
         Delivery::PortUnreachable
     );
     assert_eq!(t.udp_stats().drop_no_port, 2);
+}
+
+/// A broadcast or multicast datagram no socket hears is expected traffic (another host's
+/// DHCP, our own looped-back broadcasts), not a missing port: counted as Linux's
+/// `IgnoredMulti` (UDP_MIB_IGNOREDMULTI), never as `drop_no_port`, and `ip` is not asked
+/// for a port unreachable (it would only suppress it). A unicast one keeps both.
+#[test]
+fn a_broadcast_or_multicast_nobody_hears_is_ignored_not_a_missing_port() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let unicast_only = bind(&mut t, &tx, sa(US, 67));
+    for to in [sa(BCAST, 67), sa(Ipv4Addr::BROADCAST, 67)] {
+        assert_eq!(
+            deliver(&mut t, &mut tx, sa(PEER, 68), to, b"discover"),
+            Delivery::Delivered,
+            "{to}"
+        );
+    }
+    let group = Ipv4Addr::new(224, 0, 0, 251);
+    let bytes = ip_wrap(
+        PEER,
+        group,
+        &udp_bytes(sa(PEER, 5353), sa(group, 5353), b"mdns"),
+    );
+    assert_eq!(
+        deliver_ip(&mut t, &mut tx, &bytes, true),
+        Delivery::Delivered
+    );
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(PEER, 68), sa(US, 69), b"unicast"),
+        Delivery::PortUnreachable
+    );
+    assert!(drain(&mut t, unicast_only).is_empty());
+    assert_eq!(
+        t.udp_stats(),
+        UdpStats {
+            rx_datagrams: 4,
+            ignored_multi: 3,
+            drop_no_port: 1,
+            ..UdpStats::default()
+        }
+    );
 }
 
 // ---- malformed datagrams --------------------------------------------------------------------
@@ -1108,6 +1155,39 @@ fn disconnect_dissolves_the_association() {
     t.udp_connect(d, sa(PEER, 53), &tx).expect("connect");
     assert_eq!(t.udp_disconnect(d), Ok(()));
     assert_eq!(state(&t, d), ("UNCONN", None, None));
+}
+
+/// Linux's `__udp_disconnect` keeps what the application fixed and nothing else: a port
+/// `bind` left to the stack (port 0) has no SOCK_BINDPORT_LOCK and is let go as one
+/// `connect` chose, while an address `bind` gave stays (SOCK_BINDADDR_LOCK): `getsockname`
+/// says ADDR:0, and the next send or `connect` picks a port on that address again.
+#[test]
+fn disconnect_lets_go_a_port_bind_picked_and_keeps_the_address_bind_gave() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let s = bind(&mut t, &tx, sa(US2, 0));
+    let picked = t.udp(s).unwrap().local().expect("bound");
+    assert_ne!(picked.port(), 0);
+    t.udp_connect(s, sa(PEER, 53), &tx).expect("connect");
+    assert_eq!(t.udp_disconnect(s), Ok(()));
+    assert_eq!(t.udp(s).unwrap().local(), Some(sa(US2, 0)));
+    assert_eq!(
+        deliver(&mut t, &mut tx, sa(FAR, 53), picked, b"late"),
+        Delivery::PortUnreachable,
+        "the port is free"
+    );
+    t.udp_send(s, &mut tx, Some(sa(PEER, 9)), b"x", NOW)
+        .expect("send_to");
+    let sent = tx.only();
+    assert_eq!(sent.meta.src, Some(US2), "from the bound address still");
+    let again = t.udp(s).unwrap().local().expect("bound again");
+    assert_eq!(*again.ip(), US2);
+    assert_ne!(again.port(), 0);
+
+    // Bound to the wildcard and port 0: nothing the application fixed stays.
+    let w = bind(&mut t, &tx, sa(ANY, 0));
+    t.udp_connect(w, sa(PEER, 53), &tx).expect("connect");
+    assert_eq!(t.udp_disconnect(w), Ok(()));
+    assert_eq!(t.udp(w).unwrap().local(), None);
 }
 
 // ---- ICMP errors ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 use super::IpLayer;
 use crate::icmp::{self, IcmpRepr};
 use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use crate::upper::{Datagram, IpTx, SendMeta};
+use crate::upper::{Datagram, IpTx, SendError, SendMeta};
 use netif::Instant;
 use std::net::Ipv4Addr;
 
@@ -110,19 +110,29 @@ impl IpLayer {
             ..SendMeta::new(src, ipv4::protocol::ICMP)
         };
         let len = msg.buffer_len();
-        if self
-            .out
-            .send_with(&meta, len, &mut |b| msg.emit(b), now)
-            .is_ok()
-        {
-            self.out.icmp.tx_messages += 1;
-            match kind {
-                icmp::kind::TIME_EXCEEDED => self.out.icmp.tx_time_exceeded += 1,
-                icmp::kind::DEST_UNREACHABLE => self.out.icmp.tx_dest_unreachable += 1,
-                icmp::kind::REDIRECT => self.out.icmp.tx_redirects += 1,
-                icmp::kind::PARAMETER_PROBLEM => self.out.icmp.tx_parameter_problems += 1,
-                _ => {}
+        // The queue to the drivers drops a frame it has no room for without a word (the
+        // send succeeded as far as its caller knows): its counter tells.
+        let tx_drops = self.out.stats.drop_tx_queue_full;
+        let sent = self.out.send_with(&meta, len, &mut |b| msg.emit(b), now);
+        let st = &mut self.out.icmp;
+        match sent {
+            Ok(()) if self.out.stats.drop_tx_queue_full != tx_drops => {
+                st.errors_tx_queue_full += 1;
             }
+            Ok(()) => {
+                st.tx_messages += 1;
+                match kind {
+                    icmp::kind::TIME_EXCEEDED => st.tx_time_exceeded += 1,
+                    icmp::kind::DEST_UNREACHABLE => st.tx_dest_unreachable += 1,
+                    icmp::kind::REDIRECT => st.tx_redirects += 1,
+                    icmp::kind::PARAMETER_PROBLEM => st.tx_parameter_problems += 1,
+                    _ => {}
+                }
+            }
+            Err(SendError::NoRoute) => st.errors_no_route += 1,
+            Err(SendError::ArpQueueFull) => st.errors_arp_queue_full += 1,
+            Err(SendError::QueueFull) => st.errors_tx_queue_full += 1,
+            Err(_) => st.errors_unsent_other += 1,
         }
     }
 }

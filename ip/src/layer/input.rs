@@ -668,6 +668,7 @@ impl IpLayer {
             orig_src: osrc,
             orig_dst: odst,
             orig_protocol: protocol,
+            orig_total_len: u16::from_be_bytes([original[2], original[3]]),
             orig_payload: &original[hdr_len..],
         };
         upper.icmp_error(&mut self.out, &report, now);

@@ -232,6 +232,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_truncated", udp.drop_truncated),
             ("drop_bad_length", udp.drop_bad_length),
             ("drop_bad_checksum", udp.drop_bad_checksum),
+            ("ignored_multi", udp.ignored_multi),
             ("drop_no_port", udp.drop_no_port),
             ("drop_queue_full", udp.drop_queue_full),
             ("drop_shut_read", udp.drop_shut_read),
@@ -453,6 +454,10 @@ fn icmp_pairs(icmp: &ip::IcmpStats, to_transport: u64) -> Vec<(&'static str, u64
         drop_ignored_type,
         errors_suppressed,
         errors_rate_limited,
+        errors_no_route,
+        errors_arp_queue_full,
+        errors_tx_queue_full,
+        errors_unsent_other,
         rx_redirects_applied,
         redirects_ignored,
     } = *icmp;
@@ -478,6 +483,10 @@ fn icmp_pairs(icmp: &ip::IcmpStats, to_transport: u64) -> Vec<(&'static str, u64
         ("drop_ignored_type", drop_ignored_type),
         ("drop_errors_suppressed", errors_suppressed),
         ("drop_errors_rate_limited", errors_rate_limited),
+        ("drop_errors_no_route", errors_no_route),
+        ("drop_errors_arp_queue_full", errors_arp_queue_full),
+        ("drop_errors_tx_queue_full", errors_tx_queue_full),
+        ("drop_errors_unsent_other", errors_unsent_other),
     ]
 }
 
@@ -572,11 +581,11 @@ mod tests {
             ..Default::default()
         };
         let pairs = icmp_pairs(&icmp, 0);
-        assert_eq!(pairs.len(), 21);
+        assert_eq!(pairs.len(), 25);
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 21, "names are unique");
+        assert_eq!(names.len(), 25, "names are unique");
         let shown = format_line("icmp", &pairs);
         assert!(shown.contains(" drop_ignored_type=3"), "{shown}");
         assert!(shown.starts_with("icmp      rx=7 "), "{shown}");

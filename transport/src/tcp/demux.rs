@@ -615,7 +615,8 @@ impl Transport {
                 // The next-hop MTU sits in the low 16 bits of the ICMP header's second
                 // word (RFC 1191 4).
                 let mtu = (r.info & 0xffff) as usize;
-                t.path_mtu(&tcp.cfg, mtu, tx, &mut tcp.stats, now);
+                let quoted = usize::from(r.orig_total_len);
+                t.path_mtu(&tcp.cfg, mtu, quoted, tx, &mut tcp.stats, now);
             }
         }
         self.tcp_settle(h, now);

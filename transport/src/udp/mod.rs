@@ -94,12 +94,16 @@ pub struct UdpSock {
     /// When it was bound (a count across the layer's sockets): of equally specific
     /// sockets sharing a port, the one bound last gets a unicast datagram, as on Linux.
     pub(crate) bound_seq: u64,
-    /// The port was chosen by `connect` or a send on an unbound socket, not by `bind`:
-    /// `disconnect` lets it go (Linux: no SOCK_BINDPORT_LOCK).
+    /// The port was the stack's choice, not the application's: `bind` asked for port 0,
+    /// or `connect` or a send bound the socket. `disconnect` lets it go (Linux: no
+    /// SOCK_BINDPORT_LOCK).
     pub(crate) auto_port: bool,
     /// The local address was filled in by `connect` (the socket was bound to 0.0.0.0):
     /// `disconnect` puts the wildcard back (Linux: no SOCK_BINDADDR_LOCK).
     pub(crate) auto_addr: bool,
+    /// The address `bind` gave, kept by a `disconnect` that let the port go: the socket has
+    /// no port (`local` is `None`), and the next send or `connect` binds one on it.
+    pub(crate) kept_addr: Option<Ipv4Addr>,
 }
 
 /// Why a socket did not queue a datagram.
@@ -151,11 +155,15 @@ impl UdpSock {
             bound_seq: 0,
             auto_port: false,
             auto_addr: false,
+            kept_addr: None,
         }
     }
 
+    /// The bound address (`getsockname`): after a `disconnect` that let the port go, the
+    /// address `bind` gave with port 0, as on Linux.
     pub fn local(&self) -> Option<SocketAddrV4> {
         self.local
+            .or_else(|| self.kept_addr.map(|a| SocketAddrV4::new(a, 0)))
     }
 
     pub fn remote(&self) -> Option<SocketAddrV4> {
@@ -286,7 +294,12 @@ pub struct UdpStats {
     pub drop_truncated: u64,
     pub drop_bad_length: u64,
     pub drop_bad_checksum: u64,
+    /// Unicast datagrams for a port no socket has (answered by a port unreachable).
     pub drop_no_port: u64,
+    /// Broadcast or multicast datagrams no socket hears: expected traffic (other hosts'
+    /// DHCP, our own broadcasts looped back), not a drop, and never answered (Linux's
+    /// `IgnoredMulti`).
+    pub ignored_multi: u64,
     pub drop_queue_full: u64,
     /// Datagrams for a socket shut for reading.
     pub drop_shut_read: u64,

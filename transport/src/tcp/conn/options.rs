@@ -63,7 +63,10 @@ impl Tcb {
     /// caller checked (`seq_outstanding`): follow the path's MTU down and resend what is
     /// outstanding in segments that fit (RFC 1191 6.5: promptly, and not as a congestion
     /// signal). `mtu` 0 (a router from before RFC 1191) takes the next plateau below the
-    /// datagrams we send (RFC 1191 7.1). The MSS never goes below 536 (an MTU of 576, which
+    /// datagram it quotes, `quoted_len` its Total Length (RFC 1191 5, 7.1), or below our
+    /// full-sized datagrams when it quotes as much or more: 4.2BSD-derived routers add the
+    /// header length to it (RFC 1191 5), and a router says 0 for one no longer than ours.
+    /// The MSS never goes below 536 (an MTU of 576, which
     /// every host must take): a path narrower than that gets segments without DF, which
     /// routers may fragment (and one already there resends without DF). The path MTU goes
     /// to `ip`'s cache too. Returns the path MTU taken, if it lowered the MSS.
@@ -71,13 +74,20 @@ impl Tcb {
         &mut self,
         cfg: &TcpConfig,
         mtu: usize,
+        quoted_len: usize,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
     ) -> Option<usize> {
         let current = self.mss + 40;
         let mtu = if mtu < 68 {
-            plateau_below(current)
+            // A quoted length below 68 (which every link carries) is no datagram of ours.
+            let sent = if (68..current).contains(&quoted_len) {
+                quoted_len
+            } else {
+                current
+            };
+            plateau_below(sent)
         } else {
             mtu
         };
