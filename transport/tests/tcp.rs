@@ -1951,6 +1951,34 @@ mod sending {
         n.only().expect(RST | ACK, c.snd, c.rcv);
         assert_eq!(n.state(c.h), TcpState::Closed);
     }
+
+    /// A user timeout the application set counts as set whatever its value, even the
+    /// stack's default (Linux tells its unset option, 0, from any value set): it bounds
+    /// keepalive in place of keep_count. Before, a timeout equal to the default was taken
+    /// for unset, and keepalive probed keep_count times.
+    #[test]
+    #[ignore = "defect: a user timeout set to the stack's default counts as unset"]
+    fn a_user_timeout_set_to_the_default_still_bounds_keepalive() {
+        let mut n = Net::with_cfg(TcpConfig {
+            keep_count: 9,
+            user_timeout: secs(15),
+            ..keepalive_cfg()
+        });
+        let c = n.passive();
+        n.set_opts(c.h, |o| {
+            o.keepalive = true;
+            o.user_timeout = secs(15);
+        });
+        let t0 = n.now;
+        for at in [10u64, 12, 14] {
+            n.advance_to(t0 + secs(at));
+            n.only().expect_ack(c.snd - 1, c.rcv);
+        }
+        n.advance_to(t0 + secs(16));
+        n.only().expect(RST | ACK, c.snd, c.rcv);
+        assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
+        assert_eq!(n.stats().keepalive_probes, 3);
+    }
 }
 
 // ==== Closing: FIN-WAIT-1/2, CLOSING, TIME-WAIT, CLOSE-WAIT, LAST-ACK ==========================
