@@ -56,8 +56,10 @@ pub enum SockOpt {
     /// `SO_KEEPALIVE` (honoured by TCP).
     KeepAlive(bool),
     /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the
-    /// connection fails with `TimedOut` (`None`: the stack's default). Set, it also ends
-    /// keepalive's probing once the peer has been silent that long (RFC 5482, as Linux).
+    /// connection fails with `TimedOut` (`None` or zero: unset, as Linux's 0, and the
+    /// stack's default applies). Set, whatever its value, it also ends keepalive's
+    /// probing once the peer has been silent that long, and the probing of a shut window
+    /// (RFC 5482, as Linux). `get_option` answers `None` while it is unset.
     UserTimeout(Option<Duration>),
     /// `SO_LINGER` (honoured by TCP): `None`, the default, lets `close` return at once while
     /// the connection delivers its data in the background; `Some(t)` makes `close` block
@@ -968,9 +970,10 @@ impl Socket {
                             o.rcvbuf_max = o.rcvbuf;
                         }
                         SockOpt::SendBuffer(n) => o.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
-                        // Zero means the default, as with Linux's TCP_USER_TIMEOUT.
-                        SockOpt::UserTimeout(Some(d)) if !d.is_zero() => o.user_timeout = d,
-                        SockOpt::UserTimeout(None) => {}
+                        // Zero unsets it, as with Linux's TCP_USER_TIMEOUT.
+                        SockOpt::UserTimeout(d) => {
+                            o.user_timeout = d.filter(|d| !d.is_zero());
+                        }
                         SockOpt::Congestion(alg) => o.congestion = alg,
                         SockOpt::Ttl(t) => o.ttl = Some(t),
                         SockOpt::Tos(t) => o.tos = t & !ECN_MASK,
@@ -979,12 +982,6 @@ impl Socket {
                     ip.tx(),
                     now,
                 )?;
-                if matches!(opt, SockOpt::UserTimeout(None))
-                    || matches!(opt, SockOpt::UserTimeout(Some(d)) if d.is_zero())
-                {
-                    let d = transport.tcp_config().user_timeout;
-                    transport.tcp_set_opts(self.handle, |o| o.user_timeout = d, ip.tx(), now)?;
-                }
                 Ok(())
             }
             None => Err(SocketError::Closed),
@@ -1139,7 +1136,7 @@ impl Socket {
                         SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
                         SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
                         SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
-                        SockOptName::UserTimeout => SockOpt::UserTimeout(Some(o.user_timeout)),
+                        SockOptName::UserTimeout => SockOpt::UserTimeout(o.user_timeout),
                         SockOptName::Congestion => SockOpt::Congestion(o.congestion),
                         SockOptName::Tos => SockOpt::Tos(o.tos),
                         _ => SockOpt::Ttl(o.ttl.unwrap_or(default_ttl)),
@@ -1587,6 +1584,32 @@ mod tests {
             assert_eq!(set, Err(io::ErrorKind::InvalidInput), "{ty:?}: set");
             assert_eq!(got, Err(io::ErrorKind::InvalidInput), "{ty:?}: get");
         }
+    }
+
+    /// `TCP_USER_TIMEOUT` reads back as Linux's: unset (`None`, Linux's 0) on a fresh
+    /// socket and after zero is set, and any value set, the stack's default too. Before,
+    /// an unset option read as the default (300 s) and a set default counted as unset.
+    #[test]
+    fn user_timeout_reads_back_unset_or_as_set() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let s = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        let get = || match s.get_option(SockOptName::UserTimeout).unwrap() {
+            SockOpt::UserTimeout(d) => d,
+            o => panic!("{o:?}"),
+        };
+        let fresh = get();
+        let set = |d: Option<Duration>| s.set_option(SockOpt::UserTimeout(d)).unwrap();
+        set(Some(Duration::from_secs(300)));
+        let default = get();
+        set(Some(Duration::ZERO));
+        let zero = get();
+        set(Some(Duration::from_secs(7)));
+        set(None);
+        let none = get();
+        stack.shutdown();
+        assert_eq!(fresh, None);
+        assert_eq!(default, Some(Duration::from_secs(300)));
+        assert_eq!((zero, none), (None, None));
     }
 
     /// A blocking datagram send turns `SO_SNDTIMEO` into the pacing limit. `set_option`

@@ -1705,7 +1705,7 @@ mod sending {
     fn user_timeout_fails_a_silent_connection() {
         let mut n = Net::new();
         let c = n.passive();
-        n.set_opts(c.h, |o| o.user_timeout = secs(5));
+        n.set_opts(c.h, |o| o.user_timeout = Some(secs(5)));
         n.send(c.h, b"hello");
         n.only();
         let t0 = n.now;
@@ -1731,7 +1731,7 @@ mod sending {
     fn a_send_that_keeps_failing_backs_off_and_ends_at_the_user_timeout() {
         let mut n = Net::new();
         let c = n.passive();
-        n.set_opts(c.h, |o| o.user_timeout = secs(5));
+        n.set_opts(c.h, |o| o.user_timeout = Some(secs(5)));
         n.ip.fail = true;
         n.send(c.h, b"hello");
         let mut failed = n.stats().send_failures;
@@ -1922,7 +1922,7 @@ mod sending {
         let c = n.passive();
         n.set_opts(c.h, |o| {
             o.keepalive = true;
-            o.user_timeout = secs(15);
+            o.user_timeout = Some(secs(15));
         });
         let t0 = n.now;
         for at in [10u64, 12, 14] {
@@ -1939,7 +1939,7 @@ mod sending {
         let c = n.passive();
         n.set_opts(c.h, |o| {
             o.keepalive = true;
-            o.user_timeout = secs(21);
+            o.user_timeout = Some(secs(21));
         });
         let t0 = n.now;
         for at in [10u64, 12, 14, 16, 18, 20] {
@@ -1957,7 +1957,6 @@ mod sending {
     /// keepalive in place of keep_count. Before, a timeout equal to the default was taken
     /// for unset, and keepalive probed keep_count times.
     #[test]
-    #[ignore = "defect: a user timeout set to the stack's default counts as unset"]
     fn a_user_timeout_set_to_the_default_still_bounds_keepalive() {
         let mut n = Net::with_cfg(TcpConfig {
             keep_count: 9,
@@ -1967,7 +1966,7 @@ mod sending {
         let c = n.passive();
         n.set_opts(c.h, |o| {
             o.keepalive = true;
-            o.user_timeout = secs(15);
+            o.user_timeout = Some(secs(15));
         });
         let t0 = n.now;
         for at in [10u64, 12, 14] {

@@ -111,11 +111,12 @@ pub struct ConnOpts {
     pub rcvbuf: usize,
     pub rcvbuf_max: usize,
     pub sndbuf: usize,
-    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged. Any value but
-    /// `TcpConfig::user_timeout` (the default, Linux's unset option) also bounds keepalive
-    /// in place of `keep_count` (see `on_keepalive`), and a shut window probed that long,
-    /// answered or not (see `on_persist`).
-    pub user_timeout: Duration,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged. `None` (or zero),
+    /// the default, is Linux's unset option (0): `TcpConfig::user_timeout` bounds the
+    /// retransmissions alone. Any value the application set, whatever it is, also bounds
+    /// keepalive in place of `keep_count` (see `on_keepalive`), and a shut window probed
+    /// that long, answered or not (see `on_persist`).
+    pub user_timeout: Option<Duration>,
     /// `TCP_CONGESTION`.
     pub congestion: Algorithm,
     /// `IP_TTL`: the TTL of the connection's datagrams (None: the IP layer's default).

@@ -152,7 +152,7 @@ impl Tcb {
                     }
                 }
                 let since = *self.stalled_since.get_or_insert(now);
-                if now.saturating_duration_since(since) >= self.opts.user_timeout {
+                if now.saturating_duration_since(since) >= self.user_timeout(cfg) {
                     stats.user_timeouts += 1;
                     let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
                     self.fail(e);
@@ -234,7 +234,7 @@ impl Tcb {
         if !self.persist_needed() {
             return;
         }
-        if now.saturating_duration_since(self.last_rx) >= self.opts.user_timeout {
+        if now.saturating_duration_since(self.last_rx) >= self.user_timeout(cfg) {
             stats.user_timeouts += 1;
             self.fail(TcpError::TimedOut);
             return;
@@ -256,7 +256,7 @@ impl Tcb {
         // answers every probe, as Linux's probe timer does: from the first probe, the
         // window has stayed shut that long. Unset, answered probes go on for as long as
         // the peer keeps its window shut (RFC 9293 3.8.6.1, MUST-38).
-        let limit = self.user_timeout_set(cfg);
+        let limit = self.user_timeout_set();
         let since = *self.persist_since.get_or_insert(now);
         if limit.is_some_and(|ut| now.saturating_duration_since(since) >= ut) {
             stats.user_timeouts += 1;
@@ -329,7 +329,7 @@ impl Tcb {
         }
         // A user timeout the application set takes the place of keep_count (RFC 5482 4.2,
         // as Linux): give up once a probe is out and the peer has been silent that long.
-        let gave_up = match self.user_timeout_set(cfg) {
+        let gave_up = match self.user_timeout_set() {
             Some(ut) => self.keep_probes > 0 && idle >= ut,
             None => self.keep_probes >= cfg.keep_count,
         };
@@ -354,11 +354,17 @@ impl Tcb {
         self.timers.set(Timer::Keepalive, now + cfg.keep_interval);
     }
 
-    /// The user timeout the application set (`TCP_USER_TIMEOUT`), which bounds the persist
-    /// and keepalive probing; `None` when it is the stack's default, which stands for
-    /// Linux's unset option (there the retransmission timer alone uses the default).
-    fn user_timeout_set(&self, cfg: &TcpConfig) -> Option<Duration> {
-        (self.opts.user_timeout != cfg.user_timeout).then_some(self.opts.user_timeout)
+    /// The user timeout the application set (`TCP_USER_TIMEOUT`), whatever its value,
+    /// which bounds the persist and keepalive probing; `None` when unset (or set to zero,
+    /// as Linux's option), and there the retransmission timer alone uses the default.
+    fn user_timeout_set(&self) -> Option<Duration> {
+        self.opts.user_timeout.filter(|d| !d.is_zero())
+    }
+
+    /// How long sent data may stay unacknowledged: the user timeout set, else the
+    /// stack's default.
+    fn user_timeout(&self, cfg: &TcpConfig) -> Duration {
+        self.user_timeout_set().unwrap_or(cfg.user_timeout)
     }
 
     /// Arm or disarm keepalive after an option change or received segment.
@@ -450,7 +456,7 @@ mod tests {
             let set = secs.is_some();
             let mut o = opts();
             if let Some(s) = secs {
-                o.user_timeout = Duration::from_secs(s);
+                o.user_timeout = Some(Duration::from_secs(s));
             }
             let mut c = Conn::established(o);
             let mut r = c.seg(flags::ACK, c.our_una());
@@ -480,7 +486,7 @@ mod tests {
                 assert_eq!(c.tcb.error, Some(TcpError::TimedOut));
                 assert_eq!(c.stats.user_timeouts, 1);
                 let took = c.now.saturating_duration_since(first);
-                let ut = o.user_timeout;
+                let ut = o.user_timeout.unwrap();
                 assert!(
                     took >= ut && took <= ut + Duration::from_millis(200),
                     "{ut:?}: ended {took:?} after the first probe"
