@@ -195,7 +195,10 @@ pub struct TcpStats {
     pub resets_established: u64,
     pub aborts_on_close: u64,
     pub dup_acks: u64,
+    /// Segments with data received before (some or all of it): behind RCV.NXT, or held
+    /// already beyond a hole.
     pub dup_segments: u64,
+    /// Segments whose bytes (some new) were kept beyond a hole.
     pub ooo_queued: u64,
     pub challenge_acks: u64,
     pub window_probes: u64,
