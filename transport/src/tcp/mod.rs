@@ -281,6 +281,9 @@ pub struct TcpStats {
     pub drop_paws: u64,
     /// Segments without timestamps on a connection that negotiated them (taken anyway).
     pub ts_missing: u64,
+    /// SYNs whose window scale option was above 14, used as 14 (RFC 7323 2.3: an error
+    /// the TCP should log; this count is its log).
+    pub wscale_clamped: u64,
 }
 
 /// A TCP socket in the table.
