@@ -176,7 +176,6 @@ mod cookies {
     /// (RFC 7323 2.3, MUST), and the error is counted (`wscale_clamped`: "SHOULD log"),
     /// once per SYN, not again when the cookie's ACK makes the connection.
     #[test]
-    #[ignore = "defect: a window scale above 14 is capped silently, not counted"]
     fn a_cookie_for_a_window_scale_above_14_counts_it() {
         let mut n = Net::with_cfg(cfg());
         let r = TcpRepr {

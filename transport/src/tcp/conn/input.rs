@@ -89,6 +89,7 @@ impl Tcb {
             stats.drop_no_ack += 1;
             return;
         }
+        count_wscale_error(seg, stats);
         self.take_syn_options(seg, now);
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;

@@ -487,6 +487,7 @@ impl Tcb {
         t.passive = true;
         t.transitions.push((State::Listen, State::SynReceived));
         t.state = State::SynReceived;
+        count_wscale_error(syn, stats);
         t.take_syn_options(syn, now);
         t.irs = syn.seq;
         t.rcv_nxt = syn.seq + 1;
@@ -572,6 +573,8 @@ impl Tcb {
         }
     }
 
+    /// Take the options of the peer's SYN (or SYN-ACK). A window scale above 14 is used as
+    /// 14 (RFC 7323 2.3); the caller counts it (`count_wscale_error`) once per SYN.
     fn take_syn_options(&mut self, syn: &TcpRepr, now: Instant) {
         self.sack_ok = syn.sack_permitted;
         // Timestamps only if both SYNs carry them (RFC 7323 3.2): we offer them when
@@ -939,6 +942,15 @@ impl Tcb {
 
 /// The initial window in segments (RFC 6928), also the idle restart's ceiling.
 const INITIAL_WINDOW_SEGMENTS: usize = 10;
+
+/// RFC 7323 2.3: a SYN's shift count above 14 is an error the TCP "SHOULD log" (and it
+/// MUST use 14, as `take_syn_options` and the SYN cookie's options do). Protocol code logs
+/// nothing here: the error is counted (`wscale_clamped`), the count being its log.
+pub(crate) fn count_wscale_error(syn: &TcpRepr, stats: &mut TcpStats) {
+    if syn.wscale.is_some_and(|s| s > MAX_WSCALE) {
+        stats.wscale_clamped += 1;
+    }
+}
 
 /// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
 pub const ORPHAN_PROBES: u32 = 8;
