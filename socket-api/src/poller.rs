@@ -100,6 +100,8 @@ pub struct Event {
     /// Hung up (EPOLLHUP): a TCP socket in CLOSE or shut both ways, as
     /// [`PollFd::hangup`](crate::PollFd::hangup).
     pub hangup: bool,
+    /// Read side hung up (EPOLLRDHUP), as [`PollFd::rdhup`](crate::PollFd::rdhup).
+    pub rdhup: bool,
 }
 
 /// A set of sockets of one stack, each with a token, and a queue of those that changed.
@@ -206,6 +208,7 @@ impl Poller {
                             writable: r.writable,
                             error: r.error,
                             hangup: r.hangup,
+                            rdhup: false,
                         });
                     }
                 }
