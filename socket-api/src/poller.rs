@@ -100,7 +100,9 @@ pub struct Event {
     /// Hung up (EPOLLHUP): a TCP socket in CLOSE or shut both ways, as
     /// [`PollFd::hangup`](crate::PollFd::hangup).
     pub hangup: bool,
-    /// Read side hung up (EPOLLRDHUP), as [`PollFd::rdhup`](crate::PollFd::rdhup).
+    /// Read side hung up (EPOLLRDHUP), as [`PollFd::rdhup`](crate::PollFd::rdhup): the
+    /// peer's FIN came (or the connection ended, or our reading was shut), where
+    /// `readable` alone may be data.
     pub rdhup: bool,
 }
 
@@ -208,7 +210,7 @@ impl Poller {
                             writable: r.writable,
                             error: r.error,
                             hangup: r.hangup,
-                            rdhup: false,
+                            rdhup: r.rdhup,
                         });
                     }
                 }

@@ -1289,7 +1289,12 @@ pub struct PollFd<'a> {
     /// shut both ways (our FIN queued and the peer's received, or our reading shut). The
     /// peer's FIN alone only makes the stream readable. UDP and raw sockets never are.
     pub hangup: bool,
-    /// Read side hung up (POLLRDHUP). Not filled in yet.
+    /// Read side hung up (POLLRDHUP), as Linux's `tcp_poll` says (RCV_SHUTDOWN): a TCP
+    /// connection whose peer shut its sending side (its FIN received), that ended (reset,
+    /// refused, timed out, closed), or whose reading was shut down; readable says only
+    /// that a read would not block, this that the stream has ended. Reported to an
+    /// interest in reading (as Linux's poll reports it when asked for; readable comes
+    /// with it). Never on a fresh socket, a listener, a UDP or raw socket.
     pub rdhup: bool,
 }
 
@@ -1307,7 +1312,7 @@ impl<'a> PollFd<'a> {
     }
 
     fn ready(&self) -> bool {
-        self.readable || self.writable || self.error || self.hangup
+        self.readable || self.writable || self.error || self.hangup || self.rdhup
     }
 }
 
@@ -1337,6 +1342,7 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
             f.writable = r.writable && f.interest.writable;
             f.error = r.error;
             f.hangup = r.hangup;
+            f.rdhup = r.rdhup && f.interest.readable;
             n += usize::from(f.ready());
         }
         if n > 0 {
@@ -1707,7 +1713,6 @@ mod tests {
     /// reading (Linux's poll reports it when asked; readable comes with it anyway);
     /// `Poller` reports it as epoll's EPOLLRDHUP. Before, nothing told the two apart.
     #[test]
-    #[ignore = "defect: poll has no read hang-up (POLLRDHUP)"]
     fn poll_reports_a_read_hang_up_at_the_peers_fin_or_a_reset() {
         use std::io::{Read, Write};
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();

@@ -438,6 +438,18 @@ impl TcpSock {
             }
         }
     }
+
+    /// Read side hung up, for `poll` (POLLRDHUP), when Linux's `tcp_poll` says so (its
+    /// RCV_SHUTDOWN): the peer's FIN received, the connection ended (reset, refused, timed
+    /// out, closed: Linux's `tcp_done` shuts both ways), or our reading shut down. Not a
+    /// fresh socket, a listener, nor one whose listening was shut down (Linux's
+    /// disconnect clears its shutdown).
+    pub fn read_hung_up(&self) -> bool {
+        match &self.role {
+            Role::Idle | Role::Listen(_) => false,
+            Role::Conn(t) => t.fin_received || t.state == State::Closed || self.shut_read,
+        }
+    }
 }
 
 /// A connection in TIME-WAIT whose socket is gone (48 bytes: see the size test).
