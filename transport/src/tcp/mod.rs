@@ -14,8 +14,8 @@
 //!   TIME-WAIT records, listeners with their SYN and accept queues).
 //!
 //! A connection that the application closed stays in the table (an orphan) until its FIN
-//! is acknowledged, or until it gives up with a RST after [`ORPHAN_RETRIES`] unanswered
-//! retransmissions (or [`ORPHAN_PROBES`] zero-window probes); one that reaches TIME-WAIT after the application let go becomes a small
+//! is acknowledged, or until it gives up (closed with nothing sent, as Linux) after
+//! [`ORPHAN_RETRIES`] unanswered retransmissions (or [`ORPHAN_PROBES`] zero-window probes); one that reaches TIME-WAIT after the application let go becomes a small
 //! record in a bounded TIME-WAIT table and frees its socket slot.
 
 mod api;
@@ -237,7 +237,8 @@ pub struct TcpStats {
     /// times and SACK marks; never wrong data).
     pub seg_table_merges: u64,
     /// Orphans dropped after their zero-window probes went unheeded (`ORPHAN_PROBES`) or
-    /// their retransmissions unanswered (`ORPHAN_RETRIES`), each with a RST.
+    /// their retransmissions unanswered (`ORPHAN_RETRIES`), with nothing sent (Linux's
+    /// tcp_write_err).
     pub orphans_dropped: u64,
     /// SYN cookies sent (SYN queue full), ACKs with a valid cookie that made a connection,
     /// and ACKs to a listener that sent cookies recently whose cookie was not valid.

@@ -956,8 +956,8 @@ pub(crate) fn count_wscale_error(syn: &TcpRepr, stats: &mut TcpStats) {
 pub const ORPHAN_PROBES: u32 = 8;
 
 /// Retransmission timeouts in a row an orphaned connection (FIN-WAIT-1, CLOSING, LAST-ACK:
-/// its data or FIN unanswered) retransmits after before it gives up with a RST, the next
-/// timeout: about 100 s at a 200 ms RTO, where the user timeout (300 s) would hold the
+/// its data or FIN unanswered) retransmits after before it gives up at the next timeout,
+/// with nothing sent (Linux's tcp_write_err: no RST): about 100 s at a 200 ms RTO, where the user timeout (300 s) would hold the
 /// socket for nobody. Linux's default tcp_orphan_retries (0, meaning 8); none when an ICMP
 /// error is known and the RTO has reached its largest (`on_rto`).
 pub const ORPHAN_RETRIES: u32 = 8;
