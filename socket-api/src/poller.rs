@@ -100,6 +100,10 @@ pub struct Event {
     /// Hung up (EPOLLHUP): a TCP socket in CLOSE or shut both ways, as
     /// [`PollFd::hangup`](crate::PollFd::hangup).
     pub hangup: bool,
+    /// Read side hung up (EPOLLRDHUP), as [`PollFd::rdhup`](crate::PollFd::rdhup): the
+    /// peer's FIN came (or the connection ended, or our reading was shut), where
+    /// `readable` alone may be data.
+    pub rdhup: bool,
 }
 
 /// A set of sockets of one stack, each with a token, and a queue of those that changed.
@@ -206,6 +210,7 @@ impl Poller {
                             writable: r.writable,
                             error: r.error,
                             hangup: r.hangup,
+                            rdhup: r.rdhup,
                         });
                     }
                 }

@@ -133,6 +133,9 @@ pub(crate) struct Ready {
     pub error: bool,
     /// Hung up (POLLHUP): a TCP socket in CLOSE or shut both ways.
     pub hangup: bool,
+    /// Read side hung up (POLLRDHUP): a TCP connection whose peer's FIN came, that
+    /// ended, or whose reading we shut.
+    pub rdhup: bool,
 }
 
 impl Ready {
@@ -142,11 +145,12 @@ impl Ready {
         writable: false,
         error: true,
         hangup: false,
+        rdhup: false,
     };
 
     /// Anything to report, whatever was asked: an error or hang-up is reported always.
     pub(crate) fn any(&self) -> bool {
-        self.readable || self.writable || self.error || self.hangup
+        self.readable || self.writable || self.error || self.hangup || self.rdhup
     }
 }
 
@@ -265,6 +269,7 @@ impl Core {
             writable,
             error,
             hangup: self.transport.hung_up(h),
+            rdhup: self.transport.read_hung_up(h),
         })
     }
 

@@ -56,8 +56,10 @@ pub enum SockOpt {
     /// `SO_KEEPALIVE` (honoured by TCP).
     KeepAlive(bool),
     /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the
-    /// connection fails with `TimedOut` (`None`: the stack's default). Set, it also ends
-    /// keepalive's probing once the peer has been silent that long (RFC 5482, as Linux).
+    /// connection fails with `TimedOut` (`None` or zero: unset, as Linux's 0, and the
+    /// stack's default applies). Set, whatever its value, it also ends keepalive's
+    /// probing once the peer has been silent that long, and the probing of a shut window
+    /// (RFC 5482, as Linux). `get_option` answers `None` while it is unset.
     UserTimeout(Option<Duration>),
     /// `SO_LINGER` (honoured by TCP): `None`, the default, lets `close` return at once while
     /// the connection delivers its data in the background; `Some(t)` makes `close` block
@@ -1016,9 +1018,10 @@ impl Socket {
                             o.rcvbuf_max = o.rcvbuf;
                         }
                         SockOpt::SendBuffer(n) => o.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
-                        // Zero means the default, as with Linux's TCP_USER_TIMEOUT.
-                        SockOpt::UserTimeout(Some(d)) if !d.is_zero() => o.user_timeout = d,
-                        SockOpt::UserTimeout(None) => {}
+                        // Zero unsets it, as with Linux's TCP_USER_TIMEOUT.
+                        SockOpt::UserTimeout(d) => {
+                            o.user_timeout = d.filter(|d| !d.is_zero());
+                        }
                         SockOpt::Congestion(alg) => o.congestion = alg,
                         SockOpt::Ttl(t) => o.ttl = Some(t),
                         SockOpt::Tos(t) => o.tos = t & !ECN_MASK,
@@ -1027,12 +1030,6 @@ impl Socket {
                     ip.tx(),
                     now,
                 )?;
-                if matches!(opt, SockOpt::UserTimeout(None))
-                    || matches!(opt, SockOpt::UserTimeout(Some(d)) if d.is_zero())
-                {
-                    let d = transport.tcp_config().user_timeout;
-                    transport.tcp_set_opts(self.handle, |o| o.user_timeout = d, ip.tx(), now)?;
-                }
                 Ok(())
             }
             None => Err(SocketError::Closed),
@@ -1193,7 +1190,7 @@ impl Socket {
                         SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
                         SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
                         SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
-                        SockOptName::UserTimeout => SockOpt::UserTimeout(Some(o.user_timeout)),
+                        SockOptName::UserTimeout => SockOpt::UserTimeout(o.user_timeout),
                         SockOptName::Congestion => SockOpt::Congestion(o.congestion),
                         SockOptName::Tos => SockOpt::Tos(o.tos),
                         _ => SockOpt::Ttl(o.ttl.unwrap_or(default_ttl)),
@@ -1350,6 +1347,13 @@ pub struct PollFd<'a> {
     /// shut both ways (our FIN queued and the peer's received, or our reading shut). The
     /// peer's FIN alone only makes the stream readable. UDP and raw sockets never are.
     pub hangup: bool,
+    /// Read side hung up (POLLRDHUP), as Linux's `tcp_poll` says (RCV_SHUTDOWN): a TCP
+    /// connection whose peer shut its sending side (its FIN received), that ended (reset,
+    /// refused, timed out, closed), or whose reading was shut down; readable says only
+    /// that a read would not block, this that the stream has ended. Reported to an
+    /// interest in reading (as Linux's poll reports it when asked for; readable comes
+    /// with it). Never on a fresh socket, a listener, a UDP or raw socket.
+    pub rdhup: bool,
 }
 
 impl<'a> PollFd<'a> {
@@ -1361,11 +1365,12 @@ impl<'a> PollFd<'a> {
             writable: false,
             error: false,
             hangup: false,
+            rdhup: false,
         }
     }
 
     fn ready(&self) -> bool {
-        self.readable || self.writable || self.error || self.hangup
+        self.readable || self.writable || self.error || self.hangup || self.rdhup
     }
 }
 
@@ -1395,6 +1400,7 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
             f.writable = r.writable && f.interest.writable;
             f.error = r.error;
             f.hangup = r.hangup;
+            f.rdhup = r.rdhup && f.interest.readable;
             n += usize::from(f.ready());
         }
         if n > 0 {
@@ -1739,6 +1745,32 @@ mod tests {
         }
     }
 
+    /// `TCP_USER_TIMEOUT` reads back as Linux's: unset (`None`, Linux's 0) on a fresh
+    /// socket and after zero is set, and any value set, the stack's default too. Before,
+    /// an unset option read as the default (300 s) and a set default counted as unset.
+    #[test]
+    fn user_timeout_reads_back_unset_or_as_set() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let s = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        let get = || match s.get_option(SockOptName::UserTimeout).unwrap() {
+            SockOpt::UserTimeout(d) => d,
+            o => panic!("{o:?}"),
+        };
+        let fresh = get();
+        let set = |d: Option<Duration>| s.set_option(SockOpt::UserTimeout(d)).unwrap();
+        set(Some(Duration::from_secs(300)));
+        let default = get();
+        set(Some(Duration::ZERO));
+        let zero = get();
+        set(Some(Duration::from_secs(7)));
+        set(None);
+        let none = get();
+        stack.shutdown();
+        assert_eq!(fresh, None);
+        assert_eq!(default, Some(Duration::from_secs(300)));
+        assert_eq!((zero, none), (None, None));
+    }
+
     /// A blocking datagram send turns `SO_SNDTIMEO` into the pacing limit. `set_option`
     /// accepts `SendTimeout(Some(Duration::MAX))`, which every other wait treats as no
     /// limit (`deadline_after`); here an unchecked `Instant::now() + t` made the send
@@ -1822,6 +1854,96 @@ mod tests {
         assert_eq!(both_shut, (1, true, true, false, true), "both shut");
         assert_eq!(reset, (1, true, true, true, true), "reset");
         assert_eq!(udp, (0, false, true, false, false), "udp");
+    }
+
+    /// A read hang-up (POLLRDHUP) tells the end of the peer's stream from data, as Linux's
+    /// `tcp_poll` reports it with RCV_SHUTDOWN: set by the peer's FIN, by a reset (and
+    /// any end of the connection), and by shutting our own reading; not by data, nor on a
+    /// fresh socket, a listener or a UDP socket. `poll` reports it to an interest in
+    /// reading (Linux's poll reports it when asked; readable comes with it anyway);
+    /// `Poller` reports it as epoll's EPOLLRDHUP. Before, nothing told the two apart.
+    #[test]
+    fn poll_reports_a_read_hang_up_at_the_peers_fin_or_a_reset() {
+        use std::io::{Read, Write};
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        // (ready, readable, rdhup) for an interest in reading, waiting at most 10 s.
+        let look = |s: &Socket| {
+            let mut fds = [PollFd::new(s, Interest::READABLE)];
+            let n = poll(&mut fds, Some(Duration::from_secs(10))).unwrap();
+            (n, fds[0].readable, fds[0].rdhup)
+        };
+        let writing = |s: &Socket| {
+            let mut fds = [PollFd::new(s, Interest::WRITABLE)];
+            poll(&mut fds, Some(Duration::from_secs(10))).unwrap();
+            fds[0].rdhup
+        };
+        let fresh = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        let fresh_rdhup = look_now(&fresh);
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        let listener_rdhup = look_now(l.socket());
+        let mut c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let poller = crate::Poller::new(&stack);
+        poller.add(c.socket(), 7).unwrap();
+        let mut events = Vec::new();
+        // Data: readable, no hang-up.
+        s.write_all(b"x").unwrap();
+        let data = look(c.socket());
+        let mut b = [0u8; 4];
+        let got = c.read(&mut b).unwrap();
+        // The peer's FIN: readable (the end of the stream) and the read side hung up.
+        s.shutdown(Shutdown::Write).unwrap();
+        let fin = look(c.socket());
+        // Only to an interest in reading.
+        let fin_writing = writing(c.socket());
+        let mut fin_event = None;
+        for _ in 0..100 {
+            poller
+                .wait(&mut events, Some(Duration::from_secs(10)))
+                .unwrap();
+            if events.is_empty() {
+                break;
+            }
+            if let Some(e) = events.iter().find(|e| e.token == 7 && e.rdhup) {
+                fin_event = Some((e.readable, e.rdhup, e.hangup));
+                break;
+            }
+        }
+        let read = (got, c.read(&mut b).unwrap());
+        // A reset.
+        let c2 = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (s2, _) = l.accept().unwrap();
+        let before_reset = look_now(c2.socket());
+        s2.socket()
+            .set_option(SockOpt::Linger(Some(Duration::ZERO)))
+            .unwrap();
+        drop(s2);
+        let reset = look(c2.socket());
+        // Our own reading shut.
+        let c3 = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (_s3, _) = l.accept().unwrap();
+        c3.shutdown(Shutdown::Read).unwrap();
+        let shut_read = look(c3.socket());
+        let u = crate::UdpSocket::bind(&stack, "127.0.0.1:0").unwrap();
+        let udp = look_now(u.socket());
+        stack.shutdown();
+        assert!(!fresh_rdhup && !listener_rdhup, "fresh, listener");
+        assert_eq!(data, (1, true, false), "data");
+        assert_eq!(fin, (1, true, true), "the peer's FIN");
+        assert!(!fin_writing, "only with an interest in reading");
+        assert_eq!(fin_event, Some((true, true, false)), "Poller");
+        assert_eq!(read, (1, 0));
+        assert!(!before_reset, "established");
+        assert_eq!(reset, (1, true, true), "reset");
+        assert_eq!(shut_read, (1, true, true), "our reading shut");
+        assert!(!udp, "udp");
+    }
+
+    /// `poll`'s read hang-up of `s` now, with an interest in reading.
+    fn look_now(s: &Socket) -> bool {
+        let mut fds = [PollFd::new(s, Interest::READABLE)];
+        poll(&mut fds, Some(Duration::ZERO)).unwrap();
+        fds[0].rdhup
     }
 
     /// `disconnect` (Linux's `connect` with `AF_UNSPEC`) dissolves a UDP socket's

@@ -378,6 +378,12 @@ impl Transport {
         self.tcp.socks.get(h).is_some_and(|t| t.hung_up())
     }
 
+    /// Is socket `h`'s read side hung up (`poll`'s POLLRDHUP)? Only a TCP socket's may be
+    /// (see `TcpSock::read_hung_up`).
+    pub fn read_hung_up(&self, h: SocketHandle) -> bool {
+        self.tcp.socks.get(h).is_some_and(|t| t.read_hung_up())
+    }
+
     // ---- UDP ---------------------------------------------------------------------------
 
     pub fn udp_open(&mut self) -> Result<SocketHandle, TransportError> {

@@ -172,6 +172,36 @@ mod cookies {
         );
     }
 
+    /// A SYN answered with a cookie whose window scale is above 14: the cookie carries 14
+    /// (RFC 7323 2.3, MUST), and the error is counted (`wscale_clamped`: "SHOULD log"),
+    /// once per SYN, not again when the cookie's ACK makes the connection.
+    #[test]
+    fn a_cookie_for_a_window_scale_above_14_counts_it() {
+        let mut n = Net::with_cfg(cfg());
+        let r = TcpRepr {
+            wscale: Some(15),
+            ..modern_syn()
+        };
+        let (l, s) = cookie_for(&mut n, r);
+        let (remote, local) = ends();
+        let (tsval, _) = s.r.timestamp.expect("timestamps answered");
+        assert_eq!(tsval & 0xf, 14);
+        assert_eq!(n.stats().wscale_clamped, 1);
+        n.advance(ms(30));
+        n.inject(
+            remote,
+            local,
+            TcpRepr {
+                timestamp: Some((5030, tsval)),
+                ..seg(ACK, PEER_ISS + 1, s.r.seq + 1, 500)
+            },
+            &[],
+        );
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        assert_eq!(n.info(h).snd_wnd, 500 << 14);
+        assert_eq!(n.stats().wscale_clamped, 1);
+    }
+
     #[test]
     fn with_timestamps_a_cookie_keeps_window_scaling_and_sack() {
         let mut n = Net::with_cfg(cfg());

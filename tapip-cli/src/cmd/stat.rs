@@ -368,6 +368,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         pmtu_forged,
         drop_paws,
         ts_missing,
+        wscale_clamped,
     } = *t;
     vec![
         ("rx", segs_in),
@@ -429,6 +430,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("pmtu_forged", pmtu_forged),
         ("drop_paws", drop_paws),
         ("ts_missing", ts_missing),
+        ("wscale_clamped", wscale_clamped),
     ]
 }
 
@@ -498,7 +500,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 59] = [
+        let fields: [&mut u64; 60] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -558,19 +560,20 @@ mod tests {
             &mut t.pmtu_forged,
             &mut t.drop_paws,
             &mut t.ts_missing,
+            &mut t.wscale_clamped,
         ];
         for (i, f) in fields.into_iter().enumerate() {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 59);
+        assert_eq!(pairs.len(), 60);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..159).collect::<Vec<u64>>());
+        assert_eq!(values, (100..160).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 59, "names are unique");
+        assert_eq!(names.len(), 60, "names are unique");
     }
 
     #[test]

@@ -941,7 +941,7 @@ impl World {
                                 o.rcvbuf_max = buf;
                             }
                             1 => o.sndbuf = buf,
-                            _ => o.user_timeout = Duration::from_millis(buf as u64),
+                            _ => o.user_timeout = Some(Duration::from_millis(buf as u64)),
                         }
                     },
                     h.ip.tx(),

@@ -27,7 +27,7 @@ impl Transport {
                 .max(self.tcp.cfg.rcvbuf)
                 .min(super::conn::MAX_RCVBUF),
             sndbuf: self.tcp.cfg.sndbuf,
-            user_timeout: self.tcp.cfg.user_timeout,
+            user_timeout: None,
             congestion: self.tcp.cfg.congestion,
             ttl: None,
             tos: 0,

@@ -426,6 +426,7 @@ impl Transport {
         now: Instant,
     ) {
         let Transport { tcp, .. } = self;
+        super::conn::count_wscale_error(syn, &mut tcp.stats);
         let o = cookie::Options::answer(
             tcp.cfg.timestamps,
             syn.wscale,

@@ -14,8 +14,8 @@
 //!   TIME-WAIT records, listeners with their SYN and accept queues).
 //!
 //! A connection that the application closed stays in the table (an orphan) until its FIN
-//! is acknowledged, or until it gives up with a RST after [`ORPHAN_RETRIES`] unanswered
-//! retransmissions (or [`ORPHAN_PROBES`] zero-window probes); one that reaches TIME-WAIT after the application let go becomes a small
+//! is acknowledged, or until it gives up (closed with nothing sent, as Linux) after
+//! [`ORPHAN_RETRIES`] unanswered retransmissions (or [`ORPHAN_PROBES`] zero-window probes); one that reaches TIME-WAIT after the application let go becomes a small
 //! record in a bounded TIME-WAIT table and frees its socket slot.
 
 mod api;
@@ -195,7 +195,10 @@ pub struct TcpStats {
     pub resets_established: u64,
     pub aborts_on_close: u64,
     pub dup_acks: u64,
+    /// Segments with data received before (some or all of it): behind RCV.NXT, or held
+    /// already beyond a hole.
     pub dup_segments: u64,
+    /// Segments whose bytes (some new) were kept beyond a hole.
     pub ooo_queued: u64,
     pub challenge_acks: u64,
     pub window_probes: u64,
@@ -234,7 +237,8 @@ pub struct TcpStats {
     /// times and SACK marks; never wrong data).
     pub seg_table_merges: u64,
     /// Orphans dropped after their zero-window probes went unheeded (`ORPHAN_PROBES`) or
-    /// their retransmissions unanswered (`ORPHAN_RETRIES`), each with a RST.
+    /// their retransmissions unanswered (`ORPHAN_RETRIES`), with nothing sent (Linux's
+    /// tcp_write_err).
     pub orphans_dropped: u64,
     /// SYN cookies sent (SYN queue full), ACKs with a valid cookie that made a connection,
     /// and ACKs to a listener that sent cookies recently whose cookie was not valid.
@@ -278,6 +282,9 @@ pub struct TcpStats {
     pub drop_paws: u64,
     /// Segments without timestamps on a connection that negotiated them (taken anyway).
     pub ts_missing: u64,
+    /// SYNs whose window scale option was above 14, used as 14 (RFC 7323 2.3: an error
+    /// the TCP should log; this count is its log).
+    pub wscale_clamped: u64,
 }
 
 /// A TCP socket in the table.
@@ -430,6 +437,18 @@ impl TcpSock {
             Role::Conn(t) => {
                 t.state == State::Closed || (t.fin_queued && (t.fin_received || self.shut_read))
             }
+        }
+    }
+
+    /// Read side hung up, for `poll` (POLLRDHUP), when Linux's `tcp_poll` says so (its
+    /// RCV_SHUTDOWN): the peer's FIN received, the connection ended (reset, refused, timed
+    /// out, closed: Linux's `tcp_done` shuts both ways), or our reading shut down. Not a
+    /// fresh socket, a listener, nor one whose listening was shut down (Linux's
+    /// disconnect clears its shutdown).
+    pub fn read_hung_up(&self) -> bool {
+        match &self.role {
+            Role::Idle | Role::Listen(_) => false,
+            Role::Conn(t) => t.fin_received || t.state == State::Closed || self.shut_read,
         }
     }
 }

@@ -83,7 +83,7 @@ pub(super) fn opts() -> ConnOpts {
         rcvbuf: 64 * 1024,
         rcvbuf_max: 64 * 1024,
         sndbuf: 256 * 1024,
-        user_timeout: Duration::from_secs(300),
+        user_timeout: None,
         congestion: Algorithm::Cubic,
         ttl: None,
         tos: 0,

@@ -89,6 +89,7 @@ impl Tcb {
             stats.drop_no_ack += 1;
             return;
         }
+        count_wscale_error(seg, stats);
         self.take_syn_options(seg, now);
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
@@ -1190,7 +1191,7 @@ mod tests {
     #[test]
     fn a_soft_error_the_connection_got_past_is_not_the_reason_of_a_later_timeout() {
         let mut o = opts();
-        o.user_timeout = Duration::from_secs(10);
+        o.user_timeout = Some(Duration::from_secs(10));
         let mut c = Conn::established(o);
         c.tcb.write(&bytes(100));
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);

@@ -111,11 +111,12 @@ pub struct ConnOpts {
     pub rcvbuf: usize,
     pub rcvbuf_max: usize,
     pub sndbuf: usize,
-    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged. Any value but
-    /// `TcpConfig::user_timeout` (the default, Linux's unset option) also bounds keepalive
-    /// in place of `keep_count` (see `on_keepalive`), and a shut window probed that long,
-    /// answered or not (see `on_persist`).
-    pub user_timeout: Duration,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged. `None` (or zero),
+    /// the default, is Linux's unset option (0): `TcpConfig::user_timeout` bounds the
+    /// retransmissions alone. Any value the application set, whatever it is, also bounds
+    /// keepalive in place of `keep_count` (see `on_keepalive`), and a shut window probed
+    /// that long, answered or not (see `on_persist`).
+    pub user_timeout: Option<Duration>,
     /// `TCP_CONGESTION`.
     pub congestion: Algorithm,
     /// `IP_TTL`: the TTL of the connection's datagrams (None: the IP layer's default).
@@ -486,6 +487,7 @@ impl Tcb {
         t.passive = true;
         t.transitions.push((State::Listen, State::SynReceived));
         t.state = State::SynReceived;
+        count_wscale_error(syn, stats);
         t.take_syn_options(syn, now);
         t.irs = syn.seq;
         t.rcv_nxt = syn.seq + 1;
@@ -571,6 +573,8 @@ impl Tcb {
         }
     }
 
+    /// Take the options of the peer's SYN (or SYN-ACK). A window scale above 14 is used as
+    /// 14 (RFC 7323 2.3); the caller counts it (`count_wscale_error`) once per SYN.
     fn take_syn_options(&mut self, syn: &TcpRepr, now: Instant) {
         self.sack_ok = syn.sack_permitted;
         // Timestamps only if both SYNs carry them (RFC 7323 3.2): we offer them when
@@ -939,12 +943,21 @@ impl Tcb {
 /// The initial window in segments (RFC 6928), also the idle restart's ceiling.
 const INITIAL_WINDOW_SEGMENTS: usize = 10;
 
+/// RFC 7323 2.3: a SYN's shift count above 14 is an error the TCP "SHOULD log" (and it
+/// MUST use 14, as `take_syn_options` and the SYN cookie's options do). Protocol code logs
+/// nothing here: the error is counted (`wscale_clamped`), the count being its log.
+pub(crate) fn count_wscale_error(syn: &TcpRepr, stats: &mut TcpStats) {
+    if syn.wscale.is_some_and(|s| s > MAX_WSCALE) {
+        stats.wscale_clamped += 1;
+    }
+}
+
 /// Zero-window probes an orphaned connection sends before it gives up (Linux: 8).
 pub const ORPHAN_PROBES: u32 = 8;
 
 /// Retransmission timeouts in a row an orphaned connection (FIN-WAIT-1, CLOSING, LAST-ACK:
-/// its data or FIN unanswered) retransmits after before it gives up with a RST, the next
-/// timeout: about 100 s at a 200 ms RTO, where the user timeout (300 s) would hold the
+/// its data or FIN unanswered) retransmits after before it gives up at the next timeout,
+/// with nothing sent (Linux's tcp_write_err: no RST): about 100 s at a 200 ms RTO, where the user timeout (300 s) would hold the
 /// socket for nobody. Linux's default tcp_orphan_retries (0, meaning 8); none when an ICMP
 /// error is known and the RTO has reached its largest (`on_rto`).
 pub const ORPHAN_RETRIES: u32 = 8;

@@ -62,10 +62,16 @@ impl Tcb {
         if fin {
             self.ooo_fin = Some(self.rx.end() + (at + data.len()) as u64);
         }
+        // Counted by what became of the bytes: refused, kept (some new), and received
+        // before (some held already: the D-SACK above).
         if got.refused {
             stats.ooo_dropped += 1;
-        } else {
+        }
+        if got.queued {
             stats.ooo_queued += 1;
+        }
+        if got.held.is_some() {
+            stats.dup_segments += 1;
         }
     }
 
@@ -407,5 +413,33 @@ mod tests {
             fill_the_window(&mut c, true);
         }
         assert_eq!(c.tcb.rcv_buf, 64 * KB);
+    }
+
+    /// `ooo_queued` counts the segments whose bytes were kept beyond a hole, and only
+    /// those: one whose bytes are all held there already (a retransmission that came
+    /// twice) stores nothing and is counted where data received twice is
+    /// (`dup_segments`, with its D-SACK); one that brings new bytes next to held ones
+    /// counts in both. Before, the duplicate counted as queued.
+    #[test]
+    fn only_segments_that_store_bytes_beyond_a_hole_count_as_queued() {
+        let mut c = Conn::established(opts());
+        let hole = c.peer_nxt;
+        let send = |c: &mut Conn, from: usize, n: usize| {
+            let mut r = c.seg(flags::ACK, c.our_una());
+            r.seq = hole + from;
+            c.deliver(&r, &[5u8; 2000][..n]);
+            c.take();
+            (c.stats.ooo_queued, c.stats.dup_segments)
+        };
+        assert_eq!(send(&mut c, 1000, 1000), (1, 0));
+        // All of it held already: nothing queued, a duplicate.
+        assert_eq!(send(&mut c, 1000, 1000), (1, 1));
+        assert_eq!(send(&mut c, 1200, 500), (1, 2));
+        assert_eq!(c.tcb.rx.ooo_bytes(), 1000);
+        // Half held, half new: queued, and a duplicate.
+        assert_eq!(send(&mut c, 1500, 1000), (2, 3));
+        assert_eq!(c.tcb.rx.ooo_bytes(), 1500);
+        // New bytes beyond the held ones: queued only.
+        assert_eq!(send(&mut c, 2500, 500), (3, 3));
     }
 }

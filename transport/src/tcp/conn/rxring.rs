@@ -40,6 +40,8 @@ pub struct Inserted {
     pub advanced: usize,
     /// The data beyond the in-order end was refused (the assembler was full).
     pub refused: bool,
+    /// Bytes of the data beyond the in-order end were stored that were not held already.
+    pub queued: bool,
     /// The first stretch of the data that was held already beyond a hole (RFC 2883's
     /// D-SACK), as offsets into the data: found only when the data went beyond a hole or
     /// filled one, never for data in order with nothing beyond it.
@@ -145,6 +147,7 @@ impl RxRing {
         let end = start + data.len() as u64;
         let rel = |(s, e): (u64, u64)| ((s - start) as usize, (e - start) as usize);
         if at > 0 {
+            let before = self.ooo.bytes();
             let Ok(held) = self.ooo.add(start, end) else {
                 return Inserted {
                     refused: true,
@@ -154,6 +157,7 @@ impl RxRing {
             self.write(self.len + at, data);
             return Inserted {
                 held: held.map(rel),
+                queued: self.ooo.bytes() > before,
                 ..Inserted::default()
             };
         }
@@ -172,6 +176,7 @@ impl RxRing {
         Inserted {
             advanced: (self.end() - start) as usize,
             refused: false,
+            queued: false,
             held,
         }
     }
@@ -361,8 +366,15 @@ mod tests {
     #[test]
     fn out_of_order_bytes_join_when_the_hole_fills() {
         let mut r = RxRing::new(0);
-        assert_eq!(r.insert(200, &bytes(200, 100), 4096), Inserted::default());
-        assert_eq!(r.insert(400, &bytes(400, 100), 4096), Inserted::default());
+        let queued = Inserted {
+            queued: true,
+            ..Inserted::default()
+        };
+        assert_eq!(r.insert(200, &bytes(200, 100), 4096), queued);
+        assert_eq!(r.insert(400, &bytes(400, 100), 4096), queued);
+        // The same bytes again: nothing new stored, all held.
+        let again = r.insert(400, &bytes(400, 100), 4096);
+        assert_eq!((again.queued, again.held), (false, Some((0, 100))));
         assert_eq!((r.readable(), r.ooo_bytes(), r.ooo_ranges()), (0, 200, 2));
         // Fills the first hole: 0..300 readable.
         assert_eq!(r.insert(0, &bytes(0, 200), 4096).advanced, 300);

@@ -146,13 +146,17 @@ impl Tcb {
                         ORPHAN_RETRIES
                     };
                     if self.backoff >= limit {
+                        // Closed with nothing sent, as Linux's tcp_write_err: the peer has
+                        // answered nothing for so long that a RST would most likely go
+                        // unheard too (Linux resets only when orphans are too many).
                         stats.orphans_dropped += 1;
-                        self.abort(tx, stats, now);
+                        let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
+                        self.fail(e);
                         return;
                     }
                 }
                 let since = *self.stalled_since.get_or_insert(now);
-                if now.saturating_duration_since(since) >= self.opts.user_timeout {
+                if now.saturating_duration_since(since) >= self.user_timeout(cfg) {
                     stats.user_timeouts += 1;
                     let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
                     self.fail(e);
@@ -234,7 +238,7 @@ impl Tcb {
         if !self.persist_needed() {
             return;
         }
-        if now.saturating_duration_since(self.last_rx) >= self.opts.user_timeout {
+        if now.saturating_duration_since(self.last_rx) >= self.user_timeout(cfg) {
             stats.user_timeouts += 1;
             self.fail(TcpError::TimedOut);
             return;
@@ -256,7 +260,7 @@ impl Tcb {
         // answers every probe, as Linux's probe timer does: from the first probe, the
         // window has stayed shut that long. Unset, answered probes go on for as long as
         // the peer keeps its window shut (RFC 9293 3.8.6.1, MUST-38).
-        let limit = self.user_timeout_set(cfg);
+        let limit = self.user_timeout_set();
         let since = *self.persist_since.get_or_insert(now);
         if limit.is_some_and(|ut| now.saturating_duration_since(since) >= ut) {
             stats.user_timeouts += 1;
@@ -265,9 +269,10 @@ impl Tcb {
         }
         if self.orphan && self.persist_probes >= ORPHAN_PROBES {
             // Nobody will read what is left to send, and the peer has kept its window
-            // shut through every probe: give up (Linux's tcp_orphan_retries), with a RST.
+            // shut through every probe: give up (Linux's tcp_orphan_retries), with nothing
+            // sent, as Linux's probe timer ends it (tcp_write_err).
             stats.orphans_dropped += 1;
-            self.abort(tx, stats, now);
+            self.fail(TcpError::TimedOut);
             return;
         }
         self.persist_probes += 1;
@@ -329,7 +334,7 @@ impl Tcb {
         }
         // A user timeout the application set takes the place of keep_count (RFC 5482 4.2,
         // as Linux): give up once a probe is out and the peer has been silent that long.
-        let gave_up = match self.user_timeout_set(cfg) {
+        let gave_up = match self.user_timeout_set() {
             Some(ut) => self.keep_probes > 0 && idle >= ut,
             None => self.keep_probes >= cfg.keep_count,
         };
@@ -354,11 +359,17 @@ impl Tcb {
         self.timers.set(Timer::Keepalive, now + cfg.keep_interval);
     }
 
-    /// The user timeout the application set (`TCP_USER_TIMEOUT`), which bounds the persist
-    /// and keepalive probing; `None` when it is the stack's default, which stands for
-    /// Linux's unset option (there the retransmission timer alone uses the default).
-    fn user_timeout_set(&self, cfg: &TcpConfig) -> Option<Duration> {
-        (self.opts.user_timeout != cfg.user_timeout).then_some(self.opts.user_timeout)
+    /// The user timeout the application set (`TCP_USER_TIMEOUT`), whatever its value,
+    /// which bounds the persist and keepalive probing; `None` when unset (or set to zero,
+    /// as Linux's option), and there the retransmission timer alone uses the default.
+    fn user_timeout_set(&self) -> Option<Duration> {
+        self.opts.user_timeout.filter(|d| !d.is_zero())
+    }
+
+    /// How long sent data may stay unacknowledged: the user timeout set, else the
+    /// stack's default.
+    fn user_timeout(&self, cfg: &TcpConfig) -> Duration {
+        self.user_timeout_set().unwrap_or(cfg.user_timeout)
     }
 
     /// Arm or disarm keepalive after an option change or received segment.
@@ -450,7 +461,7 @@ mod tests {
             let set = secs.is_some();
             let mut o = opts();
             if let Some(s) = secs {
-                o.user_timeout = Duration::from_secs(s);
+                o.user_timeout = Some(Duration::from_secs(s));
             }
             let mut c = Conn::established(o);
             let mut r = c.seg(flags::ACK, c.our_una());
@@ -480,7 +491,7 @@ mod tests {
                 assert_eq!(c.tcb.error, Some(TcpError::TimedOut));
                 assert_eq!(c.stats.user_timeouts, 1);
                 let took = c.now.saturating_duration_since(first);
-                let ut = o.user_timeout;
+                let ut = o.user_timeout.unwrap();
                 assert!(
                     took >= ut && took <= ut + Duration::from_millis(200),
                     "{ut:?}: ended {took:?} after the first probe"
@@ -514,14 +525,69 @@ mod tests {
             assert!(v.len() == 1 && v[0].r.has(flags::FIN), "{v:?}");
         }
         assert_eq!(c.tcb.state, State::FinWait1);
-        // Then 1 s, the largest: given up.
+        // Then 1 s, the largest: given up, with nothing sent (Linux's tcp_write_err), the
+        // ICMP error as the reason.
         c.advance(Duration::from_secs(1));
         let v = c.take();
-        assert!(
-            !v.is_empty() && v.iter().all(|s| s.r.has(flags::RST)),
-            "{v:?}"
-        );
+        assert!(v.is_empty(), "{v:?}");
         assert_eq!(c.tcb.state, State::Closed);
+        assert_eq!(c.tcb.error, Some(TcpError::HostUnreachable));
         assert_eq!(c.stats.orphans_dropped, 1);
+    }
+
+    /// An orphan that gives up (its FIN or data unanswered after `ORPHAN_RETRIES`
+    /// retransmissions, or its window shut through `ORPHAN_PROBES` probes) closes with
+    /// nothing sent, as Linux's tcp_write_timeout and tcp_probe_timer end an orphan that
+    /// ran out of tcp_orphan_retries with tcp_write_err (tcp_done, no RST; a RST only when
+    /// orphans are too many, tcp_out_of_resources). Before, it sent a RST.
+    #[test]
+    fn an_orphan_that_runs_out_of_retries_closes_without_a_rst() {
+        use super::super::harness::*;
+        use super::super::*;
+        for shut_window in [false, true] {
+            let mut c = Conn::established(opts());
+            c.tcb.tlp_enabled = false;
+            if shut_window {
+                let mut r = c.seg(flags::ACK, c.our_una());
+                r.window = 0;
+                c.deliver(&r, &[]);
+                c.tcb.write(&[7u8; 100]);
+            }
+            c.tcb.orphan = true;
+            c.tcb.shutdown_write();
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            let mut sent = c.take().len();
+            let mut resets = 0;
+            let mut timeouts = 0;
+            while c.tcb.state != State::Closed && timeouts < 20 {
+                let at = c.tcb.poll_at().expect("a timer runs");
+                c.advance(at.saturating_duration_since(c.now));
+                timeouts += 1;
+                for s in c.take() {
+                    sent += 1;
+                    resets += usize::from(s.r.has(flags::RST));
+                    if shut_window {
+                        // Every probe answered: the window is still shut.
+                        let mut r = c.seg(flags::ACK, c.our_una());
+                        r.window = 0;
+                        c.deliver(&r, &[]);
+                    }
+                }
+            }
+            let tries = if shut_window {
+                ORPHAN_PROBES
+            } else {
+                ORPHAN_RETRIES
+            };
+            assert_eq!(c.tcb.state, State::Closed, "{shut_window}");
+            assert_eq!(c.stats.orphans_dropped, 1);
+            assert_eq!(resets, 0, "{shut_window}: no RST");
+            assert_eq!(timeouts, tries as usize + 1, "{shut_window}");
+            assert_eq!(
+                sent,
+                tries as usize + usize::from(!shut_window),
+                "{shut_window}"
+            );
+        }
     }
 }
