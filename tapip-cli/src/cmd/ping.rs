@@ -509,6 +509,30 @@ mod tests {
         );
     }
 
+    /// `ping 0` pings this host, as Linux's does (0.0.0.0 as a destination means this
+    /// host; its replies come from 127.0.0.1).
+    #[test]
+    fn ping_0_is_this_host() {
+        let out = ping_in_a_child(
+            "cmd::ping::tests::ping_0_is_this_host",
+            0,
+            1,
+            "ping -c 1 -W 2 0",
+        );
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            return;
+        }
+        assert!(
+            out.contains("PING 0 (0.0.0.0) 56(84) bytes of data."),
+            "{out}"
+        );
+        assert!(out.contains("64 bytes from 127.0.0.1: icmp_seq=1"), "{out}");
+        assert!(
+            out.contains("1 packets transmitted, 1 received, 0% packet loss"),
+            "{out}"
+        );
+    }
+
     /// Linux's ping to an address with no route fails at once (`ping: connect: Network
     /// is unreachable`, status 2). Here, without -c, it prints `ping: sendmsg: ...` every
     /// interval and runs until Ctrl-C.
