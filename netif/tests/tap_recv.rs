@@ -163,18 +163,15 @@ fn recv_len(dev: &TapDevice, len: usize) -> Option<Vec<u8>> {
 /// trust the kernel's default. Here another program left 12: with 10 assumed, every frame
 /// would come 2 bytes late (its MAC addresses cut, two bytes of header in front).
 #[test]
-#[ignore = "defect: the tap never sets TUNSETVNETHDRSZ; a persistent tap set to 12 is misread"]
 fn offloads_set_the_header_size_a_persistent_tap_kept() {
     let ns = Netns::new("v");
     // A persistent tap, then another program's open that sets a 12-byte header
     // (TUNSETIFF = 0x400454ca with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, TUNSETVNETHDRSZ =
     // 0x400454d8 with an int).
-    ns.sh(
-        "ip tuntap add dev r17tap mode tap vnet_hdr && \
+    ns.sh("ip tuntap add dev r17tap mode tap vnet_hdr && \
          python3 -c \"import fcntl, os, struct; f = os.open('/dev/net/tun', os.O_RDWR); \
          fcntl.ioctl(f, 0x400454ca, struct.pack('16sH22x', b'r17tap', 0x0002 | 0x1000 | 0x4000)); \
-         fcntl.ioctl(f, 0x400454d8, struct.pack('i', 12)); os.close(f)\"",
-    );
+         fcntl.ioctl(f, 0x400454d8, struct.pack('i', 12)); os.close(f)\"");
     let dev = ns.open(cfg(true));
     assert_eq!(dev.offload_refused(), None);
     kernel_sends_udp(&ns, 200);
@@ -186,7 +183,6 @@ fn offloads_set_the_header_size_a_persistent_tap_kept() {
 /// A name given as a template (`r17t%d`): the kernel picks the name; what follows the
 /// creation (the queue length, IPv6 off, the name the device shows) uses that one.
 #[test]
-#[ignore = "defect: after TUNSETIFF the tap uses the template name, not the kernel's"]
 fn a_template_name_is_replaced_by_the_kernels_everywhere() {
     let ns = Netns::new("t");
     let dev = ns.open(TapConfig {
