@@ -5,6 +5,8 @@
 //! independent view helps, with `etherparse`; checksums are also checked by a small RFC 1071
 //! sum written here.
 
+#![forbid(unsafe_code)]
+
 use arp::{ArpRepr, Operation};
 use ip::icmp::{self, IcmpRepr};
 use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};

@@ -1,6 +1,8 @@
 //! `TapDevice` against a real TAP, each test in a network namespace of its own (removed by
 //! a guard, also when the test fails). Needs root (as every kernel test does).
 
+#![deny(unsafe_code)]
+
 use netif::{Device, MacAddr, TapConfig, TapDevice};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
@@ -56,6 +58,7 @@ impl Netns {
             let f = std::fs::File::open(&path).expect("the namespace file");
             // SAFETY: setns takes a descriptor (open for the call) and a flag; it moves only
             // this thread, which ends right after opening the tap.
+            #[allow(unsafe_code)]
             let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
             TapDevice::open(&cfg).expect("open the tap")

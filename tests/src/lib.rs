@@ -587,7 +587,6 @@ mod crate_roots {
     /// whether it may use `unsafe` — `forbid` when it has none, `deny` (and an `allow` on
     /// each site) when it has some.
     #[test]
-    #[ignore = "defect: examples, tests and benches have no unsafe_code attribute"]
     fn every_example_test_and_bench_forbids_or_denies_unsafe_code() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let members = [
