@@ -542,7 +542,6 @@ fn arp_request_for_our_address_is_answered() {
 /// 127/8, or for the address of an interface that is down (Linux takes its local routes
 /// away).
 #[test]
-#[ignore = "defect: ARP answers only for the receiving interface's own address"]
 fn arp_answers_for_any_local_address_on_the_interface_it_came_in_on() {
     for forwarding in [false, true] {
         let mut l = router_with(IpConfig {
