@@ -972,6 +972,60 @@ mod tests {
         assert_eq!(d.stats().snapshot().rx_dropped_queue_full, 2);
     }
 
+    /// A sink closed from the start: says how many frames each batch it refused had.
+    struct ClosedSink(crossbeam_channel::Sender<usize>);
+
+    impl RxSink for ClosedSink {
+        fn deliver(&self, _: usize, _: &[u8], _: FrameMeta) -> Result<(), SinkError> {
+            Err(SinkError::Closed)
+        }
+        fn deliver_batch_more(
+            &self,
+            _: usize,
+            frames: &[(&[u8], FrameMeta)],
+            _: bool,
+        ) -> Result<usize, SinkError> {
+            let _ = self.0.send(frames.len());
+            Err(SinkError::Closed)
+        }
+    }
+
+    /// Frames still in a driver when it stops are drops like any other, counted: a batch
+    /// read and refused by a closed sink, frames staged after the tx thread wrote its last,
+    /// one refused by the closed tx queue, and whatever comes after the stop.
+    #[test]
+    #[ignore = "defect: frames left in a stopping driver are not counted"]
+    fn frames_left_in_a_stopping_driver_are_counted() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 64);
+        for _ in 0..3 {
+            a.send(&frame(ethertype::IPV4, 60)).unwrap();
+        }
+        let (told, batches) = bounded(8);
+        let sink = Arc::new(ClosedSink(told));
+        let mut d = Driver::spawn(0, Arc::new(b), sink, DriverConfig::default()).unwrap();
+        // The rx thread read a batch, which the sink refused: it ends.
+        let read = batches.recv_timeout(Duration::from_secs(10)).unwrap() as u64;
+        // The tx thread stopped and gone (it wrote what was staged then: nothing).
+        d.signal_stop();
+        let tx_thread = d.threads.pop().unwrap();
+        tx_thread.join().unwrap();
+        // Staged after that: nobody writes them.
+        let mut staged: Vec<_> = (0..3).map(|i| numbered(0, i, 60)).collect();
+        d.stage_meta_batch(&mut staged, &mut |_| {});
+        // Another thread writing: this frame would queue for the tx thread, closed.
+        d.in_flight.fetch_add(1, Ordering::SeqCst);
+        assert!(!d.transmit(frame(ethertype::IPV4, 60)));
+        d.in_flight.fetch_sub(1, Ordering::SeqCst);
+        d.shutdown();
+        // After the stop: neither written nor queued.
+        assert!(!d.transmit(frame(ethertype::IPV4, 60)));
+        let mut late = vec![numbered(0, 9, 60)];
+        d.stage_meta_batch(&mut late, &mut |_| {});
+        let s = d.stats().snapshot();
+        assert_eq!((s.rx_packets, s.rx_dropped()), (read, read), "{s:?}");
+        assert_eq!((s.tx_packets, s.tx_dropped()), (0, 3 + 1 + 1 + 1), "{s:?}");
+    }
+
     /// Records what an rx thread tells it: each batch's size and `more`, and `idle`s.
     #[derive(Default)]
     struct Recorder(std::sync::Mutex<Vec<String>>);
