@@ -715,8 +715,9 @@ impl<P> NeighborCache<P> {
     /// 1. If the sender's IP is in the table, its MAC is updated ("merge"): a reachable entry
     ///    is refreshed, an incomplete one becomes reachable and its queued packets are
     ///    released, a static one is left alone.
-    /// 2. If the target IP is `our_ip`: the sender is added unless it was merged, and if the
-    ///    packet is a request a reply is produced.
+    /// 2. If the target IP is `our_ip` (with [`NeighborCache::process_for`]: if the caller
+    ///    says it is ours): the sender is added unless it was merged, and if the packet is a
+    ///    request a reply is produced, from `our_mac`.
     ///
     /// Nothing is learned from packets not addressed to us unless the sender was already in
     /// the table.
@@ -725,6 +726,23 @@ impl<P> NeighborCache<P> {
         repr: &ArpRepr,
         our_ip: Ipv4Addr,
         our_mac: MacAddr,
+        now: Instant,
+    ) -> Processed<P> {
+        let for_us = !our_ip.is_unspecified() && repr.target_ip == our_ip;
+        self.process_for(repr, our_ip, our_mac, for_us, now)
+    }
+
+    /// [`NeighborCache::process`], the caller saying whether the target address is ours
+    /// (`for_us`): a host that answers for any of its addresses on every link (the "weak
+    /// host" model, Linux's default `arp_ignore=0`) knows its other interfaces' addresses,
+    /// which this cache does not. `our_ip` is still this link's address (a sender using it
+    /// is a conflict).
+    pub fn process_for(
+        &mut self,
+        repr: &ArpRepr,
+        our_ip: Ipv4Addr,
+        our_mac: MacAddr,
+        for_us: bool,
         now: Instant,
     ) -> Processed<P> {
         match repr.op {
@@ -740,7 +758,6 @@ impl<P> NeighborCache<P> {
             bump(&mut self.stats.ignored.invalid_sender_mac);
             return Processed::ignored(IgnoreReason::InvalidSenderMac);
         }
-        let for_us = !our_ip.is_unspecified() && repr.target_ip == our_ip;
         let is_request = repr.op == Operation::Request;
 
         if repr.sender_ip.is_unspecified() {

@@ -45,7 +45,10 @@
 //!   updates any known sender, whoever the packet is addressed to (so a gratuitous ARP from a
 //!   known host updates it). A pending (incomplete) entry is completed this way and its
 //!   queued packets are released. Exception: static entries are never changed by learning.
-//! - "?Am I the target protocol address?" — only then: "If Merge_flag is false, add the
+//! - "?Am I the target protocol address?" — [`NeighborCache::process`] compares with the
+//!   link's address; [`NeighborCache::process_for`] takes the caller's answer (the IP layer
+//!   says yes for any local address of an interface that is up, as Linux's default
+//!   `arp_ignore=0` does). Only then: "If Merge_flag is false, add the
 //!   triplet <protocol type, sender protocol address, sender hardware address> to the
 //!   translation table." An unsolicited reply, or a request for another host, does not create
 //!   an entry.

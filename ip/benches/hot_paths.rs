@@ -3,6 +3,8 @@
 //! checksum verified, and emitted. Run by hand: `cargo bench -p ip --bench hot_paths`;
 //! nothing asserts on time. Figures in BENCHMARKS.md.
 
+#![forbid(unsafe_code)]
+
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
 use ip::checksum;

@@ -80,6 +80,21 @@ impl Output {
         })
     }
 
+    /// Does ARP answer for `ip`, on whichever interface a request comes in? Linux's default
+    /// (`arp_ignore=0`, the "weak host" model): for any local address, whichever interface
+    /// has it; but only those of interfaces that are up (Linux takes a down interface's
+    /// local routes away), and never 127/8 or a multicast address (`arp_process` drops
+    /// such requests).
+    pub(crate) fn answers_arp_for(&self, ip: Ipv4Addr) -> bool {
+        !ip.is_loopback()
+            && !ip.is_multicast()
+            && !ip.is_unspecified()
+            && self.ifaces.iter().any(|i| {
+                i.up && (i.ip() == Some(ip)
+                    || (i.loopback && i.addr.is_some_and(|c| c.contains(ip))))
+            })
+    }
+
     /// Route for `dst`: our own addresses go through loopback, then longest-prefix match
     /// over interfaces that are up and have an address.
     pub fn route(&self, dst: Ipv4Addr) -> Option<Route> {

@@ -5,6 +5,8 @@
 //! independent view helps, with `etherparse`; checksums are also checked by a small RFC 1071
 //! sum written here.
 
+#![forbid(unsafe_code)]
+
 use arp::{ArpRepr, Operation};
 use ip::icmp::{self, IcmpRepr};
 use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
@@ -533,6 +535,74 @@ fn arp_request_for_our_address_is_answered() {
     let out = drain(&mut l);
     assert_eq!(out.len(), 1);
     assert!(out[0].is_ip() && out[0].dst == MAC_A);
+}
+
+/// Linux's default (`arp_ignore=0`, the "weak host" model): a request for any local
+/// address, whichever interface has it, is answered on the interface it came in on, with
+/// that interface's MAC; the asker is learned as for a request for the interface's own
+/// address. Never for an address that is not ours (no proxy ARP, forwarding or not), for
+/// 127/8, or for the address of an interface that is down (Linux takes its local routes
+/// away).
+#[test]
+fn arp_answers_for_any_local_address_on_the_interface_it_came_in_on() {
+    for forwarding in [false, true] {
+        let mut l = router_with(IpConfig {
+            forwarding,
+            ..IpConfig::default()
+        });
+        let lo = l.add_interface(&loopback_device());
+        l.set_address(lo, Some(cidr("127.0.0.1/8")), T0).unwrap();
+        l.set_up(lo, true, T0).unwrap();
+        drain(&mut l);
+        let mut up = Recorder::default();
+        let host_d = Ipv4Addr::new(10, 0, 0, 9);
+        let mac_d = MacAddr([0x02, 0xdd, 0, 0, 0, 0x09]);
+        // On if0, for if1's address.
+        let req = ArpRepr::request(mac_d, host_d, US1);
+        l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, mac_d, &req), T0, &mut up);
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "forwarding={forwarding}: {out:?}");
+        assert_eq!((out[0].ifindex, out[0].dst, out[0].src), (0, mac_d, MAC0));
+        let rep = out[0].arp();
+        assert_eq!(rep.op, Operation::Reply);
+        assert_eq!((rep.sender_mac, rep.sender_ip), (MAC0, US1));
+        assert_eq!((rep.target_mac, rep.target_ip), (mac_d, host_d));
+        // The asker was learned on if0: a datagram to it needs no ARP.
+        l.tx().send(&SendMeta::new(host_d, UDP), b"x", T0).unwrap();
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].is_ip() && (out[0].ifindex, out[0].dst) == (0, mac_d));
+        // And on if1 for if0's address: if1's MAC.
+        let req = ArpRepr::request(MAC_B, HOST_B, US0);
+        l.receive_frame(1, &arp_frame(MacAddr::BROADCAST, MAC_B, &req), T0, &mut up);
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "forwarding={forwarding}: {out:?}");
+        assert_eq!((out[0].ifindex, out[0].dst, out[0].src), (1, MAC_B, MAC1));
+        assert_eq!(
+            (out[0].arp().sender_mac, out[0].arp().sender_ip),
+            (MAC1, US0)
+        );
+        // No proxy: a host behind if1, an unused address, loopback: not answered.
+        for target in [
+            HOST_B,
+            Ipv4Addr::new(10, 0, 0, 77),
+            Ipv4Addr::new(127, 0, 0, 1),
+        ] {
+            let req = ArpRepr::request(MAC_A, HOST_A, target);
+            l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, MAC_A, &req), T0, &mut up);
+            assert!(
+                drain(&mut l).is_empty(),
+                "forwarding={forwarding}: {target}"
+            );
+        }
+        // if1 down: its address is not answered for on if0 any more.
+        l.set_up(1, false, T0).unwrap();
+        drain(&mut l);
+        let req = ArpRepr::request(MAC_A, HOST_A, US1);
+        l.receive_frame(0, &arp_frame(MacAddr::BROADCAST, MAC_A, &req), T0, &mut up);
+        assert!(drain(&mut l).is_empty(), "forwarding={forwarding}");
+        assert!(up.delivered.is_empty());
+    }
 }
 
 #[test]

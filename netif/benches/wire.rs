@@ -2,6 +2,8 @@
 //! and emitting one. Run by hand: `cargo bench -p netif --bench wire`; nothing asserts on
 //! time. Figures in BENCHMARKS.md.
 
+#![forbid(unsafe_code)]
+
 use divan::black_box;
 use netif::ethernet::{self, Frame, Repr};
 use netif::MacAddr;

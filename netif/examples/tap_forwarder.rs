@@ -11,6 +11,8 @@
 //! other kernel whole, and a checksum left to complete stays so. That is the kernel's own
 //! TCP through user space with the same offloads (`scripts/bench-vs-smoltcp.sh`).
 
+#![forbid(unsafe_code)]
+
 use netif::{Device, MacAddr, TapConfig, TapDevice};
 use std::sync::Arc;
 use std::time::Duration;

@@ -246,6 +246,9 @@ pub struct DeviceStats {
     /// Frames whose offload metadata the device refused (a `virtio_net_hdr` Linux itself
     /// would not take).
     pub rx_dropped_bad_meta: AtomicU64,
+    /// Frames read and not delivered because the driver was stopping: the batch the
+    /// stack's input refused as closed (it stops taking frames before the drivers stop).
+    pub rx_dropped_shutdown: AtomicU64,
     pub tx_packets: AtomicU64,
     pub tx_bytes: AtomicU64,
     pub tx_errors: AtomicU64,
@@ -256,6 +259,10 @@ pub struct DeviceStats {
     /// Frames the device refused with EIO: a TAP whose interface the kernel side has not
     /// brought up (yet).
     pub tx_dropped_link_down: AtomicU64,
+    /// Frames not written because the driver was stopping or had stopped: staged after
+    /// the tx thread wrote its last (left in the queue at `Driver::shutdown`), refused by
+    /// the closed tx queue, or handed to a driver shut down.
+    pub tx_dropped_shutdown: AtomicU64,
     /// Coalesced TCP segments received (larger than the MTU; `virtio_net_hdr` GSO).
     pub rx_gso_frames: AtomicU64,
     /// Frames received whose checksum the device left to complete (trusted, not verified).
@@ -279,12 +286,14 @@ pub struct DeviceStatsSnapshot {
     pub rx_dropped_queue_full: u64,
     pub rx_dropped_too_big: u64,
     pub rx_dropped_bad_meta: u64,
+    pub rx_dropped_shutdown: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub tx_errors: u64,
     pub tx_dropped_queue_full: u64,
     pub tx_dropped_too_big: u64,
     pub tx_dropped_link_down: u64,
+    pub tx_dropped_shutdown: u64,
     pub rx_gso_frames: u64,
     pub rx_csum_partial: u64,
     pub tx_gso_frames: u64,
@@ -299,9 +308,13 @@ impl DeviceStatsSnapshot {
             + self.rx_dropped_queue_full
             + self.rx_dropped_too_big
             + self.rx_dropped_bad_meta
+            + self.rx_dropped_shutdown
     }
     pub fn tx_dropped(&self) -> u64 {
-        self.tx_dropped_queue_full + self.tx_dropped_too_big + self.tx_dropped_link_down
+        self.tx_dropped_queue_full
+            + self.tx_dropped_too_big
+            + self.tx_dropped_link_down
+            + self.tx_dropped_shutdown
     }
 }
 
@@ -321,12 +334,14 @@ impl DeviceStats {
             rx_dropped_queue_full: g(&self.rx_dropped_queue_full),
             rx_dropped_too_big: g(&self.rx_dropped_too_big),
             rx_dropped_bad_meta: g(&self.rx_dropped_bad_meta),
+            rx_dropped_shutdown: g(&self.rx_dropped_shutdown),
             tx_packets: g(&self.tx_packets),
             tx_bytes: g(&self.tx_bytes),
             tx_errors: g(&self.tx_errors),
             tx_dropped_queue_full: g(&self.tx_dropped_queue_full),
             tx_dropped_too_big: g(&self.tx_dropped_too_big),
             tx_dropped_link_down: g(&self.tx_dropped_link_down),
+            tx_dropped_shutdown: g(&self.tx_dropped_shutdown),
             rx_gso_frames: g(&self.rx_gso_frames),
             rx_csum_partial: g(&self.rx_csum_partial),
             tx_gso_frames: g(&self.tx_gso_frames),

@@ -31,7 +31,7 @@
 
 use crate::device::bump;
 use crate::ethernet::{self, ethertype};
-use crate::mailbox::Mailbox;
+use crate::mailbox::{Mailbox, Refused};
 use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo, DeviceStats};
 use crossbeam_channel::{Sender, TrySendError};
@@ -309,6 +309,7 @@ impl Driver {
 
     fn transmit_inner(&self, frame: Vec<u8>, meta: FrameMeta) -> (bool, Option<Vec<u8>>) {
         let Some(tx) = &self.tx else {
+            bump(&self.stats.tx_dropped_shutdown, 1);
             return (false, Some(frame));
         };
         if self
@@ -323,9 +324,14 @@ impl Driver {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         match tx.push(TxJob::Frame(frame, meta)) {
             Ok(()) => (true, None),
-            Err(job) => {
+            Err(refused) => {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
-                bump(&self.stats.tx_dropped_queue_full, 1);
+                let (job, cause) = match refused {
+                    Refused::Full(job) => (job, &self.stats.tx_dropped_queue_full),
+                    // The driver is stopping: the tx thread takes nothing more.
+                    Refused::Closed(job) => (job, &self.stats.tx_dropped_shutdown),
+                };
+                bump(cause, 1);
                 match job {
                     TxJob::Frame(frame, _) => (false, Some(frame)),
                     TxJob::Flush => (false, None),
@@ -350,6 +356,7 @@ impl Driver {
     ) {
         self.take_spare(reuse);
         if self.tx.is_none() {
+            bump(&self.stats.tx_dropped_shutdown, frames.len() as u64);
             frames.drain(..).for_each(|(f, _)| reuse(f));
             return;
         }
@@ -454,6 +461,13 @@ impl Driver {
                 let _ = t.join();
             }
         }
+        // Staged after the tx thread wrote its last: nobody writes them now.
+        let mut q = self.outbox.queue.lock();
+        let (left, bytes) = &mut *q;
+        bump(&self.stats.tx_dropped_shutdown, left.len() as u64);
+        left.clear();
+        *bytes = 0;
+        self.outbox.wake_paced(0, true);
     }
 }
 
@@ -595,7 +609,13 @@ fn rx_loop(
         held = slot == RX_BATCH;
         match sink.deliver_batch_more(ifindex, &frames, held) {
             Ok(full) => bump(&stats.rx_dropped_queue_full, full as u64),
-            Err(_) => return,
+            Err(SinkError::Full) => bump(&stats.rx_dropped_queue_full, frames.len() as u64),
+            Err(SinkError::Closed) => {
+                // The stack stops taking frames before its drivers stop: this batch is
+                // the last, read and not delivered.
+                bump(&stats.rx_dropped_shutdown, frames.len() as u64);
+                return;
+            }
         }
     }
 }
@@ -970,6 +990,61 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(d.stats().snapshot().rx_dropped_queue_full, 2);
+    }
+
+    /// A sink closed from the start: says how many frames each batch it refused had.
+    struct ClosedSink(crossbeam_channel::Sender<usize>);
+
+    impl RxSink for ClosedSink {
+        fn deliver(&self, _: usize, _: &[u8], _: FrameMeta) -> Result<(), SinkError> {
+            Err(SinkError::Closed)
+        }
+        fn deliver_batch_more(
+            &self,
+            _: usize,
+            frames: &[(&[u8], FrameMeta)],
+            _: bool,
+        ) -> Result<usize, SinkError> {
+            let _ = self.0.send(frames.len());
+            Err(SinkError::Closed)
+        }
+    }
+
+    /// Frames still in a driver when it stops are drops like any other, counted: a batch
+    /// read and refused by a closed sink, frames staged after the tx thread wrote its last,
+    /// one refused by the closed tx queue, and whatever comes after the stop.
+    #[test]
+    fn frames_left_in_a_stopping_driver_are_counted() {
+        let (a, b) = MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 64);
+        for _ in 0..3 {
+            a.send(&frame(ethertype::IPV4, 60)).unwrap();
+        }
+        let (told, batches) = bounded(8);
+        let sink = Arc::new(ClosedSink(told));
+        let mut d = Driver::spawn(0, Arc::new(b), sink, DriverConfig::default()).unwrap();
+        // The rx thread read a batch, which the sink refused: it ends.
+        let read = batches.recv_timeout(Duration::from_secs(10)).unwrap() as u64;
+        // The tx thread stopped and gone (it wrote what was staged then: nothing).
+        d.signal_stop();
+        let tx_thread = d.threads.pop().unwrap();
+        tx_thread.join().unwrap();
+        // Staged after that: nobody writes them.
+        let mut staged: Vec<_> = (0..3).map(|i| numbered(0, i, 60)).collect();
+        d.stage_meta_batch(&mut staged, &mut |_| {});
+        // Another thread writing: this frame would queue for the tx thread, closed.
+        d.in_flight.fetch_add(1, Ordering::SeqCst);
+        assert!(!d.transmit(frame(ethertype::IPV4, 60)));
+        d.in_flight.fetch_sub(1, Ordering::SeqCst);
+        d.shutdown();
+        // After the stop: neither written nor queued.
+        assert!(!d.transmit(frame(ethertype::IPV4, 60)));
+        let mut late = vec![numbered(0, 9, 60)];
+        d.stage_meta_batch(&mut late, &mut |_| {});
+        let s = d.stats().snapshot();
+        assert_eq!((s.rx_packets, s.rx_dropped()), (read, read), "{s:?}");
+        assert_eq!((s.tx_packets, s.tx_dropped()), (0, 3 + 1 + 1 + 1), "{s:?}");
+        assert_eq!(s.rx_dropped_shutdown, read);
+        assert_eq!((s.tx_dropped_shutdown, s.tx_dropped_queue_full), (6, 0));
     }
 
     /// Records what an rx thread tells it: each batch's size and `more`, and `idle`s.

@@ -14,6 +14,13 @@
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 
+/// Why [`Mailbox::push`] gave an item back.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused<T> {
+    Full(T),
+    Closed(T),
+}
+
 pub(crate) struct Mailbox<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
@@ -38,11 +45,15 @@ impl<T> Mailbox<T> {
         }
     }
 
-    /// Queue `item` behind the others, or give it back when the queue is full or closed.
-    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+    /// Queue `item` behind the others, or give it back with the reason: the queue is
+    /// full or closed.
+    pub(crate) fn push(&self, item: T) -> Result<(), Refused<T>> {
         let mut st = self.state.lock();
-        if st.closed || st.items.len() >= self.cap {
-            return Err(item);
+        if st.closed {
+            return Err(Refused::Closed(item));
+        }
+        if st.items.len() >= self.cap {
+            return Err(Refused::Full(item));
         }
         st.items.push_back(item);
         drop(st);
@@ -84,14 +95,14 @@ mod tests {
         let m = Mailbox::new(2);
         assert_eq!(m.push(1), Ok(()));
         assert_eq!(m.push(2), Ok(()));
-        assert_eq!(m.push(3), Err(3), "full");
+        assert_eq!(m.push(3), Err(Refused::Full(3)));
         let mut got = VecDeque::new();
         assert!(m.take(&mut got, 1));
         assert_eq!(m.push(4), Ok(()));
         assert!(m.take(&mut got, 64));
         assert_eq!(got, [1, 2, 4]);
         m.close();
-        assert_eq!(m.push(5), Err(5), "closed");
+        assert_eq!(m.push(5), Err(Refused::Closed(5)));
         assert!(!m.take(&mut got, 64));
     }
 

@@ -6,9 +6,11 @@
 //! `virtio_net_hdr` (see [`crate::vnet`]): the kernel hands over TCP segments of up to 64 KB
 //! that it never cut, with checksums it never computed, and takes the stack's 64 KB segments
 //! and cuts them itself. Neither side pays per-1500-byte costs. The `tun` crate sets the flag
-//! but has no call for the ioctl; it is one `ioctl` on the tap's descriptor below. If the
-//! kernel refuses it, the tap works with plain frames and [`TapDevice::offload_refused`] says
-//! why.
+//! but has no call for the ioctl; it is one `ioctl` on the tap's descriptor below. The
+//! header's size is set too (`TUNSETVNETHDRSZ`, to the 10 bytes `vnet.rs` parses): a
+//! persistent tap keeps the size another program gave it, which need not be the kernel's
+//! default. If the kernel refuses any of these, the tap works with plain frames (or with
+//! fewer offloads) and [`TapDevice::offload_refused`] says why.
 //!
 //! Reads are non-blocking: a driver drains every frame that is ready and only then waits in
 //! `poll`. With `TapConfig::uring` (the default) batches of plain frames are written through
@@ -31,7 +33,8 @@ use tun::AbstractDevice;
 /// How to open a TAP device.
 #[derive(Clone, Debug)]
 pub struct TapConfig {
-    /// Interface name; created if it does not exist.
+    /// Interface name; created if it does not exist. A template such as `tap%d` lets the
+    /// kernel pick the number; the device's `info().name` is the name it picked.
     pub name: String,
     /// The stack's MAC address on this link (the kernel side keeps its own).
     pub mac: MacAddr,
@@ -99,6 +102,30 @@ pub struct TapDevice {
     stop: Option<OwnedFd>,
 }
 
+/// Requests of the `ioctl`s made here, in libc's type for a request (`Ioctl`: an unsigned
+/// long on glibc, an int on musl); libc gives the `SIOC*` ones as unsigned longs everywhere.
+const SIOCGIFTXQLEN: libc::Ioctl = libc::SIOCGIFTXQLEN as libc::Ioctl;
+const SIOCSIFTXQLEN: libc::Ioctl = libc::SIOCSIFTXQLEN as libc::Ioctl;
+
+/// `TUNSETVNETHDRSZ` on an open tap: the size of the `virtio_net_hdr` in front of every
+/// frame, both ways. The kernel's default (10) is what `vnet.rs` parses, but a persistent
+/// tap keeps whatever size another program set, so it is set here.
+#[allow(unsafe_code)]
+fn set_vnet_hdr_len(fd: std::os::fd::RawFd, len: usize) -> io::Result<()> {
+    let len =
+        libc::c_int::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `fd` is the tap's descriptor, open for the lifetime of the `tun::Device` the
+    // caller borrows it from. Unlike TUNSETOFFLOAD this request takes a pointer, to an int:
+    // the kernel copies that int in (`get_user`) during the call and keeps no reference;
+    // `len` lives on this frame until the call returns and is only read.
+    let r = unsafe { libc::ioctl(fd, libc::TUNSETVNETHDRSZ, &len as *const libc::c_int) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// `TUNSETOFFLOAD` on an open tap: which offloads the reader handles.
 #[allow(unsafe_code)]
 fn set_offload(fd: std::os::fd::RawFd, flags: libc::c_uint) -> io::Result<()> {
@@ -121,7 +148,8 @@ fn set_offload(fd: std::os::fd::RawFd, flags: libc::c_uint) -> io::Result<()> {
 pub const PLAIN_QUEUE_LEN: u32 = 4096;
 
 /// Raise the transmit queue of interface `name` (what the kernel holds for the tap's
-/// reader) to at least `want` frames; returns the length it has now.
+/// reader) to at least `want` frames; returns the length it has now. `name` is the one the
+/// kernel gave the tap (a template such as `tap%d` names no interface).
 #[allow(unsafe_code)]
 fn raise_queue_len(name: &str, want: u32) -> io::Result<u32> {
     use std::os::fd::{FromRawFd, OwnedFd};
@@ -136,7 +164,7 @@ fn raise_queue_len(name: &str, want: u32) -> io::Result<u32> {
     // SAFETY: `ifreq` is plain data (a name array and a union of plain fields); all zeros
     // is a valid value of it.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    // The name was checked by `valid_ifname` (at most 15 bytes): the last byte stays NUL.
+    // At most 15 bytes are copied (the kernel's names are no longer): the last byte stays NUL.
     for (d, b) in req
         .ifr_name
         .iter_mut()
@@ -146,7 +174,7 @@ fn raise_queue_len(name: &str, want: u32) -> io::Result<u32> {
     }
     // SAFETY: `req` is a valid, initialised `ifreq` that outlives the call; SIOCGIFTXQLEN
     // writes the queue length into `ifr_ifru` (its `int` member) and nothing else.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFTXQLEN, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGIFTXQLEN, &mut req) } < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: reading the `int` member the kernel just wrote (every bit pattern is an int).
@@ -155,8 +183,9 @@ fn raise_queue_len(name: &str, want: u32) -> io::Result<u32> {
         return Ok(now);
     }
     req.ifr_ifru.ifru_metric = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
-    // SAFETY: as above; SIOCSIFTXQLEN only reads `req`.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFTXQLEN, &req) } < 0 {
+    // SAFETY: as above; SIOCSIFTXQLEN only reads `req` (passed mutably all the same, so
+    // nothing rests on the kernel not writing back).
+    if unsafe { libc::ioctl(sock.as_raw_fd(), SIOCSIFTXQLEN, &mut req) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(want)
@@ -250,6 +279,23 @@ impl TapDevice {
             }
             Err(e) => return Err(classify(&cfg.name, e)),
         };
+        // The header's size, both ways, to what `vnet.rs` parses: a refusal means plain
+        // frames, as a refused IFF_VNET_HDR does (the tap opened again without it).
+        let (dev, vnet) = match vnet.then(|| set_vnet_hdr_len(dev.as_raw_fd(), VNET_HDR_LEN)) {
+            Some(Err(e)) => {
+                drop(dev);
+                c.platform_config(|p| {
+                    p.vnet_hdr(false);
+                });
+                let d = tun::create(&c).map_err(|e| classify(&cfg.name, e))?;
+                offload_refused = Some(format!("TUNSETVNETHDRSZ {VNET_HDR_LEN} refused: {e}"));
+                (d, false)
+            }
+            _ => (dev, vnet),
+        };
+        // The name the kernel gave the tap (`cfg.name` may be a template such as `tap%d`):
+        // everything from here on, and the device's name, use it.
+        let name = dev.tun_name().unwrap_or_else(|_| cfg.name.clone());
         let mut offload = Offload::NONE;
         if vnet {
             match set_offload(dev.as_raw_fd(), libc::TUN_F_CSUM | libc::TUN_F_TSO4) {
@@ -269,11 +315,11 @@ impl TapDevice {
             }
         }
         dev.set_nonblock()
-            .map_err(|e| classify(&cfg.name, tun::Error::Io(e)))?;
+            .map_err(|e| classify(&name, tun::Error::Io(e)))?;
         let queue_refused = if vnet {
             None
         } else {
-            raise_queue_len(&cfg.name, PLAIN_QUEUE_LEN)
+            raise_queue_len(&name, PLAIN_QUEUE_LEN)
                 .err()
                 .map(|e| format!("its queue stays as it was: {e}"))
         };
@@ -281,7 +327,7 @@ impl TapDevice {
         if cfg.host_addr.is_some() {
             // The kernel side talks IPv6 (DAD, MLD, RS) as soon as the link is up; the stack
             // ignores those frames anyway, so stop them at the source where we may.
-            let path = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", cfg.name);
+            let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
             let _ = std::fs::write(path, "1");
         }
         let fd = dev.as_raw_fd();
@@ -311,7 +357,7 @@ impl TapDevice {
             stop: new_eventfd(),
             dev,
             info: DeviceInfo {
-                name: cfg.name.clone(),
+                name,
                 mtu,
                 mac: cfg.mac,
                 loopback: false,
@@ -717,6 +763,23 @@ mod tests {
         // Shorter than a vnet header: all of it in `hdr`, for the caller to refuse.
         assert_eq!(split_packet(&pkt[..5], true, &mut hdr, &mut buf), 5);
         assert_eq!(hdr[..5], pkt[..5]);
+    }
+
+    #[test]
+    fn the_requests_and_the_header_size_are_the_kernels() {
+        // <linux/if_tun.h>: TUNSETVNETHDRSZ = _IOW('T', 216, int), TUNSETOFFLOAD =
+        // _IOW('T', 208, unsigned int); <linux/sockios.h>: SIOC[GS]IFTXQLEN = 0x8942/3.
+        assert_eq!(libc::TUNSETVNETHDRSZ, 0x4004_54d8);
+        assert_eq!(libc::TUNSETOFFLOAD, 0x4004_54d0);
+        assert_eq!((SIOCGIFTXQLEN, SIOCSIFTXQLEN), (0x8942, 0x8943));
+        // The size set is the one parsed: struct virtio_net_hdr, 10 bytes.
+        assert_eq!(VNET_HDR_LEN, 10);
+        // Not a tap: the kernel refuses the request (ENOTTY), an error and no more.
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let e = set_vnet_hdr_len(f.as_raw_fd(), VNET_HDR_LEN).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTTY), "{e}");
+        let e = set_vnet_hdr_len(f.as_raw_fd(), usize::MAX).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]

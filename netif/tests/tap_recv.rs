@@ -1,6 +1,8 @@
 //! `TapDevice` against a real TAP, each test in a network namespace of its own (removed by
 //! a guard, also when the test fails). Needs root (as every kernel test does).
 
+#![deny(unsafe_code)]
+
 use netif::{Device, MacAddr, TapConfig, TapDevice};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
@@ -56,6 +58,7 @@ impl Netns {
             let f = std::fs::File::open(&path).expect("the namespace file");
             // SAFETY: setns takes a descriptor (open for the call) and a flag; it moves only
             // this thread, which ends right after opening the tap.
+            #[allow(unsafe_code)]
             let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
             TapDevice::open(&cfg).expect("open the tap")
@@ -141,4 +144,58 @@ fn a_frame_longer_than_the_buffer_is_an_error_not_a_cut_frame() {
         };
         assert_eq!(n, 62, "offload={offload}: the 62-byte frame");
     }
+}
+
+/// Read frames until one of `len` bytes comes (the kernel's own chatter goes by), at most
+/// 5 s.
+fn recv_len(dev: &TapDevice, len: usize) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = vec![0u8; 65_536];
+    while Instant::now() < deadline {
+        match dev.recv(&mut buf, Duration::from_millis(200)) {
+            Ok(Some(n)) if n == len => return Some(buf[..n].to_vec()),
+            Ok(_) => continue,
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+    None
+}
+
+/// A persistent tap keeps the `virtio_net_hdr` size (`TUNSETVNETHDRSZ`) another program
+/// set; the driver parses a 10-byte header, so it must set the size itself rather than
+/// trust the kernel's default. Here another program left 12: with 10 assumed, every frame
+/// would come 2 bytes late (its MAC addresses cut, two bytes of header in front).
+#[test]
+fn offloads_set_the_header_size_a_persistent_tap_kept() {
+    let ns = Netns::new("v");
+    // A persistent tap, then another program's open that sets a 12-byte header
+    // (TUNSETIFF = 0x400454ca with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, TUNSETVNETHDRSZ =
+    // 0x400454d8 with an int).
+    ns.sh("ip tuntap add dev r17tap mode tap vnet_hdr && \
+         python3 -c \"import fcntl, os, struct; f = os.open('/dev/net/tun', os.O_RDWR); \
+         fcntl.ioctl(f, 0x400454ca, struct.pack('16sH22x', b'r17tap', 0x0002 | 0x1000 | 0x4000)); \
+         fcntl.ioctl(f, 0x400454d8, struct.pack('i', 12)); os.close(f)\"");
+    let dev = ns.open(cfg(true));
+    assert_eq!(dev.offload_refused(), None);
+    kernel_sends_udp(&ns, 200);
+    let frame = recv_len(&dev, 42 + 200).expect("the 242-byte frame, read whole");
+    assert_eq!(frame[..6], US.0, "its destination: our MAC");
+    assert_eq!(frame[12..14], [0x08, 0x00], "IPv4");
+}
+
+/// A name given as a template (`r17t%d`): the kernel picks the name; what follows the
+/// creation (the queue length, IPv6 off, the name the device shows) uses that one.
+#[test]
+fn a_template_name_is_replaced_by_the_kernels_everywhere() {
+    let ns = Netns::new("t");
+    let dev = ns.open(TapConfig {
+        name: "r17t%d".into(),
+        ..cfg(false)
+    });
+    assert_eq!(dev.info().name, "r17t0");
+    assert_eq!(dev.queue_refused(), None);
+    let qlen = ns.sh("cat /sys/class/net/r17t0/tx_queue_len");
+    assert_eq!(qlen.trim(), netif::tap::PLAIN_QUEUE_LEN.to_string());
+    let v6 = ns.sh("cat /proc/sys/net/ipv6/conf/r17t0/disable_ipv6");
+    assert_eq!(v6.trim(), "1");
 }

@@ -1,3 +1,5 @@
+#![forbid(unsafe_code)]
+
 use socket_api::{StackBuilder, TcpListener, TcpStream};
 use std::io::{Read, Write};
 use std::thread;

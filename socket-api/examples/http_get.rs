@@ -13,6 +13,8 @@
 //! --gateway 10.0.1.2`, `--no-offload`, then `http://IP[:PORT][/PATH]` (addresses only:
 //! this example looks no names up; `Stack::resolve` would).
 
+#![forbid(unsafe_code)]
+
 use socket_api::{StackBuilder, TcpStream};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};

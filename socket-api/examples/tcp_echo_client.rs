@@ -18,6 +18,8 @@
 //! the address is 10.0.1.2:7). Options (defaults shown): `--tap tap1 --addr 10.0.1.1/24
 //! --host-addr 10.0.1.2/24 --gateway 10.0.1.2`, `--no-offload`, then `SERVER:PORT`.
 
+#![forbid(unsafe_code)]
+
 use socket_api::{StackBuilder, TcpStream};
 use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddrV4};

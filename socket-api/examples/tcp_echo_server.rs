@@ -14,6 +14,8 @@
 //! `--no-offload` turns the TAP's offloads off. Ctrl-C ends it. `tcp_echo_client` is the
 //! other end.
 
+#![forbid(unsafe_code)]
+
 use socket_api::{StackBuilder, TcpListener, TcpStream};
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;

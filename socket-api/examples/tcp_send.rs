@@ -13,6 +13,8 @@
 //! Options (defaults shown): `--tap tap0 --addr 10.0.0.1/24 --host-addr 10.0.0.2/24`,
 //! `--no-host-config`, `--no-offload`, `--linger 10`, then `SERVER:PORT`.
 
+#![forbid(unsafe_code)]
+
 use socket_api::{StackBuilder, TcpStream};
 use std::io::{Read, Write};
 use std::net::SocketAddrV4;

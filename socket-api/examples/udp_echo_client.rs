@@ -18,6 +18,8 @@
 //! --host-addr 10.0.1.2/24 --gateway 10.0.1.2 --count 3`, `--no-offload`, then
 //! `SERVER:PORT`.
 
+#![forbid(unsafe_code)]
+
 use socket_api::{StackBuilder, UdpSocket};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddrV4};

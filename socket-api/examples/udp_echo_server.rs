@@ -12,6 +12,8 @@
 //! Options (defaults shown): `--tap tap0 --addr 10.0.0.1/24 --host-addr 10.0.0.2/24
 //! --gateway 10.0.0.2 --port 7`, `--no-offload`. Ctrl-C ends it. `udp_echo_client` is the other end.
 
+#![forbid(unsafe_code)]
+
 use socket_api::{StackBuilder, UdpSocket};
 use std::net::Ipv4Addr;
 

@@ -8,9 +8,38 @@
 //! and then it shuts down, resetting what is still undelivered so that no peer waits for
 //! data that will not come.
 //!
-//! This runs from an `atexit` handler: on a return from `main` and on
-//! `std::process::exit`, not when the process is killed by a signal (a program that wants
-//! Ctrl-C to end it gracefully handles SIGINT and calls `exit`, as the shell does).
+//! This runs from an `atexit` handler, i.e. inside libc's `exit`: on a return from `main`
+//! (also after a panic out of `main`, which std turns into exit code 101) and on
+//! `std::process::exit` or `libc::exit` from any thread. Not when the process is killed by a
+//! signal (a program that wants Ctrl-C to end it gracefully handles SIGINT and calls `exit`,
+//! as the shell does), nor on `_exit`, `abort` (a panic with `panic = "abort"`, a panic
+//! while panicking) or `exec`.
+//!
+//! The state the handler finds:
+//! - Only the thread that called `exit` runs it. Every other thread goes on running until
+//!   the kernel ends the process after the handler: the stacks' own threads (the stack
+//!   thread, each driver's rx and tx threads, DHCP clients), which is what lets the linger
+//!   make progress, and the application's threads, whose sockets are closed under them.
+//! - Nothing on any thread's stack is dropped by `exit`: after a return from `main` its
+//!   locals were dropped before (a socket dropped there was closed as usual); with
+//!   `process::exit` they never are, and the handler closes their sockets. Statics are never
+//!   dropped (`LIVE` holds a handle to each stack).
+//! - Thread-locals: on glibc, `exit` runs the exiting thread's thread-local destructors
+//!   (Rust `thread_local!` values that need `Drop`) *before* the `atexit` handlers, so a
+//!   socket kept in one was dropped (closed) by then, and that thread's thread-locals are
+//!   gone while the handler runs. Nothing here needs them: parking_lot's waits fall back to
+//!   a parker on the stack when its thread-local is gone, and a panic from a std
+//!   thread-local accessed after its destruction is caught below. On musl `exit` runs no
+//!   thread-local destructors: a socket kept in one is closed by the handler like any
+//!   other. Other threads' thread-locals are never destroyed (those threads are just ended).
+//! - After the handler: the `atexit` handlers registered before this one, the flush of C's
+//!   stdio, then the end of the process. A stack the handler could not lock within
+//!   `LOCK_WAIT` (the exiting thread held the lock, say) is left as it was and ends there,
+//!   mid-work, sending nothing more.
+//! - `exit` again while the handler runs: from the same thread (nothing `end` calls does)
+//!   std aborts; from another thread std's `process::exit` (and a return from `main`) waits
+//!   for ever, so it does not cut the linger short. A direct `libc::exit` from another
+//!   thread bypasses that guard (C leaves concurrent `exit`s undefined).
 
 use crate::runtime::Stack;
 use parking_lot::Mutex;

@@ -2,6 +2,8 @@
 //! word for word: cargo compiles the example, so the README's program compiles. It must
 //! need no crate but `socket-api` (and std).
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 
 fn read(path: &Path) -> String {

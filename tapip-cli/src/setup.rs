@@ -24,21 +24,22 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         uring_rx: cli.uring_rx,
     })
     .map_err(|e| e.to_string())?;
+    // The kernel's name for the tap (`--tap tap%d` is a template): shown and used from here on.
+    let tap_name = tap_dev.info().name;
     if let Some(why) = tap_dev.offload_refused() {
-        errln!("tapip: {}: offloads off, plain frames ({why})", cli.tap);
+        errln!("tapip: {tap_name}: offloads off, plain frames ({why})");
     }
     if let Some(why) = tap_dev.queue_refused() {
-        errln!("tapip: {}: {why}", cli.tap);
+        errln!("tapip: {tap_name}: {why}");
     }
     if let Some(why) = tap_dev.uring_refused() {
-        errln!("tapip: {}: one read/write per frame ({why})", cli.tap);
+        errln!("tapip: {tap_name}: one read/write per frame ({why})");
     }
     if cli.uring_rx && tap_dev.uring_refused().is_none() && tap_dev.io_path() != "uring" {
         // Offloaded frames (up to 64 KB) are read with `read`: the ring's buffers are
         // sized for plain ones.
         errln!(
-            "tapip: {}: --uring-rx reads plain frames only; with offloads on it has no effect (add --no-offload)",
-            cli.tap
+            "tapip: {tap_name}: --uring-rx reads plain frames only; with offloads on it has no effect (add --no-offload)"
         );
     }
     if !cli.mac.is_unicast() {
@@ -114,11 +115,12 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         .map_err(|e| format!("--search: {e}"))?;
     if cli.dhcp {
         stack
-            .start_dhcp(&cli.tap)
+            .start_dhcp(&tap_name)
             .map_err(|e| format!("--dhcp: {e}"))?;
     }
     Ok(Ctx {
         stack,
+        tap: tap_name,
         trace,
         pcap,
         pcap_since: Default::default(),
@@ -156,8 +158,9 @@ pub fn wait_for_lease(cli: &Cli, ctx: &Ctx) -> Option<String> {
     }
 }
 
-/// The start-up line: which addresses are in use (`lease`: what `--dhcp` got).
-pub fn describe(cli: &Cli, lease: Option<&str>) -> String {
+/// The start-up line: which addresses are in use on the tap `tap` (the kernel's name for
+/// it) and on lo (`lease`: what `--dhcp` got).
+pub fn describe(cli: &Cli, tap: &str, lease: Option<&str>) -> String {
     let kernel = if cli.no_host_config {
         "kernel side left as it is".to_string()
     } else {
@@ -169,8 +172,8 @@ pub fn describe(cli: &Cli, lease: Option<&str>) -> String {
         .unwrap_or_default();
     let addr = lease.map_or_else(|| cli.addr.to_string(), str::to_string);
     format!(
-        "tapip: {} {addr} (MAC {}), {kernel}{gateway}; lo 127.0.0.1/8; 'help' lists the commands",
-        cli.tap, cli.mac
+        "tapip: {tap} {addr} (MAC {}), {kernel}{gateway}; lo 127.0.0.1/8; 'help' lists the commands",
+        cli.mac
     )
 }
 
@@ -183,7 +186,7 @@ mod tests {
     fn the_start_up_line_names_the_addresses() {
         let cli = Cli::parse_from(["tapip"]);
         assert_eq!(
-            describe(&cli, None),
+            describe(&cli, "tap0", None),
             "tapip: tap0 10.0.0.1/24 (MAC 00:34:45:67:89:ab), kernel side 10.0.0.2/24; \
              lo 127.0.0.1/8; 'help' lists the commands"
         );
@@ -197,7 +200,7 @@ mod tests {
             "--gateway",
             "192.168.1.1",
         ]);
-        let d = describe(&cli, None);
+        let d = describe(&cli, "tap9", None);
         assert!(
             d.starts_with("tapip: tap9 192.168.1.5/24 (MAC ")
                 && d.contains("kernel side left as it is, default gateway 192.168.1.1;"),

@@ -60,7 +60,7 @@ pub fn main(cli: Cli) -> i32 {
     };
     // On stderr, so that stdout holds only what the commands print.
     let lease = setup::wait_for_lease(&cli, &ctx);
-    errln!("{}", setup::describe(&cli, lease.as_deref()));
+    errln!("{}", setup::describe(&cli, &ctx.tap, lease.as_deref()));
     let mut code = run_commands(&cli, &ctx, requests);
     exiting.store(true, Ordering::SeqCst);
     if let Some(t) = &terminal {

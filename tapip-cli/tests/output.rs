@@ -1,6 +1,8 @@
 //! The real `tapip` with its stdout closed or full: it ends as other Unix programs do,
 //! never with a panic. Each test runs it in a network namespace of its own (root needed).
 
+#![forbid(unsafe_code)]
+
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

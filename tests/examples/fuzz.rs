@@ -11,6 +11,8 @@
 //! target, and the peak resident size of the process. A failing input is printed in hex;
 //! `--replay NAME HEX` (or `@FILE` holding the hex) runs it again.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 use tests::fuzz::{driver, TARGETS};
 

@@ -20,6 +20,8 @@
 //! way and the virtual time).
 //! Nothing asserts on time; figures in BENCHMARKS.md.
 
+#![forbid(unsafe_code)]
+
 use ip::{IpConfig, IpLayer, Ipv4Cidr};
 use netif::{DeviceInfo, Duration, Instant, MacAddr, Offload};
 use socket_api::{TcpListener, TcpStream};

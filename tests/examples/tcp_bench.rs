@@ -30,6 +30,8 @@
 //! a sender told `WouldBlock` waits in `poll` until it is writable, then sends the datagram
 //! again; also prints `refused=R` (the sends told to wait).
 
+#![deny(unsafe_code)]
+
 use netif::{DriverConfig, TapConfig, TapDevice};
 use socket_api::{Stack, StackConfig, TcpListener, TcpStream};
 use std::io::{Read, Write};
@@ -148,11 +150,14 @@ fn client_write(dst: SocketAddr, secs: f64, cc: Option<&str>) {
 
 /// Set the socket's congestion control algorithm (Linux `TCP_CONGESTION`), which std has
 /// no call for.
+#[allow(unsafe_code)]
 fn set_congestion(c: &std::net::TcpStream, cc: &str) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let name = cc.as_bytes();
     // SAFETY: the descriptor is the open socket `c` borrows for the whole call, and the
-    // option value is `name`'s bytes with their exact length; the kernel only reads them.
+    // option value is `name`'s bytes with their exact length; the kernel only reads them
+    // (at most TCP_CA_NAME_MAX - 1 of them, ending the copy with a NUL of its own, so
+    // `name` needs none).
     let r = unsafe {
         libc::setsockopt(
             c.as_raw_fd(),

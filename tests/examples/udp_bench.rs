@@ -11,6 +11,8 @@
 //!
 //! Each prints one line: `datagrams=N bytes=B secs=T pps=P gbps=G` (or `median_us=M`).
 
+#![forbid(unsafe_code)]
+
 use netif::{DriverConfig, TapConfig, TapDevice};
 use socket_api::{Stack, StackConfig, UdpSocket};
 use std::net::SocketAddr;

@@ -577,3 +577,52 @@ pub fn sha256_file(p: &Path) -> String {
 pub mod frames;
 pub mod fuzz;
 pub mod pair;
+
+#[cfg(test)]
+mod crate_roots {
+    use std::path::Path;
+
+    /// Every example, integration test and bench of the workspace is a crate of its own,
+    /// which the library's `#![forbid(unsafe_code)]` does not reach: each says itself
+    /// whether it may use `unsafe` — `forbid` when it has none, `deny` (and an `allow` on
+    /// each site) when it has some.
+    #[test]
+    fn every_example_test_and_bench_forbids_or_denies_unsafe_code() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let members = [
+            "netif",
+            "arp",
+            "ip",
+            "transport",
+            "socket-api",
+            "tapip-cli",
+            "tests",
+        ];
+        let mut missing = Vec::new();
+        for m in members {
+            for dir in ["examples", "tests", "benches"] {
+                let Ok(entries) = std::fs::read_dir(root.join(m).join(dir)) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.extension().is_none_or(|x| x != "rs") {
+                        continue;
+                    }
+                    let src = std::fs::read_to_string(&p).unwrap();
+                    let uses = src.contains("unsafe {") || src.contains("unsafe fn");
+                    let want = if uses {
+                        "#![deny(unsafe_code)]"
+                    } else {
+                        "#![forbid(unsafe_code)]"
+                    };
+                    if !src.contains(want) {
+                        missing.push(format!("{m}/{dir}/{}: {want}", e.file_name().display()));
+                    }
+                }
+            }
+        }
+        missing.sort();
+        assert!(missing.is_empty(), "missing:\n{}", missing.join("\n"));
+    }
+}

@@ -3,6 +3,8 @@
 //! about 20 s whatever the machine. `FUZZ_SEED` and `FUZZ_SECS` change the seed and the
 //! time per target; `cargo run --release -p tests --example fuzz` is the long run.
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 use tests::fuzz::{driver, TARGETS};
 

@@ -1,6 +1,8 @@
 //! The stack against the Linux kernel's own TCP/IP stack over a real TAP device (TOP2), each
 //! test in a network namespace of its own.
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 use tests::{eventually, top2, Netns, Tapip, SECS};
 

@@ -4,6 +4,8 @@
 //! servers on the kernel's side and, through the kernel's routing, to one another, and a
 //! stack connects to its own address.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,8 @@
 //! algorithm of the connection, the losses its sender detected and the threshold they
 //! set. Each run in a network namespace of its own.
 
+#![forbid(unsafe_code)]
+
 use tests::{eventually, Netns, Proc, Tapip, TempDir, SECS};
 
 /// 3% of the frames arriving at the kernel's tap0 dropped: the stack's sender loses

@@ -3,6 +3,8 @@
 //! (the stack as a host on a LAN, TOP1, with the kernel as the LAN's DHCP server, DNS
 //! server and router).
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 use tests::{eventually, Netns, Proc, Tapip, TempDir, SECS};
 

@@ -4,6 +4,8 @@
 //! The same for a program of the socket API that returns from `main` right after its last
 //! write. Each test in a network namespace of its own.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -5,6 +5,8 @@
 //! records the stack's resident size during the flood and checks that it stays bounded
 //! and that the stack keeps answering.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tests::{eventually, Netns, Proc, Tapip, TempDir, SECS};

@@ -9,6 +9,8 @@
 //! timestamps and D-SACKs, have their congestion responses undone. Each test in a network
 //! namespace of its own.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::time::Instant;
 use tests::{eventually, snc_to_kernel_nc, Netns, Proc, Tapip, TempDir, SECS};

@@ -4,6 +4,8 @@
 //! of both ends) and with the device counters of `stat` telling which kind of frames
 //! crossed; the same with 10% loss on each side. Each test in a network namespace of its own.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -3,6 +3,8 @@
 //! thousand connections open at once, and idle connections that must not lock anyone out.
 //! Each test in a network namespace of its own, bounded in count and time.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 use tests::{top2, Netns, Tapip, TempDir, SECS};
 

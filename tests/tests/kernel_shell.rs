@@ -2,6 +2,8 @@
 //! `-e`, quoting, route and ifconfig validation, Linux's flags and output formats. Each
 //! test runs the real `tapip` in a network namespace of its own.
 
+#![forbid(unsafe_code)]
+
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use tests::{tapip_bin, Netns, Tapip, SECS};

@@ -2,6 +2,8 @@
 //! the Linux kernel's own TCP (curl, netcat, Python) over a real TAP device (TOP2), each
 //! test in a network namespace of its own.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tests::{eventually, snc_to_kernel_nc, top2, Netns, Proc, Tapip, TempDir, SECS};

@@ -3,6 +3,8 @@
 //! on an empty line leaves. Each test in a network namespace of its own, every wait
 //! bounded.
 
+#![forbid(unsafe_code)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tests::{eventually, tapip_bin, Netns, SECS};

@@ -1,6 +1,8 @@
 //! UDP between applications on the stack and programs on the Linux kernel's side of a real
 //! TAP device (TOP2), each test in a network namespace of its own.
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 use tests::{eventually, top2, Proc, TempDir, SECS};
 

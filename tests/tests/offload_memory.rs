@@ -5,6 +5,8 @@
 //! connection sends leaves as TSO frames whose completed checksums verify; without offloads,
 //! MTU-sized frames with full checksums. Sans-IO: the test plays the kernel and the clock.
 
+#![forbid(unsafe_code)]
+
 use ip::ipv4::{self, Ipv4Packet};
 use ip::{IpLayer, TxFrame};
 use netif::ethernet;

@@ -4,6 +4,8 @@
 //! `route_info` reports the path MTU until it expires 10 minutes later, when the connection
 //! grows its segments back; one quoting data never sent changes nothing. Sans-IO: the test plays the peer, a router and the clock.
 
+#![forbid(unsafe_code)]
+
 use ip::icmp::IcmpRepr;
 use ip::ipv4::{self, Ipv4Packet};
 use ip::{IpLayer, TxFrame};

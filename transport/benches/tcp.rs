@@ -13,6 +13,8 @@
 //! Run by hand: `cargo bench -p transport --bench tcp`; nothing asserts on time. Figures
 //! in BENCHMARKS.md.
 
+#![forbid(unsafe_code)]
+
 use divan::{black_box, Bencher};
 use ip::checksum;
 use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};

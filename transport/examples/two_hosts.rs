@@ -9,6 +9,8 @@
 //!     cargo run -p transport --example two_hosts -- --lose 5,6    # frames 5 and 6 lost
 //!     cargo run -p transport --example two_hosts -- --bytes 20000 # more data (several RTTs)
 
+#![forbid(unsafe_code)]
+
 use ip::{IpConfig, IpLayer, Ipv4Cidr};
 use netif::trace::{describe, Direction, TraceLayers};
 use netif::{DeviceInfo, Duration, Instant, MacAddr, Offload};

@@ -5,6 +5,8 @@
 //!
 //! Sequence numbers of the peer start near 2^32 so most tests also cross the wrap.
 
+#![forbid(unsafe_code)]
+
 mod tcp_harness;
 
 use netif::Duration;

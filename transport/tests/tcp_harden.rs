@@ -3,6 +3,8 @@
 //! pressure, and the per-connection limit on ACKs answering out-of-window segments and
 //! challenges (RFC 5961 7).
 
+#![forbid(unsafe_code)]
+
 mod tcp_harness;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -2,6 +2,8 @@
 //! idle restart (RFC 5681 4.1), at the segment level on the virtual clock: the test plays
 //! the peer through the harness of `tcp.rs`.
 
+#![forbid(unsafe_code)]
+
 mod tcp_harness;
 
 use ip::{IcmpErrorReport, Upper};

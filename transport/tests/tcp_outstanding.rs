@@ -2,6 +2,8 @@
 //! data and FIN are acknowledged, and `tcp_close_abort` (SO_LINGER of zero). The test plays
 //! the peer, on a virtual clock.
 
+#![forbid(unsafe_code)]
+
 mod tcp_harness;
 
 use tcp_harness::*;

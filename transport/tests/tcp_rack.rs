@@ -2,6 +2,8 @@
 //! peer SACKed is lost once the reordering window has passed, not before; a reordered one
 //! that arrives meanwhile is not resent; a lost retransmission is found by its send time;
 //! and with `TcpConfig::rack` off, RFC 6675's DupThresh decides alone.
+
+#![forbid(unsafe_code)]
 mod tcp_harness;
 
 use netif::Instant;

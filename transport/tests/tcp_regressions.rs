@@ -1,5 +1,7 @@
 //! Regression tests from an independent review of the TCP code against RFC 9293, 2018,
 //! 6675, 5927 and 5681: each failed before its fix.
+
+#![forbid(unsafe_code)]
 mod tcp_harness;
 
 use netif::Duration;

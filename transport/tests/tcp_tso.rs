@@ -3,6 +3,8 @@
 //! segments in one datagram, each with `gso_size` = MSS; elsewhere, and for
 //! retransmissions, only segments of at most one MSS, with no `gso_size`.
 
+#![forbid(unsafe_code)]
+
 mod tcp_harness;
 
 use ip::SendMeta;

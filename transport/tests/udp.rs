@@ -6,6 +6,8 @@
 //! checked with it, so the crate's own wire code is not both the question and the answer.
 //! Nothing here reads a clock or sleeps.
 
+#![forbid(unsafe_code)]
+
 use etherparse::UdpHeader;
 use ip::icmp;
 use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};

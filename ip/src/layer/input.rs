@@ -135,6 +135,9 @@ impl IpLayer {
             self.out.stats.drop_arp_bad_sender += 1;
             return;
         }
+        // Ours: any local address, whichever interface has it, answered here with this
+        // interface's MAC (Linux's default, `arp_ignore=0`; see `answers_arp_for`).
+        let for_us = self.out.answers_arp_for(repr.target_ip);
         // A sender that is not our neighbour on this link (outside its networks and its
         // direct routes) is never a next hop of ours: answer a request for our address (as
         // Linux does) but put nothing in the cache, so garbage or spoofed ARP cannot fill
@@ -142,8 +145,7 @@ impl IpLayer {
         let on_link = self.out.on_link_iface(repr.sender_ip) == Some(ifindex);
         if !on_link && !repr.sender_ip.is_unspecified() {
             self.out.stats.arp_off_link += 1;
-            let for_us = repr.op == arp::Operation::Request && repr.target_ip == our_ip;
-            if for_us && repr.sender_mac.is_unicast() {
+            if for_us && repr.op == arp::Operation::Request && repr.sender_mac.is_unicast() {
                 let reply = ArpRepr::reply_to(&repr, our_mac);
                 self.out.send_arp(ifindex, &reply, repr.sender_mac);
             }
@@ -151,7 +153,7 @@ impl IpLayer {
         }
         let res = self.out.ifaces[ifindex]
             .arp
-            .process(&repr, our_ip, our_mac, now);
+            .process_for(&repr, our_ip, our_mac, for_us, now);
         if let Some(reply) = res.reply {
             self.out.send_arp(ifindex, &reply, repr.sender_mac);
         }

@@ -114,6 +114,8 @@ impl Signals {
 /// What the shell's commands work on.
 pub struct Ctx {
     pub stack: Stack,
+    /// The tap's name as the kernel gave it (`--tap` may be a template such as `tap%d`).
+    pub tap: String,
     pub trace: Trace,
     pub pcap: PcapHandle,
     /// `pcap.packets()` (a total over every recording) when the current one started.
@@ -390,6 +392,7 @@ pub mod testing {
         let (input, _requests) = input::Input::new();
         Ctx {
             stack,
+            tap: "tap0".to_string(),
             trace,
             pcap: PcapHandle::new(),
             pcap_since: Default::default(),

@@ -410,6 +410,7 @@ mod tests {
         let (input, _requests) = crate::cmd::input::Input::new();
         crate::cmd::Ctx {
             stack,
+            tap: "tap0".to_string(),
             trace,
             pcap: netif::pcap::PcapHandle::new(),
             pcap_since: Default::default(),

@@ -104,6 +104,9 @@ pub fn run(ctx: &Ctx) {
                 ("drop_tx_queue_full", s.tx_dropped_queue_full),
                 ("drop_tx_too_big", s.tx_dropped_too_big),
                 ("drop_tx_link_down", s.tx_dropped_link_down),
+                // Left in the driver as it stopped (or handed to it after).
+                ("drop_shutdown", s.rx_dropped_shutdown),
+                ("drop_tx_shutdown", s.tx_dropped_shutdown),
             ],
         );
     }
