@@ -2460,6 +2460,89 @@ fn set_address_that_cannot_get_its_route_leaves_the_interface_as_it_was() {
     assert!(drain(&mut l).is_empty(), "nothing announced");
 }
 
+/// Two interfaces on one subnet (Linux allows it: each address adds its own connected
+/// route, and lookups take the longest prefix, then the lowest metric, then the first
+/// added). The second gets its address and route; ordinary traffic keeps leaving by the
+/// first; traffic bound to the second resolves its next hop there (the ARP reply on the
+/// second interface is learned, not taken as off-link); a subnet broadcast leaves once.
+#[test]
+#[ignore = "defect: a second interface on the same subnet cannot get its address (route exists)"]
+fn a_second_interface_on_the_same_subnet_gets_its_address_and_its_own_route() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let i = l.add_interface(&device("tap1", MAC1, 1500));
+    let us1 = Ipv4Addr::new(10, 0, 0, 9);
+    l.set_address(i, Some(cidr("10.0.0.9/24")), T0).unwrap();
+    l.set_up(i, true, T0).unwrap();
+    drain(&mut l);
+    let net = cidr("10.0.0.0/24");
+    let on: Vec<usize> = l
+        .routes()
+        .iter()
+        .filter(|r| r.dest == net)
+        .map(|r| r.ifindex)
+        .collect();
+    assert_eq!(on, vec![0, 1], "one connected route per interface");
+    // Ordinary traffic: the first added wins the tie, from its own address.
+    assert_eq!(l.route_lookup(HOST_A).unwrap().ifindex, 0);
+    assert_eq!(l.tx().route_info(HOST_A).unwrap().0, US0);
+    // Bound to tap1: resolved on tap1, from tap1's address, and the reply is learned.
+    let mut meta = SendMeta::new(HOST_A, UDP);
+    meta.device = Some(1);
+    l.tx().send(&meta, b"by tap1", T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ifindex, 1);
+    let req = out[0].arp();
+    assert_eq!((req.sender_ip, req.target_ip), (us1, HOST_A));
+    l.receive_frame(
+        1,
+        &arp_frame(MAC1, MAC_A, &ArpRepr::reply_to(&req, MAC_A)),
+        T0,
+        &mut up,
+    );
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "the waiting datagram leaves: {out:?}");
+    assert_eq!((out[0].ifindex, out[0].dst), (1, MAC_A));
+    assert_eq!(out[0].ip().src(), us1);
+    // A datagram for tap1's address is ours.
+    rx_ip(
+        &mut l,
+        &mut up,
+        1,
+        &Hdr::new(HOST_A, us1, UDP).packet(b"hi"),
+        T0,
+    );
+    assert_eq!(up.delivered.len(), 1);
+    assert_eq!(up.delivered[0].ifindex, 1);
+    // The subnet broadcast leaves by the route's interface once, and comes back up once.
+    up.delivered.clear();
+    l.tx()
+        .send(&SendMeta::new(BCAST0, UDP), b"all", T0)
+        .unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].ifindex, out[0].dst), (0, MacAddr::BROADCAST));
+    assert_eq!(out[0].ip().src(), US0);
+    l.deliver_looped(T0, &mut up);
+    assert_eq!(up.delivered.len(), 1);
+    assert!(up.delivered[0].broadcast);
+    // The same address twice is still refused.
+    assert_eq!(
+        l.set_address(i, Some(cidr("10.0.0.1/24")), T0),
+        Err(ConfigError::AddressInUse(US0))
+    );
+    // tap1 leaves the subnet: its route goes, tap0's stays.
+    l.set_address(i, Some(cidr("10.0.7.1/24")), T0).unwrap();
+    let on: Vec<usize> = l
+        .routes()
+        .iter()
+        .filter(|r| r.dest == net)
+        .map(|r| r.ifindex)
+        .collect();
+    assert_eq!(on, vec![0]);
+}
+
 #[test]
 fn set_mtu_accepts_68_to_the_device_mtu() {
     let mut l = one_iface();

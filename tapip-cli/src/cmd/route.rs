@@ -221,4 +221,43 @@ mod tests {
             .contains("invalid prefix"));
         testing::finish(ctx);
     }
+
+    /// `route add ... metric N` (net-tools and iproute2 both take it): two routes to one
+    /// network differ by their metric, the lower one is used, `route` shows each one's,
+    /// and `route del NET metric N` takes away that one only.
+    #[test]
+    #[ignore = "defect: routes have no metric: 'route add ... metric N' is refused"]
+    fn routes_have_metrics() {
+        let ctx = testing::ctx();
+        let _peer = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");
+        let via = |ctx: &crate::cmd::Ctx| {
+            ctx.stack
+                .with_core(|c, _| c.ip.route_lookup(Ipv4Addr::new(10, 9, 1, 1)))
+                .and_then(|r| r.gateway)
+        };
+        testing::run_line(&ctx, "route add 10.9.0.0/16 via 10.0.0.2 metric 20").unwrap();
+        testing::run_line(&ctx, "route add 10.9.0.0/16 via 10.0.0.3 metric 5").unwrap();
+        let e = testing::run_line(&ctx, "route add 10.9.0.0/16 dev tap0 metric 5").unwrap_err();
+        assert!(e.contains("already exists"), "{e}");
+        let e = testing::run_line(&ctx, "route add 10.8.0.0/16 dev lo metric x").unwrap_err();
+        assert!(e.starts_with("route: "), "{e}");
+        let t = table(&ctx);
+        for (gw, m) in [("10.0.0.2", "20"), ("10.0.0.3", "5")] {
+            let line =
+                format!("10.9.0.0        {gw:<16}255.255.0.0     UG    {m:<7}0        0 tap0\n");
+            assert!(t.contains(&line), "{t}");
+        }
+        assert_eq!(
+            via(&ctx),
+            Some(Ipv4Addr::new(10, 0, 0, 3)),
+            "the lower metric"
+        );
+        testing::run_line(&ctx, "route del 10.9.0.0/16 metric 5").unwrap();
+        assert_eq!(via(&ctx), Some(Ipv4Addr::new(10, 0, 0, 2)));
+        let e = testing::run_line(&ctx, "route del 10.9.0.0/16 metric 5").unwrap_err();
+        assert!(e.contains("no route"), "{e}");
+        testing::run_line(&ctx, "route del 10.9.0.0/16").unwrap();
+        assert_eq!(via(&ctx), None);
+        testing::finish(ctx);
+    }
 }
