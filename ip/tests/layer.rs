@@ -2285,6 +2285,7 @@ fn learned_redirect_routes_are_bounded() {
         gateway: Some(HOST_A),
         ifindex: 0,
         kind: RouteKind::Redirect,
+        metric: 0,
     };
     t.add(Route {
         kind: RouteKind::Static,
@@ -2331,14 +2332,14 @@ fn routes_are_added_and_deleted() {
     let r = l.route_lookup(Ipv4Addr::new(172, 20, 1, 1)).unwrap();
     assert_eq!((r.gateway, r.ifindex), (None, 1));
 
-    assert_eq!(l.del_route(net).unwrap().gateway, Some(ROUTER_C));
+    assert_eq!(l.del_route(net, None).unwrap().gateway, Some(ROUTER_C));
     assert_eq!(l.route_lookup(Ipv4Addr::new(10, 0, 2, 5)), None);
     assert_eq!(
-        l.del_route(net),
+        l.del_route(net, None),
         Err(ConfigError::Route(RouteError::NotFound(net)))
     );
     assert_eq!(
-        l.del_route(cidr("10.0.0.0/24")),
+        l.del_route(cidr("10.0.0.0/24"), None),
         Err(ConfigError::Route(RouteError::Connected))
     );
     assert!(
@@ -2442,31 +2443,41 @@ fn set_address_refuses_broadcast_multicast_and_duplicate_addresses() {
 
 #[test]
 fn set_address_that_cannot_get_its_route_leaves_the_interface_as_it_was() {
-    let mut l = router();
+    // A table with room for the two connected routes and one more, which it holds.
+    let mut l = router_with(IpConfig {
+        forwarding: true,
+        max_routes: 3,
+        ..IpConfig::default()
+    });
     l.add_route(cidr("10.0.5.0/24"), None, Some(0)).unwrap();
+    let i = l.add_interface(&device("tap2", MacAddr([0x02, 0, 0, 0, 2, 1]), 1500));
+    l.set_up(i, true, T0).unwrap();
     let before = l.routes().to_vec();
-    let r = l.set_address(1, Some(cidr("10.0.5.1/24")), T0);
+    let r = l.set_address(i, Some(cidr("10.0.5.1/24")), T0);
     assert!(
-        matches!(r, Err(ConfigError::Route(RouteError::Exists(_)))),
+        matches!(r, Err(ConfigError::Route(RouteError::Full(3)))),
         "{r:?}"
     );
-    assert_eq!(
-        l.interfaces()[1].addr,
-        Some(cidr("10.0.1.1/24")),
-        "address unchanged"
-    );
+    assert_eq!(l.interfaces()[i].addr, None, "address unchanged");
     assert_eq!(l.routes(), &before[..], "routes unchanged");
-    assert_eq!(l.route_lookup(HOST_B).unwrap().ifindex, 1);
+    assert_eq!(
+        l.route_lookup(Ipv4Addr::new(10, 0, 5, 9)).unwrap().ifindex,
+        0
+    );
     assert!(drain(&mut l).is_empty(), "nothing announced");
+    // A network another interface already routes to is no obstacle (Linux adds each
+    // address's own prefix route): tap1 joins it.
+    l.set_address(1, Some(cidr("10.0.5.1/24")), T0).unwrap();
+    let on: Vec<usize> = l
+        .routes()
+        .iter()
+        .filter(|r| r.dest == cidr("10.0.5.0/24"))
+        .map(|r| r.ifindex)
+        .collect();
+    assert_eq!(on, vec![0, 1], "the static route first: it was added first");
 }
 
-/// Two interfaces on one subnet (Linux allows it: each address adds its own connected
-/// route, and lookups take the longest prefix, then the lowest metric, then the first
-/// added). The second gets its address and route; ordinary traffic keeps leaving by the
-/// first; traffic bound to the second resolves its next hop there (the ARP reply on the
-/// second interface is learned, not taken as off-link); a subnet broadcast leaves once.
 #[test]
-#[ignore = "defect: a second interface on the same subnet cannot get its address (route exists)"]
 fn a_second_interface_on_the_same_subnet_gets_its_address_and_its_own_route() {
     let mut l = one_iface();
     let mut up = Recorder::default();

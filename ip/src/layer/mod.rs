@@ -244,6 +244,7 @@ impl IpLayer {
             gateway: None,
             ifindex,
             kind: RouteKind::Connected,
+            metric: 0,
         };
         if let Some(a) = addr {
             // Prefix /32 has no connected network beyond itself; still route the host.
@@ -316,12 +317,26 @@ impl IpLayer {
         self.out.routes.routes()
     }
 
-    /// Add a static route. With a gateway, the interface is the one that reaches it.
+    /// Add a static route of metric 0. With a gateway, the interface is the one that
+    /// reaches it.
     pub fn add_route(
         &mut self,
         dest: Ipv4Cidr,
         gateway: Option<Ipv4Addr>,
         ifindex: Option<usize>,
+    ) -> Result<(), ConfigError> {
+        self.add_route_metric(dest, gateway, ifindex, 0)
+    }
+
+    /// Add a static route with a metric: among routes of one prefix length, lookups take
+    /// the lowest metric (then the route added first). A route to the same network with
+    /// the same metric is refused.
+    pub fn add_route_metric(
+        &mut self,
+        dest: Ipv4Cidr,
+        gateway: Option<Ipv4Addr>,
+        ifindex: Option<usize>,
+        metric: u32,
     ) -> Result<(), ConfigError> {
         let ifindex = match (gateway, ifindex) {
             (Some(gw), _) if self.out.is_local_addr(gw) => {
@@ -355,12 +370,15 @@ impl IpLayer {
             gateway,
             ifindex,
             kind: RouteKind::Static,
+            metric,
         })?;
         Ok(())
     }
 
-    pub fn del_route(&mut self, dest: Ipv4Cidr) -> Result<Route, ConfigError> {
-        Ok(self.out.routes.delete(dest)?)
+    /// Delete a static (or learned) route to `dest`: the one with `metric` when given, else
+    /// the one lookups prefer.
+    pub fn del_route(&mut self, dest: Ipv4Cidr, metric: Option<u32>) -> Result<Route, ConfigError> {
+        Ok(self.out.routes.delete(dest, metric)?)
     }
 
     pub fn route_lookup(&self, dst: Ipv4Addr) -> Option<Route> {
@@ -393,7 +411,9 @@ impl IpLayer {
             .collect()
     }
 
-    /// Add a static neighbour on the interface whose network holds `ip`.
+    /// Add a static neighbour on the interface a datagram to `ip` leaves by (on its link:
+    /// no gateway), as Linux's `arp -s` without a device; else on an interface whose
+    /// network holds `ip`.
     /// Our own addresses, and a network's own address and broadcast, are nobody's
     /// neighbour entry (refused as `ifconfig` refuses them as addresses).
     pub fn arp_add_static(&mut self, ip: Ipv4Addr, mac: MacAddr) -> Result<(), ConfigError> {
