@@ -212,8 +212,18 @@ impl RouteTable {
 
     /// Drop every route of an interface of the given kind (its address changed or went away).
     pub fn remove_interface_routes(&mut self, ifindex: usize, kind: RouteKind) {
-        self.routes
-            .retain(|r| !(r.ifindex == ifindex && r.kind == kind));
+        self.retain(|r| !(r.ifindex == ifindex && r.kind == kind));
+    }
+
+    /// Keep only the routes `keep` accepts (and the ends of the learned ones kept).
+    pub fn retain(&mut self, keep: impl FnMut(&Route) -> bool) {
+        self.routes.retain(keep);
+        let routes = &self.routes;
+        self.redirect_ends.retain(|(d, _)| {
+            routes
+                .iter()
+                .any(|r| r.kind == RouteKind::Redirect && r.dest == *d)
+        });
     }
 
     pub fn routes(&self) -> &[Route] {

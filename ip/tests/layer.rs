@@ -2560,7 +2560,6 @@ fn a_second_interface_on_the_same_subnet_gets_its_address_and_its_own_route() {
 /// work stay (a gateway still on the new network, a route by device); taking the address
 /// away removes every route through the interface.
 #[test]
-#[ignore = "defect: a static route keeps a gateway its interface's new address left off the link"]
 fn routes_whose_gateway_leaves_the_link_with_an_address_change_are_removed() {
     let mut l = router();
     let far_gw = Ipv4Addr::new(10, 0, 0, 254);

@@ -257,6 +257,24 @@ impl IpLayer {
                 return Err(e.into());
             }
         }
+        // Routes the change leaves unusable go, as Linux's routes go with the address their
+        // device lost (fib_del_ifaddr; with its last address, fib_disable_ip: every route
+        // through it): with no address, every route through the interface; else those
+        // through a gateway no longer on its network, or now our own address.
+        let neighbour = |gw: Ipv4Addr| {
+            addr.is_some_and(|a| {
+                let edge =
+                    a.prefix() < 31 && (a.network().addr() == gw || a.broadcast() == Some(gw));
+                a.contains(gw) && gw != a.addr() && !edge
+            })
+        };
+        let new_ip = addr.map(|a| a.addr());
+        self.out.routes.retain(|r| match r.gateway {
+            _ if r.ifindex == ifindex && addr.is_none() => false,
+            Some(gw) if r.ifindex == ifindex => neighbour(gw),
+            Some(gw) => Some(gw) != new_ip,
+            None => true,
+        });
         self.announce(ifindex, now);
         if addr.is_some() && old.map(|o| o.addr()) != addr.map(|a| a.addr()) {
             // Reports name their sender: routers learn the new one (as Linux reports again).
