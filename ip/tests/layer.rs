@@ -2624,6 +2624,61 @@ fn routes_whose_gateway_leaves_the_link_with_an_address_change_are_removed() {
     assert!(has(&l, "10.0.4.0/24"), "10.0.1.9 is still on the link");
 }
 
+/// An interface going down loses its routes (Linux flushes the IPv4 routes through a
+/// device that goes down: fib_disable_ip); up again with its address, its connected route
+/// comes back (fib_add_ifaddr), the others do not. While it is down it takes no route
+/// ("Nexthop device is not up") and an address set then brings its route only when up.
+#[test]
+#[ignore = "defect: an interface going down keeps its routes"]
+fn an_interface_going_down_loses_its_routes_and_gets_its_connected_route_back_when_up() {
+    let mut l = router();
+    let gw1 = Ipv4Addr::new(10, 0, 1, 9);
+    l.add_route(cidr("10.0.2.0/24"), Some(ROUTER_C), None)
+        .unwrap();
+    l.add_route(cidr("172.16.0.0/12"), None, Some(0)).unwrap();
+    l.add_route(cidr("10.0.3.0/24"), Some(gw1), None).unwrap();
+    l.set_up(0, false, T0).unwrap();
+    assert!(
+        l.routes().iter().all(|r| r.ifindex != 0),
+        "{:?}",
+        l.routes()
+    );
+    let on1: Vec<Ipv4Cidr> = l
+        .routes()
+        .iter()
+        .filter(|r| r.ifindex == 1)
+        .map(|r| r.dest)
+        .collect();
+    assert_eq!(on1, [cidr("10.0.1.0/24"), cidr("10.0.3.0/24")]);
+    // Down, it takes no route.
+    assert!(l.add_route(cidr("10.0.4.0/24"), None, Some(0)).is_err());
+    assert_eq!(
+        l.add_route(cidr("10.0.4.0/24"), Some(ROUTER_C), None),
+        Err(ConfigError::Route(RouteError::GatewayUnreachable(ROUTER_C)))
+    );
+    assert!(l.routes().iter().all(|r| r.ifindex != 0));
+    // Up: the connected route is back, the static ones are not.
+    l.set_up(0, true, T0).unwrap();
+    drain(&mut l);
+    let on0: Vec<(Ipv4Cidr, RouteKind)> = l
+        .routes()
+        .iter()
+        .filter(|r| r.ifindex == 0)
+        .map(|r| (r.dest, r.kind))
+        .collect();
+    assert_eq!(on0, [(cidr("10.0.0.0/24"), RouteKind::Connected)]);
+    assert_eq!(l.route_lookup(HOST_A).unwrap().ifindex, 0);
+    // An address set while down: its route comes when the interface comes up.
+    l.set_up(0, false, T0).unwrap();
+    l.set_address(0, Some(cidr("10.0.9.1/24")), T0).unwrap();
+    assert!(l.routes().iter().all(|r| r.ifindex != 0));
+    l.set_up(0, true, T0).unwrap();
+    assert!(l
+        .routes()
+        .iter()
+        .any(|r| r.ifindex == 0 && r.dest == cidr("10.0.9.0/24")));
+}
+
 #[test]
 fn set_mtu_accepts_68_to_the_device_mtu() {
     let mut l = one_iface();
