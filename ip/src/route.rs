@@ -63,6 +63,8 @@ pub enum RouteError {
     GatewayUnreachable(Ipv4Addr),
     #[error("no such interface: {0}")]
     NoSuchInterface(String),
+    #[error("{0} is down")]
+    DeviceDown(String),
     #[error("gateway {0} is this host's own address")]
     GatewayIsLocal(Ipv4Addr),
     #[error("a route needs 'via GATEWAY' or 'dev IF'")]

@@ -2629,7 +2629,6 @@ fn routes_whose_gateway_leaves_the_link_with_an_address_change_are_removed() {
 /// comes back (fib_add_ifaddr), the others do not. While it is down it takes no route
 /// ("Nexthop device is not up") and an address set then brings its route only when up.
 #[test]
-#[ignore = "defect: an interface going down keeps its routes"]
 fn an_interface_going_down_loses_its_routes_and_gets_its_connected_route_back_when_up() {
     let mut l = router();
     let gw1 = Ipv4Addr::new(10, 0, 1, 9);

@@ -209,8 +209,8 @@ impl IpLayer {
             .collect()
     }
 
-    /// Set (or clear) an interface's address. The connected route follows, and an interface
-    /// that is up announces itself with a gratuitous ARP.
+    /// Set (or clear) an interface's address. The connected route follows (while the
+    /// interface is up), and an interface that is up announces itself with a gratuitous ARP.
     pub fn set_address(
         &mut self,
         ifindex: usize,
@@ -235,7 +235,9 @@ impl IpLayer {
                 return Err(ConfigError::AddressInUse(ip));
             }
         }
-        let old = std::mem::replace(&mut self.iface_mut(ifindex)?.addr, addr);
+        let i = self.iface_mut(ifindex)?;
+        let up = i.up;
+        let old = std::mem::replace(&mut i.addr, addr);
         self.out
             .routes
             .remove_interface_routes(ifindex, RouteKind::Connected);
@@ -246,7 +248,8 @@ impl IpLayer {
             kind: RouteKind::Connected,
             metric: 0,
         };
-        if let Some(a) = addr {
+        // Linux adds an address's prefix route only while its device is up (fib_add_ifaddr).
+        if let Some(a) = addr.filter(|_| up) {
             // Prefix /32 has no connected network beyond itself; still route the host.
             if let Err(e) = self.out.routes.add(connected(a)) {
                 // Leave the interface as it was rather than addressed but unrouted.
@@ -297,14 +300,33 @@ impl IpLayer {
         self.cfg.default_ttl
     }
 
+    /// Bring an interface up or down. Down, every route through it goes (Linux flushes
+    /// the IPv4 routes through a device that goes down, fib_disable_ip); up, its address
+    /// brings its connected route back (fib_add_ifaddr), and it announces itself.
     pub fn set_up(&mut self, ifindex: usize, up: bool, now: Instant) -> Result<(), ConfigError> {
         let i = self.iface_mut(ifindex)?;
-        let was = i.up;
-        i.up = up;
-        if up && !was {
-            self.announce(ifindex, now);
-            self.out.report_groups(ifindex, now);
+        let (was, addr) = (i.up, i.addr);
+        if up == was {
+            return Ok(());
         }
+        if !up {
+            i.up = false;
+            self.out.routes.retain(|r| r.ifindex != ifindex);
+            return Ok(());
+        }
+        if let Some(a) = addr {
+            // A full table leaves the interface down rather than up but unrouted.
+            self.out.routes.add(Route {
+                dest: a.network(),
+                gateway: None,
+                ifindex,
+                kind: RouteKind::Connected,
+                metric: 0,
+            })?;
+        }
+        self.out.ifaces[ifindex].up = true;
+        self.announce(ifindex, now);
+        self.out.report_groups(ifindex, now);
         Ok(())
     }
 
@@ -361,12 +383,15 @@ impl IpLayer {
                 return Err(ConfigError::Route(RouteError::GatewayIsLocal(gw)))
             }
             (Some(gw), dev) => {
+                // On the network of an interface that is up (Linux checks the gateway
+                // against the connected routes, which a device that is down has not).
                 let via = self
                     .out
                     .ifaces
                     .iter()
                     .find(|i| {
-                        i.addr.is_some_and(|c| c.contains(gw)) && dev.is_none_or(|d| d == i.ifindex)
+                        i.up && i.addr.is_some_and(|c| c.contains(gw))
+                            && dev.is_none_or(|d| d == i.ifindex)
                     })
                     .ok_or(RouteError::GatewayUnreachable(gw))?;
                 // A network's broadcast and own address are no host to forward through
@@ -378,7 +403,11 @@ impl IpLayer {
                 via.ifindex
             }
             (None, Some(d)) => {
-                self.iface_mut(d)?;
+                // Linux: "Nexthop device is not up".
+                let i = self.iface_mut(d)?;
+                if !i.up {
+                    return Err(RouteError::DeviceDown(i.name.clone()).into());
+                }
                 d
             }
             (None, None) => return Err(ConfigError::Route(RouteError::NeedsGatewayOrDevice)),

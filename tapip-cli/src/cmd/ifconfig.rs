@@ -290,7 +290,6 @@ mod tests {
     /// through a device that goes down); `up` brings its connected route back, and `route`
     /// shows it so.
     #[test]
-    #[ignore = "defect: ifconfig IF down leaves the interface's routes"]
     fn down_takes_the_routes_away_and_up_brings_the_connected_one_back() {
         let ctx = testing::ctx();
         let _peer = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");

@@ -50,6 +50,8 @@ pub enum Command {
     /// An address without a prefix keeps the interface's current prefix (or, on an
     /// interface without an address, takes the classful one: /8, /16 or /24); `netmask
     /// MASK` gives the prefix as a mask. Everything is checked before anything changes.
+    /// `down` takes away every route through the interface, as Linux; `up` brings back
+    /// the route to its network.
     Ifconfig(Ifconfig),
     /// Show, add or delete routes.
     ///
