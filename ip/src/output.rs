@@ -119,6 +119,7 @@ impl Output {
                     gateway: None,
                     ifindex: lo.ifindex,
                     kind: crate::route::RouteKind::Connected,
+                    metric: 0,
                 });
             }
         }
@@ -150,6 +151,7 @@ impl Output {
                 gateway: None,
                 ifindex,
                 kind: crate::route::RouteKind::Connected,
+                metric: 0,
             })
         };
         if dst.is_multicast() {
@@ -195,21 +197,41 @@ impl Output {
         }
     }
 
-    /// The non-loopback interface on which `ip` is a neighbour: inside one of its networks,
-    /// or reached by a route through it with no gateway (`route add NET dev IF`).
+    /// The non-loopback interface to which `ip` is a neighbour: the one the route to `ip`
+    /// leaves by when it has no gateway (with several interfaces on one network, the one
+    /// traffic to `ip` takes), else one whose network holds `ip` (even down).
     pub(crate) fn on_link_iface(&self, ip: Ipv4Addr) -> Option<usize> {
-        let direct = self
-            .ifaces
-            .iter()
-            .find(|i| !i.loopback && i.addr.is_some_and(|c| c.contains(ip)));
-        if let Some(i) = direct {
-            return Some(i.ifindex);
-        }
-        let usable = |i: usize| self.ifaces.get(i).is_some_and(|f| !f.loopback);
-        self.routes
+        let usable = |i: usize| {
+            self.ifaces
+                .get(i)
+                .is_some_and(|f| !f.loopback && f.up && f.addr.is_some())
+        };
+        if let Some(r) = self
+            .routes
             .lookup(ip, usable)
             .filter(|r| r.gateway.is_none())
-            .map(|r| r.ifindex)
+        {
+            return Some(r.ifindex);
+        }
+        self.ifaces
+            .iter()
+            .find(|i| !i.loopback && i.addr.is_some_and(|c| c.contains(ip)))
+            .map(|i| i.ifindex)
+    }
+
+    /// Is `ip` a neighbour on interface `ifindex`: inside its network, or reached through
+    /// it by a route with no gateway (`route add NET dev IF`)? With several interfaces on
+    /// one network, it is a neighbour on each.
+    pub(crate) fn is_on_link(&self, ip: Ipv4Addr, ifindex: usize) -> bool {
+        let Some(i) = self.ifaces.get(ifindex).filter(|i| !i.loopback) else {
+            return false;
+        };
+        i.addr.is_some_and(|c| c.contains(ip))
+            || self
+                .routes
+                .routes()
+                .iter()
+                .any(|r| r.ifindex == ifindex && r.gateway.is_none() && r.dest.contains(ip))
     }
 
     pub(crate) fn alloc_ident(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> u16 {

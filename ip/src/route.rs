@@ -1,4 +1,10 @@
-//! The routing table: longest-prefix match over connected, static and default routes.
+//! The routing table: longest-prefix match over connected, static and default routes,
+//! then the lowest metric, then the route added first (Linux's order).
+//!
+//! The table is kept in the order a lookup prefers (longest prefix first, then lowest
+//! metric, then oldest), so a lookup is one pass that stops at the first route that
+//! contains the destination through a usable interface: no comparison of candidates, and
+//! the work of ordering is done once per route added, not per datagram sent.
 
 use crate::Ipv4Cidr;
 use netif::Instant;
@@ -33,6 +39,9 @@ pub struct Route {
     pub gateway: Option<Ipv4Addr>,
     pub ifindex: usize,
     pub kind: RouteKind,
+    /// Among routes of one prefix length the lowest metric is used (Linux's priority;
+    /// connected routes and redirects have 0).
+    pub metric: u32,
 }
 
 impl Route {
@@ -44,7 +53,7 @@ impl Route {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
-    #[error("route to {0} already exists")]
+    #[error("a route to {0} with that metric already exists")]
     Exists(Ipv4Cidr),
     #[error("no route to {0} in the table")]
     NotFound(Ipv4Cidr),
@@ -54,6 +63,8 @@ pub enum RouteError {
     GatewayUnreachable(Ipv4Addr),
     #[error("no such interface: {0}")]
     NoSuchInterface(String),
+    #[error("{0} is down")]
+    DeviceDown(String),
     #[error("gateway {0} is this host's own address")]
     GatewayIsLocal(Ipv4Addr),
     #[error("a route needs 'via GATEWAY' or 'dev IF'")]
@@ -102,36 +113,37 @@ impl RouteTable {
         gone
     }
 
-    /// Longest-prefix match among routes whose interface `usable` accepts; on a tie, the
-    /// route added first (connected routes come first).
+    /// The route for `dst` among those whose interface `usable` accepts: the longest
+    /// prefix, then the lowest metric, then the one added first. The table is kept in that
+    /// order, so this is the first match.
     pub fn lookup(&self, dst: Ipv4Addr, usable: impl Fn(usize) -> bool) -> Option<Route> {
         self.routes
             .iter()
-            .filter(|r| r.dest.contains(dst) && usable(r.ifindex))
-            .fold(None, |best: Option<&Route>, r| match best {
-                Some(b) if b.dest.prefix() >= r.dest.prefix() => Some(b),
-                _ => Some(r),
-            })
+            .find(|r| r.dest.contains(dst) && usable(r.ifindex))
             .copied()
     }
 
+    /// Add a route. A connected route is always added (each interface's address brings
+    /// its own, even on a network another interface is on, as Linux adds its prefix
+    /// routes); any other is refused if a route to the same network with the same metric
+    /// is there (Linux's EEXIST).
     pub fn add(&mut self, mut route: Route) -> Result<(), RouteError> {
         route.dest = route.dest.network();
-        if self.routes.iter().any(|r| r.dest == route.dest) {
+        if route.kind != RouteKind::Connected
+            && self
+                .routes
+                .iter()
+                .any(|r| r.dest == route.dest && r.metric == route.metric)
+        {
             return Err(RouteError::Exists(route.dest));
         }
         if self.routes.len() >= self.max {
             return Err(RouteError::Full(self.max));
         }
-        // Keep connected routes ahead so they win ties.
-        let at = match route.kind {
-            RouteKind::Connected => self
-                .routes
-                .iter()
-                .position(|r| r.kind != RouteKind::Connected)
-                .unwrap_or(self.routes.len()),
-            RouteKind::Static | RouteKind::Redirect => self.routes.len(),
-        };
+        // After every route a lookup prefers or ties with: longer prefixes, then lower
+        // metrics, then those added earlier.
+        let key = |r: &Route| (std::cmp::Reverse(r.dest.prefix()), r.metric);
+        let at = self.routes.partition_point(|r| key(r) <= key(&route));
         self.routes.insert(at, route);
         Ok(())
     }
@@ -141,12 +153,15 @@ impl RouteTable {
     /// [`MAX_REDIRECTS`], or with the table full, the oldest learned one goes.
     pub fn learn_redirect(&mut self, route: Route, now: Instant) -> Result<(), RouteError> {
         let dest = route.dest.network();
-        if let Some(i) = self.routes.iter().position(|r| r.dest == dest) {
-            if self.routes[i].kind != RouteKind::Redirect {
-                return Err(RouteError::Exists(dest));
-            }
-            self.routes.remove(i);
+        if self
+            .routes
+            .iter()
+            .any(|r| r.dest == dest && r.kind != RouteKind::Redirect)
+        {
+            return Err(RouteError::Exists(dest));
         }
+        self.routes
+            .retain(|r| !(r.dest == dest && r.kind == RouteKind::Redirect));
         let learned = self
             .routes
             .iter()
@@ -161,8 +176,10 @@ impl RouteTable {
                 self.routes.remove(i);
             }
         }
+        // Learned routes all have metric 0, so the table keeps them oldest first.
         self.add(Route {
             kind: RouteKind::Redirect,
+            metric: 0,
             ..route
         })?;
         // One record a learned route: drop those of routes that went (replaced, evicted,
@@ -178,24 +195,37 @@ impl RouteTable {
         Ok(())
     }
 
-    /// Delete a static route by destination.
-    pub fn delete(&mut self, dest: Ipv4Cidr) -> Result<Route, RouteError> {
+    /// Delete a static or learned route by destination: the one with `metric` when given,
+    /// else the one a lookup would take first (as Linux's `route del` without a metric).
+    /// Connected routes are not deleted here.
+    pub fn delete(&mut self, dest: Ipv4Cidr, metric: Option<u32>) -> Result<Route, RouteError> {
         let dest = dest.network();
-        let i = self
+        let matches = |r: &Route| r.dest == dest && metric.is_none_or(|m| m == r.metric);
+        match self
             .routes
             .iter()
-            .position(|r| r.dest == dest)
-            .ok_or(RouteError::NotFound(dest))?;
-        if self.routes[i].kind == RouteKind::Connected {
-            return Err(RouteError::Connected);
+            .position(|r| matches(r) && r.kind != RouteKind::Connected)
+        {
+            Some(i) => Ok(self.routes.remove(i)),
+            None if self.routes.iter().any(matches) => Err(RouteError::Connected),
+            None => Err(RouteError::NotFound(dest)),
         }
-        Ok(self.routes.remove(i))
     }
 
     /// Drop every route of an interface of the given kind (its address changed or went away).
     pub fn remove_interface_routes(&mut self, ifindex: usize, kind: RouteKind) {
-        self.routes
-            .retain(|r| !(r.ifindex == ifindex && r.kind == kind));
+        self.retain(|r| !(r.ifindex == ifindex && r.kind == kind));
+    }
+
+    /// Keep only the routes `keep` accepts (and the ends of the learned ones kept).
+    pub fn retain(&mut self, keep: impl FnMut(&Route) -> bool) {
+        self.routes.retain(keep);
+        let routes = &self.routes;
+        self.redirect_ends.retain(|(d, _)| {
+            routes
+                .iter()
+                .any(|r| r.kind == RouteKind::Redirect && r.dest == *d)
+        });
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -219,7 +249,12 @@ mod tests {
             gateway: gw.map(ip),
             ifindex,
             kind,
+            metric: 0,
         }
+    }
+
+    fn with_metric(r: Route, metric: u32) -> Route {
+        Route { metric, ..r }
     }
 
     fn table() -> RouteTable {
@@ -260,10 +295,76 @@ mod tests {
             Some(ip("10.0.0.2"))
         );
         assert_eq!(t.lookup(ip("127.1.2.3"), all).unwrap().ifindex, 0);
+        let prefixes: Vec<u8> = t.routes().iter().map(|r| r.dest.prefix()).collect();
         assert_eq!(
-            t.routes()[0].kind,
-            RouteKind::Connected,
-            "connected routes first"
+            prefixes,
+            [25, 24, 24, 8, 0],
+            "kept in the order lookups prefer"
+        );
+    }
+
+    /// Longest prefix first, then the lowest metric, then the route added first (Linux's
+    /// fib order); the same network and metric twice is refused unless connected.
+    #[test]
+    fn lookup_takes_the_longest_prefix_then_the_lowest_metric_then_the_oldest() {
+        let mut t = RouteTable::new(16);
+        let all = |_| true;
+        let dflt = |gw, m| with_metric(route("0.0.0.0/0", Some(gw), 1, RouteKind::Static), m);
+        t.add(dflt("10.0.0.2", 100)).unwrap();
+        t.add(dflt("10.0.0.3", 10)).unwrap();
+        t.add(dflt("10.0.0.4", 50)).unwrap();
+        assert_eq!(
+            t.add(dflt("10.0.0.5", 10)),
+            Err(RouteError::Exists(cidr("0.0.0.0/0")))
+        );
+        assert_eq!(
+            t.lookup(ip("8.8.8.8"), all).unwrap().gateway,
+            Some(ip("10.0.0.3"))
+        );
+        // A longer prefix wins whatever its metric.
+        t.add(with_metric(
+            route("8.0.0.0/8", Some("10.0.0.9"), 1, RouteKind::Static),
+            1000,
+        ))
+        .unwrap();
+        assert_eq!(
+            t.lookup(ip("8.8.8.8"), all).unwrap().gateway,
+            Some(ip("10.0.0.9"))
+        );
+        // No usable interface, no route.
+        assert_eq!(t.lookup(ip("8.8.8.8"), |i| i != 1).map(|r| r.gateway), None);
+        // Two connected routes to one network (two interfaces on it): the first added.
+        t.add(route("10.0.0.1/24", None, 1, RouteKind::Connected))
+            .unwrap();
+        t.add(route("10.0.0.9/24", None, 2, RouteKind::Connected))
+            .unwrap();
+        assert_eq!(t.lookup(ip("10.0.0.7"), all).unwrap().ifindex, 1);
+        assert_eq!(t.lookup(ip("10.0.0.7"), |i| i != 1).unwrap().ifindex, 2);
+        // A static route to that network at the connected routes' metric: refused.
+        assert_eq!(
+            t.add(route("10.0.0.0/24", None, 2, RouteKind::Static)),
+            Err(RouteError::Exists(cidr("10.0.0.0/24")))
+        );
+        // Deleting: by metric, or the one a lookup takes first; never a connected route.
+        assert_eq!(
+            t.delete(cidr("0.0.0.0/0"), Some(50)).unwrap().gateway,
+            Some(ip("10.0.0.4"))
+        );
+        assert_eq!(
+            t.delete(cidr("0.0.0.0/0"), Some(50)),
+            Err(RouteError::NotFound(cidr("0.0.0.0/0")))
+        );
+        assert_eq!(
+            t.delete(cidr("0.0.0.0/0"), None).unwrap().gateway,
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(
+            t.lookup(ip("1.1.1.1"), all).unwrap().gateway,
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            t.delete(cidr("10.0.0.0/24"), None),
+            Err(RouteError::Connected)
         );
     }
 
@@ -281,8 +382,14 @@ mod tests {
             t.add(route("10.0.1.7/24", None, 1, RouteKind::Static)),
             Err(RouteError::Exists(cidr("10.0.1.0/24")))
         );
+        t.add(with_metric(
+            route("10.0.1.7/24", None, 1, RouteKind::Static),
+            5,
+        ))
+        .unwrap();
+        t.delete(cidr("10.0.1.0/24"), Some(5)).unwrap();
         assert_eq!(
-            t.delete(cidr("10.0.1.0/24")).unwrap().gateway,
+            t.delete(cidr("10.0.1.0/24"), None).unwrap().gateway,
             Some(ip("10.0.0.3"))
         );
         assert_eq!(
@@ -290,10 +397,13 @@ mod tests {
             Some(ip("10.0.0.2"))
         );
         assert_eq!(
-            t.delete(cidr("10.0.1.0/24")),
+            t.delete(cidr("10.0.1.0/24"), None),
             Err(RouteError::NotFound(cidr("10.0.1.0/24")))
         );
-        assert_eq!(t.delete(cidr("10.0.0.0/24")), Err(RouteError::Connected));
+        assert_eq!(
+            t.delete(cidr("10.0.0.0/24"), None),
+            Err(RouteError::Connected)
+        );
         t.add(route("1.0.0.0/8", None, 1, RouteKind::Static))
             .unwrap();
         t.add(route("2.0.0.0/8", None, 1, RouteKind::Static))

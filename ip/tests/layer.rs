@@ -2426,6 +2426,7 @@ fn learned_redirect_routes_are_bounded() {
         gateway: Some(HOST_A),
         ifindex: 0,
         kind: RouteKind::Redirect,
+        metric: 0,
     };
     t.add(Route {
         kind: RouteKind::Static,
@@ -2472,14 +2473,14 @@ fn routes_are_added_and_deleted() {
     let r = l.route_lookup(Ipv4Addr::new(172, 20, 1, 1)).unwrap();
     assert_eq!((r.gateway, r.ifindex), (None, 1));
 
-    assert_eq!(l.del_route(net).unwrap().gateway, Some(ROUTER_C));
+    assert_eq!(l.del_route(net, None).unwrap().gateway, Some(ROUTER_C));
     assert_eq!(l.route_lookup(Ipv4Addr::new(10, 0, 2, 5)), None);
     assert_eq!(
-        l.del_route(net),
+        l.del_route(net, None),
         Err(ConfigError::Route(RouteError::NotFound(net)))
     );
     assert_eq!(
-        l.del_route(cidr("10.0.0.0/24")),
+        l.del_route(cidr("10.0.0.0/24"), None),
         Err(ConfigError::Route(RouteError::Connected))
     );
     assert!(
@@ -2583,22 +2584,239 @@ fn set_address_refuses_broadcast_multicast_and_duplicate_addresses() {
 
 #[test]
 fn set_address_that_cannot_get_its_route_leaves_the_interface_as_it_was() {
-    let mut l = router();
+    // A table with room for the two connected routes and one more, which it holds.
+    let mut l = router_with(IpConfig {
+        forwarding: true,
+        max_routes: 3,
+        ..IpConfig::default()
+    });
     l.add_route(cidr("10.0.5.0/24"), None, Some(0)).unwrap();
+    let i = l.add_interface(&device("tap2", MacAddr([0x02, 0, 0, 0, 2, 1]), 1500));
+    l.set_up(i, true, T0).unwrap();
     let before = l.routes().to_vec();
-    let r = l.set_address(1, Some(cidr("10.0.5.1/24")), T0);
+    let r = l.set_address(i, Some(cidr("10.0.5.1/24")), T0);
     assert!(
-        matches!(r, Err(ConfigError::Route(RouteError::Exists(_)))),
+        matches!(r, Err(ConfigError::Route(RouteError::Full(3)))),
         "{r:?}"
     );
-    assert_eq!(
-        l.interfaces()[1].addr,
-        Some(cidr("10.0.1.1/24")),
-        "address unchanged"
-    );
+    assert_eq!(l.interfaces()[i].addr, None, "address unchanged");
     assert_eq!(l.routes(), &before[..], "routes unchanged");
-    assert_eq!(l.route_lookup(HOST_B).unwrap().ifindex, 1);
+    assert_eq!(
+        l.route_lookup(Ipv4Addr::new(10, 0, 5, 9)).unwrap().ifindex,
+        0
+    );
     assert!(drain(&mut l).is_empty(), "nothing announced");
+    // A network another interface already routes to is no obstacle (Linux adds each
+    // address's own prefix route): tap1 joins it.
+    l.set_address(1, Some(cidr("10.0.5.1/24")), T0).unwrap();
+    let on: Vec<usize> = l
+        .routes()
+        .iter()
+        .filter(|r| r.dest == cidr("10.0.5.0/24"))
+        .map(|r| r.ifindex)
+        .collect();
+    assert_eq!(on, vec![0, 1], "the static route first: it was added first");
+}
+
+#[test]
+fn a_second_interface_on_the_same_subnet_gets_its_address_and_its_own_route() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let i = l.add_interface(&device("tap1", MAC1, 1500));
+    let us1 = Ipv4Addr::new(10, 0, 0, 9);
+    l.set_address(i, Some(cidr("10.0.0.9/24")), T0).unwrap();
+    l.set_up(i, true, T0).unwrap();
+    drain(&mut l);
+    let net = cidr("10.0.0.0/24");
+    let on: Vec<usize> = l
+        .routes()
+        .iter()
+        .filter(|r| r.dest == net)
+        .map(|r| r.ifindex)
+        .collect();
+    assert_eq!(on, vec![0, 1], "one connected route per interface");
+    // Ordinary traffic: the first added wins the tie, from its own address.
+    assert_eq!(l.route_lookup(HOST_A).unwrap().ifindex, 0);
+    assert_eq!(l.tx().route_info(HOST_A).unwrap().0, US0);
+    // Bound to tap1: resolved on tap1, from tap1's address, and the reply is learned.
+    let mut meta = SendMeta::new(HOST_A, UDP);
+    meta.device = Some(1);
+    l.tx().send(&meta, b"by tap1", T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ifindex, 1);
+    let req = out[0].arp();
+    assert_eq!((req.sender_ip, req.target_ip), (us1, HOST_A));
+    l.receive_frame(
+        1,
+        &arp_frame(MAC1, MAC_A, &ArpRepr::reply_to(&req, MAC_A)),
+        T0,
+        &mut up,
+    );
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "the waiting datagram leaves: {out:?}");
+    assert_eq!((out[0].ifindex, out[0].dst), (1, MAC_A));
+    assert_eq!(out[0].ip().src(), us1);
+    // A datagram for tap1's address is ours.
+    rx_ip(
+        &mut l,
+        &mut up,
+        1,
+        &Hdr::new(HOST_A, us1, UDP).packet(b"hi"),
+        T0,
+    );
+    assert_eq!(up.delivered.len(), 1);
+    assert_eq!(up.delivered[0].ifindex, 1);
+    // The subnet broadcast leaves by the route's interface once, and comes back up once.
+    up.delivered.clear();
+    l.tx()
+        .send(&SendMeta::new(BCAST0, UDP), b"all", T0)
+        .unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].ifindex, out[0].dst), (0, MacAddr::BROADCAST));
+    assert_eq!(out[0].ip().src(), US0);
+    l.deliver_looped(T0, &mut up);
+    assert_eq!(up.delivered.len(), 1);
+    assert!(up.delivered[0].broadcast);
+    // The same address twice is still refused.
+    assert_eq!(
+        l.set_address(i, Some(cidr("10.0.0.1/24")), T0),
+        Err(ConfigError::AddressInUse(US0))
+    );
+    // tap1 leaves the subnet: its route goes, tap0's stays.
+    l.set_address(i, Some(cidr("10.0.7.1/24")), T0).unwrap();
+    let on: Vec<usize> = l
+        .routes()
+        .iter()
+        .filter(|r| r.dest == net)
+        .map(|r| r.ifindex)
+        .collect();
+    assert_eq!(on, vec![0]);
+}
+
+/// A route through a gateway that an address change leaves off the interface's network is
+/// removed (Linux flushes the routes of a device whose last address goes, fib_del_ifaddr
+/// and fib_disable_ip, so `ifconfig IF NEWADDR` there loses them all): those that still
+/// work stay (a gateway still on the new network, a route by device); taking the address
+/// away removes every route through the interface.
+#[test]
+fn routes_whose_gateway_leaves_the_link_with_an_address_change_are_removed() {
+    let mut l = router();
+    let far_gw = Ipv4Addr::new(10, 0, 0, 254);
+    let gw1 = Ipv4Addr::new(10, 0, 1, 9);
+    l.add_route(cidr("10.0.2.0/24"), Some(ROUTER_C), None)
+        .unwrap();
+    l.add_route(cidr("0.0.0.0/0"), Some(far_gw), None).unwrap();
+    l.add_route(cidr("10.0.3.0/24"), Some(gw1), None).unwrap();
+    l.add_route(cidr("172.16.0.0/12"), None, Some(0)).unwrap();
+    let has = |l: &IpLayer, net: &str| l.routes().iter().any(|r| r.dest == cidr(net));
+    // tap0 shrinks to 10.0.0.0/25: 10.0.0.3 is still a neighbour, 10.0.0.254 is not.
+    l.set_address(0, Some(cidr("10.0.0.1/25")), T0).unwrap();
+    drain(&mut l);
+    assert!(!has(&l, "0.0.0.0/0"), "{:?}", l.routes());
+    assert!(has(&l, "10.0.2.0/24") && has(&l, "10.0.3.0/24") && has(&l, "172.16.0.0/12"));
+    let far = Ipv4Addr::new(8, 8, 8, 8);
+    assert_eq!(l.route_lookup(far), None);
+    assert_eq!(
+        l.tx().send(&SendMeta::new(far, UDP), b"x", T0),
+        Err(SendError::NoRoute)
+    );
+    assert!(
+        drain(&mut l).is_empty(),
+        "no ARP for a gateway off the link"
+    );
+    // tap0 moves to another network: its gateway route goes, its device route stays,
+    // tap1's route is untouched.
+    l.set_address(0, Some(cidr("192.168.7.1/24")), T0).unwrap();
+    assert!(!has(&l, "10.0.2.0/24"));
+    assert!(has(&l, "10.0.3.0/24") && has(&l, "172.16.0.0/12"));
+    // The address taken away: nothing routes through tap0 any more.
+    l.set_address(0, None, T0).unwrap();
+    assert!(
+        l.routes().iter().all(|r| r.ifindex != 0),
+        "{:?}",
+        l.routes()
+    );
+    assert!(has(&l, "10.0.3.0/24"));
+    // A redirect learned through tap1 goes when its gateway leaves tap1's network.
+    l.set_forwarding(false);
+    l.add_route(cidr("10.0.4.0/24"), Some(gw1), None).unwrap();
+    let learned = |l: &IpLayer| l.routes().iter().any(|r| r.kind == RouteKind::Redirect);
+    let dst = Ipv4Addr::new(10, 0, 4, 7);
+    let better = Ipv4Addr::new(10, 0, 1, 200);
+    let quoted = Hdr::new(US1, dst, UDP).packet(&[0u8; 8]);
+    let redirect = icmp_bytes(&IcmpRepr::Redirect {
+        code: icmp::redirect::HOST,
+        gateway: better,
+        original: &quoted,
+    });
+    let mut up = Recorder::default();
+    rx_ip(
+        &mut l,
+        &mut up,
+        1,
+        &Hdr::new(gw1, US1, ICMP).packet(&redirect),
+        T0,
+    );
+    assert!(learned(&l), "{:?}", l.routes());
+    l.set_address(1, Some(cidr("10.0.1.1/25")), T0).unwrap();
+    assert!(!learned(&l), "{:?}", l.routes());
+    assert!(has(&l, "10.0.4.0/24"), "10.0.1.9 is still on the link");
+}
+
+/// An interface going down loses its routes (Linux flushes the IPv4 routes through a
+/// device that goes down: fib_disable_ip); up again with its address, its connected route
+/// comes back (fib_add_ifaddr), the others do not. While it is down it takes no route
+/// ("Nexthop device is not up") and an address set then brings its route only when up.
+#[test]
+fn an_interface_going_down_loses_its_routes_and_gets_its_connected_route_back_when_up() {
+    let mut l = router();
+    let gw1 = Ipv4Addr::new(10, 0, 1, 9);
+    l.add_route(cidr("10.0.2.0/24"), Some(ROUTER_C), None)
+        .unwrap();
+    l.add_route(cidr("172.16.0.0/12"), None, Some(0)).unwrap();
+    l.add_route(cidr("10.0.3.0/24"), Some(gw1), None).unwrap();
+    l.set_up(0, false, T0).unwrap();
+    assert!(
+        l.routes().iter().all(|r| r.ifindex != 0),
+        "{:?}",
+        l.routes()
+    );
+    let on1: Vec<Ipv4Cidr> = l
+        .routes()
+        .iter()
+        .filter(|r| r.ifindex == 1)
+        .map(|r| r.dest)
+        .collect();
+    assert_eq!(on1, [cidr("10.0.1.0/24"), cidr("10.0.3.0/24")]);
+    // Down, it takes no route.
+    assert!(l.add_route(cidr("10.0.4.0/24"), None, Some(0)).is_err());
+    assert_eq!(
+        l.add_route(cidr("10.0.4.0/24"), Some(ROUTER_C), None),
+        Err(ConfigError::Route(RouteError::GatewayUnreachable(ROUTER_C)))
+    );
+    assert!(l.routes().iter().all(|r| r.ifindex != 0));
+    // Up: the connected route is back, the static ones are not.
+    l.set_up(0, true, T0).unwrap();
+    drain(&mut l);
+    let on0: Vec<(Ipv4Cidr, RouteKind)> = l
+        .routes()
+        .iter()
+        .filter(|r| r.ifindex == 0)
+        .map(|r| (r.dest, r.kind))
+        .collect();
+    assert_eq!(on0, [(cidr("10.0.0.0/24"), RouteKind::Connected)]);
+    assert_eq!(l.route_lookup(HOST_A).unwrap().ifindex, 0);
+    // An address set while down: its route comes when the interface comes up.
+    l.set_up(0, false, T0).unwrap();
+    l.set_address(0, Some(cidr("10.0.9.1/24")), T0).unwrap();
+    assert!(l.routes().iter().all(|r| r.ifindex != 0));
+    l.set_up(0, true, T0).unwrap();
+    assert!(l
+        .routes()
+        .iter()
+        .any(|r| r.ifindex == 0 && r.dest == cidr("10.0.9.0/24")));
 }
 
 #[test]

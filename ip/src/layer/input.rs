@@ -141,8 +141,9 @@ impl IpLayer {
         // A sender that is not our neighbour on this link (outside its networks and its
         // direct routes) is never a next hop of ours: answer a request for our address (as
         // Linux does) but put nothing in the cache, so garbage or spoofed ARP cannot fill
-        // it with addresses we would never use.
-        let on_link = self.out.on_link_iface(repr.sender_ip) == Some(ifindex);
+        // it with addresses we would never use. (With two interfaces on one network, a
+        // neighbour there is one on both.)
+        let on_link = self.out.is_on_link(repr.sender_ip, ifindex);
         if !on_link && !repr.sender_ip.is_unspecified() {
             self.out.stats.arp_off_link += 1;
             if for_us && repr.op == arp::Operation::Request && repr.sender_mac.is_unicast() {
@@ -611,7 +612,7 @@ impl IpLayer {
             if current.gateway != Some(from) || gateway == from || current.ifindex != in_ifindex {
                 return None;
             }
-            if self.out.on_link_iface(gateway) != Some(current.ifindex)
+            if !self.out.is_on_link(gateway, current.ifindex)
                 || self.out.is_local_addr(gateway)
                 || ipv4::is_martian_source(gateway)
             {
@@ -626,6 +627,7 @@ impl IpLayer {
                         gateway: Some(gateway),
                         ifindex: current.ifindex,
                         kind: RouteKind::Redirect,
+                        metric: 0,
                     },
                     now,
                 )

@@ -209,8 +209,8 @@ impl IpLayer {
             .collect()
     }
 
-    /// Set (or clear) an interface's address. The connected route follows, and an interface
-    /// that is up announces itself with a gratuitous ARP.
+    /// Set (or clear) an interface's address. The connected route follows (while the
+    /// interface is up), and an interface that is up announces itself with a gratuitous ARP.
     pub fn set_address(
         &mut self,
         ifindex: usize,
@@ -235,7 +235,9 @@ impl IpLayer {
                 return Err(ConfigError::AddressInUse(ip));
             }
         }
-        let old = std::mem::replace(&mut self.iface_mut(ifindex)?.addr, addr);
+        let i = self.iface_mut(ifindex)?;
+        let up = i.up;
+        let old = std::mem::replace(&mut i.addr, addr);
         self.out
             .routes
             .remove_interface_routes(ifindex, RouteKind::Connected);
@@ -244,8 +246,10 @@ impl IpLayer {
             gateway: None,
             ifindex,
             kind: RouteKind::Connected,
+            metric: 0,
         };
-        if let Some(a) = addr {
+        // Linux adds an address's prefix route only while its device is up (fib_add_ifaddr).
+        if let Some(a) = addr.filter(|_| up) {
             // Prefix /32 has no connected network beyond itself; still route the host.
             if let Err(e) = self.out.routes.add(connected(a)) {
                 // Leave the interface as it was rather than addressed but unrouted.
@@ -256,6 +260,24 @@ impl IpLayer {
                 return Err(e.into());
             }
         }
+        // Routes the change leaves unusable go, as Linux's routes go with the address their
+        // device lost (fib_del_ifaddr; with its last address, fib_disable_ip: every route
+        // through it): with no address, every route through the interface; else those
+        // through a gateway no longer on its network, or now our own address.
+        let neighbour = |gw: Ipv4Addr| {
+            addr.is_some_and(|a| {
+                let edge =
+                    a.prefix() < 31 && (a.network().addr() == gw || a.broadcast() == Some(gw));
+                a.contains(gw) && gw != a.addr() && !edge
+            })
+        };
+        let new_ip = addr.map(|a| a.addr());
+        self.out.routes.retain(|r| match r.gateway {
+            _ if r.ifindex == ifindex && addr.is_none() => false,
+            Some(gw) if r.ifindex == ifindex => neighbour(gw),
+            Some(gw) => Some(gw) != new_ip,
+            None => true,
+        });
         self.announce(ifindex, now);
         if addr.is_some() && old.map(|o| o.addr()) != addr.map(|a| a.addr()) {
             // Reports name their sender: routers learn the new one (as Linux reports again).
@@ -278,14 +300,33 @@ impl IpLayer {
         self.cfg.default_ttl
     }
 
+    /// Bring an interface up or down. Down, every route through it goes (Linux flushes
+    /// the IPv4 routes through a device that goes down, fib_disable_ip); up, its address
+    /// brings its connected route back (fib_add_ifaddr), and it announces itself.
     pub fn set_up(&mut self, ifindex: usize, up: bool, now: Instant) -> Result<(), ConfigError> {
         let i = self.iface_mut(ifindex)?;
-        let was = i.up;
-        i.up = up;
-        if up && !was {
-            self.announce(ifindex, now);
-            self.out.report_groups(ifindex, now);
+        let (was, addr) = (i.up, i.addr);
+        if up == was {
+            return Ok(());
         }
+        if !up {
+            i.up = false;
+            self.out.routes.retain(|r| r.ifindex != ifindex);
+            return Ok(());
+        }
+        if let Some(a) = addr {
+            // A full table leaves the interface down rather than up but unrouted.
+            self.out.routes.add(Route {
+                dest: a.network(),
+                gateway: None,
+                ifindex,
+                kind: RouteKind::Connected,
+                metric: 0,
+            })?;
+        }
+        self.out.ifaces[ifindex].up = true;
+        self.announce(ifindex, now);
+        self.out.report_groups(ifindex, now);
         Ok(())
     }
 
@@ -316,24 +357,41 @@ impl IpLayer {
         self.out.routes.routes()
     }
 
-    /// Add a static route. With a gateway, the interface is the one that reaches it.
+    /// Add a static route of metric 0. With a gateway, the interface is the one that
+    /// reaches it.
     pub fn add_route(
         &mut self,
         dest: Ipv4Cidr,
         gateway: Option<Ipv4Addr>,
         ifindex: Option<usize>,
     ) -> Result<(), ConfigError> {
+        self.add_route_metric(dest, gateway, ifindex, 0)
+    }
+
+    /// Add a static route with a metric: among routes of one prefix length, lookups take
+    /// the lowest metric (then the route added first). A route to the same network with
+    /// the same metric is refused.
+    pub fn add_route_metric(
+        &mut self,
+        dest: Ipv4Cidr,
+        gateway: Option<Ipv4Addr>,
+        ifindex: Option<usize>,
+        metric: u32,
+    ) -> Result<(), ConfigError> {
         let ifindex = match (gateway, ifindex) {
             (Some(gw), _) if self.out.is_local_addr(gw) => {
                 return Err(ConfigError::Route(RouteError::GatewayIsLocal(gw)))
             }
             (Some(gw), dev) => {
+                // On the network of an interface that is up (Linux checks the gateway
+                // against the connected routes, which a device that is down has not).
                 let via = self
                     .out
                     .ifaces
                     .iter()
                     .find(|i| {
-                        i.addr.is_some_and(|c| c.contains(gw)) && dev.is_none_or(|d| d == i.ifindex)
+                        i.up && i.addr.is_some_and(|c| c.contains(gw))
+                            && dev.is_none_or(|d| d == i.ifindex)
                     })
                     .ok_or(RouteError::GatewayUnreachable(gw))?;
                 // A network's broadcast and own address are no host to forward through
@@ -345,7 +403,11 @@ impl IpLayer {
                 via.ifindex
             }
             (None, Some(d)) => {
-                self.iface_mut(d)?;
+                // Linux: "Nexthop device is not up".
+                let i = self.iface_mut(d)?;
+                if !i.up {
+                    return Err(RouteError::DeviceDown(i.name.clone()).into());
+                }
                 d
             }
             (None, None) => return Err(ConfigError::Route(RouteError::NeedsGatewayOrDevice)),
@@ -355,12 +417,15 @@ impl IpLayer {
             gateway,
             ifindex,
             kind: RouteKind::Static,
+            metric,
         })?;
         Ok(())
     }
 
-    pub fn del_route(&mut self, dest: Ipv4Cidr) -> Result<Route, ConfigError> {
-        Ok(self.out.routes.delete(dest)?)
+    /// Delete a static (or learned) route to `dest`: the one with `metric` when given, else
+    /// the one lookups prefer.
+    pub fn del_route(&mut self, dest: Ipv4Cidr, metric: Option<u32>) -> Result<Route, ConfigError> {
+        Ok(self.out.routes.delete(dest, metric)?)
     }
 
     pub fn route_lookup(&self, dst: Ipv4Addr) -> Option<Route> {
@@ -393,7 +458,9 @@ impl IpLayer {
             .collect()
     }
 
-    /// Add a static neighbour on the interface whose network holds `ip`.
+    /// Add a static neighbour on the interface a datagram to `ip` leaves by (on its link:
+    /// no gateway), as Linux's `arp -s` without a device; else on an interface whose
+    /// network holds `ip`.
     /// Our own addresses, and a network's own address and broadcast, are nobody's
     /// neighbour entry (refused as `ifconfig` refuses them as addresses).
     pub fn arp_add_static(&mut self, ip: Ipv4Addr, mac: MacAddr) -> Result<(), ConfigError> {

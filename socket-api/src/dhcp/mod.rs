@@ -254,12 +254,12 @@ impl Run {
             let mtu_now = iface.map(|i| i.mtu);
             // Take back our default route first: the lease's router may be another.
             if let (Some(gw), Some(d)) = (*route, default) {
-                let ours =
-                    c.ip.routes()
-                        .iter()
-                        .any(|r| r.dest == d && r.gateway == Some(gw) && r.ifindex == ifindex);
+                // Ours has metric 0 (`add_route`); a route of another metric is not.
+                let ours = c.ip.routes().iter().any(|r| {
+                    r.dest == d && r.gateway == Some(gw) && r.ifindex == ifindex && r.metric == 0
+                });
                 if ours {
-                    let _ = c.ip.del_route(d);
+                    let _ = c.ip.del_route(d, Some(0));
                 }
                 *route = None;
             }
@@ -283,7 +283,8 @@ impl Run {
                         }
                     }
                     if let (Some(gw), Some(d)) = (lease.router, default) {
-                        // A default route the user set stays; ours goes in only if none.
+                        // A default route the user set stays; ours (metric 0) goes in
+                        // only if there is none of metric 0.
                         if c.ip.add_route(d, Some(gw), Some(ifindex)).is_ok() {
                             *route = Some(gw);
                         }

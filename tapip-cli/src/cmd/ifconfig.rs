@@ -285,4 +285,32 @@ mod tests {
         );
         testing::finish(ctx);
     }
+
+    /// `ifconfig IF down` takes the interface's routes away (Linux flushes the routes
+    /// through a device that goes down); `up` brings its connected route back, and `route`
+    /// shows it so.
+    #[test]
+    fn down_takes_the_routes_away_and_up_brings_the_connected_one_back() {
+        let ctx = testing::ctx();
+        let _peer = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");
+        testing::run_line(&ctx, "route add 10.9.0.0/16 via 10.0.0.2").unwrap();
+        let routes = |ctx: &crate::cmd::Ctx| {
+            ctx.stack.with_core(|c, _| {
+                let tap0 = c.ip.ifindex("tap0").unwrap();
+                c.ip.routes()
+                    .iter()
+                    .filter(|r| r.ifindex == tap0)
+                    .map(|r| r.dest.to_string())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(routes(&ctx), ["10.0.0.0/24", "10.9.0.0/16"]);
+        testing::run_line(&ctx, "ifconfig tap0 down").unwrap();
+        assert_eq!(routes(&ctx), Vec::<String>::new());
+        let e = testing::run_line(&ctx, "route add 10.8.0.0/16 dev tap0").unwrap_err();
+        assert!(e.contains("tap0 is down"), "{e}");
+        testing::run_line(&ctx, "ifconfig tap0 up").unwrap();
+        assert_eq!(routes(&ctx), ["10.0.0.0/24"]);
+        testing::finish(ctx);
+    }
 }

@@ -403,6 +403,26 @@ pub mod testing {
         }
     }
 
+    /// Add an in-memory Ethernet interface `name` with address `addr` (CIDR), up; returns
+    /// the link's other end, which must live as long as the interface is used.
+    pub fn mem_iface(ctx: &Ctx, name: &str, addr: &str) -> MemoryLink {
+        let mac = |b: u8| netif::MacAddr([0x02, 0, 0, 0, b, 1]);
+        let (ours, peer) = MemoryLink::pair((name, mac(1)), ("peer", mac(2)), 1500, 64);
+        let ifindex = ctx
+            .stack
+            .add_device(Arc::new(ours), DriverConfig::default())
+            .expect("the in-memory device");
+        let addr: ip::Ipv4Cidr = addr.parse().expect("an address");
+        ctx.stack
+            .with_core(|c, now| -> Result<(), String> {
+                c.ip.set_address(ifindex, Some(addr), now)
+                    .map_err(|e| e.to_string())?;
+                c.ip.set_up(ifindex, true, now).map_err(|e| e.to_string())
+            })
+            .expect("interface up");
+        peer
+    }
+
     /// Run one command line.
     pub fn run_line(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         run(ctx, line)

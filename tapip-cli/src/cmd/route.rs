@@ -1,4 +1,5 @@
-//! `route [-n] | route add NET/PREFIX [via GW] [dev IF] | route del NET/PREFIX`
+//! `route [-n] | route add NET/PREFIX [via GW] [dev IF] [metric N] |
+//! route del NET/PREFIX [metric N]`
 
 use super::syntax::{Route, RouteAction};
 use super::Ctx;
@@ -13,7 +14,7 @@ pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
         }
         Some(RouteAction::Add { dest, rest }) => {
             let dest = network(dest)?;
-            let (via, dev) = parse_next_hop(&rest)?;
+            let Hop { via, dev, metric } = parse_next_hop(&rest)?;
             ctx.stack.with_core(|c, _| {
                 let ifindex = match &dev {
                     Some(d) => Some(
@@ -22,14 +23,22 @@ pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
                     ),
                     None => None,
                 };
-                c.ip.add_route(dest, via, ifindex)
+                c.ip.add_route_metric(dest, via, ifindex, metric.unwrap_or(0))
                     .map_err(|e| format!("route: {e}"))
             })
         }
-        Some(RouteAction::Del { dest }) => {
+        Some(RouteAction::Del { dest, rest }) => {
             let dest = network(dest)?;
+            let metric = match parse_next_hop(&rest)? {
+                Hop {
+                    via: None,
+                    dev: None,
+                    metric,
+                } => metric,
+                _ => return Err("route: del takes only NET/PREFIX [metric N]".into()),
+            };
             ctx.stack
-                .with_core(|c, _| c.ip.del_route(dest))
+                .with_core(|c, _| c.ip.del_route(dest, metric))
                 .map(|_| ())
                 .map_err(|e| format!("route: {e}"))
         }
@@ -47,9 +56,17 @@ fn network(dest: Ipv4Cidr) -> Result<Ipv4Cidr, String> {
     Ok(dest)
 }
 
-/// `[via GW] [dev IF]` (`gw` for `via`, as Linux's route says it).
-fn parse_next_hop(words: &[String]) -> Result<(Option<Ipv4Addr>, Option<String>), String> {
-    let (mut via, mut dev) = (None, None);
+/// What follows a route's network.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Hop {
+    via: Option<Ipv4Addr>,
+    dev: Option<String>,
+    metric: Option<u32>,
+}
+
+/// `[via GW] [dev IF] [metric N]` (`gw` for `via`, as Linux's route says it).
+fn parse_next_hop(words: &[String]) -> Result<Hop, String> {
+    let (mut via, mut dev, mut metric) = (None, None, None);
     let mut it = words.iter();
     while let Some(w) = it.next() {
         match w.as_str() {
@@ -64,14 +81,20 @@ fn parse_next_hop(words: &[String]) -> Result<(Option<Ipv4Addr>, Option<String>)
                         .clone(),
                 )
             }
+            "metric" => {
+                let m = it.next().ok_or("route: metric needs a number")?;
+                metric = Some(m.parse::<u32>().map_err(|_| {
+                    format!("route: invalid metric '{m}' (a whole number, 0 to 4294967295)")
+                })?);
+            }
             _ => {
                 return Err(format!(
-                    "route: unexpected '{w}' (usage: route add NET/PREFIX [via GW] [dev IF])"
+                    "route: unexpected '{w}' (usage: route add NET/PREFIX [via GW] [dev IF] [metric N])"
                 ))
             }
         }
     }
-    Ok((via, dev))
+    Ok(Hop { via, dev, metric })
 }
 
 /// The table as Linux's `route -n` prints it.
@@ -104,7 +127,7 @@ fn table(ctx: &Ctx) -> String {
                 r.dest.prefix() == 32,
                 r.kind == ip::route::RouteKind::Redirect
             ),
-            0,
+            r.metric,
             0,
             0,
         ));
@@ -156,14 +179,31 @@ mod tests {
         let w = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         assert_eq!(
             parse_next_hop(&w("via 10.0.0.2 dev tap0")),
-            Ok((Some(Ipv4Addr::new(10, 0, 0, 2)), Some("tap0".into())))
+            Ok(Hop {
+                via: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                dev: Some("tap0".into()),
+                metric: None
+            })
         );
         assert_eq!(
-            parse_next_hop(&w("gw 10.0.0.2")),
-            Ok((Some(Ipv4Addr::new(10, 0, 0, 2)), None))
+            parse_next_hop(&w("gw 10.0.0.2 metric 7")),
+            Ok(Hop {
+                via: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                dev: None,
+                metric: Some(7)
+            })
         );
         // 10.0.0 would be inet_aton's 10.0.0.0: an address, if not a gateway.
-        for bad in ["via", "dev", "via 10.0.0.0.1", "via 10.0.0x", "to 10.0.0.2"] {
+        for bad in [
+            "via",
+            "dev",
+            "via 10.0.0.0.1",
+            "via 10.0.0x",
+            "to 10.0.0.2",
+            "metric",
+            "metric -1",
+            "metric 4294967296",
+        ] {
             assert!(
                 parse_next_hop(&w(bad)).unwrap_err().starts_with("route: "),
                 "{bad}"
@@ -219,6 +259,44 @@ mod tests {
         assert!(testing::run_line(&ctx, "route del 10.8.0.5/24")
             .unwrap_err()
             .contains("invalid prefix"));
+        testing::finish(ctx);
+    }
+
+    /// `route add ... metric N` (net-tools and iproute2 both take it): two routes to one
+    /// network differ by their metric, the lower one is used, `route` shows each one's,
+    /// and `route del NET metric N` takes away that one only.
+    #[test]
+    fn routes_have_metrics() {
+        let ctx = testing::ctx();
+        let _peer = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");
+        let via = |ctx: &crate::cmd::Ctx| {
+            ctx.stack
+                .with_core(|c, _| c.ip.route_lookup(Ipv4Addr::new(10, 9, 1, 1)))
+                .and_then(|r| r.gateway)
+        };
+        testing::run_line(&ctx, "route add 10.9.0.0/16 via 10.0.0.2 metric 20").unwrap();
+        testing::run_line(&ctx, "route add 10.9.0.0/16 via 10.0.0.3 metric 5").unwrap();
+        let e = testing::run_line(&ctx, "route add 10.9.0.0/16 dev tap0 metric 5").unwrap_err();
+        assert!(e.contains("already exists"), "{e}");
+        let e = testing::run_line(&ctx, "route add 10.8.0.0/16 dev lo metric x").unwrap_err();
+        assert!(e.starts_with("route: "), "{e}");
+        let t = table(&ctx);
+        for (gw, m) in [("10.0.0.2", "20"), ("10.0.0.3", "5")] {
+            let line =
+                format!("10.9.0.0        {gw:<16}255.255.0.0     UG    {m:<7}0        0 tap0\n");
+            assert!(t.contains(&line), "{t}");
+        }
+        assert_eq!(
+            via(&ctx),
+            Some(Ipv4Addr::new(10, 0, 0, 3)),
+            "the lower metric"
+        );
+        testing::run_line(&ctx, "route del 10.9.0.0/16 metric 5").unwrap();
+        assert_eq!(via(&ctx), Some(Ipv4Addr::new(10, 0, 0, 2)));
+        let e = testing::run_line(&ctx, "route del 10.9.0.0/16 metric 5").unwrap_err();
+        assert!(e.contains("no route"), "{e}");
+        testing::run_line(&ctx, "route del 10.9.0.0/16").unwrap();
+        assert_eq!(via(&ctx), None);
         testing::finish(ctx);
     }
 }

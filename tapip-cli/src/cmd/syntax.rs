@@ -50,12 +50,17 @@ pub enum Command {
     /// An address without a prefix keeps the interface's current prefix (or, on an
     /// interface without an address, takes the classful one: /8, /16 or /24); `netmask
     /// MASK` gives the prefix as a mask. Everything is checked before anything changes.
+    /// `down` takes away every route through the interface, as Linux; `up` brings back
+    /// the route to its network.
     Ifconfig(Ifconfig),
     /// Show, add or delete routes.
     ///
     /// Printed as Linux's `route -n` prints it (flags: U up, G via a gateway, H host
-    /// route, D learned from a redirect). NET/PREFIX must have no host bits set (10.0.3.0/24, not 10.0.3.5/24);
-    /// `default` is 0.0.0.0/0; `gw` is a synonym of `via`.
+    /// route, D learned from a redirect), in the order lookups prefer: the longest prefix,
+    /// then the lowest metric (0 unless `metric N`), then the route added first.
+    /// NET/PREFIX must have no host bits set (10.0.3.0/24, not 10.0.3.5/24);
+    /// `default` is 0.0.0.0/0; `gw` is a synonym of `via`. `del` without a metric takes
+    /// the route lookups prefer.
     Route(Route),
     /// Show or edit the ARP cache.
     #[command(visible_alias = "arpcache")]
@@ -211,8 +216,8 @@ pub enum RouteAction {
         /// The destination network, or `default`.
         #[arg(value_name = "NET/PREFIX", value_parser = network)]
         dest: Ipv4Cidr,
-        /// The next hop and the interface.
-        #[arg(value_name = "[via GW] [dev IF]")]
+        /// The next hop, the interface and the metric.
+        #[arg(value_name = "[via GW] [dev IF] [metric N]")]
         rest: Vec<String>,
     },
     /// Delete a route.
@@ -221,6 +226,9 @@ pub enum RouteAction {
         /// The destination network, or `default`.
         #[arg(value_name = "NET/PREFIX", value_parser = network)]
         dest: Ipv4Cidr,
+        /// The metric of the route to delete.
+        #[arg(value_name = "[metric N]")]
+        rest: Vec<String>,
     },
 }
 
