@@ -272,3 +272,17 @@ fn tcp_echo_server_in_top1_leaves_a_configured_tap_alone() {
     assert_eq!(addrs.matches("inet ").count(), 1, "{addrs}");
     assert!(addrs.contains("10.0.0.3/24"), "{addrs}");
 }
+
+/// A raw socket with `IP_HDRINCL` (the `raw_ping` example) pings the kernel with a header
+/// it wrote itself, a Record Route option in it: the kernel takes the datagram (the stack
+/// filled in the length, checksum, source and Identification correctly) and answers with
+/// the option echoed, its own address recorded (RFC 791 3.1, Linux's `ip_options_echo`).
+#[test]
+fn a_raw_socket_with_its_own_header_pings_the_kernel_with_record_route() {
+    let ns = Netns::new("app6");
+    let mut ping = App::start(&ns, "raw_ping", &["--count", "2", "10.0.0.2"], None);
+    assert_eq!(ping.wait_exit(SECS(30)), Some(0), "{}", ping.output());
+    let out = ping.output();
+    assert!(out.contains("reply from 10.0.0.2: icmp_seq=1"), "{out}");
+    assert!(out.contains("RR: 10.0.0.2"), "{out}");
+}
