@@ -8,6 +8,7 @@
 
 use ip::icmp::IcmpRepr;
 use ip::ipv4::{self, Ipv4Packet};
+use ip::SendError;
 use ip::{IpLayer, TxFrame};
 use netif::ethernet;
 use netif::{Duration, Instant, Offload};
@@ -15,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use tests::frames::{ip_frame, peer_arp_request, stack_knowing_peer, PEER, US};
 use transport::tcp::wire::{flags, TcpRepr};
 use transport::tcp::Seq;
-use transport::{SocketHandle, Transport, TransportError};
+use transport::{PmtuMode, SocketHandle, SoftError, Transport, TransportError};
 
 const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
 const PEER_PORT: u16 = 40_000;
@@ -245,7 +246,7 @@ fn udp_parse(f: &TxFrame) -> (bool, usize, Vec<u8>) {
     assert_eq!(p.protocol(), ipv4::protocol::UDP);
     let hl = p.header_len();
     let quote = f.data[ethernet::HEADER_LEN..ethernet::HEADER_LEN + hl + 8].to_vec();
-    (p.dont_fragment(), usize::from(p.total_len()), quote)
+    (p.dont_fragment(), p.total_len(), quote)
 }
 
 struct UdpHost {
@@ -322,7 +323,6 @@ impl UdpHost {
 /// (`__udp4_lib_err`), after which a datagram larger than the path MTU leaves in fragments
 /// of the path MTU, without DF, and arrives whole.
 #[test]
-#[ignore = "defect: UDP datagrams never carry DF and a frag-needed about one is ignored, so no UDP path-MTU discovery"]
 fn udp_datagrams_carry_df_and_a_frag_needed_lowers_the_path_mtu() {
     let mut h = UdpHost::new();
     let sent = h.send(1200, 1).unwrap();
@@ -346,4 +346,118 @@ fn udp_datagrams_carry_df_and_a_frag_needed_lowers_the_path_mtu() {
     assert_eq!(sent.len(), 1);
     assert!(sent[0].0);
     assert_eq!(h.peer_received(), vec![vec![4u8; 900]]);
+}
+
+/// The other modes of `IP_MTU_DISCOVER` (ip(7)) once a path MTU of 1000 is known: `Do`
+/// refuses a datagram larger than it (EMSGSIZE) and sets DF on the others; `Dont` never
+/// sets DF and fragments to the path MTU; `Probe` sets DF and ignores the path MTU (up to
+/// the interface's). `IP_MTU` reads the path MTU of the connected socket back.
+#[test]
+fn udp_pmtu_modes_do_dont_and_probe() {
+    let mut h = UdpHost::new();
+    assert_eq!(h.t.path_mtu(h.sock, h.ip.tx()), Ok(1500));
+    let sent = h.send(1200, 1).unwrap();
+    h.frag_needed(1000, &sent[0].2);
+    assert_eq!(h.t.path_mtu(h.sock, h.ip.tx()), Ok(1000));
+    assert_eq!(
+        h.t.udp(h.sock).unwrap().take_error(),
+        Some(SoftError::MessageTooLong)
+    );
+    h.peer_received();
+
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Do;
+    assert_eq!(
+        h.send(1200, 2),
+        Err(TransportError::Send(SendError::TooLong))
+    );
+    assert_eq!(
+        h.send(972, 3)
+            .unwrap()
+            .iter()
+            .map(|s| (s.0, s.1))
+            .collect::<Vec<_>>(),
+        [(true, 1000)]
+    );
+    assert_eq!(
+        h.send(973, 3),
+        Err(TransportError::Send(SendError::TooLong))
+    );
+
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Dont;
+    let sent = h.send(1200, 4).unwrap();
+    assert!(
+        sent.len() >= 2 && sent.iter().all(|s| !s.0 && s.1 <= 1000),
+        "{sent:?}"
+    );
+    let sent = h.send(100, 5).unwrap();
+    assert!(!sent[0].0, "no DF even on a datagram that fits");
+
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Probe;
+    let sent = h.send(1472, 6).unwrap();
+    assert_eq!(
+        sent.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+        [(true, 1500)]
+    );
+    assert_eq!(
+        h.send(1473, 7),
+        Err(TransportError::Send(SendError::TooLong))
+    );
+    assert_eq!(
+        h.peer_received(),
+        [
+            vec![3u8; 972],
+            vec![4u8; 1200],
+            vec![5u8; 100],
+            vec![6u8; 1472]
+        ]
+    );
+
+    // An unconnected socket has no IP_MTU (ENOTCONN).
+    let u = h.t.udp_open().unwrap();
+    assert_eq!(
+        h.t.path_mtu(u, h.ip.tx()),
+        Err(TransportError::NotConnected)
+    );
+}
+
+/// A "fragmentation needed" about a datagram of an unconnected socket, or of a connected
+/// one in `Dont` mode, still teaches the path MTU (Linux's `__udp4_lib_err` updates it
+/// before it looks at the mode) but is no error of the socket; one whose quote names no
+/// socket of ours changes nothing.
+#[test]
+fn udp_frag_needed_for_an_unconnected_or_dont_socket_is_no_error_but_lowers_the_path_mtu() {
+    let mut h = UdpHost::new();
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Dont;
+    let sent = h.send(1200, 1).unwrap();
+    assert!(!sent[0].0);
+    h.frag_needed(1200, &sent[0].2);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1200)));
+    assert_eq!(h.t.udp(h.sock).unwrap().take_error(), None);
+
+    // An unconnected socket's datagram.
+    let u = h.t.udp_open().unwrap();
+    h.t.udp_send(
+        u,
+        h.ip.tx(),
+        Some(SocketAddrV4::new(PEER, UDP_PORT)),
+        &[9u8; 1100],
+        h.now,
+    )
+    .unwrap();
+    let f: Vec<TxFrame> = h.ip.take_tx().collect();
+    let (df, _, quote) = udp_parse(&f[0]);
+    assert!(df);
+    h.frag_needed(1100, &quote);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1100)));
+    assert_eq!(h.t.udp(u).unwrap().take_error(), None);
+    let st = h.t.udp_stats();
+    assert_eq!((st.pmtu_updates, st.icmp_errors_reported), (2, 0));
+
+    // A quote naming a port none of ours sent from: no socket, nothing learnt.
+    let mut forged = quote.clone();
+    let at = forged.len() - 8;
+    forged[at..at + 2].copy_from_slice(&1u16.to_be_bytes());
+    h.frag_needed(600, &forged);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1100)));
+    assert_eq!(h.t.udp_stats().pmtu_updates, 2);
 }
