@@ -579,14 +579,19 @@ impl Output {
         let Some(mode) = pmtu else {
             return Ok(link);
         };
-        let path = match mode {
-            PmtuMode::Probe => link,
-            _ if self.pmtu.is_empty() => link,
-            _ => self.pmtu.get(repr.dst, None).map_or(link, |p| p.min(link)),
+        let (path, locked) = match mode {
+            PmtuMode::Probe => (link, false),
+            _ if self.pmtu.is_empty() => (link, false),
+            _ => self
+                .pmtu
+                .lookup(repr.dst, None)
+                .map_or((link, false), |(p, locked)| (p.min(link), locked)),
         };
         repr.dont_fragment = match mode {
             PmtuMode::Dont => false,
-            PmtuMode::Want => HEADER_LEN + repr.payload_len <= path,
+            // A path reported narrower than 552 is locked there: no DF, as Linux's
+            // `ip_dont_fragment` (routers fragment what is still too large).
+            PmtuMode::Want => !locked && HEADER_LEN + repr.payload_len <= path,
             PmtuMode::Do | PmtuMode::Probe => true,
         };
         Ok(path)

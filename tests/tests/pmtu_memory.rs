@@ -461,3 +461,39 @@ fn udp_frag_needed_for_an_unconnected_or_dont_socket_is_no_error_but_lowers_the_
     assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1100)));
     assert_eq!(h.t.udp_stats().pmtu_updates, 2);
 }
+
+/// A "fragmentation needed" saying less than 552 (Linux's `ip_rt_min_pmtu`) sets the path
+/// MTU to 552 and locks it, as Linux's `__ip_rt_update_pmtu`: in the default mode the
+/// datagrams then go without DF, fragmented to 552 when larger (a real hop that narrow
+/// fragments them further; a forged report shrinks nothing below 552); `Do` still sets DF
+/// and refuses what exceeds 552.
+#[test]
+fn udp_frag_needed_below_552_locks_the_path_mtu_at_552_without_df() {
+    let mut h = UdpHost::new();
+    let sent = h.send(1200, 1).unwrap();
+    h.frag_needed(300, &sent[0].2);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 552)));
+    assert_eq!(
+        h.t.udp(h.sock).unwrap().take_error(),
+        Some(SoftError::MessageTooLong)
+    );
+    h.peer_received();
+    let sent = h.send(400, 2).unwrap();
+    assert_eq!(
+        sent.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+        [(false, 428)]
+    );
+    let sent = h.send(1200, 3).unwrap();
+    assert!(
+        sent.len() >= 3 && sent.iter().all(|s| !s.0 && s.1 <= 552),
+        "{sent:?}"
+    );
+    assert_eq!(h.peer_received(), [vec![2u8; 400], vec![3u8; 1200]]);
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Do;
+    let sent = h.send(400, 4).unwrap();
+    assert!(sent[0].0);
+    assert_eq!(
+        h.send(600, 5),
+        Err(TransportError::Send(SendError::TooLong))
+    );
+}
