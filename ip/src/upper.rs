@@ -208,7 +208,8 @@ pub trait IpTx {
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)>;
 
     /// The path MTU towards `dst` is `mtu` (RFC 1191): a transport learnt it from a
-    /// "fragmentation needed" it validated. `ip` keeps it for 10 minutes.
+    /// "fragmentation needed" it validated. `ip` keeps it for 10 minutes (a value below
+    /// 552 as 552, locked: see `pmtu::MIN_PMTU`).
     fn set_path_mtu(&mut self, dst: Ipv4Addr, mtu: usize, now: Instant) {
         let _ = (dst, mtu, now);
     }
