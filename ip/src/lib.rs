@@ -34,4 +34,4 @@ pub use layer::{ConfigError, InterfaceView, IpConfig, IpLayer};
 pub use output::TxFrame;
 pub use route::{Route, RouteError, RouteKind};
 pub use stats::{IcmpStats, IpStats};
-pub use upper::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
+pub use upper::{Datagram, Delivery, IcmpErrorReport, IpTx, PmtuMode, SendError, SendMeta, Upper};

@@ -9,7 +9,7 @@ use crate::ipv4::{self, Ipv4Repr, HEADER_LEN};
 use crate::ratelimit::TokenBucket;
 use crate::route::{Route, RouteTable};
 use crate::stats::{IcmpStats, IpStats};
-use crate::upper::{IpTx, SendError, SendMeta};
+use crate::upper::{IpTx, PmtuMode, SendError, SendMeta};
 use arp::{ArpRepr, Resolve};
 use netif::ethernet::{self, ethertype};
 use netif::{Csum, FrameMeta, Gso, Instant, MacAddr};
@@ -565,19 +565,53 @@ impl Output {
         self.emit_fragments(route.ifindex, next_hop, &d, mtu, now)
     }
 
-    /// Emit a datagram on a known route: one frame when it fits the MTU, otherwise
-    /// fragments (RFC 791 3.2) unless DF forbids it. `payload` is written by `fill`.
+    /// The largest piece a datagram leaving by `ifindex` may be, and its DF: as the
+    /// sender's path-MTU discovery asks (`pmtu`, see [`PmtuMode`]; Linux's
+    /// `__ip_make_skb`), or the interface's MTU and DF as given. The path MTU costs one
+    /// look-up, and none while `ip` has learnt none.
+    fn datagram_mtu(
+        &self,
+        ifindex: usize,
+        repr: &mut Ipv4Repr,
+        pmtu: Option<PmtuMode>,
+    ) -> Result<usize, SendError> {
+        let link = self.iface(ifindex).ok_or(SendError::NoRoute)?.mtu;
+        let Some(mode) = pmtu else {
+            return Ok(link);
+        };
+        let (path, locked) = match mode {
+            PmtuMode::Probe => (link, false),
+            _ if self.pmtu.is_empty() => (link, false),
+            _ => self
+                .pmtu
+                .lookup(repr.dst, None)
+                .map_or((link, false), |(p, locked)| (p.min(link), locked)),
+        };
+        repr.dont_fragment = match mode {
+            PmtuMode::Dont => false,
+            // A path reported narrower than 552 is locked there: no DF, as Linux's
+            // `ip_dont_fragment` (routers fragment what is still too large).
+            PmtuMode::Want => !locked && HEADER_LEN + repr.payload_len <= path,
+            PmtuMode::Do | PmtuMode::Probe => true,
+        };
+        Ok(path)
+    }
+
+    /// Emit a datagram on a known route: one frame when it fits `mtu` (the interface's,
+    /// or the path's), otherwise fragments of `mtu` (RFC 791 3.2) unless DF forbids it.
+    /// `payload` is written by `fill`.
     pub(crate) fn emit_routed(
         &mut self,
         route: &Route,
         repr: &Ipv4Repr,
+        mtu: usize,
         l4: L4Offload,
         fill: &mut dyn FnMut(&mut [u8]),
         now: Instant,
     ) -> Result<(), SendError> {
-        let (mtu, offload) = self
+        let offload = self
             .iface(route.ifindex)
-            .map(|i| (i.mtu, i.offload))
+            .map(|i| i.offload)
             .ok_or(SendError::NoRoute)?;
         let next_hop = route.next_hop(repr.dst);
         let len = repr.payload_len;
@@ -776,7 +810,8 @@ impl IpTx for Output {
         fill: &mut dyn FnMut(&mut [u8]),
         now: Instant,
     ) -> Result<(), SendError> {
-        let (route, repr) = self.prepare(meta, payload_len)?;
+        let (route, mut repr) = self.prepare(meta, payload_len)?;
+        let mtu = self.datagram_mtu(route.ifindex, &mut repr, meta.pmtu)?;
         let l4 = L4Offload {
             csum_at: meta.l4_csum.map(usize::from),
             gso_size: meta.gso_size,
@@ -785,7 +820,7 @@ impl IpTx for Output {
         // IP_MULTICAST_LOOP asks for one (Linux likewise).
         let host_only = repr.dst.is_multicast() && repr.ttl == 0;
         if !host_only {
-            self.emit_routed(&route, &repr, l4, fill, now)?;
+            self.emit_routed(&route, &repr, mtu, l4, fill, now)?;
         }
         // Our own members hear a group when the sender asks (IP_MULTICAST_LOOP); our own
         // sockets hear a broadcast always (Linux's `ip_mc_output` loops it regardless).

@@ -3,6 +3,10 @@
 //! so a path that widened again is found. The transport validates an error before it
 //! reports a path MTU here (RFC 5927), so a forged one does not lower every connection to
 //! the destination. Bounded: when full, the entry closest to expiry makes way.
+//! A report below [`MIN_PMTU`] is taken as that floor, and the entry is *locked*, as
+//! Linux's `__ip_rt_update_pmtu` does: datagrams of a socket that merely wants path-MTU
+//! discovery then go without DF (routers fragment them), so neither a forged report
+//! shrinks every datagram to a few bytes nor a real hop that narrow is a black hole.
 
 use netif::{Duration, Instant};
 use std::collections::HashMap;
@@ -14,22 +18,41 @@ pub const PMTU_EXPIRY: Duration = Duration::from_secs(600);
 pub const PMTU_MAX_ENTRIES: usize = 1024;
 /// The smallest MTU a router may report (RFC 791: every host takes 68-byte datagrams).
 pub const MIN_MTU: usize = 68;
+/// The lowest path MTU the cache holds (Linux's `ip_rt_min_pmtu`: 512 + 20 + 20); a lower
+/// report sets this and locks the entry.
+pub const MIN_PMTU: usize = 552;
+
+/// One destination's path MTU.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    mtu: usize,
+    expires: Instant,
+    /// Reported below [`MIN_PMTU`]: DF only for a sender that insists (Linux's locked
+    /// `RTAX_MTU`).
+    locked: bool,
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct PmtuCache {
-    /// Destination -> (path MTU, when it expires).
-    entries: HashMap<Ipv4Addr, (usize, Instant)>,
+    entries: HashMap<Ipv4Addr, Entry>,
 }
 
 impl PmtuCache {
     /// Remember `mtu` towards `dst` for [`PMTU_EXPIRY`] (a lower value replaces a higher
     /// one at once; a higher one only once the old has expired, as RFC 1191 6.3 asks).
+    /// Below [`MIN_PMTU`]: that floor, locked.
     pub fn set(&mut self, dst: Ipv4Addr, mtu: usize, now: Instant) {
-        let mtu = mtu.max(MIN_MTU);
-        let expires = now + PMTU_EXPIRY;
+        let new = Entry {
+            mtu: mtu.max(MIN_PMTU),
+            expires: now + PMTU_EXPIRY,
+            locked: mtu < MIN_PMTU,
+        };
         if let Some(e) = self.entries.get_mut(&dst) {
-            if mtu <= e.0 || e.1 <= now {
-                *e = (mtu, expires);
+            if new.mtu < e.mtu
+                || (new.mtu == e.mtu && (new.locked || !e.locked))
+                || e.expires <= now
+            {
+                *e = new;
             }
             return;
         }
@@ -37,31 +60,37 @@ impl PmtuCache {
             let oldest = self
                 .entries
                 .iter()
-                .min_by_key(|(_, &(_, at))| at)
+                .min_by_key(|(_, e)| e.expires)
                 .map(|(&k, _)| k);
             if let Some(k) = oldest {
                 self.entries.remove(&k);
             }
         }
-        self.entries.insert(dst, (mtu, expires));
+        self.entries.insert(dst, new);
     }
 
     /// The path MTU learnt towards `dst`, if one holds at `now`.
     pub fn get(&self, dst: Ipv4Addr, now: Option<Instant>) -> Option<usize> {
-        let &(mtu, at) = self.entries.get(&dst)?;
-        (now.is_none_or(|n| n < at)).then_some(mtu)
+        self.lookup(dst, now).map(|(mtu, _)| mtu)
+    }
+
+    /// The path MTU learnt towards `dst` and whether it is locked (reported below
+    /// [`MIN_PMTU`]), if one holds at `now`.
+    pub fn lookup(&self, dst: Ipv4Addr, now: Option<Instant>) -> Option<(usize, bool)> {
+        let e = self.entries.get(&dst)?;
+        (now.is_none_or(|n| n < e.expires)).then_some((e.mtu, e.locked))
     }
 
     /// Forget what expired by `now`; how many.
     pub fn poll(&mut self, now: Instant) -> usize {
         let before = self.entries.len();
-        self.entries.retain(|_, &mut (_, at)| at > now);
+        self.entries.retain(|_, e| e.expires > now);
         before - self.entries.len()
     }
 
     /// When the next entry expires.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.entries.values().map(|&(_, at)| at).min()
+        self.entries.values().map(|e| e.expires).min()
     }
 
     pub fn len(&self) -> usize {
@@ -98,9 +127,16 @@ mod tests {
         assert_eq!(c.poll(end), 1);
         assert!(c.is_empty());
         assert_eq!(c.poll_at(), None);
-        // Nonsense below 68 is raised to 68.
+        // Below 552 (Linux's `ip_rt_min_pmtu`): 552, locked; 552 itself is not locked,
+        // and does not unlock a locked entry.
         c.set(D, 10, end);
-        assert_eq!(c.get(D, None), Some(68));
+        assert_eq!(c.lookup(D, None), Some((MIN_PMTU, true)));
+        c.set(D, MIN_PMTU, end);
+        assert_eq!(c.lookup(D, None), Some((MIN_PMTU, true)));
+        c.set(D, 1000, end + PMTU_EXPIRY);
+        assert_eq!(c.lookup(D, None), Some((1000, false)));
+        c.set(D, MIN_PMTU, end + PMTU_EXPIRY);
+        assert_eq!(c.lookup(D, None), Some((MIN_PMTU, false)));
     }
 
     #[test]

@@ -80,7 +80,13 @@ pub struct SendMeta {
     /// `None` uses the default TTL (64; 1 to a multicast group, as `IP_MULTICAST_TTL`).
     pub ttl: Option<u8>,
     pub tos: u8,
+    /// DF, when `pmtu` is `None` (TCP sets it on its segments, which it sizes itself).
     pub dont_fragment: bool,
+    /// The sender's path-MTU discovery (`IP_MTU_DISCOVER` of a UDP or raw socket): `ip`
+    /// then decides DF and the largest piece by the path MTU it learnt towards `dst`, and
+    /// `dont_fragment` is not looked at. `None`: DF as `dont_fragment`, fragments of the
+    /// interface's MTU.
+    pub pmtu: Option<PmtuMode>,
     /// The transport checksum is left to `ip`: it sits this many bytes into the payload,
     /// zeroed, and covers the pseudo-header (TCP: 16, UDP: 6). `ip` computes it, or leaves it
     /// to a device that offloads checksums.
@@ -110,6 +116,7 @@ impl SendMeta {
             ttl: None,
             tos: 0,
             dont_fragment: false,
+            pmtu: None,
             l4_csum: None,
             gso_size: None,
             multicast_if: None,
@@ -117,6 +124,27 @@ impl SendMeta {
             device: None,
         }
     }
+}
+
+/// Path-MTU discovery of a socket's datagrams (`IP_MTU_DISCOVER`, ip(7); Linux's
+/// `__ip_make_skb` and `__ip_append_data`). The path MTU is the one `ip` learnt towards the
+/// destination (RFC 1191, [`IpTx::set_path_mtu`]), never above the interface's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PmtuMode {
+    /// `IP_PMTUDISC_DONT`: never DF; a datagram larger than the path MTU leaves in
+    /// fragments of it.
+    Dont,
+    /// `IP_PMTUDISC_WANT`, the default of UDP and raw sockets (Linux's with
+    /// `ip_no_pmtu_disc` 0): DF on a datagram that fits the path MTU; a larger one leaves
+    /// in fragments of it, without DF.
+    #[default]
+    Want,
+    /// `IP_PMTUDISC_DO`: always DF; a datagram larger than the path MTU is refused
+    /// ([`SendError::TooLong`], EMSGSIZE).
+    Do,
+    /// `IP_PMTUDISC_PROBE`: always DF, the path MTU ignored: a datagram up to the
+    /// interface's MTU leaves whole, a larger one is refused.
+    Probe,
 }
 
 /// Why a datagram could not be sent (synchronously; ARP failures come later as ICMP).
@@ -180,7 +208,8 @@ pub trait IpTx {
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)>;
 
     /// The path MTU towards `dst` is `mtu` (RFC 1191): a transport learnt it from a
-    /// "fragmentation needed" it validated. `ip` keeps it for 10 minutes.
+    /// "fragmentation needed" it validated. `ip` keeps it for 10 minutes (a value below
+    /// 552 as 552, locked: see `pmtu::MIN_PMTU`).
     fn set_path_mtu(&mut self, dst: Ipv4Addr, mtu: usize, now: Instant) {
         let _ = (dst, mtu, now);
     }

@@ -156,6 +156,7 @@ impl From<transport::SoftError> for SocketError {
             transport::SoftError::HostUnreachable => SocketError::HostUnreachable,
             transport::SoftError::NetworkUnreachable => SocketError::NetworkUnreachable,
             transport::SoftError::ProtocolError => SocketError::ProtocolError,
+            transport::SoftError::MessageTooLong => SocketError::TooLong,
         }
     }
 }

@@ -138,7 +138,7 @@ pub use raw::RawSocket;
 pub use runtime::{Core, Stack, StackConfig};
 pub use socket::{poll, Domain, Interest, PollFd, SockOpt, SockOptName, Socket, Type};
 pub use tcp::{Incoming, TcpListener, TcpStream};
-pub use transport::CongestionAlgorithm;
+pub use transport::{CongestionAlgorithm, PmtuMode};
 pub use udp::UdpSocket;
 
 // What a program needs to set a stack up, without depending on the crates below.

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use transport::{CongestionAlgorithm, SocketHandle, SocketKind};
+use transport::{CongestionAlgorithm, PmtuMode, SocketHandle, SocketKind};
 
 /// Address family. Only IPv4 exists in this stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +83,14 @@ pub enum SockOpt {
     /// source of 0.0.0.0 and an Identification of 0, and never fragments it. Always on
     /// for protocol 255 (`IPPROTO_RAW`).
     HeaderIncluded(bool),
+    /// `IP_MTU_DISCOVER` (UDP and raw sockets): whether datagrams carry DF and how the
+    /// path MTU bounds them ([`PmtuMode`]; `Want` by default, as on Linux). A "fragmentation
+    /// needed" about a datagram of a connected socket not in `Dont` mode fails its next
+    /// call once with `TooLong` (EMSGSIZE); [`Socket::path_mtu`] then tells the new MTU.
+    MtuDiscover(PmtuMode),
+    /// `IP_MTU` (`get_option` only): the path MTU towards the peer of a connected socket
+    /// (see [`Socket::path_mtu`]); setting it is refused, as Linux's ENOPROTOOPT.
+    Mtu(usize),
 }
 
 /// Socket option names (`getsockopt`).
@@ -105,6 +113,8 @@ pub enum SockOptName {
     MulticastLoop,
     MulticastIf,
     HeaderIncluded,
+    MtuDiscover,
+    Mtu,
 }
 
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
@@ -954,6 +964,13 @@ impl Socket {
             SockOpt::HeaderIncluded(_) if self.ty != Type::Raw => {
                 return Err(bad("IP_HDRINCL is an option of raw sockets"));
             }
+            SockOpt::MtuDiscover(_) if self.ty == Type::Stream => {
+                return Err(SocketError::Unsupported(
+                    "IP_MTU_DISCOVER is for UDP and raw sockets here",
+                )
+                .into());
+            }
+            SockOpt::Mtu(_) => return Err(bad("IP_MTU can only be read")),
             _ => {
                 self.with_core(|c, _| self.set_transport_option(c, opt))?;
             }
@@ -977,6 +994,7 @@ impl Socket {
                     SockOpt::MulticastIf(a) => {
                         u.multicast_if = Some(a).filter(|a| !a.is_unspecified())
                     }
+                    SockOpt::MtuDiscover(m) => u.pmtu = m,
                     _ => {}
                 }
                 Ok(())
@@ -993,6 +1011,7 @@ impl Socket {
                         ));
                     }
                     SockOpt::HeaderIncluded(on) => r.header_included = on,
+                    SockOpt::MtuDiscover(m) => r.pmtu = m,
                     SockOpt::ReuseAddr(_) => {}
                     SockOpt::RecvBuffer(_) | SockOpt::SendBuffer(_) => {}
                     _ => {}
@@ -1108,6 +1127,9 @@ impl Socket {
 
     /// `getsockopt`.
     pub fn get_option(&self, name: SockOptName) -> io::Result<SockOpt> {
+        if name == SockOptName::Mtu {
+            return self.path_mtu().map(SockOpt::Mtu);
+        }
         {
             let o = self.opts.lock();
             match name {
@@ -1137,6 +1159,12 @@ impl Socket {
                         SocketError::InvalidInput("IP_HDRINCL is an option of raw sockets").into(),
                     )
                 }
+                SockOptName::MtuDiscover if self.ty == Type::Stream => {
+                    return Err(SocketError::Unsupported(
+                        "IP_MTU_DISCOVER is for UDP and raw sockets here",
+                    )
+                    .into())
+                }
                 SockOptName::MulticastTtl
                 | SockOptName::MulticastLoop
                 | SockOptName::MulticastIf
@@ -1165,6 +1193,7 @@ impl Socket {
                             SockOpt::MulticastIf(u.multicast_if.unwrap_or(Ipv4Addr::UNSPECIFIED))
                         }
                         SockOptName::Tos => SockOpt::Tos(u.tos),
+                        SockOptName::MtuDiscover => SockOpt::MtuDiscover(u.pmtu),
                         _ => SockOpt::Ttl(u.ttl.unwrap_or(default_ttl)),
                     })
                 }
@@ -1177,6 +1206,7 @@ impl Socket {
                         SockOptName::SendBuffer => SockOpt::SendBuffer(0),
                         SockOptName::Tos => SockOpt::Tos(r.tos),
                         SockOptName::HeaderIncluded => SockOpt::HeaderIncluded(r.header_included),
+                        SockOptName::MtuDiscover => SockOpt::MtuDiscover(r.pmtu),
                         _ => SockOpt::Ttl(r.ttl.unwrap_or(default_ttl)),
                     })
                 }
@@ -1200,6 +1230,19 @@ impl Socket {
             }
         })?;
         Ok(v)
+    }
+
+    /// `IP_MTU`: the path MTU towards the peer (what `ip` knows now: the interface's MTU,
+    /// or the lower one a "fragmentation needed" taught it). Only a connected socket has a
+    /// peer: `NotConnected` (ENOTCONN) otherwise.
+    pub fn path_mtu(&self) -> io::Result<usize> {
+        let mtu = self.with_core(|c, _| {
+            let Core { ip, transport, .. } = c;
+            transport
+                .path_mtu(self.handle, ip.tx())
+                .map_err(SocketError::from)
+        })?;
+        Ok(mtu)
     }
 
     /// The socket's pending error, taken (`SO_ERROR`, std's `take_error`): a reset, a
@@ -1454,6 +1497,42 @@ mod tests {
         assert_eq!(from(4), [vec![5], vec![6]]);
         assert_eq!(from(6), Vec::<Vec<u8>>::new());
         assert_eq!(from(9), Vec::<Vec<u8>>::new());
+    }
+
+    /// `IP_MTU_DISCOVER` is `Want` on a new UDP or raw socket (Linux's default), read back
+    /// as set, and no option of TCP here; `IP_MTU` is the path MTU towards a connected
+    /// socket's peer, `NotConnected` without one, and cannot be set.
+    #[test]
+    fn mtu_discover_and_mtu_options() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let u = Socket::new(&stack, Domain::Inet, Type::Dgram, 0).unwrap();
+        let get = |s: &Socket| s.get_option(SockOptName::MtuDiscover).unwrap();
+        assert_eq!(get(&u), SockOpt::MtuDiscover(PmtuMode::Want));
+        u.set_option(SockOpt::MtuDiscover(PmtuMode::Do)).unwrap();
+        assert_eq!(get(&u), SockOpt::MtuDiscover(PmtuMode::Do));
+        let e = u.get_option(SockOptName::Mtu).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotConnected, "{e}");
+        u.connect("127.0.0.1:9".parse().unwrap()).unwrap();
+        let mtu = stack
+            .lock()
+            .ip
+            .tx()
+            .route_info(Ipv4Addr::LOCALHOST)
+            .unwrap()
+            .1;
+        assert_eq!(u.path_mtu().unwrap(), mtu);
+        assert_eq!(u.get_option(SockOptName::Mtu).unwrap(), SockOpt::Mtu(mtu));
+        assert!(u.set_option(SockOpt::Mtu(1000)).is_err());
+
+        let r = Socket::new(&stack, Domain::Inet, Type::Raw, 1).unwrap();
+        assert_eq!(get(&r), SockOpt::MtuDiscover(PmtuMode::Want));
+        r.set_option(SockOpt::MtuDiscover(PmtuMode::Dont)).unwrap();
+        assert_eq!(get(&r), SockOpt::MtuDiscover(PmtuMode::Dont));
+
+        let t = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        assert!(t.set_option(SockOpt::MtuDiscover(PmtuMode::Do)).is_err());
+        assert!(t.get_option(SockOptName::MtuDiscover).is_err());
+        stack.shutdown();
     }
 
     /// After `shutdown(Write)` a send fails at once (`BrokenPipe`, EPIPE): a send would not

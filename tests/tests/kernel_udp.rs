@@ -140,6 +140,49 @@ fn snc_sends_a_file_to_kernel_nc() {
     );
 }
 
+/// UDP path-MTU discovery as Linux's default (`IP_PMTUDISC_WANT`): the stack's datagrams
+/// that fit the path MTU leave with DF, as the kernel's side of the tap sees them
+/// (`tcpdump -v` says `flags [DF]`), and the transfer arrives whole.
+#[test]
+fn the_stacks_udp_datagrams_carry_df() {
+    let (ns, mut t) = top2("udf", &[]);
+    let dir = TempDir::new("udf");
+    let dump = dir.path("dump.txt");
+    let _cap = ns.tcpdump(
+        "-l -v -nn -i tap0 'udp and src host 10.0.0.1 and dst port 5000'",
+        &dump,
+    );
+    let src = dir.path("snc-src.bin");
+    let dst = dir.path("nc-got.bin");
+    // Two full datagrams of 1,472 bytes (a 1,500-byte IP datagram each) and one of 56.
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let nc = Proc::spawn(&ns, &format!("nc -u -l 5000 > {}", dst.display()));
+    ns.wait_udp_bound(5000);
+    t.cmd(&format!("snc -u -c 10.0.0.2:5000 -f {}", src.display()));
+    let headers = || -> Vec<String> {
+        std::fs::read_to_string(&dump)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("proto UDP (17)"))
+            .map(str::to_string)
+            .collect()
+    };
+    let seen = eventually(SECS(10), || headers().len() >= 3);
+    let arrived = eventually(SECS(10), || {
+        std::fs::read(&dst).is_ok_and(|got| got.len() == data.len())
+    });
+    drop(nc);
+    let h = headers();
+    assert!(seen, "tcpdump saw {h:?}\n{}", t.output());
+    assert!(h.iter().all(|l| l.contains("flags [DF]")), "{h:#?}");
+    assert!(
+        arrived && std::fs::read(&dst).unwrap_or_default() == data,
+        "{}",
+        t.output()
+    );
+}
+
 #[test]
 fn the_stacks_connected_socket_gets_connection_refused() {
     let (_ns, mut t) = top2("urefused", &[]);

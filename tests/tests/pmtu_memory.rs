@@ -8,6 +8,7 @@
 
 use ip::icmp::IcmpRepr;
 use ip::ipv4::{self, Ipv4Packet};
+use ip::SendError;
 use ip::{IpLayer, TxFrame};
 use netif::ethernet;
 use netif::{Duration, Instant, Offload};
@@ -15,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use tests::frames::{ip_frame, peer_arp_request, stack_knowing_peer, PEER, US};
 use transport::tcp::wire::{flags, TcpRepr};
 use transport::tcp::Seq;
-use transport::{SocketHandle, Transport};
+use transport::{PmtuMode, SocketHandle, SoftError, Transport, TransportError};
 
 const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
 const PEER_PORT: u16 = 40_000;
@@ -212,4 +213,287 @@ fn an_old_routers_frag_needed_quoting_more_than_we_send_takes_the_plateau_below_
     h.frag_needed(0, &quote);
     assert_eq!(h.mss(), 1492 - 40);
     assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1492)));
+}
+
+// ---- UDP ------------------------------------------------------------------------------------
+
+const UDP_PORT: u16 = 5000;
+
+/// The peer as a stack of its own (10.0.0.2 on its tap0), to see that what the stack sends
+/// arrives whole, fragments reassembled.
+fn peer_stack(now: Instant) -> (IpLayer, Transport, SocketHandle) {
+    let mut ip = IpLayer::new(ip::IpConfig::default());
+    let i = ip.add_interface(&netif::DeviceInfo {
+        name: "tap0".into(),
+        mtu: 1500,
+        mac: tests::frames::PEER_MAC,
+        loopback: false,
+        offload: Offload::NONE,
+    });
+    ip.set_address(i, Some("10.0.0.2/24".parse().unwrap()), now)
+        .unwrap();
+    ip.set_up(i, true, now).unwrap();
+    let mut t = Transport::new(transport::TransportConfig::default());
+    let s = t.udp_open().unwrap();
+    t.udp_bind(s, SocketAddrV4::new(PEER, UDP_PORT), ip.tx())
+        .unwrap();
+    (ip, t, s)
+}
+
+/// A datagram the stack sent: DF set?, its Total Length, and what a router quotes of it.
+fn udp_parse(f: &TxFrame) -> (bool, usize, Vec<u8>) {
+    let p = Ipv4Packet::new_checked(&f.data[ethernet::HEADER_LEN..]).expect("IPv4");
+    assert_eq!(p.protocol(), ipv4::protocol::UDP);
+    let hl = p.header_len();
+    let quote = f.data[ethernet::HEADER_LEN..ethernet::HEADER_LEN + hl + 8].to_vec();
+    (p.dont_fragment(), p.total_len(), quote)
+}
+
+struct UdpHost {
+    ip: IpLayer,
+    t: Transport,
+    now: Instant,
+    sock: SocketHandle,
+    peer_ip: IpLayer,
+    peer_t: Transport,
+    peer_sock: SocketHandle,
+}
+
+impl UdpHost {
+    /// The stack with a UDP socket connected to the peer's port 5000.
+    fn new() -> UdpHost {
+        let now = Instant::from_secs(100);
+        let (mut ip, mut t) = stack_knowing_peer(Offload::NONE, now);
+        let sock = t.udp_open().unwrap();
+        t.udp_connect(sock, SocketAddrV4::new(PEER, UDP_PORT), ip.tx())
+            .unwrap();
+        let (peer_ip, peer_t, peer_sock) = peer_stack(now);
+        UdpHost {
+            ip,
+            t,
+            now,
+            sock,
+            peer_ip,
+            peer_t,
+            peer_sock,
+        }
+    }
+
+    /// Send `n` bytes (fill `salt`); the frames that left, parsed, after handing them to
+    /// the peer.
+    fn send(&mut self, n: usize, salt: u8) -> Result<Vec<(bool, usize, Vec<u8>)>, TransportError> {
+        let data = vec![salt; n];
+        self.t
+            .udp_send(self.sock, self.ip.tx(), None, &data, self.now)?;
+        let frames: Vec<TxFrame> = self.ip.take_tx().collect();
+        for f in &frames {
+            self.peer_ip
+                .receive_frame(0, &f.data, self.now, &mut self.peer_t);
+        }
+        Ok(frames.iter().map(udp_parse).collect())
+    }
+
+    /// What the peer's socket received since the last call.
+    fn peer_received(&mut self) -> Vec<Vec<u8>> {
+        let u = self.peer_t.udp(self.peer_sock).unwrap();
+        let mut got = Vec::new();
+        while let Ok(Some(d)) = u.recv() {
+            got.push(d.data);
+        }
+        got
+    }
+
+    /// A router's "fragmentation needed" (next hop `mtu`) quoting `quote`.
+    fn frag_needed(&mut self, mtu: u16, quote: &[u8]) {
+        let msg = IcmpRepr::DestUnreachable {
+            code: 4,
+            next_hop_mtu: mtu,
+            original: quote,
+        };
+        let mut b = vec![0u8; msg.buffer_len()];
+        msg.emit(&mut b);
+        let f = ip_frame(ROUTER, ipv4::protocol::ICMP, false, &b);
+        self.ip.receive_frame(0, &f, self.now, &mut self.t);
+    }
+}
+
+/// Path-MTU discovery for UDP as Linux's default (`IP_PMTUDISC_WANT`, ip(7)): a datagram
+/// that fits the path MTU leaves with DF; a "fragmentation needed" about one lowers the
+/// path MTU in ip's cache and fails the connected socket's next call once with EMSGSIZE
+/// (`__udp4_lib_err`), after which a datagram larger than the path MTU leaves in fragments
+/// of the path MTU, without DF, and arrives whole.
+#[test]
+fn udp_datagrams_carry_df_and_a_frag_needed_lowers_the_path_mtu() {
+    let mut h = UdpHost::new();
+    let sent = h.send(1200, 1).unwrap();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].0, "a datagram that fits the path MTU carries DF");
+    assert_eq!(sent[0].1, 1228);
+    assert_eq!(h.peer_received(), vec![vec![1u8; 1200]]);
+
+    // A router on the way has a next hop of 1000.
+    h.frag_needed(1000, &sent[0].2);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1000)));
+    assert!(h.t.udp(h.sock).unwrap().has_error(), "EMSGSIZE pending");
+    assert!(matches!(h.send(1200, 2), Err(TransportError::Soft(_))));
+    // Reported once: the same datagram again goes, in fragments that fit the path.
+    let sent = h.send(1200, 3).unwrap();
+    assert!(sent.len() >= 2, "{sent:?}");
+    assert!(sent.iter().all(|s| !s.0 && s.1 <= 1000), "{sent:?}");
+    assert_eq!(h.peer_received(), vec![vec![3u8; 1200]]);
+    // One that fits still carries DF.
+    let sent = h.send(900, 4).unwrap();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].0);
+    assert_eq!(h.peer_received(), vec![vec![4u8; 900]]);
+}
+
+/// The other modes of `IP_MTU_DISCOVER` (ip(7)) once a path MTU of 1000 is known: `Do`
+/// refuses a datagram larger than it (EMSGSIZE) and sets DF on the others; `Dont` never
+/// sets DF and fragments to the path MTU; `Probe` sets DF and ignores the path MTU (up to
+/// the interface's). `IP_MTU` reads the path MTU of the connected socket back.
+#[test]
+fn udp_pmtu_modes_do_dont_and_probe() {
+    let mut h = UdpHost::new();
+    assert_eq!(h.t.path_mtu(h.sock, h.ip.tx()), Ok(1500));
+    let sent = h.send(1200, 1).unwrap();
+    h.frag_needed(1000, &sent[0].2);
+    assert_eq!(h.t.path_mtu(h.sock, h.ip.tx()), Ok(1000));
+    assert_eq!(
+        h.t.udp(h.sock).unwrap().take_error(),
+        Some(SoftError::MessageTooLong)
+    );
+    h.peer_received();
+
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Do;
+    assert_eq!(
+        h.send(1200, 2),
+        Err(TransportError::Send(SendError::TooLong))
+    );
+    assert_eq!(
+        h.send(972, 3)
+            .unwrap()
+            .iter()
+            .map(|s| (s.0, s.1))
+            .collect::<Vec<_>>(),
+        [(true, 1000)]
+    );
+    assert_eq!(
+        h.send(973, 3),
+        Err(TransportError::Send(SendError::TooLong))
+    );
+
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Dont;
+    let sent = h.send(1200, 4).unwrap();
+    assert!(
+        sent.len() >= 2 && sent.iter().all(|s| !s.0 && s.1 <= 1000),
+        "{sent:?}"
+    );
+    let sent = h.send(100, 5).unwrap();
+    assert!(!sent[0].0, "no DF even on a datagram that fits");
+
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Probe;
+    let sent = h.send(1472, 6).unwrap();
+    assert_eq!(
+        sent.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+        [(true, 1500)]
+    );
+    assert_eq!(
+        h.send(1473, 7),
+        Err(TransportError::Send(SendError::TooLong))
+    );
+    assert_eq!(
+        h.peer_received(),
+        [
+            vec![3u8; 972],
+            vec![4u8; 1200],
+            vec![5u8; 100],
+            vec![6u8; 1472]
+        ]
+    );
+
+    // An unconnected socket has no IP_MTU (ENOTCONN).
+    let u = h.t.udp_open().unwrap();
+    assert_eq!(
+        h.t.path_mtu(u, h.ip.tx()),
+        Err(TransportError::NotConnected)
+    );
+}
+
+/// A "fragmentation needed" about a datagram of an unconnected socket, or of a connected
+/// one in `Dont` mode, still teaches the path MTU (Linux's `__udp4_lib_err` updates it
+/// before it looks at the mode) but is no error of the socket; one whose quote names no
+/// socket of ours changes nothing.
+#[test]
+fn udp_frag_needed_for_an_unconnected_or_dont_socket_is_no_error_but_lowers_the_path_mtu() {
+    let mut h = UdpHost::new();
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Dont;
+    let sent = h.send(1200, 1).unwrap();
+    assert!(!sent[0].0);
+    h.frag_needed(1200, &sent[0].2);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1200)));
+    assert_eq!(h.t.udp(h.sock).unwrap().take_error(), None);
+
+    // An unconnected socket's datagram.
+    let u = h.t.udp_open().unwrap();
+    h.t.udp_send(
+        u,
+        h.ip.tx(),
+        Some(SocketAddrV4::new(PEER, UDP_PORT)),
+        &[9u8; 1100],
+        h.now,
+    )
+    .unwrap();
+    let f: Vec<TxFrame> = h.ip.take_tx().collect();
+    let (df, _, quote) = udp_parse(&f[0]);
+    assert!(df);
+    h.frag_needed(1100, &quote);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1100)));
+    assert_eq!(h.t.udp(u).unwrap().take_error(), None);
+    let st = h.t.udp_stats();
+    assert_eq!((st.pmtu_updates, st.icmp_errors_reported), (2, 0));
+
+    // A quote naming a port none of ours sent from: no socket, nothing learnt.
+    let mut forged = quote.clone();
+    let at = forged.len() - 8;
+    forged[at..at + 2].copy_from_slice(&1u16.to_be_bytes());
+    h.frag_needed(600, &forged);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1100)));
+    assert_eq!(h.t.udp_stats().pmtu_updates, 2);
+}
+
+/// A "fragmentation needed" saying less than 552 (Linux's `ip_rt_min_pmtu`) sets the path
+/// MTU to 552 and locks it, as Linux's `__ip_rt_update_pmtu`: in the default mode the
+/// datagrams then go without DF, fragmented to 552 when larger (a real hop that narrow
+/// fragments them further; a forged report shrinks nothing below 552); `Do` still sets DF
+/// and refuses what exceeds 552.
+#[test]
+fn udp_frag_needed_below_552_locks_the_path_mtu_at_552_without_df() {
+    let mut h = UdpHost::new();
+    let sent = h.send(1200, 1).unwrap();
+    h.frag_needed(300, &sent[0].2);
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 552)));
+    assert_eq!(
+        h.t.udp(h.sock).unwrap().take_error(),
+        Some(SoftError::MessageTooLong)
+    );
+    h.peer_received();
+    let sent = h.send(400, 2).unwrap();
+    assert_eq!(
+        sent.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+        [(false, 428)]
+    );
+    let sent = h.send(1200, 3).unwrap();
+    assert!(
+        sent.len() >= 3 && sent.iter().all(|s| !s.0 && s.1 <= 552),
+        "{sent:?}"
+    );
+    assert_eq!(h.peer_received(), [vec![2u8; 400], vec![3u8; 1200]]);
+    h.t.udp(h.sock).unwrap().pmtu = PmtuMode::Do;
+    let sent = h.send(400, 4).unwrap();
+    assert!(sent[0].0);
+    assert_eq!(
+        h.send(600, 5),
+        Err(TransportError::Send(SendError::TooLong))
+    );
 }

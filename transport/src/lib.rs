@@ -17,6 +17,7 @@ pub mod socket;
 pub mod tcp;
 pub mod udp;
 
+pub use ip::PmtuMode;
 pub use raw::{RawDatagram, RawSocket};
 pub use slab::SocketHandle;
 pub use socket::{SocketInfo, SocketKind};
@@ -217,6 +218,7 @@ impl Transport {
             ttl: r.ttl,
             tos: r.tos,
             src: r.bound,
+            pmtu: Some(r.pmtu),
             ..SendMeta::new(dst, r.protocol)
         };
         if r.header_included {
@@ -359,6 +361,25 @@ impl Transport {
             Socket::Udp(u) => Some((u.remote(), u.device())),
             Socket::Raw(_) => None,
         }
+    }
+
+    /// `IP_MTU`: the path MTU towards the socket's peer, as `ip` knows it now (the
+    /// interface's MTU, or the lower one a "fragmentation needed" taught it). Only a
+    /// socket with a peer (a connected UDP or raw socket, a TCP connection) has one:
+    /// `NotConnected` otherwise, as Linux's ENOTCONN.
+    pub fn path_mtu(&self, h: SocketHandle, tx: &dyn IpTx) -> Result<usize, TransportError> {
+        let peer = if let Some(t) = self.tcp.socks.get(h) {
+            t.remote().map(|r| *r.ip())
+        } else {
+            match self.sockets.get(h).ok_or(TransportError::BadHandle)? {
+                Socket::Udp(u) => u.remote.map(|r| *r.ip()),
+                Socket::Raw(r) => r.peer,
+            }
+        };
+        let peer = peer.ok_or(TransportError::NotConnected)?;
+        tx.route_info(peer)
+            .map(|(_, mtu)| mtu)
+            .ok_or(TransportError::NotConnected)
     }
 
     /// Readiness of a socket for `poll`: (readable, writable, error).
@@ -636,6 +657,9 @@ impl Transport {
             multicast_loop,
             device,
             tos: u.tos,
+            // DF and the pieces' size are ip's to decide, by the path MTU it looks up
+            // once it has the route: nothing more here.
+            pmtu: Some(u.pmtu),
             ..SendMeta::new(*dst.ip(), ip::ipv4::protocol::UDP)
         };
         let dst_ip = *dst.ip();
@@ -803,38 +827,74 @@ impl Transport {
         Delivery::Delivered
     }
 
-    fn udp_icmp_error(&mut self, r: &IcmpErrorReport<'_>) {
-        let (Some(err), Some(ports)) = (
-            SoftError::from_icmp(r.kind, r.code),
-            r.orig_payload.get(..4),
-        ) else {
+    /// An ICMP error about a UDP datagram of ours. The socket that sent it is the one its
+    /// quote names: connected to its destination, or else (only for "fragmentation
+    /// needed") bound to its source port unconnected, as Linux's `__udp4_lib_err` looks it
+    /// up. A "fragmentation needed" lowers the path MTU towards the destination in ip's
+    /// cache (a socket must have sent it, so the ports must be guessed to forge one), and
+    /// is EMSGSIZE for a connected socket that sets DF (not `IP_PMTUDISC_DONT`); other
+    /// errors as [`SoftError::from_icmp`], for a connected socket only.
+    fn udp_icmp_error(&mut self, tx: &mut dyn IpTx, r: &IcmpErrorReport<'_>, now: Instant) {
+        use ip::icmp::{kind as k, unreach as un};
+        let frag_needed = (r.kind, r.code) == (k::DEST_UNREACHABLE, un::FRAG_NEEDED);
+        let err = if frag_needed {
+            Some(SoftError::MessageTooLong)
+        } else {
+            SoftError::from_icmp(r.kind, r.code)
+        };
+        let (Some(err), Some(ports)) = (err, r.orig_payload.get(..4)) else {
             self.udp_stats.icmp_errors_ignored += 1;
             return;
         };
         let sport = u16::from_be_bytes([ports[0], ports[1]]);
         let dport = u16::from_be_bytes([ports[2], ports[3]]);
         let peer = SocketAddrV4::new(r.orig_dst, dport);
-        let found = self.sockets.iter_mut().find_map(|(h, s)| match s {
-            // Only a connected socket hears of errors (RFC 1122 4.1.3.3; Linux without
-            // IP_RECVERR): an unconnected one cannot tell which send failed.
-            Socket::Udp(u)
-                if u.remote == Some(peer)
-                    && u.local.is_some_and(|l| {
-                        l.port() == sport && (l.ip().is_unspecified() || *l.ip() == r.orig_src)
-                    }) =>
-            {
-                u.error = Some(err);
-                Some(h)
+        let sent_it = |u: &UdpSock, remote: Option<SocketAddrV4>| {
+            u.remote == remote
+                && u.local.is_some_and(|l| {
+                    l.port() == sport && (l.ip().is_unspecified() || *l.ip() == r.orig_src)
+                })
+        };
+        let find = |want: Option<SocketAddrV4>| {
+            self.sockets.iter().find_map(|(h, s)| match s {
+                Socket::Udp(u) if sent_it(u, want) => Some((h, u.pmtu)),
+                _ => None,
+            })
+        };
+        // Only a connected socket hears of errors (RFC 1122 4.1.3.3; Linux without
+        // IP_RECVERR): an unconnected one cannot tell which send failed.
+        let connected = find(Some(peer));
+        let sender = connected.or_else(|| find(None).filter(|_| frag_needed));
+        if frag_needed {
+            if let Some(mtu) = sender.and_then(|_| udp_path_mtu(r)) {
+                tx.set_path_mtu(r.orig_dst, mtu, now);
+                self.udp_stats.pmtu_updates += 1;
             }
-            _ => None,
-        });
-        if let Some(h) = found {
-            self.udp_stats.icmp_errors_reported += 1;
-            self.wakeups.push(h);
-        } else {
-            self.udp_stats.icmp_errors_ignored += 1;
+        }
+        match connected {
+            Some((h, mode)) if !frag_needed || mode != ip::PmtuMode::Dont => {
+                if let Ok(u) = self.udp(h) {
+                    u.error = Some(err);
+                }
+                self.udp_stats.icmp_errors_reported += 1;
+                self.wakeups.push(h);
+            }
+            _ => self.udp_stats.icmp_errors_ignored += 1,
         }
     }
+}
+
+/// The path MTU a "fragmentation needed" about a UDP datagram tells: its next-hop MTU
+/// (RFC 1191 4, the low 16 bits of the ICMP header's second word), or from a router that
+/// does not say it, the plateau below the quoted datagram's Total Length (RFC 1191 5, 7.1).
+/// `None` when it says nothing usable: no next-hop MTU and a quoted length no datagram has.
+fn udp_path_mtu(r: &IcmpErrorReport<'_>) -> Option<usize> {
+    let mtu = (r.info & 0xffff) as usize;
+    if mtu >= ip::pmtu::MIN_MTU {
+        return Some(mtu);
+    }
+    let quoted = usize::from(r.orig_total_len);
+    (quoted > ip::pmtu::MIN_MTU).then(|| tcp::plateau_below(quoted))
 }
 
 /// What a socket bound to 127/8 gets when it would talk to another host (Linux: `EINVAL`).
@@ -900,7 +960,7 @@ impl Upper for Transport {
         // the quoted datagram finds its socket.
         self.stats.icmp_errors_received += 1;
         if report.orig_protocol == ip::ipv4::protocol::UDP {
-            self.udp_icmp_error(report);
+            self.udp_icmp_error(tx, report, now);
         }
         if report.orig_protocol == ip::ipv4::protocol::TCP {
             self.tcp_icmp_error(tx, report, now);

@@ -27,6 +27,9 @@ pub struct RawSocket {
     /// The address given to `connect`: where a send without an address goes, and the only
     /// source it hears (Linux's `raw_v4_match`).
     pub peer: Option<Ipv4Addr>,
+    /// `IP_MTU_DISCOVER` of what it sends without `IP_HDRINCL` (a header the application
+    /// wrote keeps its own DF): `Want` by default, as Linux's `inet_create` sets it.
+    pub pmtu: ip::PmtuMode,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
     max_count: usize,
@@ -45,6 +48,7 @@ impl RawSocket {
             broadcast: false,
             header_included: protocol == crate::RAW_SEND_ONLY,
             peer: None,
+            pmtu: ip::PmtuMode::Want,
             rx: VecDeque::new(),
             rx_bytes: 0,
             max_count,

@@ -17,7 +17,8 @@ use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use transport::ports::EPHEMERAL;
 use transport::{
-    SocketHandle, SoftError, Transport, TransportConfig, TransportError, UdpDatagram, UdpStats,
+    PmtuMode, SocketHandle, SoftError, Transport, TransportConfig, TransportError, UdpDatagram,
+    UdpStats,
 };
 
 // ---- fixtures -------------------------------------------------------------------------------
@@ -55,6 +56,8 @@ struct Sent {
 #[derive(Default)]
 struct FakeIp {
     sent: Vec<Sent>,
+    /// Path MTUs reported (`set_path_mtu`).
+    pmtu: Vec<(Ipv4Addr, usize)>,
 }
 
 impl FakeIp {
@@ -104,6 +107,10 @@ impl IpTx for FakeIp {
             // The default route leaves by the first interface.
             Some((US, 1500))
         }
+    }
+
+    fn set_path_mtu(&mut self, dst: Ipv4Addr, mtu: usize, _now: Instant) {
+        self.pmtu.push((dst, mtu));
     }
 
     /// Interface 0 is 10.0.0.1, 1 is 10.0.1.1, 2 has no address yet.
@@ -1312,27 +1319,56 @@ fn icmp_errors_reach_only_the_connected_socket_and_are_reported_once() {
     assert_eq!(drain_data(&mut t, c), [b"queued".to_vec()]);
 }
 
-/// UDP datagrams leave without DF (routers fragment them; Linux's IP_PMTUDISC_DONT), so
-/// a "fragmentation needed" about one is not true of it: a forgery or a broken router.
-/// Linux tells a DONT socket nothing of it (`__udp4_lib_err` reports EMSGSIZE only to a
-/// socket that sets DF); the socket's next call must not fail for it.
+/// Path-MTU discovery as Linux's UDP does it (ip(7) `IP_MTU_DISCOVER`, `__udp4_lib_err`):
+/// datagrams are sent in `Want` mode by default (ip sets DF on those that fit the path
+/// MTU); a "fragmentation needed" about one is EMSGSIZE for the connected socket, once, and
+/// its next-hop MTU goes to ip's path-MTU cache. A socket in `Dont` mode sets no DF, so it
+/// is told nothing (the path MTU is still learnt, as Linux learns it).
 #[test]
-fn fragmentation_needed_about_a_datagram_sent_without_df_is_no_error() {
+fn fragmentation_needed_is_message_too_long_unless_the_socket_sets_no_df() {
     let (mut t, mut tx) = (transport(), FakeIp::default());
     let c = t.udp_open().expect("open");
     t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
     t.udp_send(c, &mut tx, None, b"a large one", NOW)
         .expect("send");
     let sent = tx.only();
-    assert!(!sent.meta.dont_fragment, "UDP sets no DF");
-    let too_big = report_about(
-        &sent,
-        icmp::kind::DEST_UNREACHABLE,
-        icmp::unreach::FRAG_NEEDED,
+    assert_eq!(
+        sent.meta.pmtu,
+        Some(PmtuMode::Want),
+        "DF as the path MTU allows"
     );
-    icmp_error(&mut t, &mut tx, &too_big);
-    assert_eq!(t.udp_stats().icmp_errors_reported, 0);
+    // A router's, next-hop MTU 1200.
+    let too_big = |t: &mut Transport, tx: &mut FakeIp| {
+        let r = IcmpErrorReport {
+            from: Ipv4Addr::new(10, 0, 0, 254),
+            kind: icmp::kind::DEST_UNREACHABLE,
+            code: icmp::unreach::FRAG_NEEDED,
+            info: 1200,
+            orig_src: US,
+            orig_dst: PEER,
+            orig_protocol: ipv4::protocol::UDP,
+            orig_total_len: 1300,
+            orig_payload: &sent.payload,
+        };
+        t.icmp_error(tx, &r, NOW);
+    };
+    too_big(&mut t, &mut tx);
+    assert_eq!(t.udp_stats().icmp_errors_reported, 1);
+    assert_eq!(t.udp_stats().pmtu_updates, 1);
+    assert_eq!(tx.pmtu, [(PEER, 1200)]);
+    assert_eq!(
+        t.udp(c).expect("udp").recv(),
+        Err(SoftError::MessageTooLong)
+    );
+    assert_eq!(t.udp(c).expect("udp").recv(), Ok(None));
+
+    t.udp(c).expect("udp").pmtu = PmtuMode::Dont;
+    t.udp_send(c, &mut tx, None, b"again", NOW).expect("send");
+    assert_eq!(tx.only().meta.pmtu, Some(PmtuMode::Dont));
+    too_big(&mut t, &mut tx);
+    assert_eq!(t.udp_stats().icmp_errors_reported, 1);
     assert_eq!(t.udp_stats().icmp_errors_ignored, 1);
+    assert_eq!(t.udp_stats().pmtu_updates, 2);
     assert_eq!(t.udp(c).expect("udp").recv(), Ok(None));
     t.udp_send(c, &mut tx, None, b"again", NOW)
         .expect("no error to report");

@@ -232,6 +232,7 @@ pub fn run(ctx: &Ctx) {
             ("tx", udp.tx_datagrams),
             ("icmp_errors_reported", udp.icmp_errors_reported),
             ("icmp_errors_ignored", udp.icmp_errors_ignored),
+            ("pmtu_updates", udp.pmtu_updates),
             ("drop_truncated", udp.drop_truncated),
             ("drop_bad_length", udp.drop_bad_length),
             ("drop_bad_checksum", udp.drop_bad_checksum),

@@ -33,6 +33,7 @@ pub mod wire;
 
 pub use api::{Outstanding, Undelivered};
 pub use congestion::{Algorithm as CongestionAlgorithm, UnknownAlgorithm};
+pub(crate) use conn::plateau_below;
 #[doc(hidden)]
 pub use conn::TcbProbe;
 pub use conn::{

@@ -30,6 +30,10 @@ pub enum SoftError {
     /// EPROTO).
     #[error("protocol error: the peer reported a parameter problem")]
     ProtocolError,
+    /// A "fragmentation needed" about a datagram the socket sent with DF: the path MTU is
+    /// lower than that datagram (Linux's EMSGSIZE). `IP_MTU` tells the new one.
+    #[error("message too long for the path MTU")]
+    MessageTooLong,
 }
 
 impl SoftError {
@@ -39,9 +43,9 @@ impl SoftError {
     /// unreachable (codes 0, 1, 11, 12: a router's view of a path that may come back,
     /// also what a failed ARP resolution makes here), a source route failure and time
     /// exceeded are transient and not reported, so a receive loop does not fail on a
-    /// passing routing problem; nor are redirects and source quench. Nor is "fragmentation
-    /// needed": UDP datagrams leave without DF (Linux's IP_PMTUDISC_DONT), so one about
-    /// them is untrue (Linux reports EMSGSIZE only to a socket that sets DF).
+    /// passing routing problem; nor are redirects and source quench. "Fragmentation
+    /// needed" is not mapped here: it is EMSGSIZE for a socket that sets DF (see
+    /// `Transport::udp_icmp_error`).
     pub fn from_icmp(kind: u8, code: u8) -> Option<SoftError> {
         use ip::icmp::{kind as k, unreach as u};
         match (kind, code) {
@@ -83,6 +87,9 @@ pub struct UdpSock {
     /// `IP_MULTICAST_IF`: the address of the interface datagrams to a group leave by
     /// (`None`: the route's).
     pub multicast_if: Option<Ipv4Addr>,
+    /// `IP_MTU_DISCOVER`: DF and the size of the pieces by the path MTU (`Want` by
+    /// default, as Linux's `inet_create` sets it with `ip_no_pmtu_disc` 0).
+    pub pmtu: ip::PmtuMode,
     /// Groups joined (`IP_ADD_MEMBERSHIP`), left when the socket closes.
     pub(crate) groups: Vec<Joined>,
     /// `SO_BINDTODEVICE`: the interface (index in `ip`) it sends by and hears on only.
@@ -146,6 +153,7 @@ impl UdpSock {
             multicast_ttl: 1,
             multicast_loop: true,
             multicast_if: None,
+            pmtu: ip::PmtuMode::Want,
             groups: Vec::new(),
             device: None,
             error: None,
@@ -305,6 +313,12 @@ pub struct UdpStats {
     pub drop_shut_read: u64,
     pub icmp_errors_reported: u64,
     /// ICMP errors about a datagram of ours that no connected socket sent (an unconnected
-    /// one cannot tell which send failed, RFC 1122 4.1.3.3), or of a kind UDP ignores.
+    /// one cannot tell which send failed, RFC 1122 4.1.3.3), or of a kind UDP ignores; a
+    /// "fragmentation needed" for a socket that is not told (unconnected, or
+    /// `IP_PMTUDISC_DONT`) counts here too, though it may still teach `pmtu_updates`.
     pub icmp_errors_ignored: u64,
+    /// "Fragmentation needed" about a datagram of one of our sockets (connected or not)
+    /// whose next-hop MTU went to ip's path-MTU cache (RFC 1191; Linux's
+    /// `ipv4_sk_update_pmtu`).
+    pub pmtu_updates: u64,
 }

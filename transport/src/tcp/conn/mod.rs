@@ -48,6 +48,7 @@ use timers::{Timer, TimerTable};
 use rack::Rack;
 use scoreboard::Scoreboard;
 
+pub(crate) use options::plateau_below;
 pub use output::{send_repr, send_repr_ttl};
 #[doc(hidden)]
 pub use probe::TcbProbe;

@@ -183,7 +183,7 @@ const MTU_PLATEAUS: [usize; 11] = [
 ];
 
 /// The largest plateau below `size`.
-fn plateau_below(size: usize) -> usize {
+pub(crate) fn plateau_below(size: usize) -> usize {
     MTU_PLATEAUS.into_iter().find(|&p| p < size).unwrap_or(68)
 }
 
