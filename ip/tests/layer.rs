@@ -2183,6 +2183,77 @@ fn icmp_errors_that_could_not_be_sent_are_counted_by_cause() {
     );
 }
 
+/// An echo reply the layer could not send (no route back to the asker, the ARP queue full,
+/// the queue to the drivers full) is counted by cause, as the errors are, not as sent and
+/// not silently.
+#[test]
+#[ignore = "defect: an echo reply that could not be sent is counted nowhere"]
+fn echo_replies_that_could_not_be_sent_are_counted_by_cause() {
+    let ping = |l: &mut IpLayer, from: Ipv4Addr, seq: u16| {
+        let dgram = Hdr::new(from, US0, ICMP).packet(&echo_request(7, seq, b"abcdefgh"));
+        rx_ip(l, &mut Recorder::default(), 0, &dgram, T0);
+    };
+    let asked = |n: u64| ip::IcmpStats {
+        rx_messages: n,
+        rx_echo_requests: n,
+        ..ip::IcmpStats::default()
+    };
+    // No route back.
+    let mut l = one_iface();
+    ping(&mut l, Ipv4Addr::new(192, 0, 2, 7), 1);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_no_route, 1);
+    assert_ne!(l.icmp_stats(), asked(1), "no route: counted");
+
+    // The ARP queue of frames waiting for resolution full (one frame in all here).
+    let mut l = one_iface_with(IpConfig {
+        arp: arp::CacheConfig {
+            max_pending_total: 1,
+            ..arp::CacheConfig::default()
+        },
+        ..IpConfig::default()
+    });
+    ping(&mut l, HOST_A, 2);
+    ping(&mut l, ROUTER_C, 3);
+    assert_eq!(l.stats().drop_arp_queue_full, 1);
+    assert_ne!(
+        l.icmp_stats(),
+        ip::IcmpStats {
+            tx_messages: 1,
+            tx_echo_replies: 1,
+            ..asked(2)
+        },
+        "ARP queue full: counted"
+    );
+
+    // The queue to the drivers full: the second reply does not fit.
+    let mut l = one_iface_with(IpConfig {
+        tx_queue: 1,
+        ..IpConfig::default()
+    });
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let queue_drops = l.stats().drop_tx_queue_full;
+    ping(&mut l, HOST_A, 4);
+    ping(&mut l, HOST_A, 5);
+    assert_eq!(l.stats().drop_tx_queue_full, queue_drops + 1);
+    assert_eq!(drain(&mut l).len(), 1);
+    let st = l.icmp_stats();
+    assert_eq!(
+        (st.tx_messages, st.tx_echo_replies),
+        (1, 1),
+        "only the reply that left is sent"
+    );
+    assert_ne!(
+        st,
+        ip::IcmpStats {
+            tx_messages: 1,
+            tx_echo_replies: 1,
+            ..asked(2)
+        },
+        "queue to the drivers full: counted"
+    );
+}
+
 #[test]
 fn errors_about_forwarded_datagrams_come_from_the_interface_they_leave_by() {
     // RFC 1812 4.3.2.4: the source of an ICMP error a router originates is an address of
