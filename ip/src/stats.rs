@@ -115,6 +115,15 @@ pub struct IcmpStats {
     /// ... or refused by the send for another reason (none is expected: a source address
     /// the route back may not carry, say).
     pub errors_unsent_other: u64,
+    /// Echo replies that could not be sent, by the same causes as the errors: no route
+    /// back to the asker...
+    pub replies_no_route: u64,
+    /// ... the ARP queue full...
+    pub replies_arp_queue_full: u64,
+    /// ... the queue of frames for the drivers full...
+    pub replies_tx_queue_full: u64,
+    /// ... or refused by the send for another reason (none is expected).
+    pub replies_unsent_other: u64,
     /// Redirects that changed a route (RFC 1122 3.2.2.2: from the current first hop, to a
     /// gateway on the same network, while not forwarding).
     pub rx_redirects_applied: u64,

@@ -5,7 +5,7 @@
 //! sent the datagram they quote (RFC 1122 3.2.2). Also the "host unreachable" that follows a
 //! failed ARP resolution (RFC 1812 4.3.3.1, 5.2.7.1).
 
-use super::icmp_error::{build_datagram, is_icmp_error, quoted_header, ICMP_ERROR_MAX};
+use super::icmp_error::{build_datagram, is_icmp_error, quoted_header, Unsent, ICMP_ERROR_MAX};
 use super::IpLayer;
 use crate::icmp::{self, IcmpRepr};
 use crate::iface::PendingFrame;
@@ -451,15 +451,23 @@ impl IpLayer {
                     ),
                     _ => Vec::new(),
                 };
-                let sent = if options.is_empty() {
-                    self.out.send_with(&meta, len, &mut |b| reply.emit(b), now)
-                } else {
-                    self.out
-                        .send_with_options(&meta, &options, len, &mut |b| reply.emit(b), now)
-                };
-                if sent.is_ok() {
-                    self.out.icmp.tx_messages += 1;
-                    self.out.icmp.tx_echo_replies += 1;
+                let sent = self.send_icmp(|out| {
+                    if options.is_empty() {
+                        out.send_with(&meta, len, &mut |b| reply.emit(b), now)
+                    } else {
+                        out.send_with_options(&meta, &options, len, &mut |b| reply.emit(b), now)
+                    }
+                });
+                let st = &mut self.out.icmp;
+                match sent {
+                    Ok(()) => {
+                        st.tx_messages += 1;
+                        st.tx_echo_replies += 1;
+                    }
+                    Err(Unsent::NoRoute) => st.replies_no_route += 1,
+                    Err(Unsent::ArpQueueFull) => st.replies_arp_queue_full += 1,
+                    Err(Unsent::TxQueueFull) => st.replies_tx_queue_full += 1,
+                    Err(Unsent::Other) => st.replies_unsent_other += 1,
                 }
             }
             IcmpRepr::EchoReply { .. } => self.out.icmp.rx_echo_replies += 1,

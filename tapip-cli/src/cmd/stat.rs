@@ -463,6 +463,10 @@ fn icmp_pairs(icmp: &ip::IcmpStats, to_transport: u64) -> Vec<(&'static str, u64
         errors_arp_queue_full,
         errors_tx_queue_full,
         errors_unsent_other,
+        replies_no_route,
+        replies_arp_queue_full,
+        replies_tx_queue_full,
+        replies_unsent_other,
         rx_redirects_applied,
         redirects_ignored,
     } = *icmp;
@@ -492,6 +496,10 @@ fn icmp_pairs(icmp: &ip::IcmpStats, to_transport: u64) -> Vec<(&'static str, u64
         ("drop_errors_arp_queue_full", errors_arp_queue_full),
         ("drop_errors_tx_queue_full", errors_tx_queue_full),
         ("drop_errors_unsent_other", errors_unsent_other),
+        ("drop_replies_no_route", replies_no_route),
+        ("drop_replies_arp_queue_full", replies_arp_queue_full),
+        ("drop_replies_tx_queue_full", replies_tx_queue_full),
+        ("drop_replies_unsent_other", replies_unsent_other),
     ]
 }
 
@@ -587,11 +595,11 @@ mod tests {
             ..Default::default()
         };
         let pairs = icmp_pairs(&icmp, 0);
-        assert_eq!(pairs.len(), 25);
+        assert_eq!(pairs.len(), 29);
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 25, "names are unique");
+        assert_eq!(names.len(), 29, "names are unique");
         let shown = format_line("icmp", &pairs);
         assert!(shown.contains(" drop_ignored_type=3"), "{shown}");
         assert!(shown.starts_with("icmp      rx=7 "), "{shown}");
