@@ -80,6 +80,12 @@ pub struct IcmpStats {
     pub rx_echo_requests: u64,
     pub rx_echo_replies: u64,
     pub rx_errors: u64,
+    /// Messages this host originated and handed to the link: sent, or queued to wait for
+    /// ARP (as Linux counts OutMsgs when it builds the datagram, before the neighbour
+    /// layer). One queued for ARP that never leaves (the oldest pushed out of a full
+    /// per-address queue, or the resolution failed) stays counted here and in its `tx_*`
+    /// counter; only the `arp` line's `drop_pending_*` counters and the `ip` line's
+    /// `drop_arp_failed` record the drop (the ARP queue holds frames, not their kind).
     pub tx_messages: u64,
     pub tx_echo_replies: u64,
     pub tx_dest_unreachable: u64,

@@ -2260,6 +2260,28 @@ fn echo_replies_that_could_not_be_sent_are_counted_by_cause() {
     );
 }
 
+/// What `tx` means for an ICMP message (documented on `IcmpStats::tx_messages`): handed to
+/// the link, sent or queued for ARP, as Linux's OutMsgs. One pushed out of the per-address
+/// ARP queue stays counted as sent; ARP's counter records the drop.
+#[test]
+fn an_icmp_error_pushed_out_of_the_arp_queue_stays_counted_as_sent() {
+    let mut l = one_iface_with(IpConfig {
+        arp: arp::CacheConfig {
+            max_pending_per_entry: 1,
+            ..arp::CacheConfig::default()
+        },
+        ..IpConfig::default()
+    });
+    for seed in [1, 2] {
+        let mut up = Recorder::answering(Delivery::PortUnreachable);
+        let dgram = Hdr::new(HOST_A, US0, UDP).packet(&pattern(12, seed));
+        rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    }
+    let st = l.icmp_stats();
+    assert_eq!((st.tx_messages, st.tx_dest_unreachable), (2, 2));
+    assert_eq!(l.arp_stats()[0].1.pending_dropped.entry_queue_full, 1);
+}
+
 #[test]
 fn errors_about_forwarded_datagrams_come_from_the_interface_they_leave_by() {
     // RFC 1812 4.3.2.4: the source of an ICMP error a router originates is an address of
