@@ -1861,7 +1861,6 @@ mod tests {
     /// then says POLLOUT | POLLHUP, not readable, no read hang-up. An `accept` blocked on
     /// it still fails at once.
     #[test]
-    #[ignore = "defect: a listener whose listening was shut down polls readable"]
     fn a_listener_shut_down_polls_writable_and_hung_up_as_linux() {
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
         let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();

@@ -400,8 +400,9 @@ impl TcpSock {
         match &self.role {
             // A socket in CLOSE (fresh, or a listener whose listening was shut down) is
             // writable, as Linux's `tcp_poll` sets POLLOUT outside SYN-SENT: a send would
-            // not block, it fails at once. A shut-down listener reads as ended (POLLIN), so
-            // a poll-driven accept loop wakes up to find it. Both are hung up (`hung_up`).
+            // not block, it fails at once. Not readable (a shut-down listener has no
+            // shutdown left: Linux's disconnect clears it); hung up (`hung_up`), which
+            // wakes a poll-driven accept loop whatever it asked for.
             Role::Idle => (self.shut_read, true, self.ended.is_some()),
             Role::Listen(l) => (!l.accept.is_empty(), false, false),
             Role::Conn(t) => {
