@@ -170,6 +170,7 @@ fn deliver_ip(t: &mut Transport, tx: &mut FakeIp, bytes: &[u8], broadcast: bool)
         packet,
         broadcast,
         csum_ok: false,
+        gso_size: None,
     };
     t.deliver(tx, &d, NOW)
 }
@@ -260,6 +261,7 @@ fn a_socket_bound_to_a_device_hears_and_sends_on_it_alone() {
             packet: Ipv4Packet::new_checked(&bytes).unwrap(),
             broadcast: true,
             csum_ok: false,
+            gso_size: None,
         };
         t.deliver(tx, &d, NOW)
     };
@@ -278,6 +280,7 @@ fn a_socket_bound_to_a_device_hears_and_sends_on_it_alone() {
         packet: Ipv4Packet::new_checked(&bytes).unwrap(),
         broadcast: false,
         csum_ok: false,
+        gso_size: None,
     };
     t.deliver(&mut tx, &d, NOW);
     assert_eq!(drain_data(&mut t, dhcp), vec![b"unicast".to_vec()]);
@@ -1469,6 +1472,7 @@ fn deliver_on(
         packet: Ipv4Packet::new_checked(&bytes).unwrap(),
         broadcast: false,
         csum_ok: false,
+        gso_size: None,
     };
     t.deliver(tx, &d, NOW);
 }

@@ -367,6 +367,7 @@ impl IpLayer {
             packet,
             broadcast,
             csum_ok,
+            gso_size: None,
         };
         if packet.protocol() == ipv4::protocol::ICMP {
             self.icmp_input(&d, now, upper);
@@ -735,6 +736,7 @@ impl IpLayer {
                 packet: p,
                 broadcast: false,
                 csum_ok: false,
+                gso_size: None,
             };
             self.icmp_input(&d, now, upper);
         }
