@@ -39,7 +39,7 @@ pub struct Datagram<'a> {
     /// because the datagram never left this host: do not verify it again.
     pub csum_ok: bool,
     /// A segment the device coalesced (GRO/LRO): the size of the segments it stands for
-    /// (their MSS), as `netif::Gso::size` says.
+    /// (their MSS), as `netif::Gso::size` says. `None` for anything else.
     pub gso_size: Option<u16>,
 }
 

@@ -129,6 +129,8 @@ struct Got {
     broadcast: bool,
     /// The layer vouched for the transport checksum (`Datagram::csum_ok`).
     csum_ok: bool,
+    /// `Datagram::gso_size`.
+    gso_size: Option<u16>,
 }
 
 #[derive(Clone, Debug)]
@@ -175,6 +177,7 @@ impl Upper for Recorder {
             packet: d.packet.as_bytes().to_vec(),
             broadcast: d.broadcast,
             csum_ok: d.csum_ok,
+            gso_size: d.gso_size,
         });
         self.answer
     }
@@ -3654,6 +3657,11 @@ fn a_coalesced_segment_with_a_partial_checksum_is_delivered_whole_and_trusted() 
     assert!(got.csum_ok, "the device vouches for the checksum");
     assert!(!got.broadcast);
     assert_eq!(got.packet, pkt, "one datagram, as it came");
+    assert_eq!(
+        got.gso_size,
+        Some(1448),
+        "the segments it stands for, for TCP to count"
+    );
     assert_eq!(l.stats().rx_delivered, 1);
     assert_eq!(l.stats().drop_bad_offload, 0);
     assert!(drain(&mut l).is_empty());

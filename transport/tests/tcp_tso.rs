@@ -304,7 +304,6 @@ fn a_burst_never_exceeds_the_peers_window() {
 /// datagram counts as the MSS-sized pieces the device cuts it into, a segment the device
 /// coalesced as the segments it was made of.
 #[test]
-#[ignore = "defect: a TSO or coalesced segment counts as one in segs_out/segs_in"]
 fn a_tso_or_coalesced_segment_counts_as_the_segments_it_stands_for() {
     let mut n = Net::new();
     n.ip.offload = TSO;

@@ -328,22 +328,30 @@ impl IpLayer {
                     Outcome::Complete(whole) => {
                         self.out.stats.reassembled += 1;
                         if let Ok(p) = Ipv4Packet::new_checked(&whole) {
-                            self.deliver_local(
+                            let d = Datagram {
                                 ifindex,
-                                p,
-                                ip_broadcast || l2_broadcast,
-                                false,
-                                now,
-                                upper,
-                            );
+                                packet: p,
+                                broadcast: ip_broadcast || l2_broadcast,
+                                csum_ok: false,
+                                gso_size: None,
+                            };
+                            self.deliver_local(d, now, upper);
                         }
                     }
                     Outcome::Incomplete => {}
                     Outcome::Dropped(_) => self.out.stats.drop_reassembly += 1,
                 }
             } else {
-                let b = ip_broadcast || l2_broadcast;
-                self.deliver_local(ifindex, pkt, b, rx.csum_ok, now, upper);
+                // A coalesced segment stands for segments of its `gso` size (TCP counts
+                // them).
+                let d = Datagram {
+                    ifindex,
+                    packet: pkt,
+                    broadcast: ip_broadcast || l2_broadcast,
+                    csum_ok: rx.csum_ok,
+                    gso_size: rx.meta.gso.map(|g| g.size),
+                };
+                self.deliver_local(d, now, upper);
             }
         } else {
             // The kernel routing through us hands over its own segments as they are: with
@@ -352,23 +360,9 @@ impl IpLayer {
         }
     }
 
-    fn deliver_local(
-        &mut self,
-        ifindex: usize,
-        packet: Ipv4Packet<'_>,
-        broadcast: bool,
-        csum_ok: bool,
-        now: Instant,
-        upper: &mut dyn Upper,
-    ) {
+    fn deliver_local(&mut self, d: Datagram<'_>, now: Instant, upper: &mut dyn Upper) {
         self.out.stats.rx_delivered += 1;
-        let d = Datagram {
-            ifindex,
-            packet,
-            broadcast,
-            csum_ok,
-            gso_size: None,
-        };
+        let packet = d.packet;
         if packet.protocol() == ipv4::protocol::ICMP {
             self.icmp_input(&d, now, upper);
             return;
@@ -590,7 +584,14 @@ impl IpLayer {
                 } else {
                     self.out.stats.broadcast_looped += 1;
                 }
-                self.deliver_local(ifindex, p, true, true, now, upper);
+                let d = Datagram {
+                    ifindex,
+                    packet: p,
+                    broadcast: true,
+                    csum_ok: true,
+                    gso_size: None,
+                };
+                self.deliver_local(d, now, upper);
             }
         }
     }

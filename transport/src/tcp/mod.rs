@@ -182,7 +182,11 @@ pub enum TcpError {
 /// Counters of the TCP layer (`stat`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpStats {
+    /// Segments received (bad ones too), as on the wire: one the device coalesced counts
+    /// as the segments it was made of (Linux's segs_in, max(1, gso_segs)).
     pub segs_in: u64,
+    /// Segments sent, as on the wire: a TSO segment counts as the pieces the device cuts
+    /// it into (Linux's segs_out, tcp_skb_pcount).
     pub segs_out: u64,
     pub retransmits: u64,
     pub fast_retransmits: u64,
