@@ -608,6 +608,40 @@ fn arp_answers_for_any_local_address_on_the_interface_it_came_in_on() {
     }
 }
 
+/// Linux's default (`arp_ignore=0`, the weak host model): an interface that is up but has
+/// no address of its own still answers ARP for the host's other addresses, with its own
+/// MAC, probes (RFC 5227: the address is taken) included. Nothing is learned there (no
+/// neighbour is on a link without a network).
+#[test]
+#[ignore = "defect: an interface without an address drops every ARP request"]
+fn an_interface_without_an_address_answers_arp_for_the_hosts_addresses() {
+    let mut l = one_iface();
+    let i = l.add_interface(&device("tap1", MAC1, 1500));
+    l.set_up(i, true, T0).unwrap();
+    drain(&mut l);
+    let mut up = Recorder::default();
+    let (host, mac) = (Ipv4Addr::new(192, 168, 5, 9), MAC_OTHER);
+    for sender in [host, Ipv4Addr::UNSPECIFIED] {
+        let req = ArpRepr::request(mac, sender, US0);
+        l.receive_frame(i, &arp_frame(MacAddr::BROADCAST, mac, &req), T0, &mut up);
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "from {sender}: {out:?}");
+        assert_eq!((out[0].ifindex, out[0].dst, out[0].src), (i, mac, MAC1));
+        let rep = out[0].arp();
+        assert_eq!(rep.op, Operation::Reply);
+        assert_eq!((rep.sender_mac, rep.sender_ip), (MAC1, US0));
+        assert_eq!((rep.target_mac, rep.target_ip), (mac, sender));
+    }
+    // Not for us: not answered.
+    let req = ArpRepr::request(mac, host, Ipv4Addr::new(10, 0, 0, 77));
+    l.receive_frame(i, &arp_frame(MacAddr::BROADCAST, mac, &req), T0, &mut up);
+    assert!(drain(&mut l).is_empty());
+    assert!(
+        l.arp_entries(T0).iter().all(|(_, e)| e.ip != host),
+        "not learned"
+    );
+}
+
 #[test]
 fn an_ieee_802_arp_request_is_answered_with_hardware_type_ethernet() {
     // Linux answers ar$hrd 6 (IEEE 802) on an Ethernet device, with type 1 in its reply.
