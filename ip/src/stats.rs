@@ -59,8 +59,6 @@ pub struct IpStats {
     /// ARP from a sender outside the interface's network: answered if it asks for us, never
     /// learned.
     pub arp_off_link: u64,
-    /// ARP on an interface that has no address yet.
-    pub drop_arp_no_address: u64,
     /// Another host's ARP claimed one of our addresses and we announced ours again
     /// (RFC 5227 2.4 (b), at most once per 10 s; every conflict is counted as the `arp`
     /// line's `drop_conflicts`).

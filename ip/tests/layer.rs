@@ -613,7 +613,6 @@ fn arp_answers_for_any_local_address_on_the_interface_it_came_in_on() {
 /// MAC, probes (RFC 5227: the address is taken) included. Nothing is learned there (no
 /// neighbour is on a link without a network).
 #[test]
-#[ignore = "defect: an interface without an address drops every ARP request"]
 fn an_interface_without_an_address_answers_arp_for_the_hosts_addresses() {
     let mut l = one_iface();
     let i = l.add_interface(&device("tap1", MAC1, 1500));

@@ -113,11 +113,11 @@ impl IpLayer {
                 self.out.stats.arp_probe_conflicts += 1;
             }
         }
+        // An interface without an address still answers for the host's other addresses
+        // (the weak host model below, as Linux with arp_ignore=0); 0.0.0.0 stands for its
+        // own, which no sender may then conflict with.
         let iface = &self.out.ifaces[ifindex];
-        let (Some(our_ip), our_mac) = (iface.ip(), iface.mac) else {
-            self.out.stats.drop_arp_no_address += 1;
-            return;
-        };
+        let (our_ip, our_mac) = (iface.ip().unwrap_or(Ipv4Addr::UNSPECIFIED), iface.mac);
         // A sender address no host may have (RFC 1122 3.2.1.3): broadcast, multicast,
         // class E, 0/8 (but 0.0.0.0, an RFC 5227 probe), 127/8, or this network's own
         // address or broadcast. Neither answered nor learned: a cache entry for the subnet

@@ -187,7 +187,6 @@ pub fn run(ctx: &Ctx) {
             ("drop_reassembly", ip.drop_reassembly),
             ("drop_bad_offload", ip.drop_bad_offload),
             ("drop_bad_arp", ip.drop_bad_arp),
-            ("drop_arp_no_address", ip.drop_arp_no_address),
             ("drop_arp_bad_sender", ip.drop_arp_bad_sender),
             ("arp_conflicts_defended", ip.arp_conflicts_defended),
             ("arp_probe_conflicts", ip.arp_probe_conflicts),
