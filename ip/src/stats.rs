@@ -59,8 +59,6 @@ pub struct IpStats {
     /// ARP from a sender outside the interface's network: answered if it asks for us, never
     /// learned.
     pub arp_off_link: u64,
-    /// ARP on an interface that has no address yet.
-    pub drop_arp_no_address: u64,
     /// Another host's ARP claimed one of our addresses and we announced ours again
     /// (RFC 5227 2.4 (b), at most once per 10 s; every conflict is counted as the `arp`
     /// line's `drop_conflicts`).
@@ -80,6 +78,12 @@ pub struct IcmpStats {
     pub rx_echo_requests: u64,
     pub rx_echo_replies: u64,
     pub rx_errors: u64,
+    /// Messages this host originated and handed to the link: sent, or queued to wait for
+    /// ARP (as Linux counts OutMsgs when it builds the datagram, before the neighbour
+    /// layer). One queued for ARP that never leaves (the oldest pushed out of a full
+    /// per-address queue, or the resolution failed) stays counted here and in its `tx_*`
+    /// counter; only the `arp` line's `drop_pending_*` counters and the `ip` line's
+    /// `drop_arp_failed` record the drop (the ARP queue holds frames, not their kind).
     pub tx_messages: u64,
     pub tx_echo_replies: u64,
     pub tx_dest_unreachable: u64,
@@ -115,6 +119,15 @@ pub struct IcmpStats {
     /// ... or refused by the send for another reason (none is expected: a source address
     /// the route back may not carry, say).
     pub errors_unsent_other: u64,
+    /// Echo replies that could not be sent, by the same causes as the errors: no route
+    /// back to the asker...
+    pub replies_no_route: u64,
+    /// ... the ARP queue full...
+    pub replies_arp_queue_full: u64,
+    /// ... the queue of frames for the drivers full...
+    pub replies_tx_queue_full: u64,
+    /// ... or refused by the send for another reason (none is expected).
+    pub replies_unsent_other: u64,
     /// Redirects that changed a route (RFC 1122 3.2.2.2: from the current first hop, to a
     /// gateway on the same network, while not forwarding).
     pub rx_redirects_applied: u64,

@@ -38,6 +38,9 @@ pub struct Datagram<'a> {
     /// The device vouched for the transport (TCP/UDP) checksum, or it was never computed
     /// because the datagram never left this host: do not verify it again.
     pub csum_ok: bool,
+    /// A segment the device coalesced (GRO/LRO): the size of the segments it stands for
+    /// (their MSS), as `netif::Gso::size` says. `None` for anything else.
+    pub gso_size: Option<u16>,
 }
 
 /// An ICMP error that came back about a datagram this host sent.

@@ -129,6 +129,8 @@ struct Got {
     broadcast: bool,
     /// The layer vouched for the transport checksum (`Datagram::csum_ok`).
     csum_ok: bool,
+    /// `Datagram::gso_size`.
+    gso_size: Option<u16>,
 }
 
 #[derive(Clone, Debug)]
@@ -175,6 +177,7 @@ impl Upper for Recorder {
             packet: d.packet.as_bytes().to_vec(),
             broadcast: d.broadcast,
             csum_ok: d.csum_ok,
+            gso_size: d.gso_size,
         });
         self.answer
     }
@@ -603,6 +606,39 @@ fn arp_answers_for_any_local_address_on_the_interface_it_came_in_on() {
         assert!(drain(&mut l).is_empty(), "forwarding={forwarding}");
         assert!(up.delivered.is_empty());
     }
+}
+
+/// Linux's default (`arp_ignore=0`, the weak host model): an interface that is up but has
+/// no address of its own still answers ARP for the host's other addresses, with its own
+/// MAC, probes (RFC 5227: the address is taken) included. Nothing is learned there (no
+/// neighbour is on a link without a network).
+#[test]
+fn an_interface_without_an_address_answers_arp_for_the_hosts_addresses() {
+    let mut l = one_iface();
+    let i = l.add_interface(&device("tap1", MAC1, 1500));
+    l.set_up(i, true, T0).unwrap();
+    drain(&mut l);
+    let mut up = Recorder::default();
+    let (host, mac) = (Ipv4Addr::new(192, 168, 5, 9), MAC_OTHER);
+    for sender in [host, Ipv4Addr::UNSPECIFIED] {
+        let req = ArpRepr::request(mac, sender, US0);
+        l.receive_frame(i, &arp_frame(MacAddr::BROADCAST, mac, &req), T0, &mut up);
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "from {sender}: {out:?}");
+        assert_eq!((out[0].ifindex, out[0].dst, out[0].src), (i, mac, MAC1));
+        let rep = out[0].arp();
+        assert_eq!(rep.op, Operation::Reply);
+        assert_eq!((rep.sender_mac, rep.sender_ip), (MAC1, US0));
+        assert_eq!((rep.target_mac, rep.target_ip), (mac, sender));
+    }
+    // Not for us: not answered.
+    let req = ArpRepr::request(mac, host, Ipv4Addr::new(10, 0, 0, 77));
+    l.receive_frame(i, &arp_frame(MacAddr::BROADCAST, mac, &req), T0, &mut up);
+    assert!(drain(&mut l).is_empty());
+    assert!(
+        l.arp_entries(T0).iter().all(|(_, e)| e.ip != host),
+        "not learned"
+    );
 }
 
 #[test]
@@ -2183,6 +2219,105 @@ fn icmp_errors_that_could_not_be_sent_are_counted_by_cause() {
     );
 }
 
+/// An echo reply the layer could not send (no route back to the asker, the ARP queue full,
+/// the queue to the drivers full) is counted by cause, as the errors are, not as sent and
+/// not silently.
+#[test]
+fn echo_replies_that_could_not_be_sent_are_counted_by_cause() {
+    let ping = |l: &mut IpLayer, from: Ipv4Addr, seq: u16| {
+        let dgram = Hdr::new(from, US0, ICMP).packet(&echo_request(7, seq, b"abcdefgh"));
+        rx_ip(l, &mut Recorder::default(), 0, &dgram, T0);
+    };
+    let asked = |n: u64| ip::IcmpStats {
+        rx_messages: n,
+        rx_echo_requests: n,
+        ..ip::IcmpStats::default()
+    };
+    // No route back.
+    let mut l = one_iface();
+    ping(&mut l, Ipv4Addr::new(192, 0, 2, 7), 1);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_no_route, 1);
+    assert_eq!(
+        l.icmp_stats(),
+        ip::IcmpStats {
+            replies_no_route: 1,
+            ..asked(1)
+        }
+    );
+
+    // The ARP queue of frames waiting for resolution full (one frame in all here).
+    let mut l = one_iface_with(IpConfig {
+        arp: arp::CacheConfig {
+            max_pending_total: 1,
+            ..arp::CacheConfig::default()
+        },
+        ..IpConfig::default()
+    });
+    ping(&mut l, HOST_A, 2);
+    ping(&mut l, ROUTER_C, 3);
+    assert_eq!(l.stats().drop_arp_queue_full, 1);
+    assert_eq!(
+        l.icmp_stats(),
+        ip::IcmpStats {
+            tx_messages: 1,
+            tx_echo_replies: 1,
+            replies_arp_queue_full: 1,
+            ..asked(2)
+        },
+        "the first waits for ARP, the second had no room"
+    );
+
+    // The queue to the drivers full: the second reply does not fit.
+    let mut l = one_iface_with(IpConfig {
+        tx_queue: 1,
+        ..IpConfig::default()
+    });
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let queue_drops = l.stats().drop_tx_queue_full;
+    ping(&mut l, HOST_A, 4);
+    ping(&mut l, HOST_A, 5);
+    assert_eq!(l.stats().drop_tx_queue_full, queue_drops + 1);
+    assert_eq!(drain(&mut l).len(), 1);
+    let st = l.icmp_stats();
+    assert_eq!(
+        (st.tx_messages, st.tx_echo_replies),
+        (1, 1),
+        "only the reply that left is sent"
+    );
+    assert_eq!(
+        st,
+        ip::IcmpStats {
+            tx_messages: 1,
+            tx_echo_replies: 1,
+            replies_tx_queue_full: 1,
+            ..asked(2)
+        }
+    );
+}
+
+/// What `tx` means for an ICMP message (documented on `IcmpStats::tx_messages`): handed to
+/// the link, sent or queued for ARP, as Linux's OutMsgs. One pushed out of the per-address
+/// ARP queue stays counted as sent; ARP's counter records the drop.
+#[test]
+fn an_icmp_error_pushed_out_of_the_arp_queue_stays_counted_as_sent() {
+    let mut l = one_iface_with(IpConfig {
+        arp: arp::CacheConfig {
+            max_pending_per_entry: 1,
+            ..arp::CacheConfig::default()
+        },
+        ..IpConfig::default()
+    });
+    for seed in [1, 2] {
+        let mut up = Recorder::answering(Delivery::PortUnreachable);
+        let dgram = Hdr::new(HOST_A, US0, UDP).packet(&pattern(12, seed));
+        rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    }
+    let st = l.icmp_stats();
+    assert_eq!((st.tx_messages, st.tx_dest_unreachable), (2, 2));
+    assert_eq!(l.arp_stats()[0].1.pending_dropped.entry_queue_full, 1);
+}
+
 #[test]
 fn errors_about_forwarded_datagrams_come_from_the_interface_they_leave_by() {
     // RFC 1812 4.3.2.4: the source of an ICMP error a router originates is an address of
@@ -3555,6 +3690,11 @@ fn a_coalesced_segment_with_a_partial_checksum_is_delivered_whole_and_trusted() 
     assert!(got.csum_ok, "the device vouches for the checksum");
     assert!(!got.broadcast);
     assert_eq!(got.packet, pkt, "one datagram, as it came");
+    assert_eq!(
+        got.gso_size,
+        Some(1448),
+        "the segments it stands for, for TCP to count"
+    );
     assert_eq!(l.stats().rx_delivered, 1);
     assert_eq!(l.stats().drop_bad_offload, 0);
     assert!(drain(&mut l).is_empty());

@@ -28,7 +28,8 @@
 //! the sequence of frames. Only the moment a held frame is released depends on the clock.
 //!
 //! Held frames wait in a queue per direction bounded by [`HOLD_CAPACITY`]; a frame that does
-//! not fit is dropped and counted both as dropped and as overflow. A duplicate copy that does
+//! not fit is dropped and counted both as dropped and as overflow. Frames still held when the
+//! injector is dropped go with it, counted as dropped and as discarded. A duplicate copy that does
 //! not fit is not made (its frame is delivered once, and not counted as duplicated).
 
 mod spec;
@@ -192,13 +193,16 @@ pub struct FaultStats {
     pub received: u64,
     /// Frames handed to the caller of `recv` (duplicate copies included).
     pub passed: u64,
-    /// Received frames that never reach the caller: loss, hold-queue overflow, and held
-    /// frames that did not fit the caller's buffer.
+    /// Received frames that never reach the caller: loss, hold-queue overflow, held frames
+    /// that did not fit the caller's buffer, and frames still held when the injector went.
     pub dropped: u64,
     /// The part of `dropped` chosen by the loss rate.
     pub lost: u64,
     /// The part of `dropped` caused by a full hold queue.
     pub overflow: u64,
+    /// The part of `dropped` still held (delayed, reordered, duplicate copies) when the
+    /// injector was dropped.
+    pub discarded: u64,
     /// Frames delivered a second time.
     pub duplicated: u64,
     /// Frames held back behind the next frame.
@@ -210,12 +214,16 @@ pub struct FaultStats {
     /// Sent frames passed on to the inner device (duplicate copies included).
     pub tx_passed: u64,
     /// Sent frames never passed on: `tx_loss`, the loss rate (with `both_ways`), a full
-    /// hold queue, or an error of the inner device when a held frame was written.
+    /// hold queue, an error of the inner device when a held frame was written, or still
+    /// held when the injector went.
     pub tx_dropped: u64,
     /// The part of `tx_dropped` chosen by `tx_loss` or the loss rate.
     pub tx_lost: u64,
     /// The part of `tx_dropped` caused by a full hold queue.
     pub tx_overflow: u64,
+    /// The part of `tx_dropped` still held when the injector was dropped (its release
+    /// thread stopped first).
+    pub tx_discarded: u64,
     /// Sent frames written a second time.
     pub tx_duplicated: u64,
     /// Sent frames held back behind the next one.
@@ -234,6 +242,7 @@ struct DirCounters {
     dropped: AtomicU64,
     lost: AtomicU64,
     overflow: AtomicU64,
+    discarded: AtomicU64,
     duplicated: AtomicU64,
     reordered: AtomicU64,
     delayed: AtomicU64,
@@ -260,6 +269,7 @@ impl Counters {
             dropped: g(&rx.dropped),
             lost: g(&rx.lost),
             overflow: g(&rx.overflow),
+            discarded: g(&rx.discarded),
             duplicated: g(&rx.duplicated),
             reordered: g(&rx.reordered),
             delayed: g(&rx.delayed),
@@ -268,6 +278,7 @@ impl Counters {
             tx_dropped: g(&tx.dropped),
             tx_lost: g(&tx.lost),
             tx_overflow: g(&tx.overflow),
+            tx_discarded: g(&tx.discarded),
             tx_duplicated: g(&tx.duplicated),
             tx_reordered: g(&tx.reordered),
             tx_delayed: g(&tx.delayed),
@@ -317,6 +328,15 @@ impl Lane {
 
     fn held(&self) -> usize {
         self.queue.len() + self.parked.as_ref().map_or(0, |p| p.frames.len())
+    }
+
+    /// Let go of every frame held, counted as dropped (the injector is going).
+    fn discard_all(&mut self, c: &DirCounters) {
+        let n = self.held() as u64;
+        self.queue.clear();
+        self.parked = None;
+        c.dropped.fetch_add(n, Ordering::Relaxed);
+        c.discarded.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Queue a frame for delivery at `due`; `false` (and counted as a drop) when full.
@@ -704,6 +724,16 @@ impl<D: Device + 'static> FaultInjector<D> {
                 Err(crate::FrameTooLong::error(held.frame.len(), buf.len()))
             }
         }
+    }
+}
+
+// The frames still held go with the injector, counted as dropped: the release thread is
+// stopped first, so it writes none of them meanwhile.
+impl<D> Drop for FaultInjector<D> {
+    fn drop(&mut self) {
+        drop(self.worker.get_mut().take());
+        self.rx.get_mut().lane.discard_all(&self.counters.rx);
+        self.tx.state.lock().lane.discard_all(&self.counters.tx);
     }
 }
 

@@ -1935,6 +1935,36 @@ mod tests {
         assert_eq!(udp, (0, false, true, false, false), "udp");
     }
 
+    /// A listener whose listening was shut down is in CLOSE with no shutdown flags, as
+    /// Linux's `inet_shutdown` leaves it (its `tcp_disconnect` clears them): `tcp_poll`
+    /// then says POLLOUT | POLLHUP, not readable, no read hang-up. An `accept` blocked on
+    /// it still fails at once.
+    #[test]
+    fn a_listener_shut_down_polls_writable_and_hung_up_as_linux() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        let l2 = l.try_clone().unwrap();
+        let blocked = std::thread::spawn(move || l2.accept().map(|_| ()));
+        l.socket().shutdown(Shutdown::Read).unwrap();
+        let e = blocked.join().unwrap().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        let both = Interest {
+            readable: true,
+            writable: true,
+        };
+        let mut fds = [PollFd::new(l.socket(), both)];
+        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 1);
+        let f = &fds[0];
+        let seen = (f.readable, f.writable, f.error, f.hangup, f.rdhup);
+        // Only reading asked for: the hang-up wakes a poll-driven accept loop all the same.
+        let mut fds = [PollFd::new(l.socket(), Interest::READABLE)];
+        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 1);
+        let reading = (fds[0].readable, fds[0].hangup);
+        stack.shutdown();
+        assert_eq!(seen, (false, true, false, true, false));
+        assert_eq!(reading, (false, true));
+    }
+
     /// A read hang-up (POLLRDHUP) tells the end of the peer's stream from data, as Linux's
     /// `tcp_poll` reports it with RCV_SHUTDOWN: set by the peer's FIN, by a reset (and
     /// any end of the connection), and by shutting our own reading; not by data, nor on a

@@ -1000,7 +1000,8 @@ fn shutting_down_a_listener_ends_the_listening() {
     assert!(e.to_string().contains("not listening"), "{e}");
     let e = TcpStream::connect(&p.a.stack, addr(B_IP, 7810)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
-    // A poll-driven accept loop wakes up too (Linux: POLLIN | POLLHUP).
+    // A poll-driven accept loop wakes up too (Linux: POLLOUT | POLLHUP; the hang-up is
+    // reported whatever the interest).
     {
         let mut fds = [PollFd::new(l.socket(), Interest::READABLE)];
         assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 1);

@@ -123,6 +123,7 @@ fn deliver_csum(t: &mut Transport, ip: &mut SinkIp, bytes: &[u8], csum_ok: bool,
         packet,
         broadcast: false,
         csum_ok,
+        gso_size: None,
     };
     t.deliver(ip, &d, now);
 }

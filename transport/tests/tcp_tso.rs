@@ -298,3 +298,28 @@ fn a_burst_never_exceeds_the_peers_window() {
     }
     assert!(rounds <= 60_000 / 5000 + 1, "{rounds} round trips");
 }
+
+/// `segs_in` and `segs_out` count the segments on the wire, as Linux's tcpi_segs_in
+/// (`max(1, gso_segs)`) and tcpi_segs_out (`tcp_skb_pcount`): a TSO segment sent as one
+/// datagram counts as the MSS-sized pieces the device cuts it into, a segment the device
+/// coalesced as the segments it was made of.
+#[test]
+fn a_tso_or_coalesced_segment_counts_as_the_segments_it_stands_for() {
+    let mut n = Net::new();
+    n.ip.offload = TSO;
+    let c = n.passive();
+    let before = n.stats();
+    assert_eq!(n.send(c.h, &pattern(10 * MSS + 7)), 10 * MSS + 7);
+    let out = sent(&mut n);
+    assert!(out.iter().any(|(o, _)| o.data.len() > MSS), "{out:?}");
+    let pieces: usize = out.iter().map(|(o, _)| o.data.len().div_ceil(MSS)).sum();
+    assert_eq!(n.stats().segs_out - before.segs_out, pieces as u64);
+
+    // Three and a half segments' worth, coalesced by the device; then a plain one.
+    let r = seg(ACK | PSH, c.rcv, c.snd, 65_535);
+    let l4 = tcp_bytes(c.remote, c.local, &r, &pattern(3 * MSS + MSS / 2));
+    let bytes = ip_wrap(*c.remote.ip(), *c.local.ip(), ip::ipv4::protocol::TCP, &l4);
+    n.deliver_ip_gso(&bytes, false, Some(PEER_MSS));
+    n.data(&c, c.rcv + (3 * MSS + MSS / 2), b"x");
+    assert_eq!(n.stats().segs_in - before.segs_in, 5);
+}

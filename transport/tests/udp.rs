@@ -177,6 +177,7 @@ fn deliver_ip(t: &mut Transport, tx: &mut FakeIp, bytes: &[u8], broadcast: bool)
         packet,
         broadcast,
         csum_ok: false,
+        gso_size: None,
     };
     t.deliver(tx, &d, NOW)
 }
@@ -267,6 +268,7 @@ fn a_socket_bound_to_a_device_hears_and_sends_on_it_alone() {
             packet: Ipv4Packet::new_checked(&bytes).unwrap(),
             broadcast: true,
             csum_ok: false,
+            gso_size: None,
         };
         t.deliver(tx, &d, NOW)
     };
@@ -285,6 +287,7 @@ fn a_socket_bound_to_a_device_hears_and_sends_on_it_alone() {
         packet: Ipv4Packet::new_checked(&bytes).unwrap(),
         broadcast: false,
         csum_ok: false,
+        gso_size: None,
     };
     t.deliver(&mut tx, &d, NOW);
     assert_eq!(drain_data(&mut t, dhcp), vec![b"unicast".to_vec()]);
@@ -1505,6 +1508,7 @@ fn deliver_on(
         packet: Ipv4Packet::new_checked(&bytes).unwrap(),
         broadcast: false,
         csum_ok: false,
+        gso_size: None,
     };
     t.deliver(tx, &d, NOW);
 }

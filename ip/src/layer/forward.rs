@@ -47,6 +47,7 @@ impl IpLayer {
             packet: pkt,
             broadcast: false,
             csum_ok: false,
+            gso_size: None,
         };
         if ipv4::is_martian_destination(pkt.dst()) {
             self.out.stats.drop_bad_destination += 1;

@@ -7,6 +7,7 @@
 use super::IpLayer;
 use crate::icmp::{self, IcmpRepr};
 use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::output::Output;
 use crate::upper::{Datagram, IpTx, SendError, SendMeta};
 use netif::Instant;
 use std::net::Ipv4Addr;
@@ -110,15 +111,9 @@ impl IpLayer {
             ..SendMeta::new(src, ipv4::protocol::ICMP)
         };
         let len = msg.buffer_len();
-        // The queue to the drivers drops a frame it has no room for without a word (the
-        // send succeeded as far as its caller knows): its counter tells.
-        let tx_drops = self.out.stats.drop_tx_queue_full;
-        let sent = self.out.send_with(&meta, len, &mut |b| msg.emit(b), now);
+        let sent = self.send_icmp(|out| out.send_with(&meta, len, &mut |b| msg.emit(b), now));
         let st = &mut self.out.icmp;
         match sent {
-            Ok(()) if self.out.stats.drop_tx_queue_full != tx_drops => {
-                st.errors_tx_queue_full += 1;
-            }
             Ok(()) => {
                 st.tx_messages += 1;
                 match kind {
@@ -129,12 +124,43 @@ impl IpLayer {
                     _ => {}
                 }
             }
-            Err(SendError::NoRoute) => st.errors_no_route += 1,
-            Err(SendError::ArpQueueFull) => st.errors_arp_queue_full += 1,
-            Err(SendError::QueueFull) => st.errors_tx_queue_full += 1,
-            Err(_) => st.errors_unsent_other += 1,
+            Err(Unsent::NoRoute) => st.errors_no_route += 1,
+            Err(Unsent::ArpQueueFull) => st.errors_arp_queue_full += 1,
+            Err(Unsent::TxQueueFull) => st.errors_tx_queue_full += 1,
+            Err(Unsent::Other) => st.errors_unsent_other += 1,
         }
     }
+
+    /// Sends an ICMP message this host originates (an error, an echo reply) with `send`,
+    /// and tells whether it left or why not, so its sender can count it either way.
+    pub(super) fn send_icmp(
+        &mut self,
+        send: impl FnOnce(&mut Output) -> Result<(), SendError>,
+    ) -> Result<(), Unsent> {
+        // The queue to the drivers drops a frame it has no room for without a word (the
+        // send succeeded as far as its caller knows): its counter tells.
+        let tx_drops = self.out.stats.drop_tx_queue_full;
+        match send(&mut self.out) {
+            Ok(()) if self.out.stats.drop_tx_queue_full != tx_drops => Err(Unsent::TxQueueFull),
+            Ok(()) => Ok(()),
+            Err(SendError::NoRoute) => Err(Unsent::NoRoute),
+            Err(SendError::ArpQueueFull) => Err(Unsent::ArpQueueFull),
+            Err(SendError::QueueFull) => Err(Unsent::TxQueueFull),
+            Err(_) => Err(Unsent::Other),
+        }
+    }
+}
+
+/// Why an ICMP message this host originated did not leave.
+pub(super) enum Unsent {
+    /// No route back to its destination.
+    NoRoute,
+    /// The ARP queue of frames waiting for the next hop's address full.
+    ArpQueueFull,
+    /// The queue of frames for the drivers full.
+    TxQueueFull,
+    /// Refused for another reason (none is expected).
+    Other,
 }
 
 pub(super) fn is_icmp_error(p: &Ipv4Packet<'_>) -> bool {

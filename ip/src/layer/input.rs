@@ -5,7 +5,7 @@
 //! sent the datagram they quote (RFC 1122 3.2.2). Also the "host unreachable" that follows a
 //! failed ARP resolution (RFC 1812 4.3.3.1, 5.2.7.1).
 
-use super::icmp_error::{build_datagram, is_icmp_error, quoted_header, ICMP_ERROR_MAX};
+use super::icmp_error::{build_datagram, is_icmp_error, quoted_header, Unsent, ICMP_ERROR_MAX};
 use super::IpLayer;
 use crate::icmp::{self, IcmpRepr};
 use crate::iface::PendingFrame;
@@ -113,11 +113,11 @@ impl IpLayer {
                 self.out.stats.arp_probe_conflicts += 1;
             }
         }
+        // An interface without an address still answers for the host's other addresses
+        // (the weak host model below, as Linux with arp_ignore=0); 0.0.0.0 stands for its
+        // own, which no sender may then conflict with.
         let iface = &self.out.ifaces[ifindex];
-        let (Some(our_ip), our_mac) = (iface.ip(), iface.mac) else {
-            self.out.stats.drop_arp_no_address += 1;
-            return;
-        };
+        let (our_ip, our_mac) = (iface.ip().unwrap_or(Ipv4Addr::UNSPECIFIED), iface.mac);
         // A sender address no host may have (RFC 1122 3.2.1.3): broadcast, multicast,
         // class E, 0/8 (but 0.0.0.0, an RFC 5227 probe), 127/8, or this network's own
         // address or broadcast. Neither answered nor learned: a cache entry for the subnet
@@ -328,22 +328,30 @@ impl IpLayer {
                     Outcome::Complete(whole) => {
                         self.out.stats.reassembled += 1;
                         if let Ok(p) = Ipv4Packet::new_checked(&whole) {
-                            self.deliver_local(
+                            let d = Datagram {
                                 ifindex,
-                                p,
-                                ip_broadcast || l2_broadcast,
-                                false,
-                                now,
-                                upper,
-                            );
+                                packet: p,
+                                broadcast: ip_broadcast || l2_broadcast,
+                                csum_ok: false,
+                                gso_size: None,
+                            };
+                            self.deliver_local(d, now, upper);
                         }
                     }
                     Outcome::Incomplete => {}
                     Outcome::Dropped(_) => self.out.stats.drop_reassembly += 1,
                 }
             } else {
-                let b = ip_broadcast || l2_broadcast;
-                self.deliver_local(ifindex, pkt, b, rx.csum_ok, now, upper);
+                // A coalesced segment stands for segments of its `gso` size (TCP counts
+                // them).
+                let d = Datagram {
+                    ifindex,
+                    packet: pkt,
+                    broadcast: ip_broadcast || l2_broadcast,
+                    csum_ok: rx.csum_ok,
+                    gso_size: rx.meta.gso.map(|g| g.size),
+                };
+                self.deliver_local(d, now, upper);
             }
         } else {
             // The kernel routing through us hands over its own segments as they are: with
@@ -352,22 +360,9 @@ impl IpLayer {
         }
     }
 
-    fn deliver_local(
-        &mut self,
-        ifindex: usize,
-        packet: Ipv4Packet<'_>,
-        broadcast: bool,
-        csum_ok: bool,
-        now: Instant,
-        upper: &mut dyn Upper,
-    ) {
+    fn deliver_local(&mut self, d: Datagram<'_>, now: Instant, upper: &mut dyn Upper) {
         self.out.stats.rx_delivered += 1;
-        let d = Datagram {
-            ifindex,
-            packet,
-            broadcast,
-            csum_ok,
-        };
+        let packet = d.packet;
         if packet.protocol() == ipv4::protocol::ICMP {
             self.icmp_input(&d, now, upper);
             return;
@@ -451,15 +446,23 @@ impl IpLayer {
                     ),
                     _ => Vec::new(),
                 };
-                let sent = if options.is_empty() {
-                    self.out.send_with(&meta, len, &mut |b| reply.emit(b), now)
-                } else {
-                    self.out
-                        .send_with_options(&meta, &options, len, &mut |b| reply.emit(b), now)
-                };
-                if sent.is_ok() {
-                    self.out.icmp.tx_messages += 1;
-                    self.out.icmp.tx_echo_replies += 1;
+                let sent = self.send_icmp(|out| {
+                    if options.is_empty() {
+                        out.send_with(&meta, len, &mut |b| reply.emit(b), now)
+                    } else {
+                        out.send_with_options(&meta, &options, len, &mut |b| reply.emit(b), now)
+                    }
+                });
+                let st = &mut self.out.icmp;
+                match sent {
+                    Ok(()) => {
+                        st.tx_messages += 1;
+                        st.tx_echo_replies += 1;
+                    }
+                    Err(Unsent::NoRoute) => st.replies_no_route += 1,
+                    Err(Unsent::ArpQueueFull) => st.replies_arp_queue_full += 1,
+                    Err(Unsent::TxQueueFull) => st.replies_tx_queue_full += 1,
+                    Err(Unsent::Other) => st.replies_unsent_other += 1,
                 }
             }
             IcmpRepr::EchoReply { .. } => self.out.icmp.rx_echo_replies += 1,
@@ -581,7 +584,14 @@ impl IpLayer {
                 } else {
                     self.out.stats.broadcast_looped += 1;
                 }
-                self.deliver_local(ifindex, p, true, true, now, upper);
+                let d = Datagram {
+                    ifindex,
+                    packet: p,
+                    broadcast: true,
+                    csum_ok: true,
+                    gso_size: None,
+                };
+                self.deliver_local(d, now, upper);
             }
         }
     }
@@ -727,6 +737,7 @@ impl IpLayer {
                 packet: p,
                 broadcast: false,
                 csum_ok: false,
+                gso_size: None,
             };
             self.icmp_input(&d, now, upper);
         }

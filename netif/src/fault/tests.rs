@@ -475,6 +475,28 @@ fn dropping_the_injector_stops_its_release_thread() {
     assert!(drain(&peer, 5 * MS).is_empty());
 }
 
+/// Frames still held (delayed, reordered, duplicate copies) when the injector goes are
+/// dropped with it: counted as dropped, each direction, so every frame received or sent
+/// is accounted for (passed, or dropped by a cause).
+#[test]
+fn frames_held_when_the_injector_is_dropped_are_counted_as_dropped() {
+    let (peer, local) = pair(64);
+    let dev = FaultInjector::new(local, "delay=10s,dir=both".parse().unwrap());
+    send_all(&dev, 0..3);
+    for seq in 0..2 {
+        peer.send(&numbered_frame(seq)).unwrap();
+    }
+    let mut buf = [0u8; 128];
+    assert_eq!(dev.recv(&mut buf, 5 * MS).unwrap(), None);
+    assert_eq!((dev.held(), dev.tx_held()), (2, 3));
+    let counters = dev.counters.clone();
+    drop(dev);
+    let s = counters.snapshot();
+    assert_eq!((s.received, s.passed, s.dropped, s.discarded), (2, 0, 2, 2));
+    assert_eq!((s.tx_passed, s.tx_dropped, s.tx_discarded), (0, 3, 3));
+    assert!(drain(&peer, 5 * MS).is_empty());
+}
+
 #[test]
 fn hold_queue_is_bounded() {
     let (peer, local) = pair(4096);

@@ -187,7 +187,6 @@ pub fn run(ctx: &Ctx) {
             ("drop_reassembly", ip.drop_reassembly),
             ("drop_bad_offload", ip.drop_bad_offload),
             ("drop_bad_arp", ip.drop_bad_arp),
-            ("drop_arp_no_address", ip.drop_arp_no_address),
             ("drop_arp_bad_sender", ip.drop_arp_bad_sender),
             ("arp_conflicts_defended", ip.arp_conflicts_defended),
             ("arp_probe_conflicts", ip.arp_probe_conflicts),
@@ -272,16 +271,21 @@ pub fn run(ctx: &Ctx) {
                 ("received", f.received),
                 ("passed", f.passed),
                 ("drop_injected_loss", f.lost),
-                ("drop_other", f.dropped - f.lost - f.overflow),
+                ("drop_other", f.dropped - f.lost - f.overflow - f.discarded),
                 ("drop_hold_overflow", f.overflow),
+                ("drop_held_discarded", f.discarded),
                 ("duplicated", f.duplicated),
                 ("reordered", f.reordered),
                 ("delayed", f.delayed),
                 ("corrupted", f.corrupted),
                 ("tx_passed", f.tx_passed),
                 ("drop_tx_injected_loss", f.tx_lost),
-                ("drop_tx_other", f.tx_dropped - f.tx_lost - f.tx_overflow),
+                (
+                    "drop_tx_other",
+                    f.tx_dropped - f.tx_lost - f.tx_overflow - f.tx_discarded,
+                ),
                 ("drop_tx_hold_overflow", f.tx_overflow),
+                ("drop_tx_held_discarded", f.tx_discarded),
                 ("tx_duplicated", f.tx_duplicated),
                 ("tx_reordered", f.tx_reordered),
                 ("tx_delayed", f.tx_delayed),
@@ -464,6 +468,10 @@ fn icmp_pairs(icmp: &ip::IcmpStats, to_transport: u64) -> Vec<(&'static str, u64
         errors_arp_queue_full,
         errors_tx_queue_full,
         errors_unsent_other,
+        replies_no_route,
+        replies_arp_queue_full,
+        replies_tx_queue_full,
+        replies_unsent_other,
         rx_redirects_applied,
         redirects_ignored,
     } = *icmp;
@@ -493,6 +501,10 @@ fn icmp_pairs(icmp: &ip::IcmpStats, to_transport: u64) -> Vec<(&'static str, u64
         ("drop_errors_arp_queue_full", errors_arp_queue_full),
         ("drop_errors_tx_queue_full", errors_tx_queue_full),
         ("drop_errors_unsent_other", errors_unsent_other),
+        ("drop_replies_no_route", replies_no_route),
+        ("drop_replies_arp_queue_full", replies_arp_queue_full),
+        ("drop_replies_tx_queue_full", replies_tx_queue_full),
+        ("drop_replies_unsent_other", replies_unsent_other),
     ]
 }
 
@@ -588,11 +600,11 @@ mod tests {
             ..Default::default()
         };
         let pairs = icmp_pairs(&icmp, 0);
-        assert_eq!(pairs.len(), 25);
+        assert_eq!(pairs.len(), 29);
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 25, "names are unique");
+        assert_eq!(names.len(), 29, "names are unique");
         let shown = format_line("icmp", &pairs);
         assert!(shown.contains(" drop_ignored_type=3"), "{shown}");
         assert!(shown.starts_with("icmp      rx=7 "), "{shown}");

@@ -591,9 +591,10 @@ impl Transport {
             }
             // Shutting down a listener's reading ends the listening, as on Linux: the
             // connections it had not handed out are reset, `accept` fails from then on
-            // (blocked callers are woken), and the socket may listen again.
+            // (blocked callers are woken), and the socket may listen again. Nothing stays
+            // shut: Linux's `tcp_disconnect` clears the shutdown `inet_shutdown` set, so
+            // the socket is a plain one in CLOSE (polls POLLOUT | POLLHUP, reads ENOTCONN).
             Role::Listen(_) if read => {
-                s.shut_read = true;
                 self.tcp_unlisten(h, tx, now);
                 return Ok(());
             }

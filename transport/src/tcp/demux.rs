@@ -31,6 +31,12 @@ impl Transport {
             self.tcp.stats.drop_bad_header += 1;
             return Delivery::Delivered;
         };
+        // A segment the device coalesced counts as the segments it was made of, as
+        // Linux's segs_in (max(1, gso_segs)); the one above is the first of them.
+        if let Some(size) = d.gso_size.filter(|&s| s > 0) {
+            let more = payload.len().div_ceil(usize::from(size)).saturating_sub(1);
+            self.tcp.stats.segs_in += more as u64;
+        }
         if !d.csum_ok && !wire::verify_checksum(bytes, src, dst) {
             self.tcp.stats.drop_bad_checksum += 1;
             return Delivery::Delivered;

@@ -183,7 +183,11 @@ pub enum TcpError {
 /// Counters of the TCP layer (`stat`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpStats {
+    /// Segments received (bad ones too), as on the wire: one the device coalesced counts
+    /// as the segments it was made of (Linux's segs_in, max(1, gso_segs)).
     pub segs_in: u64,
+    /// Segments sent, as on the wire: a TSO segment counts as the pieces the device cuts
+    /// it into (Linux's segs_out, tcp_skb_pcount).
     pub segs_out: u64,
     pub retransmits: u64,
     pub fast_retransmits: u64,
@@ -401,8 +405,9 @@ impl TcpSock {
         match &self.role {
             // A socket in CLOSE (fresh, or a listener whose listening was shut down) is
             // writable, as Linux's `tcp_poll` sets POLLOUT outside SYN-SENT: a send would
-            // not block, it fails at once. A shut-down listener reads as ended (POLLIN), so
-            // a poll-driven accept loop wakes up to find it. Both are hung up (`hung_up`).
+            // not block, it fails at once. Not readable (a shut-down listener has no
+            // shutdown left: Linux's disconnect clears it); hung up (`hung_up`), which
+            // wakes a poll-driven accept loop whatever it asked for.
             Role::Idle => (self.shut_read, true, self.ended.is_some()),
             Role::Listen(l) => (!l.accept.is_empty(), false, false),
             Role::Conn(t) => {

@@ -298,12 +298,23 @@ impl Net {
 
     /// Hand an IP datagram up, as `ip` does.
     pub fn deliver_ip(&mut self, bytes: &[u8], broadcast: bool) -> Delivery {
+        self.deliver_ip_gso(bytes, broadcast, None)
+    }
+
+    /// Hand up an IP datagram the device may have coalesced from segments of `gso_size`.
+    pub fn deliver_ip_gso(
+        &mut self,
+        bytes: &[u8],
+        broadcast: bool,
+        gso_size: Option<u16>,
+    ) -> Delivery {
         let packet = Ipv4Packet::new_checked(bytes).expect("a well-formed IP header");
         let d = Datagram {
             ifindex: 1,
             packet,
             broadcast,
             csum_ok: false,
+            gso_size,
         };
         self.t.deliver(&mut self.ip, &d, self.now)
     }

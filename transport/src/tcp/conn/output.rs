@@ -169,10 +169,11 @@ impl Tcb {
         let (local, remote) = (self.local, self.remote);
         // More than one segment's payload: the device cuts it (send_data asks only with TSO).
         let room = self.seg_room();
+        let gso_size = (len > room).then(|| room.min(usize::from(u16::MAX)) as u16);
         let meta = SendMeta {
             src: Some(*local.ip()),
             l4_csum: Some(crate::tcp::wire::CHECKSUM_AT as u16),
-            gso_size: (len > room).then(|| room.min(usize::from(u16::MAX)) as u16),
+            gso_size,
             dont_fragment: self.df,
             ttl: self.opts.ttl,
             tos: self.opts.tos,
@@ -205,7 +206,11 @@ impl Tcb {
         }
         let ok = sent.is_ok();
         if ok {
-            stats.segs_out += 1;
+            // The segments on the wire, as Linux's segs_out (tcp_skb_pcount): a TSO
+            // segment is as many as the device cuts it into.
+            stats.segs_out += gso_size
+                .filter(|&g| g > 0)
+                .map_or(1, |g| len.div_ceil(usize::from(g))) as u64;
             if len > 0 {
                 self.last_data_sent = Some(now);
             }
