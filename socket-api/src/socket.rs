@@ -1535,6 +1535,43 @@ mod tests {
         stack.shutdown();
     }
 
+    /// `IP_MTU_DISCOVER` on a TCP socket, as Linux takes it there: `Want` by default, read
+    /// back as set, passed from a listener to the connections it accepts as its other
+    /// options are; `IP_MTU` on a connection is the path MTU towards the peer, and
+    /// `NotConnected` (ENOTCONN) on a socket that has none.
+    #[test]
+    #[ignore = "defect: TCP refuses IP_MTU_DISCOVER (Unsupported), which Linux takes on TCP sockets"]
+    fn a_tcp_socket_takes_ip_mtu_discover_and_its_listener_passes_it_on() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let get = |s: &Socket| s.get_option(SockOptName::MtuDiscover).unwrap();
+        let l = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        assert_eq!(get(&l), SockOpt::MtuDiscover(PmtuMode::Want));
+        let e = l.path_mtu().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotConnected, "{e}");
+        l.set_option(SockOpt::MtuDiscover(PmtuMode::Dont)).unwrap();
+        assert_eq!(get(&l), SockOpt::MtuDiscover(PmtuMode::Dont));
+        l.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        l.listen(4).unwrap();
+        let c = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
+        c.set_option(SockOpt::MtuDiscover(PmtuMode::Probe)).unwrap();
+        c.connect(l.local_addr().unwrap()).unwrap();
+        let (a, _) = l.accept().unwrap();
+        assert_eq!(get(&a), SockOpt::MtuDiscover(PmtuMode::Dont));
+        assert_eq!(get(&c), SockOpt::MtuDiscover(PmtuMode::Probe));
+        let mtu = stack
+            .lock()
+            .ip
+            .tx()
+            .route_info(Ipv4Addr::LOCALHOST)
+            .unwrap()
+            .1;
+        assert_eq!(a.path_mtu().unwrap(), mtu);
+        assert_eq!(c.get_option(SockOptName::Mtu).unwrap(), SockOpt::Mtu(mtu));
+        a.set_option(SockOpt::MtuDiscover(PmtuMode::Do)).unwrap();
+        assert_eq!(get(&a), SockOpt::MtuDiscover(PmtuMode::Do));
+        stack.shutdown();
+    }
+
     /// After `shutdown(Write)` a send fails at once (`BrokenPipe`, EPIPE): a send would not
     /// block, so `poll` reports the stream writable, as Linux's `tcp_poll` sets POLLOUT
     /// once SEND_SHUTDOWN is set; a loop that waits for room before writing learns of the
