@@ -83,10 +83,13 @@ pub enum SockOpt {
     /// source of 0.0.0.0 and an Identification of 0, and never fragments it. Always on
     /// for protocol 255 (`IPPROTO_RAW`).
     HeaderIncluded(bool),
-    /// `IP_MTU_DISCOVER` (UDP and raw sockets): whether datagrams carry DF and how the
-    /// path MTU bounds them ([`PmtuMode`]; `Want` by default, as on Linux). A "fragmentation
-    /// needed" about a datagram of a connected socket not in `Dont` mode fails its next
-    /// call once with `TooLong` (EMSGSIZE); [`Socket::path_mtu`] then tells the new MTU.
+    /// `IP_MTU_DISCOVER`: whether datagrams carry DF and how the path MTU bounds them
+    /// ([`PmtuMode`]; `Want` by default, as on Linux). A "fragmentation needed" about a
+    /// datagram of a connected UDP or raw socket not in `Dont` mode fails its next call
+    /// once with `TooLong` (EMSGSIZE); [`Socket::path_mtu`] then tells the new MTU. On a
+    /// TCP socket, as Linux's TCP: `Want` and `Do` send with DF and follow the path MTU
+    /// down (`Want` drops DF on a path below 576), `Dont` sends without DF and keeps its
+    /// segment size, `Probe` sends without DF; a listener's passes to what it accepts.
     MtuDiscover(PmtuMode),
     /// `IP_MTU` (`get_option` only): the path MTU towards the peer of a connected socket
     /// (see [`Socket::path_mtu`]); setting it is refused, as Linux's ENOPROTOOPT.
@@ -964,12 +967,6 @@ impl Socket {
             SockOpt::HeaderIncluded(_) if self.ty != Type::Raw => {
                 return Err(bad("IP_HDRINCL is an option of raw sockets"));
             }
-            SockOpt::MtuDiscover(_) if self.ty == Type::Stream => {
-                return Err(SocketError::Unsupported(
-                    "IP_MTU_DISCOVER is for UDP and raw sockets here",
-                )
-                .into());
-            }
             SockOpt::Mtu(_) => return Err(bad("IP_MTU can only be read")),
             _ => {
                 self.with_core(|c, _| self.set_transport_option(c, opt))?;
@@ -1044,6 +1041,7 @@ impl Socket {
                         SockOpt::Congestion(alg) => o.congestion = alg,
                         SockOpt::Ttl(t) => o.ttl = Some(t),
                         SockOpt::Tos(t) => o.tos = t & !ECN_MASK,
+                        SockOpt::MtuDiscover(m) => o.pmtu = m,
                         _ => {}
                     },
                     ip.tx(),
@@ -1159,12 +1157,6 @@ impl Socket {
                         SocketError::InvalidInput("IP_HDRINCL is an option of raw sockets").into(),
                     )
                 }
-                SockOptName::MtuDiscover if self.ty == Type::Stream => {
-                    return Err(SocketError::Unsupported(
-                        "IP_MTU_DISCOVER is for UDP and raw sockets here",
-                    )
-                    .into())
-                }
                 SockOptName::MulticastTtl
                 | SockOptName::MulticastLoop
                 | SockOptName::MulticastIf
@@ -1223,6 +1215,7 @@ impl Socket {
                         SockOptName::UserTimeout => SockOpt::UserTimeout(o.user_timeout),
                         SockOptName::Congestion => SockOpt::Congestion(o.congestion),
                         SockOptName::Tos => SockOpt::Tos(o.tos),
+                        SockOptName::MtuDiscover => SockOpt::MtuDiscover(o.pmtu),
                         _ => SockOpt::Ttl(o.ttl.unwrap_or(default_ttl)),
                     })
                 }
@@ -1500,7 +1493,7 @@ mod tests {
     }
 
     /// `IP_MTU_DISCOVER` is `Want` on a new UDP or raw socket (Linux's default), read back
-    /// as set, and no option of TCP here; `IP_MTU` is the path MTU towards a connected
+    /// as set (TCP: see the next test); `IP_MTU` is the path MTU towards a connected
     /// socket's peer, `NotConnected` without one, and cannot be set.
     #[test]
     fn mtu_discover_and_mtu_options() {
@@ -1528,10 +1521,6 @@ mod tests {
         assert_eq!(get(&r), SockOpt::MtuDiscover(PmtuMode::Want));
         r.set_option(SockOpt::MtuDiscover(PmtuMode::Dont)).unwrap();
         assert_eq!(get(&r), SockOpt::MtuDiscover(PmtuMode::Dont));
-
-        let t = Socket::new(&stack, Domain::Inet, Type::Stream, 0).unwrap();
-        assert!(t.set_option(SockOpt::MtuDiscover(PmtuMode::Do)).is_err());
-        assert!(t.get_option(SockOptName::MtuDiscover).is_err());
         stack.shutdown();
     }
 
@@ -1540,7 +1529,6 @@ mod tests {
     /// options are; `IP_MTU` on a connection is the path MTU towards the peer, and
     /// `NotConnected` (ENOTCONN) on a socket that has none.
     #[test]
-    #[ignore = "defect: TCP refuses IP_MTU_DISCOVER (Unsupported), which Linux takes on TCP sockets"]
     fn a_tcp_socket_takes_ip_mtu_discover_and_its_listener_passes_it_on() {
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
         let get = |s: &Socket| s.get_option(SockOptName::MtuDiscover).unwrap();

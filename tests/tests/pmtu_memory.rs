@@ -54,9 +54,15 @@ struct Host {
 impl Host {
     /// The stack with a connection the peer opened (MSS 1460, no timestamps).
     fn new() -> Host {
+        Host::with_pmtu(PmtuMode::Want)
+    }
+
+    /// `new` with the listener's `IP_MTU_DISCOVER` set to `mode` before the SYN comes.
+    fn with_pmtu(mode: PmtuMode) -> Host {
         let now = Instant::from_secs(100);
         let (mut ip, mut t) = stack_knowing_peer(Offload::NONE, now);
         let l = t.tcp_open().unwrap();
+        t.tcp_set_opts(l, |o| o.pmtu = mode, ip.tx(), now).unwrap();
         t.tcp_bind(l, SocketAddrV4::new(US, PORT), ip.tx()).unwrap();
         t.tcp_listen(l, 4, ip.tx()).unwrap();
         let syn = TcpRepr {
@@ -69,7 +75,8 @@ impl Host {
         ip.receive_frame(0, &peer_segment(syn), now, &mut t);
         let out: Vec<TxFrame> = ip.take_tx().collect();
         let (df, sa, _, _) = parse(&out[0]);
-        assert!(df, "the SYN-ACK carries DF");
+        let want_df = matches!(mode, PmtuMode::Want | PmtuMode::Do);
+        assert_eq!(df, want_df, "DF on the SYN-ACK in {mode:?}");
         let ack = TcpRepr {
             seq: Seq(0x1001),
             ack: sa.seq + 1,
@@ -213,6 +220,62 @@ fn an_old_routers_frag_needed_quoting_more_than_we_send_takes_the_plateau_below_
     h.frag_needed(0, &quote);
     assert_eq!(h.mss(), 1492 - 40);
     assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1492)));
+}
+
+/// `IP_PMTUDISC_DONT` on a TCP listener (Linux takes it on TCP sockets): the connection it
+/// accepts sends without DF, and a "fragmentation needed" about one of its segments (a
+/// router that would not fragment after all) leaves the MSS as it is and resends nothing,
+/// as Linux's `tcp_v4_mtu_reduced` skips the MSS for DONT; `ip` learns the path MTU all
+/// the same (Linux's `inet_csk_update_pmtu`), which `IP_MTU` then tells.
+#[test]
+fn tcp_pmtu_dont_sends_without_df_and_a_frag_needed_leaves_the_mss() {
+    let mut h = Host::with_pmtu(PmtuMode::Dont);
+    let sent = h.send(2920);
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|s| !s.0), "no DF in Dont");
+    assert_eq!(h.t.path_mtu(h.conn, h.ip.tx()), Ok(1500));
+    let quote = sent[1].3.clone();
+    h.frag_needed(1000, &quote);
+    assert_eq!(h.mss(), 1460);
+    assert_eq!(h.t.tcp_stats().pmtu_updates, 0);
+    assert_eq!(h.ip.take_tx().count(), 0, "nothing resent");
+    assert_eq!(h.ip.tx().route_info(PEER), Some((US, 1000)));
+    assert_eq!(h.t.path_mtu(h.conn, h.ip.tx()), Ok(1000));
+    // Full-sized segments still, for the router to fragment (ip does not: the interface
+    // takes them whole).
+    let sent = h.send(1460);
+    assert_eq!((sent.len(), sent[0].0, sent[0].2), (1, false, 1460));
+}
+
+/// `IP_PMTUDISC_DO` and `WANT` on TCP: DF, and a "fragmentation needed" lowers the MSS; a
+/// path below 576 (the smallest MTU followed) takes DF away in `Want` (Linux's locked path
+/// MTU) and leaves it in `Do`, which insists. `Probe` sends without DF, as Linux's TCP
+/// (`ip_dont_fragment` sets DF for DO and WANT only). A mode set on an established
+/// connection applies to its next segment.
+#[test]
+fn tcp_pmtu_do_keeps_df_below_576_want_drops_it_and_probe_sends_without() {
+    for (mode, df_after) in [(PmtuMode::Want, false), (PmtuMode::Do, true)] {
+        let mut h = Host::with_pmtu(mode);
+        let sent = h.send(1460);
+        assert!(sent[0].0, "DF in {mode:?}");
+        let quote = sent[0].3.clone();
+        h.frag_needed(500, &quote);
+        assert_eq!(h.mss(), 536, "{mode:?}");
+        let again: Vec<_> = h.ip.take_tx().map(|f| parse(&f)).collect();
+        assert_eq!(again.len(), 3, "resent in 536-byte segments, {mode:?}");
+        assert!(
+            again.iter().all(|s| s.0 == df_after),
+            "DF {df_after} below 576 in {mode:?}"
+        );
+    }
+
+    let mut h = Host::with_pmtu(PmtuMode::Probe);
+    assert!(h.send(100).iter().all(|s| !s.0), "no DF in Probe");
+    let now = h.now;
+    h.t.tcp_set_opts(h.conn, |o| o.pmtu = PmtuMode::Do, h.ip.tx(), now)
+        .unwrap();
+    h.ip.take_tx().for_each(drop);
+    assert!(h.send(100).iter().all(|s| s.0), "DF once set to Do");
 }
 
 // ---- UDP ------------------------------------------------------------------------------------

@@ -115,12 +115,15 @@ pub enum TransportError {
     TooManyGroups,
 }
 
-/// The IP header fields a socket chooses (`IP_TTL`, `IP_TOS`).
+/// The IP header fields a socket chooses (`IP_TTL`, `IP_TOS`, and DF by `IP_MTU_DISCOVER`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IpFields {
     /// `None`: the IP layer's default.
     pub ttl: Option<u8>,
     pub tos: u8,
+    /// Without DF (a TCP connection in `IP_PMTUDISC_DONT` or `PROBE`); false, the
+    /// default, sets DF.
+    pub fragment: bool,
 }
 
 /// Counters of the transport layer.

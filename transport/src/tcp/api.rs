@@ -31,6 +31,7 @@ impl Transport {
             congestion: self.tcp.cfg.congestion,
             ttl: None,
             tos: 0,
+            pmtu: ip::PmtuMode::Want,
         }
     }
 

@@ -87,6 +87,7 @@ pub(super) fn opts() -> ConnOpts {
         congestion: Algorithm::Cubic,
         ttl: None,
         tos: 0,
+        pmtu: ip::PmtuMode::Want,
     }
 }
 

@@ -15,7 +15,7 @@ use super::mem::{Charge, MemPool};
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpStats};
 use crate::tcp::wire::{flags, TcpRepr};
-use ip::{IpTx, SendMeta};
+use ip::{IpTx, PmtuMode, SendMeta};
 use netif::{Duration, Instant};
 use std::collections::VecDeque;
 use std::fmt;
@@ -125,14 +125,23 @@ pub struct ConnOpts {
     /// `IP_TOS`: the TOS octet of its datagrams (the ECN bits stay 0, as Linux keeps them
     /// for TCP's own use).
     pub tos: u8,
+    /// `IP_MTU_DISCOVER`, as Linux's TCP reads it (`ip_dont_fragment`, `tcp_v4_mtu_reduced`):
+    /// `Want` (the default) and `Do` send with DF and follow a "fragmentation needed" down;
+    /// `Want` drops DF once the path is below the smallest MTU followed (576), `Do` keeps
+    /// it. `Dont` sends without DF and leaves the MSS where it is when a router says the
+    /// path is narrower (it fragments the segments instead). `Probe` sends without DF too
+    /// (Linux's TCP sets DF for `Do` and `Want` only) but follows the path MTU down.
+    pub pmtu: PmtuMode,
 }
 
 impl ConnOpts {
-    /// What the connection asks of each datagram's IP header.
+    /// What the connection asks of each datagram's IP header (DF as for a path at or
+    /// above 576).
     pub fn ip(&self) -> crate::IpFields {
         crate::IpFields {
             ttl: self.ttl,
             tos: self.tos,
+            fragment: !matches!(self.pmtu, PmtuMode::Want | PmtuMode::Do),
         }
     }
 }

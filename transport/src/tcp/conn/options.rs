@@ -69,7 +69,9 @@ impl Tcb {
     /// The MSS never goes below 536 (an MTU of 576, which
     /// every host must take): a path narrower than that gets segments without DF, which
     /// routers may fragment (and one already there resends without DF). The path MTU goes
-    /// to `ip`'s cache too. Returns the path MTU taken, if it lowered the MSS.
+    /// to `ip`'s cache too. A connection in `IP_PMTUDISC_DONT` only tells `ip` (its
+    /// segments carry no DF: the router fragments them), as Linux's `tcp_v4_mtu_reduced`.
+    /// Returns the path MTU taken, if it lowered the MSS.
     pub fn path_mtu(
         &mut self,
         cfg: &TcpConfig,
@@ -91,6 +93,10 @@ impl Tcb {
         } else {
             mtu
         };
+        if self.opts.pmtu == PmtuMode::Dont {
+            tx.set_path_mtu(*self.remote.ip(), mtu, now);
+            return None;
+        }
         let df = self.df;
         let lowered = self.lower_mss(mtu, stats);
         // Already at the floor, a narrower hop still: the MSS stays, DF goes, and the
@@ -112,6 +118,16 @@ impl Tcb {
             self.output(cfg, tx, stats, now);
         }
         lowered
+    }
+
+    /// DF on the connection's segments (`IP_MTU_DISCOVER`, see [`ConnOpts::pmtu`]): `Do`
+    /// always, `Want` until the path is below 576, never `Dont` and `Probe`.
+    pub(super) fn dont_fragment(&self) -> bool {
+        match self.opts.pmtu {
+            PmtuMode::Do => true,
+            PmtuMode::Want => self.df,
+            PmtuMode::Dont | PmtuMode::Probe => false,
+        }
     }
 
     /// The offloads and MTU of the interface towards the peer, looked at before sending: a

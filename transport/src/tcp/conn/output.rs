@@ -174,7 +174,7 @@ impl Tcb {
             src: Some(*local.ip()),
             l4_csum: Some(crate::tcp::wire::CHECKSUM_AT as u16),
             gso_size,
-            dont_fragment: self.df,
+            dont_fragment: self.dont_fragment(),
             ttl: self.opts.ttl,
             tos: self.opts.tos,
             ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
@@ -523,7 +523,7 @@ pub fn send_repr_ttl(
         src: Some(*local.ip()),
         l4_csum: Some(crate::tcp::wire::CHECKSUM_AT as u16),
         // Path-MTU discovery (RFC 1191): a router that would fragment says so instead.
-        dont_fragment: true,
+        dont_fragment: !ip.fragment,
         ttl: ip.ttl,
         tos: ip.tos,
         ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
