@@ -760,6 +760,9 @@ impl Socket {
             }
             Type::Raw => {
                 let r = c.transport.raw(self.handle)?;
+                if let Some(e) = r.take_error() {
+                    return Err(transport::TransportError::Soft(e).into());
+                }
                 let copy = |buf: &mut [u8], d: &transport::RawDatagram| {
                     let n = d.data.len().min(buf.len());
                     buf[..n].copy_from_slice(&d.data[..n]);
@@ -1252,7 +1255,11 @@ impl Socket {
                     .udp(self.handle)?
                     .take_error()
                     .map(SocketError::from),
-                Some(SocketKind::Raw(_)) => None,
+                Some(SocketKind::Raw(_)) => c
+                    .transport
+                    .raw(self.handle)?
+                    .take_error()
+                    .map(SocketError::from),
                 None => return Err(SocketError::Closed),
             })
         })?;

@@ -603,7 +603,6 @@ fn raw_parse(ip: &mut IpLayer) -> Vec<(bool, usize, Vec<u8>)> {
 /// unreachable code makes fatal (a protocol unreachable: ENOPROTOOPT, `ConnectionRefused`
 /// here as for UDP). An unconnected socket's next send follows the new path MTU.
 #[test]
-#[ignore = "defect: a raw socket learns nothing from a frag-needed about its datagram (no path MTU, no EMSGSIZE)"]
 fn raw_frag_needed_lowers_the_path_mtu_and_fails_a_connected_sockets_next_call() {
     const PROTO: u8 = 253;
     let now = Instant::from_secs(100);

@@ -212,6 +212,9 @@ impl Transport {
         now: Instant,
     ) -> Result<usize, TransportError> {
         let r = self.raw(h)?;
+        if let Some(e) = r.error.take() {
+            return Err(TransportError::Soft(e));
+        }
         let dst = dst.or(r.peer).ok_or(TransportError::DestinationRequired)?;
         // As UDP (and Linux's raw sockets): a broadcast needs SO_BROADCAST (EACCES).
         if !r.broadcast && tx.is_broadcast(dst) {
@@ -391,7 +394,7 @@ impl Transport {
             return Some(t.readiness());
         }
         Some(match self.sockets.get(h)? {
-            Socket::Raw(r) => (r.queued() > 0, true, false),
+            Socket::Raw(r) => (r.queued() > 0 || r.has_error(), true, r.has_error()),
             Socket::Udp(u) => (u.readable(), true, u.has_error()),
         })
     }
@@ -887,7 +890,40 @@ impl Transport {
     }
 }
 
-/// The path MTU a "fragmentation needed" about a UDP datagram tells: its next-hop MTU
+impl Transport {
+    /// An ICMP error about a datagram of a raw socket's protocol, for each raw socket that
+    /// would hear the answer to it (bound to its source, connected to its destination or
+    /// not), as Linux's `raw_icmp_error` and `raw_err`: a "fragmentation needed" lowers the
+    /// path MTU in ip's cache (as for UDP), and without `IP_RECVERR` only a connected
+    /// socket hears of the error, only of a hard one: EMSGSIZE for a frag-needed unless it
+    /// is in `IP_PMTUDISC_DONT`, the others as [`SoftError::from_icmp`].
+    fn raw_icmp_error(&mut self, tx: &mut dyn IpTx, r: &IcmpErrorReport<'_>, now: Instant) {
+        use ip::icmp::{kind as k, unreach as un};
+        let frag_needed = (r.kind, r.code) == (k::DEST_UNREACHABLE, un::FRAG_NEEDED);
+        let mut learnt = false;
+        for (h, s) in self.sockets.iter_mut() {
+            let Socket::Raw(raw) = s else { continue };
+            if !raw.hears(r.orig_protocol, r.orig_dst, r.orig_src) {
+                continue;
+            }
+            learnt |= frag_needed;
+            let err = match frag_needed {
+                true if raw.pmtu == ip::PmtuMode::Dont => None,
+                true => Some(SoftError::MessageTooLong),
+                false => SoftError::from_icmp(r.kind, r.code),
+            };
+            if let (Some(e), Some(_)) = (err, raw.peer) {
+                raw.error = Some(e);
+                self.wakeups.push(h);
+            }
+        }
+        if let Some(mtu) = udp_path_mtu(r).filter(|_| learnt) {
+            tx.set_path_mtu(r.orig_dst, mtu, now);
+        }
+    }
+}
+
+/// The path MTU a "fragmentation needed" about a UDP or raw datagram tells: its next-hop MTU
 /// (RFC 1191 4, the low 16 bits of the ICMP header's second word), or from a router that
 /// does not say it, the plateau below the quoted datagram's Total Length (RFC 1191 5, 7.1).
 /// `None` when it says nothing usable: no next-hop MTU and a quoted length no datagram has.
@@ -962,6 +998,7 @@ impl Upper for Transport {
         // Raw sockets already received the error message itself; the protocol that sent
         // the quoted datagram finds its socket.
         self.stats.icmp_errors_received += 1;
+        self.raw_icmp_error(tx, report, now);
         if report.orig_protocol == ip::ipv4::protocol::UDP {
             self.udp_icmp_error(tx, report, now);
         }

@@ -30,6 +30,9 @@ pub struct RawSocket {
     /// `IP_MTU_DISCOVER` of what it sends without `IP_HDRINCL` (a header the application
     /// wrote keeps its own DF): `Want` by default, as Linux's `inet_create` sets it.
     pub pmtu: ip::PmtuMode,
+    /// An ICMP error about a datagram of a connected socket, for its next call (see
+    /// `Transport::raw_icmp_error`).
+    pub(crate) error: Option<crate::SoftError>,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
     max_count: usize,
@@ -49,6 +52,7 @@ impl RawSocket {
             header_included: protocol == crate::RAW_SEND_ONLY,
             peer: None,
             pmtu: ip::PmtuMode::Want,
+            error: None,
             rx: VecDeque::new(),
             rx_bytes: 0,
             max_count,
@@ -99,6 +103,16 @@ impl RawSocket {
 
     pub fn queued(&self) -> usize {
         self.rx.len()
+    }
+
+    /// The pending ICMP error, taken (`SO_ERROR`, and what the next send or receive fails
+    /// with).
+    pub fn take_error(&mut self) -> Option<crate::SoftError> {
+        self.error.take()
+    }
+
+    pub fn has_error(&self) -> bool {
+        self.error.is_some()
     }
 
     pub fn queued_bytes(&self) -> usize {
