@@ -106,6 +106,12 @@ pub enum ConfigError {
     BadMtu(usize, usize),
     #[error("{0}")]
     Route(#[from] RouteError),
+    /// The address is another interface's. Linux allows it (each interface its prefix
+    /// route, the host owning the address once); here it is refused, because the ARP
+    /// input takes the other interface's announcements of it, when both are on one link,
+    /// for another host's conflicting claim (RFC 5227 defence, the cache's `conflicts`, and a
+    /// DHCP client's DECLINE), and telling them apart needs a new drop cause for ARP from
+    /// our own MACs (Linux's kernel has no conflict detection to confuse).
     #[error("address {0} is already used by another interface")]
     AddressInUse(Ipv4Addr),
     #[error("arp: {0}")]
