@@ -41,6 +41,7 @@ mod scoreboard;
 mod segtable;
 mod timers;
 mod undo;
+mod urgent;
 
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
@@ -334,6 +335,9 @@ pub struct Tcb {
     /// What the receive ring and send queue have allocated, charged to the stack's pool
     /// (`super::mem`).
     mem: Charge,
+    /// SND.UP and RCV.UP (RFC 9293 3.8.5): see `urgent.rs`.
+    snd_up: Option<Seq>,
+    rcv_up: Option<std::num::NonZeroU64>,
 }
 
 /// The MTUs a connection to `dst` starts with: the route's (with a path MTU `ip` learnt,
@@ -444,6 +448,8 @@ impl Tcb {
             pmtu_lowered: None,
             link_mss,
             mem: Charge::default(),
+            snd_up: None,
+            rcv_up: None,
         }
     }
 
