@@ -135,7 +135,7 @@ impl TcpRepr {
             sack: Default::default(),
             sack_count: 0,
             timestamp: None,
-            urgent: 0,
+            urgent: be16(18),
         };
         let mut opts = &buf[HEADER_LEN..off];
         while let Some((&kind, rest)) = opts.split_first() {
@@ -198,7 +198,8 @@ impl TcpRepr {
         buf[12] = ((hl / 4) as u8) << 4;
         buf[13] = self.flags;
         buf[14..16].copy_from_slice(&self.window.to_be_bytes());
-        buf[16..20].copy_from_slice(&[0, 0, 0, 0]);
+        buf[16..18].copy_from_slice(&[0, 0]);
+        buf[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         let mut i = HEADER_LEN;
         if let Some(m) = self.mss {
             buf[i..i + 4].copy_from_slice(&[opt::MSS, 4, (m >> 8) as u8, m as u8]);
@@ -312,7 +313,6 @@ mod tests {
 
     /// The urgent pointer (bytes 18-19 of the header, RFC 9293 3.1) is read and written.
     #[test]
-    #[ignore = "defect: the urgent pointer is neither parsed nor emitted"]
     fn the_urgent_pointer_is_parsed_and_emitted() {
         let r = TcpRepr {
             src_port: 1,
