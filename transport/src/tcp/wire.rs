@@ -284,6 +284,9 @@ impl fmt::Debug for TcpRepr {
             self.ack,
             self.window
         )?;
+        if self.has(flags::URG) {
+            write!(f, " urg {}", self.urgent)?;
+        }
         if let Some(m) = self.mss {
             write!(f, " mss {m}")?;
         }
