@@ -104,6 +104,8 @@ pub struct Event {
     /// peer's FIN came (or the connection ended, or our reading was shut), where
     /// `readable` alone may be data.
     pub rdhup: bool,
+    /// Urgent data (EPOLLPRI), as [`PollFd::urgent`](crate::PollFd::urgent).
+    pub urgent: bool,
 }
 
 /// A set of sockets of one stack, each with a token, and a queue of those that changed.
@@ -211,6 +213,7 @@ impl Poller {
                             error: r.error,
                             hangup: r.hangup,
                             rdhup: r.rdhup,
+                            urgent: r.urgent,
                         });
                     }
                 }

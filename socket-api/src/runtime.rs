@@ -136,6 +136,8 @@ pub(crate) struct Ready {
     /// Read side hung up (POLLRDHUP): a TCP connection whose peer's FIN came, that
     /// ended, or whose reading we shut.
     pub rdhup: bool,
+    /// Urgent data pending (POLLPRI): see `transport::TcpSock::urgent`.
+    pub urgent: bool,
 }
 
 impl Ready {
@@ -146,11 +148,12 @@ impl Ready {
         error: true,
         hangup: false,
         rdhup: false,
+        urgent: false,
     };
 
     /// Anything to report, whatever was asked: an error or hang-up is reported always.
     pub(crate) fn any(&self) -> bool {
-        self.readable || self.writable || self.error || self.hangup || self.rdhup
+        self.readable || self.writable || self.error || self.hangup || self.rdhup || self.urgent
     }
 }
 
@@ -270,6 +273,7 @@ impl Core {
             error,
             hangup: self.transport.hung_up(h),
             rdhup: self.transport.read_hung_up(h),
+            urgent: self.transport.urgent(h),
         })
     }
 

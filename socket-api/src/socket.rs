@@ -445,6 +445,31 @@ impl Socket {
         self.send_inner(buf, None)
     }
 
+    /// Send urgent data on a TCP connection (`send` with `MSG_OOB`): `buf` is queued as
+    /// `send` queues it (blocking likewise) and the urgent pointer is set just after its
+    /// last byte (RFC 9293 3.8.5): every segment from before that point carries it, until
+    /// the peer has acknowledged the urgent data. A Linux peer without `SO_OOBINLINE` takes
+    /// the last byte out of the stream for its `recv(MSG_OOB)`; with it (and here), the
+    /// bytes stay in the stream with a mark. Only TCP sockets (`Unsupported` otherwise).
+    pub fn send_urgent(&self, buf: &[u8]) -> io::Result<usize> {
+        if self.ty != Type::Stream {
+            return Err(SocketError::Unsupported("urgent data is TCP's").into());
+        }
+        self.send_stream(&[IoSlice::new(buf)], true)
+    }
+
+    /// Is the next byte a read returns the last byte of the urgent data the peer sent
+    /// (Linux's `SIOCATMARK`)? A read never goes past this mark to the urgent byte in one
+    /// call (it stops just before, as Linux's with `SO_OOBINLINE`), so an application that
+    /// skips data up to the urgent byte (telnet's "synch") reads until this says true.
+    /// False on a socket that is not a TCP connection.
+    pub fn at_mark(&self) -> io::Result<bool> {
+        if self.ty != Type::Stream {
+            return Ok(false);
+        }
+        Ok(self.with_core(|c, _| Ok(c.transport.tcp_at_mark(self.handle)?))?)
+    }
+
     /// Send one datagram to `addr` (the port is ignored by raw sockets).
     pub fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
         let addr = self.local_if_unspecified(v4(addr)?);
@@ -468,7 +493,7 @@ impl Socket {
 
     fn send_inner(&self, buf: &[u8], dst: Option<SocketAddrV4>) -> io::Result<usize> {
         if self.ty == Type::Stream {
-            return self.send_stream(&[IoSlice::new(buf)]);
+            return self.send_stream(&[IoSlice::new(buf)], false);
         }
         // A blocking datagram send waits, after sending, while the device's queue is long
         // (`Stack::finish_paced`); a non-blocking one never waits (nor does Linux's): it
@@ -568,7 +593,7 @@ impl Socket {
     /// pieces together as one datagram.
     pub fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         if self.ty == Type::Stream {
-            return self.send_stream(bufs);
+            return self.send_stream(bufs, false);
         }
         self.send_inner(
             &bufs
@@ -579,7 +604,8 @@ impl Socket {
         )
     }
 
-    fn send_stream(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    /// `urgent`: `MSG_OOB` (see `send_urgent`).
+    fn send_stream(&self, bufs: &[IoSlice<'_>], urgent: bool) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum::<usize>();
         if len == 0 {
             // Nothing to queue, but the connection's state is reported as Linux reports
@@ -598,7 +624,13 @@ impl Socket {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let r = self.wait_for_in(left.or(timeout), true, |c, now| {
                 let Core { ip, transport, .. } = c;
-                match transport.tcp_send_gather(self.handle, after(bufs, sent), ip.tx(), now) {
+                let pieces = after(bufs, sent);
+                let r = if urgent {
+                    transport.tcp_send_urgent(self.handle, pieces, ip.tx(), now)
+                } else {
+                    transport.tcp_send_gather(self.handle, pieces, ip.tx(), now)
+                };
+                match r {
                     Ok(n) => Ok((n > 0).then_some(n)),
                     Err(transport::TransportError::Tcp(e)) if sent > 0 => {
                         // This call returns the count; the next one says what happened.
@@ -1363,16 +1395,26 @@ impl Drop for Socket {
 pub struct Interest {
     pub readable: bool,
     pub writable: bool,
+    /// Urgent data (POLLPRI): see [`PollFd::urgent`].
+    pub urgent: bool,
 }
 
 impl Interest {
     pub const READABLE: Interest = Interest {
         readable: true,
         writable: false,
+        urgent: false,
     };
     pub const WRITABLE: Interest = Interest {
         readable: false,
         writable: true,
+        urgent: false,
+    };
+    /// Readable or urgent data (POLLIN | POLLPRI).
+    pub const READABLE_URGENT: Interest = Interest {
+        readable: true,
+        writable: false,
+        urgent: true,
     };
 }
 
@@ -1397,6 +1439,11 @@ pub struct PollFd<'a> {
     /// interest in reading (as Linux's poll reports it when asked for; readable comes
     /// with it). Never on a fresh socket, a listener, a UDP or raw socket.
     pub rdhup: bool,
+    /// Urgent data (POLLPRI), to an interest in it: a TCP peer's urgent pointer (its
+    /// `MSG_OOB`) came and the urgent byte has not been read yet, with bytes to read
+    /// towards it. The urgent byte stays in the stream (as Linux's `SO_OOBINLINE`): read
+    /// until [`Socket::at_mark`], the next byte read is the last urgent one.
+    pub urgent: bool,
 }
 
 impl<'a> PollFd<'a> {
@@ -1409,11 +1456,12 @@ impl<'a> PollFd<'a> {
             error: false,
             hangup: false,
             rdhup: false,
+            urgent: false,
         }
     }
 
     fn ready(&self) -> bool {
-        self.readable || self.writable || self.error || self.hangup || self.rdhup
+        self.readable || self.writable || self.error || self.hangup || self.rdhup || self.urgent
     }
 }
 
@@ -1444,6 +1492,7 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
             f.error = r.error;
             f.hangup = r.hangup;
             f.rdhup = r.rdhup && f.interest.readable;
+            f.urgent = r.urgent && f.interest.urgent;
             n += usize::from(f.ready());
         }
         if n > 0 {
@@ -1915,6 +1964,7 @@ mod tests {
     fn poll_reports_tcp_hang_ups_and_a_fresh_socket_writable_as_linux() {
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
         let both = Interest {
+            urgent: false,
             readable: true,
             writable: true,
         };
@@ -1983,6 +2033,7 @@ mod tests {
         let both = Interest {
             readable: true,
             writable: true,
+            urgent: false,
         };
         let mut fds = [PollFd::new(l.socket(), both)];
         assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 1);
@@ -2078,6 +2129,81 @@ mod tests {
         assert_eq!(reset, (1, true, true), "reset");
         assert_eq!(shut_read, (1, true, true), "our reading shut");
         assert!(!udp, "udp");
+    }
+
+    /// Urgent data (RFC 9293 3.8.5) from `send_urgent` (`MSG_OOB`): the receiver's `poll`
+    /// reports it to an interest in it (POLLPRI), and `Poller` (EPOLLPRI); the bytes stay
+    /// in the stream (Linux's SO_OOBINLINE), a read stops just before the urgent byte,
+    /// `at_mark` (SIOCATMARK) is then true, and the next read returns it and what
+    /// follows; once it is read, no more urgent. Before, there was no way to send it and
+    /// the pointer was ignored on arrival.
+    #[test]
+    fn urgent_data_is_polled_marked_and_read_inline() {
+        use std::io::{Read, Write};
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:9").unwrap();
+        let mut c = crate::TcpStream::connect(&stack, "127.0.0.1:9").unwrap();
+        let (s, _) = l.accept().unwrap();
+        let poller = crate::Poller::new(&stack);
+        poller.add(s.socket(), 3).unwrap();
+        // (readable, urgent) for `interest`, waiting at most 10 s for `until`.
+        let look = |interest, until: &dyn Fn(bool, bool) -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let mut fds = [PollFd::new(s.socket(), interest)];
+                poll(&mut fds, Some(Duration::from_millis(100))).unwrap();
+                let r = (fds[0].readable, fds[0].urgent);
+                if until(r.0, r.1) || std::time::Instant::now() > deadline {
+                    return r;
+                }
+            }
+        };
+        c.write_all(b"abc").unwrap();
+        let plain = look(Interest::READABLE_URGENT, &|r, _| r);
+        let urgent_sent = c.socket().send_urgent(b"!").unwrap();
+        c.write_all(b"def").unwrap();
+        let urgent = look(Interest::READABLE_URGENT, &|_, u| u);
+        let not_asked = look(Interest::READABLE, &|_, _| true);
+        let mut event = None;
+        let mut events = Vec::new();
+        for _ in 0..100 {
+            poller
+                .wait(&mut events, Some(Duration::from_secs(10)))
+                .unwrap();
+            if events.is_empty() {
+                break;
+            }
+            if let Some(e) = events.iter().find(|e| e.token == 3 && e.urgent) {
+                event = Some(e.urgent);
+                break;
+            }
+        }
+        let mut b = [0u8; 16];
+        let n = (&s).read(&mut b).unwrap();
+        let first = b[..n].to_vec();
+        let mark = s.socket().at_mark().unwrap();
+        let mut rest = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        while rest.len() < 4 {
+            let Ok(n @ 1..) = (&s).read(&mut b) else {
+                break;
+            };
+            rest.extend_from_slice(&b[..n]);
+        }
+        let after = (
+            s.socket().at_mark().unwrap(),
+            look(Interest::READABLE_URGENT, &|_, _| true).1,
+        );
+        stack.shutdown();
+        assert_eq!(plain, (true, false), "plain data");
+        assert_eq!(urgent_sent, 1);
+        assert!(urgent.1, "urgent reported");
+        assert!(!not_asked.1, "only to an interest in it");
+        assert_eq!(event, Some(true), "Poller");
+        assert_eq!(first, b"abc", "the read stops at the mark");
+        assert!(mark, "at the mark");
+        assert_eq!(rest, b"!def", "inline");
+        assert_eq!(after, (false, false));
     }
 
     /// `poll`'s read hang-up of `s` now, with an interest in reading.

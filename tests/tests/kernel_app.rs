@@ -286,3 +286,78 @@ fn a_raw_socket_with_its_own_header_pings_the_kernel_with_record_route() {
     assert!(out.contains("reply from 10.0.0.2: icmp_seq=1"), "{out}");
     assert!(out.contains("RR: 10.0.0.2"), "{out}");
 }
+
+/// The kernel's client: "abc", the urgent "!" (`MSG_OOB`), "def", then its end.
+const URGENT_CLIENT_PY: &str = r#"
+import socket
+s = socket.create_connection(("10.0.0.1", 7), timeout=10)
+s.sendall(b"abc")
+s.send(b"!", socket.MSG_OOB)
+s.sendall(b"def")
+s.shutdown(socket.SHUT_WR)
+print("closed" if s.recv(1) == b"" else "more data?", flush=True)
+"#;
+
+/// The kernel's server, SO_OOBINLINE off: the urgent byte comes from `recv(MSG_OOB)` when
+/// `select` says it is there (POLLPRI), the rest in the stream without it.
+const URGENT_SERVER_PY: &str = r#"
+import select, socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 7001))
+l.listen(1)
+l.settimeout(30)
+c, _ = l.accept()
+normal, oob = b"", None
+while True:
+    r, _, x = select.select([c], [], [c], 10)
+    if not r and not x:
+        break
+    if x and oob is None:
+        try:
+            oob = c.recv(1, socket.MSG_OOB)
+            continue
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            oob = repr(e).encode()
+    if r:
+        d = c.recv(100)
+        if not d:
+            break
+        normal += d
+c.close()
+print("oob", oob, "normal", normal, flush=True)
+"#;
+
+/// TCP urgent data (RFC 9293 3.8.5) with the kernel, both ways (`examples/tcp_urgent`):
+/// Linux's `send(MSG_OOB)` reaches the stack's `poll` as urgent, a read stops at the mark
+/// (`at_mark` true before the "!") and the bytes arrive inline, "abc!def"; the stack's
+/// `send_urgent(b"!")` is the byte a Linux server without SO_OOBINLINE takes with
+/// `recv(MSG_OOB)`, the stream holding "abcdef" (Linux's urgent byte is the one before the
+/// pointer, as ours).
+#[test]
+fn urgent_data_goes_both_ways_with_the_kernel() {
+    let ns = Netns::new("app-urg");
+    let mut server = App::start(&ns, "tcp_urgent", &[], None);
+    server.wait_for("urgent server on tcp port 7", SECS(20));
+    let (ok, out) = python(&ns, "urgent_client.py", URGENT_CLIENT_PY);
+    assert!(ok && out.contains("closed"), "{out}\n{}", server.output());
+    let got = server.wait_for("received", SECS(10));
+    assert!(got.contains("urgent data pending"), "{got}");
+    assert!(got.contains("at the mark after 3 bytes"), "{got}");
+    assert!(got.contains("received \"abc!def\""), "{got}");
+    drop(server);
+
+    // The other way: the kernel listens (on every address: tap0 comes with the stack).
+    let dir = TempDir::new("app-urg");
+    let script = dir.path("urgent_server.py");
+    std::fs::write(&script, URGENT_SERVER_PY).expect("write a script");
+    let py = tests::Proc::spawn_piped(&ns, &format!("timeout 40 python3 {}", script.display()));
+    ns.wait_listening(7001);
+    let mut client = App::start(&ns, "tcp_urgent", &["--connect", "10.0.0.2:7001"], None);
+    assert_eq!(client.wait_exit(SECS(30)), Some(0), "{}", client.output());
+    let (ok, out) = py.finish(SECS(20));
+    assert!(ok, "{out}");
+    assert!(out.contains("oob b'!' normal b'abcdef'"), "{out}");
+}

@@ -405,6 +405,11 @@ impl Transport {
         self.tcp.socks.get(h).is_some_and(|t| t.hung_up())
     }
 
+    /// Has TCP socket `h` urgent data pending (`poll`'s POLLPRI, see `TcpSock::urgent`)?
+    pub fn urgent(&self, h: SocketHandle) -> bool {
+        self.tcp.socks.get(h).is_some_and(|t| t.urgent())
+    }
+
     /// Is socket `h`'s read side hung up (`poll`'s POLLRDHUP)? Only a TCP socket's may be
     /// (see `TcpSock::read_hung_up`).
     pub fn read_hung_up(&self, h: SocketHandle) -> bool {

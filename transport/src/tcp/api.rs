@@ -419,6 +419,29 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<usize, TransportError> {
+        self.tcp_send_pieces(h, data, false, tx, now)
+    }
+
+    /// `tcp_send_gather` with `MSG_OOB`: what is queued is urgent data, the urgent
+    /// pointer (SND.UP) just after its last byte (see `Tcb::write_urgent`).
+    pub fn tcp_send_urgent<'a>(
+        &mut self,
+        h: SocketHandle,
+        data: impl IntoIterator<Item = &'a [u8]>,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<usize, TransportError> {
+        self.tcp_send_pieces(h, data, true, tx, now)
+    }
+
+    fn tcp_send_pieces<'a>(
+        &mut self,
+        h: SocketHandle,
+        data: impl IntoIterator<Item = &'a [u8]>,
+        urgent: bool,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<usize, TransportError> {
         let tcp = &mut self.tcp;
         let sockets = &mut tcp.socks;
         let Some(s) = sockets.get_mut(h) else {
@@ -442,7 +465,11 @@ impl Transport {
         }
         let mut n = 0;
         for piece in data {
-            let queued = t.write(piece);
+            let queued = if urgent {
+                t.write_urgent(piece)
+            } else {
+                t.write(piece)
+            };
             n += queued;
             if queued < piece.len() {
                 break;
@@ -533,6 +560,16 @@ impl Transport {
             return Ok(Some(0));
         }
         Ok(None)
+    }
+
+    /// Is the next byte a read returns the last byte of urgent data (`SIOCATMARK`, see
+    /// `Tcb::at_mark`)? False on a socket that is not a connection.
+    pub fn tcp_at_mark(&self, h: SocketHandle) -> Result<bool, TransportError> {
+        match self.tcp.socks.get(h).map(|s| &s.role) {
+            Some(Role::Conn(t)) => Ok(t.at_mark()),
+            Some(_) => Ok(false),
+            None => Err(TransportError::BadHandle),
+        }
     }
 
     /// [`Transport::tcp_recv`] with `MSG_PEEK`: the bytes copied into `buf` stay to be

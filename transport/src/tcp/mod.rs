@@ -446,6 +446,14 @@ impl TcpSock {
         }
     }
 
+    /// Urgent data pending, for `poll` (POLLPRI; see `Tcb::urgent`).
+    pub fn urgent(&self) -> bool {
+        match &self.role {
+            Role::Conn(t) => t.urgent(),
+            _ => false,
+        }
+    }
+
     /// Read side hung up, for `poll` (POLLRDHUP), when Linux's `tcp_poll` says so (its
     /// RCV_SHUTDOWN): the peer's FIN received, the connection ended (reset, refused, timed
     /// out, closed: Linux's `tcp_done` shuts both ways), or our reading shut down. Not a

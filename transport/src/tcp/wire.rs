@@ -68,6 +68,9 @@ pub struct TcpRepr {
     pub sack_count: u8,
     /// Timestamps (RFC 7323 3): (TSval, TSecr).
     pub timestamp: Option<(u32, u32)>,
+    /// The urgent pointer (RFC 9293 3.1), meaningful with URG: the offset from `seq` of
+    /// the octet that follows the urgent data (RFC 9293 3.8.5, MUST-62).
+    pub urgent: u16,
 }
 
 impl TcpRepr {
@@ -132,6 +135,7 @@ impl TcpRepr {
             sack: Default::default(),
             sack_count: 0,
             timestamp: None,
+            urgent: be16(18),
         };
         let mut opts = &buf[HEADER_LEN..off];
         while let Some((&kind, rest)) = opts.split_first() {
@@ -194,7 +198,8 @@ impl TcpRepr {
         buf[12] = ((hl / 4) as u8) << 4;
         buf[13] = self.flags;
         buf[14..16].copy_from_slice(&self.window.to_be_bytes());
-        buf[16..20].copy_from_slice(&[0, 0, 0, 0]);
+        buf[16..18].copy_from_slice(&[0, 0]);
+        buf[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         let mut i = HEADER_LEN;
         if let Some(m) = self.mss {
             buf[i..i + 4].copy_from_slice(&[opt::MSS, 4, (m >> 8) as u8, m as u8]);
@@ -279,6 +284,9 @@ impl fmt::Debug for TcpRepr {
             self.ack,
             self.window
         )?;
+        if self.has(flags::URG) {
+            write!(f, " urg {}", self.urgent)?;
+        }
         if let Some(m) = self.mss {
             write!(f, " mss {m}")?;
         }
@@ -304,6 +312,25 @@ mod tests {
         b[r.header_len()..].copy_from_slice(payload);
         r.emit(&mut b, A, B);
         b
+    }
+
+    /// The urgent pointer (bytes 18-19 of the header, RFC 9293 3.1) is read and written.
+    #[test]
+    fn the_urgent_pointer_is_parsed_and_emitted() {
+        let r = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq: Seq(7),
+            flags: flags::ACK | flags::URG,
+            urgent: 0x1234,
+            ..TcpRepr::default()
+        };
+        let b = build(&r, b"x!");
+        assert_eq!(b[18..20], [0x12, 0x34]);
+        assert!(verify_checksum(&b, A, B));
+        let (p, data) = TcpRepr::parse(&b).unwrap();
+        assert_eq!(p, r);
+        assert_eq!(data, b"x!");
     }
 
     #[test]

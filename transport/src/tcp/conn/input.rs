@@ -205,7 +205,10 @@ impl Tcb {
             self.abort(tx, stats, now);
             return;
         }
-        // Sixth (URG) is not supported: the urgent pointer is ignored, the data kept.
+        // Sixth: the urgent pointer (the urgent data itself stays in the stream).
+        if seg.has(flags::URG) {
+            self.urgent_arrived(seg);
+        }
         // Seventh and eighth: the text and the FIN.
         self.text_arrived(cfg, text, stats, now);
     }
@@ -727,6 +730,7 @@ impl Tcb {
         self.sndq.drain(..data);
         self.snd_base = self.snd_base + data;
         self.snd_una = ack;
+        self.urgent_acked(ack);
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }

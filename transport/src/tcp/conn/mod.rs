@@ -41,6 +41,7 @@ mod scoreboard;
 mod segtable;
 mod timers;
 mod undo;
+mod urgent;
 
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
@@ -344,6 +345,12 @@ pub struct Tcb {
     /// What the receive ring and send queue have allocated, charged to the stack's pool
     /// (`super::mem`).
     mem: Charge,
+    /// SND.UP (RFC 9293 3.8.5): the sequence number after the last urgent byte queued,
+    /// until SND.UNA reaches it (see `urgent.rs`).
+    snd_up: Option<Seq>,
+    /// RCV.UP: the stream offset of the octet after the peer's urgent data, while the
+    /// urgent byte is unread.
+    rcv_up: Option<std::num::NonZeroU64>,
 }
 
 /// The MTUs a connection to `dst` starts with: the route's (with a path MTU `ip` learnt,
@@ -454,6 +461,8 @@ impl Tcb {
             pmtu_lowered: None,
             link_mss,
             mem: Charge::default(),
+            snd_up: None,
+            rcv_up: None,
         }
     }
 
@@ -729,27 +738,33 @@ impl Tcb {
     /// Take received bytes; a window update goes out if reading opened the window enough.
     #[cfg(test)]
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let n = self.rx.read(buf);
-        self.after_read(n);
-        n
+        let mut at = 0;
+        self.read_with(buf.len(), |chunk| {
+            buf[at..at + chunk.len()].copy_from_slice(chunk);
+            at += chunk.len();
+            chunk.len()
+        })
     }
 
     /// Take received bytes without a copy: up to `max` of them are handed to `take` where
     /// they lie in the receive ring (see [`rxring::RxRing::read_with`]); it returns how many
-    /// it consumed. A window update goes out if reading opened the window enough.
+    /// it consumed. A window update goes out if reading opened the window enough. A read
+    /// stops just before the peer's urgent byte (see `urgent.rs`).
     pub fn read_with(&mut self, max: usize, take: impl FnMut(&[u8]) -> usize) -> usize {
-        let n = self.rx.read_with(max, take);
+        let n = self.rx.read_with(self.urgent_read_limit(max), take);
         self.after_read(n);
         n
     }
 
     /// Copy received bytes into `buf` and keep them (`MSG_PEEK`).
     pub fn peek(&self, buf: &mut [u8]) -> usize {
-        self.rx.peek(buf)
+        let max = self.urgent_read_limit(buf.len());
+        self.rx.peek(&mut buf[..max])
     }
 
     fn after_read(&mut self, n: usize) {
         if n > 0 {
+            self.urgent_after_read();
             self.recharge();
         }
         if n > 0 && self.state.synchronized() && !self.fin_received {

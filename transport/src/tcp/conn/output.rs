@@ -15,6 +15,10 @@ impl Tcb {
             flags: fl,
             ..TcpRepr::default()
         };
+        if let Some(p) = self.urgent_pointer(seq) {
+            r.flags |= flags::URG;
+            r.urgent = p;
+        }
         if self.ts_ok {
             // On every segment once negotiated (RFC 7323 3.2), echoing TS.Recent.
             r.timestamp = Some((self.ts_now(now), self.ts_recent));
@@ -373,7 +377,12 @@ impl Tcb {
             }
             let mut len = unsent.min(usable).min(room);
             let retransmitting = self.snd_nxt.lt(self.snd_max);
-            if self.tso && budget.is_none() && !retransmitting && !self.force_window {
+            if self.tso
+                && budget.is_none()
+                && !retransmitting
+                && !self.force_window
+                && !self.urgent_unsent()
+            {
                 // New data in one frame of whole segments the device cuts; only the last
                 // bytes the application wrote may end it in a short segment.
                 let burst = unsent.min(usable).min(TSO_MAX / room * room);
@@ -410,8 +419,13 @@ impl Tcb {
                     if len < self.max_snd_wnd / 2 {
                         break;
                     }
-                } else if !self.opts.nodelay && !with_fin && self.snd_nxt != self.snd_una {
-                    // Nagle (RFC 9293 3.7.4): a small segment waits while data is in flight.
+                } else if !self.opts.nodelay
+                    && !with_fin
+                    && self.snd_nxt != self.snd_una
+                    && self.snd_up.is_none()
+                {
+                    // Nagle (RFC 9293 3.7.4): a small segment waits while data is in flight
+                    // (not in urgent mode, as Linux's tcp_nagle_test).
                     break;
                 }
             }
