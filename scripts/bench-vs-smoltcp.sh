@@ -25,6 +25,10 @@
 # (utime + stime from /proc/PID/stat over each transfer; for `kernel`, the forwarder's).
 # Sessions alternate (smoltcp, tapip, tapip-nooff, kernel, kernel-nooff) RUNS times;
 # MODES="smoltcp tapip-nooff" (say) runs only those.
+# BASE=PATH names another build of tapip (say, main's before a change, copied out of the
+# target directory) for an A/B: modes `base` and `base-nooff` run it as `tapip` and
+# `tapip-nooff` run this build, and the summary adds the ratios of this build to it
+# (MODES="base-nooff tapip-nooff" BASE=/tmp/tapip-old for the plain-frame A/B).
 #
 # SMOLTCP_CC=reno|cubic turns on smoltcp's congestion control (default: none, smoltcp's).
 # CLIENT_CC=cubic|bbr|reno sets the kernel client's congestion control on its socket for
@@ -65,7 +69,10 @@ else
     modes+=(kernel kernel-nooff)
 fi
 for m in "${modes[@]}"; do
-    case $m in smoltcp|tapip|tapip-nooff|tapip-rw|tapip-nooff-rw|tapip-nooff-urx|kernel|kernel-nooff) ;; *) echo "unknown mode $m" >&2; exit 2 ;; esac
+    case $m in smoltcp|tapip|tapip-nooff|tapip-rw|tapip-nooff-rw|tapip-nooff-urx|kernel|kernel-nooff) ;;
+        base|base-nooff) [ -x "${BASE:-}" ] || { echo "mode $m needs BASE=PATH of a tapip build" >&2; exit 2; } ;;
+        *) echo "unknown mode $m" >&2; exit 2 ;;
+    esac
 done
 
 tmp=$(mktemp -d /tmp/tapip-vs-smoltcp.XXXXXX)
@@ -159,6 +166,10 @@ stack_session() {
             -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
         tapip-nooff) ip netns exec "$ns" "$TAPIP" --no-host-config --no-offload --mac "$MAC" \
             -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
+        base) ip netns exec "$ns" "$BASE" --no-host-config --mac "$MAC" \
+            -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
+        base-nooff) ip netns exec "$ns" "$BASE" --no-host-config --no-offload --mac "$MAC" \
+            -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
         tapip-rw) ip netns exec "$ns" "$TAPIP" --no-host-config --no-uring --mac "$MAC" \
             -c "serve discard -p 9; serve chargen -p 19; wait" > "$tmp/server" 2>&1 & ;;
         tapip-nooff-urx) ip netns exec "$ns" "$TAPIP" --no-host-config --no-offload --uring-rx \
@@ -229,8 +240,8 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a != "-" && b != "-" && b > 0) printf "%.2f", a / b; else printf "-"}'; }
 echo
 for m in "${modes[@]}"; do
-    case $m in tapip|tapip-rw) same=kernel ;; tapip-nooff*) same=kernel-nooff ;; *) continue ;; esac
-    for base in smoltcp "$same"; do
+    case $m in tapip|tapip-rw) same=kernel; older=base ;; tapip-nooff*) same=kernel-nooff; older=base-nooff ;; *) continue ;; esac
+    for base in smoltcp "$same" "$older"; do
         [ -n "$(med "$base" k2s 3 | tr -d -)" ] || continue
         echo "$m/$base: k2s $(ratio "$(med "$m" k2s 3)" "$(med "$base" k2s 3)")," \
              "s2k $(ratio "$(med "$m" s2k 3)" "$(med "$base" s2k 3)")," \
