@@ -434,7 +434,13 @@ impl Inbound {
         for (f, m) in frames {
             core.receive(ifindex, f, *m, now);
         }
-        if batch {
+        // After a full batch (more frames wait in the device) the batch stays open: its
+        // ACKs go with the next read's, which comes at once (each ACK still at most
+        // `ACK_STRETCH_MAX` bytes and a quarter of the receive buffer; should no read
+        // follow, the delayed-ACK timer sends them). An ACK per full batch was a
+        // hand-off to the tx thread and a write into the kernel for every 128 frames:
+        // half of them gone, plain-frame receive took 17% less CPU per GB (issue 8).
+        if !(batch && more) {
             let Core { ip, transport, .. } = &mut *core;
             transport.end_batch(ip.tx(), now);
         }
@@ -1069,6 +1075,154 @@ mod tests {
                 done(i, self.send_meta(f, m));
             }
         }
+    }
+
+    /// A full receive batch (the device had more frames) leaves its ACK to the next read's
+    /// batch, so one ACK covers both, written once a read empties the device; nothing is
+    /// written in between (the delayed-ACK timer, 40 ms by default, set to 10 s here).
+    #[test]
+    fn a_full_receive_batch_leaves_its_ack_to_the_next_batch() {
+        use ip::ipv4::{self, Ipv4Repr};
+        use netif::RxSink;
+        use std::net::Ipv4Addr;
+        use transport::tcp::wire::{flags, TcpRepr};
+        use transport::tcp::Seq;
+
+        let (ours, peer) = crate::testing::link(1024);
+        let mut cfg = crate::StackConfig::default();
+        cfg.transport.tcp.delayed_ack = netif::Duration::from_secs(10);
+        let stack = StackBuilder::new()
+            .config(cfg)
+            .device(Arc::new(ours))
+            .addr("10.0.0.1/24")
+            .build()
+            .unwrap();
+        let (us, them) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let (our_mac, their_mac) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        stack
+            .shared
+            .core
+            .lock()
+            .ip
+            .arp_add_static(them, MacAddr(their_mac))
+            .unwrap();
+        let listener = crate::TcpListener::bind(&stack, "10.0.0.1:9").unwrap();
+        let frame = |r: TcpRepr, data: &[u8]| -> Vec<u8> {
+            let r = TcpRepr {
+                src_port: 40_000,
+                dst_port: 9,
+                window: 65_535,
+                ..r
+            };
+            let hl = r.header_len();
+            let mut f = vec![0u8; 14 + ipv4::HEADER_LEN + hl + data.len()];
+            f[..6].copy_from_slice(&our_mac);
+            f[6..12].copy_from_slice(&their_mac);
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            Ipv4Repr {
+                src: them,
+                dst: us,
+                protocol: ipv4::protocol::TCP,
+                ttl: 64,
+                tos: 0,
+                ident: 1,
+                dont_fragment: true,
+                payload_len: hl + data.len(),
+            }
+            .emit(&mut f[14..], 0, false);
+            let l4 = &mut f[14 + ipv4::HEADER_LEN..];
+            l4[hl..].copy_from_slice(data);
+            r.emit(l4, them, us);
+            f
+        };
+        // The TCP segments `peer` receives within `wait`: (flags, ack).
+        let segments = |wait: Duration| -> Vec<(u8, u32)> {
+            let mut out = Vec::new();
+            let mut buf = [0u8; 1600];
+            while let Some(n) = peer.recv(&mut buf, wait).unwrap() {
+                if n >= 54 && buf[12..14] == [0x08, 0x00] && buf[23] == 6 {
+                    let t = &buf[34..n];
+                    out.push((t[13], u32::from_be_bytes([t[8], t[9], t[10], t[11]])));
+                }
+            }
+            out
+        };
+        let iss = Seq(1_000);
+        peer.send(&frame(
+            TcpRepr {
+                seq: iss,
+                flags: flags::SYN,
+                mss: Some(1000),
+                wscale: Some(7),
+                ..TcpRepr::default()
+            },
+            &[],
+        ))
+        .unwrap();
+        let mut buf = [0u8; 1600];
+        let n = loop {
+            // Past what the stack sends as it starts (a gratuitous ARP).
+            let n = peer
+                .recv(&mut buf, Duration::from_secs(5))
+                .unwrap()
+                .unwrap();
+            if n >= 54 && buf[12..14] == [0x08, 0x00] && buf[23] == 6 {
+                break n;
+            }
+        };
+        assert_eq!(buf[14 + 20 + 13], flags::SYN | flags::ACK, "a SYN-ACK");
+        let t = &buf[34..n];
+        let their_next = Seq(u32::from_be_bytes([t[4], t[5], t[6], t[7]])) + 1;
+        peer.send(&frame(
+            TcpRepr {
+                seq: iss + 1,
+                ack: their_next,
+                flags: flags::ACK,
+                ..TcpRepr::default()
+            },
+            &[],
+        ))
+        .unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        // 60 segments of 1000 bytes (within the first window of 64 KB), handed to the
+        // stack as the rx thread does: 40 in a full batch, then 20 that empty the device.
+        let data: Vec<Vec<u8>> = (0..60u32)
+            .map(|i| {
+                frame(
+                    TcpRepr {
+                        seq: iss + 1 + i as usize * 1000,
+                        ack: their_next,
+                        flags: flags::ACK,
+                        ..TcpRepr::default()
+                    },
+                    &[i as u8; 1000],
+                )
+            })
+            .collect();
+        let batch = |from: usize, to: usize| -> Vec<(&[u8], FrameMeta)> {
+            data[from..to]
+                .iter()
+                .map(|f| (f.as_slice(), FrameMeta::default()))
+                .collect()
+        };
+        let sink = super::Inbound {
+            shared: Arc::downgrade(&stack.shared),
+            held: std::sync::atomic::AtomicUsize::new(0),
+        };
+        let eth0 = 1;
+        sink.deliver_batch_more(eth0, &batch(0, 40), true).unwrap();
+        assert_eq!(segments(Duration::from_millis(100)), [], "no ACK yet");
+        sink.deliver_batch_more(eth0, &batch(40, 60), false)
+            .unwrap();
+        let end = (iss + 1 + 60_000).0;
+        assert_eq!(segments(Duration::from_millis(100)), [(flags::ACK, end)]);
+        let mut got = vec![0u8; 60_000];
+        io::Read::read_exact(&mut conn, &mut got).unwrap();
+        assert!(got
+            .chunks(1000)
+            .enumerate()
+            .all(|(i, c)| c == [i as u8; 1000]));
+        stack.shutdown();
     }
 
     /// A link end that takes 20 µs to write each frame: slower than the threads sending.

@@ -282,8 +282,10 @@ impl Transport {
 
     /// Several frames read in one wake-up follow: until [`Transport::end_batch`], a TCP
     /// connection owing an ACK only because two full segments arrived waits for the end of
-    /// the batch, so the batch draws one ACK (at most 64 KB each) instead of one per two
-    /// segments.
+    /// the batch, so the batch draws one ACK (at most `ACK_STRETCH_MAX` bytes, and a
+    /// quarter of the receive buffer, each) instead of one per two segments. A batch may
+    /// span several reads of the device (the runtime leaves it open after a full one,
+    /// when more frames wait): the ACKs then wait for the first read that empties it.
     pub fn begin_batch(&mut self) {
         self.tcp.batching = true;
     }
@@ -295,7 +297,7 @@ impl Transport {
         for &h in &flush {
             if let Some(s) = self.tcp.socks.get_mut(h) {
                 if let tcp::Role::Conn(t) = &mut s.role {
-                    t.output(&self.tcp.cfg, tx, &mut self.tcp.stats, now);
+                    t.output_batch_ack(&self.tcp.cfg, tx, &mut self.tcp.stats, now);
                 }
             }
             self.tcp_schedule(h);

@@ -65,9 +65,12 @@ impl Transport {
                         now,
                         tcp.batching,
                     );
-                    if flush && tcp.ack_flush.len() < ACK_FLUSH_MAX {
+                    // Listed once however many of its segments the batch holds.
+                    if !flush || t.ack_listed() {
+                    } else if tcp.ack_flush.len() < ACK_FLUSH_MAX {
+                        t.list_batch_ack();
                         tcp.ack_flush.push(h);
-                    } else if flush {
+                    } else {
                         t.output(&tcp.cfg, tx, &mut tcp.stats, now);
                     }
                     if orphan && t.readable_bytes() > 0 {

@@ -50,6 +50,28 @@ impl Tcb {
         self.ack_due && self.state != State::Closed
     }
 
+    /// Listed in the batch's ACK list since the last [`Tcb::output_batch_ack`]: a
+    /// connection is listed once however many of its segments the batch holds.
+    pub fn ack_listed(&self) -> bool {
+        self.ack_listed
+    }
+
+    pub fn list_batch_ack(&mut self) {
+        self.ack_listed = true;
+    }
+
+    /// The batch is over: the ACK it deferred, if still owed.
+    pub fn output_batch_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        self.ack_listed = false;
+        self.output(cfg, tx, stats, now);
+    }
+
     pub(super) fn segment_syn_sent(
         &mut self,
         cfg: &TcpConfig,

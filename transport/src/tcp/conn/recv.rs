@@ -50,7 +50,8 @@ impl Tcb {
                 0 => self.rcv_mss.max(1),
                 seen => seen,
             };
-            if fin || self.pending_ack_bytes >= ACK_STRETCH_MAX {
+            let stretch = ACK_STRETCH_MAX.min(self.rcv_buf / 4).max(2 * full);
+            if fin || self.pending_ack_bytes >= stretch {
                 self.ack_now = true;
             } else if self.pending_ack_bytes >= 2 * full {
                 self.ack_due = true;
@@ -243,22 +244,20 @@ mod tests {
         assert_eq!(c.tcb.rcv_buf, 64 * KB);
     }
 
-    /// Segments read in one batch draw one ACK at the batch's end (`segment` with
-    /// `in_batch`), but never one for more than `ACK_STRETCH_MAX` bytes: past that the ACK
-    /// goes in the middle of the batch.
-    #[test]
-    fn a_batch_is_acked_at_least_every_ack_stretch_max_bytes() {
+    /// `segments` full segments read in one batch: the ACKs sent during the batch, and
+    /// the one at its end, as bytes acknowledged since the first.
+    fn batch_acks(rcvbuf: usize, segments: usize) -> (Vec<usize>, Vec<usize>) {
         let mut c = Conn::established_scaled(
             ConnOpts {
-                rcvbuf: 512 * KB,
-                rcvbuf_max: 512 * KB,
+                rcvbuf,
+                rcvbuf_max: rcvbuf,
                 ..opts()
             },
             Some(7),
         );
         let start = c.tcb.rcv_nxt;
         let mut acks = Vec::new();
-        for _ in 0..200 {
+        for _ in 0..segments {
             let r = c.seg(flags::ACK, c.our_una());
             c.tcb.segment(
                 &c.cfg,
@@ -272,13 +271,37 @@ mod tests {
             c.peer_nxt = c.peer_nxt + PEER_MSS;
             acks.extend(c.take().iter().map(|s| s.r.ack.since(start)));
         }
-        // The first ACK of the batch: once 131,072 bytes (132 segments) were unacknowledged.
+        c.tcb
+            .output_batch_ack(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let last = c.take().iter().map(|s| s.r.ack.since(start)).collect();
+        (acks, last)
+    }
+
+    /// Segments read in one batch draw one ACK at the batch's end (`segment` with
+    /// `in_batch`), but never one for more than `ACK_STRETCH_MAX` bytes: past that the ACK
+    /// goes in the middle of the batch.
+    #[test]
+    fn a_batch_is_acked_at_least_every_ack_stretch_max_bytes() {
+        let (during, end) = batch_acks(2048 * KB, 300);
+        // Once 262,144 bytes (263 segments) were unacknowledged.
         let first = ACK_STRETCH_MAX.div_ceil(PEER_MSS) * PEER_MSS;
-        assert_eq!(acks, [first], "ACKs during the batch");
-        // The batch ends: one ACK for the rest.
-        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-        let last: Vec<usize> = c.take().iter().map(|s| s.r.ack.since(start)).collect();
-        assert_eq!(last, [200 * PEER_MSS]);
+        assert_eq!(first, 263_000);
+        assert_eq!(during, [first], "ACKs during the batch");
+        assert_eq!(end, [300 * PEER_MSS], "the ACK at the batch's end");
+    }
+
+    /// With a smaller buffer, an ACK covers at most a quarter of it: the sender is never
+    /// left with less than three quarters of the window waiting for the batch's end.
+    #[test]
+    fn a_batch_is_acked_at_least_every_quarter_of_the_receive_buffer() {
+        let (during, end) = batch_acks(512 * KB, 300);
+        assert_eq!(during, [132_000, 264_000], "ACKs during the batch");
+        assert_eq!(end, [300_000], "the ACK at the batch's end");
+        let (during, _) = batch_acks(16 * KB, 16);
+        assert_eq!(during, [5_000, 10_000, 15_000], "a 16 KB buffer");
+        // But not more often than the every-second-segment rule asks.
+        let (during, _) = batch_acks(3 * KB, 2);
+        assert_eq!(during, [2_000], "a 3 KB buffer");
     }
 
     /// The window's rounding to its scale's unit never lets the peer's right edge pass
