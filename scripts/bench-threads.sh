@@ -12,9 +12,12 @@
 # limit). Prints one line per session: Gbit/s, frames stack->kernel (ACKs) and
 # kernel->stack, CPU ticks (1/CLK_TCK s) of the rx thread, the tx thread and the serving
 # job's thread (from /proc/PID/task/*/stat over the transfer), their involuntary context
-# switches, and the server's CPU seconds per GB. OFFLOAD=1 runs tapip with its TAP
+# switches, the server's CPU seconds per GB, and the client's CPU (user + system, % of one
+# core over the transfer: with both cores busy, what the client takes limits the rate). OFFLOAD=1 runs tapip with its TAP
 # offloads (default: --no-offload, plain frames). PERF=DIR also records each session with
-# `perf record -g` (figures of such sessions are not for comparison: sampling costs CPU).
+# `perf record -g` (figures of such sessions are not for comparison: sampling costs CPU);
+# with PERF_SCHED=1 instead every context switch on the machine (sched:sched_switch), to
+# see who takes the rx thread's core.
 # Needs root; removes its namespaces on exit.
 set -euo pipefail
 [ $# -ge 1 ] || { sed -n '2,18p' "$0"; exit 2; }
@@ -81,11 +84,18 @@ session() {
     threads > "$tmp/a"; local f0; f0=$(frames)
     local perf_pid=""
     if [ -n "${PERF:-}" ]; then
-        perf record -q -g -p "$pid" -o "$PERF/$label-$round.data" -- sleep "$((SECS - 1))" \
-            > /dev/null 2>&1 &
+        if [ -n "${PERF_SCHED:-}" ]; then
+            perf record -q -e sched:sched_switch -a -o "$PERF/$label-$round.sched" -- \
+                sleep "$((SECS - 1))" > /dev/null 2>&1 &
+        else
+            perf record -q -g -p "$pid" -o "$PERF/$label-$round.data" -- sleep "$((SECS - 1))" \
+                > /dev/null 2>&1 &
+        fi
         perf_pid=$!
     fi
-    ip netns exec "$ns" "$BENCH" client-write 10.0.0.1:9 "$SECS" "$CC" > "$tmp/client"
+    local TIMEFORMAT="%U %S"
+    { time ip netns exec "$ns" "$BENCH" client-write 10.0.0.1:9 "$SECS" "$CC" > "$tmp/client"; } 2> "$tmp/client-cpu"
+    local client; client=$(awk '{printf "%d", ($1 + $2) * 100 / '"$SECS"'}' "$tmp/client-cpu")
     if [ -n "$perf_pid" ]; then wait "$perf_pid"; fi
     threads > "$tmp/b"; local f1; f1=$(frames)
     local bytes; bytes=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' "$tmp/client")
@@ -93,12 +103,12 @@ session() {
     # shellcheck disable=SC2086
     set -- $f0 $f1
     join "$tmp/a" "$tmp/b" | awk -v who="$label" -v gbps="$gbps" -v bytes="$bytes" -v hz="$HZ" \
-        -v acks=$(($3 - $1)) -v data=$(($4 - $2)) '
+        -v acks=$(($3 - $1)) -v data=$(($4 - $2)) -v client="$client" '
         { d = $7 - $4; tot += d; nv = $6 - $3
           if ($1 ~ /-rx$/) { rx += d; rxnv += nv } else if ($1 ~ /-tx$/) { tx += d; txnv += nv }
           else if ($1 ~ /^job/) { job += d } }
-        END { printf "%-16s %6.2f Gbit/s  frames out %7d in %8d  ticks rx %4d tx %4d job %4d (total %4d)  rx preempted %6d  CPU s/GB %.3f\n",
-              who, gbps, acks, data, rx, tx, job, tot, rxnv, tot / hz / (bytes / 1e9) }'
+        END { printf "%-16s %6.2f Gbit/s  frames out %7d in %8d  ticks rx %4d tx %4d job %4d (total %4d)  rx preempted %6d  CPU s/GB %.3f  client CPU %d%%\n",
+              who, gbps, acks, data, rx, tx, job, tot, rxnv, tot / hz / (bytes / 1e9), client }'
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
     ip netns del "$ns"; ns=""
 }
