@@ -283,9 +283,10 @@ impl Transport {
     /// Several frames read in one wake-up follow: until [`Transport::end_batch`], a TCP
     /// connection owing an ACK only because two full segments arrived waits for the end of
     /// the batch, so the batch draws one ACK (at most `ACK_STRETCH_MAX` bytes, and a
-    /// quarter of the receive buffer, each) instead of one per two segments. A batch may
-    /// span several reads of the device (the runtime leaves it open after a full one,
-    /// when more frames wait): the ACKs then wait for the first read that empties it.
+    /// quarter of the window, each) instead of one per two segments. A batch may span
+    /// several reads of the device (the runtime leaves it open after a full one, when more
+    /// frames are likely waiting): the ACKs then wait for its next read that is not full,
+    /// or for the one that finds the device empty.
     pub fn begin_batch(&mut self) {
         self.tcp.batching = true;
     }

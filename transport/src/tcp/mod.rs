@@ -502,8 +502,9 @@ impl TimeWait {
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
 
-/// Connections whose ACK waits for the end of a receive batch, at most (a batch is 64
-/// frames; beyond this, ACKs go at once).
+/// Connections whose ACK waits for the end of a receive batch, at most (a batch is up to
+/// 128 frames, or several such reads while the device stays busy; beyond this, ACKs go
+/// at once).
 pub(crate) const ACK_FLUSH_MAX: usize = 128;
 
 /// The TCP tables of the transport layer.

@@ -994,13 +994,13 @@ pub const ORPHAN_RETRIES: u32 = 8;
 pub use assembler::MAX_RANGES as OOO_MAX_RANGES;
 
 /// Received bytes one ACK may cover at most when a batch of segments draws one ACK (and
-/// never more than a quarter of the receive buffer, so the sender keeps three quarters of
-/// the window to go on with): four of Linux's GRO segments (64 KB each), about two
-/// plain-frame receive batches (128 frames of 1448 bytes; a full batch leaves its ACK to
-/// the next, see `Transport::end_batch`). Each ACK is a write into the kernel that
-/// processes it there and then: at 64 KB the ACKs of plain-frame receive were twice those
-/// of 128 KB (8% less CPU per GB), and at 128 KB twice those of 256 KB (issue 8: 17% less
-/// CPU per GB, 7% faster).
+/// never more than a quarter of the largest window the connection can announce, nor
+/// less than two segments): four of Linux's GRO segments (64 KB each), about 181 plain
+/// frames of 1448 bytes, 1.4 receive batches (a full batch leaves its ACK to the next,
+/// see `Transport::begin_batch`). Each ACK is a write into the kernel that processes it
+/// there and then: at 64 KB the ACKs of plain-frame receive were twice those of 128 KB
+/// (8% less CPU per GB); 256 KB alone measured within the spread, but with full batches
+/// left open it halved the ACKs again (issue 8: 17% less CPU per GB, BENCHMARKS.md).
 pub const ACK_STRETCH_MAX: usize = 262_144;
 
 /// What an application may queue on a connection whose send queue is empty while TCP is

@@ -50,7 +50,10 @@ impl Tcb {
                 0 => self.rcv_mss.max(1),
                 seen => seen,
             };
-            let stretch = ACK_STRETCH_MAX.min(self.rcv_buf / 4).max(2 * full);
+            // A quarter of the window the peer can have been offered: the buffer, or
+            // 64 KB without window scaling (as on SYN-cookie connections).
+            let window = self.rcv_buf.min(MAX_WINDOW << self.rcv_wscale);
+            let stretch = ACK_STRETCH_MAX.min(window / 4).max(2 * full);
             if fin || self.pending_ack_bytes >= stretch {
                 self.ack_now = true;
             } else if self.pending_ack_bytes >= 2 * full {
@@ -247,13 +250,21 @@ mod tests {
     /// `segments` full segments read in one batch: the ACKs sent during the batch, and
     /// the one at its end, as bytes acknowledged since the first.
     fn batch_acks(rcvbuf: usize, segments: usize) -> (Vec<usize>, Vec<usize>) {
+        batch_acks_scaled(rcvbuf, segments, Some(7))
+    }
+
+    fn batch_acks_scaled(
+        rcvbuf: usize,
+        segments: usize,
+        peer_wscale: Option<u8>,
+    ) -> (Vec<usize>, Vec<usize>) {
         let mut c = Conn::established_scaled(
             ConnOpts {
                 rcvbuf,
                 rcvbuf_max: rcvbuf,
                 ..opts()
             },
-            Some(7),
+            peer_wscale,
         );
         let start = c.tcb.rcv_nxt;
         let mut acks = Vec::new();
@@ -302,6 +313,15 @@ mod tests {
         // But not more often than the every-second-segment rule asks.
         let (during, _) = batch_acks(3 * KB, 2);
         assert_eq!(during, [2_000], "a 3 KB buffer");
+    }
+
+    /// Without window scaling (a peer that offered none, every SYN-cookie connection) the
+    /// window is at most 64 KB whatever the buffer: an ACK covers a quarter of that.
+    #[test]
+    fn without_window_scaling_a_batch_is_acked_every_quarter_of_64_kb() {
+        let (during, end) = batch_acks_scaled(1024 * KB, 60, None);
+        assert_eq!(during, [17_000, 34_000, 51_000], "ACKs during the batch");
+        assert_eq!(end, [60_000]);
     }
 
     /// The window's rounding to its scale's unit never lets the peer's right edge pass
