@@ -12,16 +12,23 @@
 # limit). Prints one line per session: Gbit/s, frames stack->kernel (ACKs) and
 # kernel->stack, CPU ticks (1/CLK_TCK s) of the rx thread, the tx thread and the serving
 # job's thread (from /proc/PID/task/*/stat over the transfer), their involuntary context
-# switches, the server's CPU seconds per GB, and the client's CPU (user + system, % of one
+# switches (rx: preempted) and voluntary ones (tx and job: waits, each ended by a wake-up),
+# the server's CPU seconds per GB, and the client's CPU (user + system, % of one
 # core over the transfer: with both cores busy, what the client takes limits the rate). OFFLOAD=1 runs tapip with its TAP
 # offloads (default: --no-offload, plain frames). PERF=DIR also records each session with
 # `perf record -g` (figures of such sessions are not for comparison: sampling costs CPU);
 # with PERF_SCHED=1 instead every context switch on the machine (sched:sched_switch), to
-# see who takes the rx thread's core.
+# see who takes the rx thread's core. DIR=s2k reads from chargen instead (the stack sends,
+# the kernel receives; "frames out" are then the data, "in" the kernel's ACKs).
 # Needs root; removes its namespaces on exit.
 set -euo pipefail
 [ $# -ge 1 ] || { sed -n '2,18p' "$0"; exit 2; }
-ROUNDS=${ROUNDS:-6}; SECS=${SECS:-4}; CC=${CC:-cubic}; OFFLOAD=${OFFLOAD:-0}
+ROUNDS=${ROUNDS:-6}; SECS=${SECS:-4}; CC=${CC:-cubic}; OFFLOAD=${OFFLOAD:-0}; DIR=${DIR:-k2s}
+case "$DIR" in
+    k2s) client_args="client-write 10.0.0.1:9" ;;
+    s2k) client_args="client-read 10.0.0.1:19" ;;
+    *) echo "DIR is k2s or s2k, not $DIR" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 cargo build --release -q --examples -p tests
 target=${CARGO_TARGET_DIR:-target}/release
@@ -94,7 +101,8 @@ session() {
         perf_pid=$!
     fi
     local TIMEFORMAT="%U %S"
-    { time ip netns exec "$ns" "$BENCH" client-write 10.0.0.1:9 "$SECS" "$CC" > "$tmp/client"; } 2> "$tmp/client-cpu"
+    # shellcheck disable=SC2086
+    { time ip netns exec "$ns" "$BENCH" $client_args "$SECS" "$CC" > "$tmp/client"; } 2> "$tmp/client-cpu"
     local client; client=$(awk '{printf "%d", ($1 + $2) * 100 / '"$SECS"'}' "$tmp/client-cpu")
     if [ -n "$perf_pid" ]; then wait "$perf_pid"; fi
     threads > "$tmp/b"; local f1; f1=$(frames)
@@ -104,11 +112,11 @@ session() {
     set -- $f0 $f1
     join "$tmp/a" "$tmp/b" | awk -v who="$label" -v gbps="$gbps" -v bytes="$bytes" -v hz="$HZ" \
         -v acks=$(($3 - $1)) -v data=$(($4 - $2)) -v client="$client" '
-        { d = $7 - $4; tot += d; nv = $6 - $3
-          if ($1 ~ /-rx$/) { rx += d; rxnv += nv } else if ($1 ~ /-tx$/) { tx += d; txnv += nv }
-          else if ($1 ~ /^job/) { job += d } }
-        END { printf "%-16s %6.2f Gbit/s  frames out %7d in %8d  ticks rx %4d tx %4d job %4d (total %4d)  rx preempted %6d  CPU s/GB %.3f  client CPU %d%%\n",
-              who, gbps, acks, data, rx, tx, job, tot, rxnv, tot / hz / (bytes / 1e9), client }'
+        { d = $7 - $4; tot += d; nv = $6 - $3; v = $5 - $2
+          if ($1 ~ /-rx$/) { rx += d; rxnv += nv } else if ($1 ~ /-tx$/) { tx += d; txv += v }
+          else if ($1 ~ /^job/) { job += d; jobv += v } }
+        END { printf "%-16s %6.2f Gbit/s  frames out %7d in %8d  ticks rx %4d tx %4d job %4d (total %4d)  rx preempted %6d  waits tx %6d job %6d  CPU s/GB %.3f  client CPU %d%%\n",
+              who, gbps, acks, data, rx, tx, job, tot, rxnv, txv, jobv, tot / hz / (bytes / 1e9), client }'
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
     ip netns del "$ns"; ns=""
 }
