@@ -367,7 +367,7 @@ impl Shared {
         }
         let frames = collect(&mut core, wake);
         let write = match write {
-            Write::HandOff(n) if frames.len() < n => Write::Now,
+            Write::HandOff if frames.len() < HAND_OFF_FRAMES => Write::Now,
             w => w,
         };
         let next = core.poll_at().map_or(u64::MAX, |t| t.total_micros());
@@ -461,7 +461,7 @@ impl Inbound {
         // handing every such ACK off woke the tx thread about 3,000 times a second and
         // preempted the rx thread as often (plain-frame receive, issue 8: 8% less CPU per
         // GB written here, BENCHMARKS.md).
-        shared.finish_waking(core, !hold, Write::HandOff(HAND_OFF_FRAMES));
+        shared.finish_waking(core, !hold, Write::HandOff);
         Ok(0)
     }
 }
@@ -743,8 +743,7 @@ impl Stack {
     /// buffers; BENCHMARKS.md). Smaller sends are written at once, so a
     /// request does not wait for a thread to wake up.
     pub(crate) fn finish_sending(&self, core: MutexGuard<'_, Core>) {
-        self.shared
-            .finish_waking(core, true, Write::HandOff(HAND_OFF_FRAMES));
+        self.shared.finish_waking(core, true, Write::HandOff);
     }
 
     /// `finish` for a blocking datagram send: if the devices' queues are long (senders
@@ -966,7 +965,7 @@ fn flush(shared: &Shared, staged: u64, write: Write) {
     for (i, d) in drivers.iter().enumerate() {
         if staged & 1u64.checked_shl(i as u32).unwrap_or(u64::MAX) != 0 {
             match write {
-                Write::HandOff(_) => d.hand_off_staged(),
+                Write::HandOff => d.hand_off_staged(),
                 Write::Paced(_) => pacers.push(d.flush_staged_paced()),
                 Write::Now => d.flush_staged(),
             }
@@ -987,8 +986,9 @@ fn flush(shared: &Shared, staged: u64, write: Write) {
 enum Write {
     /// The caller, unless another thread is writing the device's queue (it writes them).
     Now,
-    /// The drivers' tx threads, if the call staged this many frames or more (else `Now`).
-    HandOff(usize),
+    /// The drivers' tx threads, if the call staged [`HAND_OFF_FRAMES`] or more (else
+    /// `Now`).
+    HandOff,
     /// `Now` (for what was queued when it starts), then the caller waits while the queue
     /// is long, at most until the time given (`Driver::flush_staged_paced`).
     Paced(Option<std::time::Instant>),
