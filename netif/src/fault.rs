@@ -203,6 +203,11 @@ pub struct FaultStats {
     /// The part of `dropped` still held (delayed, reordered, duplicate copies) when the
     /// injector was dropped.
     pub discarded: u64,
+    /// The part of `dropped` held and then longer than the caller's buffer.
+    pub too_long: u64,
+    /// The part of `dropped` whose offload metadata (a partial checksum) could not be
+    /// completed.
+    pub bad_offload: u64,
     /// Frames delivered a second time.
     pub duplicated: u64,
     /// Frames held back behind the next frame.
@@ -224,6 +229,8 @@ pub struct FaultStats {
     /// The part of `tx_dropped` still held when the injector was dropped (its release
     /// thread stopped first).
     pub tx_discarded: u64,
+    /// The part of `tx_dropped` held and then refused by the inner device.
+    pub tx_failed: u64,
     /// Sent frames written a second time.
     pub tx_duplicated: u64,
     /// Sent frames held back behind the next one.
@@ -243,6 +250,12 @@ struct DirCounters {
     lost: AtomicU64,
     overflow: AtomicU64,
     discarded: AtomicU64,
+    /// Held, then too long for the caller's buffer (receive only).
+    too_long: AtomicU64,
+    /// A partial checksum that could not be completed (receive only).
+    bad_offload: AtomicU64,
+    /// Held, then refused by the inner device (send only).
+    failed: AtomicU64,
     duplicated: AtomicU64,
     reordered: AtomicU64,
     delayed: AtomicU64,
@@ -270,6 +283,8 @@ impl Counters {
             lost: g(&rx.lost),
             overflow: g(&rx.overflow),
             discarded: g(&rx.discarded),
+            too_long: g(&rx.too_long),
+            bad_offload: g(&rx.bad_offload),
             duplicated: g(&rx.duplicated),
             reordered: g(&rx.reordered),
             delayed: g(&rx.delayed),
@@ -279,6 +294,7 @@ impl Counters {
             tx_lost: g(&tx.lost),
             tx_overflow: g(&tx.overflow),
             tx_discarded: g(&tx.discarded),
+            tx_failed: g(&tx.failed),
             tx_duplicated: g(&tx.duplicated),
             tx_reordered: g(&tx.reordered),
             tx_delayed: g(&tx.delayed),
@@ -602,7 +618,10 @@ fn tx_release_loop<D: Device>(inner: &D, shared: &TxShared, counters: &Counters)
             // sends meanwhile cannot overtake it.
             match inner.send_meta(&held.frame, &held.meta) {
                 Ok(()) => bump(&c.passed),
-                Err(_) => bump(&c.dropped),
+                Err(_) => {
+                    bump(&c.dropped);
+                    bump(&c.failed);
+                }
             }
             continue;
         }
@@ -721,6 +740,7 @@ impl<D: Device + 'static> FaultInjector<D> {
             }
             None => {
                 bump(&self.counters.rx.dropped);
+                bump(&self.counters.rx.too_long);
                 Err(crate::FrameTooLong::error(held.frame.len(), buf.len()))
             }
         }
@@ -792,6 +812,7 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
                     if let Csum::Partial { start, offset } = meta.csum {
                         if !crate::vnet::complete_checksum(frame, start, offset) {
                             bump(&c.dropped);
+                            bump(&c.bad_offload);
                             continue;
                         }
                     }
@@ -846,7 +867,10 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
         while let Some(held) = st.lane.pop_due(now) {
             match self.inner.send_meta(&held.frame, &held.meta) {
                 Ok(()) => bump(&c.passed),
-                Err(_) => bump(&c.dropped),
+                Err(_) => {
+                    bump(&c.dropped);
+                    bump(&c.failed);
+                }
             }
         }
         let mut copy = frame.to_vec();

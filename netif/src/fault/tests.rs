@@ -539,6 +539,60 @@ fn small_buffer_is_an_error_for_held_frames() {
     assert_eq!(dev.recv(&mut big, 5 * MS).unwrap(), Some(60));
     let mut small = [0u8; 10];
     assert!(dev.recv(&mut small, 5 * MS).is_err());
+    // A drop of its own cause.
+    let s = dev.stats();
+    assert_eq!((s.dropped, s.too_long, s.passed), (1, 1, 1));
+}
+
+/// Held sent frames the inner device refuses (here its queue is full) are counted as
+/// dropped for that cause, not lumped with the others.
+#[test]
+fn held_sent_frames_the_device_refuses_are_counted_as_failed() {
+    let (peer, local) = pair(1);
+    let dev = FaultInjector::new(local, "delay=10ms,dir=both".parse().unwrap());
+    send_all(&dev, 0..3);
+    let counted = Instant::now() + Duration::from_secs(2);
+    while dev.stats().tx_passed + dev.stats().tx_dropped < 3 && Instant::now() < counted {
+        std::thread::sleep(MS);
+    }
+    let s = dev.stats();
+    assert_eq!(
+        (
+            s.tx_passed,
+            s.tx_dropped,
+            s.tx_failed,
+            s.tx_lost,
+            s.tx_overflow
+        ),
+        (1, 2, 2, 0, 0)
+    );
+    assert_eq!(drain(&peer, 5 * MS).len(), 1);
+}
+
+/// A received frame whose partial checksum points outside it is dropped and counted as
+/// bad offload metadata.
+#[test]
+fn a_partial_checksum_outside_the_frame_is_counted_as_bad_offload() {
+    let mut f = vec![0u8; 14 + 20 + 20];
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let meta = FrameMeta {
+        csum: crate::Csum::Partial {
+            start: 34,
+            offset: 400,
+        },
+        gso: None,
+    };
+    let inner = Coalescing {
+        frames: Mutex::new([(f, meta)].into_iter().collect()),
+    };
+    let dev = FaultInjector::new(inner, FaultConfig::default());
+    let mut buf = vec![0u8; 2048];
+    assert_eq!(dev.recv_meta(&mut buf, MS).unwrap(), None);
+    let s = dev.stats();
+    assert_eq!(
+        (s.received, s.dropped, s.bad_offload, s.passed),
+        (1, 1, 1, 0)
+    );
 }
 
 #[test]
