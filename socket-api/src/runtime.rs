@@ -1100,7 +1100,8 @@ mod tests {
     /// A stack on one end of a memory link (its writes noted with the writing thread's
     /// name), with a connection accepted from a peer on the other end (MSS 1000, window
     /// scale 7, no timestamps), and 100 in-order segments of 1000 bytes from that peer,
-    /// to hand to the stack's rx sink as an rx thread does.
+    /// to hand to the stack's rx sink as an rx thread does. The batch rules are looked at
+    /// from the first segment: no quick ACKs (`TcpConfig::quick_acks`).
     struct BatchPeer {
         stack: crate::Stack,
         dev: Arc<Writers>,
@@ -1112,7 +1113,7 @@ mod tests {
     }
 
     impl BatchPeer {
-        fn new(cfg: crate::StackConfig) -> BatchPeer {
+        fn new(mut cfg: crate::StackConfig) -> BatchPeer {
             use ip::ipv4::{self, Ipv4Repr};
             use std::net::Ipv4Addr;
             use transport::tcp::wire::{flags, TcpRepr};
@@ -1123,6 +1124,7 @@ mod tests {
                 link: ours,
                 seen: Mutex::new(Vec::new()),
             });
+            cfg.transport.tcp.quick_acks = 0;
             let stack = StackBuilder::new()
                 .config(cfg)
                 .device(dev.clone())

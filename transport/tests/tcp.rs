@@ -15,9 +15,13 @@ use transport::tcp::wire::TcpRepr;
 use transport::tcp::Seq;
 use transport::{CongestionAlgorithm, SocketHandle, TcpConfig, TcpError, TcpState, TransportError};
 
+/// The tests' configuration: no tail loss probes, and no quick ACKs, so that the
+/// delayed-ACK rules apply from a connection's first segment (`quick_acks` has tests of its
+/// own, with the default).
 fn cfg() -> TcpConfig {
     TcpConfig {
         tail_loss_probe: false,
+        quick_acks: 0,
         ..TcpConfig::default()
     }
 }
@@ -3151,5 +3155,36 @@ mod batch {
         }
         n.t.end_batch(&mut n.ip, n.now);
         assert_eq!(n.take().len(), 2, "one ACK each");
+    }
+
+    /// With the default configuration, an accepted connection's first 16 data segments
+    /// are each acknowledged at once inside an open batch (quick ACKs); the segments after
+    /// them wait for the batch's end.
+    #[test]
+    fn a_new_connections_first_segments_get_quick_acks_in_a_batch() {
+        let mut n = Net::with_cfg(TcpConfig::default());
+        let l = n.listen(LPORT, 16);
+        let syn_ws = TcpRepr {
+            wscale: Some(7),
+            ..syn(PEER_ISS)
+        };
+        let mut c = n.handshake_to(l, PPORT, syn_ws, 65_535);
+        n.take();
+        n.t.begin_batch();
+        let mut acks = Vec::new();
+        for _ in 0..30 {
+            let at = c.rcv;
+            n.data(&c, at, &[1; 500]);
+            c.rcv = c.rcv + 500;
+            acks.extend(n.take().iter().map(|o| o.r.ack));
+        }
+        let first: Vec<Seq> = (1..=16).map(|i| PEER_ISS + 1 + 500 * i).collect();
+        assert_eq!(
+            acks, first,
+            "one ACK per segment, then none while the batch is open"
+        );
+        n.t.end_batch(&mut n.ip, n.now);
+        let last: Vec<Seq> = n.take().iter().map(|o| o.r.ack).collect();
+        assert_eq!(last, [c.rcv]);
     }
 }

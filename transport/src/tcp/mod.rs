@@ -84,6 +84,13 @@ pub struct TcpConfig {
     pub time_wait: Duration,
     /// The longest an ACK is delayed (RFC 9293 3.8.6.3: under 0.5 s; Linux: 40 ms).
     pub delayed_ack: Duration,
+    /// Quick ACKs: at a connection's start, and when the peer sends again after a silence
+    /// longer than the retransmission timeout (its window restarts then, RFC 5681 4.1),
+    /// this many in-order data segments are each acknowledged at once, in a receive batch
+    /// or not, neither delayed nor stretched (Linux: up to 16, `TCP_MAX_QUICKACKS`). A
+    /// sender in slow start that counts ACKs rather than bytes (RFC 3465's L = 2) would
+    /// otherwise grow by two segments per batch. 0: none.
+    pub quick_acks: u8,
     /// Keepalive (RFC 1122 4.2.3.6): idle time, interval and unanswered probes.
     pub keep_idle: Duration,
     pub keep_interval: Duration,
@@ -139,6 +146,7 @@ impl Default for TcpConfig {
             user_timeout: Duration::from_secs(300),
             time_wait: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
+            quick_acks: 16,
             keep_idle: Duration::from_secs(7200),
             keep_interval: Duration::from_secs(75),
             keep_count: 9,

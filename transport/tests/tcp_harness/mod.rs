@@ -274,11 +274,13 @@ impl Default for Net {
 }
 
 impl Net {
-    /// Default settings but no tail loss probes, so timeouts are seen bare (the probe has
+    /// Default settings but no tail loss probes, so timeouts are seen bare, and no quick
+    /// ACKs, so the delayed-ACK rules apply from a connection's first segment (each has
     /// tests of its own).
     pub fn new() -> Net {
         Net::with_cfg(TcpConfig {
             tail_loss_probe: false,
+            quick_acks: 0,
             ..TcpConfig::default()
         })
     }

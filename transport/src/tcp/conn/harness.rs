@@ -142,9 +142,27 @@ impl Conn {
         }
     }
 
+    /// [`Conn::established`] with the default quick ACKs (`TcpConfig::quick_acks`): the
+    /// other harness connections have none, so that their tests see the delayed-ACK and
+    /// stretch rules from the first segment.
+    pub(super) fn established_quick(opts: ConnOpts) -> Conn {
+        Conn::establish_with(opts, None, false, true, TcpConfig::default().quick_acks)
+    }
+
     fn establish(opts: ConnOpts, wscale: Option<u8>, timestamps: bool, sack: bool) -> Conn {
+        Conn::establish_with(opts, wscale, timestamps, sack, 0)
+    }
+
+    fn establish_with(
+        opts: ConnOpts,
+        wscale: Option<u8>,
+        timestamps: bool,
+        sack: bool,
+        quick_acks: u8,
+    ) -> Conn {
         let cfg = TcpConfig {
             timestamps,
+            quick_acks,
             ..TcpConfig::default()
         };
         let mut c = Conn::connecting(cfg, opts, 1500);

@@ -133,6 +133,7 @@ impl Tcb {
             self.syn_retries = 0;
             self.backoff = 0;
             self.set_state(State::Established);
+            self.quick_acks = cfg.quick_acks;
             self.rearm_keepalive(cfg);
             self.ack_now = true;
         } else {
@@ -466,6 +467,7 @@ impl Tcb {
             }
             self.syn_retries = 0;
             self.set_state(State::Established);
+            self.quick_acks = cfg.quick_acks;
             self.rearm_keepalive(cfg);
             if self.fin_queued {
                 // The application closed before the handshake ended.
@@ -618,6 +620,11 @@ impl Tcb {
         // where Linux's tcp_ack takes it) and it counts as a sign of life for keepalive.
         // A forged segment dropped above must not move TS.Recent, or every later segment
         // of the real peer would fail PAWS.
+        if now.saturating_duration_since(self.last_rx) > self.rtt.rto() {
+            // The peer was silent longer than an RTO: a sender restarts its window after
+            // such an idle time (RFC 5681 4.1), so its first segments get quick ACKs again.
+            self.quick_acks = self.quick_acks.max(cfg.quick_acks);
+        }
         self.last_rx = now;
         self.keep_probes = 0;
         self.update_ts_recent(seg, now);

@@ -256,6 +256,8 @@ pub struct Tcb {
     /// An ACK is owed by the every-second-segment rule; inside a receive batch it waits for
     /// the batch's end, so a batch of in-order segments draws one ACK (see `segment`).
     ack_due: bool,
+    /// Quick ACKs left (`TcpConfig::quick_acks`): in-order data acknowledged at once.
+    quick_acks: u8,
     /// Listed in the transport's batch ACK list (`Transport::end_batch` answers it once).
     ack_listed: bool,
     /// The route's device cuts large segments for us (TSO): new data leaves in bursts of
@@ -448,6 +450,7 @@ impl Tcb {
             dsack: None,
             pending_ack_bytes: 0,
             ack_due: false,
+            quick_acks: 0,
             ack_listed: false,
             tso: false,
             retransmits: 0,

@@ -56,6 +56,9 @@ impl Tcb {
             let stretch = ACK_STRETCH_MAX.min(window / 4).max(2 * full);
             if fin || self.pending_ack_bytes >= stretch {
                 self.ack_now = true;
+            } else if self.quick_acks > 0 {
+                self.quick_acks -= 1;
+                self.ack_now = true;
             } else if self.pending_ack_bytes >= 2 * full {
                 self.ack_due = true;
             }
@@ -286,6 +289,75 @@ mod tests {
             .output_batch_ack(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         let last = c.take().iter().map(|s| s.r.ack.since(start)).collect();
         (acks, last)
+    }
+
+    /// `segments` full segments in one batch on `c`: the ACKs sent during the batch and
+    /// the one at its end, as bytes acknowledged since the batch's start.
+    fn batch_on(c: &mut Conn, segments: usize) -> (Vec<usize>, Vec<usize>) {
+        let start = c.tcb.rcv_nxt;
+        let mut acks = Vec::new();
+        for _ in 0..segments {
+            let r = c.seg(flags::ACK, c.our_una());
+            c.tcb.segment(
+                &c.cfg,
+                &r,
+                &[7u8; PEER_MSS],
+                &mut c.tx,
+                &mut c.stats,
+                c.now,
+                true,
+            );
+            c.peer_nxt = c.peer_nxt + PEER_MSS;
+            acks.extend(c.take().iter().map(|s| s.r.ack.since(start)));
+        }
+        c.tcb
+            .output_batch_ack(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let last = c.take().iter().map(|s| s.r.ack.since(start)).collect();
+        (acks, last)
+    }
+
+    /// A new connection's first `quick_acks` data segments are each acknowledged at
+    /// once, inside a receive batch too: a sender in slow start that counts ACKs (RFC
+    /// 3465's L = 2) grows as fast as one counting bytes. Then the batch's rules apply.
+    #[test]
+    fn a_new_connections_first_segments_are_acked_at_once_even_in_a_batch() {
+        let mut c = Conn::established_quick(opts());
+        assert_eq!(c.cfg.quick_acks, 16);
+        let (during, end) = batch_on(&mut c, 40);
+        let mut expected: Vec<usize> = (1..=16).map(|i| i * PEER_MSS).collect();
+        // Then the batch's rules: the next ACK once a quarter of the (unscaled, 64 KB)
+        // window is unacknowledged, 17 segments on, and the last at the batch's end.
+        expected.push(33 * PEER_MSS);
+        assert_eq!(during, expected, "one ACK per segment, then the stretch");
+        assert_eq!(end, [40 * PEER_MSS]);
+        // Spent: the next batch gets one ACK.
+        let (during, end) = batch_on(&mut c, 10);
+        assert_eq!((during.len(), end), (0, vec![10 * PEER_MSS]));
+    }
+
+    /// After the peer was silent for longer than the retransmission timeout (its window
+    /// restarts, RFC 5681 4.1), its next segments get quick ACKs again; after a shorter
+    /// pause they do not.
+    #[test]
+    fn quick_acks_come_back_after_the_peer_was_silent_longer_than_an_rto() {
+        let mut c = Conn::established_quick(opts());
+        batch_on(&mut c, 40);
+        let rto = c.tcb.rtt.rto();
+        c.now += rto / 2;
+        let (during, _) = batch_on(&mut c, 4);
+        assert!(
+            during.is_empty(),
+            "a short pause: no quick ACKs ({during:?})"
+        );
+        c.now += rto + Duration::from_millis(1);
+        let (during, end) = batch_on(&mut c, 20);
+        let quick: Vec<usize> = (1..=16).map(|i| i * PEER_MSS).collect();
+        assert_eq!(during, quick, "after a silence longer than the RTO");
+        assert_eq!(end, [20 * PEER_MSS]);
+        // None configured: none at the start either.
+        let mut c = Conn::established(opts());
+        let (during, _) = batch_on(&mut c, 10);
+        assert!(during.is_empty());
     }
 
     /// Segments read in one batch draw one ACK at the batch's end (`segment` with
