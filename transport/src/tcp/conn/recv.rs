@@ -269,26 +269,7 @@ mod tests {
             },
             peer_wscale,
         );
-        let start = c.tcb.rcv_nxt;
-        let mut acks = Vec::new();
-        for _ in 0..segments {
-            let r = c.seg(flags::ACK, c.our_una());
-            c.tcb.segment(
-                &c.cfg,
-                &r,
-                &[7u8; PEER_MSS],
-                &mut c.tx,
-                &mut c.stats,
-                c.now,
-                true,
-            );
-            c.peer_nxt = c.peer_nxt + PEER_MSS;
-            acks.extend(c.take().iter().map(|s| s.r.ack.since(start)));
-        }
-        c.tcb
-            .output_batch_ack(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-        let last = c.take().iter().map(|s| s.r.ack.since(start)).collect();
-        (acks, last)
+        batch_on(&mut c, segments)
     }
 
     /// `segments` full segments in one batch on `c`: the ACKs sent during the batch and
