@@ -496,6 +496,9 @@ impl Tcb {
         if !data.is_empty() {
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
+                    if seq == self.rcv_nxt {
+                        self.last_data_rx = Some(now);
+                    }
                     self.receive_data(seq, data, fin, stats);
                 }
                 _ => {

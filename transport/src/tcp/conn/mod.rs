@@ -258,6 +258,12 @@ pub struct Tcb {
     ack_due: bool,
     /// Quick ACKs left (`TcpConfig::quick_acks`): in-order data acknowledged at once.
     quick_acks: u8,
+    /// The connection is interactive (Linux's "pingpong" mode): we sent data within the
+    /// delayed-ACK time of receiving some, so the next reply will likely carry the ACK
+    /// and quick ACKs are not used. Left when a delayed ACK's timer fires.
+    interactive: bool,
+    /// When in-order data last arrived (for `interactive`).
+    last_data_rx: Option<Instant>,
     /// Listed in the transport's batch ACK list (`Transport::end_batch` answers it once).
     ack_listed: bool,
     /// The route's device cuts large segments for us (TSO): new data leaves in bursts of
@@ -451,6 +457,8 @@ impl Tcb {
             pending_ack_bytes: 0,
             ack_due: false,
             quick_acks: 0,
+            interactive: false,
+            last_data_rx: None,
             ack_listed: false,
             tso: false,
             retransmits: 0,

@@ -279,12 +279,23 @@ impl Tcb {
             self.send_ack(tx, stats, now);
         }
         if sending {
+            let max = self.snd_max;
             if self.in_recovery && self.sack_ok {
                 self.sack_send(tx, stats, now);
             } else if self.fin_queued || (self.snd_base + self.sndq.len()).gt(self.snd_nxt) {
                 // Only with something unsent: a receiver's output runs after every
                 // segment, and the call showed as 2.5% of plain-frame receive profiles.
                 self.send_data(tx, stats, now, None);
+            }
+            // New data within the delayed-ACK time of the data it answers: a reply in an
+            // interactive exchange, whose next request waits for the next reply to carry
+            // its ACK rather than drawing a quick ACK of its own (Linux's pingpong mode).
+            if self.snd_max != max
+                && self
+                    .last_data_rx
+                    .is_some_and(|t| now.saturating_duration_since(t) < cfg.delayed_ack)
+            {
+                self.interactive = true;
             }
         }
         let ack_owed = self.ack_now || (self.ack_due && !defer_ack);

@@ -56,7 +56,7 @@ impl Tcb {
             let stretch = ACK_STRETCH_MAX.min(window / 4).max(2 * full);
             if fin || self.pending_ack_bytes >= stretch {
                 self.ack_now = true;
-            } else if self.quick_acks > 0 {
+            } else if self.quick_acks > 0 && !self.interactive {
                 self.quick_acks -= 1;
                 self.ack_now = true;
             } else if self.pending_ack_bytes >= 2 * full {
@@ -314,6 +314,73 @@ mod tests {
         // Spent: the next batch gets one ACK.
         let (during, end) = batch_on(&mut c, 10);
         assert_eq!((during.len(), end), (0, vec![10 * PEER_MSS]));
+    }
+
+    /// A request from the peer, acknowledging all we sent; returns what we sent at once.
+    fn request(c: &mut Conn) -> Vec<Sent> {
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[1; 100]);
+        c.peer_nxt = c.peer_nxt + 100;
+        c.take()
+    }
+
+    /// Our reply, written `after` the request; returns what went out.
+    fn reply(c: &mut Conn, after: Duration) -> Vec<Sent> {
+        c.now += after;
+        c.tcb.write(&[2; 200]);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take()
+    }
+
+    fn is_pure_ack_of(s: &[Sent], ack: Seq) -> bool {
+        matches!(s, [a] if a.data.is_empty() && a.r.ack == ack)
+    }
+
+    /// Once we answer data within the delayed-ACK time, the exchange is interactive (as
+    /// Linux's pingpong mode): a request no longer draws a quick ACK of its own, and the
+    /// reply carries its ACK. A request left unanswered until the delayed ACK's timer
+    /// fires ends the mode, and quick ACKs come back.
+    #[test]
+    fn replies_carry_the_acks_of_an_interactive_exchange() {
+        let mut c = Conn::established_quick(opts());
+        let ms = Duration::from_millis(1);
+        let first = request(&mut c);
+        assert!(is_pure_ack_of(&first, c.peer_nxt), "quick: {first:?}");
+        let sent = reply(&mut c, ms);
+        assert_eq!(sent.len(), 1);
+        assert!(c.tcb.interactive, "a reply 1 ms after the request");
+        for _ in 0..3 {
+            assert!(request(&mut c).is_empty(), "the ACK waits for the reply");
+            let sent = reply(&mut c, ms);
+            assert!(
+                matches!(&sent[..], [s] if s.data.len() == 200 && s.r.ack == c.peer_nxt),
+                "the reply carries the ACK: {sent:?}"
+            );
+        }
+        // No reply this time: the delayed ACK goes when its timer fires, and the mode ends.
+        assert!(request(&mut c).is_empty());
+        let delay = c.cfg.delayed_ack;
+        c.advance(delay);
+        let late = c.take();
+        assert!(is_pure_ack_of(&late, c.peer_nxt), "delayed: {late:?}");
+        assert!(!c.tcb.interactive);
+        let quick = request(&mut c);
+        assert!(is_pure_ack_of(&quick, c.peer_nxt), "quick again: {quick:?}");
+    }
+
+    /// A reply later than the delayed-ACK time does not make the exchange interactive:
+    /// the next request still draws a quick ACK. Nor does data we send unasked.
+    #[test]
+    fn a_slow_reply_or_unasked_data_keeps_quick_acks() {
+        let mut c = Conn::established_quick(opts());
+        reply(&mut c, Duration::ZERO);
+        assert!(!c.tcb.interactive, "data sent before any came");
+        request(&mut c);
+        let late = c.cfg.delayed_ack;
+        reply(&mut c, late);
+        assert!(!c.tcb.interactive, "a reply after the delayed-ACK time");
+        let quick = request(&mut c);
+        assert!(is_pure_ack_of(&quick, c.peer_nxt), "quick: {quick:?}");
     }
 
     /// After the peer was silent for longer than the retransmission timeout (its window

@@ -100,6 +100,9 @@ impl Tcb {
         }
         if self.timers.take_due(Timer::DelayedAck, now) {
             self.ack_now = true;
+            // No reply carried the ACK in time: not an exchange of requests and replies
+            // after all, or not one fast enough (Linux leaves pingpong mode here too).
+            self.interactive = false;
         }
         self.output(cfg, tx, stats, now);
     }
