@@ -136,7 +136,7 @@ pub use error::SocketError;
 pub use poller::{Event, Poller};
 pub use raw::RawSocket;
 pub use runtime::{Core, Stack, StackConfig};
-pub use socket::{poll, Domain, Interest, PollFd, SockOpt, SockOptName, Socket, Type};
+pub use socket::{poll, Domain, IcmpError, Interest, PollFd, SockOpt, SockOptName, Socket, Type};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use transport::{CongestionAlgorithm, PmtuMode};
 pub use udp::UdpSocket;

@@ -94,6 +94,33 @@ pub enum SockOpt {
     /// `IP_MTU` (`get_option` only): the path MTU towards the peer of a connected socket
     /// (see [`Socket::path_mtu`]); setting it is refused, as Linux's ENOPROTOOPT.
     Mtu(usize),
+    /// `IP_RECVERR` (UDP sockets): every ICMP error about a datagram the socket sent,
+    /// connected or not, soft errors (a time exceeded, a host unreachable) included, is
+    /// queued with who sent it, read by [`Socket::recv_error`], and fails the socket's
+    /// next call once. Off by default; turning it off empties the queue.
+    RecvErrors(bool),
+}
+
+/// An ICMP error about a datagram a socket sent, from its `IP_RECVERR` queue
+/// ([`Socket::recv_error`]): Linux's `sock_extended_err` of origin ICMP, its offender and
+/// the payload it quoted.
+#[derive(Debug)]
+pub struct IcmpError {
+    /// What the socket's calls return for it (`ee_errno`): `ConnectionRefused` for a
+    /// port unreachable, `HostUnreachable` for a time exceeded, and so on.
+    pub error: io::Error,
+    /// The ICMP type and code (`ee_type`, `ee_code`).
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// The next-hop MTU of a "fragmentation needed", else 0 (`ee_info`).
+    pub info: u32,
+    /// Who sent the ICMP message (`SO_EE_OFFENDER`): a router on the path or the
+    /// destination; this host's own address when it could not resolve the next hop.
+    pub offender: Ipv4Addr,
+    /// Where the datagram the error is about was going.
+    pub dest: SocketAddr,
+    /// The start of that datagram's payload, as the error quoted it.
+    pub payload: Vec<u8>,
 }
 
 /// Socket option names (`getsockopt`).
@@ -118,6 +145,7 @@ pub enum SockOptName {
     HeaderIncluded,
     MtuDiscover,
     Mtu,
+    RecvErrors,
 }
 
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
@@ -741,6 +769,36 @@ impl Socket {
         Ok(r)
     }
 
+    /// The oldest ICMP error queued by `IP_RECVERR` ([`SockOpt::RecvErrors`]), as Linux's
+    /// `recvmsg(MSG_ERRQUEUE)` reads it; the socket's pending error becomes the next
+    /// queued one's, or none. Unlike `MSG_ERRQUEUE`, it waits as a receive does: for ever
+    /// on a blocking socket, at most `SO_RCVTIMEO`, or not at all (`WouldBlock`) on a
+    /// non-blocking one. UDP sockets with the option on.
+    pub fn recv_error(&self) -> io::Result<IcmpError> {
+        if self.ty != Type::Dgram {
+            return Err(SocketError::Unsupported("recv_error needs a UDP socket").into());
+        }
+        let timeout = self.opts.lock().recv_timeout;
+        let r = self.wait_for(timeout, |c, _| {
+            let u = c.transport.udp(self.handle)?;
+            if !u.recverr() {
+                return Err(SocketError::InvalidInput(
+                    "no error queue: IP_RECVERR is off on this socket",
+                ));
+            }
+            Ok(u.recv_error())
+        })?;
+        Ok(IcmpError {
+            error: SocketError::from(r.error).into(),
+            icmp_type: r.kind,
+            icmp_code: r.code,
+            info: r.info,
+            offender: r.offender,
+            dest: SocketAddr::V4(r.dest),
+            payload: r.payload,
+        })
+    }
+
     /// `recv_from`; with `peek`, the datagram stays queued; with `trunc` (`MSG_TRUNC`), the
     /// datagram's whole length is returned rather than the length copied.
     fn recv_from_peek(
@@ -988,6 +1046,9 @@ impl Socket {
                     SocketError::Unsupported("multicast options are for UDP sockets").into(),
                 );
             }
+            SockOpt::RecvErrors(_) if self.ty != Type::Dgram => {
+                return Err(SocketError::Unsupported("IP_RECVERR is for UDP sockets here").into());
+            }
             SockOpt::MulticastIf(a)
                 if !a.is_unspecified() && !self.with_core(|c, _| Ok(c.ip.tx().is_local(a)))? =>
             {
@@ -1027,6 +1088,7 @@ impl Socket {
                         u.multicast_if = Some(a).filter(|a| !a.is_unspecified())
                     }
                     SockOpt::MtuDiscover(m) => u.pmtu = m,
+                    SockOpt::RecvErrors(on) => u.set_recverr(on),
                     _ => {}
                 }
                 Ok(())
@@ -1201,6 +1263,11 @@ impl Socket {
                         SocketError::Unsupported("multicast options are for UDP sockets").into(),
                     )
                 }
+                SockOptName::RecvErrors if self.ty != Type::Dgram => {
+                    return Err(
+                        SocketError::Unsupported("IP_RECVERR is for UDP sockets here").into(),
+                    )
+                }
                 _ => {}
             }
         }
@@ -1221,6 +1288,7 @@ impl Socket {
                         }
                         SockOptName::Tos => SockOpt::Tos(u.tos),
                         SockOptName::MtuDiscover => SockOpt::MtuDiscover(u.pmtu),
+                        SockOptName::RecvErrors => SockOpt::RecvErrors(u.recverr()),
                         _ => SockOpt::Ttl(u.ttl.unwrap_or(default_ttl)),
                     })
                 }

@@ -124,6 +124,25 @@ impl UdpSocket {
         self.inner.recv(buf)
     }
 
+    /// `IP_RECVERR`: queue every ICMP error about what this socket sends, connected or
+    /// not, soft ones too, for [`UdpSocket::recv_error`] ([`SockOpt::RecvErrors`]).
+    pub fn set_recv_errors(&self, on: bool) -> io::Result<()> {
+        self.inner.set_option(SockOpt::RecvErrors(on))
+    }
+
+    pub fn recv_errors(&self) -> io::Result<bool> {
+        match self.inner.get_option(SockOptName::RecvErrors)? {
+            SockOpt::RecvErrors(on) => Ok(on),
+            _ => Ok(false),
+        }
+    }
+
+    /// The oldest queued ICMP error, with who sent it (`recvmsg(MSG_ERRQUEUE)`), waiting
+    /// as `recv_from` does; see [`Socket::recv_error`].
+    pub fn recv_error(&self) -> io::Result<crate::IcmpError> {
+        self.inner.recv_error()
+    }
+
     /// The pending error (an ICMP error no call has reported yet), taken, as
     /// `std::net::UdpSocket::take_error`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {

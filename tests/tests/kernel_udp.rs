@@ -513,3 +513,68 @@ for src in (7007, 7008, 0, 17):
     let out = t.wait_for("datagrams: ", SECS(5));
     assert!(out.contains("datagrams: 4"), "{out}");
 }
+
+/// `traceroute` across the kernel as a router: the namespace forwards between the tap
+/// (10.0.0.2) and a veth to a second namespace, the far host (10.0.1.2). The kernel's
+/// time exceeded names the first hop, the far host's port unreachable ends the trace; the
+/// stack reads both from its socket's `IP_RECVERR` queue. Then a host the router cannot
+/// reach draws `!H` (the kernel's host unreachable after its ARP fails).
+#[test]
+fn traceroute_names_the_kernel_router_and_the_far_host() {
+    let (ns, mut t) = top2("trace", &[]);
+    let far = tests::Netns::new("tracefar");
+    let setup = format!(
+        "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.icmp_ratelimit=0 && \
+         ip link add veth0 type veth peer name veth1 netns {far} && \
+         ip addr add 10.0.1.1/24 dev veth0 && ip link set veth0 up",
+        far = far.name
+    );
+    let (ok, out) = ns.sh_text(&setup);
+    assert!(ok, "{out}");
+    let (ok, out) = far.sh_text(
+        "sysctl -qw net.ipv4.icmp_ratelimit=0 && \
+         ip addr add 10.0.1.2/24 dev veth1 && ip link set veth1 up && \
+         ip route add default via 10.0.1.1",
+    );
+    assert!(ok, "{out}");
+    t.cmd("route add 10.0.1.0/24 via 10.0.0.2");
+    let out = t.run_marked("traceroute -q 3 -w 3 10.0.1.2");
+    let hops: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with(' ') && l.trim_start().starts_with(char::is_numeric))
+        .collect();
+    assert!(
+        out.contains("traceroute to 10.0.1.2 (10.0.1.2), 30 hops max, 60 byte packets"),
+        "{out}"
+    );
+    assert_eq!(hops.len(), 2, "two hops: {out}");
+    assert!(hops[0].starts_with(" 1  10.0.0.2  "), "{out}");
+    assert!(hops[1].starts_with(" 2  10.0.1.2  "), "{out}");
+    for h in &hops {
+        assert_eq!(h.matches(" ms").count(), 3, "three answers: {out}");
+        assert!(!h.contains('*') && !h.contains('!'), "{out}");
+    }
+
+    // 10.0.1.9 is on the router's network but absent: its ARP fails, and it says so.
+    let out = t.run_marked("traceroute -q 1 -w 10 -m 3 10.0.1.9");
+    assert!(out.contains(" 1  10.0.0.2  "), "{out}");
+    assert!(
+        out.contains(" 2  10.0.0.2  ") && out.contains(" !H"),
+        "{out}"
+    );
+    assert!(
+        !out.lines().any(|l| l.starts_with(" 3 ")),
+        "the trace ends at the unreachable: {out}"
+    );
+    let stat = t.run_marked("stat");
+    // Every answer reached the queue (3 + 3 + 2), none was dropped.
+    let reported: u64 = stat
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("icmp_errors_reported="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        reported >= 8 && !stat.contains("drop_errors_full"),
+        "{stat}"
+    );
+}

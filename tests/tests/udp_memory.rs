@@ -1009,3 +1009,84 @@ fn a_broadcast_sent_comes_up_to_our_own_sockets_on_the_port() {
     assert!(try_recv(&here).is_none());
     assert_eq!(p.a.ip_stats().broadcast_looped, 5);
 }
+
+/// A (10.0.0.1) — R (10.0.0.254 | 10.0.1.254, forwarding) — B (10.0.1.1): the hosts.
+fn routed() -> (Host, Host, Host) {
+    use tests::pair::{link, mac};
+    let (a_end, ra_end) = link(("eth-a", mac(1)), ("r-a", mac(0xfe)), 1500);
+    let (rb_end, b_end) = link(("r-b", mac(0xfd)), ("eth-b", mac(2)), 1500);
+    let a = Host::default();
+    a.attach(std::sync::Arc::new(a_end), "10.0.0.1/24");
+    a.default_route(Ipv4Addr::new(10, 0, 0, 254));
+    let mut cfg = socket_api::StackConfig::default();
+    cfg.ip.forwarding = true;
+    let r = Host::new(cfg);
+    r.attach(std::sync::Arc::new(ra_end), "10.0.0.254/24");
+    r.attach(std::sync::Arc::new(rb_end), "10.0.1.254/24");
+    let b = Host::default();
+    b.attach(std::sync::Arc::new(b_end), "10.0.1.1/24");
+    b.default_route(Ipv4Addr::new(10, 0, 1, 254));
+    (a, r, b)
+}
+
+/// `IP_RECVERR` through the socket API, as traceroute uses it: an unconnected socket
+/// learns who answered each probe (the router's time exceeded, the far host's port
+/// unreachable) and what it quoted; a read of the queue waits as a receive does, and
+/// a blocking read of the data hears the error once.
+#[test]
+fn ip_recverr_tells_an_unconnected_socket_who_answered_each_probe() {
+    let (a, _r, _b) = routed();
+    let far = addr(Ipv4Addr::new(10, 0, 1, 1), 33434);
+    let s = bind(&a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    assert!(!s.recv_errors().unwrap());
+    let off = s.recv_error().expect_err("off: no queue");
+    assert_eq!(off.kind(), ErrorKind::InvalidInput, "{off}");
+    s.set_recv_errors(true).unwrap();
+    assert!(s.recv_errors().unwrap());
+    s.set_read_timeout(Some(WAIT)).unwrap();
+
+    s.set_ttl(1).unwrap();
+    s.send_to(b"probe ttl 1", far).unwrap();
+    let e = s.recv_error().expect("time exceeded");
+    assert_eq!(e.error.kind(), ErrorKind::HostUnreachable, "{e:?}");
+    assert_eq!((e.icmp_type, e.icmp_code), (11, 0));
+    assert_eq!(e.offender, Ipv4Addr::new(10, 0, 0, 254));
+    assert_eq!((e.dest, e.payload.as_slice()), (far, &b"probe ttl 1"[..]));
+    // Read from the queue, it is no longer pending.
+    assert!(s.take_error().unwrap().is_none());
+
+    s.set_ttl(2).unwrap();
+    s.send_to(b"probe ttl 2", far).unwrap();
+    let e = s.recv_error().expect("port unreachable");
+    assert_eq!(e.error.kind(), ErrorKind::ConnectionRefused, "{e:?}");
+    assert_eq!((e.icmp_type, e.icmp_code), (3, 3));
+    assert_eq!(e.offender, Ipv4Addr::new(10, 0, 1, 1));
+
+    // Not read from the queue: the next receive fails with it once, then the queue still
+    // holds it, and poll says so.
+    s.set_ttl(1).unwrap();
+    s.send_to(b"again", far).unwrap();
+    let mut buf = [0u8; 64];
+    let got = s.recv_from(&mut buf).expect_err("the error, not data");
+    assert_eq!(got.kind(), ErrorKind::HostUnreachable, "{got}");
+    let mut fds = [PollFd::new(s.socket(), Interest::READABLE)];
+    assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 1);
+    assert!(
+        fds[0].error && !fds[0].readable,
+        "error queued, nothing to read"
+    );
+    assert_eq!(s.recv_error().expect("still queued").payload, b"again");
+
+    // Nothing queued: the read waits out the timeout, or says WouldBlock.
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let t0 = Instant::now();
+    let e = s.recv_error().expect_err("nothing queued");
+    assert!(
+        matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{e}"
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+    s.set_nonblocking(true).unwrap();
+    assert_eq!(s.recv_error().unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert!(udp_stats(&a).icmp_errors_reported >= 3);
+}

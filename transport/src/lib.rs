@@ -25,7 +25,7 @@ pub use tcp::{
     CongestionAlgorithm, ConnInfo, State as TcpState, TcpConfig, TcpError, TcpStats,
     UnknownAlgorithm,
 };
-pub use udp::{Joined, SoftError, UdpDatagram, UdpSock, UdpStats};
+pub use udp::{IcmpReport, Joined, SoftError, UdpDatagram, UdpSock, UdpStats, MAX_ERRORS_QUEUED};
 
 use ip::{Datagram, Delivery, GroupError, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
 use netif::Instant;
@@ -851,12 +851,7 @@ impl Transport {
     fn udp_icmp_error(&mut self, tx: &mut dyn IpTx, r: &IcmpErrorReport<'_>, now: Instant) {
         use ip::icmp::{kind as k, unreach as un};
         let frag_needed = (r.kind, r.code) == (k::DEST_UNREACHABLE, un::FRAG_NEEDED);
-        let err = if frag_needed {
-            Some(SoftError::MessageTooLong)
-        } else {
-            SoftError::from_icmp(r.kind, r.code)
-        };
-        let (Some(err), Some(ports)) = (err, r.orig_payload.get(..4)) else {
+        let Some(ports) = r.orig_payload.get(..4) else {
             self.udp_stats.icmp_errors_ignored += 1;
             return;
         };
@@ -878,13 +873,59 @@ impl Transport {
         // Only a connected socket hears of errors (RFC 1122 4.1.3.3; Linux without
         // IP_RECVERR): an unconnected one cannot tell which send failed.
         let connected = find(Some(peer));
-        let sender = connected.or_else(|| find(None).filter(|_| frag_needed));
+        let unconnected = || find(None);
+        let sender = connected.or_else(|| unconnected().filter(|_| frag_needed));
         if frag_needed {
             if let Some(mtu) = sender.and_then(|_| udp_path_mtu(r)) {
                 tx.set_path_mtu(r.orig_dst, mtu, now);
                 self.udp_stats.pmtu_updates += 1;
             }
         }
+        // With IP_RECVERR, the socket that would hear the destination's answer (connected
+        // to it, or else unconnected) queues every error, soft ones too (Linux's
+        // `ip_icmp_error`), but a "fragmentation needed" only outside
+        // `IP_PMTUDISC_DONT`.
+        let (recverr, payload) = (
+            connected
+                .or_else(unconnected)
+                .filter(|&(h, _)| matches!(self.sockets.get(h), Some(Socket::Udp(u)) if u.recverr)),
+            r.orig_payload.get(8..).unwrap_or_default(),
+        );
+        if let Some((h, mode)) = recverr {
+            let err = match frag_needed {
+                true => Some(SoftError::MessageTooLong).filter(|_| mode != ip::PmtuMode::Dont),
+                false => SoftError::from_icmp_all(r.kind, r.code),
+            };
+            let (Some(error), Ok(u)) = (err, self.udp(h)) else {
+                self.udp_stats.icmp_errors_ignored += 1;
+                return;
+            };
+            let report = udp::IcmpReport {
+                error,
+                kind: r.kind,
+                code: r.code,
+                info: if frag_needed { r.info & 0xffff } else { 0 },
+                offender: r.from,
+                dest: peer,
+                payload: payload.to_vec(),
+            };
+            if u.push_error(report) {
+                self.udp_stats.icmp_errors_reported += 1;
+                self.wakeups.push(h);
+            } else {
+                self.udp_stats.drop_errors_full += 1;
+            }
+            return;
+        }
+        let err = if frag_needed {
+            Some(SoftError::MessageTooLong)
+        } else {
+            SoftError::from_icmp(r.kind, r.code)
+        };
+        let Some(err) = err else {
+            self.udp_stats.icmp_errors_ignored += 1;
+            return;
+        };
         match connected {
             Some((h, mode)) if !frag_needed || mode != ip::PmtuMode::Dont => {
                 if let Ok(u) = self.udp(h) {

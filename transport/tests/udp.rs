@@ -17,8 +17,8 @@ use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use transport::ports::EPHEMERAL;
 use transport::{
-    PmtuMode, SocketHandle, SoftError, Transport, TransportConfig, TransportError, UdpDatagram,
-    UdpStats,
+    IcmpReport, PmtuMode, SocketHandle, SoftError, Transport, TransportConfig, TransportError,
+    UdpDatagram, UdpStats, MAX_ERRORS_QUEUED,
 };
 
 // ---- fixtures -------------------------------------------------------------------------------
@@ -1443,6 +1443,169 @@ fn peek_shows_the_next_datagram_and_leaves_it_queued() {
 }
 
 /// `SO_ERROR`: the pending ICMP error, taken, so that the next call no longer fails.
+/// An ICMP error from `from` about the datagram `s` we sent.
+fn icmp_error_from(
+    t: &mut Transport,
+    tx: &mut FakeIp,
+    s: &Sent,
+    from: Ipv4Addr,
+    (kind, code, info): (u8, u8, u32),
+) {
+    let r = IcmpErrorReport {
+        from,
+        kind,
+        code,
+        info,
+        orig_src: s.meta.src.expect("UDP always names its source"),
+        orig_dst: s.meta.dst,
+        orig_protocol: ipv4::protocol::UDP,
+        orig_total_len: (ipv4::HEADER_LEN + s.payload.len()) as u16,
+        orig_payload: &s.payload,
+    };
+    t.icmp_error(tx, &r, NOW);
+}
+
+/// `IP_RECVERR`: an unconnected socket queues every ICMP error about what it sent, soft
+/// ones too, with who sent it and what it quoted (traceroute's way of working); each
+/// becomes the pending error once; the queue is bounded and turning the option off
+/// empties it.
+#[test]
+fn with_ip_recverr_an_unconnected_socket_queues_every_icmp_error() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let u = bind(&mut t, &tx, sa(ANY, 0));
+    t.udp(u).unwrap().set_recverr(true);
+    let router = Ipv4Addr::new(10, 0, 0, 254);
+    t.udp_send(u, &mut tx, Some(sa(PEER, 33434)), b"probe 1", NOW)
+        .expect("send");
+    let probe = tx.only();
+    let _ = t.take_wakeups().count();
+    let exceeded = (icmp::kind::TIME_EXCEEDED, icmp::exceeded::TTL, 0);
+    icmp_error_from(&mut t, &mut tx, &probe, router, exceeded);
+    assert_eq!(t.take_wakeups().collect::<Vec<_>>(), [u]);
+    assert_eq!(t.readiness(u), Some((true, true, true)));
+    let r = t.udp(u).unwrap().recv_error().expect("queued");
+    assert_eq!(
+        r,
+        IcmpReport {
+            error: SoftError::HostUnreachable,
+            kind: icmp::kind::TIME_EXCEEDED,
+            code: icmp::exceeded::TTL,
+            info: 0,
+            offender: router,
+            dest: sa(PEER, 33434),
+            payload: b"probe 1".to_vec(),
+        }
+    );
+    assert_eq!(
+        t.readiness(u),
+        Some((false, true, false)),
+        "taken, and its error"
+    );
+    t.udp_send(u, &mut tx, Some(sa(PEER, 33435)), b"probe 2", NOW)
+        .expect("nothing pending");
+
+    // Two errors queue in order; the pending error is the last until the queue is read,
+    // then the next queued one's.
+    let unreach = icmp::kind::DEST_UNREACHABLE;
+    icmp_error_from(
+        &mut t,
+        &mut tx,
+        &probe,
+        PEER,
+        (unreach, icmp::unreach::PORT, 0),
+    );
+    icmp_error_from(
+        &mut t,
+        &mut tx,
+        &probe,
+        router,
+        (unreach, icmp::unreach::HOST, 0),
+    );
+    let sock = t.udp(u).unwrap();
+    assert_eq!(sock.errors_queued(), 2);
+    assert_eq!(sock.take_error(), Some(SoftError::HostUnreachable));
+    let first = sock.recv_error().expect("first");
+    assert_eq!(
+        (first.error, first.offender),
+        (SoftError::ConnectionRefused, PEER)
+    );
+    assert_eq!(
+        sock.take_error(),
+        Some(SoftError::HostUnreachable),
+        "the next one's"
+    );
+    assert_eq!(sock.recv_error().map(|r| r.offender), Some(router));
+    assert_eq!((sock.recv_error(), sock.take_error()), (None, None));
+
+    // A "fragmentation needed" tells the MTU, unless the socket does not discover it;
+    // what UDP never reports is not queued.
+    let frag = (unreach, icmp::unreach::FRAG_NEEDED, 1400);
+    icmp_error_from(&mut t, &mut tx, &probe, router, frag);
+    let r = t.udp(u).unwrap().recv_error().expect("frag needed");
+    assert_eq!((r.error, r.info), (SoftError::MessageTooLong, 1400));
+    t.udp(u).unwrap().pmtu = PmtuMode::Dont;
+    icmp_error_from(&mut t, &mut tx, &probe, router, frag);
+    icmp_error_from(
+        &mut t,
+        &mut tx,
+        &probe,
+        router,
+        (icmp::kind::SOURCE_QUENCH, 0, 0),
+    );
+    assert_eq!(t.udp(u).unwrap().errors_queued(), 0);
+    assert_eq!(t.udp_stats().icmp_errors_ignored, 2);
+
+    // Bounded: by count, and by the receive buffer's bytes.
+    let before = t.udp_stats();
+    for _ in 0..MAX_ERRORS_QUEUED + 3 {
+        icmp_error_from(
+            &mut t,
+            &mut tx,
+            &probe,
+            PEER,
+            (unreach, icmp::unreach::PORT, 0),
+        );
+    }
+    assert_eq!(t.udp(u).unwrap().errors_queued(), MAX_ERRORS_QUEUED);
+    let after = t.udp_stats();
+    assert_eq!(after.drop_errors_full - before.drop_errors_full, 3);
+    assert_eq!(
+        after.icmp_errors_reported - before.icmp_errors_reported,
+        MAX_ERRORS_QUEUED as u64
+    );
+    t.udp(u).unwrap().set_recverr(false);
+    assert_eq!(
+        t.udp(u).unwrap().errors_queued(),
+        0,
+        "off empties the queue"
+    );
+    t.udp(u).unwrap().take_error();
+    t.udp(u).unwrap().set_recverr(true);
+    t.udp(u).unwrap().rcvbuf = 3 * b"probe 1".len();
+    for _ in 0..5 {
+        icmp_error_from(
+            &mut t,
+            &mut tx,
+            &probe,
+            PEER,
+            (unreach, icmp::unreach::PORT, 0),
+        );
+    }
+    assert_eq!(t.udp(u).unwrap().errors_queued(), 3);
+
+    // Off: an unconnected socket hears nothing again.
+    t.udp(u).unwrap().set_recverr(false);
+    t.udp(u).unwrap().take_error();
+    icmp_error_from(
+        &mut t,
+        &mut tx,
+        &probe,
+        PEER,
+        (unreach, icmp::unreach::PORT, 0),
+    );
+    assert_eq!(t.readiness(u), Some((false, true, false)));
+}
+
 #[test]
 fn take_error_takes_the_pending_icmp_error() {
     let (mut t, mut tx) = (transport(), FakeIp::default());

@@ -16,6 +16,7 @@ mod snc;
 mod stat;
 pub mod syntax;
 mod tcp;
+mod traceroute;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use netif::pcap::PcapHandle;
@@ -239,6 +240,7 @@ fn run_words(ctx: &Ctx, line: &str) -> Result<Flow, String> {
         Command::Exit => return Ok(Flow::Exit),
         Command::Clear => out!("\x1b[2J\x1b[H"),
         Command::Ping(a) => ping::run(ctx, a)?,
+        Command::Traceroute(a) => traceroute::run(ctx, a)?,
         Command::Ifconfig(a) => ifconfig::run(ctx, a)?,
         Command::Route(a) => route::run(ctx, a)?,
         Command::Arp(a) => arp::run(ctx, a)?,
@@ -544,7 +546,16 @@ pub(crate) mod tests {
         let ctx = testing::ctx();
         for round in 0..500 {
             let line = match rng.next() % 14 {
-                0 | 1 => format!(
+                1 => format!(
+                    "traceroute -f {} -m {} -q {} -w {} -p {} {}",
+                    rng.v(&["1", "2", "30"], &["0", "256"]),
+                    rng.v(&["1", "3", "255"], &["0", "x"]),
+                    rng.v(&["1", "3", "10"], &["0", "11"]),
+                    rng.v(&["0.05", "0.5", "30"], &["0", "-1", "1e20"]),
+                    rng.v(&["33434", "65535", "1"], BAD_PORTS),
+                    rng.v(ADDRS, BAD_ADDRS)
+                ),
+                0 => format!(
                     "ping -c {} -s {} -t {} -i {} -W {} {}",
                     rng.v(&["1", "2", "3"], &["0", "x", "99999999999999999999"]),
                     rng.v(
@@ -710,6 +721,14 @@ pub(crate) mod tests {
         }
         let ctx = within(move || {
             assert_eq!(run(&ctx, "ping -c 1 -W 5 127.0.0.1"), Ok(Flow::Continue));
+            ctx
+        });
+        // And a trace to its own address ends at the first hop, with its port unreachable.
+        let ctx = within(move || {
+            assert_eq!(
+                run(&ctx, "traceroute -q 2 -w 5 127.0.0.1"),
+                Ok(Flow::Continue)
+            );
             ctx
         });
         testing::finish(ctx);

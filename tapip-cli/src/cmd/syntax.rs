@@ -45,6 +45,15 @@ pub enum Command {
     /// From a raw socket, printing as Linux's ping does; a summary at the end. Fails when
     /// no reply came.
     Ping(Ping),
+    /// Show the routers on the path to a host.
+    ///
+    /// UDP probes to closed ports (33434 up, one per probe) with a growing TTL, as Linux's
+    /// traceroute sends them by default; each router on the path answers with an ICMP
+    /// time exceeded, the host itself with a port unreachable, which ends it. A line per
+    /// TTL: who answered and each probe's round trip, `*` for no answer within WAIT, and
+    /// `!H`, `!N`, `!P`, `!X` or `!<code>` for a host, network, protocol, prohibited or
+    /// other unreachable.
+    Traceroute(Traceroute),
     /// Show or configure interfaces.
     ///
     /// An address without a prefix keeps the interface's current prefix (or, on an
@@ -180,6 +189,32 @@ pub struct Ping {
     /// Allow pinging a broadcast address.
     #[arg(short = 'b')]
     pub broadcast: bool,
+    /// The address, or a host name to look up (`--dns`, or DHCP's DNS servers).
+    #[arg(value_name = "HOST", value_parser = host)]
+    pub dst: String,
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+pub struct Traceroute {
+    /// The TTL of the first probes (1-255).
+    #[arg(short = 'f', value_name = "FIRST_TTL", default_value = "1", value_parser = ttl)]
+    pub first: u8,
+    /// The largest TTL tried (1-255).
+    #[arg(short = 'm', value_name = "MAX_TTL", default_value = "30", value_parser = ttl)]
+    pub max: u8,
+    /// Probes per TTL (1-10).
+    #[arg(short = 'q', value_name = "NQUERIES", default_value = "3", value_parser = queries)]
+    pub queries: u8,
+    /// Seconds to wait for each probe's answer (0.001 to 1000000).
+    #[arg(short = 'w', value_name = "WAIT", default_value = "5", value_parser = timeout)]
+    pub wait: Duration,
+    /// The first probe's destination port; each probe takes the next.
+    #[arg(short = 'p', value_name = "PORT", default_value = "33434", value_parser = probe_port)]
+    pub port: u16,
+    /// Numeric output only (always so: answers are not looked up).
+    #[arg(short = 'n')]
+    pub numeric: bool,
     /// The address, or a host name to look up (`--dns`, or DHCP's DNS servers).
     #[arg(value_name = "HOST", value_parser = host)]
     pub dst: String,
@@ -450,6 +485,20 @@ fn ttl(s: &str) -> Result<u8, String> {
         .ok()
         .filter(|t| *t >= 1)
         .ok_or_else(|| format!("invalid TTL '{s}' (1 to 255)"))
+}
+
+fn queries(s: &str) -> Result<u8, String> {
+    s.parse::<u8>()
+        .ok()
+        .filter(|q| (1..=10).contains(q))
+        .ok_or_else(|| format!("invalid number of probes '{s}' (1 to 10)"))
+}
+
+fn probe_port(s: &str) -> Result<u16, String> {
+    s.parse::<u16>()
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| format!("invalid port '{s}' (1 to 65535)"))
 }
 
 fn interval(s: &str) -> Result<Duration, String> {
@@ -1041,6 +1090,19 @@ mod tests {
         assert!(err("ping").starts_with("ping: missing HOST (usage: ping [-c COUNT]"));
         assert!(err("ping 1.2.3.4 5.6.7.8").starts_with("ping: unexpected argument '5.6.7.8'"));
         assert!(err("ping -c").starts_with("ping: option -c needs a value"));
+        assert_eq!(
+            err("traceroute -q 11 10.0.0.2"),
+            "traceroute: -q: invalid number of probes '11' (1 to 10)"
+        );
+        assert_eq!(
+            err("traceroute -m 0 10.0.0.2"),
+            "traceroute: -m: invalid TTL '0' (1 to 255)"
+        );
+        assert_eq!(
+            err("traceroute -p 0 10.0.0.2"),
+            "traceroute: -p: invalid port '0' (1 to 65535)"
+        );
+        assert!(err("traceroute").starts_with("traceroute: missing HOST (usage: traceroute "));
         assert!(
             err("snc -u").starts_with("snc: missing -b [ADDR:]PORT or -c ADDR:PORT (usage: snc ")
         );
@@ -1125,6 +1187,9 @@ mod tests {
     fn arbitrary_lines_parse_or_fail_in_one_line() {
         const TOKENS: &[&str] = &[
             "ping",
+            "traceroute",
+            "-m",
+            "-q",
             "route",
             "add",
             "del",

@@ -62,6 +62,54 @@ impl SoftError {
     }
 }
 
+impl SoftError {
+    /// The error an ICMP message reports to a socket with `IP_RECVERR`, soft errors
+    /// included, as Linux's `icmp_err_convert` (a time exceeded and a source route
+    /// failure are EHOSTUNREACH and EOPNOTSUPP there; the nearest here is
+    /// `HostUnreachable` for both). `None` for the messages UDP never reports: source
+    /// quench, redirects, and a "fragmentation needed" (the caller decides that one by
+    /// the socket's `IP_MTU_DISCOVER`).
+    pub fn from_icmp_all(kind: u8, code: u8) -> Option<SoftError> {
+        use ip::icmp::{kind as k, unreach as u};
+        match (kind, code) {
+            (k::DEST_UNREACHABLE, u::FRAG_NEEDED) => None,
+            (k::DEST_UNREACHABLE, u::NET | 11) => Some(SoftError::NetworkUnreachable),
+            (k::DEST_UNREACHABLE, u::HOST | 5 | 12) => Some(SoftError::HostUnreachable),
+            (k::DEST_UNREACHABLE, _) | (k::PARAMETER_PROBLEM, _) => {
+                SoftError::from_icmp(kind, code)
+            }
+            (k::TIME_EXCEEDED, _) => Some(SoftError::HostUnreachable),
+            _ => None,
+        }
+    }
+}
+
+/// An ICMP error queued for a socket with `IP_RECVERR`, as Linux's error queue holds it
+/// for `recvmsg(MSG_ERRQUEUE)`: what its `sock_extended_err` (origin ICMP) and the
+/// quoted datagram tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IcmpReport {
+    /// The error (`ee_errno`); the socket's next call also returns it once.
+    pub error: SoftError,
+    /// The ICMP type and code (`ee_type`, `ee_code`).
+    pub kind: u8,
+    pub code: u8,
+    /// The next-hop MTU of a "fragmentation needed", else 0 (`ee_info`).
+    pub info: u32,
+    /// Who sent the ICMP message (`SO_EE_OFFENDER`): a router on the path, or the
+    /// destination itself; this host for an error it made (a failed ARP resolution).
+    pub offender: Ipv4Addr,
+    /// Where the datagram the error is about was sent.
+    pub dest: SocketAddrV4,
+    /// What the error quoted of that datagram's payload, after its UDP header (the data
+    /// `recvmsg(MSG_ERRQUEUE)` returns).
+    pub payload: Vec<u8>,
+}
+
+/// At most this many errors wait in one socket's error queue (and no more bytes of
+/// quoted payload than its receive buffer holds, as Linux counts them against it).
+pub const MAX_ERRORS_QUEUED: usize = 64;
+
 /// A UDP socket's state inside the transport layer.
 #[derive(Debug)]
 pub struct UdpSock {
@@ -95,6 +143,11 @@ pub struct UdpSock {
     /// `SO_BINDTODEVICE`: the interface (index in `ip`) it sends by and hears on only.
     pub(crate) device: Option<usize>,
     pub(crate) error: Option<SoftError>,
+    /// `IP_RECVERR`: every ICMP error about what the socket sent, connected or not, soft
+    /// or hard, is queued in `errors` (and returned once by the next call).
+    pub(crate) recverr: bool,
+    errors: VecDeque<IcmpReport>,
+    errors_bytes: usize,
     pub(crate) dropped: u64,
     pub(crate) shut_read: bool,
     pub(crate) shut_write: bool,
@@ -157,6 +210,9 @@ impl UdpSock {
             groups: Vec::new(),
             device: None,
             error: None,
+            recverr: false,
+            errors: VecDeque::new(),
+            errors_bytes: 0,
             dropped: 0,
             shut_read: false,
             shut_write: false,
@@ -221,6 +277,49 @@ impl UdpSock {
         self.error.take()
     }
 
+    /// `IP_RECVERR` on or off; off empties the error queue, as on Linux.
+    pub fn set_recverr(&mut self, on: bool) {
+        self.recverr = on;
+        if !on {
+            self.errors.clear();
+            self.errors_bytes = 0;
+        }
+    }
+
+    pub fn recverr(&self) -> bool {
+        self.recverr
+    }
+
+    /// Queue an ICMP error (`IP_RECVERR`) and make it the pending error; false (counted)
+    /// when the queue is full. The first report always fits an empty queue.
+    pub(crate) fn push_error(&mut self, r: IcmpReport) -> bool {
+        let fits = self.errors.is_empty()
+            || (self.errors.len() < MAX_ERRORS_QUEUED
+                && self.errors_bytes + r.payload.len() <= self.rcvbuf);
+        if !fits {
+            self.dropped += 1;
+            return false;
+        }
+        self.error = Some(r.error);
+        self.errors_bytes += r.payload.len();
+        self.errors.push_back(r);
+        true
+    }
+
+    /// The oldest queued ICMP error (`recvmsg(MSG_ERRQUEUE)`); the pending error becomes
+    /// the next one's, or none (Linux's `sock_dequeue_err_skb`).
+    pub fn recv_error(&mut self) -> Option<IcmpReport> {
+        let r = self.errors.pop_front()?;
+        self.errors_bytes -= r.payload.len();
+        self.error = self.errors.front().map(|n| n.error);
+        Some(r)
+    }
+
+    /// ICMP errors waiting in the error queue.
+    pub fn errors_queued(&self) -> usize {
+        self.errors.len()
+    }
+
     /// Length of the next datagram without taking it (for `FIONREAD`-like peeking).
     pub fn peek_len(&self) -> Option<usize> {
         self.rx.front().map(|d| d.data.len())
@@ -248,8 +347,9 @@ impl UdpSock {
         self.shut_read
     }
 
+    /// A pending error or a queued one (`poll`'s POLLERR, as Linux's `datagram_poll`).
     pub fn has_error(&self) -> bool {
-        self.error.is_some()
+        self.error.is_some() || !self.errors.is_empty()
     }
 
     /// The interface the socket is bound to (`SO_BINDTODEVICE`), if any.
@@ -312,6 +412,8 @@ pub struct UdpStats {
     /// Datagrams for a socket shut for reading.
     pub drop_shut_read: u64,
     pub icmp_errors_reported: u64,
+    /// ICMP errors for a socket with `IP_RECVERR` whose error queue was full.
+    pub drop_errors_full: u64,
     /// ICMP errors about a datagram of ours that no connected socket sent (an unconnected
     /// one cannot tell which send failed, RFC 1122 4.1.3.3), or of a kind UDP ignores; a
     /// "fragmentation needed" for a socket that is not told (unconnected, or
