@@ -904,7 +904,12 @@ impl Transport {
                 error,
                 kind: r.kind,
                 code: r.code,
-                info: if frag_needed { r.info & 0xffff } else { 0 },
+                // The next-hop MTU, or a parameter problem's pointer (Linux's `info`).
+                info: match r.kind {
+                    k::DEST_UNREACHABLE if frag_needed => r.info & 0xffff,
+                    k::PARAMETER_PROBLEM => r.info,
+                    _ => 0,
+                },
                 offender: r.from,
                 dest: peer,
                 payload: payload.to_vec(),

@@ -1,5 +1,6 @@
-//! `traceroute`: UDP probes with a growing TTL, their answers read from the socket's
-//! `IP_RECVERR` queue, printed as Linux's traceroute prints them with `-n`.
+//! `traceroute`: UDP probes with a growing TTL, each from a socket of its own whose
+//! `IP_RECVERR` queue brings its answer, printed as Linux's traceroute prints them with
+//! `-n`.
 
 use super::syntax::Traceroute;
 use super::Ctx;
@@ -27,31 +28,28 @@ enum Answer {
     },
 }
 
-/// How an ICMP error about a probe to `dst` reads: its annotation, and whether the trace
-/// ends with it (the destination answered, or a router says it cannot be reached).
-fn judge(e: &IcmpError, dst: Ipv4Addr) -> (String, bool) {
+/// How an ICMP error about a probe reads, as Linux's traceroute reads it: its annotation,
+/// and whether the trace ends with it (every unreachable: the destination's closed port,
+/// or a router that cannot go on; anything but a time exceeded).
+fn judge(e: &IcmpError) -> (String, bool) {
     match (e.icmp_type, e.icmp_code) {
         (kind::TIME_EXCEEDED, _) => (String::new(), false),
-        (kind::DEST_UNREACHABLE, unreach::PORT) => {
-            // The destination's own closed port; from anyone else, a filter saying so.
-            let mark = if e.offender == dst { "" } else { "!" };
-            (mark.to_string(), true)
-        }
         (kind::DEST_UNREACHABLE, code) => {
             let mark = match code {
-                unreach::NET | 6 | 9 | 11 => "!N".to_string(),
-                unreach::HOST | 7 | 10 | 12 => "!H".to_string(),
+                unreach::PORT => String::new(),
+                unreach::NET | 6 | 8 | 11 => "!N".to_string(),
+                unreach::HOST | 7 | 12 => "!H".to_string(),
+                9 | 10 | 13 => "!X".to_string(),
                 unreach::PROTOCOL => "!P".to_string(),
                 unreach::FRAG_NEEDED => format!("!F-{}", e.info),
                 5 => "!S".to_string(),
-                13 => "!X".to_string(),
                 14 => "!V".to_string(),
                 15 => "!C".to_string(),
                 c => format!("!<{c}>"),
             };
             (mark, true)
         }
-        (t, c) => (format!("!<{t}/{c}>"), false),
+        (t, c) => (format!("!<{t}-{c}>"), true),
     }
 }
 
@@ -63,16 +61,6 @@ pub fn run(ctx: &Ctx, o: Traceroute) -> Result<(), String> {
             o.first, o.max
         ));
     }
-    let dst = super::tcp::lookup(ctx, &o.dst).map_err(|e| format!("traceroute: {e}"))?;
-    let sock = UdpSocket::bind(&ctx.stack, "0.0.0.0:0").map_err(fail)?;
-    sock.set_recv_errors(true).map_err(fail)?;
-    outln!(
-        "traceroute to {} ({}), {} hops max, {} byte packets",
-        o.dst,
-        dst,
-        o.max,
-        PROBE_DATA + 28
-    );
     let probes = u32::from(o.max - o.first + 1) * u32::from(o.queries);
     if u32::from(o.port) + probes > 65_536 {
         return Err(format!(
@@ -80,17 +68,28 @@ pub fn run(ctx: &Ctx, o: Traceroute) -> Result<(), String> {
             o.port
         ));
     }
+    let dst = super::tcp::lookup(ctx, &o.dst).map_err(|e| format!("traceroute: {e}"))?;
+    outln!(
+        "traceroute to {} ({}), {} hops max, {} byte packets",
+        o.dst,
+        dst,
+        o.max,
+        PROBE_DATA + 28
+    );
     let mut port = o.port;
     for ttl in o.first..=o.max {
-        sock.set_ttl(u32::from(ttl)).map_err(fail)?;
         let mut line = format!("{ttl:2} ");
         let mut shown: Option<Ipv4Addr> = None;
         let mut done = false;
         for _ in 0..o.queries {
-            let answer = probe(ctx, &sock, dst, port, o.wait)?;
+            let answer = probe(ctx, ttl, dst, port, o.wait).map_err(fail)?;
             port = port.wrapping_add(1);
             match answer {
-                None => return Ok(()),
+                None => {
+                    // Ctrl-C: what this TTL got so far, then the prompt.
+                    outln!("{line}");
+                    return Ok(());
+                }
                 Some(Answer::Lost) => line.push_str(" *"),
                 Some(Answer::From {
                     from,
@@ -118,23 +117,25 @@ pub fn run(ctx: &Ctx, o: Traceroute) -> Result<(), String> {
     Ok(())
 }
 
-/// Send one probe to `dst:port` and wait up to `wait` for the error that answers it
-/// (errors about earlier probes, come late, are passed over). `None`: stopped by the user.
+/// Send one probe with `ttl` to `dst:port` from a socket of its own, as Linux's
+/// traceroute does (an answer to an earlier probe, come late, can neither be taken for
+/// this one's nor, pending on a shared socket, fail this send), and wait up to `wait`
+/// for the error that answers it. `None`: stopped by the user.
 fn probe(
     ctx: &Ctx,
-    sock: &UdpSocket,
+    ttl: u8,
     dst: Ipv4Addr,
     port: u16,
     wait: Duration,
-) -> Result<Option<Answer>, String> {
+) -> std::io::Result<Option<Answer>> {
     let to = SocketAddr::from((dst, port));
-    // An error about an earlier probe is pending once it is queued: it would fail this
-    // send, as on Linux. Its queue entry is passed over below.
-    let _ = sock.take_error();
+    let sock = UdpSocket::bind(&ctx.stack, "0.0.0.0:0")?;
+    sock.set_recv_errors(true)?;
+    sock.set_ttl(u32::from(ttl))?;
     let data = [0x40u8; PROBE_DATA];
     let sent = Instant::now();
     if let Err(e) = sock.send_to(&data, to) {
-        return Err(format!("traceroute: send to {to}: {e}"));
+        return Err(std::io::Error::new(e.kind(), format!("send to {to}: {e}")));
     }
     let deadline = sent + wait;
     loop {
@@ -147,12 +148,13 @@ fn probe(
         }
         // In slices, so Ctrl-C is seen soon.
         let slice = (deadline - now).clamp(Duration::from_millis(1), Duration::from_millis(100));
-        sock.set_read_timeout(Some(slice))
-            .map_err(|e| format!("traceroute: {e}"))?;
+        sock.set_read_timeout(Some(slice))?;
         match sock.recv_error() {
-            Ok(e) if e.dest == to => {
+            // By its port, as Linux's traceroute matches: a path that rewrites the address
+            // (0.0.0.0 sent to this host, NAT) still answers the probe.
+            Ok(e) if e.dest.port() == port => {
                 let ms = sent.elapsed().as_secs_f64() * 1000.0;
-                let (mark, last) = judge(&e, dst);
+                let (mark, last) = judge(&e);
                 return Ok(Some(Answer::From {
                     from: e.offender,
                     ms,
@@ -162,7 +164,7 @@ fn probe(
             }
             Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {}
-            Err(e) => return Err(format!("traceroute: {e}")),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -185,37 +187,31 @@ mod tests {
 
     #[test]
     fn answers_are_marked_as_linux_marks_them() {
-        let dst = Ipv4Addr::new(10, 0, 1, 2);
         let router = Ipv4Addr::new(10, 0, 0, 2);
-        let j = |t, c, from, info| judge(&err(t, c, from, info), dst);
-        assert_eq!(j(kind::TIME_EXCEEDED, 0, router, 0), (String::new(), false));
+        let j = |t, c, info| judge(&err(t, c, router, info));
+        assert_eq!(j(kind::TIME_EXCEEDED, 0, 0), (String::new(), false));
         assert_eq!(
-            j(kind::DEST_UNREACHABLE, unreach::PORT, dst, 0),
+            j(kind::DEST_UNREACHABLE, unreach::PORT, 0),
             (String::new(), true)
         );
+        for (codes, mark) in [
+            (&[0u8, 6, 8, 11][..], "!N"),
+            (&[1, 7, 12], "!H"),
+            (&[9, 10, 13], "!X"),
+            (&[2], "!P"),
+            (&[5], "!S"),
+            (&[14], "!V"),
+            (&[15], "!C"),
+        ] {
+            for &c in codes {
+                assert_eq!(j(kind::DEST_UNREACHABLE, c, 0), (mark.into(), true), "{c}");
+            }
+        }
         assert_eq!(
-            j(kind::DEST_UNREACHABLE, unreach::PORT, router, 0),
-            ("!".into(), true)
-        );
-        assert_eq!(
-            j(kind::DEST_UNREACHABLE, unreach::HOST, router, 0),
-            ("!H".into(), true)
-        );
-        assert_eq!(
-            j(kind::DEST_UNREACHABLE, unreach::NET, router, 0),
-            ("!N".into(), true)
-        );
-        assert_eq!(
-            j(kind::DEST_UNREACHABLE, 13, router, 0),
-            ("!X".into(), true)
-        );
-        assert_eq!(
-            j(kind::DEST_UNREACHABLE, unreach::FRAG_NEEDED, router, 1400),
+            j(kind::DEST_UNREACHABLE, unreach::FRAG_NEEDED, 1400),
             ("!F-1400".into(), true)
         );
-        assert_eq!(
-            j(kind::DEST_UNREACHABLE, 4 + 40, router, 0),
-            ("!<44>".into(), true)
-        );
+        assert_eq!(j(kind::DEST_UNREACHABLE, 44, 0), ("!<44>".into(), true));
+        assert_eq!(j(kind::PARAMETER_PROBLEM, 0, 20), ("!<12-0>".into(), true));
     }
 }

@@ -237,7 +237,8 @@ impl UdpSock {
     /// Queue a datagram; false (counted) when the receive buffer is full. A datagram larger
     /// than the whole buffer still fits an empty queue, so no size is unreceivable.
     pub(crate) fn push(&mut self, d: UdpDatagram) -> Result<(), Refused> {
-        let fits = self.rx.is_empty() || self.rx_bytes + d.data.len() <= self.rcvbuf;
+        let fits =
+            self.rx.is_empty() || self.rx_bytes + self.errors_bytes + d.data.len() <= self.rcvbuf;
         let refused = if self.shut_read {
             Refused::ShutRead
         } else if !fits || self.rx.len() >= MAX_QUEUED {
@@ -290,17 +291,19 @@ impl UdpSock {
         self.recverr
     }
 
-    /// Queue an ICMP error (`IP_RECVERR`) and make it the pending error; false (counted)
-    /// when the queue is full. The first report always fits an empty queue.
+    /// Make an ICMP error the pending error and queue it (`IP_RECVERR`); false when the
+    /// queue is full (it is pending all the same, as Linux's `__udp4_lib_err` sets
+    /// `sk_err` whether or not the error queue took it). Its quoted bytes count against
+    /// the receive buffer with the datagrams waiting, as Linux's `sk_rmem_alloc`; the
+    /// first report always fits an empty queue.
     pub(crate) fn push_error(&mut self, r: IcmpReport) -> bool {
+        self.error = Some(r.error);
         let fits = self.errors.is_empty()
             || (self.errors.len() < MAX_ERRORS_QUEUED
-                && self.errors_bytes + r.payload.len() <= self.rcvbuf);
+                && self.rx_bytes + self.errors_bytes + r.payload.len() <= self.rcvbuf);
         if !fits {
-            self.dropped += 1;
             return false;
         }
-        self.error = Some(r.error);
         self.errors_bytes += r.payload.len();
         self.errors.push_back(r);
         true

@@ -327,6 +327,11 @@ impl Tcb {
                 if !payload.is_empty() || fin || self.oow_ack_allowed(cfg, stats, now) {
                     self.ack_now = true;
                 }
+                if !payload.is_empty() {
+                    // Data again: our ACK was lost or late, so ACKs wait for no reply
+                    // (Linux's tcp_enter_quickack_mode leaves pingpong mode here).
+                    self.interactive = false;
+                }
             }
             return None;
         }
@@ -361,6 +366,7 @@ impl Tcb {
             if cut > 0 {
                 stats.dup_segments += 1;
                 self.ack_now = true;
+                self.interactive = false;
             }
         }
         let room = (self.rcv_nxt + wnd).since(seq);

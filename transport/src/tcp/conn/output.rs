@@ -222,11 +222,22 @@ impl Tcb {
             stats.send_failures += 1;
         }
         // Whatever went out carried our ACK.
+        self.ack_paid();
+        ok.then_some(tsval)
+    }
+
+    /// An ACK went out, alone or on data: every ACK owed is paid. One that acknowledges
+    /// new data uses up a quick ACK, whichever way it went (Linux's
+    /// `tcp_dec_quickack_mode`), so replies that carry the ACKs of an interactive
+    /// exchange spend them too.
+    fn ack_paid(&mut self) {
+        if self.pending_ack_bytes > 0 {
+            self.quick_acks = self.quick_acks.saturating_sub(1);
+        }
         self.ack_now = false;
         self.ack_due = false;
         self.pending_ack_bytes = 0;
         self.timers.clear(Timer::DelayedAck);
-        ok.then_some(tsval)
     }
 
     /// Send what the windows, Nagle and the state allow, and any ACK owed.
@@ -287,10 +298,17 @@ impl Tcb {
                 // segment, and the call showed as 2.5% of plain-frame receive profiles.
                 self.send_data(tx, stats, now, None);
             }
-            // New data within the delayed-ACK time of the data it answers: a reply in an
-            // interactive exchange, whose next request waits for the next reply to carry
-            // its ACK rather than drawing a quick ACK of its own (Linux's pingpong mode).
-            if self.snd_max != max
+            // New data (not a bare FIN) within the delayed-ACK time of the data it
+            // answers: a reply in an interactive exchange, whose next request waits for
+            // the next reply to carry its ACK rather than drawing a quick ACK of its own
+            // (Linux's pingpong mode, from tcp_event_data_sent).
+            let data_end = self.snd_base + self.sndq.len();
+            let sent_to = if self.snd_max.gt(data_end) {
+                data_end
+            } else {
+                self.snd_max
+            };
+            if sent_to.gt(max)
                 && self
                     .last_data_rx
                     .is_some_and(|t| now.saturating_duration_since(t) < cfg.delayed_ack)
@@ -343,10 +361,7 @@ impl Tcb {
         if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
             stats.segs_out += 1;
         }
-        self.ack_now = false;
-        self.ack_due = false;
-        self.pending_ack_bytes = 0;
-        self.timers.clear(Timer::DelayedAck);
+        self.ack_paid();
     }
 
     /// Send new data. `budget` (bytes), when given, replaces the congestion window's

@@ -57,7 +57,7 @@ impl Tcb {
             if fin || self.pending_ack_bytes >= stretch {
                 self.ack_now = true;
             } else if self.quick_acks > 0 && !self.interactive {
-                self.quick_acks -= 1;
+                // Spent when the ACK goes (`ack_paid`).
                 self.ack_now = true;
             } else if self.pending_ack_bytes >= 2 * full {
                 self.ack_due = true;
@@ -381,6 +381,58 @@ mod tests {
         assert!(!c.tcb.interactive, "a reply after the delayed-ACK time");
         let quick = request(&mut c);
         assert!(is_pure_ack_of(&quick, c.peer_nxt), "quick: {quick:?}");
+
+        // A FIN alone, however soon after a request, is no reply.
+        let mut c = Conn::established_quick(opts());
+        request(&mut c);
+        c.now += Duration::from_millis(1);
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert!(c.take().iter().any(|s| s.r.has(flags::FIN)));
+        assert!(!c.tcb.interactive, "a bare FIN");
+    }
+
+    /// Data that comes again (our ACK was lost) ends the interactive mode, as Linux's
+    /// quick-ACK mode does: its ACK goes at once, and so do the next requests'.
+    #[test]
+    fn data_received_again_ends_the_interactive_mode() {
+        let mut c = Conn::established_quick(opts());
+        request(&mut c);
+        reply(&mut c, Duration::from_millis(1));
+        assert!(c.tcb.interactive);
+        let again = TcpRepr {
+            seq: c.peer_nxt - 100,
+            ..c.seg(flags::ACK, c.tcb.snd_max)
+        };
+        c.deliver(&again, &[1; 100]);
+        assert!(is_pure_ack_of(&c.take(), c.peer_nxt), "the duplicate's ACK");
+        assert!(!c.tcb.interactive);
+        let quick = request(&mut c);
+        assert!(is_pure_ack_of(&quick, c.peer_nxt), "quick again: {quick:?}");
+    }
+
+    /// Every ACK of new data spends a quick ACK, the ones replies carry too (Linux's
+    /// `tcp_dec_quickack_mode`): an interactive exchange that ends has only what is left.
+    #[test]
+    fn acks_carried_by_replies_spend_quick_acks() {
+        let mut c = Conn::established_quick(opts());
+        request(&mut c);
+        assert_eq!(c.tcb.quick_acks, 15, "the first request's own");
+        reply(&mut c, Duration::from_millis(1));
+        assert_eq!(c.tcb.quick_acks, 15, "that reply carried no owed ACK");
+        for _ in 0..20 {
+            request(&mut c);
+            reply(&mut c, Duration::from_millis(1));
+        }
+        assert_eq!(c.tcb.quick_acks, 0, "spent by the replies");
+        // The mode ends: no quick ACK is left for the next request.
+        request(&mut c);
+        let delay = c.cfg.delayed_ack;
+        c.advance(delay);
+        assert!(is_pure_ack_of(&c.take(), c.peer_nxt), "the delayed ACK");
+        assert!(!c.tcb.interactive);
+        let sent = request(&mut c);
+        assert!(sent.is_empty(), "none left: the ACK is delayed: {sent:?}");
     }
 
     /// After the peer was silent for longer than the retransmission timeout (its window
