@@ -881,8 +881,16 @@ impl World {
                         let _ = h.t.tcp_recv(s, &mut buf, h.ip.tx(), now);
                     }
                     Kind::Udp => {
-                        if let Ok(u) = h.t.udp(s) {
-                            let _ = u.recv();
+                        // Sometimes IP_RECVERR flips, and its queue is read.
+                        let (flip, errq) = (u.ratio(1u8, 4)?, u.arbitrary::<bool>()?);
+                        if let Ok(us) = h.t.udp(s) {
+                            if flip {
+                                us.set_recverr(!us.recverr());
+                            }
+                            if errq {
+                                let _ = us.recv_error();
+                            }
+                            let _ = us.recv();
                         }
                     }
                     Kind::Raw => {
