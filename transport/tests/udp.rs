@@ -1507,13 +1507,10 @@ fn with_ip_recverr_an_unconnected_socket_queues_every_icmp_error() {
     // Two errors queue in order; the pending error is the last until the queue is read,
     // then the next queued one's.
     let unreach = icmp::kind::DEST_UNREACHABLE;
-    icmp_error_from(
-        &mut t,
-        &mut tx,
-        &probe,
-        PEER,
-        (unreach, icmp::unreach::PORT, 0),
-    );
+    let refused = |t: &mut Transport, tx: &mut FakeIp| {
+        icmp_error_from(t, tx, &probe, PEER, (unreach, icmp::unreach::PORT, 0))
+    };
+    refused(&mut t, &mut tx);
     icmp_error_from(
         &mut t,
         &mut tx,
@@ -1558,13 +1555,7 @@ fn with_ip_recverr_an_unconnected_socket_queues_every_icmp_error() {
     // Bounded: by count, and by the receive buffer's bytes.
     let before = t.udp_stats();
     for _ in 0..MAX_ERRORS_QUEUED + 3 {
-        icmp_error_from(
-            &mut t,
-            &mut tx,
-            &probe,
-            PEER,
-            (unreach, icmp::unreach::PORT, 0),
-        );
+        refused(&mut t, &mut tx);
     }
     assert_eq!(t.udp(u).unwrap().errors_queued(), MAX_ERRORS_QUEUED);
     let after = t.udp_stats();
@@ -1583,26 +1574,14 @@ fn with_ip_recverr_an_unconnected_socket_queues_every_icmp_error() {
     t.udp(u).unwrap().set_recverr(true);
     t.udp(u).unwrap().rcvbuf = 3 * b"probe 1".len();
     for _ in 0..5 {
-        icmp_error_from(
-            &mut t,
-            &mut tx,
-            &probe,
-            PEER,
-            (unreach, icmp::unreach::PORT, 0),
-        );
+        refused(&mut t, &mut tx);
     }
     assert_eq!(t.udp(u).unwrap().errors_queued(), 3);
 
     // Off: an unconnected socket hears nothing again.
     t.udp(u).unwrap().set_recverr(false);
     t.udp(u).unwrap().take_error();
-    icmp_error_from(
-        &mut t,
-        &mut tx,
-        &probe,
-        PEER,
-        (unreach, icmp::unreach::PORT, 0),
-    );
+    refused(&mut t, &mut tx);
     assert_eq!(t.readiness(u), Some((false, true, false)));
 }
 
