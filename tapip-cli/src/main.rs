@@ -100,6 +100,11 @@ pub struct Cli {
     /// reno (NewReno). A program can change its sockets' with TCP_CONGESTION.
     #[arg(long, value_name = "ALG", value_parser = parse_congestion)]
     pub tcp_congestion: Option<transport::CongestionAlgorithm>,
+    /// Explicit Congestion Notification (RFC 3168) of TCP: accept (the default, as
+    /// Linux's tcp_ecn 2: used when a peer's SYN asks), on (asked on connections the
+    /// stack opens too) or off.
+    #[arg(long, value_name = "MODE", value_parser = parse_ecn)]
+    pub tcp_ecn: Option<transport::EcnMode>,
     /// How much all TCP connections' buffers may allocate together before TCP is under
     /// memory pressure (Linux's tcp_mem): then their buffers stop growing and data that
     /// does not fit is dropped, to come again. Bytes, or with K, M or G [default: 256M].
@@ -168,6 +173,15 @@ fn parse_tcp_mem(s: &str) -> Result<usize, String> {
 fn parse_congestion(s: &str) -> Result<transport::CongestionAlgorithm, String> {
     s.parse()
         .map_err(|e: transport::UnknownAlgorithm| e.to_string())
+}
+
+fn parse_ecn(s: &str) -> Result<transport::EcnMode, String> {
+    match s {
+        "on" => Ok(transport::EcnMode::On),
+        "accept" => Ok(transport::EcnMode::Accept),
+        "off" => Ok(transport::EcnMode::Off),
+        _ => Err(format!("unknown ECN mode '{s}' (on, accept or off)")),
+    }
 }
 
 fn main() {

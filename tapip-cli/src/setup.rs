@@ -69,6 +69,9 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     if let Some(a) = cli.tcp_congestion {
         config.transport.tcp.congestion = a;
     }
+    if let Some(e) = cli.tcp_ecn {
+        config.transport.tcp.ecn = e;
+    }
     if let Some(b) = cli.tcp_mem {
         config.transport.tcp.mem_max = b;
     }

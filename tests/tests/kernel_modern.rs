@@ -465,3 +465,144 @@ print("read", off)
     assert!(probes >= 5, "{probes} window probes:\n{}", t.output());
     assert_eq!(skipped.trim(), "0", "Linux left probes unanswered");
 }
+
+/// Every segment that carries ECE or CWR (RFC 3168), from a capture on tap0.
+fn capture_ecn(ns: &Netns, out: &Path) -> Proc {
+    ns.tcpdump("-l -nn -i tap0 'tcp[13] & 0xc0 != 0'", out)
+}
+
+/// The flags tcpdump printed (`S`, `.`, `P`, `F`, `E` for ECE, `W` for CWR) of the
+/// captured segments from `from` (`10.0.0.1.9`), in order.
+fn flags_from(text: &str, from: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains(&format!(" {from} > ")))
+        .filter_map(|l| {
+            let f = l.split("Flags [").nth(1)?;
+            Some(f.split(']').next()?.to_string())
+        })
+        .collect()
+}
+
+/// The capture once it holds segments of both kinds the test waits for.
+fn ecn_capture(dump: Proc, cap: &Path, done: impl Fn(&str) -> bool) -> String {
+    let read = || std::fs::read_to_string(cap).unwrap_or_default();
+    eventually(SECS(10), || done(&read()));
+    drop(dump);
+    read()
+}
+
+/// Linux (tcp_ecn 1) sends to the stack, which accepts ECN by default; a rule in the
+/// namespace marks every tenth ECN-capable segment Congestion Experienced on its way to
+/// the stack, as a congested router would. The stack echoes ECE until Linux's CWR, and
+/// Linux answers with CWR: the stack's echo made Linux's sender reduce its window.
+#[test]
+fn linux_sending_with_ecn_hears_the_stacks_echo_of_congestion_and_reduces() {
+    let ns = Netns::new("ecnin");
+    let mut t = Tapip::start(&ns, &[]);
+    let dir = TempDir::new("ecnin");
+    let (ok, out) = ns.sh_text(
+        "sysctl -qw net.ipv4.tcp_ecn=1 && nft -f - <<'EOF'
+table ip tapip_ecn {
+  chain out {
+    type filter hook output priority 0;
+    ip daddr 10.0.0.1 tcp dport 9 ip ecn ect0 numgen inc mod 10 0 ip ecn set ce;
+  }
+}
+EOF",
+    );
+    assert!(ok, "{out}");
+    t.cmd("serve discard -p 9");
+    t.wait_for("serve discard tcp 0.0.0.0:9", SECS(5));
+    let cap = dir.path("ecn.txt");
+    let dump = capture_ecn(&ns, &cap);
+    let (ok, out) = ns.sh_text(
+        "timeout 60 python3 -c 'import socket; s = socket.create_connection((\"10.0.0.1\", 9)); \
+         s.sendall(bytes(8 << 20)); s.close(); print(\"sent\")'",
+    );
+    assert!(ok && out.contains("sent"), "{out}\n{}", t.output());
+    let stack = "10.0.0.1.9";
+    let text = ecn_capture(dump, &cap, |c| {
+        c.lines()
+            .any(|l| !l.contains(&format!(" {stack} > ")) && l.contains("W]"))
+    });
+    let ours = flags_from(&text, stack);
+    assert_eq!(
+        ours.first().map(String::as_str),
+        Some("S.E"),
+        "SYN-ACK agrees:\n{text}"
+    );
+    assert!(
+        ours.iter().skip(1).any(|f| f.contains('E')),
+        "ECE echoed:\n{text}"
+    );
+    let theirs: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&format!(" > {stack}: ")))
+        .collect();
+    assert!(
+        theirs.first().is_some_and(|l| l.contains("[SEW]")),
+        "Linux asked:\n{text}"
+    );
+    assert!(
+        theirs.iter().skip(1).any(|l| l.contains("W]")),
+        "Linux's CWR:\n{text}"
+    );
+    assert!(stat_counter(&mut t, "tcp", "ecn_conns") >= 1);
+    assert!(
+        stat_counter(&mut t, "tcp", "ecn_ce_in") > 0,
+        "{}",
+        t.output()
+    );
+}
+
+/// The stack (`--tcp-ecn on`) sends 8 MB to Linux, which accepts ECN by default; a rule
+/// on the namespace's tap0 marks every tenth ECN-capable segment Congestion Experienced
+/// as it comes in. Linux echoes ECE; the stack reduces its window (without
+/// retransmitting) and says so with CWR; the file arrives byte-exact.
+#[test]
+fn the_stack_sending_with_ecn_reduces_its_window_for_linuxs_echo() {
+    let ns = Netns::new("ecnout");
+    let mut t = Tapip::start(&ns, &["--tcp-ecn", "on"]);
+    let dir = TempDir::new("ecnout");
+    let (ok, out) = ns.sh_text(
+        "nft -f - <<'EOF'
+table netdev tapip_ecn {
+  chain in {
+    type filter hook ingress device tap0 priority 0;
+    ip ecn ect0 numgen inc mod 10 0 ip ecn set ce;
+  }
+}
+EOF",
+    );
+    assert!(ok, "{out}");
+    let (src, data) = dir.random_file("src.bin", 8 << 20);
+    let dst = dir.path("dst.bin");
+    let cap = dir.path("ecn.txt");
+    let dump = capture_ecn(&ns, &cap);
+    snc_to_kernel_nc(&ns, &mut t, 5002, &src, &dst, SECS(120));
+    let got = std::fs::read(&dst).unwrap_or_default();
+    assert!(got == data, "{} bytes, not the 8 MiB sent", got.len());
+    let stack = "10.0.0.1";
+    let text = ecn_capture(dump, &cap, |c| c.contains("W]"));
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&format!(" {stack}.")) && l.contains(" > 10.0.0.2.5002"))
+        .collect();
+    assert!(
+        ours.first().is_some_and(|l| l.contains("[SEW]")),
+        "we asked:\n{text}"
+    );
+    assert!(
+        ours.iter().skip(1).any(|l| l.contains("W]")),
+        "our CWR:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("10.0.0.2.5002 > ") && l.contains("[S.E]")),
+        "Linux agreed:\n{text}"
+    );
+    assert!(stat_counter(&mut t, "tcp", "ecn_conns") >= 1);
+    let reductions = stat_counter(&mut t, "tcp", "ecn_reductions");
+    println!("ECN reductions: {reductions}");
+    assert!(reductions > 0, "{}", t.output());
+}

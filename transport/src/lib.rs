@@ -22,7 +22,7 @@ pub use raw::{RawDatagram, RawSocket};
 pub use slab::SocketHandle;
 pub use socket::{SocketInfo, SocketKind};
 pub use tcp::{
-    CongestionAlgorithm, ConnInfo, State as TcpState, TcpConfig, TcpError, TcpStats,
+    CongestionAlgorithm, ConnInfo, EcnMode, State as TcpState, TcpConfig, TcpError, TcpStats,
     UnknownAlgorithm,
 };
 pub use udp::{IcmpReport, Joined, SoftError, UdpDatagram, UdpSock, UdpStats, MAX_ERRORS_QUEUED};

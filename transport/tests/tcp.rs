@@ -3188,3 +3188,80 @@ mod batch {
         assert_eq!(last, [c.rcv]);
     }
 }
+
+mod ecn {
+    use super::*;
+    use ip::ipv4::{self, Ipv4Repr};
+    use transport::tcp::wire::flags::{CWR, ECE};
+    use transport::EcnMode;
+
+    /// A listener agrees to ECN (RFC 3168 6.1.1) when the SYN asks with ECE and CWR, by
+    /// default as Linux (`tcp_ecn` 2), and not when ECN is off or the SYN is not an
+    /// ECN-setup SYN (ECE alone).
+    #[test]
+    fn a_listener_agrees_to_ecn_only_when_the_syn_asks_for_it() {
+        for (ecn, ask, agreed) in [
+            (EcnMode::Accept, ECE | CWR, true),
+            (EcnMode::On, ECE | CWR, true),
+            (EcnMode::Off, ECE | CWR, false),
+            (EcnMode::Accept, ECE, false),
+            (EcnMode::Accept, 0, false),
+        ] {
+            let mut n = Net::with_cfg(TcpConfig {
+                ecn,
+                ..TcpConfig::default()
+            });
+            n.listen(LPORT, 16);
+            let s = TcpRepr {
+                flags: SYN | ask,
+                ..syn(PEER_ISS)
+            };
+            n.inject(sa(PEER, PPORT), sa(US, LPORT), s, &[]);
+            let synack = n.only();
+            let want = SYN | ACK | if agreed { ECE } else { 0 };
+            assert_eq!(synack.r.flags, want, "{ecn:?} {ask:#x}");
+            assert_eq!(n.t.tcp_stats().ecn_conns, u64::from(agreed));
+        }
+    }
+
+    /// Through the IP header: a segment marked CE on a connection that agreed is answered
+    /// at once with ECE, and our new data leaves ECT(0).
+    #[test]
+    fn a_ce_mark_in_the_ip_header_is_echoed_and_new_data_is_ect() {
+        let mut n = Net::with_cfg(TcpConfig::default());
+        let l = n.listen(LPORT, 16);
+        let s = TcpRepr {
+            flags: SYN | ECE | CWR,
+            ..syn(PEER_ISS)
+        };
+        let mut c = n.handshake_to(l, PPORT, s, 65_535);
+        let l4 = tcp_bytes(
+            c.remote,
+            c.local,
+            &seg(ACK, c.rcv, c.snd, 65_535),
+            &[9; 100],
+        );
+        let repr = Ipv4Repr {
+            src: *c.remote.ip(),
+            dst: *c.local.ip(),
+            protocol: ipv4::protocol::TCP,
+            ttl: 64,
+            tos: 0b11,
+            ident: 2,
+            dont_fragment: true,
+            payload_len: l4.len(),
+        };
+        let mut b = vec![0u8; ipv4::HEADER_LEN + l4.len()];
+        repr.emit(&mut b, 0, false);
+        b[ipv4::HEADER_LEN..].copy_from_slice(&l4);
+        n.deliver_ip(&b, false);
+        c.rcv = c.rcv + 100;
+        let ack = n.only();
+        assert!(ack.r.has(ECE) && ack.r.ack == c.rcv, "{ack:?}");
+        assert_eq!(n.t.tcp_stats().ecn_ce_in, 1);
+        n.t.tcp_send(c.h, b"reply", &mut n.ip, n.now).expect("send");
+        let data = n.only();
+        assert_eq!(data.tos & 0b11, 0b10, "ECT(0)");
+        assert!(data.r.has(ECE), "still echoing");
+    }
+}

@@ -349,6 +349,9 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         tlp_recoveries,
         dsacks_in,
         spurious_undos,
+        ecn_conns,
+        ecn_ce_in,
+        ecn_reductions,
         seg_table_merges,
         orphans_dropped,
         syncookies_sent,
@@ -411,6 +414,9 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("tlp_recoveries", tlp_recoveries),
         ("dsacks_in", dsacks_in),
         ("spurious_undos", spurious_undos),
+        ("ecn_conns", ecn_conns),
+        ("ecn_ce_in", ecn_ce_in),
+        ("ecn_reductions", ecn_reductions),
         ("seg_table_merges", seg_table_merges),
         ("orphans_dropped", orphans_dropped),
         ("syncookies_sent", syncookies_sent),
@@ -515,7 +521,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 60] = [
+        let fields: [&mut u64; 63] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -564,6 +570,9 @@ mod tests {
             &mut t.tlp_recoveries,
             &mut t.dsacks_in,
             &mut t.spurious_undos,
+            &mut t.ecn_conns,
+            &mut t.ecn_ce_in,
+            &mut t.ecn_reductions,
             &mut t.seg_table_merges,
             &mut t.orphans_dropped,
             &mut t.syncookies_sent,
@@ -581,14 +590,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 60);
+        assert_eq!(pairs.len(), 63);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..160).collect::<Vec<u64>>());
+        assert_eq!(values, (100..163).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 60, "names are unique");
+        assert_eq!(names.len(), 63, "names are unique");
     }
 
     #[test]

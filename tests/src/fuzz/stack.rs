@@ -1412,7 +1412,7 @@ impl World {
                 0..=3 => flags::ACK | (u.arbitrary::<u8>()? & (flags::PSH | flags::FIN)),
                 4 => flags::RST | (u.arbitrary::<u8>()? & flags::ACK),
                 5 => flags::SYN | (u.arbitrary::<u8>()? & flags::ACK),
-                _ => u.arbitrary::<u8>()? & 0x3f,
+                _ => u.arbitrary::<u8>()?,
             };
             if u.ratio(1u8, 3)? {
                 let n = u.int_in_range(1..=MAX_SACK_BLOCKS)?;
@@ -1432,7 +1432,7 @@ impl World {
             r.flags = if u.ratio(3u8, 4)? {
                 flags::SYN
             } else {
-                u.arbitrary::<u8>()? & 0x3f
+                u.arbitrary::<u8>()?
             };
             (from_ip, self.hosts[to].addr)
         };

@@ -129,6 +129,21 @@ pub struct TcpConfig {
     /// before TCP is under memory pressure (Linux: `tcp_mem`; see the `mem` module):
     /// 256 MiB, 64 connections with full 4 MiB receive windows.
     pub mem_max: usize,
+    /// Explicit Congestion Notification (RFC 3168): `Accept` (Linux's default,
+    /// `tcp_ecn` 2) uses it when a peer's SYN asks for it; `On` asks on active opens too.
+    pub ecn: EcnMode,
+}
+
+/// When TCP uses ECN (RFC 3168), as Linux's `tcp_ecn` sysctl.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EcnMode {
+    /// Never: SYNs are answered without ECE (`tcp_ecn` 0).
+    Off,
+    /// Only when the peer's SYN asks for it (`tcp_ecn` 2).
+    #[default]
+    Accept,
+    /// Asked for on active opens, and accepted (`tcp_ecn` 1).
+    On,
 }
 
 impl Default for TcpConfig {
@@ -160,6 +175,7 @@ impl Default for TcpConfig {
             timestamps: true,
             congestion: CongestionAlgorithm::Cubic,
             mem_max: 256 << 20,
+            ecn: EcnMode::Accept,
         }
     }
 }
@@ -246,6 +262,11 @@ pub struct TcpStats {
     /// D-SACKs: RFC 3522, RFC 3708, RFC 9438 4.9).
     pub dsacks_in: u64,
     pub spurious_undos: u64,
+    /// ECN (RFC 3168): connections that agreed on it; segments that came marked
+    /// Congestion Experienced (echoed with ECE); window reductions for an ECE.
+    pub ecn_conns: u64,
+    pub ecn_ce_in: u64,
+    pub ecn_reductions: u64,
     /// Records of the table of sent segments merged because it was full (coarser send
     /// times and SACK marks; never wrong data).
     pub seg_table_merges: u64,

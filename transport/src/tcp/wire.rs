@@ -23,6 +23,11 @@ pub mod flags {
     pub const PSH: u8 = 0x08;
     pub const ACK: u8 = 0x10;
     pub const URG: u8 = 0x20;
+    /// ECN-Echo (RFC 3168 6.1): in a SYN with CWR, "I can do ECN"; in a SYN-ACK alone,
+    /// "agreed"; after the handshake, "a segment of yours came marked".
+    pub const ECE: u8 = 0x40;
+    /// Congestion Window Reduced (RFC 3168 6.1.2): the sender answered an ECE.
+    pub const CWR: u8 = 0x80;
 }
 
 mod opt {
@@ -71,6 +76,9 @@ pub struct TcpRepr {
     /// The urgent pointer (RFC 9293 3.1), meaningful with URG: the offset from `seq` of
     /// the octet that follows the urgent data (RFC 9293 3.8.5, MUST-62).
     pub urgent: u16,
+    /// The IP header that carried the segment said Congestion Experienced (RFC 3168 5):
+    /// set by the receive path from the ECN field, not a part of TCP's header.
+    pub ce: bool,
 }
 
 impl TcpRepr {
@@ -127,7 +135,7 @@ impl TcpRepr {
             dst_port: be16(2),
             seq: Seq(be32(4)),
             ack: Seq(be32(8)),
-            flags: buf[13] & 0x3f,
+            flags: buf[13],
             window: be16(14),
             mss: None,
             wscale: None,
@@ -136,6 +144,7 @@ impl TcpRepr {
             sack_count: 0,
             timestamp: None,
             urgent: be16(18),
+            ce: false,
         };
         let mut opts = &buf[HEADER_LEN..off];
         while let Some((&kind, rest)) = opts.split_first() {
@@ -265,6 +274,13 @@ pub fn flag_string(f: u8) -> String {
     }
     if f & flags::ACK != 0 {
         s.push('.');
+    }
+    // After the ACK's dot, as tcpdump: ECE `E`, CWR `W` (`S.E`, `.W`).
+    if f & flags::ECE != 0 {
+        s.push('E');
+    }
+    if f & flags::CWR != 0 {
+        s.push('W');
     }
     if s.is_empty() {
         s.push_str("none");
@@ -494,5 +510,7 @@ mod tests {
         assert_eq!(flag_string(flags::FIN | flags::ACK), "F.");
         assert_eq!(flag_string(flags::RST), "R");
         assert_eq!(flag_string(0), "none");
+        assert_eq!(flag_string(flags::SYN | flags::ECE | flags::CWR), "SEW");
+        assert_eq!(flag_string(flags::SYN | flags::ACK | flags::ECE), "S.E");
     }
 }

@@ -138,6 +138,8 @@ impl IpTx for FakeIp {
 pub struct Out {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
+    /// The IP TOS octet (its low two bits: ECN, RFC 3168).
+    pub tos: u8,
     pub r: TcpRepr,
     pub data: Vec<u8>,
 }
@@ -372,6 +374,7 @@ impl Net {
                 Out {
                     src,
                     dst,
+                    tos: s.meta.tos,
                     r,
                     data: data.to_vec(),
                 }
@@ -544,7 +547,8 @@ impl Net {
         let remote = sa(PEER, pport);
         self.inject(remote, local, syn_repr, &[]);
         let sa_ = self.only();
-        assert_eq!(sa_.r.flags, SYN | ACK, "{sa_:?}");
+        // (ECE: an ECN-setup SYN's answer, RFC 3168 6.1.1.)
+        assert_eq!(sa_.r.flags & !wire::flags::ECE, SYN | ACK, "{sa_:?}");
         assert_eq!(sa_.r.ack, syn_repr.seq + 1);
         let snd = sa_.r.seq + 1;
         let rcv = syn_repr.seq + 1;

@@ -113,6 +113,7 @@ impl Tcb {
         }
         count_wscale_error(seg, stats);
         self.take_syn_options(seg, now);
+        stats.ecn_conns += u64::from(self.ecn_ok);
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
         self.rcv_adv = self.rcv_nxt;
@@ -683,6 +684,7 @@ impl Tcb {
                 self.cc.on_congestion_event(cwnd, self.mss, now);
                 self.cc.on_recovery_end(self.mss, now);
                 self.undo.close();
+                self.reduced_window();
             }
             if info.dsack {
                 stats.dsacks_in += 1;
@@ -704,6 +706,9 @@ impl Tcb {
             self.arm_tlp(now);
         }
         self.recover_if_lost(tx, stats, now);
+        if self.ecn_ok {
+            self.ecn_input(seg, data_len, stats, now);
+        }
         // Window update (RFC 9293 3.10.7.4): only from a segment not older than the last.
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
             if wnd > self.snd_wnd {
@@ -880,6 +885,7 @@ impl Tcb {
             // Fast retransmit (RFC 5681 3.2 (2)-(3), RFC 6582 3.2 step 2).
             let flight = self.snd_max.since(self.snd_una);
             self.cc.on_congestion_event(flight, self.mss, now);
+            self.reduced_window();
             self.recover = self.snd_max;
             self.in_recovery = true;
             self.retransmit_first(tx, stats, now, usize::MAX);

@@ -24,6 +24,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 mod assembler;
 #[cfg(test)]
 mod cc_tests;
+mod ecn;
 #[cfg(test)]
 mod harness;
 mod input;
@@ -258,6 +259,15 @@ pub struct Tcb {
     ack_due: bool,
     /// Quick ACKs left (`TcpConfig::quick_acks`): in-order data acknowledged at once.
     quick_acks: u8,
+    /// ECN (RFC 3168): the configured mode, kept from the connection's start; whether
+    /// both SYNs agreed on it; a Congestion Experienced came in and every ACK echoes it
+    /// (ECE) until a CWR comes (6.1.3); we reduced the window for an ECE and the next new
+    /// data segment carries CWR (6.1.2); SND.MAX at that reduction (one per window).
+    ecn_mode: crate::tcp::EcnMode,
+    ecn_ok: bool,
+    ece_echo: bool,
+    cwr_due: bool,
+    ecn_high: Seq,
     /// The connection is interactive (Linux's "pingpong" mode): we sent data within the
     /// delayed-ACK time of receiving some, so the next reply will likely carry the ACK
     /// and quick ACKs are not used. Left when a delayed ACK's timer fires.
@@ -459,6 +469,11 @@ impl Tcb {
             quick_acks: 0,
             interactive: false,
             last_data_rx: None,
+            ecn_mode: cfg.ecn,
+            ecn_ok: false,
+            ece_echo: false,
+            cwr_due: false,
+            ecn_high: iss,
             ack_listed: false,
             tso: false,
             retransmits: 0,
@@ -522,6 +537,7 @@ impl Tcb {
         t.state = State::SynReceived;
         count_wscale_error(syn, stats);
         t.take_syn_options(syn, now);
+        stats.ecn_conns += u64::from(t.ecn_ok);
         t.irs = syn.seq;
         t.rcv_nxt = syn.seq + 1;
         t.rcv_adv = t.rcv_nxt;
@@ -610,6 +626,17 @@ impl Tcb {
     /// 14 (RFC 7323 2.3); the caller counts it (`count_wscale_error`) once per SYN.
     fn take_syn_options(&mut self, syn: &TcpRepr, now: Instant) {
         self.sack_ok = syn.sack_permitted;
+        // ECN (RFC 3168 6.1.1): a SYN asks with ECE and CWR, a SYN-ACK agrees with ECE
+        // alone, and only to our own asking.
+        use crate::tcp::EcnMode;
+        let (ece, cwr) = (syn.has(flags::ECE), syn.has(flags::CWR));
+        self.ecn_ok = match (syn.has(flags::ACK), self.ecn_mode) {
+            (_, EcnMode::Off) => false,
+            (true, mode) => mode == EcnMode::On && ece && !cwr,
+            // A simultaneous open's SYN: only if our own SYN asked too (6.1.1: no ECT
+            // after a SYN that did not).
+            (false, mode) => ece && cwr && (self.passive || mode == EcnMode::On),
+        };
         // Timestamps only if both SYNs carry them (RFC 7323 3.2): we offer them when
         // enabled, and answer only an offer.
         self.ts_ok = self.ts_enabled && syn.timestamp.is_some();

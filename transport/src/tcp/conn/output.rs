@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// ECT(0) in the IP header's ECN field (RFC 3168 5): an ECN-capable transport.
+const ECT0: u8 = 0b10;
+
 impl Tcb {
     /// A header from this end with our current ACK and window.
     pub(super) fn header(&mut self, seq: Seq, fl: u8, now: Instant) -> TcpRepr {
@@ -24,6 +27,11 @@ impl Tcb {
             r.timestamp = Some((self.ts_now(now), self.ts_recent));
         }
         if fl & flags::ACK != 0 {
+            if self.ece_echo {
+                // A Congestion Experienced came in: echoed on every ACK until the peer's
+                // CWR (RFC 3168 6.1.3).
+                r.flags |= flags::ECE;
+            }
             self.last_ack_sent = self.rcv_nxt;
             let wnd = self.free_window().max(self.rcv_adv.since(self.rcv_nxt));
             // Round up so scaling never moves the announced right edge left, unless that
@@ -107,6 +115,12 @@ impl Tcb {
         }
         // Offer SACK on an active open; accept it if the peer offered.
         r.sack_permitted = !passive || self.sack_ok;
+        // ECN (RFC 3168 6.1.1): asked with ECE and CWR, agreed with ECE alone.
+        if !passive && self.ecn_mode == crate::tcp::EcnMode::On {
+            r.flags |= flags::ECE | flags::CWR;
+        } else if passive && self.ecn_ok {
+            r.flags |= flags::ECE;
+        }
         // Timestamps likewise (RFC 7323 3.2); a SYN-ACK echoes the SYN's TSval.
         if (!passive && self.ts_enabled) || self.ts_ok {
             r.timestamp = Some((self.ts_now(now), self.ts_recent));
@@ -166,7 +180,15 @@ impl Tcb {
         len: usize,
         now: Instant,
     ) -> Option<Option<u32>> {
-        let r = self.header(seq, fl | flags::ACK, now);
+        let mut r = self.header(seq, fl | flags::ACK, now);
+        // With ECN, new data is ECN-capable (ECT(0)), never a retransmission nor a window
+        // probe (RFC 3168 6.1.5, 6.1.6), and the first after a reduction carries CWR.
+        let probe = len == 1 && self.probe_byte == Some(seq);
+        let ect = self.ecn_ok && len > 0 && !seq.lt(self.snd_max) && !probe;
+        let cwr = ect && self.cwr_due;
+        if cwr {
+            r.flags |= flags::CWR;
+        }
         let tsval = r.timestamp.map(|(v, _)| v);
         let (a, b) = self.sndq.as_slices();
         let hl = r.header_len();
@@ -180,7 +202,7 @@ impl Tcb {
             gso_size,
             dont_fragment: self.dont_fragment(),
             ttl: self.opts.ttl,
-            tos: self.opts.tos,
+            tos: self.opts.tos | if ect { ECT0 } else { 0 },
             ..SendMeta::new(*remote.ip(), ip::ipv4::protocol::TCP)
         };
         let sent = tx.send_with(
@@ -217,6 +239,10 @@ impl Tcb {
                 .map_or(1, |g| len.div_ceil(usize::from(g))) as u64;
             if len > 0 {
                 self.last_data_sent = Some(now);
+            }
+            if cwr {
+                // Said; a segment that failed to leave says it again next time.
+                self.cwr_due = false;
             }
         } else {
             stats.send_failures += 1;
@@ -408,6 +434,9 @@ impl Tcb {
                 && !retransmitting
                 && !self.force_window
                 && !self.urgent_unsent()
+                // The CWR goes on a segment of its own, not copied by the device's
+                // segmentation onto every piece of a burst.
+                && !self.cwr_due
             {
                 // New data in one frame of whole segments the device cuts; only the last
                 // bytes the application wrote may end it in a short segment.

@@ -107,6 +107,7 @@ impl Tcb {
     ) {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion_event(flight, self.mss, now);
+        self.reduced_window();
         self.undo.start();
         // This recovery answers for every loss up to here, a probe's included (one
         // reduction per episode, RFC 6675 5; Linux ends the probe's episode likewise).

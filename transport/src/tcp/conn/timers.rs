@@ -178,6 +178,7 @@ impl Tcb {
                 let flight = self.snd_max.since(self.snd_una);
                 let first = self.backoff == 0;
                 self.cc.on_rto(flight, self.mss, first, now);
+                self.reduced_window();
                 if !self.sack_ok {
                     self.undo.close();
                 } else if first {
@@ -291,8 +292,9 @@ impl Tcb {
             // (tcp_invalid_ratelimit): with a lost answer or window update, probes that
             // follow faster go unanswered and the wait grows by the backoff; data is
             // always answered.
-            self.emit(tx, stats, self.snd_nxt, flags::ACK, off, 1, now);
+            // Marked first: `emit` sends a probe without ECT (RFC 3168 6.1.6).
             self.probe_byte = Some(self.snd_max);
+            self.emit(tx, stats, self.snd_nxt, flags::ACK, off, 1, now);
         } else {
             // Only our FIN is left, which a shut window would drop: a probe without data,
             // which the peer must answer with an ACK carrying its window.

@@ -1,0 +1,263 @@
+//! Explicit Congestion Notification (RFC 3168 6.1) on an established connection: as a
+//! receiver, a segment that came marked Congestion Experienced is echoed with ECE on every
+//! ACK until the sender's CWR; as a sender, an ECE halves the congestion window as a loss
+//! would, without a retransmission, at most once per window of data, and the next new data
+//! segment carries CWR. The handshake's agreement is in `take_syn_options` and `send_syn`,
+//! the marking of new data (ECT(0)) and the CWR in `emit`.
+
+use super::*;
+
+impl Tcb {
+    /// The ECN part of an acceptable segment (the connection agreed on ECN).
+    pub(super) fn ecn_input(
+        &mut self,
+        seg: &TcpRepr,
+        data_len: usize,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        if seg.has(flags::CWR) {
+            // The sender reduced its window: stop echoing (6.1.3). Its window may now be
+            // small, so its data is answered at once (as Linux does).
+            self.ece_echo = false;
+            if data_len > 0 {
+                self.ack_now = true;
+            }
+        }
+        // A CE-marked data segment (6.1.3; Linux looks at data only).
+        if seg.ce && data_len > 0 {
+            stats.ecn_ce_in += 1;
+            if !self.ece_echo {
+                self.ece_echo = true;
+                // Not delayed: the sender should hear of the congestion within a round
+                // trip (Linux enters its quick-ACK mode here).
+                self.ack_now = true;
+            }
+        }
+        // Past the last reduction's window, `ecn_high` follows SND.UNA, so that the
+        // sequence comparison below never spans 2^31 bytes.
+        if self.snd_una.gt(self.ecn_high) {
+            self.ecn_high = self.snd_una - 1;
+        }
+        // Only an ACK at least as new as what was acknowledged (an old one's ECE is no
+        // news), and never a SYN-ACK's agreement (a simultaneous open).
+        let ece = seg.has(flags::ECE) && !seg.has(flags::SYN) && !seg.ack.lt(self.snd_una);
+        if ece && self.in_recovery {
+            // Congestion seen during a loss recovery: the recovery's reduction stands,
+            // whatever the undo would later say of its retransmissions.
+            self.undo.close();
+        }
+        // An ECE about data sent after our last reduction: a new congestion event. During
+        // a loss recovery the window is reduced already (6.1.2: once per window).
+        if ece && !self.in_recovery && self.snd_una.gt(self.ecn_high) {
+            stats.ecn_reductions += 1;
+            let cwnd = self.cc.cwnd();
+            self.cc.on_congestion_event(cwnd, self.mss, now);
+            self.cc.on_recovery_end(self.mss, now);
+            // Nothing was lost: no undo can prove this response spurious.
+            self.undo.close();
+            self.reduced_window();
+        }
+    }
+
+    /// The congestion window was reduced, for an ECE or a loss: ECEs for data sent before
+    /// now are the same congestion, and the next new segment says CWR (RFC 3168 6.1.2:
+    /// after a reduction "for any reason", as Linux queues it on entering recovery or
+    /// loss).
+    pub(super) fn reduced_window(&mut self) {
+        self.ecn_high = self.snd_max;
+        self.cwr_due = self.ecn_ok;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::*;
+    use super::*;
+    use crate::tcp::EcnMode;
+
+    const ECT0: u8 = 0b10;
+
+    /// An active open with `ecn`, answered by a SYN-ACK with `synack` flags (beside SYN
+    /// and ACK); returns the connection and whether our SYN asked for ECN.
+    fn open(ecn: EcnMode, synack: u8) -> (Conn, bool) {
+        let cfg = TcpConfig {
+            ecn,
+            quick_acks: 0,
+            ..TcpConfig::default()
+        };
+        let mut c = Conn::connecting(cfg, opts(), 1500);
+        let syn = c.take();
+        let asked = syn[0].r.has(flags::ECE) && syn[0].r.has(flags::CWR);
+        let r = TcpRepr {
+            src_port: PEER.port(),
+            dst_port: US.port(),
+            seq: PEER_ISS,
+            ack: Seq(OUR_ISS) + 1,
+            flags: flags::SYN | flags::ACK | synack,
+            window: 65_535,
+            mss: Some(PEER_MSS as u16),
+            sack_permitted: true,
+            ..TcpRepr::default()
+        };
+        c.deliver(&r, &[]);
+        c.peer_nxt = PEER_ISS + 1;
+        assert_eq!(c.tcb.state, State::Established);
+        c.take();
+        (c, asked)
+    }
+
+    fn ecn_conn() -> Conn {
+        let (c, asked) = open(EcnMode::On, flags::ECE);
+        assert!(asked && c.tcb.ecn_ok);
+        c
+    }
+
+    fn send(c: &mut Conn, n: usize) -> Vec<Sent> {
+        c.tcb.write(&vec![7u8; n]);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take()
+    }
+
+    #[test]
+    fn an_active_open_asks_only_when_on_and_agrees_only_to_ece_alone() {
+        let (c, asked) = open(EcnMode::On, flags::ECE);
+        assert!(asked && c.tcb.ecn_ok);
+        assert_eq!(c.stats.ecn_conns, 1);
+        // ECE and CWR both in a SYN-ACK: a peer that reflects flags, not an agreement.
+        let (c, _) = open(EcnMode::On, flags::ECE | flags::CWR);
+        assert!(!c.tcb.ecn_ok);
+        let (c, _) = open(EcnMode::On, 0);
+        assert!(!c.tcb.ecn_ok);
+        for mode in [EcnMode::Accept, EcnMode::Off] {
+            let (c, asked) = open(mode, flags::ECE);
+            assert!(!asked && !c.tcb.ecn_ok, "{mode:?}");
+        }
+    }
+
+    /// New data is ECT(0); a retransmission and data of a connection without ECN are not.
+    #[test]
+    fn new_data_is_ect_and_a_retransmission_is_not() {
+        let mut c = ecn_conn();
+        let sent = send(&mut c, 1000);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].meta.tos & 0b11, ECT0);
+        let rto = c.tcb.rtt.rto();
+        c.advance(rto);
+        let again = c.take();
+        assert!(!again.is_empty(), "the timeout's retransmission");
+        assert!(again.iter().all(|s| s.meta.tos & 0b11 == 0), "{again:?}");
+        let (mut plain, _) = open(EcnMode::Accept, flags::ECE);
+        let sent = send(&mut plain, 1000);
+        assert_eq!(sent[0].meta.tos & 0b11, 0);
+    }
+
+    /// A CE-marked segment is acknowledged at once with ECE, and every ACK echoes it until
+    /// a segment with CWR comes (RFC 3168 6.1.3).
+    #[test]
+    fn congestion_experienced_is_echoed_until_cwr() {
+        let mut c = ecn_conn();
+        let r = TcpRepr {
+            ce: true,
+            ..c.seg(flags::ACK, c.our_una())
+        };
+        c.deliver(&r, &[1; 100]);
+        c.peer_nxt = c.peer_nxt + 100;
+        let ack = c.take();
+        assert!(
+            matches!(&ack[..], [a] if a.r.has(flags::ECE)),
+            "at once, with ECE: {ack:?}"
+        );
+        assert_eq!(c.stats.ecn_ce_in, 1);
+        // Unmarked data after it: its ACK still echoes; so does our data.
+        for _ in 0..2 {
+            c.data(&[2; PEER_MSS]);
+        }
+        let acks = c.take();
+        assert!(!acks.is_empty() && acks.iter().all(|a| a.r.has(flags::ECE)));
+        let data = send(&mut c, 100);
+        assert!(data[0].r.has(flags::ECE));
+        // The sender's CWR ends it.
+        let cwr = c.seg(flags::ACK | flags::CWR, c.tcb.snd_max);
+        c.deliver(&cwr, &[3; 100]);
+        c.peer_nxt = c.peer_nxt + 100;
+        let after = c.take();
+        assert!(
+            matches!(&after[..], [a] if !a.r.has(flags::ECE)),
+            "CWR with data: answered at once, without ECE: {after:?}"
+        );
+        // Without ECN agreed, a CE mark is not echoed.
+        let (mut plain, _) = open(EcnMode::Accept, 0);
+        let r = TcpRepr {
+            ce: true,
+            ..plain.seg(flags::ACK, plain.our_una())
+        };
+        plain.deliver(&r, &[1; 100]);
+        assert!(plain.take().iter().all(|a| !a.r.has(flags::ECE)));
+    }
+
+    /// An ECE halves the window once per window of data, and the next new segment (alone,
+    /// not in a burst) carries CWR.
+    #[test]
+    fn an_ece_halves_the_window_once_per_window_and_cwr_follows() {
+        let mut c = ecn_conn();
+        send(&mut c, 20 * PEER_MSS);
+        // Let the window grow, then an ECE on an ACK of new data.
+        for _ in 0..4 {
+            let r = c.seg(flags::ACK, c.tcb.snd_una + 2 * PEER_MSS);
+            c.deliver(&r, &[]);
+        }
+        c.take();
+        let before = c.tcb.cc.cwnd();
+        let r = c.seg(flags::ACK | flags::ECE, c.tcb.snd_una + PEER_MSS);
+        c.deliver(&r, &[]);
+        let cwnd = c.tcb.cc.cwnd();
+        assert!(cwnd < before, "{cwnd} after {before}");
+        assert_eq!(c.stats.ecn_reductions, 1);
+        assert_eq!(c.stats.retransmits, 0, "nothing sent again");
+        // More ECEs for data sent before the reduction: the same congestion.
+        let r = c.seg(flags::ACK | flags::ECE, c.tcb.snd_una + PEER_MSS);
+        c.deliver(&r, &[]);
+        assert_eq!(c.stats.ecn_reductions, 1);
+        assert!(c.tcb.cc.cwnd() >= cwnd, "not reduced again");
+        // The next new data: CWR on the first segment only.
+        c.take();
+        let all = c.tcb.snd_max;
+        let r = c.seg(flags::ACK, all);
+        c.deliver(&r, &[]);
+        let sent = send(&mut c, 4 * PEER_MSS);
+        let cwr: Vec<bool> = sent.iter().map(|s| s.r.has(flags::CWR)).collect();
+        assert!(cwr.first() == Some(&true), "{sent:?}");
+        assert!(cwr[1..].iter().all(|c| !c), "{sent:?}");
+        assert!(sent[0].data.len() <= PEER_MSS, "the CWR segment alone");
+        // Once the data sent after the reduction is acknowledged, an ECE counts again.
+        let r = c.seg(flags::ACK | flags::ECE, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        assert_eq!(c.stats.ecn_reductions, 2);
+    }
+
+    /// A reduction for a loss (here a timeout) is said with CWR too, on the first new
+    /// data after it, not on the retransmission (RFC 3168 6.1.2: "for any reason"); a CE
+    /// mark on a segment without data starts no echo.
+    #[test]
+    fn a_loss_reduction_is_said_with_cwr_and_a_marked_pure_ack_is_not_echoed() {
+        let mut c = ecn_conn();
+        send(&mut c, 1000);
+        let rto = c.tcb.rtt.rto();
+        c.advance(rto);
+        let again = c.take();
+        assert!(again.iter().all(|s| !s.r.has(flags::CWR)), "{again:?}");
+        let r = TcpRepr {
+            ce: true,
+            ..c.seg(flags::ACK, c.tcb.snd_max)
+        };
+        c.deliver(&r, &[]);
+        assert_eq!(c.stats.ecn_ce_in, 0);
+        let sent = send(&mut c, 100);
+        assert!(
+            matches!(&sent[..], [s] if s.r.has(flags::CWR) && !s.r.has(flags::ECE)),
+            "{sent:?}"
+        );
+        assert_eq!(c.stats.ecn_reductions, 0, "the timeout's, not an ECE's");
+    }
+}
