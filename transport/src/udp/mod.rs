@@ -60,9 +60,7 @@ impl SoftError {
             _ => None,
         }
     }
-}
 
-impl SoftError {
     /// The error an ICMP message reports to a socket with `IP_RECVERR`, soft errors
     /// included, as Linux's `icmp_err_convert` (a time exceeded and a source route
     /// failure are EHOSTUNREACH and EOPNOTSUPP there; the nearest here is
