@@ -3220,7 +3220,43 @@ mod ecn {
             let synack = n.only();
             let want = SYN | ACK | if agreed { ECE } else { 0 };
             assert_eq!(synack.r.flags, want, "{ecn:?} {ask:#x}");
+            // Counted once established, not while half-open.
+            assert_eq!(n.t.tcp_stats().ecn_conns, 0);
+            let ack = seg(ACK, PEER_ISS + 1, synack.r.seq + 1, 65_535);
+            n.inject(sa(PEER, PPORT), sa(US, LPORT), ack, &[]);
             assert_eq!(n.t.tcp_stats().ecn_conns, u64::from(agreed));
+        }
+    }
+
+    /// A SYN's IP header says Not-ECT (RFC 3168 6.1.1). An ECN-setup SYN that came marked
+    /// ECT or CE crossed a path that rewrites the field: the listener does not agree
+    /// (as Linux), and a Not-ECT one through the same path is agreed to.
+    #[test]
+    fn a_listener_refuses_ecn_to_an_ect_marked_syn() {
+        for (tos, agreed) in [(0b10, false), (0b01, false), (0b11, false), (0, true)] {
+            let mut n = Net::with_cfg(TcpConfig::default());
+            n.listen(LPORT, 16);
+            let s = TcpRepr {
+                flags: SYN | ECE | CWR,
+                ..syn(PEER_ISS)
+            };
+            let l4 = tcp_bytes(sa(PEER, PPORT), sa(US, LPORT), &s, &[]);
+            let repr = Ipv4Repr {
+                src: PEER,
+                dst: US,
+                protocol: ipv4::protocol::TCP,
+                ttl: 64,
+                tos,
+                ident: 1,
+                dont_fragment: true,
+                payload_len: l4.len(),
+            };
+            let mut b = vec![0u8; ipv4::HEADER_LEN + l4.len()];
+            repr.emit(&mut b, 0, false);
+            b[ipv4::HEADER_LEN..].copy_from_slice(&l4);
+            n.deliver_ip(&b, false);
+            let synack = n.only();
+            assert_eq!(synack.r.has(ECE), agreed, "tos {tos:#b}: {synack:?}");
         }
     }
 

@@ -31,8 +31,8 @@ impl Transport {
             self.tcp.stats.drop_bad_header += 1;
             return Delivery::Delivered;
         };
-        // Congestion Experienced (RFC 3168 5: both ECN bits set), for TCP to echo.
-        seg.ce = d.packet.tos() & 0b11 == 0b11;
+        // The ECN field (RFC 3168 5), for TCP to echo a Congestion Experienced mark.
+        seg.ecn = d.packet.tos() & 0b11;
         // A segment the device coalesced counts as the segments it was made of, as
         // Linux's segs_in (max(1, gso_segs)); the one above is the first of them.
         if let Some(size) = d.gso_size.filter(|&s| s > 0) {

@@ -262,7 +262,7 @@ pub struct TcpStats {
     /// D-SACKs: RFC 3522, RFC 3708, RFC 9438 4.9).
     pub dsacks_in: u64,
     pub spurious_undos: u64,
-    /// ECN (RFC 3168): connections that agreed on it; segments that came marked
+    /// ECN (RFC 3168): connections established with it; segments that came marked
     /// Congestion Experienced (echoed with ECE); window reductions for an ECE.
     pub ecn_conns: u64,
     pub ecn_ce_in: u64,

@@ -76,12 +76,18 @@ pub struct TcpRepr {
     /// The urgent pointer (RFC 9293 3.1), meaningful with URG: the offset from `seq` of
     /// the octet that follows the urgent data (RFC 9293 3.8.5, MUST-62).
     pub urgent: u16,
-    /// The IP header that carried the segment said Congestion Experienced (RFC 3168 5):
-    /// set by the receive path from the ECN field, not a part of TCP's header.
-    pub ce: bool,
+    /// The ECN field of the IP header that carried the segment (RFC 3168 5: 0 Not-ECT,
+    /// 1 or 2 ECT, 3 Congestion Experienced): set by the receive path, not a part of
+    /// TCP's header.
+    pub ecn: u8,
 }
 
 impl TcpRepr {
+    /// The IP header said Congestion Experienced (RFC 3168 5: both ECN bits set).
+    pub fn ce(&self) -> bool {
+        self.ecn == 0b11
+    }
+
     /// The SACK blocks present (as emitted: with timestamps at most 3 fit the 40 option
     /// bytes).
     pub fn sack_blocks(&self) -> &[(Seq, Seq)] {
@@ -144,7 +150,7 @@ impl TcpRepr {
             sack_count: 0,
             timestamp: None,
             urgent: be16(18),
-            ce: false,
+            ecn: 0,
         };
         let mut opts = &buf[HEADER_LEN..off];
         while let Some((&kind, rest)) = opts.split_first() {

@@ -202,6 +202,17 @@ impl Cc {
         self.losses
     }
 
+    /// An ECN echo (RFC 3168 6.1.2): the window is reduced as for a loss, at once and
+    /// without a recovery, and no loss is counted. Nothing can prove such a response
+    /// spurious, so it keeps no state to undo.
+    pub fn on_ecn_echo(&mut self, mss: usize, now: Instant) {
+        let cwnd = self.cwnd();
+        let inner = self.inner_mut();
+        inner.on_congestion_event(cwnd, mss, now);
+        inner.on_recovery_end(mss, now);
+        self.prior = None;
+    }
+
     fn inner(&self) -> &dyn CongestionControl {
         match &self.algo {
             Algo::Reno(r) => r,

@@ -25,7 +25,7 @@ impl Tcb {
             }
         }
         // A CE-marked data segment (6.1.3; Linux looks at data only).
-        if seg.ce && data_len > 0 {
+        if seg.ce() && data_len > 0 {
             stats.ecn_ce_in += 1;
             if !self.ece_echo {
                 self.ece_echo = true;
@@ -51,12 +51,13 @@ impl Tcb {
         // a loss recovery the window is reduced already (6.1.2: once per window).
         if ece && !self.in_recovery && self.snd_una.gt(self.ecn_high) {
             stats.ecn_reductions += 1;
-            let cwnd = self.cc.cwnd();
-            self.cc.on_congestion_event(cwnd, self.mss, now);
-            self.cc.on_recovery_end(self.mss, now);
+            self.cc.on_ecn_echo(self.mss, now);
             // Nothing was lost: no undo can prove this response spurious.
             self.undo.close();
             self.reduced_window();
+            // Until the data sent before now is acknowledged, the window stays as it was
+            // cut (Linux's CWR state).
+            self.ecn_cwr = true;
         }
     }
 
@@ -67,6 +68,23 @@ impl Tcb {
     pub(super) fn reduced_window(&mut self) {
         self.ecn_high = self.snd_max;
         self.cwr_due = self.ecn_ok;
+        self.ecn_cwr = false;
+    }
+
+    /// Whether an ACK of new data may grow the congestion window, as far as ECN is
+    /// concerned: not one that carries ECE (RFC 3168 6.1.2: "SHOULD NOT increase the
+    /// congestion window in response to the receipt of an ECN-Echo ACK"), and none
+    /// before the data sent ahead of an ECN reduction is acknowledged (so that an ECE
+    /// ignored as the same congestion does not let the window grow back within the
+    /// round trip; Linux's CWR state, `tcp_may_raise_cwnd`). Called after SND.UNA moved.
+    pub(super) fn ecn_may_grow(&mut self, ece: bool) -> bool {
+        if !self.ecn_ok {
+            return true;
+        }
+        if self.ecn_cwr && !self.snd_una.lt(self.ecn_high) {
+            self.ecn_cwr = false;
+        }
+        !ece && !self.ecn_cwr
     }
 }
 
@@ -135,6 +153,42 @@ mod tests {
         }
     }
 
+    /// Only the first SYN asks for ECN: a SYN lost may have been dropped for asking
+    /// (RFC 3168 6.1.1.1). A SYN-ACK that agrees to the first is still taken, and the
+    /// connection counts as an ECN one only once established.
+    #[test]
+    fn a_retransmitted_syn_does_not_ask_for_ecn() {
+        let cfg = TcpConfig {
+            ecn: EcnMode::On,
+            ..TcpConfig::default()
+        };
+        let mut c = Conn::connecting(cfg, opts(), 1500);
+        let first = c.take();
+        assert!(first[0].r.has(flags::ECE) && first[0].r.has(flags::CWR));
+        let rto = c.tcb.rtt.rto();
+        c.advance(rto);
+        let again = c.take();
+        assert!(
+            matches!(&again[..], [s] if s.r.has(flags::SYN)
+                && !s.r.has(flags::ECE) && !s.r.has(flags::CWR)),
+            "{again:?}"
+        );
+        assert_eq!(c.stats.ecn_conns, 0);
+        let r = TcpRepr {
+            src_port: PEER.port(),
+            dst_port: US.port(),
+            seq: PEER_ISS,
+            ack: Seq(OUR_ISS) + 1,
+            flags: flags::SYN | flags::ACK | flags::ECE,
+            window: 65_535,
+            ..TcpRepr::default()
+        };
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::Established);
+        assert!(c.tcb.ecn_ok);
+        assert_eq!(c.stats.ecn_conns, 1);
+    }
+
     /// New data is ECT(0); a retransmission and data of a connection without ECN are not.
     #[test]
     fn new_data_is_ect_and_a_retransmission_is_not() {
@@ -158,7 +212,7 @@ mod tests {
     fn congestion_experienced_is_echoed_until_cwr() {
         let mut c = ecn_conn();
         let r = TcpRepr {
-            ce: true,
+            ecn: 0b11,
             ..c.seg(flags::ACK, c.our_una())
         };
         c.deliver(&r, &[1; 100]);
@@ -189,7 +243,7 @@ mod tests {
         // Without ECN agreed, a CE mark is not echoed.
         let (mut plain, _) = open(EcnMode::Accept, 0);
         let r = TcpRepr {
-            ce: true,
+            ecn: 0b11,
             ..plain.seg(flags::ACK, plain.our_una())
         };
         plain.deliver(&r, &[1; 100]);
@@ -219,7 +273,7 @@ mod tests {
         let r = c.seg(flags::ACK | flags::ECE, c.tcb.snd_una + PEER_MSS);
         c.deliver(&r, &[]);
         assert_eq!(c.stats.ecn_reductions, 1);
-        assert!(c.tcb.cc.cwnd() >= cwnd, "not reduced again");
+        assert_eq!(c.tcb.cc.cwnd(), cwnd, "neither reduced again nor grown");
         // The next new data: CWR on the first segment only.
         c.take();
         let all = c.tcb.snd_max;
@@ -236,6 +290,51 @@ mod tests {
         assert_eq!(c.stats.ecn_reductions, 2);
     }
 
+    /// After an ECN reduction the window holds for a round trip: ACKs with ECE or without
+    /// it do not grow it until the data sent before the reduction is acknowledged, and an
+    /// ECE on the ACK that ends that round grows it no more than it reduces it. An ECE
+    /// is counted as no loss.
+    #[test]
+    fn the_window_holds_for_the_round_trip_after_an_ecn_reduction() {
+        let mut c = ecn_conn();
+        c.tcb
+            .cc
+            .set_algorithm(crate::tcp::CongestionAlgorithm::Reno);
+        send(&mut c, 40 * PEER_MSS);
+        // An ACK up to `to`, or of one more segment.
+        let ack = |c: &mut Conn, to: Option<Seq>, ece: bool| {
+            let f = if ece {
+                flags::ACK | flags::ECE
+            } else {
+                flags::ACK
+            };
+            let to = to.unwrap_or(c.tcb.snd_una + PEER_MSS);
+            let r = c.seg(f, to);
+            c.deliver(&r, &[]);
+            c.take();
+            c.tcb.cc.cwnd()
+        };
+        let grown = ack(&mut c, None, false);
+        let cut = ack(&mut c, None, true);
+        assert!(cut < grown, "{cut} after {grown}");
+        assert_eq!(c.stats.ecn_reductions, 1);
+        assert_eq!(c.tcb.cc.losses(), 0, "an ECE is no loss");
+        let high = c.tcb.ecn_high;
+        assert!(
+            (c.tcb.snd_una + 3 * PEER_MSS).lt(high),
+            "a round trip to go"
+        );
+        assert_eq!(ack(&mut c, None, false), cut);
+        assert_eq!(ack(&mut c, None, true), cut);
+        assert_eq!(ack(&mut c, Some(high - PEER_MSS), false), cut);
+        // The round is over at `high`; an ECE there is about data sent before the
+        // reduction (no new one), and its ACK does not grow the window either.
+        assert_eq!(ack(&mut c, Some(high), true), cut);
+        assert_eq!(c.stats.ecn_reductions, 1);
+        let after = ack(&mut c, None, false);
+        assert!(after > cut, "grows again: {after} after {cut}");
+    }
+
     /// A reduction for a loss (here a timeout) is said with CWR too, on the first new
     /// data after it, not on the retransmission (RFC 3168 6.1.2: "for any reason"); a CE
     /// mark on a segment without data starts no echo.
@@ -248,7 +347,7 @@ mod tests {
         let again = c.take();
         assert!(again.iter().all(|s| !s.r.has(flags::CWR)), "{again:?}");
         let r = TcpRepr {
-            ce: true,
+            ecn: 0b11,
             ..c.seg(flags::ACK, c.tcb.snd_max)
         };
         c.deliver(&r, &[]);

@@ -113,7 +113,6 @@ impl Tcb {
         }
         count_wscale_error(seg, stats);
         self.take_syn_options(seg, now);
-        stats.ecn_conns += u64::from(self.ecn_ok);
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
         self.rcv_adv = self.rcv_nxt;
@@ -134,6 +133,7 @@ impl Tcb {
             self.syn_retries = 0;
             self.backoff = 0;
             self.set_state(State::Established);
+            stats.ecn_conns += u64::from(self.ecn_ok);
             self.quick_acks = cfg.quick_acks;
             self.rearm_keepalive(cfg);
             self.ack_now = true;
@@ -474,6 +474,7 @@ impl Tcb {
             }
             self.syn_retries = 0;
             self.set_state(State::Established);
+            stats.ecn_conns += u64::from(self.ecn_ok);
             self.quick_acks = cfg.quick_acks;
             self.rearm_keepalive(cfg);
             if self.fin_queued {
@@ -654,7 +655,7 @@ impl Tcb {
         let was_in_recovery = self.in_recovery;
         let mut dup = false;
         if ack.gt(self.snd_una) {
-            self.new_ack(cfg, ack, tx, stats, now);
+            self.new_ack(cfg, ack, seg.has(flags::ECE), tx, stats, now);
         } else if ack == self.snd_una
             && outstanding
             && data_len == 0
@@ -759,6 +760,7 @@ impl Tcb {
         &mut self,
         cfg: &TcpConfig,
         ack: Seq,
+        ece: bool,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
@@ -849,9 +851,12 @@ impl Tcb {
                 self.recover = ack - 1;
             }
             let cap = 64 * self.opts.sndbuf.max(self.mss);
-            // Grows only while the window is used (see `Cc::on_ack_with_flight`).
-            self.cc
-                .on_ack_with_flight(acked, flight, self.mss, now, self.rtt.srtt());
+            // Grows only while the window is used (see `Cc::on_ack_with_flight`), and not
+            // for an ECN echo or within its round trip.
+            if self.ecn_may_grow(ece) {
+                self.cc
+                    .on_ack_with_flight(acked, flight, self.mss, now, self.rtt.srtt());
+            }
             if self.cc.cwnd() > cap {
                 self.cc.set_cwnd(cap);
             }

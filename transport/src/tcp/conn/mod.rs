@@ -268,6 +268,9 @@ pub struct Tcb {
     ece_echo: bool,
     cwr_due: bool,
     ecn_high: Seq,
+    /// An ECN reduction's round trip (until SND.UNA reaches `ecn_high`): the window
+    /// does not grow (see `ecn_may_grow`).
+    ecn_cwr: bool,
     /// The connection is interactive (Linux's "pingpong" mode): we sent data within the
     /// delayed-ACK time of receiving some, so the next reply will likely carry the ACK
     /// and quick ACKs are not used. Left when a delayed ACK's timer fires.
@@ -473,6 +476,7 @@ impl Tcb {
             ecn_ok: false,
             ece_echo: false,
             cwr_due: false,
+            ecn_cwr: false,
             ecn_high: iss,
             ack_listed: false,
             tso: false,
@@ -537,7 +541,6 @@ impl Tcb {
         t.state = State::SynReceived;
         count_wscale_error(syn, stats);
         t.take_syn_options(syn, now);
-        stats.ecn_conns += u64::from(t.ecn_ok);
         t.irs = syn.seq;
         t.rcv_nxt = syn.seq + 1;
         t.rcv_adv = t.rcv_nxt;
@@ -634,8 +637,10 @@ impl Tcb {
             (_, EcnMode::Off) => false,
             (true, mode) => mode == EcnMode::On && ece && !cwr,
             // A simultaneous open's SYN: only if our own SYN asked too (6.1.1: no ECT
-            // after a SYN that did not).
-            (false, mode) => ece && cwr && (self.passive || mode == EcnMode::On),
+            // after a SYN that did not). A SYN must leave Not-ECT (6.1.1); one that came
+            // marked crossed a path that rewrites the field, and ECN there would carry
+            // no meaning (Linux refuses it too).
+            (false, mode) => ece && cwr && syn.ecn == 0 && (self.passive || mode == EcnMode::On),
         };
         // Timestamps only if both SYNs carry them (RFC 7323 3.2): we offer them when
         // enabled, and answer only an offer.

@@ -115,8 +115,10 @@ impl Tcb {
         }
         // Offer SACK on an active open; accept it if the peer offered.
         r.sack_permitted = !passive || self.sack_ok;
-        // ECN (RFC 3168 6.1.1): asked with ECE and CWR, agreed with ECE alone.
-        if !passive && self.ecn_mode == crate::tcp::EcnMode::On {
+        // ECN (RFC 3168 6.1.1): asked with ECE and CWR, agreed with ECE alone. Only the
+        // first SYN asks: a SYN lost may have been dropped for asking (6.1.1.1 allows
+        // either; Linux's tcp_ecn_fallback), and a SYN-ACK that still agrees is taken.
+        if !passive && self.ecn_mode == crate::tcp::EcnMode::On && self.syn_retries == 0 {
             r.flags |= flags::ECE | flags::CWR;
         } else if passive && self.ecn_ok {
             r.flags |= flags::ECE;
