@@ -274,6 +274,45 @@ mod cookies {
         assert_eq!(n.info(h).srtt, Some(ms(10)));
     }
 
+    /// ECN rides in the cookie's TSval beside window scaling and SACK: a SYN that asks for
+    /// it gets a cookie SYN-ACK that agrees (ECE), and the connection its ACK makes uses
+    /// it (new data ECT(0)). Without timestamps there is no room, and no ECN.
+    #[test]
+    fn with_timestamps_a_cookie_keeps_ecn() {
+        use transport::tcp::wire::flags::{CWR, ECE};
+        let mut n = Net::with_cfg(cfg());
+        let asks = TcpRepr {
+            flags: SYN | ECE | CWR,
+            ..modern_syn()
+        };
+        let (l, s) = cookie_for(&mut n, asks);
+        assert_eq!(s.r.flags, SYN | ACK | ECE);
+        let (tsval, _) = s.r.timestamp.expect("timestamps answered");
+        assert_eq!(tsval & 0x3f, 7 | 16 | 32);
+        n.advance(ms(30));
+        ack_ts_cookie(&mut n, &s, 5030);
+        n.nothing();
+        assert_eq!(n.stats().syncookies_recv, 1);
+        assert_eq!(n.stats().ecn_conns, 1);
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        assert_eq!(n.send(h, b"data"), 4);
+        let d = n.only();
+        assert_eq!(d.tos & 0b11, 0b10, "ECT(0)");
+
+        let mut n = Net::with_cfg(cfg());
+        let (_, s) = cookie_for(
+            &mut n,
+            TcpRepr {
+                flags: SYN | ECE | CWR,
+                ..syn(PEER_ISS)
+            },
+        );
+        assert_eq!(s.r.flags, SYN | ACK, "no timestamps, no room for ECN");
+        ack_cookie(&mut n, sa(PEER, PPORT), &s);
+        assert_eq!(n.stats().syncookies_recv, 1);
+        assert_eq!(n.stats().ecn_conns, 0);
+    }
+
     #[test]
     fn a_cookie_whose_echo_names_other_options_gets_a_rst() {
         let mut n = Net::with_cfg(cfg());

@@ -26,20 +26,21 @@
 //! ```text
 //!    5   4   3 ... 0
 //! +---+---+---------+
-//! | 0 | S |  shift  |
+//! | E | S |  shift  |
 //! +---+---+---------+
 //! ```
 //!
 //! - shift: the window scale the peer's SYN announced (0 to 14; 15 when it sent none).
 //!   Ours is recomputed from the listener's buffers, as the SYN-ACK offered it.
 //! - S: the peer's SYN was SACK-permitted (and so was our SYN-ACK).
+//! - E: our SYN-ACK agreed to ECN (RFC 3168 6.1.1), the peer's SYN having asked.
 //!
 //! The TSval is our timestamp clock with those six bits replaced, moved back 64 ms when
 //! that would put it ahead of the clock, so later TSvals never go back. The MAC covers the
 //! six bits too (and whether timestamps were offered at all): an ACK whose echo was
 //! altered does not check. Without timestamps in the SYN, the SYN-ACK offers no window
-//! scaling and no SACK, so both sides agree that the connection has neither (a 64 KiB
-//! window). Linux hides the same options in the TSval; this layout is this stack's own.
+//! scaling, no SACK and no ECN, so both sides agree that the connection has none of them
+//! (a 64 KiB window). Linux hides the same options in the TSval; this layout is this stack's own.
 
 use netif::{Duration, Instant};
 use std::net::SocketAddrV4;
@@ -166,7 +167,7 @@ impl SynCookies {
     }
 }
 
-/// What a cookie's SYN-ACK offered besides the MSS: window scaling and SACK only with
+/// What a cookie's SYN-ACK offered besides the MSS: window scaling, SACK and ECN only with
 /// timestamps, where they are carried.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -176,6 +177,8 @@ pub struct Options {
     pub wscale: Option<u8>,
     /// SACK-permitted both ways.
     pub sack: bool,
+    /// ECN agreed (the SYN-ACK carried ECE).
+    pub ecn: bool,
 }
 
 /// What our SYN-ACK announced of our own, from the listener's buffers: the window scale
@@ -194,12 +197,19 @@ const MAX_SHIFT: u8 = 14;
 /// The shift field's value for a SYN without window scaling.
 const NO_SHIFT: u32 = 15;
 const SACK_BIT: u32 = 1 << 4;
+const ECN_BIT: u32 = 1 << 5;
 const BITS: u32 = 0x3f;
 
 impl Options {
     /// What a cookie's SYN-ACK answers to a SYN with these options, timestamps being on
-    /// here when `ts_enabled`.
-    pub fn answer(ts_enabled: bool, wscale: Option<u8>, sack: bool, ts: bool) -> Options {
+    /// here when `ts_enabled`; `ecn`: the SYN asked for ECN and the listener agrees.
+    pub fn answer(
+        ts_enabled: bool,
+        wscale: Option<u8>,
+        sack: bool,
+        ts: bool,
+        ecn: bool,
+    ) -> Options {
         if !(ts_enabled && ts) {
             return Options::default();
         }
@@ -207,25 +217,27 @@ impl Options {
             timestamps: true,
             wscale: wscale.map(|s| s.min(MAX_SHIFT)),
             sack,
+            ecn,
         }
     }
 
     fn bits(self) -> u32 {
         let shift = self.wscale.map_or(NO_SHIFT, u32::from);
-        shift | if self.sack { SACK_BIT } else { 0 }
+        shift | if self.sack { SACK_BIT } else { 0 } | if self.ecn { ECN_BIT } else { 0 }
     }
 
-    /// The options an echoed TSval names (None: bits no cookie sets).
+    /// The options an echoed TSval names (None: a shift no cookie sets).
     fn from_bits(tsecr: u32) -> Option<Options> {
         let b = tsecr & BITS;
         let shift = b & 0xf;
-        if b & !(SACK_BIT | 0xf) != 0 || (shift > u32::from(MAX_SHIFT) && shift != NO_SHIFT) {
+        if shift > u32::from(MAX_SHIFT) && shift != NO_SHIFT {
             return None;
         }
         Some(Options {
             timestamps: true,
             wscale: (shift != NO_SHIFT).then_some(shift as u8),
             sack: b & SACK_BIT != 0,
+            ecn: b & ECN_BIT != 0,
         })
     }
 
@@ -275,6 +287,7 @@ mod tests {
         timestamps: false,
         wscale: None,
         sack: false,
+        ecn: false,
     };
 
     #[test]
@@ -405,7 +418,9 @@ mod tests {
         let mut v = vec![NONE];
         for wscale in (0..=14).map(Some).chain([None]) {
             for sack in [false, true] {
-                v.push(Options::answer(true, wscale, sack, true));
+                for ecn in [false, true] {
+                    v.push(Options::answer(true, wscale, sack, true, ecn));
+                }
             }
         }
         v
@@ -436,12 +451,11 @@ mod tests {
     fn an_altered_echo_or_a_missing_one_does_not_check() {
         let c = SynCookies::new(7);
         let now = Instant::from_secs(1000);
-        let o = Options::answer(true, Some(7), true, true);
+        let o = Options::answer(true, Some(7), true, true, false);
         let k = c.make(a(L), a(R), 5, Some(1460), o, OURS, now);
         let tsval = o.tsval(123_456);
         assert!(c.check(a(L), a(R), 5, k, Some(tsval), OURS, now).is_some());
-        // Any of the six option bits flipped: another window scale, no SACK, a bit no
-        // cookie sets.
+        // Any of the six option bits flipped: another window scale, no SACK, ECN.
         for bit in 0..6 {
             assert_eq!(
                 c.check(a(L), a(R), 5, k, Some(tsval ^ (1 << bit)), OURS, now),
@@ -472,9 +486,9 @@ mod tests {
 
     #[test]
     fn without_timestamps_nothing_else_is_offered() {
-        assert_eq!(Options::answer(true, Some(7), true, false), NONE);
-        assert_eq!(Options::answer(false, Some(7), true, true), NONE);
-        let o = Options::answer(true, Some(20), false, true);
+        assert_eq!(Options::answer(true, Some(7), true, false, true), NONE);
+        assert_eq!(Options::answer(false, Some(7), true, true, true), NONE);
+        let o = Options::answer(true, Some(20), false, true, false);
         assert_eq!(
             o.wscale,
             Some(14),

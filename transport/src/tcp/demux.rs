@@ -438,11 +438,14 @@ impl Transport {
     ) {
         let Transport { tcp, .. } = self;
         super::conn::count_wscale_error(syn, &mut tcp.stats);
+        // ECN as `take_syn_options` would agree to it for a listener's connection.
+        let ecn = tcp.cfg.ecn != super::EcnMode::Off && super::conn::ecn_setup_syn(syn);
         let o = cookie::Options::answer(
             tcp.cfg.timestamps,
             syn.wscale,
             syn.sack_permitted,
             syn.timestamp.is_some(),
+            ecn,
         );
         let ours = Tcb::announced(&opts);
         let cookie = tcp

@@ -7,6 +7,13 @@
 
 use super::*;
 
+/// A SYN that asks for ECN (RFC 3168 6.1.1: ECE and CWR) and that a listener may agree
+/// to: it came Not-ECT, as a SYN must leave; one that came marked crossed a path that
+/// rewrites the field, where ECN would carry no meaning (Linux refuses it too).
+pub(crate) fn ecn_setup_syn(syn: &TcpRepr) -> bool {
+    syn.has(flags::ECE) && syn.has(flags::CWR) && syn.ecn == 0
+}
+
 impl Tcb {
     /// The ECN part of an acceptable segment (the connection agreed on ECN).
     pub(super) fn ecn_input(

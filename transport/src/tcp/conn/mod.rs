@@ -50,6 +50,7 @@ use timers::{Timer, TimerTable};
 use rack::Rack;
 use scoreboard::Scoreboard;
 
+pub(crate) use ecn::ecn_setup_syn;
 pub(crate) use options::plateau_below;
 pub use output::{send_repr, send_repr_ttl};
 #[doc(hidden)]
@@ -580,7 +581,11 @@ impl Tcb {
         t.take_syn_options(
             &TcpRepr {
                 seq: irs,
-                flags: flags::SYN,
+                flags: if o.ecn {
+                    flags::SYN | flags::ECE | flags::CWR
+                } else {
+                    flags::SYN
+                },
                 mss: Some(agreed.mss),
                 wscale: o.wscale,
                 sack_permitted: o.sack,
@@ -632,15 +637,12 @@ impl Tcb {
         // ECN (RFC 3168 6.1.1): a SYN asks with ECE and CWR, a SYN-ACK agrees with ECE
         // alone, and only to our own asking.
         use crate::tcp::EcnMode;
-        let (ece, cwr) = (syn.has(flags::ECE), syn.has(flags::CWR));
         self.ecn_ok = match (syn.has(flags::ACK), self.ecn_mode) {
             (_, EcnMode::Off) => false,
-            (true, mode) => mode == EcnMode::On && ece && !cwr,
+            (true, mode) => mode == EcnMode::On && syn.has(flags::ECE) && !syn.has(flags::CWR),
             // A simultaneous open's SYN: only if our own SYN asked too (6.1.1: no ECT
-            // after a SYN that did not). A SYN must leave Not-ECT (6.1.1); one that came
-            // marked crossed a path that rewrites the field, and ECN there would carry
-            // no meaning (Linux refuses it too).
-            (false, mode) => ece && cwr && syn.ecn == 0 && (self.passive || mode == EcnMode::On),
+            // after a SYN that did not).
+            (false, mode) => ecn_setup_syn(syn) && (self.passive || mode == EcnMode::On),
         };
         // Timestamps only if both SYNs carry them (RFC 7323 3.2): we offer them when
         // enabled, and answer only an offer.
