@@ -24,6 +24,8 @@
 //!   reassembled datagram gets the first fragment's header, options included (RFC 791 3.2:
 //!   the options of the fragment at offset 0 are the datagram's); when they make it longer
 //!   than 65,535 bytes it is discarded as too big, as Linux does.
+//! - ECN (RFC 3168 5.3): a Congestion Experienced mark on any fragment marks the reassembled
+//!   datagram; Not-ECT fragments beside ECN-capable ones discard it ([`DropReason::EcnMismatch`]).
 //! - A fragment that is malformed on its own (see [`DropReason::BadLength`]) is dropped alone;
 //!   its datagram goes on.
 //! - Memory: [`ReassemblyConfig::max_bytes`] bounds the payload bytes buffered over all datagrams.
@@ -76,6 +78,10 @@ const QUOTE_LEN: usize = 8;
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
+/// The ECN field in the header's second byte (RFC 3168 5), and its Congestion Experienced
+/// codepoint.
+const ECN_MASK: u8 = 0b11;
+const ECN_CE: u8 = 0b11;
 
 /// What identifies the fragments of one datagram (RFC 791 section 3.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -201,6 +207,10 @@ pub enum DropReason {
     /// The fragment at offset 0 came with a header shorter than 20 bytes: only the fragment is
     /// dropped. (An extension; validated input never triggers it.)
     BadHeader,
+    /// Fragments of one datagram came Not-ECT and ECN-capable (ECT or CE) both (RFC 3168
+    /// 5.3): no ECN field of the whole would be true to all of them, and the complete
+    /// datagram is discarded, as Linux does.
+    EcnMismatch,
 }
 
 impl fmt::Display for DropReason {
@@ -214,6 +224,7 @@ impl fmt::Display for DropReason {
             DropReason::TooManyDatagrams => "too many datagrams being reassembled",
             DropReason::Duplicate => "duplicate fragment",
             DropReason::BadHeader => "bad first fragment header",
+            DropReason::EcnMismatch => "fragments with Not-ECT and ECN-capable codepoints",
         };
         f.write_str(s)
     }
@@ -247,6 +258,7 @@ pub struct ReassemblyStats {
     pub memory_limit: u64,
     pub too_many_datagrams: u64,
     pub bad_header: u64,
+    pub ecn_mismatch: u64,
 }
 
 impl ReassemblyStats {
@@ -261,6 +273,7 @@ impl ReassemblyStats {
             DropReason::TooManyDatagrams => self.too_many_datagrams,
             DropReason::Duplicate => self.duplicates,
             DropReason::BadHeader => self.bad_header,
+            DropReason::EcnMismatch => self.ecn_mismatch,
         }
     }
 
@@ -274,6 +287,7 @@ impl ReassemblyStats {
             DropReason::TooManyDatagrams => &mut self.too_many_datagrams,
             DropReason::Duplicate => &mut self.duplicates,
             DropReason::BadHeader => &mut self.bad_header,
+            DropReason::EcnMismatch => &mut self.ecn_mismatch,
         };
         *c = c.saturating_add(1);
     }
@@ -302,6 +316,8 @@ struct Pending {
     total: Option<usize>,
     /// The header of the offset-0 fragment, once it arrived.
     first_header: Option<Vec<u8>>,
+    /// The ECN codepoints the accepted fragments carried, one bit each (`1 << codepoint`).
+    ecn: u8,
 }
 
 impl Pending {
@@ -436,7 +452,7 @@ impl Reassembler {
 
         if !self.table.contains_key(&key) {
             if !mf && offset == 0 {
-                let Some(out) = build(&key, frag.header, len, [frag.payload]) else {
+                let Some(out) = build(&key, frag.header, len, [frag.payload], false) else {
                     return self.refuse(DropReason::TooBig);
                 };
                 self.stats.completed = self.stats.completed.saturating_add(1);
@@ -548,6 +564,7 @@ impl Reassembler {
                 pieces: BTreeMap::new(),
                 total: None,
                 first_header: None,
+                ecn: 0,
             },
         );
         self.insert(&frag.key, frag, end)
@@ -576,6 +593,7 @@ impl Reassembler {
         if frag.offset == 0 {
             entry.first_header = Some(frag.header.to_vec());
         }
+        entry.ecn |= 1 << (frag.header.get(1).copied().unwrap_or(0) & ECN_MASK);
         self.buffered += len;
         if entry.is_complete() {
             self.finish(key)
@@ -606,9 +624,18 @@ impl Reassembler {
         let Some(entry) = self.remove(key) else {
             return Outcome::Incomplete;
         };
+        // RFC 3168 5.3: Not-ECT fragments beside ECN-capable ones discard the datagram; a
+        // Congestion Experienced mark on any of them marks the whole (Linux's
+        // ip_frag_ecn_table); otherwise the first fragment's codepoint stands.
+        let not_ect = entry.ecn & 1 != 0;
+        if not_ect && entry.ecn != 1 {
+            self.stats.count(DropReason::EcnMismatch);
+            return Outcome::Dropped(DropReason::EcnMismatch);
+        }
+        let ce = entry.ecn & (1 << ECN_CE) != 0;
         let header = entry.first_header.as_deref().unwrap_or_default();
         let pieces = entry.pieces.values().map(|&p| entry.bytes(p));
-        let Some(out) = build(key, header, entry.data.len(), pieces) else {
+        let Some(out) = build(key, header, entry.data.len(), pieces, ce) else {
             self.stats.count(DropReason::TooBig);
             return Outcome::Dropped(DropReason::TooBig);
         };
@@ -691,13 +718,15 @@ fn narrow(x: usize) -> u16 {
 }
 
 /// The reassembled datagram: a 20-byte header made from `first` (the offset-0 fragment's
-/// header; TOS, TTL and DF kept, everything else rewritten) and the `pieces` in order, whose
-/// lengths add up to `payload_len` (at most [`MAX_PAYLOAD`]).
+/// header; TOS, TTL and DF kept, everything else rewritten; the ECN field Congestion
+/// Experienced when `ce`) and the `pieces` in order, whose lengths add up to `payload_len`
+/// (at most [`MAX_PAYLOAD`]).
 fn build<'p>(
     key: &FragKey,
     first: &[u8],
     payload_len: usize,
     pieces: impl IntoIterator<Item = &'p [u8]>,
+    ce: bool,
 ) -> Option<Vec<u8>> {
     // The first fragment's header as it came, options included (validated by the caller:
     // a whole number of 32-bit words, 20 to 60 bytes; anything else keeps 20).
@@ -716,6 +745,9 @@ fn build<'p>(
     let h = &mut h[..hl];
     let flags = u16::from_be_bytes([h[6], h[7]]) & FLAG_DF;
     h[0] = 0x40 | (hl / 4) as u8;
+    if ce {
+        h[1] |= ECN_CE;
+    }
     h[2..4].copy_from_slice(&narrow(total).to_be_bytes());
     h[4..6].copy_from_slice(&key.ident.to_be_bytes());
     h[6..8].copy_from_slice(&flags.to_be_bytes());

@@ -606,3 +606,56 @@ EOF",
     println!("ECN reductions: {reductions}");
     assert!(reductions > 0, "{}", t.output());
 }
+
+/// RFC 3168 5.3 against Linux's own fragmentation: Linux cuts 3,000-byte pings (`ping -Q`
+/// sets their ECN field) into three fragments, and a rule on its tap0's egress rewrites the
+/// ECN field of every fragment but the first. Congestion Experienced on the later
+/// fragments of ECT(0) pings marks the reassembled datagram, which the stack answers;
+/// ECT(0) on the later fragments of Not-ECT pings is a mix no whole can carry, and the
+/// stack discards those datagrams and counts them.
+#[test]
+fn fragments_with_mixed_ecn_marks_combine_or_are_discarded() {
+    let ns = Netns::new("ecnfrag");
+    let mut t = Tapip::start(&ns, &[]);
+    let rule = |mark: &str| {
+        format!(
+            "nft delete table netdev tapip_ecnfrag 2>/dev/null; nft -f - <<'EOF'
+table netdev tapip_ecnfrag {{
+  chain egress {{
+    type filter hook egress device \"tap0\" priority 0;
+    ip daddr 10.0.0.1 ip frag-off & 0x1fff != 0 counter ip ecn set {mark};
+  }}
+}}
+EOF"
+        )
+    };
+    let marked = |ns: &Netns| {
+        let (_, out) = ns.sh_text("nft list table netdev tapip_ecnfrag");
+        out.split_whitespace()
+            .skip_while(|w| *w != "packets")
+            .nth(1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (ok, out) = ns.sh_text(&rule("ce"));
+    assert!(ok, "{out}");
+    let (ok, out) = ns.sh_text("ping -c 3 -i 0.2 -W 2 -s 3000 -Q 2 10.0.0.1");
+    assert!(ok, "CE on ECT fragments: answered\n{out}\n{}", t.output());
+    assert!(marked(&ns) >= 6, "the rule marked the later fragments");
+    assert_eq!(stat_counter(&mut t, "reasm", "drop_ecn_mismatch"), 0);
+    let (ok, out) = ns.sh_text(&rule("ect0"));
+    assert!(ok, "{out}");
+    let (ok, out) = ns.sh_text("ping -c 3 -i 0.2 -W 1 -s 3000 -Q 0 10.0.0.1");
+    assert!(!ok, "Not-ECT beside ECT fragments: discarded\n{out}");
+    assert!(marked(&ns) >= 6);
+    assert_eq!(
+        stat_counter(&mut t, "reasm", "drop_ecn_mismatch"),
+        3,
+        "{}",
+        t.output()
+    );
+    // Pings whose fragments agree are answered as before.
+    let (ok, out) = ns
+        .sh_text("nft delete table netdev tapip_ecnfrag && ping -c 2 -i 0.2 -W 2 -s 3000 10.0.0.1");
+    assert!(ok, "{out}");
+}

@@ -911,6 +911,7 @@ fn drop_reasons_have_distinct_messages() {
         DropReason::TooManyDatagrams,
         DropReason::Duplicate,
         DropReason::BadHeader,
+        DropReason::EcnMismatch,
     ];
     let texts: std::collections::HashSet<String> =
         reasons.iter().map(ToString::to_string).collect();
@@ -1199,5 +1200,52 @@ fn random_input_keeps_invariants() {
     }
     assert!(s.timeouts > 0 && s.completed > 0, "{s:?}");
     r.poll(now + Duration::from_secs(3));
+    assert_empty(&r);
+}
+
+/// RFC 3168 5.3: a CE mark on one fragment marks the whole datagram (the rest ECT), the
+/// first fragment's codepoint stands when they agree, and Not-ECT fragments beside
+/// ECN-capable ones discard the datagram (counted).
+#[test]
+fn ecn_codepoints_of_fragments_combine_or_discard() {
+    let payload = data(64, 9);
+    // (each fragment's ECN field, the datagram's, or None: discarded)
+    let cases: [([u8; 3], Option<u8>); 8] = [
+        ([0, 0, 0], Some(0)),
+        ([0b10, 0b10, 0b10], Some(0b10)),
+        ([0b10, 0b11, 0b10], Some(0b11)),
+        ([0b01, 0b10, 0b11], Some(0b11)),
+        ([0b11, 0b11, 0b11], Some(0b11)),
+        ([0b01, 0b10, 0b10], Some(0b01)),
+        ([0, 0b10, 0], None),
+        ([0b11, 0b11, 0], None),
+    ];
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let mut dropped = 0;
+    for (i, (marks, want)) in cases.iter().enumerate() {
+        let k = key(i as u16);
+        let mut frags = split(&k, &payload, &[16, 40], false, &[]);
+        for (f, &m) in frags.iter_mut().zip(marks) {
+            f.header[1] = (f.header[1] & !0b11) | m;
+        }
+        // The last fragment first: the datagram completes with the first one.
+        let outcomes: Vec<Outcome> = frags
+            .iter()
+            .rev()
+            .map(|f| r.push(f.get(), Instant::ZERO))
+            .collect();
+        match (want, outcomes.last()) {
+            (Some(ecn), Some(Outcome::Complete(d))) => {
+                assert_eq!(d[1] & 0b11, *ecn, "{marks:?}");
+                assert_eq!(d[1] & !0b11, 0x10, "the rest of the TOS kept");
+                assert_eq!(checksum(&d[..HEADER_LEN]), 0, "header checksum");
+                assert_eq!(&d[HEADER_LEN..], &payload[..]);
+            }
+            (None, Some(Outcome::Dropped(DropReason::EcnMismatch))) => dropped += 1,
+            (_, o) => panic!("{marks:?}: {o:?}"),
+        }
+    }
+    assert_eq!(r.stats().ecn_mismatch, dropped);
+    assert_eq!(dropped, 2);
     assert_empty(&r);
 }

@@ -206,6 +206,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_memory_limit", reasm.memory_limit),
             ("drop_too_many_datagrams", reasm.too_many_datagrams),
             ("drop_bad_header", reasm.bad_header),
+            ("drop_ecn_mismatch", reasm.ecn_mismatch),
         ],
     );
     line("icmp", &icmp_pairs(&icmp, tr.icmp_errors_received));
