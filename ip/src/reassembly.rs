@@ -101,8 +101,9 @@ pub struct Fragment<'a> {
     /// The More Fragments flag.
     pub more_fragments: bool,
     /// This fragment's whole IP header, options included, already validated. Only the header of
-    /// the fragment at offset 0 is used: it becomes the reassembled header (its options kept)
-    /// and is quoted in [`Expired::first_fragment`].
+    /// the fragment at offset 0 is used whole: it becomes the reassembled header (its options
+    /// kept) and is quoted in [`Expired::first_fragment`]. Of the others only the ECN field is
+    /// read (RFC 3168 5.3).
     pub header: &'a [u8],
     /// The fragment's data: the packet's total length minus its header, link padding removed.
     pub payload: &'a [u8],

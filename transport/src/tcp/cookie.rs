@@ -19,7 +19,7 @@
 //!   with a probability of 2^-29; the MSS index and the tick are covered by the MAC, so
 //!   neither can be altered.
 //!
-//! Window scaling and SACK-permitted have no room in those 32 bits beside a strong MAC.
+//! Window scaling, SACK-permitted and ECN have no room in those 32 bits beside a strong MAC.
 //! When the SYN offers timestamps (RFC 7323), they ride in the low six bits of the
 //! SYN-ACK's TSval, which the handshake's ACK echoes in its TSecr:
 //!

@@ -153,15 +153,26 @@ impl Cc {
         now: Instant,
         rtt: Option<Duration>,
     ) {
+        if self.count_round(acked, flight) {
+            self.on_ack(acked, mss, now, rtt);
+        }
+    }
+
+    /// The same ACK when the window must not grow on it (an ECN echo's round trip): the
+    /// round is counted all the same, so that the flight it saw is of this round.
+    pub fn on_ack_held(&mut self, acked: usize, flight: usize) {
+        self.count_round(acked, flight);
+    }
+
+    /// Count an ACK into the current round; whether the window was used in it.
+    fn count_round(&mut self, acked: usize, flight: usize) -> bool {
         if self.round_left == 0 {
             self.round_left = flight;
             self.round_max_flight = 0;
         }
         self.round_max_flight = self.round_max_flight.max(flight);
         self.round_left = self.round_left.saturating_sub(acked.max(1));
-        if self.round_max_flight.saturating_mul(2) >= self.cwnd() {
-            self.on_ack(acked, mss, now, rtt);
-        }
+        self.round_max_flight.saturating_mul(2) >= self.cwnd()
     }
 
     pub fn algorithm(&self) -> Algorithm {

@@ -299,6 +299,23 @@ fn an_ack_for_the_original_undoes_the_cut() {
     }
 }
 
+/// An ECE on the very ACK that would prove a recovery spurious makes its cut final:
+/// congestion was seen, whatever the echo says of the retransmission (the undo looks at
+/// the ACK before ECN does, so the ECE closes it first).
+#[test]
+fn an_ece_on_the_ack_that_would_undo_the_cut_keeps_it() {
+    let mut c = Conn::established_ts(opts());
+    c.tcb.ecn_ok = true;
+    let (_, end, orig_ts, _) = first_of_40_taken_for_lost(&mut c, true);
+    c.now += Duration::from_millis(5);
+    let mut r = c.seg(flags::ACK | flags::ECE, end);
+    r.timestamp = Some((PEER_TS + 45, orig_ts.unwrap()));
+    c.deliver(&r, &[]);
+    assert!(!c.tcb.in_recovery);
+    assert_eq!(c.stats.spurious_undos, 0);
+    assert!(c.tcb.cc.cwnd() < 30 * PEER_MSS, "{}", c.tcb.cc.cwnd());
+}
+
 /// RFC 3708: without timestamps, the peer's D-SACK of the retransmission (the original got
 /// there first) proves it spurious, here after recovery has ended.
 #[test]

@@ -46,12 +46,11 @@ impl Tcb {
         if self.snd_una.gt(self.ecn_high) {
             self.ecn_high = self.snd_una - 1;
         }
-        // Only an ACK at least as new as what was acknowledged (an old one's ECE is no
-        // news), and never a SYN-ACK's agreement (a simultaneous open).
-        let ece = seg.has(flags::ECE) && !seg.has(flags::SYN) && !seg.ack.lt(self.snd_una);
+        let ece = self.ecn_echoed(seg);
         if ece && self.in_recovery {
             // Congestion seen during a loss recovery: the recovery's reduction stands,
-            // whatever the undo would later say of its retransmissions.
+            // whatever the undo would later say of its retransmissions (closed before the
+            // undo looked at this ACK too, in `process_ack`).
             self.undo.close();
         }
         // An ECE about data sent after our last reduction: a new congestion event. During
@@ -68,6 +67,13 @@ impl Tcb {
         }
     }
 
+    /// The segment echoes congestion (ECE) as news: only an ACK at least as new as what
+    /// was acknowledged (an old one's ECE is no news), never a SYN-ACK's agreement (a
+    /// simultaneous open), and only on a connection that agreed on ECN.
+    pub(super) fn ecn_echoed(&self, seg: &TcpRepr) -> bool {
+        self.ecn_ok && seg.has(flags::ECE) && !seg.has(flags::SYN) && !seg.ack.lt(self.snd_una)
+    }
+
     /// The congestion window was reduced, for an ECE or a loss: ECEs for data sent before
     /// now are the same congestion, and the next new segment says CWR (RFC 3168 6.1.2:
     /// after a reduction "for any reason", as Linux queues it on entering recovery or
@@ -75,15 +81,21 @@ impl Tcb {
     pub(super) fn reduced_window(&mut self) {
         self.ecn_high = self.snd_max;
         self.cwr_due = self.ecn_ok;
+        // A loss's reduction takes over from an ECN one's round trip: its recovery holds
+        // the window (and, should an undo prove it spurious, the window it restores grows
+        // on, as Linux's undo leaves its CWR state).
         self.ecn_cwr = false;
     }
 
-    /// Whether an ACK of new data may grow the congestion window, as far as ECN is
-    /// concerned: not one that carries ECE (RFC 3168 6.1.2: "SHOULD NOT increase the
-    /// congestion window in response to the receipt of an ECN-Echo ACK"), and none
-    /// before the data sent ahead of an ECN reduction is acknowledged (so that an ECE
-    /// ignored as the same congestion does not let the window grow back within the
-    /// round trip; Linux's CWR state, `tcp_may_raise_cwnd`). Called after SND.UNA moved.
+    /// Whether an ACK of new data may grow the congestion window (outside recovery), as
+    /// far as ECN is concerned: none before the data sent ahead of an ECN reduction is
+    /// acknowledged (so that an ECE ignored as the same congestion does not let the window
+    /// grow back within the round trip; Linux's CWR state), and in congestion avoidance
+    /// not one that carries ECE (RFC 3168 6.1.2: "SHOULD NOT increase the congestion window
+    /// in response to the receipt of an ECN-Echo ACK"). Slow start still grows on one:
+    /// after a timeout the peer echoes until our CWR, which rides only on new data, and
+    /// the resend before it would otherwise stay at one segment. Called after SND.UNA
+    /// moved.
     pub(super) fn ecn_may_grow(&mut self, ece: bool) -> bool {
         if !self.ecn_ok {
             return true;
@@ -91,7 +103,7 @@ impl Tcb {
         if self.ecn_cwr && !self.snd_una.lt(self.ecn_high) {
             self.ecn_cwr = false;
         }
-        !ece && !self.ecn_cwr
+        !self.ecn_cwr && (!ece || self.cc.cwnd() < self.cc.ssthresh())
     }
 }
 
@@ -194,6 +206,56 @@ mod tests {
         assert_eq!(c.tcb.state, State::Established);
         assert!(c.tcb.ecn_ok);
         assert_eq!(c.stats.ecn_conns, 1);
+    }
+
+    /// A simultaneous open after our SYN went out again without asking: the peer's
+    /// ECN-setup SYN is not agreed to, since the peer may have seen only the plain one
+    /// (RFC 3168 6.1.1).
+    #[test]
+    fn a_simultaneous_open_after_a_plain_syn_does_not_agree() {
+        for retransmitted in [false, true] {
+            let cfg = TcpConfig {
+                ecn: EcnMode::On,
+                ..TcpConfig::default()
+            };
+            let mut c = Conn::connecting(cfg, opts(), 1500);
+            c.take();
+            if retransmitted {
+                let rto = c.tcb.rtt.rto();
+                c.advance(rto);
+                c.take();
+            }
+            let r = TcpRepr {
+                src_port: PEER.port(),
+                dst_port: US.port(),
+                seq: PEER_ISS,
+                flags: flags::SYN | flags::ECE | flags::CWR,
+                window: 65_535,
+                ..TcpRepr::default()
+            };
+            c.deliver(&r, &[]);
+            assert_eq!(c.tcb.state, State::SynReceived);
+            assert_eq!(c.tcb.ecn_ok, !retransmitted);
+        }
+    }
+
+    /// After a timeout the peer echoes ECE until our CWR, which rides only on new data:
+    /// the resend's slow start grows on those ACKs all the same (only congestion
+    /// avoidance holds on an ECE), and the timeout's reduction covers the congestion.
+    #[test]
+    fn slow_start_after_a_timeout_grows_on_ece_acks() {
+        let mut c = ecn_conn();
+        c.tcb.sack_ok = false;
+        send(&mut c, 10 * PEER_MSS);
+        let rto = c.tcb.rtt.rto();
+        c.advance(rto);
+        c.take();
+        let one = c.tcb.cc.cwnd();
+        assert!(one < c.tcb.cc.ssthresh());
+        let r = c.seg(flags::ACK | flags::ECE, c.tcb.snd_una + PEER_MSS);
+        c.deliver(&r, &[]);
+        assert!(c.tcb.cc.cwnd() > one, "{} after {one}", c.tcb.cc.cwnd());
+        assert_eq!(c.stats.ecn_reductions, 0);
     }
 
     /// New data is ECT(0); a retransmission and data of a connection without ECN are not.

@@ -692,6 +692,11 @@ impl Tcb {
             }
             let dsack = info.dsack.then(|| seg.sack_blocks()[0]);
             let tsecr = self.rx_tsecr.filter(|_| self.ts_ok);
+            if (was_in_recovery || self.in_recovery) && self.ecn_echoed(seg) {
+                // Congestion seen during a loss recovery: the recovery's reduction stands,
+                // whatever this very ACK says of its retransmissions.
+                self.undo.close();
+            }
             if self
                 .undo
                 .on_ack(ack, tsecr, dsack, self.in_recovery, self.snd_max)
@@ -856,6 +861,8 @@ impl Tcb {
             if self.ecn_may_grow(ece) {
                 self.cc
                     .on_ack_with_flight(acked, flight, self.mss, now, self.rtt.srtt());
+            } else {
+                self.cc.on_ack_held(acked, flight);
             }
             if self.cc.cwnd() > cap {
                 self.cc.set_cwnd(cap);

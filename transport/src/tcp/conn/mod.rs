@@ -642,7 +642,14 @@ impl Tcb {
             (true, mode) => mode == EcnMode::On && syn.has(flags::ECE) && !syn.has(flags::CWR),
             // A simultaneous open's SYN: only if our own SYN asked too (6.1.1: no ECT
             // after a SYN that did not).
-            (false, mode) => ecn_setup_syn(syn) && (self.passive || mode == EcnMode::On),
+            // Nor after our SYN was sent again without asking: the peer may have seen only
+            // that one (6.1.1: "has sent no non-ECN-setup SYN"). A SYN-ACK that agrees, on
+            // the other hand, proves the peer saw the SYN that asked, and is taken (as
+            // Linux does; strictly, 6.1.1 would refuse it too).
+            (false, mode) => {
+                ecn_setup_syn(syn)
+                    && (self.passive || (mode == EcnMode::On && self.syn_retries == 0))
+            }
         };
         // Timestamps only if both SYNs carry them (RFC 7323 3.2): we offer them when
         // enabled, and answer only an offer.
