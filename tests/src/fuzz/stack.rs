@@ -36,7 +36,7 @@ use transport::tcp::wire::{flags, TcpRepr, MAX_SACK_BLOCKS};
 use transport::tcp::TcbProbe;
 use transport::tcp::{Seq, State};
 use transport::{
-    CongestionAlgorithm, SocketHandle, SocketKind, TcpConfig, Transport, TransportConfig,
+    CongestionAlgorithm, EcnMode, SocketHandle, SocketKind, TcpConfig, Transport, TransportConfig,
 };
 
 pub const A_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -458,6 +458,11 @@ impl World {
                 tso: true,
             },
         ])?;
+        // Last: ECN (RFC 3168) as each mode, so that the two stacks may agree on it.
+        let tcp = TcpConfig {
+            ecn: *u.choose(&[EcnMode::Accept, EcnMode::On, EcnMode::Off])?,
+            ..tcp
+        };
         let mut a = host(A_IP, A_MAC, mtu, offload, &tcp, secret);
         let mut b = host(B_IP, B_MAC, 1500, offload, &tcp, secret ^ 0x5a5a);
         let t0 = Instant::from_secs(1);
