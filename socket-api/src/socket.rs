@@ -94,10 +94,13 @@ pub enum SockOpt {
     /// `IP_MTU` (`get_option` only): the path MTU towards the peer of a connected socket
     /// (see [`Socket::path_mtu`]); setting it is refused, as Linux's ENOPROTOOPT.
     Mtu(usize),
-    /// `IP_RECVERR` (UDP sockets): every ICMP error about a datagram the socket sent,
+    /// `IP_RECVERR`. UDP sockets: every ICMP error about a datagram the socket sent,
     /// connected or not, soft errors (a time exceeded, a host unreachable) included, is
     /// queued with who sent it, read by [`Socket::recv_error`], and fails the socket's
-    /// next call once. Off by default; turning it off empties the queue.
+    /// next call once; turning it off empties the queue. TCP sockets (as Linux's
+    /// `tcp_v4_err`): an ICMP error about an established connection fails its next call
+    /// once (and `poll` reports it) at once, instead of being kept for a timeout to
+    /// report, and the connection goes on; there is no queue. Off by default.
     RecvErrors(bool),
 }
 
@@ -1046,8 +1049,10 @@ impl Socket {
                     SocketError::Unsupported("multicast options are for UDP sockets").into(),
                 );
             }
-            SockOpt::RecvErrors(_) if self.ty != Type::Dgram => {
-                return Err(SocketError::Unsupported("IP_RECVERR is for UDP sockets here").into());
+            SockOpt::RecvErrors(_) if self.ty == Type::Raw => {
+                return Err(
+                    SocketError::Unsupported("IP_RECVERR is for UDP and TCP sockets here").into(),
+                );
             }
             SockOpt::MulticastIf(a)
                 if !a.is_unspecified() && !self.with_core(|c, _| Ok(c.ip.tx().is_local(a)))? =>
@@ -1139,6 +1144,7 @@ impl Socket {
                         SockOpt::Ttl(t) => o.ttl = Some(t),
                         SockOpt::Tos(t) => o.tos = t & !ECN_MASK,
                         SockOpt::MtuDiscover(m) => o.pmtu = m,
+                        SockOpt::RecvErrors(on) => o.recverr = on,
                         _ => {}
                     },
                     ip.tx(),
@@ -1263,10 +1269,11 @@ impl Socket {
                         SocketError::Unsupported("multicast options are for UDP sockets").into(),
                     )
                 }
-                SockOptName::RecvErrors if self.ty != Type::Dgram => {
-                    return Err(
-                        SocketError::Unsupported("IP_RECVERR is for UDP sockets here").into(),
+                SockOptName::RecvErrors if self.ty == Type::Raw => {
+                    return Err(SocketError::Unsupported(
+                        "IP_RECVERR is for UDP and TCP sockets here",
                     )
+                    .into())
                 }
                 _ => {}
             }
@@ -1319,6 +1326,7 @@ impl Socket {
                         SockOptName::Congestion => SockOpt::Congestion(o.congestion),
                         SockOptName::Tos => SockOpt::Tos(o.tos),
                         SockOptName::MtuDiscover => SockOpt::MtuDiscover(o.pmtu),
+                        SockOptName::RecvErrors => SockOpt::RecvErrors(o.recverr),
                         _ => SockOpt::Ttl(o.ttl.unwrap_or(default_ttl)),
                     })
                 }

@@ -223,6 +223,20 @@ impl TcpStream {
         self.inner.ttl()
     }
 
+    /// `IP_RECVERR` ([`SockOpt::RecvErrors`]): an ICMP error about the connection (a
+    /// host or network unreachable) fails the next call once, at once, rather than only
+    /// ending the connection at a timeout; the connection goes on.
+    pub fn set_recv_errors(&self, on: bool) -> io::Result<()> {
+        self.inner.set_option(SockOpt::RecvErrors(on))
+    }
+
+    pub fn recv_errors(&self) -> io::Result<bool> {
+        match self.inner.get_option(SockOptName::RecvErrors)? {
+            SockOpt::RecvErrors(on) => Ok(on),
+            _ => Ok(false),
+        }
+    }
+
     pub fn nodelay(&self) -> io::Result<bool> {
         match self.inner.get_option(SockOptName::NoDelay)? {
             SockOpt::NoDelay(b) => Ok(b),

@@ -1090,3 +1090,57 @@ fn ip_recverr_tells_an_unconnected_socket_who_answered_each_probe() {
     assert_eq!(s.recv_error().unwrap_err().kind(), ErrorKind::WouldBlock);
     assert!(udp_stats(&a).icmp_errors_reported >= 3);
 }
+
+/// `IP_RECVERR` on a TCP stream (Linux's `tcp_v4_err`), through the routed hosts: a
+/// router's time exceeded about a segment the connection sent fails its blocked read at
+/// once, once, and the connection goes on. Without the option the same error is only kept
+/// for a timeout to report, and the read goes on waiting.
+#[test]
+fn ip_recverr_on_a_tcp_stream_reports_a_routers_error_at_once_and_the_connection_goes_on() {
+    use socket_api::{TcpListener, TcpStream};
+    use std::io::{Read, Write};
+    let (a, _r, b) = routed();
+    let far = addr(Ipv4Addr::new(10, 0, 1, 1), 5000);
+    let l = TcpListener::bind(&b.stack, far).unwrap();
+    for recverr in [false, true] {
+        let mut s = TcpStream::connect(&a.stack, far).unwrap();
+        let (mut peer, _) = l.accept().unwrap();
+        assert!(!s.recv_errors().unwrap());
+        s.set_recv_errors(recverr).unwrap();
+        assert_eq!(s.recv_errors().unwrap(), recverr);
+        s.set_read_timeout(Some(Duration::from_millis(if recverr {
+            5000
+        } else {
+            300
+        })))
+        .unwrap();
+        // Its next segment dies at the router, which answers with a time exceeded.
+        s.set_ttl(1).unwrap();
+        s.write_all(b"lost at the router").unwrap();
+        let mut buf = [0u8; 64];
+        let t0 = Instant::now();
+        let e = s.read(&mut buf).expect_err("no data");
+        if recverr {
+            assert_eq!(e.kind(), ErrorKind::HostUnreachable, "{e}");
+            assert!(t0.elapsed() < Duration::from_secs(2), "at once");
+            // Reported once: SO_ERROR has nothing more.
+            assert!(s.take_error().unwrap().is_none());
+        } else {
+            assert!(
+                matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                "{e}"
+            );
+        }
+        // The connection goes on: with a TTL that reaches, the data (resent) arrives.
+        s.set_ttl(64).unwrap();
+        s.write_all(b" and found").unwrap();
+        let mut got = Vec::new();
+        peer.set_read_timeout(Some(WAIT)).unwrap();
+        while got.len() < 28 {
+            let n = peer.read(&mut buf).unwrap();
+            assert!(n > 0, "the connection goes on");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"lost at the router and found");
+    }
+}

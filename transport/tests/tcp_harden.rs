@@ -786,6 +786,36 @@ mod unreachable {
         assert_eq!(n.only().data, b"again");
     }
 
+    /// IP_RECVERR on a TCP socket (Linux's `tcp_v4_err`): an ICMP error about an
+    /// established connection fails the next call once, at once (poll says so), and the
+    /// connection goes on; without it nothing is reported until a timeout would be.
+    #[test]
+    fn with_ip_recverr_an_established_connection_hears_of_an_icmp_error_at_once() {
+        use transport::{TcpError, TransportError};
+        for recverr in [false, true] {
+            let mut n = Net::new();
+            let c = n.passive();
+            n.t.tcp_set_opts(c.h, |o| o.recverr = recverr, &mut n.ip, n.now)
+                .expect("set");
+            assert_eq!(n.send(c.h, b"hello"), 5);
+            n.take();
+            host_unreachable(&mut n, c.remote, c.snd);
+            let (readable, _, _) = n.t.tcp(c.h).expect("socket").readiness();
+            assert_eq!(readable, recverr, "poll wakes a reader");
+            let mut buf = [0u8; 8];
+            let r = n.t.tcp_recv(c.h, &mut buf, &mut n.ip, n.now);
+            if recverr {
+                assert_eq!(r, Err(TransportError::Tcp(TcpError::HostUnreachable)));
+            }
+            // Reported once.
+            assert_eq!(n.t.tcp_recv(c.h, &mut buf, &mut n.ip, n.now), Ok(None));
+            assert_eq!(n.state(c.h), TcpState::Established);
+            n.ack(&c, c.snd + 5);
+            assert_eq!(n.send(c.h, b"again"), 5);
+            assert_eq!(n.only().data, b"again");
+        }
+    }
+
     #[test]
     fn a_half_open_entry_whose_peer_does_not_resolve_leaves_at_once() {
         let mut n = Net::with_cfg(cfg());

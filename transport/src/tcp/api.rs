@@ -32,6 +32,7 @@ impl Transport {
             ttl: None,
             tos: 0,
             pmtu: ip::PmtuMode::Want,
+            recverr: false,
         }
     }
 

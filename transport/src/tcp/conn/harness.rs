@@ -88,6 +88,7 @@ pub(super) fn opts() -> ConnOpts {
         ttl: None,
         tos: 0,
         pmtu: ip::PmtuMode::Want,
+        recverr: false,
     }
 }
 

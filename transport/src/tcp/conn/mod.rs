@@ -135,6 +135,10 @@ pub struct ConnOpts {
     /// path is narrower (it fragments the segments instead). `Probe` sends without DF too
     /// (Linux's TCP sets DF for `Do` and `Want` only) but follows the path MTU down.
     pub pmtu: PmtuMode,
+    /// `IP_RECVERR`: an ICMP error about an established connection is reported at once
+    /// (the next call returns it, poll says so) and the connection goes on, as Linux's
+    /// `tcp_v4_err`; without it the error is kept for a timeout to report.
+    pub recverr: bool,
 }
 
 impl ConnOpts {
@@ -1016,6 +1020,10 @@ impl Tcb {
             self.fail(e);
         } else {
             self.soft_error = Some(e);
+            if self.opts.recverr && self.state != State::Closed {
+                self.error = Some(e);
+                self.wake = true;
+            }
         }
     }
 }
