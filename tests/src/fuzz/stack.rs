@@ -942,11 +942,13 @@ impl World {
                 let buf = *u.choose(&[0usize, 1, 2048, 65_535, 1 << 20])?;
                 let (nodelay, keepalive, which) =
                     (u.arbitrary()?, u.arbitrary()?, u.int_in_range(0..=2u8)?);
+                let recverr: bool = u.arbitrary()?;
                 let _ = h.t.tcp_set_opts(
                     s,
                     |o| {
                         o.nodelay = nodelay;
                         o.keepalive = keepalive;
+                        o.recverr = recverr;
                         match which {
                             // As SO_RCVBUF sets it: fixed at that size.
                             0 => {
