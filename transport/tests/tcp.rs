@@ -3211,7 +3211,7 @@ mod ecn {
                 ecn,
                 ..TcpConfig::default()
             });
-            n.listen(LPORT, 16);
+            let l = n.listen(LPORT, 16);
             let s = TcpRepr {
                 flags: SYN | ask,
                 ..syn(PEER_ISS)
@@ -3225,6 +3225,8 @@ mod ecn {
             let ack = seg(ACK, PEER_ISS + 1, synack.r.seq + 1, 65_535);
             n.inject(sa(PEER, PPORT), sa(US, LPORT), ack, &[]);
             assert_eq!(n.t.tcp_stats().ecn_conns, u64::from(agreed));
+            let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+            assert_eq!(n.info(h).ecn, agreed, "netstat's `ecn`");
         }
     }
 

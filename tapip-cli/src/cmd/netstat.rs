@@ -66,8 +66,9 @@ fn row(s: &SocketInfo) -> String {
 }
 
 /// `cubic cwnd 14480 ssthresh - srtt 1.2ms rttvar 600us rto 201ms losses 0 retrans 0 mss
-/// 1448 ts on rcvbuf 1048576`: the threshold is `-` until a loss sets it, the RTT `-` until
-/// measured; the receive buffer as autotuning has grown it.
+/// 1448 ts on ecn off rcvbuf 1048576`: the threshold is `-` until a loss sets it, the RTT `-`
+/// until measured; `ecn` whether the handshake agreed on ECN; the receive buffer as
+/// autotuning has grown it.
 fn tcp_columns(t: &ConnInfo) -> String {
     // Below a millisecond (a TAP's round trips) in microseconds, not "0.0ms".
     let ms = |d: std::time::Duration| {
@@ -88,7 +89,7 @@ fn tcp_columns(t: &ConnInfo) -> String {
     };
     format!(
         "{} cwnd {} ssthresh {} srtt {} rttvar {} rto {}ms losses {} retrans {} mss {} ts {} \
-         rcvbuf {}",
+         ecn {} rcvbuf {}",
         t.congestion,
         t.cwnd,
         ssthresh,
@@ -99,6 +100,7 @@ fn tcp_columns(t: &ConnInfo) -> String {
         t.retransmits,
         t.mss,
         if t.timestamps { "on" } else { "off" },
+        if t.ecn { "on" } else { "off" },
         t.rcvbuf
     )
 }
@@ -173,7 +175,7 @@ mod tests {
         assert_eq!(
             super::tcp_columns(&t),
             "cubic cwnd 14480 ssthresh - srtt - rttvar - rto 1000ms losses 0 retrans 0 \
-             mss 1448 ts off rcvbuf 1048576"
+             mss 1448 ts off ecn off rcvbuf 1048576"
         );
         t.congestion = CongestionAlgorithm::Reno;
         t.cwnd = 7240;
@@ -189,11 +191,12 @@ mod tests {
         t.losses = 2;
         t.retransmits = 5;
         t.timestamps = true;
+        t.ecn = true;
         t.rcvbuf = 4 << 20;
         assert_eq!(
             super::tcp_columns(&t),
             "reno cwnd 7240 ssthresh 7240 srtt 1.2ms rttvar 600us rto 1000ms losses 2 \
-             retrans 5 mss 1448 ts on rcvbuf 4194304"
+             retrans 5 mss 1448 ts on ecn on rcvbuf 4194304"
         );
     }
 

@@ -175,6 +175,8 @@ pub struct ConnInfo {
     pub rcv_wnd: usize,
     /// Timestamps (RFC 7323) negotiated.
     pub timestamps: bool,
+    /// ECN (RFC 3168) agreed in the handshake.
+    pub ecn: bool,
     /// The receive buffer now (SO_RCVBUF, or what autotuning grew it to).
     pub rcvbuf: usize,
 }
@@ -947,6 +949,7 @@ impl Tcb {
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
             timestamps: self.ts_ok,
+            ecn: self.ecn_ok,
             rcvbuf: self.rcv_buf,
         }
     }
