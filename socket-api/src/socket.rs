@@ -1391,6 +1391,14 @@ impl Socket {
         }
     }
 
+    /// Whether `IP_RECVERR` is on ([`SockOpt::RecvErrors`]; refused on raw sockets).
+    pub fn recv_errors(&self) -> io::Result<bool> {
+        match self.get_option(SockOptName::RecvErrors)? {
+            SockOpt::RecvErrors(on) => Ok(on),
+            _ => Ok(false),
+        }
+    }
+
     /// The bound address (`getsockname`); 0.0.0.0:0 before `bind`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         let a = self.with_core(|c, _| {

@@ -231,10 +231,7 @@ impl TcpStream {
     }
 
     pub fn recv_errors(&self) -> io::Result<bool> {
-        match self.inner.get_option(SockOptName::RecvErrors)? {
-            SockOpt::RecvErrors(on) => Ok(on),
-            _ => Ok(false),
-        }
+        self.inner.recv_errors()
     }
 
     pub fn nodelay(&self) -> io::Result<bool> {

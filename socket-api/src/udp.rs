@@ -131,10 +131,7 @@ impl UdpSocket {
     }
 
     pub fn recv_errors(&self) -> io::Result<bool> {
-        match self.inner.get_option(SockOptName::RecvErrors)? {
-            SockOpt::RecvErrors(on) => Ok(on),
-            _ => Ok(false),
-        }
+        self.inner.recv_errors()
     }
 
     /// The oldest queued ICMP error, with who sent it (`recvmsg(MSG_ERRQUEUE)`), waiting

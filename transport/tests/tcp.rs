@@ -3192,8 +3192,35 @@ mod batch {
 mod ecn {
     use super::*;
     use ip::ipv4::{self, Ipv4Repr};
+    use std::net::SocketAddrV4;
     use transport::tcp::wire::flags::{CWR, ECE};
     use transport::EcnMode;
+
+    /// `r` with `data` from `from` to `to` through the IP layer, its ECN field `tos`.
+    fn deliver_with_tos(
+        n: &mut Net,
+        from: SocketAddrV4,
+        to: SocketAddrV4,
+        r: &TcpRepr,
+        data: &[u8],
+        tos: u8,
+    ) {
+        let l4 = tcp_bytes(from, to, r, data);
+        let repr = Ipv4Repr {
+            src: *from.ip(),
+            dst: *to.ip(),
+            protocol: ipv4::protocol::TCP,
+            ttl: 64,
+            tos,
+            ident: 1,
+            dont_fragment: true,
+            payload_len: l4.len(),
+        };
+        let mut b = vec![0u8; ipv4::HEADER_LEN + l4.len()];
+        repr.emit(&mut b, 0, false);
+        b[ipv4::HEADER_LEN..].copy_from_slice(&l4);
+        n.deliver_ip(&b, false);
+    }
 
     /// A listener agrees to ECN (RFC 3168 6.1.1) when the SYN asks with ECE and CWR, by
     /// default as Linux (`tcp_ecn` 2), and not when ECN is off or the SYN is not an
@@ -3242,21 +3269,7 @@ mod ecn {
                 flags: SYN | ECE | CWR,
                 ..syn(PEER_ISS)
             };
-            let l4 = tcp_bytes(sa(PEER, PPORT), sa(US, LPORT), &s, &[]);
-            let repr = Ipv4Repr {
-                src: PEER,
-                dst: US,
-                protocol: ipv4::protocol::TCP,
-                ttl: 64,
-                tos,
-                ident: 1,
-                dont_fragment: true,
-                payload_len: l4.len(),
-            };
-            let mut b = vec![0u8; ipv4::HEADER_LEN + l4.len()];
-            repr.emit(&mut b, 0, false);
-            b[ipv4::HEADER_LEN..].copy_from_slice(&l4);
-            n.deliver_ip(&b, false);
+            deliver_with_tos(&mut n, sa(PEER, PPORT), sa(US, LPORT), &s, &[], tos);
             let synack = n.only();
             assert_eq!(synack.r.has(ECE), agreed, "tos {tos:#b}: {synack:?}");
         }
@@ -3273,26 +3286,8 @@ mod ecn {
             ..syn(PEER_ISS)
         };
         let mut c = n.handshake_to(l, PPORT, s, 65_535);
-        let l4 = tcp_bytes(
-            c.remote,
-            c.local,
-            &seg(ACK, c.rcv, c.snd, 65_535),
-            &[9; 100],
-        );
-        let repr = Ipv4Repr {
-            src: *c.remote.ip(),
-            dst: *c.local.ip(),
-            protocol: ipv4::protocol::TCP,
-            ttl: 64,
-            tos: 0b11,
-            ident: 2,
-            dont_fragment: true,
-            payload_len: l4.len(),
-        };
-        let mut b = vec![0u8; ipv4::HEADER_LEN + l4.len()];
-        repr.emit(&mut b, 0, false);
-        b[ipv4::HEADER_LEN..].copy_from_slice(&l4);
-        n.deliver_ip(&b, false);
+        let data = seg(ACK, c.rcv, c.snd, 65_535);
+        deliver_with_tos(&mut n, c.remote, c.local, &data, &[9; 100], 0b11);
         c.rcv = c.rcv + 100;
         let ack = n.only();
         assert!(ack.r.has(ECE) && ack.r.ack == c.rcv, "{ack:?}");
