@@ -48,9 +48,8 @@ impl Tcb {
         }
         let ece = self.ecn_echoed(seg);
         if ece && self.in_recovery {
-            // Congestion seen during a loss recovery: the recovery's reduction stands,
-            // whatever the undo would later say of its retransmissions (closed before the
-            // undo looked at this ACK too, in `process_ack`).
+            // A recovery this very ACK began (`process_ack` closed the undo of one already
+            // under way before the undo looked): its reduction stands too.
             self.undo.close();
         }
         // An ECE about data sent after our last reduction: a new congestion event. During

@@ -665,6 +665,12 @@ impl Tcb {
             dup = true;
             self.dup_ack(cfg, tx, stats, now);
         }
+        if (was_in_recovery || self.in_recovery) && self.ecn_echoed(seg) {
+            // Congestion seen during a loss recovery (or on the ACK that ends it): the
+            // recovery's reduction stands, whatever this ACK or a later one says of its
+            // retransmissions; closed before the undo below looks at this ACK.
+            self.undo.close();
+        }
         if self.sack_ok {
             if self.sb.check_reneging(self.snd_una) {
                 // The peer acknowledges up to data it said it held: it reneged (RFC 2018
@@ -692,11 +698,6 @@ impl Tcb {
             }
             let dsack = info.dsack.then(|| seg.sack_blocks()[0]);
             let tsecr = self.rx_tsecr.filter(|_| self.ts_ok);
-            if (was_in_recovery || self.in_recovery) && self.ecn_echoed(seg) {
-                // Congestion seen during a loss recovery: the recovery's reduction stands,
-                // whatever this very ACK says of its retransmissions.
-                self.undo.close();
-            }
             if self
                 .undo
                 .on_ack(ack, tsecr, dsack, self.in_recovery, self.snd_max)
