@@ -102,6 +102,13 @@ pub enum SockOpt {
     /// once (and `poll` reports it) at once, instead of being kept for a timeout to
     /// report, and the connection goes on; there is no queue. Off by default.
     RecvErrors(bool),
+    /// `TCP_FASTOPEN` on a TCP listener (RFC 7413, as Linux's server side): a client that
+    /// asks gets a cookie (a keyed MAC of its address) in the SYN-ACK; a SYN that brings
+    /// a valid cookie and data has its data acknowledged at once, and `accept` returns
+    /// the connection before the handshake ends, with the data to read and the
+    /// connection free to answer. The value is how many such connections may wait for
+    /// the handshake's end at once (Linux's `qlen`); 0, the default, turns it off.
+    FastOpen(usize),
 }
 
 /// An ICMP error about a datagram a socket sent, from its `IP_RECVERR` queue
@@ -149,11 +156,15 @@ pub enum SockOptName {
     MtuDiscover,
     Mtu,
     RecvErrors,
+    FastOpen,
 }
 
 /// Smallest and largest buffer sizes accepted (Linux clamps likewise).
 const MIN_BUF: usize = 256;
 const MAX_BUF: usize = 16 << 20;
+/// The longest `TCP_FASTOPEN` queue a listener takes (Linux takes any `int`; this bounds
+/// the connections a flood of valid cookies can hold open).
+const MAX_FASTOPEN_QUEUE: usize = 4096;
 /// The two ECN bits of the TOS octet (RFC 3168 5).
 const ECN_MASK: u8 = 0b11;
 
@@ -1065,6 +1076,9 @@ impl Socket {
             SockOpt::UserTimeout(_) if self.ty != Type::Stream => {
                 return Err(bad("TCP_USER_TIMEOUT is an option of TCP sockets"));
             }
+            SockOpt::FastOpen(_) if self.ty != Type::Stream => {
+                return Err(bad("TCP_FASTOPEN is an option of TCP sockets"));
+            }
             SockOpt::HeaderIncluded(_) if self.ty != Type::Raw => {
                 return Err(bad("IP_HDRINCL is an option of raw sockets"));
             }
@@ -1145,6 +1159,7 @@ impl Socket {
                         SockOpt::Tos(t) => o.tos = t & !ECN_MASK,
                         SockOpt::MtuDiscover(m) => o.pmtu = m,
                         SockOpt::RecvErrors(on) => o.recverr = on,
+                        SockOpt::FastOpen(n) => o.fastopen = n.min(MAX_FASTOPEN_QUEUE),
                         _ => {}
                     },
                     ip.tx(),
@@ -1255,6 +1270,12 @@ impl Socket {
                     )
                     .into())
                 }
+                SockOptName::FastOpen if self.ty != Type::Stream => {
+                    return Err(SocketError::InvalidInput(
+                        "TCP_FASTOPEN is an option of TCP sockets",
+                    )
+                    .into())
+                }
                 SockOptName::HeaderIncluded if self.ty != Type::Raw => {
                     return Err(
                         SocketError::InvalidInput("IP_HDRINCL is an option of raw sockets").into(),
@@ -1327,6 +1348,7 @@ impl Socket {
                         SockOptName::Tos => SockOpt::Tos(o.tos),
                         SockOptName::MtuDiscover => SockOpt::MtuDiscover(o.pmtu),
                         SockOptName::RecvErrors => SockOpt::RecvErrors(o.recverr),
+                        SockOptName::FastOpen => SockOpt::FastOpen(o.fastopen),
                         _ => SockOpt::Ttl(o.ttl.unwrap_or(default_ttl)),
                     })
                 }

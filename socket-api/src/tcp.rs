@@ -64,6 +64,22 @@ impl TcpListener {
         self.inner.ttl()
     }
 
+    /// `TCP_FASTOPEN` ([`SockOpt::FastOpen`]): take data from the SYNs of clients that
+    /// hold a cookie from an earlier connection (RFC 7413), at most `queue` of those
+    /// connections waiting for their handshake's end at once; 0 turns it off. Such a
+    /// connection is accepted before its handshake ends, its request already readable,
+    /// and may answer at once.
+    pub fn set_fastopen(&self, queue: usize) -> io::Result<()> {
+        self.inner.set_option(SockOpt::FastOpen(queue))
+    }
+
+    pub fn fastopen(&self) -> io::Result<usize> {
+        match self.inner.get_option(SockOptName::FastOpen)? {
+            SockOpt::FastOpen(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.set_nonblocking(on);
         Ok(())

@@ -63,6 +63,8 @@ struct Opts {
     udp: bool,
     /// The directory `serve http` serves.
     dir: Option<PathBuf>,
+    /// `-F`: TCP Fast Open on the listener.
+    fastopen: bool,
 }
 
 /// How the arguments of `serve` go together (each was checked by its parser).
@@ -74,6 +76,9 @@ fn parse(a: Serve) -> Result<Opts, String> {
         ServiceName::Daytime => Service::Daytime,
         ServiceName::Http => Service::Http,
     };
+    if a.udp && a.fastopen {
+        return Err("serve: -F (TCP Fast Open) is for TCP services (drop -u or -F)".into());
+    }
     if service == Service::Http {
         if a.udp {
             return Err("serve: http is TCP-only (drop -u)".into());
@@ -94,6 +99,7 @@ fn parse(a: Serve) -> Result<Opts, String> {
         port: a.port.unwrap_or(service.port()),
         udp: a.udp,
         dir: a.dir,
+        fastopen: a.fastopen,
     })
 }
 
@@ -316,6 +322,12 @@ mod tests {
         assert_eq!(parse_line("discard").unwrap().port, 9);
         assert_eq!(parse_line("daytime").unwrap().port, 13);
         assert_eq!(parse_line("echo").unwrap().dir, None);
+        assert!(parse_line("echo -F").unwrap().fastopen);
+        assert!(!parse_line("echo").unwrap().fastopen);
+        assert_eq!(
+            parse_line("echo -u -F").unwrap_err(),
+            "serve: -F (TCP Fast Open) is for TCP services (drop -u or -F)"
+        );
     }
 
     #[test]

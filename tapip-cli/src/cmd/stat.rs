@@ -358,6 +358,10 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         syncookies_sent,
         syncookies_recv,
         syncookies_failed,
+        fastopen_passive,
+        fastopen_cookies_sent,
+        fastopen_bad_cookies,
+        fastopen_overflows,
         oow_acks_limited,
         send_failures,
         drop_bad_checksum,
@@ -423,6 +427,10 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("syncookies_sent", syncookies_sent),
         ("syncookies_recv", syncookies_recv),
         ("syncookies_failed", syncookies_failed),
+        ("fastopen_passive", fastopen_passive),
+        ("fastopen_cookies_sent", fastopen_cookies_sent),
+        ("fastopen_bad_cookies", fastopen_bad_cookies),
+        ("fastopen_overflows", fastopen_overflows),
         ("oow_acks_limited", oow_acks_limited),
         ("send_failures", send_failures),
         ("drop_bad_checksum", drop_bad_checksum),
@@ -522,7 +530,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 63] = [
+        let fields: [&mut u64; 67] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -579,6 +587,10 @@ mod tests {
             &mut t.syncookies_sent,
             &mut t.syncookies_recv,
             &mut t.syncookies_failed,
+            &mut t.fastopen_passive,
+            &mut t.fastopen_cookies_sent,
+            &mut t.fastopen_bad_cookies,
+            &mut t.fastopen_overflows,
             &mut t.oow_acks_limited,
             &mut t.idle_restarts,
             &mut t.pmtu_updates,
@@ -591,14 +603,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 63);
+        assert_eq!(pairs.len(), 67);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..163).collect::<Vec<u64>>());
+        assert_eq!(values, (100..167).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 63, "names are unique");
+        assert_eq!(names.len(), 67, "names are unique");
     }
 
     #[test]

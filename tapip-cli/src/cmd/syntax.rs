@@ -352,6 +352,10 @@ pub struct Serve {
     /// The port [default: the service's].
     #[arg(short = 'p', value_name = "PORT", value_parser = port)]
     pub port: Option<u16>,
+    /// TCP Fast Open (RFC 7413): a client that holds a cookie from an earlier connection
+    /// may send its request in the SYN, answered before the handshake ends.
+    #[arg(short = 'F')]
+    pub fastopen: bool,
 }
 
 #[derive(Args, Debug)]

@@ -33,6 +33,7 @@ impl Transport {
             tos: 0,
             pmtu: ip::PmtuMode::Want,
             recverr: false,
+            fastopen: 0,
         }
     }
 
@@ -249,6 +250,7 @@ impl Transport {
             backlog,
             accept: Default::default(),
             embryonic: 0,
+            fastopen_pending: 0,
         });
         self.tcp.listeners.entry(port).or_default().push(h);
         Ok(())
@@ -458,6 +460,7 @@ impl Transport {
             return Err(TransportError::Tcp(e));
         }
         match t.state {
+            State::SynReceived if t.fo_sending() && !t.fin_queued => {}
             State::SynSent | State::SynReceived => return Ok(0),
             State::Established | State::CloseWait if !t.fin_queued => {}
             // Ended by the peer or a failure (its error, if any, was reported once).
@@ -887,6 +890,20 @@ impl Transport {
     }
 
     pub(super) fn tcp_settle_state(&mut self, h: SocketHandle, now: Instant) {
+        // A Fast Open connection out of SYN-RECEIVED (established or closed) leaves its
+        // listener's count.
+        let fo_done = match self.tcp.socks.get_mut(h) {
+            Some(s) if !matches!(&s.role, Role::Conn(t) if t.state == State::SynReceived) => {
+                s.fo_parent.take()
+            }
+            _ => None,
+        };
+        if let Some(Role::Listen(q)) = fo_done
+            .and_then(|p| self.tcp.socks.get_mut(p))
+            .map(|l| &mut l.role)
+        {
+            q.fastopen_pending = q.fastopen_pending.saturating_sub(1);
+        }
         let Some(s) = self.tcp.socks.get_mut(h) else {
             return;
         };

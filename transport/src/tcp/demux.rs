@@ -3,7 +3,7 @@
 //! connections.
 
 use super::api::PRESSURE_SYNACK_RETRIES;
-use super::conn::{send_repr, ConnOpts, State, Tcb};
+use super::conn::{send_repr, ConnOpts, State, SynFastOpen, Tcb};
 use super::cookie;
 use super::wire::{self, flags, TcpRepr};
 use super::{Role, TcpError, TcpSock, Tuple, ACK_FLUSH_MAX};
@@ -317,7 +317,7 @@ impl Transport {
         // connections need (a cookie's among them).
         let table_full = self.socket_room().is_err();
         let no_slot = table_full || self.tcp_half_open() >= self.cfg.max_sockets / 2;
-        let (opts, reuse, pressure) = {
+        let (opts, reuse, pressure, fo_pending) = {
             let Ok(s) = self.tcp(l) else { return };
             let Role::Listen(q) = &s.role else { return };
             if q.accept_full() {
@@ -336,7 +336,12 @@ impl Transport {
                 }
                 return;
             }
-            (s.opts, s.reuse_addr, q.embryonic >= limit / 2)
+            (
+                s.opts,
+                s.reuse_addr,
+                q.embryonic >= limit / 2,
+                q.fastopen_pending,
+            )
         };
         if pressure {
             self.tcp_syn_queue_pressure(l, now);
@@ -344,10 +349,15 @@ impl Transport {
         let mtu = super::conn::open_mtus(tx, *remote.ip());
         let iss = super::isn::above(self.tcp.isn.isn(local, remote, now), reopened);
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
+        let fo = self.tcp_fastopen_syn(local, remote, seg, payload, opts.fastopen, fo_pending);
+        let fo_child = matches!(fo, SynFastOpen::Data(_));
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
         child.reuse_addr = reuse;
         child.parent = Some(l);
+        if fo_child {
+            child.fo_parent = Some(l);
+        }
         let tcb = {
             let Transport { tcp, .. } = self;
             Tcb::accept_syn(
@@ -355,6 +365,7 @@ impl Transport {
                 local,
                 remote,
                 seg,
+                fo,
                 iss,
                 ts_offset,
                 mtu,
@@ -379,9 +390,55 @@ impl Transport {
         if let Ok(s) = self.tcp(l) {
             if let Role::Listen(q) = &mut s.role {
                 q.embryonic += 1;
+                q.fastopen_pending += usize::from(fo_child);
             }
         }
+        if fo_child {
+            // The application has it at once, with the SYN's data to read (RFC 7413
+            // 4.2.2), as Linux queues a Fast Open child in SYN-RECEIVED.
+            self.tcp.stats.fastopen_passive += 1;
+            if let Ok(s) = self.tcp(h) {
+                s.queued = true;
+            }
+            self.tcp_child_ready(Some(l), h);
+        }
         self.tcp_settle(h, now);
+    }
+
+    /// What listener `l`'s answer to `syn` does with its Fast Open option (RFC 7413 4.2),
+    /// `fastopen` being the listener's queue length (0: off) and `pending` the Fast Open
+    /// connections it has in SYN-RECEIVED. A request gets a cookie; a cookie that does
+    /// not check gets a good one, and its data waits for the handshake's end (4.2.2:
+    /// MUST NOT take it); a valid one with data has the data taken while the queue has
+    /// room.
+    fn tcp_fastopen_syn<'a>(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr,
+        payload: &'a [u8],
+        fastopen: usize,
+        pending: usize,
+    ) -> SynFastOpen<'a> {
+        let Some(fo) = syn.fastopen.filter(|_| fastopen > 0) else {
+            return SynFastOpen::None;
+        };
+        let ours = self.tcp.isn.fastopen_cookie(*remote.ip(), *local.ip());
+        let stats = &mut self.tcp.stats;
+        if !fo.is_request() && !same_cookie(fo.bytes(), &ours) {
+            stats.fastopen_bad_cookies += 1;
+        } else if !fo.is_request() {
+            if payload.is_empty() {
+                return SynFastOpen::None;
+            }
+            if pending < fastopen {
+                return SynFastOpen::Data(payload);
+            }
+            stats.fastopen_overflows += 1;
+            return SynFastOpen::None;
+        }
+        stats.fastopen_cookies_sent += 1;
+        SynFastOpen::Cookie(ours)
     }
 
     /// Half-open connections of all listeners together.
@@ -662,6 +719,11 @@ enum TwSyn {
 }
 
 /// Is TSval `a` older than `b` (compared modulo 2^32, RFC 7323 5.2)?
+/// Does a client's cookie match ours? In time that does not depend on where they differ.
+fn same_cookie(theirs: &[u8], ours: &[u8; 8]) -> bool {
+    theirs.len() == ours.len() && theirs.iter().zip(ours).fold(0, |d, (a, b)| d | (a ^ b)) == 0
+}
+
 fn ts_older(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }

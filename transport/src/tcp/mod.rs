@@ -279,6 +279,15 @@ pub struct TcpStats {
     pub syncookies_sent: u64,
     pub syncookies_recv: u64,
     pub syncookies_failed: u64,
+    /// TCP Fast Open (RFC 7413), as a server: connections whose SYN's data was taken
+    /// (Linux's TCPFastOpenPassive), cookies given to clients that asked, SYNs whose cookie
+    /// did not check (their data waits for the handshake; TCPFastOpenPassiveFail), and
+    /// valid ones refused because the listener's queue of them was full
+    /// (TCPFastOpenListenOverflow).
+    pub fastopen_passive: u64,
+    pub fastopen_cookies_sent: u64,
+    pub fastopen_bad_cookies: u64,
+    pub fastopen_overflows: u64,
     /// ACKs not sent because the connection answered an out-of-window segment or a
     /// challenge less than `invalid_ratelimit` ago (RFC 5961 7).
     pub oow_acks_limited: u64,
@@ -330,6 +339,9 @@ pub struct TcpSock {
     pub(crate) role: Role,
     /// The listener that accepted it, until `accept` hands it out.
     pub(crate) parent: Option<SocketHandle>,
+    /// The listener whose `Listener::fastopen_pending` counts it, while it does (past
+    /// `accept` too, until the handshake ends).
+    pub(crate) fo_parent: Option<SocketHandle>,
     /// In its listener's accept queue.
     pub(crate) queued: bool,
     /// The application closed it: it lives on only to finish the protocol.
@@ -351,6 +363,9 @@ pub(crate) struct Listener {
     pub backlog: usize,
     pub accept: VecDeque<SocketHandle>,
     pub embryonic: usize,
+    /// Fast Open connections (data taken from their SYN) still in SYN-RECEIVED, bounded
+    /// by the listener's `ConnOpts::fastopen`.
+    pub fastopen_pending: usize,
 }
 
 impl Listener {
@@ -370,6 +385,7 @@ impl TcpSock {
             reuse_addr: false,
             role: Role::Idle,
             parent: None,
+            fo_parent: None,
             queued: false,
             orphan: false,
             shut_read: false,

@@ -1,6 +1,6 @@
 //! The TCP header (RFC 9293 3.1) and the options this stack speaks: MSS (kind 2), window
 //! scale (RFC 7323, kind 3), SACK-permitted and SACK (RFC 2018, kinds 4 and 5) and timestamps
-//! (RFC 7323, kind 8). Other options are skipped by their length; a malformed
+//! (RFC 7323, kind 8), and TCP Fast Open's cookie (RFC 7413, kind 34). Other options are skipped by their length; a malformed
 //! option list ends the parse of options (what was read so far is kept) rather than the
 //! segment, as RFC 9293 3.1 asks ("be prepared to handle an illegal option length").
 
@@ -38,6 +38,63 @@ mod opt {
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
     pub const TIMESTAMP: u8 = 8;
+    pub const FASTOPEN: u8 = 34;
+}
+
+/// The longest TCP Fast Open cookie (RFC 7413 4.1.1: 4 to 16 bytes).
+pub const MAX_FASTOPEN_COOKIE: usize = 16;
+
+/// A TCP Fast Open option (RFC 7413 2), in a SYN or SYN-ACK: empty, a client's request
+/// for a cookie; otherwise a cookie of 4 to 16 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct FastOpen {
+    len: u8,
+    bytes: [u8; MAX_FASTOPEN_COOKIE],
+}
+
+impl FastOpen {
+    /// A client's request for a cookie (the option with no cookie).
+    pub const REQUEST: FastOpen = FastOpen {
+        len: 0,
+        bytes: [0; MAX_FASTOPEN_COOKIE],
+    };
+
+    /// The option carrying `cookie`; `None` unless it is 4 to 16 bytes long.
+    pub fn cookie(cookie: &[u8]) -> Option<FastOpen> {
+        if !(4..=MAX_FASTOPEN_COOKIE).contains(&cookie.len()) {
+            return None;
+        }
+        let mut f = FastOpen {
+            len: cookie.len() as u8,
+            ..FastOpen::REQUEST
+        };
+        f.bytes[..cookie.len()].copy_from_slice(cookie);
+        Some(f)
+    }
+
+    /// The cookie (empty for a request).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub fn is_request(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes in the header: kind, length and cookie, after NOPs to a multiple of four.
+    fn wire_len(&self) -> usize {
+        (2 + usize::from(self.len)).next_multiple_of(4)
+    }
+}
+
+impl fmt::Debug for FastOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_request() {
+            return write!(f, "tfo request");
+        }
+        write!(f, "tfo cookie ")?;
+        self.bytes().iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
 }
 
 /// SACK blocks an ACK of ours carries at most (4 fit in 40 option bytes without
@@ -80,6 +137,8 @@ pub struct TcpRepr {
     /// 1 or 2 ECT, 3 Congestion Experienced): set by the receive path, not a part of
     /// TCP's header.
     pub ecn: u8,
+    /// TCP Fast Open (RFC 7413), in a SYN or SYN-ACK.
+    pub fastopen: Option<FastOpen>,
 }
 
 impl TcpRepr {
@@ -120,6 +179,7 @@ impl TcpRepr {
                 0
             }
             + sack
+            + self.fastopen.map_or(0, |f| f.wire_len())
     }
 
     /// Parse a segment (the IP payload). The checksum is checked separately.
@@ -151,6 +211,7 @@ impl TcpRepr {
             timestamp: None,
             urgent: be16(18),
             ecn: 0,
+            fastopen: None,
         };
         let mut opts = &buf[HEADER_LEN..off];
         while let Some((&kind, rest)) = opts.split_first() {
@@ -176,6 +237,13 @@ impl TcpRepr {
                     let v = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
                     let e = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
                     r.timestamp = Some((v, e));
+                }
+                (opt::FASTOPEN, n) if n == 0 || (4..=MAX_FASTOPEN_COOKIE).contains(&n) => {
+                    r.fastopen = if n == 0 {
+                        Some(FastOpen::REQUEST)
+                    } else {
+                        FastOpen::cookie(body)
+                    };
                 }
                 (opt::SACK, n) if n % 8 == 0 => {
                     for b in body.chunks_exact(8).take(MAX_SACK_BLOCKS) {
@@ -249,6 +317,15 @@ impl TcpRepr {
                 i += 8;
             }
         }
+        if let Some(f) = self.fastopen {
+            let n = f.bytes().len();
+            let pad = f.wire_len() - 2 - n;
+            buf[i..i + pad].fill(opt::NOP);
+            i += pad;
+            buf[i] = opt::FASTOPEN;
+            buf[i + 1] = (2 + n) as u8;
+            buf[i + 2..i + 2 + n].copy_from_slice(f.bytes());
+        }
     }
 }
 
@@ -317,6 +394,9 @@ impl fmt::Debug for TcpRepr {
         }
         if let Some((v, e)) = self.timestamp {
             write!(f, " TS val {v} ecr {e}")?;
+        }
+        if let Some(o) = self.fastopen {
+            write!(f, " {o:?}")?;
         }
         Ok(())
     }
@@ -462,6 +542,46 @@ mod tests {
         assert_eq!(TcpRepr::parse(&b), Err(WireError::BadOffset));
         b[12] = 15 << 4;
         assert_eq!(TcpRepr::parse(&b), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn fast_open_options_round_trip() {
+        let cookie = [0xa1, 0xb2, 0xc3, 0xd4, 5, 6, 7, 8];
+        for (fo, wire) in [
+            (FastOpen::REQUEST, vec![1, 1, 34, 2]),
+            (
+                FastOpen::cookie(&cookie).unwrap(),
+                vec![1, 1, 34, 10, 0xa1, 0xb2, 0xc3, 0xd4, 5, 6, 7, 8],
+            ),
+            (
+                FastOpen::cookie(&[9; 5]).unwrap(),
+                vec![1, 34, 7, 9, 9, 9, 9, 9],
+            ),
+        ] {
+            let r = TcpRepr {
+                src_port: 1234,
+                dst_port: 80,
+                flags: flags::SYN,
+                mss: Some(1460),
+                timestamp: Some((1, 0)),
+                fastopen: Some(fo),
+                ..TcpRepr::default()
+            };
+            assert_eq!(r.header_len(), HEADER_LEN + 4 + TIMESTAMP_LEN + wire.len());
+            let b = build(&r, b"GET /");
+            assert_eq!(b[HEADER_LEN + 16..r.header_len()], wire[..]);
+            let (p, payload) = TcpRepr::parse(&b).unwrap();
+            assert_eq!(p, r);
+            assert_eq!(p.fastopen.unwrap().bytes(), fo.bytes());
+            assert_eq!(payload, b"GET /");
+        }
+        // Cookies shorter than 4 or longer than 16 bytes are no option at all.
+        assert!(FastOpen::cookie(&[1, 2, 3]).is_none());
+        assert!(FastOpen::cookie(&[1; 17]).is_none());
+        let mut b = vec![0u8; 28];
+        b[12] = 7 << 4;
+        b[20..25].copy_from_slice(&[34, 5, 1, 2, 3]);
+        assert_eq!(TcpRepr::parse(&b).unwrap().0.fastopen, None);
     }
 
     #[test]

@@ -135,6 +135,10 @@ fn run_with(ctx: &Ctx, o: &Opts, limits: Limits) -> Result<(), String> {
     let err = |e: io::Error| format!("serve: {e}");
     let local = listener.local_addr().map_err(err)?;
     listener.set_nonblocking(true).map_err(err)?;
+    if o.fastopen {
+        // As many waiting for their handshake's end as the backlog holds.
+        listener.set_fastopen(BACKLOG).map_err(err)?;
+    }
     let poller = Arc::new(Poller::new(&ctx.stack));
     poller.add(listener.socket(), LISTENER).map_err(err)?;
     let close: Closer = {
@@ -950,6 +954,7 @@ mod tests {
             port,
             udp: false,
             dir,
+            fastopen: false,
         };
         run_with(ctx, &o, limits).unwrap();
     }

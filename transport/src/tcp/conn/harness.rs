@@ -89,6 +89,7 @@ pub(super) fn opts() -> ConnOpts {
         tos: 0,
         pmtu: ip::PmtuMode::Want,
         recverr: false,
+        fastopen: 0,
     }
 }
 

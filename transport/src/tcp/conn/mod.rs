@@ -14,7 +14,7 @@ use super::congestion::{Algorithm, Cc, CongestionControl};
 use super::mem::{Charge, MemPool};
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpStats};
-use crate::tcp::wire::{flags, TcpRepr};
+use crate::tcp::wire::{flags, FastOpen, TcpRepr};
 use ip::{IpTx, PmtuMode, SendMeta};
 use netif::{Duration, Instant};
 use std::collections::VecDeque;
@@ -139,6 +139,10 @@ pub struct ConnOpts {
     /// (the next call returns it, poll says so) and the connection goes on, as Linux's
     /// `tcp_v4_err`; without it the error is kept for a timeout to report.
     pub recverr: bool,
+    /// `TCP_FASTOPEN` on a listener (RFC 7413): how many connections opened by data in
+    /// their SYN may wait for the handshake's end at once (Linux's `qlen`); 0, the
+    /// default, takes no data from a SYN and gives no cookies.
+    pub fastopen: usize,
 }
 
 impl ConnOpts {
@@ -151,6 +155,18 @@ impl ConnOpts {
             fragment: !matches!(self.pmtu, PmtuMode::Want | PmtuMode::Do),
         }
     }
+}
+
+/// What a listener made of a SYN's TCP Fast Open option (RFC 7413 4.2), for
+/// [`Tcb::accept_syn`].
+pub(crate) enum SynFastOpen<'a> {
+    /// Nothing: no option, Fast Open off, or a valid cookie with no data.
+    None,
+    /// The client asked for a cookie, or sent one that did not check: our SYN-ACK gives
+    /// it this one (and the SYN's data, if any, waits for the handshake's end).
+    Cookie([u8; 8]),
+    /// A valid cookie with data: taken, and acknowledged by the SYN-ACK.
+    Data(&'a [u8]),
 }
 
 /// What `netstat` shows of a connection.
@@ -201,6 +217,12 @@ pub struct Tcb {
     pub opts: ConnOpts,
     /// Opened by a SYN to a listener (a failed handshake then vanishes quietly).
     pub passive: bool,
+    /// TCP Fast Open (RFC 7413), a passive open's: the cookie our SYN-ACK gives the
+    /// client (it asked for one, or sent one that did not check).
+    pub(crate) fo_cookie: Option<[u8; 8]>,
+    /// ... and a SYN with a valid cookie brought data, taken: the application has the
+    /// connection at once and may send before the handshake's ACK comes (RFC 7413 4.2.2).
+    pub(crate) fo_child: bool,
     /// Why the connection failed, for the application (taken once).
     pub error: Option<TcpError>,
     /// An ICMP error seen meanwhile, reported if the connection then times out (cleared
@@ -413,6 +435,8 @@ impl Tcb {
             remote,
             opts,
             passive: false,
+            fo_cookie: None,
+            fo_child: false,
             error: None,
             soft_error: None,
             fin_queued: false,
@@ -527,13 +551,15 @@ impl Tcb {
         t
     }
 
-    /// A passive open: a SYN arrived at a listener; answer it with our SYN-ACK.
+    /// A passive open: a SYN arrived at a listener; answer it with our SYN-ACK (with
+    /// what the listener made of its Fast Open option, `fo`).
     #[allow(clippy::too_many_arguments)]
-    pub fn accept_syn(
+    pub(crate) fn accept_syn(
         cfg: &TcpConfig,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         syn: &TcpRepr,
+        fo: SynFastOpen<'_>,
         iss: u32,
         ts_offset: u32,
         mtu: (usize, usize),
@@ -554,7 +580,22 @@ impl Tcb {
         t.snd_wnd = usize::from(syn.window);
         t.max_snd_wnd = t.snd_wnd;
         t.snd_wl1 = syn.seq;
+        match fo {
+            SynFastOpen::None => {}
+            SynFastOpen::Cookie(c) => t.fo_cookie = Some(c),
+            SynFastOpen::Data(data) => {
+                // The SYN-ACK acknowledges the data (RFC 7413 4.2.2), which the
+                // application may read at once.
+                t.fo_child = true;
+                t.last_data_rx = Some(now);
+                t.receive_data(t.rcv_nxt, data, false, stats);
+            }
+        }
         t.send_syn(tx, stats, now);
+        // The SYN-ACK carried the data's ACK.
+        t.ack_now = false;
+        t.ack_due = false;
+        t.pending_ack_bytes = 0;
         t.timers.set(Timer::Rtx, now + t.rtt.rto());
         t
     }
@@ -785,7 +826,13 @@ impl Tcb {
     }
 
     pub fn can_send(&self) -> bool {
-        matches!(self.state, State::Established | State::CloseWait) && !self.fin_queued
+        (matches!(self.state, State::Established | State::CloseWait) || self.fo_sending())
+            && !self.fin_queued
+    }
+
+    /// A Fast Open connection still waiting for the handshake's ACK: it sends already.
+    pub(crate) fn fo_sending(&self) -> bool {
+        self.fo_child && self.state == State::SynReceived
     }
 
     /// Queue application data; how much fitted. Call `output` after.

@@ -130,6 +130,7 @@ impl Tcb {
         if passive {
             r.flags |= flags::ACK;
             r.ack = self.rcv_nxt;
+            r.fastopen = self.fo_cookie.and_then(|c| FastOpen::cookie(&c));
             self.rcv_adv = self.rcv_nxt + usize::from(r.window);
             self.last_ack_sent = self.rcv_nxt;
         }
@@ -304,7 +305,7 @@ impl Tcb {
                 | State::FinWait1
                 | State::Closing
                 | State::LastAck
-        );
+        ) || self.fo_sending();
         if sending && !self.in_recovery && self.snd_una == self.snd_max {
             self.idle_restart(stats, now);
         }
@@ -478,11 +479,12 @@ impl Tcb {
                     }
                 } else if !self.opts.nodelay
                     && !with_fin
-                    && self.snd_nxt != self.snd_una
+                    && self.snd_nxt.since(self.snd_una) > usize::from(self.fo_sending())
                     && self.snd_up.is_none()
                 {
                     // Nagle (RFC 9293 3.7.4): a small segment waits while data is in flight
-                    // (not in urgent mode, as Linux's tcp_nagle_test).
+                    // (not in urgent mode, as Linux's tcp_nagle_test). A Fast Open
+                    // connection's SYN-ACK is no data: its first answer goes at once.
                     break;
                 }
             }

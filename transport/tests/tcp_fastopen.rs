@@ -1,0 +1,213 @@
+//! TCP Fast Open as a server (RFC 7413), at the segment level on a virtual clock: the
+//! cookie a client asks for, the data of a SYN with a valid cookie taken and answered
+//! before the handshake ends, a bad cookie's data left for the handshake, and the bound
+//! on connections waiting for their handshake's end.
+
+#![forbid(unsafe_code)]
+
+mod tcp_harness;
+
+use std::net::SocketAddrV4;
+use tcp_harness::*;
+use transport::tcp::wire::{FastOpen, TcpRepr};
+use transport::tcp::Seq;
+use transport::{SocketHandle, TcpState};
+
+/// A listener on port 80 with a Fast Open queue of `queue` (0: off).
+fn listener(n: &mut Net, queue: usize) -> SocketHandle {
+    n.listen_cfg(LPORT, 16, |o| o.fastopen = queue)
+}
+
+fn fo_syn(seq: Seq, fo: FastOpen) -> TcpRepr {
+    TcpRepr {
+        fastopen: Some(fo),
+        ..syn(seq)
+    }
+}
+
+/// Ask for a cookie from port `pport`, finish that handshake, and return the cookie.
+fn get_cookie(n: &mut Net, l: SocketHandle, pport: u16) -> FastOpen {
+    let (remote, local) = (sa(PEER, pport), sa(US, LPORT));
+    n.inject(remote, local, fo_syn(PEER_ISS, FastOpen::REQUEST), &[]);
+    let s = n.only();
+    s.expect(SYN | ACK, s.r.seq, PEER_ISS + 1);
+    let cookie = s.r.fastopen.expect("a cookie in the SYN-ACK");
+    assert_eq!(cookie.bytes().len(), 8);
+    n.inject(
+        remote,
+        local,
+        seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+        &[],
+    );
+    n.nothing();
+    n.t.tcp_accept(l).unwrap().expect("the cookie's connection");
+    cookie
+}
+
+fn ends(pport: u16) -> (SocketAddrV4, SocketAddrV4) {
+    (sa(PEER, pport), sa(US, LPORT))
+}
+
+#[test]
+fn a_request_gets_a_cookie_and_a_syn_with_it_is_answered_before_the_handshake_ends() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 8);
+    let cookie = get_cookie(&mut n, l, 40_001);
+    assert_eq!(n.stats().fastopen_cookies_sent, 1);
+    // The same client, a new connection: the cookie and a request in the SYN.
+    let (remote, local) = ends(40_002);
+    n.inject(remote, local, fo_syn(PEER_ISS, cookie), b"GET /");
+    let s = n.only();
+    // The SYN-ACK acknowledges the request (RFC 7413 4.2.2), with no cookie again.
+    s.expect(SYN | ACK, s.r.seq, PEER_ISS + 1 + 5);
+    assert_eq!(s.r.fastopen, None);
+    assert_eq!(n.stats().fastopen_passive, 1);
+    // The application has the connection and the request at once, and answers.
+    let (h, from) = n.t.tcp_accept(l).unwrap().expect("accepted before the ACK");
+    assert_eq!(from, remote);
+    assert_eq!(n.state(h), TcpState::SynReceived);
+    assert_eq!(n.recv(h).unwrap(), Some(b"GET /".to_vec()));
+    assert_eq!(n.send(h, b"200 OK"), 6);
+    let reply = n.only();
+    reply.expect(ACK | PSH, s.r.seq + 1, PEER_ISS + 6);
+    assert_eq!(reply.data, b"200 OK");
+    // The handshake's ACK, which here acknowledges the reply too.
+    n.inject(
+        remote,
+        local,
+        seg(ACK, PEER_ISS + 6, s.r.seq + 7, 65_535),
+        &[],
+    );
+    n.nothing();
+    assert_eq!(n.state(h), TcpState::Established);
+    assert_eq!(n.t.tcp_accept(l).unwrap(), None, "accepted once only");
+    // It goes on as any connection.
+    n.inject(
+        remote,
+        local,
+        seg(ACK | PSH, PEER_ISS + 6, s.r.seq + 7, 65_535),
+        b"more",
+    );
+    assert_eq!(n.recv(h).unwrap(), Some(b"more".to_vec()));
+}
+
+#[test]
+fn a_lost_syn_ack_is_sent_again_and_the_data_is_not_taken_twice() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 8);
+    let cookie = get_cookie(&mut n, l, 40_001);
+    let (remote, local) = ends(40_002);
+    n.inject(remote, local, fo_syn(PEER_ISS, cookie), b"hello");
+    let s = n.only();
+    // The client's SYN again (our SYN-ACK was lost): the same answer.
+    n.inject(remote, local, fo_syn(PEER_ISS, cookie), b"hello");
+    n.only().expect(SYN | ACK, s.r.seq, PEER_ISS + 6);
+    let (h, _) = n.t.tcp_accept(l).unwrap().unwrap();
+    assert_eq!(n.recv(h).unwrap(), Some(b"hello".to_vec()));
+    assert_eq!(n.recv(h).unwrap(), None);
+    assert_eq!(n.stats().fastopen_passive, 1);
+}
+
+#[test]
+fn a_bad_cookie_s_data_waits_for_the_handshake_and_a_good_cookie_comes_back() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 8);
+    let (remote, local) = ends(40_003);
+    let forged = FastOpen::cookie(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+    n.inject(remote, local, fo_syn(PEER_ISS, forged), b"GET /");
+    let s = n.only();
+    // Only the SYN is acknowledged (RFC 7413 4.2.2), and a valid cookie is given.
+    s.expect(SYN | ACK, s.r.seq, PEER_ISS + 1);
+    let good = s.r.fastopen.expect("a fresh cookie");
+    assert_ne!(good, forged);
+    assert_eq!(n.stats().fastopen_bad_cookies, 1);
+    assert_eq!(n.stats().fastopen_passive, 0);
+    assert_eq!(
+        n.t.tcp_accept(l).unwrap(),
+        None,
+        "no connection before the ACK"
+    );
+    // The client sends the request again after the handshake, as without Fast Open.
+    n.inject(
+        remote,
+        local,
+        seg(ACK | PSH, PEER_ISS + 1, s.r.seq + 1, 65_535),
+        b"GET /",
+    );
+    let (h, _) = n.t.tcp_accept(l).unwrap().expect("established");
+    assert_eq!(n.recv(h).unwrap(), Some(b"GET /".to_vec()));
+    // The good cookie works from another port.
+    let (remote, local) = ends(40_004);
+    n.inject(remote, local, fo_syn(PEER_ISS, good), b"x");
+    n.take();
+    assert_eq!(n.stats().fastopen_passive, 1);
+}
+
+#[test]
+fn the_queue_of_fast_open_connections_is_bounded_until_their_handshakes_end() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 1);
+    let cookie = get_cookie(&mut n, l, 40_001);
+    // The first takes the one place.
+    let (r1, local) = ends(40_010);
+    n.inject(r1, local, fo_syn(PEER_ISS, cookie), b"one");
+    let s1 = n.only();
+    s1.expect(SYN | ACK, s1.r.seq, PEER_ISS + 4);
+    // The second's data waits for its handshake.
+    let (r2, _) = ends(40_011);
+    n.inject(r2, local, fo_syn(PEER_ISS, cookie), b"two");
+    let s2 = n.only();
+    s2.expect(SYN | ACK, s2.r.seq, PEER_ISS + 1);
+    assert_eq!(n.stats().fastopen_overflows, 1);
+    // The first's handshake ends: its place is free again.
+    n.inject(r1, local, seg(ACK, PEER_ISS + 4, s1.r.seq + 1, 65_535), &[]);
+    n.nothing();
+    let (r3, _) = ends(40_012);
+    n.inject(r3, local, fo_syn(PEER_ISS, cookie), b"three");
+    let s3 = n.only();
+    s3.expect(SYN | ACK, s3.r.seq, PEER_ISS + 6);
+    assert_eq!(n.stats().fastopen_passive, 2);
+    // One reset in SYN-RECEIVED frees its place too.
+    n.inject(r3, local, seg(RST, PEER_ISS + 6, Seq(0), 0), &[]);
+    n.nothing();
+    let (r4, _) = ends(40_013);
+    n.inject(r4, local, fo_syn(PEER_ISS, cookie), b"four");
+    let s4 = n.only();
+    s4.expect(SYN | ACK, s4.r.seq, PEER_ISS + 5);
+    assert_eq!(n.stats().fastopen_passive, 3);
+}
+
+#[test]
+fn without_fast_open_a_listener_ignores_the_option_and_the_data() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 0);
+    let (remote, local) = ends(40_001);
+    n.inject(remote, local, fo_syn(PEER_ISS, FastOpen::REQUEST), b"GET /");
+    let s = n.only();
+    s.expect(SYN | ACK, s.r.seq, PEER_ISS + 1);
+    assert_eq!(s.r.fastopen, None);
+    assert_eq!(n.t.tcp_accept(l).unwrap(), None);
+    let st = n.stats();
+    assert_eq!(
+        (
+            st.fastopen_cookies_sent,
+            st.fastopen_passive,
+            st.fastopen_bad_cookies
+        ),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn a_valid_cookie_without_data_is_an_ordinary_handshake() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 8);
+    let cookie = get_cookie(&mut n, l, 40_001);
+    let (remote, local) = ends(40_002);
+    n.inject(remote, local, fo_syn(PEER_ISS, cookie), &[]);
+    let s = n.only();
+    s.expect(SYN | ACK, s.r.seq, PEER_ISS + 1);
+    assert_eq!(s.r.fastopen, None);
+    assert_eq!(n.t.tcp_accept(l).unwrap(), None);
+    assert_eq!(n.stats().fastopen_passive, 0);
+}
