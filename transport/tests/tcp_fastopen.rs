@@ -211,3 +211,29 @@ fn a_valid_cookie_without_data_is_an_ordinary_handshake() {
     assert_eq!(n.t.tcp_accept(l).unwrap(), None);
     assert_eq!(n.stats().fastopen_passive, 0);
 }
+
+#[test]
+fn a_client_using_the_experimental_encoding_is_answered_in_it() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 8);
+    let (remote, local) = ends(40_001);
+    n.inject(
+        remote,
+        local,
+        fo_syn(PEER_ISS, FastOpen::REQUEST.experimental()),
+        &[],
+    );
+    let s = n.only();
+    let cookie = s.r.fastopen.expect("a cookie");
+    assert!(cookie.exp, "answered as kind 254: {s:?}");
+    // The same cookie in either encoding checks.
+    let plain = FastOpen::cookie(cookie.bytes()).unwrap();
+    for (pport, fo) in [(40_002, cookie), (40_003, plain)] {
+        let (remote, _) = ends(pport);
+        n.inject(remote, local, fo_syn(PEER_ISS, fo), b"hi");
+        let s = n.only();
+        s.expect(SYN | ACK, s.r.seq, PEER_ISS + 3);
+    }
+    assert_eq!(n.stats().fastopen_passive, 2);
+    assert!(n.t.tcp_accept(l).unwrap().is_some());
+}

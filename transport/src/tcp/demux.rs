@@ -5,7 +5,7 @@
 use super::api::PRESSURE_SYNACK_RETRIES;
 use super::conn::{send_repr, ConnOpts, State, SynFastOpen, Tcb};
 use super::cookie;
-use super::wire::{self, flags, TcpRepr};
+use super::wire::{self, flags, FastOpen, TcpRepr};
 use super::{Role, TcpError, TcpSock, Tuple, ACK_FLUSH_MAX};
 use crate::slab::SocketHandle;
 use crate::Transport;
@@ -438,7 +438,13 @@ impl Transport {
             return SynFastOpen::None;
         }
         stats.fastopen_cookies_sent += 1;
-        SynFastOpen::Cookie(ours)
+        match FastOpen::cookie(&ours) {
+            // Answered in the encoding the client used (Linux's clients try the
+            // experimental one after a SYN-ACK that had no cookie).
+            Some(c) if fo.exp => SynFastOpen::Cookie(c.experimental()),
+            Some(c) => SynFastOpen::Cookie(c),
+            None => SynFastOpen::None,
+        }
     }
 
     /// Half-open connections of all listeners together.

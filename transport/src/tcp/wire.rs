@@ -1,6 +1,8 @@
 //! The TCP header (RFC 9293 3.1) and the options this stack speaks: MSS (kind 2), window
 //! scale (RFC 7323, kind 3), SACK-permitted and SACK (RFC 2018, kinds 4 and 5) and timestamps
-//! (RFC 7323, kind 8), and TCP Fast Open's cookie (RFC 7413, kind 34). Other options are skipped by their length; a malformed
+//! (RFC 7323, kind 8), and TCP Fast Open's cookie (RFC 7413, kind 34, or the shared
+//! experimental kind 254 with its magic 0xF989, RFC 6994, as Linux also sends and reads
+//! it). Other options are skipped by their length; a malformed
 //! option list ends the parse of options (what was read so far is kept) rather than the
 //! segment, as RFC 9293 3.1 asks ("be prepared to handle an illegal option length").
 
@@ -39,17 +41,23 @@ mod opt {
     pub const SACK: u8 = 5;
     pub const TIMESTAMP: u8 = 8;
     pub const FASTOPEN: u8 = 34;
+    /// The shared experimental option (RFC 6994) ...
+    pub const EXPERIMENTAL: u8 = 254;
+    /// ... whose magic says Fast Open (the encoding before kind 34 was assigned).
+    pub const FASTOPEN_MAGIC: [u8; 2] = [0xf9, 0x89];
 }
 
 /// The longest TCP Fast Open cookie (RFC 7413 4.1.1: 4 to 16 bytes).
 pub const MAX_FASTOPEN_COOKIE: usize = 16;
 
 /// A TCP Fast Open option (RFC 7413 2), in a SYN or SYN-ACK: empty, a client's request
-/// for a cookie; otherwise a cookie of 4 to 16 bytes.
+/// for a cookie; otherwise a cookie of 4 to 16 bytes. `exp`: in the experimental
+/// encoding (kind 254, magic 0xF989), which a server answers in.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct FastOpen {
     len: u8,
     bytes: [u8; MAX_FASTOPEN_COOKIE],
+    pub exp: bool,
 }
 
 impl FastOpen {
@@ -57,6 +65,7 @@ impl FastOpen {
     pub const REQUEST: FastOpen = FastOpen {
         len: 0,
         bytes: [0; MAX_FASTOPEN_COOKIE],
+        exp: false,
     };
 
     /// The option carrying `cookie`; `None` unless it is 4 to 16 bytes long.
@@ -81,18 +90,29 @@ impl FastOpen {
         self.len == 0
     }
 
-    /// Bytes in the header: kind, length and cookie, after NOPs to a multiple of four.
+    /// The same option in the experimental encoding.
+    pub fn experimental(self) -> FastOpen {
+        FastOpen { exp: true, ..self }
+    }
+
+    /// Kind, length, magic (experimental) and cookie.
+    fn option_len(&self) -> usize {
+        2 + if self.exp { 2 } else { 0 } + usize::from(self.len)
+    }
+
+    /// Bytes in the header: the option after NOPs to a multiple of four.
     fn wire_len(&self) -> usize {
-        (2 + usize::from(self.len)).next_multiple_of(4)
+        self.option_len().next_multiple_of(4)
     }
 }
 
 impl fmt::Debug for FastOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = if self.exp { "exp-tfo" } else { "tfo" };
         if self.is_request() {
-            return write!(f, "tfo request");
+            return write!(f, "{name} request");
         }
-        write!(f, "tfo cookie ")?;
+        write!(f, "{name} cookie ")?;
         self.bytes().iter().try_for_each(|b| write!(f, "{b:02x}"))
     }
 }
@@ -245,6 +265,16 @@ impl TcpRepr {
                         FastOpen::cookie(body)
                     };
                 }
+                (opt::EXPERIMENTAL, n)
+                    if body[..2.min(n)] == opt::FASTOPEN_MAGIC
+                        && (n == 2 || (6..=2 + MAX_FASTOPEN_COOKIE).contains(&n)) =>
+                {
+                    r.fastopen = if n == 2 {
+                        Some(FastOpen::REQUEST.experimental())
+                    } else {
+                        FastOpen::cookie(&body[2..]).map(FastOpen::experimental)
+                    };
+                }
                 (opt::SACK, n) if n % 8 == 0 => {
                     for b in body.chunks_exact(8).take(MAX_SACK_BLOCKS) {
                         let l = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
@@ -318,12 +348,18 @@ impl TcpRepr {
             }
         }
         if let Some(f) = self.fastopen {
-            let n = f.bytes().len();
-            let pad = f.wire_len() - 2 - n;
+            let pad = f.wire_len() - f.option_len();
             buf[i..i + pad].fill(opt::NOP);
             i += pad;
-            buf[i] = opt::FASTOPEN;
-            buf[i + 1] = (2 + n) as u8;
+            buf[i + 1] = f.option_len() as u8;
+            if f.exp {
+                buf[i] = opt::EXPERIMENTAL;
+                buf[i + 2..i + 4].copy_from_slice(&opt::FASTOPEN_MAGIC);
+                i += 2;
+            } else {
+                buf[i] = opt::FASTOPEN;
+            }
+            let n = f.bytes().len();
             buf[i + 2..i + 2 + n].copy_from_slice(f.bytes());
         }
     }
@@ -557,6 +593,11 @@ mod tests {
                 FastOpen::cookie(&[9; 5]).unwrap(),
                 vec![1, 34, 7, 9, 9, 9, 9, 9],
             ),
+            (FastOpen::REQUEST.experimental(), vec![254, 4, 0xf9, 0x89]),
+            (
+                FastOpen::cookie(&cookie).unwrap().experimental(),
+                vec![254, 12, 0xf9, 0x89, 0xa1, 0xb2, 0xc3, 0xd4, 5, 6, 7, 8],
+            ),
         ] {
             let r = TcpRepr {
                 src_port: 1234,
@@ -581,6 +622,9 @@ mod tests {
         let mut b = vec![0u8; 28];
         b[12] = 7 << 4;
         b[20..25].copy_from_slice(&[34, 5, 1, 2, 3]);
+        assert_eq!(TcpRepr::parse(&b).unwrap().0.fastopen, None);
+        // Kind 254 with another magic is someone else's experiment.
+        b[20..25].copy_from_slice(&[254, 4, 0x12, 0x34, 0]);
         assert_eq!(TcpRepr::parse(&b).unwrap().0.fastopen, None);
     }
 

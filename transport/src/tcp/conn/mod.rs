@@ -164,7 +164,7 @@ pub(crate) enum SynFastOpen<'a> {
     None,
     /// The client asked for a cookie, or sent one that did not check: our SYN-ACK gives
     /// it this one (and the SYN's data, if any, waits for the handshake's end).
-    Cookie([u8; 8]),
+    Cookie(FastOpen),
     /// A valid cookie with data: taken, and acknowledged by the SYN-ACK.
     Data(&'a [u8]),
 }
@@ -218,8 +218,8 @@ pub struct Tcb {
     /// Opened by a SYN to a listener (a failed handshake then vanishes quietly).
     pub passive: bool,
     /// TCP Fast Open (RFC 7413), a passive open's: the cookie our SYN-ACK gives the
-    /// client (it asked for one, or sent one that did not check).
-    pub(crate) fo_cookie: Option<[u8; 8]>,
+    /// client (it asked for one, or sent one that did not check), in its encoding.
+    pub(crate) fo_cookie: Option<FastOpen>,
     /// ... and a SYN with a valid cookie brought data, taken: the application has the
     /// connection at once and may send before the handshake's ACK comes (RFC 7413 4.2.2).
     pub(crate) fo_child: bool,

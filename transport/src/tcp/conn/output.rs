@@ -130,7 +130,7 @@ impl Tcb {
         if passive {
             r.flags |= flags::ACK;
             r.ack = self.rcv_nxt;
-            r.fastopen = self.fo_cookie.and_then(|c| FastOpen::cookie(&c));
+            r.fastopen = self.fo_cookie;
             self.rcv_adv = self.rcv_nxt + usize::from(r.window);
             self.last_ack_sent = self.rcv_nxt;
         }
