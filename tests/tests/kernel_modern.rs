@@ -712,3 +712,44 @@ fn linuxs_fast_open_client_gets_a_cookie_and_its_next_syn_data_is_taken() {
     assert_eq!(stat_counter(&mut t, "tcp", "fastopen_passive"), 1);
     assert_eq!(stat_counter(&mut t, "tcp", "fastopen_bad_cookies"), 0);
 }
+
+/// curl's `--tcp-fastopen` against `serve http -F`: the second request rides in the SYN
+/// with the cookie the first connection got, and both files come back whole.
+#[test]
+fn curl_with_tcp_fastopen_gets_its_second_request_into_the_syn() {
+    let ns = Netns::new("tfocurl");
+    let mut t = Tapip::start(&ns, &[]);
+    let dir = TempDir::new("tfocurl");
+    let (ok, out) = ns.sh_text("sysctl -qw net.ipv4.tcp_fastopen=1");
+    assert!(ok, "{out}");
+    let (_, data) = dir.random_file("f.bin", 100_000);
+    t.cmd(&format!("serve http -F -p 80 {}", dir.root().display()));
+    t.wait_for("serve http tcp 0.0.0.0:80", SECS(5));
+    let cap = dir.path("syn.txt");
+    let mut dump = ns.tcpdump("-l -nn -i tap0 -c 4 'tcp[tcpflags] & tcp-syn != 0'", &cap);
+    for i in 0..2 {
+        let got = dir.path(&format!("got{i}.bin"));
+        let (ok, out) = ns.sh_text(&format!(
+            "curl -sS --tcp-fastopen --max-time 10 -o {} http://10.0.0.1/f.bin",
+            got.display()
+        ));
+        assert!(ok, "{out}");
+        assert!(
+            std::fs::read(&got).unwrap_or_default() == data,
+            "file {i} differs"
+        );
+    }
+    assert!(dump.wait(SECS(10)).is_some_and(|s| s.success()), "tcpdump");
+    let text = std::fs::read_to_string(&cap).unwrap_or_default();
+    let syns: Vec<&str> = text.lines().filter(|l| l.contains("Flags [S],")).collect();
+    assert_eq!(syns.len(), 2, "{text}");
+    assert!(
+        syns[0].contains("cookiereq") && syns[0].ends_with("length 0"),
+        "{text}"
+    );
+    assert!(
+        syns[1].contains("tfo  cookie") && !syns[1].ends_with("length 0"),
+        "{text}"
+    );
+    assert_eq!(stat_counter(&mut t, "tcp", "fastopen_passive"), 1);
+}

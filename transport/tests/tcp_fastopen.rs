@@ -66,6 +66,9 @@ fn a_request_gets_a_cookie_and_a_syn_with_it_is_answered_before_the_handshake_en
     let (h, from) = n.t.tcp_accept(l).unwrap().expect("accepted before the ACK");
     assert_eq!(from, remote);
     assert_eq!(n.state(h), TcpState::SynReceived);
+    // poll says readable and writable already.
+    let (readable, writable, _) = n.t.readiness(h).unwrap();
+    assert!(readable && writable);
     assert_eq!(n.recv(h).unwrap(), Some(b"GET /".to_vec()));
     assert_eq!(n.send(h, b"200 OK"), 6);
     let reply = n.only();
