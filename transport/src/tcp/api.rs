@@ -890,20 +890,6 @@ impl Transport {
     }
 
     pub(super) fn tcp_settle_state(&mut self, h: SocketHandle, now: Instant) {
-        // A Fast Open connection out of SYN-RECEIVED (established or closed) leaves its
-        // listener's count.
-        let fo_done = match self.tcp.socks.get_mut(h) {
-            Some(s) if !matches!(&s.role, Role::Conn(t) if t.state == State::SynReceived) => {
-                s.fo_parent.take()
-            }
-            _ => None,
-        };
-        if let Some(Role::Listen(q)) = fo_done
-            .and_then(|p| self.tcp.socks.get_mut(p))
-            .map(|l| &mut l.role)
-        {
-            q.fastopen_pending = q.fastopen_pending.saturating_sub(1);
-        }
         let Some(s) = self.tcp.socks.get_mut(h) else {
             return;
         };
@@ -911,7 +897,13 @@ impl Transport {
             return;
         };
         let mut established = false;
+        // A Fast Open connection out of SYN-RECEIVED (established or closed): it leaves
+        // its listener's count.
+        let mut fo_done = None;
         for (from, to) in t.transitions.drain(..) {
+            if from == State::SynReceived {
+                fo_done = s.fo_parent.take();
+            }
             if let Some(tr) = &self.tcp.trace {
                 if tr.enabled(TraceLayers::TCPSTATE) {
                     tr.emit(
@@ -935,6 +927,7 @@ impl Transport {
         if established && parent.is_some() && !queued && state != State::Closed {
             s.queued = true;
             self.tcp_child_ready(parent, h);
+            self.tcp_fastopen_done(fo_done);
             return;
         }
         match state {
@@ -972,6 +965,17 @@ impl Transport {
                 t.set_fin_timeout(now + self.tcp.cfg.time_wait);
             }
             _ => {}
+        }
+        self.tcp_fastopen_done(fo_done);
+    }
+
+    /// A Fast Open connection of listener `l` left SYN-RECEIVED.
+    fn tcp_fastopen_done(&mut self, l: Option<SocketHandle>) {
+        if let Some(Role::Listen(q)) = l
+            .and_then(|l| self.tcp.socks.get_mut(l))
+            .map(|s| &mut s.role)
+        {
+            q.fastopen_pending = q.fastopen_pending.saturating_sub(1);
         }
     }
 

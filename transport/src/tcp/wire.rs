@@ -141,6 +141,8 @@ pub struct TcpRepr {
     pub flags: u8,
     /// The window field as on the wire (unscaled).
     pub window: u16,
+    /// MSS, window scale, SACK-permitted and Fast Open are a SYN's options: `emit`
+    /// writes them only on a segment with SYN set.
     pub mss: Option<u16>,
     pub wscale: Option<u8>,
     /// SACK-permitted (RFC 2018, in SYNs).
@@ -190,15 +192,24 @@ impl TcpRepr {
             0
         };
         HEADER_LEN
-            + if self.mss.is_some() { 4 } else { 0 }
-            + if self.wscale.is_some() { 4 } else { 0 }
-            + if self.sack_permitted { 4 } else { 0 }
             + if self.timestamp.is_some() {
                 TIMESTAMP_LEN
             } else {
                 0
             }
             + sack
+            + self.syn_options_len()
+    }
+
+    /// The options only a SYN or SYN-ACK carries (MSS, window scale, SACK-permitted, Fast
+    /// Open): none on any other segment, which is most of them.
+    fn syn_options_len(&self) -> usize {
+        if !self.has(flags::SYN) {
+            return 0;
+        }
+        (if self.mss.is_some() { 4 } else { 0 })
+            + if self.wscale.is_some() { 4 } else { 0 }
+            + if self.sack_permitted { 4 } else { 0 }
             + self.fastopen.map_or(0, |f| f.wire_len())
     }
 
@@ -314,17 +325,20 @@ impl TcpRepr {
         buf[16..18].copy_from_slice(&[0, 0]);
         buf[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         let mut i = HEADER_LEN;
-        if let Some(m) = self.mss {
-            buf[i..i + 4].copy_from_slice(&[opt::MSS, 4, (m >> 8) as u8, m as u8]);
-            i += 4;
-        }
-        if let Some(w) = self.wscale {
-            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::WSCALE, 3, w]);
-            i += 4;
-        }
-        if self.sack_permitted {
-            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::SACK_PERMITTED, 2]);
-            i += 4;
+        let syn = self.has(flags::SYN);
+        if syn {
+            if let Some(m) = self.mss {
+                buf[i..i + 4].copy_from_slice(&[opt::MSS, 4, (m >> 8) as u8, m as u8]);
+                i += 4;
+            }
+            if let Some(w) = self.wscale {
+                buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::WSCALE, 3, w]);
+                i += 4;
+            }
+            if self.sack_permitted {
+                buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::SACK_PERMITTED, 2]);
+                i += 4;
+            }
         }
         if let Some((v, e)) = self.timestamp {
             buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::TIMESTAMP, 10]);
@@ -347,7 +361,7 @@ impl TcpRepr {
                 i += 8;
             }
         }
-        if let Some(f) = self.fastopen {
+        if let Some(f) = self.fastopen.filter(|_| syn) {
             let pad = f.wire_len() - f.option_len();
             buf[i..i + pad].fill(opt::NOP);
             i += pad;

@@ -128,6 +128,7 @@ impl RxRing {
     /// bytes from the first unread byte (the caller's SO_RCVBUF plus the window's rounding
     /// slack). Bytes that would lie beyond `size` are cut off (the caller trims to its
     /// window first, so that happens only if the size shrank).
+    #[inline(always)]
     pub fn insert(&mut self, at: usize, data: &[u8], size: usize) -> Inserted {
         let room = size.saturating_sub(self.len).saturating_sub(at);
         let data = &data[..data.len().min(room)];
