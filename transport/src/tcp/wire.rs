@@ -13,8 +13,9 @@ use std::net::Ipv4Addr;
 
 pub const HEADER_LEN: usize = 20;
 /// Header with the options a SYN of ours carries: MSS (4 bytes), NOP + window scale (4),
-/// NOP NOP + SACK-permitted (4), NOP NOP + timestamps (12): 24 of the 40 option bytes.
-pub const MAX_SYN_HEADER_LEN: usize = 44;
+/// SACK-permitted + timestamps (12): 20 of the 40 option bytes, leaving 20 for a Fast
+/// Open cookie of up to 16 bytes.
+pub const MAX_SYN_HEADER_LEN: usize = 40;
 /// The timestamps option as we send it (NOP NOP + kind 8, length 10).
 pub const TIMESTAMP_LEN: usize = 12;
 
@@ -209,7 +210,8 @@ impl TcpRepr {
         }
         (if self.mss.is_some() { 4 } else { 0 })
             + if self.wscale.is_some() { 4 } else { 0 }
-            + if self.sack_permitted { 4 } else { 0 }
+            // With timestamps, in the NOPs before them (as Linux packs it).
+            + if self.sack_permitted && self.timestamp.is_none() { 4 } else { 0 }
             + self.fastopen.map_or(0, |f| f.wire_len())
     }
 
@@ -326,6 +328,10 @@ impl TcpRepr {
         buf[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         let mut i = HEADER_LEN;
         let syn = self.has(flags::SYN);
+        // SACK-permitted rides in the two bytes before the timestamps, where a NOP pair
+        // would be (Linux's layout), so a SYN's options leave room for a 16-byte Fast
+        // Open cookie: 4 + 4 + 12 + 20 = 40 bytes.
+        let sack_with_ts = syn && self.sack_permitted && self.timestamp.is_some();
         if syn {
             if let Some(m) = self.mss {
                 buf[i..i + 4].copy_from_slice(&[opt::MSS, 4, (m >> 8) as u8, m as u8]);
@@ -335,13 +341,18 @@ impl TcpRepr {
                 buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::WSCALE, 3, w]);
                 i += 4;
             }
-            if self.sack_permitted {
+            if self.sack_permitted && !sack_with_ts {
                 buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::SACK_PERMITTED, 2]);
                 i += 4;
             }
         }
         if let Some((v, e)) = self.timestamp {
-            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::TIMESTAMP, 10]);
+            let lead = if sack_with_ts {
+                [opt::SACK_PERMITTED, 2]
+            } else {
+                [opt::NOP, opt::NOP]
+            };
+            buf[i..i + 4].copy_from_slice(&[lead[0], lead[1], opt::TIMESTAMP, 10]);
             buf[i + 4..i + 8].copy_from_slice(&v.to_be_bytes());
             buf[i + 8..i + 12].copy_from_slice(&e.to_be_bytes());
             i += TIMESTAMP_LEN;
@@ -640,6 +651,35 @@ mod tests {
         // Kind 254 with another magic is someone else's experiment.
         b[20..25].copy_from_slice(&[254, 4, 0x12, 0x34, 0]);
         assert_eq!(TcpRepr::parse(&b).unwrap().0.fastopen, None);
+    }
+
+    #[test]
+    fn a_syn_with_every_option_and_a_16_byte_cookie_fits_the_header() {
+        let r = TcpRepr {
+            src_port: 1234,
+            dst_port: 80,
+            flags: flags::SYN,
+            mss: Some(1460),
+            wscale: Some(7),
+            sack_permitted: true,
+            timestamp: Some((5, 0)),
+            fastopen: FastOpen::cookie(&[0x5a; 16]),
+            ..TcpRepr::default()
+        };
+        assert_eq!(r.header_len(), 60);
+        let b = build(&r, b"data");
+        // SACK-permitted in the timestamps' NOPs.
+        assert_eq!(b[28..32], [4, 2, 8, 10]);
+        let (p, payload) = TcpRepr::parse(&b).unwrap();
+        assert_eq!((p, payload), (r, &b"data"[..]));
+        let h = etherparse::TcpHeader::from_slice(&b).unwrap().0;
+        assert_eq!(h.header_len(), 60);
+        // Without SYN none of the SYN options is written.
+        let ack = TcpRepr {
+            flags: flags::ACK,
+            ..r
+        };
+        assert_eq!(ack.header_len(), HEADER_LEN + TIMESTAMP_LEN);
     }
 
     #[test]
