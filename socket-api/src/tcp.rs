@@ -168,6 +168,20 @@ impl TcpStream {
         Err(last.unwrap_or_else(|| SocketError::InvalidInput("no IPv4 address").into()))
     }
 
+    /// Connect with TCP Fast Open ([`Socket::connect_fastopen`]), `data` the first bytes
+    /// to send (a request): with a cookie from an earlier connection to the server they
+    /// ride in the SYN, and the reply can come a round trip sooner. Returns the stream
+    /// and how many bytes of `data` were queued.
+    pub fn connect_fastopen(
+        stack: &Stack,
+        addr: &SocketAddr,
+        data: &[u8],
+    ) -> io::Result<(TcpStream, usize)> {
+        let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
+        let n = s.connect_fastopen(*addr, data)?;
+        Ok((TcpStream { inner: Arc::new(s) }, n))
+    }
+
     /// Connect, giving up with `TimedOut` after `timeout`.
     pub fn connect_timeout(
         stack: &Stack,

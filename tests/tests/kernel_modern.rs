@@ -753,3 +753,78 @@ fn curl_with_tcp_fastopen_gets_its_second_request_into_the_syn() {
     );
     assert_eq!(stat_counter(&mut t, "tcp", "fastopen_passive"), 1);
 }
+
+/// A Linux server with `TCP_FASTOPEN` answering three HTTP requests.
+const FASTOPEN_SERVER: &str = r#"
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+s.bind(("10.0.0.2", 8080))
+s.listen(16)
+print("listening", flush=True)
+for _ in range(3):
+    c, _ = s.accept()
+    req = b""
+    while b"\r\n\r\n" not in req:
+        d = c.recv(1000)
+        if not d:
+            break
+        req += d
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n")
+    c.close()
+"#;
+
+/// A Linux counter of `nstat -az` in the namespace.
+fn nstat(ns: &Netns, name: &str) -> u64 {
+    let (_, out) = ns.sh_text(&format!("nstat -az {name}"));
+    out.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The stack as a Fast Open client (`get -F`) against a Linux server with TCP_FASTOPEN:
+/// the first request asks for a cookie, the second rides in the SYN and Linux takes it
+/// (its TCPFastOpenPassive counter), and a plain `get` still works beside them.
+#[test]
+fn gets_fast_open_request_rides_in_the_syn_to_a_linux_server() {
+    let ns = Netns::new("tfocli");
+    let mut t = Tapip::start(&ns, &[]);
+    let dir = TempDir::new("tfocli");
+    let (ok, out) = ns.sh_text("sysctl -qw net.ipv4.tcp_fastopen=3");
+    assert!(ok, "{out}");
+    let script = dir.path("server.py");
+    std::fs::write(&script, FASTOPEN_SERVER).expect("write the server");
+    let log = dir.path("server.txt");
+    let _server = Proc::spawn(
+        &ns,
+        &format!(
+            "timeout 60 python3 {} > {} 2>&1",
+            script.display(),
+            log.display()
+        ),
+    );
+    assert!(
+        eventually(SECS(10), || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening")),
+        "the server did not start"
+    );
+    for line in [
+        "get -F http://10.0.0.2:8080/",
+        "get -F http://10.0.0.2:8080/",
+        "get http://10.0.0.2:8080/",
+    ] {
+        let out = t.run_marked(line);
+        assert!(
+            out.contains("hello") && out.contains("200"),
+            "{line}: {out}"
+        );
+    }
+    assert_eq!(nstat(&ns, "TcpExtTCPFastOpenCookieReqd"), 1);
+    assert_eq!(nstat(&ns, "TcpExtTCPFastOpenPassive"), 1);
+    assert_eq!(stat_counter(&mut t, "tcp", "fastopen_active"), 1);
+    assert_eq!(stat_counter(&mut t, "tcp", "fastopen_active_fail"), 0);
+}

@@ -240,3 +240,151 @@ fn a_client_using_the_experimental_encoding_is_answered_in_it() {
     assert_eq!(n.stats().fastopen_passive, 2);
     assert!(n.t.tcp_accept(l).unwrap().is_some());
 }
+
+// ---- the client side (RFC 7413 4.1) ---------------------------------------------------
+
+/// Open a Fast Open connection to the peer's port 80 with `data`; its SYN.
+fn fo_connect(n: &mut Net, data: &[u8]) -> (SocketHandle, Out) {
+    let h = n.t.tcp_open().unwrap();
+    let queued =
+        n.t.tcp_connect_fastopen(h, sa(PEER, LPORT), data, &mut n.ip, n.now)
+            .unwrap();
+    assert_eq!(queued, data.len());
+    (h, n.only())
+}
+
+/// The peer's SYN-ACK to `syn`, acknowledging `ack_data` bytes of its data, with
+/// `fastopen`.
+fn synack_to(n: &mut Net, syn: &Out, ack_data: usize, fastopen: Option<FastOpen>) {
+    let r = TcpRepr {
+        mss: Some(PEER_MSS),
+        fastopen,
+        ..seg(SYN | ACK, PEER_ISS, syn.r.seq + 1 + ack_data, 65_535)
+    };
+    n.inject(sa(PEER, LPORT), sa(syn.src, syn.r.src_port), r, &[]);
+}
+
+/// A first connection that asks for a cookie and gets one (its byte acknowledged, so
+/// nothing of it is left to retransmit).
+fn learn_cookie(n: &mut Net) {
+    let (_, syn) = fo_connect(n, b"x");
+    synack_to(n, &syn, 0, FastOpen::cookie(&[7; 8]));
+    n.take();
+    n.inject(
+        sa(PEER, LPORT),
+        sa(syn.src, syn.r.src_port),
+        seg(ACK, PEER_ISS + 1, syn.r.seq + 2, 65_535),
+        &[],
+    );
+    n.take();
+}
+
+#[test]
+fn a_client_asks_for_a_cookie_then_sends_its_next_request_in_the_syn() {
+    let mut n = Net::new();
+    let cookie = FastOpen::cookie(&[7; 8]).unwrap();
+    // No cookie yet: the SYN asks for one and carries no data.
+    let (h, syn) = fo_connect(&mut n, b"GET / 1");
+    assert_eq!(syn.r.flags, SYN);
+    assert_eq!(syn.r.fastopen, Some(FastOpen::REQUEST));
+    assert!(syn.data.is_empty());
+    synack_to(&mut n, &syn, 0, Some(cookie));
+    // The handshake's ACK carries the request.
+    let sent = n.take();
+    let data: Vec<u8> = sent.iter().flat_map(|o| o.data.clone()).collect();
+    assert_eq!(data, b"GET / 1", "{sent:?}");
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+    // The next connection to the same server: the cookie and the request in the SYN.
+    let (h2, syn2) = fo_connect(&mut n, b"GET / 2");
+    assert_eq!(syn2.r.fastopen, Some(cookie));
+    assert_eq!(syn2.data, b"GET / 2");
+    assert!(syn2.r.header_len() <= 60);
+    synack_to(&mut n, &syn2, 7, None);
+    // Acknowledged in the SYN-ACK: only the handshake's ACK follows.
+    n.only().expect_ack(syn2.r.seq + 8, PEER_ISS + 1);
+    assert_eq!(n.t.tcp_connected(h2), Ok(true));
+    let st = n.stats();
+    assert_eq!((st.fastopen_active, st.fastopen_active_fail), (1, 0));
+}
+
+#[test]
+fn data_the_syn_ack_does_not_acknowledge_goes_again_at_once() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    let (h, syn) = fo_connect(&mut n, b"GET /");
+    assert_eq!(syn.data, b"GET /");
+    // The server took the SYN but not its data (its cookie changed, say).
+    synack_to(&mut n, &syn, 0, None);
+    let sent = n.take();
+    let resent: Vec<&Out> = sent.iter().filter(|o| !o.data.is_empty()).collect();
+    assert_eq!(resent.len(), 1, "{sent:?}");
+    assert_eq!(resent[0].r.seq, syn.r.seq + 1);
+    assert_eq!(resent[0].data, b"GET /");
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+    assert_eq!(n.stats().fastopen_active_fail, 1);
+}
+
+#[test]
+fn a_retransmitted_fast_open_syn_carries_neither_cookie_nor_data() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    let (h, syn) = fo_connect(&mut n, b"GET /");
+    assert_eq!(syn.data, b"GET /");
+    let (_, again) = n.next_sent(secs(5));
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].r.flags, SYN);
+    assert_eq!(again[0].r.seq, syn.r.seq);
+    assert_eq!(again[0].r.fastopen, None);
+    assert!(again[0].data.is_empty());
+    // Its SYN-ACK: the data goes after the handshake.
+    synack_to(&mut n, &again[0], 0, None);
+    let data: Vec<u8> = n.take().iter().flat_map(|o| o.data.clone()).collect();
+    assert_eq!(data, b"GET /");
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+}
+
+/// A Fast Open connection accepted, with its request read and its reply sent, and the
+/// SYN-ACK's sequence number.
+fn fo_accepted(n: &mut Net, l: SocketHandle, pport: u16) -> (SocketHandle, Seq) {
+    let cookie = get_cookie(n, l, pport - 1);
+    let (remote, local) = ends(pport);
+    n.inject(remote, local, fo_syn(PEER_ISS, cookie), b"GET /");
+    let s = n.only();
+    let (h, _) = n.t.tcp_accept(l).unwrap().unwrap();
+    assert_eq!(n.recv(h).unwrap(), Some(b"GET /".to_vec()));
+    n.send(h, b"200 OK");
+    n.only();
+    (h, s.r.seq)
+}
+
+#[test]
+fn a_reset_before_the_handshake_ends_is_reported_to_the_application() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 8);
+    let (h, _) = fo_accepted(&mut n, l, 40_002);
+    let (remote, local) = ends(40_002);
+    n.inject(remote, local, seg(RST, PEER_ISS + 6, Seq(0), 0), &[]);
+    assert_eq!(
+        n.recv(h),
+        Err(transport::TransportError::Tcp(transport::TcpError::Reset))
+    );
+}
+
+#[test]
+fn after_a_lost_syn_ack_the_reply_goes_again_as_soon_as_the_handshake_ends() {
+    let mut n = Net::new();
+    let l = listener(&mut n, 8);
+    let (h, iss) = fo_accepted(&mut n, l, 40_002);
+    // Neither the SYN-ACK nor the reply arrived: the SYN-ACK goes again at its timeout,
+    // and nothing else until the handshake ends (n.send refuses to send meanwhile).
+    let (_, again) = n.next_sent(secs(5));
+    assert_eq!(again.len(), 1, "{again:?}");
+    again[0].expect(SYN | ACK, iss, PEER_ISS + 6);
+    // The client's ACK covers only the SYN-ACK: the reply goes at once.
+    let (remote, local) = ends(40_002);
+    n.inject(remote, local, seg(ACK, PEER_ISS + 6, iss + 1, 65_535), &[]);
+    let r = n.only();
+    r.expect(ACK | PSH, iss + 1, PEER_ISS + 6);
+    assert_eq!(r.data, b"200 OK");
+    assert_eq!(n.state(h), TcpState::Established);
+}

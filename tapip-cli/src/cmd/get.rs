@@ -24,6 +24,8 @@ struct Opts {
     out: Option<String>,
     /// `-m`: the limit on the whole command, as curl's `--max-time`.
     max_time: Option<Duration>,
+    /// `-F`: TCP Fast Open.
+    fastopen: bool,
 }
 
 fn parse(a: Get) -> Result<Opts, String> {
@@ -52,6 +54,7 @@ fn parse(a: Get) -> Result<Opts, String> {
         url,
         out: a.out,
         max_time: a.max_time,
+        fastopen: a.fastopen,
     })
 }
 
@@ -85,7 +88,18 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
             .min(net::CONNECT_TIMEOUT),
         None => net::CONNECT_TIMEOUT,
     };
-    let s = match net::connect(ctx, a, wait) {
+    // With -F the request is queued as the connection opens (in the SYN, given a cookie).
+    let request = if o.fastopen {
+        Some(http::request(&o.url, false).map_err(|e| format!("get: {e}"))?)
+    } else {
+        None
+    };
+    let connected = match &request {
+        Some(req) => net::connect_fastopen(ctx, a, wait, req.as_bytes())
+            .map(|(s, n)| (s, &req.as_bytes()[n..])),
+        None => net::connect(ctx, a, wait).map(|s| (s, &[][..])),
+    };
+    let (s, unsent) = match connected {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::Interrupted => {
             return Err(format!("get: interrupted while connecting to {a}"))
@@ -114,7 +128,12 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     };
     let mut out = Body::new(sink);
     let mut conn = &s;
-    let r = http::get(&mut conn, &o.url, false, &mut out);
+    let r = if request.is_some() {
+        conn.write_all(unsent)
+            .and_then(|()| http::response(&mut conn, false, &mut out))
+    } else {
+        http::get(&mut conn, &o.url, false, &mut out)
+    };
     let flushed = out.flush();
     let elapsed = start.elapsed();
     if to_stdout && out.bytes > 0 && out.last != Some(b'\n') && io::stdout().is_terminal() {
@@ -248,7 +267,7 @@ mod tests {
     fn errors() {
         assert_eq!(
             parse_line(""),
-            Err("get: missing URL (usage: get [-o FILE] [-m SECONDS] URL)".into())
+            Err("get: missing URL (usage: get [-o FILE] [-m SECONDS] [-F] URL)".into())
         );
         assert_eq!(
             parse_line("http://999.0.0.1/"),

@@ -362,6 +362,8 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         fastopen_cookies_sent,
         fastopen_bad_cookies,
         fastopen_overflows,
+        fastopen_active,
+        fastopen_active_fail,
         oow_acks_limited,
         send_failures,
         drop_bad_checksum,
@@ -431,6 +433,8 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("fastopen_cookies_sent", fastopen_cookies_sent),
         ("fastopen_bad_cookies", fastopen_bad_cookies),
         ("fastopen_overflows", fastopen_overflows),
+        ("fastopen_active", fastopen_active),
+        ("fastopen_active_fail", fastopen_active_fail),
         ("oow_acks_limited", oow_acks_limited),
         ("send_failures", send_failures),
         ("drop_bad_checksum", drop_bad_checksum),
@@ -530,7 +534,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 67] = [
+        let fields: [&mut u64; 69] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -591,6 +595,8 @@ mod tests {
             &mut t.fastopen_cookies_sent,
             &mut t.fastopen_bad_cookies,
             &mut t.fastopen_overflows,
+            &mut t.fastopen_active,
+            &mut t.fastopen_active_fail,
             &mut t.oow_acks_limited,
             &mut t.idle_restarts,
             &mut t.pmtu_updates,
@@ -603,14 +609,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 67);
+        assert_eq!(pairs.len(), 69);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..167).collect::<Vec<u64>>());
+        assert_eq!(values, (100..169).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 67, "names are unique");
+        assert_eq!(names.len(), 69, "names are unique");
     }
 
     #[test]

@@ -369,6 +369,10 @@ pub struct Get {
     /// Give up when the whole transfer (lookup, connection, response) has taken this long.
     #[arg(short = 'm', value_name = "SECONDS", value_parser = seconds)]
     pub max_time: Option<Duration>,
+    /// TCP Fast Open (RFC 7413), as curl's --tcp-fastopen: the request rides in the SYN
+    /// when the server gave a cookie to an earlier connection (the first one asks).
+    #[arg(short = 'F')]
+    pub fastopen: bool,
 }
 
 #[derive(Args, Debug)]

@@ -47,13 +47,37 @@ pub fn lookup_until(
 /// holds its socket until it returns, where nothing can close it on Ctrl-C: so this
 /// connects a non-blocking socket and polls it.)
 pub fn connect(ctx: &Ctx, addr: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {
+    connect_with(ctx, addr, timeout, None).map(|(s, _)| s)
+}
+
+/// [`connect`] with TCP Fast Open (`Socket::connect_fastopen`): `data` queued first, in
+/// the SYN when the server gave this stack a cookie before. Returns the stream and how
+/// much of `data` was queued.
+pub fn connect_fastopen(
+    ctx: &Ctx,
+    addr: SocketAddrV4,
+    timeout: Duration,
+    data: &[u8],
+) -> io::Result<(TcpStream, usize)> {
+    connect_with(ctx, addr, timeout, Some(data))
+}
+
+fn connect_with(
+    ctx: &Ctx,
+    addr: SocketAddrV4,
+    timeout: Duration,
+    fastopen: Option<&[u8]>,
+) -> io::Result<(TcpStream, usize)> {
     let s = Socket::new(&ctx.stack, Domain::Inet, Type::Stream, 0)?;
     s.set_nonblocking(true);
-    match s.connect(SocketAddr::V4(addr)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-        Err(e) => return Err(e),
-    }
+    let queued = match fastopen {
+        Some(data) => s.connect_fastopen(SocketAddr::V4(addr), data)?,
+        None => match s.connect(SocketAddr::V4(addr)) {
+            Ok(()) => 0,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        },
+    };
     let deadline = Instant::now().checked_add(timeout);
     loop {
         if s.connect_status()? {
@@ -72,7 +96,7 @@ pub fn connect(ctx: &Ctx, addr: SocketAddrV4, timeout: Duration) -> io::Result<T
         poll(&mut fds, Some(left))?;
     }
     s.set_nonblocking(false);
-    Ok(TcpStream::from_socket(s))
+    Ok((TcpStream::from_socket(s), queued))
 }
 
 /// A socket the watchdog closes.

@@ -158,6 +158,15 @@ pub fn get<S: Read + Write>(
     head: bool,
     out: &mut dyn Write,
 ) -> io::Result<Response> {
+    let req = request(url, head)?;
+    stream.write_all(req.as_bytes())?;
+    stream.flush()?;
+    response(stream, head, out)
+}
+
+/// The request [`get`] sends for `url`: `GET` (or `HEAD`) with Host, User-Agent, Accept
+/// and `Connection: close`.
+pub fn request(url: &Url, head: bool) -> io::Result<String> {
     let printable = |s: &str| s.bytes().all(|b| (0x21..0x7f).contains(&b));
     if !url.path.starts_with('/') || !printable(&url.path) || !printable(&url.host) {
         return Err(io::Error::new(
@@ -166,15 +175,20 @@ pub fn get<S: Read + Write>(
         ));
     }
     let method = if head { "HEAD" } else { "GET" };
-    let request = format!(
+    Ok(format!(
         "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tapip\r\nAccept: */*\r\n\
          Connection: close\r\n\r\n",
         url.path,
         url.host_header()
-    );
-    stream.write_all(request.as_bytes())?;
-    stream.flush()?;
+    ))
+}
 
+/// Read the response to a request [`request`] made (sent already), its body into `out`.
+pub fn response<S: Read + Write>(
+    stream: &mut S,
+    head: bool,
+    out: &mut dyn Write,
+) -> io::Result<Response> {
     let mut conn = BufConn::new(stream);
     let mut interim = 0;
     let mut empty_lines = 0;

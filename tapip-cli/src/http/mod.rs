@@ -24,7 +24,7 @@ mod tests;
 
 // Part of the API even where the shell does not use them (yet).
 #[allow(unused_imports)]
-pub use client::{get, parse_url, Response, Url};
+pub use client::{get, parse_url, request, response, Response, Url};
 pub(crate) use server::HttpConn;
 #[allow(unused_imports)]
 pub use server::{

@@ -282,6 +282,35 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<(), TransportError> {
+        self.tcp_open_active(h, remote, None, tx, now)
+    }
+
+    /// An active open with TCP Fast Open (RFC 7413 4.1, Linux's `sendto` with
+    /// `MSG_FASTOPEN`): `data` is queued (as much as the send buffer takes: the count is
+    /// returned) and, when the server gave a cookie to an earlier connection, rides in
+    /// the SYN with it as far as the server's MSS allows; otherwise the SYN asks for a
+    /// cookie and the data follows the handshake. Data the SYN-ACK does not acknowledge
+    /// goes again at once.
+    pub fn tcp_connect_fastopen(
+        &mut self,
+        h: SocketHandle,
+        remote: SocketAddrV4,
+        data: &[u8],
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<usize, TransportError> {
+        self.tcp_open_active(h, remote, Some(data), tx, now)?;
+        Ok(self.tcp(h)?.tcb().map_or(0, |t| t.unsent_or_unacked()))
+    }
+
+    fn tcp_open_active(
+        &mut self,
+        h: SocketHandle,
+        remote: SocketAddrV4,
+        fo_data: Option<&[u8]>,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<(), TransportError> {
         match &self.tcp(h)?.role {
             Role::Idle => {}
             Role::Listen(_) => return Err(TransportError::Invalid("socket is listening")),
@@ -339,6 +368,14 @@ impl Transport {
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let opts = self.tcp(h)?.opts;
         let Transport { tcp, .. } = self;
+        let fo = fo_data.map(|data| super::conn::ActiveFastOpen {
+            data,
+            cookie: tcp
+                .fastopen_cache
+                .iter()
+                .find(|e| e.0 == *remote.ip())
+                .map(|e| (e.1, e.2)),
+        });
         let mut tcb = Tcb::connect(
             &tcp.cfg,
             local,
@@ -347,6 +384,7 @@ impl Transport {
             ts_offset,
             mtu,
             opts,
+            fo,
             tx,
             &mut tcp.stats,
             now,
@@ -461,6 +499,9 @@ impl Transport {
         }
         match t.state {
             State::SynReceived if t.fo_sending() && !t.fin_queued => {}
+            State::SynReceived if t.fo_child && t.fin_queued => {
+                return Err(TransportError::ShutDown)
+            }
             State::SynSent | State::SynReceived => return Ok(0),
             State::Established | State::CloseWait if !t.fin_queued => {}
             // Ended by the peer or a failure (its error, if any, was reported once).
@@ -658,6 +699,13 @@ impl Transport {
             .collect();
         for c in children {
             self.tcp_abort(c, tx, now);
+        }
+        // Accepted Fast Open connections still in SYN-RECEIVED leave its count, which a
+        // new `listen` starts again at zero.
+        for (_, s) in self.tcp.socks.iter_mut() {
+            if s.fo_parent == Some(h) {
+                s.fo_parent = None;
+            }
         }
         self.tcp_forget(h);
         if let Some(s) = self.tcp.socks.get_mut(h) {
@@ -900,9 +948,13 @@ impl Transport {
         // A Fast Open connection out of SYN-RECEIVED (established or closed): it leaves
         // its listener's count.
         let mut fo_done = None;
+        let mut fo_learned = None;
         for (from, to) in t.transitions.drain(..) {
             if from == State::SynReceived {
                 fo_done = s.fo_parent.take();
+            }
+            if from == State::SynSent {
+                fo_learned = t.fo_learned.take().map(|(c, mss)| (*t.remote.ip(), c, mss));
             }
             if let Some(tr) = &self.tcp.trace {
                 if tr.enabled(TraceLayers::TCPSTATE) {
@@ -967,6 +1019,20 @@ impl Transport {
             _ => {}
         }
         self.tcp_fastopen_done(fo_done);
+        if let Some(entry) = fo_learned {
+            self.tcp_fastopen_learn(entry);
+        }
+    }
+
+    /// Keep a server's Fast Open cookie (and MSS) for the next connection to it, in place
+    /// of what was kept for it before; the oldest entry makes way when the cache is full.
+    fn tcp_fastopen_learn(&mut self, entry: (std::net::Ipv4Addr, super::wire::FastOpen, u16)) {
+        let cache = &mut self.tcp.fastopen_cache;
+        cache.retain(|e| e.0 != entry.0);
+        if cache.len() >= super::FASTOPEN_CACHE {
+            cache.pop_front();
+        }
+        cache.push_back(entry);
     }
 
     /// A Fast Open connection of listener `l` left SYN-RECEIVED.

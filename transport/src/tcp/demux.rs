@@ -724,12 +724,12 @@ enum TwSyn {
     Old,
 }
 
-/// Is TSval `a` older than `b` (compared modulo 2^32, RFC 7323 5.2)?
 /// Does a client's cookie match ours? In time that does not depend on where they differ.
 fn same_cookie(theirs: &[u8], ours: &[u8; 8]) -> bool {
     theirs.len() == ours.len() && theirs.iter().zip(ours).fold(0, |d, (a, b)| d | (a ^ b)) == 0
 }
 
+/// Is TSval `a` older than `b` (compared modulo 2^32, RFC 7323 5.2)?
 fn ts_older(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }

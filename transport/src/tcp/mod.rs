@@ -48,7 +48,7 @@ use crate::slab::{Slab, SocketHandle, Table};
 use netif::{Duration, Instant};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Settings of the TCP layer. Defaults follow Linux where RFCs leave a choice.
 #[derive(Clone, Debug)]
@@ -288,6 +288,11 @@ pub struct TcpStats {
     pub fastopen_cookies_sent: u64,
     pub fastopen_bad_cookies: u64,
     pub fastopen_overflows: u64,
+    /// ... and as a client: SYNs whose data the server acknowledged (Linux's
+    /// TCPFastOpenActive), and those whose data it did not (TCPFastOpenActiveFail; the
+    /// data then went after the handshake).
+    pub fastopen_active: u64,
+    pub fastopen_active_fail: u64,
     /// ACKs not sent because the connection answered an out-of-window segment or a
     /// challenge less than `invalid_ratelimit` ago (RFC 5961 7).
     pub oow_acks_limited: u64,
@@ -547,6 +552,9 @@ impl TimeWait {
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
 
+/// Servers whose Fast Open cookie is kept, at most.
+pub(crate) const FASTOPEN_CACHE: usize = 256;
+
 /// Connections whose ACK waits for the end of a receive batch, at most (a batch is up to
 /// 128 frames, or several such reads while the device stays busy; beyond this, ACKs go
 /// at once).
@@ -562,6 +570,9 @@ pub(crate) struct Tcp {
     /// Listeners by port (several when bound to different addresses).
     pub listeners: HashMap<u16, Vec<SocketHandle>>,
     pub time_wait: timewait::TimeWaitTable,
+    /// Fast Open cookies servers gave us (RFC 7413 4.1.3), by server address, with the
+    /// MSS each announced: at most [`FASTOPEN_CACHE`], the oldest making way.
+    pub fastopen_cache: VecDeque<(Ipv4Addr, wire::FastOpen, u16)>,
     pub isn: isn::IsnGenerator,
     pub cookies: cookie::SynCookies,
     /// When a SYN cookie was last sent: ACKs to listeners are checked for a cookie only
@@ -605,6 +616,7 @@ impl Tcp {
             conns: conntable::ConnTable::default(),
             listeners: HashMap::new(),
             time_wait: timewait::TimeWaitTable::default(),
+            fastopen_cache: VecDeque::new(),
             isn: isn::IsnGenerator::new(secret.rotate_left(17) ^ 0x5443_5020_6973_6e21),
             cookies: cookie::SynCookies::new(secret.rotate_left(41) ^ 0x636f_6f6b_6965_7321),
             cookie_sent_at: None,

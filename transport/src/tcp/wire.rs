@@ -52,7 +52,8 @@ mod opt {
 pub const MAX_FASTOPEN_COOKIE: usize = 16;
 
 /// A TCP Fast Open option (RFC 7413 2), in a SYN or SYN-ACK: empty, a client's request
-/// for a cookie; otherwise a cookie of 4 to 16 bytes. `exp`: in the experimental
+/// for a cookie; otherwise a cookie of 4 to 16 bytes, an even number of them (4.1.1 with
+/// its erratum: an option of another length is ignored). `exp`: in the experimental
 /// encoding (kind 254, magic 0xF989), which a server answers in.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct FastOpen {
@@ -69,9 +70,9 @@ impl FastOpen {
         exp: false,
     };
 
-    /// The option carrying `cookie`; `None` unless it is 4 to 16 bytes long.
+    /// The option carrying `cookie`; `None` unless it is 4 to 16 bytes long, and even.
     pub fn cookie(cookie: &[u8]) -> Option<FastOpen> {
-        if !(4..=MAX_FASTOPEN_COOKIE).contains(&cookie.len()) {
+        if !(4..=MAX_FASTOPEN_COOKIE).contains(&cookie.len()) || !cookie.len().is_multiple_of(2) {
             return None;
         }
         let mut f = FastOpen {
@@ -615,8 +616,8 @@ mod tests {
                 vec![1, 1, 34, 10, 0xa1, 0xb2, 0xc3, 0xd4, 5, 6, 7, 8],
             ),
             (
-                FastOpen::cookie(&[9; 5]).unwrap(),
-                vec![1, 34, 7, 9, 9, 9, 9, 9],
+                FastOpen::cookie(&[9; 6]).unwrap(),
+                vec![34, 8, 9, 9, 9, 9, 9, 9],
             ),
             (FastOpen::REQUEST.experimental(), vec![254, 4, 0xf9, 0x89]),
             (
@@ -644,6 +645,7 @@ mod tests {
         // Cookies shorter than 4 or longer than 16 bytes are no option at all.
         assert!(FastOpen::cookie(&[1, 2, 3]).is_none());
         assert!(FastOpen::cookie(&[1; 17]).is_none());
+        assert!(FastOpen::cookie(&[1; 5]).is_none(), "odd");
         let mut b = vec![0u8; 28];
         b[12] = 7 << 4;
         b[20..25].copy_from_slice(&[34, 5, 1, 2, 3]);

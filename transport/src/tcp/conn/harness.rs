@@ -130,6 +130,7 @@ impl Conn {
             0,
             (mtu, mtu),
             opts,
+            None,
             &mut tx,
             &mut stats,
             now,

@@ -118,6 +118,9 @@ impl Tcb {
         self.rcv_adv = self.rcv_nxt;
         self.last_rx = now;
         if ack_ok {
+            if self.fo_syn.is_some() {
+                self.fo_syn_acked(seg, stats);
+            }
             self.snd_una = seg.ack;
             // The window of a SYN-ACK is never scaled (RFC 7323 2.2).
             self.snd_wnd = usize::from(seg.window);
@@ -144,6 +147,31 @@ impl Tcb {
             self.snd_wl1 = seg.seq;
             self.set_state(State::SynReceived);
             self.send_syn(tx, stats, now);
+        }
+    }
+
+    /// A Fast Open SYN's SYN-ACK (RFC 7413 4.1.3): a cookie it brings is kept for the
+    /// next connection, the data it acknowledges leaves the queue, and data it does not
+    /// goes again at once.
+    fn fo_syn_acked(&mut self, seg: &TcpRepr, stats: &mut TcpStats) {
+        if let Some(c) = seg.fastopen.filter(|c| !c.is_request()) {
+            let mss = seg.mss.unwrap_or(DEFAULT_MSS as u16);
+            self.fo_learned = Some((c, mss));
+        }
+        let in_syn = self.snd_max.since(self.snd_base);
+        if in_syn == 0 {
+            return;
+        }
+        let acked = seg.ack.since(self.snd_base).min(self.sndq.len());
+        if acked > 0 {
+            stats.fastopen_active += 1;
+            self.sndq.drain(..acked);
+            self.snd_base = self.snd_base + acked;
+        } else {
+            stats.fastopen_active_fail += 1;
+        }
+        if seg.ack.lt(self.snd_nxt) {
+            self.snd_nxt = seg.ack;
         }
     }
 
@@ -187,6 +215,8 @@ impl Tcb {
             && seg.seq == self.irs
         {
             stats.dup_segments += 1;
+            // Karn (RFC 6298 3): no round trip is measured across a resent SYN-ACK.
+            self.rtt_sample = None;
             self.send_syn(tx, stats, now);
             return;
         }
@@ -417,6 +447,8 @@ impl Tcb {
             return;
         }
         match self.state {
+            // A Fast Open connection the application has already: reset, as Linux.
+            State::SynReceived if self.passive && self.fo_child => self.fail(TcpError::Reset),
             State::SynReceived if self.passive => self.close_now(),
             State::SynReceived => self.fail(TcpError::Refused),
             State::Established | State::FinWait1 | State::FinWait2 => {

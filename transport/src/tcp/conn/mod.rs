@@ -157,6 +157,13 @@ impl ConnOpts {
     }
 }
 
+/// A Fast Open active open (RFC 7413 4.1), for [`Tcb::connect`]: the data to send, and
+/// the cookie the server gave an earlier connection with the MSS it announced then.
+pub(crate) struct ActiveFastOpen<'a> {
+    pub data: &'a [u8],
+    pub cookie: Option<(FastOpen, u16)>,
+}
+
 /// What a listener made of a SYN's TCP Fast Open option (RFC 7413 4.2), for
 /// [`Tcb::accept_syn`].
 pub(crate) enum SynFastOpen<'a> {
@@ -223,6 +230,11 @@ pub struct Tcb {
     /// ... and a SYN with a valid cookie brought data, taken: the application has the
     /// connection at once and may send before the handshake's ACK comes (RFC 7413 4.2.2).
     pub(crate) fo_child: bool,
+    /// An active open's Fast Open: the option our first SYN carries (a cookie, with the
+    /// server's MSS when it gave it, or a request), ...
+    pub(crate) fo_syn: Option<(FastOpen, u16)>,
+    /// ... and a cookie its SYN-ACK brought, with the MSS it announced, for the cache.
+    pub(crate) fo_learned: Option<(FastOpen, u16)>,
     /// Why the connection failed, for the application (taken once).
     pub error: Option<TcpError>,
     /// An ICMP error seen meanwhile, reported if the connection then times out (cleared
@@ -437,6 +449,8 @@ impl Tcb {
             passive: false,
             fo_cookie: None,
             fo_child: false,
+            fo_syn: None,
+            fo_learned: None,
             error: None,
             soft_error: None,
             fin_queued: false,
@@ -530,9 +544,11 @@ impl Tcb {
         }
     }
 
-    /// An active open: the SYN goes out at once.
+    /// An active open: the SYN goes out at once. With `fo`, a Fast Open (RFC 7413 4.1):
+    /// its data is queued first, and the SYN carries as much of it as the server's MSS
+    /// allows with the server's cookie, or asks for a cookie when there is none.
     #[allow(clippy::too_many_arguments)]
-    pub fn connect(
+    pub(crate) fn connect(
         cfg: &TcpConfig,
         local: SocketAddrV4,
         remote: SocketAddrV4,
@@ -540,12 +556,17 @@ impl Tcb {
         ts_offset: u32,
         mtu: (usize, usize),
         opts: ConnOpts,
+        fo: Option<ActiveFastOpen<'_>>,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
     ) -> Tcb {
         let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu, opts, now);
         t.set_state(State::SynSent);
+        if let Some(fo) = fo {
+            t.write(fo.data);
+            t.fo_syn = Some(fo.cookie.unwrap_or((FastOpen::REQUEST, 0)));
+        }
         t.send_syn(tx, stats, now);
         t.timers.set(Timer::Rtx, now + t.rtt.rto());
         t
@@ -830,9 +851,10 @@ impl Tcb {
             && !self.fin_queued
     }
 
-    /// A Fast Open connection still waiting for the handshake's ACK: it sends already.
+    /// A Fast Open connection still waiting for the handshake's ACK: it sends already,
+    /// until its SYN-ACK times out (then what it sent goes again once the handshake ends).
     pub(crate) fn fo_sending(&self) -> bool {
-        self.fo_child && self.state == State::SynReceived
+        self.fo_child && self.state == State::SynReceived && self.syn_retries == 0
     }
 
     /// Queue application data; how much fitted. Call `output` after.

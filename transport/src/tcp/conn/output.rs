@@ -106,7 +106,11 @@ impl Tcb {
             seq: self.iss,
             flags: flags::SYN,
             mss: Some(self.rcv_mss.min(65_535) as u16),
-            window: self.rcv_buf.min(MAX_WINDOW) as u16,
+            // Less what a Fast Open SYN's data already holds of the buffer.
+            window: self
+                .rcv_buf
+                .saturating_sub(self.rx.readable())
+                .min(MAX_WINDOW) as u16,
             ..TcpRepr::default()
         };
         // Offer window scaling on an active open; answer it only if the peer offered.
@@ -134,11 +138,45 @@ impl Tcb {
             self.rcv_adv = self.rcv_nxt + usize::from(r.window);
             self.last_ack_sent = self.rcv_nxt;
         }
+        // Fast Open (RFC 7413 4.1): the first SYN asks for a cookie, or carries one and
+        // as much data as the server's MSS (from the cookie's connection, else 536) leaves
+        // beside the options. A retransmitted SYN carries neither (what it had goes after
+        // the handshake), as a SYN with data or an unknown option may be what was dropped.
+        let mut data = 0;
+        if let Some((fo, mss)) = self.fo_syn.filter(|_| !passive && self.syn_retries == 0) {
+            r.fastopen = Some(fo);
+            if !fo.is_request() {
+                let mss = if mss == 0 {
+                    DEFAULT_MSS
+                } else {
+                    usize::from(mss)
+                };
+                let room = mss
+                    .min(self.rcv_mss)
+                    .saturating_sub(r.header_len() - super::super::wire::HEADER_LEN);
+                data = self.sndq.as_slices().0.len().min(room);
+            }
+        }
         if self.rtt_sample.is_none() && self.syn_retries == 0 {
             self.rtt_sample = Some((self.iss, now));
         }
-        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
+        let payload = &self.sndq.as_slices().0[..data];
+        if send_repr_ttl(
+            tx,
+            self.local,
+            self.remote,
+            &r,
+            payload,
+            self.opts.ip(),
+            now,
+        ) {
             stats.segs_out += 1;
+        }
+        if data > 0 {
+            self.snd_nxt = self.iss + 1 + data;
+            if self.snd_nxt.gt(self.snd_max) {
+                self.snd_max = self.snd_nxt;
+            }
         }
     }
 

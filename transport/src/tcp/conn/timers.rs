@@ -128,6 +128,20 @@ impl Tcb {
                     self.fail(e);
                     return;
                 }
+                if self.fo_child && self.syn_retries == 0 && self.snd_max != self.snd_una + 1 {
+                    // A Fast Open connection's SYN-ACK went unanswered, and what it sent
+                    // after it is most likely lost too (a client in SYN-SENT drops data
+                    // without the SYN-ACK): a loss window (RFC 5681 3.1, as Linux's
+                    // tcp_fastopen_synack_timer), and the data goes again as soon as
+                    // the handshake ends, not a backed-off timeout later.
+                    let flight = self.snd_max.since(self.snd_una + 1);
+                    self.cc.on_rto(flight, self.mss, true, now);
+                    self.snd_nxt = self.snd_base;
+                }
+                if self.state == State::SynSent {
+                    // Data a Fast Open SYN carried goes after the handshake.
+                    self.snd_nxt = self.iss + 1;
+                }
                 self.syn_retries += 1;
                 self.retransmits += 1;
                 stats.retransmits += 1;
