@@ -1087,8 +1087,11 @@ impl Tcb {
     pub fn icmp_error(&mut self, e: TcpError) {
         // A half-open passive connection goes too (as Linux drops the request): its peer,
         // if real, retransmits its SYN; one that never resolves by ARP (the IP layer's
-        // host unreachable) or does not exist leaves the SYN queue at once.
-        if self.state == State::SynSent || (self.state == State::SynReceived && self.passive) {
+        // host unreachable) or does not exist leaves the SYN queue at once. Not a Fast
+        // Open connection, which the application has already (as Linux's tcp_v4_err
+        // keeps the error soft for it).
+        let half_open = self.state == State::SynReceived && self.passive && !self.fo_child;
+        if self.state == State::SynSent || half_open {
             self.fail(e);
         } else {
             self.soft_error = Some(e);
