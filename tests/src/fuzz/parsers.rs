@@ -244,7 +244,7 @@ pub fn tcp(data: &[u8]) {
         return;
     };
     let _ = tcp_wire::verify_checksum(seg, src, dst);
-    let Ok((r, payload)) = TcpRepr::parse(seg) else {
+    let Ok((mut r, payload)) = TcpRepr::parse(seg) else {
         return;
     };
     assert!(payload.len() <= seg.len() - tcp_wire::HEADER_LEN);
@@ -254,6 +254,11 @@ pub fn tcp(data: &[u8]) {
     // Emitting and parsing again gives the same header and a good checksum, when the
     // options still fit once each is padded to 4 bytes (a peer may pack SACK-permitted,
     // window scale and four SACK blocks into 39 bytes; the stack never sends that).
+    // A SYN's options (MSS, window scale, SACK-permitted, Fast Open) read from another
+    // segment are not written again: emit writes them only with SYN.
+    if !r.has(tcp_wire::flags::SYN) {
+        (r.mss, r.wscale, r.sack_permitted, r.fastopen) = (None, None, false, None);
+    }
     let hl = r.header_len();
     // Nor can a segment be longer than an IPv4 datagram's payload (its length enters the
     // checksum as 16 bits).

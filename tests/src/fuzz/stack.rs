@@ -516,9 +516,9 @@ impl World {
         if let Ok(h) = w.hosts[0].t.raw_open(ipv4::protocol::ICMP) {
             w.hosts[0].socks.push((h, Kind::Raw));
         }
-        w.connect(1, SocketAddrV4::new(A_IP, A_PORT));
-        w.connect(1, SocketAddrV4::new(A_IP, A_PORT));
-        w.connect(0, SocketAddrV4::new(B_IP, B_PORT));
+        w.connect(1, SocketAddrV4::new(A_IP, A_PORT), None);
+        w.connect(1, SocketAddrV4::new(A_IP, A_PORT), None);
+        w.connect(0, SocketAddrV4::new(B_IP, B_PORT), None);
         w.run_link(64, Duration::from_millis(200));
         w.accept_all(0);
         w.accept_all(1);
@@ -684,12 +684,19 @@ impl World {
         }
     }
 
-    fn connect(&mut self, side: usize, to: SocketAddrV4) {
+    fn connect(&mut self, side: usize, to: SocketAddrV4, fastopen: Option<Vec<u8>>) {
         let now = self.now;
         let h = &mut self.hosts[side];
         let Ok(s) = h.t.tcp_open() else { return };
         h.socks.push((s, Kind::Tcp));
-        let _ = h.t.tcp_connect(s, to, h.ip.tx(), now);
+        match fastopen {
+            Some(data) => {
+                let _ = h.t.tcp_connect_fastopen(s, to, &data, h.ip.tx(), now);
+            }
+            None => {
+                let _ = h.t.tcp_connect(s, to, h.ip.tx(), now);
+            }
+        }
         self.flush();
     }
 
@@ -931,7 +938,12 @@ impl World {
                     4 => SocketAddrV4::new(FAR_PEER, 80),
                     _ => SocketAddrV4::new(Ipv4Addr::from(u.arbitrary::<u32>()?), u.arbitrary()?),
                 };
-                self.connect(side, to);
+                // Fast Open (RFC 7413) with a request of up to 3 KB, or a plain open.
+                let fastopen = match u.int_in_range(0..=3u8)? {
+                    0 => Some(vec![b'q'; usize::from(u.int_in_range(1..=3000u16)?)]),
+                    _ => None,
+                };
+                self.connect(side, to, fastopen);
                 "connect"
             }
             (6, _) => {
@@ -943,12 +955,15 @@ impl World {
                 let (nodelay, keepalive, which) =
                     (u.arbitrary()?, u.arbitrary()?, u.int_in_range(0..=2u8)?);
                 let recverr: bool = u.arbitrary()?;
+                // On a listener: Fast Open with a queue of 0 (off) to 2.
+                let fastopen = usize::from(u.int_in_range(0..=2u8)?);
                 let _ = h.t.tcp_set_opts(
                     s,
                     |o| {
                         o.nodelay = nodelay;
                         o.keepalive = keepalive;
                         o.recverr = recverr;
+                        o.fastopen = fastopen;
                         match which {
                             // As SO_RCVBUF sets it: fixed at that size.
                             0 => {
