@@ -948,13 +948,14 @@ impl Transport {
         // A Fast Open connection out of SYN-RECEIVED (established or closed): it leaves
         // its listener's count.
         let mut fo_done = None;
-        let mut fo_learned = None;
         for (from, to) in t.transitions.drain(..) {
             if from == State::SynReceived {
                 fo_done = s.fo_parent.take();
             }
             if from == State::SynSent {
-                fo_learned = t.fo_learned.take().map(|(c, mss)| (*t.remote.ip(), c, mss));
+                if let Some((c, mss)) = t.fo_learned.take() {
+                    fastopen_learn(&mut self.tcp.fastopen_cache, (*t.remote.ip(), c, mss));
+                }
             }
             if let Some(tr) = &self.tcp.trace {
                 if tr.enabled(TraceLayers::TCPSTATE) {
@@ -1019,20 +1020,6 @@ impl Transport {
             _ => {}
         }
         self.tcp_fastopen_done(fo_done);
-        if let Some(entry) = fo_learned {
-            self.tcp_fastopen_learn(entry);
-        }
-    }
-
-    /// Keep a server's Fast Open cookie (and MSS) for the next connection to it, in place
-    /// of what was kept for it before; the oldest entry makes way when the cache is full.
-    fn tcp_fastopen_learn(&mut self, entry: (std::net::Ipv4Addr, super::wire::FastOpen, u16)) {
-        let cache = &mut self.tcp.fastopen_cache;
-        cache.retain(|e| e.0 != entry.0);
-        if cache.len() >= super::FASTOPEN_CACHE {
-            cache.pop_front();
-        }
-        cache.push_back(entry);
     }
 
     /// A Fast Open connection of listener `l` left SYN-RECEIVED.
@@ -1160,4 +1147,17 @@ fn outstanding(s: &TcpSock) -> Outstanding {
             fin_acked: false,
         },
     }
+}
+
+/// Keep a server's Fast Open cookie (and MSS) for the next connection to it, in place of
+/// what was kept for it before; the oldest entry makes way when the cache is full.
+fn fastopen_learn(
+    cache: &mut std::collections::VecDeque<(std::net::Ipv4Addr, super::wire::FastOpen, u16)>,
+    entry: (std::net::Ipv4Addr, super::wire::FastOpen, u16),
+) {
+    cache.retain(|e| e.0 != entry.0);
+    if cache.len() >= super::FASTOPEN_CACHE {
+        cache.pop_front();
+    }
+    cache.push_back(entry);
 }

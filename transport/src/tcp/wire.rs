@@ -332,8 +332,9 @@ impl TcpRepr {
         // SACK-permitted rides in the two bytes before the timestamps, where a NOP pair
         // would be (Linux's layout), so a SYN's options leave room for a 16-byte Fast
         // Open cookie: 4 + 4 + 12 + 20 = 40 bytes.
-        let sack_with_ts = syn && self.sack_permitted && self.timestamp.is_some();
+        let mut sack_with_ts = false;
         if syn {
+            sack_with_ts = self.sack_permitted && self.timestamp.is_some();
             if let Some(m) = self.mss {
                 buf[i..i + 4].copy_from_slice(&[opt::MSS, 4, (m >> 8) as u8, m as u8]);
                 i += 4;
@@ -348,12 +349,10 @@ impl TcpRepr {
             }
         }
         if let Some((v, e)) = self.timestamp {
-            let lead = if sack_with_ts {
-                [opt::SACK_PERMITTED, 2]
-            } else {
-                [opt::NOP, opt::NOP]
-            };
-            buf[i..i + 4].copy_from_slice(&[lead[0], lead[1], opt::TIMESTAMP, 10]);
+            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::TIMESTAMP, 10]);
+            if sack_with_ts {
+                buf[i..i + 2].copy_from_slice(&[opt::SACK_PERMITTED, 2]);
+            }
             buf[i + 4..i + 8].copy_from_slice(&v.to_be_bytes());
             buf[i + 8..i + 12].copy_from_slice(&e.to_be_bytes());
             i += TIMESTAMP_LEN;
