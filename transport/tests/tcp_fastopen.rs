@@ -414,3 +414,84 @@ fn an_icmp_error_leaves_an_accepted_fast_open_connection_alone() {
     assert_eq!(n.state(h), TcpState::SynReceived);
     assert_eq!(n.recv(h).unwrap(), None, "no error, no data: still waiting");
 }
+
+/// Each data segment's bytes are the request's at its sequence number (`base` the
+/// request's first), and the first of them starts at offset `from`.
+fn assert_stream(out: &[Out], base: Seq, from: usize, data: &[u8]) {
+    let mut first = None;
+    for o in out.iter().filter(|o| !o.data.is_empty()) {
+        let at = o.r.seq.since(base);
+        assert_eq!(
+            o.data[..],
+            data[at..at + o.data.len()],
+            "bytes at offset {at}"
+        );
+        first = first.or(Some(at));
+    }
+    assert_eq!(first, Some(from), "{out:?}");
+}
+
+#[test]
+fn a_syn_ack_for_the_first_syn_s_data_after_a_plain_retransmission_keeps_the_stream() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    let data = pattern(3000);
+    let (_, syn) = fo_connect(&mut n, &data);
+    let d = syn.data.len();
+    assert!(d > 0 && d < 3000);
+    let (_, again) = n.next_sent(secs(5));
+    assert!(again[0].data.is_empty());
+    // The server had taken the first SYN's data, and says so now.
+    synack_to(&mut n, &again[0], d, None);
+    let out = n.take();
+    assert_stream(&out, syn.r.seq + 1, d, &data);
+}
+
+#[test]
+fn a_zero_window_syn_ack_that_leaves_the_data_out_is_probed() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    let (h, syn) = fo_connect(&mut n, b"GET /");
+    let r = TcpRepr {
+        mss: Some(PEER_MSS),
+        ..seg(SYN | ACK, PEER_ISS, syn.r.seq + 1, 0)
+    };
+    n.inject(sa(PEER, LPORT), sa(syn.src, syn.r.src_port), r, &[]);
+    n.take();
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+    // Nothing goes into the closed window, but a timer stays to probe it.
+    let (_, probe) = n.next_sent(secs(10));
+    assert_eq!(probe.len(), 1, "{probe:?}");
+    assert_eq!(probe[0].r.seq, syn.r.seq + 1);
+}
+
+#[test]
+fn after_a_simultaneous_open_the_syn_s_data_goes_with_the_handshake() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    let (h, ours_syn) = fo_connect(&mut n, b"GET /");
+    let (remote, local) = (sa(PEER, LPORT), sa(ours_syn.src, ours_syn.r.src_port));
+    // The peer's SYN crosses ours (it drops our SYN's data, as Linux does in SYN-SENT).
+    n.inject(
+        remote,
+        local,
+        TcpRepr {
+            sack_permitted: true,
+            ..syn(PEER_ISS)
+        },
+        &[],
+    );
+    let ours = n.only();
+    assert_eq!(ours.r.flags, SYN | ACK);
+    assert!(ours.data.is_empty());
+    // Its SYN-ACK acknowledges our SYN only: the request goes at once.
+    let r = TcpRepr {
+        mss: Some(PEER_MSS),
+        sack_permitted: true,
+        ..seg(SYN | ACK, PEER_ISS, ours_syn.r.seq + 1, 65_535)
+    };
+    n.inject(remote, local, r, &[]);
+    let out = n.take();
+    assert_stream(&out, ours_syn.r.seq + 1, 0, b"GET /");
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+}

@@ -145,6 +145,9 @@ impl Tcb {
             self.snd_wnd = usize::from(seg.window);
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
+            // A Fast Open SYN's data was dropped with it by a peer in SYN-SENT: it goes
+            // after the handshake (SND.MAX stays, for a peer that took it).
+            self.snd_nxt = self.iss + 1;
             self.set_state(State::SynReceived);
             self.send_syn(tx, stats, now);
         }
@@ -170,9 +173,11 @@ impl Tcb {
         } else {
             stats.fastopen_active_fail += 1;
         }
-        if seg.ack.lt(self.snd_nxt) {
-            self.snd_nxt = seg.ack;
-        }
+        // What the SYN-ACK does not cover is unsent again: it goes at once (or waits for
+        // the window with the persist timer), and SND.NXT never lags SND.UNA (a SYN
+        // retransmitted without the data may be answered for the first one, data and all).
+        self.snd_nxt = seg.ack;
+        self.snd_max = seg.ack;
     }
 
     /// Send `<SEQ=ack><CTL=RST>`: the answer to an unacceptable ACK before synchronization.
