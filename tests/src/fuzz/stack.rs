@@ -134,7 +134,9 @@ pub struct World {
     now: Instant,
     hosts: [Host; 2],
     wire: VecDeque<InFlight>,
-    seen: HashMap<(usize, SocketHandle, u32, u32), Seen>,
+    /// By host, handle and ISS (not the IRS, which a SYN-SENT connection learns later: a
+    /// Fast Open one has data queued, and a lowered SO_SNDBUF, before it does).
+    seen: HashMap<(usize, SocketHandle, u32), Seen>,
     tcp: TcpConfig,
     udp_rcvbuf: usize,
     /// Frames the hosts sent and frames crafted for them (before any mutation), when
@@ -1701,7 +1703,7 @@ impl World {
                     "in flight > queued, {}",
                     ctx()
                 );
-                let key = (side, *handle, c.iss.0, c.irs.0);
+                let key = (side, *handle, c.iss.0);
                 let before = self.seen.get(&key).copied();
                 let max_sndbuf = before.map_or(c.sndbuf, |b| b.max_sndbuf.max(c.sndbuf));
                 let max_rcvbuf = before.map_or(c.rcvbuf, |b| b.max_rcvbuf.max(c.rcvbuf));
