@@ -394,23 +394,8 @@ fn an_icmp_error_leaves_an_accepted_fast_open_connection_alone() {
     let mut n = Net::new();
     let l = listener(&mut n, 8);
     let (h, iss) = fo_accepted(&mut n, l, 40_002);
-    // A host unreachable quoting our SYN-ACK (as the IP layer reports an unresolved hop).
-    let mut q = vec![0u8; 8];
-    q[0..2].copy_from_slice(&LPORT.to_be_bytes());
-    q[2..4].copy_from_slice(&40_002u16.to_be_bytes());
-    q[4..8].copy_from_slice(&iss.0.to_be_bytes());
-    let r = ip::IcmpErrorReport {
-        from: US,
-        kind: 3,
-        code: 1,
-        info: 0,
-        orig_src: US,
-        orig_dst: PEER,
-        orig_protocol: 6,
-        orig_total_len: 40,
-        orig_payload: &q,
-    };
-    ip::Upper::icmp_error(&mut n.t, &mut n.ip, &r, n.now);
+    // A host unreachable quoting our SYN-ACK.
+    host_unreachable(&mut n, sa(PEER, 40_002), iss);
     assert_eq!(n.state(h), TcpState::SynReceived);
     assert_eq!(n.recv(h).unwrap(), None, "no error, no data: still waiting");
 }

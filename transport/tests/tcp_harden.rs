@@ -719,26 +719,6 @@ mod unreachable {
     use super::*;
     use ip::{IcmpErrorReport, Upper};
 
-    fn host_unreachable(n: &mut Net, remote: std::net::SocketAddrV4, seq: Seq) {
-        let mut q = vec![0u8; 8];
-        q[0..2].copy_from_slice(&LPORT.to_be_bytes());
-        q[2..4].copy_from_slice(&remote.port().to_be_bytes());
-        q[4..8].copy_from_slice(&seq.0.to_be_bytes());
-        // As the IP layer reports a next hop that never resolved: from our own address.
-        let r = IcmpErrorReport {
-            from: US,
-            kind: 3,
-            code: 1,
-            info: 0,
-            orig_src: US,
-            orig_dst: *remote.ip(),
-            orig_protocol: 6,
-            orig_total_len: 40,
-            orig_payload: &q,
-        };
-        n.t.icmp_error(&mut n.ip, &r, n.now);
-    }
-
     /// RFC 1122 4.2.3.9: a parameter problem about a segment of ours reaches the
     /// application: the end of a connection being opened (EPROTO on Linux); once
     /// established, a soft error that does not end it.

@@ -8,7 +8,7 @@
 
 use ip::checksum;
 use ip::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use ip::{Datagram, Delivery, IpTx, SendError, SendMeta, Upper};
+use ip::{Datagram, Delivery, IcmpErrorReport, IpTx, SendError, SendMeta, Upper};
 use netif::{Duration, Instant};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -618,4 +618,25 @@ impl Net {
 /// `n` bytes of a recognisable pattern.
 pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// A host unreachable about our segment from port 80 to `remote` at `seq`, as the IP layer
+/// reports a next hop that never resolved: from our own address.
+pub fn host_unreachable(n: &mut Net, remote: SocketAddrV4, seq: Seq) {
+    let mut q = vec![0u8; 8];
+    q[0..2].copy_from_slice(&LPORT.to_be_bytes());
+    q[2..4].copy_from_slice(&remote.port().to_be_bytes());
+    q[4..8].copy_from_slice(&seq.0.to_be_bytes());
+    let r = IcmpErrorReport {
+        from: US,
+        kind: 3,
+        code: 1,
+        info: 0,
+        orig_src: US,
+        orig_dst: *remote.ip(),
+        orig_protocol: 6,
+        orig_total_len: 40,
+        orig_payload: &q,
+    };
+    n.t.icmp_error(&mut n.ip, &r, n.now);
 }
