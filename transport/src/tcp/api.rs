@@ -1152,8 +1152,8 @@ fn outstanding(s: &TcpSock) -> Outstanding {
 /// Keep a server's Fast Open cookie (and MSS) for the next connection to it, in place of
 /// what was kept for it before; the oldest entry makes way when the cache is full.
 fn fastopen_learn(
-    cache: &mut std::collections::VecDeque<(std::net::Ipv4Addr, super::wire::FastOpen, u16)>,
-    entry: (std::net::Ipv4Addr, super::wire::FastOpen, u16),
+    cache: &mut std::collections::VecDeque<super::FastOpenEntry>,
+    entry: super::FastOpenEntry,
 ) {
     cache.retain(|e| e.0 != entry.0);
     if cache.len() >= super::FASTOPEN_CACHE {

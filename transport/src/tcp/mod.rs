@@ -552,6 +552,9 @@ impl TimeWait {
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
 
+/// A server's Fast Open cookie and the MSS it announced, by its address.
+pub(crate) type FastOpenEntry = (Ipv4Addr, wire::FastOpen, u16);
+
 /// Servers whose Fast Open cookie is kept, at most.
 pub(crate) const FASTOPEN_CACHE: usize = 256;
 
@@ -572,7 +575,7 @@ pub(crate) struct Tcp {
     pub time_wait: timewait::TimeWaitTable,
     /// Fast Open cookies servers gave us (RFC 7413 4.1.3), by server address, with the
     /// MSS each announced: at most [`FASTOPEN_CACHE`], the oldest making way.
-    pub fastopen_cache: VecDeque<(Ipv4Addr, wire::FastOpen, u16)>,
+    pub fastopen_cache: VecDeque<FastOpenEntry>,
     pub isn: isn::IsnGenerator,
     pub cookies: cookie::SynCookies,
     /// When a SYN cookie was last sent: ACKs to listeners are checked for a cookie only
