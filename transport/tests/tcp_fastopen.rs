@@ -1,7 +1,8 @@
 //! TCP Fast Open as a server (RFC 7413), at the segment level on a virtual clock: the
 //! cookie a client asks for, the data of a SYN with a valid cookie taken and answered
 //! before the handshake ends, a bad cookie's data left for the handshake, and the bound
-//! on connections waiting for their handshake's end.
+//! on connections waiting for their handshake's end; and as a client, the cookie kept
+//! and the negative responses that turn Fast Open off to a server for a while.
 
 #![forbid(unsafe_code)]
 
@@ -11,7 +12,7 @@ use std::net::SocketAddrV4;
 use tcp_harness::*;
 use transport::tcp::wire::{FastOpen, TcpRepr};
 use transport::tcp::Seq;
-use transport::{SocketHandle, TcpState};
+use transport::{SocketHandle, TcpError, TcpState, TransportError};
 
 /// A listener on port 80 with a Fast Open queue of `queue` (0: off).
 fn listener(n: &mut Net, queue: usize) -> SocketHandle {
@@ -479,4 +480,127 @@ fn after_a_simultaneous_open_the_syn_s_data_goes_with_the_handshake() {
     let out = n.take();
     assert_stream(&out, ours_syn.r.seq + 1, 0, b"GET /");
     assert_eq!(n.t.tcp_connected(h), Ok(true));
+}
+
+// ---- negative responses (RFC 7413 4.1.3) -----------------------------------------------
+
+/// A Fast Open SYN with data to the peer whose first transmission is lost: the plain
+/// retransmission is answered and the handshake ends; the data goes after it.
+fn lose_fo_syn(n: &mut Net) {
+    let (h, syn) = fo_connect(n, b"GET /");
+    assert_eq!(
+        syn.data, b"GET /",
+        "Fast Open on: cookie and data in the SYN"
+    );
+    let (_, again) = n.next_sent(secs(5));
+    synack_to(n, &again[0], 0, None);
+    n.take();
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+    ack_all(n, &syn, 5);
+}
+
+/// The peer acknowledges the `len` bytes after `syn`: the connection falls idle.
+fn ack_all(n: &mut Net, syn: &Out, len: usize) {
+    n.inject(
+        sa(PEER, LPORT),
+        sa(syn.src, syn.r.src_port),
+        seg(ACK, PEER_ISS + 1, syn.r.seq + 1 + len, 65_535),
+        &[],
+    );
+    n.nothing();
+}
+
+/// Open a Fast Open connection; whether its SYN carried the cookie and the data (if it
+/// did, the server takes them; if not, the SYN is plain and its SYN-ACK answers it).
+fn fo_syn_used(n: &mut Net) -> bool {
+    let (h, syn) = fo_connect(n, b"GET /");
+    let used = syn.r.fastopen.is_some();
+    assert_eq!(used, !syn.data.is_empty(), "{syn:?}");
+    synack_to(n, &syn, syn.data.len(), None);
+    n.take();
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+    ack_all(n, &syn, 5);
+    used
+}
+
+#[test]
+fn a_lost_fast_open_syn_turns_fast_open_off_to_the_server_for_a_minute_then_two() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    lose_fo_syn(&mut n);
+    assert_eq!(n.stats().fastopen_syn_lost, 1);
+    // For a minute the connections to that server open with a plain SYN, the data
+    // after the handshake.
+    let (h, syn) = fo_connect(&mut n, b"GET /");
+    assert_eq!((syn.r.fastopen, syn.data.len()), (None, 0), "{syn:?}");
+    synack_to(&mut n, &syn, 0, None);
+    let data: Vec<u8> = n.take().iter().flat_map(|o| o.data.clone()).collect();
+    assert_eq!(data, b"GET /");
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+    ack_all(&mut n, &syn, 5);
+    assert_eq!(n.stats().fastopen_active_off, 1);
+    n.advance(secs(59));
+    assert!(!fo_syn_used(&mut n));
+    // Then the cookie is tried again; lost again, Fast Open stays off twice as long.
+    n.advance(secs(2));
+    lose_fo_syn(&mut n);
+    assert_eq!(n.stats().fastopen_syn_lost, 2);
+    n.advance(secs(100));
+    assert!(!fo_syn_used(&mut n));
+    n.advance(secs(21));
+    // A Fast Open SYN that gets through ends the losses in a row: the next loss costs
+    // a minute again.
+    assert!(fo_syn_used(&mut n));
+    assert_eq!(n.stats().fastopen_active, 1);
+    lose_fo_syn(&mut n);
+    n.advance(secs(61));
+    assert!(fo_syn_used(&mut n));
+    assert_eq!(n.stats().fastopen_active_off, 3);
+}
+
+#[test]
+fn a_fast_open_connect_that_times_out_turns_fast_open_off_but_a_reset_does_not() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    // Refused after a retransmission: the path carried the SYNs; the cookie stays on.
+    let (h, syn) = fo_connect(&mut n, b"GET /");
+    let (_, again) = n.next_sent(secs(5));
+    n.inject(
+        sa(PEER, LPORT),
+        sa(syn.src, syn.r.src_port),
+        seg(RST | ACK, Seq(0), again[0].r.seq + 1, 0),
+        &[],
+    );
+    assert_eq!(
+        n.t.tcp_connected(h),
+        Err(TransportError::Tcp(TcpError::Refused))
+    );
+    assert_eq!(n.stats().fastopen_syn_lost, 0);
+    // No answer at all: the connection times out, and Fast Open goes off.
+    let (h, _) = fo_connect(&mut n, b"GET /");
+    n.advance(secs(127));
+    n.take();
+    assert_eq!(
+        n.t.tcp_connected(h),
+        Err(TransportError::Tcp(TcpError::TimedOut))
+    );
+    assert_eq!(n.stats().fastopen_syn_lost, 1);
+    assert!(!fo_syn_used(&mut n));
+}
+
+#[test]
+fn a_server_that_takes_neither_cookie_nor_data_is_asked_for_a_new_cookie() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    let (h, syn) = fo_connect(&mut n, b"GET /");
+    assert!(!syn.data.is_empty());
+    // The server answered that very SYN but without its data or a cookie (Fast Open
+    // off there now): the cookie kept is forgotten, and no loss is counted.
+    synack_to(&mut n, &syn, 0, None);
+    n.take();
+    assert_eq!(n.t.tcp_connected(h), Ok(true));
+    let (_, syn) = fo_connect(&mut n, b"GET /");
+    assert_eq!(syn.r.fastopen, Some(FastOpen::REQUEST));
+    assert!(syn.data.is_empty());
+    assert_eq!(n.stats().fastopen_syn_lost, 0);
 }

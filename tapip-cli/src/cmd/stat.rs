@@ -364,6 +364,8 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         fastopen_overflows,
         fastopen_active,
         fastopen_active_fail,
+        fastopen_syn_lost,
+        fastopen_active_off,
         oow_acks_limited,
         send_failures,
         drop_bad_checksum,
@@ -435,6 +437,8 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("fastopen_overflows", fastopen_overflows),
         ("fastopen_active", fastopen_active),
         ("fastopen_active_fail", fastopen_active_fail),
+        ("fastopen_syn_lost", fastopen_syn_lost),
+        ("fastopen_active_off", fastopen_active_off),
         ("oow_acks_limited", oow_acks_limited),
         ("send_failures", send_failures),
         ("drop_bad_checksum", drop_bad_checksum),
@@ -534,7 +538,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 69] = [
+        let fields: [&mut u64; 71] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -597,6 +601,8 @@ mod tests {
             &mut t.fastopen_overflows,
             &mut t.fastopen_active,
             &mut t.fastopen_active_fail,
+            &mut t.fastopen_syn_lost,
+            &mut t.fastopen_active_off,
             &mut t.oow_acks_limited,
             &mut t.idle_restarts,
             &mut t.pmtu_updates,
@@ -609,10 +615,10 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 69);
+        assert_eq!(pairs.len(), 71);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..169).collect::<Vec<u64>>());
+        assert_eq!(values, (100..171).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();

@@ -368,13 +368,15 @@ impl Transport {
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let opts = self.tcp(h)?.opts;
         let Transport { tcp, .. } = self;
-        let fo = fo_data.map(|data| super::conn::ActiveFastOpen {
-            data,
-            cookie: tcp
-                .fastopen_cache
-                .iter()
-                .find(|e| e.0 == *remote.ip())
-                .map(|e| (e.1, e.2)),
+        let fo = fo_data.map(|data| {
+            let kept = tcp.fastopen_cache.iter().find(|e| e.server == *remote.ip());
+            let off = kept.is_some_and(|e| e.off_until.is_some_and(|t| now < t));
+            tcp.stats.fastopen_active_off += u64::from(off);
+            super::conn::ActiveFastOpen {
+                data,
+                cookie: kept.and_then(|e| e.cookie),
+                off,
+            }
         });
         let mut tcb = Tcb::connect(
             &tcp.cfg,
@@ -953,8 +955,9 @@ impl Transport {
                 fo_done = s.fo_parent.take();
             }
             if from == State::SynSent {
-                if let Some((c, mss)) = t.fo_learned.take() {
-                    fastopen_learn(&mut self.tcp.fastopen_cache, (*t.remote.ip(), c, mss));
+                if let Some(o) = t.fo_outcome.take() {
+                    let (cache, stats) = (&mut self.tcp.fastopen_cache, &mut self.tcp.stats);
+                    fastopen_learn(cache, *t.remote.ip(), o, stats, now);
                 }
             }
             if let Some(tr) = &self.tcp.trace {
@@ -1149,15 +1152,50 @@ fn outstanding(s: &TcpSock) -> Outstanding {
     }
 }
 
-/// Keep a server's Fast Open cookie (and MSS) for the next connection to it, in place of
-/// what was kept for it before; the oldest entry makes way when the cache is full.
+/// Keep what a Fast Open SYN to `server` taught (RFC 7413 4.1.3): a new cookie replaces
+/// the old one, a cookie the server no longer honours is forgotten, and a lost SYN turns
+/// Fast Open off to the server for a while that doubles with each loss in a row. The
+/// oldest entry makes way when the cache is full.
 fn fastopen_learn(
     cache: &mut std::collections::VecDeque<super::FastOpenEntry>,
-    entry: super::FastOpenEntry,
+    server: Ipv4Addr,
+    outcome: super::conn::FastOpenOutcome,
+    stats: &mut super::TcpStats,
+    now: Instant,
 ) {
-    cache.retain(|e| e.0 != entry.0);
+    use super::conn::FastOpenOutcome as O;
+    let at = cache.iter().position(|e| e.server == server);
+    let mut e = match at.and_then(|i| cache.remove(i)) {
+        Some(e) => e,
+        None => super::FastOpenEntry {
+            server,
+            cookie: None,
+            losses: 0,
+            off_until: None,
+        },
+    };
+    match outcome {
+        O::Cookie(c, mss) => e.cookie = Some((c, mss)),
+        O::Taken => {}
+        O::Refused => e.cookie = None,
+        O::Lost => {
+            stats.fastopen_syn_lost += 1;
+            let doublings = e.losses.min(super::FASTOPEN_OFF_DOUBLINGS);
+            e.losses = e.losses.saturating_add(1);
+            e.off_until = Some(now + super::FASTOPEN_OFF_BASE * (1 << doublings));
+        }
+    }
+    if outcome != O::Lost {
+        // The path carried a Fast Open SYN and its answer: the losses in a row end.
+        e.losses = 0;
+        e.off_until = None;
+    }
+    if e.cookie.is_none() && e.losses == 0 {
+        // Nothing left to keep: the next connection asks for a cookie.
+        return;
+    }
     if cache.len() >= super::FASTOPEN_CACHE {
         cache.pop_front();
     }
-    cache.push_back(entry);
+    cache.push_back(e);
 }

@@ -293,6 +293,12 @@ pub struct TcpStats {
     /// data then went after the handshake).
     pub fastopen_active: u64,
     pub fastopen_active_fail: u64,
+    /// ... Fast Open SYNs found lost (the first transmission went unanswered and the
+    /// answer to a plain retransmission, if any, took nothing of it), and connections
+    /// opened with a plain SYN because such losses turned Fast Open off to their server
+    /// for a while (RFC 7413 4.1.3; Linux's TCPFastOpenBlackhole is its global cousin).
+    pub fastopen_syn_lost: u64,
+    pub fastopen_active_off: u64,
     /// ACKs not sent because the connection answered an out-of-window segment or a
     /// challenge less than `invalid_ratelimit` ago (RFC 5961 7).
     pub oow_acks_limited: u64,
@@ -552,8 +558,24 @@ impl TimeWait {
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
 
-/// A server's Fast Open cookie and the MSS it announced, by its address.
-pub(crate) type FastOpenEntry = (Ipv4Addr, wire::FastOpen, u16);
+/// What a client keeps about a Fast Open server (RFC 7413 4.1.3): the cookie it gave
+/// and the MSS it announced, and the negative responses (lost Fast Open SYNs) that turn
+/// Fast Open off to it for a while.
+pub(crate) struct FastOpenEntry {
+    pub server: Ipv4Addr,
+    pub cookie: Option<(wire::FastOpen, u16)>,
+    /// Fast Open SYNs to it lost in a row, ...
+    pub losses: u32,
+    /// ... and until when its connections open with a plain SYN: one minute after the
+    /// first loss, doubling with each further one up to an hour's order.
+    pub off_until: Option<Instant>,
+}
+
+/// How long Fast Open stays off to a server after a lost Fast Open SYN, doubled for
+/// each further loss in a row up to [`FASTOPEN_OFF_DOUBLINGS`] times (RFC 7413 4.1.3
+/// asks for exponential backoff; Linux waits a minute shifted by its loss count).
+pub(crate) const FASTOPEN_OFF_BASE: Duration = Duration::from_secs(60);
+pub(crate) const FASTOPEN_OFF_DOUBLINGS: u32 = 6;
 
 /// Servers whose Fast Open cookie is kept, at most.
 pub(crate) const FASTOPEN_CACHE: usize = 256;

@@ -157,15 +157,26 @@ impl Tcb {
     /// next connection, the data it acknowledges leaves the queue, and data it does not
     /// goes again at once.
     fn fo_syn_acked(&mut self, seg: &TcpRepr, stats: &mut TcpStats) {
-        if let Some(c) = seg.fastopen.filter(|c| !c.is_request()) {
-            let mss = seg.mss.unwrap_or(DEFAULT_MSS as u16);
-            self.fo_learned = Some((c, mss));
-        }
         let in_syn = self.snd_max.since(self.snd_base);
+        let acked = seg.ack.since(self.snd_base).min(self.sndq.len());
+        let cookie = seg.fastopen.filter(|c| !c.is_request());
+        self.fo_outcome = if let Some(c) = cookie {
+            Some(FastOpenOutcome::Cookie(
+                c,
+                seg.mss.unwrap_or(DEFAULT_MSS as u16),
+            ))
+        } else if in_syn > 0 && acked > 0 {
+            Some(FastOpenOutcome::Taken)
+        } else if self.syn_retries > 0 {
+            // Only a plain retransmission was answered (or the answer to the first SYN
+            // came that late, which the path's loss costs just the same).
+            Some(FastOpenOutcome::Lost)
+        } else {
+            Some(FastOpenOutcome::Refused)
+        };
         if in_syn == 0 {
             return;
         }
-        let acked = seg.ack.since(self.snd_base).min(self.sndq.len());
         if acked > 0 {
             stats.fastopen_active += 1;
             self.sndq.drain(..acked);

@@ -162,6 +162,26 @@ impl ConnOpts {
 pub(crate) struct ActiveFastOpen<'a> {
     pub data: &'a [u8],
     pub cookie: Option<(FastOpen, u16)>,
+    /// Fast Open is off to this server for now (its Fast Open SYNs were lost, RFC 7413
+    /// 4.1.3): a plain SYN, the data after the handshake.
+    pub off: bool,
+}
+
+/// What became of an active open's Fast Open SYN, for the client's cache (RFC 7413
+/// 4.1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FastOpenOutcome {
+    /// The SYN-ACK brought a cookie (with the MSS it announced): kept for the next
+    /// connection in place of the old one.
+    Cookie(FastOpen, u16),
+    /// The server took the SYN's data with the cookie kept.
+    Taken,
+    /// The server answered the Fast Open SYN itself but took none of its data and gave
+    /// no cookie: it no longer honours the one kept (or has none to give).
+    Refused,
+    /// The first SYN went unanswered: the connection failed in SYN-SENT after
+    /// retransmitting it, or the SYN-ACK answered a plain retransmission.
+    Lost,
 }
 
 /// What a listener made of a SYN's TCP Fast Open option (RFC 7413 4.2), for
@@ -233,8 +253,8 @@ pub struct Tcb {
     /// An active open's Fast Open: the option our first SYN carries (a cookie, with the
     /// server's MSS when it gave it, or a request), ...
     pub(crate) fo_syn: Option<(FastOpen, u16)>,
-    /// ... and a cookie its SYN-ACK brought, with the MSS it announced, for the cache.
-    pub(crate) fo_learned: Option<(FastOpen, u16)>,
+    /// ... and what became of that SYN, for the cache.
+    pub(crate) fo_outcome: Option<FastOpenOutcome>,
     /// Why the connection failed, for the application (taken once).
     pub error: Option<TcpError>,
     /// An ICMP error seen meanwhile, reported if the connection then times out (cleared
@@ -450,7 +470,7 @@ impl Tcb {
             fo_cookie: None,
             fo_child: false,
             fo_syn: None,
-            fo_learned: None,
+            fo_outcome: None,
             error: None,
             soft_error: None,
             fin_queued: false,
@@ -565,7 +585,9 @@ impl Tcb {
         t.set_state(State::SynSent);
         if let Some(fo) = fo {
             t.write(fo.data);
-            t.fo_syn = Some(fo.cookie.unwrap_or((FastOpen::REQUEST, 0)));
+            if !fo.off {
+                t.fo_syn = Some(fo.cookie.unwrap_or((FastOpen::REQUEST, 0)));
+            }
         }
         t.send_syn(tx, stats, now);
         t.timers.set(Timer::Rtx, now + t.rtt.rto());
@@ -753,6 +775,12 @@ impl Tcb {
 
     /// Fail the connection: CLOSED, the error kept for the application, timers off.
     fn fail(&mut self, e: TcpError) {
+        if self.state == State::SynSent && self.fo_syn.is_some() && self.syn_retries > 0 {
+            // A Fast Open SYN retransmitted in vain was lost, unless a RST refused it.
+            if e != TcpError::Refused {
+                self.fo_outcome = Some(FastOpenOutcome::Lost);
+            }
+        }
         self.error = Some(e);
         self.close_now();
     }
