@@ -622,7 +622,7 @@ mod tests {
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 69, "names are unique");
+        assert_eq!(names.len(), 71, "names are unique");
     }
 
     #[test]
