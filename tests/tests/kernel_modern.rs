@@ -775,6 +775,67 @@ for _ in range(3):
     c.close()
 "#;
 
+/// Linux's Fast Open server (`FASTOPEN_SERVER`, 3 connections) started in `ns`.
+fn fastopen_server(ns: &Netns, dir: &TempDir) -> Proc {
+    let (ok, out) = ns.sh_text("sysctl -qw net.ipv4.tcp_fastopen=3");
+    assert!(ok, "{out}");
+    let script = dir.path("server.py");
+    std::fs::write(&script, FASTOPEN_SERVER).expect("write the server");
+    let log = dir.path("server.txt");
+    let server = Proc::spawn(
+        ns,
+        &format!(
+            "timeout 60 python3 {} > {} 2>&1",
+            script.display(),
+            log.display()
+        ),
+    );
+    assert!(
+        eventually(SECS(10), || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening")),
+        "the server did not start"
+    );
+    server
+}
+
+/// A middlebox on the kernel's side that drops every SYN with more than 20 bytes of
+/// options (doff above 10): a plain SYN of the stack's (MSS, SACK-permitted, timestamps,
+/// window scale) passes; one with a Fast Open option does not.
+const NFT_DROP_FO_SYN: &str = "table netdev tfo_drop {
+    chain ingress {
+        type filter hook ingress device \"tap0\" priority 0; policy accept;
+        meta protocol ip ip protocol tcp tcp flags & (syn | ack) == syn tcp doff > 10 counter drop
+    }
+}
+";
+
+/// RFC 7413 4.1.3 against a path that drops Fast Open SYNs: the first `get -F` loses its
+/// SYN (the plain retransmission gets through), and the next opens with a plain SYN at
+/// once instead of losing another.
+#[test]
+fn get_fast_open_through_a_path_that_drops_its_syns_turns_fast_open_off() {
+    let ns = Netns::new("tfodrop");
+    let dir = TempDir::new("tfodrop");
+    let (ok, out) = ns.sh_text("ip tuntap add dev tap0 mode tap");
+    assert!(ok, "ip tuntap add: {out}");
+    ns.nft(&dir, NFT_DROP_FO_SYN);
+    let mut t = Tapip::start(&ns, &[]);
+    let _server = fastopen_server(&ns, &dir);
+    for _ in 0..2 {
+        let out = t.run_marked("get -F http://10.0.0.2:8080/");
+        assert!(out.contains("hello") && out.contains("200"), "{out}");
+    }
+    assert_eq!(stat_counter(&mut t, "tcp", "fastopen_syn_lost"), 1);
+    assert_eq!(stat_counter(&mut t, "tcp", "fastopen_active_off"), 1);
+    let (_, rules) = ns.sh_text("nft list table netdev tfo_drop");
+    assert!(
+        rules.contains("counter packets 1 "),
+        "one SYN dropped: {rules}"
+    );
+    assert_eq!(nstat(&ns, "TcpExtTCPFastOpenCookieReqd"), 0);
+}
+
 /// A Linux counter of `nstat -az` in the namespace.
 fn nstat(ns: &Netns, name: &str) -> u64 {
     let (_, out) = ns.sh_text(&format!("nstat -az {name}"));
@@ -793,25 +854,7 @@ fn gets_fast_open_request_rides_in_the_syn_to_a_linux_server() {
     let ns = Netns::new("tfocli");
     let mut t = Tapip::start(&ns, &[]);
     let dir = TempDir::new("tfocli");
-    let (ok, out) = ns.sh_text("sysctl -qw net.ipv4.tcp_fastopen=3");
-    assert!(ok, "{out}");
-    let script = dir.path("server.py");
-    std::fs::write(&script, FASTOPEN_SERVER).expect("write the server");
-    let log = dir.path("server.txt");
-    let _server = Proc::spawn(
-        &ns,
-        &format!(
-            "timeout 60 python3 {} > {} 2>&1",
-            script.display(),
-            log.display()
-        ),
-    );
-    assert!(
-        eventually(SECS(10), || std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("listening")),
-        "the server did not start"
-    );
+    let _server = fastopen_server(&ns, &dir);
     for line in [
         "get -F http://10.0.0.2:8080/",
         "get -F http://10.0.0.2:8080/",
