@@ -11,7 +11,7 @@ mod tcp_harness;
 use std::net::SocketAddrV4;
 use tcp_harness::*;
 use transport::tcp::wire::{FastOpen, TcpRepr};
-use transport::tcp::Seq;
+use transport::tcp::{Seq, TcpConfig};
 use transport::{SocketHandle, TcpError, TcpState, TransportError};
 
 /// A listener on port 80 with a Fast Open queue of `queue` (0: off).
@@ -603,4 +603,29 @@ fn a_server_that_takes_neither_cookie_nor_data_is_asked_for_a_new_cookie() {
     assert_eq!(syn.r.fastopen, Some(FastOpen::REQUEST));
     assert!(syn.data.is_empty());
     assert_eq!(n.stats().fastopen_syn_lost, 0);
+}
+
+/// A Fast Open connect's data is queued as a write is: under memory pressure, at most
+/// what an empty send queue may take then, however large the send buffer.
+#[test]
+fn a_fast_open_connect_under_memory_pressure_queues_what_a_write_would() {
+    let mut n = Net::with_cfg(TcpConfig {
+        mem_max: 100_000,
+        ..TcpConfig::default()
+    });
+    // Another connection's unread 150 KB put TCP under pressure.
+    let c = n.passive();
+    let data = pattern(150_000);
+    for (i, chunk) in data.chunks(1000).enumerate() {
+        n.data(&c, c.rcv + i * 1000, chunk);
+    }
+    n.take();
+    let (used, max) = n.t.tcp_mem();
+    assert!(used > max, "{used} of {max}");
+    let h = n.t.tcp_open().unwrap();
+    let big = pattern(300_000);
+    let queued =
+        n.t.tcp_connect_fastopen(h, sa(PEER, LPORT), &big, &mut n.ip, n.now)
+            .unwrap();
+    assert_eq!(queued, 64 * 1024, "SEND_MIN_UNDER_PRESSURE");
 }

@@ -378,7 +378,7 @@ impl Transport {
                 off,
             }
         });
-        let mut tcb = Tcb::connect(
+        let tcb = Tcb::connect(
             &tcp.cfg,
             local,
             remote,
@@ -387,11 +387,11 @@ impl Transport {
             mtu,
             opts,
             fo,
+            tcp.mem.clone(),
             tx,
             &mut tcp.stats,
             now,
         );
-        tcb.attach_mem(tcp.mem.clone());
         tcp.stats.active_opens += 1;
         tcp.conns.insert((local, remote), h);
         let t = self.tcp(h)?;

@@ -131,6 +131,7 @@ impl Conn {
             (mtu, mtu),
             opts,
             None,
+            crate::tcp::mem::MemPool::new(usize::MAX / 2),
             &mut tx,
             &mut stats,
             now,

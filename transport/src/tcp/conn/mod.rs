@@ -577,12 +577,15 @@ impl Tcb {
         mtu: (usize, usize),
         opts: ConnOpts,
         fo: Option<ActiveFastOpen<'_>>,
+        mem: std::sync::Arc<MemPool>,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
     ) -> Tcb {
         let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu, opts, now);
         t.set_state(State::SynSent);
+        // In the pool before a Fast Open's data is queued: memory pressure bounds it.
+        t.attach_mem(mem);
         if let Some(fo) = fo {
             t.write(fo.data);
             if !fo.off {
