@@ -524,11 +524,14 @@ fn fo_syn_used(n: &mut Net) -> bool {
 }
 
 #[test]
-fn a_lost_fast_open_syn_turns_fast_open_off_to_the_server_for_a_minute_then_two() {
+fn two_lost_fast_open_syns_turn_fast_open_off_to_the_server_for_a_minute_then_two() {
     let mut n = Net::new();
     learn_cookie(&mut n);
+    // One loss is forgiven (the network's, maybe): the next SYN tries Fast Open again.
     lose_fo_syn(&mut n);
     assert_eq!(n.stats().fastopen_syn_lost, 1);
+    lose_fo_syn(&mut n);
+    assert_eq!(n.stats().fastopen_syn_lost, 2);
     // For a minute the connections to that server open with a plain SYN, the data
     // after the handshake.
     let (h, syn) = fo_connect(&mut n, b"GET /");
@@ -544,25 +547,87 @@ fn a_lost_fast_open_syn_turns_fast_open_off_to_the_server_for_a_minute_then_two(
     // Then the cookie is tried again; lost again, Fast Open stays off twice as long.
     n.advance(secs(2));
     lose_fo_syn(&mut n);
-    assert_eq!(n.stats().fastopen_syn_lost, 2);
+    assert_eq!(n.stats().fastopen_syn_lost, 3);
     n.advance(secs(100));
     assert!(!fo_syn_used(&mut n));
     n.advance(secs(21));
-    // A Fast Open SYN that gets through ends the losses in a row: the next loss costs
-    // a minute again.
+    // A Fast Open SYN that gets through ends the losses in a row: the next loss is
+    // forgiven again.
     assert!(fo_syn_used(&mut n));
     assert_eq!(n.stats().fastopen_active, 1);
     lose_fo_syn(&mut n);
-    n.advance(secs(61));
     assert!(fo_syn_used(&mut n));
     assert_eq!(n.stats().fastopen_active_off, 3);
 }
 
 #[test]
-fn a_fast_open_connect_that_times_out_turns_fast_open_off_but_a_reset_does_not() {
+fn fast_open_stays_off_at_most_64_minutes_however_many_losses() {
     let mut n = Net::new();
     learn_cookie(&mut n);
-    // Refused after a retransmission: the path carried the SYNs; the cookie stays on.
+    for i in 0..12 {
+        lose_fo_syn(&mut n);
+        if i >= 1 {
+            // Off now: wait until just before it ends, check, then let it end.
+            let off = secs(60) * (1 << (i - 1).min(6));
+            n.advance(off - secs(10));
+            assert!(!fo_syn_used(&mut n), "loss {}: off for {off:?}", i + 1);
+            n.advance(secs(11));
+        }
+    }
+    assert_eq!(n.stats().fastopen_syn_lost, 12);
+}
+
+#[test]
+fn connections_that_lose_their_syns_together_count_as_one_loss_in_the_backoff() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    lose_fo_syn(&mut n);
+    // Two connections on their way at once lose their SYNs to the same outage.
+    let (h1, syn1) = fo_connect(&mut n, b"GET /");
+    let (h2, syn2) = fo_connect(&mut n, b"GET /");
+    let (_, again) = n.next_sent(secs(5));
+    assert_eq!(again.len(), 2, "{again:?}");
+    for (h, syn) in [(h1, &syn1), (h2, &syn2)] {
+        let re = again
+            .iter()
+            .find(|o| o.r.src_port == syn.r.src_port)
+            .unwrap();
+        synack_to(&mut n, re, 0, None);
+        n.take();
+        assert_eq!(n.t.tcp_connected(h), Ok(true));
+        ack_all(&mut n, syn, 5);
+    }
+    assert_eq!(n.stats().fastopen_syn_lost, 3);
+    // Off for a minute (the second loss in a row), not two.
+    n.advance(secs(59));
+    assert!(!fo_syn_used(&mut n));
+    n.advance(secs(2));
+    assert!(fo_syn_used(&mut n));
+}
+
+#[test]
+fn a_syn_ack_for_the_fast_open_syn_that_comes_after_its_retransmission_is_no_loss() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    for _ in 0..2 {
+        let (h, syn) = fo_connect(&mut n, b"GET /");
+        let (_, again) = n.next_sent(secs(5));
+        assert_eq!(again[0].r.fastopen, None);
+        // The first SYN's answer, late: the data acknowledged.
+        synack_to(&mut n, &syn, 5, None);
+        n.take();
+        assert_eq!(n.t.tcp_connected(h), Ok(true));
+        ack_all(&mut n, &syn, 5);
+    }
+    assert_eq!(n.stats().fastopen_syn_lost, 0);
+    assert!(fo_syn_used(&mut n));
+}
+
+#[test]
+fn a_fast_open_connect_that_times_out_is_given_up_or_meets_an_icmp_error_lost_its_syn() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    // Refused after a retransmission: the path carried the SYNs; no loss.
     let (h, syn) = fo_connect(&mut n, b"GET /");
     let (_, again) = n.next_sent(secs(5));
     n.inject(
@@ -576,7 +641,7 @@ fn a_fast_open_connect_that_times_out_turns_fast_open_off_but_a_reset_does_not()
         Err(TransportError::Tcp(TcpError::Refused))
     );
     assert_eq!(n.stats().fastopen_syn_lost, 0);
-    // No answer at all: the connection times out, and Fast Open goes off.
+    // No answer at all: the connection times out.
     let (h, _) = fo_connect(&mut n, b"GET /");
     n.advance(secs(127));
     n.take();
@@ -585,23 +650,46 @@ fn a_fast_open_connect_that_times_out_turns_fast_open_off_but_a_reset_does_not()
         Err(TransportError::Tcp(TcpError::TimedOut))
     );
     assert_eq!(n.stats().fastopen_syn_lost, 1);
+    // The application gives up after one retransmission (a connect timeout): lost too,
+    // the second in a row, and Fast Open goes off.
+    let (h, syn) = fo_connect(&mut n, b"GET /");
+    assert!(!syn.data.is_empty());
+    n.next_sent(secs(5));
+    n.close(h);
+    n.take();
+    assert_eq!(n.stats().fastopen_syn_lost, 2);
+    assert!(!fo_syn_used(&mut n));
+    // An ICMP error ends a first Fast Open SYN at once: lost as well.
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    for _ in 0..2 {
+        let (h, syn) = fo_connect(&mut n, b"GET /");
+        host_unreachable_from(&mut n, syn.r.src_port, sa(PEER, LPORT), syn.r.seq);
+        assert!(n.t.tcp_connected(h).is_err());
+    }
+    assert_eq!(n.stats().fastopen_syn_lost, 2);
     assert!(!fo_syn_used(&mut n));
 }
 
 #[test]
-fn a_server_that_takes_neither_cookie_nor_data_is_asked_for_a_new_cookie() {
+fn a_server_that_answers_the_cookie_without_taking_the_data_keeps_its_cookie() {
     let mut n = Net::new();
     learn_cookie(&mut n);
-    let (h, syn) = fo_connect(&mut n, b"GET /");
-    assert!(!syn.data.is_empty());
-    // The server answered that very SYN but without its data or a cookie (Fast Open
-    // off there now): the cookie kept is forgotten, and no loss is counted.
-    synack_to(&mut n, &syn, 0, None);
-    n.take();
-    assert_eq!(n.t.tcp_connected(h), Ok(true));
+    let cookie = FastOpen::cookie(&[7; 8]);
+    for data in [&b"GET /"[..], b""] {
+        // The server answered that very SYN but without a cookie, and took no data (its
+        // Fast Open queue was full, or there was none): the cookie stays, no loss.
+        let (h, syn) = fo_connect(&mut n, data);
+        assert_eq!(syn.r.fastopen, cookie);
+        assert_eq!(syn.data, data);
+        synack_to(&mut n, &syn, 0, None);
+        n.take();
+        assert_eq!(n.t.tcp_connected(h), Ok(true));
+        ack_all(&mut n, &syn, data.len());
+    }
     let (_, syn) = fo_connect(&mut n, b"GET /");
-    assert_eq!(syn.r.fastopen, Some(FastOpen::REQUEST));
-    assert!(syn.data.is_empty());
+    assert_eq!(syn.r.fastopen, cookie);
+    assert_eq!(syn.data, b"GET /");
     assert_eq!(n.stats().fastopen_syn_lost, 0);
 }
 

@@ -1153,9 +1153,11 @@ fn outstanding(s: &TcpSock) -> Outstanding {
 }
 
 /// Keep what a Fast Open SYN to `server` taught (RFC 7413 4.1.3): a new cookie replaces
-/// the old one, a cookie the server no longer honours is forgotten, and a lost SYN turns
-/// Fast Open off to the server for a while that doubles with each loss in a row. The
-/// oldest entry makes way when the cache is full.
+/// the old one, and lost SYNs turn Fast Open off to the server for a while that doubles
+/// with each further loss in a row. A single loss is forgiven (it may be the network's,
+/// not a middlebox's: Linux also waits for the second), and losses of connections already
+/// on their way while Fast Open is off count once. The oldest entry makes way when the
+/// cache is full.
 fn fastopen_learn(
     cache: &mut std::collections::VecDeque<super::FastOpenEntry>,
     server: Ipv4Addr,
@@ -1176,13 +1178,16 @@ fn fastopen_learn(
     };
     match outcome {
         O::Cookie(c, mss) => e.cookie = Some((c, mss)),
-        O::Taken => {}
-        O::Refused => e.cookie = None,
+        O::Answered => {}
         O::Lost => {
             stats.fastopen_syn_lost += 1;
-            let doublings = e.losses.min(super::FASTOPEN_OFF_DOUBLINGS);
-            e.losses = e.losses.saturating_add(1);
-            e.off_until = Some(now + super::FASTOPEN_OFF_BASE * (1 << doublings));
+            if e.off_until.is_none_or(|t| now >= t) {
+                e.losses = e.losses.saturating_add(1);
+                if e.losses >= 2 {
+                    let doublings = (e.losses - 2).min(super::FASTOPEN_OFF_DOUBLINGS);
+                    e.off_until = Some(now + super::FASTOPEN_OFF_BASE * (1 << doublings));
+                }
+            }
         }
     }
     if outcome != O::Lost {
@@ -1191,7 +1196,7 @@ fn fastopen_learn(
         e.off_until = None;
     }
     if e.cookie.is_none() && e.losses == 0 {
-        // Nothing left to keep: the next connection asks for a cookie.
+        // Nothing to keep: the next connection asks for a cookie.
         return;
     }
     if cache.len() >= super::FASTOPEN_CACHE {

@@ -567,15 +567,18 @@ pub(crate) struct FastOpenEntry {
     /// Fast Open SYNs to it lost in a row, ...
     pub losses: u32,
     /// ... and until when its connections open with a plain SYN: one minute after the
-    /// first loss, doubling with each further one up to an hour's order.
+    /// second loss, doubling with each further one up to 64 minutes (only a Fast Open
+    /// SYN that gets through ends it early).
     pub off_until: Option<Instant>,
 }
 
-/// How long Fast Open stays off to a server after a lost Fast Open SYN, doubled for
-/// each further loss in a row up to [`FASTOPEN_OFF_DOUBLINGS`] times (RFC 7413 4.1.3
-/// asks for exponential backoff; Linux waits a minute shifted by its loss count).
+/// How long Fast Open stays off to a server after a second lost Fast Open SYN in a row,
+/// doubled for each further loss up to [`FASTOPEN_OFF_DOUBLINGS`] times (RFC 7413 4.1.3
+/// asks for exponential backoff; Linux, from its second loss too, waits a minute shifted
+/// by its loss count).
 pub(crate) const FASTOPEN_OFF_BASE: Duration = Duration::from_secs(60);
 pub(crate) const FASTOPEN_OFF_DOUBLINGS: u32 = 6;
+const _: () = assert!(FASTOPEN_OFF_DOUBLINGS < 32, "the doubling is a u32 shift");
 
 /// Servers whose Fast Open cookie is kept, at most.
 pub(crate) const FASTOPEN_CACHE: usize = 256;

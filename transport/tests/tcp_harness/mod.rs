@@ -623,8 +623,13 @@ pub fn pattern(n: usize) -> Vec<u8> {
 /// A host unreachable about our segment from port 80 to `remote` at `seq`, as the IP layer
 /// reports a next hop that never resolved: from our own address.
 pub fn host_unreachable(n: &mut Net, remote: SocketAddrV4, seq: Seq) {
+    host_unreachable_from(n, LPORT, remote, seq);
+}
+
+/// [`host_unreachable`] about a segment from our port `local`.
+pub fn host_unreachable_from(n: &mut Net, local: u16, remote: SocketAddrV4, seq: Seq) {
     let mut q = vec![0u8; 8];
-    q[0..2].copy_from_slice(&LPORT.to_be_bytes());
+    q[0..2].copy_from_slice(&local.to_be_bytes());
     q[2..4].copy_from_slice(&remote.port().to_be_bytes());
     q[4..8].copy_from_slice(&seq.0.to_be_bytes());
     let r = IcmpErrorReport {

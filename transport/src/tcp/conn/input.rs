@@ -165,14 +165,12 @@ impl Tcb {
                 c,
                 seg.mss.unwrap_or(DEFAULT_MSS as u16),
             ))
-        } else if in_syn > 0 && acked > 0 {
-            Some(FastOpenOutcome::Taken)
-        } else if self.syn_retries > 0 {
+        } else if (in_syn > 0 && acked > 0) || self.syn_retries == 0 {
+            Some(FastOpenOutcome::Answered)
+        } else {
             // Only a plain retransmission was answered (or the answer to the first SYN
             // came that late, which the path's loss costs just the same).
             Some(FastOpenOutcome::Lost)
-        } else {
-            Some(FastOpenOutcome::Refused)
         };
         if in_syn == 0 {
             return;

@@ -174,13 +174,12 @@ pub(crate) enum FastOpenOutcome {
     /// The SYN-ACK brought a cookie (with the MSS it announced): kept for the next
     /// connection in place of the old one.
     Cookie(FastOpen, u16),
-    /// The server took the SYN's data with the cookie kept.
-    Taken,
-    /// The server answered the Fast Open SYN itself but took none of its data and gave
-    /// no cookie: it no longer honours the one kept (or has none to give).
-    Refused,
-    /// The first SYN went unanswered: the connection failed in SYN-SENT after
-    /// retransmitting it, or the SYN-ACK answered a plain retransmission.
+    /// The server answered the Fast Open SYN itself without a cookie: it took the data
+    /// (or not: its Fast Open queue may be full, or it may have had no data to take; the
+    /// cookie is kept, as Linux keeps it, and the data went again at once).
+    Answered,
+    /// The first SYN went unanswered (its timer fired, and no SYN-ACK answered it
+    /// since), or an ICMP error ended the connection in SYN-SENT.
     Lost,
 }
 
@@ -778,11 +777,14 @@ impl Tcb {
 
     /// Fail the connection: CLOSED, the error kept for the application, timers off.
     fn fail(&mut self, e: TcpError) {
-        if self.state == State::SynSent && self.fo_syn.is_some() && self.syn_retries > 0 {
-            // A Fast Open SYN retransmitted in vain was lost, unless a RST refused it.
-            if e != TcpError::Refused {
-                self.fo_outcome = Some(FastOpenOutcome::Lost);
-            }
+        if self.state == State::SynSent && self.fo_syn.is_some() {
+            // A Fast Open connection fails: by a RST or a port unreachable, the server
+            // refused it (not its Fast Open); by a timeout or another ICMP error (RFC 7413
+            // 4.1.3.1 lists them among the negative responses), its SYN was lost.
+            self.fo_outcome = match e {
+                TcpError::Refused => None,
+                _ => Some(FastOpenOutcome::Lost),
+            };
         }
         self.error = Some(e);
         self.close_now();

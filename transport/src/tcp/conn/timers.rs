@@ -141,6 +141,12 @@ impl Tcb {
                 if self.state == State::SynSent {
                     // Data a Fast Open SYN carried goes after the handshake.
                     self.snd_nxt = self.iss + 1;
+                    if self.fo_syn.is_some() && self.syn_retries == 0 {
+                        // The Fast Open SYN went unanswered: lost, unless a SYN-ACK that
+                        // still comes for it says otherwise (as Linux counts it at the
+                        // timer, so a connect given up early is counted too).
+                        self.fo_outcome = Some(FastOpenOutcome::Lost);
+                    }
                 }
                 self.syn_retries += 1;
                 self.retransmits += 1;
