@@ -693,6 +693,24 @@ fn a_server_that_answers_the_cookie_without_taking_the_data_keeps_its_cookie() {
     assert_eq!(n.stats().fastopen_syn_lost, 0);
 }
 
+/// A multihomed client's cookies depend on its address too (4.1.3): one learnt from US
+/// is not offered from US2, which asks for its own.
+#[test]
+fn a_cookie_is_kept_for_our_address_and_the_server_s() {
+    let mut n = Net::new();
+    learn_cookie(&mut n);
+    let h = n.t.tcp_open().unwrap();
+    n.t.tcp_bind(h, sa(US2, 0), &n.ip).unwrap();
+    n.t.tcp_connect_fastopen(h, sa(PEER, LPORT), b"GET /", &mut n.ip, n.now)
+        .unwrap();
+    let syn = n.only();
+    assert_eq!(syn.src, US2);
+    assert_eq!(syn.r.fastopen, Some(FastOpen::REQUEST));
+    assert!(syn.data.is_empty());
+    let (_, syn) = fo_connect(&mut n, b"GET /");
+    assert_eq!((syn.src, syn.r.fastopen), (US, FastOpen::cookie(&[7; 8])));
+}
+
 /// A Fast Open connect's data is queued as a write is: under memory pressure, at most
 /// what an empty send queue may take then, however large the send buffer.
 #[test]

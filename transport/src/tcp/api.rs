@@ -369,7 +369,8 @@ impl Transport {
         let opts = self.tcp(h)?.opts;
         let Transport { tcp, .. } = self;
         let fo = fo_data.map(|data| {
-            let kept = tcp.fastopen_cache.iter().find(|e| e.server == *remote.ip());
+            let addrs = (local_ip, *remote.ip());
+            let kept = tcp.fastopen_cache.iter().find(|e| e.addrs == addrs);
             let off = kept.is_some_and(|e| e.off_until.is_some_and(|t| now < t));
             tcp.stats.fastopen_active_off += u64::from(off);
             super::conn::ActiveFastOpen {
@@ -957,7 +958,7 @@ impl Transport {
             if from == State::SynSent {
                 if let Some(o) = t.fo_outcome.take() {
                     let (cache, stats) = (&mut self.tcp.fastopen_cache, &mut self.tcp.stats);
-                    fastopen_learn(cache, *t.remote.ip(), o, stats, now);
+                    fastopen_learn(cache, (*t.local.ip(), *t.remote.ip()), o, stats, now);
                 }
             }
             if let Some(tr) = &self.tcp.trace {
@@ -1152,7 +1153,7 @@ fn outstanding(s: &TcpSock) -> Outstanding {
     }
 }
 
-/// Keep what a Fast Open SYN to `server` taught (RFC 7413 4.1.3): a new cookie replaces
+/// Keep what a Fast Open SYN from `addrs.0` to the server at `addrs.1` taught (RFC 7413 4.1.3): a new cookie replaces
 /// the old one, and lost SYNs turn Fast Open off to the server for a while that doubles
 /// with each further loss in a row. A single loss is forgiven (it may be the network's,
 /// not a middlebox's: Linux also waits for the second), and losses of connections already
@@ -1160,17 +1161,17 @@ fn outstanding(s: &TcpSock) -> Outstanding {
 /// cache is full.
 fn fastopen_learn(
     cache: &mut std::collections::VecDeque<super::FastOpenEntry>,
-    server: Ipv4Addr,
+    addrs: (Ipv4Addr, Ipv4Addr),
     outcome: super::conn::FastOpenOutcome,
     stats: &mut super::TcpStats,
     now: Instant,
 ) {
     use super::conn::FastOpenOutcome as O;
-    let at = cache.iter().position(|e| e.server == server);
+    let at = cache.iter().position(|e| e.addrs == addrs);
     let mut e = match at.and_then(|i| cache.remove(i)) {
         Some(e) => e,
         None => super::FastOpenEntry {
-            server,
+            addrs,
             cookie: None,
             losses: 0,
             off_until: None,

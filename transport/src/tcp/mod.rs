@@ -562,7 +562,8 @@ type Tuple = (SocketAddrV4, SocketAddrV4);
 /// and the MSS it announced, and the negative responses (lost Fast Open SYNs) that turn
 /// Fast Open off to it for a while.
 pub(crate) struct FastOpenEntry {
-    pub server: Ipv4Addr,
+    /// Our address and the server's: a multihomed client's cookies depend on both (4.1.3).
+    pub addrs: (Ipv4Addr, Ipv4Addr),
     pub cookie: Option<(wire::FastOpen, u16)>,
     /// Fast Open SYNs to it lost in a row, ...
     pub losses: u32,
@@ -580,7 +581,7 @@ pub(crate) const FASTOPEN_OFF_BASE: Duration = Duration::from_secs(60);
 pub(crate) const FASTOPEN_OFF_DOUBLINGS: u32 = 6;
 const _: () = assert!(FASTOPEN_OFF_DOUBLINGS < 32, "the doubling is a u32 shift");
 
-/// Servers whose Fast Open cookie is kept, at most.
+/// (Our address, server) pairs whose Fast Open cookie is kept, at most.
 pub(crate) const FASTOPEN_CACHE: usize = 256;
 
 /// Connections whose ACK waits for the end of a receive batch, at most (a batch is up to
@@ -598,7 +599,7 @@ pub(crate) struct Tcp {
     /// Listeners by port (several when bound to different addresses).
     pub listeners: HashMap<u16, Vec<SocketHandle>>,
     pub time_wait: timewait::TimeWaitTable,
-    /// Fast Open cookies servers gave us (RFC 7413 4.1.3), by server address, with the
+    /// Fast Open cookies servers gave us (RFC 7413 4.1.3), by our address and the server's, with the
     /// MSS each announced: at most [`FASTOPEN_CACHE`], the oldest making way.
     pub fastopen_cache: VecDeque<FastOpenEntry>,
     pub isn: isn::IsnGenerator,

@@ -26,6 +26,8 @@ pub use flags::{ACK, FIN, PSH, RST, SYN};
 pub const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// The peer the tests play.
 pub const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// A second address of ours (a multihomed host's), for sockets bound to it.
+pub const US2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 7);
 pub const BCAST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 255);
 /// The port our listeners use, and the peer's port.
 pub const LPORT: u16 = 80;
@@ -121,7 +123,7 @@ impl IpTx for FakeIp {
     }
 
     fn is_local(&self, ip: Ipv4Addr) -> bool {
-        ip == US || ip == Ipv4Addr::LOCALHOST
+        ip == US || ip == US2 || ip == Ipv4Addr::LOCALHOST
     }
 
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
