@@ -438,8 +438,11 @@ impl Socket {
     /// connect to `addr` with `data` queued, blocking until established as `connect`
     /// does. A cookie the server gave an earlier connection of this stack lets the SYN
     /// carry the data (as much as the server's MSS allows); without one the SYN asks for
-    /// a cookie and the data follows the handshake. Returns how many bytes of `data` were
-    /// queued (as much as the send buffer holds). A non-blocking socket returns at once,
+    /// a cookie and the data follows the handshake. Two Fast Open SYNs in a row lost to a
+    /// server (a path that drops them) turn Fast Open off to it for a minute, doubling
+    /// with each further loss (RFC 7413 4.1.3): the SYN is then plain. Returns how many
+    /// bytes of `data` were queued (as much as the send buffer holds, less under memory
+    /// pressure). A non-blocking socket returns at once,
     /// the connection in progress (`poll` says writable once it is made).
     pub fn connect_fastopen(&self, addr: SocketAddr, data: &[u8]) -> io::Result<usize> {
         if self.ty != Type::Stream {
