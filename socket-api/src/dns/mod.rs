@@ -8,7 +8,7 @@
 //! in a datagram: the query offers no more than 512 bytes) is asked again of the same
 //! server over TCP, each message after a two-byte length (RFC 1035 4.2.2, RFC 7766 5).
 //!
-//! Answers are cached for as long as their TTLs allow ([`cache`]): the addresses of a
+//! Answers are cached for as long as their TTLs allow (the `cache` module): the addresses of a
 //! name, and that a name does not exist or has no IPv4 address when the server's answer
 //! carries its zone's SOA (RFC 2308). Other servers (set, or named by another lease)
 //! forget them.
