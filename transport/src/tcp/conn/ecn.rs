@@ -245,6 +245,8 @@ mod tests {
     fn slow_start_after_a_timeout_grows_on_ece_acks() {
         let mut c = ecn_conn();
         c.tcb.sack_ok = false;
+        // The timeout, not a loss probe (due before it, it would go in its place).
+        c.tcb.tlp_enabled = false;
         send(&mut c, 10 * PEER_MSS);
         let rto = c.tcb.rtt.rto();
         c.advance(rto);
@@ -409,6 +411,7 @@ mod tests {
     #[test]
     fn a_loss_reduction_is_said_with_cwr_and_a_marked_pure_ack_is_not_echoed() {
         let mut c = ecn_conn();
+        c.tcb.tlp_enabled = false;
         send(&mut c, 1000);
         let rto = c.tcb.rtt.rto();
         c.advance(rto);

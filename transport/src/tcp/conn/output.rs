@@ -556,12 +556,13 @@ impl Tcb {
                 *b = b.saturating_sub(len);
             }
             self.snd_nxt = seq + used;
-            if self.snd_nxt.gt(self.snd_max) {
-                self.snd_max = self.snd_nxt;
-                self.arm_tlp(now);
-            }
             if !self.timers.is_set(Timer::Rtx) {
                 self.timers.set(Timer::Rtx, now + self.rtt.rto());
+            }
+            if self.snd_nxt.gt(self.snd_max) {
+                self.snd_max = self.snd_nxt;
+                // After the RTO is set: the probe is never due after it.
+                self.arm_tlp(now);
             }
             if with_fin {
                 break;

@@ -210,7 +210,10 @@ impl Tcb {
 
     /// Arm the tail loss probe (RFC 8985 7.2): two smoothed RTTs after the last send (and
     /// 2 ms for timer slack, as Linux adds), plus a delayed-ACK allowance when one segment
-    /// is out or the flight fills the peer's window; if that comes before the RTO. (A 10 ms floor here cost a 10 ms stall per
+    /// is out or the flight fills the peer's window; never after the RTO (RFC 8985 7.2:
+    /// on a path of 100 ms or more, two SRTTs outlast an RTO that RTTVAR has brought down
+    /// to its 200 ms floor, and the first probe then goes in the RTO's place; a later
+    /// probe would only put off the backed-off RTO, which comes instead). (A 10 ms floor here cost a 10 ms stall per
     /// tail loss on a sub-millisecond path: 11.6 s against 3.5 s for 20 MiB at 10% loss.)
     /// After `TcpConfig::max_loss_probes` probes with no new data acknowledged, only the
     /// RTO is armed (RFC 8985 7.3 with a limit of 1; the default of 3 and why are at that
@@ -237,10 +240,16 @@ impl Tcb {
         if flight <= self.mss || window_full {
             pto += DELAYED_ACK_ALLOWANCE;
         }
-        let at = now + pto;
-        if self.timers.get(Timer::Rtx).is_none_or(|r| at < r) {
-            self.timers.set(Timer::Tlp, at);
+        let mut at = now + pto;
+        if let Some(rto_at) = self.timers.get(Timer::Rtx) {
+            if at >= rto_at {
+                if self.tlp_count > 0 {
+                    return;
+                }
+                at = rto_at;
+            }
         }
+        self.timers.set(Timer::Tlp, at);
     }
 
     /// The probe: one new segment if the windows allow, else the last one sent again, so
@@ -661,6 +670,73 @@ mod tests {
             let want = c.now + pto + DELAYED_ACK_ALLOWANCE * u32::from(allowance);
             assert_eq!(c.tcb.timers.get(Timer::Tlp), Some(want), "room {room}");
         }
+    }
+
+    /// `n` round trips of `rtt`, one full segment each, acknowledged in full: SRTT comes to
+    /// `rtt` and RTTVAR shrinks, so the RTO sits at its 200 ms floor.
+    fn steady_path(c: &mut Conn, rtt: Duration, n: usize) {
+        for _ in 0..n {
+            c.tcb.write(&bytes(PEER_MSS));
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            c.take();
+            c.now += rtt;
+            let r = c.seg(flags::ACK, c.tcb.snd_max);
+            c.deliver(&r, &[]);
+            c.take();
+        }
+    }
+
+    /// Run the timers millisecond by millisecond for `ms`: what was sent, when (ms from
+    /// now), and at which sequence offset from `from`, with the probe and timeout counts.
+    fn timeline(c: &mut Conn, ms: u64, from: Seq) -> Vec<(u64, usize, u64, u64)> {
+        let mut log = Vec::new();
+        for t in 1..=ms {
+            c.advance(Duration::from_millis(1));
+            for s in c.take() {
+                let at = s.r.seq.since(from);
+                log.push((t, at, c.stats.loss_probes, c.stats.timeouts));
+            }
+        }
+        log
+    }
+
+    /// RFC 8985 7.2: the probe is never later than the RTO. On a 150 ms path the RTO sits
+    /// at 200 ms, before two SRTTs: the probe goes in its place when it expires (so a tail
+    /// loss is repaired without the window's collapse), and the RTO, backed off, only
+    /// after it. No probe armed before a timeout fires after it.
+    #[test]
+    fn on_a_long_path_the_first_probe_goes_when_the_rto_would_and_the_rto_follows() {
+        let mut c = Conn::established(opts());
+        steady_path(&mut c, Duration::from_millis(150), 30);
+        assert_eq!(c.tcb.rtt.rto(), Duration::from_millis(200));
+        let una = c.our_una();
+        c.tcb.write(&bytes(4 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.take().len(), 4);
+        let cwnd = c.tcb.cc.cwnd();
+        // Nothing comes back: the probe (the last segment) at 200 ms, the timeout (the
+        // first) 200 ms later, the next one 400 ms after that; nothing else.
+        let log = timeline(&mut c, 1000, una);
+        assert_eq!(
+            log,
+            [(200, 3 * PEER_MSS, 1, 0), (400, 0, 1, 1), (800, 0, 1, 2)],
+            "{log:?}"
+        );
+        // A tail loss answered by the probe's SACK keeps the window.
+        let mut c = Conn::established(opts());
+        steady_path(&mut c, Duration::from_millis(150), 30);
+        let una = c.our_una();
+        c.tcb.write(&bytes(4 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += Duration::from_millis(150);
+        let r = c.seg(flags::ACK, una + 2 * PEER_MSS);
+        c.deliver(&r, &[]);
+        c.take();
+        let log = timeline(&mut c, 250, una);
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!((log[0].1, log[0].2, log[0].3), (3 * PEER_MSS, 1, 0));
+        assert!(c.tcb.cc.cwnd() >= cwnd, "no timeout's collapse");
     }
 
     /// Four full segments and a last one of 500 bytes with the FIN, all sent; then the

@@ -74,6 +74,15 @@ impl Tcb {
             self.close_now();
             return;
         }
+        // A loss probe due no later than the RTO goes in its place (RFC 8985 7.2: the PTO
+        // is clamped to the RTO's expiry, see `arm_tlp`); it re-arms the RTO itself.
+        let probe_first = match (self.timers.get(Timer::Tlp), self.timers.get(Timer::Rtx)) {
+            (Some(p), Some(r)) => p <= r && p <= now,
+            _ => false,
+        };
+        if probe_first && self.timers.take_due(Timer::Tlp, now) {
+            self.on_tlp(stats, tx, now);
+        }
         if self.timers.take_due(Timer::Rtx, now) {
             self.on_rto(cfg, tx, stats, now);
             if self.state == State::Closed {
@@ -195,6 +204,8 @@ impl Tcb {
                     return;
                 }
                 // RFC 5681 3.1 (4) and RFC 6298 5.5-5.6: collapse the window, back off.
+                // A loss probe armed before it is void: the timeout repaired the tail.
+                self.timers.clear(Timer::Tlp);
                 let flight = self.snd_max.since(self.snd_una);
                 let first = self.backoff == 0;
                 self.cc.on_rto(flight, self.mss, first, now);

@@ -296,6 +296,8 @@ mod tests {
     #[test]
     fn the_pointer_goes_ahead_of_held_data_and_with_retransmissions() {
         let mut c = Conn::established(opts());
+        // The timeout's retransmission is looked at, not a loss probe's.
+        c.tcb.tlp_enabled = false;
         let start = c.our_una();
         // The initial window (10 segments) fills; the urgent byte waits.
         c.tcb.write(&vec![0u8; 10 * PEER_MSS]);
