@@ -128,6 +128,14 @@ impl Rack {
         if self.dsack_round.is_some_and(|r| snd_una.ge(r)) {
             self.dsack_round = None;
         }
+        if dsack {
+            // A D-SACK proves a segment arrived twice: most often a retransmission that
+            // reordering (or delay) made spurious, whose late original step 3 does not
+            // count (it was retransmitted). Without this, the window grown below stayed
+            // at zero in recovery, where it matters (Linux marks reordering on such an
+            // undo too).
+            self.reordering_seen = true;
+        }
         if dsack && self.dsack_round.is_none() {
             self.dsack_round = Some(snd_max);
             self.reo_wnd_mult = self.reo_wnd_mult.max(1).saturating_add(1);
@@ -422,6 +430,28 @@ mod tests {
             rack.delivered(s, t(400), Some(t(1)))
         });
         assert_eq!(rack.xmit_ts, Some(t(0)));
+    }
+
+    /// The usual spurious fast retransmission: three SACKs, the hole resent, then the
+    /// late original fills it and the peer D-SACKs the retransmission. Step 3 sees no
+    /// reordering (the late segment was retransmitted); the D-SACK does, so the window,
+    /// grown by it, applies in recovery and with three segments SACKed as well.
+    #[test]
+    fn a_dsack_counts_as_reordering_so_the_grown_window_applies_in_recovery() {
+        let mut sb = flight(5);
+        let mut rack = Rack::new();
+        ack(&mut sb, &mut rack, t(100), 1000, &[]);
+        ack(&mut sb, &mut rack, t(103), 1000, &[(2000, 5000)]);
+        sb.sent(Seq(1000), Seq(2000), t(103));
+        ack(&mut sb, &mut rack, t(104), 5000, &[]);
+        assert!(!rack.reordering_seen());
+        let srtt = Some(ms(100));
+        assert_eq!(rack.reo_wnd(true, 3, srtt), ms(0));
+        rack.update_reo_wnd(true, Seq(5000), Seq(5000), true);
+        assert!(rack.reordering_seen());
+        // min_RTT (99 ms) / 4, doubled by the D-SACK, as outside recovery.
+        assert_eq!(rack.reo_wnd(true, 3, srtt), Duration::from_micros(49_500));
+        assert_eq!(rack.reo_wnd(true, 3, srtt), rack.reo_wnd(false, 0, srtt));
     }
 
     #[test]
