@@ -11,7 +11,9 @@
 //! - 4.8: a timeout collapses to one segment like Reno, ssthresh from β; the next
 //!   avoidance stage starts with K = 0 and W_max = cwnd_epoch.
 //! - 4.10: Reno's slow start below ssthresh (HyStart++ is not implemented).
-//! - 5.8: t leaves out idle periods: an idle restart shifts the epoch forward.
+//! - 5.8: t leaves out the time the window was not used: from the last ACK to an ACK
+//!   that finds the sender application-limited, or to a send after any idle gap, the
+//!   epoch moves forward (`pause`).
 //!
 //! 4.9: spurious congestion events are undone by the connection (`conn/undo.rs`), which
 //! restores the state saved before them (`Cc::undo`). Windows are kept in bytes; the cubic
@@ -39,6 +41,9 @@ struct Epoch {
     k: f64,
     /// W_est, bytes.
     w_est: f64,
+    /// Up to when t has been accounted for: the last ACK, or the last time the sender was
+    /// found idle or application-limited (5.8), whose time since is left out of t.
+    clock: Instant,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +95,7 @@ impl Cubic {
             start: now,
             k,
             w_est: cwnd,
+            clock: now,
         }
     }
 
@@ -115,6 +121,16 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
+    fn pause(&mut self, now: Instant) {
+        // 5.8: "t" leaves out the time the window was not used, since the last ACK (or
+        // the last such pause): the epoch's start moves forward by it.
+        if let Some(e) = &mut self.epoch {
+            let since = now.saturating_duration_since(e.clock);
+            e.start = (e.start + since).min(now);
+            e.clock = now;
+        }
+    }
+
     fn name(&self) -> &'static str {
         "cubic"
     }
@@ -171,6 +187,7 @@ impl CongestionControl for Cubic {
                 .max(cwnd);
             self.grow((target - cwnd) * acked / cwnd);
         }
+        epoch.clock = now;
         self.epoch = Some(epoch);
     }
 
@@ -208,11 +225,9 @@ impl CongestionControl for Cubic {
         self.after_rto = true;
     }
 
-    fn on_idle_restart(&mut self, iw: usize, idle: Duration, now: Instant) -> bool {
+    fn on_idle_restart(&mut self, iw: usize, _idle: Duration, now: Instant) -> bool {
         // 5.8: t must not count the idle period.
-        if let Some(e) = &mut self.epoch {
-            e.start = (e.start + idle).min(now);
-        }
+        self.pause(now);
         if self.cwnd > iw {
             self.cwnd = iw;
             self.carry = 0.0;
@@ -475,13 +490,51 @@ mod tests {
     fn idle_time_is_left_out_of_the_curve() {
         let mut c = after_loss(100);
         run(&mut c, 0.1, 0.0, 1.0);
-        let start = c.epoch.unwrap().start;
+        let e = c.epoch.unwrap();
+        // Idle from the last ACK until 6 s: those seconds are out of t, once however often
+        // the sender is found idle meanwhile.
+        c.pause(at(3.0));
         assert!(c.on_idle_restart(10 * MSS, Duration::from_secs(5), at(6.0)));
         assert_eq!(c.cwnd(), 10 * MSS);
-        assert_eq!(c.epoch.unwrap().start, start + Duration::from_secs(5));
-        // Never into the future.
-        assert!(!c.on_idle_restart(10 * MSS, Duration::from_secs(100), at(7.0)));
-        assert_eq!(c.epoch.unwrap().start, at(7.0));
+        assert_eq!(c.epoch.unwrap().start, e.start + (at(6.0) - e.clock));
+        c.pause(at(6.0));
+        assert_eq!(c.epoch.unwrap().start, e.start + (at(6.0) - e.clock));
+    }
+
+    /// 5.8: t leaves out application-limited time too. A sender that used a fifth of its
+    /// window for 30 s, then fills it again, goes on along the curve from where it left
+    /// it, not 30 s further on (1.5 times the window per round trip, far past W_max).
+    #[test]
+    fn application_limited_time_is_left_out_of_the_curve() {
+        let mut cc = crate::tcp::congestion::Cc::new(crate::tcp::congestion::Algorithm::Cubic);
+        cc.set_cwnd(100 * MSS);
+        cc.on_congestion_event(100 * MSS, MSS, at(0.0));
+        cc.on_recovery_end(MSS, at(0.0));
+        let rtt = Some(Duration::from_millis(100));
+        let w0 = cc.cwnd();
+        cc.on_ack_with_flight(MSS, w0, MSS, at(0.1), rtt);
+        // 30 s of ACKs for a flight of 20 segments: the window is not used (past the
+        // round the full flight began, which counts as used).
+        let mut held = 0;
+        for i in 0..3000 {
+            let now = at(0.1 + 0.01 * f64::from(i));
+            cc.on_ack_with_flight(MSS, 20 * MSS, MSS, now, rtt);
+            if i == 100 {
+                held = cc.cwnd();
+            }
+        }
+        assert!(held > w0 && cc.cwnd() == held, "{w0} {held} {}", cc.cwnd());
+        // Five round trips with the window full.
+        let mut now = 30.1;
+        for _ in 0..5 {
+            let w = cc.cwnd();
+            for _ in 0..w / MSS {
+                cc.on_ack_with_flight(MSS, w, MSS, at(now), rtt);
+            }
+            now += 0.1;
+        }
+        // Half a second into the curve: below W_max (K is about 4.2 s).
+        assert!(cc.cwnd() < 100 * MSS, "{} segments", cc.cwnd() / MSS);
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub trait CongestionControl {
     /// The connection sent nothing for `idle`, longer than an RTO (RFC 5681 4.1): the
     /// window goes down to at most `iw`. Returns whether it was lowered.
     fn on_idle_restart(&mut self, iw: usize, idle: Duration, now: Instant) -> bool;
+    /// The window was not used from the last ACK until `now` (the sender was
+    /// application-limited, or idle): a window that grows with time leaves that time out
+    /// (RFC 9438 5.8). Nothing for Reno, which grows per ACK.
+    fn pause(&mut self, _now: Instant) {}
 }
 
 /// The algorithms there are. CUBIC is the default, as on Linux.
@@ -155,6 +159,8 @@ impl Cc {
     ) {
         if self.count_round(acked, flight) {
             self.on_ack(acked, mss, now, rtt);
+        } else {
+            self.pause(now);
         }
     }
 
@@ -280,6 +286,10 @@ impl CongestionControl for Cc {
 
     fn on_idle_restart(&mut self, iw: usize, idle: Duration, now: Instant) -> bool {
         self.inner_mut().on_idle_restart(iw, idle, now)
+    }
+
+    fn pause(&mut self, now: Instant) {
+        self.inner_mut().pause(now)
     }
 }
 

@@ -583,3 +583,36 @@ fn segments_received_while_idle_do_not_move_cubics_epoch_again() {
     let chatty = run(3);
     assert_eq!(quiet, chatty, "the same idle period, the same curve");
 }
+
+/// RFC 9438 5.8 for an idle gap shorter than the RTO (no window restart): CUBIC's t
+/// leaves it out all the same (Linux's CA_EVENT_TX_START), so the curve after the gap is
+/// the curve without it.
+#[test]
+fn a_short_idle_gap_is_left_out_of_cubics_curve() {
+    let run = |gap: Duration| {
+        let mut c = Conn::established(opts());
+        lose_one_at_40_segments(&mut c);
+        for _ in 0..3 {
+            round(&mut c);
+        }
+        while c.tcb.unsent_or_unacked() > 0 {
+            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            c.take();
+            c.now += RTT;
+            let r = c.seg(flags::ACK, c.tcb.snd_max);
+            c.deliver(&r, &[]);
+        }
+        assert!(gap < c.tcb.rtt.rto());
+        c.now += gap;
+        let mut windows = Vec::new();
+        for _ in 0..12 {
+            round(&mut c);
+            windows.push(c.tcb.cc.cwnd() / PEER_MSS);
+        }
+        (windows, c.stats.idle_restarts)
+    };
+    let (straight, _) = run(Duration::ZERO);
+    let (gapped, restarts) = run(Duration::from_millis(300));
+    assert_eq!(restarts, 0);
+    assert_eq!(straight, gapped, "the same curve after a 0.3 s gap");
+}

@@ -42,6 +42,9 @@ impl Tcb {
     /// Nothing outstanding and no data sent for longer than the RTO: the congestion window
     /// no longer reflects the path, so start again from at most the initial window.
     pub(super) fn idle_restart(&mut self, stats: &mut TcpStats, now: Instant) {
+        // However short the idle time, CUBIC's clock leaves it out (RFC 9438 5.8; Linux's
+        // CA_EVENT_TX_START): since the ACK that emptied the flight, once.
+        self.cc.pause(now);
         let Some(at) = self.last_data_sent else {
             return;
         };
