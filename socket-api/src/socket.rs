@@ -470,14 +470,20 @@ impl Socket {
         });
         if let Err(SocketError::Elapsed) = r {
             // The attempt ends with the call (the SYN retransmissions stop), `TimedOut`
-            // as std's `connect_timeout` says.
-            let _ = self.with_core(|c, now| {
-                let Core { ip, transport, .. } = c;
-                transport
-                    .tcp_shutdown(self.handle, true, true, ip.tx(), now)
-                    .map_err(SocketError::from)
-            });
-            return Err(SocketError::TimedOut.into());
+            // as std's `connect_timeout` says. One last look under the same lock: a
+            // SYN-ACK (or a refusal) that came since the wait ended is the answer, and the
+            // abort's own error is not left for `take_error` to report.
+            return self
+                .with_core(|c, now| {
+                    let Core { ip, transport, .. } = c;
+                    if transport.tcp_connected(self.handle)? {
+                        return Ok(());
+                    }
+                    transport.tcp_shutdown(self.handle, true, true, ip.tx(), now)?;
+                    let _ = transport.tcp_connected(self.handle);
+                    Err(SocketError::TimedOut)
+                })
+                .map_err(Into::into);
         }
         Ok(r?)
     }

@@ -5,7 +5,8 @@
 
 use netif::{FaultConfig, FaultInjector};
 use socket_api::{
-    CongestionAlgorithm, Poller, SockOpt, SockOptName, StackConfig, TcpListener, TcpStream,
+    poll, CongestionAlgorithm, Domain, Interest, PollFd, Poller, SockOpt, SockOptName, Socket,
+    StackConfig, TcpListener, TcpStream, Type,
 };
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -285,8 +286,6 @@ fn heavy_reordering_fills_the_receive_ring_in_place() {
 
 // ---- the socket API over TCP -------------------------------------------------------------
 
-use socket_api::{poll, Interest, PollFd};
-
 /// A connected pair of streams (A's client, B's accepted end) on a clean link.
 fn connected(p: &Pair, port: u16) -> (TcpStream, TcpStream, TcpListener) {
     let l = TcpListener::bind(&p.b.stack, addr(B_IP, port)).unwrap();
@@ -406,6 +405,35 @@ fn a_connect_that_runs_out_of_time_says_timed_out() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
     assert!(t.elapsed() >= Duration::from_millis(190));
+}
+
+/// After a `connect` that ran out of time, the abort that ended it leaves no error of its
+/// own for `take_error` (it said `ConnectionReset`); and a refused non-blocking connect
+/// is reported by the next `connect` (ECONNREFUSED, as Linux's), which does not start
+/// another attempt; only the one after it does.
+#[test]
+fn connect_errors_are_reported_once_and_by_the_next_connect() {
+    let p = Pair::new(1500);
+    p.b.vanish();
+    let s = Socket::new(&p.a.stack, Domain::Inet, Type::Stream, 0).unwrap();
+    s.set_option(SockOpt::SendTimeout(Some(Duration::from_millis(100))))
+        .unwrap();
+    let e = s.connect(addr(B_IP, 7102)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(s.take_error().unwrap().is_none());
+
+    let p = Pair::new(1500);
+    let s = Socket::new(&p.a.stack, Domain::Inet, Type::Stream, 0).unwrap();
+    s.set_nonblocking(true);
+    let e = s.connect(addr(B_IP, 7103)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    // B has no listener on that port: its RST refuses the connection.
+    let mut fds = [PollFd::new(&s, Interest::WRITABLE)];
+    assert_eq!(poll(&mut fds, Some(Duration::from_secs(5))).unwrap(), 1);
+    let e = s.connect(addr(B_IP, 7103)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    let e = s.connect(addr(B_IP, 7103)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "a new attempt: {e}");
 }
 
 #[test]

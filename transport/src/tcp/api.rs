@@ -311,12 +311,19 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<(), TransportError> {
-        match &self.tcp(h)?.role {
+        let s = self.tcp(h)?;
+        match &mut s.role {
             Role::Idle => {}
             Role::Listen(_) => return Err(TransportError::Invalid("socket is listening")),
             Role::Conn(t) if t.state == State::SynSent => return Err(TransportError::InProgress),
-            // A connection that failed or ended may be replaced by a new one.
-            Role::Conn(t) if t.state == State::Closed => {}
+            // A connection that failed or ended may be replaced by a new one; a failure
+            // not yet reported is reported first (as Linux's connect says ECONNREFUSED
+            // after a refused non-blocking connect, and only the next call tries again).
+            Role::Conn(t) if t.state == State::Closed => {
+                if let Some(e) = t.error.take().or_else(|| s.ended.take()) {
+                    return Err(TransportError::Tcp(e));
+                }
+            }
             Role::Conn(_) => return Err(TransportError::AlreadyConnected),
         }
         if remote.ip().is_unspecified() {
