@@ -429,6 +429,65 @@ fn a_real_loss_in_the_same_window_keeps_the_cut() {
     assert!(c.tcb.cc.cwnd() < 30 * PEER_MSS, "{}", c.tcb.cc.cwnd());
 }
 
+/// The same window of 40, the other way round: the eleventh's retransmission arrives
+/// first, above the hole at the first segment (SACKed; the peer's TS.Recent, its left
+/// edge's, does not take its TSval, RFC 7323 4.3), then the first's late original fills
+/// the left edge and the ACK of everything echoes the original's TSval. That echo says
+/// nothing of the eleventh: the response stands.
+#[test]
+fn a_real_loss_repaired_above_the_left_edge_keeps_the_cut() {
+    let mut c = Conn::established_ts(opts());
+    let sent = srtt_then_a_window_of_40(&mut c);
+    let (una, end) = (c.our_una(), c.tcb.snd_max);
+    let orig_ts = sent[0].r.timestamp.unwrap().0;
+    let (lost, lost_end) = (sent[10].r.seq, sent[10].r.seq + sent[10].data.len());
+    c.now += Duration::from_millis(20);
+    for (i, s) in sent.iter().enumerate().skip(1).filter(|(i, _)| *i != 10) {
+        let mut r = c.seg(flags::ACK, una);
+        let e = s.r.seq + s.data.len();
+        if i < 10 {
+            r.sack[0] = (sent[1].r.seq, e);
+            r.sack_count = 1;
+        } else {
+            r.sack[0] = (lost_end, e);
+            r.sack[1] = (sent[1].r.seq, lost);
+            r.sack_count = 2;
+        }
+        // Beyond the hole the peer echoes TS.Recent: from before the first segment.
+        r.timestamp = Some((PEER_TS + 40, orig_ts.wrapping_sub(20)));
+        c.deliver(&r, &[]);
+    }
+    assert!(c.tcb.in_recovery);
+    let mut out = c.take();
+    for _ in 0..100 {
+        if out.iter().any(|s| s.r.seq == lost) {
+            break;
+        }
+        c.advance(Duration::from_millis(1));
+        out.extend(c.take());
+    }
+    assert!(out.iter().any(|s| s.r.seq == una), "the first was resent");
+    assert!(
+        out.iter().any(|s| s.r.seq == lost),
+        "the eleventh was resent"
+    );
+    // The eleventh's retransmission arrives: SACKed, the echo still the old TS.Recent.
+    c.now += Duration::from_millis(5);
+    let mut r = c.seg(flags::ACK, una);
+    r.sack[0] = (sent[1].r.seq, end);
+    r.sack_count = 1;
+    r.timestamp = Some((PEER_TS + 45, orig_ts.wrapping_sub(20)));
+    c.deliver(&r, &[]);
+    // The first's late original: everything acknowledged, its TSval echoed.
+    c.now += Duration::from_millis(1);
+    let mut r = c.seg(flags::ACK, end);
+    r.timestamp = Some((PEER_TS + 46, orig_ts));
+    c.deliver(&r, &[]);
+    assert!(!c.tcb.in_recovery);
+    assert_eq!(c.stats.spurious_undos, 0, "cwnd {}", c.tcb.cc.cwnd());
+    assert!(c.tcb.cc.cwnd() < 30 * PEER_MSS, "{}", c.tcb.cc.cwnd());
+}
+
 /// RFC 4015 3: after a timeout shown spurious, the sender goes on with new data; it does
 /// not spend the restored window resending the flight the peer already holds. (Without
 /// loss probes, whose copy of the last segment would have to be acknowledged first.)

@@ -21,9 +21,15 @@ impl Tcb {
             self.snd_una
         };
         let rack = &mut self.rack;
-        self.sb.on_ack(cum, seg.sack_blocks(), &mut |s| {
+        let mut resent_sacked = false;
+        let info = self.sb.on_ack(cum, seg.sack_blocks(), &mut |s| {
+            resent_sacked |= s.retransmitted() && s.end.gt(cum);
             rack.delivered(s, now, echo)
-        })
+        });
+        if resent_sacked {
+            self.undo.retransmission_sacked();
+        }
+        info
     }
 
     /// The time on our clock that the segment's timestamp echo names, if it carries one.

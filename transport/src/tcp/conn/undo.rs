@@ -17,7 +17,8 @@
 //!   echo at or after that TSval settles it the other way for the episode. Our TSvals count
 //!   milliseconds and the comparison is strict: a retransmission sent in the same
 //!   millisecond as the original is never judged by its timestamp; an echo of 0 is no
-//!   evidence;
+//!   evidence. A retransmission SACKed above the left edge filled a hole the echo does not
+//!   speak for: the episode is then left to D-SACK;
 //! - **D-SACK** (RFC 3708): the peer reported every retransmitted byte as received twice
 //!   (RFC 2883), each byte counted once however often it is reported. Bytes retransmitted
 //!   twice, or more disjoint ranges than [`MAX_RANGES`], leave the decision to timestamps.
@@ -169,6 +170,17 @@ impl Undo {
             self.close_after_recovery(ack, in_recovery, snd_max);
         }
         proven
+    }
+
+    /// A retransmitted segment was SACKed above the cumulative ACK: it filled a hole
+    /// beyond the receiver's left edge, whose timestamp echo (the left edge's segment's)
+    /// cannot tell whether the retransmission was needed. The timestamps decide nothing
+    /// more in this episode; D-SACKs still may.
+    pub fn retransmission_sacked(&mut self) {
+        if self.open {
+            self.eifel_failed = true;
+            self.eifel_ok = false;
+        }
     }
 
     /// Take `[l, r)` out of the retransmitted ranges not yet reported.
