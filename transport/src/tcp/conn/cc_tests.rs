@@ -366,16 +366,15 @@ fn a_spurious_timeout_is_undone() {
     assert!(c.tcb.cc.cwnd() >= cwnd, "{} < {cwnd}", c.tcb.cc.cwnd());
 }
 
-/// A window of 40 where the first segment is only late but the eleventh is really lost:
-/// the ACK for the late original echoes its TSval, yet the eleventh hole was filled by its
-/// retransmission, so the response stands (RFC 3522's proof covers one retransmission, not
-/// the episode; Linux once got this wrong, 7026b912).
-#[test]
-fn a_real_loss_in_the_same_window_keeps_the_cut() {
-    let mut c = Conn::established_ts(opts());
-    let sent = srtt_then_a_window_of_40(&mut c);
-    let (una, end) = (c.our_una(), c.tcb.snd_max);
-    let orig_ts = sent[0].r.timestamp.unwrap().0;
+/// A window of 40 sent: 20 ms later the peer SACKs all but the first and the eleventh
+/// segment, one ACK per arrival with the timestamp `echo` gives; recovery resends both.
+/// What went out until the eleventh was resent.
+fn sack_around_the_first_and_eleventh(
+    c: &mut Conn,
+    sent: &[Sent],
+    echo: impl Fn(&Sent) -> Option<(u32, u32)>,
+) -> Vec<Sent> {
+    let una = c.our_una();
     let (lost, lost_end) = (sent[10].r.seq, sent[10].r.seq + sent[10].data.len());
     c.now += Duration::from_millis(20);
     for (i, s) in sent.iter().enumerate().skip(1).filter(|(i, _)| *i != 10) {
@@ -389,7 +388,7 @@ fn a_real_loss_in_the_same_window_keeps_the_cut() {
             r.sack[1] = (sent[1].r.seq, lost);
             r.sack_count = 2;
         }
-        r.timestamp = s.r.timestamp.map(|(v, _)| (PEER_TS + 40, v));
+        r.timestamp = echo(s);
         c.deliver(&r, &[]);
     }
     assert!(c.tcb.in_recovery);
@@ -401,6 +400,23 @@ fn a_real_loss_in_the_same_window_keeps_the_cut() {
         c.advance(Duration::from_millis(1));
         out.extend(c.take());
     }
+    out
+}
+
+/// A window of 40 where the first segment is only late but the eleventh is really lost:
+/// the ACK for the late original echoes its TSval, yet the eleventh hole was filled by its
+/// retransmission, so the response stands (RFC 3522's proof covers one retransmission, not
+/// the episode; Linux once got this wrong, 7026b912).
+#[test]
+fn a_real_loss_in_the_same_window_keeps_the_cut() {
+    let mut c = Conn::established_ts(opts());
+    let sent = srtt_then_a_window_of_40(&mut c);
+    let (una, end) = (c.our_una(), c.tcb.snd_max);
+    let orig_ts = sent[0].r.timestamp.unwrap().0;
+    let (lost, lost_end) = (sent[10].r.seq, sent[10].r.seq + sent[10].data.len());
+    let out = sack_around_the_first_and_eleventh(&mut c, &sent, |s| {
+        s.r.timestamp.map(|(v, _)| (PEER_TS + 40, v))
+    });
     let retx = |seq: Seq| {
         out.iter()
             .find(|s| s.r.seq == seq)
@@ -440,32 +456,11 @@ fn a_real_loss_repaired_above_the_left_edge_keeps_the_cut() {
     let sent = srtt_then_a_window_of_40(&mut c);
     let (una, end) = (c.our_una(), c.tcb.snd_max);
     let orig_ts = sent[0].r.timestamp.unwrap().0;
-    let (lost, lost_end) = (sent[10].r.seq, sent[10].r.seq + sent[10].data.len());
-    c.now += Duration::from_millis(20);
-    for (i, s) in sent.iter().enumerate().skip(1).filter(|(i, _)| *i != 10) {
-        let mut r = c.seg(flags::ACK, una);
-        let e = s.r.seq + s.data.len();
-        if i < 10 {
-            r.sack[0] = (sent[1].r.seq, e);
-            r.sack_count = 1;
-        } else {
-            r.sack[0] = (lost_end, e);
-            r.sack[1] = (sent[1].r.seq, lost);
-            r.sack_count = 2;
-        }
-        // Beyond the hole the peer echoes TS.Recent: from before the first segment.
-        r.timestamp = Some((PEER_TS + 40, orig_ts.wrapping_sub(20)));
-        c.deliver(&r, &[]);
-    }
-    assert!(c.tcb.in_recovery);
-    let mut out = c.take();
-    for _ in 0..100 {
-        if out.iter().any(|s| s.r.seq == lost) {
-            break;
-        }
-        c.advance(Duration::from_millis(1));
-        out.extend(c.take());
-    }
+    let lost = sent[10].r.seq;
+    // Beyond the hole the peer echoes TS.Recent: from before the first segment.
+    let out = sack_around_the_first_and_eleventh(&mut c, &sent, |_| {
+        Some((PEER_TS + 40, orig_ts.wrapping_sub(20)))
+    });
     assert!(out.iter().any(|s| s.r.seq == una), "the first was resent");
     assert!(
         out.iter().any(|s| s.r.seq == lost),
@@ -602,6 +597,17 @@ fn after_a_timeout_partial_acks_grow_the_window_by_one_segment_up_to_ssthresh() 
     }
 }
 
+/// Send what is queued, each flight acknowledged a round trip later, until none is left.
+fn send_all_acked(c: &mut Conn) {
+    while c.tcb.unsent_or_unacked() > 0 {
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += RTT;
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+    }
+}
+
 /// RFC 9438 5.8: CUBIC's t leaves out an idle period, once. The idle restart ran at every
 /// `output` while nothing was outstanding, and each shifted the epoch by the whole idle
 /// time again: segments the peer sent while we were idle (each one runs `output`) moved
@@ -617,13 +623,7 @@ fn segments_received_while_idle_do_not_move_cubics_epoch_again() {
         }
         // Send what is queued and have it all acknowledged; then idle for 3 s, the peer
         // sending a few bytes at its end.
-        while c.tcb.unsent_or_unacked() > 0 {
-            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-            c.take();
-            c.now += RTT;
-            let r = c.seg(flags::ACK, c.tcb.snd_max);
-            c.deliver(&r, &[]);
-        }
+        send_all_acked(&mut c);
         c.now += Duration::from_secs(3);
         for k in 0..3 {
             if k < segments_while_idle {
@@ -654,13 +654,7 @@ fn a_short_idle_gap_is_left_out_of_cubics_curve() {
         for _ in 0..3 {
             round(&mut c);
         }
-        while c.tcb.unsent_or_unacked() > 0 {
-            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-            c.take();
-            c.now += RTT;
-            let r = c.seg(flags::ACK, c.tcb.snd_max);
-            c.deliver(&r, &[]);
-        }
+        send_all_acked(&mut c);
         assert!(gap < c.tcb.rtt.rto());
         c.now += gap;
         let mut windows = Vec::new();
