@@ -1160,8 +1160,8 @@ fn outstanding(s: &TcpSock) -> Outstanding {
     }
 }
 
-/// Keep what a Fast Open SYN from `addrs.0` to the server at `addrs.1` taught (RFC 7413 4.1.3): a new cookie replaces
-/// the old one, and lost SYNs turn Fast Open off to the server for a while that doubles
+/// Keep what a Fast Open SYN from `addrs.0` to the server at `addrs.1` taught (RFC 7413
+/// 4.1.3): a new cookie replaces the old one, and lost SYNs turn Fast Open off to the server for a while that doubles
 /// with each further loss in a row. A single loss is forgiven (it may be the network's,
 /// not a middlebox's: Linux also waits for the second), and losses of connections already
 /// on their way while Fast Open is off count once. The oldest entry makes way when the

@@ -599,8 +599,9 @@ pub(crate) struct Tcp {
     /// Listeners by port (several when bound to different addresses).
     pub listeners: HashMap<u16, Vec<SocketHandle>>,
     pub time_wait: timewait::TimeWaitTable,
-    /// Fast Open cookies servers gave us (RFC 7413 4.1.3), by our address and the server's, with the
-    /// MSS each announced: at most [`FASTOPEN_CACHE`], the oldest making way.
+    /// Fast Open cookies servers gave us (RFC 7413 4.1.3), by our address and the
+    /// server's, with the MSS each announced and the negative responses seen: at most
+    /// [`FASTOPEN_CACHE`], the oldest making way.
     pub fastopen_cache: VecDeque<FastOpenEntry>,
     pub isn: isn::IsnGenerator,
     pub cookies: cookie::SynCookies,
