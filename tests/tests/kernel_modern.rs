@@ -338,12 +338,21 @@ fn linux_shows_the_stack_its_retransmissions_were_spurious_and_the_cuts_are_undo
     let mut t = Tapip::start(&ns, &["--fault", spec]);
     let dir = TempDir::new("undo");
     let (src, data) = dir.random_file("src.bin", MB20);
-    let dst = dir.path("dst.bin");
-    snc_to_kernel_nc(&ns, &mut t, 5001, &src, &dst, SECS(120));
-    let got = std::fs::read(&dst).unwrap_or_default();
-    assert!(got == data, "{} bytes, not the {MB20} sent", got.len());
-    let events = stat_counter(&mut t, "tcp", "fast_retransmits")
-        + stat_counter(&mut t, "tcp", "rto_timeouts");
+    // Whether RACK takes a held-back frame for lost depends on the timing (a window
+    // grown by earlier D-SACKs waits it out, as it should): up to four transfers until
+    // one retransmits.
+    let mut events = 0;
+    for port in 5001..5005 {
+        let dst = dir.path(&format!("dst{port}.bin"));
+        snc_to_kernel_nc(&ns, &mut t, port, &src, &dst, SECS(120));
+        let got = std::fs::read(&dst).unwrap_or_default();
+        assert!(got == data, "{} bytes, not the {MB20} sent", got.len());
+        events = stat_counter(&mut t, "tcp", "fast_retransmits")
+            + stat_counter(&mut t, "tcp", "rto_timeouts");
+        if events > 0 {
+            break;
+        }
+    }
     let dsacks = stat_counter(&mut t, "tcp", "dsacks_in");
     let undos = stat_counter(&mut t, "tcp", "spurious_undos");
     println!("congestion events {events}, D-SACKs {dsacks}, undone {undos}");

@@ -284,7 +284,9 @@ mod tests {
     /// An ACK at `now`, fed to RACK as the connection does.
     fn ack(sb: &mut Scoreboard, rack: &mut Rack, now: Instant, cum: u32, blocks: &[(u32, u32)]) {
         let b: Vec<(Seq, Seq)> = blocks.iter().map(|&(l, r)| (Seq(l), Seq(r))).collect();
-        sb.on_ack(Seq(cum), &b, &mut |s| rack.delivered(s, now, None));
+        sb.on_ack(Seq(cum), Seq(cum), &b, &mut |s| {
+            rack.delivered(s, now, None)
+        });
     }
 
     fn lost(sb: &Scoreboard) -> Vec<u32> {
@@ -426,7 +428,7 @@ mod tests {
         let mut rack = Rack::new();
         ack(&mut sb, &mut rack, t(10), 1000, &[]);
         sb.sent(Seq(1000), Seq(2000), t(150));
-        sb.on_ack(Seq(2000), &[], &mut |s| {
+        sb.on_ack(Seq(2000), Seq(2000), &[], &mut |s| {
             rack.delivered(s, t(400), Some(t(1)))
         });
         assert_eq!(rack.xmit_ts, Some(t(0)));
@@ -584,7 +586,7 @@ mod tests {
         let mut rack = Rack::new();
         ack(&mut sb, &mut rack, t(10), 1000, &[]);
         sb.sent(Seq(1000), Seq(2000), t(150));
-        sb.on_ack(Seq(2000), &[], &mut |s| {
+        sb.on_ack(Seq(2000), Seq(2000), &[], &mut |s| {
             rack.delivered(s, t(400), Some(t(150)))
         });
         assert_eq!(rack.xmit_ts, Some(t(150)));

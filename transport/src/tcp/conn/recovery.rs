@@ -22,7 +22,7 @@ impl Tcb {
         };
         let rack = &mut self.rack;
         let mut resent_sacked = false;
-        let info = self.sb.on_ack(cum, seg.sack_blocks(), &mut |s| {
+        let info = self.sb.on_ack(ack, cum, seg.sack_blocks(), &mut |s| {
             resent_sacked |= s.retransmitted() && s.end.gt(cum);
             rack.delivered(s, now, echo)
         });

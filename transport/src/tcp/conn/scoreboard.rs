@@ -45,17 +45,21 @@ impl Scoreboard {
         self.table.sent(start, end, now);
     }
 
-    /// An ACK: the cumulative acknowledgment `ack` and its SACK blocks. `delivered` sees
-    /// every record newly acknowledged or SACKed, in sequence order (RACK's reordering
-    /// detection relies on it).
+    /// An ACK whose acknowledgment field says `seg_ack`, with its SACK blocks, leaving
+    /// everything below `ack` (the greater of `seg_ack` and SND.UNA) acknowledged.
+    /// `delivered` sees every record newly acknowledged or SACKed, in sequence order
+    /// (RACK's reordering detection relies on it). Whether the first block is a D-SACK
+    /// is judged against the segment's own field (RFC 2883 4): an ACK overtaken by a
+    /// later one names blocks that SND.UNA has passed since, which were no duplicates.
     pub fn on_ack(
         &mut self,
+        seg_ack: Seq,
         ack: Seq,
         blocks: &[(Seq, Seq)],
         delivered: &mut dyn FnMut(&Seg),
     ) -> AckInfo {
         let mut info = AckInfo {
-            dsack: is_dsack(ack, blocks),
+            dsack: is_dsack(seg_ack, blocks),
             ..AckInfo::default()
         };
         self.table.acked(ack, delivered);
@@ -198,7 +202,7 @@ mod tests {
 
     fn sack(sb: &mut Scoreboard, ack: u32, blocks: &[(u32, u32)]) -> AckInfo {
         let b: Vec<(Seq, Seq)> = blocks.iter().map(|&(l, r)| (Seq(l), Seq(r))).collect();
-        sb.on_ack(Seq(ack), &b, &mut |_| {})
+        sb.on_ack(Seq(ack), Seq(ack), &b, &mut |_| {})
     }
 
     #[test]
@@ -254,7 +258,7 @@ mod tests {
             (Seq(2000), Seq(3000)),
             (Seq(5000), Seq(6000)),
         ];
-        sb.on_ack(Seq(1000), &b, &mut |s| order.push(s.start.0));
+        sb.on_ack(Seq(1000), Seq(1000), &b, &mut |s| order.push(s.start.0));
         assert_eq!(order, [0, 2000, 5000, 8000]);
     }
 
@@ -275,6 +279,21 @@ mod tests {
         assert!(info.dsack);
         assert_eq!(info.newly_sacked, 1000);
         assert_eq!(sb.sacked_bytes(), 1000);
+    }
+
+    #[test]
+    fn an_overtaken_ack_names_no_dsack_for_blocks_snd_una_passed_since() {
+        // The ACK for 0 with 2000..3000 SACKed arrives after the one for 4000: its block
+        // lies below what is acknowledged now, but above its own field.
+        let mut sb = ten();
+        sack(&mut sb, 4000, &[]);
+        let b = [(Seq(2000), Seq(3000))];
+        let info = sb.on_ack(Seq(0), Seq(4000), &b, &mut |_| {});
+        assert!(!info.dsack);
+        assert_eq!(info.newly_sacked, 0);
+        // Below its own field, the block does report a duplicate.
+        let b = [(Seq(1000), Seq(2000))];
+        assert!(sb.on_ack(Seq(2000), Seq(4000), &b, &mut |_| {}).dsack);
     }
 
     #[test]
