@@ -568,12 +568,14 @@ impl Output {
     /// The largest piece a datagram leaving by `ifindex` may be, and its DF: as the
     /// sender's path-MTU discovery asks (`pmtu`, see [`PmtuMode`]; Linux's
     /// `__ip_make_skb`), or the interface's MTU and DF as given. The path MTU costs one
-    /// look-up, and none while `ip` has learnt none.
+    /// look-up, and none while `ip` has learnt none; one that expired by `now` (RFC 1191
+    /// 6.3) no longer counts, though `poll` has not removed it yet.
     fn datagram_mtu(
         &self,
         ifindex: usize,
         repr: &mut Ipv4Repr,
         pmtu: Option<PmtuMode>,
+        now: Instant,
     ) -> Result<usize, SendError> {
         let link = self.iface(ifindex).ok_or(SendError::NoRoute)?.mtu;
         let Some(mode) = pmtu else {
@@ -584,7 +586,7 @@ impl Output {
             _ if self.pmtu.is_empty() => (link, false),
             _ => self
                 .pmtu
-                .lookup(repr.dst, None)
+                .lookup(repr.dst, Some(now))
                 .map_or((link, false), |(p, locked)| (p.min(link), locked)),
         };
         repr.dont_fragment = match mode {
@@ -811,7 +813,7 @@ impl IpTx for Output {
         now: Instant,
     ) -> Result<(), SendError> {
         let (route, mut repr) = self.prepare(meta, payload_len)?;
-        let mtu = self.datagram_mtu(route.ifindex, &mut repr, meta.pmtu)?;
+        let mtu = self.datagram_mtu(route.ifindex, &mut repr, meta.pmtu, now)?;
         let l4 = L4Offload {
             csum_at: meta.l4_csum.map(usize::from),
             gso_size: meta.gso_size,

@@ -34,6 +34,13 @@
 //!   without evicting anything, and its datagram, which could never complete, is discarded.
 //! - [`ReassemblyConfig::max_datagrams`] bounds the datagrams pending: a new key evicts the
 //!   oldest.
+//! - Identification wrap (RFC 4963 3): a source that sends fast reuses an Identification
+//!   within the timeout, and a fragment of its new datagram would join the stale rest of an
+//!   old one (pieces that do not overlap pass every check; a UDP datagram without a
+//!   checksum is then delivered wrong). As Linux does (`ipfrag_max_dist`, 64), fragments
+//!   are counted per source while it has datagrams pending: when more than
+//!   [`ReassemblyConfig::max_dist`] arrived from it since a datagram's last fragment, that
+//!   datagram is discarded ([`DropReason::TooFar`]) and the fragment starts a fresh one.
 //!
 //! # Storage
 //!
@@ -154,15 +161,19 @@ pub struct ReassemblyConfig {
     pub max_bytes: usize,
     /// Datagrams pending at once.
     pub max_datagrams: usize,
+    /// Fragments from one source that may arrive between two of a pending datagram before
+    /// it counts as stale (Linux's `ipfrag_max_dist`); 0 turns the check off.
+    pub max_dist: u32,
 }
 
 impl Default for ReassemblyConfig {
-    /// 30 s, 4 MiB, 64 datagrams.
+    /// 30 s, 4 MiB, 64 datagrams, a distance of 64 fragments.
     fn default() -> Self {
         ReassemblyConfig {
             timeout: Duration::from_secs(30),
             max_bytes: 4 << 20,
             max_datagrams: 64,
+            max_dist: 64,
         }
     }
 }
@@ -212,6 +223,10 @@ pub enum DropReason {
     /// 5.3): no ECN field of the whole would be true to all of them, and the complete
     /// datagram is discarded, as Linux does.
     EcnMismatch,
+    /// More than [`ReassemblyConfig::max_dist`] fragments arrived from the datagram's source
+    /// since its last one: its Identification may have wrapped (RFC 4963), and what it
+    /// holds is discarded; the fragment starts the datagram afresh.
+    TooFar,
 }
 
 impl fmt::Display for DropReason {
@@ -226,6 +241,7 @@ impl fmt::Display for DropReason {
             DropReason::Duplicate => "duplicate fragment",
             DropReason::BadHeader => "bad first fragment header",
             DropReason::EcnMismatch => "fragments with Not-ECT and ECN-capable codepoints",
+            DropReason::TooFar => "stale datagram (its source sent too many fragments since)",
         };
         f.write_str(s)
     }
@@ -260,6 +276,7 @@ pub struct ReassemblyStats {
     pub too_many_datagrams: u64,
     pub bad_header: u64,
     pub ecn_mismatch: u64,
+    pub too_far: u64,
 }
 
 impl ReassemblyStats {
@@ -275,7 +292,27 @@ impl ReassemblyStats {
             DropReason::Duplicate => self.duplicates,
             DropReason::BadHeader => self.bad_header,
             DropReason::EcnMismatch => self.ecn_mismatch,
+            DropReason::TooFar => self.too_far,
         }
+    }
+
+    /// Reassembly failures (Linux's ReasmFails): datagrams timed out and every drop but
+    /// ignored duplicates.
+    pub fn failures(&self) -> u64 {
+        [
+            self.timeouts,
+            self.overlap,
+            self.too_big,
+            self.bad_length,
+            self.inconsistent_end,
+            self.memory_limit,
+            self.too_many_datagrams,
+            self.bad_header,
+            self.ecn_mismatch,
+            self.too_far,
+        ]
+        .iter()
+        .fold(0u64, |a, &b| a.saturating_add(b))
     }
 
     fn count(&mut self, reason: DropReason) {
@@ -289,6 +326,7 @@ impl ReassemblyStats {
             DropReason::Duplicate => &mut self.duplicates,
             DropReason::BadHeader => &mut self.bad_header,
             DropReason::EcnMismatch => &mut self.ecn_mismatch,
+            DropReason::TooFar => &mut self.too_far,
         };
         *c = c.saturating_add(1);
     }
@@ -319,6 +357,8 @@ struct Pending {
     first_header: Option<Vec<u8>>,
     /// The ECN codepoints the accepted fragments carried, one bit each (`1 << codepoint`).
     ecn: u8,
+    /// Its source's fragment count when its last fragment arrived.
+    last_arrival: u64,
 }
 
 impl Pending {
@@ -379,6 +419,9 @@ pub struct Reassembler {
     buffered: usize,
     /// Timed-out datagrams found by `push`, with their deadline, waiting for `poll`.
     expired: VecDeque<(Instant, Expired)>,
+    /// Per source with datagrams pending: fragments arrived, and datagrams pending (the
+    /// entry goes with its last datagram, so at most `max_datagrams` entries).
+    sources: HashMap<Ipv4Addr, (u64, usize)>,
     stats: ReassemblyStats,
 }
 
@@ -391,6 +434,7 @@ impl Reassembler {
             next_seq: 0,
             buffered: 0,
             expired: VecDeque::new(),
+            sources: HashMap::new(),
             stats: ReassemblyStats::default(),
         }
     }
@@ -451,6 +495,19 @@ impl Reassembler {
             _ => return self.discard(&key, DropReason::TooBig),
         };
 
+        if let Some(source) = self.sources.get_mut(&key.src) {
+            source.0 += 1;
+            let arrived = source.0;
+            let max = u64::from(self.cfg.max_dist);
+            if let Some(entry) = self.table.get_mut(&key) {
+                let stale = max > 0 && arrived - entry.last_arrival > max;
+                entry.last_arrival = arrived;
+                if stale {
+                    self.remove(&key);
+                    self.stats.count(DropReason::TooFar);
+                }
+            }
+        }
         if !self.table.contains_key(&key) {
             if !mf && offset == 0 {
                 let Some(out) = build(&key, frag.header, len, [frag.payload], false) else {
@@ -553,6 +610,9 @@ impl Reassembler {
             }
         }
         self.make_room(len, None);
+        let source = self.sources.entry(frag.key.src).or_insert((0, 0));
+        source.1 += 1;
+        let last_arrival = source.0;
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
         self.age.insert((now, seq), frag.key);
@@ -566,6 +626,7 @@ impl Reassembler {
                 total: None,
                 first_header: None,
                 ecn: 0,
+                last_arrival,
             },
         );
         self.insert(&frag.key, frag, end)
@@ -648,6 +709,12 @@ impl Reassembler {
     fn remove(&mut self, key: &FragKey) -> Option<Pending> {
         let entry = self.table.remove(key)?;
         self.age.remove(&(entry.started, entry.seq));
+        if let Some(source) = self.sources.get_mut(&key.src) {
+            source.1 = source.1.saturating_sub(1);
+            if source.1 == 0 {
+                self.sources.remove(&key.src);
+            }
+        }
         self.buffered = self.buffered.saturating_sub(entry.data.len());
         Some(entry)
     }

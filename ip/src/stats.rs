@@ -46,10 +46,15 @@ pub struct IpStats {
     pub drop_ttl_expired: u64,
     pub drop_no_route: u64,
     pub drop_frag_needed: u64,
+    /// A fragment to forward that reaches past a 65,535-byte datagram (RFC 791), too
+    /// large for the next link: its pieces' offsets would not fit the header's field.
+    pub drop_bad_fragment: u64,
     pub drop_arp_failed: u64,
     pub drop_arp_queue_full: u64,
     pub drop_tx_queue_full: u64,
     pub drop_unknown_protocol: u64,
+    /// Reassembly failures: datagrams timed out, discarded or evicted, and fragments
+    /// refused (the reassembler's `failures`, by cause in its own counters).
     pub drop_reassembly: u64,
     /// Offload metadata where none may be: from a device that promised none, or a
     /// coalesced segment to forward where the outgoing device cannot cut it.

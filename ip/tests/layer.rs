@@ -2082,6 +2082,32 @@ fn too_big_without_df_is_fragmented() {
     assert_eq!(Ipv4Packet::new_checked(&whole).unwrap().ttl(), 63);
 }
 
+/// A fragment reaching past 65,535 bytes (offset 65,000, 1,000 bytes), too big for the
+/// next link: its pieces' offsets would wrap the 13-bit field (the second would claim
+/// offset 16), so it is dropped and counted rather than cut.
+#[test]
+fn a_fragment_past_the_largest_datagram_is_not_refragmented() {
+    let mut l = router();
+    l.set_mtu(1, 576).unwrap();
+    let mut up = Recorder::default();
+    let bad = Hdr::new(HOST_A, HOST_B, UDP)
+        .ident(0x7777)
+        .frag(65_000, true)
+        .packet(&pattern(1000, 9));
+    rx_ip(&mut l, &mut up, 0, &bad, T0);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_bad_fragment, 1);
+    // Up to the limit it is cut as usual.
+    let fits = Hdr::new(HOST_A, HOST_B, UDP)
+        .ident(0x7778)
+        .frag(64_512, true)
+        .packet(&pattern(1000, 9));
+    rx_ip(&mut l, &mut up, 0, &fits, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|s| s.ip().frag_offset() >= 64_512));
+}
+
 #[test]
 fn forwarding_a_fragment_that_must_be_refragmented_keeps_its_place() {
     let mut l = router();
@@ -2434,6 +2460,26 @@ fn reassembly_timeout_without_the_first_fragment_is_silent() {
     assert_eq!(l.stats().drop_reassembly, 1);
     assert_eq!(l.icmp_stats().tx_time_exceeded, 0);
     assert_eq!(l.reassembly_usage(), (0, 0));
+}
+
+/// Every reassembly failure reaches the IP counter, whatever the reassembler decided on
+/// its own: here an older datagram evicted for a new one (the push itself went well).
+#[test]
+fn an_evicted_datagram_counts_as_a_reassembly_drop() {
+    let mut cfg = IpConfig::default();
+    cfg.reassembly.max_datagrams = 1;
+    let mut l = one_iface_with(cfg);
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    let mut up = Recorder::default();
+    for ident in [1u16, 2] {
+        let f = Hdr::new(HOST_A, US0, UDP)
+            .ident(ident)
+            .frag(0, true)
+            .packet(&pattern(64, 1));
+        rx_ip(&mut l, &mut up, 0, &f, T0);
+    }
+    assert_eq!(l.reassembly_stats().too_many_datagrams, 1);
+    assert_eq!(l.stats().drop_reassembly, 1);
 }
 
 // ==== Routing and configuration ==============================================================
@@ -4156,6 +4202,25 @@ fn a_learnt_path_mtu_shows_in_route_info_until_it_expires() {
     assert_eq!(l.tx().route_info(HOST_B), Some((US1, 1280)));
     l.poll(expiry, &mut up);
     assert_eq!(l.tx().route_info(HOST_B), Some((US1, 1500)));
+}
+
+/// A send after the learnt path MTU's 10 minutes (RFC 1191 6.3) uses the link's again,
+/// though no `poll` has removed the entry yet: the send has its `now`.
+#[test]
+fn a_send_after_the_path_mtu_expired_uses_the_link_mtu() {
+    let mut l = router();
+    l.tx().set_path_mtu(HOST_B, 1000, T0);
+    let meta = SendMeta {
+        pmtu: Some(ip::PmtuMode::Do),
+        ..SendMeta::new(HOST_B, UDP)
+    };
+    let expiry = T0 + ip::pmtu::PMTU_EXPIRY;
+    assert_eq!(
+        l.tx()
+            .send(&meta, &[0u8; 1200], expiry - Duration::from_secs(1)),
+        Err(SendError::TooLong)
+    );
+    assert_eq!(l.tx().send(&meta, &[0u8; 1200], expiry), Ok(()));
 }
 
 /// An echo request from HOST_A to US0 with `opts` (a multiple of 4 bytes), cut into

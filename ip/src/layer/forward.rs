@@ -166,6 +166,10 @@ impl IpLayer {
                 u32::from(mtu16),
                 now,
             );
+        } else if pkt.frag_offset() + pkt.payload().len() > crate::reassembly::MAX_PAYLOAD {
+            // A fragment reaching past a 65,535-byte datagram (RFC 791) can never be put
+            // together, and its pieces' offsets would not fit the 13-bit field.
+            self.out.stats.drop_bad_fragment += 1;
         } else {
             self.refragment(route.ifindex, next_hop, pkt, mtu, now);
         }

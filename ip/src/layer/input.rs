@@ -339,7 +339,8 @@ impl IpLayer {
                         }
                     }
                     Outcome::Incomplete => {}
-                    Outcome::Dropped(_) => self.out.stats.drop_reassembly += 1,
+                    // Counted by the reassembler (`stats`), evictions and timeouts too.
+                    Outcome::Dropped(_) => {}
                 }
             } else {
                 // A coalesced segment stands for segments of its `gso` size (TCP counts

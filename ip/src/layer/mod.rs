@@ -542,7 +542,10 @@ impl IpLayer {
     }
 
     pub fn stats(&self) -> IpStats {
-        self.out.stats
+        IpStats {
+            drop_reassembly: self.reasm.stats().failures(),
+            ..self.out.stats
+        }
     }
 
     pub fn icmp_stats(&self) -> IcmpStats {
@@ -627,7 +630,6 @@ impl IpLayer {
             }
         }
         for exp in self.reasm.poll(now) {
-            self.out.stats.drop_reassembly += 1;
             if let Some(first) = exp.first_fragment {
                 // RFC 792 / RFC 1122 3.3.2: only when fragment zero has arrived.
                 self.icmp_error_raw(

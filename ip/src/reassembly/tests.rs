@@ -926,6 +926,7 @@ fn config_and_debug_show_the_limits_and_the_state() {
         timeout: Duration::from_secs(7),
         max_bytes: 1234,
         max_datagrams: 3,
+        max_dist: 9,
     };
     let mut r = Reassembler::new(cfg);
     assert_eq!(r.config(), &cfg);
@@ -1127,6 +1128,7 @@ fn random_input_keeps_invariants() {
         timeout: Duration::from_secs(3),
         max_bytes: 8_000,
         max_datagrams: 5,
+        max_dist: 6,
     };
     let mut r = Reassembler::new(cfg);
     let mut rng = Rng::new(26);
@@ -1154,7 +1156,10 @@ fn random_input_keeps_invariants() {
             rng.below(1000)
         };
         let f = Fragment {
-            key: key(rng.below(8) as u16),
+            key: FragKey {
+                src: Ipv4Addr::new(10, 0, 0, 2 + rng.below(2) as u8),
+                ..key(rng.below(8) as u16)
+            },
             offset,
             more_fragments: rng.below(3) != 0,
             header: &hdr[..if rng.below(50) == 0 { 10 } else { 20 }],
@@ -1175,6 +1180,9 @@ fn random_input_keeps_invariants() {
         let sum: usize = r.table.values().map(|p| p.data.len()).sum();
         assert_eq!(sum, r.buffered_bytes());
         assert_eq!(r.age.len(), r.table.len());
+        let by_source: usize = r.sources.values().map(|&(_, n)| n).sum();
+        assert_eq!(by_source, r.table.len());
+        assert!(r.table.keys().all(|k| r.sources.contains_key(&k.src)));
         if rng.below(100) == 0 {
             for e in r.poll(now) {
                 if let Some(q) = e.first_fragment {
@@ -1195,6 +1203,7 @@ fn random_input_keeps_invariants() {
         DropReason::TooManyDatagrams,
         DropReason::Duplicate,
         DropReason::BadHeader,
+        DropReason::TooFar,
     ] {
         assert!(s.drops(reason) > 0, "{reason:?} never happened: {s:?}");
     }
@@ -1248,4 +1257,81 @@ fn ecn_codepoints_of_fragments_combine_or_discard() {
     assert_eq!(r.stats().ecn_mismatch, dropped);
     assert_eq!(dropped, 2);
     assert_empty(&r);
+}
+
+/// RFC 4963 3: the first half of datagram A waits while its source sends 100 other
+/// datagrams (its Identification wraps round at such rates); the second half of a new
+/// datagram B with A's key must not complete A. B's half starts afresh.
+#[test]
+fn a_stale_datagram_is_not_completed_by_a_new_one_with_its_key() {
+    let k = key(4963);
+    let a = split(&k, &data(16, 1), &[8], false, &[]);
+    let b = split(&k, &data(16, 2), &[8], false, &[]);
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let t = Instant::ZERO;
+    assert_eq!(r.push(a[0].get(), t), Outcome::Incomplete);
+    for i in 0..100u16 {
+        let f = split(&key(i), &data(16, u64::from(i) + 10), &[8], false, &[]);
+        feed(&mut r, &f, &[0, 1], t);
+    }
+    assert_eq!(r.push(b[1].get(), t), Outcome::Incomplete);
+    assert_eq!(r.stats().too_far, 1);
+    assert_eq!(r.stats().failures(), 1);
+    let out = match r.push(b[0].get(), t) {
+        Outcome::Complete(out) => out,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(&out[HEADER_LEN..], &data(16, 2)[..]);
+}
+
+/// Up to `max_dist` fragments from the source in between are fine; other sources' do not
+/// count; 0 turns the check off.
+#[test]
+fn the_distance_counts_fragments_from_the_same_source_only() {
+    let k = key(7);
+    let whole = data(16, 7);
+    let a = split(&k, &whole, &[8], false, &[]);
+    let elsewhere = |i: u16| FragKey {
+        src: Ipv4Addr::new(10, 0, 0, 9),
+        ..key(i)
+    };
+    for (max_dist, same_source, other_source) in [(64, 63, 500), (0, 500, 0), (3, 2, 50)] {
+        let mut r = Reassembler::new(ReassemblyConfig {
+            max_dist,
+            ..ReassemblyConfig::default()
+        });
+        let t = Instant::ZERO;
+        assert_eq!(r.push(a[0].get(), t), Outcome::Incomplete);
+        // Each other datagram: two fragments, the second completing it.
+        for i in 0..same_source / 2 {
+            let f = split(&key(100 + i), &data(16, 3), &[8], false, &[]);
+            feed(&mut r, &f, &[0, 1], t);
+        }
+        if same_source % 2 == 1 {
+            let f = split(&key(99), &data(24, 3), &[8], false, &[]);
+            assert_eq!(r.push(f[0].get(), t), Outcome::Incomplete);
+        }
+        for i in 0..other_source / 2 {
+            let f = split(&elsewhere(i), &data(16, 4), &[8], false, &[]);
+            feed(&mut r, &f, &[0, 1], t);
+        }
+        match r.push(a[1].get(), t) {
+            Outcome::Complete(out) => assert_eq!(&out[HEADER_LEN..], &whole[..]),
+            other => panic!("max_dist {max_dist}: {other:?}"),
+        }
+        assert_eq!(r.stats().too_far, 0);
+    }
+    // One more than the distance: stale.
+    let mut r = Reassembler::new(ReassemblyConfig {
+        max_dist: 3,
+        ..ReassemblyConfig::default()
+    });
+    let t = Instant::ZERO;
+    assert_eq!(r.push(a[0].get(), t), Outcome::Incomplete);
+    for i in 0..2 {
+        let f = split(&key(100 + i), &data(16, 3), &[8], false, &[]);
+        feed(&mut r, &f, &[0, 1], t);
+    }
+    assert_eq!(r.push(a[1].get(), t), Outcome::Incomplete);
+    assert_eq!(r.stats().too_far, 1);
 }

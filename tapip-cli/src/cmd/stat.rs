@@ -180,6 +180,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_ttl_expired", ip.drop_ttl_expired),
             ("drop_no_route", ip.drop_no_route),
             ("drop_frag_needed", ip.drop_frag_needed),
+            ("drop_bad_fragment", ip.drop_bad_fragment),
             ("drop_arp_failed", ip.drop_arp_failed),
             ("drop_arp_queue_full", ip.drop_arp_queue_full),
             ("drop_tx_queue_full", ip.drop_tx_queue_full),
@@ -207,6 +208,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_too_many_datagrams", reasm.too_many_datagrams),
             ("drop_bad_header", reasm.bad_header),
             ("drop_ecn_mismatch", reasm.ecn_mismatch),
+            ("drop_too_far", reasm.too_far),
         ],
     );
     line("icmp", &icmp_pairs(&icmp, tr.icmp_errors_received));

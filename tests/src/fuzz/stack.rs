@@ -83,6 +83,7 @@ const REASSEMBLY: ReassemblyConfig = ReassemblyConfig {
     timeout: Duration::from_secs(30),
     max_bytes: 256 * 1024,
     max_datagrams: 8,
+    max_dist: 64,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
