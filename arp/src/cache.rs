@@ -83,7 +83,10 @@ pub enum DropReason {
     /// The address already had `max_pending_per_entry` packets queued: the oldest was
     /// dropped for the new one (or the new one, with a limit of zero).
     EntryQueueFull,
-    /// `max_pending_total` packets are queued over all addresses.
+    /// `max_pending_total` packets are queued over all addresses: the oldest packet of the
+    /// longest queue (or of the address's own) gave way for the new one, so that every
+    /// address keeps its latest packet and a new one still gets its request (RFC 1122
+    /// 2.3.2.2); or the new one, when every queue holds a single packet.
     TotalQueueFull,
     /// The table is full of static entries, so no entry could be made for the address.
     TableFull,
@@ -529,12 +532,16 @@ impl<P> NeighborCache<P> {
         self.pending_total
     }
 
-    /// Is `ip` being resolved with its queue full, so that the next packet for it would
-    /// push out the oldest? (A blocking sender waits instead: see `socket-api`.)
+    /// Is `ip` being resolved with its queue full, or all queues together full, so that
+    /// the next packet for it would push out the oldest? (A blocking sender waits
+    /// instead: see `socket-api`.)
     pub fn queue_full(&self, ip: Ipv4Addr) -> bool {
         let per_entry = self.config.max_pending_per_entry;
+        let total_full = self.pending_total >= self.config.max_pending_total;
         match self.table.get(&ip).map(|e| &e.state) {
-            Some(State::Incomplete { queue, .. }) => queue.len() >= per_entry,
+            Some(State::Incomplete { queue, .. }) => {
+                queue.len() >= per_entry || (total_full && !queue.is_empty())
+            }
             _ => false,
         }
     }
@@ -577,24 +584,31 @@ impl<P> NeighborCache<P> {
         }
     }
 
-    /// Make room for one more entry, evicting the oldest reachable entry, else the oldest
-    /// incomplete one. False if the table is full of static entries (or `max_entries` is 0).
-    fn make_room(&mut self) -> bool {
+    /// Make room for one more entry, evicting the oldest of the first class that has one:
+    /// reachable entries not used since they were confirmed, reachable ones in use, those
+    /// being probed (in use), incomplete ones (with their queued packets). `learning` (a
+    /// sender learnt from its request) takes only the first: it never displaces an entry
+    /// in use or a resolution under way, as Linux's forced GC spares entries whose timers
+    /// run. False if nothing may go (a table of static entries, `max_entries` 0).
+    fn make_room(&mut self, learning: bool) -> bool {
         if self.table.len() < self.config.max_entries {
             return true;
         }
-        let oldest = |want_reachable: bool| {
-            self.table
-                .iter()
-                .filter(|(_, e)| match e.state {
-                    State::Reachable { .. } | State::Probing { .. } => want_reachable,
-                    State::Incomplete { .. } => !want_reachable,
-                    State::Static { .. } => false,
-                })
-                .min_by_key(|(ip, e)| (e.since, **ip))
-                .map(|(ip, _)| *ip)
+        let class = |e: &Entry<P>| match e.state {
+            State::Reachable { used: false, .. } => Some(0),
+            _ if learning => None,
+            State::Reachable { used: true, .. } => Some(1),
+            State::Probing { .. } => Some(2),
+            State::Incomplete { .. } => Some(3),
+            State::Static { .. } => None,
         };
-        let Some(victim) = oldest(true).or_else(|| oldest(false)) else {
+        let victim = self
+            .table
+            .iter()
+            .filter_map(|(ip, e)| Some(((class(e)?, e.since, *ip), *ip)))
+            .min()
+            .map(|(_, ip)| ip);
+        let Some(victim) = victim else {
             return false;
         };
         if let Some(entry) = self.table.remove(&victim) {
@@ -602,6 +616,30 @@ impl<P> NeighborCache<P> {
             bump(&mut self.stats.evictions);
         }
         self.table.len() < self.config.max_entries
+    }
+
+    /// The total queue is full: drop the oldest packet of the longest queue that holds
+    /// more than one (its latest stays), counted. False if every queue holds one or none.
+    fn free_a_queue_slot(&mut self) -> bool {
+        let longest = self
+            .table
+            .iter_mut()
+            .filter_map(|(ip, e)| match &mut e.state {
+                State::Incomplete { queue, .. } if queue.len() > 1 => {
+                    Some((queue.len(), std::cmp::Reverse(*ip), queue))
+                }
+                _ => None,
+            })
+            .max_by_key(|(len, ip, _)| (*len, *ip));
+        let Some((_, _, queue)) = longest else {
+            return false;
+        };
+        queue.pop_front();
+        self.pending_total = self.pending_total.saturating_sub(1);
+        self.stats
+            .pending_dropped
+            .add(DropReason::TotalQueueFull, 1);
+        true
     }
 
     /// The MAC for `ip` if it is known now: a static entry or an unexpired reachable one
@@ -643,24 +681,34 @@ impl<P> NeighborCache<P> {
                 }
                 State::Static { mac } | State::Probing { mac, .. } => Resolve::Ready(*mac, packet),
                 State::Incomplete { queue, .. } => {
-                    if queue.len() >= per_entry && per_entry > 0 {
+                    let entry_full = queue.len() >= per_entry;
+                    if per_entry == 0 {
+                        self.drop_packet(packet, DropReason::EntryQueueFull)
+                    } else if entry_full || (total_full && !queue.is_empty()) {
                         // The oldest gives way, as Linux's neighbour queue does: the
                         // sender's call succeeds, and the newest packets wait.
                         queue.pop_front();
                         queue.push_back(packet);
-                        self.stats
-                            .pending_dropped
-                            .add(DropReason::EntryQueueFull, 1);
+                        let reason = if entry_full {
+                            DropReason::EntryQueueFull
+                        } else {
+                            DropReason::TotalQueueFull
+                        };
+                        self.stats.pending_dropped.add(reason, 1);
                         Resolve::Queued {
                             send_request: false,
                         }
-                    } else if queue.len() >= per_entry {
-                        self.drop_packet(packet, DropReason::EntryQueueFull)
-                    } else if total_full {
+                    } else if total_full && !self.free_a_queue_slot() {
                         self.drop_packet(packet, DropReason::TotalQueueFull)
                     } else {
-                        queue.push_back(packet);
-                        self.pending_total += 1;
+                        if let Some(Entry {
+                            state: State::Incomplete { queue, .. },
+                            ..
+                        }) = self.table.get_mut(&ip)
+                        {
+                            queue.push_back(packet);
+                            self.pending_total += 1;
+                        }
                         Resolve::Queued {
                             send_request: false,
                         }
@@ -671,11 +719,12 @@ impl<P> NeighborCache<P> {
         if per_entry == 0 {
             return self.drop_packet(packet, DropReason::EntryQueueFull);
         }
-        if total_full {
-            return self.drop_packet(packet, DropReason::TotalQueueFull);
-        }
-        if !self.make_room() {
+        if !self.make_room(false) {
             return self.drop_packet(packet, DropReason::TableFull);
+        }
+        // Evicting an incomplete entry may have freed queue space.
+        if self.pending_total >= self.config.max_pending_total && !self.free_a_queue_slot() {
+            return self.drop_packet(packet, DropReason::TotalQueueFull);
         }
         let send_request = self.limiter.try_take(now);
         let (requests_sent, next_at) = if send_request {
@@ -821,7 +870,7 @@ impl<P> NeighborCache<P> {
             // "If Merge_flag is false, add the triplet <protocol type, sender protocol
             // address, sender hardware address> to the translation table."
             if !merge {
-                if self.make_room() {
+                if self.make_room(true) {
                     self.table.insert(
                         repr.sender_ip,
                         Entry {
@@ -971,7 +1020,7 @@ impl<P> NeighborCache<P> {
             }
             return Ok(Vec::new());
         }
-        if !self.make_room() {
+        if !self.make_room(false) {
             return Err(StaticError::TableFull);
         }
         self.table.insert(

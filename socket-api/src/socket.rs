@@ -559,14 +559,23 @@ impl Socket {
 
     /// 0.0.0.0 as a destination means this host, as Linux takes it (`connect` and
     /// `sendto`; never on the wire, RFC 1122 3.2.1.3): the socket's own address when it is
-    /// bound to one, else 127.0.0.1. A client given the address a server printed
-    /// ("listening on 0.0.0.0:8080") reaches it.
+    /// bound to one of the host's, else 127.0.0.1. A client given the address a server
+    /// printed ("listening on 0.0.0.0:8080") reaches it. A socket bound to a multicast or
+    /// broadcast address to receive on it has no address of its own (Linux's `inet_bind`
+    /// leaves the source unset), so its 0.0.0.0 is 127.0.0.1 too, never the group.
     fn local_if_unspecified(&self, a: SocketAddrV4) -> SocketAddrV4 {
         if !a.ip().is_unspecified() {
             return a;
         }
         let own = match self.local_addr() {
-            Ok(SocketAddr::V4(l)) if !l.ip().is_unspecified() => *l.ip(),
+            Ok(SocketAddr::V4(l))
+                if !l.ip().is_unspecified()
+                    && self
+                        .with_core(|c, _| Ok(c.ip.tx().is_local(*l.ip())))
+                        .unwrap_or(false) =>
+            {
+                *l.ip()
+            }
             _ => Ipv4Addr::LOCALHOST,
         };
         SocketAddrV4::new(own, a.port())

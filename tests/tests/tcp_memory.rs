@@ -360,6 +360,14 @@ fn the_unspecified_address_as_a_destination_is_this_host() {
     u.set_read_timeout(Some(WAIT)).unwrap();
     let (n, _) = u.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"yo");
+    // A socket bound to a group to receive on it has no address of its own: its 0.0.0.0
+    // is this host too, not the group (Linux's inet_bind leaves the source unset).
+    let group = std::net::Ipv4Addr::new(239, 1, 1, 1);
+    let g = socket_api::UdpSocket::bind(&p.b.stack, addr(group, 7842)).unwrap();
+    assert_eq!(g.send_to(b"yo", any(7841)).unwrap(), 2);
+    let (n, from) = u.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"yo");
+    assert_eq!(from, addr(std::net::Ipv4Addr::LOCALHOST, 7842));
 }
 
 /// A reset after the peer's FIN (in CLOSE-WAIT: our write reached a socket the peer had

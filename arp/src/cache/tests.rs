@@ -900,7 +900,7 @@ mod bounds {
     }
 
     #[test]
-    fn the_total_queue_is_bounded() {
+    fn the_total_queue_is_bounded_and_every_address_keeps_its_latest_packet() {
         let mut c = cache_with(|c| {
             c.max_pending_per_entry = 2;
             c.max_pending_total = 3;
@@ -908,26 +908,84 @@ mod bounds {
         c.resolve(A_IP, 1, secs(0));
         c.resolve(A_IP, 2, secs(0));
         c.resolve(B_IP, 3, secs(0));
+        // B's own oldest gives way for its newest (a blocking sender is told to wait).
+        assert!(c.queue_full(B_IP));
         assert_eq!(
             c.resolve(B_IP, 4, secs(0)),
-            Resolve::Dropped(4, DropReason::TotalQueueFull)
-        );
-        // A new address makes no entry while the queues are full.
-        assert_eq!(
-            c.resolve(C_IP, 5, secs(0)),
-            Resolve::Dropped(5, DropReason::TotalQueueFull)
-        );
-        assert_eq!(c.len(), 2);
-        assert_eq!(c.stats().pending_dropped.total_queue_full, 2);
-        // Releasing A makes room again.
-        process(&mut c, reply_from(A_IP, A_MAC), secs(0));
-        assert_eq!(
-            c.resolve(B_IP, 6, secs(0)),
             Resolve::Queued {
                 send_request: false
             }
         );
+        assert_eq!(c.pending(), 3);
+        // A new address still gets its entry and its request (RFC 1122 2.3.2.2): the
+        // oldest packet of the longest queue (A's) gives way.
+        assert_eq!(
+            c.resolve(C_IP, 5, secs(0)),
+            Resolve::Queued { send_request: true }
+        );
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.pending(), 3);
+        assert_eq!(c.stats().pending_dropped.total_queue_full, 2);
+        let released = |c: &mut NeighborCache<u32>, ip, mac| {
+            let out = process(c, reply_from(ip, mac), secs(0));
+            out.released.into_iter().map(|(_, p)| p).collect::<Vec<_>>()
+        };
+        assert_eq!(released(&mut c, A_IP, A_MAC), [2]);
+        assert_eq!(released(&mut c, B_IP, B_MAC), [4]);
+        assert_eq!(released(&mut c, C_IP, C_MAC), [5]);
+        assert_eq!(c.pending(), 0);
+        // Every queue holding a single packet: the new one is refused, nobody else's.
+        let mut c = cache_with(|c| c.max_pending_total = 2);
+        c.resolve(A_IP, 1, secs(0));
+        c.resolve(B_IP, 2, secs(0));
+        assert_eq!(
+            c.resolve(C_IP, 3, secs(0)),
+            Resolve::Dropped(3, DropReason::TotalQueueFull)
+        );
         assert_eq!(c.pending(), 2);
+    }
+
+    /// A request for us from a new host, the table full: it is answered, but learning it
+    /// evicts neither a resolution under way (its packets would be lost) nor an entry in
+    /// use; only an idle one gives way.
+    #[test]
+    fn learning_never_displaces_a_resolution_or_an_entry_in_use() {
+        let mut c = cache_with(|c| c.max_entries = 1);
+        c.resolve(A_IP, 1, secs(0));
+        let out = process(&mut c, request_from(B_IP, B_MAC, OUR_IP), ms(100));
+        assert!(out.reply.is_some());
+        assert!(!out.learned);
+        assert_eq!(c.stats().learn_table_full, 1);
+        assert_eq!(c.stats().pending_dropped.evicted, 0);
+        let out = process(&mut c, reply_from(A_IP, A_MAC), ms(200));
+        assert_eq!(out.released, vec![(A_MAC, 1)]);
+        // A is now in use (a packet went by it): still not displaced.
+        assert_eq!(c.resolve(A_IP, 2, secs(1)), Resolve::Ready(A_MAC, 2));
+        process(&mut c, request_from(B_IP, B_MAC, OUR_IP), secs(2));
+        assert_eq!(c.lookup(A_IP, secs(2)), Some(A_MAC));
+        assert_eq!(c.stats().learn_table_full, 2);
+        // An idle entry gives way.
+        let mut c = cache_with(|c| c.max_entries = 1);
+        learn(&mut c, A_IP, A_MAC, secs(0));
+        let out = process(&mut c, request_from(B_IP, B_MAC, OUR_IP), secs(1));
+        assert!(out.learned);
+        assert_eq!(c.lookup(B_IP, secs(1)), Some(B_MAC));
+    }
+
+    /// Room for a new resolution comes from an idle entry before one in use, even when
+    /// the one in use is older or being probed.
+    #[test]
+    fn eviction_takes_an_idle_entry_before_one_in_use() {
+        let mut c = cache_with(|c| c.max_entries = 2);
+        learn(&mut c, A_IP, A_MAC, secs(0));
+        assert_eq!(c.resolve(A_IP, 1, secs(1)), Resolve::Ready(A_MAC, 1));
+        learn(&mut c, B_IP, B_MAC, secs(59));
+        // A expired in use: probed, packets still go to it.
+        let p = c.poll(secs(60));
+        assert_eq!(p.probes, vec![(A_IP, A_MAC)]);
+        c.resolve(C_IP, 2, ms(60_100));
+        assert_eq!(c.lookup(A_IP, ms(60_100)), Some(A_MAC));
+        assert_eq!(c.lookup(B_IP, ms(60_100)), None);
     }
 
     #[test]
