@@ -149,6 +149,10 @@ pub struct Client {
     xid: u32,
     /// When the current exchange began (the `secs` field counts from it).
     started: Instant,
+    /// When the exchange's first REQUEST went: a lease's times run from it (RFC 2131
+    /// 4.4.1, "the time at which the original request was sent plus the duration of the
+    /// lease"), not from the ACK, which may come a round trip or a retransmission later.
+    requested: Instant,
     /// When `poll` has work: a message to send again, or a lease's timer.
     next: Option<Instant>,
     tries: u32,
@@ -174,6 +178,7 @@ impl Client {
             state: State::Init,
             xid: 0,
             started: now,
+            requested: now,
             next: Some(now),
             tries: 0,
             offer: None,
@@ -219,6 +224,9 @@ impl Client {
         let lease = self.checking.take()?;
         self.stats.declines += 1;
         let mut m = self.message(MessageType::Decline, now);
+        // RFC 2131 table 5: 'secs' and 'flags' 0 in a DECLINE, as in a RELEASE.
+        m.secs = 0;
+        m.broadcast = false;
         m.requested_ip = Some(lease.addr.addr());
         m.server_id = Some(lease.server);
         m.host_name = None;
@@ -274,6 +282,9 @@ impl Client {
     fn request_offer(&mut self, now: Instant) -> Option<Transmit> {
         let (addr, server) = self.offer?;
         self.state = State::Requesting;
+        if self.tries == 0 {
+            self.requested = now;
+        }
         self.stats.requests += 1;
         self.next = Some(now + self.backoff(self.tries));
         self.tries += 1;
@@ -380,6 +391,7 @@ impl Client {
                     // A new exchange: a new transaction id (RFC 2131 4.4.5).
                     self.xid = self.rng.next_u64() as u32;
                     self.started = now;
+                    self.requested = now;
                 }
                 self.state = next_state;
                 self.request_extension(now)
@@ -457,6 +469,7 @@ impl Client {
             return;
         };
         self.stats.acks += 1;
+        let from = self.requested.min(now);
         let (renew_at, rebind_at, expires_at) = match length {
             Lifetime::Infinite => (None, None, None),
             Lifetime::Finite(len) => {
@@ -471,7 +484,7 @@ impl Client {
                 if !(t1 <= t2 && t2 <= len) {
                     (t1, t2) = (len / 2, len * 7 / 8);
                 }
-                (Some(now + t1), Some(now + t2), Some(now + len))
+                (Some(from + t1), Some(from + t2), Some(from + len))
             }
         };
         if expires_at.is_some_and(|end| end <= now) {
@@ -502,7 +515,7 @@ impl Client {
         self.offer = None;
         self.tries = 0;
         if self.state == State::Requesting {
-            // A new address: checked first (the lease's times run from the ACK).
+            // A new address: checked first (the lease's times run from the REQUEST).
             self.state = State::Checking;
             self.checking = Some(lease);
             self.probes = 0;
@@ -732,9 +745,10 @@ mod tests {
         assert_eq!(l.addr.to_string(), "10.0.0.77/24");
         assert_eq!((l.server, l.router), (SERVER, Some(SERVER)));
         assert_eq!(l.dns, vec![SERVER]);
-        assert_eq!(l.renew_at, Some(at(5.2 + 1800.0)));
-        assert_eq!(l.rebind_at, Some(at(5.2 + 3150.0)));
-        assert_eq!(l.expires_at, Some(at(5.2 + 3600.0)));
+        // The times run from the REQUEST (5.1), not the ACK (RFC 2131 4.4.1).
+        assert_eq!(l.renew_at, Some(at(5.1 + 1800.0)));
+        assert_eq!(l.rebind_at, Some(at(5.1 + 3150.0)));
+        assert_eq!(l.expires_at, Some(at(5.1 + 3600.0)));
         assert_eq!(c.poll_at(), l.renew_at);
         assert_eq!(
             (
@@ -845,8 +859,51 @@ mod tests {
         let Some(Event::Bound(l)) = c.take_event() else {
             panic!("not renewed")
         };
-        assert_eq!(l.expires_at, Some(at(1501.0)));
-        assert_eq!((c.state(), c.poll_at()), (State::Bound, Some(at(1001.0))));
+        // From the renewing REQUEST at 500 s, not the ACK at 501 s.
+        assert_eq!(l.expires_at, Some(at(1500.0)));
+        assert_eq!((c.state(), c.poll_at()), (State::Bound, Some(at(1000.0))));
+    }
+
+    /// RFC 2131 4.4.1: "the time at which the original request was sent plus the
+    /// duration of the lease": an ACK after a retransmitted REQUEST counts from the first.
+    #[test]
+    fn the_lease_runs_from_the_first_request_of_the_exchange() {
+        let mut c = Client::new(MAC, None, 5, at(0.0));
+        let d = c.poll(at(0.0)).unwrap();
+        let xid = u32::from_be_bytes([d.payload[4], d.payload[5], d.payload[6], d.payload[7]]);
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+            at(1.0),
+        )
+        .unwrap();
+        let again = c.poll_at().unwrap();
+        assert!(c.poll(again).is_some(), "the REQUEST again");
+        let opts = [54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0, 100];
+        c.receive(
+            &reply(5, xid, [10, 0, 0, 77], &opts),
+            again + Duration::from_secs(1),
+        );
+        assert_eq!(c.checking.as_ref().unwrap().expires_at, Some(at(101.0)));
+    }
+
+    /// RFC 2131 table 5: a DECLINE has 'secs' and 'flags' 0.
+    #[test]
+    fn a_decline_has_secs_and_flags_zero() {
+        let mut c = Client::new(MAC, None, 5, at(0.0));
+        let d = c.poll(at(0.0)).unwrap();
+        let xid = u32::from_be_bytes([d.payload[4], d.payload[5], d.payload[6], d.payload[7]]);
+        c.poll(at(5.0));
+        c.receive(
+            &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+            at(5.0),
+        );
+        let opts = [54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 1, 0];
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(5.0));
+        assert!(c.poll(at(5.0)).is_none());
+        let b = c.conflict(at(5.2)).expect("a DECLINE").payload;
+        assert_eq!(b[242], 4, "DHCPDECLINE");
+        assert_eq!(&b[8..10], &[0, 0], "secs");
+        assert_eq!(&b[10..12], &[0, 0], "flags");
     }
 
     #[test]
