@@ -372,10 +372,13 @@ impl Output {
         repr.emit_with_options(&mut frame[ETH..], &igmp::ROUTER_ALERT, 0, false);
         msg.emit(&mut frame[ETH + hl..]);
         self.stats.tx_packets += 1;
-        if self
+        // The queue to the drivers drops a frame it has no room for and still says Ok
+        // (counted in `drop_tx_queue_full`): such a report did not leave, as a lost one.
+        let tx_drops = self.stats.drop_tx_queue_full;
+        let sent = self
             .transmit_ip(ifindex, repr.dst, frame, FrameMeta::default(), now)
-            .is_ok()
-        {
+            .is_ok();
+        if sent && self.stats.drop_tx_queue_full == tx_drops {
             match msg {
                 igmp::Message::Leave { .. } => self.igmp.tx_leaves += 1,
                 _ => self.igmp.tx_reports += 1,

@@ -5043,3 +5043,81 @@ fn an_icmp_error_with_an_unusable_quote_is_counted() {
     assert_eq!(up.errors.len(), 1);
     assert_eq!(l.icmp_stats().drop_bad_quote, 3);
 }
+
+/// Port unreachables to this host itself (over loopback) skip the per-destination bucket,
+/// as Linux's `icmpv4_xrlim_allow` does: a local program sending to a closed local port
+/// hears every refusal, not 6 and then one a second.
+#[test]
+fn port_unreachables_over_loopback_are_not_limited_per_destination() {
+    let mut l = one_iface();
+    let lo = l.add_interface(&loopback_device());
+    l.set_address(lo, Some(cidr("127.0.0.1/8")), T0).unwrap();
+    l.set_up(lo, true, T0).unwrap();
+    drain(&mut l);
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    let local = Ipv4Addr::new(127, 0, 0, 1);
+    let p = Hdr::new(local, local, UDP).packet(b"anyone?");
+    let frame = eth(MacAddr::ZERO, MacAddr::ZERO, ethertype::IPV4, &p);
+    for _ in 0..20 {
+        l.receive_frame(lo, &frame, T0, &mut up);
+    }
+    let errors = drain(&mut l)
+        .into_iter()
+        .filter(|s| s.is_ip() && s.ip().protocol() == ICMP)
+        .count();
+    assert_eq!((errors, l.icmp_stats().errors_rate_limited), (20, 0));
+}
+
+/// A redirect quoting the header alone, without the 8 octets after it, is unusable
+/// (RFC 1122 3.2.2): counted as such, and it changes no route either.
+#[test]
+fn a_redirect_with_a_bare_header_quote_changes_no_route() {
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    let mut l = one_iface();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+    let quoted = drain(&mut l)[0].payload[..20].to_vec();
+    let msg = icmp_bytes(&IcmpRepr::Redirect {
+        code: icmp::redirect::HOST,
+        gateway: HOST_A,
+        original: &quoted,
+    });
+    let mut up = Recorder::default();
+    rx_ip(
+        &mut l,
+        &mut up,
+        0,
+        &Hdr::new(ROUTER_C, US0, ICMP).packet(&msg),
+        T0,
+    );
+    assert_eq!(l.icmp_stats().drop_bad_quote, 1);
+    assert_eq!(
+        (
+            l.icmp_stats().rx_redirects_applied,
+            l.route_lookup(far).unwrap().kind
+        ),
+        (0, RouteKind::Static)
+    );
+}
+
+/// An IGMP report the full queue to the drivers dropped did not leave: not counted sent.
+#[test]
+fn an_igmp_report_dropped_by_a_full_tx_queue_is_not_counted_as_sent() {
+    let mut l = one_iface_with(IpConfig {
+        tx_queue: 1,
+        ..IpConfig::default()
+    });
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.tx()
+        .send(&SendMeta::new(HOST_A, UDP), b"fills the queue", T0)
+        .unwrap();
+    l.tx()
+        .join_group(Ipv4Addr::new(239, 1, 2, 3), US0, T0)
+        .unwrap();
+    assert_eq!(drain(&mut l).len(), 1);
+    assert_eq!(l.stats().drop_tx_queue_full, 1);
+    assert_eq!(l.igmp_stats().tx_reports, 0);
+}

@@ -819,6 +819,47 @@ mod unreachable {
         n.inject(remote, sa(US, LPORT), syn(Seq(7)), &[]);
         assert_eq!(n.only().r.flags, SYN | ACK);
     }
+
+    /// Only a net or host unreachable, a time exceeded or a parameter problem ends a
+    /// half-open entry, as Linux's tcp_req_err: a port unreachable or a prohibition
+    /// leaves it to its timer.
+    #[test]
+    fn a_half_open_entry_is_ended_only_by_the_errors_linux_ends_it_for() {
+        for (error, ends) in [
+            ((3, 3), false),
+            ((3, 13), false),
+            ((3, 0), true),
+            ((11, 0), true),
+            ((12, 0), true),
+        ] {
+            let mut n = Net::with_cfg(cfg());
+            n.listen(LPORT, 16);
+            let remote = sa(spoofed(1), 1000);
+            n.inject(remote, sa(US, LPORT), syn(Seq(7)), &[]);
+            let s = n.only();
+            icmp_error_about(&mut n, error, LPORT, remote, s.r.seq);
+            let left = if ends { 1 } else { 2 };
+            assert_eq!(n.t.socket_count(), left, "{error:?}");
+        }
+    }
+
+    /// A Destination Unreachable code past the last defined (15) means nothing: ignored,
+    /// as Linux's tcp_v4_err does, not taken for a host unreachable that ends a connect.
+    #[test]
+    fn an_unknown_unreachable_code_does_not_end_a_connect() {
+        let mut n = Net::new();
+        let h = n.t.tcp_open().expect("open");
+        let remote = sa(PEER, LPORT);
+        n.t.tcp_connect(h, remote, &mut n.ip, n.now)
+            .expect("connect");
+        let s = n.only();
+        let local = sa(s.src, s.r.src_port);
+        icmp_error_about(&mut n, (3, 16), local.port(), remote, s.r.seq);
+        assert_eq!(n.state(h), TcpState::SynSent);
+        assert_eq!(n.stats().icmp_ignored, 1);
+        icmp_error_about(&mut n, (3, 15), local.port(), remote, s.r.seq);
+        assert_eq!(n.state(h), TcpState::Closed);
+    }
 }
 
 mod invalid_ratelimit {

@@ -67,11 +67,16 @@ impl IpLayer {
         // for all, so that a host drawing many errors is held back by its own bucket and
         // leaves the shared one to the others (as Linux now orders them). Never
         // "fragmentation needed" (Linux neither): a sender that does not hear it goes on
-        // into a path-MTU black hole (RFC 2923 2.1).
+        // into a path-MTU black hole (RFC 2923 2.1). An error to this host itself (it
+        // leaves by loopback) skips the destination's bucket, as Linux's
+        // `icmpv4_xrlim_allow` does: a local program sending to a closed local port
+        // hears every port unreachable, within the shared bucket.
         let frag_needed =
             kind == icmp::kind::DEST_UNREACHABLE && code == icmp::unreach::FRAG_NEEDED;
+        let to_us = self.out.is_local_addr(src);
         let allowed = frag_needed
-            || (self.out.icmp_peer_limiter.take(src, now) && self.out.icmp_limiter.take(now));
+            || ((to_us || self.out.icmp_peer_limiter.take(src, now))
+                && self.out.icmp_limiter.take(now));
         if !allowed {
             self.out.icmp.errors_rate_limited += 1;
             return;

@@ -615,7 +615,9 @@ impl IpLayer {
             if self.cfg.forwarding {
                 return None;
             }
-            let (_, _, osrc, odst) = quoted_header(original)?;
+            // The same quote an error needs to be passed up (Linux checks it before it
+            // looks at any redirect).
+            let (_, _, osrc, odst) = usable_quote(original)?;
             if !self.out.is_local_addr(osrc) {
                 return None;
             }
@@ -663,15 +665,7 @@ impl IpLayer {
         upper: &mut dyn Upper,
     ) {
         self.out.icmp.rx_errors += 1;
-        // RFC 1122 3.2.2: an error quotes the offending datagram's header and at least the
-        // 8 octets after it (the ports and, for TCP, the sequence number), or all of a
-        // shorter datagram; without them it names no conversation (Linux drops it too,
-        // counted in InErrors).
-        let quote = quoted_header(original).filter(|&(hl, ..)| {
-            let total = usize::from(u16::from_be_bytes([original[2], original[3]]));
-            original.len() >= (hl + 8).min(total.max(hl))
-        });
-        let Some((hdr_len, protocol, osrc, odst)) = quote else {
+        let Some((hdr_len, protocol, osrc, odst)) = usable_quote(original) else {
             self.out.icmp.drop_bad_quote += 1;
             return;
         };
@@ -743,4 +737,15 @@ impl IpLayer {
             self.icmp_input(&d, now, upper);
         }
     }
+}
+
+/// An ICMP error's quote, if usable (RFC 1122 3.2.2): the offending datagram's header and
+/// at least the 8 octets after it (the ports and, for TCP, the sequence number), or all of
+/// a shorter datagram; without them it names no conversation (Linux drops it too, counted
+/// in InErrors). Its header length, protocol, source and destination.
+fn usable_quote(original: &[u8]) -> Option<(usize, u8, Ipv4Addr, Ipv4Addr)> {
+    quoted_header(original).filter(|&(hl, ..)| {
+        let total = usize::from(u16::from_be_bytes([original[2], original[3]]));
+        original.len() >= (hl + 8).min(total.max(hl))
+    })
 }

@@ -665,6 +665,12 @@ impl Transport {
         let frag_needed = (r.kind, r.code) == (k::DEST_UNREACHABLE, u::FRAG_NEEDED);
         let err = match (r.kind, r.code) {
             _ if frag_needed => None,
+            // Codes past RFC 1812's last (15, precedence cutoff) mean nothing yet: ignored,
+            // as Linux's tcp_v4_err does, rather than taken for a host unreachable.
+            (k::DEST_UNREACHABLE, c) if c > LAST_UNREACH_CODE => {
+                self.tcp.stats.icmp_ignored += 1;
+                return;
+            }
             (k::DEST_UNREACHABLE, u::PORT | u::PROTOCOL) => Some(TcpError::Refused),
             (k::DEST_UNREACHABLE, u::NET) => Some(TcpError::NetUnreachable),
             (k::DEST_UNREACHABLE, _) | (k::TIME_EXCEEDED, _) => Some(TcpError::HostUnreachable),
@@ -687,8 +693,12 @@ impl Transport {
             }
             return;
         }
+        let ends_request = matches!(
+            (r.kind, r.code),
+            (k::DEST_UNREACHABLE, u::NET | u::HOST) | (k::TIME_EXCEEDED | k::PARAMETER_PROBLEM, _)
+        );
         match err {
-            Some(e) => t.icmp_error(e),
+            Some(e) => t.icmp_error(e, ends_request),
             None => {
                 // The next-hop MTU sits in the low 16 bits of the ICMP header's second
                 // word (RFC 1191 4).
@@ -700,6 +710,10 @@ impl Transport {
         self.tcp_settle(h, now);
     }
 }
+
+/// The last Destination Unreachable code defined (RFC 1812 5.2.7.1: 15, precedence
+/// cutoff in effect).
+const LAST_UNREACH_CODE: u8 = 15;
 
 /// What became of a segment for a TIME-WAIT record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -630,14 +630,26 @@ pub fn host_unreachable(n: &mut Net, remote: SocketAddrV4, seq: Seq) {
 
 /// [`host_unreachable`] about a segment from our port `local`.
 pub fn host_unreachable_from(n: &mut Net, local: u16, remote: SocketAddrV4, seq: Seq) {
+    icmp_error_about(n, (3, 1), local, remote, seq);
+}
+
+/// An ICMP error of `(kind, code)` about our segment from port `local` to `remote` at
+/// `seq`, from our own address.
+pub fn icmp_error_about(
+    n: &mut Net,
+    (kind, code): (u8, u8),
+    local: u16,
+    remote: SocketAddrV4,
+    seq: Seq,
+) {
     let mut q = vec![0u8; 8];
     q[0..2].copy_from_slice(&local.to_be_bytes());
     q[2..4].copy_from_slice(&remote.port().to_be_bytes());
     q[4..8].copy_from_slice(&seq.0.to_be_bytes());
     let r = IcmpErrorReport {
         from: US,
-        kind: 3,
-        code: 1,
+        kind,
+        code,
         info: 0,
         orig_src: US,
         orig_dst: *remote.ip(),

@@ -1304,7 +1304,7 @@ mod tests {
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         assert_eq!(c.take().len(), 1);
         // A transient "host unreachable" about the segment in flight...
-        c.tcb.icmp_error(TcpError::HostUnreachable);
+        c.tcb.icmp_error(TcpError::HostUnreachable, true);
         assert_eq!(c.tcb.state, State::Established);
         // ...and then the peer acknowledges it: the path works.
         c.now += Duration::from_millis(50);

@@ -1115,15 +1115,18 @@ impl Tcb {
     }
 
     /// An ICMP error about this connection (RFC 1122 4.2.3.9, RFC 5927): fatal while
-    /// connecting (either way), remembered otherwise. ("Fragmentation needed" goes to
-    /// `path_mtu`.)
-    pub fn icmp_error(&mut self, e: TcpError) {
-        // A half-open passive connection goes too (as Linux drops the request): its peer,
-        // if real, retransmits its SYN; one that never resolves by ARP (the IP layer's
-        // host unreachable) or does not exist leaves the SYN queue at once. Not a Fast
-        // Open connection, which the application has already (as Linux's tcp_v4_err
-        // keeps the error soft for it).
-        let half_open = self.state == State::SynReceived && self.passive && !self.fo_child;
+    /// connecting, remembered otherwise. ("Fragmentation needed" goes to `path_mtu`.)
+    /// `ends_request`: the kind that also ends a half-open passive connection.
+    pub fn icmp_error(&mut self, e: TcpError, ends_request: bool) {
+        // A half-open passive connection goes too on a net or host unreachable, a time
+        // exceeded or a parameter problem (as Linux's tcp_req_err drops the request): its
+        // peer, if real, retransmits its SYN; one that never resolves by ARP (the IP
+        // layer's host unreachable) or does not exist leaves the SYN queue at once. Other
+        // kinds (a port unreachable, a prohibition) leave it to its timer, as Linux does.
+        // Not a Fast Open connection, which the application has already (as Linux's
+        // tcp_v4_err keeps the error soft for it).
+        let half_open =
+            self.state == State::SynReceived && self.passive && !self.fo_child && ends_request;
         if self.state == State::SynSent || half_open {
             self.fail(e);
         } else {

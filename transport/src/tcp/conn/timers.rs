@@ -550,7 +550,7 @@ mod tests {
         c.tcb.tlp_enabled = false;
         c.cfg.rto_max = Duration::from_secs(1);
         c.tcb.orphan = true;
-        c.tcb.icmp_error(TcpError::HostUnreachable);
+        c.tcb.icmp_error(TcpError::HostUnreachable, true);
         c.tcb.shutdown_write();
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         assert!(c.take()[0].r.has(flags::FIN));
