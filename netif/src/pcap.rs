@@ -203,6 +203,12 @@ impl PcapHandle {
         self.shared.last_error.lock().clone()
     }
 
+    /// The most recent write error not taken yet, as `path: message`: for whoever reports
+    /// it, once (a failed write ends a recording with no caller to tell).
+    pub fn take_error(&self) -> Option<String> {
+        self.shared.last_error.lock().take()
+    }
+
     /// Record one frame stamped with the current time, if recording. Never fails: a write
     /// error is counted and ends the recording.
     pub fn record(&self, frame: &[u8]) {

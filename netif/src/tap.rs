@@ -9,7 +9,8 @@
 //! but has no call for the ioctl; it is one `ioctl` on the tap's descriptor below. The
 //! header's size is set too (`TUNSETVNETHDRSZ`, to the 10 bytes `vnet.rs` parses): a
 //! persistent tap keeps the size another program gave it, which need not be the kernel's
-//! default. If the kernel refuses any of these, the tap works with plain frames (or with
+//! default; and its byte order (`TUNSETVNETLE`), for the same reason and for big-endian
+//! hosts. If the kernel refuses any of these, the tap works with plain frames (or with
 //! fewer offloads) and [`TapDevice::offload_refused`] says why.
 //!
 //! Reads are non-blocking: a driver drains every frame that is ready and only then waits in
@@ -110,15 +111,29 @@ const SIOCSIFTXQLEN: libc::Ioctl = libc::SIOCSIFTXQLEN as libc::Ioctl;
 /// `TUNSETVNETHDRSZ` on an open tap: the size of the `virtio_net_hdr` in front of every
 /// frame, both ways. The kernel's default (10) is what `vnet.rs` parses, but a persistent
 /// tap keeps whatever size another program set, so it is set here.
-#[allow(unsafe_code)]
 fn set_vnet_hdr_len(fd: std::os::fd::RawFd, len: usize) -> io::Result<()> {
     let len =
         libc::c_int::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    set_int(fd, libc::TUNSETVNETHDRSZ, len)
+}
+
+/// `TUNSETVNETLE` on an open tap: the header's fields little-endian, as `vnet.rs` reads
+/// and writes them. That is the kernel's default on a little-endian host, but not on a
+/// big-endian one, nor on a persistent tap another program switched to big-endian
+/// (`TUNSETVNETBE`, on kernels built with CONFIG_TUN_VNET_CROSS_LE); this request wins
+/// over that one.
+fn set_vnet_le(fd: std::os::fd::RawFd) -> io::Result<()> {
+    set_int(fd, libc::TUNSETVNETLE, 1)
+}
+
+/// A tap `ioctl` whose argument is a pointer to an int.
+#[allow(unsafe_code)]
+fn set_int(fd: std::os::fd::RawFd, request: libc::Ioctl, value: libc::c_int) -> io::Result<()> {
     // SAFETY: `fd` is the tap's descriptor, open for the lifetime of the `tun::Device` the
-    // caller borrows it from. Unlike TUNSETOFFLOAD this request takes a pointer, to an int:
-    // the kernel copies that int in (`get_user`) during the call and keeps no reference;
-    // `len` lives on this frame until the call returns and is only read.
-    let r = unsafe { libc::ioctl(fd, libc::TUNSETVNETHDRSZ, &len as *const libc::c_int) };
+    // caller borrows it from. Unlike TUNSETOFFLOAD these requests take a pointer, to an
+    // int: the kernel copies that int in (`get_user`) during the call and keeps no
+    // reference; `value` lives on this frame until the call returns and is only read.
+    let r = unsafe { libc::ioctl(fd, request, &value as *const libc::c_int) };
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -279,16 +294,22 @@ impl TapDevice {
             }
             Err(e) => return Err(classify(&cfg.name, e)),
         };
-        // The header's size, both ways, to what `vnet.rs` parses: a refusal means plain
-        // frames, as a refused IFF_VNET_HDR does (the tap opened again without it).
-        let (dev, vnet) = match vnet.then(|| set_vnet_hdr_len(dev.as_raw_fd(), VNET_HDR_LEN)) {
-            Some(Err(e)) => {
+        // The header's size and byte order, both ways, to what `vnet.rs` parses: a
+        // refusal means plain frames, as a refused IFF_VNET_HDR does (the tap opened again
+        // without it).
+        let set_up = |fd| {
+            set_vnet_hdr_len(fd, VNET_HDR_LEN)
+                .map_err(|e| format!("TUNSETVNETHDRSZ {VNET_HDR_LEN} refused: {e}"))?;
+            set_vnet_le(fd).map_err(|e| format!("TUNSETVNETLE refused: {e}"))
+        };
+        let (dev, vnet) = match vnet.then(|| set_up(dev.as_raw_fd())) {
+            Some(Err(why)) => {
                 drop(dev);
                 c.platform_config(|p| {
                     p.vnet_hdr(false);
                 });
                 let d = tun::create(&c).map_err(|e| classify(&cfg.name, e))?;
-                offload_refused = Some(format!("TUNSETVNETHDRSZ {VNET_HDR_LEN} refused: {e}"));
+                offload_refused = Some(why);
                 (d, false)
             }
             _ => (dev, vnet),
@@ -776,6 +797,8 @@ mod tests {
         // <linux/if_tun.h>: TUNSETVNETHDRSZ = _IOW('T', 216, int), TUNSETOFFLOAD =
         // _IOW('T', 208, unsigned int); <linux/sockios.h>: SIOC[GS]IFTXQLEN = 0x8942/3.
         assert_eq!(libc::TUNSETVNETHDRSZ, 0x4004_54d8);
+        // TUNSETVNETLE = _IOW('T', 220, int).
+        assert_eq!(libc::TUNSETVNETLE, 0x4004_54dc);
         assert_eq!(libc::TUNSETOFFLOAD, 0x4004_54d0);
         assert_eq!((SIOCGIFTXQLEN, SIOCSIFTXQLEN), (0x8942, 0x8943));
         // The size set is the one parsed: struct virtio_net_hdr, 10 bytes.
@@ -786,6 +809,8 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(libc::ENOTTY), "{e}");
         let e = set_vnet_hdr_len(f.as_raw_fd(), usize::MAX).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        let e = set_vnet_le(f.as_raw_fd()).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTTY), "{e}");
     }
 
     #[test]

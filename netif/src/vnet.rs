@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Multi-byte fields are little-endian: the legacy layout is in the host's byte order, and the
-//! tap is switched to little-endian explicitly (`TUNSETVNETLE`) where the host differs.
+//! tap is switched to little-endian explicitly (`TUNSETVNETLE`, on every open in `tap.rs`),
+//! whatever the host's order or an earlier user of a persistent tap set.
 //!
 //! - Receiving, `NEEDS_CSUM` means the checksum field holds only the pseudo-header sum (the
 //!   kernel never computed the rest, the data never left the host): the stack trusts it.

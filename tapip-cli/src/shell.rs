@@ -76,7 +76,18 @@ pub fn main(cli: Cli) -> i32 {
     if !linger(&ctx, limit, interactive) && code == 0 {
         code = 1;
     }
-    let _ = ctx.pcap.stop();
+    // A capture cut short by a write error, or whose last records do not reach the file,
+    // is said in one line, and the program does not end as if all went well.
+    let flushed = ctx.pcap.stop().map_err(|e| format!("pcap: {e}"));
+    for e in crate::cmd::pcap_failure(&ctx)
+        .into_iter()
+        .chain(flushed.err())
+    {
+        errln!("{e}");
+        if code == 0 {
+            code = 1;
+        }
+    }
     ctx.stack.shutdown();
     // The drivers (and their tracers) are gone; with the shell's handle dropped too the
     // trace channel closes and the printer ends once it has printed every line.
@@ -348,16 +359,17 @@ fn input_loop(
         let line = match left.take() {
             Some(l) => l,
             None => match read(true) {
-                InputLine::Line(l) if input::is_overlong(&l) => {
-                    // A command line of a megabyte is no command: skip to its end.
+                InputLine::Line(l) if l.len() >= input::MAX_LINE => {
+                    // A command line of a megabyte is no command: skip to its end, if
+                    // the read cut it there.
                     let mut eof = false;
-                    loop {
+                    let mut cut = input::is_overlong(&l);
+                    while cut {
                         match read(true) {
-                            InputLine::Line(l) if input::is_overlong(&l) => {}
-                            InputLine::Line(_) => break,
+                            InputLine::Line(l) => cut = input::is_overlong(&l),
                             InputLine::Eof | InputLine::Interrupted => {
                                 eof = true;
-                                break;
+                                cut = false;
                             }
                         }
                     }
@@ -428,7 +440,11 @@ fn read_terminal(
                 if !line.trim().is_empty() {
                     let _ = ed.add_history_entry(line.as_str());
                 }
-                return InputLine::Line(line.into_bytes());
+                // Whole, as a line from a pipe is: a long one is not taken for the first
+                // piece of a longer one.
+                let mut l = line.into_bytes();
+                l.push(b'\n');
+                return InputLine::Line(l);
             }
             Ok(line) => {
                 let mut data = line.into_bytes();
@@ -449,6 +465,38 @@ fn read_terminal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A whole command line of a megabyte or more (a terminal's, or a pipe's ending in
+    /// its newline) is refused alone; the next command runs. A pipe's line cut at the
+    /// limit is skipped to its end.
+    #[test]
+    fn an_overlong_line_is_refused_alone_and_the_next_command_runs() {
+        let long = vec![b'x'; input::MAX_LINE];
+        let whole = [long.clone(), b"\n".to_vec()].concat();
+        for lines in [
+            vec![whole, b"ifconfig\n".to_vec()],
+            vec![long.clone(), b"xx\n".to_vec(), b"ifconfig\n".to_vec()],
+            vec![long.clone(), long, b"x\n".to_vec(), b"ifconfig\n".to_vec()],
+        ] {
+            let (tx, rx) = bounded::<Option<String>>(1);
+            let (ack_tx, ack_rx) = bounded::<()>(1);
+            let (_input, requests) = input::Input::new();
+            let mut lines = lines.into_iter();
+            let reader = std::thread::spawn(move || {
+                input_loop(
+                    |_| lines.next().map_or(InputLine::Eof, InputLine::Line),
+                    &tx,
+                    &ack_rx,
+                    &requests,
+                )
+            });
+            let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            assert_eq!(first.as_deref(), Some("ifconfig"));
+            let _ = ack_tx.send(());
+            assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), None);
+            let _ = reader.join();
+        }
+    }
 
     #[test]
     fn the_waiting_line_agrees_in_number() {

@@ -470,13 +470,15 @@ impl IpLayer {
     /// Our own addresses, and a network's own address and broadcast, are nobody's
     /// neighbour entry (refused as `ifconfig` refuses them as addresses).
     pub fn arp_add_static(&mut self, ip: Ipv4Addr, mac: MacAddr) -> Result<(), ConfigError> {
+        // Our own addresses first: loopback's are on no link, and "not on a connected
+        // network" would say the wrong thing of them.
+        if self.out.is_local_addr(ip) {
+            return Err(ConfigError::Arp(format!("{ip} is this host's own address")));
+        }
         let ifindex = self
             .out
             .on_link_iface(ip)
             .ok_or(RouteError::GatewayUnreachable(ip))?;
-        if self.out.is_local_addr(ip) {
-            return Err(ConfigError::Arp(format!("{ip} is this host's own address")));
-        }
         let net = self.out.ifaces[ifindex].addr.filter(|c| c.prefix() < 31);
         if net.is_some_and(|c| c.network().addr() == ip || c.broadcast() == Some(ip)) {
             return Err(ConfigError::NotUnicast(ip));

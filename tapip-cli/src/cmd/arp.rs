@@ -24,7 +24,14 @@ pub fn run(ctx: &Ctx, a: Arp) -> Result<(), String> {
         return ctx
             .stack
             .with_core(|c, _| c.ip.arp_add_static(ip, mac))
-            .map_err(|_| format!("arp: {ip} is not on a directly connected network"));
+            .map_err(|e| match e {
+                ::ip::ConfigError::Route(_) => {
+                    format!("arp: {ip} is not on a directly connected network")
+                }
+                // Already says "arp: ".
+                ::ip::ConfigError::Arp(_) => e.to_string(),
+                other => format!("arp: {other}"),
+            });
     }
     show(ctx);
     Ok(())

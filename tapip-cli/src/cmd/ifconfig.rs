@@ -122,8 +122,16 @@ pub fn run(ctx: &Ctx, a: Ifconfig) -> Result<(), String> {
             }
         }
         if let Some(u) = change.up {
-            c.ip.set_up(ifindex, u, now)
-                .map_err(|e| format!("ifconfig: {e}"))?;
+            if let Err(e) = c.ip.set_up(ifindex, u, now) {
+                // Refused (the routing table full): the address and the MTU go back too.
+                if let (Some(_), Some(old)) = (addr, iface.as_ref()) {
+                    let _ = c.ip.set_address(ifindex, old.addr, now);
+                }
+                if let (Some(_), Some(old)) = (change.mtu, iface.as_ref().map(|i| i.mtu)) {
+                    let _ = c.ip.set_mtu(ifindex, old);
+                }
+                return Err(format!("ifconfig: {e}"));
+            }
         }
         Ok(())
     })

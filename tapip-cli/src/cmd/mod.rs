@@ -294,9 +294,19 @@ fn pcap_stopped(ctx: &Ctx) -> Option<String> {
     ))
 }
 
+/// A recording that a write error ended since the last look (disk full, a FIFO's reader
+/// gone), as the one line to tell it: the recording has no caller to tell otherwise.
+pub fn pcap_failure(ctx: &Ctx) -> Option<String> {
+    ctx.pcap
+        .take_error()
+        .map(|e| format!("pcap: recording stopped by a write error: {e}"))
+}
+
 /// `pcap start FILE`, `pcap stop`: the lines to print. Each file's count is its own; a
-/// start while recording says that it stopped the running recording.
+/// start while recording says that it stopped the running recording; either says when an
+/// earlier recording had ended on a write error.
 fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
+    let failed = pcap_failure(ctx);
     match action {
         PcapAction::Start { file } => {
             // Starting stops the running recording, even when the new file fails.
@@ -304,20 +314,28 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
             let started = ctx.pcap.start(&file);
             ctx.pcap_since.store(ctx.pcap.packets(), Ordering::SeqCst);
             if let Err(e) = started {
-                let also = stopped.map(|s| format!("; {s}")).unwrap_or_default();
+                let also = stopped
+                    .into_iter()
+                    .chain(failed)
+                    .map(|s| format!("; {s}"))
+                    .collect::<String>();
                 return Err(format!(
                     "pcap: cannot write '{}': {e}{also}",
                     file.display()
                 ));
             }
-            let mut lines: Vec<String> = stopped.into_iter().collect();
+            let mut lines: Vec<String> = failed.into_iter().chain(stopped).collect();
             lines.push(format!("recording to {}", file.display()));
             Ok(lines)
         }
         PcapAction::Stop => {
             let stopped = pcap_stopped(ctx);
             ctx.pcap.stop().map_err(|e| format!("pcap: {e}"))?;
-            Ok(vec![stopped.unwrap_or_else(|| "not recording".into())])
+            match (failed, stopped) {
+                (Some(f), None) => Err(f),
+                (Some(f), Some(s)) => Ok(vec![f, s]),
+                (None, s) => Ok(vec![s.unwrap_or_else(|| "not recording".into())]),
+            }
         }
     }
 }
@@ -454,6 +472,96 @@ pub mod testing {
 pub(crate) mod tests {
     use super::*;
     use std::time::Instant;
+
+    /// `arp -s` says why the stack refused the entry, not always "not on a directly
+    /// connected network".
+    #[test]
+    fn arp_s_says_why_it_was_refused() {
+        let ctx = testing::ctx();
+        let _link = testing::mem_iface(&ctx, "m0", "10.9.0.1/16");
+        let mac = "02:00:00:00:00:09";
+        let err = |ip: &str| run(&ctx, &format!("arp -s {ip} {mac}")).unwrap_err();
+        let (lo, own, bcast, net, off) = (
+            err("127.0.0.1"),
+            err("10.9.0.1"),
+            err("10.9.255.255"),
+            err("10.9.0.0"),
+            err("10.1.2.3"),
+        );
+        testing::finish(ctx);
+        assert_eq!(lo, "arp: 127.0.0.1 is this host's own address");
+        assert_eq!(own, "arp: 10.9.0.1 is this host's own address");
+        assert_eq!(bcast, "arp: 10.9.255.255 is not a unicast address");
+        assert_eq!(net, "arp: 10.9.0.0 is not a unicast address");
+        assert_eq!(off, "arp: 10.1.2.3 is not on a directly connected network");
+    }
+
+    /// A recording that a write error ended (here its FIFO's reader went away) is told at
+    /// the next `pcap` command, in one line, once.
+    #[test]
+    fn a_recording_ended_by_a_write_error_is_told_once() {
+        let ctx = testing::ctx();
+        let dir = testing::temp_dir("pcap-fifo");
+        let fifo = dir.join("cap");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        let path = fifo.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&path).unwrap();
+            let mut h = [0u8; 24];
+            f.read_exact(&mut h).unwrap();
+        });
+        let started = run(&ctx, &format!("pcap start {}", fifo.display()));
+        reader.join().unwrap();
+        assert!(started.is_ok(), "{started:?}");
+        // More than the writer's buffer, so that the write reaches the closed pipe.
+        for _ in 0..200 {
+            ctx.pcap.record(&[0u8; 1500]);
+        }
+        assert_eq!(ctx.pcap.write_errors(), 1);
+        let stopped = run(&ctx, "pcap stop");
+        let again = run(&ctx, "pcap stop");
+        testing::finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = stopped.unwrap_err();
+        assert!(
+            e.starts_with("pcap: recording stopped by a write error: ") && !e.contains('\n'),
+            "{e}"
+        );
+        assert!(again.is_ok(), "told once: {again:?}");
+    }
+
+    /// `ifconfig` changes nothing when a part is refused, `up` included (the routing
+    /// table full, so the interface's connected route cannot go in).
+    #[test]
+    fn ifconfig_changes_nothing_when_up_is_refused() {
+        let ctx = testing::ctx();
+        let _peer = testing::mem_iface(&ctx, "m0", "10.9.0.1/16");
+        run(&ctx, "ifconfig lo down").unwrap();
+        let mut i = 0;
+        while ctx.stack.with_core(|c, _| c.ip.routes().len()) < 256 {
+            let line = format!("route add 172.{}.{}.0/24 dev m0", 16 + i / 256, i % 256);
+            run(&ctx, &line).unwrap();
+            i += 1;
+        }
+        let r = run(&ctx, "ifconfig lo 127.0.0.2/8 mtu 1000 up");
+        let (mtu, addr) = ctx.stack.with_core(|c, _| {
+            let lo =
+                c.ip.interfaces()
+                    .into_iter()
+                    .find(|i| i.name == "lo")
+                    .unwrap();
+            (lo.mtu, lo.addr)
+        });
+        testing::finish(ctx);
+        assert!(r.is_err());
+        assert_eq!(
+            (mtu, addr.map(|a| a.to_string())),
+            (65535, Some("127.0.0.1/8".into())),
+            "refused ({r:?}) but changed"
+        );
+    }
 
     /// `f`'s result, run on a thread of its own: a test fails, and does not hang, if `f`
     /// waits for ever.
