@@ -630,6 +630,56 @@ mod syn_queue {
         }
     }
 
+    /// Orphans that only wait for their peer's FIN (the peer ACKed ours and sends none)
+    /// held their socket for the whole FIN timeout: enough of them filled the table, and
+    /// a new client's cookie ACK found no slot. Now the orphan closest to its timeout is
+    /// reset to make room (and only such an orphan: one with data unacknowledged stays).
+    #[test]
+    fn fin_wait_2_orphans_give_way_to_a_new_client() {
+        let mut n = small_table(6);
+        let l = n.listen(LPORT, 16);
+        let mut orphans = Vec::new();
+        for i in 0..5u16 {
+            let c = n.handshake_to(l, PPORT + i, syn(PEER_ISS), 65_535);
+            n.close(c.h);
+            n.only().expect(FIN | ACK, c.snd, c.rcv);
+            if i > 0 {
+                // The first keeps its FIN unacknowledged (FIN-WAIT-1): never reclaimed.
+                n.ack(&c, c.snd + 1);
+            }
+            n.nothing();
+            orphans.push(c);
+        }
+        assert_eq!(n.t.socket_count(), 6);
+        for k in 0..5u16 {
+            let (remote, local) = (sa(PEER, PPORT + 100 + k), sa(US, LPORT));
+            n.inject(remote, local, syn(Seq(5000)), &[]);
+            let s = n.only();
+            assert_eq!(s.r.flags, SYN | ACK, "a cookie");
+            n.inject(remote, local, seg(ACK, Seq(5001), s.r.seq + 1, 65_535), &[]);
+            if k == 4 {
+                // Only the orphan with its FIN unacknowledged is left: it keeps its
+                // place, and the client waits (its ACK dropped, never reset).
+                n.nothing();
+                assert!(n.t.tcp_accept(l).unwrap().is_none());
+                break;
+            }
+            // The FIN-WAIT-2 orphans go in order (the second connection first), each
+            // reset at its SND.MAX.
+            let old = &orphans[1 + usize::from(k)];
+            let rst = n.only();
+            assert_eq!((rst.r.flags & RST, rst.r.seq), (RST, old.snd + 1));
+            assert_eq!(rst.r.dst_port, old.remote.port());
+            assert!(
+                n.t.tcp_accept(l).unwrap().is_some(),
+                "client {k} locked out"
+            );
+        }
+        assert_eq!(n.stats().orphans_reclaimed, 4);
+        assert_eq!(n.stats().drop_socket_table_full, 1);
+        assert_eq!(n.state(orphans[0].h), TcpState::FinWait1);
+    }
+
     /// With no socket slot left for a half-open connection, a SYN was still answered
     /// with a SYN-ACK (sent before the slot was looked for) and nothing kept: the peer's
     /// ACK then met a RST, and its `connect` failed with "connection reset" although the

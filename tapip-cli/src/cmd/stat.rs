@@ -357,6 +357,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ecn_reductions,
         seg_table_merges,
         orphans_dropped,
+        orphans_reclaimed,
         syncookies_sent,
         syncookies_recv,
         syncookies_failed,
@@ -430,6 +431,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("ecn_reductions", ecn_reductions),
         ("seg_table_merges", seg_table_merges),
         ("orphans_dropped", orphans_dropped),
+        ("orphans_reclaimed", orphans_reclaimed),
         ("syncookies_sent", syncookies_sent),
         ("syncookies_recv", syncookies_recv),
         ("syncookies_failed", syncookies_failed),
@@ -540,7 +542,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 71] = [
+        let fields: [&mut u64; 72] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -594,6 +596,7 @@ mod tests {
             &mut t.ecn_reductions,
             &mut t.seg_table_merges,
             &mut t.orphans_dropped,
+            &mut t.orphans_reclaimed,
             &mut t.syncookies_sent,
             &mut t.syncookies_recv,
             &mut t.syncookies_failed,

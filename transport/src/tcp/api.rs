@@ -46,10 +46,49 @@ impl Transport {
             .ok_or(TransportError::TooManySockets)
     }
 
-    /// A listener's new connection, if the socket limit allows it.
-    pub(super) fn tcp_insert(&mut self, child: TcpSock) -> Option<SocketHandle> {
-        self.socket_room().ok()?;
+    /// A listener's new connection, if the socket limit allows it, or once an orphan that
+    /// only waits for its peer's FIN has given up its place (`tcp_reclaim_orphan`).
+    pub(super) fn tcp_insert(
+        &mut self,
+        child: TcpSock,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Option<SocketHandle> {
+        if self.socket_room().is_err() && !self.tcp_reclaim_orphan(tx, now) {
+            return None;
+        }
         self.tcp.socks.insert(Box::new(child))
+    }
+
+    /// The socket table is full: the orphan in FIN-WAIT-2 closest to its FIN timeout is
+    /// reset, and its place goes to a new connection. Such an orphan has had all its data
+    /// acknowledged and waits only for the peer's FIN (its application closed it); a
+    /// client that acknowledges our FIN and never sends its own would otherwise hold a
+    /// socket for the whole FIN timeout, and enough of them lock every new client out,
+    /// SYN cookies or not. Linux frees the socket at once (a FIN-WAIT-2 timewait record)
+    /// and resets orphans beyond `tcp_max_orphans`. False if there is none.
+    fn tcp_reclaim_orphan(&mut self, tx: &mut dyn IpTx, now: Instant) -> bool {
+        let victim = self
+            .tcp
+            .socks
+            .iter()
+            .filter(|(_, s)| s.orphan)
+            .filter_map(|(h, s)| match s.tcb() {
+                Some(t) if t.state == State::FinWait2 => Some((t.timewait_deadline(), h)),
+                _ => None,
+            })
+            .min_by_key(|&(deadline, h)| (deadline.is_none(), deadline, h))
+            .map(|(_, h)| h);
+        let Some(h) = victim else {
+            return false;
+        };
+        let Transport { tcp, .. } = self;
+        if let Some(t) = tcp.socks.get_mut(h).and_then(|s| s.tcb_mut()) {
+            t.abort(tx, &mut tcp.stats, now);
+        }
+        self.tcp.stats.orphans_reclaimed += 1;
+        self.tcp_settle(h, now);
+        self.socket_room().is_ok()
     }
 
     pub fn tcp(&mut self, h: SocketHandle) -> Result<&mut TcpSock, TransportError> {

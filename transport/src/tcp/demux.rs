@@ -381,7 +381,7 @@ impl Transport {
             tcb.limit_synack_retries(PRESSURE_SYNACK_RETRIES, now);
         }
         child.role = Role::Conn(Box::new(tcb));
-        let Some(h) = self.tcp_insert(child) else {
+        let Some(h) = self.tcp_insert(child, tx, now) else {
             self.tcp.stats.drop_socket_table_full += 1;
             return;
         };
@@ -611,7 +611,7 @@ impl Transport {
         child.reuse_addr = reuse;
         child.parent = Some(l);
         child.role = Role::Conn(Box::new(tcb));
-        let Some(h) = self.tcp_insert(child) else {
+        let Some(h) = self.tcp_insert(child, tx, now) else {
             self.tcp.stats.drop_socket_table_full += 1;
             return true;
         };

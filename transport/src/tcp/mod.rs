@@ -274,6 +274,9 @@ pub struct TcpStats {
     /// their retransmissions unanswered (`ORPHAN_RETRIES`), with nothing sent (Linux's
     /// tcp_write_err).
     pub orphans_dropped: u64,
+    /// Orphans in FIN-WAIT-2 reset to make room for a new connection, the socket table
+    /// full (all their data had been acknowledged).
+    pub orphans_reclaimed: u64,
     /// SYN cookies sent (SYN queue full), ACKs with a valid cookie that made a connection,
     /// and ACKs to a listener that sent cookies recently whose cookie was not valid.
     pub syncookies_sent: u64,
