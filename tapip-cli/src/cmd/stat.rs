@@ -620,14 +620,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 71);
+        assert_eq!(pairs.len(), 72);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..171).collect::<Vec<u64>>());
+        assert_eq!(values, (100..172).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 71, "names are unique");
+        assert_eq!(names.len(), 72, "names are unique");
     }
 
     #[test]
