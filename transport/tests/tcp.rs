@@ -2054,6 +2054,27 @@ mod closing {
         (l, c)
     }
 
+    /// A server that closed its side and read the client's FIN but has not closed the
+    /// socket yet: the client's next connection from the same port (a higher ISN) is
+    /// taken as a TIME-WAIT record would take it (RFC 6191, RFC 9293 3.10.7.4), not
+    /// refused with challenge ACKs for 2 MSL. An old SYN (lower ISN, no timestamps) still
+    /// meets the connection, as before.
+    #[test]
+    fn a_time_wait_connection_the_application_holds_takes_a_new_incarnation() {
+        let mut n = Net::new();
+        let c = to_time_wait(&mut n);
+        assert_eq!(n.recv(c.h), Ok(Some(vec![])), "the end of the stream, read");
+        n.to(&c, syn(c.rcv - 10), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        let iss2 = c.rcv + 100_000_000;
+        n.to(&c, syn(iss2), &[]);
+        let s = n.only();
+        assert_eq!((s.r.flags, s.r.ack), (SYN | ACK, iss2 + 1), "{s:?}");
+        assert!(s.r.seq.gt(c.snd + 1), "the new ISN above the old SND.NXT");
+        assert_eq!(n.state(c.h), TcpState::Closed);
+    }
+
     #[test]
     fn active_close_through_fin_wait_and_time_wait() {
         let mut n = Net::new();

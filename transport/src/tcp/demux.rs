@@ -45,7 +45,19 @@ impl Transport {
         }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
-        if let Some(h) = self.tcp.conns.get(&(local, remote)) {
+        // The SND.NXT of a TIME-WAIT connection (its application still holding it) that a
+        // new incarnation's SYN takes over.
+        let held_reopen = self
+            .tcp
+            .conns
+            .get(&(local, remote))
+            .and_then(|h| self.tcp_reopen_held(h, local, &seg, now));
+        if let Some(h) = self
+            .tcp
+            .conns
+            .get(&(local, remote))
+            .filter(|_| held_reopen.is_none())
+        {
             if self.tcp_accept_overflow(h, &seg) {
                 // As Linux's listen overflow: the handshake's ACK is dropped, and the
                 // connection stays half-open until `accept` makes room (the peer's next
@@ -88,7 +100,7 @@ impl Transport {
             return Delivery::Delivered;
         }
         // The SND.NXT of a TIME-WAIT record a new incarnation's SYN takes over.
-        let mut reopened = None;
+        let mut reopened = held_reopen;
         if self.tcp.time_wait.contains_key(&(local, remote)) {
             match self.tcp_time_wait_segment((local, remote), &seg, payload, tx, now) {
                 TwVerdict::Handled => return Delivery::Delivered,
@@ -103,6 +115,38 @@ impl Transport {
         self.tcp.stats.drop_no_socket += 1;
         self.tcp_reset_reply(local, remote, &seg, payload.len(), tx, now);
         Delivery::Delivered
+    }
+
+    /// A bare SYN for connection `h` in TIME-WAIT whose application has not closed it yet:
+    /// judged as a TIME-WAIT record would judge it (RFC 6191, RFC 9293 3.10.7.4), so that
+    /// a server that read the end of the stream but has not closed yet does not refuse
+    /// the client's next connection for 2 MSL (as Linux, whose tcp_time_wait hands the
+    /// tuple to a timewait record whatever the application holds). A SYN that reopens
+    /// closes the connection (the application has read all it will) and goes to the
+    /// listener; its SND.NXT is returned for the new ISN to stay above.
+    fn tcp_reopen_held(
+        &mut self,
+        h: SocketHandle,
+        local: SocketAddrV4,
+        seg: &TcpRepr,
+        now: Instant,
+    ) -> Option<super::Seq> {
+        let bare_syn = seg.has(flags::SYN) && !seg.has(flags::ACK | flags::RST | flags::FIN);
+        if !bare_syn || self.tcp_find_listener(local).is_none() {
+            return None;
+        }
+        let timestamps = self.tcp.cfg.timestamps;
+        let t = self.tcp.socks.get_mut(h)?.tcb_mut()?;
+        if t.state != State::TimeWait {
+            return None;
+        }
+        let tw = t.time_wait_record(now);
+        if time_wait_syn(&tw, seg, timestamps) != TwSyn::Reopen {
+            return None;
+        }
+        t.close_now();
+        self.tcp_settle(h, now);
+        Some(tw.snd_nxt)
     }
 
     /// Would `seg` complete the handshake of `h`, a half-open connection of a listener
