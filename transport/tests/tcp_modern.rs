@@ -386,6 +386,80 @@ mod time_wait {
         (c, last)
     }
 
+    /// A `connect` (SO_REUSEADDR, the same local port) to the tuple of our own TIME-WAIT
+    /// record of a timestamped connection: the record makes way (PAWS keeps the old
+    /// incarnation's segments out, as Linux's tcp_twsk_unique allows), and the new SYN's
+    /// ISN is above the old SND.NXT (RFC 1122 4.2.2.13).
+    #[test]
+    fn a_connect_over_a_timestamped_time_wait_record_gets_an_isn_above_the_old_one() {
+        let mut n = Net::new();
+        let h = n.t.tcp_open().unwrap();
+        let remote = sa(PEER, LPORT);
+        n.t.tcp_connect(h, remote, &mut n.ip, n.now).unwrap();
+        let s = n.only();
+        let (v0, _) = s.r.timestamp.expect("an active open offers timestamps");
+        let local = sa(s.src, s.r.src_port);
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..ts(seg(SYN | ACK, PEER_ISS, s.r.seq + 1, 65_535), PEER_TS, v0)
+        };
+        n.inject(remote, local, synack, &[]);
+        n.only().expect_ack(s.r.seq + 1, PEER_ISS + 1);
+        let c = Conn {
+            h,
+            local,
+            remote,
+            snd: s.r.seq + 1,
+            rcv: PEER_ISS + 1,
+        };
+        // 400 KB sent in the second before: more sequence space than the ISN clock covers.
+        let total = 400_000;
+        let data = pattern(total);
+        let (mut sent, mut acked) = (0, c.snd);
+        while acked != c.snd + total {
+            if sent < total {
+                sent += n.send(c.h, &data[sent..]);
+            }
+            let v = n.take();
+            assert!(!v.is_empty(), "stalled at {acked:?}");
+            for o in &v {
+                let end = o.r.seq + o.data.len();
+                if end.gt(acked) {
+                    acked = end;
+                }
+            }
+            n.to(&c, ts(seg(ACK, c.rcv, acked, 65_535), PEER_TS, v0), &[]);
+        }
+        n.close(c.h);
+        n.only().expect(FIN | ACK, acked, c.rcv);
+        let old_snd_nxt = acked + 1;
+        n.to(
+            &c,
+            ts(seg(ACK, c.rcv, old_snd_nxt, 65_535), PEER_TS + 1, v0),
+            &[],
+        );
+        let fin = ts(seg(FIN | ACK, c.rcv, old_snd_nxt, 65_535), PEER_TS + 2, v0);
+        n.to(&c, fin, &[]);
+        n.only().expect_ack(old_snd_nxt, c.rcv + 1);
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        n.advance(secs(1));
+        let h = n.t.tcp_open().unwrap();
+        n.t.tcp(h).unwrap().reuse_addr = true;
+        n.t.tcp_bind(h, c.local, &n.ip)
+            .expect("bind with SO_REUSEADDR");
+        n.t.tcp_connect(h, c.remote, &mut n.ip, n.now)
+            .expect("connect");
+        let s = n.only();
+        assert_eq!(s.r.flags, SYN);
+        assert!(
+            s.r.seq.gt(old_snd_nxt),
+            "new ISN {:?} is not above the old SND.NXT {:?}",
+            s.r.seq,
+            old_snd_nxt
+        );
+        assert!(n.t.tcp_time_wait(n.now).is_empty(), "the record made way");
+    }
+
     #[test]
     fn its_acks_carry_timestamps_and_the_last_window() {
         let mut n = Net::new();

@@ -403,13 +403,17 @@ impl Transport {
         if self.tcp.conns.contains_key(&(local, remote)) {
             return Err(TransportError::AddrInUse);
         }
-        // A TIME-WAIT record of the same 4-tuple makes way for the new connection, whose
-        // ISN starts above the old one's sequence space (RFC 1122 4.2.2.13).
-        let reused = self
-            .tcp
-            .time_wait
-            .remove(&(local, remote))
-            .map(|tw| tw.snd_nxt);
+        // A TIME-WAIT record of the same 4-tuple (a port bound with SO_REUSEADDR) makes
+        // way for the new connection only when the old one used timestamps, so that PAWS
+        // keeps the old incarnation's segments out of the new one; the ISN then starts
+        // above the old sequence space (RFC 1122 4.2.2.13, RFC 6191). Without timestamps
+        // the tuple stays the record's for its 2 MSL, as Linux's tcp_twsk_unique says
+        // EADDRNOTAVAIL. (An ephemeral port never lands on a record: see above.)
+        let key = (local, remote);
+        if self.tcp.time_wait.get(&key).is_some_and(|tw| !tw.ts_ok) {
+            return Err(TransportError::AddrNotAvailable);
+        }
+        let reused = self.tcp.time_wait.remove(&key).map(|tw| tw.snd_nxt);
         let iss = super::isn::above(self.tcp.isn.isn(local, remote, now), reused);
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let opts = self.tcp(h)?.opts;

@@ -30,6 +30,10 @@ impl TimeWaitTable {
 
     /// A record, to answer a segment with and to update what it keeps of the peer; its
     /// `expires` must not change here (see `restart`).
+    pub(crate) fn get(&self, key: &Tuple) -> Option<&TimeWait> {
+        self.map.get(key)
+    }
+
     pub(crate) fn get_mut(&mut self, key: &Tuple) -> Option<&mut TimeWait> {
         self.map.get_mut(key)
     }
