@@ -680,6 +680,70 @@ mod syn_queue {
         assert_eq!(n.state(orphans[0].h), TcpState::FinWait1);
     }
 
+    /// An orphan whose peer keeps its window shut (data and FIN waiting on zero-window
+    /// probes) held its socket for the whole of its probing: a peer that never reads
+    /// could fill the table with them. With no FIN-WAIT-2 orphan to take, the one
+    /// probing longest is reset for a new client; an orphan whose FIN only waits for its
+    /// ACK, the window open, still keeps its place.
+    #[test]
+    fn orphans_held_by_a_shut_window_give_way_after_fin_wait_2_ones() {
+        let mut n = small_table(5);
+        let l = n.listen(LPORT, 16);
+        // 0: FIN unacknowledged, window open. 1 and 2: window shut, data waiting.
+        // 3: FIN-WAIT-2.
+        let mut orphans = Vec::new();
+        for i in 0..4u16 {
+            let window = if i == 1 || i == 2 { 0 } else { 65_535 };
+            let c = n.handshake_to(l, PPORT + i, syn(PEER_ISS), window);
+            if window == 0 {
+                n.send(c.h, &pattern(500));
+            }
+            n.close(c.h);
+            if window != 0 {
+                n.only().expect(FIN | ACK, c.snd, c.rcv);
+            }
+            if i == 3 {
+                n.ack(&c, c.snd + 1);
+            }
+            n.nothing();
+            orphans.push(c);
+            // The second shut-window orphan starts probing later.
+            n.advance(secs(1));
+            n.take();
+        }
+        assert_eq!(n.t.socket_count(), 5);
+        let mut reclaimed = Vec::new();
+        for k in 0..4u16 {
+            let (remote, local) = (sa(PEER, PPORT + 100 + k), sa(US, LPORT));
+            n.inject(remote, local, syn(Seq(5000)), &[]);
+            let s = n.only();
+            assert_eq!(s.r.flags, SYN | ACK, "a cookie");
+            n.inject(remote, local, seg(ACK, Seq(5001), s.r.seq + 1, 65_535), &[]);
+            if k == 3 {
+                n.nothing();
+                assert!(
+                    n.t.tcp_accept(l).unwrap().is_none(),
+                    "no orphan left to take"
+                );
+                break;
+            }
+            let rst = n.only();
+            assert_eq!(rst.r.flags & RST, RST);
+            reclaimed.push(rst.r.dst_port - PPORT);
+            assert!(
+                n.t.tcp_accept(l).unwrap().is_some(),
+                "client {k} locked out"
+            );
+        }
+        assert_eq!(
+            reclaimed,
+            vec![3, 1, 2],
+            "FIN-WAIT-2 first, then the longest probing"
+        );
+        assert_eq!(n.stats().orphans_reclaimed, 3);
+        assert_eq!(n.state(orphans[0].h), TcpState::FinWait1);
+    }
+
     /// With no socket slot left for a half-open connection, a SYN was still answered
     /// with a SYN-ACK (sent before the slot was looked for) and nothing kept: the peer's
     /// ACK then met a RST, and its `connect` failed with "connection reset" although the

@@ -66,7 +66,11 @@ impl Transport {
     /// client that acknowledges our FIN and never sends its own would otherwise hold a
     /// socket for the whole FIN timeout, and enough of them lock every new client out,
     /// SYN cookies or not. Linux frees the socket at once (a FIN-WAIT-2 timewait record)
-    /// and resets orphans beyond `tcp_max_orphans`. False if there is none.
+    /// and resets orphans beyond `tcp_max_orphans`. Failing that, an orphan whose peer
+    /// keeps its window shut goes (the one probing longest): its data would otherwise
+    /// hold the socket for the whole of its probing, and a peer that never reads can
+    /// leave many (Linux's `tcp_out_of_resources` resets such orphans under pressure).
+    /// False if there is none.
     fn tcp_reclaim_orphan(&mut self, tx: &mut dyn IpTx, now: Instant) -> bool {
         let victim = self
             .tcp
@@ -74,11 +78,12 @@ impl Transport {
             .iter()
             .filter(|(_, s)| s.orphan)
             .filter_map(|(h, s)| match s.tcb() {
-                Some(t) if t.state == State::FinWait2 => Some((t.timewait_deadline(), h)),
+                Some(t) if t.state == State::FinWait2 => Some((0, t.timewait_deadline(), h)),
+                Some(t) if t.peer_window_shut() => Some((1, t.persist_since(), h)),
                 _ => None,
             })
-            .min_by_key(|&(deadline, h)| (deadline.is_none(), deadline, h))
-            .map(|(_, h)| h);
+            .min_by_key(|&(class, at, h)| (class, at.is_none(), at, h))
+            .map(|(_, _, h)| h);
         let Some(h) = victim else {
             return false;
         };

@@ -1080,6 +1080,16 @@ impl Tcb {
         self.timers.set(Timer::TimeWait, at);
     }
 
+    /// The peer's window is shut (zero): what is left to send waits on its probes.
+    pub(crate) fn peer_window_shut(&self) -> bool {
+        self.snd_wnd == 0
+    }
+
+    /// When the first zero-window probe of the window now shut went out.
+    pub(crate) fn persist_since(&self) -> Option<Instant> {
+        self.persist_since
+    }
+
     pub fn timewait_deadline(&self) -> Option<Instant> {
         self.timers.get(Timer::TimeWait)
     }
