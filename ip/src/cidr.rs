@@ -24,6 +24,17 @@ pub enum CidrError {
 }
 
 impl Ipv4Cidr {
+    /// 0.0.0.0/0: the default route's destination.
+    pub const DEFAULT: Ipv4Cidr = Ipv4Cidr {
+        addr: Ipv4Addr::UNSPECIFIED,
+        prefix: 0,
+    };
+
+    /// `addr`/32: one host.
+    pub fn host(addr: Ipv4Addr) -> Ipv4Cidr {
+        Ipv4Cidr { addr, prefix: 32 }
+    }
+
     /// `None` when `prefix > 32`.
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Option<Ipv4Cidr> {
         (prefix <= 32).then_some(Ipv4Cidr { addr, prefix })

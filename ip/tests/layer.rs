@@ -2729,6 +2729,35 @@ fn a_gateway_not_on_a_connected_network_is_an_error() {
     assert!(l.routes().iter().all(|r| r.kind == RouteKind::Connected));
 }
 
+/// A gateway outside every connected network, reached on the link by a host route with
+/// no gateway (a DHCP lease of a /32 whose router is outside it, as clouds hand out):
+/// Linux takes it as a next hop, and so does this table. The route goes out through the
+/// host route's interface and resolves the gateway there.
+#[test]
+fn a_gateway_reached_by_an_on_link_host_route_is_taken() {
+    let mut l = router();
+    let gw = Ipv4Addr::new(192, 168, 1, 1);
+    l.add_route(cidr("192.168.1.1/32"), None, Some(1)).unwrap();
+    // Not through the other interface, where it is not on the link.
+    assert_eq!(
+        l.add_route(cidr("0.0.0.0/0"), Some(gw), Some(0)),
+        Err(ConfigError::Route(RouteError::GatewayUnreachable(gw)))
+    );
+    l.add_route(cidr("0.0.0.0/0"), Some(gw), None).unwrap();
+    let r = l.route_lookup(Ipv4Addr::new(8, 8, 8, 8)).unwrap();
+    assert_eq!((r.gateway, r.ifindex), (Some(gw), 1));
+    l.tx()
+        .send(&SendMeta::new(Ipv4Addr::new(8, 8, 8, 8), UDP), b"far", T0)
+        .unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].arp().target_ip,
+        gw,
+        "the gateway is resolved on tap1"
+    );
+}
+
 #[test]
 fn set_address_refuses_broadcast_multicast_and_duplicate_addresses() {
     let mut l = router();

@@ -391,22 +391,39 @@ impl IpLayer {
             (Some(gw), dev) => {
                 // On the network of an interface that is up (Linux checks the gateway
                 // against the connected routes, which a device that is down has not).
-                let via = self
-                    .out
-                    .ifaces
-                    .iter()
-                    .find(|i| {
-                        i.up && i.addr.is_some_and(|c| c.contains(gw))
-                            && dev.is_none_or(|d| d == i.ifindex)
-                    })
-                    .ok_or(RouteError::GatewayUnreachable(gw))?;
-                // A network's broadcast and own address are no host to forward through
-                // (Linux: "Nexthop has invalid gateway"); on a /31 both are hosts.
-                let net = via.addr.filter(|c| c.prefix() < 31);
-                if net.is_some_and(|c| c.network().addr() == gw || c.broadcast() == Some(gw)) {
-                    return Err(ConfigError::NotUnicast(gw));
+                let connected = self.out.ifaces.iter().find(|i| {
+                    i.up && i.addr.is_some_and(|c| c.contains(gw))
+                        && dev.is_none_or(|d| d == i.ifindex)
+                });
+                match connected {
+                    Some(via) => {
+                        // A network's broadcast and own address are no host to forward
+                        // through (Linux: "Nexthop has invalid gateway"); on a /31 both
+                        // are hosts.
+                        let net = via.addr.filter(|c| c.prefix() < 31);
+                        if net
+                            .is_some_and(|c| c.network().addr() == gw || c.broadcast() == Some(gw))
+                        {
+                            return Err(ConfigError::NotUnicast(gw));
+                        }
+                        via.ifindex
+                    }
+                    // Else reached on the link by a route with no gateway (`route add -host
+                    // GW dev IF`, as a DHCP lease of a /32 with its router outside needs):
+                    // Linux takes a gateway its table reaches with a link-scope route.
+                    None => {
+                        self.out
+                            .ifaces
+                            .iter()
+                            .find(|i| {
+                                i.up && i.addr.is_some()
+                                    && dev.is_none_or(|d| d == i.ifindex)
+                                    && self.out.is_on_link(gw, i.ifindex)
+                            })
+                            .ok_or(RouteError::GatewayUnreachable(gw))?
+                            .ifindex
+                    }
                 }
-                via.ifindex
             }
             (None, Some(d)) => {
                 // Linux: "Nexthop device is not up".

@@ -502,7 +502,19 @@ impl Client {
         let lease = Lease {
             addr,
             server,
-            router: r.router.filter(|&g| addr.contains(g) && g != addr.addr()),
+            // A router outside the leased network (a /32 lease, as clouds hand out) is
+            // reached by a host route the runtime adds (RFC 3442 3's note on routers
+            // outside the subnet; systemd-networkd and dhclient do the same); one that is
+            // our own address, or no unicast host, is no router.
+            router: r.router.filter(|&g| {
+                g != addr.addr()
+                    && !g.is_unspecified()
+                    && !g.is_broadcast()
+                    && !g.is_multicast()
+                    && !g.is_loopback()
+                    && (addr.prefix() >= 31
+                        || (g != addr.network().addr() && addr.broadcast() != Some(g)))
+            }),
             dns: r.dns.clone(),
             domains: r.domains.clone(),
             mtu: r.mtu,
@@ -1104,7 +1116,7 @@ mod tests {
     }
 
     #[test]
-    fn a_router_outside_the_leased_network_is_not_taken() {
+    fn a_router_outside_the_leased_network_is_taken_one_on_the_networks_edges_is_not() {
         let mut c = Client::new(MAC, None, 5, at(0.0));
         let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
         c.receive(
@@ -1116,7 +1128,26 @@ mod tests {
         ];
         c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(0.0));
         pass_the_check(&mut c, 0.0);
-        assert_eq!(c.lease().unwrap().router, None);
+        assert_eq!(c.lease().unwrap().router, Some(Ipv4Addr::new(10, 9, 9, 9)));
+        // The leased network's broadcast or own address, or our own, is no router.
+        for bad in [
+            [10, 0, 0, 255],
+            [10, 0, 0, 0],
+            [10, 0, 0, 77],
+            [224, 0, 0, 1],
+        ] {
+            let mut c = Client::new(MAC, None, 5, at(0.0));
+            let xid = parse_request(&c.poll(at(0.0)).unwrap()).1;
+            c.receive(
+                &reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]),
+                at(0.0),
+            );
+            let mut opts = opts;
+            opts[20..24].copy_from_slice(&bad);
+            c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(0.0));
+            pass_the_check(&mut c, 0.0);
+            assert_eq!(c.lease().unwrap().router, None, "{bad:?}");
+        }
     }
 
     /// Another host answers for the offered address while it is checked: the client

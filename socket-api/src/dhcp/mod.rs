@@ -48,8 +48,9 @@ pub(crate) struct Run {
     socket: Socket,
     stop: AtomicBool,
     /// The default route's gateway this client installed, to take back when the lease
-    /// ends or names another router.
-    route: Mutex<Option<Ipv4Addr>>,
+    /// ends or names another router, and whether it also added a host route to it (a
+    /// router outside the leased network).
+    route: Mutex<Option<(Ipv4Addr, bool)>>,
     /// The interface's MTU before a lease changed it, to put back when the lease ends.
     mtu_before: Mutex<Option<usize>>,
     /// The lease's address is on the interface: [`Run::wait_bound`] reports a lease only
@@ -243,7 +244,7 @@ impl Run {
     /// Make the interface what the lease says.
     fn apply(&self, stack: &Stack, event: Option<Event>) {
         let Some(event) = event else { return };
-        let default = Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0);
+        let default = Ipv4Cidr::DEFAULT;
         let ifindex = self.ifindex;
         let mut route = self.route.lock();
         let mut mtu_before = self.mtu_before.lock();
@@ -253,13 +254,22 @@ impl Run {
             let current = iface.as_ref().and_then(|i| i.addr);
             let mtu_now = iface.map(|i| i.mtu);
             // Take back our default route first: the lease's router may be another.
-            if let (Some(gw), Some(d)) = (*route, default) {
-                // Ours has metric 0 (`add_route`); a route of another metric is not.
-                let ours = c.ip.routes().iter().any(|r| {
-                    r.dest == d && r.gateway == Some(gw) && r.ifindex == ifindex && r.metric == 0
-                });
-                if ours {
-                    let _ = c.ip.del_route(d, Some(0));
+            if let Some((gw, host_route)) = *route {
+                // Ours have metric 0 (`add_route`); a route of another metric is not.
+                let mut take_back = |dest: Ipv4Cidr, gateway: Option<Ipv4Addr>| {
+                    let ours = c.ip.routes().iter().any(|r| {
+                        r.dest == dest
+                            && r.gateway == gateway
+                            && r.ifindex == ifindex
+                            && r.metric == 0
+                    });
+                    if ours {
+                        let _ = c.ip.del_route(dest, Some(0));
+                    }
+                };
+                take_back(default, Some(gw));
+                if host_route {
+                    take_back(Ipv4Cidr::host(gw), None);
                 }
                 *route = None;
             }
@@ -282,11 +292,23 @@ impl Run {
                             Err(_) => {}
                         }
                     }
-                    if let (Some(gw), Some(d)) = (lease.router, default) {
+                    if let Some(gw) = lease.router {
+                        // A router outside the leased network is reached on the link by
+                        // a host route (as systemd-networkd adds one), unless the table
+                        // already reaches it there.
+                        let host_route = !lease.addr.contains(gw)
+                            && c.ip
+                                .route_lookup(gw)
+                                .is_none_or(|r| r.gateway.is_some() || r.ifindex != ifindex)
+                            && c.ip
+                                .add_route(Ipv4Cidr::host(gw), None, Some(ifindex))
+                                .is_ok();
                         // A default route the user set stays; ours (metric 0) goes in
                         // only if there is none of metric 0.
-                        if c.ip.add_route(d, Some(gw), Some(ifindex)).is_ok() {
-                            *route = Some(gw);
+                        if c.ip.add_route(default, Some(gw), Some(ifindex)).is_ok() {
+                            *route = Some((gw, host_route));
+                        } else if host_route {
+                            let _ = c.ip.del_route(Ipv4Cidr::host(gw), Some(0));
                         }
                     }
                 }
@@ -360,6 +382,8 @@ mod review19_tests {
         b: Stack,
         seen: Seen,
         stop: Arc<AtomicBool>,
+        /// The router the server's replies name (10.0.0.2 unless a test changes it).
+        router: Arc<Mutex<[u8; 4]>>,
     }
 
     /// The options of a client message: (code, value) up to END.
@@ -403,6 +427,11 @@ mod review19_tests {
 
         /// `new`, the replies carrying the options `extra` too.
         fn with_options(lease: u32, extra: &[u8], script: Script) -> Lan {
+            Lan::with_mask(lease, [255, 255, 255, 0], extra, script)
+        }
+
+        /// `with_options`, leasing with subnet mask `mask`.
+        fn with_mask(lease: u32, mask: [u8; 4], extra: &[u8], script: Script) -> Lan {
             let extra = extra.to_vec();
             let (a_end, b_end) = link(64);
             let b = StackBuilder::new()
@@ -417,7 +446,8 @@ mod review19_tests {
                 .unwrap();
             let seen: Seen = Arc::default();
             let stop = Arc::new(AtomicBool::new(false));
-            let (s, st) = (seen.clone(), stop.clone());
+            let router = Arc::new(Mutex::new([10, 0, 0, 2]));
+            let (s, st, rt) = (seen.clone(), stop.clone(), router.clone());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 1500];
                 while !st.load(Ordering::Relaxed) {
@@ -433,9 +463,10 @@ mod review19_tests {
                         s.iter().filter(|x| x.0 == kind).count() - 1
                     };
                     let l = lease.to_be_bytes();
+                    let ([m0, m1, m2, m3], [r0, r1, r2, r3]) = (mask, *rt.lock());
                     let mut opts = vec![
-                        54, 4, 10, 0, 0, 2, 51, 4, l[0], l[1], l[2], l[3], 1, 4, 255, 255, 255, 0,
-                        3, 4, 10, 0, 0, 2, 6, 4, 10, 0, 0, 2,
+                        54, 4, 10, 0, 0, 2, 51, 4, l[0], l[1], l[2], l[3], 1, 4, m0, m1, m2, m3, 3,
+                        4, r0, r1, r2, r3, 6, 4, 10, 0, 0, 2,
                     ];
                     opts.extend_from_slice(&extra);
                     let reply = match script(kind, nth) {
@@ -456,7 +487,13 @@ mod review19_tests {
                 .dhcp()
                 .build()
                 .unwrap();
-            Lan { a, b, seen, stop }
+            Lan {
+                a,
+                b,
+                seen,
+                stop,
+                router,
+            }
         }
 
         /// A server that offers and acks every time.
@@ -524,6 +561,68 @@ mod review19_tests {
         assert_eq!(lan.addr(), Some(l.addr));
         assert!(lan.default_route());
         assert_eq!(lan.a.dns_servers(), [Ipv4Addr::new(10, 0, 0, 2)]);
+    }
+
+    /// A /32 lease whose router is outside it (as clouds hand out): a host route to the
+    /// router on the link, then the default route through it, as systemd-networkd does.
+    /// A renewal naming another router moves both. Before, the router was dropped and
+    /// the host had no default route. (When the lease ends, the address goes and every
+    /// route through the interface with it.)
+    #[test]
+    fn a_slash_32_lease_reaches_its_router_by_a_host_route() {
+        let lan = Lan::with_mask(
+            2,
+            [255, 255, 255, 255],
+            &[],
+            Box::new(|kind, _| match kind {
+                1 => Some((2, ADDR)),
+                3 => Some((5, ADDR)),
+                _ => None,
+            }),
+        );
+        let l = lan
+            .a
+            .wait_for_lease(Duration::from_secs(10))
+            .expect("a lease");
+        assert_eq!(l.addr.to_string(), "10.0.0.77/32");
+        assert_eq!(l.router, Some(Ipv4Addr::new(10, 0, 0, 2)));
+        let routes = |lan: &Lan| {
+            lan.a.with_core(|c, _| {
+                let mut v: Vec<String> =
+                    c.ip.routes()
+                        .iter()
+                        .map(|r| format!("{} {:?}", r.dest, r.gateway))
+                        .collect();
+                v.sort();
+                v
+            })
+        };
+        let with_router = |r: &str| {
+            [
+                format!("0.0.0.0/0 Some({r})"),
+                format!("{r}/32 None"),
+                "10.0.0.77/32 None".into(),
+                "127.0.0.0/8 None".into(),
+            ]
+        };
+        assert_eq!(routes(&lan), with_router("10.0.0.2"));
+        // The router is reached: a datagram to B's address arrives.
+        let sink = UdpSocket::bind(&lan.b, "0.0.0.0:9999").unwrap();
+        sink.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let from_a = UdpSocket::bind(&lan.a, "0.0.0.0:0").unwrap();
+        from_a.send_to(b"hello", "10.0.0.2:9999").unwrap();
+        let mut buf = [0u8; 16];
+        let (n, from) = sink.recv_from(&mut buf).expect("through the host route");
+        assert_eq!(
+            (&buf[..n], from.ip()),
+            (&b"hello"[..], "10.0.0.77".parse().unwrap())
+        );
+        // The renewal (after 1 s) names another router: its routes replace the first's.
+        *lan.router.lock() = [10, 0, 0, 3];
+        let moved = lan.wait(Duration::from_secs(5), |lan| {
+            routes(lan) == with_router("10.0.0.3")
+        });
+        assert!(moved, "{:?}", routes(&lan));
     }
 
     /// A lease nobody renews ends at its time (RFC 2131 4.4.5): the address, the default
