@@ -853,7 +853,9 @@ mod established {
         n.advance(ms(1));
         let a = n.only();
         a.expect_ack(c.snd, c.rcv + 5);
-        assert_eq!(a.r.window, 65_535);
+        // The right edge stays where the SYN-ACK put it: 5 bytes on would be silly
+        // (RFC 9293 3.8.6.2.2).
+        assert_eq!(a.r.window, 65_530);
         assert_eq!(n.recv(c.h), Ok(Some(b"hello".to_vec())));
         assert_eq!(n.recv(c.h), Ok(None));
         n.advance(secs(1));
@@ -1668,6 +1670,54 @@ mod sending {
         n.only().expect(ACK | FIN, c.snd + 1000, c.rcv);
     }
 
+    /// A peer that shuts its window with our data in flight (part acknowledged, the
+    /// rest beyond its new right edge) answers every retransmission with a zero window.
+    /// Those retransmissions are its window probes, and a peer that answers them keeps
+    /// the connection (RFC 9293 3.8.6.1, MUST-38), as Linux's retransmission timer does:
+    /// it was timed out after the 300 s user timeout. A peer that falls silent still
+    /// ends it, twice the largest RTO after it was last heard.
+    #[test]
+    fn a_window_shut_with_data_in_flight_is_not_timed_out_while_the_peer_answers() {
+        let mut n = Net::with_cfg(cfg());
+        let c = n.passive_with(syn(PEER_ISS), 2000).1;
+        n.send(c.h, &pattern(2000));
+        assert_eq!(n.take().len(), 2);
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 0), &[]);
+        n.nothing();
+        let t0 = n.now;
+        while n.now < t0 + secs(900) {
+            let at = n.t.poll_at().expect("a timer runs");
+            n.advance_to(at);
+            for o in n.take() {
+                assert_eq!(o.r.seq, c.snd + 1000, "the data beyond the edge, again");
+                n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 0), &[]);
+            }
+        }
+        assert_eq!(
+            n.state(c.h),
+            TcpState::Established,
+            "a live peer, its window shut"
+        );
+        assert_eq!(n.stats().user_timeouts, 0);
+        // It opens: the rest goes (at its retransmission timer: it was sent before).
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 4000), &[]);
+        n.advance_to(n.t.poll_at().expect("the retransmission timer"));
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.len()), (c.snd + 1000, 1000));
+        // Shut again, and silent from then on.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 1000, 0), &[]);
+        // Given up 240 s (twice the 120 s largest RTO) after the last ACK.
+        let heard = n.now;
+        while n.state(c.h) == TcpState::Established && n.now < heard + secs(1000) {
+            let at = n.t.poll_at().expect("a timer runs");
+            n.advance_to(at);
+            n.take();
+        }
+        assert_eq!(n.stats().user_timeouts, 1);
+        let gone = n.now.saturating_duration_since(heard);
+        assert!(gone >= secs(240) && gone < secs(400), "{gone:?}");
+    }
+
     /// An orphan whose peer keeps its window shut through every probe gives up after
     /// `ORPHAN_PROBES` of them, instead of living for ever, with nothing sent (as Linux's
     /// probe timer ends an orphan: tcp_write_err, no RST).
@@ -1734,6 +1784,40 @@ mod sending {
         let u = n.only();
         u.expect_ack(c.snd, c.rcv + 7300);
         assert_eq!(u.r.window, 8192);
+    }
+
+    /// The right edge an ACK announces moves on only by at least min(MSS, buffer / 2)
+    /// (RFC 9293 3.8.6.2.2, MUST-39): with part of the window still unused, a small read
+    /// moved it by that read's size on the next ACK, and a sender without its own
+    /// silly-window avoidance would fill it with a small segment.
+    #[test]
+    fn an_ack_moves_the_right_edge_by_no_less_than_an_mss() {
+        let mut n = Net::with_cfg(TcpConfig {
+            rcvbuf: 8192,
+            rcvbuf_max: 8192,
+            ..cfg()
+        });
+        let c = n.passive();
+        let d = pattern(7100);
+        for i in 0..7 {
+            n.data(&c, c.rcv + i * 1000, &d[i * 1000..(i + 1) * 1000]);
+        }
+        n.advance(ms(40));
+        let edge = |o: &Out| o.r.ack + usize::from(o.r.window);
+        let before = edge(n.take().last().expect("ACKs"));
+        assert_eq!(before, c.rcv + 8192);
+        // 400 bytes read: too little to move the edge (no update either).
+        assert_eq!(n.recv_n(c.h, 400), d[..400]);
+        n.nothing();
+        n.data(&c, c.rcv + 7000, &d[7000..7100]);
+        n.advance(ms(40));
+        let a = n.only();
+        a.expect_ack(c.snd, c.rcv + 7100);
+        assert_eq!(edge(&a), before, "the edge stays");
+        // 1500 more: now it moves, by all that is free.
+        assert_eq!(n.recv_n(c.h, 1500), d[400..1900]);
+        let u = n.only();
+        assert_eq!(edge(&u), c.rcv + 1900 + 8192);
     }
 
     #[test]

@@ -33,7 +33,16 @@ impl Tcb {
                 r.flags |= flags::ECE;
             }
             self.last_ack_sent = self.rcv_nxt;
-            let wnd = self.free_window().max(self.rcv_adv.since(self.rcv_nxt));
+            // The right edge moves on only by at least min(MSS, buffer / 2) (RFC 9293
+            // 3.8.6.2.2: RCV.NXT + RCV.WND stays fixed until the free space beyond it
+            // is that large); an ACK carries the window as last offered until then.
+            let offered = self.rcv_adv.since(self.rcv_nxt);
+            let free = self.free_window();
+            let wnd = if free >= offered + self.rcv_mss.min(self.rcv_buf / 2) {
+                free
+            } else {
+                offered
+            };
             // Round up so scaling never moves the announced right edge left, unless that
             // would announce more than the receive ring holds: then round down, which
             // retracts the edge by less than a unit (RFC 7323 2.4 leaves the choice; the
@@ -796,6 +805,8 @@ mod tests {
         c.data(&vec![1u8; PEER_MSS]);
         let out = c.take();
         let wnd = usize::from(out.last().unwrap().r.window) << c.tcb.rcv_wscale;
-        assert_eq!(wnd, opts().rcvbuf - 2 * PEER_MSS);
+        // The edge the SYN-ACK offered (65,535: the buffer's 65,536 is one byte more
+        // than the field holds), not moved on by a byte (RFC 9293 3.8.6.2.2).
+        assert_eq!(wnd, 65_535 - 2 * PEER_MSS);
     }
 }

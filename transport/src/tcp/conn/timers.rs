@@ -187,12 +187,30 @@ impl Tcb {
                         return;
                     }
                 }
-                let since = *self.stalled_since.get_or_insert(now);
-                if now.saturating_duration_since(since) >= self.user_timeout(cfg) {
-                    stats.user_timeouts += 1;
-                    let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
-                    self.fail(e);
-                    return;
+                if self.snd_wnd == 0 && !self.orphan && self.user_timeout_set().is_none() {
+                    // The peer shut its window with our data in flight (RFC 9293 3.8.6:
+                    // a window shrunk): these retransmissions are its zero-window probes,
+                    // and a peer that answers them keeps the connection (MUST-38), as
+                    // persist's probes do. Only a peer silent for twice the largest RTO
+                    // ends it, as Linux's retransmission timer treats a receiver that
+                    // shrinks its window (tcp_rtx_probe0_timed_out); the stall is counted
+                    // afresh once the window opens. (An orphan is bounded above, a user
+                    // timeout the application set below.)
+                    if now.saturating_duration_since(self.last_rx) >= cfg.rto_max * 2 {
+                        stats.user_timeouts += 1;
+                        let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
+                        self.fail(e);
+                        return;
+                    }
+                    self.stalled_since = Some(now);
+                } else {
+                    let since = *self.stalled_since.get_or_insert(now);
+                    if now.saturating_duration_since(since) >= self.user_timeout(cfg) {
+                        stats.user_timeouts += 1;
+                        let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
+                        self.fail(e);
+                        return;
+                    }
                 }
                 // What is resent must fit the interface (its MTU may have gone down).
                 self.follow_link(tx, stats);
