@@ -257,9 +257,14 @@ pub fn response<S: Read + Write>(
     }
     // With a transfer coding, the one applied last must be chunked for the length to be
     // known (RFC 9112 6.3); otherwise the body runs to the end of the stream.
-    let last_coding = header_list(&response.headers, "transfer-encoding")
-        .last()
-        .map(|c| c.eq_ignore_ascii_case("chunked"));
+    // A header that names no coding (`Transfer-Encoding: ,`) is present all the same.
+    let last_coding = header_values(&response.headers, "transfer-encoding")
+        .next()
+        .map(|_| {
+            header_list(&response.headers, "transfer-encoding")
+                .last()
+                .is_some_and(|c| c.eq_ignore_ascii_case("chunked"))
+        });
     if let Some(chunked) = last_coding {
         if chunked {
             let (n, trailers) = copy_chunked(&mut conn, out)?;

@@ -1126,9 +1126,16 @@ fn valid_host(value: &[u8]) -> bool {
 /// The framing of a request body; `Err` is the status to refuse the request with.
 fn body_length(headers: &[(String, String)], minor: u8) -> Result<BodyLeft, u16> {
     let length = content_length(headers).map_err(|_| 400u16)?;
+    if header_values(headers, "transfer-encoding").next().is_none() {
+        return Ok(BodyLeft::Fixed(length.unwrap_or(0)));
+    }
+    // Present, the header decides the framing even when it names no coding (`Transfer-
+    // Encoding: ,`): then, as below, the body's end is unknown and the request refused.
+    // Read as absent, the body would go by Content-Length where a front end that saw the
+    // header would not: a request smuggled between the two (RFC 9112 6.1, 6.3).
     let codings: Vec<&str> = header_list(headers, "transfer-encoding").collect();
     let Some((last, before)) = codings.split_last() else {
-        return Ok(BodyLeft::Fixed(length.unwrap_or(0)));
+        return Err(400);
     };
     // Both framings at once is how requests are smuggled; HTTP/1.0 has no chunking;
     // without chunked last, or with it twice, the body's end is unknown (RFC 9112 6.1, 6.3).
@@ -1703,6 +1710,30 @@ mod unit {
             assert_eq!(log, [405], "{m}: {out}");
             assert!(out.contains("\r\nAllow: GET, HEAD\r\n"), "{out}");
         }
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// A `Transfer-Encoding` header naming no coding (`Transfer-Encoding:`, `,`) was read
+    /// as absent, and the body went by Content-Length; a front end that takes the header's
+    /// presence as "not framed by length" reads the 35 bytes here as a request of its own
+    /// (smuggling, RFC 9112 6.3: without chunked last, 400 and close). Found by an
+    /// independent review.
+    #[test]
+    fn a_transfer_encoding_naming_no_coding_is_refused() {
+        let root = site("empty-te");
+        for te in ["", ",", " , ,"] {
+            let req = format!(
+                "POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\
+                 Content-Length: 35\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+            );
+            let (log, out) = statuses(&root, req.as_bytes());
+            assert_eq!(log, [400], "TE {te:?}: {out}");
+        }
+        let req = "POST /a.txt HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: ,\r\n\
+                   Content-Length: 3\r\n\r\nabc";
+        let (log, out) = statuses(&root, req.as_bytes());
+        assert_eq!(log, [400], "{out}");
+        assert!(!out.contains("keep-alive"), "{out}");
         let _ = fs::remove_dir_all(&root);
     }
 

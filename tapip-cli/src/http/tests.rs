@@ -782,6 +782,17 @@ fn client_reads_to_eof_without_a_length() {
     assert!(body == data);
 }
 
+/// A response whose `Transfer-Encoding` names no coding is still not framed by its
+/// Content-Length: the body runs to the end of the stream (RFC 9112 6.3), as with any
+/// coding but chunked last. It was read by the length, leaving the rest unread.
+#[test]
+fn client_reads_to_eof_when_transfer_encoding_names_no_coding() {
+    let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\nContent-Length: 3\r\n\r\nabcdef";
+    let (result, body, _) = fetch(wire, false, false);
+    assert_eq!(result.unwrap().body_bytes, 6);
+    assert_eq!(body, b"abcdef");
+}
+
 #[test]
 fn client_reports_a_short_body() {
     let mut wire = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec();
