@@ -88,13 +88,17 @@ fn end(stacks: Vec<Stack>) {
     let start = Instant::now();
     let mut ending = Vec::new();
     for s in stacks {
-        if !s.is_shut_down() && s.close_all_sockets(LOCK_WAIT) {
+        if s.is_shut_down() {
+            // Another thread is shutting it down: its last segments are still being
+            // written. `shutdown` below waits until that one has stopped the threads.
+            ending.push(s);
+        } else if s.close_all_sockets(LOCK_WAIT) {
             ending.push(s);
         }
     }
     // Their connections make progress side by side; each waits until its own limit from
     // the same start.
-    for s in &ending {
+    for s in ending.iter().filter(|s| !s.is_shut_down()) {
         let left = s.exit_linger().saturating_sub(start.elapsed());
         s.linger(left, || false);
     }
@@ -288,6 +292,89 @@ mod tests {
         let e = r.read_to_end(&mut sink).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
         drop(s);
+        b.shutdown();
+    }
+
+    /// The end of the program while another thread's `Stack::shutdown` is still writing
+    /// its last segments (to a slow device): `end` skipped the stack as shut down and
+    /// returned at once, and the process could end before they left (found by a review).
+    /// Now it waits for that shutdown to stop the threads.
+    #[test]
+    fn the_end_waits_for_a_shutdown_under_way_on_another_thread() {
+        use netif::{Device, DeviceInfo, MemoryLink};
+        use parking_lot::Condvar;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        /// A device whose sends wait while `shut` holds.
+        struct Gated {
+            link: MemoryLink,
+            shut: Mutex<bool>,
+            cv: Condvar,
+        }
+        impl Gated {
+            fn set(&self, shut: bool) {
+                *self.shut.lock() = shut;
+                self.cv.notify_all();
+            }
+        }
+        impl Device for Gated {
+            fn info(&self) -> DeviceInfo {
+                self.link.info()
+            }
+            fn recv(&self, b: &mut [u8], t: Duration) -> std::io::Result<Option<usize>> {
+                self.link.recv(b, t)
+            }
+            fn send(&self, f: &[u8]) -> std::io::Result<()> {
+                let mut g = self.shut.lock();
+                while *g {
+                    self.cv.wait(&mut g);
+                }
+                drop(g);
+                self.link.send(f)
+            }
+            fn arm_recv_interrupt(&self) -> bool {
+                self.link.arm_recv_interrupt()
+            }
+            fn interrupt_recv(&self) {
+                self.link.interrupt_recv()
+            }
+        }
+        let (a_end, b_end) = crate::testing::link(4096);
+        let dev = Arc::new(Gated {
+            link: a_end,
+            shut: Mutex::new(false),
+            cv: Condvar::new(),
+        });
+        let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(dev.clone()), b_end);
+        let l = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
+        let c = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
+        let (_r, _) = l.accept().unwrap();
+        dev.set(true);
+        // A run of segments the tx thread waits at the gate with.
+        (&c).write_all(&[1u8; 200_000]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let other = {
+            let a = a.clone();
+            std::thread::spawn(move || a.shutdown())
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(a.is_shut_down(), "the other thread's shutdown is under way");
+        let opened = Arc::new(AtomicBool::new(false));
+        let opener = {
+            let (dev, opened) = (dev.clone(), opened.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(400));
+                opened.store(true, Ordering::SeqCst);
+                dev.set(false);
+            })
+        };
+        end(vec![a.clone()]);
+        assert!(
+            opened.load(Ordering::SeqCst),
+            "the end came before the other thread's shutdown could write"
+        );
+        other.join().unwrap();
+        opener.join().unwrap();
+        drop(c);
         b.shutdown();
     }
 }

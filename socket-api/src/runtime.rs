@@ -809,8 +809,9 @@ impl Stack {
             transport.tcp_abandon_all(ip.tx(), now);
             self.finish(core);
         }
-        crate::exit::forget(self);
         self.join();
+        // Only now: the end of the program waits for a shutdown still under way.
+        crate::exit::forget(self);
     }
 
     /// The second half of `shutdown`: stop and join the threads. A second caller waits
