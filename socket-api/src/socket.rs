@@ -418,9 +418,13 @@ impl Socket {
                     .udp_connect(self.handle, addr, ip.tx())
                     .map(|_| ())
                     .map_err(Into::into),
-                Type::Stream => transport
-                    .tcp_connect(self.handle, addr, ip.tx(), now)
-                    .map_err(Into::into),
+                // A connect under way already (another thread's, or a non-blocking
+                // one's): a blocking call waits for it, as Linux's (a non-blocking one
+                // says `WouldBlock`, Linux's EALREADY, from the wait below).
+                Type::Stream => match transport.tcp_connect(self.handle, addr, ip.tx(), now) {
+                    Err(transport::TransportError::InProgress) => Ok(()),
+                    r => r.map_err(Into::into),
+                },
                 // Sends without an address go to it; only its datagrams are heard.
                 Type::Raw => {
                     transport.raw(self.handle)?.peer = Some(*addr.ip());

@@ -444,6 +444,29 @@ fn connect_errors_are_reported_once_and_by_the_next_connect() {
     assert_eq!(e.kind(), ErrorKind::WouldBlock, "a new attempt: {e}");
 }
 
+/// A blocking `connect` while an earlier one is under way (a non-blocking one's, or
+/// another thread's) waits for it, as Linux's: it said `WouldBlock` at once, which a
+/// blocking call never should (found by a review). A non-blocking one still says
+/// `WouldBlock` (Linux's EALREADY).
+#[test]
+fn a_blocking_connect_waits_for_the_connect_under_way() {
+    let p = Pair::new(1500);
+    p.b.vanish();
+    let s = Socket::new(&p.a.stack, Domain::Inet, Type::Stream, 0).unwrap();
+    s.set_nonblocking(true);
+    let e = s.connect(addr(B_IP, 7104)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    let e = s.connect(addr(B_IP, 7104)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "EALREADY: {e}");
+    s.set_nonblocking(false);
+    s.set_option(SockOpt::SendTimeout(Some(Duration::from_millis(300))))
+        .unwrap();
+    let t = Instant::now();
+    let e = s.connect(addr(B_IP, 7104)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
+}
+
 #[test]
 fn non_blocking_calls_and_timeouts() {
     let p = Pair::new(1500);
