@@ -925,10 +925,15 @@ impl Socket {
                     let len = if trunc { d.data.len() } else { n };
                     (len, SocketAddr::V4(SocketAddrV4::new(d.from, 0)))
                 };
-                Ok(if peek {
+                let got = if peek {
                     r.peek().map(|d| copy(buf, d))
                 } else {
                     r.recv().map(|d| copy(buf, &d))
+                };
+                Ok(match got {
+                    // Its read side shut down and nothing left: the end, as Linux's 0.
+                    None if r.is_shut_read() => Some((0, SocketAddr::from(([0, 0, 0, 0], 0)))),
+                    got => got,
                 })
             }
             Type::Stream => Err(SocketError::Unsupported("stream sockets (TCP)")),
@@ -1588,14 +1593,16 @@ pub struct PollFd<'a> {
     /// Hung up (always reported, as POLLHUP is), as Linux's `tcp_poll` says: a TCP
     /// socket in CLOSE (a fresh one, a connection closed, reset, refused or timed out) or
     /// shut both ways (our FIN queued and the peer's received, or our reading shut). The
-    /// peer's FIN alone only makes the stream readable. UDP and raw sockets never are.
+    /// peer's FIN alone only makes the stream readable. A UDP or raw socket once shut
+    /// down both ways (Linux's `datagram_poll`).
     pub hangup: bool,
     /// Read side hung up (POLLRDHUP), as Linux's `tcp_poll` says (RCV_SHUTDOWN): a TCP
     /// connection whose peer shut its sending side (its FIN received), that ended (reset,
     /// refused, timed out, closed), or whose reading was shut down; readable says only
     /// that a read would not block, this that the stream has ended. Reported to an
     /// interest in reading (as Linux's poll reports it when asked for; readable comes
-    /// with it). Never on a fresh socket, a listener, a UDP or raw socket.
+    /// with it). Never on a fresh socket or a listener; on a UDP or raw socket once its
+    /// read side is shut down (Linux's `datagram_poll`).
     pub rdhup: bool,
     /// Urgent data (POLLPRI), to an interest in it: a TCP peer's urgent pointer (its
     /// `MSG_OOB`) came and the urgent byte has not been read yet, with bytes to read
@@ -1625,12 +1632,19 @@ impl<'a> PollFd<'a> {
 
 /// Wait until one of the sockets is ready as asked, or the timeout passes (`None`: no
 /// limit; zero: just look). Returns how many entries are ready. All sockets must belong to
-/// one stack.
+/// one stack. With no sockets it sleeps for the timeout (none: `InvalidInput`).
 pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usize> {
     let Some(first) = fds.first() else {
-        if let Some(t) = timeout {
-            std::thread::sleep(t);
-        }
+        // Nothing that could become ready: a sleep for the timeout, as Linux's. With no
+        // timeout Linux's sleeps until a signal, which nothing here sends: a caller's
+        // loop would spin instead, so it is refused.
+        let Some(t) = timeout else {
+            return Err(SocketError::InvalidInput(
+                "poll with no sockets and no timeout would wait for ever",
+            )
+            .into());
+        };
+        std::thread::sleep(t);
         return Ok(0);
     };
     let stack = first.socket.stack().clone();

@@ -464,7 +464,11 @@ fn a_blocking_connect_waits_for_the_connect_under_way() {
     let t = Instant::now();
     let e = s.connect(addr(B_IP, 7104)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
-    assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]

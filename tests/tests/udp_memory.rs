@@ -1144,3 +1144,70 @@ fn ip_recverr_on_a_tcp_stream_reports_a_routers_error_at_once_and_the_connection
         assert_eq!(got, b"lost at the router and found");
     }
 }
+
+/// `shutdown` of a raw socket: it was refused (`InvalidInput`), and a thread blocked in
+/// `recv_from` stayed blocked until `close`, so a ping-like reader could not be stopped
+/// that way (found by a review). As Linux's: applied (an unconnected socket's call says
+/// "not connected"), the reader wakes with 0, later sends fail with a broken pipe, and
+/// `poll` reports the hang-ups, as for a UDP socket shut both ways (`datagram_poll`).
+#[test]
+fn shutdown_of_raw_and_udp_sockets_wakes_the_reader_and_polls_as_hung_up() {
+    let p = Pair::new(1500);
+    let raw = std::sync::Arc::new(
+        socket_api::RawSocket::new(&p.a.stack, ip::ipv4::protocol::ICMP).expect("raw"),
+    );
+    let (tx, rx) = mpsc::channel();
+    let reader = {
+        let raw = raw.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 100];
+            let _ = tx.send(raw.recv_from(&mut buf).map(|(n, _)| n));
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let e = raw.socket().shutdown(Shutdown::Read).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
+    let got = rx
+        .recv_timeout(Duration::from_secs(2))
+        .expect("the reader woke");
+    assert_eq!(got.expect("the end"), 0);
+    reader.join().unwrap();
+    // Nothing more is queued: a ping's answer is not heard.
+    let echo = tests::pair::echo_request(1, 1, b"x");
+    raw.send_to(&echo, B_IP).expect("the write side is open");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut buf = [0u8; 100];
+    assert_eq!(raw.recv_from(&mut buf).expect("the end").0, 0);
+    let mut f = [PollFd::new(raw.socket(), Interest::READABLE)];
+    assert_eq!(poll(&mut f, Some(Duration::ZERO)).unwrap(), 1);
+    assert!(f[0].readable && f[0].rdhup && !f[0].hangup);
+    let _ = raw.socket().shutdown(Shutdown::Write);
+    let e = raw.send_to(&echo, B_IP).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+    let mut f = [PollFd::new(raw.socket(), Interest::READABLE)];
+    poll(&mut f, Some(Duration::ZERO)).unwrap();
+    assert!(f[0].hangup && f[0].rdhup);
+
+    // A connected UDP socket shut both ways: POLLHUP and POLLRDHUP.
+    let u = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    u.connect(addr(B_IP, 9)).unwrap();
+    let mut f = [PollFd::new(u.socket(), Interest::READABLE)];
+    poll(&mut f, Some(Duration::ZERO)).unwrap();
+    assert!(!f[0].hangup && !f[0].rdhup);
+    u.socket().shutdown(Shutdown::Both).unwrap();
+    let mut f = [PollFd::new(u.socket(), Interest::READABLE)];
+    poll(&mut f, Some(Duration::ZERO)).unwrap();
+    assert!(f[0].readable && f[0].hangup && f[0].rdhup);
+}
+
+/// `poll` with no sockets sleeps for its timeout, as Linux's; with none it would wait for
+/// ever (Linux's waits for a signal, which nothing here sends), so it is refused: it
+/// returned 0 at once, and a loop around it spun (found by a review).
+#[test]
+fn poll_with_no_sockets_sleeps_or_is_refused_without_a_timeout() {
+    let t = Instant::now();
+    assert_eq!(poll(&mut [], Some(Duration::from_millis(50))).unwrap(), 0);
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    let e = poll(&mut [], None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}

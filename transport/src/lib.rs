@@ -215,6 +215,9 @@ impl Transport {
         if let Some(e) = r.error.take() {
             return Err(TransportError::Soft(e));
         }
+        if r.shut_write {
+            return Err(TransportError::ShutDown);
+        }
         let dst = dst.or(r.peer).ok_or(TransportError::DestinationRequired)?;
         // As UDP (and Linux's raw sockets): a broadcast needs SO_BROADCAST (EACCES).
         if !r.broadcast && tx.is_broadcast(dst) {
@@ -397,15 +400,26 @@ impl Transport {
             return Some(t.readiness());
         }
         Some(match self.sockets.get(h)? {
-            Socket::Raw(r) => (r.queued() > 0 || r.has_error(), true, r.has_error()),
+            Socket::Raw(r) => (
+                r.queued() > 0 || r.has_error() || r.shut_read,
+                true,
+                r.has_error(),
+            ),
             Socket::Udp(u) => (u.readable(), true, u.has_error()),
         })
     }
 
-    /// Is socket `h` hung up (`poll`'s POLLHUP)? Only a TCP socket may be (see
-    /// `TcpSock::hung_up`); UDP and raw sockets never are, as on Linux.
+    /// Is socket `h` hung up (`poll`'s POLLHUP)? A TCP socket as `TcpSock::hung_up` says;
+    /// a UDP or raw socket once shut down both ways (Linux's `datagram_poll`).
     pub fn hung_up(&self, h: SocketHandle) -> bool {
-        self.tcp.socks.get(h).is_some_and(|t| t.hung_up())
+        if let Some(t) = self.tcp.socks.get(h) {
+            return t.hung_up();
+        }
+        match self.sockets.get(h) {
+            Some(Socket::Udp(u)) => u.shut_read && u.shut_write,
+            Some(Socket::Raw(r)) => r.shut_read && r.shut_write,
+            None => false,
+        }
     }
 
     /// Has TCP socket `h` urgent data pending (`poll`'s POLLPRI, see `TcpSock::urgent`)?
@@ -413,10 +427,18 @@ impl Transport {
         self.tcp.socks.get(h).is_some_and(|t| t.urgent())
     }
 
-    /// Is socket `h`'s read side hung up (`poll`'s POLLRDHUP)? Only a TCP socket's may be
-    /// (see `TcpSock::read_hung_up`).
+    /// Is socket `h`'s read side hung up (`poll`'s POLLRDHUP)? A TCP socket's as
+    /// `TcpSock::read_hung_up` says; a UDP or raw socket's once its read side is shut down
+    /// (Linux's `datagram_poll`).
     pub fn read_hung_up(&self, h: SocketHandle) -> bool {
-        self.tcp.socks.get(h).is_some_and(|t| t.read_hung_up())
+        if let Some(t) = self.tcp.socks.get(h) {
+            return t.read_hung_up();
+        }
+        match self.sockets.get(h) {
+            Some(Socket::Udp(u)) => u.shut_read,
+            Some(Socket::Raw(r)) => r.shut_read,
+            None => false,
+        }
     }
 
     // ---- UDP ---------------------------------------------------------------------------
@@ -764,7 +786,15 @@ impl Transport {
                     return Err(TransportError::NotConnected);
                 }
             }
-            Some(Socket::Raw(_)) => return Err(TransportError::NotSupported),
+            Some(Socket::Raw(r)) => {
+                r.shut_read |= read;
+                r.shut_write |= write;
+                if r.peer.is_none() {
+                    // As for UDP (Linux's inet_shutdown on any socket).
+                    self.wakeups.push(h);
+                    return Err(TransportError::NotConnected);
+                }
+            }
             None if self.tcp.socks.get(h).is_some() => return Err(TransportError::NotSupported),
             None => return Err(TransportError::BadHandle),
         }

@@ -33,6 +33,11 @@ pub struct RawSocket {
     /// An ICMP error about a datagram of a connected socket, for its next call (see
     /// `Transport::raw_icmp_error`).
     pub(crate) error: Option<crate::SoftError>,
+    /// `shutdown` of the read side: nothing more is queued, and a receive on an empty
+    /// queue returns 0 (Linux's RCV_SHUTDOWN).
+    pub(crate) shut_read: bool,
+    /// `shutdown` of the write side: sends fail (EPIPE).
+    pub(crate) shut_write: bool,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
     max_count: usize,
@@ -53,6 +58,8 @@ impl RawSocket {
             peer: None,
             pmtu: ip::PmtuMode::Want,
             error: None,
+            shut_read: false,
+            shut_write: false,
             rx: VecDeque::new(),
             rx_bytes: 0,
             max_count,
@@ -68,7 +75,10 @@ impl RawSocket {
 
     /// Queue a copy; false (and counted) when the queue is full.
     pub(crate) fn push(&mut self, from: Ipv4Addr, datagram: &[u8]) -> bool {
-        if self.rx.len() >= self.max_count || self.rx_bytes + datagram.len() > self.max_bytes {
+        if self.shut_read
+            || self.rx.len() >= self.max_count
+            || self.rx_bytes + datagram.len() > self.max_bytes
+        {
             self.dropped += 1;
             return false;
         }
@@ -103,6 +113,11 @@ impl RawSocket {
 
     pub fn queued(&self) -> usize {
         self.rx.len()
+    }
+
+    /// Is its read side shut down?
+    pub fn is_shut_read(&self) -> bool {
+        self.shut_read
     }
 
     /// The pending ICMP error, taken (`SO_ERROR`, and what the next send or receive fails
