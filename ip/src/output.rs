@@ -138,13 +138,24 @@ impl Output {
     /// first non-loopback interface that is up (or by `device`, addressed or not); a
     /// multicast group by the interface whose address is `via` (`IP_MULTICAST_IF`),
     /// `device`, or the route's, straight to the group's link address (RFC 1112 6.4: no
-    /// gateway); anything else is routed (through `device` only, when given).
+    /// gateway); anything else is routed (through `device` only, when given). With neither
+    /// `via` nor `device`, a group or the limited broadcast leaves by the interface whose
+    /// address is the source `src` the sender bound, when one is (Linux's
+    /// `ip_route_output_key_hash_rcu`: a bound source picks the device for these).
     fn send_route(
         &self,
         dst: Ipv4Addr,
         via: Option<Ipv4Addr>,
         device: Option<usize>,
+        src: Option<Ipv4Addr>,
     ) -> Option<Route> {
+        let by_source = || {
+            let a = src.filter(|a| !a.is_unspecified())?;
+            self.ifaces
+                .iter()
+                .find(|i| i.up && !i.loopback && i.ip() == Some(a))
+                .map(|i| i.ifindex)
+        };
         let direct = |ifindex: usize| {
             Some(Route {
                 dest: crate::Ipv4Cidr::new(dst, 32)?,
@@ -165,21 +176,29 @@ impl Output {
                         .ifindex
                 }
                 (None, Some(d)) => self.ifaces.get(d).filter(|i| i.up)?.ifindex,
-                (None, None) => self.route(dst)?.ifindex,
+                (None, None) => match by_source() {
+                    Some(i) => i,
+                    None => self.route(dst)?.ifindex,
+                },
             };
             return direct(ifindex);
         }
         if !dst.is_broadcast() {
             return self.route_on(dst, device);
         }
-        let i = match device {
-            Some(d) => self.ifaces.get(d).filter(|i| i.up)?,
-            None => self
-                .ifaces
-                .iter()
-                .find(|i| i.up && !i.loopback && i.addr.is_some())?,
+        let ifindex = match device {
+            Some(d) => self.ifaces.get(d).filter(|i| i.up)?.ifindex,
+            None => match by_source() {
+                Some(i) => i,
+                None => {
+                    self.ifaces
+                        .iter()
+                        .find(|i| i.up && !i.loopback && i.addr.is_some())?
+                        .ifindex
+                }
+            },
         };
-        direct(i.ifindex)
+        direct(ifindex)
     }
 
     /// The source of a datagram to `dst` on `route` when the sender leaves it open.
@@ -486,7 +505,7 @@ impl Output {
             return Err(SendError::Unspecified);
         }
         let route = self
-            .send_route(meta.dst, meta.multicast_if, meta.device)
+            .send_route(meta.dst, meta.multicast_if, meta.device, meta.src)
             .ok_or_else(|| {
                 if !meta.dst.is_broadcast() {
                     self.stats.drop_no_route += 1;
@@ -855,8 +874,10 @@ impl IpTx for Output {
         if meta.dst.is_unspecified() {
             return Err(SendError::Unspecified);
         }
+        // The header's own source picks the device as a bound one does.
+        let header_src = Ipv4Addr::new(datagram[12], datagram[13], datagram[14], datagram[15]);
         let route = self
-            .send_route(meta.dst, meta.multicast_if, meta.device)
+            .send_route(meta.dst, meta.multicast_if, meta.device, Some(header_src))
             .ok_or_else(|| {
                 if !meta.dst.is_broadcast() {
                     self.stats.drop_no_route += 1;
@@ -889,12 +910,19 @@ impl IpTx for Output {
         d[10..12].copy_from_slice(&[0, 0]);
         let csum = checksum::checksum(&d[..hl]);
         d[10..12].copy_from_slice(&csum.to_be_bytes());
+        let host_only = meta.dst.is_multicast() && d[8] == 0;
         let looped = ((meta.dst.is_multicast() && meta.multicast_loop)
             || self.is_route_broadcast(&route, meta.dst))
             && self.loop_room(route.ifindex, meta.dst);
         if looped {
             let copy = frame[ETH..].to_vec();
             self.looped.push_back((route.ifindex, copy));
+        }
+        // A group with TTL 0 stays on this host (RFC 1112 6.1), the application's header
+        // as ours (`send_with`).
+        if host_only {
+            self.recycle(frame);
+            return Ok(());
         }
         self.stats.tx_packets += 1;
         self.transmit_ip(
@@ -909,7 +937,7 @@ impl IpTx for Output {
     fn route_info(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
         // The same choices as `send_with`, so a transport checksum over the pseudo-header
         // names the source the datagram will carry.
-        let r = self.send_route(dst, None, None)?;
+        let r = self.send_route(dst, None, None, None)?;
         let mut mtu = self.iface(r.ifindex)?.mtu;
         if let Some(p) = self.pmtu.get(dst, None) {
             mtu = mtu.min(p);
@@ -922,7 +950,7 @@ impl IpTx for Output {
     }
 
     fn source_via(&self, dst: Ipv4Addr, device: usize) -> Option<Ipv4Addr> {
-        let r = self.send_route(dst, None, Some(device))?;
+        let r = self.send_route(dst, None, Some(device), None)?;
         self.default_source(&r, dst)
     }
 
@@ -935,7 +963,7 @@ impl IpTx for Output {
     }
 
     fn link(&self, dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
-        self.send_route(dst, None, None)
+        self.send_route(dst, None, None, None)
             .and_then(|r| self.iface(r.ifindex))
             .map(|i| (i.offload, i.mtu))
     }
@@ -953,7 +981,7 @@ impl IpTx for Output {
         // route to the group leaves by.
         // An interface that is down may join: it reports when it comes up.
         let ifindex = if iface.is_unspecified() {
-            self.send_route(group, None, None)
+            self.send_route(group, None, None, None)
                 .ok_or(GroupError::NoInterface)?
                 .ifindex
         } else {

@@ -152,9 +152,12 @@ fn wait_reply(
         let Some(icmp) = d.get(hl..).filter(|m| m.len() >= 8) else {
             continue;
         };
+        // A raw socket sees a damaged message too (as on Linux): its checksum is ours to
+        // check.
         if icmp[0] == ECHO_REPLY
             && icmp[4..6] == ident.to_be_bytes()
             && icmp[6..8] == seq.to_be_bytes()
+            && checksum(icmp) == 0
         {
             return Ok(Some(d.to_vec()));
         }

@@ -238,8 +238,8 @@ pub enum Received {
     /// Anything else that is well formed (an error about something other than an echo
     /// request, another message type).
     Other,
-    /// Something no stack should hand to a socket: a bad IP header or header checksum, or an
-    /// ICMP message that is truncated or fails its checksum.
+    /// Something no stack should hand to a socket: a bad IP header or header checksum, or a
+    /// fragment. (An ICMP message that is truncated or fails its checksum is `Other`.)
     Bad(String),
 }
 
@@ -258,9 +258,10 @@ pub fn classify(datagram: &[u8]) -> Received {
     if p.is_fragment() {
         return Received::Bad("a fragment reached a socket".into());
     }
-    let msg = match IcmpRepr::parse(p.payload()) {
-        Ok(m) => m,
-        Err(e) => return Received::Bad(format!("ICMP: {e}")),
+    // A damaged ICMP message reaches raw sockets, as on Linux (ping's "BAD CHECKSUM"):
+    // it answers nothing.
+    let Ok(msg) = IcmpRepr::parse(p.payload()) else {
+        return Received::Other;
     };
     match msg {
         IcmpRepr::EchoReply { ident, seq, data } => Received::Reply(EchoReply {

@@ -1211,3 +1211,138 @@ fn poll_with_no_sockets_sleeps_or_is_refused_without_a_timeout() {
     let e = poll(&mut [], None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 }
+
+/// A host on two networks (10.0.0.1 towards n1, 10.0.1.1 towards n2, the default route
+/// by n1), and a socket bound to 10.0.1.1 with no `IP_MULTICAST_IF`: its group datagram
+/// and its limited broadcast leave by the interface of the address it bound, as Linux's
+/// route lookup picks the device by a bound source for these. They went out by n1's
+/// network, with n2's address as source (found by a review).
+#[test]
+fn a_bound_source_picks_the_interface_for_a_group_and_the_limited_broadcast() {
+    use std::sync::Arc;
+    use tests::pair::{link, mac};
+    let h = Host::default();
+    let (h1, b1) = link(("h1", mac(1)), ("b1", mac(2)), 1500);
+    let (h2, b2) = link(("h2", mac(3)), ("b2", mac(4)), 1500);
+    h.attach(Arc::new(h1), "10.0.0.1/24");
+    h.attach(Arc::new(h2), "10.0.1.1/24");
+    let n1 = Host::default();
+    n1.attach(Arc::new(b1), "10.0.0.2/24");
+    let n2 = Host::default();
+    n2.attach(Arc::new(b2), "10.0.1.2/24");
+    h.default_route(Ipv4Addr::new(10, 0, 0, 2));
+    let r1 = bind(&n1, addr(Ipv4Addr::UNSPECIFIED, 7100));
+    let r2 = bind(&n2, addr(Ipv4Addr::UNSPECIFIED, 7100));
+    r1.join_multicast_v4(&GROUP, &Ipv4Addr::new(10, 0, 0, 2))
+        .unwrap();
+    r2.join_multicast_v4(&GROUP, &Ipv4Addr::new(10, 0, 1, 2))
+        .unwrap();
+    r1.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    r2.set_read_timeout(Some(WAIT)).unwrap();
+    let s = bind(&h, addr(Ipv4Addr::new(10, 0, 1, 1), 0));
+    s.set_broadcast(true).unwrap();
+    s.send_to(b"bcast", addr(Ipv4Addr::BROADCAST, 7100))
+        .unwrap();
+    s.send_to(b"group", addr(GROUP, 7100)).unwrap();
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let (n, from) = r2.recv_from(&mut buf).expect("on n2's network");
+        assert_eq!(from.ip(), Ipv4Addr::new(10, 0, 1, 1));
+        got.push(buf[..n].to_vec());
+    }
+    got.sort();
+    assert_eq!(got, [b"bcast".to_vec(), b"group".to_vec()]);
+    assert!(r1.recv_from(&mut buf).is_err(), "nothing on n1's network");
+    // Unbound, the group goes by the route and the broadcast by the first interface.
+    let u = bind(&h, addr(Ipv4Addr::UNSPECIFIED, 0));
+    u.set_broadcast(true).unwrap();
+    u.send_to(b"g2", addr(GROUP, 7100)).unwrap();
+    r1.set_read_timeout(Some(WAIT)).unwrap();
+    let (n, _) = r1.recv_from(&mut buf).expect("by the route");
+    assert_eq!(&buf[..n], b"g2");
+}
+
+/// A raw socket's datagram to a group leaves with TTL 1, the multicast TTL, whatever its
+/// `IP_TTL` (which is for unicast, as on Linux); it left with 64 and could travel past
+/// the link. A header-included one with TTL 0 stays on this host (RFC 1112 6.1), as
+/// the stack's own do; it left (both found by a review).
+#[test]
+fn raw_multicast_gets_the_multicast_ttl_and_ttl_0_stays_home() {
+    let p = Pair::new(1500);
+    p.a.default_route(B_IP);
+    let member = bind(&p.b, addr(Ipv4Addr::UNSPECIFIED, 7000));
+    member.join_multicast_v4(&GROUP, &B_IP).unwrap();
+    let mut rx = socket_api::RawSocket::new(&p.b.stack, 253).unwrap();
+    rx.set_read_timeout(Some(WAIT)).unwrap();
+    let tx = socket_api::RawSocket::new(&p.a.stack, 253).unwrap();
+    tx.set_ttl(64).unwrap();
+    tx.send_to(b"hello", GROUP).unwrap();
+    let mut buf = [0u8; 256];
+    rx.recv_from(&mut buf).expect("the group datagram");
+    assert_eq!(buf[8], 1, "TTL");
+    tx.send_to(b"hello", B_IP).unwrap();
+    rx.recv_from(&mut buf).expect("the unicast datagram");
+    assert_eq!(buf[8], 64, "IP_TTL for unicast");
+    // Header included, TTL 0.
+    tx.set_header_included(true).unwrap();
+    let mut d = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 0, 253, 0, 0, 0, 0, 0, 0];
+    d.extend_from_slice(&GROUP.octets());
+    d.extend_from_slice(b"ttl0");
+    tx.send_to(&d, GROUP).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        rx.recv_from(&mut buf).is_err(),
+        "a TTL-0 group datagram left"
+    );
+    d[8] = 1;
+    tx.send_to(&d, GROUP).unwrap();
+    rx.recv_from(&mut buf).expect("TTL 1 leaves");
+}
+
+/// Raw ICMP and IGMP sockets see a damaged message too, as Linux's raw sockets get a
+/// copy before the protocol checks it (ping's "BAD CHECKSUM"); they did not, while raw
+/// UDP sockets did. The stack itself still drops it (found by a review).
+#[test]
+fn raw_icmp_sockets_see_a_message_with_a_bad_checksum() {
+    let p = Pair::new(1500);
+    let mut rx = p.b.raw_icmp();
+    rx.set_read_timeout(Some(WAIT)).unwrap();
+    let tx = p.a.raw_icmp();
+    let mut echo = tests::pair::echo_request(7, 1, b"bad");
+    echo[2] ^= 0xff;
+    tx.send_to(&echo, B_IP).unwrap();
+    let mut buf = [0u8; 256];
+    let (n, _) = rx.recv_from(&mut buf).expect("the damaged echo");
+    assert_eq!(&buf[20..n], &echo[..]);
+    assert_eq!(p.b.icmp_stats().drop_bad_checksum, 1);
+    assert_eq!(p.b.icmp_stats().tx_echo_replies, 0, "not answered");
+}
+
+/// This host's own IGMP report, sent through a raw socket and looped back, was taken for
+/// another member's: it cancelled our pending report and the leave at the last close
+/// (RFC 2236 3 suppresses on another host's report; Linux skips looped ones). Found by a
+/// review.
+#[test]
+fn our_own_looped_igmp_report_holds_nothing_back() {
+    let p = Pair::new(1500);
+    p.a.default_route(B_IP);
+    let igmp = |h: &Host| h.stack.with_core(|c, _| c.ip.igmp_stats());
+    let m = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 7001));
+    m.join_multicast_v4(&GROUP, &A_IP).unwrap();
+    let raw = socket_api::RawSocket::new(&p.a.stack, 2).unwrap();
+    let mut rep = [0x16, 0, 0, 0, 239, 1, 2, 3];
+    let c = ip::checksum::checksum(&rep);
+    rep[2..4].copy_from_slice(&c.to_be_bytes());
+    raw.send_to(&rep, GROUP).unwrap();
+    assert!(eventually(WAIT, || igmp(&p.a).rx_reports >= 1));
+    assert_eq!(igmp(&p.a).reports_suppressed, 0);
+    drop(m);
+    assert!(
+        eventually(WAIT, || igmp(&p.a).tx_leaves == 1),
+        "{:?}",
+        igmp(&p.a)
+    );
+}

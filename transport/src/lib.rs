@@ -224,7 +224,9 @@ impl Transport {
             return Err(TransportError::BroadcastDenied);
         }
         let meta = SendMeta {
-            ttl: r.ttl,
+            // IP_TTL is for unicast; a group gets the multicast TTL, 1 (RFC 1112 6.1; as
+            // Linux's raw sockets, whose IP_MULTICAST_TTL defaults to 1).
+            ttl: if dst.is_multicast() { Some(1) } else { r.ttl },
             tos: r.tos,
             src: r.bound,
             pmtu: Some(r.pmtu),

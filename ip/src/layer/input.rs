@@ -397,8 +397,12 @@ impl IpLayer {
     }
 
     fn icmp_input(&mut self, d: &Datagram<'_>, now: Instant, upper: &mut dyn Upper) {
+        self.out.icmp.rx_messages += 1;
+        // Raw ICMP sockets see every message, as on Linux (ping reads its replies there),
+        // a malformed one too: Linux's raw_local_deliver comes before icmp_rcv's checks
+        // (so ping can say "BAD CHECKSUM").
+        upper.deliver(&mut self.out, d, now);
         let st = &mut self.out.icmp;
-        st.rx_messages += 1;
         let msg = match IcmpRepr::parse(d.packet.payload()) {
             Ok(m) => m,
             Err(icmp::IcmpError::Truncated) => {
@@ -410,8 +414,6 @@ impl IpLayer {
                 return;
             }
         };
-        // Raw ICMP sockets see every message, as on Linux (ping reads its replies there).
-        upper.deliver(&mut self.out, d, now);
         if d.broadcast && !matches!(msg, IcmpRepr::EchoRequest { .. }) {
             // An error or a redirect is about one datagram of one host and is sent to that
             // host (RFC 1122 3.2.2), never to many: one sent to a broadcast or multicast
@@ -527,8 +529,14 @@ impl IpLayer {
     /// IGMP for this host (RFC 2236 3): a query makes reports due for the groups it asks
     /// about, another host's report holds back ours. Raw IGMP sockets see every message.
     fn igmp_input(&mut self, d: &Datagram<'_>, now: Instant, upper: &mut dyn Upper) {
+        self.out.igmp.rx_messages += 1;
+        // Raw sockets see it first, a malformed one too (Linux's raw_local_deliver comes
+        // before the protocol's handler).
+        upper.deliver(&mut self.out, d, now);
+        // Our own report looped back (sent through a raw socket) is no other member's
+        // answer: it must not hold back ours (RFC 2236 3; Linux skips looped reports).
+        let own = self.out.is_local_addr(d.packet.src());
         let st = &mut self.out.igmp;
-        st.rx_messages += 1;
         let msg = match igmp::Message::parse(d.packet.payload()) {
             Ok(m) => m,
             Err(e) => {
@@ -540,7 +548,6 @@ impl IpLayer {
                 return;
             }
         };
-        upper.deliver(&mut self.out, d, now);
         let Output {
             ifaces, rng, igmp, ..
         } = &mut self.out;
@@ -560,7 +567,7 @@ impl IpLayer {
                 igmp.rx_reports += 1;
                 // Only a report sent to the group is another member's answer (RFC 2236 3);
                 // one unicast to us holds nothing back (nor does it on Linux).
-                if d.packet.dst().is_multicast() && groups.on_report(group) {
+                if d.packet.dst().is_multicast() && !own && groups.on_report(group) {
                     igmp.reports_suppressed += 1;
                 }
             }
