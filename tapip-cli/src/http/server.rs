@@ -1289,27 +1289,62 @@ fn html_escape(s: &str) -> String {
 }
 
 /// Most entries of a directory read for its listing (names only; the job's thread reads
-/// them while its other connections wait).
-const MAX_LISTING_READ: usize = 10_000;
+/// them while its other connections wait). Only the first by name that could fit the page
+/// are kept while reading.
+const MAX_LISTING_READ: usize = 100_000;
 /// Longest listing page: a connection holds its answer's page whole, so no more than the
 /// piece of a file it would hold; the entries past it are counted, not listed.
 const MAX_LISTING_BYTES: usize = FILE_CHUNK;
+/// Most entries a page can list: each line takes at least 29 bytes.
+const MAX_LISTED: usize = MAX_LISTING_BYTES / 29 + 1;
+
+/// A directory entry ordered by its name alone.
+struct ByName(Vec<u8>, fs::DirEntry);
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for ByName {}
+impl PartialOrd for ByName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
 
 /// The HTML listing of directory `dir`, shown as `shown` (which ends with `/`): its first
-/// entries by name, as many as fit [`MAX_LISTING_BYTES`] of the first
-/// [`MAX_LISTING_READ`], then a line saying how many more there are.
+/// entries by name, as many as fit [`MAX_LISTING_BYTES`], then a line saying how many more
+/// there are. A directory of more than [`MAX_LISTING_READ`] entries is listed from those
+/// read, and the page says so.
 fn listing(dir: &Path, shown: &str) -> io::Result<String> {
-    let mut entries: Vec<(Vec<u8>, fs::DirEntry)> = Vec::new();
+    // The smallest names read so far, at most `MAX_LISTED` (a max-heap: the largest is
+    // the first to go). Sorting only the first entries read left names that come late in
+    // the directory's order out of the middle of the page.
+    let mut kept: std::collections::BinaryHeap<ByName> = std::collections::BinaryHeap::new();
+    let mut total = 0usize;
     let mut all_read = true;
     for entry in fs::read_dir(dir)? {
-        if entries.len() == MAX_LISTING_READ {
+        if total == MAX_LISTING_READ {
             all_read = false;
             break;
         }
         let Ok(entry) = entry else { continue };
-        entries.push((entry.file_name().as_bytes().to_vec(), entry));
+        total += 1;
+        let name = entry.file_name().as_bytes().to_vec();
+        if kept.len() < MAX_LISTED {
+            kept.push(ByName(name, entry));
+        } else if kept.peek().is_some_and(|top| name < top.0) {
+            kept.pop();
+            kept.push(ByName(name, entry));
+        }
     }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let entries: Vec<ByName> = kept.into_sorted_vec();
     let title = html_escape(&format!("Index of {shown}"));
     let mut page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
@@ -1320,9 +1355,9 @@ fn listing(dir: &Path, shown: &str) -> io::Result<String> {
     }
     const END: &str = "</ul><hr></body></html>\n";
     // Room kept for the line that counts the entries left out.
-    const MORE: usize = 64;
+    const MORE: usize = 128;
     let mut listed = 0;
-    for (name, entry) in &entries {
+    for ByName(name, entry) in &entries {
         // Follow symbolic links to tell directories.
         let is_dir = match entry.file_type() {
             Ok(t) if t.is_symlink() => fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()),
@@ -1341,10 +1376,17 @@ fn listing(dir: &Path, shown: &str) -> io::Result<String> {
         page.push_str(&line);
         listed += 1;
     }
-    let left = entries.len() - listed;
-    if left > 0 || !all_read {
-        let more = if all_read { "" } else { " or more" };
-        let _ = writeln!(page, "<li>({left}{more} entries not listed)</li>");
+    let left = total - listed;
+    if all_read {
+        if left > 0 {
+            let _ = writeln!(page, "<li>({left} entries not listed)</li>");
+        }
+    } else {
+        let _ = writeln!(
+            page,
+            "<li>({left} or more entries not listed; these are the first by name of the \
+             {MAX_LISTING_READ} read)</li>"
+        );
     }
     page.push_str(END);
     Ok(page)
@@ -1592,7 +1634,7 @@ mod unit {
     /// of 200-byte names made a page of over 2 MB held by one connection until its client
     /// took it; 2,048 clients that ask for such a listing and do not read held gigabytes
     /// (found by an independent review). Now the page is at most a file piece, the rest
-    /// counted, and the directory read at most 10,000 entries deep.
+    /// counted, and the directory read at most 100,000 entries deep.
     #[test]
     fn a_large_directory_listing_is_not_held_whole() {
         let root = site("biglist");
@@ -1624,6 +1666,45 @@ mod unit {
             "{page}"
         );
         assert!(page.ends_with("</ul><hr></body></html>\n"));
+    }
+
+    /// A directory of more entries than were read whole before (10,000): the page lists
+    /// the first names by name with no holes. Only the first 10,000 read were sorted, so
+    /// names that came late in the directory's order were missing from the middle of an
+    /// alphabetical page (found by a review).
+    #[test]
+    fn a_listing_past_ten_thousand_entries_shows_the_first_names_without_holes() {
+        let root = site("holes");
+        let sub = root.join("many");
+        fs::create_dir_all(&sub).unwrap();
+        let mut all: Vec<String> = (0..10_050).map(|i| format!("b{i:05}")).collect();
+        for n in &all {
+            fs::write(sub.join(n), b"").unwrap();
+        }
+        all.sort();
+        let page = listing(&sub, "/many/").unwrap();
+        let _ = fs::remove_dir_all(&root);
+        let shown: Vec<&str> = page
+            .split("<li><a href=\"")
+            .skip(1)
+            .map(|l| &l[..l.find('"').unwrap()])
+            .filter(|n| *n != "../")
+            .collect();
+        assert!(shown.len() > 1000, "{} listed", shown.len());
+        assert_eq!(
+            shown,
+            all[..shown.len()]
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            page.contains(&format!(
+                "<li>({} entries not listed)</li>",
+                10_050 - shown.len()
+            )),
+            "{page}"
+        );
     }
 
     /// The statuses logged for `input` on a new connection, and the output.
