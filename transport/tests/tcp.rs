@@ -1591,6 +1591,30 @@ mod sending {
         assert_eq!(o.data, d);
     }
 
+    /// The first zero-window probe waits the RTO, but no longer than the probes' own cap
+    /// (60 s): after timeouts had backed the RTO off to 102 s, a window shut then was
+    /// first probed after all of that.
+    #[test]
+    fn the_first_window_probe_waits_no_longer_than_the_probes_cap() {
+        let mut n = Net::with_cfg(cfg());
+        let c = n.passive();
+        n.send(c.h, b"lost");
+        n.only();
+        while n.info(c.h).rto < secs(100) {
+            n.advance_to(n.t.poll_at().expect("the retransmission timer"));
+            n.take();
+        }
+        // All of it acknowledged at last (no RTT sample from a retransmission), the
+        // window shut; more to send.
+        n.to(&c, seg(ACK, c.rcv, c.snd + 4, 0), &[]);
+        n.send(c.h, b"more");
+        n.nothing();
+        let t0 = n.now;
+        n.advance_to(n.t.poll_at().expect("the persist timer"));
+        n.only().expect(ACK, c.snd + 4, c.rcv);
+        assert_eq!(n.now.saturating_duration_since(t0), secs(60));
+    }
+
     /// The window opened but its update was lost: the probe's byte is taken, and the ACK
     /// that covers it makes the byte sent (RFC 9293 3.8.6.1: probes carry new data).
     #[test]

@@ -407,7 +407,9 @@ impl Tcb {
         self.dsack = None;
         if sending && self.persist_needed() {
             if !self.timers.is_set(Timer::Persist) {
-                self.persist_interval = self.rtt.rto().max(cfg.rto_min);
+                // The RTO (a backed-off one may be 120 s), no longer than the probes'
+                // own cap.
+                self.persist_interval = self.rtt.rto().max(cfg.rto_min).min(super::MAX_PERSIST);
                 self.timers.set(Timer::Persist, now + self.persist_interval);
             }
         } else {
