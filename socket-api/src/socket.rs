@@ -1111,11 +1111,12 @@ impl Socket {
             }
             SockOpt::Ttl(0) => return Err(bad("TTL must be 1 to 255")),
             SockOpt::MulticastTtl(_) | SockOpt::MulticastLoop(_) | SockOpt::MulticastIf(_)
-                if self.ty != Type::Dgram =>
+                if self.ty == Type::Stream =>
             {
-                return Err(
-                    SocketError::Unsupported("multicast options are for UDP sockets").into(),
-                );
+                return Err(SocketError::Unsupported(
+                    "multicast options are for UDP and raw sockets",
+                )
+                .into());
             }
             SockOpt::RecvErrors(_) if self.ty == Type::Raw => {
                 return Err(
@@ -1182,6 +1183,11 @@ impl Socket {
                     }
                     SockOpt::HeaderIncluded(on) => r.header_included = on,
                     SockOpt::MtuDiscover(m) => r.pmtu = m,
+                    SockOpt::MulticastTtl(t) => r.multicast_ttl = t,
+                    SockOpt::MulticastLoop(on) => r.multicast_loop = on,
+                    SockOpt::MulticastIf(a) => {
+                        r.multicast_if = Some(a).filter(|a| !a.is_unspecified())
+                    }
                     SockOpt::ReuseAddr(_) => {}
                     SockOpt::RecvBuffer(_) | SockOpt::SendBuffer(_) => {}
                     _ => {}
@@ -1228,7 +1234,7 @@ impl Socket {
         }
     }
 
-    /// `IP_ADD_MEMBERSHIP`: a UDP socket joins `group` on the interface with address
+    /// `IP_ADD_MEMBERSHIP`: a UDP or raw socket joins `group` on the interface with address
     /// `iface` (0.0.0.0: the one the route to the group leaves by). Errors: not a group
     /// (`InvalidInput`), no such interface or route (`Other`, Linux's ENODEV), joined
     /// already (`AddrInUse`), twenty groups already (`OutOfMemory`, ENOBUFS).
@@ -1243,15 +1249,17 @@ impl Socket {
     }
 
     fn membership(&self, group: Ipv4Addr, iface: Ipv4Addr, join: bool) -> io::Result<()> {
-        if self.ty != Type::Dgram {
-            return Err(SocketError::Unsupported("multicast groups are for UDP sockets").into());
+        if self.ty == Type::Stream {
+            return Err(
+                SocketError::Unsupported("multicast groups are for UDP and raw sockets").into(),
+            );
         }
         self.with_core(|c, now| {
             let Core { ip, transport, .. } = c;
             let r = if join {
-                transport.udp_join(self.handle, group, iface, ip.tx(), now)
+                transport.join_multicast(self.handle, group, iface, ip.tx(), now)
             } else {
-                transport.udp_leave(self.handle, group, iface, ip.tx(), now)
+                transport.leave_multicast(self.handle, group, iface, ip.tx(), now)
             };
             r.map_err(Into::into)
         })?;
@@ -1341,11 +1349,12 @@ impl Socket {
                 SockOptName::MulticastTtl
                 | SockOptName::MulticastLoop
                 | SockOptName::MulticastIf
-                    if self.ty != Type::Dgram =>
+                    if self.ty == Type::Stream =>
                 {
-                    return Err(
-                        SocketError::Unsupported("multicast options are for UDP sockets").into(),
+                    return Err(SocketError::Unsupported(
+                        "multicast options are for UDP and raw sockets",
                     )
+                    .into())
                 }
                 SockOptName::RecvErrors if self.ty == Type::Raw => {
                     return Err(SocketError::Unsupported(
@@ -1387,6 +1396,11 @@ impl Socket {
                         SockOptName::Tos => SockOpt::Tos(r.tos),
                         SockOptName::HeaderIncluded => SockOpt::HeaderIncluded(r.header_included),
                         SockOptName::MtuDiscover => SockOpt::MtuDiscover(r.pmtu),
+                        SockOptName::MulticastTtl => SockOpt::MulticastTtl(r.multicast_ttl),
+                        SockOptName::MulticastLoop => SockOpt::MulticastLoop(r.multicast_loop),
+                        SockOptName::MulticastIf => {
+                            SockOpt::MulticastIf(r.multicast_if.unwrap_or(Ipv4Addr::UNSPECIFIED))
+                        }
                         _ => SockOpt::Ttl(r.ttl.unwrap_or(default_ttl)),
                     })
                 }

@@ -1346,3 +1346,46 @@ fn our_own_looped_igmp_report_holds_nothing_back() {
         igmp(&p.a)
     );
 }
+
+/// A raw socket joins a group, as on Linux (an OSPF or VRRP speaker hears its group so):
+/// it hears the group's datagrams of its protocol with no UDP socket joined, sends with
+/// its own `IP_MULTICAST_IF`/`_TTL`/`_LOOP`, and leaves when it closes. All were refused
+/// (found by a review).
+#[test]
+fn a_raw_socket_joins_a_group_and_has_the_multicast_options() {
+    let p = Pair::new(1500);
+    let igmp = |h: &Host| h.stack.with_core(|c, _| c.ip.igmp_stats());
+    let mut rx = socket_api::RawSocket::new(&p.b.stack, 89).unwrap();
+    rx.set_read_timeout(Some(WAIT)).unwrap();
+    rx.socket().join_multicast(GROUP, B_IP).expect("a raw join");
+    assert_eq!(
+        rx.socket().join_multicast(GROUP, B_IP).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    // No route to the group on A: IP_MULTICAST_IF names the interface.
+    let tx = socket_api::RawSocket::new(&p.a.stack, 89).unwrap();
+    let s = tx.socket();
+    s.set_option(SockOpt::MulticastIf(A_IP)).unwrap();
+    s.set_option(SockOpt::MulticastTtl(5)).unwrap();
+    s.set_option(SockOpt::MulticastLoop(false)).unwrap();
+    assert_eq!(
+        s.get_option(SockOptName::MulticastTtl).unwrap(),
+        SockOpt::MulticastTtl(5)
+    );
+    assert_eq!(
+        s.get_option(SockOptName::MulticastIf).unwrap(),
+        SockOpt::MulticastIf(A_IP)
+    );
+    assert_eq!(
+        s.get_option(SockOptName::MulticastLoop).unwrap(),
+        SockOpt::MulticastLoop(false)
+    );
+    tx.send_to(b"hello", GROUP).expect("by IP_MULTICAST_IF");
+    let mut buf = [0u8; 64];
+    let (n, from) = rx.recv_from(&mut buf).expect("the group's datagram");
+    assert_eq!((from, buf[8], &buf[20..n]), (A_IP, 5, &b"hello"[..]));
+    // Closing the only member leaves the group.
+    let left = igmp(&p.b).tx_leaves;
+    rx.close();
+    assert!(eventually(WAIT, || igmp(&p.b).tx_leaves == left + 1));
+}

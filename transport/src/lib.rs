@@ -223,13 +223,16 @@ impl Transport {
         if !r.broadcast && tx.is_broadcast(dst) {
             return Err(TransportError::BroadcastDenied);
         }
+        let group = dst.is_multicast();
         let meta = SendMeta {
-            // IP_TTL is for unicast; a group gets the multicast TTL, 1 (RFC 1112 6.1; as
-            // Linux's raw sockets, whose IP_MULTICAST_TTL defaults to 1).
-            ttl: if dst.is_multicast() { Some(1) } else { r.ttl },
+            // IP_TTL is for unicast; a group gets IP_MULTICAST_TTL, 1 unless set (RFC 1112
+            // 6.1; as Linux's raw sockets).
+            ttl: if group { Some(r.multicast_ttl) } else { r.ttl },
             tos: r.tos,
             src: r.bound,
             pmtu: Some(r.pmtu),
+            multicast_if: r.multicast_if.filter(|_| group),
+            multicast_loop: r.multicast_loop,
             ..SendMeta::new(dst, r.protocol)
         };
         if r.header_included {
@@ -270,7 +273,12 @@ impl Transport {
                 }
                 true
             }
-            Some(_) => true,
+            Some(Socket::Raw(r)) => {
+                for j in r.groups {
+                    let _ = tx.leave_group(j.group, j.ifindex, now);
+                }
+                true
+            }
             None => false,
         }
     }
@@ -714,11 +722,22 @@ impl Transport {
         Ok(data.len())
     }
 
+    /// The groups UDP or raw socket `h` joined.
+    fn groups_of(&mut self, h: SocketHandle) -> Result<&mut Vec<udp::Joined>, TransportError> {
+        match self.sockets.get_mut(h) {
+            Some(Socket::Udp(u)) => Ok(&mut u.groups),
+            Some(Socket::Raw(r)) => Ok(&mut r.groups),
+            None if self.tcp.socks.get(h).is_some() => Err(TransportError::NotSupported),
+            None => Err(TransportError::BadHandle),
+        }
+    }
+
     /// Join `group` on the interface with address `iface` (0.0.0.0: the one the route to
-    /// the group leaves by), `IP_ADD_MEMBERSHIP`. The socket then hears datagrams to the
+    /// the group leaves by), `IP_ADD_MEMBERSHIP`. A UDP socket then hears datagrams to the
     /// group on its port, as does every socket bound to that port (Linux's default,
-    /// `IP_MULTICAST_ALL`); closing it leaves.
-    pub fn udp_join(
+    /// `IP_MULTICAST_ALL`); a raw socket hears the group's datagrams of its protocol (an
+    /// OSPF or VRRP speaker's way to hear its group, as on Linux). Closing it leaves.
+    pub fn join_multicast(
         &mut self,
         h: SocketHandle,
         group: Ipv4Addr,
@@ -729,8 +748,8 @@ impl Transport {
         if !group.is_multicast() {
             return Err(TransportError::Invalid("not a multicast address"));
         }
-        let u = self.udp(h)?;
-        if u.groups.len() >= udp::MAX_MEMBERSHIPS {
+        let groups = self.groups_of(h)?;
+        if groups.len() >= udp::MAX_MEMBERSHIPS {
             return Err(TransportError::TooManyGroups);
         }
         let addr = if iface.is_unspecified() {
@@ -738,11 +757,11 @@ impl Transport {
         } else {
             iface
         };
-        if u.groups.iter().any(|j| j.group == group && j.iface == addr) {
+        if groups.iter().any(|j| j.group == group && j.iface == addr) {
             return Err(TransportError::AddrInUse);
         }
         let ifindex = tx.join_group(group, iface, now)?;
-        self.udp(h)?.groups.push(udp::Joined {
+        self.groups_of(h)?.push(udp::Joined {
             group,
             ifindex,
             iface: addr,
@@ -752,7 +771,7 @@ impl Transport {
 
     /// Leave `group` (`IP_DROP_MEMBERSHIP`): on the interface with address `iface`, or with
     /// 0.0.0.0 the socket's first membership of it. Not a member: `AddrNotAvailable`.
-    pub fn udp_leave(
+    pub fn leave_multicast(
         &mut self,
         h: SocketHandle,
         group: Ipv4Addr,
@@ -760,13 +779,12 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<(), TransportError> {
-        let u = self.udp(h)?;
-        let i = u
-            .groups
+        let groups = self.groups_of(h)?;
+        let i = groups
             .iter()
             .position(|j| j.group == group && (iface.is_unspecified() || j.iface == iface))
             .ok_or(TransportError::AddrNotAvailable)?;
-        let j = u.groups.remove(i);
+        let j = groups.remove(i);
         tx.leave_group(j.group, j.ifindex, now)?;
         Ok(())
     }

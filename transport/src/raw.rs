@@ -33,6 +33,13 @@ pub struct RawSocket {
     /// An ICMP error about a datagram of a connected socket, for its next call (see
     /// `Transport::raw_icmp_error`).
     pub(crate) error: Option<crate::SoftError>,
+    /// Groups it joined (`IP_ADD_MEMBERSHIP`, as a UDP socket's), left when it closes.
+    pub(crate) groups: Vec<crate::udp::Joined>,
+    /// `IP_MULTICAST_TTL` (1), `IP_MULTICAST_LOOP` (on), `IP_MULTICAST_IF` (none: the
+    /// route's interface) of what it sends to a group.
+    pub multicast_ttl: u8,
+    pub multicast_loop: bool,
+    pub multicast_if: Option<Ipv4Addr>,
     /// `shutdown` of the read side: nothing more is queued, and a receive on an empty
     /// queue returns 0 (Linux's RCV_SHUTDOWN).
     pub(crate) shut_read: bool,
@@ -58,6 +65,10 @@ impl RawSocket {
             peer: None,
             pmtu: ip::PmtuMode::Want,
             error: None,
+            groups: Vec::new(),
+            multicast_ttl: 1,
+            multicast_loop: true,
+            multicast_if: None,
             shut_read: false,
             shut_write: false,
             rx: VecDeque::new(),

@@ -511,7 +511,7 @@ impl World {
             if let Some(&(s, _)) = w.hosts[side].socks.last() {
                 let h = &mut w.hosts[side];
                 let now = w.now;
-                let _ = h.t.udp_join(s, GROUP, h.addr, h.ip.tx(), now);
+                let _ = h.t.join_multicast(s, GROUP, h.addr, h.ip.tx(), now);
             }
             let peer = [B_IP, A_IP][side];
             w.udp(side, None, Some(SocketAddrV4::new(peer, UDP_PORT)));
@@ -1018,10 +1018,10 @@ impl World {
                     us.multicast_if = via.then_some(iface).filter(|a| !a.is_unspecified());
                 }
                 if what == 11 {
-                    let _ = h.t.udp_join(s, group, iface, h.ip.tx(), now);
+                    let _ = h.t.join_multicast(s, group, iface, h.ip.tx(), now);
                     "join"
                 } else {
-                    let _ = h.t.udp_leave(s, group, iface, h.ip.tx(), now);
+                    let _ = h.t.leave_multicast(s, group, iface, h.ip.tx(), now);
                     "leave"
                 }
             }
