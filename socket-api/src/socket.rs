@@ -603,8 +603,11 @@ impl Socket {
             core.note_blocked(self.handle);
             return Err(SocketError::WouldBlock.into());
         }
+        // One deadline for the whole call: the waits before and after the send share the
+        // send timeout (each took all of it, so a call could wait twice `SO_SNDTIMEO`).
+        let deadline = deadline_after(timeout);
         if paced {
-            core = self.wait_for_arp_room(core, dst, deadline_after(timeout))?;
+            core = self.wait_for_arp_room(core, dst, deadline)?;
         }
         let now = self.stack.now();
         let n = {
@@ -622,7 +625,7 @@ impl Socket {
         };
         if paced {
             // No limit when the timeout reaches past what the clock holds (`Duration::MAX`).
-            self.stack.finish_paced(core, deadline_after(timeout));
+            self.stack.finish_paced(core, deadline);
         } else {
             self.stack.finish(core);
         }
