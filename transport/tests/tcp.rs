@@ -1844,6 +1844,39 @@ mod sending {
         assert_eq!(edge(&u), c.rcv + 1900 + 8192);
     }
 
+    /// A window update the IP layer refuses (a full transmit queue) is tried again after
+    /// 200 ms, as Linux's tcp_send_ack: it was taken as sent, and the peer, seeing a
+    /// nearly shut window, waited for its own probe.
+    #[test]
+    fn a_refused_window_update_is_sent_again() {
+        let mut n = Net::with_cfg(TcpConfig {
+            rcvbuf: 8192,
+            ..cfg()
+        });
+        let c = n.passive();
+        let d = pattern(7300);
+        for i in 0..5 {
+            let end = ((i + 1) * 1460).min(7300);
+            n.data(&c, c.rcv + i * 1460, &d[i * 1460..end]);
+        }
+        n.advance(ms(40));
+        let a = n.take().pop().expect("an ACK");
+        a.expect_ack(c.snd, c.rcv + 7300);
+        assert_eq!(a.r.window, 892);
+        n.ip.fail = true;
+        assert_eq!(n.recv_n(c.h, 7300), d);
+        n.ip.fail = false;
+        n.nothing();
+        n.advance(ms(199));
+        n.nothing();
+        n.advance(ms(1));
+        let u = n.only();
+        u.expect_ack(c.snd, c.rcv + 7300);
+        assert_eq!(u.r.window, 8192, "the update, again");
+        n.advance(secs(1));
+        n.nothing();
+    }
+
     #[test]
     fn user_timeout_fails_a_silent_connection() {
         let mut n = Net::new();

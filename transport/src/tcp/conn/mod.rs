@@ -235,6 +235,8 @@ const MIN_MSS: usize = 48;
 /// The default MSS when the peer sends none (RFC 9293 3.7.1).
 const DEFAULT_MSS: usize = 536;
 const MAX_PERSIST: Duration = Duration::from_secs(60);
+/// When an ACK the IP layer refused is tried again (Linux's TCP_DELACK_MAX).
+const ACK_RETRY: Duration = Duration::from_millis(200);
 
 pub struct Tcb {
     pub state: State,

@@ -436,10 +436,18 @@ impl Tcb {
             r.sack[0] = d;
             r.sack_count = (n + 1) as u8;
         }
-        if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
-            stats.segs_out += 1;
-        }
+        let sent = send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now);
         self.ack_paid();
+        if sent {
+            stats.segs_out += 1;
+        } else {
+            // Refused here (a full transmit queue, say): still owed, and tried again by
+            // the delayed-ACK timer, as Linux's tcp_send_ack reschedules it after
+            // TCP_DELACK_MAX. A window update lost so would otherwise wait for the
+            // peer's zero-window probe.
+            stats.send_failures += 1;
+            self.timers.set(Timer::DelayedAck, now + ACK_RETRY);
+        }
     }
 
     /// Send new data. `budget` (bytes), when given, replaces the congestion window's
