@@ -427,7 +427,14 @@ impl Socket {
                 },
                 // Sends without an address go to it; only its datagrams are heard.
                 Type::Raw => {
-                    transport.raw(self.handle)?.peer = Some(*addr.ip());
+                    let broadcast = ip.tx().is_broadcast(*addr.ip());
+                    let r = transport.raw(self.handle)?;
+                    // As a UDP socket's (Linux's ip4_datagram_connect): a broadcast peer
+                    // needs SO_BROADCAST already (EACCES).
+                    if broadcast && !r.broadcast {
+                        return Err(transport::TransportError::BroadcastDenied.into());
+                    }
+                    r.peer = Some(*addr.ip());
                     Ok(())
                 }
             }

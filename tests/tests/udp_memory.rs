@@ -953,9 +953,15 @@ fn so_broadcast_on_a_raw_socket_reads_back_and_is_needed() {
         .send_to(&echo, BCAST)
         .expect_err("a broadcast without SO_BROADCAST (Linux: EACCES)");
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    // Nor may it connect to one (EACCES, as Linux's ip4_datagram_connect).
+    let e = raw
+        .connect(BCAST)
+        .expect_err("a broadcast peer without SO_BROADCAST");
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     raw.socket()
         .set_option(SockOpt::Broadcast(true))
         .expect("setsockopt");
+    raw.connect(BCAST).expect("with SO_BROADCAST");
     assert_eq!(
         raw.socket()
             .get_option(SockOptName::Broadcast)
