@@ -700,3 +700,109 @@ fn an_overtaken_ack_is_no_d_sack() {
     c.deliver(&dup, &[]);
     assert_eq!(c.stats.dsacks_in, 1);
 }
+
+/// RFC 6582 3.2 step 2: after a NewReno recovery whose full ACK is exactly `recover`, a
+/// loss of the very next segment still draws a fast retransmit on three duplicate ACKs.
+/// `recover` is one past RFC 6582's (SND.MAX, not the highest sequence number sent), so
+/// "covers more than recover" is `>=` here: with `>`, the loss waited for the RTO (found
+/// by a review).
+#[test]
+fn a_loss_right_after_a_newreno_recovery_is_fast_retransmitted() {
+    let mut c = Conn::established_no_sack(ConnOpts {
+        nodelay: true,
+        ..opts()
+    });
+    c.tcb.write(&bytes(10 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take().len(), 10);
+    let una = c.our_una();
+    let end = c.tcb.snd_max;
+    c.now += Duration::from_millis(20);
+    for _ in 0..3 {
+        let r = c.seg(flags::ACK, una);
+        c.deliver(&r, &[]);
+    }
+    assert!(c.tcb.in_recovery);
+    c.take();
+    c.now += Duration::from_millis(20);
+    // The retransmission fills the hole: the full ACK is exactly `recover`.
+    let r = c.seg(flags::ACK, end);
+    c.deliver(&r, &[]);
+    assert!(!c.tcb.in_recovery);
+    // New data, its first segment lost; the others draw duplicate ACKs.
+    c.tcb.write(&bytes(10 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take()[0].r.seq, end);
+    c.now += Duration::from_millis(20);
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let r = c.seg(flags::ACK, end);
+        c.deliver(&r, &[]);
+        out.extend(c.take());
+    }
+    assert!(
+        c.tcb.in_recovery,
+        "no fast retransmit: it waits for the RTO"
+    );
+    assert_eq!(c.stats.fast_retransmits, 2);
+    assert!(
+        out.iter().any(|s| s.r.seq == end),
+        "the lost segment, again"
+    );
+}
+
+/// RFC 1191 6.3: a "fragmentation needed" below 576 clears DF (segments of 536 for `ip` to
+/// fragment); once the path's estimate expires, DF comes back. With the MSS at 536 already
+/// (the peer's), the lowering was not remembered and DF stayed off for good (found by a
+/// review).
+#[test]
+fn df_comes_back_after_a_narrow_path_expires_with_an_mss_of_536() {
+    let mut c = Conn::connecting(
+        TcpConfig::default(),
+        ConnOpts {
+            nodelay: true,
+            ..opts()
+        },
+        1500,
+    );
+    c.take();
+    let synack = TcpRepr {
+        src_port: PEER.port(),
+        dst_port: US.port(),
+        seq: PEER_ISS,
+        ack: Seq(OUR_ISS) + 1,
+        flags: flags::SYN | flags::ACK,
+        window: 65_535,
+        mss: Some(536),
+        ..TcpRepr::default()
+    };
+    c.deliver(&synack, &[]);
+    c.peer_nxt = PEER_ISS + 1;
+    c.take();
+    c.tcb.write(&bytes(1000));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert!(c.take()[0].meta.dont_fragment);
+    let mut st = TcpStats::default();
+    c.tcb.path_mtu(&c.cfg, 296, 576, &mut c.tx, &mut st, c.now);
+    assert!(c.take().iter().all(|s| !s.meta.dont_fragment));
+    c.now += Duration::from_millis(20);
+    let r = c.seg(flags::ACK, c.tcb.snd_max);
+    c.deliver(&r, &[]);
+    // While the narrow estimate lasts, no DF.
+    c.tcb.write(&bytes(100));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert!(c.take().iter().all(|s| !s.meta.dont_fragment));
+    c.now += Duration::from_millis(20);
+    let r = c.seg(flags::ACK, c.tcb.snd_max);
+    c.deliver(&r, &[]);
+    // The estimate expires in ip: DF again.
+    c.tx.pmtu = None;
+    c.now += Duration::from_secs(1200);
+    c.tcb.write(&bytes(500));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let d = c.take();
+    assert!(
+        !d.is_empty() && d.iter().all(|s| s.meta.dont_fragment),
+        "DF never came back"
+    );
+}

@@ -27,6 +27,8 @@ pub(super) struct Sent {
 pub(super) struct Wire {
     pub sent: Vec<Sent>,
     pub offload: netif::Offload,
+    /// The path MTU `ip` would report (`set_path_mtu`), until a test lets it expire.
+    pub pmtu: Option<usize>,
 }
 
 impl IpTx for Wire {
@@ -49,7 +51,11 @@ impl IpTx for Wire {
     }
 
     fn route_info(&self, _dst: Ipv4Addr) -> Option<(Ipv4Addr, usize)> {
-        Some((*US.ip(), 1500))
+        Some((*US.ip(), self.pmtu.unwrap_or(1500)))
+    }
+
+    fn set_path_mtu(&mut self, _dst: Ipv4Addr, mtu: usize, _now: Instant) {
+        self.pmtu = Some(mtu);
     }
 
     fn is_local(&self, ip: Ipv4Addr) -> bool {

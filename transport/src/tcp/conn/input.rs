@@ -932,7 +932,7 @@ impl Tcb {
             // three SACKed segments as loss itself, but tolerates reordering it has seen).
             if !self.in_recovery
                 && self.dupacks == 3
-                && self.snd_una.gt(self.recover)
+                && self.snd_una.ge(self.recover)
                 && (!self.rack_enabled || self.sb.sacked_bytes() == 0)
             {
                 self.enter_sack_recovery(tx, stats, now);
@@ -940,8 +940,10 @@ impl Tcb {
         } else if self.in_recovery {
             // Each further duplicate means a segment left the network (RFC 5681 3.2 (4)).
             self.cc.set_cwnd(self.cc.cwnd().saturating_add(self.mss));
-        } else if self.dupacks == 3 && self.snd_una.gt(self.recover) {
-            // Fast retransmit (RFC 5681 3.2 (2)-(3), RFC 6582 3.2 step 2).
+        } else if self.dupacks == 3 && self.snd_una.ge(self.recover) {
+            // Fast retransmit (RFC 5681 3.2 (2)-(3), RFC 6582 3.2 step 2: the ACK covers
+            // more than `recover`, RFC 6582's highest sequence number sent, which is one
+            // below ours: `recover` here is one past it, SND.MAX then).
             let flight = self.snd_max.since(self.snd_una);
             self.cc.on_congestion_event(flight, self.mss, now);
             self.reduced_window();

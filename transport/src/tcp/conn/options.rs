@@ -168,7 +168,9 @@ impl Tcb {
     /// lowered the MSS.
     fn lower_mss(&mut self, mtu: usize, stats: &mut TcpStats) -> Option<usize> {
         let mtu = if mtu < PMTU_MIN {
+            // Without DF from here, until the path's estimate expires (`pmtu_raise`).
             self.df = false;
+            self.pmtu_lowered.get_or_insert(self.mss);
             PMTU_MIN
         } else {
             mtu
@@ -195,8 +197,13 @@ impl Tcb {
         if mss > self.mss {
             self.mss = mss;
             self.df = true;
+        } else if !self.df && mtu > PMTU_MIN {
+            // DF cleared for a path narrower than 576, whose MSS was 536 or less
+            // already: ip's estimate (576 while it lasts, see `path_mtu`) expired, so
+            // DF goes on again (RFC 1191 6.3).
+            self.df = true;
         }
-        if self.mss >= before {
+        if self.mss >= before && self.df {
             self.pmtu_lowered = None;
         }
     }
