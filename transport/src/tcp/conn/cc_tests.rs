@@ -806,3 +806,37 @@ fn df_comes_back_after_a_narrow_path_expires_with_an_mss_of_536() {
         "DF never came back"
     );
 }
+
+/// Without SACK, after a timeout, one ACK of everything sent before it took the window
+/// from one segment to ssthresh (a burst at line rate); slow start after an RTO grows by
+/// at most one MSS per ACK (RFC 3465 2.3, RFC 5681 3.1), as the SACK path already did
+/// (`after_a_timeout_slow_start_rebuilds_the_window`). Found by a review.
+#[test]
+fn without_sack_one_ack_after_a_timeout_grows_the_window_by_one_mss() {
+    let mut c = Conn::established_no_sack(opts());
+    c.tcb.write(&bytes(10 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take().len(), 10);
+    c.now += Duration::from_millis(100);
+    let una = c.our_una();
+    for k in 1..=10 {
+        let r = c.seg(flags::ACK, una + k * PEER_MSS);
+        c.deliver(&r, &[]);
+    }
+    c.take();
+    c.tcb.write(&bytes(20 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert!(c.take().len() >= 20);
+    until_the_first_timeout(&mut c);
+    assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
+    c.take();
+    c.now += Duration::from_millis(100);
+    let r = c.seg(flags::ACK, c.tcb.snd_max);
+    c.deliver(&r, &[]);
+    assert_eq!(c.tcb.cc.cwnd(), 2 * PEER_MSS, "one MSS more, no burst");
+    assert!(c.take().len() <= 2);
+    assert!(
+        !c.tcb.rto_recovery,
+        "everything from before the timeout is acknowledged"
+    );
+}

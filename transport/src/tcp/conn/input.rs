@@ -897,6 +897,18 @@ impl Tcb {
             }
         } else {
             self.dupacks = 0;
+            // Without SACK, after a timeout (go-back-N): slow start at one MSS per ACK
+            // until what was sent before it is acknowledged (RFC 3465 2.3's L = 1 SMSS
+            // after an RTO, as with SACK above). One ACK of everything took the window
+            // from one segment to ssthresh, a burst at line rate.
+            let acked = if self.rto_recovery {
+                if ack.ge(self.recover) {
+                    self.rto_recovery = false;
+                }
+                acked.min(self.mss)
+            } else {
+                acked
+            };
             if self.recover.lt(ack) {
                 // Keep `recover` just behind SND.UNA so the circular comparison above
                 // stays meaningful however long the connection lives.

@@ -235,6 +235,10 @@ impl Tcb {
                     self.undo.start();
                 }
                 self.in_recovery = false;
+                // Slow start from one segment, one MSS per ACK until what was sent before
+                // the timeout is acknowledged (with SACK in recovery, below; without, in
+                // `new_ack`'s go-back-N).
+                self.rto_recovery = true;
                 self.dupacks = 0;
                 self.recover = self.snd_max;
                 self.backoff += 1;
