@@ -840,3 +840,52 @@ fn without_sack_one_ack_after_a_timeout_grows_the_window_by_one_mss() {
         "everything from before the timeout is acknowledged"
     );
 }
+
+/// RFC 3168 6.1.2: the window is not cut twice for one congestion. An ECE on the ACK of
+/// the first segment of a window of 40 cuts it; the second segment, sent before that
+/// cut, then proves lost: recovery resends it without a second cut (Linux's
+/// tcp_enter_recovery in CWR). It was cut again, and CUBIC's fast convergence lowered
+/// W_max twice (found by a review).
+#[test]
+fn a_loss_within_an_ecn_reductions_round_trip_cuts_nothing_more() {
+    for alg in [Algorithm::Cubic, Algorithm::Reno] {
+        let mut c = Conn::established(ConnOpts {
+            congestion: alg,
+            ..opts()
+        });
+        c.tcb.ecn_ok = true;
+        c.tcb.write(&bytes(4 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += Duration::from_millis(20);
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        c.tcb.cc.set_cwnd(40 * PEER_MSS);
+        c.tcb.write(&bytes(40 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let sent = c.take();
+        assert_eq!(sent.len(), 40);
+        let una = c.our_una();
+        c.now += Duration::from_millis(20);
+        let r = c.seg(flags::ACK | flags::ECE, una + PEER_MSS);
+        c.deliver(&r, &[]);
+        let after_ecn = (c.tcb.cc.cwnd(), c.tcb.cc.ssthresh());
+        assert_eq!(c.stats.ecn_reductions, 1, "{alg}");
+        c.take();
+        let una = c.our_una();
+        for s in &sent[2..] {
+            let mut r = c.seg(flags::ACK | flags::ECE, una);
+            r.sack[0] = (una + PEER_MSS, s.r.seq + s.data.len());
+            r.sack_count = 1;
+            c.deliver(&r, &[]);
+        }
+        assert_eq!(c.stats.fast_retransmits, 1, "{alg}: the loss is repaired");
+        assert!(c.take().iter().any(|s| s.r.seq == una), "{alg}: resent");
+        assert_eq!(
+            c.tcb.cc.ssthresh(),
+            after_ecn.1,
+            "{alg}: ssthresh cut twice in one window"
+        );
+        assert!(c.tcb.cc.cwnd() <= after_ecn.0, "{alg}");
+    }
+}

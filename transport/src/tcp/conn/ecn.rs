@@ -86,6 +86,12 @@ impl Tcb {
         self.ecn_cwr = false;
     }
 
+    /// Within the round trip of an ECN reduction (Linux's CWR state): the data sent
+    /// before the cut is not all acknowledged yet.
+    pub(super) fn in_ecn_reduction(&self) -> bool {
+        self.ecn_cwr && self.snd_una.lt(self.ecn_high)
+    }
+
     /// Whether an ACK of new data may grow the congestion window (outside recovery), as
     /// far as ECN is concerned: none before the data sent ahead of an ECN reduction is
     /// acknowledged (so that an ECE ignored as the same congestion does not let the window

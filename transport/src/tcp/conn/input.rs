@@ -957,7 +957,11 @@ impl Tcb {
             // more than `recover`, RFC 6582's highest sequence number sent, which is one
             // below ours: `recover` here is one past it, SND.MAX then).
             let flight = self.snd_max.since(self.snd_una);
-            self.cc.on_congestion_event(flight, self.mss, now);
+            // Not a second cut within an ECN reduction's round trip (see
+            // `enter_sack_recovery`).
+            if !self.in_ecn_reduction() {
+                self.cc.on_congestion_event(flight, self.mss, now);
+            }
             self.reduced_window();
             self.recover = self.snd_max;
             self.in_recovery = true;

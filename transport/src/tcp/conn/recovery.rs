@@ -112,9 +112,16 @@ impl Tcb {
         now: Instant,
     ) {
         let flight = self.snd_max.since(self.snd_una);
-        self.cc.on_congestion_event(flight, self.mss, now);
+        if self.in_ecn_reduction() {
+            // The window was cut for an ECE within this round trip: the loss is the same
+            // congestion, not a second cut (RFC 3168 6.1.2; Linux's tcp_enter_recovery
+            // keeps ssthresh in CWR), and there is no loss response to undo.
+            self.undo.close();
+        } else {
+            self.cc.on_congestion_event(flight, self.mss, now);
+            self.undo.start();
+        }
         self.reduced_window();
-        self.undo.start();
         // This recovery answers for every loss up to here, a probe's included (one
         // reduction per episode, RFC 6675 5; Linux ends the probe's episode likewise).
         self.rack.end_tlp_episode();
