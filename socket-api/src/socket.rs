@@ -442,6 +442,12 @@ impl Socket {
         if self.ty != Type::Stream {
             return Ok(());
         }
+        if self.opts.lock().nonblocking {
+            // Under way, whatever may have come back since the lock was let go (a peer's
+            // RST on a fast link): Linux's EINPROGRESS, the outcome for `poll` and the
+            // next `connect` or `take_error` to tell.
+            return Err(SocketError::WouldBlock.into());
+        }
         self.wait_connected()
     }
 
