@@ -87,23 +87,29 @@ extern "C" fn at_exit() {
 fn end(stacks: Vec<Stack>) {
     let start = Instant::now();
     let mut ending = Vec::new();
+    let mut stopping = Vec::new();
     for s in stacks {
         if s.is_shut_down() {
             // Another thread is shutting it down: its last segments are still being
-            // written. `shutdown` below waits until that one has stopped the threads.
-            ending.push(s);
+            // written. Waited for below, within the stack's limit: this thread may hold
+            // the lock that shutdown waits for.
+            stopping.push(s);
         } else if s.close_all_sockets(LOCK_WAIT) {
             ending.push(s);
         }
     }
     // Their connections make progress side by side; each waits until its own limit from
     // the same start.
-    for s in ending.iter().filter(|s| !s.is_shut_down()) {
+    for s in &ending {
         let left = s.exit_linger().saturating_sub(start.elapsed());
         s.linger(left, || false);
     }
     for s in &ending {
         s.shutdown();
+    }
+    for s in &stopping {
+        let left = s.exit_linger().saturating_sub(start.elapsed());
+        s.wait_stopped(left.max(LOCK_WAIT));
     }
 }
 
@@ -375,6 +381,36 @@ mod tests {
         other.join().unwrap();
         opener.join().unwrap();
         drop(c);
+        b.shutdown();
+    }
+
+    /// The end of the program reached inside `with_core` (holding the core lock) while
+    /// another thread's `shutdown` waits for that lock: `end` waited for that shutdown
+    /// with no limit, and the process never ended (found by a review). It waits within
+    /// the stack's exit linger, then lets the program end.
+    #[test]
+    fn the_end_inside_with_core_does_not_wait_for_ever_on_another_shutdown() {
+        let (a_end, b_end) = crate::testing::link(64);
+        let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        a.set_exit_linger(Duration::from_millis(300));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let a2 = a.clone();
+        a.with_core(|_, _| {
+            let other = {
+                let a = a2.clone();
+                std::thread::spawn(move || a.shutdown())
+            };
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(a2.is_shut_down());
+            let t = Instant::now();
+            end(vec![a2.clone()]);
+            tx.send(t.elapsed()).unwrap();
+            other
+        })
+        .join()
+        .unwrap();
+        let took = rx.recv().unwrap();
+        assert!(took < Duration::from_secs(5), "{took:?}");
         b.shutdown();
     }
 }

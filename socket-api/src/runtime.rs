@@ -328,6 +328,8 @@ struct Shared {
     /// Held by a `shutdown` while it stops and joins the threads, so that another one
     /// (the application's and the end of the program's at once) returns only after.
     joining: Mutex<()>,
+    /// Set once a `shutdown` has stopped and joined the threads.
+    stopped: AtomicBool,
     /// Interface 0 is the loopback `Stack::new` made, not yet replaced by the caller's.
     /// Changed under `core` only.
     own_lo: AtomicBool,
@@ -540,6 +542,7 @@ impl Stack {
             stop: AtomicBool::new(false),
             down: AtomicBool::new(false),
             joining: Mutex::new(()),
+            stopped: AtomicBool::new(false),
             own_lo: AtomicBool::new(false),
             exit_linger: Mutex::new(cfg.exit_linger),
             dhcp: Mutex::new(Vec::new()),
@@ -838,6 +841,23 @@ impl Stack {
         }
         core.any.notify_all();
         core.hub.wake_all();
+        drop(core);
+        self.shared.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Wait up to `limit` for a `shutdown` under way (another thread's) to have stopped
+    /// the threads; whether it has. Bounded, unlike a second `shutdown`: the caller may
+    /// hold the core lock that shutdown waits for (the end of the program, reached inside
+    /// `with_core`).
+    pub(crate) fn wait_stopped(&self, limit: Duration) -> bool {
+        let end = std::time::Instant::now() + limit;
+        while !self.shared.stopped.load(Ordering::SeqCst) {
+            if std::time::Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
     }
 
     pub fn is_shut_down(&self) -> bool {

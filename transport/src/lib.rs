@@ -215,7 +215,8 @@ impl Transport {
         if let Some(e) = r.error.take() {
             return Err(TransportError::Soft(e));
         }
-        if r.shut_write {
+        if r.shut_write && r.header_included {
+            // As Linux: only its header-included path checks (raw_send_hdrinc).
             return Err(TransportError::ShutDown);
         }
         let dst = dst.or(r.peer).ok_or(TransportError::DestinationRequired)?;

@@ -40,10 +40,11 @@ pub struct RawSocket {
     pub multicast_ttl: u8,
     pub multicast_loop: bool,
     pub multicast_if: Option<Ipv4Addr>,
-    /// `shutdown` of the read side: nothing more is queued, and a receive on an empty
-    /// queue returns 0 (Linux's RCV_SHUTDOWN).
+    /// `shutdown` of the read side: a receive on an empty queue returns 0 (Linux's
+    /// RCV_SHUTDOWN; datagrams still queue, as Linux's raw sockets take them).
     pub(crate) shut_read: bool,
-    /// `shutdown` of the write side: sends fail (EPIPE).
+    /// `shutdown` of the write side: sends with `IP_HDRINCL` fail (EPIPE); others go
+    /// on, as Linux's `raw_sendmsg` checks only the header-included path.
     pub(crate) shut_write: bool,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
@@ -86,10 +87,7 @@ impl RawSocket {
 
     /// Queue a copy; false (and counted) when the queue is full.
     pub(crate) fn push(&mut self, from: Ipv4Addr, datagram: &[u8]) -> bool {
-        if self.shut_read
-            || self.rx.len() >= self.max_count
-            || self.rx_bytes + datagram.len() > self.max_bytes
-        {
+        if self.rx.len() >= self.max_count || self.rx_bytes + datagram.len() > self.max_bytes {
             self.dropped += 1;
             return false;
         }
