@@ -2756,6 +2756,10 @@ fn a_gateway_reached_by_an_on_link_host_route_is_taken() {
         gw,
         "the gateway is resolved on tap1"
     );
+    // A new address on tap1 leaves the gateway reached: the default route stays.
+    l.set_address(1, Some(cidr("10.0.5.1/24")), T0).unwrap();
+    let r = l.route_lookup(Ipv4Addr::new(8, 8, 8, 8)).unwrap();
+    assert_eq!((r.gateway, r.ifindex), (Some(gw), 1));
 }
 
 #[test]

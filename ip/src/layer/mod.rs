@@ -278,9 +278,21 @@ impl IpLayer {
             })
         };
         let new_ip = addr.map(|a| a.addr());
+        // A gateway a route with no gateway reaches on this link (`route add -host GW dev
+        // IF`, a /32 lease's router) stays one whatever the address.
+        let linked: Vec<Ipv4Cidr> = self
+            .out
+            .routes
+            .routes()
+            .iter()
+            .filter(|r| r.ifindex == ifindex && r.gateway.is_none())
+            .filter(|r| r.kind != RouteKind::Connected)
+            .map(|r| r.dest)
+            .collect();
+        let on_link = |gw: Ipv4Addr| Some(gw) != new_ip && linked.iter().any(|d| d.contains(gw));
         self.out.routes.retain(|r| match r.gateway {
             _ if r.ifindex == ifindex && addr.is_none() => false,
-            Some(gw) if r.ifindex == ifindex => neighbour(gw),
+            Some(gw) if r.ifindex == ifindex => neighbour(gw) || on_link(gw),
             Some(gw) => Some(gw) != new_ip,
             None => true,
         });
