@@ -2769,24 +2769,7 @@ mod closing {
         let mut n = Net::new();
         let (_l, c) = n.passive_with(syn(PEER_ISS), 65_535);
         // 400 KB sent and acknowledged at once (well within a second).
-        let total = 400_000;
-        let data = pattern(total);
-        let mut sent = 0;
-        let mut acked = c.snd;
-        while acked != c.snd + total {
-            if sent < total {
-                sent += n.send(c.h, &data[sent..]);
-            }
-            let v = n.take();
-            assert!(!v.is_empty(), "stalled at {acked:?}");
-            for o in &v {
-                let end = o.r.seq + o.data.len();
-                if end.gt(acked) {
-                    acked = end;
-                }
-            }
-            n.ack(&c, acked);
-        }
+        let acked = n.send_all_acked(&c, &pattern(400_000), |n, a| n.ack(&c, a));
         n.close(c.h);
         n.only().expect(FIN | ACK, acked, c.rcv);
         let old_snd_nxt = acked + 1;

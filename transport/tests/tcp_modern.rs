@@ -413,23 +413,9 @@ mod time_wait {
             rcv: PEER_ISS + 1,
         };
         // 400 KB sent in the second before: more sequence space than the ISN clock covers.
-        let total = 400_000;
-        let data = pattern(total);
-        let (mut sent, mut acked) = (0, c.snd);
-        while acked != c.snd + total {
-            if sent < total {
-                sent += n.send(c.h, &data[sent..]);
-            }
-            let v = n.take();
-            assert!(!v.is_empty(), "stalled at {acked:?}");
-            for o in &v {
-                let end = o.r.seq + o.data.len();
-                if end.gt(acked) {
-                    acked = end;
-                }
-            }
-            n.to(&c, ts(seg(ACK, c.rcv, acked, 65_535), PEER_TS, v0), &[]);
-        }
+        let acked = n.send_all_acked(&c, &pattern(400_000), |n, a| {
+            n.to(&c, ts(seg(ACK, c.rcv, a, 65_535), PEER_TS, v0), &[])
+        });
         n.close(c.h);
         n.only().expect(FIN | ACK, acked, c.rcv);
         let old_snd_nxt = acked + 1;

@@ -353,6 +353,32 @@ impl Net {
         self.to(c, seg(ACK, c.rcv, ack, 65_535), &[]);
     }
 
+    /// Send `data` on `c` and have the peer acknowledge each batch sent at once with
+    /// `ack(net, up_to)`, until all of it is acknowledged; returns the end (SND.NXT).
+    pub fn send_all_acked(
+        &mut self,
+        c: &Conn,
+        data: &[u8],
+        mut ack: impl FnMut(&mut Net, Seq),
+    ) -> Seq {
+        let (mut sent, mut acked) = (0, c.snd);
+        while acked != c.snd + data.len() {
+            if sent < data.len() {
+                sent += self.send(c.h, &data[sent..]);
+            }
+            let v = self.take();
+            assert!(!v.is_empty(), "stalled at {acked:?}");
+            for o in &v {
+                let end = o.r.seq + o.data.len();
+                if end.gt(acked) {
+                    acked = end;
+                }
+            }
+            ack(self, acked);
+        }
+        acked
+    }
+
     /// The peer sends `data` at `seq` (ACK of `c.snd`, window 65535).
     pub fn data(&mut self, c: &Conn, seq: Seq, data: &[u8]) {
         self.to(c, seg(ACK | PSH, seq, c.snd, 65_535), data);

@@ -181,11 +181,10 @@ fn until_the_first_timeout(c: &mut Conn) {
     assert_eq!(c.stats.timeouts, 1);
 }
 
-/// RFC 5681 3.1: after a timeout the window is one segment and slow start rebuilds it (the
-/// ACK covering the recovery point once set it straight to ssthresh: a burst).
-#[test]
-fn after_a_timeout_slow_start_rebuilds_the_window() {
-    let mut c = Conn::established(opts());
+/// Ten segments sent and acknowledged (an RTT sample, a grown window), then a flight of
+/// twenty or more that goes unanswered until the retransmission timer fires once: the
+/// window is one segment.
+fn a_flight_times_out(c: &mut Conn) {
     c.tcb.write(&bytes(10 * PEER_MSS));
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
     assert_eq!(c.take().len(), 10);
@@ -200,8 +199,16 @@ fn after_a_timeout_slow_start_rebuilds_the_window() {
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
     let n = c.take().len();
     assert!(n >= 20, "{n}");
-    until_the_first_timeout(&mut c);
+    until_the_first_timeout(c);
     assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
+}
+
+/// RFC 5681 3.1: after a timeout the window is one segment and slow start rebuilds it (the
+/// ACK covering the recovery point once set it straight to ssthresh: a burst).
+#[test]
+fn after_a_timeout_slow_start_rebuilds_the_window() {
+    let mut c = Conn::established(opts());
+    a_flight_times_out(&mut c);
     let ssthresh = c.tcb.cc.ssthresh();
     c.take();
     // The first segment's retransmission arrives; the peer had all the rest.
@@ -814,21 +821,7 @@ fn df_comes_back_after_a_narrow_path_expires_with_an_mss_of_536() {
 #[test]
 fn without_sack_one_ack_after_a_timeout_grows_the_window_by_one_mss() {
     let mut c = Conn::established_no_sack(opts());
-    c.tcb.write(&bytes(10 * PEER_MSS));
-    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-    assert_eq!(c.take().len(), 10);
-    c.now += Duration::from_millis(100);
-    let una = c.our_una();
-    for k in 1..=10 {
-        let r = c.seg(flags::ACK, una + k * PEER_MSS);
-        c.deliver(&r, &[]);
-    }
-    c.take();
-    c.tcb.write(&bytes(20 * PEER_MSS));
-    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-    assert!(c.take().len() >= 20);
-    until_the_first_timeout(&mut c);
-    assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
+    a_flight_times_out(&mut c);
     c.take();
     c.now += Duration::from_millis(100);
     let r = c.seg(flags::ACK, c.tcb.snd_max);
