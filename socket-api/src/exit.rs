@@ -204,13 +204,20 @@ mod tests {
         let mut buf = [0u8; 1600];
         assert_eq!(a.with_core(|c, _| c.ip.arp_pending()), 1);
         // B comes up now: it answers A's next request (a second later), if A still asks.
-        let b = StackBuilder::new()
-            .device(Arc::new(b_end))
-            .addr("10.0.0.2/24")
-            .build()
-            .unwrap();
-        let r = UdpSocket::bind(&b, "10.0.0.2:7").unwrap();
+        // Its socket is bound before it takes its address: the address's announcement
+        // lets A send at once, and the datagram must not find port 7 closed.
+        let b = StackBuilder::new().device(Arc::new(b_end)).build().unwrap();
+        let r = UdpSocket::bind(&b, "0.0.0.0:7").unwrap();
         r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        b.with_core(|c, now| {
+            let i =
+                c.ip.interfaces()
+                    .into_iter()
+                    .find(|i| i.name != "lo")
+                    .unwrap();
+            c.ip.set_address(i.ifindex, Some("10.0.0.2/24".parse().unwrap()), now)
+        })
+        .unwrap();
         end(vec![a.clone()]);
         assert!(a.is_shut_down());
         let got = r.recv_from(&mut buf);
