@@ -1396,6 +1396,52 @@ mod sending {
         assert_eq!((i.srtt, i.rto), (None, secs(3)));
     }
 
+    /// RFC 5681 3.1: after a retransmitted SYN or SYN-ACK, data starts from one segment,
+    /// not the initial window; a handshake without a loss starts from ten.
+    #[test]
+    fn the_first_flight_is_one_segment_after_a_retransmitted_syn() {
+        let flight = |n: &mut Net, h| {
+            n.send(h, &pattern(20 * usize::from(PEER_MSS)));
+            n.take().len()
+        };
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        n.advance(secs(1));
+        assert_eq!(n.only().r.seq, s.r.seq);
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, s.r.seq + 1, 65_535)
+        };
+        n.inject(remote, local, synack, &[]);
+        n.only().expect_ack(s.r.seq + 1, PEER_ISS + 1);
+        assert_eq!(flight(&mut n, h), 1, "active open");
+
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        let synack = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..seg(SYN | ACK, PEER_ISS, s.r.seq + 1, 65_535)
+        };
+        n.inject(remote, local, synack, &[]);
+        n.only();
+        assert_eq!(flight(&mut n, h), 10, "no loss: the initial window");
+
+        let mut n = Net::new();
+        let l = n.listen(LPORT, 16);
+        let peer_syn = TcpRepr {
+            mss: Some(PEER_MSS),
+            ..syn(PEER_ISS)
+        };
+        n.inject(sa(PEER, PPORT), sa(US, LPORT), peer_syn, &[]);
+        let s = n.only();
+        n.advance(secs(1));
+        assert_eq!(n.only().r, s.r);
+        let ack = seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535);
+        n.inject(sa(PEER, PPORT), sa(US, LPORT), ack, &[]);
+        let (h, _) = n.t.tcp_accept(l).unwrap().unwrap();
+        assert_eq!(flight(&mut n, h), 1, "passive open");
+    }
+
     #[test]
     fn rto_backoff_is_capped_at_rto_max() {
         let mut n = Net::with_cfg(TcpConfig {

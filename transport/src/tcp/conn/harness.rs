@@ -29,6 +29,8 @@ pub(super) struct Wire {
     pub offload: netif::Offload,
     /// The path MTU `ip` would report (`set_path_mtu`), until a test lets it expire.
     pub pmtu: Option<usize>,
+    /// The interface's MTU, if not 1500.
+    pub link_mtu: Option<usize>,
 }
 
 impl IpTx for Wire {
@@ -67,7 +69,7 @@ impl IpTx for Wire {
     }
 
     fn link(&self, _dst: Ipv4Addr) -> Option<(netif::Offload, usize)> {
-        Some((self.offload, 1500))
+        Some((self.offload, self.link_mtu.unwrap_or(1500)))
     }
 }
 

@@ -129,8 +129,7 @@ impl Tcb {
             self.snd_wl2 = seg.ack;
             self.take_rtt_sample(cfg, seg.ack, now);
             if self.syn_retries > 0 {
-                // RFC 6298 5.7: the SYN was retransmitted (no sample): at least 3 s.
-                self.rtt.after_syn_retransmit(cfg.rto_max);
+                self.after_syn_loss(cfg);
             }
             self.timers.clear(Timer::Rtx);
             self.syn_retries = 0;
@@ -515,8 +514,7 @@ impl Tcb {
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
             if self.syn_retries > 0 {
-                // RFC 6298 5.7: the SYN-ACK was retransmitted (no sample): at least 3 s.
-                self.rtt.after_syn_retransmit(cfg.rto_max);
+                self.after_syn_loss(cfg);
             }
             self.syn_retries = 0;
             self.set_state(State::Established);

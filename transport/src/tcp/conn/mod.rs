@@ -766,7 +766,15 @@ impl Tcb {
             // Window scaling is used only if both sides offer it (RFC 7323 1.3).
             None => self.rcv_wscale = 0,
         }
-        self.cc.set_cwnd(INITIAL_WINDOW_SEGMENTS * self.mss);
+        self.cc.set_cwnd(initial_window(self.mss));
+    }
+
+    /// The handshake completes after our SYN or SYN-ACK was retransmitted: the RTO is at
+    /// least 3 s, having no sample (RFC 6298 5.7), and data starts from one segment, not
+    /// the initial window (RFC 5681 3.1: "MUST be one segment").
+    fn after_syn_loss(&mut self, cfg: &TcpConfig) {
+        self.rtt.after_syn_retransmit(cfg.rto_max);
+        self.cc.set_cwnd(self.mss);
     }
 
     pub fn set_state(&mut self, s: State) {
@@ -1151,8 +1159,15 @@ impl Tcb {
     }
 }
 
-/// The initial window in segments (RFC 6928), also the idle restart's ceiling.
+/// The initial window in segments (RFC 6928).
 const INITIAL_WINDOW_SEGMENTS: usize = 10;
+
+/// RFC 6928 2: the initial window, also the idle restart's ceiling, is
+/// min(10 * MSS, max(2 * MSS, 14,600 bytes)): ten segments of an Ethernet MSS, fewer of a
+/// larger one (a jumbo MTU's 8,960-byte MSS gets two).
+pub(super) fn initial_window(mss: usize) -> usize {
+    (INITIAL_WINDOW_SEGMENTS * mss).min((2 * mss).max(14_600))
+}
 
 /// RFC 7323 2.3: a SYN's shift count above 14 is an error the TCP "SHOULD log" (and it
 /// MUST use 14, as `take_syn_options` and the SYN cookie's options do). Protocol code logs

@@ -60,7 +60,7 @@ impl Tcb {
         if now.saturating_duration_since(at) <= self.rtt.rto() {
             return;
         }
-        let iw = INITIAL_WINDOW_SEGMENTS * self.mss;
+        let iw = initial_window(self.mss);
         let idle = now.saturating_duration_since(at);
         if self.cc.on_idle_restart(iw, idle, now) {
             stats.idle_restarts += 1;

@@ -723,6 +723,29 @@ mod tests {
         }
     }
 
+    /// RFC 6928 2: min(10 * MSS, max(2 * MSS, 14,600)): a jumbo-frame MSS starts with two
+    /// segments, not ten.
+    #[test]
+    fn the_initial_window_is_at_most_14600_bytes_unless_two_segments_are_more() {
+        assert_eq!(initial_window(1460), 14_600);
+        assert_eq!(initial_window(536), 5_360);
+        assert_eq!(initial_window(4_000), 14_600);
+        assert_eq!(initial_window(8_960), 17_920);
+        let mut c = Conn::connecting(TcpConfig::default(), opts(), 9_000);
+        c.tx.pmtu = Some(9_000);
+        c.tx.link_mtu = Some(9_000);
+        c.take();
+        let mut synack = c.seg(flags::SYN | flags::ACK, Seq(harness::OUR_ISS) + 1);
+        synack.seq = harness::PEER_ISS;
+        synack.mss = Some(8_960);
+        c.deliver(&synack, &[]);
+        c.take();
+        send(&mut c, 100_000);
+        let out = c.take();
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|s| s.data.len() == 8_960));
+    }
+
     #[test]
     fn with_tso_new_data_leaves_in_one_frame_of_whole_segments() {
         let mut c = Conn::established(opts());
