@@ -108,7 +108,11 @@ impl Tcb {
         if self.ecn_cwr && !self.snd_una.lt(self.ecn_high) {
             self.ecn_cwr = false;
         }
-        !self.ecn_cwr && (!ece || self.cc.cwnd() < self.cc.ssthresh())
+        // An ECE that is news (past the last reduction's data) is about to cut the window
+        // (`ecn_input`): the cut takes the window as it was, not grown by this ACK first
+        // (Linux enters CWR before it grows the window).
+        let news = ece && self.snd_una.gt(self.ecn_high);
+        !self.ecn_cwr && (!ece || (self.cc.cwnd() < self.cc.ssthresh() && !news))
     }
 }
 
@@ -364,6 +368,20 @@ mod tests {
         let r = c.seg(flags::ACK | flags::ECE, c.tcb.snd_max);
         c.deliver(&r, &[]);
         assert_eq!(c.stats.ecn_reductions, 2);
+    }
+
+    /// An ECE that starts a reduction in slow start cuts the window it found: the ACK that
+    /// carries it does not grow the window first.
+    #[test]
+    fn an_ece_in_slow_start_cuts_the_window_before_this_ack() {
+        let mut c = ecn_conn();
+        send(&mut c, 20 * PEER_MSS);
+        let before = c.tcb.cc.cwnd();
+        assert!(before < c.tcb.cc.ssthresh(), "slow start");
+        let r = c.seg(flags::ACK | flags::ECE, c.tcb.snd_una + 2 * PEER_MSS);
+        c.deliver(&r, &[]);
+        assert_eq!(c.stats.ecn_reductions, 1);
+        assert_eq!(c.tcb.cc.cwnd(), before * 7 / 10, "CUBIC's beta of {before}");
     }
 
     /// After an ECN reduction the window holds for a round trip: ACKs with ECE or without
