@@ -56,6 +56,9 @@ pub enum SocketError {
     NotConnected,
     #[error("socket is already connected")]
     AlreadyConnected,
+    /// A send on a stream socket that is not connected: EPIPE, as Linux says.
+    #[error("broken pipe: the socket is not connected")]
+    SendNotConnected,
     #[error("the connection is closed")]
     ConnectionClosed,
     #[error("protocol error: the peer reported a parameter problem")]
@@ -104,6 +107,7 @@ impl From<SocketError> for io::Error {
             SocketError::ConnectionAborted => K::ConnectionAborted,
             SocketError::NotConnected => K::NotConnected,
             SocketError::AlreadyConnected => K::AlreadyExists,
+            SocketError::SendNotConnected => K::BrokenPipe,
             SocketError::ConnectionClosed => K::BrokenPipe,
             SocketError::ProtocolError => K::Other,
             SocketError::NoDevice | SocketError::UnknownDevice(_) => K::Other,
@@ -136,6 +140,7 @@ impl From<TransportError> for SocketError {
             TransportError::Tcp(e) => e.into(),
             TransportError::InProgress => SocketError::WouldBlock,
             TransportError::AlreadyConnected => SocketError::AlreadyConnected,
+            TransportError::SendNotConnected => SocketError::SendNotConnected,
             TransportError::TooManyGroups => SocketError::NoBufferSpace,
             TransportError::Group(g) => match g {
                 ip::GroupError::NotMulticast(_) => {

@@ -257,6 +257,15 @@ impl Socket {
 
     /// Run `f` under the lock until it produces a value: blocking, non-blocking or with
     /// the timeout, as the socket is set. `f` returning `None` means "not yet".
+    /// A receive's timeout, and whether a datagram or raw socket shut for reading with
+    /// nothing queued ends it with 0: only a blocking one, as Linux's datagram wait; a
+    /// non-blocking one says `WouldBlock` (EAGAIN) instead, and what still arrives after
+    /// the shutdown queues all the same.
+    fn recv_wait(&self) -> (Option<Duration>, bool) {
+        let o = self.opts.lock();
+        (o.recv_timeout, !o.nonblocking)
+    }
+
     fn wait_for<T>(
         &self,
         timeout: Option<Duration>,
@@ -831,7 +840,7 @@ impl Socket {
         if self.ty != Type::Dgram {
             return Err(SocketError::Unsupported("recv_from_to needs a UDP socket").into());
         }
-        let timeout = self.opts.lock().recv_timeout;
+        let (timeout, ends) = self.recv_wait();
         let r = self.wait_for(timeout, |c, _| {
             let u = c.transport.udp(self.handle)?;
             match u.recv()? {
@@ -840,7 +849,7 @@ impl Socket {
                     buf[..n].copy_from_slice(&d.data[..n]);
                     Ok(Some((n, SocketAddr::V4(d.from), d.to)))
                 }
-                None if u.is_shut_read() => Ok(Some((
+                None if ends && u.is_shut_read() => Ok(Some((
                     0,
                     SocketAddr::from(([0, 0, 0, 0], 0)),
                     Ipv4Addr::UNSPECIFIED,
@@ -899,7 +908,7 @@ impl Socket {
             // Linux's MSG_TRUNC on a stream discards the bytes instead: another call.
             return Err(SocketError::Unsupported("MSG_TRUNC needs a datagram socket").into());
         }
-        let timeout = self.opts.lock().recv_timeout;
+        let (timeout, ends) = self.recv_wait();
         if self.ty == Type::Stream {
             let n = self.wait_for(timeout, |c, now| {
                 let Core { ip, transport, .. } = c;
@@ -926,7 +935,9 @@ impl Socket {
                 };
                 match got {
                     Some(r) => Ok(Some(r)),
-                    None if u.is_shut_read() => Ok(Some((0, SocketAddr::from(([0, 0, 0, 0], 0))))),
+                    None if ends && u.is_shut_read() => {
+                        Ok(Some((0, SocketAddr::from(([0, 0, 0, 0], 0)))))
+                    }
                     None => Ok(None),
                 }
             }
@@ -948,7 +959,9 @@ impl Socket {
                 };
                 Ok(match got {
                     // Its read side shut down and nothing left: the end, as Linux's 0.
-                    None if r.is_shut_read() => Some((0, SocketAddr::from(([0, 0, 0, 0], 0)))),
+                    None if ends && r.is_shut_read() => {
+                        Some((0, SocketAddr::from(([0, 0, 0, 0], 0))))
+                    }
                     got => got,
                 })
             }

@@ -1081,8 +1081,9 @@ fn shutting_down_a_listener_ends_the_listening() {
 }
 
 /// The error texts of calls that need a connection say so (a never-connected socket, one
-/// reset by its peer), with the kinds Linux's errors map to in std, but for a send on a
-/// never-connected socket: NotConnected, where Linux says EPIPE.
+/// reset by its peer), with the kinds Linux's errors map to in std: a send on a
+/// never-connected or listening socket is EPIPE (`BrokenPipe`), a connect on a listening
+/// one EISCONN (std has no kind for it: `AlreadyExists`, as for a connected socket).
 #[test]
 fn calls_without_a_connection_say_why() {
     use socket_api::{Domain, Socket, Type};
@@ -1092,7 +1093,16 @@ fn calls_without_a_connection_say_why() {
     assert_eq!(e.kind(), ErrorKind::NotConnected);
     assert_eq!(e.to_string(), "socket is not connected");
     let e = never.send(b"x").unwrap_err();
-    assert_eq!(e.to_string(), "socket is not connected");
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+    assert_eq!(e.to_string(), "broken pipe: the socket is not connected");
+    let listening = Socket::new(&p.a.stack, Domain::Inet, Type::Stream, 0).unwrap();
+    listening.bind(addr(A_IP, 7821)).unwrap();
+    listening.listen(4).unwrap();
+    let e = listening.send(b"x").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+    let e = listening.connect(addr(B_IP, 7822)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    assert_eq!(e.to_string(), "socket is already connected");
     let udp = Socket::new(&p.a.stack, Domain::Inet, Type::Dgram, 0).unwrap();
     let e = udp.send(b"x").unwrap_err();
     assert_eq!(e.to_string(), "destination address required");

@@ -474,11 +474,19 @@ fn shutdown_read_wakes_a_blocked_reader_with_end_of_data() {
     assert_eq!(r, Ok(0));
     t.join().expect("reader thread");
 
-    // Datagrams that arrive now are dropped; reads keep returning 0 without waiting.
-    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
-    a.send_to(b"too late", addr(B_IP, 6100)).expect("send_to");
-    wait_udp(&p.b, "dropped", |u| u.drop_shut_read == 1);
+    // Reads return 0 without waiting; a non-blocking one says EAGAIN (Linux's datagram
+    // wait). Datagrams that arrive now still queue and are read (as on Linux).
     let mut buf = [0u8; 64];
+    assert_eq!(s.recv(&mut buf).expect("end of data"), 0);
+    s.set_nonblocking(true).expect("nonblocking");
+    let e = s.recv(&mut buf).expect_err("nothing queued");
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    let a = bind(&p.a, addr(Ipv4Addr::UNSPECIFIED, 0));
+    a.send_to(b"after", addr(B_IP, 6100)).expect("send_to");
+    wait_udp(&p.b, "queued", |u| u.rx_delivered == 1);
+    assert_eq!(s.recv(&mut buf).expect("queued after the shutdown"), 5);
+    assert_eq!(&buf[..5], b"after");
+    s.set_nonblocking(false).expect("blocking");
     assert_eq!(s.recv(&mut buf).expect("end of data"), 0);
 
     // Shut down for writing: sends fail.
@@ -1180,6 +1188,11 @@ fn shutdown_of_raw_and_udp_sockets_wakes_the_reader_and_polls_as_hung_up() {
     reader.join().unwrap();
     let mut buf = [0u8; 100];
     assert_eq!(raw.recv_from(&mut buf).expect("the end").0, 0);
+    // Non-blocking, as on Linux: EAGAIN, not the end.
+    raw.socket().set_nonblocking(true);
+    let e = raw.recv_from(&mut buf).expect_err("nothing queued");
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    raw.socket().set_nonblocking(false);
     let mut f = [PollFd::new(raw.socket(), Interest::READABLE)];
     assert_eq!(poll(&mut f, Some(Duration::ZERO)).unwrap(), 1);
     assert!(f[0].readable && f[0].rdhup && !f[0].hangup);

@@ -108,6 +108,10 @@ pub enum TransportError {
     InProgress,
     #[error("socket is already connected")]
     AlreadyConnected,
+    /// A send on a TCP socket that never connected, or listens (Linux's EPIPE from
+    /// `sk_stream_wait_connect`).
+    #[error("broken pipe: the socket is not connected")]
+    SendNotConnected,
     #[error("{0}")]
     Group(#[from] GroupError),
     /// A socket's twenty-first group (`IP_ADD_MEMBERSHIP`; Linux's ENOBUFS).
@@ -880,13 +884,11 @@ impl Transport {
                 to: dst,
                 data: pkt.payload().to_vec(),
             };
-            match u.push(dg) {
-                Ok(()) => {
-                    self.udp_stats.rx_delivered += 1;
-                    self.wakeups.push(h);
-                }
-                Err(udp::Refused::Full) => self.udp_stats.drop_queue_full += 1,
-                Err(udp::Refused::ShutRead) => self.udp_stats.drop_shut_read += 1,
+            if u.push(dg) {
+                self.udp_stats.rx_delivered += 1;
+                self.wakeups.push(h);
+            } else {
+                self.udp_stats.drop_queue_full += 1;
             }
         }
         Delivery::Delivered

@@ -241,7 +241,6 @@ pub fn run(ctx: &Ctx) {
             ("ignored_multi", udp.ignored_multi),
             ("drop_no_port", udp.drop_no_port),
             ("drop_queue_full", udp.drop_queue_full),
-            ("drop_shut_read", udp.drop_shut_read),
             ("drop_errors_full", udp.drop_errors_full),
         ],
     );

@@ -358,7 +358,8 @@ impl Transport {
         let s = self.tcp(h)?;
         match &mut s.role {
             Role::Idle => {}
-            Role::Listen(_) => return Err(TransportError::Invalid("socket is listening")),
+            // Linux's EISCONN (`__inet_stream_connect` for a socket not CLOSE).
+            Role::Listen(_) => return Err(TransportError::AlreadyConnected),
             Role::Conn(t) if t.state == State::SynSent => return Err(TransportError::InProgress),
             // A connection that failed or ended may be replaced by a new one; a failure
             // not yet reported is reported first (as Linux's connect says ECONNREFUSED
@@ -549,7 +550,7 @@ impl Transport {
         let Role::Conn(t) = &mut s.role else {
             return Err(match s.ended.take() {
                 Some(e) => TransportError::Tcp(e),
-                None => TransportError::NotConnected,
+                None => TransportError::SendNotConnected,
             });
         };
         if let Some(e) = t.error.take() {

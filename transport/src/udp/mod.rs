@@ -164,15 +164,6 @@ pub struct UdpSock {
     pub(crate) kept_addr: Option<Ipv4Addr>,
 }
 
-/// Why a socket did not queue a datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refused {
-    /// Its receive buffer (or queue) is full.
-    Full,
-    /// It is shut for reading.
-    ShutRead,
-}
-
 /// At most this many datagrams wait in one socket, whatever the buffer size.
 const MAX_QUEUED: usize = 4096;
 
@@ -233,21 +224,18 @@ impl UdpSock {
     }
 
     /// Queue a datagram; false (counted) when the receive buffer is full. A datagram larger
-    /// than the whole buffer still fits an empty queue, so no size is unreceivable.
-    pub(crate) fn push(&mut self, d: UdpDatagram) -> Result<(), Refused> {
+    /// than the whole buffer still fits an empty queue, so no size is unreceivable. A socket
+    /// shut for reading still queues (as Linux's: the shutdown only ends a blocking wait).
+    pub(crate) fn push(&mut self, d: UdpDatagram) -> bool {
         let fits =
             self.rx.is_empty() || self.rx_bytes + self.errors_bytes + d.data.len() <= self.rcvbuf;
-        let refused = if self.shut_read {
-            Refused::ShutRead
-        } else if !fits || self.rx.len() >= MAX_QUEUED {
-            Refused::Full
-        } else {
-            self.rx_bytes += d.data.len();
-            self.rx.push_back(d);
-            return Ok(());
-        };
-        self.dropped += 1;
-        Err(refused)
+        if !fits || self.rx.len() >= MAX_QUEUED {
+            self.dropped += 1;
+            return false;
+        }
+        self.rx_bytes += d.data.len();
+        self.rx.push_back(d);
+        true
     }
 
     /// The next datagram, or the pending ICMP error first.
@@ -410,8 +398,6 @@ pub struct UdpStats {
     /// `IgnoredMulti`).
     pub ignored_multi: u64,
     pub drop_queue_full: u64,
-    /// Datagrams for a socket shut for reading.
-    pub drop_shut_read: u64,
     pub icmp_errors_reported: u64,
     /// ICMP errors for a socket with `IP_RECVERR` whose error queue was full.
     pub drop_errors_full: u64,
