@@ -44,6 +44,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -1005,13 +1006,15 @@ fn file_reply(root: &Path, path: &Path) -> Reply {
     if !canon.starts_with(root) {
         return Reply::error(403);
     }
-    // Look before opening: opening a FIFO would block.
-    match fs::metadata(&canon) {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => return Reply::error(403),
-        Err(e) => return Reply::error(fs_error_status(&e)),
-    }
-    let file = match File::open(&canon) {
+    // Non-blocking: a FIFO (also one swapped in after the caller looked) would block the
+    // open until a writer came; the descriptor's own metadata says what was opened. Not
+    // following a link swapped in for the name either, which could lead out of the root.
+    let flags = nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_NOFOLLOW;
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits())
+        .open(&canon);
+    let file = match opened {
         Ok(f) => f,
         Err(e) => return Reply::error(fs_error_status(&e)),
     };
@@ -1489,6 +1492,19 @@ mod unit {
         fs::create_dir_all(&d).unwrap();
         fs::write(d.join("a.txt"), b"alpha").unwrap();
         fs::canonicalize(&d).unwrap()
+    }
+
+    /// A FIFO (as one swapped in after the directory was read) is refused at once: the
+    /// open does not wait for a writer.
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let root = site("fifo");
+        let fifo = root.join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        assert_eq!(file_reply(&root, &fifo).status, 403);
+        assert_eq!(file_reply(&root, &root.join("a.txt")).status, 200);
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]
