@@ -55,6 +55,11 @@ pub const REORDER_HOLD: Duration = Duration::from_millis(5);
 /// How far off a delay the clock cannot reach is taken to be.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// A receive whose frames keep coming and are all lost or held ends this long (or its
+/// timeout, if longer) after its timeout: a run of them is not silence (a busy machine),
+/// but no reader waits on it for ever.
+const FLOOD_SLACK: Duration = Duration::from_millis(100);
+
 /// Bytes at the start of a frame that corruption never touches (the Ethernet header).
 const PROTECTED_PREFIX: usize = crate::device::ETHERNET_HEADER_LEN;
 
@@ -421,7 +426,7 @@ impl Lane {
         &mut self,
         cfg: &FaultConfig,
         frame: &mut [u8],
-        meta: &FrameMeta,
+        meta: &mut FrameMeta,
         may_corrupt: bool,
         now: Instant,
         c: &DirCounters,
@@ -444,6 +449,8 @@ impl Lane {
             if let Some(byte) = frame.get_mut(index) {
                 *byte ^= 1u8 << bit;
                 bump(&c.corrupted);
+                // A checksum the device verified no longer holds: the receiver verifies.
+                meta.csum = Csum::Full;
             }
         }
 
@@ -767,9 +774,12 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
     }
 
     // Received frames keep their segmentation (a coalesced segment stays one, to be cut
-    // by whoever sends it on), but a checksum the device left partial is completed here
-    // and every frame is handed on as one to verify: a frame this injector corrupts must
-    // not pass as verified.
+    // by whoever sends it on), and a checksum the device verified stays verified (a
+    // coalesced segment keeps its first segment's checksum, which would not verify), but
+    // a checksum the device left partial is completed here, and a frame this injector
+    // corrupts is handed on as one to verify. The timeout and `interrupt_recv` hold also
+    // while frames keep coming and are all lost or held: a flood of them does not keep the
+    // reader (and the thread that would stop) here.
     fn recv_meta(
         &self,
         buf: &mut [u8],
@@ -778,6 +788,8 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
         let c = &self.counters.rx;
         // `None`: a timeout too large to represent, i.e. wait as long as the inner device does.
         let deadline = Instant::now().checked_add(timeout);
+        // Past this, even frames still streaming in end the call (see `polled`).
+        let limit = deadline.and_then(|d| d.checked_add(timeout.max(FLOOD_SLACK)));
         let mut polled = false;
         loop {
             let now = Instant::now();
@@ -787,7 +799,11 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
                     drop(st);
                     return self.deliver(&held, buf);
                 }
-                if polled && deadline.is_some_and(|d| now >= d) {
+                let late = limit.is_some_and(|l| now >= l);
+                if (polled && deadline.is_some_and(|d| now >= d))
+                    || late
+                    || self.interrupted.load(Ordering::Acquire)
+                {
                     return Ok(None);
                 }
                 match (deadline, st.lane.next_wake()) {
@@ -816,12 +832,15 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
                             continue;
                         }
                     }
-                    let meta = FrameMeta {
-                        csum: Csum::Full,
+                    let mut meta = FrameMeta {
+                        csum: match meta.csum {
+                            Csum::Valid => Csum::Valid,
+                            Csum::Full | Csum::Partial { .. } => Csum::Full,
+                        },
                         gso: meta.gso,
                     };
                     let RxState { cfg, lane } = &mut *st;
-                    if lane.process(cfg, frame, &meta, true, now, c) {
+                    if lane.process(cfg, frame, &mut meta, true, now, c) {
                         bump(&c.passed);
                         return Ok(Some((n, meta)));
                     }
@@ -875,11 +894,12 @@ impl<D: Device + 'static> Device for FaultInjector<D> {
         }
         let mut copy = frame.to_vec();
         let TxState { cfg, lane, .. } = &mut *st;
-        let now_ok = lane.process(cfg, &mut copy, meta, meta.is_plain(), now, c);
+        let (mut meta, plain) = (*meta, meta.is_plain());
+        let now_ok = lane.process(cfg, &mut copy, &mut meta, plain, now, c);
         // A frame that goes now is written under the lock, so a frame it released from the
         // reorder slot (already due) cannot overtake it through the thread.
         let sent = if now_ok {
-            self.inner.send_meta(&copy, meta).map(|()| bump(&c.passed))
+            self.inner.send_meta(&copy, &meta).map(|()| bump(&c.passed))
         } else {
             Ok(())
         };

@@ -70,6 +70,11 @@ pub(crate) struct RxRing {
     dead: bool,
 }
 
+/// A read's result that is no frame and no error: nothing ready, or interrupted.
+fn quiet(r: i32) -> bool {
+    r == -libc::EAGAIN || r == -libc::EINTR || r == -libc::ECANCELED
+}
+
 impl RxRing {
     /// A ring for `fd` with `batch` buffers of `size` bytes each.
     pub(crate) fn new(fd: RawFd, batch: usize, size: usize) -> io::Result<RxRing> {
@@ -104,12 +109,15 @@ impl RxRing {
                     let n = (r as usize).min(self.bufs[i].len());
                     return Ok(Some(take(&self.bufs[i][..n])));
                 }
-                if r == -libc::EAGAIN || r == -libc::EINTR || r == -libc::ECANCELED {
+                if quiet(r) {
                     continue;
                 }
                 return Err(io::Error::from_raw_os_error(-r));
             }
-            if self.fill()? == 0 {
+            // A read that failed (not for want of a frame) is reported by the loop above:
+            // taken for an empty device, a dead tap (readable for its POLLERR) would be
+            // polled and read again at once, for ever.
+            if self.fill()? == 0 && self.results[..self.filled].iter().all(|&r| quiet(r)) {
                 return Ok(None);
             }
         }
@@ -149,7 +157,7 @@ impl RxRing {
         self.want = if got == k {
             (k * 2).min(self.bufs.len())
         } else {
-            (got + 1).clamp(4, self.bufs.len())
+            (got + 1).max(4).min(self.bufs.len())
         };
         Ok(got)
     }
@@ -316,8 +324,9 @@ fn finish(slot: &mut Option<IoUring>, k: usize, results: &mut [i32]) -> Option<(
             break;
         }
         // Wait without submitting: entries the kernel did not take must stay untaken.
-        // SAFETY: `to_submit` 0 submits nothing; no argument is passed (a null pointer of
-        // size 0 for the `Option::None`); `GETEVENTS` with `pending` only waits.
+        // SAFETY: `to_submit` 0 submits nothing; no signal mask is passed (`None` is a null
+        // pointer, which the kernel does not read whatever size goes with it); `GETEVENTS`
+        // with `pending` only waits.
         let waited = unsafe {
             ring.submitter().enter::<libc::sigset_t>(
                 0,
@@ -386,6 +395,29 @@ mod tests {
                 eprintln!("io_uring refused here ({e}): nothing to test");
                 None
             }
+        }
+    }
+
+    /// A read that fails is an error, not an empty device; and a ring of fewer than four
+    /// buffers on an idle device says none (its next batch size is within its buffers).
+    #[test]
+    fn a_failed_read_is_an_error_and_a_small_ring_idles() {
+        let w = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        let Ok(mut rx) = RxRing::new(w.as_raw_fd(), 8, 2048) else {
+            eprintln!("io_uring refused here: nothing to test");
+            return;
+        };
+        let e = rx
+            .next(|p| p.len())
+            .expect_err("reading a write-only file fails");
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+        let (_a, b) = packet_pair();
+        let mut rx = RxRing::new(b.as_raw_fd(), 2, 2048).unwrap();
+        for _ in 0..3 {
+            assert!(rx.next(|p| p.len()).unwrap().is_none());
         }
     }
 

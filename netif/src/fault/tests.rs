@@ -1033,3 +1033,80 @@ fn spec_errors_stay_on_one_line_whatever_the_input() {
         assert!(!e.contains(['\n', '\r']), "{spec:?} gave {e:?}");
     }
 }
+
+/// A device with a frame always ready (a peer that never stops sending).
+struct Flood;
+
+impl Device for Flood {
+    fn info(&self) -> DeviceInfo {
+        Coalescing {
+            frames: Mutex::new(Default::default()),
+        }
+        .info()
+    }
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        Ok(self.recv_meta(buf, timeout)?.map(|(n, _)| n))
+    }
+    fn recv_meta(&self, buf: &mut [u8], _: Duration) -> io::Result<Option<(usize, FrameMeta)>> {
+        let f = numbered_frame(1);
+        buf[..f.len()].copy_from_slice(&f);
+        Ok(Some((f.len(), FrameMeta::default())))
+    }
+    fn send(&self, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Frames that keep coming and are all lost do not hold a receive for ever: it ends a
+/// little after its timeout, and at once after `interrupt_recv` (the driver's stop).
+#[test]
+fn a_flood_of_lost_frames_ends_a_receive_after_its_timeout_and_at_a_stop() {
+    let dev = FaultInjector::new(Flood, "loss=1".parse().unwrap());
+    let mut buf = vec![0u8; 2048];
+    let t0 = Instant::now();
+    assert_eq!(dev.recv_meta(&mut buf, 10 * MS).unwrap(), None);
+    let took = t0.elapsed();
+    assert!(took >= 10 * MS && took < Duration::from_secs(5), "{took:?}");
+    dev.interrupt_recv();
+    let t0 = Instant::now();
+    assert_eq!(
+        dev.recv_meta(&mut buf, Duration::from_secs(60)).unwrap(),
+        None
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+/// A checksum the device verified (a coalesced segment keeps its first segment's
+/// checksum, which would not verify) stays verified through a transparent injector; a
+/// frame the injector corrupts is handed on to be verified.
+#[test]
+fn a_device_verified_checksum_stays_verified_unless_the_frame_is_corrupted() {
+    let mut f = numbered_frame(9);
+    f.resize(3000, 0x55);
+    let meta = FrameMeta {
+        csum: crate::Csum::Valid,
+        gso: Some(crate::Gso {
+            size: 1448,
+            hdr_len: 66,
+        }),
+    };
+    let run = |cfg: FaultConfig| {
+        let inner = Coalescing {
+            frames: Mutex::new([(f.clone(), meta)].into_iter().collect()),
+        };
+        let dev = FaultInjector::new(inner, cfg);
+        let mut buf = vec![0u8; 4096];
+        let (n, got) = dev.recv_meta(&mut buf, MS).unwrap().expect("passed");
+        (buf[..n].to_vec(), got)
+    };
+    let (frame, got) = run(FaultConfig::default());
+    assert_eq!(frame, f);
+    assert_eq!(got, meta);
+    let (frame, got) = run(FaultConfig {
+        corrupt: 1.0,
+        ..FaultConfig::default()
+    });
+    assert_eq!(bit_differences(&f, &frame).len(), 1);
+    assert_eq!(got.csum, crate::Csum::Full);
+    assert_eq!(got.gso, meta.gso);
+}
