@@ -387,6 +387,8 @@ mod tests {
         NoName,
         /// Wait this many ms, then A 10.0.0.9, TTL 60.
         Slow(u64),
+        /// A 4-byte runt at once, then (200 ms later) A 10.0.0.9, TTL 60.
+        RuntFirst,
     }
 
     /// Stack A (10.0.0.1) asking the DNS server on stack B (10.0.0.2, port 53), which
@@ -445,6 +447,11 @@ mod tests {
                         }
                         Says::Slow(ms) => {
                             std::thread::sleep(Duration::from_millis(ms));
+                            60
+                        }
+                        Says::RuntFirst => {
+                            let _ = socket.send_to(&[0; 4], from);
+                            std::thread::sleep(Duration::from_millis(200));
                             60
                         }
                     };
@@ -521,6 +528,19 @@ mod tests {
 
     /// A host that is an address in one of inet_aton's shorter forms (a.b.c, a.b, a) is
     /// that address, as glibc's getaddrinfo reads it: no query, no search domain.
+    /// A runt from the server's address and port (anyone's, spoofed) does not end the wait
+    /// for the answer (RFC 5452 9.1: not an answer to our question).
+    #[test]
+    fn a_runt_before_the_answer_is_ignored() {
+        let lan = Lan::new(|_| Says::RuntFirst);
+        let got = lan
+            .a
+            .resolve("web.test")
+            .expect("the answer after the runt");
+        assert_eq!(got, [Ipv4Addr::new(10, 0, 0, 9)]);
+        assert_eq!(lan.queries(), 1, "no second try");
+    }
+
     #[test]
     fn an_address_in_a_shorter_form_is_read_as_an_address_without_a_query() {
         let lan = Lan::new(|_| Says::A(60));

@@ -240,7 +240,10 @@ fn read_records(b: &[u8], mut at: usize, count: u16) -> Option<(Vec<Record<'_>>,
 /// without A records.
 pub fn parse_answer(b: &[u8], id: u16, name: &str) -> Result<Answer, AnswerError> {
     use AnswerError::*;
-    let hdr = b.get(..HEADER_LEN).ok_or(Malformed)?;
+    // Not an answer to our question until its ID and question match (RFC 5452 9.1): a
+    // runt or a question that cannot be read is ignored, and the wait for the real
+    // answer goes on, not ended by whoever sends such a datagram to our port.
+    let hdr = b.get(..HEADER_LEN).ok_or(NotOurs)?;
     let qr = hdr[2] & 0x80 != 0;
     if u16_at(hdr, 0) != Some(id) || !qr {
         return Err(NotOurs);
@@ -255,7 +258,7 @@ pub fn parse_answer(b: &[u8], id: u16, name: &str) -> Result<Answer, AnswerError
     if qd != 1 {
         return Err(NotOurs);
     }
-    let (qname, mut at) = read_name(b, HEADER_LEN).ok_or(Malformed)?;
+    let (qname, mut at) = read_name(b, HEADER_LEN).ok_or(NotOurs)?;
     if qname != want || u16_at(b, at) != Some(TYPE_A) || u16_at(b, at + 2) != Some(CLASS_IN) {
         return Err(NotOurs);
     }
@@ -534,6 +537,22 @@ mod tests {
             parse_answer(&nx, 9, "gone.example.test"),
             Err(AnswerError::NoSuchName { ttl: 0 })
         );
+    }
+
+    /// RFC 5452 9.1: a runt, or an answer whose question cannot be read, is not an answer
+    /// to our question (ignored; the wait goes on), not a malformed one (which ends it).
+    #[test]
+    fn a_runt_or_an_unreadable_question_is_not_ours() {
+        for n in 0..12 {
+            assert_eq!(
+                parse_answer(&vec![0u8; n], 7, "a.test"),
+                Err(AnswerError::NotOurs),
+                "{n} bytes"
+            );
+        }
+        // Our ID, an answer, one question whose name points at itself.
+        let b = [0, 7, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12];
+        assert_eq!(parse_answer(&b, 7, "a.test"), Err(AnswerError::NotOurs));
     }
 
     #[test]

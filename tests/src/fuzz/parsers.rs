@@ -291,11 +291,20 @@ pub fn dns_message(data: &[u8]) -> Vec<u8> {
 }
 
 /// DNS answers as the stub resolver reads them (`dns::wire::parse_answer`): the input as
-/// the records of an answer to our question, and the input as a whole message.
+/// the records of an answer to our question, and the input as a whole message. Only a
+/// message with our ID, the answer bit and a readable question may be anything but
+/// "not ours" (RFC 5452 9.1): anything else must not end the wait for the real answer.
 pub fn dns(data: &[u8]) {
     use socket_api::dns::wire::{self, AnswerError};
     for msg in [dns_message(data), data.to_vec()] {
-        match wire::parse_answer(&msg, DNS_ID, DNS_NAME) {
+        let r = wire::parse_answer(&msg, DNS_ID, DNS_NAME);
+        let ours = msg.len() >= 12 + DNS_NAME.len() + 2 + 4
+            && msg[..2] == DNS_ID.to_be_bytes()
+            && msg[2] & 0x80 != 0;
+        if !ours {
+            assert_eq!(r, Err(AnswerError::NotOurs), "{msg:02x?}");
+        }
+        match r {
             Ok(a) => {
                 assert!(
                     a.addrs.len() <= wire::MAX_ADDRS,
