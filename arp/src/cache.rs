@@ -119,7 +119,8 @@ pub enum IgnoreReason {
     OwnSenderMac,
     /// The sender hardware address is zero, broadcast or multicast.
     InvalidSenderMac,
-    /// The sender protocol address is broadcast or multicast.
+    /// The sender protocol address is broadcast or multicast, or 0.0.0.0 in anything but
+    /// a probe (a request).
     InvalidSenderIp,
     /// Another host claims our IP address (sender protocol address == ours). The claimant is
     /// the packet's `sender_mac`.
@@ -585,8 +586,11 @@ impl<P> NeighborCache<P> {
     }
 
     /// Make room for one more entry, evicting the oldest of the first class that has one:
-    /// reachable entries not used since they were confirmed, reachable ones in use, those
-    /// being probed (in use), incomplete ones (with their queued packets). `learning` (a
+    /// reachable entries not used since they were confirmed, incomplete ones (with their
+    /// queued packets), reachable ones in use, those being probed (in use). An entry in
+    /// use outlives a resolution not answered yet: packets to many silent addresses (a
+    /// peer's SYN-ACKs to spoofed on-link sources) would otherwise push out the gateway's
+    /// entry, again and again, each time stalling the traffic through it. `learning` (a
     /// sender learnt from its request) takes only the first: it never displaces an entry
     /// in use or a resolution under way, as Linux's forced GC spares entries whose timers
     /// run. False if nothing may go (a table of static entries, `max_entries` 0).
@@ -597,9 +601,9 @@ impl<P> NeighborCache<P> {
         let class = |e: &Entry<P>| match e.state {
             State::Reachable { used: false, .. } => Some(0),
             _ if learning => None,
-            State::Reachable { used: true, .. } => Some(1),
-            State::Probing { .. } => Some(2),
-            State::Incomplete { .. } => Some(3),
+            State::Incomplete { .. } => Some(1),
+            State::Reachable { used: true, .. } => Some(2),
+            State::Probing { .. } => Some(3),
             State::Static { .. } => None,
         };
         let victim = self
@@ -811,14 +815,18 @@ impl<P> NeighborCache<P> {
 
         if repr.sender_ip.is_unspecified() {
             // A probe: the sender has no address yet, so there is nothing to learn, but a
-            // probe for our address is answered so the prober sees it is taken.
+            // probe for our address is answered so the prober sees it is taken. Only a
+            // request can be a probe (RFC 5227 2.1.1); anything else from 0.0.0.0 is
+            // ignored as from an invalid sender address, and counted so.
+            if !is_request {
+                bump(&mut self.stats.ignored.invalid_sender_ip);
+                return Processed::ignored(IgnoreReason::InvalidSenderIp);
+            }
             let mut out = Processed::nothing();
-            if is_request {
-                bump(&mut self.stats.probes_received);
-                if for_us {
-                    out.reply = Some(ArpRepr::reply_to(repr, our_mac));
-                    bump(&mut self.stats.replies_sent);
-                }
+            bump(&mut self.stats.probes_received);
+            if for_us {
+                out.reply = Some(ArpRepr::reply_to(repr, our_mac));
+                bump(&mut self.stats.replies_sent);
             }
             return out;
         }

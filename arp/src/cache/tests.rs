@@ -772,6 +772,25 @@ mod ignored_packets {
         assert_eq!(out, Processed::nothing());
         assert!(c.is_empty());
     }
+
+    /// Only a request from 0.0.0.0 is a probe (RFC 5227 2.1.1): a reply or an unknown
+    /// operation from it is ignored and counted by cause, not dropped unseen.
+    #[test]
+    fn a_reply_or_unknown_operation_from_no_address_is_counted_as_ignored() {
+        let mut c = cache();
+        let mut reply = request_from(Ipv4Addr::UNSPECIFIED, A_MAC, OUR_IP);
+        reply.op = Operation::Reply;
+        let mut unknown = reply;
+        unknown.op = Operation::Unknown(9);
+        for p in [reply, unknown] {
+            let out = process(&mut c, p, secs(0));
+            assert_eq!(out.ignored, Some(IgnoreReason::InvalidSenderIp));
+            assert_eq!(out.reply, None);
+        }
+        assert_eq!(c.stats().ignored.invalid_sender_ip, 2);
+        assert_eq!(c.stats().probes_received, 0);
+        assert!(c.is_empty());
+    }
 }
 
 mod gratuitous {
@@ -986,6 +1005,30 @@ mod bounds {
         c.resolve(C_IP, 2, ms(60_100));
         assert_eq!(c.lookup(A_IP, ms(60_100)), Some(A_MAC));
         assert_eq!(c.lookup(B_IP, ms(60_100)), None);
+    }
+
+    /// Resolutions of many silent addresses (answers to spoofed sources) take room from
+    /// one another, not from an entry in use (the gateway's): the oldest goes, with its
+    /// packets, counted.
+    #[test]
+    fn resolutions_under_way_go_before_an_entry_in_use() {
+        let mut c = cache_with(|c| {
+            c.max_entries = 3;
+            c.request_rate = 0;
+        });
+        learn(&mut c, A_IP, A_MAC, secs(0));
+        assert_eq!(c.resolve(A_IP, 0, secs(0)), Resolve::Ready(A_MAC, 0));
+        for i in 0..20u8 {
+            let silent = Ipv4Addr::new(10, 0, 0, 100 + i);
+            assert_eq!(
+                c.resolve(silent, u32::from(i) + 1, ms(u64::from(i) + 1)),
+                Resolve::Queued { send_request: true }
+            );
+            assert_eq!(c.lookup(A_IP, ms(u64::from(i) + 1)), Some(A_MAC), "{i}");
+        }
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.stats().evictions, 18);
+        assert_eq!(c.stats().pending_dropped.evicted, 18);
     }
 
     #[test]
