@@ -377,6 +377,15 @@ impl<D: Device> Tracer<D> {
         &self.trace
     }
 
+    /// A frame the device refused to hand over (too long for the buffer, a vnet header it
+    /// cannot take): shown under dev wherever frames are traced, not left out.
+    fn rx_error(&self, e: &io::Error) {
+        self.trace.emit(
+            TraceLayers::FRAME,
+            format_args!("{} rx error: {e}", self.ifname),
+        );
+    }
+
     pub fn inner(&self) -> &D {
         &self.inner
     }
@@ -435,7 +444,10 @@ impl<D: Device> Device for Tracer<D> {
     }
 
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        let got = self.inner.recv(buf, timeout)?;
+        let got = self
+            .inner
+            .recv(buf, timeout)
+            .inspect_err(|e| self.rx_error(e))?;
         if let Some(frame) = got.and_then(|n| buf.get(..n)) {
             self.observe(Direction::Rx, frame);
         }
@@ -451,7 +463,10 @@ impl<D: Device> Device for Tracer<D> {
         buf: &mut [u8],
         timeout: Duration,
     ) -> io::Result<Option<(usize, FrameMeta)>> {
-        let got = self.inner.recv_meta(buf, timeout)?;
+        let got = self
+            .inner
+            .recv_meta(buf, timeout)
+            .inspect_err(|e| self.rx_error(e))?;
         if let Some((n, meta)) = got {
             if let Some(frame) = buf.get(..n) {
                 self.observe_meta(Direction::Rx, frame, &meta);
@@ -467,8 +482,10 @@ impl<D: Device> Device for Tracer<D> {
         match self.inner.send_meta(frame, meta) {
             Ok(()) => Ok(()),
             Err(e) => {
+                // Under dev, but wherever the frame was shown: a tx line the device then
+                // refused must not read as a frame that crossed.
                 self.trace.emit(
-                    TraceLayers::DEV,
+                    TraceLayers::FRAME,
                     format_args!("{} tx error {} bytes: {e}", self.ifname, frame.len()),
                 );
                 Err(e)
@@ -487,7 +504,7 @@ impl<D: Device> Device for Tracer<D> {
         self.inner.send_meta_batch(frames, &mut |i, r| {
             if let (Err(e), Some((frame, _))) = (&r, frames.get(i)) {
                 self.trace.emit(
-                    TraceLayers::DEV,
+                    TraceLayers::FRAME,
                     format_args!("{} tx error {} bytes: {e}", self.ifname, frame.len()),
                 );
             }
@@ -1815,6 +1832,20 @@ mod tests {
             got[2][16..].starts_with("dev  tap0 tx error 62 bytes: "),
             "{got:?}"
         );
+        // Also when only a protocol layer is traced: the refused frame's line is followed
+        // by the error, and a frame too long for the reader's buffer is shown as refused.
+        trace.set(TraceLayers::UDP);
+        dev.send(&udp_query()).unwrap_err();
+        let got: Vec<String> = lines.try_iter().collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0][16..].starts_with("udp  tap0 tx "), "{got:?}");
+        assert!(got[1][16..].starts_with("dev  tap0 tx error "), "{got:?}");
+        assert!(peer.recv(&mut buf, ms).unwrap().is_some());
+        peer.send(&echo_request()).unwrap();
+        dev.recv(&mut [0u8; 20], ms).unwrap_err();
+        let got: Vec<String> = lines.try_iter().collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0][16..].starts_with("dev  tap0 rx error: "), "{got:?}");
     }
 
     /// An IPv4 frame from the peer to us with protocol `proto` and `payload`, its header
