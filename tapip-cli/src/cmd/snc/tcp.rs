@@ -355,11 +355,16 @@ impl Sender<'_> {
         Ok(())
     }
 
-    /// The input's lines, until its end, Ctrl-C or the peer's close.
+    /// The input's lines, until its end or Ctrl-C, and at a terminal until the peer's
+    /// close too (what is typed next is a command). From a pipe or a script the lines
+    /// are data to the end, also after the peer's FIN: a half-close, the peer still
+    /// reading, as `nc -N` does; stopping there would lose them, and the shell would run
+    /// them as commands.
     fn lines(&mut self) -> Result<(), String> {
         // One request at a time, kept until its line comes.
         let mut pending: Option<Receiver<InputLine>> = None;
-        while !self.stop.load(Ordering::SeqCst) && !self.ctx.sig.stop_requested() {
+        let at_terminal = self.ctx.sig.at_terminal.load(Ordering::SeqCst);
+        while !(at_terminal && self.stop.load(Ordering::SeqCst)) && !self.ctx.sig.stop_requested() {
             let rx = pending.get_or_insert_with(|| self.ctx.input.request());
             match rx.recv_timeout(POLL) {
                 Ok(InputLine::Line(l)) => {
@@ -406,6 +411,43 @@ mod tests {
             super::sent_and_received(1_000_000, 0, Duration::from_secs(2)),
             "snc: sent 1000000 bytes, received 0 bytes in 2.000 s (4.0 Mbit/s)"
         );
+    }
+
+    /// Lines from a pipe all go, also after the peer half-closed (it still reads).
+    #[test]
+    fn piped_lines_go_on_after_the_peer_half_closes() {
+        let mut ctx = ctx();
+        let (input, requests) = crate::cmd::input::Input::new();
+        ctx.input = input;
+        let l = TcpListener::bind(&ctx.stack, "127.0.0.1:9015").unwrap();
+        l.set_accept_timeout(Some(Duration::from_secs(20))).unwrap();
+        let (r, got) = std::thread::scope(|sc| {
+            let peer = sc.spawn(|| {
+                let (s, _) = l.accept().unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+                let mut got = Vec::new();
+                (&s).read_to_end(&mut got).unwrap();
+                got
+            });
+            sc.spawn(move || {
+                // The lines come after snc has seen the peer's FIN.
+                std::thread::sleep(Duration::from_millis(300));
+                for n in 0..4 {
+                    let Ok(reply) = requests.recv() else { return };
+                    let line = if n < 3 {
+                        crate::cmd::input::InputLine::Line(b"hello\n".to_vec())
+                    } else {
+                        crate::cmd::input::InputLine::Eof
+                    };
+                    let _ = reply.send(line);
+                }
+            });
+            let r = run_line(&ctx, "snc -c 127.0.0.1:9015 -w 5 -o /dev/null");
+            (r, peer.join().unwrap())
+        });
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(got, b"hello\nhello\nhello\n");
+        finish(ctx);
     }
 
     /// A file that cannot be read or written is found before connecting: the peer's
