@@ -295,7 +295,8 @@ impl Driver {
 
     /// Send a frame: written at once when the link is idle, otherwise queued for the tx
     /// thread. Never blocks: a full queue drops the frame and counts it. Returns whether the
-    /// frame was sent or queued.
+    /// frame was sent or queued (false for one dropped, also when written at once: too
+    /// long for the link, or refused by the device).
     pub fn transmit(&self, frame: Vec<u8>) -> bool {
         self.transmit_inner(frame, FrameMeta::default()).0
     }
@@ -317,9 +318,9 @@ impl Driver {
             .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            send_counted(&*self.device, self.max_frame, &frame, &meta, &self.stats);
+            let sent = send_counted(&*self.device, self.max_frame, &frame, &meta, &self.stats);
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return (true, Some(frame));
+            return (sent, Some(frame));
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         match tx.push(TxJob::Frame(frame, meta)) {
@@ -837,10 +838,14 @@ fn send_counted(
     frame: &[u8],
     meta: &FrameMeta,
     stats: &DeviceStats,
-) {
-    if fits(max_frame, frame, meta, stats) {
-        count_sent(frame, meta, device.send_meta(frame, meta), stats);
+) -> bool {
+    if !fits(max_frame, frame, meta, stats) {
+        return false;
     }
+    let r = device.send_meta(frame, meta);
+    let sent = r.is_ok();
+    count_sent(frame, meta, r, stats);
+    sent
 }
 
 /// The tx thread: takes what is queued (up to [`TX_BATCH`] frames at once, in order) and
@@ -916,8 +921,10 @@ mod tests {
         let f1 = from_dev.recv_timeout(Duration::from_secs(2)).unwrap();
         let f2 = from_dev.recv_timeout(Duration::from_secs(2)).unwrap();
         assert_eq!((f1.ifindex, f1.data.len(), f2.data.len()), (3, 42, 60));
-        // Transmit path: the frame reaches the other end.
+        // Transmit path: the frame reaches the other end; one too long for the link is
+        // dropped (counted), and says so.
         assert!(d.transmit(frame(ethertype::IPV4, 100)));
+        assert!(!d.transmit(frame(ethertype::IPV4, 1515)));
         let mut buf = [0u8; 1514];
         assert_eq!(a.recv(&mut buf, Duration::from_secs(2)).unwrap(), Some(100));
         d.shutdown();
@@ -925,7 +932,7 @@ mod tests {
         assert_eq!(s.rx_packets, 4);
         assert_eq!(s.rx_dropped_ethertype, 1);
         assert_eq!(s.rx_dropped_runt, 1);
-        assert_eq!(s.tx_packets, 1);
+        assert_eq!((s.tx_packets, s.tx_dropped_too_big), (1, 1));
         assert!(!d.transmit(vec![0; 60]), "no transmit after shutdown");
     }
 
@@ -1316,9 +1323,11 @@ mod tests {
             DriverConfig::default(),
         )
         .unwrap();
-        for _ in 0..3 {
-            assert!(d.transmit(frame(ethertype::IPV4, 60)));
-        }
+        // Written at once (the link is idle): the refusals say so.
+        let sent: Vec<bool> = (0..3)
+            .map(|_| d.transmit(frame(ethertype::IPV4, 60)))
+            .collect();
+        assert_eq!(sent, [false, false, true]);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let counted = |s: &DeviceStatsSnapshot| s.tx_packets + s.tx_errors + s.tx_dropped();
         while counted(&d.stats().snapshot()) < 3 && std::time::Instant::now() < deadline {

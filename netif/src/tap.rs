@@ -334,6 +334,12 @@ impl TapDevice {
                     Err(e) => offload_refused = Some(format!("TUNSETOFFLOAD refused: {e}")),
                 },
             }
+        } else {
+            // Plain frames: no offload either, also on a persistent tap an earlier opener
+            // left with some (the kernel would then hand over coalesced segments and
+            // partial checksums with no header to say so). A refusal changes nothing: a
+            // tap that never had offloads has none.
+            let _ = set_offload(dev.as_raw_fd(), 0);
         }
         dev.set_nonblock()
             .map_err(|e| classify(&name, tun::Error::Io(e)))?;

@@ -500,3 +500,21 @@ fn with_offloads_the_capture_shows_the_large_frames_that_crossed_the_tap() {
         "every byte recorded once at least: {total}"
     );
 }
+
+/// A persistent tap that an earlier run left with offloads (the kernel keeps them on the
+/// device), opened again with `--no-offload`: the offloads go, or the kernel would hand
+/// the stack coalesced segments and partial checksums with no header to say so.
+#[test]
+fn no_offload_on_a_persistent_tap_turns_off_what_an_earlier_run_left_on() {
+    let ns = Netns::new("offpersist");
+    let (ok, out) = ns.sh_text("ip tuntap add dev tap0 mode tap");
+    assert!(ok, "ip tuntap add: {out}");
+    let mut t = Tapip::start(&ns, &[]);
+    let tso = |ns: &Netns| feature_on(&ethtool_features(ns), "tcp-segmentation-offload");
+    assert!(tso(&ns), "on with offloads");
+    assert_eq!(t.close_input(Duration::from_secs(20)), Some(0));
+    assert!(tso(&ns), "the kernel keeps them on the persistent tap");
+    let mut t = Tapip::start(&ns, &["--no-offload"]);
+    assert!(!tso(&ns), "off again with --no-offload");
+    assert_eq!(t.close_input(Duration::from_secs(20)), Some(0));
+}
