@@ -364,7 +364,8 @@ impl Sender<'_> {
         // One request at a time, kept until its line comes.
         let mut pending: Option<Receiver<InputLine>> = None;
         let at_terminal = self.ctx.sig.at_terminal.load(Ordering::SeqCst);
-        while !(at_terminal && self.stop.load(Ordering::SeqCst)) && !self.ctx.sig.stop_requested() {
+        let peer_closed = || at_terminal && self.stop.load(Ordering::SeqCst);
+        while !peer_closed() && !self.ctx.sig.stop_requested() {
             let rx = pending.get_or_insert_with(|| self.ctx.input.request());
             match rx.recv_timeout(POLL) {
                 Ok(InputLine::Line(l)) => {
