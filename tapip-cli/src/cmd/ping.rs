@@ -22,6 +22,9 @@ enum Answer {
         seq: u16,
         from: Ipv4Addr,
         what: String,
+        /// The request failed (not a redirect: the router sent it on all the same, and
+        /// its reply may still come; iputils neither counts nor waits less for one).
+        failed: bool,
     },
 }
 
@@ -71,6 +74,7 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
                 seq,
                 from: p.src(),
                 what,
+                failed: payload[0] != icmp::kind::REDIRECT,
             })
         }
         _ => None,
@@ -114,9 +118,17 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         }
         let now = Instant::now();
         let all_sent = o.count.is_some_and(|c| transmitted >= c);
+        // After the last request: -W with no reply yet, else twice the longest round
+        // trip (at least an interval, at most -W), as iputils' ping waits.
+        let linger = match rtt.summary() {
+            Some((_, _, max, _)) => Duration::from_secs_f64(2.0 * max / 1000.0)
+                .max(o.interval)
+                .min(o.timeout),
+            None => o.timeout,
+        };
         if all_sent {
             let waited = last_sent.map_or(Duration::ZERO, |t| now - t);
-            if answered >= transmitted || waited >= o.timeout {
+            if answered >= transmitted || waited >= linger {
                 break;
             }
         } else if now >= next_send {
@@ -153,7 +165,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         }
         // Wait for an answer until the next thing to do.
         let until = if all_sent {
-            last_sent.map_or(now, |t| t + o.timeout)
+            last_sent.map_or(now, |t| t + linger)
         } else {
             next_send
         };
@@ -188,8 +200,13 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
                     fmt_ms(ms)
                 );
             }
-            Some(Answer::Error { seq, from, what }) => {
-                if sent_at.remove(&seq).is_some() {
+            Some(Answer::Error {
+                seq,
+                from,
+                what,
+                failed,
+            }) => {
+                if failed && sent_at.remove(&seq).is_some() {
                     errors += 1;
                     answered += 1;
                 }
@@ -340,15 +357,66 @@ mod tests {
             pointer: 22,
             original: &quoted,
         });
-        let Some(Answer::Error { seq, from, what }) = classify(&ip(peer, us, &problem), 7) else {
+        let Some(Answer::Error {
+            seq,
+            from,
+            what,
+            failed,
+        }) = classify(&ip(peer, us, &problem), 7)
+        else {
             panic!("not told")
         };
-        assert_eq!((seq, from), (3, peer));
+        assert_eq!((seq, from, failed), (3, peer, true));
         assert_eq!(what, "Parameter problem: pointer = 22");
         assert!(
             classify(&ip(peer, us, &problem), 8).is_none(),
             "another ping's"
         );
+        // A redirect is told, but the request did not fail: the router sent it on, and
+        // its reply may still come (iputils counts no error and waits on).
+        let redirect = icmp(IcmpRepr::Redirect {
+            code: 1,
+            gateway: Ipv4Addr::new(10, 0, 0, 3),
+            original: &quoted,
+        });
+        let Some(Answer::Error {
+            seq, what, failed, ..
+        }) = classify(&ip(peer, us, &redirect), 7)
+        else {
+            panic!("not told")
+        };
+        assert_eq!((seq, failed), (3, false));
+        assert!(what.contains("New nexthop: 10.0.0.3"), "{what}");
+    }
+
+    /// After the last request, with replies already in: twice the longest round trip (at
+    /// least an interval), not -W's 10 s, for the lost one's reply (as iputils).
+    #[test]
+    fn a_lost_request_does_not_hold_ping_for_its_timeout() {
+        let out = ping_in_a_child(
+            "cmd::ping::tests::a_lost_request_does_not_hold_ping_for_its_timeout",
+            1,
+            1,
+            "ping -c 3 -i 0.05 127.0.0.1",
+        );
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            return;
+        }
+        let summary = out
+            .lines()
+            .find(|l| l.contains("transmitted"))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(
+            summary.contains("3 packets transmitted, 2 received"),
+            "{summary}"
+        );
+        let ms: u64 = summary
+            .rsplit("time ")
+            .next()
+            .and_then(|t| t.strip_suffix("ms"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{summary}"));
+        assert!(ms < 2_000, "{summary}");
     }
 
     /// The loopback, but the first `drop` ICMP echo requests sent on it are lost and each
