@@ -284,12 +284,17 @@ impl Sink {
 
 /// `-f FILE`, opened.
 fn open_input(file: &Option<String>) -> Result<Option<File>, String> {
-    match file {
-        Some(p) => Ok(Some(
-            File::open(p).map_err(|e| format!("snc: cannot read '{p}': {e}"))?,
-        )),
-        None => Ok(None),
+    let Some(p) = file else {
+        return Ok(None);
+    };
+    let fail = |e: std::io::Error| format!("snc: cannot read '{p}': {e}");
+    let f = File::open(p).map_err(fail)?;
+    // A directory opens, and fails only at the first read: found here, before a
+    // connection uses up the peer's listener.
+    if f.metadata().map_err(fail)?.is_dir() {
+        return Err(fail(std::io::Error::from(ErrorKind::IsADirectory)));
     }
+    Ok(Some(f))
 }
 
 /// Errors a UDP socket reports for one datagram (an ICMP error about an earlier send,

@@ -61,13 +61,6 @@ pub fn run(ctx: &Ctx, o: Traceroute) -> Result<(), String> {
             o.first, o.max
         ));
     }
-    let probes = u32::from(o.max - o.first + 1) * u32::from(o.queries);
-    if u32::from(o.port) + probes > 65_536 {
-        return Err(format!(
-            "traceroute: {probes} probes from port {} run past port 65535",
-            o.port
-        ));
-    }
     let dst = super::tcp::lookup(ctx, &o.dst).map_err(|e| format!("traceroute: {e}"))?;
     outln!(
         "traceroute to {} ({}), {} hops max, {} byte packets",
@@ -83,7 +76,9 @@ pub fn run(ctx: &Ctx, o: Traceroute) -> Result<(), String> {
         let mut done = false;
         for _ in 0..o.queries {
             let answer = probe(ctx, ttl, dst, port, o.wait).map_err(fail)?;
-            port = port.wrapping_add(1);
+            // Past 65535 the ports start again at 1 (each probe has a socket of its own,
+            // so a port used again is never taken for another probe's).
+            port = port.checked_add(1).unwrap_or(1);
             match answer {
                 None => {
                     // Ctrl-C: what this TTL got so far, then the prompt.
@@ -183,6 +178,16 @@ mod tests {
             dest: SocketAddr::from(([10, 0, 1, 2], 33434)),
             payload: Vec::new(),
         }
+    }
+
+    /// Any base port is taken, as Linux's traceroute takes it: the ports go on from 1
+    /// past 65535, and a trace that ends early never needed the rest.
+    #[test]
+    fn a_base_port_near_the_top_is_taken() {
+        let ctx = crate::cmd::testing::ctx();
+        let r = crate::cmd::testing::run_line(&ctx, "traceroute -p 65535 -q 2 -w 1 127.0.0.1");
+        assert!(r.is_ok(), "{r:?}");
+        crate::cmd::testing::finish(ctx);
     }
 
     #[test]

@@ -461,7 +461,13 @@ mod tests {
         l.set_accept_timeout(Some(Duration::from_millis(300)))
             .unwrap();
         let bad = dir.join("no/such/file");
-        for opt in ["-f", "-o"] {
+        let cases = [
+            ("-f", bad.clone()),
+            ("-o", bad.clone()),
+            // A directory opens: it must fail before connecting all the same.
+            ("-f", dir.clone()),
+        ];
+        for (opt, bad) in cases {
             let r = run_line(
                 &ctx,
                 &format!("snc -c 127.0.0.1:9003 {opt} {}", bad.display()),
