@@ -1,5 +1,6 @@
 //! `route [-n] | route add NET/PREFIX [via GW] [dev IF] [metric N] |
-//! route del NET/PREFIX [metric N]`
+//! route del NET/PREFIX [via GW] [dev IF] [metric N]`, the destination also as net-tools
+//! writes it (`-net NET netmask MASK`, `-host ADDR`)
 
 use super::syntax::{Route, RouteAction};
 use super::Ctx;
@@ -12,9 +13,9 @@ pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
             out!("{}", table(ctx));
             Ok(())
         }
-        Some(RouteAction::Add { dest, rest }) => {
-            let dest = network(dest)?;
-            let Hop { via, dev, metric } = parse_next_hop(&rest)?;
+        Some(RouteAction::Add { words }) => {
+            let (dest, rest) = destination(&words)?;
+            let Hop { via, dev, metric } = parse_next_hop(rest)?;
             ctx.stack.with_core(|c, _| {
                 let ifindex = match &dev {
                     Some(d) => Some(
@@ -27,22 +28,86 @@ pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
                     .map_err(|e| format!("route: {e}"))
             })
         }
-        Some(RouteAction::Del { dest, rest }) => {
-            let dest = network(dest)?;
-            let metric = match parse_next_hop(&rest)? {
-                Hop {
-                    via: None,
-                    dev: None,
-                    metric,
-                } => metric,
-                _ => return Err("route: del takes only NET/PREFIX [metric N]".into()),
-            };
-            ctx.stack
-                .with_core(|c, _| c.ip.del_route(dest, metric))
-                .map(|_| ())
-                .map_err(|e| format!("route: {e}"))
+        Some(RouteAction::Del { words }) => {
+            let (dest, rest) = destination(&words)?;
+            let Hop { via, dev, metric } = parse_next_hop(rest)?;
+            ctx.stack.with_core(|c, _| {
+                let ifindex = match &dev {
+                    Some(d) => Some(
+                        c.ip.ifindex(d)
+                            .ok_or_else(|| format!("route: no such interface '{d}'"))?,
+                    ),
+                    None => None,
+                };
+                // The route the words name: a gateway or interface given must be its own
+                // (net-tools' `route del default gw GW`); then its metric picks it.
+                let metric = match (via, ifindex) {
+                    (None, None) => metric,
+                    _ => Some(
+                        c.ip.routes()
+                            .iter()
+                            .find(|r| {
+                                r.dest == dest
+                                    && metric.is_none_or(|m| m == r.metric)
+                                    && via.is_none_or(|g| r.gateway == Some(g))
+                                    && ifindex.is_none_or(|i| r.ifindex == i)
+                            })
+                            .ok_or_else(|| format!("route: no such route to {dest}"))?
+                            .metric,
+                    ),
+                };
+                c.ip.del_route(dest, metric)
+                    .map(|_| ())
+                    .map_err(|e| format!("route: {e}"))
+            })
         }
     }
+}
+
+/// The destination at the head of `words` and the words after it: `default`,
+/// NET/PREFIX or an address (a host), after `-net` or `-host` as net-tools writes them,
+/// an address followed by `netmask MASK` for its network.
+fn destination(words: &[String]) -> Result<(Ipv4Cidr, &[String]), String> {
+    let (host, words) = match words.first().map(String::as_str) {
+        Some("-net") => (Some(false), &words[1..]),
+        Some("-host") => (Some(true), &words[1..]),
+        _ => (None, words),
+    };
+    let Some((d, mut rest)) = words.split_first() else {
+        return Err("route: a destination is needed (NET/PREFIX, an address or default)".into());
+    };
+    if d.starts_with('-') {
+        return Err(format!(
+            "route: unknown option '{d}' (net-tools' -net and -host are taken)"
+        ));
+    }
+    let mut dest = super::syntax::network(d).map_err(|e| format!("route: {e}"))?;
+    if let Some((_, after)) = rest.split_first().filter(|(w, _)| *w == "netmask") {
+        let m = after.first().ok_or("route: netmask needs a mask")?;
+        if d.contains('/') || d == "default" || host == Some(true) {
+            return Err(format!(
+                "route: netmask {m} goes with a bare network address"
+            ));
+        }
+        let mask: std::net::Ipv4Addr = m
+            .parse()
+            .map_err(|_| format!("route: invalid netmask '{m}'"))?;
+        let bits = u32::from(mask);
+        if bits.leading_ones() + bits.trailing_zeros() != 32 {
+            return Err(format!(
+                "route: invalid netmask '{m}' (not contiguous ones)"
+            ));
+        }
+        dest = Ipv4Cidr::new(dest.addr(), bits.leading_ones() as u8)
+            .ok_or_else(|| format!("route: invalid netmask '{m}'"))?;
+        rest = &after[1..];
+    }
+    if host == Some(true) && dest.prefix() != 32 {
+        return Err(format!(
+            "route: -host takes an address, not the network {d}"
+        ));
+    }
+    Ok((network(dest)?, rest))
 }
 
 /// A route's destination must be a network: no host bits set (Linux refuses them too).
@@ -297,6 +362,77 @@ mod tests {
         assert!(e.contains("no route"), "{e}");
         testing::run_line(&ctx, "route del 10.9.0.0/16").unwrap();
         assert_eq!(via(&ctx), None);
+        testing::finish(ctx);
+    }
+
+    /// net-tools' forms: `-net NET netmask MASK`, `-net NET/PREFIX`, `-host ADDR`, and a
+    /// delete that names the route by its gateway or interface (which must match).
+    #[test]
+    fn linux_route_forms_are_taken() {
+        let ctx = testing::ctx();
+        let _peer = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");
+        let has = |ctx: &crate::cmd::Ctx, dest: &str| {
+            let d: Ipv4Cidr = dest.parse().unwrap();
+            ctx.stack
+                .with_core(|c, _| c.ip.routes().iter().any(|r| r.dest == d))
+        };
+        for line in [
+            "route add -net 10.5.0.0 netmask 255.255.0.0 gw 10.0.0.2",
+            "route add -net 10.6.0.0/16 gw 10.0.0.2",
+            "route add -host 10.7.0.9 gw 10.0.0.2",
+            "route add 10.8.0.0 netmask 255.255.255.0 dev tap0",
+            "route add default gw 10.0.0.2",
+        ] {
+            testing::run_line(&ctx, line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+        for d in [
+            "10.5.0.0/16",
+            "10.6.0.0/16",
+            "10.7.0.9/32",
+            "10.8.0.0/24",
+            "0.0.0.0/0",
+        ] {
+            assert!(has(&ctx, d), "{d}");
+        }
+        for (line, want) in [
+            (
+                "route add -net 10.9.0.0 netmask 255.0.255.0 dev tap0",
+                "not contiguous",
+            ),
+            (
+                "route add -host 10.9.0.0/16 dev tap0",
+                "-host takes an address",
+            ),
+            (
+                "route add 10.9.0.0/16 netmask 255.255.0.0 dev tap0",
+                "bare network",
+            ),
+            ("route add -x 10.9.0.0/16", "unknown option '-x'"),
+            (
+                "route add 10.0.0.0/99 dev tap0",
+                "invalid prefix length '99'",
+            ),
+            ("route del default gw 10.0.0.3", "no such route"),
+            ("route del -net 10.6.0.0/16 dev lo", "no such route"),
+        ] {
+            let e = testing::run_line(&ctx, line).unwrap_err();
+            assert!(e.contains(want), "{line}: {e}");
+        }
+        assert!(
+            has(&ctx, "0.0.0.0/0"),
+            "a gateway that is not its own deletes nothing"
+        );
+        for line in [
+            "route del default gw 10.0.0.2",
+            "route del -net 10.5.0.0 netmask 255.255.0.0",
+            "route del -net 10.6.0.0/16 dev tap0",
+            "route del -host 10.7.0.9 gw 10.0.0.2",
+        ] {
+            testing::run_line(&ctx, line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+        for d in ["10.5.0.0/16", "10.6.0.0/16", "10.7.0.9/32", "0.0.0.0/0"] {
+            assert!(!has(&ctx, d), "{d}");
+        }
         testing::finish(ctx);
     }
 }
