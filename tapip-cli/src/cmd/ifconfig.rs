@@ -1,4 +1,6 @@
-//! `ifconfig [-a] [IF [IP[/PREFIX]] [netmask MASK] [mtu N] [up|down]]`
+//! `ifconfig [-a] [IF [IP[/PREFIX]] [netmask MASK] [mtu N] [up|down]]`; `ifconfig IF
+//! 0.0.0.0` takes the address away and `ifconfig IF netmask MASK` changes only the mask,
+//! as net-tools' do.
 
 use super::syntax::Ifconfig;
 use super::Ctx;
@@ -8,8 +10,11 @@ use std::net::Ipv4Addr;
 /// What `ifconfig IF ...` asks to change.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Change {
-    /// The address, and its prefix when one was given (`/N` or `netmask`).
+    /// The address, and its prefix when one was given (`/N` or `netmask`); 0.0.0.0 takes
+    /// the address away.
     addr: Option<(Ipv4Addr, Option<u8>)>,
+    /// A netmask without an address: the prefix for the address the interface has.
+    mask: Option<u8>,
     mtu: Option<usize>,
     up: Option<bool>,
 }
@@ -54,7 +59,8 @@ fn parse(words: &[String]) -> Result<Change, String> {
                 return Err("ifconfig: the prefix and the netmask disagree".into())
             }
             Some((_, p)) => *p = Some(m),
-            None => return Err("ifconfig: netmask goes with an address".into()),
+            // The mask alone: of the address the interface has (net-tools).
+            None => c.mask = Some(m),
         }
     }
     Ok(c)
@@ -100,20 +106,31 @@ pub fn run(ctx: &Ctx, a: Ifconfig) -> Result<(), String> {
     let change = parse(&a.settings)?;
     ctx.stack.with_core(|c, now| -> Result<(), String> {
         let iface = c.ip.interfaces().into_iter().find(|i| i.ifindex == ifindex);
-        let addr = match change.addr {
-            Some((addr, prefix)) => {
-                let current = iface.as_ref().and_then(|i| i.addr);
+        let current = iface.as_ref().and_then(|i| i.addr);
+        // What the address becomes: `Some(None)` takes it away (0.0.0.0, as net-tools).
+        let addr = match (change.addr, change.mask) {
+            (Some((addr, _)), _) if addr.is_unspecified() => Some(None),
+            (Some((addr, prefix)), _) => {
                 let prefix = prefix.unwrap_or_else(|| default_prefix(addr, current));
-                Some(Ipv4Cidr::new(addr, prefix).ok_or("ifconfig: invalid prefix")?)
+                Some(Some(
+                    Ipv4Cidr::new(addr, prefix).ok_or("ifconfig: invalid prefix")?,
+                ))
             }
-            None => None,
+            (None, Some(m)) => {
+                let a = current
+                    .ok_or_else(|| format!("ifconfig: {name} has no address for a netmask"))?;
+                Some(Some(
+                    Ipv4Cidr::new(a.addr(), m).ok_or("ifconfig: invalid prefix")?,
+                ))
+            }
+            (None, None) => None,
         };
         if let Some(m) = change.mtu {
             c.ip.set_mtu(ifindex, m)
                 .map_err(|e| format!("ifconfig: {e}"))?;
         }
         if let Some(a) = addr {
-            if let Err(e) = c.ip.set_address(ifindex, Some(a), now) {
+            if let Err(e) = c.ip.set_address(ifindex, a, now) {
                 // Nothing changes when a part is refused: the MTU goes back.
                 if let (Some(_), Some(old)) = (change.mtu, iface.as_ref().map(|i| i.mtu)) {
                     let _ = c.ip.set_mtu(ifindex, old);
@@ -213,7 +230,6 @@ mod tests {
             "mtu",
             "mtu x",
             "netmask 255.0.255.0",
-            "netmask 255.255.0.0",
             "10.0.0.1/24 netmask 255.0.0.0",
             "10.0.0.1/33",
             "10.0.0.300",
@@ -271,6 +287,31 @@ mod tests {
         assert!(testing::run_line(&ctx, "ifconfig lo 127.0.0.5/8 mtu x").is_err());
         let addr = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].addr);
         assert_eq!(addr, "127.0.0.9/16".parse().ok());
+        testing::finish(ctx);
+    }
+
+    /// net-tools' `ifconfig IF netmask MASK` changes the mask of the address the
+    /// interface has, and `ifconfig IF 0.0.0.0` takes the address (and its routes) away.
+    #[test]
+    fn a_netmask_alone_changes_the_mask_and_0_0_0_0_takes_the_address_away() {
+        let ctx = testing::ctx();
+        let _peer = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");
+        let state = |ctx: &crate::cmd::Ctx| {
+            ctx.stack.with_core(|c, _| {
+                let i = c.ip.ifindex("tap0").unwrap();
+                let addr = c.ip.interfaces()[i].addr;
+                let routes = c.ip.routes().iter().filter(|r| r.ifindex == i).count();
+                (addr, routes)
+            })
+        };
+        testing::run_line(&ctx, "ifconfig tap0 netmask 255.255.0.0").unwrap();
+        assert_eq!(state(&ctx), ("10.0.0.1/16".parse().ok(), 1));
+        testing::run_line(&ctx, "ifconfig tap0 0.0.0.0").unwrap();
+        assert_eq!(state(&ctx), (None, 0));
+        let e = testing::run_line(&ctx, "ifconfig tap0 netmask 255.255.0.0").unwrap_err();
+        assert_eq!(e, "ifconfig: tap0 has no address for a netmask");
+        testing::run_line(&ctx, "ifconfig tap0 10.0.0.1/24").unwrap();
+        assert_eq!(state(&ctx), ("10.0.0.1/24".parse().ok(), 1));
         testing::finish(ctx);
     }
 
