@@ -17,13 +17,7 @@ pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
             let (dest, rest) = destination(&words)?;
             let Hop { via, dev, metric } = parse_next_hop(rest)?;
             ctx.stack.with_core(|c, _| {
-                let ifindex = match &dev {
-                    Some(d) => Some(
-                        c.ip.ifindex(d)
-                            .ok_or_else(|| format!("route: no such interface '{d}'"))?,
-                    ),
-                    None => None,
-                };
+                let ifindex = interface(&c.ip, dev.as_deref())?;
                 c.ip.add_route_metric(dest, via, ifindex, metric.unwrap_or(0))
                     .map_err(|e| format!("route: {e}"))
             })
@@ -32,13 +26,7 @@ pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
             let (dest, rest) = destination(&words)?;
             let Hop { via, dev, metric } = parse_next_hop(rest)?;
             ctx.stack.with_core(|c, _| {
-                let ifindex = match &dev {
-                    Some(d) => Some(
-                        c.ip.ifindex(d)
-                            .ok_or_else(|| format!("route: no such interface '{d}'"))?,
-                    ),
-                    None => None,
-                };
+                let ifindex = interface(&c.ip, dev.as_deref())?;
                 // The route the words name: a gateway or interface given must be its own
                 // (net-tools' `route del default gw GW`); then its metric picks it.
                 let metric = match (via, ifindex) {
@@ -108,6 +96,15 @@ fn destination(words: &[String]) -> Result<(Ipv4Cidr, &[String]), String> {
         ));
     }
     Ok((network(dest)?, rest))
+}
+
+/// The interface `dev` names, if one is named.
+fn interface(ip: &ip::IpLayer, dev: Option<&str>) -> Result<Option<usize>, String> {
+    dev.map(|d| {
+        ip.ifindex(d)
+            .ok_or_else(|| format!("route: no such interface '{d}'"))
+    })
+    .transpose()
 }
 
 /// A route's destination must be a network: no host bits set (Linux refuses them too).
