@@ -773,17 +773,7 @@ fn df_comes_back_after_a_narrow_path_expires_with_an_mss_of_536() {
         1500,
     );
     c.take();
-    let synack = TcpRepr {
-        src_port: PEER.port(),
-        dst_port: US.port(),
-        seq: PEER_ISS,
-        ack: Seq(OUR_ISS) + 1,
-        flags: flags::SYN | flags::ACK,
-        window: 65_535,
-        mss: Some(536),
-        ..TcpRepr::default()
-    };
-    c.deliver(&synack, &[]);
+    c.deliver(&synack(Some(536)), &[]);
     c.peer_nxt = PEER_ISS + 1;
     c.take();
     c.tcb.write(&bytes(1000));

@@ -73,6 +73,20 @@ impl IpTx for Wire {
     }
 }
 
+/// The peer's SYN-ACK to [`Conn::connecting`]'s SYN: window 65,535, announcing `mss`.
+pub(super) fn synack(mss: Option<u16>) -> TcpRepr {
+    TcpRepr {
+        src_port: PEER.port(),
+        dst_port: US.port(),
+        seq: PEER_ISS,
+        ack: Seq(OUR_ISS) + 1,
+        flags: flags::SYN | flags::ACK,
+        window: 65_535,
+        mss,
+        ..TcpRepr::default()
+    }
+}
+
 /// A connection, its IP layer, its counters and the clock.
 pub(super) struct Conn {
     pub tcb: Tcb,
@@ -185,17 +199,10 @@ impl Conn {
         assert_eq!(timestamp.is_some(), timestamps);
         c.now += Duration::from_millis(10);
         let synack = TcpRepr {
-            src_port: PEER.port(),
-            dst_port: US.port(),
-            seq: PEER_ISS,
-            ack: Seq(OUR_ISS) + 1,
-            flags: flags::SYN | flags::ACK,
-            window: 65_535,
-            mss: Some(PEER_MSS as u16),
             sack_permitted: sack,
             wscale,
             timestamp,
-            ..TcpRepr::default()
+            ..synack(Some(PEER_MSS as u16))
         };
         c.deliver(&synack, &[]);
         c.peer_nxt = PEER_ISS + 1;

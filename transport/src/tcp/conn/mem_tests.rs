@@ -189,16 +189,9 @@ fn pressed_loopback() -> (Conn, std::sync::Arc<MemPool>, Charge) {
     // Charged from the start: no window was announced before the pressure.
     c.tcb.attach_mem(pool.clone());
     let synack = TcpRepr {
-        src_port: PEER.port(),
-        dst_port: US.port(),
-        seq: PEER_ISS,
-        ack: Seq(OUR_ISS) + 1,
-        flags: flags::SYN | flags::ACK,
-        window: 65_535,
-        mss: Some(65_495),
         sack_permitted: true,
         wscale: Some(7),
-        ..TcpRepr::default()
+        ..synack(Some(65_495))
     };
     c.deliver(&synack, &[]);
     c.peer_nxt = PEER_ISS + 1;

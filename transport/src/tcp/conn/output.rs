@@ -735,10 +735,7 @@ mod tests {
         c.tx.pmtu = Some(9_000);
         c.tx.link_mtu = Some(9_000);
         c.take();
-        let mut synack = c.seg(flags::SYN | flags::ACK, Seq(harness::OUR_ISS) + 1);
-        synack.seq = harness::PEER_ISS;
-        synack.mss = Some(8_960);
-        c.deliver(&synack, &[]);
+        c.deliver(&harness::synack(Some(8_960)), &[]);
         c.take();
         send(&mut c, 100_000);
         let out = c.take();
@@ -767,7 +764,7 @@ mod tests {
     /// segments, more than it can take, and 0 got 64 as well.
     #[test]
     fn a_small_peer_mss_is_honoured_down_to_linuxs_floor() {
-        use super::super::harness::{OUR_ISS, PEER, PEER_ISS, US};
+        use super::super::harness::synack;
         for (announced, want) in [(Some(50u16), 50), (Some(20), 48), (Some(0), 536)] {
             let o = ConnOpts {
                 nodelay: true,
@@ -775,17 +772,7 @@ mod tests {
             };
             let mut c = Conn::connecting(TcpConfig::default(), o, 1500);
             c.take();
-            let synack = TcpRepr {
-                src_port: PEER.port(),
-                dst_port: US.port(),
-                seq: PEER_ISS,
-                ack: Seq(OUR_ISS) + 1,
-                flags: flags::SYN | flags::ACK,
-                window: 65_535,
-                mss: announced,
-                ..TcpRepr::default()
-            };
-            c.deliver(&synack, &[]);
+            c.deliver(&synack(announced), &[]);
             assert_eq!(c.tcb.state, State::Established);
             c.take();
             c.tcb.write(&[1u8; 2000]);
