@@ -45,6 +45,10 @@ pub struct IfStats {
     /// Unicast frames for another MAC (a bridged tap sees them).
     pub rx_not_our_mac: u64,
     pub rx_down: u64,
+    /// Frames shorter than an Ethernet header (a driver that filters drops them first).
+    pub rx_runt: u64,
+    /// Frames of an EtherType other than IPv4 and ARP.
+    pub rx_unknown_type: u64,
 }
 
 impl Interface {

@@ -1204,6 +1204,19 @@ fn frames_for_another_unicast_mac_are_ignored() {
 }
 
 #[test]
+fn runts_and_unknown_ethertypes_are_counted() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    let frame = eth(MAC0, MAC_A, 0x86dd, &valid_ping());
+    l.receive_frame(0, &frame, T0, &mut up);
+    l.receive_frame(0, &frame[..13], T0, &mut up);
+    assert!(up.delivered.is_empty());
+    assert!(drain(&mut l).is_empty());
+    let s = l.interfaces()[0].stats;
+    assert_eq!((s.rx_frames, s.rx_runt, s.rx_unknown_type), (2, 1, 1));
+}
+
+#[test]
 fn ethernet_padding_after_total_length_is_ignored() {
     let mut l = one_iface();
     let mut up = Recorder::default();

@@ -68,6 +68,7 @@ impl IpLayer {
         }
         iface.stats.rx_frames += 1;
         let Some(eth) = ethernet::Frame::new_checked(frame) else {
+            iface.stats.rx_runt += 1;
             return;
         };
         let dst = eth.dst();
@@ -92,7 +93,7 @@ impl IpLayer {
                 };
                 self.ip_input(ifindex, eth.payload(), rx, now, upper)
             }
-            _ => {}
+            _ => self.out.ifaces[ifindex].stats.rx_unknown_type += 1,
         }
     }
 

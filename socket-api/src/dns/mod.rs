@@ -81,10 +81,7 @@ impl Stack {
     /// it is got, unless that was not "not found" and a search domain's was (the last
     /// one's).
     pub fn resolve_named(&self, name: &str) -> io::Result<(String, Vec<Ipv4Addr>)> {
-        let literal = ip::parse_addr(name).is_ok()
-            || name.eq_ignore_ascii_case("localhost")
-            || name.eq_ignore_ascii_case("localhost.");
-        if literal {
+        if ip::parse_addr(name).is_ok() || is_localhost(name) {
             return self
                 .resolve_one(name)
                 .map(|addrs| (name.to_string(), addrs))
@@ -145,8 +142,8 @@ impl Stack {
     }
 
     /// The IPv4 addresses of `name`: an address literal is itself (in inet_aton's
-    /// decimal forms too, as getaddrinfo reads them: 127.1 is 127.0.0.1), `localhost` is
-    /// 127.0.0.1, anything else is asked of the DNS servers ([`Stack::dns_servers`]),
+    /// decimal forms too, as getaddrinfo reads them: 127.1 is 127.0.0.1), `localhost` and
+    /// any name under it are 127.0.0.1 (RFC 6761 6.3), anything else is asked of the DNS servers ([`Stack::dns_servers`]),
     /// a name without a dot in the search domains first ([`Stack::resolve_named`]).
     /// Errors: a malformed name (`InvalidInput`), a name that does not exist or has no
     /// IPv4 address (`NotFound`), no server or no answer (`TimedOut`, or the last
@@ -164,7 +161,7 @@ impl Stack {
         if let Ok(a) = ip::parse_addr(name) {
             return Ok(vec![a]);
         }
-        if name.eq_ignore_ascii_case("localhost") || name.eq_ignore_ascii_case("localhost.") {
+        if is_localhost(name) {
             return Ok(vec![Ipv4Addr::LOCALHOST]);
         }
         let servers = self.dns_servers();
@@ -231,6 +228,16 @@ impl Stack {
             },
         })
     }
+}
+
+/// `localhost` or a name under it (`web.localhost`): the loopback address, never asked
+/// of the servers (RFC 6761 6.3), with or without the final dot, in any case.
+fn is_localhost(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name).as_bytes();
+    let tail = b"localhost";
+    name.len() >= tail.len()
+        && name[name.len() - tail.len()..].eq_ignore_ascii_case(tail)
+        && (name.len() == tail.len() || name[name.len() - tail.len() - 1] == b'.')
 }
 
 /// What a search through the domains met when none answered: the last "no IPv4
@@ -570,6 +577,22 @@ mod tests {
     }
 
     #[test]
+    fn localhost_names_are_the_names_under_localhost() {
+        for n in ["localhost", "LOCALHOST.", "a.localhost", "a.b.Localhost."] {
+            assert!(is_localhost(n), "{n}");
+        }
+        for n in [
+            "notlocalhost",
+            "localhost.test",
+            "localhost..",
+            "ocalhost",
+            "",
+        ] {
+            assert!(!is_localhost(n), "{n}");
+        }
+    }
+
+    #[test]
     fn a_name_without_a_dot_is_looked_up_in_the_search_domains_first() {
         let lan = Lan::new(zone);
         let a = &lan.a;
@@ -603,6 +626,13 @@ mod tests {
         assert_eq!(lan.queries(), 10, "cached");
         // An address or localhost is itself.
         assert_eq!(a.resolve_named("localhost").unwrap().0, "localhost");
+        // and so is any name under it (RFC 6761 6.3), never asked nor searched.
+        for n in ["web.localhost", "A.LocalHost.", "x.y.localhost"] {
+            assert_eq!(
+                a.resolve_named(n).unwrap(),
+                (n.into(), vec![Ipv4Addr::LOCALHOST])
+            );
+        }
         assert_eq!(
             a.resolve_named("10.1.2.3").unwrap().1,
             [Ipv4Addr::new(10, 1, 2, 3)]

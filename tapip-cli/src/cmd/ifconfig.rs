@@ -192,7 +192,11 @@ fn show(ctx: &Ctx, only: Option<usize>) {
                 s.rx_packets,
                 s.rx_bytes,
                 s.rx_errors,
-                s.rx_dropped() + i.stats.rx_not_our_mac + i.stats.rx_down
+                s.rx_dropped()
+                    + i.stats.rx_not_our_mac
+                    + i.stats.rx_down
+                    + i.stats.rx_runt
+                    + i.stats.rx_unknown_type
             );
             outln!(
                 "          TX packets:{} bytes:{} errors:{} dropped:{}",

@@ -75,6 +75,8 @@ pub fn run(ctx: &Ctx) {
                 ("tx_frames", i.stats.tx_frames),
                 ("drop_not_our_mac", i.stats.rx_not_our_mac),
                 ("drop_iface_down", i.stats.rx_down),
+                ("drop_runt", i.stats.rx_runt),
+                ("drop_not_ip_or_arp", i.stats.rx_unknown_type),
             ],
         );
     }
