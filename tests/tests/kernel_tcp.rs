@@ -665,3 +665,41 @@ print("read", off, "after", after, "rcv_mss", rcv_mss)
         assert!(field("rcv_mss") <= 960, "{args:?}: {out}");
     }
 }
+
+/// The connection reset by Linux while `snc -c` waits for its data and FIN to be
+/// acknowledged (Linux's tiny receive buffer holds them back, its application never
+/// reads): snc says the reset and how much was not delivered. Before, the receiving
+/// thread took the reset and snc said only "not connected".
+#[test]
+fn snc_says_a_reset_that_comes_while_it_waits_for_the_acknowledgements() {
+    let (ns, mut t) = top2("sncrst", &[]);
+    let dir = TempDir::new("sncrst");
+    let (src, _) = dir.random_file("f.bin", 200_000);
+    let server = Proc::spawn(
+        &ns,
+        r#"python3 -c '
+import socket, struct, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+l.bind(("10.0.0.2", 5010))
+l.listen(1)
+c, _ = l.accept()
+time.sleep(1.5)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+'"#,
+    );
+    ns.wait_listening(5010);
+    let since = t.output().len();
+    t.cmd(&format!("snc -c 10.0.0.2:5010 -f {}", src.display()));
+    let out = t.wait_result(since, "not delivered", "snc: sent 200000", SECS(20));
+    drop(server);
+    let line = out
+        .lines()
+        .find(|l| l.contains("not delivered"))
+        .unwrap_or_else(|| panic!("no error line:\n{out}"));
+    assert!(
+        line.starts_with("snc: connection reset by peer (") && !line.contains("(0 bytes"),
+        "{out}"
+    );
+}

@@ -227,7 +227,14 @@ fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
             }
             return Err(e);
         }
-        delivered?;
+        if let Err((e, broken)) = delivered {
+            // As for the sender: the receiver may have taken the connection's error (a
+            // reset, a retransmission timeout), and the wait only learns the end.
+            return Err(match received {
+                Err(r) if broken => format!("{r} ({unacked} bytes and the FIN not delivered)"),
+                _ => e,
+            });
+        }
         if !waited {
             return Err(format!(
                 "snc: the peer did not close within {} s",
@@ -241,13 +248,14 @@ fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
 /// After `shutdown(Write)`: wait until the peer has acknowledged every byte and the FIN,
 /// at most `limit`, keeping `unacked` up to date. Ctrl-C (the watchdog closes the socket)
 /// ends the wait quietly; a failed connection or the limit is an error saying how much
-/// was not delivered.
+/// was not delivered, and whether the connection was already over (its error gone to
+/// another call).
 fn deliver(
     s: &TcpStream,
     limit: Option<Duration>,
     unacked: &mut usize,
     dog: &Watchdog,
-) -> Result<(), String> {
+) -> Result<(), (String, bool)> {
     let end = limit.and_then(|l| Instant::now().checked_add(l));
     loop {
         if let Ok(n) = s.unacked() {
@@ -267,20 +275,32 @@ fn deliver(
             if let Ok(n) = s.unacked() {
                 *unacked = n;
             }
-            return Err(format!(
+            let over = is_over(&e);
+            let msg = format!(
                 "snc: {} ({} bytes and the FIN not delivered)",
                 net::describe(&e, false),
                 *unacked
-            ));
+            );
+            return Err((msg, over));
         }
         if end.is_some_and(|e| Instant::now() >= e) {
-            return Err(format!(
+            let msg = format!(
                 "snc: {} bytes (and the FIN) not acknowledged within {} s",
                 *unacked,
                 secs(limit.unwrap_or_default())
-            ));
+            );
+            return Err((msg, false));
         }
     }
+}
+
+/// The connection was already over when the call came: its error went to another call
+/// (the receiver's), this one only learns the end.
+fn is_over(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::BrokenPipe | ErrorKind::NotConnected | ErrorKind::ConnectionAborted
+    )
 }
 
 /// `snc: sent S bytes, received R bytes in T s (both ways together, per second)`.
@@ -334,7 +354,7 @@ impl Sender<'_> {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => e,
             };
-            self.broken = matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::NotConnected);
+            self.broken = is_over(&e);
             return Err(format!("snc: {}", net::describe(&e, false)));
         }
         Ok(())
