@@ -734,6 +734,30 @@ fn checksum_ok(parts: &[&[u8]]) -> bool {
 }
 
 /// The IPv4 pseudo-header for TCP and UDP checksums.
+/// A TCP header's flags byte (its 14th octet) as tcpdump prints it, in its order:
+/// `F S R P . U E W` (`S.`, `FP.`, `S.E`, `SEW`), `none` for none.
+pub fn tcp_flags(byte: u8) -> String {
+    let s: String = [
+        (0x01, 'F'),
+        (0x02, 'S'),
+        (0x04, 'R'),
+        (0x08, 'P'),
+        (0x10, '.'),
+        (0x20, 'U'),
+        (0x40, 'E'),
+        (0x80, 'W'),
+    ]
+    .iter()
+    .filter(|(bit, _)| byte & bit != 0)
+    .map(|&(_, c)| c)
+    .collect();
+    if s.is_empty() {
+        "none".into()
+    } else {
+        s
+    }
+}
+
 fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> Option<[u8; 12]> {
     let len = u16::try_from(len).ok()?;
     let mut p = [0u8; 12];
@@ -1049,24 +1073,7 @@ fn describe_tcp(out: &mut Lines<'_>, t: &Transport<'_>) {
             return;
         }
     };
-    let mut flags = String::new();
-    for (on, c) in [
-        (tcp.syn(), 'S'),
-        (tcp.fin(), 'F'),
-        (tcp.rst(), 'R'),
-        (tcp.psh(), 'P'),
-        (tcp.urg(), 'U'),
-        (tcp.ece(), 'E'),
-        (tcp.cwr(), 'W'),
-        (tcp.ack(), '.'),
-    ] {
-        if on {
-            flags.push(c);
-        }
-    }
-    if flags.is_empty() {
-        flags.push_str("none");
-    }
+    let flags = tcp_flags(tcp.slice()[13]);
     let len = t.data.len().saturating_sub(tcp.slice().len());
     let urg = if tcp.urg() {
         format!(" urg {}", tcp.urgent_pointer())

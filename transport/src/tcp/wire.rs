@@ -402,35 +402,8 @@ pub fn verify_checksum(segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> bool {
     checksum::finish(checksum::sum(segment, acc)) == 0
 }
 
-/// Flags as tcpdump prints them: `S`, `S.`, `F.`, `R`, `P.` ...
-pub fn flag_string(f: u8) -> String {
-    let mut s = String::new();
-    for (bit, c) in [
-        (flags::SYN, 'S'),
-        (flags::FIN, 'F'),
-        (flags::RST, 'R'),
-        (flags::PSH, 'P'),
-        (flags::URG, 'U'),
-    ] {
-        if f & bit != 0 {
-            s.push(c);
-        }
-    }
-    if f & flags::ACK != 0 {
-        s.push('.');
-    }
-    // After the ACK's dot, as tcpdump: ECE `E`, CWR `W` (`S.E`, `.W`).
-    if f & flags::ECE != 0 {
-        s.push('E');
-    }
-    if f & flags::CWR != 0 {
-        s.push('W');
-    }
-    if s.is_empty() {
-        s.push_str("none");
-    }
-    s
-}
+/// Flags as tcpdump prints them: `S`, `S.`, `FP.`, `S.E` (one formatter, the tracer's).
+pub use netif::trace::tcp_flags as flag_string;
 
 impl fmt::Debug for TcpRepr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -737,5 +710,10 @@ mod tests {
         assert_eq!(flag_string(0), "none");
         assert_eq!(flag_string(flags::SYN | flags::ECE | flags::CWR), "SEW");
         assert_eq!(flag_string(flags::SYN | flags::ACK | flags::ECE), "S.E");
+        // tcpdump's order (checked against tcpdump 4.99 reading such segments).
+        assert_eq!(flag_string(flags::FIN | flags::PSH | flags::ACK), "FP.");
+        assert_eq!(flag_string(flags::PSH | flags::ACK | flags::URG), "P.U");
+        assert_eq!(flag_string(flags::SYN | flags::FIN), "FS");
+        assert_eq!(flag_string(0xff), "FSRP.UEW");
     }
 }
