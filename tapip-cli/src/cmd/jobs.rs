@@ -117,18 +117,31 @@ impl JobState {
 /// How `kill` wakes a job: closes its socket(s), so that a call blocked on them returns.
 pub type Closer = Box<dyn Fn() + Send>;
 
+/// A job's closer, run and dropped once: by `kill` (or the shell's end), or by the job's
+/// thread when its body returns, so that a job that ended by itself holds no socket (its
+/// port free again) before `jobs` forgets it.
+type CloserSlot = Arc<Mutex<Option<Closer>>>;
+
+fn close_once(slot: &CloserSlot) {
+    // Taken under the lock, run and dropped outside it.
+    let close = slot.lock().take();
+    if let Some(close) = close {
+        close();
+    }
+}
+
 struct Job {
     what: String,
     kind: JobKind,
     state: Arc<JobState>,
-    close: Closer,
+    close: CloserSlot,
     thread: JoinHandle<()>,
 }
 
 impl Job {
     fn stop(self) {
         self.state.stop.store(true, Ordering::SeqCst);
-        (self.close)();
+        close_once(&self.close);
         let _ = self.thread.join();
     }
 
@@ -188,8 +201,8 @@ impl Drop for UdpPortGuard {
 
 impl Jobs {
     /// Start `body` on a thread as job `[N] what`; returns N. `close` closes the job's
-    /// sockets (for `kill`, after it sets the stop flag); `body` gets the job's shared
-    /// state, and must return once stopped and its sockets closed.
+    /// sockets (for `kill`, after it sets the stop flag, or once `body` returned); `body`
+    /// gets the job's shared state, and must return once stopped and its sockets closed.
     pub fn spawn(
         &self,
         what: String,
@@ -201,9 +214,14 @@ impl Jobs {
         let n = table.keys().next_back().map_or(1, |k| k + 1);
         let state = Arc::new(JobState::default());
         let st = state.clone();
+        let close: CloserSlot = Arc::new(Mutex::new(Some(close)));
+        let slot = close.clone();
         let thread = std::thread::Builder::new()
             .name(format!("job-{n}"))
-            .spawn(move || body(&st))
+            .spawn(move || {
+                body(&st);
+                close_once(&slot);
+            })
             .map_err(|e| format!("cannot start a thread for '{what}': {e}"))?;
         table.insert(
             n,
@@ -354,6 +372,31 @@ mod tests {
             saw_stop.load(Ordering::SeqCst),
             "the stop flag is set before closing"
         );
+        assert!(jobs.list().is_empty());
+    }
+
+    #[test]
+    fn a_job_that_ends_by_itself_lets_go_of_its_sockets() {
+        let jobs = Jobs::default();
+        // The closer holds the job's socket (here a stand-in whose count shows it).
+        let socket = Arc::new(());
+        let held = socket.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let c = closed.clone();
+        let close: Closer = Box::new(move || {
+            let _ = &held;
+            c.store(true, Ordering::SeqCst);
+        });
+        jobs.spawn("test".into(), JobKind::Stream, close, |_| {})
+            .unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Arc::strong_count(&socket) > 1 && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Before `jobs` looked: closed and dropped.
+        assert_eq!(Arc::strong_count(&socket), 1);
+        assert!(closed.load(Ordering::SeqCst));
+        assert_eq!(jobs.list().len(), 1, "still shown once");
         assert!(jobs.list().is_empty());
     }
 
