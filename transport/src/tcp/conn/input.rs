@@ -102,6 +102,8 @@ impl Tcb {
             stats.resets_in += 1;
             if ack_ok {
                 self.fail(TcpError::Refused);
+            } else {
+                stats.drop_rst_ignored += 1;
             }
             return;
         }
@@ -346,8 +348,12 @@ impl Tcb {
         let wnd = self.rcv_adv.since(self.rcv_nxt);
         let in_wnd = |s: Seq| s.ge(self.rcv_nxt) && s.lt(self.rcv_nxt + wnd);
         let acceptable = match (seg_len, wnd) {
-            (0, 0) => seq == self.rcv_nxt,
-            (0, _) => in_wnd(seq),
+            // A segment without data may sit at the right edge itself: a peer that
+            // filled our window behind a hole ACKs and resets from there (RFC 9293's
+            // test refuses it; Linux's tcp_sequence and BSD take it, and so its ACK
+            // counts and its RST draws a challenge ACK). With a zero window this is
+            // RCV.NXT, as in RFC 9293.
+            (0, _) => seq.ge(self.rcv_nxt) && seq.le(self.rcv_nxt + wnd),
             (_, 0) => false,
             (n, _) => in_wnd(seq) || in_wnd(seq + (n - 1)),
         };
@@ -358,7 +364,12 @@ impl Tcb {
                 // RFC 5961 3.2: a RST outside the window is silently dropped.
                 stats.drop_rst_ignored += 1;
             } else {
-                stats.dup_segments += 1;
+                if seq.lt(self.rcv_nxt) {
+                    stats.dup_segments += 1;
+                } else {
+                    // Beyond the right edge: no room, not received before.
+                    stats.window_drops += 1;
+                }
                 self.dsack_old(seq + usize::from(syn), data.len());
                 if self.state == State::TimeWait && fin && (seq + seg_len) == self.rcv_nxt {
                     // The peer retransmits its FIN: our last ACK was lost (restart 2 MSL).
@@ -1058,7 +1069,92 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].r.ack, c.peer_nxt, "the ACK says what we expect");
         assert_eq!(c.tcb.readable_bytes(), 0);
-        assert_eq!(c.stats.dup_segments, 1);
+        // Not received before: dropped for want of room.
+        assert_eq!((c.stats.window_drops, c.stats.dup_segments), (1, 0));
+        // Data from before RCV.NXT is a duplicate.
+        let mut r = c.seg(flags::ACK, c.our_una());
+        r.seq = c.peer_nxt - 1_000_000;
+        c.deliver(&r, &bytes(10));
+        assert_eq!((c.stats.window_drops, c.stats.dup_segments), (1, 1));
+    }
+
+    /// Every segment of a window but the first arrived: RCV.NXT waits at the hole, and
+    /// the peer's SND.NXT is our right edge. Returns the edge.
+    fn window_full_behind_a_hole(c: &mut Conn) -> Seq {
+        let (edge, hole) = (c.tcb.rcv_adv, c.peer_nxt);
+        let wnd = edge.since(hole);
+        assert!(wnd > 2 * PEER_MSS, "{wnd}");
+        let mut at = PEER_MSS;
+        while at < wnd {
+            let n = PEER_MSS.min(wnd - at);
+            let mut r = c.seg(flags::ACK, c.our_una());
+            r.seq = hole + at;
+            c.deliver(&r, &bytes(n));
+            at += n;
+        }
+        c.take();
+        assert_eq!((c.tcb.rcv_adv, c.tcb.rcv_nxt), (edge, hole));
+        edge
+    }
+
+    fn small_window() -> ConnOpts {
+        let mut o = opts();
+        o.rcvbuf = 8 * PEER_MSS;
+        o.rcvbuf_max = o.rcvbuf;
+        o
+    }
+
+    /// (From an independent review.) Before, the ACK at the right edge was refused as
+    /// out of the window, and our data was not acknowledged until the hole was filled.
+    #[test]
+    fn a_pure_ack_from_the_right_edge_behind_a_hole_is_taken() {
+        let mut c = Conn::established(small_window());
+        let edge = window_full_behind_a_hole(&mut c);
+        c.tcb.write(&bytes(500));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        let end = c.tcb.snd_max;
+        let mut r = c.seg(flags::ACK, end);
+        r.seq = edge;
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.snd_una, end);
+        assert_eq!(c.stats.dup_segments, 0);
+        let out = c.take();
+        assert!(out.is_empty(), "a pure ACK is not answered: {out:?}");
+        // One further is out of the window.
+        let mut r = c.seg(flags::ACK, end);
+        r.seq = edge + 1;
+        c.deliver(&r, &[]);
+        assert_eq!(c.stats.window_drops, 1);
+    }
+
+    /// (From an independent review.) The peer aborts from the right edge: its RST draws
+    /// a challenge ACK (RFC 5961 3.2), which the closed peer answers with a RST at
+    /// RCV.NXT. Before, it was dropped silently, and a receiver with nothing to send kept
+    /// the connection for ever.
+    #[test]
+    fn a_rst_from_the_right_edge_behind_a_hole_draws_a_challenge_ack() {
+        let mut c = Conn::established(small_window());
+        let edge = window_full_behind_a_hole(&mut c);
+        let mut r = c.seg(flags::RST | flags::ACK, c.our_una());
+        r.seq = edge;
+        c.deliver(&r, &[]);
+        let out = c.take();
+        assert_eq!(c.tcb.state, State::Established);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].r.ack, c.tcb.rcv_nxt);
+        assert_eq!(c.stats.challenge_acks, 1);
+    }
+
+    #[test]
+    fn a_rst_without_ack_in_syn_sent_is_counted_as_ignored() {
+        let mut c = Conn::connecting(TcpConfig::default(), opts(), 1500);
+        c.take();
+        let mut r = c.seg(flags::RST, Seq(0));
+        r.seq = super::super::harness::PEER_ISS;
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::SynSent);
+        assert_eq!((c.stats.resets_in, c.stats.drop_rst_ignored), (1, 1));
     }
 
     #[test]
