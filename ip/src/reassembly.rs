@@ -14,10 +14,11 @@
 //!   replacing RFC 791's TTL-based timer). The default is 30 s, Linux's value; RFC 1122
 //!   recommends 60 s to 120 s. When it runs out the datagram is discarded and, if its first
 //!   fragment was received, reported for an ICMP Time Exceeded (code 1).
-//! - An exact duplicate (same offset, same length, same bytes) is ignored and counted.
-//! - Any other overlap, including the same range with different bytes, discards the whole
-//!   datagram (as Linux does since the FragmentSmack fix and as RFC 5722 requires for IPv6).
-//!   Later fragments with the same key start a fresh datagram.
+//! - A fragment wholly inside data already held (one run of adjoining pieces) is a
+//!   duplicate: ignored and counted, the bytes held first stand, whatever its own (Linux's
+//!   `IPFRAG_DUP` since the FragmentSmack fix, RFC 5722 as amended by its erratum 3089).
+//! - Any other overlap discards the whole datagram (Linux's `IPFRAG_OVERLAP`, as RFC 5722
+//!   requires for IPv6). Later fragments with the same key start a fresh datagram.
 //! - The last fragment (MF = 0) fixes the total length. A second last fragment with a different
 //!   end, or data beyond the known end, discards the datagram.
 //! - The payload may be at most [`MAX_PAYLOAD`] bytes (65,535 minus a 20-byte header). The
@@ -370,6 +371,29 @@ impl Pending {
             .map_or(0, |(&off, p)| usize::from(off) + usize::from(p.len))
     }
 
+    /// Do pieces held cover `offset..end` without a gap?
+    fn covers(&self, offset: usize, end: usize) -> bool {
+        let off16 = narrow(offset);
+        let Some((&o, p)) = self.pieces.range(..=off16).next_back() else {
+            return false;
+        };
+        let mut reach = usize::from(o) + usize::from(p.len);
+        if reach <= offset {
+            return false;
+        }
+        // Pieces never overlap: a run goes on where the next piece starts at its end.
+        for (&o, p) in self
+            .pieces
+            .range((std::ops::Bound::Excluded(off16), std::ops::Bound::Unbounded))
+        {
+            if reach >= end || usize::from(o) != reach {
+                break;
+            }
+            reach += usize::from(p.len);
+        }
+        reach >= end
+    }
+
     fn bytes(&self, piece: Piece) -> &[u8] {
         let at = usize::from(piece.at);
         self.data
@@ -532,14 +556,10 @@ impl Reassembler {
             return self.discard(&key, DropReason::InconsistentEnd);
         }
         // `offset` and `end` are at most MAX_PAYLOAD, so they fit 16 bits.
-        let off16 = narrow(offset);
-        let same = entry.pieces.get(&off16).copied();
-        if let Some(piece) = same {
-            if usize::from(piece.len) == len && entry.bytes(piece) == frag.payload {
-                return self.duplicate(&key, mf, end);
-            }
-            return self.discard(&key, DropReason::Overlap);
+        if entry.covers(offset, end) {
+            return self.duplicate(&key, mf, end);
         }
+        let off16 = narrow(offset);
         let before = entry
             .pieces
             .range(..off16)

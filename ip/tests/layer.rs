@@ -2060,6 +2060,17 @@ fn too_big_with_df_gets_fragmentation_needed_with_the_next_hop_mtu() {
     let e = etherparse::Icmpv4Slice::from_slice(s.ip().payload()).unwrap();
     assert_eq!(e.bytes5to8(), [0, 0, 0x02, 0x40]);
     assert_eq!(l.stats().drop_frag_needed, 1);
+    // Dropped, not forwarded (found by a review: it was counted as both).
+    assert_eq!(l.stats().rx_forwarded, 0);
+    // Nor is a fragment reaching past 65,535 bytes.
+    let bad = Hdr::new(HOST_A, HOST_B, UDP)
+        .ident(0x7777)
+        .frag(65_000, true)
+        .packet(&pattern(1000, 9));
+    rx_ip(&mut l, &mut up, 0, &bad, T0);
+    assert!(drain(&mut l).is_empty());
+    assert_eq!(l.stats().drop_bad_fragment, 1);
+    assert_eq!(l.stats().rx_forwarded, 0);
     // Fits: forwarded with DF kept.
     let ok = Hdr::new(HOST_A, HOST_B, UDP).df().packet(&pattern(556, 3));
     rx_ip(&mut l, &mut up, 0, &ok, T0);
@@ -2067,6 +2078,7 @@ fn too_big_with_df_gets_fragmentation_needed_with_the_next_hop_mtu() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].ifindex, 1);
     assert!(out[0].ip().dont_fragment());
+    assert_eq!(l.stats().rx_forwarded, 1);
 }
 
 #[test]

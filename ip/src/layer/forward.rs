@@ -143,8 +143,8 @@ impl IpLayer {
             self.out.stats.drop_bad_offload += 1;
             return;
         }
-        self.out.stats.rx_forwarded += 1;
         if wire_len <= mtu {
+            self.out.stats.rx_forwarded += 1;
             // One copy, from the received frame into the one that leaves; TTL decremented
             // and the header checksum recomputed in place.
             let eth = ethernet::HEADER_LEN;
@@ -171,6 +171,7 @@ impl IpLayer {
             // together, and its pieces' offsets would not fit the 13-bit field.
             self.out.stats.drop_bad_fragment += 1;
         } else {
+            self.out.stats.rx_forwarded += 1;
             self.refragment(route.ifindex, next_hop, pkt, mtu, now);
         }
     }

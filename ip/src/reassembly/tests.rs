@@ -396,15 +396,10 @@ fn overlaps_drop_the_datagram() {
         overlapping(1480 + 8, 1480, true),
         // Ends inside fragment 1.
         overlapping(1480 - 8, 16, true),
-        // Same start, shorter.
-        overlapping(1480, 8, true),
         // Covers fragment 1 and more.
         overlapping(1472, 1496, true),
-        // Same range, different bytes.
-        Frag {
-            payload: frags[1].payload.iter().map(|b| b ^ 1).collect(),
-            ..frags[1].clone()
-        },
+        // Bridges fragments 1 and 3 across the gap between them.
+        overlapping(2952, 1496, true),
     ];
     let mut r = Reassembler::new(ReassemblyConfig::default());
     for (n, bad) in cases.iter().enumerate() {
@@ -433,6 +428,49 @@ fn overlaps_drop_the_datagram() {
     assert_eq!(r.pending(), 1);
     let out = feed(&mut r, &other_frags, &[1, 2, 3, 4], now);
     check(&out, &other, &payload, false);
+}
+
+/// A fragment inside data held, in one piece or a run of adjoining ones, is a duplicate
+/// whatever its bytes: dropped alone, the bytes held first stand (Linux's IPFRAG_DUP;
+/// before, anything but an exact copy discarded the datagram: found by a review).
+#[test]
+fn a_fragment_inside_held_data_is_a_duplicate() {
+    let k = key(81);
+    let payload = data(6000, 81);
+    let frags = split(&k, &payload, &units(6000, 1480), false, &[]);
+    let now = Instant::from_secs(1);
+    let inside = |offset: usize, len: usize, flip: u8| Frag {
+        key: k,
+        offset,
+        mf: true,
+        header: header(&k, offset, true, false, len, &[]),
+        payload: payload[offset..offset + len]
+            .iter()
+            .map(|b| b ^ flip)
+            .collect(),
+    };
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    for i in [0, 1, 3] {
+        assert_eq!(r.push(frags[i].get(), now), Outcome::Incomplete);
+    }
+    let copies = [
+        // Same start, shorter; other bytes.
+        inside(1480, 8, 0),
+        inside(1480, 8, 0xff),
+        // The same range, other bytes.
+        inside(1480, 1480, 1),
+        // Across the seam of fragments 0 and 1, a part of a copy re-cut elsewhere.
+        inside(1464, 64, 0),
+        // The end of the run.
+        inside(2952 - 8, 8, 0),
+    ];
+    for (n, c) in copies.iter().enumerate() {
+        assert_eq!(r.push(c.get(), now), Outcome::Incomplete, "copy {n}");
+    }
+    assert_eq!(r.stats().duplicates, copies.len() as u64);
+    assert_eq!(r.stats().overlap, 0);
+    let out = feed(&mut r, &frags, &[2, 4], now);
+    check(&out, &k, &payload, false);
 }
 
 #[test]
