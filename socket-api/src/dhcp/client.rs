@@ -132,6 +132,8 @@ pub struct DhcpStats {
     /// A reply the state does not wait for, from another server, or unusable (an
     /// offer of a non-unicast address, an ACK without a lease time).
     pub drop_unexpected: u64,
+    /// Datagrams to port 68 from a port other than the servers' 67.
+    pub drop_wrong_port: u64,
     /// Messages the stack could not send (the interface down, say): sent again on time.
     pub send_failures: u64,
     /// Leases declined because another host answered for the address (RFC 2131 4.4.1).
@@ -149,6 +151,8 @@ pub struct Client {
     xid: u32,
     /// When the current exchange began (the `secs` field counts from it).
     started: Instant,
+    /// The `secs` of the last DISCOVER: its offer's REQUESTs repeat it.
+    discover_secs: u16,
     /// When the exchange's first REQUEST went: a lease's times run from it (RFC 2131
     /// 4.4.1, "the time at which the original request was sent plus the duration of the
     /// lease"), not from the ACK, which may come a round trip or a retransmission later.
@@ -178,6 +182,7 @@ impl Client {
             state: State::Init,
             xid: 0,
             started: now,
+            discover_secs: 0,
             requested: now,
             next: Some(now),
             tries: 0,
@@ -275,7 +280,9 @@ impl Client {
         self.stats.discovers += 1;
         self.next = Some(now + self.backoff(self.tries));
         self.tries += 1;
-        Self::broadcast(self.message(MessageType::Discover, now))
+        let m = self.message(MessageType::Discover, now);
+        self.discover_secs = m.secs;
+        Self::broadcast(m)
     }
 
     /// A REQUEST for the offer taken (SELECTING → REQUESTING), sent again on time-outs.
@@ -291,6 +298,9 @@ impl Client {
         let mut m = self.message(MessageType::Request, now);
         m.requested_ip = Some(addr);
         m.server_id = Some(server);
+        // RFC 2131 3.1 (3): the same `secs` as the DISCOVER the offer answered, so that
+        // relays and servers treat the REQUEST as they treated it (dhclient does so).
+        m.secs = self.discover_secs;
         Self::broadcast(m)
     }
 
@@ -1184,5 +1194,28 @@ mod tests {
         let (kind, nxid, _) = parse_request(&again);
         assert_eq!(kind, 1);
         assert_ne!(nxid, xid);
+    }
+
+    /// RFC 2131 3.1 (3): the REQUESTs for an offer, retransmissions too, carry the
+    /// DISCOVER's `secs` (found by a review: they counted on).
+    #[test]
+    fn requests_answering_an_offer_carry_the_discovers_secs() {
+        let secs = |t: &Transmit| u16::from_be_bytes([t.payload[8], t.payload[9]]);
+        let mut c = Client::new(MAC, None, 1, at(0.0));
+        let _ = c.poll(at(0.0)).unwrap();
+        // The second DISCOVER, 4 s on, counts 4 s.
+        let t = c.poll_at().unwrap();
+        let d = c.poll(t).unwrap();
+        let xid = u32::from_be_bytes([d.payload[4], d.payload[5], d.payload[6], d.payload[7]]);
+        assert!(secs(&d) >= 3, "{}", secs(&d));
+        let offer = reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]);
+        let later = t + Duration::from_millis(2500);
+        let r = c.receive(&offer, later).unwrap();
+        let mut seen = vec![secs(&r)];
+        for _ in 1..REQUEST_TRIES {
+            let t = c.poll_at().unwrap();
+            seen.push(secs(&c.poll(t).unwrap()));
+        }
+        assert_eq!(seen, vec![secs(&d); REQUEST_TRIES as usize]);
     }
 }

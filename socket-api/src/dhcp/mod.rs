@@ -169,9 +169,11 @@ impl Run {
                 };
                 (out, c.take_event(), c.poll_at())
             };
+            // The event first: a lease that ended takes its address with it before the
+            // DISCOVER that follows leaves, from 0.0.0.0 (RFC 2131 4.1, 4.4.5).
+            self.apply(stack, event);
             self.send(out);
             watching = self.probe(stack, watching);
-            self.apply(stack, event);
             let wait = next
                 .map_or(MAX_WAIT, |t| t.saturating_duration_since(now))
                 .clamp(Duration::from_millis(1), MAX_WAIT);
@@ -185,6 +187,7 @@ impl Run {
             match self.socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
                     if from.port() != wire::SERVER_PORT {
+                        self.client.lock().stats.drop_wrong_port += 1;
                         continue;
                     }
                     let now = stack.now();
@@ -193,8 +196,8 @@ impl Run {
                         let out = c.receive(&buf[..n], now);
                         (out, c.take_event())
                     };
-                    self.send(out);
                     self.apply(stack, event);
+                    self.send(out);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // An ICMP error from an earlier send, say: the next send tries again.
@@ -679,5 +682,109 @@ mod review19_tests {
         assert_eq!(mtu(&lan), Some(1400));
         assert!(lan.wait(Duration::from_secs(6), |lan| lan.addr().is_none()));
         assert_eq!(mtu(&lan), before, "the lease is gone, its MTU stays");
+    }
+
+    /// A datagram to port 68 from a port other than 67 is dropped and counted (found by
+    /// a review: it was dropped without a trace).
+    #[test]
+    fn a_datagram_to_port_68_from_another_port_is_counted() {
+        let (a_end, b_end) = link(64);
+        let b = StackBuilder::new()
+            .device(Arc::new(b_end))
+            .addr("10.0.0.2/24")
+            .build()
+            .unwrap();
+        let a = StackBuilder::new()
+            .device(Arc::new(a_end))
+            .dhcp()
+            .build()
+            .unwrap();
+        let stats = |a: &Stack| a.dhcp_status()[0].stats;
+        let junk = [0u8; 300];
+        let other = UdpSocket::bind(&b, "0.0.0.0:6767").unwrap();
+        other.set_broadcast(true).unwrap();
+        other.send_to(&junk, ("255.255.255.255", 68)).unwrap();
+        let t = StdInstant::now();
+        while stats(&a).drop_wrong_port == 0 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let s = stats(&a);
+        assert_eq!((s.drop_wrong_port, s.drop_malformed), (1, 0), "{s:?}");
+        a.shutdown();
+        b.shutdown();
+    }
+
+    /// When a lease nobody renews ends, the DISCOVER that follows leaves from 0.0.0.0
+    /// (RFC 2131 4.1, 4.4.5). Found by a review: it was sent before the address was
+    /// taken away, from the expired address.
+    #[test]
+    fn the_discover_after_a_lease_ends_leaves_from_0_0_0_0() {
+        let (a_end, b_end) = link(64);
+        let b = StackBuilder::new()
+            .device(Arc::new(b_end))
+            .addr("10.0.0.2/24")
+            .build()
+            .unwrap();
+        let server = UdpSocket::bind(&b, "0.0.0.0:67").unwrap();
+        server.set_broadcast(true).unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        // (message type, IP source) of each client message.
+        let seen: Arc<Mutex<Vec<(u8, Ipv4Addr)>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (seen.clone(), stop.clone());
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !st.load(Ordering::Relaxed) {
+                let Ok((n, SocketAddr::V4(from))) = server.recv_from(&mut buf) else {
+                    continue;
+                };
+                let m = &buf[..n];
+                let Some(&kind) = m.get(242) else { continue };
+                let nth = {
+                    let mut s = s.lock();
+                    s.push((kind, *from.ip()));
+                    s.iter().filter(|x| x.0 == kind).count() - 1
+                };
+                // An offer and an ACK (a 3 s lease) once; nothing after.
+                let k = match (kind, nth) {
+                    (1, 0) => 2,
+                    (3, 0) => 5,
+                    _ => continue,
+                };
+                let mut r = vec![0u8; 240];
+                r[..3].copy_from_slice(&[2, 1, 6]);
+                r[4..8].copy_from_slice(&m[4..8]);
+                r[16..20].copy_from_slice(&[10, 0, 0, 77]);
+                r[28..34].copy_from_slice(&m[28..34]);
+                r[236..240].copy_from_slice(&[99, 130, 83, 99]);
+                r.extend_from_slice(&[53, 1, k, 54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 0, 3]);
+                r.extend_from_slice(&[1, 4, 255, 255, 255, 0, 255]);
+                let _ = server.send_to(&r, ("255.255.255.255", 68));
+            }
+        });
+        let a = StackBuilder::new()
+            .device(Arc::new(a_end))
+            .dhcp()
+            .build()
+            .unwrap();
+        a.wait_for_lease(Duration::from_secs(10)).expect("a lease");
+        let start = StdInstant::now();
+        while seen.lock().iter().filter(|x| x.0 == 1).count() < 2
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let _ = t.join();
+        let seen = seen.lock().clone();
+        a.shutdown();
+        b.shutdown();
+        let discovers: Vec<Ipv4Addr> = seen.iter().filter(|x| x.0 == 1).map(|x| x.1).collect();
+        assert_eq!(discovers.len(), 2, "{seen:?}");
+        assert_eq!(discovers[1], Ipv4Addr::UNSPECIFIED, "{seen:?}");
+        // Renewals went from the leased address, unicast.
+        assert!(seen.contains(&(3, Ipv4Addr::new(10, 0, 0, 77))), "{seen:?}");
     }
 }

@@ -263,6 +263,7 @@ pub fn run(ctx: &Ctx) {
                 ("drop_malformed", s.drop_malformed),
                 ("drop_not_ours", s.drop_not_ours),
                 ("drop_unexpected", s.drop_unexpected),
+                ("drop_wrong_port", s.drop_wrong_port),
                 ("drop_send_failed", s.send_failures),
                 ("drop_config_refused", s.config_failures),
             ],
