@@ -146,6 +146,13 @@ impl PcapHandle {
     /// [`write_errors`](Self::write_errors), not returned). On error nothing is recording.
     pub fn start(&self, path: impl AsRef<Path>) -> io::Result<()> {
         let path = path.as_ref().to_path_buf();
+        self.start_file(File::create(&path)?, path)
+    }
+
+    /// `start` with `file` already open for writing at `path` (a caller that must not
+    /// block in `open`, say on a FIFO without a reader, opens it itself). The file is
+    /// written from where it stands: not truncated here.
+    pub fn start_file(&self, file: File, path: PathBuf) -> io::Result<()> {
         let mut slot = self.shared.recording.lock();
         if let Some(mut old) = slot.take() {
             self.shared.active.store(false, Ordering::Relaxed);
@@ -153,7 +160,7 @@ impl PcapHandle {
                 self.shared.note_error(&old.path, &e);
             }
         }
-        let mut out = BufWriter::new(File::create(&path)?);
+        let mut out = BufWriter::new(file);
         out.write_all(&global_header())?;
         out.flush()?;
         *slot = Some(Recording {

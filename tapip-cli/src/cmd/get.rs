@@ -63,7 +63,10 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     // Checked before connecting, so that a bad path costs the server nothing; the file is
     // left as it was until the connection is made.
     let file = match &o.out {
-        Some(p) => Some(super::OutFile::open(p).map_err(|e| format!("get: {e}"))?),
+        Some(p) => Some(
+            super::OutFile::open(p, &|| ctx.sig.stop_requested())
+                .map_err(|e| format!("get: {e}"))?,
+        ),
         None => None,
     };
     let start = Instant::now();

@@ -310,8 +310,20 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
     match action {
         PcapAction::Start { file } => {
             // Starting stops the running recording, even when the new file fails.
+            // Opened first, out of the recording's lock, and a FIFO waited for (Ctrl-C
+            // ends the wait): frames never wait for the open.
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            let opened = open_waiting(&file, &opts, true, &|| ctx.sig.stop_requested());
+            let opened = opened.map_err(|e| {
+                format!(
+                    "pcap: cannot write '{}': {}",
+                    file.display(),
+                    tcp::describe(&e, false)
+                )
+            })?;
             let stopped = pcap_stopped(ctx);
-            let started = ctx.pcap.start(&file);
+            let started = ctx.pcap.start_file(opened, file.clone());
             ctx.pcap_since.store(ctx.pcap.packets(), Ordering::SeqCst);
             if let Err(e) = started {
                 let also = stopped
@@ -340,6 +352,61 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
     }
 }
 
+/// Open `path` with `opts` (for writing if `write`, else for reading). A FIFO whose other
+/// end is not open yet would hold `open` in the kernel, out of Ctrl-C's reach: it is
+/// opened without blocking, its other end waited for in steps until it comes or `stop()`
+/// says to give up (`Interrupted`), and the file is then made blocking again. Anything
+/// else opens as `opts.open` would.
+pub fn open_waiting(
+    path: &std::path::Path,
+    opts: &std::fs::OpenOptions,
+    write: bool,
+    stop: &dyn Fn() -> bool,
+) -> std::io::Result<std::fs::File> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    const STEP: Duration = Duration::from_millis(50);
+    let interrupted = || std::io::Error::from(std::io::ErrorKind::Interrupted);
+    if !std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+        return opts.open(path);
+    }
+    let mut o = opts.clone();
+    o.custom_flags(OFlag::O_NONBLOCK.bits());
+    let f = loop {
+        match o.open(path) {
+            Ok(f) => break f,
+            // Writing, no reader yet.
+            Err(e) if write && e.raw_os_error() == Some(nix::errno::Errno::ENXIO as i32) => {
+                if stop() {
+                    return Err(interrupted());
+                }
+                std::thread::sleep(STEP);
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if !write {
+        // Until a writer has come (and written, or gone): before, a read would say the
+        // end at once.
+        loop {
+            if stop() {
+                return Err(interrupted());
+            }
+            let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(STEP.as_millis() as u16)) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+                Ok(_) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let flags = OFlag::from_bits_truncate(fcntl(&f, FcntlArg::F_GETFL)?);
+    fcntl(&f, FcntlArg::F_SETFL(flags & !OFlag::O_NONBLOCK))?;
+    Ok(f)
+}
+
 /// A `-o FILE` of `snc` or `get`, opened (so checked) before connecting but left as it was
 /// until the connection is made: a file that already existed keeps its contents if the
 /// connection fails, and one that did not is removed again.
@@ -350,15 +417,14 @@ pub struct OutFile {
 }
 
 impl OutFile {
-    /// Open `path` for writing, creating it if need be; the error says which file.
-    pub fn open(path: &str) -> Result<OutFile, String> {
+    /// Open `path` for writing, creating it if need be; the error says which file. A FIFO
+    /// is waited for until it has a reader or `stop()` (Ctrl-C).
+    pub fn open(path: &str, stop: &dyn Fn() -> bool) -> Result<OutFile, String> {
         let existed = std::fs::symlink_metadata(path).is_ok();
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| format!("cannot write '{path}': {e}"))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false);
+        let file = open_waiting(path.as_ref(), &opts, true, stop)
+            .map_err(|e| format!("cannot write '{path}': {}", tcp::describe(&e, false)))?;
         Ok(OutFile {
             path: path.to_string(),
             file: Some(file),
@@ -844,6 +910,130 @@ pub(crate) mod tests {
     }
 
     /// Each recording counts its own packets; a second start says it stopped the first.
+    /// Run `f` on a thread; if it has not returned within 10 s, open both ends of `fifo`
+    /// (so that an `open` held in the kernel returns) and fail.
+    fn ends_by_itself<T: Send + 'static>(
+        fifo: &std::path::Path,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(r) => r,
+            Err(_) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut o = std::fs::OpenOptions::new();
+                o.read(true)
+                    .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+                let _r = o.open(fifo);
+                let _w = std::fs::OpenOptions::new().write(true).open(fifo);
+                panic!("still waiting for the FIFO's other end after 10 s");
+            }
+        }
+    }
+
+    fn fifo(tag: &str) -> std::path::PathBuf {
+        let path = testing::temp_dir(tag).join("fifo");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).expect("a FIFO");
+        path
+    }
+
+    /// A FIFO without its other end: the wait ends when told to (Ctrl-C), whichever way
+    /// it is opened; before, `open` held the caller in the kernel for good.
+    #[test]
+    fn the_wait_for_a_fifo_ends_on_ctrl_c() {
+        for write in [false, true] {
+            let path = fifo("fifo-stop");
+            let p = path.clone();
+            let r = ends_by_itself(&path, move || {
+                let t = std::time::Instant::now();
+                let stop = move || t.elapsed() > Duration::from_millis(200);
+                let mut o = std::fs::OpenOptions::new();
+                o.read(!write).write(write);
+                open_waiting(&p, &o, write, &stop).map(|_| ())
+            });
+            assert_eq!(
+                r.map_err(|e| e.kind()),
+                Err(std::io::ErrorKind::Interrupted)
+            );
+        }
+    }
+
+    /// ... and goes on when the other end comes: what is written arrives, blocking again.
+    #[test]
+    fn a_fifo_opens_when_its_other_end_comes() {
+        use std::io::{Read, Write};
+        let path = fifo("fifo-peer");
+        let p = path.clone();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+            w.write_all(b"hi").unwrap();
+        });
+        let p = path.clone();
+        let got = ends_by_itself(&path, move || {
+            let mut o = std::fs::OpenOptions::new();
+            o.read(true);
+            let mut f = open_waiting(&p, &o, false, &|| false).unwrap();
+            let mut s = String::new();
+            f.read_to_string(&mut s).unwrap();
+            s
+        });
+        writer.join().unwrap();
+        assert_eq!(got, "hi");
+        // Writing: the reader comes later.
+        let p = path.clone();
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            std::fs::read(&p).unwrap()
+        });
+        let p = path.clone();
+        ends_by_itself(&path, move || {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true);
+            let mut f = open_waiting(&p, &o, true, &|| false).unwrap();
+            f.write_all(&[7u8; 100_000]).unwrap();
+        });
+        assert_eq!(reader.join().unwrap(), vec![7u8; 100_000]);
+    }
+
+    /// `pcap start FIFO` with no reader: Ctrl-C ends it with a one-line error, and frames
+    /// pass meanwhile (the open is outside the recording's lock).
+    #[test]
+    fn pcap_start_on_a_fifo_without_a_reader_ends_on_ctrl_c() {
+        let ctx = Arc::new(testing::ctx());
+        let path = fifo("fifo-pcap");
+        let (c, p) = (ctx.clone(), path.clone());
+        let (tx, rx) = bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(pcap(&c, PcapAction::Start { file: p }));
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        // A frame is recorded (or not) without waiting for the open.
+        let (ftx, frx) = bounded(1);
+        let c = ctx.clone();
+        std::thread::spawn(move || {
+            c.pcap.record(&[0u8; 60]);
+            let _ = ftx.send(());
+        });
+        let frame_passed = frx.recv_timeout(Duration::from_secs(5)).is_ok();
+        ctx.sig.interrupt.store(true, Ordering::SeqCst);
+        let r = rx.recv_timeout(Duration::from_secs(10));
+        if r.is_err() {
+            let _r = std::fs::OpenOptions::new().read(true).open(&path);
+        }
+        assert!(frame_passed, "a frame waited for the open");
+        assert_eq!(
+            r.expect("the wait ended"),
+            Err(format!(
+                "pcap: cannot write '{}': interrupted",
+                path.display()
+            ))
+        );
+    }
+
     #[test]
     fn pcap_counts_per_file_and_says_when_a_start_stops_a_recording() {
         let ctx = testing::ctx();

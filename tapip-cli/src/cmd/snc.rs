@@ -165,9 +165,9 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
     };
     sock.set_read_timeout(Some(POLL)).map_err(err)?;
     // Files are opened once the socket is ready, so a bad address leaves them alone.
-    let input = open_input(&o.file)?;
+    let input = open_input(&o.file, &|| ctx.sig.stop_requested())?;
     // Checked now, emptied only when the first datagram arrives (none: left alone).
-    let out = Sink::prepare(&o.out)?;
+    let out = Sink::prepare(&o.out, &|| ctx.sig.stop_requested())?;
     let local = sock.local_addr().map_err(err)?;
     match o.mode {
         Mode::Bind(_) => {
@@ -260,9 +260,11 @@ impl Prepared {
 
 impl Sink {
     /// `-o FILE` opened for writing, left as it is until `Prepared::commit`.
-    fn prepare(out: &Option<String>) -> Result<Prepared, String> {
+    fn prepare(out: &Option<String>, stop: &dyn Fn() -> bool) -> Result<Prepared, String> {
         Ok(match out {
-            Some(p) => Prepared::File(super::OutFile::open(p).map_err(|e| format!("snc: {e}"))?),
+            Some(p) => {
+                Prepared::File(super::OutFile::open(p, stop).map_err(|e| format!("snc: {e}"))?)
+            }
             None => Prepared::Stdout,
         })
     }
@@ -283,12 +285,19 @@ impl Sink {
 }
 
 /// `-f FILE`, opened.
-fn open_input(file: &Option<String>) -> Result<Option<File>, String> {
+fn open_input(file: &Option<String>, stop: &dyn Fn() -> bool) -> Result<Option<File>, String> {
     let Some(p) = file else {
         return Ok(None);
     };
-    let fail = |e: std::io::Error| format!("snc: cannot read '{p}': {e}");
-    let f = File::open(p).map_err(fail)?;
+    let fail = |e: std::io::Error| {
+        format!(
+            "snc: cannot read '{p}': {}",
+            super::tcp::describe(&e, false)
+        )
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    let f = super::open_waiting(p.as_ref(), &opts, false, stop).map_err(fail)?;
     // A directory opens, and fails only at the first read: found here, before a
     // connection uses up the peer's listener.
     if f.metadata().map_err(fail)?.is_dir() {

@@ -58,7 +58,7 @@ fn listen(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
     let l = TcpListener::bind(&ctx.stack, a)
         .map_err(|e| format!("snc: cannot listen on tcp {a}: {e}"))?;
     // Checked now, emptied only once a connection comes (none: the file is left alone).
-    let prepared = Sink::prepare(&o.out)?;
+    let prepared = Sink::prepare(&o.out, &|| ctx.sig.stop_requested())?;
     let dog = Watchdog::start(&ctx.sig).map_err(|e| format!("snc: {e}"))?;
     dog.listener(&l);
     if let Some(w) = o.wait {
@@ -148,8 +148,8 @@ fn receive(
 /// Ctrl-C resets the connection: what the peer has not acknowledged is dropped.
 fn connect(ctx: &Ctx, o: &Opts, a: SocketAddrV4) -> Result<(), String> {
     // The files first: a bad one must not use up the peer's (perhaps one-shot) listener.
-    let input = open_input(&o.file)?;
-    let sink = Sink::prepare(&o.out)?;
+    let input = open_input(&o.file, &|| ctx.sig.stop_requested())?;
+    let sink = Sink::prepare(&o.out, &|| ctx.sig.stop_requested())?;
     let s = match net::connect(ctx, a, o.wait.unwrap_or(net::CONNECT_TIMEOUT)) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::Interrupted => {
