@@ -154,12 +154,7 @@ impl PcapHandle {
     /// written from where it stands: not truncated here.
     pub fn start_file(&self, file: File, path: PathBuf) -> io::Result<()> {
         let mut slot = self.shared.recording.lock();
-        if let Some(mut old) = slot.take() {
-            self.shared.active.store(false, Ordering::Relaxed);
-            if let Err(e) = old.out.flush() {
-                self.shared.note_error(&old.path, &e);
-            }
-        }
+        self.end(&mut slot);
         let mut out = BufWriter::new(file);
         out.write_all(&global_header())?;
         out.flush()?;
@@ -170,6 +165,22 @@ impl PcapHandle {
         });
         self.shared.active.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Stop the running recording, if any, as a start does: a failure to flush it is
+    /// counted in [`write_errors`](Self::write_errors), not returned (a start whose new file
+    /// could not be opened stops the old one so).
+    pub fn stop_quietly(&self) {
+        self.end(&mut self.shared.recording.lock());
+    }
+
+    fn end(&self, slot: &mut Option<Recording>) {
+        if let Some(mut old) = slot.take() {
+            self.shared.active.store(false, Ordering::Relaxed);
+            if let Err(e) = old.out.flush() {
+                self.shared.note_error(&old.path, &e);
+            }
+        }
     }
 
     /// Flush and close the file. Not recording is not an error.

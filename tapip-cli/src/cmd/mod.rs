@@ -315,15 +315,14 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
             let opened = open_waiting(&file, &opts, true, &|| ctx.sig.stop_requested());
-            let opened = opened.map_err(|e| {
-                format!(
-                    "pcap: cannot write '{}': {}",
-                    file.display(),
-                    tcp::describe(&e, false)
-                )
-            })?;
             let stopped = pcap_stopped(ctx);
-            let started = ctx.pcap.start_file(opened, file.clone());
+            let started = match opened {
+                Ok(f) => ctx.pcap.start_file(f, file.clone()),
+                Err(e) => {
+                    ctx.pcap.stop_quietly();
+                    Err(e)
+                }
+            };
             ctx.pcap_since.store(ctx.pcap.packets(), Ordering::SeqCst);
             if let Err(e) = started {
                 let also = stopped
@@ -332,8 +331,9 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
                     .map(|s| format!("; {s}"))
                     .collect::<String>();
                 return Err(format!(
-                    "pcap: cannot write '{}': {e}{also}",
-                    file.display()
+                    "pcap: cannot write '{}': {}{also}",
+                    file.display(),
+                    tcp::describe(&e, false)
                 ));
             }
             let mut lines: Vec<String> = failed.into_iter().chain(stopped).collect();
