@@ -751,6 +751,25 @@ mod syn_received {
         assert_eq!(n.only().r, s.r);
     }
 
+    /// A SYN of the peer's new attempt (another ISN, in the window): back to LISTEN
+    /// (RFC 9293 3.10.7.4), nothing sent, the half-open connection gone; the peer's next
+    /// SYN opens anew. Before (found by a review), a SYN-ACK for the old attempt went out
+    /// and the half-open connection stayed.
+    #[test]
+    fn a_new_syn_returns_a_passive_open_to_listen() {
+        let mut n = Net::new();
+        let (l, _) = embryo(&mut n);
+        from_peer(&mut n, syn(PEER_ISS + 100), &[]);
+        n.nothing();
+        assert_eq!(n.t.socket_count(), 1, "only the listener");
+        assert_eq!(n.stats().handshake_restarts, 1);
+        from_peer(&mut n, syn(PEER_ISS + 100), &[]);
+        let s = n.only();
+        assert_eq!((s.r.flags, s.r.ack), (SYN | ACK, PEER_ISS + 101));
+        from_peer(&mut n, seg(ACK, PEER_ISS + 101, s.r.seq + 1, 65_535), &[]);
+        assert!(n.t.tcp_accept(l).unwrap().is_some());
+    }
+
     #[test]
     fn ack_completes_the_handshake_and_the_connection_is_accepted() {
         let mut n = Net::new();

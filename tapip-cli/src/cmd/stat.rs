@@ -343,6 +343,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         keepalive_timeouts,
         user_timeouts,
         handshake_timeouts,
+        handshake_restarts,
         time_wait_evicted,
         icmp_ignored,
         sack_reneging,
@@ -417,6 +418,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("keepalive_timeouts", keepalive_timeouts),
         ("user_timeouts", user_timeouts),
         ("handshake_timeouts", handshake_timeouts),
+        ("handshake_restarts", handshake_restarts),
         ("time_wait_evicted", time_wait_evicted),
         ("icmp_ignored", icmp_ignored),
         ("sack_reneging", sack_reneging),
@@ -544,7 +546,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 72] = [
+        let fields: [&mut u64; 73] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -567,6 +569,7 @@ mod tests {
             &mut t.keepalive_timeouts,
             &mut t.user_timeouts,
             &mut t.handshake_timeouts,
+            &mut t.handshake_restarts,
             &mut t.send_failures,
             &mut t.time_wait_evicted,
             &mut t.drop_bad_checksum,
@@ -622,14 +625,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 72);
+        assert_eq!(pairs.len(), 73);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..172).collect::<Vec<u64>>());
+        assert_eq!(values, (100..173).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 72, "names are unique");
+        assert_eq!(names.len(), 73, "names are unique");
     }
 
     #[test]

@@ -238,6 +238,9 @@ pub struct TcpStats {
     pub keepalive_timeouts: u64,
     pub user_timeouts: u64,
     pub handshake_timeouts: u64,
+    /// Half-open connections of a passive open dropped for a new SYN of the peer (RFC 9293
+    /// 3.10.7.4: back to LISTEN; the listener takes the peer's next SYN).
+    pub handshake_restarts: u64,
     pub send_failures: u64,
     pub time_wait_evicted: u64,
     /// ICMP errors whose quoted sequence number was not outstanding (RFC 5927), that

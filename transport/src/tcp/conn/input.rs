@@ -247,8 +247,21 @@ impl Tcb {
             self.rst_arrived(cfg, seg, stats, now);
             return;
         }
-        // Fourth: a SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
+        // Fourth: a SYN. In SYN-RECEIVED of a passive open it is the peer's new attempt
+        // (another ISN): back to LISTEN (RFC 9293 3.10.7.4), the half-open connection
+        // goes quietly and the listener takes the peer's next SYN. Fast Open's child,
+        // already the application's, fails as on a RST. In a synchronized state, a
+        // challenge ACK (RFC 5961 4.2).
         if seg.has(flags::SYN) && !text.simultaneous {
+            if self.state == State::SynReceived && self.passive {
+                stats.handshake_restarts += 1;
+                if self.fo_child {
+                    self.fail(TcpError::Reset);
+                } else {
+                    self.close_now();
+                }
+                return;
+            }
             self.challenge_ack(cfg, stats, now);
             return;
         }
