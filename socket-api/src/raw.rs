@@ -98,3 +98,102 @@ fn source((n, from): (usize, SocketAddr)) -> io::Result<(usize, Ipv4Addr)> {
     };
     Ok((n, ip))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{link, two_stacks};
+    use crate::{SockOpt, SockOptName, StackBuilder, UdpSocket};
+    use std::io::ErrorKind;
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// raw(7)/`raw_bind` (`inet_addr_valid_or_nonlocal`): a raw socket may bind to a local,
+    /// multicast or broadcast address (then it hears only datagrams sent to it), as a UDP
+    /// socket may here. Found by a review: refused with AddrNotAvailable.
+    #[test]
+    fn a_raw_socket_binds_to_a_group_or_a_broadcast_address_as_linux() {
+        let (a_end, b_end) = link(64);
+        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let group = RawSocket::new(&a, 17).unwrap();
+        let bcast = RawSocket::new(&a, 17).unwrap();
+        let to_group = group
+            .socket()
+            .bind("224.0.0.251:0".parse().unwrap())
+            .map_err(|e| e.kind());
+        let to_bcast = bcast
+            .socket()
+            .bind("10.0.0.255:0".parse().unwrap())
+            .map_err(|e| e.kind());
+        // A UDP socket takes both.
+        let udp_group = UdpSocket::bind(&a, "224.0.0.251:0")
+            .map(|_| ())
+            .map_err(|e| e.kind());
+        let udp_bcast = UdpSocket::bind(&a, "10.0.0.255:0")
+            .map(|_| ())
+            .map_err(|e| e.kind());
+        a.shutdown();
+        b.shutdown();
+        assert_eq!((udp_group, udp_bcast), (Ok(()), Ok(())));
+        assert_eq!(to_group, Ok(()), "raw bind to a multicast group");
+        assert_eq!(to_bcast, Ok(()), "raw bind to the subnet broadcast address");
+    }
+
+    /// socket(7): SO_RCVBUF and SO_REUSEADDR are socket-level options; Linux's raw sockets keep
+    /// them (getsockopt reads back what was set; SO_RCVBUF doubled) and `raw_rcv_skb`
+    /// drops what does not fit SO_RCVBUF. Found by a review: `set_option` said Ok and
+    /// discarded both (the getter said 1 MiB and false, the queue took 1 MiB).
+    #[test]
+    fn a_raw_socket_keeps_its_receive_buffer_and_reuseaddr() {
+        let s = StackBuilder::new().loopback_only().build().unwrap();
+        let mut r = RawSocket::new(&s, 253).unwrap();
+        r.socket().set_option(SockOpt::RecvBuffer(4096)).unwrap();
+        r.socket().set_option(SockOpt::ReuseAddr(true)).unwrap();
+        let rcvbuf = r.socket().get_option(SockOptName::RecvBuffer).unwrap();
+        let reuse = r.socket().get_option(SockOptName::ReuseAddr).unwrap();
+        let sender = RawSocket::new(&s, 253).unwrap();
+        for _ in 0..20 {
+            sender.send_to(&[0u8; 1000], Ipv4Addr::LOCALHOST).unwrap();
+        }
+        // Let the loopback deliver them, then count.
+        std::thread::sleep(Duration::from_millis(200));
+        r.set_nonblocking(true);
+        let mut buf = [0u8; 2000];
+        let mut got = 0;
+        while r.recv_from(&mut buf).is_ok() {
+            got += 1;
+        }
+        s.shutdown();
+        assert!(
+            rcvbuf == SockOpt::RecvBuffer(4096),
+            "SO_RCVBUF reads back {rcvbuf:?} after setting 4096"
+        );
+        assert_eq!(reuse, SockOpt::ReuseAddr(true), "SO_REUSEADDR reads back");
+        // Four of 1,000 bytes fit 4 KiB; the fifth does not.
+        assert_eq!(got, 4, "datagrams queued in a 4 KiB buffer");
+    }
+
+    /// raw(7): a raw socket's `connect` is `ip4_datagram_connect`, as UDP's: with no route to
+    /// the peer it fails (ENETUNREACH) and the socket stays unconnected. Found by a review:
+    /// it succeeded, and the socket then heard nobody.
+    #[test]
+    fn a_raw_connect_without_a_route_fails_as_udps_does() {
+        let s = StackBuilder::new().loopback_only().build().unwrap();
+        let udp = UdpSocket::bind(&s, "0.0.0.0:0").unwrap();
+        let udp_got = udp.connect("10.9.9.9:9").map_err(|e| e.kind());
+        let raw = RawSocket::new(&s, 253).unwrap();
+        let raw_got = raw
+            .connect(Ipv4Addr::new(10, 9, 9, 9))
+            .map_err(|e| e.kind());
+        let peer = raw.socket().peer_addr().map_err(|e| e.kind());
+        s.shutdown();
+        assert_eq!(udp_got, Err(ErrorKind::NetworkUnreachable));
+        assert_eq!(
+            raw_got,
+            Err(ErrorKind::NetworkUnreachable),
+            "raw connect with no route"
+        );
+        assert_eq!(peer, Err(ErrorKind::NotConnected));
+    }
+}

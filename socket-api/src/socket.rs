@@ -349,7 +349,15 @@ impl Socket {
                     .map_err(Into::into)
             }
             Type::Raw => {
-                if !addr.ip().is_unspecified() && !c.ip.tx().is_local(*addr.ip()) {
+                // A group's or a broadcast address too, as a UDP socket's (Linux's
+                // raw_bind): the socket then hears only datagrams sent to it.
+                let a = *addr.ip();
+                let tx = c.ip.tx();
+                if !a.is_unspecified()
+                    && !tx.is_local(a)
+                    && !tx.is_broadcast(a)
+                    && !a.is_multicast()
+                {
                     return Err(SocketError::AddrNotAvailable);
                 }
                 let r = c.transport.raw(self.handle)?;
@@ -442,6 +450,13 @@ impl Socket {
                     // needs SO_BROADCAST already (EACCES).
                     if broadcast && !r.broadcast {
                         return Err(transport::TransportError::BroadcastDenied.into());
+                    }
+                    // And a peer with no route is refused (ENETUNREACH), the socket left
+                    // as it was.
+                    let routed = r.multicast_if.is_some() && addr.ip().is_multicast()
+                        || ip.tx().route_info(*addr.ip()).is_some();
+                    if !routed {
+                        return Err(transport::TransportError::Send(ip::SendError::NoRoute).into());
                     }
                     r.peer = Some(*addr.ip());
                     Ok(())
@@ -1217,8 +1232,9 @@ impl Socket {
                     SockOpt::MulticastIf(a) => {
                         r.multicast_if = Some(a).filter(|a| !a.is_unspecified())
                     }
-                    SockOpt::ReuseAddr(_) => {}
-                    SockOpt::RecvBuffer(_) | SockOpt::SendBuffer(_) => {}
+                    SockOpt::ReuseAddr(on) => r.reuse_addr = on,
+                    SockOpt::RecvBuffer(n) => r.set_rcvbuf(n.clamp(MIN_BUF, MAX_BUF)),
+                    SockOpt::SendBuffer(n) => r.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
                     _ => {}
                 }
                 Ok(())
@@ -1418,10 +1434,10 @@ impl Socket {
                 Some(SocketKind::Raw(_)) => {
                     let r = c.transport.raw(self.handle)?;
                     Ok(match name {
-                        SockOptName::ReuseAddr => SockOpt::ReuseAddr(false),
+                        SockOptName::ReuseAddr => SockOpt::ReuseAddr(r.reuse_addr),
                         SockOptName::Broadcast => SockOpt::Broadcast(r.broadcast),
-                        SockOptName::RecvBuffer => SockOpt::RecvBuffer(1 << 20),
-                        SockOptName::SendBuffer => SockOpt::SendBuffer(0),
+                        SockOptName::RecvBuffer => SockOpt::RecvBuffer(r.rcvbuf()),
+                        SockOptName::SendBuffer => SockOpt::SendBuffer(r.sndbuf),
                         SockOptName::Tos => SockOpt::Tos(r.tos),
                         SockOptName::HeaderIncluded => SockOpt::HeaderIncluded(r.header_included),
                         SockOptName::MtuDiscover => SockOpt::MtuDiscover(r.pmtu),

@@ -46,9 +46,14 @@ pub struct RawSocket {
     /// `shutdown` of the write side: sends with `IP_HDRINCL` fail (EPIPE); others go
     /// on, as Linux's `raw_sendmsg` checks only the header-included path.
     pub(crate) shut_write: bool,
+    /// `SO_SNDBUF`: accepted and reported, as a UDP socket's (a raw send goes at once).
+    pub sndbuf: usize,
+    /// `SO_REUSEADDR`: reported as set; a raw socket has no port to share.
+    pub reuse_addr: bool,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
     max_count: usize,
+    /// `SO_RCVBUF`: the bytes the queue may hold (the stack's `raw_queue_bytes` at first).
     max_bytes: usize,
     pub(crate) dropped: u64,
     pub(crate) sent: u64,
@@ -72,6 +77,8 @@ impl RawSocket {
             multicast_if: None,
             shut_read: false,
             shut_write: false,
+            sndbuf: 212_992,
+            reuse_addr: false,
             rx: VecDeque::new(),
             rx_bytes: 0,
             max_count,
@@ -85,9 +92,20 @@ impl RawSocket {
         self.protocol
     }
 
-    /// Queue a copy; false (and counted) when the queue is full.
+    /// `SO_RCVBUF`: how many bytes the queue may hold.
+    pub fn rcvbuf(&self) -> usize {
+        self.max_bytes
+    }
+
+    pub fn set_rcvbuf(&mut self, bytes: usize) {
+        self.max_bytes = bytes;
+    }
+
+    /// Queue a copy; false (and counted) when the queue is full. An empty queue takes any
+    /// datagram, as a UDP socket's (Linux admits while the queue is under its buffer).
     pub(crate) fn push(&mut self, from: Ipv4Addr, datagram: &[u8]) -> bool {
-        if self.rx.len() >= self.max_count || self.rx_bytes + datagram.len() > self.max_bytes {
+        let fits = self.rx.is_empty() || self.rx_bytes + datagram.len() <= self.max_bytes;
+        if self.rx.len() >= self.max_count || !fits {
             self.dropped += 1;
             return false;
         }
