@@ -150,6 +150,10 @@ fn check(cli: &Cli) -> Result<(), String> {
             socket_api::dns::MAX_SERVERS
         ));
     }
+    // Before the TAP is made or the host configured (found by a review).
+    if !cli.mac.is_unicast() {
+        return Err(format!("--mac {}: not a unicast MAC address", cli.mac));
+    }
     if !cli.no_host_config && !cli.dhcp && cli.host_addr.addr() == cli.addr.addr() {
         return Err(format!(
             "--host-addr {}: the stack's own address (--addr): give the kernel side another",
@@ -238,6 +242,15 @@ mod tests {
             parse(&["--linger", "0.5"]).unwrap().linger,
             Some(std::time::Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn a_mac_that_is_not_unicast_is_refused_before_anything_is_set_up() {
+        assert_eq!(
+            parse(&["--mac", "01:00:5e:00:00:01"]).unwrap_err(),
+            "--mac 01:00:5e:00:00:01: not a unicast MAC address"
+        );
+        assert!(parse(&["--mac", "02:00:00:00:00:09"]).is_ok());
     }
 
     #[test]

@@ -42,9 +42,6 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
             "tapip: {tap_name}: --uring-rx reads plain frames only; with offloads on it has no effect (add --no-offload)"
         );
     }
-    if !cli.mac.is_unicast() {
-        return Err(format!("--mac {}: not a unicast MAC address", cli.mac));
-    }
     let pcap = PcapHandle::new();
     if let Some(p) = &cli.pcap {
         pcap.start(p)
