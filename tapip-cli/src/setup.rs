@@ -47,15 +47,17 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
         pcap.start(p)
             .map_err(|e| format!("--pcap {}: {e}", p.display()))?;
     }
-    type Injector = Arc<FaultInjector<TapDevice>>;
-    let (tap, fault): (Box<dyn Device>, Option<Injector>) = match &cli.fault {
+    // pcap and the tracer show what crossed the TAP: the faults come between them and
+    // the stack (a frame the injector drops on its way out never shows; its delayed or
+    // duplicated copies show when they leave; a received frame shows before a fault).
+    let traced = Tracer::new(PcapWriter::new(tap_dev, pcap.clone()), trace.clone());
+    let (tap, fault): (Box<dyn Device>, Option<crate::cmd::Injector>) = match &cli.fault {
         Some(f) => {
-            let injector = Arc::new(FaultInjector::new(tap_dev, f.clone()));
+            let injector = Arc::new(FaultInjector::new(traced, f.clone()));
             (Box::new(injector.clone()), Some(injector))
         }
-        None => (Box::new(tap_dev), None),
+        None => (Box::new(traced), None),
     };
-    let tap = Tracer::new(PcapWriter::new(tap, pcap.clone()), trace.clone());
     let lo = Tracer::new(MemoryLink::loopback(), trace.clone());
 
     let mut config = StackConfig::default();

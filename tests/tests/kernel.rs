@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
-use tests::{eventually, top2, Netns, Tapip, SECS};
+use tests::{eventually, top2, Netns, Tapip, TempDir, SECS};
 
 fn assert_ping_ok(out: &str, count: u32) {
     assert!(
@@ -440,6 +440,9 @@ fn no_permission_for_dev_net_tun_is_one_clear_line() {
 #[test]
 fn the_fault_option_drops_frames_and_stat_counts_them() {
     let (ns, mut t) = top2("fault", &["--fault", "loss=0.3,seed=5"]);
+    let dir = TempDir::new("faultpcap");
+    let cap = dir.path("tap.pcap");
+    t.run_marked(&format!("pcap start {}", cap.display()));
     let (_, out) = ns.sh_text("ping -c 40 -i 0.02 -W 1 10.0.0.1");
     let received: u32 = out
         .split(" received")
@@ -475,6 +478,34 @@ fn the_fault_option_drops_frames_and_stat_counts_them() {
         every_loss_injected,
         "every lost request was dropped by the injector: {seen}"
     );
+    // pcap shows what crossed the TAP: all 40 requests, those the injector dropped too
+    // (before, it recorded behind the injector and showed only those the stack got).
+    t.run_marked("pcap stop");
+    let requests = icmp_types(&std::fs::read(&cap).unwrap_or_default())
+        .iter()
+        .filter(|&&ty| ty == 8)
+        .count();
+    assert_eq!(requests, 40, "echo requests in the capture");
+}
+
+/// The ICMP types of the IPv4 ICMP messages in a pcap file (Ethernet link type).
+fn icmp_types(pcap: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while let Some(h) = pcap.get(at..at + 16) {
+        let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        let Some(f) = pcap.get(at + 16..at + 16 + len) else {
+            break;
+        };
+        if f.len() > 34 && f[12..14] == [8, 0] && f[23] == 1 {
+            let ihl = usize::from(f[14] & 15) * 4;
+            if let Some(&ty) = f.get(14 + ihl) {
+                out.push(ty);
+            }
+        }
+        at += 16 + len;
+    }
+    out
 }
 
 #[test]

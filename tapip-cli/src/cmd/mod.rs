@@ -123,7 +123,7 @@ pub struct Ctx {
     pub pcap_since: std::sync::atomic::AtomicU64,
     pub sig: Signals,
     /// The fault injector on the tap, when `--fault` asked for one.
-    pub fault: Option<Arc<netif::fault::FaultInjector<netif::TapDevice>>>,
+    pub fault: Option<Injector>,
     /// Lines of the shell's input, for a command that reads them (`snc -c`).
     pub input: input::Input,
     /// Background jobs (`serve`); stopped before the stack shuts down.
@@ -406,6 +406,11 @@ pub fn open_waiting(
     fcntl(&f, FcntlArg::F_SETFL(flags & !OFlag::O_NONBLOCK))?;
     Ok(f)
 }
+
+/// The fault injector (`--fault`) between the traced and recorded TAP and the stack.
+pub type Injector = Arc<
+    netif::fault::FaultInjector<netif::trace::Tracer<netif::pcap::PcapWriter<netif::TapDevice>>>,
+>;
 
 /// A `-o FILE` of `snc` or `get`, opened (so checked) before connecting but left as it was
 /// until the connection is made: a file that already existed keeps its contents if the
