@@ -1410,3 +1410,37 @@ fn calls_blocked_at_shutdown_say_the_stack_went_down() {
         );
     }
 }
+
+/// A connect's own port is never one another socket bound and holds for its connect or
+/// listen (Linux's __inet_hash_connect skips bound ports). Two stacks with one secret pick
+/// the same first ephemeral port: the second binds it first. Found by a review: the
+/// connect took it, and the bound socket's own connect then failed.
+#[test]
+fn a_connect_never_takes_a_port_another_socket_bound() {
+    let seeded = || {
+        let mut cfg = StackConfig::default();
+        cfg.transport.secret = 42;
+        tests::pair::Host::new(cfg)
+    };
+    let h1 = seeded();
+    let _l1 = TcpListener::bind(&h1.stack, "127.0.0.1:7000").unwrap();
+    let c1 = TcpStream::connect(&h1.stack, "127.0.0.1:7000").unwrap();
+    let p = c1.local_addr().unwrap().port();
+    let h2 = seeded();
+    let _l2 = TcpListener::bind(&h2.stack, "127.0.0.1:7000").unwrap();
+    let x = socket_api::Socket::new(
+        &h2.stack,
+        socket_api::Domain::Inet,
+        socket_api::Type::Stream,
+        0,
+    )
+    .unwrap();
+    x.bind(SocketAddr::from(([127, 0, 0, 1], p))).unwrap();
+    let c2 = TcpStream::connect(&h2.stack, "127.0.0.1:7000").unwrap();
+    assert_ne!(c2.local_addr().unwrap().port(), p);
+    assert_eq!(
+        x.connect("127.0.0.1:7000".parse().unwrap())
+            .map_err(|e| e.kind()),
+        Ok(())
+    );
+}

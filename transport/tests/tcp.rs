@@ -2019,9 +2019,16 @@ mod sending {
         n.nothing();
         n.advance_to(t0 + secs(10));
         n.only().expect_ack(c.snd - 1, c.rcv);
-        // Unanswered now: keep_count probes keep_interval apart, then failure.
+        // Unanswered now: keep_count probes keep_interval apart, then failure. Another
+        // option set meanwhile sends no probe and moves none (only turning keepalive on
+        // moves its timer, as Linux's tcp_set_keepalive; found by a review: every option
+        // brought the next probe forward).
+        n.set_opts(c.h, |o| o.ttl = Some(7));
+        n.advance(Duration::ZERO);
+        n.nothing();
         for at in [12u64, 14] {
             n.advance_to(t0 + secs(at) - ms(1));
+            n.set_opts(c.h, |o| o.nodelay = !o.nodelay);
             n.nothing();
             n.advance_to(t0 + secs(at));
             n.only().expect_ack(c.snd - 1, c.rcv);
@@ -2582,6 +2589,23 @@ mod closing {
         assert_eq!(n.recv(c.h), Ok(Some(vec![])));
     }
 
+    /// Shut both ways (the application keeps the socket): new data after our FIN resets,
+    /// as Linux's tcp_rcv_state_process in FIN-WAIT with RCV_SHUTDOWN (RFC 1122
+    /// 4.2.2.13). Found by a review: the data was acknowledged and readable. Shut for
+    /// writing only, the data is read as ever (the test above).
+    #[test]
+    fn data_after_shutdown_both_ways_resets() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.t.tcp_shutdown(c.h, true, true, &mut n.ip, n.now)
+            .expect("shutdown");
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.to(&c, seg(ACK | PSH, c.rcv, c.snd + 1, 65_535), b"more");
+        n.only().expect(RST | ACK, c.snd + 1, c.rcv);
+        assert_eq!(n.state(c.h), TcpState::Closed);
+        assert_eq!(n.stats().aborts_on_close, 1);
+    }
+
     #[test]
     fn close_with_unread_data_sends_rst() {
         let mut n = Net::new();
@@ -2881,6 +2905,33 @@ mod closing {
         );
     }
 
+    /// A TIME-WAIT record keeps its socket's SO_REUSEADDR: a bind with SO_REUSEADDR takes
+    /// the port only if the old socket had it too (Linux's inet_bind_conflict, tw_reuse).
+    /// Found by a review: any record gave way to SO_REUSEADDR.
+    #[test]
+    fn so_reuseaddr_takes_a_time_wait_port_only_if_the_old_socket_had_it_too() {
+        for old_reuse in [false, true] {
+            let mut n = Net::new();
+            let c = n.active();
+            n.t.tcp(c.h).unwrap().reuse_addr = old_reuse;
+            n.close(c.h);
+            n.only().expect(FIN | ACK, c.snd, c.rcv);
+            n.ack(&c, c.snd + 1);
+            n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+            n.only().expect_ack(c.snd + 1, c.rcv + 1);
+            assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+            let h = n.t.tcp_open().unwrap();
+            n.t.tcp(h).unwrap().reuse_addr = true;
+            let r = n.t.tcp_bind(h, c.local, &n.ip).map(|_| ());
+            let want = if old_reuse {
+                Ok(())
+            } else {
+                Err(TransportError::AddrInUse)
+            };
+            assert_eq!(r, want, "old socket's SO_REUSEADDR {old_reuse}");
+        }
+    }
+
     /// A `connect` (SO_REUSEADDR, the same local port) to the tuple of our own TIME-WAIT
     /// record of a connection without timestamps: nothing would keep the old
     /// incarnation's segments out of the new one, so the tuple stays the record's
@@ -2890,6 +2941,8 @@ mod closing {
     fn a_connect_over_a_time_wait_record_without_timestamps_is_refused_until_it_expires() {
         let mut n = Net::new();
         let c = n.active();
+        // Its record keeps SO_REUSEADDR, which the new socket's bind needs too.
+        n.t.tcp(c.h).unwrap().reuse_addr = true;
         n.close(c.h);
         n.only().expect(FIN | ACK, c.snd, c.rcv);
         n.ack(&c, c.snd + 1);

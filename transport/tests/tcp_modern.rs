@@ -394,6 +394,8 @@ mod time_wait {
     fn a_connect_over_a_timestamped_time_wait_record_gets_an_isn_above_the_old_one() {
         let mut n = Net::new();
         let h = n.t.tcp_open().unwrap();
+        // Its record keeps SO_REUSEADDR, which the new socket's bind needs too.
+        n.t.tcp(h).unwrap().reuse_addr = true;
         let remote = sa(PEER, LPORT);
         n.t.tcp_connect(h, remote, &mut n.ip, n.now).unwrap();
         let s = n.only();

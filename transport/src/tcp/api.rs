@@ -133,6 +133,7 @@ impl Transport {
         f(&mut s.opts);
         let opts = s.opts;
         if let Role::Conn(t) = &mut s.role {
+            let keepalive_before = t.opts.keepalive;
             // The receive buffer (and so the window scale) is fixed once connected. A socket
             // whose buffer is fixed (SO_RCVBUF sets the maximum to the size, as Linux locks
             // it) stops autotuning at the buffer reached, which never shrinks.
@@ -151,7 +152,11 @@ impl Transport {
                 rcvbuf_max,
                 ..opts
             };
-            t.rearm_keepalive(&tcp.cfg);
+            // Only turning keepalive on or off moves its timer (Linux's tcp_set_keepalive):
+            // another option set while probing must not bring the next probe forward.
+            if opts.keepalive != keepalive_before {
+                t.rearm_keepalive(&tcp.cfg);
+            }
             t.set_congestion(opts.congestion);
             if t.state != State::Closed {
                 t.output(&tcp.cfg, tx, &mut tcp.stats, now);
@@ -209,7 +214,14 @@ impl Transport {
                     overlap(l) && !(reuse && t.reuse_addr && t.state() != State::Listen)
                 })
         });
-        sockets || (!reuse && self.tcp.time_wait.keys().any(|(l, _)| overlap(*l)))
+        // A record keeps its socket's SO_REUSEADDR: both must have set it (Linux's
+        // inet_bind_conflict with the record's tw_reuse).
+        sockets
+            || self
+                .tcp
+                .time_wait
+                .iter()
+                .any(|((l, _), tw)| overlap(*l) && !(reuse && tw.reuse_addr))
     }
 
     pub(super) fn tcp_port_in_use(&self, port: u16) -> bool {
@@ -396,12 +408,22 @@ impl Transport {
         let port = match bound {
             Some(l) => l.port(),
             None => {
+                // Ports other sockets were bound to and hold for their own connect or
+                // listen: never taken (Linux's __inet_hash_connect skips bound ports).
+                let held: Vec<u16> = self
+                    .tcp
+                    .socks
+                    .iter()
+                    .filter(|(_, t)| matches!(t.role, Role::Idle))
+                    .filter_map(|(_, t)| t.local.map(|l| l.port()))
+                    .collect();
                 // RFC 6056: a random ephemeral port whose 4-tuple is free.
                 self.ephemeral_port(|t, p| {
                     let key = (SocketAddrV4::new(local_ip, p), remote);
                     t.tcp.conns.contains_key(&key)
                         || t.tcp.time_wait.contains_key(&key)
                         || t.tcp_listening_on(p)
+                        || held.contains(&p)
                 })?
             }
         };
@@ -725,6 +747,7 @@ impl Transport {
             }
             Role::Conn(t) => {
                 s.shut_read |= read;
+                t.shut_read |= read;
                 if write {
                     t.shutdown_write();
                     t.output(&tcp.cfg, tx, &mut tcp.stats, now);
@@ -1036,6 +1059,7 @@ impl Transport {
         let state = t.state;
         let parent = s.parent;
         let orphan = s.orphan;
+        let reuse_addr = s.reuse_addr;
         let queued = s.queued;
         if established && parent.is_some() && !queued && state != State::Closed {
             s.queued = true;
@@ -1066,7 +1090,8 @@ impl Transport {
                 let expires = t
                     .timewait_deadline()
                     .unwrap_or(now + self.tcp.cfg.time_wait);
-                let tw = t.time_wait_record(expires);
+                let mut tw = t.time_wait_record(expires);
+                tw.reuse_addr = reuse_addr;
                 let key = (t.local, t.remote);
                 self.tcp_forget(h);
                 self.tcp.socks.remove(h);

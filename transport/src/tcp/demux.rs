@@ -838,6 +838,7 @@ mod tests {
             ts_recent: 100,
             window: 0,
             ts_ok,
+            reuse_addr: false,
         }
     }
 

@@ -547,6 +547,9 @@ pub(crate) struct TimeWait {
     pub window: u16,
     /// Timestamps (RFC 7323) were negotiated: every segment but a RST carries them (3.2).
     pub ts_ok: bool,
+    /// Its socket had SO_REUSEADDR: a bind with it too may take the port (Linux's
+    /// `tw_reuse`).
+    pub reuse_addr: bool,
 }
 
 impl TimeWait {

@@ -122,6 +122,7 @@ mod tests {
             ts_recent: 0,
             window: 0,
             ts_ok: false,
+            reuse_addr: false,
         }
     }
 

@@ -276,13 +276,14 @@ impl Tcb {
         if !self.process_ack(cfg, seg, text.data.len(), tx, stats, now) {
             return;
         }
-        if self.orphan
+        if (self.orphan || self.shut_read)
             && !text.data.is_empty()
             && matches!(self.state, State::FinWait1 | State::FinWait2)
         {
-            // New data for an application that has closed: nobody will read it. Reset
-            // before taking it (RFC 1122 4.2.2.13, as Linux in FIN-WAIT-1/2), so that
-            // neither it nor a FIN with it is acknowledged as if delivered.
+            // New data for an application that has closed, or shut both ways: nobody
+            // will read it. Reset before taking it (RFC 1122 4.2.2.13, as Linux in
+            // FIN-WAIT-1/2 with RCV_SHUTDOWN), so that neither it nor a FIN with it is
+            // acknowledged as if delivered.
             stats.aborts_on_close += 1;
             self.abort(tx, stats, now);
             return;

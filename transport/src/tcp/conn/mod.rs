@@ -378,6 +378,9 @@ pub struct Tcb {
     tlp_count: u32,
     /// The application has let go (set by the owner): zero-window probing is bounded.
     pub orphan: bool,
+    /// The application shut its reading (`shutdown(SHUT_RD)`, set by the owner): new data
+    /// after our FIN resets the connection, as for an orphan (Linux's RCV_SHUTDOWN).
+    pub shut_read: bool,
     /// Zero-window probes answered with a window still closed, in a row.
     persist_probes: u32,
     /// The first unsent byte (SND.MAX then) when the last zero-window probe carried it
@@ -525,6 +528,7 @@ impl Tcb {
             tlp_max: cfg.max_loss_probes,
             tlp_count: 0,
             orphan: false,
+            shut_read: false,
             persist_probes: 0,
             probe_byte: None,
             persist_since: None,
@@ -1122,6 +1126,7 @@ impl Tcb {
             ts_recent: self.ts_recent,
             window: field as u16,
             ts_ok: self.ts_ok,
+            reuse_addr: false,
         }
     }
 
