@@ -2905,6 +2905,20 @@ mod closing {
         );
     }
 
+    /// An active open (with SO_REUSEADDR or not) closed by us first, both FINs
+    /// acknowledged: its TIME-WAIT record is all that is left.
+    fn active_in_time_wait_record(n: &mut Net, reuse_addr: bool) -> Conn {
+        let c = n.active();
+        n.t.tcp(c.h).unwrap().reuse_addr = reuse_addr;
+        n.close(c.h);
+        n.only().expect(FIN | ACK, c.snd, c.rcv);
+        n.ack(&c, c.snd + 1);
+        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        c
+    }
+
     /// A TIME-WAIT record keeps its socket's SO_REUSEADDR: a bind with SO_REUSEADDR takes
     /// the port only if the old socket had it too (Linux's inet_bind_conflict, tw_reuse).
     /// Found by a review: any record gave way to SO_REUSEADDR.
@@ -2912,14 +2926,7 @@ mod closing {
     fn so_reuseaddr_takes_a_time_wait_port_only_if_the_old_socket_had_it_too() {
         for old_reuse in [false, true] {
             let mut n = Net::new();
-            let c = n.active();
-            n.t.tcp(c.h).unwrap().reuse_addr = old_reuse;
-            n.close(c.h);
-            n.only().expect(FIN | ACK, c.snd, c.rcv);
-            n.ack(&c, c.snd + 1);
-            n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
-            n.only().expect_ack(c.snd + 1, c.rcv + 1);
-            assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+            let c = active_in_time_wait_record(&mut n, old_reuse);
             let h = n.t.tcp_open().unwrap();
             n.t.tcp(h).unwrap().reuse_addr = true;
             let r = n.t.tcp_bind(h, c.local, &n.ip).map(|_| ());
@@ -2940,15 +2947,8 @@ mod closing {
     #[test]
     fn a_connect_over_a_time_wait_record_without_timestamps_is_refused_until_it_expires() {
         let mut n = Net::new();
-        let c = n.active();
         // Its record keeps SO_REUSEADDR, which the new socket's bind needs too.
-        n.t.tcp(c.h).unwrap().reuse_addr = true;
-        n.close(c.h);
-        n.only().expect(FIN | ACK, c.snd, c.rcv);
-        n.ack(&c, c.snd + 1);
-        n.to(&c, seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), &[]);
-        n.only().expect_ack(c.snd + 1, c.rcv + 1);
-        assert_eq!(n.t.tcp_time_wait(n.now).len(), 1);
+        let c = active_in_time_wait_record(&mut n, true);
         n.advance(secs(1));
         let h = n.t.tcp_open().unwrap();
         n.t.tcp(h).unwrap().reuse_addr = true;
