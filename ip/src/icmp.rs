@@ -6,6 +6,10 @@ use std::net::Ipv4Addr;
 
 pub const HEADER_LEN: usize = 8;
 
+/// How much of an offending datagram an ICMP error quotes: up to 576 bytes in all
+/// (RFC 1812 4.3.2.3), as Linux's `icmp_send`.
+pub(crate) const ERROR_QUOTE_MAX: usize = 576 - crate::ipv4::HEADER_LEN - HEADER_LEN;
+
 pub mod kind {
     pub const ECHO_REPLY: u8 = 0;
     pub const DEST_UNREACHABLE: u8 = 3;

@@ -81,8 +81,6 @@ pub const MAX_PAYLOAD: usize = 65_535 - HEADER_LEN;
 const HEADER_LEN: usize = 20;
 /// Length of a header with the most options.
 const MAX_HEADER_LEN: usize = 60;
-/// Bytes of payload quoted after the header in [`Expired::first_fragment`] (RFC 792).
-const QUOTE_LEN: usize = 8;
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
@@ -405,12 +403,15 @@ impl Pending {
         self.total == Some(self.data.len())
     }
 
-    /// Header and first 8 payload bytes of the offset-0 fragment, if it arrived.
+    /// The offset-0 fragment, if it arrived, as far as an ICMP error quotes it (576
+    /// bytes in all, RFC 1812 4.3.2.3, as Linux's ip_expire quotes its head fragment; it
+    /// was header and 8 bytes, RFC 792's least).
     fn quote(&self) -> Option<Vec<u8>> {
         let header = self.first_header.as_ref()?;
         let first = self.pieces.get(&0)?;
         let bytes = self.bytes(*first);
-        let bytes = &bytes[..bytes.len().min(QUOTE_LEN)];
+        let room = crate::icmp::ERROR_QUOTE_MAX.saturating_sub(header.len());
+        let bytes = &bytes[..bytes.len().min(room)];
         let mut out = Vec::with_capacity(header.len() + bytes.len());
         out.extend_from_slice(header);
         out.extend_from_slice(bytes);

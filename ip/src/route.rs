@@ -129,6 +129,12 @@ impl RouteTable {
     /// is there (Linux's EEXIST).
     pub fn add(&mut self, mut route: Route) -> Result<(), RouteError> {
         route.dest = route.dest.network();
+        if route.kind == RouteKind::Static {
+            // The user's route to a destination takes over from what a redirect taught
+            // about it, as Linux's new FIB entry leaves the old entry's redirect
+            // exception behind.
+            self.retain(|r| !(r.dest == route.dest && r.kind == RouteKind::Redirect));
+        }
         if route.kind != RouteKind::Connected
             && self
                 .routes
@@ -275,6 +281,28 @@ mod tests {
         ))
         .unwrap();
         t
+    }
+
+    /// A route the user adds to a destination a redirect taught replaces the learned one
+    /// (it was refused: "already exists", found by a review); a redirect never replaces
+    /// the user's.
+    #[test]
+    fn a_static_route_replaces_a_learned_one() {
+        let mut t = table();
+        let learned = route("10.0.5.7/32", Some("10.0.0.9"), 1, RouteKind::Redirect);
+        t.learn_redirect(learned, Instant::ZERO).unwrap();
+        assert_eq!(t.poll_at(), Some(Instant::ZERO + REDIRECT_LIFETIME));
+        let user = route("10.0.5.7/32", Some("10.0.0.3"), 1, RouteKind::Static);
+        t.add(user).unwrap();
+        let all = |_| true;
+        assert_eq!(t.lookup(ip("10.0.5.7"), all), Some(user));
+        assert_eq!(t.routes().iter().filter(|r| r.dest == user.dest).count(), 1);
+        assert_eq!(t.poll_at(), None, "its end is forgotten too");
+        assert_eq!(
+            t.learn_redirect(learned, Instant::ZERO),
+            Err(RouteError::Exists(cidr("10.0.5.7/32")))
+        );
+        assert_eq!(t.lookup(ip("10.0.5.7"), all), Some(user));
     }
 
     #[test]

@@ -2035,6 +2035,27 @@ fn leaving_by_the_incoming_interface_sends_a_redirect_and_still_forwards() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].dst, MAC_C);
     assert_eq!(l.icmp_stats().tx_redirects, 1);
+
+    // A datagram dropped for its size draws "fragmentation needed" alone, as Linux's
+    // ip_forward (a redirect went too, for a datagram that never left: found by a review).
+    l.set_mtu(0, 576).unwrap();
+    let big = Hdr::new(HOST_A, far, UDP).df().packet(&pattern(1000, 3));
+    rx_ip(&mut l, &mut up, 0, &big, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(matches!(
+        out[0].icmp(),
+        IcmpRepr::DestUnreachable {
+            code: icmp::unreach::FRAG_NEEDED,
+            ..
+        }
+    ));
+    assert_eq!(l.icmp_stats().tx_redirects, 1);
+    // Without DF it is cut and leaves: the redirect goes with it.
+    let big = Hdr::new(HOST_A, far, UDP).packet(&pattern(1000, 3));
+    rx_ip(&mut l, &mut up, 0, &big, T0);
+    assert_eq!(drain(&mut l).len(), 3, "a redirect and two fragments");
+    assert_eq!(l.icmp_stats().tx_redirects, 2);
 }
 
 #[test]
@@ -2459,8 +2480,8 @@ fn reassembly_timeout_with_the_first_fragment_sends_time_exceeded() {
             assert_eq!(code, icmp::exceeded::REASSEMBLY);
             assert_eq!(
                 original,
-                &first[..28],
-                "the first fragment's header and 8 bytes"
+                &first[..548],
+                "the first fragment as far as 576 bytes in all allow (RFC 1812 4.3.2.3)"
             );
         }
         other => panic!("{other:?}"),

@@ -176,6 +176,10 @@ struct LocalOpts {
     nodelay: bool,
     keepalive: bool,
     linger: Option<Duration>,
+    /// A non-blocking `connect` returned while its handshake was under way and no later
+    /// `connect` has seen it end: Linux's SS_CONNECTING, whose next `connect` after the
+    /// handshake says 0 (once; EISCONN after that).
+    connect_pending: bool,
 }
 
 /// A socket of the stack.
@@ -428,19 +432,25 @@ impl Socket {
     /// there, only its datagrams are received, and ICMP errors about it are reported).
     pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
         let addr = self.local_if_unspecified(v4(addr)?);
-        self.with_core(|c, now| {
+        let pending =
+            self.ty == Type::Stream && std::mem::take(&mut self.opts.lock().connect_pending);
+        let done = self.with_core(|c, now| {
             let Core { ip, transport, .. } = c;
             match self.ty {
                 Type::Dgram => transport
                     .udp_connect(self.handle, addr, ip.tx())
-                    .map(|_| ())
+                    .map(|_| false)
                     .map_err(Into::into),
+                // The first call after a non-blocking connect's handshake ended tells its
+                // outcome (Linux's `__inet_stream_connect` for SS_CONNECTING): success,
+                // or the error that ended it.
+                Type::Stream if pending && transport.tcp_connected(self.handle)? => Ok(true),
                 // A connect under way already (another thread's, or a non-blocking
                 // one's): a blocking call waits for it, as Linux's (a non-blocking one
                 // says `WouldBlock`, Linux's EALREADY, from the wait below).
                 Type::Stream => match transport.tcp_connect(self.handle, addr, ip.tx(), now) {
-                    Err(transport::TransportError::InProgress) => Ok(()),
-                    r => r.map_err(Into::into),
+                    Err(transport::TransportError::InProgress) => Ok(false),
+                    r => r.map(|()| false).map_err(Into::into),
                 },
                 // Sends without an address go to it; only its datagrams are heard.
                 Type::Raw => {
@@ -459,18 +469,12 @@ impl Socket {
                         return Err(transport::TransportError::Send(ip::SendError::NoRoute).into());
                     }
                     r.peer = Some(*addr.ip());
-                    Ok(())
+                    Ok(false)
                 }
             }
         })?;
-        if self.ty != Type::Stream {
+        if self.ty != Type::Stream || done {
             return Ok(());
-        }
-        if self.opts.lock().nonblocking {
-            // Under way, whatever may have come back since the lock was let go (a peer's
-            // RST on a fast link): Linux's EINPROGRESS, the outcome for `poll` and the
-            // next `connect` or `take_error` to tell.
-            return Err(SocketError::WouldBlock.into());
         }
         self.wait_connected()
     }
@@ -505,6 +509,16 @@ impl Socket {
     /// A stream socket's `connect` after its SYN left: wait until established, within
     /// SO_SNDTIMEO.
     fn wait_connected(&self) -> io::Result<()> {
+        {
+            let mut o = self.opts.lock();
+            if o.nonblocking {
+                // Under way, whatever may have come back since the lock was let go (a
+                // peer's RST on a fast link): Linux's EINPROGRESS, the outcome for `poll`
+                // and the next `connect` or `take_error` to tell.
+                o.connect_pending = true;
+                return Err(SocketError::WouldBlock.into());
+            }
+        }
         let timeout = self.opts.lock().send_timeout;
         let r = self.wait_for(timeout, |c, _| {
             Ok(c.transport.tcp_connected(self.handle)?.then_some(()))

@@ -444,6 +444,33 @@ fn connect_errors_are_reported_once_and_by_the_next_connect() {
     assert_eq!(e.kind(), ErrorKind::WouldBlock, "a new attempt: {e}");
 }
 
+/// After a non-blocking connect's handshake, the next `connect` says success once and
+/// only then EISCONN, as Linux's (`__inet_stream_connect` moves SS_CONNECTING to
+/// SS_CONNECTED): a program that polls for writable and calls `connect` again to learn
+/// the outcome (the classic idiom) sees 0. It said EISCONN at once (found by a review).
+#[test]
+fn connect_after_a_non_blocking_handshake_says_success_once() {
+    use socket_api::{Domain, Socket, Type};
+    let p = Pair::new(1500);
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, 7105)).unwrap();
+    let s = Socket::new(&p.a.stack, Domain::Inet, Type::Stream, 0).unwrap();
+    s.set_nonblocking(true);
+    let e = s.connect(addr(B_IP, 7105)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    let mut fds = [PollFd::new(&s, Interest::WRITABLE)];
+    assert_eq!(poll(&mut fds, Some(Duration::from_secs(5))).unwrap(), 1);
+    s.connect(addr(B_IP, 7105)).expect("the outcome: connected");
+    let e = s.connect(addr(B_IP, 7105)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "EISCONN: {e}");
+    let (_srv, _) = l.accept().unwrap();
+
+    // A blocking connect that succeeded has told its outcome already.
+    let b = Socket::new(&p.a.stack, Domain::Inet, Type::Stream, 0).unwrap();
+    b.connect(addr(B_IP, 7105)).unwrap();
+    let e = b.connect(addr(B_IP, 7105)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "EISCONN: {e}");
+}
+
 /// A blocking `connect` while an earlier one is under way (a non-blocking one's, or
 /// another thread's) waits for it, as Linux's: it said `WouldBlock` at once, which a
 /// blocking call never should (found by a review). A non-blocking one still says

@@ -602,8 +602,9 @@ impl Transport {
             u.local = Some(local);
             u.auto_addr = true;
         }
+        // A pending ICMP error stays for the next call to report, as Linux's
+        // `__ip4_datagram_connect` leaves `sk_err` alone.
         u.remote = Some(remote);
-        u.error = None;
         Ok(local)
     }
 

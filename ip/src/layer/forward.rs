@@ -67,24 +67,24 @@ impl IpLayer {
         let options = pkt.header_len() > ipv4::HEADER_LEN;
         // RFC 1812 5.2.7.2: leaving by the interface it came in on, towards a next hop on
         // the sender's own network: tell the sender of the better first hop. Not about a
-        // datagram whose sender chose its hops (a source route).
+        // datagram whose sender chose its hops (a source route). Sent only with a datagram
+        // that leaves, as Linux's ip_forward: one dropped for its size draws
+        // "fragmentation needed" alone.
         let source_routed = options && matches!(ipv4::check_options(pkt.header()), Ok(Some(_)));
-        if route.ifindex == in_ifindex && !source_routed {
-            let on_link = self
+        let redirect = route.ifindex == in_ifindex
+            && !source_routed
+            && next_hop != pkt.src()
+            && self
                 .out
                 .iface(in_ifindex)
                 .and_then(|i| i.addr)
                 .is_some_and(|c| c.contains(pkt.src()));
-            if on_link && next_hop != pkt.src() {
-                self.icmp_error(
-                    &d,
-                    icmp::kind::REDIRECT,
-                    icmp::redirect::HOST,
-                    u32::from(next_hop),
-                    now,
-                );
+        let redirect = |layer: &mut Self| {
+            if redirect {
+                let gateway = u32::from(next_hop);
+                layer.icmp_error(&d, icmp::kind::REDIRECT, icmp::redirect::HOST, gateway, now);
             }
-        }
+        };
         let (mtu, out_offload, out_addr) = self
             .out
             .iface(route.ifindex)
@@ -144,6 +144,7 @@ impl IpLayer {
             return;
         }
         if wire_len <= mtu {
+            redirect(self);
             self.out.stats.rx_forwarded += 1;
             // One copy, from the received frame into the one that leaves; TTL decremented
             // and the header checksum recomputed in place.
@@ -171,6 +172,7 @@ impl IpLayer {
             // together, and its pieces' offsets would not fit the 13-bit field.
             self.out.stats.drop_bad_fragment += 1;
         } else {
+            redirect(self);
             self.out.stats.rx_forwarded += 1;
             self.refragment(route.ifindex, next_hop, pkt, mtu, now);
         }

@@ -12,10 +12,6 @@ use crate::upper::{Datagram, IpTx, SendError, SendMeta};
 use netif::Instant;
 use std::net::Ipv4Addr;
 
-/// How much of an offending datagram an ICMP error quotes: up to 576 bytes in all
-/// (RFC 1812 4.3.2.3).
-pub(super) const ICMP_ERROR_MAX: usize = 576 - ipv4::HEADER_LEN - icmp::HEADER_LEN;
-
 impl IpLayer {
     pub(super) fn icmp_error(
         &mut self,
@@ -81,7 +77,7 @@ impl IpLayer {
             self.out.icmp.errors_rate_limited += 1;
             return;
         }
-        let quoted = &orig[..orig.len().min(ICMP_ERROR_MAX)];
+        let quoted = &orig[..orig.len().min(icmp::ERROR_QUOTE_MAX)];
         let msg = match kind {
             icmp::kind::TIME_EXCEEDED => IcmpRepr::TimeExceeded {
                 code,

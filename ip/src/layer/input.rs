@@ -5,7 +5,7 @@
 //! sent the datagram they quote (RFC 1122 3.2.2). Also the "host unreachable" that follows a
 //! failed ARP resolution (RFC 1812 4.3.3.1, 5.2.7.1).
 
-use super::icmp_error::{build_datagram, is_icmp_error, quoted_header, Unsent, ICMP_ERROR_MAX};
+use super::icmp_error::{build_datagram, is_icmp_error, quoted_header, Unsent};
 use super::IpLayer;
 use crate::icmp::{self, IcmpRepr};
 use crate::iface::PendingFrame;
@@ -727,7 +727,7 @@ impl IpLayer {
         let Some(src) = self.out.iface(ifindex).and_then(|i| i.ip()) else {
             return;
         };
-        let quoted = &orig[..orig.len().min(ICMP_ERROR_MAX)];
+        let quoted = &orig[..orig.len().min(icmp::ERROR_QUOTE_MAX)];
         let msg = IcmpRepr::DestUnreachable {
             code: icmp::unreach::HOST,
             next_hop_mtu: 0,
