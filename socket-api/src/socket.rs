@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use transport::{CongestionAlgorithm, PmtuMode, SocketHandle, SocketKind};
+use transport::{tcp, CongestionAlgorithm, PmtuMode, SocketHandle, SocketKind};
 
 /// Address family. Only IPv4 exists in this stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +55,19 @@ pub enum SockOpt {
     NoDelay(bool),
     /// `SO_KEEPALIVE` (honoured by TCP).
     KeepAlive(bool),
+    /// `TCP_KEEPIDLE`: how long a TCP connection with `SO_KEEPALIVE` may be idle before
+    /// its first probe, in whole seconds (a fraction is dropped) from 1 to 32,767, as
+    /// Linux's. Set on a connection, the next probe is due that long after the last
+    /// segment received. A listener's passes to what it accepts; `get_option` answers
+    /// the stack's default (`TcpConfig::keep_idle`, 2 hours) until it is set.
+    KeepIdle(Duration),
+    /// `TCP_KEEPINTVL`: the time between keepalive probes, whole seconds from 1 to
+    /// 32,767 (default `TcpConfig::keep_interval`, 75 s).
+    KeepInterval(Duration),
+    /// `TCP_KEEPCNT`: the unanswered probes after which the connection fails with
+    /// `TimedOut`, 1 to 127 (default `TcpConfig::keep_count`, 9). A `TCP_USER_TIMEOUT`
+    /// set takes its place, as on Linux.
+    KeepCount(u32),
     /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the
     /// connection fails with `TimedOut` (`None` or zero: unset, as Linux's 0, and the
     /// stack's default applies). Set, whatever its value, it also ends keepalive's
@@ -146,6 +159,9 @@ pub enum SockOptName {
     Tos,
     NoDelay,
     KeepAlive,
+    KeepIdle,
+    KeepInterval,
+    KeepCount,
     UserTimeout,
     Linger,
     Congestion,
@@ -190,6 +206,14 @@ pub struct Socket {
     cond: Arc<Condvar>,
     opts: Mutex<LocalOpts>,
     closed: AtomicBool,
+}
+
+/// A keepalive time as `TCP_KEEPIDLE` and `TCP_KEEPINTVL` take it: whole seconds (the
+/// fraction dropped), 1 to 32,767; `None` outside.
+fn keep_secs(d: Duration) -> Option<u16> {
+    u16::try_from(d.as_secs())
+        .ok()
+        .filter(|s| (1..=tcp::MAX_KEEP_SECS).contains(s))
 }
 
 pub(crate) fn v4(addr: SocketAddr) -> Result<SocketAddrV4, SocketError> {
@@ -1192,6 +1216,19 @@ impl Socket {
             SockOpt::UserTimeout(_) if self.ty != Type::Stream => {
                 return Err(bad("TCP_USER_TIMEOUT is an option of TCP sockets"));
             }
+            SockOpt::KeepIdle(_) | SockOpt::KeepInterval(_) | SockOpt::KeepCount(_)
+                if self.ty != Type::Stream =>
+            {
+                return Err(bad(
+                    "TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT are options of TCP sockets",
+                ));
+            }
+            SockOpt::KeepIdle(d) | SockOpt::KeepInterval(d) if keep_secs(d).is_none() => {
+                return Err(bad("keepalive times are whole seconds from 1 to 32767"));
+            }
+            SockOpt::KeepCount(n) if n == 0 || n > u32::from(tcp::MAX_KEEP_COUNT) => {
+                return Err(bad("TCP_KEEPCNT is 1 to 127 probes"));
+            }
             SockOpt::FastOpen(_) if self.ty != Type::Stream => {
                 return Err(bad("TCP_FASTOPEN is an option of TCP sockets"));
             }
@@ -1265,6 +1302,9 @@ impl Socket {
                     |o| match opt {
                         SockOpt::NoDelay(on) => o.nodelay = on,
                         SockOpt::KeepAlive(on) => o.keepalive = on,
+                        SockOpt::KeepIdle(d) => o.keep_idle = keep_secs(d).unwrap_or(0),
+                        SockOpt::KeepInterval(d) => o.keep_interval = keep_secs(d).unwrap_or(0),
+                        SockOpt::KeepCount(n) => o.keep_count = u8::try_from(n).unwrap_or(0),
                         // A buffer set by the application stays as it is (Linux: no
                         // autotuning once SO_RCVBUF is set).
                         SockOpt::RecvBuffer(n) => {
@@ -1394,6 +1434,14 @@ impl Socket {
                     )
                     .into())
                 }
+                SockOptName::KeepIdle | SockOptName::KeepInterval | SockOptName::KeepCount
+                    if self.ty != Type::Stream =>
+                {
+                    return Err(SocketError::InvalidInput(
+                        "TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT are options of TCP sockets",
+                    )
+                    .into())
+                }
                 SockOptName::FastOpen if self.ty != Type::Stream => {
                     return Err(SocketError::InvalidInput(
                         "TCP_FASTOPEN is an option of TCP sockets",
@@ -1473,6 +1521,18 @@ impl Socket {
                         SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
                         SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
                         SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
+                        SockOptName::KeepIdle => SockOpt::KeepIdle(match o.keep_idle {
+                            0 => c.transport.tcp_config().keep_idle,
+                            s => Duration::from_secs(u64::from(s)),
+                        }),
+                        SockOptName::KeepInterval => SockOpt::KeepInterval(match o.keep_interval {
+                            0 => c.transport.tcp_config().keep_interval,
+                            s => Duration::from_secs(u64::from(s)),
+                        }),
+                        SockOptName::KeepCount => SockOpt::KeepCount(match o.keep_count {
+                            0 => c.transport.tcp_config().keep_count,
+                            n => u32::from(n),
+                        }),
                         SockOptName::UserTimeout => SockOpt::UserTimeout(o.user_timeout),
                         SockOptName::Congestion => SockOpt::Congestion(o.congestion),
                         SockOptName::Tos => SockOpt::Tos(o.tos),

@@ -964,6 +964,74 @@ fn keepalive_detects_a_dead_peer() {
     assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
 }
 
+/// TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT per socket, as Linux's: read back (the
+/// stack's values until set), refused out of range or on another kind of socket, and
+/// honoured: a peer that vanishes is found out after the idle time and the probes the
+/// socket asked for, with the stack's own values hours long.
+#[test]
+fn keepalive_times_and_count_per_socket() {
+    use socket_api::{Domain, SockOpt, SockOptName, Socket, Type};
+    let (la, lb) = link(("eth-a", mac(1)), ("eth-b", mac(2)), 1500);
+    let p = Pair::with_devices(test_config(), Arc::new(la), Arc::new(lb));
+    let (c, s, _l) = connected(&p, 7710);
+    let k = c.socket();
+    assert!(matches!(
+        k.get_option(SockOptName::KeepIdle).unwrap(),
+        SockOpt::KeepIdle(d) if d == Duration::from_secs(7200)
+    ));
+    assert!(matches!(
+        k.get_option(SockOptName::KeepInterval).unwrap(),
+        SockOpt::KeepInterval(d) if d == Duration::from_secs(75)
+    ));
+    assert!(matches!(
+        k.get_option(SockOptName::KeepCount).unwrap(),
+        SockOpt::KeepCount(9)
+    ));
+    for bad in [
+        SockOpt::KeepIdle(Duration::ZERO),
+        SockOpt::KeepIdle(Duration::from_millis(999)),
+        SockOpt::KeepInterval(Duration::from_secs(32_768)),
+        SockOpt::KeepCount(0),
+        SockOpt::KeepCount(128),
+    ] {
+        let e = k.set_option(bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}: {e}");
+    }
+    let udp = Socket::new(&p.a.stack, Domain::Inet, Type::Dgram, 0).unwrap();
+    let e = udp.set_option(SockOpt::KeepCount(3)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(udp.get_option(SockOptName::KeepIdle).is_err());
+
+    k.set_option(SockOpt::KeepIdle(Duration::from_millis(1_500)))
+        .unwrap();
+    k.set_option(SockOpt::KeepInterval(Duration::from_secs(1)))
+        .unwrap();
+    k.set_option(SockOpt::KeepCount(2)).unwrap();
+    assert!(matches!(
+        k.get_option(SockOptName::KeepIdle).unwrap(),
+        SockOpt::KeepIdle(d) if d == Duration::from_secs(1)
+    ));
+    assert!(matches!(
+        k.get_option(SockOptName::KeepCount).unwrap(),
+        SockOpt::KeepCount(2)
+    ));
+    c.set_keepalive(true).unwrap();
+    p.b.vanish();
+    drop(s);
+    let t = Instant::now();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let e = (&c).read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    // 1 s idle, then two probes 1 s apart: about 3 s, not the stack's two hours.
+    assert!(
+        t.elapsed() >= Duration::from_millis(2_500),
+        "{:?}",
+        t.elapsed()
+    );
+    let st = p.a.stack.with_core(|c, _| c.transport.tcp_stats());
+    assert_eq!((st.keepalive_probes, st.keepalive_timeouts), (2, 1));
+}
+
 #[test]
 fn loopback_connections_within_one_stack() {
     let h = tests::pair::Host::new(test_config());

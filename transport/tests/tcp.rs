@@ -2043,6 +2043,48 @@ mod sending {
         assert_eq!((st.keepalive_probes, st.keepalive_timeouts), (4, 1));
     }
 
+    /// TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT per socket, in place of the stack's
+    /// values, as Linux's: set on a listener they pass to what it accepts, and a new idle
+    /// time on a connection moves the next probe to that long after the last segment
+    /// received (tcp_sock_set_keepidle). There were only the stack's values.
+    #[test]
+    fn keepalive_times_and_count_per_socket() {
+        let mut n = Net::with_cfg(keepalive_cfg());
+        let l = n.listen_cfg(LPORT, 16, |o| {
+            o.keepalive = true;
+            (o.keep_idle, o.keep_interval, o.keep_count) = (30, 5, 2);
+        });
+        let c = n.handshake_to(l, PPORT, syn(PEER_ISS), 65_535);
+        let t0 = n.now;
+        n.advance_to(t0 + secs(30) - ms(1));
+        n.nothing();
+        n.advance_to(t0 + secs(30));
+        n.only().expect_ack(c.snd - 1, c.rcv);
+        n.advance_to(t0 + secs(35));
+        n.only().expect_ack(c.snd - 1, c.rcv);
+        n.advance_to(t0 + secs(40) - ms(1));
+        assert_eq!(n.state(c.h), TcpState::Established);
+        n.advance_to(t0 + secs(40));
+        n.only().expect(RST | ACK, c.snd, c.rcv);
+        assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
+
+        // A shorter idle time set on an idle connection: due from its last segment.
+        let c = n.handshake_to(l, PPORT + 1, syn(PEER_ISS), 65_535);
+        let t1 = n.now;
+        n.advance_to(t1 + secs(20));
+        n.set_opts(c.h, |o| o.keep_idle = 12);
+        n.advance(Duration::ZERO);
+        n.only().expect_ack(c.snd - 1, c.rcv);
+        // And a longer one moves it later.
+        n.ack(&c, c.snd);
+        let t2 = n.now;
+        n.set_opts(c.h, |o| o.keep_idle = 100);
+        n.advance_to(t2 + secs(100) - ms(1));
+        n.nothing();
+        n.advance_to(t2 + secs(100));
+        n.only().expect_ack(c.snd - 1, c.rcv);
+    }
+
     /// A half-closed connection (shutdown(Write), our FIN acknowledged: FIN-WAIT-2) whose
     /// application reads on, with SO_KEEPALIVE: the peer that vanishes is found out by
     /// keepalive as in ESTABLISHED (Linux probes in every synchronized state), instead of

@@ -19,6 +19,9 @@ impl Transport {
         ConnOpts {
             nodelay: false,
             keepalive: false,
+            keep_idle: 0,
+            keep_interval: 0,
+            keep_count: 0,
             rcvbuf: self.tcp.cfg.rcvbuf,
             rcvbuf_max: self
                 .tcp
@@ -133,7 +136,7 @@ impl Transport {
         f(&mut s.opts);
         let opts = s.opts;
         if let Role::Conn(t) = &mut s.role {
-            let keepalive_before = t.opts.keepalive;
+            let keep_before = (t.opts.keepalive, t.opts.keep_idle);
             // The receive buffer (and so the window scale) is fixed once connected. A socket
             // whose buffer is fixed (SO_RCVBUF sets the maximum to the size, as Linux locks
             // it) stops autotuning at the buffer reached, which never shrinks.
@@ -152,9 +155,10 @@ impl Transport {
                 rcvbuf_max,
                 ..opts
             };
-            // Only turning keepalive on or off moves its timer (Linux's tcp_set_keepalive):
-            // another option set while probing must not bring the next probe forward.
-            if opts.keepalive != keepalive_before {
+            // Only turning keepalive on or off, or a new idle time, moves its timer
+            // (Linux's tcp_set_keepalive and tcp_sock_set_keepidle): another option set
+            // while probing must not bring the next probe forward.
+            if (opts.keepalive, opts.keep_idle) != keep_before {
                 t.rearm_keepalive(&tcp.cfg);
             }
             t.set_congestion(opts.congestion);

@@ -37,8 +37,8 @@ pub(crate) use conn::plateau_below;
 #[doc(hidden)]
 pub use conn::TcbProbe;
 pub use conn::{
-    ConnInfo, ConnOpts, State, OOO_MAX_RANGES, ORPHAN_PROBES, ORPHAN_RETRIES, SEG_TABLE_MAX,
-    TSO_MAX,
+    ConnInfo, ConnOpts, State, MAX_KEEP_COUNT, MAX_KEEP_SECS, OOO_MAX_RANGES, ORPHAN_PROBES,
+    ORPHAN_RETRIES, SEG_TABLE_MAX, TSO_MAX,
 };
 #[doc(hidden)]
 pub use inspect::{ListenerProbe, TcpProbe};

@@ -102,6 +102,9 @@ pub(super) fn opts() -> ConnOpts {
     ConnOpts {
         nodelay: false,
         keepalive: false,
+        keep_idle: 0,
+        keep_interval: 0,
+        keep_count: 0,
         rcvbuf: 64 * 1024,
         rcvbuf_max: 64 * 1024,
         sndbuf: 256 * 1024,

@@ -110,6 +110,12 @@ impl fmt::Display for State {
 pub struct ConnOpts {
     pub nodelay: bool,
     pub keepalive: bool,
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` (seconds, 1 to [`MAX_KEEP_SECS`]) and
+    /// `TCP_KEEPCNT` (1 to [`MAX_KEEP_COUNT`]) set on this socket; 0, the default, is the
+    /// stack's `TcpConfig` value (Linux's sysctls).
+    pub keep_idle: u16,
+    pub keep_interval: u16,
+    pub keep_count: u8,
     /// The receive buffer a connection starts with, and the most it may grow to (see
     /// `TcpConfig::rcvbuf_max`); equal, the buffer stays as it is.
     pub rcvbuf: usize,
@@ -235,6 +241,11 @@ const MIN_MSS: usize = 48;
 /// The default MSS when the peer sends none (RFC 9293 3.7.1).
 const DEFAULT_MSS: usize = 536;
 const MAX_PERSIST: Duration = Duration::from_secs(60);
+/// The longest `TCP_KEEPIDLE` and `TCP_KEEPINTVL`, seconds (Linux's MAX_TCP_KEEPIDLE and
+/// MAX_TCP_KEEPINTVL).
+pub const MAX_KEEP_SECS: u16 = 32_767;
+/// The most `TCP_KEEPCNT` probes (Linux's MAX_TCP_KEEPCNT).
+pub const MAX_KEEP_COUNT: u8 = 127;
 /// When an ACK the IP layer refused is tried again (Linux's TCP_DELACK_MAX).
 const ACK_RETRY: Duration = Duration::from_millis(200);
 

@@ -381,20 +381,20 @@ impl Tcb {
             // Data (or our FIN) in flight or queued: the retransmission and persist timers
             // and the user timeout watch the connection. As Linux's keepalive timer, look
             // again after the idle time.
-            self.timers.set(Timer::Keepalive, now + cfg.keep_idle);
+            self.timers.set(Timer::Keepalive, now + self.keep_idle(cfg));
             return;
         }
         let idle = now.saturating_duration_since(self.last_rx);
-        if idle < cfg.keep_idle {
+        if idle < self.keep_idle(cfg) {
             self.timers
-                .set(Timer::Keepalive, self.last_rx + cfg.keep_idle);
+                .set(Timer::Keepalive, self.last_rx + self.keep_idle(cfg));
             return;
         }
         // A user timeout the application set takes the place of keep_count (RFC 5482 4.2,
         // as Linux): give up once a probe is out and the peer has been silent that long.
         let gave_up = match self.user_timeout_set() {
             Some(ut) => self.keep_probes > 0 && idle >= ut,
-            None => self.keep_probes >= cfg.keep_count,
+            None => self.keep_probes >= self.keep_count(cfg),
         };
         if gave_up {
             stats.keepalive_timeouts += 1;
@@ -414,7 +414,34 @@ impl Tcb {
         if send_repr_ttl(tx, self.local, self.remote, &r, &[], self.opts.ip(), now) {
             stats.segs_out += 1;
         }
-        self.timers.set(Timer::Keepalive, now + cfg.keep_interval);
+        self.timers
+            .set(Timer::Keepalive, now + self.keep_interval(cfg));
+    }
+
+    /// How long the connection may be idle before the first probe: `TCP_KEEPIDLE` if
+    /// set, else the stack's.
+    pub fn keep_idle(&self, cfg: &TcpConfig) -> Duration {
+        match self.opts.keep_idle {
+            0 => cfg.keep_idle,
+            s => Duration::from_secs(u64::from(s)),
+        }
+    }
+
+    /// Between probes: `TCP_KEEPINTVL` if set, else the stack's.
+    pub fn keep_interval(&self, cfg: &TcpConfig) -> Duration {
+        match self.opts.keep_interval {
+            0 => cfg.keep_interval,
+            s => Duration::from_secs(u64::from(s)),
+        }
+    }
+
+    /// Unanswered probes before the connection fails: `TCP_KEEPCNT` if set, else the
+    /// stack's.
+    pub fn keep_count(&self, cfg: &TcpConfig) -> u32 {
+        match self.opts.keep_count {
+            0 => cfg.keep_count,
+            n => u32::from(n),
+        }
     }
 
     /// The user timeout the application set (`TCP_USER_TIMEOUT`), whatever its value,
@@ -434,7 +461,7 @@ impl Tcb {
     pub fn rearm_keepalive(&mut self, cfg: &TcpConfig) {
         if self.opts.keepalive && self.state.synchronized() {
             self.timers
-                .set(Timer::Keepalive, self.last_rx + cfg.keep_idle);
+                .set(Timer::Keepalive, self.last_rx + self.keep_idle(cfg));
         } else {
             self.timers.clear(Timer::Keepalive);
         }
