@@ -227,6 +227,18 @@ impl Client {
             return None;
         }
         let lease = self.checking.take()?;
+        self.decline(lease, now)
+    }
+
+    /// The interface refused the address of the lease just bound (another interface of
+    /// this host has it): an address in use, declined as a claimed one is (RFC 2131
+    /// 4.4.1), and the client starts again after 10 s. Nothing without a lease.
+    pub fn refused(&mut self, now: Instant) -> Option<Transmit> {
+        let lease = self.lease.take()?;
+        self.decline(lease, now)
+    }
+
+    fn decline(&mut self, lease: Lease, now: Instant) -> Option<Transmit> {
         self.stats.declines += 1;
         let mut m = self.message(MessageType::Decline, now);
         // RFC 2131 table 5: 'secs' and 'flags' 0 in a DECLINE, as in a RELEASE.
@@ -400,8 +412,12 @@ impl Client {
                 if self.state == State::Bound || next_state != self.state {
                     // A new exchange: a new transaction id (RFC 2131 4.4.5).
                     self.xid = self.rng.next_u64() as u32;
-                    self.started = now;
                     self.requested = now;
+                }
+                if self.state == State::Bound {
+                    // `secs` counts from the start of the renewal (RFC 2131 table 5, as
+                    // dhclient's first_sending): rebinding goes on with it.
+                    self.started = now;
                 }
                 self.state = next_state;
                 self.request_extension(now)
@@ -938,7 +954,8 @@ mod tests {
                 break;
             }
             if let Some(m) = c.poll(t) {
-                sent.push((t, m.to, c.state()));
+                let secs = u16::from_be_bytes([m.payload[8], m.payload[9]]);
+                sent.push((t, m.to, c.state(), secs));
             }
             if let Some(Event::Lost(a)) = c.take_event() {
                 assert_eq!(a.to_string(), "10.0.0.77/24");
@@ -952,6 +969,10 @@ mod tests {
         assert!(renew.iter().all(|s| s.1 == SERVER));
         assert_eq!(rebind[0].0, at(875.0));
         assert!(rebind.iter().all(|s| s.1 == Ipv4Addr::BROADCAST));
+        // `secs` counts from the renewal's start at T1 on through rebinding (it began
+        // again at T2: found by a review).
+        assert_eq!(renew[0].3, 0);
+        assert_eq!(rebind[0].3, 375);
         // 875 → 937.5 (62.5 s left/2 = 62.5 ≥ 60) → then capped at the end.
         assert!(rebind
             .windows(2)

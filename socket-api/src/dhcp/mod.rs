@@ -251,8 +251,9 @@ impl Run {
         let ifindex = self.ifindex;
         let mut route = self.route.lock();
         let mut mtu_before = self.mtu_before.lock();
-        let failed = stack.with_core(|c, now| {
+        let (failed, refused) = stack.with_core(|c, now| {
             let mut failed = 0u64;
+            let mut refused = false;
             let iface = c.ip.interfaces().into_iter().find(|i| i.ifindex == ifindex);
             let current = iface.as_ref().and_then(|i| i.addr);
             let mtu_now = iface.map(|i| i.mtu);
@@ -277,12 +278,16 @@ impl Run {
                 *route = None;
             }
             match &event {
-                Event::Bound(lease) => {
+                // An address the interface refuses (another interface has it) is
+                // declined below, and nothing else of the lease is applied.
+                Event::Bound(lease)
                     if current != Some(lease.addr)
-                        && c.ip.set_address(ifindex, Some(lease.addr), now).is_err()
-                    {
-                        failed += 1;
-                    }
+                        && c.ip.set_address(ifindex, Some(lease.addr), now).is_err() =>
+                {
+                    failed += 1;
+                    refused = true;
+                }
+                Event::Bound(lease) => {
                     if let Some(m) = lease.mtu.filter(|&m| m >= 576) {
                         // Larger than the device carries: kept as it is.
                         match c.ip.set_mtu(ifindex, m.into()) {
@@ -327,16 +332,21 @@ impl Run {
                     }
                 }
             }
-            failed
+            (failed, refused)
         });
+        let bound = matches!(event, Event::Bound(_)) && !refused;
         // Set before the client's lock is taken to notify: a waiter that saw it unset
         // holds that lock until it waits.
-        self.applied
-            .store(matches!(event, Event::Bound(_)), Ordering::Release);
+        self.applied.store(bound, Ordering::Release);
         let mut c = self.client.lock();
         c.stats.config_failures += failed;
-        if matches!(event, Event::Bound(_)) {
+        if bound {
             self.bound.notify_all();
+        }
+        if refused {
+            let out = c.refused(stack.now());
+            drop(c);
+            self.send(out);
         }
     }
 
@@ -550,6 +560,42 @@ mod review19_tests {
             self.a.shutdown();
             self.b.shutdown();
         }
+    }
+
+    /// A lease whose address the interface refuses (another interface of this host has
+    /// it) is declined, as an address in use (RFC 2131 4.4.1), and not reported: the
+    /// client asks again after 10 s and takes the next offer. `wait_for_lease` reported
+    /// the refused lease as bound (found by a review).
+    #[test]
+    fn an_address_another_interface_has_is_declined() {
+        const OTHER: [u8; 4] = [10, 0, 0, 78];
+        let lan = Lan::new(
+            3600,
+            Box::new(|kind, nth| match (kind, nth) {
+                (1, 0) => Some((2, ADDR)),
+                (3, 0) => Some((5, ADDR)),
+                (1, _) => Some((2, OTHER)),
+                (3, _) => Some((5, OTHER)),
+                _ => None,
+            }),
+        );
+        // The loopback takes the address first (the lease waits for its ARP check).
+        let taken = lan.a.with_core(|c, now| {
+            c.ip.set_address(0, Some("10.0.0.77/32".parse().unwrap()), now)
+        });
+        taken.unwrap();
+        assert!(lan.a.wait_for_lease(Duration::from_secs(4)).is_none());
+        assert!(lan.wait(Duration::from_secs(2), |l| l.kinds().contains(&4)));
+        assert_eq!(lan.addr(), None, "eth0 took nothing");
+        assert!(!lan.default_route(), "nor the lease's router");
+        let l = lan
+            .a
+            .wait_for_lease(Duration::from_secs(20))
+            .expect("the next offer, after 10 s");
+        assert_eq!(l.addr, "10.0.0.78/24".parse().unwrap());
+        assert_eq!(lan.addr(), Some(l.addr));
+        let declined = lan.seen.lock().iter().filter(|s| s.0 == 4).count();
+        assert_eq!(declined, 1);
     }
 
     #[test]
