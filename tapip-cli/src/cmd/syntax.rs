@@ -568,7 +568,9 @@ pub fn commands(line: &str) -> Vec<&str> {
             }
             _ => {}
         }
-        word_start = quote.is_none() && (c.is_whitespace() || c == ';');
+        // The blanks `words` splits at (shlex's, a shell's): a `#` after another kind of
+        // space (U+00A0, say) is inside a word, not a comment.
+        word_start = quote.is_none() && matches!(c, ' ' | '\t' | '\n' | ';');
     }
     if !comment {
         out.push(&line[start..]);
@@ -1021,6 +1023,11 @@ mod tests {
         assert_eq!(commands("a#b; c"), vec!["a#b", " c"]);
         assert_eq!(commands("# all a comment"), vec![""]);
         assert_eq!(commands(""), vec![""]);
+        assert_eq!(commands("a\t# b"), vec!["a\t"]);
+        // Not a blank of the shell's: the `#` is in the word, as `words` keeps it (it
+        // started a comment: found by a review).
+        assert_eq!(commands("ping a\u{a0}#b"), vec!["ping a\u{a0}#b"]);
+        assert_eq!(words("ping a\u{a0}#b").unwrap(), vec!["ping", "a\u{a0}#b"]);
     }
 
     #[test]
