@@ -42,7 +42,10 @@ pub enum SockOpt {
     ReuseAddr(bool),
     /// `SO_BROADCAST`: allow sending to broadcast addresses.
     Broadcast(bool),
-    /// `SO_RCVBUF`, bytes.
+    /// `SO_RCVBUF`, bytes (256 to 16 MiB). It reads back as set, not doubled as Linux's
+    /// (whose buffer counts its bookkeeping too): here the bytes are data. On a TCP socket
+    /// it fixes the buffer (no autotuning); set on a connection, the window stops
+    /// growing where it is and never shrinks, as Linux keeps the window clamp it reached.
     RecvBuffer(usize),
     /// `SO_SNDBUF`, bytes.
     SendBuffer(usize),

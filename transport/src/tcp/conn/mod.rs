@@ -40,6 +40,8 @@ mod rtt;
 mod rxring;
 mod scoreboard;
 mod segtable;
+#[cfg(test)]
+mod snd_review_tests;
 mod timers;
 mod undo;
 mod urgent;

@@ -200,7 +200,10 @@ impl Tcb {
         max: usize,
     ) -> usize {
         let queued = self.sndq.len();
-        let len = queued.min(self.seg_room()).min(max);
+        // Only what was sent before (RFC 6582 3.2 step 4): bytes past SND.MAX would not
+        // move it, and the peer's ACK of them would be dropped as one of unsent data.
+        let sent_data = self.snd_max.since(self.snd_base).min(queued);
+        let len = sent_data.min(self.seg_room()).min(max);
         let data_end = self.snd_base + queued;
         let fin = self.fin_queued && self.snd_base + len == data_end && self.snd_max.gt(data_end);
         if len == 0 && !fin {
@@ -240,6 +243,12 @@ impl Tcb {
         if !self.tlp_enabled || self.snd_max == self.snd_una || self.tlp_count >= self.tlp_max {
             return;
         }
+        // SACKed segments outside recovery: RACK's reordering timer decides about the
+        // holes (RFC 8985 7.2 schedules no probe then; Linux probes only in CA_Open), and
+        // a probe would send the last segment again, which the peer holds.
+        if !self.in_recovery && self.sb.sacked_bytes() > 0 {
+            return;
+        }
         let mut pto = srtt * 2 + Duration::from_millis(2);
         let flight = self.snd_max.since(self.snd_una);
         // A flight that fills the peer's window: a receiver whose buffer is full holds
@@ -268,7 +277,11 @@ impl Tcb {
     /// The probe: one new segment if the windows allow, else the last one sent again, so
     /// the peer's SACK shows what is missing and recovery starts without a timeout.
     pub(super) fn on_tlp(&mut self, stats: &mut TcpStats, tx: &mut dyn IpTx, now: Instant) {
-        if self.snd_max == self.snd_una || !self.state.synchronized() {
+        // (Armed before SACKs came: as in `arm_tlp`, they leave the holes to RACK.)
+        if self.snd_max == self.snd_una
+            || !self.state.synchronized()
+            || (!self.in_recovery && self.sb.sacked_bytes() > 0)
+        {
             return;
         }
         stats.loss_probes += 1;
