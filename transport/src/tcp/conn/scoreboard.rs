@@ -70,6 +70,12 @@ impl Scoreboard {
         let base = ack;
         sorted[..n].sort_by_key(|&(l, _)| l.diff(base));
         for &(l, r) in &sorted[..n] {
+            // A block that starts below what is acknowledged is no valid SACK (Linux's
+            // tcp_is_sackblock_valid): clipped, it marked the first segment, which the
+            // ACK says the peer lacks, and the next ACK took that for reneging.
+            if l.lt(base) {
+                continue;
+            }
             info.newly_sacked += self.table.sacked(l, r, delivered);
         }
         info
@@ -294,6 +300,20 @@ mod tests {
         // Below its own field, the block does report a duplicate.
         let b = [(Seq(1000), Seq(2000))];
         assert!(sb.on_ack(Seq(2000), Seq(4000), &b, &mut |_| {}).dsack);
+    }
+
+    /// A block reaching below the cumulative ACK (not a D-SACK: it reaches above it too)
+    /// is ignored, as Linux ignores it; its marks were taken for reneging by the next
+    /// ACK, which wiped the valid ones (found by a review).
+    #[test]
+    fn a_block_that_starts_below_the_ack_is_ignored() {
+        let mut sb = ten();
+        sack(&mut sb, 2000, &[(5000, 6000)]);
+        let info = sack(&mut sb, 2000, &[(1500, 3000), (5000, 6000)]);
+        assert!(!info.dsack);
+        assert_eq!((info.newly_sacked, sb.sacked_bytes()), (0, 1000));
+        assert!(!sb.check_reneging(Seq(2000)));
+        assert_eq!(sb.sacked_bytes(), 1000);
     }
 
     #[test]
