@@ -284,6 +284,51 @@ mod tests {
         b.shutdown();
     }
 
+    /// A raw socket still in a multicast group when the program ends leaves it, as the
+    /// kernel's close at exit does (raw sockets leave their groups on close here too,
+    /// 7a0c332). `close_all_sockets` closed only TCP sockets and UDP sockets with groups,
+    /// so the routers never heard the leave (found by a review).
+    #[test]
+    fn the_end_leaves_the_multicast_groups_of_open_raw_sockets() {
+        use crate::{RawSocket, UdpSocket};
+        use std::net::Ipv4Addr;
+        let (a, b) = two_stacks(Duration::from_secs(5));
+        let routers = UdpSocket::bind(&b, "0.0.0.0:0").unwrap();
+        let all_routers = Ipv4Addr::new(224, 0, 0, 2);
+        routers
+            .join_multicast_v4(&all_routers, &Ipv4Addr::new(10, 0, 0, 2))
+            .unwrap();
+        let mut igmp = RawSocket::new(&b, 2).unwrap();
+        igmp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let group = Ipv4Addr::new(239, 1, 2, 4);
+        let member = RawSocket::new(&a, 253).unwrap();
+        member
+            .socket()
+            .join_multicast(group, Ipv4Addr::new(10, 0, 0, 1))
+            .unwrap();
+        end(vec![a.clone()]);
+        let mut buf = [0u8; 128];
+        // The join's reports may come first: look for the leave.
+        let leave = loop {
+            match igmp.recv_from(&mut buf) {
+                Ok((n, _)) => {
+                    let hl = usize::from(buf[0] & 0x0f) * 4;
+                    if n >= hl + 8 && buf[hl] == 0x17 && buf[hl + 4..hl + 8] == group.octets() {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e.kind()),
+            }
+        };
+        drop(member);
+        b.shutdown();
+        assert_eq!(
+            leave,
+            Ok(()),
+            "no IGMP leave for the raw socket's group within 5 s"
+        );
+    }
+
     #[test]
     fn the_end_gives_up_after_the_exit_linger_and_resets() {
         let (a, b) = two_stacks(Duration::ZERO);
@@ -389,6 +434,101 @@ mod tests {
         opener.join().unwrap();
         drop(c);
         b.shutdown();
+    }
+
+    /// The end of the program while another thread's `Stack::shutdown` is still writing
+    /// its last segments (to a slow device), on a stack whose exit linger is
+    /// `Duration::MAX` (no limit, as `Stack::linger` and the test above take it), waits
+    /// for that shutdown. `wait_stopped` added the limit to the clock unchecked: it
+    /// panicked, `at_exit` swallowed the panic, and the process ended before the other
+    /// thread's shutdown had written its frames (what 9c9bf0d meant to prevent; found by
+    /// a review).
+    #[test]
+    fn the_end_waits_for_a_shutdown_under_way_with_no_exit_limit() {
+        use netif::{Device, DeviceInfo, MemoryLink};
+        use parking_lot::Condvar;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        struct Gated {
+            link: MemoryLink,
+            shut: Mutex<bool>,
+            cv: Condvar,
+        }
+        impl Gated {
+            fn set(&self, shut: bool) {
+                *self.shut.lock() = shut;
+                self.cv.notify_all();
+            }
+        }
+        impl Device for Gated {
+            fn info(&self) -> DeviceInfo {
+                self.link.info()
+            }
+            fn recv(&self, b: &mut [u8], t: Duration) -> std::io::Result<Option<usize>> {
+                self.link.recv(b, t)
+            }
+            fn send(&self, f: &[u8]) -> std::io::Result<()> {
+                let mut g = self.shut.lock();
+                while *g {
+                    self.cv.wait(&mut g);
+                }
+                drop(g);
+                self.link.send(f)
+            }
+            fn arm_recv_interrupt(&self) -> bool {
+                self.link.arm_recv_interrupt()
+            }
+            fn interrupt_recv(&self) {
+                self.link.interrupt_recv()
+            }
+        }
+        let (a_end, b_end) = crate::testing::link(4096);
+        let dev = Arc::new(Gated {
+            link: a_end,
+            shut: Mutex::new(false),
+            cv: Condvar::new(),
+        });
+        let a = StackBuilder::new()
+            .device(dev.clone())
+            .exit_linger(Duration::MAX);
+        let (a, b) = crate::testing::two_stacks(a, b_end);
+        let l = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
+        let c = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
+        let (_r, _) = l.accept().unwrap();
+        dev.set(true);
+        (&c).write_all(&[1u8; 200_000]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let other = {
+            let a = a.clone();
+            std::thread::spawn(move || a.shutdown())
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(a.is_shut_down(), "the other thread's shutdown is under way");
+        let opened = Arc::new(AtomicBool::new(false));
+        let opener = {
+            let (dev, opened) = (dev.clone(), opened.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(400));
+                opened.store(true, Ordering::SeqCst);
+                dev.set(false);
+            })
+        };
+        let a2 = a.clone();
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| end(vec![a2])));
+        let opened_at_end = opened.load(Ordering::SeqCst);
+        other.join().unwrap();
+        opener.join().unwrap();
+        drop(c);
+        b.shutdown();
+        let why = ended.as_ref().err().and_then(|p| {
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+        });
+        assert!(ended.is_ok(), "end panicked: {why:?}");
+        assert!(
+            opened_at_end,
+            "the end came before the other thread's shutdown could write"
+        );
     }
 
     /// The end of the program reached inside `with_core` (holding the core lock) while

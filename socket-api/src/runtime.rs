@@ -850,9 +850,10 @@ impl Stack {
     /// hold the core lock that shutdown waits for (the end of the program, reached inside
     /// `with_core`).
     pub(crate) fn wait_stopped(&self, limit: Duration) -> bool {
-        let end = std::time::Instant::now() + limit;
+        // No end when it reaches past what the clock holds (`Duration::MAX`: no limit).
+        let end = std::time::Instant::now().checked_add(limit);
         while !self.shared.stopped.load(Ordering::SeqCst) {
-            if std::time::Instant::now() >= end {
+            if end.is_some_and(|e| std::time::Instant::now() >= e) {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -899,9 +900,12 @@ impl Stack {
                     transport.close(h, ip.tx(), now);
                 }
                 core.unregister(h);
-            } else if transport.udp(h).is_ok_and(|u| !u.groups().is_empty()) {
+            } else if transport.udp(h).is_ok_and(|u| !u.groups().is_empty())
+                || transport.raw(h).is_ok_and(|r| !r.groups().is_empty())
+            {
                 // Its groups are left, as the kernel's close at exit leaves them: the last
                 // reporter's leave tells the routers now, not minutes later (RFC 2236 3).
+                // (UDP and raw sockets alike.)
                 transport.close(h, ip.tx(), now);
                 core.unregister(h);
             }

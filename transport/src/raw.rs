@@ -93,6 +93,11 @@ impl RawSocket {
     }
 
     /// `SO_RCVBUF`: how many bytes the queue may hold.
+    /// The groups the socket joined (`IP_ADD_MEMBERSHIP`), with their interfaces.
+    pub fn groups(&self) -> &[crate::udp::Joined] {
+        &self.groups
+    }
+
     pub fn rcvbuf(&self) -> usize {
         self.max_bytes
     }
