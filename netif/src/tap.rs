@@ -72,7 +72,7 @@ pub enum TapError {
     PermissionDenied(String),
     #[error("/dev/net/tun does not exist: load the tun module (modprobe tun)")]
     NoTunDevice,
-    #[error("invalid tap name '{0}': at most 15 bytes, no '/', ':' or spaces")]
+    #[error("invalid tap name '{}': at most 15 bytes, no '/', ':' or spaces, not . or ..", .0.escape_debug())]
     BadName(String),
     #[error("tap '{name}' is busy (another process holds it?): {source}")]
     Busy { name: String, source: io::Error },
@@ -230,7 +230,11 @@ fn write_two(fd: std::os::fd::RawFd, hdr: &[u8], frame: &[u8]) -> io::Result<usi
 }
 
 fn valid_ifname(name: &str) -> bool {
+    // Linux's dev_valid_name: "." and ".." are refused too (EINVAL, which `classify`
+    // would have called a name taken by another kind of interface).
     !name.is_empty()
+        && name != "."
+        && name != ".."
         && name.len() < 16
         && name
             .bytes()
@@ -826,6 +830,10 @@ mod tests {
         assert!(!valid_ifname("a/b"));
         assert!(!valid_ifname("has space"));
         assert!(!valid_ifname("sixteen-chars-xx"));
+        // Linux's dev_valid_name refuses these (found by a review).
+        assert!(!valid_ifname("."));
+        assert!(!valid_ifname(".."));
+        assert!(valid_ifname("..."));
         assert_eq!(netmask(24), Ipv4Addr::new(255, 255, 255, 0));
         assert_eq!(netmask(0), Ipv4Addr::UNSPECIFIED);
         assert_eq!(netmask(32), Ipv4Addr::BROADCAST);

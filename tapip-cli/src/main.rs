@@ -160,7 +160,72 @@ fn check(cli: &Cli) -> Result<(), String> {
             cli.host_addr
         ));
     }
+    // What the stack (or the kernel, for the kernel side) would refuse once the TAP is
+    // made and configured: said now, with the other bad values (found by a review).
+    let unicast =
+        |a: std::net::Ipv4Addr| !(a.is_multicast() || a.is_broadcast() || a.is_unspecified());
+    if !cli.dhcp && !unicast(cli.addr.addr()) {
+        return Err(format!("--addr {}: not a unicast address", cli.addr));
+    }
+    if !cli.no_host_config && !unicast(cli.host_addr.addr()) {
+        return Err(format!(
+            "--host-addr {}: not a unicast address",
+            cli.host_addr
+        ));
+    }
+    if let Some(gw) = cli.gateway {
+        let net = cli.addr;
+        let edge = net.prefix() < 31 && (gw == net.network().addr() || net.broadcast() == Some(gw));
+        let why = if gw == net.addr() || gw.is_loopback() {
+            Some("the stack's own address".to_string())
+        } else if !net.contains(gw) {
+            Some(format!("not on the stack's network {}", net.network()))
+        } else if edge || !unicast(gw) {
+            Some("not a host's address".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(format!("--gateway {gw}: {why}"));
+        }
+    }
+    if cli.search.len() > socket_api::dns::MAX_SEARCH {
+        return Err(format!(
+            "--search: {} domains given, at most {}",
+            cli.search.len(),
+            socket_api::dns::MAX_SEARCH
+        ));
+    }
+    for d in &cli.search {
+        if !socket_api::dns::wire::valid_name(d.strip_suffix('.').unwrap_or(d)) {
+            return Err(format!(
+                "--search '{}': not a valid domain name",
+                d.escape_debug()
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Clap's error as the one line this program prints: what it says up to its usage note,
+/// its lines joined, a value it quotes shown with its control characters escaped (the
+/// first line alone dropped what was missing, and a value with a newline cut the reason
+/// off; found by a review).
+fn one_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let mut msg = e.to_string();
+    if let Some(ContextValue::String(v)) = e.get(ContextKind::InvalidValue) {
+        if v.contains(char::is_control) {
+            msg = msg.replace(v.as_str(), &v.escape_debug().to_string());
+        }
+    }
+    let body = msg.split("\n\n").next().unwrap_or_default();
+    let joined: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    joined.join(" ").trim_start_matches("error: ").to_string()
 }
 
 /// `--tcp-time-wait`, `--linger`: seconds, fractions allowed.
@@ -194,15 +259,17 @@ fn main() {
         Err(e) => {
             use clap::error::ErrorKind::*;
             if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-                e.exit();
+                // A failed write is an error, as for every other output (clap's `exit`
+                // ignored it: `tapip --help > /dev/full` said nothing and exited 0).
+                use std::io::Write;
+                if let Err(w) = e.print().and_then(|()| std::io::stdout().flush()) {
+                    errln!("tapip: cannot write to stdout: {w}");
+                    std::process::exit(1);
+                }
+                std::process::exit(0);
             }
             // One line, like every other error of this program.
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("bad arguments");
-            errln!(
-                "tapip: {} (try --help)",
-                cmd::shorten(first.trim_start_matches("error: "))
-            );
+            errln!("tapip: {} (try --help)", cmd::shorten(&one_line(&e)));
             std::process::exit(2);
         }
     };
@@ -219,7 +286,7 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, String> {
         let cli = Cli::try_parse_from(std::iter::once("tapip").chain(args.iter().copied()))
-            .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())?;
+            .map_err(|e| one_line(&e))?;
         check(&cli)?;
         Ok(cli)
     }
@@ -299,6 +366,94 @@ mod tests {
         for bad in ["x", "10.0.0.1/33", "10.0.0/24", ""] {
             let e = parse(&["--addr", bad]).unwrap_err();
             assert!(e.contains("--addr"), "{bad}: {e}");
+        }
+    }
+
+    /// `--dhcp-wait` without `--dhcp`: clap's message is "the following required
+    /// arguments were not provided:" with the argument on the next line; the program
+    /// printed only the first line, which did not say what was missing (found by a
+    /// review).
+    #[test]
+    fn a_missing_required_option_is_named_in_the_one_line() {
+        let e = parse(&["--dhcp-wait", "5"]).unwrap_err();
+        assert!(
+            e.contains("--dhcp"),
+            "the one line does not name --dhcp: {e}"
+        );
+    }
+
+    /// A value with a newline in it (a variable holding two lines): clap quotes the raw
+    /// value, and the first line of its message was cut inside the quotes, losing the
+    /// reason: `tapip: invalid value '00:34:45:67:89:ab (try --help)` for a MAC refused
+    /// for its trailing newline (found by a review). Now one line with the value escaped.
+    #[test]
+    fn an_error_about_a_value_with_a_newline_keeps_its_reason() {
+        let e = parse(&["--mac", "00:34:45:67:89:ab\n"]).unwrap_err();
+        assert!(
+            e.contains("--mac") && e.contains("invalid MAC address"),
+            "the one line lost the option and the reason: {e}"
+        );
+        assert!(!e.contains('\n'), "{e:?}");
+        let e = parse(&["--fault", "loss=2\nseed=1"]).unwrap_err();
+        assert!(
+            e.contains("--fault") && e.contains("bad rate") && !e.contains('\n'),
+            "the one line lost the reason: {e:?}"
+        );
+    }
+
+    /// Values the stack refuses (setup.rs: `set_address`, `add_route`, `set_dns_search`)
+    /// or the kernel refuses (SIOCSIFADDR of a multicast address, for `--host-addr`) are
+    /// refused by `check`, before the TAP is made, with status 2 as the other bad values.
+    /// They passed, to be refused after the TAP was created and its kernel side
+    /// configured, with status 1 (found by a review).
+    #[test]
+    fn values_the_stack_refuses_are_refused_before_the_tap_is_made() {
+        let bad: Vec<&[&str]> = [
+            &["--addr", "224.0.0.5/24", "--no-host-config"][..],
+            &["--host-addr", "224.0.0.5/24"],
+            &["--gateway", "10.0.0.1"],
+            &["--search", "a b"],
+            &[
+                "--search", "a", "--search", "b", "--search", "c", "--search", "d", "--search",
+                "e", "--search", "f", "--search", "g",
+            ],
+        ]
+        .into_iter()
+        .filter(|bad| parse(bad).is_ok())
+        .collect::<Vec<_>>();
+        assert!(bad.is_empty(), "accepted: {bad:?}");
+    }
+
+    /// README: a write to stdout that fails ends the program with one line, `tapip: cannot
+    /// write to stdout: No space left on device (os error 28)`, and status 1 (as `ls
+    /// --help > /dev/full` fails), `--help` and `--version` too: clap's `Error::exit`
+    /// ignored the write's error, and `tapip --help > /dev/full` said nothing and exited 0
+    /// (found by a review). Runs the built `tapip` with `--help` and `--version` only,
+    /// which exit at once.
+    #[test]
+    fn help_to_a_full_disk_is_an_error() {
+        let exe = std::env::current_exe().unwrap();
+        let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("tapip");
+        assert!(bin.exists(), "build the binary first: {}", bin.display());
+        for flag in ["--help", "--version"] {
+            let full = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap();
+            let out = std::process::Command::new(&bin)
+                .arg(flag)
+                .stdin(std::process::Stdio::null())
+                .stdout(full)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.code() == Some(1)
+                    && err.trim_end()
+                        == "tapip: cannot write to stdout: No space left on device (os error 28)",
+                "{flag} > /dev/full: status {:?}, stderr {err:?}",
+                out.status.code()
+            );
         }
     }
 }

@@ -209,4 +209,25 @@ mod tests {
             "{d}"
         );
     }
+
+    /// Every error is one line (README): a `--tap` name with a newline in it is refused
+    /// before any TAP is opened (`valid_ifname`), but the message quotes the name raw:
+    /// `tapip: invalid tap name 'a` and `b': at most 15 bytes, ...` on two lines. (The
+    /// shell's errors go through `cmd::shorten`, which escapes control characters; the
+    /// start-up errors do not.)
+    #[test]
+    fn a_bad_tap_name_is_refused_in_one_line() {
+        let cli = Cli::parse_from(["tapip", "--tap", "a\nb", "--no-host-config"]);
+        let (trace, _lines) = Trace::new();
+        let (input, _requests) = Input::new();
+        let e = match build(&cli, trace, Signals::default(), input) {
+            Ok(ctx) => {
+                crate::cmd::testing::finish(ctx);
+                panic!("a tap name with a newline was taken");
+            }
+            Err(e) => e,
+        };
+        assert!(e.starts_with("invalid tap name"), "{e}");
+        assert!(!e.contains('\n'), "two lines: {e:?}");
+    }
 }
