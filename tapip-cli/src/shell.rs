@@ -76,6 +76,10 @@ pub fn main(cli: Cli) -> i32 {
     if !linger(&ctx, limit, interactive) && code == 0 {
         code = 1;
     }
+    // The stack's last frames (a DHCPRELEASE, the resets of connections given up) are
+    // written before the capture ends: it stops once the drivers have (it stopped before,
+    // and missed them; found by a review).
+    ctx.stack.shutdown();
     // A capture cut short by a write error, or whose last records do not reach the file,
     // is said in one line, and the program does not end as if all went well.
     let flushed = ctx.pcap.stop().map_err(|e| format!("pcap: {e}"));
@@ -88,7 +92,6 @@ pub fn main(cli: Cli) -> i32 {
             code = 1;
         }
     }
-    ctx.stack.shutdown();
     // The drivers (and their tracers) are gone; with the shell's handle dropped too the
     // trace channel closes and the printer ends once it has printed every line.
     drop(ctx);
