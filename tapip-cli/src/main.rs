@@ -77,7 +77,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_offload: bool,
     /// One write system call per frame on the tap: do not use io_uring, which writes many
-    /// plain frames per call (on by default where the kernel allows it).
+    /// plain frames per call (on by default for plain frames, i.e. with --no-offload,
+    /// where the kernel allows it; offloaded frames are written one per call).
     #[arg(long)]
     pub no_uring: bool,
     /// Read plain frames through io_uring too, many per call (by default each is read with
@@ -149,6 +150,15 @@ fn check(cli: &Cli) -> Result<(), String> {
             cli.dns.len(),
             socket_api::dns::MAX_SERVERS
         ));
+    }
+    // A server is one host (found by a review: 0.0.0.0, a group or a broadcast address
+    // was taken as one).
+    if let Some(d) = cli
+        .dns
+        .iter()
+        .find(|d| d.is_unspecified() || d.is_multicast() || d.is_broadcast())
+    {
+        return Err(format!("--dns {d}: not a host's address"));
     }
     // Before the TAP is made or the host configured (found by a review).
     if !cli.mac.is_unicast() {
@@ -413,6 +423,8 @@ mod tests {
             &["--host-addr", "224.0.0.5/24"],
             &["--gateway", "10.0.0.1"],
             &["--search", "a b"],
+            &["--dns", "0.0.0.0"],
+            &["--dns", "224.0.0.251"],
             &[
                 "--search", "a", "--search", "b", "--search", "c", "--search", "d", "--search",
                 "e", "--search", "f", "--search", "g",
