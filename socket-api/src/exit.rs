@@ -117,8 +117,45 @@ fn end(stacks: Vec<Stack>) {
 mod tests {
     use super::*;
     use crate::{StackBuilder, TcpListener, TcpStream};
+    use netif::{Device, DeviceInfo, MemoryLink};
+    use parking_lot::Condvar;
     use std::io::{Read, Write};
     use std::sync::Arc;
+
+    /// A device whose sends wait while `shut` holds (a slow device, for the end's waits).
+    struct Gated {
+        link: MemoryLink,
+        shut: Mutex<bool>,
+        cv: Condvar,
+    }
+    impl Gated {
+        fn set(&self, shut: bool) {
+            *self.shut.lock() = shut;
+            self.cv.notify_all();
+        }
+    }
+    impl Device for Gated {
+        fn info(&self) -> DeviceInfo {
+            self.link.info()
+        }
+        fn recv(&self, b: &mut [u8], t: Duration) -> std::io::Result<Option<usize>> {
+            self.link.recv(b, t)
+        }
+        fn send(&self, f: &[u8]) -> std::io::Result<()> {
+            let mut g = self.shut.lock();
+            while *g {
+                self.cv.wait(&mut g);
+            }
+            drop(g);
+            self.link.send(f)
+        }
+        fn arm_recv_interrupt(&self) -> bool {
+            self.link.arm_recv_interrupt()
+        }
+        fn interrupt_recv(&self) {
+            self.link.interrupt_recv()
+        }
+    }
 
     /// A (10.0.0.1, ending after `exit_linger`) and B (10.0.0.2) on an in-memory link.
     fn two_stacks(exit_linger: Duration) -> (Stack, Stack) {
@@ -359,43 +396,7 @@ mod tests {
     /// Now it waits for that shutdown to stop the threads.
     #[test]
     fn the_end_waits_for_a_shutdown_under_way_on_another_thread() {
-        use netif::{Device, DeviceInfo, MemoryLink};
-        use parking_lot::Condvar;
         use std::sync::atomic::{AtomicBool, Ordering};
-        /// A device whose sends wait while `shut` holds.
-        struct Gated {
-            link: MemoryLink,
-            shut: Mutex<bool>,
-            cv: Condvar,
-        }
-        impl Gated {
-            fn set(&self, shut: bool) {
-                *self.shut.lock() = shut;
-                self.cv.notify_all();
-            }
-        }
-        impl Device for Gated {
-            fn info(&self) -> DeviceInfo {
-                self.link.info()
-            }
-            fn recv(&self, b: &mut [u8], t: Duration) -> std::io::Result<Option<usize>> {
-                self.link.recv(b, t)
-            }
-            fn send(&self, f: &[u8]) -> std::io::Result<()> {
-                let mut g = self.shut.lock();
-                while *g {
-                    self.cv.wait(&mut g);
-                }
-                drop(g);
-                self.link.send(f)
-            }
-            fn arm_recv_interrupt(&self) -> bool {
-                self.link.arm_recv_interrupt()
-            }
-            fn interrupt_recv(&self) {
-                self.link.interrupt_recv()
-            }
-        }
         let (a_end, b_end) = crate::testing::link(4096);
         let dev = Arc::new(Gated {
             link: a_end,
@@ -445,42 +446,7 @@ mod tests {
     /// a review).
     #[test]
     fn the_end_waits_for_a_shutdown_under_way_with_no_exit_limit() {
-        use netif::{Device, DeviceInfo, MemoryLink};
-        use parking_lot::Condvar;
         use std::sync::atomic::{AtomicBool, Ordering};
-        struct Gated {
-            link: MemoryLink,
-            shut: Mutex<bool>,
-            cv: Condvar,
-        }
-        impl Gated {
-            fn set(&self, shut: bool) {
-                *self.shut.lock() = shut;
-                self.cv.notify_all();
-            }
-        }
-        impl Device for Gated {
-            fn info(&self) -> DeviceInfo {
-                self.link.info()
-            }
-            fn recv(&self, b: &mut [u8], t: Duration) -> std::io::Result<Option<usize>> {
-                self.link.recv(b, t)
-            }
-            fn send(&self, f: &[u8]) -> std::io::Result<()> {
-                let mut g = self.shut.lock();
-                while *g {
-                    self.cv.wait(&mut g);
-                }
-                drop(g);
-                self.link.send(f)
-            }
-            fn arm_recv_interrupt(&self) -> bool {
-                self.link.arm_recv_interrupt()
-            }
-            fn interrupt_recv(&self) {
-                self.link.interrupt_recv()
-            }
-        }
         let (a_end, b_end) = crate::testing::link(4096);
         let dev = Arc::new(Gated {
             link: a_end,

@@ -98,6 +98,20 @@ pub(super) struct Conn {
     pub peer_nxt: Seq,
 }
 
+/// `n` round trips of `rtt`, one full segment each, acknowledged in full: SRTT comes to
+/// `rtt` and RTTVAR shrinks, so the RTO sits at its 200 ms floor.
+pub(super) fn steady_path(c: &mut Conn, rtt: Duration, n: usize) {
+    for _ in 0..n {
+        c.tcb.write(&vec![7u8; PEER_MSS]);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += rtt;
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        c.take();
+    }
+}
+
 pub(super) fn opts() -> ConnOpts {
     ConnOpts {
         nodelay: false,

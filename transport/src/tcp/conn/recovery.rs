@@ -712,20 +712,6 @@ mod tests {
         }
     }
 
-    /// `n` round trips of `rtt`, one full segment each, acknowledged in full: SRTT comes to
-    /// `rtt` and RTTVAR shrinks, so the RTO sits at its 200 ms floor.
-    fn steady_path(c: &mut Conn, rtt: Duration, n: usize) {
-        for _ in 0..n {
-            c.tcb.write(&bytes(PEER_MSS));
-            c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-            c.take();
-            c.now += rtt;
-            let r = c.seg(flags::ACK, c.tcb.snd_max);
-            c.deliver(&r, &[]);
-            c.take();
-        }
-    }
-
     /// Run the timers millisecond by millisecond for `ms`: what was sent, when (ms from
     /// now), and at which sequence offset from `from`, with the probe and timeout counts.
     fn timeline(c: &mut Conn, ms: u64, from: Seq) -> Vec<(u64, usize, u64, u64)> {

@@ -8,19 +8,6 @@ fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| i as u8).collect()
 }
 
-/// `n` round trips of `rtt`, one full segment each, acknowledged in full.
-fn steady_path(c: &mut Conn, rtt: Duration, n: usize) {
-    for _ in 0..n {
-        c.tcb.write(&bytes(PEER_MSS));
-        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-        c.take();
-        c.now += rtt;
-        let r = c.seg(flags::ACK, c.tcb.snd_max);
-        c.deliver(&r, &[]);
-        c.take();
-    }
-}
-
 fn sack_ack(c: &Conn, ack: Seq, blocks: &[(Seq, Seq)]) -> TcpRepr {
     let mut r = c.seg(flags::ACK, ack);
     for (i, &b) in blocks.iter().enumerate() {
