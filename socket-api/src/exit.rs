@@ -396,45 +396,12 @@ mod tests {
     /// Now it waits for that shutdown to stop the threads.
     #[test]
     fn the_end_waits_for_a_shutdown_under_way_on_another_thread() {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let (a_end, b_end) = crate::testing::link(4096);
-        let dev = Arc::new(Gated {
-            link: a_end,
-            shut: Mutex::new(false),
-            cv: Condvar::new(),
-        });
-        let (a, b) = crate::testing::two_stacks(StackBuilder::new().device(dev.clone()), b_end);
-        let l = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
-        let c = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
-        let (_r, _) = l.accept().unwrap();
-        dev.set(true);
-        // A run of segments the tx thread waits at the gate with.
-        (&c).write_all(&[1u8; 200_000]).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let other = {
-            let a = a.clone();
-            std::thread::spawn(move || a.shutdown())
-        };
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(a.is_shut_down(), "the other thread's shutdown is under way");
-        let opened = Arc::new(AtomicBool::new(false));
-        let opener = {
-            let (dev, opened) = (dev.clone(), opened.clone());
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(400));
-                opened.store(true, Ordering::SeqCst);
-                dev.set(false);
-            })
-        };
-        end(vec![a.clone()]);
+        let (ended, opened_at_end) = end_during_a_shutdown(None);
+        assert!(ended.is_ok(), "end panicked: {ended:?}");
         assert!(
-            opened.load(Ordering::SeqCst),
+            opened_at_end,
             "the end came before the other thread's shutdown could write"
         );
-        other.join().unwrap();
-        opener.join().unwrap();
-        drop(c);
-        b.shutdown();
     }
 
     /// The end of the program while another thread's `Stack::shutdown` is still writing
@@ -446,6 +413,19 @@ mod tests {
     /// a review).
     #[test]
     fn the_end_waits_for_a_shutdown_under_way_with_no_exit_limit() {
+        let (ended, opened_at_end) = end_during_a_shutdown(Some(Duration::MAX));
+        assert!(ended.is_ok(), "end panicked: {ended:?}");
+        assert!(
+            opened_at_end,
+            "the end came before the other thread's shutdown could write"
+        );
+    }
+
+    /// The end of the program (`end`) while another thread's `Stack::shutdown` waits at a
+    /// gated device with a run of segments, the gate opened 400 ms later: whether `end`
+    /// returned without a panic (else the panic's text), and whether the gate had opened
+    /// when it returned. `exit_linger`: the stack's, if not the default.
+    fn end_during_a_shutdown(exit_linger: Option<Duration>) -> (Result<(), Option<String>>, bool) {
         use std::sync::atomic::{AtomicBool, Ordering};
         let (a_end, b_end) = crate::testing::link(4096);
         let dev = Arc::new(Gated {
@@ -453,14 +433,16 @@ mod tests {
             shut: Mutex::new(false),
             cv: Condvar::new(),
         });
-        let a = StackBuilder::new()
-            .device(dev.clone())
-            .exit_linger(Duration::MAX);
+        let mut a = StackBuilder::new().device(dev.clone());
+        if let Some(t) = exit_linger {
+            a = a.exit_linger(t);
+        }
         let (a, b) = crate::testing::two_stacks(a, b_end);
         let l = TcpListener::bind(&b, "10.0.0.2:9").unwrap();
         let c = TcpStream::connect(&a, "10.0.0.2:9").unwrap();
         let (_r, _) = l.accept().unwrap();
         dev.set(true);
+        // A run of segments the tx thread waits at the gate with.
         (&c).write_all(&[1u8; 200_000]).unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let other = {
@@ -485,16 +467,12 @@ mod tests {
         opener.join().unwrap();
         drop(c);
         b.shutdown();
-        let why = ended.as_ref().err().and_then(|p| {
+        let ended = ended.map_err(|p| {
             p.downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
         });
-        assert!(ended.is_ok(), "end panicked: {why:?}");
-        assert!(
-            opened_at_end,
-            "the end came before the other thread's shutdown could write"
-        );
+        (ended, opened_at_end)
     }
 
     /// The end of the program reached inside `with_core` (holding the core lock) while
