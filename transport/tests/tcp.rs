@@ -1179,12 +1179,14 @@ mod sending {
         let v = n.take();
         assert_eq!(lens(&v), vec![1000, 1000]);
         assert_eq!(seqs(&v), vec![c.snd + 1, c.snd + 1001]);
+        // The short tail waits while "a" (a short segment) is unacknowledged, and goes
+        // once it is, with the full segments still in flight (Minshall's Nagle).
         n.ack(&c, c.snd + 1);
-        n.nothing();
-        n.ack(&c, c.snd + 2001);
         let o = n.only();
         o.expect(ACK | PSH, c.snd + 2001, c.rcv);
         assert_eq!(o.data.len(), 500);
+        n.ack(&c, c.snd + 2001);
+        n.nothing();
     }
 
     #[test]

@@ -356,7 +356,7 @@ fn a_d_sack_of_the_retransmission_undoes_the_cut() {
 #[test]
 fn a_spurious_timeout_is_undone() {
     let mut c = Conn::established_ts(opts());
-    c.tcb.write(&bytes(10 * PEER_MSS));
+    c.tcb.write(&bytes(10 * c.tcb.seg_room()));
     c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
     let sent = c.take();
     assert_eq!(sent.len(), 10);

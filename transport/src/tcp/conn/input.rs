@@ -850,6 +850,9 @@ impl Tcb {
         self.sndq.drain(..data);
         self.snd_base = self.snd_base + data;
         self.snd_una = ack;
+        if self.snd_sml.lt(ack) {
+            self.snd_sml = ack;
+        }
         self.urgent_acked(ack);
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;

@@ -291,6 +291,10 @@ pub struct Tcb {
     max_snd_wnd: usize,
     snd_wl1: Seq,
     snd_wl2: Seq,
+    /// The end of the last new segment sent shorter than a full one (Minshall's Nagle:
+    /// another small segment waits only while this one is unacknowledged); moved up
+    /// with SND.UNA, so it is never behind it.
+    snd_sml: Seq,
     snd_wscale: u8,
     sndq: VecDeque<u8>,
 
@@ -502,6 +506,7 @@ impl Tcb {
             max_snd_wnd: 0,
             snd_wl1: Seq(0),
             snd_wl2: iss,
+            snd_sml: iss,
             snd_wscale: 0,
             sndq: VecDeque::new(),
             irs: Seq(0),

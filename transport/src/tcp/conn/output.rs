@@ -537,11 +537,16 @@ impl Tcb {
                 } else if !self.opts.nodelay
                     && !with_fin
                     && self.snd_nxt.since(self.snd_una) > usize::from(self.fo_sending())
+                    && self.snd_sml.gt(self.snd_una)
                     && self.snd_up.is_none()
                 {
-                    // Nagle (RFC 9293 3.7.4): a small segment waits while data is in flight
-                    // (not in urgent mode, as Linux's tcp_nagle_test). A Fast Open
-                    // connection's SYN-ACK is no data: its first answer goes at once.
+                    // Nagle (RFC 9293 3.7.4) in Minshall's form, as Linux's
+                    // tcp_minshall_check: a small segment waits while an earlier small
+                    // segment is unacknowledged (full segments in flight hold nothing
+                    // back, so the tail of a reply does not wait for a delayed ACK of
+                    // its first full segment). Not in urgent mode (Linux's
+                    // tcp_nagle_test). A Fast Open connection's SYN-ACK is no data: its
+                    // first answer goes at once.
                     break;
                 }
             }
@@ -567,8 +572,15 @@ impl Tcb {
             if retransmission {
                 self.retransmits += 1;
                 stats.retransmits += 1;
-            } else if self.rtt_sample.is_none() {
-                self.rtt_sample = Some((seq, now));
+            } else {
+                if self.rtt_sample.is_none() {
+                    self.rtt_sample = Some((seq, now));
+                }
+                if len % room != 0 {
+                    // New data ending in a short segment (alone or a TSO burst's last
+                    // piece), as Linux's tcp_minshall_update.
+                    self.snd_sml = seq + len;
+                }
             }
             let used = len + usize::from(with_fin);
             if let Some(b) = budget.as_mut() {
@@ -698,6 +710,45 @@ mod tests {
     }
 
     #[test]
+    fn minshall_nagle_sends_the_tail_of_a_write_behind_its_full_segments() {
+        // A reply of a segment and a half: the half goes with the full segment, not
+        // after the peer's (perhaps delayed) ACK of it.
+        let mut c = Conn::established(opts());
+        send(&mut c, PEER_MSS + PEER_MSS / 2);
+        let out = c.take();
+        assert_eq!(out.len(), 2, "the short tail is not held back");
+        assert_eq!(out[1].data.len(), PEER_MSS / 2);
+        // A second short write now waits for the tail's ACK: an ACK of the full segment
+        // alone leaves a small segment unacknowledged.
+        send(&mut c, 10);
+        assert!(c.take().is_empty(), "a small segment is in flight");
+        let r = c.seg(flags::ACK, c.our_una() + PEER_MSS);
+        c.deliver(&r, &[]);
+        assert!(
+            c.take().is_empty(),
+            "the earlier small segment is still unacknowledged"
+        );
+        let r = c.seg(flags::ACK, c.our_una() + PEER_MSS / 2);
+        c.deliver(&r, &[]);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.len(), 10);
+    }
+
+    #[test]
+    fn minshall_nagle_lets_a_small_segment_go_behind_full_ones_in_flight() {
+        let mut c = Conn::established(opts());
+        send(&mut c, 2 * PEER_MSS);
+        assert_eq!(c.take().len(), 2);
+        send(&mut c, 10);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "only full segments are in flight");
+        assert_eq!(out[0].data.len(), 10);
+        send(&mut c, 10);
+        assert!(c.take().is_empty(), "now a small one is");
+    }
+
+    #[test]
     fn nodelay_sends_small_segments_at_once() {
         let mut c = Conn::established(ConnOpts {
             nodelay: true,
@@ -755,6 +806,24 @@ mod tests {
         assert_eq!(out.len(), 1, "one burst: the initial window");
         assert_eq!(out[0].data.len(), INITIAL_WINDOW_SEGMENTS * PEER_MSS);
         assert_eq!(out[0].meta.gso_size, Some(PEER_MSS as u16));
+    }
+
+    #[test]
+    fn a_tso_burst_ending_short_counts_as_a_small_segment_for_nagle() {
+        let mut c = Conn::established(opts());
+        c.tx.offload = netif::Offload {
+            csum: true,
+            tso: true,
+        };
+        send(&mut c, 3 * PEER_MSS + 10);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "one burst");
+        assert_eq!(out[0].data.len(), 3 * PEER_MSS + 10);
+        send(&mut c, 10);
+        assert!(
+            c.take().is_empty(),
+            "the burst's last 10 bytes are unacknowledged"
+        );
     }
 
     /// The peer's MSS bounds our segments however small it is (RFC 9293 3.7.1), down to

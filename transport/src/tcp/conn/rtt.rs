@@ -234,7 +234,7 @@ mod tests {
         // 0.3 ms into a millisecond of the TSval clock: the echo reads 100 ms, the
         // timer 99.7 ms.
         c.now += Duration::from_micros(300);
-        let tsval = send(&mut c, 1000);
+        let tsval = send(&mut c, 900);
         let srtt = c.tcb.rtt.srtt().expect("the handshake's sample");
         c.now += Duration::from_micros(99_700);
         ack_echoing(&mut c, tsval);
@@ -250,10 +250,14 @@ mod tests {
     /// includes the wait for the lost ACK.
     #[test]
     fn an_echo_of_a_later_segment_is_the_sample_when_the_timer_disagrees() {
-        let mut c = Conn::established_ts(opts());
-        send(&mut c, 1000);
+        // Two short segments in flight at once: no Nagle.
+        let mut c = Conn::established_ts(crate::tcp::ConnOpts {
+            nodelay: true,
+            ..opts()
+        });
+        send(&mut c, 900);
         c.now += ms(20);
-        let later = send(&mut c, 1000);
+        let later = send(&mut c, 900);
         let srtt = c.tcb.rtt.srtt().expect("the handshake's sample");
         c.now += ms(100);
         ack_echoing(&mut c, later);
