@@ -56,6 +56,11 @@ pub enum SockOpt {
     Tos(u8),
     /// `TCP_NODELAY` (honoured by TCP).
     NoDelay(bool),
+    /// `TCP_CORK` (honoured by TCP): while set, no segment shorter than a full one is
+    /// sent (whatever `NoDelay` says) unless it ends the stream or nothing has been in
+    /// flight for a retransmission timeout (at least 200 ms, Linux's ceiling); clearing it
+    /// sends what waited.
+    Cork(bool),
     /// `SO_KEEPALIVE` (honoured by TCP).
     KeepAlive(bool),
     /// `TCP_KEEPIDLE`: how long a TCP connection with `SO_KEEPALIVE` may be idle before
@@ -161,6 +166,7 @@ pub enum SockOptName {
     Ttl,
     Tos,
     NoDelay,
+    Cork,
     KeepAlive,
     KeepIdle,
     KeepInterval,
@@ -193,6 +199,7 @@ struct LocalOpts {
     send_timeout: Option<Duration>,
     nonblocking: bool,
     nodelay: bool,
+    cork: bool,
     keepalive: bool,
     linger: Option<Duration>,
     /// A non-blocking `connect` returned while its handshake was under way and no later
@@ -1187,10 +1194,13 @@ impl Socket {
                 return Ok(());
             }
             SockOpt::SendTimeout(t) => self.opts.lock().send_timeout = t,
-            SockOpt::NoDelay(on) | SockOpt::KeepAlive(on) if self.ty != Type::Stream => {
+            SockOpt::NoDelay(on) | SockOpt::Cork(on) | SockOpt::KeepAlive(on)
+                if self.ty != Type::Stream =>
+            {
                 let mut o = self.opts.lock();
                 match opt {
                     SockOpt::NoDelay(_) => o.nodelay = on,
+                    SockOpt::Cork(_) => o.cork = on,
                     _ => o.keepalive = on,
                 }
             }
@@ -1304,6 +1314,7 @@ impl Socket {
                     self.handle,
                     |o| match opt {
                         SockOpt::NoDelay(on) => o.nodelay = on,
+                        SockOpt::Cork(on) => o.cork = on,
                         SockOpt::KeepAlive(on) => o.keepalive = on,
                         SockOpt::KeepIdle(d) => o.keep_idle = keep_secs(d).unwrap_or(0),
                         SockOpt::KeepInterval(d) => o.keep_interval = keep_secs(d).unwrap_or(0),
@@ -1422,6 +1433,7 @@ impl Socket {
                 SockOptName::NoDelay if self.ty != Type::Stream => {
                     return Ok(SockOpt::NoDelay(o.nodelay))
                 }
+                SockOptName::Cork if self.ty != Type::Stream => return Ok(SockOpt::Cork(o.cork)),
                 SockOptName::KeepAlive if self.ty != Type::Stream => {
                     return Ok(SockOpt::KeepAlive(o.keepalive))
                 }
@@ -1523,6 +1535,7 @@ impl Socket {
                         SockOptName::RecvBuffer => SockOpt::RecvBuffer(t.rcvbuf()),
                         SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
                         SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
+                        SockOptName::Cork => SockOpt::Cork(o.cork),
                         SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
                         SockOptName::KeepIdle => SockOpt::KeepIdle(match o.keep_idle {
                             0 => c.transport.tcp_config().keep_idle,

@@ -537,6 +537,40 @@ fn non_blocking_calls_and_timeouts() {
     assert!(c.nodelay().unwrap());
 }
 
+/// TCP_CORK through the socket API: a short write waits while the option is set (even
+/// with TCP_NODELAY) and goes when it is cleared; the option reads back.
+#[test]
+fn a_corked_short_write_waits_for_the_cork_to_go() {
+    let p = Pair::new(1500);
+    let l = TcpListener::bind(&p.b.stack, addr(B_IP, 7109)).unwrap();
+    let c = TcpStream::connect(&p.a.stack, addr(B_IP, 7109)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    let cork = |on| c.socket().set_option(SockOpt::Cork(on)).unwrap();
+    let corked = || match c.socket().get_option(SockOptName::Cork) {
+        Ok(SockOpt::Cork(on)) => on,
+        other => panic!("TCP_CORK: {other:?}"),
+    };
+    assert!(!corked());
+    c.set_nodelay(true).unwrap();
+    cork(true);
+    assert!(corked());
+    (&c).write_all(b"header").unwrap();
+    let mut buf = [0u8; 64];
+    // The persist timer would let it go after at least 200 ms.
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert_eq!(
+        (&s).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock,
+        "corked"
+    );
+    cork(false);
+    assert!(!corked());
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!((&s).read(&mut buf).unwrap(), 6);
+    assert_eq!(&buf[..6], b"header");
+}
+
 /// Receive-buffer autotuning through the socket API: a prompt reader's buffer grows from
 /// the default 1 MiB (up to 4 MiB) during a bulk transfer, and getsockopt(SO_RCVBUF) says
 /// so; SO_RCVBUF set on the listener fixes its connections' buffers, as on Linux, and set on

@@ -18,6 +18,7 @@ impl Transport {
     pub(super) fn conn_opts(&self) -> ConnOpts {
         ConnOpts {
             nodelay: false,
+            cork: false,
             keepalive: false,
             keep_idle: 0,
             keep_interval: 0,

@@ -115,6 +115,7 @@ pub(super) fn steady_path(c: &mut Conn, rtt: Duration, n: usize) {
 pub(super) fn opts() -> ConnOpts {
     ConnOpts {
         nodelay: false,
+        cork: false,
         keepalive: false,
         keep_idle: 0,
         keep_interval: 0,

@@ -111,6 +111,10 @@ impl fmt::Display for State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnOpts {
     pub nodelay: bool,
+    /// `TCP_CORK`: no short segment leaves (Nagle or `nodelay` aside) until the option is
+    /// cleared, the FIN follows, or nothing has been in flight for a retransmission
+    /// timeout (the persist timer sends what waits: Linux's 200 ms ceiling).
+    pub cork: bool,
     pub keepalive: bool,
     /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` (seconds, 1 to [`MAX_KEEP_SECS`]) and
     /// `TCP_KEEPCNT` (1 to [`MAX_KEEP_COUNT`]) set on this socket; 0, the default, is the

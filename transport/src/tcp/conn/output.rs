@@ -502,7 +502,7 @@ impl Tcb {
                 // bytes the application wrote may end it in a short segment.
                 let burst = unsent.min(usable).min(TSO_MAX / room * room);
                 if burst > room {
-                    len = if burst < unsent {
+                    len = if burst < unsent || (self.opts.cork && !self.fin_queued) {
                         burst / room * room
                     } else {
                         burst
@@ -534,6 +534,11 @@ impl Tcb {
                     if len < self.max_snd_wnd / 2 {
                         break;
                     }
+                } else if self.opts.cork && !with_fin && self.snd_up.is_none() {
+                    // Corked (Linux's TCP_NAGLE_CORK): the rest waits for more data, the
+                    // option's end, or the persist timer (see `persist_needed`). Urgent
+                    // data and a FIN go, as Linux's tcp_nagle_test lets them.
+                    break;
                 } else if !self.opts.nodelay
                     && !with_fin
                     && self.snd_nxt.since(self.snd_una) > usize::from(self.fo_sending())
@@ -746,6 +751,80 @@ mod tests {
         assert_eq!(out[0].data.len(), 10);
         send(&mut c, 10);
         assert!(c.take().is_empty(), "now a small one is");
+    }
+
+    fn corked() -> ConnOpts {
+        ConnOpts {
+            cork: true,
+            nodelay: true,
+            ..opts()
+        }
+    }
+
+    #[test]
+    fn cork_holds_a_short_segment_until_it_is_cleared() {
+        let mut c = Conn::established(corked());
+        send(&mut c, PEER_MSS + 100);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "the full segment goes, nodelay or not");
+        assert_eq!(out[0].data.len(), PEER_MSS);
+        let r = c.seg(flags::ACK, c.our_una() + PEER_MSS);
+        c.deliver(&r, &[]);
+        assert!(c.take().is_empty(), "nothing in flight, still corked");
+        send(&mut c, PEER_MSS - 100);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "a segment's worth has gathered");
+        assert_eq!(out[0].data.len(), PEER_MSS);
+        let r = c.seg(flags::ACK, c.our_una() + PEER_MSS);
+        c.deliver(&r, &[]);
+        send(&mut c, 10);
+        assert!(c.take().is_empty());
+        c.tcb.opts.cork = false;
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "cleared: it goes (nodelay)");
+        assert_eq!(out[0].data.len(), 10);
+    }
+
+    #[test]
+    fn corked_data_leaves_after_the_persist_timeout_or_with_the_fin() {
+        let mut c = Conn::established(corked());
+        send(&mut c, 100);
+        assert!(c.take().is_empty());
+        let due = c
+            .tcb
+            .timers
+            .get(Timer::Persist)
+            .expect("the persist timer runs");
+        assert!(due.saturating_duration_since(c.now) >= c.cfg.rto_min);
+        c.now = due;
+        c.tcb.poll(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "Linux's ceiling: what waits goes");
+        assert_eq!(out[0].data.len(), 100);
+
+        let mut c = Conn::established(corked());
+        send(&mut c, 100);
+        assert!(c.take().is_empty());
+        c.tcb.shutdown_write();
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.len(), 100);
+        assert!(out[0].r.has(flags::FIN), "the FIN takes the rest along");
+    }
+
+    #[test]
+    fn a_corked_tso_burst_leaves_whole_segments_only() {
+        let mut c = Conn::established(corked());
+        c.tx.offload = netif::Offload {
+            csum: true,
+            tso: true,
+        };
+        send(&mut c, 3 * PEER_MSS + 10);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.len(), 3 * PEER_MSS, "the 10 bytes wait");
     }
 
     #[test]
