@@ -183,6 +183,24 @@ fn check(cli: &Cli) -> Result<(), String> {
             cli.host_addr
         ));
     }
+    // TOP2: the two ends of the tap talk on one link, each needs the other on its
+    // network (the kernel would send its answers to the stack's address by its own
+    // routes, out of the namespace, say).
+    if !cli.no_host_config && !cli.dhcp {
+        let (stack, host) = (cli.addr, cli.host_addr);
+        if !stack.contains(host.addr()) {
+            return Err(format!(
+                "--host-addr {host}: not on the stack's network {} (--addr): the stack could not reach the kernel side",
+                stack.network()
+            ));
+        }
+        if !host.contains(stack.addr()) {
+            return Err(format!(
+                "--addr {stack}: not on the kernel side's network {} (--host-addr): the kernel could not reach the stack",
+                host.network()
+            ));
+        }
+    }
     if let Some(gw) = cli.gateway {
         let net = cli.addr;
         let edge = net.prefix() < 31 && (gw == net.network().addr() || net.broadcast() == Some(gw));
@@ -331,13 +349,32 @@ mod tests {
     }
 
     #[test]
+    fn the_stack_and_the_kernel_side_must_share_a_network() {
+        assert_eq!(
+            parse(&["--addr", "192.168.1.5"]).unwrap_err(),
+            "--host-addr 10.0.0.2/24: not on the stack's network 192.168.1.0/24 (--addr): the stack could not reach the kernel side"
+        );
+        assert_eq!(
+            parse(&["--addr", "10.0.1.5/16"]).unwrap_err(),
+            "--addr 10.0.1.5/16: not on the kernel side's network 10.0.0.0/24 (--host-addr): the kernel could not reach the stack"
+        );
+        // Without a kernel side to configure, or with an address from DHCP, nothing to check.
+        assert!(parse(&["--addr", "192.168.1.5", "--no-host-config"]).is_ok());
+        assert!(parse(&["--host-addr", "192.168.1.1", "--dhcp"]).is_ok());
+        assert!(parse(&["--addr", "10.0.0.9/16"]).is_ok());
+    }
+
+    #[test]
     fn addresses_without_a_prefix_take_the_defaults_one() {
         let cli = parse(&["--addr", "10.0.0.7"]).unwrap();
         assert_eq!(cli.addr.to_string(), "10.0.0.7/24");
         let cli = parse(&["--addr", "192.168.1.5", "--host-addr", "192.168.1.1"]).unwrap();
         assert_eq!(cli.host_addr.to_string(), "192.168.1.1/24");
         assert_eq!(
-            parse(&["--addr", "10.1.0.5/16"]).unwrap().addr.to_string(),
+            parse(&["--addr", "10.1.0.5/16", "--host-addr", "10.1.0.1/16"])
+                .unwrap()
+                .addr
+                .to_string(),
             "10.1.0.5/16"
         );
         // /31 and /32 have no network or broadcast address.
