@@ -29,7 +29,11 @@
 //!   datagram; Not-ECT fragments beside ECN-capable ones discard it ([`DropReason::EcnMismatch`]).
 //! - A fragment that is malformed on its own (see [`DropReason::BadLength`]) is dropped alone;
 //!   its datagram goes on.
-//! - Memory: [`ReassemblyConfig::max_bytes`] bounds the payload bytes buffered over all datagrams.
+//! - Memory: [`ReassemblyConfig::max_bytes`] bounds the bytes charged over all datagrams: the
+//!   payload buffered, plus a fixed cost per piece held ([`PIECE_COST`], its index entry) and
+//!   per datagram ([`DATAGRAM_COST`], its record, tables and first header), as Linux charges
+//!   each fragment's `truesize`: a flood of tiny fragments fills the cap by what it costs,
+//!   not by its few payload bytes.
 //!   When a fragment would pass it, the oldest other datagrams are evicted until it fits. A
 //!   fragment that could not fit even then (its datagram alone would pass the cap) is refused
 //!   without evicting anything, and its datagram, which could never complete, is discarded.
@@ -81,6 +85,13 @@ pub const MAX_PAYLOAD: usize = 65_535 - HEADER_LEN;
 const HEADER_LEN: usize = 20;
 /// Length of a header with the most options.
 const MAX_HEADER_LEN: usize = 60;
+
+/// Charged against [`ReassemblyConfig::max_bytes`] for each piece held besides its payload:
+/// its index entry (6 bytes in a B-tree node at least half full) rounded up.
+pub const PIECE_COST: usize = 16;
+/// Charged for each pending datagram besides its pieces: its record, its entries in the
+/// tables and the first fragment's header (up to 60 bytes), rounded up.
+pub const DATAGRAM_COST: usize = 256;
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
@@ -156,7 +167,8 @@ impl<'a> Fragment<'a> {
 pub struct ReassemblyConfig {
     /// How long a datagram may take to be completed, counted from its first fragment.
     pub timeout: Duration,
-    /// Payload bytes buffered over all pending datagrams.
+    /// Bytes charged over all pending datagrams: payload, [`PIECE_COST`] per piece and
+    /// [`DATAGRAM_COST`] per datagram.
     pub max_bytes: usize,
     /// Datagrams pending at once.
     pub max_datagrams: usize,
@@ -361,6 +373,11 @@ struct Pending {
 }
 
 impl Pending {
+    /// What it is charged against `max_bytes`.
+    fn charge(&self) -> usize {
+        DATAGRAM_COST + self.data.len() + self.pieces.len() * PIECE_COST
+    }
+
     /// End of the highest piece (0 if none).
     fn max_end(&self) -> usize {
         self.pieces
@@ -473,7 +490,8 @@ impl Reassembler {
         self.table.len()
     }
 
-    /// Payload bytes buffered over all pending datagrams (never more than `max_bytes`).
+    /// Bytes charged over all pending datagrams (never more than `max_bytes`): payload,
+    /// [`PIECE_COST`] per piece and [`DATAGRAM_COST`] per datagram.
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
     }
@@ -574,11 +592,11 @@ impl Reassembler {
         if before || after {
             return self.discard(&key, DropReason::Overlap);
         }
-        if entry.data.len() + len > self.cfg.max_bytes {
+        if entry.charge() + len + PIECE_COST > self.cfg.max_bytes {
             // Even alone under the cap this datagram could not hold this fragment.
             return self.discard(&key, DropReason::MemoryLimit);
         }
-        self.make_room(len, Some(&key));
+        self.make_room(len + PIECE_COST, Some(&key));
         self.insert(&key, frag, end)
     }
 
@@ -622,7 +640,7 @@ impl Reassembler {
         if self.cfg.max_datagrams == 0 {
             return self.refuse(DropReason::TooManyDatagrams);
         }
-        if len > self.cfg.max_bytes {
+        if DATAGRAM_COST + len + PIECE_COST > self.cfg.max_bytes {
             return self.refuse(DropReason::MemoryLimit);
         }
         while self.table.len() >= self.cfg.max_datagrams {
@@ -630,7 +648,8 @@ impl Reassembler {
                 break;
             }
         }
-        self.make_room(len, None);
+        self.make_room(DATAGRAM_COST + len + PIECE_COST, None);
+        self.buffered += DATAGRAM_COST;
         let source = self.sources.entry(frag.key.src).or_insert((0, 0));
         source.1 += 1;
         let last_arrival = source.0;
@@ -677,7 +696,7 @@ impl Reassembler {
             entry.first_header = Some(frag.header.to_vec());
         }
         entry.ecn |= 1 << (frag.header.get(1).copied().unwrap_or(0) & ECN_MASK);
-        self.buffered += len;
+        self.buffered += len + PIECE_COST;
         if entry.is_complete() {
             self.finish(key)
         } else {
@@ -736,7 +755,7 @@ impl Reassembler {
                 self.sources.remove(&key.src);
             }
         }
-        self.buffered = self.buffered.saturating_sub(entry.data.len());
+        self.buffered = self.buffered.saturating_sub(entry.charge());
         Some(entry)
     }
 

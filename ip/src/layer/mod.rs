@@ -591,7 +591,7 @@ impl IpLayer {
         self.reasm.stats()
     }
 
-    /// Datagrams being reassembled and the bytes they hold.
+    /// Datagrams being reassembled and the bytes charged for them (payload and records).
     pub fn reassembly_usage(&self) -> (usize, usize) {
         (self.reasm.pending(), self.reasm.buffered_bytes())
     }

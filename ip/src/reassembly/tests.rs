@@ -213,6 +213,20 @@ fn assert_empty(r: &Reassembler) {
     assert_eq!(r.poll_at(), None);
 }
 
+/// What `payload` bytes in `pieces` pieces of `datagrams` datagrams are charged.
+fn charged(payload: usize, pieces: usize, datagrams: usize) -> usize {
+    payload + pieces * PIECE_COST + datagrams * DATAGRAM_COST
+}
+
+/// The fixed costs charged cover what a datagram's record and a piece's index entry take.
+#[test]
+fn the_fixed_costs_cover_the_records() {
+    let record = std::mem::size_of::<Pending>() + 2 * std::mem::size_of::<FragKey>();
+    assert!(record + MAX_HEADER_LEN <= DATAGRAM_COST, "{record}");
+    // A B-tree node at least half full: twice the entry.
+    assert!(2 * std::mem::size_of::<(u16, Piece)>() <= PIECE_COST);
+}
+
 #[test]
 fn any_order_rebuilds_the_datagram() {
     let mut rng = Rng::new(1);
@@ -349,7 +363,10 @@ fn exact_duplicates_are_ignored() {
     }
     assert_eq!(r.stats().duplicates, dups);
     assert!(dups > 0);
-    assert_eq!(r.buffered_bytes(), 6000 - frags[last].payload.len());
+    assert_eq!(
+        r.buffered_bytes(),
+        charged(6000 - frags[last].payload.len(), frags.len() - 1, 1)
+    );
     match r.push(frags[last].get(), Instant::ZERO) {
         Outcome::Complete(out) => check(&out, &k, &payload, false),
         other => panic!("{other:?}"),
@@ -591,7 +608,7 @@ fn a_late_fragment_does_not_complete_an_expired_datagram() {
     let late = t0 + Duration::from_secs(30);
     assert_eq!(r.push(frags[2].get(), late), Outcome::Incomplete);
     assert_eq!(r.pending(), 1);
-    assert_eq!(r.buffered_bytes(), frags[2].payload.len());
+    assert_eq!(r.buffered_bytes(), charged(frags[2].payload.len(), 1, 1));
     // The retired datagram is still reported, and poll is due at once.
     assert_eq!(r.poll_at(), Some(t0 + Duration::from_secs(30)));
     let expired = r.poll(late);
@@ -619,14 +636,14 @@ fn memory_cap_evicts_the_oldest() {
         r.push(fa[1].get(), t + Duration::from_secs(1)),
         Outcome::Incomplete
     );
-    assert_eq!(r.buffered_bytes(), 2960);
+    assert_eq!(r.buffered_bytes(), charged(2960, 2, 1));
     // B's first fragment does not fit next to A: A, the oldest, goes.
     assert_eq!(
         r.push(fb[0].get(), t + Duration::from_secs(2)),
         Outcome::Incomplete
     );
     assert_eq!(r.pending(), 1);
-    assert_eq!(r.buffered_bytes(), 1480);
+    assert_eq!(r.buffered_bytes(), charged(1480, 1, 1));
     assert_eq!(r.stats().memory_limit, 1);
     // B alone can hold 4000 bytes, no more: its third fragment would pass the cap, and B could
     // never be completed, so it goes with the fragment.
@@ -651,7 +668,7 @@ fn memory_cap_evicts_the_oldest() {
         Outcome::Dropped(DropReason::MemoryLimit)
     );
     assert_eq!(tiny.pending(), 1);
-    assert_eq!(tiny.buffered_bytes(), 8);
+    assert_eq!(tiny.buffered_bytes(), charged(8, 1, 1));
     // Completing frees the bytes.
     match tiny.push(small[1].get(), t) {
         Outcome::Complete(out) => check(&out, &c, &data(16, 1), false),
@@ -976,7 +993,8 @@ fn config_and_debug_show_the_limits_and_the_state() {
     let text = format!("{r:?}");
     assert!(text.starts_with("Reassembler"), "{text}");
     assert!(text.contains("pending: 1"), "{text}");
-    assert!(text.contains("buffered: 8"), "{text}");
+    let buffered = format!("buffered: {}", charged(8, 1, 1));
+    assert!(text.contains(&buffered), "{text}");
     assert!(text.contains("max_bytes: 1234"), "{text}");
 }
 
@@ -992,7 +1010,7 @@ fn the_buffer_never_grows_past_the_known_end_or_the_largest_payload() {
     // The last fragment first: the end (1200) is known from the start.
     for i in [4, 0, 1, 2] {
         assert_eq!(r.push(frags[i].get(), Instant::ZERO), Outcome::Incomplete);
-        let held = r.buffered_bytes();
+        let held = r.table[&k].data.len();
         let cap = capacity(&r, &k);
         assert!(cap >= held && cap <= 1200, "capacity {cap} holding {held}");
         assert!(cap <= 2 * held, "capacity {cap} holding {held}");
@@ -1081,13 +1099,40 @@ fn a_second_last_fragment_must_end_where_the_first_did() {
     assert_eq!(r.stats().duplicates, 2);
 }
 
-/// `max_bytes` is a cap that may be reached exactly: a first fragment of `max_bytes`, a
-/// datagram growing to `max_bytes`, and two datagrams filling it together all fit without
-/// evicting anyone.
+/// Tiny fragments are charged what they cost, not their few payload bytes: a datagram cut
+/// into 8-byte pieces with holes between them fills the cap after a handful.
+#[test]
+fn tiny_fragments_fill_the_cap_by_what_they_cost() {
+    let held = 10;
+    let cfg = ReassemblyConfig {
+        max_bytes: charged(held * 8, held, 1),
+        ..ReassemblyConfig::default()
+    };
+    let mut r = Reassembler::new(cfg);
+    let k = key(43);
+    let cuts: Vec<usize> = (1..64).map(|i| i * 8).collect();
+    let frags = split(&k, &data(512, 43), &cuts, false, &[]);
+    // Every other piece: none adjoins another, none completes the datagram.
+    for f in frags.iter().step_by(2).take(held) {
+        assert_eq!(r.push(f.get(), Instant::ZERO), Outcome::Incomplete);
+    }
+    assert_eq!(r.buffered_bytes(), cfg.max_bytes);
+    assert_eq!(
+        r.push(frags[2 * held].get(), Instant::ZERO),
+        Outcome::Dropped(DropReason::MemoryLimit),
+        "80 payload bytes held, but the cap is reached"
+    );
+    assert_empty(&r);
+}
+
+/// `max_bytes` is a cap that may be reached exactly: two datagrams filling it together fit
+/// without evicting anyone, a datagram growing to it makes room by evicting the other, and
+/// a first fragment charged exactly the cap starts a datagram.
 #[test]
 fn the_memory_cap_may_be_filled_exactly() {
+    let cap = 2 * charged(16, 1, 1);
     let cfg = ReassemblyConfig {
-        max_bytes: 32,
+        max_bytes: cap,
         ..ReassemblyConfig::default()
     };
     let mut r = Reassembler::new(cfg);
@@ -1101,19 +1146,20 @@ fn the_memory_cap_may_be_filled_exactly() {
         r.push(fb[0].get(), t + Duration::from_secs(1)),
         Outcome::Incomplete
     );
-    assert_eq!((r.pending(), r.buffered_bytes()), (2, 32));
+    assert_eq!((r.pending(), r.buffered_bytes()), (2, cap));
     assert_eq!(r.stats().memory_limit, 0);
-    // A reaches exactly 32 bytes: allowed; B, the other datagram, makes room.
+    // A grows: B, the other datagram, makes room.
     match r.push(fa[1].get(), t) {
         Outcome::Complete(out) => check(&out, &a, &pa, false),
         other => panic!("{other:?}"),
     }
     assert_eq!(r.stats().memory_limit, 1);
     assert_empty(&r);
-    // A first fragment of exactly the cap starts a datagram.
-    let fc = split(&c, &data(40, 38), &[8], false, &[]);
+    // A first fragment charged exactly the cap starts a datagram.
+    let first = cap - charged(0, 1, 1);
+    let fc = split(&c, &data(first + 8, 38), &[8], false, &[]);
     assert_eq!(r.push(fc[1].get(), t), Outcome::Incomplete);
-    assert_eq!(r.buffered_bytes(), 32);
+    assert_eq!(r.buffered_bytes(), cap);
 }
 
 /// Timed-out datagrams found by pushes wait for `poll`; if it is forgotten, the newest
@@ -1217,7 +1263,7 @@ fn random_input_keeps_invariants() {
         outcomes += 1;
         assert!(r.buffered_bytes() <= cfg.max_bytes);
         assert!(r.pending() <= cfg.max_datagrams);
-        let sum: usize = r.table.values().map(|p| p.data.len()).sum();
+        let sum: usize = r.table.values().map(Pending::charge).sum();
         assert_eq!(sum, r.buffered_bytes());
         assert_eq!(r.age.len(), r.table.len());
         let by_source: usize = r.sources.values().map(|&(_, n)| n).sum();
