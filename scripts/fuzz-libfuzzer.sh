@@ -6,7 +6,8 @@
 #
 #   bash scripts/fuzz-libfuzzer.sh TARGET [SECONDS] [libFuzzer flags...]
 #
-# TARGET: stack, ethernet, arp, ipv4, icmp, udp, tcp, vnet, dns or dhcp. The corpus grows in
+# TARGET: stack, ethernet, arp, ipv4, icmp, udp, tcp, vnet, dns or dhcp. The corpus starts
+# from the target's seeds (`--write-seeds` of the tests crate's fuzz example) and grows in
 # fuzz/corpus/TARGET, failing inputs land in fuzz/artifacts/TARGET (both ignored by git);
 # replay one with `cargo run --release -p tests --example fuzz -- --replay TARGET HEX`
 # (hex: `xxd -p -c0 FILE`), or run the binary on the file.
@@ -23,5 +24,11 @@ RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks" \
     cargo build --release --target "$triple" --bin "$target"
 mkdir -p "corpus/$target" "artifacts/$target"
+# An empty corpus starts from the target's seeds (frames the stack's hosts exchanged, cut
+# at the layer the target parses), not from nothing.
+if [ -z "$(ls -A "corpus/$target")" ]; then
+    cargo run --quiet --release --manifest-path ../Cargo.toml -p tests --example fuzz -- \
+        --write-seeds "$target" "corpus/$target"
+fi
 exec "$CARGO_TARGET_DIR/$triple/release/$target" -max_total_time="$secs" \
     -artifact_prefix="artifacts/$target/" "$@" "corpus/$target"

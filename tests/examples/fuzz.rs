@@ -2,14 +2,16 @@
 //!
 //! ```text
 //! nice -n 19 cargo run --release -p tests --example fuzz -- [--seed N] [--inputs N]
-//!     [--secs N] [--target NAME]... [--replay NAME HEX|@FILE]
+//!     [--secs N] [--target NAME]... [--replay NAME HEX|@FILE] [--write-seeds NAME DIR]
 //! ```
 //!
 //! Runs each target (all by default) on `--inputs` inputs (default 1,000,000) or for
 //! `--secs` seconds, whichever ends first, on one thread, in rounds of 10,000 inputs with a
 //! seed each (`seed`, `seed + 1`, ...), and prints the inputs, the time and the rate per
 //! target, and the peak resident size of the process. A failing input is printed in hex;
-//! `--replay NAME HEX` (or `@FILE` holding the hex) runs it again.
+//! `--replay NAME HEX` (or `@FILE` holding the hex) runs it again. `--write-seeds NAME DIR`
+//! writes the target's seeds into DIR, one file each (`scripts/fuzz-libfuzzer.sh` starts
+//! libFuzzer's corpus with them).
 
 #![forbid(unsafe_code)]
 
@@ -49,6 +51,22 @@ fn main() {
                 let input = driver::unhex(&text).unwrap_or_else(|| usage("bad hex"));
                 driver::replay(&name, &input);
                 println!("{name}: passed");
+                return;
+            }
+            "--write-seeds" => {
+                let name = val();
+                if !TARGETS.iter().any(|(n, _)| *n == name) {
+                    usage(&format!("no target {name}"));
+                }
+                let dir = std::path::PathBuf::from(val());
+                let seeds = driver::seeds(&name);
+                for (i, s) in seeds.iter().enumerate() {
+                    let path = dir.join(format!("seed-{i:03}"));
+                    if let Err(e) = std::fs::write(&path, s) {
+                        usage(&format!("{}: {e}", path.display()));
+                    }
+                }
+                println!("{name}: {} seeds written to {}", seeds.len(), dir.display());
                 return;
             }
             _ => usage(&format!("unknown argument {a}")),
@@ -98,6 +116,6 @@ fn peak_rss() -> String {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("fuzz: {msg}\nusage: fuzz [--seed N] [--inputs N] [--secs N] [--target NAME]... [--replay NAME HEX|@FILE]");
+    eprintln!("fuzz: {msg}\nusage: fuzz [--seed N] [--inputs N] [--secs N] [--target NAME]... [--replay NAME HEX|@FILE] [--write-seeds NAME DIR]");
     std::process::exit(2)
 }

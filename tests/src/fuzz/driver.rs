@@ -40,6 +40,22 @@ fn captured_frames(seed: u64) -> Vec<Vec<u8>> {
     out
 }
 
+/// A starting corpus for `target` (libFuzzer's, say): for a parser target its seeds cut
+/// from the frames of a few runs of the whole-stack target (and the answers those hosts
+/// never send), for the whole-stack target the random inputs of those runs.
+pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    if target == "stack" {
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        return (0..8)
+            .map(|_| {
+                let len = rng.usize(256..4096);
+                (0..len).map(|_| rng.u8(..)).collect()
+            })
+            .collect();
+    }
+    corpus(target, &captured_frames(1))
+}
+
 /// The seeds of one parser target, cut from whole frames.
 pub fn corpus(target: &str, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
