@@ -749,9 +749,12 @@ impl Tcb {
             let left_recovery = was_in_recovery && !self.in_recovery;
             self.rack
                 .update_reo_wnd(info.dsack, self.snd_una, self.snd_max, left_recovery);
+            let dsack = info.dsack.then(|| seg.sack_blocks()[0]);
+            // RFC 8985 7.4.2: a D-SACK of another segment says nothing of the probe.
+            let dsack_tlp = dsack.is_some_and(|b| self.rack.dsack_of_tlp(b));
             let outcome = self
                 .rack
-                .tlp_on_ack(ack, info.dsack, seg.sack_count > 0, dup);
+                .tlp_on_ack(ack, dsack_tlp, seg.sack_count > 0, dup);
             if outcome == TlpOutcome::Repaired && !self.in_recovery && !was_in_recovery {
                 // RFC 8985 7.4.2: the probe repaired a lost segment; the congestion
                 // window answers for the loss (a congestion event whose recovery is over).
@@ -765,7 +768,6 @@ impl Tcb {
             if info.dsack {
                 stats.dsacks_in += 1;
             }
-            let dsack = info.dsack.then(|| seg.sack_blocks()[0]);
             let tsecr = self.rx_tsecr.filter(|_| self.ts_ok);
             if self
                 .undo
@@ -887,19 +889,21 @@ impl Tcb {
                 // Recovery ends at the congestion window it chose; after a timeout the
                 // window keeps what slow start rebuilt (RFC 5681 3.1), growing on from there.
                 if self.rto_recovery {
-                    if self.cc.cwnd() < self.cc.ssthresh() {
-                        // One MSS per ACK after a timeout (see `congestion::slow_start`).
-                        let acked = acked.min(self.mss);
-                        self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
-                    }
+                    // One MSS per ACK after a timeout (see `congestion::slow_start`), and
+                    // congestion avoidance from ssthresh on (RFC 5681 3.1).
+                    let acked = acked.min(self.mss);
+                    self.cc.on_ack(acked, self.mss, now, self.rtt.srtt());
                 } else {
                     self.cc.on_recovery_end(self.mss, now);
                 }
                 self.in_recovery = false;
                 self.rto_recovery = false;
                 self.dupacks = 0;
-            } else if self.rto_recovery && self.cc.cwnd() < self.cc.ssthresh() {
-                // Slow start after a timeout, one MSS per ACK.
+            } else if self.rto_recovery {
+                // Slow start after a timeout, one MSS per ACK, "to the new value of
+                // ssthresh, at which point congestion avoidance again takes over" (RFC
+                // 5681 3.1; Linux's tcp_cong_avoid runs in CA_Loss): not held at ssthresh
+                // until SND.UNA reaches `recover`.
                 self.cc
                     .on_ack(acked.min(self.mss), self.mss, now, self.rtt.srtt());
             }

@@ -64,6 +64,8 @@ pub(crate) struct Rack {
     dsack_round: Option<Seq>,
     /// TLP.end_seq and TLP.is_retrans of the probe outstanding.
     tlp: Option<(Seq, bool)>,
+    /// The range a retransmitted probe resent (see `dsack_of_tlp`).
+    tlp_seg: Option<(Seq, Seq)>,
 }
 
 /// RACK_sent_after (RFC 8985 6.2): was (t1, o1) sent after (t2, o2)?
@@ -219,6 +221,21 @@ impl Rack {
     /// A probe left, ending at `end`; `retrans`: it resent old data.
     pub fn tlp_sent(&mut self, end: Seq, retrans: bool) {
         self.tlp = Some((end, retrans));
+        self.tlp_seg = None;
+    }
+
+    /// A probe resent `seg`, the flight ending at `end`.
+    pub fn tlp_resent(&mut self, end: Seq, seg: (Seq, Seq)) {
+        self.tlp = Some((end, true));
+        self.tlp_seg = Some(seg);
+    }
+
+    /// Does the D-SACK block `[l, r)` report the outstanding probe's copy? RFC 8985 7.4.2
+    /// takes only "a DSACK option matching TLP.end_seq" for "no loss" (Linux's
+    /// FLAG_DSACK_TLP, a block ending at tlp_high_seq); a probe here may resend a hole
+    /// below the end, so a block reaching into the segment it resent matches.
+    pub fn dsack_of_tlp(&self, (l, r): (Seq, Seq)) -> bool {
+        matches!(self.tlp, Some((_, true))) && self.tlp_seg.is_some_and(|(s, e)| l.lt(e) && s.lt(r))
     }
 
     /// A probe is outstanding (RFC 8985 7.3: at most one per flight).

@@ -166,10 +166,10 @@ impl Tcb {
             let off = seq.since(self.snd_base);
             let data_len = len.min(self.sndq.len().saturating_sub(off));
             let data_end = self.snd_base + self.sndq.len();
-            let fin = self.fin_queued
-                && seq + data_len == data_end
-                && self.snd_max.gt(data_end)
-                && data_len < self.seg_room();
+            // The FIN goes with the last segment, full-size or not (RFC 9293 3.10.4: it is
+            // retransmitted like data; Linux resends the tail skb with it, collapsing a bare
+            // FIN into a full segment, tcp_retrans_try_collapse).
+            let fin = self.fin_queued && seq + data_len == data_end && self.snd_max.gt(data_end);
             if data_len == 0 && !fin {
                 break;
             }
@@ -280,17 +280,14 @@ impl Tcb {
         if self.snd_max == self.snd_una || !self.state.synchronized() {
             return;
         }
-        stats.loss_probes += 1;
         let hole = self.sb.first_unsacked().filter(|_| self.sack_ok);
         if self.in_recovery {
-            match hole {
-                Some((seq, end)) => {
-                    self.resend_hole(seq, end, stats, tx, now);
-                }
-                None => {
-                    self.retransmit_first(tx, stats, now, usize::MAX);
-                }
-            }
+            let sent = match hole {
+                Some((seq, end)) => self.resend_hole(seq, end, stats, tx, now),
+                None => self.retransmit_first(tx, stats, now, usize::MAX) > 0,
+            };
+            // Counted once sent (Linux counts TCPLossProbes after the transmit succeeds).
+            stats.loss_probes += u64::from(sent);
             self.timers.set(Timer::Rtx, now + self.rtt.rto());
             self.tlp_count += 1;
             self.arm_tlp(now);
@@ -300,6 +297,7 @@ impl Tcb {
         let unsent = data_end.since(self.snd_max);
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_max);
         let sacked = self.sb.sacked_bytes() > 0;
+        let mut sent = false;
         // New data only when nothing sent before waits to be sent again: in the go-back-N
         // after a timeout without SACK (SND.NXT behind SND.MAX), a new-data probe moved
         // SND.NXT past the bytes still to resend, and they were left for the next timeout.
@@ -311,10 +309,13 @@ impl Tcb {
                 self.snd_nxt = seq + len;
                 self.snd_max = self.snd_nxt;
                 self.rack.tlp_sent(self.snd_max, false);
+                sent = true;
             }
         } else if let Some((seq, end)) = hole.filter(|_| sacked) {
             if self.resend_hole(seq, end, stats, tx, now) {
-                self.rack.tlp_sent(self.snd_max, true);
+                let seg_end = seq + end.since(seq).min(self.seg_room());
+                self.rack.tlp_resent(self.snd_max, (seq, seg_end));
+                sent = true;
             }
         } else {
             let sent_data = self.snd_max.since(self.snd_base).min(self.sndq.len());
@@ -330,10 +331,13 @@ impl Tcb {
                     self.retransmits += 1;
                     stats.retransmits += 1;
                     self.rtt_sample = None;
-                    self.rack.tlp_sent(self.snd_max, true);
+                    let seg_end = seq + len + usize::from(fin);
+                    self.rack.tlp_resent(self.snd_max, (seq, seg_end));
+                    sent = true;
                 }
             }
         }
+        stats.loss_probes += u64::from(sent);
         self.timers.set(Timer::Rtx, now + self.rtt.rto());
         self.tlp_count += 1;
         self.arm_tlp(now);

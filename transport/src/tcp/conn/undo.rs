@@ -40,6 +40,12 @@ pub(super) struct Undo {
     /// The oldest retransmission not yet cumulatively acknowledged, in or out of an
     /// episode: its first byte, its end, and its TSval if it had one.
     oldest: Option<(Seq, Seq, Option<u32>)>,
+    /// Further retransmissions made outside an episode while `oldest` was outstanding (more
+    /// than one loss probe, or the same bytes probed twice): the end of the highest. The
+    /// next episode must answer for them too (Linux's `tcp_init_undo` counts every
+    /// retransmission in flight, a probe's included, in `undo_retrans`), and a D-SACK can
+    /// no longer tell which copy it reports.
+    others_hi: Option<Seq>,
     /// The episode's first retransmission (that oldest one if there was one when the
     /// episode began): its first byte and TSval.
     first: Option<(Seq, Option<u32>)>,
@@ -65,10 +71,11 @@ const ROUNDS_AFTER: u8 = 2;
 impl Undo {
     /// A congestion event: watch its retransmissions (and the oldest one outstanding).
     pub fn start(&mut self) {
-        let oldest = self.oldest;
+        let (oldest, others_hi) = (self.oldest, self.others_hi);
         *self = Undo {
             open: true,
             oldest,
+            others_hi,
             ..Undo::default()
         };
         if let Some((seq, end, ts)) = oldest {
@@ -76,14 +83,24 @@ impl Undo {
             self.hi = end;
             self.pending.push((seq, end));
         }
+        if let Some(hi) = others_hi {
+            // Every retransmission outstanding is the episode's (the oldest's TSval is the
+            // earliest of them, so timestamps still decide), but not by D-SACK.
+            if hi.gt(self.hi) {
+                self.hi = hi;
+            }
+            self.dsack_void = true;
+            self.pending = Vec::new();
+        }
     }
 
     /// A congestion event that may not be undone, or an undo done: stop watching (the
     /// oldest retransmission outstanding stays known).
     pub fn close(&mut self) {
-        let oldest = self.oldest;
+        let (oldest, others_hi) = (self.oldest, self.others_hi);
         *self = Undo {
             oldest,
+            others_hi,
             ..Undo::default()
         };
     }
@@ -100,6 +117,13 @@ impl Undo {
         }
         if self.oldest.is_none() {
             self.oldest = Some((seq, end, tsval));
+        } else if !self.open {
+            // Not the only retransmission outside an episode (RFC 3708: each must be
+            // reported; undo.rs's rule: an episode covers every one from the oldest).
+            self.others_hi = Some(match self.others_hi {
+                Some(hi) if hi.gt(end) => hi,
+                _ => end,
+            });
         }
         if !self.open {
             return;
@@ -137,8 +161,12 @@ impl Undo {
         in_recovery: bool,
         snd_max: Seq,
     ) -> bool {
+        if self.others_hi.is_some_and(|hi| ack.ge(hi)) {
+            self.others_hi = None;
+        }
         if let Some((_, end, _)) = self.oldest {
-            if ack.ge(end) {
+            // Kept while later ones are outstanding: its TSval is the earliest.
+            if ack.ge(end) && self.others_hi.is_none() {
                 self.oldest = None;
             }
         }
