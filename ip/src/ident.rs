@@ -40,6 +40,13 @@ impl Idents {
 
     /// The Identification of the next datagram from `src` to `dst` carrying `protocol`.
     pub(crate) fn next(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> u16 {
+        self.next_n(src, dst, protocol, 1)
+    }
+
+    /// The first of `n` consecutive Identifications (at least one) of the flow, all taken:
+    /// for a TSO frame, whose segments the device numbers from the frame's ID up (Linux's
+    /// `inet_gso_segment`), as Linux's `ip_select_ident_segs` reserves them.
+    pub(crate) fn next_n(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, n: u16) -> u16 {
         let mut flow = [0u8; 9];
         flow[..4].copy_from_slice(&src.octets());
         flow[4..8].copy_from_slice(&dst.octets());
@@ -52,8 +59,9 @@ impl Idents {
                 i
             }
         };
-        self.counters[i] = self.counters[i].wrapping_add(1);
-        self.counters[i]
+        let first = self.counters[i].wrapping_add(1);
+        self.counters[i] = self.counters[i].wrapping_add(n.max(1));
+        first
     }
 }
 

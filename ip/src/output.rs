@@ -668,6 +668,13 @@ impl Output {
                     size,
                     hdr_len: (ETH + HEADER_LEN + tcp_hl) as u16,
                 });
+                // The device numbers the segments from this frame's ID up (Linux's
+                // `inet_gso_segment`): the IDs after it are theirs, as Linux's
+                // `ip_select_ident_segs` reserves them, or the next datagram of the flow
+                // would repeat the second segment's (RFC 6864 4.1, RFC 4963 without DF).
+                let segs = (len - tcp_hl).div_ceil(usize::from(size));
+                let more = u16::try_from(segs.saturating_sub(1)).unwrap_or(u16::MAX);
+                self.idents.next_n(repr.src, repr.dst, repr.protocol, more);
             }
             self.stats.tx_packets += 1;
             return self.transmit_ip(route.ifindex, next_hop, frame, meta, now);

@@ -153,6 +153,23 @@ impl IpLayer {
             frame[eth..].copy_from_slice(pkt.as_bytes());
             frame[eth + 8] -= 1;
             ipv4::fill_checksum(&mut frame[eth..eth + pkt.header_len()]);
+            let mut out_meta = out_meta;
+            if out_meta.gso.is_some() && !matches!(out_meta.csum, Csum::Partial { .. }) {
+                // Handed over verified (DATA_VALID) or as complete: what leaves to be cut
+                // asks the device for the checksum (a transmitter never sets DATA_VALID,
+                // virtio 5.1.6.2.1; the field of a coalesced segment is the first
+                // segment's), so the field gets the pseudo-header sum (checked above:
+                // TCP, its header in the packet).
+                let start = eth + pkt.header_len();
+                let len = u16::try_from(pkt.payload().len()).unwrap_or(u16::MAX);
+                let ph = crate::checksum::pseudo_header(pkt.src(), pkt.dst(), pkt.protocol(), len);
+                let field = start + 16;
+                frame[field..field + 2].copy_from_slice(&crate::checksum::fold(ph).to_be_bytes());
+                out_meta.csum = Csum::Partial {
+                    start: u16::try_from(start).unwrap_or(u16::MAX),
+                    offset: 16,
+                };
+            }
             let _ = self
                 .out
                 .transmit_ip(route.ifindex, next_hop, frame, out_meta, now);

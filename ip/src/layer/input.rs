@@ -80,12 +80,21 @@ impl IpLayer {
         match eth.ethertype() {
             ethertype::ARP => self.arp_input(ifindex, eth.payload(), now),
             ethertype::IPV4 => {
-                let csum_ok = !meta.needs_verify();
+                let mut meta = meta;
                 if !meta.is_plain() && self.out.ifaces[ifindex].offload == netif::Offload::NONE {
-                    // A device that promised no offloads handed one over: not ours to trust.
-                    self.out.stats.drop_bad_offload += 1;
-                    return;
+                    if meta.gso.is_none() && meta.csum == netif::Csum::Valid {
+                        // A hint, not an offload: a vnet tap whose TUNSETOFFLOAD was refused
+                        // still marks what the kernel verified (DATA_VALID). Verified here,
+                        // as every frame from this device is.
+                        meta = FrameMeta::default();
+                    } else {
+                        // A device that promised no offloads handed one over: not ours to
+                        // trust.
+                        self.out.stats.drop_bad_offload += 1;
+                        return;
+                    }
                 }
+                let csum_ok = !meta.needs_verify();
                 let rx = RxInfo {
                     l2_broadcast,
                     csum_ok,

@@ -712,3 +712,6 @@ mod tests {
         assert!(ip.out.pool.is_empty());
     }
 }
+
+#[cfg(test)]
+mod offload_review_tests;
