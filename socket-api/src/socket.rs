@@ -1737,7 +1737,9 @@ pub struct PollFd<'a> {
     /// Filled in by `poll`.
     pub readable: bool,
     pub writable: bool,
-    /// The socket has an error pending or is closed (always reported, as POLLERR is).
+    /// The socket has an error pending or is closed (always reported, as POLLERR is). A
+    /// UDP or raw socket's pending error (an ICMP error, or one queued by IP_RECVERR) is
+    /// this alone, not `readable` too (Linux's `datagram_poll`); a read returns it.
     pub error: bool,
     /// Hung up (always reported, as POLLHUP is), as Linux's `tcp_poll` says: a TCP
     /// socket in CLOSE (a fresh one, a connection closed, reset, refused or timed out) or

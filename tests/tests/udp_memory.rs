@@ -224,6 +224,10 @@ fn a_closed_port_refuses_a_connected_sender_only() {
     // ... or the next send.
     c.send(b"still?").expect("send");
     assert!(eventually(WAIT, || icmp_errors(&p.a) == 2));
+    // poll says POLLERR, not POLLIN: nothing is there to read (Linux's datagram_poll).
+    let mut fds = [PollFd::new(c.socket(), Interest::READABLE)];
+    assert_eq!(poll(&mut fds, Some(Duration::ZERO)).expect("poll"), 1);
+    assert!(fds[0].error && !fds[0].readable);
     let e = c.send(b"and now?").expect_err("pending error");
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
 

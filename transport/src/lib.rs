@@ -414,13 +414,11 @@ impl Transport {
         if let Some(t) = self.tcp.socks.get(h) {
             return Some(t.readiness());
         }
+        // A datagram socket's pending error is POLLERR alone, not POLLIN too (Linux's
+        // datagram_poll); a blocking receive still wakes for it (`UdpSocket::readable`).
         Some(match self.sockets.get(h)? {
-            Socket::Raw(r) => (
-                r.queued() > 0 || r.has_error() || r.shut_read,
-                true,
-                r.has_error(),
-            ),
-            Socket::Udp(u) => (u.readable(), true, u.has_error()),
+            Socket::Raw(r) => (r.queued() > 0 || r.shut_read, true, r.has_error()),
+            Socket::Udp(u) => (u.queued() > 0 || u.is_shut_read(), true, u.has_error()),
         })
     }
 
