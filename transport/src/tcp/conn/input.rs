@@ -118,6 +118,7 @@ impl Tcb {
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
         self.rcv_adv = self.rcv_nxt;
+        self.rcv_told = self.rcv_nxt;
         self.last_rx = now;
         if ack_ok {
             if self.fo_syn.is_some() {
@@ -397,9 +398,12 @@ impl Tcb {
                     self.ack_now = true;
                 }
                 if !payload.is_empty() {
-                    // Data again: our ACK was lost or late, so ACKs wait for no reply
-                    // (Linux's tcp_enter_quickack_mode leaves pingpong mode here).
+                    // Data again: our ACK was lost or late, so ACKs wait for no reply, and
+                    // the next segments are ACKed at once (Linux's
+                    // tcp_enter_quickack_mode(TCP_MAX_QUICKACKS), which leaves pingpong
+                    // mode too): often a sender restarting from one segment.
                     self.interactive = false;
+                    self.quick_acks = self.quick_acks.max(cfg.quick_acks);
                 }
             }
             return None;

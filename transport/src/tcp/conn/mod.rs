@@ -34,6 +34,8 @@ mod options;
 mod output;
 mod probe;
 mod rack;
+#[cfg(test)]
+mod rcv_review_tests;
 mod recovery;
 mod recv;
 mod rtt;
@@ -307,6 +309,9 @@ pub struct Tcb {
     rcv_nxt: Seq,
     /// The right edge of the window we announced (it never moves left).
     rcv_adv: Seq,
+    /// The right edge the peer was last told: behind `rcv_adv` when the window's rounding
+    /// to its scale's unit had to round down (see `header`).
+    rcv_told: Seq,
     rcv_wscale: u8,
     /// The receive buffer now: `opts.rcvbuf`, grown up to `opts.rcvbuf_max` (see
     /// `Tcb::autotune_rcvbuf`), with the end of the current round of autotuning and the
@@ -516,6 +521,7 @@ impl Tcb {
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
+            rcv_told: Seq(0),
             rcv_wscale,
             rcv_buf: opts.rcvbuf,
             tune_end: None,
@@ -650,6 +656,7 @@ impl Tcb {
         t.irs = syn.seq;
         t.rcv_nxt = syn.seq + 1;
         t.rcv_adv = t.rcv_nxt;
+        t.rcv_told = t.rcv_nxt;
         t.snd_wnd = usize::from(syn.window);
         t.max_snd_wnd = t.snd_wnd;
         t.snd_wl1 = syn.seq;
@@ -722,6 +729,7 @@ impl Tcb {
         t.last_ack_sent = t.rcv_nxt;
         // The window our cookie SYN-ACK announced (`send_syn`'s, unscaled).
         t.rcv_adv = t.rcv_nxt + t.rcv_buf.min(MAX_WINDOW);
+        t.rcv_told = t.rcv_adv;
         t.snd_wl1 = irs;
         t
     }
@@ -970,8 +978,10 @@ impl Tcb {
             // Announce the opened window on its own only when the peer's view of it has
             // become small (at most half the buffer) and it at least doubles, as Linux does;
             // otherwise the next ACK carries it. RFC 9293 3.8.6.2.2: and only once it grew by
-            // at least min(buffer / 2, MSS) beyond what the peer was last told.
-            let announced = self.rcv_adv.since(self.rcv_nxt);
+            // at least min(buffer / 2, MSS) beyond what the peer was last told. What it was
+            // told, not the furthest edge ever announced: rounded down to the scale's unit,
+            // that may have been a zero window (Linux's tcp_receive_window).
+            let announced = self.rcv_told.since(self.rcv_nxt);
             let now_free = self.free_window();
             let step = self.rcv_buf.min(self.rcv_mss).min(self.rcv_buf / 2);
             if announced <= self.rcv_buf / 2

@@ -62,6 +62,7 @@ impl Tcb {
             if edge.gt(self.rcv_adv) {
                 self.rcv_adv = edge;
             }
+            self.rcv_told = edge;
             if self.sack_ok && self.rx.has_ooo() {
                 self.fill_sack(&mut r);
             }
@@ -145,6 +146,7 @@ impl Tcb {
             r.ack = self.rcv_nxt;
             r.fastopen = self.fo_cookie;
             self.rcv_adv = self.rcv_nxt + usize::from(r.window);
+            self.rcv_told = self.rcv_adv;
             self.last_ack_sent = self.rcv_nxt;
         }
         // Fast Open (RFC 7413 4.1): the first SYN asks for a cookie, or carries one and
@@ -294,11 +296,13 @@ impl Tcb {
                 // Said; a segment that failed to leave says it again next time.
                 self.cwr_due = false;
             }
+            // It carried our ACK.
+            self.ack_paid();
         } else {
+            // An ACK owed stays owed, as when a pure ACK is refused (`send_ack`): `output`
+            // sends it alone, or its timer does.
             stats.send_failures += 1;
         }
-        // Whatever went out carried our ACK.
-        self.ack_paid();
         ok.then_some(tsval)
     }
 

@@ -10,7 +10,9 @@ impl Tcb {
     #[inline(always)]
     pub(super) fn receive_data(&mut self, seq: Seq, data: &[u8], fin: bool, stats: &mut TcpStats) {
         let at = seq.since(self.rcv_nxt);
-        let had_ooo = self.rx.has_ooo();
+        // A FIN held beyond a hole is out of order too: data before it fills part of a
+        // gap (Linux keeps it in the out-of-order queue).
+        let had_ooo = self.rx.has_ooo() || self.ooo_fin.is_some();
         let size = self.rcv_ring_room();
         let room = size.saturating_sub(self.rx.readable() + at);
         if data.len() > room && self.mem.pressure() {

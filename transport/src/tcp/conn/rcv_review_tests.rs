@@ -1,0 +1,163 @@
+//! Receive-side review: each test shows one defect found in the receive path (see the
+//! test's comment).
+
+use super::harness::*;
+use super::*;
+
+fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| i as u8).collect()
+}
+
+/// RFC 5681 4.2: "an immediate ACK SHOULD be generated when a segment arrives that fills
+/// in all or part of a gap in the sequence space". A bare FIN beyond a hole occupies
+/// sequence space there (Linux keeps it in the out-of-order queue, so the in-order data
+/// that arrives while it waits is ACKed at once by __tcp_ack_snd_check's out-of-order
+/// test). Here the peer's last two segments are lost, its FIN arrives, then the first
+/// segment is retransmitted: its ACK is the partial ACK the sender's recovery waits for.
+#[test]
+fn data_filling_part_of_the_gap_before_a_fin_is_acked_at_once() {
+    let mut c = Conn::established(opts());
+    let hole = c.peer_nxt;
+    let mut r = c.seg(flags::ACK | flags::FIN, c.our_una());
+    r.seq = hole + 2 * PEER_MSS;
+    c.deliver(&r, &[]);
+    let dup = c.take();
+    assert_eq!(dup.last().map(|s| s.r.ack), Some(hole), "a duplicate ACK");
+    // The first lost segment comes again: part of the gap before the FIN fills.
+    c.data(&bytes(PEER_MSS));
+    let out = c.take();
+    assert_eq!(
+        out.last().map(|s| s.r.ack),
+        Some(hole + PEER_MSS),
+        "the partial fill is ACKed at once: {out:?}"
+    );
+}
+
+/// A read that reopens a window the peer was last told is zero announces it (Linux's
+/// tcp_cleanup_rbuf measures the window last advertised, tcp_receive_window; RFC 9293
+/// 3.8.6.2.2's receiver keeps RCV.WND as sent). With window scale 14 an edge rounded down
+/// to the scale's unit tells the peer 0 while `rcv_adv`, the furthest edge ever, is up
+/// to 16 KB ahead; `after_read` measured from `rcv_adv` and, in a 16 KB buffer, found
+/// more than half the buffer "announced": no update, and the peer waited for its
+/// zero-window probe.
+#[test]
+fn a_read_reopening_a_window_told_zero_after_rounding_is_announced() {
+    let mut c = Conn::established_scaled(
+        ConnOpts {
+            rcvbuf: 16 * 1024,
+            rcvbuf_max: 1 << 30,
+            ..opts()
+        },
+        Some(7),
+    );
+    assert_eq!(c.tcb.rcv_wscale, 14);
+    let mut last = None;
+    for _ in 0..18 {
+        c.data(&bytes(PEER_MSS));
+        if let Some(s) = c.take().last() {
+            last = Some(s.r);
+        }
+    }
+    let last = last.expect("ACKs");
+    assert_eq!(last.ack, c.peer_nxt);
+    assert_eq!(last.window, 0, "the peer is told the window is shut");
+    // The application reads everything: 16 KB free.
+    let mut buf = vec![0u8; 64 * 1024];
+    assert_eq!(c.tcb.read(&mut buf), 18 * PEER_MSS);
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let out = c.take();
+    assert!(
+        out.iter().any(|s| s.r.window > 0),
+        "the reopened window is announced: {out:?}"
+    );
+}
+
+/// Data received again means our ACK came too late or was lost: Linux re-enters its
+/// quick-ACK mode (tcp_send_dupack and tcp_data_queue's old-data path call
+/// tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)), so the segments that follow, often a
+/// sender's restart at a window of one segment after its timeout, are ACKed at once
+/// instead of waiting for the delayed-ACK timer. Here only the duplicate's own ACK went at
+/// once once the connection's first quick ACKs were spent.
+#[test]
+fn data_received_again_brings_quick_acks_back() {
+    let mut c = Conn::established_quick(opts());
+    for _ in 0..16 {
+        c.data(&bytes(PEER_MSS));
+        assert_eq!(c.take().len(), 1, "a quick ACK");
+    }
+    assert_eq!(c.tcb.quick_acks, 0);
+    // A segment whose ACK is delayed, and the peer's retransmission of it.
+    c.data(&bytes(PEER_MSS));
+    assert!(c.take().is_empty(), "delayed");
+    let mut r = c.seg(flags::ACK, c.our_una());
+    r.seq = c.peer_nxt - PEER_MSS;
+    c.deliver(&r, &bytes(PEER_MSS));
+    assert_eq!(c.take().len(), 1, "the duplicate's ACK");
+    // The sender restarts with one segment: ACKed at once.
+    c.data(&bytes(PEER_MSS));
+    let out = c.take();
+    assert!(
+        out.iter().any(|s| s.r.ack == c.peer_nxt),
+        "the next segment is ACKed at once: {out:?}"
+    );
+}
+
+/// An IP layer that refuses every datagram (a full transmit queue).
+struct Refusing;
+
+impl IpTx for Refusing {
+    fn send_with(
+        &mut self,
+        _meta: &SendMeta,
+        _payload_len: usize,
+        _fill: &mut dyn FnMut(&mut [u8]),
+        _now: Instant,
+    ) -> Result<(), ip::SendError> {
+        Err(ip::SendError::QueueFull)
+    }
+    fn route_info(&self, _dst: std::net::Ipv4Addr) -> Option<(std::net::Ipv4Addr, usize)> {
+        Some((*US.ip(), 1500))
+    }
+    fn is_local(&self, ip: std::net::Ipv4Addr) -> bool {
+        ip == *US.ip()
+    }
+    fn is_broadcast(&self, ip: std::net::Ipv4Addr) -> bool {
+        ip.is_broadcast()
+    }
+    fn link(&self, _dst: std::net::Ipv4Addr) -> Option<(netif::Offload, usize)> {
+        Some((netif::Offload::default(), 1500))
+    }
+}
+
+/// An ACK owed when a data segment that would have carried it is refused by the IP layer
+/// stays owed, as a refused pure ACK does (`send_ack`, Linux's tcp_send_ack retrying after
+/// TCP_DELACK_MAX): `emit` took it as paid whatever became of the segment, so the peer's
+/// data went unacknowledged until our retransmission timeout resent the data, here more
+/// than 500 ms later (RFC 1122 4.2.3.2: an ACK is delayed less than 0.5 s).
+#[test]
+fn an_ack_owed_on_a_refused_data_segment_stays_owed() {
+    let mut c = Conn::established(opts());
+    steady_path(&mut c, Duration::from_millis(700), 10);
+    assert!(
+        c.tcb.rtt.rto() > Duration::from_millis(500),
+        "{:?}",
+        c.tcb.rtt.rto()
+    );
+    // The peer's request: its ACK is delayed.
+    c.data(&bytes(100));
+    assert!(c.take().is_empty());
+    // The reply is written while the transmit queue is full.
+    c.tcb.write(&bytes(100));
+    let fails = c.stats.send_failures;
+    c.tcb.output(&c.cfg, &mut Refusing, &mut c.stats, c.now);
+    assert!(c.stats.send_failures > fails, "the reply was refused");
+    // The queue drains; nothing else happens: the timers run as they fall due.
+    let deadline = c.now + Duration::from_millis(500);
+    let mut acked = false;
+    while let Some(at) = c.tcb.poll_at().filter(|&at| at <= deadline && !acked) {
+        c.now = at;
+        c.tcb.poll(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        acked = c.take().iter().any(|s| s.r.ack == c.peer_nxt);
+    }
+    assert!(acked, "the peer's data is acknowledged within 500 ms");
+}
