@@ -239,6 +239,20 @@ impl Tcb {
         if self.paws_drops(cfg, seg, payload, stats, now) {
             return;
         }
+        // A RST at the peer's FIN (one below RCV.NXT) once the peer has closed: some
+        // stacks reset from their FIN's sequence number, and it is believed, as Linux's
+        // tcp_reset_check (RFC 9293's test would drop it, leaving the connection to time
+        // out).
+        if seg.has(flags::RST)
+            && seg.seq + 1 == self.rcv_nxt
+            && matches!(
+                self.state,
+                State::CloseWait | State::LastAck | State::Closing
+            )
+        {
+            self.rst_arrived(cfg, seg, stats, now);
+            return;
+        }
         // First: is the segment acceptable? What of it fits the window?
         let Some(text) = self.acceptable_text(cfg, seg, payload, stats, now) else {
             return;
@@ -484,7 +498,12 @@ impl Tcb {
     /// others draw a challenge ACK.
     fn rst_arrived(&mut self, cfg: &TcpConfig, seg: &TcpRepr, stats: &mut TcpStats, now: Instant) {
         stats.resets_in += 1;
-        if seg.seq != self.rcv_nxt {
+        let after_fin = seg.seq + 1 == self.rcv_nxt
+            && matches!(
+                self.state,
+                State::CloseWait | State::LastAck | State::Closing
+            );
+        if seg.seq != self.rcv_nxt && !after_fin {
             self.challenge_ack(cfg, stats, now);
             return;
         }
@@ -1212,6 +1231,28 @@ mod tests {
         c.deliver(&r, &[]);
         assert_eq!(c.tcb.state, State::Closed);
         assert_eq!(c.tcb.error, Some(TcpError::Reset));
+    }
+
+    /// Linux's tcp_reset_check: once the peer's FIN is in, a RST from the FIN's own
+    /// sequence number (one below RCV.NXT) is believed; before it, it is out of the window.
+    #[test]
+    fn a_rst_at_the_peers_fin_is_believed_once_the_peer_has_closed() {
+        let mut c = Conn::established(opts());
+        let at = c.peer_nxt;
+        let mut r = c.seg(flags::RST, Seq(0));
+        r.seq = at + usize::MAX; // at - 1
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::Established, "not after a FIN");
+        assert_eq!(c.stats.drop_rst_ignored, 1);
+        let fin = c.seg(flags::FIN | flags::ACK, c.our_una());
+        c.deliver(&fin, &[]);
+        assert_eq!(c.tcb.state, State::CloseWait);
+        c.take();
+        let mut r = c.seg(flags::RST, Seq(0));
+        r.seq = at;
+        c.deliver(&r, &[]);
+        assert_eq!(c.tcb.state, State::Closed);
+        assert_eq!(c.tcb.error, Some(TcpError::ResetAfterFin));
     }
 
     #[test]
