@@ -386,6 +386,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         drop_socket_table_full,
         bad_acks,
         window_drops,
+        drop_after_fin,
         ooo_dropped,
         mem_pressure_drops,
         idle_restarts,
@@ -461,6 +462,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("drop_socket_table_full", drop_socket_table_full),
         ("drop_bad_ack", bad_acks),
         ("drop_beyond_window", window_drops),
+        ("drop_after_fin", drop_after_fin),
         ("drop_ooo_full", ooo_dropped),
         ("drop_memory_pressure", mem_pressure_drops),
         ("idle_restarts", idle_restarts),
@@ -546,7 +548,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 73] = [
+        let fields: [&mut u64; 74] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -580,6 +582,7 @@ mod tests {
             &mut t.drop_accept_queue_full,
             &mut t.bad_acks,
             &mut t.window_drops,
+            &mut t.drop_after_fin,
             &mut t.ooo_dropped,
             &mut t.mem_pressure_drops,
             &mut t.drop_listen_bad,
@@ -625,14 +628,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 73);
+        assert_eq!(pairs.len(), 74);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..173).collect::<Vec<u64>>());
+        assert_eq!(values, (100..174).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 73, "names are unique");
+        assert_eq!(names.len(), 74, "names are unique");
     }
 
     #[test]

@@ -323,6 +323,9 @@ pub struct TcpStats {
     pub drop_accept_queue_full: u64,
     pub bad_acks: u64,
     pub window_drops: u64,
+    /// Data that came after the peer's FIN (RFC 9293 3.10.7.4: ignored in CLOSE-WAIT,
+    /// CLOSING, LAST-ACK and TIME-WAIT).
+    pub drop_after_fin: u64,
     pub ooo_dropped: u64,
     /// Segments whose data (some or all) was dropped because TCP was under memory
     /// pressure and the connection's ring could not grow to hold it (`TcpConfig::mem_max`),

@@ -603,6 +603,7 @@ impl Tcb {
                 }
                 _ => {
                     // The peer's FIN came before: this is stray data.
+                    stats.drop_after_fin += 1;
                     fin = false;
                 }
             }
@@ -1264,6 +1265,21 @@ mod tests {
         let out = c.take();
         assert_eq!(out.len(), 1);
         assert!(out[0].r.has(flags::ACK) && !out[0].r.has(flags::RST));
+    }
+
+    #[test]
+    fn data_after_the_peers_fin_is_ignored_and_counted() {
+        let mut c = Conn::established(opts());
+        let fin = c.seg(flags::FIN | flags::ACK, c.our_una());
+        c.deliver(&fin, &[]);
+        assert_eq!(c.tcb.state, State::CloseWait);
+        c.take();
+        let r = c.seg(flags::ACK, c.our_una());
+        let mut r = r;
+        r.seq = c.peer_nxt + 1;
+        c.deliver(&r, b"late");
+        assert_eq!(c.stats.drop_after_fin, 1);
+        assert_eq!(c.tcb.readable_bytes(), 0);
     }
 
     #[test]
