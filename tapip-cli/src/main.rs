@@ -200,6 +200,20 @@ fn check(cli: &Cli) -> Result<(), String> {
                 host.network()
             ));
         }
+        // On it as its broadcast address is no better: each side takes that for a
+        // broadcast (the kernel refuses a TCP connection to it).
+        if stack.broadcast() == Some(host.addr()) {
+            return Err(format!(
+                "--host-addr {host}: the broadcast address of the stack's network {} (--addr)",
+                stack.network()
+            ));
+        }
+        if host.broadcast() == Some(stack.addr()) {
+            return Err(format!(
+                "--addr {stack}: the broadcast address of the kernel side's network {} (--host-addr)",
+                host.network()
+            ));
+        }
     }
     if let Some(gw) = cli.gateway {
         let net = cli.addr;
@@ -362,6 +376,19 @@ mod tests {
         assert!(parse(&["--addr", "192.168.1.5", "--no-host-config"]).is_ok());
         assert!(parse(&["--host-addr", "192.168.1.1", "--dhcp"]).is_ok());
         assert!(parse(&["--addr", "10.0.0.9/16"]).is_ok());
+    }
+
+    /// On its network, but as its broadcast address: the kernel side's address set with
+    /// a netmask gets the network's broadcast address (devinet_ioctl), and the kernel
+    /// refuses a TCP connection to it (tcp_v4_connect: ENETUNREACH on RTCF_BROADCAST);
+    /// the stack likewise takes its network's broadcast address for a broadcast. The two
+    /// could not talk, as with an end off the other's network.
+    #[test]
+    fn neither_end_may_be_the_others_broadcast_address() {
+        let e = parse(&["--addr", "10.0.0.255/16"]).unwrap_err();
+        assert!(e.contains("broadcast"), "{e}");
+        let e = parse(&["--host-addr", "10.0.0.255/16"]).unwrap_err();
+        assert!(e.contains("broadcast"), "{e}");
     }
 
     #[test]

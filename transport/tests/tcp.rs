@@ -1206,6 +1206,28 @@ mod sending {
         assert_eq!((o.r.seq, o.data.as_slice()), (c.snd + 2, &b"c"[..]));
     }
 
+    /// Linux's TCP_NODELAY set on a corked socket pushes what is queued ("an explicit
+    /// push, which overrides even TCP_CORK for currently queued segments", do_tcp_setsockopt:
+    /// TCP_NAGLE_PUSH, then tcp_push_pending_frames), the cork staying for what is written
+    /// next (skb_entail clears TCP_NAGLE_PUSH). Here the short segment stays corked.
+    #[test]
+    fn nodelay_set_on_a_corked_socket_pushes_what_waits() {
+        let mut n = Net::new();
+        let c = n.passive();
+        n.set_opts(c.h, |o| o.cork = true);
+        n.send(c.h, b"header");
+        n.nothing();
+        n.set_opts(c.h, |o| o.nodelay = true);
+        let o = n.only();
+        o.expect(ACK | PSH, c.snd, c.rcv);
+        assert_eq!(o.data, b"header");
+        n.ack(&c, c.snd + 6);
+        n.nothing();
+        // Still corked: the next short write waits.
+        n.send(c.h, b"x");
+        n.nothing();
+    }
+
     #[test]
     fn a_held_segment_leaves_with_the_fin() {
         let mut n = Net::new();

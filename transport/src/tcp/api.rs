@@ -138,6 +138,9 @@ impl Transport {
         let opts = s.opts;
         if let Role::Conn(t) = &mut s.role {
             let keep_before = (t.opts.keepalive, t.opts.keep_idle);
+            // TCP_NODELAY turned on: an explicit push, which a cork does not hold
+            // (Linux's TCP_NAGLE_PUSH).
+            let push = opts.nodelay && !t.opts.nodelay && opts.cork;
             // The receive buffer (and so the window scale) is fixed once connected. A socket
             // whose buffer is fixed (SO_RCVBUF sets the maximum to the size, as Linux locks
             // it) stops autotuning at the buffer reached, which never shrinks.
@@ -164,7 +167,11 @@ impl Transport {
             }
             t.set_congestion(opts.congestion);
             if t.state != State::Closed {
-                t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+                if push {
+                    t.push_corked(&tcp.cfg, tx, &mut tcp.stats, now);
+                } else {
+                    t.output(&tcp.cfg, tx, &mut tcp.stats, now);
+                }
             }
         }
         self.tcp_settle(h, now);

@@ -816,11 +816,16 @@ impl Tcb {
             if wnd > self.snd_wnd {
                 self.wake = true;
             }
+            // A shut window that opens ends the probing (its backed-off timer); any other
+            // segment leaves the timer alone, or a peer that talks more often than once
+            // per RTO would put off what the cork or the silly-window rule holds forever
+            // (Linux's fast path leaves the probe timer be).
+            let opened = wnd > 0 && self.snd_wnd == 0;
             self.snd_wnd = wnd;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = ack;
-            if wnd > 0 {
+            if opened {
                 self.timers.clear(Timer::Persist);
                 self.persist_probes = 0;
             }

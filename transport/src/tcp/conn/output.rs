@@ -581,15 +581,14 @@ impl Tcb {
             if retransmission {
                 self.retransmits += 1;
                 stats.retransmits += 1;
-            } else {
-                if self.rtt_sample.is_none() {
-                    self.rtt_sample = Some((seq, now));
-                }
-                if len % room != 0 {
-                    // New data ending in a short segment (alone or a TSO burst's last
-                    // piece), as Linux's tcp_minshall_update.
-                    self.snd_sml = seq + len;
-                }
+            } else if self.rtt_sample.is_none() {
+                self.rtt_sample = Some((seq, now));
+            }
+            if len % room != 0 && (seq + len).gt(self.snd_max) {
+                // New data ending in a short segment (alone, a TSO burst's last piece, or
+                // past SND.MAX in a go-back-N retransmission), as Linux's
+                // tcp_minshall_update.
+                self.snd_sml = seq + len;
             }
             let used = len + usize::from(with_fin);
             if let Some(b) = budget.as_mut() {
@@ -608,6 +607,21 @@ impl Tcb {
                 break;
             }
         }
+    }
+
+    /// `TCP_NODELAY` set on a corked connection: what is queued goes now, cork or not
+    /// (Linux's TCP_NAGLE_PUSH and tcp_push_pending_frames); the cork holds what is
+    /// written next.
+    pub fn push_corked(
+        &mut self,
+        cfg: &TcpConfig,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) {
+        let cork = std::mem::replace(&mut self.opts.cork, false);
+        self.output(cfg, tx, stats, now);
+        self.opts.cork = cork;
     }
 
     /// Payload room in a segment: the MSS less the SACK option an ACK of ours may carry
@@ -829,6 +843,128 @@ mod tests {
         let out = c.take();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].data.len(), 3 * PEER_MSS, "the 10 bytes wait");
+    }
+
+    /// Linux's probe timer sends what the cork holds (tcp_probe_timer, tcp_write_wakeup)
+    /// whatever the time since the peer last spoke: it aborts only after tcp_retries2
+    /// probes or the application's TCP_USER_TIMEOUT counted from the first probe. Here the
+    /// persist timer's check of the time since the last segment received (the default
+    /// 300 s) ends a connection that was merely idle when the application corked a write:
+    /// nothing was ever outstanding, and the peer's window is open.
+    #[test]
+    fn corked_data_after_an_idle_spell_is_sent_not_timed_out() {
+        let mut c = Conn::established(corked());
+        c.now += Duration::from_secs(400);
+        send(&mut c, 100);
+        assert!(c.take().is_empty());
+        let due = c
+            .tcb
+            .timers
+            .get(Timer::Persist)
+            .expect("the persist timer runs");
+        c.now = due;
+        c.tcb.poll(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(
+            c.stats.user_timeouts, 0,
+            "an idle connection is not a dead one"
+        );
+        assert_eq!(c.tcb.state, State::Established);
+        let out = c.take();
+        assert_eq!(out.len(), 1, "what the cork held goes");
+        assert_eq!(out[0].data.len(), 100);
+    }
+
+    /// TCP_CORK's ceiling (tcp(7): "a 200 millisecond ceiling on the time for which output
+    /// is corked"; the probe timer, tcp_check_probe_timer) is not put off by the peer's
+    /// traffic: Linux's fast path takes in-order data without touching the probe timer
+    /// (tcp_ack_probe runs only from tcp_ack's no_queue path). Here every segment from the
+    /// peer that may update the window clears the persist timer and `output` arms it
+    /// afresh, so a peer talking more often than once per RTO holds the corked bytes back
+    /// for as long as it talks.
+    #[test]
+    fn the_peers_data_does_not_put_off_the_corks_ceiling() {
+        let mut c = Conn::established(corked());
+        send(&mut c, 100);
+        assert!(c.take().is_empty());
+        let corked_at = c.now;
+        let mut left = None;
+        for _ in 0..30 {
+            c.advance(Duration::from_millis(100));
+            // The peer's data, acknowledging all we sent.
+            let r = c.seg(flags::ACK | flags::PSH, c.tcb.snd_max);
+            c.deliver(&r, b"0123456789");
+            c.peer_nxt = c.peer_nxt + 10;
+            if c.take().iter().any(|s| !s.data.is_empty()) && left.is_none() {
+                left = Some(c.now);
+            }
+        }
+        let left = left.expect("3 s on, the corked bytes have left");
+        assert!(
+            left.saturating_duration_since(corked_at) <= Duration::from_millis(300),
+            "held {:?} (the RTO is 200 ms)",
+            left.saturating_duration_since(corked_at)
+        );
+    }
+
+    /// Linux's loss probe sends new data through tcp_write_xmit, which calls
+    /// tcp_minshall_update: a short new segment the probe sent is the one a later short
+    /// segment must wait for. `on_tlp` sends it by `xmit` and leaves SND.SML where it was,
+    /// so once the earlier short segment is acknowledged another short segment leaves
+    /// while the probe's is still unacknowledged.
+    #[test]
+    fn a_short_segment_sent_by_the_loss_probe_counts_for_minshall_nagle() {
+        let mut c = Conn::established(opts());
+        super::super::harness::steady_path(&mut c, Duration::from_millis(100), 20);
+        send(&mut c, 100);
+        assert_eq!(c.take().len(), 1);
+        send(&mut c, 50);
+        assert!(c.take().is_empty(), "held: a short segment is in flight");
+        let due = c.tcb.timers.get(Timer::Tlp).expect("a probe is armed");
+        c.now = due;
+        c.tcb.poll(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.len(), 50, "the probe sends the new data");
+        // The first short segment is acknowledged; the probe's is not.
+        let r = c.seg(flags::ACK, c.our_una() + 100);
+        c.deliver(&r, &[]);
+        c.take();
+        send(&mut c, 10);
+        assert!(
+            c.take().is_empty(),
+            "the probe's short segment is unacknowledged"
+        );
+    }
+
+    /// The go-back-N after a timeout (no SACK) sends a segment's worth from SND.UNA, and
+    /// that segment may run past SND.MAX into bytes never sent (here the 50 Nagle held):
+    /// new data ending short, yet counted as a retransmission, so SND.SML stays at the end
+    /// of the first short segment. Once that is acknowledged, a further short segment
+    /// leaves with the new short data still unacknowledged (Linux, whose retransmissions
+    /// never carry new data, sends those 50 bytes by tcp_write_xmit, updating snd_sml).
+    #[test]
+    fn new_bytes_in_a_timeout_retransmission_count_for_minshall_nagle() {
+        let mut c = Conn::established_no_sack(opts());
+        c.tcb.tlp_enabled = false;
+        send(&mut c, 100);
+        assert_eq!(c.take().len(), 1);
+        send(&mut c, 50);
+        assert!(c.take().is_empty());
+        let due = c.tcb.timers.get(Timer::Rtx).expect("the RTO runs");
+        c.now = due;
+        c.tcb.poll(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        let out = c.take();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.len(), 150, "the old 100 and the new 50");
+        // A late ACK of the first 100 only.
+        let r = c.seg(flags::ACK, c.our_una() + 100);
+        c.deliver(&r, &[]);
+        c.take();
+        send(&mut c, 10);
+        assert!(
+            c.take().is_empty(),
+            "the 50 new bytes (a short end) are unacknowledged"
+        );
     }
 
     #[test]

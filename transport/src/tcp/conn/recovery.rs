@@ -306,6 +306,11 @@ impl Tcb {
             let seq = self.snd_max;
             let off = seq.since(self.snd_base);
             if self.xmit(tx, stats, seq, flags::PSH, off, len, now) {
+                if len < self.seg_room() {
+                    // New data ending short, as Linux's probe sends it through
+                    // tcp_write_xmit (tcp_minshall_update).
+                    self.snd_sml = seq + len;
+                }
                 self.snd_nxt = seq + len;
                 self.snd_max = self.snd_nxt;
                 self.rack.tlp_sent(self.snd_max, false);

@@ -295,11 +295,6 @@ impl Tcb {
         if !self.persist_needed() {
             return;
         }
-        if now.saturating_duration_since(self.last_rx) >= self.user_timeout(cfg) {
-            stats.user_timeouts += 1;
-            self.fail(TcpError::TimedOut);
-            return;
-        }
         if self.snd_wnd > 0 {
             // A window too small for the sender's silly-window rule (or a send that
             // failed earlier): after the override timeout send what fits (RFC 9293
@@ -311,6 +306,14 @@ impl Tcb {
                 self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
                 self.timers.set(Timer::Persist, now + self.persist_interval);
             }
+            return;
+        }
+        // Only a shut window asks whether the peer is still there: data held by the cork
+        // or the silly-window rule into an open window goes, however long the connection
+        // was idle (Linux's probe timer sends it, tcp_write_wakeup).
+        if now.saturating_duration_since(self.last_rx) >= self.user_timeout(cfg) {
+            stats.user_timeouts += 1;
+            self.fail(TcpError::TimedOut);
             return;
         }
         // A user timeout the application set bounds the probing even while the peer
