@@ -272,6 +272,20 @@ impl StackBuilder {
                     "kernel-side address {h}: the same as the stack's"
                 )));
             }
+            // The two ends of the tap talk on one link: each needs the other on its
+            // network, as a host of it (not its broadcast address).
+            if !self.dhcp && (!addr.contains(h.addr()) || addr.broadcast() == Some(h.addr())) {
+                return Err(invalid(format!(
+                    "kernel-side address {h}: not a host of the stack's network {}",
+                    addr.network()
+                )));
+            }
+            if !self.dhcp && (!h.contains(addr.addr()) || h.broadcast() == Some(addr.addr())) {
+                return Err(invalid(format!(
+                    "address {addr}: not a host of the kernel side's network {}",
+                    h.network()
+                )));
+            }
         }
         match &self.link {
             Link::Device(d) if d.info().loopback => {
@@ -615,7 +629,7 @@ mod tests {
 
     #[test]
     fn bad_settings_are_one_line_errors_that_name_the_setting() {
-        let cases: [(Setting, &str); 10] = [
+        let cases: [(Setting, &str); 12] = [
             (|b| b.addr("10.0.0.300/24"), "address '10.0.0.300/24'"),
             (|b| b.addr("10.0.0.0/24"), "the network's own address"),
             (
@@ -628,6 +642,14 @@ mod tests {
             (|b| b.mac("00:11:22"), "MAC '00:11:22'"),
             (|b| b.mac("ff:ff:ff:ff:ff:ff"), "not a unicast"),
             (|b| b.host_addr("10.0.0.1/24"), "the same as the stack's"),
+            (
+                |b| b.host_addr("10.0.1.2/24"),
+                "not a host of the stack's network 10.0.0.0/24",
+            ),
+            (
+                |b| b.addr("10.0.1.1/16"),
+                "not a host of the kernel side's network 10.0.0.0/24",
+            ),
             (|b| b.tap("no/slash"), "invalid tap name"),
         ];
         for (set, want) in cases {
