@@ -279,3 +279,34 @@ impl Conn {
             .poll(&self.cfg, &mut self.tx, &mut self.stats, self.now);
     }
 }
+
+/// An IP layer that refuses every datagram (a full transmit queue).
+pub(super) struct Refusing(pub Wire);
+
+impl IpTx for Refusing {
+    fn send_with(
+        &mut self,
+        _meta: &SendMeta,
+        _payload_len: usize,
+        _fill: &mut dyn FnMut(&mut [u8]),
+        _now: Instant,
+    ) -> Result<(), ip::SendError> {
+        Err(ip::SendError::QueueFull)
+    }
+
+    fn route_info(&self, dst: std::net::Ipv4Addr) -> Option<(std::net::Ipv4Addr, usize)> {
+        self.0.route_info(dst)
+    }
+
+    fn link(&self, dst: std::net::Ipv4Addr) -> Option<(netif::Offload, usize)> {
+        self.0.link(dst)
+    }
+
+    fn is_local(&self, ip: std::net::Ipv4Addr) -> bool {
+        self.0.is_local(ip)
+    }
+
+    fn is_broadcast(&self, ip: std::net::Ipv4Addr) -> bool {
+        self.0.is_broadcast(ip)
+    }
+}

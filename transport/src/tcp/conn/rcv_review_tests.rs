@@ -102,33 +102,6 @@ fn data_received_again_brings_quick_acks_back() {
     );
 }
 
-/// An IP layer that refuses every datagram (a full transmit queue).
-struct Refusing;
-
-impl IpTx for Refusing {
-    fn send_with(
-        &mut self,
-        _meta: &SendMeta,
-        _payload_len: usize,
-        _fill: &mut dyn FnMut(&mut [u8]),
-        _now: Instant,
-    ) -> Result<(), ip::SendError> {
-        Err(ip::SendError::QueueFull)
-    }
-    fn route_info(&self, _dst: std::net::Ipv4Addr) -> Option<(std::net::Ipv4Addr, usize)> {
-        Some((*US.ip(), 1500))
-    }
-    fn is_local(&self, ip: std::net::Ipv4Addr) -> bool {
-        ip == *US.ip()
-    }
-    fn is_broadcast(&self, ip: std::net::Ipv4Addr) -> bool {
-        ip.is_broadcast()
-    }
-    fn link(&self, _dst: std::net::Ipv4Addr) -> Option<(netif::Offload, usize)> {
-        Some((netif::Offload::default(), 1500))
-    }
-}
-
 /// An ACK owed when a data segment that would have carried it is refused by the IP layer
 /// stays owed, as a refused pure ACK does (`send_ack`, Linux's tcp_send_ack retrying after
 /// TCP_DELACK_MAX): `emit` took it as paid whatever became of the segment, so the peer's
@@ -149,7 +122,8 @@ fn an_ack_owed_on_a_refused_data_segment_stays_owed() {
     // The reply is written while the transmit queue is full.
     c.tcb.write(&bytes(100));
     let fails = c.stats.send_failures;
-    c.tcb.output(&c.cfg, &mut Refusing, &mut c.stats, c.now);
+    c.tcb
+        .output(&c.cfg, &mut Refusing(Wire::default()), &mut c.stats, c.now);
     assert!(c.stats.send_failures > fails, "the reply was refused");
     // The queue drains; nothing else happens: the timers run as they fall due.
     let deadline = c.now + Duration::from_millis(500);

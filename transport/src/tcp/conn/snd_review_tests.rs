@@ -255,37 +255,6 @@ fn only_a_d_sack_of_the_probe_says_it_repaired_nothing() {
     }
 }
 
-/// An IP layer that refuses every datagram (a full transmit queue).
-struct Refusing(Wire);
-
-impl IpTx for Refusing {
-    fn send_with(
-        &mut self,
-        _meta: &SendMeta,
-        _payload_len: usize,
-        _fill: &mut dyn FnMut(&mut [u8]),
-        _now: Instant,
-    ) -> Result<(), ip::SendError> {
-        Err(ip::SendError::QueueFull)
-    }
-
-    fn route_info(&self, dst: std::net::Ipv4Addr) -> Option<(std::net::Ipv4Addr, usize)> {
-        self.0.route_info(dst)
-    }
-
-    fn link(&self, dst: std::net::Ipv4Addr) -> Option<(netif::Offload, usize)> {
-        self.0.link(dst)
-    }
-
-    fn is_local(&self, ip: std::net::Ipv4Addr) -> bool {
-        self.0.is_local(ip)
-    }
-
-    fn is_broadcast(&self, ip: std::net::Ipv4Addr) -> bool {
-        self.0.is_broadcast(ip)
-    }
-}
-
 /// `loss_probes` counts the probes sent (Linux's TCPLossProbes is counted in
 /// `tcp_send_loss_probe` only once the probe has gone: a failed `__tcp_retransmit_skb`
 /// skips to `rearm_timer`). `on_tlp` counts it before trying, so a probe the IP layer
