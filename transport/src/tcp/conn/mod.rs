@@ -342,6 +342,8 @@ pub struct Tcb {
     force_window: bool,
     /// The largest segment the peer has sent (for the delayed-ACK rule).
     max_seg_seen: usize,
+    /// The length of the last in-order segment of at most our MSS (see `receive_data`).
+    last_seg_len: u16,
     /// An ACK is owed by the every-second-segment rule; inside a receive batch it waits for
     /// the batch's end, so a batch of in-order segments draws one ACK (see `segment`).
     ack_due: bool,
@@ -537,6 +539,7 @@ impl Tcb {
             force_sws: false,
             force_window: false,
             max_seg_seen: 0,
+            last_seg_len: 0,
             fin_received: false,
             mss: DEFAULT_MSS.min(rcv_mss),
             rcv_mss,

@@ -49,7 +49,16 @@ impl Tcb {
             // segment size (with timestamps 1448, not our 1460), so it is not taken for it;
             // until a segment shows the size, our MSS is.
             if data.len() <= self.rcv_mss {
-                self.max_seg_seen = self.max_seg_seen.max(data.len());
+                let len = data.len();
+                if len >= self.max_seg_seen
+                    || (len >= DEFAULT_MSS && len == usize::from(self.last_seg_len))
+                {
+                    // Larger, or two in a row of one smaller size of at least 536 bytes:
+                    // the peer's segments shrank (its path MTU went down), as Linux's
+                    // tcp_measure_rcv_mss lowers rcv_mss. Kept, ACKs would wait for three.
+                    self.max_seg_seen = len;
+                }
+                self.last_seg_len = u16::try_from(len).unwrap_or(u16::MAX);
             }
             let full = match self.max_seg_seen {
                 0 => self.rcv_mss.max(1),
@@ -618,6 +627,28 @@ mod tests {
             1,
             "two full segments after a coalesced one: {} ACKs, pending {} bytes",
             acks.len(),
+            c.tcb.pending_ack_bytes
+        );
+    }
+
+    /// The peer's segments shrink (its path MTU went down): two in a row of the new size
+    /// make it the full size, as Linux's tcp_measure_rcv_mss, so every second one still
+    /// draws an ACK, not every third.
+    #[test]
+    fn after_the_peers_segments_shrink_every_second_one_is_still_acked() {
+        let mut c = Conn::established_ts(opts());
+        let full = c.tcb.rcv_mss - crate::tcp::wire::TIMESTAMP_LEN;
+        c.data(&vec![7u8; full]);
+        c.data(&vec![7u8; full]);
+        assert_eq!(c.take().len(), 1, "two full segments: an ACK");
+        let mut acks = 0;
+        for _ in 0..4 {
+            c.data(&[7u8; 1000]);
+            acks += c.take().len();
+        }
+        assert_eq!(
+            acks, 2,
+            "four 1000-byte segments, pending {}",
             c.tcb.pending_ack_bytes
         );
     }
