@@ -59,6 +59,33 @@ impl Upper for NoUpper {
     fn icmp_error(&mut self, _: &mut dyn IpTx, _: &crate::IcmpErrorReport<'_>, _: Instant) {}
 }
 
+/// An Ethernet frame from the peer carrying `payload` in an IPv4 datagram to `dst` (DF
+/// set, ident 1).
+fn ip_frame(dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut d = vec![0u8; 20 + payload.len()];
+    ipv4::Ipv4Repr {
+        src: PEER,
+        dst,
+        protocol,
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_fragment: true,
+        payload_len: payload.len(),
+    }
+    .emit(&mut d, 0, false);
+    d[20..].copy_from_slice(payload);
+    let mut f = vec![0u8; ethernet::HEADER_LEN + d.len()];
+    ethernet::Repr {
+        dst: US_MAC,
+        src: PEER_MAC,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f);
+    f[ethernet::HEADER_LEN..].copy_from_slice(&d);
+    f
+}
+
 /// A TCP segment (20-byte header, ACK) carrying `data` bytes, checksum field zero.
 fn segment(data: usize) -> Vec<u8> {
     let mut s = vec![0u8; 20 + data];
@@ -157,27 +184,7 @@ fn a_forwarded_coalesced_segment_asks_the_next_device_for_its_checksum() {
     // 20,000 bytes from PEER to B, the TCP checksum field stale (0x1234).
     let mut seg = segment(20_000);
     seg[16..18].copy_from_slice(&0x1234u16.to_be_bytes());
-    let mut d = vec![0u8; 20 + seg.len()];
-    ipv4::Ipv4Repr {
-        src: PEER,
-        dst: B,
-        protocol: TCP,
-        ttl: 64,
-        tos: 0,
-        ident: 1,
-        dont_fragment: true,
-        payload_len: seg.len(),
-    }
-    .emit(&mut d, 0, false);
-    d[20..].copy_from_slice(&seg);
-    let mut f = vec![0u8; ethernet::HEADER_LEN + d.len()];
-    ethernet::Repr {
-        dst: US_MAC,
-        src: PEER_MAC,
-        ethertype: ethertype::IPV4,
-    }
-    .emit(&mut f);
-    f[ethernet::HEADER_LEN..].copy_from_slice(&d);
+    let f = ip_frame(B, TCP, &seg);
     let meta = FrameMeta {
         csum: Csum::Valid,
         gso: Some(Gso {
@@ -241,27 +248,7 @@ fn a_data_valid_hint_from_a_device_without_offloads_is_verified_not_dropped() {
     let ph = crate::checksum::pseudo_header(PEER, US, ipv4::protocol::UDP, 12);
     let c = crate::checksum::finish(crate::checksum::sum(&u, ph));
     u[6..8].copy_from_slice(&c.to_be_bytes());
-    let mut d = vec![0u8; 20 + u.len()];
-    ipv4::Ipv4Repr {
-        src: PEER,
-        dst: US,
-        protocol: ipv4::protocol::UDP,
-        ttl: 64,
-        tos: 0,
-        ident: 1,
-        dont_fragment: true,
-        payload_len: u.len(),
-    }
-    .emit(&mut d, 0, false);
-    d[20..].copy_from_slice(&u);
-    let mut f = vec![0u8; ethernet::HEADER_LEN + d.len()];
-    ethernet::Repr {
-        dst: US_MAC,
-        src: PEER_MAC,
-        ethertype: ethertype::IPV4,
-    }
-    .emit(&mut f);
-    f[ethernet::HEADER_LEN..].copy_from_slice(&d);
+    let f = ip_frame(US, ipv4::protocol::UDP, &u);
     let meta = FrameMeta {
         csum: Csum::Valid,
         gso: None,
