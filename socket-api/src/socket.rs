@@ -194,13 +194,13 @@ const MAX_FASTOPEN_QUEUE: usize = 4096;
 /// The two ECN bits of the TOS octet (RFC 3168 5).
 const ECN_MASK: u8 = 0b11;
 
+const TCP_NODELAY_CORK: &str = "TCP_NODELAY and TCP_CORK are options of TCP sockets";
+
 #[derive(Default)]
 struct LocalOpts {
     recv_timeout: Option<Duration>,
     send_timeout: Option<Duration>,
     nonblocking: bool,
-    nodelay: bool,
-    cork: bool,
     keepalive: bool,
     linger: Option<Duration>,
     /// A non-blocking `connect` returned while its handshake was under way and no later
@@ -1195,15 +1195,11 @@ impl Socket {
                 return Ok(());
             }
             SockOpt::SendTimeout(t) => self.opts.lock().send_timeout = t,
-            SockOpt::NoDelay(on) | SockOpt::Cork(on) | SockOpt::KeepAlive(on)
-                if self.ty != Type::Stream =>
-            {
-                let mut o = self.opts.lock();
-                match opt {
-                    SockOpt::NoDelay(_) => o.nodelay = on,
-                    SockOpt::Cork(_) => o.cork = on,
-                    _ => o.keepalive = on,
-                }
+            // SO_KEEPALIVE is a socket-level option Linux keeps on any socket; TCP_NODELAY
+            // and TCP_CORK are TCP's (ENOPROTOOPT on UDP and raw sockets).
+            SockOpt::KeepAlive(on) if self.ty != Type::Stream => self.opts.lock().keepalive = on,
+            SockOpt::NoDelay(_) | SockOpt::Cork(_) if self.ty != Type::Stream => {
+                return Err(bad(TCP_NODELAY_CORK));
             }
             SockOpt::Ttl(0) => return Err(bad("TTL must be 1 to 255")),
             SockOpt::MulticastTtl(_) | SockOpt::MulticastLoop(_) | SockOpt::MulticastIf(_)
@@ -1431,10 +1427,9 @@ impl Socket {
                 SockOptName::RecvTimeout => return Ok(SockOpt::RecvTimeout(o.recv_timeout)),
                 SockOptName::SendTimeout => return Ok(SockOpt::SendTimeout(o.send_timeout)),
                 SockOptName::Linger => return Ok(SockOpt::Linger(o.linger)),
-                SockOptName::NoDelay if self.ty != Type::Stream => {
-                    return Ok(SockOpt::NoDelay(o.nodelay))
+                SockOptName::NoDelay | SockOptName::Cork if self.ty != Type::Stream => {
+                    return Err(SocketError::InvalidInput(TCP_NODELAY_CORK).into())
                 }
-                SockOptName::Cork if self.ty != Type::Stream => return Ok(SockOpt::Cork(o.cork)),
                 SockOptName::KeepAlive if self.ty != Type::Stream => {
                     return Ok(SockOpt::KeepAlive(o.keepalive))
                 }
@@ -2226,6 +2221,44 @@ mod tests {
         for (ty, set, got) in seen {
             assert_eq!(set, Err(io::ErrorKind::InvalidInput), "{ty:?}: set");
             assert_eq!(got, Err(io::ErrorKind::InvalidInput), "{ty:?}: get");
+        }
+    }
+
+    /// `TCP_NODELAY` and `TCP_CORK` are TCP's: a UDP or raw socket refuses both, set and
+    /// get, as Linux's ENOPROTOOPT (checked with Python in a namespace). They were stored
+    /// and read back, so a program that set them on the wrong socket heard nothing of it.
+    /// `SO_KEEPALIVE`, a socket-level option, is still kept on any socket, as Linux's.
+    #[test]
+    fn nodelay_and_cork_are_refused_on_sockets_other_than_tcp() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let udp = Socket::new(&stack, Domain::Inet, Type::Dgram, 0).unwrap();
+        let raw = Socket::new(&stack, Domain::Inet, Type::Raw, 1).unwrap();
+        let mut seen = Vec::new();
+        for s in [&udp, &raw] {
+            for (opt, name) in [
+                (SockOpt::NoDelay(true), SockOptName::NoDelay),
+                (SockOpt::Cork(true), SockOptName::Cork),
+            ] {
+                let set = s.set_option(opt).map_err(|e| e.kind());
+                let got = s.get_option(name).map_err(|e| e.kind());
+                seen.push((s.socket_type(), name, set, got));
+            }
+            let keep = s.set_option(SockOpt::KeepAlive(true)).map_err(|e| e.kind());
+            let back = s.get_option(SockOptName::KeepAlive).map_err(|e| e.kind());
+            assert_eq!((keep, back), (Ok(()), Ok(SockOpt::KeepAlive(true))));
+        }
+        stack.shutdown();
+        for (ty, name, set, got) in seen {
+            assert_eq!(
+                set,
+                Err(io::ErrorKind::InvalidInput),
+                "{ty:?} {name:?}: set"
+            );
+            assert_eq!(
+                got,
+                Err(io::ErrorKind::InvalidInput),
+                "{ty:?} {name:?}: get"
+            );
         }
     }
 
