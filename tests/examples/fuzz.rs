@@ -90,7 +90,7 @@ fn main() {
         }
         let t = start.elapsed().as_secs_f64();
         println!(
-            "{name:<9} {done:>11} inputs {t:>9.1} s {:>10.0} inputs/s  seeds {seed}..{}",
+            "{name:<10} {done:>11} inputs {t:>9.1} s {:>10.0} inputs/s  seeds {seed}..{}",
             done as f64 / t.max(1e-9),
             seed + round.saturating_sub(1)
         );

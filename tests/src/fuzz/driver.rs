@@ -42,9 +42,9 @@ fn captured_frames(seed: u64) -> Vec<Vec<u8>> {
 
 /// A starting corpus for `target` (libFuzzer's, say): for a parser target its seeds cut
 /// from the frames of a few runs of the whole-stack target (and the answers those hosts
-/// never send), for the whole-stack target the random inputs of those runs.
+/// never send), for the whole-stack target and the tables the random inputs of those runs.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
-    if target == "stack" {
+    if super::takes_choices(target) {
         let mut rng = fastrand::Rng::with_seed(0x5eed);
         return (0..8)
             .map(|_| {
@@ -235,7 +235,7 @@ pub fn run(name: &'static str, seed: u64, inputs: u64, time: Duration) -> Report
         .find(|(n, _)| *n == name)
         .unwrap_or_else(|| panic!("no fuzz target {name:?}"));
     let start = Instant::now();
-    let seeds = if name == "stack" {
+    let seeds = if super::takes_choices(name) {
         Vec::new()
     } else {
         corpus(name, &captured_frames(seed))
@@ -250,7 +250,7 @@ pub fn run(name: &'static str, seed: u64, inputs: u64, time: Duration) -> Report
             break;
         }
         input.clear();
-        if name == "stack" {
+        if super::takes_choices(name) {
             let len = rng.usize(0..4096);
             input.extend((0..len).map(|_| rng.u8(..)));
         } else if seeds.is_empty() || rng.u8(..8) == 0 {
@@ -305,7 +305,10 @@ mod tests {
     #[test]
     fn every_parser_target_has_seeds_that_parse() {
         let frames = captured_frames(1);
-        for (name, _) in super::super::TARGETS.iter().filter(|(n, _)| *n != "stack") {
+        for (name, _) in super::super::TARGETS
+            .iter()
+            .filter(|(n, _)| !super::super::takes_choices(n))
+        {
             let seeds = corpus(name, &frames);
             assert!(seeds.len() >= 4, "{name}: {} seeds", seeds.len());
             let parses = |s: &Vec<u8>| -> bool {

@@ -12,12 +12,19 @@ pub mod driver;
 pub mod frames;
 pub mod parsers;
 pub mod stack;
+pub mod tables;
+
+/// The targets whose input is a sequence of choices (the whole stack, the tables), not a
+/// wire format: they get random bytes rather than mutated frames.
+pub fn takes_choices(name: &str) -> bool {
+    matches!(name, "stack" | "arp_cache")
+}
 
 /// A fuzz target: one input, a panic when an invariant breaks.
 pub type Target = fn(&[u8]);
 
 /// Every target by name.
-pub const TARGETS: [(&str, Target); 10] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("stack", stack::run),
     ("ethernet", parsers::ethernet),
     ("arp", parsers::arp),
@@ -28,4 +35,5 @@ pub const TARGETS: [(&str, Target); 10] = [
     ("vnet", parsers::vnet),
     ("dns", parsers::dns),
     ("dhcp", parsers::dhcp),
+    ("arp_cache", tables::arp_cache),
 ];
