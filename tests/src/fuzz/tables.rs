@@ -253,7 +253,7 @@ fn arp_step(u: &mut Unstructured, w: &mut ArpWorld) -> AResult<()> {
             }
         }
         5 | 6 => {
-            w.now = w.now + Duration::from_millis(u.int_in_range(0..=2500)?);
+            w.now += Duration::from_millis(u.int_in_range(0..=2500)?);
             arp_poll(w);
         }
         7 => {
