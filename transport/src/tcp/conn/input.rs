@@ -384,7 +384,14 @@ impl Tcb {
             // RCV.NXT, as in RFC 9293.
             (0, _) => seq.ge(self.rcv_nxt) && seq.le(self.rcv_nxt + wnd),
             (_, 0) => false,
-            (n, _) => in_wnd(seq) || in_wnd(seq + (n - 1)),
+            // Either end in the window (RFC 9293), or both ends beyond it, one on each
+            // side: the whole window is in the segment, whose new part is kept as RFC
+            // 9293's trimming rule and Linux's tcp_sequence keep it.
+            (n, _) => {
+                in_wnd(seq)
+                    || in_wnd(seq + (n - 1))
+                    || (seq.lt(self.rcv_nxt) && (seq + (n - 1)).ge(self.rcv_nxt + wnd))
+            }
         };
         // A zero window still takes ACKs and RSTs at RCV.NXT (a probe's data is dropped).
         let zero_window_probe = !acceptable && wnd == 0 && seq == self.rcv_nxt;

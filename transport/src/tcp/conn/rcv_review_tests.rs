@@ -135,3 +135,31 @@ fn an_ack_owed_on_a_refused_data_segment_stays_owed() {
     }
     assert!(acked, "the peer's data is acknowledged within 500 ms");
 }
+
+/// A segment that starts before RCV.NXT and ends beyond the right edge carries the whole
+/// window's worth of new data. RFC 9293's acceptability test looks only at its first and
+/// last octets, neither of which is in the window, and refused it; its own trimming rule
+/// ("only the new parts are processed") and Linux's tcp_sequence (which asks only that
+/// the segment end at or after the edge last ACKed and start before the right edge) keep
+/// the part in the window. A peer whose retransmission overlaps what we took and runs
+/// past our edge (a coalesced retransmission after the window was rounded down, say)
+/// would otherwise send the same refused segment again and again.
+#[test]
+fn a_segment_covering_the_window_from_before_rcv_nxt_keeps_its_part_in_the_window() {
+    let mut c = Conn::established(opts());
+    c.data(&bytes(100));
+    c.take();
+    let nxt = c.tcb.rcv_nxt;
+    let wnd = c.tcb.rcv_adv.since(nxt);
+    assert!(wnd > 0);
+    let mut r = c.seg(flags::ACK, c.our_una());
+    r.seq = nxt - 50;
+    c.deliver(&r, &bytes(50 + wnd + 100));
+    assert_eq!(
+        c.tcb.rcv_nxt,
+        nxt + wnd,
+        "the part in the window is taken, the rest cut"
+    );
+    let out = c.take();
+    assert_eq!(out.last().map(|s| s.r.ack), Some(nxt + wnd), "{out:?}");
+}
