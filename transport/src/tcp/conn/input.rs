@@ -382,7 +382,19 @@ impl Tcb {
             // test refuses it; Linux's tcp_sequence and BSD take it, and so its ACK
             // counts and its RST draws a challenge ACK). With a zero window this is
             // RCV.NXT, as in RFC 9293.
-            (0, _) => seq.ge(self.rcv_nxt) && seq.le(self.rcv_nxt + wnd),
+            //
+            // Nor need it be at or after RCV.NXT: a segment sent after our last ACK (at or
+            // after the RCV.NXT that ACK carried, Linux's rcv_wup) is no old duplicate but
+            // a pure ACK the peer's next data overtook; its acknowledgment counts, as in
+            // Linux's tcp_sequence.
+            (0, _) => {
+                let wup = if self.last_ack_sent.lt(self.rcv_nxt) {
+                    self.last_ack_sent
+                } else {
+                    self.rcv_nxt
+                };
+                seq.ge(wup) && seq.le(self.rcv_nxt + wnd)
+            }
             (_, 0) => false,
             // Either end in the window (RFC 9293), or both ends beyond it, one on each
             // side: the whole window is in the segment, whose new part is kept as RFC

@@ -163,3 +163,39 @@ fn a_segment_covering_the_window_from_before_rcv_nxt_keeps_its_part_in_the_windo
     let out = c.take();
     assert_eq!(out.last().map(|s| s.r.ack), Some(nxt + wnd), "{out:?}");
 }
+
+/// The peer's pure ACK overtaken by the data it sent next (reordering on the path) has a
+/// sequence number below RCV.NXT once that data is in. RFC 9293's test refuses it as a
+/// duplicate, so its acknowledgment and window are lost and we answer with an ACK of our
+/// own. Linux's tcp_sequence takes any segment that ends at or after `rcv_wup`, the
+/// RCV.NXT our last ACK carried: a segment the peer sent after our last ACK cannot be an
+/// old duplicate. Its ACK field counts (the window only by RFC 9293's SND.WL1 rule).
+#[test]
+fn a_pure_ack_overtaken_by_the_peers_next_data_still_counts() {
+    let mut c = Conn::established(opts());
+    c.tcb.write(&bytes(1000));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take().len(), 1);
+    let snd_max = c.tcb.snd_max;
+    // The peer ACKs our data, then sends data of its own; the data arrives first, and
+    // our ACK of it waits (delayed).
+    let mut ack = c.seg(flags::ACK, snd_max);
+    c.tcb.quick_acks = 0;
+    c.data(&bytes(100));
+    assert!(c.take().is_empty(), "our ACK of the data is delayed");
+    ack.seq = c.peer_nxt - 100;
+    c.deliver(&ack, &[]);
+    assert_eq!(c.tcb.snd_una, snd_max, "the overtaken ACK counts");
+    assert_eq!(c.stats.dup_segments, 0);
+    // One of ours that the peer already had: RFC 9293's refusal stands for it.
+    let before = c.tcb.last_ack_sent;
+    c.tcb.ack_now = true;
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    c.take();
+    assert!(c.tcb.last_ack_sent.gt(before));
+    c.deliver(&ack, &[]);
+    assert_eq!(
+        c.stats.dup_segments, 1,
+        "older than our last ACK: a duplicate"
+    );
+}
