@@ -22,11 +22,23 @@ impl TokenBucket {
         }
     }
 
+    /// The time one token takes to come back.
+    fn step(&self) -> Duration {
+        Duration::from_micros(1_000_000 / u64::from(self.per_second.max(1)))
+            .max(Duration::from_micros(1))
+    }
+
+    /// Would `take` at `now` give a token? Nothing is drawn (Linux's `icmp_global_allow`,
+    /// which only looks, before the destination's bucket is asked).
+    pub fn allows(&self, now: Instant) -> bool {
+        self.tokens > 0
+            || (self.per_second > 0 && now.saturating_duration_since(self.last) >= self.step())
+    }
+
     /// Take a token if one is left at `now`.
     pub fn take(&mut self, now: Instant) -> bool {
         if self.per_second > 0 {
-            let step = Duration::from_micros(1_000_000 / u64::from(self.per_second))
-                .max(Duration::from_micros(1));
+            let step = self.step();
             let elapsed = now.saturating_duration_since(self.last);
             let earned = (elapsed.as_micros() / step.as_micros()) as u64;
             if earned > 0 {

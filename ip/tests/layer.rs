@@ -5201,3 +5201,48 @@ fn an_igmp_report_dropped_by_a_full_tx_queue_is_not_counted_as_sent() {
     assert_eq!(l.stats().drop_tx_queue_full, 1);
     assert_eq!(l.igmp_stats().tx_reports, 0);
 }
+
+mod rt_review_tests {
+    use super::*;
+
+    /// Linux (since "icmp: change the order of rate limits", 6.12) checks the bucket for all
+    /// destinations first without drawing on it, then takes the destination's token, and
+    /// only then the shared one (`icmpv4_global_allow`, `icmpv4_xrlim_allow`,
+    /// `icmp_global_consume`): an error the shared bucket holds back costs its destination
+    /// nothing. Here the destination's token went even when the shared bucket then said
+    /// no, so a host whose datagrams drew errors while another flood emptied the shared
+    /// bucket had its own bucket emptied too, and heard nothing for seconds after.
+    #[test]
+    fn an_error_the_shared_bucket_holds_back_costs_its_destination_no_token() {
+        const OTHER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+        let mut l = one_iface_with(IpConfig {
+            icmp_rate: (10, 1),
+            ..IpConfig::default()
+        });
+        introduce(&mut l, 0, HOST_A, MAC_A, T0);
+        introduce(&mut l, 0, OTHER, MAC_C, T0);
+        let mut up = Recorder::answering(Delivery::PortUnreachable);
+        // Another host takes the shared bucket's only token.
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &Hdr::new(OTHER, US0, UDP).packet(b"x"),
+            T0,
+        );
+        assert_eq!(drain(&mut l).len(), 1);
+        // HOST_A's datagrams at the same instant: held back by the shared bucket.
+        let dgram = Hdr::new(HOST_A, US0, UDP).packet(b"knock");
+        for _ in 0..6 {
+            rx_ip(&mut l, &mut up, 0, &dgram, T0);
+        }
+        assert_eq!(drain(&mut l).len(), 0);
+        // 100 ms on, the shared bucket has a token again; HOST_A's own never gave one.
+        rx_ip(&mut l, &mut up, 0, &dgram, at_ms(100));
+        assert_eq!(
+            drain(&mut l).len(),
+            1,
+            "HOST_A's bucket was drained by held-back errors"
+        );
+    }
+}

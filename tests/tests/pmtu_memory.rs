@@ -280,6 +280,38 @@ fn tcp_pmtu_do_keeps_df_below_576_want_drops_it_and_probe_sends_without() {
 
 // ---- UDP ------------------------------------------------------------------------------------
 
+/// A "fragmentation needed" of 296 about a TCP segment: ip's cache learns what the router
+/// said, 552 locked (Linux's `tcp_v4_mtu_reduced` hands the reported MTU to
+/// `inet_csk_update_pmtu`, whose `__ip_rt_update_pmtu` locks it at `ip_rt_min_pmtu`), as
+/// it does for a UDP or raw socket's report (`udp_frag_needed_below_552_locks_...`). The
+/// connection told `ip` 576, its own floor, unlocked instead: `IP_MTU` said 576, and a
+/// UDP socket to the same host in the default mode then sent datagrams of up to 576 bytes
+/// with DF, which the 296-byte hop drops, where a locked path sends them without DF.
+#[test]
+fn a_tcp_frag_needed_below_552_locks_ips_path_mtu_as_a_udp_one_does() {
+    let mut h = Host::new();
+    let sent = h.send(1460);
+    assert_eq!((sent.len(), sent[0].0, sent[0].2), (1, true, 1460));
+    h.frag_needed(296, &sent[0].3);
+    assert_eq!(h.mss(), 536);
+    h.ip.take_tx().for_each(drop);
+    assert_eq!(
+        h.t.path_mtu(h.conn, h.ip.tx()),
+        Ok(552),
+        "IP_MTU as Linux's"
+    );
+    // A UDP socket to the same host, default mode: a datagram of 568 bytes goes without
+    // DF (the path is locked), for the narrow hop to fragment.
+    let u = h.t.udp_open().unwrap();
+    h.t.udp_connect(u, SocketAddrV4::new(PEER, 5000), h.ip.tx())
+        .unwrap();
+    h.t.udp_send(u, h.ip.tx(), None, &[1u8; 540], h.now)
+        .unwrap();
+    let sent: Vec<_> = h.ip.take_tx().map(|f| udp_parse(&f)).collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|s| !s.0 && s.1 <= 552), "{sent:?}");
+}
+
 const UDP_PORT: u16 = 5000;
 
 /// The peer as a stack of its own (10.0.0.2 on its tap0), to see that what the stack sends

@@ -70,8 +70,12 @@ impl IpLayer {
         let frag_needed =
             kind == icmp::kind::DEST_UNREACHABLE && code == icmp::unreach::FRAG_NEEDED;
         let to_us = self.out.is_local_addr(src);
+        // The shared bucket is looked at first and drawn on last (Linux's
+        // `icmpv4_global_allow`, then `icmp_global_consume`): an error it holds back costs
+        // the destination's bucket nothing.
         let allowed = frag_needed
-            || ((to_us || self.out.icmp_peer_limiter.take(src, now))
+            || (self.out.icmp_limiter.allows(now)
+                && (to_us || self.out.icmp_peer_limiter.take(src, now))
                 && self.out.icmp_limiter.take(now));
         if !allowed {
             self.out.icmp.errors_rate_limited += 1;

@@ -115,6 +115,15 @@ impl Tcb {
         }
         count_wscale_error(seg, stats);
         self.take_syn_options(seg, now);
+        // A path MTU learnt since the SYN left (a "fragmentation needed" about it, see
+        // `path_mtu`) holds for the first segments too (Linux's tcp_sync_mss with the
+        // path-MTU cookie).
+        if let Some((_, mtu)) = tx.route_info(*self.remote.ip()) {
+            if mtu < self.mss + 40 && self.opts.pmtu != PmtuMode::Dont {
+                self.lower_mss(mtu, stats);
+                self.cc.set_cwnd(initial_window(self.mss));
+            }
+        }
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
         self.rcv_adv = self.rcv_nxt;

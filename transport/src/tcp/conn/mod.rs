@@ -38,6 +38,8 @@ mod rack;
 mod rcv_review_tests;
 mod recovery;
 mod recv;
+#[cfg(test)]
+mod rt_review_tests;
 mod rtt;
 mod rxring;
 mod scoreboard;

@@ -109,6 +109,12 @@ impl Tcb {
             tx.set_path_mtu(*self.remote.ip(), mtu, now);
             return None;
         }
+        if self.state == State::SynSent {
+            // About our SYN: the MSS is not agreed yet (the peer's SYN-ACK brings it), so
+            // `ip` keeps the path MTU and the SYN-ACK's MSS is held to it.
+            tx.set_path_mtu(*self.remote.ip(), mtu, now);
+            return None;
+        }
         let df = self.df;
         let lowered = self.lower_mss(mtu, stats);
         // Already at the floor, a narrower hop still: the MSS stays, DF goes, and the
@@ -117,8 +123,10 @@ impl Tcb {
         if lowered.is_none() && !df_gone {
             return None;
         }
-        // `ip` keeps it for the destination (and `pmtu_raise` reads it back from there).
-        tx.set_path_mtu(*self.remote.ip(), lowered.unwrap_or(PMTU_MIN), now);
+        // `ip` keeps it for the destination (and `pmtu_raise` reads it back from there):
+        // what the router said, not our floor, so that below 552 `ip` locks it as for any
+        // other socket's report (Linux's `inet_csk_update_pmtu` with the reported MTU).
+        tx.set_path_mtu(*self.remote.ip(), mtu, now);
         if self.state.synchronized() && self.snd_una != self.snd_max {
             // What was sent at the old size is lost: send it again now, from SND.UNA.
             self.rtt_sample = None;
@@ -166,7 +174,7 @@ impl Tcb {
     /// never below 536: a narrower MTU gets segments without DF, for `ip` to fragment),
     /// remembered as a lowering `pmtu_raise` takes back. Returns the MTU taken, if it
     /// lowered the MSS.
-    fn lower_mss(&mut self, mtu: usize, stats: &mut TcpStats) -> Option<usize> {
+    pub(super) fn lower_mss(&mut self, mtu: usize, stats: &mut TcpStats) -> Option<usize> {
         let mtu = if mtu < PMTU_MIN {
             // Without DF from here, until the path's estimate expires (`pmtu_raise`).
             self.df = false;
@@ -199,7 +207,7 @@ impl Tcb {
             self.df = true;
         } else if !self.df && mtu > PMTU_MIN {
             // DF cleared for a path narrower than 576, whose MSS was 536 or less
-            // already: ip's estimate (576 while it lasts, see `path_mtu`) expired, so
+            // already: ip's estimate (at most 576 while it lasts, see `path_mtu`) expired, so
             // DF goes on again (RFC 1191 6.3).
             self.df = true;
         }

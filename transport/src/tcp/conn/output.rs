@@ -466,6 +466,17 @@ impl Tcb {
         let data_end = self.snd_base + self.sndq.len();
         let mut budget = budget;
         loop {
+            // Resending what was sent before (a go-back-N): not the bytes the peer SACKed
+            // (RFC 6675 4's NextSeg never picks them; Linux's tcp_xmit_retransmit_queue
+            // skips them).
+            let skip_sacked =
+                self.sack_ok && self.snd_nxt.lt(self.snd_max) && self.sb.sacked_bytes() > 0;
+            if skip_sacked {
+                if let Some(end) = self.sb.sacked_run_end(self.snd_nxt) {
+                    self.snd_nxt = end;
+                    continue;
+                }
+            }
             let unsent = data_end.since(self.snd_nxt);
             let mut usable = match budget {
                 Some(b) => (self.snd_una + self.snd_wnd).since(self.snd_nxt).min(b),
@@ -492,6 +503,11 @@ impl Tcb {
                 usable = sent_before.clamp(1, room);
             }
             let mut len = unsent.min(usable).min(room);
+            if skip_sacked {
+                if let Some(next) = self.sb.next_sacked(self.snd_nxt) {
+                    len = len.min(next.since(self.snd_nxt));
+                }
+            }
             let retransmitting = self.snd_nxt.lt(self.snd_max);
             if self.tso
                 && budget.is_none()

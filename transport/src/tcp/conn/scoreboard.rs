@@ -117,6 +117,30 @@ impl Scoreboard {
             .map(|s| (s.start, s.end))
     }
 
+    /// The end of the run of SACKed records that holds `seq`, if a SACKed record holds it
+    /// (a go-back-N resend skips what the peer holds).
+    pub fn sacked_run_end(&self, seq: Seq) -> Option<Seq> {
+        let i = self.table.index_of(seq)?;
+        let mut end = None;
+        for s in (i..self.table.len()).map_while(|j| self.table.get(j)) {
+            match end {
+                None if !s.sacked => return None,
+                Some(e) if !s.sacked || s.start != e => break,
+                _ => end = Some(s.end),
+            }
+        }
+        end
+    }
+
+    /// Where the first SACKed record beyond `seq` starts.
+    pub fn next_sacked(&self, seq: Seq) -> Option<Seq> {
+        let i = self.table.index_of(seq)?;
+        (i..self.table.len())
+            .map_while(|j| self.table.get(j))
+            .find(|s| s.sacked && s.start.gt(seq))
+            .map(|s| s.start)
+    }
+
     /// The first record the peer lacks, lost or not (a probe during recovery resends it).
     pub fn first_unsacked(&self) -> Option<(Seq, Seq)> {
         self.table

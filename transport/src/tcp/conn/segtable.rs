@@ -181,6 +181,11 @@ impl SegTable {
         }
     }
 
+    /// The index of the record holding `seq`, if the table holds it (a binary search).
+    pub fn index_of(&self, seq: Seq) -> Option<usize> {
+        self.find(seq)
+    }
+
     /// The index of the record holding `seq`, if the table holds it.
     fn find(&self, seq: Seq) -> Option<usize> {
         let (first, end) = self.span()?;

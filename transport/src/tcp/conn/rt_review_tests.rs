@@ -1,0 +1,99 @@
+//! Review of path-MTU discovery and ICMP errors on a connection: each test shows one
+//! defect (see the test's comment).
+
+use super::harness::*;
+use super::*;
+
+fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| i as u8).collect()
+}
+
+fn sack_ack(c: &Conn, ack: Seq, blocks: &[(Seq, Seq)]) -> TcpRepr {
+    let mut r = c.seg(flags::ACK, ack);
+    for (i, &b) in blocks.iter().enumerate() {
+        r.sack[i] = b;
+    }
+    r.sack_count = blocks.len() as u8;
+    r
+}
+
+/// A "fragmentation needed" outside recovery, with part of the flight already SACKed (one
+/// duplicate ACK, below DupThresh): what is resent in the smaller segments is what the peer
+/// lacks, never bytes it SACKed (Linux's tcp_simple_retransmit marks only un-SACKed
+/// segments lost and tcp_xmit_retransmit_queue skips SACKed ones; RFC 6675's NextSeg never
+/// picks SACKed data). Here the go-back-N from SND.UNA resent the SACKed segment too.
+#[test]
+fn frag_needed_does_not_resend_sacked_data() {
+    let mut c = Conn::established(opts());
+    steady_path(&mut c, Duration::from_millis(100), 20);
+    let una = c.our_una();
+    c.tcb.write(&bytes(4 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert_eq!(c.take().len(), 4);
+    c.now += Duration::from_millis(5);
+    // The third segment got through (it went another way, or was small enough): SACKed.
+    let r = sack_ack(&c, una, &[(una + 2 * PEER_MSS, una + 3 * PEER_MSS)]);
+    c.deliver(&r, &[]);
+    assert!(!c.tcb.in_recovery);
+    assert_eq!(c.tcb.sb.sacked_bytes(), PEER_MSS);
+    c.take();
+    let mut st = TcpStats::default();
+    let lowered = c.tcb.path_mtu(&c.cfg, 800, 1040, &mut c.tx, &mut st, c.now);
+    assert_eq!(lowered, Some(800));
+    let mut out = c.take();
+    // And whatever the following ACKs let out.
+    for _ in 0..4 {
+        c.now += Duration::from_millis(1);
+        let r = sack_ack(&c, una, &[(una + 2 * PEER_MSS, una + 3 * PEER_MSS)]);
+        c.deliver(&r, &[]);
+        out.extend(c.take());
+    }
+    assert!(!out.is_empty(), "nothing resent");
+    for s in &out {
+        assert!(s.data.len() <= 760, "a segment of {} bytes", s.data.len());
+        let end = s.r.seq + s.data.len();
+        assert!(
+            !(s.r.seq.lt(una + 3 * PEER_MSS) && end.gt(una + 2 * PEER_MSS)),
+            "resent SACKed bytes {}..{}",
+            s.r.seq.since(una),
+            end.since(una)
+        );
+    }
+}
+
+/// A "fragmentation needed" about our SYN (one carrying Fast Open data is as large as a
+/// segment), quoting its sequence number, while in SYN-SENT: the path MTU it tells holds
+/// for the connection's first segments (Linux's `tcp_v4_mtu_reduced` runs in SYN-SENT:
+/// `inet_csk_update_pmtu`, then `tcp_sync_mss`, and the SYN-ACK's MSS is clamped by the
+/// path MTU cookie). Here the MSS before the SYN-ACK is the 536 default, so nothing was
+/// lowered, `ip` was not even told, and the first segments went at the peer's full MSS,
+/// into the hop that had already said it could not take them.
+#[test]
+fn a_frag_needed_in_syn_sent_holds_for_the_first_segments() {
+    let mut c = Conn::connecting(
+        TcpConfig::default(),
+        ConnOpts {
+            nodelay: true,
+            ..opts()
+        },
+        1500,
+    );
+    let syn = c.take();
+    assert!(syn[0].r.has(flags::SYN));
+    let mut st = TcpStats::default();
+    assert!(c.tcb.seq_outstanding(syn[0].r.seq));
+    c.tcb.path_mtu(&c.cfg, 800, 1040, &mut c.tx, &mut st, c.now);
+    c.now += Duration::from_millis(10);
+    c.deliver(&synack(Some(1460)), &[]);
+    c.peer_nxt = PEER_ISS + 1;
+    c.take();
+    c.tcb.write(&bytes(1460));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let out = c.take();
+    assert!(!out.is_empty());
+    assert!(
+        out.iter().all(|s| s.data.len() <= 760),
+        "segments of {:?} through a hop of 800",
+        out.iter().map(|s| s.data.len()).collect::<Vec<_>>()
+    );
+}
