@@ -196,6 +196,9 @@ impl Tcb {
         // What the SYN-ACK does not cover is unsent again: it goes at once (or waits for
         // the window with the persist timer), and SND.NXT never lags SND.UNA (a SYN
         // retransmitted without the data may be answered for the first one, data and all).
+        if seg.ack.lt(self.snd_max) {
+            self.fo_resend_end = Some(self.snd_max);
+        }
         self.snd_nxt = seg.ack;
         self.snd_max = seg.ack;
     }
@@ -913,6 +916,9 @@ impl Tcb {
             self.snd_sml = ack;
         }
         self.urgent_acked(ack);
+        if self.fo_resend_end.is_some_and(|end| ack.ge(end)) {
+            self.fo_resend_end = None;
+        }
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }

@@ -26,6 +26,8 @@ mod assembler;
 mod cc_tests;
 mod ecn;
 #[cfg(test)]
+mod ecn_ts_review_tests;
+#[cfg(test)]
 mod harness;
 mod input;
 #[cfg(test)]
@@ -277,6 +279,11 @@ pub struct Tcb {
     pub(crate) fo_syn: Option<(FastOpen, u16)>,
     /// ... and what became of that SYN, for the cache.
     pub(crate) fo_outcome: Option<FastOpenOutcome>,
+    /// The end of the data that SYN carried, when its SYN-ACK did not acknowledge all of
+    /// it: sent again after the handshake as if new (`fo_syn_acked`), it is a
+    /// retransmission all the same, and goes without ECT (RFC 3168 6.1.5). Until SND.UNA
+    /// passes it.
+    fo_resend_end: Option<Seq>,
     /// Why the connection failed, for the application (taken once).
     pub error: Option<TcpError>,
     /// An ICMP error seen meanwhile, reported if the connection then times out (cleared
@@ -505,6 +512,7 @@ impl Tcb {
             fo_child: false,
             fo_syn: None,
             fo_outcome: None,
+            fo_resend_end: None,
             error: None,
             soft_error: None,
             fin_queued: false,

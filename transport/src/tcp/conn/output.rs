@@ -236,7 +236,10 @@ impl Tcb {
         // With ECN, new data is ECN-capable (ECT(0)), never a retransmission nor a window
         // probe (RFC 3168 6.1.5, 6.1.6), and the first after a reduction carries CWR.
         let probe = len == 1 && self.probe_byte == Some(seq);
-        let ect = self.ecn_ok && len > 0 && !seq.lt(self.snd_max) && !probe;
+        // Nor the data of a Fast Open SYN sent again after the handshake (`fo_syn_acked`
+        // counts it unsent, but it went in the SYN).
+        let resent = self.fo_resend_end.is_some_and(|end| seq.lt(end));
+        let ect = self.ecn_ok && len > 0 && !seq.lt(self.snd_max) && !probe && !resent;
         let cwr = ect && self.cwr_due;
         if cwr {
             r.flags |= flags::CWR;
