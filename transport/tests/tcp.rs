@@ -1228,6 +1228,34 @@ mod sending {
         n.nothing();
     }
 
+    /// The push lasts for the bytes it covered: what the peer's window held back at the
+    /// push goes, short tail and all, when the window opens (Linux's TCP_NAGLE_PUSH stays
+    /// set until the next write's skb_entail). Before, the cork took the tail back.
+    #[test]
+    fn a_push_into_a_small_window_sends_the_rest_when_it_opens() {
+        let mut n = Net::new();
+        let c = n.passive_with(syn(PEER_ISS), 1000).1;
+        n.set_opts(c.h, |o| o.cork = true);
+        n.send(c.h, &pattern(1300));
+        let o = n.only();
+        assert_eq!(
+            o.data.len(),
+            1000,
+            "the window's worth goes (it is not short)"
+        );
+        // The push finds the window full: nothing goes yet.
+        n.set_opts(c.h, |o| o.nodelay = true);
+        n.nothing();
+        // The peer takes it and opens its window: the 300 bytes left go, corked or not.
+        n.ack(&c, c.snd + 1000);
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.len()), (c.snd + 1000, 300));
+        // What is written after the push stays corked.
+        n.ack(&c, c.snd + 1300);
+        n.send(c.h, b"x");
+        n.nothing();
+    }
+
     #[test]
     fn a_held_segment_leaves_with_the_fin() {
         let mut n = Net::new();

@@ -919,6 +919,9 @@ impl Tcb {
         if self.fo_resend_end.is_some_and(|end| ack.ge(end)) {
             self.fo_resend_end = None;
         }
+        if self.push_end.is_some_and(|end| ack.ge(end)) {
+            self.push_end = None;
+        }
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }

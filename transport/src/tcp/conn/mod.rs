@@ -279,6 +279,10 @@ pub struct Tcb {
     pub(crate) fo_syn: Option<(FastOpen, u16)>,
     /// ... and what became of that SYN, for the cache.
     pub(crate) fo_outcome: Option<FastOpenOutcome>,
+    /// The end of the bytes queued when `TCP_NODELAY` was turned on while corked: up to
+    /// here a short segment goes whatever the cork says (`push_corked`), until SND.UNA
+    /// passes it.
+    push_end: Option<Seq>,
     /// The end of the data that SYN carried, when its SYN-ACK did not acknowledge all of
     /// it: sent again after the handshake as if new (`fo_syn_acked`), it is a
     /// retransmission all the same, and goes without ECT (RFC 3168 6.1.5). Until SND.UNA
@@ -513,6 +517,7 @@ impl Tcb {
             fo_syn: None,
             fo_outcome: None,
             fo_resend_end: None,
+            push_end: None,
             error: None,
             soft_error: None,
             fin_queued: false,

@@ -525,7 +525,9 @@ impl Tcb {
                 // bytes the application wrote may end it in a short segment.
                 let burst = unsent.min(usable).min(TSO_MAX / room * room);
                 if burst > room {
-                    len = if burst < unsent || (self.opts.cork && !self.fin_queued) {
+                    len = if burst < unsent
+                        || (self.cork_holds(self.snd_nxt + burst) && !self.fin_queued)
+                    {
                         burst / room * room
                     } else {
                         burst
@@ -557,7 +559,8 @@ impl Tcb {
                     if len < self.max_snd_wnd / 2 {
                         break;
                     }
-                } else if self.opts.cork && !with_fin && self.snd_up.is_none() {
+                } else if self.cork_holds(self.snd_nxt + len) && !with_fin && self.snd_up.is_none()
+                {
                     // Corked (Linux's TCP_NAGLE_CORK): the rest waits for more data, the
                     // option's end, or the persist timer (see `persist_needed`). Urgent
                     // data and a FIN go, as Linux's tcp_nagle_test lets them.
@@ -628,9 +631,10 @@ impl Tcb {
         }
     }
 
-    /// `TCP_NODELAY` set on a corked connection: what is queued goes now, cork or not
-    /// (Linux's TCP_NAGLE_PUSH and tcp_push_pending_frames); the cork holds what is
-    /// written next.
+    /// `TCP_NODELAY` set on a corked connection: what is queued goes, cork or not
+    /// (Linux's TCP_NAGLE_PUSH and tcp_push_pending_frames), now or, as far as the
+    /// windows hold it back, when they open (the push lasts until the next write, whose
+    /// skb_entail clears it in Linux); the cork holds what is written next.
     pub fn push_corked(
         &mut self,
         cfg: &TcpConfig,
@@ -638,9 +642,14 @@ impl Tcb {
         stats: &mut TcpStats,
         now: Instant,
     ) {
-        let cork = std::mem::replace(&mut self.opts.cork, false);
+        self.push_end = Some(self.snd_base + self.sndq.len());
         self.output(cfg, tx, stats, now);
-        self.opts.cork = cork;
+    }
+
+    /// Does `TCP_CORK` hold back a short segment ending at `end`? Not one of the bytes a
+    /// push let through (`push_corked`).
+    fn cork_holds(&self, end: Seq) -> bool {
+        self.opts.cork && !self.push_end.is_some_and(|e| end.le(e))
     }
 
     /// Payload room in a segment: the MSS less the SACK option an ACK of ours may carry
