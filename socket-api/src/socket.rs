@@ -59,8 +59,9 @@ pub enum SockOpt {
     /// `TCP_CORK` (honoured by TCP): while set, no segment shorter than a full one is
     /// sent (whatever `NoDelay` says) unless it ends the stream or nothing has been in
     /// flight for a retransmission timeout (at least 200 ms, Linux's ceiling); clearing it
-    /// sends what waited, and so does turning `NoDelay` on (once: the cork holds what is
-    /// written next, as Linux's TCP_NAGLE_PUSH).
+    /// sends what waited, and so does turning `NoDelay` on (for the bytes then queued, as
+    /// the windows let them go; the cork holds what is written next, as Linux's
+    /// TCP_NAGLE_PUSH).
     Cork(bool),
     /// `SO_KEEPALIVE` (honoured by TCP).
     KeepAlive(bool),
