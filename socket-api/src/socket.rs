@@ -82,7 +82,10 @@ pub enum SockOpt {
     /// connection fails with `TimedOut` (`None` or zero: unset, as Linux's 0, and the
     /// stack's default applies). Set, whatever its value, it also ends keepalive's
     /// probing once the peer has been silent that long, and the probing of a shut window
-    /// (RFC 5482, as Linux). `get_option` answers `None` while it is unset.
+    /// (RFC 5482, as Linux); set before `connect`, it bounds the SYN's retransmissions
+    /// too. Set, the connection fails at its end, not at the next backed-off
+    /// retransmission (Linux's tcp_clamp_rto_to_user_timeout). `get_option` answers
+    /// `None` while it is unset.
     UserTimeout(Option<Duration>),
     /// `SO_LINGER` (honoured by TCP): `None`, the default, lets `close` return at once while
     /// the connection delivers its data in the background; `Some(t)` makes `close` block

@@ -2006,10 +2006,12 @@ mod sending {
             n.advance_to(t0 + ms(at));
             n.only().expect(ACK | PSH, c.snd, c.rcv);
         }
-        n.advance_to(t0 + ms(6199));
+        // The timeout due at 6.2 s is clamped to the user timeout's end, 5 s after the
+        // first (Linux's tcp_clamp_rto_to_user_timeout).
+        n.advance_to(t0 + ms(5199));
         n.nothing();
         assert_eq!(n.state(c.h), TcpState::Established);
-        n.advance_to(t0 + ms(6200));
+        n.advance_to(t0 + ms(5200));
         n.nothing();
         assert_eq!(n.state(c.h), TcpState::Closed);
         assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
@@ -2037,9 +2039,9 @@ mod sending {
             assert!(n.stats().send_failures > failed, "tried again at {at} ms");
             failed = n.stats().send_failures;
         }
-        n.advance_to(t0 + ms(6199));
+        n.advance_to(t0 + ms(5199));
         assert_eq!(n.state(c.h), TcpState::Established);
-        n.advance_to(t0 + ms(6200));
+        n.advance_to(t0 + ms(5200));
         assert_eq!(n.state(c.h), TcpState::Closed);
         assert_eq!(n.recv(c.h), Err(TransportError::Tcp(TcpError::TimedOut)));
         assert_eq!(n.stats().user_timeouts, 1);

@@ -46,6 +46,7 @@ impl Tcb {
             {
                 self.timers.set(Timer::DelayedAck, now + cfg.delayed_ack);
             }
+            self.clamp_rtx_to_user_timeout();
         }
         self.ack_due && self.state != State::Closed
     }

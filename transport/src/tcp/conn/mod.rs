@@ -48,6 +48,8 @@ mod scoreboard;
 mod segtable;
 #[cfg(test)]
 mod snd_review_tests;
+#[cfg(test)]
+mod timer_review_tests;
 mod timers;
 mod undo;
 mod urgent;
@@ -644,6 +646,9 @@ impl Tcb {
             }
         }
         t.send_syn(tx, stats, now);
+        // A user timeout set before connect bounds the SYN's retransmissions from here
+        // (Linux's tcp_connect sets retrans_stamp as the SYN leaves).
+        t.stalled_since = Some(now);
         t.timers.set(Timer::Rtx, now + t.rtt.rto());
         t
     }
@@ -821,15 +826,20 @@ impl Tcb {
         self.cc.set_cwnd(initial_window(self.mss));
     }
 
-    /// The handshake completes after our SYN or SYN-ACK was retransmitted: the RTO is at
-    /// least 3 s, having no sample (RFC 6298 5.7), and data starts from one segment, not
+    /// The handshake completes after our SYN or SYN-ACK was retransmitted: the RTO is
+    /// re-initialized to 3 s (or the initial RTO if larger), having no sample (RFC 6298 5.7), and data starts from one segment, not
     /// the initial window (RFC 5681 3.1: "MUST be one segment").
     fn after_syn_loss(&mut self, cfg: &TcpConfig) {
-        self.rtt.after_syn_retransmit(cfg.rto_max);
+        self.rtt.after_syn_retransmit(cfg.rto_initial, cfg.rto_max);
         self.cc.set_cwnd(self.mss);
     }
 
     pub fn set_state(&mut self, s: State) {
+        if self.state == State::SynSent {
+            // The SYN's user-timeout clock (see `connect`) stops with the handshake's
+            // end, a simultaneous open's SYN-RECEIVED included.
+            self.stalled_since = None;
+        }
         if s != self.state {
             self.transitions.push((self.state, s));
             self.state = s;

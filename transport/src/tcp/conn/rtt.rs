@@ -68,11 +68,13 @@ impl RttEstimator {
         self.rto = (self.rto * 2).min(max);
     }
 
-    /// RFC 6298 5.7: the SYN or SYN-ACK was retransmitted and no sample taken: once the
-    /// connection is up, the RTO is at least 3 s (at most `max`).
-    pub(super) fn after_syn_retransmit(&mut self, max: Duration) {
+    /// RFC 6298 5.7: the SYN or SYN-ACK timed out and no sample was taken: once the
+    /// connection is up, the RTO "MUST be re-initialized to 3 seconds" (Linux's
+    /// TCP_TIMEOUT_FALLBACK), whatever the handshake's backoff made it; an `initial` RTO
+    /// above 3 s stands. At most `max`.
+    pub(super) fn after_syn_retransmit(&mut self, initial: Duration, max: Duration) {
         if self.srtt.is_none() {
-            self.rto = self.rto.max(Duration::from_secs(3)).min(max);
+            self.rto = initial.max(Duration::from_secs(3)).min(max);
         }
     }
 }
@@ -201,11 +203,11 @@ mod tests {
     #[test]
     fn a_retransmitted_syn_without_a_sample_leaves_at_least_three_seconds() {
         let mut e = RttEstimator::new(Duration::from_secs(1));
-        e.after_syn_retransmit(MAX);
+        e.after_syn_retransmit(Duration::from_secs(1), MAX);
         assert_eq!(e.rto(), Duration::from_secs(3));
         let mut f = RttEstimator::new(Duration::from_secs(1));
         f.sample(ms(10), 1, MIN, MAX);
-        f.after_syn_retransmit(MAX);
+        f.after_syn_retransmit(Duration::from_secs(1), MAX);
         assert_eq!(f.rto(), MIN);
     }
 

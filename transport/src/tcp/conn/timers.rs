@@ -114,6 +114,25 @@ impl Tcb {
             self.interactive = false;
         }
         self.output(cfg, tx, stats, now);
+        self.clamp_rtx_to_user_timeout();
+    }
+
+    /// A user timeout the application set ends the retransmissions on time: the
+    /// retransmission timer runs no later than its end, counted from the first timeout
+    /// (or the SYN), as Linux's tcp_clamp_rto_to_user_timeout; the timeout then fails the
+    /// connection instead of waiting for the next backed-off RTO (up to 120 s late).
+    pub(super) fn clamp_rtx_to_user_timeout(&mut self) {
+        let Some(since) = self.stalled_since else {
+            return;
+        };
+        let Some(ut) = self.user_timeout_set() else {
+            return;
+        };
+        if let Some(at) = self.timers.get(Timer::Rtx) {
+            if since + ut < at {
+                self.timers.set(Timer::Rtx, since + ut);
+            }
+        }
     }
 
     pub(super) fn on_rto(
@@ -131,7 +150,16 @@ impl Tcb {
                 } else {
                     cfg.syn_retries
                 };
-                if self.syn_retries >= limit {
+                // A user timeout the application set before connect bounds the SYN's
+                // retransmissions too, from the first SYN (Linux's tcp_write_timeout in
+                // SYN-SENT; RFC 9293 3.8.3: SYN retransmissions are handled as data's,
+                // R2 set by the application). Not a listener's half-open connection.
+                let ut_passed = !self.passive
+                    && self
+                        .user_timeout_set()
+                        .zip(self.stalled_since)
+                        .is_some_and(|(ut, since)| now.saturating_duration_since(since) >= ut);
+                if self.syn_retries >= limit || ut_passed {
                     stats.handshake_timeouts += 1;
                     let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
                     self.fail(e);
