@@ -355,6 +355,9 @@ pub struct CacheStats {
     pub probes_sent: u64,
     /// Entries in use removed because `max_retries` probes went unanswered.
     pub probe_failures: u64,
+    /// Reachable entries probed early on a transport's negative advice
+    /// ([`NeighborCache::suspect`]).
+    pub suspected: u64,
     /// Entries evicted to make room.
     pub evictions: u64,
     /// Times a request was held back by the rate limit (it goes out when the limit
@@ -1007,6 +1010,31 @@ impl<P> NeighborCache<P> {
                 State::Static { .. } => None,
             })
             .min()
+    }
+
+    /// Negative advice from a transport (RFC 1122 3.3.1.4, RFC 9293 3.8.3's R1): its
+    /// retransmissions through `ip`'s mapping go unanswered, so the mapping is asked
+    /// again now, by requests unicast to the MAC in use, as at a used entry's expiry
+    /// (see [`EntryState::Probing`]: packets still go to it meanwhile; an answer makes it
+    /// reachable again, `max_retries` unanswered requests remove it, and the next packet
+    /// then resolves the address by broadcast). A neighbour that changed its MAC without
+    /// telling (a failover without a gratuitous ARP) is found in seconds rather than at
+    /// the entry's expiry. Static entries, entries already asked and unknown addresses
+    /// are left alone. True if the entry is now being probed afresh.
+    pub fn suspect(&mut self, ip: Ipv4Addr, now: Instant) -> bool {
+        let Some(entry) = self.table.get_mut(&ip) else {
+            return false;
+        };
+        let State::Reachable { mac, .. } = entry.state else {
+            return false;
+        };
+        entry.state = State::Probing {
+            mac,
+            requests_sent: 0,
+            next_at: now,
+        };
+        bump(&mut self.stats.suspected);
+        true
     }
 
     /// Add or replace a static entry: it never expires and learning never changes it.

@@ -956,6 +956,16 @@ impl IpTx for Output {
         self.pmtu.set(dst, mtu, now);
     }
 
+    fn negative_advice(&mut self, dst: Ipv4Addr, now: Instant) {
+        let Some(r) = self.send_route(dst, None, None, None) else {
+            return;
+        };
+        let hop = r.gateway.unwrap_or(dst);
+        if let Some(iface) = self.ifaces.get_mut(r.ifindex) {
+            iface.arp.suspect(hop, now);
+        }
+    }
+
     fn source_via(&self, dst: Ipv4Addr, device: usize) -> Option<Ipv4Addr> {
         let r = self.send_route(dst, None, Some(device), None)?;
         self.default_source(&r, dst)

@@ -217,6 +217,13 @@ pub trait IpTx {
         let _ = (dst, mtu, now);
     }
 
+    /// Negative advice (RFC 1122 3.3.1.4, RFC 9293 3.8.3's R1): a transport's
+    /// retransmissions to `dst` have gone unanswered `R1` times, so the neighbour they go
+    /// through (`dst` or its gateway) may be gone: `ip` asks its ARP mapping again.
+    fn negative_advice(&mut self, dst: Ipv4Addr, now: Instant) {
+        let _ = (dst, now);
+    }
+
     /// The source address `ip` would give a datagram to `dst` leaving by interface
     /// `device` (`SO_BINDTODEVICE`): its address, or 0.0.0.0 for the limited broadcast
     /// from an interface with none yet. `None` when that interface cannot reach `dst`.

@@ -771,6 +771,39 @@ fn a_down_interface_sends_no_arp_retransmissions_or_probes() {
     assert_eq!(up.errors[0].code, icmp::unreach::HOST);
 }
 
+/// A transport's negative advice (its retransmissions to a destination unanswered, RFC
+/// 9293 3.8.3's R1) asks the neighbour they go through again at once: the destination
+/// itself on its network, the gateway for one beyond it. The request is unicast to the
+/// MAC in use (RFC 1122 2.3.2.1's unicast poll), which the next datagram still goes to.
+#[test]
+fn negative_advice_probes_the_next_hop_at_once() {
+    let mut l = one_iface();
+    let mut up = Recorder::default();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    drain(&mut l);
+    let t = T0 + Duration::from_secs(5);
+    l.tx().negative_advice(HOST_A, t);
+    l.tx().negative_advice(Ipv4Addr::new(192, 0, 2, 7), t);
+    assert_eq!(l.poll_at(), Some(t));
+    l.poll(t, &mut up);
+    let mut probes: Vec<(MacAddr, Ipv4Addr)> = drain(&mut l)
+        .iter()
+        .map(|f| (f.dst, f.arp().target_ip))
+        .collect();
+    probes.sort();
+    assert_eq!(probes, vec![(MAC_A, HOST_A), (MAC_C, ROUTER_C)]);
+    l.tx().send(&SendMeta::new(HOST_A, UDP), b"a", t).unwrap();
+    let sent = drain(&mut l);
+    assert_eq!(
+        (sent.len(), sent[0].dst),
+        (1, MAC_A),
+        "still sent meanwhile"
+    );
+}
+
 #[test]
 fn arp_failure_of_a_forwarded_datagram_is_reported_to_its_remote_source() {
     let mut l = router();

@@ -380,6 +380,56 @@ mod expiry {
         assert_eq!((c.stats().probes_sent, c.stats().expired), (1, 0));
     }
 
+    /// Negative advice (a transport's retransmissions unanswered, RFC 1122 3.3.1.4): a
+    /// reachable entry is probed now, unicast to its MAC, long before its expiry; packets
+    /// still go to that MAC meanwhile. Unanswered, it goes, and the next packet resolves
+    /// the address by broadcast: the neighbour's new MAC (a failover) is found in about
+    /// `max_retries` seconds instead of at the end of `reachable_time`.
+    #[test]
+    fn a_suspected_entry_is_probed_at_once_and_removed_if_silent() {
+        let mut c = cache();
+        learn(&mut c, A_IP, A_MAC, secs(0));
+        assert!(c.suspect(A_IP, secs(5)));
+        assert!(!c.suspect(A_IP, secs(5)), "already being asked");
+        assert_eq!(c.poll_at(), Some(secs(5)));
+        assert_eq!(c.resolve(A_IP, 1, secs(5)), Resolve::Ready(A_MAC, 1));
+        for t in [5, 6, 7] {
+            assert_eq!(c.poll(secs(t)).probes, vec![(A_IP, A_MAC)], "at {t} s");
+        }
+        assert_eq!(c.poll(secs(8)).expired, vec![A_IP]);
+        assert_eq!(c.stats().suspected, 1);
+        assert_eq!(
+            c.resolve(A_IP, 2, secs(8)),
+            Resolve::Queued { send_request: true }
+        );
+        let out = process(&mut c, reply_from(A_IP, NEW_MAC), secs(8));
+        assert_eq!(out.released, vec![(NEW_MAC, 2)]);
+    }
+
+    /// An answer to the probe keeps the entry; static entries, unresolved addresses and
+    /// unknown ones are not suspected.
+    #[test]
+    fn a_suspected_entry_that_answers_stays_and_others_are_left_alone() {
+        let mut c = cache();
+        learn(&mut c, A_IP, A_MAC, secs(0));
+        assert!(c.suspect(A_IP, secs(1)));
+        assert_eq!(c.poll(secs(1)).probes, vec![(A_IP, A_MAC)]);
+        process(&mut c, reply_from(A_IP, A_MAC), secs(1));
+        assert_eq!(
+            state_of(&c, A_IP, secs(2)).unwrap().state,
+            EntryState::Reachable
+        );
+        c.insert_static(B_IP, B_MAC).unwrap();
+        assert!(!c.suspect(B_IP, secs(2)));
+        assert!(matches!(
+            c.resolve(C_IP, 1, secs(2)),
+            Resolve::Queued { .. }
+        ));
+        assert!(!c.suspect(C_IP, secs(2)));
+        assert!(!c.suspect(D_IP, secs(2)));
+        assert_eq!(c.stats().suspected, 1);
+    }
+
     #[test]
     fn an_entry_in_use_that_does_not_answer_its_probes_is_removed() {
         let mut c = cache();

@@ -127,6 +127,7 @@ pub fn run(ctx: &Ctx) {
                 ("failures", a.failures),
                 ("probes_out", a.probes_sent),
                 ("probe_failures", a.probe_failures),
+                ("suspected", a.suspected),
                 ("unknown_op", a.unknown_received),
                 (
                     "drop_pending_entry_full",

@@ -31,6 +31,8 @@ pub(super) struct Wire {
     pub pmtu: Option<usize>,
     /// The interface's MTU, if not 1500.
     pub link_mtu: Option<usize>,
+    /// Negative advice given (`IpTx::negative_advice`), by destination.
+    pub advice: Vec<Ipv4Addr>,
 }
 
 impl IpTx for Wire {
@@ -58,6 +60,10 @@ impl IpTx for Wire {
 
     fn set_path_mtu(&mut self, _dst: Ipv4Addr, mtu: usize, _now: Instant) {
         self.pmtu = Some(mtu);
+    }
+
+    fn negative_advice(&mut self, dst: Ipv4Addr, _now: Instant) {
+        self.advice.push(dst);
     }
 
     fn is_local(&self, ip: Ipv4Addr) -> bool {

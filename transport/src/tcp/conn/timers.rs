@@ -21,6 +21,10 @@ pub(super) enum Timer {
 
 const TIMERS: usize = 7;
 
+/// Timeouts of one segment after which `ip` is given negative advice about the path
+/// (RFC 9293 3.8.3's R1, "at least 3 retransmissions"; Linux's tcp_retries1 of 3).
+const R1: u32 = 3;
+
 /// The deadlines of a connection's timers, one slot per [`Timer`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct TimerTable {
@@ -186,6 +190,9 @@ impl Tcb {
                     }
                 }
                 self.syn_retries += 1;
+                if self.syn_retries >= R1 {
+                    tx.negative_advice(*self.remote.ip(), now);
+                }
                 self.retransmits += 1;
                 stats.retransmits += 1;
                 self.rtt.back_off(cfg.rto_max);
@@ -270,6 +277,9 @@ impl Tcb {
                 self.dupacks = 0;
                 self.recover = self.snd_max;
                 self.backoff += 1;
+                if self.backoff >= R1 {
+                    tx.negative_advice(*self.remote.ip(), now);
+                }
                 self.rtt.back_off(cfg.rto_max);
                 self.rtt_sample = None;
                 if self.sack_ok {
@@ -622,6 +632,36 @@ mod tests {
     /// An orphan whose FIN goes unanswered while an ICMP error is known and its RTO has
     /// reached the maximum gives up at the next timeout (Linux: no orphan retries left for
     /// a connection that is not "alive"), not after the usual 8.
+    /// RFC 9293 3.8.3 (a): once a segment has been retransmitted R1 (3) times, `ip` is
+    /// given negative advice (RFC 1122 3.3.1.4's dead-gateway diagnosis, here a fresh ARP
+    /// probe of the neighbour), at every timeout from then on; not before.
+    #[test]
+    fn the_third_timeout_of_a_segment_gives_ip_negative_advice() {
+        use super::super::harness::*;
+        use super::super::*;
+        let mut c = Conn::established(opts());
+        c.tcb.tlp_enabled = false;
+        c.tcb.write(&[1u8; 100]);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        for (ms, advice) in [(200, 0), (400, 0), (800, 1), (1600, 2)] {
+            c.advance(Duration::from_millis(ms));
+            assert_eq!(c.take().len(), 1, "retransmitted after {ms} ms");
+            assert_eq!(c.tx.advice.len(), advice, "after {ms} ms");
+        }
+        assert!(c.tx.advice.iter().all(|a| a == PEER.ip()));
+        // An ACK ends the episode: the next timeout starts counting again.
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        c.tcb.write(&[2u8; 100]);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        let due = c.tcb.timers.get(Timer::Rtx).expect("the RTO runs");
+        c.now = due;
+        c.tcb.poll(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.tx.advice.len(), 2, "a first timeout again");
+    }
+
     #[test]
     fn an_orphan_with_a_soft_error_at_the_largest_rto_gives_up_at_once() {
         use super::super::harness::*;
