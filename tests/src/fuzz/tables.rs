@@ -3,8 +3,8 @@
 //! passes), as in the whole-stack target.
 //!
 //! [`arp_cache`]: the neighbour cache (`arp::NeighborCache`) under resolutions, received
-//! ARP packets, timers, static entries, removals and lookups, with small limits read from
-//! the input so that every bound is reached. Each queued packet is numbered, and a model
+//! ARP packets, timers, static entries, removals, lookups and negative advice, with small
+//! limits read from the input so that every bound is reached. Each queued packet is numbered, and a model
 //! beside the cache keeps each address's queue as the cache documents it (the oldest gives
 //! way). After every call it checks:
 //! - every bound of `CacheConfig` (entries, packets per address and in all);
@@ -273,13 +273,20 @@ fn arp_step(u: &mut Unstructured, w: &mut ArpWorld) -> AResult<()> {
                 assert_eq!(w.cache.lookup(ip, w.now), Some(mac), "a static entry");
             }
         }
-        _ => {
-            if u.arbitrary()? {
+        _ => match u.int_in_range(0u8..=2)? {
+            0 => {
                 w.cache.remove(pick_ip(u)?);
-            } else {
-                w.cache.clear();
             }
-        }
+            1 => w.cache.clear(),
+            _ => {
+                let ip = pick_ip(u)?;
+                if w.cache.suspect(ip, w.now) {
+                    // Asked again at once, unicast, and still in use meanwhile.
+                    assert_eq!(w.cache.poll_at(), Some(w.now));
+                    assert!(w.cache.lookup(ip, w.now).is_some());
+                }
+            }
+        },
     }
     Ok(())
 }
