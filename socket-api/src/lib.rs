@@ -126,6 +126,8 @@ pub mod poller;
 pub mod raw;
 pub mod runtime;
 pub mod socket;
+#[cfg(test)]
+mod std_review_tests;
 pub mod tcp;
 #[cfg(test)]
 mod testing;

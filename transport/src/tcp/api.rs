@@ -505,7 +505,9 @@ impl Transport {
             return Ok(Some(e));
         }
         Ok(match &mut s.role {
-            Role::Conn(t) => t.error.take(),
+            // With no hard error, the soft one (an ICMP error the connection goes on
+            // after), taken: Linux's SO_ERROR falls back on `sk_err_soft` likewise.
+            Role::Conn(t) => t.error.take().or_else(|| t.soft_error.take()),
             _ => None,
         })
     }

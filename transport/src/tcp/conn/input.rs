@@ -314,6 +314,11 @@ impl Tcb {
             // acknowledged as if delivered.
             stats.aborts_on_close += 1;
             self.abort(tx, stats, now);
+            if !self.orphan {
+                // An application that shut both ways still holds the socket: Linux's
+                // `tcp_reset` leaves it ECONNRESET, for the next call (or SO_ERROR).
+                self.error = Some(TcpError::Reset);
+            }
             return;
         }
         // Sixth: the urgent pointer (the urgent data itself stays in the stream).
