@@ -58,6 +58,17 @@ struct ArpWorld {
 }
 
 impl ArpWorld {
+    fn new(cfg: CacheConfig) -> ArpWorld {
+        ArpWorld {
+            cache: NeighborCache::new(cfg),
+            queues: BTreeMap::new(),
+            given: 0,
+            done: HashSet::new(),
+            dropped: 0,
+            now: Instant::ZERO,
+        }
+    }
+
     /// A packet came back from the cache: once only, and for the address it was queued for.
     fn back(&mut self, (id, ip): (u64, Ipv4Addr), for_ip: Ipv4Addr) {
         assert_eq!(ip, for_ip, "packet {id} for {ip} came back for {for_ip}");
@@ -152,14 +163,7 @@ pub fn arp_cache(data: &[u8]) {
     let Ok(cfg) = arp_config(&mut u) else {
         return;
     };
-    let mut w = ArpWorld {
-        cache: NeighborCache::new(cfg),
-        queues: BTreeMap::new(),
-        given: 0,
-        done: HashSet::new(),
-        dropped: 0,
-        now: Instant::ZERO,
-    };
+    let mut w = ArpWorld::new(cfg);
     for _ in 0..512 {
         if u.is_empty() || arp_step(&mut u, &mut w).is_err() {
             break;
@@ -303,14 +307,7 @@ mod tests {
             max_pending_per_entry: 1,
             ..CacheConfig::default()
         };
-        let mut w = ArpWorld {
-            cache: NeighborCache::new(cfg),
-            queues: BTreeMap::new(),
-            given: 0,
-            done: HashSet::new(),
-            dropped: 0,
-            now: Instant::ZERO,
-        };
+        let mut w = ArpWorld::new(cfg);
         let a = Ipv4Addr::new(10, 0, 0, 2);
         let b = Ipv4Addr::new(10, 0, 0, 3);
         for ip in [a, a, b] {

@@ -10,10 +10,6 @@ use super::*;
 
 const RTT: Duration = Duration::from_millis(500);
 
-fn bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|i| i as u8).collect()
-}
-
 /// Keep the send queue full and send what the windows allow.
 fn refill_and_send(c: &mut Conn) {
     c.tcb.write(&bytes(100_000));

@@ -316,3 +316,18 @@ impl IpTx for Refusing {
         self.0.is_broadcast(ip)
     }
 }
+
+/// `n` bytes of a counting pattern.
+pub(super) fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| i as u8).collect()
+}
+
+/// The peer's ACK of `ack` with SACK `blocks`.
+pub(super) fn sack_ack(c: &Conn, ack: Seq, blocks: &[(Seq, Seq)]) -> TcpRepr {
+    let mut r = c.seg(flags::ACK, ack);
+    for (i, &b) in blocks.iter().enumerate() {
+        r.sack[i] = b;
+    }
+    r.sack_count = blocks.len() as u8;
+    r
+}

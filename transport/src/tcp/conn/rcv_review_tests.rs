@@ -4,10 +4,6 @@
 use super::harness::*;
 use super::*;
 
-fn bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|i| i as u8).collect()
-}
-
 /// RFC 5681 4.2: "an immediate ACK SHOULD be generated when a segment arrives that fills
 /// in all or part of a gap in the sequence space". A bare FIN beyond a hole occupies
 /// sequence space there (Linux keeps it in the out-of-order queue, so the in-order data

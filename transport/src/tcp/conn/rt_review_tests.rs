@@ -4,19 +4,6 @@
 use super::harness::*;
 use super::*;
 
-fn bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|i| i as u8).collect()
-}
-
-fn sack_ack(c: &Conn, ack: Seq, blocks: &[(Seq, Seq)]) -> TcpRepr {
-    let mut r = c.seg(flags::ACK, ack);
-    for (i, &b) in blocks.iter().enumerate() {
-        r.sack[i] = b;
-    }
-    r.sack_count = blocks.len() as u8;
-    r
-}
-
 /// A "fragmentation needed" outside recovery, with part of the flight already SACKed (one
 /// duplicate ACK, below DupThresh): what is resent in the smaller segments is what the peer
 /// lacks, never bytes it SACKed (Linux's tcp_simple_retransmit marks only un-SACKed

@@ -4,19 +4,6 @@
 use super::harness::*;
 use super::*;
 
-fn bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|i| i as u8).collect()
-}
-
-fn sack_ack(c: &Conn, ack: Seq, blocks: &[(Seq, Seq)]) -> TcpRepr {
-    let mut r = c.seg(flags::ACK, ack);
-    for (i, &b) in blocks.iter().enumerate() {
-        r.sack[i] = b;
-    }
-    r.sack_count = blocks.len() as u8;
-    r
-}
-
 /// RFC 8985 7.2 arms no loss probe while SACKed segments are outstanding (Linux probes
 /// only in CA_Open), and 7.3's probe "retransmits the highest-sequence segment" so that
 /// its ACK shows what is missing; a segment the peer SACKed tells nothing and costs a
