@@ -1020,21 +1020,30 @@ impl<P> NeighborCache<P> {
     /// then resolves the address by broadcast). A neighbour that changed its MAC without
     /// telling (a failover without a gratuitous ARP) is found in seconds rather than at
     /// the entry's expiry. Static entries, entries already asked and unknown addresses
-    /// are left alone. True if the entry is now being probed afresh.
-    pub fn suspect(&mut self, ip: Ipv4Addr, now: Instant) -> bool {
-        let Some(entry) = self.table.get_mut(&ip) else {
-            return false;
-        };
+    /// are left alone.
+    ///
+    /// Returns the MAC to unicast the first request to now, rate limit permitting (held
+    /// back, [`poll`](Self::poll) sends it when a token is due), so that nothing is due
+    /// at `now` once the caller has sent it.
+    pub fn suspect(&mut self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let entry = self.table.get_mut(&ip)?;
         let State::Reachable { mac, .. } = entry.state else {
-            return false;
+            return None;
+        };
+        bump(&mut self.stats.suspected);
+        let (requests_sent, next_at, send) = if self.limiter.try_take(now) {
+            bump(&mut self.stats.probes_sent);
+            (1, now + self.config.retransmit_interval, Some(mac))
+        } else {
+            bump(&mut self.stats.rate_limited);
+            (0, self.limiter.next_available(now), None)
         };
         entry.state = State::Probing {
             mac,
-            requests_sent: 0,
-            next_at: now,
+            requests_sent,
+            next_at,
         };
-        bump(&mut self.stats.suspected);
-        true
+        send
     }
 
     /// Add or replace a static entry: it never expires and learning never changes it.

@@ -961,8 +961,12 @@ impl IpTx for Output {
             return;
         };
         let hop = r.gateway.unwrap_or(dst);
-        if let Some(iface) = self.ifaces.get_mut(r.ifindex) {
-            iface.arp.suspect(hop, now);
+        let probe = self
+            .ifaces
+            .get_mut(r.ifindex)
+            .and_then(|iface| iface.arp.suspect(hop, now));
+        if let Some(mac) = probe {
+            self.request_to(r.ifindex, hop, mac);
         }
     }
 

@@ -389,11 +389,11 @@ mod expiry {
     fn a_suspected_entry_is_probed_at_once_and_removed_if_silent() {
         let mut c = cache();
         learn(&mut c, A_IP, A_MAC, secs(0));
-        assert!(c.suspect(A_IP, secs(5)));
-        assert!(!c.suspect(A_IP, secs(5)), "already being asked");
-        assert_eq!(c.poll_at(), Some(secs(5)));
+        assert_eq!(c.suspect(A_IP, secs(5)), Some(A_MAC), "asked at once");
+        assert_eq!(c.suspect(A_IP, secs(5)), None, "already being asked");
+        assert_eq!(c.poll_at(), Some(secs(6)));
         assert_eq!(c.resolve(A_IP, 1, secs(5)), Resolve::Ready(A_MAC, 1));
-        for t in [5, 6, 7] {
+        for t in [6, 7] {
             assert_eq!(c.poll(secs(t)).probes, vec![(A_IP, A_MAC)], "at {t} s");
         }
         assert_eq!(c.poll(secs(8)).expired, vec![A_IP]);
@@ -412,21 +412,20 @@ mod expiry {
     fn a_suspected_entry_that_answers_stays_and_others_are_left_alone() {
         let mut c = cache();
         learn(&mut c, A_IP, A_MAC, secs(0));
-        assert!(c.suspect(A_IP, secs(1)));
-        assert_eq!(c.poll(secs(1)).probes, vec![(A_IP, A_MAC)]);
+        assert_eq!(c.suspect(A_IP, secs(1)), Some(A_MAC));
         process(&mut c, reply_from(A_IP, A_MAC), secs(1));
         assert_eq!(
             state_of(&c, A_IP, secs(2)).unwrap().state,
             EntryState::Reachable
         );
         c.insert_static(B_IP, B_MAC).unwrap();
-        assert!(!c.suspect(B_IP, secs(2)));
+        assert_eq!(c.suspect(B_IP, secs(2)), None);
         assert!(matches!(
             c.resolve(C_IP, 1, secs(2)),
             Resolve::Queued { .. }
         ));
-        assert!(!c.suspect(C_IP, secs(2)));
-        assert!(!c.suspect(D_IP, secs(2)));
+        assert_eq!(c.suspect(C_IP, secs(2)), None);
+        assert_eq!(c.suspect(D_IP, secs(2)), None);
         assert_eq!(c.stats().suspected, 1);
     }
 

@@ -284,10 +284,14 @@ fn arp_step(u: &mut Unstructured, w: &mut ArpWorld) -> AResult<()> {
             1 => w.cache.clear(),
             _ => {
                 let ip = pick_ip(u)?;
-                if w.cache.suspect(ip, w.now) {
-                    // Asked again at once, unicast, and still in use meanwhile.
-                    assert_eq!(w.cache.poll_at(), Some(w.now));
-                    assert!(w.cache.lookup(ip, w.now).is_some());
+                let known = w.cache.lookup(ip, w.now);
+                if let Some(mac) = w.cache.suspect(ip, w.now) {
+                    // Asked again at once, unicast to the MAC in use, which stays in use.
+                    assert_eq!(Some(mac), known);
+                    assert_eq!(w.cache.lookup(ip, w.now), known);
+                }
+                if let Some(at) = w.cache.poll_at() {
+                    assert!(at > w.now, "negative advice left work due at once");
                 }
             }
         },
