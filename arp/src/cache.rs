@@ -1019,17 +1019,27 @@ impl<P> NeighborCache<P> {
     /// reachable again, `max_retries` unanswered requests remove it, and the next packet
     /// then resolves the address by broadcast). A neighbour that changed its MAC without
     /// telling (a failover without a gratuitous ARP) is found in seconds rather than at
-    /// the entry's expiry. Static entries, entries already asked and unknown addresses
-    /// are left alone.
+    /// the entry's expiry. Static entries, entries already asked, entries an ARP packet
+    /// confirmed less than `retransmit_interval` ago and unknown addresses are left alone.
     ///
     /// Returns the MAC to unicast the first request to now, rate limit permitting (held
     /// back, [`poll`](Self::poll) sends it when a token is due), so that nothing is due
     /// at `now` once the caller has sent it.
     pub fn suspect(&mut self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
         let entry = self.table.get_mut(&ip)?;
-        let State::Reachable { mac, .. } = entry.state else {
+        let State::Reachable {
+            mac, expires_at, ..
+        } = entry.state
+        else {
             return None;
         };
+        // Confirmed by an ARP packet less than `retransmit_interval` ago (the answer to
+        // the last probe, say): a positive indication, which RFC 1122 3.3.1.4 asks to
+        // rely on rather than ping again (advice comes from every stalled connection).
+        let left = expires_at.saturating_duration_since(now);
+        if left + self.config.retransmit_interval > self.config.reachable_time {
+            return None;
+        }
         bump(&mut self.stats.suspected);
         let (requests_sent, next_at, send) = if self.limiter.try_take(now) {
             bump(&mut self.stats.probes_sent);

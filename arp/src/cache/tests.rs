@@ -1282,3 +1282,32 @@ mod robustness {
         }
     }
 }
+
+mod diff_review_tests {
+    use super::*;
+
+    /// Negative advice comes from every stalled connection through the neighbour (each
+    /// at every timeout from its third on), so many connections to a dead host behind a
+    /// gateway each ask again as soon as the previous probe is answered: the gateway is
+    /// probed about as often as advice comes, up to the request rate limit, which new
+    /// resolutions then share with it. RFC 1122 3.3.1.4: a host "MUST NOT actively check
+    /// the status of a first-hop gateway by simply pinging the gateway continuously", and
+    /// pings only "when there is no other positive indication to suggest that the
+    /// gateway is functioning": an answer a moment ago is one. Here an entry the probe's
+    /// answer confirmed 100 ms earlier was probed again at once.
+    #[test]
+    fn an_entry_just_confirmed_is_not_suspected_again() {
+        let mut c = cache();
+        learn(&mut c, A_IP, A_MAC, secs(0));
+        assert_eq!(c.suspect(A_IP, secs(10)), Some(A_MAC));
+        process(&mut c, reply_from(A_IP, A_MAC), ms(10_050));
+        // The next connection's advice, 100 ms after the answer.
+        let again = c.suspect(A_IP, ms(10_150));
+        let probes = c.poll(ms(10_150)).probes;
+        assert!(
+            again.is_none() && probes.is_empty(),
+            "probed again 100 ms after its answer: {probes:?}"
+        );
+        assert_eq!(c.stats().suspected, 1);
+    }
+}

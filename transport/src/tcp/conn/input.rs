@@ -849,7 +849,17 @@ impl Tcb {
             self.ecn_input(seg, data_len, stats, now);
         }
         // Window update (RFC 9293 3.10.7.4): only from a segment not older than the last.
-        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
+        // A bare ACK below RCV.NXT (taken by `acceptable_text`'s Last.ACK.sent rule) was
+        // sent before the data that overtook it: with the same SEQ and ACK, its window is
+        // the older one (Linux's tcp_may_update_window does not take it back either).
+        let overtaken = data_len == 0
+            && !seg.has(flags::FIN)
+            && !seg.has(flags::SYN)
+            && seg.seq.lt(self.rcv_nxt);
+        if self.snd_wl1.lt(seg.seq)
+            || (self.snd_wl1 == seg.seq
+                && (self.snd_wl2.lt(ack) || (self.snd_wl2 == ack && !overtaken)))
+        {
             if wnd > self.snd_wnd {
                 self.wake = true;
             }

@@ -24,6 +24,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 mod assembler;
 #[cfg(test)]
 mod cc_tests;
+#[cfg(test)]
+mod diff_review_tests;
 mod ecn;
 #[cfg(test)]
 mod ecn_ts_review_tests;
@@ -835,9 +837,11 @@ impl Tcb {
     }
 
     pub fn set_state(&mut self, s: State) {
-        if self.state == State::SynSent {
+        let handshake = |s: State| matches!(s, State::SynSent | State::SynReceived);
+        if handshake(self.state) && !handshake(s) {
             // The SYN's user-timeout clock (see `connect`) stops with the handshake's
-            // end, a simultaneous open's SYN-RECEIVED included.
+            // end: a simultaneous open's SYN-RECEIVED still retransmits our SYN, and is
+            // bounded from the first SYN (Linux's retrans_stamp, kept in TCP_SYN_RECV).
             self.stalled_since = None;
         }
         if s != self.state {

@@ -468,6 +468,9 @@ impl Tcb {
     ) {
         let data_end = self.snd_base + self.sndq.len();
         let mut budget = budget;
+        // Where the next SACKed run starts beyond SND.NXT, once looked up (the scoreboard
+        // does not change while this sends).
+        let mut next_sacked: Option<Option<Seq>> = None;
         loop {
             // Resending what was sent before (a go-back-N): not the bytes the peer SACKed
             // (RFC 6675 4's NextSeg never picks them; Linux's tcp_xmit_retransmit_queue
@@ -507,7 +510,11 @@ impl Tcb {
             }
             let mut len = unsent.min(usable).min(room);
             if skip_sacked {
-                if let Some(next) = self.sb.next_sacked(self.snd_nxt) {
+                let stale = next_sacked.is_none_or(|n| n.is_some_and(|at| at.le(self.snd_nxt)));
+                if stale {
+                    next_sacked = Some(self.sb.next_sacked(self.snd_nxt));
+                }
+                if let Some(Some(next)) = next_sacked {
                     len = len.min(next.since(self.snd_nxt));
                 }
             }

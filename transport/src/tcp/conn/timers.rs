@@ -190,7 +190,9 @@ impl Tcb {
                     }
                 }
                 self.syn_retries += 1;
-                if self.syn_retries >= R1 {
+                // Not from a listener's half-open connection, which a spoofed SYN makes
+                // (Linux's request sockets give none).
+                if self.syn_retries >= R1 && !self.passive {
                     tx.negative_advice(*self.remote.ip(), now);
                 }
                 self.retransmits += 1;
@@ -277,7 +279,11 @@ impl Tcb {
                 self.dupacks = 0;
                 self.recover = self.snd_max;
                 self.backoff += 1;
-                if self.backoff >= R1 {
+                // Not about a peer that answers (zero-window ACKs, say: Linux's
+                // zero-window branch of tcp_retransmit_timer gives no advice either).
+                if self.backoff >= R1
+                    && now.saturating_duration_since(self.last_rx) >= self.rtt.rto()
+                {
                     tx.negative_advice(*self.remote.ip(), now);
                 }
                 self.rtt.back_off(cfg.rto_max);
@@ -660,6 +666,33 @@ mod tests {
         c.now = due;
         c.tcb.poll(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         assert_eq!(c.tx.advice.len(), 2, "a first timeout again");
+    }
+
+    /// A peer that answers each retransmission (ACKs that take nothing, as of a window it
+    /// shut with our data in flight) is alive: no negative advice about it, however many
+    /// timeouts (Linux's zero-window branch of tcp_retransmit_timer gives none).
+    #[test]
+    fn a_peer_that_answers_its_retransmissions_gets_no_negative_advice() {
+        use super::super::harness::*;
+        use super::super::*;
+        let mut c = Conn::established(opts());
+        c.tcb.tlp_enabled = false;
+        c.tcb.write(&[1u8; 100]);
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        for k in 1..=5 {
+            let due = c.tcb.timers.get(Timer::Rtx).expect("the RTO runs");
+            c.now = due;
+            c.tcb.poll(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+            assert_eq!(c.take().len(), 1, "timeout {k}: retransmitted");
+            c.now += Duration::from_millis(10);
+            let mut r = c.seg(flags::ACK, c.tcb.snd_una);
+            r.window = 0;
+            c.deliver(&r, &[]);
+            c.take();
+        }
+        assert_eq!(c.tcb.backoff, 5);
+        assert!(c.tx.advice.is_empty(), "{:?}", c.tx.advice);
     }
 
     #[test]
