@@ -1218,12 +1218,14 @@ impl Tcb {
             self.state == State::SynReceived && self.passive && !self.fo_child && ends_request;
         if self.state == State::SynSent || half_open {
             self.fail(e);
+        } else if self.opts.recverr && self.state != State::Closed {
+            // IP_RECVERR: the pending error now, reported once by the next call or
+            // SO_ERROR; not kept besides for a timeout (Linux's tcp_v4_err sets sk_err
+            // then, sk_err_soft otherwise).
+            self.error = Some(e);
+            self.wake = true;
         } else {
             self.soft_error = Some(e);
-            if self.opts.recverr && self.state != State::Closed {
-                self.error = Some(e);
-                self.wake = true;
-            }
         }
     }
 }
