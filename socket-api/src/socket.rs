@@ -1311,10 +1311,13 @@ impl Socket {
                     transport.tcp(self.handle)?.reuse_addr = on;
                     return Ok(());
                 }
+                if let SockOpt::NoDelay(on) = opt {
+                    transport.tcp_set_nodelay(self.handle, on, ip.tx(), now)?;
+                    return Ok(());
+                }
                 transport.tcp_set_opts(
                     self.handle,
                     |o| match opt {
-                        SockOpt::NoDelay(on) => o.nodelay = on,
                         SockOpt::Cork(on) => o.cork = on,
                         SockOpt::KeepAlive(on) => o.keepalive = on,
                         SockOpt::KeepIdle(d) => o.keep_idle = keep_secs(d).unwrap_or(0),

@@ -1226,6 +1226,19 @@ mod sending {
         // Still corked: the next short write waits.
         n.send(c.h, b"x");
         n.nothing();
+        // Another set of TCP_NODELAY, on already, pushes again (Linux pushes on every
+        // set; a set that changed nothing pushed nothing). Other options do not.
+        n.set_opts(c.h, |o| o.keep_idle = 99);
+        n.nothing();
+        n.set_nodelay(c.h, true);
+        let o = n.only();
+        assert_eq!((o.r.seq, o.data.as_slice()), (c.snd + 6, &b"x"[..]));
+        n.ack(&c, c.snd + 7);
+        n.send(c.h, b"y");
+        n.nothing();
+        // Set off, it pushes nothing.
+        n.set_nodelay(c.h, false);
+        n.nothing();
     }
 
     /// The push lasts for the bytes it covered: what the peer's window held back at the
@@ -2059,9 +2072,13 @@ mod sending {
         n.advance(secs(30));
         n.nothing();
         assert_eq!(n.t.poll_at(), None, "keepalive is off by default");
-        // Idle since the handshake: the first probe is due at once.
+        // Idle since the handshake, yet the idle time counts from turning keepalive on,
+        // as Linux's tcp_set_keepalive (the first probe went at once).
         n.set_opts(c.h, |o| o.keepalive = true);
-        n.advance(Duration::ZERO);
+        let on = n.now;
+        n.advance_to(on + secs(10) - ms(1));
+        n.nothing();
+        n.advance_to(on + secs(10));
         let p = n.only();
         p.expect_ack(c.snd - 1, c.rcv);
         assert!(p.data.is_empty());
@@ -2361,6 +2378,22 @@ mod closing {
             vec![(c.local, c.remote, secs(60))]
         );
         (l, c)
+    }
+
+    /// shutdown on a connection in TIME-WAIT: ENOTCONN, as Linux's `inet_shutdown` on a
+    /// socket in CLOSE, and nothing is sent. It returned Ok.
+    #[test]
+    fn shutdown_in_time_wait_is_not_connected() {
+        let mut n = Net::new();
+        let c = to_time_wait(&mut n);
+        for (read, write) in [(false, true), (true, false), (true, true)] {
+            assert_eq!(
+                n.t.tcp_shutdown(c.h, read, write, &mut n.ip, n.now),
+                Err(TransportError::NotConnected)
+            );
+        }
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
     }
 
     /// A server that closed its side and read the client's FIN but has not closed the

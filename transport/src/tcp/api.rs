@@ -129,6 +129,29 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<(), TransportError> {
+        self.set_opts_then(h, f, false, tx, now)
+    }
+
+    /// `TCP_NODELAY`: set on, it pushes what a cork holds back every time, even when it
+    /// was already on (Linux's `__tcp_sock_set_nodelay` pushes on each set).
+    pub fn tcp_set_nodelay(
+        &mut self,
+        h: SocketHandle,
+        on: bool,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<(), TransportError> {
+        self.set_opts_then(h, |o| o.nodelay = on, on, tx, now)
+    }
+
+    fn set_opts_then(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&mut ConnOpts),
+        push_anyway: bool,
+        tx: &mut dyn IpTx,
+        now: Instant,
+    ) -> Result<(), TransportError> {
         let tcp = &mut self.tcp;
         let sockets = &mut tcp.socks;
         let Some(s) = sockets.get_mut(h) else {
@@ -140,7 +163,7 @@ impl Transport {
             let keep_before = (t.opts.keepalive, t.opts.keep_idle);
             // TCP_NODELAY turned on: an explicit push, which a cork does not hold
             // (Linux's TCP_NAGLE_PUSH).
-            let push = opts.nodelay && !t.opts.nodelay && opts.cork;
+            let push = opts.nodelay && (push_anyway || !t.opts.nodelay) && opts.cork;
             // The receive buffer (and so the window scale) is fixed once connected. A socket
             // whose buffer is fixed (SO_RCVBUF sets the maximum to the size, as Linux locks
             // it) stops autotuning at the buffer reached, which never shrinks.
@@ -162,8 +185,10 @@ impl Transport {
             // Only turning keepalive on or off, or a new idle time, moves its timer
             // (Linux's tcp_set_keepalive and tcp_sock_set_keepidle): another option set
             // while probing must not bring the next probe forward.
+            // Turned on, the idle time counts from now: a connection long idle is not
+            // probed at once (as Linux, checked in a namespace).
             if (opts.keepalive, opts.keep_idle) != keep_before {
-                t.rearm_keepalive(&tcp.cfg);
+                t.rearm_keepalive(&tcp.cfg, opts.keepalive && !keep_before.0, now);
             }
             t.set_congestion(opts.congestion);
             if t.state != State::Closed {
@@ -747,8 +772,10 @@ impl Transport {
             return Err(TransportError::BadHandle);
         };
         match &mut s.role {
-            Role::Conn(t) if t.state == State::Closed => {
-                // Both ways closed, or reset: as Linux, ENOTCONN.
+            Role::Conn(t) if matches!(t.state, State::Closed | State::TimeWait) => {
+                // Both ways closed, or reset: as Linux, ENOTCONN. A connection in
+                // TIME-WAIT is closed to its application (Linux's socket is in CLOSE
+                // while the TIME-WAIT record lives on); it went on with Ok.
                 s.shut_read |= read;
                 return Err(TransportError::NotConnected);
             }

@@ -543,6 +543,13 @@ impl Net {
             .expect("set options");
     }
 
+    /// `TCP_NODELAY` as the socket layer sets it: each set on pushes.
+    pub fn set_nodelay(&mut self, h: SocketHandle, on: bool) {
+        self.t
+            .tcp_set_nodelay(h, on, &mut self.ip, self.now)
+            .expect("set TCP_NODELAY");
+    }
+
     pub fn close(&mut self, h: SocketHandle) {
         assert!(self.t.close(h, &mut self.ip, self.now), "close");
     }

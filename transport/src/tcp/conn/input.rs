@@ -150,7 +150,7 @@ impl Tcb {
             self.set_state(State::Established);
             stats.ecn_conns += u64::from(self.ecn_ok);
             self.quick_acks = cfg.quick_acks;
-            self.rearm_keepalive(cfg);
+            self.rearm_keepalive(cfg, false, now);
             self.ack_now = true;
         } else {
             // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, answer SYN-ACK.
@@ -605,7 +605,7 @@ impl Tcb {
             self.set_state(State::Established);
             stats.ecn_conns += u64::from(self.ecn_ok);
             self.quick_acks = cfg.quick_acks;
-            self.rearm_keepalive(cfg);
+            self.rearm_keepalive(cfg, false, now);
             if self.fin_queued {
                 // The application closed before the handshake ended.
                 self.set_state(State::FinWait1);

@@ -504,11 +504,14 @@ impl Tcb {
         self.user_timeout_set().unwrap_or(cfg.user_timeout)
     }
 
-    /// Arm or disarm keepalive after an option change or received segment.
-    pub fn rearm_keepalive(&mut self, cfg: &TcpConfig) {
+    /// Arm keepalive's timer for the idle time: counted from `now` when keepalive has just
+    /// been turned on (`turned_on`, Linux's tcp_set_keepalive), else from the last segment
+    /// received (a new idle time, Linux's tcp_sock_set_keepidle; or the handshake's end).
+    pub fn rearm_keepalive(&mut self, cfg: &TcpConfig, turned_on: bool, now: Instant) {
         if self.opts.keepalive && self.state.synchronized() {
+            let from = if turned_on { now } else { self.last_rx };
             self.timers
-                .set(Timer::Keepalive, self.last_rx + self.keep_idle(cfg));
+                .set(Timer::Keepalive, from + self.keep_idle(cfg));
         } else {
             self.timers.clear(Timer::Keepalive);
         }
