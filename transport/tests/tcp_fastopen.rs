@@ -315,6 +315,8 @@ fn data_the_syn_ack_does_not_acknowledge_goes_again_at_once() {
     let (h, syn) = fo_connect(&mut n, b"GET /");
     assert_eq!(syn.data, b"GET /");
     // The server took the SYN but not its data (its cookie changed, say).
+    n.advance(ms(10));
+    let retransmits = n.stats().retransmits;
     synack_to(&mut n, &syn, 0, None);
     let sent = n.take();
     let resent: Vec<&Out> = sent.iter().filter(|o| !o.data.is_empty()).collect();
@@ -323,6 +325,21 @@ fn data_the_syn_ack_does_not_acknowledge_goes_again_at_once() {
     assert_eq!(resent[0].data, b"GET /");
     assert_eq!(n.t.tcp_connected(h), Ok(true));
     assert_eq!(n.stats().fastopen_active_fail, 1);
+    // The data went twice: a retransmission, counted as one (Linux retransmits it from
+    // tcp_rcv_fastopen_synack) and no RTT sample (RFC 6298 3, Karn). It counted as new
+    // data, and its late ACK moved SRTT from the handshake's 10 ms.
+    assert_eq!(n.stats().retransmits, retransmits + 1);
+    assert_eq!(n.info(h).retransmits, 1);
+    let srtt = n.info(h).srtt;
+    assert_eq!(srtt, Some(ms(10)));
+    n.advance(ms(300));
+    n.inject(
+        sa(PEER, LPORT),
+        sa(syn.src, syn.r.src_port),
+        seg(ACK, PEER_ISS + 1, syn.r.seq + 6, 65_535),
+        &[],
+    );
+    assert_eq!(n.info(h).srtt, srtt);
 }
 
 #[test]

@@ -589,7 +589,10 @@ impl Tcb {
                 }
             }
             let seq = self.snd_nxt;
-            let retransmission = seq.lt(self.snd_max);
+            // The data of a Fast Open SYN sent again after the handshake went once already
+            // (counted and kept from RTT samples, as Linux retransmits it).
+            let retransmission =
+                seq.lt(self.snd_max) || self.fo_resend_end.is_some_and(|end| seq.lt(end));
             let mut fl = flags::ACK;
             if len > 0 && len == unsent {
                 fl |= flags::PSH;
