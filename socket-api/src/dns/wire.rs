@@ -119,6 +119,7 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 /// `a\.test`, not the two labels `a` and `test` (RFC 1035 3.1, RFC 2181 11).
 fn read_name(b: &[u8], mut at: usize) -> Option<(String, usize)> {
     let mut name = String::new();
+    let mut octets = 0;
     let mut end = None;
     let mut jumps = 0;
     loop {
@@ -138,7 +139,11 @@ fn read_name(b: &[u8], mut at: usize) -> Option<(String, usize)> {
                     }
                     name.push(char::from(c.to_ascii_lowercase()));
                 }
-                if name.len() > MAX_NAME {
+                // The limit is on octets on the wire (RFC 1035 3.1: 255 with the length
+                // octets, so 253 in text without escapes), not on the text: a byte above
+                // 0x7f takes two in UTF-8, an escape one more.
+                octets += usize::from(len) + usize::from(octets > 0);
+                if octets > MAX_NAME {
                     return None;
                 }
                 at += 1 + usize::from(len);
@@ -721,6 +726,36 @@ mod review19_tests {
         b.extend_from_slice(b"\x06a.test\x00\x00\x01\x00\x01");
         b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 6, 6, 6, 6]);
         assert_eq!(parse_answer(&b, 7, "a.test"), Err(AnswerError::NotOurs));
+    }
+
+    /// A CNAME to a name of 255 octets on the wire (253 in text), of bytes above 0x7f: it
+    /// is followed. Its text, two bytes of UTF-8 for each, passed 253 and the answer was
+    /// taken for malformed. One octet more is.
+    #[test]
+    fn a_cname_to_a_longest_name_of_8_bit_octets_is_followed() {
+        for (last, ok) in [(61u8, true), (62, false)] {
+            let mut b = query(7, "a.test").unwrap();
+            b[2] |= 0x80;
+            b[7] = 2;
+            let target_at = b.len() + 12;
+            b.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60]);
+            let mut target = Vec::new();
+            for len in [63, 63, 63, last] {
+                target.push(len);
+                target.extend(std::iter::repeat_n(0xe9u8, usize::from(len)));
+            }
+            target.push(0);
+            b.extend_from_slice(&(target.len() as u16).to_be_bytes());
+            b.extend_from_slice(&target);
+            b.extend_from_slice(&[0xc0, target_at as u8, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            b.extend_from_slice(&[10, 0, 0, 9]);
+            let got = parse_answer(&b, 7, "a.test").map(|a| a.addrs);
+            if ok {
+                assert_eq!(got, Ok(vec![Ipv4Addr::new(10, 0, 0, 9)]));
+            } else {
+                assert!(got.is_err(), "{got:?}");
+            }
+        }
     }
 
     /// The same for the records: an A record whose owner is the one label "a.test" is not
