@@ -534,10 +534,13 @@ fn rx_loop(
                 }
                 Ok(None) => break,
                 Err(e) if crate::FrameTooLong::of(&e).is_some() => {
-                    // A frame read and dropped, not a failing device.
+                    let long = crate::FrameTooLong::of(&e).map_or(0, |l| l.at_least);
+                    // A frame read and dropped, not a failing device; its bytes count as
+                    // far as the device knows them.
                     timeout = Duration::ZERO;
                     slot += 1;
                     bump(&stats.rx_packets, 1);
+                    bump(&stats.rx_bytes, long as u64);
                     bump(&stats.rx_dropped_too_big, 1);
                     continue;
                 }
@@ -1833,6 +1836,15 @@ mod rx_bound_tests {
             (1, 0, 0)
         );
         assert_eq!((st.rx_packets, st.rx_dropped()), (2, 1));
+    }
+
+    /// The bytes of a frame dropped as too long count in `rx_bytes`, as many as the device
+    /// knows of (they were not counted).
+    #[test]
+    fn the_bytes_of_a_frame_too_long_are_counted() {
+        let st = read_bad_frame_first(|_| crate::FrameTooLong::error(70_000, 65_550));
+        let next = frame(ethertype::IPV4, 60).len() as u64;
+        assert_eq!(st.rx_bytes, 70_000 + next);
     }
 
     /// A frame whose offload header the device refuses (`InvalidData`: a `virtio_net_hdr`
