@@ -40,6 +40,11 @@ pub enum SockOpt {
     SendTimeout(Option<Duration>),
     /// `SO_REUSEADDR`: share a port with other sockets that also set it.
     ReuseAddr(bool),
+    /// `SO_REUSEPORT`: bind the address and port other sockets that also set it have
+    /// bound (listeners too), before `bind`. Connections (TCP) and unicast datagrams
+    /// (UDP) are spread over them by flow, each flow to one socket; a broadcast or
+    /// multicast datagram goes to all.
+    ReusePort(bool),
     /// `SO_BROADCAST`: allow sending to broadcast addresses.
     Broadcast(bool),
     /// `SO_RCVBUF`, bytes (256 to 16 MiB). It reads back as set, not doubled as Linux's
@@ -165,6 +170,7 @@ pub enum SockOptName {
     RecvTimeout,
     SendTimeout,
     ReuseAddr,
+    ReusePort,
     Broadcast,
     RecvBuffer,
     SendBuffer,
@@ -1263,6 +1269,7 @@ impl Socket {
                 let u = c.transport.udp(self.handle)?;
                 match opt {
                     SockOpt::ReuseAddr(on) => u.reuse_addr = on,
+                    SockOpt::ReusePort(on) => u.reuse_port = on,
                     SockOpt::Broadcast(on) => u.broadcast = on,
                     SockOpt::RecvBuffer(n) => u.rcvbuf = n.clamp(MIN_BUF, MAX_BUF),
                     SockOpt::SendBuffer(n) => u.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
@@ -1298,6 +1305,7 @@ impl Socket {
                         r.multicast_if = Some(a).filter(|a| !a.is_unspecified())
                     }
                     SockOpt::ReuseAddr(on) => r.reuse_addr = on,
+                    SockOpt::ReusePort(on) => r.reuse_port = on,
                     SockOpt::RecvBuffer(n) => r.set_rcvbuf(n.clamp(MIN_BUF, MAX_BUF)),
                     SockOpt::SendBuffer(n) => r.sndbuf = n.clamp(MIN_BUF, MAX_BUF),
                     _ => {}
@@ -1307,9 +1315,16 @@ impl Socket {
             Some(SocketKind::Tcp) => {
                 let Core { ip, transport, .. } = c;
                 let now = self.stack.now();
-                if let SockOpt::ReuseAddr(on) = opt {
-                    transport.tcp(self.handle)?.reuse_addr = on;
-                    return Ok(());
+                match opt {
+                    SockOpt::ReuseAddr(on) => {
+                        transport.tcp(self.handle)?.reuse_addr = on;
+                        return Ok(());
+                    }
+                    SockOpt::ReusePort(on) => {
+                        transport.tcp(self.handle)?.reuse_port = on;
+                        return Ok(());
+                    }
+                    _ => {}
                 }
                 if let SockOpt::NoDelay(on) = opt {
                     transport.tcp_set_nodelay(self.handle, on, ip.tx(), now)?;
@@ -1497,6 +1512,7 @@ impl Socket {
                     let u = c.transport.udp(self.handle)?;
                     Ok(match name {
                         SockOptName::ReuseAddr => SockOpt::ReuseAddr(u.reuse_addr),
+                        SockOptName::ReusePort => SockOpt::ReusePort(u.reuse_port),
                         SockOptName::Broadcast => SockOpt::Broadcast(u.broadcast),
                         SockOptName::RecvBuffer => SockOpt::RecvBuffer(u.rcvbuf),
                         SockOptName::SendBuffer => SockOpt::SendBuffer(u.sndbuf),
@@ -1515,6 +1531,7 @@ impl Socket {
                     let r = c.transport.raw(self.handle)?;
                     Ok(match name {
                         SockOptName::ReuseAddr => SockOpt::ReuseAddr(r.reuse_addr),
+                        SockOptName::ReusePort => SockOpt::ReusePort(r.reuse_port),
                         SockOptName::Broadcast => SockOpt::Broadcast(r.broadcast),
                         SockOptName::RecvBuffer => SockOpt::RecvBuffer(r.rcvbuf()),
                         SockOptName::SendBuffer => SockOpt::SendBuffer(r.sndbuf),
@@ -1534,6 +1551,7 @@ impl Socket {
                     let o = t.opts;
                     Ok(match name {
                         SockOptName::ReuseAddr => SockOpt::ReuseAddr(t.reuse_addr),
+                        SockOptName::ReusePort => SockOpt::ReusePort(t.reuse_port),
                         SockOptName::Broadcast => SockOpt::Broadcast(false),
                         SockOptName::RecvBuffer => SockOpt::RecvBuffer(t.rcvbuf()),
                         SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),

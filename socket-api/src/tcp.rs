@@ -40,6 +40,18 @@ impl TcpListener {
         Ok(TcpListener { inner: Arc::new(s) })
     }
 
+    /// Like `bind`, with `SO_REUSEPORT` too: listeners bound so (on one thread each,
+    /// say) share the address and port, and the connections are spread over them, each
+    /// to one by its addresses and ports ([`SockOpt::ReusePort`]).
+    pub fn bind_reuse_port(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let s = Socket::new(stack, Domain::Inet, Type::Stream, 0)?;
+        s.set_option(SockOpt::ReuseAddr(true))?;
+        s.set_option(SockOpt::ReusePort(true))?;
+        each_v4(addr, |a| s.bind(a))?;
+        s.listen(BACKLOG)?;
+        Ok(TcpListener { inner: Arc::new(s) })
+    }
+
     /// The next connection (blocking, unless non-blocking or a read timeout is set).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (s, peer) = self.inner.accept()?;

@@ -54,6 +54,15 @@ impl UdpSocket {
         Ok(UdpSocket { inner: Arc::new(s) })
     }
 
+    /// Like `bind`, with `SO_REUSEPORT` set before binding: sockets bound so share the
+    /// port, unicast datagrams spread over them by sender ([`SockOpt::ReusePort`]).
+    pub fn bind_reuse_port(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let s = Socket::new(stack, Domain::Inet, Type::Dgram, 0)?;
+        s.set_option(SockOpt::ReusePort(true))?;
+        each_v4(addr, |a| s.bind(a))?;
+        Ok(UdpSocket { inner: Arc::new(s) })
+    }
+
     /// The BSD-style socket underneath.
     pub fn socket(&self) -> &Socket {
         &self.inner

@@ -361,3 +361,47 @@ fn urgent_data_goes_both_ways_with_the_kernel() {
     assert!(ok, "{out}");
     assert!(out.contains("oob b'!' normal b'abcdef'"), "{out}");
 }
+
+/// 24 TCP connections and 24 UDP flows from the kernel (each from a port of its own) to
+/// the `reuseport_server` example: two workers, each with its own listener and UDP
+/// socket on port 7 through SO_REUSEPORT. Every flow is answered, by one worker, and
+/// both workers take a share (all 24 on one would be a 1 in 8 million chance).
+const REUSEPORT_PY: &str = r#"
+import socket
+tcp, udp = set(), set()
+for i in range(24):
+    s = socket.create_connection(("10.0.0.1", 7), timeout=10)
+    f = s.makefile("rb")
+    who = f.readline().decode().strip()
+    s.sendall(b"ping %d\n" % i)
+    assert f.readline() == b"ping %d\n" % i, who
+    s.close()
+    tcp.add(who)
+for i in range(24):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    u.sendto(b"hi %d" % i, ("10.0.0.1", 7))
+    reply = u.recv(2048).decode()
+    who, rest = reply.split(": ", 1)
+    assert rest == "hi %d" % i, reply
+    # Every datagram of a flow goes to the same worker.
+    u.sendto(b"again", ("10.0.0.1", 7))
+    assert u.recv(2048).decode() == who + ": again"
+    u.close()
+    udp.add(who)
+print("tcp", sorted(tcp), "udp", sorted(udp))
+"#;
+
+#[test]
+fn reuseport_workers_share_a_port_for_the_kernel_s_connections_and_datagrams() {
+    let ns = Netns::new("app8");
+    let mut app = App::start(&ns, "reuseport_server", &[], None);
+    app.wait_for("2 workers on tcp and udp port 7", SECS(20));
+    let (ok, out) = python(&ns, "reuseport.py", REUSEPORT_PY);
+    let both = "['worker 0', 'worker 1']";
+    assert!(
+        ok && out.contains(&format!("tcp {both} udp {both}")),
+        "{out}\n{}",
+        app.output()
+    );
+}

@@ -12,6 +12,7 @@
 
 pub mod ports;
 pub mod raw;
+mod reuseport;
 mod slab;
 pub mod socket;
 pub mod tcp;
@@ -166,6 +167,8 @@ pub struct Transport {
     tcp: tcp::Tcp,
     /// UDP binds so far (each socket's `bound_seq`).
     udp_binds: u64,
+    /// Which socket of a `SO_REUSEPORT` group takes a flow.
+    flows: reuseport::FlowHash,
 }
 
 impl Transport {
@@ -173,6 +176,7 @@ impl Transport {
         Transport {
             sockets: Slab::new(Table::Datagram, cfg.max_sockets),
             rng: ports::Rng::new(cfg.secret),
+            flows: reuseport::FlowHash::new(cfg.secret),
             tcp: tcp::Tcp::new(cfg.tcp.clone(), cfg.secret, cfg.max_sockets),
             cfg,
             wakeups: Wakeups::default(),
@@ -475,12 +479,13 @@ impl Transport {
     /// Would binding `addr` (with `reuse` = SO_REUSEADDR, on `device` = SO_BINDTODEVICE)
     /// clash with another UDP socket? Two binds of one port clash when their addresses
     /// overlap (equal, or either is the wildcard) and so do their devices (the same, or
-    /// either unbound), unless both asked for SO_REUSEADDR (Linux's `udp_lib_lport_inuse`).
+    /// either unbound), unless both asked for SO_REUSEADDR or both for SO_REUSEPORT
+    /// (Linux's `udp_lib_lport_inuse`). `reuse`: the binding socket's two options.
     fn udp_clash(
         &self,
         me: SocketHandle,
         addr: SocketAddrV4,
-        reuse: bool,
+        (reuse, reuse_port): (bool, bool),
         device: Option<usize>,
     ) -> bool {
         self.sockets.iter().any(|(h, s)| match s {
@@ -491,6 +496,7 @@ impl Transport {
                         || addr.ip().is_unspecified())
                     && (u.device.is_none() || device.is_none() || u.device == device)
                     && !(reuse && u.reuse_addr)
+                    && !(reuse_port && u.reuse_port)
             }),
             _ => false,
         })
@@ -508,7 +514,7 @@ impl Transport {
             if u.local.is_some() {
                 return Err(TransportError::AlreadyBound);
             }
-            (u.reuse_addr, u.device)
+            ((u.reuse_addr, u.reuse_port), u.device)
         };
         let ip = *addr.ip();
         // A group's address too: the socket then hears only datagrams to it (Linux).
@@ -847,22 +853,39 @@ impl Transport {
         }
         let from = SocketAddrV4::new(src, pkt.src_port());
         let port = pkt.dst_port();
-        let matches = self.sockets.iter().filter_map(|(h, s)| match s {
-            Socket::Udp(u) => u
-                .score(from, dst, port, d.ifindex)
-                .map(|sc| (h, (sc, u.bound_seq))),
-            _ => None,
-        });
+        let sockets = &self.sockets;
+        let matches = || {
+            sockets.iter().filter_map(|(h, s)| match s {
+                Socket::Udp(u) => u
+                    .score(from, dst, port, d.ifindex)
+                    .map(|sc| (h, u, (sc, u.bound_seq))),
+                _ => None,
+            })
+        };
         // A broadcast goes to every socket that hears it; a unicast to the most specific,
         // and of those (sharing the port with SO_REUSEADDR) the one bound last, as Linux.
+        // Unconnected sockets that share it with SO_REUSEPORT take the flows by their
+        // hash, as Linux's reuseport group.
         let targets: Vec<SocketHandle> = if d.broadcast {
-            matches.map(|(h, _)| h).collect()
+            matches().map(|(h, _, _)| h).collect()
         } else {
-            matches
-                .max_by_key(|&(_, key)| key)
-                .map(|(h, _)| h)
-                .into_iter()
-                .collect()
+            let best = matches().max_by_key(|&(_, _, key)| key);
+            let pick = match best {
+                Some((_, u, (score, _))) if u.reuse_port && u.remote.is_none() => {
+                    let group = || {
+                        matches()
+                            .filter(move |&(_, g, (sc, _))| {
+                                sc == score && g.reuse_port && g.local == u.local
+                            })
+                            .map(|(h, _, _)| h)
+                    };
+                    let n = group().count();
+                    let local = SocketAddrV4::new(dst, port);
+                    group().nth(self.flows.pick(local, from, n))
+                }
+                best => best.map(|(h, _, _)| h),
+            };
+            pick.into_iter().collect()
         };
         if targets.is_empty() {
             if d.broadcast {

@@ -50,6 +50,8 @@ pub struct RawSocket {
     pub sndbuf: usize,
     /// `SO_REUSEADDR`: reported as set; a raw socket has no port to share.
     pub reuse_addr: bool,
+    /// `SO_REUSEPORT`: kept for `getsockopt` (raw sockets bind no port).
+    pub reuse_port: bool,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
     max_count: usize,
@@ -79,6 +81,7 @@ impl RawSocket {
             shut_write: false,
             sndbuf: 212_992,
             reuse_addr: false,
+            reuse_port: false,
             rx: VecDeque::new(),
             rx_bytes: 0,
             max_count,

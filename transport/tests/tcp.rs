@@ -82,6 +82,93 @@ fn seqs(v: &[Out]) -> Vec<Seq> {
 mod listen {
     use super::*;
 
+    fn reuse_port_listener(n: &mut Net, ip: std::net::Ipv4Addr) -> SocketHandle {
+        let h = n.t.tcp_open().unwrap();
+        n.t.tcp(h).unwrap().reuse_port = true;
+        n.t.tcp_bind(h, sa(ip, LPORT), &n.ip).unwrap();
+        n.t.tcp_listen(h, 64, &n.ip).unwrap();
+        h
+    }
+
+    /// SO_REUSEPORT, as Linux: listeners that all set it bind one address and port, and
+    /// the connections are spread over them by flow, a cookie's ACK reaching the listener
+    /// whose cookie it answers. A socket without it cannot bind the port. A listener that
+    /// closes leaves every new connection to the others. There was no SO_REUSEPORT.
+    #[test]
+    fn listeners_with_so_reuseport_share_a_port_and_its_connections() {
+        for cookies in [false, true] {
+            let mut n = Net::with_cfg(TcpConfig {
+                syn_cookies: true,
+                // 0: every SYN is answered with a cookie.
+                syn_backlog: if cookies { 0 } else { 64 },
+                ..cfg()
+            });
+            let a = reuse_port_listener(&mut n, US);
+            let b = reuse_port_listener(&mut n, US);
+            let plain = n.t.tcp_open().unwrap();
+            assert_eq!(
+                n.t.tcp_bind(plain, sa(US, LPORT), &n.ip),
+                Err(TransportError::AddrInUse)
+            );
+            let mut by = [0usize; 2];
+            let connect = |n: &mut Net, pport: u16| {
+                let (remote, local) = (sa(PEER, pport), sa(US, LPORT));
+                n.inject(remote, local, syn(PEER_ISS), &[]);
+                let s = n.only();
+                assert_eq!(s.r.flags, SYN | ACK);
+                n.inject(
+                    remote,
+                    local,
+                    seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+                    &[],
+                );
+                n.nothing();
+            };
+            for pport in 2000..2040 {
+                connect(&mut n, pport);
+                let got_a = n.t.tcp_accept(a).unwrap();
+                let got_b = n.t.tcp_accept(b).unwrap();
+                match (got_a, got_b) {
+                    (Some((_, from)), None) | (None, Some((_, from))) => {
+                        assert_eq!(from, sa(PEER, pport))
+                    }
+                    other => panic!("one listener takes it: {other:?}"),
+                }
+                by[usize::from(got_b.is_some())] += 1;
+            }
+            assert!(by[0] >= 8 && by[1] >= 8, "both take a share: {by:?}");
+            // One closes: the other takes every new connection.
+            n.close(a);
+            n.take();
+            for pport in 3000..3010 {
+                connect(&mut n, pport);
+                assert!(n.t.tcp_accept(b).unwrap().is_some(), "cookies {cookies}");
+            }
+        }
+    }
+
+    /// A listener bound to the address takes the flows before those bound to the
+    /// wildcard, SO_REUSEPORT or not (Linux: the more specific group wins).
+    #[test]
+    fn a_reuseport_group_on_the_address_goes_before_the_wildcard() {
+        let mut n = Net::new();
+        let any = reuse_port_listener(&mut n, std::net::Ipv4Addr::UNSPECIFIED);
+        let exact = reuse_port_listener(&mut n, US);
+        for pport in 2000..2010 {
+            let (remote, local) = (sa(PEER, pport), sa(US, LPORT));
+            n.inject(remote, local, syn(PEER_ISS), &[]);
+            let s = n.only();
+            n.inject(
+                remote,
+                local,
+                seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
+                &[],
+            );
+            assert!(n.t.tcp_accept(exact).unwrap().is_some());
+            assert!(n.t.tcp_accept(any).unwrap().is_none());
+        }
+    }
+
     #[test]
     fn syn_gets_syn_ack_with_mss_and_no_window_scale_unless_offered() {
         let mut n = Net::new();

@@ -1823,3 +1823,63 @@ fn unicast_to_a_shared_port_goes_to_the_socket_bound_last() {
     assert!(drain_data(&mut t, first).is_empty(), "not the first bound");
     assert_eq!(drain_data(&mut t, last), [b"one".to_vec()]);
 }
+
+/// A socket with SO_REUSEPORT set, bound to `addr`.
+fn bind_reuse_port(t: &mut Transport, tx: &FakeIp, addr: SocketAddrV4) -> SocketHandle {
+    let h = t.udp_open().expect("open");
+    t.udp(h).expect("udp").reuse_port = true;
+    t.udp_bind(h, addr, tx).expect("bind with SO_REUSEPORT");
+    h
+}
+
+/// SO_REUSEPORT, as Linux: sockets that all set it bind one port, and unicast datagrams
+/// are spread over them by flow (every datagram of a flow to the same socket); a
+/// broadcast reaches all of them; a socket without it cannot bind the port; a connected
+/// member takes its peer's datagrams. There was no SO_REUSEPORT.
+#[test]
+fn sockets_with_so_reuseport_share_a_port_by_flow() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let a = bind_reuse_port(&mut t, &tx, sa(ANY, 5000));
+    let b = bind_reuse_port(&mut t, &tx, sa(ANY, 5000));
+    let plain = t.udp_open().unwrap();
+    assert_eq!(
+        t.udp_bind(plain, sa(ANY, 5000), &tx),
+        Err(TransportError::AddrInUse)
+    );
+    let reuse_addr_only = t.udp_open().unwrap();
+    t.udp(reuse_addr_only).unwrap().reuse_addr = true;
+    assert_eq!(
+        t.udp_bind(reuse_addr_only, sa(ANY, 5000), &tx),
+        Err(TransportError::AddrInUse)
+    );
+    let mut by = [0usize; 2];
+    for port in 1000..1040 {
+        for _ in 0..3 {
+            deliver(&mut t, &mut tx, sa(PEER, port), sa(US, 5000), b"x");
+        }
+        let (na, nb) = (drain_data(&mut t, a).len(), drain_data(&mut t, b).len());
+        assert!(
+            (na, nb) == (3, 0) || (na, nb) == (0, 3),
+            "a flow's datagrams to one socket: {na} {nb}"
+        );
+        by[usize::from(nb > 0)] += 1;
+    }
+    assert!(by[0] >= 8 && by[1] >= 8, "both take a share: {by:?}");
+    // A broadcast goes to both.
+    deliver(
+        &mut t,
+        &mut tx,
+        sa(PEER, 9),
+        sa(Ipv4Addr::BROADCAST, 5000),
+        b"all",
+    );
+    assert_eq!(drain_data(&mut t, a), [b"all".to_vec()]);
+    assert_eq!(drain_data(&mut t, b), [b"all".to_vec()]);
+    // Connected to a peer, a member gets that peer's datagrams.
+    t.udp_connect(b, sa(PEER, 7), &tx).unwrap();
+    for _ in 0..5 {
+        deliver(&mut t, &mut tx, sa(PEER, 7), sa(US, 5000), b"c");
+    }
+    assert_eq!(drain_data(&mut t, b).len(), 5);
+    assert!(drain_data(&mut t, a).is_empty());
+}

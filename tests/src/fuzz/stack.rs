@@ -504,17 +504,19 @@ impl World {
             far_frames: 0,
         };
         w.flush();
-        w.listen(0, A_PORT);
-        w.listen(1, B_PORT);
+        // With SO_REUSEPORT: a listener or UDP socket the input adds with it joins
+        // these on their ports.
+        w.listen(0, A_PORT, true);
+        w.listen(1, B_PORT, true);
         for side in 0..2 {
-            w.udp(side, Some(UDP_PORT), None);
+            w.udp(side, Some(UDP_PORT), None, true);
             if let Some(&(s, _)) = w.hosts[side].socks.last() {
                 let h = &mut w.hosts[side];
                 let now = w.now;
                 let _ = h.t.join_multicast(s, GROUP, h.addr, h.ip.tx(), now);
             }
             let peer = [B_IP, A_IP][side];
-            w.udp(side, None, Some(SocketAddrV4::new(peer, UDP_PORT)));
+            w.udp(side, None, Some(SocketAddrV4::new(peer, UDP_PORT)), false);
         }
         if let Ok(h) = w.hosts[0].t.raw_open(ipv4::protocol::ICMP) {
             w.hosts[0].socks.push((h, Kind::Raw));
@@ -664,20 +666,32 @@ impl World {
 
     // ---- sockets -----------------------------------------------------------------------
 
-    fn listen(&mut self, side: usize, port: u16) {
+    fn listen(&mut self, side: usize, port: u16, reuse_port: bool) {
         let h = &mut self.hosts[side];
         let Ok(s) = h.t.tcp_open() else { return };
         h.socks.push((s, Kind::Tcp));
+        if let Ok(t) = h.t.tcp(s) {
+            t.reuse_port = reuse_port;
+        }
         let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
         if h.t.tcp_bind(s, addr, h.ip.tx()).is_ok() && h.t.tcp_listen(s, 4, h.ip.tx()).is_ok() {
             h.listener.get_or_insert(s);
         }
     }
 
-    fn udp(&mut self, side: usize, port: Option<u16>, remote: Option<SocketAddrV4>) {
+    fn udp(
+        &mut self,
+        side: usize,
+        port: Option<u16>,
+        remote: Option<SocketAddrV4>,
+        reuse_port: bool,
+    ) {
         let h = &mut self.hosts[side];
         let Ok(s) = h.t.udp_open() else { return };
         h.socks.push((s, Kind::Udp));
+        if let Ok(u) = h.t.udp(s) {
+            u.reuse_port = reuse_port;
+        }
         if let Some(p) = port {
             let _ =
                 h.t.udp_bind(s, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p), h.ip.tx());
@@ -984,7 +998,7 @@ impl World {
             }
             (8, _) => {
                 let port = one_of(u, &[A_PORT, B_PORT])?;
-                self.listen(side, port);
+                self.listen(side, port, u.arbitrary()?);
                 "listen"
             }
             (9, _) => {
@@ -994,7 +1008,7 @@ impl World {
                 } else {
                     None
                 };
-                self.udp(side, Some(port), remote);
+                self.udp(side, Some(port), remote, u.arbitrary()?);
                 "udp socket"
             }
             (11 | 12, Some((s, Kind::Udp))) => {

@@ -238,7 +238,13 @@ impl Transport {
     }
 
     /// Is `port` taken by a TCP socket or TIME-WAIT record that `addr` would clash with?
-    pub(super) fn tcp_clash(&self, me: SocketHandle, addr: SocketAddrV4, reuse: bool) -> bool {
+    /// `reuse`: SO_REUSEADDR and SO_REUSEPORT of the socket binding.
+    pub(super) fn tcp_clash(
+        &self,
+        me: SocketHandle,
+        addr: SocketAddrV4,
+        (reuse, reuse_port): (bool, bool),
+    ) -> bool {
         let overlap = |l: SocketAddrV4| {
             l.port() == addr.port()
                 && (l.ip() == addr.ip() || l.ip().is_unspecified() || addr.ip().is_unspecified())
@@ -247,18 +253,19 @@ impl Transport {
             h != me
                 && t.local.is_some_and(|l| {
                     // SO_REUSEADDR on both lets a new listener share the port with the
-                    // connections of an old one, never with another listener.
-                    overlap(l) && !(reuse && t.reuse_addr && t.state() != State::Listen)
+                    // connections of an old one, never with another listener;
+                    // SO_REUSEPORT on both lets any share it (Linux's inet_bind_conflict).
+                    overlap(l)
+                        && !(reuse && t.reuse_addr && t.state() != State::Listen)
+                        && !(reuse_port && t.reuse_port)
                 })
         });
         // A record keeps its socket's SO_REUSEADDR: both must have set it (Linux's
         // inet_bind_conflict with the record's tw_reuse).
         sockets
-            || self
-                .tcp
-                .time_wait
-                .iter()
-                .any(|((l, _), tw)| overlap(*l) && !(reuse && tw.reuse_addr))
+            || self.tcp.time_wait.iter().any(|((l, _), tw)| {
+                overlap(*l) && !(reuse && tw.reuse_addr) && !(reuse_port && tw.reuse_port)
+            })
     }
 
     pub(super) fn tcp_port_in_use(&self, port: u16) -> bool {
@@ -280,7 +287,7 @@ impl Transport {
             if t.local.is_some() {
                 return Err(TransportError::AlreadyBound);
             }
-            t.reuse_addr
+            (t.reuse_addr, t.reuse_port)
         };
         let ip = *addr.ip();
         if !ip.is_unspecified() && !tx.is_local(ip) {
@@ -322,11 +329,13 @@ impl Transport {
         let local = self.tcp(h)?.local;
         if let Some(l) = local {
             // SO_REUSEADDR lets a listener share its port with connections, never with
-            // another listener on an overlapping address (Linux: EADDRINUSE).
+            // another listener on an overlapping address (Linux: EADDRINUSE); SO_REUSEPORT
+            // on both does.
+            let reuse_port = self.tcp(h)?.reuse_port;
             let taken = self.tcp.listeners.get(&l.port()).is_some_and(|v| {
                 v.iter().any(|&o| {
                     o != h
-                        && matches!(self.tcp.socks.get(o), Some(t) if t.local.is_some_and(|ol| {
+                        && matches!(self.tcp.socks.get(o), Some(t) if !(reuse_port && t.reuse_port) && t.local.is_some_and(|ol| {
                             ol.ip() == l.ip() || ol.ip().is_unspecified() || l.ip().is_unspecified()
                         }))
                 })
@@ -1100,7 +1109,7 @@ impl Transport {
         let state = t.state;
         let parent = s.parent;
         let orphan = s.orphan;
-        let reuse_addr = s.reuse_addr;
+        let (reuse_addr, reuse_port) = (s.reuse_addr, s.reuse_port);
         let queued = s.queued;
         if established && parent.is_some() && !queued && state != State::Closed {
             s.queued = true;
@@ -1133,6 +1142,7 @@ impl Transport {
                     .unwrap_or(now + self.tcp.cfg.time_wait);
                 let mut tw = t.time_wait_record(expires);
                 tw.reuse_addr = reuse_addr;
+                tw.reuse_port = reuse_port;
                 let key = (t.local, t.remote);
                 self.tcp_forget(h);
                 self.tcp.socks.remove(h);

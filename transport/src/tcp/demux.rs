@@ -11,7 +11,7 @@ use crate::slab::SocketHandle;
 use crate::Transport;
 use ip::{Datagram, Delivery, IcmpErrorReport, IpTx};
 use netif::Instant;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 impl Transport {
     pub(crate) fn tcp_deliver(
@@ -108,7 +108,7 @@ impl Transport {
                 TwVerdict::NoRecord => {}
             }
         }
-        if let Some(l) = self.tcp_find_listener(local) {
+        if let Some(l) = self.tcp_find_listener(local, remote) {
             self.tcp_listen_segment(l, local, remote, &seg, payload, reopened, tx, now);
             return Delivery::Delivered;
         }
@@ -132,7 +132,7 @@ impl Transport {
         now: Instant,
     ) -> Option<super::Seq> {
         let bare_syn = seg.has(flags::SYN) && !seg.has(flags::ACK | flags::RST | flags::FIN);
-        if !bare_syn || self.tcp_find_listener(local).is_none() {
+        if !bare_syn || !self.tcp_listening(local) {
             return None;
         }
         let timestamps = self.tcp.cfg.timestamps;
@@ -163,18 +163,32 @@ impl Transport {
             && matches!(self.tcp.socks.get(parent).map(|l| &l.role), Some(Role::Listen(q)) if q.accept_full())
     }
 
-    pub(super) fn tcp_find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
+    /// The listener a segment from `remote` to `local` is for: one bound to `local`'s
+    /// address, else one bound to the wildcard. Listeners that share an address with
+    /// `SO_REUSEPORT` take the flows by their hash (every segment of a flow the same one).
+    pub(super) fn tcp_find_listener(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<SocketHandle> {
         let v = self.tcp.listeners.get(&local.port())?;
-        let exact = v.iter().find(|&&h| {
-            matches!(self.tcp.socks.get(h), Some(t) if t.local.is_some_and(|l| l.ip() == local.ip()))
-        });
-        exact
-            .or_else(|| {
-                v.iter().find(|&&h| {
-                    matches!(self.tcp.socks.get(h), Some(t) if t.local.is_some_and(|l| l.ip().is_unspecified()))
-                })
-            })
-            .copied()
+        let bound_to = |h: SocketHandle, ip: Ipv4Addr| matches!(self.tcp.socks.get(h), Some(t) if t.local.is_some_and(|l| *l.ip() == ip));
+        let in_group = |ip: Ipv4Addr| {
+            let mut group = v.iter().copied().filter(move |&h| bound_to(h, ip));
+            let first = group.next()?;
+            let more = group.count();
+            if more == 0 || !self.tcp.socks.get(first).is_some_and(|t| t.reuse_port) {
+                return Some(first);
+            }
+            let i = self.flows.pick(local, remote, more + 1);
+            v.iter().copied().filter(|&h| bound_to(h, ip)).nth(i)
+        };
+        in_group(*local.ip()).or_else(|| in_group(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// Does a listener take segments for `local`?
+    fn tcp_listening(&self, local: SocketAddrV4) -> bool {
+        self.tcp_find_listener(local, local).is_some()
     }
 
     /// RFC 9293 3.10.7.1: a segment for no connection gets a RST (unless it is one).
@@ -230,7 +244,7 @@ impl Transport {
         // Only a listener can take a new incarnation: without one, the SYN is answered as
         // an old one and the record stays (as Linux).
         let bare_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
-        let listening = bare_syn && self.tcp_find_listener(key.0).is_some();
+        let listening = bare_syn && self.tcp_listening(key.0);
         let Some(tw) = self.tcp.time_wait.get_mut(&key) else {
             return TwVerdict::NoRecord;
         };
@@ -382,7 +396,7 @@ impl Transport {
             }
             (
                 s.opts,
-                s.reuse_addr,
+                (s.reuse_addr, s.reuse_port),
                 q.embryonic >= limit / 2,
                 q.fastopen_pending,
             )
@@ -397,7 +411,7 @@ impl Transport {
         let fo_child = matches!(fo, SynFastOpen::Data(_));
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
-        child.reuse_addr = reuse;
+        (child.reuse_addr, child.reuse_port) = reuse;
         child.parent = Some(l);
         if fo_child {
             child.fo_parent = Some(l);
@@ -628,7 +642,7 @@ impl Transport {
                 self.tcp.stats.drop_accept_queue_full += 1;
                 return true;
             }
-            (s.opts, s.reuse_addr)
+            (s.opts, (s.reuse_addr, s.reuse_port))
         };
         let mtu = super::conn::open_mtus(tx, *remote.ip());
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
@@ -652,7 +666,7 @@ impl Transport {
         tcb.attach_mem(self.tcp.mem.clone());
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
-        child.reuse_addr = reuse;
+        (child.reuse_addr, child.reuse_port) = reuse;
         child.parent = Some(l);
         child.role = Role::Conn(Box::new(tcb));
         let Some(h) = self.tcp_insert(child, tx, now) else {
@@ -839,6 +853,7 @@ mod tests {
             window: 0,
             ts_ok,
             reuse_addr: false,
+            reuse_port: false,
         }
     }
 

@@ -356,6 +356,9 @@ pub struct TcpSock {
     pub local: Option<SocketAddrV4>,
     pub opts: ConnOpts,
     pub reuse_addr: bool,
+    /// `SO_REUSEPORT`: sockets that all set it may bind one address and port, listeners
+    /// included, and share its connections (see `tcp_find_listener`).
+    pub reuse_port: bool,
     pub(crate) role: Role,
     /// The listener that accepted it, until `accept` hands it out.
     pub(crate) parent: Option<SocketHandle>,
@@ -403,6 +406,7 @@ impl TcpSock {
             local: None,
             opts,
             reuse_addr: false,
+            reuse_port: false,
             role: Role::Idle,
             parent: None,
             fo_parent: None,
@@ -553,6 +557,8 @@ pub(crate) struct TimeWait {
     /// Its socket had SO_REUSEADDR: a bind with it too may take the port (Linux's
     /// `tw_reuse`).
     pub reuse_addr: bool,
+    /// Its socket had SO_REUSEPORT (Linux's `tw_reuseport`).
+    pub reuse_port: bool,
 }
 
 impl TimeWait {

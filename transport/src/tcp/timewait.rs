@@ -123,6 +123,7 @@ mod tests {
             window: 0,
             ts_ok: false,
             reuse_addr: false,
+            reuse_port: false,
         }
     }
 

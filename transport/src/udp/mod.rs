@@ -122,6 +122,9 @@ pub struct UdpSock {
     /// Accepted and reported by `getsockopt`; UDP sends at once, so nothing waits in it.
     pub sndbuf: usize,
     pub reuse_addr: bool,
+    /// `SO_REUSEPORT`: sockets that all set it may bind one address and port; unicast
+    /// datagrams are spread over the unconnected ones by flow.
+    pub reuse_port: bool,
     pub broadcast: bool,
     pub ttl: Option<u8>,
     /// `IP_TOS` of datagrams sent.
@@ -189,6 +192,7 @@ impl UdpSock {
             rcvbuf,
             sndbuf,
             reuse_addr: false,
+            reuse_port: false,
             broadcast: false,
             ttl: None,
             tos: 0,

@@ -1191,6 +1191,7 @@ impl Tcb {
             window: field as u16,
             ts_ok: self.ts_ok,
             reuse_addr: false,
+            reuse_port: false,
         }
     }
 
