@@ -838,6 +838,27 @@ mod syn_received {
         assert_eq!(n.only().r, s.r);
     }
 
+    /// The peer's SYN again (seq = IRS, behind RCV.NXT: out of the window) is answered
+    /// with the SYN-ACK at most once per `invalid_ratelimit` (RFC 5961 7), as Linux's
+    /// tcp_check_req limits its SYN-ACKs to retransmitted SYNs (tcp_oow_rate_limited,
+    /// TCPACKSKIPPEDSYNRECV): a flood of copies of one SYN drew a SYN-ACK each.
+    #[test]
+    fn retransmitted_syns_draw_syn_acks_at_most_once_per_interval() {
+        let mut n = Net::new();
+        let (_, s) = embryo(&mut n);
+        from_peer(&mut n, syn(PEER_ISS), &[]);
+        assert_eq!(n.only().r, s.r);
+        for _ in 0..10 {
+            n.advance(ms(10));
+            from_peer(&mut n, syn(PEER_ISS), &[]);
+        }
+        n.nothing();
+        assert_eq!(n.stats().oow_acks_limited, 10);
+        n.advance(ms(400));
+        from_peer(&mut n, syn(PEER_ISS), &[]);
+        assert_eq!(n.only().r, s.r, "500 ms after the last one answered");
+    }
+
     /// A SYN of the peer's new attempt (another ISN, in the window): back to LISTEN
     /// (RFC 9293 3.10.7.4), nothing sent, the half-open connection gone; the peer's next
     /// SYN opens anew. Before (found by a review), a SYN-ACK for the old attempt went out

@@ -553,6 +553,67 @@ mod time_wait {
         assert!(n.t.tcp_time_wait(n.now).is_empty());
     }
 
+    /// A timestamped connection that we closed (shutdown) and whose application still
+    /// holds it, in TIME-WAIT; the peer's last TSval was `PEER_TS + 3`.
+    fn ts_time_wait_held(n: &mut Net) -> Conn {
+        let (c, _) = ts_passive(n, false);
+        n.shutdown_write(c.h);
+        let fin = n.only();
+        fin.expect(FIN | ACK, c.snd, c.rcv);
+        let our = fin.r.timestamp.unwrap().0;
+        n.to(
+            &c,
+            ts(seg(ACK, c.rcv, c.snd + 1, 65_535), PEER_TS + 2, our),
+            &[],
+        );
+        n.to(
+            &c,
+            ts(seg(FIN | ACK, c.rcv, c.snd + 1, 65_535), PEER_TS + 3, our),
+            &[],
+        );
+        n.only().expect_ack(c.snd + 1, c.rcv + 1);
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+        Conn {
+            rcv: c.rcv + 1,
+            snd: c.snd + 1,
+            ..c
+        }
+    }
+
+    /// RFC 6191 2: a SYN that is no new incarnation by its timestamp (older TSval, or the
+    /// same one without a higher sequence number) is silently dropped, and so is one
+    /// without timestamps that is not above the old sequence space. A TIME-WAIT record
+    /// drops them (`a_syn_above_the_old_sequence_space_with_an_older_tsval_is_dropped`);
+    /// a connection in TIME-WAIT its application still holds answered them, with the
+    /// ACK of PAWS, an out-of-window ACK or a challenge ACK.
+    #[test]
+    fn a_held_time_wait_connection_drops_the_syns_rfc_6191_drops() {
+        for syn_seg in [
+            |c: &Conn| ts(syn(c.rcv + 100_000), 1, 0),
+            |c: &Conn| ts(syn(c.rcv), PEER_TS + 3, 0),
+            |c: &Conn| ts(syn(c.rcv - 10), PEER_TS + 3, 0),
+            |c: &Conn| syn(c.rcv - 10),
+            |c: &Conn| syn(c.rcv),
+        ] {
+            let mut n = Net::new();
+            let c = ts_time_wait_held(&mut n);
+            let s = syn_seg(&c);
+            n.to(&c, s, &[]);
+            n.nothing();
+            assert_eq!(n.state(c.h), TcpState::TimeWait, "{s:?}");
+            assert_eq!(n.stats().passive_opens, 1);
+            assert_eq!(n.stats().challenge_acks, 0);
+        }
+        // The same SYNs with the listener gone: dropped too, as by a record.
+        let mut n = Net::new();
+        let c = ts_time_wait_held(&mut n);
+        let l = n.t.tcp_probe().listeners[0].handle;
+        n.close(l);
+        n.to(&c, ts(syn(c.rcv + 100_000), 1, 0), &[]);
+        n.nothing();
+        assert_eq!(n.state(c.h), TcpState::TimeWait);
+    }
+
     #[test]
     fn without_timestamps_the_sequence_number_decides_and_acks_stay_open() {
         let mut n = Net::new();

@@ -46,12 +46,16 @@ impl Transport {
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         // The SND.NXT of a TIME-WAIT connection (its application still holding it) that a
-        // new incarnation's SYN takes over.
-        let held_reopen = self
-            .tcp
-            .conns
-            .get(&(local, remote))
-            .and_then(|h| self.tcp_reopen_held(h, local, &seg, now));
+        // new incarnation's SYN takes over; or an old SYN it drops.
+        let held = match self.tcp.conns.get(&(local, remote)) {
+            Some(h) => self.tcp_reopen_held(h, local, &seg, now),
+            None => TwVerdict::NoRecord,
+        };
+        let held_reopen = match held {
+            TwVerdict::Handled => return Delivery::Delivered,
+            TwVerdict::Reopen(old) => Some(old),
+            TwVerdict::NoRecord => None,
+        };
         if let Some(h) = self
             .tcp
             .conns
@@ -123,30 +127,49 @@ impl Transport {
     /// the client's next connection for 2 MSL (as Linux, whose tcp_time_wait hands the
     /// tuple to a timewait record whatever the application holds). A SYN that reopens
     /// closes the connection (the application has read all it will) and goes to the
-    /// listener; its SND.NXT is returned for the new ISN to stay above.
+    /// listener; its SND.NXT is returned (`Reopen`) for the new ISN to stay above. One
+    /// that RFC 6191 drops is dropped here too, silently, as the record drops it
+    /// (`Handled`); anything else is the connection's (`NoRecord`).
     fn tcp_reopen_held(
         &mut self,
         h: SocketHandle,
         local: SocketAddrV4,
         seg: &TcpRepr,
         now: Instant,
-    ) -> Option<super::Seq> {
+    ) -> TwVerdict {
         let bare_syn = seg.has(flags::SYN) && !seg.has(flags::ACK | flags::RST | flags::FIN);
-        if !bare_syn || !self.tcp_listening(local) {
-            return None;
+        if !bare_syn {
+            return TwVerdict::NoRecord;
         }
+        let listening = self.tcp_listening(local);
         let timestamps = self.tcp.cfg.timestamps;
-        let t = self.tcp.socks.get_mut(h)?.tcb_mut()?;
+        let Some(t) = self.tcp.socks.get_mut(h).and_then(|s| s.tcb_mut()) else {
+            return TwVerdict::NoRecord;
+        };
         if t.state != State::TimeWait {
-            return None;
+            return TwVerdict::NoRecord;
         }
         let tw = t.time_wait_record(now);
-        if time_wait_syn(&tw, seg, timestamps) != TwSyn::Reopen {
-            return None;
+        match time_wait_syn(&tw, seg, timestamps) {
+            TwSyn::Reopen if listening => {
+                t.close_now();
+                self.tcp_settle(h, now);
+                TwVerdict::Reopen(tw.snd_nxt)
+            }
+            TwSyn::Drop => {
+                // RFC 6191 2: "silently drop", as `tcp_time_wait_segment` does.
+                if seg
+                    .timestamp
+                    .is_some_and(|(v, _)| ts_older(v, tw.ts_recent))
+                {
+                    self.tcp.stats.drop_paws += 1;
+                } else {
+                    self.tcp.stats.dup_segments += 1;
+                }
+                TwVerdict::Handled
+            }
+            _ => TwVerdict::NoRecord,
         }
-        t.close_now();
-        self.tcp_settle(h, now);
-        Some(tw.snd_nxt)
     }
 
     /// Would `seg` complete the handshake of `h`, a half-open connection of a listener
@@ -383,7 +406,12 @@ impl Transport {
                 return;
             }
             let limit = syn_backlog.min(q.backlog.max(16) * 2);
-            if q.embryonic >= limit || no_slot {
+            // A SYN that took a TIME-WAIT record's tuple needs an ISN above the old
+            // SND.NXT, which a cookie cannot give: it gets a half-open connection beyond
+            // the queue's bounds (as Linux's tcp_conn_request with a `tcp_tw_isn`; each
+            // such SYN uses up a record). Only a full table still answers it as any other
+            // SYN (the record is gone: its retransmission would meet the same).
+            if (q.embryonic >= limit || no_slot) && (reopened.is_none() || table_full) {
                 let opts = s.opts;
                 if self.tcp.cfg.syn_cookies {
                     self.tcp_cookie_syn_ack(local, remote, seg, opts, tx, now);

@@ -236,7 +236,9 @@ impl Tcb {
         stats: &mut TcpStats,
         now: Instant,
     ) {
-        // A retransmitted SYN while our SYN-ACK is unanswered: send the SYN-ACK again.
+        // A retransmitted SYN while our SYN-ACK is unanswered: send the SYN-ACK again, at
+        // most once per `invalid_ratelimit` (it is out of the window: RFC 5961 7; Linux's
+        // tcp_check_req), so that copies of one SYN cannot make us send without bound.
         if self.state == State::SynReceived
             && seg.has(flags::SYN)
             && !seg.has(flags::ACK)
@@ -244,9 +246,11 @@ impl Tcb {
             && seg.seq == self.irs
         {
             stats.dup_segments += 1;
-            // Karn (RFC 6298 3): no round trip is measured across a resent SYN-ACK.
-            self.rtt_sample = None;
-            self.send_syn(tx, stats, now);
+            if self.oow_ack_allowed(cfg, stats, now) {
+                // Karn (RFC 6298 3): no round trip is measured across a resent SYN-ACK.
+                self.rtt_sample = None;
+                self.send_syn(tx, stats, now);
+            }
             return;
         }
         if self.paws_drops(cfg, seg, payload, stats, now) {
