@@ -758,17 +758,22 @@ impl Transport {
         if !group.is_multicast() {
             return Err(TransportError::Invalid("not a multicast address"));
         }
-        let groups = self.groups_of(h)?;
-        if groups.len() >= udp::MAX_MEMBERSHIPS {
-            return Err(TransportError::TooManyGroups);
-        }
+        // Linux's `__ip_mc_join_group` looks for the interface first (ENODEV), then for
+        // the same membership (EADDRINUSE), then at the limit (ENOBUFS).
         let addr = if iface.is_unspecified() {
             tx.route_info(group).map_or(iface, |(src, _)| src)
         } else {
             iface
         };
+        if addr.is_unspecified() || !tx.is_local(addr) {
+            return Err(GroupError::NoInterface.into());
+        }
+        let groups = self.groups_of(h)?;
         if groups.iter().any(|j| j.group == group && j.iface == addr) {
             return Err(TransportError::AddrInUse);
+        }
+        if groups.len() >= udp::MAX_MEMBERSHIPS {
+            return Err(TransportError::TooManyGroups);
         }
         let ifindex = tx.join_group(group, iface, now)?;
         self.groups_of(h)?.push(udp::Joined {
@@ -780,7 +785,9 @@ impl Transport {
     }
 
     /// Leave `group` (`IP_DROP_MEMBERSHIP`): on the interface with address `iface`, or with
-    /// 0.0.0.0 the socket's first membership of it. Not a member: `AddrNotAvailable`.
+    /// 0.0.0.0 on the one the route to the group leaves by, as `join_multicast` picks it
+    /// (Linux's `ip_mc_leave_group`, through `ip_mc_find_dev`); with no route, the
+    /// socket's first membership of it. Not a member: `AddrNotAvailable`.
     pub fn leave_multicast(
         &mut self,
         h: SocketHandle,
@@ -789,10 +796,15 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<(), TransportError> {
+        let addr = if iface.is_unspecified() {
+            tx.route_info(group).map(|(src, _)| src)
+        } else {
+            Some(iface)
+        };
         let groups = self.groups_of(h)?;
         let i = groups
             .iter()
-            .position(|j| j.group == group && (iface.is_unspecified() || j.iface == iface))
+            .position(|j| j.group == group && addr.is_none_or(|a| j.iface == a))
             .ok_or(TransportError::AddrNotAvailable)?;
         let j = groups.remove(i);
         tx.leave_group(j.group, j.ifindex, now)?;
