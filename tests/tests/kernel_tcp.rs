@@ -303,6 +303,45 @@ fn connecting_to_a_closed_port_is_refused_at_once_both_ways() {
     );
 }
 
+/// curl's range and conditional requests against `serve http`: a byte range (206), a
+/// download cut short and resumed with `-C -`, and `-z` with a copy newer than the file
+/// (304, nothing sent); each result compared byte for byte with the file.
+#[test]
+fn curl_resumes_a_download_and_asks_for_ranges_and_only_what_changed() {
+    let (ns, mut t) = top2("trange", &[]);
+    let dir = TempDir::new("range");
+    let www = dir.path("www");
+    std::fs::create_dir(&www).unwrap();
+    let (_, data) = dir.random_file("www/f.bin", 1 << 20);
+    t.cmd(&format!("serve http -p 80 {}", www.display()));
+    t.wait_for("serve http tcp 0.0.0.0:80", SECS(5));
+    let url = "http://10.0.0.1/f.bin";
+
+    let part = dir.path("part.bin");
+    let cmd = format!("{} -r 1000-200999", curl_line(url, &part, 60));
+    let (ok, text) = ns.sh_text(&cmd);
+    assert!(ok && text.contains("206 200000"), "{text}\n{}", t.output());
+    assert_same(
+        "range",
+        &std::fs::read(&part).unwrap(),
+        &data[1000..201_000],
+    );
+
+    // A download that stopped at 300,000 bytes, resumed.
+    let resumed = dir.path("resumed.bin");
+    std::fs::write(&resumed, &data[..300_000]).unwrap();
+    let cmd = format!("{} -C -", curl_line(url, &resumed, 60));
+    let (ok, text) = ns.sh_text(&cmd);
+    assert!(ok && text.contains("206 748576"), "{text}\n{}", t.output());
+    assert_same("resumed", &std::fs::read(&resumed).unwrap(), &data);
+
+    // The copy just written is newer than the file: not modified, no body.
+    let again = dir.path("again.bin");
+    let cmd = format!("{} -z {}", curl_line(url, &again, 60), resumed.display());
+    let (ok, text) = ns.sh_text(&cmd);
+    assert!(ok && text.contains("304 0"), "{text}\n{}", t.output());
+}
+
 #[test]
 fn no_connection_is_left_once_time_wait_has_passed() {
     // 6 s: the first netstat below must still see the TIME-WAIT record, after nc's end,

@@ -18,6 +18,7 @@
 //! header block parser and the chunked transfer-coding decoder.
 
 mod client;
+mod cond;
 mod server;
 #[cfg(test)]
 mod tests;

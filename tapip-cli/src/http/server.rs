@@ -37,18 +37,19 @@
 //! Pipelined requests are answered one after the other: the next is looked at once the
 //! answer to the previous one has been taken whole.
 
+use super::cond::{self, Conditions, Outcome, Validators};
 use super::{content_length, has_token, header_list, header_values, read_retry, MAX_LINE};
 use super::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_HEADER_LINE};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The largest request body that is read and thrown away; a larger one gets 413.
 pub const MAX_DISCARDED_BODY: u64 = 1024 * 1024;
@@ -238,6 +239,8 @@ struct Asked {
     target: String,
     head: bool,
     keep_alive: bool,
+    /// Its conditional and range fields.
+    conds: Conditions,
 }
 
 /// How much of a request body is still to come (and be thrown away).
@@ -571,6 +574,7 @@ impl HttpConn {
             method,
             target,
             keep_alive,
+            conds: Conditions::from_headers(&headers),
         };
         State::Body(asked, body)
     }
@@ -654,7 +658,7 @@ impl HttpConn {
     /// The request is all in: queue its answer.
     fn answer(&mut self, asked: Asked) -> State {
         let reply = if asked.head || asked.method == "GET" {
-            resolve(&self.root, &asked.target)
+            resolve(&self.root, &asked.target, &asked.conds, !asked.head)
         } else if KNOWN_METHODS.contains(&asked.method.as_str()) {
             Reply::error(405).with_header("Allow", "GET, HEAD".to_string())
         } else {
@@ -685,6 +689,7 @@ impl HttpConn {
                 target: target.to_string(),
                 head,
                 keep_alive: false,
+                conds: Conditions::default(),
             },
             status,
             drain,
@@ -746,8 +751,12 @@ impl HttpConn {
         let _ = write!(h, "HTTP/1.1 {status} {}\r\n", reason(status));
         let _ = write!(h, "Server: tapip\r\n");
         let _ = write!(h, "Date: {}\r\n", http_date(SystemTime::now()));
-        let _ = write!(h, "Content-Type: {}\r\n", reply.content_type);
-        let _ = write!(h, "Content-Length: {len}\r\n");
+        // A 304 has no content, and says nothing of a length or type it would have
+        // (RFC 9110 15.4.5, 8.6).
+        if status != 304 {
+            let _ = write!(h, "Content-Type: {}\r\n", reply.content_type);
+            let _ = write!(h, "Content-Length: {len}\r\n");
+        }
         for (name, value) in &reply.extra {
             let _ = write!(h, "{name}: {value}\r\n");
         }
@@ -947,7 +956,7 @@ fn could_start_request_line(part: &[u8]) -> bool {
 }
 
 /// Maps a request target to a reply.
-fn resolve(root: &Path, target: &str) -> Reply {
+fn resolve(root: &Path, target: &str, conds: &Conditions, get: bool) -> Reply {
     let (path, query) = split_target(target);
     if !path.starts_with('/') {
         return Reply::error(400);
@@ -994,7 +1003,7 @@ fn resolve(root: &Path, target: &str) -> Reply {
         }
         let index = canon.join("index.html");
         if fs::metadata(&index).is_ok_and(|m| m.is_file()) {
-            return file_reply(root, &index);
+            return file_reply(root, &index, conds, get);
         }
         let mut shown = String::from("/");
         for s in &segments {
@@ -1017,11 +1026,13 @@ fn resolve(root: &Path, target: &str) -> Reply {
     if trailing_slash {
         return Reply::error(404);
     }
-    file_reply(root, &canon)
+    file_reply(root, &canon, conds, get)
 }
 
-/// A 200 with a file (which may be a symbolic link: it must lead inside the root).
-fn file_reply(root: &Path, path: &Path) -> Reply {
+/// A 200 with a file (which may be a symbolic link: it must lead inside the root), or
+/// what the request's conditions make of it (`get`: a GET, else a HEAD): 304, a 206 with
+/// one range, 416.
+fn file_reply(root: &Path, path: &Path, conds: &Conditions, get: bool) -> Reply {
     let canon = match fs::canonicalize(path) {
         Ok(c) => c,
         Err(e) => return Reply::error(fs_error_status(&e)),
@@ -1041,16 +1052,38 @@ fn file_reply(root: &Path, path: &Path) -> Reply {
         Ok(f) => f,
         Err(e) => return Reply::error(fs_error_status(&e)),
     };
-    let len = match file.metadata() {
-        Ok(m) if m.is_file() => m.len(),
+    let (len, modified) = match file.metadata() {
+        Ok(m) if m.is_file() => (m.len(), m.modified().unwrap_or(UNIX_EPOCH)),
         Ok(_) => return Reply::error(403),
         Err(e) => return Reply::error(fs_error_status(&e)),
     };
-    Reply {
-        status: 200,
+    let v = Validators::of(modified, len);
+    let validators = |r: Reply| {
+        r.with_header("ETag", v.etag.clone())
+            .with_header("Last-Modified", http_date(v.modified))
+    };
+    let reply = |status, body| Reply {
+        status,
         content_type: content_type(&canon),
         extra: Vec::new(),
-        body: Body::File(file, len),
+        body,
+    };
+    match cond::judge(conds, &v, len, get) {
+        Outcome::Full => validators(reply(200, Body::File(file, len)))
+            .with_header("Accept-Ranges", "bytes".to_string()),
+        Outcome::NotModified => validators(reply(304, Body::Bytes(Vec::new()))),
+        Outcome::Part { first, last } => {
+            let mut file = file;
+            if let Err(e) = file.seek(SeekFrom::Start(first)) {
+                return Reply::error(fs_error_status(&e));
+            }
+            validators(reply(206, Body::File(file, last - first + 1)))
+                .with_header("Accept-Ranges", "bytes".to_string())
+                .with_header("Content-Range", format!("bytes {first}-{last}/{len}"))
+        }
+        Outcome::Unsatisfiable => {
+            Reply::error(416).with_header("Content-Range", format!("bytes */{len}"))
+        }
     }
 }
 
@@ -1462,13 +1495,16 @@ fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        206 => "Partial Content",
         301 => "Moved Permanently",
+        304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
         414 => "URI Too Long",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -1535,8 +1571,9 @@ mod unit {
         let fifo = root.join("pipe");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo");
-        assert_eq!(file_reply(&root, &fifo).status, 403);
-        assert_eq!(file_reply(&root, &root.join("a.txt")).status, 200);
+        let (c, get) = (&Conditions::default(), true);
+        assert_eq!(file_reply(&root, &fifo, c, get).status, 403);
+        assert_eq!(file_reply(&root, &root.join("a.txt"), c, get).status, 200);
         let _ = fs::remove_dir_all(&root);
     }
 
@@ -1675,6 +1712,78 @@ mod unit {
             matches!(&first, Ok(o) if o.starts_with(b"HTTP/1.1 200 OK\r\n")),
             "{first:?}"
         );
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// Conditional and range requests on one keep-alive connection (RFC 9110 13, 14):
+    /// validators on a 200, 304 for the client's current copy (no length, no body), a
+    /// 206 with the range's bytes, 416 past the end, and a HEAD that ignores the range.
+    /// There were none: every request got the whole file.
+    #[test]
+    fn conditional_and_range_requests_on_a_file() {
+        let root = site("range");
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(root.join("f.bin"), &data).unwrap();
+        let mut c = HttpConn::new(root.clone());
+        let get = |c: &mut HttpConn, extra: &str| {
+            let req = format!("GET /f.bin HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+            let (out, log) = drive(c, req.as_bytes(), 4096);
+            let at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let head = String::from_utf8(out[..at].to_vec()).unwrap();
+            (log, head, out[at..].to_vec())
+        };
+        let (log, head, body) = get(&mut c, "");
+        assert_eq!((log, body.as_slice()), (vec![200], &data[..]));
+        assert!(head.contains("Accept-Ranges: bytes\r\n"), "{head}");
+        let header = |head: &str, name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_else(|| panic!("{name} in {head}"))
+                .to_string()
+        };
+        let etag = header(&head, "ETag: ");
+        let modified = header(&head, "Last-Modified: ");
+
+        for cond in [
+            format!("If-None-Match: {etag}"),
+            format!("If-Modified-Since: {modified}"),
+        ] {
+            let (log, head, body) = get(&mut c, &format!("{cond}\r\n"));
+            assert_eq!(log, vec![304], "{cond}");
+            assert!(head.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{head}");
+            assert!(!head.contains("Content-Length"), "{head}");
+            assert!(head.contains(&format!("ETag: {etag}\r\n")), "{head}");
+            assert!(body.is_empty());
+        }
+
+        let (log, head, body) = get(&mut c, "Range: bytes=100-1099\r\n");
+        assert_eq!(log, vec![206]);
+        assert!(
+            head.contains("Content-Range: bytes 100-1099/5000\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("Content-Length: 1000\r\n"), "{head}");
+        assert_eq!(body, &data[100..1100]);
+        let (log, _, body) = get(&mut c, "Range: bytes=-10\r\n");
+        assert_eq!((log, body.as_slice()), (vec![206], &data[4990..]));
+        // If-Range with the current tag: the part; with an old one: the whole file.
+        let (log, _, body) = get(
+            &mut c,
+            &format!("Range: bytes=4000-\r\nIf-Range: {etag}\r\n"),
+        );
+        assert_eq!((log, body.as_slice()), (vec![206], &data[4000..]));
+        let (log, _, body) = get(&mut c, "Range: bytes=4000-\r\nIf-Range: \"old\"\r\n");
+        assert_eq!((log, body.len()), (vec![200], 5000));
+
+        let (log, head, _) = get(&mut c, "Range: bytes=5000-\r\n");
+        assert_eq!(log, vec![416]);
+        assert!(head.contains("Content-Range: bytes */5000\r\n"), "{head}");
+        // The connection goes on after all of them.
+        let req = b"HEAD /f.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n";
+        let (out, log) = drive(&mut c, req, 4096);
+        assert_eq!(log, vec![200]);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("Content-Length: 5000\r\n") && text.ends_with("\r\n\r\n"));
         let _ = fs::remove_dir_all(&root);
     }
 
