@@ -1486,6 +1486,23 @@ fn content_type(path: &Path) -> &'static str {
         "gif" => "image/gif",
         "svg" => "image/svg+xml",
         "pdf" => "application/pdf",
+        // WebAssembly.instantiateStreaming refuses any other type.
+        "wasm" => "application/wasm",
+        "xml" => "application/xml",
+        "ico" => "image/vnd.microsoft.icon",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "csv" => "text/csv; charset=utf-8",
+        "md" => "text/markdown; charset=utf-8",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "tar" => "application/x-tar",
         _ => "application/octet-stream",
     }
 }
@@ -2227,6 +2244,9 @@ mod unit {
         assert_eq!(content_type(Path::new("a.png")), "image/png");
         assert_eq!(content_type(Path::new("a.jpeg")), "image/jpeg");
         assert_eq!(content_type(Path::new("a.svg")), "image/svg+xml");
+        assert_eq!(content_type(Path::new("m.WASM")), "application/wasm");
+        assert_eq!(content_type(Path::new("v.mp4")), "video/mp4");
+        assert_eq!(content_type(Path::new("f.woff2")), "font/woff2");
         assert_eq!(content_type(Path::new("a.pdf")), "application/pdf");
         assert_eq!(content_type(Path::new("a.json")), "application/json");
         assert_eq!(
