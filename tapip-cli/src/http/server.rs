@@ -1501,8 +1501,6 @@ fn content_type(path: &Path) -> &'static str {
         "csv" => "text/csv; charset=utf-8",
         "md" => "text/markdown; charset=utf-8",
         "zip" => "application/zip",
-        "gz" => "application/gzip",
-        "tar" => "application/x-tar",
         _ => "application/octet-stream",
     }
 }
