@@ -968,6 +968,10 @@ fn resolve(root: &Path, target: &str, conds: &Conditions, get: bool) -> Reply {
         return Reply::error(400);
     }
     let trailing_slash = decoded.ends_with(b"/");
+    // A directory's page is served only at a path ending in a slash as sent: its links
+    // are relative to it. `/sub%2F` decodes to `/sub/`, yet a browser resolves its links
+    // against `/`.
+    let sent_with_slash = path.ends_with('/');
     let segments: Vec<&[u8]> = decoded
         .split(|&b| b == b'/')
         .filter(|s| !s.is_empty() && *s != b".")
@@ -991,7 +995,7 @@ fn resolve(root: &Path, target: &str, conds: &Conditions, get: bool) -> Reply {
         Err(e) => return Reply::error(fs_error_status(&e)),
     };
     if meta.is_dir() {
-        if !trailing_slash {
+        if !sent_with_slash {
             // One leading slash: `//name/` would be a network-path reference, naming the
             // host `name` (RFC 3986 4.2).
             let mut location = format!("/{}/", path.trim_start_matches('/'));
@@ -1910,6 +1914,27 @@ mod unit {
                 "{target}: Location {location:?} names another host"
             );
         }
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// A directory asked with its slash percent-encoded (`/sub%2F`) is redirected to the
+    /// path with a slash as sent, where its page's relative links resolve inside it. Its
+    /// listing was served at `/sub%2F`, whose links a browser resolves against `/`
+    /// (noted by an independent review).
+    #[test]
+    fn a_directory_asked_with_an_encoded_slash_is_redirected() {
+        let root = site("encslash");
+        fs::create_dir_all(root.join("sub")).unwrap();
+        fs::write(root.join("sub/b.txt"), b"beta").unwrap();
+        let (log, out) = statuses(&root, b"GET /sub%2F HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(log, [301], "{out}");
+        assert!(out.contains("\r\nLocation: /sub%2F/\r\n"), "{out}");
+        let (log, out) = statuses(&root, b"GET /sub%2F/ HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(log, [200], "{out}");
+        assert!(out.contains("b.txt"), "{out}");
+        // A file with an encoded slash after it is still no file.
+        let (log, _) = statuses(&root, b"GET /a.txt%2F HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(log, [404]);
         let _ = fs::remove_dir_all(&root);
     }
 
