@@ -63,7 +63,7 @@ impl Tcb {
                 self.rcv_adv = edge;
             }
             self.rcv_told = edge;
-            if self.sack_ok && self.rx.has_ooo() {
+            if self.sack_ok && (self.rx.has_ooo() || self.ooo_fin.is_some()) {
                 self.fill_sack(&mut r);
             }
         } else {
@@ -73,7 +73,9 @@ impl Tcb {
     }
 
     /// SACK blocks for the out-of-order ranges (RFC 2018 4): the range holding the most
-    /// recent segment first, then the others by how recently they grew.
+    /// recent segment first, then the others by how recently they grew. A FIN beyond the
+    /// hole is received sequence space too (as Linux, whose out-of-order queue holds it):
+    /// the range it ends grows by it, or a bare FIN has a block of its own.
     pub(super) fn fill_sack(&self, r: &mut TcpRepr) {
         let max = if self.ts_ok {
             crate::tcp::wire::MAX_SACK_BLOCKS_WITH_TS
@@ -84,8 +86,19 @@ impl Tcb {
         let n = self.rx.sack_ranges(&mut ranges[..max]);
         let end = self.rx.end();
         let seq = |off: u64| self.rcv_nxt + (off - end) as usize;
+        let mut fin = self.ooo_fin;
         for &(s, e) in &ranges[..n] {
+            let e = if fin == Some(e) {
+                fin = None;
+                e + 1
+            } else {
+                e
+            };
             r.sack[usize::from(r.sack_count)] = (seq(s), seq(e));
+            r.sack_count += 1;
+        }
+        if let Some(f) = fin.filter(|_| n < max) {
+            r.sack[n] = (seq(f), seq(f + 1));
             r.sack_count += 1;
         }
     }
@@ -673,8 +686,9 @@ impl Tcb {
         } else {
             (0, crate::tcp::wire::MAX_SACK_BLOCKS)
         };
-        let sack = if self.sack_ok && self.rx.has_ooo() {
-            4 + 8 * self.rx.ooo_ranges().min(max_blocks)
+        let blocks = self.rx.ooo_ranges() + usize::from(self.ooo_fin.is_some());
+        let sack = if self.sack_ok && blocks > 0 {
+            4 + 8 * blocks.min(max_blocks)
         } else {
             0
         };

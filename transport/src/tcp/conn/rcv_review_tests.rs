@@ -29,6 +29,34 @@ fn data_filling_part_of_the_gap_before_a_fin_is_acked_at_once() {
     );
 }
 
+/// A FIN beyond a hole is SACKed (RFC 2018: it is received sequence space; Linux's
+/// out-of-order queue holds it and tcp_sack_new_ofo_skb covers its sequence number):
+/// a bare FIN with a block of its own, a FIN with data by the data's block growing by
+/// one. Neither was: the sender's scoreboard took the FIN for lost.
+#[test]
+fn a_fin_beyond_a_hole_is_sacked() {
+    let mut c = Conn::established(opts());
+    let hole = c.peer_nxt;
+    let mut r = c.seg(flags::ACK | flags::FIN, c.our_una());
+    r.seq = hole + 2 * PEER_MSS;
+    c.deliver(&r, &[]);
+    let dup = c.take();
+    let last = dup.last().expect("a duplicate ACK");
+    assert_eq!(last.r.ack, hole);
+    let fin = hole + 2 * PEER_MSS;
+    assert_eq!(last.r.sack_blocks(), &[(fin, fin + 1)]);
+
+    let mut c = Conn::established(opts());
+    let hole = c.peer_nxt;
+    let mut r = c.seg(flags::ACK | flags::FIN, c.our_una());
+    r.seq = hole + PEER_MSS;
+    c.deliver(&r, &bytes(100));
+    let dup = c.take();
+    let last = dup.last().expect("a duplicate ACK");
+    let start = hole + PEER_MSS;
+    assert_eq!(last.r.sack_blocks(), &[(start, start + 101)]);
+}
+
 /// A read that reopens a window the peer was last told is zero announces it (Linux's
 /// tcp_cleanup_rbuf measures the window last advertised, tcp_receive_window; RFC 9293
 /// 3.8.6.2.2's receiver keeps RCV.WND as sent). With window scale 14 an edge rounded down
