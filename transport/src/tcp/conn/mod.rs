@@ -336,6 +336,8 @@ pub struct Tcb {
     rcv_buf: usize,
     tune_end: Option<Seq>,
     tune_peak: usize,
+    /// When the current round began (the arrival of the segment that started it).
+    tune_from: Instant,
     /// The received bytes, unread and out of order, at their stream offsets.
     rx: rxring::RxRing,
     /// Stream offset of a FIN seen beyond a hole.
@@ -547,6 +549,7 @@ impl Tcb {
             rcv_buf: opts.rcvbuf,
             tune_end: None,
             tune_peak: 0,
+            tune_from: Instant::ZERO,
             rx: rxring::RxRing::new(0),
             ooo_fin: None,
             sack_ok: false,

@@ -4,6 +4,13 @@
 
 use super::*;
 
+/// A round of autotuning (a buffer's worth of bytes) that took more round trips than
+/// this says the peer is not held back by the window.
+const TUNE_ROUND_RTTS: u32 = 4;
+/// The least round-trip time a round is measured against (a LAN's SRTT of tens of
+/// microseconds is mostly the time to process a segment).
+const TUNE_RTT_FLOOR: Duration = Duration::from_millis(1);
+
 impl Tcb {
     // Kept inline in the hot path (`text_arrived`) though a Fast Open SYN's data comes
     // here too (without it, the second caller had the compiler call it out of line).
@@ -124,6 +131,10 @@ impl Tcb {
     /// `opts.rcvbuf_max`; the next ACK announces the larger window. A reader that falls
     /// behind never makes it grow. It never shrinks (the window's edge never moves left).
     /// Memory follows what is unread, not the buffer's size: the ring grows as bytes wait.
+    /// Nor does a round that took longer than a few round trips grow it: a peer that
+    /// needs that long to send a buffer's worth is held back by itself (an application
+    /// that writes little), not by the window (as Linux's tcp_rcv_space_adjust, which
+    /// grows the buffer by what arrives per round trip).
     fn autotune_rcvbuf(&mut self) {
         // Nor beyond what the window can announce: a peer without window scaling (and
         // every SYN-cookie connection) sees 64 KB at most, and a larger buffer would only
@@ -136,14 +147,28 @@ impl Tcb {
         }
         let unread = self.rx.readable();
         self.tune_peak = self.tune_peak.max(unread);
-        let end = *self.tune_end.get_or_insert(self.rcv_nxt + self.rcv_buf);
+        // The segment's arrival (`process_ack` set it before the data came here).
+        let now = self.last_rx;
+        let end = match self.tune_end {
+            Some(end) => end,
+            None => {
+                self.tune_from = now;
+                *self.tune_end.insert(self.rcv_nxt + self.rcv_buf)
+            }
+        };
         if self.rcv_nxt.lt(end) {
             return;
         }
-        if self.tune_peak <= self.rcv_buf / 2 {
+        // Without a round-trip estimate (none measured yet), the round counts as quick.
+        let quick = self.rtt.srtt().is_none_or(|srtt| {
+            now.saturating_duration_since(self.tune_from)
+                <= TUNE_ROUND_RTTS * srtt.max(TUNE_RTT_FLOOR)
+        });
+        if self.tune_peak <= self.rcv_buf / 2 && quick {
             self.rcv_buf = (self.rcv_buf * 2).min(self.opts.rcvbuf_max);
         }
         self.tune_end = Some(self.rcv_nxt + self.rcv_buf);
+        self.tune_from = now;
         self.tune_peak = unread;
     }
 }
@@ -210,6 +235,31 @@ mod tests {
         );
         assert!(windows[7] > 128 * KB, "{windows:?}");
         assert!(windows.iter().all(|&w| w <= 256 * KB), "{windows:?}");
+    }
+
+    /// A peer that writes little (a segment every 100 ms), read at once: a buffer's worth
+    /// takes many round trips, so the window is not what holds it back and the buffer
+    /// stays. It doubled after each 64 KB, up to the maximum, on a connection that never
+    /// needed more (the window then lets the peer pile 4 MB onto a reader that stalls).
+    #[test]
+    fn a_peer_that_writes_little_does_not_grow_the_buffer() {
+        let mut c = autotuned(256 * KB);
+        // An RTT of 10 ms measured on our data (the handshake's is 0 in the harness).
+        let ms = Duration::from_millis;
+        c.tcb.rtt.sample(ms(10), 1, ms(200), ms(60_000));
+        for _ in 0..(4 * 64 * KB / PEER_MSS) {
+            c.advance(ms(100));
+            c.data(&vec![7u8; PEER_MSS]);
+            c.tcb.read_with(usize::MAX, |b| b.len());
+        }
+        c.take();
+        assert!(c.tcb.rcv_nxt.since(PEER_ISS) > 3 * 64 * KB);
+        assert_eq!(c.tcb.rcv_buf, 64 * KB);
+        // The same peer sending as fast as the window lets it: the buffer grows.
+        for _ in 0..4 {
+            fill_the_window(&mut c, true);
+        }
+        assert!(c.tcb.rcv_buf > 64 * KB);
     }
 
     #[test]
