@@ -638,6 +638,16 @@ impl Tcb {
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
                     if seq == self.rcv_nxt {
+                        // The peer sent no data for longer than an RTO: a sender restarts
+                        // its window after such an idle time (RFC 5681 4.1), so its first
+                        // segments get quick ACKs again. Measured from its last data, as
+                        // Linux's tcp_event_data_recv (ACKs alone do not restart a window).
+                        if self
+                            .last_data_rx
+                            .is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto())
+                        {
+                            self.quick_acks = self.quick_acks.max(cfg.quick_acks);
+                        }
                         self.last_data_rx = Some(now);
                     }
                     self.receive_data(seq, data, fin, stats);
@@ -765,11 +775,6 @@ impl Tcb {
         // where Linux's tcp_ack takes it) and it counts as a sign of life for keepalive.
         // A forged segment dropped above must not move TS.Recent, or every later segment
         // of the real peer would fail PAWS.
-        if now.saturating_duration_since(self.last_rx) > self.rtt.rto() {
-            // The peer was silent longer than an RTO: a sender restarts its window after
-            // such an idle time (RFC 5681 4.1), so its first segments get quick ACKs again.
-            self.quick_acks = self.quick_acks.max(cfg.quick_acks);
-        }
         self.last_rx = now;
         self.keep_probes = 0;
         self.update_ts_recent(seg, now);

@@ -524,6 +524,26 @@ mod tests {
         assert!(during.is_empty());
     }
 
+    /// The silence counts from the peer's last data: its ACKs meanwhile (of a long answer
+    /// of ours, say) do not restart a window, as Linux's tcp_event_data_recv measures from
+    /// the last data. Any segment ended the silence, so the request after a long answer
+    /// got no quick ACKs.
+    #[test]
+    fn quick_acks_come_back_after_an_rto_without_data_whatever_acks_came() {
+        let mut c = Conn::established_quick(opts());
+        batch_on(&mut c, 40);
+        let rto = c.tcb.rtt.rto();
+        for _ in 0..4 {
+            c.now += rto / 2;
+            let r = c.seg(flags::ACK, c.our_una());
+            c.deliver(&r, &[]);
+        }
+        c.take();
+        let (during, _) = batch_on(&mut c, 20);
+        let quick: Vec<usize> = (1..=16).map(|i| i * PEER_MSS).collect();
+        assert_eq!(during, quick);
+    }
+
     /// Segments read in one batch draw one ACK at the batch's end (`segment` with
     /// `in_batch`), but never one for more than `ACK_STRETCH_MAX` bytes: past that the ACK
     /// goes in the middle of the batch.
