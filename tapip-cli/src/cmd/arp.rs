@@ -39,8 +39,10 @@ pub fn run(ctx: &Ctx, a: Arp) -> Result<(), String> {
 
 fn show(ctx: &Ctx) {
     let entries = ctx.stack.with_core(|c, now| c.ip.arp_entries(now));
+    // A space after each column: a long interface name (15 characters) pushes the rest
+    // right, never into the state.
     outln!(
-        "{:<16}{:<20}{:<8}{:<13}Expires",
+        "{:<15} {:<19} {:<7} {:<12} Expires",
         "IP address",
         "HW address",
         "Iface",
@@ -52,11 +54,69 @@ fn show(ctx: &Ctx) {
             .expires_in
             .map_or("never".to_string(), |d| format!("{}s", d.as_secs()));
         outln!(
-            "{:<16}{:<20}{:<8}{:<13}{exp}",
+            "{:<15} {:<19} {:<7} {:<12} {exp}",
             e.ip,
             mac,
             ifname,
             e.state.to_string()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The columns of `arp` stay apart whatever the interface's name: a TAP's name may
+    /// have 15 characters (IFNAMSIZ less its NUL; `--tap tapip-longname`), and the Iface
+    /// column was 8 wide with no space of its own, so the state ran into it
+    /// (`tapip-longname0static`). `arp` prints to the process's stdout, which a test
+    /// cannot capture: the test runs itself again in a child process and reads its output.
+    #[test]
+    fn a_long_interface_name_does_not_run_into_the_state() {
+        if std::env::var_os("TAPIP_ARP_CHILD").is_some() {
+            let ctx = crate::cmd::testing::ctx();
+            let _peer = crate::cmd::testing::mem_iface(&ctx, "tapip-longname0", "10.9.0.1/16");
+            crate::cmd::testing::run_line(&ctx, "arp -s 10.9.0.5 02:00:00:00:00:05").unwrap();
+            crate::cmd::testing::run_line(&ctx, "arp").unwrap();
+            crate::out::flush();
+            crate::cmd::testing::finish(ctx);
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "cmd::arp::tests::a_long_interface_name_does_not_run_into_the_state",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("TAPIP_ARP_CHILD", "1")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        // (libtest's `test NAME ... ` may begin the header's line.)
+        let header = out
+            .lines()
+            .find_map(|l| l.find("IP address").map(|i| &l[i..]))
+            .unwrap_or_else(|| panic!("no table: {out}"));
+        assert_eq!(
+            header, "IP address      HW address          Iface   State        Expires",
+            "the header's widths are kept"
+        );
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("10.9.0.5 "))
+            .unwrap_or_else(|| panic!("no entry: {out}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cols,
+            [
+                "10.9.0.5",
+                "02:00:00:00:00:05",
+                "tapip-longname0",
+                "static",
+                "never"
+            ],
+            "{row}"
         );
     }
 }

@@ -161,7 +161,8 @@ fn show(ctx: &Ctx, only: Option<usize>) {
         .iter()
         .filter(|i| only.is_none_or(|o| o == i.ifindex))
     {
-        outln!("{:<10}HWaddr {}", i.name, i.mac);
+        // A space of its own after the name: a long one (15 characters) is set apart.
+        outln!("{:<9} HWaddr {}", i.name, i.mac);
         match i.addr {
             Some(a) => {
                 let bcast = a
@@ -365,5 +366,43 @@ mod tests {
         testing::run_line(&ctx, "ifconfig tap0 up").unwrap();
         assert_eq!(routes(&ctx), ["10.0.0.0/24"]);
         testing::finish(ctx);
+    }
+
+    /// `ifconfig` keeps a space between an interface's name and `HWaddr` whatever the
+    /// name's length, as net-tools' ifconfig does (`%-9.9s Link encap`): a TAP's name may
+    /// have 15 characters (`--tap tapip-longname`), and the 10-column field with no space
+    /// of its own ran the two together (`tapip-longname0HWaddr`). `ifconfig` prints to the
+    /// process's stdout, which a test cannot capture: the test runs itself again in a
+    /// child process and reads its output.
+    #[test]
+    fn a_long_interface_name_is_set_apart() {
+        if std::env::var_os("TAPIP_IFCONFIG_CHILD").is_some() {
+            let ctx = testing::ctx();
+            let _peer = testing::mem_iface(&ctx, "tapip-longname0", "10.9.0.1/16");
+            testing::run_line(&ctx, "ifconfig").unwrap();
+            crate::out::flush();
+            testing::finish(ctx);
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "cmd::ifconfig::tests::a_long_interface_name_is_set_apart",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("TAPIP_IFCONFIG_CHILD", "1")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.contains("lo        HWaddr 00:00:00:00:00:00\n"),
+            "a short name keeps its column: {out}"
+        );
+        assert!(
+            out.contains("\ntapip-longname0 HWaddr 02:00:00:00:01:01\n"),
+            "{out}"
+        );
     }
 }

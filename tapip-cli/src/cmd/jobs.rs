@@ -255,15 +255,25 @@ impl Jobs {
         lines
     }
 
-    /// Stop job `n` and wait for its thread.
+    /// Stop job `n` and wait for its thread. A job that had ended by itself is forgotten
+    /// too, and the error says why it ended (as a Unix shell's `kill` of a finished job
+    /// fails).
     pub fn kill(&self, n: usize) -> Result<(), String> {
         let job = self
             .table
             .lock()
             .remove(&n)
             .ok_or_else(|| format!("kill: no such job {n} (see 'jobs')"))?;
+        let ended = job
+            .thread
+            .is_finished()
+            .then(|| job.state.error.lock().clone());
         job.stop();
-        Ok(())
+        match ended {
+            Some(Some(why)) => Err(format!("kill: job {n} had already ended: {why}")),
+            Some(None) => Err(format!("kill: job {n} had already ended")),
+            None => Ok(()),
+        }
     }
 
     /// The ports of the shell's UDP services.
@@ -406,5 +416,34 @@ mod tests {
         assert_eq!(jobs.kill(4), Err("kill: no such job 4 (see 'jobs')".into()));
         assert!(jobs.list().is_empty());
         jobs.stop_all();
+    }
+
+    /// `kill N` of a job that already ended by itself (its socket failed, say) is an
+    /// error that tells why it ended, as a Unix shell's `kill %N` of a finished job fails
+    /// ("No such process"). It said "[N] stopped", as if the job had been running, and the
+    /// reason the job ended (shown once by `jobs`) was lost for good.
+    #[test]
+    fn killing_a_job_that_ended_by_itself_says_so() {
+        let jobs = Jobs::default();
+        jobs.spawn("test".into(), JobKind::Datagrams, Box::new(|| {}), |st| {
+            st.fail("socket closed".into())
+        })
+        .unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !jobs
+            .table
+            .lock()
+            .get(&1)
+            .is_some_and(|j| j.thread.is_finished())
+        {
+            assert!(std::time::Instant::now() < end, "the job did not end");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(
+            jobs.kill(1),
+            Err("kill: job 1 had already ended: socket closed".into())
+        );
+        assert!(jobs.list().is_empty(), "forgotten once told");
+        assert_eq!(jobs.kill(1), Err("kill: no such job 1 (see 'jobs')".into()));
     }
 }

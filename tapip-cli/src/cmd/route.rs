@@ -170,8 +170,10 @@ fn table(ctx: &Ctx) -> String {
         (c.ip.routes().to_vec(), ifaces)
     });
     let mut out = String::from("Kernel IP routing table\n");
+    // A space after each column, as net-tools' (`%-6d %-2d %7d`): a wide value (a metric
+    // of 4294967295) pushes the rest right, never into the next column.
     out.push_str(&format!(
-        "{:<16}{:<16}{:<16}{:<6}{:<7}{:<7}{:>3} Iface\n",
+        "{:<15} {:<15} {:<15} {:<5} {:<6} {:<6} {:>3} Iface\n",
         "Destination", "Gateway", "Genmask", "Flags", "Metric", "Ref", "Use"
     ));
     for r in routes {
@@ -179,7 +181,7 @@ fn table(ctx: &Ctx) -> String {
             .get(r.ifindex)
             .map_or(("?", false), |(n, u)| (n.as_str(), *u));
         out.push_str(&format!(
-            "{:<16}{:<16}{:<16}{:<6}{:<7}{:<7}{:>3} {name}\n",
+            "{:<15} {:<15} {:<15} {:<5} {:<6} {:<6} {:>3} {name}\n",
             r.dest.addr(),
             r.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
             r.dest.netmask(),
@@ -431,5 +433,38 @@ mod tests {
             assert!(!has(&ctx, d), "{d}");
         }
         testing::finish(ctx);
+    }
+
+    /// Every column of `route` stays apart, whatever the metric: net-tools' `route -n`
+    /// puts a space after each (`%-6d %-2d %7d`), so a metric of 4294967295 (which `route
+    /// add ... metric N` takes) pushes the columns right but never into each other. Here
+    /// the Metric column had no space of its own, and the table showed the metric as
+    /// 42949672950, run into the Ref column.
+    #[test]
+    fn a_large_metric_does_not_run_into_the_next_column() {
+        let ctx = testing::ctx();
+        testing::run_line(&ctx, "route add 10.9.0.0/16 dev lo metric 4294967295").unwrap();
+        testing::run_line(&ctx, "route add 10.8.0.0/16 dev lo metric 1234567").unwrap();
+        let t = table(&ctx);
+        testing::finish(ctx);
+        for (net, metric) in [("10.9.0.0", "4294967295"), ("10.8.0.0", "1234567")] {
+            let line = t
+                .lines()
+                .find(|l| l.starts_with(net))
+                .unwrap_or_else(|| panic!("{t}"));
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(
+                cols,
+                [net, "0.0.0.0", "255.255.0.0", "U", metric, "0", "0", "lo"],
+                "{t}"
+            );
+        }
+        // The usual widths are kept.
+        assert!(
+            t.contains(
+                "127.0.0.0       0.0.0.0         255.0.0.0       U     0      0        0 lo\n"
+            ),
+            "{t}"
+        );
     }
 }

@@ -427,4 +427,24 @@ mod tests {
         assert!(lens.iter().any(|&l| l != lens[0]));
         assert!(lens.iter().all(|&l| l <= 512));
     }
+
+    /// `help serve` says which UDP datagrams get no answer: those from every port of
+    /// `NO_REPLY_PORTS` (quote of the day, 17, and time, 37, too) and from the ports of the
+    /// shell's own UDP services. It named only 0, 7, 13 and 19, so a datagram from port 17
+    /// or 37 (or from another `serve -u` of this shell) went unanswered against it.
+    #[test]
+    fn help_names_every_port_that_gets_no_answer() {
+        let help = crate::cmd::syntax::help_for("serve").unwrap();
+        let words: Vec<&str> = help
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        for p in NO_REPLY_PORTS {
+            assert!(
+                words.contains(&p.to_string().as_str()),
+                "port {p} not in help:\n{help}"
+            );
+        }
+        assert!(help.contains("own UDP services"), "{help}");
+    }
 }

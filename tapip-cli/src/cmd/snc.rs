@@ -170,8 +170,9 @@ pub fn run(ctx: &Ctx, a: Snc) -> Result<(), String> {
     let out = Sink::prepare(&o.out, &|| ctx.sig.stop_requested())?;
     let local = sock.local_addr().map_err(err)?;
     match o.mode {
-        Mode::Bind(_) => {
-            if o.debug {
+        Mode::Bind(a) => {
+            // Port 0 picks one: say which (as the TCP listener does).
+            if o.debug || a.port() == 0 {
                 errln!("snc: bound to {local}");
             }
             let stop = AtomicBool::new(false);
@@ -780,5 +781,42 @@ mod tests {
         );
         finish(ctx);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `snc -u -b 0` (or `ADDR:0`) binds a port the stack picks, and says which, as the TCP
+    /// listener does ("Port 0 picks one: say which"): without `-d` it said nothing, and
+    /// nobody could know where to send. `snc` says it on stderr, which a test cannot
+    /// capture: the test runs itself again in a child process and reads its stderr.
+    #[test]
+    fn a_udp_bind_to_port_0_says_which_port() {
+        if std::env::var_os("TAPIP_SNC_CHILD").is_some() {
+            let ctx = crate::cmd::testing::ctx();
+            let sig = ctx.sig.clone();
+            let h = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                sig.raise_interrupt();
+            });
+            let _ = crate::cmd::testing::run_line(&ctx, "snc -u -b 0");
+            h.join().unwrap();
+            crate::cmd::testing::finish(ctx);
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "cmd::snc::tests::a_udp_bind_to_port_0_says_which_port",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("TAPIP_SNC_CHILD", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let port: Option<u16> = err
+            .lines()
+            .find_map(|l| l.strip_prefix("snc: bound to 0.0.0.0:"))
+            .and_then(|p| p.trim().parse().ok());
+        assert!(port.is_some_and(|p| p != 0), "the port is not said: {err}");
     }
 }

@@ -113,46 +113,7 @@ pub fn run(ctx: &Ctx) {
         );
     }
     for (name, a) in arps {
-        line(
-            &format!("arp {name}"),
-            &[
-                ("requests_in", a.requests_received),
-                ("replies_in", a.replies_received),
-                ("requests_out", a.requests_sent),
-                // Not a drop: a request the rate limit held back goes out later.
-                ("requests_held", a.rate_limited),
-                ("replies_out", a.replies_sent),
-                ("learned", a.learned),
-                ("updated", a.updated),
-                ("failures", a.failures),
-                ("probes_out", a.probes_sent),
-                ("probe_failures", a.probe_failures),
-                ("suspected", a.suspected),
-                ("unknown_op", a.unknown_received),
-                (
-                    "drop_pending_entry_full",
-                    a.pending_dropped.entry_queue_full,
-                ),
-                (
-                    "drop_pending_total_full",
-                    a.pending_dropped.total_queue_full,
-                ),
-                ("drop_pending_table_full", a.pending_dropped.table_full),
-                (
-                    "drop_pending_bad_address",
-                    a.pending_dropped.invalid_address,
-                ),
-                ("drop_pending_evicted", a.pending_dropped.evicted),
-                ("drop_pending_removed", a.pending_dropped.removed),
-                ("drop_learn_table_full", a.learn_table_full),
-                ("drop_static_mismatch", a.static_mismatches),
-                ("drop_conflicts", a.conflicts),
-                ("drop_own_mac", a.ignored.own_sender_mac),
-                ("drop_bad_sender_mac", a.ignored.invalid_sender_mac),
-                ("drop_bad_sender_ip", a.ignored.invalid_sender_ip),
-                ("drop_evictions", a.evictions),
-            ],
-        );
+        line(&format!("arp {name}"), &arp_pairs(&a));
     }
     line(
         "ip",
@@ -315,6 +276,79 @@ pub fn run(ctx: &Ctx) {
             ("drop_no_protocol", tr.no_protocol),
         ],
     );
+}
+
+/// Every counter of an ARP cache, named for `stat`. The patterns name every field, so a
+/// counter added to `CacheStats` (or to its drop and ignore counts) does not build until it
+/// is shown here (`resolved`, `expired` and `probes_received` were left out).
+fn arp_pairs(a: &arp::CacheStats) -> Vec<(&'static str, u64)> {
+    let arp::CacheStats {
+        requests_sent,
+        replies_sent,
+        requests_received,
+        replies_received,
+        unknown_received,
+        probes_received,
+        learned,
+        updated,
+        resolved,
+        failures,
+        expired,
+        probes_sent,
+        probe_failures,
+        suspected,
+        evictions,
+        rate_limited,
+        conflicts,
+        static_mismatches,
+        learn_table_full,
+        ignored:
+            arp::IgnoredCounts {
+                own_sender_mac,
+                invalid_sender_mac,
+                invalid_sender_ip,
+            },
+        pending_dropped:
+            arp::PendingDrops {
+                entry_queue_full,
+                total_queue_full,
+                table_full,
+                invalid_address,
+                evicted,
+                removed,
+            },
+    } = *a;
+    vec![
+        ("requests_in", requests_received),
+        ("replies_in", replies_received),
+        ("probes_in", probes_received),
+        ("requests_out", requests_sent),
+        // Not a drop: a request the rate limit held back goes out later.
+        ("requests_held", rate_limited),
+        ("replies_out", replies_sent),
+        ("learned", learned),
+        ("updated", updated),
+        ("resolved", resolved),
+        ("expired", expired),
+        ("failures", failures),
+        ("probes_out", probes_sent),
+        ("probe_failures", probe_failures),
+        ("suspected", suspected),
+        ("unknown_op", unknown_received),
+        ("drop_pending_entry_full", entry_queue_full),
+        ("drop_pending_total_full", total_queue_full),
+        ("drop_pending_table_full", table_full),
+        ("drop_pending_bad_address", invalid_address),
+        ("drop_pending_evicted", evicted),
+        ("drop_pending_removed", removed),
+        ("drop_learn_table_full", learn_table_full),
+        ("drop_static_mismatch", static_mismatches),
+        ("drop_conflicts", conflicts),
+        ("drop_own_mac", own_sender_mac),
+        ("drop_bad_sender_mac", invalid_sender_mac),
+        ("drop_bad_sender_ip", invalid_sender_ip),
+        ("drop_evictions", evictions),
+    ]
 }
 
 /// Every TCP counter, named for `stat`: segments, connections, loss recovery, then the
@@ -666,5 +700,35 @@ mod tests {
         );
         assert_eq!(format_line("if lo", &pairs[..1]), "if lo     rx_packets=5");
         assert_eq!(format_line("ipv4567890", &[]), "ipv4567890 ");
+    }
+
+    /// `stat` shows every counter the stack keeps: the ARP cache also counts the entries
+    /// it resolved, the entries that expired and the probes (sender 0.0.0.0) it received
+    /// (`arp::CacheStats`), which the `arp` line left out. `stat` prints to the process's
+    /// stdout, which a test cannot capture: the test runs itself again in a child process
+    /// and reads the child's output.
+    #[test]
+    fn every_arp_counter_is_shown() {
+        if std::env::var_os("TAPIP_STAT_CHILD").is_some() {
+            let ctx = crate::cmd::testing::ctx();
+            run(&ctx);
+            crate::out::flush();
+            crate::cmd::testing::finish(ctx);
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["cmd::stat::tests::every_arp_counter_is_shown", "--exact"])
+            .args(["--nocapture", "--test-threads", "1"])
+            .env("TAPIP_STAT_CHILD", "1")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        let arp = out
+            .lines()
+            .find(|l| l.starts_with("arp lo"))
+            .unwrap_or_else(|| panic!("no arp line: {out}"));
+        for name in ["resolved=0", "expired=0", "probes_in=0"] {
+            assert!(arp.split(' ').any(|w| w == name), "{name} missing: {arp}");
+        }
     }
 }

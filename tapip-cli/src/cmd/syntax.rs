@@ -116,8 +116,9 @@ pub enum Command {
     /// Run a service as a background job.
     ///
     /// echo (port 7), discard (9), chargen (19), daytime (13) over TCP, or UDP with -u;
-    /// http (80, TCP only) serves the files under DIR. UDP datagrams from ports 0, 7, 13
-    /// and 19 get no answer (no service loops).
+    /// http (80, TCP only) serves the files under DIR. UDP datagrams from ports 0, 7, 13,
+    /// 17, 19 and 37, or from the ports of the shell's own UDP services, get no answer (no
+    /// service loops).
     Serve(Serve),
     /// Fetch a URL with HTTP/1.1 GET.
     ///
@@ -581,7 +582,14 @@ pub fn commands(line: &str) -> Vec<&str> {
 /// The words of one command, as a Unix shell splits them: quotes and backslash escapes.
 pub fn words(line: &str) -> Result<Vec<String>, String> {
     shlex::split(line).ok_or_else(|| {
-        "unterminated quote or trailing backslash (quote with '...' or \"...\")".to_string()
+        let why = "unterminated quote or trailing backslash (quote with '...' or \"...\")";
+        // Named by its command (`CMD: what is wrong`) when the first word is one, whole.
+        let blank = [' ', '\t', '\n'];
+        let first = line.trim_start_matches(blank).split(blank).next();
+        match first.and_then(shlex::split).as_deref() {
+            Some([name]) if find(name).is_some() => format!("{name}: {why}"),
+            _ => why.to_string(),
+        }
     })
 }
 
@@ -932,6 +940,24 @@ pub fn help_for(name: &str) -> Result<String, String> {
     for para in about.split("\n\n") {
         for l in wrap(para, WIDTH - 2) {
             out.push_str(&format!("  {l}\n"));
+        }
+    }
+    // Each action's own description (`route add` takes net-tools' forms, `pcap start`
+    // records to FILE), as a paragraph of its own that starts with its name.
+    for sc in c.get_subcommands() {
+        let Some(a) = sc.get_long_about().or(sc.get_about()) else {
+            continue;
+        };
+        let aliases: Vec<&str> = sc.get_visible_aliases().collect();
+        let also = match aliases.is_empty() {
+            true => String::new(),
+            false => format!(" (also: {})", aliases.join(", ")),
+        };
+        let text = format!("{} {}{also}: {a}", c.get_name(), sc.get_name());
+        let lines = wrap_units(text.split_whitespace(), WIDTH - 2, WIDTH - 4);
+        for (i, l) in lines.into_iter().enumerate() {
+            let indent = if i == 0 { "  " } else { "    " };
+            out.push_str(&format!("{indent}{l}\n"));
         }
     }
     // Each argument with its help, in the same words as the synopsis.
@@ -1404,5 +1430,60 @@ mod tests {
             route.contains("route add NET/PREFIX [via GW] [dev IF]"),
             "{route}"
         );
+    }
+
+    /// `help CMD` describes every form a command takes. The actions of `route` and `pcap`
+    /// have descriptions of their own (`route add` takes net-tools' `-net NET netmask
+    /// MASK` and `-host ADDR`, `route del` a gateway or interface that must match; `pcap
+    /// start` records to FILE), which `help route` and `help pcap` never showed: nothing
+    /// in `help` told of `-net`, `-host` or `netmask`, which `route` takes, nor of `route
+    /// delete`, the alias of `route del`.
+    #[test]
+    fn help_describes_each_action() {
+        let route = help_for("route").unwrap();
+        for word in [
+            "-net",
+            "-host",
+            "netmask",
+            "must match",
+            "route del (also: delete)",
+        ] {
+            assert!(route.contains(word), "{word} not described:\n{route}");
+        }
+        let pcap = help_for("pcap").unwrap();
+        for words in ["Start recording to FILE", "Stop recording"] {
+            assert!(pcap.contains(words), "{words} not described:\n{pcap}");
+        }
+        for l in route.lines().chain(pcap.lines()) {
+            assert!(l.len() <= WIDTH, "too long: {l}");
+        }
+    }
+
+    /// "Every parse error becomes one line: `CMD: what is wrong`" (this module), and each
+    /// command's error names it. An unterminated quote or a trailing backslash did not:
+    /// `ping 'x` said only "unterminated quote or trailing backslash ...", with no command
+    /// (and `a; b` lines run several).
+    #[test]
+    fn a_quoting_error_names_its_command() {
+        for (line, name) in [
+            ("ping 'x", "ping"),
+            ("route add 10.9.0.0/16 dev \"m0", "route"),
+            ("snc -c 10.0.0.2:7 -f x\\", "snc"),
+            ("\tget 'x", "get"),
+        ] {
+            let e = words(line).unwrap_err();
+            assert_eq!(
+                e,
+                format!(
+                    "{name}: unterminated quote or trailing backslash (quote with '...' or \"...\")"
+                ),
+                "{line}"
+            );
+        }
+        // No command to name: the first word is not one, or is itself cut.
+        for line in ["'ping x", "frobnicate 'x", "pi\"ng x"] {
+            let e = words(line).unwrap_err();
+            assert!(e.starts_with("unterminated quote"), "{line}: {e}");
+        }
     }
 }
