@@ -72,27 +72,14 @@ mod tests {
     /// cannot capture: the test runs itself again in a child process and reads its output.
     #[test]
     fn a_long_interface_name_does_not_run_into_the_state() {
-        if std::env::var_os("TAPIP_ARP_CHILD").is_some() {
-            let ctx = crate::cmd::testing::ctx();
-            let _peer = crate::cmd::testing::mem_iface(&ctx, "tapip-longname0", "10.9.0.1/16");
-            crate::cmd::testing::run_line(&ctx, "arp -s 10.9.0.5 02:00:00:00:00:05").unwrap();
-            crate::cmd::testing::run_line(&ctx, "arp").unwrap();
-            crate::out::flush();
-            crate::cmd::testing::finish(ctx);
+        let test = "cmd::arp::tests::a_long_interface_name_does_not_run_into_the_state";
+        let Some((out, _)) = crate::cmd::testing::in_child(test, |ctx| {
+            let _peer = crate::cmd::testing::mem_iface(ctx, "tapip-longname0", "10.9.0.1/16");
+            crate::cmd::testing::run_line(ctx, "arp -s 10.9.0.5 02:00:00:00:00:05").unwrap();
+            crate::cmd::testing::run_line(ctx, "arp").unwrap();
+        }) else {
             return;
-        }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "cmd::arp::tests::a_long_interface_name_does_not_run_into_the_state",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env("TAPIP_ARP_CHILD", "1")
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        };
         // (libtest's `test NAME ... ` may begin the header's line.)
         let header = out
             .lines()

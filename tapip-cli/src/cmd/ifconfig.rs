@@ -376,26 +376,13 @@ mod tests {
     /// child process and reads its output.
     #[test]
     fn a_long_interface_name_is_set_apart() {
-        if std::env::var_os("TAPIP_IFCONFIG_CHILD").is_some() {
-            let ctx = testing::ctx();
-            let _peer = testing::mem_iface(&ctx, "tapip-longname0", "10.9.0.1/16");
-            testing::run_line(&ctx, "ifconfig").unwrap();
-            crate::out::flush();
-            testing::finish(ctx);
+        let test = "cmd::ifconfig::tests::a_long_interface_name_is_set_apart";
+        let Some((out, _)) = testing::in_child(test, |ctx| {
+            let _peer = testing::mem_iface(ctx, "tapip-longname0", "10.9.0.1/16");
+            testing::run_line(ctx, "ifconfig").unwrap();
+        }) else {
             return;
-        }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "cmd::ifconfig::tests::a_long_interface_name_is_set_apart",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env("TAPIP_IFCONFIG_CHILD", "1")
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        };
         assert!(
             out.contains("lo        HWaddr 00:00:00:00:00:00\n"),
             "a short name keeps its column: {out}"

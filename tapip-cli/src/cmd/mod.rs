@@ -537,6 +537,28 @@ pub mod testing {
         ctx.jobs.stop_all();
         ctx.stack.shutdown();
     }
+
+    /// Commands print to the process's own stdout and stderr, which a test cannot
+    /// capture: the test `test` (its full path) runs itself again in a child process,
+    /// where this runs `f` on a fresh [`ctx`] and returns `None`; in the parent it returns
+    /// the child's stdout and stderr.
+    pub fn in_child(test: &str, f: impl FnOnce(&Ctx)) -> Option<(String, String)> {
+        const CHILD: &str = "TAPIP_TEST_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let ctx = ctx();
+            f(&ctx);
+            crate::out::flush();
+            finish(ctx);
+            return None;
+        }
+        let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args([test, "--exact", "--nocapture", "--test-threads", "1"])
+            .env(CHILD, "1")
+            .output()
+            .expect("run the test in a child");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Some((text(&out.stdout), text(&out.stderr)))
+    }
 }
 
 #[cfg(test)]

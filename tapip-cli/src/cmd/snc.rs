@@ -789,30 +789,18 @@ mod tests {
     /// capture: the test runs itself again in a child process and reads its stderr.
     #[test]
     fn a_udp_bind_to_port_0_says_which_port() {
-        if std::env::var_os("TAPIP_SNC_CHILD").is_some() {
-            let ctx = crate::cmd::testing::ctx();
+        let test = "cmd::snc::tests::a_udp_bind_to_port_0_says_which_port";
+        let Some((_, err)) = crate::cmd::testing::in_child(test, |ctx| {
             let sig = ctx.sig.clone();
             let h = std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(300));
                 sig.raise_interrupt();
             });
-            let _ = crate::cmd::testing::run_line(&ctx, "snc -u -b 0");
+            let _ = crate::cmd::testing::run_line(ctx, "snc -u -b 0");
             h.join().unwrap();
-            crate::cmd::testing::finish(ctx);
+        }) else {
             return;
-        }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "cmd::snc::tests::a_udp_bind_to_port_0_says_which_port",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env("TAPIP_SNC_CHILD", "1")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        };
         let port: Option<u16> = err
             .lines()
             .find_map(|l| l.strip_prefix("snc: bound to 0.0.0.0:"))

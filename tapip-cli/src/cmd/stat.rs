@@ -709,20 +709,10 @@ mod tests {
     /// and reads the child's output.
     #[test]
     fn every_arp_counter_is_shown() {
-        if std::env::var_os("TAPIP_STAT_CHILD").is_some() {
-            let ctx = crate::cmd::testing::ctx();
-            run(&ctx);
-            crate::out::flush();
-            crate::cmd::testing::finish(ctx);
+        let test = "cmd::stat::tests::every_arp_counter_is_shown";
+        let Some((out, _)) = crate::cmd::testing::in_child(test, run) else {
             return;
-        }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["cmd::stat::tests::every_arp_counter_is_shown", "--exact"])
-            .args(["--nocapture", "--test-threads", "1"])
-            .env("TAPIP_STAT_CHILD", "1")
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        };
         let arp = out
             .lines()
             .find(|l| l.starts_with("arp lo"))
