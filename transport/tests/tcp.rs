@@ -147,6 +147,35 @@ mod listen {
         }
     }
 
+    /// Two sockets bound to one address and port with SO_REUSEPORT, both connecting to
+    /// the same peer: the second would take the first's 4-tuple. Linux refuses it with
+    /// EADDRNOTAVAIL (`__inet_hash_connect` through `__inet_check_established`), as a
+    /// TIME-WAIT record's tuple is refused here; it said EADDRINUSE, which the binds it
+    /// no longer concerns use.
+    #[test]
+    fn a_connect_to_a_tuple_taken_by_a_reuseport_sibling_is_addr_not_available() {
+        let mut n = Net::new();
+        let bound = |n: &mut Net| {
+            let h = n.t.tcp_open().unwrap();
+            n.t.tcp(h).unwrap().reuse_port = true;
+            n.t.tcp_bind(h, sa(US, 5000), &n.ip).unwrap();
+            h
+        };
+        let (a, b) = (bound(&mut n), bound(&mut n));
+        n.t.tcp_connect(a, sa(PEER, LPORT), &mut n.ip, n.now)
+            .unwrap();
+        assert_eq!(n.only().r.flags, SYN);
+        assert_eq!(
+            n.t.tcp_connect(b, sa(PEER, LPORT), &mut n.ip, n.now),
+            Err(TransportError::AddrNotAvailable)
+        );
+        n.nothing();
+        // Another peer port is another tuple.
+        n.t.tcp_connect(b, sa(PEER, LPORT + 1), &mut n.ip, n.now)
+            .unwrap();
+        assert_eq!(n.only().r.flags, SYN);
+    }
+
     /// A listener bound to the address takes the flows before those bound to the
     /// wildcard, SO_REUSEPORT or not (Linux: the more specific group wins).
     #[test]

@@ -475,7 +475,9 @@ impl Transport {
         };
         let local = SocketAddrV4::new(local_ip, port);
         if self.tcp.conns.contains_key(&(local, remote)) {
-            return Err(TransportError::AddrInUse);
+            // Another connection's 4-tuple (a port shared by SO_REUSEADDR or
+            // SO_REUSEPORT): EADDRNOTAVAIL, as Linux's __inet_check_established.
+            return Err(TransportError::AddrNotAvailable);
         }
         // A TIME-WAIT record of the same 4-tuple (a port bound with SO_REUSEADDR) makes
         // way for the new connection only when the old one used timestamps, so that PAWS
