@@ -1,6 +1,7 @@
 //! Conditional and range requests for files (RFC 9110 13 and 14): validators (an entity
-//! tag and the modification time), `If-None-Match` and `If-Modified-Since` (304), and one
-//! byte range (`Range`, `If-Range`: 206, or 416 past the end).
+//! tag and the modification time), `If-Match` and `If-Unmodified-Since` (412),
+//! `If-None-Match` and `If-Modified-Since` (304), and one byte range (`Range`,
+//! `If-Range`: 206, or 416 past the end).
 //!
 //! Several ranges in one request are answered with the whole file (RFC 9110 14.2: a server
 //! may ignore `Range`); so are a `Range` in a unit other than bytes, or one that does not
@@ -12,6 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// `Range` fields, as two mean nothing).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Conditions {
+    pub if_match: Option<String>,
+    pub if_unmodified_since: Option<String>,
+    pub if_unmodified_since_fields: usize,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
     pub if_modified_since_fields: usize,
@@ -24,16 +28,26 @@ impl Conditions {
     pub(super) fn from_headers(headers: &[(String, String)]) -> Conditions {
         let mut c = Conditions::default();
         for (name, value) in headers {
-            let slot = if name.eq_ignore_ascii_case("if-none-match") {
+            let list = if name.eq_ignore_ascii_case("if-none-match") {
+                Some(&mut c.if_none_match)
+            } else if name.eq_ignore_ascii_case("if-match") {
+                Some(&mut c.if_match)
+            } else {
+                None
+            };
+            let slot = if let Some(list) = list {
                 // A list may come in several fields: join them (RFC 9110 5.3).
-                match &mut c.if_none_match {
+                match list {
                     Some(v) => {
                         v.push_str(", ");
                         v.push_str(value);
                         continue;
                     }
-                    None => &mut c.if_none_match,
+                    None => list,
                 }
+            } else if name.eq_ignore_ascii_case("if-unmodified-since") {
+                c.if_unmodified_since_fields += 1;
+                &mut c.if_unmodified_since
             } else if name.eq_ignore_ascii_case("if-modified-since") {
                 c.if_modified_since_fields += 1;
                 &mut c.if_modified_since
@@ -80,6 +94,8 @@ impl Validators {
 pub(super) enum Outcome {
     /// The whole file.
     Full,
+    /// 412 Precondition Failed: `If-Match` or `If-Unmodified-Since` is false.
+    PreconditionFailed,
     /// 304 Not Modified: the client's copy is current.
     NotModified,
     /// 206 Partial Content: bytes `first..=last`.
@@ -89,9 +105,25 @@ pub(super) enum Outcome {
 }
 
 /// Judge `c` for a GET (or HEAD: `get` false, which never gets a part) of a file of `len`
-/// bytes with validators `v`, in RFC 9110 13.2.2's order (this server has no state to
-/// change, so `If-Match` and `If-Unmodified-Since` are not looked at).
+/// bytes with validators `v`, in RFC 9110 13.2.2's order.
 pub(super) fn judge(c: &Conditions, v: &Validators, len: u64, get: bool) -> Outcome {
+    if let Some(im) = &c.if_match {
+        // 13.1.1: strong comparison; "*" matches any current representation.
+        if !(im.trim() == "*" || tags(im).any(|t| !t.starts_with("W/") && t == v.etag)) {
+            return Outcome::PreconditionFailed;
+        }
+    } else if let Some(ius) = c
+        .if_unmodified_since
+        .as_deref()
+        .filter(|_| c.if_unmodified_since_fields == 1)
+    {
+        // 13.1.4: ignored beside If-Match, or when the date is invalid.
+        if let Ok(t) = httpdate::parse_http_date(ius.trim()) {
+            if v.modified > t {
+                return Outcome::PreconditionFailed;
+            }
+        }
+    }
     if let Some(inm) = &c.if_none_match {
         // Weak comparison (13.1.2); "*" matches any current representation.
         if inm.trim() == "*" || tags(inm).any(|t| weak_eq(t, &v.etag)) {
@@ -145,7 +177,8 @@ fn weak_eq(a: &str, b: &str) -> bool {
 
 /// One byte range of a file of `len` bytes (14.1.2): `Some(Some((first, last)))` for a
 /// satisfiable range, `Some(None)` for one that starts past the end (or a zero suffix),
-/// `None` for anything else (another unit, several ranges, bad syntax), which is ignored.
+/// `None` for anything else (another unit, several ranges, bad syntax, a suffix of an
+/// empty file), which is ignored.
 fn parse_range(value: &str, len: u64) -> Option<Option<(u64, u64)>> {
     let (unit, set) = value.trim().split_once('=')?;
     if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') {
@@ -162,8 +195,12 @@ fn parse_range(value: &str, len: u64) -> Option<Option<(u64, u64)>> {
     if first.is_empty() {
         // A suffix: the last N bytes.
         let n = digits(last)?;
-        if n == 0 || len == 0 {
+        if n == 0 {
             return Some(None);
+        }
+        if len == 0 {
+            // Satisfiable (14.1.2), yet no Content-Range names its nothing: ignored.
+            return None;
         }
         return Some(Some((len.saturating_sub(n), len - 1)));
     }
@@ -228,6 +265,23 @@ mod tests {
             "bytes=1",
         ] {
             assert_eq!(parse_range(bad, 1000), None, "{bad}");
+        }
+    }
+
+    /// RFC 9110 14.1.2: "When a selected representation has zero length, the only
+    /// satisfiable form of range-spec in a GET request is a suffix-range with a non-zero
+    /// suffix-length", and 15.5.17 keeps 416 for a range set none of which is satisfiable.
+    /// `bytes=-5` of an empty file is satisfiable, yet no Content-Range can name what it
+    /// selects (14.4): the Range is ignored (14.2), a 200 with the empty file. It was 416.
+    #[test]
+    fn a_suffix_range_of_an_empty_file_is_ignored_not_416() {
+        let v = Validators::of(UNIX_EPOCH + Duration::new(784_111_777, 5), 0);
+        let got = judge(&c(&[("Range", "bytes=-5")]), &v, 0, true);
+        assert_eq!(got, Outcome::Full);
+        // An int-range of an empty file is not satisfiable: still 416, as a zero suffix.
+        for r in ["bytes=0-", "bytes=0-0", "bytes=-0"] {
+            let got = judge(&c(&[("Range", r)]), &v, 0, true);
+            assert_eq!(got, Outcome::Unsatisfiable, "{r}");
         }
     }
 

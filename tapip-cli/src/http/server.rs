@@ -1034,8 +1034,8 @@ fn resolve(root: &Path, target: &str, conds: &Conditions, get: bool) -> Reply {
 }
 
 /// A 200 with a file (which may be a symbolic link: it must lead inside the root), or
-/// what the request's conditions make of it (`get`: a GET, else a HEAD): 304, a 206 with
-/// one range, 416.
+/// what the request's conditions make of it (`get`: a GET, else a HEAD): 412, 304, a 206
+/// with one range, 416.
 fn file_reply(root: &Path, path: &Path, conds: &Conditions, get: bool) -> Reply {
     let canon = match fs::canonicalize(path) {
         Ok(c) => c,
@@ -1062,9 +1062,12 @@ fn file_reply(root: &Path, path: &Path, conds: &Conditions, get: bool) -> Reply 
         Err(e) => return Reply::error(fs_error_status(&e)),
     };
     let v = Validators::of(modified, len);
+    // Never later than the Date (RFC 9110 8.8.2.1); the validators compared stay the
+    // file's, so no date sent for a file dated ahead matches it (no 304, no range).
+    let last_modified = http_date(v.modified.min(SystemTime::now()));
     let validators = |r: Reply| {
         r.with_header("ETag", v.etag.clone())
-            .with_header("Last-Modified", http_date(v.modified))
+            .with_header("Last-Modified", last_modified.clone())
     };
     let reply = |status, body| Reply {
         status,
@@ -1076,6 +1079,7 @@ fn file_reply(root: &Path, path: &Path, conds: &Conditions, get: bool) -> Reply 
         Outcome::Full => validators(reply(200, Body::File(file, len)))
             .with_header("Accept-Ranges", "bytes".to_string()),
         Outcome::NotModified => validators(reply(304, Body::Bytes(Vec::new()))),
+        Outcome::PreconditionFailed => Reply::error(412),
         Outcome::Part { first, last } => {
             let mut file = file;
             if let Err(e) = file.seek(SeekFrom::Start(first)) {
@@ -1522,6 +1526,7 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         416 => "Range Not Satisfiable",
         414 => "URI Too Long",
@@ -1803,6 +1808,89 @@ mod unit {
         assert_eq!(log, vec![200]);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("Content-Length: 5000\r\n") && text.ends_with("\r\n\r\n"));
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// RFC 9110 13.1.1 and 13.1.4: an origin server MUST evaluate If-Match (by strong
+    /// comparison) and, without it, If-Unmodified-Since, before performing the method,
+    /// and answers 412 when one is false (13.2.2, steps 1 and 2, ahead of the range).
+    /// They were not looked at: a resumed download that asked for its range only if the
+    /// file was still the one it had (`If-Match` with the old tag) got 206 with bytes of
+    /// the new file.
+    #[test]
+    fn if_match_and_if_unmodified_since_are_evaluated() {
+        let root = site("ifmatch");
+        fs::write(root.join("f.bin"), [7u8; 100]).unwrap();
+        let meta = fs::metadata(root.join("f.bin")).unwrap();
+        let etag = Validators::of(meta.modified().unwrap(), meta.len()).etag;
+        let stale = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let later = http_date(SystemTime::now() + Duration::from_secs(3600));
+        let mut c = HttpConn::new(root.clone());
+        for (method, extra, want) in [
+            (
+                "GET",
+                "If-Match: \"old\"\r\nRange: bytes=0-9\r\n".to_string(),
+                412,
+            ),
+            ("GET", format!("If-Match: W/{etag}\r\n"), 412),
+            (
+                "GET",
+                format!("If-Unmodified-Since: {stale}\r\nRange: bytes=0-9\r\n"),
+                412,
+            ),
+            ("HEAD", "If-Match: \"old\"\r\n".to_string(), 412),
+            (
+                "GET",
+                format!("If-Match: \"x\", {etag}\r\nRange: bytes=0-9\r\n"),
+                206,
+            ),
+            ("GET", "If-Match: *\r\n".to_string(), 200),
+            // If-Match holds: If-Unmodified-Since is not looked at (13.1.4).
+            (
+                "GET",
+                format!("If-Match: {etag}\r\nIf-Unmodified-Since: {stale}\r\n"),
+                200,
+            ),
+            ("GET", format!("If-Unmodified-Since: {later}\r\n"), 200),
+        ] {
+            let req = format!("{method} /f.bin HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+            let (out, log) = drive(&mut c, req.as_bytes(), 4096);
+            let out = String::from_utf8_lossy(&out);
+            assert_eq!(log, [want], "{method} {extra}: {out}");
+            if want == 412 {
+                assert!(
+                    out.starts_with("HTTP/1.1 412 Precondition Failed\r\n"),
+                    "{out}"
+                );
+                assert!(out.contains("\r\nConnection: keep-alive\r\n"), "{out}");
+            }
+            if method == "HEAD" {
+                assert!(out.ends_with("\r\n\r\n"), "no content: {out}");
+            }
+        }
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// RFC 9110 8.8.2.1: an origin server MUST NOT send a Last-Modified later than its
+    /// Date; a modification time in the future by its clock is replaced with the time of
+    /// the message. A file dated tomorrow (a clock set back, an archive unpacked as it
+    /// was) was announced as modified tomorrow.
+    #[test]
+    fn a_modification_time_in_the_future_is_not_sent_as_last_modified() {
+        let root = site("future");
+        let path = root.join("f.txt");
+        fs::write(&path, b"x").unwrap();
+        let f = File::options().write(true).open(&path).unwrap();
+        f.set_modified(SystemTime::now() + Duration::from_secs(86_400))
+            .unwrap();
+        let (log, out) = statuses(&root, b"GET /f.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(log, [200], "{out}");
+        let field = |name: &str| {
+            let v = out.lines().find_map(|l| l.strip_prefix(name)).unwrap();
+            httpdate::parse_http_date(v).unwrap()
+        };
+        let (date, modified) = (field("Date: "), field("Last-Modified: "));
+        assert!(modified <= date, "{out}");
         let _ = fs::remove_dir_all(&root);
     }
 
