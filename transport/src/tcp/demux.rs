@@ -158,14 +158,7 @@ impl Transport {
             }
             TwSyn::Drop => {
                 // RFC 6191 2: "silently drop", as `tcp_time_wait_segment` does.
-                if seg
-                    .timestamp
-                    .is_some_and(|(v, _)| ts_older(v, tw.ts_recent))
-                {
-                    self.tcp.stats.drop_paws += 1;
-                } else {
-                    self.tcp.stats.dup_segments += 1;
-                }
+                count_dropped_syn(&mut self.tcp.stats, seg, tw.ts_recent);
                 TwVerdict::Handled
             }
             _ => TwVerdict::NoRecord,
@@ -286,14 +279,7 @@ impl Transport {
                 }
                 TwSyn::Drop => {
                     // RFC 6191 2: "silently drop", leaving the old incarnation in TIME-WAIT.
-                    if seg
-                        .timestamp
-                        .is_some_and(|(v, _)| ts_older(v, tw.ts_recent))
-                    {
-                        self.tcp.stats.drop_paws += 1;
-                    } else {
-                        self.tcp.stats.dup_segments += 1;
-                    }
+                    count_dropped_syn(&mut self.tcp.stats, seg, tw.ts_recent);
                     return TwVerdict::Handled;
                 }
                 // Answered below as RFC 9293 3.10.7.4 answers a SYN it does not take.
@@ -862,6 +848,16 @@ fn time_wait_syn(tw: &super::TimeWait, syn: &TcpRepr, timestamps: bool) -> TwSyn
         Some(_) => TwSyn::Drop,
         None if higher_seq => TwSyn::Reopen,
         None => TwSyn::Drop,
+    }
+}
+
+/// Count a SYN that TIME-WAIT drops (RFC 6191 2): caught by PAWS if its TSval is older
+/// than TS.Recent, else an old duplicate.
+fn count_dropped_syn(stats: &mut super::TcpStats, seg: &TcpRepr, ts_recent: u32) {
+    if seg.timestamp.is_some_and(|(v, _)| ts_older(v, ts_recent)) {
+        stats.drop_paws += 1;
+    } else {
+        stats.dup_segments += 1;
     }
 }
 
