@@ -111,21 +111,8 @@ mod listen {
                 Err(TransportError::AddrInUse)
             );
             let mut by = [0usize; 2];
-            let connect = |n: &mut Net, pport: u16| {
-                let (remote, local) = (sa(PEER, pport), sa(US, LPORT));
-                n.inject(remote, local, syn(PEER_ISS), &[]);
-                let s = n.only();
-                assert_eq!(s.r.flags, SYN | ACK);
-                n.inject(
-                    remote,
-                    local,
-                    seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
-                    &[],
-                );
-                n.nothing();
-            };
             for pport in 2000..2040 {
-                connect(&mut n, pport);
+                handshake_no_accept(&mut n, pport);
                 let got_a = n.t.tcp_accept(a).unwrap();
                 let got_b = n.t.tcp_accept(b).unwrap();
                 match (got_a, got_b) {
@@ -141,7 +128,7 @@ mod listen {
             n.close(a);
             n.take();
             for pport in 3000..3010 {
-                connect(&mut n, pport);
+                handshake_no_accept(&mut n, pport);
                 assert!(n.t.tcp_accept(b).unwrap().is_some(), "cookies {cookies}");
             }
         }
@@ -184,15 +171,7 @@ mod listen {
         let any = reuse_port_listener(&mut n, std::net::Ipv4Addr::UNSPECIFIED);
         let exact = reuse_port_listener(&mut n, US);
         for pport in 2000..2010 {
-            let (remote, local) = (sa(PEER, pport), sa(US, LPORT));
-            n.inject(remote, local, syn(PEER_ISS), &[]);
-            let s = n.only();
-            n.inject(
-                remote,
-                local,
-                seg(ACK, PEER_ISS + 1, s.r.seq + 1, 65_535),
-                &[],
-            );
+            handshake_no_accept(&mut n, pport);
             assert!(n.t.tcp_accept(exact).unwrap().is_some());
             assert!(n.t.tcp_accept(any).unwrap().is_none());
         }

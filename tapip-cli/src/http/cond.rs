@@ -112,16 +112,10 @@ pub(super) fn judge(c: &Conditions, v: &Validators, len: u64, get: bool) -> Outc
         if !(im.trim() == "*" || tags(im).any(|t| !t.starts_with("W/") && t == v.etag)) {
             return Outcome::PreconditionFailed;
         }
-    } else if let Some(ius) = c
-        .if_unmodified_since
-        .as_deref()
-        .filter(|_| c.if_unmodified_since_fields == 1)
-    {
+    } else if let Some(t) = one_date(&c.if_unmodified_since, c.if_unmodified_since_fields) {
         // 13.1.4: ignored beside If-Match, or when the date is invalid.
-        if let Ok(t) = httpdate::parse_http_date(ius.trim()) {
-            if v.modified > t {
-                return Outcome::PreconditionFailed;
-            }
+        if v.modified > t {
+            return Outcome::PreconditionFailed;
         }
     }
     if let Some(inm) = &c.if_none_match {
@@ -129,16 +123,10 @@ pub(super) fn judge(c: &Conditions, v: &Validators, len: u64, get: bool) -> Outc
         if inm.trim() == "*" || tags(inm).any(|t| weak_eq(t, &v.etag)) {
             return Outcome::NotModified;
         }
-    } else if let Some(ims) = c
-        .if_modified_since
-        .as_deref()
-        .filter(|_| c.if_modified_since_fields == 1)
-    {
+    } else if let Some(t) = one_date(&c.if_modified_since, c.if_modified_since_fields) {
         // 13.1.3: an invalid date is ignored.
-        if let Ok(t) = httpdate::parse_http_date(ims.trim()) {
-            if v.modified <= t {
-                return Outcome::NotModified;
-            }
+        if v.modified <= t {
+            return Outcome::NotModified;
         }
     }
     let Some(range) = c.range.as_deref().filter(|_| get && c.range_fields == 1) else {
@@ -154,6 +142,13 @@ pub(super) fn judge(c: &Conditions, v: &Validators, len: u64, get: bool) -> Outc
         Some(None) => Outcome::Unsatisfiable,
         None => Outcome::Full,
     }
+}
+
+/// The date of a field that came once (`fields`) and is a valid HTTP-date; else the
+/// field is ignored (RFC 9110 13.1.3, 13.1.4).
+fn one_date(value: &Option<String>, fields: usize) -> Option<SystemTime> {
+    let value = value.as_deref().filter(|_| fields == 1)?;
+    httpdate::parse_http_date(value.trim()).ok()
 }
 
 /// 13.1.5: an entity tag matches by strong comparison; a date only when it is exactly
