@@ -219,14 +219,16 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
                 return too_large();
             }
             // Read at most one byte past the limit: a pipe or FIFO has no size to look at.
-            let mut text = String::new();
+            let mut text = Vec::new();
             let read = std::fs::File::open(path).and_then(|f| {
                 use std::io::Read;
-                f.take(MAX_SCRIPT + 1).read_to_string(&mut text)
+                f.take(MAX_SCRIPT + 1).read_to_end(&mut text)
             });
             match read {
                 Ok(n) if n as u64 > MAX_SCRIPT => return too_large(),
-                Ok(_) => lines.extend(text.lines().map(str::to_string)),
+                // Lossily, as piped input is read: one stray byte (a Latin-1 comment)
+                // does not refuse the whole script.
+                Ok(_) => lines.extend(String::from_utf8_lossy(&text).lines().map(str::to_string)),
                 Err(e) => {
                     errln!("tapip: cannot read script {}: {e}", path.display());
                     return 1;
@@ -742,6 +744,27 @@ mod tests {
     /// `--script`, `run_commands` looked at the flags only after a line's first command
     /// had run, and `ifconfig lo mtu 1000` changed the MTU after the SIGTERM (found by a
     /// review).
+    /// A script with a byte that is not UTF-8 (here in a Latin-1 comment) is read
+    /// lossily and run, as the same lines piped in are; it was refused as a whole.
+    #[test]
+    fn a_script_with_a_stray_byte_runs() {
+        let dir = crate::cmd::testing::temp_dir("script-latin1");
+        let path = dir.join("script");
+        std::fs::write(&path, b"# caf\xe9\nifconfig lo mtu 1000\n").unwrap();
+        let cli =
+            <crate::Cli as clap::Parser>::parse_from(["tapip", "--script", path.to_str().unwrap()]);
+        let ctx = crate::cmd::testing::ctx();
+        let (_input, requests) = Input::new();
+        let (ctx, code) = crate::cmd::tests::within(move || {
+            let code = run_commands(&cli, &ctx, requests);
+            (ctx, code)
+        });
+        let mtu = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].mtu);
+        crate::cmd::testing::finish(ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((code, mtu), (0, 1000));
+    }
+
     #[test]
     fn a_signal_before_the_first_command_runs_none() {
         let cli = <crate::Cli as clap::Parser>::parse_from(["tapip", "-c", "ifconfig lo mtu 1000"]);

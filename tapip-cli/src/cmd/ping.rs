@@ -160,7 +160,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
                 answered += 1;
                 outln!("ping: sendmsg: {e}");
             }
-            next_send += o.interval;
+            next_send = next_send_after(next_send, o.interval, Instant::now());
             continue;
         }
         // Wait for an answer until the next thing to do.
@@ -303,9 +303,35 @@ fn fmt_ms(ms: f64) -> String {
     }
 }
 
+/// When the request after one due at `due` goes: an interval later, so a late send
+/// does not drift the schedule; but after a stall of a whole interval or more the
+/// schedule starts again from `now` instead of catching up in a burst (as iputils'
+/// ping sends one request, not the missed ones).
+fn next_send_after(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = due + interval;
+    if next <= now {
+        now + interval
+    } else {
+        next
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request a little late keeps the schedule; after a stall the missed requests are
+    /// not sent in a burst.
+    #[test]
+    fn a_stall_restarts_the_schedule_without_a_burst() {
+        let (t0, i) = (Instant::now(), Duration::from_millis(100));
+        let late = t0 + Duration::from_millis(30);
+        assert_eq!(next_send_after(t0, i, late), t0 + i, "no drift");
+        let stalled = t0 + Duration::from_millis(550);
+        let next = next_send_after(t0, i, stalled);
+        assert_eq!(next, stalled + i, "one interval after the late send");
+        assert_eq!(next_send_after(t0, i, t0 + i), t0 + 2 * i);
+    }
 
     #[test]
     fn rtt_summary() {

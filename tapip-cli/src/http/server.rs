@@ -905,6 +905,10 @@ fn scan_head(buf: &[u8], scan: &mut HeadScan) -> Scan {
         if line.is_empty() {
             return Scan::Head(scan.scanned);
         }
+        if line.contains(&b'\r') {
+            // A bare CR (RFC 9112 2.2): invalid, so 400, not a head that never ends.
+            return Scan::Reject(400, true);
+        }
         scan.header_bytes += line.len() + 2;
         if line.len() > MAX_HEADER_LINE
             || scan.header_bytes > MAX_HEADER_BYTES
@@ -929,6 +933,11 @@ fn scan_head(buf: &[u8], scan: &mut HeadScan) -> Scan {
     // is not a token) become one: 400 now, not a wait for a line end that may never come.
     if !scan.first_done && !could_start_request_line(buf.get(scan.line_start..).unwrap_or(&[])) {
         scan.first_start = scan.line_start;
+        return Scan::Reject(400, true);
+    }
+    // Nor can a header line with a CR before its last byte (a bare CR) become valid.
+    let cut = buf.get(scan.line_start..).unwrap_or(&[]);
+    if scan.first_done && cut.iter().rev().skip(1).any(|&b| b == b'\r') {
         return Scan::Reject(400, true);
     }
     // Nor would the block fit once the line ends (at least `partial + 1` more bytes with
@@ -1677,6 +1686,32 @@ mod unit {
     /// empty, nothing is queued and the connection is not done. `serve http` then leaves
     /// it blocked until the idle timeout (and answers 408 instead of 431);
     /// `serve_connection` fails with "request buffer full" and sends no answer.
+    /// A bare CR in the header section is refused at once (RFC 9112 2.2), whether its line
+    /// has ended or not; the head did not end there.
+    #[test]
+    fn a_bare_cr_in_the_header_section_is_answered_400_at_once() {
+        let root = site("barecr");
+        for input in [
+            &b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r"[..],
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\rX",
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\r\n",
+            b"GET /a.txt HTTP/1.1\r\nHost: x\ry: z\r\n",
+        ] {
+            let mut c = HttpConn::new(root.clone());
+            let (out, log) = drive(&mut c, input, input.len());
+            let want: &[u16] = if input.ends_with(b"\n\r") {
+                &[]
+            } else {
+                &[400]
+            };
+            assert_eq!(log, want, "{}", String::from_utf8_lossy(&out));
+        }
+        let mut c = HttpConn::new(root.clone());
+        let (_, log) = drive(&mut c, b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 1);
+        assert_eq!(log, [200], "a CR that ends the head is no bare CR");
+        let _ = fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn a_head_filling_the_input_buffer_is_answered_431_at_once() {
         let root = site("fullhead");
