@@ -148,6 +148,28 @@ mod cookies {
         assert_eq!(lens[..2], [1460, 1460], "{lens:?}");
     }
 
+    /// A peer announcing an MSS below 536 gets no larger segments from a cookie connection
+    /// (RFC 9293 MUST-16): the cookie carries 48 or 256 of the table, not 536.
+    #[test]
+    fn a_cookie_connection_never_sends_above_a_small_announced_mss() {
+        for (mss, want) in [(200, 48), (300, 256)] {
+            let mut n = Net::with_cfg(cfg());
+            let r = TcpRepr {
+                mss: Some(mss),
+                ..syn(PEER_ISS)
+            };
+            let (l, s) = cookie_for(&mut n, r);
+            let (remote, _) = ends();
+            ack_cookie(&mut n, remote, &s);
+            let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+            n.take();
+            assert_eq!(n.send(h, &[1u8; 1000]), 1000);
+            let lens: Vec<usize> = n.take().iter().map(|o| o.data.len()).collect();
+            assert!(lens.iter().all(|&l| l <= want), "MSS {mss}: {lens:?}");
+            assert_eq!(lens[0], want, "MSS {mss}: {lens:?}");
+        }
+    }
+
     /// The peer's SYN with window scaling (7), SACK-permitted and timestamps (TSval 5000).
     fn modern_syn() -> TcpRepr {
         TcpRepr {

@@ -5,18 +5,20 @@
 //! The cookie, 32 bits (this stack's own encoding):
 //!
 //! ```text
-//!  31                              3   2   1   0
+//!  31                              4   3   2   0
 //! +----------------------------------+---+-------+
-//! |  MAC: 29 bits of SipHash-2-4     | T |  MSS  |
+//! |  MAC: 28 bits of SipHash-2-4     | T |  MSS  |
 //! +----------------------------------+---+-------+
 //! ```
 //!
-//! - MSS: an index into [`MSS_TABLE`], the largest entry not above the peer's MSS.
+//! - MSS: an index into [`MSS_TABLE`], the largest entry not above the peer's MSS (three
+//!   bits, so that a peer announcing less than 536 gets no larger segments, RFC 9293
+//!   MUST-16: Linux's four-entry table sends such a peer 536).
 //! - T: the low bit of a coarse counter that ticks every [`PERIOD`] (32 s). A cookie is
 //!   valid in the tick it was made in and the next: for 32 to 64 s.
 //! - MAC: SipHash-2-4 under a secret key of (local address and port, remote address and
 //!   port, the peer's ISN, the full tick count, the MSS index). A forged ACK is accepted
-//!   with a probability of 2^-29; the MSS index and the tick are covered by the MAC, so
+//!   with a probability of 2^-28; the MSS index and the tick are covered by the MAC, so
 //!   neither can be altered.
 //!
 //! Window scaling, SACK-permitted and ECN have no room in those 32 bits beside a strong MAC.
@@ -47,9 +49,15 @@ use std::net::SocketAddrV4;
 
 use super::isn::siphash24;
 
-/// The MSS values a cookie can carry (RFC 879's default, a tunnel-sized one, Ethernet's, and
-/// a jumbo frame's).
-pub const MSS_TABLE: [u16; 4] = [536, 1300, 1460, 8960];
+/// The MSS values a cookie can carry: the smallest this stack sends (as Linux's
+/// `tcp_min_snd_mss`), a small one, RFC 879's default, tunnel-sized ones (1300, 1400,
+/// PPPoE's 1440), Ethernet's and a jumbo frame's.
+pub const MSS_TABLE: [u16; 8] = [48, 256, 536, 1300, 1400, 1440, 1460, 8960];
+
+/// The cookie's low bits: the MSS index and, above it, the tick's parity.
+const IDX_MASK: u32 = 0x7;
+const TICK_BIT: u32 = 3;
+const LOW_BITS: u32 = 0xf;
 
 /// How often the cookie counter ticks. A cookie lives one to two periods.
 pub const PERIOD: Duration = Duration::from_secs(32);
@@ -104,8 +112,8 @@ impl SynCookies {
         b[25] = opts.mac_byte();
         b[26] = ours.wscale;
         b[27..29].copy_from_slice(&ours.window.to_be_bytes());
-        // The top 29 bits of the hash, in the cookie's top 29 bits.
-        ((siphash24(self.k0, self.k1, &b) >> 32) as u32) & !0x7
+        // The top 28 bits of the hash, in the cookie's top 28 bits.
+        ((siphash24(self.k0, self.k1, &b) >> 32) as u32) & !LOW_BITS
     }
 
     /// The cookie (our ISN) for a SYN from `remote` to `local` with sequence number
@@ -124,7 +132,9 @@ impl SynCookies {
     ) -> u32 {
         let idx = mss_index(peer_mss);
         let t = tick(now);
-        self.mac(local, remote, peer_isn, t, idx, opts, ours) | (((t & 1) as u32) << 2) | idx as u32
+        self.mac(local, remote, peer_isn, t, idx, opts, ours)
+            | (((t & 1) as u32) << TICK_BIT)
+            | idx as u32
     }
 
     /// Check the cookie `ack - 1` of an ACK whose sequence number is `peer_isn + 1` and
@@ -147,8 +157,8 @@ impl SynCookies {
         ours: Ours,
         now: Instant,
     ) -> Option<Agreed> {
-        let idx = (cookie & 3) as usize;
-        let bit = u64::from((cookie >> 2) & 1);
+        let idx = (cookie & IDX_MASK) as usize;
+        let bit = u64::from((cookie >> TICK_BIT) & 1);
         let now_tick = tick(now);
         // The tick the cookie was made in: this one or the one before (same parity bit).
         let t = if now_tick & 1 == bit {
@@ -160,7 +170,7 @@ impl SynCookies {
             Some(ecr) => Options::from_bits(ecr)?,
             None => Options::default(),
         };
-        (self.mac(local, remote, peer_isn, t, idx, opts, ours) == cookie & !0x7).then_some(Agreed {
+        (self.mac(local, remote, peer_isn, t, idx, opts, ours) == cookie & !LOW_BITS).then_some(Agreed {
             mss: MSS_TABLE[idx],
             opts,
         })
@@ -296,11 +306,18 @@ mod tests {
         let now = Instant::from_secs(1000);
         for (mss, want) in [
             (None, 536),
-            (Some(100), 536),
+            (Some(0), 48),
+            (Some(100), 48),
+            (Some(255), 48),
+            (Some(256), 256),
+            (Some(535), 256),
             (Some(536), 536),
             (Some(1299), 536),
             (Some(1300), 1300),
-            (Some(1459), 1300),
+            (Some(1399), 1300),
+            (Some(1400), 1400),
+            (Some(1440), 1440),
+            (Some(1459), 1440),
             (Some(1460), 1460),
             (Some(8959), 1460),
             (Some(8960), 8960),
@@ -339,10 +356,10 @@ mod tests {
         );
         assert_eq!(c.check(a(L), a(R), 12346, k, None, OURS, now), None);
         // Another MSS index in the clear bits does not pass the MAC.
-        for idx in 0..4 {
-            if idx != k & 3 {
+        for idx in 0..8 {
+            if idx != k & IDX_MASK {
                 assert_eq!(
-                    c.check(a(L), a(R), 12345, (k & !3) | idx, None, OURS, now),
+                    c.check(a(L), a(R), 12345, (k & !IDX_MASK) | idx, None, OURS, now),
                     None
                 );
             }
