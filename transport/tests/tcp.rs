@@ -2512,6 +2512,22 @@ mod closing {
         assert_eq!(n.state(c.h), TcpState::TimeWait);
     }
 
+    /// A RST to a TIME-WAIT connection the application still holds is ignored silently,
+    /// as a TIME-WAIT record ignores it (RFC 1337): one in the window but not at RCV.NXT
+    /// drew a challenge ACK (RFC 5961 3.2), which the record does not send.
+    #[test]
+    fn a_rst_to_a_held_time_wait_connection_is_ignored_without_an_answer() {
+        let mut n = Net::new();
+        let c = to_time_wait(&mut n);
+        let before = n.stats().drop_rst_ignored;
+        for at in [c.rcv + 5, c.rcv + 1] {
+            n.to(&c, seg(RST | ACK, at, c.snd + 1, 0), &[]);
+            n.nothing();
+            assert_eq!(n.state(c.h), TcpState::TimeWait);
+        }
+        assert_eq!(n.stats().drop_rst_ignored, before + 2);
+    }
+
     /// A server that closed its side and read the client's FIN but has not closed the
     /// socket yet: the client's next connection from the same port (a higher ISN) is
     /// taken as a TIME-WAIT record would take it (RFC 6191, RFC 9293 3.10.7.4), not

@@ -538,6 +538,12 @@ impl Tcb {
     /// A RST within the window: only one exactly at RCV.NXT is believed (RFC 5961 3.2);
     /// others draw a challenge ACK.
     fn rst_arrived(&mut self, cfg: &TcpConfig, seg: &TcpRepr, stats: &mut TcpStats, now: Instant) {
+        if self.state == State::TimeWait {
+            // RFC 1337: a RST does not cut TIME-WAIT short, and draws no challenge ACK
+            // either, as a TIME-WAIT record ignores it.
+            stats.drop_rst_ignored += 1;
+            return;
+        }
         stats.resets_in += 1;
         let after_fin = seg.seq + 1 == self.rcv_nxt
             && matches!(
@@ -563,9 +569,6 @@ impl Tcb {
                 stats.resets_established += 1;
                 self.fail(TcpError::ResetAfterFin);
             }
-            // RFC 1337: a RST does not cut TIME-WAIT short (as the TIME-WAIT records
-            // of orphaned connections behave).
-            State::TimeWait => {}
             _ => self.close_now(),
         }
     }
