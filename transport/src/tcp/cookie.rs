@@ -170,10 +170,12 @@ impl SynCookies {
             Some(ecr) => Options::from_bits(ecr)?,
             None => Options::default(),
         };
-        (self.mac(local, remote, peer_isn, t, idx, opts, ours) == cookie & !LOW_BITS).then_some(Agreed {
-            mss: MSS_TABLE[idx],
-            opts,
-        })
+        (self.mac(local, remote, peer_isn, t, idx, opts, ours) == cookie & !LOW_BITS).then_some(
+            Agreed {
+                mss: MSS_TABLE[idx],
+                opts,
+            },
+        )
     }
 }
 

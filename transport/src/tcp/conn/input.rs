@@ -789,6 +789,9 @@ impl Tcb {
         };
         let wnd = usize::from(seg.window) << shift;
         let outstanding = self.snd_max != self.snd_una;
+        // What this ACK delivers, for PRR: SND.UNA's advance and the SACKed bytes' change.
+        let (una_before, sacked_before) = (self.snd_una, self.sb.sacked_bytes());
+        let mut newly_lost = 0;
         let info = if self.sack_ok {
             self.sack_update(seg, ack, now)
         } else {
@@ -849,14 +852,21 @@ impl Tcb {
             {
                 self.undo_congestion_response(stats);
             }
-            self.detect_losses(stats, now);
+            newly_lost = self.detect_losses(stats, now);
         }
         if self.in_recovery && ack == self.snd_una {
             // The probe timer measures from the last ACK.
             self.timers.clear(Timer::Tlp);
             self.arm_tlp(now);
         }
-        self.recover_if_lost(tx, stats, now);
+        let entered = !self.in_recovery;
+        self.recover_if_lost(tx, stats, now, true);
+        if self.sack_ok {
+            let advanced = self.snd_una.since(una_before);
+            let delivered = (advanced + self.sb.sacked_bytes()).saturating_sub(sacked_before);
+            let safe = advanced > 0 && newly_lost == 0 && !(entered && self.in_recovery);
+            self.prr_on_ack(delivered, safe);
+        }
         if self.ecn_ok {
             self.ecn_input(seg, data_len, stats, now);
         }
@@ -1071,7 +1081,7 @@ impl Tcb {
                 && self.snd_una.ge(self.recover)
                 && (!self.rack_enabled || self.sb.sacked_bytes() == 0)
             {
-                self.enter_sack_recovery(tx, stats, now);
+                self.enter_sack_recovery(tx, stats, now, true);
             }
         } else if self.in_recovery {
             // Each further duplicate means a segment left the network (RFC 5681 3.2 (4)).

@@ -37,6 +37,7 @@ mod mem_tests;
 mod options;
 mod output;
 mod probe;
+mod prr;
 mod rack;
 #[cfg(test)]
 mod rcv_review_tests;
@@ -414,6 +415,8 @@ pub struct Tcb {
     dupacks: u32,
     recover: Seq,
     in_recovery: bool,
+    /// Proportional Rate Reduction's counts for the SACK recovery under way (`prr.rs`).
+    prr: prr::Prr,
 
     // Timers (deadlines).
     timers: TimerTable,
@@ -575,6 +578,7 @@ impl Tcb {
             dupacks: 0,
             recover: iss,
             in_recovery: false,
+            prr: prr::Prr::default(),
             timers: TimerTable::default(),
             persist_interval: Duration::ZERO,
             tlp_enabled: cfg.tail_loss_probe,

@@ -221,6 +221,9 @@ impl Tcb {
             return false;
         };
         let used = len + usize::from(fl & flags::FIN != 0);
+        if self.prr_active() {
+            self.prr.sent(used);
+        }
         if self.sack_ok && used > 0 {
             // Into the table of segments in flight (RACK's send times, the scoreboard's
             // records).

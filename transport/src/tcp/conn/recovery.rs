@@ -77,15 +77,17 @@ impl Tcb {
         d.lost
     }
 
-    /// After detection: start recovery if anything is lost (RFC 8985 3.4 / RFC 6675 5).
+    /// After detection: start recovery if anything is lost (RFC 8985 3.4 / RFC 6675 5);
+    /// `by_ack`: an ACK found the loss (see `enter_sack_recovery`).
     pub(super) fn recover_if_lost(
         &mut self,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
+        by_ack: bool,
     ) {
         if self.sack_ok && !self.in_recovery && self.sb.lost_bytes() > 0 {
-            self.enter_sack_recovery(tx, stats, now);
+            self.enter_sack_recovery(tx, stats, now, by_ack);
         }
     }
 
@@ -101,15 +103,19 @@ impl Tcb {
         }
         stats.rack_reo_timeouts += 1;
         if self.detect_losses(stats, now) > 0 {
-            self.recover_if_lost(tx, stats, now);
+            self.recover_if_lost(tx, stats, now, false);
         }
     }
 
+    /// Start a SACK recovery. `by_ack`: on an ACK, whose delivery PRR answers next
+    /// (`prr_on_ack`); else (RACK's reordering timer) the window sends what RFC 6675 (C)
+    /// allows, as Linux's reordering timeout sends what its window allows.
     pub(super) fn enter_sack_recovery(
         &mut self,
         tx: &mut dyn IpTx,
         stats: &mut TcpStats,
         now: Instant,
+        by_ack: bool,
     ) {
         let flight = self.snd_max.since(self.snd_una);
         if self.in_ecn_reduction() {
@@ -133,9 +139,36 @@ impl Tcb {
             self.sb.table_mut().mark_lost(0);
         }
         stats.fast_retransmits += 1;
+        // PRR (RFC 9937): the episode starts from the pipe as it is. On an ACK the window
+        // is held there until PRR says what this ACK lets go (`prr_on_ack`), so that a
+        // flight far below ssthresh does not leave in one burst.
+        self.prr = prr::Prr::start(self.pipe());
+        if by_ack {
+            self.cc.set_cwnd(self.pipe());
+        }
         // RFC 6675 5 (4.3): the first lost segment goes whatever the pipe says.
         self.sack_send_inner(tx, stats, now, true);
         self.timers.set(Timer::Rtx, now + self.rtt.rto());
+    }
+
+    /// Is a SACK recovery's PRR episode under way (not a timeout's recovery)?
+    pub(super) fn prr_active(&self) -> bool {
+        self.in_recovery && self.sack_ok && !self.rto_recovery
+    }
+
+    /// PRR's step on an ACK during SACK recovery that delivered `delivered` bytes
+    /// (RFC 9937: cumulatively acknowledged or newly SACKed, net of SACKed bytes the
+    /// cumulative ACK covered); `safe`: it advanced SND.UNA and marked nothing newly
+    /// lost. The congestion window becomes the pipe plus what may go now.
+    pub(super) fn prr_on_ack(&mut self, delivered: usize, safe: bool) {
+        if !self.prr_active() || delivered == 0 {
+            return;
+        }
+        let pipe = self.pipe();
+        let sndcnt = self
+            .prr
+            .on_ack(delivered, pipe, self.cc.ssthresh(), safe, self.mss);
+        self.cc.set_cwnd(pipe.saturating_add(sndcnt));
     }
 
     /// While in SACK recovery: retransmit what is marked lost, then new data, while the
@@ -490,6 +523,85 @@ mod tests {
             Some(next),
             "the bytes after {next:?} up to {high:?} are resent first: {:?}",
             out.iter().map(|s| s.r.seq).collect::<Vec<_>>()
+        );
+    }
+
+    /// The peer's ACK at `una` SACKing `(from, to)` segments after it.
+    fn sack_ack(c: &mut Conn, una: Seq, from: usize, to: usize) {
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + from * PEER_MSS, una + to * PEER_MSS);
+        r.sack_count = 1;
+        c.deliver(&r, &[]);
+    }
+
+    /// PRR (RFC 9937): with the flight above ssthresh, each SACK lets out its share of
+    /// ssthresh / RecoverFS, so sending goes on through the round trip. RFC 6675 alone
+    /// sent nothing after the fast retransmission until the pipe fell below ssthresh (the
+    /// first five ACKs here); and recovery ends at ssthresh.
+    #[test]
+    fn prr_spreads_a_recoverys_sending_over_the_round_trip() {
+        let mut c = Conn::established(opts());
+        let una = flight_of(&mut c, 20);
+        c.now += Duration::from_millis(100);
+        for k in 2..=4 {
+            sack_ack(&mut c, una, 1, k);
+        }
+        assert!(c.tcb.in_recovery);
+        c.take();
+        let ssthresh = c.tcb.cc.ssthresh();
+        let mut per_ack = Vec::new();
+        for k in 5..=20 {
+            sack_ack(&mut c, una, 1, k);
+            per_ack.push(c.take().len());
+        }
+        assert!(per_ack.iter().all(|&n| n <= 1), "a burst: {per_ack:?}");
+        let early: usize = per_ack[..5].iter().sum();
+        assert!(early >= 3, "nothing early in the round: {per_ack:?}");
+        // With the fast retransmission, a little under ssthresh sent while nearly all the
+        // flight at the start (limited transmit's two segments are still out) was
+        // delivered.
+        let total: usize = per_ack.iter().sum::<usize>() + 1;
+        let want = ssthresh / PEER_MSS;
+        assert!(
+            (want - 3..=want).contains(&total),
+            "{total} for {want}: {per_ack:?}"
+        );
+        // The hole's ACK ends recovery at ssthresh.
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        assert!(!c.tcb.in_recovery);
+        assert_eq!(c.tcb.cc.cwnd(), ssthresh);
+    }
+
+    /// PRR's bound below ssthresh: an ACK that reveals many losses (the pipe far below
+    /// ssthresh) lets out the fast retransmission and what the ACK delivered, not the
+    /// whole difference at once as RFC 6675 (C) did (seven more segments here).
+    #[test]
+    fn prr_does_not_burst_when_many_segments_are_lost() {
+        let mut c = Conn::established(opts());
+        let una = flight_of(&mut c, 20);
+        c.now += Duration::from_millis(100);
+        // Segments 10 to 12 SACKed: 0 to 9 are lost (sent before them, a round ago).
+        sack_ack(&mut c, una, 10, 13);
+        assert!(c.tcb.in_recovery);
+        let out = c.take();
+        assert!(
+            out.iter().all(|s| s.r.seq.lt(una + 10 * PEER_MSS)),
+            "retransmissions"
+        );
+        assert_eq!(out.len(), 1 + 3, "the fast retransmission and 3 delivered");
+        // A safe ACK (SND.UNA advances, no new loss) lets one segment more go.
+        let r = {
+            let mut r = c.seg(flags::ACK, una + PEER_MSS);
+            r.sack[0] = (una + 10 * PEER_MSS, una + 14 * PEER_MSS);
+            r.sack_count = 1;
+            r
+        };
+        c.deliver(&r, &[]);
+        assert_eq!(
+            c.take().len(),
+            2 + 1,
+            "two delivered, one more for a safe ACK"
         );
     }
 
