@@ -95,9 +95,12 @@ impl FromStr for Ipv4Cidr {
             .map_err(|_| CidrError::BadAddress(a.to_string()))?;
         let prefix = match p {
             None => 32,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
+            // Decimal digits only: a sign or a leading zero (which iproute2 reads as octal,
+            // 024 as 20) is refused, as in `parse_addr`.
+            Some(p) => Some(p)
+                .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|p| *p == "0" || !p.starts_with('0'))
+                .and_then(|p| p.parse::<u8>().ok())
                 .filter(|n| *n <= 32)
                 .ok_or_else(|| CidrError::BadPrefix(p.to_string()))?,
         };
@@ -186,5 +189,46 @@ mod tests {
         ] {
             assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_prefix_length_is_plain_decimal() {
+        // iproute2 reads a prefix with strtoul(.., 0): 024 is 20 there, +24 is 24. Either
+        // is refused rather than read otherwise, as parse_addr refuses 010.
+        for bad in [
+            "1.2.3.4/024",
+            "1.2.3.4/+24",
+            "1.2.3.4/00",
+            "1.2.3.4/-0",
+            "1.2.3.4/ 8",
+        ] {
+            assert_eq!(
+                bad.parse::<Ipv4Cidr>(),
+                Err(CidrError::BadPrefix(bad[8..].to_string())),
+                "{bad}"
+            );
+            assert!(Ipv4Cidr::parse_host(bad, 24).is_err(), "{bad}");
+        }
+        assert_eq!("1.2.3.4/0".parse::<Ipv4Cidr>().unwrap().prefix(), 0);
+        assert_eq!("1.2.3.4/8".parse::<Ipv4Cidr>().unwrap().prefix(), 8);
+    }
+
+    #[test]
+    fn masks_of_every_prefix_length() {
+        let a = Ipv4Addr::new(192, 168, 37, 201);
+        for p in 0..=32u8 {
+            let c = Ipv4Cidr::new(a, p).unwrap();
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            assert_eq!(c.mask_bits(), mask, "/{p}");
+            assert_eq!(u32::from(c.network().addr()), u32::from(a) & mask);
+            assert!(c.contains(a) && c.network().contains(a));
+            assert_eq!(c.contains(Ipv4Addr::from(!u32::from(a))), p == 0);
+            let b = c.broadcast();
+            assert_eq!(b, (p < 31).then(|| Ipv4Addr::from(u32::from(a) | !mask)));
+        }
+        assert_eq!(Ipv4Cidr::new(a, 33), None);
+        assert!(Ipv4Cidr::parse_host("0.0.0.0/0", 24).is_err());
+        assert!(Ipv4Cidr::parse_host("10.0.0.0/31", 24).is_ok());
+        assert!(Ipv4Cidr::parse_host("10.0.0.1", 33).is_err());
     }
 }

@@ -32,7 +32,9 @@ impl TokenBucket {
     /// which only looks, before the destination's bucket is asked).
     pub fn allows(&self, now: Instant) -> bool {
         self.tokens > 0
-            || (self.per_second > 0 && now.saturating_duration_since(self.last) >= self.step())
+            || (self.per_second > 0
+                && self.burst > 0
+                && now.saturating_duration_since(self.last) >= self.step())
     }
 
     /// Take a token if one is left at `now`.
@@ -42,7 +44,9 @@ impl TokenBucket {
             let elapsed = now.saturating_duration_since(self.last);
             let earned = (elapsed.as_micros() / step.as_micros()) as u64;
             if earned > 0 {
-                self.tokens = (u64::from(self.tokens) + earned).min(u64::from(self.burst)) as u32;
+                self.tokens = u64::from(self.tokens)
+                    .saturating_add(earned)
+                    .min(u64::from(self.burst)) as u32;
                 self.last = if self.tokens == self.burst {
                     now
                 } else {
@@ -147,5 +151,31 @@ mod tests {
                 .count(),
             5
         );
+    }
+
+    #[test]
+    fn a_clock_near_its_end_does_not_overflow_the_refill() {
+        // A 1 us step: the tokens earned since the epoch are the elapsed micros, which
+        // added to the tokens left overflowed.
+        let mut b = TokenBucket::new(1_000_000, 10);
+        let end = Instant::from_micros(u64::MAX);
+        assert!(b.allows(end));
+        assert_eq!((0..20).filter(|_| b.take(end)).count(), 10);
+        let mut p = PerPeer::new(1_000_000, 10, 4);
+        assert!(p.take(Ipv4Addr::new(10, 0, 0, 1), Instant::ZERO));
+        assert!(p.take(Ipv4Addr::new(10, 0, 0, 1), end));
+    }
+
+    #[test]
+    fn allows_says_what_take_would_do() {
+        let t = Instant::from_secs(5);
+        for (per_second, burst) in [(10, 0), (0, 0), (0, 3), (10, 1), (10, 5), (1_000_000, 2)] {
+            let mut b = TokenBucket::new(per_second, burst);
+            for dt in [0, 0, 50, 100, 100, 2_000, 2_000, 2_001, 9_000] {
+                let now = t + Duration::from_millis(dt);
+                let looked = b.allows(now);
+                assert_eq!(looked, b.take(now), "{per_second}/s burst {burst} at {now}");
+            }
+        }
     }
 }

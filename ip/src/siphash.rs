@@ -61,4 +61,25 @@ mod tests {
         assert_eq!(siphash24(k0, k1, &msg), 0xa129_ca61_49be_45e5);
         assert_eq!(siphash24(k0, k1, &[]), 0x726f_db47_dd0e_0e31);
     }
+
+    #[test]
+    #[allow(deprecated)]
+    fn matches_the_standard_library_siphash24_for_every_length() {
+        use std::hash::{Hasher, SipHasher};
+        // core's deprecated `SipHasher` is SipHash-2-4 over the bytes `write` is given.
+        let mut x = 0x0123_4567_89ab_cdefu64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let data: Vec<u8> = (0..300).map(|_| next() as u8).collect();
+        for len in 0..=300 {
+            let (k0, k1) = (next(), next());
+            let mut h = SipHasher::new_with_keys(k0, k1);
+            h.write(&data[..len]);
+            assert_eq!(siphash24(k0, k1, &data[..len]), h.finish(), "len {len}");
+        }
+    }
 }

@@ -213,6 +213,153 @@ mod tests {
         assert_eq!(fold(pseudo_header(s, d, 6, 1480)), reference(&b, 0));
     }
 
+    /// A small deterministic generator for the property tests (xorshift64).
+    struct Prng(u64);
+
+    impl Prng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn fast_sum_matches_the_definition_on_random_inputs() {
+        let mut r = Prng(0x9e37_79b9_7f4a_7c15);
+        let mut buf = vec![0u8; 140_000];
+        for _ in 0..800 {
+            // Mostly random bytes, sometimes runs of 0xff or 0x00 that stress the carries.
+            let fill = r.below(4);
+            for b in buf.iter_mut() {
+                *b = match fill {
+                    0 => 0xff,
+                    1 => 0,
+                    _ => r.next() as u8,
+                };
+            }
+            let start = r.below(64);
+            let len = match r.below(4) {
+                0 => r.below(64),
+                1 => r.below(2048),
+                2 => r.below(70_000),
+                _ => 65_536 + r.below(70_000),
+            };
+            let d = &buf[start..start + len];
+            let initial = match r.below(3) {
+                0 => 0,
+                1 => u32::MAX,
+                _ => r.next() as u32,
+            };
+            assert_eq!(
+                fold(sum(d, initial)),
+                reference(d, initial),
+                "start {start} len {len} initial {initial:#x} fill {fill}"
+            );
+            // A chained sum (a pseudo-header, then the segment) folds to the same value.
+            let cut = r.below(len + 1) & !1;
+            assert_eq!(
+                fold(sum(&d[cut..], sum(&d[..cut], initial))),
+                fold(sum(d, initial)),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_length_and_alignment_up_to_300_bytes() {
+        let mut r = Prng(7);
+        let data: Vec<u8> = (0..400).map(|_| r.next() as u8).collect();
+        let ones = vec![0xffu8; 400];
+        for start in 0..64 {
+            for len in 0..=300 {
+                for d in [&data[start..start + len], &ones[start..start + len]] {
+                    for initial in [0, 1, 0xffff, 0x1_0000, u32::MAX] {
+                        assert_eq!(fold(sum(d, initial)), reference(d, initial));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_inputs_fold_their_carries() {
+        for len in [
+            65_535,
+            65_536,
+            65_537,
+            131_071,
+            131_072,
+            1 << 20,
+            (1 << 20) + 3,
+        ] {
+            for byte in [0xffu8, 0xfe, 0x80, 0x01] {
+                let d = vec![byte; len];
+                for initial in [0, u32::MAX] {
+                    assert_eq!(
+                        fold(sum(&d, initial)),
+                        reference(&d, initial),
+                        "{len} {byte}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn incremental_update_matches_a_recomputation_on_random_headers() {
+        let mut r = Prng(0xdead_beef);
+        for _ in 0..50_000 {
+            let mut hdr = [0u8; 20];
+            for b in hdr.iter_mut() {
+                *b = r.next() as u8;
+            }
+            // Some headers with few bits set, where the -0/+0 corner lives.
+            if r.below(4) == 0 {
+                hdr = [0; 20];
+                hdr[r.below(20)] = r.next() as u8;
+                hdr[r.below(20)] = 0xff;
+            }
+            hdr[10] = 0;
+            hdr[11] = 0;
+            let check = checksum(&hdr);
+            hdr[10..12].copy_from_slice(&check.to_be_bytes());
+            let w = loop {
+                let w = r.below(10);
+                if w != 5 {
+                    break w;
+                }
+            };
+            let old = u16::from_be_bytes([hdr[2 * w], hdr[2 * w + 1]]);
+            let new = match r.below(3) {
+                0 => 0,
+                1 => 0xffff,
+                _ => r.next() as u16,
+            };
+            hdr[2 * w..2 * w + 2].copy_from_slice(&new.to_be_bytes());
+            let updated = update(check, old, new);
+            let mut scratch = hdr;
+            scratch[10] = 0;
+            scratch[11] = 0;
+            let rest_is_zero = scratch.iter().all(|&b| b == 0);
+            if !rest_is_zero {
+                // RFC 1624 eqn. 3 gives what a full sum gives, -0/+0 included.
+                assert_eq!(
+                    updated,
+                    checksum(&scratch),
+                    "{hdr:02x?} {old:#x} -> {new:#x}"
+                );
+                hdr[10..12].copy_from_slice(&updated.to_be_bytes());
+                assert_eq!(checksum(&hdr), 0);
+            }
+        }
+    }
+
     #[test]
     fn odd_length_pads_with_zero() {
         assert_eq!(sum(&[0x12], 0), 0x1200);

@@ -122,6 +122,8 @@ pub mod dns;
 pub mod error;
 mod exit;
 mod linger;
+#[cfg(test)]
+mod opts_review_tests;
 pub mod poller;
 pub mod raw;
 pub mod runtime;

@@ -45,7 +45,8 @@ pub enum SockOpt {
     /// (UDP) are spread over them by flow, each flow to one socket; a broadcast or
     /// multicast datagram goes to all.
     ReusePort(bool),
-    /// `SO_BROADCAST`: allow sending to broadcast addresses.
+    /// `SO_BROADCAST`: allow sending to broadcast addresses. A TCP socket keeps it too
+    /// (it never sends to one), reads it back and passes it to what it accepts, as Linux.
     Broadcast(bool),
     /// `SO_RCVBUF`, bytes (256 to 16 MiB). It reads back as set, not doubled as Linux's
     /// (whose buffer counts its bookkeeping too): here the bytes are data. On a TCP socket
@@ -138,7 +139,9 @@ pub enum SockOpt {
     /// a valid cookie and data has its data acknowledged at once, and `accept` returns
     /// the connection before the handshake ends, with the data to read and the
     /// connection free to answer. The value is how many such connections may wait for
-    /// the handshake's end at once (Linux's `qlen`); 0, the default, turns it off.
+    /// the handshake's end at once (Linux's `qlen`); 0, the default, turns it off. Set
+    /// before `listen` or on a listener: a connection refuses it (`InvalidInput`, Linux's
+    /// EINVAL) and reads 0, an accepted one too.
     FastOpen(usize),
 }
 
@@ -212,6 +215,10 @@ struct LocalOpts {
     send_timeout: Option<Duration>,
     nonblocking: bool,
     keepalive: bool,
+    /// `SO_BROADCAST` of a stream socket: TCP never sends to a broadcast address, but
+    /// Linux keeps the flag on any socket, reads it back and passes it to what a listener
+    /// accepts.
+    broadcast: bool,
     linger: Option<Duration>,
     /// A non-blocking `connect` returned while its handshake was under way and no later
     /// `connect` has seen it end: Linux's SS_CONNECTING, whose next `connect` after the
@@ -446,9 +453,9 @@ impl Socket {
         if self.ty != Type::Stream {
             return Err(SocketError::Unsupported("accept needs a stream socket (TCP)").into());
         }
-        let (timeout, send_timeout, linger) = {
+        let (timeout, send_timeout, linger, broadcast) = {
             let o = self.opts.lock();
-            (o.recv_timeout, o.send_timeout, o.linger)
+            (o.recv_timeout, o.send_timeout, o.linger, o.broadcast)
         };
         let (h, peer, cond) = self.wait_for(timeout, |c, _| {
             Ok(c.transport.tcp_accept(self.handle)?.map(|(h, peer)| {
@@ -466,6 +473,7 @@ impl Socket {
             o.linger = linger;
             o.recv_timeout = timeout;
             o.send_timeout = send_timeout;
+            o.broadcast = broadcast;
         }
         Ok((s, SocketAddr::V4(peer)))
     }
@@ -1188,15 +1196,17 @@ impl Socket {
     /// `setsockopt`.
     pub fn set_option(&self, opt: SockOpt) -> io::Result<()> {
         let bad = |why| -> io::Error { SocketError::InvalidInput(why).into() };
+        // A closed socket has no options left to set (Linux: EBADF), the ones kept here
+        // (timeouts, SO_LINGER) as much as the transport's.
+        if self.is_closed() {
+            return Err(SocketError::Closed.into());
+        }
         match opt {
             SockOpt::RecvTimeout(Some(d)) | SockOpt::SendTimeout(Some(d)) if d.is_zero() => {
                 return Err(bad("a timeout of zero; use None to block"));
             }
             SockOpt::RecvTimeout(t) => self.opts.lock().recv_timeout = t,
             SockOpt::Linger(t) => {
-                if self.is_closed() {
-                    return Err(SocketError::Closed.into());
-                }
                 self.opts.lock().linger = t;
                 // The end of the program closes open sockets as `close` would: it must
                 // know which reset (SO_LINGER of zero).
@@ -1208,6 +1218,7 @@ impl Socket {
             // SO_KEEPALIVE is a socket-level option Linux keeps on any socket; TCP_NODELAY
             // and TCP_CORK are TCP's (ENOPROTOOPT on UDP and raw sockets).
             SockOpt::KeepAlive(on) if self.ty != Type::Stream => self.opts.lock().keepalive = on,
+            SockOpt::Broadcast(on) if self.ty == Type::Stream => self.opts.lock().broadcast = on,
             SockOpt::NoDelay(_) | SockOpt::Cork(_) if self.ty != Type::Stream => {
                 return Err(bad(TCP_NODELAY_CORK));
             }
@@ -1323,6 +1334,20 @@ impl Socket {
                     SockOpt::ReusePort(on) => {
                         transport.tcp(self.handle)?.reuse_port = on;
                         return Ok(());
+                    }
+                    // TCP_FASTOPEN sizes a listener's queue: Linux takes it in CLOSE
+                    // and LISTEN only (EINVAL on a connection).
+                    SockOpt::FastOpen(_)
+                        if !matches!(
+                            transport.tcp(self.handle)?.state(),
+                            transport::TcpState::Closed
+                                | transport::TcpState::TimeWait
+                                | transport::TcpState::Listen
+                        ) =>
+                    {
+                        return Err(SocketError::InvalidInput(
+                            "TCP_FASTOPEN is set on a listener or before connect",
+                        ));
                     }
                     _ => {}
                 }
@@ -1443,6 +1468,9 @@ impl Socket {
         if name == SockOptName::Mtu {
             return self.path_mtu().map(SockOpt::Mtu);
         }
+        if self.is_closed() {
+            return Err(SocketError::Closed.into());
+        }
         {
             let o = self.opts.lock();
             match name {
@@ -1454,6 +1482,9 @@ impl Socket {
                 }
                 SockOptName::KeepAlive if self.ty != Type::Stream => {
                     return Ok(SockOpt::KeepAlive(o.keepalive))
+                }
+                SockOptName::Broadcast if self.ty == Type::Stream => {
+                    return Ok(SockOpt::Broadcast(o.broadcast))
                 }
                 SockOptName::Congestion if self.ty != Type::Stream => {
                     return Err(SocketError::InvalidInput(
@@ -1552,7 +1583,6 @@ impl Socket {
                     Ok(match name {
                         SockOptName::ReuseAddr => SockOpt::ReuseAddr(t.reuse_addr),
                         SockOptName::ReusePort => SockOpt::ReusePort(t.reuse_port),
-                        SockOptName::Broadcast => SockOpt::Broadcast(false),
                         SockOptName::RecvBuffer => SockOpt::RecvBuffer(t.rcvbuf()),
                         SockOptName::SendBuffer => SockOpt::SendBuffer(o.sndbuf),
                         SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),

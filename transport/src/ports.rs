@@ -66,4 +66,14 @@ mod tests {
         assert_eq!(p, 50000);
         assert_eq!(pick(&mut rng, |_| true), None);
     }
+
+    #[test]
+    fn the_search_wraps_round_the_range() {
+        for seed in 0..200 {
+            let mut rng = Rng::new(seed);
+            for free in [*EPHEMERAL.start(), *EPHEMERAL.end()] {
+                assert_eq!(pick(&mut rng, |p| p != free), Some(free), "seed {seed}");
+            }
+        }
+    }
 }

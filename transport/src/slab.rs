@@ -78,6 +78,8 @@ impl<T> Slab<T> {
         }
         let i = match self.free.pop() {
             Some(i) => i as usize,
+            // Retired slots aside, `max` keeps the index within a handle's 31 bits.
+            None if self.slots.len() > u32::MAX as usize >> 1 => return None,
             None => {
                 self.slots.push(Slot {
                     generation: 0,
@@ -118,7 +120,11 @@ impl<T> Slab<T> {
             return None;
         }
         let item = slot.item.take()?;
-        self.free.push(i as u32);
+        // A slot that has used up its generations is retired, not reused: the next would
+        // wrap round and name again what an old, stale handle names.
+        if slot.generation != u32::MAX {
+            self.free.push(i as u32);
+        }
         self.len -= 1;
         Some(item)
     }
@@ -165,6 +171,26 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s.iter().count(), 2);
         assert_eq!(s.get(b), Some(&"b"));
+    }
+
+    #[test]
+    fn a_stale_handle_stays_stale_when_the_generation_would_wrap() {
+        let mut s = Slab::new(Table::Tcp, 4);
+        let a = s.insert("a").unwrap();
+        assert_eq!(s.remove(a), Some("a"));
+        // As if the slot had been reused 2^32 - 2 more times since (a closing and opening
+        // loop, the free list handing the same slot back each time).
+        s.slots[a.index() >> 1].generation = u32::MAX - 1;
+        let b = s.insert("b").unwrap();
+        assert_eq!(s.remove(b), Some("b"));
+        for _ in 0..3 {
+            let c = s.insert("c").unwrap();
+            assert_ne!(c, a, "a handle named twice");
+            assert!(s.get(a).is_none() && s.get(b).is_none());
+            assert_eq!(s.remove(c), Some("c"));
+        }
+        assert_eq!(s.len(), 0);
+        assert_eq!(s.iter().count(), 0);
     }
 
     #[test]

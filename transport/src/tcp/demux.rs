@@ -13,6 +13,16 @@ use ip::{Datagram, Delivery, IcmpErrorReport, IpTx};
 use netif::Instant;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+/// The options a listener's connection starts with: the listener's, as Linux copies the
+/// listening socket, but for its `TCP_FASTOPEN` queue, which is the listener's own (Linux's
+/// accepted socket reads 0).
+fn child_opts(listener: ConnOpts) -> ConnOpts {
+    ConnOpts {
+        fastopen: 0,
+        ..listener
+    }
+}
+
 impl Transport {
     pub(crate) fn tcp_deliver(
         &mut self,
@@ -423,6 +433,7 @@ impl Transport {
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
         let fo = self.tcp_fastopen_syn(local, remote, seg, payload, opts.fastopen, fo_pending);
         let fo_child = matches!(fo, SynFastOpen::Data(_));
+        let opts = child_opts(opts);
         let mut child = TcpSock::new(opts);
         child.local = Some(local);
         (child.reuse_addr, child.reuse_port) = reuse;
@@ -656,7 +667,7 @@ impl Transport {
                 self.tcp.stats.drop_accept_queue_full += 1;
                 return true;
             }
-            (s.opts, (s.reuse_addr, s.reuse_port))
+            (child_opts(s.opts), (s.reuse_addr, s.reuse_port))
         };
         let mtu = super::conn::open_mtus(tx, *remote.ip());
         let ts_offset = self.tcp.isn.ts_offset(local, remote);
