@@ -1,7 +1,10 @@
 //! The Identification of the datagrams this host sends (RFC 791; RFC 6864; RFC 7739 5.3):
 //! hash-based counters. The (source, destination, protocol) of a datagram picks one of
 //! [`BUCKETS`] counters through SipHash keyed by a secret, and that counter, which starts
-//! at a value drawn from the secret too, counts up by one. IDs towards one destination are
+//! at a value drawn from the secret too, counts up by one; the ID is the counter plus an
+//! offset of the flow's own, from another keyed hash (RFC 7739 5.3's G), so that a host
+//! whose flow shares a counter with a victim's learns how fast it moves but not the
+//! victim's IDs. IDs towards one destination are
 //! unique for as long as a counter takes to wrap (what reassembly needs), but say nothing
 //! about the datagrams sent to other destinations (a global counter tells any peer the
 //! host's whole output rate, and lets an off-path attacker predict the ID of the next
@@ -17,9 +20,9 @@ pub(crate) struct Idents {
     k0: u64,
     k1: u64,
     counters: Box<[u16]>,
-    /// The last flow asked for and its bucket: a run of datagrams to one destination (a
-    /// TCP transfer) hashes once.
-    last: Option<([u8; 9], usize)>,
+    /// The last flow asked for, its bucket and its offset: a run of datagrams to one
+    /// destination (a TCP transfer) hashes once.
+    last: Option<([u8; 9], usize, u16)>,
 }
 
 impl Idents {
@@ -51,17 +54,19 @@ impl Idents {
         flow[..4].copy_from_slice(&src.octets());
         flow[4..8].copy_from_slice(&dst.octets());
         flow[8] = protocol;
-        let i = match self.last {
-            Some((f, i)) if f == flow => i,
+        let (i, offset) = match self.last {
+            Some((f, i, offset)) if f == flow => (i, offset),
             _ => {
                 let i = (siphash24(self.k0, self.k1, &flow) % BUCKETS as u64) as usize;
-                self.last = Some((flow, i));
-                i
+                // Another function of the flow: the keys swapped.
+                let offset = siphash24(self.k1, self.k0, &flow) as u16;
+                self.last = Some((flow, i, offset));
+                (i, offset)
             }
         };
         let first = self.counters[i].wrapping_add(1);
         self.counters[i] = self.counters[i].wrapping_add(n.max(1));
-        first
+        first.wrapping_add(offset)
     }
 }
 
@@ -89,6 +94,36 @@ mod tests {
         let tcp = ids.next(A, B, 6);
         assert_eq!(ids.next(A, B, 17), first.wrapping_add(3));
         assert_eq!(ids.next(A, B, 6), tcp.wrapping_add(1));
+    }
+
+    /// Two flows that share a counter (found by search under this key) do not share IDs:
+    /// the host sending the first cannot tell the second's next ID from its own (RFC 7739
+    /// 3.1), only that the counter moved.
+    #[test]
+    fn flows_sharing_a_counter_have_ids_of_their_own() {
+        let mut ids = Idents::new(3);
+        let bucket = |ids: &Idents, d: Ipv4Addr| {
+            let mut flow = [0u8; 9];
+            flow[..4].copy_from_slice(&A.octets());
+            flow[4..8].copy_from_slice(&d.octets());
+            flow[8] = 17;
+            (siphash24(ids.k0, ids.k1, &flow) % BUCKETS as u64) as usize
+        };
+        let victim = B;
+        let attacker = (1..100_000u32)
+            .map(|i| Ipv4Addr::from(0x0b00_0000 + i))
+            .find(|&d| bucket(&ids, d) == bucket(&ids, victim))
+            .expect("a colliding address");
+        let seen = ids.next(A, attacker, 17);
+        let next = ids.next(A, victim, 17);
+        assert_ne!(
+            next,
+            seen.wrapping_add(1),
+            "the victim's ID follows the attacker's"
+        );
+        // Each flow still counts up by one.
+        assert_eq!(ids.next(A, victim, 17), next.wrapping_add(1));
+        assert_eq!(ids.next(A, attacker, 17), seen.wrapping_add(3));
     }
 
     #[test]

@@ -876,3 +876,81 @@ fn a_loss_within_an_ecn_reductions_round_trip_cuts_nothing_more() {
         assert!(c.tcb.cc.cwnd() <= after_ecn.0, "{alg}");
     }
 }
+
+/// RFC 3168 6.1.2 and RFC 5681 3.1: a timeout within the round trip of an ECN reduction
+/// collapses the window but does not cut ssthresh a second time for the same window of
+/// data, as Linux's tcp_enter_loss keeps ssthresh in CWR (found in the last session's
+/// list: it was cut again from the flight).
+#[test]
+fn a_timeout_within_an_ecn_reductions_round_trip_keeps_ssthresh() {
+    for alg in [Algorithm::Cubic, Algorithm::Reno] {
+        let mut c = Conn::established(ConnOpts {
+            congestion: alg,
+            ..opts()
+        });
+        c.tcb.ecn_ok = true;
+        c.tcb.write(&bytes(4 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += Duration::from_millis(20);
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+        c.tcb.cc.set_cwnd(40 * PEER_MSS);
+        c.tcb.write(&bytes(40 * PEER_MSS));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        assert_eq!(c.take().len(), 40);
+        let una = c.our_una();
+        c.now += Duration::from_millis(20);
+        let r = c.seg(flags::ACK | flags::ECE, una + PEER_MSS);
+        c.deliver(&r, &[]);
+        assert_eq!(c.stats.ecn_reductions, 1, "{alg}");
+        let ssthresh = c.tcb.cc.ssthresh();
+        until_the_first_timeout(&mut c);
+        assert_eq!(c.tcb.cc.cwnd(), PEER_MSS, "{alg}");
+        assert_eq!(
+            c.tcb.cc.ssthresh(),
+            ssthresh,
+            "{alg}: cut twice in one window"
+        );
+    }
+}
+
+/// Likewise a timeout during a fast recovery (before `recover` is acknowledged): the
+/// recovery cut ssthresh for this window, and the timeout leaves it (Linux's Recovery
+/// state before high_seq).
+#[test]
+fn a_timeout_during_a_fast_recovery_keeps_its_ssthresh() {
+    let mut c = Conn::established(ConnOpts {
+        congestion: Algorithm::Reno,
+        ..opts()
+    });
+    c.tcb.tlp_enabled = false;
+    c.tcb.write(&bytes(4 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    c.take();
+    c.now += Duration::from_millis(20);
+    let r = c.seg(flags::ACK, c.tcb.snd_max);
+    c.deliver(&r, &[]);
+    c.tcb.cc.set_cwnd(40 * PEER_MSS);
+    c.tcb.write(&bytes(80 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let sent = c.take();
+    let una = c.our_una();
+    c.now += Duration::from_millis(20);
+    // Segments 1 to 3 SACKed: 0 is lost, recovery begins (ssthresh half the flight).
+    // More SACKs let new data out, so the flight grows past what it was.
+    for s in &sent[1..36] {
+        let mut r = c.seg(flags::ACK, una);
+        r.sack[0] = (una + PEER_MSS, s.r.seq + s.data.len());
+        r.sack_count = 1;
+        c.deliver(&r, &[]);
+    }
+    assert!(c.tcb.in_recovery);
+    let ssthresh = c.tcb.cc.ssthresh();
+    let flight = c.tcb.snd_max.since(una);
+    assert!(flight > 2 * ssthresh + 2 * PEER_MSS, "{flight} {ssthresh}");
+    // Then nothing more comes back until the retransmission timer fires.
+    until_the_first_timeout(&mut c);
+    assert_eq!(c.tcb.cc.cwnd(), PEER_MSS);
+    assert_eq!(c.tcb.cc.ssthresh(), ssthresh, "cut twice in one window");
+}

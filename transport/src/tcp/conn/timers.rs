@@ -263,11 +263,19 @@ impl Tcb {
                 self.timers.clear(Timer::Tlp);
                 let flight = self.snd_max.since(self.snd_una);
                 let first = self.backoff == 0;
-                self.cc.on_rto(flight, self.mss, first, now);
+                // ssthresh is cut once per window of data (RFC 3168 6.1.2, RFC 5681 3.1):
+                // not again by a timeout within the round trip of an ECN reduction or of
+                // a fast recovery, which already cut it for this window (as Linux's
+                // tcp_enter_loss keeps ssthresh in CWR or Recovery before high_seq);
+                // that reduction's undo state stands.
+                let already_cut = self.in_ecn_reduction()
+                    || (self.in_recovery && !self.rto_recovery && self.snd_una.lt(self.recover));
+                let cut = first && !already_cut;
+                self.cc.on_rto(flight, self.mss, cut, now);
                 self.reduced_window();
                 if !self.sack_ok {
                     self.undo.close();
-                } else if first {
+                } else if cut {
                     // Later timeouts of the same run belong to this episode.
                     self.undo.start();
                 }
