@@ -18,12 +18,15 @@
 //! refuses is in the file too). Records are written in the order of their timestamps, from
 //! any thread. Each record is flushed, so a file read while recording is complete. A failing write never breaks the device: it is
 //! counted, remembered, and recording stops, the file cut back to its last whole record.
+//! A write never waits either: a FIFO is written non-blocking, and a record its reader has
+//! no room for (it stopped reading) is dropped and counted ([`PcapHandle::dropped`]); one it
+//! took only part of is finished before any other, so the stream stays whole.
 
 use crate::vnet::FrameMeta;
 use crate::{Device, DeviceInfo};
 use parking_lot::Mutex;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -75,29 +78,88 @@ pub fn record_header(at: SystemTime, frame_len: usize) -> ([u8; RECORD_HEADER_LE
 
 /// An open capture file.
 struct Recording {
-    out: BufWriter<File>,
+    out: File,
     path: PathBuf,
+    /// Bytes written to the file.
+    written: u64,
     /// Bytes of the file that are whole: the global header and every record written.
     whole: u64,
+    /// What the file has not taken yet of the last record (a full FIFO took part of it):
+    /// at most one record.
+    pending: Vec<u8>,
 }
 
 impl Recording {
-    fn write_record(&mut self, at: SystemTime, frame: &[u8]) -> io::Result<()> {
-        let (header, keep) = record_header(at, frame.len());
-        self.out.write_all(&header)?;
-        self.out.write_all(frame.get(..keep).unwrap_or(frame))?;
-        self.out.flush()?;
-        self.whole += (RECORD_HEADER_LEN + keep) as u64;
+    fn new(out: File, path: PathBuf) -> Recording {
+        Recording {
+            out,
+            path,
+            written: 0,
+            whole: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Write what the file takes of `pending`, without waiting: all of it, unless a FIFO
+    /// opened non-blocking is full.
+    fn push_pending(&mut self) -> io::Result<()> {
+        while !self.pending.is_empty() {
+            match self.out.write(&self.pending) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.pending.drain(..n);
+                    self.written += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        self.whole = self.written;
         Ok(())
+    }
+
+    /// Write `bytes` (the global header, or a record) whole. `Ok(false)`: not a byte of it
+    /// could be written (a full FIFO), or the last record is still being finished; it is
+    /// dropped.
+    fn write_whole(&mut self, bytes: &[&[u8]]) -> io::Result<bool> {
+        self.push_pending()?;
+        if !self.pending.is_empty() {
+            return Ok(false);
+        }
+        let before = self.written;
+        bytes.iter().for_each(|b| self.pending.extend_from_slice(b));
+        self.push_pending()?;
+        if self.written == before && !self.pending.is_empty() {
+            self.pending.clear();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn write_record(&mut self, at: SystemTime, frame: &[u8]) -> io::Result<bool> {
+        let (header, keep) = record_header(at, frame.len());
+        self.write_whole(&[&header, frame.get(..keep).unwrap_or(frame)])
+    }
+
+    /// Finish the last record; an error if a FIFO still has no room for its rest.
+    fn finish(&mut self) -> io::Result<()> {
+        self.push_pending()?;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "the reader stopped reading: the last record is cut short",
+        ))
     }
 
     /// After a failed write: close the file with the part of a record that reached it cut
     /// off, so that it ends with a whole record (readers take a short one for a damaged
-    /// file). What the buffer still holds is dropped, not written on the way out.
+    /// file).
     fn abandon(self) {
-        let (file, _unwritten) = self.out.into_parts();
         // Best effort: the error that brought us here is counted already.
-        let _ = file.set_len(self.whole);
+        let _ = self.out.set_len(self.whole);
     }
 }
 
@@ -107,6 +169,8 @@ struct Shared {
     /// Mirrors `recording.is_some()`, so the per-frame check does not take the lock.
     active: AtomicBool,
     packets: AtomicU64,
+    /// Records a FIFO had no room for.
+    dropped: AtomicU64,
     write_errors: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -130,6 +194,7 @@ impl std::fmt::Debug for PcapHandle {
         f.debug_struct("PcapHandle")
             .field("path", &self.path())
             .field("packets", &self.packets())
+            .field("dropped", &self.dropped())
             .field("write_errors", &self.write_errors())
             .finish()
     }
@@ -144,25 +209,38 @@ impl PcapHandle {
     /// Create (or truncate) `path`, write the global header, and record from now on. If a
     /// recording was running it is stopped first (a failure to flush it is counted in
     /// [`write_errors`](Self::write_errors), not returned). On error nothing is recording.
+    /// A FIFO waits for its reader, as a blocking open waits, and is then written
+    /// non-blocking.
     pub fn start(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
         let path = path.as_ref().to_path_buf();
-        self.start_file(File::create(&path)?, path)
+        if std::fs::metadata(&path).is_ok_and(|m| m.file_type().is_fifo()) {
+            // A blocking open returns once a reader has the FIFO open; the non-blocking
+            // open below then finds it (without one it fails with ENXIO).
+            drop(File::options().write(true).open(&path)?);
+        }
+        let file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)?;
+        self.start_file(file, path)
     }
 
     /// `start` with `file` already open for writing at `path` (a caller that must not
-    /// block in `open`, say on a FIFO without a reader, opens it itself). The file is
+    /// block in `open`, say on a FIFO without a reader, opens it itself; a FIFO should be
+    /// left non-blocking, or a reader that stops reading stalls the device). The file is
     /// written from where it stands: not truncated here.
     pub fn start_file(&self, file: File, path: PathBuf) -> io::Result<()> {
         let mut slot = self.shared.recording.lock();
         self.end(&mut slot);
-        let mut out = BufWriter::new(file);
-        out.write_all(&global_header())?;
-        out.flush()?;
-        *slot = Some(Recording {
-            out,
-            path,
-            whole: GLOBAL_HEADER_LEN as u64,
-        });
+        let mut rec = Recording::new(file, path);
+        if !rec.write_whole(&[&global_header()])? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        rec.finish()?;
+        *slot = Some(rec);
         self.shared.active.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -177,7 +255,7 @@ impl PcapHandle {
     fn end(&self, slot: &mut Option<Recording>) {
         if let Some(mut old) = slot.take() {
             self.shared.active.store(false, Ordering::Relaxed);
-            if let Err(e) = old.out.flush() {
+            if let Err(e) = old.finish() {
                 self.shared.note_error(&old.path, &e);
             }
         }
@@ -188,7 +266,7 @@ impl PcapHandle {
         let mut slot = self.shared.recording.lock();
         self.shared.active.store(false, Ordering::Relaxed);
         match slot.take() {
-            Some(mut rec) => rec.out.flush(),
+            Some(mut rec) => rec.finish(),
             None => Ok(()),
         }
     }
@@ -209,6 +287,11 @@ impl PcapHandle {
     /// Records written since the handle was made (over all files).
     pub fn packets(&self) -> u64 {
         self.shared.packets.load(Ordering::Relaxed)
+    }
+
+    /// Records dropped because a FIFO's reader left no room for them (over all files).
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Writes that failed (each one stopped the recording it happened in).
@@ -249,8 +332,11 @@ impl PcapHandle {
         };
         let at = at.unwrap_or_else(SystemTime::now);
         match rec.write_record(at, frame) {
-            Ok(()) => {
+            Ok(true) => {
                 self.shared.packets.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 self.shared.note_error(&rec.path, &e);
@@ -266,11 +352,7 @@ impl PcapHandle {
     /// make writes fail).
     #[cfg(test)]
     fn install_raw(&self, file: File, path: PathBuf) {
-        *self.shared.recording.lock() = Some(Recording {
-            out: BufWriter::new(file),
-            path,
-            whole: 0,
-        });
+        *self.shared.recording.lock() = Some(Recording::new(file, path));
         self.shared.active.store(true, Ordering::Relaxed);
     }
 }
@@ -639,6 +721,46 @@ mod tests {
         assert!(records
             .iter()
             .all(|(orig, data)| *orig == 1_000 && data.len() == 1_000));
+    }
+
+    /// `pcap start FIFO` with a reader that stops reading (a paused Wireshark, a
+    /// stopped `tcpdump -r -`): a record is written by the thread that receives or sends
+    /// the frame, under the recording's lock, so once the pipe is full each write blocks
+    /// that thread, and the stack with it, for as long as the reader stalls; `pcap stop`
+    /// waits on the same lock. A record that does not fit the pipe must be dropped and
+    /// counted, and the device go on.
+    #[test]
+    fn a_stalled_fifo_reader_drops_records_instead_of_blocking() {
+        let fifo = TempPath::new("fifo");
+        let made = Command::new("mkfifo").arg(&fifo.0).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        // The reader: open, never read (until the end of the test).
+        let reader = {
+            use std::os::unix::fs::OpenOptionsExt;
+            File::options()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo.0)
+                .unwrap()
+        };
+        let handle = PcapHandle::new();
+        handle.start(&fifo.0).unwrap();
+        let h = handle.clone();
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let recorder = std::thread::spawn(move || {
+            // 300 KB of records: several times what a pipe holds (64 KB by default).
+            for i in 0..300 {
+                h.record(&udp_frame(i, 1_000 - 42));
+            }
+            let _ = done_tx.send(());
+        });
+        let finished = done_rx.recv_timeout(Duration::from_secs(3)).is_ok();
+        // Unblock the recorder whatever happened, so the test ends.
+        drop(reader);
+        recorder.join().unwrap();
+        assert!(finished, "recording blocked on a full FIFO");
+        assert!(handle.dropped() > 0, "{handle:?}");
+        assert_eq!(handle.packets() + handle.dropped(), 300, "{handle:?}");
     }
 
     #[test]

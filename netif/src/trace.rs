@@ -810,11 +810,10 @@ fn describe_ipv4(out: &mut Lines<'_>, payload: &[u8]) {
         let total = usize::from(hdr.total_len());
         let header = hdr.slice().len();
         if total < header || total > payload.len() {
-            let need = if total < header { header } else { total };
-            let have = if total < header { total } else { payload.len() };
+            let frame = payload.len();
             out.malformed(
                 L::IP,
-                format_args!("ipv4 {src} > {dst}: length field gives {total} bytes, header {header}, frame {have} (need {need})"),
+                format_args!("ipv4 {src} > {dst}: length field gives {total} bytes, header {header}, frame {frame}"),
             );
             return;
         }
@@ -980,7 +979,8 @@ fn describe_icmp(out: &mut Lines<'_>, t: &Transport<'_>) {
 }
 
 /// The start of the datagram an ICMP error quotes, as ` for 10.0.0.1:53 > 10.0.0.2:5353 UDP`
-/// (empty if it does not decode).
+/// (empty if it does not decode). A later fragment's data is the middle of its datagram,
+/// not a transport header: it shows as ` for 10.0.0.1 > 10.0.0.2 UDP frag off=1480`.
 struct QuotedDatagram<'a>(&'a [u8]);
 
 impl fmt::Display for QuotedDatagram<'_> {
@@ -989,8 +989,16 @@ impl fmt::Display for QuotedDatagram<'_> {
             return Ok(());
         };
         let proto = h.protocol().0;
+        let offset = h.fragments_offset().byte_offset();
         let after = self.0.get(h.slice().len()..).unwrap_or(&[]);
         match (proto, after) {
+            _ if offset != 0 => write!(
+                f,
+                " for {} > {} {} frag off={offset}",
+                h.source_addr(),
+                h.destination_addr(),
+                ProtoName(proto)
+            ),
             (6 | 17, [a, b, c, d, ..]) => write!(
                 f,
                 " for {}:{} > {}:{} {}",
@@ -1965,6 +1973,62 @@ mod tests {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(!lines[0].contains("malformed"), "{}", lines[0]);
         assert!(lines[0].contains("frag off=1480"), "{}", lines[0]);
+    }
+
+    /// An ICMP error quoting a later fragment of a UDP datagram (RFC 792: the quoted
+    /// datagram is "the internet header plus the first 64 bits of the original datagram's
+    /// data", and only the first fragment's data starts with the UDP header; RFC 791 3.2).
+    /// The bytes after a non-first fragment's header are the middle of the datagram, yet
+    /// the trace read them as ports ("for 10.0.0.2:257 > 10.0.0.1:257 UDP").
+    #[test]
+    fn an_icmp_error_quoting_a_later_fragment_shows_no_ports() {
+        let later = fragment(1480, false, &[1; 100]);
+        let quoted = &later[14..14 + 28];
+        let expired = frame!(
+            PacketBuilder::ethernet2(OUR_MAC, PEER_MAC)
+                .ipv4(OUR_IP, PEER_IP, 64)
+                .icmpv4(Icmpv4Type::TimeExceeded(
+                    etherparse::icmpv4::TimeExceededCode::FragmentReassemblyTimeExceeded
+                )),
+            quoted
+        );
+        let lines = rx(TraceLayers::ICMP, &expired);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("for 10.0.0.2 > 10.0.0.1 UDP frag off=1480 len"),
+            "no ports in a later fragment: {}",
+            lines[0]
+        );
+        // The first fragment's quote still shows them.
+        let first = &sample_frames()[5];
+        let expired = frame!(
+            PacketBuilder::ethernet2(OUR_MAC, PEER_MAC)
+                .ipv4(OUR_IP, PEER_IP, 64)
+                .icmpv4(Icmpv4Type::TimeExceeded(
+                    etherparse::icmpv4::TimeExceededCode::FragmentReassemblyTimeExceeded
+                )),
+            &first[14..14 + 28]
+        );
+        assert!(rx(TraceLayers::ICMP, &expired)[0].contains("for 10.0.0.2:4660 > 10.0.0.1:53 UDP"));
+    }
+
+    /// A later fragment whose total length (10) is below its header's (20): the
+    /// malformed line gave the length field's value as the frame's ("frame 10 (need
+    /// 20)"), where the frame holds 120 bytes of IP.
+    #[test]
+    fn a_later_fragment_shorter_than_its_header_says_the_frame_length() {
+        let mut f = ipv4_raw(17, 1480, false, &[0xff; 100]);
+        f[14 + 2..14 + 4].copy_from_slice(&10u16.to_be_bytes());
+        f[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+        let c = crate::checksum::finish(crate::checksum::sum(&f[14..34], 0));
+        f[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+        let lines = rx(TraceLayers::IP, &f);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("length field gives 10 bytes, header 20, frame 120"),
+            "{}",
+            lines[0]
+        );
     }
 
     /// An IEEE 802.3 frame (an STP BPDU, as a Linux bridge sends): the two bytes after the

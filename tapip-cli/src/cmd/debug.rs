@@ -9,8 +9,12 @@ pub fn run(ctx: &Ctx, a: Debug) -> Result<(), String> {
     let (background, clear) = (a.background, a.clear);
     let mut layers = TraceLayers::NONE;
     for w in &a.layers {
-        let l = TraceLayers::parse(w).map_err(|_| {
-            format!("debug: unknown layer '{w}' (dev, l2, arp, ip, icmp, udp, tcp, tcpstate, all)")
+        // The word that names no layer, not the whole argument (`ip,bogus`).
+        let l = TraceLayers::parse(w).map_err(|e| {
+            format!(
+                "debug: unknown layer '{}' (dev, l2, arp, ip, icmp, udp, tcp, tcpstate, all)",
+                e.0
+            )
         })?;
         layers = layers.union(l);
     }
@@ -74,6 +78,17 @@ mod tests {
             "the background 'debug -n tcp' was turned off: {:?}",
             ctx.trace.layers()
         );
+        testing::finish(ctx);
+    }
+
+    /// `debug ip,bogus` (layers may be joined by commas): the error named the whole
+    /// argument, 'ip,bogus', as the unknown layer, where `ip` is one.
+    #[test]
+    fn an_unknown_layer_in_a_list_is_named_alone() {
+        let ctx = testing::ctx();
+        let e = testing::run_line(&ctx, "debug -n ip,bogus").unwrap_err();
+        assert!(e.starts_with("debug: unknown layer 'bogus' ("), "{e}");
+        assert_eq!(ctx.trace.layers(), TraceLayers::NONE);
         testing::finish(ctx);
     }
 }

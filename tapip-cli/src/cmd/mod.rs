@@ -314,7 +314,15 @@ fn pcap(ctx: &Ctx, action: PcapAction) -> Result<Vec<String>, String> {
             // ends the wait): frames never wait for the open.
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
-            let opened = open_waiting(&file, &opts, true, &|| ctx.sig.stop_requested());
+            let opened =
+                open_waiting(&file, &opts, true, &|| ctx.sig.stop_requested()).and_then(|f| {
+                    // Written non-blocking: a FIFO whose reader stops reading costs records
+                    // (counted), not the threads that receive and send frames.
+                    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+                    let flags = OFlag::from_bits_truncate(fcntl(&f, FcntlArg::F_GETFL)?);
+                    fcntl(&f, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+                    Ok(f)
+                });
             let stopped = pcap_stopped(ctx);
             let started = match opened {
                 Ok(f) => ctx.pcap.start_file(f, file.clone()),

@@ -265,6 +265,7 @@ pub fn run(ctx: &Ctx) {
             ("drop_lines", ctx.trace.dropped_lines()),
             ("pcap_packets", ctx.pcap.packets()),
             ("drop_pcap_write_errors", ctx.pcap.write_errors()),
+            ("drop_pcap_reader_full", ctx.pcap.dropped()),
         ],
     );
     line(
