@@ -1019,6 +1019,14 @@ impl IpTx for Output {
         Ok(ifindex)
     }
 
+    fn group_ifindex(&self, group: Ipv4Addr, iface: Ipv4Addr) -> Option<usize> {
+        let named = (!iface.is_unspecified())
+            .then(|| self.ifaces.iter().find(|i| i.ip() == Some(iface)))
+            .flatten()
+            .map(|i| i.ifindex);
+        named.or_else(|| self.send_route(group, None, None, None).map(|r| r.ifindex))
+    }
+
     fn leave_group(
         &mut self,
         group: Ipv4Addr,

@@ -245,6 +245,14 @@ pub trait IpTx {
         None
     }
 
+    /// The index of the interface a membership of `group` named by `iface` is on, as
+    /// Linux's `ip_mc_find_dev`: the interface with that address, else (0.0.0.0, or an
+    /// address no interface has) the one the route to the group leaves by.
+    fn group_ifindex(&self, group: Ipv4Addr, iface: Ipv4Addr) -> Option<usize> {
+        let _ = (group, iface);
+        None
+    }
+
     /// A socket joins `group` on the interface whose address is `iface` (0.0.0.0: the one
     /// a datagram to the group would leave by). The first on an interface makes it a
     /// member and reports it (IGMP). Returns the interface's index, for `leave_group`.

@@ -768,8 +768,14 @@ impl Transport {
         if addr.is_unspecified() || !tx.is_local(addr) {
             return Err(GroupError::NoInterface.into());
         }
+        // A membership is the interface's, whatever its address is now (Linux keeps the
+        // index): joined by an address the interface has since changed, it is the same.
+        let index = tx.group_ifindex(group, addr);
         let groups = self.groups_of(h)?;
-        if groups.iter().any(|j| j.group == group && j.iface == addr) {
+        if groups
+            .iter()
+            .any(|j| j.group == group && Some(j.ifindex) == index)
+        {
             return Err(TransportError::AddrInUse);
         }
         if groups.len() >= udp::MAX_MEMBERSHIPS {
@@ -796,15 +802,21 @@ impl Transport {
         tx: &mut dyn IpTx,
         now: Instant,
     ) -> Result<(), TransportError> {
-        let addr = if iface.is_unspecified() {
-            tx.route_info(group).map(|(src, _)| src)
-        } else {
-            Some(iface)
-        };
+        // By the interface's index, as Linux (`ip_mc_find_dev`): the interface with that
+        // address or the route's, so a membership joined before the interface's address
+        // changed is left by its new one; with neither, by the address given at the join
+        // (0.0.0.0: the socket's first membership of the group).
+        let index = tx.group_ifindex(group, iface);
         let groups = self.groups_of(h)?;
         let i = groups
             .iter()
-            .position(|j| j.group == group && addr.is_none_or(|a| j.iface == a))
+            .position(|j| {
+                j.group == group
+                    && match index {
+                        Some(x) => j.ifindex == x,
+                        None => iface.is_unspecified() || j.iface == iface,
+                    }
+            })
             .ok_or(TransportError::AddrNotAvailable)?;
         let j = groups.remove(i);
         tx.leave_group(j.group, j.ifindex, now)?;

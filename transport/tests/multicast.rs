@@ -118,3 +118,36 @@ fn dropping_a_group_by_0_0_0_0_leaves_it_on_the_routes_interface() {
     t.leave_multicast(h, G, US1, ip.tx(), NOW).unwrap();
     assert_eq!(members(&ip), [vec![], vec![]]);
 }
+
+/// A membership belongs to its interface, not to the address it was named by (Linux
+/// records the index): after if0's address changes (a new DHCP lease, say), joining
+/// again by the new address is the same membership (EADDRINUSE), and dropping it by the
+/// new address leaves it. Both compared the address given at the join, so the socket
+/// could neither leave the group nor see that it was in it.
+#[test]
+fn a_membership_follows_its_interface_through_an_address_change() {
+    let mut ip = two_ifaces();
+    let mut t = Transport::new(TransportConfig::default());
+    let h = t.udp_open().unwrap();
+    t.udp_bind(h, SocketAddrV4::new(ANY, 5000), ip.tx())
+        .unwrap();
+    t.join_multicast(h, G, US, ip.tx(), NOW).unwrap();
+    ip.set_address(0, Some("10.0.0.7/24".parse().unwrap()), NOW)
+        .unwrap();
+    let new = Ipv4Addr::new(10, 0, 0, 7);
+    assert_eq!(
+        t.join_multicast(h, G, new, ip.tx(), NOW),
+        Err(TransportError::AddrInUse)
+    );
+    assert_eq!(members(&ip), [vec![(G, 1)], vec![]]);
+    t.leave_multicast(h, G, new, ip.tx(), NOW).unwrap();
+    assert_eq!(members(&ip), [vec![], vec![]], "left on if0");
+    // The old address, which no interface has now, names the route's interface (if0),
+    // as Linux's ip_mc_find_dev falls back to the route: nothing is left there.
+    t.join_multicast(h, G, US1, ip.tx(), NOW).unwrap();
+    assert_eq!(
+        t.leave_multicast(h, G, US, ip.tx(), NOW),
+        Err(TransportError::AddrNotAvailable)
+    );
+    assert_eq!(members(&ip), [vec![], vec![(G, 1)]]);
+}
