@@ -42,7 +42,12 @@ impl Prr {
         self.out = self.out.saturating_add(bytes);
     }
 
-    /// An ACK that delivered `delivered` bytes (more than 0), leaving `pipe` in flight;
+    /// Nothing sent yet in the episode (the fast retransmission is still due).
+    pub(super) fn nothing_sent(&self) -> bool {
+        self.out == 0
+    }
+
+    /// An ACK that delivered `delivered` bytes (0 only before anything was sent), leaving `pipe` in flight;
     /// `safe`: it advanced SND.UNA and marked nothing newly lost. Returns sndcnt, the bytes
     /// that may go now.
     pub(super) fn on_ack(

@@ -141,13 +141,18 @@ impl Tcb {
         stats.fast_retransmits += 1;
         // PRR (RFC 9937): the episode starts from the pipe as it is. On an ACK the window
         // is held there until PRR says what this ACK lets go (`prr_on_ack`), so that a
-        // flight far below ssthresh does not leave in one burst.
+        // flight far below ssthresh does not leave in one burst; the fast retransmission
+        // is one of those segments (RFC 9937 4 computes the ACK's sndcnt with prr_out
+        // still 0 and forces a segment), sent by the output that follows the ACK. Sent
+        // here first and counted in prr_out, it went beside what the ACK delivered, a
+        // segment more than packet conservation allows.
         self.prr = prr::Prr::start(self.pipe());
         if by_ack {
             self.cc.set_cwnd(self.pipe());
+        } else {
+            // RFC 6675 5 (4.3): the first lost segment goes whatever the pipe says.
+            self.sack_send_inner(tx, stats, now, true);
         }
-        // RFC 6675 5 (4.3): the first lost segment goes whatever the pipe says.
-        self.sack_send_inner(tx, stats, now, true);
         self.timers.set(Timer::Rtx, now + self.rtt.rto());
     }
 
@@ -160,8 +165,11 @@ impl Tcb {
     /// (RFC 9937: cumulatively acknowledged or newly SACKed, net of SACKed bytes the
     /// cumulative ACK covered); `safe`: it advanced SND.UNA and marked nothing newly
     /// lost. The congestion window becomes the pipe plus what may go now.
+    /// An ACK that delivers nothing leaves the window as it is, unless nothing has gone
+    /// yet in the episode: the ACK that starts recovery (RACK's time-based rule can find a
+    /// loss on a repeated SACK) still lets the fast retransmission go.
     pub(super) fn prr_on_ack(&mut self, delivered: usize, safe: bool) {
-        if !self.prr_active() || delivered == 0 {
+        if !self.prr_active() || (delivered == 0 && !self.prr.nothing_sent()) {
             return;
         }
         let pipe = self.pipe();
@@ -574,8 +582,8 @@ mod tests {
     }
 
     /// PRR's bound below ssthresh: an ACK that reveals many losses (the pipe far below
-    /// ssthresh) lets out the fast retransmission and what the ACK delivered, not the
-    /// whole difference at once as RFC 6675 (C) did (seven more segments here).
+    /// ssthresh) lets out what the ACK delivered, the fast retransmission among it, not
+    /// the whole difference at once as RFC 6675 (C) did (seven more segments here).
     #[test]
     fn prr_does_not_burst_when_many_segments_are_lost() {
         let mut c = Conn::established(opts());
@@ -589,7 +597,11 @@ mod tests {
             out.iter().all(|s| s.r.seq.lt(una + 10 * PEER_MSS)),
             "retransmissions"
         );
-        assert_eq!(out.len(), 1 + 3, "the fast retransmission and 3 delivered");
+        assert_eq!(
+            out.len(),
+            3,
+            "3 delivered, the fast retransmission among them"
+        );
         // A safe ACK (SND.UNA advances, no new loss) lets one segment more go.
         let r = {
             let mut r = c.seg(flags::ACK, una + PEER_MSS);
@@ -603,6 +615,64 @@ mod tests {
             2 + 1,
             "two delivered, one more for a safe ACK"
         );
+    }
+
+    /// RFC 9937 4: the ACK that starts recovery computes sndcnt with prr_out still 0, and
+    /// the fast retransmission is one of the segments it lets go. Below ssthresh that is
+    /// what the ACK delivered (packet conservation, as Linux's tcp_cwnd_reduction counts it
+    /// before tcp_xmit_recovery sends): three SACKed, three sent. Sending the
+    /// retransmission first and counting it in prr_out let the MAX with DeliveredData add
+    /// a fourth.
+    #[test]
+    fn prr_entry_sends_what_the_ack_delivered_the_retransmission_included() {
+        let mut c = Conn::established(opts());
+        let una = flight_of(&mut c, 20);
+        c.now += Duration::from_millis(100);
+        // Segments 10 to 12 SACKed: 0 to 9 lost; pipe 7 segments, ssthresh 14.
+        sack_ack(&mut c, una, 10, 13);
+        assert!(c.tcb.in_recovery);
+        let out = c.take();
+        assert_eq!(
+            out.first().map(|s| s.r.seq),
+            Some(una),
+            "the fast retransmission"
+        );
+        assert_eq!(
+            out.len(),
+            3,
+            "3 delivered: {:?}",
+            out.iter().map(|s| s.r.seq).collect::<Vec<_>>()
+        );
+        assert_eq!(c.tcb.pipe(), 7 * PEER_MSS + 3 * PEER_MSS);
+        // An ACK that delivers one more segment (and no loss, no advance) lets one go.
+        sack_ack(&mut c, una, 10, 14);
+        assert_eq!(c.take().len(), 1);
+    }
+
+    /// On an ACK that starts recovery but delivers nothing (RACK's time-based rule on a
+    /// repeated SACK), the fast retransmission still goes, and only it.
+    #[test]
+    fn prr_entry_on_an_ack_that_delivers_nothing_still_retransmits() {
+        let mut c = Conn::established(opts());
+        let una = flight_of(&mut c, 20);
+        // The SACK of segment 19 comes early: RACK waits for its reordering window.
+        c.now += Duration::from_millis(100);
+        sack_ack(&mut c, una, 19, 20);
+        assert!(!c.tcb.in_recovery);
+        c.take();
+        // The same SACK again after the window: the earlier segments are now lost.
+        c.tcb.timers.clear(Timer::Reorder);
+        c.now += Duration::from_millis(200);
+        sack_ack(&mut c, una, 19, 20);
+        assert!(c.tcb.in_recovery);
+        let out = c.take();
+        assert_eq!(
+            out.len(),
+            1,
+            "{:?}",
+            out.iter().map(|s| s.r.seq).collect::<Vec<_>>()
+        );
+        assert_eq!(out[0].r.seq, una);
     }
 
     /// RFC 6675 5 (4.3) and (C): on entering recovery the first lost segment goes whatever
