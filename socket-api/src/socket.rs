@@ -18,6 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use transport::{tcp, CongestionAlgorithm, PmtuMode, SocketHandle, SocketKind};
 
+/// The ICMP protocol number, whose raw sockets take `ICMP_FILTER`.
+const ICMP: u8 = ip::ipv4::protocol::ICMP;
+
 /// Address family. Only IPv4 exists in this stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Domain {
@@ -115,6 +118,10 @@ pub enum SockOpt {
     /// source of 0.0.0.0 and an Identification of 0, and never fragments it. Always on
     /// for protocol 255 (`IPPROTO_RAW`).
     HeaderIncluded(bool),
+    /// `ICMP_FILTER` (raw ICMP sockets, Linux's `SOL_RAW` option): a mask of ICMP types
+    /// below 32 the socket does not receive (bit `t` set: type `t` kept out); 0, the
+    /// default, keeps out nothing. iputils' ping keeps out all but replies and errors.
+    IcmpFilter(u32),
     /// `IP_MTU_DISCOVER`: whether datagrams carry DF and how the path MTU bounds them
     /// ([`PmtuMode`]; `Want` by default, as on Linux). A "fragmentation needed" about a
     /// datagram of a connected UDP or raw socket not in `Dont` mode fails its next call
@@ -192,6 +199,7 @@ pub enum SockOptName {
     MulticastLoop,
     MulticastIf,
     HeaderIncluded,
+    IcmpFilter,
     MtuDiscover,
     Mtu,
     RecvErrors,
@@ -1266,6 +1274,12 @@ impl Socket {
             SockOpt::HeaderIncluded(_) if self.ty != Type::Raw => {
                 return Err(bad("IP_HDRINCL is an option of raw sockets"));
             }
+            SockOpt::IcmpFilter(_) if self.ty != Type::Raw => {
+                return Err(SocketError::Unsupported(
+                    "ICMP_FILTER is an option of ICMP raw sockets",
+                )
+                .into());
+            }
             SockOpt::Mtu(_) => return Err(bad("IP_MTU can only be read")),
             _ => {
                 self.with_core(|c, _| self.set_transport_option(c, opt))?;
@@ -1309,6 +1323,13 @@ impl Socket {
                         ));
                     }
                     SockOpt::HeaderIncluded(on) => r.header_included = on,
+                    SockOpt::IcmpFilter(_) if r.protocol() != ICMP => {
+                        // Linux's EOPNOTSUPP.
+                        return Err(SocketError::Unsupported(
+                            "ICMP_FILTER is an option of ICMP raw sockets",
+                        ));
+                    }
+                    SockOpt::IcmpFilter(mask) => r.icmp_filter = mask,
                     SockOpt::MtuDiscover(m) => r.pmtu = m,
                     SockOpt::MulticastTtl(t) => r.multicast_ttl = t,
                     SockOpt::MulticastLoop(on) => r.multicast_loop = on,
@@ -1517,6 +1538,12 @@ impl Socket {
                         SocketError::InvalidInput("IP_HDRINCL is an option of raw sockets").into(),
                     )
                 }
+                SockOptName::IcmpFilter if self.ty != Type::Raw => {
+                    return Err(SocketError::Unsupported(
+                        "ICMP_FILTER is an option of ICMP raw sockets",
+                    )
+                    .into())
+                }
                 SockOptName::MulticastTtl
                 | SockOptName::MulticastLoop
                 | SockOptName::MulticastIf
@@ -1568,6 +1595,12 @@ impl Socket {
                         SockOptName::SendBuffer => SockOpt::SendBuffer(r.sndbuf),
                         SockOptName::Tos => SockOpt::Tos(r.tos),
                         SockOptName::HeaderIncluded => SockOpt::HeaderIncluded(r.header_included),
+                        SockOptName::IcmpFilter if r.protocol() != ICMP => {
+                            return Err(SocketError::Unsupported(
+                                "ICMP_FILTER is an option of ICMP raw sockets",
+                            ))
+                        }
+                        SockOptName::IcmpFilter => SockOpt::IcmpFilter(r.icmp_filter),
                         SockOptName::MtuDiscover => SockOpt::MtuDiscover(r.pmtu),
                         SockOptName::MulticastTtl => SockOpt::MulticastTtl(r.multicast_ttl),
                         SockOptName::MulticastLoop => SockOpt::MulticastLoop(r.multicast_loop),

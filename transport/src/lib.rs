@@ -1124,6 +1124,9 @@ impl Upper for Transport {
                 continue;
             }
             matched += 1;
+            if r.filters(d.packet.payload()) {
+                continue;
+            }
             if r.push(d.packet.src(), d.packet.as_bytes()) {
                 copies += 1;
                 self.wakeups.push(h);

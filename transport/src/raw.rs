@@ -52,6 +52,9 @@ pub struct RawSocket {
     pub reuse_addr: bool,
     /// `SO_REUSEPORT`: kept for `getsockopt` (raw sockets bind no port).
     pub reuse_port: bool,
+    /// `ICMP_FILTER` (an ICMP socket's): bit `t` set, ICMP messages of type `t` (below 32)
+    /// are not queued to it; types from 32 up always are (Linux's `icmp_filter`).
+    pub icmp_filter: u32,
     rx: VecDeque<RawDatagram>,
     rx_bytes: usize,
     max_count: usize,
@@ -70,6 +73,7 @@ impl RawSocket {
             bound: None,
             broadcast: false,
             header_included: protocol == crate::RAW_SEND_ONLY,
+            icmp_filter: 0,
             peer: None,
             pmtu: ip::PmtuMode::Want,
             error: None,
@@ -144,6 +148,18 @@ impl RawSocket {
             && protocol != crate::RAW_SEND_ONLY
             && self.bound.is_none_or(|a| a == dst)
             && self.peer.is_none_or(|p| p == src)
+    }
+
+    /// Does its `ICMP_FILTER` keep out the ICMP message `payload` (the datagram's data)?
+    /// One too short to hold a type is kept out, as Linux's `icmp_filter` does.
+    pub(crate) fn filters(&self, payload: &[u8]) -> bool {
+        if self.protocol != ip::ipv4::protocol::ICMP || self.icmp_filter == 0 {
+            return false;
+        }
+        match payload.first() {
+            Some(&t) => t < 32 && self.icmp_filter & (1 << t) != 0,
+            None => true,
+        }
     }
 
     pub fn queued(&self) -> usize {

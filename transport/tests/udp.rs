@@ -1883,3 +1883,31 @@ fn sockets_with_so_reuseport_share_a_port_by_flow() {
     assert_eq!(drain_data(&mut t, b).len(), 5);
     assert!(drain_data(&mut t, a).is_empty());
 }
+
+/// `ICMP_FILTER` (Linux's `raw_seticmpfilter`, `icmp_filter`): an ICMP socket whose mask
+/// has bit `t` set does not queue messages of type `t`; types from 32 up, and sockets
+/// without a filter, take everything; a message too short for a type is kept out. The
+/// protocol stays reachable either way (the socket matched).
+#[test]
+fn an_icmp_filter_keeps_out_the_types_it_names() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let filtered = t.raw_open(1).expect("raw");
+    let all = t.raw_open(1).expect("raw");
+    // Only echo replies (0) and destination unreachables (3) pass, as ping's filter.
+    t.raw(filtered).unwrap().icmp_filter = !((1 << 0) | (1 << 3));
+    for ty in [0u8, 8, 3, 11, 40] {
+        let d = ip_proto(PEER, US, 1, &[ty, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(deliver_ip(&mut t, &mut tx, &d, false), Delivery::Delivered);
+    }
+    let d = ip_proto(PEER, US, 1, &[]);
+    deliver_ip(&mut t, &mut tx, &d, false);
+    let types = |t: &mut Transport, h| {
+        let mut v = Vec::new();
+        while let Some(d) = t.raw(h).unwrap().recv() {
+            v.push(d.data.get(20).copied());
+        }
+        v
+    };
+    assert_eq!(types(&mut t, filtered), [Some(0), Some(3), Some(40)]);
+    assert_eq!(types(&mut t, all).len(), 6);
+}

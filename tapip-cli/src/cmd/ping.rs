@@ -85,6 +85,11 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
     let dst = super::tcp::lookup(ctx, &o.dst).map_err(|e| format!("ping: {e}"))?;
     let mut sock =
         RawSocket::new(&ctx.stack, ip::ipv4::protocol::ICMP).map_err(|e| format!("ping: {e}"))?;
+    // Echo replies and the errors ping reports only, as iputils' ping filters: another
+    // program's echo requests and other ICMP traffic do not wake it.
+    let wanted = [0u32, 3, 4, 5, 11, 12].iter().fold(0, |m, t| m | 1 << t);
+    sock.set_icmp_filter(!wanted)
+        .map_err(|e| format!("ping: {e}"))?;
     if let Some(t) = o.ttl {
         sock.set_ttl(t).map_err(|e| format!("ping: {e}"))?;
     }
