@@ -677,20 +677,8 @@ mod tests {
     /// words as extra arguments, and fail.
     #[test]
     fn a_newline_in_dash_c_separates_commands() {
-        let cli = <crate::Cli as clap::Parser>::parse_from([
-            "tapip",
-            "-c",
-            "ifconfig lo mtu 1000\nifconfig lo mtu 1200",
-        ]);
-        let ctx = crate::cmd::testing::ctx();
-        let (_input, requests) = Input::new();
-        let (ctx, code) = crate::cmd::tests::within(move || {
-            let code = run_commands(&cli, &ctx, requests);
-            (ctx, code)
-        });
-        let mtu = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].mtu);
-        crate::cmd::testing::finish(ctx);
-        assert_eq!((code, mtu), (0, 1200));
+        let got = status_and_lo_mtu(&["tapip", "-c", "ifconfig lo mtu 1000\nifconfig lo mtu 1200"]);
+        assert_eq!(got, (0, 1200));
     }
 
     /// A command takes lines of input; a line read for it after it stopped becomes the
@@ -744,15 +732,9 @@ mod tests {
     /// `--script`, `run_commands` looked at the flags only after a line's first command
     /// had run, and `ifconfig lo mtu 1000` changed the MTU after the SIGTERM (found by a
     /// review).
-    /// A script with a byte that is not UTF-8 (here in a Latin-1 comment) is read
-    /// lossily and run, as the same lines piped in are; it was refused as a whole.
-    #[test]
-    fn a_script_with_a_stray_byte_runs() {
-        let dir = crate::cmd::testing::temp_dir("script-latin1");
-        let path = dir.join("script");
-        std::fs::write(&path, b"# caf\xe9\nifconfig lo mtu 1000\n").unwrap();
-        let cli =
-            <crate::Cli as clap::Parser>::parse_from(["tapip", "--script", path.to_str().unwrap()]);
+    /// `run_commands` for the command line `args`: its status and the loopback's MTU after.
+    fn status_and_lo_mtu(args: &[&str]) -> (i32, usize) {
+        let cli = <crate::Cli as clap::Parser>::parse_from(args);
         let ctx = crate::cmd::testing::ctx();
         let (_input, requests) = Input::new();
         let (ctx, code) = crate::cmd::tests::within(move || {
@@ -761,8 +743,19 @@ mod tests {
         });
         let mtu = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].mtu);
         crate::cmd::testing::finish(ctx);
+        (code, mtu)
+    }
+
+    /// A script with a byte that is not UTF-8 (here in a Latin-1 comment) is read
+    /// lossily and run, as the same lines piped in are; it was refused as a whole.
+    #[test]
+    fn a_script_with_a_stray_byte_runs() {
+        let dir = crate::cmd::testing::temp_dir("script-latin1");
+        let path = dir.join("script");
+        std::fs::write(&path, b"# caf\xe9\nifconfig lo mtu 1000\n").unwrap();
+        let got = status_and_lo_mtu(&["tapip", "--script", path.to_str().unwrap()]);
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!((code, mtu), (0, 1000));
+        assert_eq!(got, (0, 1000));
     }
 
     #[test]

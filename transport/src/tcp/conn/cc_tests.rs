@@ -828,6 +828,30 @@ fn without_sack_one_ack_after_a_timeout_grows_the_window_by_one_mss() {
     );
 }
 
+/// A connection with `alg`, with or without ECN and loss probes, whose first four
+/// segments were acknowledged 20 ms later, then a window of 40 with `queued` segments
+/// written: the connection and the 40 sent.
+fn window_of_40(alg: Algorithm, ecn: bool, probes: bool, queued: usize) -> (Conn, Vec<Sent>) {
+    let mut c = Conn::established(ConnOpts {
+        congestion: alg,
+        ..opts()
+    });
+    c.tcb.ecn_ok = ecn;
+    c.tcb.tlp_enabled &= probes;
+    c.tcb.write(&bytes(4 * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    c.take();
+    c.now += Duration::from_millis(20);
+    let r = c.seg(flags::ACK, c.tcb.snd_max);
+    c.deliver(&r, &[]);
+    c.tcb.cc.set_cwnd(40 * PEER_MSS);
+    c.tcb.write(&bytes(queued * PEER_MSS));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    let sent = c.take();
+    assert_eq!(sent.len(), 40);
+    (c, sent)
+}
+
 /// RFC 3168 6.1.2: the window is not cut twice for one congestion. An ECE on the ACK of
 /// the first segment of a window of 40 cuts it; the second segment, sent before that
 /// cut, then proves lost: recovery resends it without a second cut (Linux's
@@ -836,22 +860,7 @@ fn without_sack_one_ack_after_a_timeout_grows_the_window_by_one_mss() {
 #[test]
 fn a_loss_within_an_ecn_reductions_round_trip_cuts_nothing_more() {
     for alg in [Algorithm::Cubic, Algorithm::Reno] {
-        let mut c = Conn::established(ConnOpts {
-            congestion: alg,
-            ..opts()
-        });
-        c.tcb.ecn_ok = true;
-        c.tcb.write(&bytes(4 * PEER_MSS));
-        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-        c.take();
-        c.now += Duration::from_millis(20);
-        let r = c.seg(flags::ACK, c.tcb.snd_max);
-        c.deliver(&r, &[]);
-        c.tcb.cc.set_cwnd(40 * PEER_MSS);
-        c.tcb.write(&bytes(40 * PEER_MSS));
-        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-        let sent = c.take();
-        assert_eq!(sent.len(), 40);
+        let (mut c, sent) = window_of_40(alg, true, true, 40);
         let una = c.our_una();
         c.now += Duration::from_millis(20);
         let r = c.seg(flags::ACK | flags::ECE, una + PEER_MSS);
@@ -884,21 +893,7 @@ fn a_loss_within_an_ecn_reductions_round_trip_cuts_nothing_more() {
 #[test]
 fn a_timeout_within_an_ecn_reductions_round_trip_keeps_ssthresh() {
     for alg in [Algorithm::Cubic, Algorithm::Reno] {
-        let mut c = Conn::established(ConnOpts {
-            congestion: alg,
-            ..opts()
-        });
-        c.tcb.ecn_ok = true;
-        c.tcb.write(&bytes(4 * PEER_MSS));
-        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-        c.take();
-        c.now += Duration::from_millis(20);
-        let r = c.seg(flags::ACK, c.tcb.snd_max);
-        c.deliver(&r, &[]);
-        c.tcb.cc.set_cwnd(40 * PEER_MSS);
-        c.tcb.write(&bytes(40 * PEER_MSS));
-        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-        assert_eq!(c.take().len(), 40);
+        let (mut c, _) = window_of_40(alg, true, true, 40);
         let una = c.our_una();
         c.now += Duration::from_millis(20);
         let r = c.seg(flags::ACK | flags::ECE, una + PEER_MSS);
@@ -920,21 +915,7 @@ fn a_timeout_within_an_ecn_reductions_round_trip_keeps_ssthresh() {
 /// state before high_seq).
 #[test]
 fn a_timeout_during_a_fast_recovery_keeps_its_ssthresh() {
-    let mut c = Conn::established(ConnOpts {
-        congestion: Algorithm::Reno,
-        ..opts()
-    });
-    c.tcb.tlp_enabled = false;
-    c.tcb.write(&bytes(4 * PEER_MSS));
-    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-    c.take();
-    c.now += Duration::from_millis(20);
-    let r = c.seg(flags::ACK, c.tcb.snd_max);
-    c.deliver(&r, &[]);
-    c.tcb.cc.set_cwnd(40 * PEER_MSS);
-    c.tcb.write(&bytes(80 * PEER_MSS));
-    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
-    let sent = c.take();
+    let (mut c, sent) = window_of_40(Algorithm::Reno, false, false, 80);
     let una = c.our_una();
     c.now += Duration::from_millis(20);
     // Segments 1 to 3 SACKed: 0 is lost, recovery begins (ssthresh half the flight).
