@@ -96,3 +96,49 @@ fn options_of_a_closed_socket_are_refused() {
     }
     s.shutdown();
 }
+
+/// IP-level options Linux keeps on any socket (`do_ip_setsockopt`, `do_ip_getsockopt`): a
+/// TCP socket takes `IP_MULTICAST_LOOP` (no effect), reads it back and passes it to what
+/// it accepts; it refuses `IP_MULTICAST_TTL` and `IP_MULTICAST_IF` (EINVAL) and reads
+/// their defaults (1, 0.0.0.0); `IP_HDRINCL` reads 0 on TCP and UDP sockets (setting it
+/// is refused). All were refused here, reading and setting alike (the options review).
+#[test]
+fn ip_options_of_a_tcp_socket_read_as_linuxs() {
+    let s = StackBuilder::new().loopback_only().build().unwrap();
+    let (l, _c, a) = accepted_with(&s, SockOpt::MulticastLoop(false));
+    for x in [&l, &a] {
+        assert_eq!(
+            x.get_option(SockOptName::MulticastLoop).unwrap(),
+            SockOpt::MulticastLoop(false)
+        );
+        assert_eq!(
+            x.get_option(SockOptName::MulticastTtl).unwrap(),
+            SockOpt::MulticastTtl(1)
+        );
+        assert_eq!(
+            x.get_option(SockOptName::MulticastIf).unwrap(),
+            SockOpt::MulticastIf(std::net::Ipv4Addr::UNSPECIFIED)
+        );
+        assert_eq!(
+            x.get_option(SockOptName::HeaderIncluded).unwrap(),
+            SockOpt::HeaderIncluded(false)
+        );
+    }
+    for bad in [
+        SockOpt::MulticastTtl(4),
+        SockOpt::MulticastIf(std::net::Ipv4Addr::LOCALHOST),
+        SockOpt::HeaderIncluded(true),
+    ] {
+        assert_eq!(
+            a.set_option(bad).map_err(|e| e.kind()),
+            Err(ErrorKind::InvalidInput),
+            "{bad:?}"
+        );
+    }
+    let u = Socket::new(&s, Domain::Inet, Type::Dgram, 0).unwrap();
+    assert_eq!(
+        u.get_option(SockOptName::HeaderIncluded).unwrap(),
+        SockOpt::HeaderIncluded(false)
+    );
+    s.shutdown();
+}

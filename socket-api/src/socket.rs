@@ -227,6 +227,9 @@ struct LocalOpts {
     /// Linux keeps the flag on any socket, reads it back and passes it to what a listener
     /// accepts.
     broadcast: bool,
+    /// `IP_MULTICAST_LOOP` turned off on a stream socket: Linux keeps the flag on any
+    /// socket and reads it back (TCP sends to no group).
+    multicast_loop_off: bool,
     linger: Option<Duration>,
     /// A non-blocking `connect` returned while its handshake was under way and no later
     /// `connect` has seen it end: Linux's SS_CONNECTING, whose next `connect` after the
@@ -461,9 +464,10 @@ impl Socket {
         if self.ty != Type::Stream {
             return Err(SocketError::Unsupported("accept needs a stream socket (TCP)").into());
         }
-        let (timeout, send_timeout, linger, broadcast) = {
+        let (timeout, send_timeout, linger, broadcast, loop_off) = {
             let o = self.opts.lock();
-            (o.recv_timeout, o.send_timeout, o.linger, o.broadcast)
+            let flags = (o.broadcast, o.multicast_loop_off);
+            (o.recv_timeout, o.send_timeout, o.linger, flags.0, flags.1)
         };
         let (h, peer, cond) = self.wait_for(timeout, |c, _| {
             Ok(c.transport.tcp_accept(self.handle)?.map(|(h, peer)| {
@@ -482,6 +486,7 @@ impl Socket {
             o.recv_timeout = timeout;
             o.send_timeout = send_timeout;
             o.broadcast = broadcast;
+            o.multicast_loop_off = loop_off;
         }
         Ok((s, SocketAddr::V4(peer)))
     }
@@ -1231,13 +1236,15 @@ impl Socket {
                 return Err(bad(TCP_NODELAY_CORK));
             }
             SockOpt::Ttl(0) => return Err(bad("TTL must be 1 to 255")),
-            SockOpt::MulticastTtl(_) | SockOpt::MulticastLoop(_) | SockOpt::MulticastIf(_)
-                if self.ty == Type::Stream =>
-            {
-                return Err(SocketError::Unsupported(
-                    "multicast options are for UDP and raw sockets",
-                )
-                .into());
+            // As Linux's do_ip_setsockopt: a stream socket keeps IP_MULTICAST_LOOP (no
+            // effect) and refuses IP_MULTICAST_TTL and IP_MULTICAST_IF (EINVAL).
+            SockOpt::MulticastLoop(on) if self.ty == Type::Stream => {
+                self.opts.lock().multicast_loop_off = !on
+            }
+            SockOpt::MulticastTtl(_) | SockOpt::MulticastIf(_) if self.ty == Type::Stream => {
+                return Err(bad(
+                    "IP_MULTICAST_TTL and IP_MULTICAST_IF are for UDP and raw sockets",
+                ));
             }
             SockOpt::RecvErrors(_) if self.ty == Type::Raw => {
                 return Err(
@@ -1533,10 +1540,10 @@ impl Socket {
                     )
                     .into())
                 }
+                // Linux reads it on any socket (0 but on a raw one); only setting it is
+                // refused.
                 SockOptName::HeaderIncluded if self.ty != Type::Raw => {
-                    return Err(
-                        SocketError::InvalidInput("IP_HDRINCL is an option of raw sockets").into(),
-                    )
+                    return Ok(SockOpt::HeaderIncluded(false))
                 }
                 SockOptName::IcmpFilter if self.ty != Type::Raw => {
                     return Err(SocketError::Unsupported(
@@ -1544,15 +1551,16 @@ impl Socket {
                     )
                     .into())
                 }
-                SockOptName::MulticastTtl
-                | SockOptName::MulticastLoop
-                | SockOptName::MulticastIf
-                    if self.ty == Type::Stream =>
-                {
-                    return Err(SocketError::Unsupported(
-                        "multicast options are for UDP and raw sockets",
-                    )
-                    .into())
+                // Linux reads any socket's: a stream socket's are the defaults (TTL 1, no
+                // interface) but for the loop flag it keeps.
+                SockOptName::MulticastTtl if self.ty == Type::Stream => {
+                    return Ok(SockOpt::MulticastTtl(1))
+                }
+                SockOptName::MulticastIf if self.ty == Type::Stream => {
+                    return Ok(SockOpt::MulticastIf(Ipv4Addr::UNSPECIFIED))
+                }
+                SockOptName::MulticastLoop if self.ty == Type::Stream => {
+                    return Ok(SockOpt::MulticastLoop(!o.multicast_loop_off))
                 }
                 SockOptName::RecvErrors if self.ty == Type::Raw => {
                     return Err(SocketError::Unsupported(
