@@ -581,18 +581,25 @@ mod tests {
         assert_eq!(c.tcb.cc.cwnd(), ssthresh);
     }
 
+    /// A window of 20, then a round later an ACK SACKing segments 10 to 12: 0 to 9 are lost
+    /// (sent before them), recovery starts with a pipe of 7 segments and ssthresh 14. The
+    /// connection, SND.UNA and what that ACK let out.
+    fn ten_lost_of_twenty() -> (Conn, Seq, Vec<Sent>) {
+        let mut c = Conn::established(opts());
+        let una = flight_of(&mut c, 20);
+        c.now += Duration::from_millis(100);
+        sack_ack(&mut c, una, 10, 13);
+        assert!(c.tcb.in_recovery);
+        let out = c.take();
+        (c, una, out)
+    }
+
     /// PRR's bound below ssthresh: an ACK that reveals many losses (the pipe far below
     /// ssthresh) lets out what the ACK delivered, the fast retransmission among it, not
     /// the whole difference at once as RFC 6675 (C) did (seven more segments here).
     #[test]
     fn prr_does_not_burst_when_many_segments_are_lost() {
-        let mut c = Conn::established(opts());
-        let una = flight_of(&mut c, 20);
-        c.now += Duration::from_millis(100);
-        // Segments 10 to 12 SACKed: 0 to 9 are lost (sent before them, a round ago).
-        sack_ack(&mut c, una, 10, 13);
-        assert!(c.tcb.in_recovery);
-        let out = c.take();
+        let (mut c, una, out) = ten_lost_of_twenty();
         assert!(
             out.iter().all(|s| s.r.seq.lt(una + 10 * PEER_MSS)),
             "retransmissions"
@@ -625,13 +632,7 @@ mod tests {
     /// a fourth.
     #[test]
     fn prr_entry_sends_what_the_ack_delivered_the_retransmission_included() {
-        let mut c = Conn::established(opts());
-        let una = flight_of(&mut c, 20);
-        c.now += Duration::from_millis(100);
-        // Segments 10 to 12 SACKed: 0 to 9 lost; pipe 7 segments, ssthresh 14.
-        sack_ack(&mut c, una, 10, 13);
-        assert!(c.tcb.in_recovery);
-        let out = c.take();
+        let (mut c, una, out) = ten_lost_of_twenty();
         assert_eq!(
             out.first().map(|s| s.r.seq),
             Some(una),
