@@ -106,6 +106,11 @@ pub struct Cli {
     /// stack opens too) or off.
     #[arg(long, value_name = "MODE", value_parser = parse_ecn)]
     pub tcp_ecn: Option<transport::EcnMode>,
+    /// HyStart++ (RFC 9406): on (the default) ends TCP's first slow start when the
+    /// round-trip time rises, before the queue it fills overflows; off leaves it to the
+    /// first loss.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub tcp_hystart: Option<bool>,
     /// How much all TCP connections' buffers may allocate together before TCP is under
     /// memory pressure (Linux's tcp_mem): then their buffers stop growing and data that
     /// does not fit is dropped, to come again. Bytes, or with K, M or G [default: 256M].
@@ -295,6 +300,14 @@ fn parse_ecn(s: &str) -> Result<transport::EcnMode, String> {
     }
 }
 
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("'{s}' is neither on nor off")),
+    }
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -351,6 +364,22 @@ mod tests {
             parse(&["--linger", "0.5"]).unwrap().linger,
             Some(std::time::Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn tcp_hystart_is_on_or_off() {
+        assert_eq!(
+            parse(&["--tcp-hystart", "off"]).unwrap().tcp_hystart,
+            Some(false)
+        );
+        assert_eq!(
+            parse(&["--tcp-hystart", "on"]).unwrap().tcp_hystart,
+            Some(true)
+        );
+        assert_eq!(parse(&[]).unwrap().tcp_hystart, None);
+        let e = parse(&["--tcp-hystart", "yes"]).unwrap_err();
+        assert!(e.contains("'yes' is neither on nor off"), "{e}");
+        assert!(transport::TcpConfig::default().hystart);
     }
 
     #[test]

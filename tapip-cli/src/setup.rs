@@ -71,6 +71,9 @@ pub fn build(cli: &Cli, trace: Trace, sig: Signals, input: Input) -> Result<Ctx,
     if let Some(e) = cli.tcp_ecn {
         config.transport.tcp.ecn = e;
     }
+    if let Some(h) = cli.tcp_hystart {
+        config.transport.tcp.hystart = h;
+    }
     if let Some(b) = cli.tcp_mem {
         config.transport.tcp.mem_max = b;
     }

@@ -389,6 +389,9 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         rack_reo_timeouts,
         dupthresh_lost,
         tlp_recoveries,
+        hystart_css,
+        hystart_resumed,
+        hystart_exits,
         dsacks_in,
         spurious_undos,
         ecn_conns,
@@ -465,6 +468,9 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("rack_reo_timeouts", rack_reo_timeouts),
         ("dupthresh_lost", dupthresh_lost),
         ("tlp_recoveries", tlp_recoveries),
+        ("hystart_css", hystart_css),
+        ("hystart_resumed", hystart_resumed),
+        ("hystart_exits", hystart_exits),
         ("dsacks_in", dsacks_in),
         ("spurious_undos", spurious_undos),
         ("ecn_conns", ecn_conns),
@@ -584,7 +590,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 74] = [
+        let fields: [&mut u64; 77] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -633,6 +639,9 @@ mod tests {
             &mut t.rack_reo_timeouts,
             &mut t.dupthresh_lost,
             &mut t.tlp_recoveries,
+            &mut t.hystart_css,
+            &mut t.hystart_resumed,
+            &mut t.hystart_exits,
             &mut t.dsacks_in,
             &mut t.spurious_undos,
             &mut t.ecn_conns,

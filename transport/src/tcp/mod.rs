@@ -119,6 +119,10 @@ pub struct TcpConfig {
     /// RACK (RFC 8985) marks segments lost by their send times (the default, as on Linux);
     /// false leaves it to RFC 6675's DupThresh rule alone, for comparison.
     pub rack: bool,
+    /// HyStart++ (RFC 9406): the initial slow start ends when the round-trip time rises
+    /// (Linux's CUBIC has the older HyStart for this, on by default); false leaves it to
+    /// the first loss.
+    pub hystart: bool,
     /// Timestamps (RFC 7323): offered on active opens, answered when a peer offers them;
     /// RTT measurement from their echoes and PAWS.
     pub timestamps: bool,
@@ -172,6 +176,7 @@ impl Default for TcpConfig {
             tail_loss_probe: true,
             max_loss_probes: 3,
             rack: true,
+            hystart: true,
             timestamps: true,
             congestion: CongestionAlgorithm::Cubic,
             mem_max: 256 << 20,
@@ -260,6 +265,12 @@ pub struct TcpStats {
     pub dupthresh_lost: u64,
     /// Tail loss probes that repaired a lost segment (the congestion window answered).
     pub tlp_recoveries: u64,
+    /// HyStart++ (RFC 9406) in initial slow starts: rises of the delay that began
+    /// Conservative Slow Start, falls that proved one spurious (slow start resumed), and
+    /// slow starts it ended before any loss.
+    pub hystart_css: u64,
+    pub hystart_resumed: u64,
+    pub hystart_exits: u64,
     /// ACKs that reported data received twice (D-SACK, RFC 2883), and congestion
     /// responses undone because their retransmissions proved spurious (by timestamps or
     /// D-SACKs: RFC 3522, RFC 3708, RFC 9438 4.9).

@@ -10,7 +10,8 @@
 //!   before the cut, lowered further by fast convergence when it shrank since the last one.
 //! - 4.8: a timeout collapses to one segment like Reno, ssthresh from β; the next
 //!   avoidance stage starts with K = 0 and W_max = cwnd_epoch.
-//! - 4.10: Reno's slow start below ssthresh (HyStart++ is not implemented).
+//! - 4.10: Reno's slow start below ssthresh, which HyStart++ (`super::hystart`) may end
+//!   before a loss: avoidance then starts with K = 0 and W_max = cwnd.
 //! - 5.8: t leaves out the time the window was not used: from the last ACK to an ACK
 //!   that finds the sender application-limited, or to a send after any idle gap, the
 //!   epoch moves forward (`pause`).
@@ -211,6 +212,12 @@ impl CongestionControl for Cubic {
     fn on_recovery_end(&mut self, mss: usize, _now: Instant) {
         self.cwnd = self.ssthresh.max(mss);
         self.carry = 0.0;
+    }
+
+    fn end_slow_start(&mut self) {
+        // 4.10: W_max is still unknown; the first ACK in avoidance starts an epoch with
+        // K = 0 and W_max = cwnd (`start_epoch`).
+        self.ssthresh = self.cwnd;
     }
 
     fn on_rto(&mut self, flight: usize, mss: usize, first: bool, _now: Instant) {
@@ -512,13 +519,13 @@ mod tests {
         cc.on_recovery_end(MSS, at(0.0));
         let rtt = Some(Duration::from_millis(100));
         let w0 = cc.cwnd();
-        cc.on_ack_with_flight(MSS, w0, MSS, at(0.1), rtt);
+        cc.on_ack_with_flight(MSS, w0, MSS, at(0.1), rtt, None);
         // 30 s of ACKs for a flight of 20 segments: the window is not used (past the
         // round the full flight began, which counts as used).
         let mut held = 0;
         for i in 0..3000 {
             let now = at(0.1 + 0.01 * f64::from(i));
-            cc.on_ack_with_flight(MSS, 20 * MSS, MSS, now, rtt);
+            cc.on_ack_with_flight(MSS, 20 * MSS, MSS, now, rtt, None);
             if i == 100 {
                 held = cc.cwnd();
             }
@@ -529,7 +536,7 @@ mod tests {
         for _ in 0..5 {
             let w = cc.cwnd();
             for _ in 0..w / MSS {
-                cc.on_ack_with_flight(MSS, w, MSS, at(now), rtt);
+                cc.on_ack_with_flight(MSS, w, MSS, at(now), rtt, None);
             }
             now += 0.1;
         }

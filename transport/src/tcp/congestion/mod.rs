@@ -4,6 +4,8 @@
 //!
 //! - [`reno`]: NewReno's window arithmetic (RFC 5681 3.1, RFC 6582).
 //! - [`cubic`]: CUBIC (RFC 9438), the default as on Linux.
+//! - `hystart`: HyStart++ (RFC 9406), which ends the initial slow start of either when
+//!   the delay rises.
 //!
 //! Loss detection and recovery (RFC 6582's inflation and deflation for peers without SACK,
 //! RFC 6675 for peers with it) stay in the connection; they read `ssthresh()` and set the
@@ -14,6 +16,7 @@
 //! object: it lives inside every connection, so it stays small and needs no allocation.
 
 pub mod cubic;
+mod hystart;
 pub mod reno;
 
 use netif::{Duration, Instant};
@@ -21,6 +24,8 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use cubic::Cubic;
+use hystart::HyStart;
+pub use hystart::HyStartEvent;
 pub use reno::Reno;
 
 /// What a congestion-control algorithm is told, and what it answers.
@@ -44,6 +49,9 @@ pub trait CongestionControl {
     fn on_congestion_event(&mut self, flight: usize, mss: usize, now: Instant);
     /// Recovery ended (the ACK reached the recovery point): continue from ssthresh.
     fn on_recovery_end(&mut self, mss: usize, now: Instant);
+    /// Slow start ends without a loss (HyStart++): congestion avoidance from the window
+    /// reached (ssthresh = cwnd).
+    fn end_slow_start(&mut self);
     /// The retransmission timer expired with `flight` bytes outstanding; `first` is false
     /// when the timer had already backed off (RFC 5681 3.1 (4): ssthresh is set only once).
     fn on_rto(&mut self, flight: usize, mss: usize, first: bool, now: Instant);
@@ -99,6 +107,9 @@ impl FromStr for Algorithm {
     }
 }
 
+/// RFC 5681 3.1's "arbitrarily high" initial ssthresh.
+const INITIAL_SSTHRESH: usize = usize::MAX / 2;
+
 /// One connection's congestion controller: the algorithm's state, how many losses it was
 /// told of, and how much of the window the sender used in the current round trip.
 #[derive(Clone, Debug)]
@@ -107,6 +118,8 @@ pub struct Cc {
     /// The state before the latest congestion event (or before the first of a run of
     /// timeouts), for [`Cc::undo`].
     prior: Option<Algo>,
+    /// The initial slow start's delay watch (RFC 9406).
+    hystart: HyStart,
     losses: u64,
     /// Bytes still to be acknowledged before the current round ends (the flight at its
     /// start), and the largest flight seen in it.
@@ -133,8 +146,9 @@ impl Cc {
     /// Before the handshake: no window yet (the MSS is unknown), no threshold.
     pub fn new(alg: Algorithm) -> Cc {
         Cc {
-            algo: Algo::new(alg, 0, usize::MAX / 2),
+            algo: Algo::new(alg, 0, INITIAL_SSTHRESH),
             prior: None,
+            hystart: HyStart::default(),
             losses: 0,
             round_left: 0,
             round_max_flight: 0,
@@ -149,6 +163,9 @@ impl Cc {
     /// which may hold a third back. A sender limited by the application or by the peer's
     /// window keeps the window that served it instead of inflating it without bound. A
     /// round ends when the bytes outstanding at its first ACK have been acknowledged.
+    ///
+    /// In the initial slow start, `sample` (the latest RTT sample, `None` before any or
+    /// with HyStart++ turned off) drives HyStart++; what it did is returned.
     pub fn on_ack_with_flight(
         &mut self,
         acked: usize,
@@ -156,12 +173,31 @@ impl Cc {
         mss: usize,
         now: Instant,
         rtt: Option<Duration>,
-    ) {
-        if self.count_round(acked, flight) {
-            self.on_ack(acked, mss, now, rtt);
+        sample: Option<Duration>,
+    ) -> Option<HyStartEvent> {
+        let (used, new_round) = self.count_round(acked, flight);
+        let mut event = None;
+        if self.hystart.active() && new_round {
+            event = self.hystart.start_round();
+            if event == Some(HyStartEvent::Exited) {
+                self.inner_mut().end_slow_start();
+            }
+        }
+        if used {
+            // Conservative Slow Start grows by a quarter of slow start's pace.
+            let grow = if self.hystart.in_css() && self.cwnd() < self.ssthresh() {
+                acked / hystart::CSS_GROWTH_DIVISOR
+            } else {
+                acked
+            };
+            self.on_ack(grow, mss, now, rtt);
         } else {
             self.pause(now);
         }
+        if self.hystart.active() && self.cwnd() < self.ssthresh() {
+            event = self.hystart.on_ack(sample).or(event);
+        }
+        event
     }
 
     /// The same ACK when the window must not grow on it (an ECN echo's round trip): the
@@ -170,15 +206,20 @@ impl Cc {
         self.count_round(acked, flight);
     }
 
-    /// Count an ACK into the current round; whether the window was used in it.
-    fn count_round(&mut self, acked: usize, flight: usize) -> bool {
-        if self.round_left == 0 {
+    /// Count an ACK into the current round: whether the window was used in it, and
+    /// whether this ACK began it.
+    fn count_round(&mut self, acked: usize, flight: usize) -> (bool, bool) {
+        let new_round = self.round_left == 0;
+        if new_round {
             self.round_left = flight;
             self.round_max_flight = 0;
         }
         self.round_max_flight = self.round_max_flight.max(flight);
         self.round_left = self.round_left.saturating_sub(acked.max(1));
-        self.round_max_flight.saturating_mul(2) >= self.cwnd()
+        (
+            self.round_max_flight.saturating_mul(2) >= self.cwnd(),
+            new_round,
+        )
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -207,6 +248,10 @@ impl Cc {
         };
         let cwnd = self.cwnd();
         self.algo = prior;
+        if self.ssthresh() == INITIAL_SSTHRESH {
+            // Back in the initial slow start: HyStart++ watches again, from a new round.
+            self.hystart = HyStart::default();
+        }
         if self.cwnd() < cwnd {
             self.set_cwnd(cwnd);
         }
@@ -228,6 +273,7 @@ impl Cc {
         inner.on_congestion_event(cwnd, mss, now);
         inner.on_recovery_end(mss, now);
         self.prior = None;
+        self.hystart.end();
     }
 
     fn inner(&self) -> &dyn CongestionControl {
@@ -269,6 +315,7 @@ impl CongestionControl for Cc {
     fn on_congestion_event(&mut self, flight: usize, mss: usize, now: Instant) {
         self.losses += 1;
         self.prior = Some(self.algo.clone());
+        self.hystart.end();
         self.inner_mut().on_congestion_event(flight, mss, now)
     }
 
@@ -276,11 +323,17 @@ impl CongestionControl for Cc {
         self.inner_mut().on_recovery_end(mss, now)
     }
 
+    fn end_slow_start(&mut self) {
+        self.hystart.end();
+        self.inner_mut().end_slow_start()
+    }
+
     fn on_rto(&mut self, flight: usize, mss: usize, first: bool, now: Instant) {
         self.losses += 1;
         if first {
             self.prior = Some(self.algo.clone());
         }
+        self.hystart.end();
         self.inner_mut().on_rto(flight, mss, first, now)
     }
 
@@ -392,17 +445,17 @@ mod tests {
             let mut cc = Cc::new(a);
             cc.set_cwnd(10 * MSS);
             for i in 0..10 {
-                cc.on_ack_with_flight(MSS, (10 - i) * MSS, MSS, t, None);
+                cc.on_ack_with_flight(MSS, (10 - i) * MSS, MSS, t, None, None);
             }
             assert_eq!(cc.cwnd(), 20 * MSS, "{a}");
             // An application that sends one segment per round trip: the window stays.
             for _ in 0..100 {
-                cc.on_ack_with_flight(MSS, MSS, MSS, t, None);
+                cc.on_ack_with_flight(MSS, MSS, MSS, t, None, None);
             }
             assert_eq!(cc.cwnd(), 20 * MSS, "{a}");
             // A peer's window of 15 segments: it grows to twice that at most.
             for _ in 0..1000 {
-                cc.on_ack_with_flight(MSS, 15 * MSS, MSS, t, None);
+                cc.on_ack_with_flight(MSS, 15 * MSS, MSS, t, None, None);
             }
             assert!(
                 (30 * MSS..=31 * MSS).contains(&cc.cwnd()),
@@ -416,12 +469,12 @@ mod tests {
             let w = cc.cwnd();
             for i in 0..10_000u64 {
                 let now = t + Duration::from_millis(i);
-                cc.on_ack_with_flight(MSS, 2 * MSS, MSS, now, None);
+                cc.on_ack_with_flight(MSS, 2 * MSS, MSS, now, None, None);
             }
             assert_eq!(cc.cwnd(), w, "{a}");
             // No input panics.
-            cc.on_ack_with_flight(usize::MAX, usize::MAX, usize::MAX, t, None);
-            cc.on_ack_with_flight(0, 0, 0, t, None);
+            cc.on_ack_with_flight(usize::MAX, usize::MAX, usize::MAX, t, None, None);
+            cc.on_ack_with_flight(0, 0, 0, t, None, None);
         }
     }
 
@@ -502,6 +555,113 @@ mod tests {
             "{}",
             std::mem::size_of::<Cc>()
         );
+    }
+
+    /// One round trip of `n` ACKs of a segment each, the window full, each ACK with the
+    /// RTT sample `rtt` (ms); the HyStart++ events.
+    fn hystart_round(cc: &mut Cc, n: usize, rtt: u64) -> Vec<HyStartEvent> {
+        let t = Instant::ZERO;
+        let sample = Some(Duration::from_millis(rtt));
+        (0..n)
+            .filter_map(|i| cc.on_ack_with_flight(MSS, (n - i) * MSS, MSS, t, None, sample))
+            .collect()
+    }
+
+    /// RFC 9406 through `Cc`: a rise of the delay starts CSS, whose ACKs grow the window
+    /// by a quarter of what they acknowledge; after five rounds of it avoidance begins at
+    /// the window reached.
+    #[test]
+    fn hystart_ends_the_initial_slow_start_on_a_rising_delay() {
+        for a in Algorithm::ALL {
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            assert_eq!(hystart_round(&mut cc, 10, 20), [], "{a}");
+            assert_eq!(cc.cwnd(), 20 * MSS, "{a}");
+            // The eighth ACK of the next round decides: eight segments' growth at slow
+            // start's pace, twelve at CSS's.
+            assert_eq!(
+                hystart_round(&mut cc, 20, 30),
+                [HyStartEvent::EnteredCss],
+                "{a}"
+            );
+            assert_eq!(cc.cwnd(), 28 * MSS + 12 * MSS / 4, "{a}");
+            for round in 2..=6 {
+                let w = cc.cwnd();
+                let ev = hystart_round(&mut cc, w / MSS, 30);
+                if round < 6 {
+                    assert_eq!(ev, [], "{a}: round {round}");
+                    assert_eq!(cc.cwnd(), w + w / MSS * MSS / 4, "{a}: round {round}");
+                } else {
+                    // The first ACK of the sixth round ends slow start.
+                    assert_eq!(ev, [HyStartEvent::Exited], "{a}");
+                }
+            }
+            assert!(cc.ssthresh() < usize::MAX / 2, "{a}");
+            assert!(cc.cwnd() >= cc.ssthresh(), "{a}");
+            // In avoidance now: a round grows the window by about a segment, not a quarter.
+            let w = cc.cwnd();
+            hystart_round(&mut cc, w / MSS, 30);
+            assert!(cc.cwnd() < w + w / 8, "{a}: {} from {w}", cc.cwnd());
+            assert_eq!(cc.losses(), 0, "{a}");
+        }
+    }
+
+    /// Without samples (HyStart++ off, or no RTT measured yet) slow start is standard.
+    #[test]
+    fn without_samples_slow_start_doubles_each_round() {
+        for a in Algorithm::ALL {
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            for i in 0..5 {
+                let w = cc.cwnd() / MSS;
+                for j in 0..w {
+                    assert_eq!(
+                        cc.on_ack_with_flight(MSS, (w - j) * MSS, MSS, Instant::ZERO, None, None),
+                        None
+                    );
+                }
+                assert_eq!(cc.cwnd(), (10 << (i + 1)) * MSS, "{a}");
+            }
+        }
+    }
+
+    /// A loss, an ECN echo or a timeout ends HyStart++ for good (4.3: the initial slow
+    /// start only); undoing the loss brings it back as it was.
+    #[test]
+    fn hystart_is_for_the_initial_slow_start_only() {
+        let rise = |cc: &mut Cc| {
+            hystart_round(cc, 10, 20);
+            hystart_round(cc, 20, 40)
+        };
+        for a in Algorithm::ALL {
+            let t = Instant::ZERO;
+            // After a timeout, slow start to the new ssthresh is standard.
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            cc.on_rto(100 * MSS, MSS, true, t);
+            cc.set_cwnd(10 * MSS);
+            assert_eq!(rise(&mut cc), [], "{a}");
+            // After an ECN echo.
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(100 * MSS);
+            cc.on_ecn_echo(MSS, t);
+            cc.set_cwnd(10 * MSS);
+            assert_eq!(rise(&mut cc), [], "{a}");
+            // A loss, undone: HyStart++ watches again, from a new round.
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            hystart_round(&mut cc, 10, 20);
+            cc.on_congestion_event(20 * MSS, MSS, t);
+            assert_eq!(hystart_round(&mut cc, 10, 40), [], "{a}");
+            assert!(cc.undo());
+            cc.set_cwnd(20 * MSS);
+            assert_eq!(hystart_round(&mut cc, 20, 20), [], "{a}");
+            assert_eq!(
+                hystart_round(&mut cc, 40, 40),
+                [HyStartEvent::EnteredCss],
+                "{a}"
+            );
+        }
     }
 
     /// RFC 5681 3.2 (6) and RFC 6582 3.2 (3): when recovery ends the window is set to

@@ -67,6 +67,10 @@ impl CongestionControl for Reno {
         self.cwnd = self.ssthresh.max(mss);
     }
 
+    fn end_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
+    }
+
     fn on_rto(&mut self, flight: usize, mss: usize, first: bool, _now: Instant) {
         if first {
             self.ssthresh = half_flight(flight, mss);

@@ -163,6 +163,11 @@ impl Conn {
         Conn::establish(opts, None, true, true)
     }
 
+    /// [`Conn::established_ts`] with the peer's SYN-ACK offering window scale `wscale`.
+    pub(super) fn established_ts_scaled(opts: ConnOpts, wscale: Option<u8>) -> Conn {
+        Conn::establish(opts, wscale, true, true)
+    }
+
     /// A connection whose SYN (on a link of `mtu`) is out, not yet taken, at 1 s.
     pub(super) fn connecting(cfg: TcpConfig, opts: ConnOpts, mtu: usize) -> Conn {
         let now = Instant::from_secs(1);

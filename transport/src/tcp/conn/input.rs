@@ -1052,8 +1052,18 @@ impl Tcb {
             // Grows only while the window is used (see `Cc::on_ack_with_flight`), and not
             // for an ECN echo or within its round trip.
             if self.ecn_may_grow(ece) {
-                self.cc
-                    .on_ack_with_flight(acked, flight, self.mss, now, self.rtt.srtt());
+                // With HyStart++ off no sample is passed: slow start then ends at a loss.
+                let sample = self.rtt.latest().filter(|_| cfg.hystart);
+                let srtt = self.rtt.srtt();
+                match self
+                    .cc
+                    .on_ack_with_flight(acked, flight, self.mss, now, srtt, sample)
+                {
+                    Some(HyStartEvent::EnteredCss) => stats.hystart_css += 1,
+                    Some(HyStartEvent::ResumedSlowStart) => stats.hystart_resumed += 1,
+                    Some(HyStartEvent::Exited) => stats.hystart_exits += 1,
+                    None => {}
+                }
             } else {
                 self.cc.on_ack_held(acked, flight);
             }

@@ -10,7 +10,7 @@
 //! `rcv_nxt`), so the receive ring and its assembler never compare wrapped sequence
 //! numbers.
 
-use super::congestion::{Algorithm, Cc, CongestionControl};
+use super::congestion::{Algorithm, Cc, CongestionControl, HyStartEvent};
 use super::mem::{Charge, MemPool};
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpStats};

@@ -10,6 +10,8 @@ pub(super) struct RttEstimator {
     rttvar: Duration,
     rto: Duration,
     min_rtt: Option<Duration>,
+    /// The latest sample (HyStart++'s `currentRTT`).
+    latest: Option<Duration>,
 }
 
 impl RttEstimator {
@@ -20,6 +22,7 @@ impl RttEstimator {
             rttvar: Duration::ZERO,
             rto: initial,
             min_rtt: None,
+            latest: None,
         }
     }
 
@@ -40,6 +43,11 @@ impl RttEstimator {
         self.min_rtt
     }
 
+    /// The latest sample.
+    pub(super) fn latest(&self) -> Option<Duration> {
+        self.latest
+    }
+
     /// RFC 6298 2.2-2.3 with one sample `r`, weighted 1/`n` (alpha/n, beta/n: RFC 7323
     /// appendix G, for several samples per round trip); the RTO is kept within `min..=max`
     /// with a clock granularity of 1 ms.
@@ -58,6 +66,7 @@ impl RttEstimator {
             }
         }
         self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
+        self.latest = Some(r);
         let s = self.srtt.unwrap_or(r);
         let g = Duration::from_millis(1);
         self.rto = (s + (self.rttvar * 4).max(g)).clamp(min, max);
