@@ -5279,3 +5279,101 @@ mod rt_review_tests {
         );
     }
 }
+
+/// RFC 1122 3.2.2.2: a redirect names a new gateway, one host of the connected network.
+/// The network's broadcast or own address is none (a static route via them is refused
+/// with `NotUnicast`, and Linux rejects such a redirect): taken from the first hop, the
+/// host route sent every later datagram to that destination in a link-layer broadcast to
+/// every host of the network.
+#[test]
+fn a_redirect_to_the_network_s_broadcast_or_own_address_is_ignored() {
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    let mut l = one_iface();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+    let quoted = drain(&mut l)[0].payload.clone();
+    for gateway in [BCAST0, Ipv4Addr::new(10, 0, 0, 0)] {
+        let msg = icmp_bytes(&IcmpRepr::Redirect {
+            code: icmp::redirect::HOST,
+            gateway,
+            original: &quoted,
+        });
+        let mut up = Recorder::default();
+        let d = Hdr::new(ROUTER_C, US0, ICMP).packet(&msg);
+        rx_ip(&mut l, &mut up, 0, &d, T0);
+        assert_eq!(
+            l.route_lookup(far).unwrap().gateway,
+            Some(ROUTER_C),
+            "{gateway}"
+        );
+        l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+        assert_eq!(drain(&mut l)[0].dst, MAC_C, "{gateway}");
+    }
+    assert_eq!(l.icmp_stats().rx_redirects_applied, 0);
+    assert_eq!(l.icmp_stats().redirects_ignored, 2);
+}
+
+/// RFC 1812 5.2.7.2: a router MUST NOT send a redirect unless "the IP source address in
+/// the packet is on the same Logical IP (sub)network as the next-hop IP address". A next
+/// hop reached on if0 by a device route to another network (or a gateway reached by an
+/// on-link host route) is not on the sender's network: its host would refuse such a
+/// gateway (RFC 1122 3.2.2.2), yet a redirect naming it went out with every datagram
+/// forwarded there. The datagram is still forwarded.
+#[test]
+fn no_redirect_names_a_next_hop_off_the_sender_s_network() {
+    let mut l = router();
+    let far = Ipv4Addr::new(192, 168, 50, 2);
+    l.add_route(cidr("192.168.50.0/24"), None, Some(0)).unwrap();
+    l.arp_add_static(far, MAC_C).unwrap();
+    let mut up = Recorder::default();
+    let dgram = Hdr::new(HOST_A, far, UDP).packet(&pattern(30, 3));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].ifindex, out[0].dst), (0, MAC_C));
+    assert_eq!(l.icmp_stats().tx_redirects, 0);
+    assert_eq!(l.stats().rx_forwarded, 1);
+}
+
+/// RFC 1122 3.2.2.2: a redirect is taken only from the current first hop for the quoted
+/// destination. Datagrams to a group or to 255.255.255.255 leave for the group's or the
+/// broadcast MAC, by no gateway: the default gateway is not their first hop. A redirect
+/// from it about one was taken as about a unicast destination, a learned host route for
+/// the group (or the broadcast address) took one of the bounded slots and pushed out a
+/// real one, and was counted as applied.
+#[test]
+fn a_redirect_about_a_multicast_or_broadcast_datagram_is_ignored() {
+    for group_or_all in [Ipv4Addr::new(224, 0, 0, 251), Ipv4Addr::BROADCAST] {
+        let mut l = one_iface();
+        introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+        introduce(&mut l, 0, HOST_A, MAC_A, T0);
+        l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+            .unwrap();
+        l.tx()
+            .send(&SendMeta::new(group_or_all, UDP), b"to all", T0)
+            .unwrap();
+        let sent = drain(&mut l);
+        assert_ne!(sent[0].dst, MAC_C, "not by the gateway");
+        let msg = icmp_bytes(&IcmpRepr::Redirect {
+            code: icmp::redirect::HOST,
+            gateway: HOST_A,
+            original: &sent[0].payload,
+        });
+        let mut up = Recorder::default();
+        let d = Hdr::new(ROUTER_C, US0, ICMP).packet(&msg);
+        rx_ip(&mut l, &mut up, 0, &d, T0);
+        let st = l.icmp_stats();
+        assert_eq!(
+            (st.rx_redirects_applied, st.redirects_ignored),
+            (0, 1),
+            "{group_or_all}"
+        );
+        assert_eq!(
+            l.route_lookup(group_or_all).unwrap().kind,
+            RouteKind::Static,
+            "{group_or_all}"
+        );
+    }
+}

@@ -71,6 +71,9 @@ impl IpLayer {
         // that leaves, as Linux's ip_forward: one dropped for its size draws
         // "fragmentation needed" alone.
         let source_routed = options && matches!(ipv4::check_options(pkt.header()), Ok(Some(_)));
+        // Both the sender and the next hop on the interface's network: a gateway the
+        // sender does not share a network with is one it may not take (RFC 1122 3.2.2.2),
+        // and RFC 1812 forbids naming it (as Linux's `inet_addr_onlink(saddr, gw)`).
         let redirect = route.ifindex == in_ifindex
             && !source_routed
             && next_hop != pkt.src()
@@ -78,7 +81,7 @@ impl IpLayer {
                 .out
                 .iface(in_ifindex)
                 .and_then(|i| i.addr)
-                .is_some_and(|c| c.contains(pkt.src()));
+                .is_some_and(|c| c.contains(pkt.src()) && c.contains(next_hop));
         let redirect = |layer: &mut Self| {
             if redirect {
                 let gateway = u32::from(next_hop);

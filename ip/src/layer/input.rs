@@ -638,13 +638,28 @@ impl IpLayer {
             if !self.out.is_local_addr(osrc) {
                 return None;
             }
+            // A multicast or broadcast datagram leaves for its group or the whole link,
+            // never by a gateway: no router is its first hop, nor can one redirect it
+            // (Linux finds no gateway on such a route and ignores the redirect).
+            if odst.is_multicast() || ipv4::is_martian_destination(odst) {
+                return None;
+            }
             let current = self.out.route(odst)?;
             if current.gateway != Some(from) || gateway == from || current.ifindex != in_ifindex {
                 return None;
             }
+            // A network's own or broadcast address is no gateway, as for a static route
+            // (Linux: `inet_addr_type(new_gw) != RTN_UNICAST`): taken, the datagrams to the
+            // destination would leave in link-layer broadcasts to every host there.
+            let not_a_host = self.out.ifaces.iter().any(|i| {
+                i.addr.filter(|c| c.prefix() < 31).is_some_and(|c| {
+                    c.network().addr() == gateway || c.broadcast() == Some(gateway)
+                })
+            });
             if !self.out.is_on_link(gateway, current.ifindex)
                 || self.out.is_local_addr(gateway)
                 || ipv4::is_martian_source(gateway)
+                || not_a_host
             {
                 return None;
             }
