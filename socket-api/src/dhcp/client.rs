@@ -17,7 +17,7 @@
 //! `IpLayer::arp_probe`) and takes the lease [`PROBE_INTERVAL`] after the last if no other
 //! host claimed the address and the lease has not ended meanwhile (else it starts again
 //! after 4 s); a claim (`Client::conflict`) sends a DECLINE and starts again after 10 s
-//! (RFC 2131 3.1.5). Departures from the RFCs, on purpose: the first DISCOVER
+//! (RFC 2131 3.1.5), 60 s from the tenth in a row (RFC 5227 2.1.1). Departures from the RFCs, on purpose: the first DISCOVER
 //! goes at once rather than after 1–10 s (the delay desynchronises a LAN's hosts after a
 //! power cut; a stack started by hand has nobody to desynchronise from), and the check
 //! takes 1 s, not RFC 5227's 4–7 s (three probes 1–2 s apart after up to 1 s, then 2 s:
@@ -46,6 +46,10 @@ pub const PROBES: u32 = 2;
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// After declining an address, the next DISCOVER waits this long (RFC 2131 3.1.5).
 const AFTER_DECLINE: Duration = Duration::from_secs(10);
+/// RFC 5227 2.1.1: after this many address conflicts on the interface, a new address is
+/// tried at most once per [`RATE_LIMIT_INTERVAL`].
+const MAX_CONFLICTS: u32 = 10;
+const RATE_LIMIT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Where the client is (RFC 2131 figure 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +171,8 @@ pub struct Client {
     checking: Option<Lease>,
     probes: u32,
     probe: Option<Ipv4Addr>,
+    /// Addresses declined since the last lease was taken (RFC 5227 2.1.1's count).
+    conflicts: u32,
     event: Option<Event>,
     pub stats: DhcpStats,
 }
@@ -191,6 +197,7 @@ impl Client {
             checking: None,
             probes: 0,
             probe: None,
+            conflicts: 0,
             event: None,
             stats: DhcpStats::default(),
         }
@@ -247,7 +254,15 @@ impl Client {
         m.requested_ip = Some(lease.addr.addr());
         m.server_id = Some(lease.server);
         m.host_name = None;
-        self.restart(now + AFTER_DECLINE);
+        // RFC 5227 2.1.1: "MUST limit the rate at which it probes for new addresses to no
+        // more than one new address per RATE_LIMIT_INTERVAL" after MAX_CONFLICTS.
+        self.conflicts = self.conflicts.saturating_add(1);
+        let wait = if self.conflicts >= MAX_CONFLICTS {
+            RATE_LIMIT_INTERVAL
+        } else {
+            AFTER_DECLINE
+        };
+        self.restart(now + wait);
         Self::broadcast(m)
     }
 
@@ -565,6 +580,7 @@ impl Client {
 
     /// Take the lease: BOUND until T1.
     fn commit(&mut self, lease: Lease) {
+        self.conflicts = 0;
         self.next = lease.renew_at;
         self.lease = Some(lease.clone());
         self.event = Some(Event::Bound(lease));
@@ -1238,5 +1254,45 @@ mod tests {
             seen.push(secs(&c.poll(t).unwrap()));
         }
         assert_eq!(seen, vec![secs(&d); REQUEST_TRIES as usize]);
+    }
+}
+
+/// An independent review (rv-dhcp): address conflict detection against RFC 5227.
+#[cfg(test)]
+mod rv_dhcp_tests {
+    use super::super::wire::tests::reply;
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([0x00, 0x34, 0x45, 0x67, 0x89, 0xab]);
+
+    /// RFC 5227 2.1.1: "if the host experiences MAX_CONFLICTS [10] or more address
+    /// conflicts on a given interface, then the host MUST limit the rate at which it
+    /// probes for new addresses to no more than one new address per RATE_LIMIT_INTERVAL
+    /// [60 s]". A link where every offered address is claimed (a host answering every
+    /// ARP, a server whose pool is all in use) had the client DISCOVER, probe and DECLINE
+    /// every 10 s for ever, emptying the server's pool with declines.
+    #[test]
+    fn after_ten_conflicts_a_new_address_is_tried_at_most_once_a_minute() {
+        let mut c = Client::new(MAC, None, 7, Instant::ZERO);
+        let mut now = Instant::ZERO;
+        for n in 1..=12u8 {
+            let d = c.poll(now).expect("a DISCOVER");
+            let xid = u32::from_be_bytes([d.payload[4], d.payload[5], d.payload[6], d.payload[7]]);
+            let addr = [10, 0, 0, 100 + n];
+            c.receive(&reply(2, xid, addr, &[54, 4, 10, 0, 0, 2]), now)
+                .expect("a REQUEST");
+            let ack = [54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 14, 16];
+            assert!(c.receive(&reply(5, xid, addr, &ack), now).is_none());
+            assert!(c.poll(now).is_none());
+            assert!(c.take_probe().is_some());
+            assert!(c.conflict(now).is_some(), "a DECLINE");
+            let wait = c.poll_at().unwrap().saturating_duration_since(now);
+            let least = if n >= 10 { 60 } else { 10 };
+            assert!(
+                wait >= Duration::from_secs(least),
+                "conflict {n}: the next DISCOVER {wait:?} later"
+            );
+            now = c.poll_at().unwrap();
+        }
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Run {
     route: Mutex<Option<(Ipv4Addr, bool)>>,
     /// The interface's MTU before a lease changed it, to put back when the lease ends.
     mtu_before: Mutex<Option<usize>>,
+    /// The address the last lease applied put on the interface.
+    leased: Mutex<Option<Ipv4Cidr>>,
     /// The lease's address is on the interface: [`Run::wait_bound`] reports a lease only
     /// then (the client holds it a moment before).
     applied: AtomicBool,
@@ -99,6 +101,7 @@ pub(crate) fn start(stack: &Stack, ifindex: usize) -> io::Result<Arc<Run>> {
         stop: AtomicBool::new(false),
         route: Mutex::new(None),
         mtu_before: Mutex::new(None),
+        leased: Mutex::new(None),
         applied: AtomicBool::new(false),
         bound: Condvar::new(),
         thread: Mutex::new(None),
@@ -251,6 +254,7 @@ impl Run {
         let ifindex = self.ifindex;
         let mut route = self.route.lock();
         let mut mtu_before = self.mtu_before.lock();
+        let mut leased = self.leased.lock();
         let (failed, refused) = stack.with_core(|c, now| {
             let mut failed = 0u64;
             let mut refused = false;
@@ -286,8 +290,21 @@ impl Run {
                 {
                     failed += 1;
                     refused = true;
+                    // A renewal that moved the lease here ended the lease of the address
+                    // in use: it goes too (RFC 2131 4.4.5), as when a lease is lost.
+                    if current.is_some() && current == leased.take() {
+                        if c.ip.set_address(ifindex, None, now).is_err() {
+                            failed += 1;
+                        }
+                        if let Some(m) = mtu_before.take() {
+                            if c.ip.set_mtu(ifindex, m).is_err() {
+                                failed += 1;
+                            }
+                        }
+                    }
                 }
                 Event::Bound(lease) => {
+                    *leased = Some(lease.addr);
                     if let Some(m) = lease.mtu.filter(|&m| m >= 576) {
                         // Larger than the device carries: kept as it is.
                         match c.ip.set_mtu(ifindex, m.into()) {
@@ -321,6 +338,7 @@ impl Run {
                     }
                 }
                 Event::Lost(addr) => {
+                    *leased = None;
                     if current == Some(*addr) && c.ip.set_address(ifindex, None, now).is_err() {
                         failed += 1;
                     }
@@ -596,6 +614,43 @@ mod review19_tests {
         assert_eq!(lan.addr(), Some(l.addr));
         let declined = lan.seen.lock().iter().filter(|s| s.0 == 4).count();
         assert_eq!(declined, 1);
+    }
+
+    /// A renewal the server answers with another address (RFC 2131 4.4.5: "If the client
+    /// is given a new network address, it MUST NOT continue using the previous network
+    /// address"), one the interface refuses (another interface of this host has it): the
+    /// new address is declined, and the old one goes too. It stayed on the interface with
+    /// no lease behind it, and the DISCOVERs that followed left from it (found by an
+    /// independent review, rv-dhcp).
+    #[test]
+    fn a_renewal_moving_to_a_refused_address_leaves_the_old_one_too() {
+        const OTHER: [u8; 4] = [10, 0, 0, 78];
+        let lan = Lan::new(
+            4,
+            Box::new(|kind, nth| match (kind, nth) {
+                (1, 0) => Some((2, ADDR)),
+                (3, 0) => Some((5, ADDR)),
+                (3, 1) => Some((5, OTHER)),
+                _ => None,
+            }),
+        );
+        let taken = lan.a.with_core(|c, now| {
+            c.ip.set_address(0, Some("10.0.0.78/32".parse().unwrap()), now)
+        });
+        taken.unwrap();
+        let l = lan
+            .a
+            .wait_for_lease(Duration::from_secs(10))
+            .expect("a lease");
+        assert_eq!(lan.addr(), Some(l.addr));
+        // The renewal (after 2 s) moves to 10.0.0.78: declined.
+        assert!(lan.wait(Duration::from_secs(5), |l| l.kinds().contains(&4)));
+        assert!(
+            lan.wait(Duration::from_secs(1), |l| l.addr().is_none()),
+            "eth0 kept {:?} after its lease was replaced",
+            lan.addr()
+        );
+        assert!(!lan.default_route());
     }
 
     #[test]
