@@ -55,6 +55,9 @@ pub mod param {
 pub mod redirect {
     pub const NET: u8 = 0;
     pub const HOST: u8 = 1;
+    /// For a type of service and network, and for one and a host (RFC 792): the last
+    /// code RFC 792 defines.
+    pub const TOS_HOST: u8 = 3;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -5377,3 +5377,40 @@ fn a_redirect_about_a_multicast_or_broadcast_datagram_is_ignored() {
         );
     }
 }
+
+/// RFC 792 defines redirect codes 0 to 3; a code beyond them (Linux ignores those too) is
+/// no instruction to change a route, even from the first hop to a neighbour. The four
+/// defined codes are all taken (as host redirects).
+#[test]
+fn a_redirect_with_an_undefined_code_is_ignored() {
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    for code in [0, 1, 2, 3, 4, 7, 255] {
+        let mut l = one_iface();
+        introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+        introduce(&mut l, 0, HOST_A, MAC_A, T0);
+        l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+            .unwrap();
+        l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+        let quoted = drain(&mut l)[0].payload.clone();
+        let msg = icmp_bytes(&IcmpRepr::Redirect {
+            code,
+            gateway: HOST_A,
+            original: &quoted,
+        });
+        let mut up = Recorder::default();
+        rx_ip(
+            &mut l,
+            &mut up,
+            0,
+            &Hdr::new(ROUTER_C, US0, ICMP).packet(&msg),
+            T0,
+        );
+        let st = l.icmp_stats();
+        let taken = code <= 3;
+        assert_eq!(st.rx_redirects_applied, u64::from(taken), "code {code}");
+        assert_eq!(st.redirects_ignored, u64::from(!taken), "code {code}");
+        l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+        let via = if taken { MAC_A } else { MAC_C };
+        assert_eq!(drain(&mut l)[0].dst, via, "code {code}");
+    }
+}

@@ -500,7 +500,7 @@ impl IpLayer {
                 gateway,
                 original,
             } => {
-                self.follow_redirect(d.ifindex, d.packet.src(), gateway, original, now);
+                self.follow_redirect(d.ifindex, d.packet.src(), code, gateway, original, now);
                 self.report(
                     d,
                     icmp::kind::REDIRECT,
@@ -620,16 +620,20 @@ impl IpLayer {
     /// network may differ). The redirect must come in on the interface of that route: one
     /// from elsewhere is not from the first hop, and its gateway is not on the subnet it
     /// arrived through. A router (forwarding on) ignores them (RFC 1812 4.3.3.2).
+    ///
+    /// Only RFC 792's codes 0 to 3 (network, host, and each for a type of service): a
+    /// code no RFC defines is no instruction (Linux ignores them too).
     fn follow_redirect(
         &mut self,
         in_ifindex: usize,
         from: Ipv4Addr,
+        code: u8,
         gateway: Ipv4Addr,
         original: &[u8],
         now: Instant,
     ) {
         let applied = (|| {
-            if self.cfg.forwarding {
+            if self.cfg.forwarding || code > icmp::redirect::TOS_HOST {
                 return None;
             }
             // The same quote an error needs to be passed up (Linux checks it before it
