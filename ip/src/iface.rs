@@ -35,6 +35,8 @@ pub struct Interface {
     /// An address being checked before use (RFC 5227 2.1: `IpLayer::arp_probe`), and the
     /// MAC of another host seen claiming it meanwhile.
     pub probe: Option<(Ipv4Addr, Option<MacAddr>)>,
+    /// When the address announced last is announced a second time (RFC 5227 2.3).
+    pub announce_again: Option<netif::Instant>,
 }
 
 /// Per-interface IP-level counters (the device's own counters live in its driver).

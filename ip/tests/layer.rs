@@ -77,13 +77,24 @@ fn one_iface() -> IpLayer {
     one_iface_with(IpConfig::default())
 }
 
+/// The fixtures' interfaces are set up two seconds before `T0`, so that their second
+/// announcement (RFC 5227 2.3) is out of the way by `T0`.
+const SETUP: Instant = Instant::from_secs(8);
+
+/// Run the timers due at `T0` (the fixtures' second announcements) and drop what they send.
+fn settle(l: &mut IpLayer) {
+    drain(l);
+    l.poll(T0, &mut Recorder::default());
+    drain(l);
+}
+
 fn one_iface_with(cfg: IpConfig) -> IpLayer {
     let mut l = IpLayer::new(cfg);
     let i = l.add_interface(&device("tap0", MAC0, 1500));
     assert_eq!(i, 0);
-    l.set_address(i, Some(cidr("10.0.0.1/24")), T0).unwrap();
-    l.set_up(i, true, T0).unwrap();
-    drain(&mut l);
+    l.set_address(i, Some(cidr("10.0.0.1/24")), SETUP).unwrap();
+    l.set_up(i, true, SETUP).unwrap();
+    settle(&mut l);
     l
 }
 
@@ -100,9 +111,9 @@ fn router_with(cfg: IpConfig) -> IpLayer {
     let mut l = one_iface_with(cfg);
     let i = l.add_interface(&device("tap1", MAC1, 1500));
     assert_eq!(i, 1);
-    l.set_address(i, Some(cidr("10.0.1.1/24")), T0).unwrap();
-    l.set_up(i, true, T0).unwrap();
-    drain(&mut l);
+    l.set_address(i, Some(cidr("10.0.1.1/24")), SETUP).unwrap();
+    l.set_up(i, true, SETUP).unwrap();
+    settle(&mut l);
     introduce(&mut l, 0, HOST_A, MAC_A, T0);
     introduce(&mut l, 1, HOST_B, MAC_B, T0);
     l
@@ -865,6 +876,56 @@ fn gratuitous_arp_when_an_up_interface_gets_an_address() {
     l.set_up(i, true, T0).unwrap();
     l.set_address(i, None, T0).unwrap();
     assert!(drain(&mut l).is_empty());
+}
+
+/// RFC 5227 2.3: an address is announced twice, two seconds apart (ANNOUNCE_NUM,
+/// ANNOUNCE_INTERVAL), so that a neighbour that missed the first still learns it; not
+/// again once the interface is down or has another address (which starts over).
+#[test]
+fn an_address_is_announced_twice_two_seconds_apart() {
+    let gratuitous = |l: &mut IpLayer| {
+        drain(l)
+            .iter()
+            .filter(|f| f.dst == MacAddr::BROADCAST && f.arp().is_gratuitous())
+            .map(|f| f.arp().sender_ip)
+            .collect::<Vec<_>>()
+    };
+    let mut l = IpLayer::new(IpConfig::default());
+    let mut up = Recorder::default();
+    let i = l.add_interface(&device("tap0", MAC0, 1500));
+    l.set_address(i, Some(cidr("10.0.0.1/24")), T0).unwrap();
+    l.set_up(i, true, T0).unwrap();
+    assert_eq!(gratuitous(&mut l), [US0]);
+    let again = T0 + Duration::from_secs(2);
+    assert_eq!(l.poll_at(), Some(again));
+    l.poll(again - Duration::from_millis(1), &mut up);
+    assert!(gratuitous(&mut l).is_empty());
+    l.poll(again, &mut up);
+    assert_eq!(gratuitous(&mut l), [US0]);
+    assert_eq!(l.poll_at(), None);
+    l.poll(again + Duration::from_secs(60), &mut up);
+    assert!(gratuitous(&mut l).is_empty());
+
+    // A new address at 1 s: announced then and at 3 s, not at 2 s for the old one.
+    let new = Ipv4Addr::new(10, 0, 0, 50);
+    let t1 = again + Duration::from_secs(1);
+    l.set_address(i, Some(cidr("10.0.0.1/24")), again).unwrap();
+    assert_eq!(gratuitous(&mut l), [US0]);
+    l.set_address(i, Some(Ipv4Cidr::new(new, 24).unwrap()), t1)
+        .unwrap();
+    assert_eq!(gratuitous(&mut l), [new]);
+    l.poll(again + Duration::from_secs(2), &mut up);
+    assert!(gratuitous(&mut l).is_empty());
+    l.poll(t1 + Duration::from_secs(2), &mut up);
+    assert_eq!(gratuitous(&mut l), [new]);
+
+    // Down before the second: none.
+    let t2 = t1 + Duration::from_secs(10);
+    l.set_address(i, Some(cidr("10.0.0.1/24")), t2).unwrap();
+    assert_eq!(gratuitous(&mut l), [US0]);
+    l.set_up(i, false, t2).unwrap();
+    l.poll(t2 + Duration::from_secs(2), &mut up);
+    assert!(gratuitous(&mut l).is_empty());
 }
 
 // ==== Echo ===================================================================================

@@ -27,6 +27,9 @@ use netif::{Instant, MacAddr};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
+/// RFC 5227's ANNOUNCE_INTERVAL: the time between an address's two announcements.
+const ANNOUNCE_INTERVAL: netif::Duration = netif::Duration::from_secs(2);
+
 /// Settings of the IP layer.
 #[derive(Clone, Debug)]
 pub struct IpConfig {
@@ -176,6 +179,7 @@ impl IpLayer {
             last_defended: None,
             groups: igmp::Groups::new(self.cfg.max_groups),
             probe: None,
+            announce_again: None,
         });
         ifindex
     }
@@ -358,14 +362,33 @@ impl IpLayer {
     }
 
     /// Gratuitous ARP (RFC 5227 2.4 announcement): tell the link our address and MAC.
-    fn announce(&mut self, ifindex: usize, _now: Instant) {
-        let Some(i) = self.out.iface(ifindex) else {
+    /// RFC 5227 2.3: ANNOUNCE_NUM (2) announcements, ANNOUNCE_INTERVAL (2 s) apart, so
+    /// that a neighbour that missed the first still updates its cache; the second is
+    /// sent by `poll` (and not if the interface went down or lost its address meanwhile;
+    /// a new address starts over).
+    fn announce(&mut self, ifindex: usize, now: Instant) {
+        let Some(i) = self.out.ifaces.get_mut(ifindex) else {
             return;
         };
+        i.announce_again = None;
         if !i.up || i.loopback {
             return;
         }
         if let Some(ip) = i.ip() {
+            i.announce_again = Some(now + ANNOUNCE_INTERVAL);
+            let g = ArpRepr::gratuitous(i.mac, ip);
+            self.out.send_arp(ifindex, &g, MacAddr::BROADCAST);
+        }
+    }
+
+    /// The second announcement, when due.
+    fn announce_again(&mut self, ifindex: usize, now: Instant) {
+        let i = &mut self.out.ifaces[ifindex];
+        if i.announce_again.is_none_or(|t| t > now) {
+            return;
+        }
+        i.announce_again = None;
+        if let (true, false, Some(ip)) = (i.up, i.loopback, i.ip()) {
             let g = ArpRepr::gratuitous(i.mac, ip);
             self.out.send_arp(ifindex, &g, MacAddr::BROADCAST);
         }
@@ -626,7 +649,9 @@ impl IpLayer {
         }
         let arp = self.out.ifaces.iter().filter_map(|i| i.arp.poll_at());
         let igmp = self.out.ifaces.iter().filter_map(|i| i.groups.poll_at());
+        let announce = self.out.ifaces.iter().filter_map(|i| i.announce_again);
         arp.chain(igmp)
+            .chain(announce)
             .chain(self.reasm.poll_at())
             .chain(self.out.pmtu.poll_at())
             .chain(self.out.routes.poll_at())
@@ -646,6 +671,7 @@ impl IpLayer {
             }
         }
         for ifindex in 0..self.out.ifaces.len() {
+            self.announce_again(ifindex, now);
             let p = self.out.ifaces[ifindex].arp.poll(now);
             for ip in p.requests {
                 self.out.request(ifindex, ip);
