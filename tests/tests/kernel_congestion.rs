@@ -152,3 +152,31 @@ fn hystart_leaves_slow_start_before_a_queue_to_linux_overflows() {
     assert_eq!(counter(&stat, "hystart_css"), 0, "{stat}");
     assert!(counter(&stat, "retransmits") > 0, "{stat}");
 }
+
+/// A path-MTU black hole in front of Linux: datagrams longer than 1,200 bytes from the
+/// stack are dropped on the kernel's tap0 (nftables ingress) and no ICMP says why.
+const NFT_BLACK_HOLE: &str = "table netdev tapip_black_hole {
+    chain ingress {
+        type filter hook ingress device \"tap0\" priority 0; policy accept;
+        meta protocol ip ip length > 1200 counter drop
+    }
+}
+";
+
+/// RFC 2923 2.1 against Linux: the stack's 1,460-byte segments vanish without a
+/// "fragmentation needed"; after three timeouts in a row it sends 1,024-byte segments,
+/// which pass, and 1 MB arrives byte-exact (without the detection it would stall until
+/// the user timeout).
+#[test]
+fn a_path_mtu_black_hole_to_linux_is_found() {
+    let (ns, mut t) = tests::top2("blackhole", &["--no-offload"]);
+    let dir = TempDir::new("blackhole");
+    ns.nft(&dir, NFT_BLACK_HOLE);
+    let (src, _) = dir.random_file("src", 1_000_000);
+    let dst = dir.path("dst");
+    tests::snc_to_kernel_nc(&ns, &mut t, 5002, &src, &dst, SECS(60));
+    assert_eq!(tests::sha256_file(&src), tests::sha256_file(&dst));
+    let stat = t.run_marked("stat");
+    assert_eq!(counter(&stat, "pmtu_black_holes"), 1, "{stat}");
+    assert!(counter(&stat, "rto_timeouts") >= 3, "{stat}");
+}

@@ -431,6 +431,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         idle_restarts,
         pmtu_updates,
         pmtu_forged,
+        pmtu_black_holes,
         drop_paws,
         ts_missing,
         wscale_clamped,
@@ -510,6 +511,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("idle_restarts", idle_restarts),
         ("pmtu_updates", pmtu_updates),
         ("pmtu_forged", pmtu_forged),
+        ("pmtu_black_holes", pmtu_black_holes),
         ("drop_paws", drop_paws),
         ("ts_missing", ts_missing),
         ("wscale_clamped", wscale_clamped),
@@ -590,7 +592,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 77] = [
+        let fields: [&mut u64; 78] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -665,6 +667,7 @@ mod tests {
             &mut t.idle_restarts,
             &mut t.pmtu_updates,
             &mut t.pmtu_forged,
+            &mut t.pmtu_black_holes,
             &mut t.drop_paws,
             &mut t.ts_missing,
             &mut t.wscale_clamped,
@@ -673,14 +676,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 74);
+        assert_eq!(pairs.len(), 78);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..174).collect::<Vec<u64>>());
+        assert_eq!(values, (100..178).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 74, "names are unique");
+        assert_eq!(names.len(), 78, "names are unique");
     }
 
     #[test]

@@ -119,6 +119,13 @@ pub struct TcpConfig {
     /// RACK (RFC 8985) marks segments lost by their send times (the default, as on Linux);
     /// false leaves it to RFC 6675's DupThresh rule alone, for comparison.
     pub rack: bool,
+    /// Path-MTU black-hole detection (RFC 2923 2.1, RFC 4821 as Linux's `tcp_mtu_probing`
+    /// 1 applies it): after R1 (3) timeouts in a row of segments larger than 1,024
+    /// bytes sent with DF, the segments shrink to 1,024 bytes as if a router had said so
+    /// (for the destination, in `ip`'s cache, for its 10 minutes); after one more, to 536
+    /// without DF. A path that lost its ICMP "fragmentation needed" no longer stalls a
+    /// connection until its user timeout. Linux leaves it off by default; on here.
+    pub pmtu_black_hole: bool,
     /// HyStart++ (RFC 9406): the initial slow start ends when the round-trip time rises
     /// (Linux's CUBIC has the older HyStart for this, on by default); false leaves it to
     /// the first loss.
@@ -176,6 +183,7 @@ impl Default for TcpConfig {
             tail_loss_probe: true,
             max_loss_probes: 3,
             rack: true,
+            pmtu_black_hole: true,
             hystart: true,
             timestamps: true,
             congestion: CongestionAlgorithm::Cubic,
@@ -325,6 +333,9 @@ pub struct TcpStats {
     pub pmtu_updates: u64,
     /// ... and those whose quoted sequence number was never sent (RFC 5927): ignored.
     pub pmtu_forged: u64,
+    /// Path-MTU black holes suspected (RFC 2923 2.1): full-sized segments timed out R1
+    /// times in a row with DF set and no answer, and the connection took smaller ones.
+    pub pmtu_black_holes: u64,
     // Drops by cause.
     pub drop_bad_checksum: u64,
     pub drop_bad_header: u64,

@@ -780,6 +780,9 @@ impl Tcb {
         // of the real peer would fail PAWS.
         self.last_rx = now;
         self.keep_probes = 0;
+        if data_len == 0 {
+            self.unanswered_rtos = 0;
+        }
         self.update_ts_recent(seg, now);
         // Only a simultaneous open's SYN-ACK gets here with a SYN: unscaled (RFC 7323 2.2).
         let shift = if seg.has(flags::SYN) {
@@ -971,6 +974,7 @@ impl Tcb {
         }
         self.take_rtt_sample(cfg, ack, now);
         self.backoff = 0;
+        self.unanswered_rtos = 0;
         self.stalled_since = None;
         // Something got through: an ICMP error seen before is no reason for a later
         // timeout (as Linux clears `sk_err_soft` on an ACK of new data).

@@ -403,6 +403,10 @@ pub struct Tcb {
     rtt: RttEstimator,
     rtt_sample: Option<(Seq, Instant)>,
     backoff: u32,
+    /// Retransmission timeouts since the peer last sent anything but data (a pure ACK
+    /// shows our segments reach it): a path-MTU black hole is suspected only when they
+    /// elicit nothing (`suspect_black_hole`).
+    unanswered_rtos: u8,
     syn_retries: u32,
     /// SYN-ACK retransmissions allowed (the listener lowers it under pressure).
     pub synack_retries: u32,
@@ -571,6 +575,7 @@ impl Tcb {
             rtt: RttEstimator::new(cfg.rto_initial),
             rtt_sample: None,
             backoff: 0,
+            unanswered_rtos: 0,
             syn_retries: 0,
             synack_retries: cfg.synack_retries,
             last_oow_ack: None,

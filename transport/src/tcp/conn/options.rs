@@ -140,6 +140,44 @@ impl Tcb {
         lowered
     }
 
+    /// A path-MTU black hole suspected (`TcpConfig::pmtu_black_hole`): segments larger
+    /// than `BLACK_HOLE_MSS` went with DF and timed out R1 times in a row, which a router
+    /// that drops them without the "fragmentation needed" that should tell us (RFC 2923
+    /// 2.1: filtered ICMP) explains. Taken as such a message would be: the MSS goes down
+    /// to 1,024 (Linux's `tcp_base_mss`, from where its `tcp_mtu_probing` 1 starts), and at
+    /// the next timeout to 536 without DF (for routers to fragment); `ip` keeps the MTU for
+    /// the destination for its 10 minutes, after which `pmtu_raise` tries the larger
+    /// segments again. The caller resends. Returns whether the segments shrank.
+    pub(super) fn suspect_black_hole(
+        &mut self,
+        tx: &mut dyn IpTx,
+        stats: &mut TcpStats,
+        now: Instant,
+    ) -> bool {
+        if !self.dont_fragment() || self.mss <= PMTU_MIN - 40 {
+            // Without DF nothing is dropped for its size unheard; at 536 the segments
+            // are as small as they go.
+            return false;
+        }
+        let mtu = if self.mss > BLACK_HOLE_MSS {
+            BLACK_HOLE_MSS + 40
+        } else {
+            // Below 576: the MSS is 536 and DF goes (`IP_PMTUDISC_DO` keeps it).
+            PMTU_MIN - 1
+        };
+        // Only when what timed out was larger than what is now to be sent.
+        if self.snd_max.since(self.snd_una) <= mtu.max(PMTU_MIN) - 40 {
+            return false;
+        }
+        // Counted as a black hole, not as a router's message.
+        let updates = stats.pmtu_updates;
+        self.lower_mss(mtu, stats);
+        stats.pmtu_updates = updates;
+        stats.pmtu_black_holes += 1;
+        tx.set_path_mtu(*self.remote.ip(), mtu.max(PMTU_MIN), now);
+        true
+    }
+
     /// DF on the connection's segments (`IP_MTU_DISCOVER`, see [`ConnOpts::pmtu`]): `Do`
     /// always, `Want` until the path is below 576, never `Dont` and `Probe`.
     pub(super) fn dont_fragment(&self) -> bool {
@@ -219,6 +257,10 @@ impl Tcb {
 
 /// The smallest path MTU followed (RFC 791's 576; its MSS is RFC 9293's default 536).
 pub const PMTU_MIN: usize = 576;
+
+/// The MSS a suspected path-MTU black hole lowers larger segments to (Linux's
+/// `tcp_base_mss`).
+const BLACK_HOLE_MSS: usize = 1024;
 
 /// RFC 1191 7.1's table of common MTUs, for routers that do not say the next-hop MTU.
 const MTU_PLATEAUS: [usize; 11] = [

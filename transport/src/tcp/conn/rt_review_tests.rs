@@ -84,3 +84,122 @@ fn a_frag_needed_in_syn_sent_holds_for_the_first_segments() {
         out.iter().map(|s| s.data.len()).collect::<Vec<_>>()
     );
 }
+
+/// A connection with an MSS of 1460 (SACK on), ten full segments sent and acknowledged.
+fn mss_1460(cfg: TcpConfig) -> Conn {
+    let mut c = Conn::connecting(cfg, opts(), 1500);
+    c.take();
+    c.now += Duration::from_millis(10);
+    let r = TcpRepr {
+        sack_permitted: true,
+        ..synack(Some(1460))
+    };
+    c.deliver(&r, &[]);
+    c.peer_nxt = PEER_ISS + 1;
+    c.take();
+    assert_eq!(c.tcb.mss, 1460);
+    for _ in 0..10 {
+        c.tcb.write(&bytes(1460));
+        c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+        c.take();
+        c.now += Duration::from_millis(10);
+        let r = c.seg(flags::ACK, c.tcb.snd_max);
+        c.deliver(&r, &[]);
+    }
+    c
+}
+
+/// Run the timers until `n` retransmission timeouts have fired; what was sent meanwhile.
+fn timeouts(c: &mut Conn, n: u64) -> Vec<Sent> {
+    let mut out = Vec::new();
+    let target = c.stats.timeouts + n;
+    while c.stats.timeouts < target {
+        c.advance(Duration::from_millis(50));
+        out.extend(c.take());
+    }
+    out
+}
+
+/// RFC 2923 2.1: a router that drops our full-sized DF segments without the ICMP that
+/// should say so (filtered) stalls the connection until its user timeout. After R1 (3)
+/// timeouts in a row the segments shrink to 1,024 bytes (as Linux's `tcp_mtu_probing` 1
+/// starts), the MTU kept for the destination; after one more, to 536 without DF; once
+/// answered, the data flows at that size. Off by `TcpConfig::pmtu_black_hole`, nothing
+/// changes.
+#[test]
+fn full_segments_that_keep_timing_out_shrink() {
+    let mut c = mss_1460(TcpConfig::default());
+    c.tcb.write(&bytes(20 * 1460));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    assert!(c
+        .take()
+        .iter()
+        .all(|s| s.data.len() == 1460 && s.meta.dont_fragment));
+    // Two timeouts: full segments again.
+    let out = timeouts(&mut c, 2);
+    assert!(out.iter().all(|s| s.data.len() == 1460), "{}", out.len());
+    assert_eq!(c.stats.pmtu_black_holes, 0);
+    // The third: 1,024 bytes, still with DF.
+    let out = timeouts(&mut c, 1);
+    assert!(!out.is_empty());
+    assert!(
+        out.iter()
+            .all(|s| s.data.len() == 1024 && s.meta.dont_fragment),
+        "{:?}",
+        out.iter().map(|s| s.data.len()).collect::<Vec<_>>()
+    );
+    assert_eq!((c.stats.pmtu_black_holes, c.tx.pmtu), (1, Some(1064)));
+    assert_eq!(c.stats.pmtu_updates, 0, "no router said anything");
+    // The fourth: 536 bytes without DF.
+    let out = timeouts(&mut c, 1);
+    assert!(!out.is_empty());
+    assert!(out
+        .iter()
+        .all(|s| s.data.len() == 536 && !s.meta.dont_fragment));
+    assert_eq!((c.stats.pmtu_black_holes, c.tx.pmtu), (2, Some(576)));
+    // More timeouts lower nothing more.
+    timeouts(&mut c, 2);
+    assert_eq!(c.stats.pmtu_black_holes, 2);
+    // Answered: the rest goes at 536 bytes.
+    let una = c.our_una();
+    let r = c.seg(flags::ACK, una + 536);
+    c.deliver(&r, &[]);
+    let out = c.take();
+    assert!(!out.is_empty());
+    assert!(out.iter().all(|s| s.data.len() <= 536));
+
+    // Turned off: full segments for ever.
+    let mut c = mss_1460(TcpConfig {
+        pmtu_black_hole: false,
+        ..TcpConfig::default()
+    });
+    c.tcb.write(&bytes(20 * 1460));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    c.take();
+    let out = timeouts(&mut c, 6);
+    assert!(out.iter().all(|s| s.data.len() == 1460));
+    assert_eq!(c.stats.pmtu_black_holes, 0);
+}
+
+/// A small segment that times out (the tail of a transfer, an interactive write) is no
+/// sign of a black hole: smaller segments would not help it. Nor is a connection whose
+/// segments carry no DF (`IP_PMTUDISC_DONT`).
+#[test]
+fn small_segments_or_no_df_suspect_no_black_hole() {
+    let mut c = mss_1460(TcpConfig::default());
+    c.tcb.write(&bytes(900));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    c.take();
+    timeouts(&mut c, 5);
+    assert_eq!(c.stats.pmtu_black_holes, 0);
+    assert_eq!(c.tcb.mss, 1460);
+
+    let mut c = mss_1460(TcpConfig::default());
+    c.tcb.opts.pmtu = ip::PmtuMode::Dont;
+    c.tcb.write(&bytes(20 * 1460));
+    c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
+    c.take();
+    timeouts(&mut c, 5);
+    assert_eq!(c.stats.pmtu_black_holes, 0);
+    assert_eq!(c.tcb.mss, 1460);
+}

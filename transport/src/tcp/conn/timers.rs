@@ -296,6 +296,17 @@ impl Tcb {
                 }
                 self.rtt.back_off(cfg.rto_max);
                 self.rtt_sample = None;
+                // R1 timeouts in a row, not one answered: perhaps a path-MTU black hole.
+                self.unanswered_rtos = self.unanswered_rtos.saturating_add(1);
+                if cfg.pmtu_black_hole
+                    && u32::from(self.unanswered_rtos) >= R1
+                    && self.state.synchronized()
+                    && self.suspect_black_hole(tx, stats, now)
+                    && self.sack_ok
+                {
+                    // Everything outstanding was sent at the old size.
+                    self.sb.mark_all_lost();
+                }
                 if self.sack_ok {
                     // Keep the scoreboard (RFC 6675 5.1): resend what the peer lacks, in
                     // slow start. A receiver that reneged is caught in `process_ack`.
