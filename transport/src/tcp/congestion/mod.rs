@@ -194,7 +194,9 @@ impl Cc {
         } else {
             self.pause(now);
         }
-        if self.hystart.active() && self.cwnd() < self.ssthresh() {
+        // An ACK of no data (a passive open's of our SYN-ACK) is none of slow start's:
+        // a SYN-ACK's round trip is no minimum for the data's to rise from.
+        if acked > 0 && self.hystart.active() && self.cwnd() < self.ssthresh() {
             event = self.hystart.on_ack(sample).or(event);
         }
         event
@@ -338,6 +340,12 @@ impl CongestionControl for Cc {
     }
 
     fn on_idle_restart(&mut self, iw: usize, idle: Duration, now: Instant) -> bool {
+        if self.hystart.active() {
+            // RFC 9406 4.3: HyStart++ may grow the restart window, but afresh: what it
+            // measured before the idle period (the minimums, a CSS begun and its rounds)
+            // says nothing of the window now, which CSS's end would make ssthresh.
+            self.hystart = HyStart::default();
+        }
         self.inner_mut().on_idle_restart(iw, idle, now)
     }
 
@@ -626,7 +634,7 @@ mod tests {
     }
 
     /// A loss, an ECN echo or a timeout ends HyStart++ for good (4.3: the initial slow
-    /// start only); undoing the loss brings it back as it was.
+    /// start only); undoing the loss brings it back, watching afresh from a new round.
     #[test]
     fn hystart_is_for_the_initial_slow_start_only() {
         let rise = |cc: &mut Cc| {
@@ -661,6 +669,37 @@ mod tests {
                 [HyStartEvent::EnteredCss],
                 "{a}"
             );
+        }
+    }
+
+    /// An idle restart during CSS: the restart window starts a slow start of its own
+    /// (RFC 9406 4.3 allows HyStart++ there), with minimums measured from then on. CSS's
+    /// rounds from before the idle period must not run out on the restart window and
+    /// make it ssthresh: that window says nothing of the path.
+    #[test]
+    fn an_idle_restart_during_css_does_not_end_slow_start_at_the_restart_window() {
+        for a in Algorithm::ALL {
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            hystart_round(&mut cc, 10, 20);
+            assert_eq!(
+                hystart_round(&mut cc, 20, 30),
+                [HyStartEvent::EnteredCss],
+                "{a}"
+            );
+            let before = cc.cwnd();
+            assert!(cc.on_idle_restart(10 * MSS, Duration::from_secs(10), Instant::ZERO));
+            // The delay as it was when CSS began, steady: no rise from round to round.
+            let mut events = Vec::new();
+            for _ in 0..20 {
+                if cc.cwnd() >= before {
+                    break;
+                }
+                let w = cc.cwnd();
+                events.extend(hystart_round(&mut cc, w / MSS, 30));
+            }
+            assert_eq!(events, [], "{a}");
+            assert_eq!(cc.ssthresh(), INITIAL_SSTHRESH, "{a}");
         }
     }
 

@@ -1027,3 +1027,71 @@ fn a_steady_path_keeps_slow_start_with_hystart() {
     assert_eq!(c.stats.hystart_css, 0);
     assert_eq!(c.tcb.cc.ssthresh(), usize::MAX / 2);
 }
+
+/// A passive open: the handshake's ACK acknowledges our SYN-ACK, no data. It is no ACK
+/// of slow start (RFC 9406 4.2's N, the bytes acknowledged, is 0): the RTT of a SYN-ACK
+/// must not become the minimum the first round of data is measured against, which
+/// starts at infinity (as on an active open, where the SYN-ACK takes no such path). Here
+/// the data's round trip is 20 ms against the SYN-ACK's 10 ms (a full segment's time at
+/// a slow bottleneck, which a 60-byte SYN-ACK does not spend): not a rise within slow
+/// start.
+#[test]
+fn hystart_does_not_measure_the_first_data_round_against_the_syn_ack() {
+    let cfg = TcpConfig::default();
+    let now = Instant::from_secs(1);
+    let syn = TcpRepr {
+        src_port: PEER.port(),
+        dst_port: US.port(),
+        seq: PEER_ISS,
+        flags: flags::SYN,
+        window: 65_535,
+        mss: Some(PEER_MSS as u16),
+        sack_permitted: true,
+        timestamp: Some((PEER_TS, 0)),
+        ..TcpRepr::default()
+    };
+    let mut tx = Wire::default();
+    let mut stats = TcpStats::default();
+    let tcb = Tcb::accept_syn(
+        &cfg,
+        US,
+        PEER,
+        &syn,
+        SynFastOpen::None,
+        OUR_ISS,
+        0,
+        (1500, 1500),
+        opts(),
+        &mut tx,
+        &mut stats,
+        now,
+    );
+    let mut c = Conn {
+        tcb,
+        tx,
+        stats,
+        cfg,
+        now,
+        peer_nxt: PEER_ISS + 1,
+    };
+    let synack = c.take();
+    assert!(synack[0].r.has(flags::SYN | flags::ACK));
+    let tsval = synack[0].r.timestamp.expect("timestamps are on").0;
+    c.now += Duration::from_millis(10);
+    let mut r = c.seg(flags::ACK, Seq(OUR_ISS) + 1);
+    r.timestamp = Some((PEER_TS + 1, tsval));
+    c.deliver(&r, &[]);
+    assert_eq!(c.tcb.state, State::Established);
+    // The initial window, each segment acknowledged 20 ms after it left.
+    refill_and_send(&mut c);
+    let sent = c.take();
+    assert!(sent.len() >= 8, "{} segments", sent.len());
+    c.now += Duration::from_millis(20);
+    for s in &sent {
+        let mut r = c.seg(flags::ACK, s.r.seq + s.data.len());
+        r.timestamp = Some((PEER_TS + 2, s.r.timestamp.expect("timestamps are on").0));
+        c.deliver(&r, &[]);
+    }
+    assert_eq!(c.stats.hystart_css, 0);
+    assert_eq!(c.tcb.cc.ssthresh(), usize::MAX / 2);
+}
