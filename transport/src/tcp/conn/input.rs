@@ -1056,8 +1056,15 @@ impl Tcb {
             // Grows only while the window is used (see `Cc::on_ack_with_flight`), and not
             // for an ECN echo or within its round trip.
             if self.ecn_may_grow(ece) {
-                // With HyStart++ off no sample is passed: slow start then ends at a loss.
-                let sample = self.rtt.latest().filter(|_| cfg.hystart);
+                // HyStart++'s per-ACK sample: RACK.rtt, which every ACK of newer data
+                // measures (the RTT estimator's own samples come once per round trip
+                // without timestamps). With HyStart++ off no sample is passed: slow
+                // start then ends at a loss.
+                let sample = self
+                    .rack
+                    .rtt()
+                    .or(self.rtt.latest())
+                    .filter(|_| cfg.hystart);
                 let srtt = self.rtt.srtt();
                 match self
                     .cc

@@ -88,6 +88,13 @@ impl Rack {
         self.reordering_seen
     }
 
+    /// RACK.rtt: the round trip of the most recently sent segment delivered so far (a
+    /// sample from the packet clock on every ACK that delivers newer data, with or
+    /// without timestamps).
+    pub(super) fn rtt(&self) -> Option<Duration> {
+        self.xmit_ts.map(|_| self.rtt)
+    }
+
     /// Steps 1-3 for one segment newly ACKed or SACKed (call in sequence order). `echo`
     /// is the time the ACK's timestamp echo names (its TSecr on our clock), if any: a
     /// retransmitted segment whose echo is older than the retransmission was delivered by
