@@ -5348,32 +5348,47 @@ mod rt_review_tests {
 /// every host of the network.
 #[test]
 fn a_redirect_to_the_network_s_broadcast_or_own_address_is_ignored() {
-    let far = Ipv4Addr::new(192, 168, 9, 9);
-    let mut l = one_iface();
-    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
-    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
-        .unwrap();
-    l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
-    let quoted = drain(&mut l)[0].payload.clone();
+    let (mut l, quoted) = by_the_default_gateway();
     for gateway in [BCAST0, Ipv4Addr::new(10, 0, 0, 0)] {
-        let msg = icmp_bytes(&IcmpRepr::Redirect {
-            code: icmp::redirect::HOST,
-            gateway,
-            original: &quoted,
-        });
-        let mut up = Recorder::default();
-        let d = Hdr::new(ROUTER_C, US0, ICMP).packet(&msg);
-        rx_ip(&mut l, &mut up, 0, &d, T0);
+        redirect_from_the_gateway(&mut l, icmp::redirect::HOST, gateway, &quoted);
         assert_eq!(
-            l.route_lookup(far).unwrap().gateway,
+            l.route_lookup(FAR).unwrap().gateway,
             Some(ROUTER_C),
             "{gateway}"
         );
-        l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+        l.tx().send(&SendMeta::new(FAR, UDP), b"far", T0).unwrap();
         assert_eq!(drain(&mut l)[0].dst, MAC_C, "{gateway}");
     }
     assert_eq!(l.icmp_stats().rx_redirects_applied, 0);
     assert_eq!(l.icmp_stats().redirects_ignored, 2);
+}
+
+/// A host off the network, reached by the default gateway.
+const FAR: Ipv4Addr = Ipv4Addr::new(192, 168, 9, 9);
+
+/// A host whose default gateway is ROUTER_C, HOST_A a neighbour too, that sent a
+/// datagram to `FAR` (by the gateway); what a redirect about it quotes.
+fn by_the_default_gateway() -> (IpLayer, Vec<u8>) {
+    let mut l = one_iface();
+    introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
+        .unwrap();
+    l.tx().send(&SendMeta::new(FAR, UDP), b"far", T0).unwrap();
+    let out = drain(&mut l);
+    assert_eq!(out[0].dst, MAC_C);
+    (l, out[0].payload.clone())
+}
+
+/// The gateway's redirect about `quoted`, with `code`, to `gateway`.
+fn redirect_from_the_gateway(l: &mut IpLayer, code: u8, gateway: Ipv4Addr, quoted: &[u8]) {
+    let msg = icmp_bytes(&IcmpRepr::Redirect {
+        code,
+        gateway,
+        original: quoted,
+    });
+    let d = Hdr::new(ROUTER_C, US0, ICMP).packet(&msg);
+    rx_ip(l, &mut Recorder::default(), 0, &d, T0);
 }
 
 /// RFC 1812 5.2.7.2: a router MUST NOT send a redirect unless "the IP source address in
@@ -5444,33 +5459,14 @@ fn a_redirect_about_a_multicast_or_broadcast_datagram_is_ignored() {
 /// defined codes are all taken (as host redirects).
 #[test]
 fn a_redirect_with_an_undefined_code_is_ignored() {
-    let far = Ipv4Addr::new(192, 168, 9, 9);
     for code in [0, 1, 2, 3, 4, 7, 255] {
-        let mut l = one_iface();
-        introduce(&mut l, 0, ROUTER_C, MAC_C, T0);
-        introduce(&mut l, 0, HOST_A, MAC_A, T0);
-        l.add_route(cidr("0.0.0.0/0"), Some(ROUTER_C), None)
-            .unwrap();
-        l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
-        let quoted = drain(&mut l)[0].payload.clone();
-        let msg = icmp_bytes(&IcmpRepr::Redirect {
-            code,
-            gateway: HOST_A,
-            original: &quoted,
-        });
-        let mut up = Recorder::default();
-        rx_ip(
-            &mut l,
-            &mut up,
-            0,
-            &Hdr::new(ROUTER_C, US0, ICMP).packet(&msg),
-            T0,
-        );
+        let (mut l, quoted) = by_the_default_gateway();
+        redirect_from_the_gateway(&mut l, code, HOST_A, &quoted);
         let st = l.icmp_stats();
         let taken = code <= 3;
         assert_eq!(st.rx_redirects_applied, u64::from(taken), "code {code}");
         assert_eq!(st.redirects_ignored, u64::from(!taken), "code {code}");
-        l.tx().send(&SendMeta::new(far, UDP), b"far", T0).unwrap();
+        l.tx().send(&SendMeta::new(FAR, UDP), b"far", T0).unwrap();
         let via = if taken { MAC_A } else { MAC_C };
         assert_eq!(drain(&mut l)[0].dst, via, "code {code}");
     }
