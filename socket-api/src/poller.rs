@@ -186,6 +186,8 @@ impl Poller {
         events.clear();
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut core = self.stack.lock();
+        // The deadline passed during the last wait: this pass is the last look.
+        let mut timed_out = false;
         loop {
             if self.stack.is_shut_down() {
                 return Err(SocketError::StackDown.into());
@@ -219,7 +221,7 @@ impl Poller {
                 }
                 kicked
             };
-            if kicked || !events.is_empty() {
+            if kicked || !events.is_empty() || timed_out {
                 return Ok(());
             }
             // A datagram socket held back by a long queue: nothing wakes us when the
@@ -228,11 +230,13 @@ impl Poller {
                 .any_blocked()
                 .then(|| Instant::now() + crate::runtime::SEND_RECHECK);
             match crate::socket::earliest(deadline, recheck) {
+                // Out of time before any wait (zero: just look): nothing to report.
+                Some(_) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(()),
                 Some(t) => {
                     self.cond.wait_until(&mut core, t);
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(());
-                    }
+                    // Out of time now: one last look at the queue, as Linux's epoll_wait
+                    // takes, for a socket queued while this wait took the lock back.
+                    timed_out = deadline.is_some_and(|d| Instant::now() >= d);
                 }
                 None => self.cond.wait(&mut core),
             }
@@ -295,6 +299,49 @@ mod tests {
             hub.pollers[&0].pending,
             vec![b],
             "a closed socket stays out"
+        );
+    }
+
+    /// A watched socket made ready during `wait`, queued for the poller before the
+    /// deadline, while another thread holds the stack's lock past the deadline (the rx
+    /// thread processing a batch, say): the woken `wait` takes the lock back after its
+    /// deadline and returned nothing, the event left for the next call, where Linux's
+    /// epoll_wait reports it. (Found by an independent review.)
+    #[test]
+    fn a_poller_looks_once_more_when_its_deadline_passes() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let u = crate::UdpSocket::bind(&stack, "127.0.0.1:0").unwrap();
+        let h = u.socket().handle();
+        let poller = Poller::new(&stack);
+        poller.add(u.socket(), 7).unwrap();
+        let mut events = Vec::new();
+        // The report of the add (writable).
+        poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+        assert_eq!(events.len(), 1);
+        let start = Instant::now();
+        let holder = {
+            let stack = stack.clone();
+            std::thread::spawn(move || {
+                // While `wait` waits: the socket is shut for reading (readable, as
+                // `Socket::shutdown` makes it), and the lock is held past the deadline.
+                std::thread::sleep(Duration::from_millis(300));
+                stack.with_core(|c, _| {
+                    // Applied, with Linux's ENOTCONN for a socket with no peer.
+                    let _ = c.transport.shutdown(h, true, false);
+                    c.wake(h);
+                    let until = start + Duration::from_secs(3);
+                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                });
+            })
+        };
+        poller
+            .wait(&mut events, Some(Duration::from_secs(2)))
+            .unwrap();
+        holder.join().unwrap();
+        stack.shutdown();
+        assert!(
+            events.iter().any(|e| e.token == 7 && e.readable),
+            "the socket's event went unreported: {events:?}"
         );
     }
 }

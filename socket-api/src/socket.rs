@@ -1897,6 +1897,8 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
     let deadline = deadline_after(timeout);
     let mut core = stack.lock();
     let any = core.any.clone();
+    // The deadline passed during the last wait: this pass is the last look.
+    let mut timed_out = false;
     loop {
         core.recheck_blocked();
         let mut n = 0;
@@ -1913,6 +1915,9 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
         if n > 0 {
             return Ok(n);
         }
+        if timed_out {
+            return Ok(0);
+        }
         if stack.is_shut_down() {
             return Err(SocketError::StackDown.into());
         }
@@ -1922,11 +1927,15 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
             .any_blocked()
             .then(|| Instant::now() + crate::runtime::SEND_RECHECK);
         match earliest(deadline, recheck) {
+            // Out of time before any wait (zero: just look): what was found stands.
+            Some(_) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(0),
             Some(t) => {
                 any.wait_until(&mut core, t);
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Ok(0);
-                }
+                // Out of time now: one last look, as Linux's do_poll takes, for a socket
+                // made ready while this wait took the lock back (a wake-up that came
+                // before the deadline, and the rx thread's batch that held the lock
+                // past it).
+                timed_out = deadline.is_some_and(|d| Instant::now() >= d);
             }
             None => any.wait(&mut core),
         }
@@ -2757,5 +2766,43 @@ mod tests {
         assert_eq!(whole, (5, from));
         assert_eq!(raw_got, 20 + 8 + 100);
         assert_eq!(tcp_got, Err(io::ErrorKind::Unsupported));
+    }
+
+    /// A socket made ready during `poll`'s wait, its wake-up sent before the deadline,
+    /// while another thread holds the stack's lock past the deadline (the rx thread
+    /// processing a batch, say): the woken `poll` takes the lock back after its deadline
+    /// and returned 0 at once, the readable socket unreported. Linux's do_poll looks once
+    /// more after its timeout; so does a blocked receive here (`wait_for_in`). (Found by an
+    /// independent review.)
+    #[test]
+    fn poll_looks_once_more_when_its_deadline_passes() {
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let u = crate::UdpSocket::bind(&stack, "127.0.0.1:0").unwrap();
+        let h = u.socket().handle();
+        let start = Instant::now();
+        let holder = {
+            let stack = stack.clone();
+            std::thread::spawn(move || {
+                // While `poll` waits: its socket is shut for reading (readable, as
+                // `Socket::shutdown` makes it), and the lock is held past its deadline.
+                std::thread::sleep(Duration::from_millis(300));
+                stack.with_core(|c, _| {
+                    // Applied, with Linux's ENOTCONN for a socket with no peer.
+                    let _ = c.transport.shutdown(h, true, false);
+                    c.wake(h);
+                    let until = start + Duration::from_secs(3);
+                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                });
+            })
+        };
+        let mut fds = [PollFd::new(u.socket(), Interest::READABLE)];
+        let n = poll(&mut fds, Some(Duration::from_secs(2))).unwrap();
+        holder.join().unwrap();
+        stack.shutdown();
+        assert_eq!(
+            (n, fds[0].readable),
+            (1, true),
+            "a readable socket went unreported"
+        );
     }
 }
