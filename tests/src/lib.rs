@@ -507,6 +507,15 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
+            // `timeout`, which tests run servers under, makes a process group of itself
+            // and its program: killed alone, it left the program running for ever,
+            // orphaned, in a namespace already removed. Its group first (if it leads
+            // none, there is no such group and nothing happens), then the process.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.0.id())])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
             let _ = self.0.kill();
         }
         let _ = self.0.wait();
