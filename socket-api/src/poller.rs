@@ -318,22 +318,7 @@ mod tests {
         // The report of the add (writable).
         poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
         assert_eq!(events.len(), 1);
-        let start = Instant::now();
-        let holder = {
-            let stack = stack.clone();
-            std::thread::spawn(move || {
-                // While `wait` waits: the socket is shut for reading (readable, as
-                // `Socket::shutdown` makes it), and the lock is held past the deadline.
-                std::thread::sleep(Duration::from_millis(300));
-                stack.with_core(|c, _| {
-                    // Applied, with Linux's ENOTCONN for a socket with no peer.
-                    let _ = c.transport.shutdown(h, true, false);
-                    c.wake(h);
-                    let until = start + Duration::from_secs(3);
-                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
-                });
-            })
-        };
+        let holder = crate::testing::ready_then_hold_the_lock(&stack, h);
         poller
             .wait(&mut events, Some(Duration::from_secs(2)))
             .unwrap();

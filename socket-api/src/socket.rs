@@ -2779,22 +2779,7 @@ mod tests {
         let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
         let u = crate::UdpSocket::bind(&stack, "127.0.0.1:0").unwrap();
         let h = u.socket().handle();
-        let start = Instant::now();
-        let holder = {
-            let stack = stack.clone();
-            std::thread::spawn(move || {
-                // While `poll` waits: its socket is shut for reading (readable, as
-                // `Socket::shutdown` makes it), and the lock is held past its deadline.
-                std::thread::sleep(Duration::from_millis(300));
-                stack.with_core(|c, _| {
-                    // Applied, with Linux's ENOTCONN for a socket with no peer.
-                    let _ = c.transport.shutdown(h, true, false);
-                    c.wake(h);
-                    let until = start + Duration::from_secs(3);
-                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
-                });
-            })
-        };
+        let holder = crate::testing::ready_then_hold_the_lock(&stack, h);
         let mut fds = [PollFd::new(u.socket(), Interest::READABLE)];
         let n = poll(&mut fds, Some(Duration::from_secs(2))).unwrap();
         holder.join().unwrap();

@@ -74,3 +74,26 @@ pub(crate) fn parse_mutations(good: &[u8], seed: u64, mut parse: impl FnMut(&[u8
         parse(&b);
     }
 }
+
+/// A thread that, 300 ms from now, shuts `h` for reading (readable, as `Socket::shutdown`
+/// makes it; Linux's ENOTCONN for a socket with no peer is ignored), wakes its waiters,
+/// and holds the stack's lock until 3 s from now: a waiter whose deadline falls in
+/// between is woken before it and gets the lock back only after it (as when the rx
+/// thread's batch holds the lock).
+pub(crate) fn ready_then_hold_the_lock(
+    stack: &Stack,
+    h: transport::SocketHandle,
+) -> JoinHandle<()> {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    let stack = stack.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stack.with_core(|c, _| {
+            let _ = c.transport.shutdown(h, true, false);
+            c.wake(h);
+            let until = start + Duration::from_secs(3);
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        });
+    })
+}
