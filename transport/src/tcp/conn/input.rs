@@ -121,7 +121,9 @@ impl Tcb {
         // path-MTU cookie).
         if let Some((_, mtu)) = tx.route_info(*self.remote.ip()) {
             if mtu < self.mss + 40 && self.opts.pmtu != PmtuMode::Dont {
-                self.lower_mss(mtu, stats);
+                if self.lower_mss(mtu).is_some() {
+                    stats.pmtu_updates += 1;
+                }
                 self.cc.set_cwnd(initial_window(self.mss));
             }
         }

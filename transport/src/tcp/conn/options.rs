@@ -116,7 +116,10 @@ impl Tcb {
             return None;
         }
         let df = self.df;
-        let lowered = self.lower_mss(mtu, stats);
+        let lowered = self.lower_mss(mtu);
+        if lowered.is_some() {
+            stats.pmtu_updates += 1;
+        }
         // Already at the floor, a narrower hop still: the MSS stays, DF goes, and the
         // segments that hop dropped must go again all the same.
         let df_gone = df && !self.df;
@@ -169,10 +172,8 @@ impl Tcb {
         if self.snd_max.since(self.snd_una) <= mtu.max(PMTU_MIN) - 40 {
             return false;
         }
-        // Counted as a black hole, not as a router's message.
-        let updates = stats.pmtu_updates;
-        self.lower_mss(mtu, stats);
-        stats.pmtu_updates = updates;
+        // Counted as a black hole, not as a router's message (`pmtu_updates`).
+        self.lower_mss(mtu);
         stats.pmtu_black_holes += 1;
         tx.set_path_mtu(*self.remote.ip(), mtu.max(PMTU_MIN), now);
         true
@@ -199,8 +200,8 @@ impl Tcb {
             self.tso = false;
             return;
         };
-        if mtu < self.mss + 40 {
-            self.lower_mss(mtu, stats);
+        if mtu < self.mss + 40 && self.lower_mss(mtu).is_some() {
+            stats.pmtu_updates += 1;
         }
         // Bursts for the device to cut only where the cut segments fit the link: below
         // 576 the segments are larger than the MTU, for `ip` to fragment, which it cannot
@@ -212,7 +213,7 @@ impl Tcb {
     /// never below 536: a narrower MTU gets segments without DF, for `ip` to fragment),
     /// remembered as a lowering `pmtu_raise` takes back. Returns the MTU taken, if it
     /// lowered the MSS.
-    pub(super) fn lower_mss(&mut self, mtu: usize, stats: &mut TcpStats) -> Option<usize> {
+    pub(super) fn lower_mss(&mut self, mtu: usize) -> Option<usize> {
         let mtu = if mtu < PMTU_MIN {
             // Without DF from here, until the path's estimate expires (`pmtu_raise`).
             self.df = false;
@@ -227,7 +228,6 @@ impl Tcb {
         }
         self.pmtu_lowered.get_or_insert(self.mss);
         self.mss = mss;
-        stats.pmtu_updates += 1;
         Some(mtu)
     }
 
