@@ -640,7 +640,6 @@ mod tests {
         // Not joined: a shell that does not read the FIFO leaves its writer waiting.
         drop(writer);
         crate::cmd::testing::finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(code, 1, "a 17 MB script from a FIFO was read and run");
     }
 
@@ -662,7 +661,6 @@ mod tests {
         );
         let made = file.exists();
         crate::cmd::testing::finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(flow, Flow::Continue);
         assert!(
             !status.failed && made,
@@ -754,7 +752,6 @@ mod tests {
         let path = dir.join("script");
         std::fs::write(&path, b"# caf\xe9\nifconfig lo mtu 1000\n").unwrap();
         let got = status_and_lo_mtu(&["tapip", "--script", path.to_str().unwrap()]);
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(got, (0, 1000));
     }
 

@@ -352,7 +352,6 @@ mod tests {
         assert_eq!(std::fs::read(&old).unwrap(), b"keep me");
         assert!(!new.exists());
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// `-m` bounds the whole command, as curl's `--max-time`: a server that sends part of

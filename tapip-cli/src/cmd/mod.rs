@@ -527,8 +527,31 @@ pub mod testing {
         run(ctx, line)
     }
 
-    /// A fresh directory under the system's temporary one.
-    pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    /// A fresh directory under the system's temporary one, removed with what it holds
+    /// when dropped (also when the test fails); it reads as its path.
+    pub struct TempDir(std::path::PathBuf);
+
+    impl std::ops::Deref for TempDir {
+        type Target = std::path::Path;
+        fn deref(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl AsRef<std::path::Path> for TempDir {
+        fn as_ref(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A fresh [`TempDir`] named after `tag`, the process and a counter.
+    pub fn temp_dir(tag: &str) -> TempDir {
         use std::sync::atomic::AtomicUsize;
         static N: AtomicUsize = AtomicUsize::new(0);
         let d = std::env::temp_dir().join(format!(
@@ -536,8 +559,9 @@ pub mod testing {
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         ));
+        let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).expect("a temporary directory");
-        d
+        TempDir(d)
     }
 
     /// Stop the jobs, then the stack.
@@ -624,7 +648,6 @@ pub(crate) mod tests {
         let stopped = run(&ctx, "pcap stop");
         let again = run(&ctx, "pcap stop");
         testing::finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
         let e = stopped.unwrap_err();
         assert!(
             e.starts_with("pcap: recording stopped by a write error: ") && !e.contains('\n'),
@@ -941,7 +964,6 @@ pub(crate) mod tests {
             ctx
         });
         testing::finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Each recording counts its own packets; a second start says it stopped the first.
@@ -969,10 +991,12 @@ pub(crate) mod tests {
         }
     }
 
-    fn fifo(tag: &str) -> std::path::PathBuf {
-        let path = testing::temp_dir(tag).join("fifo");
+    /// A FIFO in a fresh directory, which goes when the first value drops.
+    fn fifo(tag: &str) -> (testing::TempDir, std::path::PathBuf) {
+        let dir = testing::temp_dir(tag);
+        let path = dir.join("fifo");
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).expect("a FIFO");
-        path
+        (dir, path)
     }
 
     /// A FIFO without its other end: the wait ends when told to (Ctrl-C), whichever way
@@ -980,7 +1004,7 @@ pub(crate) mod tests {
     #[test]
     fn the_wait_for_a_fifo_ends_on_ctrl_c() {
         for write in [false, true] {
-            let path = fifo("fifo-stop");
+            let (_dir, path) = fifo("fifo-stop");
             let p = path.clone();
             let r = ends_by_itself(&path, move || {
                 let t = std::time::Instant::now();
@@ -1000,7 +1024,7 @@ pub(crate) mod tests {
     #[test]
     fn a_fifo_opens_when_its_other_end_comes() {
         use std::io::{Read, Write};
-        let path = fifo("fifo-peer");
+        let (_dir, path) = fifo("fifo-peer");
         let p = path.clone();
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
@@ -1039,7 +1063,7 @@ pub(crate) mod tests {
     #[test]
     fn pcap_start_on_a_fifo_without_a_reader_ends_on_ctrl_c() {
         let ctx = Arc::new(testing::ctx());
-        let path = fifo("fifo-pcap");
+        let (_dir, path) = fifo("fifo-pcap");
         let (c, p) = (ctx.clone(), path.clone());
         let (tx, rx) = bounded(1);
         std::thread::spawn(move || {
@@ -1130,7 +1154,6 @@ pub(crate) mod tests {
         );
         assert!(!ctx.pcap.is_recording());
         testing::finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// At a terminal, Ctrl-C ends `wait` and the shell goes on (its jobs too); with

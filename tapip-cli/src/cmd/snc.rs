@@ -698,7 +698,6 @@ mod tests {
         assert!(r.is_ok(), "{r:?}");
         drop(l);
         crate::cmd::testing::finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -780,7 +779,6 @@ mod tests {
             String::from_utf8_lossy(&got)
         );
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// `snc -u -b 0` (or `ADDR:0`) binds a port the stack picks, and says which, as the TCP

@@ -910,7 +910,6 @@ mod tests {
         .unwrap_err();
         assert!(e.ends_with("is not a directory"), "{e}");
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -1010,7 +1009,7 @@ mod tests {
             http_send_idle: Duration::from_millis(800),
             stream_idle: Duration::from_millis(800),
         };
-        serve_small(&ctx, Service::Http, 8088, Some(dir.clone()), limits);
+        serve_small(&ctx, Service::Http, 8088, Some(dir.to_path_buf()), limits);
         // Eight idle clients fill the job, a ninth waits; all of them get a turn.
         let idle: Vec<TcpStream> = (0..8).map(|_| connect(&ctx, 8088)).collect();
         jobs_show(&ctx, "open: 8");
@@ -1036,7 +1035,6 @@ mod tests {
         let text = String::from_utf8_lossy(&v);
         assert!(text.starts_with("HTTP/1.1 408 Request Timeout"), "{text}");
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -1081,7 +1079,7 @@ mod tests {
             http_send_idle: Duration::from_millis(600),
             stream_idle: Duration::from_millis(600),
         };
-        serve_small(&ctx, Service::Http, 8091, Some(dir.clone()), limits);
+        serve_small(&ctx, Service::Http, 8091, Some(dir.to_path_buf()), limits);
         let s = connect(&ctx, 8091);
         (&s).write_all(b"GET /a.txt HTTP/1.1\r\n").unwrap();
         // 4 s of a header byte every 200 ms: over six idle deadlines, never a request.
@@ -1104,7 +1102,6 @@ mod tests {
             String::from_utf8_lossy(&v)
         );
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A keep-alive HTTP connection's idle clock ([`HTTP_IDLE`]) started once the last
@@ -1128,7 +1125,7 @@ mod tests {
             http_send_idle: Duration::from_millis(3000),
             stream_idle: Duration::from_millis(300),
         };
-        serve_small(&ctx, Service::Http, 7282, Some(dir.clone()), limits);
+        serve_small(&ctx, Service::Http, 7282, Some(dir.to_path_buf()), limits);
         let s = connect(&ctx, 7282);
         (&s).write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
@@ -1150,7 +1147,6 @@ mod tests {
             data.len()
         );
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A client that takes its answer a little at a time kept its slot for as long as it
@@ -1173,7 +1169,7 @@ mod tests {
             http_send_idle: Duration::from_millis(1000),
             stream_idle: Duration::from_millis(1000),
         };
-        serve_small(&ctx, Service::Http, 7283, Some(dir.clone()), limits);
+        serve_small(&ctx, Service::Http, 7283, Some(dir.to_path_buf()), limits);
         let sock = Socket::new(&ctx.stack, Domain::Inet, Type::Stream, 0).unwrap();
         sock.set_option(SockOpt::RecvBuffer(4096)).unwrap();
         sock.connect("127.0.0.1:7283".parse().unwrap()).unwrap();
@@ -1204,7 +1200,6 @@ mod tests {
         );
         assert!(got > 0, "the client took some of its answer first");
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The same missing lingering close: a connection that closes after its answer
@@ -1239,7 +1234,6 @@ mod tests {
             data.len()
         );
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Writes `start` to a new connection to `port`, then a byte every 200 ms for 4 s;
@@ -1281,7 +1275,7 @@ mod tests {
             http_send_idle: Duration::from_millis(600),
             stream_idle: Duration::from_millis(600),
         };
-        serve_small(&ctx, Service::Http, 8092, Some(dir.clone()), limits);
+        serve_small(&ctx, Service::Http, 8092, Some(dir.to_path_buf()), limits);
         let (open, got) = trickled(
             &ctx,
             8092,
@@ -1299,7 +1293,6 @@ mod tests {
             "the rest of a rejected head trickled for 4 s with a 600 ms idle limit: still open"
         );
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

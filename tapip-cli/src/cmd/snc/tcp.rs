@@ -485,7 +485,7 @@ mod tests {
             ("-f", bad.clone()),
             ("-o", bad.clone()),
             // A directory opens: it must fail before connecting all the same.
-            ("-f", dir.clone()),
+            ("-f", dir.to_path_buf()),
         ];
         for (opt, bad) in cases {
             let r = run_line(
@@ -501,7 +501,6 @@ mod tests {
             );
         }
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Ctrl-C while sending to a peer that does not read: the command ends, the
@@ -577,7 +576,6 @@ mod tests {
         }
         ctx.sig.interrupt.store(false, Ordering::SeqCst);
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
         (r, end)
     }
 
@@ -597,7 +595,6 @@ mod tests {
         assert!(r.is_ok(), "{r:?}");
         assert_eq!(std::fs::read(&out).unwrap(), data);
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -641,7 +638,6 @@ mod tests {
         });
         assert_eq!(r, Err("snc: the peer did not close within 0.5 s".into()));
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The peer closes its side at once (as `nc -N` does) and reads slowly: `snc -f` ends
@@ -682,7 +678,6 @@ mod tests {
         assert!(left.is_empty(), "{left:?}");
         assert!(got == data, "{} of {} bytes", got.len(), data.len());
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -735,7 +730,6 @@ mod tests {
             "no connection came, yet the file was emptied"
         );
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -777,6 +771,5 @@ mod tests {
         assert!(r.is_ok(), "{r:?}");
         assert!(took < Duration::from_secs(3), "{took:?}");
         finish(ctx);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
