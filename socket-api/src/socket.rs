@@ -352,6 +352,9 @@ impl Socket {
         let nonblocking = self.opts.lock().nonblocking;
         let deadline = deadline_after(timeout);
         let mut core = self.core()?;
+        // Set once the deadline has passed: `f` gets one last look (the wake-up and the
+        // timeout may have raced), with the same checks and flush as every other look.
+        let mut last = false;
         loop {
             if self.closed.load(Ordering::Acquire) {
                 return Err(SocketError::Closed);
@@ -378,16 +381,12 @@ impl Socket {
             if nonblocking {
                 return Err(SocketError::WouldBlock);
             }
+            if last {
+                self.stack.finish(core);
+                return Err(SocketError::Elapsed);
+            }
             match deadline {
-                Some(t) => {
-                    if self.cond.wait_until(&mut core, t).timed_out() {
-                        // One last look: the wake-up and the timeout may have raced.
-                        let now = self.stack.now();
-                        let r = f(&mut core, now);
-                        self.stack.finish(core);
-                        return r?.ok_or(SocketError::Elapsed);
-                    }
-                }
+                Some(t) => last = self.cond.wait_until(&mut core, t).timed_out(),
                 None => self.cond.wait(&mut core),
             }
         }
@@ -2766,6 +2765,42 @@ mod tests {
         assert_eq!(whole, (5, from));
         assert_eq!(raw_got, 20 + 8 + 100);
         assert_eq!(tcp_got, Err(io::ErrorKind::Unsupported));
+    }
+
+    /// A receive whose deadline passes while another thread holds the stack's lock, and
+    /// the socket is closed before the lock comes back: the last look at the deadline did
+    /// not check for a close (or the stack's end) and reported the timeout, where every
+    /// other look says the socket is closed.
+    #[test]
+    fn the_last_look_at_the_deadline_sees_a_close() {
+        use std::time::Instant;
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let u = Arc::new(crate::UdpSocket::bind(&stack, "127.0.0.1:0").unwrap());
+        u.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let start = Instant::now();
+        let s = stack.clone();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            s.with_core(|_, _| {
+                std::thread::sleep((start + Duration::from_secs(2)) - Instant::now());
+            });
+        });
+        let v = u.clone();
+        let closer = std::thread::spawn(move || {
+            // After the deadline: the receive already waits for the lock.
+            std::thread::sleep(Duration::from_millis(1500));
+            v.close();
+        });
+        let got = u.recv_from(&mut [0u8; 16]).map_err(|e| e.kind());
+        holder.join().unwrap();
+        closer.join().unwrap();
+        stack.shutdown();
+        assert_eq!(
+            got.map(|_| ()),
+            Err(io::ErrorKind::NotConnected),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     /// A socket made ready during `poll`'s wait, its wake-up sent before the deadline,
