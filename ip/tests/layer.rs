@@ -1776,6 +1776,41 @@ fn no_error_to_a_source_that_is_not_one_host() {
     assert!(drain(&mut l).is_empty(), "but gets no error");
 }
 
+/// On a route whose MTU is below 576 the error is cut to the MTU, so that it leaves whole
+/// (Linux's `icmp_send` sizes it to the route's MTU within 576): it was cut to 576 and
+/// left in fragments, which the sender may never put together.
+#[test]
+fn errors_fit_a_route_mtu_below_576() {
+    let mut l = one_iface();
+    introduce(&mut l, 0, HOST_A, MAC_A, T0);
+    l.set_mtu(0, 300).unwrap();
+    let mut up = Recorder::answering(Delivery::PortUnreachable);
+    let dgram = Hdr::new(HOST_A, US0, UDP).packet(&pattern(1000, 4));
+    rx_ip(&mut l, &mut up, 0, &dgram, T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "one datagram, not fragments: {out:?}");
+    assert_eq!(out[0].ip().total_len(), 300);
+    match out[0].icmp() {
+        IcmpRepr::DestUnreachable { original, .. } => {
+            assert_eq!(original, &dgram[..300 - 20 - 8])
+        }
+        other => panic!("{other:?}"),
+    }
+    // At the least MTU there is (68) the quote still holds the header and the 8 octets
+    // the sender needs (RFC 792), and a few more.
+    l.set_mtu(0, 68).unwrap();
+    rx_ip(&mut l, &mut up, 0, &dgram, T0 + Duration::from_secs(1));
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ip().total_len(), 68);
+    match out[0].icmp() {
+        IcmpRepr::DestUnreachable { original, .. } => {
+            assert_eq!(original, &dgram[..68 - 20 - 8])
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn errors_quote_at_most_576_bytes_in_all() {
     let mut l = one_iface();

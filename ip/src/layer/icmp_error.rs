@@ -81,7 +81,18 @@ impl IpLayer {
             self.out.icmp.errors_rate_limited += 1;
             return;
         }
-        let quoted = &orig[..orig.len().min(icmp::ERROR_QUOTE_MAX)];
+        // At most 576 bytes in all, and no more than the route back takes whole (Linux's
+        // `icmp_send` sizes it to the route's MTU too): an error in fragments may never be
+        // put together. Never less than the header and the 8 octets after it (RFC 792).
+        let room = self
+            .out
+            .route_info(src)
+            .map_or(icmp::ERROR_QUOTE_MAX, |(_, mtu)| {
+                mtu.saturating_sub(ipv4::HEADER_LEN + icmp::HEADER_LEN)
+                    .min(icmp::ERROR_QUOTE_MAX)
+            })
+            .max(hdr_len + 8);
+        let quoted = &orig[..orig.len().min(room)];
         let msg = match kind {
             icmp::kind::TIME_EXCEEDED => IcmpRepr::TimeExceeded {
                 code,
