@@ -228,13 +228,23 @@ impl Client {
     }
 
     /// Another host claimed the address being checked: decline the lease (RFC 2131 4.4.1)
-    /// and start again after 10 s. Nothing outside CHECKING.
+    /// and start again after 10 s. Nothing outside CHECKING. When a renewal brought the
+    /// address, the lease of the old one is over too (the server moved it): it goes.
     pub fn conflict(&mut self, now: Instant) -> Option<Transmit> {
         if self.state != State::Checking {
             return None;
         }
         let lease = self.checking.take()?;
+        self.give_up_old_lease();
         self.decline(lease, now)
+    }
+
+    /// The lease a renewal replaced, if any, ends: the runtime takes its address away.
+    fn give_up_old_lease(&mut self) {
+        if let Some(old) = self.lease.take() {
+            self.stats.leases_lost += 1;
+            self.event = Some(Event::Lost(old.addr));
+        }
     }
 
     /// The interface refused the address of the lease just bound (another interface of
@@ -410,6 +420,7 @@ impl Client {
                 if let Some(lease) = self.checking.take() {
                     if lease.expires_at.is_some_and(|end| now >= end) {
                         self.stats.leases_lost += 1;
+                        self.give_up_old_lease();
                         self.restart(now + AFTER_NAK);
                     } else {
                         self.commit(lease);
@@ -567,7 +578,15 @@ impl Client {
         };
         self.offer = None;
         self.tries = 0;
-        if self.state == State::Requesting {
+        // A renewal or rebinding that moves the lease to another address (a server that
+        // no longer grants the old one, another server while rebinding) brings a new
+        // address too: it is checked as the first one was (RFC 2131 4.4.1), the old one
+        // kept meanwhile.
+        let moved = self
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.addr.addr() != lease.addr.addr());
+        if self.state == State::Requesting || moved {
             // A new address: checked first (the lease's times run from the REQUEST).
             self.state = State::Checking;
             self.checking = Some(lease);
@@ -916,6 +935,73 @@ mod tests {
         // From the renewing REQUEST at 500 s, not the ACK at 501 s.
         assert_eq!(l.expires_at, Some(at(1500.0)));
         assert_eq!((c.state(), c.poll_at()), (State::Bound, Some(at(1000.0))));
+    }
+
+    /// A bound client renewing at T1 (500 s), answered with another address, .78: the
+    /// ACK and the client.
+    fn renewed_to_78() -> Client {
+        let mut c = bound(1000);
+        assert!(matches!(c.take_event(), Some(Event::Bound(_))));
+        let (_, xid, _) = parse_request(&c.poll(at(500.0)).unwrap());
+        let ack = reply(
+            5,
+            xid,
+            [10, 0, 0, 78],
+            &[
+                54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 3, 232, 1, 4, 255, 255, 255, 0,
+            ],
+        );
+        assert!(c.receive(&ack, at(500.5)).is_none());
+        c
+    }
+
+    /// A renewal that moves the lease to another address checks the new address with ARP
+    /// before it is used (RFC 2131 4.4.1), as it checks a first lease's; the old address
+    /// serves meanwhile. It was taken at once, unchecked.
+    #[test]
+    fn a_renewal_to_another_address_checks_it_first() {
+        let mut c = renewed_to_78();
+        assert_eq!(
+            c.lease().map(|l| l.addr.addr()),
+            Some(Ipv4Addr::new(10, 0, 0, 77))
+        );
+        pass_the_check(&mut c, 500.5);
+        let Some(Event::Bound(l)) = c.take_event() else {
+            panic!("the new address was not taken")
+        };
+        assert_eq!(l.addr.addr(), Ipv4Addr::new(10, 0, 0, 78));
+        assert_eq!(l.expires_at, Some(at(1500.0)), "from the renewing REQUEST");
+        // The same address again is no move: taken at once.
+        let (_, xid, _) = parse_request(&c.poll(at(1000.0)).unwrap());
+        let ack = reply(
+            5,
+            xid,
+            [10, 0, 0, 78],
+            &[54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 3, 232],
+        );
+        c.receive(&ack, at(1000.0));
+        assert_eq!(c.state(), State::Bound);
+        assert!(matches!(c.take_event(), Some(Event::Bound(_))));
+    }
+
+    /// ... and another host answering for the new address has it declined; the old
+    /// address's lease is over too (the server moved it), so it goes, and the client
+    /// starts again.
+    #[test]
+    fn a_renewals_new_address_in_use_is_declined_and_the_old_one_goes() {
+        let mut c = renewed_to_78();
+        assert!(c.poll(at(500.5)).is_none());
+        assert_eq!(c.take_probe(), Some(Ipv4Addr::new(10, 0, 0, 78)));
+        let d = c.conflict(at(500.6)).expect("a DECLINE");
+        let (kind, _, b) = parse_request(&d);
+        assert_eq!(kind, 4);
+        assert!(b.windows(6).any(|w| w == [50, 4, 10, 0, 0, 78]));
+        let Some(Event::Lost(old)) = c.take_event() else {
+            panic!("the old address stayed")
+        };
+        assert_eq!(old.addr(), Ipv4Addr::new(10, 0, 0, 77));
+        assert_eq!((c.state(), c.lease()), (State::Init, None));
+        assert_eq!((c.stats.declines, c.stats.leases_lost), (1, 1));
     }
 
     /// RFC 2131 4.4.1: "the time at which the original request was sent plus the
