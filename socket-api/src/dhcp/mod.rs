@@ -305,9 +305,9 @@ impl Run {
                 }
                 Event::Bound(lease) => {
                     *leased = Some(lease.addr);
-                    if let Some(m) = lease.mtu.filter(|&m| m >= 576) {
+                    match lease.mtu.filter(|&m| m >= 576) {
                         // Larger than the device carries: kept as it is.
-                        match c.ip.set_mtu(ifindex, m.into()) {
+                        Some(m) => match c.ip.set_mtu(ifindex, m.into()) {
                             Ok(()) => {
                                 if mtu_before.is_none() {
                                     *mtu_before = mtu_now;
@@ -315,6 +315,15 @@ impl Run {
                             }
                             Err(ConfigError::BadMtu(..)) => failed += 1,
                             Err(_) => {}
+                        },
+                        // A lease that names no MTU (a renewal that no longer does): the
+                        // link's own, as when a lease ends.
+                        None => {
+                            if let Some(m) = mtu_before.take() {
+                                if c.ip.set_mtu(ifindex, m).is_err() {
+                                    failed += 1;
+                                }
+                            }
                         }
                     }
                     if let Some(gw) = lease.router {
@@ -415,6 +424,8 @@ mod review19_tests {
         stop: Arc<AtomicBool>,
         /// The router the server's replies name (10.0.0.2 unless a test changes it).
         router: Arc<Mutex<[u8; 4]>>,
+        /// Options the replies carry besides the usual ones (a test may change them).
+        extra: Arc<Mutex<Vec<u8>>>,
     }
 
     /// The options of a client message: (code, value) up to END.
@@ -463,7 +474,7 @@ mod review19_tests {
 
         /// `with_options`, leasing with subnet mask `mask`.
         fn with_mask(lease: u32, mask: [u8; 4], extra: &[u8], script: Script) -> Lan {
-            let extra = extra.to_vec();
+            let extra = Arc::new(Mutex::new(extra.to_vec()));
             let (a_end, b_end) = link(64);
             let b = StackBuilder::new()
                 .device(Arc::new(b_end))
@@ -478,7 +489,7 @@ mod review19_tests {
             let seen: Seen = Arc::default();
             let stop = Arc::new(AtomicBool::new(false));
             let router = Arc::new(Mutex::new([10, 0, 0, 2]));
-            let (s, st, rt) = (seen.clone(), stop.clone(), router.clone());
+            let (s, st, rt, ex) = (seen.clone(), stop.clone(), router.clone(), extra.clone());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 1500];
                 while !st.load(Ordering::Relaxed) {
@@ -499,7 +510,7 @@ mod review19_tests {
                         54, 4, 10, 0, 0, 2, 51, 4, l[0], l[1], l[2], l[3], 1, 4, m0, m1, m2, m3, 3,
                         4, r0, r1, r2, r3, 6, 4, 10, 0, 0, 2,
                     ];
-                    opts.extend_from_slice(&extra);
+                    opts.extend_from_slice(&ex.lock());
                     let reply = match script(kind, nth) {
                         Some((6, _)) => answer(m, 6, [0; 4], &opts[..6]),
                         Some((k, yiaddr)) => answer(m, k, yiaddr, &opts),
@@ -524,6 +535,7 @@ mod review19_tests {
                 seen,
                 stop,
                 router,
+                extra,
             }
         }
 
@@ -750,6 +762,40 @@ mod review19_tests {
         assert!(!lan.default_route());
         assert!(lan.a.dns_servers().is_empty());
         assert!(lan.kinds().contains(&3));
+    }
+
+    /// A renewal whose ACK no longer names an MTU puts the link's own back, as the end of
+    /// the lease does: it kept the old lease's MTU for as long as the new one lasted.
+    #[test]
+    fn a_renewal_without_an_mtu_puts_the_links_own_back() {
+        let mtu = |lan: &Lan| {
+            lan.a.with_core(|c, _| {
+                c.ip.interfaces()
+                    .into_iter()
+                    .find(|i| i.name == "eth0")
+                    .map(|i| i.mtu)
+            })
+        };
+        let lan = Lan::with_options(
+            3,
+            &[26, 2, 0x05, 0x78],
+            Box::new(|kind, _| match kind {
+                1 => Some((2, ADDR)),
+                3 => Some((5, ADDR)),
+                _ => None,
+            }),
+        );
+        lan.a
+            .wait_for_lease(Duration::from_secs(10))
+            .expect("a lease");
+        assert_eq!(mtu(&lan), Some(1400));
+        lan.extra.lock().clear();
+        assert!(
+            lan.wait(Duration::from_secs(5), |lan| mtu(lan) == Some(1500)),
+            "the renewal without option 26 kept {:?}",
+            mtu(&lan)
+        );
+        assert!(lan.addr().is_some(), "the lease goes on");
     }
 
     /// The interface's MTU is the lease's (option 26) while the lease lasts. When the
