@@ -1082,7 +1082,9 @@ impl Transport {
         // A Fast Open connection out of SYN-RECEIVED (established or closed): it leaves
         // its listener's count.
         let mut fo_done = None;
-        for (from, to) in t.transitions.drain(..) {
+        // Taken, not drained: the list's memory goes with it (a connection changes state
+        // a few times in its life; an idle one keeps no buffer for it).
+        for (from, to) in std::mem::take(&mut t.transitions) {
             if from == State::SynReceived {
                 fo_done = s.fo_parent.take();
             }
