@@ -650,16 +650,7 @@ impl Transport {
         data: &[u8],
         now: Instant,
     ) -> Result<usize, TransportError> {
-        let (remote, shut) = {
-            let u = self.udp(h)?;
-            if let Some(e) = u.error.take() {
-                return Err(TransportError::Soft(e));
-            }
-            (u.remote, u.shut_write)
-        };
-        if shut {
-            return Err(TransportError::ShutDown);
-        }
+        let remote = self.udp(h)?.remote;
         let dst = dst.or(remote).ok_or(TransportError::DestinationRequired)?;
         if dst.port() == 0 {
             return Err(TransportError::Invalid("port 0 is not a destination"));
@@ -686,9 +677,12 @@ impl Transport {
         };
         let via = u.multicast_if.filter(|_| to_group);
         let (multicast_loop, l, device) = (u.multicast_loop, local.ip(), u.device);
-        let src = if let Some(a) = via.filter(|_| l.is_unspecified() || l.is_multicast()) {
+        // Bound to the wildcard, a broadcast or a group, the socket has no source of its
+        // own (Linux's `inet_bind` leaves `inet_saddr` 0 for the last two).
+        let no_source = l.is_unspecified() || tx.is_broadcast(*l) || l.is_multicast();
+        let src = if let Some(a) = via.filter(|_| no_source) {
             a
-        } else if l.is_unspecified() || tx.is_broadcast(*l) || l.is_multicast() {
+        } else if no_source {
             // Bound to the wildcard, a broadcast or a group: the route's source (the
             // device's, 0.0.0.0 for a broadcast before it has an address).
             match device {
@@ -701,6 +695,15 @@ impl Transport {
         };
         if loopback_source_leaves(src, *dst.ip(), tx) {
             return Err(LOOPBACK_SOURCE);
+        }
+        // Only a send that could go spends the pending error, and then the shutdown says
+        // EPIPE, as Linux's `udp_sendmsg` checks the call first and
+        // `sock_alloc_send_pskb` takes `sk_err` before it looks at SEND_SHUTDOWN.
+        if let Some(e) = u.error.take() {
+            return Err(TransportError::Soft(e));
+        }
+        if u.shut_write {
+            return Err(TransportError::ShutDown);
         }
         let repr = udp::wire::UdpRepr {
             src_port: local.port(),

@@ -1911,3 +1911,139 @@ fn an_icmp_filter_keeps_out_the_types_it_names() {
     assert_eq!(types(&mut t, filtered), [Some(0), Some(3), Some(40)]);
     assert_eq!(types(&mut t, all).len(), 6);
 }
+
+/// `IP_MULTICAST_IF` names the interface datagrams to a group leave by, whatever address
+/// the socket is bound to (ip(7); Linux's `udp_sendmsg` takes `mc_index` as the output
+/// interface for a group, and `mc_addr` as the source when the socket has none of its
+/// own). A socket bound to one of our addresses keeps it as the source but leaves by the
+/// interface it named. One bound to a broadcast address to hear it has no source of its
+/// own (Linux's `inet_bind` leaves `inet_saddr` 0 for it, as for a group): its datagram
+/// must carry the named interface's address, not the default route's, as it leaves by
+/// that interface.
+#[test]
+fn multicast_if_picks_the_interface_whatever_the_socket_is_bound_to() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let group = sa(Ipv4Addr::new(239, 1, 2, 3), 5000);
+
+    let bound = bind(&mut t, &tx, sa(US, 5000));
+    t.udp(bound).expect("udp").multicast_if = Some(US2);
+    t.udp_send(bound, &mut tx, Some(group), b"hi", NOW)
+        .expect("send");
+    let sent = tx.only();
+    assert_eq!(sent.meta.multicast_if, Some(US2), "the interface it named");
+    check_sent(&sent, sa(US, 5000), group, b"hi");
+
+    let b = bind(&mut t, &tx, sa(BCAST, 5001));
+    t.udp(b).expect("udp").multicast_if = Some(US2);
+    t.udp_send(b, &mut tx, Some(group), b"hi", NOW)
+        .expect("send");
+    let sent = tx.only();
+    assert_eq!(sent.meta.multicast_if, Some(US2));
+    check_sent(&sent, sa(US2, 5001), group, b"hi");
+
+    // The wildcard, as before: the interface's address is the source.
+    let w = bind(&mut t, &tx, sa(ANY, 5002));
+    t.udp(w).expect("udp").multicast_if = Some(US2);
+    t.udp_send(w, &mut tx, Some(group), b"hi", NOW)
+        .expect("send");
+    let sent = tx.only();
+    assert_eq!(sent.meta.multicast_if, Some(US2));
+    check_sent(&sent, sa(US2, 5002), group, b"hi");
+}
+
+/// A send the socket refuses for what it was asked (too long, port 0 or 0.0.0.0, a
+/// broadcast without SO_BROADCAST) says so and leaves a pending ICMP error for the next
+/// call, as Linux's `udp_sendmsg` checks all of these before `sock_alloc_send_skb` takes
+/// `sk_err`: the error is not spent on a call that could not have sent anyway.
+#[test]
+fn a_refused_send_leaves_the_pending_error_for_the_next_call() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let c = t.udp_open().expect("open");
+    t.udp_connect(c, sa(PEER, 7), &tx).expect("connect");
+    t.udp_send(c, &mut tx, None, b"hello?", NOW).expect("send");
+    let sent = tx.only();
+    let unreach = icmp::kind::DEST_UNREACHABLE;
+    icmp_error(
+        &mut t,
+        &mut tx,
+        &report_about(&sent, unreach, icmp::unreach::PORT),
+    );
+    let refusals: [(SocketAddrV4, usize, TransportError); 4] = [
+        (
+            sa(ANY, 7),
+            1,
+            TransportError::Invalid("0.0.0.0 is not a destination"),
+        ),
+        (
+            sa(PEER, 0),
+            1,
+            TransportError::Invalid("port 0 is not a destination"),
+        ),
+        (
+            sa(PEER, 7),
+            65_508,
+            TransportError::Send(SendError::TooLong),
+        ),
+        (sa(BCAST, 7), 1, TransportError::BroadcastDenied),
+    ];
+    for (dst, len, want) in refusals {
+        assert_eq!(
+            t.udp_send(c, &mut tx, Some(dst), &vec![0; len], NOW),
+            Err(want),
+            "to {dst}"
+        );
+    }
+    assert!(tx.sent.is_empty());
+    // The next send that could go reports it, once.
+    assert_eq!(
+        t.udp_send(c, &mut tx, None, b"again", NOW),
+        Err(TransportError::Soft(SoftError::ConnectionRefused))
+    );
+    assert!(tx.sent.is_empty());
+    t.udp_send(c, &mut tx, None, b"again", NOW).expect("send");
+    tx.only();
+    // Shut for writing: the pending error first, then EPIPE (sock_alloc_send_pskb's order).
+    icmp_error(
+        &mut t,
+        &mut tx,
+        &report_about(&sent, unreach, icmp::unreach::PORT),
+    );
+    t.shutdown(c, false, true).expect("shutdown");
+    assert_eq!(
+        t.udp_send(c, &mut tx, None, b"x", NOW),
+        Err(TransportError::Soft(SoftError::ConnectionRefused))
+    );
+    assert_eq!(
+        t.udp_send(c, &mut tx, None, b"x", NOW),
+        Err(TransportError::ShutDown)
+    );
+}
+
+/// A socket bound to the address a unicast is sent to beats every wildcard one, one bound
+/// to the device it came in on too, whichever was bound last: Linux's `__udp4_lib_lookup`
+/// looks among the sockets bound to the destination address first (connected ones, and
+/// ones bound to it alone) and at the wildcard ones only when none of those hears it.
+#[test]
+fn a_socket_bound_to_the_address_beats_a_wildcard_one_bound_to_the_device() {
+    for address_first in [true, false] {
+        let (mut t, mut tx) = (transport(), FakeIp::default());
+        let (addr, dev) = if address_first {
+            let a = bind_reuse(&mut t, &tx, sa(US, 5000));
+            (a, bind_reuse(&mut t, &tx, sa(ANY, 5000)))
+        } else {
+            let d = bind_reuse(&mut t, &tx, sa(ANY, 5000));
+            (bind_reuse(&mut t, &tx, sa(US, 5000)), d)
+        };
+        t.udp_bind_device(dev, Some(0)).unwrap();
+        deliver_on(&mut t, &mut tx, 0, sa(PEER, 9), sa(US, 5000), b"unicast");
+        assert_eq!(
+            drain_data(&mut t, addr),
+            [b"unicast".to_vec()],
+            "address first: {address_first}"
+        );
+        assert!(drain_data(&mut t, dev).is_empty());
+        // To another of our addresses, the device-bound wildcard socket hears it.
+        deliver_on(&mut t, &mut tx, 0, sa(PEER, 9), sa(US2, 5000), b"other");
+        assert_eq!(drain_data(&mut t, dev), [b"other".to_vec()]);
+    }
+}

@@ -351,10 +351,13 @@ impl UdpSock {
     }
 
     /// Does a datagram from `src` to `dst:port` that came in on interface `ifindex` belong
-    /// here, and how specifically? Higher is more specific, each match counting alike as
-    /// in Linux's `compute_score`: the bound address, the peer's address and port (a
-    /// connected socket: two), the bound device (which hears only that device). So a
-    /// connected socket beats one bound to the address or to the device alone.
+    /// here, and how specifically? Higher is more specific: the peer's address and port (a
+    /// connected socket) and the bound device (which hears only that device) count as in
+    /// Linux's `compute_score`, so a connected socket beats one bound to the address or to
+    /// the device alone. The bound address outweighs them all, as Linux's
+    /// `__udp4_lib_lookup` looks at the sockets bound to the destination address first and
+    /// at the wildcard ones only when none of those hears it: a socket bound to the address
+    /// beats a wildcard one bound to the device.
     pub(crate) fn score(
         &self,
         src: SocketAddrV4,
@@ -373,7 +376,7 @@ impl UdpSock {
             if *local.ip() != dst {
                 return None;
             }
-            score += 4;
+            score += 16;
         }
         if let Some(r) = self.remote {
             if r != src {
