@@ -831,6 +831,31 @@ mod review19_tests {
         assert_eq!(mtu(&lan), before, "the lease is gone, its MTU stays");
     }
 
+    /// From a review of the resolver (rv-dns): a lease's DNS servers (option 6) that are
+    /// not a host's address (0.0.0.0, as home routers send for an unset second server;
+    /// the broadcast address; a group) are left out, as `--dns` refuses them. They were
+    /// kept, and took the places (`MAX_DNS`, 3) of the real servers after them.
+    #[test]
+    fn a_lease_s_dns_servers_that_are_not_hosts_are_not_asked() {
+        let lan = Lan::with_options(
+            3600,
+            // A second option 6, joined to the first (10.0.0.2) as RFC 3396 has it.
+            &[6, 12, 0, 0, 0, 0, 255, 255, 255, 255, 10, 0, 0, 3],
+            Box::new(|kind, _| match kind {
+                1 => Some((2, ADDR)),
+                3 => Some((5, ADDR)),
+                _ => None,
+            }),
+        );
+        let l = lan
+            .a
+            .wait_for_lease(Duration::from_secs(10))
+            .expect("a lease");
+        let servers = [Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)];
+        assert_eq!(l.dns, servers);
+        assert_eq!(lan.a.dns_servers(), servers);
+    }
+
     /// A datagram to port 68 from a port other than 67 is dropped and counted (found by
     /// a review: it was dropped without a trace).
     #[test]

@@ -253,10 +253,13 @@ impl Reply {
                 opt::SUBNET_MASK => r.subnet_mask = addr_opt(v),
                 opt::ROUTER => r.router = addr_opt(v),
                 opt::DNS => {
+                    // Only hosts' addresses: 0.0.0.0 (some routers' unset second server),
+                    // a broadcast or a group is no server to ask.
                     r.dns = v
                         .chunks_exact(4)
-                        .take(MAX_DNS)
                         .map(|c| addr_at(c, 0))
+                        .filter(|a| !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()))
+                        .take(MAX_DNS)
                         .collect()
                 }
                 opt::DOMAIN_NAME => r.domains = domains_opt(v),

@@ -3,7 +3,8 @@
 //! UDP socket of the stack with a random source port and query id (RFC 5452).
 //!
 //! Each server is asked in turn, twice round, 2 s each; an answer counts only if it comes
-//! from the server asked, to the port asked from, with our id and our question. A name
+//! from a server asked (a late one from a server asked before is taken while the next is
+//! waited for, RFC 1035 7.3), to the port asked from, with our id and our question. A name
 //! that does not exist ends the search at once. A truncated answer (one that did not fit
 //! in a datagram: the query offers no more than 512 bytes) is asked again of the same
 //! server over TCP, each message after a two-byte length (RFC 1035 4.2.2, RFC 7766 5).
@@ -186,14 +187,24 @@ impl Stack {
         let socket = UdpSocket::bind(self, "0.0.0.0:0").map_err(Failed::other)?;
         let (mut last, mut servfail) = (None, false);
         let mut buf = vec![0u8; 1500];
+        // The servers the query went to: a late answer from one of them is taken while
+        // the next is waited for (RFC 1035 7.3).
+        let mut asked = Vec::with_capacity(servers.len());
         for _ in 0..ROUNDS {
             for &server in &servers {
                 let to = SocketAddr::V4(SocketAddrV4::new(server, PORT));
                 if let Err(e) = socket.send_to(&query, to) {
-                    (last, servfail) = (Some(e), false);
+                    last = Some(e);
                     continue;
                 }
-                let mut answer = wait_answer(&socket, to, &mut buf, id, name);
+                if !asked.contains(&server) {
+                    asked.push(server);
+                }
+                let (from, mut answer) = match wait_answer(&socket, to, &asked, &mut buf, id, name)
+                {
+                    Ok((from, a)) => (from, Ok(a)),
+                    Err(e) => (server, Err(e)),
+                };
                 if let Ok(Err(wire::AnswerError::Truncated)) = answer {
                     answer = ask_over_tcp(self, to, &query, id, name);
                 }
@@ -201,15 +212,17 @@ impl Stack {
                     Ok(Ok(a)) if a.addrs.is_empty() => (Cached::NoAddress, a.ttl),
                     Ok(Ok(a)) => (Cached::Addrs(a.addrs), a.ttl),
                     Ok(Err(wire::AnswerError::NoSuchName { ttl })) => {
-                        (Cached::NoSuchName(server), ttl)
+                        (Cached::NoSuchName(from), ttl)
                     }
+                    // The last answer says whether the servers failed (as glibc's
+                    // answer buffer, which a server that says nothing leaves as it is).
                     Ok(Err(e)) => {
                         servfail = e == wire::AnswerError::Server(2);
                         last = Some(io::Error::other(format!("{server}: {e}")));
                         continue;
                     }
                     Err(e) => {
-                        (last, servfail) = (Some(e), false);
+                        last = Some(e);
                         continue;
                     }
                 };
@@ -342,14 +355,17 @@ fn read_exact_by(s: &mut TcpStream, mut buf: &mut [u8], deadline: Instant) -> io
     Ok(())
 }
 
-/// Wait up to 2 s for the answer from `server`; datagrams that are not it are skipped.
+/// Wait up to 2 s for the answer from `server`; datagrams that are not it are skipped,
+/// but for a late answer from another server `asked` before, taken when it settles the
+/// question (addresses, none, or no such name). Returns who answered, and the answer.
 fn wait_answer(
     socket: &UdpSocket,
     server: SocketAddr,
+    asked: &[Ipv4Addr],
     buf: &mut [u8],
     id: u16,
     name: &str,
-) -> io::Result<Result<wire::Answer, wire::AnswerError>> {
+) -> io::Result<(Ipv4Addr, Result<wire::Answer, wire::AnswerError>)> {
     let deadline = Instant::now() + TRY_TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -365,12 +381,18 @@ fn wait_answer(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(io::Error::new(e.kind(), format!("{server}: {e}"))),
         };
-        if from != server {
+        let SocketAddr::V4(from4) = from else {
+            continue;
+        };
+        let earlier = from != server && from4.port() == PORT && asked.contains(from4.ip());
+        if from != server && !earlier {
             continue;
         }
         match wire::parse_answer(&buf[..n], id, name) {
             Err(wire::AnswerError::NotOurs) => continue,
-            r => return Ok(r),
+            // Another server's failure does not end the wait for this one.
+            Err(e) if earlier && !matches!(e, wire::AnswerError::NoSuchName { .. }) => continue,
+            r => return Ok((*from4.ip(), r)),
         }
     }
 }
@@ -785,6 +807,47 @@ mod tests {
         assert_eq!(lan.a.resolve("slow.test").unwrap(), vec![WEB]);
         let asked = lan.queries();
         assert_eq!(asked, 2, "the servers set now were not asked");
+    }
+
+    // From an independent review (rv-dns): answers that come late.
+
+    /// RFC 1035 7.3: "If the resolver retransmits a particular request to a name server
+    /// it should be able to use a response from any of the transmissions." A server that
+    /// answers in 2.5 s (past the 2 s each is given), the second server silent: the first
+    /// one's answer came while the second was waited for and was dropped, asked again it
+    /// was late again, and the lookup failed after 8 s (glibc keeps one socket per server,
+    /// so the late answer is still there when the server is asked again).
+    #[test]
+    fn a_late_answer_from_a_server_asked_before_is_taken() {
+        let lan = Lan::new(|_| Says::Slow(2500));
+        lan.a
+            .set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]);
+        let start = Instant::now();
+        let r = lan.a.resolve("slow.test");
+        assert_eq!(r.unwrap(), vec![WEB], "after {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    /// glibc's `res_nsearch` goes on past a search domain whose server failed (SERVFAIL)
+    /// when the other servers said nothing: the failure is what the answer buffer still
+    /// holds after their timeouts. The second server (silent) made the failure a timeout,
+    /// and the search ended at `failing`, never asking for `web.test`.
+    #[test]
+    fn a_server_failure_then_a_silent_server_goes_on_to_the_next_search_domain() {
+        let lan = Lan::new(|name| match name {
+            "web.test" => Says::A(60),
+            n if n.ends_with(".failing") => Says::Rcode(2),
+            _ => Says::Rcode(3),
+        });
+        lan.a
+            .set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]);
+        lan.a.set_dns_search(&["failing", "test"]).unwrap();
+        let r = lan.a.resolve_named("web");
+        assert_eq!(r.unwrap(), ("web.test".to_string(), vec![WEB]));
     }
 }
 
