@@ -162,7 +162,16 @@ impl Stack {
         if let Ok(a) = ip::parse_addr(name) {
             return Ok(vec![a]);
         }
+        let malformed = |e| {
+            Failed::other(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("name '{name}': {e}"),
+            ))
+        };
         if is_localhost(name) {
+            // A name under localhost is still a name: one no query could carry is
+            // refused as any other (it was 127.0.0.1).
+            wire::query(0, name).map_err(malformed)?;
             return Ok(vec![Ipv4Addr::LOCALHOST]);
         }
         let servers = self.dns_servers();
@@ -172,12 +181,7 @@ impl Stack {
             return cached_result(name, hit);
         }
         let id = crate::runtime::os_random_u64() as u16;
-        let query = wire::query(id, name).map_err(|e| {
-            Failed::other(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("name '{name}': {e}"),
-            ))
-        })?;
+        let query = wire::query(id, name).map_err(malformed)?;
         if servers.is_empty() {
             return Err(Failed::other(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -648,6 +652,12 @@ mod tests {
         assert_eq!(lan.queries(), 10, "cached");
         // An address or localhost is itself.
         assert_eq!(a.resolve_named("localhost").unwrap().0, "localhost");
+        // A malformed name under localhost is refused as any malformed name (found by a
+        // review: it was 127.0.0.1).
+        for bad in ["a b.localhost", "a..localhost"] {
+            let e = a.resolve(bad).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}: {e}");
+        }
         // and so is any name under it (RFC 6761 6.3), never asked nor searched.
         for n in ["web.localhost", "A.LocalHost.", "x.y.localhost"] {
             assert_eq!(
