@@ -189,6 +189,8 @@ impl Stack {
             )));
         }
         let socket = UdpSocket::bind(self, "0.0.0.0:0").map_err(Failed::other)?;
+        // ICMP errors about the queries are heard (see `wait_answer`).
+        socket.set_recv_errors(true).map_err(Failed::other)?;
         let (mut last, mut servfail) = (None, false);
         let mut buf = vec![0u8; 1500];
         // The servers the query went to: a late answer from one of them is taken while
@@ -383,7 +385,15 @@ fn wait_answer(
         let (n, from) = match socket.recv_from(buf) {
             Ok(r) => r,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(io::Error::new(e.kind(), format!("{server}: {e}"))),
+            Err(e) => match icmp_error_about(socket, server) {
+                // An ICMP error about the query to this server (nothing listens on its
+                // port 53, no route, no answer to ARP): the try ends now, as glibc's
+                // socket connected to the server hears ECONNREFUSED and moves on. One
+                // about a server asked earlier leaves the wait as it is.
+                Some(Some(e)) => return Err(io::Error::new(e.kind(), format!("{server}: {e}"))),
+                Some(None) => continue,
+                None => return Err(io::Error::new(e.kind(), format!("{server}: {e}"))),
+            },
         };
         let SocketAddr::V4(from4) = from else {
             continue;
@@ -399,6 +409,23 @@ fn wait_answer(
             r => return Ok((*from4.ip(), r)),
         }
     }
+}
+
+/// The ICMP errors queued on `socket` (`IP_RECVERR`), all taken without waiting: `None`
+/// if there were none, else the error about a datagram to `server` if one was.
+fn icmp_error_about(socket: &UdpSocket, server: SocketAddr) -> Option<Option<io::Error>> {
+    socket.set_nonblocking(true).ok()?;
+    let mut found = None;
+    let mut about_server = None;
+    // Bounded by the socket's error queue.
+    while let Ok(e) = socket.recv_error() {
+        found = Some(());
+        if e.dest == server && about_server.is_none() {
+            about_server = Some(e.error);
+        }
+    }
+    let _ = socket.set_nonblocking(false);
+    found.map(|()| about_server)
 }
 
 #[cfg(test)]
@@ -840,6 +867,25 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    /// A server host with nothing on port 53 answers each query with a port unreachable:
+    /// the lookup fails at once with "connection refused", as glibc's does (its socket,
+    /// connected to the server, hears the error). It waited out 2 s a try and ended with
+    /// "no answer".
+    #[test]
+    fn a_server_that_refuses_fails_the_lookup_at_once() {
+        let (a_end, b_end) = link(64);
+        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        a.set_dns_servers(&[Ipv4Addr::new(10, 0, 0, 2)]);
+        let start = Instant::now();
+        let e = a.resolve("web.test").unwrap_err();
+        let took = start.elapsed();
+        a.shutdown();
+        b.shutdown();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}");
+        assert!(e.to_string().contains("10.0.0.2:53"), "{e}");
+        assert!(took < TRY_TIMEOUT, "{took:?}");
     }
 
     /// glibc's `res_nsearch` goes on past a search domain whose server failed (SERVFAIL)
