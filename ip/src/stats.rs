@@ -72,7 +72,8 @@ pub struct IpStats {
     /// 2.1.1; a DHCP client then declines the lease).
     pub arp_probe_conflicts: u64,
     /// ARP from a sender address no host may have (broadcast, multicast, class E, 0/8 but
-    /// 0.0.0.0, 127/8, the network's own address or broadcast).
+    /// 0.0.0.0, 127/8, the network's own address or broadcast), or that is another
+    /// interface's address of this host.
     pub drop_arp_bad_sender: u64,
 }
 

@@ -878,6 +878,52 @@ fn gratuitous_arp_when_an_up_interface_gets_an_address() {
     assert!(drain(&mut l).is_empty());
 }
 
+/// An interface that loses its address forgets its neighbours, as Linux's does when its
+/// last address goes (`fib_disable_ip` calls `arp_ifdown`): a host moved to another link
+/// numbered alike (a DHCP lease on another network, the same gateway address) must not
+/// send to the MAC of the old link's host until that entry expires. A change of address
+/// (the old one deleted, the new added) does the same; setting the same address again
+/// (a renewed lease) does not, and static entries stay.
+#[test]
+fn a_change_of_address_forgets_the_learned_neighbours() {
+    for clear_first in [true, false] {
+        let mut l = one_iface();
+        introduce(&mut l, 0, HOST_A, MAC_A, T0);
+        let (static_ip, static_mac) = (Ipv4Addr::new(10, 0, 0, 60), MAC_OTHER);
+        l.arp_add_static(static_ip, static_mac).unwrap();
+        // The same address again: nothing forgotten.
+        l.set_address(0, Some(cidr("10.0.0.1/24")), T0).unwrap();
+        drain(&mut l);
+        l.tx().send(&SendMeta::new(HOST_A, UDP), b"a", T0).unwrap();
+        let out = drain(&mut l);
+        assert!(out.len() == 1 && out[0].is_ip() && out[0].dst == MAC_A);
+
+        if clear_first {
+            l.set_address(0, None, T0).unwrap();
+        }
+        l.set_address(0, Some(cidr("10.0.0.7/24")), T0).unwrap();
+        drain(&mut l);
+        l.tx().send(&SendMeta::new(HOST_A, UDP), b"b", T0).unwrap();
+        let out = drain(&mut l);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(!out[0].is_ip(), "sent to the old link's MAC: {out:?}");
+        let req = out[0].arp();
+        assert_eq!(
+            (out[0].dst, req.op),
+            (MacAddr::BROADCAST, Operation::Request)
+        );
+        assert_eq!(
+            (req.sender_ip, req.target_ip),
+            (Ipv4Addr::new(10, 0, 0, 7), HOST_A)
+        );
+        // The static entry stays.
+        l.tx()
+            .send(&SendMeta::new(static_ip, UDP), b"c", T0)
+            .unwrap();
+        let out = drain(&mut l);
+        assert!(out.len() == 1 && out[0].is_ip() && out[0].dst == static_mac);
+    }
+}
 /// RFC 5227 2.3: an address is announced twice, two seconds apart (ANNOUNCE_NUM,
 /// ANNOUNCE_INTERVAL), so that a neighbour that missed the first still learns it; not
 /// again once the interface is down or has another address (which starts over).
@@ -3506,6 +3552,16 @@ fn arp_from_a_sender_off_the_network_is_answered_but_not_learned() {
         l.arp_entries(T0)
     );
     assert_eq!(l.stats().arp_off_link, 2);
+    // Nor is a request that names our own MAC as its sender answered (to ourselves), as
+    // the cache ignores one from on the network.
+    let spoof = ArpRepr::request(MAC0, stranger, US0);
+    l.receive_frame(
+        0,
+        &arp_frame(MacAddr::BROADCAST, MAC_A, &spoof),
+        T0,
+        &mut up,
+    );
+    assert!(drain(&mut l).is_empty());
 }
 
 /// RFC 5227 2.1: a probe for an address asks from 0.0.0.0 (nobody learns from it); a
@@ -3637,6 +3693,62 @@ fn arp_from_an_address_no_host_may_have_is_ignored_and_counted() {
     );
 }
 
+/// ARP whose sender address is one of this host's own, but not the receiving interface's
+/// (that is a conflict, defended above), is neither answered nor learned, and is counted:
+/// Linux's `arp_process` routes the request from its sender, a local address, and drops
+/// it as a martian source. Answering would tell the link "that address is at this MAC"
+/// to whoever announced it: to another interface of ours on the same link, a reply that
+/// it takes for a conflict and defends against.
+#[test]
+fn arp_from_a_sender_using_another_of_our_addresses_is_neither_answered_nor_learned() {
+    // if1's address announced on if0's link by somebody else.
+    let mut l = router();
+    let mut up = Recorder::default();
+    let claim = ArpRepr::gratuitous(MAC_OTHER, US1);
+    l.receive_frame(
+        0,
+        &arp_frame(MacAddr::BROADCAST, MAC_OTHER, &claim),
+        T0,
+        &mut up,
+    );
+    assert!(drain(&mut l).is_empty(), "an announcement is not answered");
+    assert_eq!(l.stats().drop_arp_bad_sender, 1);
+
+    // Two interfaces on one link: tap1's own announcement, heard by tap0.
+    let mut l = one_iface();
+    let us2 = Ipv4Addr::new(10, 0, 0, 5);
+    let i = l.add_interface(&device("tap1", MAC1, 1500));
+    l.set_address(i, Some(cidr("10.0.0.5/24")), SETUP).unwrap();
+    l.set_up(i, true, SETUP).unwrap();
+    settle(&mut l);
+    let announce = ArpRepr::gratuitous(MAC1, us2);
+    l.receive_frame(
+        0,
+        &arp_frame(MacAddr::BROADCAST, MAC1, &announce),
+        T0,
+        &mut up,
+    );
+    assert!(
+        drain(&mut l).is_empty(),
+        "our own announcement is not answered"
+    );
+    // Nor a request from that address for if0's.
+    let req = ArpRepr::request(MAC_OTHER, us2, US0);
+    l.receive_frame(
+        0,
+        &arp_frame(MacAddr::BROADCAST, MAC_OTHER, &req),
+        T0,
+        &mut up,
+    );
+    assert!(drain(&mut l).is_empty());
+    assert!(
+        l.arp_entries(T0).iter().all(|(_, e)| e.ip != us2),
+        "{:?}",
+        l.arp_entries(T0)
+    );
+    assert_eq!(l.stats().drop_arp_bad_sender, 2);
+    assert_eq!(l.arp_stats()[1].1.conflicts, 0);
+}
 /// A datagram for us with `opts` (a multiple of 4 bytes) after its header.
 fn with_options(opts: &[u8], payload: &[u8]) -> Vec<u8> {
     options_datagram(HOST_A, US0, opts, payload)

@@ -145,6 +145,15 @@ impl IpLayer {
             self.out.stats.drop_arp_bad_sender += 1;
             return;
         }
+        // Another of this host's addresses (this interface's own is a conflict, for the
+        // cache to count and us to defend): neither answered nor learned, as Linux's
+        // `arp_process` drops it (routed from a local source: a martian). An answer would
+        // tell whoever announced it, another of our interfaces on this link say, that the
+        // address is at this MAC: a conflict to it.
+        if s != our_ip && self.out.is_local_addr(s) {
+            self.out.stats.drop_arp_bad_sender += 1;
+            return;
+        }
         // Ours: any local address, whichever interface has it, answered here with this
         // interface's MAC (Linux's default, `arp_ignore=0`; see `answers_arp_for`).
         let for_us = self.out.answers_arp_for(repr.target_ip);
@@ -156,7 +165,11 @@ impl IpLayer {
         let on_link = self.out.is_on_link(repr.sender_ip, ifindex);
         if !on_link && !repr.sender_ip.is_unspecified() {
             self.out.stats.arp_off_link += 1;
-            if for_us && repr.op == arp::Operation::Request && repr.sender_mac.is_unicast() {
+            if for_us
+                && repr.op == arp::Operation::Request
+                && repr.sender_mac.is_unicast()
+                && repr.sender_mac != our_mac
+            {
                 let reply = ArpRepr::reply_to(&repr, our_mac);
                 self.out.send_arp(ifindex, &reply, repr.sender_mac);
             }

@@ -220,7 +220,8 @@ impl IpLayer {
     }
 
     /// Set (or clear) an interface's address. The connected route follows (while the
-    /// interface is up), and an interface that is up announces itself with a gratuitous ARP.
+    /// interface is up), a change forgets the neighbours learnt (static ones stay), and an
+    /// interface that is up announces itself with a gratuitous ARP.
     pub fn set_address(
         &mut self,
         ifindex: usize,
@@ -300,6 +301,12 @@ impl IpLayer {
             Some(gw) => Some(gw) != new_ip,
             None => true,
         });
+        if old != addr {
+            // The neighbours learnt under the old address go (the static ones stay), as
+            // Linux's go with a device's last address (fib_disable_ip's arp_ifdown): the
+            // interface may be on another link now, numbered alike.
+            self.out.ifaces[ifindex].arp.clear();
+        }
         self.announce(ifindex, now);
         if addr.is_some() && old.map(|o| o.addr()) != addr.map(|a| a.addr()) {
             // Reports name their sender: routers learn the new one (as Linux reports again).
