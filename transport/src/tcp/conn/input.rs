@@ -782,6 +782,12 @@ impl Tcb {
         // of the real peer would fail PAWS.
         self.last_rx = now;
         self.keep_probes = 0;
+        if !ack.lt(self.snd_una) {
+            // The peer answers (a keepalive's or a zero-window probe's ACK too): an ICMP
+            // error seen before is no reason for a later timeout, as Linux's tcp_ack
+            // clears `sk_err_soft` on every ACK that is not older than SND.UNA.
+            self.soft_error = None;
+        }
         if data_len == 0 {
             self.unanswered_rtos = 0;
         }

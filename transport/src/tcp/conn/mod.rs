@@ -55,6 +55,8 @@ mod snd_review_tests;
 mod timer_review_tests;
 mod timers;
 mod undo;
+#[cfg(test)]
+mod urg_ka_review_tests;
 mod urgent;
 
 use rtt::RttEstimator;

@@ -68,6 +68,13 @@ impl TimerTable {
 }
 
 impl Tcb {
+    /// A timer gives up on the peer: the ICMP error seen meanwhile is the reason, else a
+    /// timeout (Linux's `tcp_write_err`: `sk_err_soft ?: ETIMEDOUT`).
+    fn give_up(&mut self) {
+        let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
+        self.fail(e);
+    }
+
     pub fn poll_at(&self) -> Option<Instant> {
         self.timers.earliest()
     }
@@ -165,8 +172,7 @@ impl Tcb {
                         .is_some_and(|(ut, since)| now.saturating_duration_since(since) >= ut);
                 if self.syn_retries >= limit || ut_passed {
                     stats.handshake_timeouts += 1;
-                    let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
-                    self.fail(e);
+                    self.give_up();
                     return;
                 }
                 if self.fo_child && self.syn_retries == 0 && self.snd_max != self.snd_una + 1 {
@@ -219,8 +225,7 @@ impl Tcb {
                         // answered nothing for so long that a RST would most likely go
                         // unheard too (Linux resets only when orphans are too many).
                         stats.orphans_dropped += 1;
-                        let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
-                        self.fail(e);
+                        self.give_up();
                         return;
                     }
                 }
@@ -235,8 +240,7 @@ impl Tcb {
                     // timeout the application set below.)
                     if now.saturating_duration_since(self.last_rx) >= cfg.rto_max * 2 {
                         stats.user_timeouts += 1;
-                        let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
-                        self.fail(e);
+                        self.give_up();
                         return;
                     }
                     self.stalled_since = Some(now);
@@ -244,8 +248,7 @@ impl Tcb {
                     let since = *self.stalled_since.get_or_insert(now);
                     if now.saturating_duration_since(since) >= self.user_timeout(cfg) {
                         stats.user_timeouts += 1;
-                        let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
-                        self.fail(e);
+                        self.give_up();
                         return;
                     }
                 }
@@ -373,10 +376,15 @@ impl Tcb {
         }
         // Only a shut window asks whether the peer is still there: data held by the cork
         // or the silly-window rule into an open window goes, however long the connection
-        // was idle (Linux's probe timer sends it, tcp_write_wakeup).
-        if now.saturating_duration_since(self.last_rx) >= self.user_timeout(cfg) {
+        // was idle (Linux's probe timer sends it, tcp_write_wakeup). The peer's silence
+        // counts from the first probe at the earliest: a window shut long ago on an idle
+        // connection is probed before the peer is given up (Linux's tcp_probe_timer never
+        // ends a connection before its first probe).
+        let since = *self.persist_since.get_or_insert(now);
+        let heard = self.last_rx.max(since);
+        if now.saturating_duration_since(heard) >= self.user_timeout(cfg) {
             stats.user_timeouts += 1;
-            self.fail(TcpError::TimedOut);
+            self.give_up();
             return;
         }
         // A user timeout the application set bounds the probing even while the peer
@@ -384,10 +392,9 @@ impl Tcb {
         // window has stayed shut that long. Unset, answered probes go on for as long as
         // the peer keeps its window shut (RFC 9293 3.8.6.1, MUST-38).
         let limit = self.user_timeout_set();
-        let since = *self.persist_since.get_or_insert(now);
         if limit.is_some_and(|ut| now.saturating_duration_since(since) >= ut) {
             stats.user_timeouts += 1;
-            self.fail(TcpError::TimedOut);
+            self.give_up();
             return;
         }
         if self.orphan && self.persist_probes >= ORPHAN_PROBES {
@@ -395,7 +402,7 @@ impl Tcb {
             // shut through every probe: give up (Linux's tcp_orphan_retries), with nothing
             // sent, as Linux's probe timer ends it (tcp_write_err).
             stats.orphans_dropped += 1;
-            self.fail(TcpError::TimedOut);
+            self.give_up();
             return;
         }
         self.persist_probes += 1;
@@ -468,8 +475,7 @@ impl Tcb {
             // answers lost) learns that the connection is gone, then the timeout (or the
             // ICMP error seen meanwhile) for the application.
             self.send_reset(tx, stats, now);
-            let e = self.soft_error.take().unwrap_or(TcpError::TimedOut);
-            self.fail(e);
+            self.give_up();
             return;
         }
         // RFC 1122 4.2.3.6: a segment with SEG.SEQ = SND.NXT - 1 and no data makes the
