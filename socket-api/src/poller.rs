@@ -329,4 +329,53 @@ mod tests {
             "the socket's event went unreported: {events:?}"
         );
     }
+
+    /// A socket closed with `SO_LINGER` while a poller watches it: Linux's epoll forgets
+    /// the file before its release lingers, so nothing more is reported about it. Here the
+    /// poller went on reporting the closing socket (in error) while `close` waited.
+    #[test]
+    fn a_lingering_close_is_not_reported_by_a_poller() {
+        use std::io::Write;
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:0").unwrap();
+        let c = crate::TcpStream::connect(&stack, l.local_addr().unwrap()).unwrap();
+        let (_peer, _) = l.accept().unwrap();
+        // The peer reads nothing: fill its window and our send buffer, so the close
+        // lingers for its whole limit.
+        c.set_nonblocking(true).unwrap();
+        let chunk = [7u8; 16 * 1024];
+        while (&c).write(&chunk).is_ok() {}
+        c.set_nonblocking(false).unwrap();
+        c.set_linger(Some(Duration::from_millis(600))).unwrap();
+        let poller = Poller::new(&stack);
+        poller.add(c.socket(), 3).unwrap();
+        // What the filling made ready is reported first: wait for a quiet round.
+        let mut events = vec![];
+        for _ in 0..50 {
+            poller
+                .wait(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            if events.is_empty() {
+                break;
+            }
+        }
+        assert!(events.is_empty(), "never quiet: {events:?}");
+        let watcher = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let end = std::time::Instant::now() + Duration::from_millis(500);
+            while std::time::Instant::now() < end {
+                let mut events = Vec::new();
+                poller
+                    .wait(&mut events, Some(Duration::from_millis(50)))
+                    .unwrap();
+                seen.extend(events);
+            }
+            seen
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        c.socket().close();
+        let seen = watcher.join().unwrap();
+        stack.shutdown();
+        assert!(seen.is_empty(), "reported while it lingered: {seen:?}");
+    }
 }

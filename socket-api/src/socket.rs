@@ -1111,6 +1111,9 @@ impl Socket {
         }
         // Wake our own waiters: they find the socket closed.
         self.cond.notify_all();
+        // Pollers report nothing more about it from now, a lingering close too (as
+        // Linux's epoll forgets a file before its release lingers).
+        core.hub.forget(self.handle);
         if let Some(t) = linger.filter(|t| !t.is_zero()) {
             core = self.linger(core, t);
         }
