@@ -4,8 +4,10 @@
 //!
 //! Each server is asked in turn, twice round, 2 s each; an answer counts only if it comes
 //! from a server asked (a late one from a server asked before is taken while the next is
-//! waited for, RFC 1035 7.3), to the port asked from, with our id and our question. A name
-//! that does not exist ends the search at once. A truncated answer (one that did not fit
+//! waited for, RFC 1035 7.3), to the port asked from, with our id and our question. An
+//! ICMP error about a query (the socket takes `IP_RECVERR`: nothing on the server's port
+//! 53, no route) ends that server's try at once, as glibc's connected socket hears
+//! ECONNREFUSED. A name that does not exist ends the search at once. A truncated answer (one that did not fit
 //! in a datagram: the query offers no more than 512 bytes) is asked again of the same
 //! server over TCP, each message after a two-byte length (RFC 1035 4.2.2, RFC 7766 5).
 //!
