@@ -17,6 +17,9 @@ enum Answer {
         from: Ipv4Addr,
         ttl: u8,
         bytes: usize,
+        /// When the request left, in microseconds since the run began, as its data says
+        /// (the first 8 bytes; none in a shorter request).
+        stamp: Option<u64>,
     },
     Error {
         seq: u16,
@@ -41,6 +44,7 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
             from: p.src(),
             ttl: p.ttl(),
             bytes: data.len() + icmp::HEADER_LEN,
+            stamp: data.first_chunk::<8>().map(|b| u64::from_be_bytes(*b)),
         }),
         IcmpRepr::DestUnreachable { original, .. }
         | IcmpRepr::TimeExceeded { original, .. }
@@ -68,6 +72,14 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
                     icmp::describe_error(payload[0], payload[1]),
                     payload[4]
                 ),
+                (icmp::kind::DEST_UNREACHABLE, icmp::unreach::FRAG_NEEDED) => format!(
+                    "{} (mtu = {})",
+                    icmp::describe_error(payload[0], payload[1]),
+                    u16::from_be_bytes([payload[6], payload[7]])
+                ),
+                (icmp::kind::DEST_UNREACHABLE, c) if c > 15 => {
+                    format!("Dest Unreachable, Bad Code: {c}")
+                }
                 (t, c) => icmp::describe_error(t, c).to_string(),
             };
             Some(Answer::Error {
@@ -96,7 +108,11 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
     if o.broadcast {
         sock.set_broadcast(true).map_err(|e| format!("ping: {e}"))?;
     }
-    let ident = (std::process::id() as u16) ^ (sock.handle().index() as u16).wrapping_mul(0x9e37);
+    // Another for each run: a reply to an earlier run's request, come late, is not
+    // this run's (as each of iputils' runs is a process of its own, its pid the ident).
+    static RUNS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ident = (std::process::id() as u16) ^ run.wrapping_mul(0x9e37);
     outln!(
         "PING {} ({}) {}({}) bytes of data.",
         o.dst,
@@ -124,11 +140,10 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         let now = Instant::now();
         let all_sent = o.count.is_some_and(|c| transmitted >= c);
         // After the last request: -W with no reply yet, else twice the longest round
-        // trip (at least an interval, at most -W), as iputils' ping waits.
+        // trip, at least an interval, as iputils' ping waits (-W only matters when nothing
+        // came back).
         let linger = match rtt.summary() {
-            Some((_, _, max, _)) => Duration::from_secs_f64(2.0 * max / 1000.0)
-                .max(o.interval)
-                .min(o.timeout),
+            Some((_, _, max, _)) => Duration::from_secs_f64(2.0 * max / 1000.0).max(o.interval),
             None => o.timeout,
         };
         if all_sent {
@@ -190,10 +205,22 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
                 from,
                 ttl,
                 bytes,
+                stamp,
             }) => {
                 let Some(t0) = sent_at.remove(&seq) else {
+                    // Timed by the stamp the request carried, and counted in the round
+                    // trips, as iputils times and counts a duplicate.
                     dups += 1;
-                    outln!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} (DUP!)");
+                    let now = start.elapsed().as_micros() as u64;
+                    let time = match stamp.filter(|s| *s <= now) {
+                        Some(s) => {
+                            let ms = (now - s) as f64 / 1000.0;
+                            rtt.add(ms);
+                            format!(" time={}", fmt_ms(ms))
+                        }
+                        None => String::new(),
+                    };
+                    outln!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl}{time} (DUP!)");
                     continue;
                 };
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -298,13 +325,20 @@ impl RttStats {
     }
 }
 
+/// A round trip as iputils' ping prints it: from whole microseconds, three decimals
+/// below 1 ms, two below 10, one below 100, then whole milliseconds (each rounded).
 fn fmt_ms(ms: f64) -> String {
-    if ms < 1.0 {
-        format!("{ms:.3} ms")
-    } else if ms < 10.0 {
-        format!("{ms:.2} ms")
+    let us = (ms.max(0.0) * 1000.0) as u64;
+    if us >= 99_950 {
+        format!("{} ms", (us + 500) / 1000)
+    } else if us >= 9_995 {
+        let tenths = (us + 50) / 100;
+        format!("{}.{} ms", tenths / 10, tenths % 10)
+    } else if us >= 1_000 {
+        let hundredths = (us + 5) / 10;
+        format!("{}.{:02} ms", hundredths / 100, hundredths % 100)
     } else {
-        format!("{ms:.1} ms")
+        format!("0.{us:03} ms")
     }
 }
 
@@ -451,11 +485,12 @@ mod tests {
     }
 
     /// The loopback, but the first `drop` ICMP echo requests sent on it are lost and each
-    /// echo reply is sent `copies` times.
+    /// echo reply is sent `copies` times, `delay` late.
     struct LossyLoopback {
-        inner: netif::MemoryLink,
+        inner: std::sync::Arc<netif::MemoryLink>,
         drop: std::sync::atomic::AtomicUsize,
         copies: usize,
+        delay: Duration,
     }
 
     impl netif::Device for LossyLoopback {
@@ -480,20 +515,29 @@ mod tests {
                 for _ in 1..self.copies {
                     self.inner.send(frame)?;
                 }
+                if !self.delay.is_zero() {
+                    let (inner, frame, delay) = (self.inner.clone(), frame.to_vec(), self.delay);
+                    std::thread::spawn(move || {
+                        std::thread::sleep(delay);
+                        let _ = inner.send(&frame);
+                    });
+                    return Ok(());
+                }
             }
             self.inner.send(frame)
         }
     }
 
     /// A shell context whose only interface is a [`LossyLoopback`] (127.0.0.1/8).
-    fn lossy_ctx(drop: usize, copies: usize) -> crate::cmd::Ctx {
+    fn lossy_ctx(drop: usize, copies: usize, delay: Duration) -> crate::cmd::Ctx {
         use std::sync::Arc;
         let (trace, _lines) = netif::trace::Trace::new();
         let stack = socket_api::Stack::new(socket_api::StackConfig::default()).unwrap();
         let dev = LossyLoopback {
-            inner: netif::MemoryLink::loopback(),
+            inner: Arc::new(netif::MemoryLink::loopback()),
             drop: drop.into(),
             copies,
+            delay,
         };
         let lo = stack
             .add_device(Arc::new(dev), netif::DriverConfig::default())
@@ -524,9 +568,22 @@ mod tests {
     /// itself again in a child process (with `TAPIP_PING_CHILD` set, it pings on a
     /// [`lossy_ctx`]) and returns the child's stdout.
     fn ping_in_a_child(test: &str, drop: usize, copies: usize, line: &str) -> String {
+        pings_in_a_child(test, drop, copies, Duration::ZERO, &[line])
+    }
+
+    /// [`ping_in_a_child`], the replies `delay` late, `lines` one after another.
+    fn pings_in_a_child(
+        test: &str,
+        drop: usize,
+        copies: usize,
+        delay: Duration,
+        lines: &[&str],
+    ) -> String {
         if std::env::var_os("TAPIP_PING_CHILD").is_some() {
-            let ctx = lossy_ctx(drop, copies);
-            let _ = crate::cmd::testing::run_line(&ctx, line);
+            let ctx = lossy_ctx(drop, copies, delay);
+            for line in lines {
+                let _ = crate::cmd::testing::run_line(&ctx, line);
+            }
             crate::cmd::testing::finish(ctx);
             return String::new();
         }
@@ -661,6 +718,146 @@ mod tests {
             ended_alone,
             "still sending to an unreachable address after 3 s: {r:?}"
         );
+    }
+
+    /// iputils times a duplicate by the stamp in its data: `64 bytes from ...: icmp_seq=1
+    /// ttl=64 time=0.050 ms (DUP!)`. Here the duplicate's line had no time.
+    #[test]
+    fn a_duplicate_is_timed() {
+        let out = ping_in_a_child(
+            "cmd::ping::tests::a_duplicate_is_timed",
+            0,
+            2,
+            "ping -c 2 -i 0.05 -W 0.5 127.0.0.1",
+        );
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            return;
+        }
+        let dups: Vec<&str> = out.lines().filter(|l| l.contains("(DUP!)")).collect();
+        assert!(!dups.is_empty(), "{out}");
+        for l in dups {
+            assert!(l.contains(" time=") && l.ends_with(" ms (DUP!)"), "{l}");
+        }
+    }
+
+    /// Each iputils run is a process of its own, with its own ident: a reply to the last
+    /// run's request, come late, is not taken for this run's. Here a second run in the
+    /// shell had the same ident (its socket took the first's slot): the late reply was
+    /// counted as its seq 1, and its own reply for seq 1 printed as `(DUP!)`.
+    #[test]
+    fn a_late_reply_to_an_earlier_run_is_not_this_runs() {
+        let out = pings_in_a_child(
+            "cmd::ping::tests::a_late_reply_to_an_earlier_run_is_not_this_runs",
+            0,
+            1,
+            Duration::from_millis(300),
+            &[
+                "ping -c 1 -W 0.1 127.0.0.1",
+                "ping -c 2 -i 0.5 -W 2 127.0.0.1",
+            ],
+        );
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            return;
+        }
+        assert!(!out.contains("(DUP!)"), "{out}");
+        assert!(
+            out.contains("2 packets transmitted, 2 received, 0% packet loss"),
+            "{out}"
+        );
+    }
+
+    /// iputils' -W is the wait with no reply at all; once replies came, ping waits twice
+    /// the longest round trip (at least an interval) for the last one. Here the wait was
+    /// cut to -W: a reply slower than -W, its round trip like the others', was lost.
+    #[test]
+    fn the_last_reply_is_waited_for_past_w_once_replies_came() {
+        let out = pings_in_a_child(
+            "cmd::ping::tests::the_last_reply_is_waited_for_past_w_once_replies_came",
+            0,
+            1,
+            Duration::from_millis(200),
+            &["ping -c 2 -i 0.3 -W 0.1 127.0.0.1"],
+        );
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            return;
+        }
+        assert!(
+            out.contains("2 packets transmitted, 2 received, 0% packet loss"),
+            "{out}"
+        );
+    }
+
+    /// Round trips as iputils prints them: `0.042`, `1.23`, `12.3`, and from 100 ms on
+    /// whole milliseconds (`time=150 ms`, not `150.4 ms`).
+    #[test]
+    fn round_trips_print_as_iputils_prints_them() {
+        for (ms, want) in [
+            (0.042, "0.042 ms"),
+            (0.9994, "0.999 ms"),
+            (1.234, "1.23 ms"),
+            (9.9961, "10.0 ms"),
+            (12.34, "12.3 ms"),
+            (99.96, "100 ms"),
+            (150.4, "150 ms"),
+            (1234.5, "1235 ms"),
+        ] {
+            assert_eq!(fmt_ms(ms), want, "{ms}");
+        }
+    }
+
+    /// A destination unreachable reads as iputils' ping words it, code by code: a firewall's
+    /// `Destination Host Prohibited` or `Packet filtered`, not a bare `Destination
+    /// Unreachable`; the MTU of a fragmentation needed.
+    #[test]
+    fn unreachable_codes_read_as_iputils_words_them() {
+        use ip::ipv4::{protocol, Ipv4Repr};
+        let (us, peer) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let ip = |src, dst, payload: &[u8]| {
+            let repr = Ipv4Repr {
+                src,
+                dst,
+                protocol: protocol::ICMP,
+                ttl: 64,
+                tos: 0,
+                ident: 1,
+                dont_fragment: false,
+                payload_len: payload.len(),
+            };
+            let mut d = vec![0u8; 20 + payload.len()];
+            repr.emit(&mut d, 0, false);
+            d[20..].copy_from_slice(payload);
+            d
+        };
+        let icmp = |m: IcmpRepr<'_>| {
+            let mut b = vec![0u8; m.buffer_len()];
+            m.emit(&mut b);
+            b
+        };
+        let request = icmp(IcmpRepr::EchoRequest {
+            ident: 7,
+            seq: 3,
+            data: b"abcdefgh",
+        });
+        let quoted = ip(us, peer, &request);
+        for (code, mtu, want) in [
+            (10, 0, "Destination Host Prohibited"),
+            (13, 0, "Packet filtered"),
+            (9, 0, "Destination Net Prohibited"),
+            (5, 0, "Source Route Failed"),
+            (4, 1400, "Frag needed and DF set (mtu = 1400)"),
+            (1, 0, "Destination Host Unreachable"),
+            (44, 0, "Dest Unreachable, Bad Code: 44"),
+        ] {
+            let unreachable = icmp(IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu: mtu,
+                original: &quoted,
+            });
+            let Some(Answer::Error { what, .. }) = classify(&ip(peer, us, &unreachable), 7) else {
+                panic!("not told")
+            };
+            assert_eq!(what, want, "code {code}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::syntax::Traceroute;
 use super::Ctx;
-use ip::icmp::{kind, unreach};
+use ip::icmp::{exceeded, kind, unreach};
 use socket_api::{IcmpError, UdpSocket};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,10 +30,10 @@ enum Answer {
 
 /// How an ICMP error about a probe reads, as Linux's traceroute reads it: its annotation,
 /// and whether the trace ends with it (every unreachable: the destination's closed port,
-/// or a router that cannot go on; anything but a time exceeded).
+/// or a router that cannot go on; anything but a time exceeded in transit).
 fn judge(e: &IcmpError) -> (String, bool) {
     match (e.icmp_type, e.icmp_code) {
-        (kind::TIME_EXCEEDED, _) => (String::new(), false),
+        (kind::TIME_EXCEEDED, exceeded::TTL) => (String::new(), false),
         (kind::DEST_UNREACHABLE, code) => {
             let mark = match code {
                 unreach::PORT => String::new(),
@@ -330,5 +330,17 @@ mod tests {
         );
         assert_eq!(j(kind::DEST_UNREACHABLE, 44, 0), ("!<44>".into(), true));
         assert_eq!(j(kind::PARAMETER_PROBLEM, 0, 20), ("!<12-0>".into(), true));
+    }
+
+    /// Only a TTL's time exceeded is a router on the way: Linux's traceroute marks a
+    /// fragment reassembly time exceeded (code 1) `!<11-1>` and stops there, as for any
+    /// other error. Here it read as a hop passed, and the trace went on.
+    #[test]
+    fn a_reassembly_time_exceeded_is_not_a_hop_passed() {
+        let router = Ipv4Addr::new(10, 0, 0, 2);
+        assert_eq!(
+            judge(&err(kind::TIME_EXCEEDED, exceeded::REASSEMBLY, router, 0)),
+            ("!<11-1>".into(), true)
+        );
     }
 }
