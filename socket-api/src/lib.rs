@@ -133,6 +133,8 @@ mod std_review_tests;
 pub mod tcp;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tfo_review_tests;
 pub mod udp;
 
 pub use builder::StackBuilder;

@@ -1746,10 +1746,14 @@ impl Socket {
             Some(SocketKind::Udp) => Ok(c.transport.udp(self.handle)?.remote()),
             Some(SocketKind::Tcp) => {
                 let t = c.transport.tcp(self.handle)?;
-                // A connection in TIME-WAIT has ended (Linux: ENOTCONN).
+                // A connection in TIME-WAIT has ended (Linux: ENOTCONN). One in
+                // SYN-RECEIVED has its peer: a Fast Open connection is accepted there
+                // (Linux's inet_getname refuses CLOSE and SYN-SENT only).
+                use transport::TcpState as S;
                 let state = t.state();
-                Ok(t.remote()
-                    .filter(|_| state.synchronized() && state != transport::TcpState::TimeWait))
+                Ok(t.remote().filter(|_| {
+                    (state.synchronized() || state == S::SynReceived) && state != S::TimeWait
+                }))
             }
             Some(SocketKind::Raw(_)) => Ok(c
                 .transport
