@@ -426,6 +426,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         bad_acks,
         window_drops,
         drop_after_fin,
+        drop_syn_data,
         ooo_dropped,
         mem_pressure_drops,
         idle_restarts,
@@ -506,6 +507,7 @@ fn tcp_pairs(t: &transport::TcpStats) -> Vec<(&'static str, u64)> {
         ("drop_bad_ack", bad_acks),
         ("drop_beyond_window", window_drops),
         ("drop_after_fin", drop_after_fin),
+        ("drop_syn_data", drop_syn_data),
         ("drop_ooo_full", ooo_dropped),
         ("drop_memory_pressure", mem_pressure_drops),
         ("idle_restarts", idle_restarts),
@@ -592,7 +594,7 @@ mod tests {
     fn every_tcp_counter_is_shown() {
         // Give every counter a different value: each must appear, once, under its name.
         let mut t = transport::TcpStats::default();
-        let fields: [&mut u64; 78] = [
+        let fields: [&mut u64; 79] = [
             &mut t.segs_in,
             &mut t.segs_out,
             &mut t.retransmits,
@@ -627,6 +629,7 @@ mod tests {
             &mut t.bad_acks,
             &mut t.window_drops,
             &mut t.drop_after_fin,
+            &mut t.drop_syn_data,
             &mut t.ooo_dropped,
             &mut t.mem_pressure_drops,
             &mut t.drop_listen_bad,
@@ -676,14 +679,14 @@ mod tests {
             *f = 100 + i as u64;
         }
         let pairs = tcp_pairs(&t);
-        assert_eq!(pairs.len(), 78);
+        assert_eq!(pairs.len(), 79);
         let mut values: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         values.sort_unstable();
-        assert_eq!(values, (100..178).collect::<Vec<u64>>());
+        assert_eq!(values, (100..179).collect::<Vec<u64>>());
         let mut names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 78, "names are unique");
+        assert_eq!(names.len(), 79, "names are unique");
     }
 
     #[test]

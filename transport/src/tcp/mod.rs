@@ -348,6 +348,9 @@ pub struct TcpStats {
     /// Data that came after the peer's FIN (RFC 9293 3.10.7.4: ignored in CLOSE-WAIT,
     /// CLOSING, LAST-ACK and TIME-WAIT).
     pub drop_after_fin: u64,
+    /// Data on a SYN a connection in SYN-SENT takes (a SYN-ACK's, or a simultaneous
+    /// open's SYN): dropped unacknowledged, as Linux's, for the peer to send again.
+    pub drop_syn_data: u64,
     pub ooo_dropped: u64,
     /// Segments whose data (some or all) was dropped because TCP was under memory
     /// pressure and the connection's ring could not grow to hold it (`TcpConfig::mem_max`),

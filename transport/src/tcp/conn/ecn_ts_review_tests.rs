@@ -95,3 +95,23 @@ fn fast_open_data_sent_again_after_the_syn_ack_is_not_ect() {
         "new data is ECT(0): {new:?}"
     );
 }
+
+/// Data on a SYN-ACK is not taken (Linux's SYN-SENT processing drops it too; the peer
+/// sends it again, unacknowledged): it went without a trace, where every drop is counted.
+#[test]
+fn data_on_a_syn_ack_is_dropped_and_counted() {
+    let mut c = Conn::connecting(TcpConfig::default(), opts(), 1500);
+    c.take();
+    c.deliver(&synack(Some(1460)), b"early");
+    assert_eq!(c.tcb.state, State::Established);
+    assert_eq!(c.stats.drop_syn_data, 1);
+    let out = c.take();
+    assert!(
+        !out.is_empty() && out.iter().all(|s| s.r.ack == PEER_ISS + 1),
+        "only the SYN is acknowledged: {out:?}"
+    );
+    // A SYN-ACK without data counts nothing.
+    let mut c = Conn::connecting(TcpConfig::default(), opts(), 1500);
+    c.deliver(&synack(Some(1460)), &[]);
+    assert_eq!(c.stats.drop_syn_data, 0);
+}

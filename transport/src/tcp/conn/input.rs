@@ -82,7 +82,6 @@ impl Tcb {
         stats: &mut TcpStats,
         now: Instant,
     ) {
-        let _ = payload;
         // First: the ACK must cover our SYN and nothing we have not sent.
         let mut ack_ok = false;
         if seg.has(flags::ACK) {
@@ -115,6 +114,10 @@ impl Tcb {
             return;
         }
         count_wscale_error(seg, stats);
+        if !payload.is_empty() {
+            // Its data is not taken (nor acknowledged): the peer sends it again.
+            stats.drop_syn_data += 1;
+        }
         self.take_syn_options(seg, now);
         // A path MTU learnt since the SYN left (a "fragmentation needed" about it, see
         // `path_mtu`) holds for the first segments too (Linux's tcp_sync_mss with the
