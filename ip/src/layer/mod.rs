@@ -230,10 +230,13 @@ impl IpLayer {
     ) -> Result<(), ConfigError> {
         if let Some(a) = addr {
             let ip = a.addr();
+            // A network's own address and its broadcast address are no host's (below
+            // /31): refused as `--addr`, `route ... via` and `arp -s` refuse them.
             if ip.is_unspecified()
                 || ip.is_broadcast()
                 || ip.is_multicast()
                 || a.broadcast() == Some(ip)
+                || (a.prefix() < 31 && a.network().addr() == ip)
             {
                 return Err(ConfigError::NotUnicast(ip));
             }

@@ -77,7 +77,8 @@ fn prefix_of_mask(s: &str) -> Result<u8, String> {
 }
 
 /// The prefix of an address given without one: the interface's current prefix, or on an
-/// interface without an address the classful one, as net-tools' ifconfig does.
+/// interface without an address the classful one, as Linux gives it (inet_abc_len): /32
+/// for class E, which has no networks.
 fn default_prefix(addr: Ipv4Addr, current: Option<Ipv4Cidr>) -> u8 {
     if let Some(c) = current {
         return c.prefix();
@@ -85,7 +86,9 @@ fn default_prefix(addr: Ipv4Addr, current: Option<Ipv4Cidr>) -> u8 {
     match addr.octets()[0] {
         0..=127 => 8,
         128..=191 => 16,
-        _ => 24,
+        192..=223 => 24,
+        // Class D is multicast (refused as an address); class E has no network.
+        _ => 32,
     }
 }
 
@@ -391,5 +394,51 @@ mod tests {
             out.contains("\ntapip-longname0 HWaddr 02:00:00:00:01:01\n"),
             "{out}"
         );
+    }
+
+    /// The network's own address is no host's, as its broadcast address is not: the stack
+    /// refused the broadcast (`ifconfig tap0 10.0.0.255/24`) but took the network's own
+    /// address (`ifconfig tap0 10.0.0.0/24`), which `--addr` refuses ("the network's own
+    /// address"), which `route ... via` and `arp -s` refuse as nobody's, and which a peer
+    /// running this stack drops as an ARP sender, so the interface could reach no one.
+    /// Below /31 only: on a /31 both addresses are hosts (RFC 3021).
+    #[test]
+    fn the_network_address_is_refused_as_the_broadcast_address_is() {
+        let ctx = testing::ctx();
+        let _peer = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");
+        let addr = |ctx: &crate::cmd::Ctx| {
+            ctx.stack.with_core(|c, _| {
+                let i = c.ip.ifindex("tap0").unwrap();
+                c.ip.interfaces()[i].addr
+            })
+        };
+        for line in [
+            "ifconfig tap0 10.0.0.255/24",
+            "ifconfig tap0 10.0.0.0/24",
+            "ifconfig tap0 10.0.0.0 netmask 255.255.255.0",
+            "ifconfig tap0 10.0.4.0/22",
+        ] {
+            let e = testing::run_line(&ctx, line).unwrap_err();
+            assert!(
+                e.starts_with("ifconfig: ") && e.contains("not a unicast address"),
+                "{line}: {e}"
+            );
+            assert_eq!(addr(&ctx), "10.0.0.1/24".parse().ok(), "{line}");
+        }
+        testing::run_line(&ctx, "ifconfig tap0 10.0.0.0/31").unwrap();
+        assert_eq!(addr(&ctx), "10.0.0.0/31".parse().ok());
+        testing::run_line(&ctx, "ifconfig tap0 10.0.0.0/32").unwrap();
+        assert_eq!(addr(&ctx), "10.0.0.0/32".parse().ok());
+        testing::finish(ctx);
+    }
+
+    /// An address without a prefix on an interface without one takes its class's, as
+    /// Linux's SIOCSIFADDR does (inet_abc_len): /8, /16, /24, and /32 for class E
+    /// (240.0.0.0/4), which has no network of its own. Class E took /24 here.
+    #[test]
+    fn class_e_takes_a_host_prefix() {
+        assert_eq!(default_prefix(Ipv4Addr::new(223, 1, 2, 3), None), 24);
+        assert_eq!(default_prefix(Ipv4Addr::new(240, 0, 0, 1), None), 32);
+        assert_eq!(default_prefix(Ipv4Addr::new(254, 1, 2, 255), None), 32);
     }
 }

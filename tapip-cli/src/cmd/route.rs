@@ -31,18 +31,24 @@ pub fn run(ctx: &Ctx, a: Route) -> Result<(), String> {
                 // (net-tools' `route del default gw GW`); then its metric picks it.
                 let metric = match (via, ifindex) {
                     (None, None) => metric,
-                    _ => Some(
-                        c.ip.routes()
-                            .iter()
-                            .find(|r| {
-                                r.dest == dest
-                                    && metric.is_none_or(|m| m == r.metric)
-                                    && via.is_none_or(|g| r.gateway == Some(g))
-                                    && ifindex.is_none_or(|i| r.ifindex == i)
-                            })
-                            .ok_or_else(|| format!("route: no such route to {dest}"))?
-                            .metric,
-                    ),
+                    _ => {
+                        let r =
+                            c.ip.routes()
+                                .iter()
+                                .find(|r| {
+                                    r.dest == dest
+                                        && metric.is_none_or(|m| m == r.metric)
+                                        && via.is_none_or(|g| r.gateway == Some(g))
+                                        && ifindex.is_none_or(|i| r.ifindex == i)
+                                })
+                                .ok_or_else(|| format!("route: no such route to {dest}"))?;
+                        // A connected route is not deleted, and its metric would pick
+                        // another route to the network (through another interface).
+                        if r.kind == ip::route::RouteKind::Connected {
+                            return Err(format!("route: {}", ip::route::RouteError::Connected));
+                        }
+                        Some(r.metric)
+                    }
                 };
                 c.ip.del_route(dest, metric)
                     .map(|_| ())
@@ -70,6 +76,8 @@ fn destination(words: &[String]) -> Result<(Ipv4Cidr, &[String]), String> {
         ));
     }
     let mut dest = super::syntax::network(d).map_err(|e| format!("route: {e}"))?;
+    // A mask given: `/PREFIX`, `default`'s, or `netmask MASK`.
+    let mut masked = d.contains('/') || d == "default";
     if let Some((_, after)) = rest.split_first().filter(|(w, _)| *w == "netmask") {
         let m = after.first().ok_or("route: netmask needs a mask")?;
         if d.contains('/') || d == "default" || host == Some(true) {
@@ -89,6 +97,17 @@ fn destination(words: &[String]) -> Result<(Ipv4Cidr, &[String]), String> {
         dest = Ipv4Cidr::new(dest.addr(), bits.leading_ones() as u8)
             .ok_or_else(|| format!("route: invalid netmask '{m}'"))?;
         rest = &after[1..];
+        masked = true;
+    }
+    // `-net` with neither `/PREFIX` nor `netmask`: net-tools asks for a network route
+    // with mask 0, which Linux takes for 0.0.0.0 (the default route) and refuses else.
+    if host == Some(false) && !masked {
+        if !dest.addr().is_unspecified() {
+            return Err(format!(
+                "route: -net {d} needs a netmask (-net {d} netmask MASK, or {d}/PREFIX)"
+            ));
+        }
+        dest = Ipv4Cidr::DEFAULT;
     }
     if host == Some(true) && dest.prefix() != 32 {
         return Err(format!(
@@ -466,5 +485,76 @@ mod tests {
             ),
             "{t}"
         );
+    }
+
+    /// `route del NET dev IF` naming an interface's connected route deletes nothing: the
+    /// connected route is the address's (as `route del NET` without `dev` says), and the
+    /// static route to the same network through another interface stays. The metric of the
+    /// connected route (0) picked the route to delete, and the static one of metric 0
+    /// through tap0 went instead.
+    #[test]
+    fn deleting_a_connected_route_by_its_interface_deletes_no_other_route() {
+        let ctx = testing::ctx();
+        let _p = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");
+        testing::run_line(&ctx, "route add 10.3.0.0/24 dev tap0").unwrap();
+        // tap1's address on that network brings its connected route (metric 0 too).
+        let _q = testing::mem_iface(&ctx, "tap1", "10.3.0.1/24");
+        let routes = |ctx: &crate::cmd::Ctx| {
+            ctx.stack.with_core(|c, _| {
+                c.ip.routes()
+                    .iter()
+                    .filter(|r| r.dest.to_string() == "10.3.0.0/24")
+                    .map(|r| (r.ifindex, r.kind))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let before = routes(&ctx);
+        assert_eq!(before.len(), 2, "{before:?}");
+        let e = testing::run_line(&ctx, "route del 10.3.0.0/24 dev tap1").unwrap_err();
+        assert!(e.starts_with("route: connected routes"), "{e}");
+        assert_eq!(routes(&ctx), before, "another interface's route went");
+        // Named by its own interface, the static route goes.
+        testing::run_line(&ctx, "route del 10.3.0.0/24 dev tap0").unwrap();
+        assert_eq!(routes(&ctx).len(), 1);
+        testing::finish(ctx);
+    }
+
+    /// net-tools' `route add -net NET` with neither `netmask` nor `/PREFIX` is no host
+    /// route: `-net` clears RTF_HOST and the mask stays 0, which Linux refuses for a
+    /// network other than 0.0.0.0 (EINVAL) and takes as the default route for 0.0.0.0.
+    /// Here the address was taken as a /32 (flag H), the host route `-net` says it is not.
+    #[test]
+    fn a_net_without_a_mask_is_no_host_route() {
+        let ctx = testing::ctx();
+        let _p = testing::mem_iface(&ctx, "tap0", "10.0.0.1/24");
+        let e = testing::run_line(&ctx, "route add -net 10.5.0.0 dev tap0").unwrap_err();
+        assert!(
+            e.starts_with("route: -net 10.5.0.0 needs a netmask") && !e.contains('\n'),
+            "{e}"
+        );
+        let dests = |ctx: &crate::cmd::Ctx| {
+            ctx.stack.with_core(|c, _| {
+                c.ip.routes()
+                    .iter()
+                    .map(|r| r.dest.to_string())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert!(!dests(&ctx).iter().any(|d| d.starts_with("10.5.")));
+        testing::run_line(&ctx, "route add -net 0.0.0.0 gw 10.0.0.2").unwrap();
+        assert!(dests(&ctx).contains(&"0.0.0.0/0".to_string()));
+        testing::run_line(&ctx, "route del -net 0.0.0.0 gw 10.0.0.2").unwrap();
+        assert!(!dests(&ctx).contains(&"0.0.0.0/0".to_string()));
+        // With a mask, any length.
+        testing::run_line(
+            &ctx,
+            "route add -net 10.6.0.1 netmask 255.255.255.255 dev tap0",
+        )
+        .unwrap();
+        assert!(dests(&ctx).contains(&"10.6.0.1/32".to_string()));
+        // A bare address without -net is a host, as net-tools reads it.
+        testing::run_line(&ctx, "route add 10.5.0.0 dev tap0").unwrap();
+        assert!(dests(&ctx).contains(&"10.5.0.0/32".to_string()));
+        testing::finish(ctx);
     }
 }
