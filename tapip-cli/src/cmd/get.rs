@@ -61,7 +61,8 @@ fn parse(a: Get) -> Result<Opts, String> {
 pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     let o = parse(a)?;
     // Checked before connecting, so that a bad path costs the server nothing; the file is
-    // left as it was until the connection is made.
+    // left as it was until the body's first byte comes (or a response without a body
+    // succeeds), as curl's: a response that fails before its body empties nothing.
     let file = match &o.out {
         Some(p) => Some(
             super::OutFile::open(p, &|| ctx.sig.stop_requested())
@@ -122,14 +123,10 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     dog.stream(&s);
     s.set_read_timeout(Some(READ_TIMEOUT))
         .map_err(|e| format!("get: {e}"))?;
-    let (sink, to_stdout): (Box<dyn Write>, bool) = match file {
-        Some(f) => (
-            Box::new(f.commit().map_err(|e| format!("get: {e}"))?),
-            false,
-        ),
-        None => (Box::new(io::stdout()), true),
+    let (mut out, to_stdout) = match file {
+        Some(f) => (Body::to_file(f), false),
+        None => (Body::new(Box::new(io::stdout())), true),
     };
-    let mut out = Body::new(sink);
     let mut conn = &s;
     let r = if request.is_some() {
         conn.write_all(unsent)
@@ -137,7 +134,11 @@ pub fn run(ctx: &Ctx, a: Get) -> Result<(), String> {
     } else {
         http::get(&mut conn, &o.url, false, &mut out)
     };
-    let flushed = out.flush();
+    // A success with no body still makes FILE (empty), as curl's does.
+    let flushed = match &r {
+        Ok(_) => out.commit().and_then(|()| out.flush()),
+        Err(_) => out.flush(),
+    };
     let elapsed = start.elapsed();
     if to_stdout && out.bytes > 0 && out.last != Some(b'\n') && io::stdout().is_terminal() {
         // The summary starts on a line of its own.
@@ -200,6 +201,8 @@ fn summary(status: u16, reason: &str, bytes: u64, elapsed: Duration) -> String {
 /// errors apart from the connection's.
 struct Body {
     inner: Box<dyn Write>,
+    /// `-o FILE`, not emptied yet: it is at the first byte of the body (`commit`).
+    pending: Option<super::OutFile>,
     bytes: u64,
     last: Option<u8>,
     error: Option<io::Error>,
@@ -209,16 +212,36 @@ impl Body {
     fn new(inner: Box<dyn Write>) -> Body {
         Body {
             inner,
+            pending: None,
             bytes: 0,
             last: None,
             error: None,
         }
     }
+
+    /// The body goes to `f`, emptied only when the body's first byte comes (or at
+    /// `commit`); dropped before, the file is left as it was.
+    fn to_file(f: super::OutFile) -> Body {
+        Body {
+            pending: Some(f),
+            ..Body::new(Box::new(io::sink()))
+        }
+    }
+
+    /// Empty the `-o` file and write to it from now on (nothing to do for stdout, or
+    /// when done already).
+    fn commit(&mut self) -> io::Result<()> {
+        if let Some(f) = self.pending.take() {
+            self.inner = Box::new(f.commit().map_err(io::Error::other)?);
+        }
+        Ok(())
+    }
 }
 
 impl Write for Body {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.inner.write(buf) {
+        let written = self.commit().and_then(|()| self.inner.write(buf));
+        match written {
             Ok(n) => {
                 self.bytes += n as u64;
                 if let Some(&b) = buf.get(..n).and_then(|b| b.last()) {
@@ -351,6 +374,58 @@ mod tests {
         }
         assert_eq!(std::fs::read(&old).unwrap(), b"keep me");
         assert!(!new.exists());
+        finish(ctx);
+    }
+
+    /// curl writes `-o FILE` when the body's first byte comes: a response that fails
+    /// before its body (the server closes without answering, or answers garbage) leaves
+    /// an existing file as it was, and creates none. `get` emptied the file as soon as the
+    /// connection was made. A response without a body still makes the file (empty).
+    #[test]
+    fn a_response_that_fails_before_its_body_keeps_the_output_file() {
+        use crate::cmd::testing::{ctx, finish, run_line, temp_dir};
+        use std::io::{Read, Write};
+        let ctx = ctx();
+        let dir = temp_dir("get-o-keep");
+        let l = socket_api::TcpListener::bind(&ctx.stack, "127.0.0.1:8084").unwrap();
+        // A failed assertion must not leave the server waiting for ever.
+        l.set_accept_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Each answer in turn, to one connection each.
+        let answers: [&[u8]; 4] = [
+            b"",
+            b"HTTP/1.1 2x0 OK\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnew\n",
+        ];
+        let old = dir.join("old");
+        let new = dir.join("new");
+        std::fs::write(&old, b"keep me").unwrap();
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                for a in answers {
+                    let Ok((mut c, _)) = l.accept() else { return };
+                    let mut req = [0u8; 1024];
+                    let _ = c.read(&mut req).unwrap();
+                    c.write_all(a).unwrap();
+                }
+            });
+            let get = |f: &std::path::Path| {
+                run_line(
+                    &ctx,
+                    &format!("get -o {} http://127.0.0.1:8084/", f.display()),
+                )
+            };
+            let e = get(&old).unwrap_err();
+            assert!(e.contains("before a response"), "{e}");
+            assert_eq!(std::fs::read(&old).unwrap(), b"keep me", "emptied");
+            let e = get(&new).unwrap_err();
+            assert!(e.contains("malformed status line"), "{e}");
+            assert!(!new.exists(), "made");
+            assert!(get(&new).is_ok());
+            assert_eq!(std::fs::read(&new).unwrap(), b"");
+            assert!(get(&old).is_ok());
+            assert_eq!(std::fs::read(&old).unwrap(), b"new\n");
+        });
         finish(ctx);
     }
 
