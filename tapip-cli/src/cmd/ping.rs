@@ -384,39 +384,49 @@ mod tests {
         assert!((mdev - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
     }
 
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    /// An ICMP datagram from `src` to `dst` carrying `payload`.
+    fn ip(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+        use ip::ipv4::{protocol, Ipv4Repr};
+        let repr = Ipv4Repr {
+            src,
+            dst,
+            protocol: protocol::ICMP,
+            ttl: 64,
+            tos: 0,
+            ident: 1,
+            dont_fragment: false,
+            payload_len: payload.len(),
+        };
+        let mut d = vec![0u8; 20 + payload.len()];
+        repr.emit(&mut d, 0, false);
+        d[20..].copy_from_slice(payload);
+        d
+    }
+
+    fn icmp(m: IcmpRepr<'_>) -> Vec<u8> {
+        let mut b = vec![0u8; m.buffer_len()];
+        m.emit(&mut b);
+        b
+    }
+
+    /// Our echo request the errors below quote (ident 7, seq 3).
+    fn our_request() -> IcmpRepr<'static> {
+        IcmpRepr::EchoRequest {
+            ident: 7,
+            seq: 3,
+            data: b"abcdefgh",
+        }
+    }
+
     /// An ICMP error about one of our echo requests names its sequence number and what
     /// went wrong, in ping's words (a parameter problem with its pointer).
     #[test]
     fn errors_about_our_requests_are_told() {
-        use ip::ipv4::{protocol, Ipv4Repr};
-        let (us, peer) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
-        let ip = |src, dst, payload: &[u8]| {
-            let repr = Ipv4Repr {
-                src,
-                dst,
-                protocol: protocol::ICMP,
-                ttl: 64,
-                tos: 0,
-                ident: 1,
-                dont_fragment: false,
-                payload_len: payload.len(),
-            };
-            let mut d = vec![0u8; 20 + payload.len()];
-            repr.emit(&mut d, 0, false);
-            d[20..].copy_from_slice(payload);
-            d
-        };
-        let icmp = |m: IcmpRepr<'_>| {
-            let mut b = vec![0u8; m.buffer_len()];
-            m.emit(&mut b);
-            b
-        };
-        let request = icmp(IcmpRepr::EchoRequest {
-            ident: 7,
-            seq: 3,
-            data: b"abcdefgh",
-        });
-        let quoted = ip(us, peer, &request);
+        let (us, peer) = (US, PEER);
+        let quoted = ip(us, peer, &icmp(our_request()));
         let problem = icmp(IcmpRepr::ParameterProblem {
             code: icmp::param::POINTER,
             pointer: 22,
@@ -810,35 +820,8 @@ mod tests {
     /// Unreachable`; the MTU of a fragmentation needed.
     #[test]
     fn unreachable_codes_read_as_iputils_words_them() {
-        use ip::ipv4::{protocol, Ipv4Repr};
-        let (us, peer) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
-        let ip = |src, dst, payload: &[u8]| {
-            let repr = Ipv4Repr {
-                src,
-                dst,
-                protocol: protocol::ICMP,
-                ttl: 64,
-                tos: 0,
-                ident: 1,
-                dont_fragment: false,
-                payload_len: payload.len(),
-            };
-            let mut d = vec![0u8; 20 + payload.len()];
-            repr.emit(&mut d, 0, false);
-            d[20..].copy_from_slice(payload);
-            d
-        };
-        let icmp = |m: IcmpRepr<'_>| {
-            let mut b = vec![0u8; m.buffer_len()];
-            m.emit(&mut b);
-            b
-        };
-        let request = icmp(IcmpRepr::EchoRequest {
-            ident: 7,
-            seq: 3,
-            data: b"abcdefgh",
-        });
-        let quoted = ip(us, peer, &request);
+        let (us, peer) = (US, PEER);
+        let quoted = ip(us, peer, &icmp(our_request()));
         for (code, mtu, want) in [
             (10, 0, "Destination Host Prohibited"),
             (13, 0, "Packet filtered"),
