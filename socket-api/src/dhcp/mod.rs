@@ -551,6 +551,16 @@ mod review19_tests {
             )
         }
 
+        /// The MTU of A's interface.
+        fn mtu(&self) -> Option<usize> {
+            self.a.with_core(|c, _| {
+                c.ip.interfaces()
+                    .into_iter()
+                    .find(|i| i.name == "eth0")
+                    .map(|i| i.mtu)
+            })
+        }
+
         fn kinds(&self) -> Vec<u8> {
             self.seen.lock().iter().map(|s| s.0).collect()
         }
@@ -768,14 +778,6 @@ mod review19_tests {
     /// the lease does: it kept the old lease's MTU for as long as the new one lasted.
     #[test]
     fn a_renewal_without_an_mtu_puts_the_links_own_back() {
-        let mtu = |lan: &Lan| {
-            lan.a.with_core(|c, _| {
-                c.ip.interfaces()
-                    .into_iter()
-                    .find(|i| i.name == "eth0")
-                    .map(|i| i.mtu)
-            })
-        };
         let lan = Lan::with_options(
             3,
             &[26, 2, 0x05, 0x78],
@@ -788,12 +790,12 @@ mod review19_tests {
         lan.a
             .wait_for_lease(Duration::from_secs(10))
             .expect("a lease");
-        assert_eq!(mtu(&lan), Some(1400));
+        assert_eq!(lan.mtu(), Some(1400));
         lan.extra.lock().clear();
         assert!(
-            lan.wait(Duration::from_secs(5), |lan| mtu(lan) == Some(1500)),
+            lan.wait(Duration::from_secs(5), |lan| lan.mtu() == Some(1500)),
             "the renewal without option 26 kept {:?}",
-            mtu(&lan)
+            lan.mtu()
         );
         assert!(lan.addr().is_some(), "the lease goes on");
     }
@@ -804,14 +806,6 @@ mod review19_tests {
     /// link's own MTU back when a DHCP lease is lost.
     #[test]
     fn the_mtu_a_lease_set_goes_back_when_the_lease_ends() {
-        let mtu = |lan: &Lan| {
-            lan.a.with_core(|c, _| {
-                c.ip.interfaces()
-                    .into_iter()
-                    .find(|i| i.name == "eth0")
-                    .map(|i| i.mtu)
-            })
-        };
         let lan = Lan::with_options(
             3,
             &[26, 2, 0x05, 0x78],
@@ -821,14 +815,14 @@ mod review19_tests {
                 _ => None,
             }),
         );
-        let before = mtu(&lan);
+        let before = lan.mtu();
         assert_eq!(before, Some(1500));
         lan.a
             .wait_for_lease(Duration::from_secs(10))
             .expect("a lease");
-        assert_eq!(mtu(&lan), Some(1400));
+        assert_eq!(lan.mtu(), Some(1400));
         assert!(lan.wait(Duration::from_secs(6), |lan| lan.addr().is_none()));
-        assert_eq!(mtu(&lan), before, "the lease is gone, its MTU stays");
+        assert_eq!(lan.mtu(), before, "the lease is gone, its MTU stays");
     }
 
     /// From a review of the resolver (rv-dns): a lease's DNS servers (option 6) that are
