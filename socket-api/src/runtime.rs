@@ -1139,7 +1139,6 @@ mod tests {
 
     impl BatchPeer {
         fn new(mut cfg: crate::StackConfig) -> BatchPeer {
-            use ip::ipv4::{self, Ipv4Repr};
             use std::net::Ipv4Addr;
             use transport::tcp::wire::{flags, TcpRepr};
             use transport::tcp::Seq;
@@ -1156,8 +1155,7 @@ mod tests {
                 .addr("10.0.0.1/24")
                 .build()
                 .unwrap();
-            let (us, them) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
-            let (our_mac, their_mac) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+            let (them, their_mac) = (Ipv4Addr::new(10, 0, 0, 2), [2, 0, 0, 0, 0, 2]);
             stack
                 .shared
                 .core
@@ -1166,34 +1164,8 @@ mod tests {
                 .arp_add_static(them, MacAddr(their_mac))
                 .unwrap();
             let listener = crate::TcpListener::bind(&stack, "10.0.0.1:9").unwrap();
-            let frame = |r: TcpRepr, data: &[u8]| -> Vec<u8> {
-                let r = TcpRepr {
-                    src_port: 40_000,
-                    dst_port: 9,
-                    window: 65_535,
-                    ..r
-                };
-                let hl = r.header_len();
-                let mut f = vec![0u8; 14 + ipv4::HEADER_LEN + hl + data.len()];
-                f[..6].copy_from_slice(&our_mac);
-                f[6..12].copy_from_slice(&their_mac);
-                f[12..14].copy_from_slice(&[0x08, 0x00]);
-                Ipv4Repr {
-                    src: them,
-                    dst: us,
-                    protocol: ipv4::protocol::TCP,
-                    ttl: 64,
-                    tos: 0,
-                    ident: 1,
-                    dont_fragment: true,
-                    payload_len: hl + data.len(),
-                }
-                .emit(&mut f[14..], 0, false);
-                let l4 = &mut f[14 + ipv4::HEADER_LEN..];
-                l4[hl..].copy_from_slice(data);
-                r.emit(l4, them, us);
-                f
-            };
+            let frame =
+                |r: TcpRepr, data: &[u8]| crate::testing::tcp_frame_to_us(40_000, 9, r, data);
             let iss = Seq(1_000);
             peer.send(&frame(
                 TcpRepr {

@@ -13,6 +13,45 @@ pub(crate) fn link(queue: usize) -> (MemoryLink, MemoryLink) {
     MemoryLink::pair(("eth0", mac(1)), ("eth0", mac(2)), 1500, queue)
 }
 
+/// A TCP segment in an Ethernet frame as the far end of [`link`] sends it: from
+/// 10.0.0.2 (02::02) port `sport` to 10.0.0.1 (02::01) port `dport`, window 65,535.
+pub(crate) fn tcp_frame_to_us(
+    sport: u16,
+    dport: u16,
+    r: transport::tcp::wire::TcpRepr,
+    data: &[u8],
+) -> Vec<u8> {
+    use ip::ipv4::{self, Ipv4Repr};
+    use std::net::Ipv4Addr;
+    let (us, them) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    let r = transport::tcp::wire::TcpRepr {
+        src_port: sport,
+        dst_port: dport,
+        window: 65_535,
+        ..r
+    };
+    let hl = r.header_len();
+    let mut f = vec![0u8; 14 + ipv4::HEADER_LEN + hl + data.len()];
+    f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    Ipv4Repr {
+        src: them,
+        dst: us,
+        protocol: ipv4::protocol::TCP,
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_fragment: true,
+        payload_len: hl + data.len(),
+    }
+    .emit(&mut f[14..], 0, false);
+    let l4 = &mut f[14 + ipv4::HEADER_LEN..];
+    l4[hl..].copy_from_slice(data);
+    r.emit(l4, them, us);
+    f
+}
+
 /// Read frames from `end` (for at most 5 s each) until an ARP request for `target`
 /// arrives; the requester's MAC.
 pub(crate) fn await_arp_request(end: &MemoryLink, target: [u8; 4]) -> [u8; 6] {

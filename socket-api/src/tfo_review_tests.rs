@@ -1,7 +1,6 @@
 //! Tests of an independent review of TCP Fast Open (RFC 7413) through the socket API.
 
 use crate::StackBuilder;
-use ip::ipv4::{self, Ipv4Repr};
 use netif::{Device, MacAddr};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -9,39 +8,12 @@ use std::time::Duration;
 use transport::tcp::wire::{flags, FastOpen, TcpRepr};
 use transport::tcp::Seq;
 
-const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const THEM: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const THEIR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 /// An Ethernet frame from the peer (10.0.0.2, port `sport`) to our port 80.
 fn frame(sport: u16, r: TcpRepr, data: &[u8]) -> Vec<u8> {
-    let r = TcpRepr {
-        src_port: sport,
-        dst_port: 80,
-        window: 65_535,
-        ..r
-    };
-    let hl = r.header_len();
-    let mut f = vec![0u8; 14 + ipv4::HEADER_LEN + hl + data.len()];
-    f[..6].copy_from_slice(&OUR_MAC);
-    f[6..12].copy_from_slice(&THEIR_MAC);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    Ipv4Repr {
-        src: THEM,
-        dst: US,
-        protocol: ipv4::protocol::TCP,
-        ttl: 64,
-        tos: 0,
-        ident: 1,
-        dont_fragment: true,
-        payload_len: hl + data.len(),
-    }
-    .emit(&mut f[14..], 0, false);
-    let l4 = &mut f[14 + ipv4::HEADER_LEN..];
-    l4[hl..].copy_from_slice(data);
-    r.emit(l4, THEM, US);
-    f
+    crate::testing::tcp_frame_to_us(sport, 80, r, data)
 }
 
 /// The next TCP segment the peer receives (within 5 s), parsed.
