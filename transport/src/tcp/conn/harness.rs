@@ -272,6 +272,13 @@ impl Conn {
     }
 
     /// In-order data from the peer, its sequence space advanced.
+    /// The peer acknowledges what it has and shuts its window.
+    pub(super) fn shut_window(&mut self) {
+        let mut r = self.seg(flags::ACK, self.our_una());
+        r.window = 0;
+        self.deliver(&r, &[]);
+    }
+
     pub(super) fn data(&mut self, data: &[u8]) {
         let r = self.seg(flags::ACK, self.our_una());
         self.deliver(&r, data);

@@ -1129,9 +1129,7 @@ mod tests {
     #[test]
     fn the_peer_window_limits_what_is_sent_and_a_closed_one_arms_persist() {
         let mut c = Conn::established(opts());
-        let mut r = c.seg(flags::ACK, c.our_una());
-        r.window = 0;
-        c.deliver(&r, &[]);
+        c.shut_window();
         send(&mut c, 5000);
         assert!(c.take().is_empty());
         assert!(c.tcb.timers.is_set(Timer::Persist));

@@ -624,9 +624,7 @@ mod tests {
                 o.user_timeout = Some(Duration::from_secs(s));
             }
             let mut c = Conn::established(o);
-            let mut r = c.seg(flags::ACK, c.our_una());
-            r.window = 0;
-            c.deliver(&r, &[]);
+            c.shut_window();
             c.tcb.write(&[7u8; 100]);
             c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
             assert!(c.take().is_empty(), "nothing goes into a shut window");
@@ -640,9 +638,7 @@ mod tests {
                     }
                     first_probe.get_or_insert(c.now);
                     // Every probe answered at once: the window is still shut.
-                    let mut r = c.seg(flags::ACK, c.our_una());
-                    r.window = 0;
-                    c.deliver(&r, &[]);
+                    c.shut_window();
                 }
             }
             let first = first_probe.expect("probes were sent");
@@ -765,9 +761,7 @@ mod tests {
             let mut c = Conn::established(opts());
             c.tcb.tlp_enabled = false;
             if shut_window {
-                let mut r = c.seg(flags::ACK, c.our_una());
-                r.window = 0;
-                c.deliver(&r, &[]);
+                c.shut_window();
                 c.tcb.write(&[7u8; 100]);
             }
             c.tcb.orphan = true;
@@ -785,9 +779,7 @@ mod tests {
                     resets += usize::from(s.r.has(flags::RST));
                     if shut_window {
                         // Every probe answered: the window is still shut.
-                        let mut r = c.seg(flags::ACK, c.our_una());
-                        r.window = 0;
-                        c.deliver(&r, &[]);
+                        c.shut_window();
                     }
                 }
             }

@@ -17,9 +17,7 @@ fn a_window_shut_long_ago_is_probed_before_the_peer_is_given_up() {
         let mut o = opts();
         o.user_timeout = ut;
         let mut c = Conn::established(o);
-        let mut r = c.seg(flags::ACK, c.our_una());
-        r.window = 0;
-        c.deliver(&r, &[]);
+        c.shut_window();
         c.take();
         // Idle: nobody sends anything for ten minutes.
         c.now += Duration::from_secs(600);
@@ -33,9 +31,7 @@ fn a_window_shut_long_ago_is_probed_before_the_peer_is_given_up() {
         assert_eq!(out.len(), 1, "{ut:?}: a window probe");
         assert_eq!(c.stats.user_timeouts, 0);
         // The peer answers, its window still shut: the probing goes on.
-        let mut r = c.seg(flags::ACK, c.our_una());
-        r.window = 0;
-        c.deliver(&r, &[]);
+        c.shut_window();
         let at = c.tcb.poll_at().expect("the persist timer runs");
         c.advance(at.saturating_duration_since(c.now));
         assert_eq!(c.tcb.state, State::Established);
@@ -54,9 +50,7 @@ fn zero_window_probes_unanswered_after_an_icmp_error_report_it() {
         let mut o = opts();
         o.user_timeout = ut;
         let mut c = Conn::established(o);
-        let mut r = c.seg(flags::ACK, c.our_una());
-        r.window = 0;
-        c.deliver(&r, &[]);
+        c.shut_window();
         c.tcb.write(&[7u8; 100]);
         c.tcb.output(&c.cfg, &mut c.tx, &mut c.stats, c.now);
         assert!(c.take().is_empty());
