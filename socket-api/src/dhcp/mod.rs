@@ -462,6 +462,15 @@ mod review19_tests {
         b
     }
 
+    /// A server's script that offers and acks every time.
+    fn acks_all() -> Script {
+        Box::new(|kind, _| match kind {
+            1 => Some((2, ADDR)),
+            3 => Some((5, ADDR)),
+            _ => None,
+        })
+    }
+
     impl Lan {
         fn new(lease: u32, script: Script) -> Lan {
             Lan::with_options(lease, &[], script)
@@ -541,14 +550,7 @@ mod review19_tests {
 
         /// A server that offers and acks every time.
         fn always(lease: u32) -> Lan {
-            Lan::new(
-                lease,
-                Box::new(|kind, _| match kind {
-                    1 => Some((2, ADDR)),
-                    3 => Some((5, ADDR)),
-                    _ => None,
-                }),
-            )
+            Lan::new(lease, acks_all())
         }
 
         /// The MTU of A's interface.
@@ -696,16 +698,7 @@ mod review19_tests {
     /// route through the interface with it.)
     #[test]
     fn a_slash_32_lease_reaches_its_router_by_a_host_route() {
-        let lan = Lan::with_mask(
-            2,
-            [255, 255, 255, 255],
-            &[],
-            Box::new(|kind, _| match kind {
-                1 => Some((2, ADDR)),
-                3 => Some((5, ADDR)),
-                _ => None,
-            }),
-        );
+        let lan = Lan::with_mask(2, [255, 255, 255, 255], &[], acks_all());
         let l = lan
             .a
             .wait_for_lease(Duration::from_secs(10))
@@ -778,15 +771,7 @@ mod review19_tests {
     /// the lease does: it kept the old lease's MTU for as long as the new one lasted.
     #[test]
     fn a_renewal_without_an_mtu_puts_the_links_own_back() {
-        let lan = Lan::with_options(
-            3,
-            &[26, 2, 0x05, 0x78],
-            Box::new(|kind, _| match kind {
-                1 => Some((2, ADDR)),
-                3 => Some((5, ADDR)),
-                _ => None,
-            }),
-        );
+        let lan = Lan::with_options(3, &[26, 2, 0x05, 0x78], acks_all());
         lan.a
             .wait_for_lease(Duration::from_secs(10))
             .expect("a lease");
@@ -835,11 +820,7 @@ mod review19_tests {
             3600,
             // A second option 6, joined to the first (10.0.0.2) as RFC 3396 has it.
             &[6, 12, 0, 0, 0, 0, 255, 255, 255, 255, 10, 0, 0, 3],
-            Box::new(|kind, _| match kind {
-                1 => Some((2, ADDR)),
-                3 => Some((5, ADDR)),
-                _ => None,
-            }),
+            acks_all(),
         );
         let l = lan
             .a
