@@ -1837,11 +1837,11 @@ mod sending {
         assert_eq!(o.data, d);
     }
 
-    /// The first zero-window probe waits the RTO, but no longer than the probes' own cap
-    /// (60 s): after timeouts had backed the RTO off to 102 s, a window shut then was
-    /// first probed after all of that.
+    /// The first zero-window probe waits the RTO as it stands, backed off by timeouts
+    /// and without a sample since (Karn), as Linux's probe timer starts from `icsk_rto`;
+    /// it is capped, as the RTO is, at 120 s (TCP_RTO_MAX). It used to be cut to 60 s.
     #[test]
-    fn the_first_window_probe_waits_no_longer_than_the_probes_cap() {
+    fn the_first_window_probe_waits_the_backed_off_rto() {
         let mut n = Net::with_cfg(cfg());
         let c = n.passive();
         n.send(c.h, b"lost");
@@ -1850,6 +1850,8 @@ mod sending {
             n.advance_to(n.t.poll_at().expect("the retransmission timer"));
             n.take();
         }
+        let rto = n.info(c.h).rto;
+        assert!(rto > secs(60) && rto <= secs(120), "{rto:?}");
         // All of it acknowledged at last (no RTT sample from a retransmission), the
         // window shut; more to send.
         n.to(&c, seg(ACK, c.rcv, c.snd + 4, 0), &[]);
@@ -1858,7 +1860,7 @@ mod sending {
         let t0 = n.now;
         n.advance_to(n.t.poll_at().expect("the persist timer"));
         n.only().expect(ACK, c.snd + 4, c.rcv);
-        assert_eq!(n.now.saturating_duration_since(t0), secs(60));
+        assert_eq!(n.now.saturating_duration_since(t0), rto);
     }
 
     /// The window opened but its update was lost: the probe's byte is taken, and the ACK

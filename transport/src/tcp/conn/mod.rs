@@ -259,7 +259,6 @@ pub(crate) const MAX_RCVBUF: usize = MAX_WINDOW << MAX_WSCALE;
 const MIN_MSS: usize = 48;
 /// The default MSS when the peer sends none (RFC 9293 3.7.1).
 const DEFAULT_MSS: usize = 536;
-const MAX_PERSIST: Duration = Duration::from_secs(60);
 /// The longest `TCP_KEEPIDLE` and `TCP_KEEPINTVL`, seconds (Linux's MAX_TCP_KEEPIDLE and
 /// MAX_TCP_KEEPINTVL).
 pub const MAX_KEEP_SECS: u16 = 32_767;

@@ -430,9 +430,9 @@ impl Tcb {
         self.dsack = None;
         if sending && self.persist_needed() {
             if !self.timers.is_set(Timer::Persist) {
-                // The RTO (a backed-off one may be 120 s), no longer than the probes'
-                // own cap.
-                self.persist_interval = self.rtt.rto().max(cfg.rto_min).min(super::MAX_PERSIST);
+                // The RTO, backed off as the probes go up to the RTO's own cap (120 s),
+                // as Linux's probe timer (tcp_probe0_when with TCP_RTO_MAX).
+                self.persist_interval = self.rtt.rto().max(cfg.rto_min).min(cfg.rto_max);
                 self.timers.set(Timer::Persist, now + self.persist_interval);
             }
         } else {

@@ -369,7 +369,7 @@ impl Tcb {
             self.send_data(tx, stats, now, None);
             self.force_sws = false;
             if self.persist_needed() {
-                self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
+                self.persist_interval = (self.persist_interval * 2).min(cfg.rto_max);
                 self.timers.set(Timer::Persist, now + self.persist_interval);
             }
             return;
@@ -429,7 +429,7 @@ impl Tcb {
                 stats.segs_out += 1;
             }
         }
-        self.persist_interval = (self.persist_interval * 2).min(MAX_PERSIST);
+        self.persist_interval = (self.persist_interval * 2).min(cfg.rto_max);
         // The next probe waits no longer than the user timeout's end (as Linux clamps its
         // probe timer to it), so the connection ends on time.
         let next = now + self.persist_interval;
@@ -612,7 +612,7 @@ mod tests {
     /// (the probe after the last one waits no longer than the timeout). Unset (the stack's
     /// default), answered probes go on for good. Before, only the gap between two probes
     /// counted (the last answer's age): 20 s ended 51 s after the first probe, and a
-    /// timeout above the largest probe interval (60 s) never ended the connection.
+    /// timeout above the largest probe interval (then 60 s) never ended the connection.
     #[test]
     fn a_window_shut_for_the_user_timeout_ends_a_connection_that_set_it() {
         use super::super::harness::*;
@@ -630,11 +630,15 @@ mod tests {
             assert!(c.take().is_empty(), "nothing goes into a shut window");
             let start = c.now;
             let mut first_probe = None;
+            let (mut last_probe, mut widest) = (None, Duration::ZERO);
             while c.tcb.state != State::Closed && c.now < start + Duration::from_secs(3600) {
                 c.advance(Duration::from_millis(100));
                 for s in c.take() {
                     if s.r.has(flags::RST) {
                         continue;
+                    }
+                    if let Some(last) = last_probe.replace(c.now) {
+                        widest = widest.max(c.now - last);
                     }
                     first_probe.get_or_insert(c.now);
                     // Every probe answered at once: the window is still shut.
@@ -654,7 +658,10 @@ mod tests {
                 );
             } else {
                 assert_eq!(c.tcb.state, State::Established, "answered probes go on");
-                assert!(c.stats.window_probes > 60);
+                // Backed off up to the RTO's cap, 120 s, as Linux's probe timer
+                // (TCP_RTO_MAX), not beyond.
+                assert!(c.stats.window_probes > 30, "{}", c.stats.window_probes);
+                assert_eq!(widest, c.cfg.rto_max, "the probes' widest gap");
             }
         }
     }
