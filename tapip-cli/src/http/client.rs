@@ -79,6 +79,8 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
         return Err("IPv6 addresses are not supported".to_string());
     }
     let (host, port) = match authority.rsplit_once(':') {
+        // An empty port is the scheme's default (RFC 3986 3.2.3), as curl takes it.
+        Some((host, "")) => (host, 80),
         Some((host, port)) => (host, parse_port(port)?),
         None => (authority, 80),
     };
@@ -112,9 +114,6 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
 
 /// A port number, 1 to 65535.
 fn parse_port(p: &str) -> Result<u16, String> {
-    if p.is_empty() {
-        return Err("no port number after ':'".to_string());
-    }
     match p.parse::<u16>() {
         Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
         _ => Err(format!("bad port {p:?} (expected 1 to 65535)")),

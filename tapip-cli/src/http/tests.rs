@@ -893,6 +893,9 @@ fn url_parsing() {
     assert_eq!(u("host?x"), ok("host", 80, "/?x"));
     assert_eq!(u("host/a b/\u{e9}"), ok("host", 80, "/a%20b/%C3%A9"));
     assert_eq!(u("host:65535"), ok("host", 65535, "/"));
+    // An empty port is the default (RFC 3986 3.2.3).
+    assert_eq!(u("http://host:/a"), ok("host", 80, "/a"));
+    assert_eq!(u("host:"), ok("host", 80, "/"));
     assert_eq!(u("host/r?u=http://x/"), ok("host", 80, "/r?u=http://x/"));
 
     let err = |s: &str| {
@@ -907,10 +910,10 @@ fn url_parsing() {
     assert!(err("http://host:65536/").contains("port"));
     assert!(err("http://host:80a/").contains("port"));
     assert!(err("http://host:+80/").contains("port"));
-    assert!(err("http://host:/").contains("port"));
     assert!(err("http:///path").contains("host"));
     assert!(err("http://:80/").contains("host"));
     assert!(err(":80").contains("host"));
+    assert!(err("http://:/").contains("host"));
     assert!(err("").contains("empty"));
     assert!(err("http://a:b:c/").contains("port"));
     assert!(err("http://a:b:80/").contains("host"));
