@@ -42,6 +42,18 @@ pub const MAX_SEARCH: usize = 6;
 const TRY_TIMEOUT: Duration = Duration::from_secs(2);
 const ROUNDS: usize = 2;
 
+/// How long a try waits for its answer in `round` (from 0) with `servers` servers: 2 s in
+/// the first round, then doubled per round but shared among the servers, at least 1 s
+/// (RFC 1123 6.1.3.3's exponential backoff, in glibc's `res_send` form: one server is
+/// waited for 2 s then 4 s, three servers 2 s each then 1.33 s each).
+fn try_timeout(round: usize, servers: usize) -> Duration {
+    if round == 0 {
+        return TRY_TIMEOUT;
+    }
+    let doubled = TRY_TIMEOUT * (1u32 << round.min(8));
+    (doubled / servers.max(1) as u32).max(Duration::from_secs(1))
+}
+
 impl Stack {
     /// The DNS servers to ask, first the ones set, then those of DHCP leases; at most 3.
     pub fn dns_servers(&self) -> Vec<Ipv4Addr> {
@@ -198,7 +210,8 @@ impl Stack {
         // The servers the query went to: a late answer from one of them is taken while
         // the next is waited for (RFC 1035 7.3).
         let mut asked = Vec::with_capacity(servers.len());
-        for _ in 0..ROUNDS {
+        for round in 0..ROUNDS {
+            let wait = try_timeout(round, servers.len());
             for &server in &servers {
                 let to = SocketAddr::V4(SocketAddrV4::new(server, PORT));
                 if let Err(e) = socket.send_to(&query, to) {
@@ -208,11 +221,11 @@ impl Stack {
                 if !asked.contains(&server) {
                     asked.push(server);
                 }
-                let (from, mut answer) = match wait_answer(&socket, to, &asked, &mut buf, id, name)
-                {
-                    Ok((from, a)) => (from, Ok(a)),
-                    Err(e) => (server, Err(e)),
-                };
+                let (from, mut answer) =
+                    match wait_answer(&socket, to, &asked, &mut buf, id, name, wait) {
+                        Ok((from, a)) => (from, Ok(a)),
+                        Err(e) => (server, Err(e)),
+                    };
                 if let Ok(Err(wire::AnswerError::Truncated)) = answer {
                     answer = ask_over_tcp(self, to, &query, id, name);
                 }
@@ -363,7 +376,7 @@ fn read_exact_by(s: &mut TcpStream, mut buf: &mut [u8], deadline: Instant) -> io
     Ok(())
 }
 
-/// Wait up to 2 s for the answer from `server`; datagrams that are not it are skipped,
+/// Wait up to `wait` for the answer from `server`; datagrams that are not it are skipped,
 /// but for a late answer from another server `asked` before, taken when it settles the
 /// question (addresses, none, or no such name). Returns who answered, and the answer.
 fn wait_answer(
@@ -373,8 +386,9 @@ fn wait_answer(
     buf: &mut [u8],
     id: u16,
     name: &str,
+    wait: Duration,
 ) -> io::Result<(Ipv4Addr, Result<wire::Answer, wire::AnswerError>)> {
-    let deadline = Instant::now() + TRY_TIMEOUT;
+    let deadline = Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -437,6 +451,27 @@ mod tests {
     use crate::StackBuilder;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    /// RFC 1123 6.1.3.3: the second round backs off, shared among the servers as in
+    /// glibc's `res_send`, never below a second.
+    #[test]
+    fn the_second_round_backs_off() {
+        let s = Duration::from_secs;
+        assert_eq!(try_timeout(0, 1), s(2));
+        assert_eq!(try_timeout(0, 3), s(2));
+        assert_eq!(try_timeout(1, 1), s(4));
+        assert_eq!(try_timeout(1, 2), s(2));
+        assert_eq!(
+            try_timeout(1, 3),
+            Duration::from_millis(1333) + Duration::from_nanos(333_333)
+        );
+        assert_eq!(try_timeout(1, 0), s(4));
+        assert_eq!(
+            try_timeout(3, 3),
+            Duration::from_millis(5333) + Duration::from_nanos(333_333)
+        );
+        assert_eq!(try_timeout(usize::MAX, 1), s(512));
+    }
 
     /// What the test server says of a name.
     #[derive(Clone, Copy)]
@@ -869,6 +904,17 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    /// RFC 1123 6.1.3.3's backoff: a lone server that takes 4.5 s to answer is still
+    /// waited for in the second round (4 s). Without backoff the second try gave up at 4 s
+    /// and the lookup failed with "no answer".
+    #[test]
+    fn a_lone_slow_server_is_waited_for_longer_in_the_second_round() {
+        let lan = Lan::new(|_| Says::Slow(4500));
+        let start = Instant::now();
+        let r = lan.a.resolve("slow.test");
+        assert_eq!(r.unwrap(), vec![WEB], "after {:?}", start.elapsed());
     }
 
     /// A server host with nothing on port 53 answers each query with a port unreachable:
