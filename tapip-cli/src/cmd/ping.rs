@@ -20,6 +20,9 @@ enum Answer {
         /// When the request left, in microseconds since the run began, as its data says
         /// (the first 8 bytes; none in a shorter request).
         stamp: Option<u64>,
+        /// Its checksum is wrong: printed `(BAD CHECKSUM!)` and counted `corrupted`, not
+        /// received (the raw socket sees it before ICMP's checks, as on Linux).
+        corrupt: bool,
     },
     Error {
         seq: u16,
@@ -34,18 +37,31 @@ enum Answer {
 /// Is this datagram (as the raw socket reads it) about our echo stream `ident`?
 fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
     let p = Ipv4Packet::new_checked(datagram).ok()?;
-    match IcmpRepr::parse(p.payload()).ok()? {
+    let reply = |seq, data: &[u8], corrupt| Answer::Reply {
+        seq,
+        from: p.src(),
+        ttl: p.ttl(),
+        bytes: data.len() + icmp::HEADER_LEN,
+        stamp: data.first_chunk::<8>().map(|b| u64::from_be_bytes(*b)),
+        corrupt,
+    };
+    let repr = match IcmpRepr::parse(p.payload()) {
+        Ok(r) => r,
+        // An echo reply of ours whose checksum is wrong, read as it is (iputils'
+        // `csfailed`).
+        Err(icmp::IcmpError::BadChecksum) => {
+            let m = p.payload();
+            let ours = m[0] == icmp::kind::ECHO_REPLY && m[4..6] == ident.to_be_bytes();
+            return ours.then(|| reply(u16::from_be_bytes([m[6], m[7]]), &m[8..], true));
+        }
+        Err(_) => return None,
+    };
+    match repr {
         IcmpRepr::EchoReply {
             ident: i,
             seq,
             data,
-        } if i == ident => Some(Answer::Reply {
-            seq,
-            from: p.src(),
-            ttl: p.ttl(),
-            bytes: data.len() + icmp::HEADER_LEN,
-            stamp: data.first_chunk::<8>().map(|b| u64::from_be_bytes(*b)),
-        }),
+        } if i == ident => Some(reply(seq, data, false)),
         IcmpRepr::DestUnreachable { original, .. }
         | IcmpRepr::TimeExceeded { original, .. }
         | IcmpRepr::Redirect { original, .. }
@@ -124,6 +140,15 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
     let start = Instant::now();
     let mut sent_at: HashMap<u16, Instant> = HashMap::new();
     let (mut transmitted, mut received, mut errors, mut dups) = (0u64, 0u64, 0u64, 0u64);
+    let mut corrupted = 0u64;
+    // The round trip a reply's stamp gives (its request's send time, in µs since the run
+    // began), as iputils times every reply.
+    let stamp_ms = |stamp: Option<u64>| {
+        let now = start.elapsed().as_micros() as u64;
+        stamp
+            .filter(|s| *s <= now)
+            .map(|s| (now - s) as f64 / 1000.0)
+    };
     let mut rtt = RttStats::default();
     let mut next_send = Instant::now();
     let mut last_sent: Option<Instant> = None;
@@ -206,20 +231,34 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
                 ttl,
                 bytes,
                 stamp,
+                corrupt: true,
+            }) => {
+                // Timed as a reply is, but neither received nor a round trip, and the
+                // request still waits for its reply (iputils' `csfailed`).
+                corrupted += 1;
+                let ms = sent_at
+                    .get(&seq)
+                    .map(|t0| t0.elapsed().as_secs_f64() * 1000.0);
+                let time = time_field(ms.or_else(|| stamp_ms(stamp)));
+                outln!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl}{time} (BAD CHECKSUM!)");
+            }
+            Some(Answer::Reply {
+                seq,
+                from,
+                ttl,
+                bytes,
+                stamp,
+                corrupt: false,
             }) => {
                 let Some(t0) = sent_at.remove(&seq) else {
                     // Timed by the stamp the request carried, and counted in the round
                     // trips, as iputils times and counts a duplicate.
                     dups += 1;
-                    let now = start.elapsed().as_micros() as u64;
-                    let time = match stamp.filter(|s| *s <= now) {
-                        Some(s) => {
-                            let ms = (now - s) as f64 / 1000.0;
-                            rtt.add(ms);
-                            format!(" time={}", fmt_ms(ms))
-                        }
-                        None => String::new(),
-                    };
+                    let ms = stamp_ms(stamp);
+                    if let Some(ms) = ms {
+                        rtt.add(ms);
+                    }
+                    let time = time_field(ms);
                     outln!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl}{time} (DUP!)");
                     continue;
                 };
@@ -262,6 +301,9 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
     if dups > 0 {
         extra.push_str(&format!(", +{dups} duplicates"));
     }
+    if corrupted > 0 {
+        extra.push_str(&format!(", +{corrupted} corrupted"));
+    }
     if errors > 0 {
         extra.push_str(&format!(", +{errors} errors"));
     }
@@ -277,6 +319,11 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         return Err(format!("ping: no reply from {}", o.dst));
     }
     Ok(())
+}
+
+/// ` time=0.042` for a round trip in ms; nothing without one.
+fn time_field(ms: Option<f64>) -> String {
+    ms.map_or_else(String::new, |ms| format!(" time={}", fmt_ms(ms)))
 }
 
 /// A percentage as C's `%g` prints it (iputils' loss): six significant digits, no
@@ -495,12 +542,14 @@ mod tests {
     }
 
     /// The loopback, but the first `drop` ICMP echo requests sent on it are lost and each
-    /// echo reply is sent `copies` times, `delay` late.
+    /// echo reply is sent `copies` times, `delay` late; with `corrupt`, every copy but the
+    /// last has its last octet changed (its checksum no longer holds).
     struct LossyLoopback {
         inner: std::sync::Arc<netif::MemoryLink>,
         drop: std::sync::atomic::AtomicUsize,
         copies: usize,
         delay: Duration,
+        corrupt: bool,
     }
 
     impl netif::Device for LossyLoopback {
@@ -523,7 +572,11 @@ mod tests {
             }
             if icmp && frame[34] == icmp::kind::ECHO_REPLY {
                 for _ in 1..self.copies {
-                    self.inner.send(frame)?;
+                    let mut copy = frame.to_vec();
+                    if self.corrupt {
+                        *copy.last_mut().unwrap() ^= 0x5a;
+                    }
+                    self.inner.send(&copy)?;
                 }
                 if !self.delay.is_zero() {
                     let (inner, frame, delay) = (self.inner.clone(), frame.to_vec(), self.delay);
@@ -548,6 +601,7 @@ mod tests {
             drop: drop.into(),
             copies,
             delay,
+            corrupt: std::env::var_os("TAPIP_PING_CORRUPT").is_some(),
         };
         let lo = stack
             .add_device(Arc::new(dev), netif::DriverConfig::default())
@@ -597,13 +651,54 @@ mod tests {
             crate::cmd::testing::finish(ctx);
             return String::new();
         }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
+        run_child(test, false)
+    }
+
+    /// The test `test` run again in a child process as [`pings_in_a_child`] does, with
+    /// the [`LossyLoopback`] corrupting its copies if `corrupt`; the child's stdout.
+    fn run_child(test: &str, corrupt: bool) -> String {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
             .args([test, "--exact", "--include-ignored", "--nocapture"])
             .args(["--test-threads", "1"])
-            .env("TAPIP_PING_CHILD", "1")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            .env("TAPIP_PING_CHILD", "1");
+        if corrupt {
+            child.env("TAPIP_PING_CORRUPT", "1");
+        }
+        String::from_utf8_lossy(&child.output().unwrap().stdout).into_owned()
+    }
+
+    /// iputils reads an echo reply whose checksum is wrong and says so: `64 bytes from
+    /// ...: icmp_seq=1 ttl=64 time=0.050 ms (BAD CHECKSUM!)`, counted as `+1 corrupted`,
+    /// not received, and the request still waits for its reply. Here it was dropped
+    /// without a word.
+    #[test]
+    fn a_reply_with_a_bad_checksum_is_said_and_counted_corrupted() {
+        let test = "cmd::ping::tests::a_reply_with_a_bad_checksum_is_said_and_counted_corrupted";
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            pings_in_a_child(
+                test,
+                0,
+                2,
+                Duration::ZERO,
+                &["ping -c 2 -i 0.05 -W 0.5 127.0.0.1"],
+            );
+            return;
+        }
+        let out = run_child(test, true);
+        let bad: Vec<&str> = out.lines().filter(|l| l.contains("BAD")).collect();
+        assert_eq!(bad.len(), 2, "{out}");
+        for l in bad {
+            assert!(
+                l.contains(" time=") && l.ends_with(" ms (BAD CHECKSUM!)"),
+                "{l}"
+            );
+        }
+        assert!(
+            out.contains("2 packets transmitted, 2 received, +2 corrupted, 0% packet loss"),
+            "{out}"
+        );
+        assert!(!out.contains("(DUP!)"), "{out}");
     }
 
     /// iputils prints the loss as `%g` of the exact ratio: 1 lost of 200 is `0.5% packet
