@@ -48,6 +48,9 @@ pub struct Datagram<'a> {
 pub struct IcmpErrorReport<'a> {
     /// Who sent the error.
     pub from: Ipv4Addr,
+    /// The interface it came in on (the one the quoted datagram went out of, as a rule):
+    /// the socket lookup weighs a bound device by it, as for a datagram received.
+    pub ifindex: usize,
     pub kind: u8,
     pub code: u8,
     /// Next-hop MTU (fragmentation needed) or new gateway (redirect), else 0.

@@ -85,6 +85,7 @@ fn take_error_reports_a_soft_icmp_error_as_so_error_does() {
         q[2..4].copy_from_slice(&peer.port().to_be_bytes());
         q[4..8].copy_from_slice(una);
         let r = IcmpErrorReport {
+            ifindex: 0,
             from: std::net::Ipv4Addr::new(10, 0, 0, 2),
             kind: 3, // destination unreachable
             code: 1, // host unreachable

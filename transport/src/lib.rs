@@ -944,9 +944,10 @@ impl Transport {
     }
 
     /// An ICMP error about a UDP datagram of ours. The socket that sent it is the one its
-    /// quote names: connected to its destination, or else (only for "fragmentation
-    /// needed") bound to its source port unconnected, as Linux's `__udp4_lib_err` looks it
-    /// up. A "fragmentation needed" lowers the path MTU towards the destination in ip's
+    /// quote names, found as a datagram from the destination would find it (the bound
+    /// address, the peer and the device the error came in on weighed as there): it hears
+    /// of the error when connected to the destination, or else only of a "fragmentation
+    /// needed", as Linux's `__udp4_lib_err` looks it up. A "fragmentation needed" lowers the path MTU towards the destination in ip's
     /// cache (a socket must have sent it, so the ports must be guessed to forge one), and
     /// is EMSGSIZE for a connected socket that sets DF (not `IP_PMTUDISC_DONT`); other
     /// errors as [`SoftError::from_icmp`], for a connected socket only.
@@ -960,23 +961,27 @@ impl Transport {
         let sport = u16::from_be_bytes([ports[0], ports[1]]);
         let dport = u16::from_be_bytes([ports[2], ports[3]]);
         let peer = SocketAddrV4::new(r.orig_dst, dport);
-        let sent_it = |u: &UdpSock, remote: Option<SocketAddrV4>| {
-            u.remote == remote
-                && u.local.is_some_and(|l| {
-                    l.port() == sport && (l.ip().is_unspecified() || *l.ip() == r.orig_src)
-                })
-        };
-        let find = |want: Option<SocketAddrV4>| {
-            self.sockets.iter().find_map(|(h, s)| match s {
-                Socket::Udp(u) if sent_it(u, want) => Some((h, u.pmtu)),
+        // The socket that would hear the destination's answer, found as a datagram from
+        // it is (the most specific; of equals, the one bound last), as Linux's
+        // `__udp4_lib_err` looks it up with the quote's addresses swapped.
+        let best = self
+            .sockets
+            .iter()
+            .filter_map(|(h, s)| match s {
+                Socket::Udp(u) => u.score(peer, r.orig_src, sport, r.ifindex).map(|sc| {
+                    (
+                        (sc, u.bound_seq),
+                        (h, u.pmtu, u.remote.is_some(), u.recverr),
+                    )
+                }),
                 _ => None,
             })
-        };
+            .max_by_key(|&(key, _)| key)
+            .map(|(_, found)| found);
         // Only a connected socket hears of errors (RFC 1122 4.1.3.3; Linux without
         // IP_RECVERR): an unconnected one cannot tell which send failed.
-        let connected = find(Some(peer));
-        let unconnected = || find(None);
-        let sender = connected.or_else(|| unconnected().filter(|_| frag_needed));
+        let connected = best.filter(|b| b.2).map(|(h, mode, ..)| (h, mode));
+        let sender = best.filter(|b| b.2 || frag_needed);
         if frag_needed {
             if let Some(mtu) = sender.and_then(|_| udp_path_mtu(r)) {
                 tx.set_path_mtu(r.orig_dst, mtu, now);
@@ -988,9 +993,7 @@ impl Transport {
         // `ip_icmp_error`), but a "fragmentation needed" only outside
         // `IP_PMTUDISC_DONT`.
         let (recverr, payload) = (
-            connected
-                .or_else(unconnected)
-                .filter(|&(h, _)| matches!(self.sockets.get(h), Some(Socket::Udp(u)) if u.recverr)),
+            best.filter(|b| b.3).map(|(h, mode, ..)| (h, mode)),
             r.orig_payload.get(8..).unwrap_or_default(),
         );
         if let Some((h, mode)) = recverr {

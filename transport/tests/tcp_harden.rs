@@ -904,6 +904,7 @@ mod unreachable {
             q[2..4].copy_from_slice(&LPORT.to_be_bytes());
             q[4..8].copy_from_slice(&seq.0.to_be_bytes());
             let r = IcmpErrorReport {
+                ifindex: 0,
                 from: PEER,
                 kind: ip::icmp::kind::PARAMETER_PROBLEM,
                 code: 0,

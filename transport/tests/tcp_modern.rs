@@ -746,6 +746,7 @@ mod pmtud {
         q[2..4].copy_from_slice(&c.remote.port().to_be_bytes());
         q[4..8].copy_from_slice(&seq.0.to_be_bytes());
         let r = IcmpErrorReport {
+            ifindex: 0,
             from: std::net::Ipv4Addr::new(10, 0, 0, 254),
             kind: 3,
             code: 4,

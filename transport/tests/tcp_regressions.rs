@@ -207,6 +207,7 @@ fn t6_icmp_not_validated() {
     q[2..4].copy_from_slice(&c.remote.port().to_be_bytes());
     q[4..8].copy_from_slice(&(c.snd.0.wrapping_add(0x8000_0000)).to_be_bytes());
     let r = IcmpErrorReport {
+        ifindex: 0,
         from: PEER,
         kind: 3,
         code: 4,

@@ -237,6 +237,7 @@ fn icmp_error(
     (quote, kind, code, orig_src, orig_dst): &(Vec<u8>, u8, u8, Ipv4Addr, Ipv4Addr),
 ) {
     let r = IcmpErrorReport {
+        ifindex: 0,
         from: *orig_dst,
         kind: *kind,
         code: *code,
@@ -1350,6 +1351,7 @@ fn fragmentation_needed_is_message_too_long_unless_the_socket_sets_no_df() {
     // A router's, next-hop MTU 1200.
     let too_big = |t: &mut Transport, tx: &mut FakeIp| {
         let r = IcmpErrorReport {
+            ifindex: 0,
             from: Ipv4Addr::new(10, 0, 0, 254),
             kind: icmp::kind::DEST_UNREACHABLE,
             code: icmp::unreach::FRAG_NEEDED,
@@ -1460,6 +1462,7 @@ fn icmp_error_from(
 ) {
     let r = IcmpErrorReport {
         from,
+        ifindex: s.meta.device.unwrap_or(0),
         kind,
         code,
         info,
@@ -1470,6 +1473,49 @@ fn icmp_error_from(
         orig_payload: &s.payload,
     };
     t.icmp_error(tx, &r, NOW);
+}
+
+/// An ICMP error goes to the socket that would hear the destination's answer, found as
+/// a datagram from it is (Linux's `__udp4_lib_err` looks up with the receive path's
+/// score): of sockets sharing a port, the one bound to the source address over a
+/// wildcard one, the one bound to the device the error came in on over another's.
+/// Before, the first socket on the port took it, whichever had sent the datagram.
+#[test]
+fn an_icmp_error_goes_to_the_most_specific_socket_on_the_port() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let exceeded = (icmp::kind::TIME_EXCEEDED, icmp::exceeded::TTL, 0);
+    let router = Ipv4Addr::new(10, 0, 0, 254);
+    let wild = bind_reuse(&mut t, &tx, sa(ANY, 5000));
+    let exact = bind_reuse(&mut t, &tx, sa(US, 5000));
+    for h in [wild, exact] {
+        t.udp(h).unwrap().set_recverr(true);
+    }
+    t.udp_send(exact, &mut tx, Some(sa(PEER, 33434)), b"probe", NOW)
+        .expect("send");
+    let probe = tx.only();
+    let _ = t.take_wakeups().count();
+    icmp_error_from(&mut t, &mut tx, &probe, router, exceeded);
+    assert_eq!(t.take_wakeups().collect::<Vec<_>>(), [exact]);
+    assert!(t.udp(wild).unwrap().recv_error().is_none());
+    assert!(t.udp(exact).unwrap().recv_error().is_some());
+
+    // Two wildcard sockets on one port, each bound to a device: the error that came in
+    // on device 0 is for the one bound to it.
+    let one = bind_reuse(&mut t, &tx, sa(ANY, 6000));
+    let zero = bind_reuse(&mut t, &tx, sa(ANY, 6000));
+    t.udp_bind_device(one, Some(1)).unwrap();
+    t.udp_bind_device(zero, Some(0)).unwrap();
+    for h in [one, zero] {
+        t.udp(h).unwrap().set_recverr(true);
+    }
+    t.udp_send(zero, &mut tx, Some(sa(PEER, 33434)), b"probe", NOW)
+        .expect("send");
+    let probe = tx.only();
+    assert_eq!(probe.meta.device, Some(0));
+    let _ = t.take_wakeups().count();
+    icmp_error_from(&mut t, &mut tx, &probe, router, exceeded);
+    assert_eq!(t.take_wakeups().collect::<Vec<_>>(), [zero]);
+    assert!(t.udp(one).unwrap().recv_error().is_none());
 }
 
 /// `IP_RECVERR`: an unconnected socket queues every ICMP error about what it sent, soft

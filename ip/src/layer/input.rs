@@ -720,6 +720,7 @@ impl IpLayer {
         };
         let report = IcmpErrorReport {
             from: d.packet.src(),
+            ifindex: d.ifindex,
             kind,
             code,
             info,

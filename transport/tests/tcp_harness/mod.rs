@@ -680,6 +680,7 @@ pub fn icmp_error_about(
     q[2..4].copy_from_slice(&remote.port().to_be_bytes());
     q[4..8].copy_from_slice(&seq.0.to_be_bytes());
     let r = IcmpErrorReport {
+        ifindex: 0,
         from: US,
         kind,
         code,
