@@ -18,6 +18,9 @@ pub mod kind {
     pub const ECHO_REQUEST: u8 = 8;
     pub const TIME_EXCEEDED: u8 = 11;
     pub const PARAMETER_PROBLEM: u8 = 12;
+    /// The last type RFC 792 and RFC 950 define (address mask reply); Linux's
+    /// `NR_ICMP_TYPES`.
+    pub const LAST_KNOWN: u8 = 18;
 
     /// Error messages (as opposed to queries): never answered with another error
     /// (RFC 1122 3.2.2).

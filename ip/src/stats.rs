@@ -20,7 +20,8 @@ pub struct IpStats {
     /// 0/8 (but for a broadcast from 0.0.0.0), 127/8 or one of our own addresses from
     /// outside loopback.
     pub drop_bad_source: u64,
-    /// Not forwarded: to 0/8 or class E (RFC 1812 5.3.7).
+    /// Not forwarded: to 0/8 or class E (RFC 1812 5.3.7), or from or to a link-local
+    /// address, 169.254/16 (RFC 3927 2.7).
     pub drop_bad_destination: u64,
     pub drop_not_for_us: u64,
     /// To a multicast group the interface has not joined.

@@ -49,7 +49,12 @@ impl IpLayer {
             csum_ok: false,
             gso_size: None,
         };
-        if ipv4::is_martian_destination(pkt.dst()) {
+        // RFC 3927 2.7: a router MUST NOT forward a datagram from or to a link-local
+        // address (169.254/16), whatever its routes say.
+        if ipv4::is_martian_destination(pkt.dst())
+            || pkt.dst().is_link_local()
+            || pkt.src().is_link_local()
+        {
             self.out.stats.drop_bad_destination += 1;
             return;
         }

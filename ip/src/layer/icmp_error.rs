@@ -42,7 +42,7 @@ impl IpLayer {
         let frag_offset = u16::from_be_bytes([orig[6], orig[7]]) & 0x1fff;
         let is_error = orig[9] == ipv4::protocol::ICMP
             && frag_offset == 0
-            && orig.get(hdr_len).is_some_and(|t| icmp::kind::is_error(*t));
+            && no_error_about(orig.get(hdr_len).copied());
         if broadcast
             || dst.is_broadcast()
             || dst.is_multicast()
@@ -179,11 +179,17 @@ pub(super) enum Unsent {
     Other,
 }
 
+/// An ICMP message no error may be sent about (see [`no_error_about`]).
 pub(super) fn is_icmp_error(p: &Ipv4Packet<'_>) -> bool {
-    p.protocol() == ipv4::protocol::ICMP
-        && p.payload()
-            .first()
-            .is_some_and(|t| icmp::kind::is_error(*t))
+    p.protocol() == ipv4::protocol::ICMP && no_error_about(p.payload().first().copied())
+}
+
+/// Whether an ICMP message of type `t` (`None`: too short to have one) draws no ICMP
+/// error (RFC 1122 3.2.2): an error message; and, as Linux's `icmp_send` ("assume any
+/// unknown ICMP type is an error"), a type it does not know, above 18 (`NR_ICMP_TYPES`),
+/// such as RFC 2521's security failures (40), which quote a datagram as errors do; or none.
+fn no_error_about(t: Option<u8>) -> bool {
+    t.is_none_or(|t| t > icmp::kind::LAST_KNOWN || icmp::kind::is_error(t))
 }
 
 /// The header fields of a quoted (possibly truncated) datagram: header length, protocol,
