@@ -178,12 +178,12 @@ pub struct ReassemblyConfig {
 }
 
 impl Default for ReassemblyConfig {
-    /// 30 s, 4 MiB, 64 datagrams, a distance of 64 fragments.
+    /// 30 s, 4 MiB, 1,024 datagrams, a distance of 64 fragments.
     fn default() -> Self {
         ReassemblyConfig {
             timeout: Duration::from_secs(30),
             max_bytes: 4 << 20,
-            max_datagrams: 64,
+            max_datagrams: 1024,
             max_dist: 64,
         }
     }

@@ -1191,6 +1191,35 @@ fn forgotten_polls_keep_the_newest_records_up_to_the_datagram_cap() {
     assert_eq!(r.pending(), 1);
 }
 
+/// A flood of first fragments that never complete, each a datagram of its own (spoofed
+/// sources), does not flush a datagram being reassembled unless it costs a real share of
+/// the memory cap: with the default limits 500 of them (about 150 KB charged) leave it in
+/// place. The datagram cap was 64, so 64 tiny fragments evicted every pending reassembly
+/// (Linux bounds reassembly by memory alone).
+#[test]
+fn a_flood_of_small_first_fragments_does_not_evict_a_pending_datagram() {
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let k = key(44);
+    let payload = data(3000, 44);
+    let frags = split(&k, &payload, &[1480, 2960], false, &[]);
+    let t = Instant::from_secs(5);
+    assert_eq!(r.push(frags[0].get(), t), Outcome::Incomplete);
+    for i in 0..500u32 {
+        let mut spoofed = key(1);
+        spoofed.src = Ipv4Addr::from(0x0b00_0000 + i);
+        let f = split(&spoofed, &data(16, u64::from(i)), &[8], false, &[]);
+        assert_eq!(r.push(f[0].get(), t), Outcome::Incomplete);
+    }
+    assert_eq!(r.stats().drops(DropReason::TooManyDatagrams), 0);
+    assert_eq!(r.stats().drops(DropReason::MemoryLimit), 0);
+    assert_eq!(r.push(frags[2].get(), t), Outcome::Incomplete);
+    let out = r.push(frags[1].get(), t);
+    let Outcome::Complete(out) = out else {
+        panic!("the pending datagram was lost: {out:?}");
+    };
+    check(&out, &k, &payload, false);
+}
+
 /// RFC 791 3.2: the reassembled datagram takes the first fragment's header. One that is not
 /// a whole number of 32-bit words (validated input never is) cannot be kept as it is: the
 /// first 20 bytes are used, and the header length says 20.
