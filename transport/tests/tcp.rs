@@ -3168,6 +3168,26 @@ mod closing {
         );
     }
 
+    /// (From a review of teardown.) A SYN with FIN to a TIME-WAIT record, above the old
+    /// sequence space: a scanner's probe, which the listener drops (it opens nothing), yet
+    /// the record made way for it first, leaving the tuple without its 2 MSL (RFC 9293
+    /// 3.6.1) for a segment that no connection took. A connection holding TIME-WAIT
+    /// already leaves such a SYN to the connection (`tcp_reopen_held` takes only a bare
+    /// SYN).
+    #[test]
+    fn a_syn_with_fin_does_not_end_a_time_wait_record() {
+        let mut n = Net::new();
+        let (_l, c) = to_time_wait_record(&mut n);
+        n.to(&c, seg(SYN | FIN, c.rcv + 100_000, Seq(0), 65_535), &[]);
+        n.take();
+        assert_eq!(
+            n.t.tcp_time_wait(n.now).len(),
+            1,
+            "the record stays for its 2 MSL"
+        );
+        assert_eq!(n.stats().passive_opens, 1, "nothing was opened");
+    }
+
     /// An active open (with SO_REUSEADDR or not) closed by us first, both FINs
     /// acknowledged: its TIME-WAIT record is all that is left.
     fn active_in_time_wait_record(n: &mut Net, reuse_addr: bool) -> Conn {

@@ -268,8 +268,9 @@ impl Transport {
         now: Instant,
     ) -> TwVerdict {
         // Only a listener can take a new incarnation: without one, the SYN is answered as
-        // an old one and the record stays (as Linux).
-        let bare_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
+        // an old one and the record stays (as Linux). A SYN with a FIN opens nothing (the
+        // listener drops it): the record does not make way for it (as `tcp_reopen_held`).
+        let bare_syn = seg.has(flags::SYN) && !seg.has(flags::ACK | flags::FIN);
         let listening = bare_syn && self.tcp_listening(key.0);
         let Some(tw) = self.tcp.time_wait.get_mut(&key) else {
             return TwVerdict::NoRecord;

@@ -162,6 +162,21 @@ impl Assembler {
         self.clock = order.len() as u32 + 1;
     }
 
+    /// Forget what is held at or beyond offset `at` (the stream ends there).
+    pub fn truncate(&mut self, at: u64) {
+        let i = self.ranges.partition_point(|r| r.start < at);
+        for r in self.ranges.drain(i..) {
+            self.bytes -= (r.end - r.start) as usize;
+        }
+        if let Some(r) = self.ranges.last_mut().filter(|r| r.end > at) {
+            self.bytes -= (r.end - at) as usize;
+            r.end = at;
+        }
+        if self.ranges.is_empty() {
+            self.release();
+        }
+    }
+
     /// Forget every range (their bytes are let go); how many there were.
     pub fn clear(&mut self) -> usize {
         let n = self.ranges.len();
@@ -252,6 +267,23 @@ mod tests {
         assert_eq!(a.add(50, 700), Ok(Some((100, 450))), "the lowest stretch");
         assert_eq!(ranges(&a), [(50, 700)]);
         assert_eq!(a.bytes(), a.bytes_counted());
+    }
+
+    /// What lies at or beyond the cut goes, a range across it is shortened.
+    #[test]
+    fn truncate_forgets_what_lies_beyond() {
+        let mut a = Assembler::default();
+        a.add(100, 200).unwrap();
+        a.add(300, 400).unwrap();
+        a.add(500, 600).unwrap();
+        a.truncate(350);
+        assert_eq!(ranges(&a), [(100, 200), (300, 350)]);
+        assert_eq!(a.bytes(), 150);
+        a.truncate(200);
+        assert_eq!(ranges(&a), [(100, 200)]);
+        a.truncate(50);
+        assert!(a.is_empty());
+        assert_eq!(a.bytes(), 0);
     }
 
     #[test]

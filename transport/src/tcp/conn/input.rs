@@ -673,19 +673,19 @@ impl Tcb {
                 State::Established | State::FinWait1 | State::FinWait2
             ) {
                 let off = self.rx.end() + seq.since(self.rcv_nxt) as u64;
+                self.rx.forget_ooo_from(off);
                 self.ooo_fin = Some(off);
                 self.ack_now = true;
             }
             fin = false;
         }
 
-        let fin_now = if fin {
-            seq + data.len() == self.rcv_nxt
-        } else {
-            self.ooo_fin == Some(self.rx.end())
-        };
+        let fin_now =
+            (fin && seq + data.len() == self.rcv_nxt) || self.ooo_fin == Some(self.rx.end());
         if fin_now && !self.fin_received && self.state != State::TimeWait {
             self.ooo_fin = None;
+            // Nothing held beyond the FIN will ever be delivered (Linux's tcp_fin).
+            self.rx.forget_ooo_from(self.rx.end());
             self.fin_received = true;
             self.rcv_nxt = self.rcv_nxt + 1;
             self.ack_now = true;

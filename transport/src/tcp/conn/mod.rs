@@ -25,6 +25,8 @@ mod assembler;
 #[cfg(test)]
 mod cc_tests;
 #[cfg(test)]
+mod close_review_tests;
+#[cfg(test)]
 mod diff_review_tests;
 mod ecn;
 #[cfg(test)]

@@ -17,6 +17,23 @@ impl Tcb {
     #[inline(always)]
     pub(super) fn receive_data(&mut self, seq: Seq, data: &[u8], fin: bool, stats: &mut TcpStats) {
         let at = seq.since(self.rcv_nxt);
+        // The stream ends at the peer's FIN: bytes beyond a FIN known to lie beyond a hole
+        // are not kept, and a FIN drops what was held beyond it (as Linux's tcp_fin purges
+        // its out-of-order queue). Kept, they joined the readable bytes once the hole
+        // filled, passing the FIN by, which then never came (and a SACK block was
+        // reckoned from a FIN behind the in-order end).
+        let mut data = data;
+        if let Some(f) = self.ooo_fin {
+            let keep = f.saturating_sub(self.rx.end() + at as u64);
+            if (data.len() as u64) > keep {
+                data = &data[..keep as usize];
+                stats.drop_after_fin += 1;
+            }
+        }
+        if fin {
+            self.rx
+                .forget_ooo_from(self.rx.end() + (at + data.len()) as u64);
+        }
         // A FIN held beyond a hole is out of order too: data before it fills part of a
         // gap (Linux keeps it in the out-of-order queue).
         let had_ooo = self.rx.has_ooo() || self.ooo_fin.is_some();

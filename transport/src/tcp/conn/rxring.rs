@@ -124,6 +124,12 @@ impl RxRing {
         n
     }
 
+    /// Forget the bytes held beyond a hole at or after stream offset `at` (the peer's FIN
+    /// is there: nothing follows it).
+    pub fn forget_ooo_from(&mut self, at: u64) {
+        self.ooo.truncate(at);
+    }
+
     /// Keep `data`, which begins `at` bytes beyond the in-order end, in a ring of `size`
     /// bytes from the first unread byte (the caller's SO_RCVBUF plus the window's rounding
     /// slack). Bytes that would lie beyond `size` are cut off (the caller trims to its
