@@ -332,7 +332,6 @@ mod tests {
             "http://user@10.0.0.2/",
             "http://",
             "http://300.1.1.1/",
-            "http://10.0.0.2:/",
         ] {
             let e = parse_line(bad).unwrap_err();
             assert!(e.starts_with("get: ") && !e.contains('\n'), "{bad}: {e}");
