@@ -7,7 +7,7 @@ mod tcp;
 use super::jobs::{JobKind, JobState, UdpPorts};
 use super::syntax::{Serve, ServiceName};
 use super::Ctx;
-use socket_api::UdpSocket;
+use socket_api::{Stack, UdpSocket};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -117,6 +117,7 @@ pub fn run(ctx: &Ctx, a: Serve) -> Result<(), String> {
     let what = format!("serve {} udp {local}", o.service.name());
     let service = o.service;
     let served = ctx.jobs.udp_ports().clone();
+    let stack = ctx.stack.clone();
     let n = ctx
         .jobs
         .spawn(
@@ -125,7 +126,7 @@ pub fn run(ctx: &Ctx, a: Serve) -> Result<(), String> {
             Box::new(move || closer.close()),
             move |st| {
                 let _port = served.serve(local.port());
-                serve_udp(service, &sock, &served, st)
+                serve_udp(service, &sock, &served, &stack, st)
             },
         )
         .map_err(|e| format!("serve: {e}"))?;
@@ -134,12 +135,12 @@ pub fn run(ctx: &Ctx, a: Serve) -> Result<(), String> {
 }
 
 /// The job: answer datagrams until stopped or the socket fails.
-fn serve_udp(service: Service, sock: &UdpSocket, served: &UdpPorts, st: &JobState) {
+fn serve_udp(service: Service, sock: &UdpSocket, served: &UdpPorts, stack: &Stack, st: &JobState) {
     let mut buf = vec![0u8; 65_536];
     let mut rng = Rng::seeded();
     let mut line: usize = 0;
     while !st.stopping() {
-        let (n, from) = match sock.recv_from(&mut buf) {
+        let (n, from, to) = match sock.recv_from_to(&mut buf) {
             Ok(x) => x,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
             Err(e) => {
@@ -150,7 +151,8 @@ fn serve_udp(service: Service, sock: &UdpSocket, served: &UdpPorts, st: &JobStat
             }
         };
         st.count();
-        if !answers(from, served) {
+        // Nor does a datagram sent to a group (or, below, to a broadcast address).
+        if !answers(from, served) || to.is_multicast() {
             continue;
         }
         let reply = match service {
@@ -164,7 +166,18 @@ fn serve_udp(service: Service, sock: &UdpSocket, served: &UdpPorts, st: &JobStat
             // Refused by `parse`.
             Service::Http => continue,
         };
-        if sock.send_to(&reply, from).is_err() {
+        let SocketAddr::V4(peer) = from else { continue };
+        // A datagram sent to a broadcast address or a group gets no answer: a spoofed one
+        // would draw answers from every host that serves (amplification). Nor does one
+        // while ARP holds all it takes for the sender (a neighbour that does not answer
+        // ARP): the send would wait for room, the seconds the resolution takes to fail,
+        // and every other client with it (counted as a send error).
+        let (broadcast, held) =
+            stack.with_core(|c, _| (c.ip.tx().is_broadcast(to), c.ip.arp_queue_full(*peer.ip())));
+        if broadcast {
+            continue;
+        }
+        if held || sock.send_to(&reply, from).is_err() {
             st.send_failed();
         }
     }
@@ -271,6 +284,7 @@ fn answers(from: SocketAddr, served: &UdpPorts) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddrV4;
 
     fn parse_line(line: &str) -> Result<Opts, String> {
         use crate::cmd::syntax::{parse_line, Command};
@@ -426,6 +440,117 @@ mod tests {
         let lens: Vec<u64> = (0..100).map(|_| r.next() % 513).collect();
         assert!(lens.iter().any(|&l| l != lens[0]));
         assert!(lens.iter().all(|&l| l <= 512));
+    }
+
+    /// The UDP services answered datagrams sent to a broadcast (or multicast) address:
+    /// one spoofed datagram to a network's broadcast address then draws an answer from
+    /// every host on it that runs echo or chargen, aimed at the spoofed source (the
+    /// "fraggle" amplification; chargen answers a datagram with up to 512 bytes). As
+    /// inetd's echo and chargen do not, only a datagram sent to one of this host's own
+    /// addresses gets an answer.
+    #[test]
+    fn datagrams_to_a_broadcast_or_multicast_address_get_no_answer() {
+        use crate::cmd::testing::{ctx, finish, mem_iface, run_line};
+        let ctx = ctx();
+        let _peer = mem_iface(&ctx, "m0", "10.9.0.1/16");
+        run_line(&ctx, "serve echo -u -p 7007").unwrap();
+        run_line(&ctx, "serve chargen -u -p 7019").unwrap();
+        let c = UdpSocket::bind(&ctx.stack, "0.0.0.0:40000").unwrap();
+        c.set_broadcast(true).unwrap();
+        let group = Ipv4Addr::new(239, 1, 2, 3);
+        c.join_multicast_v4(&group, &Ipv4Addr::new(10, 9, 0, 1))
+            .unwrap();
+        c.set_multicast_if_v4(&Ipv4Addr::new(10, 9, 0, 1)).unwrap();
+        c.set_multicast_loop_v4(true).unwrap();
+        let mut buf = [0u8; 1024];
+        // Sent to our address: answered.
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.send_to(b"hi", "10.9.0.1:7007").unwrap();
+        assert_eq!(c.recv_from(&mut buf).unwrap().0, 2, "unicast is answered");
+        c.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        for to in [
+            "10.9.255.255:7007",
+            "255.255.255.255:7007",
+            "239.1.2.3:7007",
+            "10.9.255.255:7019",
+            "239.1.2.3:7019",
+        ] {
+            c.send_to(b"hi", to).unwrap();
+            let r = c.recv_from(&mut buf);
+            assert!(
+                matches!(&r, Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock)),
+                "a datagram to {to} was answered: {r:?}"
+            );
+        }
+        finish(ctx);
+    }
+
+    /// An Ethernet frame with a UDP datagram from `src` to `dst`, as a host on the far end
+    /// of `mem_iface`'s link sends it (no UDP checksum).
+    fn udp_frame(src: SocketAddrV4, dst: SocketAddrV4, data: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 1, 1, 0x02, 0, 0, 0, 2, 1, 0x08, 0x00];
+        let total = (20 + 8 + data.len()) as u16;
+        let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0];
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend(src.ip().octets());
+        ip.extend(dst.ip().octets());
+        let sum = ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum::<u32>();
+        let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend(ip);
+        f.extend(src.port().to_be_bytes());
+        f.extend(dst.port().to_be_bytes());
+        f.extend((8 + data.len() as u16).to_be_bytes());
+        f.extend([0, 0]);
+        f.extend(data);
+        f
+    }
+
+    /// A reply waited, on the job's one thread, while the ARP queue of its destination
+    /// was full (a blocking datagram send waits for room, up to the ~3 s the resolution
+    /// takes to fail): a host on the link that sends a burst of datagrams from an address
+    /// that does not answer ARP (spoofed, or gone) stalled the service for every other
+    /// client, again with every burst. inetd's replies never wait for the neighbour
+    /// (Linux's UDP send queues them, the oldest giving way); here a reply that cannot go
+    /// now is dropped and counted as a send error.
+    #[test]
+    fn a_peer_that_does_not_answer_arp_does_not_stall_the_service() {
+        use crate::cmd::testing::{ctx, finish, mem_iface, run_line};
+        use netif::Device;
+        let ctx = ctx();
+        let peer = mem_iface(&ctx, "m0", "10.9.0.1/16");
+        run_line(&ctx, "serve echo -u -p 7007").unwrap();
+        let from: SocketAddrV4 = "10.9.0.2:40000".parse().unwrap();
+        let to: SocketAddrV4 = "10.9.0.1:7007".parse().unwrap();
+        // More than the 128 datagrams ARP holds for one address.
+        for _ in 0..200 {
+            let frame = udp_frame(from, to, b"x");
+            while peer.send(&frame).is_err() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let c = UdpSocket::bind(&ctx.stack, "127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let t = std::time::Instant::now();
+        c.send_to(b"hi", "127.0.0.1:7007").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(c.recv_from(&mut buf).unwrap().0, 2);
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "answered after {:?}: the job waited for the silent neighbour",
+            t.elapsed()
+        );
+        let l = ctx.jobs.list().join("\n");
+        assert!(
+            l.contains("send errors: "),
+            "the replies dropped are counted: {l}"
+        );
+        finish(ctx);
     }
 
     /// `help serve` says which UDP datagrams get no answer: those from every port of
