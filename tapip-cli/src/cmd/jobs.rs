@@ -19,7 +19,7 @@ pub enum JobKind {
     Http,
 }
 
-/// What a job's thread (and its connections' threads) share with the shell.
+/// What a job's thread (which serves all its connections) shares with the shell.
 #[derive(Default)]
 pub struct JobState {
     stop: AtomicBool,
@@ -50,13 +50,13 @@ impl JobState {
         self.send_errors.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A connection accepted and handed to its thread.
+    /// A connection accepted.
     pub fn conn_opened(&self) {
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.open.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A connection's thread is done with it.
+    /// A connection done with (closed, or given up).
     pub fn conn_closed(&self) {
         // Never below zero, whatever the order of the calls.
         let _ = self
