@@ -6,6 +6,7 @@ use ip::icmp::{self, IcmpRepr};
 use ip::ipv4::Ipv4Packet;
 use socket_api::RawSocket;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::ErrorKind;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -23,6 +24,8 @@ enum Answer {
         /// Its checksum is wrong: printed `(BAD CHECKSUM!)` and counted `corrupted`, not
         /// received (the raw socket sees it before ICMP's checks, as on Linux).
         corrupt: bool,
+        /// Its data, after the ICMP header (checked against what was sent).
+        data: Vec<u8>,
     },
     Error {
         seq: u16,
@@ -44,6 +47,7 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
         bytes: data.len() + icmp::HEADER_LEN,
         stamp: data.first_chunk::<8>().map(|b| u64::from_be_bytes(*b)),
         corrupt,
+        data: data.to_vec(),
     };
     let repr = match IcmpRepr::parse(p.payload()) {
         Ok(r) => r,
@@ -231,45 +235,51 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
                 ttl,
                 bytes,
                 stamp,
-                corrupt: true,
+                corrupt,
+                data,
             }) => {
-                // Timed as a reply is, but neither received nor a round trip, and the
-                // request still waits for its reply (iputils' `csfailed`).
-                corrupted += 1;
-                let ms = sent_at
+                // As iputils' gather_statistics: a reply with a bad checksum is neither
+                // received nor a round trip, and its request still waits for a reply; a
+                // duplicate is timed by the stamp its request carried and counted in the
+                // round trips.
+                let sent = sent_at
                     .get(&seq)
                     .map(|t0| t0.elapsed().as_secs_f64() * 1000.0);
-                let time = time_field(ms.or_else(|| stamp_ms(stamp)));
-                outln!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl}{time} (BAD CHECKSUM!)");
-            }
-            Some(Answer::Reply {
-                seq,
-                from,
-                ttl,
-                bytes,
-                stamp,
-                corrupt: false,
-            }) => {
-                let Some(t0) = sent_at.remove(&seq) else {
-                    // Timed by the stamp the request carried, and counted in the round
-                    // trips, as iputils times and counts a duplicate.
-                    dups += 1;
-                    let ms = stamp_ms(stamp);
+                let ms = sent.or_else(|| stamp_ms(stamp));
+                let dup = !corrupt && sent.is_none();
+                if corrupt {
+                    corrupted += 1;
+                } else {
+                    if dup {
+                        dups += 1;
+                    } else {
+                        sent_at.remove(&seq);
+                        received += 1;
+                        answered += 1;
+                    }
                     if let Some(ms) = ms {
                         rtt.add(ms);
                     }
-                    let time = time_field(ms);
-                    outln!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl}{time} (DUP!)");
-                    continue;
-                };
-                let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                received += 1;
-                answered += 1;
-                rtt.add(ms);
-                outln!(
-                    "{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}",
-                    fmt_ms(ms)
-                );
+                }
+                let mut line = format!("{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl}");
+                if data.len() < payload.len() {
+                    line.push_str(" (truncated)");
+                } else {
+                    line.push_str(&time_field(ms));
+                    if dup {
+                        line.push_str(" (DUP!)");
+                    }
+                    if corrupt {
+                        line.push_str(" (BAD CHECKSUM!)");
+                    }
+                    // A reply from another address than the one pinged (not to a
+                    // broadcast or a group, which anyone may answer).
+                    if !o.broadcast && !dst.is_multicast() && from != dst {
+                        line.push_str(" (DIFFERENT ADDRESS!)");
+                    }
+                    line.push_str(&wrong_data(&data, &payload));
+                }
+                outln!("{line}");
             }
             Some(Answer::Error {
                 seq,
@@ -319,6 +329,28 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
         return Err(format!("ping: no reply from {}", o.dst));
     }
     Ok(())
+}
+
+/// What iputils says of a reply whose data (after the stamp) is not what was sent: the
+/// first wrong byte, then the data in rows of 32 from the stamp's end; nothing if it is
+/// all as sent.
+fn wrong_data(got: &[u8], sent: &[u8]) -> String {
+    const STAMP: usize = 8;
+    let Some(i) = (STAMP..sent.len()).find(|&i| got.get(i) != sent.get(i)) else {
+        return String::new();
+    };
+    let mut s = format!(
+        "\nwrong data byte #{i} should be 0x{:x} but was 0x{:x}",
+        sent[i],
+        got.get(i).copied().unwrap_or(0)
+    );
+    for (i, b) in got.iter().enumerate().take(sent.len()).skip(STAMP) {
+        if i % 32 == STAMP {
+            let _ = write!(s, "\n#{i}\t");
+        }
+        let _ = write!(s, "{b:x} ");
+    }
+    s
 }
 
 /// ` time=0.042` for a round trip in ms; nothing without one.
@@ -542,14 +574,69 @@ mod tests {
     }
 
     /// The loopback, but the first `drop` ICMP echo requests sent on it are lost and each
-    /// echo reply is sent `copies` times, `delay` late; with `corrupt`, every copy but the
-    /// last has its last octet changed (its checksum no longer holds).
+    /// echo reply is sent `copies` times, `delay` late, and changed as `mangle` says.
     struct LossyLoopback {
         inner: std::sync::Arc<netif::MemoryLink>,
         drop: std::sync::atomic::AtomicUsize,
         copies: usize,
         delay: Duration,
-        corrupt: bool,
+        mangle: Mangle,
+    }
+
+    /// How [`LossyLoopback`] changes the echo replies it carries.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Mangle {
+        None,
+        /// Every copy but the last has its last octet changed (its checksum no longer
+        /// holds).
+        Corrupt,
+        /// Every reply comes from 127.0.0.9.
+        Source,
+        /// Every reply loses its last 8 octets (lengths and checksums made right).
+        Truncate,
+    }
+
+    impl Mangle {
+        /// The mode a child process was asked for (see [`run_child`]).
+        fn from_env() -> Mangle {
+            match std::env::var("TAPIP_PING_MANGLE").as_deref() {
+                Ok("corrupt") => Mangle::Corrupt,
+                Ok("source") => Mangle::Source,
+                Ok("truncate") => Mangle::Truncate,
+                _ => Mangle::None,
+            }
+        }
+
+        fn name(self) -> &'static str {
+            match self {
+                Mangle::None => "none",
+                Mangle::Corrupt => "corrupt",
+                Mangle::Source => "source",
+                Mangle::Truncate => "truncate",
+            }
+        }
+
+        /// An echo reply frame (Ethernet, a 20-octet IPv4 header, ICMP) changed whole,
+        /// its checksums right: from 127.0.0.9, or 8 octets shorter.
+        fn apply(self, frame: &[u8]) -> Vec<u8> {
+            let mut f = frame.to_vec();
+            match self {
+                Mangle::Source => f[26..30].copy_from_slice(&[127, 0, 0, 9]),
+                Mangle::Truncate => {
+                    f.truncate(f.len() - 8);
+                    let len = (f.len() - 14) as u16;
+                    f[16..18].copy_from_slice(&len.to_be_bytes());
+                    f[36..38].fill(0);
+                    let c = ip::checksum::checksum(&f[34..]);
+                    f[36..38].copy_from_slice(&c.to_be_bytes());
+                }
+                Mangle::None | Mangle::Corrupt => return f,
+            }
+            f[24..26].fill(0);
+            let c = ip::checksum::checksum(&f[14..34]);
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+            f
+        }
     }
 
     impl netif::Device for LossyLoopback {
@@ -571,9 +658,10 @@ mod tests {
                 }
             }
             if icmp && frame[34] == icmp::kind::ECHO_REPLY {
+                let frame = &self.mangle.apply(frame);
                 for _ in 1..self.copies {
                     let mut copy = frame.to_vec();
-                    if self.corrupt {
+                    if self.mangle == Mangle::Corrupt {
                         *copy.last_mut().unwrap() ^= 0x5a;
                     }
                     self.inner.send(&copy)?;
@@ -586,6 +674,7 @@ mod tests {
                     });
                     return Ok(());
                 }
+                return self.inner.send(frame);
             }
             self.inner.send(frame)
         }
@@ -601,7 +690,7 @@ mod tests {
             drop: drop.into(),
             copies,
             delay,
-            corrupt: std::env::var_os("TAPIP_PING_CORRUPT").is_some(),
+            mangle: Mangle::from_env(),
         };
         let lo = stack
             .add_device(Arc::new(dev), netif::DriverConfig::default())
@@ -651,21 +740,20 @@ mod tests {
             crate::cmd::testing::finish(ctx);
             return String::new();
         }
-        run_child(test, false)
+        run_child(test, Mangle::None)
     }
 
-    /// The test `test` run again in a child process as [`pings_in_a_child`] does, with
-    /// the [`LossyLoopback`] corrupting its copies if `corrupt`; the child's stdout.
-    fn run_child(test: &str, corrupt: bool) -> String {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
-        child
+    /// The test `test` run again in a child process as [`pings_in_a_child`] does, the
+    /// [`LossyLoopback`] changing the replies as `mangle` says; the child's stdout.
+    fn run_child(test: &str, mangle: Mangle) -> String {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([test, "--exact", "--include-ignored", "--nocapture"])
             .args(["--test-threads", "1"])
-            .env("TAPIP_PING_CHILD", "1");
-        if corrupt {
-            child.env("TAPIP_PING_CORRUPT", "1");
-        }
-        String::from_utf8_lossy(&child.output().unwrap().stdout).into_owned()
+            .env("TAPIP_PING_CHILD", "1")
+            .env("TAPIP_PING_MANGLE", mangle.name())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// iputils reads an echo reply whose checksum is wrong and says so: `64 bytes from
@@ -685,7 +773,7 @@ mod tests {
             );
             return;
         }
-        let out = run_child(test, true);
+        let out = run_child(test, Mangle::Corrupt);
         let bad: Vec<&str> = out.lines().filter(|l| l.contains("BAD")).collect();
         assert_eq!(bad.len(), 2, "{out}");
         for l in bad {
@@ -694,11 +782,47 @@ mod tests {
                 "{l}"
             );
         }
+        // Its last data byte (#55 of 56, sent as 0x37) is not what was sent, which
+        // iputils says too, then shows the data from the stamp's end.
+        let wrong = "\nwrong data byte #55 should be 0x37 but was 0x6d\n#8\t8 9 a b ";
+        assert_eq!(out.matches(wrong).count(), 2, "{out}");
         assert!(
             out.contains("2 packets transmitted, 2 received, +2 corrupted, 0% packet loss"),
             "{out}"
         );
         assert!(!out.contains("(DUP!)"), "{out}");
+    }
+
+    /// iputils marks a reply from another address than the one pinged `(DIFFERENT
+    /// ADDRESS!)` (a router or a host with several addresses answering for it), and one
+    /// shorter than what was sent `(truncated)`, without a time; both are received.
+    /// Here neither was said.
+    #[test]
+    fn a_reply_from_another_address_or_truncated_is_said() {
+        let test = "cmd::ping::tests::a_reply_from_another_address_or_truncated_is_said";
+        if std::env::var_os("TAPIP_PING_CHILD").is_some() {
+            let line = "ping -c 2 -i 0.05 -W 0.5 127.0.0.1";
+            pings_in_a_child(test, 0, 1, Duration::ZERO, &[line]);
+            return;
+        }
+        let all = "2 packets transmitted, 2 received, 0% packet loss";
+        let out = run_child(test, Mangle::Source);
+        let lines: Vec<&str> = out.lines().filter(|l| l.contains("icmp_seq=")).collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        for l in lines {
+            assert!(l.starts_with("64 bytes from 127.0.0.9: "), "{l}");
+            assert!(l.ends_with(" ms (DIFFERENT ADDRESS!)"), "{l}");
+        }
+        assert!(out.contains(all), "{out}");
+
+        let out = run_child(test, Mangle::Truncate);
+        let lines: Vec<&str> = out.lines().filter(|l| l.contains("icmp_seq=")).collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        for l in lines {
+            assert!(l.starts_with("56 bytes from 127.0.0.1: "), "{l}");
+            assert!(l.ends_with(" ttl=64 (truncated)"), "{l}");
+        }
+        assert!(out.contains(all), "{out}");
     }
 
     /// iputils prints the loss as `%g` of the exact ratio: 1 lost of 200 is `0.5% packet
