@@ -124,6 +124,8 @@ mod exit;
 mod linger;
 #[cfg(test)]
 mod opts_review_tests;
+#[cfg(test)]
+mod poll_review_tests;
 pub mod poller;
 pub mod raw;
 pub mod runtime;

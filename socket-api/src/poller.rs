@@ -12,8 +12,9 @@
 //! socket (non-blocking) until it says `WouldBlock`, or remember that it is still ready: no
 //! new report comes while nothing changes.
 //!
-//! The queue holds each socket at most once, so it is bounded by the sockets registered.
-//! Everything lives in the core, under its lock.
+//! A socket may be in several pollers (as in several epoll sets): each is told of its
+//! changes. Each poller's queue holds a socket at most once, so it is bounded by the
+//! sockets it watches. Everything lives in the core, under its lock.
 
 use crate::error::SocketError;
 use crate::runtime::{Ready, Stack};
@@ -28,7 +29,8 @@ use transport::SocketHandle;
 /// The pollers of a stack and the sockets they watch (a part of the core).
 #[derive(Default)]
 pub(crate) struct Hub {
-    watch: HashMap<SocketHandle, Watch>,
+    /// Each watched socket's registrations, one per poller watching it.
+    watch: HashMap<SocketHandle, Vec<Watch>>,
     pollers: HashMap<u64, Waiting>,
     next_id: u64,
 }
@@ -49,32 +51,51 @@ struct Waiting {
 }
 
 impl Hub {
-    /// The stack changed socket `h`: queue it for its poller, if one watches it.
+    /// The stack changed socket `h`: queue it for every poller that watches it.
     pub(crate) fn woke(&mut self, h: SocketHandle) {
-        let Some(w) = self.watch.get_mut(&h) else {
+        let Some(ws) = self.watch.get_mut(&h) else {
             return;
         };
-        if w.queued {
-            return;
-        }
-        if let Some(p) = self.pollers.get_mut(&w.poller) {
-            w.queued = true;
-            p.pending.push(h);
-            p.cond.notify_one();
+        for w in ws.iter_mut().filter(|w| !w.queued) {
+            if let Some(p) = self.pollers.get_mut(&w.poller) {
+                w.queued = true;
+                p.pending.push(h);
+                p.cond.notify_one();
+            }
         }
     }
 
-    /// Socket `h` is closed: nothing more is reported about it.
+    /// Socket `h` is closed: nothing more is reported about it, by any poller.
     pub(crate) fn forget(&mut self, h: SocketHandle) {
-        if let Some(w) = self.watch.remove(&h) {
-            if let Some(p) = self.pollers.get_mut(&w.poller) {
-                if w.queued {
-                    p.pending.retain(|&x| x != h);
-                }
-                // A waiter looks again and finds nothing to report about it (as epoll
-                // forgets a closed descriptor); its next use of the socket fails.
-                p.cond.notify_one();
+        for w in self.watch.remove(&h).unwrap_or_default() {
+            self.unqueue(h, &w);
+        }
+    }
+
+    /// Poller `poller` stops watching socket `h`.
+    fn unwatch(&mut self, h: SocketHandle, poller: u64) {
+        let Some(ws) = self.watch.get_mut(&h) else {
+            return;
+        };
+        let Some(i) = ws.iter().position(|w| w.poller == poller) else {
+            return;
+        };
+        let w = ws.swap_remove(i);
+        if ws.is_empty() {
+            self.watch.remove(&h);
+        }
+        self.unqueue(h, &w);
+    }
+
+    /// Take `h` out of the queue of `w`'s poller.
+    fn unqueue(&mut self, h: SocketHandle, w: &Watch) {
+        if let Some(p) = self.pollers.get_mut(&w.poller) {
+            if w.queued {
+                p.pending.retain(|&x| x != h);
             }
+            // A waiter looks again and finds nothing to report about it (as epoll
+            // forgets a closed descriptor); its next use of the socket fails.
+            p.cond.notify_one();
         }
     }
 
@@ -138,7 +159,8 @@ impl Poller {
     }
 
     /// Watch `socket`, reported as `token` (its current state is reported by the next
-    /// `wait`). Adding a socket again changes its token; a socket belongs to one poller.
+    /// `wait`). Adding a socket again changes its token; a socket may be in other
+    /// pollers too, each told of its changes (as in several epoll sets).
     pub fn add(&self, socket: &Socket, token: usize) -> io::Result<()> {
         if !socket.stack().same_as(&self.stack) {
             return Err(SocketError::InvalidInput("a socket of another stack").into());
@@ -149,26 +171,30 @@ impl Poller {
         let h = socket.handle();
         let mut core = self.stack.lock();
         let hub = &mut core.hub;
-        hub.forget(h);
-        hub.watch.insert(
-            h,
-            Watch {
-                poller: self.id,
-                token,
-                queued: false,
-            },
-        );
-        hub.woke(h);
+        hub.unwatch(h, self.id);
+        let mut w = Watch {
+            poller: self.id,
+            token,
+            queued: false,
+        };
+        // Queued for this poller only: the others have nothing new to report.
+        if let Some(p) = hub.pollers.get_mut(&self.id) {
+            w.queued = true;
+            p.pending.push(h);
+            p.cond.notify_one();
+        }
+        // Most sockets are in one poller: room for one registration, not a default four.
+        hub.watch
+            .entry(h)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(w);
         Ok(())
     }
 
     /// Stop watching `socket` (closing it does so too).
     pub fn remove(&self, socket: &Socket) {
         let h = socket.handle();
-        let mut core = self.stack.lock();
-        if core.hub.watch.get(&h).is_some_and(|w| w.poller == self.id) {
-            core.hub.forget(h);
-        }
+        self.stack.lock().hub.unwatch(h, self.id);
     }
 
     /// Make a `wait` in another thread return now (with what it has, maybe nothing).
@@ -201,7 +227,12 @@ impl Poller {
                 let kicked = std::mem::take(&mut p.kicked);
                 let pending = std::mem::take(&mut p.pending);
                 for h in pending {
-                    let Some(w) = c.hub.watch.get_mut(&h) else {
+                    let Some(w) = c
+                        .hub
+                        .watch
+                        .get_mut(&h)
+                        .and_then(|ws| ws.iter_mut().find(|w| w.poller == self.id))
+                    else {
                         continue;
                     };
                     w.queued = false;
@@ -249,7 +280,10 @@ impl Drop for Poller {
         let mut core = self.stack.lock();
         let hub = &mut core.hub;
         hub.pollers.remove(&self.id);
-        hub.watch.retain(|_, w| w.poller != self.id);
+        hub.watch.retain(|_, ws| {
+            ws.retain(|w| w.poller != self.id);
+            !ws.is_empty()
+        });
     }
 }
 
@@ -270,11 +304,11 @@ mod tests {
         for &(h, token) in handles {
             hub.watch.insert(
                 h,
-                Watch {
+                vec![Watch {
                     poller,
                     token,
                     queued: false,
-                },
+                }],
             );
         }
         hub
@@ -328,6 +362,51 @@ mod tests {
             events.iter().any(|e| e.token == 7 && e.readable),
             "the socket's event went unreported: {events:?}"
         );
+    }
+
+    /// A socket in two pollers (as a descriptor in two epoll sets): each reports its
+    /// changes. Here adding it to the second took it silently out of the first, whose
+    /// waiter heard nothing more of it (a hang for, say, a reader's and a writer's poller).
+    #[test]
+    fn a_socket_in_two_pollers_is_reported_by_both() {
+        use std::io::Write;
+        let stack = crate::StackBuilder::new().loopback_only().build().unwrap();
+        let l = crate::TcpListener::bind(&stack, "127.0.0.1:0").unwrap();
+        let c = crate::TcpStream::connect(&stack, l.local_addr().unwrap()).unwrap();
+        let (a, _) = l.accept().unwrap();
+        let (first, second) = (Poller::new(&stack), Poller::new(&stack));
+        first.add(a.socket(), 1).unwrap();
+        second.add(a.socket(), 2).unwrap();
+        let mut events = Vec::new();
+        // Each reports the socket's state once added (writable).
+        for (p, token) in [(&first, 1), (&second, 2)] {
+            p.wait(&mut events, Some(Duration::ZERO)).unwrap();
+            assert!(events.iter().any(|e| e.token == token), "{events:?}");
+        }
+        (&c).write_all(b"x").unwrap();
+        let readable = |p: &Poller, token| {
+            let end = Instant::now() + Duration::from_secs(2);
+            let mut events = Vec::new();
+            while Instant::now() < end {
+                p.wait(&mut events, Some(Duration::from_millis(100)))
+                    .unwrap();
+                if events.iter().any(|e| e.token == token && e.readable) {
+                    return true;
+                }
+            }
+            false
+        };
+        let (by_first, by_second) = (readable(&first, 1), readable(&second, 2));
+        // Taken out of one, the other still reports it; closed, neither does.
+        first.remove(a.socket());
+        (&c).write_all(b"y").unwrap();
+        let after_remove = (readable(&first, 1), readable(&second, 2));
+        a.socket().close();
+        stack.shutdown();
+        assert!(by_second, "the second poller");
+        assert!(by_first, "the first poller lost the socket");
+        assert_eq!(after_remove, (false, true));
+        assert!(stack.lock().hub.watch.is_empty());
     }
 
     /// A socket closed with `SO_LINGER` while a poller watches it: Linux's epoll forgets

@@ -971,7 +971,13 @@ impl Socket {
                     "no error queue: IP_RECVERR is off on this socket",
                 ));
             }
-            Ok(u.recv_error())
+            let r = u.recv_error();
+            if r.is_some() && u.errors_queued() > 0 {
+                // The next queued error is pending now: a receive blocked in another
+                // thread returns it (Linux's `sock_dequeue_err_skb` reports it).
+                c.wake(self.handle);
+            }
+            Ok(r)
         })?;
         Ok(IcmpError {
             error: SocketError::from(r.error).into(),

@@ -1021,10 +1021,12 @@ impl Transport {
             };
             if u.push_error(report) {
                 self.udp_stats.icmp_errors_reported += 1;
-                self.wakeups.push(h);
             } else {
                 self.udp_stats.drop_errors_full += 1;
             }
+            // Pending either way, so a blocked receive returns it (Linux's
+            // `__udp4_lib_err` calls `sk_error_report` whether or not the queue took it).
+            self.wakeups.push(h);
             return;
         }
         let err = if frag_needed {
