@@ -165,11 +165,15 @@ impl Poller {
         if !socket.stack().same_as(&self.stack) {
             return Err(SocketError::InvalidInput("a socket of another stack").into());
         }
+        let h = socket.handle();
+        let mut core = self.stack.lock();
+        // Looked at under the lock: `close` marks the socket closed before it takes the
+        // lock to forget it in every poller, so a close is either seen here or forgets
+        // this registration after it (looked at before the lock, a close that ran in
+        // between left a registration for a socket no longer there).
         if socket.is_closed() {
             return Err(SocketError::Closed.into());
         }
-        let h = socket.handle();
-        let mut core = self.stack.lock();
         let hub = &mut core.hub;
         hub.unwatch(h, self.id);
         let mut w = Watch {
