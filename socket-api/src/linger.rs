@@ -15,7 +15,9 @@ impl Stack {
     /// is gone), at most `limit` or until `stop()` says so. Returns the connections still
     /// delivering at that moment, which it resets (a RST tells their peers the data is
     /// incomplete, rather than leaving them waiting); an empty list means no stream lost
-    /// data. Call it after closing the sockets and before `shutdown`.
+    /// data. Call it after closing the sockets and before `shutdown`. `stop` is called
+    /// with the stack's lock held: it must not call into the stack (a flag or a signal
+    /// count, as the shell's Ctrl-C, is what it is for).
     pub fn linger(&self, limit: Duration, stop: impl Fn() -> bool) -> Vec<Undelivered> {
         let deadline = Instant::now().checked_add(limit);
         let mut core = self.lock();
