@@ -524,7 +524,13 @@ impl Transport {
         // Linux sets SOCK_BINDPORT_LOCK only for a port the application named.
         let auto_port = addr.port() == 0;
         let port = if auto_port {
-            self.ephemeral_port(|t, p| udp_port_in_use(&t.sockets, p))?
+            // None free: EADDRINUSE, as Linux's `__inet_bind`.
+            let used = ports::PortSet::new(self.sockets.iter().filter_map(|(_, s)| match s {
+                Socket::Udp(u) => u.local.map(|l| l.port()),
+                _ => None,
+            }));
+            self.ephemeral_port(|_, p| used.contains(p))
+                .map_err(|_| TransportError::AddrInUse)?
         } else {
             addr.port()
         };
@@ -560,7 +566,13 @@ impl Transport {
         let u = self.udp(h)?;
         if u.local.is_none() {
             let ip = u.kept_addr.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            self.udp_bind(h, SocketAddrV4::new(ip, 0), tx)?;
+            // A port free of every UDP socket clashes with none: AddrInUse says there was
+            // none free, which a send or connect reports as before (no port).
+            self.udp_bind(h, SocketAddrV4::new(ip, 0), tx)
+                .map_err(|e| match e {
+                    TransportError::AddrInUse => TransportError::NoPorts,
+                    e => e,
+                })?;
         }
         Ok(())
     }
@@ -1110,12 +1122,6 @@ const LOOPBACK_SOURCE: TransportError =
 /// own addresses (reached through the loopback interface) may be sent to from it.
 fn loopback_source_leaves(src: Ipv4Addr, dst: Ipv4Addr, tx: &dyn IpTx) -> bool {
     src.is_loopback() && !dst.is_loopback() && !tx.is_local(dst)
-}
-
-fn udp_port_in_use(sockets: &Slab<Socket>, port: u16) -> bool {
-    sockets
-        .iter()
-        .any(|(_, s)| matches!(s, Socket::Udp(u) if u.local.is_some_and(|l| l.port() == port)))
 }
 
 impl Upper for Transport {

@@ -163,6 +163,49 @@ mod listen {
         assert_eq!(n.only().r.flags, SYN);
     }
 
+    /// A connect's own port is never one another socket bound, also once that socket has
+    /// connected (Linux's `__inet_hash_connect` skips every port whose bind bucket a
+    /// `bind` made, `fastreuse` >= 0, whoever holds it now). Two stacks with one secret
+    /// pick the same first port: the second binds it and connects to another peer port
+    /// first. Only idle bound sockets held their port: the connect took it.
+    #[test]
+    fn a_connect_never_takes_the_port_of_a_socket_bound_and_connected() {
+        let mut n = Net::new();
+        let (_, first, _, _) = connect(&mut n);
+        let mut n = Net::new();
+        let x = n.t.tcp_open().unwrap();
+        n.t.tcp_bind(x, first, &n.ip).unwrap();
+        n.t.tcp_connect(x, sa(PEER, LPORT + 1), &mut n.ip, n.now)
+            .unwrap();
+        assert_eq!(n.only().r.flags, SYN);
+        let (_, local, _, _) = connect(&mut n);
+        assert_ne!(local.port(), first.port(), "the bound socket's port");
+    }
+
+    /// A bind to port 0, or a listen that binds one, when every ephemeral port is taken:
+    /// EADDRINUSE, as Linux's `__inet_bind` and `inet_csk_listen_start` say (a connect
+    /// that finds no free 4-tuple says EADDRNOTAVAIL). They said EADDRNOTAVAIL.
+    #[test]
+    fn a_bind_or_listen_with_every_ephemeral_port_taken_is_addr_in_use() {
+        use transport::ports::EPHEMERAL;
+        let mut n = Net::new();
+        n.t = transport::Transport::new(transport::TransportConfig {
+            max_sockets: EPHEMERAL.len() + 16,
+            tcp: cfg(),
+            ..Default::default()
+        });
+        for p in EPHEMERAL {
+            let h = n.t.tcp_open().unwrap();
+            n.t.tcp_bind(h, sa(US, p), &n.ip).unwrap();
+        }
+        let h = n.t.tcp_open().unwrap();
+        assert_eq!(
+            n.t.tcp_bind(h, sa(std::net::Ipv4Addr::UNSPECIFIED, 0), &n.ip),
+            Err(TransportError::AddrInUse)
+        );
+        assert_eq!(n.t.tcp_listen(h, 8, &n.ip), Err(TransportError::AddrInUse));
+    }
+
     /// A listener bound to the address takes the flows before those bound to the
     /// wildcard, SO_REUSEPORT or not (Linux: the more specific group wins).
     #[test]
@@ -563,6 +606,27 @@ mod syn_sent {
             Err(TransportError::Tcp(TcpError::Refused))
         );
         assert_eq!(n.t.poll_at(), None, "no SYN retransmission after a refusal");
+    }
+
+    /// A refused connection lets go of the port `connect` picked for it, though the
+    /// application still holds the socket (Linux's tcp_set_state(TCP_CLOSE) puts a port
+    /// no `bind` locked): another socket may bind it. It was held until the close.
+    #[test]
+    fn a_refused_connection_lets_go_of_the_port_connect_picked() {
+        let mut n = Net::new();
+        let (h, local, remote, s) = connect(&mut n);
+        n.inject(remote, local, seg(RST | ACK, Seq(0), s.r.seq + 1, 0), &[]);
+        assert_eq!(
+            n.t.tcp_connected(h),
+            Err(TransportError::Tcp(TcpError::Refused))
+        );
+        let x = n.t.tcp_open().unwrap();
+        assert_eq!(n.t.tcp_bind(x, local, &n.ip), Ok(local));
+        // Its next connect picks a port again: not the one `x` holds now.
+        n.t.tcp_connect(h, remote, &mut n.ip, n.now).unwrap();
+        let s = n.only();
+        assert_eq!(s.r.flags, SYN);
+        assert_ne!(s.r.src_port, local.port());
     }
 
     #[test]

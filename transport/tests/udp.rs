@@ -788,6 +788,27 @@ fn ephemeral_ports_are_in_range_distinct_and_not_sequential() {
     assert!(EPHEMERAL.contains(&p) && !distinct.contains(&p));
 }
 
+/// A bind to port 0 when every ephemeral port is taken: EADDRINUSE, as Linux's
+/// `__inet_bind` says when `get_port` finds none (EADDRNOTAVAIL is for an address that is
+/// not ours, and for a TCP connect that finds no free 4-tuple). It said EADDRNOTAVAIL.
+#[test]
+fn a_bind_to_port_0_with_every_ephemeral_port_taken_is_addr_in_use() {
+    let mut t = Transport::new(TransportConfig {
+        max_sockets: EPHEMERAL.len() + 16,
+        ..TransportConfig::default()
+    });
+    let tx = FakeIp::default();
+    for p in EPHEMERAL {
+        bind(&mut t, &tx, sa(US, p));
+    }
+    let h = t.udp_open().expect("open");
+    assert_eq!(
+        t.udp_bind(h, sa(ANY, 0), &tx),
+        Err(TransportError::AddrInUse)
+    );
+    assert_eq!(t.udp(h).expect("udp").local(), None, "left unbound");
+}
+
 #[test]
 fn binding_conflicts_follow_so_reuseaddr() {
     let (mut t, tx) = (transport(), FakeIp::default());

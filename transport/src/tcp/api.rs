@@ -251,6 +251,7 @@ impl Transport {
         };
         let sockets = self.tcp.socks.iter().any(|(h, t)| {
             h != me
+                && t.holds_port()
                 && t.local.is_some_and(|l| {
                     // SO_REUSEADDR on both lets a new listener share the port with the
                     // connections of an old one, never with another listener;
@@ -266,14 +267,6 @@ impl Transport {
             || self.tcp.time_wait.iter().any(|((l, _), tw)| {
                 overlap(*l) && !(reuse && tw.reuse_addr) && !(reuse_port && tw.reuse_port)
             })
-    }
-
-    pub(super) fn tcp_port_in_use(&self, port: u16) -> bool {
-        self.tcp
-            .socks
-            .iter()
-            .any(|(_, t)| t.local.is_some_and(|l| l.port() == port))
-            || self.tcp.time_wait.keys().any(|(l, _)| l.port() == port)
     }
 
     pub fn tcp_bind(
@@ -294,7 +287,17 @@ impl Transport {
             return Err(TransportError::AddrNotAvailable);
         }
         let port = if addr.port() == 0 {
-            self.ephemeral_port(|t, p| t.tcp_port_in_use(p))?
+            // None free: EADDRINUSE, as Linux's `__inet_bind` (and `listen`'s autobind).
+            let used = crate::ports::PortSet::new(
+                self.tcp
+                    .socks
+                    .iter()
+                    .filter(|(_, t)| t.holds_port())
+                    .filter_map(|(_, t)| t.local.map(|l| l.port()))
+                    .chain(self.tcp.time_wait.keys().map(|(l, _)| l.port())),
+            );
+            self.ephemeral_port(|_, p| used.contains(p))
+                .map_err(|_| TransportError::AddrInUse)?
         } else {
             addr.port()
         };
@@ -443,7 +446,9 @@ impl Transport {
             .route_info(*remote.ip())
             .ok_or(TransportError::Send(SendError::NoRoute))?;
         let mtu = super::conn::open_mtus(tx, *remote.ip());
-        let bound = self.tcp(h)?.local;
+        let bound = Some(self.tcp(h)?)
+            .filter(|t| t.holds_port())
+            .and_then(|t| t.local);
         let local_ip = match bound {
             Some(l) if !l.ip().is_unspecified() => *l.ip(),
             _ => src,
@@ -454,22 +459,23 @@ impl Transport {
         let port = match bound {
             Some(l) => l.port(),
             None => {
-                // Ports other sockets were bound to and hold for their own connect or
-                // listen: never taken (Linux's __inet_hash_connect skips bound ports).
-                let held: Vec<u16> = self
-                    .tcp
-                    .socks
-                    .iter()
-                    .filter(|(_, t)| matches!(t.role, Role::Idle))
-                    .filter_map(|(_, t)| t.local.map(|l| l.port()))
-                    .collect();
+                // Ports other sockets were bound to, connected since or not: never
+                // taken (Linux's __inet_hash_connect skips bound ports). Sorted, once each
+                // (a listener's connections all hold its port).
+                let held = crate::ports::PortSet::new(
+                    self.tcp
+                        .socks
+                        .iter()
+                        .filter(|(_, t)| !t.port_picked)
+                        .filter_map(|(_, t)| t.local.map(|l| l.port())),
+                );
                 // RFC 6056: a random ephemeral port whose 4-tuple is free.
                 self.ephemeral_port(|t, p| {
                     let key = (SocketAddrV4::new(local_ip, p), remote);
                     t.tcp.conns.contains_key(&key)
                         || t.tcp.time_wait.contains_key(&key)
                         || t.tcp_listening_on(p)
-                        || held.contains(&p)
+                        || held.contains(p)
                 })?
             }
         };
@@ -523,6 +529,7 @@ impl Transport {
         tcp.conns.insert((local, remote), h);
         let t = self.tcp(h)?;
         t.local = Some(local);
+        t.port_picked |= bound.is_none();
         t.ended = None;
         t.role = Role::Conn(Box::new(tcb));
         self.tcp_settle(h, now);

@@ -399,6 +399,10 @@ pub struct TcpSock {
     pub(crate) ended: Option<TcpError>,
     /// The deadline this connection is filed under in `Tcp::timers`.
     pub(crate) timer_at: Option<Instant>,
+    /// Its port is one `connect` picked, which other connects may share for other
+    /// 4-tuples; a port `bind` (or a listener) gave is never taken by them (Linux's bind
+    /// bucket with `fastreuse` -1, or >= 0).
+    pub(crate) port_picked: bool,
 }
 
 pub(crate) enum Role {
@@ -440,7 +444,16 @@ impl TcpSock {
             shut_read: false,
             ended: None,
             timer_at: None,
+            port_picked: false,
         }
+    }
+
+    /// Does it hold its port? Not once a connection on a port `connect` picked has
+    /// closed: Linux's tcp_set_state(TCP_CLOSE) puts a port no `bind` locked, so others
+    /// may bind it and a new connect picks one again (the address stays for
+    /// `getsockname`).
+    pub(crate) fn holds_port(&self) -> bool {
+        !(self.port_picked && matches!(&self.role, Role::Conn(t) if t.state == State::Closed))
     }
 
     pub fn state(&self) -> State {
