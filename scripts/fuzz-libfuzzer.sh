@@ -6,10 +6,10 @@
 #
 #   bash scripts/fuzz-libfuzzer.sh TARGET [SECONDS] [libFuzzer flags...]
 #
-# TARGET: stack, ethernet, arp, ipv4, icmp, udp, tcp, vnet, dns, dhcp or arp_cache. The corpus starts
+# TARGET: stack, tcb, ethernet, arp, ipv4, icmp, udp, tcp, vnet, dns, dhcp or arp_cache. The corpus starts
 # from the target's seeds (`--write-seeds` of the tests crate's fuzz example) and grows in
 # fuzz/corpus/TARGET, failing inputs land in fuzz/artifacts/TARGET (both ignored by git);
-# replay one with `cargo run --release -p tests --example fuzz -- --replay TARGET HEX`
+# replay one with `cargo run --profile fuzz -p tests --example fuzz -- --replay TARGET HEX`
 # (hex: `xxd -p -c0 FILE`), or run the binary on the file.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

@@ -1,9 +1,12 @@
 //! The stable fuzz driver for long runs (CI runs a short one in `tests/tests/fuzz.rs`):
 //!
 //! ```text
-//! nice -n 19 cargo run --release -p tests --example fuzz -- [--seed N] [--inputs N]
+//! nice -n 19 cargo run --profile fuzz -p tests --example fuzz -- [--seed N] [--inputs N]
 //!     [--secs N] [--target NAME]... [--replay NAME HEX|@FILE] [--write-seeds NAME DIR]
 //! ```
+//!
+//! The `fuzz` profile is `release` with overflow checks and debug assertions: built with
+//! `--release` an arithmetic overflow wraps silently, and the run says so at its start.
 //!
 //! Runs each target (all by default) on `--inputs` inputs (default 1,000,000) or for
 //! `--secs` seconds, whichever ends first, on one thread, in rounds of 10,000 inputs with a
@@ -74,6 +77,12 @@ fn main() {
     }
     if targets.is_empty() {
         targets = TARGETS.iter().map(|(n, _)| *n).collect();
+    }
+    if !cfg!(debug_assertions) {
+        eprintln!(
+            "fuzz: built without debug assertions (--release?): overflows wrap unseen; \
+             build with --profile fuzz"
+        );
     }
     let mut total = 0;
     let all = Instant::now();

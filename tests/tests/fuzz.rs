@@ -1,7 +1,7 @@
 //! The stable fuzz driver in CI: every target (the whole stack and each wire parser) on
 //! inputs from a fixed seed, bounded by a count and a few seconds each, so a run costs
 //! about 20 s whatever the machine. `FUZZ_SEED` and `FUZZ_SECS` change the seed and the
-//! time per target; `cargo run --release -p tests --example fuzz` is the long run.
+//! time per target; `cargo run --profile fuzz -p tests --example fuzz` is the long run.
 
 #![forbid(unsafe_code)]
 

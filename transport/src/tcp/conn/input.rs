@@ -425,11 +425,14 @@ impl Tcb {
             (_, 0) => false,
             // Either end in the window (RFC 9293), or both ends beyond it, one on each
             // side: the whole window is in the segment, whose new part is kept as RFC
-            // 9293's trimming rule and Linux's tcp_sequence keep it.
+            // 9293's trimming rule and Linux's tcp_sequence keep it. Before RCV.NXT by
+            // `gt`, not `lt`: a SEQ 2^31 away is `lt` both ways (and `since` says 0), so
+            // such a segment counted as spanning the window, and was taken as if it
+            // started at RCV.NXT (a bare FIN ended the stream; a SYN underflowed below).
             (n, _) => {
                 in_wnd(seq)
                     || in_wnd(seq + (n - 1))
-                    || (seq.lt(self.rcv_nxt) && (seq + (n - 1)).ge(self.rcv_nxt + wnd))
+                    || (self.rcv_nxt.gt(seq) && (seq + (n - 1)).ge(self.rcv_nxt + wnd))
             }
         };
         // A zero window still takes ACKs and RSTs at RCV.NXT (a probe's data is dropped).

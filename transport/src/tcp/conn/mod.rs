@@ -32,6 +32,8 @@ mod ecn;
 #[cfg(test)]
 mod ecn_ts_review_tests;
 #[cfg(test)]
+mod fuzz_review_tests;
+#[cfg(test)]
 mod harness;
 mod input;
 #[cfg(test)]

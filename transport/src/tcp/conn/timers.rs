@@ -126,6 +126,12 @@ impl Tcb {
         }
         self.output(cfg, tx, stats, now);
         self.clamp_rtx_to_user_timeout();
+        // The clamp may bring the timer to a user timeout's end already passed (set or
+        // shortened during a stall, while another timer ran): it runs now, and the
+        // connection ends, rather than staying due before the instant polled.
+        if self.timers.take_due(Timer::Rtx, now) {
+            self.on_rto(cfg, tx, stats, now);
+        }
     }
 
     /// A user timeout the application set ends the retransmissions on time: the
