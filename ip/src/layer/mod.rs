@@ -333,8 +333,11 @@ impl IpLayer {
     }
 
     /// Bring an interface up or down. Down, every route through it goes (Linux flushes
-    /// the IPv4 routes through a device that goes down, fib_disable_ip); up, its address
-    /// brings its connected route back (fib_add_ifaddr), and it announces itself.
+    /// the IPv4 routes through a device that goes down, fib_disable_ip), and so do the
+    /// neighbours it learnt, with the datagrams waiting for one (counted as removed; Linux's
+    /// `arp_ifdown`): the link may be another when it comes up, and nothing would send the
+    /// waiting datagrams. Static neighbours stay. Up, its address brings its connected
+    /// route back (fib_add_ifaddr), and it announces itself.
     pub fn set_up(&mut self, ifindex: usize, up: bool, now: Instant) -> Result<(), ConfigError> {
         let i = self.iface_mut(ifindex)?;
         let (was, addr) = (i.up, i.addr);
@@ -343,6 +346,7 @@ impl IpLayer {
         }
         if !up {
             i.up = false;
+            i.arp.clear();
             self.out.routes.retain(|r| r.ifindex != ifindex);
             return Ok(());
         }

@@ -116,9 +116,9 @@ pub enum Command {
     /// Run a service as a background job.
     ///
     /// echo (port 7), discard (9), chargen (19), daytime (13) over TCP, or UDP with -u;
-    /// http (80, TCP only) serves the files under DIR. UDP datagrams from ports 0, 7, 13,
-    /// 17, 19 and 37, or from the ports of the shell's own UDP services, get no answer (no
-    /// service loops), nor do those sent to a broadcast or multicast address.
+    /// http (80, TCP only) serves the files under DIR. UDP datagrams from ports below 1024,
+    /// or from the ports of the shell's own UDP services, get no answer (no service loops),
+    /// nor do those sent to a broadcast or multicast address.
     Serve(Serve),
     /// Fetch a URL with HTTP/1.1 GET.
     ///
