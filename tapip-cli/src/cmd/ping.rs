@@ -37,8 +37,8 @@ enum Answer {
     },
 }
 
-/// Is this datagram (as the raw socket reads it) about our echo stream `ident`?
-fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
+/// Is this datagram (as the raw socket reads it) about our echo stream `ident` to `dst`?
+fn classify(datagram: &[u8], ident: u16, dst: Ipv4Addr) -> Option<Answer> {
     let p = Ipv4Packet::new_checked(datagram).ok()?;
     let reply = |seq, data: &[u8], corrupt| Answer::Reply {
         seq,
@@ -74,6 +74,11 @@ fn classify(datagram: &[u8], ident: u16) -> Option<Answer> {
             let hl = usize::from(original.first()? & 0x0f) * 4;
             let q = original.get(hl..hl + 8)?;
             if original.get(9) != Some(&1) || q[0] != icmp::kind::ECHO_REQUEST {
+                return None;
+            }
+            // Another ping's request to another host may carry our ident (iputils checks
+            // the quoted destination too).
+            if original.get(16..20) != Some(&dst.octets()[..]) {
                 return None;
             }
             if u16::from_be_bytes([q[4], q[5]]) != ident {
@@ -228,7 +233,7 @@ pub fn run(ctx: &Ctx, o: Ping) -> Result<(), String> {
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => continue,
             Err(e) => return Err(format!("ping: {e}")),
         };
-        match classify(&buf[..n], ident) {
+        match classify(&buf[..n], ident, dst) {
             Some(Answer::Reply {
                 seq,
                 from,
@@ -516,15 +521,21 @@ mod tests {
             from,
             what,
             failed,
-        }) = classify(&ip(peer, us, &problem), 7)
+        }) = classify(&ip(peer, us, &problem), 7, peer)
         else {
             panic!("not told")
         };
         assert_eq!((seq, from, failed), (3, peer, true));
         assert_eq!(what, "Parameter problem: pointer = 22");
         assert!(
-            classify(&ip(peer, us, &problem), 8).is_none(),
+            classify(&ip(peer, us, &problem), 8, peer).is_none(),
             "another ping's"
+        );
+        // Our ident, but a request to another host (another ping's, with the same ident):
+        // not ours (iputils' `daddr` check). It was taken for ours and counted an error.
+        assert!(
+            classify(&ip(peer, us, &problem), 7, Ipv4Addr::new(10, 0, 0, 77)).is_none(),
+            "a request to another host"
         );
         // A redirect is told, but the request did not fail: the router sent it on, and
         // its reply may still come (iputils counts no error and waits on).
@@ -535,7 +546,7 @@ mod tests {
         });
         let Some(Answer::Error {
             seq, what, failed, ..
-        }) = classify(&ip(peer, us, &redirect), 7)
+        }) = classify(&ip(peer, us, &redirect), 7, peer)
         else {
             panic!("not told")
         };
@@ -1055,7 +1066,8 @@ mod tests {
                 next_hop_mtu: mtu,
                 original: &quoted,
             });
-            let Some(Answer::Error { what, .. }) = classify(&ip(peer, us, &unreachable), 7) else {
+            let Some(Answer::Error { what, .. }) = classify(&ip(peer, us, &unreachable), 7, peer)
+            else {
                 panic!("not told")
             };
             assert_eq!(what, want, "code {code}");
