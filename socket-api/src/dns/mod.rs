@@ -206,7 +206,9 @@ impl Stack {
         // ICMP errors about the queries are heard (see `wait_answer`).
         socket.set_recv_errors(true).map_err(Failed::other)?;
         let (mut last, mut servfail) = (None, false);
-        let mut buf = vec![0u8; 1500];
+        // Any datagram whole (the largest IPv4 can carry): a server may ignore the 512
+        // bytes the query implies, and an answer cut off here would read as malformed.
+        let mut buf = vec![0u8; 65_535];
         // The servers the query went to: a late answer from one of them is taken while
         // the next is waited for (RFC 1035 7.3).
         let mut asked = Vec::with_capacity(servers.len());
@@ -486,6 +488,8 @@ mod tests {
         Slow(u64),
         /// A 4-byte runt at once, then (200 ms later) A 10.0.0.9, TTL 60.
         RuntFirst,
+        /// This many A records, 10.0.1.0 up, TTL 60, with no TC bit whatever the length.
+        Many(u8),
     }
 
     /// Stack A (10.0.0.1) asking the DNS server on stack B (10.0.0.2, port 53), which
@@ -550,6 +554,15 @@ mod tests {
                             let _ = socket.send_to(&[0; 4], from);
                             std::thread::sleep(Duration::from_millis(200));
                             60
+                        }
+                        Says::Many(k) => {
+                            r[7] = k;
+                            for i in 0..k {
+                                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60]);
+                                r.extend_from_slice(&[0, 4, 10, 0, 1, i]);
+                            }
+                            let _ = socket.send_to(&r, from);
+                            continue;
                         }
                     };
                     r[7] = 1;
@@ -625,6 +638,20 @@ mod tests {
 
     /// A host that is an address in one of inet_aton's shorter forms (a.b.c, a.b, a) is
     /// that address, as glibc's getaddrinfo reads it: no query, no search domain.
+    /// An answer longer than a link's MTU, sent whole over UDP without the TC bit (a server
+    /// ignoring the 512-byte limit our query implies, RFC 1035 4.2.1, as some do): every
+    /// record is read. The answer was read into 1,500 bytes, the rest cut off, and the
+    /// record cut in the middle made the answer malformed: the lookup failed.
+    #[test]
+    fn an_answer_longer_than_an_mtu_is_read_whole() {
+        let lan = Lan::new(|_| Says::Many(150));
+        let got = lan.a.resolve("many.test").expect("the answer");
+        // The first `MAX_ADDRS`, as any answer's.
+        assert_eq!(got.len(), wire::MAX_ADDRS);
+        assert_eq!(got[0], Ipv4Addr::new(10, 0, 1, 0));
+        assert_eq!(lan.queries(), 1);
+    }
+
     /// A runt from the server's address and port (anyone's, spoofed) does not end the wait
     /// for the answer (RFC 5452 9.1: not an answer to our question).
     #[test]
