@@ -12,7 +12,8 @@
 //!   spurious: slow start resumes. After `CSS_ROUNDS` rounds, congestion avoidance takes
 //!   over from the window reached (ssthresh = cwnd).
 //! - 4.3: only the initial slow start (ssthresh still arbitrarily high) uses it; a loss
-//!   or an ECN echo ends it for the connection. Slow start after a timeout is standard.
+//!   or an ECN echo ends it for the connection; an undone loss (`Cc::undo`) restores it
+//!   as it was. Slow start after a timeout is standard.
 //!
 //! One departure: the RFC's `L`, the most an ACK may add (8 SMSS for a sender that does
 //! not pace), is not applied, for the reason slow start has none (see

@@ -116,8 +116,8 @@ const INITIAL_SSTHRESH: usize = usize::MAX / 2;
 pub struct Cc {
     algo: Algo,
     /// The state before the latest congestion event (or before the first of a run of
-    /// timeouts), for [`Cc::undo`].
-    prior: Option<Algo>,
+    /// timeouts), for [`Cc::undo`]: the algorithm's and HyStart++'s.
+    prior: Option<(Algo, HyStart)>,
     /// The initial slow start's delay watch (RFC 9406).
     hystart: HyStart,
     losses: u64,
@@ -242,18 +242,19 @@ impl Cc {
 
     /// The latest congestion event proved spurious (see `conn/undo.rs`): go back to the
     /// state before it (RFC 9438 4.9: the window, the threshold and CUBIC's W_max, K,
-    /// epoch and estimate), keeping the window if it is larger now. Returns whether there
-    /// was anything to restore.
+    /// epoch and estimate), keeping the window if it is larger now. Back in the initial
+    /// slow start, HyStart++ goes on as it was (in CSS if it was, with the rounds CSS has
+    /// run), from a new round: the recovery's ACKs were counted in none, and by the undo,
+    /// a round trip at least after the loss was found, the round it struck in is over.
+    /// Returns whether there was anything to restore.
     pub fn undo(&mut self) -> bool {
-        let Some(prior) = self.prior.take() else {
+        let Some((prior, hystart)) = self.prior.take() else {
             return false;
         };
         let cwnd = self.cwnd();
         self.algo = prior;
-        if self.ssthresh() == INITIAL_SSTHRESH {
-            // Back in the initial slow start: HyStart++ watches again, from a new round.
-            self.hystart = HyStart::default();
-        }
+        self.hystart = hystart;
+        self.round_left = 0;
         if self.cwnd() < cwnd {
             self.set_cwnd(cwnd);
         }
@@ -316,7 +317,7 @@ impl CongestionControl for Cc {
 
     fn on_congestion_event(&mut self, flight: usize, mss: usize, now: Instant) {
         self.losses += 1;
-        self.prior = Some(self.algo.clone());
+        self.prior = Some((self.algo.clone(), self.hystart));
         self.hystart.end();
         self.inner_mut().on_congestion_event(flight, mss, now)
     }
@@ -333,7 +334,7 @@ impl CongestionControl for Cc {
     fn on_rto(&mut self, flight: usize, mss: usize, first: bool, now: Instant) {
         self.losses += 1;
         if first {
-            self.prior = Some(self.algo.clone());
+            self.prior = Some((self.algo.clone(), self.hystart));
         }
         self.hystart.end();
         self.inner_mut().on_rto(flight, mss, first, now)
@@ -557,9 +558,9 @@ mod tests {
     #[test]
     fn the_state_stays_small() {
         // Issue 8: an idle connection costs at most 2 KiB in all. (The saved state for
-        // undo is a second copy of the algorithm's.)
+        // undo is a second copy of the algorithm's and of HyStart++'s.)
         assert!(
-            std::mem::size_of::<Cc>() <= 224,
+            std::mem::size_of::<Cc>() <= 248,
             "{}",
             std::mem::size_of::<Cc>()
         );
@@ -669,6 +670,91 @@ mod tests {
                 [HyStartEvent::EnteredCss],
                 "{a}"
             );
+        }
+    }
+
+    /// A loss during Conservative Slow Start that proves spurious: the undo goes back to
+    /// the state before it, CSS included (its baseline and the rounds it has run), as it
+    /// restores CUBIC's state. Undone into a fresh HyStart++, the sender was back in
+    /// standard slow start with nothing to compare the first round with: two round trips
+    /// of doubling at a delay that had already risen, instead of CSS's quarter pace.
+    #[test]
+    fn an_undone_loss_during_css_stays_in_css() {
+        for a in Algorithm::ALL {
+            let t = Instant::ZERO;
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            hystart_round(&mut cc, 10, 20);
+            assert_eq!(
+                hystart_round(&mut cc, 20, 30),
+                [HyStartEvent::EnteredCss],
+                "{a}"
+            );
+            let w = cc.cwnd();
+            hystart_round(&mut cc, w / MSS, 30);
+            let mut plain = cc.clone();
+            let mut undone = cc;
+            undone.on_congestion_event(undone.cwnd(), MSS, t);
+            assert!(undone.undo(), "{a}");
+            assert_eq!(
+                (undone.cwnd(), undone.ssthresh()),
+                (plain.cwnd(), plain.ssthresh()),
+                "{a}"
+            );
+            // The same rounds give the same windows and the same end of slow start.
+            for round in 3..=7 {
+                let w = plain.cwnd() / MSS;
+                let ev_plain = hystart_round(&mut plain, w, 30);
+                let ev_undone = hystart_round(&mut undone, w, 30);
+                assert_eq!(ev_undone, ev_plain, "{a}: round {round}");
+                assert_eq!(undone.cwnd(), plain.cwnd(), "{a}: round {round}");
+                assert_eq!(undone.ssthresh(), plain.ssthresh(), "{a}: round {round}");
+            }
+            assert!(
+                plain.ssthresh() < INITIAL_SSTHRESH,
+                "{a}: CSS ran its rounds"
+            );
+        }
+    }
+
+    /// The undo's round boundary: the ACKs of the recovery between the loss and the undo
+    /// went through no round count, yet they acknowledged the rest of the round the loss
+    /// struck in (RFC 9406 4.2 ends a round when SND.UNA passes windowEnd). The next ACK
+    /// begins a new round; the old one is not run on for as many bytes again.
+    #[test]
+    fn an_undone_loss_begins_a_new_hystart_round() {
+        for a in Algorithm::ALL {
+            let t = Instant::ZERO;
+            let sample = Some(Duration::from_millis(30));
+            let mut cc = Cc::new(a);
+            cc.set_cwnd(10 * MSS);
+            hystart_round(&mut cc, 10, 20);
+            assert_eq!(
+                hystart_round(&mut cc, 20, 30),
+                [HyStartEvent::EnteredCss],
+                "{a}"
+            );
+            // CSS's second to fourth rounds, then half of its fifth.
+            for _ in 2..=4 {
+                let w = cc.cwnd() / MSS;
+                assert_eq!(hystart_round(&mut cc, w, 30), [], "{a}");
+            }
+            let w = cc.cwnd() / MSS;
+            for i in 0..w / 2 {
+                let ev = cc.on_ack_with_flight(MSS, (w - i) * MSS, MSS, t, None, sample);
+                assert_eq!(ev, None, "{a}");
+            }
+            // A loss; the recovery acknowledges the rest of the round; the undo.
+            cc.on_congestion_event(w * MSS, MSS, t);
+            assert!(cc.undo(), "{a}");
+            // The next ACK begins CSS's sixth round: slow start is over.
+            let w = cc.cwnd() / MSS;
+            assert_eq!(
+                cc.on_ack_with_flight(MSS, w * MSS, MSS, t, None, sample),
+                Some(HyStartEvent::Exited),
+                "{a}"
+            );
+            assert!(cc.ssthresh() < INITIAL_SSTHRESH, "{a}");
         }
     }
 
