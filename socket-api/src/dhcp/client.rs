@@ -160,6 +160,9 @@ pub struct Client {
     /// When the exchange's first REQUEST went: a lease's times run from it (RFC 2131
     /// 4.4.1, "the time at which the original request was sent plus the duration of the
     /// lease"), not from the ACK, which may come a round trip or a retransmission later.
+    /// While renewing or rebinding, when the last REQUEST went (RFC 2131 4.4.5, "the time
+    /// at which the client sent the DHCPREQUEST message"): those go 60 s or more apart,
+    /// for hours, and an ACK answers the last.
     requested: Instant,
     /// When `poll` has work: a message to send again, or a lease's timer.
     next: Option<Instant>,
@@ -350,6 +353,7 @@ impl Client {
             _ => (lease.addr.addr(), lease.server, lease.expires_at),
         };
         self.next = until.map(|u| Self::half_left(now, u));
+        self.requested = now;
         self.stats.requests += 1;
         let mut m = self.message(MessageType::Request, now);
         m.ciaddr = addr;
@@ -438,7 +442,6 @@ impl Client {
                 if self.state == State::Bound || next_state != self.state {
                     // A new exchange: a new transaction id (RFC 2131 4.4.5).
                     self.xid = self.rng.next_u64() as u32;
-                    self.requested = now;
                 }
                 if self.state == State::Bound {
                     // `secs` counts from the start of the renewal (RFC 2131 table 5, as
@@ -1379,6 +1382,106 @@ mod rv_dhcp_tests {
                 "conflict {n}: the next DISCOVER {wait:?} later"
             );
             now = c.poll_at().unwrap();
+        }
+    }
+}
+
+/// An independent review (rv-dhcp, second pass): the state machine against RFC 2131 4.4.
+#[cfg(test)]
+mod rv_dhcp_state_tests {
+    use super::super::wire::tests::reply;
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([0x00, 0x34, 0x45, 0x67, 0x89, 0xab]);
+
+    fn xid_of(t: &Transmit) -> u32 {
+        u32::from_be_bytes([t.payload[4], t.payload[5], t.payload[6], t.payload[7]])
+    }
+
+    /// A client bound at t = 0 to 10.0.0.77/24 for `lease` seconds (T1, T2 by default).
+    fn bound(lease: u32) -> Client {
+        let t0 = Instant::ZERO;
+        let mut c = Client::new(MAC, None, 1, t0);
+        let xid = xid_of(&c.poll(t0).unwrap());
+        c.receive(&reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]), t0)
+            .unwrap();
+        let l = lease.to_be_bytes();
+        let ack = [
+            54, 4, 10, 0, 0, 2, 51, 4, l[0], l[1], l[2], l[3], 1, 4, 255, 255, 255, 0,
+        ];
+        assert!(c
+            .receive(&reply(5, xid, [10, 0, 0, 77], &ack), t0)
+            .is_none());
+        while c.state() == State::Checking {
+            let t = c.poll_at().unwrap();
+            c.poll(t);
+            c.take_probe();
+        }
+        assert!(matches!(c.take_event(), Some(Event::Bound(_))));
+        c
+    }
+
+    /// RFC 2131 4.4.5: in RENEWING "the client records the local time at which the
+    /// DHCPREQUEST message is sent", and the new lease runs from "the time at which the
+    /// client sent the DHCPREQUEST message". A renewal's REQUESTs go minutes to hours
+    /// apart (half the time left to T2, at least 60 s); the lease ran from the first, at
+    /// T1. A server that was away at T1 and answers a later REQUEST with a shorter lease
+    /// (an ISC failover server granting its MCLT, an administrator's new lease time) had
+    /// its fresh lease counted as already over: the address was dropped at once and the
+    /// client started again from DISCOVER. dhclient and dhcpcd count from the ACK,
+    /// systemd-networkd from the last REQUEST sent.
+    #[test]
+    fn a_renewal_acked_late_runs_from_the_request_answered_not_from_t1() {
+        let mut c = bound(10_000);
+        let t1 = c.poll_at().unwrap();
+        let xid = xid_of(&c.poll(t1).expect("a REQUEST at T1"));
+        assert_eq!(c.state(), State::Renewing);
+        // Two retransmissions nobody answers (T1 + 1875 s, then + 937.5 s).
+        let mut last = t1;
+        for _ in 0..2 {
+            last = c.poll_at().unwrap();
+            assert!(c.poll(last).is_some(), "a REQUEST again");
+        }
+        assert_eq!(c.state(), State::Renewing);
+        // The server, back, answers the last one with a 1000 s lease.
+        let ack = [54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 3, 232];
+        let now = last + Duration::from_millis(100);
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &ack), now);
+        match c.take_event() {
+            Some(Event::Bound(l)) => {
+                assert_eq!(l.expires_at, Some(last + Duration::from_secs(1000)));
+                assert_eq!(l.renew_at, Some(last + Duration::from_secs(500)));
+            }
+            other => panic!("the renewed lease was not taken: {other:?}"),
+        }
+        assert_eq!(c.state(), State::Bound);
+        assert_eq!(c.stats.leases_lost, 0);
+    }
+
+    /// The same while rebinding: its REQUESTs too are 60 s or more apart.
+    #[test]
+    fn a_rebinding_acked_late_runs_from_the_request_answered() {
+        let mut c = bound(100_000);
+        // Through renewing to rebinding, nobody answering.
+        while c.state() != State::Rebinding {
+            let t = c.poll_at().unwrap();
+            c.poll(t);
+        }
+        let xid = {
+            let t = c.poll_at().unwrap();
+            xid_of(&c.poll(t).expect("a REQUEST again"))
+        };
+        let last = c.poll_at().unwrap();
+        assert!(c.poll(last).is_some());
+        assert_eq!(c.state(), State::Rebinding);
+        let ack = [54, 4, 10, 0, 0, 3, 51, 4, 0, 0, 3, 232];
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &ack), last);
+        match c.take_event() {
+            Some(Event::Bound(l)) => {
+                assert_eq!(l.expires_at, Some(last + Duration::from_secs(1000)));
+                assert_eq!(l.server, Ipv4Addr::new(10, 0, 0, 3));
+            }
+            other => panic!("the rebound lease was not taken: {other:?}"),
         }
     }
 }
