@@ -146,6 +146,22 @@ fn parse_host_cidr(s: &str) -> Result<ip::Ipv4Cidr, String> {
     })
 }
 
+/// Why `a` cannot be the address of either end of the tap, if it cannot: no host's, or
+/// one the stack takes no datagram to or from on a link: a loopback address (kept to lo,
+/// RFC 1122 3.2.1.3 (g)) or a source it drops (0.0.0.0/8, 240.0.0.0/4:
+/// `ip::ipv4::is_martian_source`).
+fn not_on_a_link(a: std::net::Ipv4Addr) -> Option<&'static str> {
+    if a.is_multicast() || a.is_broadcast() || a.is_unspecified() {
+        Some("not a unicast address")
+    } else if a.is_loopback() {
+        Some("a loopback address (127.0.0.0/8 is lo's)")
+    } else if ip::ipv4::is_martian_source(a) {
+        Some("a reserved address (the stack drops datagrams from 0.0.0.0/8 and 240.0.0.0/4)")
+    } else {
+        None
+    }
+}
+
 /// What the parser cannot check alone: the kernel side and the stack need addresses of
 /// their own.
 fn check(cli: &Cli) -> Result<(), String> {
@@ -176,17 +192,14 @@ fn check(cli: &Cli) -> Result<(), String> {
         ));
     }
     // What the stack (or the kernel, for the kernel side) would refuse once the TAP is
-    // made and configured: said now, with the other bad values (found by a review).
-    let unicast =
-        |a: std::net::Ipv4Addr| !(a.is_multicast() || a.is_broadcast() || a.is_unspecified());
-    if !cli.dhcp && !unicast(cli.addr.addr()) {
-        return Err(format!("--addr {}: not a unicast address", cli.addr));
+    // made and configured, or could not talk from: said now, with the other bad values
+    // (found by a review).
+    let unicast = |a: std::net::Ipv4Addr| not_on_a_link(a).is_none();
+    if let Some(why) = not_on_a_link(cli.addr.addr()).filter(|_| !cli.dhcp) {
+        return Err(format!("--addr {}: {why}", cli.addr));
     }
-    if !cli.no_host_config && !unicast(cli.host_addr.addr()) {
-        return Err(format!(
-            "--host-addr {}: not a unicast address",
-            cli.host_addr
-        ));
+    if let Some(why) = not_on_a_link(cli.host_addr.addr()).filter(|_| !cli.no_host_config) {
+        return Err(format!("--host-addr {}: {why}", cli.host_addr));
     }
     // TOP2: the two ends of the tap talk on one link, each needs the other on its
     // network (the kernel would send its answers to the stack's address by its own
@@ -332,7 +345,15 @@ fn main() {
         errln!("tapip: {e}");
         std::process::exit(2);
     }
-    std::process::exit(shell::main(cli));
+    // Before anything is set up, as a bad option (it is one line too).
+    let script = match cli.script.as_deref().map(shell::read_script).transpose() {
+        Ok(lines) => lines.unwrap_or_default(),
+        Err(e) => {
+            errln!("tapip: {e}");
+            std::process::exit(1);
+        }
+    };
+    std::process::exit(shell::main(cli, script));
 }
 
 #[cfg(test)]
@@ -527,6 +548,73 @@ mod tests {
         .filter(|bad| parse(bad).is_ok())
         .collect::<Vec<_>>();
         assert!(bad.is_empty(), "accepted: {bad:?}");
+    }
+
+    /// An end of the tap in 127.0.0.0/8, 0.0.0.0/8 or 240.0.0.0/4 cannot talk on the link:
+    /// the stack drops every datagram to a loopback address that did not come over lo, and
+    /// every datagram from 0.0.0.0/8 or 240.0.0.0/4 (RFC 1122 3.2.1.3,
+    /// `ipv4::is_martian_source`). Such an `--addr` or `--host-addr` was taken, and the
+    /// stack started deaf to its peers (`--addr 127.0.0.1/8` was refused only after the
+    /// TAP was made, by `set_address`, with status 1).
+    #[test]
+    fn loopback_and_reserved_addresses_are_refused_for_either_end() {
+        for (args, why) in [
+            (
+                &["--addr", "127.0.0.2/8", "--no-host-config"][..],
+                "loopback",
+            ),
+            (&["--addr", "127.0.0.1/8", "--no-host-config"], "loopback"),
+            (&["--addr", "0.1.2.3/8", "--no-host-config"], "reserved"),
+            (&["--addr", "240.0.0.1/24", "--no-host-config"], "reserved"),
+            (
+                &["--addr", "240.0.0.1/24", "--host-addr", "240.0.0.2/24"],
+                "reserved",
+            ),
+            (
+                &["--host-addr", "127.0.0.2/0", "--addr", "10.0.0.1/0"],
+                "loopback",
+            ),
+            (
+                &["--host-addr", "250.0.0.2/0", "--addr", "10.0.0.1/0"],
+                "reserved",
+            ),
+        ] {
+            match parse(args) {
+                Ok(_) => panic!("accepted: {args:?}"),
+                Err(e) => assert!(e.contains(why) && !e.contains('\n'), "{args:?}: {e}"),
+            }
+        }
+        assert_eq!(
+            parse(&["--addr", "127.0.0.2/8", "--no-host-config"]).unwrap_err(),
+            "--addr 127.0.0.2/8: a loopback address (127.0.0.0/8 is lo's)"
+        );
+        assert!(parse(&["--addr", "223.255.0.1/24", "--no-host-config"]).is_ok());
+    }
+
+    /// A `--script` that cannot be read is said before anything is set up, as a bad option
+    /// is: it was read only once the stack had started, after the TAP was made and its
+    /// kernel side configured (and after `--dhcp`'s wait for a lease). Runs the built
+    /// `tapip` with a tap name it refuses before opening any TAP (`--tap a/b`), so that the
+    /// error that comes first tells which was looked at first.
+    #[test]
+    fn a_script_that_cannot_be_read_is_said_before_the_tap_is_opened() {
+        let exe = std::env::current_exe().unwrap();
+        let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("tapip");
+        assert!(bin.exists(), "build the binary first: {}", bin.display());
+        let out = std::process::Command::new(&bin)
+            .args(["--script", "/nonexistent/tapip-script", "--tap", "a/b"])
+            .args(["--no-host-config"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code() == Some(1)
+                && err.trim_end()
+                    == "tapip: cannot read script /nonexistent/tapip-script: No such file or directory (os error 2)",
+            "status {:?}, stderr {err:?}",
+            out.status.code()
+        );
     }
 
     /// README: a write to stdout that fails ends the program with one line, `tapip: cannot

@@ -17,7 +17,7 @@ const PROMPT: &str = "[net shell]: ";
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(10);
 
 /// Run the program; returns the exit code.
-pub fn main(cli: Cli) -> i32 {
+pub fn main(cli: Cli, script: Vec<String>) -> i32 {
     let sig = Signals::default();
     // Commands typed at a terminal: Ctrl-C cancels the line or the running command, as in
     // bash. Otherwise (a pipe, `-c`, `--script`) SIGINT ends the program, like SIGTERM.
@@ -61,7 +61,7 @@ pub fn main(cli: Cli) -> i32 {
     // On stderr, so that stdout holds only what the commands print.
     let lease = setup::wait_for_lease(&cli, &ctx);
     errln!("{}", setup::describe(&cli, &ctx.tap, lease.as_deref()));
-    let mut code = run_commands(&cli, &ctx, requests);
+    let mut code = run_commands(&cli, script, &ctx, requests);
     exiting.store(true, Ordering::SeqCst);
     if let Some(t) = &terminal {
         // Before the wait, so that Ctrl-C is a signal again and a forced end leaves the
@@ -192,7 +192,44 @@ fn abandoned(
     )
 }
 
-fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
+/// `--script`'s lines. Read before the stack starts (`main`), so that a script that cannot
+/// be read is said before the TAP is made and its kernel side configured, as a bad option
+/// is; it was said only after them (and after `--dhcp`'s wait for a lease; found by a
+/// review). The error is one line, for `tapip: `.
+pub fn read_script(path: &std::path::Path) -> Result<Vec<String>, String> {
+    // A script is commands, not data: one of many megabytes is a mistake.
+    const MAX_SCRIPT: u64 = 16 << 20;
+    let too_large = || {
+        format!(
+            "script {} is larger than {} MiB: not read",
+            path.display(),
+            MAX_SCRIPT >> 20
+        )
+    };
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_SCRIPT) {
+        return Err(too_large());
+    }
+    // Read at most one byte past the limit: a pipe or FIFO has no size to look at.
+    let mut text = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| {
+        use std::io::Read;
+        f.take(MAX_SCRIPT + 1).read_to_end(&mut text)
+    });
+    match read {
+        Ok(n) if n as u64 > MAX_SCRIPT => Err(too_large()),
+        // Lossily, as piped input is read: one stray byte (a Latin-1 comment) does not
+        // refuse the whole script.
+        Ok(_) => Ok(String::from_utf8_lossy(&text)
+            .lines()
+            .map(str::to_string)
+            .collect()),
+        Err(e) => Err(format!("cannot read script {}: {e}", path.display())),
+    }
+}
+
+/// Run the commands: `-c`'s, then `script` (`--script`'s lines, read by `read_script`),
+/// else those from stdin.
+fn run_commands(cli: &Cli, script: Vec<String>, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
     if cli.commands.is_some() || cli.script.is_some() {
         // Commands do not come from stdin: it is the data of commands that read input.
         // The thread is not joined: it may be blocked reading stdin when the program ends.
@@ -204,37 +241,7 @@ fn run_commands(cli: &Cli, ctx: &Ctx, requests: Receiver<LineRequest>) -> i32 {
             // One line: `one` splits it at the `;`s outside quotes.
             lines.push(c.clone());
         }
-        if let Some(path) = &cli.script {
-            // A script is commands, not data: one of many megabytes is a mistake.
-            const MAX_SCRIPT: u64 = 16 << 20;
-            let too_large = || {
-                errln!(
-                    "tapip: script {} is larger than {} MiB: not read",
-                    path.display(),
-                    MAX_SCRIPT >> 20
-                );
-                1
-            };
-            if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_SCRIPT) {
-                return too_large();
-            }
-            // Read at most one byte past the limit: a pipe or FIFO has no size to look at.
-            let mut text = Vec::new();
-            let read = std::fs::File::open(path).and_then(|f| {
-                use std::io::Read;
-                f.take(MAX_SCRIPT + 1).read_to_end(&mut text)
-            });
-            match read {
-                Ok(n) if n as u64 > MAX_SCRIPT => return too_large(),
-                // Lossily, as piped input is read: one stray byte (a Latin-1 comment)
-                // does not refuse the whole script.
-                Ok(_) => lines.extend(String::from_utf8_lossy(&text).lines().map(str::to_string)),
-                Err(e) => {
-                    errln!("tapip: cannot read script {}: {e}", path.display());
-                    return 1;
-                }
-            }
-        }
+        lines.extend(script);
         let mut status = Status::new(cli.errexit);
         for l in lines {
             // A signal that came before (while the stack started, or during `--dhcp`'s
@@ -607,7 +614,7 @@ mod tests {
     /// memory stays bounded. The size is taken from the file's metadata, which a pipe
     /// (`--script /dev/stdin`, `--script <(gen)`, a FIFO) does not have: its whole content
     /// is read into memory whatever its size (`yes | tapip --script /dev/stdin` grows
-    /// without end). Here a FIFO with 17 MB of comment lines is read and run.
+    /// without end). Here a FIFO with 17 MB of comment lines is refused.
     #[test]
     fn a_script_from_a_pipe_has_the_same_limit() {
         let dir = crate::cmd::testing::temp_dir("script-fifo");
@@ -629,18 +636,11 @@ mod tests {
                 }
             }
         });
-        let cli =
-            <crate::Cli as clap::Parser>::parse_from(["tapip", "--script", fifo.to_str().unwrap()]);
-        let ctx = crate::cmd::testing::ctx();
-        let (_input, requests) = Input::new();
-        let (ctx, code) = crate::cmd::tests::within(move || {
-            let code = run_commands(&cli, &ctx, requests);
-            (ctx, code)
-        });
+        let read = crate::cmd::tests::within(move || read_script(&fifo));
         // Not joined: a shell that does not read the FIFO leaves its writer waiting.
         drop(writer);
-        crate::cmd::testing::finish(ctx);
-        assert_eq!(code, 1, "a 17 MB script from a FIFO was read and run");
+        let e = read.expect_err("a 17 MB script from a FIFO was read");
+        assert!(e.ends_with("is larger than 16 MiB: not read"), "{e}");
     }
 
     /// Words are split "as a Unix shell does": `a\ ` is the word "a " (a backslash keeps
@@ -733,10 +733,12 @@ mod tests {
     /// `run_commands` for the command line `args`: its status and the loopback's MTU after.
     fn status_and_lo_mtu(args: &[&str]) -> (i32, usize) {
         let cli = <crate::Cli as clap::Parser>::parse_from(args);
+        let script = cli.script.as_deref().map(read_script);
+        let script = script.transpose().unwrap().unwrap_or_default();
         let ctx = crate::cmd::testing::ctx();
         let (_input, requests) = Input::new();
         let (ctx, code) = crate::cmd::tests::within(move || {
-            let code = run_commands(&cli, &ctx, requests);
+            let code = run_commands(&cli, script, &ctx, requests);
             (ctx, code)
         });
         let mtu = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].mtu);
@@ -762,7 +764,7 @@ mod tests {
         ctx.sig.terminate.store(true, Ordering::SeqCst);
         let (_input, requests) = Input::new();
         let (ctx, _code) = crate::cmd::tests::within(move || {
-            let code = run_commands(&cli, &ctx, requests);
+            let code = run_commands(&cli, Vec::new(), &ctx, requests);
             (ctx, code)
         });
         let mtu = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].mtu);
@@ -790,7 +792,7 @@ mod tests {
         });
         let (_input, requests) = Input::new();
         let (ctx, code) = crate::cmd::tests::within(move || {
-            let code = run_commands(&cli, &ctx, requests);
+            let code = run_commands(&cli, Vec::new(), &ctx, requests);
             (ctx, code)
         });
         h.join().unwrap();
