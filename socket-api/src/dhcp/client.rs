@@ -473,7 +473,10 @@ impl Client {
         }
         match (self.state, r.kind) {
             (State::Selecting, MessageType::Offer) => {
-                let (Some(server), true) = (r.server_id, usable(r.yiaddr)) else {
+                // The server's own address (RFC 2131 4.3.1, option 54): requests go there
+                // while renewing. None that could be a server's is no server's offer.
+                let server = r.server_id.filter(|&s| usable(s));
+                let (Some(server), true) = (server, usable(r.yiaddr)) else {
                     self.stats.drop_unexpected += 1;
                     return None;
                 };
@@ -517,6 +520,7 @@ impl Client {
     fn bind(&mut self, r: &Reply, now: Instant) {
         let server = r
             .server_id
+            .filter(|&s| usable(s))
             .or(self.offer.map(|(_, s)| s))
             .or(self.lease.as_ref().map(|l| l.server));
         let (Some(length), Some(server), Some(addr)) = (r.lease, server, cidr(r)) else {
@@ -1223,11 +1227,18 @@ mod tests {
                 .receive(&reply(2, xid, bad, &[54, 4, 10, 0, 0, 2]), at(0.0))
                 .is_none());
         }
-        // No server id.
+        // No server id, or one no server can have (renewals would be unicast there: to
+        // nobody, or to everyone on the link; they were taken).
         assert!(c
             .receive(&reply(2, xid, [10, 0, 0, 7], &[]), at(0.0))
             .is_none());
-        assert_eq!(c.stats.drop_unexpected, 5);
+        for bad in [[0, 0, 0, 0], [255, 255, 255, 255], [224, 0, 0, 9]] {
+            let id = [54, 4, bad[0], bad[1], bad[2], bad[3]];
+            assert!(c
+                .receive(&reply(2, xid, [10, 0, 0, 7], &id), at(0.0))
+                .is_none());
+        }
+        assert_eq!(c.stats.drop_unexpected, 8);
         c.receive(
             &reply(2, xid, [10, 0, 0, 255], &[54, 4, 10, 0, 0, 2]),
             at(0.0),
@@ -1242,7 +1253,7 @@ mod tests {
             at(0.0),
         );
         assert_eq!(c.state(), State::Requesting);
-        assert_eq!(c.stats.drop_unexpected, 7);
+        assert_eq!(c.stats.drop_unexpected, 10);
         // Not a reply at all; another client's.
         c.receive(b"hello", at(0.0));
         let mut other = reply(5, xid, [10, 0, 0, 7], &[]);
