@@ -146,6 +146,83 @@ mod tests {
         assert_eq!(to_bcast, Ok(()), "raw bind to the subnet broadcast address");
     }
 
+    /// Linux's `raw_bind`: bound to a broadcast address or a group (to hear only what is
+    /// sent there), a raw socket has no source address of its own (`inet_saddr` 0, "use
+    /// device"), as a UDP socket here: what it sends carries its interface's address,
+    /// and so does a header it wrote with a source of 0.0.0.0 (`raw_send_hdrinc` fills in
+    /// the route's). Found by a review: the bound address was taken as the source, so a
+    /// send failed (AddrNotAvailable), and with IP_HDRINCL the broadcast or group
+    /// address was written into the header.
+    #[test]
+    fn a_raw_socket_bound_to_a_broadcast_or_group_sends_from_its_interface_address() {
+        let (a_end, b_end) = link(64);
+        let (a, b) = two_stacks(StackBuilder::new().device(Arc::new(a_end)), b_end);
+        let mut heard = RawSocket::new(&b, 253).unwrap();
+        heard
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let peer = Ipv4Addr::new(10, 0, 0, 2);
+        // A header with source and Identification 0, to the peer.
+        let mut whole = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 253, 0, 0, 0, 0, 0, 0];
+        whole.extend_from_slice(&peer.octets());
+        whole.extend_from_slice(b"hi");
+        let mut got = Vec::new();
+        for bound in ["10.0.0.255:0", "224.0.0.251:0"] {
+            for hdrincl in [false, true] {
+                let s = RawSocket::new(&a, 253).unwrap();
+                s.socket().bind(bound.parse().unwrap()).unwrap();
+                s.set_header_included(hdrincl).unwrap();
+                let msg = if hdrincl { &whole[..] } else { b"hi" };
+                let sent = s.send_to(msg, peer).map_err(|e| e.kind());
+                let mut buf = [0u8; 128];
+                let source = sent.and_then(|_| {
+                    let (n, from) = heard.recv_from(&mut buf).map_err(|e| e.kind())?;
+                    assert_eq!(&buf[20..n], b"hi");
+                    Ok((from, Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15])))
+                });
+                got.push((bound, hdrincl, source));
+            }
+        }
+        a.shutdown();
+        b.shutdown();
+        let us = Ipv4Addr::new(10, 0, 0, 1);
+        for (bound, hdrincl, source) in got {
+            assert_eq!(
+                source,
+                Ok((us, us)),
+                "bound to {bound}, IP_HDRINCL {hdrincl}"
+            );
+        }
+    }
+
+    /// Linux's `raw_sendmsg` refuses more than 65,535 bytes first of all, EMSGSIZE, with
+    /// IP_HDRINCL or without: no IP datagram is longer. Found by a review: with IP_HDRINCL
+    /// it was EINVAL ("the IP header given is malformed").
+    #[test]
+    fn a_raw_send_longer_than_any_datagram_is_too_long() {
+        let s = StackBuilder::new().loopback_only().build().unwrap();
+        let r = RawSocket::new(&s, 253).unwrap();
+        // A well-formed header (lengths and checksum are filled in) and 65,516 bytes more.
+        let mut big = vec![0u8; 65_536];
+        big[..20].copy_from_slice(&[
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 253, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+        ]);
+        let mut got = Vec::new();
+        for hdrincl in [false, true] {
+            r.set_header_included(hdrincl).unwrap();
+            let e = r.send_to(&big, Ipv4Addr::LOCALHOST).unwrap_err();
+            got.push((hdrincl, e.kind(), e.to_string()));
+        }
+        s.shutdown();
+        for (hdrincl, kind, msg) in got {
+            assert_eq!(
+                (kind, msg.as_str()),
+                (ErrorKind::InvalidInput, "message too long"),
+                "IP_HDRINCL {hdrincl}"
+            );
+        }
+    }
+
     /// `ICMP_FILTER`: an ICMP socket pinging the loopback hears its own echo request and
     /// the reply; with ping's filter (replies and errors only) the reply alone. The
     /// option reads back, and a socket of another protocol or type refuses it (Linux's

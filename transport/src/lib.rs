@@ -219,6 +219,11 @@ impl Transport {
         payload: &[u8],
         now: Instant,
     ) -> Result<usize, TransportError> {
+        // No IP datagram is longer, whoever writes its header: EMSGSIZE, as the first
+        // check of Linux's `raw_sendmsg` says for both paths.
+        if payload.len() > usize::from(u16::MAX) {
+            return Err(TransportError::Send(SendError::TooLong));
+        }
         let r = self.raw(h)?;
         if let Some(e) = r.error.take() {
             return Err(TransportError::Soft(e));
@@ -238,7 +243,12 @@ impl Transport {
             // 6.1; as Linux's raw sockets).
             ttl: if group { Some(r.multicast_ttl) } else { r.ttl },
             tos: r.tos,
-            src: r.bound,
+            // Bound to a broadcast address or a group to hear it, the socket has no source
+            // of its own (Linux's `raw_bind` leaves `inet_saddr` 0, "use device"): the
+            // route's, as a UDP socket's.
+            src: r
+                .bound
+                .filter(|a| !a.is_multicast() && !tx.is_broadcast(*a)),
             pmtu: Some(r.pmtu),
             multicast_if: r.multicast_if.filter(|_| group),
             multicast_loop: r.multicast_loop,

@@ -151,14 +151,15 @@ impl RawSocket {
     }
 
     /// Does its `ICMP_FILTER` keep out the ICMP message `payload` (the datagram's data)?
-    /// One too short to hold a type is kept out, as Linux's `icmp_filter` does.
+    /// One too short to hold an ICMP header (8 bytes) is kept out, filter or none, as
+    /// Linux's `icmp_filter` does (`raw_v4_input` asks it for every ICMP socket).
     pub(crate) fn filters(&self, payload: &[u8]) -> bool {
-        if self.protocol != ip::ipv4::protocol::ICMP || self.icmp_filter == 0 {
+        if self.protocol != ip::ipv4::protocol::ICMP {
             return false;
         }
-        match payload.first() {
-            Some(&t) => t < 32 && self.icmp_filter & (1 << t) != 0,
-            None => true,
+        match payload {
+            [t, _, _, _, _, _, _, _, ..] => *t < 32 && self.icmp_filter & (1 << t) != 0,
+            _ => true,
         }
     }
 
@@ -219,6 +220,25 @@ mod tests {
         assert_eq!(r.queued(), 2);
         assert_eq!(r.recv().unwrap().data, [1; 30]);
         assert_eq!(r.peek().unwrap().data, [2; 20]);
+    }
+
+    /// Linux's `raw_v4_input` asks `icmp_filter` about every ICMP message for every ICMP
+    /// socket, filter set or not, and `icmp_filter` keeps out one too short for an ICMP
+    /// header (8 bytes). Found by a review: without a filter every message was queued,
+    /// and with one only an empty message was kept out, a 1 to 7 byte one passed.
+    #[test]
+    fn an_icmp_message_shorter_than_its_header_reaches_no_icmp_socket() {
+        let mut r = RawSocket::new(ip::ipv4::protocol::ICMP, 2, 100);
+        for filter in [0, !1] {
+            r.icmp_filter = filter;
+            assert!(r.filters(&[]), "empty, filter {filter:#x}");
+            assert!(r.filters(&[0, 0, 0, 0]), "4 bytes, filter {filter:#x}");
+            assert!(r.filters(&[0; 7]), "7 bytes, filter {filter:#x}");
+            assert!(!r.filters(&[0; 8]), "a whole header, filter {filter:#x}");
+        }
+        // Only an ICMP socket is asked.
+        let other = RawSocket::new(17, 2, 100);
+        assert!(!other.filters(&[]) && !other.filters(&[0; 4]));
     }
 
     #[test]
