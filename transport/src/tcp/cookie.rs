@@ -72,9 +72,10 @@ pub struct SynCookies {
     k1: u64,
 }
 
-/// The index into [`MSS_TABLE`] for a peer announcing `mss` (536 when it announced none).
+/// The index into [`MSS_TABLE`] for a peer announcing `mss`: 536 when it announced none,
+/// or 0, which says nothing (as the connection's own `take_syn_options` and Linux take it).
 pub fn mss_index(mss: Option<u16>) -> usize {
-    let mss = mss.unwrap_or(536);
+    let mss = mss.filter(|&m| m > 0).unwrap_or(536);
     MSS_TABLE.iter().rposition(|&m| m <= mss).unwrap_or(0)
 }
 
@@ -308,7 +309,8 @@ mod tests {
         let now = Instant::from_secs(1000);
         for (mss, want) in [
             (None, 536),
-            (Some(0), 48),
+            (Some(0), 536),
+            (Some(1), 48),
             (Some(100), 48),
             (Some(255), 48),
             (Some(256), 256),
