@@ -503,6 +503,9 @@ fn rx_loop(
     // find the device empty, so its answer leaves a system call sooner; `recheck` then
     // looks for more without waiting. A burst that follows is read as a batch and ends it.
     let (mut lone, mut recheck) = (false, false);
+    // The device is gone for good (see `is_gone`): the batch read before is handed over,
+    // then this thread ends.
+    let mut gone = None;
     // Armed here, before the first look at `stop`: an interrupt from before (a device
     // read by an earlier driver) is cleared, one from now on is seen.
     let idle_wait = if device.arm_recv_interrupt() {
@@ -552,11 +555,15 @@ fn rx_loop(
                     bump(&stats.rx_dropped_bad_meta, 1);
                     continue;
                 }
-                Err(_) => {
+                Err(e) => {
                     bump(&stats.rx_errors, 1);
                     if held && slot == 0 {
                         held = false;
                         sink.idle();
+                    }
+                    if is_gone(&e) {
+                        gone = Some(e);
+                        break;
                     }
                     if kept.is_empty() {
                         // A device that keeps failing must not turn this thread into a spin loop.
@@ -602,6 +609,9 @@ fn rx_loop(
             }
         }
         if kept.is_empty() {
+            if let Some(e) = gone {
+                return say_gone(device, sink, &e);
+            }
             continue;
         }
         bump(&stats.rx_batches, 1);
@@ -621,7 +631,34 @@ fn rx_loop(
                 return;
             }
         }
+        if let Some(e) = gone {
+            return say_gone(device, sink, &e);
+        }
     }
+}
+
+/// A read error that says the device is no more: a TAP whose interface was deleted
+/// (`ip link del`) has its descriptor detached, every read failing with EBADFD and every
+/// poll saying POLLERR at once (drivers/net/tun.c: `tun_chr_read_iter`, `tun_chr_poll`);
+/// ENXIO and ENODEV say the same of a device. Reading again would fail the same way, for
+/// as long as the program runs.
+fn is_gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADFD | libc::ENXIO | libc::ENODEV)
+    )
+}
+
+/// End the rx thread of a device that is gone: one line on stderr (a failure to write it
+/// ignored, as there is nowhere else to say it), and whatever the sink held released.
+fn say_gone(device: &dyn Device, sink: &dyn RxSink, e: &std::io::Error) {
+    use std::io::Write;
+    sink.idle();
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "tapip: {}: the device is gone ({e}): no more frames are read from it",
+        device.info().name
+    );
 }
 
 /// What the tx thread is given: a frame to write after those queued before it, or the
@@ -1919,5 +1956,85 @@ mod rx_bound_tests {
             reads <= RX_BATCH as u64 + 1,
             "the IPv4 frame was handed over only after {reads} reads of the device"
         );
+    }
+}
+
+/// A TAP deleted under the running stack (`ip link del`): the kernel detaches the
+/// descriptor, whose every read then fails with EBADFD and whose poll says POLLERR at once
+/// (drivers/net/tun.c, `tun_chr_read_iter`, `tun_chr_poll`). From an independent review.
+#[cfg(test)]
+mod gone_tests {
+    use super::tests::{frame, Keeper};
+    use super::*;
+    use crate::MacAddr;
+    use std::sync::atomic::AtomicU64;
+
+    /// One IPv4 frame, then reads that fail with `errno` for good.
+    struct Detached {
+        reads: AtomicU64,
+        errno: i32,
+    }
+
+    impl Device for Detached {
+        fn info(&self) -> DeviceInfo {
+            DeviceInfo {
+                name: "tap9".into(),
+                mtu: 1500,
+                mac: MacAddr::ZERO,
+                loopback: false,
+                offload: crate::Offload::NONE,
+            }
+        }
+        fn recv(&self, buf: &mut [u8], _: Duration) -> std::io::Result<Option<usize>> {
+            if self.reads.fetch_add(1, Ordering::SeqCst) == 0 {
+                let f = frame(ethertype::IPV4, 60);
+                buf[..f.len()].copy_from_slice(&f);
+                return Ok(Some(f.len()));
+            }
+            Err(std::io::Error::from_raw_os_error(self.errno))
+        }
+        fn send(&self, _: &[u8]) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The rx thread read the dead tap again every 10 ms for as long as the program ran,
+    /// each read an `rx_errors` more (and a trace line under `debug dev`), and nothing
+    /// said the tap had gone. It ends at the first such error, the frame read before it
+    /// delivered.
+    #[test]
+    fn a_deleted_tap_ends_the_rx_thread_instead_of_reading_it_for_ever() {
+        for errno in [libc::EBADFD, libc::ENXIO, libc::ENODEV] {
+            let dev = Arc::new(Detached {
+                reads: AtomicU64::new(0),
+                errno,
+            });
+            let sink = Arc::new(Keeper::default());
+            let d = Driver::spawn(0, dev.clone(), sink.clone(), DriverConfig::default()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let reads = dev.reads.load(Ordering::SeqCst);
+            let st = d.stats().snapshot();
+            drop(d);
+            assert_eq!(sink.0.lock().unwrap().len(), 1, "errno {errno}: the frame");
+            assert_eq!(
+                (reads, st.rx_errors),
+                (2, 1),
+                "errno {errno}: read again after the device had gone"
+            );
+        }
+    }
+
+    /// Another error (a device that fails now and then) is still retried.
+    #[test]
+    fn another_error_is_still_retried() {
+        let dev = Arc::new(Detached {
+            reads: AtomicU64::new(0),
+            errno: libc::EIO,
+        });
+        let sink = Arc::new(Keeper::default());
+        let d = Driver::spawn(0, dev.clone(), sink.clone(), DriverConfig::default()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(d);
+        assert!(dev.reads.load(Ordering::SeqCst) > 2);
     }
 }
