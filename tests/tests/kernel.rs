@@ -754,3 +754,28 @@ fn an_idle_stacks_shell_and_device_threads_sleep_and_wake_for_a_ping() {
         t.output()
     );
 }
+
+/// The TAP deleted under the running stack (`ip link del`, the kernel detaching its
+/// descriptor): the stack says so in one line and stops reading it; the shell goes on. It
+/// read the dead descriptor again every 10 ms for as long as it ran, saying nothing, each
+/// failure one more `rx_errors`.
+#[test]
+fn a_deleted_tap_is_said_once_and_no_longer_read() {
+    let (ns, mut t) = top2("tapdel", &[]);
+    t.run_marked("ifconfig tap0");
+    ns.sh("ip link del tap0");
+    t.wait_for("the device is gone", SECS(5));
+    let errors = |t: &mut Tapip| {
+        let out = t.run_marked("ifconfig tap0");
+        out.split("RX packets:")
+            .nth(1)
+            .and_then(|s| s.split("errors:").nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no rx errors in {out}"))
+    };
+    let before = errors(&mut t);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(errors(&mut t), before, "the dead tap is still read");
+    assert_eq!(t.output().matches("the device is gone").count(), 1);
+}
