@@ -84,11 +84,16 @@ extern "C" fn at_exit() {
 }
 
 /// Close the stacks' sockets, linger for all of them at once, then shut them down.
-fn end(stacks: Vec<Stack>) {
+pub(crate) fn end(stacks: Vec<Stack>) {
     let start = Instant::now();
     let mut ending = Vec::new();
     let mut stopping = Vec::new();
     for s in stacks {
+        if s.has_failed() {
+            // A thread of it died of a panic: it can deliver nothing more (a linger would
+            // wait for timers that no longer run), and no shutdown is coming to wait for.
+            continue;
+        }
         if s.is_shut_down() {
             // Another thread is shutting it down: its last segments are still being
             // written. Waited for below, within the stack's limit: this thread may hold

@@ -128,6 +128,8 @@ mod opts_review_tests;
 mod poll_review_tests;
 pub mod poller;
 pub mod raw;
+#[cfg(test)]
+mod rt_review_tests;
 pub mod runtime;
 pub mod socket;
 #[cfg(test)]

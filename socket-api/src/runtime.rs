@@ -330,6 +330,8 @@ struct Shared {
     joining: Mutex<()>,
     /// Set once a `shutdown` has stopped and joined the threads.
     stopped: AtomicBool,
+    /// A thread of the runtime died of a panic ([`Shared::fail`]).
+    failed: AtomicBool,
     /// Interface 0 is the loopback `Stack::new` made, not yet replaced by the caller's.
     /// Changed under `core` only.
     own_lo: AtomicBool,
@@ -346,6 +348,23 @@ struct Shared {
 }
 
 impl Shared {
+    /// A thread of the runtime died of a panic (a bug in a protocol or a device): the
+    /// stack cannot go on without it (its timers, or a device's input, stopped with it).
+    /// It is down from now on, as once `shutdown` has begun: every call blocked on it
+    /// wakes and fails with `StackDown`, as every later one does, rather than waiting for
+    /// ever for what that thread would have done. `shutdown` still stops the other
+    /// threads. Called by the dying thread, which holds no lock of the runtime by then.
+    fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+        self.down.store(true, Ordering::SeqCst);
+        let core = self.core.lock();
+        for c in core.waiters.values() {
+            c.notify_all();
+        }
+        core.any.notify_all();
+        core.hub.wake_all();
+    }
+
     /// After a change to the core: wake ready sockets, unlock, hand queued frames to the
     /// drivers, and wake the stack thread only if a timer now falls due before it would.
     fn finish(&self, core: MutexGuard<'_, Core>) {
@@ -468,6 +487,18 @@ impl Inbound {
     }
 }
 
+/// The rx thread owns its sink: dropped while that thread unwinds, the thread died of a
+/// panic (in the protocols, under `process`, or in the device).
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(shared) = self.shared.upgrade() {
+                shared.fail();
+            }
+        }
+    }
+}
+
 impl RxSink for Inbound {
     fn deliver(&self, ifindex: usize, frame: &[u8], meta: FrameMeta) -> Result<(), SinkError> {
         self.process(ifindex, &[(frame, meta)], false).map(|_| ())
@@ -543,6 +574,7 @@ impl Stack {
             down: AtomicBool::new(false),
             joining: Mutex::new(()),
             stopped: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
             own_lo: AtomicBool::new(false),
             exit_linger: Mutex::new(cfg.exit_linger),
             dhcp: Mutex::new(Vec::new()),
@@ -861,6 +893,14 @@ impl Stack {
         true
     }
 
+    /// Has a thread of the runtime died of a panic? The stack is then down
+    /// ([`Stack::is_shut_down`]) without a `shutdown` under way.
+    pub(crate) fn has_failed(&self) -> bool {
+        self.shared.failed.load(Ordering::SeqCst)
+    }
+
+    /// Is the stack down: a `shutdown` begun (or done), or a thread of the runtime dead
+    /// of a panic? Its calls then fail with `StackDown`.
     pub fn is_shut_down(&self) -> bool {
         self.shared.down.load(Ordering::SeqCst) || self.shared.stop.load(Ordering::SeqCst)
     }
@@ -1050,8 +1090,21 @@ impl Kick {
 /// Upper bound on a sleep, so a lost kick costs at most this much.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
+/// Fails the stack ([`Shared::fail`]) when dropped by a runtime thread that panics.
+struct FailOnPanic<'a>(&'a Shared);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail();
+        }
+    }
+}
+
 /// The stack thread: runs the protocols' timers when they fall due.
 fn stack_loop(shared: &Shared) {
+    // Dropped last: the core lock is released by then.
+    let _fail = FailOnPanic(shared);
     let mut next: Option<Instant> = None;
     while !shared.stop.load(Ordering::SeqCst) {
         let now = shared.clock.now();
