@@ -881,6 +881,43 @@ impl Transport {
         Ok(())
     }
 
+    /// The socket a unicast datagram from `from` to `dst:port`, come in on `ifindex`,
+    /// belongs to: the most specific, and of those (sharing the port with SO_REUSEADDR)
+    /// the one bound last, as Linux. Unconnected sockets that share it with SO_REUSEPORT
+    /// take the flows by their hash, as Linux's reuseport group. The ICMP error path looks
+    /// up the sender of a datagram so too (Linux's `__udp4_lib_err`).
+    fn udp_lookup(
+        &self,
+        from: SocketAddrV4,
+        dst: Ipv4Addr,
+        port: u16,
+        ifindex: usize,
+    ) -> Option<SocketHandle> {
+        let matches = || {
+            self.sockets.iter().filter_map(move |(h, s)| match s {
+                Socket::Udp(u) => u
+                    .score(from, dst, port, ifindex)
+                    .map(|sc| (h, u, (sc, u.bound_seq))),
+                _ => None,
+            })
+        };
+        match matches().max_by_key(|&(_, _, key)| key)? {
+            (_, u, (score, _)) if u.reuse_port && u.remote.is_none() => {
+                let group = || {
+                    matches()
+                        .filter(move |&(_, g, (sc, _))| {
+                            sc == score && g.reuse_port && g.local == u.local
+                        })
+                        .map(|(h, _, _)| h)
+                };
+                let n = group().count();
+                let local = SocketAddrV4::new(dst, port);
+                group().nth(self.flows.pick(local, from, n))
+            }
+            (h, _, _) => Some(h),
+        }
+    }
+
     fn udp_deliver(&mut self, d: &Datagram<'_>) -> Delivery {
         let st = &mut self.udp_stats;
         st.rx_datagrams += 1;
@@ -902,39 +939,20 @@ impl Transport {
         }
         let from = SocketAddrV4::new(src, pkt.src_port());
         let port = pkt.dst_port();
-        let sockets = &self.sockets;
-        let matches = || {
-            sockets.iter().filter_map(|(h, s)| match s {
-                Socket::Udp(u) => u
-                    .score(from, dst, port, d.ifindex)
-                    .map(|sc| (h, u, (sc, u.bound_seq))),
-                _ => None,
-            })
-        };
-        // A broadcast goes to every socket that hears it; a unicast to the most specific,
-        // and of those (sharing the port with SO_REUSEADDR) the one bound last, as Linux.
-        // Unconnected sockets that share it with SO_REUSEPORT take the flows by their
-        // hash, as Linux's reuseport group.
+        // A broadcast goes to every socket that hears it; a unicast to the one
+        // `udp_lookup` picks.
         let targets: Vec<SocketHandle> = if d.broadcast {
-            matches().map(|(h, _, _)| h).collect()
+            self.sockets
+                .iter()
+                .filter_map(|(h, s)| match s {
+                    Socket::Udp(u) => u.score(from, dst, port, d.ifindex).map(|_| h),
+                    _ => None,
+                })
+                .collect()
         } else {
-            let best = matches().max_by_key(|&(_, _, key)| key);
-            let pick = match best {
-                Some((_, u, (score, _))) if u.reuse_port && u.remote.is_none() => {
-                    let group = || {
-                        matches()
-                            .filter(move |&(_, g, (sc, _))| {
-                                sc == score && g.reuse_port && g.local == u.local
-                            })
-                            .map(|(h, _, _)| h)
-                    };
-                    let n = group().count();
-                    let local = SocketAddrV4::new(dst, port);
-                    group().nth(self.flows.pick(local, from, n))
-                }
-                best => best.map(|(h, _, _)| h),
-            };
-            pick.into_iter().collect()
+            self.udp_lookup(from, dst, port, d.ifindex)
+                .into_iter()
+                .collect()
         };
         if targets.is_empty() {
             if d.broadcast {
@@ -984,22 +1002,15 @@ impl Transport {
         let dport = u16::from_be_bytes([ports[2], ports[3]]);
         let peer = SocketAddrV4::new(r.orig_dst, dport);
         // The socket that would hear the destination's answer, found as a datagram from
-        // it is (the most specific; of equals, the one bound last), as Linux's
-        // `__udp4_lib_err` looks it up with the quote's addresses swapped.
+        // it is (the most specific; of equals, the one bound last; in a reuseport group,
+        // the one the flow hashes to), as Linux's `__udp4_lib_err` looks it up with the
+        // quote's addresses swapped.
         let best = self
-            .sockets
-            .iter()
-            .filter_map(|(h, s)| match s {
-                Socket::Udp(u) => u.score(peer, r.orig_src, sport, r.ifindex).map(|sc| {
-                    (
-                        (sc, u.bound_seq),
-                        (h, u.pmtu, u.remote.is_some(), u.recverr),
-                    )
-                }),
+            .udp_lookup(peer, r.orig_src, sport, r.ifindex)
+            .and_then(|h| match self.sockets.get(h) {
+                Some(Socket::Udp(u)) => Some((h, u.pmtu, u.remote.is_some(), u.recverr)),
                 _ => None,
-            })
-            .max_by_key(|&(key, _)| key)
-            .map(|(_, found)| found);
+            });
         // Only a connected socket hears of errors (RFC 1122 4.1.3.3; Linux without
         // IP_RECVERR): an unconnected one cannot tell which send failed.
         let connected = best.filter(|b| b.2).map(|(h, mode, ..)| (h, mode));

@@ -2120,3 +2120,52 @@ fn a_socket_bound_to_the_address_beats_a_wildcard_one_bound_to_the_device() {
         assert_eq!(drain_data(&mut t, dev), [b"other".to_vec()]);
     }
 }
+
+/// Of sockets sharing a port with SO_REUSEPORT, an ICMP error goes to the one that
+/// would hear the destination's answer: the one the flow hashes to, as Linux's
+/// `__udp4_lib_err` looks it up through `inet_lookup_reuseport` (the hash of the quoted
+/// addresses and ports, swapped). A server with a socket per thread hears of an error
+/// about a reply on the socket that sent it. It went to the member bound last, whichever
+/// had sent the datagram.
+#[test]
+fn an_icmp_error_goes_to_the_reuseport_member_that_holds_the_flow() {
+    let (mut t, mut tx) = (transport(), FakeIp::default());
+    let members: Vec<_> = (0..4)
+        .map(|_| bind_reuse_port(&mut t, &tx, sa(ANY, 443)))
+        .collect();
+    for &h in &members {
+        t.udp(h).unwrap().set_recverr(true);
+    }
+    let exceeded = (icmp::kind::TIME_EXCEEDED, icmp::exceeded::TTL, 0);
+    let router = Ipv4Addr::new(10, 0, 0, 254);
+    let mut not_last = 0;
+    for port in 40_000..40_020 {
+        // The member that holds the flow from PEER:port.
+        deliver(&mut t, &mut tx, sa(PEER, port), sa(US, 443), b"hello");
+        let holder = *members
+            .iter()
+            .find(|&&h| t.udp(h).unwrap().queued() > 0)
+            .expect("a member heard it");
+        drain(&mut t, holder);
+        not_last += usize::from(holder != members[3]);
+        // It answers; a router says the answer died on the way.
+        t.udp_send(holder, &mut tx, Some(sa(PEER, port)), b"reply", NOW)
+            .expect("send");
+        let reply = tx.only();
+        let _ = t.take_wakeups().count();
+        icmp_error_from(&mut t, &mut tx, &reply, router, exceeded);
+        assert_eq!(
+            t.take_wakeups().collect::<Vec<_>>(),
+            [holder],
+            "the error about the reply to {port}"
+        );
+        for &h in &members {
+            let r = t.udp(h).unwrap().recv_error();
+            assert_eq!(r.is_some(), h == holder, "member {h:?}, flow {port}");
+        }
+    }
+    assert!(
+        not_last > 0,
+        "some flows are held by another member than the last"
+    );
+}
