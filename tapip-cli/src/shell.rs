@@ -253,7 +253,7 @@ fn run_commands(cli: &Cli, script: Vec<String>, ctx: &Ctx, requests: Receiver<Li
         }
         return status.code();
     }
-    let (tx, rx) = bounded::<Option<String>>(1);
+    let (tx, rx) = bounded::<Option<CommandLine>>(1);
     let (ack_tx, ack_rx) = bounded::<()>(1);
     let interactive = std::io::stdin().is_terminal();
     let reader = std::thread::Builder::new()
@@ -271,8 +271,35 @@ fn run_commands(cli: &Cli, script: Vec<String>, ctx: &Ctx, requests: Receiver<Li
     }
     // At a terminal a failed command does not make the whole session fail.
     let mut status = Status::new(cli.errexit && !interactive);
-    while let Some(Some(line)) = next_line(ctx, &rx, interactive) {
-        let flow = one(ctx, &line, &mut status);
+    run_lines(ctx, &rx, &ack_tx, interactive, &mut status);
+    if interactive {
+        0
+    } else {
+        status.code()
+    }
+}
+
+/// What the input thread hands the shell: a command line, or (`Err`) the one line that
+/// says why a line was refused, which counts as a failed command.
+type CommandLine = Result<String, String>;
+
+/// Run the lines the input thread hands over (`ack` tells it that one is done), until
+/// the end of input, `exit`, a signal that ends the program or, with `-e`, a failure.
+fn run_lines(
+    ctx: &Ctx,
+    rx: &Receiver<Option<CommandLine>>,
+    ack: &Sender<()>,
+    interactive: bool,
+    status: &mut Status,
+) {
+    while let Some(Some(line)) = next_line(ctx, rx, interactive) {
+        let flow = match line {
+            Ok(line) => one(ctx, &line, status),
+            Err(e) => {
+                errln!("{e}");
+                status.fail()
+            }
+        };
         if flow == Flow::Exit || ctx.sig.terminate.load(Ordering::SeqCst) {
             break;
         }
@@ -282,12 +309,7 @@ fn run_commands(cli: &Cli, script: Vec<String>, ctx: &Ctx, requests: Receiver<Li
             break;
         }
         ctx.sig.interrupt.store(false, Ordering::SeqCst);
-        let _ = ack_tx.send(());
-    }
-    if interactive {
-        0
-    } else {
-        status.code()
+        let _ = ack.send(());
     }
 }
 
@@ -310,15 +332,25 @@ impl Status {
     fn code(&self) -> i32 {
         i32::from(self.failed)
     }
+
+    /// A command failed: what the shell does next (`-e`: end).
+    fn fail(&mut self) -> Flow {
+        self.failed = true;
+        if self.errexit {
+            Flow::Exit
+        } else {
+            Flow::Continue
+        }
+    }
 }
 
 /// Wait for a line while watching for signals: `None` ends the program. At a terminal
 /// only SIGTERM does (Ctrl-C at the prompt reaches the line editor, not us).
 fn next_line(
     ctx: &Ctx,
-    rx: &Receiver<Option<String>>,
+    rx: &Receiver<Option<CommandLine>>,
     interactive: bool,
-) -> Option<Option<String>> {
+) -> Option<Option<CommandLine>> {
     loop {
         if ctx.sig.terminate.load(Ordering::SeqCst) {
             return None;
@@ -350,10 +382,7 @@ fn one(ctx: &Ctx, line: &str, status: &mut Status) -> Flow {
             Ok(f) => flow = f,
             Err(e) => {
                 errln!("{e}");
-                status.failed = true;
-                if status.errexit {
-                    flow = Flow::Exit;
-                }
+                flow = status.fail();
             }
         }
         // A signal that stopped a command ends its line too, as in `sh -c 'a; b'`.
@@ -370,20 +399,22 @@ fn one(ctx: &Ctx, line: &str, status: &mut Status) -> Flow {
 /// command line, `read(false)` a line of data.
 fn input_loop(
     mut read: impl FnMut(bool) -> InputLine,
-    tx: &Sender<Option<String>>,
+    tx: &Sender<Option<CommandLine>>,
     ack: &Receiver<()>,
     requests: &Receiver<LineRequest>,
 ) {
     // A line read for a command that stopped before it came: the next command line.
     let mut left: Option<Vec<u8>> = None;
+    // The input ended where a refused line was skipped: the end follows its refusal.
+    let mut eof = false;
     loop {
         let line = match left.take() {
-            Some(l) => l,
+            Some(l) => Ok(l),
             None => match read(true) {
                 InputLine::Line(l) if l.len() >= input::MAX_LINE => {
                     // A command line of a megabyte is no command: skip to its end, if
-                    // the read cut it there.
-                    let mut eof = false;
+                    // the read cut it there. The shell says so, and counts it as a
+                    // failed command (`-e` ends there), as any bad command line.
                     let mut cut = input::is_overlong(&l);
                     while cut {
                         match read(true) {
@@ -394,29 +425,25 @@ fn input_loop(
                             }
                         }
                     }
-                    errln!(
+                    Err(format!(
                         "tapip: a command line longer than {} bytes: ignored",
                         input::MAX_LINE
-                    );
-                    if eof {
-                        let _ = tx.send(None);
-                        return;
-                    }
-                    continue;
+                    ))
                 }
-                InputLine::Line(l) => l,
+                InputLine::Line(l) => Ok(l),
                 InputLine::Eof | InputLine::Interrupted => {
                     let _ = tx.send(None);
                     return;
                 }
             },
         };
-        let line = String::from_utf8_lossy(&line);
         // The line's end only: `a\ ` keeps its escaped space.
-        if tx
-            .send(Some(line.trim_end_matches(['\n', '\r']).to_string()))
-            .is_err()
-        {
+        let line = line.map(|l| {
+            String::from_utf8_lossy(&l)
+                .trim_end_matches(['\n', '\r'])
+                .to_string()
+        });
+        if tx.send(Some(line)).is_err() {
             return;
         }
         loop {
@@ -439,16 +466,24 @@ fn input_loop(
                 }
             }
         }
+        if eof {
+            let _ = tx.send(None);
+            return;
+        }
     }
 }
 
-fn read_pipe(tx: &Sender<Option<String>>, ack: &Receiver<()>, requests: &Receiver<LineRequest>) {
+fn read_pipe(
+    tx: &Sender<Option<CommandLine>>,
+    ack: &Receiver<()>,
+    requests: &Receiver<LineRequest>,
+) {
     let mut stdin = std::io::stdin().lock();
     input_loop(|_| input::read_line(&mut stdin), tx, ack, requests);
 }
 
 fn read_terminal(
-    tx: &Sender<Option<String>>,
+    tx: &Sender<Option<CommandLine>>,
     ack: &Receiver<()>,
     requests: &Receiver<LineRequest>,
 ) {
@@ -499,7 +534,7 @@ mod tests {
             vec![long.clone(), b"xx\n".to_vec(), b"ifconfig\n".to_vec()],
             vec![long.clone(), long, b"x\n".to_vec(), b"ifconfig\n".to_vec()],
         ] {
-            let (tx, rx) = bounded::<Option<String>>(1);
+            let (tx, rx) = bounded::<Option<CommandLine>>(1);
             let (ack_tx, ack_rx) = bounded::<()>(1);
             let (_input, requests) = input::Input::new();
             let mut lines = lines.into_iter();
@@ -511,12 +546,63 @@ mod tests {
                     &requests,
                 )
             });
-            let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-            assert_eq!(first.as_deref(), Some("ifconfig"));
+            let refused = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            assert_eq!(
+                refused,
+                Some(Err(format!(
+                    "tapip: a command line longer than {} bytes: ignored",
+                    input::MAX_LINE
+                )))
+            );
+            let _ = ack_tx.send(());
+            let next = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            assert_eq!(next, Some(Ok("ifconfig".to_string())));
             let _ = ack_tx.send(());
             assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), None);
             let _ = reader.join();
         }
+    }
+
+    /// "Exit status: with ... piped input, 1 when a command failed (a bad command line,
+    /// ...); `-e` stops at the first failure" (README). A piped command line of a
+    /// megabyte or more is refused, but the refusal was said by the input thread and the
+    /// shell never heard of it: the program ended with status 0, and `-e` ran the
+    /// commands after it (as `-c` with the same line did not: there it is a bad command
+    /// line).
+    #[test]
+    fn an_overlong_piped_line_is_a_failure() {
+        // (failed, the loopback's MTU after) for piped `LONG`, then `ifconfig lo mtu 1000`.
+        let run = |errexit: bool| {
+            let (tx, rx) = bounded::<Option<CommandLine>>(1);
+            let (ack_tx, ack_rx) = bounded::<()>(1);
+            let (_input, requests) = input::Input::new();
+            let long = [vec![b'x'; input::MAX_LINE], b"\n".to_vec()].concat();
+            let mut lines = vec![long, b"ifconfig lo mtu 1000\n".to_vec()].into_iter();
+            let reader = std::thread::spawn(move || {
+                input_loop(
+                    |_| lines.next().map_or(InputLine::Eof, InputLine::Line),
+                    &tx,
+                    &ack_rx,
+                    &requests,
+                )
+            });
+            let ctx = crate::cmd::testing::ctx();
+            let (ctx, failed) = crate::cmd::tests::within(move || {
+                let mut status = Status::new(errexit);
+                run_lines(&ctx, &rx, &ack_tx, false, &mut status);
+                (ctx, status.failed)
+            });
+            let mtu = ctx.stack.with_core(|c, _| c.ip.interfaces()[0].mtu);
+            crate::cmd::testing::finish(ctx);
+            drop(reader);
+            (failed, mtu)
+        };
+        assert_eq!(run(false), (true, 1000), "the status of a refused line");
+        assert_eq!(
+            run(true),
+            (true, 65535),
+            "-e: a command ran after the refusal"
+        );
     }
 
     #[test]
@@ -560,14 +646,17 @@ mod tests {
     #[test]
     fn signals_between_commands() {
         let ctx = crate::cmd::testing::ctx();
-        let (tx, rx) = bounded::<Option<String>>(1);
+        let (tx, rx) = bounded::<Option<CommandLine>>(1);
         ctx.sig.interrupt.store(true, Ordering::SeqCst);
         assert_eq!(next_line(&ctx, &rx, false), None);
-        tx.send(Some("ifconfig".into())).unwrap();
-        assert_eq!(next_line(&ctx, &rx, true), Some(Some("ifconfig".into())));
+        tx.send(Some(Ok("ifconfig".into()))).unwrap();
+        assert_eq!(
+            next_line(&ctx, &rx, true),
+            Some(Some(Ok("ifconfig".into())))
+        );
         assert!(!ctx.sig.interrupt.load(Ordering::SeqCst), "Ctrl-C is spent");
         ctx.sig.terminate.store(true, Ordering::SeqCst);
-        tx.send(Some("ifconfig".into())).unwrap();
+        tx.send(Some(Ok("ifconfig".into()))).unwrap();
         assert_eq!(next_line(&ctx, &rx, true), None);
         // Waiting for a line with none coming: a signal rung from elsewhere ends the wait.
         ctx.sig.terminate.store(false, Ordering::SeqCst);
@@ -683,7 +772,7 @@ mod tests {
     /// next command line.
     #[test]
     fn input_thread_serves_commands_and_their_data() {
-        let (tx, rx) = bounded::<Option<String>>(1);
+        let (tx, rx) = bounded::<Option<CommandLine>>(1);
         let (ack_tx, ack_rx) = bounded::<()>(1);
         let (input, requests) = Input::new();
         // The reader of data lines announces itself and waits for `go`, so the test
@@ -704,7 +793,7 @@ mod tests {
             };
             input_loop(read, &tx, &ack_rx, &requests);
         });
-        assert_eq!(rx.recv(), Ok(Some("snc".to_string())));
+        assert_eq!(rx.recv(), Ok(Some(Ok("snc".to_string()))));
         let first = input.request();
         assert_eq!(data_read.recv(), Ok(()));
         go.send(()).unwrap();
@@ -715,9 +804,9 @@ mod tests {
         drop(second);
         go.send(()).unwrap();
         ack_tx.send(()).unwrap();
-        assert_eq!(rx.recv(), Ok(Some("data 2".to_string())));
+        assert_eq!(rx.recv(), Ok(Some(Ok("data 2".to_string()))));
         ack_tx.send(()).unwrap();
-        assert_eq!(rx.recv(), Ok(Some("ifconfig".to_string())));
+        assert_eq!(rx.recv(), Ok(Some(Ok("ifconfig".to_string()))));
         ack_tx.send(()).unwrap();
         assert_eq!(rx.recv(), Ok(None), "end of input ends the shell");
         reader.join().unwrap();

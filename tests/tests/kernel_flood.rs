@@ -223,7 +223,7 @@ fn syn_flood_real_clients_connect_in_well_under_a_second() {
     let end = Instant::now() + SECS(10);
     loop {
         let o = run(&mut t, &mut n, "netstat");
-        if !o.contains("SYN-RECEIVED") {
+        if !o.contains("SYN_RECV") {
             break;
         }
         assert!(Instant::now() < end, "half-open connections remain:\n{o}");
@@ -334,7 +334,7 @@ print("9000 connections in %.1f s" % (time.monotonic() - t0))
     let evicted = stat(&mut t, &mut n, "tcp", "time_wait_evicted");
     let records = run(&mut t, &mut n, "netstat")
         .lines()
-        .filter(|l| l.contains("TIME-WAIT"))
+        .filter(|l| l.contains("TIME_WAIT"))
         .count();
     println!(
         "{out}TIME-WAIT: {records} records, {evicted} evicted; RSS {before} KiB before, \

@@ -370,7 +370,7 @@ fn no_connection_is_left_once_time_wait_has_passed() {
     let rows = netstat(&mut t, &mut n);
     assert!(
         rows.lines()
-            .any(|l| l.contains("10.0.0.2:5002") && l.contains("TIME-WAIT")),
+            .any(|l| l.contains("10.0.0.2:5002") && l.contains("TIME_WAIT")),
         "the side that closed first is in TIME-WAIT:\n{rows}"
     );
     // And a service that closes first: daytime answers and closes.

@@ -47,6 +47,25 @@ fn passes(kind: SocketKind, state: &str, connected: bool, f: &Netstat) -> bool {
     (any || asked) && (!f.listening || listening)
 }
 
+/// A socket's state as net-tools' netstat names it: TCP's as the kernel's `tcp_states`
+/// (`FIN_WAIT1`, `SYN_RECV`, `CLOSE`; not RFC 9293's `FIN-WAIT-1`, which `debug tcpstate`
+/// shows), a connected UDP socket `ESTABLISHED`, an unconnected one nothing.
+fn state(kind: SocketKind, state: &str) -> &str {
+    match (kind, state) {
+        (SocketKind::Tcp, "SYN-SENT") => "SYN_SENT",
+        (SocketKind::Tcp, "SYN-RECEIVED") => "SYN_RECV",
+        (SocketKind::Tcp, "FIN-WAIT-1") => "FIN_WAIT1",
+        (SocketKind::Tcp, "FIN-WAIT-2") => "FIN_WAIT2",
+        (SocketKind::Tcp, "TIME-WAIT") => "TIME_WAIT",
+        (SocketKind::Tcp, "CLOSED") => "CLOSE",
+        (SocketKind::Tcp, "CLOSE-WAIT") => "CLOSE_WAIT",
+        (SocketKind::Tcp, "LAST-ACK") => "LAST_ACK",
+        (SocketKind::Udp, "CONNECTED") => "ESTABLISHED",
+        (SocketKind::Udp, "UNCONN") => "",
+        (_, s) => s,
+    }
+}
+
 fn row(s: &SocketInfo) -> String {
     let raw = matches!(s.kind, SocketKind::Raw(_));
     let mut r = format!(
@@ -56,7 +75,7 @@ fn row(s: &SocketInfo) -> String {
         s.tx_bytes,
         addr(s.local, raw),
         addr(s.remote, raw),
-        s.state
+        state(s.kind, s.state)
     );
     if let Some(t) = &s.tcp {
         r.push(' ');
@@ -130,7 +149,7 @@ pub fn run(ctx: &Ctx, f: Netstat) -> Result<(), String> {
             0,
             l.to_string(),
             r.to_string(),
-            "TIME-WAIT",
+            state(SocketKind::Tcp, "TIME-WAIT"),
             left.as_secs_f64()
         );
     }
@@ -225,5 +244,52 @@ mod tests {
         assert_eq!(pick("netstat -lu"), [false, false, true, false]);
         assert_eq!(pick("netstat -tulpn"), [true, false, true, false]);
         assert_eq!(pick("netstat -w"), [false, false, false, true]);
+    }
+
+    /// States read as net-tools' netstat prints them (`netstat -tn | grep TIME_WAIT`,
+    /// `FIN_WAIT2`, `CLOSE_WAIT`; an unconnected UDP socket's column empty), as this
+    /// command says it lists sockets "as Linux's netstat does". It printed RFC 9293's
+    /// names (`TIME-WAIT`, `FIN-WAIT-2`, `CLOSE-WAIT`) and ss's `UNCONN`.
+    #[test]
+    fn states_are_named_as_net_tools_names_them() {
+        let test = "cmd::netstat::tests::states_are_named_as_net_tools_names_them";
+        let Some((out, _)) = crate::cmd::testing::in_child(test, |ctx| {
+            use socket_api::{TcpListener, TcpStream, UdpSocket};
+            use std::net::Shutdown;
+            let listener = TcpListener::bind(&ctx.stack, "127.0.0.1:9000").unwrap();
+            // Half closed: FIN_WAIT2 on the side that closed, CLOSE_WAIT on the other.
+            let half = TcpStream::connect(&ctx.stack, "127.0.0.1:9000").unwrap();
+            let (_held, _) = listener.accept().unwrap();
+            half.shutdown(Shutdown::Write).unwrap();
+            // Closed by this side first: a TIME_WAIT record.
+            let first = TcpStream::connect(&ctx.stack, "127.0.0.1:9000").unwrap();
+            let (other, _) = listener.accept().unwrap();
+            drop(first);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            drop(other);
+            let _udp = UdpSocket::bind(&ctx.stack, "0.0.0.0:9001").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            crate::cmd::testing::run_line(ctx, "netstat -tu").unwrap();
+        }) else {
+            return;
+        };
+        let states: Vec<&str> = out
+            .lines()
+            .skip(1)
+            .map(|l| l.get(71..).unwrap_or("").split(' ').next().unwrap_or(""))
+            .collect();
+        for want in ["LISTEN", "FIN_WAIT2", "CLOSE_WAIT", "TIME_WAIT", ""] {
+            assert!(states.contains(&want), "no '{want}' state:\n{out}");
+        }
+        for old in ["-WAIT", "WAIT-", "UNCONN"] {
+            assert!(!out.contains(old), "{old}:\n{out}");
+        }
+        assert_eq!(state(SocketKind::Tcp, "SYN-RECEIVED"), "SYN_RECV");
+        assert_eq!(state(SocketKind::Tcp, "SYN-SENT"), "SYN_SENT");
+        assert_eq!(state(SocketKind::Tcp, "FIN-WAIT-1"), "FIN_WAIT1");
+        assert_eq!(state(SocketKind::Tcp, "LAST-ACK"), "LAST_ACK");
+        assert_eq!(state(SocketKind::Tcp, "CLOSED"), "CLOSE");
+        assert_eq!(state(SocketKind::Tcp, "CLOSING"), "CLOSING");
+        assert_eq!(state(SocketKind::Udp, "CONNECTED"), "ESTABLISHED");
     }
 }

@@ -51,8 +51,10 @@ pub enum Command {
     /// traceroute sends them by default; each router on the path answers with an ICMP
     /// time exceeded, the host itself with a port unreachable, which ends it. A line per
     /// TTL: who answered and each probe's round trip, `*` for no answer within WAIT, and
-    /// `!H`, `!N`, `!P`, `!X` or `!<code>` for a host, network, protocol, prohibited or
-    /// other unreachable.
+    /// `!H`, `!N`, `!P`, `!X`, `!S`, `!V`, `!C`, `!F-MTU` or `!<code>` for a host,
+    /// network, protocol, prohibited, source route, host precedence, precedence cutoff,
+    /// fragmentation needed or other unreachable (`!<type-code>` for another error),
+    /// which ends it too.
     Traceroute(Traceroute),
     /// Show or configure interfaces.
     ///
@@ -140,7 +142,8 @@ pub enum Command {
     },
     /// List sockets, as Linux's netstat does.
     ///
-    /// Protocol, bytes queued to receive and to send, addresses, state; for TCP also the
+    /// Protocol, bytes queued to receive and to send, addresses, state (net-tools' names:
+    /// FIN_WAIT1, TIME_WAIT, ...; a UDP socket's only when connected); for TCP also the
     /// congestion control (cubic or reno), cwnd, ssthresh, srtt, rttvar, rto, losses,
     /// retransmissions, mss, timestamps (ts on/off), the receive buffer (rcvbuf, as
     /// autotuning grew it); TIME-WAIT records. Without -t, -u or
@@ -362,6 +365,7 @@ pub struct Serve {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct Get {
     /// `http://HOST[:PORT]/PATH` (or `HOST[:PORT]/PATH`).
     #[arg(value_name = "URL")]
@@ -1222,6 +1226,17 @@ mod tests {
         }
         assert_eq!(parse_line("ping --help").unwrap_err(), "help for ping");
         assert_eq!(parse_line("netstat -h").unwrap_err(), "help for netstat");
+    }
+
+    /// A negative number given to an option is a bad value, as `ping -c -1`, `snc -w -1`
+    /// and `serve -p -1` say; `get -m -1` said "unknown option '-1'", as if the user had
+    /// given no value to -m.
+    #[test]
+    fn a_negative_number_is_a_bad_value_for_get_too() {
+        assert_eq!(
+            parse_line("get -m -1 10.0.0.2/x").unwrap_err(),
+            "get: -m: invalid number of seconds '-1' (seconds, 0 to 1000000)"
+        );
     }
 
     /// Any line: an answer (a command or a one-line error), never a panic.
