@@ -1436,7 +1436,9 @@ impl Socket {
     }
 
     /// `IP_DROP_MEMBERSHIP`: leave `group` on the interface with address `iface` (0.0.0.0:
-    /// the first joined). Not a member: `AddrNotAvailable`.
+    /// the one the route to the group leaves by, as `join_multicast` picks it and Linux's
+    /// `ip_mc_find_dev` does; with no route, the first joined). Not a member:
+    /// `AddrNotAvailable`.
     pub fn leave_multicast(&self, group: Ipv4Addr, iface: Ipv4Addr) -> io::Result<()> {
         self.membership(group, iface, false)
     }
