@@ -170,6 +170,27 @@ mod cookies {
         }
     }
 
+    /// An MSS option of 0 says nothing (RFC 9293 3.7.1: 536 then, as the queued path and
+    /// Linux's `tcp_parse_options` take it): the cookie carries 536. It took 0 for an MSS
+    /// and chose the table's smallest entry, 48-byte segments (found by a review).
+    #[test]
+    fn a_cookie_for_a_syn_announcing_mss_0_carries_536() {
+        let mut n = Net::with_cfg(cfg());
+        let r = TcpRepr {
+            mss: Some(0),
+            ..syn(PEER_ISS)
+        };
+        let (l, s) = cookie_for(&mut n, r);
+        let (remote, _) = ends();
+        ack_cookie(&mut n, remote, &s);
+        let (h, _) = n.t.tcp_accept(l).unwrap().expect("accepted");
+        assert_eq!(n.stats().syncookies_recv, 1);
+        n.take();
+        assert_eq!(n.send(h, &[1u8; 1000]), 1000);
+        let lens: Vec<usize> = n.take().iter().map(|o| o.data.len()).collect();
+        assert_eq!(lens, [536, 464]);
+    }
+
     /// The peer's SYN with window scaling (7), SACK-permitted and timestamps (TSval 5000).
     fn modern_syn() -> TcpRepr {
         TcpRepr {

@@ -28,8 +28,6 @@ mod inspect;
 pub mod isn;
 mod mem;
 pub mod seq;
-#[cfg(test)]
-mod syn_review_tests;
 mod timewait;
 pub mod wire;
 
