@@ -766,13 +766,9 @@ fn flush_outbox(
     let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::new();
     let mut written = 0usize;
     loop {
-        if ob
-            .writing
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
+        let Some(writer) = Writer::take(ob) else {
             return false;
-        }
+        };
         while written < budget {
             {
                 let mut q = ob.queue.lock();
@@ -796,7 +792,7 @@ fn flush_outbox(
                 }
             }
         }
-        ob.writing.store(false, Ordering::SeqCst);
+        drop(writer);
         // A frame staged after the last look, by a thread that found this one writing,
         // is still queued: write it too, unless the budget is spent.
         let q = ob.queue.lock();
@@ -808,6 +804,28 @@ fn flush_outbox(
             return true;
         }
         drop(q);
+    }
+}
+
+/// The hold of the thread writing a staged queue (`Outbox::writing`), let go when dropped:
+/// also when the device's write panics. Held by a thread that died, it was never let go:
+/// every later flush left its frames to that thread (so nothing staged was written again,
+/// and the queue filled), and a paced sender waited for it for ever.
+struct Writer<'a>(&'a Outbox);
+
+impl<'a> Writer<'a> {
+    /// The hold, unless another thread has it.
+    fn take(ob: &'a Outbox) -> Option<Writer<'a>> {
+        ob.writing
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()
+            .map(|_| Writer(ob))
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        self.0.writing.store(false, Ordering::SeqCst);
     }
 }
 
@@ -903,6 +921,13 @@ fn tx_loop(
 ) {
     let mut taken: Vec<(Vec<u8>, FrameMeta)> = Vec::with_capacity(TX_BATCH);
     let mut jobs = VecDeque::with_capacity(TX_BATCH);
+    let mut death = TxDeath {
+        queue,
+        in_flight,
+        outbox,
+        stats,
+        writing: 0,
+    };
     loop {
         // No timeout: the thread sleeps until a job or the close (`Driver::signal_stop`).
         if !queue.take(&mut jobs, TX_BATCH) {
@@ -926,8 +951,48 @@ fn tx_loop(
             continue;
         }
         let n = taken.len();
+        death.writing = n;
         write_batch(device, max_frame, &taken, stats);
         in_flight.fetch_sub(n, Ordering::AcqRel);
+        death.writing = 0;
+    }
+}
+
+/// The end of a tx thread that dies of a panic (a device's write that panics), when
+/// dropped as it unwinds: its queue is closed, so that the callers write from then on, as
+/// once the driver stops (a hand-off writes itself, a frame `transmit` would queue is
+/// dropped). Without it, a hand-off's request waited in the queue for ever, and every
+/// later hand-off (and a paced sender, which waited for ever) took it to be under way; and
+/// the frames queued or being written stayed counted in `in_flight`, so `transmit` never
+/// wrote directly again but queued every frame for the dead thread.
+struct TxDeath<'a> {
+    queue: &'a Mailbox<TxJob>,
+    in_flight: &'a AtomicUsize,
+    outbox: &'a Outbox,
+    stats: &'a DeviceStats,
+    /// The frames of the batch being written (counted in `in_flight`).
+    writing: usize,
+}
+
+impl Drop for TxDeath<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        self.queue.close();
+        let mut left = VecDeque::new();
+        while self.queue.take(&mut left, usize::MAX) {}
+        // Those the device never saw are errors of the device; the batch it panicked in
+        // counted what it reported.
+        let queued = left
+            .iter()
+            .filter(|j| matches!(j, TxJob::Frame(..)))
+            .count();
+        bump(&self.stats.tx_errors, queued as u64);
+        self.in_flight
+            .fetch_sub(self.writing + queued, Ordering::AcqRel);
+        // A request taken (or now dropped) that nobody serves: the next hand-off writes.
+        self.outbox.asked.store(false, Ordering::SeqCst);
     }
 }
 
@@ -2036,5 +2101,192 @@ mod gone_tests {
         std::thread::sleep(Duration::from_millis(300));
         drop(d);
         assert!(dev.reads.load(Ordering::SeqCst) > 2);
+    }
+}
+
+/// A device whose write panics (a bug in a device, or in the code under its writes), on
+/// whichever thread writes: the driver's other writers go on. From an independent review
+/// of the threads' panics.
+#[cfg(test)]
+mod panic_tests {
+    use super::tests::frame;
+    use super::*;
+    use crate::MacAddr;
+    use crossbeam_channel::bounded;
+
+    /// A link end whose next write panics once armed, on the thread named `on` (any
+    /// thread with none).
+    struct Panicky {
+        link: crate::MemoryLink,
+        armed: AtomicBool,
+        on: Option<&'static str>,
+    }
+
+    impl Panicky {
+        fn new(link: crate::MemoryLink, on: Option<&'static str>) -> Arc<Panicky> {
+            Arc::new(Panicky {
+                link,
+                armed: AtomicBool::new(false),
+                on,
+            })
+        }
+    }
+
+    impl Device for Panicky {
+        fn info(&self) -> DeviceInfo {
+            self.link.info()
+        }
+        fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+            self.link.recv(buf, timeout)
+        }
+        fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+            let here = self
+                .on
+                .is_none_or(|on| std::thread::current().name() == Some(on));
+            if here && self.armed.swap(false, Ordering::SeqCst) {
+                panic!("a device that fails");
+            }
+            self.link.send(frame)
+        }
+        fn arm_recv_interrupt(&self) -> bool {
+            self.link.arm_recv_interrupt()
+        }
+        fn interrupt_recv(&self) {
+            self.link.interrupt_recv()
+        }
+    }
+
+    fn pair() -> (crate::MemoryLink, crate::MemoryLink) {
+        crate::MemoryLink::pair(("a", MacAddr::ZERO), ("b", MacAddr::ZERO), 1500, 4096)
+    }
+
+    fn stage(d: &Driver, n: usize) {
+        let mut frames: Vec<_> = (0..n)
+            .map(|_| (frame(ethertype::IPV4, 60), FrameMeta::default()))
+            .collect();
+        d.stage_meta_batch(&mut frames, &mut |_| {});
+    }
+
+    /// How many frames reach `a` within `wait` of the last.
+    fn arrived(a: &crate::MemoryLink, wait: Duration) -> usize {
+        let mut buf = [0u8; 1514];
+        let mut n = 0;
+        while a.recv(&mut buf, wait).unwrap().is_some() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Wait for the driver's tx thread to have ended.
+    fn tx_thread_ended(d: &Driver) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !d.threads[1].is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        d.threads[1].is_finished()
+    }
+
+    /// A thread whose flush of the staged queue panicked (an application's send, writing
+    /// after the stack's lock) held the queue's writer flag for good: every later flush
+    /// left its frames to it, so the device never wrote a staged frame again (the queue
+    /// filled, then dropped every frame), and a paced sender waited for ever.
+    #[test]
+    fn a_flush_that_panics_does_not_stop_the_staged_writes_for_good() {
+        let (a, b) = pair();
+        let dev = Panicky::new(b, None);
+        let (to_stack, _rx) = bounded(1);
+        let cfg = DriverConfig {
+            staged_bytes: 4000,
+            ..DriverConfig::default()
+        };
+        let d = Arc::new(Driver::spawn(0, dev.clone(), Arc::new(to_stack), cfg).unwrap());
+        stage(&d, 3);
+        dev.armed.store(true, Ordering::SeqCst);
+        let flusher = {
+            let d = d.clone();
+            std::thread::spawn(move || d.flush_staged())
+        };
+        assert!(flusher.join().is_err(), "the write did not panic");
+        // A paced sender with more than a quarter of the queue's bound staged: it returns
+        // once that is written.
+        stage(&d, 20);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                d.flush_staged_paced().wait(None);
+                let _ = tx.send(());
+            })
+        };
+        let returned = rx.recv_timeout(Duration::from_secs(5)).is_ok();
+        d.signal_stop();
+        sender.join().unwrap();
+        assert!(returned, "the paced sender waited for ever");
+        assert_eq!(arrived(&a, Duration::from_millis(200)), 20);
+        // The next flush writes what is staged now.
+        stage(&d, 5);
+        d.flush_staged();
+        assert_eq!(arrived(&a, Duration::from_millis(200)), 5);
+    }
+
+    /// The tx thread died of a panic in a write it was asked for (a hand-off), its queue
+    /// left open: the next hand-off's request waited there for ever, and every hand-off
+    /// after it (and a paced sender) took the write to be under way; a frame it was
+    /// writing for `transmit` stayed counted as in flight, so `transmit` queued every
+    /// frame after for the dead thread. The callers now write themselves.
+    #[test]
+    fn a_tx_thread_that_panics_leaves_the_writes_to_the_callers() {
+        for handed_off in [true, false] {
+            let (a, b) = pair();
+            let dev = Panicky::new(b, Some("b-tx"));
+            let (to_stack, _rx) = bounded(1);
+            let cfg = DriverConfig {
+                staged_bytes: 4000,
+                ..DriverConfig::default()
+            };
+            let mut d = Driver::spawn(0, dev.clone(), Arc::new(to_stack), cfg).unwrap();
+            dev.armed.store(true, Ordering::SeqCst);
+            if handed_off {
+                stage(&d, 3);
+                d.hand_off_staged();
+            } else {
+                // Another thread writing: the frame is queued for the tx thread.
+                d.in_flight.fetch_add(1, Ordering::SeqCst);
+                assert!(d.transmit(frame(ethertype::IPV4, 60)));
+            }
+            assert!(tx_thread_ended(&d), "the write did not panic");
+            if !handed_off {
+                d.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+            assert_eq!(arrived(&a, Duration::from_millis(50)), 0);
+            // A hand-off, then a paced sender's wait with the queue long, then a frame
+            // sent with the link idle: each written.
+            stage(&d, 3);
+            d.hand_off_staged();
+            assert_eq!(arrived(&a, Duration::from_millis(200)), 3, "{handed_off}");
+            assert!(d.transmit(frame(ethertype::IPV4, 60)), "{handed_off}");
+            assert_eq!(arrived(&a, Duration::from_millis(200)), 1, "{handed_off}");
+            stage(&d, 20);
+            let pacer = Pacer {
+                outbox: d.outbox.clone(),
+                stop: d.stop.clone(),
+                tx: d.tx.clone(),
+                device: d.device.clone(),
+                max_frame: d.max_frame,
+                stats: d.stats.clone(),
+            };
+            let (tx, rx) = std::sync::mpsc::channel();
+            let sender = std::thread::spawn(move || {
+                pacer.wait(None);
+                let _ = tx.send(());
+            });
+            let returned = rx.recv_timeout(Duration::from_secs(5)).is_ok();
+            d.signal_stop();
+            sender.join().unwrap();
+            assert!(returned, "{handed_off}: the paced sender waited for ever");
+            assert!(arrived(&a, Duration::from_millis(200)) >= 4, "{handed_off}");
+            // The shutdown joins the dead thread without a panic of its own.
+            d.shutdown();
+        }
     }
 }

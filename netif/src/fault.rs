@@ -562,6 +562,16 @@ impl TxState {
         self.lane.rng = SplitMix64::new(cfg.seed ^ TX_FAULT_STREAM);
         self.cfg = cfg;
     }
+
+    /// Pass sent frames on without the faults that hold them (drops and corruption still
+    /// apply): no release thread writes held frames. What is held already goes with the
+    /// next send.
+    fn hold_none(&mut self) {
+        self.cfg.duplicate = 0.0;
+        self.cfg.reorder = 0.0;
+        self.cfg.delay = Duration::ZERO;
+        self.cfg.delay_jitter = Duration::ZERO;
+    }
 }
 
 /// What the transmit thread shares with the injector.
@@ -610,8 +620,31 @@ impl Drop for TxWorker {
     }
 }
 
+impl TxWorker {
+    /// The thread has ended before its stop: it died of a panic.
+    fn died(&self) -> bool {
+        self.handle.as_ref().is_some_and(JoinHandle::is_finished)
+    }
+}
+
+/// Dropped as the release thread ends. If by a panic (the inner device's write panicked),
+/// sent frames are held no more, as when the thread cannot be started: a frame held from
+/// then on waited for the thread that was gone, unless a later send came to write it (the
+/// last frame of a burst, a ping's reply, never left).
+struct ReleaseEnd<'a>(&'a TxShared);
+
+impl Drop for ReleaseEnd<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.state.lock().hold_none();
+        }
+    }
+}
+
 /// Write each held sent frame when it is due; sleep until the next one otherwise.
 fn tx_release_loop<D: Device>(inner: &D, shared: &TxShared, counters: &Counters) {
+    // Before the lock's guard, so dropped after it.
+    let _end = ReleaseEnd(shared);
     let c = &counters.tx;
     let mut st = shared.state.lock();
     loop {
@@ -694,26 +727,22 @@ impl<D: Device + 'static> FaultInjector<D> {
     }
 
     /// Start the transmit thread when `cfg` can hold sent frames. If the thread cannot be
-    /// started, sent frames are passed on without the faults that hold them (drops and
-    /// corruption still apply), rather than piling up undelivered.
+    /// started (or has died), sent frames are passed on without the faults that hold them
+    /// (drops and corruption still apply), rather than piling up undelivered.
     fn start_worker_if_needed(&self, cfg: &FaultConfig) {
         if !cfg.holds_sent_frames() {
             return;
         }
         let mut w = self.worker.lock();
-        if w.is_some() {
-            return;
-        }
-        match TxWorker::spawn(self.inner.clone(), self.tx.clone(), self.counters.clone()) {
-            Ok(worker) => *w = Some(worker),
-            Err(_) => {
-                let mut st = self.tx.state.lock();
-                let mut plain = st.cfg.clone();
-                plain.duplicate = 0.0;
-                plain.reorder = 0.0;
-                plain.delay = Duration::ZERO;
-                plain.delay_jitter = Duration::ZERO;
-                st.cfg = plain;
+        match &*w {
+            // A thread that died (of a panic) writes nothing, as one that could not start.
+            Some(worker) if worker.died() => self.tx.state.lock().hold_none(),
+            Some(_) => {}
+            None => {
+                match TxWorker::spawn(self.inner.clone(), self.tx.clone(), self.counters.clone()) {
+                    Ok(worker) => *w = Some(worker),
+                    Err(_) => self.tx.state.lock().hold_none(),
+                }
             }
         }
     }

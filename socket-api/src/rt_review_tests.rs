@@ -152,3 +152,63 @@ fn the_end_of_the_program_does_not_wait_for_a_stack_whose_thread_panicked() {
     drop(u);
     assert!(returned, "the end of the program waited for ever");
 }
+
+/// A `wait_for_lease` without a limit, on a thread, once `trigger` has made a thread die of
+/// a panic: whether it returned within 8 s (it returns no lease: no server answers).
+fn wait_for_lease_while(a: &Stack, dev: &Panicky, trigger: impl FnOnce()) -> bool {
+    a.start_dhcp("eth0").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            let lease = a.wait_for_lease(Duration::MAX);
+            let _ = tx.send(());
+            lease
+        })
+    };
+    dev.armed.store(true, Ordering::SeqCst);
+    trigger();
+    let returned = rx.recv_timeout(Duration::from_secs(8)).is_ok();
+    dev.armed.store(false, Ordering::SeqCst);
+    a.shutdown();
+    assert!(waiter.join().unwrap().is_none());
+    returned
+}
+
+/// The DHCP client's thread dies of a panic (here in the device's write of its DISCOVER,
+/// which that thread makes): no lease can come, yet a `wait_for_lease` with no limit
+/// waited for ever. It returns none.
+#[test]
+fn waiting_for_a_lease_ends_when_the_dhcp_thread_panics() {
+    let (a_end, _b_end) = crate::testing::link(1024);
+    let dev = Panicky::new(a_end, "dhcp-eth0");
+    let a = StackBuilder::new().device(dev.clone()).build().unwrap();
+    let returned = wait_for_lease_while(&a, &dev, || {});
+    assert!(
+        returned,
+        "the wait for a lease went on with the client gone"
+    );
+}
+
+/// The stack fails (its stack thread dies of a panic): the DHCP client's thread ends with
+/// it, but only a `shutdown` told a `wait_for_lease` with no limit, which waited for ever.
+#[test]
+fn waiting_for_a_lease_ends_when_the_stack_fails() {
+    let (a_end, _b_end) = crate::testing::link(1024);
+    let dev = Panicky::new(a_end, "stack");
+    let a = StackBuilder::new()
+        .device(dev.clone())
+        .addr("10.0.0.1/24")
+        .build()
+        .unwrap();
+    let s = UdpSocket::bind(&a, "10.0.0.1:0").unwrap();
+    // Nobody answers the ARP request: the stack thread sends it again after 1 s.
+    let returned = wait_for_lease_while(&a, &dev, || {
+        s.send_to(b"x", "10.0.0.2:7").unwrap();
+    });
+    assert!(a.has_failed());
+    assert!(
+        returned,
+        "the wait for a lease went on with the stack failed"
+    );
+}

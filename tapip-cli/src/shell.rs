@@ -397,7 +397,29 @@ fn one(ctx: &Ctx, line: &str, status: &mut Status) -> Flow {
 /// The input thread: hands the shell one command line at a time and, while that command
 /// runs, serves its requests for lines of input (see `cmd::input`). `read(true)` reads a
 /// command line, `read(false)` a line of data.
+///
+/// A panic of its own (a bug in the reading) is handed on as one refused line, a failed
+/// command, after which no more lines come: the shell then ends with a failure, and with
+/// `-e` at once. It ended as at the end of its input, with status 0 after a script from a
+/// pipe cut short.
 fn input_loop(
+    read: impl FnMut(bool) -> InputLine,
+    tx: &Sender<Option<CommandLine>>,
+    ack: &Receiver<()>,
+    requests: &Receiver<LineRequest>,
+) {
+    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serve(read, tx, ack, requests)
+    }));
+    if served.is_err() {
+        let _ = tx.send(Some(Err(
+            "tapip: reading the input failed: no more commands are read".to_string(),
+        )));
+    }
+}
+
+/// The body of [`input_loop`].
+fn serve(
     mut read: impl FnMut(bool) -> InputLine,
     tx: &Sender<Option<CommandLine>>,
     ack: &Receiver<()>,
@@ -810,6 +832,33 @@ mod tests {
         ack_tx.send(()).unwrap();
         assert_eq!(rx.recv(), Ok(None), "end of input ends the shell");
         reader.join().unwrap();
+    }
+
+    /// The input thread dies of a panic (a bug in the reading of a line): the shell is
+    /// told by one refused line, a failed command, and no line comes after it. The end
+    /// of the lines was all it saw, as at the end of its input: a script from a pipe cut
+    /// short ended with status 0.
+    #[test]
+    fn an_input_thread_that_panics_is_a_failed_command_then_the_end() {
+        let (tx, rx) = bounded::<Option<CommandLine>>(1);
+        let (ack_tx, ack_rx) = bounded::<()>(1);
+        let (_input, requests) = Input::new();
+        let mut lines = vec!["ifconfig"].into_iter();
+        let reader = std::thread::spawn(move || {
+            let read = |_: bool| match lines.next() {
+                Some(l) => InputLine::Line(format!("{l}\n").into_bytes()),
+                None => panic!("a bug in the reading"),
+            };
+            input_loop(read, &tx, &ack_rx, &requests);
+        });
+        assert_eq!(rx.recv(), Ok(Some(Ok("ifconfig".to_string()))));
+        ack_tx.send(()).unwrap();
+        assert!(
+            matches!(rx.recv(), Ok(Some(Err(e))) if e.contains("reading the input failed")),
+            "the shell was not told"
+        );
+        reader.join().unwrap();
+        assert!(rx.recv().is_err(), "a line after the failure");
     }
 
     /// A SIGTERM (or, with `-c`, a SIGINT) that comes before the first command, while the

@@ -1110,3 +1110,60 @@ fn a_device_verified_checksum_stays_verified_unless_the_frame_is_corrupted() {
     assert_eq!(got.csum, crate::Csum::Full);
     assert_eq!(got.gso, meta.gso);
 }
+
+/// A link end whose next write on the release thread panics, once armed.
+struct PanicsOnRelease {
+    link: MemoryLink,
+    armed: AtomicBool,
+}
+
+impl Device for PanicsOnRelease {
+    fn info(&self) -> DeviceInfo {
+        self.link.info()
+    }
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        self.link.recv(buf, timeout)
+    }
+    fn send(&self, frame: &[u8]) -> io::Result<()> {
+        let release = std::thread::current().name() == Some("fault-tx");
+        if release && self.armed.swap(false, Ordering::SeqCst) {
+            panic!("a device that fails");
+        }
+        self.link.send(frame)
+    }
+}
+
+/// The release thread died of a panic (in the inner device's write of a held frame): every
+/// frame sent after was still held, for the thread that was gone, and left only when a
+/// later send came (the last frame sent never did). Sent frames are then held no more,
+/// also after a new configuration; the injector still goes without a panic of its own.
+#[test]
+fn sent_frames_are_not_held_for_a_release_thread_that_died() {
+    let (peer, local) = pair(64);
+    let inner = PanicsOnRelease {
+        link: local,
+        armed: AtomicBool::new(true),
+    };
+    let spec = "delay=20ms,dir=both";
+    let dev = FaultInjector::new(inner, spec.parse().unwrap());
+    dev.send(&numbered_frame(0)).unwrap();
+    let died = Instant::now() + Duration::from_secs(5);
+    while !dev.worker.lock().as_ref().is_some_and(TxWorker::died) && Instant::now() < died {
+        std::thread::sleep(MS);
+    }
+    assert!(dev.worker.lock().as_ref().is_some_and(TxWorker::died));
+    dev.send(&numbered_frame(1)).unwrap();
+    let got: Vec<u32> = drain(&peer, 300 * MS)
+        .iter()
+        .map(|f| frame_seq(f))
+        .collect();
+    assert_eq!(got, [1]);
+    dev.set_config(spec.parse().unwrap());
+    dev.send(&numbered_frame(2)).unwrap();
+    let got: Vec<u32> = drain(&peer, 300 * MS)
+        .iter()
+        .map(|f| frame_seq(f))
+        .collect();
+    assert_eq!(got, [2]);
+    drop(dev);
+}

@@ -153,6 +153,7 @@ impl Run {
     }
 
     fn run(&self, stack: &Stack) {
+        let _ended = Ended(self);
         let mut buf = vec![0u8; 1500];
         let mut watching = false;
         while !self.stop.load(Ordering::Acquire) && !stack.is_shut_down() {
@@ -387,6 +388,22 @@ impl Run {
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Dropped as the client's thread ends, however it ends: with the stack down (a
+/// `shutdown`, or a runtime thread's panic that failed it) or by a panic of its own. No
+/// lease comes after: a `wait_for_lease` without a limit waited for ever (only `release`
+/// told it, and a stack that failed never calls it).
+struct Ended<'a>(&'a Run);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::Release);
+        // Notified under the client's lock, which a waiter holds from its look at `stop`
+        // until it waits. (Held by none of this thread's frames by now.)
+        let _c = self.0.client.lock();
+        self.0.bound.notify_all();
     }
 }
 

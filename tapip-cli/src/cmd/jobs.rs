@@ -130,6 +130,14 @@ fn close_once(slot: &CloserSlot) {
     }
 }
 
+/// What a panic said (its message, when it is text).
+fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
+}
+
 struct Job {
     what: String,
     kind: JobKind,
@@ -219,7 +227,13 @@ impl Jobs {
         let thread = std::thread::Builder::new()
             .name(format!("job-{n}"))
             .spawn(move || {
-                body(&st);
+                // A job that dies of a panic (a bug) ends as one that failed: `jobs` says
+                // so (it said "ended", as for a normal end), and its sockets are closed
+                // now (they were held until `jobs` or `kill` came). The shell goes on.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&st)));
+                if let Err(p) = ran {
+                    st.fail(format!("failed: {}", panic_message(&*p)));
+                }
                 close_once(&slot);
             })
             .map_err(|e| format!("cannot start a thread for '{what}': {e}"))?;
@@ -407,6 +421,37 @@ mod tests {
         assert_eq!(Arc::strong_count(&socket), 1);
         assert!(closed.load(Ordering::SeqCst));
         assert_eq!(jobs.list().len(), 1, "still shown once");
+        assert!(jobs.list().is_empty());
+    }
+
+    /// A job's thread that died of a panic (a bug in a service) was shown by `jobs` as a
+    /// job that ended normally, and its sockets stayed open (its port taken) until `jobs`
+    /// or `kill` came. It is a failed job, its sockets closed at once.
+    #[test]
+    fn a_job_that_panics_is_shown_as_failed_and_lets_go_of_its_sockets() {
+        let jobs = Jobs::default();
+        let closed = Arc::new(AtomicBool::new(false));
+        let c = closed.clone();
+        let close: Closer = Box::new(move || c.store(true, Ordering::SeqCst));
+        jobs.spawn("test".into(), JobKind::Datagrams, close, |_| {
+            panic!("a bug in the service")
+        })
+        .unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !jobs
+            .table
+            .lock()
+            .get(&1)
+            .is_some_and(|j| j.thread.is_finished())
+        {
+            assert!(std::time::Instant::now() < end, "the job did not end");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(closed.load(Ordering::SeqCst), "its sockets are still open");
+        assert_eq!(
+            jobs.list(),
+            vec!["[1] exited  test (datagrams: 0): failed: a bug in the service"]
+        );
         assert!(jobs.list().is_empty());
     }
 
