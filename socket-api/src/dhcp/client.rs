@@ -12,6 +12,8 @@
 //! Retransmissions follow RFC 2131 4.1: 4 s, doubling up to 64 s, each ±1 s at random
 //! (DISCOVER for ever, REQUEST four times before starting again); renewing and rebinding
 //! send again after half the time left to T2 or to the lease's end, at least 60 s apart.
+//! T1 and T2 (the server's, else 1/2 and 7/8 of the lease) come a little earlier at random
+//! (RFC 2131 4.4.5's fuzz, never later than the server asked: `Client::fuzz`).
 //! A new lease's address is checked before use (RFC 2131 4.4.1's SHOULD): CHECKING sends
 //! [`PROBES`] ARP probes [`PROBE_INTERVAL`] apart (RFC 5227 2.1, through the runtime's
 //! `IpLayer::arp_probe`) and takes the lease [`PROBE_INTERVAL`] after the last if no other
@@ -37,6 +39,9 @@ const MAX_RETRY: Duration = Duration::from_secs(64);
 const REQUEST_TRIES: u32 = 4;
 /// RFC 2131 4.4.5: no closer than this while renewing or rebinding.
 const MIN_RENEW_RETRY: Duration = Duration::from_secs(60);
+/// RFC 2131 4.4.5's fuzz: T1 and T2 move earlier by less than this, and by less than a
+/// sixteenth of their span (`Client::fuzz`).
+const MAX_FUZZ: Duration = Duration::from_secs(60);
 /// After a NAK, the next DISCOVER waits this long: a server that refuses every request
 /// does not make the client loop at the speed of the link.
 const AFTER_NAK: Duration = Duration::from_secs(4);
@@ -182,7 +187,8 @@ pub struct Client {
 
 impl Client {
     /// A client for the interface with MAC `mac`; its first DISCOVER goes at the first
-    /// `poll`. `seed` draws the transaction ids and the retransmission jitter.
+    /// `poll`. `seed` draws the transaction ids, the retransmission jitter and the fuzz
+    /// of T1 and T2.
     pub fn new(mac: MacAddr, host_name: Option<String>, seed: u64, now: Instant) -> Client {
         Client {
             mac,
@@ -285,6 +291,29 @@ impl Client {
         let base = FIRST_RETRY.saturating_mul(1 << tries.min(4)).min(MAX_RETRY);
         let jitter = Duration::from_millis(self.rng.next_u64() % 2001);
         (base + jitter).saturating_sub(Duration::from_secs(1))
+    }
+
+    /// T1 and T2 moved earlier by a random amount (RFC 2131 4.4.5: "SHOULD be chosen with
+    /// some random 'fuzz' around a fixed value, to avoid synchronization of client
+    /// reacquisition"): hosts that booted together do not all renew at one instant. Only
+    /// ever earlier, so a lease is never renewed later than its server asked: T1 by less
+    /// than min(T1/16, 60 s), T2 by less than min((T2 - T1)/16, 60 s), in whole
+    /// microseconds. So 0 < T1' <= T1 (a T1 of 0 was replaced by the default before) and,
+    /// when T1 < T2, T1' < T2' <= T2; a T2 equal to T1 moves with it.
+    fn fuzz(&mut self, t1: Duration, t2: Duration) -> (Duration, Duration) {
+        let mut draw = |span: Duration| {
+            let max = (span / 16).min(MAX_FUZZ).as_micros() as u64;
+            Duration::from_micros(if max == 0 {
+                0
+            } else {
+                self.rng.next_u64() % max
+            })
+        };
+        let fuzzed1 = t1 - draw(t1);
+        if t2 <= t1 {
+            return (fuzzed1, fuzzed1);
+        }
+        (fuzzed1, t2 - draw(t2 - t1))
     }
 
     /// Half the time left until `until`, at least 60 s, but never past it (RFC 2131 4.4.5).
@@ -535,6 +564,7 @@ impl Client {
                 // RFC 2131 4.4.5: T1 half the lease, T2 7/8, unless the server says; times
                 // out of order are the defaults, and so is a time of 0 (as dhcpcd takes
                 // it): renewing at once after every ACK would loop at the speed of the link.
+                // Then both a little earlier at random (the RFC's fuzz).
                 let given = |t: Option<Duration>| t.filter(|t| !t.is_zero());
                 let (mut t1, mut t2) = (
                     given(r.t1).unwrap_or(len / 2),
@@ -543,6 +573,7 @@ impl Client {
                 if !(t1 <= t2 && t2 <= len) {
                     (t1, t2) = (len / 2, len * 7 / 8);
                 }
+                let (t1, t2) = self.fuzz(t1, t2);
                 (Some(from + t1), Some(from + t2), Some(from + len))
             }
         };
@@ -677,6 +708,18 @@ mod tests {
 
     fn at(secs: f64) -> Instant {
         Instant::from_micros((secs * 1e6) as u64)
+    }
+
+    /// RFC 2131 4.4.5's fuzz: `got` is `fixed` moved earlier by less than min(`span`/16,
+    /// 60 s), or not moved (`span` is T1 for T1, T2 - T1 for T2).
+    pub(super) fn assert_fuzzed(got: Option<Instant>, fixed: Instant, span: Duration) {
+        let got = got.expect("a timer");
+        let most = (span / 16).min(Duration::from_secs(60));
+        assert!(
+            got <= fixed && fixed - got < most,
+            "{got:?} not in ({:?}, {fixed:?}]",
+            fixed - most
+        );
     }
 
     fn parse_request(t: &Transmit) -> (u8, u32, Vec<u8>) {
@@ -825,9 +868,10 @@ mod tests {
         assert_eq!(l.addr.to_string(), "10.0.0.77/24");
         assert_eq!((l.server, l.router), (SERVER, Some(SERVER)));
         assert_eq!(l.dns, vec![SERVER]);
-        // The times run from the REQUEST (5.1), not the ACK (RFC 2131 4.4.1).
-        assert_eq!(l.renew_at, Some(at(5.1 + 1800.0)));
-        assert_eq!(l.rebind_at, Some(at(5.1 + 3150.0)));
+        // The times run from the REQUEST (5.1), not the ACK (RFC 2131 4.4.1); T1 and T2
+        // up to a minute early (the fuzz).
+        assert_fuzzed(l.renew_at, at(5.1 + 1800.0), Duration::from_secs(1800));
+        assert_fuzzed(l.rebind_at, at(5.1 + 3150.0), Duration::from_secs(1350));
         assert_eq!(l.expires_at, Some(at(5.1 + 3600.0)));
         assert_eq!(c.poll_at(), l.renew_at);
         assert_eq!(
@@ -915,8 +959,12 @@ mod tests {
     fn renewing_goes_to_the_server_at_t1_and_an_ack_extends_the_lease() {
         let mut c = bound(1000);
         assert!(matches!(c.take_event(), Some(Event::Bound(_))));
-        assert_eq!(c.poll_at(), Some(at(500.0)));
-        let r = c.poll(at(500.0)).unwrap();
+        // T1 is 500 s, up to 31.25 s early.
+        let t1 = c.poll_at();
+        assert_fuzzed(t1, at(500.0), Duration::from_secs(500));
+        let (t1, t2) = (t1.unwrap(), c.lease().unwrap().rebind_at.unwrap());
+        assert!(c.poll(t1 - Duration::from_micros(1)).is_none(), "not early");
+        let r = c.poll(t1).unwrap();
         assert_eq!(c.state(), State::Renewing);
         assert_eq!(r.to, SERVER, "unicast to the server");
         let (kind, xid, b) = parse_request(&r);
@@ -927,25 +975,30 @@ mod tests {
             !b.windows(2).any(|w| w == [50, 4]),
             "no requested IP option"
         );
-        // Half the time to T2 (875 s), at least 60 s.
-        assert_eq!(c.poll_at(), Some(at(500.0 + 187.5)));
+        // Half the time to T2 (about 875 s), at least 60 s.
+        assert_eq!(c.poll_at(), Some(t1 + (t2 - t1) / 2));
         let ack = reply(
             5,
             xid,
             [10, 0, 0, 77],
             &[54, 4, 10, 0, 0, 2, 51, 4, 0, 0, 3, 232],
         );
-        c.receive(&ack, at(501.0));
+        c.receive(&ack, t1 + Duration::from_secs(1));
         let Some(Event::Bound(l)) = c.take_event() else {
             panic!("not renewed")
         };
-        // From the renewing REQUEST at 500 s, not the ACK at 501 s.
-        assert_eq!(l.expires_at, Some(at(1500.0)));
-        assert_eq!((c.state(), c.poll_at()), (State::Bound, Some(at(1000.0))));
+        // From the renewing REQUEST at T1, not the ACK a second later.
+        assert_eq!(l.expires_at, Some(t1 + Duration::from_secs(1000)));
+        assert_eq!(c.state(), State::Bound);
+        assert_fuzzed(
+            c.poll_at(),
+            t1 + Duration::from_secs(500),
+            Duration::from_secs(500),
+        );
     }
 
-    /// A bound client renewing at T1 (500 s), answered with another address, .78: the
-    /// ACK and the client.
+    /// A bound client renewing at 500 s (T1, or just after: the fuzz moves it earlier),
+    /// answered with another address, .78: the ACK and the client.
     fn renewed_to_78() -> Client {
         let mut c = bound(1000);
         assert!(matches!(c.take_event(), Some(Event::Bound(_))));
@@ -1057,6 +1110,9 @@ mod tests {
     fn rebinding_broadcasts_at_t2_and_the_lease_ends_at_its_time() {
         let mut c = bound(1000);
         c.take_event();
+        let l = c.lease().unwrap();
+        let (t1, t2) = (l.renew_at.unwrap(), l.rebind_at.unwrap());
+        assert_fuzzed(Some(t2), at(875.0), Duration::from_secs(375));
         let mut sent = Vec::new();
         while let Some(t) = c.poll_at() {
             if t > at(1000.0) {
@@ -1074,15 +1130,15 @@ mod tests {
         }
         let renew: Vec<_> = sent.iter().filter(|s| s.2 == State::Renewing).collect();
         let rebind: Vec<_> = sent.iter().filter(|s| s.2 == State::Rebinding).collect();
-        assert_eq!(renew[0].0, at(500.0));
+        assert_eq!(renew[0].0, t1);
         assert!(renew.iter().all(|s| s.1 == SERVER));
-        assert_eq!(rebind[0].0, at(875.0));
+        assert_eq!(rebind[0].0, t2);
         assert!(rebind.iter().all(|s| s.1 == Ipv4Addr::BROADCAST));
         // `secs` counts from the renewal's start at T1 on through rebinding (it began
         // again at T2: found by a review).
         assert_eq!(renew[0].3, 0);
-        assert_eq!(rebind[0].3, 375);
-        // 875 → 937.5 (62.5 s left/2 = 62.5 ≥ 60) → then capped at the end.
+        assert_eq!(u64::from(rebind[0].3), (t2 - t1).as_secs());
+        // T2 → half the time left (≥ 62.5 s) → then capped at the end.
         assert!(rebind
             .windows(2)
             .all(
@@ -1150,12 +1206,16 @@ mod tests {
         let Some(Event::Bound(l)) = c.take_event() else {
             panic!("not bound")
         };
-        assert_eq!(l.renew_at, Some(at(500.0)), "the default T1");
+        // The default T1 (a little early: the fuzz).
+        assert_fuzzed(l.renew_at, at(500.0), Duration::from_secs(500));
         // A renewal acknowledged with T1 = 0 again: no new REQUEST at once.
-        let xid = parse_request(&c.poll(at(500.0)).unwrap()).1;
-        c.receive(&reply(5, xid, [10, 0, 0, 77], &zero_t1), at(500.0));
+        let t1 = l.renew_at.unwrap();
+        let xid = parse_request(&c.poll(t1).unwrap()).1;
+        c.receive(&reply(5, xid, [10, 0, 0, 77], &zero_t1), t1);
         assert_eq!(c.state(), State::Bound);
-        assert_eq!(c.poll_at(), Some(at(1000.0)));
+        assert!(c.poll(t1).is_none());
+        let again = t1 + Duration::from_secs(500);
+        assert_fuzzed(c.poll_at(), again, Duration::from_secs(500));
     }
 
     #[test]
@@ -1210,7 +1270,8 @@ mod tests {
         c.receive(&reply(5, xid, [10, 0, 0, 77], &opts), at(0.0));
         pass_the_check(&mut c, 0.0);
         let l = c.lease().unwrap();
-        assert_eq!((l.renew_at, l.rebind_at), (Some(at(50.0)), Some(at(87.5))));
+        assert_fuzzed(l.renew_at, at(50.0), Duration::from_secs(50));
+        assert_fuzzed(l.rebind_at, at(87.5), Duration::from_millis(37_500));
     }
 
     #[test]
@@ -1461,7 +1522,11 @@ mod rv_dhcp_state_tests {
         match c.take_event() {
             Some(Event::Bound(l)) => {
                 assert_eq!(l.expires_at, Some(last + Duration::from_secs(1000)));
-                assert_eq!(l.renew_at, Some(last + Duration::from_secs(500)));
+                super::tests::assert_fuzzed(
+                    l.renew_at,
+                    last + Duration::from_secs(500),
+                    Duration::from_secs(500),
+                );
             }
             other => panic!("the renewed lease was not taken: {other:?}"),
         }
@@ -1494,5 +1559,149 @@ mod rv_dhcp_state_tests {
             }
             other => panic!("the rebound lease was not taken: {other:?}"),
         }
+    }
+}
+
+/// An independent review (rv-fuzzt): RFC 2131 4.4.5's fuzz of T1 and T2.
+#[cfg(test)]
+mod rv_fuzzt_tests {
+    use super::super::wire::tests::reply;
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([0x00, 0x34, 0x45, 0x67, 0x89, 0xab]);
+
+    fn xid_of(t: &Transmit) -> u32 {
+        u32::from_be_bytes([t.payload[4], t.payload[5], t.payload[6], t.payload[7]])
+    }
+
+    /// A client with `seed` bound at t = 0 to 10.0.0.77 by an ACK with options `opts`
+    /// (after the server id), its ARP check passed; its lease (times from t = 0).
+    fn bind(seed: u64, opts: &[u8]) -> (Client, Lease) {
+        let t0 = Instant::ZERO;
+        let mut c = Client::new(MAC, None, seed, t0);
+        let xid = xid_of(&c.poll(t0).unwrap());
+        c.receive(&reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]), t0)
+            .unwrap();
+        let ack = [&[54, 4, 10, 0, 0, 2][..], opts].concat();
+        assert!(c
+            .receive(&reply(5, xid, [10, 0, 0, 77], &ack), t0)
+            .is_none());
+        while c.state() == State::Checking {
+            let t = c.poll_at().unwrap();
+            c.poll(t);
+            c.take_probe();
+        }
+        let Some(Event::Bound(l)) = c.take_event() else {
+            panic!("not bound: {opts:?}")
+        };
+        (c, l)
+    }
+
+    /// The options of a lease of `len` seconds with T1 and T2 given if `Some`.
+    fn opts(len: u32, t1: Option<u32>, t2: Option<u32>) -> Vec<u8> {
+        let mut o = [&[51u8, 4][..], &len.to_be_bytes()].concat();
+        for (code, t) in [(58u8, t1), (59, t2)] {
+            if let Some(t) = t {
+                o.extend([code, 4]);
+                o.extend(t.to_be_bytes());
+            }
+        }
+        o
+    }
+
+    /// RFC 2131 4.4.5: "Times T1 and T2 SHOULD be chosen with some random 'fuzz' around a
+    /// fixed value, to avoid synchronization of client reacquisition." Hosts that booted
+    /// together (a power cut) and were granted the same lease renewed at one instant,
+    /// every time: T1 was exactly half the lease and T2 seven eighths, whatever the seed.
+    #[test]
+    fn clients_with_different_seeds_renew_at_different_times() {
+        let o = opts(3600, None, None);
+        let (_, a) = bind(1, &o);
+        let (_, b) = bind(2, &o);
+        assert_ne!(a.renew_at, b.renew_at, "T1");
+        assert_ne!(a.rebind_at, b.rebind_at, "T2");
+        assert_eq!(
+            a.expires_at, b.expires_at,
+            "the lease's end is the server's"
+        );
+        // The same seed, the same times: the client stays deterministic.
+        assert_eq!(bind(1, &o).1.renew_at, a.renew_at);
+    }
+
+    /// Over many seeds and leases (defaults, T1 and T2 given, T1 = T2, T2 = the lease),
+    /// T1 and T2 only ever come earlier than fixed, by less than min(T1/16, 60 s) and
+    /// min((T2 - T1)/16, 60 s) (a lease is never renewed later than its server asked),
+    /// and stay in order: 0 < T1' <= T1, T1' < T2' <= T2 (T1' = T2' when T1 = T2).
+    #[test]
+    fn fuzzed_t1_and_t2_stay_in_their_windows_and_in_order() {
+        let s = Duration::from_secs;
+        let leases = [
+            (2, None, None),
+            (1000, None, None),
+            (3600, None, None),
+            (86_400, None, None),
+            (10_000_000, None, None),
+            (1000, Some(100), Some(100)),
+            (1000, Some(100), Some(1000)),
+            (1000, Some(999), Some(1000)),
+            (1000, Some(0), Some(0)),
+        ];
+        for (len, t1, t2) in leases {
+            let o = opts(len, t1, t2);
+            let given = |t: Option<u32>| t.filter(|&t| t > 0).map(|t| s(t.into()));
+            let fixed1 = given(t1).unwrap_or(s(len.into()) / 2);
+            let fixed2 = given(t2).unwrap_or(s(len.into()) * 7 / 8);
+            let mut early = Vec::new();
+            for seed in 0..300 {
+                let (c, l) = bind(seed, &o);
+                let t0 = Instant::ZERO;
+                let (r1, r2) = (l.renew_at.unwrap(), l.rebind_at.unwrap());
+                let what = format!("lease {len} s {t1:?}/{t2:?}, seed {seed}: {l:?}");
+                super::tests::assert_fuzzed(Some(r1), t0 + fixed1, fixed1);
+                assert!(r1 > t0, "{what}");
+                assert_eq!(c.poll_at(), Some(r1));
+                if fixed1 == fixed2 {
+                    assert_eq!(r1, r2, "{what}");
+                } else {
+                    super::tests::assert_fuzzed(Some(r2), t0 + fixed2, fixed2 - fixed1);
+                    assert!(r1 < r2, "{what}");
+                }
+                assert!(l.expires_at == Some(t0 + s(len.into())) && r2 <= t0 + s(len.into()));
+                early.push(t0 + fixed1 - r1);
+            }
+            // Spread over the window, not stuck at one end.
+            let most = (fixed1 / 16).min(s(60));
+            assert!(early.iter().any(|&e| e < most / 4), "{len}");
+            assert!(early.iter().any(|&e| e > most * 3 / 4), "{len}");
+        }
+    }
+
+    /// A lease of 1 s (T1 0.5 s) still renews after a delay, never at the instant of its
+    /// ACK: the fuzz takes T1 to no less than 15/16 of itself, so the renewal loop at the
+    /// speed of the link that a T1 of 0 made (`a_t1_of_zero_does_not_renew_at_once`)
+    /// cannot come back through it.
+    #[test]
+    fn a_one_second_lease_renews_after_a_positive_delay() {
+        let (mut c, l) = bind(7, &opts(1000, None, None));
+        let mut t = l.renew_at.unwrap();
+        for round in 0..20 {
+            let xid = xid_of(&c.poll(t).expect("a renewing REQUEST"));
+            // A 1 s lease, T1 = 0 (the default then) on odd rounds.
+            let t1 = (round % 2 == 1).then_some(0);
+            let ack = [&[54, 4, 10, 0, 0, 2][..], &opts(1, t1, None)].concat();
+            c.receive(&reply(5, xid, [10, 0, 0, 77], &ack), t);
+            assert!(matches!(c.take_event(), Some(Event::Bound(_))), "{round}");
+            assert_eq!(c.state(), State::Bound);
+            assert!(c.poll(t).is_none(), "renewed again at once ({round})");
+            let next = c.poll_at().unwrap();
+            super::tests::assert_fuzzed(
+                Some(next),
+                t + Duration::from_millis(500),
+                Duration::from_millis(500),
+            );
+            assert!(next > t);
+            t = next;
+        }
+        assert_eq!(c.stats.leases_lost, 0);
     }
 }
