@@ -22,8 +22,10 @@
 //!
 //! Everything is bounded by [`CacheConfig`]: the number of entries (full → the oldest dynamic
 //! entry is evicted, `reachable` before `incomplete`; a table of nothing but static entries
-//! refuses new ones), the packets queued per entry and in total, and the rate of requests the
-//! cache asks its caller to send (a token bucket shared by first requests and retransmissions).
+//! refuses new ones), the packets queued per entry and in total, counted both in packets and
+//! in bytes (a caller that queues 64 KiB segmentation-offload frames would otherwise hold
+//! megabytes behind an address that never answers), and the rate of requests the cache asks
+//! its caller to send (a token bucket shared by first requests and retransmissions).
 //!
 //! # Time
 //!
@@ -55,6 +57,14 @@ pub struct CacheConfig {
     pub max_pending_per_entry: usize,
     /// Packets queued behind all unresolved addresses together.
     pub max_pending_total: usize,
+    /// Bytes queued behind one unresolved address (the sizes given to
+    /// [`NeighborCache::resolve_sized`]): past it the oldest packets give way, as in Linux's
+    /// `__neigh_event_send` with `unres_qlen_bytes`. A single packet larger than the bound
+    /// is still kept, alone, as there.
+    pub max_pending_bytes_per_entry: usize,
+    /// Bytes queued behind all unresolved addresses together: a hard bound (see
+    /// [`DropReason::TotalBytesFull`]).
+    pub max_pending_bytes_total: usize,
     /// Requests per second the cache asks its caller to send, over all addresses; 0 turns
     /// the limit off.
     pub request_rate: u32,
@@ -71,6 +81,14 @@ impl Default for CacheConfig {
             max_retries: 3,
             max_pending_per_entry: 16,
             max_pending_total: 256,
+            // Linux's `unres_qlen_bytes` default (SK_WMEM_MAX).
+            max_pending_bytes_per_entry: 212_992,
+            // Four addresses' full queues (a gateway and a few on-link hosts resolving at
+            // once), 832 KiB: above what the frame limits let Ethernet-sized frames take
+            // (512 full 1514-byte frames are 775,168 bytes, so with them the frame counts
+            // bind first), while 64 KiB offload frames to many silent addresses can pin
+            // no more than this (a dozen of them) rather than the frame limit's 32 MiB.
+            max_pending_bytes_total: 4 * 212_992,
             request_rate: 10,
             request_burst: 10,
         }
@@ -88,6 +106,14 @@ pub enum DropReason {
     /// address keeps its latest packet and a new one still gets its request (RFC 1122
     /// 2.3.2.2); or the new one, when every queue holds a single packet.
     TotalQueueFull,
+    /// The address's queue would have held more than `max_pending_bytes_per_entry` bytes:
+    /// its oldest packets gave way for the new one (Linux's `unres_discards`).
+    EntryBytesFull,
+    /// All queues together would have held more than `max_pending_bytes_total` bytes: the
+    /// address's own oldest packets gave way, then the oldest of the queue holding the most
+    /// bytes among those with more than one packet (each keeps its latest); or the new
+    /// one, when even that would not make room for it.
+    TotalBytesFull,
     /// The table is full of static entries, so no entry could be made for the address.
     TableFull,
     /// The address cannot be resolved (0.0.0.0).
@@ -104,6 +130,8 @@ impl fmt::Display for DropReason {
         f.write_str(match self {
             DropReason::EntryQueueFull => "per-address queue full",
             DropReason::TotalQueueFull => "pending queue full",
+            DropReason::EntryBytesFull => "per-address queue bytes full",
+            DropReason::TotalBytesFull => "pending queue bytes full",
             DropReason::TableFull => "neighbour table full",
             DropReason::InvalidAddress => "address cannot be resolved",
             DropReason::Evicted => "entry evicted",
@@ -269,6 +297,8 @@ pub struct EntryView {
     pub expires_in: Option<Duration>,
     /// Packets waiting (incomplete entries only).
     pub pending: usize,
+    /// Their bytes, as given to [`NeighborCache::resolve_sized`].
+    pub pending_bytes: usize,
     /// Requests sent so far (incomplete entries only).
     pub requests_sent: u32,
 }
@@ -278,6 +308,8 @@ pub struct EntryView {
 pub struct PendingDrops {
     pub entry_queue_full: u64,
     pub total_queue_full: u64,
+    pub entry_bytes_full: u64,
+    pub total_bytes_full: u64,
     pub table_full: u64,
     pub invalid_address: u64,
     pub evicted: u64,
@@ -289,6 +321,8 @@ impl PendingDrops {
         match reason {
             DropReason::EntryQueueFull => self.entry_queue_full,
             DropReason::TotalQueueFull => self.total_queue_full,
+            DropReason::EntryBytesFull => self.entry_bytes_full,
+            DropReason::TotalBytesFull => self.total_bytes_full,
             DropReason::TableFull => self.table_full,
             DropReason::InvalidAddress => self.invalid_address,
             DropReason::Evicted => self.evicted,
@@ -299,6 +333,8 @@ impl PendingDrops {
     pub fn total(&self) -> u64 {
         self.entry_queue_full
             .saturating_add(self.total_queue_full)
+            .saturating_add(self.entry_bytes_full)
+            .saturating_add(self.total_bytes_full)
             .saturating_add(self.table_full)
             .saturating_add(self.invalid_address)
             .saturating_add(self.evicted)
@@ -310,6 +346,8 @@ impl PendingDrops {
         let c = match reason {
             DropReason::EntryQueueFull => &mut self.entry_queue_full,
             DropReason::TotalQueueFull => &mut self.total_queue_full,
+            DropReason::EntryBytesFull => &mut self.entry_bytes_full,
+            DropReason::TotalBytesFull => &mut self.total_bytes_full,
             DropReason::TableFull => &mut self.table_full,
             DropReason::InvalidAddress => &mut self.invalid_address,
             DropReason::Evicted => &mut self.evicted,
@@ -450,13 +488,48 @@ impl RateLimiter {
     }
 }
 
+/// The packets waiting for one address, oldest first, each with its size, and their bytes.
+#[derive(Debug)]
+struct Queue<P> {
+    packets: VecDeque<(P, usize)>,
+    bytes: usize,
+}
+
+impl<P> Queue<P> {
+    fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    fn push_back(&mut self, packet: P, bytes: usize) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.packets.push_back((packet, bytes));
+    }
+
+    /// Drop the oldest packet: its size, if there was one.
+    fn pop_front(&mut self) -> Option<usize> {
+        let (_, bytes) = self.packets.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(bytes);
+        Some(bytes)
+    }
+
+    /// Bytes that could go with every packet but the latest.
+    fn bytes_but_latest(&self) -> usize {
+        self.bytes
+            .saturating_sub(self.packets.back().map_or(0, |p| p.1))
+    }
+}
+
 #[derive(Debug)]
 enum State<P> {
     Incomplete {
         requests_sent: u32,
         /// When to send the next request, or (after the last) to declare failure.
         next_at: Instant,
-        queue: VecDeque<P>,
+        queue: Queue<P>,
     },
     Reachable {
         mac: MacAddr,
@@ -493,6 +566,7 @@ pub struct NeighborCache<P> {
     config: CacheConfig,
     table: BTreeMap<Ipv4Addr, Entry<P>>,
     pending_total: usize,
+    pending_bytes: usize,
     limiter: RateLimiter,
     stats: CacheStats,
 }
@@ -509,6 +583,7 @@ impl<P> NeighborCache<P> {
             config,
             table: BTreeMap::new(),
             pending_total: 0,
+            pending_bytes: 0,
             limiter: RateLimiter::new(config.request_rate, config.request_burst),
             stats: CacheStats::default(),
         }
@@ -536,15 +611,24 @@ impl<P> NeighborCache<P> {
         self.pending_total
     }
 
-    /// Is `ip` being resolved with its queue full, or all queues together full, so that
-    /// the next packet for it would push out the oldest? (A blocking sender waits
-    /// instead: see `socket-api`.)
+    /// Their bytes, as given to [`resolve_sized`](Self::resolve_sized).
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Is `ip` being resolved with its queue full, or all queues together full (in packets
+    /// or in bytes), so that the next packet for it would push out the oldest? (A blocking
+    /// sender waits instead: see `socket-api`.) The size of the next packet is not known
+    /// here: a queue is full in bytes once it holds its bound.
     pub fn queue_full(&self, ip: Ipv4Addr) -> bool {
-        let per_entry = self.config.max_pending_per_entry;
-        let total_full = self.pending_total >= self.config.max_pending_total;
+        let cfg = &self.config;
+        let total_full = self.pending_total >= cfg.max_pending_total
+            || self.pending_bytes >= cfg.max_pending_bytes_total;
         match self.table.get(&ip).map(|e| &e.state) {
             Some(State::Incomplete { queue, .. }) => {
-                queue.len() >= per_entry || (total_full && !queue.is_empty())
+                queue.len() >= cfg.max_pending_per_entry
+                    || queue.bytes >= cfg.max_pending_bytes_per_entry
+                    || (total_full && !queue.is_empty())
             }
             _ => false,
         }
@@ -583,9 +667,17 @@ impl<P> NeighborCache<P> {
     /// Drop an entry's state, accounting for any packets it held.
     fn discard(&mut self, entry: Entry<P>, reason: DropReason) {
         if let State::Incomplete { queue, .. } = entry.state {
-            self.pending_total = self.pending_total.saturating_sub(queue.len());
             self.stats.pending_dropped.add(reason, queue.len());
+            self.unqueued(queue);
         }
+    }
+
+    /// A whole queue left the cache (released, failed, discarded): its packets no longer
+    /// count. Returns them, oldest first.
+    fn unqueued(&mut self, queue: Queue<P>) -> Vec<P> {
+        self.pending_total = self.pending_total.saturating_sub(queue.len());
+        self.pending_bytes = self.pending_bytes.saturating_sub(queue.bytes);
+        queue.packets.into_iter().map(|(p, _)| p).collect()
     }
 
     /// Make room for one more entry, evicting the oldest of the first class that has one:
@@ -625,28 +717,114 @@ impl<P> NeighborCache<P> {
         self.table.len() < self.config.max_entries
     }
 
-    /// The total queue is full: drop the oldest packet of the longest queue that holds
-    /// more than one (its latest stays), counted. False if every queue holds one or none.
-    fn free_a_queue_slot(&mut self) -> bool {
-        let longest = self
-            .table
-            .iter_mut()
-            .filter_map(|(ip, e)| match &mut e.state {
+    /// Drop the oldest packet queued for `ip`, counted under `reason`. False if none.
+    fn drop_oldest(&mut self, ip: Ipv4Addr, reason: DropReason) -> bool {
+        let Some(Entry {
+            state: State::Incomplete { queue, .. },
+            ..
+        }) = self.table.get_mut(&ip)
+        else {
+            return false;
+        };
+        let Some(bytes) = queue.pop_front() else {
+            return false;
+        };
+        self.pending_total = self.pending_total.saturating_sub(1);
+        self.pending_bytes = self.pending_bytes.saturating_sub(bytes);
+        self.stats.pending_dropped.add(reason, 1);
+        true
+    }
+
+    /// The address whose queue holds the most packets (or bytes, `by_bytes`) among those
+    /// holding more than one, the lowest among equals: the one to take from when all queues
+    /// together are full (its latest packet stays).
+    fn fullest_queue(&self, by_bytes: bool) -> Option<Ipv4Addr> {
+        self.table
+            .iter()
+            .filter_map(|(ip, e)| match &e.state {
                 State::Incomplete { queue, .. } if queue.len() > 1 => {
-                    Some((queue.len(), std::cmp::Reverse(*ip), queue))
+                    let size = if by_bytes { queue.bytes } else { queue.len() };
+                    Some((size, std::cmp::Reverse(*ip)))
                 }
                 _ => None,
             })
-            .max_by_key(|(len, ip, _)| (*len, *ip));
-        let Some((_, _, queue)) = longest else {
-            return false;
+            .max()
+            .map(|(_, ip)| ip.0)
+    }
+
+    /// Packets and bytes queued for `ip` (none if it is not being resolved).
+    fn queued_for(&self, ip: Ipv4Addr) -> (usize, usize) {
+        match self.table.get(&ip).map(|e| &e.state) {
+            Some(State::Incomplete { queue, .. }) => (queue.len(), queue.bytes),
+            _ => (0, 0),
+        }
+    }
+
+    /// Make room in `ip`'s queue (an incomplete entry's, or one about to be made) for one
+    /// more packet of `bytes`, oldest packets first (`max_pending_per_entry` is at least 1):
+    ///
+    /// 1. the address's own bounds, as Linux's `__neigh_event_send`: the oldest go while
+    ///    the queue is at its packet limit or the new packet would take it past its byte
+    ///    limit; a packet larger than that limit is kept, alone;
+    /// 2. all queues together, in packets then in bytes: the address's own oldest go
+    ///    first, then the oldest of the fullest other queue, every other address keeping
+    ///    its latest packet.
+    ///
+    /// When even that would not bring all queues within their bounds, nothing is dropped
+    /// and the reason the new packet must go instead is returned.
+    fn make_queue_room(&mut self, ip: Ipv4Addr, bytes: usize) -> Result<(), DropReason> {
+        let cfg = self.config;
+        let total_bytes = |c: &Self| c.pending_bytes.saturating_add(bytes);
+        if self.pending_total >= cfg.max_pending_total
+            || total_bytes(self) > cfg.max_pending_bytes_total
+        {
+            // What may go: all of this address's queue, all but the latest of the others.
+            let (mut n, mut b) = self.queued_for(ip);
+            for (other, e) in &self.table {
+                match &e.state {
+                    State::Incomplete { queue, .. } if *other != ip => {
+                        n += queue.len().saturating_sub(1);
+                        b += queue.bytes_but_latest();
+                    }
+                    _ => {}
+                }
+            }
+            if self.pending_total.saturating_sub(n) >= cfg.max_pending_total {
+                return Err(DropReason::TotalQueueFull);
+            }
+            if self.pending_bytes.saturating_sub(b).saturating_add(bytes)
+                > cfg.max_pending_bytes_total
+            {
+                return Err(DropReason::TotalBytesFull);
+            }
+        }
+        while self.queued_for(ip).0 >= cfg.max_pending_per_entry
+            && self.drop_oldest(ip, DropReason::EntryQueueFull)
+        {}
+        while self.queued_for(ip).1.saturating_add(bytes) > cfg.max_pending_bytes_per_entry
+            && self.drop_oldest(ip, DropReason::EntryBytesFull)
+        {}
+        let over = |c: &Self| {
+            if c.pending_total >= cfg.max_pending_total {
+                Some((false, DropReason::TotalQueueFull))
+            } else if total_bytes(c) > cfg.max_pending_bytes_total {
+                Some((true, DropReason::TotalBytesFull))
+            } else {
+                None
+            }
         };
-        queue.pop_front();
-        self.pending_total = self.pending_total.saturating_sub(1);
-        self.stats
-            .pending_dropped
-            .add(DropReason::TotalQueueFull, 1);
-        true
+        while let Some((by_bytes, reason)) = over(self) {
+            let victim = if self.queued_for(ip).0 > 0 {
+                Some(ip)
+            } else {
+                self.fullest_queue(by_bytes)
+            };
+            // Not reached: the check above found enough to drop.
+            if !victim.is_some_and(|v| self.drop_oldest(v, reason)) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The MAC for `ip` if it is known now: a static entry or an unexpired reachable one
@@ -666,11 +844,26 @@ impl<P> NeighborCache<P> {
         }
     }
 
-    /// Find the MAC to send `packet` to `ip`, or queue the packet until it is known.
+    /// [`resolve_sized`](Self::resolve_sized) for a packet whose size does not count:
+    /// only the packet limits bound the queues of such packets.
+    pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: Instant) -> Resolve<P> {
+        self.resolve_sized(ip, packet, 0, now)
+    }
+
+    /// Find the MAC to send `packet` to `ip`, or queue the packet until it is known; `bytes`
+    /// is its size, for the queues' byte limits.
     ///
     /// The first miss makes an incomplete entry and, rate limit permitting, tells the caller
     /// to send a request now (`Queued { send_request: true }`). Later misses just queue.
-    pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: Instant) -> Resolve<P> {
+    /// A full queue makes its oldest packets give way, as Linux's neighbour queue does: the
+    /// sender's call succeeds, and the newest packets wait (see [`DropReason`]).
+    pub fn resolve_sized(
+        &mut self,
+        ip: Ipv4Addr,
+        packet: P,
+        bytes: usize,
+        now: Instant,
+    ) -> Resolve<P> {
         if let Some(mac) = fixed_mapping(ip) {
             return Resolve::Ready(mac, packet);
         }
@@ -678,60 +871,38 @@ impl<P> NeighborCache<P> {
             return self.drop_packet(packet, DropReason::InvalidAddress);
         }
         self.expire_if_due(ip, now);
-        let per_entry = self.config.max_pending_per_entry;
-        let total_full = self.pending_total >= self.config.max_pending_total;
-        if let Some(entry) = self.table.get_mut(&ip) {
-            return match &mut entry.state {
-                State::Reachable { mac, used, .. } => {
-                    *used = true;
-                    Resolve::Ready(*mac, packet)
-                }
-                State::Static { mac } | State::Probing { mac, .. } => Resolve::Ready(*mac, packet),
-                State::Incomplete { queue, .. } => {
-                    let entry_full = queue.len() >= per_entry;
-                    if per_entry == 0 {
-                        self.drop_packet(packet, DropReason::EntryQueueFull)
-                    } else if entry_full || (total_full && !queue.is_empty()) {
-                        // The oldest gives way, as Linux's neighbour queue does: the
-                        // sender's call succeeds, and the newest packets wait.
-                        queue.pop_front();
-                        queue.push_back(packet);
-                        let reason = if entry_full {
-                            DropReason::EntryQueueFull
-                        } else {
-                            DropReason::TotalQueueFull
-                        };
-                        self.stats.pending_dropped.add(reason, 1);
-                        Resolve::Queued {
-                            send_request: false,
-                        }
-                    } else if total_full && !self.free_a_queue_slot() {
-                        self.drop_packet(packet, DropReason::TotalQueueFull)
-                    } else {
-                        if let Some(Entry {
-                            state: State::Incomplete { queue, .. },
-                            ..
-                        }) = self.table.get_mut(&ip)
-                        {
-                            queue.push_back(packet);
-                            self.pending_total += 1;
-                        }
-                        Resolve::Queued {
-                            send_request: false,
-                        }
-                    }
-                }
-            };
-        }
-        if per_entry == 0 {
+        let resolving = match self.table.get_mut(&ip).map(|e| &mut e.state) {
+            Some(State::Reachable { mac, used, .. }) => {
+                *used = true;
+                return Resolve::Ready(*mac, packet);
+            }
+            Some(State::Static { mac } | State::Probing { mac, .. }) => {
+                return Resolve::Ready(*mac, packet)
+            }
+            Some(State::Incomplete { .. }) => true,
+            None => false,
+        };
+        if self.config.max_pending_per_entry == 0 {
             return self.drop_packet(packet, DropReason::EntryQueueFull);
         }
-        if !self.make_room(false) {
+        if !resolving && !self.make_room(false) {
             return self.drop_packet(packet, DropReason::TableFull);
         }
-        // Evicting an incomplete entry may have freed queue space.
-        if self.pending_total >= self.config.max_pending_total && !self.free_a_queue_slot() {
-            return self.drop_packet(packet, DropReason::TotalQueueFull);
+        // (Evicting an incomplete entry may have freed queue space.)
+        if let Err(reason) = self.make_queue_room(ip, bytes) {
+            return self.drop_packet(packet, reason);
+        }
+        self.pending_total += 1;
+        self.pending_bytes = self.pending_bytes.saturating_add(bytes);
+        if let Some(Entry {
+            state: State::Incomplete { queue, .. },
+            ..
+        }) = self.table.get_mut(&ip)
+        {
+            queue.push_back(packet, bytes);
+            return Resolve::Queued {
+                send_request: false,
+            };
         }
         let send_request = self.limiter.try_take(now);
         let (requests_sent, next_at) = if send_request {
@@ -741,9 +912,11 @@ impl<P> NeighborCache<P> {
             bump(&mut self.stats.rate_limited);
             (0, self.limiter.next_available(now))
         };
-        let mut queue = VecDeque::new();
-        queue.push_back(packet);
-        self.pending_total += 1;
+        let mut queue = Queue {
+            packets: VecDeque::new(),
+            bytes: 0,
+        };
+        queue.push_back(packet, bytes);
         self.table.insert(
             ip,
             Entry {
@@ -865,8 +1038,8 @@ impl<P> NeighborCache<P> {
                 out.learned = true;
                 match old {
                     State::Incomplete { queue, .. } => {
-                        self.pending_total = self.pending_total.saturating_sub(queue.len());
-                        out.released = queue.into_iter().map(|p| (repr.sender_mac, p)).collect();
+                        let mac = repr.sender_mac;
+                        out.released = self.unqueued(queue).into_iter().map(|p| (mac, p)).collect();
                         bump(&mut self.stats.resolved);
                     }
                     State::Reachable { .. } | State::Probing { .. } | State::Static { .. } => {
@@ -991,8 +1164,8 @@ impl<P> NeighborCache<P> {
                 ..
             }) = self.table.remove(&ip)
             {
-                self.pending_total = self.pending_total.saturating_sub(queue.len());
-                out.failures.push((ip, queue.into_iter().collect()));
+                let packets = self.unqueued(queue);
+                out.failures.push((ip, packets));
                 bump(&mut self.stats.failures);
             }
         }
@@ -1070,8 +1243,7 @@ impl<P> NeighborCache<P> {
         if let Some(entry) = self.table.get_mut(&ip) {
             let old = mem::replace(&mut entry.state, state);
             if let State::Incomplete { queue, .. } = old {
-                self.pending_total = self.pending_total.saturating_sub(queue.len());
-                return Ok(queue.into_iter().collect());
+                return Ok(self.unqueued(queue));
             }
             return Ok(Vec::new());
         }
@@ -1127,6 +1299,7 @@ impl<P> NeighborCache<P> {
                     state: EntryState::Incomplete,
                     expires_in: None,
                     pending: queue.len(),
+                    pending_bytes: queue.bytes,
                     requests_sent: *requests_sent,
                 },
                 State::Reachable {
@@ -1137,6 +1310,7 @@ impl<P> NeighborCache<P> {
                     state: EntryState::Reachable,
                     expires_in: Some(expires_at.saturating_duration_since(now)),
                     pending: 0,
+                    pending_bytes: 0,
                     requests_sent: 0,
                 },
                 State::Probing {
@@ -1147,6 +1321,7 @@ impl<P> NeighborCache<P> {
                     state: EntryState::Probing,
                     expires_in: None,
                     pending: 0,
+                    pending_bytes: 0,
                     requests_sent: *requests_sent,
                 },
                 State::Static { mac } => EntryView {
@@ -1155,6 +1330,7 @@ impl<P> NeighborCache<P> {
                     state: EntryState::Static,
                     expires_in: None,
                     pending: 0,
+                    pending_bytes: 0,
                     requests_sent: 0,
                 },
             })

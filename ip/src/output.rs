@@ -343,9 +343,11 @@ impl Output {
             self.push_tx(ifindex, frame, meta);
             return Ok(());
         }
+        // Bounded in bytes as well as in frames: offloaded frames reach 64 KiB.
+        let bytes = frame.len();
         match iface
             .arp
-            .resolve(next_hop, PendingFrame { frame, meta }, now)
+            .resolve_sized(next_hop, PendingFrame { frame, meta }, bytes, now)
         {
             Resolve::Ready(mac, p) => {
                 let mut frame = p.frame;

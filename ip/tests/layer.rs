@@ -4363,6 +4363,61 @@ fn a_tcp_segment_beyond_the_mtu_leaves_as_one_tso_frame_the_device_completes() {
     assert_eq!(l.stats().tx_fragments, 0);
 }
 
+/// With TSO the layer hands the link frames of up to 64 KiB, and those waiting for ARP
+/// were bounded by count alone (128 per address): 8 MiB behind one silent neighbour, 32
+/// MiB per interface. As Linux's `unres_qlen_bytes` (212,992 bytes), the queue is bounded
+/// in bytes too, its oldest frames giving way, counted (`drop_pending_entry_bytes` on the
+/// `arp` line); the latest wait whole and leave as TSO frames when the answer comes.
+#[test]
+fn tso_frames_waiting_for_arp_are_bounded_in_bytes() {
+    let mut l = offload_iface(ALL_OFFLOADS);
+    let peer = Ipv4Addr::new(10, 0, 0, 9);
+    let seg = tcp_segment(&pattern(60 * 1024, 4));
+    let meta = SendMeta {
+        src: Some(US0),
+        dont_fragment: true,
+        l4_csum: Some(16),
+        gso_size: Some(1448),
+        ..SendMeta::new(peer, TCP)
+    };
+    for _ in 0..6 {
+        l.tx()
+            .send_with(&meta, seg.len(), &mut |b| b.copy_from_slice(&seg), T0)
+            .expect("queued for ARP");
+    }
+    let frame = L4_AT + seg.len();
+    assert_eq!(frame, 61_506);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "one request, the frames wait: {out:?}");
+    // 3 frames are 184,518 bytes, a fourth would make 246,024.
+    assert_eq!(l.arp_pending(), 3);
+    let (_, e) = l
+        .arp_entries(T0)
+        .into_iter()
+        .find(|(_, e)| e.ip == peer)
+        .unwrap();
+    assert_eq!(e.pending_bytes, 3 * frame);
+    let dropped = l.arp_stats()[0].1.pending_dropped;
+    assert_eq!(dropped.entry_bytes_full, 3, "{dropped:?}");
+    assert_eq!(dropped.total(), 3, "{dropped:?}");
+
+    let reply = ArpRepr::reply_to(&out[0].arp(), MAC_A);
+    l.receive_frame(
+        0,
+        &arp_frame(MAC0, MAC_A, &reply),
+        at_ms(5),
+        &mut Recorder::default(),
+    );
+    let frames: Vec<ip::TxFrame> = l.take_tx().collect();
+    assert_eq!(frames.len(), 3);
+    for f in &frames {
+        assert_eq!(f.data.len(), frame);
+        assert_eq!(&f.data[..6], &MAC_A.0);
+        assert_eq!(f.meta.gso.map(|g| g.size), Some(1448));
+    }
+    assert_eq!(l.arp_pending(), 0);
+}
+
 #[test]
 fn with_checksum_offload_only_a_segment_gets_a_partial_checksum_and_no_tso() {
     let mut l = offload_iface(Offload {

@@ -1013,6 +1013,117 @@ mod bounds {
         assert_eq!(c.pending(), 2);
     }
 
+    /// Offloaded (TSO) frames reach 64 KiB, so a count of frames alone let one address
+    /// hold megabytes. As Linux's `unres_qlen_bytes` (212,992 bytes by default), the queue
+    /// is bounded in bytes too: the oldest give way, each counted.
+    #[test]
+    fn the_queue_per_address_is_bounded_in_bytes_and_the_oldest_give_way() {
+        const BIG: usize = 60 * 1024;
+        let mut c = cache();
+        assert_eq!(c.config().max_pending_bytes_per_entry, 212_992);
+        for p in 1..=10 {
+            assert!(matches!(
+                c.resolve_sized(A_IP, p, BIG, secs(0)),
+                Resolve::Queued { .. }
+            ));
+            assert!(c.pending_bytes() <= 212_992, "{}", c.pending_bytes());
+        }
+        // Three fit (184,320 bytes); each further one pushed out the oldest.
+        assert_eq!(c.pending(), 3);
+        assert_eq!(c.pending_bytes(), 3 * BIG);
+        assert_eq!(state_of(&c, A_IP, secs(0)).unwrap().pending_bytes, 3 * BIG);
+        assert_eq!(c.stats().pending_dropped.entry_bytes_full, 7);
+        assert_eq!(c.stats().pending_dropped.get(DropReason::EntryBytesFull), 7);
+        assert_eq!(c.stats().pending_dropped.total(), 7);
+        // Past the bound, a blocking sender is told to wait.
+        let mut d = cache_with(|c| c.max_pending_bytes_per_entry = 2 * BIG);
+        d.resolve_sized(A_IP, 1, BIG, secs(0));
+        assert!(!d.queue_full(A_IP));
+        d.resolve_sized(A_IP, 2, BIG, secs(0));
+        assert!(d.queue_full(A_IP));
+        let out = process(&mut c, reply_from(A_IP, A_MAC), secs(0));
+        assert_eq!(out.released, vec![(A_MAC, 8), (A_MAC, 9), (A_MAC, 10)]);
+        assert_eq!(c.pending_bytes(), 0);
+    }
+
+    /// Linux's `__neigh_event_send` drops the oldest while the queue's bytes and the new
+    /// packet's exceed the bound, and stops when the queue is empty: a packet larger than
+    /// the bound is queued, alone, and the next one pushes it out.
+    #[test]
+    fn a_packet_larger_than_the_byte_bound_waits_alone() {
+        let mut c = cache_with(|c| c.max_pending_bytes_per_entry = 10_000);
+        c.resolve_sized(A_IP, 1, 1_000, secs(0));
+        c.resolve_sized(A_IP, 2, 1_000, secs(0));
+        assert_eq!(
+            c.resolve_sized(A_IP, 3, 30_000, secs(0)),
+            Resolve::Queued {
+                send_request: false
+            }
+        );
+        assert_eq!((c.pending(), c.pending_bytes()), (1, 30_000));
+        assert_eq!(c.stats().pending_dropped.entry_bytes_full, 2);
+        c.resolve_sized(A_IP, 4, 100, secs(0));
+        assert_eq!((c.pending(), c.pending_bytes()), (1, 100));
+        assert_eq!(c.stats().pending_dropped.entry_bytes_full, 3);
+        let out = process(&mut c, reply_from(A_IP, A_MAC), secs(0));
+        assert_eq!(out.released, vec![(A_MAC, 4)]);
+        // The first packet for an address likewise.
+        let mut c = cache_with(|c| c.max_pending_bytes_per_entry = 10_000);
+        assert_eq!(
+            c.resolve_sized(B_IP, 5, 30_000, secs(0)),
+            Resolve::Queued { send_request: true }
+        );
+        assert_eq!(c.stats().pending_dropped.total(), 0);
+    }
+
+    /// All queues together are bounded in bytes as in packets: the address's own oldest
+    /// go first, then the oldest of the queue holding the most bytes; every address keeps
+    /// its latest packet, so when nothing else may go the new packet is refused. The
+    /// bound is never passed, even by a single packet.
+    #[test]
+    fn the_total_bytes_are_bounded_and_every_address_keeps_its_latest_packet() {
+        let mut c = cache_with(|c| {
+            c.max_pending_bytes_per_entry = 100;
+            c.max_pending_bytes_total = 250;
+        });
+        c.resolve_sized(A_IP, 1, 50, secs(0));
+        c.resolve_sized(A_IP, 2, 50, secs(0));
+        c.resolve_sized(B_IP, 3, 100, secs(0));
+        // C's first packet: A's oldest gives way (B's single packet stays).
+        assert_eq!(
+            c.resolve_sized(C_IP, 4, 100, secs(0)),
+            Resolve::Queued { send_request: true }
+        );
+        assert_eq!((c.pending(), c.pending_bytes()), (3, 250));
+        assert_eq!(c.stats().pending_dropped.total_bytes_full, 1);
+        // Every queue holds one packet: a new address's is refused, nobody else's goes.
+        assert_eq!(
+            c.resolve_sized(D_IP, 5, 100, secs(0)),
+            Resolve::Dropped(5, DropReason::TotalBytesFull)
+        );
+        assert!(state_of(&c, D_IP, secs(0)).is_none());
+        assert_eq!(c.stats().pending_dropped.total_bytes_full, 2);
+        // A known address replaces its own.
+        assert!(c.queue_full(B_IP));
+        c.resolve_sized(B_IP, 6, 60, secs(0));
+        assert_eq!((c.pending(), c.pending_bytes()), (3, 210));
+        assert_eq!(c.stats().pending_dropped.entry_bytes_full, 1);
+        // A packet larger than the whole bound is never queued.
+        assert_eq!(
+            c.resolve_sized(D_IP, 7, 251, secs(0)),
+            Resolve::Dropped(7, DropReason::TotalBytesFull)
+        );
+        let released = |c: &mut NeighborCache<u32>, ip, mac| {
+            let out = process(c, reply_from(ip, mac), secs(0));
+            out.released.into_iter().map(|(_, p)| p).collect::<Vec<_>>()
+        };
+        assert_eq!(released(&mut c, A_IP, A_MAC), [2]);
+        assert_eq!(released(&mut c, B_IP, B_MAC), [6]);
+        assert_eq!(released(&mut c, C_IP, C_MAC), [4]);
+        assert_eq!((c.pending(), c.pending_bytes()), (0, 0));
+        assert_eq!(c.stats().pending_dropped.total(), 4);
+    }
+
     /// A request for us from a new host, the table full: it is answered, but learning it
     /// evicts neither a resolution under way (its packets would be lost) nor an entry in
     /// use; only an idle one gives way.
@@ -1206,6 +1317,8 @@ mod robustness {
             c.max_entries = 8;
             c.max_pending_per_entry = 3;
             c.max_pending_total = 10;
+            c.max_pending_bytes_per_entry = 3_000;
+            c.max_pending_bytes_total = 6_000;
             c.request_rate = 3;
             c.request_burst = 2;
             c.reachable_time = Duration::from_secs(5);
@@ -1227,7 +1340,8 @@ mod robustness {
             match rnd(10) {
                 0..=3 => {
                     next_packet += 1;
-                    match c.resolve(ip, next_packet, now) {
+                    let bytes = rnd(2_500) as usize;
+                    match c.resolve_sized(ip, next_packet, bytes, now) {
                         Resolve::Queued { .. } => outstanding += 1,
                         Resolve::Ready(..) | Resolve::Dropped(..) => {}
                     }
@@ -1279,7 +1393,16 @@ mod robustness {
             let views = c.entries(now);
             assert_eq!(views.iter().map(|v| v.pending).sum::<usize>(), c.pending());
             assert!(views.iter().all(|v| v.pending <= 3));
+            assert!(c.pending_bytes() <= 6_000);
+            let bytes = views.iter().map(|v| v.pending_bytes).sum::<usize>();
+            assert_eq!(bytes, c.pending_bytes());
+            assert!(views
+                .iter()
+                .all(|v| v.pending_bytes <= 3_000 || v.pending == 1));
         }
+        // Both byte bounds were reached.
+        let d = c.stats().pending_dropped;
+        assert!(d.entry_bytes_full > 0 && d.total_bytes_full > 0, "{d:?}");
     }
 }
 

@@ -65,6 +65,10 @@ impl Default for IpConfig {
         let arp = CacheConfig {
             // A 65,515-byte datagram is 45 fragments at MTU 1500 and 119 at MTU 576, the
             // smallest every host must accept (RFC 791): let a whole one wait for ARP.
+            // The byte bounds (`CacheConfig`'s: 212,992 bytes per address, as Linux's
+            // `unres_qlen_bytes`, and four times that in all) hold such a datagram too
+            // (68 KB of frames at MTU 1500, 70 KB at 576), and bind before these counts
+            // only for larger frames: offloaded (TSO) ones of up to 64 KiB.
             max_pending_per_entry: 128,
             max_pending_total: 512,
             ..CacheConfig::default()

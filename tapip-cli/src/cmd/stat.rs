@@ -313,6 +313,8 @@ fn arp_pairs(a: &arp::CacheStats) -> Vec<(&'static str, u64)> {
             arp::PendingDrops {
                 entry_queue_full,
                 total_queue_full,
+                entry_bytes_full,
+                total_bytes_full,
                 table_full,
                 invalid_address,
                 evicted,
@@ -338,6 +340,8 @@ fn arp_pairs(a: &arp::CacheStats) -> Vec<(&'static str, u64)> {
         ("unknown_op", unknown_received),
         ("drop_pending_entry_full", entry_queue_full),
         ("drop_pending_total_full", total_queue_full),
+        ("drop_pending_entry_bytes", entry_bytes_full),
+        ("drop_pending_total_bytes", total_bytes_full),
         ("drop_pending_table_full", table_full),
         ("drop_pending_bad_address", invalid_address),
         ("drop_pending_evicted", evicted),

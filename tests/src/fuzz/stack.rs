@@ -75,6 +75,10 @@ const ARP_CFG: arp::CacheConfig = arp::CacheConfig {
     max_retries: 3,
     max_pending_per_entry: 8,
     max_pending_total: 32,
+    // Below the counts' worth of full frames (8 and 32 of 1,514 bytes), so that every
+    // bound is reached.
+    max_pending_bytes_per_entry: 8 * 1024,
+    max_pending_bytes_total: 24 * 1024,
     request_rate: 10,
     request_burst: 10,
 };
@@ -1855,9 +1859,14 @@ impl World {
                 pending <= 2 * ARP_CFG.max_pending_total,
                 "{when}: host {side}: {pending} frames wait for ARP"
             );
-            held += pending * 1514;
-            bound += 2 * ARP_CFG.max_pending_total * 65_535;
             let entries = h.ip.arp_entries(self.now);
+            let pending_bytes: usize = entries.iter().map(|(_, e)| e.pending_bytes).sum();
+            assert!(
+                pending_bytes <= 2 * ARP_CFG.max_pending_bytes_total,
+                "{when}: host {side}: {pending_bytes} bytes wait for ARP"
+            );
+            held += pending_bytes;
+            bound += 2 * ARP_CFG.max_pending_bytes_total;
             for ifname in ["lo", "tap0", "tap1"] {
                 let k = entries.iter().filter(|(i, _)| i == ifname).count();
                 assert!(

@@ -91,6 +91,7 @@ impl ArpWorld {
     fn check(&mut self, cfg: &CacheConfig) {
         let views = self.cache.entries(self.now);
         let mut pending_in_views = 0;
+        let mut bytes_in_views = 0;
         let incomplete: BTreeMap<Ipv4Addr, usize> = views
             .iter()
             .filter(|v| v.state == EntryState::Incomplete)
@@ -105,7 +106,15 @@ impl ArpWorld {
                     v.ip,
                     v.pending
                 );
+                assert!(
+                    v.pending_bytes <= cfg.max_pending_bytes_per_entry || v.pending == 1,
+                    "{}: {} bytes queued in {} packets",
+                    v.ip,
+                    v.pending_bytes,
+                    v.pending
+                );
                 pending_in_views += v.pending;
+                bytes_in_views += v.pending_bytes;
             } else {
                 assert_eq!(v.pending, 0, "{}: {:?} with packets queued", v.ip, v.state);
                 assert!(v.mac.is_some(), "{}: {:?} without a MAC", v.ip, v.state);
@@ -117,6 +126,15 @@ impl ArpWorld {
         assert!(
             pending_in_views <= cfg.max_pending_total,
             "{pending_in_views} queued"
+        );
+        assert_eq!(
+            self.cache.pending_bytes(),
+            bytes_in_views,
+            "pending_bytes()"
+        );
+        assert!(
+            bytes_in_views <= cfg.max_pending_bytes_total,
+            "{bytes_in_views} bytes queued"
         );
         let ips: Vec<Ipv4Addr> = self.queues.keys().copied().collect();
         for ip in ips {
@@ -194,6 +212,8 @@ fn arp_config(u: &mut Unstructured) -> AResult<CacheConfig> {
         max_retries: u.int_in_range(0..=3)?,
         max_pending_per_entry: u.int_in_range(0..=4)?,
         max_pending_total: u.int_in_range(0..=6)?,
+        max_pending_bytes_per_entry: u.int_in_range(0..=3000)?,
+        max_pending_bytes_total: u.int_in_range(0..=6000)?,
         request_rate: u.int_in_range(0..=4)?,
         request_burst: u.int_in_range(0..=3)?,
     })
@@ -215,7 +235,8 @@ fn arp_step(u: &mut Unstructured, w: &mut ArpWorld) -> AResult<()> {
             let ip = pick_ip(u)?;
             let id = w.given;
             w.given += 1;
-            match w.cache.resolve(ip, (id, ip), w.now) {
+            let bytes = u.int_in_range(0..=2000)?;
+            match w.cache.resolve_sized(ip, (id, ip), bytes, w.now) {
                 Resolve::Ready(_, p) => w.back(p, ip),
                 Resolve::Dropped(p, _) => {
                     w.back(p, ip);
