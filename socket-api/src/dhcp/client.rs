@@ -722,6 +722,34 @@ mod tests {
         );
     }
 
+    /// A transmitted message's transaction id.
+    pub(super) fn xid_of(t: &Transmit) -> u32 {
+        u32::from_be_bytes([t.payload[4], t.payload[5], t.payload[6], t.payload[7]])
+    }
+
+    /// A client with `seed` bound at t = 0 to 10.0.0.77 by an ACK with options `opts`
+    /// (after the server id), its ARP check passed; its lease (times from t = 0).
+    pub(super) fn bind_with(seed: u64, opts: &[u8]) -> (Client, Lease) {
+        let t0 = Instant::ZERO;
+        let mut c = Client::new(MAC, None, seed, t0);
+        let xid = xid_of(&c.poll(t0).unwrap());
+        c.receive(&reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]), t0)
+            .unwrap();
+        let ack = [&[54, 4, 10, 0, 0, 2][..], opts].concat();
+        assert!(c
+            .receive(&reply(5, xid, [10, 0, 0, 77], &ack), t0)
+            .is_none());
+        while c.state() == State::Checking {
+            let t = c.poll_at().unwrap();
+            c.poll(t);
+            c.take_probe();
+        }
+        let Some(Event::Bound(l)) = c.take_event() else {
+            panic!("not bound: {opts:?}")
+        };
+        (c, l)
+    }
+
     fn parse_request(t: &Transmit) -> (u8, u32, Vec<u8>) {
         // (message type, xid, the whole payload)
         let b = &t.payload;
@@ -1462,35 +1490,13 @@ mod rv_dhcp_tests {
 #[cfg(test)]
 mod rv_dhcp_state_tests {
     use super::super::wire::tests::reply;
+    use super::tests::{bind_with, xid_of};
     use super::*;
-
-    const MAC: MacAddr = MacAddr([0x00, 0x34, 0x45, 0x67, 0x89, 0xab]);
-
-    fn xid_of(t: &Transmit) -> u32 {
-        u32::from_be_bytes([t.payload[4], t.payload[5], t.payload[6], t.payload[7]])
-    }
 
     /// A client bound at t = 0 to 10.0.0.77/24 for `lease` seconds (T1, T2 by default).
     fn bound(lease: u32) -> Client {
-        let t0 = Instant::ZERO;
-        let mut c = Client::new(MAC, None, 1, t0);
-        let xid = xid_of(&c.poll(t0).unwrap());
-        c.receive(&reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]), t0)
-            .unwrap();
         let l = lease.to_be_bytes();
-        let ack = [
-            54, 4, 10, 0, 0, 2, 51, 4, l[0], l[1], l[2], l[3], 1, 4, 255, 255, 255, 0,
-        ];
-        assert!(c
-            .receive(&reply(5, xid, [10, 0, 0, 77], &ack), t0)
-            .is_none());
-        while c.state() == State::Checking {
-            let t = c.poll_at().unwrap();
-            c.poll(t);
-            c.take_probe();
-        }
-        assert!(matches!(c.take_event(), Some(Event::Bound(_))));
-        c
+        bind_with(1, &[51, 4, l[0], l[1], l[2], l[3], 1, 4, 255, 255, 255, 0]).0
     }
 
     /// RFC 2131 4.4.5: in RENEWING "the client records the local time at which the
@@ -1566,36 +1572,8 @@ mod rv_dhcp_state_tests {
 #[cfg(test)]
 mod rv_fuzzt_tests {
     use super::super::wire::tests::reply;
+    use super::tests::{bind_with as bind, xid_of};
     use super::*;
-
-    const MAC: MacAddr = MacAddr([0x00, 0x34, 0x45, 0x67, 0x89, 0xab]);
-
-    fn xid_of(t: &Transmit) -> u32 {
-        u32::from_be_bytes([t.payload[4], t.payload[5], t.payload[6], t.payload[7]])
-    }
-
-    /// A client with `seed` bound at t = 0 to 10.0.0.77 by an ACK with options `opts`
-    /// (after the server id), its ARP check passed; its lease (times from t = 0).
-    fn bind(seed: u64, opts: &[u8]) -> (Client, Lease) {
-        let t0 = Instant::ZERO;
-        let mut c = Client::new(MAC, None, seed, t0);
-        let xid = xid_of(&c.poll(t0).unwrap());
-        c.receive(&reply(2, xid, [10, 0, 0, 77], &[54, 4, 10, 0, 0, 2]), t0)
-            .unwrap();
-        let ack = [&[54, 4, 10, 0, 0, 2][..], opts].concat();
-        assert!(c
-            .receive(&reply(5, xid, [10, 0, 0, 77], &ack), t0)
-            .is_none());
-        while c.state() == State::Checking {
-            let t = c.poll_at().unwrap();
-            c.poll(t);
-            c.take_probe();
-        }
-        let Some(Event::Bound(l)) = c.take_event() else {
-            panic!("not bound: {opts:?}")
-        };
-        (c, l)
-    }
 
     /// The options of a lease of `len` seconds with T1 and T2 given if `Some`.
     fn opts(len: u32, t1: Option<u32>, t2: Option<u32>) -> Vec<u8> {
